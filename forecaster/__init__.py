@@ -1,0 +1,73 @@
+"""forecaster: recurrent neural network forecasting on Polars panels.
+
+Frames are validated and packed into a :class:`Panel` (one float32 array of all series), windows
+are indexed in Polars and gathered by index on the device, and recurrent networks (RNN / LSTM /
+GRU with direct, encoder-decoder, recursive and segment heads) are trained by one plain loop
+behind scikit-learn estimators.
+
+Examples
+--------
+>>> import forecaster
+>>> prices = forecaster.datasets.load_stocks(["MSFT"]).tail(400)
+>>> model = forecaster.LSTMForecaster(target="close", id_col="ticker", time_col="date",
+...     freq="1bd", missing="ffill", lookback=48, horizon=5, hidden_size=16, max_epochs=1,
+...     random_state=0, progress=False)
+>>> model.fit(prices).predict(prices).columns
+['ticker', 'date', 'close']
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from forecaster import datasets
+from forecaster.data import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
+from forecaster.estimators import (
+    GRUForecaster,
+    LSTMForecaster,
+    RNNForecaster,
+    RNNRegressor,
+    SimpleRNNForecaster,
+    TemporalSplit,
+)
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+    NotFittedError,
+)
+from forecaster.networks import RecurrentNet
+from forecaster.persistence import ModelFormatError, load, save
+from forecaster.scaling import SCALING_METHODS, PanelScaler
+from forecaster.training import TrainingDivergedError
+from forecaster.windows import Batch, Windows, make_windows
+
+__all__ = [
+    "MISSING_POLICIES",
+    "SCALING_METHODS",
+    "Batch",
+    "DataValidationError",
+    "ForecasterError",
+    "ForecasterWarning",
+    "Frequency",
+    "GRUForecaster",
+    "LSTMForecaster",
+    "ModelFormatError",
+    "NotFittedError",
+    "Panel",
+    "PanelScaler",
+    "RNNForecaster",
+    "RNNRegressor",
+    "RecurrentNet",
+    "SimpleRNNForecaster",
+    "TemporalSplit",
+    "TrainingDivergedError",
+    "Windows",
+    "__version__",
+    "datasets",
+    "infer_frequency",
+    "load",
+    "make_windows",
+    "save",
+    "validate_frame",
+]

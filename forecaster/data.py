@@ -1,0 +1,812 @@
+"""Validate long-format frames and pack them into a :class:`Panel`.
+
+A *long* frame has one row per (series, time step): an optional id column, a time column
+(datetime, date or integer step), one or more target columns and optional covariate columns.
+:func:`validate_frame` checks and cleans it (sorting, duplicates, gaps, missing values, dtypes)
+and :meth:`Panel.from_frame` packs the result into one contiguous float32 array of all series
+plus offsets, with the series keys and timestamps kept in Polars.
+
+Everything is vectorised: no Python loop over series or rows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+__all__ = [
+    "MISSING_POLICIES",
+    "Frequency",
+    "Panel",
+    "infer_frequency",
+    "validate_frame",
+]
+
+MISSING_POLICIES = ("error", "ffill", "zero", "interpolate")
+"""How gaps in the time grid and missing values (NaN / null) are handled."""
+
+SERIES_ID = "__series__"
+"""Name of the id column used internally when a frame holds a single series (no id column)."""
+
+_FREQ_PATTERN = re.compile(r"^(\d+)(ns|us|ms|s|m|h|d|w|mo|q|y|bd|i)$")
+_FIXED_UNITS_US = {
+    "ns": 1e-3,
+    "us": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+    "w": 7 * 86_400_000_000,
+}
+_CALENDAR_UNITS = ("mo", "q", "y", "bd")
+_MAX_EXAMPLES = 5
+
+
+def _fmt_list(items: Sequence[Any], limit: int = _MAX_EXAMPLES) -> str:
+    items = list(items)
+    shown = ", ".join(repr(i) for i in items[:limit])
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return f"{shown}{more}"
+
+
+def _as_tuple(columns: str | Sequence[str] | None) -> tuple[str, ...]:
+    if columns is None:
+        return ()
+    if isinstance(columns, str):
+        return (columns,)
+    return tuple(columns)
+
+
+# --------------------------------------------------------------------------------------------
+# Frequencies
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """A regular sampling frequency, written like a Polars duration string.
+
+    Fixed steps: ``"1ns"`` … ``"15m"``, ``"1h"``, ``"1d"``, ``"1w"``; integer time steps: ``"1i"``
+    (or ``"5i"``); calendar steps: ``"1mo"``, ``"1q"``, ``"1y"`` and business days ``"1bd"``
+    (Monday to Friday; holidays are gaps).
+
+    Examples
+    --------
+    >>> Frequency.parse("15m").is_calendar
+    False
+    >>> Frequency.parse("1bd").unit
+    'bd'
+    """
+
+    n: int
+    unit: str
+
+    @classmethod
+    def parse(cls, value: str | int) -> Frequency:
+        """Parse ``"1h"``, ``"1bd"``, ``"1mo"`` or an integer step such as ``5``."""
+        if isinstance(value, bool):
+            raise DataValidationError(f"freq must be a duration string like '1h', got {value!r}.")
+        if isinstance(value, int):
+            value = f"{value}i"
+        if not isinstance(value, str):
+            raise DataValidationError(
+                f"freq must be a string like '1h', '1d', '1bd', '1mo' or an integer step, "
+                f"got {type(value).__name__} {value!r}."
+            )
+        text = value.strip().lower()
+        aliases = {"b": "1bd", "h": "1h", "d": "1d", "w": "1w", "m": "1mo", "min": "1m"}
+        text = aliases.get(text, text)
+        match = _FREQ_PATTERN.match(text)
+        if match is None or int(match.group(1)) <= 0:
+            raise DataValidationError(
+                f"freq {value!r} is not understood. Expected a positive Polars-style duration: "
+                "'15m', '1h', '1d', '1w', '1mo', '1q', '1y', '1bd' (business days) or an integer "
+                "step such as '1i' for integer time columns, or 'auto' to infer it."
+            )
+        return cls(int(match.group(1)), match.group(2))
+
+    @property
+    def is_calendar(self) -> bool:
+        """True for month, quarter, year and business-day steps (not a fixed duration)."""
+        return self.unit in _CALENDAR_UNITS
+
+    def __str__(self) -> str:
+        return f"{self.n}{self.unit}"
+
+    def step_in(self, dtype: pl.DataType) -> int:
+        """Length of one fixed step in the physical units of a time column of ``dtype``."""
+        if self.unit == "i":
+            return self.n
+        micros = self.n * _FIXED_UNITS_US[self.unit]
+        if dtype == pl.Date:
+            days = micros / _FIXED_UNITS_US["d"]
+            if days != int(days):
+                raise DataValidationError(
+                    f"freq {self} is shorter than a day but the time column is a Date. "
+                    "Use a Datetime column or a frequency of whole days."
+                )
+            return int(days)
+        unit = getattr(dtype, "time_unit", "us") or "us"
+        factor = {"ns": 1000, "us": 1, "ms": 1e-3}[unit]
+        step = micros * factor
+        if step != int(step) or step <= 0:
+            raise DataValidationError(
+                f"freq {self} cannot be expressed in the time column's unit ({unit})."
+            )
+        return int(step)
+
+    def check_dtype(self, dtype: pl.DataType, time_col: str) -> None:
+        """Raise when the frequency does not fit a time column of ``dtype``."""
+        if dtype.is_integer() != (self.unit == "i"):
+            kind = "integer" if dtype.is_integer() else "temporal"
+            raise DataValidationError(
+                f"freq {self} does not fit the {kind} time column {time_col!r} ({dtype}). Use an "
+                "integer step such as '1i' for integer time columns and a duration such as '1h' "
+                "or '1d' for dates and datetimes."
+            )
+        if dtype == pl.Date and self.unit in ("ns", "us", "ms", "s", "m", "h"):
+            self.step_in(dtype)
+
+    def offset(self, times: pl.Expr, steps: pl.Expr | int) -> pl.Expr:
+        """Expression for ``times`` moved forward by ``steps`` periods of this frequency."""
+        steps_expr = steps if isinstance(steps, pl.Expr) else pl.lit(steps)
+        total = steps_expr * self.n
+        if self.unit == "i":
+            return times + total
+        if self.unit == "bd":
+            return times.dt.add_business_days(total.cast(pl.Int64))
+        unit = {"q": "q", "y": "y", "mo": "mo"}.get(self.unit, self.unit)
+        return times.dt.offset_by(pl.format("{}" + unit, total.cast(pl.Int64)))
+
+
+def _periods(times: pl.Series, first: pl.Series, freq: Frequency) -> tuple[np.ndarray, np.ndarray]:
+    """Period number of every time relative to its series' first time, and an off-grid mask."""
+    if not freq.is_calendar:
+        step = freq.step_in(times.dtype)
+        t = times.to_physical().cast(pl.Int64).to_numpy()
+        t0 = first.to_physical().cast(pl.Int64).to_numpy()
+        delta = t - t0
+        return delta // step, (delta % step) != 0
+    frame = pl.DataFrame({"t": times, "t0": first})
+    if freq.unit == "bd":
+        expr = pl.business_day_count(pl.col("t0"), pl.col("t"))
+        off = pl.col("t").dt.weekday() > 5
+    else:
+        per_year = {"mo": 12, "q": 4, "y": 1}[freq.unit]
+
+        def index(c: str) -> pl.Expr:
+            col = pl.col(c)
+            if per_year == 12:
+                return col.dt.year().cast(pl.Int64) * 12 + col.dt.month().cast(pl.Int64) - 1
+            if per_year == 4:
+                return col.dt.year().cast(pl.Int64) * 4 + col.dt.quarter().cast(pl.Int64) - 1
+            return col.dt.year().cast(pl.Int64)
+
+        expr = index("t") - index("t0")
+        off = pl.lit(False)
+    out = frame.select(expr.cast(pl.Int64).alias("p"), off.alias("off"))
+    periods = out["p"].to_numpy()
+    off_grid = out["off"].to_numpy() | (periods % freq.n != 0)
+    return periods // freq.n, off_grid
+
+
+def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
+    """Infer the most common step between consecutive times of the same series.
+
+    Parameters
+    ----------
+    times : pl.Series
+        Time column of a frame sorted by (series, time).
+    offsets : numpy.ndarray
+        Row offsets of the series (length ``n_series + 1``).
+
+    Returns
+    -------
+    Frequency
+        Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps;
+        daily dates with no weekend day and some 3-day steps are business days (``"1bd"``).
+
+    Examples
+    --------
+    >>> import datetime as dt, numpy as np, polars as pl
+    >>> t = pl.Series([dt.datetime(2024, 1, 1, h) for h in range(5)])
+    >>> str(infer_frequency(t, np.array([0, 5])))
+    '1h'
+    """
+    dtype = times.dtype
+    t = times.to_physical().cast(pl.Int64).to_numpy()
+    diffs = np.diff(t)
+    if len(offsets) > 2:
+        diffs = np.delete(diffs, offsets[1:-1] - 1)
+    diffs = diffs[diffs > 0]
+    if diffs.size == 0:
+        raise DataValidationError(
+            "Cannot infer the frequency: no series has two distinct time steps. "
+            "Pass freq explicitly, e.g. freq='1d'."
+        )
+    values, counts = np.unique(diffs, return_counts=True)
+    mode = int(values[np.argmax(counts)])
+    if dtype.is_integer():
+        return Frequency(mode, "i")
+    if dtype == pl.Date:
+        day = 1
+    else:
+        unit = getattr(dtype, "time_unit", "us") or "us"
+        day = int(86_400_000_000 * {"ns": 1000, "us": 1, "ms": 1e-3}[unit])
+    if mode % day == 0:
+        days = mode // day
+        if 28 <= days <= 31:
+            return Frequency(1, "mo")
+        if 89 <= days <= 92:
+            return Frequency(1, "q")
+        if days in (365, 366):
+            return Frequency(1, "y")
+        if days == 1:
+            weekend = (times.dt.weekday() > 5).any()
+            if not weekend and bool(np.any(diffs == 3 * day)):
+                return Frequency(1, "bd")
+        if days % 7 == 0:
+            return Frequency(days // 7, "w")
+        return Frequency(days, "d")
+    micros = mode if dtype == pl.Date else mode / ({"ns": 1000, "us": 1, "ms": 1e-3}[unit])
+    for name in ("h", "m", "s", "ms", "us"):
+        size = _FIXED_UNITS_US[name]
+        if micros % size == 0:
+            return Frequency(int(micros // size), name)
+    return Frequency(int(micros * 1000), "ns")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _missing_columns_error(missing: list[str], available: list[str], role: str) -> str:
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, available, n=1)
+        if close:
+            hints.append(f"{name!r} (did you mean {close[0]!r}?)")
+        else:
+            hints.append(repr(name))
+    return (
+        f"The frame has no {role} column {', '.join(hints)}. "
+        f"Available columns: {_fmt_list(available, 20)}. "
+        "Pass the right column names or rename the frame's columns."
+    )
+
+
+def _examples(frame: pl.DataFrame, mask: pl.Series | np.ndarray, id_col: str, time_col: str) -> str:
+    rows = frame.filter(pl.Series(mask)).select(id_col, time_col).head(_MAX_EXAMPLES)
+    parts = []
+    for key, ts in rows.iter_rows():
+        parts.append(f"({time_col}={ts})" if id_col == SERIES_ID else f"({key!r}, {ts})")
+    return ", ".join(parts)
+
+
+def validate_frame(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    target: str | Sequence[str],
+    time_col: str,
+    id_col: str | None = None,
+    covariates: str | Sequence[str] | None = None,
+    future_covariates: str | Sequence[str] | None = None,
+    freq: str | int | None = "auto",
+    missing: str = "error",
+) -> tuple[pl.DataFrame, Frequency]:
+    """Check a long frame and return it cleaned, sorted and cast to float32.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame or polars.LazyFrame
+        Long format: one row per (series, time step). Only the named columns are read.
+    target : str or sequence of str
+        Column(s) to forecast.
+    time_col : str
+        Datetime, date or integer time step column.
+    id_col : str, optional
+        Series identifier. When ``None`` the frame holds a single series.
+    covariates : str or sequence of str, optional
+        Past-observed covariates (known up to the forecast origin only).
+    future_covariates : str or sequence of str, optional
+        Future-known covariates such as calendar features (known over the horizon too).
+    freq : str or int, default "auto"
+        The sampling frequency (see :class:`Frequency`); ``"auto"`` infers the most common step.
+    missing : {"error", "ffill", "zero", "interpolate"}, default "error"
+        Policy for gaps in the time grid and NaN / null values. ``"ffill"`` and
+        ``"interpolate"`` drop a series' leading rows until every column is observed (there is
+        nothing to fill from), then fill forward / linearly (trailing values forward).
+        ``"zero"`` fills with 0. Infinite values are always an error.
+
+    Returns
+    -------
+    frame : polars.DataFrame
+        Columns ``[id, time, *targets, *covariates, *future_covariates]``, sorted by
+        (id, time), values as Float32, on a regular grid of ``freq``. When ``id_col`` is None the
+        id column is a constant named ``"__series__"``.
+    freq : Frequency
+        The declared or inferred frequency.
+
+    Raises
+    ------
+    DataValidationError
+        With a message saying what was expected, what was found (a few offending ids and
+        timestamps) and how to fix it.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> raw = pl.DataFrame({"t": [3, 1, 2], "y": [3.0, 1.0, None]})
+    >>> clean, freq = validate_frame(raw, target="y", time_col="t", missing="interpolate")
+    >>> clean["y"].to_list(), str(freq)
+    ([1.0, 2.0, 3.0], '1i')
+    """
+    targets = _as_tuple(target)
+    past = _as_tuple(covariates)
+    future = _as_tuple(future_covariates)
+    if not targets:
+        raise DataValidationError("target must name at least one column, got an empty list.")
+    if missing not in MISSING_POLICIES:
+        raise DataValidationError(
+            f"missing={missing!r} is not a policy. Expected one of {MISSING_POLICIES}."
+        )
+    roles = {"target": targets, "covariate": past, "future covariate": future}
+    if id_col is not None:
+        roles["id"] = (id_col,)
+    roles["time"] = (time_col,)
+    seen: dict[str, str] = {}
+    for role, names in roles.items():
+        for name in names:
+            if not isinstance(name, str):
+                raise DataValidationError(
+                    f"Column names must be strings; the {role} list contains {name!r}."
+                )
+            if name in seen:
+                raise DataValidationError(
+                    f"Column {name!r} is used both as {seen[name]} and as {role}. "
+                    "Each column can have one role only."
+                )
+            seen[name] = role
+    value_cols = [*targets, *past, *future]
+
+    if isinstance(frame, pl.LazyFrame):
+        schema = frame.collect_schema()
+    elif isinstance(frame, pl.DataFrame):
+        schema = frame.schema
+    else:
+        raise DataValidationError(
+            "Expected a polars DataFrame or LazyFrame in long format, got "
+            f"{type(frame).__module__}.{type(frame).__name__}. Convert it with pl.from_pandas() "
+            "or pl.DataFrame(...)."
+        )
+    available = list(schema.names())
+    for role, names in roles.items():
+        missing_cols = [c for c in names if c not in schema]
+        if missing_cols:
+            raise DataValidationError(_missing_columns_error(missing_cols, available, role))
+
+    time_dtype = schema[time_col]
+    if not (
+        time_dtype == pl.Date or isinstance(time_dtype, pl.Datetime) or time_dtype.is_integer()
+    ):
+        hint = (
+            f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or .str.to_date()."
+            if time_dtype == pl.String
+            else ""
+        )
+        raise DataValidationError(
+            f"Time column {time_col!r} must be Datetime, Date or an integer step, got "
+            f"{time_dtype}.{hint}"
+        )
+    for name in value_cols:
+        dtype = schema[name]
+        if not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise DataValidationError(
+                f"Column {name!r} must be numeric, got {dtype}. Convert it, e.g. "
+                f"pl.col({name!r}).cast(pl.Float64, strict=False), or drop it from the columns."
+            )
+
+    id_name = id_col if id_col is not None else SERIES_ID
+    selected = [pl.col(time_col), *(pl.col(c) for c in value_cols)]
+    selected.insert(
+        0, pl.col(id_col) if id_col is not None else pl.lit(0, pl.UInt8).alias(SERIES_ID)
+    )
+    data = (
+        frame.lazy().select(selected).collect()
+        if isinstance(frame, pl.LazyFrame)
+        else frame.select(selected)
+    )
+
+    if data.height == 0:
+        raise DataValidationError(
+            "The frame is empty (0 rows). Expected at least lookback + horizon rows per series."
+        )
+    null_id = data[id_name].null_count()
+    if null_id:
+        raise DataValidationError(
+            f"Id column {id_col!r} has {null_id} null values. Every row needs a series id: "
+            "fill or drop those rows."
+        )
+    null_time = data[time_col].null_count()
+    if null_time:
+        raise DataValidationError(
+            f"Time column {time_col!r} has {null_time} null values. Every row needs a time: "
+            "fill or drop those rows."
+        )
+
+    # Cast values to float (Float32 and Float64 stay as they are until the end), NaN -> null,
+    # reject infinities and values beyond the float32 range.
+    schema = data.schema
+    floats = [c for c in value_cols if schema[c].is_float()]
+    others = [c for c in value_cols if not schema[c].is_float()]
+    if others:
+        data = data.with_columns(pl.col(others).cast(pl.Float64))
+    if floats:
+        inf_counts = data.select(pl.col(floats).is_infinite().sum()).row(0)
+        if any(inf_counts):
+            bad = [c for c, n in zip(floats, inf_counts, strict=True) if n]
+            mask = data.select(pl.any_horizontal(pl.col(bad).is_infinite())).to_series()
+            raise DataValidationError(
+                f"Infinite values in {_fmt_list(bad)}: e.g. at "
+                f"{_examples(data, mask, id_name, time_col)}. "
+                "Expected finite numbers. Replace them (e.g. pl.when(pl.col(c).is_infinite())"
+                ".then(None)) and choose a missing= policy, or fix the source."
+            )
+        nan_cols = [
+            c
+            for c, n in zip(floats, data.select(pl.col(floats).is_nan().sum()).row(0), strict=True)
+            if n
+        ]
+        if nan_cols:
+            data = data.with_columns(pl.col(nan_cols).fill_nan(None))
+    wide = [c for c in value_cols if data.schema[c] == pl.Float64]
+    if wide:
+        limit = float(np.finfo(np.float32).max)
+        too_big = data.select((pl.col(wide).abs() > limit).sum()).row(0)
+        if any(too_big):
+            bad = [c for c, n in zip(wide, too_big, strict=True) if n]
+            raise DataValidationError(
+                f"Values in {_fmt_list(bad)} exceed the float32 range (±3.4e38) used for "
+                "training. Rescale those columns (e.g. divide by a constant or take a log)."
+            )
+
+    # Rows must be grouped by series with increasing times; sort only when they are not.
+    runs = data[id_name].rle().struct.unnest()
+    t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
+    boundary = np.zeros(len(t), dtype=bool)
+    boundary[np.cumsum(runs["len"].to_numpy())[:-1]] = True
+    backwards = np.zeros(len(t), dtype=bool)
+    backwards[1:] = (t[1:] < t[:-1]) & ~boundary[1:]
+    if runs["value"].n_unique() != runs.height or backwards.any():
+        data = data.sort([id_name, time_col])
+        runs = data[id_name].rle().struct.unnest()
+        t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
+    times = data[time_col]
+    lengths = runs["len"].to_numpy().astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    starts = offsets[:-1]
+
+    same = np.ones(len(t), dtype=bool)
+    same[starts] = False
+    dup = np.zeros(len(t), dtype=bool)
+    dup[1:] = (t[1:] == t[:-1]) & same[1:]
+    if dup.any():
+        n_dup = int(dup.sum())
+        raise DataValidationError(
+            f"{n_dup} duplicate ({'id, ' if id_col else ''}time) rows, e.g. "
+            f"{_examples(data, dup, id_name, time_col)}. Expected one row per series and time "
+            "step. Aggregate or drop duplicates first, e.g. "
+            "frame.unique(subset=[...], keep='last')."
+        )
+
+    if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
+        frequency = infer_frequency(times, offsets)
+    else:
+        frequency = Frequency.parse(freq)
+    frequency.check_dtype(times.dtype, time_col)
+
+    first = times.gather(np.repeat(starts, lengths))
+    periods, off_grid = _periods(times, first, frequency)
+    if off_grid.any():
+        raise DataValidationError(
+            f"{int(off_grid.sum())} timestamps are off the regular {frequency} grid that starts "
+            f"at each series' first time, e.g. {_examples(data, off_grid, id_name, time_col)}. "
+            "Expected evenly spaced times. Pass the right freq= or resample the data first "
+            "(e.g. frame.group_by_dynamic(...))."
+        )
+    gap = np.zeros(len(t), dtype=bool)
+    gap[1:] = (np.diff(periods) > 1) & same[1:]
+    n_missing = int((periods[offsets[1:] - 1] + 1 - lengths).sum())
+    null_counts = data.select(pl.col(value_cols).null_count()).row(0)
+
+    if missing == "error":
+        if gap.any():
+            raise DataValidationError(
+                f"{n_missing} time steps are missing from the regular {frequency} grid "
+                f"(gaps after {_examples(data, np.roll(gap, -1), id_name, time_col)}). "
+                "Pass missing='ffill', 'zero' or 'interpolate' to fill them, or a different freq=."
+            )
+        if any(null_counts):
+            bad = {c: n for c, n in zip(value_cols, null_counts, strict=True) if n}
+            mask = data.select(pl.any_horizontal(pl.col(list(bad)).is_null())).to_series()
+            raise DataValidationError(
+                f"Missing values (NaN or null) in {bad}, e.g. at "
+                f"{_examples(data, mask, id_name, time_col)}. Pass missing='ffill', 'zero' or "
+                "'interpolate' to fill them, or clean the data first."
+            )
+    elif gap.any() or any(null_counts):
+        data = _fill(data, id_name, time_col, value_cols, periods, offsets, frequency, missing)
+
+    data = data.with_columns(pl.col(value_cols).cast(pl.Float32))
+    return data, frequency
+
+
+def _fill(
+    data: pl.DataFrame,
+    id_name: str,
+    time_col: str,
+    value_cols: list[str],
+    periods: np.ndarray,
+    offsets: np.ndarray,
+    freq: Frequency,
+    policy: str,
+) -> pl.DataFrame:
+    """Reindex every series to its full regular grid and fill gaps and nulls by ``policy``."""
+    lengths = np.diff(offsets)
+    span = periods[offsets[1:] - 1] + 1
+    if (span != lengths).any():
+        keys = data.select(
+            pl.col(id_name).gather(offsets[:-1]), pl.col(time_col).gather(offsets[:-1]).alias("_t0")
+        )
+        keys = keys.with_columns(pl.Series("_n", span), pl.Series("_s", np.arange(len(span))))
+        grid = keys.with_columns(pl.int_ranges(0, pl.col("_n")).alias("_p")).explode("_p")
+        grid = grid.with_columns(
+            freq.offset(pl.col("_t0"), pl.col("_p")).cast(data[time_col].dtype).alias(time_col)
+        )
+        observed = data.with_columns(
+            pl.Series("_s", np.repeat(np.arange(len(lengths)), lengths)), pl.Series("_p", periods)
+        ).drop(id_name, time_col)
+        data = (
+            grid.join(observed, on=["_s", "_p"], how="left")
+            .sort(["_s", "_p"])
+            .select(id_name, time_col, *value_cols)
+        )
+    if policy == "zero":
+        return data.with_columns(pl.col(value_cols).fill_null(0.0))
+    complete = pl.all_horizontal(pl.col(value_cols).is_not_null())
+    started = complete.cast(pl.Int32).cum_max().over(id_name).cast(pl.Boolean)
+    dropped = data.filter(~started)
+    data = data.filter(started)
+    if data.height == 0:
+        raise DataValidationError(
+            "No series has a row where every target and covariate is observed, so there is "
+            f"nothing to fill from (missing={policy!r}). Check the columns or use missing='zero'."
+        )
+    if dropped.height:
+        warnings.warn(
+            f"Dropped {dropped.height} leading rows with missing values before each series' "
+            f"first complete observation (missing={policy!r} cannot fill before it).",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    if policy == "ffill":
+        filled = [pl.col(c).forward_fill().over(id_name) for c in value_cols]
+    else:
+        filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
+    return data.with_columns(filled)
+
+
+# --------------------------------------------------------------------------------------------
+# Panel
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Panel:
+    """All series of a long frame in one contiguous float32 array.
+
+    Row ``r`` of :attr:`values` belongs to series ``i`` when ``offsets[i] <= r < offsets[i+1]``;
+    rows of one series are consecutive and in time order, on a regular grid of :attr:`freq`.
+    Columns are ``[*targets, *covariates, *future_covariates]``.
+
+    Build it with :meth:`from_frame`. Batches of windows are gathered from it by index
+    (see :mod:`forecaster.windows`); it is never expanded into all windows.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float32 array of shape ``(total_rows, n_features)``, C-contiguous.
+    offsets : numpy.ndarray
+        int64 array of shape ``(n_series + 1,)``.
+    keys : polars.DataFrame
+        One row per series: the id column (``"__series__"`` for a single unnamed series).
+    time : polars.Series
+        The timestamp of every row of ``values``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"id": ["a"] * 3 + ["b"] * 2, "t": [1, 2, 3, 1, 2],
+    ...                       "y": [1.0, 2.0, 3.0, 10.0, 20.0]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    >>> panel.n_series, panel.offsets.tolist(), panel.values[:, 0].tolist()
+    (2, [0, 3, 5], [1.0, 2.0, 3.0, 10.0, 20.0])
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+    keys: pl.DataFrame
+    time: pl.Series
+    id_col: str | None
+    time_col: str
+    targets: tuple[str, ...]
+    covariates: tuple[str, ...]
+    future_covariates: tuple[str, ...]
+    freq: Frequency
+    _device_values: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pl.DataFrame | pl.LazyFrame,
+        *,
+        target: str | Sequence[str],
+        time_col: str,
+        id_col: str | None = None,
+        covariates: str | Sequence[str] | None = None,
+        future_covariates: str | Sequence[str] | None = None,
+        freq: str | int | None = "auto",
+        missing: str = "error",
+        min_length: int = 1,
+    ) -> Panel:
+        """Validate a long frame (see :func:`validate_frame`) and pack it.
+
+        Parameters
+        ----------
+        min_length : int, default 1
+            Series with fewer rows (e.g. ``lookback + horizon``) are dropped with a
+            :class:`~forecaster.exceptions.ForecasterWarning` that names them; an error is
+            raised when none remain.
+        **others
+            As in :func:`validate_frame`.
+        """
+        data, frequency = validate_frame(
+            frame,
+            target=target,
+            time_col=time_col,
+            id_col=id_col,
+            covariates=covariates,
+            future_covariates=future_covariates,
+            freq=freq,
+            missing=missing,
+        )
+        id_name = id_col if id_col is not None else SERIES_ID
+        runs = data[id_name].rle().struct.unnest()
+        lengths = runs["len"].to_numpy().astype(np.int64)
+        keys = pl.DataFrame(runs["value"].alias(id_name))
+        if (lengths < min_length).any():
+            short = lengths < min_length
+            names = keys.filter(pl.Series(short))[id_name].to_list()
+            if short.all():
+                raise DataValidationError(
+                    f"Every series is shorter than the {min_length} rows needed "
+                    f"(lookback + horizon); longest has {int(lengths.max())} rows. Use a shorter "
+                    "lookback or horizon, or provide more history."
+                )
+            label = "series" if id_col is not None else "the series"
+            warnings.warn(
+                f"Dropped {int(short.sum())} {label} shorter than {min_length} rows "
+                f"(lookback + horizon): {_fmt_list(names, 10)}.",
+                ForecasterWarning,
+                stacklevel=2,
+            )
+            keep_rows = np.repeat(~short, lengths)
+            data = data.filter(pl.Series(keep_rows))
+            keys = keys.filter(pl.Series(~short))
+            lengths = lengths[~short]
+        value_cols = [*_as_tuple(target), *_as_tuple(covariates), *_as_tuple(future_covariates)]
+        values = np.require(data.select(value_cols).to_numpy(), np.float32, ["C", "W"])
+        if values.ndim == 1:
+            values = values.reshape(-1, 1)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return cls(
+            values=values,
+            offsets=offsets,
+            keys=keys,
+            time=data[time_col],
+            id_col=id_col,
+            time_col=time_col,
+            targets=_as_tuple(target),
+            covariates=_as_tuple(covariates),
+            future_covariates=_as_tuple(future_covariates),
+            freq=frequency,
+        )
+
+    # -- shape ---------------------------------------------------------------------------
+    @property
+    def n_series(self) -> int:
+        """Number of series."""
+        return len(self.offsets) - 1
+
+    @property
+    def n_features(self) -> int:
+        """Number of value columns (targets + covariates + future covariates)."""
+        return self.values.shape[1]
+
+    @property
+    def n_targets(self) -> int:
+        """Number of target columns (the first columns of :attr:`values`)."""
+        return len(self.targets)
+
+    @property
+    def n_future(self) -> int:
+        """Number of future-known covariate columns (the last columns of :attr:`values`)."""
+        return len(self.future_covariates)
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the columns of :attr:`values`."""
+        return [*self.targets, *self.covariates, *self.future_covariates]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of rows of every series."""
+        return np.diff(self.offsets)
+
+    @property
+    def id_name(self) -> str:
+        """Name of the id column in :attr:`keys` (``"__series__"`` for an unnamed series)."""
+        return self.id_col if self.id_col is not None else SERIES_ID
+
+    def series_of_rows(self) -> np.ndarray:
+        """Series number of every row (int64, length ``total_rows``)."""
+        return np.repeat(np.arange(self.n_series, dtype=np.int64), self.lengths)
+
+    def values_on(self, device: str | torch.device) -> torch.Tensor:
+        """The values as a tensor on ``device``, moved there once and cached.
+
+        On CPU the tensor shares memory with :attr:`values` (no copy).
+        """
+        device = torch.device(device)
+        key = str(device)
+        if key not in self._device_values:
+            tensor = torch.from_numpy(self.values)
+            self._device_values[key] = tensor if device.type == "cpu" else tensor.to(device)
+        return self._device_values[key]
+
+    def to_frame(self) -> pl.DataFrame:
+        """The panel as a long frame (id, time, value columns) again.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> f = pl.DataFrame({"t": [1, 2], "y": [1.0, 2.0]})
+        >>> Panel.from_frame(f, target="y", time_col="t").to_frame().columns
+        ['t', 'y']
+        """
+        ids = self.keys[self.id_name].gather(self.series_of_rows())
+        frame = pl.DataFrame([ids, self.time.alias(self.time_col)])
+        frame = frame.with_columns(
+            pl.Series(name, self.values[:, j]) for j, name in enumerate(self.columns)
+        )
+        return frame if self.id_col is not None else frame.drop(SERIES_ID)
+
+    def __repr__(self) -> str:
+        lengths = self.lengths
+        return (
+            f"Panel(n_series={self.n_series}, rows={int(self.offsets[-1])}, "
+            f"features={self.columns}, freq='{self.freq}', "
+            f"length min/max={int(lengths.min())}/{int(lengths.max())})"
+        )

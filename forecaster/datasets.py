@@ -1,0 +1,529 @@
+"""Loaders for the small real data sets bundled in the repository's ``datasets/`` folder.
+
+The data files are *not* part of the importable package: they live next to it, in the
+repository's top-level ``datasets/`` folder, each set with a data card (``README.md``) that gives
+its origin, license and quirks. This module only reads those files; it never imports from there.
+
+The folder is found as ``Path(__file__).resolve().parents[1] / "datasets"`` (the repository root
+for a source checkout or an editable install). Set the environment variable
+``FORECASTER_DATASETS_DIR`` to use another folder with the same layout, for example when
+forecaster was installed from a wheel, which does not ship the data.
+
+Public functions
+----------------
+- :func:`load_stocks`: daily OHLCV prices of five US stocks and indices, as one long frame.
+- :func:`load_audio_mfcc`: MFCC frames of spoken-digit clips (or of any folder of WAV files).
+- :func:`list_datasets`: what is bundled, with licenses and sizes.
+- :func:`datasets_dir`: where the bundled data is read from.
+
+Examples
+--------
+>>> from forecaster import datasets
+>>> datasets.list_datasets().get_column("name").to_list()
+['stocks', 'audio']
+>>> datasets.load_stocks(["MSFT"]).columns
+['ticker', 'date', 'open', 'high', 'low', 'close', 'volume']
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DATASETS_DIR_ENV",
+    "STOCK_TICKERS",
+    "datasets_dir",
+    "list_datasets",
+    "load_audio_mfcc",
+    "load_stocks",
+]
+
+import operator
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster.exceptions import DataValidationError
+
+DATASETS_DIR_ENV = "FORECASTER_DATASETS_DIR"
+"""Name of the environment variable that overrides the location of the bundled data folder."""
+
+_AUDIO_INSTALL_HINT = 'pip install "forecaster[audio]"'
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class _StockFile:
+    file: str
+    description: str
+    license: str
+
+
+# Ticker -> bundled file. Keep in sync with datasets/stocks/README.md (the data card).
+_STOCKS: dict[str, _StockFile] = {
+    "GOOG": _StockFile(
+        "goog_daily_2004_2008_matplotlib.csv.gz",
+        "Google Inc. common stock, daily, 2004-08-19 to 2008-10-14 (Yahoo via matplotlib)",
+        "Matplotlib license (PSF-style); Yahoo terms",
+    ),
+    "IXIC": _StockFile(
+        "nasdaq_composite_daily_1999_2018_arch.csv.gz",
+        "NASDAQ Composite index (^IXIC), daily, 1999-01-04 to 2018-12-31 (Yahoo via arch)",
+        "NCSA; Yahoo terms",
+    ),
+    "MSFT": _StockFile(
+        "msft_daily_1986_2017_pmdarima.csv.gz",
+        "Microsoft common stock, daily, split-adjusted, 1986-03-13 to 2017-11-10 (pmdarima)",
+        "MIT",
+    ),
+    "NDX": _StockFile(
+        "ndx_nasdaq100_daily_1990_2001_nolds.csv.gz",
+        "NASDAQ-100 index (^NDX), daily, 1990-01-02 to 2001-04-30 (Yahoo via nolds)",
+        "MIT; Yahoo terms",
+    ),
+    "SPX": _StockFile(
+        "sp500_index_daily_1999_2018_arch.csv.gz",
+        "S&P 500 index (^GSPC), daily, 1999-01-04 to 2018-12-31 (Yahoo via arch)",
+        "NCSA; Yahoo terms",
+    ),
+}
+
+STOCK_TICKERS: tuple[str, ...] = tuple(sorted(_STOCKS))
+"""Tickers accepted by :func:`load_stocks`, in the order the loaded frame is sorted."""
+
+
+# --------------------------------------------------------------------------------------------
+# Locating the data
+# --------------------------------------------------------------------------------------------
+
+
+def datasets_dir() -> Path:
+    """Return the folder that holds the bundled data sets.
+
+    The folder is ``$FORECASTER_DATASETS_DIR`` when that environment variable is set (and not
+    empty), otherwise the repository's ``datasets/`` folder, i.e.
+    ``Path(forecaster.datasets.__file__).resolve().parents[1] / "datasets"``.
+
+    Returns
+    -------
+    pathlib.Path
+        An existing folder, expected to contain ``stocks/`` and ``audio/``.
+
+    Raises
+    ------
+    DataValidationError
+        If the variable points to something that is not a folder, or if no variable is set and
+        the repository folder does not exist (typically a wheel install). The message says how
+        to set ``FORECASTER_DATASETS_DIR``.
+
+    Examples
+    --------
+    >>> from forecaster.datasets import datasets_dir
+    >>> sorted(p.name for p in datasets_dir().iterdir() if p.is_dir())
+    ['audio', 'stocks']
+    """
+    override = os.environ.get(DATASETS_DIR_ENV, "").strip()
+    if override:
+        folder = Path(override).expanduser()
+        if not folder.is_dir():
+            raise DataValidationError(
+                f"{DATASETS_DIR_ENV}={override!r} is not an existing folder. Expected the path "
+                "of a folder laid out like the repository's datasets/ (with stocks/ and audio/ "
+                f"inside); fix or unset the variable, e.g. `export {DATASETS_DIR_ENV}="
+                "/path/to/forecaster/datasets`."
+            )
+        return folder
+    folder = Path(__file__).resolve().parents[1] / "datasets"
+    if not folder.is_dir():
+        raise DataValidationError(
+            f"The bundled data folder was not found at {folder}. The data files live in the "
+            "source repository's datasets/ folder and are not shipped in the wheel. Point "
+            f"forecaster at them with `export {DATASETS_DIR_ENV}=/path/to/forecaster/datasets` "
+            "(a clone of the repository), or install forecaster from a checkout in editable "
+            "mode (`pip install -e .`)."
+        )
+    return folder
+
+
+def _bundled_file(*parts: str) -> Path:
+    path = datasets_dir().joinpath(*parts)
+    if not path.exists():
+        raise DataValidationError(
+            f"Bundled data file {path} does not exist. Expected the layout of the repository's "
+            f"datasets/ folder; check ${DATASETS_DIR_ENV} or restore the file from git."
+        )
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Stocks
+# --------------------------------------------------------------------------------------------
+
+
+def _normalise_tickers(tickers: Sequence[str] | None) -> list[str]:
+    if tickers is None:
+        return list(STOCK_TICKERS)
+    if isinstance(tickers, str):
+        tickers = [tickers]
+    requested: list[str] = []
+    for ticker in tickers:
+        if not isinstance(ticker, str):
+            raise DataValidationError(
+                f"tickers must be strings; received {ticker!r} of type {type(ticker).__name__}. "
+                f"Available tickers: {', '.join(STOCK_TICKERS)}."
+            )
+        name = ticker.strip().upper()
+        if name not in requested:
+            requested.append(name)
+    if not requested:
+        raise DataValidationError(
+            "tickers is empty; pass None for all tickers or a list of some of: "
+            f"{', '.join(STOCK_TICKERS)}."
+        )
+    unknown = [t for t in requested if t not in _STOCKS]
+    if unknown:
+        raise DataValidationError(
+            f"Unknown ticker(s) {unknown}. Available tickers: {', '.join(STOCK_TICKERS)}."
+        )
+    return sorted(requested)
+
+
+def _read_stock_file(ticker: str) -> pl.DataFrame:
+    path = _bundled_file("stocks", _STOCKS[ticker].file)
+    try:
+        raw = pl.read_csv(
+            path,
+            schema_overrides={"date": pl.Date, **dict.fromkeys(_PRICE_COLUMNS, pl.Float64)},
+            null_values=["null", "NaN"],
+            glob=False,
+        )
+    except pl.exceptions.PolarsError as err:
+        raise DataValidationError(f"Could not read stock file {path}: {err}") from err
+    missing = [c for c in ("date", *_PRICE_COLUMNS) if c not in raw.columns]
+    if missing:
+        raise DataValidationError(
+            f"Stock file {path} lacks column(s) {missing}; expected date, "
+            f"{', '.join(_PRICE_COLUMNS)}; found {raw.columns}."
+        )
+    return raw.select(
+        pl.lit(ticker, dtype=pl.String).alias("ticker"),
+        pl.col("date"),
+        *(pl.col(c) for c in _PRICE_COLUMNS),
+    )
+
+
+def load_stocks(tickers: Sequence[str] | None = None) -> pl.DataFrame:
+    """Load bundled daily stock and index prices as one long frame.
+
+    Five real series of trading-day prices (no weekends or market holidays, so dates are not
+    evenly spaced in calendar days):
+
+    ======  ==========================================  ========================
+    ticker  series                                      span
+    ======  ==========================================  ========================
+    GOOG    Google Inc. common stock                    2004-08-19 .. 2008-10-14
+    IXIC    NASDAQ Composite index                      1999-01-04 .. 2018-12-31
+    MSFT    Microsoft common stock (split-adjusted)     1986-03-13 .. 2017-11-10
+    NDX     NASDAQ-100 index                            1990-01-02 .. 2001-04-30
+    SPX     S&P 500 index                               1999-01-04 .. 2018-12-31
+    ======  ==========================================  ========================
+
+    Origins, licenses and quirks (e.g. a few rows with zero volume) are in
+    ``datasets/stocks/README.md``. The bundled files have no missing values.
+
+    Parameters
+    ----------
+    tickers : sequence of str or None, default None
+        Tickers to load (case-insensitive; a single string is accepted too). ``None`` loads all
+        of :data:`STOCK_TICKERS`.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``ticker`` (String), ``date`` (Date), ``open``, ``high``, ``low``, ``close``
+        (Float64, in USD for stocks and index points for indices) and ``volume`` (Float64,
+        shares traded), sorted by ``(ticker, date)``. Extra upstream columns (``openint``,
+        ``adj_close``) are dropped.
+
+    Raises
+    ------
+    DataValidationError
+        If a ticker is unknown (the message lists the available ones), ``tickers`` is empty, or
+        a bundled file is missing or unreadable.
+
+    Examples
+    --------
+    >>> from forecaster.datasets import load_stocks
+    >>> prices = load_stocks(["SPX", "IXIC"])
+    >>> prices.group_by("ticker").len().sort("ticker").rows()
+    [('IXIC', 5031), ('SPX', 5031)]
+    >>> prices.schema["date"], prices.schema["close"]
+    (Date, Float64)
+    """
+    wanted = _normalise_tickers(tickers)
+    frames = [_read_stock_file(t) for t in wanted]
+    return pl.concat(frames, how="vertical").sort(["ticker", "date"])
+
+
+# --------------------------------------------------------------------------------------------
+# Audio
+# --------------------------------------------------------------------------------------------
+
+
+def _import_audio_backend() -> tuple[ModuleType, ModuleType]:
+    """Import librosa and soundfile, or explain how to install them."""
+    try:
+        import librosa
+        import soundfile
+    except ImportError as err:
+        raise ImportError(
+            "load_audio_mfcc needs the optional audio dependencies (librosa and soundfile), "
+            f"which are not installed: {err}. Install them with `{_AUDIO_INSTALL_HINT}`."
+        ) from err
+    return librosa, soundfile
+
+
+def _check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer >= ``minimum``, else raise."""
+    if isinstance(value, bool):
+        number = None
+    else:
+        try:
+            number = operator.index(value)
+        except TypeError:
+            number = None
+    if number is None or number < minimum:
+        raise DataValidationError(
+            f"{name} must be an integer >= {minimum}; received {value!r}"
+            f" (type {type(value).__name__})."
+        )
+    return number
+
+
+def _read_clip(path: Path, soundfile: ModuleType) -> tuple[np.ndarray, int]:
+    try:
+        data, native_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError, TypeError) as err:
+        raise DataValidationError(
+            f"Could not read audio file {path}: {err}. Expected a readable WAV (or other "
+            "libsndfile) file; remove or replace it, or narrow `pattern`."
+        ) from err
+    if data.shape[0] == 0:
+        raise DataValidationError(
+            f"Audio file {path} has no samples; remove it or narrow `pattern`."
+        )
+    signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(signal)):
+        raise DataValidationError(f"Audio file {path} contains NaN or infinite samples.")
+    return np.ascontiguousarray(signal, dtype=np.float32), int(native_sr)
+
+
+def load_audio_mfcc(
+    path: str | Path | None = None,
+    *,
+    n_mfcc: int = 13,
+    sample_rate: int | None = None,
+    hop_length: int = 80,
+    n_fft: int = 256,
+    n_mels: int = 40,
+    pattern: str = "*.wav",
+) -> pl.DataFrame:
+    """Compute MFCC frames of every audio clip in a folder, as one long frame.
+
+    Each clip (file) is one multivariate series: ``librosa.feature.mfcc`` turns its samples into
+    a matrix of shape ``[sr / hop_length * duration, n_mfcc]`` (time steps x features). Exactly,
+    with librosa's centred frames, a clip of ``n`` samples gives ``1 + n // hop_length`` frames,
+    so clips of different lengths give different numbers of frames (variable-length sequences).
+    The defaults suit the bundled 8 kHz clips: a 32 ms window (``n_fft=256``) every 10 ms
+    (``hop_length=80``), 40 mel bands and 13 coefficients.
+
+    By default the 20 bundled Free Spoken Digit Dataset clips are used (speakers jackson and
+    theo, digits 0-9, take 0; CC BY-SA 4.0, see ``datasets/audio/README.md``): 871 frames in all,
+    24 to 83 per clip.
+
+    Needs the optional ``audio`` extra (librosa and soundfile).
+
+    Parameters
+    ----------
+    path : str, pathlib.Path or None, default None
+        Folder with the audio files. ``None`` uses the bundled clips
+        (``datasets/audio/fsdd``).
+    n_mfcc : int, default 13
+        Number of coefficients per frame; 1 <= ``n_mfcc`` <= ``n_mels``.
+    sample_rate : int or None, default None
+        Resample every clip to this rate (Hz) before computing the features. ``None`` keeps each
+        file's native rate.
+    hop_length : int, default 80
+        Samples between successive frames (80 samples = 10 ms at 8 kHz).
+    n_fft : int, default 256
+        FFT window length in samples.
+    n_mels : int, default 40
+        Number of mel bands.
+    pattern : str, default "*.wav"
+        Glob pattern, relative to ``path``, selecting the files (``"**/*.wav"`` recurses).
+        Multi-channel files are averaged to mono.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``clip`` (String, the file name without extension), ``frame`` (Int64, 0-based
+        frame index within the clip; frame ``k`` is centred at sample ``k * hop_length``) and
+        ``mfcc_0`` .. ``mfcc_{n_mfcc-1}`` (Float32), sorted by ``(clip, frame)``.
+
+    Raises
+    ------
+    ImportError
+        If librosa or soundfile is not installed (the message says
+        ``pip install "forecaster[audio]"``).
+    DataValidationError
+        If a parameter is out of range, the folder does not exist, no file matches ``pattern``,
+        two matching files share a name stem, or a file cannot be decoded (the message names
+        the file).
+
+    Examples
+    --------
+    >>> from forecaster.datasets import load_audio_mfcc
+    >>> mfcc = load_audio_mfcc()
+    >>> mfcc.shape
+    (871, 15)
+    >>> mfcc.filter(clip="0_jackson_0").height  # 5148 samples: 1 + 5148 // 80
+    65
+    >>> load_audio_mfcc(n_mfcc=20).columns[-1]
+    'mfcc_19'
+    """
+    n_mfcc = _check_int("n_mfcc", n_mfcc)
+    hop_length = _check_int("hop_length", hop_length)
+    n_fft = _check_int("n_fft", n_fft)
+    n_mels = _check_int("n_mels", n_mels)
+    if n_mfcc > n_mels:
+        raise DataValidationError(
+            f"n_mfcc must be <= n_mels (the coefficients are a DCT of the mel bands); received "
+            f"n_mfcc={n_mfcc} and n_mels={n_mels}. Lower n_mfcc or raise n_mels."
+        )
+    if sample_rate is not None:
+        sample_rate = _check_int("sample_rate", sample_rate)
+    if not isinstance(pattern, str) or not pattern:
+        raise DataValidationError(
+            f"pattern must be a non-empty glob string such as '*.wav'; received {pattern!r}."
+        )
+
+    librosa, soundfile = _import_audio_backend()
+
+    folder = Path(path).expanduser() if path is not None else datasets_dir() / "audio" / "fsdd"
+    if not folder.is_dir():
+        raise DataValidationError(
+            f"Audio folder {folder} does not exist or is not a folder. Expected a folder of "
+            "audio files (e.g. WAV); pass an existing folder as `path`, or None for the bundled "
+            "clips."
+        )
+    try:
+        files = sorted((p for p in folder.glob(pattern) if p.is_file()), key=lambda p: p.stem)
+    except (ValueError, NotImplementedError) as err:
+        raise DataValidationError(
+            f"pattern={pattern!r} is not a valid relative glob pattern: {err}"
+        ) from err
+    if not files:
+        raise DataValidationError(
+            f"No audio files match pattern {pattern!r} in {folder}. Expected at least one file, "
+            "e.g. *.wav; check the folder or the pattern."
+        )
+    stems = [p.stem for p in files]
+    duplicated = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicated:
+        raise DataValidationError(
+            f"Several files matching {pattern!r} in {folder} share the clip name(s) {duplicated}; "
+            "clip names (file stems) must be unique. Narrow `pattern` or rename the files."
+        )
+
+    frames: list[pl.DataFrame] = []
+    for file in files:
+        signal, native_sr = _read_clip(file, soundfile)
+        sr = native_sr
+        if sample_rate is not None and sample_rate != native_sr:
+            signal = librosa.resample(signal, orig_sr=native_sr, target_sr=sample_rate)
+            sr = sample_rate
+        coeffs = librosa.feature.mfcc(
+            y=signal, sr=sr, n_mfcc=n_mfcc, hop_length=hop_length, n_fft=n_fft, n_mels=n_mels
+        )
+        coeffs = np.asarray(coeffs, dtype=np.float32).T  # [n_frames, n_mfcc]
+        n_frames = coeffs.shape[0]
+        frames.append(
+            pl.DataFrame(
+                {
+                    "clip": pl.Series("clip", [file.stem] * n_frames, dtype=pl.String),
+                    "frame": pl.Series("frame", np.arange(n_frames, dtype=np.int64)),
+                    **{
+                        f"mfcc_{i}": pl.Series(f"mfcc_{i}", coeffs[:, i], dtype=pl.Float32)
+                        for i in range(n_mfcc)
+                    },
+                }
+            )
+        )
+    return pl.concat(frames, how="vertical").sort(["clip", "frame"])
+
+
+# --------------------------------------------------------------------------------------------
+# Catalogue
+# --------------------------------------------------------------------------------------------
+
+
+def list_datasets() -> pl.DataFrame:
+    """List the bundled data sets.
+
+    The sizes are measured from the files each time (no librosa needed).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per data set with columns ``name`` (String; ``"stocks"`` or ``"audio"``),
+        ``description`` (String, including the loader to call), ``license`` (String),
+        ``rows`` (Int64, rows the loader returns with its default arguments; for audio, MFCC
+        frames at the default ``hop_length=80``, computed from the manifest's sample counts)
+        and ``series`` (Int64, tickers or clips).
+
+    Raises
+    ------
+    DataValidationError
+        If the data folder or one of its files is missing.
+
+    Examples
+    --------
+    >>> from forecaster.datasets import list_datasets
+    >>> list_datasets().select("name", "rows", "series").rows()
+    [('stocks', 21954, 5), ('audio', 871, 20)]
+    """
+    stock_rows = 0
+    for ticker in STOCK_TICKERS:
+        path = _bundled_file("stocks", _STOCKS[ticker].file)
+        stock_rows += pl.scan_csv(path, glob=False).select(pl.len()).collect().item()
+    manifest = pl.read_csv(_bundled_file("audio", "fsdd_manifest.csv"))
+    audio_rows = manifest.select((1 + pl.col("n_samples") // 80).sum()).item()
+    return pl.DataFrame(
+        {
+            "name": ["stocks", "audio"],
+            "description": [
+                "Daily OHLCV prices of MSFT, GOOG and the S&P 500 (SPX), NASDAQ Composite (IXIC) "
+                "and NASDAQ-100 (NDX) indices, 1986-2018; load_stocks()",
+                "Free Spoken Digit Dataset clips (8 kHz mono WAV; speakers jackson and theo, "
+                "digits 0-9, take 0) as MFCC frames; load_audio_mfcc()",
+            ],
+            "license": [
+                "MIT, NCSA or Matplotlib license per file; Yahoo Finance terms for the "
+                "Yahoo-derived prices (see datasets/stocks/README.md)",
+                "CC BY-SA 4.0 (Free Spoken Digit Dataset, Z. Jackson et al.)",
+            ],
+            "rows": [stock_rows, audio_rows],
+            "series": [len(STOCK_TICKERS), manifest.height],
+        },
+        schema={
+            "name": pl.String,
+            "description": pl.String,
+            "license": pl.String,
+            "rows": pl.Int64,
+            "series": pl.Int64,
+        },
+    )

@@ -1,0 +1,651 @@
+"""Recurrent networks for multi-step forecasting (pure PyTorch).
+
+:class:`RecurrentNet` is the one network module behind every estimator. It combines
+
+* a **cell**: PyTorch's fused ``nn.RNN`` (``tanh`` or ``relu``), ``nn.LSTM`` or ``nn.GRU``,
+  ``batch_first``, stacked ``num_layers`` deep with dropout between layers;
+* a per-window input **normalization**: ``"none"``, ``"last"`` (subtract the window's last
+  value) or ``"revin"`` (reversible instance normalization with a learnable affine);
+* a **head**, i.e. a design pattern for producing ``horizon`` steps:
+
+  ``"direct"``
+      sequence-to-vector: the last hidden state is mapped to all horizon steps at once.
+  ``"seq2seq"``
+      encoder-decoder: the encoder's final state initialises a decoder run over the horizon.
+  ``"recursive"``
+      sequence-to-sequence (many-to-many) one-step model, trained with teacher forcing and
+      loss over every time step, rolled out autoregressively for the forecast.
+  ``"segment"``
+      SegRNN (Lin et al., 2023, arXiv:2308.11200): segment-wise, channel-independent encoding
+      and parallel multi-step decoding.
+
+Input layout
+------------
+``x`` has shape ``(batch, lookback, n_features)`` with the columns ordered as
+``[targets (n_targets) | past covariates | future covariates (n_future)]``. The first
+``n_targets`` columns are the series to forecast; the last ``n_future`` columns are covariates
+whose values are also known over the horizon (their past values here). ``future`` has shape
+``(batch, horizon, n_future)`` and holds those covariates over the horizon. The forecast has
+shape ``(batch, horizon, n_targets)``.
+
+The module has no dependency on the data layer: it only sees tensors.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CELLS", "HEADS", "NONLINEARITIES", "NORMALIZATIONS", "RecurrentNet", "count_parameters"]
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from forecaster.exceptions import DataValidationError
+
+CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
+"""Recurrent cell types accepted by :class:`RecurrentNet`."""
+
+HEADS: tuple[str, ...] = ("direct", "seq2seq", "recursive", "segment")
+"""Forecast heads (design patterns) accepted by :class:`RecurrentNet`."""
+
+NORMALIZATIONS: tuple[str, ...] = ("none", "last", "revin")
+"""Per-window input normalizations accepted by :class:`RecurrentNet`."""
+
+NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
+"""Nonlinearities of the vanilla ``rnn`` cell."""
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+State = Tensor | tuple[Tensor, Tensor]
+
+_REVIN_EPS = 1e-5
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
+    """Count the scalar parameters of a module.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any module.
+    trainable_only : bool, default=False
+        Count only parameters with ``requires_grad=True``.
+
+    Returns
+    -------
+    int
+        The total number of parameter elements.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> count_parameters(nn.Linear(3, 2))
+    8
+    """
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def _make_cell(
+    cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float, nonlinearity: str
+) -> nn.RNNBase:
+    """Build a fused, batch-first ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``."""
+    inter_layer_dropout = dropout if num_layers > 1 else 0.0
+    kwargs: dict[str, Any] = {
+        "input_size": input_size,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "dropout": inter_layer_dropout,
+        "batch_first": True,
+    }
+    if cell == "rnn":
+        return nn.RNN(nonlinearity=nonlinearity, **kwargs)
+    if cell == "lstm":
+        return nn.LSTM(**kwargs)
+    return nn.GRU(**kwargs)
+
+
+def _last_layer_hidden(state: State) -> Tensor:
+    """Hidden state ``h`` of the last layer, shape ``(batch, hidden)``."""
+    h = state[0] if isinstance(state, tuple) else state
+    return h[-1]
+
+
+def _repeat_state(state: State, repeats: int) -> State:
+    """Repeat every batch row of a recurrent state ``repeats`` times (``repeat_interleave``)."""
+    if isinstance(state, tuple):
+        return tuple(s.repeat_interleave(repeats, dim=1) for s in state)  # type: ignore[return-value]
+    return state.repeat_interleave(repeats, dim=1)
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DataValidationError(
+            f"{name} must be an integer >= {minimum}; received {value!r}. "
+            f"Pass e.g. {name}={max(minimum, 1)}."
+        )
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise DataValidationError(
+            f"{name} must be one of {', '.join(repr(c) for c in choices)}; received {value!r}. "
+            f"Pass one of those strings (lower case)."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# per-window normalization
+# --------------------------------------------------------------------------------------------
+
+
+class _WindowNorm(nn.Module):
+    """Per-window normalization of the first ``n_channels`` channels.
+
+    ``stats`` computes the per-window location/scale from the lookback; ``transform`` and
+    ``inverse`` apply them to any tensor whose channels are the first ``k <= n_channels``
+    channels (targets come first, so a forecast of the targets uses the first statistics).
+    """
+
+    def __init__(self, mode: str, n_channels: int) -> None:
+        super().__init__()
+        self.mode = mode
+        self.n_channels = n_channels
+        if mode == "revin":
+            self.affine_weight = nn.Parameter(torch.ones(n_channels))
+            self.affine_bias = nn.Parameter(torch.zeros(n_channels))
+
+    def stats(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Location and scale of each window, shapes ``(batch, 1, n_channels)``."""
+        if self.mode == "none":
+            return None
+        x = x[..., : self.n_channels].detach()
+        if self.mode == "last":
+            return x[:, -1:, :], torch.ones_like(x[:, -1:, :])
+        mean = x.mean(dim=1, keepdim=True)
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + _REVIN_EPS)
+        return mean, std
+
+    def transform(self, x: Tensor, stats: tuple[Tensor, Tensor] | None) -> Tensor:
+        if stats is None:
+            return x
+        k = x.shape[-1]
+        loc, scale = stats[0][..., :k], stats[1][..., :k]
+        if self.mode == "last":
+            return x - loc
+        x = (x - loc) / scale
+        return x * self.affine_weight[:k] + self.affine_bias[:k]
+
+    def inverse(self, y: Tensor, stats: tuple[Tensor, Tensor] | None) -> Tensor:
+        if stats is None:
+            return y
+        k = y.shape[-1]
+        loc, scale = stats[0][..., :k], stats[1][..., :k]
+        if self.mode == "last":
+            return y + loc
+        y = (y - self.affine_bias[:k]) / (self.affine_weight[:k] + _REVIN_EPS * _REVIN_EPS)
+        return y * scale + loc
+
+
+# --------------------------------------------------------------------------------------------
+# the network
+# --------------------------------------------------------------------------------------------
+
+
+class RecurrentNet(nn.Module):
+    """Recurrent forecasting network: RNN / LSTM / GRU cell with a multi-step head.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input columns of ``x``: targets, then past covariates, then the past values
+        of the future-known covariates.
+    n_targets : int
+        Number of target series; they are the first ``n_targets`` columns of ``x``.
+    n_future : int, default=0
+        Number of future-known covariates; they are the last ``n_future`` columns of ``x`` and
+        their horizon values are passed as ``future``.
+    lookback : int
+        Length of the input window.
+    horizon : int
+        Number of steps to forecast.
+    cell : {"gru", "lstm", "rnn"}, default="gru"
+        Recurrent cell (fused PyTorch ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN``).
+    hidden_size : int, default=128
+        Hidden state size of every layer.
+    num_layers : int, default=1
+        Number of stacked recurrent layers (a deep RNN when > 1).
+    dropout : float, default=0.0
+        Dropout probability in ``[0, 1)``, applied between stacked layers (when
+        ``num_layers > 1``) and before the output layer.
+    head : {"segment", "direct", "seq2seq", "recursive"}, default="segment"
+        How the horizon is produced:
+
+        * ``"direct"`` (sequence-to-vector): the last layer's final hidden state, concatenated
+          with the flattened future covariates when there are any, goes through one linear layer
+          to all ``horizon * n_targets`` outputs.
+        * ``"seq2seq"`` (encoder-decoder): an encoder runs over the lookback; its final state
+          initialises a decoder of the same cell type, size and depth that runs over the horizon
+          in one fused call. The decoder's input at each step is the future covariates (when
+          any) concatenated with a learned per-step positional embedding of size
+          ``hidden_size``, so it also works without future covariates. A linear layer maps each
+          decoder output to ``n_targets`` values.
+        * ``"recursive"`` (sequence-to-sequence, many-to-many): a one-step model that predicts at
+          every step the next value of every past-observed channel (targets and past
+          covariates). See :meth:`training_loss` for the teacher-forced loss and :meth:`forward`
+          for the autoregressive roll-out.
+        * ``"segment"`` (SegRNN, arXiv:2308.11200): channel-independent; each target series is
+          cut into segments of ``segment_length`` steps, each segment embedded by
+          ``Linear(segment_length, hidden_size) + ReLU``, and the cell runs over the segments.
+          Parallel multi-step decoding then feeds, for each of the
+          ``ceil(horizon / segment_length)`` output segments, a positional embedding (a learned
+          position embedding of size ``hidden_size // 2`` concatenated with a learned channel
+          embedding of size ``hidden_size - hidden_size // 2``) as a length-1 input to the same
+          cell, started from the encoder's final state, in one batched call; ``Dropout`` and
+          ``Linear(hidden_size, segment_length)`` give each output segment. If ``lookback`` is
+          not a multiple of ``segment_length``, the window is left-padded by repeating its first
+          value. Covariates are ignored by this head: under channel independence they cannot
+          influence a target's forecast, so only the target channels are processed.
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        Nonlinearity of the vanilla ``rnn`` cell; other cells only accept ``"tanh"``.
+    segment_length : int, default=24
+        Segment length of the ``"segment"`` head (unused by other heads).
+    normalization : {"last", "none", "revin"}, default="last"
+        Per-window normalization of the past-observed channels (future covariates are never
+        normalized):
+
+        * ``"last"`` subtracts each window's last observed value per channel and adds the
+          targets' last values back to the forecast;
+        * ``"revin"`` subtracts the window mean, divides by the window standard deviation
+          ``sqrt(var + 1e-5)``, applies a learnable per-channel affine, and inverts all of it on
+          the forecast (RevIN, Kim et al., 2022);
+        * ``"none"`` leaves the input as it is.
+
+    Attributes
+    ----------
+    rnn : torch.nn.RNNBase
+        The recurrent encoder (for ``"recursive"`` the one-step model's cell; for ``"segment"``
+        the cell shared by encoder and decoder).
+    decoder : torch.nn.RNNBase or None
+        The decoder of the ``"seq2seq"`` head.
+    n_past : int
+        Number of past-observed channels, ``n_features - n_future``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = RecurrentNet(n_features=3, n_targets=1, n_future=1, lookback=48, horizon=12,
+    ...                    cell="lstm", hidden_size=16, head="direct")
+    >>> x, future = torch.randn(8, 48, 3), torch.randn(8, 12, 1)
+    >>> net(x, future).shape
+    torch.Size([8, 12, 1])
+    >>> y = torch.randn(8, 12, 1)
+    >>> loss = net.training_loss(x, future, y, torch.nn.functional.mse_loss)
+    >>> loss.backward()
+
+    The default SegRNN head needs no future covariates:
+
+    >>> seg = RecurrentNet(n_features=1, n_targets=1, lookback=48, horizon=24, hidden_size=16)
+    >>> seg(torch.randn(4, 48, 1)).shape
+    torch.Size([4, 24, 1])
+    """
+
+    def __init__(
+        self,
+        *,
+        n_features: int,
+        n_targets: int,
+        n_future: int = 0,
+        lookback: int,
+        horizon: int,
+        cell: str = "gru",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        head: str = "segment",
+        nonlinearity: str = "tanh",
+        segment_length: int = 24,
+        normalization: str = "last",
+    ) -> None:
+        super().__init__()
+        _check_int("n_features", n_features, minimum=1)
+        _check_int("n_targets", n_targets, minimum=1)
+        _check_int("n_future", n_future, minimum=0)
+        _check_int("lookback", lookback, minimum=1)
+        _check_int("horizon", horizon, minimum=1)
+        _check_int("hidden_size", hidden_size, minimum=1)
+        _check_int("num_layers", num_layers, minimum=1)
+        _check_int("segment_length", segment_length, minimum=1)
+        _check_choice("cell", cell, CELLS)
+        _check_choice("head", head, HEADS)
+        _check_choice("normalization", normalization, NORMALIZATIONS)
+        _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise DataValidationError(
+                f"nonlinearity={nonlinearity!r} only applies to cell='rnn'; received "
+                f"cell={cell!r}. Use cell='rnn' for a ReLU RNN, or leave nonlinearity='tanh' "
+                f"with cell={cell!r} (its gates fix their own nonlinearities)."
+            )
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, int | float)
+            or not 0.0 <= dropout < 1.0
+        ):
+            raise DataValidationError(
+                f"dropout must be a float in [0, 1); received {dropout!r}. "
+                "Pass e.g. dropout=0.1, or dropout=0.0 to disable it."
+            )
+        if n_targets > n_features - n_future:
+            raise DataValidationError(
+                f"n_targets must be <= n_features - n_future = {n_features} - {n_future} = "
+                f"{n_features - n_future} (the targets are the first columns of x and the "
+                f"future covariates its last ones); received n_targets={n_targets}. Check that "
+                "n_features counts every column of x, targets and covariates included."
+            )
+        if head == "segment" and hidden_size < 2:
+            raise DataValidationError(
+                f"head='segment' needs hidden_size >= 2 (it is split between a position and a "
+                f"channel embedding); received hidden_size={hidden_size}. Pass a larger "
+                "hidden_size, e.g. 64."
+            )
+
+        self.n_features = n_features
+        self.n_targets = n_targets
+        self.n_future = n_future
+        self.n_past = n_features - n_future
+        self.lookback = lookback
+        self.horizon = horizon
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = float(dropout)
+        self.head = head
+        self.nonlinearity = nonlinearity
+        self.segment_length = segment_length
+        self.normalization = normalization
+
+        # The segment head is channel independent: only the target channels matter.
+        self.norm = _WindowNorm(normalization, n_targets if head == "segment" else self.n_past)
+        self.output_dropout = nn.Dropout(self.dropout)
+        self.decoder: nn.RNNBase | None = None
+
+        def make(input_size: int) -> nn.RNNBase:
+            return _make_cell(cell, input_size, hidden_size, num_layers, self.dropout, nonlinearity)
+
+        if head == "direct":
+            self.rnn = make(n_features)
+            self.out = nn.Linear(hidden_size + horizon * n_future, horizon * n_targets)
+        elif head == "seq2seq":
+            self.rnn = make(n_features)
+            self.decoder = make(n_future + hidden_size)
+            self.position_embedding = nn.Parameter(torch.randn(horizon, hidden_size))
+            self.out = nn.Linear(hidden_size, n_targets)
+        elif head == "recursive":
+            self.rnn = make(n_features)
+            self.out = nn.Linear(hidden_size, self.n_past)
+        else:  # segment
+            self.n_segments = math.ceil(lookback / segment_length)
+            self.n_out_segments = math.ceil(horizon / segment_length)
+            position_size = hidden_size // 2
+            channel_size = hidden_size - position_size
+            self.segment_embedding = nn.Sequential(
+                nn.Linear(segment_length, hidden_size), nn.ReLU()
+            )
+            self.rnn = make(hidden_size)
+            self.position_embedding = nn.Parameter(torch.randn(self.n_out_segments, position_size))
+            self.channel_embedding = nn.Parameter(torch.randn(n_targets, channel_size))
+            self.out = nn.Linear(hidden_size, segment_length)
+
+    # ----------------------------------------------------------------------------------------
+    # configuration
+    # ----------------------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as plain values (JSON-serialisable).
+
+        Examples
+        --------
+        >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=24, horizon=6, hidden_size=8)
+        >>> RecurrentNet.from_config(net.get_config()).get_config() == net.get_config()
+        True
+        """
+        return {
+            "n_features": self.n_features,
+            "n_targets": self.n_targets,
+            "n_future": self.n_future,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "cell": self.cell,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "head": self.head,
+            "nonlinearity": self.nonlinearity,
+            "segment_length": self.segment_length,
+            "normalization": self.normalization,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RecurrentNet:
+        """Build a network from :meth:`get_config`'s output (weights are freshly initialised)."""
+        return cls(**config)
+
+    def extra_repr(self) -> str:
+        return (
+            f"head={self.head!r}, cell={self.cell!r}, normalization={self.normalization!r}, "
+            f"lookback={self.lookback}, horizon={self.horizon}, n_features={self.n_features}, "
+            f"n_targets={self.n_targets}, n_future={self.n_future}"
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # input checks
+    # ----------------------------------------------------------------------------------------
+
+    def _check_inputs(self, x: Tensor, future: Tensor | None) -> Tensor | None:
+        if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_features:
+            raise DataValidationError(
+                f"x must have shape (batch, lookback={self.lookback}, "
+                f"n_features={self.n_features}); received {tuple(x.shape)}. Window the data "
+                "with the network's lookback and put every feature column in the last axis."
+            )
+        if self.n_future == 0:
+            if future is not None and future.numel() > 0:
+                raise DataValidationError(
+                    f"the network was built with n_future=0 but received future covariates of "
+                    f"shape {tuple(future.shape)}. Pass future=None, or build the network with "
+                    "n_future set to their number."
+                )
+            return None
+        if future is None:
+            if self.head == "segment":
+                return None  # the segment head ignores covariates
+            raise DataValidationError(
+                f"head={self.head!r} with n_future={self.n_future} needs the future covariates "
+                f"over the horizon, shape (batch, {self.horizon}, {self.n_future}); received "
+                "future=None. Pass them as `future`."
+            )
+        expected = (x.shape[0], self.horizon, self.n_future)
+        if tuple(future.shape) != expected:
+            raise DataValidationError(
+                f"future must have shape (batch, horizon, n_future) = {expected}; received "
+                f"{tuple(future.shape)}. Slice the future-known covariates over the horizon."
+            )
+        return future
+
+    # ----------------------------------------------------------------------------------------
+    # forward
+    # ----------------------------------------------------------------------------------------
+
+    def _normalize_input(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+        """Normalize the past-observed channels of ``x``; future covariates stay as they are."""
+        stats = self.norm.stats(x)
+        past = self.norm.transform(x[..., : self.n_past], stats)
+        if self.n_future:
+            past = torch.cat([past, x[..., self.n_past :]], dim=-1)
+        return past, stats
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        """Forecast the targets over the horizon.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input window, shape ``(batch, lookback, n_features)``, columns ordered
+            ``[targets | past covariates | future covariates]``.
+        future : torch.Tensor or None, default=None
+            Future-known covariates over the horizon, shape ``(batch, horizon, n_future)``.
+            Required when ``n_future > 0`` (except for the ``"segment"`` head, which ignores
+            covariates).
+
+        Returns
+        -------
+        torch.Tensor
+            The forecast, shape ``(batch, horizon, n_targets)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = RecurrentNet(n_features=2, n_targets=2, lookback=10, horizon=3,
+        ...                    head="recursive", cell="rnn", hidden_size=8)
+        >>> net(torch.randn(5, 10, 2)).shape
+        torch.Size([5, 3, 2])
+        """
+        future = self._check_inputs(x, future)
+        if self.head == "segment":
+            return self._forward_segment(x)
+        if self.head == "recursive":
+            return self._forward_recursive(x, future)
+        xn, stats = self._normalize_input(x)
+        batch = x.shape[0]
+        _, state = self.rnn(xn)
+        if self.head == "direct":
+            features = self.output_dropout(_last_layer_hidden(state))
+            if future is not None:
+                features = torch.cat([features, future.reshape(batch, -1)], dim=-1)
+            y = self.out(features).reshape(batch, self.horizon, self.n_targets)
+        else:  # seq2seq
+            assert self.decoder is not None
+            positions = self.position_embedding.expand(batch, -1, -1)
+            dec_in = positions if future is None else torch.cat([future, positions], dim=-1)
+            dec_out, _ = self.decoder(dec_in, state)
+            y = self.out(self.output_dropout(dec_out))
+        return self.norm.inverse(y, stats)
+
+    def _forward_segment(self, x: Tensor) -> Tensor:
+        batch, seg = x.shape[0], self.segment_length
+        n_ch, n_out = self.n_targets, self.n_out_segments
+        stats = self.norm.stats(x)
+        xn = self.norm.transform(x[..., :n_ch], stats)  # (B, L, C)
+        series = xn.transpose(1, 2)  # (B, C, L): channel independence
+        pad = self.n_segments * seg - self.lookback
+        if pad:  # left-pad by repeating the first value
+            series = torch.cat([series[..., :1].expand(-1, -1, pad), series], dim=-1)
+        segments = series.reshape(batch * n_ch, self.n_segments, seg)
+        _, state = self.rnn(self.segment_embedding(segments))  # state: (layers, B*C, H)
+
+        # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
+        pos = self.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
+        chan = self.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)  # (C, m, H/2)
+        dec_in = torch.cat([pos, chan], dim=-1)  # (C, m, H)
+        dec_in = dec_in.unsqueeze(0).expand(batch, -1, -1, -1)
+        dec_in = dec_in.reshape(batch * n_ch * n_out, 1, self.hidden_size)
+        dec_out, _ = self.rnn(dec_in, _repeat_state(state, n_out))  # (B*C*m, 1, H)
+        y = self.out(self.output_dropout(dec_out.squeeze(1)))  # (B*C*m, seg)
+        y = y.reshape(batch, n_ch, n_out * seg)[..., : self.horizon].transpose(1, 2)
+        return self.norm.inverse(y, stats)
+
+    def _forward_recursive(self, x: Tensor, future: Tensor | None) -> Tensor:
+        xn, stats = self._normalize_input(x)
+        out, state = self.rnn(xn)
+        step = self.out(self.output_dropout(out[:, -1]))  # (B, n_past): horizon step 0
+        steps = [step]
+        for k in range(1, self.horizon):  # the only per-step loop: batched, state carried
+            inp = step if future is None else torch.cat([step, future[:, k - 1]], dim=-1)
+            out, state = self.rnn(inp.unsqueeze(1), state)
+            step = self.out(self.output_dropout(out[:, 0]))
+            steps.append(step)
+        y = self.norm.inverse(torch.stack(steps, dim=1), stats)
+        return y[..., : self.n_targets]
+
+    # ----------------------------------------------------------------------------------------
+    # training loss
+    # ----------------------------------------------------------------------------------------
+
+    def training_loss(
+        self, x: Tensor, future: Tensor | None, y: Tensor, loss_fn: LossFn = F.mse_loss
+    ) -> Tensor:
+        """Scalar training loss for one batch.
+
+        For the ``"direct"``, ``"seq2seq"`` and ``"segment"`` heads this is
+        ``loss_fn(self(x, future), y)``.
+
+        For the ``"recursive"`` head it is the teacher-forced many-to-many loss. The cell runs
+        once (fused) over the lookback followed by the horizon, where the horizon rows hold the
+        true targets ``y``, the future covariates and, for the past covariates (whose horizon
+        values are unknown), the last observed value of each past covariate repeated. At every
+        step the model predicts the next row's past-observed channels; the loss is the mean
+        over time steps of ``loss_fn`` on the channels known at that step: all past-observed
+        channels for the ``lookback - 1`` next values inside the lookback, the targets only for
+        the ``horizon`` steps. Losses are computed on the original (de-normalized) scale, as
+        for the other heads. At forecast time the roll-out feeds back its own predictions for
+        all past-observed channels, covariates included.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input window, shape ``(batch, lookback, n_features)``.
+        future : torch.Tensor or None
+            Future covariates over the horizon, shape ``(batch, horizon, n_future)``.
+        y : torch.Tensor
+            True targets over the horizon, shape ``(batch, horizon, n_targets)``.
+        loss_fn : callable, default=torch.nn.functional.mse_loss
+            ``loss_fn(prediction, target) -> scalar`` with mean reduction.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar loss.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=16, horizon=4,
+        ...                    head="recursive", hidden_size=8)
+        >>> x, y = torch.randn(2, 16, 1), torch.randn(2, 4, 1)
+        >>> net.training_loss(x, None, y, torch.nn.functional.mse_loss).ndim
+        0
+        """
+        expected = (x.shape[0], self.horizon, self.n_targets)
+        if tuple(y.shape) != expected:
+            raise DataValidationError(
+                f"y must have shape (batch, horizon, n_targets) = {expected}; received "
+                f"{tuple(y.shape)}. Add a trailing axis for a single target."
+            )
+        if self.head != "recursive":
+            return loss_fn(self(x, future), y)
+
+        future = self._check_inputs(x, future)
+        n_past, n_t, lookback = self.n_past, self.n_targets, self.lookback
+        stats = self.norm.stats(x)
+        last_covariates = x[:, -1:, n_t:n_past].expand(-1, self.horizon, -1)
+        teacher_raw = torch.cat([y, last_covariates], dim=-1)  # (B, H, n_past)
+        sequence = torch.cat([x[..., :n_past], teacher_raw], dim=1)  # (B, L + H, n_past)
+        sequence_n = self.norm.transform(sequence, stats)
+        if future is not None:
+            all_future = torch.cat([x[..., n_past:], future], dim=1)
+            sequence_n = torch.cat([sequence_n, all_future], dim=-1)
+        out, _ = self.rnn(sequence_n[:, :-1])  # (B, L + H - 1, H)
+        pred = self.norm.inverse(self.out(self.output_dropout(out)), stats)
+
+        horizon_loss = loss_fn(pred[:, lookback - 1 :, :n_t], y)
+        n_inside = lookback - 1
+        if n_inside == 0:
+            return horizon_loss
+        inside_loss = loss_fn(pred[:, :n_inside], x[:, 1:, :n_past])
+        return (n_inside * inside_loss + self.horizon * horizon_loss) / (n_inside + self.horizon)

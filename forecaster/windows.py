@@ -1,0 +1,326 @@
+"""The window index and batch gathering.
+
+A *window* is ``lookback`` input steps followed by ``horizon`` target steps of one series.
+:func:`make_windows` lists every valid window of a :class:`~forecaster.data.Panel` as one row of a
+Polars frame ``(series, start, cutoff)``; it never copies values. Splits and backtest folds are
+Polars filters on that frame by time, and :meth:`Windows.gather` builds a batch of tensors by
+indexing the panel's values on the target device with ``start + arange(lookback + horizon)``.
+
+Memory is linear in the data: the index costs 16 bytes per window (12 with Date times) whatever
+the window length,
+where materialising all windows would cost ``4 * (lookback + horizon) * n_features`` bytes each.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import polars as pl
+import torch
+
+from forecaster.data import Panel
+from forecaster.exceptions import DataValidationError
+
+__all__ = ["Batch", "Windows", "make_windows"]
+
+
+class Batch(NamedTuple):
+    """Tensors of a batch of windows.
+
+    Attributes
+    ----------
+    x : torch.Tensor
+        ``(B, lookback, n_features)``: every column over the input steps.
+    y : torch.Tensor
+        ``(B, horizon, n_targets)``: the targets over the forecast steps.
+    future : torch.Tensor or None
+        ``(B, horizon, n_future)``: future-known covariates over the forecast steps, or ``None``
+        when the panel has none.
+    series : torch.Tensor
+        ``(B,)`` int64 series number of each window.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    future: torch.Tensor | None
+    series: torch.Tensor
+
+
+def _check_positive(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise DataValidationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Windows:
+    """The valid windows of a panel, as a Polars index frame.
+
+    Attributes
+    ----------
+    panel : Panel
+        The data the windows point into.
+    index : polars.DataFrame
+        One row per window: ``series`` (Int32, series number), ``start`` (row of the first input
+        step in ``panel.values``; Int32, or Int64 for panels of 2**31 rows or more) and
+        ``cutoff`` (the time of the last input step, i.e. the forecast origin), sorted by
+        (series, start).
+    lookback, horizon, stride : int
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"t": range(10), "y": [float(i) for i in range(10)]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t")
+    >>> windows = make_windows(panel, lookback=3, horizon=2)
+    >>> len(windows), windows.index["cutoff"].to_list()[:3]
+    (6, [2, 3, 4])
+    >>> batch = windows.gather([0, 5])
+    >>> batch.x[:, :, 0].tolist(), batch.y[:, :, 0].tolist()
+    ([[0.0, 1.0, 2.0], [5.0, 6.0, 7.0]], [[3.0, 4.0], [8.0, 9.0]])
+    """
+
+    panel: Panel
+    index: pl.DataFrame
+    lookback: int
+    horizon: int
+    stride: int = 1
+
+    def __len__(self) -> int:
+        return self.index.height
+
+    @property
+    def window_length(self) -> int:
+        """``lookback + horizon``."""
+        return self.lookback + self.horizon
+
+    # -- times ---------------------------------------------------------------------------
+    def target_start_time(self) -> pl.Series:
+        """Time of the first forecast step of every window."""
+        return self.panel.time.gather(self.index["start"] + self.lookback)
+
+    def target_end_time(self) -> pl.Series:
+        """Time of the last forecast step of every window."""
+        return self.panel.time.gather(self.index["start"] + (self.window_length - 1))
+
+    # -- selection -----------------------------------------------------------------------
+    def filter(self, *predicates: pl.Expr | pl.Series | np.ndarray) -> Windows:
+        """Windows whose index rows match every predicate (Polars expressions or masks).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> frame = pl.DataFrame({"t": range(10), "y": [0.0] * 10})
+        >>> w = make_windows(Panel.from_frame(frame, target="y", time_col="t"), 3, 2)
+        >>> len(w.filter(pl.col("cutoff") >= 5))
+        3
+        """
+        preds = [pl.Series(p) if isinstance(p, np.ndarray) else p for p in predicates]
+        return self._replace(self.index.filter(*preds))
+
+    def targets_between(self, after: Any = None, until: Any = None) -> Windows:
+        """Windows whose every target time ``t`` satisfies ``after < t <= until``.
+
+        Inputs may reach back before ``after`` (they are the past); targets never cross the
+        bounds, so nothing after ``until`` is ever seen by these windows.
+        """
+        mask = np.ones(len(self), dtype=bool)
+        try:
+            if after is not None:
+                mask &= (self.target_start_time() > after).to_numpy()
+            if until is not None:
+                mask &= (self.target_end_time() <= until).to_numpy()
+        except Exception as exc:
+            raise DataValidationError(
+                f"Cannot compare the time column ({self.panel.time.dtype}) with the split "
+                f"bounds after={after!r}, until={until!r}. Use values of the same kind."
+            ) from exc
+        return self.filter(mask)
+
+    def split(self, train_end: Any, val_end: Any = None) -> tuple[Windows, ...]:
+        """Leak-free time-ordered split by target times.
+
+        Parameters
+        ----------
+        train_end : datetime, date or int
+            Last time a training target may have.
+        val_end : datetime, date or int, optional
+            Last time a validation target may have; windows with targets after it form the test
+            split.
+
+        Returns
+        -------
+        tuple of Windows
+            ``(train, val)`` or, with ``val_end``, ``(train, val, test)``. No target of a later
+            split is inside an earlier split's windows (inputs or targets).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> frame = pl.DataFrame({"t": range(20), "y": [0.0] * 20})
+        >>> w = make_windows(Panel.from_frame(frame, target="y", time_col="t"), 4, 2)
+        >>> [len(s) for s in w.split(train_end=11, val_end=15)]
+        [7, 3, 3]
+        """
+        if val_end is not None and val_end <= train_end:
+            raise DataValidationError(
+                f"val_end ({val_end!r}) must be after train_end ({train_end!r})."
+            )
+        train = self.targets_between(until=train_end)
+        val = self.targets_between(after=train_end, until=val_end)
+        if val_end is None:
+            return train, val
+        return train, val, self.targets_between(after=val_end)
+
+    def _replace(self, index: pl.DataFrame) -> Windows:
+        return Windows(self.panel, index, self.lookback, self.horizon, self.stride)
+
+    # -- gathering -------------------------------------------------------------------------
+    def _column_tensor(self, name: str) -> torch.Tensor:
+        """An index column as a CPU tensor sharing the index's memory (read-only use)."""
+        array = self.index[name].to_numpy()
+        with warnings.catch_warnings():  # read-only buffer: we only ever read it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(array)
+
+    def gather(
+        self,
+        rows: np.ndarray | torch.Tensor | list[int],
+        device: str | torch.device = "cpu",
+        scaling: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> Batch:
+        """Tensors for the windows at positions ``rows`` of the index.
+
+        Values are gathered on ``device`` from the panel's device copy (moved there once) by
+        ``start + arange(lookback + horizon)``; nothing else is materialised.
+
+        Parameters
+        ----------
+        rows : array-like of int
+            Positions in :attr:`index` (not start rows).
+        device : str or torch.device, default "cpu"
+        scaling : (center, scale), optional
+            Per-series float32 tensors ``(n_series, n_features)`` on ``device`` (see
+            :meth:`forecaster.scaling.PanelScaler.tensors`); the batch is returned scaled.
+        """
+        device = torch.device(device)
+        rows_t = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        starts = self._column_tensor("start")[rows_t].long().to(device)
+        series = self._column_tensor("series")[rows_t].long().to(device)
+        return self._gather_starts(starts, series, device, scaling)
+
+    def _gather_starts(
+        self,
+        starts: torch.Tensor,
+        series: torch.Tensor,
+        device: torch.device,
+        scaling: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> Batch:
+        values = self.panel.values_on(device)
+        steps = torch.arange(self.window_length, device=device)
+        window = values[starts[:, None] + steps]  # (B, L + H, F)
+        if scaling is not None:
+            center, scale = scaling
+            window = (window - center[series][:, None, :]) / scale[series][:, None, :]
+        lb, nt, nf = self.lookback, self.panel.n_targets, self.panel.n_future
+        future = window[:, lb:, window.shape[2] - nf :] if nf else None
+        return Batch(window[:, :lb], window[:, lb:, :nt], future, series)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+        scaling: tuple[torch.Tensor, torch.Tensor] | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        """Iterate over all windows in batches.
+
+        The order is a permutation drawn on the CPU from ``seed`` (the same on every device), so
+        the same seed gives the same batches. The start rows are moved to ``device`` once.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> frame = pl.DataFrame({"t": range(10), "y": [float(i) for i in range(10)]})
+        >>> w = make_windows(Panel.from_frame(frame, target="y", time_col="t"), 3, 2)
+        >>> [b.x.shape[0] for b in w.batches(4, seed=0)]
+        [4, 2]
+        """
+        batch_size = _check_positive("batch_size", batch_size)
+        device = torch.device(device)
+        n = len(self)
+        starts = self._column_tensor("start").to(device)
+        series = self._column_tensor("series").to(device)
+        if shuffle:
+            generator = torch.Generator().manual_seed(
+                int(seed) if seed is not None else int(torch.randint(2**62, (1,)).item())
+            )
+            order = torch.randperm(n, generator=generator, dtype=torch.int32).to(device)
+        else:
+            order = torch.arange(n, device=device, dtype=torch.int32)
+        stop = n - n % batch_size if drop_last else n
+        for lo in range(0, stop, batch_size):
+            rows = order[lo : lo + batch_size]
+            yield self._gather_starts(starts[rows].long(), series[rows].long(), device, scaling)
+
+    def __repr__(self) -> str:
+        return (
+            f"Windows(n={len(self)}, lookback={self.lookback}, horizon={self.horizon}, "
+            f"stride={self.stride}, series={self.panel.n_series})"
+        )
+
+
+def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> Windows:
+    """Index every window of ``lookback + horizon`` consecutive rows inside each series.
+
+    Windows never cross a series boundary. With ``stride > 1`` the windows are aligned to the
+    end of each series, so the most recent window is always included.
+
+    Parameters
+    ----------
+    panel : Panel
+    lookback : int
+        Number of input steps (>= 1).
+    horizon : int
+        Number of forecast steps (>= 1).
+    stride : int, default 1
+        Step between the starts of consecutive windows of a series.
+
+    Returns
+    -------
+    Windows
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"id": ["a"] * 6 + ["b"] * 4, "t": [*range(6), *range(4)],
+    ...                       "y": [0.0] * 10})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    >>> make_windows(panel, lookback=2, horizon=2).index["start"].to_list()
+    [0, 1, 2, 6]
+    """
+    lookback = _check_positive("lookback", lookback)
+    horizon = _check_positive("horizon", horizon)
+    stride = _check_positive("stride", stride)
+    last = panel.lengths - (lookback + horizon)  # last valid local start of each series
+    valid = last >= 0
+    first = last % stride  # aligned so that the last window of each series is included
+    counts = np.where(valid, (last - first) // stride + 1, 0)
+    total = int(counts.sum())
+    row_dtype = np.int32 if panel.offsets[-1] < 2**31 else np.int64
+    series = np.repeat(np.arange(panel.n_series, dtype=np.int32), counts)
+    before = np.repeat(np.cumsum(counts) - counts, counts)
+    starts = (np.arange(total, dtype=np.int64) - before) * stride
+    starts += np.repeat(panel.offsets[:-1] + first, counts)
+    index = pl.DataFrame(
+        {"series": series, "start": starts.astype(row_dtype, copy=False)}, nan_to_null=False
+    )
+    cutoff = panel.time.gather(index["start"] + (lookback - 1)).alias("cutoff")
+    return Windows(panel, index.with_columns(cutoff), lookback, horizon, stride)

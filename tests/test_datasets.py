@@ -1,0 +1,476 @@
+"""Tests for forecaster.datasets: bundled stock prices, FSDD MFCC loader and catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from forecaster import datasets
+from forecaster.datasets import (
+    DATASETS_DIR_ENV,
+    STOCK_TICKERS,
+    datasets_dir,
+    list_datasets,
+    load_audio_mfcc,
+    load_stocks,
+)
+from forecaster.exceptions import DataValidationError, ForecasterError
+
+REPO_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+
+# Measured from the bundled files; the data cards (datasets/*/README.md) quote the same numbers.
+EXPECTED_STOCKS = {
+    # ticker: (rows, first date, last date)
+    "GOOG": (1047, dt.date(2004, 8, 19), dt.date(2008, 10, 14)),
+    "IXIC": (5031, dt.date(1999, 1, 4), dt.date(2018, 12, 31)),
+    "MSFT": (7983, dt.date(1986, 3, 13), dt.date(2017, 11, 10)),
+    "NDX": (2862, dt.date(1990, 1, 2), dt.date(2001, 4, 30)),
+    "SPX": (5031, dt.date(1999, 1, 4), dt.date(2018, 12, 31)),
+}
+STOCK_SCHEMA = pl.Schema(
+    {
+        "ticker": pl.String,
+        "date": pl.Date,
+        "open": pl.Float64,
+        "high": pl.Float64,
+        "low": pl.Float64,
+        "close": pl.Float64,
+        "volume": pl.Float64,
+    }
+)
+FSDD_CLIPS = sorted(f"{d}_{s}_0" for s in ("jackson", "theo") for d in range(10))
+
+
+@pytest.fixture(autouse=True)
+def _no_datasets_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from the default data location whatever the caller's environment says."""
+    monkeypatch.delenv(DATASETS_DIR_ENV, raising=False)
+
+
+@pytest.fixture(scope="module")
+def stocks() -> pl.DataFrame:
+    return load_stocks()
+
+
+@pytest.fixture(scope="module")
+def fsdd_mfcc() -> pl.DataFrame:
+    pytest.importorskip("librosa")
+    return load_audio_mfcc()
+
+
+@pytest.fixture(scope="module")
+def manifest() -> pl.DataFrame:
+    return pl.read_csv(REPO_DATASETS / "audio" / "fsdd_manifest.csv")
+
+
+def _write_wav(path: Path, signal: np.ndarray, sr: int) -> Path:
+    pytest.importorskip("librosa")  # every caller goes on to load_audio_mfcc
+    sf = pytest.importorskip("soundfile")
+    sf.write(str(path), signal, sr, subtype="PCM_16")
+    return path
+
+
+def _tone(n: int, sr: int, freq: float = 440.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(n)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# datasets_dir
+# --------------------------------------------------------------------------------------------
+
+
+def test_datasets_dir_defaults_to_repo_folder() -> None:
+    assert datasets_dir() == REPO_DATASETS
+    assert (datasets_dir() / "stocks").is_dir()
+    assert (datasets_dir() / "audio" / "fsdd").is_dir()
+
+
+def test_datasets_dir_env_override_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stocks_dir = tmp_path / "stocks"
+    stocks_dir.mkdir()
+    # Columns in another order, with an extra one, as the upstream files differ.
+    csv = (
+        "date,close,volume,low,high,open,adj_close\n"
+        "2020-01-03,3.0,30,2.5,3.5,2.8,3.0\n"
+        "2020-01-02,2.0,20,1.5,2.5,1.8,2.0\n"
+    )
+    (stocks_dir / "msft_daily_1986_2017_pmdarima.csv.gz").write_bytes(gzip.compress(csv.encode()))
+    monkeypatch.setenv(DATASETS_DIR_ENV, str(tmp_path))
+
+    assert datasets_dir() == tmp_path
+    frame = load_stocks(["MSFT"])
+    assert frame.schema == STOCK_SCHEMA
+    assert frame["date"].to_list() == [dt.date(2020, 1, 2), dt.date(2020, 1, 3)]
+    assert frame.row(0) == ("MSFT", dt.date(2020, 1, 2), 1.8, 2.5, 1.5, 2.0, 20.0)
+
+    with pytest.raises(DataValidationError, match="goog_daily_2004_2008_matplotlib"):
+        load_stocks(["GOOG"])  # not in the override folder
+
+
+def test_datasets_dir_env_pointing_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DATASETS_DIR_ENV, str(tmp_path / "missing"))
+    with pytest.raises(DataValidationError, match=DATASETS_DIR_ENV):
+        datasets_dir()
+    with pytest.raises(DataValidationError, match=DATASETS_DIR_ENV):
+        load_stocks()
+
+
+def test_datasets_dir_missing_default_says_how_to_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if forecaster were installed from a wheel into site-packages, without the data folder.
+    fake_module = tmp_path / "site-packages" / "forecaster" / "datasets.py"
+    monkeypatch.setattr(datasets, "__file__", str(fake_module))
+    with pytest.raises(DataValidationError, match=f"export {DATASETS_DIR_ENV}=") as info:
+        datasets_dir()
+    assert str(tmp_path / "site-packages" / "datasets") in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# load_stocks
+# --------------------------------------------------------------------------------------------
+
+
+def test_load_stocks_schema_and_tickers(stocks: pl.DataFrame) -> None:
+    assert stocks.schema == STOCK_SCHEMA
+    assert "openint" not in stocks.columns
+    assert "adj_close" not in stocks.columns
+    assert tuple(stocks["ticker"].unique().sort()) == STOCK_TICKERS == tuple(EXPECTED_STOCKS)
+
+
+def test_load_stocks_sorted_by_ticker_then_date(stocks: pl.DataFrame) -> None:
+    assert stocks.equals(stocks.sort(["ticker", "date"]))
+    assert stocks.select(pl.struct("ticker", "date").is_duplicated().any()).item() is False
+
+
+def test_load_stocks_rows_and_spans_per_ticker(stocks: pl.DataFrame) -> None:
+    summary = stocks.group_by("ticker").agg(
+        pl.len().alias("rows"), pl.col("date").min().alias("first"), pl.col("date").max()
+    )
+    measured = {t: (rows, first, last) for t, rows, first, last in summary.iter_rows()}
+    assert measured == EXPECTED_STOCKS
+
+
+def test_load_stocks_has_no_nulls_and_sane_prices(stocks: pl.DataFrame) -> None:
+    assert stocks.null_count().row(0) == (0,) * stocks.width
+    prices = ["open", "high", "low", "close"]
+    assert stocks.select(pl.all_horizontal(pl.col(prices).is_finite()).all()).item()
+    assert stocks.select((pl.col(prices) > 0).all()).row(0) == (True,) * 4
+    assert stocks.filter(pl.col("low") > pl.col("high")).is_empty()
+    assert stocks.filter(
+        (pl.col("close") > pl.col("high")) | (pl.col("close") < pl.col("low"))
+    ).is_empty()
+    # Trading days only: no Saturdays or Sundays.
+    assert stocks.filter(pl.col("date").dt.weekday() > 5).is_empty()
+
+
+def test_load_stocks_known_quirks(stocks: pl.DataFrame) -> None:
+    # Documented in datasets/stocks/README.md: a few sessions report zero volume.
+    zero_volume = stocks.filter(pl.col("volume") == 0).select("ticker", "date").rows()
+    assert zero_volume == [
+        ("IXIC", dt.date(2015, 5, 12)),
+        ("IXIC", dt.date(2018, 1, 9)),
+        ("MSFT", dt.date(2010, 4, 26)),
+    ]
+    # Market closures after 9/11: the US series jump from 2001-09-10 to 2001-09-17.
+    for ticker in ("IXIC", "MSFT", "SPX"):
+        dates = stocks.filter(ticker=ticker)["date"]
+        i = dates.index_of(dt.date(2001, 9, 17))
+        assert dates[i - 1] == dt.date(2001, 9, 10)
+    # The two arch indices cover exactly the same trading days.
+    spx = stocks.filter(ticker="SPX")["date"]
+    ixic = stocks.filter(ticker="IXIC")["date"]
+    assert spx.equals(ixic)
+
+
+def test_load_stocks_values_are_unchanged(stocks: pl.DataFrame) -> None:
+    # First data line of msft_daily_1986_2017_pmdarima.csv:
+    # 1986-03-13,0.0672,0.07533,0.0672,0.07533,1371330506,0
+    msft = stocks.filter(ticker="MSFT")
+    assert msft.row(0) == (
+        "MSFT",
+        dt.date(1986, 3, 13),
+        0.0672,
+        0.07533,
+        0.0672,
+        0.07533,
+        1371330506.0,
+    )
+    # Last line of goog_daily_2004_2008_matplotlib.csv, read back raw.
+    raw = pl.read_csv(REPO_DATASETS / "stocks" / "goog_daily_2004_2008_matplotlib.csv.gz")
+    last = raw.row(-1, named=True)
+    goog_last = stocks.filter(ticker="GOOG").row(-1, named=True)
+    for col in ("open", "high", "low", "close", "volume"):
+        assert goog_last[col] == last[col]
+
+
+@pytest.mark.parametrize(
+    ("tickers", "expected"),
+    [
+        (["MSFT"], ["MSFT"]),
+        ("ndx", ["NDX"]),  # a single string, any case
+        (("SPX", "GOOG", "spx"), ["GOOG", "SPX"]),  # de-duplicated, output sorted
+        (None, list(STOCK_TICKERS)),
+    ],
+)
+def test_load_stocks_ticker_filter(tickers, expected: list[str], stocks: pl.DataFrame) -> None:
+    frame = load_stocks(tickers)
+    assert frame["ticker"].unique(maintain_order=True).to_list() == expected
+    assert frame.height == sum(EXPECTED_STOCKS[t][0] for t in expected)
+    assert frame.equals(stocks.filter(pl.col("ticker").is_in(expected)))
+
+
+def test_load_stocks_unknown_ticker_lists_available() -> None:
+    with pytest.raises(DataValidationError, match="AAPL") as info:
+        load_stocks(["MSFT", "AAPL"])
+    for ticker in STOCK_TICKERS:
+        assert ticker in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ForecasterError)
+
+
+@pytest.mark.parametrize("tickers", [[], ["MSFT", 3]])
+def test_load_stocks_rejects_bad_ticker_lists(tickers) -> None:
+    with pytest.raises(DataValidationError, match="MSFT, NDX, SPX"):
+        load_stocks(tickers)
+
+
+# --------------------------------------------------------------------------------------------
+# load_audio_mfcc: bundled clips
+# --------------------------------------------------------------------------------------------
+
+
+def test_bundled_clips_match_manifest(manifest: pl.DataFrame) -> None:
+    sf = pytest.importorskip("soundfile")
+    wavs = sorted(p.name for p in (REPO_DATASETS / "audio" / "fsdd").glob("*.wav"))
+    assert wavs == sorted(manifest["file"].to_list())
+    assert sorted(Path(w).stem for w in wavs) == FSDD_CLIPS
+    for row in manifest.iter_rows(named=True):
+        info = sf.info(str(REPO_DATASETS / "audio" / "fsdd" / row["file"]))
+        assert (info.samplerate, info.channels, info.frames) == (8000, 1, row["n_samples"])
+
+
+def test_load_audio_mfcc_schema_and_order(fsdd_mfcc: pl.DataFrame) -> None:
+    expected = {"clip": pl.String, "frame": pl.Int64} | {f"mfcc_{i}": pl.Float32 for i in range(13)}
+    assert fsdd_mfcc.schema == pl.Schema(expected)
+    assert fsdd_mfcc["clip"].unique().sort().to_list() == FSDD_CLIPS
+    assert fsdd_mfcc.equals(fsdd_mfcc.sort(["clip", "frame"]))
+    assert fsdd_mfcc.null_count().row(0) == (0,) * fsdd_mfcc.width
+    assert fsdd_mfcc.select(pl.all_horizontal(pl.col("^mfcc_.*$").is_finite()).all()).item()
+
+
+def test_load_audio_mfcc_frames_follow_clip_length(
+    fsdd_mfcc: pl.DataFrame, manifest: pl.DataFrame
+) -> None:
+    per_clip = fsdd_mfcc.group_by("clip").agg(
+        pl.len().alias("n"), pl.col("frame").min().alias("lo"), pl.col("frame").max().alias("hi")
+    )
+    expected = manifest.select(
+        pl.col("file").str.strip_suffix(".wav").alias("clip"),
+        (1 + pl.col("n_samples") // 80).cast(pl.UInt32).alias("expected"),
+    )
+    joined = per_clip.join(expected, on="clip", how="full", validate="1:1")
+    assert joined.height == 20
+    assert (joined["n"] == joined["expected"]).all()  # [sr / hop_length * duration] frames
+    assert (joined["lo"] == 0).all()
+    assert (joined["hi"] == joined["n"] - 1).all()  # contiguous 0 .. n-1
+    assert fsdd_mfcc.height == 871
+    assert joined["n"].min() == 24 and joined["n"].max() == 83  # variable-length sequences
+
+
+def test_load_audio_mfcc_matches_librosa(fsdd_mfcc: pl.DataFrame) -> None:
+    librosa = pytest.importorskip("librosa")
+    sf = pytest.importorskip("soundfile")
+    y, sr = sf.read(str(REPO_DATASETS / "audio" / "fsdd" / "7_theo_0.wav"), dtype="float32")
+    ref = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, hop_length=80, n_fft=256, n_mels=40)
+    got = fsdd_mfcc.filter(clip="7_theo_0").select(pl.col("^mfcc_.*$")).to_numpy()
+    assert got.shape == ref.T.shape
+    np.testing.assert_allclose(got, ref.T, rtol=1e-4, atol=1e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# load_audio_mfcc: custom folders
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n_samples", "hop_length"), [(4000, 160), (4321, 160), (2500, 64)])
+def test_frame_count_follows_librosa_formula(
+    tmp_path: Path, n_samples: int, hop_length: int
+) -> None:
+    librosa = pytest.importorskip("librosa")
+    sr = 16000
+    _write_wav(tmp_path / "tone.wav", _tone(n_samples, sr), sr)
+    frame = load_audio_mfcc(tmp_path, n_mfcc=5, hop_length=hop_length, n_fft=512)
+    # librosa centres frames: 1 + n // hop frames, i.e. about sr / hop_length * duration.
+    assert frame.height == 1 + n_samples // hop_length
+    y = np.zeros(n_samples, dtype=np.float32)
+    direct = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=5, hop_length=hop_length, n_fft=512)
+    assert frame.height == direct.shape[1]
+    assert frame.columns == ["clip", "frame", *(f"mfcc_{i}" for i in range(5))]
+
+
+def test_custom_folder_variable_lengths_pattern_and_resampling(tmp_path: Path) -> None:
+    sr = 16000
+    _write_wav(tmp_path / "long.wav", _tone(8000, sr, 300.0), sr)  # 0.5 s
+    _write_wav(tmp_path / "short.wav", _tone(4000, sr, 600.0), sr)  # 0.25 s
+    (tmp_path / "notes.txt").write_text("not audio")
+
+    native = load_audio_mfcc(tmp_path, hop_length=160, n_fft=512, n_mels=40)
+    counts = dict(native.group_by("clip").len().iter_rows())
+    assert counts == {"long": 1 + 8000 // 160, "short": 1 + 4000 // 160}
+    assert native["clip"].to_list()[0] == "long"  # sorted by clip
+
+    resampled = load_audio_mfcc(tmp_path, sample_rate=8000, hop_length=80, n_fft=256)
+    counts = dict(resampled.group_by("clip").len().iter_rows())
+    assert counts == {"long": 1 + 4000 // 80, "short": 1 + 2000 // 80}
+
+    only_short = load_audio_mfcc(tmp_path, pattern="s*.wav", hop_length=160, n_fft=512)
+    assert only_short["clip"].unique().to_list() == ["short"]
+    assert only_short.equals(native.filter(clip="short"))
+
+
+def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:
+    sr = 8000
+    mono = _tone(3000, sr)
+    mono_dir, stereo_dir = tmp_path / "mono", tmp_path / "stereo"
+    mono_dir.mkdir()
+    stereo_dir.mkdir()
+    _write_wav(mono_dir / "a.wav", mono, sr)
+    _write_wav(stereo_dir / "a.wav", np.stack([mono, mono], axis=1), sr)
+    assert load_audio_mfcc(stereo_dir).equals(load_audio_mfcc(mono_dir))
+
+
+def test_recursive_pattern_and_duplicate_clip_names(tmp_path: Path) -> None:
+    sr = 8000
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        _write_wav(tmp_path / sub / "clip.wav", _tone(2000, sr), sr)
+    _write_wav(tmp_path / "b" / "other.wav", _tone(1000, sr), sr)
+    assert load_audio_mfcc(tmp_path / "b")["clip"].unique().sort().to_list() == ["clip", "other"]
+    with pytest.raises(DataValidationError, match="clip"):
+        load_audio_mfcc(tmp_path, pattern="**/*.wav")
+
+
+# --------------------------------------------------------------------------------------------
+# load_audio_mfcc: errors
+# --------------------------------------------------------------------------------------------
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    pytest.importorskip("librosa")
+    with pytest.raises(DataValidationError, match="does not exist"):
+        load_audio_mfcc(tmp_path / "nope")
+
+
+def test_no_matching_files(tmp_path: Path) -> None:
+    pytest.importorskip("librosa")
+    (tmp_path / "readme.txt").write_text("no audio here")
+    with pytest.raises(DataValidationError, match=r"No audio files match pattern '\*\.wav'"):
+        load_audio_mfcc(tmp_path)
+    _write_wav(tmp_path / "x.wav", _tone(1000, 8000), 8000)
+    with pytest.raises(DataValidationError, match="No audio files match"):
+        load_audio_mfcc(tmp_path, pattern="*.flac")
+
+
+def test_corrupt_wav_names_the_file(tmp_path: Path) -> None:
+    _write_wav(tmp_path / "good.wav", _tone(2000, 8000), 8000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(64)))
+    with pytest.raises(DataValidationError, match=r"broken\.wav"):
+        load_audio_mfcc(tmp_path)
+
+
+def test_empty_wav_is_rejected(tmp_path: Path) -> None:
+    _write_wav(tmp_path / "silent.wav", np.zeros(0, dtype=np.float32), 8000)
+    with pytest.raises(DataValidationError, match=r"silent\.wav has no samples"):
+        load_audio_mfcc(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_mfcc": 0}, r"n_mfcc must be an integer >= 1; received 0"),
+        ({"n_mfcc": -3}, r"n_mfcc must be an integer >= 1; received -3"),
+        ({"n_mfcc": 2.5}, r"n_mfcc must be an integer >= 1; received 2\.5"),
+        ({"n_mfcc": True}, r"n_mfcc must be an integer >= 1; received True"),
+        ({"n_mfcc": "13"}, r"n_mfcc must be an integer >= 1; received '13'"),
+        ({"n_mfcc": 41}, r"n_mfcc must be <= n_mels .* received n_mfcc=41 and n_mels=40"),
+        ({"hop_length": 0}, r"hop_length must be an integer >= 1; received 0"),
+        ({"hop_length": 80.0}, r"hop_length must be an integer >= 1; received 80\.0"),
+        ({"n_fft": -1}, r"n_fft must be an integer >= 1; received -1"),
+        ({"sample_rate": 0}, r"sample_rate must be an integer >= 1; received 0"),
+        ({"pattern": ""}, r"pattern must be a non-empty glob"),
+    ],
+)
+def test_bad_parameters_say_expected_and_received(kwargs: dict, message: str) -> None:
+    with pytest.raises(DataValidationError, match=message):
+        load_audio_mfcc(**kwargs)
+
+
+def test_numpy_integers_are_accepted(tmp_path: Path) -> None:
+    _write_wav(tmp_path / "a.wav", _tone(1600, 8000), 8000)
+    frame = load_audio_mfcc(tmp_path, n_mfcc=np.int64(4), hop_length=np.int32(160))
+    assert frame.shape == (1 + 1600 // 160, 2 + 4)
+
+
+def test_missing_librosa_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "librosa", None)  # makes `import librosa` fail
+    with pytest.raises(ImportError, match=r'pip install "forecaster\[audio\]"'):
+        load_audio_mfcc()
+
+
+def test_missing_soundfile_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "soundfile", None)
+    with pytest.raises(ImportError, match=r'pip install "forecaster\[audio\]"'):
+        load_audio_mfcc()
+
+
+# --------------------------------------------------------------------------------------------
+# list_datasets
+# --------------------------------------------------------------------------------------------
+
+
+def test_list_datasets_schema_and_sizes(stocks: pl.DataFrame, manifest: pl.DataFrame) -> None:
+    catalogue = list_datasets()
+    assert catalogue.schema == pl.Schema(
+        {
+            "name": pl.String,
+            "description": pl.String,
+            "license": pl.String,
+            "rows": pl.Int64,
+            "series": pl.Int64,
+        }
+    )
+    assert catalogue.null_count().row(0) == (0,) * catalogue.width
+    rows = {name: (n, s) for name, n, s in catalogue.select("name", "rows", "series").iter_rows()}
+    audio_frames = manifest.select((1 + pl.col("n_samples") // 80).sum()).item()
+    assert rows == {"stocks": (stocks.height, 5), "audio": (audio_frames, 20)}
+    licenses = dict(catalogue.select("name", "license").iter_rows())
+    assert "CC BY-SA 4.0" in licenses["audio"]
+    assert "GPL" not in licenses["stocks"]
+    descriptions = dict(catalogue.select("name", "description").iter_rows())
+    assert "load_stocks()" in descriptions["stocks"]
+    assert "load_audio_mfcc()" in descriptions["audio"]
+
+
+def test_list_datasets_audio_rows_match_loader(fsdd_mfcc: pl.DataFrame) -> None:
+    audio = list_datasets().filter(name="audio")
+    assert audio["rows"].item() == fsdd_mfcc.height
+    assert audio["series"].item() == fsdd_mfcc["clip"].n_unique()
+
+
+def test_data_cards_exist() -> None:
+    for card in ("README.md", "stocks/README.md", "audio/README.md"):
+        assert (REPO_DATASETS / card).stat().st_size > 200, card
+    stocks_card = (REPO_DATASETS / "stocks" / "README.md").read_text()
+    for ticker, (rows, first, last) in EXPECTED_STOCKS.items():
+        assert ticker in stocks_card
+        assert str(rows) in stocks_card and first.isoformat() in stocks_card
+        assert last.isoformat() in stocks_card

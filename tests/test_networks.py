@@ -1,0 +1,413 @@
+"""Tests for forecaster.networks: shapes, gradients, recurrences, heads, learning, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from forecaster.exceptions import DataValidationError
+from forecaster.networks import CELLS, HEADS, NORMALIZATIONS, RecurrentNet, count_parameters
+
+N_TARGETS = 2
+N_PAST_COVARIATES = 1
+LOOKBACK = 10
+HORIZON = 5
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def make_net(**overrides: object) -> RecurrentNet:
+    n_future = int(overrides.pop("n_future", 0))  # type: ignore[call-overload]
+    kwargs: dict[str, object] = {
+        "n_features": N_TARGETS + N_PAST_COVARIATES + n_future,
+        "n_targets": N_TARGETS,
+        "n_future": n_future,
+        "lookback": LOOKBACK,
+        "horizon": HORIZON,
+        "hidden_size": 8,
+        "segment_length": 4,  # 10 = 3 * 4 - 2: exercises the left padding; 5 -> 2 segments
+    }
+    kwargs.update(overrides)
+    return RecurrentNet(**kwargs)  # type: ignore[arg-type]
+
+
+def make_batch(net: RecurrentNet, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x = torch.randn(batch, net.lookback, net.n_features)
+    future = torch.randn(batch, net.horizon, net.n_future) if net.n_future else None
+    return x, future
+
+
+def assert_all_parameters_get_gradients(net: nn.Module) -> None:
+    missing = [
+        name
+        for name, p in net.named_parameters()
+        if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0
+    ]
+    assert not missing, f"parameters without a (finite, non-zero) gradient: {missing}"
+
+
+# --------------------------------------------------------------------------------------------
+# every head x cell, with and without future covariates
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_future", [0, 2])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("head", HEADS)
+def test_shape_finite_and_gradients(head: str, cell: str, n_future: int) -> None:
+    net = make_net(head=head, cell=cell, n_future=n_future, num_layers=2, dropout=0.1)
+    x, future = make_batch(net)
+    out = net(x, future)
+    assert out.shape == (4, HORIZON, N_TARGETS)
+    assert torch.isfinite(out).all()
+
+    y = torch.randn(4, HORIZON, N_TARGETS)
+    loss = net.training_loss(x, future, y, F.mse_loss)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert_all_parameters_get_gradients(net)
+
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x, future), net(x, future))  # no dropout in eval mode
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+@pytest.mark.parametrize("head", HEADS)
+def test_normalizations(head: str, normalization: str) -> None:
+    net = make_net(head=head, normalization=normalization, n_future=1)
+    x, future = make_batch(net)
+    if normalization != "none":  # past-observed channels far from zero mean / unit scale
+        n_past = N_TARGETS + N_PAST_COVARIATES
+        x = torch.cat([x[..., :n_past] * 50 + 1000, x[..., n_past:]], dim=-1)
+    out = net(x, future)
+    assert out.shape == (4, HORIZON, N_TARGETS)
+    assert torch.isfinite(out).all()
+    net.training_loss(x, future, torch.randn(4, HORIZON, N_TARGETS), F.mse_loss).backward()
+    assert_all_parameters_get_gradients(net)
+
+
+def test_revin_has_learnable_affine_per_channel() -> None:
+    names = dict(make_net(head="direct", normalization="revin").named_parameters())
+    assert names["norm.affine_weight"].shape == (N_TARGETS + N_PAST_COVARIATES,)
+    assert names["norm.affine_bias"].shape == (N_TARGETS + N_PAST_COVARIATES,)
+    assert not any(
+        n.startswith("norm.") for n, _ in make_net(normalization="last").named_parameters()
+    )
+
+
+def test_univariate_edge_sizes() -> None:
+    # lookback 1, horizon 1, segment longer than the lookback (padding only)
+    for head in HEADS:
+        net = RecurrentNet(
+            n_features=1, n_targets=1, lookback=1, horizon=1, hidden_size=4, head=head
+        )
+        x = torch.randn(3, 1, 1)
+        assert net(x).shape == (3, 1, 1)
+        net.training_loss(x, None, torch.randn(3, 1, 1), F.mse_loss).backward()
+
+
+# --------------------------------------------------------------------------------------------
+# recurrences
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_vanilla_rnn_matches_textbook_recurrence(nonlinearity: str) -> None:
+    net = RecurrentNet(
+        n_features=3,
+        n_targets=1,
+        lookback=7,
+        horizon=2,
+        cell="rnn",
+        nonlinearity=nonlinearity,
+        hidden_size=5,
+        head="direct",
+        normalization="none",
+    )
+    rnn = net.rnn
+    assert isinstance(rnn, nn.RNN) and rnn.num_layers == 1
+    x = torch.randn(4, 7, 3)
+    with torch.no_grad():
+        outputs, h_n = rnn(x)
+        act = torch.tanh if nonlinearity == "tanh" else torch.relu
+        h = torch.zeros(4, 5)
+        hand = []
+        for t in range(7):
+            h = act(
+                x[:, t] @ rnn.weight_ih_l0.T
+                + rnn.bias_ih_l0
+                + h @ rnn.weight_hh_l0.T
+                + rnn.bias_hh_l0
+            )
+            hand.append(h)
+        hand_states = torch.stack(hand, dim=1)
+        torch.testing.assert_close(outputs, hand_states, atol=1e-6, rtol=0)
+        torch.testing.assert_close(h_n[0], h, atol=1e-6, rtol=0)
+        # the direct head is a linear map of the last hidden state
+        expected = net.out(h).reshape(4, 2, 1)
+        torch.testing.assert_close(net(x), expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("normalization", ["none", "last"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gradient_flows_back_to_first_step(cell: str, normalization: str) -> None:
+    net = RecurrentNet(
+        n_features=2,
+        n_targets=1,
+        lookback=48,
+        horizon=4,
+        cell=cell,
+        hidden_size=16,
+        num_layers=2,
+        head="direct",
+        normalization=normalization,
+    )
+    x = torch.randn(3, 48, 2, requires_grad=True)
+    net(x).sum().backward()
+    assert x.grad is not None
+    assert x.grad[:, 0, :].abs().sum() > 0
+
+
+# --------------------------------------------------------------------------------------------
+# normalization invariances
+# --------------------------------------------------------------------------------------------
+
+
+def test_segment_last_is_shift_invariant() -> None:
+    net = RecurrentNet(n_features=1, n_targets=1, lookback=30, horizon=12, hidden_size=16).eval()
+    x = torch.randn(5, 30, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x + 7.5), net(x) + 7.5, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_revin_is_affine_equivariant(head: str) -> None:
+    net = make_net(head=head, normalization="revin").eval()
+    x, _ = make_batch(net)
+    with torch.no_grad():
+        torch.testing.assert_close(net(3.0 * x - 2.0), 3.0 * net(x) - 2.0, atol=1e-4, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# heads
+# --------------------------------------------------------------------------------------------
+
+
+def test_segment_head_ignores_covariates() -> None:
+    net = make_net(head="segment", n_future=1).eval()
+    x, future = make_batch(net)
+    x2 = x.clone()
+    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, future), net(x2, None))
+
+
+def test_segment_head_is_channel_independent() -> None:
+    net = make_net(head="segment").eval()
+    x, _ = make_batch(net)
+    x2 = x.clone()
+    x2[..., 1] = torch.randn_like(x2[..., 1])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x)[..., 0], net(x2)[..., 0])
+
+
+def test_seq2seq_and_direct_use_future_covariates() -> None:
+    for head in ("direct", "seq2seq", "recursive"):
+        net = make_net(head=head, n_future=1).eval()
+        x, future = make_batch(net)
+        assert future is not None
+        with torch.no_grad():
+            assert not torch.allclose(net(x, future), net(x, future + 1.0))
+
+
+@pytest.mark.parametrize("normalization", ["none", "revin"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_recursive_forecast_equals_manual_rollout(cell: str, normalization: str) -> None:
+    net = make_net(head="recursive", cell=cell, n_future=1, normalization=normalization).eval()
+    x, future = make_batch(net)
+    assert future is not None
+    n_past = N_TARGETS + N_PAST_COVARIATES
+    with torch.no_grad():
+        forecast = net(x, future)
+        i = 2  # one sample, rolled out one step at a time without carried state
+        xi, fi = x[i : i + 1], future[i : i + 1]
+        stats = net.norm.stats(xi)
+        seq = torch.cat([net.norm.transform(xi[..., :n_past], stats), xi[..., n_past:]], dim=-1)
+        preds = []
+        for k in range(HORIZON):
+            out, _ = net.rnn(seq)  # re-run from scratch over the whole sequence
+            pred = net.out(out[:, -1])
+            preds.append(pred)
+            row = torch.cat([pred, fi[:, k]], dim=-1).unsqueeze(1)
+            seq = torch.cat([seq, row], dim=1)
+        manual = net.norm.inverse(torch.stack(preds, dim=1), stats)[..., :N_TARGETS]
+    torch.testing.assert_close(forecast[i : i + 1], manual, atol=1e-5, rtol=1e-5)
+
+
+def test_recursive_training_loss_is_teacher_forced_many_to_many() -> None:
+    net = make_net(head="recursive", n_future=1, normalization="none").eval()
+    x, future = make_batch(net)
+    y = torch.randn(4, HORIZON, N_TARGETS)
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def recording_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append((pred.detach(), target))
+        return F.mse_loss(pred, target)
+
+    with torch.no_grad():
+        loss = net.training_loss(x, future, y, recording_loss)
+        forecast = net(x, future)
+    (horizon_pred, horizon_target), (inside_pred, inside_target) = calls
+    # horizon steps: targets only; inside the lookback: every past-observed channel
+    assert horizon_pred.shape == (4, HORIZON, N_TARGETS) and torch.equal(horizon_target, y)
+    assert inside_pred.shape == (4, LOOKBACK - 1, N_TARGETS + N_PAST_COVARIATES)
+    torch.testing.assert_close(inside_target, x[:, 1:, : N_TARGETS + N_PAST_COVARIATES])
+    # the first horizon step is predicted from the lookback alone: same as the forecast
+    torch.testing.assert_close(horizon_pred[:, 0], forecast[:, 0])
+    # the loss is the mean over time steps of the per-step losses
+    n_in = LOOKBACK - 1
+    expected = (
+        n_in * F.mse_loss(inside_pred, inside_target) + HORIZON * F.mse_loss(horizon_pred, y)
+    ) / (n_in + HORIZON)
+    torch.testing.assert_close(loss, expected)
+    # the horizon targets enter the loss
+    assert not torch.allclose(loss, net.training_loss(x, future, y + 1.0, F.mse_loss))
+
+
+# --------------------------------------------------------------------------------------------
+# learning check
+# --------------------------------------------------------------------------------------------
+
+
+def sine_windows(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    phase = torch.rand(n, 1, generator=generator) * 2 * math.pi
+    series = torch.sin(2 * math.pi * torch.arange(72.0) / 16 + phase)
+    return series[:, :48, None], series[:, 48:, None]
+
+
+@pytest.mark.parametrize(
+    ("head", "cell", "steps"), [("segment", "gru", 80), ("direct", "lstm", 150)]
+)
+def test_fits_a_sine_wave(head: str, cell: str, steps: int) -> None:
+    generator = torch.Generator().manual_seed(0)
+    x_train, y_train = sine_windows(64, generator)
+    x_test, y_test = sine_windows(64, generator)
+    net = RecurrentNet(
+        n_features=1, n_targets=1, lookback=48, horizon=24, cell=cell, hidden_size=32, head=head
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        net.training_loss(x_train, None, y_train, F.mse_loss).backward()
+        optimizer.step()
+    net.eval()
+    with torch.no_grad():
+        mse = F.mse_loss(net(x_test), y_test).item()
+    assert mse < 1e-2  # the sine's variance is 0.5; typically reaches ~1e-3
+
+
+# --------------------------------------------------------------------------------------------
+# misc API
+# --------------------------------------------------------------------------------------------
+
+
+def test_deterministic_initialisation_and_config_round_trip() -> None:
+    torch.manual_seed(123)
+    a = make_net(head="seq2seq", cell="lstm", n_future=1)
+    torch.manual_seed(123)
+    b = RecurrentNet.from_config(a.get_config())
+    assert a.get_config() == b.get_config()
+    for (name_a, pa), (name_b, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert name_a == name_b and torch.equal(pa, pb)
+
+
+def test_count_parameters() -> None:
+    layer = nn.Linear(3, 2)
+    assert count_parameters(layer) == 8
+    layer.bias.requires_grad_(False)
+    assert count_parameters(layer, trainable_only=True) == 6
+    net = make_net(head="direct", cell="gru", normalization="none")
+    hidden, n_in = 8, N_TARGETS + N_PAST_COVARIATES
+    gru = 3 * (hidden * n_in + hidden * hidden + 2 * hidden)
+    assert count_parameters(net) == gru + hidden * HORIZON * N_TARGETS + HORIZON * N_TARGETS
+
+
+def test_num_layers_and_dropout_reach_the_cell() -> None:
+    net = make_net(head="seq2seq", cell="lstm", num_layers=3, dropout=0.2)
+    assert net.rnn.num_layers == 3 and net.rnn.dropout == pytest.approx(0.2)
+    assert net.decoder is not None and net.decoder.num_layers == 3
+    assert make_net(num_layers=1, dropout=0.2).rnn.dropout == 0.0  # no inter-layer dropout
+    assert isinstance(make_net(cell="rnn", nonlinearity="relu").rnn, nn.RNN)
+    assert make_net(cell="rnn", nonlinearity="relu").rnn.nonlinearity == "relu"
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            {"cell": "transformer"},
+            r"cell must be one of 'rnn', 'lstm', 'gru'; received 'transformer'",
+        ),
+        ({"head": "attention"}, r"head must be one of .*received 'attention'"),
+        ({"normalization": "zscore"}, r"normalization must be one of .*received 'zscore'"),
+        ({"nonlinearity": "sigmoid", "cell": "rnn"}, r"nonlinearity must be one of"),
+        ({"nonlinearity": "relu", "cell": "gru"}, r"only applies to cell='rnn'"),
+        ({"hidden_size": 0}, r"hidden_size must be an integer >= 1; received 0"),
+        ({"num_layers": -1}, r"num_layers must be an integer >= 1"),
+        ({"lookback": 0}, r"lookback must be an integer >= 1"),
+        ({"horizon": 2.5}, r"horizon must be an integer >= 1; received 2.5"),
+        ({"segment_length": 0}, r"segment_length must be an integer >= 1"),
+        ({"n_future": -1}, r"n_future must be an integer >= 0"),
+        ({"n_targets": True}, r"n_targets must be an integer"),
+        ({"dropout": 1.0}, r"dropout must be a float in \[0, 1\); received 1.0"),
+        ({"dropout": -0.1}, r"dropout must be a float in \[0, 1\)"),
+        ({"n_targets": 4}, r"n_targets must be <= n_features - n_future .* received n_targets=4"),
+        ({"head": "segment", "hidden_size": 1}, r"needs hidden_size >= 2"),
+    ],
+)
+def test_bad_arguments(overrides: dict[str, object], match: str) -> None:
+    with pytest.raises(DataValidationError, match=match):
+        make_net(**overrides)
+
+
+def test_n_targets_plus_future_cannot_exceed_features() -> None:
+    with pytest.raises(DataValidationError, match=r"n_features - n_future = 3 - 2 = 1"):
+        RecurrentNet(n_features=3, n_targets=2, n_future=2, lookback=4, horizon=2)
+
+
+def test_errors_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="cell"):
+        make_net(cell="LSTM ")
+
+
+def test_bad_inputs() -> None:
+    net = make_net(head="direct", n_future=1)
+    x, future = make_batch(net)
+    with pytest.raises(DataValidationError, match=r"x must have shape .* received \(4, 9, 4\)"):
+        net(x[:, 1:], future)
+    with pytest.raises(DataValidationError, match="received future=None"):
+        net(x)
+    assert future is not None
+    with pytest.raises(DataValidationError, match=r"future must have shape"):
+        net(x, future[:, 1:])
+    with pytest.raises(DataValidationError, match=r"y must have shape"):
+        net.training_loss(x, future, torch.randn(4, HORIZON), F.mse_loss)
+    plain = make_net(head="direct")
+    x0, _ = make_batch(plain)
+    with pytest.raises(DataValidationError, match="n_future=0"):
+        plain(x0, torch.randn(4, HORIZON, 1))
+    # the segment head ignores covariates, so it does not need them
+    assert make_net(head="segment", n_future=1)(x).shape == (4, HORIZON, N_TARGETS)

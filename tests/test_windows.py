@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecaster.data import Panel
+from forecaster.exceptions import DataValidationError
+from forecaster.windows import make_windows
+
+# ---------------------------------------------------------------- random ragged panels
+
+
+@st.composite
+def ragged_frames(draw):
+    """A long frame of 1-6 hourly series of different lengths and 1-4 value columns."""
+    n_series = draw(st.integers(1, 6))
+    lengths = draw(st.lists(st.integers(1, 40), min_size=n_series, max_size=n_series))
+    n_targets = draw(st.integers(1, 2))
+    n_cov = draw(st.integers(0, 1))
+    n_fut = draw(st.integers(0, 1))
+    starts = draw(st.lists(st.integers(0, 100), min_size=n_series, max_size=n_series))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    ids, times = [], []
+    origin = dt.datetime(2024, 1, 1)
+    for k, (n, s) in enumerate(zip(lengths, starts, strict=True)):
+        ids += [f"s{k}"] * n
+        times += [origin + dt.timedelta(hours=s + i) for i in range(n)]
+    total = len(ids)
+    names = (
+        [f"y{j}" for j in range(n_targets)]
+        + [f"c{j}" for j in range(n_cov)]
+        + [f"f{j}" for j in range(n_fut)]
+    )
+    cols = {name: rng.normal(size=total).astype(np.float32) for name in names}
+    frame = pl.DataFrame({"id": ids, "t": times, **cols})
+    if draw(st.booleans()):
+        frame = frame.sample(fraction=1.0, shuffle=True, seed=1)
+    roles = {
+        "target": names[:n_targets],
+        "covariates": names[n_targets : n_targets + n_cov],
+        "future_covariates": names[n_targets + n_cov :],
+    }
+    return frame, roles
+
+
+def naive_window(frame: pl.DataFrame, key: str, cutoff, lookback: int, horizon: int, cols):
+    """The window ending at ``cutoff`` sliced from the original frame, the slow obvious way."""
+    series = frame.filter(pl.col("id") == key).sort("t")
+    times = series["t"].to_list()
+    pos = times.index(cutoff)
+    block = series.slice(pos - lookback + 1, lookback + horizon)
+    return block.select(cols).to_numpy()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    data=ragged_frames(),
+    lookback=st.integers(1, 8),
+    horizon=st.integers(1, 5),
+    stride=st.integers(1, 4),
+)
+def test_every_gathered_window_equals_a_naive_slice(data, lookback, horizon, stride):
+    frame, roles = data
+    panel = Panel.from_frame(frame, time_col="t", id_col="id", freq="1h", **roles)
+    windows = make_windows(panel, lookback, horizon, stride)
+
+    # Count: windows per series, aligned to the end, never crossing series.
+    lengths = frame.group_by("id").len()["len"].to_numpy()
+    expected = sum(
+        (n - lookback - horizon) // stride + 1 for n in lengths if n >= lookback + horizon
+    )
+    assert len(windows) == expected
+    if not len(windows):
+        return
+
+    rows = np.arange(len(windows))
+    batch = windows.gather(rows)
+    nt, nf = panel.n_targets, panel.n_future
+    assert batch.x.shape == (len(rows), lookback, panel.n_features)
+    assert batch.y.shape == (len(rows), horizon, nt)
+    for r, (series, _start, cutoff) in enumerate(windows.index.iter_rows()):
+        key = panel.keys["id"][series]
+        expected_block = naive_window(frame, key, cutoff, lookback, horizon, panel.columns)
+        np.testing.assert_array_equal(batch.x[r].numpy(), expected_block[:lookback])
+        np.testing.assert_array_equal(batch.y[r].numpy(), expected_block[lookback:, :nt])
+        if nf:
+            np.testing.assert_array_equal(batch.future[r].numpy(), expected_block[lookback:, -nf:])
+        else:
+            assert batch.future is None
+    # Stride alignment: the most recent window of each series is always present.
+    last_cutoffs = windows.index.group_by("series").agg(pl.col("cutoff").max())
+    for series, cutoff in last_cutoffs.iter_rows():
+        key = panel.keys["id"][series]
+        end = frame.filter(pl.col("id") == key)["t"].max()
+        assert cutoff == end - dt.timedelta(hours=horizon)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    data=ragged_frames(),
+    lookback=st.integers(1, 6),
+    horizon=st.integers(1, 4),
+    cut1=st.integers(0, 140),
+    width=st.integers(1, 40),
+)
+def test_splits_never_leak(data, lookback, horizon, cut1, width):
+    frame, roles = data
+    panel = Panel.from_frame(frame, time_col="t", id_col="id", freq="1h", **roles)
+    windows = make_windows(panel, lookback, horizon)
+    origin = dt.datetime(2024, 1, 1)
+    train_end = origin + dt.timedelta(hours=cut1)
+    val_end = train_end + dt.timedelta(hours=width)
+    train, val, test = windows.split(train_end, val_end)
+
+    def times_seen(w):  # every time (inputs and targets) a split's windows touch
+        starts = w.index["start"].to_numpy()
+        rows = (starts[:, None] + np.arange(w.window_length)).ravel()
+        return panel.time.gather(rows)
+
+    def target_times(w):
+        starts = w.index["start"].to_numpy()
+        rows = (starts[:, None] + np.arange(lookback, w.window_length)).ravel()
+        return panel.time.gather(rows)
+
+    if len(train):
+        assert times_seen(train).max() <= train_end
+    if len(val):
+        assert times_seen(val).max() <= val_end
+        assert target_times(val).min() > train_end
+    if len(test):
+        assert target_times(test).min() > val_end
+    # Splits are disjoint and the index is only filtered, never rebuilt.
+    starts = [set(s.index["start"].to_list()) for s in (train, val, test)]
+    assert (
+        not (starts[0] & starts[1]) and not (starts[1] & starts[2]) and not (starts[0] & starts[2])
+    )
+    assert sum(len(s) for s in (train, val, test)) <= len(windows)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def simple_windows(n=50, lookback=4, horizon=2):
+    frame = pl.DataFrame({"t": range(n), "y": np.arange(n, dtype=np.float32)})
+    return make_windows(Panel.from_frame(frame, target="y", time_col="t"), lookback, horizon)
+
+
+def test_batches_cover_every_window_once():
+    windows = simple_windows()
+    starts = torch.cat([b.x[:, 0, 0] for b in windows.batches(7, seed=0)])
+    assert sorted(starts.tolist()) == list(range(len(windows)))
+
+
+def test_batches_are_reproducible_from_a_seed():
+    windows = simple_windows()
+    first = [b.x for b in windows.batches(8, seed=123)]
+    second = [b.x for b in windows.batches(8, seed=123)]
+    other = [b.x for b in windows.batches(8, seed=124)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_unshuffled_batches_keep_index_order_and_drop_last():
+    windows = simple_windows(n=20)  # 15 windows
+    batches = list(windows.batches(4, shuffle=False, drop_last=True))
+    assert [b.x.shape[0] for b in batches] == [4, 4, 4]
+    assert batches[0].x[:, 0, 0].tolist() == [0, 1, 2, 3]
+
+
+def test_filter_by_cutoff_and_series_numbers():
+    windows = simple_windows(n=20, lookback=3, horizon=1)
+    late = windows.filter(pl.col("cutoff") >= 15)
+    assert late.index["cutoff"].to_list() == [15, 16, 17, 18]
+    batch = late.gather([0])
+    assert batch.series.tolist() == [0]
+    assert batch.y[0, 0, 0].item() == 16.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lookback": 0, "horizon": 1}, "lookback must be an integer >= 1"),
+        ({"lookback": 2, "horizon": 1.5}, "horizon must be an integer >= 1"),
+        ({"lookback": 2, "horizon": 1, "stride": 0}, "stride must be an integer >= 1"),
+    ],
+)
+def test_bad_window_parameters(kwargs, message):
+    panel = simple_windows().panel
+    with pytest.raises(DataValidationError, match=message):
+        make_windows(panel, **kwargs)
+
+
+def test_split_bounds_must_be_ordered_and_comparable():
+    windows = simple_windows()
+    with pytest.raises(DataValidationError, match="must be after train_end"):
+        windows.split(train_end=10, val_end=5)
+    with pytest.raises(DataValidationError, match="Cannot compare"):
+        windows.targets_between(until=dt.datetime(2024, 1, 1))
+
+
+def test_series_shorter_than_a_window_have_no_windows():
+    frame = pl.DataFrame({"id": ["a"] * 3 + ["b"] * 10, "t": [*range(3), *range(10)], "y": 0.0})
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    windows = make_windows(panel, 3, 2)
+    assert windows.index["series"].unique().to_list() == [1]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gather_on_cuda_matches_cpu():
+    windows = simple_windows()
+    cpu = windows.gather([0, 3, 7])
+    gpu = windows.gather([0, 3, 7], device="cuda")
+    assert gpu.x.is_cuda
+    torch.testing.assert_close(gpu.x.cpu(), cpu.x)
+    first_cpu = next(windows.batches(8, seed=5))
+    first_gpu = next(windows.batches(8, seed=5, device="cuda"))
+    torch.testing.assert_close(first_gpu.y.cpu(), first_cpu.y)
