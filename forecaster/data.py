@@ -201,6 +201,12 @@ def _periods(times: pl.Series, first: pl.Series, freq: Frequency) -> tuple[np.nd
     return periods // freq.n, off_grid
 
 
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
+
+
 def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     """Infer the most common step between consecutive times of the same series.
 
@@ -224,11 +230,24 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     >>> str(infer_frequency(t, np.array([0, 5])))
     '1h'
     """
-    dtype = times.dtype
     t = times.to_physical().cast(pl.Int64).to_numpy()
-    diffs = np.diff(t)
-    if len(offsets) > 2:
-        diffs = np.delete(diffs, offsets[1:-1] - 1)
+    return _infer_from_diffs(np.diff(t), np.asarray(offsets)[1:-1] - 1, times)
+
+
+_INFER_SAMPLE = 200_000
+
+
+def _infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> Frequency:
+    """The frequency from consecutive differences (``cross``: positions between two series).
+
+    The mode is taken over an evenly spaced sample of at most 200,000 differences.
+    """
+    dtype = times.dtype
+    positions = np.arange(len(diffs))
+    if len(diffs) > _INFER_SAMPLE:
+        positions = np.linspace(0, len(diffs) - 1, _INFER_SAMPLE).astype(np.int64)
+    positions = positions[~np.isin(positions, cross)]
+    diffs = diffs[positions]
     diffs = diffs[diffs > 0]
     if diffs.size == 0:
         raise DataValidationError(
@@ -498,44 +517,60 @@ def validate_frame(
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     starts = offsets[:-1]
 
-    same = np.ones(len(t), dtype=bool)
-    same[starts] = False
-    dup = np.zeros(len(t), dtype=bool)
-    dup[1:] = (t[1:] == t[:-1]) & same[1:]
-    if dup.any():
-        n_dup = int(dup.sum())
+    # Differences between consecutive rows; those between two series are not meaningful.
+    diffs = np.diff(t)
+    cross = offsets[1:-1] - 1
+    within = np.ones(len(diffs), dtype=bool)
+    within[cross] = False
+    duplicate_rows = np.flatnonzero((diffs == 0) & within) + 1
+    if duplicate_rows.size:
         raise DataValidationError(
-            f"{n_dup} duplicate ({'id, ' if id_col else ''}time) rows, e.g. "
-            f"{_examples(data, dup, id_name, time_col)}. Expected one row per series and time "
-            "step. Aggregate or drop duplicates first, e.g. "
+            f"{duplicate_rows.size} duplicate ({'id, ' if id_col else ''}time) rows, e.g. "
+            f"{_examples(data, _mask(len(t), duplicate_rows), id_name, time_col)}. Expected one "
+            "row per series and time step. Aggregate or drop duplicates first, e.g. "
             "frame.unique(subset=[...], keep='last')."
         )
 
     if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
-        frequency = infer_frequency(times, offsets)
+        frequency = _infer_from_diffs(diffs, cross, times)
     else:
         frequency = Frequency.parse(freq)
     frequency.check_dtype(times.dtype, time_col)
 
-    first = times.gather(np.repeat(starts, lengths))
-    periods, off_grid = _periods(times, first, frequency)
-    if off_grid.any():
+    periods: np.ndarray | None = None
+    if frequency.is_calendar:
+        first = times.gather(np.repeat(starts, lengths))
+        periods, off_grid = _periods(times, first, frequency)
+        del first
+        off_rows = np.flatnonzero(off_grid)
+        steps = np.diff(periods)
+        gap_rows = np.flatnonzero((steps > 1) & within)
+        n_missing = int((steps[gap_rows] - 1).sum())
+    else:  # fixed step: check the differences only, no per-row period array
+        step = frequency.step_in(times.dtype)
+        diffs[cross] = step
+        irregular = np.flatnonzero(diffs != step)
+        odd = diffs[irregular]
+        off_rows = irregular[odd % step != 0] + 1
+        gap_rows = irregular[(odd % step == 0) & (odd > step)]
+        n_missing = int((diffs[gap_rows] // step - 1).sum())
+    del diffs, within
+    if off_rows.size:
         raise DataValidationError(
-            f"{int(off_grid.sum())} timestamps are off the regular {frequency} grid that starts "
-            f"at each series' first time, e.g. {_examples(data, off_grid, id_name, time_col)}. "
+            f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
+            f"at each series' first time, e.g. "
+            f"{_examples(data, _mask(len(t), off_rows), id_name, time_col)}. "
             "Expected evenly spaced times. Pass the right freq= or resample the data first "
             "(e.g. frame.group_by_dynamic(...))."
         )
-    gap = np.zeros(len(t), dtype=bool)
-    gap[1:] = (np.diff(periods) > 1) & same[1:]
-    n_missing = int((periods[offsets[1:] - 1] + 1 - lengths).sum())
+    gap = gap_rows.size > 0
     null_counts = data.select(pl.col(value_cols).null_count()).row(0)
 
     if missing == "error":
-        if gap.any():
+        if gap:
             raise DataValidationError(
                 f"{n_missing} time steps are missing from the regular {frequency} grid "
-                f"(gaps after {_examples(data, np.roll(gap, -1), id_name, time_col)}). "
+                f"(gaps after {_examples(data, _mask(len(t), gap_rows), id_name, time_col)}). "
                 "Pass missing='ffill', 'zero' or 'interpolate' to fill them, or a different freq=."
             )
         if any(null_counts):
@@ -546,7 +581,10 @@ def validate_frame(
                 f"{_examples(data, mask, id_name, time_col)}. Pass missing='ffill', 'zero' or "
                 "'interpolate' to fill them, or clean the data first."
             )
-    elif gap.any() or any(null_counts):
+    elif gap or any(null_counts):
+        if periods is None:
+            step = frequency.step_in(times.dtype)
+            periods = (t - np.repeat(t[starts], lengths)) // step
         data = _fill(data, id_name, time_col, value_cols, periods, offsets, frequency, missing)
 
     data = data.with_columns(pl.col(value_cols).cast(pl.Float32))

@@ -18,7 +18,11 @@ import torch
 from forecaster.data import Panel
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
-__all__ = ["SCALING_METHODS", "PanelScaler"]
+__all__ = ["MIN_SCALE", "SCALING_METHODS", "PanelScaler"]
+
+MIN_SCALE = 1e-6
+"""Smallest scale used: a spread below it is raised to it so that scaled values stay finite in
+float32 (a spread of exactly 0, a constant series, gets a scale of 1)."""
 
 SCALING_METHODS = ("standard", "robust", "minmax", "none")
 """``standard``: mean / std; ``robust``: median / inter-quartile range; ``minmax``: min / range
@@ -34,7 +38,7 @@ class PanelScaler:
         ``standard`` subtracts the mean and divides by the standard deviation (ddof=0);
         ``robust`` uses the median and the inter-quartile range; ``minmax`` maps the training
         range to [0, 1]. A zero spread (constant series) gets a scale of 1, so such a series is
-        only shifted.
+        only shifted; spreads below ``MIN_SCALE`` (1e-6) are raised to it.
 
     Attributes
     ----------
@@ -106,7 +110,8 @@ class PanelScaler:
             rows = stats["s"].to_numpy()
             center[rows] = stats.select([f"{c}_center" for c in cols]).to_numpy()
             spread = stats.select([f"{c}_scale" for c in cols]).to_numpy()
-            spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+            valid = np.isfinite(spread) & (spread > 0)
+            spread = np.where(valid, np.maximum(spread, MIN_SCALE), 1.0)
             scale[rows] = spread
             empty = counts == 0
             if empty.any():

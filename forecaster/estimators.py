@@ -1,0 +1,1032 @@
+"""scikit-learn estimators around the recurrent network and the training loop.
+
+- :class:`RNNForecaster` (and :class:`LSTMForecaster`, :class:`GRUForecaster`,
+  :class:`SimpleRNNForecaster`): Polars frame in, forecast frame out. It builds the
+  :class:`~forecaster.data.Panel` and window index, owns the per-series scaler and trains one
+  global network over all series.
+- :class:`RNNRegressor`: already-windowed arrays in and out, with the full scikit-learn estimator
+  contract (tested with ``sklearn.utils.estimator_checks``).
+- :class:`TemporalSplit`: a cross-validation splitter over time cutoffs of a long frame, for
+  ``GridSearchCV(RNNForecaster(...), cv=TemporalSplit(...))``.
+
+Parameters are plain values, stored by ``__init__`` and validated in ``fit``. Fitted state lives
+in attributes ending in ``_``; the fitted network is moved to the CPU at the end of ``fit``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import numbers
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import validate_data
+
+from forecaster.data import SERIES_ID, Panel, _as_tuple
+from forecaster.exceptions import DataValidationError, NotFittedError
+from forecaster.networks import CELLS, HEADS, NORMALIZATIONS, RecurrentNet
+from forecaster.scaling import SCALING_METHODS, PanelScaler
+from forecaster.training import LOSSES, LR_SCHEDULES, EpochRecord, resolve_device, train
+from forecaster.windows import Windows, make_windows
+
+__all__ = [
+    "GRUForecaster",
+    "LSTMForecaster",
+    "RNNForecaster",
+    "RNNRegressor",
+    "SimpleRNNForecaster",
+    "TemporalSplit",
+]
+
+_PREDICT_BATCH = 4096
+
+
+# ------------------------------------------------------------------------------------------
+# parameter checks (run in fit, never in __init__)
+# ------------------------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise DataValidationError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, *, allow_none=False) -> None:
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise DataValidationError(
+            f"{name} must be a number in [{low}, {high}]{' or None' if allow_none else ''}, "
+            f"got {value!r}."
+        )
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise DataValidationError(f"{name}={value!r} is not supported. Expected one of {choices}.")
+
+
+class _RecurrentEstimator(BaseEstimator):
+    """Shared parameter checks, network construction and training for both estimators."""
+
+    def _check_common_params(self) -> None:
+        _check_choice("cell", self.cell, CELLS)
+        _check_choice("head", self.head, HEADS)
+        _check_choice("normalization", self.normalization, NORMALIZATIONS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_int("hidden_size", self.hidden_size, 1)
+        _check_int("num_layers", self.num_layers, 1)
+        _check_int("segment_length", self.segment_length, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("max_epochs", self.max_epochs, 1)
+        _check_int("patience", self.patience, 1, allow_none=True)
+        _check_float("dropout", self.dropout, 0.0, 0.999)
+        _check_float("lr", self.lr, 1e-12, 10.0)
+        _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
+        _check_float("grad_clip", self.grad_clip, 1e-12, 1e12, allow_none=True)
+        _check_float("max_time", self.max_time, 0.0, 1e12, allow_none=True)
+        if self.random_state is not None:
+            _check_int("random_state", self.random_state, 0)
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.default_rng().integers(2**31))
+        return int(self.random_state)
+
+    def _build_and_train(
+        self,
+        *,
+        n_features: int,
+        n_targets: int,
+        n_future: int,
+        lookback: int,
+        horizon: int,
+        train_source: Any,
+        val_source: Any,
+        steps_per_epoch: int,
+        device: torch.device,
+        seed: int,
+        callbacks: Sequence[Any],
+    ) -> tuple[RecurrentNet, list[EpochRecord]]:
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            network = RecurrentNet(
+                n_features=n_features,
+                n_targets=n_targets,
+                n_future=n_future,
+                lookback=lookback,
+                horizon=horizon,
+                cell=self.cell,
+                hidden_size=self.hidden_size,
+                num_layers=self.num_layers,
+                dropout=self.dropout,
+                head=self.head,
+                nonlinearity=self.nonlinearity,
+                segment_length=self.segment_length,
+                normalization=self.normalization,
+            ).to(device)
+            history = train(
+                network,
+                train_source,
+                val_source=val_source,
+                loss=self.loss,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                max_epochs=self.max_epochs,
+                patience=self.patience if val_source is not None else None,
+                grad_clip=self.grad_clip,
+                lr_schedule=self.lr_schedule,
+                steps_per_epoch=steps_per_epoch,
+                device=device,
+                max_time=self.max_time,
+                callbacks=callbacks,
+                progress=self.progress,
+                description=type(self).__name__,
+            )
+        return network.cpu().eval(), history
+
+    @staticmethod
+    def _history_frame(history: list[EpochRecord]) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in history]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`)."""
+        from forecaster.persistence import save
+
+        return save(self, path)
+
+    def _network_on(self, device: torch.device) -> RecurrentNet:
+        """The fitted network on ``device`` for inference (a copy off the CPU; ``network_``
+        itself always stays on the CPU)."""
+        if device.type == "cpu":
+            return self.network_.eval()
+        return copy.deepcopy(self.network_).to(device).eval()
+
+
+# ------------------------------------------------------------------------------------------
+# RNNForecaster
+# ------------------------------------------------------------------------------------------
+
+
+class RNNForecaster(_RecurrentEstimator):
+    """Global recurrent forecaster for one or many series in a long Polars frame.
+
+    One network is trained on the windows of every series (a *global* model). Each series and
+    column is scaled with statistics of its own training span; by default each input window is
+    also normalised by its last value (``normalization="last"``). The default network is a
+    segment-wise GRU (SegRNN), which is accurate and the fastest of the heads.
+
+    Parameters
+    ----------
+    target : str or list of str
+        Column(s) to forecast (several for a multivariate target, e.g. 13 MFCCs).
+    time_col : str, default "time"
+        Datetime, date or integer time column.
+    id_col : str or None, default None
+        Series identifier; ``None`` for a frame that holds one series.
+    covariates : str or list of str, optional
+        Past-observed covariates (inputs known up to the forecast origin only).
+    future_covariates : str or list of str, optional
+        Future-known covariates (e.g. calendar features); :meth:`predict` then needs their values
+        over the horizon in ``future``.
+    lookback : int, default 96
+        Input window length.
+    horizon : int, default 24
+        Number of steps forecast at once.
+    cell : {"gru", "lstm", "rnn"}, default "gru"
+    head : {"segment", "direct", "seq2seq", "recursive"}, default "segment"
+        See :class:`~forecaster.networks.RecurrentNet`.
+    hidden_size : int, default 256
+    num_layers : int, default 1
+    dropout : float, default 0.1
+    segment_length : int, default 24
+        Segment length of the ``"segment"`` head.
+    normalization : {"last", "revin", "none"}, default "last"
+        Per-window normalisation inside the network.
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+        For ``cell="rnn"`` only.
+    scaling : {"standard", "robust", "minmax", "none"}, default "standard"
+        Per-series scaling fitted on the training span.
+    loss : {"mae", "mse", "huber"}, default "mae"
+    lr : float, default 1e-3
+    weight_decay : float, default 0.0
+    batch_size : int, default 256
+    max_epochs : int, default 30
+    patience : int or None, default 5
+        Early stopping patience on the validation loss (best weights restored).
+    grad_clip : float or None, default 1.0
+        Gradient-norm clipping.
+    lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+    validation_size : int or float, default 0.1
+        The last part of every series held out for early stopping: a number of steps (int) or a
+        fraction of each series' length (float, at least ``horizon`` steps). 0 disables
+        validation (``max_epochs`` epochs are run).
+    stride : int, default 1
+        Step between training windows of a series.
+    windows_per_epoch : int or None, default None
+        Sample this many training windows per epoch (all when None): bounds the epoch time
+        on large panels.
+    freq : str, default "auto"
+        Sampling frequency (see :class:`~forecaster.data.Frequency`).
+    missing : {"error", "ffill", "zero", "interpolate"}, default "error"
+        Policy for gaps and missing values.
+    max_time : float or None, default None
+        Training time budget in seconds (checked after every epoch).
+    device : str, default "auto"
+        ``"auto"`` trains on CUDA when available; the fitted network is kept on the CPU.
+    random_state : int or None, default None
+        Fixes initialisation, batch order and dropout: same seed, same predictions on CPU.
+    progress : bool or None, default None
+        Progress bar; ``None`` shows it in a terminal or notebook.
+
+    Attributes
+    ----------
+    network_ : RecurrentNet
+    scaler_ : PanelScaler
+    keys_ : polars.DataFrame
+        The series seen in ``fit`` (row ``i`` is scaler row ``i``).
+    freq_ : Frequency
+    history_ : list of dict
+        Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
+    schema_ : dict
+        Column name to dtype of the training frame, checked by :meth:`predict`.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> t = np.arange(400)
+    >>> frame = pl.DataFrame({"time": t, "y": np.sin(2 * np.pi * t / 24)})
+    >>> model = RNNForecaster(target="y", lookback=48, horizon=12, hidden_size=16,
+    ...                       max_epochs=2, random_state=0, progress=False).fit(frame)
+    >>> model.predict(frame).shape
+    (12, 2)
+    """
+
+    def __init__(
+        self,
+        target: str | Sequence[str] | None = None,
+        *,
+        time_col: str = "time",
+        id_col: str | None = None,
+        covariates: str | Sequence[str] | None = None,
+        future_covariates: str | Sequence[str] | None = None,
+        lookback: int = 96,
+        horizon: int = 24,
+        cell: str = "gru",
+        head: str = "segment",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+        segment_length: int = 24,
+        normalization: str = "last",
+        nonlinearity: str = "tanh",
+        scaling: str = "standard",
+        loss: str = "mae",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        max_epochs: int = 30,
+        patience: int | None = 5,
+        grad_clip: float | None = 1.0,
+        lr_schedule: str = "none",
+        validation_size: int | float = 0.1,
+        stride: int = 1,
+        windows_per_epoch: int | None = None,
+        freq: str = "auto",
+        missing: str = "error",
+        max_time: float | None = None,
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.target = target
+        self.time_col = time_col
+        self.id_col = id_col
+        self.covariates = covariates
+        self.future_covariates = future_covariates
+        self.lookback = lookback
+        self.horizon = horizon
+        self.cell = cell
+        self.head = head
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.segment_length = segment_length
+        self.normalization = normalization
+        self.nonlinearity = nonlinearity
+        self.scaling = scaling
+        self.loss = loss
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.lr_schedule = lr_schedule
+        self.validation_size = validation_size
+        self.stride = stride
+        self.windows_per_epoch = windows_per_epoch
+        self.freq = freq
+        self.missing = missing
+        self.max_time = max_time
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.target is None or (not isinstance(self.target, str) and not list(self.target)):
+            raise DataValidationError(
+                "target is required: the name of the column to forecast (or a list of names), "
+                "e.g. RNNForecaster(target='close', time_col='date', id_col='ticker')."
+            )
+        self._check_common_params()
+        _check_int("lookback", self.lookback, 1)
+        _check_int("horizon", self.horizon, 1)
+        _check_int("stride", self.stride, 1)
+        _check_int("windows_per_epoch", self.windows_per_epoch, 1, allow_none=True)
+        _check_choice("scaling", self.scaling, SCALING_METHODS)
+        vs = self.validation_size
+        if isinstance(vs, bool) or not isinstance(vs, numbers.Real) or vs < 0:
+            raise DataValidationError(
+                f"validation_size must be a number of steps (int >= 0) or a fraction in [0, 1), "
+                f"got {vs!r}."
+            )
+        if isinstance(vs, float) and vs >= 1:
+            raise DataValidationError(
+                f"validation_size as a fraction must be below 1, got {vs!r}; pass an int for "
+                "a number of steps."
+            )
+
+    def _columns(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "time_col": self.time_col,
+            "id_col": self.id_col,
+            "covariates": self.covariates,
+            "future_covariates": self.future_covariates,
+        }
+
+    # -- fit --------------------------------------------------------------------------------
+    def fit(
+        self, frame: pl.DataFrame | pl.LazyFrame, y: None = None, *, callbacks=()
+    ) -> RNNForecaster:
+        """Train on every series of a long frame.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame or polars.LazyFrame
+            Long format: id (optional), time, target(s), covariates.
+        y : None
+            Ignored (the targets are columns of ``frame``); present for scikit-learn.
+        callbacks : sequence of callable, optional
+            ``callback(record, network)`` after every epoch (see
+            :func:`forecaster.training.train`).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        device = resolve_device(self.device)
+        lookback, horizon = int(self.lookback), int(self.horizon)
+        panel = Panel.from_frame(
+            frame,
+            **self._columns(),
+            freq=self.freq,
+            missing=self.missing,
+            min_length=lookback + horizon,
+        )
+        windows = make_windows(panel, lookback, horizon, self.stride)
+        holdout = self._validation_steps(panel.lengths)
+        train_w, val_w = _holdout_split(windows, holdout)
+        if len(train_w) == 0:
+            raise DataValidationError(
+                f"No training windows remain after holding out the last validation steps of "
+                f"every series (validation_size={self.validation_size!r}). Lower "
+                "validation_size or lookback/horizon, or provide longer series."
+            )
+        fit_rows = _rows_before_holdout(panel, holdout)
+        scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
+        scaling = scaler.tensors(device)
+        seed = self._seed()
+        batch_size = int(self.batch_size)
+        per_epoch = self.windows_per_epoch
+
+        def train_source(epoch: int):
+            windows_e = train_w
+            if per_epoch is not None and per_epoch < len(train_w):
+                rng = np.random.default_rng([seed, epoch, 1])
+                rows = np.sort(rng.choice(len(train_w), size=per_epoch, replace=False))
+                windows_e = train_w._replace(train_w.index[rows])
+            for b in windows_e.batches(
+                batch_size, seed=seed + epoch, device=device, scaling=scaling
+            ):
+                yield b.x, b.future, b.y
+
+        def val_source(epoch: int):
+            for b in val_w.batches(4 * batch_size, shuffle=False, device=device, scaling=scaling):
+                yield b.x, b.future, b.y
+
+        n_train = len(train_w) if per_epoch is None else min(per_epoch, len(train_w))
+        network, history = self._build_and_train(
+            n_features=panel.n_features,
+            n_targets=panel.n_targets,
+            n_future=panel.n_future,
+            lookback=lookback,
+            horizon=horizon,
+            train_source=train_source,
+            val_source=val_source if len(val_w) else None,
+            steps_per_epoch=math.ceil(n_train / batch_size),
+            device=device,
+            seed=seed,
+            callbacks=callbacks,
+        )
+        self.network_ = network
+        self.scaler_ = scaler
+        self.keys_ = panel.keys
+        self.freq_ = panel.freq
+        self.history_ = self._history_frame(history)
+        self.schema_ = _frame_schema(frame, panel)
+        self.n_train_windows_ = len(train_w)
+        self.n_val_windows_ = len(val_w)
+        return self
+
+    def _validation_steps(self, lengths: np.ndarray) -> np.ndarray:
+        vs = self.validation_size
+        if vs == 0:
+            return np.zeros_like(lengths)
+        if isinstance(vs, numbers.Integral):
+            return np.full_like(lengths, int(vs))
+        return np.maximum(np.ceil(lengths * float(vs)).astype(np.int64), int(self.horizon))
+
+    # -- predict ----------------------------------------------------------------------------
+    def predict(
+        self,
+        frame: pl.DataFrame | pl.LazyFrame,
+        *,
+        cutoff: Any = None,
+        future: pl.DataFrame | pl.LazyFrame | None = None,
+    ) -> pl.DataFrame:
+        """Forecast the next ``horizon`` steps of every series.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame or polars.LazyFrame
+            History with the training columns; each series needs at least ``lookback`` rows
+            up to the cutoff (shorter ones are dropped with a warning). Series unseen in
+            ``fit`` are scaled with statistics of their own history.
+        cutoff : datetime, date or int, optional
+            Forecast from this time instead of each series' end: only rows with
+            ``time <= cutoff`` are used.
+        future : polars.DataFrame or polars.LazyFrame, optional
+            Values of the future covariates over the horizon (id, time and those columns);
+            required when the model has future covariates.
+
+        Returns
+        -------
+        polars.DataFrame
+            Columns id (when the model has one), time (the next ``horizon`` timestamps of each
+            series) and one column per target, sorted by (id, time).
+        """
+        self._check_fitted()
+        panel = self._panel_for_predict(frame, cutoff)
+        lookback = int(self.lookback)
+        starts = panel.offsets[1:] - lookback
+        x = torch.from_numpy(panel.values[starts[:, None] + np.arange(lookback)])
+        series = np.arange(panel.n_series)
+        center, scale = self._scaling_for(panel)
+        xs = (x.double() - center[:, None, :]) / scale[:, None, :]
+        horizon_times = self._future_times(panel)
+        future_t = self._future_covariates(panel, horizon_times, future, center, scale)
+        device = resolve_device(self.device)
+        network = self._network_on(device)
+        outputs = []
+        with torch.no_grad():
+            for lo in range(0, len(series), _PREDICT_BATCH):
+                xb = xs[lo : lo + _PREDICT_BATCH].float().to(device)
+                fb = None if future_t is None else future_t[lo : lo + _PREDICT_BATCH].to(device)
+                outputs.append(network(xb, fb).float().cpu())
+        nt = panel.n_targets
+        pred = torch.cat(outputs).double() * scale[:, None, :nt] + center[:, None, :nt]
+        flat = pred.reshape(-1, nt).numpy().astype(np.float32)
+        out = horizon_times.with_columns(
+            pl.Series(name, flat[:, j]) for j, name in enumerate(panel.targets)
+        )
+        return out if self.id_col is not None else out.drop(SERIES_ID)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call fit(frame) first."
+            )
+
+    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
+        _check_schema(frame, self.schema_)
+        if cutoff is not None:
+            try:
+                frame = frame.filter(pl.col(self.time_col) <= cutoff)
+            except Exception as exc:
+                raise DataValidationError(
+                    f"Cannot compare time column {self.time_col!r} with cutoff={cutoff!r}. "
+                    "Pass a value of the same kind as the time column."
+                ) from exc
+        return Panel.from_frame(
+            frame,
+            **self._columns(),
+            freq=str(self.freq_),
+            missing=self.missing,
+            min_length=int(self.lookback),
+        )
+
+    def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-series (center, scale) float64 tensors: fitted ones, or fitted on the history."""
+        id_name = panel.id_name
+        lookup = self.keys_.with_row_index("_fitted")
+        matched = panel.keys.join(lookup, on=id_name, how="left", maintain_order="left")
+        fitted = matched["_fitted"].to_numpy()
+        known = ~matched["_fitted"].is_null().to_numpy()
+        center = np.empty((panel.n_series, panel.n_features))
+        scale = np.empty_like(center)
+        if known.any():
+            rows = fitted[known].astype(np.int64)
+            center[known] = self.scaler_.center_[rows]
+            scale[known] = self.scaler_.scale_[rows]
+        if (~known).any():
+            own = PanelScaler(self.scaling).fit(panel)
+            center[~known] = own.center_[~known]
+            scale[~known] = own.scale_[~known]
+        return torch.from_numpy(center), torch.from_numpy(scale)
+
+    def _future_times(self, panel: Panel) -> pl.DataFrame:
+        """Frame (id, time) of the ``horizon`` steps after each series' last time."""
+        id_name = panel.id_name
+        last = panel.time.gather(panel.offsets[1:] - 1)
+        base = panel.keys.with_columns(last.alias("_last"))
+        steps = pl.int_ranges(1, int(self.horizon) + 1).alias("_k")
+        grid = base.with_columns(steps).explode("_k")
+        times = self.freq_.offset(pl.col("_last"), pl.col("_k")).cast(panel.time.dtype)
+        return grid.select(pl.col(id_name), times.alias(self.time_col))
+
+    def _future_covariates(
+        self,
+        panel: Panel,
+        horizon_times: pl.DataFrame,
+        future: Any,
+        center: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> torch.Tensor | None:
+        names = list(panel.future_covariates)
+        if not names:
+            return None
+        if future is None:
+            raise DataValidationError(
+                f"This model uses future covariates {names}: pass their values over the next "
+                f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
+                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}."
+            )
+        future = future.lazy().collect() if isinstance(future, pl.LazyFrame) else future
+        id_name = panel.id_name
+        if self.id_col is None:
+            future = future.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
+        missing = [c for c in [id_name, self.time_col, *names] if c not in future.columns]
+        if missing:
+            raise DataValidationError(f"The future frame lacks the columns {missing}.")
+        joined = horizon_times.join(
+            future.select(id_name, self.time_col, *[pl.col(c).cast(pl.Float64) for c in names]),
+            on=[id_name, self.time_col],
+            how="left",
+            maintain_order="left",
+        )
+        nulls = joined.select(pl.any_horizontal(pl.col(names).is_null())).to_series()
+        if nulls.any():
+            example = joined.filter(nulls).head(3).select(id_name, self.time_col).rows()
+            raise DataValidationError(
+                f"The future frame has no values of {names} for {int(nulls.sum())} forecast "
+                f"steps, e.g. {example}. It must cover the next {self.horizon} steps of every "
+                "series."
+            )
+        values = torch.from_numpy(joined.select(names).to_numpy())
+        values = values.reshape(panel.n_series, int(self.horizon), len(names))
+        nf = len(names)
+        return ((values - center[:, None, -nf:]) / scale[:, None, -nf:]).float()
+
+    # -- score ------------------------------------------------------------------------------
+    def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
+        """Negative mean absolute error of a forecast of each series' last ``horizon`` steps.
+
+        The last ``horizon`` rows of every series are held out, the model forecasts them from
+        the rows before, and the score is ``-MAE`` over series, steps and targets in the
+        targets' units (higher is better, as scikit-learn expects). Used by ``GridSearchCV``
+        with :class:`TemporalSplit`.
+        """
+        self._check_fitted()
+        data = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
+        horizon = int(self.horizon)
+        id_name = self.id_col
+        time_col = self.time_col
+        rank = pl.col(time_col).rank("ordinal", descending=True)
+        rank = rank.over(id_name) if id_name else rank
+        data = data.with_columns(rank.alias("_from_end"))
+        history = data.filter(pl.col("_from_end") > horizon).drop("_from_end")
+        actual = data.filter(pl.col("_from_end") <= horizon).drop("_from_end")
+        forecast = self.predict(history, future=actual if self.future_covariates else None)
+        keys = [c for c in (id_name, time_col) if c]
+        targets = list(_as_tuple(self.target))
+        joined = forecast.join(actual.select(*keys, *targets), on=keys, suffix="_true")
+        if joined.height == 0:
+            raise DataValidationError("No forecast step matched the held-out rows of the frame.")
+        errors = [(pl.col(t) - pl.col(f"{t}_true")).abs().mean() for t in targets]
+        return -float(np.mean(joined.select(errors).row(0)))
+
+
+def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:
+    """A subclass of RNNForecaster whose ``cell`` is fixed (not a parameter)."""
+    params = [
+        p for p in inspect.signature(RNNForecaster.__init__).parameters.values() if p.name != "cell"
+    ]
+
+    def __init__(self, target=None, **kwargs):
+        RNNForecaster.__init__(self, target, cell=cell, **kwargs)
+
+    __init__.__signature__ = inspect.Signature(params)
+    doc = (
+        f"{doc_name} forecaster: :class:`RNNForecaster` with ``cell={cell!r}`` fixed.\n\n"
+        "All other parameters, attributes and methods are those of :class:`RNNForecaster`.\n"
+    )
+    return type(doc_name + "Forecaster", (RNNForecaster,), {"__init__": __init__, "__doc__": doc})
+
+
+LSTMForecaster = _fixed_cell("lstm", "LSTM")
+GRUForecaster = _fixed_cell("gru", "GRU")
+SimpleRNNForecaster = _fixed_cell("rnn", "SimpleRNN")
+for _cls in (LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
+    _cls.__module__ = __name__
+
+
+def _holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windows]:
+    """Per series: training windows end before the last ``holdout`` rows; validation windows
+    have every target inside them."""
+    panel = windows.panel
+    series = windows.index["series"].to_numpy()
+    local_end = windows.index["start"].to_numpy() - panel.offsets[series] + windows.window_length
+    boundary = (panel.lengths - holdout)[series]
+    train = windows.filter(local_end <= boundary)
+    val = windows.filter((local_end - windows.horizon >= boundary) & (holdout[series] > 0))
+    return train, val
+
+
+def _rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
+    local = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
+    return local < np.repeat(panel.lengths - holdout, panel.lengths)
+
+
+def _frame_schema(frame: Any, panel: Panel) -> dict[str, str]:
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    names = [c for c in (panel.id_col, panel.time_col) if c] + panel.columns
+    return {name: str(schema[name]) for name in names}
+
+
+def _check_schema(frame: Any, expected: dict[str, str]) -> None:
+    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        raise DataValidationError(
+            f"Expected a polars DataFrame or LazyFrame, got {type(frame).__name__}."
+        )
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    missing = [c for c in expected if c not in schema]
+    if missing:
+        raise DataValidationError(
+            f"The frame lacks the columns {missing} that the model was trained with "
+            f"(expected {list(expected)})."
+        )
+    changed = {
+        c: (t, str(schema[c]))
+        for c, t in expected.items()
+        if str(schema[c]) != t and not (_numeric(t) and schema[c].is_numeric())
+    }
+    if changed:
+        detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
+        raise DataValidationError(
+            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes."
+        )
+
+
+def _numeric(dtype_name: str) -> bool:
+    return dtype_name.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
+
+
+# ------------------------------------------------------------------------------------------
+# TemporalSplit
+# ------------------------------------------------------------------------------------------
+
+
+class TemporalSplit:
+    """Cross-validation over time cutoffs of a long frame (for ``GridSearchCV``).
+
+    Fold ``k`` trains on the rows with time up to cutoff ``c_k`` and tests on the rows up to
+    ``c_k`` plus the next ``test_size`` time steps (the history the forecast needs plus the
+    held-out horizon), so :meth:`RNNForecaster.score` forecasts exactly the unseen steps. The
+    cutoffs are the ``n_splits`` last multiples of ``test_size`` time steps before the end.
+
+    Parameters
+    ----------
+    time_col : str
+    n_splits : int, default 3
+    test_size : int, default 24
+        Time steps per test fold (use the forecaster's ``horizon``).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"time": range(10), "y": [0.0] * 10})
+    >>> [(len(tr), len(te)) for tr, te in TemporalSplit("time", 2, 3).split(frame)]
+    [(4, 7), (7, 10)]
+    """
+
+    def __init__(self, time_col: str = "time", n_splits: int = 3, test_size: int = 24) -> None:
+        self.time_col = time_col
+        self.n_splits = n_splits
+        self.test_size = test_size
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self.n_splits
+
+    def split(
+        self, X: pl.DataFrame, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        _check_int("n_splits", self.n_splits, 1)
+        _check_int("test_size", self.test_size, 1)
+        if not isinstance(X, pl.DataFrame) or self.time_col not in X.columns:
+            raise DataValidationError(
+                f"TemporalSplit needs a polars DataFrame with the time column {self.time_col!r}."
+            )
+        rank = X[self.time_col].rank("dense").to_numpy().astype(np.int64)
+        n_times = int(rank.max())
+        needed = self.n_splits * self.test_size
+        if needed >= n_times:
+            raise DataValidationError(
+                f"{self.n_splits} folds of {self.test_size} steps need more than {needed} time "
+                f"steps; the frame has {n_times}. Use fewer folds or a smaller test_size."
+            )
+        for k in range(self.n_splits, 0, -1):
+            cutoff = n_times - k * self.test_size
+            yield (
+                np.flatnonzero(rank <= cutoff),
+                np.flatnonzero(rank <= cutoff + self.test_size),
+            )
+
+
+# ------------------------------------------------------------------------------------------
+# RNNRegressor
+# ------------------------------------------------------------------------------------------
+
+
+class RNNRegressor(RegressorMixin, _RecurrentEstimator):
+    """Recurrent regressor on already-windowed arrays (the scikit-learn contract).
+
+    ``X`` has shape ``(n_samples, lookback, n_features)``, or ``(n_samples, lookback)`` for one
+    feature; ``y`` has shape ``(n_samples,)`` (one step) or ``(n_samples, horizon)``. Features
+    and targets are standardised with statistics of the training part; the last
+    ``validation_fraction`` of the samples (in the given order, assumed to be time order) is
+    held out for early stopping.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}, default "lstm"
+    head : {"direct", "seq2seq", "recursive", "segment"}, default "direct"
+        ``"segment"`` and ``"recursive"`` assume the target is the first feature of ``X``.
+    hidden_size : int, default 64
+    num_layers : int, default 1
+    dropout : float, default 0.0
+    segment_length : int, default 24
+    normalization : {"none", "last", "revin"}, default "none"
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+    loss : {"mse", "mae", "huber"}, default "mse"
+    lr : float, default 1e-3
+    weight_decay : float, default 0.0
+    batch_size : int, default 64
+    max_epochs : int, default 100
+    patience : int or None, default 10
+    grad_clip : float or None, default 1.0
+    lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+    validation_fraction : float, default 0.1
+        0 disables early stopping.
+    max_time : float or None, default None
+    device : str, default "auto"
+    random_state : int or None, default None
+    progress : bool or None, default False
+
+    Attributes
+    ----------
+    network_ : RecurrentNet
+    n_features_in_ : int
+        ``X.shape[1]`` seen in ``fit`` (the lookback), as scikit-learn defines it.
+    n_channels_ : int
+        Number of features per time step.
+    lookback_ : int
+    horizon_ : int
+    y_ndim_ : int
+        Dimensions of ``y`` in ``fit`` (1: predictions are 1-D).
+    history_ : list of dict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(64, 12, 2)).astype("float32")
+    >>> y = X[:, -1, 0] + X[:, -2, 1]
+    >>> model = RNNRegressor(hidden_size=16, max_epochs=5, random_state=0).fit(X, y)
+    >>> model.predict(X).shape
+    (64,)
+    """
+
+    def __init__(
+        self,
+        *,
+        cell: str = "lstm",
+        head: str = "direct",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        segment_length: int = 24,
+        normalization: str = "none",
+        nonlinearity: str = "tanh",
+        loss: str = "mse",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 64,
+        max_epochs: int = 100,
+        patience: int | None = 10,
+        grad_clip: float | None = 1.0,
+        lr_schedule: str = "none",
+        validation_fraction: float = 0.1,
+        max_time: float | None = None,
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: bool | None = False,
+    ) -> None:
+        self.cell = cell
+        self.head = head
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.segment_length = segment_length
+        self.normalization = normalization
+        self.nonlinearity = nonlinearity
+        self.loss = loss
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.max_time = max_time
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.regressor_tags.poor_score = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X: Any, y: Any, *, callbacks: Sequence[Any] = ()) -> RNNRegressor:
+        """Fit on windows ``X`` (``(n, lookback[, features])``) and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, lookback) or (n, lookback, n_features)
+        y : array-like of shape (n,) or (n, horizon)
+        callbacks : sequence of callable, optional
+            ``callback(record, network)`` after every epoch (see
+            :func:`forecaster.training.train`).
+
+        Returns
+        -------
+        self
+        """
+        self._check_common_params()
+        _check_float("validation_fraction", self.validation_fraction, 0.0, 0.9)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            allow_nd=True,
+            dtype=np.float32,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=2,
+        )
+        X3 = _as_3d(X)
+        self.n_channels_ = X3.shape[2]
+        self.lookback_ = X3.shape[1]
+        y = np.asarray(y, dtype=np.float32)
+        self.y_ndim_ = y.ndim
+        y2 = y.reshape(len(y), -1)
+        self.horizon_ = y2.shape[1]
+        n = len(X3)
+        n_val = math.floor(n * float(self.validation_fraction))
+        if n - n_val < 1:
+            n_val = 0
+        n_fit = n - n_val
+        self.x_mean_ = X3[:n_fit].mean(axis=(0, 1)).astype(np.float64)
+        self.x_scale_ = _safe_std(X3[:n_fit].std(axis=(0, 1)))
+        self.y_mean_ = float(y2[:n_fit].mean())
+        self.y_scale_ = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
+        device = resolve_device(self.device)
+        Xs = torch.from_numpy(self._scale_x(X3)).to(device)
+        ys = torch.from_numpy(((y2 - self.y_mean_) / self.y_scale_).astype(np.float32))
+        ys = ys.unsqueeze(-1).to(device)
+        seed = self._seed()
+        batch_size = int(self.batch_size)
+
+        def train_source(epoch: int):
+            order = torch.randperm(n_fit, generator=torch.Generator().manual_seed(seed + epoch))
+            order = order.to(device)
+            for lo in range(0, n_fit, batch_size):
+                rows = order[lo : lo + batch_size]
+                yield Xs[rows], None, ys[rows]
+
+        def val_source(epoch: int):
+            for lo in range(n_fit, n, 4 * batch_size):
+                yield Xs[lo : lo + 4 * batch_size], None, ys[lo : lo + 4 * batch_size]
+
+        self.network_, history = self._build_and_train(
+            n_features=X3.shape[2],
+            n_targets=1,
+            n_future=0,
+            lookback=X3.shape[1],
+            horizon=self.horizon_,
+            train_source=train_source,
+            val_source=val_source if n_val > 0 else None,
+            steps_per_epoch=math.ceil(n_fit / batch_size),
+            device=device,
+            seed=seed,
+            callbacks=callbacks,
+        )
+        self.history_ = self._history_frame(history)
+        return self
+
+    def _scale_x(self, X3: np.ndarray) -> np.ndarray:
+        return ((X3 - self.x_mean_) / self.x_scale_).astype(np.float32)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``."""
+        if not hasattr(self, "network_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call fit(X, y) first."
+            )
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        X3 = _as_3d(X)
+        if X3.shape[1] != self.lookback_:
+            raise DataValidationError(
+                f"X has windows of length {X3.shape[1]}, but the model was fitted with "
+                f"lookback {self.lookback_}."
+            )
+        device = resolve_device(self.device)
+        network = self._network_on(device)
+        out = []
+        with torch.no_grad():
+            xs = torch.from_numpy(self._scale_x(X3))
+            for lo in range(0, len(xs), _PREDICT_BATCH):
+                out.append(network(xs[lo : lo + _PREDICT_BATCH].to(device)).float().cpu())
+        pred = torch.cat(out).numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
+        return pred[:, 0] if self.y_ndim_ == 1 else pred
+
+
+def _as_3d(X: np.ndarray) -> np.ndarray:
+    if X.ndim == 2:
+        return X[:, :, None]
+    if X.ndim == 3:
+        return X
+    raise DataValidationError(
+        f"X must have shape (n_samples, lookback) or (n_samples, lookback, n_features); got an "
+        f"array with {X.ndim} dimensions."
+    )
+
+
+def _safe_std(std: np.ndarray) -> np.ndarray:
+    std = np.asarray(std, dtype=np.float64)
+    return np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)

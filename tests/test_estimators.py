@@ -1,0 +1,359 @@
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from forecaster import (
+    DataValidationError,
+    GRUForecaster,
+    LSTMForecaster,
+    NotFittedError,
+    RNNForecaster,
+    RNNRegressor,
+    SimpleRNNForecaster,
+    TemporalSplit,
+)
+
+TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
+
+
+def seasonal_frame(n_series=3, length=240, period=24, noise=0.1, seed=0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    start = dt.datetime(2024, 1, 1)
+    for k in range(n_series):
+        t = np.arange(length)
+        level = 10.0 * (k + 1)
+        y = level + 3 * np.sin(2 * np.pi * (t + 3 * k) / period) + rng.normal(0, noise, length)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "id": f"s{k}",
+                    "time": [start + dt.timedelta(hours=int(i)) for i in t],
+                    "y": y,
+                    "x": np.cos(2 * np.pi * t / period),
+                    "hour": (t % 24).astype(float),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def forecaster(**kw) -> RNNForecaster:
+    params = {"target": "y", "id_col": "id", "lookback": 48, "horizon": 12, **TINY}
+    params.update(kw)
+    return RNNForecaster(**params)
+
+
+# ---------------------------------------------------------------- heads x cells
+
+
+@pytest.mark.parametrize("head", ["segment", "direct", "seq2seq", "recursive"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_every_head_and_cell_fits_and_forecasts(head, cell):
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(head=head, cell=cell, covariates="x", max_epochs=1, segment_length=12)
+    model.fit(frame)
+    forecast = model.predict(frame)
+    assert forecast.columns == ["id", "time", "y"]
+    assert forecast.height == 2 * 12
+    assert forecast["y"].is_finite().all()
+    last = frame.group_by("id").agg(pl.col("time").max()).sort("id")
+    first_forecast = forecast.group_by("id").agg(pl.col("time").min()).sort("id")
+    assert (first_forecast["time"] - last["time"]).to_list() == [dt.timedelta(hours=1)] * 2
+    assert len(model.history_) == 1
+    assert model.network_.head == head and model.network_.cell == cell
+
+
+def test_multivariate_targets_and_future_covariates():
+    frame = seasonal_frame(n_series=2, length=150).with_columns(y2=pl.col("y") * 2)
+    model = forecaster(target=["y", "y2"], future_covariates="hour", head="seq2seq")
+    model.fit(frame)
+    history = frame.filter(pl.col("time") < dt.datetime(2024, 1, 6))
+    future = frame.filter(pl.col("time") >= dt.datetime(2024, 1, 6))
+    forecast = model.predict(history, future=future)
+    assert forecast.columns == ["id", "time", "y", "y2"]
+    assert forecast.height == 24
+    with pytest.raises(DataValidationError, match=r"future covariates \['hour'\]"):
+        model.predict(history)
+    with pytest.raises(DataValidationError, match="no values of"):
+        model.predict(history, future=future.head(3))
+
+
+def test_single_series_without_id_and_integer_time():
+    t = np.arange(300)
+    frame = pl.DataFrame({"step": t, "value": np.sin(t / 5.0)})
+    model = RNNForecaster(target="value", time_col="step", lookback=30, horizon=5, **TINY)
+    forecast = model.fit(frame).predict(frame)
+    assert forecast.columns == ["step", "value"]
+    assert forecast["step"].to_list() == [300, 301, 302, 303, 304]
+
+
+def test_predict_from_an_earlier_cutoff():
+    frame = seasonal_frame(n_series=2)
+    model = forecaster().fit(frame)
+    cutoff = dt.datetime(2024, 1, 8)
+    forecast = model.predict(frame, cutoff=cutoff)
+    assert forecast["time"].min() == cutoff + dt.timedelta(hours=1)
+    same = model.predict(frame.filter(pl.col("time") <= cutoff))
+    assert forecast.equals(same)
+
+
+def test_unseen_series_are_scaled_with_their_own_history():
+    frame = seasonal_frame(n_series=2)
+    model = forecaster().fit(frame)
+    other = seasonal_frame(n_series=1, seed=5).with_columns(id=pl.lit("new"), y=pl.col("y") + 500)
+    forecast = model.predict(other)
+    assert forecast["id"].unique().to_list() == ["new"]
+    assert forecast["y"].mean() > 400  # in the new series' own units
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def seasonal_naive_mae(frame: pl.DataFrame, horizon: int, period: int) -> float:
+    errors = []
+    for _, series in frame.group_by("id"):
+        y = series.sort("time")["y"].to_numpy()
+        history, actual = y[:-horizon], y[-horizon:]
+        naive = np.resize(history[-period:], horizon)
+        errors.append(np.abs(naive - actual).mean())
+    return float(np.mean(errors))
+
+
+def test_learns_a_seasonal_series_better_than_seasonal_naive():
+    frame = seasonal_frame(n_series=4, length=600, noise=0.3, seed=1)
+    horizon = 24
+    model = RNNForecaster(
+        target="y",
+        id_col="id",
+        lookback=96,
+        horizon=horizon,
+        hidden_size=32,
+        max_epochs=15,
+        random_state=0,
+        progress=False,
+        device="cpu",
+    )
+    tail_start = frame.group_by("id").agg(pl.col("time").max())["time"].min() - dt.timedelta(
+        hours=horizon - 1
+    )
+    train = frame.filter(pl.col("time") < tail_start)
+    model.fit(train)
+    forecast = model.predict(train)
+    joined = forecast.join(frame, on=["id", "time"], suffix="_true")
+    model_mae = (joined["y"] - joined["y_true"]).abs().mean()
+    naive_mae = seasonal_naive_mae(frame, horizon, period=24)
+    assert model_mae < naive_mae, (model_mae, naive_mae)
+    assert model.score(frame) == pytest.approx(-model_mae, rel=1e-5)
+
+
+# ---------------------------------------------------------------- reproducibility
+
+
+def test_same_seed_same_predictions_on_cpu():
+    frame = seasonal_frame()
+    first = forecaster(dropout=0.2, random_state=7).fit(frame).predict(frame)
+    second = forecaster(dropout=0.2, random_state=7).fit(frame).predict(frame)
+    other = forecaster(dropout=0.2, random_state=8).fit(frame).predict(frame)
+    assert first.equals(second)
+    assert not first.equals(other)
+
+
+def test_windows_per_epoch_and_history():
+    frame = seasonal_frame()
+    model = forecaster(windows_per_epoch=50, max_epochs=3, batch_size=16).fit(frame)
+    assert len(model.history_) == 3
+    assert {"epoch", "train_loss", "val_loss", "lr", "seconds", "windows_per_second"} <= set(
+        model.history_[0]
+    )
+    assert model.n_train_windows_ > 50
+
+
+def test_validation_size_zero_trains_all_epochs_without_validation():
+    model = forecaster(validation_size=0, max_epochs=3).fit(seasonal_frame())
+    assert [r["val_loss"] for r in model.history_] == [None, None, None]
+    assert model.n_val_windows_ == 0
+
+
+# ---------------------------------------------------------------- scikit-learn contract
+
+
+def test_aliases_fix_the_cell():
+    assert LSTMForecaster().cell == "lstm"
+    assert GRUForecaster().cell == "gru"
+    assert SimpleRNNForecaster().cell == "rnn"
+    assert "cell" not in LSTMForecaster().get_params()
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        LSTMForecaster().set_params(cell="gru")
+    model = clone(LSTMForecaster(target="y", hidden_size=3))
+    assert model.cell == "lstm" and model.hidden_size == 3
+
+
+def test_get_set_params_and_clone_do_not_validate():
+    model = RNNForecaster(target="y", hidden_size=-5)  # validated in fit, not __init__
+    assert clone(model).get_params()["hidden_size"] == -5
+    model.set_params(hidden_size=4, cell="lstm")
+    assert model.get_params()["cell"] == "lstm"
+    with pytest.raises(DataValidationError, match="hidden_size must be an integer >= 1"):
+        RNNForecaster(target="y", id_col="id", hidden_size=-5).fit(seasonal_frame())
+
+
+def test_pickle_round_trip_gives_same_predictions():
+    frame = seasonal_frame()
+    model = forecaster().fit(frame)
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.predict(frame).equals(model.predict(frame))
+
+
+def test_fitted_network_lives_on_cpu():
+    model = forecaster().fit(seasonal_frame())
+    assert all(p.device.type == "cpu" for p in model.network_.parameters())
+
+
+def test_grid_search_with_temporal_split():
+    frame = seasonal_frame(n_series=2, length=200)
+    search = GridSearchCV(
+        forecaster(max_epochs=1, validation_size=0),
+        {"hidden_size": [4, 8]},
+        cv=TemporalSplit("time", n_splits=2, test_size=12),
+    )
+    search.fit(frame)
+    assert set(search.cv_results_["param_hidden_size"]) == {4, 8}
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_estimator_.predict(frame).height == 24
+
+
+def test_temporal_split_test_folds_extend_train_by_the_horizon():
+    frame = seasonal_frame(n_series=2, length=100)
+    folds = list(TemporalSplit("time", n_splits=3, test_size=10).split(frame))
+    for train_idx, test_idx in folds:
+        train_times = frame["time"].gather(train_idx)
+        test_times = frame["time"].gather(test_idx)
+        assert set(train_idx) <= set(test_idx)
+        assert test_times.max() - train_times.max() == dt.timedelta(hours=10)
+    with pytest.raises(DataValidationError, match="need more than"):
+        list(TemporalSplit("time", n_splits=20, test_size=10).split(frame))
+
+
+def test_forecaster_in_a_pipeline():
+    frame = seasonal_frame()
+    add_log = FunctionTransformer(lambda f: f.with_columns(pl.col("y").log().alias("y")))
+    pipe = Pipeline([("log", add_log), ("model", forecaster())])
+    forecast = pipe.fit(frame).predict(frame)
+    assert forecast["y"].is_finite().all()
+    assert forecast["y"].max() < 5  # in log units
+
+
+def test_regressor_in_pipeline_and_grid_search_with_time_series_split():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 10)).astype(np.float32)
+    y = X[:, -1] * 2 + X[:, -2]
+    pipe = Pipeline([("scale", StandardScaler()), ("rnn", RNNRegressor(**TINY))])
+    search = GridSearchCV(pipe, {"rnn__cell": ["gru", "lstm"]}, cv=TimeSeriesSplit(n_splits=2))
+    search.fit(X, y)
+    assert search.best_estimator_.predict(X).shape == (120,)
+
+
+def test_regressor_multistep_and_3d_input():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 12, 3)).astype(np.float32)
+    y = X[:, -3:, 0]
+    model = RNNRegressor(**TINY).fit(X, y)
+    assert model.predict(X).shape == (80, 3)
+    assert model.n_channels_ == 3 and model.horizon_ == 3
+    with pytest.raises(ValueError, match="expecting 12 features"):
+        model.predict(X[:, :5])
+
+
+def test_regressor_learns_a_simple_relation():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8)).astype(np.float32)
+    y = X[:, -1] - 0.5 * X[:, 0]
+    model = RNNRegressor(hidden_size=32, max_epochs=60, random_state=0, lr=3e-3).fit(X, y)
+    assert model.score(X, y) > 0.9
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        forecaster().predict(seasonal_frame())
+    with pytest.raises(NotFittedError):
+        RNNRegressor().predict(np.zeros((2, 3)))
+
+
+def test_target_is_required():
+    with pytest.raises(DataValidationError, match="target is required"):
+        RNNForecaster().fit(seasonal_frame())
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("cell", "transformer", "cell='transformer' is not supported"),
+        ("head", "attention", "head='attention' is not supported"),
+        ("loss", "mape", "loss='mape' is not supported"),
+        ("dropout", 1.5, "dropout must be a number"),
+        ("lookback", 0, "lookback must be an integer >= 1"),
+        ("validation_size", 1.5, "fraction must be below 1"),
+        ("scaling", "log", "scaling='log' is not supported"),
+        ("device", "tpu", "not a device"),
+    ],
+)
+def test_bad_parameters_fail_in_fit_with_clear_messages(param, value, message):
+    with pytest.raises(DataValidationError, match=message):
+        forecaster(**{param: value}).fit(seasonal_frame())
+
+
+def test_predict_checks_columns_and_dtypes():
+    frame = seasonal_frame()
+    model = forecaster().fit(frame)
+    with pytest.raises(DataValidationError, match=r"lacks the columns \['y'\]"):
+        model.predict(frame.drop("y"))
+    with pytest.raises(DataValidationError, match="time: trained on Datetime"):
+        model.predict(frame.with_columns(pl.col("time").dt.date()))
+
+
+def test_series_too_short_for_any_window():
+    frame = seasonal_frame(length=50)
+    with pytest.raises(DataValidationError, match="shorter than the 60 rows"):
+        forecaster().fit(frame)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_on_cuda_and_predict():
+    frame = seasonal_frame()
+    model = forecaster(device="cuda").fit(frame)
+    assert all(p.device.type == "cpu" for p in model.network_.parameters())
+    assert model.predict(frame)["y"].is_finite().all()
+
+
+# ---------------------------------------------------------------- scikit-learn's checks
+
+# No expected failures: every check passes. The estimator declares the ``poor_score`` tag, which
+# skips one assertion (check_regressors_train's R^2 > 0.5): that check feeds tabular data whose
+# columns are unordered features, which an RNN reads as a time sequence; even with the default
+# 100 epochs it does not reach R^2 0.5 there (measured), while it does on sequential data
+# (test_regressor_learns_a_simple_relation reaches > 0.9).
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+
+
+@parametrize_with_checks(
+    [RNNRegressor(hidden_size=4, max_epochs=3, batch_size=32, random_state=0, device="cpu")],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)

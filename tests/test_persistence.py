@@ -1,0 +1,587 @@
+"""Tests for forecaster.persistence: round trips, fresh-process reloads, the on-disk format,
+atomic writes, overwrite safety and clear errors for every kind of broken model directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import safetensors
+import safetensors.torch
+import torch
+
+import forecaster
+import forecaster.persistence as persistence
+from forecaster import (
+    DataValidationError,
+    LSTMForecaster,
+    ModelFormatError,
+    NotFittedError,
+    RNNForecaster,
+    RNNRegressor,
+)
+from forecaster.persistence import FORMAT, FORMAT_VERSION
+
+N = 96
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny networks: thread start-up costs more than it saves (and CI cores may be busy)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_frame(seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(N)
+    parts = []
+    for k, name in enumerate(["alpha", "beta"]):
+        parts.append(
+            pl.DataFrame(
+                {
+                    "id": [name] * N,
+                    "time": t,
+                    "y": 10 * k + np.sin(2 * np.pi * t / 12 + k) + 0.1 * rng.normal(size=N),
+                    "x": rng.normal(size=N),
+                }
+            )
+        )
+    return pl.concat(parts)
+
+
+def make_forecaster(**overrides: object) -> RNNForecaster:
+    params: dict[str, object] = {
+        "target": "y",
+        "id_col": "id",
+        "covariates": ["x"],
+        "lookback": 24,
+        "horizon": 6,
+        "hidden_size": 8,
+        "segment_length": 6,
+        "max_epochs": 2,
+        "random_state": 0,
+        "progress": False,
+    }
+    params.update(overrides)
+    return RNNForecaster(**params)  # type: ignore[arg-type]
+
+
+def regressor_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(48, 12, 2)).astype(np.float32)
+    y = np.stack([X[:, -1, 0], X[:, -2, 1], X[:, -1, 0] + X[:, -3, 1]], axis=1)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    return make_frame()
+
+
+@pytest.fixture(scope="module")
+def fitted(frame: pl.DataFrame) -> RNNForecaster:
+    return make_forecaster().fit(frame)
+
+
+@pytest.fixture(scope="module")
+def regressor() -> RNNRegressor:
+    X, y = regressor_data()
+    return RNNRegressor(hidden_size=8, max_epochs=2, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted: RNNForecaster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return forecaster.save(fitted, tmp_path_factory.mktemp("saved") / "model")
+
+
+@pytest.fixture
+def model_copy(saved: Path, tmp_path: Path) -> Path:
+    """A private copy of the saved forecaster to corrupt."""
+    return Path(shutil.copytree(saved, tmp_path / "copy"))
+
+
+def fitted_attributes(estimator: object) -> set[str]:
+    return {k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")}
+
+
+def assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert sa[name].dtype == sb[name].dtype, name
+        assert torch.equal(sa[name], sb[name]), name
+
+
+# ------------------------------------------------------------------------------------------
+# round trips
+# ------------------------------------------------------------------------------------------
+
+
+def test_forecaster_round_trip_is_exact(
+    fitted: RNNForecaster, frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    before = fitted.predict(frame)
+    fitted.save(str(tmp_path / "m"))
+    loaded = forecaster.load(tmp_path / "m")
+    assert type(loaded) is RNNForecaster
+    assert loaded.predict(frame).equals(before)
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.history_ == fitted.history_
+    assert loaded.scaler_.to_dict() == fitted.scaler_.to_dict()
+    assert loaded.keys_.equals(fitted.keys_) and loaded.keys_.schema == fitted.keys_.schema
+    assert str(loaded.freq_) == str(fitted.freq_)
+    assert loaded.schema_ == fitted.schema_
+    assert loaded.n_train_windows_ == fitted.n_train_windows_
+    assert loaded.n_val_windows_ == fitted.n_val_windows_
+    assert fitted_attributes(loaded) == fitted_attributes(fitted)
+    assert_same_state(loaded.network_, fitted.network_)
+    assert not loaded.network_.training
+
+
+def test_forecaster_round_trip_with_a_cutoff(
+    fitted: RNNForecaster, frame: pl.DataFrame, saved: Path
+) -> None:
+    loaded = forecaster.load(saved)
+    assert loaded.predict(frame, cutoff=70).equals(fitted.predict(frame, cutoff=70))
+
+
+def test_fixed_cell_subclass_and_single_series_datetime_round_trip(tmp_path: Path) -> None:
+    start = datetime(2024, 1, 1)
+    times = pl.datetime_range(start, start.replace(day=5), "1h", eager=True).head(N)
+    rng = np.random.default_rng(1)
+    single = pl.DataFrame({"ts": times, "load": rng.normal(size=N).cumsum()})
+    model = LSTMForecaster(
+        target="load",
+        time_col="ts",
+        lookback=24,
+        horizon=6,
+        hidden_size=8,
+        max_epochs=1,
+        random_state=0,
+        progress=False,
+    ).fit(single)
+    model.save(str(tmp_path / "lstm"))
+    loaded = forecaster.load(tmp_path / "lstm")
+    assert type(loaded) is LSTMForecaster
+    assert loaded.get_params() == model.get_params()
+    assert loaded.network_.cell == "lstm"
+    assert str(loaded.freq_) == "1h"
+    prediction = loaded.predict(single)
+    assert prediction.equals(model.predict(single))
+    assert prediction.columns == ["ts", "load"]
+
+
+@pytest.mark.parametrize("one_d", [False, True], ids=["2d-y", "1d-y"])
+def test_regressor_round_trip_is_exact(one_d: bool, tmp_path: Path) -> None:
+    X, y = regressor_data()
+    model = RNNRegressor(hidden_size=8, max_epochs=2, random_state=0)
+    model.fit(X, y[:, 0] if one_d else y)
+    forecaster.save(model, tmp_path / "r")
+    loaded = forecaster.load(str(tmp_path / "r"))
+    assert type(loaded) is RNNRegressor
+    expected = model.predict(X)
+    assert expected.shape == ((48,) if one_d else (48, 3))
+    np.testing.assert_array_equal(loaded.predict(X), expected)
+    assert loaded.get_params() == model.get_params()
+    assert loaded.history_ == model.history_
+    for name in ("x_mean_", "x_scale_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+    for name in ("y_mean_", "y_scale_", "n_features_in_", "n_channels_", "lookback_", "horizon_"):
+        assert getattr(loaded, name) == getattr(model, name), name
+    assert fitted_attributes(loaded) == fitted_attributes(model)
+    assert_same_state(loaded.network_, model.network_)
+
+
+def test_regressor_fitted_on_a_dataframe_keeps_its_feature_names(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    X, y = regressor_data()
+    frame_x = pd.DataFrame(X[:, :, 0], columns=[f"lag_{i}" for i in range(12)])
+    model = RNNRegressor(hidden_size=8, max_epochs=1, random_state=0).fit(frame_x, y[:, 0])
+    model.save(str(tmp_path / "r"))
+    loaded = forecaster.load(tmp_path / "r")
+    np.testing.assert_array_equal(loaded.feature_names_in_, model.feature_names_in_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names" warning
+        np.testing.assert_array_equal(loaded.predict(frame_x), model.predict(frame_x))
+
+
+def test_fresh_process_predicts_identically(
+    fitted: RNNForecaster,
+    regressor: RNNRegressor,
+    frame: pl.DataFrame,
+    saved: Path,
+    tmp_path: Path,
+) -> None:
+    X, _ = regressor_data()
+    forecaster.save(regressor, tmp_path / "reg")
+    frame.write_parquet(tmp_path / "frame.parquet")
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import sys, numpy as np, polars as pl, torch, forecaster\n"
+        "torch.set_num_threads(int(sys.argv[1]))\n"
+        "model = forecaster.load(sys.argv[2])\n"
+        "model.predict(pl.read_parquet(sys.argv[3])).write_parquet(sys.argv[4])\n"
+        "reg = forecaster.load(sys.argv[5])\n"
+        "np.save(sys.argv[7], reg.predict(np.load(sys.argv[6])))\n"
+    )
+    args = [
+        str(torch.get_num_threads()),
+        str(saved),
+        str(tmp_path / "frame.parquet"),
+        str(tmp_path / "forecast.parquet"),
+        str(tmp_path / "reg"),
+        str(tmp_path / "X.npy"),
+        str(tmp_path / "reg_pred.npy"),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert pl.read_parquet(tmp_path / "forecast.parquet").equals(fitted.predict(frame))
+    np.testing.assert_array_equal(np.load(tmp_path / "reg_pred.npy"), regressor.predict(X))
+
+
+def test_save_function_and_method_write_the_same_model(
+    fitted: RNNForecaster, frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    returned = forecaster.save(fitted, str(tmp_path / "by_function"))
+    assert returned == tmp_path / "by_function"
+    fitted.save(tmp_path / "by_method")  # a Path works too
+    a = json.loads((tmp_path / "by_function" / "config.json").read_text())
+    b = json.loads((tmp_path / "by_method" / "config.json").read_text())
+    assert a == b
+    assert (tmp_path / "by_function" / "weights.safetensors").read_bytes() == (
+        tmp_path / "by_method" / "weights.safetensors"
+    ).read_bytes()
+    assert forecaster.load(tmp_path / "by_method").predict(frame).equals(fitted.predict(frame))
+
+
+def test_save_creates_missing_parent_directories(regressor: RNNRegressor, tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "model"
+    forecaster.save(regressor, target)
+    assert (target / "config.json").is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# the on-disk format
+# ------------------------------------------------------------------------------------------
+
+
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "config.json",
+        "keys.parquet",
+        "weights.safetensors",
+    ]
+    config = _strict_json((saved / "config.json").read_text(encoding="utf-8"))
+    assert isinstance(config, dict)
+    assert config["format"] == FORMAT == "forecaster-model"
+    assert config["format_version"] == FORMAT_VERSION
+    assert config["package_version"] == forecaster.__version__
+    assert config["estimator"] == "RNNForecaster"
+    assert config["params"] == fitted.get_params(deep=False)
+    assert config["network"] == fitted.network_.get_config()
+    assert config["history"] == fitted.history_
+    with safetensors.safe_open(str(saved / "weights.safetensors"), framework="pt") as weights:
+        assert set(weights.keys()) == set(fitted.network_.state_dict())
+        assert weights.metadata() == {"format": FORMAT}
+    assert (saved / "keys.parquet").read_bytes()[:4] == b"PAR1"
+    assert pl.read_parquet(saved / "keys.parquet").equals(fitted.keys_)
+
+
+def test_regressor_directory_has_no_keys_file(regressor: RNNRegressor, tmp_path: Path) -> None:
+    folder = forecaster.save(regressor, tmp_path / "r")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.safetensors"]
+    config = _strict_json((folder / "config.json").read_text(encoding="utf-8"))
+    assert config["estimator"] == "RNNRegressor"  # type: ignore[index]
+
+
+def test_save_and_load_never_pickle(
+    fitted: RNNForecaster, frame: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pickle / torch.load / torch.save must not be used")
+
+    for name in ("load", "loads", "dump", "dumps", "Unpickler", "Pickler"):
+        monkeypatch.setattr(pickle, name, forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    monkeypatch.setattr(torch, "save", forbidden)
+    fitted.save(str(tmp_path / "m"))
+    loaded = forecaster.load(tmp_path / "m")
+    monkeypatch.undo()
+    assert loaded.predict(frame).equals(fitted.predict(frame))
+    assert not [p for p in (tmp_path / "m").rglob("*") if p.suffix in {".pkl", ".pickle", ".pt"}]
+
+
+def test_persistence_source_mentions_no_pickle_or_torch_load() -> None:
+    source = Path(persistence.__file__).read_text(encoding="utf-8")
+    code = source.split('"""', 2)[2]  # skip the module docstring, which says "no pickle"
+    assert "import pickle" not in code and "pickle." not in code
+    assert re.search(r"\btorch\.load\s*\(", code) is None  # safetensors' load_file is fine
+
+
+# ------------------------------------------------------------------------------------------
+# atomic writes and overwrite safety
+# ------------------------------------------------------------------------------------------
+
+
+def test_saving_over_a_model_replaces_it(
+    fitted: RNNForecaster, frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    other = make_forecaster(random_state=1).fit(frame)
+    assert not other.predict(frame).equals(fitted.predict(frame))
+    target = tmp_path / "model"
+    fitted.save(str(target))
+    other.save(str(target))
+    assert forecaster.load(target).predict(frame).equals(other.predict(frame))
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or old copies
+
+
+def test_failed_save_leaves_the_old_model_and_no_temp_dirs(
+    fitted: RNNForecaster,
+    regressor: RNNRegressor,
+    frame: pl.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = tmp_path / "model"
+    fitted.save(str(target))
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        regressor.save(str(target))
+    with pytest.raises(OSError, match="No space left"):
+        forecaster.save(regressor, tmp_path / "new")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert forecaster.load(target).predict(frame).equals(fitted.predict(frame))
+
+
+def test_failed_rename_rolls_back_to_the_old_model(
+    fitted: RNNForecaster,
+    regressor: RNNRegressor,
+    frame: pl.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = tmp_path / "model"
+    fitted.save(str(target))
+    real_replace = os.replace
+    calls: list[tuple[str, str]] = []
+
+    def flaky_replace(src: object, dst: object) -> None:
+        calls.append((Path(src).name, Path(dst).name))  # type: ignore[arg-type]
+        if len(calls) == 2:  # staging -> destination, after the old model was moved aside
+            raise OSError("rename failed")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    with pytest.raises(OSError, match="rename failed"):
+        regressor.save(str(target))
+    monkeypatch.undo()
+    assert len(calls) == 3 and calls[2][1] == "model"  # the old model was moved back
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert type(forecaster.load(target)) is RNNForecaster
+    assert forecaster.load(target).predict(frame).equals(fitted.predict(frame))
+
+
+def test_refuses_to_overwrite_a_directory_that_is_not_a_model(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    precious = tmp_path / "project"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("do not delete")
+    with pytest.raises(DataValidationError, match="refusing to overwrite"):
+        regressor.save(str(precious))
+    assert [p.name for p in precious.iterdir()] == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["project"]
+
+
+def test_refuses_to_overwrite_a_directory_with_a_foreign_config_json(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    # Regression: any directory holding a config.json used to count as a model and was replaced.
+    precious = tmp_path / "project"
+    precious.mkdir()
+    (precious / "config.json").write_text('{"name": "my project"}')
+    (precious / "data.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataValidationError, match="not a saved model"):
+        forecaster.save(regressor, precious)
+    assert sorted(p.name for p in precious.iterdir()) == ["config.json", "data.csv"]
+
+
+def test_refuses_to_overwrite_a_file(regressor: RNNRegressor, tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.write_text("a file")
+    with pytest.raises(DataValidationError, match="refusing to overwrite"):
+        forecaster.save(regressor, target)
+    assert target.read_text() == "a file"
+
+
+def test_an_empty_directory_can_be_saved_into(regressor: RNNRegressor, tmp_path: Path) -> None:
+    target = tmp_path / "empty"
+    target.mkdir()
+    forecaster.save(regressor, target)
+    assert type(forecaster.load(target)) is RNNRegressor
+
+
+def test_saving_an_unfitted_estimator_raises(tmp_path: Path) -> None:
+    with pytest.raises(NotFittedError, match="fit"):
+        forecaster.save(RNNForecaster(target="y"), tmp_path / "f")
+    with pytest.raises(NotFittedError):
+        RNNRegressor().save(str(tmp_path / "r"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saving_something_else_raises(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    with pytest.raises(DataValidationError, match="LinearRegression"):
+        forecaster.save(LinearRegression(), tmp_path / "m")
+
+
+# ------------------------------------------------------------------------------------------
+# clear errors for broken model directories
+# ------------------------------------------------------------------------------------------
+
+
+def _edit_config(folder: Path, edit: Callable[[dict], object]) -> None:
+    """Apply ``edit`` to the parsed config in place (its return value is ignored)."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+
+
+def _edit_weights(folder: Path, edit: Callable[[dict[str, torch.Tensor]], None]) -> None:
+    path = folder / "weights.safetensors"
+    state = safetensors.torch.load_file(path)
+    edit(state)
+    safetensors.torch.save_file(state, path)
+
+
+def _drop_first_tensor(state: dict[str, torch.Tensor]) -> None:
+    del state[sorted(state)[0]]
+
+
+def _reshape_first_tensor(state: dict[str, torch.Tensor]) -> None:
+    name = sorted(state)[0]
+    state[name] = torch.zeros(*state[name].shape[:-1], state[name].shape[-1] + 1)
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
+    "missing-dir": (lambda d: shutil.rmtree(d), "no such directory"),
+    "no-config": (lambda d: (d / "config.json").unlink(), "config.json is missing"),
+    "invalid-json": (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
+    "binary-config": (lambda d: (d / "config.json").write_bytes(b"\xff\xfe\x00"), "not valid"),
+    "json-list": (lambda d: (d / "config.json").write_text("[1, 2]"), "another format"),
+    "other-format": (
+        lambda d: _edit_config(d, lambda c: c.update(format="keras-model")),
+        "another format",
+    ),
+    "newer-version": (
+        lambda d: _edit_config(d, lambda c: c.update(format_version=FORMAT_VERSION + 1)),
+        "Upgrade forecaster",
+    ),
+    "bad-version": (
+        lambda d: _edit_config(d, lambda c: c.update(format_version="one")),
+        "format_version",
+    ),
+    "unknown-class": (
+        lambda d: _edit_config(d, lambda c: c.update(estimator="ProphetForecaster")),
+        "unknown estimator class 'ProphetForecaster'",
+    ),
+    "unknown-param": (
+        lambda d: _edit_config(d, lambda c: c["params"].update(colour="red")),
+        "do not match",
+    ),
+    "network-mismatch": (
+        lambda d: _edit_config(d, lambda c: c["network"].update(hidden_size=16)),
+        "do not match",
+    ),
+    "weights-missing": (lambda d: (d / "weights.safetensors").unlink(), "Cannot read the weights"),
+    "weights-truncated": (
+        lambda d: _truncate(d / "weights.safetensors"),
+        "Cannot read the weights",
+    ),
+    "weights-garbage": (
+        lambda d: (d / "weights.safetensors").write_bytes(os.urandom(64)),
+        "Cannot read the weights",
+    ),
+    "tensor-removed": (lambda d: _edit_weights(d, _drop_first_tensor), "do not match"),
+    "tensor-extra": (
+        lambda d: _edit_weights(d, lambda s: s.update(extra=torch.zeros(3))),
+        "do not match",
+    ),
+    "tensor-wrong-shape": (lambda d: _edit_weights(d, _reshape_first_tensor), "do not match"),
+    "keys-missing": (lambda d: (d / "keys.parquet").unlink(), "incomplete or corrupt"),
+    "keys-corrupt": (
+        lambda d: (d / "keys.parquet").write_bytes(b"PAR1 not parquet"),
+        "incomplete or corrupt",
+    ),
+    "keys-too-many": (
+        lambda d: pl.DataFrame({"id": ["a", "b", "c"]}).write_parquet(d / "keys.parquet"),
+        "keys and scaler state disagree",
+    ),
+    "scaler-missing": (
+        lambda d: _edit_config(d, lambda c: c.pop("scaler")),
+        "incomplete or corrupt",
+    ),
+    "freq-invalid": (
+        lambda d: _edit_config(d, lambda c: c.update(freq="every now and then")),
+        "incomplete or corrupt",
+    ),
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_broken_models_raise_model_format_error(corruption: str, model_copy: Path) -> None:
+    corrupt, message = CORRUPTIONS[corruption]
+    corrupt(model_copy)
+    with pytest.raises(ModelFormatError, match=message) as info:
+        forecaster.load(model_copy)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, forecaster.ForecasterError)
+    if corruption != "unknown-class":
+        assert str(model_copy) in str(info.value)
+
+
+def test_a_regressor_config_without_its_state_is_refused(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    folder = forecaster.save(regressor, tmp_path / "r")
+    _edit_config(folder, lambda c: c["regressor"].pop("y_scale"))
+    with pytest.raises(ModelFormatError, match="incomplete or corrupt"):
+        forecaster.load(folder)
