@@ -315,12 +315,15 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     counts = np.where(valid, (last - first) // stride + 1, 0)
     total = int(counts.sum())
     row_dtype = np.int32 if panel.offsets[-1] < 2**31 else np.int64
+    # start = offset + first + stride * (position within the series), built in place in the
+    # index dtype so that no int64 temporaries of the full window count are created.
     series = np.repeat(np.arange(panel.n_series, dtype=np.int32), counts)
-    before = np.repeat(np.cumsum(counts) - counts, counts)
-    starts = (np.arange(total, dtype=np.int64) - before) * stride
-    starts += np.repeat(panel.offsets[:-1] + first, counts)
-    index = pl.DataFrame(
-        {"series": series, "start": starts.astype(row_dtype, copy=False)}, nan_to_null=False
-    )
+    starts = np.arange(total, dtype=row_dtype)
+    starts -= np.repeat((np.cumsum(counts) - counts).astype(row_dtype), counts)
+    if stride > 1:
+        starts *= stride
+    starts += np.repeat((panel.offsets[:-1] + first).astype(row_dtype), counts)
+    index = pl.DataFrame({"series": series, "start": starts}, nan_to_null=False)
+    del series, starts
     cutoff = panel.time.gather(index["start"] + (lookback - 1)).alias("cutoff")
     return Windows(panel, index.with_columns(cutoff), lookback, horizon, stride)
