@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(VENV)/bin/forecaster demo
+	$(VENV)/bin/forecaster run pipelines/stocks_daily.toml
 
 test: install
 	$(PY) -m pytest -q

@@ -40,6 +40,7 @@ from forecaster.networks import RecurrentNet
 from forecaster.persistence import ModelFormatError, load, save
 from forecaster.scaling import SCALING_METHODS, PanelScaler
 from forecaster.training import TrainingDivergedError
+from forecaster.tuning import TuneResult, tune
 from forecaster.windows import Batch, Windows, make_windows
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "SimpleRNNForecaster",
     "TemporalSplit",
     "TrainingDivergedError",
+    "TuneResult",
     "Windows",
     "__version__",
     "datasets",
@@ -69,5 +71,6 @@ __all__ = [
     "load",
     "make_windows",
     "save",
+    "tune",
     "validate_frame",
 ]

@@ -20,6 +20,7 @@ import inspect
 import math
 import numbers
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -408,6 +409,9 @@ class RNNForecaster(_RecurrentEstimator):
         self
         """
         self._check_params()
+        tracker = _fit_tracker(self, frame)
+        if tracker is not None:
+            callbacks = [tracker.on_epoch, *callbacks]
         device = resolve_device(self.device)
         lookback, horizon = int(self.lookback), int(self.horizon)
         panel = Panel.from_frame(
@@ -470,6 +474,8 @@ class RNNForecaster(_RecurrentEstimator):
         self.schema_ = _frame_schema(frame, panel)
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
+        if tracker is not None:
+            tracker.finish(self)
         return self
 
     def _validation_steps(self, lengths: np.ndarray) -> np.ndarray:
@@ -659,6 +665,23 @@ class RNNForecaster(_RecurrentEstimator):
         errors = [(pl.col(t) - pl.col(f"{t}_true")).abs().mean() for t in targets]
         return -float(np.mean(joined.select(errors).row(0)))
 
+    # -- backtest ---------------------------------------------------------------------------
+    def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:
+        """Rolling-origin backtest of this estimator on ``frame`` (it is not modified).
+
+        Shorthand for :func:`forecaster.evaluation.backtest(self, frame, **kwargs)
+        <forecaster.evaluation.backtest>`, which documents the keywords (``folds``, ``step``,
+        ``gap``, ``window``, ``train_size``, ``refit``, ``metrics``, ``m``, ``scale``).
+
+        Returns
+        -------
+        forecaster.evaluation.BacktestResult
+            ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
+        """
+        from forecaster.evaluation import backtest
+
+        return backtest(self, frame, **kwargs)
+
 
 def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:
     """A subclass of RNNForecaster whose ``cell`` is fixed (not a parameter)."""
@@ -682,6 +705,20 @@ GRUForecaster = _fixed_cell("gru", "GRU")
 SimpleRNNForecaster = _fixed_cell("rnn", "SimpleRNN")
 for _cls in (LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
     _cls.__module__ = __name__
+
+
+def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
+    """The MLflow logger of a fit (see :mod:`forecaster.tracking`), or None.
+
+    A fit is logged inside an active MLflow run or after ``forecaster.tracking.autolog()``,
+    both of which need mlflow imported first: so a fit never imports mlflow (or tracking)
+    itself, and costs nothing when tracking is not used.
+    """
+    if sys.modules.get("mlflow") is None:
+        return None
+    from forecaster.tracking import _fit_tracker as start
+
+    return start(estimator, data)
 
 
 def _holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windows]:
@@ -942,6 +979,9 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
             ensure_min_samples=2,
         )
         X3 = _as_3d(X)
+        tracker = _fit_tracker(self, (X, y))
+        if tracker is not None:
+            callbacks = [tracker.on_epoch, *callbacks]
         self.n_channels_ = X3.shape[2]
         self.lookback_ = X3.shape[1]
         y = np.asarray(y, dtype=np.float32)
@@ -989,6 +1029,8 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
             callbacks=callbacks,
         )
         self.history_ = self._history_frame(history)
+        if tracker is not None:
+            tracker.finish(self)
         return self
 
     def _scale_x(self, X3: np.ndarray) -> np.ndarray:

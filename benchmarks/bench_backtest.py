@@ -1,0 +1,344 @@
+"""Backtest speed: batched rolling-origin forecasts against one ``predict`` call per origin.
+
+Setup: ``--series`` (100) hourly series, ``--origins`` (50) forecast origins spaced one horizon
+apart, the default ``RNNForecaster`` network (segment GRU, hidden 128, lookback 96, horizon 24)
+trained briefly (1 epoch of 2,048 windows: the model's accuracy is not the point) on the first
+fold's training span. Both methods then use the same fitted model, without refits:
+
+``batched``
+    ``forecaster.evaluation.backtest(model, frame, folds=origins)``: one Panel, every
+    (series, origin) input window gathered by index and run through the network in batches of
+    4,096, plus the forecast frame and the metric frames (by fold and series, by step, total).
+``per-origin``
+    ``model.predict(frame, cutoff=c)`` for each of the origins (forecasts only, no metrics).
+
+Both produce the same forecasts (checked: largest absolute difference and the count of
+bit-identical values). Rows are medians of ``--repeats`` runs, alternating the two methods.
+The other processes' CPU load during each timed block is recorded (``other_cpus``); on this
+2-core machine a value well above 0 means the timings are contended.
+
+Target: batched >= 10x faster than per-origin.
+
+Run (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_backtest.py            # 100 series x 50 origins
+    .venv/bin/python benchmarks/bench_backtest.py --quick    # smoke run, a few seconds
+
+Writes ``<out>/backtest[_quick][_cuda].json`` (every number, machine info) and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+import forecaster
+from forecaster import RNNForecaster
+from forecaster.evaluation import backtest
+
+LOOKBACK = 96
+HORIZON = 24
+TARGET_SPEEDUP = 10.0
+
+
+def make_frame(n_series: int, n_steps: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_steps)
+    phase = rng.uniform(0, 24, n_series)[:, None]
+    level = rng.uniform(5, 50, n_series)[:, None]
+    values = level + np.sin(2 * np.pi * (t[None, :] + phase) / 24) * level / 5
+    values += rng.normal(0, 0.1, (n_series, n_steps)) * level / 5
+    start = dt.datetime(2020, 1, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n_steps - 1), "1h", eager=True)
+    return pl.DataFrame(
+        {
+            "id": np.repeat([f"s{i:04d}" for i in range(n_series)], n_steps),
+            "time": pl.concat([times] * n_series),
+            "y": values.ravel(),
+        }
+    )
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Timed:
+    """Wall time of a block and the other processes' CPU use meanwhile (in CPUs)."""
+
+    def __enter__(self) -> Timed:
+        self.m0, self.p0, self.t0 = machine_busy_s(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        m1 = machine_busy_s()
+        self.other_cpus = None
+        if self.m0 is not None and m1 is not None and self.seconds > 0:
+            own = time.process_time() - self.p0
+            self.other_cpus = round(max(0.0, (m1 - self.m0 - own) / self.seconds), 3)
+
+
+def wait_for_idle(max_wait: float, threshold: float = 0.3) -> dict[str, Any]:
+    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs."""
+    t0 = time.perf_counter()
+    while True:
+        with Timed() as load:
+            time.sleep(2.0)
+        waited = time.perf_counter() - t0
+        if load.other_cpus is None or load.other_cpus < threshold or waited >= max_wait:
+            return {"waited_s": round(waited, 1), "other_cpus_before_start": load.other_cpus}
+
+
+def per_origin(model: RNNForecaster, frame: pl.DataFrame, cutoffs: list[Any]) -> pl.DataFrame:
+    return pl.concat(
+        [model.predict(frame, cutoff=c).with_columns(cutoff=pl.lit(c)) for c in cutoffs]
+    )
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "polars": pl.__version__,
+        "torch": torch.__version__,
+        "forecaster": forecaster.__version__,
+    }
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    n_steps = LOOKBACK + HORIZON + (args.origins - 1) * HORIZON + args.extra_history
+    frame = make_frame(args.series, n_steps)
+    model = RNNForecaster(
+        target="y",
+        id_col="id",
+        lookback=LOOKBACK,
+        horizon=HORIZON,
+        max_epochs=1,
+        windows_per_epoch=2048,
+        random_state=0,
+        progress=False,
+        device=args.device,
+    )
+    t0 = time.perf_counter()
+    first = backtest(model, frame, folds=args.origins)  # fits a clone on fold 0's span
+    fit_and_first_s = time.perf_counter() - t0
+    fitted = first.estimators[0]
+    cutoffs = first.folds["cutoff"].unique().sort().to_list()
+    assert len(cutoffs) == args.origins
+
+    # warm-up of both paths (allocations, kernels), untimed
+    backtest(fitted, frame, folds=args.origins)
+    per_origin(fitted, frame, cutoffs[:2])
+
+    # The network alone on inputs of the same shapes: the compute neither method can avoid
+    # (all windows in one call, as the batched path runs them, or one call per origin).
+    network = fitted.network_.eval()
+    inputs = torch.randn(args.series * args.origins, LOOKBACK, 1)
+
+    def network_batched() -> None:
+        with torch.inference_mode():
+            network(inputs)
+
+    def network_per_origin() -> None:
+        with torch.inference_mode():
+            for lo in range(0, len(inputs), args.series):
+                network(inputs[lo : lo + args.series])
+
+    network_batched()
+    network_per_origin()
+
+    runs: dict[str, list[dict[str, Any]]] = {
+        "batched": [],
+        "per_origin": [],
+        "network_batched": [],
+        "network_per_origin": [],
+    }
+    result = reference = None
+    idle = []
+    for _ in range(args.repeats):
+        idle.append(wait_for_idle(args.wait_idle))
+        with Timed() as t_batched:
+            result = backtest(fitted, frame, folds=args.origins)
+        runs["batched"].append({"seconds": t_batched.seconds, "other_cpus": t_batched.other_cpus})
+        with Timed() as t_ref:
+            reference = per_origin(fitted, frame, cutoffs)
+        runs["per_origin"].append({"seconds": t_ref.seconds, "other_cpus": t_ref.other_cpus})
+        for name, fn in (
+            ("network_batched", network_batched),
+            ("network_per_origin", network_per_origin),
+        ):
+            with Timed() as t_net:
+                fn()
+            runs[name].append({"seconds": t_net.seconds, "other_cpus": t_net.other_cpus})
+
+    joined = result.forecasts.join(
+        reference.rename({"y": "y_ref"}), on=["cutoff", "id", "time"], how="inner"
+    )
+    assert joined.height == result.forecasts.height == args.series * args.origins * HORIZON
+    got, ref = joined["y"].to_numpy(), joined["y_ref"].to_numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * float(np.abs(ref).max()))
+    max_abs = float(np.abs(got - ref).max())
+    identical = int((got == ref).sum())
+
+    batched_s = statistics.median(r["seconds"] for r in runs["batched"])
+    reference_s = statistics.median(r["seconds"] for r in runs["per_origin"])
+    speedups = [
+        r["seconds"] / b["seconds"]
+        for b, r in zip(runs["batched"], runs["per_origin"], strict=True)
+    ]
+    speedup = statistics.median(speedups)
+    windows = args.series * args.origins
+    return {
+        "benchmark": "backtest",
+        "config": {
+            "series": args.series,
+            "origins": args.origins,
+            "steps_per_series": n_steps,
+            "lookback": LOOKBACK,
+            "horizon": HORIZON,
+            "step": HORIZON,
+            "model": "RNNForecaster defaults (segment GRU, hidden 128), 1 epoch x 2048 windows",
+            "device": args.device,
+            "repeats": args.repeats,
+        },
+        "fit_and_first_backtest_s": fit_and_first_s,
+        "batched_s": batched_s,
+        "per_origin_s": reference_s,
+        "speedup": speedup,
+        "speedups": speedups,
+        "network_batched_s": statistics.median(r["seconds"] for r in runs["network_batched"]),
+        "network_per_origin_s": statistics.median(r["seconds"] for r in runs["network_per_origin"]),
+        "batched_windows_per_s": windows / batched_s,
+        "per_origin_windows_per_s": windows / reference_s,
+        "runs": runs,
+        "wait_for_idle": idle,
+        "check": {
+            "forecasts": int(joined.height),
+            "max_abs_diff": max_abs,
+            "bit_identical": identical,
+            "max_abs_value": float(np.abs(ref).max()),
+        },
+        "target_speedup": TARGET_SPEEDUP,
+        "passed": speedup >= TARGET_SPEEDUP,
+        "machine": machine_info(),
+    }
+
+
+def render_markdown(report: dict[str, Any], command: str) -> str:
+    c = report["config"]
+    check = report["check"]
+    contention = max((r["other_cpus"] or 0.0) for rs in report["runs"].values() for r in rs)
+    note = "idle machine" if contention <= 0.25 else "**contended: rerun on an idle machine**"
+    lines = [
+        f"**Backtest without refit: {c['series']} series x {c['origins']} origins** "
+        f"(L={c['lookback']}, H={c['horizon']}, step {c['step']}, {c['steps_per_series']:,} "
+        f"hourly steps per series; {c['model']}; device {c['device']}; medians of "
+        f"{c['repeats']})",
+        "",
+        "| method | time | windows/s | speedup |",
+        "|---|---:|---:|---:|",
+        f"| `predict(frame, cutoff=c)` once per origin (forecasts only) | "
+        f"{report['per_origin_s']:.2f} s | {report['per_origin_windows_per_s']:,.0f} | 1.0x |",
+        f"| `backtest(model, frame, folds={c['origins']})`, batched (forecasts + metrics) | "
+        f"{report['batched_s']:.3f} s | {report['batched_windows_per_s']:,.0f} | "
+        f"**{report['speedup']:.1f}x** |",
+        f"| network forward only, one call per origin ({c['series']} windows each) | "
+        f"{report['network_per_origin_s']:.3f} s | "
+        f"{c['series'] * c['origins'] / report['network_per_origin_s']:,.0f} | – |",
+        f"| network forward only, all {c['series'] * c['origins']:,} windows in one call | "
+        f"{report['network_batched_s']:.3f} s | "
+        f"{c['series'] * c['origins'] / report['network_batched_s']:,.0f} | – |",
+        "",
+        "Speedup: median over the repeats of the per-repeat ratio (the two methods run back to "
+        "back in each repeat). The last two rows are the network's compute alone on inputs "
+        "of the same shapes (no data preparation): the floor of each method.",
+        "",
+        f"Same forecasts: {check['forecasts']:,} values, largest absolute difference "
+        f"{check['max_abs_diff']:.2e} (values up to {check['max_abs_value']:.1f}), "
+        f"{check['bit_identical']:,} bit-identical.",
+        "",
+        f"Target: batched >= {report['target_speedup']:.0f}x faster: "
+        f"{'PASS' if report['passed'] else 'FAIL'} ({report['speedup']:.1f}x). Other processes' "
+        f"CPU load during the timed blocks: at most {contention:.2f} CPUs ({note}).",
+        "",
+        f"Measured {report['machine']['date']} on {report['machine'].get('cpu_model', '?')} "
+        f"({report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}, "
+        f"{report['machine']['torch_threads']} threads), polars {report['machine']['polars']}. "
+        f"Reproduce: `{command}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--series", type=int, default=100)
+    parser.add_argument("--origins", type=int, default=50)
+    parser.add_argument("--extra-history", type=int, default=200, help="rows before fold 0")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=60.0,
+        help="seconds to wait, before each repeat, for other processes to go idle",
+    )
+    parser.add_argument("--quick", action="store_true", help="10 series x 5 origins, 1 repeat")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.series, args.origins, args.repeats, args.wait_idle = 10, 5, 1, 0.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    report = run(args)
+    name = (
+        "backtest" + ("_quick" if args.quick else "") + ("_cuda" if "cuda" in args.device else "")
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/bench_backtest.py" + (" --quick" if args.quick else "")
+    if args.device != "cpu":
+        command += f" --device {args.device}"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    markdown = render_markdown(report, command)
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

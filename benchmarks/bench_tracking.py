@@ -1,0 +1,337 @@
+"""Overhead of MLflow tracking on a fit: the same fit with and without an active run.
+
+The fit: ``RNNForecaster`` (default segment GRU, hidden 128) on 100 hourly series x 2,000 steps,
+lookback 96, horizon 24, a fixed 20 epochs of 8,192 windows (no early stopping): about 30 s on 2
+CPU cores. The tracked fit runs inside ``mlflow.start_run()`` on a local SQLite store (a fresh
+``sqlite:///<tmp>/mlflow.db``, artifacts next to it) and logs what every tracked fit logs: params,
+dataset fingerprint, per-epoch metrics (live), final metrics, the forecast plot and the pyfunc
+model.
+
+Two measurements, in one process after a warm-up (imports, store creation, first logging):
+
+- *in-fit tracking time*: the wall time spent inside the tracking hook during the tracked fit
+  (run start, the per-epoch callback, the end-of-fit logging), measured by timing those calls.
+  This is the overhead itself, and short blocks are little affected by other processes.
+- *paired difference*: plain and tracked fits alternate (plain, tracked, tracked, plain, ...) and
+  the overhead is tracked minus plain wall time, over the pairs where neither fit was contended
+  (other processes below 0.25 CPUs). On a shared 2-core machine, another process running
+  during one fit of a pair swamps a ~1 s difference, so contended pairs are reported but not
+  used.
+
+The target (overhead <= 5 % of the fit) is judged on the in-fit tracking time. The one-time
+costs per process (``import mlflow``, creating the store, the first tracked fit) are reported
+separately, as is ``tracking.log_fit`` alone (the end-of-fit part).
+
+Run::
+
+    .venv/bin/python benchmarks/bench_tracking.py            # about 5 min
+    .venv/bin/python benchmarks/bench_tracking.py --quick    # smoke run, under a minute
+
+Writes ``benchmarks/results/tracking[_quick].{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGET = 0.05
+SMOKE_NOTE = " (smoke run: the fit is far too short for this ratio to mean anything)"
+CONTENDED = 0.25  # other processes' CPUs above which a timing counts as contended
+
+
+def instrument(tracking: Any) -> dict[str, float]:
+    """Time the tracking hook's calls (run start, per-epoch callback, end-of-fit logging)."""
+    spent: dict[str, float] = {}
+    cls = tracking._FitTracker
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    cls.__init__ = timed("start", cls.__init__)
+    cls.on_epoch = timed("epochs", cls.on_epoch)
+    cls.finish = timed("finish", cls.finish)
+    return spent
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Timed:
+    """Wall time of a block and other processes' CPU use meanwhile (in CPUs)."""
+
+    def __enter__(self) -> Timed:
+        self.m0, self.p0, self.t0 = machine_busy_s(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        m1 = machine_busy_s()
+        own = time.process_time() - self.p0
+        self.other_cpus = (
+            None
+            if self.m0 is None or m1 is None
+            else round(max(0.0, (m1 - self.m0 - own) / self.seconds), 3)
+        )
+
+
+def wait_for_idle(max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs; returns
+    the seconds waited."""
+    t0 = time.perf_counter()
+    while True:
+        with Timed() as probe:
+            time.sleep(2.0)
+        waited = time.perf_counter() - t0
+        if probe.other_cpus is None or probe.other_cpus < threshold or waited >= max_wait:
+            return waited
+        time.sleep(3.0)
+
+
+def make_frame(n_series: int, n_steps: int, seed: int = 0):
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_steps)
+    phase = rng.uniform(0, 24, n_series)[:, None]
+    values = np.sin(2 * np.pi * (t[None, :] + phase) / 24) + rng.normal(0, 0.1, (n_series, n_steps))
+    start = dt.datetime(2020, 1, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n_steps - 1), "1h", eager=True)
+    return pl.DataFrame(
+        {
+            "id": np.repeat([f"s{i:04d}" for i in range(n_series)], n_steps),
+            "time": pl.concat([times] * n_series),
+            "y": values.astype(np.float32).ravel(),
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (tiny fits)")
+    parser.add_argument("--repeats", type=int, default=None, help="paired repetitions (3)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=180.0,
+        help="seconds to wait, before each timed fit, for other processes to go idle (180)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        cfg = dict(series=10, steps=400, lookback=48, horizon=12, hidden=16, epochs=3, windows=512)
+        repeats = args.repeats or 1
+    else:
+        cfg = dict(series=100, steps=2000, lookback=96, horizon=24, hidden=128, epochs=20)
+        cfg["windows"] = 8192
+        repeats = args.repeats or 3
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    t0 = time.perf_counter()
+    import mlflow
+
+    import_mlflow_s = time.perf_counter() - t0
+    from forecaster import RNNForecaster, tracking
+
+    frame = make_frame(cfg["series"], cfg["steps"])
+
+    def model(**overrides: Any) -> RNNForecaster:
+        params = dict(
+            target="y", id_col="id", time_col="time", lookback=cfg["lookback"],
+            horizon=cfg["horizon"], hidden_size=cfg["hidden"], max_epochs=cfg["epochs"],
+            patience=None, windows_per_epoch=cfg["windows"], random_state=0, progress=False,
+            device="cpu",
+        )  # fmt: skip
+        return RNNForecaster(**{**params, **overrides})
+
+    store = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
+    t0 = time.perf_counter()
+    target = tracking.configure(f"sqlite:///{store}/mlflow.db", "bench-tracking")
+    create_store_s = time.perf_counter() - t0
+
+    # warm-up: imports (matplotlib, MLflow's model code), torch's first optimizer, first logging
+    small = make_frame(4, 300)
+    with Timed() as first, mlflow.start_run():
+        model(lookback=24, horizon=6, hidden_size=8, max_epochs=1, windows_per_epoch=64).fit(small)
+    first_tracked_small_s = first.seconds
+    model(max_epochs=1, windows_per_epoch=256).fit(frame)
+
+    spent = instrument(tracking)
+    rows: list[dict[str, Any]] = []
+    for rep in range(repeats):
+        order = ("plain", "tracked") if rep % 2 == 0 else ("tracked", "plain")
+        pair: dict[str, Any] = {"repeat": rep}
+        for arm in order:
+            estimator = model()
+            pair[f"{arm}_waited_s"] = round(wait_for_idle(args.wait_idle), 1)
+            spent.clear()
+            with Timed() as timer:
+                if arm == "tracked":
+                    with mlflow.start_run():
+                        estimator.fit(frame)
+                else:
+                    estimator.fit(frame)
+            pair[f"{arm}_s"] = timer.seconds
+            pair[f"{arm}_other_cpus"] = timer.other_cpus
+            if arm == "tracked":
+                log = tracking.last_fit()
+                assert log is not None and not log.not_logged, log
+                pair["epochs"] = len(estimator.history_)
+                pair["tracking_s"] = {k: round(v, 4) for k, v in spent.items()}
+                pair["tracking_total_s"] = sum(spent.values())
+        pair["difference_s"] = pair["tracked_s"] - pair["plain_s"]
+        pair["contended"] = any(
+            (pair[f"{arm}_other_cpus"] or 0.0) > CONTENDED for arm in ("plain", "tracked")
+        )
+        rows.append(pair)
+        print(
+            f"[bench_tracking] repeat {rep}: plain {pair['plain_s']:.2f} s, tracked "
+            f"{pair['tracked_s']:.2f} s (tracking code {pair['tracking_total_s']:.2f} s), "
+            f"difference {pair['difference_s']:+.2f} s"
+            + (" [contended]" if pair["contended"] else ""),
+            flush=True,
+        )
+
+    # the end-of-fit part alone: log the last fitted estimator into a new run
+    log_fit_s = []
+    for _ in range(repeats):
+        with Timed() as timer:
+            tracking.log_fit(estimator, frame)
+        log_fit_s.append(timer.seconds)
+
+    clean = [r for r in rows if not r["contended"]]
+    plain_rows = [r["plain_s"] for r in rows if (r["plain_other_cpus"] or 0.0) <= CONTENDED]
+    plain = statistics.median(plain_rows or [r["plain_s"] for r in rows])
+    tracked_rows = [r["tracked_s"] for r in rows if (r["tracked_other_cpus"] or 0.0) <= CONTENDED]
+    tracked = statistics.median(tracked_rows or [r["tracked_s"] for r in rows])
+    in_fit = statistics.median(r["tracking_total_s"] for r in rows)
+    parts = {
+        k: statistics.median(r["tracking_s"].get(k, 0.0) for r in rows)
+        for k in ("start", "epochs", "finish")
+    }
+    overhead = in_fit / plain
+    difference = statistics.median(r["difference_s"] for r in clean) if clean else None
+    other = max((r[k] or 0.0) for r in rows for k in ("plain_other_cpus", "tracked_other_cpus"))
+    import forecaster
+
+    report = {
+        "benchmark": "tracking",
+        "quick": args.quick,
+        "config": {**cfg, "threads": args.threads, "repeats": repeats},
+        "store": target.tracking_uri,
+        "rows": rows,
+        "plain_fit_s": plain,
+        "tracked_fit_s": tracked,
+        "in_fit_tracking_s": in_fit,
+        "in_fit_tracking_parts_s": parts,
+        "overhead": overhead,
+        "paired_difference_s": difference,
+        "uncontended_pairs": len(clean),
+        "target": TARGET,
+        "passed": overhead <= TARGET,
+        "log_fit_s": statistics.median(log_fit_s),
+        "one_time": {
+            "import_mlflow_s": import_mlflow_s,
+            "create_store_s": create_store_s,
+            "first_tracked_small_fit_s": first_tracked_small_s,
+        },
+        "max_other_cpus": other,
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "versions": {
+            "forecaster": forecaster.__version__,
+            "mlflow": mlflow.__version__,
+            "torch": torch.__version__,
+        },
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    size = (
+        f"{cfg['series']} series x {cfg['steps']} hourly steps, L={cfg['lookback']}, "
+        f"H={cfg['horizon']}, segment GRU {cfg['hidden']}, {cfg['epochs']} epochs x "
+        f"{cfg['windows']} windows"
+    )
+
+    def share(seconds: float) -> str:
+        return f"{100 * seconds / plain:.1f} %"
+
+    paired = (
+        f"{difference:+.2f} | {share(difference)}"
+        if difference is not None
+        else "– (every pair was contended) | –"
+    )
+    md = [
+        f"**Tracking overhead on a fit** ({platform.machine()}, {args.threads} threads): {size}; "
+        f"local SQLite store; medians of {repeats} repetitions.",
+        "",
+        "| | seconds | share of the plain fit |",
+        "|---|---:|---:|",
+        f"| fit, no active run | {plain:.2f} | 100 % |",
+        f"| fit inside `mlflow.start_run()` | {tracked:.2f} | {share(tracked)} |",
+        f"| **tracking time inside the tracked fit** | **{in_fit:.2f}** | **{share(in_fit)}** |",
+        f"| - run start: params, dataset fingerprint | {parts['start']:.2f} | "
+        f"{share(parts['start'])} |",
+        f"| - per-epoch metrics ({cfg['epochs']} epochs) | {parts['epochs']:.2f} | "
+        f"{share(parts['epochs'])} |",
+        f"| - end of fit: final metrics, plot, pyfunc model | {parts['finish']:.2f} | "
+        f"{share(parts['finish'])} |",
+        f"| paired wall-time difference, uncontended pairs ({len(clean)} of {repeats}) | "
+        f"{paired} |",
+        f"| `tracking.log_fit` alone (for comparison) | {report['log_fit_s']:.2f} | "
+        f"{share(report['log_fit_s'])} |",
+        "",
+        f"Target: tracking time <= {100 * TARGET:.0f} % of a ~30 s fit: "
+        f"{'PASS' if report['passed'] else 'FAIL'} ({100 * overhead:.1f} %)"
+        f"{SMOKE_NOTE if args.quick else ''}. "
+        "One-time costs "
+        f"per process, not included: `import mlflow` {import_mlflow_s:.1f} s, creating the "
+        f"SQLite store {create_store_s:.1f} s, first tracked fit (imports matplotlib and "
+        f"MLflow's model code) {first_tracked_small_s:.1f} s for a 1-epoch toy fit. Other "
+        f"processes used up to {other:.2f} CPUs during the timed fits (pairs above "
+        f"{CONTENDED} are left out of the paired difference). Measured "
+        f"{report['measured_at']}, mlflow {mlflow.__version__}, torch {torch.__version__}. "
+        f"Reproduce: `python benchmarks/bench_tracking.py{' --quick' if args.quick else ''}`.",
+        "",
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "tracking_quick" if args.quick else "tracking"
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(md))
+    print("\n".join(md))
+    print(f"[bench_tracking] wrote {args.out / stem}.json and .md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1711 @@
+"""MLflow tracking of fits and tuning studies (optional extra ``track``).
+
+One MLflow run per fit holds
+
+- every estimator parameter (params) and the estimator class and package version (tags);
+- a dataset fingerprint: columns, dtypes, rows, series count, time span and a content hash
+  (params ``data.*`` and the artifact ``dataset.json``);
+- the per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``epoch_seconds`` as step metrics
+  (``step`` is the epoch), logged live while training;
+- final metrics: ``best_val_loss``, ``best_epoch``, ``final_train_loss``, ``epochs``,
+  ``fit_seconds``, ``train_seconds``, ``train_windows``, ``val_windows``,
+  ``windows_per_second``;
+- backtest metrics by horizon step, when given (``backtest_<metric>`` with ``step`` = horizon
+  step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``);
+- a forecast plot ``forecast.png`` (a few series: history tail, held-out actuals, forecast);
+- the model, as an MLflow pyfunc (:class:`ForecasterPyfunc`) whose only artifact is the saved
+  model directory of :func:`forecaster.save` (config JSON, safetensors weights, keys parquet).
+  It is logged as *models from code* (MLflow 3 refuses to unpickle models by default), so
+  nothing is pickled: :func:`mlflow.pyfunc.load_model` runs a three-line entry point that builds
+  :class:`ForecasterPyfunc`, which loads the directory with :func:`forecaster.load`. It predicts
+  from a pandas frame in the long format of the training frame and returns the forecast as a
+  pandas frame (pyfunc has no Polars type; conversion happens at this boundary only).
+
+When a fit is logged
+--------------------
+``fit`` logs when an MLflow run is active (``with mlflow.start_run(): model.fit(frame)``) or
+after :func:`autolog`. The first fit inside an active run logs into it; later fits inside the
+same active run (e.g. a grid search) log into nested child runs. Without an active run,
+:func:`autolog` starts and ends one run per fit. :func:`paused` switches the fit hook off for a
+block (tuning uses it: trials are logged by :func:`trial_callback` instead). ``fit`` checks only
+whether ``mlflow`` was already imported, so it never imports mlflow (about a second) itself.
+:func:`last_fit` returns what the latest fit logged (run ID, model URI, what failed).
+
+Where runs go
+-------------
+Explicitly set tracking URIs win (``mlflow.set_tracking_uri``, ``MLFLOW_TRACKING_URI``).
+Otherwise the default is ``sqlite:///mlflow/mlflow.db`` relative to the working directory, with
+artifacts under ``mlflow/artifacts`` (set explicitly on the experiments created here, because
+MLflow's own default differs between versions). Runs go to the experiment set with
+``mlflow.set_experiment`` (or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``) with a
+tracking URI that was set explicitly, else to the experiment ``"forecaster"``. See
+:func:`configure`.
+
+Fault tolerance
+---------------
+Tracking never breaks training. When the tracking backend fails (server down, network, disk),
+the fit still completes and live logging stops for the rest of the fit, so a dead server stalls
+training for one request only. At the end of the fit a quick probe (``/health``, 5 s) tells
+whether the server is back: if so, what was missed is logged (the epoch history is complete);
+if not, the model plus everything that was not logged (params, dataset fingerprint, history,
+metrics, plot) are written to a local folder, ``mlflow/unlogged/<time>-<run id>/`` under the
+working directory by default (``configure(fallback_dir=...)``; ``model/`` reloads with
+:func:`forecaster.load`, ``run.json`` holds the records), and one
+:class:`~forecaster.exceptions.ForecasterWarning` says what was not logged and where it is.
+(The run itself then stays RUNNING on the server, which could not be told otherwise.) How long
+one request may stall is MLflow's HTTP setting: ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (seconds,
+default 120) and ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` (default 7, with exponential backoff);
+lower them for a flaky server. A fit that raises leaves its own run FAILED.
+
+Tuning
+------
+:func:`log_study` creates (or finds again, by study name) a parent run for an Optuna study and
+:func:`trial_callback` logs each finished trial as a nested child run::
+
+    parent = tracking.log_study(study, estimator, frame)      # before optimize
+    study.optimize(objective, callbacks=[tracking.trial_callback(parent)])
+    tracking.log_study(study, estimator, frame, best_estimator=best)   # summary + best model
+
+Examples
+--------
+>>> from forecaster import tracking
+>>> tracking.DEFAULT_TRACKING_URI
+'sqlite:///mlflow/mlflow.db'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+import forecaster
+from forecaster.exceptions import ForecasterWarning
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "DEFAULT_ARTIFACT_ROOT",
+    "DEFAULT_EXPERIMENT",
+    "DEFAULT_FALLBACK_DIR",
+    "DEFAULT_TRACKING_URI",
+    "FitLog",
+    "TrackingTarget",
+    "autolog",
+    "configure",
+    "dataset_fingerprint",
+    "default_tracking_uri",
+    "forecast_plot",
+    "last_fit",
+    "log_fit",
+    "log_study",
+    "paused",
+    "trial_callback",
+]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow/mlflow.db"
+"""Tracking store used when none is set (relative to the working directory)."""
+DEFAULT_ARTIFACT_ROOT = "mlflow/artifacts"
+"""Artifact root of the experiments created on the default store."""
+DEFAULT_EXPERIMENT = "forecaster"
+"""Experiment used when none is set with ``mlflow.set_experiment`` or the environment."""
+DEFAULT_FALLBACK_DIR = "mlflow/unlogged"
+"""Where a fit that could not be logged leaves its model and records."""
+INSTALL_HINT = 'pip install "forecaster[track]"'
+MODEL_NAME = "model"
+"""Name of the logged model inside a run."""
+
+_PLOT_SERIES = 4
+_MAX_PARAM_CHARS = 6000
+_MAX_PARAMS_PER_BATCH = 100
+_MAX_METRICS_PER_BATCH = 1000
+_STEP_COLUMNS = ("step", "horizon_step", "h", "horizon")
+_NOT_METRICS = ("fold", "cutoff", "series", "window", "n", "model")
+_TARGET_COLUMN = "target"
+_TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+# The MLflow "models from code" entry point written next to every logged model. It only builds
+# the (stateless) PythonModel; the fitted model is the directory artifact "model".
+_MODEL_CODE = '''"""MLflow models-from-code entry point of a forecaster model.
+
+Written by forecaster.tracking; the fitted model is the directory artifact "model".
+"""
+
+import mlflow.models
+
+from forecaster.tracking import ForecasterPyfunc
+
+mlflow.models.set_model(ForecasterPyfunc())
+'''
+
+
+# ------------------------------------------------------------------------------------------
+# module state
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where runs go: the result of :func:`configure`.
+
+    Attributes
+    ----------
+    tracking_uri : str
+    experiment_id : str
+    experiment_name : str
+    artifact_location : str or None
+        Artifact location of the experiment when set here (local stores), else None (the
+        server's default).
+    """
+
+    tracking_uri: str
+    experiment_id: str
+    experiment_name: str
+    artifact_location: str | None
+
+
+@dataclass
+class FitLog:
+    """What :func:`log_fit` (or a tracked ``fit``) logged.
+
+    Attributes
+    ----------
+    run_id : str or None
+        The run logged into; None when no run could be created.
+    model_uri : str or None
+        URI of the logged pyfunc model (``models:/<model id>``), for
+        :func:`mlflow.pyfunc.load_model`.
+    registered_version : str or None
+        Model registry version, when registered.
+    fallback_path : pathlib.Path or None
+        Local folder holding the model and what was not logged, when logging failed.
+    not_logged : list of str
+        What was not logged (empty when everything was).
+    """
+
+    run_id: str | None = None
+    model_uri: str | None = None
+    registered_version: str | None = None
+    fallback_path: Path | None = None
+    not_logged: list[str] = field(default_factory=list)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.autolog = False
+        self.paused = 0
+        self.target: TrackingTarget | None = None
+        self.fallback_dir: Path | None = None
+        self.fitted_runs: set[str] = set()  # active runs that already hold a fit
+        self.last: FitLog | None = None
+
+
+_state = _State()
+_PYFUNC_CLASS: type | None = None
+
+
+def _import_mlflow() -> Any:
+    """Import mlflow or raise an ImportError that says how to install it."""
+    try:
+        import mlflow.pyfunc
+
+        import mlflow
+        from mlflow import MlflowClient  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"forecaster.tracking needs MLflow (and matplotlib for plots), which are not "
+            f"installed: {INSTALL_HINT}"
+        ) from exc
+    if not hasattr(mlflow, "start_run"):  # e.g. a folder named mlflow/ shadowing the library
+        raise ImportError(
+            f"'import mlflow' found {getattr(mlflow, '__path__', mlflow)!r}, not the MLflow "
+            f"library (a folder named mlflow shadows it). Install it with {INSTALL_HINT} or "
+            "run from another directory."
+        )
+    return mlflow
+
+
+# ------------------------------------------------------------------------------------------
+# configuration
+# ------------------------------------------------------------------------------------------
+
+
+def default_tracking_uri() -> str:
+    """The tracking URI used when none is given: ``MLFLOW_TRACKING_URI`` if set, else
+    ``sqlite:///mlflow/mlflow.db`` (relative to the working directory).
+
+    Examples
+    --------
+    >>> import os
+    >>> default_tracking_uri() == (os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    True
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _local_artifact_root(uri: str) -> Path | None:
+    """Artifact root for a local SQLite store: ``artifacts`` next to the database file
+    (``mlflow/artifacts`` for the default store); None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri[len("sqlite:///") :]
+    if not db or db.startswith(":memory:"):
+        return None
+    return Path(db).parent / "artifacts"
+
+
+def _prepare_local_store(uri: str) -> None:
+    """Create the folder of a local SQLite database (MLflow does not)."""
+    if uri.startswith("sqlite:///"):
+        db = uri[len("sqlite:///") :]
+        if db and not db.startswith(":memory:"):
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+
+def configure(
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    *,
+    fallback_dir: str | os.PathLike[str] | None = None,
+) -> TrackingTarget:
+    """Set where runs go (for the whole process, like ``mlflow.set_tracking_uri``).
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        Tracking URI; default :func:`default_tracking_uri` (``MLFLOW_TRACKING_URI`` or
+        ``sqlite:///mlflow/mlflow.db``). The folder of a local SQLite file is created.
+    experiment : str, optional
+        Experiment name; default ``MLFLOW_EXPERIMENT_NAME`` or ``"forecaster"``. Created when
+        missing; on a local SQLite store with its artifacts in an ``artifacts`` folder next to
+        the database (``mlflow/artifacts/<experiment>`` for the default store).
+    fallback_dir : str or path-like, optional
+        Folder for fits that could not be logged (default ``mlflow/unlogged``).
+
+    Returns
+    -------
+    TrackingTarget
+    """
+    mlflow = _import_mlflow()
+    uri = tracking_uri or default_tracking_uri()
+    _prepare_local_store(uri)
+    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    with _state.lock:
+        mlflow.set_tracking_uri(uri)
+        uri = mlflow.get_tracking_uri()
+        location = _experiment_location(uri, name)
+        experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        if fallback_dir is not None:
+            _state.fallback_dir = Path(fallback_dir)
+        _state.target = TrackingTarget(uri, experiment_id, name, location)
+        return _state.target
+
+
+def _ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # created concurrently by another process
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        client.restore_experiment(found.experiment_id)
+    return found.experiment_id
+
+
+def _experiment_location(uri: str, name: str) -> str | None:
+    root = _local_artifact_root(uri)
+    if root is None:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "experiment"
+    return (root / safe).resolve().as_uri()
+
+
+def _experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
+    """Experiment ID for a run started here (no active run): see the module docstring."""
+    with _state.lock:
+        uri_set = mlflow.is_tracking_uri_set()
+        if experiment is not None:
+            if not uri_set:
+                return configure(experiment=experiment).experiment_id
+            uri = mlflow.get_tracking_uri()
+            client = mlflow.MlflowClient(uri)
+            return _ensure_experiment(client, experiment, _experiment_location(uri, experiment))
+        fluent = mlflow.tracking.fluent
+        target = _state.target
+        if target is not None and uri_set and target.tracking_uri == mlflow.get_tracking_uri():
+            # MLflow's current experiment: ours, unless mlflow.set_experiment chose another
+            return fluent._get_experiment_id() or target.experiment_id
+        user_chose = getattr(fluent, "_active_experiment_id", None) or any(
+            os.environ.get(v) for v in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+        )
+        if target is None and uri_set and user_chose:
+            return fluent._get_experiment_id() or "0"
+        return configure(mlflow.get_tracking_uri() if uri_set else None).experiment_id
+
+
+def _fallback_root() -> Path:
+    return _state.fallback_dir if _state.fallback_dir is not None else Path(DEFAULT_FALLBACK_DIR)
+
+
+def autolog(enable: bool = True) -> None:
+    """Log every ``fit`` of forecaster estimators to MLflow (one run per fit).
+
+    Inside an active run the fit logs into it (nested runs for further fits in the same
+    run); otherwise a run is started and ended around each fit.
+
+    Parameters
+    ----------
+    enable : bool, default True
+        False switches it off again.
+
+    Raises
+    ------
+    ImportError
+        When mlflow is not installed.
+    """
+    if enable:
+        _import_mlflow()
+    with _state.lock:
+        _state.autolog = bool(enable)
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Within this block ``fit`` does not log (e.g. the fits of tuning trials).
+
+    Examples
+    --------
+    >>> with paused():
+    ...     pass
+    """
+    with _state.lock:
+        _state.paused += 1
+    try:
+        yield
+    finally:
+        with _state.lock:
+            _state.paused -= 1
+
+
+def last_fit() -> FitLog | None:
+    """What the most recent tracked fit or :func:`log_fit` of this process logged."""
+    return _state.last
+
+
+# ------------------------------------------------------------------------------------------
+# dataset fingerprint
+# ------------------------------------------------------------------------------------------
+
+
+def dataset_fingerprint(
+    data: Any, *, id_col: str | None = None, time_col: str | None = None
+) -> dict[str, Any]:
+    """A cheap description of a training set that identifies its content.
+
+    Parameters
+    ----------
+    data : polars.DataFrame, polars.LazyFrame or tuple of arrays
+        A long frame, or ``(X, y)`` arrays for :class:`~forecaster.RNNRegressor`.
+    id_col, time_col : str, optional
+        Series id and time columns of a frame (for the series count and time span).
+
+    Returns
+    -------
+    dict
+        ``columns``, ``dtypes``, ``rows``, ``series``, ``start``, ``end`` and ``hash``. For a
+        frame the hash combines the schema with the wrapping sum of Polars' per-row hashes (one
+        streaming pass; independent of row order, which does not change a fit; stable for a
+        given Polars version). For arrays it is a BLAKE2 hash of their bytes.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"id": ["a", "a", "b"], "time": [1, 2, 1], "y": [1.0, 2.0, 3.0]})
+    >>> fp = dataset_fingerprint(frame, id_col="id", time_col="time")
+    >>> fp["rows"], fp["series"], fp["start"], fp["end"]
+    (3, 2, '1', '2')
+    >>> fp["hash"] == dataset_fingerprint(frame.reverse(), id_col="id", time_col="time")["hash"]
+    True
+    """
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        lazy = data.lazy()
+        schema = lazy.collect_schema()
+        exprs = [
+            pl.len().alias("rows"),
+            pl.struct(pl.all()).hash(seed=0).sum().alias("row_hash_sum"),
+        ]
+        if id_col is not None and id_col in schema:
+            exprs.append(pl.col(id_col).n_unique().alias("series"))
+        if time_col is not None and time_col in schema:
+            exprs += [pl.col(time_col).min().alias("start"), pl.col(time_col).max().alias("end")]
+        row = lazy.select(exprs).collect().row(0, named=True)
+        dtypes = {name: str(dtype) for name, dtype in schema.items()}
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(json.dumps(dtypes).encode())
+        digest.update(f"{row['rows']}:{row['row_hash_sum']}".encode())
+        return {
+            "kind": "frame",
+            "columns": list(dtypes),
+            "dtypes": dtypes,
+            "rows": int(row["rows"]),
+            "series": int(row.get("series", 1)),
+            "start": None if row.get("start") is None else str(row["start"]),
+            "end": None if row.get("end") is None else str(row["end"]),
+            "hash": digest.hexdigest(),
+            "hash_method": f"blake2b(schema, rows, sum of polars row hashes), polars "
+            f"{pl.__version__}",
+        }
+    arrays = [np.ascontiguousarray(a) for a in (data if isinstance(data, tuple) else (data,))]
+    digest = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(memoryview(a).cast("B") if a.dtype != object else repr(a).encode())
+    return {
+        "kind": "arrays",
+        "columns": [f"array_{i}" for i in range(len(arrays))],
+        "dtypes": {f"array_{i}": f"{a.dtype}{list(a.shape)}" for i, a in enumerate(arrays)},
+        "rows": len(arrays[0]) if arrays and arrays[0].ndim else 0,
+        "series": None,
+        "start": None,
+        "end": None,
+        "hash": digest.hexdigest(),
+        "hash_method": "blake2b of the array bytes",
+    }
+
+
+def _fingerprint_for(estimator: Any, data: Any) -> dict[str, Any]:
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        return dataset_fingerprint(
+            data, id_col=getattr(estimator, "id_col", None), time_col=estimator.time_col
+        )
+    return dataset_fingerprint(data)
+
+
+def _fingerprint_params(fp: Mapping[str, Any]) -> dict[str, str]:
+    keys = ("rows", "series", "start", "end", "hash")
+    out = {f"data.{k}": str(fp[k]) for k in keys if fp.get(k) is not None}
+    out["data.columns"] = ",".join(fp["columns"])
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# what is logged
+# ------------------------------------------------------------------------------------------
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        text = json.dumps(list(value))
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = str(value)
+    return text[:_MAX_PARAM_CHARS]
+
+
+def _estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
+    params = {f"{prefix}{k}": _param_value(v) for k, v in estimator.get_params(deep=False).items()}
+    params[f"{prefix}estimator"] = type(estimator).__name__
+    return params
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _epoch_metrics(record: Mapping[str, Any], timestamp: int | None = None) -> list[Any]:
+    from mlflow.entities import Metric
+
+    ts = _now_ms() if timestamp is None else timestamp
+    step = int(record["epoch"])
+    values = {
+        "train_loss": record.get("train_loss"),
+        "val_loss": record.get("val_loss"),
+        "lr": record.get("lr"),
+        "epoch_seconds": record.get("seconds"),
+    }
+    return [
+        Metric(key, float(v), ts, step)
+        for key, v in values.items()
+        if v is not None and math.isfinite(float(v))
+    ]
+
+
+def _final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]:
+    history = list(getattr(estimator, "history_", []) or [])
+    metrics: dict[str, float] = {"epochs": float(len(history))}
+    if history:
+        metrics["final_train_loss"] = float(history[-1]["train_loss"])
+        metrics["train_seconds"] = float(sum(r["seconds"] for r in history))
+        metrics["windows_per_second"] = float(np.median([r["windows_per_second"] for r in history]))
+        val = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
+        val = [(v, e) for v, e in val if math.isfinite(v)]
+        if val:
+            best, epoch = min(val)
+            metrics["best_val_loss"] = float(best)
+            metrics["best_epoch"] = float(epoch)
+    metrics["fit_seconds"] = float(
+        fit_seconds if fit_seconds is not None else metrics.get("train_seconds", 0.0)
+    )
+    for name, attr in (("train_windows", "n_train_windows_"), ("val_windows", "n_val_windows_")):
+        if hasattr(estimator, attr):
+            metrics[name] = float(getattr(estimator, attr))
+    return metrics
+
+
+def _as_frame(table: Any) -> pl.DataFrame:
+    if isinstance(table, pl.LazyFrame):
+        return table.collect()
+    if isinstance(table, pl.DataFrame):
+        return table
+    if type(table).__module__.startswith("pandas"):
+        return pl.from_pandas(table)
+    return pl.DataFrame(table)
+
+
+def _backtest_tables(backtest: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``(by_step, overall)``: a :class:`~forecaster.evaluation.BacktestResult` gives its
+    ``by_step`` and pooled ``aggregate`` tables; a plain frame is the by-step table."""
+    if hasattr(backtest, "by_step") and hasattr(backtest, "aggregate"):
+        return _as_frame(backtest.by_step), _as_frame(backtest.aggregate)
+    return _as_frame(backtest), None
+
+
+def _backtest_metrics(
+    table: pl.DataFrame, overall: pl.DataFrame | None = None
+) -> list[tuple[str, float, int]]:
+    """``(key, value, step)``: ``backtest_<metric>`` per horizon step (the mean over folds and
+    any other rows of a step), and ``backtest_<metric>_overall`` at step 0 (``overall`` when
+    given, else the mean of all rows). With several targets the key is
+    ``backtest_<target>_<metric>``."""
+    step_col = next((c for c in _STEP_COLUMNS if c in table.columns), None)
+    multi = _TARGET_COLUMN in table.columns and table[_TARGET_COLUMN].n_unique() > 1
+    keys = [_TARGET_COLUMN] if multi else []
+    skip = {step_col, _TARGET_COLUMN, *_NOT_METRICS}
+    names = [
+        c for c, t in table.schema.items() if t.is_numeric() and c not in skip and t != pl.Boolean
+    ]
+
+    def key(row: Mapping[str, Any], name: str) -> str:
+        return f"backtest_{row[_TARGET_COLUMN]}_{name}" if multi else f"backtest_{name}"
+
+    out: list[tuple[str, float, int]] = []
+    if not names:
+        return out
+    if step_col is not None:
+        by_step = table.group_by([*keys, step_col]).agg(pl.col(names).mean())
+        for row in by_step.sort([*keys, step_col]).iter_rows(named=True):
+            out += [
+                (key(row, n), float(row[n]), int(row[step_col]))
+                for n in names
+                if row[n] is not None and math.isfinite(row[n])
+            ]
+    if overall is None or not set(names) <= set(overall.columns):
+        overall = table.group_by(keys).agg(pl.col(names).mean()) if keys else table
+        overall = overall if keys else overall.select(pl.col(names).mean())
+    for row in overall.iter_rows(named=True):
+        out += [
+            (key(row, n) + "_overall", float(row[n]), 0)
+            for n in names
+            if row.get(n) is not None and math.isfinite(row[n])
+        ]
+    return out
+
+
+def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -> Figure:
+    """A figure of a few series: history tail, the last ``horizon`` actual values held out,
+    and the model's forecast of them (from the rows before).
+
+    Parameters
+    ----------
+    estimator : RNNForecaster
+        Fitted.
+    frame : polars.DataFrame or polars.LazyFrame
+        Frame with the training columns (typically the training frame).
+    n_series : int, default 4
+        Series shown (the first ones of the fitted keys).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Built without pyplot (no global backend change); save it with ``fig.savefig``.
+    """
+    from matplotlib.figure import Figure
+
+    from forecaster.data import _as_tuple
+
+    horizon, lookback = int(estimator.horizon), int(estimator.lookback)
+    id_col, time_col = estimator.id_col, estimator.time_col
+    target = _as_tuple(estimator.target)[0]
+    data = frame.lazy()
+    if id_col is not None:
+        ids = estimator.keys_[id_col].head(n_series).implode()
+        data = data.filter(pl.col(id_col).is_in(ids))
+    data = data.collect().sort([c for c in (id_col, time_col) if c])
+    from_end = pl.col(time_col).rank("ordinal", descending=True)
+    if id_col is not None:
+        from_end = from_end.over(id_col)
+    data = data.with_columns(from_end.alias("_from_end"))
+    history = data.filter(pl.col("_from_end") > horizon).drop("_from_end")
+    actual = data.filter(pl.col("_from_end") <= horizon).drop("_from_end")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        forecast = estimator.predict(
+            history, future=actual if estimator.future_covariates else None
+        )
+    groups = (
+        [(key, pl.col(id_col) == key) for key in forecast[id_col].unique(maintain_order=True)]
+        if id_col is not None
+        else [(None, pl.lit(True))]
+    )
+    fig = Figure(figsize=(9, 0.4 + 2.2 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
+    tail = max(lookback, 3 * horizon)
+    for ax, (key, mask) in zip(axes, groups, strict=True):
+        past = history.filter(mask).tail(tail)
+        truth = actual.filter(mask)
+        pred = forecast.filter(mask)
+        ax.plot(past[time_col].to_numpy(), past[target].to_numpy(), color="0.3", label="history")
+        ax.plot(truth[time_col].to_numpy(), truth[target].to_numpy(), "k--", label="actual")
+        ax.plot(pred[time_col].to_numpy(), pred[target].to_numpy(), "C1", label="forecast")
+        ax.set_title(f"{target}" if key is None else f"{target} · {key}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=8, loc="upper left")
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3 / height, top=1 - 0.3 / height)
+    fig.subplots_adjust(hspace=0.45)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# the pyfunc model
+# ------------------------------------------------------------------------------------------
+
+
+def _pyfunc_class() -> type:
+    """Build :class:`ForecasterPyfunc` on first use (it subclasses an mlflow class, and this
+    module must import without mlflow)."""
+    global _PYFUNC_CLASS
+    if _PYFUNC_CLASS is not None:
+        return _PYFUNC_CLASS
+    mlflow = _import_mlflow()
+
+    ForecasterPyfunc = _define_pyfunc(mlflow.pyfunc.PythonModel)
+    _PYFUNC_CLASS = ForecasterPyfunc
+    return ForecasterPyfunc
+
+
+def _define_pyfunc(base: type) -> type:
+    import pandas as pd
+
+    def load_context(self: Any, context: Any) -> None:
+        """Load the saved model directory (the artifact ``"model"``)."""
+        from forecaster.persistence import load
+
+        self.estimator = load(context.artifacts["model"])
+
+    def predict(self: Any, context: Any, model_input: Any, params: Any = None) -> Any:
+        """Forecast: pandas frame in (long format), pandas frame out (see the class)."""
+        return _pyfunc_predict(self.estimator, model_input)
+
+    # Real (not string) annotations for MLflow, which reads them: a pandas frame, from which
+    # it infers no schema (the logged signature does that) and so does not warn.
+    predict.__annotations__ = {"model_input": pd.DataFrame, "return": Any}
+    doc = """MLflow pyfunc wrapper of a saved forecaster model (the artifact ``"model"``).
+
+    Stateless until :meth:`load_context`, which loads the saved directory with
+    :func:`forecaster.load`: nothing of the model is pickled. ``predict`` takes a pandas frame
+    in the long format of the training frame (id, time, targets, covariates; rows with all
+    targets null are the future-covariate values over the horizon, for a model with future
+    covariates) and returns the forecast as a pandas frame (id, time, targets). For an
+    :class:`~forecaster.RNNRegressor` it takes the ``X`` windows (an array, or a frame of 2-D
+    windows) and returns the predictions as an array.
+    """
+    namespace = {"__doc__": doc, "__module__": __name__, "load_context": load_context}
+    namespace["predict"] = predict
+    return type("ForecasterPyfunc", (base,), namespace)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ForecasterPyfunc":
+        return _pyfunc_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _parse_dtype(name: str) -> Any:
+    """The Polars dtype written as ``str(dtype)`` for the common cases, else None."""
+    if re.fullmatch(r"[A-Za-z0-9]+", name):
+        dtype = getattr(pl, name, None)
+        is_dtype = isinstance(dtype, type) and issubclass(dtype, pl.DataType)
+        return dtype if is_dtype else None
+    match = re.fullmatch(r"Datetime\(time_unit='(\w+)', time_zone=(None|'([^']*)')\)", name)
+    if match:
+        return pl.Datetime(match.group(1), match.group(3))
+    return None
+
+
+def _to_training_frame(model_input: Any, schema: Mapping[str, str]) -> pl.DataFrame:
+    """A Polars frame from the pyfunc input, with the training dtypes restored where pandas
+    changed them (e.g. Date comes back as datetime64)."""
+    if isinstance(model_input, pl.DataFrame):
+        frame = model_input
+    elif type(model_input).__module__.startswith("pandas"):
+        frame = pl.from_pandas(model_input)
+    else:
+        frame = pl.DataFrame(model_input)
+    casts = []
+    for name, expected in schema.items():
+        if name in frame.columns and str(frame.schema[name]) != expected:
+            dtype = _parse_dtype(expected)
+            if dtype is not None and not (dtype.is_numeric() and frame.schema[name].is_numeric()):
+                casts.append(pl.col(name).cast(dtype))
+    return frame.with_columns(casts) if casts else frame
+
+
+def _pyfunc_predict(estimator: Any, model_input: Any) -> Any:
+    from forecaster.data import _as_tuple
+
+    if not hasattr(estimator, "schema_"):  # RNNRegressor: arrays in, arrays out
+        if hasattr(model_input, "to_numpy"):
+            model_input = model_input.to_numpy()
+        return estimator.predict(np.asarray(model_input, dtype=np.float32))
+    frame = _to_training_frame(model_input, estimator.schema_)
+    future = None
+    if estimator.future_covariates:
+        targets = list(_as_tuple(estimator.target))
+        is_future = pl.all_horizontal(pl.col(targets).is_null())
+        future = frame.filter(is_future)
+        frame = frame.filter(~is_future)
+    return estimator.predict(frame, future=future).to_pandas()
+
+
+def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
+    """``(example, output)``: a valid request (the last ``lookback`` rows of one series of the
+    training data, as pandas) and its forecast."""
+    if not hasattr(estimator, "schema_"):
+        X = np.asarray(data[0], dtype=np.float32)[:3]
+        return X, estimator.predict(X)
+    columns = list(estimator.schema_)
+    lazy = data.lazy().select(columns)
+    if estimator.id_col is not None:
+        first = estimator.keys_[estimator.id_col].head(1).implode()
+        lazy = lazy.filter(pl.col(estimator.id_col).is_in(first))
+    frame = lazy.collect().sort([c for c in (estimator.id_col, estimator.time_col) if c])
+    frame = frame.tail(int(estimator.lookback))
+    if estimator.future_covariates:  # no future values in the example: no forecast for it
+        return frame.to_pandas(), None
+    return frame.to_pandas(), _pyfunc_predict(estimator, frame)
+
+
+def _pip_requirements() -> list[str]:
+    names = ["mlflow", "torch", "polars", "numpy", "pandas", "pyarrow", "safetensors"]
+    names += ["scikit-learn", "pydantic"]
+    reqs = []
+    for name in names:
+        try:
+            version = importlib.metadata.version(name).split("+")[0]
+            reqs.append(f"{name}=={version}")
+        except importlib.metadata.PackageNotFoundError:
+            reqs.append(name)
+    return [*reqs, f"forecaster=={forecaster.__version__}"]
+
+
+def _log_model(
+    mlflow: Any,
+    run_id: str,
+    estimator: Any,
+    data: Any,
+    model_dir: Path,
+    workdir: Path,
+    register_as: str | None,
+) -> Any:
+    from mlflow.models import infer_signature
+
+    code = workdir / "forecaster_pyfunc.py"
+    code.write_text(_MODEL_CODE, encoding="utf-8")
+    example, output = _input_example(estimator, data)
+    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, output)
+    with warnings.catch_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
+        return mlflow.models.Model.log(
+            artifact_path=None,
+            name=MODEL_NAME,
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            python_model=str(code),
+            artifacts={"model": str(model_dir)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+            registered_model_name=register_as,
+            metadata={
+                "forecaster_version": forecaster.__version__,
+                "estimator": type(estimator).__name__,
+            },
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# failure accounting
+# ------------------------------------------------------------------------------------------
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the tracking backend cannot be reached (so stop trying)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return True
+        module = type(exc).__module__
+        if module.startswith(("requests", "urllib3")) and (
+            "Connection" in type(exc).__name__ or "Timeout" in type(exc).__name__
+        ):
+            return True
+        text = str(exc)
+        if "API request to" in text and (
+            any(s in text for s in ("Max retries exceeded", "Connection", "timeout", "timed out"))
+            or re.search(r"error code (502|503|504)\b", text)
+        ):
+            return True
+        if "database is locked" in text or "unable to open database" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _server_reachable(uri: str) -> bool:
+    """For an HTTP tracking URI: whether the server answers at all (quick probe)."""
+    if not uri.startswith(("http://", "https://")):
+        return True
+    import requests
+
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=5)
+    except requests.RequestException:
+        return False
+    return True
+
+
+class _Outcome:
+    """What was and was not logged; after an unreachable-backend error, remote steps are
+    skipped (recorded as not logged) instead of each waiting for its own timeout."""
+
+    def __init__(self, tracking_uri: str, run_id: str | None) -> None:
+        self.tracking_uri = tracking_uri
+        self.run_id = run_id
+        self.not_logged: list[str] = []
+        self.errors: list[tuple[str, BaseException]] = []
+        self.broken = False
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        self.not_logged.append(what)
+        self.errors.append((what, exc))
+        self.broken = self.broken or _is_unreachable(exc)
+
+    def remote(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.broken:
+            self.not_logged.append(what)
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            self.fail(what, exc)
+            return None
+
+    def local(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            self.fail(what, exc)
+            return None
+
+    def summary(self) -> str:
+        exc = self.errors[0][1] if self.errors else None
+        text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+        text = re.sub(r"\s+", " ", text)
+        return text if len(text) < 300 else text[:297] + "..."
+
+
+def _warn(outcome: _Outcome, fallback: Path | None, context: str, stacklevel: int = 3) -> None:
+    items = list(dict.fromkeys(outcome.not_logged))
+    run = f"run {outcome.run_id}" if outcome.run_id else "no run could be created"
+    saved = (
+        f" The model and everything not logged are saved in {fallback.resolve()} (reload the "
+        f"model with forecaster.load({str(fallback.resolve() / 'model')!r}))."
+        if fallback is not None
+        else ""
+    )
+    warnings.warn(
+        f"MLflow tracking failed ({outcome.tracking_uri}, {run}): {outcome.summary()}. "
+        f"Not logged: {', '.join(items)}. {context}{saved}",
+        ForecasterWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def _save_fallback(
+    outcome: _Outcome,
+    estimator: Any,
+    model_dir: Path | None,
+    plot_file: Path | None,
+    record: Mapping[str, Any],
+) -> Path | None:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = _fallback_root() / f"{stamp}-{outcome.run_id or 'no-run'}"
+    try:
+        folder.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        folder = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=_fallback_root()))
+    try:
+        if model_dir is not None and model_dir.is_dir():
+            shutil.move(str(model_dir), str(folder / "model"))
+        else:
+            estimator.save(folder / "model")
+        if plot_file is not None and plot_file.is_file():
+            shutil.copy2(plot_file, folder / plot_file.name)
+        info = {
+            **record,
+            "tracking_uri": outcome.tracking_uri,
+            "run_id": outcome.run_id,
+            "not_logged": list(dict.fromkeys(outcome.not_logged)),
+            "errors": [f"{what}: {type(e).__name__}: {e}" for what, e in outcome.errors],
+        }
+        (folder / "run.json").write_text(json.dumps(info, indent=2, default=str), "utf-8")
+    except Exception as exc:  # the disk failed too: say so in the warning
+        outcome.fail(f"local copy in {folder}", exc)
+        return None
+    return folder
+
+
+# ------------------------------------------------------------------------------------------
+# logging a fit
+# ------------------------------------------------------------------------------------------
+
+
+def _log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in params.items()]
+    for lo in range(0, len(items), _MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[lo : lo + _MAX_PARAMS_PER_BATCH])
+
+
+def _log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    client.log_batch(run_id, tags=[RunTag(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in tags.items()])
+
+
+def _log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
+    for lo in range(0, len(metrics), _MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=list(metrics[lo : lo + _MAX_METRICS_PER_BATCH]))
+
+
+def _log_inputs(
+    client: Any,
+    run_id: str,
+    estimator: Any,
+    fingerprint: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    params_as_tags: bool = False,
+) -> None:
+    """Params, tags and the dataset fingerprint (what goes in before training)."""
+    params = {**_estimator_params(estimator, prefix), **_fingerprint_params(fingerprint)}
+    tags = {"forecaster.version": forecaster.__version__}
+    if params_as_tags:
+        _log_tags(client, run_id, {**params, **tags})
+    else:
+        _log_params(client, run_id, params)
+        _log_tags(client, run_id, {**tags, "forecaster.kind": "fit"})
+    client.log_dict(run_id, dict(fingerprint), "dataset.json")
+
+
+def _record(estimator: Any, fingerprint: Any, metrics: Any, backtest: Any) -> dict[str, Any]:
+    return {
+        "estimator": type(estimator).__name__,
+        "params": {k: _param_value(v) for k, v in estimator.get_params(deep=False).items()},
+        "dataset": fingerprint,
+        "history": list(getattr(estimator, "history_", []) or []),
+        "metrics": metrics,
+        "backtest": None if backtest is None else backtest.to_dicts(),
+    }
+
+
+def _render_plot(estimator: Any, data: Any, path: Path) -> Path:
+    forecast_plot(estimator, data).savefig(path, dpi=100)
+    return path
+
+
+def _write_csv(table: pl.DataFrame, path: Path) -> Path:
+    table.write_csv(path)
+    return path
+
+
+def _log_fit(
+    estimator: Any,
+    data: Any,
+    *,
+    mlflow: Any,
+    client: Any,
+    outcome: _Outcome,
+    own_run: bool,
+    inputs_logged: bool = False,
+    live_epochs: int = 0,
+    fingerprint: dict[str, Any] | None = None,
+    fit_seconds: float | None = None,
+    backtest: Any = None,
+    plot: bool = True,
+    register_as: str | None = None,
+    param_prefix: str = "",
+    params_as_tags: bool = False,
+    context: str = "The fit itself is unaffected.",
+    stacklevel: int = 3,
+) -> FitLog:
+    """Log a fitted estimator into ``outcome.run_id`` (steps that fail are recorded in
+    ``outcome``); on any failure keep a local copy and warn once."""
+    from mlflow.entities import Metric
+
+    run_id = outcome.run_id
+    if outcome.broken and _server_reachable(outcome.tracking_uri):
+        outcome.broken = False  # the server answers again: try (once more)
+    if fingerprint is None:
+        fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, data)
+    metrics = _final_metrics(estimator, fit_seconds)
+    table = overall = None
+    if backtest is not None:
+        tables = outcome.local("backtest metrics", _backtest_tables, backtest)
+        table, overall = tables if tables is not None else (None, None)
+    history = [r for r in getattr(estimator, "history_", []) if r["epoch"] > live_epochs]
+    log = FitLog(run_id=run_id)
+    with tempfile.TemporaryDirectory(prefix="forecaster-track-") as tmp:
+        workdir = Path(tmp)
+        model_dir = outcome.local("local model copy", estimator.save, workdir / "model")
+        plot_file = None
+        if plot and hasattr(estimator, "schema_") and isinstance(data, pl.DataFrame | pl.LazyFrame):
+            plot_file = outcome.local(
+                "forecast plot", _render_plot, estimator, data, workdir / "forecast.png"
+            )
+        csv = (
+            None
+            if table is None
+            else outcome.local("backtest table", _write_csv, table, workdir / "backtest.csv")
+        )
+        if run_id is None:
+            outcome.not_logged += ["params", "dataset fingerprint", "per-epoch metrics"]
+            outcome.not_logged += ["final metrics", "forecast plot", "model"]
+        else:
+            if not inputs_logged and fingerprint is not None:
+                outcome.remote(
+                    "params and dataset fingerprint",
+                    _log_inputs,
+                    client,
+                    run_id,
+                    estimator,
+                    fingerprint,
+                    prefix=param_prefix,
+                    params_as_tags=params_as_tags,
+                )
+            ts = _now_ms()
+            if history:
+                what = f"per-epoch metrics from epoch {history[0]['epoch']}"
+                epochs = [m for r in history for m in _epoch_metrics(r, ts)]
+                outcome.remote(what, _log_metrics, client, run_id, epochs)
+            final = [Metric(k, v, ts, 0) for k, v in metrics.items()]
+            if table is not None:
+                final += [
+                    Metric(k, v, ts, step) for k, v, step in _backtest_metrics(table, overall)
+                ]
+            outcome.remote("final metrics", _log_metrics, client, run_id, final)
+            for what, file in (("backtest table", csv), ("forecast plot", plot_file)):
+                if file is not None:
+                    outcome.remote(what, client.log_artifact, run_id, str(file))
+            if model_dir is not None:
+                info = outcome.remote(
+                    "model", _log_model, mlflow, run_id, estimator, data, model_dir, workdir,
+                    register_as,
+                )  # fmt: skip
+                if info is not None:
+                    log.model_uri = info.model_uri
+                    version = getattr(info, "registered_model_version", None)
+                    log.registered_version = None if version is None else str(version)
+            if own_run:
+                outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
+        log.not_logged = list(dict.fromkeys(outcome.not_logged))
+        if log.not_logged:
+            record = _record(estimator, fingerprint, metrics, table)
+            log.fallback_path = _save_fallback(outcome, estimator, model_dir, plot_file, record)
+            log.not_logged = list(dict.fromkeys(outcome.not_logged))
+            _warn(outcome, log.fallback_path, context, stacklevel + 1)
+    _state.last = log
+    return log
+
+
+def _resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
+    """``(run_id, own_run)`` for :func:`log_fit`'s ``run`` argument."""
+    if run is not None:
+        return (run if isinstance(run, str) else run.info.run_id), False
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id, False
+    return None, True
+
+
+def _create_run(
+    mlflow: Any,
+    client: Any,
+    experiment_id: str,
+    name: str,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    all_tags = dict(tags or {})
+    if parent_run_id is not None:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    try:  # source, user and git tags, as mlflow.start_run sets them
+        from mlflow.tracking.context import registry
+
+        all_tags = registry.resolve_tags(all_tags)
+    except Exception:
+        pass
+    return client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+
+
+def log_fit(
+    estimator: Any,
+    frame: Any,
+    *,
+    run: Any = None,
+    backtest: Any = None,
+    plot: bool = True,
+    register_as: str | None = None,
+) -> FitLog:
+    """Log a fitted estimator to MLflow: params, dataset fingerprint, history, metrics, plot and
+    the pyfunc model.
+
+    Parameters
+    ----------
+    estimator : RNNForecaster or RNNRegressor
+        Fitted.
+    frame : polars.DataFrame, polars.LazyFrame or tuple
+        The training frame (``(X, y)`` for an RNNRegressor).
+    run : mlflow.entities.Run or str, optional
+        Run (or run ID) to log into; default the active run, else a new run (in the
+        experiment chosen as described in the module docstring) that is ended afterwards.
+    backtest : BacktestResult or polars.DataFrame, optional
+        A :class:`~forecaster.evaluation.BacktestResult` (its ``by_step`` and ``aggregate``
+        tables), or a frame of backtest metrics, one row per (fold, horizon step) or per step:
+        numeric columns are metrics; a ``step`` (or ``horizon_step``, ``h``, ``horizon``)
+        column gives the step, a ``target`` column the target. Logged as
+        ``backtest_<metric>`` per step (mean over folds) plus ``backtest_<metric>_overall``
+        (``backtest_<target>_<metric>`` for several targets), and the table as
+        ``backtest.csv``.
+    plot : bool, default True
+        Log ``forecast.png`` (forecasters only; see :func:`forecast_plot`).
+    register_as : str, optional
+        Register the model in the model registry under this name.
+
+    Returns
+    -------
+    FitLog
+        Run ID, model URI (for :func:`mlflow.pyfunc.load_model`), registered version, and
+        where things went when logging failed (then a ForecasterWarning says so).
+    """
+    mlflow = _import_mlflow()
+    if not hasattr(estimator, "network_"):
+        from forecaster.exceptions import NotFittedError
+
+        raise NotFittedError(f"This {type(estimator).__name__} is not fitted; fit it first.")
+    run_id, own = _resolve_run(mlflow, run)
+    outcome = _Outcome(mlflow.get_tracking_uri(), run_id)
+    client = mlflow.MlflowClient(outcome.tracking_uri)
+    if own:
+        experiment_id = outcome.local("run", _experiment_for_new_run, mlflow)
+        if experiment_id is not None:
+            outcome.tracking_uri = mlflow.get_tracking_uri()
+            client = mlflow.MlflowClient(outcome.tracking_uri)
+            run_id = outcome.remote(
+                "run", _create_run, mlflow, client, experiment_id, type(estimator).__name__
+            )
+            outcome.run_id = run_id
+    return _log_fit(
+        estimator,
+        frame,
+        mlflow=mlflow,
+        client=client,
+        outcome=outcome,
+        own_run=own,
+        backtest=backtest,
+        plot=plot,
+        register_as=register_as,
+        context="Nothing else is affected.",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the fit hook (called by RNNForecaster.fit and RNNRegressor.fit)
+# ------------------------------------------------------------------------------------------
+
+
+def _mark_failed(client: Any, run_id: str) -> None:
+    with contextlib.suppress(Exception):
+        client.set_terminated(run_id, "FAILED")
+
+
+class _FitTracker:
+    """Logs one fit: params and fingerprint at the start, epochs live, the rest at the end."""
+
+    def __init__(self, mlflow: Any, estimator: Any, data: Any) -> None:
+        self.mlflow = mlflow
+        self.data = data
+        self.name = type(estimator).__name__
+        self.started = time.perf_counter()
+        self.live_epochs = 0
+        self.inputs_logged = False
+        self._finalizer: Any = None
+        self.experiment_id: str | None = None
+        self.parent: str | None = None
+        active = mlflow.active_run()
+        self.outcome = _Outcome(mlflow.get_tracking_uri(), None)
+        self.client = mlflow.MlflowClient(self.outcome.tracking_uri)
+        with _state.lock:
+            use_active = active is not None and active.info.run_id not in _state.fitted_runs
+            if use_active:
+                _state.fitted_runs.add(active.info.run_id)
+        self.own_run = not use_active
+        if use_active:
+            self.outcome.run_id = active.info.run_id
+        elif active is not None:  # a further fit in the same active run: a nested run
+            self.experiment_id, self.parent = active.info.experiment_id, active.info.run_id
+        else:
+            self.experiment_id = self.outcome.local("run", _experiment_for_new_run, mlflow)
+            self.outcome.tracking_uri = mlflow.get_tracking_uri()
+            self.client = mlflow.MlflowClient(self.outcome.tracking_uri)
+        self._start_run()
+        self.fingerprint = self.outcome.local(
+            "dataset fingerprint", _fingerprint_for, estimator, data
+        )
+        self._log_inputs(estimator)
+
+    def _start_run(self) -> None:
+        if not self.own_run or self.outcome.run_id is not None or self.experiment_id is None:
+            return
+        client, outcome = self.client, self.outcome
+        outcome.run_id = outcome.remote(
+            "run", _create_run, self.mlflow, client, self.experiment_id, self.name, self.parent
+        )
+        if outcome.run_id is not None:  # a fit that raises leaves its run FAILED
+            self._finalizer = weakref.finalize(self, _mark_failed, client, outcome.run_id)
+
+    def _log_inputs(self, estimator: Any) -> None:
+        if self.outcome.run_id is None or self.fingerprint is None or self.inputs_logged:
+            return
+        failures = len(self.outcome.not_logged)
+        self.outcome.remote(
+            "params and dataset fingerprint",
+            _log_inputs,
+            self.client,
+            self.outcome.run_id,
+            estimator,
+            self.fingerprint,
+        )
+        self.inputs_logged = len(self.outcome.not_logged) == failures
+
+    def on_epoch(self, record: Any, network: Any) -> None:
+        """Epoch callback: log the epoch's losses (until the backend fails once)."""
+        if self.outcome.run_id is None or self.outcome.broken:
+            return
+        try:
+            _log_metrics(self.client, self.outcome.run_id, _epoch_metrics(record.as_dict()))
+            self.live_epochs = record.epoch
+        except Exception as exc:
+            self.outcome.fail(f"per-epoch metrics from epoch {record.epoch}", exc)
+            self.outcome.broken = True  # no more live logging in this fit
+
+    def finish(self, estimator: Any) -> FitLog | None:
+        """Log the fitted estimator (after training); what failed before is tried again
+        when the backend answers."""
+        outcome = self.outcome
+        try:
+            outcome.not_logged = []  # retried below (the errors are kept for the warning)
+            if outcome.broken and _server_reachable(outcome.tracking_uri):
+                outcome.broken = False
+            self._start_run()
+            self._log_inputs(estimator)
+            return _log_fit(
+                estimator,
+                self.data,
+                mlflow=self.mlflow,
+                client=self.client,
+                outcome=outcome,
+                own_run=self.own_run,
+                inputs_logged=self.inputs_logged or self.fingerprint is None,
+                live_epochs=self.live_epochs,
+                fingerprint=self.fingerprint,
+                fit_seconds=time.perf_counter() - self.started,
+                context="Training completed.",
+                stacklevel=4,
+            )
+        except Exception as exc:  # a bug here must not cost the user the fitted model
+            warnings.warn(
+                f"Logging this fit to MLflow failed unexpectedly ({type(exc).__name__}: "
+                f"{exc}); the fitted estimator is unaffected. Save it with "
+                "estimator.save(path) or log it with forecaster.tracking.log_fit().",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+            return None
+        finally:
+            if self._finalizer is not None:  # the fit completed: its run is not FAILED
+                self._finalizer.detach()
+
+
+def _fit_tracker(estimator: Any, data: Any) -> _FitTracker | None:
+    """The tracker of a fit about to start, or None when this fit is not logged.
+
+    Called by ``fit`` only when mlflow was imported: a run can be active, or :func:`autolog`
+    was called, only then.
+    """
+    module = sys.modules.get("mlflow")
+    if module is None or _state.paused or not hasattr(module, "active_run"):
+        return None
+    try:
+        if module.active_run() is None and not _state.autolog:
+            return None
+        return _FitTracker(_import_mlflow(), estimator, data)
+    except Exception as exc:  # tracking must never break training
+        warnings.warn(
+            f"Cannot track this fit with MLflow ({type(exc).__name__}: {exc}); training "
+            "continues without tracking.",
+            ForecasterWarning,
+            stacklevel=4,
+        )
+        return None
+
+
+# ------------------------------------------------------------------------------------------
+# tuning
+# ------------------------------------------------------------------------------------------
+
+
+def _ms(moment: dt.datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _log_trial(
+    client: Any,
+    experiment_id: str,
+    parent_run_id: str,
+    study: Any,
+    trial: Any,
+    intermediate_key: str,
+) -> str:
+    from mlflow.entities import Metric, Param, RunTag
+
+    state = getattr(trial.state, "name", str(trial.state))
+    tags = {
+        "mlflow.parentRunId": parent_run_id,
+        "optuna.study_name": study.study_name,
+        "optuna.trial_number": str(trial.number),
+        "optuna.trial_state": state,
+        "forecaster.kind": "trial",
+    }
+    for key, value in (trial.user_attrs or {}).items():
+        tags[f"optuna.user_attr.{key}"] = _param_value(value)
+    run = client.create_run(
+        experiment_id,
+        start_time=_ms(trial.datetime_start),
+        tags=tags,
+        run_name=f"trial-{trial.number}",
+    )
+    run_id = run.info.run_id
+    ts = _ms(trial.datetime_complete) or _now_ms()
+    metrics = []
+    values = trial.values
+    if values is not None:
+        names = ["value"] if len(values) == 1 else [f"value_{i}" for i in range(len(values))]
+        metrics += [Metric(n, float(v), ts, 0) for n, v in zip(names, values, strict=True)]
+    for step, value in sorted((trial.intermediate_values or {}).items()):
+        if value is not None and math.isfinite(value):
+            metrics.append(Metric(intermediate_key, float(value), ts, int(step)))
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        metrics.append(Metric("trial_seconds", seconds, ts, 0))
+    params = [Param(k, _param_value(v)) for k, v in trial.params.items()]
+    for lo in range(0, max(len(params), 1), _MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=params[lo : lo + _MAX_PARAMS_PER_BATCH])
+    _log_metrics(client, run_id, metrics)
+    client.log_batch(run_id, tags=[RunTag("optuna.trial_state", state)])
+    client.set_terminated(run_id, _TRIAL_STATUS.get(state, "FINISHED"), end_time=ts)
+    return run_id
+
+
+class _TrialLogger:
+    """Optuna callback ``(study, frozen_trial)``: one nested child run per finished trial."""
+
+    def __init__(self, parent_run_id: str, tracking_uri: str | None, intermediate_key: str):
+        mlflow = _import_mlflow()
+        self.parent_run_id = parent_run_id
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.client = mlflow.MlflowClient(self.tracking_uri)
+        self.intermediate_key = intermediate_key
+        self.experiment_id: str | None = None
+        self.lock = threading.Lock()
+        self.failed: list[int] = []
+        self.warned = False
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        with self.lock:
+            if self.failed and self.warned:  # the backend failed: do not stall the study
+                self.failed.append(trial.number)
+                return
+            try:
+                from mlflow.entities import Metric
+
+                if self.experiment_id is None:
+                    self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
+                _log_trial(
+                    self.client,
+                    self.experiment_id,
+                    self.parent_run_id,
+                    study,
+                    trial,
+                    self.intermediate_key,
+                )
+                best = _best_value(study)
+                if best is not None:
+                    self.client.log_batch(
+                        self.parent_run_id,
+                        metrics=[Metric("best_value", best, _now_ms(), trial.number)],
+                    )
+            except Exception as exc:
+                self.failed.append(trial.number)
+                if not self.warned:
+                    self.warned = True
+                    warnings.warn(
+                        f"MLflow tracking failed ({self.tracking_uri}): could not log trial "
+                        f"{trial.number} of study {study.study_name!r} "
+                        f"({type(exc).__name__}: {exc}). Later trials are not logged either; "
+                        "the study itself is unaffected, and log_study() logs the missing "
+                        "trials once the tracking server is back.",
+                        ForecasterWarning,
+                        stacklevel=2,
+                    )
+
+
+def trial_callback(
+    parent_run_id: str,
+    *,
+    tracking_uri: str | None = None,
+    intermediate_key: str = "intermediate_value",
+) -> Callable[[Any, Any], None]:
+    """An Optuna callback that logs every finished trial as a nested MLflow run.
+
+    Each child run (named ``trial-<number>``, tag ``mlflow.parentRunId``) holds the trial's
+    params, its value(s) (``value``, or ``value_0``... for several objectives), its state
+    (tag ``optuna.trial_state``; run status FINISHED, KILLED for pruned, FAILED), its
+    intermediate values as step metrics, its duration and user attributes (tags). The parent
+    run gets ``best_value`` at step = trial number.
+
+    Parameters
+    ----------
+    parent_run_id : str
+        The study's run, from :func:`log_study`.
+    tracking_uri : str, optional
+        Default the current tracking URI (pass it to worker processes).
+    intermediate_key : str, default "intermediate_value"
+        Metric name of the intermediate values (e.g. ``"val_loss"``).
+
+    Returns
+    -------
+    callable
+        ``callback(study, frozen_trial) -> None`` for ``study.optimize(callbacks=[...])``.
+        Thread-safe. A tracking failure never stops the study: one ForecasterWarning, and the
+        later trials are skipped (:func:`log_study` fills the gaps afterwards).
+    """
+    return _TrialLogger(parent_run_id, tracking_uri, intermediate_key)
+
+
+def _best_value(study: Any) -> float | None:
+    try:
+        return float(study.best_value)
+    except Exception:  # no complete trial yet, or several objectives
+        return None
+
+
+def _study_run(mlflow: Any, client: Any, experiment_id: str, study: Any) -> tuple[str, bool]:
+    """``(run_id, created)`` of the study's parent run, found by study name."""
+    name = study.study_name.replace("'", "\\'")
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`forecaster.study` = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id, False
+    tags = {"forecaster.study": study.study_name, "forecaster.kind": "study"}
+    return _create_run(mlflow, client, experiment_id, f"study-{study.study_name}", None, tags), True
+
+
+def log_study(
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any = None,
+    experiment: str | None = None,
+    *,
+    register_as: str | None = None,
+) -> str | None:
+    """Create (or update) the parent run of an Optuna study.
+
+    Call it before ``study.optimize`` to get the parent run ID for :func:`trial_callback`,
+    and again afterwards with the refitted best estimator. The parent run is found again by
+    the study name (tag ``forecaster.study``), so a resumed study keeps its run.
+
+    Parameters
+    ----------
+    study : optuna.Study
+    estimator : RNNForecaster or RNNRegressor
+        The estimator being tuned (its parameters are the base of every trial).
+    frame : polars.DataFrame or polars.LazyFrame
+        The tuning data (its fingerprint is logged).
+    best_estimator : fitted estimator, optional
+        The best trial's estimator refitted: logged on the parent run like :func:`log_fit`
+        (its parameters as tags ``best.<name>``, history, metrics, plot and model).
+    experiment : str, optional
+        Experiment name; default as described in the module docstring.
+    register_as : str, optional
+        Register the best model under this name.
+
+    Returns
+    -------
+    str or None
+        The parent run ID (None when tracking failed; a ForecasterWarning says so).
+
+    Notes
+    -----
+    The parent run logs the base estimator's params, the dataset fingerprint, the study's
+    direction(s), sampler and pruner (params), trial counts and ``best_value`` (metrics),
+    the best trial's params (tags ``best.<name>`` and ``best_params.json``), and logs any
+    finished trial that has no child run yet (e.g. while the server was down). It is
+    FINISHED once the study has a finished trial, RUNNING before.
+    """
+    mlflow = _import_mlflow()
+    outcome = _Outcome(mlflow.get_tracking_uri(), None)
+    experiment_id = outcome.local("study run", _experiment_for_new_run, mlflow, experiment)
+    outcome.tracking_uri = mlflow.get_tracking_uri()
+    client = mlflow.MlflowClient(outcome.tracking_uri)
+    run_id = None
+    if experiment_id is not None:
+        found = outcome.remote("study run", _study_run, mlflow, client, experiment_id, study)
+        run_id = None if found is None else found[0]
+    outcome.run_id = run_id
+    if run_id is None:
+        _warn(outcome, None, "The study itself is unaffected.")
+        return None
+    fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, frame)
+    params = {
+        **_estimator_params(estimator),
+        "study_name": study.study_name,
+        "directions": ",".join(d.name for d in study.directions),
+        "sampler": type(study.sampler).__name__,
+        "pruner": type(getattr(study, "pruner", None)).__name__,
+    }
+    if fingerprint is not None:
+        params.update(_fingerprint_params(fingerprint))
+        outcome.remote("dataset fingerprint", client.log_dict, run_id, fingerprint, "dataset.json")
+    outcome.remote("study params", _log_params, client, run_id, params)
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.is_finished()]
+    counts: dict[str, float] = {"n_trials": float(len(trials))}
+    for state in ("COMPLETE", "PRUNED", "FAIL"):
+        counts[f"n_{state.lower()}"] = float(sum(t.state.name == state for t in trials))
+    best = _best_value(study)
+    from mlflow.entities import Metric
+
+    ts = _now_ms()
+    metrics = [Metric(k, v, ts, 0) for k, v in counts.items()]
+    if best is not None:
+        metrics.append(Metric("best_value", best, ts, study.best_trial.number))
+        best_params = dict(study.best_trial.params)
+        outcome.remote("best params", client.log_dict, run_id, best_params, "best_params.json")
+        best_tags = {f"best.{k}": _param_value(v) for k, v in best_params.items()}
+        best_tags["best.trial_number"] = str(study.best_trial.number)
+        outcome.remote("best params", _log_tags, client, run_id, best_tags)
+    outcome.remote("study metrics", _log_metrics, client, run_id, metrics)
+    if finished:
+        outcome.remote("trial runs", _backfill_trials, client, experiment_id, run_id, study)
+    if best_estimator is not None:
+        return _log_fit(
+            best_estimator,
+            frame,
+            mlflow=mlflow,
+            client=client,
+            outcome=outcome,
+            own_run=bool(finished),
+            inputs_logged=False,
+            fingerprint=fingerprint,
+            register_as=register_as,
+            param_prefix="best.",
+            params_as_tags=True,
+            context="The study itself is unaffected.",
+        ).run_id
+    if finished:
+        outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
+    if outcome.not_logged:
+        _warn(outcome, None, "The study itself is unaffected.")
+    return run_id
+
+
+def _backfill_trials(client: Any, experiment_id: str, parent_run_id: str, study: Any) -> None:
+    logged: set[int] = set()
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            number = run.data.tags.get("optuna.trial_number")
+            if number is not None and number.isdigit():
+                logged.add(int(number))
+        token = page.token
+        if not token:
+            break
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state.is_finished() and trial.number not in logged:
+            _log_trial(client, experiment_id, parent_run_id, study, trial, "intermediate_value")

@@ -1,0 +1,1273 @@
+"""Hyperparameter tuning with Optuna: :func:`tune`.
+
+An Optuna study over an estimator's parameters. Every trial clones the estimator, sets the
+sampled parameters, fits it with an epoch-end callback that reports the running best validation
+loss to Optuna (so that a pruner can stop unpromising trials early), and returns the best
+validation loss. The best parameters are then refitted on the whole frame.
+
+What the objective sees
+    The estimator's own validation split: the last ``validation_size`` steps of every series
+    (the last ``validation_fraction`` of the samples for :class:`~forecaster.RNNRegressor`).
+    Those steps are used for early stopping and model selection, so they are *not* a test set:
+    keep the test span out of ``frame`` (e.g. ``frame.filter(pl.col("date") < test_start)``)
+    and score the returned estimator on it afterwards.
+
+Storage, resume and crashes
+    By default the study lives in a SQLite file ``optuna.db`` next to the MLflow tracking store
+    (the folder of ``MLFLOW_TRACKING_URI`` when it is a ``sqlite:///`` URI, else ``mlflow/``
+    under the working directory), under a name derived from the estimator class, its columns,
+    horizon, search space and metric. Rerunning the same call therefore resumes the study:
+    ``n_trials`` is the total number of *finished* (complete or pruned) trials wanted, so a
+    rerun only runs the missing ones, and a rerun with a larger ``n_trials`` extends the study.
+    A process killed mid-trial (SIGKILL, power loss) leaves its trial ``RUNNING``; the next run
+    marks it ``FAIL``: immediately when the dead process ran on this machine (every trial records
+    its host and process id), otherwise through Optuna's heartbeat, once the trial has not
+    sent one for :data:`GRACE_PERIOD` seconds (each running trial beats every
+    :data:`HEARTBEAT_INTERVAL` seconds).
+
+Several processes and machines
+    ``n_workers=N`` starts N worker processes (``spawn``) that run trials of the same study
+    through the shared storage. Several machines work the same way: run the same
+    ``tune(..., storage="postgresql+psycopg://user:password@host/db", study_name="...")`` call
+    on each machine (same study name and storage URL), after ``pip install "psycopg[binary]"``
+    (or ``postgresql+psycopg2://...`` with ``pip install psycopg2-binary``; a bare
+    ``postgresql://`` uses SQLAlchemy's default driver, psycopg from SQLAlchemy 2.1 on).
+    SQLite suits the processes of one machine only. Parallel workers share the finished-trial
+    count, so a study may end one or two trials past ``n_trials``.
+
+Tracking
+    With ``track`` on (by default when MLflow is installed) :func:`tune` uses
+    :mod:`forecaster.tracking`: ``log_study(study, estimator, frame)`` creates (or, for a resumed
+    study, finds again) the study's parent run before the trials; ``trial_callback(parent_run_id,
+    tracking_uri=..., intermediate_key="best_val_loss")`` logs every finished trial as a nested
+    child run, in the process that ran it; trial fits run inside ``tracking.paused()`` (no run
+    of their own); and ``log_study(study, estimator, frame, best_estimator=...)`` logs the
+    summary and the refitted best model on the parent run at the end. Every trial's
+    ``user_attrs`` hold its ``params``, per-epoch ``history``, ``pid`` and ``host``. A tracking
+    failure is a warning and never stops the study; hooks that tracking lacks are skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import math
+import numbers
+import os
+import re
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.base import clone
+
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
+from forecaster.training import TrainingDivergedError
+
+__all__ = [
+    "GRACE_PERIOD",
+    "HEARTBEAT_INTERVAL",
+    "TuneResult",
+    "default_search_space",
+    "default_storage_url",
+    "make_storage",
+    "tune",
+]
+
+HEARTBEAT_INTERVAL = 10
+"""Seconds between the heartbeats of a running trial in an RDB storage."""
+
+GRACE_PERIOD = 60
+"""Seconds without a heartbeat after which another process marks a running trial failed."""
+
+MAX_CONSECUTIVE_FAILURES = 10
+"""A process stops after this many failed trials in a row (e.g. every sampled lookback is too
+long for the data)."""
+
+_INSTALL_HINT = 'pip install "forecaster[tune]"'
+_FIRST = ("cell", "head", "lookback")
+# parameter -> (parameter it depends on, values of that parameter for which it is sampled)
+_CONDITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "segment_length": ("head", ("segment",)),
+    "nonlinearity": ("cell", ("rnn",)),
+}
+
+
+def _import_optuna():
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ImportError(
+            f"forecaster.tune needs Optuna, an optional dependency: {_INSTALL_HINT}"
+        ) from exc
+    return optuna
+
+
+# ------------------------------------------------------------------------------------------
+# search space
+# ------------------------------------------------------------------------------------------
+
+
+def default_search_space(estimator: Any, frame: Any = None) -> dict[str, Any]:
+    """The default search space of ``estimator``: parameter name -> Optuna distribution.
+
+    Only parameters of ``estimator`` are included (e.g. no ``cell`` for
+    :class:`~forecaster.LSTMForecaster`, whose cell is fixed). The task (target, columns,
+    horizon), the data handling (scaling, missing values, validation split), the training
+    budget (``max_epochs``, ``patience``) and ``loss`` (validation losses under different losses
+    are not comparable) are not tuned.
+
+    ==================  =====================================================================
+    cell                gru, lstm, rnn
+    head                segment, direct, seq2seq (forecasters); direct, seq2seq (regressor)
+    hidden_size         32, 64, 128, 256
+    num_layers          1 to 3
+    dropout             0 to 0.5
+    lookback            2, 3, 4, 6 and 8 times ``max(horizon, 8)`` and the estimator's own
+                        lookback, those that leave enough training windows in 90% of the series
+                        of ``frame`` (lookback at most half of what the validation split and
+                        horizon leave)
+    segment_length      ``max(horizon, 8)`` halved, once and doubled, never above the shortest
+                        lookback (sampled only when ``head="segment"``)
+    nonlinearity        tanh, relu (sampled only when ``cell="rnn"``)
+    normalization       last, revin, none (forecasters)
+    lr                  1e-4 to 1e-2, log scale
+    weight_decay        1e-6 to 1e-2, log scale
+    batch_size          32, 64, 128, 256
+    lr_schedule         none, cosine
+    ==================  =====================================================================
+
+    Parameters
+    ----------
+    estimator : RNNForecaster or RNNRegressor
+    frame : polars.DataFrame or polars.LazyFrame, optional
+        The training frame; when given, lookbacks too long for its series are left out.
+
+    Returns
+    -------
+    dict
+        Edit it and pass it to :func:`tune` as ``search_space``.
+
+    Examples
+    --------
+    >>> from forecaster import LSTMForecaster
+    >>> space = default_search_space(LSTMForecaster(target="y", horizon=12))
+    >>> "cell" in space, space["lookback"].choices
+    (False, (24, 36, 48, 72, 96))
+    """
+    optuna = _import_optuna()
+    dist = optuna.distributions
+    params = estimator.get_params(deep=False)
+    is_forecaster = "lookback" in params and "horizon" in params
+    space: dict[str, Any] = {}
+    if "cell" in params:
+        space["cell"] = dist.CategoricalDistribution(("gru", "lstm", "rnn"))
+    heads = ("segment", "direct", "seq2seq") if is_forecaster else ("direct", "seq2seq")
+    if "head" in params:
+        space["head"] = dist.CategoricalDistribution(heads)
+    if is_forecaster:
+        horizon = int(params["horizon"])
+        unit = max(horizon, 8)
+        candidates = {m * unit for m in (2, 3, 4, 6, 8)}
+        own = params.get("lookback")
+        if isinstance(own, numbers.Integral) and not isinstance(own, bool) and own >= 1:
+            candidates.add(int(own))
+        bound = _lookback_bound(params, frame)
+        lookbacks = sorted(c for c in candidates if bound is None or c <= bound)
+        lookbacks = lookbacks or [min(candidates)]
+        space["lookback"] = dist.CategoricalDistribution(tuple(lookbacks))
+        if "segment_length" in params:
+            segments = sorted({max(1, unit // 2), unit, 2 * unit})
+            segments = [s for s in segments if s <= lookbacks[0]] or [lookbacks[0]]
+            space["segment_length"] = dist.CategoricalDistribution(tuple(segments))
+    if "nonlinearity" in params and ("cell" in space or getattr(estimator, "cell", None) == "rnn"):
+        space["nonlinearity"] = dist.CategoricalDistribution(("tanh", "relu"))
+    if "hidden_size" in params:
+        space["hidden_size"] = dist.CategoricalDistribution((32, 64, 128, 256))
+    if "num_layers" in params:
+        space["num_layers"] = dist.IntDistribution(1, 3)
+    if "dropout" in params:
+        space["dropout"] = dist.FloatDistribution(0.0, 0.5)
+    if is_forecaster and "normalization" in params:
+        space["normalization"] = dist.CategoricalDistribution(("last", "revin", "none"))
+    if "lr" in params:
+        space["lr"] = dist.FloatDistribution(1e-4, 1e-2, log=True)
+    if "weight_decay" in params:
+        space["weight_decay"] = dist.FloatDistribution(1e-6, 1e-2, log=True)
+    if "batch_size" in params:
+        space["batch_size"] = dist.CategoricalDistribution((32, 64, 128, 256))
+    if "lr_schedule" in params:
+        space["lr_schedule"] = dist.CategoricalDistribution(("none", "cosine"))
+    return space
+
+
+def _lookback_bound(params: Mapping[str, Any], frame: Any) -> int | None:
+    """The longest lookback that leaves a reasonable number of training windows, or None."""
+    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        return None
+    id_col = params.get("id_col")
+    try:
+        lazy = frame.lazy()
+        if id_col:
+            lengths = lazy.group_by(id_col).len().collect()["len"].to_numpy()
+        else:
+            lengths = lazy.select(pl.len()).collect().to_series().to_numpy()
+    except Exception:  # a column is missing: fit will say so
+        return None
+    if len(lengths) == 0:
+        return None
+    length = float(np.quantile(lengths, 0.1))
+    horizon = int(params["horizon"])
+    vs = params.get("validation_size", 0)
+    if isinstance(vs, numbers.Integral) and not isinstance(vs, bool):
+        holdout = int(vs)
+    elif isinstance(vs, numbers.Real) and not isinstance(vs, bool):
+        holdout = max(math.ceil(length * float(vs)), horizon) if vs > 0 else 0
+    else:
+        return None
+    return int((length - holdout - horizon) // 2)
+
+
+def _to_distribution(name: str, spec: Any) -> Any:
+    """An Optuna distribution from a distribution or the list / tuple shorthand."""
+    optuna = _import_optuna()
+    dist = optuna.distributions
+    if isinstance(spec, dist.BaseDistribution):
+        return spec
+    if isinstance(spec, list):
+        if not spec:
+            raise DataValidationError(f"search_space[{name!r}] is an empty list of choices.")
+        return dist.CategoricalDistribution(tuple(spec))
+    if isinstance(spec, tuple) and len(spec) in (2, 3):
+        low, high = spec[0], spec[1]
+        log = len(spec) == 3 and spec[2] == "log"
+        numeric = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (low, high))
+        if numeric and (len(spec) == 2 or log) and low < high:
+            try:
+                if all(isinstance(v, numbers.Integral) for v in (low, high)):
+                    return dist.IntDistribution(int(low), int(high), log=log)
+                return dist.FloatDistribution(float(low), float(high), log=log)
+            except ValueError as exc:  # e.g. a log range that includes 0
+                raise DataValidationError(f"search_space[{name!r}] = {spec!r}: {exc}") from exc
+    raise DataValidationError(
+        f"search_space[{name!r}] = {spec!r} is not a distribution. Use an optuna.distributions "
+        "object, a list of choices (categorical), (low, high) for a uniform int or float range, "
+        "or (low, high, 'log') for a log-scale range, with low < high."
+    )
+
+
+_ALIASES = {
+    "learning_rate": "lr",
+    "n_layers": "num_layers",
+    "layers": "num_layers",
+    "units": "hidden_size",
+    "hidden_units": "hidden_size",
+    "hidden_dim": "hidden_size",
+    "epochs": "max_epochs",
+    "n_epochs": "max_epochs",
+    "window": "lookback",
+    "window_size": "lookback",
+    "seq_len": "lookback",
+    "input_size": "lookback",
+    "rnn_type": "cell",
+    "cell_type": "cell",
+}
+
+
+def _check_names(names: Iterable[str], estimator: Any) -> None:
+    known = sorted(estimator.get_params(deep=False))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=2)
+            alias = _ALIASES.get(name.lower())
+            if alias in known and alias not in close:
+                close.insert(0, alias)
+            hints.append(f"{name!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+        raise DataValidationError(
+            f"search_space names {len(unknown)} unknown parameter(s) of "
+            f"{type(estimator).__name__}: {', '.join(hints)}. Its parameters are: "
+            f"{', '.join(known)}."
+        )
+
+
+def _resolve_space(search_space: Any, estimator: Any, frame: Any) -> Any:
+    if search_space is None:
+        return default_search_space(estimator, frame)
+    if callable(search_space) and not isinstance(search_space, Mapping):
+        return search_space
+    if not isinstance(search_space, Mapping):
+        raise DataValidationError(
+            f"search_space must be a dict of parameter name -> distribution, a callable "
+            f"trial -> dict of parameters, or None; got {type(search_space).__name__}."
+        )
+    if not search_space:
+        raise DataValidationError("search_space is empty: name at least one parameter to tune.")
+    _check_names(search_space, estimator)
+    return {name: _to_distribution(name, spec) for name, spec in search_space.items()}
+
+
+def _suggest(trial: Any, name: str, distribution: Any) -> Any:
+    optuna = _import_optuna()
+    dist = optuna.distributions
+    if isinstance(distribution, dist.CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, dist.IntDistribution):
+        return trial.suggest_int(
+            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
+        )
+    if isinstance(distribution, dist.FloatDistribution):
+        return trial.suggest_float(
+            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
+        )
+    raise DataValidationError(f"Unsupported distribution for {name!r}: {distribution!r}.")
+
+
+def _sample(trial: Any, space: Any, estimator: Any) -> dict[str, Any]:
+    """The estimator parameters of one trial (conditional parameters only where they apply)."""
+    if callable(space) and not isinstance(space, Mapping):
+        params = space(trial)
+        if not isinstance(params, Mapping):
+            raise DataValidationError(
+                f"A callable search_space must return a dict of parameters, got "
+                f"{type(params).__name__}."
+            )
+        _check_names(params, estimator)
+        return {k: _plain(v) for k, v in params.items()}
+    names = [n for n in _FIRST if n in space] + [n for n in space if n not in _FIRST]
+    params: dict[str, Any] = {}
+    for name in names:
+        condition = _CONDITIONS.get(name)
+        if condition is not None:
+            parent, allowed = condition
+            value = params[parent] if parent in params else getattr(estimator, parent, None)
+            if value not in allowed:
+                continue
+        params[name] = _suggest(trial, name, space[name])
+    return params
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _same_kind(old: Any, new: Any) -> bool:
+    if type(old) is not type(new):
+        return False
+    if hasattr(old, "choices"):
+        return tuple(old.choices) == tuple(new.choices)
+    return getattr(old, "log", None) == getattr(new, "log", None)
+
+
+# ------------------------------------------------------------------------------------------
+# storage
+# ------------------------------------------------------------------------------------------
+
+
+def default_storage_url() -> str:
+    """The SQLite URL of the default study storage: ``optuna.db`` next to the tracking store.
+
+    The folder of ``MLFLOW_TRACKING_URI`` when that is a ``sqlite:///`` URI, else ``mlflow/``
+    under the current working directory. The folder is created by :func:`make_storage`.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict("os.environ", {"MLFLOW_TRACKING_URI": "sqlite:////srv/mlflow.db"}):
+    ...     default_storage_url()
+    'sqlite:////srv/optuna.db'
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    folder = Path.cwd() / "mlflow"
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:":
+            folder = Path(path).parent
+    return f"sqlite:///{(folder if folder.is_absolute() else Path.cwd() / folder) / 'optuna.db'}"
+
+
+def make_storage(
+    storage: Any = "default",
+    *,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+) -> Any:
+    """The Optuna storage that :func:`tune` uses for ``storage``.
+
+    Parameters
+    ----------
+    storage : "default", str, path-like, optuna storage or None
+        ``"default"`` is :func:`default_storage_url`; a string is a database URL
+        (``sqlite:///path.db``, ``postgresql://user:password@host/db``, ...); a path is a SQLite
+        file; an Optuna storage object is returned as it is; ``None`` is an in-memory study
+        (returned as ``None``).
+    heartbeat_interval, grace_period : int
+        Seconds: a running trial records a heartbeat every ``heartbeat_interval``; one without
+        a heartbeat for ``grace_period`` is marked failed by the next trial of any process.
+
+    Returns
+    -------
+    optuna.storages.RDBStorage, the given storage, or None
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> storage = make_storage(f"sqlite:///{tempfile.mkdtemp()}/studies/optuna.db")
+    >>> storage.heartbeat_interval, storage.grace_period
+    (10, 60)
+    """
+    optuna = _import_optuna()
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if isinstance(storage, os.PathLike):
+        url = f"sqlite:///{Path(storage).resolve()}"
+    elif storage == "default":
+        url = default_storage_url()
+    elif isinstance(storage, str) and "://" in storage:
+        url = storage
+    else:
+        raise DataValidationError(
+            f"storage={storage!r} is not a database URL. Use 'default', None (in memory), a URL "
+            "such as 'sqlite:///studies/optuna.db' or 'postgresql://user:password@host/db', a "
+            "pathlib.Path to a SQLite file, or an optuna storage object."
+        )
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+            )
+        except ImportError as exc:
+            raise ImportError(
+                f"Cannot open the storage {_mask(url)!r}: its database driver is not installed "
+                f"({exc.__cause__ or exc}). {_driver_hint(url)}"
+            ) from exc
+
+
+def _driver_hint(url: str) -> str:
+    if url.startswith("postgresql+psycopg2"):
+        return "Install it with: pip install psycopg2-binary"
+    if url.startswith("postgres"):
+        return (
+            'Install it with: pip install "psycopg[binary]" (SQLAlchemy\'s default PostgreSQL '
+            "driver; for psycopg2 write the URL as postgresql+psycopg2://...)."
+        )
+    return "Install the driver that SQLAlchemy names for this URL."
+
+
+def _mask(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _storage_url(storage: Any) -> str | None:
+    url = getattr(storage, "url", None)
+    return _mask(url) if isinstance(url, str) else None
+
+
+# ------------------------------------------------------------------------------------------
+# dead and stale trials
+# ------------------------------------------------------------------------------------------
+
+
+def _host_id() -> str:
+    """This machine and pid namespace: process ids are comparable only within it."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        pass
+    return "/".join(parts)
+
+
+def _process_start(pid: int) -> int | None:
+    """Start time of ``pid`` (clock ticks since boot) on Linux; -1 for a zombie; None unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if fields and fields[0] in ("Z", "X"):
+        return -1
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _process_alive(pid: int, start: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as someone else's process
+        pass
+    now = _process_start(pid)
+    if now == -1:
+        return False
+    return not (start is not None and now is not None and now != start)
+
+
+def _fail_dead_trials(study: Any) -> list[int]:
+    """Mark FAIL the running trials whose process on this machine no longer exists."""
+    optuna = _import_optuna()
+    host, me = _host_id(), os.getpid()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        pid = attrs.get("pid")
+        if attrs.get("host") != host or not isinstance(pid, int) or pid == me:
+            continue
+        if _process_alive(pid, attrs.get("pid_start")):
+            continue
+        storage = study._storage  # as optuna's fail_stale_trials: no public API for this
+        try:
+            storage.set_trial_user_attr(
+                trial._trial_id, "fail_reason", f"its process {pid} ended during the trial"
+            )
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        except Exception:  # finished meanwhile
+            continue
+        failed.append(trial.number)
+    if failed:
+        optuna.logging.get_logger("optuna").warning(
+            f"Trials {failed} of study {study.study_name!r} were left running by a process that "
+            "ended; they are marked FAIL."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return failed
+
+
+# ------------------------------------------------------------------------------------------
+# objective, pruning, stopping
+# ------------------------------------------------------------------------------------------
+
+
+class _PruningReporter:
+    """Epoch callback: reports the running best validation loss and prunes."""
+
+    def __init__(self, trial: Any, sign: float) -> None:
+        self.trial = trial
+        self.sign = sign
+        self.best = math.inf
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, record: Any, network: Any) -> None:
+        self.history.append(record.as_dict())
+        value = record.val_loss
+        if value is None or not math.isfinite(value):
+            return
+        self.best = min(self.best, float(value))
+        self.trial.report(self.sign * self.best, record.epoch)
+        if self.trial.should_prune():
+            optuna = _import_optuna()
+            raise optuna.TrialPruned(
+                f"pruned after epoch {record.epoch} (best val_loss {self.best:.5g})"
+            )
+
+
+def _fit(estimator: Any, data: Any, callbacks: Sequence[Any]) -> Any:
+    if isinstance(data, tuple):
+        return estimator.fit(*data, callbacks=callbacks)
+    return estimator.fit(data, callbacks=callbacks)
+
+
+@dataclass
+class _Objective:
+    estimator: Any
+    data: Any
+    space: Any
+    overrides: dict[str, Any]
+    metric: Any
+    sign: float
+
+    def __call__(self, trial: Any) -> float:
+        optuna = _import_optuna()
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("pid_start", _process_start(os.getpid()))
+        trial.set_user_attr("host", _host_id())
+        params = _sample(trial, self.space, self.estimator)
+        trial.set_user_attr("params", params)
+        model = clone(self.estimator).set_params(**{**self.overrides, **params})
+        reporter = _PruningReporter(trial, self.sign)
+        try:
+            with _paused():
+                _fit(model, self.data, [reporter])
+        except optuna.TrialPruned:
+            trial.set_user_attr("history", reporter.history)
+            raise
+        except TrainingDivergedError as exc:  # a bad combination: rank it last, do not retry
+            trial.set_user_attr("history", reporter.history)
+            trial.set_user_attr("error", str(exc))
+            raise optuna.TrialPruned(f"training diverged: {exc}") from exc
+        except DataValidationError as exc:  # marked FAIL by optimize(catch=...)
+            trial.set_user_attr("error", str(exc))
+            raise
+        history = list(getattr(model, "history_", reporter.history))
+        trial.set_user_attr("history", history)
+        if callable(self.metric):
+            return float(self.metric(model, self.data))
+        losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
+        losses = [v for v in losses if math.isfinite(v)]
+        if not losses:
+            raise DataValidationError(
+                "The fit produced no validation loss: no series is long enough for a validation "
+                "window after lookback + horizon. Use a shorter lookback or more data."
+            )
+        return min(losses)
+
+
+class _Stopper:
+    """Study callback: stop once enough trials are finished (or running elsewhere), or after
+    too many failures in a row; updates the progress bar."""
+
+    def __init__(self, n_trials: int | None, bar: Any = None) -> None:
+        self.n_trials = n_trials
+        self.bar = bar
+        self.failures = 0
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        optuna = _import_optuna()
+        self.failures = self.failures + 1 if trial.state.name == "FAIL" else 0
+        if self.failures >= MAX_CONSECUTIVE_FAILURES:
+            optuna.logging.get_logger("optuna").warning(
+                f"{self.failures} trials failed in a row; this process stops tuning. Last "
+                f"error: {trial.user_attrs.get('error', 'see the log')}"
+            )
+            study.stop()
+        finished, running = _progress(study)
+        if self.bar is not None:
+            self.bar.n = finished
+            self.bar.refresh()
+        if self.n_trials is not None and finished + running >= self.n_trials:
+            study.stop()
+
+
+def _progress(study: Any) -> tuple[int, int]:
+    """(finished, running) trial counts of the study."""
+    counts = {"COMPLETE": 0, "PRUNED": 0, "RUNNING": 0}
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name in counts:
+            counts[t.state.name] += 1
+    return counts["COMPLETE"] + counts["PRUNED"], counts["RUNNING"]
+
+
+class _TrialHook:
+    """Study callback that logs each trial through ``forecaster.tracking.trial_callback``.
+
+    The tracking callback is built lazily in the process that runs the trials (it holds an
+    MLflow client, which does not pickle to worker processes). A failure is a warning.
+    """
+
+    def __init__(self, parent_run_id: str, tracking_uri: str | None) -> None:
+        self.parent_run_id = parent_run_id
+        self.tracking_uri = tracking_uri
+        self.broken = False
+        self._callback: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_callback": None}
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        if self.broken:
+            return
+        try:
+            if self._callback is None:
+                tracking = importlib.import_module("forecaster.tracking")
+                self._callback = _call_hook(
+                    tracking.trial_callback,
+                    parent_run_id=self.parent_run_id,
+                    tracking_uri=self.tracking_uri,
+                    intermediate_key="best_val_loss",
+                )
+            self._callback(study, trial)
+        except Exception as exc:
+            self.broken = True
+            warnings.warn(
+                f"Tracking trial {trial.number} failed ({exc!r}); trials are no longer logged in "
+                "this process. The study itself goes on and is kept in its storage.",
+                ForecasterWarning,
+                stacklevel=2,
+            )
+
+
+def _paused() -> Any:
+    """``forecaster.tracking.paused()`` when tracking is loaded: trial fits are not logged as
+    runs of their own (an active MLflow run or autolog would log each of them)."""
+    pause = getattr(sys.modules.get("forecaster.tracking"), "paused", None)
+    return pause() if pause is not None else contextlib.nullcontext()
+
+
+def _run_trials(
+    study: Any,
+    objective: _Objective,
+    n_trials: int | None,
+    deadline: float | None,
+    callbacks: Sequence[Any],
+    bar: Any = None,
+) -> None:
+    """Run trials in this process until the study has ``n_trials`` finished or time is up."""
+    if n_trials is not None and sum(_progress(study)) >= n_trials:
+        return
+    timeout = None
+    if deadline is not None:
+        timeout = deadline - time.time()
+        if timeout <= 0:
+            return
+    study.optimize(
+        objective,
+        n_trials=None,
+        timeout=timeout,
+        catch=(DataValidationError,),
+        callbacks=[*callbacks, _Stopper(n_trials, bar)],
+    )
+
+
+def _make_sampler(random_state: int | None, n_existing: int, worker: int = 0) -> Any:
+    """TPE seeded by ``random_state``, shifted by the trials already in the study (so that a
+    resumed study does not repeat the first trials' draws) and by the worker index."""
+    optuna = _import_optuna()
+    seed = None
+    if random_state is not None:
+        seed = int(random_state)
+        if n_existing or worker:
+            digest = hashlib.sha256(f"{random_state}:{n_existing}:{worker}".encode()).digest()
+            seed = int.from_bytes(digest[:4], "little")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def _make_pruner(pruner: Any, max_epochs: int | None) -> Any:
+    optuna = _import_optuna()
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    if pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+    if pruner == "hyperband":
+        max_resource = max_epochs if isinstance(max_epochs, int) and max_epochs > 1 else "auto"
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max_resource, reduction_factor=3
+        )
+    if pruner in ("none", None):
+        return optuna.pruners.NopPruner()
+    raise DataValidationError(
+        f"pruner={pruner!r} is not supported. Use 'median', 'hyperband', 'none' or an "
+        "optuna.pruners.BasePruner instance."
+    )
+
+
+def _worker(payload: dict[str, Any], index: int) -> int:
+    """Entry point of a worker process: run trials of the shared study."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // payload["n_workers"]))
+    optuna = _import_optuna()
+    study = optuna.load_study(
+        study_name=payload["study_name"],
+        storage=payload["storage"],
+        sampler=_make_sampler(payload["random_state"], payload["n_existing"], index + 1),
+        pruner=payload["pruner"],
+    )
+    before = len(study.get_trials(deepcopy=False))
+    _run_trials(
+        study, payload["objective"], payload["n_trials"], payload["deadline"], payload["callbacks"]
+    )
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+# ------------------------------------------------------------------------------------------
+# tune
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns.
+
+    Attributes
+    ----------
+    study : optuna.Study
+        The whole study (every trial of every run and process), e.g. for
+        ``optuna.visualization``.
+    best_params : dict
+        The tuned parameters of the best complete trial (set them on a clone of the estimator).
+    best_value : float
+        Its objective value (by default the best validation loss, in scaled units).
+    best_estimator : estimator or None
+        A clone of the estimator with ``best_params``, fitted on the whole frame; None when
+        ``refit=False``.
+    n_trials_finished : int
+        Complete and pruned trials in the study.
+    n_trials_run : int
+        Trials added to the study while this call ran (by its processes, and by other
+        machines on a shared storage).
+    study_name : str
+    storage_url : str or None
+        The storage's URL with any password masked; None in memory.
+    """
+
+    study: Any
+    best_params: dict[str, Any]
+    best_value: float
+    best_estimator: Any
+    n_trials_finished: int
+    n_trials_run: int
+    study_name: str
+    storage_url: str | None = None
+    search_space: Any = field(default=None, repr=False)
+
+    def trials_frame(self) -> pl.DataFrame:
+        """One row per trial: number, state, value, epochs, seconds, pid and the parameters
+        (columns ``params_<name>``)."""
+        rows = []
+        for t in self.study.get_trials(deepcopy=False):
+            seconds = None
+            if t.datetime_start is not None and t.datetime_complete is not None:
+                seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            row = {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "epochs": len(t.intermediate_values),
+                "seconds": seconds,
+                "pid": t.user_attrs.get("pid"),
+            }
+            params = t.user_attrs.get("params", t.params)
+            row.update({f"params_{k}": v for k, v in params.items()})
+            rows.append(row)
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def tune(
+    estimator: Any,
+    frame: Any,
+    *,
+    n_trials: int | None = 20,
+    timeout: float | None = None,
+    search_space: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
+    metric: str | Callable[[Any, Any], float] = "val_loss",
+    direction: str = "minimize",
+    storage: Any = "default",
+    study_name: str | None = None,
+    n_workers: int = 1,
+    pruner: Any = "median",
+    random_state: int | None = None,
+    refit: bool = True,
+    track: bool | None = None,
+    callbacks: Sequence[Callable[[Any, Any], None]] = (),
+    show_progress: bool | None = None,
+) -> TuneResult:
+    """Tune ``estimator``'s parameters on ``frame`` with an Optuna study.
+
+    Parameters
+    ----------
+    estimator : RNNForecaster, LSTMForecaster, ..., or RNNRegressor
+        The template: its parameters are the fixed part; each trial clones it and sets the
+        sampled ones. It needs a validation split (``validation_size > 0``, or
+        ``validation_fraction > 0`` for the regressor).
+    frame : polars.DataFrame or polars.LazyFrame, or tuple (X, y)
+        The training data, *without the test span* (its last ``validation_size`` steps per
+        series are the validation data of every trial). ``(X, y)`` for an RNNRegressor.
+    n_trials : int or None, default 20
+        Total number of finished (complete or pruned) trials wanted in the study, counting
+        those of earlier runs: rerunning a finished call runs nothing, and rerunning after a
+        crash runs only the missing trials. Failed trials do not count. None: until
+        ``timeout``.
+    timeout : float, optional
+        Seconds after which no new trial starts (a running trial is not interrupted).
+    search_space : dict or callable, optional
+        Parameter name -> an ``optuna.distributions`` object, a list (categorical choices), a
+        ``(low, high)`` tuple (uniform range; int when both are ints) or ``(low, high, "log")``
+        (log scale). ``segment_length`` is sampled only when ``head`` is "segment" and
+        ``nonlinearity`` only when ``cell`` is "rnn". Or a callable ``trial -> dict`` that
+        samples with ``trial.suggest_*`` itself. Default: :func:`default_search_space`.
+    metric : "val_loss" or callable, default "val_loss"
+        "val_loss": the lowest validation loss over the epochs (the estimator's ``loss`` on the
+        scaled validation windows). A callable ``metric(fitted_estimator, frame) -> float``
+        replaces it (e.g. a backtest score); pruning still uses the validation loss.
+    direction : {"minimize", "maximize"}, default "minimize"
+    storage : "default", str, path-like, optuna storage or None, default "default"
+        See :func:`make_storage`; None keeps the study in memory (no resume).
+    study_name : str, optional
+        Default: derived from the estimator class, target, horizon, a digest of the columns,
+        search space and metric, so that the same call resumes the same study.
+    n_workers : int, default 1
+        Worker processes on the study (needs a database storage). Each uses
+        ``cpu_count // n_workers`` torch threads unless ``OMP_NUM_THREADS`` is set. The
+        estimator, frame, search space, metric and callbacks are pickled to them, and a script
+        must guard its entry point with ``if __name__ == "__main__":``.
+    pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
+        "median": ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` (prunes from the
+        third epoch of the sixth trial on); "hyperband":
+        ``HyperbandPruner`` up to ``max_epochs``. The reported intermediate value after epoch
+        ``k`` is the best validation loss up to ``k`` (negated when maximizing).
+    random_state : int, optional
+        Seeds the TPE sampler (and the trials' fits, when the estimator has no random_state):
+        the same seed and data give the same sequence of parameters on the CPU with
+        ``n_workers=1``. A resumed study draws from a seed derived from it and the number of
+        trials already run.
+    refit : bool, default True
+        Fit a clone with the best parameters on the whole frame (``best_estimator``).
+    track : bool or None, default None
+        Log the study to MLflow through :mod:`forecaster.tracking` (a parent run, a nested run
+        per trial, the best model; see the module docs); None: when MLflow is installed.
+    callbacks : sequence of callable
+        Optuna study callbacks ``callback(study, frozen_trial)`` after every trial (in the
+        worker processes too).
+    show_progress : bool or None
+        A progress bar over trials (one process); None shows it in a terminal or notebook.
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    ImportError
+        When Optuna is not installed.
+    DataValidationError
+        For unknown parameter names, a bad search space or settings, or an existing study with
+        another search space or direction.
+    ForecasterError
+        When no trial completed (the last error is quoted).
+
+    Notes
+    -----
+    A trial whose sampled parameters do not suit the data (a
+    :class:`~forecaster.DataValidationError`, e.g. a lookback longer than the series) is marked
+    failed and one whose training diverged (NaN loss) pruned, with the message in the trial's
+    ``user_attrs["error"]``; the study goes on (a process stops after
+    :data:`MAX_CONSECUTIVE_FAILURES` failures in a row). Any other error stops the study and
+    propagates. Every trial stores ``params``, the per-epoch ``history``, ``pid`` and ``host``
+    in its ``user_attrs``.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> from forecaster import RNNForecaster
+    >>> t = np.arange(160)
+    >>> frame = pl.DataFrame({"time": t, "y": np.sin(2 * np.pi * t / 12)})
+    >>> model = RNNForecaster(target="y", lookback=24, horizon=6, max_epochs=1, batch_size=32,
+    ...                       progress=False)
+    >>> result = tune(model, frame, n_trials=2, storage=None, track=False, random_state=0,
+    ...               search_space={"hidden_size": [4, 8], "lr": (1e-3, 1e-2, "log")})
+    >>> result.n_trials_finished, sorted(result.best_params)
+    (2, ['hidden_size', 'lr'])
+    >>> result.best_estimator.predict(frame).height
+    6
+    """
+    optuna = _import_optuna()
+    if not all(hasattr(estimator, a) for a in ("get_params", "set_params", "fit")):
+        raise DataValidationError(
+            f"tune needs a forecaster estimator (get_params, set_params, fit), got "
+            f"{type(estimator).__name__}."
+        )
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1
+    ):
+        raise DataValidationError(f"n_trials must be an integer >= 1 or None, got {n_trials!r}.")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout <= 0
+    ):
+        raise DataValidationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    if n_trials is None and timeout is None:
+        raise DataValidationError("Give n_trials, timeout or both; with neither tune never ends.")
+    if isinstance(n_workers, bool) or not isinstance(n_workers, numbers.Integral) or n_workers < 1:
+        raise DataValidationError(f"n_workers must be an integer >= 1, got {n_workers!r}.")
+    if direction not in ("minimize", "maximize"):
+        raise DataValidationError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
+    if not callable(metric) and metric != "val_loss":
+        raise DataValidationError(
+            f"metric={metric!r} is not supported. Use 'val_loss' or a callable "
+            "metric(fitted_estimator, frame) -> float."
+        )
+    if metric == "val_loss" and direction != "minimize":
+        raise DataValidationError("metric='val_loss' is minimized; use direction='minimize'.")
+    params = estimator.get_params(deep=False)
+    validation = params.get("validation_size", params.get("validation_fraction"))
+    if metric == "val_loss" and validation == 0:
+        name = "validation_size" if "validation_size" in params else "validation_fraction"
+        raise DataValidationError(
+            f"tune selects parameters on the validation split, but {name}=0 disables it. Set "
+            f"{name} > 0 (e.g. 0.1), or pass a metric callable that scores the fitted model."
+        )
+    if isinstance(frame, pl.LazyFrame) and n_workers > 1:
+        frame = frame.collect()
+
+    space = _resolve_space(search_space, estimator, frame)
+    if isinstance(space, Mapping) and "loss" in space and metric == "val_loss":
+        warnings.warn(
+            "search_space samples 'loss' while the objective is the validation loss: losses of "
+            "different kinds are not comparable. Pass a metric callable instead.",
+            ForecasterWarning,
+            stacklevel=2,
+        )
+    storage_obj = make_storage(storage)
+    if n_workers > 1 and storage_obj is None:
+        raise DataValidationError(
+            "n_workers > 1 shares the study through a database: use storage='default', a "
+            "'sqlite:///...' file or a 'postgresql://...' URL instead of storage=None."
+        )
+    if isinstance(storage_obj, optuna.storages.InMemoryStorage) and n_workers > 1:
+        raise DataValidationError("n_workers > 1 cannot share an in-memory storage.")
+    name = study_name or _default_study_name(estimator, space, metric, direction)
+    pruner_obj = _make_pruner(pruner, params.get("max_epochs"))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(
+            storage=storage_obj,
+            study_name=name,
+            direction=direction,
+            load_if_exists=True,
+            pruner=pruner_obj,
+        )
+    if study.direction.name.lower() != direction:
+        raise DataValidationError(
+            f"The study {name!r} in this storage is to {study.direction.name.lower()}, not to "
+            f"{direction}. Use another study_name."
+        )
+    _check_existing_space(study, space)
+    _fail_dead_trials(study)
+    n_existing = len(study.get_trials(deepcopy=False))
+    study.sampler = _make_sampler(random_state, n_existing)
+
+    overrides: dict[str, Any] = {}
+    if params.get("progress", False) is None:
+        overrides["progress"] = False
+    if random_state is not None and "random_state" in params and params["random_state"] is None:
+        overrides["random_state"] = int(random_state)
+    sign = -1.0 if direction == "maximize" else 1.0
+    objective = _Objective(estimator, frame, space, overrides, metric, sign)
+    tracking = _tracking_module(track)
+    all_callbacks = list(callbacks)
+    if tracking is not None:  # the study's parent run first, so that trials nest under it
+        parent_run = _log_study(tracking, study=study, estimator=estimator, frame=frame)
+        if isinstance(parent_run, str) and hasattr(tracking, "trial_callback"):
+            mlflow = sys.modules.get("mlflow")
+            uri = mlflow.get_tracking_uri() if mlflow is not None else None
+            all_callbacks.append(_TrialHook(parent_run, uri))
+    deadline = None if timeout is None else time.time() + float(timeout)
+
+    if n_workers == 1:
+        bar = None
+        from forecaster.training import _progress_enabled
+
+        if _progress_enabled(show_progress):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_trials, initial=_progress(study)[0], desc=name, unit="trial")
+        try:
+            _run_trials(study, objective, n_trials, deadline, all_callbacks, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    else:
+        _run_workers(
+            {
+                "study_name": name,
+                "storage": storage_obj,
+                "random_state": random_state,
+                "n_existing": n_existing,
+                "pruner": pruner_obj,
+                "objective": objective,
+                "n_trials": n_trials,
+                "deadline": deadline,
+                "callbacks": all_callbacks,
+                "n_workers": int(n_workers),
+            }
+        )
+        study = optuna.load_study(
+            study_name=name, storage=storage_obj, sampler=study.sampler, pruner=pruner_obj
+        )
+        _fail_dead_trials(study)  # trials of a worker that was killed
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        if tracking is not None:
+            _log_study(tracking, study=study, estimator=estimator, frame=frame)
+        raise ForecasterError(_no_trial_message(study))
+    best_trial = study.best_trial
+    best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
+    best_estimator = None
+    if refit:
+        refit_overrides = {k: v for k, v in overrides.items() if k == "random_state"}
+        best_estimator = clone(estimator).set_params(**{**refit_overrides, **best_params})
+        # log_study logs the refitted model on the study's run: not a run of its own
+        with _paused() if tracking is not None else contextlib.nullcontext():
+            _fit(best_estimator, frame, ())
+    result = TuneResult(
+        study=study,
+        best_params=best_params,
+        best_value=float(best_trial.value),
+        best_estimator=best_estimator,
+        n_trials_finished=_progress(study)[0],
+        n_trials_run=len(study.get_trials(deepcopy=False)) - n_existing,
+        study_name=name,
+        storage_url=_storage_url(storage_obj),
+        search_space=space,
+    )
+    if tracking is not None:
+        _log_study(
+            tracking,
+            study=study,
+            result=result,
+            estimator=estimator,
+            best_estimator=best_estimator,
+            frame=frame,
+            search_space=space,
+            metric=metric,
+        )
+    return result
+
+
+def _run_workers(payload: dict[str, Any]) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = payload["n_workers"]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+        futures = [pool.submit(_worker, payload, i) for i in range(n)]
+        errors = []
+        for future in futures:
+            try:
+                future.result()
+            except Exception as exc:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def _check_existing_space(study: Any, space: Any) -> None:
+    if not isinstance(space, Mapping):
+        return
+    optuna = _import_optuna()
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for trial in study.get_trials(deepcopy=False, states=states):
+        for pname, old in trial.distributions.items():
+            if pname in space and not _same_kind(old, space[pname]):
+                raise DataValidationError(
+                    f"The study {study.study_name!r} sampled {pname!r} from {old!r}, and this "
+                    f"search space has {space[pname]!r}: a study keeps the kind and categorical "
+                    "choices of each parameter. Use a new study_name for the new space."
+                )
+
+
+def _no_trial_message(study: Any) -> str:
+    counts: dict[str, int] = {}
+    last_error = None
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        if t.state.name == "FAIL":
+            last_error = t.user_attrs.get("error") or t.user_attrs.get("fail_reason") or last_error
+    summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no trials"
+    message = f"No trial of study {study.study_name!r} completed ({summary})."
+    if last_error:
+        message += f" Last error: {last_error}"
+    return message
+
+
+def _default_study_name(estimator: Any, space: Any, metric: Any, direction: str) -> str:
+    params = estimator.get_params(deep=False)
+    task = {
+        k: params.get(k)
+        for k in ("target", "time_col", "id_col", "covariates", "future_covariates", "horizon")
+    }
+    if isinstance(space, Mapping):
+        optuna = _import_optuna()
+        space_key: Any = {
+            k: optuna.distributions.distribution_to_json(v) for k, v in sorted(space.items())
+        }
+    else:
+        space_key = _qualname(space)
+    key = {
+        "estimator": type(estimator).__name__,
+        "task": task,
+        "space": space_key,
+        "metric": _qualname(metric) if callable(metric) else metric,
+        "direction": direction,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    target = params.get("target")
+    target = target if isinstance(target, str) or target is None else "+".join(map(str, target))
+    label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(target))[:40] if target is not None else ""
+    horizon = f"h{params['horizon']}" if "horizon" in params else ""
+    parts = [type(estimator).__name__, label, horizon]
+    return "-".join(p for p in parts if p) + "-" + digest[:10]
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def _tracking_module(track: bool | None) -> Any:
+    if track is False:
+        return None
+    if track is None and importlib.util.find_spec("mlflow") is None:
+        return None
+    try:
+        return importlib.import_module("forecaster.tracking")
+    except ImportError as exc:
+        if track:
+            warnings.warn(
+                f"track=True, but forecaster.tracking cannot be imported ({exc}); the study is "
+                "not logged to MLflow.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+        return None
+
+
+def _call_hook(hook: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call ``hook`` with the keyword arguments its signature accepts."""
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return hook(**kwargs)
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names = {p.name for p in parameters if p.kind is not p.POSITIONAL_ONLY}
+        kwargs = {k: v for k, v in kwargs.items() if k in names}
+    return hook(**kwargs)
+
+
+def _log_study(tracking: Any, **kwargs: Any) -> Any:
+    hook = getattr(tracking, "log_study", None)
+    if hook is None:
+        return None
+    try:
+        return _call_hook(hook, **kwargs)
+    except Exception as exc:
+        warnings.warn(
+            f"Logging the study to MLflow failed ({exc!r}). The study is kept in its storage "
+            "and tuning goes on; log it again with forecaster.tracking.log_study.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+        return None

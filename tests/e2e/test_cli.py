@@ -1,0 +1,220 @@
+"""End-to-end runs of the ``forecaster`` command in subprocesses, on the shipped specs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = {"max_epochs = 30": "max_epochs = 2\nhidden_size = 16", "max_epochs = 40": "max_epochs = 2"}
+
+
+def project(tmp_path: Path, spec: str, replace: dict[str, str] | None = None) -> Path:
+    """A copy of a shipped spec in a temporary project, made fast to train."""
+    text = (REPO / "pipelines" / spec).read_text()
+    for old, new in {**FAST, **(replace or {})}.items():
+        text = text.replace(old, new)
+    (tmp_path / "pipelines").mkdir(exist_ok=True)
+    path = tmp_path / "pipelines" / spec
+    path.write_text(text)
+    return path
+
+
+def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow' / 'mlflow.db'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    (cwd / "mlflow").mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "forecaster", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def stocks_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stocks")
+    spec = project(root, "stocks_daily.toml", {"history_days = 3650": "history_days = 900"})
+    first = cli("run", str(spec), "--as-of", "2017-06-30", "--no-progress", cwd=root)
+    return root, spec, first
+
+
+def test_run_stocks_writes_all_outputs(stocks_run):
+    root, _, result = stocks_run
+    assert result.returncode == 0, result.stderr
+    out = root / "outputs" / "stocks_daily" / "2017-06-30"
+    forecasts = pl.read_parquet(out / "forecasts.parquet")
+    assert forecasts.columns == ["ticker", "date", "close", "model_version", "run_id"]
+    live = forecasts.filter(pl.col("ticker").is_in(["MSFT", "SPX", "IXIC"]))  # still trading
+    assert live["date"].min() > dt.date(2017, 6, 30)
+    assert forecasts.group_by("ticker").len()["len"].unique().to_list() == [5]
+    assert (out / "backtest.parquet").is_file()
+    assert (out / "model" / "weights.safetensors").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["as_of"] == "2017-06-30"
+    assert "forecast " in result.stdout and "summary " in result.stdout
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_rerun_is_idempotent_and_force_replaces(stocks_run):
+    root, spec, _ = stocks_run
+    out = root / "outputs" / "stocks_daily" / "2017-06-30"
+    before = (out / "forecasts.parquet").stat().st_mtime_ns
+    again = cli("run", str(spec), "--as-of", "2017-06-30", cwd=root)
+    assert again.returncode == 0, again.stderr
+    assert "already exist" in again.stdout
+    assert (out / "forecasts.parquet").stat().st_mtime_ns == before
+    forced = cli("run", str(spec), "--as-of", "2017-06-30", "--force", "--quiet", cwd=root)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout == ""
+    assert (out / "forecasts.parquet").stat().st_mtime_ns != before
+
+
+def test_json_logs(stocks_run):
+    root, spec, _ = stocks_run
+    result = cli("run", str(spec), "--as-of", "2017-06-30", "--json-logs", cwd=root)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records and all({"ts", "level", "msg"} <= set(r) for r in records)
+
+
+def test_audio_mfcc_pipeline(tmp_path):
+    spec = project(tmp_path, "audio_mfcc.toml")
+    result = cli("run", str(spec), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    outputs = list((tmp_path / "outputs" / "audio_mfcc").iterdir())
+    forecasts = pl.read_parquet(outputs[0] / "forecasts.parquet")
+    assert forecasts.height == 20 * 4
+    assert [c for c in forecasts.columns if c.startswith("mfcc_")] == [
+        f"mfcc_{i}" for i in range(13)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replace", "pattern"),
+    [
+        ({"targets = [": "targetz = ["}, r"unknown key 'series.targetz'"),
+        ({"trials = 20": 'trials = "x"'}, r"key 'training.trials'"),
+        ({'missing = "ffill"': 'missing = "drop"'}, r"key 'series.missing'"),
+    ],
+)
+def test_bad_specs_exit_2_with_one_clear_line(tmp_path, replace, pattern):
+    spec = project(tmp_path, "stocks_daily.toml", replace)
+    result = cli("run", str(spec), cwd=tmp_path)
+    assert result.returncode == 2
+    assert re.search(pattern, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_spec_file_and_bad_arguments(tmp_path):
+    missing = cli("run", str(tmp_path / "none.toml"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such spec file" in missing.stderr
+    bad_arg = cli("run", "--bogus", cwd=tmp_path)
+    assert bad_arg.returncode == 2
+    bad_date = cli(
+        "run",
+        str(REPO / "pipelines" / "stocks_daily.toml"),
+        "--as-of",
+        "yesterday",
+        "--dry-run",
+        cwd=tmp_path,
+    )
+    assert bad_date.returncode == 2 and "--as-of" in bad_date.stderr
+
+
+def test_bad_data_exits_3(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "AAA.csv").write_text("date,close\n2020-01-02,1.0\n2020-01-02,2.0\n2020-01-03,3.0\n")
+    spec = project(
+        tmp_path,
+        "stocks_daily.toml",
+        {'dataset = "stocks"': 'path = "data/*.csv"\nformat = "csv"\nid_from_filename = "ticker"'},
+    )
+    result = cli("run", str(spec), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "duplicate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_and_version(tmp_path):
+    for command in ([], ["run"], ["fit"], ["predict"], ["backtest"], ["tune"], ["datasets"]):
+        result = cli(*command, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "usage:" in result.stdout
+    version = cli("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("forecaster ")
+    listing = cli("datasets", cwd=tmp_path)
+    assert listing.returncode == 0 and "stocks" in listing.stdout
+
+
+def test_fit_then_predict_with_saved_model(tmp_path):
+    spec = project(tmp_path, "stocks_daily.toml", {"history_days = 3650": "history_days = 600"})
+    fitted = cli("fit", str(spec), "--as-of", "2016-12-30", "--out", "m", "--quiet", cwd=tmp_path)
+    assert fitted.returncode == 0, fitted.stderr
+    predicted = cli(
+        "predict",
+        str(spec),
+        "--model",
+        "m",
+        "--as-of",
+        "2016-12-30",
+        "--out",
+        "f.parquet",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert pl.read_parquet(tmp_path / "f.parquet").height == 5 * 5
+
+
+def test_sigkill_mid_run_leaves_no_partial_output_and_next_run_is_clean(tmp_path):
+    spec = project(
+        tmp_path, "stocks_daily.toml", {"max_epochs = 2": "max_epochs = 200\npatience = 200"}
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "forecaster", "run", str(spec), "--as-of", "2017-06-30"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    parent = tmp_path / "outputs" / "stocks_daily"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (parent.is_dir() and any(parent.iterdir())):
+        time.sleep(0.2)
+    time.sleep(1.0)  # training is under way, staging folder exists
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    out = parent / "2017-06-30"
+    assert not out.exists()
+    staging = [p for p in parent.iterdir() if p.name.startswith(".")]
+    assert staging, "expected the killed run's staging folder"
+    rerun = cli(
+        "run",
+        str(project(tmp_path, "stocks_daily.toml")),
+        "--as-of",
+        "2017-06-30",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert (out / "summary.json").is_file()
+    assert not [p for p in parent.iterdir() if p.name.startswith(".")]

@@ -1,0 +1,333 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+import pytest
+
+from forecaster import DataValidationError, ForecasterWarning, RNNForecaster, RNNRegressor
+from forecaster.evaluation import BacktestResult, backtest
+from forecaster.metrics import METRICS, aggregate, evaluate
+
+START = dt.datetime(2024, 1, 1)
+HOUR = dt.timedelta(hours=1)
+TINY = {
+    "target": "y",
+    "id_col": "id",
+    "lookback": 24,
+    "horizon": 6,
+    "hidden_size": 8,
+    "segment_length": 6,
+    "max_epochs": 1,
+    "windows_per_epoch": 128,
+    "batch_size": 64,
+    "random_state": 0,
+    "progress": False,
+    "device": "cpu",
+}
+
+
+def make_frame(lengths=(200, 200, 200), seed=0, level=10.0) -> pl.DataFrame:
+    """Hourly series s0, s1, ... all starting at START (so they end at different times when
+    their lengths differ), with a covariate ``x`` and a future-known ``hour``."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k, n in enumerate(lengths):
+        t = np.arange(n)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "id": f"s{k}",
+                    "time": [START + i * HOUR for i in range(n)],
+                    "y": level * (k + 1) + 3 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.2, n),
+                    "x": np.cos(2 * np.pi * t / 24),
+                    "hour": (t % 24).astype(np.float64),
+                }
+            )
+        )
+    return pl.concat(parts)
+
+
+class SpyForecaster(RNNForecaster):
+    """Records the span of every frame it is fitted on."""
+
+    spans: ClassVar[list[pl.DataFrame]] = []
+
+    def fit(self, frame, y=None, *, callbacks=()):
+        SpyForecaster.spans.append(
+            frame.group_by("id")
+            .agg(
+                first=pl.col("time").min(),
+                last=pl.col("time").max(),
+                rows=pl.len(),
+                mean=pl.col("y").mean(),
+            )
+            .sort("id")
+        )
+        return super().fit(frame, y, callbacks=callbacks)
+
+
+@pytest.fixture
+def spy():
+    SpyForecaster.spans.clear()
+    yield SpyForecaster
+    SpyForecaster.spans.clear()
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    return make_frame()
+
+
+@pytest.fixture(scope="module")
+def fitted(frame) -> RNNForecaster:
+    return RNNForecaster(**TINY).fit(frame)
+
+
+def per_origin(model: RNNForecaster, frame: pl.DataFrame, folds: pl.DataFrame, **kw):
+    """Reference: one predict() call per (fold, series) on the history up to its cutoff."""
+    out = []
+    for fold, ident, cutoff in folds.select("fold", "id", "cutoff").iter_rows():
+        history = frame.filter((pl.col("id") == ident) & (pl.col("time") <= cutoff))
+        out.append(model.predict(history, **kw).with_columns(fold=pl.lit(fold, pl.Int32)))
+    return pl.concat(out)
+
+
+# ---------------------------------------------------------------- batched == predict
+
+
+def test_batched_forecasts_equal_one_predict_per_origin(fitted, frame):
+    result = backtest(fitted, frame, folds=5, step=7)
+    assert isinstance(result, BacktestResult)
+    assert result.estimators == [fitted]
+    assert result.forecasts.columns == ["fold", "cutoff", "id", "time", "step", "y", "y_actual"]
+    assert result.forecasts.height == 5 * 3 * 6
+    for cutoff in result.folds["cutoff"].unique():  # aligned series: the global-cutoff API
+        expected = fitted.predict(frame, cutoff=cutoff)
+        got = result.forecasts.filter(pl.col("cutoff") == cutoff).select("id", "time", "y")
+        assert got["time"].to_list() == expected["time"].to_list()
+        np.testing.assert_allclose(got["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
+
+
+def test_batched_with_covariates_and_future_covariates(frame):
+    model = RNNForecaster(**{**TINY, "covariates": "x", "future_covariates": "hour"})
+    model.set_params(head="seq2seq").fit(frame)
+    result = backtest(model, frame, folds=3, step=5)
+    expected = per_origin(model, frame, result.folds, future=frame)
+    joined = result.forecasts.join(expected, on=["fold", "id", "time"], suffix="_ref")
+    assert joined.height == result.forecasts.height
+    np.testing.assert_allclose(joined["y"].to_numpy(), joined["y_ref"].to_numpy(), rtol=1e-5)
+
+
+def test_series_of_different_lengths_use_their_own_ends(fitted):
+    frame = make_frame(lengths=(120, 150, 181), seed=3)
+    result = backtest(fitted, frame, folds=4)
+    last = result.forecasts.filter(pl.col("fold") == 3).group_by("id").agg(pl.col("time").max())
+    ends = frame.group_by("id").agg(pl.col("time").max())
+    assert last.sort("id").equals(ends.sort("id"))
+    expected = per_origin(fitted, frame, result.folds)
+    joined = result.forecasts.join(expected, on=["fold", "id", "time"], suffix="_ref")
+    assert joined.height == result.forecasts.height == 4 * 3 * 6
+    np.testing.assert_allclose(joined["y"].to_numpy(), joined["y_ref"].to_numpy(), rtol=1e-5)
+
+
+def test_unseen_series_are_scaled_with_history_up_to_each_origin(fitted, frame):
+    new = make_frame(lengths=(200,), seed=9, level=500.0).with_columns(id=pl.lit("new"))
+    both = pl.concat([frame, new])
+    result = backtest(fitted, both, folds=3)
+    expected = per_origin(fitted, new, result.folds.filter(pl.col("id") == "new"))
+    got = result.forecasts.filter(pl.col("id") == "new")
+    joined = got.join(expected, on=["fold", "id", "time"], suffix="_ref")
+    assert joined.height == 3 * 6
+    np.testing.assert_allclose(joined["y"].to_numpy(), joined["y_ref"].to_numpy(), rtol=1e-5)
+    assert got["y"].mean() > 400  # in the new series' own units
+
+
+# ---------------------------------------------------------------- fold geometry
+
+
+def test_fold_geometry_on_integer_time():
+    t = np.arange(100)
+    frame = pl.DataFrame({"t": t, "v": np.sin(t / 4.0) + 0.01 * t})
+    model = RNNForecaster(
+        **{**TINY, "target": "v", "id_col": None, "time_col": "t"}, validation_size=0
+    ).fit(frame)
+    result = backtest(model, frame, folds=4, step=5)
+    assert result.folds["cutoff"].to_list() == [78, 83, 88, 93]  # n - 1 - H - (3 - k) * step
+    fc = result.forecasts
+    assert fc.columns == ["fold", "cutoff", "t", "step", "v", "v_actual"]
+    assert fc.filter(pl.col("fold") == 3)["t"].to_list() == list(range(94, 100))
+    assert fc["step"].to_list() == list(range(1, 7)) * 4
+    assert (fc["t"] - fc["cutoff"]).to_list() == fc["step"].cast(pl.Int64).to_list()
+    truth = frame.select("t", pl.col("v").cast(pl.Float32).alias("v_actual"))
+    assert fc.select("t", "v_actual").equals(fc.select("t").join(truth, on="t", how="left"))
+    assert result.metrics.columns == ["fold", "cutoff", "target", "n", *METRICS]
+    assert result.by_step["step"].to_list() == list(range(1, 7))
+    assert result.by_step["n"].to_list() == [4] * 6
+    assert result.aggregate["n"].to_list() == [24]
+
+
+def test_metrics_agree_with_the_metrics_module(fitted, frame):
+    result = backtest(fitted, frame, folds=3, m=24)
+    fold = result.forecasts.filter(pl.col("fold") == 1)
+    cutoff = fold["cutoff"][0]
+    expected = evaluate(
+        fold.select("id", "time", "y"),
+        frame.with_columns(pl.col("y").cast(pl.Float32)),
+        target="y",
+        id_col="id",
+        insample=frame.filter(pl.col("time") <= cutoff).with_columns(pl.col("y").cast(pl.Float32)),
+        m=24,
+    )
+    got = result.metrics.filter(pl.col("fold") == 1).drop("fold", "cutoff")
+    np.testing.assert_allclose(got.select(METRICS).to_numpy(), expected.select(METRICS).to_numpy())
+    pooled = aggregate(result.metrics)
+    np.testing.assert_allclose(
+        pooled.select(METRICS).to_numpy(), result.aggregate.select(METRICS).to_numpy()
+    )
+    by = result.score(["fold", "step"], metrics=["mae"])
+    assert by.columns == ["fold", "step", "target", "n", "mae"]
+    assert by.height == 3 * 6 and by["n"].to_list() == [3] * 18
+    halved = backtest(fitted, frame, folds=3, scale=2.0, metrics=["mae", "smape"]).aggregate
+    assert halved["mae"].item() == pytest.approx(result.aggregate["mae"].item() / 2)
+    assert halved["smape"].item() == pytest.approx(result.aggregate["smape"].item())
+
+
+# ---------------------------------------------------------------- training spans
+
+
+def test_refit_every_fold_never_trains_on_its_targets(spy, frame):
+    model = spy(**TINY, validation_size=0)
+    result = backtest(model, frame, folds=3, step=10, gap=4, refit=True)
+    assert not hasattr(model, "network_")  # the given estimator is left alone
+    assert len(result.estimators) == 3 and len(spy.spans) == 3
+    assert result.folds["model"].to_list() == [0] * 3 + [1] * 3 + [2] * 3
+    for k, span in enumerate(spy.spans):
+        folds = result.folds.filter(pl.col("fold") == k).sort("id")
+        first_target = (
+            result.forecasts.filter(pl.col("fold") == k).group_by("id").agg(pl.col("time").min())
+        )
+        checked = span.join(folds, on="id").join(first_target, on="id").sort("id")
+        assert checked.height == 3
+        assert (checked["last"] == checked["train_end"]).all()
+        assert (checked["train_end"] == checked["cutoff"] - 4 * HOUR).all()  # the gap
+        assert (checked["time"] - checked["last"] == 5 * HOUR).all()  # gap + 1 step
+        assert (checked["rows"] == checked["train_rows"]).all()
+        assert (checked["first"] == START).all()  # expanding
+        # the scaler of each fold is fitted on that fold's training span only
+        center = result.estimators[k].scaler_.center_[:, 0]
+        np.testing.assert_allclose(center, checked["mean"].to_numpy(), rtol=1e-5)
+    assert np.diff([s["rows"][0] for s in spy.spans]).tolist() == [10, 10]
+
+
+def test_refit_every_k_folds(spy, frame):
+    result = backtest(spy(**TINY), frame, folds=4, step=6, refit=3)
+    assert len(result.estimators) == 2 and len(spy.spans) == 2
+    assert result.folds.filter(pl.col("id") == "s0")["model"].to_list() == [0, 0, 0, 1]
+    ends = [s["last"][0] for s in spy.spans]
+    train_ends = result.folds.filter(pl.col("id") == "s0")["train_end"].to_list()
+    assert train_ends == [ends[0]] * 3 + [ends[1]]
+    cutoffs = result.folds.filter(pl.col("id") == "s0")["cutoff"].to_list()
+    assert ends == [cutoffs[0], cutoffs[3]]
+    # fold 1 is forecast by the model fitted on fold 0, from fold 1's own origin
+    fold1 = result.forecasts.filter((pl.col("fold") == 1) & (pl.col("id") == "s0"))
+    assert fold1["time"].min() > ends[0] + 6 * HOUR
+
+
+def test_refit_false_fits_one_clone_on_the_first_fold(spy, frame):
+    model = spy(**TINY)
+    result = backtest(model, frame, folds=4, step=6)
+    assert len(spy.spans) == 1 and len(result.estimators) == 1
+    assert not hasattr(model, "network_")
+    first_target = result.forecasts["time"].min()
+    assert spy.spans[0]["last"].max() < first_target
+    assert (
+        spy.spans[0]["last"].to_list()
+        == result.folds.filter(pl.col("fold") == 0)["train_end"].to_list()
+    )
+    assert result.folds["train_end"].n_unique() == 1  # every fold: the one model's span
+
+
+def test_sliding_window_keeps_train_size_rows(spy, frame):
+    result = backtest(
+        spy(**TINY), frame, folds=2, step=12, window="sliding", train_size=100, refit=True
+    )
+    for k, span in enumerate(spy.spans):
+        folds = result.folds.filter(pl.col("fold") == k)
+        assert span["rows"].to_list() == [100] * 3
+        assert span["first"].to_list() == folds["train_start"].to_list()
+        assert span["last"].to_list() == folds["cutoff"].to_list()
+    starts = result.folds.filter(pl.col("id") == "s0")["train_start"].to_list()
+    assert starts[1] - starts[0] == 12 * HOUR
+    expanding = backtest(spy(**TINY), frame, folds=2, step=12, refit=True)
+    assert expanding.folds["train_start"].unique().to_list() == [START]
+    assert expanding.folds.filter(pl.col("id") == "s0")["train_rows"].to_list() == [182, 194]
+    assert [s["rows"].to_list() for s in spy.spans[2:]] == [[182] * 3, [194] * 3]
+
+
+def test_a_given_fitted_model_is_used_as_it_is(fitted, frame):
+    result = fitted.backtest(frame, folds=2)
+    assert result.estimators[0] is fitted
+    assert result.folds["train_rows"].null_count() == result.folds.height
+    assert result.forecasts.equals(backtest(fitted, frame, folds=2).forecasts)
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"folds": 0}, "folds must be an integer >= 1"),
+        ({"step": 0}, "step must be an integer >= 1"),
+        ({"gap": -1}, "gap must be an integer >= 0"),
+        ({"window": "rolling"}, "window='rolling' is not supported"),
+        ({"window": "sliding"}, "needs train_size"),
+        ({"train_size": 50}, "train_size applies to window='sliding' only"),
+        ({"refit": 0}, "refit must be False"),
+        ({"refit": "yes"}, "refit must be False"),
+        ({"m": 0}, "seasonal period"),
+        ({"metrics": ["r2"]}, "Unknown metrics"),
+        ({"folds": 40}, "Too few rows for 40 folds: .* = 264 rows; the longest has 200"),
+    ],
+)
+def test_bad_arguments_fail_with_clear_messages(fitted, frame, kwargs, message):
+    with pytest.raises(DataValidationError, match=message):
+        backtest(fitted, frame, **kwargs)
+
+
+def test_training_errors(frame):
+    with pytest.raises(DataValidationError, match="shorter than one training window"):
+        backtest(RNNForecaster(**TINY), frame, window="sliding", train_size=20)
+    with pytest.raises(DataValidationError, match="training span of some fold is too short"):
+        backtest(RNNForecaster(**TINY), frame, folds=2, gap=170)
+    with pytest.raises(DataValidationError, match="needs an RNNForecaster"):
+        backtest(RNNRegressor(), frame)
+
+
+def test_short_series_are_left_out_with_a_warning(fitted, frame):
+    short = make_frame(lengths=(40,)).with_columns(id=pl.lit("short"))
+    with pytest.warns(ForecasterWarning, match=r"Left out 1 series .*\['short'\]"):
+        result = backtest(fitted, pl.concat([frame, short]), folds=3)
+    assert sorted(result.forecasts["id"].unique().to_list()) == ["s0", "s1", "s2"]
+
+
+def test_score_errors(fitted, frame):
+    result = backtest(fitted, frame, folds=2, metrics=["mae"])
+    with pytest.raises(DataValidationError, match="Cannot group by"):
+        result.score("y")
+    with pytest.raises(DataValidationError, match="were not computed"):
+        result.score(metrics=["rmse"])
+
+
+def test_refit_true_always_fits_a_clone(fitted, frame):
+    result = backtest(fitted, frame, folds=1, refit=True)
+    assert result.estimators[0] is not fitted
+    assert result.folds["train_end"].max() < result.forecasts["time"].min()
+    assert result.folds["train_rows"].to_list() == [194] * 3
+    assert repr(result) == (
+        "BacktestResult(folds=1, series=3, targets=['y'], forecasts=18, models=1, "
+        f"metrics={list(METRICS)})"
+    )

@@ -1,0 +1,406 @@
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from forecaster import DataValidationError, ForecasterWarning
+from forecaster.metrics import (
+    METRICS,
+    aggregate,
+    evaluate,
+    mae,
+    mape,
+    mase,
+    mase_scale,
+    mse,
+    naive,
+    naive2,
+    owa,
+    owa_score,
+    rmse,
+    seasonal_naive,
+    seasonality_test,
+    smape,
+)
+
+M4 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m4"
+
+# ---------------------------------------------------------------- array metrics
+
+
+def test_array_metrics_on_a_hand_computed_example():
+    y = [2.0, 4.0, 5.0, 10.0]
+    f = [1.0, 4.0, 8.0, 6.0]  # errors -1, 0, 3, -4
+    assert mae(y, f) == pytest.approx(8 / 4)
+    assert mse(y, f) == pytest.approx(26 / 4)
+    assert rmse(y, f) == pytest.approx(math.sqrt(26 / 4))
+    assert mape(y, f) == pytest.approx(100 * (1 / 2 + 0 + 3 / 5 + 4 / 10) / 4)
+    assert smape(y, f) == pytest.approx(200 * (1 / 3 + 0 + 3 / 13 + 4 / 16) / 4)
+
+
+def test_smape_counts_zero_over_zero_as_perfect_and_is_bounded():
+    assert smape([0.0, 0.0], [0.0, 0.0]) == 0.0
+    assert smape([0.0], [5.0]) == 200.0
+    assert smape([1.0, -1.0], [-1.0, 1.0]) == 200.0
+
+
+def test_nan_forecasts_propagate():
+    assert math.isnan(smape([1.0, 2.0], [np.nan, 2.0]))
+    actual = pl.DataFrame({"time": [1, 2], "y": [1.0, 2.0]})
+    forecast = pl.DataFrame({"time": [1, 2], "y": [float("nan"), 2.0]})
+    scores = evaluate(forecast, actual, target="y")
+    assert all(math.isnan(scores[m].item()) for m in ("mae", "smape", "mape"))
+
+
+def test_mape_is_infinite_with_a_zero_actual():
+    assert math.isinf(mape([0.0, 1.0], [1.0, 1.0]))
+
+
+def test_mase_scale_is_the_in_sample_seasonal_naive_mae():
+    insample = [1.0, 3.0, 2.0, 6.0, 4.0]
+    assert mase_scale(insample) == pytest.approx((2 + 1 + 4 + 2) / 4)
+    assert mase_scale(insample, m=2) == pytest.approx((1 + 3 + 2) / 3)
+    assert math.isnan(mase_scale([1.0, 2.0], m=2))
+    assert mase([5.0, 7.0], [6.0, 6.0], insample, m=2) == pytest.approx(1.0 / 2.0)
+
+
+def test_owa_score():
+    assert owa_score(10.0, 1.0, 20.0, 4.0) == pytest.approx(0.5 * (0.5 + 0.25))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: mae([1.0, 2.0], [1.0]), "same shape"),
+        (lambda: mse([], []), "empty"),
+        (lambda: mase_scale([1.0, 2.0], m=0), "m \\(the seasonal period\\)"),
+    ],
+)
+def test_array_metric_errors(call, message):
+    with pytest.raises(DataValidationError, match=message):
+        call()
+
+
+# ---------------------------------------------------------------- evaluate / aggregate / owa
+
+
+def two_series() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    history = pl.DataFrame(
+        {
+            "id": ["a"] * 4 + ["b"] * 4,
+            "t": [0, 1, 2, 3] * 2,
+            "y": [1.0, 2.0, 4.0, 7.0, 10.0, 10.0, 12.0, 8.0],
+        }
+    )
+    future = pl.DataFrame(
+        {"id": ["a", "a", "b", "b"], "t": [4, 5, 4, 5], "y": [8.0, 9.0, 10.0, 10.0]}
+    )
+    forecast = pl.DataFrame(
+        {"id": ["a", "a", "b", "b"], "t": [4, 5, 4, 5], "y": [7.0, 7.0, 12.0, 8.0]}
+    )
+    return history, future, forecast
+
+
+def test_evaluate_per_series_values():
+    history, future, forecast = two_series()
+    scores = evaluate(
+        forecast,
+        pl.concat([history, future]),
+        target="y",
+        time_col="t",
+        id_col="id",
+        insample=history,
+    )
+    assert scores.columns == ["id", "target", "n", *METRICS]
+    a, b = scores.row(0, named=True), scores.row(1, named=True)
+    assert (a["id"], a["target"], a["n"]) == ("a", "y", 2)
+    assert a["mae"] == pytest.approx(1.5)  # errors -1, -2
+    assert a["mse"] == pytest.approx(2.5)
+    assert a["rmse"] == pytest.approx(math.sqrt(2.5))
+    assert a["mape"] == pytest.approx(100 * (1 / 8 + 2 / 9) / 2)
+    assert a["smape"] == pytest.approx(200 * (1 / 15 + 2 / 16) / 2)
+    assert a["mase"] == pytest.approx(1.5 / 2.0)  # scale: |1|, |2|, |3| -> 2
+    assert b["mae"] == pytest.approx(2.0)
+    assert b["mase"] == pytest.approx(2.0 / 2.0)  # scale: 0, 2, 4 -> 2
+
+
+def test_evaluate_seasonal_mase_scale_and_metric_subset():
+    history, future, forecast = two_series()
+    scores = evaluate(
+        forecast,
+        future,
+        target="y",
+        time_col="t",
+        id_col="id",
+        insample=history,
+        m=2,
+        metrics=["mase", "mae"],
+    )
+    assert scores.columns == ["id", "target", "n", "mae", "mase"]
+    # a: |4-1|, |7-2| -> 4; b: |12-10|, |8-10| -> 2
+    assert scores["mase"].to_list() == pytest.approx([1.5 / 4, 2.0 / 2])
+
+
+def test_evaluate_several_targets_without_id_and_extra_keys():
+    actual = pl.DataFrame({"time": [1, 2], "u": [1.0, 2.0], "v": [10.0, 20.0]})
+    forecast = pl.DataFrame(
+        {
+            "model": ["x", "x", "z", "z"],
+            "time": [1, 2, 1, 2],
+            "u": [1.0, 4.0, 1.0, 2.0],
+            "v": [10.0, 20.0, 0.0, 0.0],
+        }
+    )
+    scores = evaluate(forecast, actual, target=["u", "v"], by="model", metrics=["mae"])
+    assert scores.rows() == [
+        ("x", "u", 2, 1.0),
+        ("z", "u", 2, 0.0),
+        ("x", "v", 2, 0.0),
+        ("z", "v", 2, 15.0),
+    ]
+
+
+def test_evaluate_scale_divides_absolute_errors_only():
+    _, future, forecast = two_series()
+    kw = {"target": "y", "time_col": "t", "id_col": "id", "metrics": ["mae", "mse", "smape"]}
+    plain = evaluate(forecast, future, **kw)
+    halved = evaluate(forecast, future, scale=2.0, **kw)
+    assert halved["mae"].to_list() == pytest.approx((plain["mae"] / 2).to_list())
+    assert halved["mse"].to_list() == pytest.approx((plain["mse"] / 4).to_list())
+    assert halved["smape"].to_list() == pytest.approx(plain["smape"].to_list())
+    per_series = pl.DataFrame({"id": ["b", "a"], "y": [4.0, 1.0]})
+    mixed = evaluate(forecast, future, scale=per_series, **kw)
+    assert mixed["mae"].to_list() == pytest.approx([1.5, 2.0 / 4])
+    assert evaluate(forecast, future, scale={"y": 2.0}, **kw).equals(halved)
+
+
+def test_evaluate_unmatched_rows():
+    history, future, forecast = two_series()
+    kw = {"target": "y", "time_col": "t", "id_col": "id"}
+    with pytest.warns(ForecasterWarning, match="2 of 4 forecast rows have no actual"):
+        scores = evaluate(forecast, future.filter(pl.col("t") == 4), **kw)
+    assert scores["n"].to_list() == [1, 1]
+    with pytest.raises(DataValidationError, match="No forecast row has an actual value"):
+        evaluate(forecast, history, **kw)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metrics": ["mase"]}, "needs the in-sample data"),
+        ({"metrics": ["accuracy"]}, "Unknown metrics"),
+        ({"metrics": []}, "Unknown metrics"),
+        ({"target": "z"}, "lacks the columns \\['z'\\]"),
+        ({"m": 0}, "seasonal period"),
+        ({"scale": "big"}, "scale must be a number"),
+    ],
+)
+def test_evaluate_errors(kwargs, message):
+    _, future, forecast = two_series()
+    params = {"target": "y", "time_col": "t", "id_col": "id", **kwargs}
+    with pytest.raises(DataValidationError, match=message):
+        evaluate(forecast, future, **params)
+
+
+def test_aggregate_pools_points():
+    scores = pl.DataFrame(
+        {
+            "fold": [0, 0, 1],
+            "target": ["y", "y", "y"],
+            "n": [1, 3, 2],
+            "mae": [4.0, 0.0, 1.0],
+            "rmse": [4.0, 0.0, 1.0],
+        }
+    )
+    total = aggregate(scores)
+    assert total.columns == ["target", "n", "mae", "rmse"]
+    assert total.row(0) == pytest.approx(("y", 6, 6.0 / 6, math.sqrt(18.0 / 6)))
+    by_fold = aggregate(scores, by="fold")
+    assert by_fold["mae"].to_list() == pytest.approx([1.0, 1.0])
+    assert by_fold["rmse"].to_list() == pytest.approx([2.0, 1.0])
+
+
+def test_owa_is_a_ratio_of_set_averages():
+    model = pl.DataFrame({"id": ["a", "b"], "n": [2, 2], "smape": [10.0, 30.0], "mase": [1.0, 3.0]})
+    base = pl.DataFrame({"id": ["a", "b"], "n": [2, 2], "smape": [40.0, 40.0], "mase": [1.0, 1.0]})
+    out = owa(model, base)
+    assert out.columns == ["smape", "mase", "smape_naive2", "mase_naive2", "owa"]
+    # averages 20 / 40 and 2 / 1, not the average of per-series ratios
+    assert out["owa"].item() == pytest.approx(0.5 * (20 / 40 + 2 / 1))
+    grouped = owa(
+        model.with_columns(fold=pl.Series([0, 1])),
+        base.with_columns(fold=pl.Series([0, 1])),
+        by="fold",
+    )
+    assert grouped["owa"].to_list() == pytest.approx([0.5 * (0.25 + 1), 0.5 * (0.75 + 3)])
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def hourly(values: np.ndarray, ident: str = "a") -> pl.DataFrame:
+    start = dt.datetime(2024, 1, 1)
+    return pl.DataFrame(
+        {
+            "id": ident,
+            "time": [start + dt.timedelta(hours=i) for i in range(len(values))],
+            "y": np.asarray(values, dtype=np.float64),
+        }
+    )
+
+
+def test_naive_and_seasonal_naive_values_shapes_and_times():
+    frame = pl.concat([hourly(np.arange(1.0, 11.0)), hourly(np.arange(20.0, 26.0), "b")])
+    fc = naive(frame, 4, target="y", id_col="id")
+    assert fc.columns == ["id", "time", "y"]
+    assert fc.schema["y"] == pl.Float64
+    assert fc["y"].to_list() == [10.0] * 4 + [25.0] * 4
+    assert fc["time"][0] == dt.datetime(2024, 1, 1, 10)
+    assert fc["time"][4] == dt.datetime(2024, 1, 1, 6)
+    sn = seasonal_naive(frame, 5, m=3, target="y", id_col="id")
+    assert sn["y"].to_list() == [8.0, 9.0, 10.0, 8.0, 9.0, 23.0, 24.0, 25.0, 23.0, 24.0]
+    assert sn.select("id", "time").equals(
+        naive(frame, 5, target="y", id_col="id").select("id", "time")
+    )
+
+
+def test_baselines_keep_float64_precision_and_several_targets():
+    frame = pl.DataFrame({"t": [0, 1, 2], "u": [1.0, 2.0, 123456.789], "v": [3.0, 2.0, 1.0]})
+    fc = naive(frame, 2, target=["u", "v"], time_col="t")
+    assert fc.rows() == [(3, 123456.789, 1.0), (4, 123456.789, 1.0)]
+
+
+def test_seasonal_naive_needs_m_values():
+    frame = pl.concat([hourly(np.ones(30)), hourly(np.ones(5), "short")])
+    with pytest.raises(DataValidationError, match=r"at least 24 values.*'short'"):
+        seasonal_naive(frame, 3, m=24, target="y", id_col="id")
+
+
+def r_like_naive2(y: np.ndarray, horizon: int, m: int) -> np.ndarray:
+    """M4's Benchmarks() for Naive2, written out per series with loops (R semantics)."""
+    n = len(y)
+    lag_max = min(int(np.floor(10 * np.log10(n))), n - 1)
+    seasonal = False
+    if n >= 3 * m and lag_max >= m:
+        d = y - y.mean()
+        acf = [np.sum(d[k:] * d[: n - k]) / np.sum(d * d) for k in range(1, m + 1)]
+        limit = 1.645 / np.sqrt(n) * np.sqrt(1 + 2 * sum(a * a for a in acf[: m - 1]))
+        seasonal = abs(acf[m - 1]) > limit
+    if not seasonal:
+        return np.full(horizon, y[-1])
+    w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    half = len(w) // 2
+    trend = np.full(n, np.nan)
+    for i in range(half, n - half):
+        trend[i] = np.dot(w, y[i - half : i + half + 1])
+    ratio = y / trend
+    figure = np.array([np.nanmean(ratio[p::m]) for p in range(m)])
+    figure /= figure.mean()
+    seasonal_index = figure[np.arange(n) % m]
+    adjusted_last = y[-1] / seasonal_index[-1]
+    return adjusted_last * figure[(n + np.arange(horizon)) % m]
+
+
+@pytest.mark.parametrize(("m", "length"), [(24, 300), (24, 301), (7, 80), (12, 61)])
+def test_naive2_matches_a_loop_implementation_of_m4(m, length):
+    rng = np.random.default_rng(m + length)
+    t = np.arange(length)
+    y = 50 + 0.05 * t + 10 * np.sin(2 * np.pi * t / m) + rng.normal(0, 1, length)
+    frames = [hourly(y, "seasonal"), hourly(50 + rng.normal(0, 1, length), "noise")]
+    fc = naive2(pl.concat(frames), 30, m=m, target="y", id_col="id")
+    expected = np.r_[r_like_naive2(y, 30, m), r_like_naive2(frames[1]["y"].to_numpy(), 30, m)]
+    np.testing.assert_allclose(fc["y"].to_numpy(), expected, rtol=1e-12)
+    assert seasonality_test(y, m)
+    assert not np.allclose(fc["y"][:30].to_numpy(), y[-1])  # seasonal adjustment applied
+    assert fc["y"][30:].to_list() == [frames[1]["y"][-1]] * 30  # noise: plain naive
+
+
+def test_naive2_is_naive_without_seasonality():
+    frame = hourly(np.sin(np.arange(200) / 3.0) + 5)
+    assert naive2(frame, 6, m=1, target="y", id_col="id").equals(
+        naive(frame, 6, target="y", id_col="id")
+    )
+
+
+def test_seasonality_test_edge_cases():
+    t = np.arange(500)
+    y = 10 + np.sin(2 * np.pi * t / 24)
+    assert seasonality_test(y, 24)
+    assert not seasonality_test(y[:71], 24)  # fewer than 3 m values
+    # R's acf() stops at lag floor(10 log10(n)) = 20 < 24 for n = 100: M4 says "not seasonal"
+    assert not seasonality_test(y[:100], 24)
+    assert seasonality_test(y[:252], 24)  # floor(10 log10(252)) = 24
+    assert not seasonality_test(np.ones(200), 24)
+    assert not seasonality_test(y, 1)
+
+
+# ---------------------------------------------------------------- the official M4 scores
+
+
+def read_m4(name: str, test: bool = False) -> pl.DataFrame:
+    """An M4 wide file as a long frame (id, t, y); test rows continue each series' times."""
+    path = M4 / (f"{name}-test.csv" if test else f"{name}-train.csv.gz")
+    wide = pl.read_csv(path, infer_schema_length=0)
+    values = wide.drop("V1").cast(pl.Float64).to_numpy()
+    present = ~np.isnan(values)
+    lengths = present.sum(axis=1)
+    assert all(present[i, : lengths[i]].all() for i in range(len(lengths)))  # right-padded
+    return pl.DataFrame(
+        {
+            "id": np.repeat(wide["V1"].to_numpy(), lengths),
+            "t": np.nonzero(present)[1],
+            "y": values[present],
+        }
+    )
+
+
+def m4_split(name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    if not (M4 / f"{name}-train.csv.gz").exists():
+        pytest.skip(f"M4 {name} data not found at {M4} (the shared data folder beside the repo)")
+    train = read_m4(name)
+    lengths = train.group_by("id").agg(pl.len().alias("n"))
+    test = (
+        read_m4(name, test=True)
+        .join(lengths, on="id")
+        .with_columns(pl.col("t") + pl.col("n"))
+        .drop("n")
+    )
+    return train, test
+
+
+def test_m4_hourly_official_scores():
+    train, test = m4_split("Hourly")
+    kw = {"target": "y", "time_col": "t", "id_col": "id"}
+    forecasts = {
+        "Naive": naive(train, 48, **kw),
+        "sNaive": seasonal_naive(train, 48, m=24, **kw),
+        "Naive2": naive2(train, 48, m=24, **kw),
+    }
+    scores = {
+        name: evaluate(fc, test, insample=train, m=24, metrics=["smape", "mase"], **kw)
+        for name, fc in forecasts.items()
+    }
+    official = {"Naive": (43.003, 11.608), "sNaive": (13.912, 1.193), "Naive2": (18.383, 2.395)}
+    for name, (s, m) in official.items():
+        total = aggregate(scores[name])
+        assert total["n"].item() == 414 * 48
+        assert round(total["smape"].item(), 3) == s, name
+        assert round(total["mase"].item(), 3) == m, name
+    # the official OWA (m4_official_point_forecast_scores.csv): sNaive 0.6275, Naive 3.593
+    assert round(owa(scores["sNaive"], scores["Naive2"])["owa"].item(), 4) == 0.6275
+    assert round(owa(scores["Naive"], scores["Naive2"])["owa"].item(), 3) == 3.593
+    seasonal = [seasonality_test(s["y"].to_numpy(), 24) for s in train.partition_by("id")]
+    assert sum(seasonal) == 413  # as the data README reports
+
+
+def test_m4_weekly_official_naive_score():
+    train, test = m4_split("Weekly")
+    kw = {"target": "y", "time_col": "t", "id_col": "id"}
+    scores = evaluate(naive(train, 13, **kw), test, insample=train, m=1, **kw)
+    total = aggregate(scores)
+    assert (round(total["smape"].item(), 3), round(total["mase"].item(), 3)) == (9.161, 2.777)

@@ -1,0 +1,628 @@
+"""MLflow tracking against a real tracking server (``mlflow server`` on 127.0.0.1).
+
+A session fixture starts the server as a subprocess (SQLite backend, proxied artifacts), so
+runs, metrics, artifacts and models go through HTTP and are read back with ``MlflowClient``.
+When the server cannot start within 60 s the server tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+
+import forecaster
+from forecaster import RNNForecaster, RNNRegressor, tracking
+from forecaster.exceptions import ForecasterWarning
+
+SERVER_START_TIMEOUT = 60.0
+
+
+# ------------------------------------------------------------------------------------------
+# fixtures
+# ------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(uri: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """URI of an ``mlflow server`` subprocess (SQLite backend, artifacts served over HTTP)."""
+    pytest.importorskip("mlflow")
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job workers
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{root / 'db.sqlite'}",
+        "--artifacts-destination", str(root / "artifacts"),
+    ]  # fmt: skip
+    log = open(root / "server.log", "wb")  # noqa: SIM115 (closed at teardown)
+    process = subprocess.Popen(
+        command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while not _healthy(uri):
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            log.close()
+            tail = (root / "server.log").read_text(errors="replace")[-2000:]
+            pytest.skip(
+                f"mlflow server did not start within {SERVER_START_TIMEOUT:.0f} s "
+                f"(exit code {process.poll()}); its log ends with:\n{tail}"
+            )
+        time.sleep(0.25)
+    yield uri
+    _stop(process)
+    log.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server and the workers it started (its own process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(15)
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch, uri: str, cwd: Path) -> None:
+    """Fresh MLflow and tracking state pointing at ``uri``; undone by the monkeypatch."""
+    import mlflow
+
+    monkeypatch.chdir(cwd)
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.setenv(name, "")  # records the original so that teardown restores it
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.setattr(tracking, "_state", tracking._State())
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Fresh MLflow and tracking state, in a fresh working directory, no tracking URI."""
+    mlflow = pytest.importorskip("mlflow")
+    _isolate(monkeypatch, "", tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture
+def tracked(server, isolated, monkeypatch):
+    """Tracking to the test server."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    return server
+
+
+def make_frame(n_series: int = 2, n_steps: int = 160) -> pl.DataFrame:
+    t = np.arange(n_steps)
+    start = dt.date(2020, 1, 1)
+    dates = pl.date_range(start, start + dt.timedelta(days=n_steps - 1), "1d", eager=True)
+    return pl.DataFrame(
+        {
+            "id": np.repeat([f"s{i}" for i in range(n_series)], n_steps),
+            "date": pl.concat([dates] * n_series),
+            "y": np.concatenate([np.sin(t / (4 + i)) + i for i in range(n_series)]),
+        }
+    )
+
+
+def make_model(**overrides) -> RNNForecaster:
+    params = dict(
+        target="y", id_col="id", time_col="date", lookback=24, horizon=6, hidden_size=8,
+        segment_length=6, max_epochs=3, windows_per_epoch=128, batch_size=64,
+        random_state=0, progress=False,
+    )  # fmt: skip
+    return RNNForecaster(**{**params, **overrides})
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    return make_frame()
+
+
+@pytest.fixture(scope="module")
+def logged(server, frame, tmp_path_factory):
+    """One fit inside an active run (through the server), plus a registered copy."""
+    import mlflow
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, server, tmp_path_factory.mktemp("logged"))
+        model = make_model()
+        with mlflow.start_run() as run:
+            model.fit(frame)
+            first = tracking.last_fit()
+            nested = make_model(hidden_size=4).fit(frame)  # a second fit in the same run
+            second = tracking.last_fit()
+        registered = tracking.log_fit(model, frame, plot=False, register_as="forecaster-test")
+    return {
+        "model": model,
+        "run_id": run.info.run_id,
+        "log": first,
+        "nested_model": nested,
+        "nested_log": second,
+        "registered": registered,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# one run per fit
+# ------------------------------------------------------------------------------------------
+
+
+def test_fit_inside_active_run_logs_everything_through_http(server, logged, tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(server)
+    run_id = logged["run_id"]
+    assert logged["log"].run_id == run_id and logged["log"].not_logged == []
+    run = client.get_run(run_id)
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
+
+    params = run.data.params
+    assert params["hidden_size"] == "8" and params["lookback"] == "24"
+    assert params["estimator"] == "RNNForecaster" and params["target"] == "y"
+    assert params["data.rows"] == "320" and params["data.series"] == "2"
+    assert params["data.start"] == "2020-01-01" and params["data.end"] == "2020-06-08"
+    assert (
+        params["data.hash"]
+        == tracking.dataset_fingerprint(make_frame(), id_col="id", time_col="date")["hash"]
+    )
+    assert run.data.tags["forecaster.version"] == forecaster.__version__
+
+    model = logged["model"]
+    for key in ("train_loss", "val_loss"):
+        history = client.get_metric_history(run_id, key)
+        assert [m.step for m in history] == [1, 2, 3]
+        expected = [r[key] for r in model.history_]
+        np.testing.assert_allclose([m.value for m in history], expected, rtol=1e-6)
+    metrics = run.data.metrics
+    assert metrics["epochs"] == 3
+    assert metrics["best_val_loss"] == pytest.approx(min(r["val_loss"] for r in model.history_))
+    assert metrics["train_windows"] == model.n_train_windows_
+    assert metrics["fit_seconds"] >= metrics["train_seconds"] > 0
+
+    names = {a.path for a in client.list_artifacts(run_id)}
+    assert {"dataset.json", "forecast.png"} <= names
+    fingerprint = json.loads(Path(client.download_artifacts(run_id, "dataset.json")).read_text())
+    assert fingerprint["columns"] == ["id", "date", "y"] and fingerprint["dtypes"]["date"] == "Date"
+    png = Path(client.download_artifacts(run_id, "forecast.png", str(tmp_path)))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+    model_uri = logged["log"].model_uri
+    assert model_uri.startswith("models:/")
+    logged_model = client.get_logged_model(model_uri.split("/")[-1])
+    assert logged_model.source_run_id == run_id
+
+
+def test_second_fit_in_same_active_run_goes_to_a_nested_run(server, logged):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(server)
+    nested = client.get_run(logged["nested_log"].run_id)
+    assert nested.info.run_id != logged["run_id"]
+    assert nested.data.tags["mlflow.parentRunId"] == logged["run_id"]
+    assert nested.data.params["hidden_size"] == "4"
+    assert nested.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(nested.info.run_id, "train_loss")] == [
+        1,
+        2,
+        3,
+    ]
+
+
+def test_model_registry(server, logged):
+    from mlflow import MlflowClient
+
+    registered = logged["registered"]
+    assert registered.registered_version == "1"
+    version = MlflowClient(server).get_model_version("forecaster-test", "1")
+    assert version.run_id == registered.run_id
+    assert version.status == "READY"
+
+
+def test_pyfunc_in_a_fresh_process_predicts_the_same_numbers(server, logged, frame, tmp_path):
+    """``mlflow.pyfunc.load_model`` in a new interpreter (no pickle allowed, MLflow's default)
+    gives the estimator's forecast, by model URI and by registry name."""
+    frame.write_parquet(tmp_path / "input.parquet")
+    script = textwrap.dedent(
+        """
+        import sys
+        import mlflow.pyfunc
+        import polars as pl
+
+        frame = pl.read_parquet(sys.argv[1]).to_pandas()
+        for i, uri in enumerate(sys.argv[3:]):
+            model = mlflow.pyfunc.load_model(uri)
+            pl.from_pandas(model.predict(frame)).write_parquet(f"{sys.argv[2]}{i}.parquet")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = server
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    uris = [logged["log"].model_uri, "models:/forecaster-test/1"]
+    paths = [str(tmp_path / "input.parquet"), str(tmp_path / "out")]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *paths, *uris],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = logged["model"].predict(frame)
+    for i in range(len(uris)):
+        got = pl.read_parquet(tmp_path / f"out{i}.parquet")
+        assert got.columns == expected.columns
+        assert got["id"].to_list() == expected["id"].to_list()
+        assert got["date"].cast(pl.Date).to_list() == expected["date"].to_list()
+        np.testing.assert_allclose(got["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-6)
+
+
+def test_autolog_starts_a_run_per_fit_and_can_be_switched_off(tracked, frame):
+    import mlflow
+    from mlflow import MlflowClient
+
+    tracking.autolog()
+    model = make_model(max_epochs=2).fit(frame)
+    log = tracking.last_fit()
+    assert mlflow.active_run() is None  # the run was ended
+    client = MlflowClient(tracked)
+    run = client.get_run(log.run_id)
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == tracking.DEFAULT_EXPERIMENT
+    assert [m.step for m in client.get_metric_history(log.run_id, "val_loss")] == [1, 2]
+    assert run.data.metrics["epochs"] == len(model.history_) == 2
+
+    with tracking.paused():
+        make_model(max_epochs=1).fit(frame)
+    tracking.autolog(False)
+    make_model(max_epochs=1).fit(frame)
+    assert tracking.last_fit() is log  # neither fit was logged
+
+
+def test_a_fit_that_raises_leaves_its_run_failed(tracked, frame):
+    from mlflow import MlflowClient
+
+    def boom(record, network):
+        raise RuntimeError("boom")
+
+    tracking.autolog()
+    client = MlflowClient(tracked)
+    with pytest.raises(RuntimeError, match="boom"):
+        make_model().fit(frame, callbacks=[boom])
+    gc.collect()
+    experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    (run,) = client.search_runs([experiment.experiment_id], max_results=1)
+    assert run.info.status == "FAILED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
+
+
+def test_log_fit_with_backtest_metrics_by_horizon_step(tracked, logged, frame):
+    from mlflow import MlflowClient
+
+    backtest = pl.DataFrame(
+        {
+            "fold": [0, 0, 1, 1],
+            "step": [1, 2, 1, 2],
+            "mae": [1.0, 2.0, 3.0, 4.0],
+            "rmse": [2.0, 2.0, 4.0, 6.0],
+        }
+    )
+    log = tracking.log_fit(logged["model"], frame, backtest=backtest, plot=False)
+    client = MlflowClient(tracked)
+    mae = client.get_metric_history(log.run_id, "backtest_mae")
+    assert [(m.step, m.value) for m in mae] == [(1, 2.0), (2, 3.0)]
+    run = client.get_run(log.run_id)
+    assert run.data.metrics["backtest_rmse_overall"] == 3.5
+    assert "backtest_fold" not in run.data.metrics
+    assert "backtest.csv" in {a.path for a in client.list_artifacts(log.run_id)}
+    assert "forecast.png" not in {a.path for a in client.list_artifacts(log.run_id)}
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(log.run_id, "train_loss")] == [1, 2, 3]
+
+
+def test_backtest_result_by_step_and_pooled_aggregate():
+    by_step = pl.DataFrame(
+        {
+            "step": [1, 2, 1, 2],
+            "target": ["a", "a", "b", "b"],
+            "n": [10, 10, 10, 10],
+            "mae": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    result = SimpleNamespace(
+        by_step=by_step,
+        aggregate=pl.DataFrame({"target": ["a", "b"], "n": [20, 20], "mae": [1.4, 3.6]}),
+    )
+    table, overall = tracking._backtest_tables(result)
+    assert tracking._backtest_metrics(table, overall) == [
+        ("backtest_a_mae", 1.0, 1),
+        ("backtest_a_mae", 2.0, 2),
+        ("backtest_b_mae", 3.0, 1),
+        ("backtest_b_mae", 4.0, 2),
+        ("backtest_a_mae_overall", 1.4, 0),
+        ("backtest_b_mae_overall", 3.6, 0),
+    ]
+    single = tracking._backtest_metrics(by_step.filter(pl.col("target") == "a"))
+    assert single == [
+        ("backtest_mae", 1.0, 1),
+        ("backtest_mae", 2.0, 2),
+        ("backtest_mae_overall", 1.5, 0),
+    ]
+
+
+def test_regressor_fit_is_logged_and_its_pyfunc_takes_arrays(tracked):
+    import mlflow
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 8, 2)).astype(np.float32)
+    y = X[:, -1, 0]
+    with mlflow.start_run():
+        model = RNNRegressor(hidden_size=4, max_epochs=2, random_state=0).fit(X, y)
+    log = tracking.last_fit()
+    assert log.not_logged == [] and log.model_uri is not None
+    run = mlflow.MlflowClient(tracked).get_run(log.run_id)
+    assert run.data.params["data.rows"] == "64"
+    assert run.data.params["estimator"] == "RNNRegressor"
+    pyfunc = mlflow.pyfunc.load_model(log.model_uri)
+    np.testing.assert_allclose(pyfunc.predict(X), model.predict(X), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# fault tolerance
+# ------------------------------------------------------------------------------------------
+
+
+class Proxy:
+    """A TCP proxy to the server, so that a test can make the server vanish mid-training."""
+
+    def __init__(self, target: str) -> None:
+        self.target_port = int(target.rsplit(":", 1)[1])
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.listener.settimeout(0.1)
+        self.uri = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sockets: list[socket.socket] = []
+        self.open = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.open:
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.open = False
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_server_lost_mid_training(tracked, frame, tmp_path, monkeypatch):
+    """The server disappears after epoch 1: training completes, the model is kept locally
+    (``mlflow/unlogged/...`` under the working directory) and one warning says what was not
+    logged."""
+    from mlflow import MlflowClient
+
+    proxy = Proxy(tracked)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.uri)
+    tracking.autolog()
+
+    def lose_server(record, network):
+        if record.epoch == 1:
+            proxy.close()
+
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = make_model(max_epochs=4).fit(frame, callbacks=[lose_server])
+    elapsed = time.perf_counter() - started
+    assert len(model.history_) == 4 and hasattr(model, "network_")
+    ours = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert len(ours) == 1, [str(w.message) for w in caught]
+    message = str(ours[0].message)
+    assert "Training completed" in message and proxy.uri in message
+    assert "per-epoch metrics from epoch 2" in message and "model" in message
+    assert ours[0].filename == __file__  # points at the fit call
+
+    log = tracking.last_fit()
+    assert log.fallback_path is not None
+    assert log.fallback_path.resolve().parent == (tmp_path / "mlflow" / "unlogged").resolve()
+    assert str(log.fallback_path.resolve()) in message
+    reloaded = forecaster.load(log.fallback_path / "model")
+    assert reloaded.predict(frame).equals(model.predict(frame))
+    record = json.loads((log.fallback_path / "run.json").read_text())
+    assert record["run_id"] == log.run_id and len(record["history"]) == 4
+    assert record["params"]["hidden_size"] == "8" and record["dataset"]["rows"] == 320
+    assert (log.fallback_path / "forecast.png").is_file()
+
+    run = MlflowClient(tracked).get_run(log.run_id)  # what reached the server before
+    assert run.data.params["hidden_size"] == "8"
+    assert [m.step for m in MlflowClient(tracked).get_metric_history(log.run_id, "train_loss")] == [
+        1
+    ]
+    assert elapsed < 60
+
+
+def test_dead_server_from_the_start(isolated, frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    tracking.autolog()
+    with pytest.warns(ForecasterWarning, match="no run could be created") as caught:
+        model = make_model(max_epochs=2).fit(frame)
+    assert len([w for w in caught if issubclass(w.category, ForecasterWarning)]) == 1
+    log = tracking.last_fit()
+    assert log.run_id is None
+    assert log.fallback_path.resolve().parent == (tmp_path / "mlflow" / "unlogged").resolve()
+    assert forecaster.load(log.fallback_path / "model").predict(frame).equals(model.predict(frame))
+
+
+# ------------------------------------------------------------------------------------------
+# tuning
+# ------------------------------------------------------------------------------------------
+
+
+def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
+    optuna = pytest.importorskip("optuna")
+    from mlflow import MlflowClient
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="s1", sampler=optuna.samplers.RandomSampler(seed=0))
+    estimator = make_model()
+    parent = tracking.log_study(study, estimator, frame)
+    client = MlflowClient(tracked)
+    assert client.get_run(parent).info.status == "RUNNING"
+
+    def objective(trial):
+        x = trial.suggest_float("x", -1, 1)
+        for step in range(3):
+            trial.report(x**2 + 1 / (step + 1), step)
+        if trial.number == 1:
+            raise optuna.TrialPruned()
+        return x**2
+
+    study.optimize(objective, n_trials=3, callbacks=[tracking.trial_callback(parent)])
+    again = tracking.log_study(study, estimator, frame, best_estimator=logged["model"])
+    assert again == parent  # found again by study name
+
+    children = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    by_number = {int(r.data.tags["optuna.trial_number"]): r for r in children}
+    assert sorted(by_number) == [0, 1, 2]
+    assert by_number[1].info.status == "KILLED"
+    assert by_number[1].data.tags["optuna.trial_state"] == "PRUNED"
+    assert by_number[0].info.status == "FINISHED"
+    assert float(by_number[0].data.params["x"]) == pytest.approx(study.trials[0].params["x"])
+    assert by_number[0].data.metrics["value"] == pytest.approx(study.trials[0].value)
+    steps = client.get_metric_history(by_number[0].info.run_id, "intermediate_value")
+    assert [m.step for m in steps] == [0, 1, 2]
+
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["best_value"] == pytest.approx(study.best_value)
+    assert run.data.metrics["n_pruned"] == 1 and run.data.metrics["n_complete"] == 2
+    assert run.data.tags["best.x"] == str(study.best_params["x"])
+    assert run.data.params["study_name"] == "s1" and run.data.params["hidden_size"] == "8"
+    assert run.data.tags["best.hidden_size"] == "8"  # the best estimator's params, as tags
+    assert len(run.outputs.model_outputs) == 1  # the best model
+    assert "best_params.json" in {a.path for a in client.list_artifacts(parent)}
+
+
+# ------------------------------------------------------------------------------------------
+# configuration, fingerprints, missing mlflow
+# ------------------------------------------------------------------------------------------
+
+
+def test_default_tracking_uri_honours_the_environment(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.default_tracking_uri() == "sqlite:///mlflow/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    assert tracking.default_tracking_uri() == "http://tracking.example:5000"
+
+
+def test_configure_defaults_to_a_local_sqlite_store(isolated, tmp_path):
+    import mlflow
+
+    target = tracking.configure(fallback_dir=tmp_path / "kept")
+    assert tracking._fallback_root() == tmp_path / "kept"
+    assert target.tracking_uri == "sqlite:///mlflow/mlflow.db"
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()
+    assert target.experiment_name == "forecaster"
+    assert target.artifact_location == (tmp_path / "mlflow/artifacts/forecaster").as_uri()
+    experiment = mlflow.MlflowClient().get_experiment(target.experiment_id)
+    assert experiment.artifact_location == target.artifact_location
+    assert mlflow.get_tracking_uri() == target.tracking_uri
+
+
+def test_dataset_fingerprint():
+    frame = make_frame(3, 50)
+    fp = tracking.dataset_fingerprint(frame, id_col="id", time_col="date")
+    assert (fp["rows"], fp["series"], fp["start"], fp["end"]) == (
+        150,
+        3,
+        "2020-01-01",
+        "2020-02-19",
+    )
+    assert fp["dtypes"] == {"id": "String", "date": "Date", "y": "Float64"}
+    lazy = tracking.dataset_fingerprint(frame.lazy(), id_col="id", time_col="date")
+    assert lazy["hash"] == fp["hash"]
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=1)
+    assert tracking.dataset_fingerprint(shuffled)["hash"] == fp["hash"]
+    changed = frame.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(0.5).otherwise("y"))
+    assert tracking.dataset_fingerprint(changed)["hash"] != fp["hash"]
+    X = np.zeros((4, 3), dtype=np.float32)
+    arrays = tracking.dataset_fingerprint((X, X[:, 0]))
+    assert arrays["rows"] == 4 and arrays["hash"] != tracking.dataset_fingerprint((X + 1,))["hash"]
+
+
+def test_without_mlflow_fit_works_and_tracking_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # "import mlflow" raises ImportError
+    monkeypatch.setattr(tracking, "_PYFUNC_CLASS", None)
+    for call in (tracking.autolog, tracking.configure, lambda: tracking.ForecasterPyfunc):
+        with pytest.raises(ImportError, match=r'pip install "forecaster\[track\]"'):
+            call()
+    model = make_model(max_epochs=1).fit(make_frame(1, 60))
+    assert len(model.history_) == 1

@@ -1,0 +1,561 @@
+"""Tests of forecaster.tuning: search spaces, studies, pruning, storage, resume and workers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+optuna = pytest.importorskip("optuna")
+
+from tuning_worker import TINY_SPACE, tiny_frame, tiny_model, wait_for_two_pids  # noqa: E402
+
+from forecaster import LSTMForecaster, RNNForecaster, RNNRegressor  # noqa: E402
+from forecaster.exceptions import (  # noqa: E402
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+)
+from forecaster.tuning import (  # noqa: E402
+    TuneResult,
+    _make_pruner,
+    _resolve_space,
+    _sample,
+    default_search_space,
+    default_storage_url,
+    make_storage,
+    tune,
+)
+
+WORKER = Path(__file__).with_name("tuning_worker.py")
+COMPLETE, PRUNED, FAIL, RUNNING = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+    optuna.trial.TrialState.RUNNING,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks are fastest (and not slowed by busy cores) on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return tiny_frame()
+
+
+def quick(estimator=None, frame=None, **kwargs) -> TuneResult:
+    settings = {
+        "n_trials": 2,
+        "storage": None,
+        "search_space": TINY_SPACE,
+        "random_state": 0,
+        "track": False,
+        "show_progress": False,
+        "refit": False,
+    }
+    settings.update(kwargs)
+    return tune(estimator or tiny_model(), frame if frame is not None else tiny_frame(), **settings)
+
+
+# ------------------------------------------------------------------------------------------
+# search spaces
+# ------------------------------------------------------------------------------------------
+
+
+def test_default_space_rnn_forecaster():
+    space = default_search_space(RNNForecaster(target="y", horizon=24))
+    expected = {"cell", "head", "lookback", "segment_length", "nonlinearity", "hidden_size"}
+    assert expected | {"num_layers", "dropout", "lr", "weight_decay", "batch_size"} <= set(space)
+    assert "loss" not in space and "max_epochs" not in space and "target" not in space
+    assert space["lookback"].choices == (48, 72, 96, 144, 192)
+    assert space["segment_length"].choices == (12, 24, 48)
+    assert space["lr"].log and space["weight_decay"].log
+
+
+def test_default_space_lookback_fits_the_data():
+    model = RNNForecaster(target="y", id_col="id", lookback=24, horizon=6)
+    assert default_search_space(model, tiny_frame())["lookback"].choices == (16, 24, 32, 48, 64)
+    short = default_search_space(model, tiny_frame(length=80))
+    assert short["lookback"].choices == (16, 24, 32)
+    assert max(short["segment_length"].choices) <= 16
+
+
+@pytest.mark.parametrize("cls", [RNNForecaster, LSTMForecaster])
+def test_default_space_sampling(cls):
+    model = cls(target="y", horizon=12, lookback=48)
+    space = default_search_space(model)
+    assert ("cell" in space) == (cls is RNNForecaster)
+    assert ("nonlinearity" in space) == (cls is RNNForecaster)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_heads = set()
+    for _ in range(30):
+        trial = study.ask()
+        params = _sample(trial, space, model)
+        head = params["head"]
+        seen_heads.add(head)
+        assert ("segment_length" in params) == (head == "segment")
+        assert ("nonlinearity" in params) == (params.get("cell") == "rnn")
+        assert params["lookback"] in space["lookback"].choices
+        assert params.get("segment_length", 0) <= min(space["lookback"].choices)
+        fitted = clone(model).set_params(**params)  # every sampled name is a parameter
+        assert fitted.get_params()["hidden_size"] == params["hidden_size"]
+        study.tell(trial, 0.0)
+    assert seen_heads == {"segment", "direct", "seq2seq"}
+
+
+def test_user_space_shorthand_and_distributions():
+    model = tiny_model()
+    space = _resolve_space(
+        {
+            "hidden_size": [4, 8],
+            "num_layers": (1, 2),
+            "lr": (1e-3, 1e-2, "log"),
+            "dropout": (0.0, 0.3),
+            "batch_size": optuna.distributions.CategoricalDistribution((32, 64)),
+            "lookback": (16, 64, "log"),
+        },
+        model,
+        None,
+    )
+    dist = optuna.distributions
+    assert space["hidden_size"] == dist.CategoricalDistribution((4, 8))
+    assert space["num_layers"] == dist.IntDistribution(1, 2)
+    assert space["lr"] == dist.FloatDistribution(1e-3, 1e-2, log=True)
+    assert space["dropout"] == dist.FloatDistribution(0.0, 0.3)
+    assert space["lookback"] == dist.IntDistribution(16, 64, log=True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(10):
+        params = _sample(study.ask(), space, model)
+        assert params["hidden_size"] in (4, 8) and 1 <= params["num_layers"] <= 2
+        assert 1e-3 <= params["lr"] <= 1e-2 and 0.0 <= params["dropout"] <= 0.3
+        assert isinstance(params["lookback"], int) and 16 <= params["lookback"] <= 64
+        assert "segment_length" not in params  # not in the user's space
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [(1e-2, 1e-3), "fast", [], (1, 2, "cubic"), (1, 2, 3, 4), (True, False), (0.0, 1.0, "log")],
+)
+def test_bad_space_spec(spec):
+    with pytest.raises(DataValidationError, match=r"is not a distribution|empty list|low"):
+        _resolve_space({"lr": spec}, tiny_model(), None)
+
+
+def test_unknown_parameter_names(frame):
+    with pytest.raises(DataValidationError) as info:
+        quick(frame=frame, search_space={"hiden_size": [8], "learning_rate": (1e-3, 1e-2)})
+    message = str(info.value)
+    assert "'hiden_size' (did you mean hidden_size" in message
+    assert (
+        "'learning_rate' (did you mean lr?)" in message and "lookback" in message
+    )  # the known names are listed
+    with pytest.raises(DataValidationError, match="search_space must be"):
+        quick(frame=frame, search_space=[("lr", 0.1)])
+
+
+# ------------------------------------------------------------------------------------------
+# studies
+# ------------------------------------------------------------------------------------------
+
+
+def test_tiny_study_refits_the_best_estimator(frame):
+    result = quick(frame=frame, n_trials=3, refit=True)
+    assert result.n_trials_finished == 3 and result.n_trials_run == 3
+    assert set(result.best_params) == {"hidden_size", "lr"}
+    assert result.best_value == min(t.value for t in result.study.trials)
+    best = result.best_estimator
+    assert best.hidden_size == result.best_params["hidden_size"]
+    assert best.random_state == 0  # tune's seed, as the template had none
+    forecast = best.predict(frame)
+    assert forecast.shape == (12, 3) and np.isfinite(forecast["y"].to_numpy()).all()
+    trial = result.study.trials[0]
+    assert trial.user_attrs["pid"] == os.getpid()
+    assert [r["epoch"] for r in trial.user_attrs["history"]] == [1, 2]
+    assert sorted(trial.intermediate_values) == [1, 2]
+    table = result.trials_frame()
+    assert table.height == 3 and {"params_hidden_size", "params_lr", "state"} <= set(table.columns)
+
+
+def test_default_space_end_to_end(frame):
+    model = tiny_model(LSTMForecaster, max_epochs=1, windows_per_epoch=64)
+    result = tune(model, frame, n_trials=2, storage=None, random_state=3, track=False, refit=False)
+    assert result.n_trials_finished == 2
+    assert "lookback" in result.best_params and "cell" not in result.best_params
+
+
+def test_regressor_on_arrays():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 8, 2)).astype(np.float32)
+    y = X[:, -1, 0] + 0.5 * X[:, -2, 1]
+    model = RNNRegressor(max_epochs=2, batch_size=32)
+    space = default_search_space(model)
+    assert "lookback" not in space and space["head"].choices == ("direct", "seq2seq")
+    result = quick(model, (X, y), refit=True)
+    assert result.n_trials_finished == 2 and result.best_estimator.predict(X).shape == (96,)
+
+
+def test_pruned_trials_are_recorded(frame):
+    class PruneOdd(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number % 2 == 1
+
+    result = quick(frame=frame, n_trials=3, pruner=PruneOdd())
+    states = [t.state for t in result.study.trials]
+    assert states == [COMPLETE, PRUNED, COMPLETE]
+    pruned = result.study.trials[1]
+    assert list(pruned.intermediate_values) == [1]  # pruned after its first epoch
+    assert len(pruned.user_attrs["history"]) == 1
+    assert result.n_trials_finished == 3
+
+
+def test_pruner_choices():
+    assert isinstance(_make_pruner("median", 50), optuna.pruners.MedianPruner)
+    assert isinstance(_make_pruner("hyperband", 50), optuna.pruners.HyperbandPruner)
+    assert isinstance(_make_pruner("none", 50), optuna.pruners.NopPruner)
+    own = optuna.pruners.PercentilePruner(25.0)
+    assert _make_pruner(own, 50) is own
+    with pytest.raises(DataValidationError, match="pruner='sometimes'"):
+        _make_pruner("sometimes", 50)
+
+
+def test_median_pruner_prunes_a_bad_trial():
+    """The reporter's running best loss against the median of earlier trials."""
+    from forecaster.training import EpochRecord
+    from forecaster.tuning import _PruningReporter
+
+    study = optuna.create_study(pruner=_make_pruner("median", 10))
+    for _ in range(5):  # good trials
+        trial = study.ask()
+        reporter = _PruningReporter(trial, 1.0)
+        for epoch in range(1, 6):
+            reporter(EpochRecord(epoch, 1.0, 1.0 / epoch, 1e-3, 0.1, 1.0), None)
+        study.tell(trial, 0.2)
+    trial = study.ask()
+    reporter = _PruningReporter(trial, 1.0)
+    with pytest.raises(optuna.TrialPruned, match="after epoch 3"):
+        for epoch in range(1, 6):  # epochs 1 and 2 are the warm-up
+            reporter(EpochRecord(epoch, 1.0, 5.0, 1e-3, 0.1, 1.0), None)
+
+
+def test_same_random_state_same_params(frame):
+    space = {**TINY_SPACE, "lookback": [16, 24]}
+    runs = [quick(frame=frame, n_trials=3, search_space=space) for _ in range(2)]
+    params = [[t.params for t in r.study.trials] for r in runs]
+    assert params[0] == params[1]
+    assert [t.value for t in runs[0].study.trials] == [t.value for t in runs[1].study.trials]
+
+
+def test_failed_trials_do_not_stop_the_study(frame):
+    def space(trial):  # the first trial's lookback is longer than the series
+        return {"lookback": 1000 if trial.number == 0 else 24}
+
+    result = quick(frame=frame, search_space=space)
+    states = [t.state for t in result.study.trials]
+    assert states == [FAIL, COMPLETE, COMPLETE]
+    assert "shorter than" in result.study.trials[0].user_attrs["error"]
+    assert result.best_params == {"lookback": 24}
+
+
+def test_no_completed_trial_is_an_error(frame):
+    with pytest.raises(ForecasterError, match=r"No trial .* completed \(10 fail\).*shorter than"):
+        quick(frame=frame, search_space=lambda trial: {"lookback": 1000})
+
+
+def test_metric_callable_and_settings_errors(frame):
+    result = quick(frame=frame, n_trials=1, metric=lambda est, data: float(len(est.history_)))
+    assert result.best_value == 2.0
+    with pytest.raises(DataValidationError, match="validation_size=0"):
+        quick(tiny_model(validation_size=0), frame)
+    with pytest.raises(DataValidationError, match="metric='mape'"):
+        quick(frame=frame, metric="mape")
+    with pytest.raises(DataValidationError, match="direction='minimize'"):
+        quick(frame=frame, direction="maximize")
+    with pytest.raises(DataValidationError, match="n_trials, timeout or both"):
+        quick(frame=frame, n_trials=None)
+    with pytest.raises(DataValidationError, match="storage=None"):
+        quick(frame=frame, n_workers=2)
+
+
+def test_missing_optuna_names_the_extra(monkeypatch, frame):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ImportError, match=r'pip install "forecaster\[tune\]"'):
+        quick(frame=frame)
+    with pytest.raises(ImportError, match=r"forecaster\.tune"):
+        default_search_space(tiny_model())
+
+
+# ------------------------------------------------------------------------------------------
+# storage and resume
+# ------------------------------------------------------------------------------------------
+
+
+def test_default_storage_path(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert default_storage_url() == f"sqlite:///{tmp_path}/mlflow/optuna.db"
+    storage = make_storage("default")
+    assert (tmp_path / "mlflow").is_dir()
+    assert storage.heartbeat_interval == 10 and storage.grace_period == 60
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///tracking/mlflow.db")
+    assert default_storage_url() == f"sqlite:///{tmp_path}/tracking/optuna.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/abs/mlflow.db")
+    assert default_storage_url() == f"sqlite:///{tmp_path}/abs/optuna.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert default_storage_url() == f"sqlite:///{tmp_path}/mlflow/optuna.db"
+    assert make_storage(None) is None
+    assert make_storage(tmp_path / "db" / "x.db").url == f"sqlite:///{tmp_path}/db/x.db"
+    with pytest.raises(DataValidationError, match="not a database URL"):
+        make_storage("studies/optuna.db")
+
+
+def test_resume_runs_only_the_missing_trials(monkeypatch, tmp_path, frame):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = quick(frame=frame, storage="default")
+    assert (tmp_path / "mlflow" / "optuna.db").is_file()
+    assert first.study_name.startswith("RNNForecaster-y-h6-")
+    assert first.storage_url == f"sqlite:///{tmp_path}/mlflow/optuna.db"
+    second = quick(frame=frame, storage="default", n_trials=3)
+    assert second.study_name == first.study_name
+    assert (second.n_trials_run, second.n_trials_finished) == (1, 3)
+    again = quick(frame=frame, storage="default", n_trials=3)
+    assert (again.n_trials_run, again.n_trials_finished) == (0, 3)
+    params = [t.params for t in again.study.trials]
+    assert params[2] not in params[:2]  # the resumed sampler does not replay the first draws
+    with pytest.raises(DataValidationError, match="new study_name"):
+        quick(
+            frame=frame,
+            storage="default",
+            study_name=first.study_name,
+            search_space={"hidden_size": [4, 16]},
+        )
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+def test_stale_trial_of_another_machine_fails_after_the_grace_period(tmp_path, frame):
+    storage = make_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="stale")
+    orphan = study.ask()
+    storage.set_trial_user_attr(orphan._trial_id, "host", "another-machine")
+    storage.set_trial_user_attr(orphan._trial_id, "pid", 12345)
+    storage.record_heartbeat(orphan._trial_id)
+    time.sleep(2.5)
+    result = quick(frame=frame, storage=storage, study_name="stale", n_trials=1)
+    assert [t.state for t in result.study.trials] == [FAIL, COMPLETE]
+
+
+def _trials(storage, name: str):
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:  # not created yet
+        return []
+
+
+def test_sigkill_mid_study_then_resume(tmp_path):
+    """A real process killed with SIGKILL in its second trial; the rerun completes the study."""
+    url, name = f"sqlite:///{tmp_path}/optuna.db", "killed"
+    storage = optuna.storages.RDBStorage(url)  # the tables exist before two processes open it
+    command = [sys.executable, str(WORKER), url, name, "3", "0.25"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            trials = _trials(storage, name)
+            complete = [t for t in trials if t.state == COMPLETE]
+            running = [t for t in trials if t.state == RUNNING and "params" in t.user_attrs]
+            if complete and running:
+                break
+            assert process.poll() is None, f"the worker ended early:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no trial completed in time:\n{log.read_text()}"
+            time.sleep(0.05)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    before = {t.number: (t.state, t.value) for t in _trials(storage, name)}
+    interrupted = [n for n, (state, _) in before.items() if state == RUNNING]
+    assert len(interrupted) == 1
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    after = {t.number: t for t in _trials(storage, name)}
+    for number, (state, value) in before.items():
+        if state == COMPLETE:  # finished trials are kept as they were
+            assert (after[number].state, after[number].value) == (state, value)
+    lost = after[interrupted[0]]
+    assert lost.state == FAIL and "ended during the trial" in lost.user_attrs["fail_reason"]
+    assert sum(t.state == COMPLETE for t in after.values()) == 3
+    assert "finished 3" in rerun.stdout
+
+
+def test_two_worker_processes_share_one_study(tmp_path, frame):
+    result = quick(
+        frame=frame,
+        n_trials=3,
+        storage=f"sqlite:///{tmp_path}/optuna.db",
+        n_workers=2,
+        pruner="none",
+        callbacks=[wait_for_two_pids],
+    )
+    complete = result.study.get_trials(states=(COMPLETE,))
+    assert 3 <= len(complete) <= 4 and result.n_trials_finished == len(complete)
+    pids = {t.user_attrs["pid"] for t in complete}
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+# ------------------------------------------------------------------------------------------
+# tracking hooks
+# ------------------------------------------------------------------------------------------
+
+
+def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
+    calls = {"study": [], "trials": [], "paused": 0}
+    fake = types.ModuleType("forecaster.tracking")
+
+    def log_study(study, estimator, frame, best_estimator=None, experiment=None):
+        calls["study"].append(best_estimator)
+        return "parent-run"
+
+    def trial_callback(parent_run_id, *, tracking_uri=None, intermediate_key="value"):
+        assert intermediate_key == "best_val_loss"
+        return lambda study, trial: calls["trials"].append((parent_run_id, trial.number))
+
+    @contextlib.contextmanager
+    def paused():
+        calls["paused"] += 1
+        yield
+
+    fake.log_study, fake.trial_callback, fake.paused = log_study, trial_callback, paused
+    monkeypatch.setitem(sys.modules, "forecaster.tracking", fake)
+    result = quick(frame=frame, track=True, refit=True)
+    assert calls["study"][0] is None and calls["study"][1] is result.best_estimator
+    assert calls["trials"] == [("parent-run", 0), ("parent-run", 1)]
+    assert calls["paused"] == 3  # two trial fits and the refit
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("tracking server unreachable")
+
+    fake.log_study = fake.trial_callback = broken
+    with pytest.warns(ForecasterWarning, match="tracking server unreachable"):
+        result = quick(frame=frame, track=True, n_trials=1)
+    assert result.n_trials_finished == 1
+    monkeypatch.setitem(sys.modules, "forecaster.tracking", types.ModuleType("empty"))
+    assert quick(frame=frame, track=True, n_trials=1).n_trials_finished == 1
+
+
+@pytest.mark.slow
+def test_study_logged_to_mlflow(monkeypatch, tmp_path, frame):
+    """With the real forecaster.tracking: a parent run and a nested run per trial."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    mlflow = pytest.importorskip("mlflow")
+    if not hasattr(tracking, "log_study"):
+        pytest.skip("forecaster.tracking has no log_study")
+    monkeypatch.chdir(tmp_path)  # isolated MLflow state, undone by the monkeypatch
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    if hasattr(tracking, "_State"):
+        monkeypatch.setattr(tracking, "_state", tracking._State())
+    result = quick(frame=frame, track=True, refit=True, storage="default")
+    assert (tmp_path / "optuna.db").is_file()  # next to the tracking store
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    parents = [r for r in runs if r.data.tags.get("forecaster.study") == result.study_name]
+    assert len(parents) == 1 and len(children) == 2
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+
+
+# ------------------------------------------------------------------------------------------
+# PostgreSQL (a throw-away local server, when initdb, pg_ctl and psycopg are installed)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl)")
+    pytest.importorskip("psycopg")
+    prefix: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="forecaster-pg-"))
+    if os.geteuid() == 0:  # the server refuses to run as root
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user")
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = root / "data"
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    try:
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "--auth=trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+        start = ["-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
+        subprocess.run(
+            [*prefix, pg_ctl, *start],
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"cannot start a local PostgreSQL server: {exc.stderr!r}")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_storage_resumes(postgres_url, frame):
+    first = quick(frame=frame, storage=postgres_url, study_name="resumed")
+    assert first.storage_url.startswith("postgresql+psycopg://postgres@127.0.0.1:")
+    second = quick(frame=frame, storage=postgres_url, study_name="resumed", n_trials=3)
+    assert (second.n_trials_run, second.n_trials_finished) == (1, 3)
+
+
+@pytest.mark.slow
+def test_postgresql_storage_with_two_workers(postgres_url, frame):
+    result = quick(
+        frame=frame,
+        n_trials=4,
+        storage=postgres_url,
+        study_name="two-workers",
+        n_workers=2,
+        pruner="none",
+        callbacks=[wait_for_two_pids],
+    )
+    complete = result.study.get_trials(states=(COMPLETE,))
+    assert len(complete) >= 4 and len({t.user_attrs["pid"] for t in complete}) == 2
