@@ -139,6 +139,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     n_steps = LOOKBACK + HORIZON + (args.origins - 1) * HORIZON + args.extra_history
     frame = make_frame(args.series, n_steps)
     model = RNNForecaster(
@@ -310,6 +312,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0: torch's default); 1 is steadier on a shared machine",
+    )
+    parser.add_argument(
         "--wait-idle",
         type=float,
         default=60.0,
@@ -332,6 +340,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/bench_backtest.py" + (" --quick" if args.quick else "")
+    if args.threads:
+        name += f"_t{args.threads}"
+        command += f" --threads {args.threads}"
     if args.device != "cpu":
         command += f" --device {args.device}"
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

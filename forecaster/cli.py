@@ -112,9 +112,12 @@ def _fit(args: argparse.Namespace, log: _Logger) -> int:
     spec, root, frame, label = _spec_and_frame(args)
     model = pipelines._estimator(spec, args.progress)
     started = time.perf_counter()
-    model.fit(frame)
+    with pipelines._tracked_run(spec, label, log) as (run_id, _):
+        model.fit(frame)  # logged to MLflow by the fit hook when a run is active
     out = Path(args.out or root / "models" / spec.pipeline.name / label)
     model.save(out)
+    if run_id:
+        log(f"mlflow run {run_id}")
     log(
         f"fitted {type(model).__name__} in {time.perf_counter() - started:.1f} s "
         f"({len(model.history_)} epochs); saved to {out}"
@@ -266,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = command("tune", "tune the spec's model with Optuna (resumable)", _tune)
     spec_args(tune)
-    tune.add_argument("--trials", type=int, help="finished trials wanted in the study")
+    tune.add_argument("--trials", type=float, help="finished trials wanted in the study")
     tune.add_argument("--timeout", type=float, help="seconds for this invocation")
 
     data = command("datasets", "list or describe the bundled data sets", _datasets)

@@ -503,7 +503,8 @@ def run_pipeline(
             )
             _write_parquet(forecast, staging / "forecasts.parquet")
             if backtest is not None:
-                _write_parquet(backtest, staging / "backtest.parquet")
+                _write_parquet(backtest[0], staging / "backtest.parquet")
+                _write_parquet(backtest[1], staging / "backtest_by_step.parquet")
             plot = _plot(frame, forecast, model, staging / "forecast.png", spec.output.plot_series)
             model.save(staging / "model")
             result = PipelineResult(
@@ -619,7 +620,9 @@ def _model(spec, root, estimator, frame, tune, progress, log, digest) -> tuple[A
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)"
 
 
-def _evaluate(spec, model, frame, log) -> tuple[dict[str, float], pl.DataFrame | None]:
+def _evaluate(
+    spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None]
+) -> tuple[dict[str, float], tuple[pl.DataFrame, pl.DataFrame] | None]:
     folds = spec.evaluation.backtest_folds
     metrics: dict[str, float] = {}
     best = [r["val_loss"] for r in model.history_ if r["val_loss"] is not None]
@@ -642,7 +645,7 @@ def _evaluate(spec, model, frame, log) -> tuple[dict[str, float], pl.DataFrame |
         if name in overall.columns:
             metrics[f"backtest_{name}"] = float(overall[name].mean())
     log("backtest " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    return metrics, result.metrics
+    return metrics, (result.metrics, result.by_step)
 
 
 def _plot(frame: pl.DataFrame, forecast: pl.DataFrame, model: Any, path: Path, n: int) -> bool:
@@ -699,8 +702,14 @@ def _tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]):
         yield None, None
         return
     try:
-        target = tracking.configure(experiment=spec.tracking.experiment or spec.pipeline.name)
-        run = mlflow.start_run(run_name=f"{spec.pipeline.name}-{as_of}")
+        if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: log into the run it created
+            uri = tracking.default_tracking_uri()
+            mlflow.set_tracking_uri(uri)
+            run = mlflow.start_run()
+        else:
+            experiment = spec.tracking.experiment or spec.pipeline.name
+            uri = tracking.configure(experiment=experiment).tracking_uri
+            run = mlflow.start_run(run_name=f"{spec.pipeline.name}-{as_of}")
     except Exception as exc:  # tracking must never stop the job
         warnings.warn(
             f"MLflow tracking is unavailable ({exc}); the pipeline runs without it.",
@@ -712,7 +721,7 @@ def _tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]):
     status = "FAILED"
     try:
         mlflow.set_tags({"pipeline": spec.pipeline.name, "as_of": as_of})
-        yield run.info.run_id, target.tracking_uri
+        yield run.info.run_id, uri
         status = "FINISHED"
     finally:
         with contextlib.suppress(Exception):
@@ -733,6 +742,13 @@ def _log_outputs(
         from forecaster import tracking
 
         mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
+        if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
+            by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
+            names = [c for c in by_step.columns if c not in ("step", "target", "n")]
+            for row in by_step.iter_rows(named=True):
+                for name in names:
+                    if row[name] is not None:
+                        mlflow.log_metric(f"backtest_{name}_by_step", row[name], step=row["step"])
         for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
             if (staging / name).is_file():
                 mlflow.log_artifact(str(staging / name), artifact_path="outputs")
