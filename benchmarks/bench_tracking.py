@@ -230,10 +230,13 @@ def main() -> None:
         log_fit_s.append(timer.seconds)
 
     clean = [r for r in rows if not r["contended"]]
-    plain_rows = [r["plain_s"] for r in rows if (r["plain_other_cpus"] or 0.0) <= CONTENDED]
-    plain = statistics.median(plain_rows or [r["plain_s"] for r in rows])
-    tracked_rows = [r["tracked_s"] for r in rows if (r["tracked_other_cpus"] or 0.0) <= CONTENDED]
-    tracked = statistics.median(tracked_rows or [r["tracked_s"] for r in rows])
+    # the fit's own time: other processes only ever add to it, so the least contended estimate
+    # is the minimum over every fit (tracked ones without their tracking time)
+    fit_times = [r["plain_s"] for r in rows] + [
+        r["tracked_s"] - r["tracking_total_s"] for r in rows
+    ]
+    plain = min(fit_times)
+    tracked = min(r["tracked_s"] for r in rows)
     in_fit = statistics.median(r["tracking_total_s"] for r in rows)
     parts = {
         k: statistics.median(r["tracking_s"].get(k, 0.0) for r in rows)
@@ -250,7 +253,8 @@ def main() -> None:
         "config": {**cfg, "threads": args.threads, "repeats": repeats},
         "store": target.tracking_uri,
         "rows": rows,
-        "plain_fit_s": plain,
+        "fit_s": plain,
+        "fit_s_note": "minimum over all fits (tracked ones minus their tracking time)",
         "tracked_fit_s": tracked,
         "in_fit_tracking_s": in_fit,
         "in_fit_tracking_parts_s": parts,
@@ -294,11 +298,12 @@ def main() -> None:
     )
     md = [
         f"**Tracking overhead on a fit** ({platform.machine()}, {args.threads} threads): {size}; "
-        f"local SQLite store; medians of {repeats} repetitions.",
+        f"local SQLite store; {repeats} repetitions (fit times: the least contended one; "
+        "tracking times: medians).",
         "",
         "| | seconds | share of the plain fit |",
         "|---|---:|---:|",
-        f"| fit, no active run | {plain:.2f} | 100 % |",
+        f"| fit (no tracking) | {plain:.2f} | 100 % |",
         f"| fit inside `mlflow.start_run()` | {tracked:.2f} | {share(tracked)} |",
         f"| **tracking time inside the tracked fit** | **{in_fit:.2f}** | **{share(in_fit)}** |",
         f"| - run start: params, dataset fingerprint | {parts['start']:.2f} | "

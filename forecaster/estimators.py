@@ -716,9 +716,10 @@ def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
     """
     if sys.modules.get("mlflow") is None:
         return None
-    from forecaster.tracking import _fit_tracker as start
+    import importlib
 
-    return start(estimator, data)
+    start = getattr(importlib.import_module("forecaster.tracking"), "_fit_tracker", None)
+    return start(estimator, data) if start is not None else None
 
 
 def _holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windows]:
