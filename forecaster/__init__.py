@@ -30,6 +30,7 @@ from forecaster.estimators import (
     SimpleRNNForecaster,
     TemporalSplit,
 )
+from forecaster.evaluation import BacktestResult, backtest
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -46,6 +47,7 @@ from forecaster.windows import Batch, Windows, make_windows
 __all__ = [
     "MISSING_POLICIES",
     "SCALING_METHODS",
+    "BacktestResult",
     "Batch",
     "DataValidationError",
     "ForecasterError",
@@ -66,6 +68,7 @@ __all__ = [
     "TuneResult",
     "Windows",
     "__version__",
+    "backtest",
     "datasets",
     "infer_frequency",
     "load",
