@@ -38,7 +38,7 @@ import torch
 from sklearn.base import clone
 
 from forecaster.data import SERIES_ID, Panel, _as_tuple
-from forecaster.estimators import _PREDICT_BATCH, RNNForecaster, _check_schema
+from forecaster.estimators import _PREDICT_BATCH, RNNForecaster, _check_int, _check_schema
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.metrics import (
     _ACTUAL,
@@ -205,14 +205,6 @@ def _points(
         divisors, on = error_scales
         points = points.join(divisors, on=on, how="left", maintain_order="left")
     return points
-
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise DataValidationError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
 
 
 def _refit_every(refit: Any, folds: int) -> int:

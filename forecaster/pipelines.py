@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import forecaster
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
+from forecaster.persistence import _replace_directory
 
 __all__ = ["PipelineResult", "Spec", "SpecError", "load_spec", "run_pipeline"]
 
@@ -527,7 +528,7 @@ def run_pipeline(
             )
             (staging / "summary.json").write_text(result.model_dump_json(indent=2))
             _log_outputs(run_id, metrics, staging, spec.tracking.register_as, log)
-        _publish(staging, out_dir)
+        _replace_directory(staging, out_dir)  # atomic: rename, or swap with the old one
         _remember_model(root, name, digest, out_dir / "model")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -560,21 +561,6 @@ def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     frame.write_parquet(path)
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
-
-
-def _publish(staging: Path, out_dir: Path) -> None:
-    """Move the finished staging folder into place; replace an old one atomically."""
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-        try:
-            os.replace(staging, out_dir)
-        except BaseException:
-            os.replace(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out_dir)
 
 
 def _latest_pointer(root: Path, name: str) -> Path:
