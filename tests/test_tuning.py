@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import signal
@@ -497,7 +498,9 @@ def test_study_logged_to_mlflow(monkeypatch, tmp_path, frame):
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    # Debian keeps the server binaries off PATH, in /usr/lib/postgresql/<version>/bin.
+    search = os.pathsep.join([os.environ.get("PATH", ""), *glob.glob("/usr/lib/postgresql/*/bin")])
+    initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
     if not (initdb and pg_ctl):
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl)")
     pytest.importorskip("psycopg")
