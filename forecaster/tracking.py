@@ -13,11 +13,13 @@ One MLflow run per fit holds
 - backtest metrics by horizon step, when given (``backtest_<metric>`` with ``step`` = horizon
   step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``);
 - a forecast plot ``forecast.png`` (a few series: history tail, held-out actuals, forecast);
-- the model, as an MLflow pyfunc (:class:`ForecasterPyfunc`) whose only artifact is the saved
-  model directory of :func:`forecaster.save` (config JSON, safetensors weights, keys parquet).
-  It is logged as *models from code* (MLflow 3 refuses to unpickle models by default), so
-  nothing is pickled: :func:`mlflow.pyfunc.load_model` runs a three-line entry point that builds
-  :class:`ForecasterPyfunc`, which loads the directory with :func:`forecaster.load`. It predicts
+- the model, as an MLflow pyfunc whose data is the saved model directory of
+  :func:`forecaster.save` (config JSON, safetensors weights, keys parquet). It is logged with
+  ``loader_module="forecaster.tracking"``, so nothing is pickled and no code file is written
+  (MLflow 3 refuses to unpickle models by default, and a ``.py`` file in the default artifact
+  store under ``mlflow/`` must be avoided): :func:`mlflow.pyfunc.load_model` calls
+  ``forecaster.tracking._load_pyfunc``, which loads the directory with
+  :func:`forecaster.load`. It predicts
   from a pandas frame in the long format of the training frame and returns the forecast as a
   pandas frame (pyfunc has no Polars type; conversion happens at this boundary only).
 
@@ -143,20 +145,6 @@ _STEP_COLUMNS = ("step", "horizon_step", "h", "horizon")
 _NOT_METRICS = ("fold", "cutoff", "series", "window", "n", "model")
 _TARGET_COLUMN = "target"
 _TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
-
-# The MLflow "models from code" entry point written next to every logged model. It only builds
-# the (stateless) PythonModel; the fitted model is the directory artifact "model".
-_MODEL_CODE = '''"""MLflow models-from-code entry point of a forecaster model.
-
-Written by forecaster.tracking; the fitted model is the directory artifact "model".
-"""
-
-import mlflow.models
-
-from forecaster.tracking import ForecasterPyfunc
-
-mlflow.models.set_model(ForecasterPyfunc())
-'''
 
 
 # ------------------------------------------------------------------------------------------
@@ -753,6 +741,23 @@ def _define_pyfunc(base: type) -> type:
     return type("ForecasterPyfunc", (base,), namespace)
 
 
+class _LoadedModel:
+    """What :func:`mlflow.pyfunc.load_model` wraps: a loaded estimator and its ``predict``."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def predict(self, model_input: Any, params: Any = None) -> Any:
+        return _pyfunc_predict(self.estimator, model_input)
+
+
+def _load_pyfunc(data_path: str) -> _LoadedModel:
+    """MLflow's pyfunc loader entry point: load the logged model directory (no pickle)."""
+    from forecaster.persistence import load
+
+    return _LoadedModel(load(data_path))
+
+
 def __getattr__(name: str) -> Any:
     if name == "ForecasterPyfunc":
         return _pyfunc_class()
@@ -848,8 +853,6 @@ def _log_model(
 ) -> Any:
     from mlflow.models import infer_signature
 
-    code = workdir / "forecaster_pyfunc.py"
-    code.write_text(_MODEL_CODE, encoding="utf-8")
     example, output = _input_example(estimator, data)
     with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
         warnings.simplefilter("ignore", UserWarning)
@@ -862,8 +865,8 @@ def _log_model(
             name=MODEL_NAME,
             flavor=mlflow.pyfunc,
             run_id=run_id,
-            python_model=str(code),
-            artifacts={"model": str(model_dir)},
+            loader_module=__name__,  # mlflow calls _load_pyfunc(data_path): no code file, no pickle
+            data_path=str(model_dir),
             signature=signature,
             input_example=example,
             pip_requirements=_pip_requirements(),
