@@ -101,16 +101,15 @@ def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Any, pl.DataFrame, s
     from forecaster import pipelines
 
     spec, root = pipelines.load_spec(args.spec)
-    frame = pipelines.load_data(spec, root)
-    frame, label = pipelines._as_of(frame, spec.series.time, args.as_of)
-    return spec, root, pipelines._recent(frame, spec), label
+    frame, label = pipelines.prepare_data(spec, root, args.as_of)
+    return spec, root, frame, label
 
 
 def _fit(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster import pipelines
 
     spec, root, frame, label = _spec_and_frame(args)
-    model = pipelines._estimator(spec, args.progress)
+    model = pipelines.build_estimator(spec, args.progress)
     started = time.perf_counter()
     with pipelines._tracked_run(spec, label, log) as (run_id, _):
         model.fit(frame)  # logged to MLflow by the fit hook when a run is active
@@ -142,7 +141,11 @@ def _backtest(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster.evaluation import backtest
 
     spec, root, frame, label = _spec_and_frame(args)
-    model = forecaster.load(args.model) if args.model else pipelines._estimator(spec, args.progress)
+    model = (
+        forecaster.load(args.model)
+        if args.model
+        else pipelines.build_estimator(spec, args.progress)
+    )
     folds = args.folds or max(spec.evaluation.backtest_folds, 1)
     result = backtest(
         model,
@@ -165,7 +168,7 @@ def _tune(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster.tuning import tune
 
     spec, root, frame, label = _spec_and_frame(args)
-    estimator = pipelines._estimator(spec, False)
+    estimator = pipelines.build_estimator(spec, False)
     result = tune(
         estimator,
         frame,

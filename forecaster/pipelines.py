@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
+import glob
 import hashlib
 import json
 import logging
@@ -42,7 +43,16 @@ import forecaster
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.persistence import _replace_directory
 
-__all__ = ["PipelineResult", "Spec", "SpecError", "load_spec", "run_pipeline"]
+__all__ = [
+    "PipelineResult",
+    "Spec",
+    "SpecError",
+    "build_estimator",
+    "load_data",
+    "load_spec",
+    "prepare_data",
+    "run_pipeline",
+]
 
 
 class SpecError(ForecasterError, ValueError):
@@ -288,7 +298,7 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
         frame = forecaster.datasets.load_audio_mfcc(folder, **(mfcc or MfccSpec()).model_dump())
     else:
         pattern = str(root / source.path)
-        paths = sorted(Path(p) for p in _glob(pattern))
+        paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
         if not paths:
             raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
         kwargs: dict[str, Any] = {}
@@ -321,12 +331,6 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
             [f"{c}_logret" for c in spec.features.log_returns]
         )
     return frame
-
-
-def _glob(pattern: str) -> list[str]:
-    import glob
-
-    return glob.glob(pattern, recursive=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -399,7 +403,15 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     return frame.filter(pl.col(time_col) > last - pl.duration(days=days))
 
 
-def _estimator(spec: Spec, progress: bool) -> Any:
+def prepare_data(spec: Spec, root: Path, as_of: str | None) -> tuple[pl.DataFrame, str]:
+    """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
+    the as-of label that names the outputs."""
+    frame, label = _as_of(load_data(spec, root), spec.series.time, as_of)
+    return _recent(frame, spec), label
+
+
+def build_estimator(spec: Spec, progress: bool) -> Any:
+    """The spec's (unfitted) forecaster: [model] parameters plus the [series] columns."""
     params = dict(spec.model)
     name = params.pop("estimator", "RNNForecaster")
     series = spec.series
@@ -450,9 +462,7 @@ def run_pipeline(
     started = time.perf_counter()
     spec, root = load_spec(spec_path)
     name = spec.pipeline.name
-    frame = load_data(spec, root)
-    frame, as_of_label = _as_of(frame, spec.series.time, as_of)
-    frame = _recent(frame, spec)
+    frame, as_of_label = prepare_data(spec, root, as_of)
     out_dir = (root / spec.output.dir.format(name=name, as_of=as_of_label)).resolve()
     summary_file = out_dir / "summary.json"
     digest = spec_hash(spec)
@@ -464,7 +474,7 @@ def run_pipeline(
         )
         return previous.model_copy(update={"status": "skipped"})
 
-    estimator = _estimator(spec, progress)
+    estimator = build_estimator(spec, progress)
     panel = forecaster.Panel.from_frame(
         frame,
         **{k: v for k, v in estimator.get_params().items() if k in _COLUMN_PARAMS},
