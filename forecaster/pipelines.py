@@ -626,16 +626,21 @@ def _evaluate(
         metrics["val_loss"] = float(min(best))
     if folds == 0:
         return metrics, None
+    from sklearn.base import clone
+
     from forecaster.evaluation import backtest
 
-    result = backtest(
-        model,
-        frame,
-        folds=folds,
-        refit=False,
-        metrics=spec.evaluation.metrics,
-        m=spec.evaluation.seasonality,
-    )
+    # An unfitted clone, fitted once on the data before the first origin: the scores are out of
+    # sample (the fitted model has seen every backtest target).
+    with _tracking_paused():  # the backtest's own fit is not a logged model of the run
+        result = backtest(
+            clone(model),
+            frame,
+            folds=folds,
+            refit=False,
+            metrics=spec.evaluation.metrics,
+            m=spec.evaluation.seasonality,
+        )
     overall = result.aggregate
     for name in result.metric_names:
         if name in overall.columns:
@@ -679,6 +684,14 @@ def _plot(frame: pl.DataFrame, forecast: pl.DataFrame, model: Any, path: Path, n
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return True
+
+
+def _tracking_paused() -> contextlib.AbstractContextManager[None]:
+    try:
+        from forecaster import tracking
+    except ImportError:
+        return contextlib.nullcontext()
+    return tracking.paused()
 
 
 @contextlib.contextmanager
