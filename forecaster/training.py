@@ -1,4 +1,4 @@
-"""One plain training loop shared by every estimator.
+"""One plain training loop shared by every estimator, with checkpoints, resume and DDP.
 
 :func:`train` runs AdamW over batches from a *batch source* (a callable that yields
 ``(x, future, y)`` tensors for an epoch), with a choice of loss, gradient-norm clipping (against
@@ -6,37 +6,78 @@ exploding gradients), an optional learning-rate schedule, early stopping on a va
 with the best weights restored, bf16 autocast with loss scaling on CUDA, a progress bar, a per-epoch
 history and epoch-end callbacks (used by Optuna pruning and MLflow logging). A NaN or infinite loss
 stops training with an error that says what to try.
+
+Faults and scale:
+
+- **Checkpoints.** With a :class:`Checkpointer` the loop writes its whole state every ``every``
+  epochs (and when training ends) to one safetensors file, atomically (temporary file, fsync,
+  ``os.replace``): weights, optimizer, learning-rate schedule and loss-scaler state, the best
+  weights and early-stopping counters, the history, the epoch and the random number generator
+  states (torch CPU and CUDA, NumPy, Python). Tensors are safetensors tensors; everything else
+  is JSON in the file's metadata (never pickle). ``train(..., resume_from=state)`` continues
+  from such a state and, on the CPU with the same seed and data, ends with exactly the weights
+  of an uninterrupted run. :class:`CheckpointDirectory` names the files of an estimator's fit
+  and refuses a checkpoint written for other data or parameters (a fingerprint).
+- **GPU memory.** A batch that runs out of GPU memory raises :class:`GPUOutOfMemoryError`, which
+  says the batch size used and one that fits (measured by trying halves); with
+  ``on_oom="split"`` the loop instead splits every batch into parts and accumulates their
+  gradients (the same effective batch). Validation and prediction batches are split
+  automatically (their results do not depend on the split).
+- **Several processes.** Under ``torchrun`` (see :mod:`forecaster.distributed`) the network is
+  wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and the losses are all-reduced,
+  so every rank takes the same early-stopping decisions; only rank 0 writes checkpoints and shows
+  progress.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
+import os
+import random
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forecaster.exceptions import DataValidationError, ForecasterError
+import forecaster
+from forecaster import distributed
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
 __all__ = [
     "LOSSES",
     "LR_SCHEDULES",
+    "ON_OOM",
+    "CheckpointDirectory",
+    "CheckpointError",
+    "Checkpointer",
     "EpochRecord",
+    "GPUOutOfMemoryError",
     "StopTraining",
     "TrainingDivergedError",
+    "TrainingState",
+    "digest_arrays",
     "loss_function",
+    "predict_batched",
+    "read_checkpoint",
     "resolve_device",
     "train",
 ]
 
 LOSSES = ("mse", "mae", "huber")
 LR_SCHEDULES = ("none", "cosine", "plateau", "onecycle")
+ON_OOM = ("raise", "split")
 
 BatchSource = Callable[[int], Iterable[tuple[Tensor, Tensor | None, Tensor]]]
 """``source(epoch)`` yields ``(x, future, y)`` batches already on the training device."""
@@ -44,6 +85,29 @@ BatchSource = Callable[[int], Iterable[tuple[Tensor, Tensor | None, Tensor]]]
 
 class TrainingDivergedError(ForecasterError, ArithmeticError):
     """The training loss became NaN or infinite."""
+
+
+class CheckpointError(ForecasterError):
+    """A checkpoint is missing, unreadable, or was written for other data or parameters."""
+
+
+class GPUOutOfMemoryError(ForecasterError, MemoryError):
+    """A batch did not fit in the GPU's memory.
+
+    Attributes
+    ----------
+    batch_size : int
+        Windows in the batch that failed (per process under torchrun).
+    suggested_batch_size : int or None
+        Windows per batch that fit (measured by trying halves in a single process; half of
+        ``batch_size`` under torchrun, where trying would need every rank), or None when not
+        even one window fits.
+    """
+
+    def __init__(self, message: str, batch_size: int, suggested_batch_size: int | None) -> None:
+        super().__init__(message)
+        self.batch_size = batch_size
+        self.suggested_batch_size = suggested_batch_size
 
 
 class StopTraining(Exception):
@@ -142,6 +206,708 @@ def _progress_enabled(progress: bool | None) -> bool:
     return sys.stderr.isatty()
 
 
+# ------------------------------------------------------------------------------------------
+# checkpoints
+# ------------------------------------------------------------------------------------------
+
+CHECKPOINT_FORMAT = "forecaster-checkpoint"
+CHECKPOINT_VERSION = 1
+_METADATA_KEY = "forecaster_checkpoint"
+
+
+def _encode(value: Any, key: str, tensors: dict[str, Tensor]) -> Any:
+    """``value`` as JSON, its tensors and arrays moved into ``tensors`` (named by their path)."""
+    if isinstance(value, Tensor):
+        tensors[key] = value.detach().to("cpu", copy=True).contiguous()
+        return {"$tensor": key}
+    if isinstance(value, np.ndarray):  # NumPy's MT19937 key is uint32: stored as int64
+        tensors[key] = torch.from_numpy(np.array(value, dtype=np.int64))
+        return {"$ndarray": key, "dtype": str(value.dtype)}
+    if isinstance(value, Mapping):
+        items = []
+        for name, item in value.items():
+            if isinstance(name, bool) or not isinstance(name, str | int):
+                raise CheckpointError(f"Cannot store a mapping key {name!r} at {key!r}.")
+            items.append([name, _encode(item, f"{key}/{name}", tensors)])
+        return {"$dict": items}
+    if isinstance(value, tuple):
+        return {"$tuple": [_encode(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$float": repr(value)}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise CheckpointError(
+        f"Cannot store a {type(value).__name__} at {key!r} in a checkpoint (tensors, arrays, "
+        "numbers, strings, lists, tuples and mappings only)."
+    )
+
+
+def _decode(value: Any, tensors: Mapping[str, Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$tensor" in value:
+        return tensors[value["$tensor"]]
+    if "$ndarray" in value:
+        return tensors[value["$ndarray"]].numpy().astype(np.dtype(value["dtype"]))
+    if "$dict" in value:
+        return {name: _decode(item, tensors) for name, item in value["$dict"]}
+    if "$tuple" in value:
+        return tuple(_decode(v, tensors) for v in value["$tuple"])
+    if "$float" in value:
+        return float(value["$float"])
+    raise ValueError(f"unknown entry {sorted(value)}")
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 (the legacy global state is what we save)
+        "python": random.getstate(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@dataclass
+class TrainingState:
+    """Everything :func:`train` needs to continue after ``epoch`` (what a checkpoint holds).
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed.
+    finished : bool
+        Training had ended (last epoch, early stopping or a stop request).
+    history : list of EpochRecord
+    best_loss : float
+        Best validation loss so far (``inf`` before the first).
+    stale : int
+        Epochs since the best validation loss (early-stopping counter).
+    elapsed : float
+        Training seconds so far (``max_time`` counts them).
+    network, best : dict of str to Tensor
+        The weights after ``epoch`` and the best weights so far (``best`` may be None).
+    optimizer, scheduler, scaler : dict
+        ``state_dict()`` of the AdamW optimizer, the learning-rate schedule (None without one)
+        and the gradient scaler.
+    rng : list of dict
+        Random number generator states of every rank (torch CPU, CUDA, NumPy and Python).
+    fingerprint, extra : dict
+        What the state was trained on (see :class:`Checkpointer`) and caller data (the seed).
+    """
+
+    epoch: int
+    finished: bool
+    history: list[EpochRecord]
+    best_loss: float
+    stale: int
+    elapsed: float
+    network: dict[str, Tensor]
+    best: dict[str, Tensor] | None
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    scaler: dict[str, Any]
+    rng: list[dict[str, Any]]
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _FIELDS = (
+        "epoch",
+        "finished",
+        "best_loss",
+        "stale",
+        "elapsed",
+        "network",
+        "best",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "rng",
+    )
+
+    def to_bytes(self) -> bytes:
+        """The state as a safetensors file (JSON metadata under ``forecaster_checkpoint``)."""
+        import safetensors.torch
+
+        tensors: dict[str, Tensor] = {}
+        body = {name: getattr(self, name) for name in self._FIELDS}
+        body["history"] = [record.as_dict() for record in self.history]
+        document = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "package_version": forecaster.__version__,
+            "fingerprint": _json_normalized(self.fingerprint),
+            "extra": _json_normalized(self.extra),
+            "state": _encode(body, "state", tensors),
+        }
+        metadata = {_METADATA_KEY: json.dumps(document, allow_nan=False)}
+        return safetensors.torch.save(tensors, metadata=metadata)
+
+
+def _json_normalized(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from JSON (tuples become lists; other objects strings)."""
+    return json.loads(json.dumps(dict(value), default=str, sort_keys=True))
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> TrainingState:
+    """Read a checkpoint file written by :class:`Checkpointer` (no fingerprint check).
+
+    Raises
+    ------
+    CheckpointError
+        When the file does not exist or is not a readable checkpoint.
+    """
+    from safetensors import safe_open
+
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"There is no checkpoint file {file}.")
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        document = json.loads(metadata[_METADATA_KEY])
+        if document.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {document.get('format')!r}")
+        version = document.get("format_version")
+        if version != CHECKPOINT_VERSION:
+            raise ValueError(
+                f"format version {version!r}, this package reads version {CHECKPOINT_VERSION}"
+            )
+        body = _decode(document["state"], tensors)
+        history = [EpochRecord(**record) for record in body.pop("history")]
+        return TrainingState(
+            history=history,
+            fingerprint=document.get("fingerprint", {}),
+            extra=document.get("extra", {}),
+            **{name: body[name] for name in TrainingState._FIELDS},
+        )
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(
+            f"{file} is not a readable forecaster checkpoint ({type(exc).__name__}: {exc}). "
+            "It may be truncated or from another program: delete it and fit without "
+            "resume=True to start from scratch."
+        ) from exc
+
+
+def _fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if key == "data" and old != new:
+            differences.append(
+                f"the training data differ (digest {old} in the checkpoint, {new} now)"
+            )
+        elif isinstance(old, Mapping) and isinstance(new, Mapping):
+            for name in sorted(set(old) | set(new)):
+                if old.get(name) != new.get(name):
+                    differences.append(
+                        f"{key}.{name}: checkpoint {old.get(name)!r}, now {new.get(name)!r}"
+                    )
+        elif old != new:
+            differences.append(f"{key}: checkpoint {old!r}, now {new!r}")
+    return differences
+
+
+class Checkpointer:
+    """Writes and reads the checkpoint file of one training run.
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint file (``.safetensors``); its folder is created when needed.
+    every : int, default 1
+        Write after every ``every``-th epoch, and always when training ends.
+    fingerprint : mapping, optional
+        What the run trains on (parameters, a digest of the data, ...; JSON values). It is
+        stored, and :meth:`load` refuses a checkpoint whose fingerprint differs.
+    extra : mapping, optional
+        Caller data stored alongside (e.g. the seed of a fit with ``random_state=None``).
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from forecaster.networks import RecurrentNet
+    >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, hidden_size=4)
+    >>> x, y = torch.randn(16, 8, 1), torch.randn(16, 2, 1)
+    >>> ckpt = Checkpointer(tempfile.mkdtemp() + "/run.safetensors", fingerprint={"data": "x"})
+    >>> _ = train(net, lambda e: [(x, None, y)], max_epochs=2, checkpoint=ckpt, progress=False)
+    >>> state = ckpt.load()
+    >>> state.epoch, state.finished, len(state.history)
+    (2, True, 2)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        every: int = 1,
+        fingerprint: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise DataValidationError(f"checkpoint_every must be an integer >= 1, got {every!r}.")
+        self.path = Path(path)
+        self.every = every
+        self.fingerprint = _json_normalized(fingerprint or {})
+        self.extra = dict(extra or {})
+
+    def due(self, epoch: int, finished: bool) -> bool:
+        """Whether the state after ``epoch`` is written."""
+        return finished or epoch % self.every == 0
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def save(self, state: TrainingState) -> None:
+        """Write ``state`` atomically (on the main process only; a no-op on other ranks)."""
+        if not distributed.is_main_process():
+            return
+        state.fingerprint = self.fingerprint
+        state.extra = self.extra
+        data = state.to_bytes()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_directory(self.path.parent)
+
+    def load(self) -> TrainingState:
+        """Read the checkpoint and check that it was written for this fingerprint.
+
+        Raises
+        ------
+        CheckpointError
+            When there is no checkpoint, it is unreadable, or its fingerprint differs.
+        """
+        state = read_checkpoint(self.path)
+        differences = _fingerprint_differences(state.fingerprint, self.fingerprint)
+        if differences:
+            raise CheckpointError(
+                f"The checkpoint {self.path} was written for other data or parameters, so "
+                f"training cannot resume from it: {'; '.join(differences)}. Resume with the "
+                "data and parameters of the interrupted fit, or fit without resume=True to "
+                "start from scratch (which replaces the checkpoint)."
+            )
+        return state
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+class CheckpointDirectory:
+    """The checkpoints of one estimator fit: ``checkpoint-{k}.safetensors`` for its k-th
+    training run (an ensemble trains several), and the fit's seed.
+
+    A fresh fit (``resume=False``) deletes the checkpoints of an earlier fit; a resumed fit
+    needs ``checkpoint-0`` and takes the seed of the interrupted fit from it (so a fit with
+    ``random_state=None`` resumes with the same data order), then resumes each run from its
+    file (a run whose file does not exist yet starts from scratch).
+
+    Parameters
+    ----------
+    directory : path
+    every : int
+        See :class:`Checkpointer`.
+    fingerprint : mapping
+        The fit's parameters and a digest of its data.
+    resume : bool
+    """
+
+    PATTERN = "checkpoint-{}.safetensors"
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        every: int = 1,
+        fingerprint: Mapping[str, Any],
+        resume: bool = False,
+    ) -> None:
+        self.directory = Path(directory)
+        self.every = every
+        self.fingerprint = fingerprint
+        self.resume = resume
+        self.seed: int | None = None
+        self._runs = 0
+        self._first: TrainingState | None = None
+
+    def path(self, run: int) -> Path:
+        return self.directory / self.PATTERN.format(run)
+
+    def start(self, seed: int) -> int:
+        """Begin the fit; returns the seed to use (the interrupted fit's when resuming)."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise CheckpointError(
+                f"checkpoint_dir={str(self.directory)!r} is a file; pass a folder path."
+            )
+        if self.resume:
+            first = self.path(0)
+            if not first.is_file():
+                raise CheckpointError(
+                    f"resume=True, but {self.directory} holds no checkpoint ({first.name} is "
+                    "missing): the interrupted fit wrote none yet, or checkpoint_dir points "
+                    "elsewhere. Fit without resume=True to start from scratch."
+                )
+            self._first = Checkpointer(first, fingerprint=self.fingerprint).load()
+            saved = self._first.extra.get("fit_seed")
+            self.seed = int(saved) if saved is not None else seed
+        else:
+            self.seed = seed
+            if distributed.is_main_process() and self.directory.is_dir():
+                for old in self.directory.glob(self.PATTERN.format("*")):
+                    old.unlink(missing_ok=True)
+        if distributed.is_main_process() and self.directory.is_dir():
+            for stale in self.directory.glob(f".{self.PATTERN.format('*')}.*.tmp"):
+                stale.unlink(missing_ok=True)  # left by a process killed while writing
+        return self.seed
+
+    def next_run(self, seed: int) -> tuple[Checkpointer, TrainingState | None]:
+        """The checkpointer of the next training run and the state to resume it from."""
+        if self.seed is None:
+            raise RuntimeError("CheckpointDirectory.start() must be called first.")
+        run = self._runs
+        self._runs += 1
+        checkpointer = Checkpointer(
+            self.path(run),
+            every=self.every,
+            fingerprint=self.fingerprint,
+            extra={"fit_seed": self.seed, "seed": int(seed), "run": run},
+        )
+        state = None
+        if self.resume:
+            if run == 0:
+                state = self._first
+            elif checkpointer.exists():
+                state = checkpointer.load()
+        return checkpointer, state
+
+
+def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
+    """The first checkpoint file of a fit in ``directory`` (what ``resume=True`` needs), or
+    None when there is none."""
+    first = Path(directory) / CheckpointDirectory.PATTERN.format(0)
+    return first if first.is_file() else None
+
+
+def digest_arrays(*arrays: np.ndarray | bytes | str) -> str:
+    """A content digest (BLAKE2b, 32 hex digits) of arrays, bytes and strings, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> digest_arrays(np.arange(3)) == digest_arrays(np.arange(3))
+    True
+    >>> digest_arrays(np.arange(3)) == digest_arrays(np.arange(3).astype("int32"))
+    False
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for item in arrays:
+        if isinstance(item, str):
+            item = item.encode()
+        if isinstance(item, np.ndarray):
+            digest.update(f"{item.dtype.str}{item.shape}".encode())
+            item = memoryview(np.ascontiguousarray(item)).cast("B")
+        digest.update(len(item).to_bytes(8, "little"))
+        digest.update(item)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# GPU memory
+# ------------------------------------------------------------------------------------------
+
+
+def _release_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _memory_detail(device: torch.device) -> str:
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return str(device)
+    try:
+        free, total = torch.cuda.mem_get_info(device)
+    except RuntimeError:
+        return str(device)
+    return f"{device}: {free / 2**30:.2f} GiB free of {total / 2**30:.2f} GiB"
+
+
+def _chunks(tensor: Tensor | None, parts: int) -> Sequence[Tensor | None]:
+    return [None] * parts if tensor is None else tensor.tensor_split(parts)
+
+
+class _Backoff:
+    """Runs a batch function on the whole batch, or on ``parts`` slices after running out of
+    GPU memory (halving the slices until they fit). Used where splitting does not change the
+    result: forward passes in validation and prediction."""
+
+    def __init__(self, what: str, device: torch.device) -> None:
+        self.what, self.device, self.parts = what, device, 1
+
+    def run(self, function: Callable[..., Tensor], x: Tensor, future: Tensor | None) -> Tensor:
+        n = x.shape[0]
+        while True:
+            parts = min(self.parts, n)
+            try:
+                outputs = [
+                    function(xc, fc)
+                    for xc, fc in zip(_chunks(x, parts), _chunks(future, parts), strict=True)
+                ]
+                return outputs[0] if parts == 1 else torch.cat(outputs)
+            except torch.OutOfMemoryError:
+                pass
+            # outside the except block, so that the failed attempt's tensors can be freed
+            _release_memory(self.device)
+            size = math.ceil(n / parts)
+            if size <= 1:
+                raise GPUOutOfMemoryError(
+                    f"Not even one window of a {self.what} batch fits in GPU memory "
+                    f"({_memory_detail(self.device)}). Use a smaller network (hidden_size, "
+                    "num_layers) or lookback, free the GPU, or use device='cpu'.",
+                    batch_size=n,
+                    suggested_batch_size=None,
+                )
+            self.parts = parts * 2
+            warnings.warn(
+                f"A {self.what} batch of {size} windows ran out of GPU memory on "
+                f"{self.device}; running it in parts of {math.ceil(n / self.parts)} windows "
+                "(the results are the same).",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+
+
+@torch.no_grad()
+def predict_batched(
+    network: nn.Module,
+    x: Tensor,
+    future: Tensor | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 4096,
+    amp: bool = False,
+) -> Tensor:
+    """``network(x, future)`` in batches of ``batch_size`` rows moved to ``device``; float32 on
+    the CPU.
+
+    A batch that runs out of GPU memory is split in halves until it fits (with a
+    :class:`~forecaster.exceptions.ForecasterWarning`); :class:`GPUOutOfMemoryError` when not
+    even one row fits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from forecaster.networks import RecurrentNet
+    >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, hidden_size=4)
+    >>> predict_batched(net.eval(), torch.randn(10, 8, 1), batch_size=4).shape
+    torch.Size([10, 2, 1])
+    """
+    device = torch.device(device)
+    backoff = _Backoff("prediction", device)
+
+    def forward(xb: Tensor, fb: Tensor | None) -> Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and _is_cuda(device)):
+            return network(xb, fb).float()
+
+    outputs = []
+    for lo in range(0, x.shape[0], batch_size):
+        xb = x[lo : lo + batch_size].to(device)
+        fb = None if future is None else future[lo : lo + batch_size].to(device)
+        outputs.append(backoff.run(forward, xb, fb).cpu())
+    if not outputs:
+        return network(x[:0].to(device), None if future is None else future[:0].to(device)).cpu()
+    return torch.cat(outputs)
+
+
+def _is_cuda(device: torch.device) -> bool:
+    return device.type == "cuda"
+
+
+class _TrainingLoss(nn.Module):
+    """``network.training_loss`` as a ``forward`` (DistributedDataParallel wraps forward)."""
+
+    def __init__(self, network: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+        super().__init__()
+        self.network = network
+        self.loss_fn = loss_fn
+
+    def forward(self, x: Tensor, future: Tensor | None, y: Tensor) -> Tensor:
+        return self.network.training_loss(x, future, y, self.loss_fn)
+
+
+class _Stepper:
+    """One optimiser step per batch: forward, backward (in ``parts`` after running out of GPU
+    memory with ``on_oom="split"``), clipping, AdamW step."""
+
+    def __init__(
+        self,
+        compute: Callable[[Tensor, Tensor | None, Tensor], Tensor],
+        network: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        *,
+        device: torch.device,
+        use_amp: bool,
+        grad_clip: float | None,
+        on_oom: str,
+    ) -> None:
+        self.compute, self.network, self.optimizer, self.scaler = (
+            compute,
+            network,
+            optimizer,
+            scaler,
+        )
+        self.device, self.use_amp, self.grad_clip, self.on_oom = device, use_amp, grad_clip, on_oom
+        self.parts = 1
+        self.world = distributed.world_size()
+
+    def step(self, x: Tensor, future: Tensor | None, y: Tensor, check: Callable | None) -> Tensor:
+        """The batch loss (detached); ``check(loss)`` runs before the backward pass."""
+        while True:
+            try:
+                return self._step(x, future, y, check)
+            except torch.OutOfMemoryError:
+                pass
+            self.optimizer.zero_grad(set_to_none=True)
+            _release_memory(self.device)
+            n = x.shape[0]
+            size = math.ceil(n / min(self.parts, n))
+            if self.on_oom == "split" and self.world == 1 and size > 1:
+                self.parts *= 2
+                warnings.warn(
+                    f"A training batch of {size} windows ran out of GPU memory on "
+                    f"{self.device}; from now on every batch is split into {self.parts} parts "
+                    "whose gradients are accumulated (the same effective batch size).",
+                    ForecasterWarning,
+                    stacklevel=4,
+                )
+                continue
+            raise self._out_of_memory(x, future, y, size)
+
+    def _step(self, x: Tensor, future: Tensor | None, y: Tensor, check: Callable | None) -> Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        n = x.shape[0]
+        parts = min(self.parts, n)
+        total: Tensor | None = None
+        for xc, fc, yc in zip(
+            _chunks(x, parts), _chunks(future, parts), _chunks(y, parts), strict=True
+        ):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                part = self.compute(xc, fc, yc)
+            if parts > 1:
+                part = part * (xc.shape[0] / n)
+            if check is not None:
+                check(part)
+            self.scaler.scale(part).backward()
+            total = part.detach() if total is None else total + part.detach()
+        if self.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.network.parameters(), self.grad_clip)
+        self.scaler.step(self.optimizer)  # skips a step whose scaled gradients overflowed
+        self.scaler.update()
+        assert total is not None  # a batch has at least one window
+        return total
+
+    def _out_of_memory(
+        self, x: Tensor, future: Tensor | None, y: Tensor, size: int
+    ) -> GPUOutOfMemoryError:
+        where = _memory_detail(self.device)
+        if self.world > 1:
+            fits = max(size // 2, 1) if size > 1 else None
+            measured = "likely fits (not measured: measuring would need every rank)"
+        else:
+            fits = self._largest_fitting(x, future, y, size)
+            measured = "fits (measured)"
+        per_rank = f" per rank ({self.world} ranks)" if self.world > 1 else ""
+        if fits is None:
+            advice = (
+                "Not even one window fits: use a smaller network (hidden_size, num_layers) or "
+                "lookback, free the GPU, or use device='cpu'."
+            )
+        else:
+            advice = (
+                f"A batch of {fits} windows{per_rank} {measured}: set batch_size="
+                f"{fits * self.world}"
+                + (
+                    f", or on_oom='split' to keep batch_size={size * self.world} and "
+                    "accumulate the gradients of smaller parts."
+                    if self.world == 1
+                    else "."
+                )
+            )
+        return GPUOutOfMemoryError(
+            f"A training batch of {size} windows{per_rank} ran out of GPU memory ({where}). "
+            + advice,
+            batch_size=size,
+            suggested_batch_size=fits,
+        )
+
+    def _largest_fitting(
+        self, x: Tensor, future: Tensor | None, y: Tensor, size: int
+    ) -> int | None:
+        """Try a forward and backward pass on halves of the batch until one fits."""
+        trial = size // 2
+        while trial >= 1:
+            fits = True
+            try:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                    loss = self.compute(
+                        x[:trial], None if future is None else future[:trial], y[:trial]
+                    )
+                loss.backward()
+                del loss
+            except torch.OutOfMemoryError:
+                fits = False
+            self.optimizer.zero_grad(set_to_none=True)
+            _release_memory(self.device)
+            if fits:
+                return trial
+            trial //= 2
+        return None
+
+
+# ------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------
+
+
 def train(
     network: nn.Module,
     train_source: BatchSource,
@@ -161,6 +927,9 @@ def train(
     callbacks: Sequence[Callable[[EpochRecord, nn.Module], Any]] = (),
     progress: bool | None = None,
     description: str = "training",
+    checkpoint: Checkpointer | None = None,
+    resume_from: TrainingState | None = None,
+    on_oom: str = "raise",
 ) -> list[EpochRecord]:
     """Train ``network`` in place and return the per-epoch history.
 
@@ -189,22 +958,49 @@ def train(
         bf16 autocast on CUDA (ignored on CPU), with loss scaling: under autocast PyTorch runs
         the cuDNN recurrent kernels in float16.
     max_time : float, optional
-        Stop after the epoch during which this many seconds have passed.
+        Stop after the epoch during which this many seconds of training have passed (a resumed
+        run counts the seconds before the interruption too).
     callbacks : sequence of callable
         ``callback(record, network)`` after every epoch. Raise :class:`StopTraining` to stop
         (best weights kept); any other exception (e.g. ``optuna.TrialPruned``) propagates.
+        Under torchrun they run on every rank (a stop on any rank stops all).
     progress : bool or None
-        Show a progress bar; ``None`` shows it in a terminal or a notebook.
+        Show a progress bar; ``None`` shows it in a terminal or a notebook (rank 0 only).
+    checkpoint : Checkpointer, optional
+        Write the training state every ``checkpoint.every`` epochs and when training ends.
+    resume_from : TrainingState, optional
+        Continue from this state (e.g. ``checkpoint.load()``) instead of from the start; the
+        network, optimizer and schedule must be configured as when it was written. A state
+        of a finished run only restores its best weights.
+    on_oom : {"raise", "split"}
+        What a training batch that runs out of GPU memory does: raise
+        :class:`GPUOutOfMemoryError` (which says a batch size that fits), or split every
+        batch into parts and accumulate their gradients (single process only; the effective
+        batch is unchanged, dropout masks are drawn per part).
 
     Returns
     -------
     list of EpochRecord
         ``lr`` is the learning rate used in the epoch (its last step for ``"onecycle"``).
+        After a resume it includes the epochs before the interruption.
 
     Raises
     ------
     TrainingDivergedError
         When the loss becomes NaN or infinite.
+    GPUOutOfMemoryError
+        When a batch does not fit in GPU memory (see ``on_oom``).
+    CheckpointError
+        When ``resume_from`` does not fit the network or the training settings.
+
+    Notes
+    -----
+    On the CPU, training resumed from the checkpoint of epoch ``k`` ends with exactly the
+    weights of an uninterrupted run (same seed and data): batches are a function of the epoch
+    (the sources draw their order from a generator seeded by the epoch), and the checkpoint
+    restores the optimizer, schedule, early-stopping counters and the random number generator
+    states that dropout draws from. On CUDA, kernels are not bitwise deterministic by default,
+    so a resumed run matches to within float rounding.
 
     Examples
     --------
@@ -221,6 +1017,8 @@ def train(
     loss_fn = loss_function(loss)
     if max_epochs < 1:
         raise DataValidationError(f"max_epochs must be >= 1, got {max_epochs!r}.")
+    if on_oom not in ON_OOM:
+        raise DataValidationError(f"on_oom={on_oom!r} is not supported. Expected one of {ON_OOM}.")
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = _scheduler(lr_schedule, optimizer, max_epochs, steps_per_epoch)
     use_amp = amp and device.type == "cuda"
@@ -228,52 +1026,109 @@ def train(
     # autocast dtype (aten/src/ATen/cudnn/AutocastRNN.cpp), so the recurrent gradients need loss
     # scaling against underflow even with bf16 autocast.
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    world = distributed.world_size()
+    if world > 1 and distributed.rank() > 0:
+        # Every rank built the same initial weights from the same seed; dropout must not draw
+        # the same masks on every rank, so ranks other than 0 (which matches one process)
+        # continue from their own stream.
+        torch.manual_seed(torch.initial_seed() + 7919 * distributed.rank())
+
     history: list[EpochRecord] = []
-    best_loss, best_state, stale = math.inf, None, 0
-    started = time.perf_counter()
+    best_loss, best_state, stale, elapsed, first_epoch, finished = math.inf, None, 0, 0.0, 1, False
+    if resume_from is not None:
+        _restore(resume_from, network, optimizer, scheduler, scaler, device)
+        history = list(resume_from.history)
+        best_loss, stale, elapsed = resume_from.best_loss, resume_from.stale, resume_from.elapsed
+        best_state = resume_from.best
+        if best_state is not None:
+            best_state = {k: v.to(device) for k, v in best_state.items()}
+        first_epoch, finished = resume_from.epoch + 1, resume_from.finished
+
+    if world > 1 and not finished:
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(
+            _TrainingLoss(network, loss_fn),
+            device_ids=[device.index] if device.type == "cuda" else None,
+        )
+        compute: Callable[[Tensor, Tensor | None, Tensor], Tensor] = wrapped
+    else:
+
+        def compute(x: Tensor, future: Tensor | None, y: Tensor) -> Tensor:
+            return network.training_loss(x, future, y, loss_fn)
+
+    stepper = _Stepper(
+        compute,
+        network,
+        optimizer,
+        scaler,
+        device=device,
+        use_amp=use_amp,
+        grad_clip=grad_clip,
+        on_oom=on_oom,
+    )
+    validation = _Backoff("validation", device)
+    started = time.perf_counter() - elapsed
 
     bar = None
-    if _progress_enabled(progress):
+    if not finished and distributed.is_main_process() and _progress_enabled(progress):
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=max_epochs, desc=description, unit="epoch", leave=False)
+        bar = tqdm(
+            total=max_epochs, initial=len(history), desc=description, unit="epoch", leave=False
+        )
     try:
-        for epoch in range(1, max_epochs + 1):
+        for epoch in range(first_epoch, max_epochs + 1):
+            if finished:
+                break
             t0 = time.perf_counter()
             network.train()
             total = torch.zeros((), device=device)
             n_windows = 0
             epoch_lr = float(optimizer.param_groups[0]["lr"])
             for step, (x, future, y) in enumerate(train_source(epoch)):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    batch_loss = network.training_loss(x, future, y, loss_fn)
-                if step % 50 == 0 and not torch.isfinite(batch_loss):
-                    _diverged(epoch, lr, grad_clip)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(batch_loss).backward()
-                if grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
                 epoch_lr = float(optimizer.param_groups[0]["lr"])
-                scaler.step(optimizer)  # skips a step whose scaled gradients overflowed
-                scaler.update()
+
+                def check(batch_loss: Tensor, epoch: int = epoch) -> None:
+                    if distributed.any_rank(not bool(torch.isfinite(batch_loss)), device):
+                        _diverged(epoch, lr, grad_clip)
+
+                batch_loss = stepper.step(x, future, y, check if step % 50 == 0 else None)
                 # OneCycleLR raises when stepped past total_steps (an epoch with more batches
                 # than steps_per_epoch): hold the final learning rate instead.
                 if lr_schedule == "onecycle" and scheduler.last_epoch < scheduler.total_steps:
                     scheduler.step()
-                total += batch_loss.detach().float() * x.shape[0]
+                total += batch_loss.float() * x.shape[0]
                 n_windows += x.shape[0]
+            if world > 1:
+                sums = distributed.all_reduce_sum(
+                    torch.stack([total.double(), torch.tensor(n_windows, device=device).double()])
+                )
+                n_windows = int(sums[1].item())
+                train_loss = float(sums[0]) / max(n_windows, 1)
+            else:
+                train_loss = float(total) / max(n_windows, 1)
             if n_windows == 0:
                 raise DataValidationError(
                     "No training windows: every series is too short or the validation split "
                     "took all of them. Use a shorter lookback / horizon or validation_size."
                 )
-            train_loss = float(total) / n_windows
             if not math.isfinite(train_loss):
                 _diverged(epoch, lr, grad_clip)
-            val_loss = (
-                evaluate(network, val_source, loss, device, amp=False) if val_source else None
-            )
+            val_loss = None
+            if val_source is not None and world > 1:
+                val_total, val_count = _loss_sums(network, val_source, loss_fn, device, validation)
+                sums = distributed.all_reduce_sum(
+                    torch.stack(
+                        [val_total.double(), torch.tensor(val_count, device=device).double()]
+                    )
+                )
+                val_count = int(sums[1].item())
+                val_loss = float(sums[0]) / val_count if val_count else math.nan
+            elif val_source is not None:
+                val_loss = evaluate(
+                    network, val_source, loss, device, amp=False, backoff=validation
+                )
             if scheduler is not None and lr_schedule == "plateau":
                 scheduler.step(val_loss if val_loss is not None else train_loss)
             elif scheduler is not None and lr_schedule == "cosine":
@@ -296,10 +1151,9 @@ def train(
                 bar.update(1)
 
             stop = False
-            monitored = val_loss if val_loss is not None else None
-            if monitored is not None:
-                if monitored < best_loss - 1e-12:
-                    best_loss, stale = monitored, 0
+            if val_loss is not None:
+                if val_loss < best_loss - 1e-12:
+                    best_loss, stale = val_loss, 0
                     best_state = copy.deepcopy(network.state_dict())
                 else:
                     stale += 1
@@ -311,8 +1165,26 @@ def train(
                     stop = True
             if max_time is not None and time.perf_counter() - started >= max_time:
                 stop = True
-            if stop:
-                break
+            stop = distributed.any_rank(stop, device)
+            finished = stop or epoch == max_epochs
+            if checkpoint is not None and checkpoint.due(epoch, finished):
+                rng = distributed.all_gather_objects(_rng_state(device))
+                checkpoint.save(
+                    TrainingState(
+                        epoch=epoch,
+                        finished=finished,
+                        history=history,
+                        best_loss=best_loss,
+                        stale=stale,
+                        elapsed=time.perf_counter() - started,
+                        network=network.state_dict(),
+                        best=best_state,
+                        optimizer=optimizer.state_dict(),
+                        scheduler=scheduler.state_dict() if scheduler is not None else None,
+                        scaler=scaler.state_dict(),
+                        rng=rng,
+                    )
+                )
     finally:
         if bar is not None:
             bar.close()
@@ -322,27 +1194,93 @@ def train(
     return history
 
 
-@torch.no_grad()
+def _restore(
+    state: TrainingState,
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> None:
+    """Load ``state`` into the training objects and the random number generators."""
+    rank = distributed.rank()
+    if len(state.rng) != distributed.world_size():
+        raise CheckpointError(
+            f"The checkpoint was written by {len(state.rng)} process(es), this run has "
+            f"{distributed.world_size()}: resume with the same number of processes."
+        )
+    if (scheduler is None) != (state.scheduler is None):
+        raise CheckpointError(
+            "The checkpoint was written with a different lr_schedule: resume with the "
+            "parameters of the interrupted run."
+        )
+    try:
+        network.load_state_dict(state.network)
+        optimizer.load_state_dict(state.optimizer)
+        if scheduler is not None:
+            scheduler.load_state_dict(state.scheduler)
+        if state.scaler:
+            scaler.load_state_dict(state.scaler)
+        if state.best is not None:
+            current = network.state_dict()
+            wrong = sorted(
+                name
+                for name in set(current) | set(state.best)
+                if name not in current
+                or name not in state.best
+                or current[name].shape != state.best[name].shape
+            )
+            if wrong:
+                raise KeyError(f"the best weights do not match the network at {wrong}")
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"The checkpoint does not fit this network or optimizer ({exc}). Resume with the "
+            "parameters of the interrupted run, or fit without resume=True."
+        ) from exc
+    _set_rng_state(state.rng[rank], device)
+
+
+def _loss_sums(
+    network: nn.Module,
+    source: BatchSource,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    device: torch.device,
+    backoff: _Backoff,
+    amp: bool = False,
+) -> tuple[Tensor, int]:
+    """Sum over windows of the per-batch mean loss, and the window count (epoch 0)."""
+    network.eval()
+    total = torch.zeros((), device=device)
+    count = 0
+
+    def forward(xb: Tensor, fb: Tensor | None) -> Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and _is_cuda(device)):
+            return network(xb, fb)
+
+    with torch.no_grad():
+        for x, future, y in source(0):
+            prediction = backoff.run(forward, x, future)
+            total += loss_fn(prediction.float(), y).float() * x.shape[0]
+            count += x.shape[0]
+    return total, count
+
+
 def evaluate(
     network: nn.Module,
     source: BatchSource,
     loss: str = "mae",
     device: torch.device | str = "cpu",
     amp: bool = True,
+    backoff: _Backoff | None = None,
 ) -> float:
-    """Mean ``loss`` of the network's forecasts over every batch of ``source`` (epoch 0)."""
+    """Mean ``loss`` of the network's forecasts over every batch of ``source`` (epoch 0).
+
+    Batches that run out of GPU memory are evaluated in parts (see :func:`predict_batched`);
+    ``backoff`` (internal) carries that split over from earlier calls.
+    """
     device = torch.device(device)
-    loss_fn = loss_function(loss)
-    network.eval()
-    total = torch.zeros((), device=device)
-    count = 0
-    for x, future, y in source(0):
-        with torch.autocast(
-            device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
-        ):
-            prediction = network(x, future)
-        total += loss_fn(prediction.float(), y).float() * x.shape[0]
-        count += x.shape[0]
+    backoff = backoff if backoff is not None else _Backoff("evaluation", device)
+    total, count = _loss_sums(network, source, loss_function(loss), device, backoff, amp)
     return float(total) / count if count else math.nan
 
 

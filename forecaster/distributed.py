@@ -1,0 +1,218 @@
+"""Data-parallel training across processes launched by ``torchrun``.
+
+``torchrun --nproc_per_node=N script.py`` starts ``N`` copies of a script with the environment
+variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. Under
+such a launch ``fit`` of the estimators calls :func:`init_from_env`, which joins the process group
+(gloo on CPU, NCCL on CUDA, one GPU per process: ``cuda:LOCAL_RANK``), and then
+
+- every rank draws the same seeded permutation of the epoch's windows and takes every
+  ``world_size``-th of them (:func:`shard`, equal counts), in batches of
+  ``batch_size // world_size``, so that one step of all ranks together sees the same global
+  batch as one step of a single process;
+- :func:`forecaster.training.train` wraps the network in
+  :class:`~torch.nn.parallel.DistributedDataParallel` (gradients averaged over ranks) and
+  all-reduces the training and validation losses, so early stopping, learning-rate schedules and
+  stop requests agree on every rank;
+- only the main process (rank 0) writes checkpoints, shows progress and logs to MLflow; the
+  ``forecaster`` command saves models and writes outputs on rank 0 only.
+
+Without ``torchrun`` (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) every helper here is a no-op and
+training runs in one process as usual.
+
+Examples
+--------
+>>> import numpy as np
+>>> shard(np.arange(10), rank=1, world_size=3)  # every 3rd element from the 2nd, 3 per rank
+array([1, 4, 7])
+>>> world_size(), is_main_process()  # not launched by torchrun
+(1, True)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from forecaster.exceptions import ForecasterError
+
+__all__ = [
+    "DistributedError",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "any_rank",
+    "init_from_env",
+    "is_distributed",
+    "is_main_process",
+    "launched_world_size",
+    "rank",
+    "shard",
+    "world_size",
+]
+
+
+class DistributedError(ForecasterError, RuntimeError):
+    """The process group described by torchrun's environment could not be joined or used."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DistributedError(
+            f"The environment variable {name}={raw!r} is not an integer. It is set by torchrun; "
+            "launch with `torchrun --nproc_per_node=N ...` or unset it."
+        ) from None
+    if value < 0:
+        raise DistributedError(f"The environment variable {name}={raw!r} must be >= 0.")
+    return value
+
+
+def launched_world_size() -> int:
+    """``WORLD_SIZE`` of the launch (1 when not started by torchrun)."""
+    return max(_env_int("WORLD_SIZE", 1), 1)
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank: from the process group, else ``RANK`` (0 when not launched)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return _env_int("RANK", 0)
+
+
+def world_size() -> int:
+    """Number of processes in the process group (1 when there is none)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a process not launched by torchrun): the one that writes."""
+    return rank() == 0
+
+
+def init_from_env(device: torch.device) -> torch.device:
+    """Join the process group that torchrun's environment describes; return this rank's device.
+
+    Does nothing (and returns ``device``) without torchrun or with ``WORLD_SIZE=1``, or when the
+    group is already initialised (by the user or an earlier fit). On CUDA a device without an
+    index becomes ``cuda:LOCAL_RANK`` and the backend is NCCL; on the CPU it is gloo.
+
+    Raises
+    ------
+    DistributedError
+        When ``WORLD_SIZE > 1`` but the group cannot be joined (e.g. ``MASTER_ADDR`` unset).
+    """
+    if is_distributed():
+        return _rank_device(device)
+    if launched_world_size() <= 1:
+        return device
+    if not dist.is_available():
+        raise DistributedError(
+            f"WORLD_SIZE={launched_world_size()} asks for distributed training, but this build "
+            "of PyTorch has no torch.distributed. Install a standard PyTorch build or run one "
+            "process."
+        )
+    device = _rank_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    try:
+        dist.init_process_group(
+            backend=backend,
+            timeout=dt.timedelta(minutes=30),
+            device_id=device if device.type == "cuda" else None,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise DistributedError(
+            f"Cannot join the process group (backend {backend}, RANK={os.environ.get('RANK')}, "
+            f"WORLD_SIZE={os.environ.get('WORLD_SIZE')}): {exc}. Launch with `torchrun "
+            "--nproc_per_node=N ...`, which sets MASTER_ADDR, MASTER_PORT, RANK and WORLD_SIZE."
+        ) from exc
+    atexit.register(_shutdown)
+    return device
+
+
+def _rank_device(device: torch.device) -> torch.device:
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", _env_int("LOCAL_RANK", 0))
+    return device
+
+
+def _shutdown() -> None:
+    with contextlib.suppress(Exception):
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def shard(
+    indices: np.ndarray,
+    *,
+    rank: int | None = None,
+    world_size: int | None = None,
+    equal: bool = True,
+) -> np.ndarray:
+    """Every ``world_size``-th element of ``indices`` starting at ``rank``.
+
+    With ``equal=True`` the trailing ``len(indices) % world_size`` elements are dropped, so that
+    every rank gets the same count (DDP needs the same number of steps on every rank).
+    Without a process group this returns ``indices`` unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [shard(np.arange(7), rank=r, world_size=2).tolist() for r in (0, 1)]
+    [[0, 2, 4], [1, 3, 5]]
+    >>> shard(np.arange(7), rank=0, world_size=2, equal=False).tolist()
+    [0, 2, 4, 6]
+    """
+    r = _current_rank() if rank is None else rank
+    w = _current_world_size() if world_size is None else world_size
+    if w <= 1:
+        return indices
+    stop = len(indices) - len(indices) % w if equal else len(indices)
+    return indices[r:stop:w]
+
+
+_current_rank = rank  # the functions, for shard() whose parameters share their names
+_current_world_size = world_size
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over ranks in place (a no-op without a process group); returns it."""
+    if is_distributed():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True when ``flag`` is true on any rank (every rank gets the same answer)."""
+    if not is_distributed():
+        return bool(flag)
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every rank (``[obj]`` without a group)."""
+    if not is_distributed():
+        return [obj]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
