@@ -50,7 +50,12 @@ _FIXED_UNITS_US = {
     "w": 7 * 86_400_000_000,
 }
 _CALENDAR_UNITS = ("mo", "q", "y", "bd")
+_MAX_FREQ_STEPS = 2**40
+"""Largest multiple in a frequency string (keeps every step inside int64 arithmetic)."""
 _MAX_EXAMPLES = 5
+_MAX_FILL_ROWS = 10_000_000
+_MAX_FILL_GROWTH = 100
+"""Filling gaps may grow a frame to 100x its rows (at least to 10 million rows), no further."""
 
 
 def _fmt_list(items: Sequence[Any], limit: int = _MAX_EXAMPLES) -> str:
@@ -65,6 +70,11 @@ def _as_tuple(columns: str | Sequence[str] | None) -> tuple[str, ...]:
         return ()
     if isinstance(columns, str):
         return (columns,)
+    if not isinstance(columns, Sequence | set | frozenset | pl.Series):
+        raise DataValidationError(
+            f"Expected a column name or a list of column names, got {type(columns).__name__} "
+            f"{columns!r}."
+        )
     return tuple(columns)
 
 
@@ -114,7 +124,13 @@ class Frequency:
                 "'15m', '1h', '1d', '1w', '1mo', '1q', '1y', '1bd' (business days) or an integer "
                 "step such as '1i' for integer time columns, or 'auto' to infer it."
             )
-        return cls(int(match.group(1)), match.group(2))
+        n, unit = int(match.group(1)), match.group(2)
+        if n > _MAX_FREQ_STEPS:
+            raise DataValidationError(
+                f"freq {value!r} is implausibly long ({n} {unit}); expected at most "
+                f"{_MAX_FREQ_STEPS:,} units per step. Pass the sampling interval of the data."
+            )
+        return cls(n, unit)
 
     @property
     def is_calendar(self) -> bool:
@@ -136,6 +152,11 @@ class Frequency:
                     f"freq {self} is shorter than a day but the time column is a Date. "
                     "Use a Datetime column or a frequency of whole days."
                 )
+            if days >= 2**31:
+                raise DataValidationError(
+                    f"freq {self} is longer than a Date column can span. Pass the sampling "
+                    "interval of the data."
+                )
             return int(days)
         unit = getattr(dtype, "time_unit", "us") or "us"
         factor = {"ns": 1000, "us": 1, "ms": 1e-3}[unit]
@@ -143,6 +164,11 @@ class Frequency:
         if step != int(step) or step <= 0:
             raise DataValidationError(
                 f"freq {self} cannot be expressed in the time column's unit ({unit})."
+            )
+        if step >= 2**62:
+            raise DataValidationError(
+                f"freq {self} is longer than a time column in {unit} can span. Pass the "
+                "sampling interval of the data."
             )
         return int(step)
 
@@ -180,8 +206,12 @@ def _periods(times: pl.Series, first: pl.Series, freq: Frequency) -> tuple[np.nd
         return delta // step, (delta % step) != 0
     frame = pl.DataFrame({"t": times, "t0": first})
     if freq.unit == "bd":
-        expr = pl.business_day_count(pl.col("t0"), pl.col("t"))
-        off = pl.col("t").dt.weekday() > 5
+        if times.dtype == pl.Date:
+            expr = pl.business_day_count(pl.col("t0"), pl.col("t"))
+            off = pl.col("t").dt.weekday() > 5
+        else:  # datetimes: business days of the (local) dates, at the first row's time of day
+            expr = pl.business_day_count(pl.col("t0").dt.date(), pl.col("t").dt.date())
+            off = (pl.col("t").dt.weekday() > 5) | (pl.col("t").dt.time() != pl.col("t0").dt.time())
     else:
         per_year = {"mo": 12, "q": 4, "y": 1}[freq.unit]
 
@@ -199,6 +229,84 @@ def _periods(times: pl.Series, first: pl.Series, freq: Frequency) -> tuple[np.nd
     periods = out["p"].to_numpy()
     off_grid = out["off"].to_numpy() | (periods % freq.n != 0)
     return periods // freq.n, off_grid
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Polars appends long plan dumps)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_time_span(times: pl.Series, time_col: str) -> None:
+    """Every difference of two times must fit in int64 (the grid checks subtract them)."""
+    if times.dtype.is_integer():
+        low, high = int(times.min()), int(times.max())  # type: ignore[arg-type]
+    else:
+        physical = times.to_physical()
+        low, high = int(physical.min()), int(physical.max())  # type: ignore[arg-type]
+    if high > np.iinfo(np.int64).max or high - low >= 2**62:
+        raise DataValidationError(
+            f"Time column {time_col!r} spans from {times.min()} to {times.max()}, too far apart "
+            "for regular time steps (expected the first and last times within 4.6e18 of the "
+            "column's units). Check for stray sentinel values such as -1 or 2**63 - 1."
+        )
+
+
+def _check_spread(data: pl.DataFrame, id_name: str, value_cols: list[str]) -> None:
+    """Each series' spread (max - min) must fit float32 too: scalers divide by it."""
+    limit = float(np.finfo(np.float32).max)
+    wide = [pl.col(c).cast(pl.Float64) for c in value_cols]
+    spread = data.select(
+        [(w.max() - w.min()).alias(c) for w, c in zip(wide, value_cols, strict=True)]
+    )
+    suspects = [
+        c for c, v in zip(value_cols, spread.row(0), strict=True) if v is not None and v > limit
+    ]
+    if not suspects:
+        return  # the common case: one pass over the frame, no per-series statistics
+    per_series = data.group_by(id_name).agg(
+        (pl.col(c).cast(pl.Float64).max() - pl.col(c).cast(pl.Float64).min()).alias(c)
+        for c in suspects
+    )
+    bad = [c for c in suspects if (per_series[c] > limit).any()]
+    if bad:
+        raise DataValidationError(
+            f"Values in {_fmt_list(bad)} spread over more than the float32 range within a "
+            "series (max - min > 3.4e38); scaling divides by that spread and training runs in "
+            "float32. Rescale those columns (e.g. divide by a constant or take a log)."
+        )
+
+
+def _not_numeric_message(frame: pl.DataFrame | pl.LazyFrame, name: str, dtype: Any) -> str:
+    """Why a value column is not numeric, with a few offending values for text columns."""
+    fix = (
+        f"Convert it, e.g. pl.col({name!r}).cast(pl.Float64, strict=False) (unparseable "
+        "values become null), read the file with null_values=[...] for placeholders such as "
+        "'n/a', or drop the column from the columns."
+    )
+    if not (dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)):
+        return (
+            f"Column {name!r} must be numeric, got {dtype}. Convert it to a number column "
+            "(integer, float or boolean) or drop it from the columns."
+        )
+    if dtype == pl.Null:
+        return (
+            f"Column {name!r} must be numeric, got Null: every value is missing. Cast it, e.g. "
+            f"pl.col({name!r}).cast(pl.Float64), and choose a missing= policy, or drop it."
+        )
+    text = pl.col(name).cast(pl.String)
+    bad = text.filter(text.is_not_null() & text.cast(pl.Float64, strict=False).is_null())
+    try:
+        lazy = frame.lazy().select(bad.unique(maintain_order=True).head(_MAX_EXAMPLES))
+        examples = lazy.collect().to_series().to_list()
+    except pl.exceptions.PolarsError:
+        examples = []
+    if examples:
+        return (
+            f"Column {name!r} must be numeric, got {dtype} with values that are not "
+            f"numbers, e.g. {_fmt_list(examples)}. {fix}"
+        )
+    return f"Column {name!r} must be numeric, got {dtype}. {fix}"
 
 
 def _mask(n: int, rows: np.ndarray) -> np.ndarray:
@@ -265,9 +373,11 @@ def _infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) ->
         day = int(86_400_000_000 * {"ns": 1000, "us": 1, "ms": 1e-3}[unit])
     if mode % day == 0:
         days = mode // day
-        if 28 <= days <= 31:
+        # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
+        weekly = bool(np.all(diffs % (7 * day) == 0))
+        if 28 <= days <= 31 and not weekly:
             return Frequency(1, "mo")
-        if 89 <= days <= 92:
+        if 89 <= days <= 92 and not weekly:
             return Frequency(1, "q")
         if days in (365, 366):
             return Frequency(1, "y")
@@ -299,10 +409,19 @@ def _missing_columns_error(missing: list[str], available: list[str], role: str) 
             hints.append(f"{name!r} (did you mean {close[0]!r}?)")
         else:
             hints.append(repr(name))
+    delimiter = ""
+    for separator, label in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+        if any(separator in column for column in available):
+            delimiter = (
+                f" A column name contains {label}: the file looks {label}-delimited but was "
+                f"read as comma-separated; read it with separator={separator!r} (in a pipeline "
+                "spec: source.separator)."
+            )
+            break
     return (
         f"The frame has no {role} column {', '.join(hints)}. "
         f"Available columns: {_fmt_list(available, 20)}. "
-        "Pass the right column names or rename the frame's columns."
+        f"Pass the right column names or rename the frame's columns.{delimiter}"
     )
 
 
@@ -394,16 +513,30 @@ def validate_frame(
                 )
             if name in seen:
                 raise DataValidationError(
-                    f"Column {name!r} is used both as {seen[name]} and as {role}. "
+                    f"Column {name!r} is listed twice as {role}."
+                    if seen[name] == role
+                    else f"Column {name!r} is used both as {seen[name]} and as {role}. "
                     "Each column can have one role only."
                 )
             seen[name] = role
     value_cols = [*targets, *past, *future]
 
     if isinstance(frame, pl.LazyFrame):
-        schema = frame.collect_schema()
+        try:
+            schema = frame.collect_schema()
+        except pl.exceptions.PolarsError as exc:
+            raise DataValidationError(
+                f"Cannot read the lazy frame's schema: {_first_line(exc)}. Check the source "
+                "it scans (path, format) and the expressions applied to it."
+            ) from exc
     elif isinstance(frame, pl.DataFrame):
         schema = frame.schema
+        if frame.height == 0:
+            raise DataValidationError(
+                f"The frame is empty (0 rows; columns {_fmt_list(frame.columns, 20)}). Expected "
+                "at least lookback + horizon rows per series: check the file (a header without "
+                "data rows?) or the filters applied before."
+            )
     else:
         raise DataValidationError(
             "Expected a polars DataFrame or LazyFrame in long format, got "
@@ -421,7 +554,9 @@ def validate_frame(
         time_dtype == pl.Date or isinstance(time_dtype, pl.Datetime) or time_dtype.is_integer()
     ):
         hint = (
-            f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or .str.to_date()."
+            f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or .str.to_date() "
+            "(text times that mix formats, or UTC offsets with times without one, are not "
+            "parsed when a file is read: give the format, or the time zone, explicitly)."
             if time_dtype == pl.String
             else ""
         )
@@ -432,21 +567,24 @@ def validate_frame(
     for name in value_cols:
         dtype = schema[name]
         if not (dtype.is_numeric() or dtype == pl.Boolean):
-            raise DataValidationError(
-                f"Column {name!r} must be numeric, got {dtype}. Convert it, e.g. "
-                f"pl.col({name!r}).cast(pl.Float64, strict=False), or drop it from the columns."
-            )
+            raise DataValidationError(_not_numeric_message(frame, name, dtype))
 
     id_name = id_col if id_col is not None else SERIES_ID
     selected = [pl.col(time_col), *(pl.col(c) for c in value_cols)]
     selected.insert(
         0, pl.col(id_col) if id_col is not None else pl.lit(0, pl.UInt8).alias(SERIES_ID)
     )
-    data = (
-        frame.lazy().select(selected).collect()
-        if isinstance(frame, pl.LazyFrame)
-        else frame.select(selected)
-    )
+    try:
+        data = (
+            frame.lazy().select(selected).collect()
+            if isinstance(frame, pl.LazyFrame)
+            else frame.select(selected)
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(
+            f"Cannot read the columns {[time_col, *value_cols]} of the frame: "
+            f"{_first_line(exc)}. Check the source the frame is read from."
+        ) from exc
 
     if data.height == 0:
         raise DataValidationError(
@@ -464,6 +602,7 @@ def validate_frame(
             f"Time column {time_col!r} has {null_time} null values. Every row needs a time: "
             "fill or drop those rows."
         )
+    _check_time_span(data[time_col], time_col)
 
     # Cast values to float (Float32 and Float64 stay as they are until the end), NaN -> null,
     # reject infinities and values beyond the float32 range.
@@ -500,6 +639,7 @@ def validate_frame(
                 f"Values in {_fmt_list(bad)} exceed the float32 range (±3.4e38) used for "
                 "training. Rescale those columns (e.g. divide by a constant or take a log)."
             )
+    _check_spread(data, id_name, value_cols)
 
     # Rows must be grouped by series with increasing times; sort only when they are not.
     runs = data[id_name].rle().struct.unnest()
@@ -516,6 +656,10 @@ def validate_frame(
     lengths = runs["len"].to_numpy().astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     starts = offsets[:-1]
+    # Time-zone aware datetimes: days and weeks follow the local calendar (a day across a
+    # daylight-saving change lasts 23 or 25 hours), so those grids use the wall-clock times.
+    zoned = isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None
+    wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy() if zoned else t
 
     # Differences between consecutive rows; those between two series are not meaningful.
     diffs = np.diff(t)
@@ -532,7 +676,7 @@ def validate_frame(
         )
 
     if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
-        frequency = _infer_from_diffs(diffs, cross, times)
+        frequency = _infer_from_diffs(np.diff(wall) if zoned else diffs, cross, times)
     else:
         frequency = Frequency.parse(freq)
     frequency.check_dtype(times.dtype, time_col)
@@ -542,12 +686,17 @@ def validate_frame(
         first = times.gather(np.repeat(starts, lengths))
         periods, off_grid = _periods(times, first, frequency)
         del first
-        off_rows = np.flatnonzero(off_grid)
         steps = np.diff(periods)
+        # Two rows of a series in the same period (e.g. two dates in one month) are off-grid.
+        off_grid[1:] |= (steps == 0) & within
+        off_rows = np.flatnonzero(off_grid)
         gap_rows = np.flatnonzero((steps > 1) & within)
         n_missing = int((steps[gap_rows] - 1).sum())
     else:  # fixed step: check the differences only, no per-row period array
         step = frequency.step_in(times.dtype)
+        if zoned and frequency.unit in ("d", "w"):
+            t = wall
+            diffs = np.diff(t)
         diffs[cross] = step
         irregular = np.flatnonzero(diffs != step)
         odd = diffs[irregular]
@@ -604,15 +753,32 @@ def _fill(
     """Reindex every series to its full regular grid and fill gaps and nulls by ``policy``."""
     lengths = np.diff(offsets)
     span = periods[offsets[1:] - 1] + 1
+    total = int(span.sum())
+    if total > max(_MAX_FILL_GROWTH * len(periods), _MAX_FILL_ROWS):
+        widest = int(np.argmax(span - lengths))
+        raise DataValidationError(
+            f"Filling the gaps (missing={policy!r}) would create {total:,} rows on the {freq} "
+            f"grid from {len(periods):,} observed ones; e.g. series "
+            f"{data[id_name][int(offsets[widest])]!r} spans {int(span[widest]):,} steps with "
+            f"only {int(lengths[widest]):,} observed. Expected mostly regular data: check the "
+            "time column (units, stray far-off timestamps) and freq=, or resample the data first."
+        )
     if (span != lengths).any():
         keys = data.select(
             pl.col(id_name).gather(offsets[:-1]), pl.col(time_col).gather(offsets[:-1]).alias("_t0")
         )
         keys = keys.with_columns(pl.Series("_n", span), pl.Series("_s", np.arange(len(span))))
         grid = keys.with_columns(pl.int_ranges(0, pl.col("_n")).alias("_p")).explode("_p")
-        grid = grid.with_columns(
-            freq.offset(pl.col("_t0"), pl.col("_p")).cast(data[time_col].dtype).alias(time_col)
-        )
+        try:
+            grid = grid.with_columns(
+                freq.offset(pl.col("_t0"), pl.col("_p")).cast(data[time_col].dtype).alias(time_col)
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise DataValidationError(
+                f"Cannot build the regular {freq} grid to fill the gaps (missing={policy!r}): "
+                f"{_first_line(exc)}. Fill or resample the data first, or use a time column "
+                "without a time zone (e.g. in UTC)."
+            ) from exc
         observed = data.with_columns(
             pl.Series("_s", np.repeat(np.arange(len(lengths)), lengths)), pl.Series("_p", periods)
         ).drop(id_name, time_col)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import polars as pl
@@ -286,3 +287,473 @@ def test_values_on_cpu_shares_memory():
     tensor = panel.values_on("cpu")
     assert tensor.data_ptr() == panel.values.ctypes.data
     assert panel.values_on("cpu") is tensor
+
+
+# ---------------------------------------------------------------- fuzzing with hypothesis
+
+_TZ = (None, "UTC", "Europe/Paris", "America/New_York")
+_FUZZ_FREQS = ("auto", None, "1i", "2i", "1d", "1h", "15m", "1bd", "1mo", "1w", "xyz", 0, 3, 1.5)
+_FUZZ_MISSING = ("error", "ffill", "zero", "interpolate", "drop")
+
+
+def _fuzz_value_column(draw, st, n: int, tame: bool) -> pl.Series:
+    """A value column of a random dtype with hostile values (NaN, inf, huge, null, text)."""
+    kinds = ["float64", "float32", "int64", "int8", "uint64", "bool"]
+    kinds += ["text", "null", "date", "decimal", "categorical", "list", "duration"]
+    kind = draw(st.sampled_from(kinds[:6] if tame else kinds))
+    nullable = draw(st.booleans()) and not (tame and draw(st.booleans()))
+
+    def maybe_null(values: st.SearchStrategy) -> st.SearchStrategy:
+        return st.one_of(values, st.none()) if nullable else values
+
+    if kind in ("float64", "float32"):
+        width = 64 if kind == "float64" else 32
+        hostile = st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True, width=width),
+            st.sampled_from([0.0, 1.0, -1.0, 3.5e38, -1e300, 1e-300]),
+        )
+        finite = st.floats(-(2.0**100), 2.0**100, width=width)
+        elements = maybe_null(finite if tame else hostile)
+        dtype = pl.Float64 if kind == "float64" else pl.Float32
+        values = draw(st.lists(elements, min_size=n, max_size=n))
+        if kind == "float32":
+            values = [
+                v if v is None or abs(v) <= 3.4e38 or v != v else float("inf") for v in values
+            ]
+        return pl.Series(values, dtype=dtype)
+    if kind == "int64":
+        values = draw(
+            st.lists(maybe_null(st.integers(-(2**63), 2**63 - 1)), min_size=n, max_size=n)
+        )
+        return pl.Series(values, dtype=pl.Int64)
+    if kind == "int8":
+        values = draw(st.lists(maybe_null(st.integers(-128, 127)), min_size=n, max_size=n))
+        return pl.Series(values, dtype=pl.Int8)
+    if kind == "uint64":
+        values = draw(st.lists(maybe_null(st.integers(0, 2**64 - 1)), min_size=n, max_size=n))
+        return pl.Series(values, dtype=pl.UInt64)
+    if kind == "bool":
+        return pl.Series(draw(st.lists(maybe_null(st.booleans()), min_size=n, max_size=n)))
+    if kind == "text":
+        words = st.one_of(st.sampled_from(["12.5", "n/a", "", "1e5", "NaN", "-3"]), st.text())
+        values = draw(st.lists(maybe_null(words), min_size=n, max_size=n))
+        return pl.Series(values, dtype=pl.String)
+    if kind == "date":
+        values = draw(st.lists(maybe_null(st.dates()), min_size=n, max_size=n))
+        return pl.Series(values, dtype=pl.Date)
+    if kind == "decimal":
+        values = draw(st.lists(maybe_null(st.integers(-(10**17), 10**17)), min_size=n, max_size=n))
+        return pl.Series(values, dtype=pl.Int64).cast(pl.Decimal(20, 2))
+    if kind == "categorical":
+        values = draw(
+            st.lists(maybe_null(st.sampled_from(["1", "x", "2.5"])), min_size=n, max_size=n)
+        )
+        return pl.Series(values, dtype=pl.Categorical)
+    if kind == "list":
+        return pl.Series(draw(st.lists(st.lists(st.integers(0, 9)), min_size=n, max_size=n)))
+    if kind == "duration":
+        days = st.timedeltas(dt.timedelta(days=-(10**5)), dt.timedelta(days=10**5))
+        values = draw(st.lists(maybe_null(days), min_size=n, max_size=n))
+        return pl.Series(values, dtype=pl.Duration("us"))
+    return pl.Series([None] * n, dtype=pl.Null)
+
+
+def _fuzz_time_column(draw, st, series_lengths: list[int], tame: bool) -> pl.Series:
+    """Times of every series: mostly a regular grid with gaps and shuffles, sometimes junk."""
+    n = sum(series_lengths)
+    kinds = ["int", "date", "datetime", "uint64", "float", "text", "random", "duration", "time"]
+    kind = draw(st.sampled_from(kinds[:4] if tame else kinds))
+    if kind == "float":
+        return pl.Series(draw(st.lists(st.floats(), min_size=n, max_size=n)), dtype=pl.Float64)
+    if kind == "text":
+        return pl.Series(draw(st.lists(st.text(max_size=5), min_size=n, max_size=n)))
+    if kind == "duration":
+        days = st.timedeltas(dt.timedelta(days=-(10**5)), dt.timedelta(days=10**5))
+        return pl.Series(draw(st.lists(days, min_size=n, max_size=n)), dtype=pl.Duration("us"))
+    if kind == "time":
+        return pl.Series(draw(st.lists(st.times(), min_size=n, max_size=n)), dtype=pl.Time)
+    if kind == "random":
+        values = draw(
+            st.lists(st.integers(-(2**63), 2**63 - 1) | st.none(), min_size=n, max_size=n)
+        )
+        return pl.Series(values, dtype=pl.Int64)
+    step = draw(st.integers(1, 5))
+    positions: list[int] = []
+    for length in series_lengths:
+        grid = draw(
+            st.lists(st.integers(0, 3 * length + 2), min_size=length, max_size=length, unique=True)
+        )
+        if draw(st.booleans()):
+            grid = list(range(length))  # no gaps
+        positions.extend(grid)
+    if not tame and draw(st.booleans()) and positions:  # a duplicate time
+        positions[-1] = positions[0]
+    if kind in ("int", "uint64"):
+        start = draw(st.sampled_from([0, -5, 10**6, 2**62]))
+        values = [start + step * p for p in positions]
+        if kind == "uint64":
+            values = [abs(v) for v in values]
+            return pl.Series(values, dtype=pl.UInt64)
+        return pl.Series(values, dtype=pl.Int64)
+    if kind == "date":
+        start = draw(st.dates(dt.date(1900, 1, 1), dt.date(2200, 1, 1)))
+        unit = draw(st.sampled_from(["days", "weeks", "months"]))
+        if unit == "months":
+            values = [
+                dt.date(
+                    start.year + (start.month - 1 + step * p) // 12,
+                    (start.month - 1 + step * p) % 12 + 1,
+                    1,
+                )
+                for p in positions
+            ]
+        else:
+            values = [start + dt.timedelta(**{unit: step * p}) for p in positions]
+        return pl.Series(values, dtype=pl.Date)
+    start = draw(st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1)))
+    delta = draw(
+        st.sampled_from([dt.timedelta(minutes=15), dt.timedelta(hours=1), dt.timedelta(days=1)])
+    )
+    values = [start + step * p * delta for p in positions]
+    series = pl.Series(values, dtype=pl.Datetime(draw(st.sampled_from(["us", "ns", "ms"]))))
+    tz = draw(st.sampled_from(_TZ))
+    if tz is not None:
+        series = series.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return series
+
+
+def _fuzz_case(draw, st):
+    tame = draw(st.booleans())  # half the cases are plausible frames, to get past the checks
+    n_series = draw(st.integers(1 if tame else 0, 4))
+    lengths = draw(st.lists(st.integers(1, 12), min_size=n_series, max_size=n_series))
+    n = sum(lengths)
+    n_values = draw(st.integers(1, 4))
+    columns = {f"v{i}": _fuzz_value_column(draw, st, n, tame) for i in range(n_values)}
+    columns["t"] = _fuzz_time_column(draw, st, lengths, tame)
+    id_kinds = ["none", "text", "int", "bool", "null", "float", "categorical", "date", "list"]
+    id_kind = draw(st.sampled_from(id_kinds[:3] if tame else id_kinds))
+    if id_kind != "none":
+        keys = [k for k, length in enumerate(lengths) for _ in range(length)]
+        if id_kind == "text":
+            ids = pl.Series([f"s{k}" for k in keys], dtype=pl.String)
+        elif id_kind == "int":
+            ids = pl.Series(keys, dtype=pl.Int64)
+        elif id_kind == "bool":
+            ids = pl.Series([k % 2 == 0 for k in keys], dtype=pl.Boolean)
+        elif id_kind == "float":
+            ids = pl.Series([float("nan") if k == 1 else float(k) for k in keys])
+        elif id_kind == "categorical":
+            ids = pl.Series([f"c{k}" for k in keys], dtype=pl.Categorical)
+        elif id_kind == "date":
+            ids = pl.Series([dt.date(2000, 1, 1 + k) for k in keys], dtype=pl.Date)
+        elif id_kind == "list":
+            ids = pl.Series([[k, k] for k in keys], dtype=pl.List(pl.Int64))
+        else:
+            ids = pl.Series([None if k == 0 else k for k in keys], dtype=pl.Int64)
+        columns["id"] = ids
+    frame = pl.DataFrame(columns)
+    if n and draw(st.booleans()):
+        frame = frame.sample(fraction=1.0, shuffle=True, seed=draw(st.integers(0, 99)))
+    names = [f"v{i}" for i in range(n_values)]
+    chosen = draw(st.permutations(names))
+    n_targets = draw(st.integers(1 if tame else 0, len(chosen)))
+    targets = list(chosen[:n_targets]) or draw(st.sampled_from([[], ["nope"], "v0"]))
+    rest = list(chosen[n_targets:])
+    split = draw(st.integers(0, len(rest)))
+    params = {
+        "target": targets,
+        "time_col": "t" if tame else draw(st.sampled_from(["t", "t", "v0", "missing_t"])),
+        "id_col": None
+        if id_kind == "none"
+        else "id"
+        if tame
+        else draw(st.sampled_from(["id", "t"])),
+        "covariates": rest[:split] or None,
+        "future_covariates": rest[split:] or None,
+        "freq": "auto" if tame and draw(st.booleans()) else draw(st.sampled_from(_FUZZ_FREQS)),
+        "missing": draw(st.sampled_from(_FUZZ_MISSING[: 4 if tame else 5])),
+    }
+    lazy = draw(st.booleans())
+    return (frame.lazy() if lazy else frame), params, draw(st.integers(1, 5))
+
+
+def test_hostile_fuzzed_frames_are_accepted_or_rejected_with_our_error():
+    """Random schemas and values: validation accepts the frame or raises DataValidationError.
+
+    Any other exception type (a Polars ComputeError, a numpy OverflowError, a KeyError ...)
+    fails the test. Accepted frames come back clean: sorted, float32, finite, no nulls.
+    """
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    outcomes = {"accepted": 0, "rejected": 0}
+
+    @hypothesis.settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(st.data())
+    def check(data) -> None:
+        frame, params, min_length = _fuzz_case(data.draw, st)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ForecasterWarning)
+            try:
+                clean, freq = validate_frame(frame, **params)
+                panel = Panel.from_frame(frame, **params, min_length=min_length)
+            except DataValidationError as exc:
+                assert str(exc)
+                outcomes["rejected"] += 1
+                return
+        outcomes["accepted"] += 1
+        assert isinstance(freq, Frequency)
+        value_cols = clean.columns[2:]
+        assert all(clean.schema[c] == pl.Float32 for c in value_cols)
+        assert clean.select(pl.col(value_cols).null_count().sum()).sum_horizontal().item() == 0
+        assert np.isfinite(clean.select(value_cols).to_numpy()).all()
+        id_name, time_name = clean.columns[:2]
+        runs = clean[id_name].rle()
+        assert runs.struct.field("value").n_unique() == runs.len()  # one block per series
+        steps = clean.select(pl.col(time_name).to_physical().diff().over(id_name)).to_series()
+        assert (steps.drop_nulls() > 0).all()  # strictly increasing times within a series
+        assert panel.values.dtype == np.float32
+        assert panel.values.shape[1] == len(value_cols)
+        assert np.isfinite(panel.values).all()
+        assert panel.offsets[-1] == panel.values.shape[0] == panel.time.len()
+        assert (panel.lengths >= min_length).all()
+
+    check()
+    assert outcomes["accepted"] > 0 and outcomes["rejected"] > 0, outcomes
+
+
+# ---------------------------------------------------------------- hostile and broken input
+# Each test is a row of the README's "Hostile and broken input" table.
+
+
+def test_hostile_empty_file_read_lazily(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataValidationError, match=r"Cannot read the lazy frame's schema: empty"):
+        validate_frame(pl.scan_csv(tmp_path / "empty.csv"), target="y", time_col="t")
+
+
+def test_hostile_header_only_file(tmp_path):
+    (tmp_path / "header.csv").write_text("t,y\n")
+    frame = pl.read_csv(tmp_path / "header.csv")
+    with pytest.raises(DataValidationError, match=r"empty \(0 rows; columns 't', 'y'\).*header"):
+        validate_frame(frame, target="y", time_col="t")
+    with pytest.raises(DataValidationError, match=r"The frame is empty \(0 rows\)"):
+        validate_frame(
+            pl.scan_csv(tmp_path / "header.csv", schema_overrides={"t": pl.Int64, "y": pl.Float64}),
+            target="y",
+            time_col="t",
+        )
+
+
+def test_hostile_wrong_delimiter_is_named(tmp_path):
+    (tmp_path / "semi.csv").write_text("t;y\n1;1.5\n2;2.5\n3;3.5\n")
+    frame = pl.read_csv(tmp_path / "semi.csv")  # read as comma-separated: one column "t;y"
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="y", time_col="t")
+    message = str(info.value)
+    assert "no target column 'y'" in message
+    assert "Available columns: 't;y'" in message
+    assert "separator=';'" in message
+    clean, _ = validate_frame(
+        pl.read_csv(tmp_path / "semi.csv", separator=";"), target="y", time_col="t"
+    )
+    assert clean["y"].to_list() == [1.5, 2.5, 3.5]
+
+
+def test_hostile_mixed_types_in_a_numeric_column(tmp_path):
+    (tmp_path / "mixed.csv").write_text("t,y\n1,12.5\n2,n/a\n3,3\n4,oops\n5,5\n")
+    frame = pl.read_csv(tmp_path / "mixed.csv")
+    assert frame.schema["y"] == pl.String
+    with pytest.raises(DataValidationError) as info:
+        validate_frame(frame, target="y", time_col="t")
+    message = str(info.value)
+    assert "'y' must be numeric, got String with values that are not numbers" in message
+    assert "'n/a', 'oops'" in message and "'12.5'" not in message
+    assert "null_values=" in message
+    # The documented fix: declare the placeholders as missing and choose a policy.
+    fixed = pl.read_csv(tmp_path / "mixed.csv", null_values=["n/a", "oops"])
+    clean, _ = validate_frame(fixed, target="y", time_col="t", missing="interpolate")
+    assert clean["y"].to_list() == [12.5, 7.75, 3.0, 4.0, 5.0]
+
+
+def test_hostile_non_monotonic_timestamps_are_sorted():
+    frame = hourly(n=8)
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=3)
+    assert not shuffled.equals(frame)
+    panel = build(shuffled, covariates="x")
+    expected = build(frame, covariates="x")
+    np.testing.assert_array_equal(panel.values, expected.values)
+    assert panel.time.equals(expected.time)
+
+
+def test_hostile_duplicate_timestamps_are_an_error_naming_them():
+    frame = pl.concat([hourly(n=4), hourly(n=4).filter(pl.col("id") == "b").tail(2)])
+    with pytest.raises(DataValidationError) as info:
+        build(frame)
+    message = str(info.value)
+    assert "2 duplicate (id, time) rows" in message
+    assert "('b', 2024-01-01 02:00:00)" in message and "unique(" in message
+
+
+def _london_days(start: dt.datetime, end: dt.datetime, every: str = "1d") -> pl.Series:
+    return pl.datetime_range(start, end, every, time_zone="Europe/London", eager=True)
+
+
+def test_hostile_time_zone_aware_days_across_daylight_saving():
+    # Local midnights: the day of the clock change lasts 23 hours in UTC.
+    times = _london_days(dt.datetime(2024, 3, 25), dt.datetime(2024, 4, 5))
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    clean, freq = validate_frame(frame, target="y", time_col="t")
+    assert str(freq) == "1d" and clean.height == len(times)
+    # A gap across the change is filled on the local calendar (midnight stays midnight).
+    holed = frame.filter(pl.col("t").dt.day() != 31)
+    filled, _ = validate_frame(holed, target="y", time_col="t", freq="1d", missing="interpolate")
+    assert filled["t"].equals(times)
+    assert filled["y"].to_list() == frame["y"].to_list()
+    # Business days as datetimes (were a Polars SchemaError) and hours are fine too.
+    weekdays = frame.filter(pl.col("t").dt.weekday() <= 5)
+    _, freq = validate_frame(weekdays, target="y", time_col="t")
+    assert str(freq) == "1bd"
+    hours = _london_days(dt.datetime(2024, 3, 30), dt.datetime(2024, 4, 1), "1h")
+    _, freq = validate_frame(pl.DataFrame({"t": hours, "y": 1.0}), target="y", time_col="t")
+    assert str(freq) == "1h"
+
+
+def test_hostile_business_day_datetimes_off_their_time_of_day():
+    times = pl.Series([dt.datetime(2024, 1, d, 9) for d in (1, 2, 3, 4, 5, 8, 9)])
+    frame = pl.DataFrame({"t": times, "y": np.arange(7.0)})
+    assert validate_frame(frame, target="y", time_col="t", freq="1bd")[0].height == 7
+    moved = frame.with_columns(
+        pl.when(pl.col("y") == 3)
+        .then(pl.col("t") + pl.duration(hours=2))
+        .otherwise(pl.col("t"))
+        .alias("t")
+    )
+    with pytest.raises(DataValidationError, match=r"off the regular 1bd grid.*2024-01-04 11:00"):
+        validate_frame(moved, target="y", time_col="t", freq="1bd")
+
+
+def test_hostile_two_dates_in_one_month_are_off_the_monthly_grid():
+    dates = [dt.date(2024, m, 1) for m in range(1, 7)] + [dt.date(2024, 3, 15)]
+    frame = pl.DataFrame({"t": dates, "y": np.arange(7.0)})
+    with pytest.raises(DataValidationError, match=r"off the regular 1mo grid.*2024-03-15"):
+        validate_frame(frame, target="y", time_col="t", freq="1mo", missing="ffill")
+
+
+def test_hostile_four_weekly_dates_are_not_monthly():
+    dates = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 12, 31), "4w", eager=True)
+    frame = pl.DataFrame({"t": dates, "y": np.arange(len(dates), dtype=float)})
+    assert str(validate_frame(frame, target="y", time_col="t")[1]) == "4w"
+    holed = frame.filter(pl.col("y") != 3)  # a gap: 8 weeks once
+    assert str(validate_frame(holed, target="y", time_col="t", missing="ffill")[1]) == "4w"
+
+
+BAD_VALUES = {"nan": float("nan"), "null": None, "inf": float("inf"), "-inf": float("-inf")}
+
+
+@pytest.mark.parametrize("policy", ["error", "ffill", "zero", "interpolate"])
+@pytest.mark.parametrize("bad", list(BAD_VALUES))
+def test_hostile_missing_and_infinite_targets_by_policy(bad, policy):
+    frame = pl.DataFrame({"t": [1, 2, 3, 4], "y": [1.0, BAD_VALUES[bad], 3.0, 5.0]})
+    if bad in ("inf", "-inf"):  # never filled: an infinity is a bug upstream, not a gap
+        with pytest.raises(DataValidationError, match=r"Infinite values in 'y': e.g. at \(t=2\)"):
+            validate_frame(frame, target="y", time_col="t", missing=policy)
+        return
+    if policy == "error":
+        with pytest.raises(DataValidationError, match=r"Missing values \(NaN or null\).*t=2"):
+            validate_frame(frame, target="y", time_col="t", missing=policy)
+        return
+    clean, _ = validate_frame(frame, target="y", time_col="t", missing=policy)
+    expected = {"ffill": 1.0, "zero": 0.0, "interpolate": 2.0}[policy]
+    assert clean["y"].to_list() == [1.0, expected, 3.0, 5.0]
+
+
+def test_hostile_single_row_series():
+    one = pl.DataFrame({"id": ["solo"], "t": [5], "y": [1.0]})
+    with pytest.raises(DataValidationError, match=r"Cannot infer the frequency.*freq="):
+        Panel.from_frame(one, target="y", time_col="t", id_col="id")
+    with pytest.raises(DataValidationError, match=r"Every series is shorter than the 3 rows"):
+        Panel.from_frame(one, target="y", time_col="t", id_col="id", freq="1i", min_length=3)
+    longer = pl.DataFrame({"id": ["long"] * 4, "t": [1, 2, 3, 4], "y": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.warns(ForecasterWarning, match=r"Dropped 1 series shorter than 3 rows.*'solo'"):
+        panel = Panel.from_frame(
+            pl.concat([one, longer]), target="y", time_col="t", id_col="id", min_length=3
+        )
+    assert panel.keys["id"].to_list() == ["long"]
+
+
+def test_hostile_100_000_tiny_series():
+    n = 100_000
+    ids = pl.Series("id", np.repeat(np.arange(n), 3)).cast(pl.String).str.zfill(6)
+    frame = pl.DataFrame(
+        {"id": ids, "t": np.tile(np.arange(3), n), "y": np.arange(3 * n, dtype=np.float64)}
+    ).sample(fraction=1.0, shuffle=True, seed=0)
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", min_length=3)
+    assert panel.n_series == n and panel.values.shape == (3 * n, 1)
+    assert panel.values[:6, 0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    # Half of them one row short: dropped, and the warning names ten and counts the rest.
+    short = frame.filter(~((pl.col("id") >= "050000") & (pl.col("t") == 2)))
+    with pytest.warns(ForecasterWarning, match=r"Dropped 50000 series.*'050009' \(and 49990 more"):
+        panel = Panel.from_frame(short, target="y", time_col="t", id_col="id", min_length=3)
+    assert panel.n_series == 50_000
+    with pytest.raises(DataValidationError, match="Every series is shorter than the 5 rows"):
+        Panel.from_frame(frame, target="y", time_col="t", id_col="id", min_length=5)
+
+
+def test_hostile_extremely_large_values():
+    base = pl.DataFrame({"id": ["a"] * 4 + ["b"] * 4, "t": [1, 2, 3, 4] * 2})
+    # Beyond float32: an error, not a silent inf.
+    with pytest.raises(DataValidationError, match=r"Values in 'y' exceed the float32 range"):
+        validate_frame(base.with_columns(y=pl.lit(1e39)), target="y", time_col="t", id_col="id")
+    # Inside float32 but spread over more than it within a series (scaling divides by it).
+    spread = base.with_columns(y=pl.Series([3e38, -3e38, 3e38, -3e38, 1.0, 2.0, 3.0, 4.0]))
+    with pytest.raises(DataValidationError, match=r"'y' spread over more than the float32 range"):
+        validate_frame(spread, target="y", time_col="t", id_col="id")
+    # Large but representable: accepted, also as float32 input and as 64-bit integers.
+    big = base.with_columns(
+        y=pl.Series([3e38, 2e38, 3e38, 1e38, -3e38, -2e38, -1e38, -3e38], dtype=pl.Float32),
+        n=pl.Series([2**63 - 1, 0, 1, 2, -(2**63), 0, 1, 2], dtype=pl.Int64),
+    )
+    panel = Panel.from_frame(big, target="y", covariates="n", time_col="t", id_col="id")
+    assert np.isfinite(panel.values).all()
+    assert panel.values[0].tolist() == [np.float32(3e38), np.float32(2**63)]
+
+
+def test_hostile_far_apart_timestamps_do_not_blow_up_a_fill():
+    frame = pl.DataFrame({"t": [0, 1, 2, 10**12], "y": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(DataValidationError, match=r"would create 1,000,000,000,001 rows"):
+        validate_frame(frame, target="y", time_col="t", freq="1i", missing="ffill")
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        pl.Series([0, 1, 2**64 - 1], dtype=pl.UInt64),
+        pl.Series([-(2**63), 0, 2**63 - 1], dtype=pl.Int64),
+    ],
+    ids=["uint64-max", "int64-extremes"],
+)
+def test_hostile_sentinel_integer_times(times):
+    frame = pl.DataFrame({"t": times, "y": [1.0, 2.0, 3.0]})
+    with pytest.raises(DataValidationError, match=r"spans from .* too far apart.*sentinel"):
+        validate_frame(frame, target="y", time_col="t")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": 3}, "Expected a column name or a list of column names, got int 3"),
+        ({"target": ["y", "y"]}, "Column 'y' is listed twice as target"),
+        ({"freq": "99999999999999w"}, "implausibly long"),
+        ({"freq": "1099511627775w"}, "longer than a time column"),
+    ],
+)
+def test_hostile_parameters(kwargs, message):
+    frame = hourly()
+    params = {"target": "y", "time_col": "t", "id_col": "id", **kwargs}
+    with pytest.raises(DataValidationError, match=message):
+        validate_frame(frame, **params)
