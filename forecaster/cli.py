@@ -2,11 +2,18 @@
 
 Commands
 --------
-``forecaster run SPEC [--as-of DATE] [--tune] [--force] [--dry-run]``
+``forecaster run SPEC [--as-of DATE] [--tune] [--force] [--dry-run] [--resume]``
     The scheduled job: load, validate, fit (or reuse / tune), backtest, forecast and write the
     outputs of one as-of date atomically (see :mod:`forecaster.pipelines`). Idempotent.
-``forecaster fit SPEC [--as-of DATE] [--out DIR]``
+``forecaster fit SPEC [--as-of DATE] [--out DIR] [--resume]``
     Fit the spec's model and save it (config JSON + safetensors).
+
+``run`` and ``fit`` checkpoint the training every ``checkpoint_every`` epochs (a [model]
+parameter, default 1) into the hidden folder ``.<as-of>.checkpoints`` next to their output
+(see :func:`forecaster.pipelines.checkpoint_folder`), removed when the command succeeds. With
+``--resume`` an interrupted fit continues from there (a fit with no checkpoint yet starts from
+the beginning). Under ``torchrun --nproc_per_node=N -m forecaster fit SPEC`` the ranks train
+together (:mod:`forecaster.distributed`) and only rank 0 logs and writes.
 ``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE]``
     Forecast with a saved model; write Parquet atomically.
 ``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE]``
@@ -27,6 +34,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -70,6 +78,7 @@ def _run(args: argparse.Namespace, log: _Logger) -> int:
         tune=True if args.tune else None,
         force=args.force,
         dry_run=args.dry_run,
+        resume=args.resume,
         progress=args.progress,
         log=log,
     )
@@ -106,15 +115,21 @@ def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Any, pl.DataFrame, s
 
 
 def _fit(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster import pipelines
+    from forecaster import distributed, pipelines
 
     spec, root, frame, label = _spec_and_frame(args)
     model = pipelines.build_estimator(spec, args.progress)
-    started = time.perf_counter()
-    with pipelines._tracked_run(spec, label, log) as (run_id, _):
-        model.fit(frame)  # logged to MLflow by the fit hook when a run is active
     out = Path(args.out or root / "models" / spec.pipeline.name / label)
+    checkpoints = pipelines.checkpoint_folder(out)
+    started = time.perf_counter()
+    if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
+        pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
+        return EXIT_OK
+    with pipelines._tracked_run(spec, label, log) as (run_id, _):
+        # logged to MLflow by the fit hook when a run is active
+        pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
     model.save(out)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     if run_id:
         log(f"mlflow run {run_id}")
     log(
@@ -254,10 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tune", action="store_true", help="tune with Optuna before fitting")
     run.add_argument("--force", action="store_true", help="replace existing outputs atomically")
     run.add_argument("--dry-run", action="store_true", help="validate and plan; write nothing")
+    run.add_argument(
+        "--resume", action="store_true", help="continue an interrupted fit from its checkpoints"
+    )
 
     fit = command("fit", "fit the spec's model and save it", _fit)
     spec_args(fit)
     fit.add_argument("--out", help="model directory (default models/NAME/AS_OF)")
+    fit.add_argument(
+        "--resume", action="store_true", help="continue an interrupted fit from its checkpoints"
+    )
 
     predict = command("predict", "forecast with a saved model", _predict)
     spec_args(predict)
@@ -286,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if os.environ.get("RANK", "0") not in ("", "0"):  # under torchrun only rank 0 reports
+        args.quiet, args.json_logs = True, False
     log = _Logger(args.quiet, args.json_logs)
     if args.quiet or args.json_logs:
         args.progress = False

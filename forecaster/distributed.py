@@ -14,7 +14,10 @@ such a launch ``fit`` of the estimators calls :func:`init_from_env`, which joins
   all-reduces the training and validation losses, so early stopping, learning-rate schedules and
   stop requests agree on every rank;
 - only the main process (rank 0) writes checkpoints, shows progress and logs to MLflow; the
-  ``forecaster`` command saves models and writes outputs on rank 0 only.
+  ``forecaster`` command saves models and writes outputs on rank 0 only. A checkpoint holds the
+  random number generator states of every rank, so ``fit(..., resume=True)`` under torchrun
+  with the same number of processes ends as the uninterrupted run did (a different number is
+  refused).
 
 Without ``torchrun`` (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) every helper here is a no-op and
 training runs in one process as usual.

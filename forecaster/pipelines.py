@@ -40,6 +40,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import forecaster
+from forecaster import distributed
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.persistence import _replace_directory
 
@@ -48,6 +49,8 @@ __all__ = [
     "Spec",
     "SpecError",
     "build_estimator",
+    "checkpoint_folder",
+    "fit_with_checkpoints",
     "load_data",
     "load_spec",
     "prepare_data",
@@ -429,6 +432,44 @@ def build_estimator(spec: Spec, progress: bool) -> Any:
     )
 
 
+def checkpoint_folder(output: str | os.PathLike[str]) -> Path:
+    """Where the ``forecaster`` command keeps the training checkpoints of the model it writes to
+    ``output`` (a model folder or a run's output folder): the hidden folder
+    ``.<name>.checkpoints`` next to it, removed once the command succeeds."""
+    output = Path(output)
+    return output.parent / f".{output.name}.checkpoints"
+
+
+def fit_with_checkpoints(
+    estimator: Any,
+    frame: pl.DataFrame,
+    folder: Path,
+    resume: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Fit with checkpoints in ``folder`` (unless the spec's [model] names a checkpoint_dir);
+    with ``resume``, continue from the last checkpoint when there is one (and say so), else
+    train from the start, so that a scheduler can always pass ``--resume``."""
+    from forecaster.training import latest_checkpoint
+
+    own = estimator.checkpoint_dir is None
+    if own:
+        estimator.set_params(checkpoint_dir=str(folder))
+    try:
+        found = resume and latest_checkpoint(estimator.checkpoint_dir) is not None
+        if resume:
+            log(
+                f"resume   from the checkpoint in {estimator.checkpoint_dir}"
+                if found
+                else f"resume   no checkpoint in {estimator.checkpoint_dir}: training from the "
+                "start"
+            )
+        estimator.fit(frame, resume=found)
+    finally:
+        if own:  # the saved model does not point at a folder that is removed on success
+            estimator.set_params(checkpoint_dir=None)
+
+
 def run_pipeline(
     spec_path: str | os.PathLike[str],
     *,
@@ -436,6 +477,7 @@ def run_pipeline(
     tune: bool | None = None,
     force: bool = False,
     dry_run: bool = False,
+    resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> PipelineResult:
@@ -454,6 +496,10 @@ def run_pipeline(
         Replace existing outputs of this as-of date (atomically).
     dry_run : bool
         Validate the spec and the data, print the plan, write nothing.
+    resume : bool
+        Continue the fit from the checkpoints of an interrupted run of the same spec and as-of
+        date (see :func:`checkpoint_folder`; written every ``checkpoint_every`` epochs, a
+        [model] parameter), or fit from the start when there are none.
     progress : bool
         Progress bars for training and tuning.
     log : callable
@@ -497,6 +543,16 @@ def run_pipeline(
             spec_hash=digest,
         )
 
+    checkpoints = checkpoint_folder(out_dir)
+    if not distributed.is_main_process():
+        # Under torchrun the other ranks train in lockstep with rank 0, which writes everything.
+        model, _ = _model(
+            spec, root, estimator, frame, tune, False, log, digest, checkpoints, resume
+        )
+        _evaluate(spec, model, frame, log)
+        return PipelineResult(
+            name=name, as_of=as_of_label, status="completed", output_dir=str(out_dir)
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out_dir)
     staging = Path(
@@ -504,7 +560,9 @@ def run_pipeline(
     )
     try:
         with _tracked_run(spec, as_of_label, log) as (run_id, tracking_uri):
-            model, how = _model(spec, root, estimator, frame, tune, progress, log, digest)
+            model, how = _model(
+                spec, root, estimator, frame, tune, progress, log, digest, checkpoints, resume
+            )
             log(f"model    {how}")
             metrics, backtest = _evaluate(spec, model, frame, log)
             forecast = model.predict(frame)
@@ -540,6 +598,7 @@ def run_pipeline(
             _log_outputs(run_id, metrics, staging, spec.tracking.register_as, log)
         _replace_directory(staging, out_dir)  # atomic: rename, or swap with the old one
         _remember_model(root, name, digest, out_dir / "model")
+        shutil.rmtree(checkpoints, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -585,7 +644,9 @@ def _remember_model(root: Path, name: str, digest: str, model_dir: Path) -> None
     os.replace(tmp, pointer)
 
 
-def _model(spec, root, estimator, frame, tune, progress, log, digest) -> tuple[Any, str]:
+def _model(
+    spec, root, estimator, frame, tune, progress, log, digest, checkpoints=None, resume=False
+) -> tuple[Any, str]:
     pointer = _latest_pointer(root, spec.pipeline.name)
     if spec.training.reuse_model and pointer.is_file():
         saved = json.loads(pointer.read_text())
@@ -594,6 +655,12 @@ def _model(spec, root, estimator, frame, tune, progress, log, digest) -> tuple[A
     do_tune = spec.training.tune if tune is None else tune
     if do_tune:
         from forecaster.tuning import tune as run_tuning
+
+        if distributed.launched_world_size() > 1:
+            raise ForecasterError(
+                "Tuning under torchrun is not supported: tune in one process (Optuna runs "
+                "trials in parallel with n_workers), then fit the tuned model under torchrun."
+            )
 
         result = run_tuning(
             estimator,
@@ -611,7 +678,10 @@ def _model(spec, root, estimator, frame, tune, progress, log, digest) -> tuple[A
             f"tuned ({len(result.study.trials)} trials), best {result.best_params}",
         )
     t0 = time.perf_counter()
-    estimator.fit(frame)
+    if checkpoints is None:
+        estimator.fit(frame)
+    else:
+        fit_with_checkpoints(estimator, frame, checkpoints, resume, log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)"
 
@@ -634,7 +704,7 @@ def _evaluate(
     # sample (the fitted model has seen every backtest target).
     with _tracking_paused():  # the backtest's own fit is not a logged model of the run
         result = backtest(
-            clone(model),
+            clone(model).set_params(checkpoint_dir=None),  # must not replace the fit's checkpoints
             frame,
             folds=folds,
             refit=False,

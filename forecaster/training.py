@@ -22,7 +22,7 @@ Faults and scale:
   says the batch size used and one that fits (measured by trying halves); with
   ``on_oom="split"`` the loop instead splits every batch into parts and accumulates their
   gradients (the same effective batch). Validation and prediction batches are split
-  automatically (their results do not depend on the split).
+  automatically (their results do not depend on the split beyond float rounding).
 - **Several processes.** Under ``torchrun`` (see :mod:`forecaster.distributed`) the network is
   wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and the losses are all-reduced,
   so every rank takes the same early-stopping decisions; only rank 0 writes checkpoints and shows
@@ -676,7 +676,7 @@ def _chunks(tensor: Tensor | None, parts: int) -> Sequence[Tensor | None]:
 class _Backoff:
     """Runs a batch function on the whole batch, or on ``parts`` slices after running out of
     GPU memory (halving the slices until they fit). Used where splitting does not change the
-    result: forward passes in validation and prediction."""
+    result beyond float rounding: forward passes in validation and prediction."""
 
     def __init__(self, what: str, device: torch.device) -> None:
         self.what, self.device, self.parts = what, device, 1
@@ -708,13 +708,12 @@ class _Backoff:
             warnings.warn(
                 f"A {self.what} batch of {size} windows ran out of GPU memory on "
                 f"{self.device}; running it in parts of {math.ceil(n / self.parts)} windows "
-                "(the results are the same).",
+                "(the same results up to float rounding).",
                 ForecasterWarning,
                 stacklevel=3,
             )
 
 
-@torch.no_grad()
 def predict_batched(
     network: nn.Module,
     x: Tensor,
@@ -747,12 +746,14 @@ def predict_batched(
             return network(xb, fb).float()
 
     outputs = []
-    for lo in range(0, x.shape[0], batch_size):
-        xb = x[lo : lo + batch_size].to(device)
-        fb = None if future is None else future[lo : lo + batch_size].to(device)
-        outputs.append(backoff.run(forward, xb, fb).cpu())
-    if not outputs:
-        return network(x[:0].to(device), None if future is None else future[:0].to(device)).cpu()
+    with torch.no_grad():
+        for lo in range(0, x.shape[0], batch_size):
+            xb = x[lo : lo + batch_size].to(device)
+            fb = None if future is None else future[lo : lo + batch_size].to(device)
+            outputs.append(backoff.run(forward, xb, fb).cpu())
+        if not outputs:
+            empty = None if future is None else future[:0].to(device)
+            return network(x[:0].to(device), empty).float().cpu()
     return torch.cat(outputs)
 
 
@@ -1052,6 +1053,9 @@ def train(
             device_ids=[device.index] if device.type == "cuda" else None,
         )
         compute: Callable[[Tensor, Tensor | None, Tensor], Tensor] = wrapped
+        # The segment head's small embeddings get non-contiguous gradients (they are expanded
+        # and concatenated), which DDP reports once per process as a performance note.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
     else:
 
         def compute(x: Tensor, future: Tensor | None, y: Tensor) -> Tensor:

@@ -1,30 +1,49 @@
 """Tests for forecaster.training: the loop, losses, schedules, early stopping, clipping,
-divergence, callbacks, time budget, determinism, progress bar and device resolution."""
+divergence, callbacks, time budget, determinism, progress bar and device resolution; checkpoints
+and resume (a real SIGKILL of a subprocess), GPU out-of-memory handling (simulated on the CPU)
+and data-parallel training under torchrun (two CPU processes)."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 import torch
 from torch import Tensor, nn
 
+import forecaster
 import forecaster.training as training
-from forecaster.exceptions import DataValidationError, ForecasterError
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.networks import RecurrentNet
 from forecaster.training import (
     LOSSES,
     LR_SCHEDULES,
+    Checkpointer,
+    CheckpointError,
     EpochRecord,
+    GPUOutOfMemoryError,
     StopTraining,
     TrainingDivergedError,
     evaluate,
     loss_function,
+    predict_batched,
+    read_checkpoint,
     resolve_device,
     train,
 )
+
+WORKER = Path(__file__).resolve().with_name("training_worker.py")
 
 LOOKBACK = 8
 HORIZON = 2
@@ -642,3 +661,552 @@ def test_no_loss_scaling_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.amp, "GradScaler", recording_scaler)
     quick_train(max_epochs=1, amp=True)
     assert all(not scaler.is_enabled() for scaler in scalers)
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints and resume
+# ------------------------------------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """Stands in for a crash at the end of an epoch (before its checkpoint is written)."""
+
+
+def interrupt_at(epoch: int) -> Callable[[EpochRecord, nn.Module], None]:
+    def callback(record: EpochRecord, network: nn.Module) -> None:
+        if record.epoch == epoch:
+            raise Interrupted
+
+    return callback
+
+
+def epoch_source(x: Tensor, y: Tensor, batch_size: int = 16):
+    """Batches in an order drawn from a generator seeded by the epoch (like the estimators')."""
+
+    def batches(epoch: int) -> Iterator[tuple[Tensor, None, Tensor]]:
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch))
+        for lo in range(0, len(x), batch_size):
+            rows = order[lo : lo + batch_size]
+            yield x[rows], None, y[rows]
+
+    return batches
+
+
+def dropout_net() -> RecurrentNet:
+    torch.manual_seed(1)
+    return make_net(cell="gru", num_layers=2, dropout=0.3)
+
+
+def resume_case(**options: object) -> dict[str, object]:
+    torch.manual_seed(5)
+    x, y = learnable_data(96)
+    vx, vy = learnable_data(32)
+    settings: dict[str, object] = {
+        "val_source": source(vx, vy),
+        "max_epochs": 7,
+        "patience": 3,
+        "lr": 1e-2,
+        "steps_per_epoch": 6,
+        "progress": False,
+    }
+    settings.update(options)
+    return {"train_source": epoch_source(x, y), **settings}
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def losses_of(history: list[EpochRecord]) -> list[tuple]:
+    return [(r.epoch, r.train_loss, r.val_loss, r.lr) for r in history]
+
+
+@pytest.mark.parametrize("schedule", LR_SCHEDULES)
+def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path, schedule) -> None:
+    case = resume_case(lr_schedule=schedule)
+    reference = dropout_net()
+    expected = train(reference, **case)
+
+    checkpointer = Checkpointer(tmp_path / "run.safetensors", every=2, fingerprint={"k": 1})
+    with pytest.raises(Interrupted):
+        train(dropout_net(), checkpoint=checkpointer, **{**case, "callbacks": [interrupt_at(5)]})
+    state = checkpointer.load()
+    assert (state.epoch, state.finished) == (4, False)  # every=2: epoch 4 was the last written
+    torch.manual_seed(999)  # whatever happened in between, the checkpoint restores the RNGs
+    resumed = dropout_net()
+    history = train(resumed, checkpoint=checkpointer, resume_from=state, **case)
+    assert losses_of(history) == losses_of(expected)
+    assert same_weights(resumed, reference)
+
+
+def test_resume_from_a_finished_checkpoint_restores_the_best_weights_only(tmp_path) -> None:
+    case = resume_case()
+    checkpointer = Checkpointer(tmp_path / "run.safetensors")
+    reference = dropout_net()
+    expected = train(reference, checkpoint=checkpointer, **case)
+    state = checkpointer.load()
+    assert state.finished and state.epoch == len(expected)
+    calls: list[int] = []
+    restored = make_net(cell="gru", num_layers=2, dropout=0.3)  # other initial weights
+    history = train(
+        restored,
+        resume_from=state,
+        callbacks=[lambda record, network: calls.append(record.epoch)],
+        **case,
+    )
+    assert calls == []  # no epoch ran again
+    assert losses_of(history) == losses_of(expected)
+    assert same_weights(restored, reference)
+
+
+def test_checkpoints_are_written_every_n_epochs_and_at_the_end(monkeypatch, tmp_path) -> None:
+    written: list[tuple[int, bool]] = []
+    real_save = Checkpointer.save
+
+    def spy(self: Checkpointer, state: training.TrainingState) -> None:
+        written.append((state.epoch, state.finished))
+        real_save(self, state)
+
+    monkeypatch.setattr(Checkpointer, "save", spy)
+    quick_train(max_epochs=7, checkpoint=Checkpointer(tmp_path / "c.safetensors", every=3))
+    assert written == [(3, False), (6, False), (7, True)]
+
+
+def test_a_checkpoint_is_one_safetensors_file_with_json_metadata(tmp_path) -> None:
+    from safetensors import safe_open
+
+    path = tmp_path / "run.safetensors"
+    case = resume_case(lr_schedule="plateau")  # a schedule whose state holds inf and tuples
+    train(dropout_net(), checkpoint=Checkpointer(path, extra={"seed": 3}), **case)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.safetensors"]  # no temporary left
+    with safe_open(str(path), framework="pt") as handle:
+        document = json.loads(handle.metadata()["forecaster_checkpoint"])
+        names = list(handle.keys())
+    assert document["format"] == "forecaster-checkpoint" and document["extra"] == {"seed": 3}
+    assert any(name.startswith("state/network/") for name in names)
+    assert any(name.startswith("state/optimizer/") for name in names)
+    assert any(name.startswith("state/rng/0/torch") for name in names)
+    state = read_checkpoint(path)
+    assert state.scheduler is not None and state.scheduler["mode_worse"] == math.inf
+    assert isinstance(state.optimizer["param_groups"][0]["betas"], tuple)
+    assert set(state.optimizer["state"]) == set(range(len(list(dropout_net().parameters()))))
+    assert state.rng[0]["numpy"][1].dtype == np.uint32  # NumPy's MT19937 key round-trips
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(monkeypatch, tmp_path) -> None:
+    path = tmp_path / "run.safetensors"
+    checkpointer = Checkpointer(path)
+    quick_train(max_epochs=2, checkpoint=checkpointer)
+    before = path.read_bytes()
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        quick_train(max_epochs=1, checkpoint=checkpointer)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.safetensors"]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", "truncated"])
+def test_unreadable_checkpoints_raise_a_clear_error(tmp_path, content) -> None:
+    path = tmp_path / "run.safetensors"
+    if content == "truncated":
+        quick_train(max_epochs=1, checkpoint=Checkpointer(path))
+        content = path.read_bytes()[:-100]
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a readable forecaster checkpoint"):
+        Checkpointer(path).load()
+
+
+def test_a_missing_checkpoint_and_a_foreign_fingerprint_are_refused(tmp_path) -> None:
+    path = tmp_path / "run.safetensors"
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        Checkpointer(path).load()
+    quick_train(max_epochs=1, checkpoint=Checkpointer(path, fingerprint={"params": {"lr": 0.1}}))
+    with pytest.raises(CheckpointError, match=r"params\.lr: checkpoint 0\.1, now 0\.2"):
+        Checkpointer(path, fingerprint={"params": {"lr": 0.2}}).load()
+
+
+def test_a_checkpoint_of_another_network_is_refused(tmp_path) -> None:
+    path = tmp_path / "run.safetensors"
+    quick_train(make_net(hidden_size=8), max_epochs=1, checkpoint=Checkpointer(path))
+    state = Checkpointer(path).load()
+    with pytest.raises(CheckpointError, match="does not fit this network"):
+        quick_train(make_net(hidden_size=4), max_epochs=2, resume_from=state)
+    with pytest.raises(CheckpointError, match="lr_schedule"):
+        quick_train(make_net(hidden_size=8), max_epochs=2, resume_from=state, lr_schedule="cosine")
+
+
+def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_result(tmp_path) -> None:
+    """A fit in a subprocess is killed with SIGKILL after its first checkpoint; a new process
+    resumes it. The forecasts are bit-identical to those of an uninterrupted fit (CPU, fixed
+    seed, dropout on): the batches are a function of the epoch and the checkpoint restores the
+    optimizer, schedule, early-stopping state and the random number generators."""
+    sys.path.insert(0, str(WORKER.parent))
+    import training_worker
+
+    folder = tmp_path / "checkpoints"
+    command = [sys.executable, str(WORKER), "--checkpoint-dir", str(folder)]
+    killed = subprocess.Popen(  # sleeps after every epoch, so that it is killed mid-training
+        [*command, str(tmp_path / "killed"), "--sleep", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first = folder / "checkpoint-0.safetensors"
+    deadline = time.monotonic() + 180
+    while not first.is_file() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    output = killed.communicate()[0]
+    assert killed.returncode == -signal.SIGKILL, output
+    state = read_checkpoint(first)
+    assert 1 <= state.epoch < 8 and not state.finished  # killed mid-training
+    assert not (tmp_path / "killed" / "forecast.parquet").exists()
+
+    resumed = subprocess.run(
+        [*command, str(tmp_path / "resumed"), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+    frame = training_worker.frame()
+    reference = training_worker.model().fit(frame)
+    forecast = pl.read_parquet(tmp_path / "resumed" / "forecast.parquet")
+    assert forecast.equals(reference.predict(frame))
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert [(r["train_loss"], r["val_loss"]) for r in history] == [
+        (r["train_loss"], r["val_loss"]) for r in reference.history_
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints through the estimators
+# ------------------------------------------------------------------------------------------
+
+
+def worker_module():
+    sys.path.insert(0, str(WORKER.parent))
+    import training_worker
+
+    return training_worker
+
+
+def interrupted_fit(model: object, frame: object, epoch: int) -> None:
+    with pytest.raises(Interrupted):
+        model.fit(frame, callbacks=[interrupt_at(epoch)])
+
+
+def test_forecaster_resume_checks_its_arguments(tmp_path) -> None:
+    worker = worker_module()
+    frame = worker.frame()
+    with pytest.raises(DataValidationError, match="resume=True needs checkpoint_dir"):
+        worker.model(max_epochs=1).fit(frame, resume=True)
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        worker.model(max_epochs=1, checkpoint_dir=str(tmp_path)).fit(frame, resume=True)
+    with pytest.raises(DataValidationError, match="checkpoint_every"):
+        worker.model(checkpoint_dir=str(tmp_path), checkpoint_every=0).fit(frame)
+    with pytest.raises(DataValidationError, match="on_oom"):
+        worker.model(on_oom="shrink").fit(frame)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CheckpointError, match="is a file"):
+        worker.model(max_epochs=1, checkpoint_dir=str(tmp_path / "file")).fit(frame)
+
+
+def test_forecaster_refuses_to_resume_on_other_data_or_parameters(tmp_path) -> None:
+    worker = worker_module()
+    frame = worker.frame()
+    folder = str(tmp_path)
+    interrupted_fit(worker.model(max_epochs=4, checkpoint_dir=folder), frame, 2)
+    with pytest.raises(CheckpointError, match=r"params\.hidden_size: checkpoint 16, now 8"):
+        worker.model(max_epochs=4, hidden_size=8, checkpoint_dir=folder).fit(frame, resume=True)
+    changed = frame.with_columns(pl.col("y") * 2)
+    with pytest.raises(CheckpointError, match="training data differ"):
+        worker.model(max_epochs=4, checkpoint_dir=folder).fit(changed, resume=True)
+    # parameters that do not change the training may differ
+    resumed = worker.model(max_epochs=4, checkpoint_dir=folder, checkpoint_every=3, max_time=1e6)
+    assert len(resumed.fit(frame, resume=True).history_) == 4
+
+
+def test_forecaster_fresh_fit_replaces_old_checkpoints(tmp_path) -> None:
+    worker = worker_module()
+    frame = worker.frame()
+    folder = str(tmp_path)
+    worker.model(max_epochs=2, n_ensemble=2, checkpoint_dir=folder).fit(frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint-0.safetensors",
+        "checkpoint-1.safetensors",
+    ]
+    worker.model(max_epochs=1, checkpoint_dir=folder).fit(frame)
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-0.safetensors"]
+    assert read_checkpoint(tmp_path / "checkpoint-0.safetensors").epoch == 1
+
+
+def test_forecaster_ensemble_and_unseeded_fits_resume(tmp_path) -> None:
+    worker = worker_module()
+    frame = worker.frame()
+    reference = worker.model(max_epochs=3, n_ensemble=2).fit(frame)
+    folder = str(tmp_path / "ensemble")
+    interrupted_fit(worker.model(max_epochs=3, n_ensemble=2, checkpoint_dir=folder), frame, 5)
+    resumed = worker.model(max_epochs=3, n_ensemble=2, checkpoint_dir=folder)
+    assert resumed.fit(frame, resume=True).predict(frame).equals(reference.predict(frame))
+
+    # random_state=None: the seed drawn by the interrupted fit is the one the resume uses
+    folder = str(tmp_path / "unseeded")
+    interrupted_fit(worker.model(random_state=None, checkpoint_dir=folder), frame, 3)
+    seed = read_checkpoint(Path(folder) / "checkpoint-0.safetensors").extra["fit_seed"]
+    resumed = worker.model(random_state=None, checkpoint_dir=folder).fit(frame, resume=True)
+    assert resumed.predict(frame).equals(worker.model(random_state=seed).fit(frame).predict(frame))
+
+
+def test_regressor_resume_gives_the_uninterrupted_predictions(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 12, 2)).astype(np.float32)
+    y = X[:, -1, 0] + 0.5 * X[:, -3, 1]
+    params = {"hidden_size": 8, "dropout": 0.2, "num_layers": 2, "max_epochs": 6}
+    params |= {"random_state": 0, "device": "cpu", "lr_schedule": "onecycle"}
+    reference = forecaster.RNNRegressor(**params).fit(X, y)
+    model = forecaster.RNNRegressor(**params, checkpoint_dir=str(tmp_path))
+    with pytest.raises(Interrupted):
+        model.fit(X, y, callbacks=[interrupt_at(4)])
+    resumed = forecaster.RNNRegressor(**params, checkpoint_dir=str(tmp_path)).fit(X, y, resume=True)
+    assert np.array_equal(resumed.predict(X), reference.predict(X))
+
+
+def test_cli_fit_resume_continues_an_interrupted_fit(monkeypatch, tmp_path, capsys) -> None:
+    from forecaster import cli
+    from forecaster.estimators import RNNForecaster
+
+    spec = tmp_path / "pipelines" / "tiny.toml"
+    spec.parent.mkdir()
+    spec.write_text(
+        """
+[pipeline]
+name = "tiny"
+[source]
+dataset = "stocks"
+tickers = ["MSFT", "SPX"]
+[series]
+id = "ticker"
+time = "date"
+targets = ["close"]
+freq = "1bd"
+missing = "ffill"
+[features]
+history_days = 500
+[model]
+lookback = 20
+horizon = 5
+hidden_size = 8
+dropout = 0.2
+max_epochs = 4
+windows_per_epoch = 256
+random_state = 0
+device = "cpu"
+[tracking]
+enabled = false
+"""
+    )
+    as_of = ["--as-of", "2016-12-30", "--no-progress"]
+    assert cli.main(["fit", str(spec), "--out", str(tmp_path / "reference"), *as_of]) == 0
+
+    real_fit = RNNForecaster.fit
+
+    def crashing_fit(self, frame, y=None, *, callbacks=(), resume=False):
+        return real_fit(self, frame, y, callbacks=[*callbacks, interrupt_at(3)], resume=resume)
+
+    monkeypatch.setattr(RNNForecaster, "fit", crashing_fit)
+    out = tmp_path / "models" / "m"
+    assert cli.main(["fit", str(spec), "--out", str(out), *as_of]) == 1  # "crashed"
+    folder = tmp_path / "models" / ".m.checkpoints"
+    assert read_checkpoint(folder / "checkpoint-0.safetensors").epoch == 2
+    monkeypatch.setattr(RNNForecaster, "fit", real_fit)
+    capsys.readouterr()
+    assert cli.main(["fit", str(spec), "--out", str(out), "--resume", *as_of]) == 0
+    assert "resume   from the checkpoint in" in capsys.readouterr().out
+    assert not folder.exists()  # removed once the model is saved
+    reference = forecaster.load(tmp_path / "reference")
+    resumed = forecaster.load(out)
+    assert resumed.checkpoint_dir is None
+    assert same_weights(resumed.network_, reference.network_)
+
+    # --resume without a checkpoint trains from the start (schedulers can always pass it)
+    assert cli.main(["fit", str(spec), "--out", str(out), "--resume", *as_of]) == 0
+    assert "no checkpoint" in capsys.readouterr().out
+    assert same_weights(forecaster.load(out).network_, reference.network_)
+
+
+# ------------------------------------------------------------------------------------------
+# GPU out of memory (simulated: the network raises torch's OutOfMemoryError above a size)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def memory_limit(monkeypatch) -> Callable[[int, str], None]:
+    def limit(windows: int, method: str = "training_loss") -> None:
+        real = getattr(RecurrentNet, method)
+
+        def limited(self, x, *args, **kwargs):
+            if x.shape[0] > windows:
+                raise torch.OutOfMemoryError(f"CUDA out of memory (simulated, {x.shape[0]})")
+            return real(self, x, *args, **kwargs)
+
+        monkeypatch.setattr(RecurrentNet, method, limited)
+
+    return limit
+
+
+def test_out_of_memory_says_the_batch_size_used_and_one_that_fits(memory_limit) -> None:
+    memory_limit(20)
+    x, y = learnable_data(128)
+    with pytest.raises(GPUOutOfMemoryError) as caught:
+        train(make_net(), source(x, y, batch_size=64), max_epochs=1, progress=False)
+    error = caught.value
+    assert isinstance(error, ForecasterError) and isinstance(error, MemoryError)
+    assert (error.batch_size, error.suggested_batch_size) == (64, 16)  # 32 did not fit
+    assert "batch of 64 windows ran out of GPU memory" in str(error)
+    assert "batch_size=16" in str(error) and "on_oom='split'" in str(error)
+
+
+def test_out_of_memory_with_not_even_one_window(memory_limit) -> None:
+    memory_limit(0)
+    x, y = learnable_data(16)
+    with pytest.raises(GPUOutOfMemoryError, match="Not even one window fits") as caught:
+        train(make_net(), source(x, y), max_epochs=1, progress=False)
+    assert caught.value.suggested_batch_size is None
+
+
+def test_on_oom_split_accumulates_gradients_over_parts(memory_limit) -> None:
+    x, y = learnable_data(128)
+    torch.manual_seed(3)
+    whole = make_net()
+    expected = train(whole, source(x, y, batch_size=64), max_epochs=3, progress=False)
+    torch.manual_seed(3)
+    smaller = make_net()
+    train(smaller, source(x, y, batch_size=16), max_epochs=3, progress=False)
+
+    memory_limit(20)
+    torch.manual_seed(3)
+    split = make_net()
+    with pytest.warns(ForecasterWarning, match="split into 4 parts"):
+        history = train(
+            split, source(x, y, batch_size=64), max_epochs=3, progress=False, on_oom="split"
+        )
+    # the same effective batch of 64: equal to the unsplit run up to float rounding, unlike
+    # training with batches of 16
+    for name, value in whole.state_dict().items():
+        assert torch.allclose(split.state_dict()[name], value, atol=1e-5), name
+    assert not same_weights(smaller, whole)
+    difference = smaller.state_dict()["out.weight"] - whole.state_dict()["out.weight"]
+    assert difference.abs().max() > 1e-3
+    assert [r.train_loss for r in history] == pytest.approx([r.train_loss for r in expected])
+
+
+def test_validation_and_prediction_batches_back_off_automatically(memory_limit) -> None:
+    x, y = learnable_data(64)
+    vx, vy = learnable_data(48)
+    torch.manual_seed(3)
+    net = make_net()
+    expected = train(
+        net, source(x, y, 8), val_source=source(vx, vy, 48), max_epochs=2, progress=False
+    )
+    outputs = predict_batched(net, vx, batch_size=48)
+
+    memory_limit(10, "forward")
+    torch.manual_seed(3)
+    limited = make_net()
+    with pytest.warns(ForecasterWarning, match="validation batch of 48 windows ran out"):
+        history = train(
+            limited, source(x, y, 8), val_source=source(vx, vy, 48), max_epochs=2, progress=False
+        )
+    assert [r.val_loss for r in history] == pytest.approx([r.val_loss for r in expected])
+    with pytest.warns(ForecasterWarning, match="prediction batch of 48 windows"):
+        assert torch.allclose(predict_batched(net, vx, batch_size=48), outputs, atol=1e-6)
+    memory_limit(0, "forward")
+    with pytest.raises(GPUOutOfMemoryError, match="Not even one window of a prediction batch"):
+        predict_batched(net, vx)
+
+
+def test_forecaster_predict_backs_off_and_fit_names_the_batch_size(memory_limit) -> None:
+    worker = worker_module()
+    frame = worker.frame()
+    model = worker.model(max_epochs=1).fit(frame)
+    expected = model.predict(frame)
+    memory_limit(40)
+    with pytest.raises(GPUOutOfMemoryError, match=r"batch of 64 windows .* set batch_size=32"):
+        worker.model(max_epochs=1).fit(frame)
+    memory_limit(1, "forward")
+    with pytest.warns(ForecasterWarning, match="running it in parts"):
+        got = model.predict(frame)
+    assert got.drop("y").equals(expected.drop("y"))
+    assert np.allclose(got["y"].to_numpy(), expected["y"].to_numpy(), rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# data-parallel training under torchrun
+# ------------------------------------------------------------------------------------------
+
+
+def test_torchrun_two_processes_match_single_process_training(tmp_path) -> None:
+    """``torchrun --nproc_per_node=2`` (gloo, CPU) trains the worker's forecaster; rank 0 saves
+    it. Each rank takes every other window of the epoch's seeded permutation in batches of
+    ``batch_size // 2`` and DDP averages the two ranks' gradients, so every step uses the
+    gradient of the same global batch of 64 windows as one process: the math is the same and
+    only float rounding differs (the ranks sum their halves of the batch separately).
+
+    Measured on this CPU (dropout 0, 8 epochs): forecasts differ from single-process ones by
+    5e-4 of their standard deviation (5e-3 in a 6-epoch run), the loss histories by 7e-6
+    relative (1.4e-4). The gap is larger than the rounding itself because Adam divides by
+    ``sqrt(v) + 1e-8``: a gradient component that is exactly 0 in one process (an output bias
+    under the MAE loss) is a rounding residue of ~4e-9 under DDP, which Adam turns into a
+    visible step. A wrong global batch (32 instead of 64) differs by 0.77 std. The tolerances
+    (2e-2 std, 1e-3 relative) leave a margin of 4x over the worst measurement.
+    """
+    worker = worker_module()
+    out = tmp_path / "ddp"
+    launched = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(WORKER),
+            str(out),
+            "--dropout",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["losses"] == ranks[1]["losses"]  # all-reduced: every rank agrees
+    assert sorted(p.name for p in out.iterdir()) == [
+        "forecast.parquet",
+        "history.json",
+        "model",
+        "rank-0.json",
+        "rank-1.json",
+    ]  # only rank 0 wrote the model and forecasts
+
+    frame = worker.frame()
+    single = worker.model(dropout=0.0).fit(frame)
+    expected = single.predict(frame)["y"].to_numpy()
+    distributed_model = forecaster.load(out / "model")
+    got = distributed_model.predict(frame)["y"].to_numpy()
+    assert np.abs(got - expected).max() <= 2e-2 * expected.std()
+    single_losses = np.array([[r["train_loss"], r["val_loss"]] for r in single.history_])
+    ddp_losses = np.array(ranks[0]["losses"])
+    assert single_losses.shape == ddp_losses.shape
+    assert np.allclose(ddp_losses, single_losses, rtol=1e-3, atol=0)

@@ -1,0 +1,63 @@
+"""Tests for forecaster.distributed without a process group (the two-process run under
+torchrun is in tests/test_training.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from forecaster import distributed
+from forecaster.distributed import DistributedError
+from forecaster.exceptions import ForecasterError
+
+
+@pytest.fixture
+def no_torchrun(monkeypatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_shard_takes_every_world_size_th_element_with_equal_counts() -> None:
+    indices = np.random.default_rng(0).permutation(103)
+    shards = [distributed.shard(indices, rank=r, world_size=4) for r in range(4)]
+    assert {len(s) for s in shards} == {25}  # 103 // 4; the last 3 are left out
+    together = np.concatenate(shards)
+    assert len(np.unique(together)) == 100 and set(together) <= set(indices[:100])
+    uneven = [distributed.shard(indices, rank=r, world_size=4, equal=False) for r in range(4)]
+    assert sorted(np.concatenate(uneven).tolist()) == list(range(103))
+
+
+def test_without_a_process_group_everything_is_one_process(no_torchrun) -> None:
+    assert (distributed.rank(), distributed.world_size()) == (0, 1)
+    assert distributed.is_main_process() and not distributed.is_distributed()
+    assert distributed.launched_world_size() == 1
+    indices = np.arange(5)
+    assert distributed.shard(indices) is indices
+    tensor = torch.tensor([1.0, 2.0])
+    assert distributed.all_reduce_sum(tensor) is tensor and tensor.tolist() == [1.0, 2.0]
+    assert distributed.any_rank(True, torch.device("cpu"))
+    assert not distributed.any_rank(False, torch.device("cpu"))
+    assert distributed.all_gather_objects({"a": 1}) == [{"a": 1}]
+    assert distributed.init_from_env(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_rank_comes_from_the_environment_before_the_group_exists(monkeypatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    assert distributed.rank() == 1 and not distributed.is_main_process()
+
+
+@pytest.mark.parametrize("value", ["two", "-1"])
+def test_a_garbled_torchrun_environment_is_a_clear_error(monkeypatch, value) -> None:
+    monkeypatch.setenv("WORLD_SIZE", value)
+    with pytest.raises(DistributedError, match="WORLD_SIZE"):
+        distributed.launched_world_size()
+
+
+def test_world_size_two_without_a_rendezvous_is_a_clear_error(monkeypatch, no_torchrun) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(DistributedError, match="torchrun --nproc_per_node") as caught:
+        distributed.init_from_env(torch.device("cpu"))
+    assert isinstance(caught.value, ForecasterError)
+    assert not distributed.is_distributed()
