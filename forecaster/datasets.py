@@ -38,6 +38,7 @@ __all__ = [
 
 import operator
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 DATASETS_DIR_ENV = "FORECASTER_DATASETS_DIR"
 """Name of the environment variable that overrides the location of the bundled data folder."""
@@ -304,7 +305,27 @@ def _check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return number
 
 
+def _check_riff_length(path: Path) -> None:
+    """Refuse a RIFF (WAV) file shorter than its header says: libsndfile would read the part
+    that is there without a word, and the clip would silently lose its end."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+        size = path.stat().st_size
+    except OSError as err:
+        raise DataValidationError(f"Could not read audio file {path}: {err}.") from err
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    declared = int.from_bytes(head[4:8], "little") + 8
+    if declared not in (8, 0xFFFFFFFF + 8) and size < declared:  # 0 / -1: length not known
+        raise DataValidationError(
+            f"Audio file {path} is truncated: its header declares {declared:,} bytes but the "
+            f"file has {size:,}. Re-copy or re-export it, or remove it (or narrow `pattern`)."
+        )
+
+
 def _read_clip(path: Path, soundfile: ModuleType) -> tuple[np.ndarray, int]:
+    _check_riff_length(path)
     try:
         data, native_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, TypeError) as err:
@@ -446,9 +467,29 @@ def load_audio_mfcc(
         if sample_rate is not None and sample_rate != native_sr:
             signal = librosa.resample(signal, orig_sr=native_sr, target_sr=sample_rate)
             sr = sample_rate
-        coeffs = librosa.feature.mfcc(
-            y=signal, sr=sr, n_mfcc=n_mfcc, hop_length=hop_length, n_fft=n_fft, n_mels=n_mels
-        )
+        if signal.shape[0] < n_fft:
+            warnings.warn(
+                f"Audio file {file} has {signal.shape[0]} samples, fewer than n_fft={n_fft}: "
+                "its MFCC frames are mostly zero padding. Use a smaller n_fft or drop the clip.",
+                ForecasterWarning,
+                stacklevel=2,
+            )
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")  # said above
+            coeffs = librosa.feature.mfcc(
+                y=signal,
+                sr=sr,
+                n_mfcc=n_mfcc,
+                hop_length=hop_length,
+                n_fft=n_fft,
+                n_mels=n_mels,
+            )
+        if not np.all(np.isfinite(coeffs)) or np.abs(coeffs).max() > np.finfo(np.float32).max:
+            raise DataValidationError(
+                f"The MFCCs of audio file {file} are not finite float32 numbers: its samples "
+                f"reach {float(np.abs(signal).max()):.3g} (expected audio samples in [-1, 1]). "
+                "Rescale or re-export the file, or remove it."
+            )
         coeffs = np.asarray(coeffs, dtype=np.float32).T  # [n_frames, n_mfcc]
         n_frames = coeffs.shape[0]
         frames.append(

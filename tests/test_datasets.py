@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from forecaster.datasets import (
     load_audio_mfcc,
     load_stocks,
 )
-from forecaster.exceptions import DataValidationError, ForecasterError
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
 REPO_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 
@@ -474,3 +475,80 @@ def test_data_cards_exist() -> None:
         assert ticker in stocks_card
         assert str(rows) in stocks_card and first.isoformat() in stocks_card
         assert last.isoformat() in stocks_card
+
+
+# --------------------------------------------------------------------------------------------
+# hostile and broken audio files: a DataValidationError naming the file, never a soundfile or
+# librosa error, and never a silently shortened or NaN clip
+# --------------------------------------------------------------------------------------------
+
+
+def _good_wav_bytes(tmp_path: Path, subtype: str = "PCM_16") -> bytes:
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    path = tmp_path / "source.wav"
+    sf.write(str(path), _tone(4000, 8000), 8000, subtype=subtype)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+CORRUPT_WAVS = {
+    "zero-bytes": (lambda good: b"", r"Could not read audio file .*broken\.wav"),
+    "text": (lambda good: b"this is not audio\n" * 10, r"Could not read audio file .*broken\.wav"),
+    "riff-junk": (
+        lambda good: b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(64)),
+        r"Could not read audio file .*broken\.wav",
+    ),
+    "header-only": (lambda good: good[:44], r"broken\.wav is truncated: its header declares"),
+    "truncated-half": (
+        lambda good: good[: len(good) // 2],
+        r"broken\.wav is truncated: its header declares 8,044 bytes but the file has 4,022",
+    ),
+    "random-bytes": (
+        lambda good: np.random.default_rng(0).bytes(3000),
+        r"Could not read audio file .*broken\.wav",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT_WAVS))
+def test_hostile_corrupt_wav_files(tmp_path: Path, case: str) -> None:
+    make, message = CORRUPT_WAVS[case]
+    good = _good_wav_bytes(tmp_path)
+    (tmp_path / "good.wav").write_bytes(good)
+    (tmp_path / "broken.wav").write_bytes(make(good))
+    with pytest.raises(DataValidationError, match=message) as info:
+        load_audio_mfcc(tmp_path)
+    assert "remove" in str(info.value) or "Re-copy" in str(info.value)
+    assert load_audio_mfcc(tmp_path, pattern="good.wav").height == 1 + 4000 // 80
+
+
+def test_hostile_wav_with_huge_float_samples(tmp_path: Path) -> None:
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    sf.write(str(tmp_path / "loud.wav"), 1e30 * _tone(4000, 8000), 8000, subtype="FLOAT")
+    with pytest.raises(DataValidationError, match=r"loud\.wav are not finite.*reach 5\.\d+e\+29"):
+        load_audio_mfcc(tmp_path)
+
+
+def test_hostile_wav_with_nan_samples(tmp_path: Path) -> None:
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    signal = _tone(4000, 8000)
+    signal[100] = np.nan
+    sf.write(str(tmp_path / "nan.wav"), signal, 8000, subtype="FLOAT")
+    with pytest.raises(DataValidationError, match=r"nan\.wav contains NaN or infinite samples"):
+        load_audio_mfcc(tmp_path)
+
+
+def test_hostile_clip_shorter_than_the_fft_window(tmp_path: Path) -> None:
+    _write_wav(tmp_path / "click.wav", _tone(100, 8000), 8000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no librosa UserWarning leaks out, only ours
+        with pytest.raises(ForecasterWarning, match=r"click\.wav has 100 samples, fewer than"):
+            load_audio_mfcc(tmp_path)
+    with pytest.warns(ForecasterWarning, match="mostly zero padding"):
+        frame = load_audio_mfcc(tmp_path)
+    assert frame.height == 1 + 100 // 80
+    assert np.isfinite(frame.drop("clip", "frame").to_numpy()).all()
