@@ -613,7 +613,7 @@ class CheckpointDirectory:
         state = None
         if self.resume:
             if run == 0:
-                state = self._first
+                state, self._first = self._first, None  # not kept alive after the fit
             elif checkpointer.exists():
                 state = checkpointer.load()
         return checkpointer, state
