@@ -25,9 +25,12 @@ import torch
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
+    "CALENDAR_FEATURES",
     "MISSING_POLICIES",
     "Frequency",
     "Panel",
+    "calendar_features",
+    "calendar_values",
     "infer_frequency",
     "validate_frame",
 ]
@@ -351,9 +354,10 @@ def _infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) ->
     The mode is taken over an evenly spaced sample of at most 200,000 differences.
     """
     dtype = times.dtype
-    positions = np.arange(len(diffs))
     if len(diffs) > _INFER_SAMPLE:
         positions = np.linspace(0, len(diffs) - 1, _INFER_SAMPLE).astype(np.int64)
+    else:  # (not built before the sampling: 8 bytes per row of a large frame)
+        positions = np.arange(len(diffs))
     positions = positions[~np.isin(positions, cross)]
     diffs = diffs[positions]
     diffs = diffs[diffs > 0]
@@ -648,7 +652,9 @@ def validate_frame(
     boundary[np.cumsum(runs["len"].to_numpy())[:-1]] = True
     backwards = np.zeros(len(t), dtype=bool)
     backwards[1:] = (t[1:] < t[:-1]) & ~boundary[1:]
-    if runs["value"].n_unique() != runs.height or backwards.any():
+    unsorted = runs["value"].n_unique() != runs.height or backwards.any()
+    del boundary, backwards
+    if unsorted:
         data = data.sort([id_name, time_col])
         runs = data[id_name].rle().struct.unnest()
         t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
@@ -1014,3 +1020,116 @@ class Panel:
             f"features={self.columns}, freq='{self.freq}', "
             f"length min/max={int(lengths.min())}/{int(lengths.max())})"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# calendar features
+# --------------------------------------------------------------------------------------------
+
+CALENDAR_FEATURES = ("minute", "hour", "dayofweek", "dayofmonth", "dayofyear", "month")
+"""Calendar features, each encoded as a sine/cosine pair of its position in its cycle:
+``minute`` of the hour, ``hour`` of the day (time of day, minutes included), ``dayofweek``
+(hours included), ``dayofmonth``, ``dayofyear`` and ``month`` of the year."""
+
+_AUTO_CALENDAR = {
+    "ns": ("hour", "dayofweek"),
+    "us": ("hour", "dayofweek"),
+    "ms": ("hour", "dayofweek"),
+    "s": ("hour", "dayofweek"),
+    "m": ("hour", "dayofweek"),
+    "h": ("hour", "dayofweek"),
+    "d": ("dayofweek", "dayofyear"),
+    "bd": ("dayofweek", "dayofyear"),
+    "w": ("dayofyear",),
+    "mo": ("month",),
+    "q": ("month",),
+    "y": (),
+}
+
+
+def calendar_features(
+    calendar: str | Sequence[str] | None, freq: Frequency, time_dtype: pl.DataType
+) -> tuple[str, ...]:
+    """Resolve the ``calendar`` option of an estimator to feature names.
+
+    Parameters
+    ----------
+    calendar : None, "auto", a name or a list of names from :data:`CALENDAR_FEATURES`
+        ``"auto"`` picks the cycles that a frequency can show: time of day and day of week
+        below a day, day of week and day of year for (business) days, day of year for weeks,
+        month for months and quarters.
+    freq : Frequency
+        The panel's frequency.
+    time_dtype : polars.DataType
+        Dtype of the time column; calendar features need a Date or Datetime column.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> calendar_features("auto", Frequency.parse("1h"), pl.Datetime("us"))
+    ('hour', 'dayofweek')
+    >>> calendar_features(["month"], Frequency.parse("1d"), pl.Date)
+    ('month',)
+    """
+    if calendar is None:
+        return ()
+    if not time_dtype.is_temporal():
+        raise DataValidationError(
+            f"calendar={calendar!r} needs a Date or Datetime time column; the time column is "
+            f"{time_dtype}. Convert it (e.g. pl.col('t').str.to_datetime()) or set calendar=None."
+        )
+    if calendar == "auto":
+        names: tuple[str, ...] = _AUTO_CALENDAR.get(freq.unit, ())
+    elif isinstance(calendar, str):
+        names = (calendar,)
+    elif isinstance(calendar, Sequence):
+        names = tuple(calendar)
+    else:
+        names = (calendar,)  # type: ignore[assignment]
+    unknown = [n for n in names if n not in CALENDAR_FEATURES]
+    if unknown:
+        raise DataValidationError(
+            f"calendar={calendar!r} has unknown features {unknown}. Expected None, 'auto' or "
+            f"names from {CALENDAR_FEATURES}."
+        )
+    if len(set(names)) != len(names):
+        raise DataValidationError(f"calendar={calendar!r} repeats a feature.")
+    return names
+
+
+def calendar_values(time: pl.Series, names: Sequence[str]) -> np.ndarray:
+    """Sine/cosine encodings of the calendar features ``names`` for every timestamp.
+
+    Returns a float32 array of shape ``(len(time), 2 * len(names))``: for each name its sine
+    then its cosine column. Time zones are respected (local clock time).
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> t = pl.Series([datetime(2024, 1, 1, 0), datetime(2024, 1, 1, 6)])
+    >>> calendar_values(t, ["hour"]).round(3).tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
+    t = pl.col("t")
+    hours = t.dt.hour().cast(pl.Float64)
+    if time.dtype != pl.Date:
+        hours = hours + t.dt.minute() / 60.0
+    positions = {
+        "minute": (t.dt.minute().cast(pl.Float64) + t.dt.second() / 60.0) / 60.0,
+        "hour": hours / 24.0,
+        "dayofweek": ((t.dt.weekday() - 1).cast(pl.Float64) + hours / 24.0) / 7.0,
+        "dayofmonth": (t.dt.day() - 1).cast(pl.Float64) / t.dt.month_end().dt.day(),
+        "dayofyear": (t.dt.ordinal_day() - 1).cast(pl.Float64)
+        / pl.when(t.dt.is_leap_year()).then(366.0).otherwise(365.0),
+        "month": (t.dt.month() - 1).cast(pl.Float64) / 12.0,
+    }
+    angles = pl.DataFrame({"t": time}).select((positions[n] * (2 * np.pi)).alias(n) for n in names)
+    out = np.empty((len(time), 2 * len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        angle = angles[name].to_numpy()
+        out[:, 2 * j] = np.sin(angle)
+        out[:, 2 * j + 1] = np.cos(angle)
+    return out

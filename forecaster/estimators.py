@@ -16,11 +16,14 @@ in attributes ending in ``_``; the fitted network is moved to the CPU at the end
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import math
 import numbers
 import os
 import sys
+import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,30 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
-from forecaster.data import SERIES_ID, Panel, _as_tuple
-from forecaster.exceptions import DataValidationError, NotFittedError
-from forecaster.networks import CELLS, HEADS, NORMALIZATIONS, RecurrentNet
-from forecaster.scaling import SCALING_METHODS, PanelScaler
-from forecaster.training import LOSSES, LR_SCHEDULES, EpochRecord, resolve_device, train
+from forecaster import distributed
+from forecaster.data import SERIES_ID, Panel, _as_tuple, calendar_features, calendar_values
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.networks import CELLS, HEADS, NORMALIZATIONS, EnsembleNet, RecurrentNet
+from forecaster.scaling import (
+    SCALING_METHODS,
+    TARGET_TRANSFORMS,
+    PanelScaler,
+    check_target_domain,
+    fit_boxcox_lambdas,
+    inverse_targets,
+    transform_targets,
+)
+from forecaster.training import (
+    LOSSES,
+    LR_SCHEDULES,
+    ON_OOM,
+    CheckpointDirectory,
+    EpochRecord,
+    digest_arrays,
+    predict_batched,
+    resolve_device,
+    train,
+)
 from forecaster.windows import Windows, make_windows
 
 __all__ = [
@@ -103,6 +125,15 @@ class _RecurrentEstimator(BaseEstimator):
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
         _check_float("grad_clip", self.grad_clip, 1e-12, 1e12, allow_none=True)
         _check_float("max_time", self.max_time, 0.0, 1e12, allow_none=True)
+        _check_int("n_ensemble", self.n_ensemble, 1)
+        _check_int("checkpoint_every", self.checkpoint_every, 1)
+        _check_choice("on_oom", self.on_oom, ON_OOM)
+        if self.checkpoint_dir is not None and not isinstance(
+            self.checkpoint_dir, str | os.PathLike
+        ):
+            raise DataValidationError(
+                f"checkpoint_dir must be a folder path (str) or None, got {self.checkpoint_dir!r}."
+            )
         if self.random_state is not None:
             _check_int("random_state", self.random_state, 0)
 
@@ -111,7 +142,100 @@ class _RecurrentEstimator(BaseEstimator):
             return int(np.random.default_rng().integers(2**31))
         return int(self.random_state)
 
+    def _begin_fit(self, resume: Any) -> None:
+        """Check ``fit(..., resume=...)`` before any work."""
+        self._checkpoints: CheckpointDirectory | None = None
+        if not isinstance(resume, bool):
+            raise DataValidationError(f"resume must be True or False, got {resume!r}.")
+        if resume and self.checkpoint_dir is None:
+            raise DataValidationError(
+                "resume=True needs checkpoint_dir, the folder the interrupted fit wrote its "
+                f"checkpoints to, e.g. {type(self).__name__}(..., checkpoint_dir='checkpoints/"
+                "run1'). Fit without resume=True to start from scratch."
+            )
+
+    def _start_checkpoints(self, resume: bool, seed: int, data_digest: str) -> int:
+        """Open ``checkpoint_dir`` for this fit (a no-op without one); returns the seed to
+        train with: the interrupted fit's when resuming, so that ``random_state=None`` resumes
+        with the same batches. The fingerprint (parameters that change the result, a digest of
+        the data, the number of processes) makes a resume on other data or parameters fail."""
+        if self.checkpoint_dir is None:
+            return seed
+        params = self.get_params(deep=False)
+        fingerprint = {
+            "estimator": type(self).__name__,
+            "params": {k: v for k, v in params.items() if k not in _RESUME_FREE_PARAMS},
+            "data": data_digest,
+            "world_size": distributed.world_size(),
+        }
+        self._checkpoints = CheckpointDirectory(
+            self.checkpoint_dir,
+            every=int(self.checkpoint_every),
+            fingerprint=fingerprint,
+            resume=resume,
+        )
+        return self._checkpoints.start(seed)
+
     def _build_and_train(
+        self,
+        *,
+        n_features: int,
+        n_targets: int,
+        n_future: int,
+        lookback: int,
+        horizon: int,
+        sources: Any,
+        steps_per_epoch: int,
+        device: torch.device,
+        seed: int,
+        callbacks: Sequence[Any],
+        channel_independent: bool = False,
+    ) -> tuple[RecurrentNet | EnsembleNet, list[EpochRecord]]:
+        """Train ``n_ensemble`` networks; member ``k`` uses seed ``seed + k`` for its
+        initialisation, dropout and batches (``sources(member_seed)`` returns its
+        ``(train_source, val_source)``). Epoch numbers run on across members, so callbacks and
+        ``history_`` see one increasing sequence (each record also names its ``member``)."""
+        members, history = [], []
+        started = time.perf_counter()
+        for k in range(int(self.n_ensemble)):
+            offset = len(history)
+
+            def renumbered(record: EpochRecord, network: Any, _offset: int = offset) -> None:
+                shifted = dataclasses.replace(record, epoch=record.epoch + _offset)
+                for callback in callbacks:
+                    callback(shifted, network)
+
+            budget = None
+            if self.max_time is not None:
+                budget = max(float(self.max_time) - (time.perf_counter() - started), 0.0)
+                if k and budget <= 0:
+                    break  # the time budget ran out: the ensemble has fewer members
+            train_source, val_source = sources(seed + k)
+            network, records = self._train_one(
+                n_features=n_features,
+                n_targets=n_targets,
+                n_future=n_future,
+                lookback=lookback,
+                horizon=horizon,
+                train_source=train_source,
+                val_source=val_source,
+                steps_per_epoch=steps_per_epoch,
+                device=device,
+                seed=seed + k,
+                callbacks=[renumbered] if callbacks else [],
+                channel_independent=channel_independent,
+                max_time=budget,
+            )
+            members.append(network)
+            history += [dataclasses.replace(r, epoch=r.epoch + offset) for r in records]
+            if self.n_ensemble > 1:
+                for r in history[offset:]:
+                    r.member = k  # type: ignore[attr-defined]
+        if len(members) == 1:
+            return members[0], history
+        return EnsembleNet(members).eval(), history
+
+    def _train_one(
         self,
         *,
         n_features: int,
@@ -125,7 +249,11 @@ class _RecurrentEstimator(BaseEstimator):
         device: torch.device,
         seed: int,
         callbacks: Sequence[Any],
+        channel_independent: bool,
+        max_time: float | None,
     ) -> tuple[RecurrentNet, list[EpochRecord]]:
+        checkpoints = getattr(self, "_checkpoints", None)
+        checkpoint, resume_from = checkpoints.next_run(seed) if checkpoints else (None, None)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
@@ -143,6 +271,7 @@ class _RecurrentEstimator(BaseEstimator):
                 nonlinearity=self.nonlinearity,
                 segment_length=self.segment_length,
                 normalization=self.normalization,
+                channel_independent=channel_independent,
             ).to(device)
             history = train(
                 network,
@@ -157,16 +286,25 @@ class _RecurrentEstimator(BaseEstimator):
                 lr_schedule=self.lr_schedule,
                 steps_per_epoch=steps_per_epoch,
                 device=device,
-                max_time=self.max_time,
+                max_time=max_time,
                 callbacks=callbacks,
-                progress=self.progress,
+                progress=self.progress if distributed.is_main_process() else False,
                 description=type(self).__name__,
+                checkpoint=checkpoint,
+                resume_from=resume_from,
+                on_oom=self.on_oom,
             )
         return network.cpu().eval(), history
 
     @staticmethod
     def _history_frame(history: list[EpochRecord]) -> list[dict[str, Any]]:
-        return [r.as_dict() for r in history]
+        rows = []
+        for r in history:
+            row = r.as_dict()
+            if hasattr(r, "member"):
+                row["member"] = r.member
+            rows.append(row)
+        return rows
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`)."""
@@ -174,7 +312,7 @@ class _RecurrentEstimator(BaseEstimator):
 
         return save(self, path)
 
-    def _network_on(self, device: torch.device) -> RecurrentNet:
+    def _network_on(self, device: torch.device) -> RecurrentNet | EnsembleNet:
         """The fitted network on ``device`` for inference (a copy off the CPU; ``network_``
         itself always stays on the CPU)."""
         if device.type == "cpu":
@@ -222,10 +360,25 @@ class RNNForecaster(_RecurrentEstimator):
         Segment length of the ``"segment"`` head.
     normalization : {"last", "revin", "none"}, default "last"
         Per-window normalisation inside the network.
+    channel_independent : bool or None, default None
+        Model each target column as its own series with shared weights (covariates are fed
+        beside every channel). ``None`` means the head's natural choice: True for
+        ``"segment"`` (always channel independent), False for the other heads.
     nonlinearity : {"tanh", "relu"}, default "tanh"
         For ``cell="rnn"`` only.
     scaling : {"standard", "robust", "minmax", "none"}, default "standard"
         Per-series scaling fitted on the training span.
+    target_transform : {"none", "log", "log1p", "boxcox"}, default "none"
+        Transform of the targets before scaling, inverted on the forecasts: ``log`` and
+        ``boxcox`` need targets > 0, ``log1p`` targets > -1. Box-Cox fits one lambda per
+        series and target on the training span (series unseen in ``fit`` get theirs from their
+        own history). Forecasts of a log-scale model are median-type forecasts.
+    calendar : None, "auto", str or list of str, default None
+        Calendar features added as future-known covariates (sine/cosine of the position in
+        each cycle, see :data:`forecaster.data.CALENDAR_FEATURES`): ``"hour"``,
+        ``"dayofweek"``, ``"dayofmonth"``, ``"dayofyear"``, ``"month"``, ``"minute"``.
+        ``"auto"`` picks them from the frequency. They are computed from the time column, so
+        :meth:`predict` needs no ``future`` frame for them.
     loss : {"mae", "mse", "huber"}, default "mae"
     lr : float, default 1e-3
     weight_decay : float, default 0.0
@@ -246,13 +399,32 @@ class RNNForecaster(_RecurrentEstimator):
         Training windows sampled (without replacement) per epoch; all windows when None or
         when there are fewer. Overlapping stride-1 windows are highly redundant, so a bounded
         epoch (about 3 s on 2 CPU cores with the default network) gives frequent validation
-        and early stopping, and a fit time that does not grow with the panel.
+        and early stopping, and a fit time that does not grow with the panel. It also caps
+        the validation windows: a larger validation split is scored on a fixed random sample
+        of this many windows (the same every epoch).
+    n_ensemble : int, default 1
+        Number of networks trained with seeds ``random_state + k`` (initialisation, batch
+        order and dropout) whose forecasts are averaged. ``max_time`` bounds all of them
+        together.
     freq : str, default "auto"
         Sampling frequency (see :class:`~forecaster.data.Frequency`).
     missing : {"error", "ffill", "zero", "interpolate"}, default "error"
         Policy for gaps and missing values.
     max_time : float or None, default None
         Training time budget in seconds (checked after every epoch).
+    checkpoint_dir : str or None, default None
+        Folder for training checkpoints: the whole training state is written there atomically
+        (safetensors + JSON, no pickle) every ``checkpoint_every`` epochs and when training
+        ends, and ``fit(frame, resume=True)`` continues an interrupted fit from it with the
+        result of an uninterrupted one. A fit without ``resume`` starts over and replaces the
+        folder's checkpoints: use one folder per fit.
+    checkpoint_every : int, default 1
+        Epochs between checkpoints.
+    on_oom : {"raise", "split"}, default "raise"
+        When a training batch runs out of GPU memory: raise
+        :class:`~forecaster.training.GPUOutOfMemoryError`, which names a batch size that fits,
+        or split every batch into parts and accumulate their gradients (the same effective
+        batch, slower). Prediction and validation batches are split automatically.
     device : str, default "auto"
         ``"auto"`` trains on CUDA when available; the fitted network is kept on the CPU.
     random_state : int or None, default None
@@ -262,8 +434,12 @@ class RNNForecaster(_RecurrentEstimator):
 
     Attributes
     ----------
-    network_ : RecurrentNet
+    network_ : RecurrentNet or EnsembleNet
     scaler_ : PanelScaler
+    target_lambdas_ : numpy.ndarray or None
+        Box-Cox lambdas, shape ``(n_series, n_targets)`` (``target_transform="boxcox"`` only).
+    calendar_ : tuple of str
+        The calendar features used.
     keys_ : polars.DataFrame
         The series seen in ``fit`` (row ``i`` is scaler row ``i``).
     freq_ : Frequency
@@ -300,8 +476,11 @@ class RNNForecaster(_RecurrentEstimator):
         dropout: float = 0.1,
         segment_length: int = 24,
         normalization: str = "last",
+        channel_independent: bool | None = None,
         nonlinearity: str = "tanh",
         scaling: str = "standard",
+        target_transform: str = "none",
+        calendar: str | Sequence[str] | None = None,
         loss: str = "mae",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -313,9 +492,13 @@ class RNNForecaster(_RecurrentEstimator):
         validation_size: int | float = 0.1,
         stride: int = 1,
         windows_per_epoch: int | None = 32768,
+        n_ensemble: int = 1,
         freq: str = "auto",
         missing: str = "error",
         max_time: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
+        on_oom: str = "raise",
         device: str = "auto",
         random_state: int | None = None,
         progress: bool | None = None,
@@ -334,8 +517,11 @@ class RNNForecaster(_RecurrentEstimator):
         self.dropout = dropout
         self.segment_length = segment_length
         self.normalization = normalization
+        self.channel_independent = channel_independent
         self.nonlinearity = nonlinearity
         self.scaling = scaling
+        self.target_transform = target_transform
+        self.calendar = calendar
         self.loss = loss
         self.lr = lr
         self.weight_decay = weight_decay
@@ -347,9 +533,13 @@ class RNNForecaster(_RecurrentEstimator):
         self.validation_size = validation_size
         self.stride = stride
         self.windows_per_epoch = windows_per_epoch
+        self.n_ensemble = n_ensemble
         self.freq = freq
         self.missing = missing
         self.max_time = max_time
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.on_oom = on_oom
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -367,6 +557,18 @@ class RNNForecaster(_RecurrentEstimator):
         _check_int("stride", self.stride, 1)
         _check_int("windows_per_epoch", self.windows_per_epoch, 1, allow_none=True)
         _check_choice("scaling", self.scaling, SCALING_METHODS)
+        _check_choice("target_transform", self.target_transform, TARGET_TRANSFORMS)
+        ci = self.channel_independent
+        if ci is not None and not isinstance(ci, bool | np.bool_):
+            raise DataValidationError(
+                f"channel_independent must be True, False or None, got {ci!r}."
+            )
+        if ci is False and self.head == "segment":
+            raise DataValidationError(
+                "head='segment' is always channel independent; channel_independent=False is "
+                "not possible with it. Leave channel_independent=None, or pick head='direct', "
+                "'seq2seq' or 'recursive' to mix the channels."
+            )
         vs = self.validation_size
         if isinstance(vs, bool) or not isinstance(vs, numbers.Real) or vs < 0:
             raise DataValidationError(
@@ -390,7 +592,7 @@ class RNNForecaster(_RecurrentEstimator):
 
     # -- fit --------------------------------------------------------------------------------
     def fit(
-        self, frame: pl.DataFrame | pl.LazyFrame, y: None = None, *, callbacks=()
+        self, frame: pl.DataFrame | pl.LazyFrame, y: None = None, *, callbacks=(), resume=False
     ) -> RNNForecaster:
         """Train on every series of a long frame.
 
@@ -403,54 +605,75 @@ class RNNForecaster(_RecurrentEstimator):
         callbacks : sequence of callable, optional
             ``callback(record, network)`` after every epoch (see
             :func:`forecaster.training.train`).
+        resume : bool, default False
+            Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
+            data and parameters; :class:`~forecaster.training.CheckpointError` otherwise).
 
         Returns
         -------
         self
         """
         self._check_params()
+        self._begin_fit(resume)
         tracker = _fit_tracker(self, frame)
         if tracker is not None:
             callbacks = [tracker.on_epoch, *callbacks]
-        device = resolve_device(self.device)
+        device = distributed.init_from_env(resolve_device(self.device))
         lookback, horizon = int(self.lookback), int(self.horizon)
-        panel = Panel.from_frame(
+        raw = Panel.from_frame(
             frame,
             **self._columns(),
             freq=self.freq,
             missing=self.missing,
             min_length=lookback + horizon,
         )
+        calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
+        holdout = self._validation_steps(raw.lengths)
+        fit_rows = _rows_before_holdout(raw, holdout)
+        check_target_domain(self.target_transform, raw)
+        lambdas = None
+        if self.target_transform == "boxcox":
+            lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
+        panel = self._model_panel(raw, calendar, lambdas)
         windows = make_windows(panel, lookback, horizon, self.stride)
-        holdout = self._validation_steps(panel.lengths)
         train_w, val_w = _holdout_split(windows, holdout)
+        del windows  # the two split indexes replace it (16 bytes per window)
         if len(train_w) == 0:
             raise DataValidationError(
                 f"No training windows remain after holding out the last validation steps of "
                 f"every series (validation_size={self.validation_size!r}). Lower "
                 "validation_size or lookback/horizon, or provide longer series."
             )
-        fit_rows = _rows_before_holdout(panel, holdout)
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         scaling = scaler.tensors(device)
-        seed = self._seed()
+        seed = self._start_checkpoints(resume, self._seed(), _panel_digest(panel))
         batch_size = int(self.batch_size)
         per_epoch = self.windows_per_epoch
+        if per_epoch is not None and len(val_w) > per_epoch:
+            # a fixed sample, so that every epoch is compared on the same windows
+            rows = np.random.default_rng([seed, 2]).choice(len(val_w), per_epoch, replace=False)
+            val_w = val_w._replace(val_w.index[np.sort(rows)])
+        val_rank = _rank_share(val_w)  # this process's share under torchrun
 
-        def train_source(epoch: int):
-            windows_e = train_w
-            if per_epoch is not None and per_epoch < len(train_w):
-                rng = np.random.default_rng([seed, epoch, 1])
-                rows = np.sort(rng.choice(len(train_w), size=per_epoch, replace=False))
-                windows_e = train_w._replace(train_w.index[rows])
-            for b in windows_e.batches(
-                batch_size, seed=seed + epoch, device=device, scaling=scaling
+        def val_source(epoch: int):
+            for b in val_rank.batches(
+                4 * batch_size, shuffle=False, device=device, scaling=scaling
             ):
                 yield b.x, b.future, b.y
 
-        def val_source(epoch: int):
-            for b in val_w.batches(4 * batch_size, shuffle=False, device=device, scaling=scaling):
-                yield b.x, b.future, b.y
+        def sources(member_seed: int):
+            def train_source(epoch: int):
+                windows_e = train_w
+                if per_epoch is not None and per_epoch < len(train_w):
+                    rng = np.random.default_rng([member_seed, epoch, 1])
+                    rows = np.sort(rng.choice(len(train_w), size=per_epoch, replace=False))
+                    windows_e = train_w._replace(train_w.index[rows])
+                for b in _rank_batches(
+                    windows_e, batch_size, seed=member_seed + epoch, device=device, scaling=scaling
+                ):
+                    yield b.x, b.future, b.y
+
+            return train_source, val_source if len(val_w) else None
 
         n_train = len(train_w) if per_epoch is None else min(per_epoch, len(train_w))
         network, history = self._build_and_train(
@@ -459,24 +682,80 @@ class RNNForecaster(_RecurrentEstimator):
             n_future=panel.n_future,
             lookback=lookback,
             horizon=horizon,
-            train_source=train_source,
-            val_source=val_source if len(val_w) else None,
-            steps_per_epoch=math.ceil(n_train / batch_size),
+            sources=sources,
+            steps_per_epoch=_steps_per_epoch(n_train, batch_size),
             device=device,
             seed=seed,
             callbacks=callbacks,
+            channel_independent=self.head == "segment" or bool(self.channel_independent),
         )
         self.network_ = network
         self.scaler_ = scaler
+        self.target_lambdas_ = lambdas
+        self.calendar_ = calendar
         self.keys_ = panel.keys
         self.freq_ = panel.freq
         self.history_ = self._history_frame(history)
-        self.schema_ = _frame_schema(frame, panel)
+        self.schema_ = _frame_schema(frame, raw)
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
         if tracker is not None:
             tracker.finish(self)
         return self
+
+    def _model_panel(
+        self, raw: Panel, calendar: Sequence[str], lambdas: np.ndarray | None
+    ) -> Panel:
+        """The panel the network sees: targets transformed (``lambdas`` per series of ``raw``
+        for Box-Cox) and the calendar features appended as future-known covariates."""
+        panel = transform_targets(self.target_transform, raw, lambdas)
+        if not calendar:
+            return panel
+        extra = calendar_values(panel.time, calendar)
+        names = tuple(f"{name}_{part}" for name in calendar for part in ("sin", "cos"))
+        clash = [n for n in names if n in panel.columns]
+        if clash:
+            raise DataValidationError(
+                f"Columns {clash} clash with the calendar features' names. Rename them or set "
+                "calendar=None."
+            )
+        return dataclasses.replace(
+            panel,
+            values=np.ascontiguousarray(np.hstack([panel.values, extra])),
+            future_covariates=(*panel.future_covariates, *names),
+            _device_values={},
+        )
+
+    def _predict_panel(
+        self, raw: Panel, history: np.ndarray | None = None
+    ) -> tuple[Panel, np.ndarray | None]:
+        """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
+        (None for other transforms): fitted ones for series seen in ``fit``, for the others
+        lambdas fitted on the rows where ``history`` is true (all rows when None)."""
+        check_target_domain(self.target_transform, raw)
+        lambdas = None
+        if self.target_transform == "boxcox":
+            fitted, known = self._fitted_rows(raw)
+            lambdas = np.empty((raw.n_series, raw.n_targets))
+            lambdas[known] = self.target_lambdas_[fitted[known]]
+            if (~known).any():
+                own = fit_boxcox_lambdas(raw, mask=history)
+                lambdas[~known] = own[~known]
+        return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
+
+    def _inverse_targets(self, pred: np.ndarray, lambdas: np.ndarray | None) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` back on the targets' own scale (``lambdas``:
+        the Box-Cox lambdas of each row's series, shape ``(B, n_targets)``)."""
+        return inverse_targets(self.target_transform, pred, lambdas)
+
+    def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+        """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""
+        id_name = panel.id_name
+        lookup = self.keys_.with_row_index("_fitted")
+        keys = panel.keys.with_columns(pl.col(id_name).cast(lookup.schema[id_name], strict=False))
+        matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")["_fitted"]
+        known = ~matched.is_null().to_numpy()
+        return matched.fill_null(0).to_numpy().astype(np.int64), known
 
     def _validation_steps(self, lengths: np.ndarray) -> np.ndarray:
         vs = self.validation_size
@@ -516,26 +795,24 @@ class RNNForecaster(_RecurrentEstimator):
             series) and one column per target, sorted by (id, time).
         """
         self._check_fitted()
-        panel = self._panel_for_predict(frame, cutoff)
+        raw = self._panel_for_predict(frame, cutoff)
+        panel, lambdas = self._predict_panel(raw)
         lookback = int(self.lookback)
         starts = panel.offsets[1:] - lookback
         x = torch.from_numpy(panel.values[starts[:, None] + np.arange(lookback)])
-        series = np.arange(panel.n_series)
         center, scale = self._scaling_for(panel)
         xs = (x.double() - center[:, None, :]) / scale[:, None, :]
         horizon_times = self._future_times(panel)
-        future_t = self._future_covariates(panel, horizon_times, future, center, scale)
+        future_t = self._future_covariates(raw, horizon_times, future, center, scale)
         device = resolve_device(self.device)
         network = self._network_on(device)
-        outputs = []
-        with torch.no_grad():
-            for lo in range(0, len(series), _PREDICT_BATCH):
-                xb = xs[lo : lo + _PREDICT_BATCH].float().to(device)
-                fb = None if future_t is None else future_t[lo : lo + _PREDICT_BATCH].to(device)
-                outputs.append(network(xb, fb).float().cpu())
+        outputs = predict_batched(
+            network, xs.float(), future_t, device=device, batch_size=_PREDICT_BATCH
+        )
         nt = panel.n_targets
-        pred = torch.cat(outputs).double() * scale[:, None, :nt] + center[:, None, :nt]
-        flat = pred.reshape(-1, nt).numpy().astype(np.float32)
+        pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
+        pred = self._inverse_targets(pred.numpy(), lambdas)
+        flat = pred.reshape(-1, nt).astype(np.float32)
         out = horizon_times.with_columns(
             pl.Series(name, flat[:, j]) for j, name in enumerate(panel.targets)
         )
@@ -567,17 +844,12 @@ class RNNForecaster(_RecurrentEstimator):
 
     def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-series (center, scale) float64 tensors: fitted ones, or fitted on the history."""
-        id_name = panel.id_name
-        lookup = self.keys_.with_row_index("_fitted")
-        matched = panel.keys.join(lookup, on=id_name, how="left", maintain_order="left")
-        fitted = matched["_fitted"].to_numpy()
-        known = ~matched["_fitted"].is_null().to_numpy()
+        fitted, known = self._fitted_rows(panel)
         center = np.empty((panel.n_series, panel.n_features))
         scale = np.empty_like(center)
         if known.any():
-            rows = fitted[known].astype(np.int64)
-            center[known] = self.scaler_.center_[rows]
-            scale[known] = self.scaler_.scale_[rows]
+            center[known] = self.scaler_.center_[fitted[known]]
+            scale[known] = self.scaler_.scale_[fitted[known]]
         if (~known).any():
             own = PanelScaler(self.scaling).fit(panel)
             center[~known] = own.center_[~known]
@@ -603,8 +875,23 @@ class RNNForecaster(_RecurrentEstimator):
         scale: torch.Tensor,
     ) -> torch.Tensor | None:
         names = list(panel.future_covariates)
-        if not names:
+        calendar = getattr(self, "calendar_", ())
+        if not names and not calendar:
             return None
+        parts = []
+        if calendar:
+            times = horizon_times[self.time_col].cast(panel.time.dtype)
+            parts.append(torch.from_numpy(calendar_values(times, calendar)).double())
+        if names:
+            parts.insert(0, self._user_future(panel, horizon_times, future, names))
+        values = torch.cat(parts, dim=-1).reshape(panel.n_series, int(self.horizon), -1)
+        nf = values.shape[-1]
+        return ((values - center[:, None, -nf:]) / scale[:, None, -nf:]).float()
+
+    def _user_future(
+        self, panel: Panel, horizon_times: pl.DataFrame, future: Any, names: list[str]
+    ) -> torch.Tensor:
+        """The user's future covariates over the horizon, ``(n_series * horizon, n)``."""
         if future is None:
             raise DataValidationError(
                 f"This model uses future covariates {names}: pass their values over the next "
@@ -632,10 +919,7 @@ class RNNForecaster(_RecurrentEstimator):
                 f"steps, e.g. {example}. It must cover the next {self.horizon} steps of every "
                 "series."
             )
-        values = torch.from_numpy(joined.select(names).to_numpy())
-        values = values.reshape(panel.n_series, int(self.horizon), len(names))
-        nf = len(names)
-        return ((values - center[:, None, -nf:]) / scale[:, None, -nf:]).float()
+        return torch.from_numpy(joined.select(names).to_numpy().astype(np.float64))
 
     # -- score ------------------------------------------------------------------------------
     def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
@@ -714,12 +998,78 @@ def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
     both of which need mlflow imported first: so a fit never imports mlflow (or tracking)
     itself, and costs nothing when tracking is not used.
     """
-    if sys.modules.get("mlflow") is None:
-        return None
+    if sys.modules.get("mlflow") is None or not distributed.is_main_process():
+        return None  # under torchrun only rank 0 logs
     import importlib
 
     start = getattr(importlib.import_module("forecaster.tracking"), "_fit_tracker", None)
     return start(estimator, data) if start is not None else None
+
+
+_RESUME_FREE_PARAMS = (
+    "checkpoint_dir",
+    "checkpoint_every",
+    "on_oom",
+    "device",
+    "max_time",
+    "progress",
+)
+"""Parameters that may differ between an interrupted fit and its resume (they do not change
+what is trained; ``max_time`` counts the seconds before the interruption too)."""
+
+
+def _panel_digest(panel: Panel) -> str:
+    """A digest of what a fit trains on: values, series boundaries, times and keys."""
+    keys = "\x1e".join(map(repr, panel.keys.rows()))
+    return digest_arrays(
+        panel.values, panel.offsets, panel.time.to_physical().to_numpy(), keys, repr(panel.columns)
+    )
+
+
+def _rank_batch_size(batch_size: int) -> int:
+    """Windows per batch in this process: ``batch_size`` split over the torchrun ranks, so that
+    one step of all ranks together sees ``batch_size`` windows."""
+    world = distributed.world_size()
+    if world > 1 and batch_size % world:
+        warnings.warn(
+            f"batch_size={batch_size} is not a multiple of the {world} processes: each takes "
+            f"batches of {max(batch_size // world, 1)}. Use a multiple of {world} for the same "
+            "global batch as one process.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    return max(batch_size // world, 1)
+
+
+def _rank_share(windows: Windows) -> Windows:
+    """This process's share of ``windows`` under torchrun (every ``world_size``-th window);
+    all of them in a single process."""
+    if distributed.world_size() == 1:
+        return windows
+    return windows._replace(windows.index[distributed.shard(np.arange(len(windows)), equal=False)])
+
+
+def _rank_batches(
+    windows: Windows, batch_size: int, *, seed: int, device: torch.device, scaling: Any
+) -> Iterator[Any]:
+    """An epoch's batches. In one process: all windows in an order drawn from ``seed``. Under
+    torchrun: every rank draws the same permutation and takes every ``world_size``-th window of
+    it (equal counts), in batches of ``batch_size // world_size``, so that the ranks' batches
+    of one step together are the single-process batch of that step."""
+    if distributed.world_size() == 1:
+        return windows.batches(batch_size, seed=seed, device=device, scaling=scaling)
+    generator = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(len(windows), generator=generator, dtype=torch.int32).numpy()
+    mine = windows._replace(windows.index[distributed.shard(order)])
+    return mine.batches(_rank_batch_size(batch_size), shuffle=False, device=device, scaling=scaling)
+
+
+def _steps_per_epoch(n_windows: int, batch_size: int) -> int:
+    """Optimiser steps per epoch (per process under torchrun)."""
+    world = distributed.world_size()
+    return math.ceil(
+        (n_windows // world if world > 1 else n_windows) / _rank_batch_size(batch_size)
+    )
 
 
 def _holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windows]:
@@ -727,16 +1077,22 @@ def _holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Wind
     have every target inside them."""
     panel = windows.panel
     series = windows.index["series"].to_numpy()
-    local_end = windows.index["start"].to_numpy() - panel.offsets[series] + windows.window_length
-    boundary = (panel.lengths - holdout)[series]
-    train = windows.filter(local_end <= boundary)
-    val = windows.filter((local_end - windows.horizon >= boundary) & (holdout[series] > 0))
+    start = windows.index["start"].to_numpy()
+    # Per series, the last start of a training window and the first start of a validation
+    # window, as global rows in the index's dtype: one gather and one mask per window, no
+    # int64 temporaries of the window count.
+    end = panel.offsets[1:] - holdout
+    last_train = (end - windows.window_length).astype(start.dtype)
+    first_val = np.where(holdout > 0, end - windows.lookback, panel.offsets[-1]).astype(start.dtype)
+    train = windows.filter(start <= last_train[series])
+    val = windows.filter(start >= first_val[series])
     return train, val
 
 
 def _rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
-    local = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
-    return local < np.repeat(panel.lengths - holdout, panel.lengths)
+    keep = np.clip(panel.lengths - holdout, 0, panel.lengths)  # leading rows of each series
+    runs = np.stack([keep, panel.lengths - keep], axis=1).ravel()
+    return np.repeat(np.tile(np.array([True, False]), panel.n_series), runs)  # 1 byte per row
 
 
 def _frame_schema(frame: Any, panel: Panel) -> dict[str, str]:
@@ -750,12 +1106,16 @@ def _check_schema(frame: Any, expected: dict[str, str]) -> None:
         raise DataValidationError(
             f"Expected a polars DataFrame or LazyFrame, got {type(frame).__name__}."
         )
-    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    try:
+        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(f"Cannot read the lazy frame's schema: {exc}") from exc
     missing = [c for c in expected if c not in schema]
     if missing:
         raise DataValidationError(
             f"The frame lacks the columns {missing} that the model was trained with "
-            f"(expected {list(expected)})."
+            f"(expected {list(expected)}, got {list(schema.names())}). Rename or add them, "
+            "or refit the model on the new columns."
         )
     changed = {
         c: (t, str(schema[c]))
@@ -764,8 +1124,16 @@ def _check_schema(frame: Any, expected: dict[str, str]) -> None:
     }
     if changed:
         detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
+        zones = any("time_zone" in a or "time_zone" in b for a, b in changed.values())
+        hint = (
+            " For time zones: .dt.replace_time_zone(...) sets or drops one, "
+            ".dt.convert_time_zone(...) converts between two."
+            if zones
+            else ""
+        )
         raise DataValidationError(
-            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes."
+            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes, "
+            f"e.g. pl.col(name).cast(...), or refit the model on the new dtypes.{hint}"
         )
 
 
@@ -869,7 +1237,13 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
     validation_fraction : float, default 0.1
         0 disables early stopping.
+    n_ensemble : int, default 1
+        Number of networks (seeds ``random_state + k``) whose predictions are averaged.
     max_time : float or None, default None
+    checkpoint_dir : str or None, default None
+        Checkpoint folder for ``fit(X, y, resume=True)`` (see :class:`RNNForecaster`).
+    checkpoint_every : int, default 1
+    on_oom : {"raise", "split"}, default "raise"
     device : str, default "auto"
     random_state : int or None, default None
     progress : bool or None, default False
@@ -918,7 +1292,11 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
         validation_fraction: float = 0.1,
+        n_ensemble: int = 1,
         max_time: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
+        on_oom: str = "raise",
         device: str = "auto",
         random_state: int | None = None,
         progress: bool | None = False,
@@ -940,7 +1318,11 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
+        self.n_ensemble = n_ensemble
         self.max_time = max_time
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.on_oom = on_oom
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -952,7 +1334,9 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def fit(self, X: Any, y: Any, *, callbacks: Sequence[Any] = ()) -> RNNRegressor:
+    def fit(
+        self, X: Any, y: Any, *, callbacks: Sequence[Any] = (), resume: bool = False
+    ) -> RNNRegressor:
         """Fit on windows ``X`` (``(n, lookback[, features])``) and targets ``y``.
 
         Parameters
@@ -962,6 +1346,9 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         callbacks : sequence of callable, optional
             ``callback(record, network)`` after every epoch (see
             :func:`forecaster.training.train`).
+        resume : bool, default False
+            Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
+            data and parameters; :class:`~forecaster.training.CheckpointError` otherwise).
 
         Returns
         -------
@@ -969,6 +1356,7 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         """
         self._check_common_params()
         _check_float("validation_fraction", self.validation_fraction, 0.0, 0.9)
+        self._begin_fit(resume)
         X, y = validate_data(
             self,
             X,
@@ -998,23 +1386,30 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         self.x_scale_ = _safe_std(X3[:n_fit].std(axis=(0, 1)))
         self.y_mean_ = float(y2[:n_fit].mean())
         self.y_scale_ = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
-        device = resolve_device(self.device)
+        device = distributed.init_from_env(resolve_device(self.device))
         Xs = torch.from_numpy(self._scale_x(X3)).to(device)
         ys = torch.from_numpy(((y2 - self.y_mean_) / self.y_scale_).astype(np.float32))
         ys = ys.unsqueeze(-1).to(device)
-        seed = self._seed()
+        seed = self._start_checkpoints(resume, self._seed(), digest_arrays(X3, y2))
         batch_size = int(self.batch_size)
-
-        def train_source(epoch: int):
-            order = torch.randperm(n_fit, generator=torch.Generator().manual_seed(seed + epoch))
-            order = order.to(device)
-            for lo in range(0, n_fit, batch_size):
-                rows = order[lo : lo + batch_size]
-                yield Xs[rows], None, ys[rows]
+        rank_batch = _rank_batch_size(batch_size)
+        val_rows = distributed.shard(np.arange(n_fit, n), equal=False)  # this rank's share
 
         def val_source(epoch: int):
-            for lo in range(n_fit, n, 4 * batch_size):
-                yield Xs[lo : lo + 4 * batch_size], None, ys[lo : lo + 4 * batch_size]
+            for lo in range(0, len(val_rows), 4 * batch_size):
+                rows = torch.from_numpy(val_rows[lo : lo + 4 * batch_size]).to(device)
+                yield Xs[rows], None, ys[rows]
+
+        def sources(member_seed: int):
+            def train_source(epoch: int):
+                generator = torch.Generator().manual_seed(member_seed + epoch)
+                order = torch.randperm(n_fit, generator=generator)
+                order = torch.from_numpy(distributed.shard(order.numpy())).to(device)
+                for lo in range(0, len(order), rank_batch):
+                    rows = order[lo : lo + rank_batch]
+                    yield Xs[rows], None, ys[rows]
+
+            return train_source, val_source if n_val > 0 else None
 
         self.network_, history = self._build_and_train(
             n_features=X3.shape[2],
@@ -1022,9 +1417,8 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
             n_future=0,
             lookback=X3.shape[1],
             horizon=self.horizon_,
-            train_source=train_source,
-            val_source=val_source if n_val > 0 else None,
-            steps_per_epoch=math.ceil(n_fit / batch_size),
+            sources=sources,
+            steps_per_epoch=_steps_per_epoch(n_fit, batch_size),
             device=device,
             seed=seed,
             callbacks=callbacks,
@@ -1052,12 +1446,9 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
             )
         device = resolve_device(self.device)
         network = self._network_on(device)
-        out = []
-        with torch.no_grad():
-            xs = torch.from_numpy(self._scale_x(X3))
-            for lo in range(0, len(xs), _PREDICT_BATCH):
-                out.append(network(xs[lo : lo + _PREDICT_BATCH].to(device)).float().cpu())
-        pred = torch.cat(out).numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
+        xs = torch.from_numpy(self._scale_x(X3))
+        out = predict_batched(network, xs, device=device, batch_size=_PREDICT_BATCH)
+        pred = out.numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self.y_ndim_ == 1 else pred
 
 

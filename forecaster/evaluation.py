@@ -515,6 +515,15 @@ def _predict_origins(
     each origin, as ``predict(frame, cutoff=origin)`` would.
     """
     lookback, horizon = int(model.lookback), int(model.horizon)
+    # what the network sees: transformed targets (Box-Cox lambdas of unseen series fitted on
+    # their history up to the first origin), calendar features
+    history = None
+    if model.target_transform == "boxcox":
+        position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
+        limit = np.full(panel.n_series, -1)
+        limit[series[: local_cut.shape[1]]] = local_cut[0]
+        history = position <= limit[panel.series_of_rows()]
+    panel, lambdas = model._predict_panel(panel, history=history)
     center, scale = _window_scaling(model, panel, series, local_cut)
     nt, nf = panel.n_targets, panel.n_future
     device = resolve_device(model.device)
@@ -535,8 +544,9 @@ def _predict_origins(
                 fv = torch.from_numpy(panel.values[rows[lo:hi, None] + ahead][..., -nf:])
                 future = ((fv.double() - c[:, None, -nf:]) / s[:, None, -nf:]).float().to(device)
             y = network(xs.float().to(device), future).float().cpu()
-            pred = y.double() * s[:, None, :nt] + c[:, None, :nt]
-            out.append(pred.numpy().astype(np.float32))
+            pred = (y.double() * s[:, None, :nt] + c[:, None, :nt]).numpy()
+            rows_lambdas = None if lambdas is None else lambdas[series[lo:hi]]
+            out.append(model._inverse_targets(pred, rows_lambdas).astype(np.float32))
     return np.concatenate(out) if out else np.zeros((0, horizon, nt), np.float32)
 
 
@@ -557,12 +567,7 @@ def _window_scaling(
     model: RNNForecaster, panel: Panel, series: np.ndarray, local_cut: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-window (center, scale) float64 tensors (B, n_features), as ``predict`` uses them."""
-    id_name = panel.id_name
-    lookup = model.keys_.with_row_index("_fitted")
-    keys = panel.keys.with_columns(pl.col(id_name).cast(lookup.schema[id_name], strict=False))
-    matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")["_fitted"]
-    known = ~matched.is_null().to_numpy()
-    fitted_row = matched.fill_null(0).to_numpy().astype(np.int64)
+    fitted_row, known = model._fitted_rows(panel)
     center = model.scaler_.center_[fitted_row[series]].copy()
     scale = model.scaler_.scale_[fitted_row[series]].copy()
     unknown = ~known[series]

@@ -33,10 +33,19 @@ The module has no dependency on the data layer: it only sees tensors.
 
 from __future__ import annotations
 
-__all__ = ["CELLS", "HEADS", "NONLINEARITIES", "NORMALIZATIONS", "RecurrentNet", "count_parameters"]
+__all__ = [
+    "CELLS",
+    "HEADS",
+    "NONLINEARITIES",
+    "NORMALIZATIONS",
+    "EnsembleNet",
+    "RecurrentNet",
+    "count_parameters",
+    "network_from_config",
+]
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -250,12 +259,21 @@ class RecurrentNet(nn.Module):
           cell, started from the encoder's final state, in one batched call; ``Dropout`` and
           ``Linear(hidden_size, segment_length)`` give each output segment. If ``lookback`` is
           not a multiple of ``segment_length``, the window is left-padded by repeating its first
-          value. Covariates are ignored by this head: under channel independence they cannot
-          influence a target's forecast, so only the target channels are processed.
+          value. Past covariates are ignored by this head (under channel independence only the
+          target channels are encoded). Future-known covariates (e.g. calendar features) are
+          used by the decoder: each output segment's covariates, flattened, go through
+          ``Linear(segment_length * n_future, hidden_size)`` and are added to that segment's
+          positional embedding.
     nonlinearity : {"tanh", "relu"}, default="tanh"
         Nonlinearity of the vanilla ``rnn`` cell; other cells only accept ``"tanh"``.
     segment_length : int, default=24
         Segment length of the ``"segment"`` head (unused by other heads).
+    channel_independent : bool, default=False
+        For the ``"direct"``, ``"seq2seq"`` and ``"recursive"`` heads: model every target
+        channel as its own univariate series with shared weights (the PatchTST / SegRNN
+        recipe for multivariate data). Each channel's input is its own values plus all past
+        and future covariates; the channels are stacked along the batch axis, so one network
+        call forecasts all of them. The ``"segment"`` head is always channel independent.
     normalization : {"last", "none", "revin"}, default="last"
         Per-window normalization of the past-observed channels (future covariates are never
         normalized):
@@ -312,6 +330,7 @@ class RecurrentNet(nn.Module):
         nonlinearity: str = "tanh",
         segment_length: int = 24,
         normalization: str = "last",
+        channel_independent: bool = False,
     ) -> None:
         super().__init__()
         _check_int("n_features", n_features, minimum=1)
@@ -348,6 +367,10 @@ class RecurrentNet(nn.Module):
                 f"future covariates its last ones); received n_targets={n_targets}. Check that "
                 "n_features counts every column of x, targets and covariates included."
             )
+        if not isinstance(channel_independent, bool):
+            raise DataValidationError(
+                f"channel_independent must be True or False; received {channel_independent!r}."
+            )
         if head == "segment" and hidden_size < 2:
             raise DataValidationError(
                 f"head='segment' needs hidden_size >= 2 (it is split between a position and a "
@@ -369,9 +392,16 @@ class RecurrentNet(nn.Module):
         self.nonlinearity = nonlinearity
         self.segment_length = segment_length
         self.normalization = normalization
+        self.channel_independent = channel_independent or head == "segment"
+        # Sizes seen by the cell and output layers: under channel independence (other heads)
+        # each target channel is one row of the batch, with the covariates beside it.
+        split = self.channel_independent and head != "segment"
+        self._core_targets = 1 if split else n_targets
+        self._core_past = self.n_past - n_targets + 1 if split else self.n_past
+        core_features = self._core_past + n_future
 
-        # The segment head is channel independent: only the target channels matter.
-        self.norm = _WindowNorm(normalization, n_targets if head == "segment" else self.n_past)
+        # The segment head encodes the target channels only.
+        self.norm = _WindowNorm(normalization, n_targets if head == "segment" else self._core_past)
         self.output_dropout = nn.Dropout(self.dropout)
         self.decoder: nn.RNNBase | None = None
 
@@ -379,16 +409,16 @@ class RecurrentNet(nn.Module):
             return _make_cell(cell, input_size, hidden_size, num_layers, self.dropout, nonlinearity)
 
         if head == "direct":
-            self.rnn = make(n_features)
-            self.out = nn.Linear(hidden_size + horizon * n_future, horizon * n_targets)
+            self.rnn = make(core_features)
+            self.out = nn.Linear(hidden_size + horizon * n_future, horizon * self._core_targets)
         elif head == "seq2seq":
-            self.rnn = make(n_features)
+            self.rnn = make(core_features)
             self.decoder = make(n_future + hidden_size)
             self.position_embedding = nn.Parameter(torch.randn(horizon, hidden_size))
-            self.out = nn.Linear(hidden_size, n_targets)
+            self.out = nn.Linear(hidden_size, self._core_targets)
         elif head == "recursive":
-            self.rnn = make(n_features)
-            self.out = nn.Linear(hidden_size, self.n_past)
+            self.rnn = make(core_features)
+            self.out = nn.Linear(hidden_size, self._core_past)
         else:  # segment
             self.n_segments = math.ceil(lookback / segment_length)
             self.n_out_segments = math.ceil(horizon / segment_length)
@@ -401,6 +431,8 @@ class RecurrentNet(nn.Module):
             self.position_embedding = nn.Parameter(torch.randn(self.n_out_segments, position_size))
             self.channel_embedding = nn.Parameter(torch.randn(n_targets, channel_size))
             self.out = nn.Linear(hidden_size, segment_length)
+            if n_future:
+                self.future_embedding = nn.Linear(segment_length * n_future, hidden_size)
 
     # ----------------------------------------------------------------------------------------
     # configuration
@@ -429,6 +461,7 @@ class RecurrentNet(nn.Module):
             "nonlinearity": self.nonlinearity,
             "segment_length": self.segment_length,
             "normalization": self.normalization,
+            "channel_independent": self.channel_independent,
         }
 
     @classmethod
@@ -463,8 +496,6 @@ class RecurrentNet(nn.Module):
                 )
             return None
         if future is None:
-            if self.head == "segment":
-                return None  # the segment head ignores covariates
             raise DataValidationError(
                 f"head={self.head!r} with n_future={self.n_future} needs the future covariates "
                 f"over the horizon, shape (batch, {self.horizon}, {self.n_future}); received "
@@ -485,9 +516,10 @@ class RecurrentNet(nn.Module):
     def _normalize_input(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
         """Normalize the past-observed channels of ``x``; future covariates stay as they are."""
         stats = self.norm.stats(x)
-        past = self.norm.transform(x[..., : self.n_past], stats)
+        n_past = self._core_past
+        past = self.norm.transform(x[..., :n_past], stats)
         if self.n_future:
-            past = torch.cat([past, x[..., self.n_past :]], dim=-1)
+            past = torch.cat([past, x[..., n_past:]], dim=-1)
         return past, stats
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
@@ -500,8 +532,7 @@ class RecurrentNet(nn.Module):
             ``[targets | past covariates | future covariates]``.
         future : torch.Tensor or None, default=None
             Future-known covariates over the horizon, shape ``(batch, horizon, n_future)``.
-            Required when ``n_future > 0`` (except for the ``"segment"`` head, which ignores
-            covariates).
+            Required when ``n_future > 0``.
 
         Returns
         -------
@@ -518,7 +549,28 @@ class RecurrentNet(nn.Module):
         """
         future = self._check_inputs(x, future)
         if self.head == "segment":
-            return self._forward_segment(x)
+            return self._forward_segment(x, future)
+        if self._core_targets != self.n_targets:  # channel independent
+            x, future = self._split_channels(x, future)
+            return self._merge_channels(self._forward_core(x, future))
+        return self._forward_core(x, future)
+
+    def _split_channels(self, x: Tensor, future: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """``(B, L, F)`` -> ``(B * C, L, 1 + F - C)``: row ``b * C + c`` holds target channel
+        ``c`` of window ``b`` followed by all covariates of that window."""
+        batch, length, _ = x.shape
+        n_ch = self.n_targets
+        targets = x[..., :n_ch].transpose(1, 2).reshape(batch * n_ch, length, 1)
+        rest = x[..., n_ch:].repeat_interleave(n_ch, dim=0)
+        future = None if future is None else future.repeat_interleave(n_ch, dim=0)
+        return torch.cat([targets, rest], dim=-1), future
+
+    def _merge_channels(self, y: Tensor) -> Tensor:
+        """``(B * C, H, 1)`` -> ``(B, H, C)``, the inverse of :meth:`_split_channels`."""
+        return y.reshape(-1, self.n_targets, y.shape[1]).transpose(1, 2)
+
+    def _forward_core(self, x: Tensor, future: Tensor | None) -> Tensor:
+        """The direct / seq2seq / recursive heads on the core sizes (see ``_core_targets``)."""
         if self.head == "recursive":
             return self._forward_recursive(x, future)
         xn, stats = self._normalize_input(x)
@@ -528,7 +580,7 @@ class RecurrentNet(nn.Module):
             features = self.output_dropout(_last_layer_hidden(state))
             if future is not None:
                 features = torch.cat([features, future.reshape(batch, -1)], dim=-1)
-            y = self.out(features).reshape(batch, self.horizon, self.n_targets)
+            y = self.out(features).reshape(batch, self.horizon, self._core_targets)
         else:  # seq2seq
             assert self.decoder is not None
             positions = self.position_embedding.expand(batch, -1, -1)
@@ -537,7 +589,7 @@ class RecurrentNet(nn.Module):
             y = self.out(self.output_dropout(dec_out))
         return self.norm.inverse(y, stats)
 
-    def _forward_segment(self, x: Tensor) -> Tensor:
+    def _forward_segment(self, x: Tensor, future: Tensor | None) -> Tensor:
         batch, seg = x.shape[0], self.segment_length
         n_ch, n_out = self.n_targets, self.n_out_segments
         stats = self.norm.stats(x)
@@ -554,6 +606,12 @@ class RecurrentNet(nn.Module):
         chan = self.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)  # (C, m, H/2)
         dec_in = torch.cat([pos, chan], dim=-1)  # (C, m, H)
         dec_in = dec_in.unsqueeze(0).expand(batch, -1, -1, -1)
+        if future is not None:  # each output segment's future covariates, embedded
+            pad = n_out * seg - self.horizon
+            if pad:
+                future = F.pad(future, (0, 0, 0, pad))
+            embedded = self.future_embedding(future.reshape(batch, n_out, seg * self.n_future))
+            dec_in = dec_in + embedded.unsqueeze(1)  # (B, C, m, H)
         dec_in = dec_in.reshape(batch * n_ch * n_out, 1, self.hidden_size)
         dec_out, _ = self.rnn(dec_in, _repeat_state(state, n_out))  # (B*C*m, 1, H)
         y = self.out(self.output_dropout(dec_out.squeeze(1)))  # (B*C*m, seg)
@@ -571,7 +629,7 @@ class RecurrentNet(nn.Module):
             step = self.out(self.output_dropout(out[:, 0]))
             steps.append(step)
         y = self.norm.inverse(torch.stack(steps, dim=1), stats)
-        return y[..., : self.n_targets]
+        return y[..., : self._core_targets]
 
     # ----------------------------------------------------------------------------------------
     # training loss
@@ -631,7 +689,10 @@ class RecurrentNet(nn.Module):
             return loss_fn(self(x, future), y)
 
         future = self._check_inputs(x, future)
-        n_past, n_t, lookback = self.n_past, self.n_targets, self.lookback
+        if self._core_targets != self.n_targets:  # channel independent: channels -> batch
+            x, future = self._split_channels(x, future)
+            y = y.transpose(1, 2).reshape(-1, self.horizon, 1)
+        n_past, n_t, lookback = self._core_past, self._core_targets, self.lookback
         stats = self.norm.stats(x)
         last_covariates = x[:, -1:, n_t:n_past].expand(-1, self.horizon, -1)
         teacher_raw = torch.cat([y, last_covariates], dim=-1)  # (B, H, n_past)
@@ -649,3 +710,76 @@ class RecurrentNet(nn.Module):
             return horizon_loss
         inside_loss = loss_fn(pred[:, :n_inside], x[:, 1:, :n_past])
         return (n_inside * inside_loss + self.horizon * horizon_loss) / (n_inside + self.horizon)
+
+
+# --------------------------------------------------------------------------------------------
+# ensembles
+# --------------------------------------------------------------------------------------------
+
+
+class EnsembleNet(nn.Module):
+    """The mean forecast of several :class:`RecurrentNet` of the same configuration.
+
+    Members are trained independently (different seeds for initialisation, batch order and
+    dropout; see ``RNNForecaster(n_ensemble=...)``); averaging them lowers the variance of the
+    forecast, which helps most on small data. Attributes that are not modules (``lookback``,
+    ``horizon``, ``head``, ...) are read from the first member.
+
+    Examples
+    --------
+    >>> import torch
+    >>> members = [RecurrentNet(n_features=1, n_targets=1, lookback=24, horizon=6,
+    ...                         hidden_size=8) for _ in range(3)]
+    >>> net = EnsembleNet(members)
+    >>> x = torch.randn(2, 24, 1)
+    >>> torch.allclose(net(x), torch.stack([m(x) for m in members]).mean(0))
+    True
+    >>> net.get_config()["n_members"], net.horizon
+    (3, 6)
+    """
+
+    def __init__(self, members: Sequence[RecurrentNet]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise DataValidationError(
+                f"An ensemble needs at least 2 members; received {len(members)}."
+            )
+        configs = [m.get_config() for m in members]
+        if any(c != configs[0] for c in configs[1:]):
+            raise DataValidationError("Every member of an ensemble must have the same config.")
+        self.members = nn.ModuleList(members)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "members" or name.startswith("__"):
+                raise
+            return getattr(self._modules["members"][0], name)
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        """Mean of the members' forecasts, shape ``(batch, horizon, n_targets)``."""
+        return torch.stack([member(x, future) for member in self.members]).mean(dim=0)
+
+    def get_config(self) -> dict[str, Any]:
+        """The members' configuration plus ``n_members`` (see :func:`network_from_config`)."""
+        return {**self.members[0].get_config(), "n_members": len(self.members)}
+
+
+def network_from_config(config: dict[str, Any]) -> RecurrentNet | EnsembleNet:
+    """Build a :class:`RecurrentNet` or, with ``n_members > 1``, an :class:`EnsembleNet` from a
+    ``get_config()`` dictionary (weights freshly initialised).
+
+    Examples
+    --------
+    >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=24, horizon=6, hidden_size=8)
+    >>> type(network_from_config(net.get_config())).__name__
+    'RecurrentNet'
+    """
+    config = dict(config)
+    n_members = config.pop("n_members", 1)
+    if isinstance(n_members, bool) or not isinstance(n_members, int) or n_members < 1:
+        raise DataValidationError(f"n_members must be an integer >= 1; received {n_members!r}.")
+    if n_members == 1:
+        return RecurrentNet.from_config(config)
+    return EnsembleNet([RecurrentNet.from_config(config) for _ in range(n_members)])

@@ -8,6 +8,8 @@ what training does) only the gathered batches, by series number.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import warnings
 from typing import Any
 
@@ -18,11 +20,22 @@ import torch
 from forecaster.data import Panel
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
-__all__ = ["MIN_SCALE", "SCALING_METHODS", "PanelScaler"]
+__all__ = [
+    "MIN_SCALE",
+    "SCALING_METHODS",
+    "TARGET_TRANSFORMS",
+    "PanelScaler",
+    "fit_boxcox_lambdas",
+    "inverse_targets",
+    "transform_targets",
+]
 
 MIN_SCALE = 1e-6
 """Smallest scale used: a spread below it is raised to it so that scaled values stay finite in
 float32 (a spread of exactly 0, a constant series, gets a scale of 1)."""
+
+_FIT_CHUNK_ROWS = 1 << 22
+"""Rows per block of series in :meth:`PanelScaler.fit` (a series is never split)."""
 
 SCALING_METHODS = ("standard", "robust", "minmax", "none")
 """``standard``: mean / std; ``robust``: median / inter-quartile range; ``minmax``: min / range
@@ -81,18 +94,17 @@ class PanelScaler:
                 f"{SCALING_METHODS}."
             )
         n, f = panel.n_series, panel.n_features
+        total = int(panel.offsets[-1])
         center = np.zeros((n, f))
         scale = np.ones((n, f))
-        series = panel.series_of_rows()
+        counts = np.zeros(n, dtype=np.int64)
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
-            if mask.shape != series.shape:
+            if mask.shape != (total,):
                 raise DataValidationError(
-                    f"mask must have one entry per panel row ({len(series)}), got {mask.shape}."
+                    f"mask must have one entry per panel row ({total}), got {mask.shape}."
                 )
-        elif until is None:
-            mask = np.ones(len(series), dtype=bool)
-        else:
+        elif until is not None:
             try:
                 mask = (panel.time <= until).to_numpy()
             except Exception as exc:
@@ -100,28 +112,46 @@ class PanelScaler:
                     f"Cannot compare the time column ({panel.time.dtype}) with until={until!r}. "
                     "Pass a value of the same kind as the time column."
                 ) from exc
-        counts = np.bincount(series[mask], minlength=n)
-        if self.method != "none":
-            cols = [f"c{j}" for j in range(f)]
+        # Statistics per block of whole series (about _FIT_CHUNK_ROWS rows each), so that the
+        # per-row series numbers and float64 copies never exist for the whole panel at once.
+        cols = [f"c{j}" for j in range(f)]
+        lengths = panel.lengths
+        for s0, s1 in _series_blocks(panel.offsets, _FIT_CHUNK_ROWS):
+            lo, hi = int(panel.offsets[s0]), int(panel.offsets[s1])
+            block = None if mask is None else mask[lo:hi]
+            series = np.repeat(np.arange(s1 - s0, dtype=np.int32), lengths[s0:s1])
+            if block is not None:
+                series = series[block]
+            counts[s0:s1] = np.bincount(series, minlength=s1 - s0)
+            if self.method == "none" or series.size == 0:
+                continue
+            values = panel.values[lo:hi]
             data = pl.DataFrame(
-                {"s": series[mask], **{c: panel.values[mask, j] for j, c in enumerate(cols)}}
+                {
+                    "s": series,
+                    **{
+                        c: values[:, j] if block is None else values[block, j]
+                        for j, c in enumerate(cols)
+                    },
+                }
             )
+            del series
             stats = self._statistics(data, cols)
-            rows = stats["s"].to_numpy()
+            del data
+            rows = s0 + stats["s"].to_numpy()
             center[rows] = stats.select([f"{c}_center" for c in cols]).to_numpy()
             spread = stats.select([f"{c}_scale" for c in cols]).to_numpy()
             valid = np.isfinite(spread) & (spread > 0)
-            spread = np.where(valid, np.maximum(spread, MIN_SCALE), 1.0)
-            scale[rows] = spread
-            empty = counts == 0
-            if empty.any():
-                names = panel.keys[panel.id_name].filter(pl.Series(empty)).to_list()
-                warnings.warn(
-                    f"{int(empty.sum())} series have no rows up to {until!r} to fit the scaler "
-                    f"and are left unscaled: {names[:5]}.",
-                    ForecasterWarning,
-                    stacklevel=2,
-                )
+            scale[rows] = np.where(valid, np.maximum(spread, MIN_SCALE), 1.0)
+        empty = counts == 0
+        if self.method != "none" and empty.any():
+            names = panel.keys[panel.id_name].filter(pl.Series(empty)).to_list()
+            warnings.warn(
+                f"{int(empty.sum())} series have no rows up to {until!r} to fit the scaler "
+                f"and are left unscaled: {names[:5]}.",
+                ForecasterWarning,
+                stacklevel=2,
+            )
         self.center_ = center
         self.scale_ = scale
         self.n_fit_rows_ = counts
@@ -264,6 +294,22 @@ class PanelScaler:
         return f"PanelScaler(method={self.method!r})"
 
 
+def _series_blocks(offsets: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Consecutive ranges ``[s0, s1)`` of series covering every series, each starting at the
+    first series that begins at or after a multiple of ``rows`` (so about ``rows`` rows each,
+    more when one series is longer).
+
+    Examples
+    --------
+    >>> _series_blocks(np.array([0, 3, 5, 9, 10]), 4)
+    [(0, 2), (2, 3), (3, 4)]
+    """
+    n = len(offsets) - 1
+    edges = np.searchsorted(offsets, np.arange(rows, int(offsets[-1]), rows), side="left")
+    bounds = np.unique(np.concatenate([[0], edges, [n]]).clip(0, n))
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
 def _with_values(panel: Panel, values: np.ndarray) -> Panel:
     return Panel(
         values=np.ascontiguousarray(values, dtype=np.float32),
@@ -277,3 +323,117 @@ def _with_values(panel: Panel, values: np.ndarray) -> Panel:
         future_covariates=panel.future_covariates,
         freq=panel.freq,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# target transforms (applied before scaling, inverted after the forecast)
+# --------------------------------------------------------------------------------------------
+
+TARGET_TRANSFORMS = ("none", "log", "log1p", "boxcox")
+"""``log``: natural log (targets > 0); ``log1p``: ``log(1 + y)`` (targets > -1, e.g. counts
+with zeros); ``boxcox``: Box-Cox with one lambda per series and target, fitted by maximum
+likelihood on the training span (targets > 0); ``none``: identity."""
+
+_BOXCOX_RANGE = (-1.0, 2.0)
+_BOXCOX_MAX_POINTS = 20_000
+
+
+def check_target_domain(method: str, panel: Panel) -> None:
+    """Raise :class:`DataValidationError` when a target value is outside the transform's
+    domain (``> 0`` for log and Box-Cox, ``> -1`` for log1p), naming the column and series."""
+    if method == "none":
+        return
+    bound = -1.0 if method == "log1p" else 0.0
+    targets = panel.values[:, : panel.n_targets]
+    bad = targets <= bound
+    if not bad.any():
+        return
+    row, col = np.argwhere(bad)[0]
+    series = int(np.searchsorted(panel.offsets, row, side="right") - 1)
+    key = panel.keys[panel.id_name][series]
+    hint = (
+        "Use target_transform='log1p' for non-negative data, "
+        if method != "log1p"
+        else "Shift the data, "
+    )
+    raise DataValidationError(
+        f"target_transform={method!r} needs every target value > {bound:g}; column "
+        f"{panel.targets[col]!r} has {int(bad[:, col].sum())} values <= {bound:g} (e.g. "
+        f"{float(targets[row, col]):g} in series {key!r}). {hint}or target_transform='none'."
+    )
+
+
+def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarray:
+    """Box-Cox lambdas, shape ``(n_series, n_targets)``, fitted by maximum likelihood on the
+    rows where ``mask`` is true (all rows when None); clipped to [-1, 2] for a stable inverse.
+
+    A series with fewer than 3 distinct fitted values gets lambda 1 (no transform but a shift
+    by 1). Long series are fitted on their last 20,000 rows.
+    """
+    from scipy.stats import boxcox_normmax
+
+    nt = panel.n_targets
+    lambdas = np.ones((panel.n_series, nt))
+    for i in range(panel.n_series):  # fit time only: one small optimisation per series
+        lo, hi = panel.offsets[i], panel.offsets[i + 1]
+        rows = np.arange(lo, hi) if mask is None else lo + np.flatnonzero(mask[lo:hi])
+        rows = rows[-_BOXCOX_MAX_POINTS:]
+        for j in range(nt):
+            x = panel.values[rows, j].astype(np.float64)
+            if len(np.unique(x)) < 3:
+                continue
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = float(boxcox_normmax(x, method="mle"))
+            if np.isfinite(value):
+                lambdas[i, j] = min(max(value, _BOXCOX_RANGE[0]), _BOXCOX_RANGE[1])
+    return lambdas
+
+
+def transform_targets(method: str, panel: Panel, lambdas: np.ndarray | None = None) -> Panel:
+    """A copy of ``panel`` whose target columns are transformed (``lambdas``, shape
+    ``(n_series, n_targets)``, for Box-Cox). The caller checks the domain first."""
+    if method == "none":
+        return panel
+    values = panel.values.copy()
+    nt = panel.n_targets
+    y = values[:, :nt].astype(np.float64)
+    if method == "log":
+        y = np.log(y)
+    elif method == "log1p":
+        y = np.log1p(y)
+    else:
+        lam = np.repeat(lambdas, panel.lengths, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            power = np.where(np.abs(lam) < 1e-8, np.log(y), (y**lam - 1.0) / lam)
+        y = power
+    values[:, :nt] = y.astype(np.float32)
+    return dataclasses.replace(panel, values=values, _device_values={})
+
+
+def inverse_targets(
+    method: str, y: np.ndarray, lambdas: np.ndarray | None = None
+) -> np.ndarray:
+    """Invert :func:`transform_targets` on forecasts ``y`` of shape ``(batch, horizon,
+    n_targets)``; ``lambdas`` has shape ``(batch, n_targets)`` for Box-Cox.
+
+    The inverse of a log-scale forecast is a median-type forecast (exp of the mean of the
+    logs). A Box-Cox forecast below the transform's range (``lambda * y + 1 <= 0``) maps to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inverse_targets("log1p", np.log1p(np.full((1, 2, 1), 3.0))).round(9).ravel().tolist()
+    [3.0, 3.0]
+    """
+    if method == "none":
+        return y
+    if method == "log":
+        return np.exp(y)
+    if method == "log1p":
+        return np.expm1(y)
+    lam = lambdas[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        base = np.maximum(lam * y + 1.0, 0.0)
+        power = np.where(np.abs(lam) < 1e-8, np.exp(y), base ** (1.0 / lam))
+    return power

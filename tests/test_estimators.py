@@ -357,3 +357,228 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# ---------------------------------------------------------------- accuracy options
+
+
+def test_calendar_features_drive_the_forecast_and_need_no_future_frame():
+    frame = seasonal_frame(n_series=2, length=24 * 14)
+    model = forecaster(calendar="auto", lookback=24, horizon=6, segment_length=6).fit(frame)
+    assert model.calendar_ == ("hour", "dayofweek")
+    assert model.network_.n_future == 4  # sine and cosine of both
+    history = frame.filter(pl.col("time") < dt.datetime(2024, 1, 10))
+    # the same values observed 12 hours later: only the calendar differs
+    shifted = history.with_columns(pl.col("time") + dt.timedelta(hours=12))
+    a, b = model.predict(history), model.predict(shifted)
+    assert not np.allclose(a["y"].to_numpy(), b["y"].to_numpy())
+    plain = forecaster(lookback=24, horizon=6, segment_length=6).fit(frame)
+    np.testing.assert_allclose(plain.predict(history)["y"], plain.predict(shifted)["y"])
+
+
+def test_calendar_with_covariates_and_other_heads():
+    frame = seasonal_frame(n_series=2, length=24 * 10)
+    for head in ("direct", "seq2seq", "recursive"):
+        model = forecaster(head=head, calendar=["hour"], future_covariates="x").fit(frame)
+        assert model.network_.n_future == 3
+        future = (
+            frame.group_by("id")
+            .agg(pl.col("time").max())
+            .select("id", pl.col("time").dt.offset_by("1h").alias("time"))
+        )
+        steps = pl.int_ranges(0, 12).alias("k")
+        future = (
+            future.with_columns(steps)
+            .explode("k")
+            .select(
+                "id",
+                (pl.col("time") + pl.duration(hours=pl.col("k"))).alias("time"),
+                pl.lit(0.5).alias("x"),
+            )
+        )
+        assert model.predict(frame, future=future).shape == (24, 3)
+
+
+@pytest.mark.parametrize(
+    ("calendar", "message"),
+    [("weekday", "unknown features"), (["hour", "hour"], "repeats"), (3, "unknown features")],
+)
+def test_bad_calendar_options_fail_in_fit(calendar, message):
+    with pytest.raises(DataValidationError, match=message):
+        forecaster(calendar=calendar).fit(seasonal_frame(n_series=1))
+
+
+def test_calendar_needs_a_temporal_time_column():
+    frame = pl.DataFrame({"t": np.arange(200), "y": np.sin(np.arange(200) / 5)})
+    model = RNNForecaster(target="y", time_col="t", lookback=24, horizon=6, calendar="auto", **TINY)
+    with pytest.raises(DataValidationError, match="Date or Datetime"):
+        model.fit(frame)
+
+
+def test_log_transform_is_training_on_the_log_scale():
+    frame = seasonal_frame(n_series=2).with_columns(pl.col("y").exp() / 1e4)
+    logged = forecaster(target_transform="log").fit(frame)
+    manual = forecaster().fit(frame.with_columns(pl.col("y").log()))
+    expected = np.exp(manual.predict(frame.with_columns(pl.col("y").log()))["y"].to_numpy())
+    np.testing.assert_allclose(logged.predict(frame)["y"].to_numpy(), expected, rtol=1e-4)
+    assert (logged.predict(frame)["y"] > 0).all()
+
+
+@pytest.mark.parametrize(("method", "bad"), [("log", 0.0), ("boxcox", -2.0), ("log1p", -1.5)])
+def test_transforms_refuse_values_outside_their_domain(method, bad):
+    frame = seasonal_frame(n_series=2)
+    frame = frame.with_columns(
+        pl.when((pl.col("id") == "s1") & (pl.col("time") == pl.col("time").min()))
+        .then(bad)
+        .otherwise(pl.col("y"))
+        .alias("y")
+    )
+    with pytest.raises(DataValidationError, match=r"column 'y' has 1 values .* series 's1'"):
+        forecaster(target_transform=method).fit(frame)
+    model = forecaster(target_transform=method).fit(seasonal_frame(n_series=2))
+    with pytest.raises(DataValidationError, match="needs every target value"):
+        model.predict(frame)
+
+
+def test_boxcox_fits_one_lambda_per_series_and_survives_save(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(300)
+    start = dt.datetime(2024, 1, 1)
+    times = [start + dt.timedelta(hours=int(i)) for i in t]
+    lognormal = np.exp(1 + 0.5 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.3, 300))
+    squared = (5 + np.sin(2 * np.pi * t / 24) + rng.normal(0, 1, 300)) ** 2
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "a", "time": times, "y": lognormal}),
+            pl.DataFrame({"id": "b", "time": times, "y": squared}),
+        ]
+    )
+    model = forecaster(target_transform="boxcox").fit(frame)
+    assert model.target_lambdas_.shape == (2, 1)
+    assert abs(model.target_lambdas_[0, 0]) < 0.25  # log-normal: lambda near 0
+    assert abs(model.target_lambdas_[1, 0] - 0.5) < 0.25  # a square: lambda near 1/2
+    forecast = model.predict(frame)
+    assert np.isfinite(forecast["y"].to_numpy()).all()
+    model.save(tmp_path / "m")
+    from forecaster import load
+
+    loaded = load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.target_lambdas_, model.target_lambdas_)
+    assert loaded.predict(frame).equals(forecast)
+
+
+def test_seed_ensemble_averages_members_trained_with_consecutive_seeds(tmp_path):
+    frame = seasonal_frame(n_series=2)
+    ensemble = forecaster(n_ensemble=3, random_state=5).fit(frame)
+    members = ensemble.network_.members
+    assert len(members) == 3
+    assert [r["member"] for r in ensemble.history_] == [0, 0, 1, 1, 2, 2]
+    assert [r["epoch"] for r in ensemble.history_] == [1, 2, 3, 4, 5, 6]
+    single = forecaster(random_state=5).fit(frame)
+    for name, value in single.network_.state_dict().items():
+        torch.testing.assert_close(members[0].state_dict()[name], value)
+    second = forecaster(random_state=6).fit(frame)
+    torch.testing.assert_close(
+        members[1].state_dict()["out.weight"], second.network_.state_dict()["out.weight"]
+    )
+    assert not torch.equal(members[0].out.weight, members[1].out.weight)
+    expected = np.mean(
+        [forecaster(random_state=s).fit(frame).predict(frame)["y"].to_numpy() for s in (5, 6, 7)],
+        axis=0,
+    )
+    np.testing.assert_allclose(ensemble.predict(frame)["y"].to_numpy(), expected, rtol=1e-5)
+    ensemble.save(tmp_path / "e")
+    from forecaster import load
+
+    assert load(tmp_path / "e").predict(frame).equals(ensemble.predict(frame))
+
+
+def test_channel_independent_option_for_the_other_heads():
+    frame = seasonal_frame(n_series=2).with_columns((pl.col("y") * 2).alias("y2"))
+    for head in ("direct", "seq2seq", "recursive"):
+        model = forecaster(target=["y", "y2"], head=head, channel_independent=True).fit(frame)
+        assert model.network_.channel_independent
+        assert model.network_.rnn.input_size == 1
+        assert model.predict(frame).columns == ["id", "time", "y", "y2"]
+    with pytest.raises(DataValidationError, match="always channel independent"):
+        forecaster(channel_independent=False).fit(frame)
+    with pytest.raises(DataValidationError, match="channel_independent must be"):
+        forecaster(head="direct", channel_independent="yes").fit(frame)
+
+
+def test_backtest_with_transform_and_calendar_matches_predict():
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(target_transform="boxcox", calendar="auto").fit(
+        frame.filter(pl.col("time") < dt.datetime(2024, 1, 9))
+    )
+    result = model.backtest(frame, folds=3, step=12)
+    last = result.forecasts.filter(pl.col("fold") == 2).sort("id", "time")
+    cutoff = last["cutoff"][0]
+    direct = model.predict(frame, cutoff=cutoff).sort("id", "time")
+    np.testing.assert_allclose(last["y"].to_numpy(), direct["y"].to_numpy(), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- hostile and broken input
+
+
+def test_hostile_predict_frame_whose_columns_or_dtypes_differ_from_training():
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(covariates=["x"]).fit(frame)
+    changes = {
+        "missing covariate": (frame.drop("x"), r"lacks the columns \['x'\].*refit"),
+        "renamed target": (frame.rename({"y": "Y"}), r"lacks the columns \['y'\].*Rename"),
+        "id as integers": (
+            frame.with_columns(pl.col("id").str.slice(1).cast(pl.Int64)),
+            r"id: trained on String, got Int64",
+        ),
+        "time as text": (
+            frame.with_columns(pl.col("time").cast(pl.String)),
+            r"time: trained on Datetime\(time_unit='us', time_zone=None\), got String",
+        ),
+        "time zone added": (
+            frame.with_columns(pl.col("time").dt.replace_time_zone("UTC")),
+            r"time_zone='UTC'\).*replace_time_zone",
+        ),
+        "text target": (frame.with_columns(pl.col("y").cast(pl.String)), r"y: trained on"),
+    }
+    for changed, message in changes.values():
+        with pytest.raises(DataValidationError, match=message):
+            model.predict(changed)
+        with pytest.raises(DataValidationError, match=message):
+            model.predict(changed.lazy())
+    # Numeric dtypes may change (float32 targets, integer covariates): same forecasts.
+    narrowed = frame.with_columns(pl.col("y").cast(pl.Float32).cast(pl.Float64), x=pl.lit(1))
+    assert model.predict(narrowed.with_columns(pl.col("y").cast(pl.Float32))).equals(
+        model.predict(narrowed)
+    )
+
+
+def test_hostile_constant_series_get_unit_scale_and_finite_forecasts():
+    frame = seasonal_frame(n_series=2, length=120).with_columns(
+        pl.when(pl.col("id") == "s0").then(7.0).otherwise(pl.col("y")).alias("y")
+    )
+    for scaling in ("standard", "robust", "minmax"):
+        model = forecaster(scaling=scaling).fit(frame)
+        assert model.scaler_.scale_[0, 0] == 1.0  # a spread of 0 gets a scale of 1
+        forecast = model.predict(frame)
+        assert np.isfinite(forecast["y"].to_numpy()).all()
+        constant = forecast.filter(pl.col("id") == "s0")["y"].to_numpy()
+        assert np.abs(constant - 7.0).max() < 3.0  # near the level, not blown up by 0 / 0
+
+
+def test_hostile_huge_values_train_and_forecast_finite_numbers():
+    frame = seasonal_frame(n_series=2, length=120).with_columns(pl.col("y") * 1e36)
+    model = forecaster().fit(frame)
+    forecast = model.predict(frame)["y"].to_numpy()
+    assert np.isfinite(forecast).all()
+    assert 1e36 < np.abs(forecast).max() < 1e38
+
+
+def test_windows_per_epoch_also_caps_the_validation_windows():
+    frame = seasonal_frame(n_series=3, length=400)
+    model = forecaster(windows_per_epoch=50, validation_size=0.3).fit(frame)
+    assert model.n_val_windows_ == 50
+    again = forecaster(windows_per_epoch=50, validation_size=0.3).fit(frame)
+    assert [r["val_loss"] for r in again.history_] == [r["val_loss"] for r in model.history_]
+    full = forecaster(windows_per_epoch=None, validation_size=0.3).fit(frame)
+    assert full.n_val_windows_ == 3 * (120 - 12 + 1)

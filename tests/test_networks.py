@@ -10,7 +10,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from forecaster.exceptions import DataValidationError
-from forecaster.networks import CELLS, HEADS, NORMALIZATIONS, RecurrentNet, count_parameters
+from forecaster.networks import (
+    CELLS,
+    HEADS,
+    NORMALIZATIONS,
+    EnsembleNet,
+    RecurrentNet,
+    count_parameters,
+    network_from_config,
+)
 
 N_TARGETS = 2
 N_PAST_COVARIATES = 1
@@ -42,6 +50,15 @@ def make_batch(net: RecurrentNet, batch: int = 4) -> tuple[torch.Tensor, torch.T
     x = torch.randn(batch, net.lookback, net.n_features)
     future = torch.randn(batch, net.horizon, net.n_future) if net.n_future else None
     return x, future
+
+
+def assert_all_parameters_get_gradients_for(
+    net: RecurrentNet, x: torch.Tensor, future: torch.Tensor | None
+) -> None:
+    net.train()
+    net(x, future).square().mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing, f"parameters without gradient: {missing}"
 
 
 def assert_all_parameters_get_gradients(net: nn.Module) -> None:
@@ -201,13 +218,82 @@ def test_revin_is_affine_equivariant(head: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_segment_head_ignores_covariates() -> None:
+def test_segment_head_ignores_past_covariates_and_uses_future_ones() -> None:
     net = make_net(head="segment", n_future=1).eval()
     x, future = make_batch(net)
+    assert future is not None
     x2 = x.clone()
-    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])
+    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])  # past covariates only
     with torch.no_grad():
-        torch.testing.assert_close(net(x, future), net(x2, None))
+        torch.testing.assert_close(net(x, future), net(x2, future))
+        assert not torch.allclose(net(x, future), net(x, future + 1.0))
+    with pytest.raises(DataValidationError, match="future covariates"):
+        net(x, None)
+
+
+def test_segment_head_future_covariates_with_partial_last_segment() -> None:
+    net = make_net(head="segment", n_future=2, segment_length=4).eval()  # horizon 5: pad 3
+    x, future = make_batch(net, batch=3)
+    assert net(x, future).shape == (3, HORIZON, N_TARGETS)
+    assert_all_parameters_get_gradients_for(net, x, future)
+
+
+@pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])
+def test_channel_independent_heads_share_weights_across_channels(head: str) -> None:
+    net = make_net(head=head, n_future=1, channel_independent=True).eval()
+    x, future = make_batch(net)
+    # channel c's forecast depends only on channel c and the covariates ...
+    x2 = x.clone()
+    x2[..., 1] = torch.randn_like(x2[..., 1])
+    with torch.no_grad():
+        out, out2 = net(x, future), net(x2, future)
+    torch.testing.assert_close(out[..., 0], out2[..., 0])
+    assert not torch.allclose(out[..., 1], out2[..., 1])
+    # ... through the same weights: swapping the channels swaps the forecasts
+    swapped = x.clone()
+    swapped[..., [0, 1]] = x[..., [1, 0]]
+    with torch.no_grad():
+        torch.testing.assert_close(net(swapped, future)[..., [1, 0]], out)
+    # the covariates still matter
+    x3 = x.clone()
+    x3[..., N_TARGETS] = torch.randn_like(x3[..., N_TARGETS])
+    with torch.no_grad():
+        assert not torch.allclose(net(x3, future), out)
+    y = torch.randn(x.shape[0], HORIZON, N_TARGETS)
+    loss = net.train().training_loss(x, future, y, torch.nn.functional.mse_loss)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_channel_independent_network_is_smaller_and_roundtrips() -> None:
+    mixed = make_net(head="direct")
+    independent = make_net(head="direct", channel_independent=True)
+    assert independent.rnn.input_size == 1 + N_PAST_COVARIATES
+    assert independent.out.out_features == HORIZON
+    assert mixed.out.out_features == HORIZON * N_TARGETS
+    config = independent.get_config()
+    assert config["channel_independent"] is True
+    assert RecurrentNet.from_config(config).get_config() == config
+    with pytest.raises(DataValidationError, match="channel_independent"):
+        make_net(channel_independent="yes")
+
+
+def test_ensemble_averages_members_and_rebuilds_from_config() -> None:
+    members = [make_net(head="direct") for _ in range(3)]
+    net = EnsembleNet(members).eval()
+    x, future = make_batch(net)
+    with torch.no_grad():
+        expected = torch.stack([m(x, future) for m in members]).mean(0)
+        torch.testing.assert_close(net(x, future), expected)
+    rebuilt = network_from_config(net.get_config())
+    assert isinstance(rebuilt, EnsembleNet) and len(rebuilt.members) == 3
+    rebuilt.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(x, future), expected)
+    assert net.lookback == LOOKBACK and net.head == "direct"
+    with pytest.raises(DataValidationError, match="at least 2"):
+        EnsembleNet(members[:1])
+    with pytest.raises(DataValidationError, match="same config"):
+        EnsembleNet([members[0], make_net(head="seq2seq")])
 
 
 def test_segment_head_is_channel_independent() -> None:
@@ -410,4 +496,5 @@ def test_bad_inputs() -> None:
     with pytest.raises(DataValidationError, match="n_future=0"):
         plain(x0, torch.randn(4, HORIZON, 1))
     # the segment head ignores covariates, so it does not need them
-    assert make_net(head="segment", n_future=1)(x).shape == (4, HORIZON, N_TARGETS)
+    with pytest.raises(DataValidationError, match="received future=None"):
+        make_net(head="segment", n_future=1)(x)

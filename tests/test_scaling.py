@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -132,3 +133,123 @@ def test_scaling_round_trips(panel, method, until):
     back = scaler.inverse_transform(scaler.transform(panel)).values
     np.testing.assert_allclose(back, panel.values, rtol=1e-5, atol=1e-3)
     assert np.all(scaler.scale_ > 0)
+
+
+@pytest.mark.parametrize("method", ["log", "log1p", "boxcox"])
+def test_target_transforms_round_trip(method):
+    from forecaster.scaling import fit_boxcox_lambdas, inverse_targets, transform_targets
+
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(["a", "b"], 50),
+            "t": np.tile(np.arange(50), 2),
+            "y": np.concatenate([rng.lognormal(0, 1, 50), rng.uniform(0.5, 9, 50) ** 2]),
+        }
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    lambdas = fit_boxcox_lambdas(panel) if method == "boxcox" else None
+    moved = transform_targets(method, panel, lambdas)
+    assert moved.values is not panel.values and not np.allclose(moved.values, panel.values)
+    y = moved.values[:, :1].astype(np.float64).reshape(2, 50, 1)
+    back = inverse_targets(method, y, None if lambdas is None else lambdas)
+    np.testing.assert_allclose(back.reshape(-1), panel.values[:, 0], rtol=1e-4)
+
+
+def _reference_statistics(panel, mask, method):
+    """Per-series statistics computed one series at a time with numpy (the slow, obvious way)."""
+    center = np.zeros((panel.n_series, panel.n_features))
+    spread = np.ones_like(center)
+    for i in range(panel.n_series):
+        lo, hi = panel.offsets[i], panel.offsets[i + 1]
+        x = panel.values[lo:hi][mask[lo:hi]].astype(np.float64)
+        if len(x) == 0:
+            continue
+        if method == "standard":
+            center[i], s = x.mean(axis=0), x.std(axis=0)
+        elif method == "robust":
+            q1, q2, q3 = np.quantile(x, [0.25, 0.5, 0.75], axis=0)
+            center[i], s = q2, q3 - q1
+        else:
+            center[i], s = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+        spread[i] = np.where(s > 0, np.maximum(s, 1e-6), 1.0)
+    return center, spread
+
+
+@pytest.mark.parametrize("method", ["standard", "robust", "minmax"])
+def test_fit_in_blocks_of_series_matches_a_per_series_reference(monkeypatch, method):
+    import forecaster.scaling as scaling
+
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 40, size=23)
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(np.arange(23), lengths),
+            "t": np.concatenate([np.arange(n) for n in lengths]),
+            "y": rng.normal(5, 3, lengths.sum()),
+            "x": rng.lognormal(0, 2, lengths.sum()),
+        }
+    )
+    panel = Panel.from_frame(frame, target="y", covariates="x", time_col="t", id_col="id")
+    mask = rng.random(int(panel.offsets[-1])) < 0.7
+    mask[panel.offsets[4] : panel.offsets[5]] = False  # one series without training rows
+    whole = PanelScaler(method)
+    with pytest.warns(ForecasterWarning, match="1 series have no rows"):
+        whole.fit(panel, mask=mask)
+    monkeypatch.setattr(scaling, "_FIT_CHUNK_ROWS", 50)
+    assert len(scaling._series_blocks(panel.offsets, 50)) > 5
+    with pytest.warns(ForecasterWarning, match="1 series have no rows"):
+        blocked = PanelScaler(method).fit(panel, mask=mask)
+    np.testing.assert_array_equal(blocked.center_, whole.center_)
+    np.testing.assert_array_equal(blocked.scale_, whole.scale_)
+    center, spread = _reference_statistics(panel, mask, method)
+    np.testing.assert_allclose(blocked.center_, center, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(blocked.scale_, spread, rtol=1e-5)
+    expected_counts = [int(mask[a:b].sum()) for a, b in itertools.pairwise(panel.offsets)]
+    assert blocked.n_fit_rows_.tolist() == expected_counts
+
+
+@settings(max_examples=80, deadline=None)
+@given(lengths=st.lists(st.integers(1, 50), min_size=1, max_size=40), rows=st.integers(1, 120))
+def test_series_blocks_cover_every_series_once(lengths, rows):
+    from forecaster.scaling import _series_blocks
+
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    blocks = _series_blocks(offsets, rows)
+    assert blocks[0][0] == 0 and blocks[-1][1] == len(lengths)
+    assert all(a < b for a, b in blocks)
+    assert all(b0 == a1 for (_, b0), (a1, _) in itertools.pairwise(blocks))
+    # A block only grows past `rows` rows when its last series had to be kept whole.
+    for a, b in blocks:
+        assert offsets[b] - offsets[a] <= rows or offsets[b - 1] - offsets[a] < rows
+
+
+def test_fit_memory_does_not_grow_with_the_panel(monkeypatch):
+    """numpy memory of fit is bounded by the block, not by the rows: no int64 series number
+    or float64 copy per row of the whole panel (tracemalloc sees numpy's allocations)."""
+    import tracemalloc
+
+    import forecaster.scaling as scaling
+
+    n_series, steps = 200, 5_000
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(np.arange(n_series), steps),
+            "t": np.tile(np.arange(steps), n_series),
+            "y": np.random.default_rng(0).normal(size=n_series * steps).astype(np.float32),
+        }
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    mask = np.ones(int(panel.offsets[-1]), dtype=bool)
+    mask[::7] = False
+    monkeypatch.setattr(scaling, "_FIT_CHUNK_ROWS", 50_000)
+    tracemalloc.start()
+    try:
+        PanelScaler("standard").fit(panel, mask=mask)
+        PanelScaler("robust").fit(panel, until=4_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    rows = n_series * steps
+    # until= builds one bool per row (1 byte); the per-block arrays are ~50,000 rows.
+    assert peak < 1.2 * rows + 2_000_000, f"{peak / rows:.2f} bytes per row"
