@@ -24,7 +24,8 @@ together (:mod:`forecaster.distributed`) and only rank 0 logs and writes.
     List the bundled data sets, or describe one.
 
 Exit codes: 0 success (also when ``run`` finds its outputs already written), 2 bad spec or
-arguments, 3 data validation failure, 1 any other failure. A failure prints one line on stderr
+arguments (including a ``--model`` folder that holds no readable model), 3 data validation
+failure, 1 any other failure. A failure prints one line on stderr
 (the full traceback with ``--verbose``).
 """
 
@@ -303,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code."""
+    from forecaster.persistence import ModelFormatError
     from forecaster.pipelines import SpecError
 
     parser = build_parser()
@@ -316,6 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, log)
     except SpecError as exc:
         log(f"error: invalid spec: {exc}", "error")
+        if args.verbose:
+            raise
+        return EXIT_USAGE
+    except ModelFormatError as exc:  # --model names no (readable) saved model
+        log(f"error: invalid model: {exc}", "error")
         if args.verbose:
             raise
         return EXIT_USAGE

@@ -80,6 +80,8 @@ class SourceSpec(_Strict):
     id_from_filename: str | None = None
     tickers: list[str] | None = None
     time_format: str | None = None
+    separator: str = Field(",", min_length=1, max_length=1)
+    null_values: list[str] = []
 
 
 class SeriesSpec(_Strict):
@@ -275,14 +277,29 @@ def _check_source(file: Path, spec: Spec, root: Path) -> None:
                 f"{file}: key 'source.format' is required with 'source.path' "
                 "(one of 'csv', 'parquet', 'wav')."
             )
-        resolved = (root / source.path).resolve()
-        if not resolved.is_relative_to(root.resolve()):
+        resolved = _outside(root, source.path)
+        if resolved is not None:
             raise SpecError(
                 f"{file}: key 'source.path' points outside the project ({resolved}); data "
                 f"paths must stay under {root}. Copy or link the data into the project."
             )
         if source.format == "wav" and spec.features.mfcc is None:
             raise SpecError(f"{file}: a 'wav' source needs a [features.mfcc] section.")
+    out = _outside(root, spec.output.dir.format(name=spec.pipeline.name, as_of="as-of"))
+    if out is not None:
+        raise SpecError(
+            f"{file}: key 'output.dir' points outside the project ({out}); outputs are "
+            f"written under {root}. Use a relative folder such as 'outputs/{{name}}/{{as_of}}'."
+        )
+
+
+def _outside(root: Path, relative: str) -> Path | None:
+    """The normalised path of ``relative`` (a spec path) when it leaves ``root``, else None.
+
+    The check is on the path as written (``..``, absolute paths); links that the project's
+    owner put inside the project are followed later, as the owner meant them to be."""
+    path = Path(os.path.normpath(root.absolute() / relative))
+    return None if path.is_relative_to(Path(os.path.normpath(root.absolute()))) else path
 
 
 # ------------------------------------------------------------------------------------------
@@ -308,7 +325,13 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
         if source.id_from_filename:
             kwargs["include_file_paths"] = "__path__"
         if source.format == "csv":
-            lazy = pl.scan_csv([str(p) for p in paths], try_parse_dates=True, **kwargs)
+            lazy = pl.scan_csv(
+                [str(p) for p in paths],
+                try_parse_dates=True,
+                separator=source.separator,
+                null_values=source.null_values or None,
+                **kwargs,
+            )
         else:
             lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
         if source.id_from_filename:
@@ -319,8 +342,24 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
             lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
         try:
             frame = lazy.collect()
+        except pl.exceptions.NoDataError as exc:
+            raise DataValidationError(
+                f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
+                f"{_first_line(exc)}. Expected {source.format} data; remove or replace the file."
+            ) from exc
         except pl.exceptions.PolarsError as exc:
-            raise DataValidationError(f"Cannot read {source.path!r}: {exc}") from exc
+            raise DataValidationError(
+                f"Cannot read source.path {source.path!r} as {source.format}: {_first_line(exc)}. "
+                "Check the files (format, separator, a consistent number of fields per line) "
+                "and source.time_format."
+            ) from exc
+        if frame.height == 0:
+            raise DataValidationError(
+                f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
+                f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
+                "per series."
+            )
+    _check_columns(frame, spec)
     if spec.features.log_returns:
         order = [c for c in (spec.series.id, spec.series.time) if c]
         frame = frame.sort(order)
@@ -334,6 +373,51 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
             [f"{c}_logret" for c in spec.features.log_returns]
         )
     return frame
+
+
+def _header(columns: list[str], limit: int = 8) -> str:
+    """Column names as read: plain when printable, escaped when the file was not text."""
+    shown = [c if c.isprintable() else repr(c) for c in columns[:limit]]
+    more = f", ... ({len(columns)} columns)" if len(columns) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
+    """The columns the spec names exist (with a hint for a wrong separator), and the
+    log-return columns are positive numbers."""
+    from forecaster.data import _missing_columns_error
+
+    series = spec.series
+    roles = {
+        "id": [series.id] if series.id else [],
+        "time": [series.time],
+        "target": series.targets,
+        "covariate": [*series.covariates, *spec.features.log_returns],
+        "future covariate": series.future_covariates,
+    }
+    for role, names in roles.items():
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise DataValidationError(_missing_columns_error(missing, frame.columns, role))
+    for column in spec.features.log_returns:
+        dtype = frame.schema[column]
+        if not dtype.is_numeric():
+            raise DataValidationError(
+                f"features.log_returns needs numbers, but column {column!r} is {dtype}."
+            )
+        bad = frame.filter(pl.col(column) <= 0)
+        if bad.height:
+            raise DataValidationError(
+                f"features.log_returns takes logarithms, but column {column!r} has {bad.height} "
+                f"values <= 0 (e.g. {bad[column][0]!r} at {series.time}="
+                f"{bad[series.time][0]}). Expected positive prices; remove log_returns or clean "
+                "those rows."
+            )
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,6 +455,12 @@ def spec_hash(spec: Spec) -> str:
 
 def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.DataFrame, str]:
     dtype = frame.schema[time_col]
+    if not (dtype.is_temporal() or dtype.is_integer()) or dtype in (pl.Time, pl.Duration):
+        raise DataValidationError(
+            f"Time column {time_col!r} must be Datetime, Date or an integer step, got {dtype}. "
+            "Give its format as source.time_format in the spec (e.g. '%Y-%m-%d %H:%M'); text "
+            "times that mix formats or time zones are not parsed automatically."
+        )
     if as_of is None:
         last = frame[time_col].max()
         label = last.isoformat()[:10] if hasattr(last, "isoformat") else str(last)
@@ -389,7 +479,17 @@ def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.Da
             f"--as-of {as_of!r} does not fit the time column {time_col!r} ({dtype}); expected "
             "an ISO date such as 2017-06-30 (or an integer step)."
         ) from exc
-    subset = frame.filter(pl.col(time_col) <= bound)
+    zone = getattr(dtype, "time_zone", None)
+    if isinstance(bound, dt.datetime) and (bound.tzinfo is None) != (zone is None):
+        if zone is None:
+            raise SpecError(
+                f"--as-of {as_of!r} has a UTC offset but the time column {time_col!r} has no "
+                "time zone; pass a date or a datetime without an offset."
+            )
+        limit = pl.lit(bound).dt.replace_time_zone(zone)  # local time of the data's zone
+    else:
+        limit = pl.lit(bound)
+    subset = frame.filter(pl.col(time_col) <= limit)
     if subset.height == 0:
         raise DataValidationError(f"No data up to --as-of {as_of}: the data starts later.")
     return subset, as_of

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from forecaster.pipelines import SpecError, load_spec, spec_hash
+from forecaster.cli import main
+from forecaster.pipelines import SpecError, load_spec, prepare_data, spec_hash
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "pipelines").glob("*.toml"))
@@ -107,3 +110,209 @@ def test_output_template_placeholders(tmp_path):
     path = write(tmp_path, MINIMAL + '\n[output]\ndir = "out/{nme}"\n')
     with pytest.raises(SpecError, match="placeholders"):
         load_spec(path)
+
+
+# ------------------------------------------------------------------------------------------
+# hostile and broken input through the pipeline and the CLI: a clear error, the documented
+# exit code (2 bad spec or model, 3 bad data) and no output written
+# ------------------------------------------------------------------------------------------
+
+CSV_SPEC = """
+[pipeline]
+name = "hostile"
+
+[source]
+path = "data/*.csv"
+format = "csv"
+{source}
+
+[series]
+id = "id"
+time = "date"
+targets = ["y"]
+{series}
+
+[model]
+lookback = 4
+horizon = 2
+hidden_size = 4
+max_epochs = 1
+random_state = 0
+{model}
+
+[evaluation]
+backtest_folds = 0
+
+[tracking]
+enabled = false
+"""
+
+
+def csv_project(
+    tmp_path: Path, text: str | bytes, *, source: str = "", series: str = "", model: str = ""
+) -> Path:
+    """A project folder with one data file and a CSV spec; returns the spec path."""
+    (tmp_path / "data").mkdir(parents=True, exist_ok=True)
+    data = tmp_path / "data" / "prices.csv"
+    if isinstance(text, bytes):
+        data.write_bytes(text)
+    else:
+        data.write_text(text)
+    return write(tmp_path, CSV_SPEC.format(source=source, series=series, model=model))
+
+
+def rows(n: int = 12, ids: tuple[str, ...] = ("a", "b"), sep: str = ",") -> str:
+    lines = [sep.join(["id", "date", "y"])]
+    for k, key in enumerate(ids):
+        for i in range(n):
+            lines.append(sep.join([key, f"2024-01-{i + 1:02d}", f"{10 * k + i + 0.5}"]))
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main([*args, "--no-progress"])
+    return code, capsys.readouterr().err
+
+
+def assert_no_outputs(tmp_path: Path) -> None:
+    """Nothing but the inputs: no output, model or staging folder was left behind."""
+    left = sorted(
+        str(p.relative_to(tmp_path))
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.parent.name not in ("data", "pipelines")
+    )
+    assert left == []
+
+
+BROKEN_CSV: dict[str, tuple[str | bytes, str]] = {
+    "empty-file": ("", r"a file is empty \(no header, no rows\)"),
+    "header-only": ("id,date,y\n", r"has no data rows, only a header \(id, date, y\)"),
+    "wrong-delimiter": (
+        rows(sep=";"),
+        r"no id column 'id'.*'id;date;y'.*looks ';'-delimited.*source\.separator",
+    ),
+    "mixed-types": (
+        rows().replace("2.5\n", "n/a\n", 1),
+        r"'y' must be numeric, got String with values that are not numbers, e\.g\. 'n/a'",
+    ),
+    "ragged-lines": (rows() + "a,2024-02-01,1.0,extra\n", r"Cannot read source\.path.*as csv"),
+    "duplicate-timestamps": (rows() + "a,2024-01-03,9.5\n", r"1 duplicate \(id, time\) rows"),
+    "binary-garbage": (b"\x00\xff\xfe" * 50, r"only a header \('\\x00"),
+    "time-zones-mixed-with-naive": (
+        "id,date,y\na,2024-01-01T00:00:00+01:00,1.0\na,2024-01-02T00:00:00,2.0\n",
+        r"Time column 'date' must be Datetime.*got String.*source\.time_format",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "fit"])
+@pytest.mark.parametrize("case", list(BROKEN_CSV))
+def test_hostile_broken_csv_exits_3_and_writes_nothing(tmp_path, capsys, case, command):
+    text, message = BROKEN_CSV[case]
+    spec = csv_project(tmp_path, text)
+    code, err = run_cli(capsys, command, str(spec))
+    assert code == 3, err
+    assert err.startswith("error: invalid data: ")
+    assert re.search(message, err, re.S), err
+    assert "Traceback" not in err
+    assert_no_outputs(tmp_path)
+
+
+def test_hostile_documented_fixes_for_delimiter_and_placeholders(tmp_path, capsys):
+    spec = csv_project(tmp_path, rows(sep=";"), source='separator = ";"')
+    assert run_cli(capsys, "run", str(spec), "--dry-run")[0] == 0
+    placeholders = rows().replace("2.5\n", "n/a\n", 1)
+    spec = csv_project(
+        tmp_path, placeholders, source='null_values = ["n/a"]', series='missing = "interpolate"'
+    )
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 0, err
+
+
+def test_hostile_time_zones_across_series_are_read_as_utc(tmp_path, capsys):
+    lines = ["id,date,y"]
+    for key, offset in (("paris", "+01:00"), ("tokyo", "+09:00")):
+        lines += [f"{key},2024-01-{d:02d}T00:00:00{offset},{d}.0" for d in range(1, 13)]
+    spec, root = load_spec(csv_project(tmp_path, "\n".join(lines) + "\n"))
+    frame, label = prepare_data(spec, root, "2024-01-10")
+    assert frame.schema["date"] == pl.Datetime("us", "UTC")
+    assert label == "2024-01-10"
+    # --as-of on a zoned column is read in that zone: up to 2024-01-10 23:59:59 UTC, which
+    # is after midnight of January 11 in Paris (23:00 UTC) and in Tokyo (15:00 UTC).
+    assert frame.group_by("id").len().sort("id")["len"].to_list() == [11, 11]
+    assert run_cli(capsys, "run", str(tmp_path / "pipelines" / "spec.toml"), "--dry-run")[0] == 0
+
+
+def test_hostile_failure_inside_the_run_leaves_no_partial_output(tmp_path, capsys):
+    # Valid for the data checks, but every series is too short to hold out a validation
+    # span: fit fails after the staging folder was created.
+    spec = csv_project(tmp_path, rows(n=6), model="validation_size = 0.5")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3, err
+    assert "No training windows remain" in err
+    outputs = tmp_path / "outputs" / "hostile"  # may exist, but empty: no as-of folder, no staging
+    assert not outputs.exists() or list(outputs.iterdir()) == []
+    assert_no_outputs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("source", "key"),
+    [
+        ('path = "/etc/*.csv"', "source.path"),
+        ('path = "../../elsewhere/*.csv"', "source.path"),
+        ('path = "data/../../x.csv"', "source.path"),
+    ],
+)
+def test_hostile_source_path_outside_the_project(tmp_path, capsys, source, key):
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text().replace('path = "data/*.csv"', source))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2
+    assert f"key '{key}' points outside the project" in err
+    assert_no_outputs(tmp_path)
+
+
+@pytest.mark.parametrize("folder", ["../outside/{name}", "/tmp/{name}/{as_of}"])
+def test_hostile_output_dir_outside_the_project(tmp_path, capsys, folder):
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text() + f'\n[output]\ndir = "{folder}"\n')
+    with pytest.raises(SpecError, match=r"key 'output.dir' points outside the project"):
+        load_spec(spec)
+    assert run_cli(capsys, "run", str(spec))[0] == 2
+    assert not (tmp_path.parent / "outside").exists()
+
+
+def test_hostile_a_link_placed_inside_the_project_is_followed(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "prices.csv").write_text(rows())
+    project = tmp_path / "project"
+    spec = csv_project(project, rows())
+    (project / "data" / "prices.csv").unlink()
+    (project / "data" / "linked").symlink_to(elsewhere)
+    spec.write_text(spec.read_text().replace("data/*.csv", "data/linked/*.csv"))
+    assert run_cli(capsys, "run", str(spec), "--dry-run")[0] == 0
+
+
+def test_hostile_column_typo_and_log_returns_on_bad_values(tmp_path, capsys):
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text().replace('time = "date"', 'time = "dates"'))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3 and "no time column 'dates' (did you mean 'date'?)" in err
+    spec = csv_project(tmp_path, rows().replace("0.5\n", "-0.5\n", 1))
+    spec.write_text(spec.read_text() + '\n[features]\nlog_returns = ["y"]\n')
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3 and "column 'y' has 1 values <= 0" in err
+    assert_no_outputs(tmp_path)
+
+
+def test_hostile_predict_with_a_tampered_model_exits_2(tmp_path, capsys):
+    spec = csv_project(tmp_path, rows())
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{not json")
+    out = tmp_path / "forecast.parquet"
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", str(out))
+    assert code == 2, err
+    assert err.startswith("error: invalid model: ") and "not valid JSON" in err
+    assert not out.exists()
