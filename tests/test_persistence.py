@@ -3,6 +3,8 @@ atomic writes, overwrite safety and clear errors for every kind of broken model 
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import pickle
@@ -26,6 +28,7 @@ import forecaster
 import forecaster.persistence as persistence
 from forecaster import (
     DataValidationError,
+    ForecasterWarning,
     LSTMForecaster,
     ModelFormatError,
     NotFittedError,
@@ -35,6 +38,7 @@ from forecaster import (
 from forecaster.persistence import FORMAT, FORMAT_VERSION
 
 N = 96
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -339,7 +343,8 @@ def test_persistence_source_mentions_no_pickle_or_torch_load() -> None:
     source = Path(persistence.__file__).read_text(encoding="utf-8")
     code = source.split('"""', 2)[2]  # skip the module docstring, which says "no pickle"
     assert "import pickle" not in code and "pickle." not in code
-    assert re.search(r"\btorch\.load\s*\(", code) is None  # safetensors' load_file is fine
+    # safetensors' load / load_file parse tensors only; torch.load would unpickle
+    assert re.search(r"(?<!safetensors\.)\btorch\.load\s*\(", code) is None
 
 
 # ------------------------------------------------------------------------------------------
@@ -370,14 +375,22 @@ def test_failed_save_leaves_the_old_model_and_no_temp_dirs(
     fitted.save(str(target))
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
-    def disk_full(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
+    written: list[str] = []
+    real_write = persistence._write_file
 
-    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    def disk_full(file: Path, data: bytes) -> str:
+        if written:  # the first file (the weights) fits, the next one does not
+            raise OSError(28, "No space left on device")
+        written.append(file.name)
+        return real_write(file, data)
+
+    monkeypatch.setattr(persistence, "_write_file", disk_full)
     with pytest.raises(OSError, match="No space left"):
         regressor.save(str(target))
+    written.clear()
     with pytest.raises(OSError, match="No space left"):
         forecaster.save(regressor, tmp_path / "new")
+    assert written == ["weights.safetensors"]
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
@@ -501,6 +514,40 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def _resign(folder: Path) -> None:
+    """Recompute the checksums in the config (a tamper that also updates config.json)."""
+    config = json.loads((folder / "config.json").read_text())
+    config["checksums"] = {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in config["checksums"]
+        if (folder / name).is_file()
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _scale_first_tensor(state: dict[str, torch.Tensor]) -> None:
+    name = sorted(state)[0]
+    state[name] = state[name] * 1.5  # same shape: only a checksum can notice
+
+
+FILE_EDITS: dict[str, Callable[[Path], object]] = {
+    "weights-truncated": lambda d: _truncate(d / "weights.safetensors"),
+    "weights-garbage": lambda d: (d / "weights.safetensors").write_bytes(os.urandom(64)),
+    "weights-values-changed": lambda d: _edit_weights(d, _scale_first_tensor),
+    "tensor-removed": lambda d: _edit_weights(d, _drop_first_tensor),
+    "tensor-extra": lambda d: _edit_weights(d, lambda s: s.update(extra=torch.zeros(3))),
+    "tensor-wrong-shape": lambda d: _edit_weights(d, _reshape_first_tensor),
+    "keys-corrupt": lambda d: (d / "keys.parquet").write_bytes(b"PAR1 not parquet"),
+    "keys-too-many": lambda d: pl.DataFrame({"id": ["a", "b", "c"]}).write_parquet(
+        d / "keys.parquet"
+    ),
+}
+"""Edits of the weights or keys; the checksums in config.json notice every one of them."""
+
+_WEIGHTS_MISMATCH = (
+    "weights in weights.safetensors do not match the network configuration in config.json"
+)
+
 CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     "missing-dir": (lambda d: shutil.rmtree(d), "no such directory"),
     "no-config": (lambda d: (d / "config.json").unlink(), "config.json is missing"),
@@ -513,69 +560,148 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "newer-version": (
         lambda d: _edit_config(d, lambda c: c.update(format_version=FORMAT_VERSION + 1)),
-        "Upgrade forecaster",
+        rf"written with model format {FORMAT_VERSION + 1} by forecaster .*reads model formats "
+        rf"1 to {FORMAT_VERSION}\. Upgrade forecaster",
+    ),
+    "version-zero": (
+        lambda d: _edit_config(d, lambda c: c.update(format_version=0)),
+        rf"invalid format_version 0 .*reads model formats 1 to {FORMAT_VERSION}.*refit",
     ),
     "bad-version": (
         lambda d: _edit_config(d, lambda c: c.update(format_version="one")),
-        "format_version",
+        "invalid format_version 'one'",
     ),
     "unknown-class": (
         lambda d: _edit_config(d, lambda c: c.update(estimator="ProphetForecaster")),
-        "unknown estimator class 'ProphetForecaster'",
+        r"unknown estimator class 'ProphetForecaster'; this version knows GRUForecaster",
     ),
-    "unknown-param": (
-        lambda d: _edit_config(d, lambda c: c["params"].update(colour="red")),
-        "do not match",
-    ),
-    "network-mismatch": (
-        lambda d: _edit_config(d, lambda c: c["network"].update(hidden_size=16)),
-        "do not match",
-    ),
-    "weights-missing": (lambda d: (d / "weights.safetensors").unlink(), "Cannot read the weights"),
-    "weights-truncated": (
-        lambda d: _truncate(d / "weights.safetensors"),
-        "Cannot read the weights",
-    ),
-    "weights-garbage": (
-        lambda d: (d / "weights.safetensors").write_bytes(os.urandom(64)),
-        "Cannot read the weights",
-    ),
-    "tensor-removed": (lambda d: _edit_weights(d, _drop_first_tensor), "do not match"),
-    "tensor-extra": (
-        lambda d: _edit_weights(d, lambda s: s.update(extra=torch.zeros(3))),
-        "do not match",
-    ),
-    "tensor-wrong-shape": (lambda d: _edit_weights(d, _reshape_first_tensor), "do not match"),
-    "keys-missing": (lambda d: (d / "keys.parquet").unlink(), "incomplete or corrupt"),
-    "keys-corrupt": (
-        lambda d: (d / "keys.parquet").write_bytes(b"PAR1 not parquet"),
-        "incomplete or corrupt",
-    ),
-    "keys-too-many": (
-        lambda d: pl.DataFrame({"id": ["a", "b", "c"]}).write_parquet(d / "keys.parquet"),
-        "keys and scaler state disagree",
+    "unknown-key": (
+        lambda d: _edit_config(d, lambda c: c.update(surprise=1)),
+        r"does not have the entries this version expects \(unknown \['surprise'\]\)",
     ),
     "scaler-missing": (
         lambda d: _edit_config(d, lambda c: c.pop("scaler")),
-        "incomplete or corrupt",
+        r"\(missing \['scaler'\]\)",
+    ),
+    "checksums-missing": (
+        lambda d: _edit_config(d, lambda c: c.pop("checksums")),
+        r"\(missing \['checksums'\]\)",
+    ),
+    "checksums-not-a-dict": (
+        lambda d: _edit_config(d, lambda c: c.update(checksums=["abc"])),
+        "checksums in config.json are not a mapping",
+    ),
+    "unknown-param": (
+        lambda d: _edit_config(d, lambda c: c["params"].update(colour="red")),
+        r"parameters in config.json differ from this version's \(unknown to this version: "
+        r"\['colour'\]\)",
+    ),
+    "missing-param": (
+        lambda d: _edit_config(d, lambda c: c["params"].pop("hidden_size")),
+        r"\(missing: \['hidden_size'\]\)",
+    ),
+    "invalid-param": (
+        lambda d: _edit_config(d, lambda c: c["params"].update(cell="transformer")),
+        r"parameters or network configuration are invalid \(cell='transformer' is not",
+    ),
+    "param-disagrees-with-network": (
+        lambda d: _edit_config(d, lambda c: c["params"].update(cell="lstm")),
+        r"disagree \(cell 'lstm' vs network 'gru'\)",
+    ),
+    "params-disagree-with-network": (
+        lambda d: _edit_config(d, lambda c: c["params"].update(lookback=48, horizon=3)),
+        r"disagree \(lookback 48 vs network 24, horizon 3 vs network 6\)",
+    ),
+    "network-hidden-size": (
+        lambda d: _edit_config(d, lambda c: c["network"].update(hidden_size=16)),
+        _WEIGHTS_MISMATCH + r" \(Error\(s\) in loading state_dict.*size mismatch",
+    ),
+    "network-unknown-entry": (
+        lambda d: _edit_config(d, lambda c: c["network"].update(attention=True)),
+        "network configuration are invalid",
+    ),
+    "network-not-a-dict": (
+        lambda d: _edit_config(d, lambda c: c.update(network=[1])),
+        "network configuration is list",
+    ),
+    "weights-missing": (
+        lambda d: (d / "weights.safetensors").unlink(),
+        "Cannot read the weights in .*weights.safetensors",
+    ),
+    "keys-missing": (
+        lambda d: (d / "keys.parquet").unlink(),
+        "Cannot read the series keys in .*keys.parquet",
     ),
     "freq-invalid": (
         lambda d: _edit_config(d, lambda c: c.update(freq="every now and then")),
         "incomplete or corrupt",
     ),
+    "schema-not-a-dict": (
+        lambda d: _edit_config(d, lambda c: c.update(schema=["y"])),
+        "incomplete or corrupt",
+    ),
+    **{
+        edit: (fn, r"does not match its checksum in config.json \(sha256 '[0-9a-f]{64}' expected")
+        for edit, fn in FILE_EDITS.items()
+    },
+    # The same edits with the checksums updated too: the deeper checks still refuse them.
+    "resigned-weights-truncated": (
+        lambda d: (_truncate(d / "weights.safetensors"), _resign(d)),
+        "Cannot read the weights",
+    ),
+    "resigned-weights-garbage": (
+        lambda d: ((d / "weights.safetensors").write_bytes(os.urandom(64)), _resign(d)),
+        "Cannot read the weights",
+    ),
+    "resigned-tensor-removed": (
+        lambda d: (_edit_weights(d, _drop_first_tensor), _resign(d)),
+        _WEIGHTS_MISMATCH + r" \(Error\(s\) in loading state_dict.*Missing key",
+    ),
+    "resigned-tensor-extra": (
+        lambda d: (_edit_weights(d, lambda s: s.update(extra=torch.zeros(3))), _resign(d)),
+        _WEIGHTS_MISMATCH + r" \(Error\(s\) in loading state_dict.*Unexpected key",
+    ),
+    "resigned-tensor-wrong-shape": (
+        lambda d: (_edit_weights(d, _reshape_first_tensor), _resign(d)),
+        _WEIGHTS_MISMATCH,
+    ),
+    "resigned-keys-corrupt": (
+        lambda d: ((d / "keys.parquet").write_bytes(b"PAR1 not parquet"), _resign(d)),
+        "incomplete or corrupt",
+    ),
+    "resigned-keys-too-many": (
+        lambda d: (FILE_EDITS["keys-too-many"](d), _resign(d)),
+        "keys and scaler state disagree",
+    ),
 }
 
 
+_NO_VERSION = (
+    "missing-dir",
+    "no-config",
+    "invalid-json",
+    "binary-config",
+    "json-list",
+    "other-format",
+)
+"""Corruptions that leave no format version to report."""
+
+
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_broken_models_raise_model_format_error(corruption: str, model_copy: Path) -> None:
+def test_hostile_tampered_model_directories(corruption: str, model_copy: Path) -> None:
     corrupt, message = CORRUPTIONS[corruption]
     corrupt(model_copy)
-    with pytest.raises(ModelFormatError, match=message) as info:
-        forecaster.load(model_copy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, not loaded with a warning
+        with pytest.raises(ModelFormatError, match=message) as info:
+            forecaster.load(model_copy)
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, forecaster.ForecasterError)
-    if corruption != "unknown-class":
-        assert str(model_copy) in str(info.value)
+    assert str(model_copy) in str(info.value)
+    if corruption not in _NO_VERSION:
+        # which version was found, which this package reads, what to do
+        assert f"reads model formats 1 to {FORMAT_VERSION}" in str(info.value)
+        assert re.search(r"refit|Restore|Upgrade", str(info.value))
 
 
 def test_a_regressor_config_without_its_state_is_refused(
@@ -585,3 +711,98 @@ def test_a_regressor_config_without_its_state_is_refused(
     _edit_config(folder, lambda c: c["regressor"].pop("y_scale"))
     with pytest.raises(ModelFormatError, match="incomplete or corrupt"):
         forecaster.load(folder)
+    _edit_config(folder, lambda c: c.pop("regressor"))
+    with pytest.raises(ModelFormatError, match=r"missing \['regressor'\]"):
+        forecaster.load(folder)
+
+
+def test_hostile_regressor_params_disagreeing_with_its_network(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    folder = forecaster.save(regressor, tmp_path / "r")
+    _edit_config(folder, lambda c: c["regressor"].update(lookback=99))
+    with pytest.raises(ModelFormatError, match=r"disagree \(lookback 99 vs network 12\)"):
+        forecaster.load(folder)
+
+
+def test_saved_checksums_cover_weights_and_keys(saved: Path) -> None:
+    config = json.loads((saved / "config.json").read_text())
+    assert set(config["checksums"]) == {"weights.safetensors", "keys.parquet"}
+    for name, digest in config["checksums"].items():
+        assert hashlib.sha256((saved / name).read_bytes()).hexdigest() == digest
+
+
+# ------------------------------------------------------------------------------------------
+# older formats: a documented migration
+# ------------------------------------------------------------------------------------------
+
+
+def _as_format_1(folder: Path, drop_params: tuple[str, ...] = ()) -> None:
+    """Rewrite a saved model the way format 1 wrote it: no checksums, fewer parameters."""
+
+    def downgrade(config: dict) -> None:
+        config["format_version"] = 1
+        config["package_version"] = "0.0.9"
+        del config["checksums"]
+        for name in drop_params:
+            del config["params"][name]
+        config["network"].pop("channel_independent", None)
+
+    _edit_config(folder, downgrade)
+
+
+def test_hostile_format_1_model_is_migrated_with_a_warning(
+    fitted: RNNForecaster, frame: pl.DataFrame, model_copy: Path, tmp_path: Path
+) -> None:
+    added = [p for p in persistence._PARAMS_ADDED if p in fitted.get_params()]
+    assert added  # the parameters added since format 1 exist on the estimator
+    _as_format_1(model_copy, drop_params=tuple(added))
+    with pytest.warns(
+        ForecasterWarning, match=r"model format 1 \(forecaster 0.0.9\).*no checksums"
+    ):
+        loaded = forecaster.load(model_copy)
+    assert loaded.predict(frame).equals(fitted.predict(frame))
+    assert {p: loaded.get_params()[p] for p in added} == {
+        p: persistence._PARAMS_ADDED[p] for p in added
+    }
+    # Saving it again upgrades it: checksums, current version, no warning on load.
+    upgraded = loaded.save(tmp_path / "upgraded")
+    assert json.loads((upgraded / "config.json").read_text())["format_version"] == FORMAT_VERSION
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert forecaster.load(upgraded).predict(frame).equals(fitted.predict(frame))
+
+
+def test_hostile_format_1_model_missing_an_unlisted_parameter_is_refused(
+    model_copy: Path,
+) -> None:
+    _as_format_1(model_copy, drop_params=("normalization",))
+    with pytest.raises(ModelFormatError, match=r"missing: \['normalization'\]\) \(model format 1"):
+        forecaster.load(model_copy)
+
+
+def test_hostile_format_1_model_from_the_repository_history(frame: pl.DataFrame) -> None:
+    """A model that format-1 code really wrote (committed under mlruns/) still loads."""
+    found = sorted(REPO.glob("mlruns/*/models/*/artifacts/artifacts/model/config.json"))
+    if not found:
+        pytest.skip("no format-1 model in this checkout")
+    folder = found[0].parent
+    assert json.loads(found[0].read_text())["format_version"] == 1
+    with pytest.warns(ForecasterWarning, match="model format 1"):
+        model = forecaster.load(folder)
+    assert model.network_.get_config()["lookback"] == model.lookback
+
+
+# ------------------------------------------------------------------------------------------
+# saving never leaves a half-written model
+# ------------------------------------------------------------------------------------------
+
+
+def test_hostile_unserialisable_parameter_refused_before_writing(
+    fitted: RNNForecaster, tmp_path: Path
+) -> None:
+    broken = copy.deepcopy(fitted)
+    broken.set_params(covariates=np.array(["x"]))  # an array is not a JSON value
+    with pytest.raises(DataValidationError, match=r"Cannot save this RNNForecaster.*plain values"):
+        broken.save(tmp_path / "new" / "m")
+    assert list(tmp_path.iterdir()) == []  # not even the parent folder
