@@ -179,22 +179,21 @@ class _RecurrentEstimator(BaseEstimator):
     def _build_and_train(
         self,
         *,
-        n_features: int,
-        n_targets: int,
-        n_future: int,
-        lookback: int,
-        horizon: int,
+        shape: dict[str, Any],
         sources: Any,
         steps_per_epoch: int,
         device: torch.device,
         seed: int,
         callbacks: Sequence[Any],
-        channel_independent: bool = False,
     ) -> tuple[RecurrentNet | EnsembleNet, list[EpochRecord]]:
         """Train ``n_ensemble`` networks; member ``k`` uses seed ``seed + k`` for its
         initialisation, dropout and batches (``sources(member_seed)`` returns its
         ``(train_source, val_source)``). Epoch numbers run on across members, so callbacks and
-        ``history_`` see one increasing sequence (each record also names its ``member``)."""
+        ``history_`` see one increasing sequence (each record also names its ``member``).
+
+        ``shape`` holds the network arguments that come from the data (``n_features``,
+        ``n_targets``, ``n_future``, ``lookback``, ``horizon``, ``channel_independent``); the
+        others are the estimator's parameters."""
         members, history = [], []
         started = time.perf_counter()
         for k in range(int(self.n_ensemble)):
@@ -212,18 +211,13 @@ class _RecurrentEstimator(BaseEstimator):
                     break  # the time budget ran out: the ensemble has fewer members
             train_source, val_source = sources(seed + k)
             network, records = self._train_one(
-                n_features=n_features,
-                n_targets=n_targets,
-                n_future=n_future,
-                lookback=lookback,
-                horizon=horizon,
+                shape=shape,
                 train_source=train_source,
                 val_source=val_source,
                 steps_per_epoch=steps_per_epoch,
                 device=device,
                 seed=seed + k,
                 callbacks=[renumbered] if callbacks else [],
-                channel_independent=channel_independent,
                 max_time=budget,
             )
             members.append(network)
@@ -238,18 +232,13 @@ class _RecurrentEstimator(BaseEstimator):
     def _train_one(
         self,
         *,
-        n_features: int,
-        n_targets: int,
-        n_future: int,
-        lookback: int,
-        horizon: int,
+        shape: dict[str, Any],
         train_source: Any,
         val_source: Any,
         steps_per_epoch: int,
         device: torch.device,
         seed: int,
         callbacks: Sequence[Any],
-        channel_independent: bool,
         max_time: float | None,
     ) -> tuple[RecurrentNet, list[EpochRecord]]:
         checkpoints = getattr(self, "_checkpoints", None)
@@ -258,11 +247,7 @@ class _RecurrentEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             network = RecurrentNet(
-                n_features=n_features,
-                n_targets=n_targets,
-                n_future=n_future,
-                lookback=lookback,
-                horizon=horizon,
+                **shape,
                 cell=self.cell,
                 hidden_size=self.hidden_size,
                 num_layers=self.num_layers,
@@ -271,7 +256,6 @@ class _RecurrentEstimator(BaseEstimator):
                 nonlinearity=self.nonlinearity,
                 segment_length=self.segment_length,
                 normalization=self.normalization,
-                channel_independent=channel_independent,
             ).to(device)
             history = train(
                 network,
@@ -676,18 +660,21 @@ class RNNForecaster(_RecurrentEstimator):
             return train_source, val_source if len(val_w) else None
 
         n_train = len(train_w) if per_epoch is None else min(per_epoch, len(train_w))
+        shape = {
+            "n_features": panel.n_features,
+            "n_targets": panel.n_targets,
+            "n_future": panel.n_future,
+            "lookback": lookback,
+            "horizon": horizon,
+            "channel_independent": self.head == "segment" or bool(self.channel_independent),
+        }
         network, history = self._build_and_train(
-            n_features=panel.n_features,
-            n_targets=panel.n_targets,
-            n_future=panel.n_future,
-            lookback=lookback,
-            horizon=horizon,
+            shape=shape,
             sources=sources,
             steps_per_epoch=_steps_per_epoch(n_train, batch_size),
             device=device,
             seed=seed,
             callbacks=callbacks,
-            channel_independent=self.head == "segment" or bool(self.channel_independent),
         )
         self.network_ = network
         self.scaler_ = scaler
@@ -1411,12 +1398,15 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
 
             return train_source, val_source if n_val > 0 else None
 
+        shape = {
+            "n_features": X3.shape[2],
+            "n_targets": 1,
+            "n_future": 0,
+            "lookback": X3.shape[1],
+            "horizon": self.horizon_,
+        }
         self.network_, history = self._build_and_train(
-            n_features=X3.shape[2],
-            n_targets=1,
-            n_future=0,
-            lookback=X3.shape[1],
-            horizon=self.horizon_,
+            shape=shape,
             sources=sources,
             steps_per_epoch=_steps_per_epoch(n_fit, batch_size),
             device=device,
