@@ -526,6 +526,36 @@ def test_hostile_fuzzed_frames_are_accepted_or_rejected_with_our_error():
     assert outcomes["accepted"] > 0 and outcomes["rejected"] > 0, outcomes
 
 
+def test_calendar_values_encode_each_cycle_position():
+    from datetime import date, datetime
+
+    from forecaster.data import calendar_values
+
+    times = pl.Series([datetime(2024, 1, 1, 0), datetime(2024, 1, 3, 12), datetime(2024, 7, 1, 18)])
+    values = calendar_values(times, ["hour", "dayofweek", "month"])
+    angle = np.arctan2(values[:, 0::2], values[:, 1::2]) % (2 * np.pi) / (2 * np.pi)
+    np.testing.assert_allclose(angle[:, 0], [0.0, 0.5, 0.75], atol=1e-6)  # time of day
+    # 2024-01-01 is a Monday: day of week from Monday 00:00, hours included
+    np.testing.assert_allclose(angle[:, 1], [0.0, 2.5 / 7, 0.75 / 7], atol=1e-6)
+    np.testing.assert_allclose(angle[:, 2], [0.0, 0.0, 6 / 12], atol=1e-6)
+    days = calendar_values(pl.Series([date(2024, 12, 31), date(2023, 12, 31)]), ["dayofyear"])
+    np.testing.assert_allclose(
+        np.arctan2(days[:, 0], days[:, 1]) % (2 * np.pi) / (2 * np.pi),
+        [365 / 366, 364 / 365],
+        atol=1e-6,
+    )
+
+
+def test_calendar_features_auto_follows_the_frequency():
+    from forecaster.data import Frequency, calendar_features
+
+    dtype = pl.Datetime("us")
+    assert calendar_features("auto", Frequency.parse("15m"), dtype) == ("hour", "dayofweek")
+    assert calendar_features("auto", Frequency.parse("1bd"), pl.Date) == ("dayofweek", "dayofyear")
+    assert calendar_features("auto", Frequency.parse("1mo"), pl.Date) == ("month",)
+    assert calendar_features(None, Frequency.parse("1h"), pl.Int64) == ()
+
+
 # ---------------------------------------------------------------- hostile and broken input
 # Each test is a row of the README's "Hostile and broken input" table.
 
