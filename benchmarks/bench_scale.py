@@ -23,7 +23,7 @@ step in a fresh subprocess so that every peak RSS is clean:
 
 ``--mode throughput``
     Inference throughput: ``predict`` for all ``S`` series (``H = 24``) on ``--device``, for the
-    default model (segment GRU 128) and for an LSTM with a direct head (2 x 128), each fitted
+    default model (segment GRU 128) and for an LSTM (128) with a direct head, each fitted
     briefly on the last 500 steps of every series. Series/s of ``model.predict(frame)`` on a
     frame holding the last ``lookback`` steps of every series (end to end: validation, Panel,
     scaling, network, output frame) and of the network's forward pass alone on pre-built input
@@ -328,10 +328,12 @@ def generate(cache: Path, n_series: int, n_steps: int) -> dict[str, Any]:
     return meta
 
 
-def scan(folder: Path) -> Any:
+def scan(folder: Path, categorical_id: bool = False) -> Any:
+    """The dataset as a LazyFrame (``id`` cast to Categorical on the fly when asked)."""
     import polars as pl
 
-    return pl.scan_parquet(folder / "*.parquet")
+    frame = pl.scan_parquet(folder / "*.parquet")
+    return frame.with_columns(pl.col("id").cast(pl.Categorical)) if categorical_id else frame
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,7 +379,7 @@ def worker_fit(args: argparse.Namespace, out: dict[str, Any]) -> None:
     )
     out["params"] = {k: v for k, v in model.get_params().items() if _jsonable(v)}
     with Load() as load, monitor.stage("fit (total)"):
-        model.fit(scan(folder))
+        model.fit(scan(folder, args.categorical_id))
     out["other_cpus"] = load.other_cpus
     out["history"] = model.history_
     out["n_train_windows"] = model.n_train_windows_
@@ -397,6 +399,7 @@ def worker_fit(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 def worker_predict(args: argparse.Namespace, out: dict[str, Any]) -> None:
     import numpy as np
+    import polars as pl
     import torch
 
     import forecaster
@@ -409,7 +412,7 @@ def worker_predict(args: argparse.Namespace, out: dict[str, Any]) -> None:
     gc.collect()
     out["rss_after_load_mb"] = rss_bytes() / MB
     with Load() as load, monitor.stage("predict (total)"):
-        forecast = model.predict(scan(folder))
+        forecast = model.predict(scan(folder, args.categorical_id))
     out["other_cpus"] = load.other_cpus
     out["peak_mb"] = peak_bytes() / MB
     out["rss_end_mb"] = rss_bytes() / MB
@@ -419,6 +422,7 @@ def worker_predict(args: argparse.Namespace, out: dict[str, Any]) -> None:
     out["forecast_rows"] = forecast.height
     out["forecast_series"] = forecast["id"].n_unique()
     out["forecast_finite"] = bool(np.isfinite(forecast["value"].to_numpy()).all())
+    out["forecast_sum"] = float(forecast["value"].cast(pl.Float64).sum())  # to compare runs
     out["forecast_first_time"] = str(forecast["time"].min())
     first = START + dt.timedelta(hours=args.steps)  # the step after every series' last one
     out["forecast_starts_after_history"] = forecast["time"].min() == first
@@ -446,7 +450,7 @@ def worker_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
     out["load_recent_s"] = time.perf_counter() - t0
     models = {
         "segment GRU 128 (default)": {},
-        "LSTM 2 x 128, direct head": {"cell": "lstm", "head": "direct", "num_layers": 2},
+        "LSTM 128, direct head": {"cell": "lstm", "head": "direct"},
     }
     out["models"] = {}
     for label, params in models.items():
@@ -595,6 +599,7 @@ def spawn(args: argparse.Namespace, name: str) -> dict[str, Any]:
         str(args.repeats),
         "--threads",
         str(args.threads),
+        *(["--categorical-id"] if args.categorical_id else []),
     ]
     idle = wait_for_idle(args.wait_idle)
     print(
@@ -671,6 +676,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             "threads": args.threads,
             "repeats": args.repeats,
             "quick": args.quick,
+            "categorical_id": args.categorical_id,
         },
         "dataset": meta,
         "machine": machine_info(),
@@ -690,6 +696,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         report["results"]["throughput"] = spawn(args, "throughput")
     any_result = next(iter(report["results"].values()))
     report["versions"] = any_result["versions"]
+    report["forecaster_file"] = any_result.get("forecaster_file")
     report["wall_s"] = time.perf_counter() - wall0
     return report
 
@@ -704,6 +711,10 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--mode {args.mode}")
     if args.device != "cpu":
         parts.append(f"--device {args.device}")
+    if args.categorical_id:
+        parts.append("--categorical-id")
+    if args.tag:
+        parts.append(f"--tag {args.tag}")
     return " ".join(parts)
 
 
@@ -728,7 +739,9 @@ def render_memory(report: dict[str, Any]) -> list[str]:
         f"**Large panel: {cfg['series']:,} series x {cfg['steps']:,} hourly steps = "
         f"{cfg['rows']:,} rows** from {len(report['dataset']['files'])} Parquet files "
         f"({fmt_mb(raw['parquet_mb'])} on disk; {fmt_mb(raw['frame_mb'])} as a Polars frame: "
-        f"id String, time Datetime, value Float64; {fmt_mb(f32)} as float32 values). "
+        f"id String, time Datetime, value Float64; {fmt_mb(f32)} as float32 values"
+        + ("; id cast to Categorical in the scan" if cfg.get("categorical_id") else "")
+        + "). "
         f"RNNForecaster defaults (segment GRU 128, L=96, H={cfg['horizon']}), "
         f"`max_epochs=1`, `windows_per_epoch=32768`, device {cfg['device']}, "
         f"{fit['torch_threads']} threads.",
@@ -832,6 +845,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"fresh process. Reproduce: `{report['command']}`.",
         "",
     ]
+    source = report.get("forecaster_file") or ""
+    if source and not source.startswith(str(REPO)):
+        lines[-1:-1] = [f"The package was imported from `{source}` (not this checkout).", ""]
     return "\n".join(lines)
 
 
@@ -864,13 +880,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument(
+        "--categorical-id",
+        action="store_true",
+        help="memory part: cast the id column to Categorical in the scan (fit and predict)",
+    )
+    parser.add_argument(
         "--tag", default="", help="appended to the output file names, e.g. 'before_fixes'"
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: 200 x 1000, both modes")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 200 x 1000")
     parser.add_argument("--worker", choices=("fit", "predict", "throughput"), help="internal")
     args = parser.parse_args(argv)
     if args.quick and args.worker is None:
-        args.series, args.steps, args.mode = 200, 1000, "all"
+        args.series, args.steps = 200, 1000
     return args
 
 
@@ -884,6 +905,8 @@ def output_stem(args: argparse.Namespace) -> str:
         stem += "_quick"
     elif (args.series, args.steps) != (10_000, 5_000):
         stem += f"_s{args.series}_t{args.steps}"
+    if args.categorical_id:
+        stem += "_catid"
     if args.tag:
         stem += f"_{args.tag}"
     return stem
