@@ -411,9 +411,7 @@ def transform_targets(method: str, panel: Panel, lambdas: np.ndarray | None = No
     return dataclasses.replace(panel, values=values, _device_values={})
 
 
-def inverse_targets(
-    method: str, y: np.ndarray, lambdas: np.ndarray | None = None
-) -> np.ndarray:
+def inverse_targets(method: str, y: np.ndarray, lambdas: np.ndarray | None = None) -> np.ndarray:
     """Invert :func:`transform_targets` on forecasts ``y`` of shape ``(batch, horizon,
     n_targets)``; ``lambdas`` has shape ``(batch, n_targets)`` for Box-Cox.
 
