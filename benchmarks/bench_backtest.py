@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from _machine import Timed, wait_for_idle
 
 import forecaster
 from forecaster import RNNForecaster
@@ -68,43 +69,6 @@ def make_frame(n_series: int, n_steps: int, seed: int = 0) -> pl.DataFrame:
             "y": values.ravel(),
         }
     )
-
-
-def machine_busy_s() -> float | None:
-    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(x) for x in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-class Timed:
-    """Wall time of a block and the other processes' CPU use meanwhile (in CPUs)."""
-
-    def __enter__(self) -> Timed:
-        self.m0, self.p0, self.t0 = machine_busy_s(), time.process_time(), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.t0
-        m1 = machine_busy_s()
-        self.other_cpus = None
-        if self.m0 is not None and m1 is not None and self.seconds > 0:
-            own = time.process_time() - self.p0
-            self.other_cpus = round(max(0.0, (m1 - self.m0 - own) / self.seconds), 3)
-
-
-def wait_for_idle(max_wait: float, threshold: float = 0.3) -> dict[str, Any]:
-    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs."""
-    t0 = time.perf_counter()
-    while True:
-        with Timed() as load:
-            time.sleep(2.0)
-        waited = time.perf_counter() - t0
-        if load.other_cpus is None or load.other_cpus < threshold or waited >= max_wait:
-            return {"waited_s": round(waited, 1), "other_cpus_before_start": load.other_cpus}
 
 
 def per_origin(model: RNNForecaster, frame: pl.DataFrame, cutoffs: list[Any]) -> pl.DataFrame:
@@ -191,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = reference = None
     idle = []
     for _ in range(args.repeats):
-        idle.append(wait_for_idle(args.wait_idle))
+        idle.append(wait_for_idle(args.wait_idle, threshold=0.3))
         with Timed() as t_batched:
             result = backtest(fitted, frame, folds=args.origins)
         runs["batched"].append({"seconds": t_batched.seconds, "other_cpus": t_batched.other_cpus})

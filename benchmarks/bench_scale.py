@@ -60,6 +60,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _machine import Timed, wait_for_idle
+
 MB = 2**20
 RESULT_TAG = "BENCH_RESULT_JSON:"
 HORIZON = 24
@@ -90,34 +92,6 @@ def peak_bytes() -> int:
     """Peak RSS of this process (the kernel's high-water mark)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
-
-
-def machine_busy_s() -> float | None:
-    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(x) for x in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-class Load:
-    """Other processes' CPU use while a block runs, in CPUs (machine busy time minus ours)."""
-
-    other_cpus: float | None = None
-
-    def __enter__(self) -> Load:
-        self.m0, self.p0 = machine_busy_s(), time.process_time()
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall = time.perf_counter() - self.t0
-        m1 = machine_busy_s()
-        if self.m0 is not None and m1 is not None and wall > 0:
-            own = time.process_time() - self.p0
-            self.other_cpus = round(max(0.0, (m1 - self.m0 - own) / wall), 3)
 
 
 class RssMonitor:
@@ -378,7 +352,7 @@ def worker_fit(args: argparse.Namespace, out: dict[str, Any]) -> None:
         progress=False,
     )
     out["params"] = {k: v for k, v in model.get_params().items() if _jsonable(v)}
-    with Load() as load, monitor.stage("fit (total)"):
+    with Timed() as load, monitor.stage("fit (total)"):
         model.fit(scan(folder, args.categorical_id))
     out["other_cpus"] = load.other_cpus
     out["history"] = model.history_
@@ -411,7 +385,7 @@ def worker_predict(args: argparse.Namespace, out: dict[str, Any]) -> None:
     instrument(monitor)
     gc.collect()
     out["rss_after_load_mb"] = rss_bytes() / MB
-    with Load() as load, monitor.stage("predict (total)"):
+    with Timed() as load, monitor.stage("predict (total)"):
         forecast = model.predict(scan(folder, args.categorical_id))
     out["other_cpus"] = load.other_cpus
     out["peak_mb"] = peak_bytes() / MB
@@ -515,7 +489,7 @@ def _repeat(func: Callable[[], Any], repeats: int, device: Any) -> dict[str, Any
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        with Load() as load:
+        with Timed() as load:
             t0 = time.perf_counter()
             func()
             if device.type == "cuda":
@@ -567,18 +541,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------------
-
-
-def wait_for_idle(max_wait: float, threshold: float = 0.2) -> dict[str, Any]:
-    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs."""
-    t0 = time.perf_counter()
-    while True:
-        with Load() as load:
-            time.sleep(2.0)
-        waited = time.perf_counter() - t0
-        if load.other_cpus is None or load.other_cpus < threshold or waited >= max_wait:
-            return {"waited_s": round(waited, 1), "other_cpus_before_start": load.other_cpus}
-        time.sleep(3.0)
 
 
 def spawn(args: argparse.Namespace, name: str) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import Timed, wait_for_idle
 
 TARGET = 0.05
 SMOKE_NOTE = " (smoke run: the fit is far too short for this ratio to mean anything)"
@@ -70,47 +71,6 @@ def instrument(tracking: Any) -> dict[str, float]:
     cls.on_epoch = timed("epochs", cls.on_epoch)
     cls.finish = timed("finish", cls.finish)
     return spent
-
-
-def machine_busy_s() -> float | None:
-    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(x) for x in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-class Timed:
-    """Wall time of a block and other processes' CPU use meanwhile (in CPUs)."""
-
-    def __enter__(self) -> Timed:
-        self.m0, self.p0, self.t0 = machine_busy_s(), time.process_time(), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.t0
-        m1 = machine_busy_s()
-        own = time.process_time() - self.p0
-        self.other_cpus = (
-            None
-            if self.m0 is None or m1 is None
-            else round(max(0.0, (m1 - self.m0 - own) / self.seconds), 3)
-        )
-
-
-def wait_for_idle(max_wait: float, threshold: float = 0.25) -> float:
-    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs; returns
-    the seconds waited."""
-    t0 = time.perf_counter()
-    while True:
-        with Timed() as probe:
-            time.sleep(2.0)
-        waited = time.perf_counter() - t0
-        if probe.other_cpus is None or probe.other_cpus < threshold or waited >= max_wait:
-            return waited
-        time.sleep(3.0)
 
 
 def make_frame(n_series: int, n_steps: int, seed: int = 0):
@@ -193,7 +153,7 @@ def main() -> None:
         pair: dict[str, Any] = {"repeat": rep}
         for arm in order:
             estimator = model()
-            pair[f"{arm}_waited_s"] = round(wait_for_idle(args.wait_idle), 1)
+            pair[f"{arm}_waited_s"] = wait_for_idle(args.wait_idle, threshold=0.25)["waited_s"]
             spent.clear()
             with Timed() as timer:
                 if arm == "tracked":

@@ -55,6 +55,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _machine import Timed, wait_for_idle
+
 LOOKBACK = 48
 HORIZON = 24
 BATCH = 256
@@ -98,37 +100,6 @@ def reset_peak() -> bool:
     return True
 
 
-def machine_busy_s() -> float | None:
-    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(x) for x in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
-
-
-class Load:
-    """Other processes' CPU use while a block runs, in CPUs (machine busy time minus ours).
-
-    The benchmark shares the machine; a value well above 0 means the timings are contended.
-    """
-
-    other_cpus: float | None = None
-
-    def __enter__(self) -> Load:
-        self.m0, self.p0 = machine_busy_s(), time.process_time()
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall = time.perf_counter() - self.t0
-        m1 = machine_busy_s()
-        if self.m0 is not None and m1 is not None and wall > 0:
-            own = time.process_time() - self.p0
-            self.other_cpus = round(max(0.0, (m1 - self.m0 - own) / wall), 3)
-
-
 class Stage:
     """Wall time, peak RSS increase (peak reset at entry) and foreign CPU load of a block."""
 
@@ -140,7 +111,7 @@ class Stage:
         gc.collect()
         self.rss0 = rss_bytes()
         self.reset = reset_peak()
-        self.load = Load().__enter__()
+        self.load = Timed().__enter__()
         self.t0 = time.perf_counter()
         return self
 
@@ -233,7 +204,7 @@ def run_ours(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> None:
     chunk = max(1, n // 10)
     chunk_rates = []
     sink = 0.0
-    with Load() as load:
+    with Timed() as load:
         t = time.perf_counter()
         for i in range(n):
             if i % chunk == 0:
@@ -271,7 +242,7 @@ def run_ours(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> None:
     }
     extras: dict[str, Any] = {}
     rows = np.random.default_rng(1).integers(0, n_win, size=(200, BATCH))
-    with Load() as load:
+    with Timed() as load:
         t = time.perf_counter()
         for r in rows:
             windows.gather(r)
@@ -287,7 +258,7 @@ def run_ours(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> None:
     it = windows.batches(BATCH, seed=0, scaling=scaling)
     next(it)
     n_scaled = min(500, n)
-    with Load() as load:
+    with Timed() as load:
         t = time.perf_counter()
         for _ in range(n_scaled):
             next(it)
@@ -309,7 +280,7 @@ def run_numpy(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> None
 
     cols = value_columns(args.features)
     width = LOOKBACK + HORIZON
-    load = Load().__enter__()
+    load = Timed().__enter__()
     t0 = time.perf_counter()
     values = frame.select(cols).to_numpy().astype(np.float32, copy=False)
     lengths = frame["id"].rle().struct.field("len").to_numpy()
@@ -337,7 +308,7 @@ def run_pandas(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> Non
 
     cols = value_columns(args.features)
     width = LOOKBACK + HORIZON
-    load = Load().__enter__()
+    load = Timed().__enter__()
     t0 = time.perf_counter()
     df = frame.to_pandas()
     grouped = df.groupby("id", sort=False)[cols]
@@ -385,7 +356,7 @@ def run_lstm(args: argparse.Namespace, out: dict[str, Any]) -> None:
     for i in range(args.lstm_warmup):
         step(i)
     times = []
-    with Load() as load:
+    with Timed() as load:
         t0 = time.perf_counter()
         for i in range(args.lstm_steps):
             ts = time.perf_counter()
@@ -448,18 +419,6 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------------
-
-
-def wait_for_idle(max_wait: float, threshold: float = 0.2) -> dict[str, Any]:
-    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs."""
-    t0 = time.perf_counter()
-    while True:
-        with Load() as load:
-            time.sleep(2.0)
-        waited = time.perf_counter() - t0
-        if load.other_cpus is None or load.other_cpus < threshold or waited >= max_wait:
-            return {"waited_s": round(waited, 1), "other_cpus_before_start": load.other_cpus}
-        time.sleep(3.0)
 
 
 def spawn(args: argparse.Namespace, method: str, n_series: int) -> dict[str, Any]:

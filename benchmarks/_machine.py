@@ -1,0 +1,54 @@
+"""What the benchmark scripts share: how busy the rest of the machine is while they time.
+
+These 2-core machines run other jobs; a timing taken while another process uses a CPU is
+pessimistic. Every script records ``other_cpus`` (CPU use of all other processes during a timed
+block, in CPUs) and can wait for the machine to go idle before a measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds all processes of the machine have spent busy so far (``/proc/stat``)."""
+    try:
+        with open("/proc/stat") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
+class Timed:
+    """Wall time of a block (``seconds``) and the other processes' CPU use meanwhile
+    (``other_cpus``, None where ``/proc/stat`` is unavailable)."""
+
+    other_cpus: float | None = None
+    seconds: float = 0.0
+
+    def __enter__(self) -> Timed:
+        self.m0, self.p0, self.t0 = machine_busy_s(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        m1 = machine_busy_s()
+        if self.m0 is not None and m1 is not None and self.seconds > 0:
+            own = time.process_time() - self.p0
+            self.other_cpus = round(max(0.0, (m1 - self.m0 - own) / self.seconds), 3)
+
+
+def wait_for_idle(max_wait: float, threshold: float = 0.2) -> dict[str, Any]:
+    """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` CPUs over a
+    2-second probe; returns the seconds waited and the last probe's load."""
+    t0 = time.perf_counter()
+    while True:
+        with Timed() as load:
+            time.sleep(2.0)
+        waited = time.perf_counter() - t0
+        if load.other_cpus is None or load.other_cpus < threshold or waited >= max_wait:
+            return {"waited_s": round(waited, 1), "other_cpus_before_start": load.other_cpus}
+        time.sleep(3.0)
