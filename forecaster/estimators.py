@@ -185,11 +185,12 @@ class _RecurrentEstimator(BaseEstimator):
         device: torch.device,
         seed: int,
         callbacks: Sequence[Any],
-    ) -> tuple[RecurrentNet | EnsembleNet, list[EpochRecord]]:
+    ) -> tuple[RecurrentNet | EnsembleNet, list[dict[str, Any]]]:
         """Train ``n_ensemble`` networks; member ``k`` uses seed ``seed + k`` for its
         initialisation, dropout and batches (``sources(member_seed)`` returns its
-        ``(train_source, val_source)``). Epoch numbers run on across members, so callbacks and
-        ``history_`` see one increasing sequence (each record also names its ``member``).
+        ``(train_source, val_source)``). Returns the network and the ``history_`` rows. Epoch
+        numbers run on across members, so callbacks and ``history_`` see one increasing
+        sequence (with several members, each row also names its ``member``).
 
         ``shape`` holds the network arguments that come from the data (``n_features``,
         ``n_targets``, ``n_future``, ``lookback``, ``horizon``, ``channel_independent``); the
@@ -221,10 +222,8 @@ class _RecurrentEstimator(BaseEstimator):
                 max_time=budget,
             )
             members.append(network)
-            history += [dataclasses.replace(r, epoch=r.epoch + offset) for r in records]
-            if self.n_ensemble > 1:
-                for r in history[offset:]:
-                    r.member = k  # type: ignore[attr-defined]
+            member = {"member": k} if self.n_ensemble > 1 else {}
+            history += [{**r.as_dict(), "epoch": r.epoch + offset, **member} for r in records]
         if len(members) == 1:
             return members[0], history
         return EnsembleNet(members).eval(), history
@@ -279,16 +278,6 @@ class _RecurrentEstimator(BaseEstimator):
                 on_oom=self.on_oom,
             )
         return network.cpu().eval(), history
-
-    @staticmethod
-    def _history_frame(history: list[EpochRecord]) -> list[dict[str, Any]]:
-        rows = []
-        for r in history:
-            row = r.as_dict()
-            if hasattr(r, "member"):
-                row["member"] = r.member
-            rows.append(row)
-        return rows
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`)."""
@@ -682,7 +671,7 @@ class RNNForecaster(_RecurrentEstimator):
         self.calendar_ = calendar
         self.keys_ = panel.keys
         self.freq_ = panel.freq
-        self.history_ = self._history_frame(history)
+        self.history_ = history
         self.schema_ = _frame_schema(frame, raw)
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
@@ -1413,7 +1402,7 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
             seed=seed,
             callbacks=callbacks,
         )
-        self.history_ = self._history_frame(history)
+        self.history_ = history
         if tracker is not None:
             tracker.finish(self)
         return self

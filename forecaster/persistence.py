@@ -357,14 +357,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     missing_keys = sorted(required - set(config))
     unknown_keys = sorted(set(config) - _KNOWN_KEYS)
     if missing_keys or unknown_keys:
-        detail = "; ".join(
-            text
-            for text in (
-                f"missing {missing_keys}" if missing_keys else "",
-                f"unknown {unknown_keys}" if unknown_keys else "",
-            )
-            if text
-        )
+        detail = _listed(missing=missing_keys, unknown=unknown_keys)
         raise refuse(f"{CONFIG} does not have the entries this version expects ({detail})")
     params = _migrate(config.get("params"), classes[name]().get_params(), "parameters", refuse)
     network_config = config.get("network")
@@ -481,14 +474,7 @@ def _migrate(
     unknown = sorted(set(saved) - set(expected))
     absent = sorted(set(expected) - set(saved) - set(_PARAMS_ADDED))
     if unknown or absent:
-        detail = "; ".join(
-            text
-            for text in (
-                f"unknown to this version: {unknown}" if unknown else "",
-                f"missing: {absent}" if absent else "",
-            )
-            if text
-        )
+        detail = _listed(**{"unknown to this version:": unknown, "missing:": absent})
         raise refuse(f"the {what} in {CONFIG} differ from this version's ({detail})")
     added = {k: v for k, v in _PARAMS_ADDED.items() if k in expected and k not in saved}
     return {**added, **saved}
@@ -534,3 +520,8 @@ def _check_consistent(
     if differ:
         detail = ", ".join(f"{k} {a!r} vs network {b!r}" for k, (a, b) in differ.items())
         raise refuse(f"the parameters and the network configuration disagree ({detail})")
+
+
+def _listed(**names: list[str]) -> str:
+    """``"missing ['a']; unknown ['b']"``: each non-empty list after its label."""
+    return "; ".join(f"{label} {values}" for label, values in names.items() if values)
