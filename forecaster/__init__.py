@@ -18,9 +18,8 @@ Examples
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from forecaster import datasets
+from forecaster._version import __version__
 from forecaster.data import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
 from forecaster.estimators import (
     GRUForecaster,

@@ -6,7 +6,14 @@ scikit-learn's checks (and ordinary ``except ValueError``) still see a ``ValueEr
 
 from __future__ import annotations
 
-__all__ = ["DataValidationError", "ForecasterError", "ForecasterWarning", "NotFittedError"]
+__all__ = [
+    "ConcurrentRunError",
+    "DataValidationError",
+    "ForecasterError",
+    "ForecasterWarning",
+    "NotFittedError",
+    "OwnershipError",
+]
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
@@ -20,6 +27,19 @@ class DataValidationError(ForecasterError, ValueError):
 
     The message says what was expected, what was received and how to fix it.
     """
+
+
+class OwnershipError(ForecasterError, ValueError):
+    """A path holds files that forecaster did not write, so it will not replace or delete it.
+
+    Raised instead of overwriting a user's folder: the message names the path, what in it is
+    not forecaster's, and what to do (choose a new or empty folder, or move the files out).
+    """
+
+
+class ConcurrentRunError(ForecasterError, RuntimeError):
+    """Another process holds the lock of the same job (e.g. a pipeline run of the same spec
+    and as-of date); exit code 4 in the command line."""
 
 
 class NotFittedError(ForecasterError, _SklearnNotFittedError):

@@ -1,0 +1,716 @@
+"""Filesystem primitives shared by every module that writes or reads files.
+
+One mechanism per job, used by models, checkpoints, pipeline outputs, the CLI and tracking:
+
+- :func:`write_bytes_atomic` / :func:`write_atomic`: a file is written under a temporary name
+  in its folder, flushed to disk and renamed over its destination, so a reader sees the old
+  file or the new one, never a part.
+- :func:`write_manifest` / :func:`read_manifest`: a folder the package creates holds a
+  ``manifest.json`` naming its kind (``"model"``, ``"run"``, ...) and the sha256 of every file in
+  it. It is the package's proof of ownership: a folder is replaced or deleted only when its
+  manifest says the package wrote it and no file in it was added or changed since.
+- :func:`publish_directory`: a folder written in a staging place is put at its destination in
+  one step: ``rename`` when the destination is free, else an atomic exchange
+  (``renameat2(RENAME_EXCHANGE)`` on Linux) after :func:`check_replaceable` proved the
+  destination ours. Readers that pin the folder (:class:`PinnedDirectory`) see the old or the new
+  version whole. Where the exchange is not available (not Linux), two renames are used and a
+  reader may, for a moment, find no folder; :func:`read_consistent` retries then.
+- :func:`read_file_bounded` / :func:`load_json_bounded`: untrusted files are read only when they
+  are regular files within a size limit (no FIFOs, devices or endless links), JSON only up to a
+  nesting depth.
+- :func:`exclusive_lock`: one writer at a time for a key (a pipeline run of one spec and as-of
+  date), on an operating-system lock that dies with its process (``filelock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import datetime as dt
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from forecaster.exceptions import ConcurrentRunError, ForecasterError, OwnershipError
+
+__all__ = [
+    "MANIFEST",
+    "PinnedDirectory",
+    "check_replaceable",
+    "exclusive_lock",
+    "load_json_bounded",
+    "publish_directory",
+    "read_consistent",
+    "read_file_bounded",
+    "read_manifest",
+    "remove_owned",
+    "sha256_bytes",
+    "staging_directory",
+    "write_atomic",
+    "write_bytes_atomic",
+    "write_manifest",
+]
+
+MANIFEST = "manifest.json"
+"""Name of the ownership and integrity manifest in every folder the package creates."""
+OWNER = "forecaster"
+MANIFEST_LIMIT = 16 * 2**20
+"""Largest manifest read (bytes)."""
+JSON_MAX_DEPTH = 64
+"""Deepest nesting of lists and objects accepted in a JSON file the package reads."""
+_STAGING_PREFIX = ".staging-"
+
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------------------------------
+# atomic files
+# ------------------------------------------------------------------------------------------
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The sha256 hex digest of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_directory(folder: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries (renames in it) to disk; a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` to write a temporary file beside ``path``, flush it to disk and
+    rename it to ``path`` (replacing a file there atomically).
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> path = Path(tempfile.mkdtemp()) / "frame.parquet"
+    >>> _ = write_atomic(path, pl.DataFrame({"a": [1]}).write_parquet)
+    >>> pl.read_parquet(path)["a"].to_list()
+    [1]
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as out:
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+    return path
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically (see :func:`write_atomic`); return its sha256."""
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    return sha256_bytes(data)
+
+
+# ------------------------------------------------------------------------------------------
+# bounded reading of untrusted files
+# ------------------------------------------------------------------------------------------
+
+
+def _describe_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_file_bounded(
+    path: str | os.PathLike[str],
+    max_bytes: int,
+    *,
+    error: type[Exception] = ForecasterError,
+    what: str = "file",
+    dir_fd: int | None = None,
+) -> bytes:
+    """The bytes of ``path`` when it is a regular file of at most ``max_bytes`` bytes.
+
+    The file is opened without blocking (a FIFO does not hang the reader) and checked with
+    ``fstat`` before anything is read (a link to ``/dev/zero`` or a sparse file of terabytes is
+    refused, not read until memory runs out). ``dir_fd`` reads ``path`` relative to an open
+    folder (see :class:`PinnedDirectory`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist (callers decide what a missing file means).
+    error
+        When it is not a regular file, is larger than ``max_bytes``, or cannot be read.
+
+    Examples
+    --------
+    >>> read_file_bounded("/dev/zero", 1024, what="weights")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.ForecasterError: weights /dev/zero is a device, not a regular file; ...
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise error(f"Cannot open the {what} {path}: {exc.strerror or exc}.") from exc
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(
+                f"{what} {path} is {_describe_kind(info.st_mode)}, not a regular file; "
+                "forecaster reads only regular files here. Replace it with the file that was "
+                "written there."
+            )
+        if info.st_size > max_bytes:
+            raise error(
+                f"{what} {path} has {info.st_size:,} bytes, more than the {max_bytes:,} bytes "
+                "such a file can have; it is not a file forecaster wrote. Replace it with the "
+                "file that was written there."
+            )
+        os.set_blocking(descriptor, True)
+        chunks, remaining = [], info.st_size + 1  # one byte more: a file that grew is seen
+        while remaining > 0:
+            chunk = os.read(descriptor, min(remaining, 2**24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise error(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from exc
+    finally:
+        os.close(descriptor)
+    if len(data) > max_bytes:
+        raise error(f"{what} {path} grew beyond {max_bytes:,} bytes while it was read.")
+    return data
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value`` (lists and dicts), counted iteratively up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def load_json_bounded(
+    data: bytes,
+    *,
+    source: str,
+    error: type[Exception] = ForecasterError,
+    max_depth: int = JSON_MAX_DEPTH,
+) -> Any:
+    """Parse JSON ``data`` (UTF-8) nested at most ``max_depth`` deep; NaN and infinities, which
+    are not JSON, are refused.
+
+    Examples
+    --------
+    >>> load_json_bounded(b'{"a": [1, 2]}', source="config")
+    {'a': [1, 2]}
+    >>> load_json_bounded(b"[" * 100 + b"]" * 100, source="config")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.ForecasterError: config is nested deeper than 64 levels; ...
+    """
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=refuse_constant)
+    except RecursionError:
+        value, text = None, None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{source} is not valid JSON ({exc}).") from exc
+    if text is None or _depth(value, max_depth) > max_depth:
+        raise error(
+            f"{source} is nested deeper than {max_depth} levels; forecaster never writes such "
+            "a file. Restore the file that was written there."
+        )
+    return value
+
+
+class PinnedDirectory:
+    """A folder opened once, so that every file read through it comes from the same version
+    of the folder even when it is replaced meanwhile (see :func:`publish_directory`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_text("hi")
+    >>> with PinnedDirectory(folder) as pinned:
+    ...     pinned.read("a.txt", 10)
+    b'hi'
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, error: type[Exception] = ForecasterError
+    ) -> None:
+        self.path = Path(path)
+        self.error = error
+        self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None
+
+    def __enter__(self) -> PinnedDirectory:
+        if os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY"):
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+            except (NotADirectoryError, FileNotFoundError):
+                raise
+            except OSError as exc:
+                raise self.error(f"Cannot open the folder {self.path}: {exc}.") from exc
+            info = os.fstat(self._fd)
+            self._identity = (info.st_dev, info.st_ino)
+        elif not self.path.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "no such folder", str(self.path))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def read(self, name: str, max_bytes: int, *, what: str = "file") -> bytes:
+        """The bytes of the file ``name`` in the pinned folder (see :func:`read_file_bounded`)."""
+        if self._fd is None:
+            return read_file_bounded(self.path / name, max_bytes, error=self.error, what=what)
+        return read_file_bounded(name, max_bytes, error=self.error, what=what, dir_fd=self._fd)
+
+    def exists(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self._fd) if self._fd is not None else (self.path / name).stat()
+        except OSError:
+            return False
+        return True
+
+    def replaced(self) -> bool:
+        """Whether the folder's path now names another folder (or none)."""
+        if self._identity is None:
+            return False
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return True
+        return (info.st_dev, info.st_ino) != self._identity
+
+
+def read_consistent(
+    path: str | os.PathLike[str],
+    read: Callable[[PinnedDirectory], T],
+    *,
+    error: type[Exception] = ForecasterError,
+    attempts: int = 8,
+) -> T:
+    """``read(pinned)`` on the folder ``path``, again when the folder was replaced while it was
+    read and the read failed (a concurrent :func:`publish_directory`), up to ``attempts`` times.
+    """
+    for attempt in range(attempts):
+        try:
+            with PinnedDirectory(path, error=error) as pinned:
+                try:
+                    return read(pinned)
+                except (FileNotFoundError, ForecasterError, ValueError):
+                    if attempt + 1 < attempts and pinned.replaced():
+                        continue
+                    raise
+        except FileNotFoundError:
+            if attempt + 1 < attempts and _staging_siblings(Path(path)):
+                continue  # two-rename fallback: the folder is between its two renames
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ------------------------------------------------------------------------------------------
+# manifests: proof of ownership and integrity
+# ------------------------------------------------------------------------------------------
+
+
+def _entries(folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every entry below ``folder`` as (relative posix path, entry), links not followed."""
+    stack = [(folder, "")]
+    while stack:
+        current, prefix = stack.pop()
+        with os.scandir(current) as listing:
+            for entry in listing:
+                relative = f"{prefix}{entry.name}"
+                yield relative, entry
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), f"{relative}/"))
+
+
+def write_manifest(
+    folder: str | os.PathLike[str], kind: str, details: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write ``folder/manifest.json``: the kind of folder, ``details`` (JSON values) and the
+    sha256 of every file below it; return the manifest.
+
+    Call it last, on a folder the package has just written (a staging folder).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_text("hi")
+    >>> sorted(write_manifest(folder, "example")["files"])
+    ['a.txt']
+    """
+    folder = Path(folder)
+    files: dict[str, str] = {}
+    for relative, entry in sorted(_entries(folder), key=lambda item: item[0]):
+        if relative == MANIFEST or entry.is_dir(follow_symlinks=False):
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            raise ForecasterError(f"{entry.path} is not a regular file; cannot list it.")
+        files[relative] = _sha256_file(Path(entry.path))
+    manifest = {
+        "owner": OWNER,
+        "kind": kind,
+        "package_version": _package_version(),
+        "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "details": dict(details or {}),
+        "files": files,
+    }
+    text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False)
+    write_bytes_atomic(folder / MANIFEST, text.encode("utf-8"))
+    return manifest
+
+
+def _package_version() -> str:
+    from forecaster import _version
+
+    return _version.__version__
+
+
+def read_manifest(
+    folder: str | os.PathLike[str], *, pinned: PinnedDirectory | None = None
+) -> dict[str, Any] | None:
+    """The package's manifest in ``folder``, or None when there is none (or it is not ours).
+
+    A manifest that exists but is unreadable, too large or malformed also gives None: such a
+    folder is not provably the package's.
+    """
+    try:
+        if pinned is not None:
+            data = pinned.read(MANIFEST, MANIFEST_LIMIT, what="manifest")
+        else:
+            data = read_file_bounded(Path(folder) / MANIFEST, MANIFEST_LIMIT, what="manifest")
+        manifest = load_json_bounded(data, source=f"{folder}/{MANIFEST}")
+    except (OSError, ForecasterError):
+        return None
+    if not (
+        isinstance(manifest, dict)
+        and manifest.get("owner") == OWNER
+        and isinstance(manifest.get("kind"), str)
+        and isinstance(manifest.get("files"), dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in manifest["files"].items())
+        and isinstance(manifest.get("details", {}), dict)
+    ):
+        return None
+    return manifest
+
+
+def _ownership_problems(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """What in ``folder`` the manifest does not vouch for: files added, changed or not
+    regular (empty sub-folders and the manifest itself are fine)."""
+    listed: dict[str, str] = manifest["files"]
+    problems = []
+    for relative, entry in _entries(folder):
+        if relative == MANIFEST:
+            continue
+        if entry.is_symlink():
+            problems.append(f"{relative} (a link forecaster did not write)")
+        elif entry.is_dir(follow_symlinks=False):
+            continue
+        elif relative not in listed:
+            problems.append(f"{relative} (not written by forecaster)")
+        elif not entry.is_file(follow_symlinks=False):
+            problems.append(f"{relative} (not a regular file)")
+        elif _sha256_file(Path(entry.path)) != listed[relative]:
+            problems.append(f"{relative} (changed since forecaster wrote it)")
+    return problems
+
+
+def check_replaceable(
+    destination: str | os.PathLike[str],
+    kind: str,
+    *,
+    same: Callable[[Mapping[str, Any]], str | None] | None = None,
+    purpose: str = "replace",
+) -> dict[str, Any] | None:
+    """Raise :class:`~forecaster.exceptions.OwnershipError` unless ``destination`` may be
+    replaced by a new folder of ``kind``; return its manifest (None when it is free).
+
+    It may when it does not exist, is an empty folder, or holds a folder of the same kind that
+    the package wrote (its manifest) in which no file was added or changed since. ``same`` can
+    refuse further (e.g. the outputs of another pipeline): it returns a reason, or None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "notes.txt").write_text("mine")
+    >>> check_replaceable(folder, "model")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.OwnershipError: ...
+    """
+    destination = Path(destination)
+    if destination.is_symlink():
+        raise OwnershipError(
+            f"Refusing to {purpose} {destination}: it is a link (to {os.readlink(destination)}), "
+            f"not a folder forecaster wrote. Pass the real folder or a new path."
+        )
+    if not destination.exists():
+        return None
+    if not destination.is_dir():
+        raise OwnershipError(
+            f"Refusing to {purpose} {destination}: it is a file, not a {kind} folder written by "
+            "forecaster. Choose a new path, or move the file away."
+        )
+    if not any(destination.iterdir()):
+        return None
+    manifest = read_manifest(destination)
+    if manifest is None:
+        raise OwnershipError(
+            f"Refusing to {purpose} {destination}: it is a folder forecaster did not write (it "
+            f"has no forecaster {MANIFEST}), and replacing it would delete what it holds. "
+            "Choose a new or empty folder."
+        )
+    if manifest["kind"] != kind:
+        raise OwnershipError(
+            f"Refusing to {purpose} {destination}: it holds a forecaster {manifest['kind']}, "
+            f"not a {kind}. Choose another folder."
+        )
+    reason = same(manifest) if same is not None else None
+    if reason:
+        raise OwnershipError(f"Refusing to {purpose} {destination}: {reason}")
+    problems = _ownership_problems(destination, manifest)
+    if problems:
+        shown = ", ".join(problems[:5]) + (
+            f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise OwnershipError(
+            f"Refusing to {purpose} {destination}: it holds what forecaster did not write there: "
+            f"{shown}. Move those files out (or delete the folder yourself), then run again."
+        )
+    return manifest
+
+
+def remove_owned(folder: str | os.PathLike[str], kind: str) -> bool:
+    """Delete ``folder`` when :func:`check_replaceable` proves it the package's ``kind``
+    folder; return whether it was deleted. A folder that is not provably ours is left alone.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    try:
+        check_replaceable(folder, kind, purpose="delete")
+    except OwnershipError:
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
+# ------------------------------------------------------------------------------------------
+# atomic publication of folders
+# ------------------------------------------------------------------------------------------
+
+
+def staging_directory(destination: str | os.PathLike[str]) -> Path:
+    """A new empty folder beside ``destination`` to write its next version in (same file
+    system, so :func:`publish_directory` can rename it into place)."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}{_STAGING_PREFIX}", dir=destination.parent)
+    )
+
+
+def _staging_siblings(destination: Path) -> list[Path]:
+    try:
+        return list(destination.parent.glob(f".{destination.name}{_STAGING_PREFIX}*"))
+    except OSError:
+        return []
+
+
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+_AT_FDCWD = -100
+
+
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _renameat2()
+
+
+def _rename2(source: Path, target: Path, flags: int) -> bool:
+    """``renameat2``; False when the system or file system does not support ``flags``."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(target))
+
+
+def _exchange(staging: Path, destination: Path) -> None:
+    """Swap two folders atomically; two renames where the system cannot."""
+    if _rename2(staging, destination, _RENAME_EXCHANGE):
+        return
+    aside = destination.with_name(f".{destination.name}{_STAGING_PREFIX}old-{os.getpid()}")
+    os.replace(destination, aside)
+    try:
+        os.replace(staging, destination)
+    except BaseException:
+        os.replace(aside, destination)
+        raise
+    os.replace(aside, staging)
+
+
+def publish_directory(
+    staging: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    kind: str,
+    same: Callable[[Mapping[str, Any]], str | None] | None = None,
+) -> Path:
+    """Put the folder ``staging`` (from :func:`staging_directory`, with its manifest written)
+    at ``destination`` in one step, replacing an earlier version there only when
+    :func:`check_replaceable` proves it the package's (else ``OwnershipError``, and
+    ``staging`` is removed). Concurrent publishers of one destination all succeed; the last
+    one's folder stays.
+    """
+    staging, destination = Path(staging), Path(destination)
+    try:
+        for _ in range(16):
+            check_replaceable(destination, kind, same=same)
+            try:
+                if destination.exists():
+                    _exchange(staging, destination)  # staging now holds the old version
+                    break
+                if _rename2(staging, destination, _RENAME_NOREPLACE):
+                    return destination
+                os.rename(staging, destination)  # replaces at most an empty folder
+                return destination
+            except FileExistsError:
+                continue  # another publisher got there first: check its folder and swap
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    continue  # the destination changed under us: look again
+                raise ForecasterError(
+                    f"Cannot put the new {kind} at {destination}: {exc.strerror or exc}. "
+                    "Check that the folder is writable and on a local file system."
+                ) from exc
+        else:
+            raise ForecasterError(
+                f"Cannot put the new {kind} at {destination}: other processes kept replacing "
+                "it. Write to separate destinations."
+            )
+        fsync_directory(destination.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+# ------------------------------------------------------------------------------------------
+# locks
+# ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    lock_file: str | os.PathLike[str],
+    *,
+    timeout: float | None = 0.0,
+    what: str = "this job",
+    hint: str = "Wait for it to finish.",
+) -> Iterator[None]:
+    """Hold an exclusive operating-system lock on ``lock_file`` (created when needed; released
+    when the block ends or the process dies).
+
+    ``timeout`` seconds to wait for another holder (0: do not wait; None: wait as long as it
+    takes), then :class:`~forecaster.exceptions.ConcurrentRunError`.
+    """
+    import filelock
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(lock_file), timeout=-1 if timeout is None else timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        waited = "" if not timeout else f" for {timeout:g} s"
+        raise ConcurrentRunError(
+            f"Another process is running {what} (it holds the lock {lock_file}); waited"
+            f"{waited or ' not at all'}. {hint}"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
