@@ -518,7 +518,21 @@ class RNNForecaster(_RecurrentEstimator):
         self.progress = progress
 
     # -- checks ---------------------------------------------------------------------------
-    def _check_params(self) -> None:
+    def validate_params(self) -> None:
+        """Check the parameters without data (``fit`` calls it first).
+
+        Raises
+        ------
+        DataValidationError
+            Naming the parameter, what it must be and the value received.
+
+        Examples
+        --------
+        >>> RNNForecaster(target="y", horizon=0).validate_params()
+        Traceback (most recent call last):
+        ...
+        forecaster.exceptions.DataValidationError: horizon must be an integer >= 1, got 0.
+        """
         if self.target is None or (not isinstance(self.target, str) and not list(self.target)):
             raise DataValidationError(
                 "target is required: the name of the column to forecast (or a list of names), "
@@ -586,7 +600,7 @@ class RNNForecaster(_RecurrentEstimator):
         -------
         self
         """
-        self._check_params()
+        self.validate_params()
         self._begin_fit(resume)
         tracker = _fit_tracker(self, frame)
         if tracker is not None:

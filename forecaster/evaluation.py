@@ -307,7 +307,7 @@ def backtest(
             f"backtest needs an RNNForecaster (or LSTMForecaster, GRUForecaster, ...), got "
             f"{type(estimator).__name__}."
         )
-    estimator._check_params()
+    estimator.validate_params()
     lookback, horizon = int(estimator.lookback), int(estimator.horizon)
     _check_int("folds", folds, 1)
     _check_int("step", step, 1, allow_none=True)

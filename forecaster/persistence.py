@@ -390,7 +390,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     try:
         estimator = classes[name](**params)
-        check = getattr(estimator, "_check_params", None)
+        check = getattr(estimator, "validate_params", None)
         if check is not None:
             check()
         network = network_from_config(network_config)

@@ -31,6 +31,7 @@ Faults and scale:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -624,6 +625,23 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     None when there is none."""
     first = Path(directory) / CheckpointDirectory.PATTERN.format(0)
     return first if first.is_file() else None
+
+
+def remove_checkpoints(directory: str | os.PathLike[str]) -> None:
+    """Delete the checkpoint files of a fit in ``directory`` (those :class:`CheckpointDirectory`
+    writes, nothing else), then the folder itself if that left it empty."""
+    folder = Path(directory)
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for pattern in (
+        CheckpointDirectory.PATTERN.format("*"),
+        f".{CheckpointDirectory.PATTERN.format('*')}.*.tmp",
+    ):
+        for file in folder.glob(pattern):
+            if file.is_file() and not file.is_symlink():
+                file.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty: files someone else put there stay
 
 
 def digest_arrays(*arrays: np.ndarray | bytes | str) -> str:
