@@ -145,6 +145,14 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> str:
 # ------------------------------------------------------------------------------------------
 
 
+def _entry_kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def _describe_kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -331,6 +339,28 @@ class PinnedDirectory:
             return False
         return True
 
+    def walk(self, *, hash_files: bool = True) -> Iterator[tuple[str, str, str | None]]:
+        """Every entry below the pinned folder, links not followed: ``(relative posix path,
+        kind, sha256)`` with kind ``"file"``, ``"dir"``, ``"link"`` or ``"other"`` and the
+        sha256 of files (None otherwise, or when ``hash_files`` is False)."""
+        if self._fd is None:
+            for relative, entry in _entries(self.path):
+                kind = _entry_kind(entry.stat(follow_symlinks=False).st_mode)
+                digest = _sha256_file(Path(entry.path)) if hash_files and kind == "file" else None
+                yield relative, kind, digest
+            return
+        for top, dirs, files, top_fd in os.fwalk(".", dir_fd=self._fd):
+            prefix = "" if top == "." else top[2:] + "/"
+            for name in (*dirs, *files):
+                mode = os.stat(name, dir_fd=top_fd, follow_symlinks=False).st_mode
+                kind = _entry_kind(mode)
+                digest = None
+                if hash_files and kind == "file":
+                    descriptor = os.open(name, os.O_RDONLY | os.O_NONBLOCK, dir_fd=top_fd)
+                    with os.fdopen(descriptor, "rb") as handle:
+                        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+                yield prefix + name, kind, digest
+
     def replaced(self) -> bool:
         """Whether the folder's path now names another folder (or none)."""
         if self._identity is None:
@@ -457,67 +487,50 @@ def read_manifest(
     return manifest
 
 
-def _ownership_problems(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
-    """What in ``folder`` the manifest does not vouch for: files added, changed or not
+def _ownership_problems(pinned: PinnedDirectory, manifest: Mapping[str, Any]) -> list[str]:
+    """What in the pinned folder its manifest does not vouch for: files added, changed or not
     regular (empty sub-folders and the manifest itself are fine)."""
     listed: dict[str, str] = manifest["files"]
     problems = []
-    for relative, entry in _entries(folder):
-        if relative == MANIFEST:
+    for relative, kind, digest in pinned.walk():
+        if relative == MANIFEST or kind == "dir":
             continue
-        if entry.is_symlink():
+        if kind == "link":
             problems.append(f"{relative} (a link forecaster did not write)")
-        elif entry.is_dir(follow_symlinks=False):
-            continue
         elif relative not in listed:
             problems.append(f"{relative} (not written by forecaster)")
-        elif not entry.is_file(follow_symlinks=False):
+        elif kind != "file":
             problems.append(f"{relative} (not a regular file)")
-        elif _sha256_file(Path(entry.path)) != listed[relative]:
+        elif digest != listed[relative]:
             problems.append(f"{relative} (changed since forecaster wrote it)")
     return problems
 
 
-def check_replaceable(
-    destination: str | os.PathLike[str],
-    kind: str,
-    *,
-    same: Callable[[Mapping[str, Any]], str | None] | None = None,
-    purpose: str = "replace",
-) -> dict[str, Any] | None:
-    """Raise :class:`~forecaster.exceptions.OwnershipError` unless ``destination`` may be
-    replaced by a new folder of ``kind``; return its manifest (None when it is free).
-
-    It may when it does not exist, is an empty folder, or holds a folder of the same kind that
-    the package wrote (its manifest) in which no file was added or changed since. ``same`` can
-    refuse further (e.g. the outputs of another pipeline): it returns a reason, or None.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "notes.txt").write_text("mine")
-    >>> check_replaceable(folder, "model")
-    Traceback (most recent call last):
-    ...
-    forecaster.exceptions.OwnershipError: ...
-    """
-    destination = Path(destination)
+def _refusal(destination: Path, kind: str, purpose: str) -> str | None:
+    """Why ``destination`` can never be replaced by a ``kind`` folder, or None."""
     if destination.is_symlink():
-        raise OwnershipError(
+        return (
             f"Refusing to {purpose} {destination}: it is a link (to {os.readlink(destination)}), "
-            f"not a folder forecaster wrote. Pass the real folder or a new path."
+            "not a folder forecaster wrote. Pass the real folder or a new path."
         )
-    if not destination.exists():
-        return None
-    if not destination.is_dir():
-        raise OwnershipError(
+    if destination.exists() and not destination.is_dir():
+        return (
             f"Refusing to {purpose} {destination}: it is a file, not a {kind} folder written by "
             "forecaster. Choose a new path, or move the file away."
         )
-    if not any(destination.iterdir()):
-        return None
-    manifest = read_manifest(destination)
+    return None
+
+
+def _check_pinned(
+    pinned: PinnedDirectory,
+    kind: str,
+    same: Callable[[Mapping[str, Any]], str | None] | None,
+    purpose: str,
+) -> dict[str, Any] | None:
+    destination = pinned.path
+    if not any(True for _ in pinned.walk(hash_files=False)):
+        return None  # an empty folder holds nothing to lose
+    manifest = read_manifest(destination, pinned=pinned)
     if manifest is None:
         raise OwnershipError(
             f"Refusing to {purpose} {destination}: it is a folder forecaster did not write (it "
@@ -532,16 +545,64 @@ def check_replaceable(
     reason = same(manifest) if same is not None else None
     if reason:
         raise OwnershipError(f"Refusing to {purpose} {destination}: {reason}")
-    problems = _ownership_problems(destination, manifest)
+    problems = _ownership_problems(pinned, manifest)
     if problems:
-        shown = ", ".join(problems[:5]) + (
-            f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-        )
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
         raise OwnershipError(
             f"Refusing to {purpose} {destination}: it holds what forecaster did not write there: "
-            f"{shown}. Move those files out (or delete the folder yourself), then run again."
+            f"{', '.join(problems[:5])}{more}. Move those files out (or delete the folder "
+            "yourself), then run again."
         )
     return manifest
+
+
+def check_replaceable(
+    destination: str | os.PathLike[str],
+    kind: str,
+    *,
+    same: Callable[[Mapping[str, Any]], str | None] | None = None,
+    purpose: str = "replace",
+) -> dict[str, Any] | None:
+    """Raise :class:`~forecaster.exceptions.OwnershipError` unless ``destination`` may be
+    replaced by a new folder of ``kind``; return its manifest (None when it is free).
+
+    It may when it does not exist, is an empty folder, or holds a folder of the same kind that
+    the package wrote (its manifest) in which no file was added or changed since. ``same`` can
+    refuse further (e.g. the outputs of another pipeline): it returns a reason, or None. The
+    folder is checked as one version: when another process replaces it meanwhile, the check
+    runs again on the new one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "notes.txt").write_text("mine")
+    >>> check_replaceable(folder, "model")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.OwnershipError: ...
+    """
+    destination = Path(destination)
+    for _ in range(16):
+        refusal = _refusal(destination, kind, purpose)
+        if refusal:
+            raise OwnershipError(refusal)
+        try:
+            with PinnedDirectory(destination, error=OwnershipError) as pinned:
+                try:
+                    return _check_pinned(pinned, kind, same, purpose)
+                except (OwnershipError, OSError):
+                    if not pinned.replaced():
+                        raise
+        except FileNotFoundError:
+            if not destination.exists():
+                return None
+        except NotADirectoryError:
+            continue  # replaced by a file meanwhile: _refusal says so
+    raise OwnershipError(
+        f"Refusing to {purpose} {destination}: other processes kept replacing it while it was "
+        "checked. Write to separate destinations."
+    )
 
 
 def remove_owned(folder: str | os.PathLike[str], kind: str) -> bool:
