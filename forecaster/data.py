@@ -11,6 +11,7 @@ Everything is vectorised: no Python loop over series or rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import warnings
@@ -22,6 +23,8 @@ import numpy as np
 import polars as pl
 import torch
 
+from forecaster import _validation
+from forecaster._validation import describe_value
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
@@ -31,11 +34,16 @@ __all__ = [
     "Panel",
     "calendar_features",
     "calendar_values",
+    "check_roles",
+    "check_schema",
+    "collect_frame",
+    "frame_schema",
     "infer_frequency",
+    "to_time_point",
     "validate_frame",
 ]
 
-MISSING_POLICIES = ("error", "ffill", "zero", "interpolate")
+MISSING_POLICIES = _validation.MISSING_POLICIES
 """How gaps in the time grid and missing values (NaN / null) are handled."""
 
 SERIES_ID = "__series__"
@@ -302,7 +310,7 @@ def _not_numeric_message(frame: pl.DataFrame | pl.LazyFrame, name: str, dtype: A
     try:
         lazy = frame.lazy().select(bad.unique(maintain_order=True).head(_MAX_EXAMPLES))
         examples = lazy.collect().to_series().to_list()
-    except pl.exceptions.PolarsError:
+    except _READ_ERRORS:
         examples = []
     if examples:
         return (
@@ -401,6 +409,447 @@ def _infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) ->
 
 
 # --------------------------------------------------------------------------------------------
+# Reading frames
+# --------------------------------------------------------------------------------------------
+
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+    OSError,
+)
+"""What collecting a LazyFrame raises when its source is gone, unreadable or malformed."""
+
+
+def _unreadable(exc: BaseException, what: str, stage: str = "") -> DataValidationError:
+    """The error for a frame that cannot be read: ``what`` is e.g. ``"frame"``, ``stage``
+    ``"schema"`` when only its schema was asked for."""
+    lazy = f"lazy {what}" + ("'s schema" if stage == "schema" else "")
+    if isinstance(exc, OSError):
+        reason = (
+            f"its source cannot be read ({_first_line(exc)}). A LazyFrame reads the file it "
+            "scans when it is collected, so the file must still be there: scan it again "
+            "(pl.scan_csv / pl.scan_parquet) or .collect() it before the file is moved or deleted"
+        )
+    else:
+        reason = (
+            f"{_first_line(exc)}. Check the source it scans (path, format) and the "
+            "expressions applied to it"
+        )
+    return DataValidationError(f"Cannot read the {lazy}: {reason}.")
+
+
+def _not_a_frame(frame: Any, what: str) -> DataValidationError:
+    kind = f"{type(frame).__module__}.{type(frame).__name__}"
+    if type(frame).__module__.startswith("pandas"):
+        return DataValidationError(
+            f"The {what} must be a polars DataFrame or LazyFrame in long format, got a {kind}."
+            f" {_pandas_hint(frame)}"
+        )
+    return DataValidationError(
+        f"The {what} must be a polars DataFrame or LazyFrame in long format, got {kind}. "
+        "Convert it with pl.DataFrame(...) (pl.from_pandas(...) for pandas)."
+    )
+
+
+def _pandas_hint(frame: Any) -> str:
+    """How to convert a pandas object, naming what would be lost or fail on the way."""
+    columns = getattr(frame, "columns", None)
+    if columns is None:
+        return "Convert it to a long frame first, e.g. pl.from_pandas(series.to_frame())."
+    notes = []
+    if getattr(columns, "nlevels", 1) > 1:
+        notes.append("its columns are a MultiIndex: flatten them (frame.columns = [...])")
+    duplicated = [str(c) for c in columns[columns.duplicated()]]
+    if duplicated:
+        notes.append(f"column names {_fmt_list(duplicated)} occur twice: rename them")
+    index = frame.index
+    if getattr(index, "nlevels", 1) > 1 or any(n is not None for n in index.names):
+        names = [n for n in index.names if n is not None]
+        notes.append(
+            f"its index {_fmt_list(names)} holds data (e.g. the id or time): pl.from_pandas "
+            "drops the index, so call frame.reset_index() first"
+        )
+    mixed = (
+        [
+            str(c)
+            for c in columns[:200]
+            if str(frame[c].dtype) == "object" and frame[c].map(type).nunique() > 1
+        ]
+        if not duplicated and getattr(columns, "nlevels", 1) == 1
+        else []
+    )
+    if mixed:
+        notes.append(
+            f"the object columns {_fmt_list(mixed)} mix value types (e.g. numbers and text): "
+            "convert them, e.g. pd.to_numeric(frame[c], errors='coerce')"
+        )
+    steps = "; ".join(notes)
+    return "Convert it with pl.from_pandas(frame)" + (f", but first: {steps}." if steps else ".")
+
+
+def frame_schema(frame: Any, *, what: str = "frame") -> pl.Schema:
+    """The schema of a polars DataFrame or LazyFrame; a LazyFrame whose source is gone or
+    malformed, or any other object, raises :class:`DataValidationError` saying what to do.
+
+    Examples
+    --------
+    >>> frame_schema(pl.DataFrame({"t": [1]}))["t"]
+    Int64
+    >>> frame_schema([1, 2])
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: The frame must be a polars DataFrame or \
+LazyFrame in long format, got builtins.list. Convert it with pl.DataFrame(...) \
+(pl.from_pandas(...) for pandas).
+    """
+    if isinstance(frame, pl.DataFrame):
+        return frame.schema
+    if not isinstance(frame, pl.LazyFrame):
+        raise _not_a_frame(frame, what)
+    try:
+        return frame.collect_schema()
+    except _READ_ERRORS as exc:
+        raise _unreadable(exc, what, "schema") from exc
+
+
+def collect_frame(
+    frame: Any, *, what: str = "frame", columns: Sequence[Any] | None = None
+) -> pl.DataFrame:
+    """``frame`` as a DataFrame (a LazyFrame collected, only ``columns`` when given: names or
+    expressions); errors of the source (a scanned file that was deleted, a malformed file, an
+    invalid expression) and non-polars objects raise :class:`DataValidationError`.
+
+    Examples
+    --------
+    >>> collect_frame(pl.LazyFrame({"t": [1], "y": [2.0]}), columns=["y"]).columns
+    ['y']
+    """
+    frame_schema(frame, what=what)
+    try:
+        if isinstance(frame, pl.LazyFrame):
+            return (frame if columns is None else frame.select(columns)).collect()
+        return frame if columns is None else frame.select(columns)
+    except _READ_ERRORS as exc:
+        if isinstance(frame, pl.DataFrame):
+            raise DataValidationError(
+                f"Cannot select the columns of the {what}: {_first_line(exc)}."
+            ) from exc
+        raise _unreadable(exc, what) from exc
+
+
+def _text_like(dtype: Any) -> bool:
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical)
+
+
+def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
+    """Whether a column of dtype ``found`` can stand for one trained as ``expected``: the
+    same dtype; any numeric width for numbers; text, Categorical or Enum for a text id."""
+    if str(found) == expected:
+        return True
+    numeric = expected.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
+    if numeric and found.is_numeric():
+        return True
+    text = expected.startswith(("String", "Categorical", "Enum"))
+    return role == "id" and text and _text_like(found)
+
+
+def check_schema(
+    frame: Any, expected: dict[str, str], *, id_col: str | None = None, what: str = "frame"
+) -> pl.Schema:
+    """Check that ``frame`` has the columns of ``expected`` (name to dtype name, e.g. a fitted
+    model's ``schema_``) with compatible dtypes, and return its schema.
+
+    Numeric columns may change width (Int64 for Float32 ...); the id column ``id_col`` may be
+    text, Categorical or Enum for any of them (ids are matched by value); other dtypes, time
+    zones and time units must be the same.
+
+    Examples
+    --------
+    >>> check_schema(pl.DataFrame({"t": [1], "y": [1]}), {"t": "Int64", "y": "Float32"})["y"]
+    Int64
+    """
+    schema = frame_schema(frame, what=what)
+    missing = [c for c in expected if c not in schema]
+    if missing:
+        raise DataValidationError(
+            f"The {what} lacks the columns {missing} that the model was trained with "
+            f"(expected {list(expected)}, got {list(schema.names())}). Rename or add them, "
+            "or refit the model on the new columns."
+        )
+    changed = {
+        c: (t, str(schema[c]))
+        for c, t in expected.items()
+        if not _compatible(t, schema[c], "id" if c == id_col else "")
+    }
+    if changed:
+        detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
+        zone = re.compile(r"time_zone=([^)]*)")
+        zones = any(
+            zone.search(a) and zone.search(b) and zone.findall(a) != zone.findall(b)
+            for a, b in changed.values()
+        )
+        hint = (
+            " For time zones: .dt.replace_time_zone(...) sets or drops one, "
+            ".dt.convert_time_zone(...) converts between two."
+            if zones
+            else ""
+        )
+        raise DataValidationError(
+            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes, "
+            f"e.g. pl.col(name).cast(...), or refit the model on the new dtypes.{hint}"
+        )
+    return schema
+
+
+def check_roles(
+    *,
+    target: Any,
+    time_col: Any,
+    id_col: Any = None,
+    covariates: Any = None,
+    future_covariates: Any = None,
+) -> dict[str, tuple[str, ...]]:
+    """Check the column arguments (parameter table) and that no column has two roles.
+
+    Returns
+    -------
+    dict
+        Role name to column names: ``target``, ``covariate``, ``future covariate``, ``id``
+        (when given) and ``time``.
+
+    Examples
+    --------
+    >>> check_roles(target="y", time_col="t", covariates="y")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Column 'y' is used both as target and as \
+covariate. Each column can have one role only: pass target=..., covariates=... without it.
+    """
+    check = _validation.check
+    if target is None:
+        raise DataValidationError(
+            "target is required: the name of the column to forecast (or a list of names), "
+            "e.g. target='close'."
+        )
+    roles = {
+        "target": check("target", target),
+        "covariate": check("covariates", covariates) or (),
+        "future covariate": check("future_covariates", future_covariates) or (),
+    }
+    if check("id_col", id_col) is not None:
+        roles["id"] = (id_col,)
+    roles["time"] = (check("time_col", time_col),)
+    arguments = {
+        "target": "target",
+        "covariate": "covariates",
+        "future covariate": "future_covariates",
+        "id": "id_col",
+        "time": "time_col",
+    }
+    seen: dict[str, str] = {}
+    for role, names in roles.items():
+        for name in names:
+            if name in seen:
+                raise DataValidationError(
+                    f"Column {name!r} is used both as {seen[name]} and as {role}. Each column "
+                    f"can have one role only: pass {arguments[seen[name]]}=..., "
+                    f"{arguments[role]}=... without it."
+                )
+            seen[name] = role
+    return roles
+
+
+# --------------------------------------------------------------------------------------------
+# Time points
+# --------------------------------------------------------------------------------------------
+
+
+def _time_example(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "an int step such as 120"
+    if dtype == pl.Date:
+        return "datetime.date(2024, 1, 31), '2024-01-31' or pl.date(2024, 1, 31)"
+    zone = getattr(dtype, "time_zone", None)
+    local = f" (read in the column's time zone {zone})" if zone else ""
+    return (
+        "datetime.datetime(2024, 1, 31, 12, 0), '2024-01-31T12:00' or "
+        f"pl.datetime(2024, 1, 31, 12){local}"
+    )
+
+
+def _plain_time(value: Any) -> Any:
+    """A numpy scalar, polars literal expression or 1-value Series as a Python value."""
+    if isinstance(value, pl.Expr):
+        try:
+            value = pl.select(value).to_series()
+        except _READ_ERRORS as exc:
+            raise ValueError(
+                f"it is an expression that is not a literal ({_first_line(exc)})"
+            ) from exc
+    if isinstance(value, pl.Series):
+        if len(value) != 1:
+            raise ValueError(f"it holds {len(value)} values, not one")
+        value = value.item()
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError("it is NaT (not a time)")
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("Y", "M", "W", "D"):
+            return value.astype("datetime64[D]").astype(object)
+        if unit in ("ns", "ps", "fs", "as") and value != value.astype("datetime64[us]"):
+            raise ValueError("it has a sub-microsecond part, finer than Python times")
+        return value.astype("datetime64[us]").astype(object)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _parse_iso(text: str) -> dt.date | dt.datetime:
+    text = text.strip()
+    try:
+        if len(text) in (8, 10) and "T" not in text and " " not in text:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "the text is not an ISO 8601 date or date and time (e.g. '2024-01-31', "
+            "'20240131', '2024-01-31T12:00' or '2024-01-31 12:00:00+01:00')"
+        ) from None
+
+
+def _on_datetime(value: dt.date, dtype: pl.Datetime) -> dt.datetime:
+    zone, unit = dtype.time_zone, dtype.time_unit or "us"
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    series = pl.Series([value])
+    if value.tzinfo is None and zone is not None:
+        try:
+            series = series.dt.replace_time_zone(zone, non_existent="raise", ambiguous="raise")
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(
+                f"it does not name one instant in the time zone {zone} ({_first_line(exc)}); "
+                "pass a datetime with its UTC offset"
+            ) from exc
+    elif value.tzinfo is not None:
+        if zone is None:
+            raise ValueError(
+                "it has a time zone but the time column has none: pass a naive datetime on "
+                "the column's clock, e.g. value.astimezone(zone).replace(tzinfo=None)"
+            )
+        series = series.dt.convert_time_zone(zone)
+    point = series.cast(pl.Datetime(unit, zone))
+    if unit == "ns" and series.dt.cast_time_unit("ns").to_physical()[0] % 1000:
+        raise ValueError("it has a sub-microsecond part, finer than Python times")
+    return point.item()
+
+
+def to_time_point(value: Any, dtype: pl.DataType, *, name: str = "cutoff") -> Any:
+    """Turn a user-given time point into a value of a time column of ``dtype``.
+
+    The one conversion used wherever a time enters the package (``predict(cutoff=...)``,
+    ``Windows.split(train_end=..., val_end=...)``, ``PanelScaler.fit(until=...)``, as-of
+    dates). Accepted: ``datetime.date``, ``datetime.datetime`` (pandas Timestamps too),
+    ISO 8601 text (``"2024-01-31"``, ``"20240131"``, ``"2024-01-31T12:00"``, with an offset or
+    ``Z``), ``numpy.datetime64``, a polars literal expression (``pl.date(...)``,
+    ``pl.datetime(...)``, ``pl.lit(...)``) or a one-value Series, and ints (numpy too) for
+    integer time columns. Rules:
+
+    - a date on a Datetime column is its midnight; a datetime on a Date column must be at
+      midnight without a time zone;
+    - a naive datetime on a time-zone-aware column is read in the column's zone (a time that
+      does not exist there, or exists twice, is refused); an aware one is converted to it; an
+      aware datetime on a naive column is refused;
+    - numbers are not times of Date / Datetime columns, and floats, bools and text are not
+      integer steps.
+
+    Parameters
+    ----------
+    value : any of the above
+    dtype : polars.DataType
+        The time column's dtype.
+    name : str, default "cutoff"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    int, datetime.date or datetime.datetime
+        Comparable with the column (``pl.col(t) <= pl.lit(point, dtype)``).
+
+    Raises
+    ------
+    DataValidationError
+        Saying what was received (value and type), the column's dtype and an example.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> to_time_point(pl.date(2012, 12, 31), pl.Date)
+    datetime.date(2012, 12, 31)
+    >>> to_time_point("2012-12-31", pl.Datetime("us"))
+    datetime.datetime(2012, 12, 31, 0, 0)
+    >>> to_time_point(5, pl.Date, name="train_end")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: train_end=5 (an int) is not a time of the Date \
+time column: numbers are steps of integer time columns only. Pass \
+datetime.date(2024, 1, 31), '2024-01-31' or pl.date(2024, 1, 31).
+    """
+    try:
+        return _time_point(value, dtype)
+    except ValueError as exc:
+        raise DataValidationError(
+            f"{name}={describe_value(value)} is not a time of the {dtype} time column: {exc}. "
+            f"Pass {_time_example(dtype)}."
+        ) from None
+
+
+def _time_point(value: Any, dtype: pl.DataType) -> Any:
+    if value is None:
+        raise ValueError("None is not a time")
+    if isinstance(value, list | tuple | set | dict | np.ndarray):
+        raise ValueError("it takes one time point, not a collection")
+    point = _plain_time(value)
+    if isinstance(point, str):
+        if dtype.is_integer():
+            raise ValueError("text is not an integer step")
+        point = _parse_iso(point)
+    if isinstance(point, bool):
+        raise ValueError("a bool is not a time")
+    if dtype.is_integer():
+        if not isinstance(point, int):
+            raise ValueError(f"the column holds integer steps; a {type(point).__name__} is not one")
+        low, high = _integer_range(dtype)
+        if not low <= point <= high:
+            raise ValueError(f"it is outside the range of {dtype} ({low} to {high})")
+        return point
+    if isinstance(point, int | float):
+        raise ValueError("numbers are steps of integer time columns only")
+    if not isinstance(point, dt.date):
+        raise ValueError("it is not a date, a datetime or ISO text")
+    if dtype == pl.Date:
+        if isinstance(point, dt.datetime):
+            if point.tzinfo is not None or point.time() != dt.time(0):
+                raise ValueError(
+                    "the column holds dates; a datetime must be a naive midnight, e.g. "
+                    f"{point.date()!r}"
+                )
+            return point.date()
+        return point
+    if isinstance(dtype, pl.Datetime):
+        return _on_datetime(point, dtype)
+    raise ValueError(f"the time column's dtype {dtype} is not a time dtype")
+
+
+def _integer_range(dtype: pl.DataType) -> tuple[int, int]:
+    try:
+        info = np.iinfo(str(dtype).lower())
+    except TypeError:  # 128-bit integers
+        bits = 128
+        return (0, 2**bits - 1) if str(dtype).startswith("U") else (-(2**127), 2**127 - 1)
+    return int(info.min), int(info.max)
+
+
+# --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
 
@@ -495,57 +944,21 @@ def validate_frame(
     >>> clean["y"].to_list(), str(freq)
     ([1.0, 2.0, 3.0], '1i')
     """
-    targets = _as_tuple(target)
-    past = _as_tuple(covariates)
-    future = _as_tuple(future_covariates)
-    if not targets:
-        raise DataValidationError("target must name at least one column, got an empty list.")
-    if missing not in MISSING_POLICIES:
+    roles = check_roles(
+        target=target,
+        time_col=time_col,
+        id_col=id_col,
+        covariates=covariates,
+        future_covariates=future_covariates,
+    )
+    _validation.check("missing", missing)
+    value_cols = [*roles["target"], *roles["covariate"], *roles["future covariate"]]
+    schema = frame_schema(frame)
+    if isinstance(frame, pl.DataFrame) and frame.height == 0:
         raise DataValidationError(
-            f"missing={missing!r} is not a policy. Expected one of {MISSING_POLICIES}."
-        )
-    roles = {"target": targets, "covariate": past, "future covariate": future}
-    if id_col is not None:
-        roles["id"] = (id_col,)
-    roles["time"] = (time_col,)
-    seen: dict[str, str] = {}
-    for role, names in roles.items():
-        for name in names:
-            if not isinstance(name, str):
-                raise DataValidationError(
-                    f"Column names must be strings; the {role} list contains {name!r}."
-                )
-            if name in seen:
-                raise DataValidationError(
-                    f"Column {name!r} is listed twice as {role}."
-                    if seen[name] == role
-                    else f"Column {name!r} is used both as {seen[name]} and as {role}. "
-                    "Each column can have one role only."
-                )
-            seen[name] = role
-    value_cols = [*targets, *past, *future]
-
-    if isinstance(frame, pl.LazyFrame):
-        try:
-            schema = frame.collect_schema()
-        except pl.exceptions.PolarsError as exc:
-            raise DataValidationError(
-                f"Cannot read the lazy frame's schema: {_first_line(exc)}. Check the source "
-                "it scans (path, format) and the expressions applied to it."
-            ) from exc
-    elif isinstance(frame, pl.DataFrame):
-        schema = frame.schema
-        if frame.height == 0:
-            raise DataValidationError(
-                f"The frame is empty (0 rows; columns {_fmt_list(frame.columns, 20)}). Expected "
-                "at least lookback + horizon rows per series: check the file (a header without "
-                "data rows?) or the filters applied before."
-            )
-    else:
-        raise DataValidationError(
-            "Expected a polars DataFrame or LazyFrame in long format, got "
-            f"{type(frame).__module__}.{type(frame).__name__}. Convert it with pl.from_pandas() "
-            "or pl.DataFrame(...)."
+            f"The frame is empty (0 rows; columns {_fmt_list(frame.columns, 20)}). Expected "
+            "at least lookback + horizon rows per series: check the file (a header without "
+            "data rows?) or the filters applied before."
         )
     available = list(schema.names())
     for role, names in roles.items():
@@ -573,32 +986,30 @@ def validate_frame(
         if not (dtype.is_numeric() or dtype == pl.Boolean):
             raise DataValidationError(_not_numeric_message(frame, name, dtype))
 
+    if id_col is not None and (schema[id_col].is_nested() or schema[id_col] == pl.Object):
+        raise DataValidationError(
+            f"Id column {id_col!r} must hold one text, number or date per row, got "
+            f"{schema[id_col]}. Build a text id first, e.g. pl.col({id_col!r}).cast(pl.String) "
+            "or pl.concat_str(...) of the key columns."
+        )
     id_name = id_col if id_col is not None else SERIES_ID
     selected = [pl.col(time_col), *(pl.col(c) for c in value_cols)]
     selected.insert(
         0, pl.col(id_col) if id_col is not None else pl.lit(0, pl.UInt8).alias(SERIES_ID)
     )
-    try:
-        data = (
-            frame.lazy().select(selected).collect()
-            if isinstance(frame, pl.LazyFrame)
-            else frame.select(selected)
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise DataValidationError(
-            f"Cannot read the columns {[time_col, *value_cols]} of the frame: "
-            f"{_first_line(exc)}. Check the source the frame is read from."
-        ) from exc
+    data = collect_frame(frame, columns=selected)
 
     if data.height == 0:
         raise DataValidationError(
             "The frame is empty (0 rows). Expected at least lookback + horizon rows per series."
         )
     null_id = data[id_name].null_count()
+    if data[id_name].dtype.is_float():
+        null_id += int(data[id_name].is_nan().sum())
     if null_id:
         raise DataValidationError(
-            f"Id column {id_col!r} has {null_id} null values. Every row needs a series id: "
-            "fill or drop those rows."
+            f"Id column {id_col!r} has {null_id} null or NaN values. Every row needs a series "
+            "id: fill or drop those rows (e.g. frame.drop_nulls(id_col).drop_nans(id_col))."
         )
     null_time = data[time_col].null_count()
     if null_time:
@@ -880,6 +1291,7 @@ class Panel:
         freq: str | int | None = "auto",
         missing: str = "error",
         min_length: int = 1,
+        length_reason: str = "lookback + horizon",
     ) -> Panel:
         """Validate a long frame (see :func:`validate_frame`) and pack it.
 
@@ -889,6 +1301,8 @@ class Panel:
             Series with fewer rows (e.g. ``lookback + horizon``) are dropped with a
             :class:`~forecaster.exceptions.ForecasterWarning` that names them; an error is
             raised when none remain.
+        length_reason : str, default "lookback + horizon"
+            What ``min_length`` is, for those messages (e.g. ``"lookback"`` when predicting).
         **others
             As in :func:`validate_frame`.
         """
@@ -912,13 +1326,13 @@ class Panel:
             if short.all():
                 raise DataValidationError(
                     f"Every series is shorter than the {min_length} rows needed "
-                    f"(lookback + horizon); longest has {int(lengths.max())} rows. Use a shorter "
-                    "lookback or horizon, or provide more history."
+                    f"({length_reason}); the longest has {int(lengths.max())} rows. Use a "
+                    f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
                 )
             label = "series" if id_col is not None else "the series"
             warnings.warn(
                 f"Dropped {int(short.sum())} {label} shorter than {min_length} rows "
-                f"(lookback + horizon): {_fmt_list(names, 10)}.",
+                f"({length_reason}): {_fmt_list(names, 10)}.",
                 ForecasterWarning,
                 stacklevel=2,
             )
@@ -1026,7 +1440,7 @@ class Panel:
 # calendar features
 # --------------------------------------------------------------------------------------------
 
-CALENDAR_FEATURES = ("minute", "hour", "dayofweek", "dayofmonth", "dayofyear", "month")
+CALENDAR_FEATURES = _validation.CALENDAR_FEATURES
 """Calendar features, each encoded as a sine/cosine pair of its position in its cycle:
 ``minute`` of the hour, ``hour`` of the day (time of day, minutes included), ``dayofweek``
 (hours included), ``dayofmonth``, ``dayofyear`` and ``month`` of the year."""
@@ -1047,6 +1461,26 @@ _AUTO_CALENDAR = {
 }
 
 
+_CALENDAR_CYCLE_DAYS = {
+    "minute": 1 / 24,
+    "hour": 1.0,
+    "dayofweek": 7.0,
+    "dayofmonth": 28.0,
+    "dayofyear": 365.0,
+    "month": 365.0,
+}
+"""Shortest length in days of each feature's cycle (an hour, a day, a week, a month, a year):
+sampled every cycle or less often, a feature is constant or aliased."""
+
+_STEP_DAYS = {"bd": 1.0, "mo": 28.0, "q": 89.0, "y": 365.0}
+
+
+def _step_days(freq: Frequency) -> float:
+    if freq.unit in _STEP_DAYS:
+        return freq.n * _STEP_DAYS[freq.unit]
+    return freq.n * _FIXED_UNITS_US[freq.unit] / _FIXED_UNITS_US["d"]
+
+
 def calendar_features(
     calendar: str | Sequence[str] | None, freq: Frequency, time_dtype: pl.DataType
 ) -> tuple[str, ...]:
@@ -1057,11 +1491,14 @@ def calendar_features(
     calendar : None, "auto", a name or a list of names from :data:`CALENDAR_FEATURES`
         ``"auto"`` picks the cycles that a frequency can show: time of day and day of week
         below a day, day of week and day of year for (business) days, day of year for weeks,
-        month for months and quarters.
+        month for months and quarters, none for years.
     freq : Frequency
-        The panel's frequency.
+        The panel's frequency. A feature whose cycle is not longer than one step (``"hour"``
+        on daily data, ``"dayofweek"`` on weekly data, ``"dayofmonth"`` on monthly data) would
+        be constant or aliased and is refused.
     time_dtype : polars.DataType
-        Dtype of the time column; calendar features need a Date or Datetime column.
+        Dtype of the time column: Date or Datetime (with or without time zone; features follow
+        the local clock). Integer time steps have no calendar and are refused.
 
     Returns
     -------
@@ -1071,32 +1508,39 @@ def calendar_features(
     --------
     >>> calendar_features("auto", Frequency.parse("1h"), pl.Datetime("us"))
     ('hour', 'dayofweek')
-    >>> calendar_features(["month"], Frequency.parse("1d"), pl.Date)
-    ('month',)
+    >>> calendar_features("auto", Frequency.parse("1d"), pl.Date)
+    ('dayofweek', 'dayofyear')
+    >>> calendar_features(["hour"], Frequency.parse("1d"), pl.Date)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: calendar feature 'hour' repeats every day, but \
+the data are sampled every 1d: it would be constant or aliased. Drop it, or pass \
+calendar='auto' (('dayofweek', 'dayofyear') for 1d).
     """
+    calendar = _validation.check("calendar", calendar)
     if calendar is None:
         return ()
     if not time_dtype.is_temporal():
         raise DataValidationError(
             f"calendar={calendar!r} needs a Date or Datetime time column; the time column is "
-            f"{time_dtype}. Convert it (e.g. pl.col('t').str.to_datetime()) or set calendar=None."
+            f"{time_dtype} (integer steps have no calendar). Convert it (e.g. "
+            "pl.from_epoch(...) or .str.to_datetime()) or set calendar=None."
         )
+    auto = _AUTO_CALENDAR.get(freq.unit, ())
     if calendar == "auto":
-        names: tuple[str, ...] = _AUTO_CALENDAR.get(freq.unit, ())
-    elif isinstance(calendar, str):
-        names = (calendar,)
-    elif isinstance(calendar, Sequence):
-        names = tuple(calendar)
-    else:
-        names = (calendar,)  # type: ignore[assignment]
-    unknown = [n for n in names if n not in CALENDAR_FEATURES]
-    if unknown:
-        raise DataValidationError(
-            f"calendar={calendar!r} has unknown features {unknown}. Expected None, 'auto' or "
-            f"names from {CALENDAR_FEATURES}."
+        names: tuple[str, ...] = tuple(
+            n for n in auto if _step_days(freq) < _CALENDAR_CYCLE_DAYS[n]
         )
-    if len(set(names)) != len(names):
-        raise DataValidationError(f"calendar={calendar!r} repeats a feature.")
+    else:
+        names = (calendar,) if isinstance(calendar, str) else tuple(calendar)
+    cycles = {"minute": "hour", "hour": "day", "dayofweek": "week", "dayofmonth": "month"}
+    for name in names:
+        if _step_days(freq) >= _CALENDAR_CYCLE_DAYS[name]:
+            raise DataValidationError(
+                f"calendar feature {name!r} repeats every {cycles.get(name, 'year')}, but the "
+                f"data are sampled every {freq}: it would be constant or aliased. Drop it, or "
+                f"pass calendar='auto' ({auto} for {freq})."
+            )
     return names
 
 
@@ -1114,11 +1558,14 @@ def calendar_values(time: pl.Series, names: Sequence[str]) -> np.ndarray:
     [[0.0, 1.0], [1.0, 0.0]]
     """
     t = pl.col("t")
-    hours = t.dt.hour().cast(pl.Float64)
-    if time.dtype != pl.Date:
-        hours = hours + t.dt.minute() / 60.0
+    if time.dtype == pl.Date:  # midnight: no time of day
+        hours = pl.lit(0.0)
+        minutes = pl.lit(0.0)
+    else:
+        hours = t.dt.hour().cast(pl.Float64) + t.dt.minute() / 60.0
+        minutes = t.dt.minute().cast(pl.Float64) + t.dt.second() / 60.0
     positions = {
-        "minute": (t.dt.minute().cast(pl.Float64) + t.dt.second() / 60.0) / 60.0,
+        "minute": minutes / 60.0,
         "hour": hours / 24.0,
         "dayofweek": ((t.dt.weekday() - 1).cast(pl.Float64) + hours / 24.0) / 7.0,
         "dayofmonth": (t.dt.day() - 1).cast(pl.Float64) / t.dt.month_end().dt.day(),

@@ -36,18 +36,17 @@ __all__ = [
     "load_stocks",
 ]
 
-import operator
 import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import polars as pl
 
+from forecaster._validation import check
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 DATASETS_DIR_ENV = "FORECASTER_DATASETS_DIR"
@@ -288,23 +287,6 @@ def _import_audio_backend() -> tuple[ModuleType, ModuleType]:
     return librosa, soundfile
 
 
-def _check_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int if it is an integer >= ``minimum``, else raise."""
-    if isinstance(value, bool):
-        number = None
-    else:
-        try:
-            number = operator.index(value)
-        except TypeError:
-            number = None
-    if number is None or number < minimum:
-        raise DataValidationError(
-            f"{name} must be an integer >= {minimum}; received {value!r}"
-            f" (type {type(value).__name__})."
-        )
-    return number
-
-
 def _check_riff_length(path: Path) -> None:
     """Refuse a RIFF (WAV) file shorter than its header says: libsndfile would read the part
     that is there without a word, and the clip would silently lose its end."""
@@ -416,17 +398,17 @@ def load_audio_mfcc(
     >>> load_audio_mfcc(n_mfcc=20).columns[-1]
     'mfcc_19'
     """
-    n_mfcc = _check_int("n_mfcc", n_mfcc)
-    hop_length = _check_int("hop_length", hop_length)
-    n_fft = _check_int("n_fft", n_fft)
-    n_mels = _check_int("n_mels", n_mels)
+    n_mfcc = check("n_mfcc", n_mfcc)
+    hop_length = check("hop_length", hop_length)
+    n_fft = check("n_fft", n_fft)
+    n_mels = check("n_mels", n_mels)
     if n_mfcc > n_mels:
         raise DataValidationError(
             f"n_mfcc must be <= n_mels (the coefficients are a DCT of the mel bands); received "
             f"n_mfcc={n_mfcc} and n_mels={n_mels}. Lower n_mfcc or raise n_mels."
         )
     if sample_rate is not None:
-        sample_rate = _check_int("sample_rate", sample_rate)
+        sample_rate = check("sample_rate", sample_rate)
     if not isinstance(pattern, str) or not pattern:
         raise DataValidationError(
             f"pattern must be a non-empty glob string such as '*.wav'; received {pattern!r}."

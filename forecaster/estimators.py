@@ -9,8 +9,13 @@
 - :class:`TemporalSplit`: a cross-validation splitter over time cutoffs of a long frame, for
   ``GridSearchCV(RNNForecaster(...), cv=TemporalSplit(...))``.
 
-Parameters are plain values, stored by ``__init__`` and validated in ``fit``. Fitted state lives
-in attributes ending in ``_``; the fitted network is moved to the CPU at the end of ``fit``.
+Parameters are plain values, stored by ``__init__`` and validated in ``fit`` (and by the public
+``validate_params()``) through the one table of rules in :mod:`forecaster._validation`, then
+their relations and the memory the network would need, before anything is allocated. Frames
+are read through :mod:`forecaster.data` (:func:`~forecaster.data.check_schema`,
+:func:`~forecaster.data.collect_frame`), so a lazy source that disappeared or a non-polars
+object is a :class:`~forecaster.exceptions.DataValidationError`. Fitted state lives in
+attributes ending in ``_``; the fitted network is moved to the CPU at the end of ``fit``.
 """
 
 from __future__ import annotations
@@ -35,12 +40,23 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
 from forecaster import distributed
-from forecaster.data import SERIES_ID, Panel, _as_tuple, calendar_features, calendar_values
+from forecaster._validation import PARAMETERS, check, check_params
+from forecaster.data import (
+    SERIES_ID,
+    Frequency,
+    Panel,
+    _as_tuple,
+    calendar_features,
+    calendar_values,
+    check_roles,
+    check_schema,
+    collect_frame,
+    frame_schema,
+    to_time_point,
+)
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
-from forecaster.networks import CELLS, HEADS, NORMALIZATIONS, EnsembleNet, RecurrentNet
+from forecaster.networks import EnsembleNet, RecurrentNet, check_memory, check_network_config
 from forecaster.scaling import (
-    SCALING_METHODS,
-    TARGET_TRANSFORMS,
     PanelScaler,
     check_target_domain,
     fit_boxcox_lambdas,
@@ -48,9 +64,6 @@ from forecaster.scaling import (
     transform_targets,
 )
 from forecaster.training import (
-    LOSSES,
-    LR_SCHEDULES,
-    ON_OOM,
     CheckpointDirectory,
     EpochRecord,
     digest_arrays,
@@ -76,66 +89,112 @@ _PREDICT_BATCH = 4096
 # parameter checks (run in fit, never in __init__)
 # ------------------------------------------------------------------------------------------
 
-
-def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise DataValidationError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}.")
-
-
-def _check_float(name: str, value: Any, low: float, high: float, *, allow_none=False) -> None:
-    if value is None and allow_none:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
-        raise DataValidationError(
-            f"{name} must be a number in [{low}, {high}]{' or None' if allow_none else ''}, "
-            f"got {value!r}."
-        )
-
-
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise DataValidationError(f"{name}={value!r} is not supported. Expected one of {choices}.")
+_ENSEMBLE_NAMES = {"n_members": "n_ensemble"}
 
 
 class _RecurrentEstimator(BaseEstimator):
     """Shared parameter checks, network construction and training for both estimators."""
 
-    def _check_common_params(self) -> None:
-        _check_choice("cell", self.cell, CELLS)
-        _check_choice("head", self.head, HEADS)
-        _check_choice("normalization", self.normalization, NORMALIZATIONS)
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _check_int("hidden_size", self.hidden_size, 1)
-        _check_int("num_layers", self.num_layers, 1)
-        _check_int("segment_length", self.segment_length, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("max_epochs", self.max_epochs, 1)
-        _check_int("patience", self.patience, 1, allow_none=True)
-        _check_float("dropout", self.dropout, 0.0, 0.999)
-        _check_float("lr", self.lr, 1e-12, 10.0)
-        _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
-        _check_float("grad_clip", self.grad_clip, 1e-12, 1e12, allow_none=True)
-        _check_float("max_time", self.max_time, 0.0, 1e12, allow_none=True)
-        _check_int("n_ensemble", self.n_ensemble, 1)
-        _check_int("checkpoint_every", self.checkpoint_every, 1)
-        _check_choice("on_oom", self.on_oom, ON_OOM)
-        if self.checkpoint_dir is not None and not isinstance(
-            self.checkpoint_dir, str | os.PathLike
-        ):
+    def validate_params(self) -> None:
+        """Check every parameter without data (``fit`` calls it first).
+
+        Each parameter goes through its rule in the one parameter table
+        (:data:`forecaster._validation.PARAMETERS`: types, ranges, choices), then the
+        relations between them are checked, then the memory that the network's weights would
+        take (against this machine's physical memory), before anything is allocated.
+
+        Raises
+        ------
+        DataValidationError
+            Starting with the parameter's name (or naming the parameters involved): what it
+            must be, the value received and how to fix it.
+
+        Examples
+        --------
+        >>> RNNForecaster(target="y", horizon=0).validate_params()
+        Traceback (most recent call last):
+        ...
+        forecaster.exceptions.DataValidationError: horizon must be an integer >= 1, got 0.
+        >>> RNNForecaster(target="y", max_epochs="two").validate_params()
+        Traceback (most recent call last):
+        ...
+        forecaster.exceptions.DataValidationError: max_epochs must be an integer >= 1, got \
+'two' (a string). Pass an int, e.g. max_epochs=1.
+        """
+        params = {name: getattr(self, name) for name in self._get_param_names()}
+        params["cell"] = self.cell  # fixed, not a parameter, in LSTMForecaster & co.
+        unchecked = sorted(set(params) - set(PARAMETERS))
+        if unchecked:  # a new parameter needs its row in the table
+            raise TypeError(f"Parameters without a rule in forecaster._validation: {unchecked}")
+        self._check_columns()
+        check_params(params)
+        self._check_relations()
+        check_network_config(
+            self._network_shape(),
+            n_members=int(self.n_ensemble),
+            names=_ENSEMBLE_NAMES,
+        )
+
+    def _check_columns(self) -> None:
+        """The column parameters and their roles (frame estimators)."""
+
+    def _check_relations(self) -> None:
+        """Checks of one estimator that need several parameters (subclasses)."""
+
+    def _network_shape(self) -> dict[str, Any]:
+        """The network arguments, with the smallest data-dependent sizes the parameters allow
+        (the real ones are known in ``fit``)."""
+        raise NotImplementedError
+
+    def _network_args(self) -> dict[str, Any]:
+        return {
+            "cell": self.cell,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "head": self.head,
+            "nonlinearity": self.nonlinearity,
+            "segment_length": self.segment_length,
+            "normalization": self.normalization,
+        }
+
+    def _device(self) -> torch.device:
+        """The device to fit or predict on; an unusable one raises DataValidationError."""
+        device = resolve_device(self.device)
+        if device.type == "cuda" and device.index is not None:
+            count = torch.cuda.device_count()
+            if device.index >= count:
+                raise DataValidationError(
+                    f"device={self.device!r}, but this machine has {count} CUDA device(s)"
+                    + (f" (cuda:0 to cuda:{count - 1})" if count else "")
+                    + ". Pass device='cuda' or 'auto' for the first one, or 'cpu'."
+                )
+        if device.type == "mps" and not torch.backends.mps.is_available():
             raise DataValidationError(
-                f"checkpoint_dir must be a folder path (str) or None, got {self.checkpoint_dir!r}."
+                f"device={self.device!r}, but Apple's MPS backend is not available here. "
+                "Pass device='auto' or 'cpu'."
             )
-        if self.random_state is not None:
-            _check_int("random_state", self.random_state, 0)
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise DataValidationError(
+                f"device={self.device!r} is not supported. Pass 'auto', 'cpu', 'cuda', "
+                "'cuda:N' or 'mps'."
+            )
+        return device
+
+    def _check_training_memory(
+        self, shape: dict[str, Any], n_windows: int, device: torch.device
+    ) -> None:
+        """Refuse a fit whose network and training batch (``batch_size`` windows, at most
+        ``n_windows``) would not fit in ``device``'s memory, before building anything."""
+        config = check_network_config({**shape, **self._network_args()})
+        batch = max(1, min(int(self.batch_size), int(n_windows)))
+        check_memory(
+            config,
+            n_members=int(self.n_ensemble),
+            batch_size=batch,
+            device=device,
+            names=_ENSEMBLE_NAMES,
+        )
 
     def _seed(self) -> int:
         if self.random_state is None:
@@ -350,8 +409,12 @@ class RNNForecaster(_RecurrentEstimator):
         Calendar features added as future-known covariates (sine/cosine of the position in
         each cycle, see :data:`forecaster.data.CALENDAR_FEATURES`): ``"hour"``,
         ``"dayofweek"``, ``"dayofmonth"``, ``"dayofyear"``, ``"month"``, ``"minute"``.
-        ``"auto"`` picks them from the frequency. They are computed from the time column, so
-        :meth:`predict` needs no ``future`` frame for them.
+        ``"auto"`` picks them from the frequency. They are computed from the time column
+        (Date, or Datetime with or without a time zone: the local clock), so :meth:`predict`
+        needs no ``future`` frame for them. A feature whose cycle is not longer than one step
+        (``"hour"`` on daily data, ``"dayofweek"`` on weekly data) is refused, and so is
+        any calendar on an integer time column (see
+        :func:`forecaster.data.calendar_features`).
     loss : {"mae", "mse", "huber"}, default "mae"
     lr : float, default 1e-3
     weight_decay : float, default 0.0
@@ -518,55 +581,33 @@ class RNNForecaster(_RecurrentEstimator):
         self.progress = progress
 
     # -- checks ---------------------------------------------------------------------------
-    def validate_params(self) -> None:
-        """Check the parameters without data (``fit`` calls it first).
+    def _check_columns(self) -> None:
+        check_roles(**self._columns())
 
-        Raises
-        ------
-        DataValidationError
-            Naming the parameter, what it must be and the value received.
+    def _check_relations(self) -> None:
+        if self.channel_independent is False and self.head == "segment":
+            raise DataValidationError(
+                "channel_independent=False is not possible with head='segment', which is "
+                "always channel independent. Leave channel_independent=None, or pick "
+                "head='direct', 'seq2seq' or 'recursive' to mix the channels."
+            )
+        if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
+            Frequency.parse(self.freq)
 
-        Examples
-        --------
-        >>> RNNForecaster(target="y", horizon=0).validate_params()
-        Traceback (most recent call last):
-        ...
-        forecaster.exceptions.DataValidationError: horizon must be an integer >= 1, got 0.
-        """
-        if self.target is None or (not isinstance(self.target, str) and not list(self.target)):
-            raise DataValidationError(
-                "target is required: the name of the column to forecast (or a list of names), "
-                "e.g. RNNForecaster(target='close', time_col='date', id_col='ticker')."
-            )
-        self._check_common_params()
-        _check_int("lookback", self.lookback, 1)
-        _check_int("horizon", self.horizon, 1)
-        _check_int("stride", self.stride, 1)
-        _check_int("windows_per_epoch", self.windows_per_epoch, 1, allow_none=True)
-        _check_choice("scaling", self.scaling, SCALING_METHODS)
-        _check_choice("target_transform", self.target_transform, TARGET_TRANSFORMS)
-        ci = self.channel_independent
-        if ci is not None and not isinstance(ci, bool | np.bool_):
-            raise DataValidationError(
-                f"channel_independent must be True, False or None, got {ci!r}."
-            )
-        if ci is False and self.head == "segment":
-            raise DataValidationError(
-                "head='segment' is always channel independent; channel_independent=False is "
-                "not possible with it. Leave channel_independent=None, or pick head='direct', "
-                "'seq2seq' or 'recursive' to mix the channels."
-            )
-        vs = self.validation_size
-        if isinstance(vs, bool) or not isinstance(vs, numbers.Real) or vs < 0:
-            raise DataValidationError(
-                f"validation_size must be a number of steps (int >= 0) or a fraction in [0, 1), "
-                f"got {vs!r}."
-            )
-        if isinstance(vs, float) and vs >= 1:
-            raise DataValidationError(
-                f"validation_size as a fraction must be below 1, got {vs!r}; pass an int for "
-                "a number of steps."
-            )
+    def _network_shape(self) -> dict[str, Any]:
+        calendar = self.calendar
+        n_calendar = 0 if calendar in (None, "auto") else len(_as_tuple(calendar))
+        n_targets = len(_as_tuple(self.target))
+        n_future = len(_as_tuple(self.future_covariates)) + 2 * n_calendar
+        return {
+            **self._network_args(),
+            "n_features": n_targets + len(_as_tuple(self.covariates)) + n_future,
+            "n_targets": n_targets,
+            "n_future": n_future,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "channel_independent": self.head == "segment" or bool(self.channel_independent),
+        }
 
     def _columns(self) -> dict[str, Any]:
         return {
@@ -602,10 +643,13 @@ class RNNForecaster(_RecurrentEstimator):
         """
         self.validate_params()
         self._begin_fit(resume)
+        schema = frame_schema(frame)  # a lazy source that cannot be read fails here
+        device = self._device()
+        self._check_training_memory(self._network_shape(), 1, device)  # before reading data
         tracker = _fit_tracker(self, frame)
         if tracker is not None:
             callbacks = [tracker.on_epoch, *callbacks]
-        device = distributed.init_from_env(resolve_device(self.device))
+        device = distributed.init_from_env(device)
         lookback, horizon = int(self.lookback), int(self.horizon)
         raw = Panel.from_frame(
             frame,
@@ -671,6 +715,7 @@ class RNNForecaster(_RecurrentEstimator):
             "horizon": horizon,
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
+        self._check_training_memory(shape, n_train, device)
         network, history = self._build_and_train(
             shape=shape,
             sources=sources,
@@ -686,7 +731,8 @@ class RNNForecaster(_RecurrentEstimator):
         self.keys_ = panel.keys
         self.freq_ = panel.freq
         self.history_ = history
-        self.schema_ = _frame_schema(frame, raw)
+        names = [c for c in (raw.id_col, raw.time_col) if c] + raw.columns
+        self.schema_ = {name: str(schema[name]) for name in names}
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
         if tracker is not None:
@@ -742,7 +788,11 @@ class RNNForecaster(_RecurrentEstimator):
         """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""
         id_name = panel.id_name
         lookup = self.keys_.with_row_index("_fitted")
-        keys = panel.keys.with_columns(pl.col(id_name).cast(lookup.schema[id_name], strict=False))
+        fitted_dtype, dtype = lookup.schema[id_name], panel.keys.schema[id_name]
+        if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
+            fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
+            lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
+        keys = panel.keys.with_columns(pl.col(id_name).cast(fitted_dtype, strict=False))
         matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")["_fitted"]
         known = ~matched.is_null().to_numpy()
         return matched.fill_null(0).to_numpy().astype(np.int64), known
@@ -771,9 +821,16 @@ class RNNForecaster(_RecurrentEstimator):
             History with the training columns; each series needs at least ``lookback`` rows
             up to the cutoff (shorter ones are dropped with a warning). Series unseen in
             ``fit`` are scaled with statistics of their own history.
-        cutoff : datetime, date or int, optional
+        cutoff : date, datetime, ISO text, numpy.datetime64, pl.date(...) or int, optional
             Forecast from this time instead of each series' end: only rows with
-            ``time <= cutoff`` are used.
+            ``time <= cutoff`` are used, so each series is forecast from its last time at or
+            before the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for
+            business days, forecasts from the step before it). It is converted to the time
+            column's dtype by :func:`forecaster.data.to_time_point` (a value of another kind
+            raises :class:`~forecaster.exceptions.DataValidationError`); a cutoff before the
+            first time of the data is an error; series that end before the cutoff are
+            forecast from their last time, with a
+            :class:`~forecaster.exceptions.ForecasterWarning` that names them.
         future : polars.DataFrame or polars.LazyFrame, optional
             Values of the future covariates over the horizon (id, time and those columns);
             required when the model has future covariates.
@@ -794,7 +851,7 @@ class RNNForecaster(_RecurrentEstimator):
         xs = (x.double() - center[:, None, :]) / scale[:, None, :]
         horizon_times = self._future_times(panel)
         future_t = self._future_covariates(raw, horizon_times, future, center, scale)
-        device = resolve_device(self.device)
+        device = self._device()
         network = self._network_on(device)
         outputs = predict_batched(
             network, xs.float(), future_t, device=device, batch_size=_PREDICT_BATCH
@@ -815,21 +872,50 @@ class RNNForecaster(_RecurrentEstimator):
             )
 
     def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
-        _check_schema(frame, self.schema_)
+        """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
+        with at least ``lookback`` rows (shorter ones dropped with a warning)."""
+        schema = check_schema(frame, self.schema_, id_col=self.id_col)
         if cutoff is not None:
-            try:
-                frame = frame.filter(pl.col(self.time_col) <= cutoff)
-            except Exception as exc:
+            dtype = schema[self.time_col]
+            point = to_time_point(cutoff, dtype, name="cutoff")
+            frame = collect_frame(frame, columns=list(self.schema_))
+            before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
+            if before.height == 0 and frame.height:
                 raise DataValidationError(
-                    f"Cannot compare time column {self.time_col!r} with cutoff={cutoff!r}. "
-                    "Pass a value of the same kind as the time column."
-                ) from exc
-        return Panel.from_frame(
+                    f"cutoff={cutoff!r} is before the first time of the data "
+                    f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
+                    "between the first and the last time of the frame."
+                )
+            frame = before
+        panel = Panel.from_frame(
             frame,
             **self._columns(),
             freq=str(self.freq_),
             missing=self.missing,
             min_length=int(self.lookback),
+            length_reason="lookback",
+        )
+        if cutoff is not None:
+            self._warn_stale_series(panel, point, cutoff)
+        return panel
+
+    def _warn_stale_series(self, panel: Panel, point: Any, cutoff: Any) -> None:
+        """Warn about series with no row at the cutoff: the next step after their last row is
+        still at or before it, so they are forecast from their last row (an earlier origin)."""
+        last = panel.time.gather(panel.offsets[1:] - 1)
+        following = self.freq_.offset(pl.col("t"), 1).cast(last.dtype)
+        stale = pl.DataFrame({"t": last}).select(following <= pl.lit(point, dtype=last.dtype))
+        stale = stale.to_series().to_numpy()
+        if not stale.any():
+            return
+        ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()
+        which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
+        warnings.warn(
+            f"{which} before cutoff={cutoff!r} (last time {last.filter(pl.Series(stale)).max()})"
+            + ("" if self.id_col is None else f": {ids[:10]}")
+            + ". They are forecast from their last time, not from the cutoff.",
+            ForecasterWarning,
+            stacklevel=4,
         )
 
     def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -888,13 +974,23 @@ class RNNForecaster(_RecurrentEstimator):
                 f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
                 f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}."
             )
-        future = future.lazy().collect() if isinstance(future, pl.LazyFrame) else future
         id_name = panel.id_name
+        expected = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
+        schema = check_schema(future, expected, id_col=self.id_col, what="future frame")
+        absent = [c for c in names if c not in schema]
+        text = [f"{c} ({schema[c]})" for c in names if c in schema and not schema[c].is_numeric()]
+        if absent or text:
+            raise DataValidationError(
+                f"The future frame must hold the future covariates {names} as numbers; "
+                + (f"it lacks {absent}" if absent else f"it has {text}")
+                + ". Add or cast them, e.g. pl.col(name).cast(pl.Float64)."
+            )
+        future = collect_frame(future, columns=[*expected, *names], what="future frame")
         if self.id_col is None:
             future = future.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
-        missing = [c for c in [id_name, self.time_col, *names] if c not in future.columns]
-        if missing:
-            raise DataValidationError(f"The future frame lacks the columns {missing}.")
+        else:
+            dtype = horizon_times.schema[id_name]
+            future = future.with_columns(pl.col(id_name).cast(dtype, strict=False))
         joined = horizon_times.join(
             future.select(id_name, self.time_col, *[pl.col(c).cast(pl.Float64) for c in names]),
             on=[id_name, self.time_col],
@@ -921,7 +1017,8 @@ class RNNForecaster(_RecurrentEstimator):
         with :class:`TemporalSplit`.
         """
         self._check_fitted()
-        data = frame.lazy().collect() if isinstance(frame, pl.LazyFrame) else frame
+        check_schema(frame, self.schema_, id_col=self.id_col)
+        data = collect_frame(frame, columns=list(self.schema_))
         horizon = int(self.horizon)
         id_name = self.id_col
         time_col = self.time_col
@@ -1085,52 +1182,6 @@ def _rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
     return np.repeat(np.tile(np.array([True, False]), panel.n_series), runs)  # 1 byte per row
 
 
-def _frame_schema(frame: Any, panel: Panel) -> dict[str, str]:
-    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-    names = [c for c in (panel.id_col, panel.time_col) if c] + panel.columns
-    return {name: str(schema[name]) for name in names}
-
-
-def _check_schema(frame: Any, expected: dict[str, str]) -> None:
-    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
-        raise DataValidationError(
-            f"Expected a polars DataFrame or LazyFrame, got {type(frame).__name__}."
-        )
-    try:
-        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-    except pl.exceptions.PolarsError as exc:
-        raise DataValidationError(f"Cannot read the lazy frame's schema: {exc}") from exc
-    missing = [c for c in expected if c not in schema]
-    if missing:
-        raise DataValidationError(
-            f"The frame lacks the columns {missing} that the model was trained with "
-            f"(expected {list(expected)}, got {list(schema.names())}). Rename or add them, "
-            "or refit the model on the new columns."
-        )
-    changed = {
-        c: (t, str(schema[c]))
-        for c, t in expected.items()
-        if str(schema[c]) != t and not (_numeric(t) and schema[c].is_numeric())
-    }
-    if changed:
-        detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
-        zones = any("time_zone" in a or "time_zone" in b for a, b in changed.values())
-        hint = (
-            " For time zones: .dt.replace_time_zone(...) sets or drops one, "
-            ".dt.convert_time_zone(...) converts between two."
-            if zones
-            else ""
-        )
-        raise DataValidationError(
-            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes, "
-            f"e.g. pl.col(name).cast(...), or refit the model on the new dtypes.{hint}"
-        )
-
-
-def _numeric(dtype_name: str) -> bool:
-    return dtype_name.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
-
-
 # ------------------------------------------------------------------------------------------
 # TemporalSplit
 # ------------------------------------------------------------------------------------------
@@ -1170,25 +1221,35 @@ class TemporalSplit:
     def split(
         self, X: pl.DataFrame, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        _check_int("n_splits", self.n_splits, 1)
-        _check_int("test_size", self.test_size, 1)
+        n_splits, test_size = check("n_splits", self.n_splits), check("test_size", self.test_size)
+        check("time_col", self.time_col)
         if not isinstance(X, pl.DataFrame) or self.time_col not in X.columns:
             raise DataValidationError(
-                f"TemporalSplit needs a polars DataFrame with the time column {self.time_col!r}."
+                f"TemporalSplit needs a polars DataFrame with the time column {self.time_col!r}"
+                f", got {type(X).__name__}"
+                + (f" with columns {X.columns}" if isinstance(X, pl.DataFrame) else "")
+                + ". Collect a LazyFrame first (GridSearchCV indexes rows)."
+            )
+        dtype = X.schema[self.time_col]
+        if not (dtype.is_temporal() or dtype.is_integer()) or X[self.time_col].null_count():
+            raise DataValidationError(
+                f"TemporalSplit's time column {self.time_col!r} must be Datetime, Date or an "
+                f"integer step without nulls, got {dtype} with "
+                f"{X[self.time_col].null_count()} nulls."
             )
         rank = X[self.time_col].rank("dense").to_numpy().astype(np.int64)
-        n_times = int(rank.max())
-        needed = self.n_splits * self.test_size
+        n_times = int(rank.max()) if rank.size else 0
+        needed = n_splits * test_size
         if needed >= n_times:
             raise DataValidationError(
-                f"{self.n_splits} folds of {self.test_size} steps need more than {needed} time "
+                f"{n_splits} folds of {test_size} steps need more than {needed} time "
                 f"steps; the frame has {n_times}. Use fewer folds or a smaller test_size."
             )
-        for k in range(self.n_splits, 0, -1):
-            cutoff = n_times - k * self.test_size
+        for k in range(n_splits, 0, -1):
+            cutoff = n_times - k * test_size
             yield (
                 np.flatnonzero(rank <= cutoff),
-                np.flatnonzero(rank <= cutoff + self.test_size),
+                np.flatnonzero(rank <= cutoff + test_size),
             )
 
 
@@ -1317,6 +1378,11 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         self.random_state = random_state
         self.progress = progress
 
+    def _network_shape(self) -> dict[str, Any]:
+        # the data's sizes are unknown before fit: the smallest ones (one feature, one step)
+        shape = {"n_features": 1, "n_targets": 1, "lookback": 1, "horizon": 1}
+        return {**self._network_args(), **shape}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -1344,9 +1410,9 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         -------
         self
         """
-        self._check_common_params()
-        _check_float("validation_fraction", self.validation_fraction, 0.0, 0.9)
+        self.validate_params()
         self._begin_fit(resume)
+        device = self._device()
         X, y = validate_data(
             self,
             X,
@@ -1376,7 +1442,15 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         self.x_scale_ = _safe_std(X3[:n_fit].std(axis=(0, 1)))
         self.y_mean_ = float(y2[:n_fit].mean())
         self.y_scale_ = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
-        device = distributed.init_from_env(resolve_device(self.device))
+        shape = {
+            "n_features": X3.shape[2],
+            "n_targets": 1,
+            "n_future": 0,
+            "lookback": X3.shape[1],
+            "horizon": self.horizon_,
+        }
+        self._check_training_memory(shape, n_fit, device)
+        device = distributed.init_from_env(device)
         Xs = torch.from_numpy(self._scale_x(X3)).to(device)
         ys = torch.from_numpy(((y2 - self.y_mean_) / self.y_scale_).astype(np.float32))
         ys = ys.unsqueeze(-1).to(device)
@@ -1401,13 +1475,6 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
 
             return train_source, val_source if n_val > 0 else None
 
-        shape = {
-            "n_features": X3.shape[2],
-            "n_targets": 1,
-            "n_future": 0,
-            "lookback": X3.shape[1],
-            "horizon": self.horizon_,
-        }
         self.network_, history = self._build_and_train(
             shape=shape,
             sources=sources,
@@ -1437,7 +1504,7 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
                 f"X has windows of length {X3.shape[1]}, but the model was fitted with "
                 f"lookback {self.lookback_}."
             )
-        device = resolve_device(self.device)
+        device = self._device()
         network = self._network_on(device)
         xs = torch.from_numpy(self._scale_x(X3))
         out = predict_batched(network, xs, device=device, batch_size=_PREDICT_BATCH)

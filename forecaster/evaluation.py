@@ -26,7 +26,6 @@ the training span. No fold trains on its targets or on anything after them.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +36,10 @@ import polars as pl
 import torch
 from sklearn.base import clone
 
-from forecaster.data import SERIES_ID, Panel, _as_tuple
-from forecaster.estimators import _PREDICT_BATCH, RNNForecaster, _check_int, _check_schema
+from forecaster import _validation
+from forecaster._validation import check
+from forecaster.data import SERIES_ID, Panel, _as_tuple, check_schema, collect_frame
+from forecaster.estimators import _PREDICT_BATCH, RNNForecaster
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.metrics import (
     _ACTUAL,
@@ -55,7 +56,7 @@ from forecaster.training import resolve_device
 
 __all__ = ["WINDOWS", "BacktestResult", "backtest"]
 
-WINDOWS = ("expanding", "sliding")
+WINDOWS = _validation.WINDOWS
 """Training window kinds: all history up to the fold's training end, or its last rows."""
 
 _RESERVED = ("fold", "cutoff", "step", _TARGET)
@@ -209,14 +210,10 @@ def _points(
 
 def _refit_every(refit: Any, folds: int) -> int:
     """Folds per model: ``folds`` for refit=False, 1 for True, k for an integer k."""
+    refit = check("refit", refit)
     if isinstance(refit, bool):
         return 1 if refit else folds
-    if isinstance(refit, numbers.Integral) and refit >= 1:
-        return int(refit)
-    raise DataValidationError(
-        f"refit must be False (fit once), True (refit on every fold) or an integer k >= 1 "
-        f"(refit every k folds), got {refit!r}."
-    )
+    return refit
 
 
 def backtest(
@@ -309,19 +306,15 @@ def backtest(
         )
     estimator.validate_params()
     lookback, horizon = int(estimator.lookback), int(estimator.horizon)
-    _check_int("folds", folds, 1)
-    _check_int("step", step, 1, allow_none=True)
-    _check_int("gap", gap, 0)
-    step = horizon if step is None else int(step)
-    if window not in WINDOWS:
-        raise DataValidationError(f"window={window!r} is not supported. Expected one of {WINDOWS}.")
+    folds, step, gap = check("folds", folds), check("step", step), check("gap", gap)
+    step = horizon if step is None else step
+    window, train_size = check("window", window), check("train_size", train_size)
     if window == "sliding":
         if train_size is None:
             raise DataValidationError(
                 "window='sliding' needs train_size, the number of rows per series in each "
                 "fold's training span (e.g. train_size=1000)."
             )
-        _check_int("train_size", train_size, 1)
     elif train_size is not None:
         raise DataValidationError(
             "train_size applies to window='sliding' only; the expanding window trains on all "
@@ -337,10 +330,9 @@ def backtest(
             f"train_size={train_size} is shorter than one training window (lookback + horizon "
             f"= {lookback + horizon}). Use a larger train_size."
         )
-    if isinstance(frame, pl.LazyFrame):
-        frame = frame.collect()
     if fitted:
-        _check_schema(frame, estimator.schema_)
+        check_schema(frame, estimator.schema_, id_col=estimator.id_col)
+    frame = collect_frame(frame)
     columns = estimator._columns()
     panel = Panel.from_frame(
         frame,

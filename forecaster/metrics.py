@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster.data import SERIES_ID, _as_tuple, validate_frame
+from forecaster._validation import check
+from forecaster.data import SERIES_ID, _as_tuple, collect_frame, validate_frame
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
@@ -201,12 +202,7 @@ def owa_score(smape: float, mase: float, smape_naive2: float, mase_naive2: float
 
 
 def _check_m(m: Any) -> int:
-    if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
-        raise DataValidationError(
-            f"m (the seasonal period) must be an integer >= 1, got {m!r}. Use 1 for no "
-            "seasonality, e.g. m=24 for hourly data with a daily cycle."
-        )
-    return int(m)
+    return check("m", m)
 
 
 # ------------------------------------------------------------------------------------------
@@ -215,13 +211,7 @@ def _check_m(m: Any) -> int:
 
 
 def _collect(frame: Any, name: str) -> pl.DataFrame:
-    if isinstance(frame, pl.LazyFrame):
-        return frame.collect()
-    if isinstance(frame, pl.DataFrame):
-        return frame
-    raise DataValidationError(
-        f"{name} must be a polars DataFrame or LazyFrame, got {type(frame).__name__}."
-    )
+    return collect_frame(frame, what=name if name == "frame" else f"{name} frame")
 
 
 def _check_metrics(metrics: Sequence[str] | str | None, has_insample: bool) -> list[str]:
@@ -628,9 +618,7 @@ class _Series:
 
 
 def _check_horizon(horizon: Any) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise DataValidationError(f"horizon must be an integer >= 1, got {horizon!r}.")
-    return int(horizon)
+    return check("horizon", horizon)
 
 
 def _last_values(series: _Series) -> np.ndarray:

@@ -39,31 +39,42 @@ __all__ = [
     "NONLINEARITIES",
     "NORMALIZATIONS",
     "EnsembleNet",
+    "MemoryEstimate",
     "RecurrentNet",
+    "check_memory",
+    "check_network_config",
     "count_parameters",
+    "estimate_memory",
+    "memory_limit",
     "network_from_config",
+    "parameter_count",
 ]
 
+import inspect
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from forecaster import _validation
+from forecaster._validation import check
 from forecaster.exceptions import DataValidationError
 
-CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
+CELLS: tuple[str, ...] = _validation.CELLS
 """Recurrent cell types accepted by :class:`RecurrentNet`."""
 
-HEADS: tuple[str, ...] = ("direct", "seq2seq", "recursive", "segment")
+HEADS: tuple[str, ...] = _validation.HEADS
 """Forecast heads (design patterns) accepted by :class:`RecurrentNet`."""
 
-NORMALIZATIONS: tuple[str, ...] = ("none", "last", "revin")
+NORMALIZATIONS: tuple[str, ...] = _validation.NORMALIZATIONS
 """Per-window input normalizations accepted by :class:`RecurrentNet`."""
 
-NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
+NONLINEARITIES: tuple[str, ...] = _validation.NONLINEARITIES
 """Nonlinearities of the vanilla ``rnn`` cell."""
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -131,22 +142,6 @@ def _repeat_state(state: State, repeats: int) -> State:
     if isinstance(state, tuple):
         return tuple(s.repeat_interleave(repeats, dim=1) for s in state)  # type: ignore[return-value]
     return state.repeat_interleave(repeats, dim=1)
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise DataValidationError(
-            f"{name} must be an integer >= {minimum}; received {value!r}. "
-            f"Pass e.g. {name}={max(minimum, 1)}."
-        )
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise DataValidationError(
-            f"{name} must be one of {', '.join(repr(c) for c in choices)}; received {value!r}. "
-            f"Pass one of those strings (lower case)."
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,50 +328,30 @@ class RecurrentNet(nn.Module):
         channel_independent: bool = False,
     ) -> None:
         super().__init__()
-        _check_int("n_features", n_features, minimum=1)
-        _check_int("n_targets", n_targets, minimum=1)
-        _check_int("n_future", n_future, minimum=0)
-        _check_int("lookback", lookback, minimum=1)
-        _check_int("horizon", horizon, minimum=1)
-        _check_int("hidden_size", hidden_size, minimum=1)
-        _check_int("num_layers", num_layers, minimum=1)
-        _check_int("segment_length", segment_length, minimum=1)
-        _check_choice("cell", cell, CELLS)
-        _check_choice("head", head, HEADS)
-        _check_choice("normalization", normalization, NORMALIZATIONS)
-        _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-        if cell != "rnn" and nonlinearity != "tanh":
-            raise DataValidationError(
-                f"nonlinearity={nonlinearity!r} only applies to cell='rnn'; received "
-                f"cell={cell!r}. Use cell='rnn' for a ReLU RNN, or leave nonlinearity='tanh' "
-                f"with cell={cell!r} (its gates fix their own nonlinearities)."
-            )
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, int | float)
-            or not 0.0 <= dropout < 1.0
-        ):
-            raise DataValidationError(
-                f"dropout must be a float in [0, 1); received {dropout!r}. "
-                "Pass e.g. dropout=0.1, or dropout=0.0 to disable it."
-            )
-        if n_targets > n_features - n_future:
-            raise DataValidationError(
-                f"n_targets must be <= n_features - n_future = {n_features} - {n_future} = "
-                f"{n_features - n_future} (the targets are the first columns of x and the "
-                f"future covariates its last ones); received n_targets={n_targets}. Check that "
-                "n_features counts every column of x, targets and covariates included."
-            )
-        if not isinstance(channel_independent, bool):
-            raise DataValidationError(
-                f"channel_independent must be True or False; received {channel_independent!r}."
-            )
-        if head == "segment" and hidden_size < 2:
-            raise DataValidationError(
-                f"head='segment' needs hidden_size >= 2 (it is split between a position and a "
-                f"channel embedding); received hidden_size={hidden_size}. Pass a larger "
-                "hidden_size, e.g. 64."
-            )
+        config = check_network_config(
+            {
+                "n_features": n_features,
+                "n_targets": n_targets,
+                "n_future": n_future,
+                "lookback": lookback,
+                "horizon": horizon,
+                "cell": cell,
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "dropout": dropout,
+                "head": head,
+                "nonlinearity": nonlinearity,
+                "segment_length": segment_length,
+                "normalization": normalization,
+                "channel_independent": channel_independent,
+            }
+        )
+        n_features, n_targets, n_future = (
+            config[k] for k in ("n_features", "n_targets", "n_future")
+        )
+        lookback, horizon, hidden_size = (config[k] for k in ("lookback", "horizon", "hidden_size"))
+        num_layers, segment_length = config["num_layers"], config["segment_length"]
+        dropout, channel_independent = config["dropout"], config["channel_independent"]
 
         self.n_features = n_features
         self.n_targets = n_targets
@@ -770,16 +745,312 @@ def network_from_config(config: dict[str, Any]) -> RecurrentNet | EnsembleNet:
     """Build a :class:`RecurrentNet` or, with ``n_members > 1``, an :class:`EnsembleNet` from a
     ``get_config()`` dictionary (weights freshly initialised).
 
+    The configuration is checked first (:func:`check_network_config`), so a configuration whose
+    parameters would not fit in this machine's memory (e.g. an edited ``hidden_size``) is
+    refused before anything is allocated.
+
     Examples
     --------
     >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=24, horizon=6, hidden_size=8)
     >>> type(network_from_config(net.get_config())).__name__
     'RecurrentNet'
     """
+    if not isinstance(config, Mapping):
+        raise DataValidationError(
+            f"A network configuration must be a dict of RecurrentNet arguments, got "
+            f"{_validation.describe_value(config)}."
+        )
     config = dict(config)
-    n_members = config.pop("n_members", 1)
-    if isinstance(n_members, bool) or not isinstance(n_members, int) or n_members < 1:
-        raise DataValidationError(f"n_members must be an integer >= 1; received {n_members!r}.")
+    n_members = check("n_members", config.pop("n_members", 1))
+    check_network_config(config, n_members=n_members)
     if n_members == 1:
         return RecurrentNet.from_config(config)
     return EnsembleNet([RecurrentNet.from_config(config) for _ in range(n_members)])
+
+
+# --------------------------------------------------------------------------------------------
+# configuration checks and memory estimates
+# --------------------------------------------------------------------------------------------
+
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_FLOAT_BYTES = 4
+_TRAINING_BYTES_PER_PARAMETER = 20
+"""float32 weights, gradients, AdamW's two moments and the best weights kept for early
+stopping."""
+_BYTES_PER_NETWORK = 32 * 1024
+"""What a network costs besides its weights (Python module and tensor objects; measured about
+28 KB for a tiny one), which counts when an ensemble has very many members."""
+
+
+def _defaults() -> dict[str, Any]:
+    parameters = inspect.signature(RecurrentNet.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def check_network_config(
+    config: Mapping[str, Any], *, n_members: int = 1, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Check a :class:`RecurrentNet` configuration without building the network.
+
+    Every argument goes through the parameter table (:mod:`forecaster._validation`), then their
+    relations are checked, then the memory that ``n_members`` networks' parameters take
+    (:func:`check_memory`, against this machine's physical memory). Unknown keys are refused.
+
+    Parameters
+    ----------
+    config : mapping
+        :class:`RecurrentNet` keyword arguments (e.g. :meth:`RecurrentNet.get_config`);
+        missing ones take their defaults.
+    n_members : int, default 1
+        Number of networks of this configuration held at once (an ensemble).
+    names : mapping, optional
+        How the caller calls ``n_members`` (see :func:`check_memory`).
+
+    Returns
+    -------
+    dict
+        The configuration with defaults filled in and numbers as Python ints and floats.
+
+    Examples
+    --------
+    >>> check_network_config({"n_features": 1, "n_targets": 1, "lookback": 24,
+    ...                       "horizon": 6})["hidden_size"]
+    128
+    >>> check_network_config({"n_features": 1, "n_targets": 1, "lookback": 24, "horizon": 6,
+    ...                       "hidden_size": 10**9})
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: The network's parameters would take ...
+    """
+    defaults = _defaults()
+    unknown = sorted(
+        set(config) - set(defaults) - {"n_features", "n_targets", "lookback", "horizon"}
+    )
+    if unknown:
+        raise DataValidationError(
+            f"Unknown network arguments {unknown}; RecurrentNet takes "
+            f"{sorted({'n_features', 'n_targets', 'lookback', 'horizon', *defaults})}."
+        )
+    missing = [k for k in ("n_features", "n_targets", "lookback", "horizon") if k not in config]
+    if missing:
+        raise DataValidationError(f"The network configuration lacks {missing}.")
+    merged = {**defaults, **config}
+    checked = {name: check(name, value) for name, value in merged.items()}
+    checked["channel_independent"] = bool(checked["channel_independent"])
+    cell, head, nonlinearity = checked["cell"], checked["head"], checked["nonlinearity"]
+    if cell != "rnn" and nonlinearity != "tanh":
+        raise DataValidationError(
+            f"nonlinearity={nonlinearity!r} only applies to cell='rnn'; received "
+            f"cell={cell!r}. Use cell='rnn' for a ReLU RNN, or leave nonlinearity='tanh' "
+            f"with cell={cell!r} (its gates fix their own nonlinearities)."
+        )
+    n_features, n_targets, n_future = (checked[k] for k in ("n_features", "n_targets", "n_future"))
+    if n_targets > n_features - n_future:
+        raise DataValidationError(
+            f"n_targets must be <= n_features - n_future = {n_features} - {n_future} = "
+            f"{n_features - n_future} (the targets are the first columns of x and the "
+            f"future covariates its last ones); received n_targets={n_targets}. Check that "
+            "n_features counts every column of x, targets and covariates included."
+        )
+    if head == "segment" and checked["hidden_size"] < 2:
+        raise DataValidationError(
+            f"head='segment' needs hidden_size >= 2 (it is split between a position and a "
+            f"channel embedding); received hidden_size={checked['hidden_size']}. Pass a larger "
+            "hidden_size, e.g. 64."
+        )
+    check_memory(checked, n_members=n_members, names=names)
+    return checked
+
+
+def _cell_parameters(cell: str, input_size: int, hidden: int, layers: int) -> int:
+    gates = _GATES[cell]
+    first = gates * hidden * (input_size + hidden + 2)
+    return first + (layers - 1) * gates * hidden * (2 * hidden + 2)
+
+
+def _core_sizes(c: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(core targets, core past channels, core input features) as :class:`RecurrentNet` sets
+    them (one target channel per batch row under channel independence)."""
+    split = c["channel_independent"] and c["head"] != "segment"
+    n_past = c["n_features"] - c["n_future"]
+    core_targets = 1 if split else c["n_targets"]
+    core_past = n_past - c["n_targets"] + 1 if split else n_past
+    return core_targets, core_past, core_past + c["n_future"]
+
+
+def parameter_count(config: Mapping[str, Any]) -> int:
+    """Number of scalar parameters of ``RecurrentNet(**config)``, computed without building it.
+
+    ``config`` holds checked values (see :func:`check_network_config`).
+
+    Examples
+    --------
+    >>> config = check_network_config({"n_features": 2, "n_targets": 1, "lookback": 24,
+    ...                                "horizon": 6, "hidden_size": 8, "head": "direct"})
+    >>> parameter_count(config) == count_parameters(RecurrentNet(**config))
+    True
+    """
+    c = {**_defaults(), **config}
+    hidden, layers, cell, head = c["hidden_size"], c["num_layers"], c["cell"], c["head"]
+    horizon, n_future, seg = c["horizon"], c["n_future"], c["segment_length"]
+    core_targets, core_past, core_features = _core_sizes(c)
+    revin = c["normalization"] == "revin"
+    if head == "segment":
+        n_out = math.ceil(horizon / seg)
+        total = seg * hidden + hidden + _cell_parameters(cell, hidden, hidden, layers)
+        total += n_out * (hidden // 2) + c["n_targets"] * (hidden - hidden // 2)
+        total += hidden * seg + seg + (seg * n_future * hidden + hidden if n_future else 0)
+        return total + (2 * c["n_targets"] if revin else 0)
+    total = _cell_parameters(cell, core_features, hidden, layers) + (2 * core_past if revin else 0)
+    if head == "direct":
+        outputs = horizon * core_targets
+        return total + (hidden + horizon * n_future) * outputs + outputs
+    if head == "seq2seq":
+        total += _cell_parameters(cell, n_future + hidden, hidden, layers) + horizon * hidden
+        return total + hidden * core_targets + core_targets
+    return total + hidden * core_past + core_past  # recursive
+
+
+def _activation_floats(c: Mapping[str, Any], batch: int) -> int:
+    """float32 values kept for the backward pass of one training batch (an estimate that
+    counts the recurrent layers' gates and outputs, the inputs and the batch tensors)."""
+    hidden, layers, head = c["hidden_size"], c["num_layers"], c["head"]
+    lookback, horizon = c["lookback"], c["horizon"]
+    _, _, core_features = _core_sizes(c)
+    per_step = layers * (_GATES[c["cell"]] + 1) * hidden
+    if head == "segment":
+        seg = c["segment_length"]
+        rows = batch * c["n_targets"]
+        n_in, n_out = math.ceil(lookback / seg), math.ceil(horizon / seg)
+        recurrent = rows * (n_in + n_out) * per_step + rows * n_in * (seg + hidden)
+    else:
+        rows = batch * (c["n_targets"] if c["channel_independent"] else 1)
+        steps = lookback + (horizon if head in ("seq2seq", "recursive") else 0)
+        recurrent = rows * steps * (per_step + core_features)
+    batch_tensors = 3 * batch * (lookback + horizon) * c["n_features"]
+    return 2 * recurrent + batch_tensors  # activations and their gradients
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a configuration needs: ``parameters`` (count), ``weights`` (the float32
+    parameters of every member) and ``training`` (optimiser state of the member being trained
+    and one training batch's working set; 0 when no batch size was given)."""
+
+    parameters: int
+    weights: int
+    training: int
+
+    @property
+    def total(self) -> int:
+        """``weights + training``."""
+        return self.weights + self.training
+
+
+def estimate_memory(
+    config: Mapping[str, Any], *, n_members: int = 1, batch_size: int = 0
+) -> MemoryEstimate:
+    """Estimate the memory of ``n_members`` networks of ``config`` and, with ``batch_size``,
+    of training one of them on batches of that many windows.
+
+    Examples
+    --------
+    >>> config = check_network_config({"n_features": 1, "n_targets": 1, "lookback": 24,
+    ...                                "horizon": 6, "hidden_size": 8})
+    >>> estimate_memory(config).weights > 4 * parameter_count(config)
+    True
+    """
+    count = parameter_count(config)
+    training = 0
+    if batch_size:
+        c = {**_defaults(), **config}
+        training = _TRAINING_BYTES_PER_PARAMETER * count
+        training += _FLOAT_BYTES * _activation_floats(c, batch_size)
+    weights = (_FLOAT_BYTES * count + _BYTES_PER_NETWORK) * n_members
+    return MemoryEstimate(count, weights, training)
+
+
+def memory_limit(device: Any = "cpu") -> tuple[int, str]:
+    """``(bytes, description)`` of the memory a network on ``device`` can use: the CUDA
+    device's total memory, else this machine's physical memory (``os.sysconf``).
+
+    Examples
+    --------
+    >>> memory_limit("cpu")[0] > 0
+    True
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        total = int(torch.cuda.get_device_properties(index).total_memory)
+        return total, f"the memory of CUDA device {index} ({_bytes(total)})"
+    try:
+        total = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        total = 2**40
+        return total, f"an assumed {_bytes(total)} (this machine's memory could not be read)"
+    return total, f"this machine's physical memory ({_bytes(total)})"
+
+
+def _bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if value < 1024 or unit == "EB":
+            break
+        value /= 1024
+    return f"{value:.3g} {unit}"
+
+
+_NAMED = ("hidden_size", "num_layers", "lookback", "horizon", "segment_length", "n_features")
+
+
+def check_memory(
+    config: Mapping[str, Any],
+    *,
+    n_members: int = 1,
+    batch_size: int = 0,
+    device: Any = "cpu",
+    names: Mapping[str, str] | None = None,
+) -> MemoryEstimate:
+    """Refuse a configuration whose estimated memory (:func:`estimate_memory`) exceeds
+    :func:`memory_limit` of ``device``, before anything is allocated.
+
+    Parameters
+    ----------
+    config : mapping
+        Checked :class:`RecurrentNet` arguments.
+    n_members : int, default 1
+        Networks held at once.
+    batch_size : int, default 0
+        Windows per training batch; 0 checks the weights only (loading, predicting).
+    device : str or torch.device, default "cpu"
+    names : mapping, optional
+        How the caller calls ``n_members`` and ``batch_size`` (e.g. ``{"n_members":
+        "n_ensemble"}``), for the message.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the parameters, the estimate and the limit.
+    """
+    estimate = estimate_memory(config, n_members=n_members, batch_size=batch_size)
+    limit, where = memory_limit(device)
+    if estimate.total <= limit:
+        return estimate
+    names = {"n_members": "n_members", "batch_size": "batch_size", **(names or {})}
+    c = {**_defaults(), **config}
+    shown = [f"{k}={c[k]:,}" for k in _NAMED if k != "segment_length" or c["head"] == "segment"]
+    if n_members > 1:
+        shown.append(f"{names['n_members']}={n_members:,}")
+    if batch_size:
+        shown.append(f"{names['batch_size']}={batch_size:,}")
+    parts = f"{_bytes(estimate.weights)} of weights ({estimate.parameters:,} parameters"
+    parts += f" x {n_members:,} networks)" if n_members > 1 else ")"
+    if estimate.training:
+        parts += f" + {_bytes(estimate.training)} to train on one batch"
+    what = "Training this network" if batch_size else "The network's parameters"
+    raise DataValidationError(
+        f"{what} would take an estimated {_bytes(estimate.total)} ({parts}), "
+        f"more than {where}. It grows with {', '.join(shown)} ({c['head']!r} head, "
+        f"{c['cell']!r} cell). Lower the largest of them."
+    )

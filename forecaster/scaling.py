@@ -17,7 +17,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster.data import Panel
+from forecaster import _validation
+from forecaster._validation import check
+from forecaster.data import Panel, to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
 __all__ = [
@@ -37,7 +39,7 @@ float32 (a spread of exactly 0, a constant series, gets a scale of 1)."""
 _FIT_CHUNK_ROWS = 1 << 22
 """Rows per block of series in :meth:`PanelScaler.fit` (a series is never split)."""
 
-SCALING_METHODS = ("standard", "robust", "minmax", "none")
+SCALING_METHODS = _validation.SCALING_METHODS
 """``standard``: mean / std; ``robust``: median / inter-quartile range; ``minmax``: min / range
 (to [0, 1]); ``none``: identity."""
 
@@ -81,18 +83,15 @@ class PanelScaler:
         Parameters
         ----------
         panel : Panel
-        until : datetime, date, int or None
-            Last time of the training span (inclusive). ``None`` uses every row.
+        until : date, datetime, ISO text, pl.date(...), int or None
+            Last time of the training span (inclusive), converted by
+            :func:`forecaster.data.to_time_point`. ``None`` uses every row.
             A series with no row in the span gets the identity map and a warning.
         mask : numpy.ndarray of bool, optional
             Instead of ``until``: which rows of the panel form the training span (e.g. all but
             the last validation steps of every series).
         """
-        if self.method not in SCALING_METHODS:
-            raise DataValidationError(
-                f"scaling={self.method!r} is not a scaling method. Expected one of "
-                f"{SCALING_METHODS}."
-            )
+        check("scaling", self.method)
         n, f = panel.n_series, panel.n_features
         total = int(panel.offsets[-1])
         center = np.zeros((n, f))
@@ -105,13 +104,10 @@ class PanelScaler:
                     f"mask must have one entry per panel row ({total}), got {mask.shape}."
                 )
         elif until is not None:
-            try:
-                mask = (panel.time <= until).to_numpy()
-            except Exception as exc:
-                raise DataValidationError(
-                    f"Cannot compare the time column ({panel.time.dtype}) with until={until!r}. "
-                    "Pass a value of the same kind as the time column."
-                ) from exc
+            dtype = panel.time.dtype
+            bound = pl.lit(to_time_point(until, dtype, name="until"), dtype=dtype)
+            mask = pl.DataFrame({"t": panel.time}).select(pl.col("t") <= bound).to_series()
+            mask = mask.to_numpy()
         # Statistics per block of whole series (about _FIT_CHUNK_ROWS rows each), so that the
         # per-row series numbers and float64 copies never exist for the whole panel at once.
         cols = [f"c{j}" for j in range(f)]
@@ -262,7 +258,7 @@ class PanelScaler:
 
     # ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state (used by ``save``)."""
+        """JSON-serialisable state, arrays included (see :meth:`state` for the arrays apart)."""
         self._check()
         return {
             "method": self.method,
@@ -272,23 +268,94 @@ class PanelScaler:
             "n_fit_rows": self.n_fit_rows_.tolist(),
         }
 
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted state as ``(meta, arrays)``: the method and columns (JSON values, a size
+        that does not grow with the number of series) and the arrays ``center``, ``scale``
+        (float64, ``(n_series, n_columns)``) and ``n_fit_rows`` (int64, ``(n_series,)``).
+        :meth:`from_state` rebuilds the scaler (``save`` stores the arrays as tensors)."""
+        self._check()
+        meta = {"method": self.method, "columns": list(self.columns_)}
+        arrays = {
+            "center": np.ascontiguousarray(self.center_, dtype=np.float64),
+            "scale": np.ascontiguousarray(self.scale_, dtype=np.float64),
+            "n_fit_rows": np.ascontiguousarray(self.n_fit_rows_, dtype=np.int64),
+        }
+        return meta, arrays
+
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> PanelScaler:
-        """Rebuild a fitted scaler from :meth:`to_dict` output."""
-        try:
-            scaler = cls(state["method"])
-            scaler.center_ = np.asarray(state["center"], dtype=np.float64)
-            scaler.scale_ = np.asarray(state["scale"], dtype=np.float64)
-            scaler.columns_ = list(state["columns"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataValidationError(f"Invalid scaler state: {exc!r}.") from exc
-        if scaler.center_.shape != scaler.scale_.shape or scaler.center_.ndim != 2:
-            raise DataValidationError("Invalid scaler state: center and scale shapes differ.")
-        scaler.n_fit_rows_ = np.asarray(
-            state.get("n_fit_rows", [0] * scaler.center_.shape[0]), dtype=np.int64
-        )
+    def from_state(cls, meta: Any, arrays: dict[str, np.ndarray]) -> PanelScaler:
+        """Rebuild a fitted scaler from :meth:`state`, checking what a fitted scaler is.
+
+        Raises
+        ------
+        DataValidationError
+            When the method is unknown, the columns are not a list of names, or the arrays do
+            not have the shapes, dtypes and values (finite, scale > 0, counts >= 0) of a fit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> arrays = {"center": np.zeros((2, 1)), "scale": np.ones((2, 1)),
+        ...           "n_fit_rows": np.array([3, 4])}
+        >>> PanelScaler.from_state({"method": "standard", "columns": ["y"]}, arrays).scale_.shape
+        (2, 1)
+        >>> arrays["scale"][0, 0] = 0.0
+        >>> PanelScaler.from_state({"method": "standard", "columns": ["y"]}, arrays)
+        Traceback (most recent call last):
+        ...
+        forecaster.exceptions.DataValidationError: Invalid scaler state: scale must be ...
+        """
+        if not isinstance(meta, dict) or set(meta) - {"method", "columns"}:
+            raise DataValidationError("Invalid scaler state: expected {method, columns}.")
+        method, columns = meta.get("method"), meta.get("columns")
+        if method not in SCALING_METHODS:
+            raise DataValidationError(
+                f"Invalid scaler state: method {method!r} is not one of {SCALING_METHODS}."
+            )
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise DataValidationError("Invalid scaler state: columns must be a list of names.")
+        center, scale = arrays.get("center"), arrays.get("scale")
+        counts = arrays.get("n_fit_rows")
+        shape = (center.shape[0] if isinstance(center, np.ndarray) else -1, len(columns))
+        for name, array, dtype, expected in (
+            ("center", center, np.float64, shape),
+            ("scale", scale, np.float64, shape),
+            ("n_fit_rows", counts, np.int64, shape[:1]),
+        ):
+            if not isinstance(array, np.ndarray) or array.dtype != dtype or array.shape != expected:
+                found = (array.dtype, array.shape) if isinstance(array, np.ndarray) else array
+                raise DataValidationError(
+                    f"Invalid scaler state: {name} must be {np.dtype(dtype)} of shape {expected} "
+                    f"(n_series, {len(columns)} columns); found {found!r}."
+                )
+        if not np.isfinite(center).all():
+            raise DataValidationError("Invalid scaler state: center must be finite.")
+        if not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise DataValidationError("Invalid scaler state: scale must be finite and > 0.")
+        if (counts < 0).any():
+            raise DataValidationError("Invalid scaler state: n_fit_rows must be >= 0.")
+        scaler = cls(method)
+        scaler.center_, scaler.scale_, scaler.n_fit_rows_ = center, scale, counts
+        scaler.columns_ = list(columns)
         scaler._tensors = {}
         return scaler
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> PanelScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict` output (checked as :meth:`from_state`)."""
+        try:
+            meta = {"method": state["method"], "columns": list(state["columns"])}
+            center = np.asarray(state["center"], dtype=np.float64)
+            arrays = {
+                "center": center,
+                "scale": np.asarray(state["scale"], dtype=np.float64),
+                "n_fit_rows": np.asarray(
+                    state.get("n_fit_rows", [0] * len(center)), dtype=np.int64
+                ),
+            }
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise DataValidationError(f"Invalid scaler state: {exc!r}.") from exc
+        return cls.from_state(meta, arrays)
 
     def __repr__(self) -> str:
         return f"PanelScaler(method={self.method!r})"
@@ -329,7 +396,7 @@ def _with_values(panel: Panel, values: np.ndarray) -> Panel:
 # target transforms (applied before scaling, inverted after the forecast)
 # --------------------------------------------------------------------------------------------
 
-TARGET_TRANSFORMS = ("none", "log", "log1p", "boxcox")
+TARGET_TRANSFORMS = _validation.TARGET_TRANSFORMS
 """``log``: natural log (targets > 0); ``log1p``: ``log(1 + y)`` (targets > -1, e.g. counts
 with zeros); ``boxcox``: Box-Cox with one lambda per series and target, fitted by maximum
 likelihood on the training span (targets > 0); ``none``: identity."""
@@ -404,9 +471,23 @@ def transform_targets(method: str, panel: Panel, lambdas: np.ndarray | None = No
         y = np.log1p(y)
     else:
         lam = np.repeat(lambdas, panel.lengths, axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             power = np.where(np.abs(lam) < 1e-8, np.log(y), (y**lam - 1.0) / lam)
         y = power
+    limit = float(np.finfo(np.float32).max)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(y) <= limit)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        series = int(np.searchsorted(panel.offsets, row, side="right") - 1)
+        detail = f" (lambda {float(lambdas[series, col]):.3g})" if lambdas is not None else ""
+        raise DataValidationError(
+            f"target_transform={method!r} maps {int(bad[:, col].sum())} values of "
+            f"{panel.targets[col]!r} outside the float32 range, e.g. "
+            f"{float(panel.values[row, col]):g} in series "
+            f"{panel.keys[panel.id_name][series]!r}{detail}. Rescale the column (e.g. divide "
+            "it by a constant) or use target_transform='log'."
+        )
     values[:, :nt] = y.astype(np.float32)
     return dataclasses.replace(panel, values=values, _device_values={})
 

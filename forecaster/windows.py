@@ -22,8 +22,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster.data import Panel
-from forecaster.exceptions import DataValidationError
+from forecaster._validation import check
+from forecaster.data import Panel, to_time_point
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["Batch", "Windows", "make_windows"]
 
@@ -48,12 +49,6 @@ class Batch(NamedTuple):
     y: torch.Tensor
     future: torch.Tensor | None
     series: torch.Tensor
-
-
-def _check_positive(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise DataValidationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,29 +121,35 @@ class Windows:
         """Windows whose every target time ``t`` satisfies ``after < t <= until``.
 
         Inputs may reach back before ``after`` (they are the past); targets never cross the
-        bounds, so nothing after ``until`` is ever seen by these windows.
+        bounds, so nothing after ``until`` is ever seen by these windows. The bounds are
+        converted to the time column's dtype by :func:`forecaster.data.to_time_point` (dates,
+        datetimes, ISO text, ``pl.date(...)``, ints for integer steps).
         """
+        dtype = self.panel.time.dtype
         mask = np.ones(len(self), dtype=bool)
-        try:
-            if after is not None:
-                mask &= (self.target_start_time() > after).to_numpy()
-            if until is not None:
-                mask &= (self.target_end_time() <= until).to_numpy()
-        except Exception as exc:
-            raise DataValidationError(
-                f"Cannot compare the time column ({self.panel.time.dtype}) with the split "
-                f"bounds after={after!r}, until={until!r}. Use values of the same kind."
-            ) from exc
+        if after is not None:
+            bound = pl.lit(to_time_point(after, dtype, name="after"), dtype=dtype)
+            mask &= self._times(self.lookback).select(pl.col("t") > bound).to_series().to_numpy()
+        if until is not None:
+            bound = pl.lit(to_time_point(until, dtype, name="until"), dtype=dtype)
+            last = self._times(self.window_length - 1)
+            mask &= last.select(pl.col("t") <= bound).to_series().to_numpy()
         return self.filter(mask)
+
+    def _times(self, step: int) -> pl.DataFrame:
+        """Frame ``t``: the time of each window's row ``start + step``."""
+        return pl.DataFrame({"t": self.panel.time.gather(self.index["start"] + step)})
 
     def split(self, train_end: Any, val_end: Any = None) -> tuple[Windows, ...]:
         """Leak-free time-ordered split by target times.
 
         Parameters
         ----------
-        train_end : datetime, date or int
-            Last time a training target may have.
-        val_end : datetime, date or int, optional
+        train_end : date, datetime, ISO text, pl.date(...) or int
+            Last time a training target may have (converted by
+            :func:`forecaster.data.to_time_point`; a value of another kind raises
+            :class:`~forecaster.exceptions.DataValidationError`).
+        val_end : same, optional
             Last time a validation target may have; windows with targets after it form the test
             split.
 
@@ -156,7 +157,10 @@ class Windows:
         -------
         tuple of Windows
             ``(train, val)`` or, with ``val_end``, ``(train, val, test)``. No target of a later
-            split is inside an earlier split's windows (inputs or targets).
+            split is inside an earlier split's windows (inputs or targets). Bounds between
+            two grid times split there; a split that comes out empty (a bound before or after
+            the data) gives a :class:`~forecaster.exceptions.ForecasterWarning` with the span
+            of the windows' targets.
 
         Examples
         --------
@@ -166,15 +170,28 @@ class Windows:
         >>> [len(s) for s in w.split(train_end=11, val_end=15)]
         [7, 3, 3]
         """
-        if val_end is not None and val_end <= train_end:
-            raise DataValidationError(
-                f"val_end ({val_end!r}) must be after train_end ({train_end!r})."
+        dtype = self.panel.time.dtype
+        train_end = to_time_point(train_end, dtype, name="train_end")
+        if val_end is not None:
+            val_end = to_time_point(val_end, dtype, name="val_end")
+            if val_end <= train_end:
+                raise DataValidationError(
+                    f"val_end ({val_end!r}) must be after train_end ({train_end!r})."
+                )
+        parts = {"train": self.targets_between(until=train_end)}
+        parts["val"] = self.targets_between(after=train_end, until=val_end)
+        if val_end is not None:
+            parts["test"] = self.targets_between(after=val_end)
+        empty = [name for name, part in parts.items() if len(self) and not len(part)]
+        if empty:
+            first, last = self.target_start_time().min(), self.target_end_time().max()
+            warnings.warn(
+                f"split(train_end={train_end!r}, val_end={val_end!r}) leaves the {empty} "
+                f"split(s) without windows; the windows' targets span {first} to {last}.",
+                ForecasterWarning,
+                stacklevel=2,
             )
-        train = self.targets_between(until=train_end)
-        val = self.targets_between(after=train_end, until=val_end)
-        if val_end is None:
-            return train, val
-        return train, val, self.targets_between(after=val_end)
+        return tuple(parts.values())
 
     def _replace(self, index: pl.DataFrame) -> Windows:
         return Windows(self.panel, index, self.lookback, self.horizon, self.stride)
@@ -253,7 +270,7 @@ class Windows:
         >>> [b.x.shape[0] for b in w.batches(4, seed=0)]
         [4, 2]
         """
-        batch_size = _check_positive("batch_size", batch_size)
+        batch_size = check("batch_size", batch_size)
         device = torch.device(device)
         n = len(self)
         starts = self._column_tensor("start").to(device)
@@ -306,9 +323,8 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     >>> make_windows(panel, lookback=2, horizon=2).index["start"].to_list()
     [0, 1, 2, 6]
     """
-    lookback = _check_positive("lookback", lookback)
-    horizon = _check_positive("horizon", horizon)
-    stride = _check_positive("stride", stride)
+    lookback, horizon = check("lookback", lookback), check("horizon", horizon)
+    stride = check("stride", stride)
     last = panel.lengths - (lookback + horizon)  # last valid local start of each series
     valid = last >= 0
     first = last % stride  # aligned so that the last window of each series is included

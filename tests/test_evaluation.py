@@ -283,7 +283,7 @@ def test_a_given_fitted_model_is_used_as_it_is(fitted, frame):
         ({"folds": 0}, "folds must be an integer >= 1"),
         ({"step": 0}, "step must be an integer >= 1"),
         ({"gap": -1}, "gap must be an integer >= 0"),
-        ({"window": "rolling"}, "window='rolling' is not supported"),
+        ({"window": "rolling"}, "window must be one of 'expanding', 'sliding', got 'rolling'"),
         ({"window": "sliding"}, "needs train_size"),
         ({"train_size": 50}, "train_size applies to window='sliding' only"),
         ({"refit": 0}, "refit must be False"),

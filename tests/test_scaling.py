@@ -84,7 +84,7 @@ def test_state_round_trips_through_json():
 
 def test_errors():
     panel = two_series()
-    with pytest.raises(DataValidationError, match="scaling='zscore' is not a scaling method"):
+    with pytest.raises(DataValidationError, match=r"scaling must be one of .*, got 'zscore'"):
         PanelScaler("zscore").fit(panel)
     with pytest.raises(NotFittedError, match="not fitted"):
         PanelScaler().transform(panel)

@@ -1,0 +1,488 @@
+"""Hostile frames and time points given to the estimators and the data layer.
+
+Every case checks the outcome (our error type and a message that names the column or argument
+and what was expected, or the documented handling) and, where files are involved, that nothing
+else changed. Models are tiny (hidden size 4, one epoch) so that the module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+import zoneinfo
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forecaster import (
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+    Panel,
+    PanelScaler,
+    RNNForecaster,
+    make_windows,
+)
+from forecaster.data import to_time_point
+from forecaster.metrics import evaluate
+
+N = 40
+TINY = {
+    "lookback": 8,
+    "horizon": 3,
+    "hidden_size": 4,
+    "segment_length": 4,
+    "max_epochs": 1,
+    "random_state": 0,
+    "progress": False,
+    "device": "cpu",
+}
+
+
+def hourly(n: int = N, ids: tuple[str, ...] = ("a", "b")) -> pl.DataFrame:
+    start = dt.datetime(2024, 1, 1)
+    t = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    y = [np.sin(np.arange(n) / 3 + i) for i in range(len(ids))]
+    return pl.concat(pl.DataFrame({"id": k, "t": t, "y": y[i]}) for i, k in enumerate(ids))
+
+
+def model(**kw) -> RNNForecaster:
+    return RNNForecaster(**{"target": "y", "time_col": "t", "id_col": "id", **TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def fitted() -> RNNForecaster:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        return model().fit(hourly())
+
+
+# ------------------------------------------------------------------------------------------
+# lazy sources that disappeared
+# ------------------------------------------------------------------------------------------
+
+
+def _scan(tmp_path, kind: str) -> pl.LazyFrame:
+    path = tmp_path / f"data.{kind}"
+    if kind == "csv":
+        hourly().write_csv(path)
+        return pl.scan_csv(path, try_parse_dates=True)
+    hourly().write_parquet(path)
+    return pl.scan_parquet(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "entry"),
+    [
+        ("csv", "fit"),
+        ("csv", "predict"),
+        ("parquet", "fit"),
+        ("parquet", "predict"),
+        ("parquet", "score"),
+        ("parquet", "backtest"),
+        ("parquet", "evaluate"),
+    ],
+)
+def test_lazy_scan_of_a_deleted_file(tmp_path, tree_guard, fitted, kind, entry):
+    lazy = _scan(tmp_path, kind)
+    (tmp_path / f"data.{kind}").unlink()
+    (tmp_path / "keep.txt").write_text("user file")
+    guard = tree_guard(tmp_path)
+    call = {
+        "fit": lambda: model().fit(lazy),
+        "predict": lambda: fitted.predict(lazy),
+        "score": lambda: fitted.score(lazy),
+        "backtest": lambda: fitted.backtest(lazy, folds=2),
+        "evaluate": lambda: evaluate(
+            hourly(), lazy, target="y", time_col="t", id_col="id", metrics="mae"
+        ),
+    }[entry]
+    with pytest.raises(DataValidationError, match=r"Cannot read the lazy .*frame.*scan it again"):
+        call()
+    guard.assert_unchanged()
+
+
+def test_lazy_file_deleted_after_its_schema_was_read(tmp_path, tree_guard):
+    lazy = _scan(tmp_path, "parquet")
+    assert "y" in lazy.collect_schema()  # the schema is known, the rows are not read yet
+    (tmp_path / "data.parquet").unlink()
+    guard = tree_guard(tmp_path)
+    with pytest.raises(DataValidationError, match=r"Cannot read the lazy frame: its source"):
+        model().fit(lazy)
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# pandas and malformed keys
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda f: f.to_pandas().set_index(["id", "t"]),
+            r"index 'id', 't' holds data.*reset_index",
+        ),
+        (
+            lambda f: (
+                f.to_pandas().astype({"y": object}).assign(y=lambda d: d.y.where(d.y > 0, "x"))
+            ),
+            r"object columns 'y' mix value types.*pd\.to_numeric",
+        ),
+        (lambda f: f.to_pandas().set_axis(["id", "t", "id"], axis=1), r"'id' occur twice"),
+    ],
+    ids=["multiindex", "object-column", "duplicate-names"],
+)
+def test_pandas_frames_are_refused_with_how_to_convert(fitted, make, message):
+    frame = make(hourly())
+    assert isinstance(frame, pd.DataFrame)
+    for call in (lambda: model().fit(frame), lambda: fitted.predict(frame)):
+        with pytest.raises(DataValidationError, match=f"polars DataFrame.*{message}"):
+            call()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pl.when(pl.col("id") == "a").then(float("nan")).otherwise(1.0),
+        pl.when(pl.col("y") > 0.9).then(None).otherwise(pl.col("id")),
+    ],
+    ids=["float-id-nan", "null-id"],
+)
+def test_missing_ids_are_refused(change):
+    with pytest.raises(DataValidationError, match=r"Id column 'id' has \d+ null or NaN values"):
+        model().fit(hourly().with_columns(id=change))
+
+
+def test_null_times_are_refused():
+    frame = hourly().with_columns(t=pl.when(pl.col("y") > 0.9).then(None).otherwise(pl.col("t")))
+    with pytest.raises(DataValidationError, match=r"Time column 't' has \d+ null values"):
+        model().fit(frame)
+
+
+def test_time_column_of_strings_says_how_to_parse():
+    frame = hourly().with_columns(pl.col("t").cast(pl.String))
+    with pytest.raises(DataValidationError, match=r"'t' must be Datetime.*got String.*to_datetime"):
+        model().fit(frame)
+
+
+@pytest.mark.parametrize("kind", ["categorical", "enum"])
+def test_unseen_categories_at_predict_are_new_series(kind):
+    dtype_fit = pl.Categorical if kind == "categorical" else pl.Enum(["a", "b"])
+    dtype_new = pl.Categorical if kind == "categorical" else pl.Enum(["a", "b", "c"])
+    fit_frame = hourly().with_columns(pl.col("id").cast(dtype_fit))
+    new = hourly(ids=("a", "c")).with_columns(pl.col("id").cast(dtype_new))
+    est = model().fit(fit_frame)
+    out = est.predict(new)
+    assert sorted(out["id"].cast(pl.String).unique().to_list()) == ["a", "c"]
+    assert out["y"].is_finite().all()
+    # the known series keeps its fitted scaling: same forecast as predicting it alone
+    alone = est.predict(new.filter(pl.col("id").cast(pl.String) == "a"))
+    known = out.filter(pl.col("id").cast(pl.String) == "a")["y"]
+    np.testing.assert_allclose(known, alone["y"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("fit_zone", "predict_zone"),
+    [(None, "UTC"), ("Europe/Paris", None)],
+    ids=["naive-aware", "aware-naive"],
+)
+def test_time_zone_mismatch_between_fit_and_predict(fit_zone, predict_zone):
+    frame = hourly()
+    fit_frame = frame.with_columns(pl.col("t").dt.replace_time_zone(fit_zone))
+    est = model().fit(fit_frame)
+    with pytest.raises(DataValidationError, match=r"t: trained on Datetime.*replace_time_zone"):
+        est.predict(frame.with_columns(pl.col("t").dt.replace_time_zone(predict_zone)))
+
+
+# ------------------------------------------------------------------------------------------
+# predict frames
+# ------------------------------------------------------------------------------------------
+
+
+def test_predict_series_shorter_than_lookback(fitted):
+    frame = pl.concat([hourly(ids=("a",)), hourly(5, ids=("b",))])
+    with pytest.warns(
+        ForecasterWarning, match=r"Dropped 1 series shorter than 8 rows \(lookback\)"
+    ):
+        out = fitted.predict(frame)
+    assert out["id"].unique().to_list() == ["a"]
+    with pytest.raises(DataValidationError, match=r"shorter than the 8 rows needed \(lookback\)"):
+        fitted.predict(hourly(5))
+
+
+def test_empty_predict_frame(fitted):
+    with pytest.raises(DataValidationError, match=r"The frame is empty \(0 rows"):
+        fitted.predict(hourly().clear())
+
+
+def test_predict_on_unseen_ids_uses_their_own_history(fitted):
+    out = fitted.predict(hourly(ids=("new",)))
+    assert out.shape == (3, 3) and out["id"].to_list() == ["new"] * 3
+    assert out["y"].is_finite().all()
+
+
+def test_int_and_float_targets_between_fit_and_predict_give_the_same_forecast(fitted):
+    frame = hourly().with_columns(pl.col("y").round(0))
+    as_int = frame.with_columns(pl.col("y").cast(pl.Int32))
+    np.testing.assert_allclose(fitted.predict(frame)["y"], fitted.predict(as_int)["y"])
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "message"),
+    [
+        (pl.lit(None, pl.Float64), {"missing": "ffill"}, "nothing to fill from"),
+        (pl.lit(float("inf")), {}, r"Infinite values in 'y'"),
+        (pl.lit(1e308), {}, r"'y' exceed the float32 range"),
+        (
+            pl.col("y").abs() * 1e37 + 1,
+            {"target_transform": "boxcox"},
+            r"outside the float32 range",
+        ),
+    ],
+    ids=["all-null", "inf", "1e308", "boxcox-overflow"],
+)
+def test_hostile_target_values(values, kwargs, message):
+    with pytest.raises(DataValidationError, match=message):
+        model(**kwargs).fit(hourly().with_columns(y=values))
+
+
+def test_constant_target_gives_finite_forecasts_at_its_level():
+    frame = hourly().with_columns(y=pl.lit(3e38))
+    out = model().fit(frame).predict(frame)
+    assert out["y"].is_finite().all()
+    np.testing.assert_allclose(out["y"], 3e38, rtol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------
+# calendar features by time dtype
+# ------------------------------------------------------------------------------------------
+
+
+def _daily(dtype: str) -> pl.DataFrame:
+    days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 3, 1), eager=True)
+    frame = pl.DataFrame({"t": days, "y": np.sin(np.arange(len(days)) / 4)})
+    if dtype == "date":
+        return frame
+    as_dt = frame.with_columns(pl.col("t").cast(pl.Datetime("us")))
+    if dtype == "datetime":
+        return as_dt
+    return as_dt.with_columns(pl.col("t").dt.replace_time_zone("America/New_York"))
+
+
+@pytest.mark.parametrize("dtype", ["date", "datetime", "datetime-tz"])
+@pytest.mark.parametrize("calendar", ["auto", ["dayofweek", "month"]])
+def test_calendar_on_dates_and_datetimes(dtype, calendar):
+    frame = _daily(dtype)
+    est = RNNForecaster(target="y", time_col="t", calendar=calendar, **TINY).fit(frame)
+    expected = ("dayofweek", "dayofyear") if calendar == "auto" else tuple(calendar)
+    assert est.calendar_ == expected
+    assert est.predict(frame)["y"].is_finite().all()
+
+
+@pytest.mark.parametrize(
+    ("frame", "calendar", "message"),
+    [
+        (_daily("date"), ["hour"], r"'hour' repeats every day, but the data are sampled every 1d"),
+        (
+            pl.DataFrame({"t": range(60), "y": np.zeros(60)}),
+            "auto",
+            r"integer steps have no calendar",
+        ),
+    ],
+    ids=["hour-on-daily", "integer-time"],
+)
+def test_calendar_that_cannot_vary_is_refused(frame, calendar, message):
+    with pytest.raises(DataValidationError, match=message):
+        RNNForecaster(target="y", time_col="t", calendar=calendar, **TINY).fit(frame)
+
+
+# ------------------------------------------------------------------------------------------
+# time points: one conversion for cutoffs, split bounds, scaler spans
+# ------------------------------------------------------------------------------------------
+
+
+def representations(instant: dt.datetime, zone: str | None) -> list:
+    """The same instant (on the column's clock) written every way the package accepts."""
+    local = instant.replace(tzinfo=zoneinfo.ZoneInfo(zone)) if zone else instant
+    forms = [
+        instant,
+        instant.isoformat(),
+        instant.isoformat(sep=" "),
+        pl.datetime(instant.year, instant.month, instant.day, instant.hour),
+        pl.lit(instant),
+        np.datetime64(instant.isoformat()),
+        pd.Timestamp(instant),
+    ]
+    if zone:
+        forms += [local, local.astimezone(dt.UTC), local.astimezone(dt.UTC).isoformat()]
+    return forms
+
+
+@pytest.fixture(scope="module")
+def zoned_models() -> dict:
+    models = {}
+    for zone in (None, "Europe/Paris"):
+        frame = hourly().with_columns(pl.col("t").dt.replace_time_zone(zone))
+        models[zone] = (model().fit(frame), frame)
+    return models
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(hour=st.integers(8, N - 1), zone=st.sampled_from([None, "Europe/Paris"]), data=st.data())
+def test_every_representation_of_a_cutoff_gives_the_same_forecast(zoned_models, hour, zone, data):
+    est, frame = zoned_models[zone]
+    instant = dt.datetime(2024, 1, 1) + dt.timedelta(hours=hour)
+    reference = est.predict(frame, cutoff=instant)
+    form = data.draw(st.sampled_from(representations(instant, zone)))
+    out = est.predict(frame, cutoff=form)
+    assert out.equals(reference)
+    assert out["t"].min() == reference["t"].min()
+
+
+unsupported = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=12).filter(lambda s: not s.strip()[:2].isdigit()),
+    st.lists(st.integers(), max_size=3),
+    st.just(object()),
+    st.just(pl.col("t")),
+    st.just(pl.Series([1, 2])),
+    st.just(np.datetime64("NaT")),
+    st.just(dt.timedelta(hours=1)),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=unsupported)
+def test_unsupported_cutoff_types_are_refused_naming_the_dtype(fitted, value):
+    with pytest.raises(DataValidationError, match=r"cutoff=.* is not a time of the Datetime"):
+        fitted.predict(hourly(), cutoff=value)
+
+
+def test_cutoff_outside_the_data(fitted):
+    frame = hourly()
+    with pytest.raises(
+        DataValidationError, match=r"before the first time of the data \(2024-01-01"
+    ):
+        fitted.predict(frame, cutoff="2023-12-31")
+    with pytest.warns(ForecasterWarning, match=r"2 series end before cutoff=.*last time"):
+        out = fitted.predict(frame, cutoff=dt.date(2030, 1, 1))
+    assert out.equals(fitted.predict(frame))
+    # between two grid times: forecast from the step before (documented), no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        between = fitted.predict(frame, cutoff=dt.datetime(2024, 1, 1, 20, 30))
+    assert between.equals(fitted.predict(frame, cutoff=dt.datetime(2024, 1, 1, 20)))
+
+
+def test_readme_split_with_pl_date_expressions():
+    days = pl.date_range(dt.date(2012, 1, 1), dt.date(2015, 6, 30), eager=True)
+    frame = pl.DataFrame({"date": days, "close": np.arange(len(days), dtype=float)})
+    panel = Panel.from_frame(frame, target="close", time_col="date")
+    windows = make_windows(panel, lookback=60, horizon=5)
+    by_expr = windows.split(train_end=pl.date(2012, 12, 31), val_end=pl.date(2014, 12, 31))
+    by_text = windows.split(train_end="2012-12-31", val_end="20141231")
+    assert [len(s) for s in by_expr] == [len(s) for s in by_text]
+    assert all(len(s) for s in by_expr)
+    scaler = PanelScaler("robust").fit(panel, until=pl.date(2012, 12, 31))
+    same = PanelScaler("robust").fit(panel, until=dt.date(2012, 12, 31))
+    np.testing.assert_array_equal(scaler.center_, same.center_)
+    with pytest.raises(
+        DataValidationError, match=r"train_end=5 \(an int\) is not a time of the Date"
+    ):
+        windows.split(train_end=5)
+
+
+def test_time_point_rules_on_a_zoned_column():
+    dtype = pl.Datetime("ms", "Europe/Paris")
+    with pytest.raises(DataValidationError, match=r"does not name one instant in the time zone"):
+        to_time_point("2024-03-31T02:30", dtype)  # skipped by the daylight-saving change
+    naive = pl.Datetime("us")
+    with pytest.raises(DataValidationError, match=r"has a time zone but the time column has none"):
+        to_time_point("2024-01-01T00:00+01:00", naive)
+
+
+# ------------------------------------------------------------------------------------------
+# random frames: fit / predict succeed or raise our errors
+# ------------------------------------------------------------------------------------------
+
+DTYPES = [pl.Float64, pl.Float32, pl.Int64, pl.Int8, pl.UInt16, pl.Boolean, pl.String, pl.Null]
+
+
+HOSTILE_VALUES = [None, float("nan"), float("inf"), -1e300, 1e39, 0.0]
+
+
+@st.composite
+def random_frames(draw):
+    """Series of random lengths with, each drawn or not: hostile values, null or duplicated
+    ids, duplicated, textual or shuffled times, another target dtype."""
+    lengths = draw(st.lists(st.integers(0, 14), min_size=1, max_size=3))
+    n = sum(lengths)
+    ids = [k for k, length in zip("abc", lengths, strict=False) for _ in range(length)]
+    steps = [s for length in lengths for s in range(length)]
+    values = draw(st.lists(st.floats(-1e6, 1e6), min_size=n, max_size=n))
+    positions = st.integers(0, max(n - 1, 0))
+    if n and draw(st.booleans()):
+        for _ in range(draw(st.integers(1, 3))):
+            values[draw(positions)] = draw(st.sampled_from(HOSTILE_VALUES))
+    if n and draw(st.integers(0, 4)) == 0:
+        ids[draw(positions)] = None
+    time_kind = draw(st.sampled_from(["int", "int", "datetime", "date", "string", "duplicated"]))
+    if time_kind == "duplicated" and n:
+        steps[draw(positions)] = 0
+    frame = pl.DataFrame(
+        {
+            "id": pl.Series(ids, dtype=pl.String),
+            "t": pl.Series(steps, dtype=pl.Int64),
+            "y": pl.Series(values, dtype=pl.Float64),
+        }
+    )
+    start = pl.datetime(2024, 1, 1)
+    if time_kind == "datetime":
+        frame = frame.with_columns(t=start + pl.duration(hours=pl.col("t")))
+    elif time_kind == "date":
+        frame = frame.with_columns(t=(start + pl.duration(days=pl.col("t"))).dt.date())
+    elif time_kind == "string":
+        frame = frame.with_columns(pl.col("t").cast(pl.String))
+    dtype = draw(st.sampled_from([pl.Float64] * 4 + DTYPES))
+    id_dtype = draw(st.sampled_from([pl.String, pl.Categorical, pl.Enum(["a", "b", "c"])]))
+    frame = frame.with_columns(pl.col("y").cast(dtype, strict=False), pl.col("id").cast(id_dtype))
+    if draw(st.booleans()):
+        frame = frame.sample(fraction=1.0, shuffle=True, seed=0)
+    return frame, draw(st.sampled_from(["error", "ffill", "zero", "interpolate"]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=random_frames())
+def test_random_frames_fit_and_predict_or_raise_our_errors(case):
+    frame, missing = case
+    est = RNNForecaster(
+        target="y",
+        time_col="t",
+        id_col="id",
+        missing=missing,
+        **{**TINY, "lookback": 4, "horizon": 2},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        try:
+            est.fit(frame)
+        except ForecasterError:
+            return
+        try:
+            out = est.predict(frame)
+        except ForecasterError:
+            return
+    assert out.columns == ["id", "t", "y"]
+    assert out["y"].is_finite().all()
