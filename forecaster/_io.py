@@ -7,8 +7,9 @@ One mechanism per job, used by models, checkpoints, pipeline outputs, the CLI an
   file or the new one, never a part.
 - :func:`write_manifest` / :func:`read_manifest`: a folder the package creates holds a
   ``manifest.json`` naming its kind (``"model"``, ``"run"``, ...) and the sha256 of every file in
-  it. It is the package's proof of ownership: a folder is replaced or deleted only when its
-  manifest says the package wrote it and no file in it was added or changed since.
+  it (and of the manifest's own entries, its ``digest``). It is the package's proof of
+  ownership: a folder is replaced or deleted only when its manifest says the package wrote it
+  and no file in it was added or changed since.
 - :func:`publish_directory`: a folder written in a staging place is put at its destination in
   one step: ``rename`` when the destination is free, else an atomic exchange
   (``renameat2(RENAME_EXCHANGE)`` on Linux) after :func:`check_replaceable` proved the
@@ -40,6 +41,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from forecaster._version import __version__
 from forecaster.exceptions import ConcurrentRunError, ForecasterError, OwnershipError
 
 __all__ = [
@@ -48,11 +50,16 @@ __all__ = [
     "check_replaceable",
     "exclusive_lock",
     "load_json_bounded",
+    "manifest_bytes",
+    "manifest_digest",
+    "owning_folder",
     "publish_directory",
     "read_consistent",
     "read_file_bounded",
     "read_manifest",
+    "read_safetensors_header",
     "remove_owned",
+    "remove_staging",
     "sha256_bytes",
     "staging_directory",
     "write_atomic",
@@ -67,6 +74,25 @@ MANIFEST_LIMIT = 16 * 2**20
 """Largest manifest read (bytes)."""
 JSON_MAX_DEPTH = 64
 """Deepest nesting of lists and objects accepted in a JSON file the package reads."""
+SAFETENSORS_HEADER_LIMIT = 16 * 2**20
+"""Largest safetensors header read (bytes; the JSON that lists the tensors)."""
+_SAFETENSORS_DTYPES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
 _STAGING_PREFIX = ".staging-"
 
 T = TypeVar("T")
@@ -285,6 +311,99 @@ def load_json_bounded(
     return value
 
 
+def read_safetensors_header(
+    data: bytes,
+    *,
+    source: str,
+    error: type[Exception] = ForecasterError,
+    max_header: int = SAFETENSORS_HEADER_LIMIT,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The tensors (name -> ``{"dtype", "shape", "data_offsets"}``) and metadata listed by the
+    header of the safetensors file ``data``, after checking that the header is sane: its
+    length prefix at most ``max_header`` and within the file, JSON of the expected types,
+    known dtypes, and tensors whose byte ranges tile the rest of the file exactly. Call it
+    before handing untrusted bytes to ``safetensors``.
+
+    Examples
+    --------
+    >>> import torch, safetensors.torch
+    >>> data = safetensors.torch.save({"w": torch.zeros(2, 3)}, metadata={"a": "b"})
+    >>> read_safetensors_header(data, source="weights")
+    ({'w': {'dtype': 'F32', 'shape': [2, 3], 'data_offsets': [0, 24]}}, {'a': 'b'})
+    >>> read_safetensors_header(b"\\xff" * 8 + data[8:], source="weights")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.ForecasterError: weights is not a safetensors file: ...
+    """
+
+    def refuse(problem: str) -> Exception:
+        return error(
+            f"{source} is not a safetensors file: {problem}. forecaster never writes such a "
+            "file; restore the file that was written there."
+        )
+
+    if len(data) < 8:
+        raise refuse(f"it has {len(data)} bytes, fewer than the 8 of a header length")
+    length = int.from_bytes(data[:8], "little")
+    if length > max_header or length > len(data) - 8:
+        raise refuse(
+            f"its header claims {length:,} bytes, more than the {min(max_header, len(data) - 8):,}"
+            " it can have"
+        )
+    header = load_json_bounded(
+        data[8 : 8 + length], source=f"the header of {source}", error=error, max_depth=4
+    )
+    if not isinstance(header, dict):
+        raise refuse(f"its header is a {type(header).__name__}, not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise refuse("its metadata is not a mapping of strings")
+    spans = []
+    for name, entry in header.items():
+        spans.append((*_tensor_span(name, entry, refuse), name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            raise refuse(f"the bytes of tensor {name!r} do not follow those of the one before")
+        position = end
+    if position != len(data) - 8 - length:
+        raise refuse(
+            f"its tensors take {position:,} bytes but the file holds {len(data) - 8 - length:,}"
+        )
+    return header, metadata
+
+
+def _tensor_span(name: str, entry: Any, refuse: Callable[[str], Exception]) -> tuple[int, int]:
+    """``(begin, end)`` of a tensor's bytes, after checking its header entry."""
+
+    def is_count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise refuse(f"the entry of tensor {name!r} is not {{dtype, shape, data_offsets}}")
+    size = _SAFETENSORS_DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+    shape, offsets = entry["shape"], entry["data_offsets"]
+    if size is None:
+        raise refuse(f"tensor {name!r} has an unknown dtype {entry['dtype']!r}")
+    if not isinstance(shape, list) or not all(is_count(n) for n in shape):
+        raise refuse(f"tensor {name!r} has an invalid shape {shape!r}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(is_count(n) for n in offsets)
+        or offsets[1] - offsets[0] != size * _product(shape)
+    ):
+        raise refuse(f"tensor {name!r} has data offsets {offsets!r} that do not fit its shape")
+    return offsets[0], offsets[1]
+
+
+def _product(values: list[int]) -> int:
+    total = 1
+    for value in values:
+        total *= value
+    return total
+
+
 class PinnedDirectory:
     """A folder opened once, so that every file read through it comes from the same version
     of the folder even when it is replaced meanwhile (see :func:`publish_directory`).
@@ -443,20 +562,29 @@ def write_manifest(
     manifest = {
         "owner": OWNER,
         "kind": kind,
-        "package_version": _package_version(),
+        "package_version": __version__,
         "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "details": dict(details or {}),
         "files": files,
     }
-    text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False)
-    write_bytes_atomic(folder / MANIFEST, text.encode("utf-8"))
+    manifest["digest"] = manifest_digest(manifest)
+    write_bytes_atomic(folder / MANIFEST, manifest_bytes(manifest))
     return manifest
 
 
-def _package_version() -> str:
-    from forecaster import _version
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """The bytes :func:`write_manifest` writes for ``manifest`` (a reader can compare a
+    manifest file with them: any other bytes were edited)."""
+    return json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False).encode("utf-8")
 
-    return _version.__version__
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """The sha256 of a manifest's entries other than ``digest`` (canonical JSON), which
+    :func:`write_manifest` stores as its ``digest``: an edit of the manifest itself shows."""
+    body = {key: value for key, value in manifest.items() if key != "digest"}
+    return sha256_bytes(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    )
 
 
 def read_manifest(
@@ -482,6 +610,7 @@ def read_manifest(
         and isinstance(manifest.get("files"), dict)
         and all(isinstance(k, str) and isinstance(v, str) for k, v in manifest["files"].items())
         and isinstance(manifest.get("details", {}), dict)
+        and manifest.get("digest", manifest_digest(manifest)) == manifest_digest(manifest)
     ):
         return None
     return manifest
@@ -526,11 +655,14 @@ def _check_pinned(
     kind: str,
     same: Callable[[Mapping[str, Any]], str | None] | None,
     purpose: str,
+    adopt: Callable[[Path], bool] | None = None,
 ) -> dict[str, Any] | None:
     destination = pinned.path
     if not any(True for _ in pinned.walk(hash_files=False)):
         return None  # an empty folder holds nothing to lose
     manifest = read_manifest(destination, pinned=pinned)
+    if manifest is None and adopt is not None and adopt(destination):
+        return None
     if manifest is None:
         raise OwnershipError(
             f"Refusing to {purpose} {destination}: it is a folder forecaster did not write (it "
@@ -562,15 +694,17 @@ def check_replaceable(
     *,
     same: Callable[[Mapping[str, Any]], str | None] | None = None,
     purpose: str = "replace",
+    adopt: Callable[[Path], bool] | None = None,
 ) -> dict[str, Any] | None:
     """Raise :class:`~forecaster.exceptions.OwnershipError` unless ``destination`` may be
     replaced by a new folder of ``kind``; return its manifest (None when it is free).
 
     It may when it does not exist, is an empty folder, or holds a folder of the same kind that
     the package wrote (its manifest) in which no file was added or changed since. ``same`` can
-    refuse further (e.g. the outputs of another pipeline): it returns a reason, or None. The
-    folder is checked as one version: when another process replaces it meanwhile, the check
-    runs again on the new one.
+    refuse further (e.g. the outputs of another pipeline): it returns a reason, or None.
+    ``adopt(folder)`` can vouch for a folder without a manifest (one an older version of the
+    package wrote before it wrote manifests). The folder is checked as one version: when
+    another process replaces it meanwhile, the check runs again on the new one.
 
     Examples
     --------
@@ -590,7 +724,7 @@ def check_replaceable(
         try:
             with PinnedDirectory(destination, error=OwnershipError) as pinned:
                 try:
-                    return _check_pinned(pinned, kind, same, purpose)
+                    return _check_pinned(pinned, kind, same, purpose, adopt)
                 except (OwnershipError, OSError):
                     if not pinned.replaced():
                         raise
@@ -598,6 +732,8 @@ def check_replaceable(
             if not destination.exists():
                 return None
         except NotADirectoryError:
+            if not destination.exists():
+                return None  # a part of its path is a file: there is nothing to replace
             continue  # replaced by a file meanwhile: _refusal says so
     raise OwnershipError(
         f"Refusing to {purpose} {destination}: other processes kept replacing it while it was "
@@ -640,6 +776,48 @@ def _staging_siblings(destination: Path) -> list[Path]:
         return list(destination.parent.glob(f".{destination.name}{_STAGING_PREFIX}*"))
     except OSError:
         return []
+
+
+def remove_staging(destination: str | os.PathLike[str]) -> list[Path]:
+    """Delete the staging folders of ``destination`` (from :func:`staging_directory`) that
+    writers killed before publishing left beside it; return them.
+
+    Call it only while holding the lock that serialises the writers of ``destination``
+    (:func:`exclusive_lock`): a staging folder of a live writer would be deleted too.
+    """
+    removed = []
+    for folder in _staging_siblings(Path(destination)):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def owning_folder(
+    path: str | os.PathLike[str], *, stop: str | os.PathLike[str] | None = None
+) -> tuple[Path, str] | None:
+    """The nearest folder above ``path`` (not ``path`` itself; up to ``stop`` included, else
+    up to the file system's root) that the package wrote, with its kind; None when there is
+    none. Writing into such a folder would add a file its manifest does not list.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_manifest(folder, "run")
+    >>> owning_folder(folder / "sub" / "file.txt") == (folder, "run")
+    True
+    """
+    path = Path(os.path.normpath(Path(path).absolute()))
+    limit = None if stop is None else Path(os.path.normpath(Path(stop).absolute()))
+    for folder in path.parents:
+        if limit is not None and not folder.is_relative_to(limit):
+            break
+        if (folder / MANIFEST).is_file():
+            manifest = read_manifest(folder)
+            if manifest is not None:
+                return folder, manifest["kind"]
+    return None
 
 
 _RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
@@ -700,17 +878,18 @@ def publish_directory(
     *,
     kind: str,
     same: Callable[[Mapping[str, Any]], str | None] | None = None,
+    adopt: Callable[[Path], bool] | None = None,
 ) -> Path:
     """Put the folder ``staging`` (from :func:`staging_directory`, with its manifest written)
     at ``destination`` in one step, replacing an earlier version there only when
     :func:`check_replaceable` proves it the package's (else ``OwnershipError``, and
     ``staging`` is removed). Concurrent publishers of one destination all succeed; the last
-    one's folder stays.
+    one's folder stays. ``adopt``: see :func:`check_replaceable`.
     """
     staging, destination = Path(staging), Path(destination)
     try:
         for _ in range(16):
-            check_replaceable(destination, kind, same=same)
+            check_replaceable(destination, kind, same=same, adopt=adopt)
             try:
                 if destination.exists():
                     _exchange(staging, destination)  # staging now holds the old version

@@ -39,7 +39,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import forecaster
-from forecaster import distributed
+from forecaster import _io, distributed
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
 __all__ = [
@@ -213,6 +212,9 @@ def _progress_enabled(progress: bool | None) -> bool:
 
 CHECKPOINT_FORMAT = "forecaster-checkpoint"
 CHECKPOINT_VERSION = 1
+CHECKPOINT_LIMIT = 8 * 2**30
+"""Largest checkpoint file read (8 GiB: the weights, best weights and optimizer state of a
+network of about 500 million parameters); :func:`read_checkpoint` takes another limit."""
 _METADATA_KEY = "forecaster_checkpoint"
 
 
@@ -365,31 +367,30 @@ def _json_normalized(value: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(value), default=str, sort_keys=True))
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> TrainingState:
+def read_checkpoint(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> TrainingState:
     """Read a checkpoint file written by :class:`Checkpointer` (no fingerprint check).
+
+    The file is read only when it is a regular file of at most ``max_bytes`` bytes (default
+    :data:`CHECKPOINT_LIMIT`; FIFOs, devices and oversized or sparse files are refused without
+    being read), and parsed only when its safetensors header is sane.
 
     Raises
     ------
     CheckpointError
         When the file does not exist or is not a readable checkpoint.
     """
-    from safetensors import safe_open
-
     file = Path(path)
-    if not file.is_file():
-        raise CheckpointError(f"There is no checkpoint file {file}.")
     try:
-        with safe_open(str(file), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        document = json.loads(metadata[_METADATA_KEY])
-        if document.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {document.get('format')!r}")
-        version = document.get("format_version")
-        if version != CHECKPOINT_VERSION:
-            raise ValueError(
-                f"format version {version!r}, this package reads version {CHECKPOINT_VERSION}"
-            )
+        data = _io.read_file_bounded(
+            file,
+            CHECKPOINT_LIMIT if max_bytes is None else max_bytes,
+            error=CheckpointError,
+            what="checkpoint",
+        )
+    except FileNotFoundError:
+        raise CheckpointError(f"There is no checkpoint file {file}.") from None
+    try:
+        document, tensors = _parse_checkpoint(data, file)
         body = _decode(document["state"], tensors)
         history = [EpochRecord(**record) for record in body.pop("history")]
         return TrainingState(
@@ -398,14 +399,59 @@ def read_checkpoint(path: str | os.PathLike[str]) -> TrainingState:
             extra=document.get("extra", {}),
             **{name: body[name] for name in TrainingState._FIELDS},
         )
-    except CheckpointError:
-        raise
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} {_UNREADABLE_HINT}") from exc
     except Exception as exc:
         raise CheckpointError(
             f"{file} is not a readable forecaster checkpoint ({type(exc).__name__}: {exc}). "
-            "It may be truncated or from another program: delete it and fit without "
-            "resume=True to start from scratch."
+            + _UNREADABLE_HINT
         ) from exc
+
+
+_UNREADABLE_HINT = (
+    "It may be truncated or from another program: delete it and fit without resume=True to "
+    "start from scratch."
+)
+
+
+def _parse_checkpoint(data: bytes, file: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The JSON document and the tensors of a checkpoint's bytes (header checked first)."""
+    import safetensors.torch
+
+    source = f"{file} (not a readable forecaster checkpoint)"
+    _, metadata = _io.read_safetensors_header(data, source=source, error=CheckpointError)
+    if _METADATA_KEY not in metadata:
+        raise CheckpointError(f"{source} has no {_METADATA_KEY!r} metadata.")
+    document = _io.load_json_bounded(
+        metadata[_METADATA_KEY].encode("utf-8"), source=source, error=CheckpointError
+    )
+    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+        found = document.get("format") if isinstance(document, dict) else document
+        raise CheckpointError(f"{source} has the format {found!r}.")
+    version = document.get("format_version")
+    if version != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{source} has the format version {version!r}; this package reads version "
+            f"{CHECKPOINT_VERSION}."
+        )
+    return document, safetensors.torch.load(data)
+
+
+def _is_checkpoint(file: Path) -> bool:
+    """Whether ``file`` is a regular file (not a link) holding a forecaster checkpoint."""
+    if file.is_symlink() or not file.is_file():
+        return False
+    try:
+        data = _io.read_file_bounded(file, CHECKPOINT_LIMIT, error=CheckpointError)
+        _, metadata = _io.read_safetensors_header(data, source=str(file), error=CheckpointError)
+        document = _io.load_json_bounded(
+            metadata.get(_METADATA_KEY, "null").encode("utf-8"),
+            source=str(file),
+            error=CheckpointError,
+        )
+    except (OSError, CheckpointError):
+        return False
+    return isinstance(document, dict) and document.get("format") == CHECKPOINT_FORMAT
 
 
 def _fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -484,20 +530,14 @@ class Checkpointer:
         state.fingerprint = self.fingerprint
         state.extra = self.extra
         data = state.to_bytes()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
         try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.path.parent)
+            _io.write_bytes_atomic(self.path, data)
+        except OSError as exc:
+            raise CheckpointError(
+                f"Cannot write the checkpoint {self.path}: {exc.strerror or exc}. Check that "
+                "checkpoint_dir is a writable folder with free space (no file stands in its "
+                "path), or fit without checkpoint_dir."
+            ) from exc
 
     def load(self) -> TrainingState:
         """Read the checkpoint and check that it was written for this fingerprint.
@@ -517,19 +557,6 @@ class Checkpointer:
                 "start from scratch (which replaces the checkpoint)."
             )
         return state
-
-
-def _fsync_directory(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 class CheckpointDirectory:
@@ -592,12 +619,25 @@ class CheckpointDirectory:
         else:
             self.seed = seed
             if distributed.is_main_process() and self.directory.is_dir():
-                for old in self.directory.glob(self.PATTERN.format("*")):
-                    old.unlink(missing_ok=True)
+                self._remove_earlier()
         if distributed.is_main_process() and self.directory.is_dir():
             for stale in self.directory.glob(f".{self.PATTERN.format('*')}.*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a process killed while writing
         return self.seed
+
+    def _remove_earlier(self) -> None:
+        """Delete the checkpoints of an earlier fit; refuse, before deleting any, when a file
+        of that name is not a forecaster checkpoint (it would be overwritten)."""
+        earlier = sorted(self.directory.glob(self.PATTERN.format("*")))
+        foreign = [file.name for file in earlier if not _is_checkpoint(file)]
+        if foreign:
+            raise CheckpointError(
+                f"checkpoint_dir={str(self.directory)!r} holds {foreign} that forecaster did not "
+                "write (not checkpoints, or links), and a fit would overwrite them. Move them "
+                "away or pass another checkpoint_dir."
+            )
+        for file in earlier:
+            file.unlink(missing_ok=True)
 
     def next_run(self, seed: int) -> tuple[Checkpointer, TrainingState | None]:
         """The checkpointer of the next training run and the state to resume it from."""
@@ -629,17 +669,17 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
 
 def remove_checkpoints(directory: str | os.PathLike[str]) -> None:
     """Delete the checkpoint files of a fit in ``directory`` (those :class:`CheckpointDirectory`
-    writes, nothing else), then the folder itself if that left it empty."""
+    writes, proven by their content, and the temporary files of interrupted writes; nothing
+    else), then the folder itself if that left it empty."""
     folder = Path(directory)
     if not folder.is_dir() or folder.is_symlink():
         return
-    for pattern in (
-        CheckpointDirectory.PATTERN.format("*"),
-        f".{CheckpointDirectory.PATTERN.format('*')}.*.tmp",
-    ):
-        for file in folder.glob(pattern):
-            if file.is_file() and not file.is_symlink():
-                file.unlink(missing_ok=True)
+    for file in folder.glob(CheckpointDirectory.PATTERN.format("*")):
+        if _is_checkpoint(file):
+            file.unlink(missing_ok=True)
+    for file in folder.glob(f".{CheckpointDirectory.PATTERN.format('*')}.*.tmp"):
+        if file.is_file() and not file.is_symlink():
+            file.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()  # only when empty: files someone else put there stay
 

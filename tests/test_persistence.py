@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 import safetensors
+import safetensors.numpy
 import safetensors.torch
 import torch
 
@@ -34,8 +35,10 @@ from forecaster import (
     NotFittedError,
     RNNForecaster,
     RNNRegressor,
+    _io,
 )
-from forecaster.persistence import FORMAT, FORMAT_VERSION
+from forecaster.exceptions import OwnershipError
+from forecaster.persistence import FORMAT, FORMAT_VERSION, ModelSaveError
 
 N = 96
 REPO = Path(__file__).resolve().parents[1]
@@ -297,6 +300,8 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
     assert sorted(p.name for p in saved.iterdir()) == [
         "config.json",
         "keys.parquet",
+        "manifest.json",
+        "state.safetensors",
         "weights.safetensors",
     ]
     config = _strict_json((saved / "config.json").read_text(encoding="utf-8"))
@@ -313,11 +318,40 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
         assert weights.metadata() == {"format": FORMAT}
     assert (saved / "keys.parquet").read_bytes()[:4] == b"PAR1"
     assert pl.read_parquet(saved / "keys.parquet").equals(fitted.keys_)
+    # the arrays that grow with the series are tensors, not JSON
+    assert config["scaler"] == {"method": "standard", "columns": ["y", "x"]}
+    assert config["n_series"] == 2
+    state = safetensors.numpy.load_file(str(saved / "state.safetensors"))
+    assert set(state) == {"scaler.center", "scaler.scale", "scaler.n_fit_rows"}
+    np.testing.assert_array_equal(state["scaler.center"], fitted.scaler_.center_)
+    assert state["scaler.n_fit_rows"].dtype == np.int64
+
+
+def test_config_size_does_not_grow_with_the_number_of_series(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    sizes = {}
+    for n_series in (2, 200):
+        frame = pl.DataFrame(
+            {
+                "id": np.repeat([f"s{i}" for i in range(n_series)], 40),
+                "time": np.tile(np.arange(40), n_series),
+                "y": rng.normal(size=40 * n_series),
+            }
+        )
+        model = make_forecaster(covariates=None, lookback=8, horizon=2, max_epochs=1)
+        folder = model.fit(frame).save(tmp_path / f"m{n_series}")
+        sizes[n_series] = (folder / "config.json").stat().st_size
+    assert abs(sizes[200] - sizes[2]) < 64  # only n_series' digits and the timings differ
 
 
 def test_regressor_directory_has_no_keys_file(regressor: RNNRegressor, tmp_path: Path) -> None:
     folder = forecaster.save(regressor, tmp_path / "r")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "manifest.json",
+        "state.safetensors",
+        "weights.safetensors",
+    ]
     config = _strict_json((folder / "config.json").read_text(encoding="utf-8"))
     assert config["estimator"] == "RNNRegressor"  # type: ignore[index]
 
@@ -376,47 +410,51 @@ def test_failed_save_leaves_the_old_model_and_no_temp_dirs(
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
     written: list[str] = []
-    real_write = persistence._write_file
+    real_write = _io.write_bytes_atomic
 
     def disk_full(file: Path, data: bytes) -> str:
-        if written:  # the first file (the weights) fits, the next one does not
-            raise OSError(28, "No space left on device")
-        written.append(file.name)
+        if written:  # the first file (the config) fits, the next one does not
+            raise OSError(28, "No space left on device", str(file))
+        written.append(Path(file).name)
         return real_write(file, data)
 
-    monkeypatch.setattr(persistence, "_write_file", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(_io, "write_bytes_atomic", disk_full)
+    with pytest.raises(ModelSaveError, match=r"Cannot save the model to .*No space left"):
         regressor.save(str(target))
     written.clear()
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ModelSaveError, match="No space left"):
         forecaster.save(regressor, tmp_path / "new")
-    assert written == ["weights.safetensors"]
+    assert written == ["config.json"]
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert forecaster.load(target).predict(frame).equals(fitted.predict(frame))
 
 
-def test_failed_rename_rolls_back_to_the_old_model(
+def test_failed_exchange_rolls_back_to_the_old_model(
     fitted: RNNForecaster,
     regressor: RNNRegressor,
     frame: pl.DataFrame,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Where the atomic exchange is not available, two renames replace the model; when the
+    second fails, the first is undone and the error is ours."""
     target = tmp_path / "model"
     fitted.save(str(target))
+    monkeypatch.setattr(_io, "_RENAMEAT2", None)  # no renameat2: the two-rename fallback
     real_replace = os.replace
     calls: list[tuple[str, str]] = []
 
     def flaky_replace(src: object, dst: object) -> None:
-        calls.append((Path(src).name, Path(dst).name))  # type: ignore[arg-type]
-        if len(calls) == 2:  # staging -> destination, after the old model was moved aside
-            raise OSError("rename failed")
+        if Path(src).parent == tmp_path:  # type: ignore[arg-type]  (not the files' renames)
+            calls.append((Path(src).name, Path(dst).name))  # type: ignore[arg-type]
+            if len(calls) == 2:  # staging -> destination, after the old model was moved aside
+                raise OSError("rename failed")
         real_replace(src, dst)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "replace", flaky_replace)
-    with pytest.raises(OSError, match="rename failed"):
+    with pytest.raises(ModelSaveError, match="rename failed"):
         regressor.save(str(target))
     monkeypatch.undo()
     assert len(calls) == 3 and calls[2][1] == "model"  # the old model was moved back
@@ -431,7 +469,7 @@ def test_refuses_to_overwrite_a_directory_that_is_not_a_model(
     precious = tmp_path / "project"
     precious.mkdir()
     (precious / "notes.txt").write_text("do not delete")
-    with pytest.raises(DataValidationError, match="refusing to overwrite"):
+    with pytest.raises(OwnershipError, match=r"Refusing to save a model over .*did not write"):
         regressor.save(str(precious))
     assert [p.name for p in precious.iterdir()] == ["notes.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["project"]
@@ -445,15 +483,27 @@ def test_refuses_to_overwrite_a_directory_with_a_foreign_config_json(
     precious.mkdir()
     (precious / "config.json").write_text('{"name": "my project"}')
     (precious / "data.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(DataValidationError, match="not a saved model"):
+    with pytest.raises(OwnershipError, match="did not write"):
         forecaster.save(regressor, precious)
     assert sorted(p.name for p in precious.iterdir()) == ["config.json", "data.csv"]
+
+
+def test_refuses_to_overwrite_a_model_folder_holding_a_users_file(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    # Regression: saving over an earlier model deleted every other file in its folder.
+    folder = forecaster.save(regressor, tmp_path / "model")
+    (folder / "notes.txt").write_text("results of the last review")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(OwnershipError, match=r"notes\.txt \(not written by forecaster\)"):
+        forecaster.save(regressor, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def test_refuses_to_overwrite_a_file(regressor: RNNRegressor, tmp_path: Path) -> None:
     target = tmp_path / "model"
     target.write_text("a file")
-    with pytest.raises(DataValidationError, match="refusing to overwrite"):
+    with pytest.raises(OwnershipError, match="it is a file"):
         forecaster.save(regressor, target)
     assert target.read_text() == "a file"
 
@@ -485,12 +535,28 @@ def test_saving_something_else_raises(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _edit_config(folder: Path, edit: Callable[[dict], object]) -> None:
+def _resign(folder: Path) -> None:
+    """Rewrite the manifest for the files now in the folder: a tamper that also forges the
+    manifest, so that the checks behind it are reached."""
+    details = json.loads((folder / "manifest.json").read_text())["details"]
+    (folder / "manifest.json").unlink()
+    _io.write_manifest(folder, "model", details)
+
+
+def _edit_config(folder: Path, edit: Callable[[dict], object], resign: bool = True) -> None:
     """Apply ``edit`` to the parsed config in place (its return value is ignored)."""
     path = folder / "config.json"
     config = json.loads(path.read_text())
     edit(config)
     path.write_text(json.dumps(config))
+    if resign and (folder / "manifest.json").exists():
+        _resign(folder)
+
+
+def _write(folder: Path, name: str, data: bytes, resign: bool = True) -> None:
+    (folder / name).write_bytes(data)
+    if resign:
+        _resign(folder)
 
 
 def _edit_weights(folder: Path, edit: Callable[[dict[str, torch.Tensor]], None]) -> None:
@@ -498,6 +564,14 @@ def _edit_weights(folder: Path, edit: Callable[[dict[str, torch.Tensor]], None])
     state = safetensors.torch.load_file(path)
     edit(state)
     safetensors.torch.save_file(state, path)
+
+
+def _edit_state(folder: Path, edit: Callable[[dict[str, np.ndarray]], None]) -> None:
+    path = folder / "state.safetensors"
+    state = safetensors.numpy.load_file(str(path))
+    edit(state)
+    safetensors.numpy.save_file(state, str(path))
+    _resign(folder)
 
 
 def _drop_first_tensor(state: dict[str, torch.Tensor]) -> None:
@@ -514,20 +588,17 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def _resign(folder: Path) -> None:
-    """Recompute the checksums in the config (a tamper that also updates config.json)."""
-    config = json.loads((folder / "config.json").read_text())
-    config["checksums"] = {
-        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        for name in config["checksums"]
-        if (folder / name).is_file()
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-
-
 def _scale_first_tensor(state: dict[str, torch.Tensor]) -> None:
     name = sorted(state)[0]
     state[name] = state[name] * 1.5  # same shape: only a checksum can notice
+
+
+def _set_first(key: str, value: float) -> Callable[[dict[str, np.ndarray]], None]:
+    def edit(state: dict[str, np.ndarray]) -> None:
+        state[key] = state[key].copy()
+        state[key].flat[0] = value
+
+    return edit
 
 
 FILE_EDITS: dict[str, Callable[[Path], object]] = {
@@ -541,19 +612,28 @@ FILE_EDITS: dict[str, Callable[[Path], object]] = {
     "keys-too-many": lambda d: pl.DataFrame({"id": ["a", "b", "c"]}).write_parquet(
         d / "keys.parquet"
     ),
+    "state-truncated": lambda d: _truncate(d / "state.safetensors"),
+    "config-scaler-edited": lambda d: _edit_config(
+        d, lambda c: c["scaler"].update(method="robust"), resign=False
+    ),
+    "config-freq-edited": lambda d: _edit_config(d, lambda c: c.update(freq="2"), resign=False),
 }
-"""Edits of the weights or keys; the checksums in config.json notice every one of them."""
+"""Edits of any file but the manifest; the manifest's sha256 notices every one of them."""
 
 _WEIGHTS_MISMATCH = (
     "weights in weights.safetensors do not match the network configuration in config.json"
 )
+_NOT_SAFETENSORS = r"weights.safetensors is not a safetensors file"
 
 CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
-    "missing-dir": (lambda d: shutil.rmtree(d), "no such directory"),
-    "no-config": (lambda d: (d / "config.json").unlink(), "config.json is missing"),
-    "invalid-json": (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
-    "binary-config": (lambda d: (d / "config.json").write_bytes(b"\xff\xfe\x00"), "not valid"),
-    "json-list": (lambda d: (d / "config.json").write_text("[1, 2]"), "another format"),
+    "missing-dir": (lambda d: shutil.rmtree(d), "no such folder"),
+    "no-config": (
+        lambda d: (d / "config.json").unlink(),
+        r"config.json \(the model config\) is missing",
+    ),
+    "invalid-json": (lambda d: _write(d, "config.json", b"{not json"), "not valid JSON"),
+    "binary-config": (lambda d: _write(d, "config.json", b"\xff\xfe\x00"), "not valid"),
+    "json-list": (lambda d: _write(d, "config.json", b"[1, 2]"), "another format"),
     "other-format": (
         lambda d: _edit_config(d, lambda c: c.update(format="keras-model")),
         "another format",
@@ -571,6 +651,10 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda d: _edit_config(d, lambda c: c.update(format_version="one")),
         "invalid format_version 'one'",
     ),
+    "version-disagrees-with-manifest": (
+        lambda d: _edit_config(d, lambda c: c.update(format_version=2)),
+        "manifest.json names model format 3 but config.json format 2",
+    ),
     "unknown-class": (
         lambda d: _edit_config(d, lambda c: c.update(estimator="ProphetForecaster")),
         r"unknown estimator class 'ProphetForecaster'; this version knows GRUForecaster",
@@ -583,13 +667,13 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda d: _edit_config(d, lambda c: c.pop("scaler")),
         r"\(missing \['scaler'\]\)",
     ),
-    "checksums-missing": (
-        lambda d: _edit_config(d, lambda c: c.pop("checksums")),
-        r"\(missing \['checksums'\]\)",
+    "n-series-missing": (
+        lambda d: _edit_config(d, lambda c: c.pop("n_series")),
+        r"\(missing \['n_series'\]\)",
     ),
-    "checksums-not-a-dict": (
-        lambda d: _edit_config(d, lambda c: c.update(checksums=["abc"])),
-        "checksums in config.json are not a mapping",
+    "checksums-of-format-2": (
+        lambda d: _edit_config(d, lambda c: c.update(checksums={})),
+        r"\(unknown \['checksums'\]\)",
     ),
     "unknown-param": (
         lambda d: _edit_config(d, lambda c: c["params"].update(colour="red")),
@@ -602,7 +686,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "invalid-param": (
         lambda d: _edit_config(d, lambda c: c["params"].update(cell="transformer")),
-        r"parameters or network configuration are invalid \(cell='transformer' is not",
+        r"parameters in config.json are invalid \(cell.*'transformer'",
     ),
     "param-disagrees-with-network": (
         lambda d: _edit_config(d, lambda c: c["params"].update(cell="lstm")),
@@ -614,11 +698,21 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "network-hidden-size": (
         lambda d: _edit_config(d, lambda c: c["network"].update(hidden_size=16)),
-        _WEIGHTS_MISMATCH + r" \(Error\(s\) in loading state_dict.*size mismatch",
+        r"disagree \(hidden_size 8 vs network 16\)",
+    ),
+    "network-and-params-hidden-size": (
+        lambda d: _edit_config(
+            d, lambda c: (c["network"].update(hidden_size=16), c["params"].update(hidden_size=16))
+        ),
+        _WEIGHTS_MISMATCH + r" \(.* is F32 \[.*\], expected F32 \[",
+    ),
+    "network-members": (
+        lambda d: _edit_config(d, lambda c: c["network"].update(n_members=2)),
+        r"disagree \(n_members 1 vs network 2\)",
     ),
     "network-unknown-entry": (
         lambda d: _edit_config(d, lambda c: c["network"].update(attention=True)),
-        "network configuration are invalid",
+        "network configuration in config.json is invalid",
     ),
     "network-not-a-dict": (
         lambda d: _edit_config(d, lambda c: c.update(network=[1])),
@@ -626,65 +720,156 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "weights-missing": (
         lambda d: (d / "weights.safetensors").unlink(),
-        "Cannot read the weights in .*weights.safetensors",
+        r"weights.safetensors \(the weights\) is missing",
     ),
     "keys-missing": (
         lambda d: (d / "keys.parquet").unlink(),
-        "Cannot read the series keys in .*keys.parquet",
+        r"keys.parquet \(the series keys\) is missing",
+    ),
+    "state-missing": (
+        lambda d: (d / "state.safetensors").unlink(),
+        r"state.safetensors \(the fitted state\) is missing",
+    ),
+    "manifest-missing": (
+        lambda d: (d / "manifest.json").unlink(),
+        "manifest.json is missing",
+    ),
+    "manifest-edited": (
+        lambda d: (d / "manifest.json").write_text(
+            (d / "manifest.json").read_text().replace('"written": "2', '"written": "1')
+        ),
+        "manifest.json was edited after the model was saved",
+    ),
+    "manifest-reformatted": (
+        lambda d: (d / "manifest.json").write_text(
+            json.dumps(json.loads((d / "manifest.json").read_text()))
+        ),
+        "manifest.json was edited after the model was saved",
+    ),
+    "manifest-of-a-run": (
+        lambda d: ((d / "manifest.json").unlink(), _io.write_manifest(d, "run")),
+        "manifest.json is not the manifest of a forecaster model",
+    ),
+    "manifest-lists-a-users-file": (
+        lambda d: _write(d, "notes.txt", b"mine", resign=True),
+        r"manifest.json does not list the files of a RNNForecaster \(unknown \['notes.txt'\]\)",
     ),
     "freq-invalid": (
         lambda d: _edit_config(d, lambda c: c.update(freq="every now and then")),
-        "incomplete or corrupt",
+        "scaler state or frequency is invalid",
     ),
     "schema-not-a-dict": (
         lambda d: _edit_config(d, lambda c: c.update(schema=["y"])),
-        "incomplete or corrupt",
+        "schema in config.json is not a mapping",
+    ),
+    "n-series-string": (
+        lambda d: _edit_config(d, lambda c: c.update(n_series="2")),
+        r"n_series is '2'; expected an integer >= 1",
+    ),
+    "n-series-bool": (
+        lambda d: _edit_config(d, lambda c: c.update(n_series=True)),
+        r"n_series is True; expected an integer >= 1",
+    ),
+    "n-series-huge": (
+        lambda d: _edit_config(d, lambda c: c.update(n_series=10**30)),
+        r"n_series is 10{30}; expected an integer",
+    ),
+    "n-series-wrong": (
+        lambda d: _edit_config(d, lambda c: c.update(n_series=3)),
+        r"state.safetensors does not hold the state the config describes \(scaler.center is "
+        r"F64 \[2, 2\], expected F64 \[3, 2\]",
+    ),
+    "scaler-columns-not-a-list": (
+        lambda d: _edit_config(d, lambda c: c["scaler"].update(columns="y")),
+        r"scaler.columns is 'y'; expected a list of names",
+    ),
+    "scaler-columns-too-few": (
+        lambda d: _edit_config(d, lambda c: c["scaler"].update(columns=["y"])),
+        r"disagree \(n_features 1 vs network 2\)",
+    ),
+    "scaler-method-unknown": (
+        lambda d: _edit_config(d, lambda c: c["scaler"].update(method="magic")),
+        r"scaler state or frequency is invalid \(Invalid scaler state: method 'magic'",
+    ),
+    "scaler-columns-swapped": (
+        lambda d: _edit_config(d, lambda c: c["scaler"].update(columns=["x", "y"])),
+        r"scaler's columns \['x', 'y'\] do not start with the targets \['y'\]",
+    ),
+    "history-not-a-list": (
+        lambda d: _edit_config(d, lambda c: c.update(history="long")),
+        "history in config.json is not a list of records",
+    ),
+    "windows-a-string": (
+        lambda d: _edit_config(d, lambda c: c.update(n_train_windows="5")),
+        r"n_train_windows is '5'; expected an integer >= 0",
+    ),
+    "state-scale-zero": (
+        lambda d: _edit_state(d, _set_first("scaler.scale", 0.0)),
+        r"Invalid scaler state: scale must be finite and > 0",
+    ),
+    "state-center-nan": (
+        lambda d: _edit_state(d, _set_first("scaler.center", float("nan"))),
+        r"Invalid scaler state: center must be finite",
+    ),
+    "state-counts-negative": (
+        lambda d: _edit_state(d, _set_first("scaler.n_fit_rows", -1)),
+        r"Invalid scaler state: n_fit_rows must be >= 0",
+    ),
+    "state-float32": (
+        lambda d: _edit_state(
+            d, lambda s: s.update({"scaler.center": s["scaler.center"].astype(np.float32)})
+        ),
+        r"scaler.center is F32 \[2, 2\], expected F64 \[2, 2\]",
+    ),
+    "state-extra-tensor": (
+        lambda d: _edit_state(d, lambda s: s.update(extra=np.zeros(2))),
+        r"state.safetensors does not hold .*unexpected tensors \['extra'\]",
+    ),
+    "state-lambdas-without-boxcox": (
+        lambda d: _edit_state(d, lambda s: s.update(target_lambdas=np.zeros((2, 1)))),
+        r"unexpected tensors \['target_lambdas'\]",
     ),
     **{
-        edit: (fn, r"does not match its checksum in config.json \(sha256 '[0-9a-f]{64}' expected")
+        edit: (fn, r"does not match its sha256 in manifest.json \('[0-9a-f]{64}' expected")
         for edit, fn in FILE_EDITS.items()
     },
-    # The same edits with the checksums updated too: the deeper checks still refuse them.
+    # The same edits with the manifest forged too: the deeper checks still refuse them.
     "resigned-weights-truncated": (
         lambda d: (_truncate(d / "weights.safetensors"), _resign(d)),
-        "Cannot read the weights",
+        _NOT_SAFETENSORS + ": its tensors take",
     ),
     "resigned-weights-garbage": (
-        lambda d: ((d / "weights.safetensors").write_bytes(os.urandom(64)), _resign(d)),
-        "Cannot read the weights",
+        lambda d: _write(d, "weights.safetensors", os.urandom(64)),
+        _NOT_SAFETENSORS,
     ),
     "resigned-tensor-removed": (
         lambda d: (_edit_weights(d, _drop_first_tensor), _resign(d)),
-        _WEIGHTS_MISMATCH + r" \(Error\(s\) in loading state_dict.*Missing key",
+        _WEIGHTS_MISMATCH + r" \(missing tensors \['",
     ),
     "resigned-tensor-extra": (
         lambda d: (_edit_weights(d, lambda s: s.update(extra=torch.zeros(3))), _resign(d)),
-        _WEIGHTS_MISMATCH + r" \(Error\(s\) in loading state_dict.*Unexpected key",
+        _WEIGHTS_MISMATCH + r" \(unexpected tensors \['extra'\]",
     ),
     "resigned-tensor-wrong-shape": (
         lambda d: (_edit_weights(d, _reshape_first_tensor), _resign(d)),
-        _WEIGHTS_MISMATCH,
+        _WEIGHTS_MISMATCH + r" \(.* is F32 \[.*\], expected F32",
     ),
     "resigned-keys-corrupt": (
-        lambda d: ((d / "keys.parquet").write_bytes(b"PAR1 not parquet"), _resign(d)),
-        "incomplete or corrupt",
+        lambda d: _write(d, "keys.parquet", b"PAR1 not parquet"),
+        "keys.parquet cannot be read",
     ),
     "resigned-keys-too-many": (
         lambda d: (FILE_EDITS["keys-too-many"](d), _resign(d)),
-        "keys and scaler state disagree",
+        "keys and scaler state disagree: keys.parquet has 3 series, the scaler 2",
+    ),
+    "resigned-keys-other-column": (
+        lambda d: (
+            pl.DataFrame({"ticker": ["a", "b"]}).write_parquet(d / "keys.parquet"),
+            _resign(d),
+        ),
+        r"keys.parquet has the columns \['ticker'\], expected \['id'\]",
     ),
 }
-
-
-_NO_VERSION = (
-    "missing-dir",
-    "no-config",
-    "invalid-json",
-    "binary-config",
-    "json-list",
-    "other-format",
-)
-"""Corruptions that leave no format version to report."""
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
@@ -698,7 +883,7 @@ def test_hostile_tampered_model_directories(corruption: str, model_copy: Path) -
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, forecaster.ForecasterError)
     assert str(model_copy) in str(info.value)
-    if corruption not in _NO_VERSION:
+    if "reads model formats" in str(info.value):
         # which version was found, which this package reads, what to do
         assert f"reads model formats 1 to {FORMAT_VERSION}" in str(info.value)
         assert re.search(r"refit|Restore|Upgrade", str(info.value))
@@ -709,7 +894,7 @@ def test_a_regressor_config_without_its_state_is_refused(
 ) -> None:
     folder = forecaster.save(regressor, tmp_path / "r")
     _edit_config(folder, lambda c: c["regressor"].pop("y_scale"))
-    with pytest.raises(ModelFormatError, match="incomplete or corrupt"):
+    with pytest.raises(ModelFormatError, match=r"regressor.y_scale in config.json is None"):
         forecaster.load(folder)
     _edit_config(folder, lambda c: c.pop("regressor"))
     with pytest.raises(ModelFormatError, match=r"missing \['regressor'\]"):
@@ -725,10 +910,26 @@ def test_hostile_regressor_params_disagreeing_with_its_network(
         forecaster.load(folder)
 
 
-def test_saved_checksums_cover_weights_and_keys(saved: Path) -> None:
-    config = json.loads((saved / "config.json").read_text())
-    assert set(config["checksums"]) == {"weights.safetensors", "keys.parquet"}
-    for name, digest in config["checksums"].items():
+def test_the_manifest_covers_every_file(saved: Path) -> None:
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["kind"] == "model" and manifest["owner"] == "forecaster"
+    assert manifest["details"] == {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": "RNNForecaster",
+    }
+    files = {p.name for p in saved.iterdir()} - {"manifest.json"}
+    assert (
+        set(manifest["files"])
+        == files
+        == {
+            "config.json",
+            "weights.safetensors",
+            "state.safetensors",
+            "keys.parquet",
+        }
+    )
+    for name, digest in manifest["files"].items():
         assert hashlib.sha256((saved / name).read_bytes()).hexdigest() == digest
 
 
@@ -737,18 +938,36 @@ def test_saved_checksums_cover_weights_and_keys(saved: Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _as_format_1(folder: Path, drop_params: tuple[str, ...] = ()) -> None:
-    """Rewrite a saved model the way format 1 wrote it: no checksums, fewer parameters."""
-
-    def downgrade(config: dict) -> None:
-        config["format_version"] = 1
-        config["package_version"] = "0.0.9"
-        del config["checksums"]
-        for name in drop_params:
-            del config["params"][name]
+def as_legacy(folder: Path, version: int, drop_params: tuple[str, ...] = ()) -> None:
+    """Rewrite a saved model the way format ``version`` (1 or 2) wrote it: the state arrays
+    in config.json, no manifest; format 2 with checksums, format 1 without and with fewer
+    parameters."""
+    config = json.loads((folder / "config.json").read_text())
+    state = safetensors.numpy.load_file(str(folder / "state.safetensors"))
+    config.update(format_version=version, package_version="0.0.9")
+    if "regressor" in config:
+        config["regressor"].update(
+            x_mean=state["x_mean"].tolist(), x_scale=state["x_scale"].tolist()
+        )
+    else:
+        for key in ("center", "scale", "n_fit_rows"):
+            config["scaler"][key] = state[f"scaler.{key}"].tolist()
+        lambdas = state.get("target_lambdas")
+        config["target_lambdas"] = None if lambdas is None else lambdas.tolist()
+        del config["n_series"]
+    (folder / "manifest.json").unlink()
+    (folder / "state.safetensors").unlink()
+    if version == 2:
+        config["checksums"] = {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.iterdir()
+            if p.name != "config.json"
+        }
+    for name in drop_params:
+        del config["params"][name]
+    if version == 1:
         config["network"].pop("channel_independent", None)
-
-    _edit_config(folder, downgrade)
+    (folder / "config.json").write_text(json.dumps(config))
 
 
 def test_hostile_format_1_model_is_migrated_with_a_warning(
@@ -756,7 +975,7 @@ def test_hostile_format_1_model_is_migrated_with_a_warning(
 ) -> None:
     added = [p for p in persistence._PARAMS_ADDED if p in fitted.get_params()]
     assert added  # the parameters added since format 1 exist on the estimator
-    _as_format_1(model_copy, drop_params=tuple(added))
+    as_legacy(model_copy, 1, drop_params=tuple(added))
     with pytest.warns(
         ForecasterWarning, match=r"model format 1 \(forecaster 0.0.9\).*no checksums"
     ):
@@ -765,7 +984,7 @@ def test_hostile_format_1_model_is_migrated_with_a_warning(
     assert {p: loaded.get_params()[p] for p in added} == {
         p: persistence._PARAMS_ADDED[p] for p in added
     }
-    # Saving it again upgrades it: checksums, current version, no warning on load.
+    # Saving it again upgrades it: manifest, current version, no warning on load.
     upgraded = loaded.save(tmp_path / "upgraded")
     assert json.loads((upgraded / "config.json").read_text())["format_version"] == FORMAT_VERSION
     with warnings.catch_warnings():
@@ -773,10 +992,66 @@ def test_hostile_format_1_model_is_migrated_with_a_warning(
         assert forecaster.load(upgraded).predict(frame).equals(fitted.predict(frame))
 
 
+def test_hostile_format_2_model_is_migrated_and_upgraded_in_place(
+    fitted: RNNForecaster, frame: pl.DataFrame, model_copy: Path
+) -> None:
+    as_legacy(model_copy, 2)
+    with pytest.warns(ForecasterWarning, match=r"model format 2 .*config.json .*not integrity"):
+        loaded = forecaster.load(model_copy)
+    assert loaded.predict(frame).equals(fitted.predict(frame))
+    loaded.save(model_copy)  # over the format-2 folder itself: it is provably a model
+    assert (model_copy / "manifest.json").is_file()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert forecaster.load(model_copy).predict(frame).equals(fitted.predict(frame))
+
+
+def test_hostile_format_2_checksums_still_refuse_changed_weights(model_copy: Path) -> None:
+    as_legacy(model_copy, 2)
+    _edit_weights(model_copy, _scale_first_tensor)
+    with pytest.raises(
+        ModelFormatError, match=r"weights.safetensors does not match its sha256 in config.json"
+    ):
+        forecaster.load(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["scaler"].update(center="oops"), "scaler.center in config.json is 'oops'"),
+        (lambda c: c["scaler"].update(center=[["1.5", 2.0]] * 2), "not an array of numbers"),
+        (lambda c: c["scaler"].update(scale=[[True, 1.0]] * 2), "not an array of numbers"),
+        (lambda c: c["scaler"].update(n_fit_rows=[10**30, 1]), "out of range"),
+        (lambda c: c["scaler"].update(n_fit_rows=[1.5, 1]), "not an array of integers"),
+        (lambda c: c.update(scaler=[1, 2]), "scaler state in config.json is list, not a dict"),
+        (lambda c: c.update(target_lambdas=[[0.5], [0.5]]), "has target_lambdas but"),
+        (lambda c: c.update(checksums=["abc"]), "checksums in config.json are not a mapping"),
+    ],
+    ids=[
+        "center-a-string",
+        "numbers-as-strings",
+        "booleans",
+        "huge-int",
+        "float-count",
+        "scaler-a-list",
+        "lambdas-without-boxcox",
+        "checksums-a-list",
+    ],
+)
+def test_hostile_format_2_config_of_the_wrong_types_is_refused(
+    model_copy: Path, edit: Callable[[dict], object], message: str
+) -> None:
+    as_legacy(model_copy, 2)
+    _edit_config(model_copy, edit)
+    with pytest.raises(ModelFormatError, match=message) as info:
+        forecaster.load(model_copy)
+    assert "model format 2" in str(info.value)
+
+
 def test_hostile_format_1_model_missing_an_unlisted_parameter_is_refused(
     model_copy: Path,
 ) -> None:
-    _as_format_1(model_copy, drop_params=("normalization",))
+    as_legacy(model_copy, 1, drop_params=("normalization",))
     with pytest.raises(ModelFormatError, match=r"missing: \['normalization'\]\) \(model format 1"):
         forecaster.load(model_copy)
 
@@ -789,6 +1064,35 @@ def test_hostile_format_1_model_from_the_repository_history(frame: pl.DataFrame)
     with pytest.warns(ForecasterWarning, match="model format 1"):
         model = forecaster.load(folder)
     assert model.network_.get_config()["lookback"] == model.lookback
+
+
+def test_hostile_format_2_model_from_the_repository_history(tmp_path: Path) -> None:
+    """A Box-Cox, calendar forecaster and a regressor that format-2 code really wrote
+    (tests/fixtures/*_format2) load, predict what they predicted then, and save as format 3."""
+    fixtures = REPO / "tests" / "fixtures"
+    frame = pl.read_csv(fixtures / "model_format2_input.csv", try_parse_dates=True)
+    expected = pl.read_csv(fixtures / "model_format2_forecast.csv", try_parse_dates=True)
+    with pytest.warns(ForecasterWarning, match="model format 2"):
+        model = forecaster.load(fixtures / "model_format2")
+    forecast = model.predict(frame)
+    assert forecast.select("id", "time").equals(expected.select("id", "time"))
+    np.testing.assert_allclose(forecast["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-6)
+    assert model.target_lambdas_ is not None and model.calendar_ == ("dayofweek", "dayofyear")
+    with pytest.warns(ForecasterWarning, match="model format 2"):
+        regressor = forecaster.load(fixtures / "regressor_format2")
+    X = np.random.default_rng(0).normal(size=(40, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        regressor.predict(X[:2]),
+        [[-0.2703146, -0.35584194], [-0.2488845, -0.34309558]],
+        rtol=1e-5,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reloaded = forecaster.load(model.save(tmp_path / "m"))
+        assert reloaded.predict(frame).equals(forecast)
+        assert np.array_equal(
+            forecaster.load(regressor.save(tmp_path / "r")).predict(X), regressor.predict(X)
+        )
 
 
 # ------------------------------------------------------------------------------------------

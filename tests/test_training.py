@@ -804,7 +804,7 @@ def test_a_failed_write_keeps_the_previous_checkpoint(monkeypatch, tmp_path) -> 
         raise OSError("disk full")
 
     monkeypatch.setattr(training.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=r"Cannot write the checkpoint .*disk full"):
         quick_train(max_epochs=1, checkpoint=checkpointer)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["run.safetensors"]
