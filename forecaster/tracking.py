@@ -45,19 +45,36 @@ tracking URI that was set explicitly, else to the experiment ``"forecaster"``. S
 
 Fault tolerance
 ---------------
-Tracking never breaks training. When the tracking backend fails (server down, network, disk),
-the fit still completes and live logging stops for the rest of the fit, so a dead server stalls
-training for one request only. At the end of the fit a quick probe (``/health``, 5 s) tells
-whether the server is back: if so, what was missed is logged (the epoch history is complete);
-if not, the model plus everything that was not logged (params, dataset fingerprint, history,
-metrics, plot) are written to a local folder, ``mlflow/unlogged/<time>-<run id>/`` under the
-working directory by default (``configure(fallback_dir=...)``; ``model/`` reloads with
-:func:`forecaster.load`, ``run.json`` holds the records), and one
-:class:`~forecaster.exceptions.ForecasterWarning` says what was not logged and where it is.
-(The run itself then stays RUNNING on the server, which could not be told otherwise.) How long
-one request may stall is MLflow's HTTP setting: ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (seconds,
-default 120) and ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` (default 7, with exponential backoff);
-lower them for a flaky server. A fit that raises leaves its own run FAILED.
+Tracking never breaks training, and a dead tracking server costs seconds, not minutes.
+
+- Before its first request, a fit, :func:`log_study`, :func:`trial_callback` and
+  :func:`configure` probe an ``http(s)://`` tracking server once (``GET /health``,
+  :data:`PROBE_TIMEOUT` seconds). A server that refuses the connection, does not answer, has a
+  name that does not resolve, or answers with a 5xx status or no HTTP at all is *unreachable*:
+  nothing is sent to it. The answer is remembered for :data:`PROBE_INTERVAL` seconds, so a grid
+  search or a study does not probe before every fit.
+- Every request forecaster sends runs inside :func:`bounded_requests`: MLflow's HTTP timeout,
+  retry count and backoff are :data:`DEFAULT_REQUEST_TIMEOUT` s, :data:`DEFAULT_MAX_RETRIES`
+  and :data:`DEFAULT_BACKOFF_FACTOR` unless you set them, with
+  ``configure(request_timeout=..., max_retries=...)`` (wins for forecaster's requests) or
+  MLflow's environment variables ``MLFLOW_HTTP_REQUEST_TIMEOUT``,
+  ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`` (kept as you set
+  them). MLflow's own defaults (120 s, 7 retries with exponential backoff: about four minutes
+  per request against a dead server) apply to your own ``mlflow.*`` calls outside these blocks.
+- When a request fails because the backend is unreachable, live logging stops for the rest of
+  the fit. At the end of the fit the server is probed again (when the last probe is older than
+  :data:`PROBE_INTERVAL`): if it answers, what was missed is logged (the epoch history is
+  complete); if not, the model plus everything that was not logged (params, dataset
+  fingerprint, history, metrics, plot) are written to a new folder
+  ``mlflow/unlogged/<time>-<run id>-<token>/`` under the working directory by default
+  (``configure(fallback_dir=...)``; ``model/`` reloads with :func:`forecaster.load`,
+  ``run.json`` holds the records, ``manifest.json`` the checksums). The folder is written in a
+  hidden staging folder and renamed into place, never over an existing one. Besides these
+  folders (and the folder of a local SQLite store) tracking writes no file, and it deletes
+  none outside its own temporary folders. One
+  :class:`~forecaster.exceptions.ForecasterWarning` says what was not logged and where it is.
+  (A run created before the server went away stays RUNNING on it.) A fit that raises leaves its
+  own run FAILED.
 
 Tuning
 ------
@@ -83,8 +100,10 @@ import hashlib
 import importlib.metadata
 import json
 import math
+import numbers
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -101,19 +120,28 @@ import numpy as np
 import polars as pl
 
 import forecaster
-from forecaster.exceptions import ForecasterWarning
+from forecaster import _io
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
     "DEFAULT_ARTIFACT_ROOT",
+    "DEFAULT_BACKOFF_FACTOR",
     "DEFAULT_EXPERIMENT",
     "DEFAULT_FALLBACK_DIR",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_TRACKING_URI",
+    "FALLBACK_KIND",
+    "PROBE_INTERVAL",
+    "PROBE_TIMEOUT",
     "FitLog",
     "TrackingTarget",
+    "TrackingUnavailableError",
     "autolog",
+    "bounded_requests",
     "configure",
     "dataset_fingerprint",
     "default_tracking_uri",
@@ -122,6 +150,7 @@ __all__ = [
     "log_fit",
     "log_study",
     "paused",
+    "request_limits",
     "trial_callback",
 ]
 
@@ -136,6 +165,30 @@ DEFAULT_FALLBACK_DIR = "mlflow/unlogged"
 INSTALL_HINT = 'pip install "forecaster[track]"'
 MODEL_NAME = "model"
 """Name of the logged model inside a run."""
+DEFAULT_REQUEST_TIMEOUT = 10
+"""Seconds MLflow waits to connect to, or for an answer from, the tracking server in
+forecaster's requests (MLflow's own default: 120)."""
+DEFAULT_MAX_RETRIES = 2
+"""Retries of a failed request in forecaster's requests (MLflow's own default: 7)."""
+DEFAULT_BACKOFF_FACTOR = 1
+"""Backoff factor between those retries, seconds (MLflow's own default: 2)."""
+PROBE_TIMEOUT = 3.0
+"""Seconds the reachability probe (``GET /health``) of an HTTP tracking server waits at most."""
+PROBE_INTERVAL = 30.0
+"""Seconds a probe's answer (or a request that found the server unreachable) is trusted."""
+FALLBACK_KIND = "unlogged-fit"
+"""Kind of the fallback folders in their ``manifest.json`` (see :mod:`forecaster._io`)."""
+_HTTP_ENV = {
+    "request_timeout": "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "max_retries": "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "backoff_factor": "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+}
+_HTTP_DEFAULTS = {
+    "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "backoff_factor": DEFAULT_BACKOFF_FACTOR,
+}
+_MAX_RETRIES_LIMIT = 10  # MLflow refuses more (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)
 
 _PLOT_SERIES = 4
 _MAX_PARAM_CHARS = 6000
@@ -198,6 +251,11 @@ class FitLog:
     not_logged: list[str] = field(default_factory=list)
 
 
+class TrackingUnavailableError(ForecasterError, ConnectionError):
+    """The tracking backend cannot be reached (raised by :func:`configure`; inside a fit or a
+    study it is a warning and the records go to the fallback folder)."""
+
+
 class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -207,6 +265,10 @@ class _State:
         self.fallback_dir: Path | None = None
         self.fitted_runs: set[str] = set()  # active runs that already hold a fit
         self.last: FitLog | None = None
+        self.limits: dict[str, int] = {}  # set with configure(request_timeout=..., ...)
+        self.probes: dict[str, tuple[float, str | None]] = {}  # uri -> (when, reason if down)
+        self.bounded_depth = 0
+        self.bounded_saved: dict[str, str | None] = {}
 
 
 _state = _State()
@@ -276,6 +338,8 @@ def configure(
     experiment: str | None = None,
     *,
     fallback_dir: str | os.PathLike[str] | None = None,
+    request_timeout: float | None = None,
+    max_retries: int | None = None,
 ) -> TrackingTarget:
     """Set where runs go (for the whole process, like ``mlflow.set_tracking_uri``).
 
@@ -290,25 +354,245 @@ def configure(
         the database (``mlflow/artifacts/<experiment>`` for the default store).
     fallback_dir : str or path-like, optional
         Folder for fits that could not be logged (default ``mlflow/unlogged``).
+    request_timeout : float, optional
+        Seconds forecaster's requests wait to connect or for an answer (rounded up to whole
+        seconds, as MLflow takes them). Default ``MLFLOW_HTTP_REQUEST_TIMEOUT`` when set, else
+        :data:`DEFAULT_REQUEST_TIMEOUT`. The reachability probe waits at most
+        ``min(request_timeout, PROBE_TIMEOUT)``.
+    max_retries : int, optional
+        Retries of a failed request, 0 to 10. Default ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` when
+        set, else :data:`DEFAULT_MAX_RETRIES`.
 
     Returns
     -------
     TrackingTarget
+
+    Raises
+    ------
+    DataValidationError
+        For an argument of the wrong type or range.
+    TrackingUnavailableError
+        When the tracking server cannot be reached (within seconds: see the module docs). The
+        URI and the settings are kept; fits still train and keep their records locally.
+    ForecasterError
+        When the tracking store refuses the experiment (e.g. a URI MLflow cannot use).
+
+    Examples
+    --------
+    >>> configure("http://tracking.example:5000", request_timeout=0)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: request_timeout must be a positive number ...
     """
+    limits = _check_limits(request_timeout, max_retries)
+    for arg, value in (("tracking_uri", tracking_uri), ("experiment", experiment)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise DataValidationError(f"{arg} must be a non-empty string or None, got {value!r}.")
+    if fallback_dir is not None and not isinstance(fallback_dir, str | os.PathLike):
+        raise DataValidationError(
+            f"fallback_dir must be a path (str or path-like) or None, got {fallback_dir!r}."
+        )
     mlflow = _import_mlflow()
     uri = tracking_uri or default_tracking_uri()
-    _prepare_local_store(uri)
     name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
     with _state.lock:
-        mlflow.set_tracking_uri(uri)
-        uri = mlflow.get_tracking_uri()
-        location = _experiment_location(uri, name)
-        experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
-        mlflow.set_experiment(experiment_id=experiment_id)
+        _state.limits.update(limits)
         if fallback_dir is not None:
             _state.fallback_dir = Path(fallback_dir)
+        with bounded_requests():
+            try:
+                _prepare_local_store(uri)
+                mlflow.set_tracking_uri(uri)
+                uri = mlflow.get_tracking_uri()
+                down = _unreachable_reason(uri)
+                if down is not None:
+                    raise TrackingUnavailableError(_unreachable_message(uri, down))
+                location = _experiment_location(uri, name)
+                experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
+                mlflow.set_experiment(experiment_id=experiment_id)
+            except ForecasterError:
+                raise
+            except Exception as exc:
+                kind = TrackingUnavailableError if _is_unreachable(exc) else ForecasterError
+                if kind is TrackingUnavailableError:
+                    _mark_down(uri, _short(exc))
+                raise kind(
+                    f"Cannot use the MLflow tracking store {uri} (experiment {name!r}): "
+                    f"{_short(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI or "
+                    "forecaster.tracking.configure) and that the store is reachable."
+                ) from exc
         _state.target = TrackingTarget(uri, experiment_id, name, location)
         return _state.target
+
+
+def _check_limits(request_timeout: Any, max_retries: Any) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    if request_timeout is not None:
+        if (
+            isinstance(request_timeout, bool)
+            or not isinstance(request_timeout, numbers.Real)
+            or not math.isfinite(request_timeout)
+            or request_timeout <= 0
+        ):
+            raise DataValidationError(
+                f"request_timeout must be a positive number of seconds, got {request_timeout!r}."
+            )
+        limits["request_timeout"] = math.ceil(request_timeout)
+    if max_retries is not None:
+        if (
+            isinstance(max_retries, bool)
+            or not isinstance(max_retries, numbers.Integral)
+            or not 0 <= max_retries <= _MAX_RETRIES_LIMIT
+        ):
+            raise DataValidationError(
+                f"max_retries must be an integer from 0 to {_MAX_RETRIES_LIMIT}, got "
+                f"{max_retries!r}."
+            )
+        limits["max_retries"] = int(max_retries)
+    return limits
+
+
+def request_limits() -> dict[str, int]:
+    """The HTTP settings of forecaster's tracking requests: ``request_timeout`` (seconds),
+    ``max_retries`` and ``backoff_factor``.
+
+    Each is the value given to :func:`configure`, else MLflow's environment variable when set,
+    else forecaster's default (:data:`DEFAULT_REQUEST_TIMEOUT`, :data:`DEFAULT_MAX_RETRIES`,
+    :data:`DEFAULT_BACKOFF_FACTOR`).
+
+    Examples
+    --------
+    >>> sorted(request_limits())
+    ['backoff_factor', 'max_retries', 'request_timeout']
+    """
+    limits = {}
+    for key, variable in _HTTP_ENV.items():
+        value: Any = _state.limits.get(key)
+        if value is None:
+            try:
+                value = int(os.environ[variable])
+            except (KeyError, ValueError):
+                value = _HTTP_DEFAULTS[key]
+        limits[key] = value
+    return limits
+
+
+@contextlib.contextmanager
+def bounded_requests() -> Iterator[None]:
+    """Within this block MLflow's HTTP requests use :func:`request_limits` (forecaster's short
+    timeout and small retry budget) instead of MLflow's defaults.
+
+    forecaster's own tracking calls run inside it; wrap your own ``mlflow.*`` calls in it to
+    give them the same limits. It sets MLflow's environment variables for the block (those you
+    set yourself stay as they are, unless :func:`configure` was given a value) and restores
+    them afterwards; nested and concurrent blocks share one setting.
+
+    Examples
+    --------
+    >>> import os
+    >>> with bounded_requests():
+    ...     int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) == request_limits()["max_retries"]
+    True
+    """
+    with _state.lock:
+        state = _state
+        if state.bounded_depth == 0:
+            state.bounded_saved = {}
+            for key, value in request_limits().items():
+                variable = _HTTP_ENV[key]
+                if variable in os.environ and key not in state.limits:
+                    continue  # the user's own setting
+                state.bounded_saved[variable] = os.environ.get(variable)
+                os.environ[variable] = str(value)
+        state.bounded_depth += 1
+    try:
+        yield
+    finally:
+        with state.lock:
+            state.bounded_depth -= 1
+            if state.bounded_depth == 0:
+                for variable, previous in state.bounded_saved.items():
+                    if previous is None:
+                        os.environ.pop(variable, None)
+                    else:
+                        os.environ[variable] = previous
+                state.bounded_saved = {}
+
+
+def _probe(uri: str, timeout: float) -> str | None:
+    """``GET <uri>/health``: None when the server answers (below 500), else why not."""
+    import requests
+
+    insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1")
+    verify: bool | str = not insecure and (
+        os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    )
+    cert = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH") or None
+    try:
+        response = requests.get(
+            uri.rstrip("/") + "/health", timeout=timeout, verify=verify, cert=cert
+        )
+    except requests.exceptions.SSLError:
+        return None  # it answers; whether MLflow's TLS settings suit it, the requests will say
+    except requests.Timeout:
+        return f"no answer within {timeout:g} s"
+    except Exception as exc:  # connection refused, a name that does not resolve, not HTTP...
+        return _short(_root_cause(exc))
+    if response.status_code >= 500:
+        return f"it answered HTTP {response.status_code} ({response.reason})"
+    return None
+
+
+def _unreachable_reason(uri: str) -> str | None:
+    """Why the ``http(s)`` tracking server ``uri`` is unreachable, or None (also for other
+    stores). Probed at most once per :data:`PROBE_INTERVAL` (see :func:`_mark_down`)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    now = time.monotonic()
+    with _state.lock:
+        known = _state.probes.get(uri)
+    if known is not None and now - known[0] < PROBE_INTERVAL:
+        return known[1]
+    reason = _probe(uri, min(float(request_limits()["request_timeout"]), PROBE_TIMEOUT))
+    with _state.lock:
+        _state.probes[uri] = (time.monotonic(), reason)
+    return reason
+
+
+def _mark_down(uri: str, reason: str) -> None:
+    """Remember that a request found ``uri`` unreachable (no probe for a while)."""
+    with _state.lock:
+        _state.probes[uri] = (time.monotonic(), reason)
+
+
+def _unreachable_message(uri: str, reason: str) -> str:
+    return (
+        f"The MLflow tracking server {uri} cannot be reached ({reason}); checked with a "
+        f"{PROBE_TIMEOUT:g} s probe of {uri.rstrip('/')}/health. Start the server or fix the "
+        "tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.configure)"
+    )
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error below a requests / urllib3 error (e.g. ``ConnectionRefusedError``),
+    which says what happened in a few words."""
+    seen = {id(exc)}
+    while True:
+        reason = getattr(exc, "reason", None)
+        below = exc.__cause__ or exc.__context__
+        if below is None and exc.args and isinstance(exc.args[0], BaseException):
+            below = exc.args[0]
+        if below is None and isinstance(reason, BaseException):
+            below = reason
+        if below is None or id(below) in seen:
+            return exc
+        seen.add(id(below))
+        exc = below
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}")
+    return text if len(text) < limit else text[: limit - 3] + "..."
 
 
 def _ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
@@ -907,19 +1191,6 @@ def _is_unreachable(exc: BaseException) -> bool:
     return False
 
 
-def _server_reachable(uri: str) -> bool:
-    """For an HTTP tracking URI: whether the server answers at all (quick probe)."""
-    if not uri.startswith(("http://", "https://")):
-        return True
-    import requests
-
-    try:
-        requests.get(uri.rstrip("/") + "/health", timeout=5)
-    except requests.RequestException:
-        return False
-    return True
-
-
 class _Outcome:
     """What was and was not logged; after an unreachable-backend error, remote steps are
     skipped (recorded as not logged) instead of each waiting for its own timeout."""
@@ -931,10 +1202,37 @@ class _Outcome:
         self.errors: list[tuple[str, BaseException]] = []
         self.broken = False
 
+    def check_server(self) -> None:
+        """Probe the tracking server (see :func:`_unreachable_reason`) before the first
+        request; an unreachable one makes every remote step a skipped one."""
+        reason = _unreachable_reason(self.tracking_uri)
+        if reason is not None:
+            self.broken = True
+            error = TrackingUnavailableError(_unreachable_message(self.tracking_uri, reason))
+            self.errors.append(("tracking server", error))
+
+    def client(self, mlflow: Any) -> Any:
+        """An ``MlflowClient`` of the tracking URI, or None (remote steps skipped) when MLflow
+        cannot open the store (an unknown scheme, a database it cannot create...)."""
+        try:
+            return mlflow.MlflowClient(self.tracking_uri)
+        except Exception as exc:
+            self.fail("tracking store", exc)
+            self.broken = True
+            return None
+
+    def recheck(self) -> None:
+        """After a failure: whether the server answers again (probed at most once per
+        :data:`PROBE_INTERVAL`); if so, remote steps are tried again."""
+        if self.broken and _unreachable_reason(self.tracking_uri) is None:
+            self.broken = False
+
     def fail(self, what: str, exc: BaseException) -> None:
         self.not_logged.append(what)
         self.errors.append((what, exc))
-        self.broken = self.broken or _is_unreachable(exc)
+        if _is_unreachable(exc):
+            self.broken = True
+            _mark_down(self.tracking_uri, _short(exc))
 
     def remote(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.broken:
@@ -954,10 +1252,7 @@ class _Outcome:
             return None
 
     def summary(self) -> str:
-        exc = self.errors[0][1] if self.errors else None
-        text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
-        text = re.sub(r"\s+", " ", text)
-        return text if len(text) < 300 else text[:297] + "..."
+        return _short(self.errors[0][1], 600) if self.errors else "unknown error"
 
 
 def _warn(outcome: _Outcome, fallback: Path | None, context: str, stacklevel: int = 3) -> None:
@@ -984,31 +1279,44 @@ def _save_fallback(
     plot_file: Path | None,
     record: Mapping[str, Any],
 ) -> Path | None:
+    """Write the model and the records that were not logged to a new folder in the fallback
+    root (staged, with a manifest, and renamed into place: see :mod:`forecaster._io`); its
+    path, or None when the disk failed too (then ``outcome`` says so)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = _fallback_root() / f"{stamp}-{outcome.run_id or 'no-run'}"
+    name = f"{stamp}-{outcome.run_id or 'no-run'}-{secrets.token_hex(3)}"
+    folder = _fallback_root().absolute() / name
+    staging = None
     try:
-        folder.mkdir(parents=True, exist_ok=False)
-    except FileExistsError:
-        folder = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=_fallback_root()))
-    try:
+        staging = _io.staging_directory(folder)
         if model_dir is not None and model_dir.is_dir():
-            shutil.move(str(model_dir), str(folder / "model"))
+            shutil.copytree(model_dir, staging / "model")
         else:
-            estimator.save(folder / "model")
+            estimator.save(staging / "model")
         if plot_file is not None and plot_file.is_file():
-            shutil.copy2(plot_file, folder / plot_file.name)
+            _io.write_atomic(staging / plot_file.name, lambda tmp: shutil.copyfile(plot_file, tmp))
         info = {
             **record,
             "tracking_uri": outcome.tracking_uri,
             "run_id": outcome.run_id,
             "not_logged": list(dict.fromkeys(outcome.not_logged)),
-            "errors": [f"{what}: {type(e).__name__}: {e}" for what, e in outcome.errors],
+            "errors": [f"{what}: {_short(e, 2000)}" for what, e in outcome.errors],
         }
-        (folder / "run.json").write_text(json.dumps(info, indent=2, default=str), "utf-8")
+        text = json.dumps(info, indent=2, default=str)
+        _io.write_bytes_atomic(staging / "run.json", text.encode("utf-8"))
+        details = {"run_id": outcome.run_id, "tracking_uri": outcome.tracking_uri}
+        _io.write_manifest(staging, FALLBACK_KIND, details)
+        _io.publish_directory(staging, folder, kind=FALLBACK_KIND, same=_never_replace)
     except Exception as exc:  # the disk failed too: say so in the warning
+        if staging is not None:  # ours (a new temporary folder); publish removes it itself
+            shutil.rmtree(staging, ignore_errors=True)
         outcome.fail(f"local copy in {folder}", exc)
         return None
     return folder
+
+
+def _never_replace(manifest: Mapping[str, Any]) -> str:
+    """For :func:`forecaster._io.publish_directory`: a fallback folder is never replaced."""
+    return "another fit's unlogged records are there; they are kept."
 
 
 # ------------------------------------------------------------------------------------------
@@ -1101,8 +1409,7 @@ def _log_fit(
     from mlflow.entities import Metric
 
     run_id = outcome.run_id
-    if outcome.broken and _server_reachable(outcome.tracking_uri):
-        outcome.broken = False  # the server answers again: try (once more)
+    outcome.recheck()  # the server may answer again: then try (once more)
     if fingerprint is None:
         fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, data)
     metrics = _final_metrics(estimator, fit_seconds)
@@ -1178,7 +1485,14 @@ def _log_fit(
 def _resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
     """``(run_id, own_run)`` for :func:`log_fit`'s ``run`` argument."""
     if run is not None:
-        return (run if isinstance(run, str) else run.info.run_id), False
+        run_id = (
+            run if isinstance(run, str) else getattr(getattr(run, "info", None), "run_id", None)
+        )
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise DataValidationError(
+                f"run must be an MLflow run, a run ID (a non-empty string) or None, got {run!r}."
+            )
+        return run_id, False
     active = mlflow.active_run()
     if active is not None:
         return active.info.run_id, False
@@ -1246,18 +1560,46 @@ def log_fit(
         where things went when logging failed (then a ForecasterWarning says so).
     """
     mlflow = _import_mlflow()
-    if not hasattr(estimator, "network_"):
+    if not hasattr(estimator, "network_") or not hasattr(estimator, "get_params"):
         from forecaster.exceptions import NotFittedError
 
-        raise NotFittedError(f"This {type(estimator).__name__} is not fitted; fit it first.")
-    run_id, own = _resolve_run(mlflow, run)
-    outcome = _Outcome(mlflow.get_tracking_uri(), run_id)
-    client = mlflow.MlflowClient(outcome.tracking_uri)
+        raise NotFittedError(
+            f"log_fit needs a fitted forecaster estimator; this {type(estimator).__name__} is "
+            "not one (fit it first)."
+        )
+    _check_optional_name("register_as", register_as)
+    with bounded_requests():
+        run_id, own = _resolve_run(mlflow, run)
+        outcome = _Outcome(mlflow.get_tracking_uri(), run_id)
+        outcome.check_server()
+        return _log_new_fit(
+            mlflow, outcome, estimator, frame, own, backtest, bool(plot), register_as
+        )
+
+
+def _check_optional_name(argument: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise DataValidationError(f"{argument} must be a non-empty string or None, got {value!r}.")
+
+
+def _log_new_fit(
+    mlflow: Any,
+    outcome: _Outcome,
+    estimator: Any,
+    frame: Any,
+    own: bool,
+    backtest: Any,
+    plot: bool,
+    register_as: str | None,
+) -> FitLog:
+    """:func:`log_fit` after its checks: create the run when it is ours, then log."""
+    run_id = outcome.run_id
+    client = outcome.client(mlflow)
     if own:
-        experiment_id = outcome.local("run", _experiment_for_new_run, mlflow)
+        experiment_id = outcome.remote("run", _experiment_for_new_run, mlflow)
         if experiment_id is not None:
             outcome.tracking_uri = mlflow.get_tracking_uri()
-            client = mlflow.MlflowClient(outcome.tracking_uri)
+            client = outcome.client(mlflow)
             run_id = outcome.remote(
                 "run", _create_run, mlflow, client, experiment_id, type(estimator).__name__
             )
@@ -1273,6 +1615,7 @@ def log_fit(
         plot=plot,
         register_as=register_as,
         context="Nothing else is affected.",
+        stacklevel=4,
     )
 
 
@@ -1281,8 +1624,12 @@ def log_fit(
 # ------------------------------------------------------------------------------------------
 
 
-def _mark_failed(client: Any, run_id: str) -> None:
-    with contextlib.suppress(Exception):
+def _mark_failed(client: Any, run_id: str, uri: str) -> None:
+    with _state.lock:
+        known = _state.probes.get(uri)
+    if known is not None and known[1] is not None:
+        return  # the server was unreachable lately: do not wait for it again
+    with contextlib.suppress(Exception), bounded_requests():
         client.set_terminated(run_id, "FAILED")
 
 
@@ -1301,7 +1648,8 @@ class _FitTracker:
         self.parent: str | None = None
         active = mlflow.active_run()
         self.outcome = _Outcome(mlflow.get_tracking_uri(), None)
-        self.client = mlflow.MlflowClient(self.outcome.tracking_uri)
+        self.outcome.check_server()
+        self.client = self.outcome.client(mlflow)
         with _state.lock:
             use_active = active is not None and active.info.run_id not in _state.fitted_runs
             if use_active:
@@ -1312,9 +1660,10 @@ class _FitTracker:
         elif active is not None:  # a further fit in the same active run: a nested run
             self.experiment_id, self.parent = active.info.experiment_id, active.info.run_id
         else:
-            self.experiment_id = self.outcome.local("run", _experiment_for_new_run, mlflow)
-            self.outcome.tracking_uri = mlflow.get_tracking_uri()
-            self.client = mlflow.MlflowClient(self.outcome.tracking_uri)
+            self.experiment_id = self.outcome.remote("run", _experiment_for_new_run, mlflow)
+            if self.experiment_id is not None:
+                self.outcome.tracking_uri = mlflow.get_tracking_uri()
+                self.client = self.outcome.client(mlflow)
         self._start_run()
         self.fingerprint = self.outcome.local(
             "dataset fingerprint", _fingerprint_for, estimator, data
@@ -1329,7 +1678,9 @@ class _FitTracker:
             "run", _create_run, self.mlflow, client, self.experiment_id, self.name, self.parent
         )
         if outcome.run_id is not None:  # a fit that raises leaves its run FAILED
-            self._finalizer = weakref.finalize(self, _mark_failed, client, outcome.run_id)
+            self._finalizer = weakref.finalize(
+                self, _mark_failed, client, outcome.run_id, outcome.tracking_uri
+            )
 
     def _log_inputs(self, estimator: Any) -> None:
         if self.outcome.run_id is None or self.fingerprint is None or self.inputs_logged:
@@ -1350,7 +1701,9 @@ class _FitTracker:
         if self.outcome.run_id is None or self.outcome.broken:
             return
         try:
-            _log_metrics(self.client, self.outcome.run_id, _epoch_metrics(record.as_dict()))
+            with bounded_requests():
+                metrics = _epoch_metrics(record.as_dict())
+                _log_metrics(self.client, self.outcome.run_id, metrics)
             self.live_epochs = record.epoch
         except Exception as exc:
             self.outcome.fail(f"per-epoch metrics from epoch {record.epoch}", exc)
@@ -1359,27 +1712,9 @@ class _FitTracker:
     def finish(self, estimator: Any) -> FitLog | None:
         """Log the fitted estimator (after training); what failed before is tried again
         when the backend answers."""
-        outcome = self.outcome
         try:
-            outcome.not_logged = []  # retried below (the errors are kept for the warning)
-            if outcome.broken and _server_reachable(outcome.tracking_uri):
-                outcome.broken = False
-            self._start_run()
-            self._log_inputs(estimator)
-            return _log_fit(
-                estimator,
-                self.data,
-                mlflow=self.mlflow,
-                client=self.client,
-                outcome=outcome,
-                own_run=self.own_run,
-                inputs_logged=self.inputs_logged or self.fingerprint is None,
-                live_epochs=self.live_epochs,
-                fingerprint=self.fingerprint,
-                fit_seconds=time.perf_counter() - self.started,
-                context="Training completed.",
-                stacklevel=4,
-            )
+            with bounded_requests():
+                return self._finish(estimator)
         except Exception as exc:  # a bug here must not cost the user the fitted model
             warnings.warn(
                 f"Logging this fit to MLflow failed unexpectedly ({type(exc).__name__}: "
@@ -1392,6 +1727,31 @@ class _FitTracker:
         finally:
             if self._finalizer is not None:  # the fit completed: its run is not FAILED
                 self._finalizer.detach()
+
+    def _finish(self, estimator: Any) -> FitLog:
+        outcome = self.outcome
+        outcome.not_logged = []  # retried below (the errors are kept for the warning)
+        outcome.recheck()
+        if self.client is None and not outcome.broken:
+            self.client = outcome.client(self.mlflow)
+        if self.own_run and self.parent is None and self.experiment_id is None:
+            self.experiment_id = outcome.remote("run", _experiment_for_new_run, self.mlflow)
+        self._start_run()
+        self._log_inputs(estimator)
+        return _log_fit(
+            estimator,
+            self.data,
+            mlflow=self.mlflow,
+            client=self.client,
+            outcome=outcome,
+            own_run=self.own_run,
+            inputs_logged=self.inputs_logged or self.fingerprint is None,
+            live_epochs=self.live_epochs,
+            fingerprint=self.fingerprint,
+            fit_seconds=time.perf_counter() - self.started,
+            context="Training completed.",
+            stacklevel=5,
+        )
 
 
 def _fit_tracker(estimator: Any, data: Any) -> _FitTracker | None:
@@ -1406,7 +1766,8 @@ def _fit_tracker(estimator: Any, data: Any) -> _FitTracker | None:
     try:
         if module.active_run() is None and not _state.autolog:
             return None
-        return _FitTracker(_import_mlflow(), estimator, data)
+        with bounded_requests():
+            return _FitTracker(_import_mlflow(), estimator, data)
     except Exception as exc:  # tracking must never break training
         warnings.warn(
             f"Cannot track this fit with MLflow ({type(exc).__name__}: {exc}); training "
@@ -1477,12 +1838,19 @@ def _log_trial(
 class _TrialLogger:
     """Optuna callback ``(study, frozen_trial)``: one nested child run per finished trial."""
 
-    def __init__(self, parent_run_id: str, tracking_uri: str | None, intermediate_key: str):
+    def __init__(
+        self,
+        parent_run_id: str,
+        tracking_uri: str | None,
+        intermediate_key: str,
+        limits: Mapping[str, int],
+    ) -> None:
         mlflow = _import_mlflow()
         self.parent_run_id = parent_run_id
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        self.client = mlflow.MlflowClient(self.tracking_uri)
+        self.client: Any = None
         self.intermediate_key = intermediate_key
+        self.limits = dict(limits)
         self.experiment_id: str | None = None
         self.lock = threading.Lock()
         self.failed: list[int] = []
@@ -1493,38 +1861,45 @@ class _TrialLogger:
             if self.failed and self.warned:  # the backend failed: do not stall the study
                 self.failed.append(trial.number)
                 return
+            with _state.lock:  # e.g. in a worker process: the limits of the process that asked
+                for key, value in self.limits.items():
+                    _state.limits.setdefault(key, value)
             try:
-                from mlflow.entities import Metric
-
-                if self.experiment_id is None:
-                    self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
-                _log_trial(
-                    self.client,
-                    self.experiment_id,
-                    self.parent_run_id,
-                    study,
-                    trial,
-                    self.intermediate_key,
-                )
-                best = _best_value(study)
-                if best is not None:
-                    self.client.log_batch(
-                        self.parent_run_id,
-                        metrics=[Metric("best_value", best, _now_ms(), trial.number)],
-                    )
+                with bounded_requests():
+                    self._log(study, trial)
             except Exception as exc:
                 self.failed.append(trial.number)
+                if _is_unreachable(exc):
+                    _mark_down(self.tracking_uri, _short(exc))
                 if not self.warned:
                     self.warned = True
                     warnings.warn(
                         f"MLflow tracking failed ({self.tracking_uri}): could not log trial "
-                        f"{trial.number} of study {study.study_name!r} "
-                        f"({type(exc).__name__}: {exc}). Later trials are not logged either; "
-                        "the study itself is unaffected, and log_study() logs the missing "
-                        "trials once the tracking server is back.",
+                        f"{trial.number} of study {study.study_name!r} ({_short(exc)}). Later "
+                        "trials are not logged either; the study itself is unaffected, and "
+                        "log_study() logs the missing trials once the tracking server is back.",
                         ForecasterWarning,
                         stacklevel=2,
                     )
+
+    def _log(self, study: Any, trial: Any) -> None:
+        from mlflow.entities import Metric
+
+        down = _unreachable_reason(self.tracking_uri)
+        if down is not None:
+            raise TrackingUnavailableError(_unreachable_message(self.tracking_uri, down))
+        if self.client is None:
+            self.client = _import_mlflow().MlflowClient(self.tracking_uri)
+        if self.experiment_id is None:
+            self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
+        _log_trial(
+            self.client, self.experiment_id, self.parent_run_id, study, trial, self.intermediate_key
+        )
+        best = _best_value(study)
+        if best is not None:
+            self.client.log_batch(
+                self.parent_run_id, metrics=[Metric("best_value", best, _now_ms(), trial.number)]
+            )
 
 
 def trial_callback(
@@ -1532,6 +1907,8 @@ def trial_callback(
     *,
     tracking_uri: str | None = None,
     intermediate_key: str = "intermediate_value",
+    request_timeout: float | None = None,
+    max_retries: int | None = None,
 ) -> Callable[[Any, Any], None]:
     """An Optuna callback that logs every finished trial as a nested MLflow run.
 
@@ -1549,15 +1926,39 @@ def trial_callback(
         Default the current tracking URI (pass it to worker processes).
     intermediate_key : str, default "intermediate_value"
         Metric name of the intermediate values (e.g. ``"val_loss"``).
+    request_timeout, max_retries : optional
+        HTTP limits of the callback's requests, for a process where :func:`configure` did not
+        set them (e.g. a worker process; see :func:`configure`).
 
     Returns
     -------
     callable
         ``callback(study, frozen_trial) -> None`` for ``study.optimize(callbacks=[...])``.
         Thread-safe. A tracking failure never stops the study: one ForecasterWarning, and the
-        later trials are skipped (:func:`log_study` fills the gaps afterwards).
+        later trials are skipped (:func:`log_study` fills the gaps afterwards). An
+        unreachable server is found by one short probe before the first request.
+
+    Raises
+    ------
+    DataValidationError
+        For arguments of the wrong type.
+
+    Examples
+    --------
+    >>> trial_callback("")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: parent_run_id must be a non-empty string ...
     """
-    return _TrialLogger(parent_run_id, tracking_uri, intermediate_key)
+    for name, value in (("parent_run_id", parent_run_id), ("intermediate_key", intermediate_key)):
+        if not isinstance(value, str) or not value.strip():
+            raise DataValidationError(
+                f"{name} must be a non-empty string (the study's run ID from log_study), got "
+                f"{value!r}."
+            )
+    _check_optional_name("tracking_uri", tracking_uri)
+    limits = _check_limits(request_timeout, max_retries)
+    return _TrialLogger(parent_run_id, tracking_uri, intermediate_key, limits)
 
 
 def _best_value(study: Any) -> float | None:
@@ -1625,20 +2026,81 @@ def log_study(
     finished trial that has no child run yet (e.g. while the server was down). It is
     FINISHED once the study has a finished trial, RUNNING before.
     """
+    _check_study_args(study, estimator, best_estimator, experiment, register_as)
     mlflow = _import_mlflow()
-    outcome = _Outcome(mlflow.get_tracking_uri(), None)
-    experiment_id = outcome.local("study run", _experiment_for_new_run, mlflow, experiment)
-    outcome.tracking_uri = mlflow.get_tracking_uri()
-    client = mlflow.MlflowClient(outcome.tracking_uri)
-    run_id = None
-    if experiment_id is not None:
-        found = outcome.remote("study run", _study_run, mlflow, client, experiment_id, study)
-        run_id = None if found is None else found[0]
-    outcome.run_id = run_id
-    if run_id is None:
-        _warn(outcome, None, "The study itself is unaffected.")
-        return None
-    fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, frame)
+    with bounded_requests():
+        outcome = _Outcome(mlflow.get_tracking_uri(), None)
+        outcome.check_server()
+        experiment_id = outcome.remote("study run", _experiment_for_new_run, mlflow, experiment)
+        outcome.tracking_uri = mlflow.get_tracking_uri()
+        client = outcome.client(mlflow)
+        run_id = None
+        if experiment_id is not None:
+            found = outcome.remote("study run", _study_run, mlflow, client, experiment_id, study)
+            run_id = None if found is None else found[0]
+        outcome.run_id = run_id
+        fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, frame)
+        if run_id is None:
+            if best_estimator is None:
+                _warn(outcome, None, "The study itself is unaffected.")
+                return None
+            _log_fit(  # no run: the best model and its records go to the fallback folder
+                best_estimator,
+                frame,
+                mlflow=mlflow,
+                client=client,
+                outcome=outcome,
+                own_run=False,
+                fingerprint=fingerprint,
+                context="The study itself is unaffected.",
+            )
+            return None
+        return _log_study_run(
+            study, estimator, frame, best_estimator, register_as,
+            mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
+            fingerprint=fingerprint,
+        )  # fmt: skip
+
+
+def _check_study_args(
+    study: Any, estimator: Any, best_estimator: Any, experiment: Any, register_as: Any
+) -> None:
+    """Refuse arguments of :func:`log_study` that are not what it needs."""
+    if not all(hasattr(study, a) for a in ("study_name", "get_trials", "directions")):
+        raise DataValidationError(
+            f"log_study needs an optuna.Study as its first argument, got {type(study).__name__}."
+        )
+    if not hasattr(estimator, "get_params"):
+        raise DataValidationError(
+            f"log_study needs the tuned estimator (a forecaster estimator), got "
+            f"{type(estimator).__name__}."
+        )
+    if best_estimator is not None and not hasattr(best_estimator, "network_"):
+        from forecaster.exceptions import NotFittedError
+
+        raise NotFittedError(
+            f"best_estimator must be a fitted forecaster estimator (the refitted best trial), "
+            f"got an unfitted {type(best_estimator).__name__}."
+        )
+    _check_optional_name("experiment", experiment)
+    _check_optional_name("register_as", register_as)
+
+
+def _log_study_run(
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any,
+    register_as: str | None,
+    *,
+    mlflow: Any,
+    client: Any,
+    outcome: _Outcome,
+    experiment_id: str,
+    fingerprint: dict[str, Any] | None,
+) -> str | None:
+    """:func:`log_study` once the study's run is known (``outcome.run_id``)."""
+    run_id = outcome.run_id
     params = {
         **_estimator_params(estimator),
         "study_name": study.study_name,
@@ -1650,7 +2112,7 @@ def log_study(
         params.update(_fingerprint_params(fingerprint))
         outcome.remote("dataset fingerprint", client.log_dict, run_id, fingerprint, "dataset.json")
     outcome.remote("study params", _log_params, client, run_id, params)
-    trials = study.get_trials(deepcopy=False)
+    trials = outcome.local("study trials", study.get_trials, deepcopy=False) or []
     finished = [t for t in trials if t.state.is_finished()]
     counts: dict[str, float] = {"n_trials": float(len(trials))}
     for state in ("COMPLETE", "PRUNED", "FAIL"):
@@ -1684,11 +2146,12 @@ def log_study(
             param_prefix="best.",
             params_as_tags=True,
             context="The study itself is unaffected.",
+            stacklevel=4,
         ).run_id
     if finished:
         outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
     if outcome.not_logged:
-        _warn(outcome, None, "The study itself is unaffected.")
+        _warn(outcome, None, "The study itself is unaffected.", stacklevel=4)
     return run_id
 
 

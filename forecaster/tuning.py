@@ -25,6 +25,16 @@ Storage, resume and crashes
     sent one for :data:`GRACE_PERIOD` seconds (each running trial beats every
     :data:`HEARTBEAT_INTERVAL` seconds).
 
+    A study is for one task and one search space: it records both when it is created (study
+    user attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later
+    call that names the same study for another estimator class, target, columns, horizon,
+    loss, validation split, metric, direction or search space is refused, naming what the
+    study was created with and what is asked now. A storage that cannot hold a study (an
+    unsupported URL, a missing driver, a file that is not a database, a read-only database, a
+    server that refuses the connection) is a :class:`StorageError` naming it, before anything
+    runs; a storage that fails during the study is a :class:`~forecaster.ForecasterError`
+    (finished trials are kept).
+
 Several processes and machines
     ``n_workers=N`` starts N worker processes (``spawn``) that run trials of the same study
     through the shared storage. Several machines work the same way: run the same
@@ -44,7 +54,9 @@ Tracking
     of their own); and ``log_study(study, estimator, frame, best_estimator=...)`` logs the
     summary and the refitted best model on the parent run at the end. Every trial's
     ``user_attrs`` hold its ``params``, per-epoch ``history``, ``pid`` and ``host``. A tracking
-    failure is a warning and never stops the study; hooks that tracking lacks are skipped.
+    failure is a warning and never stops the study (an unreachable server costs one short
+    probe, see :mod:`forecaster.tracking`; one warning at the end says what was not logged and
+    where the best model was kept); hooks that tracking lacks are skipped.
 """
 
 from __future__ import annotations
@@ -61,10 +73,11 @@ import numbers
 import os
 import re
 import socket
+import stat
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +92,7 @@ from forecaster.training import TrainingDivergedError
 __all__ = [
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
+    "StorageError",
     "TuneResult",
     "default_search_space",
     "default_storage_url",
@@ -167,6 +181,25 @@ def default_search_space(estimator: Any, frame: Any = None) -> dict[str, Any]:
     >>> "cell" in space, space["lookback"].choices
     (False, (24, 36, 48, 72, 96))
     """
+    if not hasattr(estimator, "get_params"):
+        raise DataValidationError(
+            f"default_search_space needs a forecaster estimator, got {type(estimator).__name__}."
+        )
+    validate = getattr(estimator, "validate_params", None)
+    if callable(validate):  # the space is derived from these parameters
+        validate()
+    try:
+        return _default_space(estimator, frame)
+    except DataValidationError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(
+            f"Cannot derive the default search space from the parameters of this "
+            f"{type(estimator).__name__} ({exc}). Check them, or pass search_space."
+        ) from exc
+
+
+def _default_space(estimator: Any, frame: Any) -> dict[str, Any]:
     optuna = _import_optuna()
     dist = optuna.distributions
     params = estimator.get_params(deep=False)
@@ -244,28 +277,58 @@ def _to_distribution(name: str, spec: Any) -> Any:
     """An Optuna distribution from a distribution or the list / tuple shorthand."""
     optuna = _import_optuna()
     dist = optuna.distributions
+    if isinstance(spec, dist.CategoricalDistribution):
+        return dist.CategoricalDistribution(_choices(name, list(spec.choices)))
     if isinstance(spec, dist.BaseDistribution):
         return spec
     if isinstance(spec, list):
-        if not spec:
-            raise DataValidationError(f"search_space[{name!r}] is an empty list of choices.")
-        return dist.CategoricalDistribution(tuple(spec))
+        return dist.CategoricalDistribution(_choices(name, spec))
     if isinstance(spec, tuple) and len(spec) in (2, 3):
-        low, high = spec[0], spec[1]
+        low, high = _plain(spec[0]), _plain(spec[1])
         log = len(spec) == 3 and spec[2] == "log"
-        numeric = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (low, high))
+        numeric = all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            for v in (low, high)
+        )
         if numeric and (len(spec) == 2 or log) and low < high:
-            try:
-                if all(isinstance(v, numbers.Integral) for v in (low, high)):
-                    return dist.IntDistribution(int(low), int(high), log=log)
-                return dist.FloatDistribution(float(low), float(high), log=log)
-            except ValueError as exc:  # e.g. a log range that includes 0
-                raise DataValidationError(f"search_space[{name!r}] = {spec!r}: {exc}") from exc
+            if log and low <= 0:
+                raise DataValidationError(
+                    f"search_space[{name!r}] = {spec!r}: a log-scale range needs low > 0, got "
+                    f"low={low!r}. Use a positive low, or (low, high) for a uniform range."
+                )
+            if all(isinstance(v, numbers.Integral) for v in (low, high)):
+                return dist.IntDistribution(int(low), int(high), log=log)
+            return dist.FloatDistribution(float(low), float(high), log=log)
     raise DataValidationError(
         f"search_space[{name!r}] = {spec!r} is not a distribution. Use an optuna.distributions "
         "object, a list of choices (categorical), (low, high) for a uniform int or float range, "
-        "or (low, high, 'log') for a log-scale range, with low < high."
+        "or (low, high, 'log') for a log-scale range, with finite numbers and low < high."
     )
+
+
+def _choices(name: str, choices: list[Any]) -> tuple[Any, ...]:
+    """Categorical choices as plain values (what an Optuna storage can hold), or refused."""
+    if not choices:
+        raise DataValidationError(
+            f"search_space[{name!r}] is an empty list of choices: give at least one value."
+        )
+    plain = tuple(_plain(c) for c in choices)
+    for choice in plain:
+        if choice is not None and not isinstance(choice, bool | int | float | str):
+            raise DataValidationError(
+                f"search_space[{name!r}] has the choice {choice!r} ({type(choice).__name__}); "
+                "Optuna stores only None, bool, int, float and str choices. Use a callable "
+                "search_space that maps a string choice to the value, e.g. "
+                "lambda trial: {'calendar': CALENDARS[trial.suggest_categorical('calendar', "
+                "list(CALENDARS))]}."
+            )
+        if isinstance(choice, float) and not math.isfinite(choice):
+            raise DataValidationError(
+                f"search_space[{name!r}] has the choice {choice!r}; choices must be finite."
+            )
+    if len(set(map(repr, plain))) != len(plain):
+        raise DataValidationError(f"search_space[{name!r}] = {list(plain)!r} repeats a choice.")
+    return plain
 
 
 _ALIASES = {
@@ -399,6 +462,23 @@ def default_storage_url() -> str:
     return f"sqlite:///{(folder if folder.is_absolute() else Path.cwd() / folder) / 'optuna.db'}"
 
 
+class StorageError(DataValidationError):
+    """The study storage cannot be used: an unsupported URL, a missing driver, a file that is not
+    a database, a read-only database, a server that refuses the connection. The message names
+    the storage (password masked) and what is supported."""
+
+
+_SUPPORTED_STORAGE = (
+    "Use 'default' (a SQLite file next to the tracking store), None (in memory, no resume), a "
+    "SQLAlchemy database URL such as 'sqlite:///studies/optuna.db' or "
+    "'postgresql+psycopg://user:password@host/db' (also mysql+pymysql://...), a pathlib.Path to "
+    "a SQLite file, or an optuna storage object (e.g. optuna.storages.JournalStorage)."
+)
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CONNECT_TIMEOUT = 10
+"""Seconds a PostgreSQL storage waits to connect (unless the URL sets ``connect_timeout``)."""
+
+
 def make_storage(
     storage: Any = "default",
     *,
@@ -410,10 +490,11 @@ def make_storage(
     Parameters
     ----------
     storage : "default", str, path-like, optuna storage or None
-        ``"default"`` is :func:`default_storage_url`; a string is a database URL
-        (``sqlite:///path.db``, ``postgresql://user:password@host/db``, ...); a path is a SQLite
-        file; an Optuna storage object is returned as it is; ``None`` is an in-memory study
-        (returned as ``None``).
+        ``"default"`` is :func:`default_storage_url` (its folder is created); a string is a
+        SQLAlchemy database URL (``sqlite:///path.db``, ``postgresql://user:password@host/db``,
+        ...); a path is a SQLite file; an Optuna storage object is returned as it is; ``None`` is
+        an in-memory study (returned as ``None``). The folder of a SQLite file is created when
+        its parent exists (a longer chain of missing folders is refused as a likely typo).
     heartbeat_interval, grace_period : int
         Seconds: a running trial records a heartbeat every ``heartbeat_interval``; one without
         a heartbeat for ``grace_period`` is marked failed by the next trial of any process.
@@ -422,54 +503,176 @@ def make_storage(
     -------
     optuna.storages.RDBStorage, the given storage, or None
 
+    Raises
+    ------
+    StorageError
+        When the storage cannot be used (see :class:`StorageError`); nothing is created then.
+
     Examples
     --------
     >>> import tempfile
     >>> storage = make_storage(f"sqlite:///{tempfile.mkdtemp()}/studies/optuna.db")
     >>> storage.heartbeat_interval, storage.grace_period
     (10, 60)
+    >>> make_storage("mongodb://db.example/optuna")
+    Traceback (most recent call last):
+    ...
+    forecaster.tuning.StorageError: Cannot use the study storage 'mongodb://db.example/optuna': ...
     """
     optuna = _import_optuna()
+    for name, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise DataValidationError(f"{name} must be an integer >= 1 (seconds), got {value!r}.")
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):
         return storage
-    if isinstance(storage, os.PathLike):
-        url = f"sqlite:///{Path(storage).resolve()}"
-    elif storage == "default":
-        url = default_storage_url()
-    elif isinstance(storage, str) and "://" in storage:
-        url = storage
-    else:
-        raise DataValidationError(
-            f"storage={storage!r} is not a database URL. Use 'default', None (in memory), a URL "
-            "such as 'sqlite:///studies/optuna.db' or 'postgresql://user:password@host/db', a "
-            "pathlib.Path to a SQLite file, or an optuna storage object."
-        )
+    url = _storage_to_url(storage)
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :].split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:"):
+        _check_sqlite_file(url, create_parents=storage == "default")
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    with warnings.catch_warnings():
+    elif _dialect(url) == "postgresql" and "connect_timeout" not in url:
+        driver = url.split("://", 1)[0]
+        if driver in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+            engine_kwargs = {"connect_args": {"connect_timeout": _CONNECT_TIMEOUT}}
+    with warnings.catch_warnings(), _storage_errors(url, "open"):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+        )
+
+
+def _storage_to_url(storage: Any) -> str:
+    """The database URL of ``storage`` ("default", a URL or a path), or a StorageError."""
+    if isinstance(storage, os.PathLike):
+        return f"sqlite:///{Path(storage).resolve()}"
+    if isinstance(storage, str) and storage == "default":
+        return default_storage_url()
+    if isinstance(storage, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", storage):
+        dialect = _dialect(storage)
+        from sqlalchemy.dialects import registry
+
         try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-            )
+            registry.load(storage.split("://", 1)[0].replace("+", "."))
         except ImportError as exc:
-            raise ImportError(
-                f"Cannot open the storage {_mask(url)!r}: its database driver is not installed "
-                f"({exc.__cause__ or exc}). {_driver_hint(url)}"
+            raise StorageError(
+                f"Cannot use the study storage {_mask(storage)!r}: its database driver is not "
+                f"installed ({exc.__cause__ or exc}). {_driver_hint(storage)} {_SUPPORTED_STORAGE}"
             ) from exc
+        except Exception as exc:  # sqlalchemy.exc.NoSuchModuleError: not a SQLAlchemy database
+            raise StorageError(
+                f"Cannot use the study storage {_mask(storage)!r}: {dialect!r} is not a database "
+                f"that Optuna's storage (SQLAlchemy) supports. {_SUPPORTED_STORAGE}"
+            ) from exc
+        return storage
+    raise StorageError(f"storage={storage!r} is not a database URL. {_SUPPORTED_STORAGE}")
+
+
+def _dialect(url: str) -> str:
+    name = url.split("://", 1)[0].split("+", 1)[0].lower()
+    return "postgresql" if name == "postgres" else name
+
+
+def _check_sqlite_file(url: str, *, create_parents: bool) -> None:
+    """Refuse a SQLite path that cannot hold a study: a folder, a device or FIFO, a file that is
+    not a SQLite database, a folder chain that does not exist (created for ``"default"``)."""
+    path_text = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if not path_text or path_text == ":memory:" or path_text.startswith("file:"):
+        return  # in memory, or a SQLite URI filename (sqlite:///file:...?uri=true)
+    path = Path(path_text)
+
+    def refuse(problem: str) -> StorageError:
+        return StorageError(
+            f"Cannot use the study storage {url!r}: {problem}. Point it at a new file in an "
+            f"existing folder, or at a SQLite database written by Optuna. {_SUPPORTED_STORAGE}"
+        )
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise refuse(f"{path} cannot be read ({exc.strerror or exc})") from exc
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse(f"{path} is a folder, not a database file")
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(f"{path} is not a regular file (a device, FIFO or socket)")
+        if info.st_size:
+            try:
+                with open(path, "rb") as handle:
+                    header = handle.read(len(_SQLITE_HEADER))
+            except OSError as exc:
+                raise refuse(f"{path} cannot be read ({exc.strerror or exc})") from exc
+            if header != _SQLITE_HEADER:
+                raise refuse(f"{path} is not a SQLite database (it starts with {header[:8]!r})")
+        return
+    parent = path.parent
+    if parent.is_dir():
+        return
+    if parent.exists():
+        raise refuse(f"{parent} is a file, not a folder")
+    if not create_parents and not parent.parent.is_dir():
+        raise refuse(f"the folder {parent.parent} does not exist")
+    try:
+        parent.mkdir(parents=create_parents, exist_ok=True)
+    except OSError as exc:
+        raise refuse(f"cannot create the folder {parent} ({exc.strerror or exc})") from exc
+
+
+@contextlib.contextmanager
+def _storage_errors(url: str | None, doing: str) -> Iterator[None]:
+    """Turn a database or Optuna storage error into a :class:`StorageError` (``doing`` "open")
+    or a :class:`~forecaster.ForecasterError` (during the study)."""
+    try:
+        yield
+    except ForecasterError:
+        raise
+    except Exception as exc:
+        if not _is_storage_error(exc):
+            raise
+        where = f"the study storage {_mask(url)!r}" if url else "the study storage"
+        detail = re.sub(r"\s+", " ", str(getattr(exc, "orig", None) or exc)).strip()
+        detail = detail if len(detail) < 400 else detail[:397] + "..."
+        if isinstance(exc, ImportError):
+            detail = str(exc.__cause__ or exc)
+            raise StorageError(
+                f"Cannot use {where}: its database driver is not installed ({detail}). "
+                f"{_driver_hint(url or '')} {_SUPPORTED_STORAGE}"
+            ) from exc
+        if doing == "open":
+            raise StorageError(
+                f"Cannot use {where}: {type(exc).__name__}: {detail}. Check that the database "
+                "exists and is writable (a SQLite file in a writable folder; a running "
+                f"database server that accepts these credentials). {_SUPPORTED_STORAGE}"
+            ) from exc
+        raise ForecasterError(
+            f"{where[0].upper()}{where[1:]} failed while {doing}: {type(exc).__name__}: "
+            f"{detail}. The trials finished before are kept in it; rerun the same call to "
+            "resume once the database works again."
+        ) from exc
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database layer (SQLAlchemy, a DB driver, Optuna's
+    storage), not from a trial or the caller's code."""
+    optuna = _import_optuna()
+    if isinstance(exc, ImportError | optuna.exceptions.StorageInternalError):
+        return True
+    module = type(exc).__module__ or ""
+    if module.split(".", 1)[0] in ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "pymysql"):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and "optuna storage upgrade" in text
 
 
 def _driver_hint(url: str) -> str:
-    if url.startswith("postgresql+psycopg2"):
+    scheme = url.split("://", 1)[0]
+    if scheme == "postgresql+psycopg2":
         return "Install it with: pip install psycopg2-binary"
-    if url.startswith("postgres"):
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return (
             'Install it with: pip install "psycopg[binary]" (SQLAlchemy\'s default PostgreSQL '
             "driver; for psycopg2 write the URL as postgresql+psycopg2://...)."
@@ -477,8 +680,8 @@ def _driver_hint(url: str) -> str:
     return "Install the driver that SQLAlchemy names for this URL."
 
 
-def _mask(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+def _mask(url: str | None) -> str | None:
+    return None if url is None else re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def _storage_url(storage: Any) -> str | None:
@@ -596,6 +799,20 @@ def _fit(estimator: Any, data: Any, callbacks: Sequence[Any]) -> Any:
     return estimator.fit(data, callbacks=callbacks)
 
 
+class _TrialFailed(ForecasterError):
+    """A trial's fit or metric failed; the trial is marked FAIL with the reason in its
+    ``user_attrs["error"]`` and the study goes on (``optimize(catch=...)``)."""
+
+
+def _reason(exc: BaseException, limit: int = 500) -> str:
+    """A one-line, readable reason for a failed trial."""
+    text = str(exc).strip() or "(no message)"
+    if not isinstance(exc, ForecasterError):
+        text = f"{type(exc).__name__}: {text}"
+    text = re.sub(r"\s+", " ", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 @dataclass
 class _Objective:
     estimator: Any
@@ -610,13 +827,9 @@ class _Objective:
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("pid_start", _process_start(os.getpid()))
         trial.set_user_attr("host", _host_id())
-        params = _sample(trial, self.space, self.estimator)
-        trial.set_user_attr("params", params)
-        model = clone(self.estimator).set_params(**{**self.overrides, **params})
         reporter = _PruningReporter(trial, self.sign)
         try:
-            with _paused():
-                _fit(model, self.data, [reporter])
+            return self._run(trial, reporter)
         except optuna.TrialPruned:
             trial.set_user_attr("history", reporter.history)
             raise
@@ -624,13 +837,25 @@ class _Objective:
             trial.set_user_attr("history", reporter.history)
             trial.set_user_attr("error", str(exc))
             raise optuna.TrialPruned(f"training diverged: {exc}") from exc
-        except DataValidationError as exc:  # marked FAIL by optimize(catch=...)
-            trial.set_user_attr("error", str(exc))
-            raise
+        except Exception as exc:
+            if _is_storage_error(exc):
+                raise  # not the trial's fault: tune reports it (see _storage_errors)
+            reason = _reason(exc)  # e.g. a lookback too long for the data, a torch error, OOM
+            trial.set_user_attr("error", reason)
+            if reporter.history:
+                trial.set_user_attr("history", reporter.history)
+            raise _TrialFailed(reason) from exc
+
+    def _run(self, trial: Any, reporter: _PruningReporter) -> float:
+        params = _sample(trial, self.space, self.estimator)
+        trial.set_user_attr("params", params)
+        model = clone(self.estimator).set_params(**{**self.overrides, **params})
+        with _paused():
+            _fit(model, self.data, [reporter])
         history = list(getattr(model, "history_", reporter.history))
         trial.set_user_attr("history", history)
         if callable(self.metric):
-            return float(self.metric(model, self.data))
+            return _metric_value(self.metric(model, self.data))
         losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
         losses = [v for v in losses if math.isfinite(v)]
         if not losses:
@@ -639,6 +864,19 @@ class _Objective:
                 "window after lookback + horizon. Use a shorter lookback or more data."
             )
         return min(losses)
+
+
+def _metric_value(value: Any) -> float:
+    """The value a metric callable returned, as a finite float."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise DataValidationError(
+            f"The metric callable must return a real number, got {type(value).__name__} {value!r}."
+        )
+    if not math.isfinite(value):
+        raise DataValidationError(f"The metric callable returned {value!r}, not a finite number.")
+    return float(value)
 
 
 class _Stopper:
@@ -683,9 +921,12 @@ class _TrialHook:
     MLflow client, which does not pickle to worker processes). A failure is a warning.
     """
 
-    def __init__(self, parent_run_id: str, tracking_uri: str | None) -> None:
+    def __init__(
+        self, parent_run_id: str, tracking_uri: str | None, limits: Mapping[str, Any]
+    ) -> None:
         self.parent_run_id = parent_run_id
         self.tracking_uri = tracking_uri
+        self.limits = {k: v for k, v in limits.items() if k in ("request_timeout", "max_retries")}
         self.broken = False
         self._callback: Any = None
 
@@ -703,6 +944,7 @@ class _TrialHook:
                     parent_run_id=self.parent_run_id,
                     tracking_uri=self.tracking_uri,
                     intermediate_key="best_val_loss",
+                    **self.limits,
                 )
             self._callback(study, trial)
         except Exception as exc:
@@ -742,7 +984,7 @@ def _run_trials(
         objective,
         n_trials=None,
         timeout=timeout,
-        catch=(DataValidationError,),
+        catch=(_TrialFailed,),
         callbacks=[*callbacks, _Stopper(n_trials, bar)],
     )
 
@@ -898,9 +1140,11 @@ def tune(
         Total number of finished (complete or pruned) trials wanted in the study, counting
         those of earlier runs: rerunning a finished call runs nothing, and rerunning after a
         crash runs only the missing trials. Failed trials do not count. None: until
-        ``timeout``.
+        ``timeout``. 0, negative, non-integer and boolean values are refused (there is no
+        "refit only" mode: refit the best parameters yourself with ``result.best_params``).
     timeout : float, optional
-        Seconds after which no new trial starts (a running trial is not interrupted).
+        Seconds after which no new trial starts (a running trial is not interrupted); a
+        positive finite number (None: no limit).
     search_space : dict or callable, optional
         Parameter name -> an ``optuna.distributions`` object, a list (categorical choices), a
         ``(low, high)`` tuple (uniform range; int when both are ints) or ``(low, high, "log")``
@@ -916,7 +1160,12 @@ def tune(
         See :func:`make_storage`; None keeps the study in memory (no resume).
     study_name : str, optional
         Default: derived from the estimator class, target, horizon, a digest of the columns,
-        search space and metric, so that the same call resumes the same study.
+        search space and metric, so that the same call resumes the same study. A study records
+        its task (estimator class, target, columns, horizon, loss, validation split, metric,
+        direction) and search space when it is created (study user attributes
+        ``forecaster.task`` and ``forecaster.search_space``, JSON); reusing its name for another
+        task or space is refused, naming both. The data is not part of it: a study resumed on
+        newer data (a daily pipeline) keeps its trials.
     n_workers : int, default 1
         Worker processes on the study (needs a database storage). Each uses
         ``cpu_count // n_workers`` torch threads unless ``OMP_NUM_THREADS`` is set. The
@@ -951,21 +1200,27 @@ def tune(
     ------
     ImportError
         When Optuna is not installed.
+    StorageError
+        (a :class:`~forecaster.DataValidationError`) When the storage cannot be used: an
+        unsupported URL, a missing driver, a file that is not a database, a read-only
+        database, a database server that refuses the connection. Nothing is run.
     DataValidationError
-        For unknown parameter names, a bad search space or settings, or an existing study with
-        another search space or direction.
+        For unknown parameter names, a bad search space or settings (checked before any trial
+        runs), or an existing study of another task, search space or direction.
     ForecasterError
-        When no trial completed (the last error is quoted).
+        When no trial completed (the first distinct errors are quoted), or when the storage
+        failed during the study (its finished trials are kept).
 
     Notes
     -----
-    A trial whose sampled parameters do not suit the data (a
-    :class:`~forecaster.DataValidationError`, e.g. a lookback longer than the series) is marked
-    failed and one whose training diverged (NaN loss) pruned, with the message in the trial's
-    ``user_attrs["error"]``; the study goes on (a process stops after
-    :data:`MAX_CONSECUTIVE_FAILURES` failures in a row). Any other error stops the study and
-    propagates. Every trial stores ``params``, the per-epoch ``history``, ``pid`` and ``host``
-    in its ``user_attrs``.
+    A trial that fails - its sampled parameters do not suit the data (a
+    :class:`~forecaster.DataValidationError`, e.g. a lookback longer than the series), a torch
+    error or running out of memory in its fit, a metric callable that raises or returns no
+    finite number - is marked FAIL with a readable reason in its ``user_attrs["error"]``; one
+    whose training diverged (NaN loss) is pruned. The study goes on (a process stops after
+    :data:`MAX_CONSECUTIVE_FAILURES` failures in a row). Errors of the storage, and of your
+    ``callbacks``, stop the study. Every trial stores ``params``, the per-epoch ``history``,
+    ``pid`` and ``host`` in its ``user_attrs``.
 
     Examples
     --------
@@ -983,23 +1238,268 @@ def tune(
     6
     """
     optuna = _import_optuna()
+    _check_tune_args(
+        estimator, n_trials, timeout, n_workers, direction, metric, study_name, random_state,
+        refit, track, callbacks, show_progress,
+    )  # fmt: skip
+    params = estimator.get_params(deep=False)
+    if isinstance(frame, pl.LazyFrame) and n_workers > 1:
+        frame = frame.collect()
+    space = _resolve_space(search_space, estimator, frame)
+    if isinstance(space, Mapping) and "loss" in space and metric == "val_loss":
+        warnings.warn(
+            "search_space samples 'loss' while the objective is the validation loss: losses of "
+            "different kinds are not comparable. Pass a metric callable instead.",
+            ForecasterWarning,
+            stacklevel=2,
+        )
+    pruner_obj = _make_pruner(pruner, params.get("max_epochs"))
+    storage_obj = make_storage(storage)
+    if n_workers > 1 and (
+        storage_obj is None or isinstance(storage_obj, optuna.storages.InMemoryStorage)
+    ):
+        raise DataValidationError(
+            "n_workers > 1 shares the study through a database: use storage='default', a "
+            "'sqlite:///...' file or a 'postgresql://...' URL instead of storage=None or an "
+            "in-memory storage."
+        )
+    name = study_name or _default_study_name(estimator, space, metric, direction)
+    url = _storage_url(storage_obj)
+    identity = _study_identity(estimator, space, metric, direction)
+    with _storage_errors(url, "open"):
+        study = _open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
+    overrides: dict[str, Any] = {}
+    if params.get("progress", False) is None:
+        overrides["progress"] = False
+    if random_state is not None and "random_state" in params and params["random_state"] is None:
+        overrides["random_state"] = int(random_state)
+    sign = -1.0 if direction == "maximize" else 1.0
+    objective = _Objective(estimator, frame, space, overrides, metric, sign)
+    tracking = _tracking_module(track)
+    logger = _StudyLogger(tracking, study, estimator, frame)
+    try:
+        with _storage_errors(url, "tuning"):
+            _fail_dead_trials(study)
+            n_existing = len(study.get_trials(deepcopy=False))
+            study.sampler = _make_sampler(random_state, n_existing)
+            all_callbacks = [*callbacks, *logger.start()]
+            deadline = None if timeout is None else time.time() + float(timeout)
+            settings = _Settings(
+                name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
+                deadline, all_callbacks, int(n_workers), show_progress,
+            )  # fmt: skip
+            study = _optimize(study, settings)
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if not complete:
+                logger.finish()
+                raise ForecasterError(_no_trial_message(study))
+            best_trial = study.best_trial
+        best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
+        best_estimator = None
+        if refit:
+            refit_overrides = {k: v for k, v in overrides.items() if k == "random_state"}
+            best_estimator = clone(estimator).set_params(**{**refit_overrides, **best_params})
+            # log_study logs the refitted model on the study's run: not a run of its own
+            with _paused() if tracking is not None else contextlib.nullcontext():
+                _fit(best_estimator, frame, ())
+        with _storage_errors(url, "reading the results"):
+            result = TuneResult(
+                study=study,
+                best_params=best_params,
+                best_value=float(best_trial.value),
+                best_estimator=best_estimator,
+                n_trials_finished=_progress(study)[0],
+                n_trials_run=len(study.get_trials(deepcopy=False)) - n_existing,
+                study_name=name,
+                storage_url=url,
+                search_space=space,
+            )
+        logger.finish(
+            result=result, best_estimator=best_estimator, search_space=space, metric=metric
+        )
+    finally:
+        logger.replay()
+    return result
+
+
+@dataclass
+class _Settings:
+    """What the trial loop needs (also sent to worker processes)."""
+
+    study_name: str
+    storage: Any
+    random_state: int | None
+    n_existing: int
+    pruner: Any
+    objective: _Objective
+    n_trials: int | None
+    deadline: float | None
+    callbacks: list[Any]
+    n_workers: int
+    show_progress: bool | None
+
+
+def _optimize(study: Any, settings: _Settings) -> Any:
+    """Run the trials in this process or in worker processes; the study afterwards."""
+    optuna = _import_optuna()
+    if settings.n_workers == 1:
+        bar = None
+        from forecaster.training import _progress_enabled
+
+        if _progress_enabled(settings.show_progress):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(
+                total=settings.n_trials,
+                initial=_progress(study)[0],
+                desc=settings.study_name,
+                unit="trial",
+            )
+        try:
+            _run_trials(
+                study, settings.objective, settings.n_trials, settings.deadline,
+                settings.callbacks, bar,
+            )  # fmt: skip
+        finally:
+            if bar is not None:
+                bar.close()
+        return study
+    _run_workers(
+        {
+            "study_name": settings.study_name,
+            "storage": settings.storage,
+            "random_state": settings.random_state,
+            "n_existing": settings.n_existing,
+            "pruner": settings.pruner,
+            "objective": settings.objective,
+            "n_trials": settings.n_trials,
+            "deadline": settings.deadline,
+            "callbacks": settings.callbacks,
+            "n_workers": settings.n_workers,
+        }
+    )
+    study = optuna.load_study(
+        study_name=settings.study_name,
+        storage=settings.storage,
+        sampler=study.sampler,
+        pruner=settings.pruner,
+    )
+    _fail_dead_trials(study)  # trials of a worker that was killed
+    return study
+
+
+class _StudyLogger:
+    """The study's MLflow logging through ``forecaster.tracking`` (when ``track``): the parent
+    run before the trials, a callback per trial, the summary and best model at the end.
+
+    A warning of the first :func:`~forecaster.tracking.log_study` (e.g. an unreachable server)
+    is held back: the final call retries everything and warns about what is still missing, so
+    one warning says it all. Held-back warnings are shown when the final call is not reached.
+    """
+
+    def __init__(self, tracking: Any, study: Any, estimator: Any, frame: Any) -> None:
+        self.tracking = tracking
+        self.kwargs = {"study": study, "estimator": estimator, "frame": frame}
+        self.held: list[warnings.WarningMessage] = []
+
+    def start(self) -> list[Any]:
+        """Create (or find) the study's run; the trial callbacks to add."""
+        if self.tracking is None:
+            return []
+        with warnings.catch_warnings(record=True) as caught:
+            parent_run = _log_study(self.tracking, **self.kwargs)
+        self.held = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+        for w in caught:
+            if not issubclass(w.category, ForecasterWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not isinstance(parent_run, str) or not hasattr(self.tracking, "trial_callback"):
+            return []
+        mlflow = sys.modules.get("mlflow")
+        uri = mlflow.get_tracking_uri() if mlflow is not None else None
+        limits = getattr(self.tracking, "request_limits", dict)()
+        return [_TrialHook(parent_run, uri, limits)]
+
+    def finish(self, **kwargs: Any) -> None:
+        """The summary (and the best model) on the study's run."""
+        if self.tracking is None:
+            return
+        self.held = []
+        _log_study(self.tracking, **self.kwargs, **kwargs)
+
+    def replay(self) -> None:
+        for w in self.held:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.held = []
+
+
+def _check_tune_args(
+    estimator: Any,
+    n_trials: Any,
+    timeout: Any,
+    n_workers: Any,
+    direction: Any,
+    metric: Any,
+    study_name: Any,
+    random_state: Any,
+    refit: Any,
+    track: Any,
+    callbacks: Any,
+    show_progress: Any,
+) -> None:
+    """Refuse settings of :func:`tune` that it cannot honour, before anything runs."""
     if not all(hasattr(estimator, a) for a in ("get_params", "set_params", "fit")):
         raise DataValidationError(
             f"tune needs a forecaster estimator (get_params, set_params, fit), got "
             f"{type(estimator).__name__}."
         )
-    if n_trials is not None and (
-        isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1
-    ):
-        raise DataValidationError(f"n_trials must be an integer >= 1 or None, got {n_trials!r}.")
+    if n_trials is not None and (not _is_int(n_trials) or n_trials < 1):
+        raise DataValidationError(
+            f"n_trials must be an integer >= 1 (the number of finished trials wanted) or None "
+            f"(until timeout), got {n_trials!r}."
+        )
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout <= 0
+        isinstance(timeout, bool | np.bool_)
+        or not isinstance(timeout, numbers.Real)
+        or not math.isfinite(timeout)
+        or timeout <= 0
     ):
-        raise DataValidationError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        raise DataValidationError(
+            f"timeout must be a positive, finite number of seconds or None (no limit), got "
+            f"{timeout!r}."
+        )
     if n_trials is None and timeout is None:
         raise DataValidationError("Give n_trials, timeout or both; with neither tune never ends.")
-    if isinstance(n_workers, bool) or not isinstance(n_workers, numbers.Integral) or n_workers < 1:
+    if not _is_int(n_workers) or n_workers < 1:
         raise DataValidationError(f"n_workers must be an integer >= 1, got {n_workers!r}.")
+    _check_objective(estimator, direction, metric)
+    if study_name is not None and (
+        not isinstance(study_name, str) or not study_name.strip() or len(study_name) > 512
+    ):
+        raise DataValidationError(
+            f"study_name must be a non-empty string of at most 512 characters or None, got "
+            f"{study_name!r}."
+        )
+    if random_state is not None and (not _is_int(random_state) or not 0 <= random_state < 2**32):
+        raise DataValidationError(
+            f"random_state must be an integer from 0 to 2**32 - 1 or None, got {random_state!r}."
+        )
+    for arg, value, allowed in (
+        ("refit", refit, (True, False)),
+        ("track", track, (True, False, None)),
+        ("show_progress", show_progress, (True, False, None)),
+    ):
+        if not (value is None or isinstance(value, bool | np.bool_)) or value not in allowed:
+            raise DataValidationError(
+                f"{arg} must be one of {', '.join(map(str, allowed))}, got {value!r}."
+            )
+    _check_callbacks(callbacks)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _check_objective(estimator: Any, direction: Any, metric: Any) -> None:
     if direction not in ("minimize", "maximize"):
         raise DataValidationError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
     if not callable(metric) and metric != "val_loss":
@@ -1017,134 +1517,28 @@ def tune(
             f"tune selects parameters on the validation split, but {name}=0 disables it. Set "
             f"{name} > 0 (e.g. 0.1), or pass a metric callable that scores the fitted model."
         )
-    if isinstance(frame, pl.LazyFrame) and n_workers > 1:
-        frame = frame.collect()
 
-    space = _resolve_space(search_space, estimator, frame)
-    if isinstance(space, Mapping) and "loss" in space and metric == "val_loss":
-        warnings.warn(
-            "search_space samples 'loss' while the objective is the validation loss: losses of "
-            "different kinds are not comparable. Pass a metric callable instead.",
-            ForecasterWarning,
-            stacklevel=2,
-        )
-    storage_obj = make_storage(storage)
-    if n_workers > 1 and storage_obj is None:
+
+def _check_callbacks(callbacks: Any) -> None:
+    if isinstance(callbacks, str | bytes) or not isinstance(callbacks, Iterable):
         raise DataValidationError(
-            "n_workers > 1 shares the study through a database: use storage='default', a "
-            "'sqlite:///...' file or a 'postgresql://...' URL instead of storage=None."
+            f"callbacks must be a list of callables callback(study, frozen_trial), got "
+            f"{callbacks!r}."
         )
-    if isinstance(storage_obj, optuna.storages.InMemoryStorage) and n_workers > 1:
-        raise DataValidationError("n_workers > 1 cannot share an in-memory storage.")
-    name = study_name or _default_study_name(estimator, space, metric, direction)
-    pruner_obj = _make_pruner(pruner, params.get("max_epochs"))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = optuna.create_study(
-            storage=storage_obj,
-            study_name=name,
-            direction=direction,
-            load_if_exists=True,
-            pruner=pruner_obj,
-        )
-    if study.direction.name.lower() != direction:
-        raise DataValidationError(
-            f"The study {name!r} in this storage is to {study.direction.name.lower()}, not to "
-            f"{direction}. Use another study_name."
-        )
-    _check_existing_space(study, space)
-    _fail_dead_trials(study)
-    n_existing = len(study.get_trials(deepcopy=False))
-    study.sampler = _make_sampler(random_state, n_existing)
-
-    overrides: dict[str, Any] = {}
-    if params.get("progress", False) is None:
-        overrides["progress"] = False
-    if random_state is not None and "random_state" in params and params["random_state"] is None:
-        overrides["random_state"] = int(random_state)
-    sign = -1.0 if direction == "maximize" else 1.0
-    objective = _Objective(estimator, frame, space, overrides, metric, sign)
-    tracking = _tracking_module(track)
-    all_callbacks = list(callbacks)
-    if tracking is not None:  # the study's parent run first, so that trials nest under it
-        parent_run = _log_study(tracking, study=study, estimator=estimator, frame=frame)
-        if isinstance(parent_run, str) and hasattr(tracking, "trial_callback"):
-            mlflow = sys.modules.get("mlflow")
-            uri = mlflow.get_tracking_uri() if mlflow is not None else None
-            all_callbacks.append(_TrialHook(parent_run, uri))
-    deadline = None if timeout is None else time.time() + float(timeout)
-
-    if n_workers == 1:
-        bar = None
-        from forecaster.training import _progress_enabled
-
-        if _progress_enabled(show_progress):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_trials, initial=_progress(study)[0], desc=name, unit="trial")
+    for callback in callbacks:
+        if not callable(callback):
+            raise DataValidationError(
+                f"callbacks must be callables callback(study, frozen_trial), got {callback!r}."
+            )
         try:
-            _run_trials(study, objective, n_trials, deadline, all_callbacks, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-    else:
-        _run_workers(
-            {
-                "study_name": name,
-                "storage": storage_obj,
-                "random_state": random_state,
-                "n_existing": n_existing,
-                "pruner": pruner_obj,
-                "objective": objective,
-                "n_trials": n_trials,
-                "deadline": deadline,
-                "callbacks": all_callbacks,
-                "n_workers": int(n_workers),
-            }
-        )
-        study = optuna.load_study(
-            study_name=name, storage=storage_obj, sampler=study.sampler, pruner=pruner_obj
-        )
-        _fail_dead_trials(study)  # trials of a worker that was killed
-
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
-        if tracking is not None:
-            _log_study(tracking, study=study, estimator=estimator, frame=frame)
-        raise ForecasterError(_no_trial_message(study))
-    best_trial = study.best_trial
-    best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
-    best_estimator = None
-    if refit:
-        refit_overrides = {k: v for k, v in overrides.items() if k == "random_state"}
-        best_estimator = clone(estimator).set_params(**{**refit_overrides, **best_params})
-        # log_study logs the refitted model on the study's run: not a run of its own
-        with _paused() if tracking is not None else contextlib.nullcontext():
-            _fit(best_estimator, frame, ())
-    result = TuneResult(
-        study=study,
-        best_params=best_params,
-        best_value=float(best_trial.value),
-        best_estimator=best_estimator,
-        n_trials_finished=_progress(study)[0],
-        n_trials_run=len(study.get_trials(deepcopy=False)) - n_existing,
-        study_name=name,
-        storage_url=_storage_url(storage_obj),
-        search_space=space,
-    )
-    if tracking is not None:
-        _log_study(
-            tracking,
-            study=study,
-            result=result,
-            estimator=estimator,
-            best_estimator=best_estimator,
-            frame=frame,
-            search_space=space,
-            metric=metric,
-        )
-    return result
+            inspect.signature(callback).bind(None, None)
+        except TypeError as exc:
+            raise DataValidationError(
+                f"The callback {callback!r} cannot be called as callback(study, frozen_trial): "
+                f"{exc}."
+            ) from exc
+        except ValueError:  # no signature (a builtin): trust it
+            pass
 
 
 def _run_workers(payload: dict[str, Any]) -> None:
@@ -1162,7 +1556,123 @@ def _run_workers(payload: dict[str, Any]) -> None:
             except Exception as exc:
                 errors.append(exc)
     if errors:
-        raise errors[0]
+        first = errors[0]
+        if isinstance(first, ForecasterError) or _is_storage_error(first):
+            raise first  # a storage error is reported by tune (see _storage_errors)
+        raise ForecasterError(
+            f"A tuning worker process failed ({_reason(first)}); {len(errors)} of {n} workers "
+            "failed. The finished trials are kept in the storage: rerun the same call to resume."
+        ) from first
+
+
+_TASK_ATTR = "forecaster.task"
+_SPACE_ATTR = "forecaster.search_space"
+_TASK_PARAMS = (
+    "target", "id_col", "time_col", "covariates", "future_covariates", "horizon", "loss",
+    "validation_size", "validation_fraction",
+)  # fmt: skip
+
+
+def _study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> dict[str, str]:
+    """What a study is for, as JSON study user attributes: the task (estimator class, the
+    parameters that define the objective, metric, direction) and the search space."""
+    params = estimator.get_params(deep=False)
+    task: dict[str, Any] = {"estimator": type(estimator).__name__}
+    task.update({k: _json_value(params[k]) for k in _TASK_PARAMS if k in params})
+    task["metric"] = _qualname(metric) if callable(metric) else metric
+    task["direction"] = direction
+    if isinstance(space, Mapping):
+        optuna = _import_optuna()
+        space_json: Any = {
+            k: json.loads(optuna.distributions.distribution_to_json(v))
+            for k, v in sorted(space.items())
+        }
+    else:
+        space_json = {"callable": _qualname(space)}
+    return {
+        _TASK_ATTR: json.dumps(task, sort_keys=True),
+        _SPACE_ATTR: json.dumps(space_json, sort_keys=True),
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    value = _plain(value)
+    return value if value is None or isinstance(value, bool | int | float | str) else repr(value)
+
+
+def _open_study(
+    storage: Any,
+    name: str,
+    direction: str,
+    pruner: Any,
+    identity: Mapping[str, str],
+    space: Any,
+    url: str | None,
+) -> Any:
+    """Create the study, or load it when it exists and is for the same task and search space
+    (refused otherwise, naming both)."""
+    optuna = _import_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction=direction, load_if_exists=True,
+            pruner=pruner,
+        )  # fmt: skip
+    where = f" in the storage {url!r}" if url else ""
+    directions = [d.name.lower() for d in study.directions]
+    if directions != [direction]:
+        raise DataValidationError(
+            f"The study {name!r}{where} is to {' and '.join(directions)}, not to {direction}. "
+            "Use another study_name."
+        )
+    recorded = study.user_attrs
+    if all(recorded.get(key) is None for key in identity):
+        _check_existing_space(study, space)  # a study written before the attributes existed
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+        recorded = study.user_attrs  # read again: another process may have been first
+    differences = _identity_differences(recorded, identity)
+    if differences:
+        raise DataValidationError(
+            f"The study {name!r}{where} was created for another task or search space, and its "
+            f"trials cannot be mixed with this call's: {'; '.join(differences)}. Use another "
+            f"study_name for this task (or delete the old study with "
+            f"optuna.delete_study(study_name={name!r}, storage=...))."
+        )
+    return study
+
+
+def _identity_differences(recorded: Mapping[str, Any], identity: Mapping[str, str]) -> list[str]:
+    """What differs between a study's recorded task and space and this call's, one item per
+    key: ``"horizon: the study has 6, this call 12"``."""
+
+    def parse(text: Any) -> dict[str, Any]:
+        try:
+            value = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            value = None
+        return value if isinstance(value, dict) else {"(unreadable)": text}
+
+    out = []
+    for key, label in ((_TASK_ATTR, ""), (_SPACE_ATTR, "search space ")):
+        old, new = parse(recorded.get(key)), parse(identity[key])
+        for name in sorted(set(old) | set(new), key=str):
+            if name not in new or name not in old or old[name] != new[name]:
+                before = _show(old[name]) if name in old else "none"
+                after = _show(new[name]) if name in new else "none"
+                out.append(f"{label}{name}: the study has {before}, this call {after}")
+    if len(out) > 8:
+        out = [*out[:8], f"and {len(out) - 8} more"]
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict) and "name" in value and "attributes" in value:  # a distribution
+        attributes = ", ".join(f"{k}={v!r}" for k, v in value["attributes"].items())
+        return f"{value['name']}({attributes})"
+    return repr(value)
 
 
 def _check_existing_space(study: Any, space: Any) -> None:
@@ -1182,15 +1692,19 @@ def _check_existing_space(study: Any, space: Any) -> None:
 
 def _no_trial_message(study: Any) -> str:
     counts: dict[str, int] = {}
-    last_error = None
+    reasons: dict[str, int] = {}  # distinct reason -> first trial number
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
         if t.state.name == "FAIL":
-            last_error = t.user_attrs.get("error") or t.user_attrs.get("fail_reason") or last_error
+            reason = t.user_attrs.get("error") or t.user_attrs.get("fail_reason")
+            if reason and reason not in reasons:
+                reasons[str(reason)] = t.number
     summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no trials"
     message = f"No trial of study {study.study_name!r} completed ({summary})."
-    if last_error:
-        message += f" Last error: {last_error}"
+    if reasons:
+        shown = [f"trial {number}: {reason}" for reason, number in list(reasons.items())[:3]]
+        more = f" (and {len(reasons) - 3} other errors)" if len(reasons) > 3 else ""
+        message += f" Errors: {' | '.join(shown)}{more}"
     return message
 
 

@@ -109,6 +109,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, uri: str, cwd: Path) -> None:
         monkeypatch.setenv(name, "")  # records the original so that teardown restores it
         monkeypatch.delenv(name)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # the user's own HTTP settings (kept by forecaster): no retries against the test proxies
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -321,6 +322,31 @@ def test_autolog_starts_a_run_per_fit_and_can_be_switched_off(tracked, frame):
     tracking.autolog(False)
     make_model(max_epochs=1).fit(frame)
     assert tracking.last_fit() is log  # neither fit was logged
+
+
+def test_forecasters_default_http_limits_log_everything_to_a_live_server(
+    tracked, frame, monkeypatch
+):
+    """Without the user's MLFLOW_HTTP_* settings, forecaster's short timeout and small retry
+    budget apply to its requests only, and a live server gets everything."""
+    from mlflow import MlflowClient
+
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name)
+    seen = {}
+
+    def note(record, network):
+        seen.setdefault("timeout", os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT"))
+
+    tracking.autolog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        make_model(max_epochs=1).fit(frame, callbacks=[note])
+    log = tracking.last_fit()
+    assert log.not_logged == [] and log.fallback_path is None
+    assert MlflowClient(tracked).get_run(log.run_id).info.status == "FINISHED"
+    assert seen["timeout"] is None  # training runs outside the bounded blocks
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
 
 
 def test_a_fit_that_raises_leaves_its_run_failed(tracked, frame):

@@ -343,13 +343,14 @@ def test_resume_runs_only_the_missing_trials(monkeypatch, tmp_path, frame):
     assert (again.n_trials_run, again.n_trials_finished) == (0, 3)
     params = [t.params for t in again.study.trials]
     assert params[2] not in params[:2]  # the resumed sampler does not replay the first draws
-    with pytest.raises(DataValidationError, match="new study_name"):
+    with pytest.raises(DataValidationError, match="another task or search space") as info:
         quick(
             frame=frame,
             storage="default",
             study_name=first.study_name,
             search_space={"hidden_size": [4, 16]},
         )
+    assert "choices=[4, 8]), this call CategoricalDistribution(choices=[4, 16])" in str(info.value)
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
