@@ -2,31 +2,51 @@
 
 Commands
 --------
-``forecaster run SPEC [--as-of DATE] [--tune] [--force] [--dry-run] [--resume]``
+``forecaster run SPEC [--as-of DATE] [--tune] [--force] [--dry-run] [--resume] [--wait [S]]``
     The scheduled job: load, validate, fit (or reuse / tune), backtest, forecast and write the
-    outputs of one as-of date atomically (see :mod:`forecaster.pipelines`). Idempotent.
-``forecaster fit SPEC [--as-of DATE] [--out DIR] [--resume]``
-    Fit the spec's model and save it (config JSON + safetensors).
-
-``run`` and ``fit`` checkpoint the training every ``checkpoint_every`` epochs (a [model]
-parameter, default 1) into the hidden folder ``.<as-of>.checkpoints`` next to their output
-(see :func:`forecaster.pipelines.checkpoint_folder`), removed when the command succeeds. With
-``--resume`` an interrupted fit continues from there (a fit with no checkpoint yet starts from
-the beginning). Under ``torchrun --nproc_per_node=N -m forecaster fit SPEC`` the ranks train
-together (:mod:`forecaster.distributed`) and only rank 0 logs and writes.
+    outputs of one as-of date atomically (see :mod:`forecaster.pipelines`). Idempotent: a
+    rerun of the same spec and as-of reports the outputs and exits 0. A second run of the same
+    spec and as-of while one is running exits at once with code 4; with ``--wait`` it queues
+    behind it (as long as it takes, or at most ``--wait SECONDS``) and then finds its outputs.
+``forecaster fit SPEC [--as-of DATE] [--out DIR] [--resume] [--wait [S]]``
+    Fit the spec's model and save it (``models/NAME/AS_OF`` by default). A model folder is
+    replaced only when it holds a model forecaster saved and nothing else.
 ``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE]``
     Forecast with a saved model; write Parquet atomically.
 ``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE]``
     Rolling-origin backtest metrics.
 ``forecaster tune SPEC [--trials N] [--timeout S]``
-    Optuna study over the spec's model (resumable).
+    Optuna study over the spec's model (resumable); the refitted best model is saved to
+    ``models/NAME/AS_OF-tuned``.
 ``forecaster datasets [NAME]``
     List the bundled data sets, or describe one.
 
-Exit codes: 0 success (also when ``run`` finds its outputs already written), 2 bad spec or
-arguments (including a ``--model`` folder that holds no readable model), 3 data validation
-failure, 1 any other failure. A failure prints one line on stderr
-(the full traceback with ``--verbose``).
+``run`` and ``fit`` checkpoint the training every ``checkpoint_every`` epochs (a [model]
+parameter, default 1) into the hidden folder ``.<as-of>.checkpoints`` next to their output
+(see :func:`forecaster.pipelines.checkpoint_folder`); its checkpoint files are removed when the
+command succeeds. With ``--resume`` an interrupted fit continues from there (a fit with no
+checkpoint yet starts from the beginning). Under ``torchrun --nproc_per_node=N -m forecaster
+fit SPEC`` the ranks train together (:mod:`forecaster.distributed`) and only rank 0 logs and
+writes.
+
+Files written by ``predict`` and ``backtest`` carry Parquet key-value metadata ``forecaster``
+(what wrote them); ``--out`` never replaces a file without it (exit 2). Their default paths are
+siblings of the run's output folder, ``<output.dir>.forecasts.parquet`` and
+``<output.dir>.backtest.parquet`` (e.g. ``outputs/NAME/2017-06-30.forecasts.parquet``): inside
+the run's folder they would add files its manifest does not list.
+
+Counts and durations given on the command line are used as given, or refused: ``--trials``
+and ``--folds`` are integers >= 1, ``--timeout`` a number of seconds > 0, ``--wait`` seconds
+>= 0. The global options ``--quiet``, ``--verbose``, ``--json-logs`` and ``--no-progress``
+work before or after the command.
+
+Exit codes
+----------
+0 success (also when ``run`` finds its outputs already written); 1 failure; 2 bad spec or
+arguments, a ``--model`` folder that holds no readable model, or an output path that holds
+what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
+spec and as-of (or a fit to the same folder) holds the lock, try again later or pass
+``--wait``. A failure prints one line on stderr (the full traceback with ``--verbose``).
 """
 
 from __future__ import annotations
@@ -34,11 +54,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
-import shutil
+import stat
 import sys
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,9 +67,22 @@ from typing import Any
 import polars as pl
 
 import forecaster
-from forecaster.exceptions import DataValidationError
+from forecaster import _io
+from forecaster.exceptions import (
+    ConcurrentRunError,
+    DataValidationError,
+    ForecasterError,
+    OwnershipError,
+)
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
+EPILOG = (
+    "Exit codes: 0 ok (also: outputs already written), 1 failure, 2 bad spec, arguments, model "
+    "folder or an output path forecaster did not write, 3 invalid data, 4 busy (another run of "
+    "the same spec and as-of is running; --wait queues behind it)."
+)
+PARQUET_KEY = "forecaster"
+"""The Parquet key-value metadata key that marks a file written by this command line."""
 
 
 class _Logger:
@@ -80,6 +114,7 @@ def _run(args: argparse.Namespace, log: _Logger) -> int:
         force=args.force,
         dry_run=args.dry_run,
         resume=args.resume,
+        wait=args.wait,
         progress=args.progress,
         log=log,
     )
@@ -107,30 +142,65 @@ def _run(args: argparse.Namespace, log: _Logger) -> int:
     return EXIT_OK
 
 
-def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Any, pl.DataFrame, str]:
+def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Path, pl.DataFrame, Any]:
     from forecaster import pipelines
 
     spec, root = pipelines.load_spec(args.spec)
-    frame, label = pipelines.prepare_data(spec, root, args.as_of)
-    return spec, root, frame, label
+    frame, when = pipelines.prepare_data(spec, root, args.as_of)
+    return spec, root, frame, when
+
+
+def _model_destination(path: Path) -> Path:
+    """``path`` (absolute) after checking, before any training, that a model may be saved
+    there: not inside a folder forecaster wrote, and free, empty or a saved model."""
+    path = Path(os.path.normpath(path.absolute()))
+    owner = _io.owning_folder(path)
+    if owner is not None:
+        raise OwnershipError(
+            f"Refusing to save the model into {path}: it is inside {owner[0]}, a {owner[1]} "
+            "folder forecaster wrote (its manifest would no longer list what it holds). "
+            "Choose a folder outside it."
+        )
+    # a folder with a config.json may be a model saved before models had a manifest: the
+    # save itself decides; anything else that is not free is refused now, not after training
+    _io.check_replaceable(
+        path,
+        "model",
+        purpose="save the model into",
+        adopt=lambda folder: (folder / "config.json").is_file(),
+    )
+    return path
+
+
+def _lock(out: Path, wait: float | None, what: str) -> Any:
+    return _io.exclusive_lock(
+        out.parent / f".{out.name}.lock",
+        timeout=wait,
+        what=what,
+        hint="Wait for it to finish, or pass --wait [SECONDS] to queue behind it.",
+    )
 
 
 def _fit(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster import distributed, pipelines
+    from forecaster.training import remove_checkpoints
 
-    spec, root, frame, label = _spec_and_frame(args)
+    spec, root, frame, when = _spec_and_frame(args)
     model = pipelines.build_estimator(spec, args.progress)
-    out = Path(args.out or root / "models" / spec.pipeline.name / label)
+    out = Path(args.out) if args.out else root / "models" / spec.pipeline.name / when.label
+    out = Path(os.path.normpath(out.absolute()))
     checkpoints = pipelines.checkpoint_folder(out)
     started = time.perf_counter()
     if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
         pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
         return EXIT_OK
-    with pipelines._tracked_run(spec, label, log) as (run_id, _):
-        # logged to MLflow by the fit hook when a run is active
-        pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
-    model.save(out)
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    _model_destination(out)
+    with _lock(out, args.wait, f"a fit that saves to {out}"):
+        with pipelines.tracked_run(spec, when.label, log) as (run_id, _):
+            # logged to MLflow by the fit hook when a run is active
+            pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
+        model.save(out)
+        remove_checkpoints(checkpoints)
     if run_id:
         log(f"mlflow run {run_id}")
     log(
@@ -140,12 +210,21 @@ def _fit(args: argparse.Namespace, log: _Logger) -> int:
     return EXIT_OK
 
 
+def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
+    """``<output.dir>.<what>.parquet``: beside the run's output folder, never inside it."""
+    from forecaster import pipelines
+
+    folder = pipelines.output_dir(spec, root, label)
+    return folder.parent / f"{folder.name}.{what}.parquet"
+
+
 def _predict(args: argparse.Namespace, log: _Logger) -> int:
-    spec, root, frame, label = _spec_and_frame(args)
+    spec, root, frame, when = _spec_and_frame(args)
+    out = Path(args.out) if args.out else _default_output(spec, root, when.label, "forecasts")
+    _check_parquet_destination(out)
     model = forecaster.load(args.model)
     forecast = model.predict(frame)
-    out = Path(args.out or root / "outputs" / spec.pipeline.name / label / "forecasts.parquet")
-    _atomic_parquet(forecast, out)
+    _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:
         print(forecast.head(20))
@@ -156,13 +235,15 @@ def _backtest(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster import pipelines
     from forecaster.evaluation import backtest
 
-    spec, root, frame, label = _spec_and_frame(args)
+    spec, root, frame, when = _spec_and_frame(args)
+    out = Path(args.out) if args.out else _default_output(spec, root, when.label, "backtest")
+    _check_parquet_destination(out)
     model = (
         forecaster.load(args.model)
         if args.model
         else pipelines.build_estimator(spec, args.progress)
     )
-    folds = args.folds or max(spec.evaluation.backtest_folds, 1)
+    folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
     result = backtest(
         model,
         frame,
@@ -171,8 +252,7 @@ def _backtest(args: argparse.Namespace, log: _Logger) -> int:
         metrics=spec.evaluation.metrics,
         m=spec.evaluation.seasonality,
     )
-    out = Path(args.out or root / "outputs" / spec.pipeline.name / label / "backtest.parquet")
-    _atomic_parquet(result.metrics, out)
+    _write_parquet(result.metrics, out, "backtest", spec, when)
     log(f"backtest over {folds} folds written to {out}")
     with pl.Config(tbl_hide_dataframe_shape=True):
         log(str(result.aggregate))
@@ -183,13 +263,14 @@ def _tune(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster import pipelines
     from forecaster.tuning import tune
 
-    spec, root, frame, label = _spec_and_frame(args)
+    spec, root, frame, when = _spec_and_frame(args)
+    out = _model_destination(root / "models" / spec.pipeline.name / f"{when.label}-tuned")
     estimator = pipelines.build_estimator(spec, False)
     result = tune(
         estimator,
         frame,
-        n_trials=args.trials or spec.training.trials,
-        timeout=args.timeout or spec.training.timeout,
+        n_trials=args.trials if args.trials is not None else spec.training.trials,
+        timeout=args.timeout if args.timeout is not None else spec.training.timeout,
         storage=spec.training.storage,
         study_name=f"{spec.pipeline.name}-{pipelines.spec_hash(spec)}",
         random_state=spec.model.get("random_state"),
@@ -197,22 +278,80 @@ def _tune(args: argparse.Namespace, log: _Logger) -> int:
     )
     log(f"best value {result.best_value:.4g} with {result.best_params}")
     if result.best_estimator is not None:
-        out = Path(root / "models" / spec.pipeline.name / f"{label}-tuned")
         result.best_estimator.save(out)
         log(f"best model refitted and saved to {out}")
     return EXIT_OK
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
+# ------------------------------------------------------------------------------------------
+# Parquet files of the command line: marked, and replaced only when marked
+# ------------------------------------------------------------------------------------------
+
+
+def _check_parquet_destination(path: Path) -> None:
+    """Refuse (``OwnershipError``) to replace anything at ``path`` but a regular Parquet file
+    that this command line wrote (its ``forecaster`` metadata); a link, folder, pipe or any
+    other file is left alone. Also refuse a path inside a folder forecaster wrote."""
+    owner = _io.owning_folder(path)
+    if owner is not None:
+        raise OwnershipError(
+            f"Refusing to write {path}: it is inside {owner[0]}, a {owner[1]} folder forecaster "
+            "wrote (its manifest would no longer list what it holds). Choose a path outside it."
+        )
     try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OwnershipError(f"Refusing to write {path}: cannot inspect it ({exc}).") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
+        raise OwnershipError(
+            f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
+            "file name with --out."
+        )
+    if _parquet_owner(path) is None:
+        raise OwnershipError(
+            f"Refusing to replace {path}: it is not a file forecaster wrote (no '{PARQUET_KEY}' "
+            "Parquet metadata), and replacing it would lose what it holds. Choose a new file "
+            "name with --out, or move the file away."
+        )
+
+
+def _parquet_owner(path: Path) -> dict[str, Any] | None:
+    """The ``forecaster`` metadata of the Parquet file ``path``, or None (not Parquet, not
+    marked, unreadable). Only the footer is read, after checking the Parquet magic bytes."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            handle.seek(-8, os.SEEK_END)
+            tail = handle.read(8)
+    except OSError:
+        return None
+    if head != b"PAR1" or tail[4:] != b"PAR1":
+        return None
+    if int.from_bytes(tail[:4], "little") > min(os.path.getsize(path), 64 * 2**20):
+        return None
+    try:
+        metadata = pl.read_parquet_metadata(path)
+    except Exception:  # any reader error: not a file we can vouch for
+        return None
+    try:
+        value = _io.load_json_bounded(metadata.get(PARQUET_KEY, "").encode(), source=str(path))
+    except ForecasterError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any) -> None:
+    marker = {
+        "kind": kind,
+        "pipeline": spec.pipeline.name,
+        "as_of": when.label,
+        "package_version": forecaster.__version__,
+    }
+    metadata = {PARQUET_KEY: json.dumps(marker)}
+    _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))
 
 
 def _datasets(args: argparse.Namespace, log: _Logger) -> int:
@@ -236,34 +375,108 @@ def _datasets(args: argparse.Namespace, log: _Logger) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+# ------------------------------------------------------------------------------------------
+# arguments
+# ------------------------------------------------------------------------------------------
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``; ``2.5``, ``0`` or ``-1`` are refused, an
+    integral number written as a float (``10.0``, as MLflow's float parameters pass it) is
+    that integer."""
+
+    def parse(text: str) -> int:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number.is_integer() and number >= minimum):
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return int(number)
+
+    return parse
+
+
+def _seconds(*, zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, > 0 (or >= 0 with ``zero``)."""
+    bound = ">= 0" if zero else "> 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number of seconds {bound}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _global_options(suppress: bool) -> argparse.ArgumentParser:
+    """The options every command takes. The copy on the commands has no defaults
+    (``SUPPRESS``), so that an option given before the command is not reset after it."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true", help="only errors (for schedulers)")
-    common.add_argument("--verbose", action="store_true", help="tracebacks on failure")
-    common.add_argument("--json-logs", action="store_true", help="log lines as JSON objects")
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
     common.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+        "--quiet", action="store_true", help="only errors (for schedulers)", **default
+    )
+    common.add_argument("--verbose", action="store_true", help="tracebacks on failure", **default)
+    common.add_argument(
+        "--json-logs", action="store_true", help="log lines as JSON objects", **default
+    )
+    common.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bars",
+        **default,
+    )
+    return common
+
+
+def _wait_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--wait",
+        nargs="?",
+        type=_seconds(zero=True),
+        const=None,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run of the same spec and as-of is running, wait for it (as long as "
+        "it takes, or at most SECONDS) instead of exiting with code 4",
     )
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forecaster",
-        parents=[common],
+        parents=[_global_options(False)],
         description="Recurrent neural network forecasting on Polars panels.",
-        epilog="Exit codes: 0 ok, 1 failure, 2 bad spec or arguments, 3 invalid data.",
+        epilog=EPILOG,
     )
     parser.add_argument(
         "--version", action="version", version=f"forecaster {forecaster.__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _global_options(True)
 
     def command(name: str, help_text: str, func: Callable[..., int]) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub = commands.add_parser(
+            name, help=help_text, description=help_text, parents=[common], epilog=EPILOG
+        )
         sub.set_defaults(func=func)
         return sub
 
     def spec_args(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("spec", help="pipeline spec (pipelines/*.toml)")
-        sub.add_argument("--as-of", help="use data up to this ISO date (default: the last)")
+        sub.add_argument(
+            "--as-of",
+            help="use data up to this ISO date, date and time, or integer step (default: the "
+            "last); after the data's end it is the data's last time",
+        )
 
     run = command("run", "run a pipeline spec end to end (idempotent per as-of date)", _run)
     spec_args(run)
@@ -273,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue an interrupted fit from its checkpoints"
     )
+    _wait_option(run)
 
     fit = command("fit", "fit the spec's model and save it", _fit)
     spec_args(fit)
@@ -280,65 +494,102 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--resume", action="store_true", help="continue an interrupted fit from its checkpoints"
     )
+    _wait_option(fit)
 
     predict = command("predict", "forecast with a saved model", _predict)
     spec_args(predict)
     predict.add_argument("--model", required=True, help="saved model directory")
-    predict.add_argument("--out", help="Parquet file to write")
+    predict.add_argument(
+        "--out", help="Parquet file to write (default <output.dir>.forecasts.parquet)"
+    )
 
     back = command("backtest", "rolling-origin backtest of the spec's model", _backtest)
     spec_args(back)
     back.add_argument("--model", help="saved model directory (default: fit the spec's model)")
-    back.add_argument("--folds", type=int, help="number of forecast origins")
-    back.add_argument("--out", help="Parquet file for the metrics")
+    back.add_argument("--folds", type=_count(1), help="number of forecast origins (>= 1)")
+    back.add_argument(
+        "--out", help="Parquet file for the metrics (default <output.dir>.backtest.parquet)"
+    )
 
     tune = command("tune", "tune the spec's model with Optuna (resumable)", _tune)
     spec_args(tune)
-    tune.add_argument("--trials", type=float, help="finished trials wanted in the study")
-    tune.add_argument("--timeout", type=float, help="seconds for this invocation")
+    tune.add_argument("--trials", type=_count(1), help="finished trials wanted in the study (>= 1)")
+    tune.add_argument(
+        "--timeout", type=_seconds(zero=False), help="seconds for this invocation (> 0)"
+    )
 
     data = command("datasets", "list or describe the bundled data sets", _datasets)
     data.add_argument("name", nargs="?", help="a data set to describe")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``forecaster`` command; returns the exit code."""
+# ------------------------------------------------------------------------------------------
+# entry point
+# ------------------------------------------------------------------------------------------
+
+
+def _exit_code(exc: BaseException) -> tuple[int, str]:
+    """The exit code of an error and the prefix of its message."""
     from forecaster.persistence import ModelFormatError
     from forecaster.pipelines import SpecError
+    from forecaster.tuning import StorageError
 
+    if isinstance(exc, SpecError | StorageError):
+        return EXIT_USAGE, "invalid spec"
+    if isinstance(exc, ModelFormatError):  # --model names no (readable) saved model
+        return EXIT_USAGE, "invalid model"
+    if isinstance(exc, OwnershipError):
+        return EXIT_USAGE, "refused"
+    if isinstance(exc, DataValidationError):
+        return EXIT_DATA, "invalid data"
+    if isinstance(exc, ConcurrentRunError):
+        return EXIT_BUSY, "busy"
+    if isinstance(exc, ForecasterError):
+        return EXIT_FAILURE, "failed"
+    return EXIT_FAILURE, type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``forecaster`` command; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (usage printed, code 2)
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     if os.environ.get("RANK", "0") not in ("", "0"):  # under torchrun only rank 0 reports
         args.quiet, args.json_logs = True, False
     log = _Logger(args.quiet, args.json_logs)
     if args.quiet or args.json_logs:
         args.progress = False
     try:
-        return args.func(args, log)
-    except SpecError as exc:
-        log(f"error: invalid spec: {exc}", "error")
-        if args.verbose:
-            raise
-        return EXIT_USAGE
-    except ModelFormatError as exc:  # --model names no (readable) saved model
-        log(f"error: invalid model: {exc}", "error")
-        if args.verbose:
-            raise
-        return EXIT_USAGE
-    except DataValidationError as exc:
-        log(f"error: invalid data: {exc}", "error")
-        if args.verbose:
-            raise
-        return EXIT_DATA
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(log, args.quiet)
+            return args.func(args, log)
     except KeyboardInterrupt:
         log("error: interrupted", "error")
         return EXIT_FAILURE
+    except BrokenPipeError:  # the reader of our output went away (`forecaster ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as exc:
-        log(f"error: {type(exc).__name__}: {exc}", "error")
+        code, what = _exit_code(exc)
+        log(f"error: {what}: {exc}", "error")
         if args.verbose:
             raise
-        return EXIT_FAILURE
+        return code
+
+
+def _show_warning(log: _Logger, quiet: bool) -> Callable[..., None]:
+    """Warnings as one line (``warning: ...`` on stderr, or a JSON record with
+    ``--json-logs``) instead of Python's two lines with a source line; none with ``--quiet``."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if log.json_logs:
+            log(str(message), "warning", category=category.__name__)
+        elif not quiet:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    return show
 
 
 if __name__ == "__main__":  # pragma: no cover

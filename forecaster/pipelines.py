@@ -3,48 +3,113 @@
 A spec (``pipelines/*.toml``) names a data source, the series' columns, a few features, the
 estimator's parameters, training / tuning, evaluation, tracking and outputs. :func:`load_spec`
 validates it with pydantic (unknown keys are errors, and every error names the file, the key,
-what was expected and what was received); :func:`run_pipeline` loads the data, validates it,
-fits (or reuses, or tunes) the model, backtests it, forecasts, and writes the outputs of one
-*as-of* date atomically:
+what was expected and what was received), checks the ``[model]`` parameters with the
+estimator's own ``validate_params`` and checks where the outputs go, all before any data is
+read. :func:`run_pipeline` loads the data, fits (or reuses, or tunes) the model, backtests it,
+forecasts, and writes the outputs of one *as-of* date atomically:
 
 ``<output.dir>/`` (the template expanded with ``name`` and ``as_of``)
     ``forecasts.parquet`` (id, time, targets, model_version, run_id), ``backtest.parquet``
-    (metrics by fold, series and step), ``forecast.png``, ``model/`` (config + safetensors)
-    and ``summary.json`` (what ran, metrics, paths; written last).
+    (metrics by fold, series and step), ``forecast.png``, ``model/`` (a saved model),
+    ``summary.json`` (what ran, the requested and the effective as-of, metrics, paths) and
+    ``manifest.json``, written last: the pipeline, spec hash and as-of, and the sha256 of every
+    file, which proves the folder forecaster's.
 
-The same spec and as-of date produce their outputs once: a rerun reports the existing outputs
-and does nothing unless ``force=True``, which replaces them atomically. The whole output folder
-is written under a temporary name and renamed into place, so a crash leaves no partial output.
+Ownership
+    The folder is written in a hidden staging folder beside it and put in place in one step
+    (:func:`forecaster._io.publish_directory`). A folder already there is replaced only when
+    its manifest proves it the outputs of the same pipeline, with no file added or changed
+    since; anything else is refused with an ``OwnershipError`` (exit 2) and left as it is.
+    Outputs written before run folders had a manifest (only the files a run writes, and a
+    ``summary.json`` of the same pipeline) are recognised as the pipeline's.
+Where outputs may go
+    ``output.dir`` must name a folder of its own inside the project: not the project folder;
+    not a folder holding the spec, the ``pipelines/`` folder, the data the source reads or the
+    pointer ``models/<name>/latest.json``; not a folder that ``source.path`` would read as data;
+    not inside a folder forecaster wrote (another run's outputs, a model); not an existing
+    folder forecaster did not write, nor one holding another pipeline's outputs.
+    :func:`load_spec` checks this before reading data (with the as-of still open), the run
+    again with its as-of, before training. A ``SpecError`` (exit 2) names ``output.dir``, what
+    it resolves to and why.
+Idempotency and concurrency
+    A spec and as-of label produce their outputs once: a rerun reports them (status
+    ``skipped``) unless ``force=True``. A template without ``{as_of}`` keeps the latest as-of
+    only: a run of another as-of replaces it. Runs writing one output folder are serialised by
+    the lock file ``.<folder name>.lock`` beside it (left in place: deleting a lock file that
+    another process waits on would break the lock): a second run stops at once with a
+    ``ConcurrentRunError`` (exit 4, "busy"), or with ``wait`` queues behind the first and then
+    finds its outputs (``skipped``). Staging folders of killed runs are removed by the next
+    run, while it holds that lock.
+As-of labels
+    Keyed on the parsed value, one label per time dtype: a ``Date`` column ``YYYY-MM-DD``
+    (``20170620``, ``2017-06-20`` and ``2017-06-20T00:00`` are one run; a time of day is
+    refused); a ``Datetime`` column ``YYYY-MM-DD`` for a date (the whole day, in the column's
+    time zone) and ``YYYY-MM-DDTHH-MM-SS`` (``.ffffff`` when needed) for a date and time (up
+    to that moment, local time of the column's zone; ``-`` for ``:``, which some file systems
+    refuse), so ``2017-06-20`` and ``2017-06-20T00:00`` differ there, as the rows they select
+    do for intraday data; an integer step the integer. No as-of: the last time in the data,
+    labelled like a date.
+As-of outside the data
+    Before the first time in the data: ``DataValidationError`` (exit 3). After the last time,
+    including a date in the future: accepted with a ``ForecasterWarning``, and labelled as the
+    data's last time. It selects exactly the rows of that as-of, so its outputs are that
+    as-of's, and a rerun finds them. Refusing would fail every scheduled run on a day the data
+    has not reached (a holiday, a late feed); labelling it with the requested date would name a
+    forecast after data it never saw. The clock plays no part: the data defines time, and data
+    dated in the future is used as it is.
+Reusing the latest model (``training.reuse_model``)
+    ``models/<name>/latest.json`` points at the model of the pipeline's last run. It is read
+    bounded and checked: same spec hash, inside a run folder of this pipeline whose files are
+    unchanged, a model that loads. When one of these fails the run says so (a
+    ``ForecasterWarning`` and a log line) and trains a new model: reuse is a shortcut, and a
+    scheduled run should not fail because a cache went stale.
+Errors
+    Only forecaster's types leave :func:`run_pipeline`: ``SpecError``, ``OwnershipError`` and
+    ``ModelFormatError`` (exit 2 in the CLI), ``DataValidationError`` (3),
+    ``ConcurrentRunError`` (4), any other ``ForecasterError`` (1).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import difflib
+import fnmatch
 import glob
 import hashlib
+import itertools
 import json
 import logging
+import math
+import numbers
 import os
+import re
 import shutil
-import tempfile
+import stat
+import string
 import time
 import tomllib
 import warnings
-from collections.abc import Callable
-from pathlib import Path
+import zoneinfo
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import forecaster
-from forecaster import distributed
-from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
-from forecaster.persistence import _replace_directory
+from forecaster import _io, distributed
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+    OwnershipError,
+)
 
 __all__ = [
+    "AsOf",
     "PipelineResult",
     "Spec",
     "SpecError",
@@ -53,13 +118,23 @@ __all__ = [
     "fit_with_checkpoints",
     "load_data",
     "load_spec",
+    "output_dir",
     "prepare_data",
     "run_pipeline",
+    "tracked_run",
 ]
+
+SPEC_LIMIT = 2**20
+"""Largest spec file read (bytes)."""
+SUMMARY_LIMIT = 4 * 2**20
+"""Largest ``summary.json`` read (bytes)."""
+POINTER_LIMIT = 64 * 2**10
+"""Largest ``models/<name>/latest.json`` read (bytes)."""
 
 
 class SpecError(ForecasterError, ValueError):
-    """A pipeline spec is missing, unreadable or invalid (exit code 2 in the CLI)."""
+    """A pipeline spec is missing, unreadable or invalid, or a run's argument does not fit it
+    (exit code 2 in the CLI)."""
 
 
 class _Strict(BaseModel):
@@ -67,8 +142,18 @@ class _Strict(BaseModel):
 
 
 class PipelineInfo(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", value):
+            raise ValueError(
+                "expected 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' (the "
+                "name names folders: outputs/<name>, models/<name>)"
+            )
+        return value
 
 
 class SourceSpec(_Strict):
@@ -112,8 +197,14 @@ class TrainingSpec(_Strict):
     reuse_model: bool = False
     tune: bool = False
     trials: int = Field(20, ge=1)
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
     storage: str = "default"
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        _check_storage_url(value)
+        return value
 
 
 class EvaluationSpec(_Strict):
@@ -135,12 +226,7 @@ class OutputSpec(_Strict):
     @field_validator("dir")
     @classmethod
     def _template(cls, value: str) -> str:
-        try:
-            value.format(name="x", as_of="2000-01-01")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"only the placeholders {{name}} and {{as_of}} are allowed, got {value!r}"
-            ) from exc
+        _check_template(value)
         return value
 
 
@@ -158,27 +244,76 @@ class Spec(_Strict):
     output: OutputSpec = OutputSpec()
 
 
+def _check_template(value: str) -> None:
+    """Only the plain placeholders ``{name}`` and ``{as_of}`` (no index, attribute, conversion
+    or format spec: each would name another folder than the one checked)."""
+    allowed = "only the placeholders {name} and {as_of} are allowed"
+    try:
+        fields = [item for item in string.Formatter().parse(value) if item[1] is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"not a valid template ({exc}); {allowed}, and '{{{{' for a brace"
+        ) from None
+    for _, field, format_spec, conversion in fields:
+        if field not in ("name", "as_of") or format_spec or conversion:
+            shown = "{" + field
+            shown += f"!{conversion}" if conversion else ""
+            shown += f":{format_spec}}}" if format_spec else "}"
+            raise ValueError(f"{allowed} (no index, attribute, conversion or format), got {shown}")
+
+
+_STORAGE_HINT = (
+    "expected 'default' or a database URL that SQLAlchemy supports, such as "
+    "'sqlite:///studies/optuna.db' or 'postgresql://user:password@host/db'"
+)
+
+
+def _check_storage_url(value: str) -> None:
+    """``"default"`` or a database URL of a dialect SQLAlchemy knows (checked without
+    connecting; a missing driver is reported when the study opens)."""
+    if value == "default":
+        return
+    if "://" not in value:
+        raise ValueError(_STORAGE_HINT)
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # tuning is not installed: `tune` says so when it runs
+        return
+    try:
+        make_url(value).get_dialect()
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        scheme = value.split("://", 1)[0]
+        raise ValueError(
+            f"the scheme {scheme!r} is not a database SQLAlchemy supports ({_first_line(exc)}); "
+            f"{_STORAGE_HINT}"
+        ) from None
+
+
 # ------------------------------------------------------------------------------------------
 # loading and validation
 # ------------------------------------------------------------------------------------------
 
 _MODEL_CLASSES = ("RNNForecaster", "LSTMForecaster", "GRUForecaster", "SimpleRNNForecaster")
-_COLUMN_PARAMS = (
-    "target",
-    "time_col",
-    "id_col",
-    "covariates",
-    "future_covariates",
-    "freq",
-    "missing",
-)
+_SERIES_KEYS = {
+    "target": "series.targets",
+    "time_col": "series.time",
+    "id_col": "series.id",
+    "covariates": "series.covariates",
+    "future_covariates": "series.future_covariates",
+    "freq": "series.freq",
+    "missing": "series.missing",
+}
+_COLUMN_PARAMS = tuple(_SERIES_KEYS)
 
 
 def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     """Read and validate a TOML spec; return it and the project root it is relative to.
 
     Relative paths in the spec are resolved against the project root: the parent of the
-    ``pipelines/`` folder holding the spec (or the spec's own folder otherwise).
+    ``pipelines/`` folder holding the spec (or the spec's own folder otherwise). The
+    ``[model]`` parameters are checked by the estimator, and ``output.dir`` against the
+    placement rules of the module docstring, before any data is read.
 
     Raises
     ------
@@ -186,12 +321,18 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
         Naming the file, the key, what was expected and what was received.
     """
     file = Path(path)
-    if not file.is_file():
-        raise SpecError(f"{file}: no such spec file. Pass the path of a pipelines/*.toml file.")
+    try:  # a regular file of at most SPEC_LIMIT bytes: a pipe or device is not read
+        data = _io.read_file_bounded(file, SPEC_LIMIT, error=SpecError, what="spec file")
+    except (FileNotFoundError, NotADirectoryError):
+        raise SpecError(
+            f"{file}: no such spec file. Pass the path of a pipelines/*.toml file."
+        ) from None
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        raw = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{file}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise SpecError(f"{file}: not valid TOML: nested too deeply.") from None
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
@@ -201,6 +342,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
         root = root.parent
     _check_model_section(file, spec)
     _check_source(file, spec, root)
+    _check_output(file, spec, root, None)
     return spec, root
 
 
@@ -209,6 +351,8 @@ def _describe_errors(file: Path, exc: ValidationError) -> str:
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
         received = error.get("input")
+        if key == "training.storage" and isinstance(received, str):
+            received = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", received)  # no password shown
         if error["type"] == "extra_forbidden":
             section = ".".join(str(p) for p in error["loc"][:-1])
             known = _known_keys(error["loc"][:-1])
@@ -241,20 +385,27 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _check_model_section(file: Path, spec: Spec) -> None:
+    """Known [model] keys, then their values as the estimator checks them (``validate_params``),
+    so that ``horizon = "five"`` is refused naming the key before any data is read."""
     params = dict(spec.model)
     name = params.pop("estimator", "RNNForecaster")
-    if name not in _MODEL_CLASSES:
+    if not isinstance(name, str) or name not in _MODEL_CLASSES:
         raise SpecError(
             f"{file}: key 'model.estimator': expected one of {list(_MODEL_CLASSES)}, "
             f"received {name!r}."
         )
     estimator = getattr(forecaster, name)()
-    allowed = [p for p in estimator.get_params() if p not in _COLUMN_PARAMS]
+    allowed = [p for p in estimator.get_params() if p not in (*_COLUMN_PARAMS, "progress")]
     for key in params:
         if key in _COLUMN_PARAMS:
             raise SpecError(
                 f"{file}: key 'model.{key}' belongs in [series] (it describes the data), "
                 "not in [model]."
+            )
+        if key == "progress":
+            raise SpecError(
+                f"{file}: key 'model.progress' is not a spec setting: progress bars are the "
+                "command's choice (--no-progress, or run_pipeline(progress=False))."
             )
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
@@ -262,6 +413,23 @@ def _check_model_section(file: Path, spec: Spec) -> None:
             raise SpecError(
                 f"{file}: unknown key 'model.{key}'{hint}. Allowed: {', '.join(sorted(allowed))}."
             )
+    try:
+        build_estimator(spec, False).validate_params()
+    except (DataValidationError, TypeError, ValueError) as exc:
+        raise SpecError(f"{file}: {_parameter_key(str(exc), spec)}: {exc}") from None
+
+
+def _parameter_key(message: str, spec: Spec) -> str:
+    """The spec key that a parameter error is about: the parameter it starts with, else the
+    first one it names (``[model]`` when it names none the spec sets)."""
+    keys = {**_SERIES_KEYS, **{key: f"model.{key}" for key in spec.model}}
+    first = re.match(r"\W*(\w+)", message)
+    if first and first.group(1) in keys:
+        return f"key {keys[first.group(1)]!r}"
+    for parameter, key in keys.items():
+        if re.search(rf"\b{re.escape(parameter)}\b", message):
+            return f"key {key!r}"
+    return "[model]"
 
 
 def _check_source(file: Path, spec: Spec, root: Path) -> None:
@@ -285,12 +453,6 @@ def _check_source(file: Path, spec: Spec, root: Path) -> None:
             )
         if source.format == "wav" and spec.features.mfcc is None:
             raise SpecError(f"{file}: a 'wav' source needs a [features.mfcc] section.")
-    out = _outside(root, spec.output.dir.format(name=spec.pipeline.name, as_of="as-of"))
-    if out is not None:
-        raise SpecError(
-            f"{file}: key 'output.dir' points outside the project ({out}); outputs are "
-            f"written under {root}. Use a relative folder such as 'outputs/{{name}}/{{as_of}}'."
-        )
 
 
 def _outside(root: Path, relative: str) -> Path | None:
@@ -298,8 +460,243 @@ def _outside(root: Path, relative: str) -> Path | None:
 
     The check is on the path as written (``..``, absolute paths); links that the project's
     owner put inside the project are followed later, as the owner meant them to be."""
-    path = Path(os.path.normpath(root.absolute() / relative))
-    return None if path.is_relative_to(Path(os.path.normpath(root.absolute()))) else path
+    path = _normal(root / relative)
+    return None if path.is_relative_to(_normal(root)) else path
+
+
+def _normal(path: str | os.PathLike[str]) -> Path:
+    """``path`` absolute, with ``.`` and ``..`` removed as written (links not followed)."""
+    return Path(os.path.normpath(Path(path).absolute()))
+
+
+# ------------------------------------------------------------------------------------------
+# where the outputs go
+# ------------------------------------------------------------------------------------------
+
+_PROBE_LABEL = "2000-01-01"
+"""The as-of used to check ``output.dir`` before the real one is known (labels hold no ``/``
+and are never ``.`` or ``..``, so only the folder's last parts can differ)."""
+
+
+def output_dir(spec: Spec, root: Path, label: str) -> Path:
+    """The output folder of ``spec`` for the as-of ``label`` (absolute, normalised as written)."""
+    return _normal(root / spec.output.dir.format(name=spec.pipeline.name, as_of=label))
+
+
+def _check_output(file: Path, spec: Spec, root: Path, label: str | None) -> Path:
+    """The output folder for ``label`` (None: before the as-of is known) after checking the
+    placement rules of the module docstring; ``SpecError`` naming ``output.dir`` otherwise."""
+    out = output_dir(spec, root, label or _PROBE_LABEL)
+    if not out.is_relative_to(_normal(root)):
+        raise SpecError(
+            f"{file}: key 'output.dir' points outside the project ({out}); outputs are "
+            f"written under {root}. Use a relative folder such as 'outputs/{{name}}/{{as_of}}'."
+        )
+    why = _placement_problem(out, file, spec, root)
+    if why is None and (label is not None or "{as_of}" not in spec.output.dir):
+        why = _occupant_problem(out, spec.pipeline.name)
+    if why:
+        raise SpecError(
+            f"{file}: key 'output.dir' ({spec.output.dir!r}) resolves to {out}: {why}. Give "
+            "the outputs a folder of their own, such as 'outputs/{name}/{as_of}'."
+        )
+    return out
+
+
+def _placement_problem(out: Path, file: Path, spec: Spec, root: Path) -> str | None:
+    if out == _normal(root):
+        return "that is the project folder itself, which the outputs would replace"
+    for folder in out.parents:
+        if not folder.is_relative_to(_normal(root)):
+            break
+        if folder.exists() and not folder.is_dir():
+            return f"that path goes through {folder}, which is a file"
+        if folder.is_symlink() and not folder.exists():
+            return f"that path goes through {folder}, a link that leads nowhere (or in a loop)"
+    real = _resolved(out)
+    for path, what in _protected_paths(file, spec, root):
+        for mine, theirs in ((out, _normal(path)), (real, _resolved(path))):
+            if mine == theirs:
+                return f"that is {what} ({path})"
+            if theirs.is_relative_to(mine):
+                return f"that folder holds {what} ({path}), which the outputs would replace"
+    if _read_as_data(spec, (out, _normal(root)), (real, _resolved(root))):
+        return (
+            f"source.path {spec.source.path!r} would read the files written there as data in "
+            "the next run"
+        )
+    owner = _io.owning_folder(out, stop=root)
+    if owner is not None:
+        return (
+            f"that is inside {owner[0]}, a {owner[1]} folder forecaster wrote, which would "
+            "then hold files its manifest does not list"
+        )
+    return None
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed (as written when they loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return _normal(path)
+
+
+def _protected_paths(file: Path, spec: Spec, root: Path) -> list[tuple[Path, str]]:
+    """Paths an output folder must neither be nor hold, with what they are."""
+    paths = [
+        (file.absolute(), "the spec file"),
+        (file.absolute().parent, "the folder of the spec file"),
+        (root / "pipelines", "the pipelines folder"),
+        (_latest_pointer(root, spec.pipeline.name), "the pointer to the pipeline's latest model"),
+    ]
+    source = spec.source
+    if source.path is not None:
+        parts = PurePosixPath(os.path.normpath(source.path)).parts
+        fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))
+        paths.append((root.joinpath(*fixed), f"the data of source.path {source.path!r}"))
+    else:
+        with contextlib.suppress(ForecasterError, OSError):
+            paths.append((forecaster.datasets.datasets_dir(), "the bundled data sets"))
+    return paths
+
+
+def _read_as_data(spec: Spec, *places: tuple[Path, Path]) -> bool:
+    """Whether ``source.path`` can match files below a folder, for ``(folder, project)``
+    pairs (the folder as written and with its links followed)."""
+    if spec.source.path is None:
+        return False
+    pattern = PurePosixPath(os.path.normpath(spec.source.path)).parts
+    if spec.source.format == "wav":
+        pattern = (*pattern, "**")  # every file below the folder
+    return any(
+        folder.is_relative_to(base) and _pattern_reaches(pattern, folder.relative_to(base).parts)
+        for folder, base in places
+    )
+
+
+def _pattern_reaches(pattern: tuple[str, ...], folder: tuple[str, ...]) -> bool:
+    """Whether the glob ``pattern`` (parts relative to the project) can match a file below
+    ``folder`` (parts): every part of the folder matches the pattern's part at its depth, and
+    the pattern goes deeper (``**`` reaches any depth)."""
+    for depth, part in enumerate(folder):
+        if depth < len(pattern) and pattern[depth] == "**":
+            return True
+        if depth >= len(pattern) - 1 or not fnmatch.fnmatchcase(part, pattern[depth]):
+            return False
+    return True
+
+
+def _occupant_problem(out: Path, name: str) -> str | None:
+    """Why the folder now at ``out`` cannot take the pipeline's outputs (None when it can)."""
+    if out.is_symlink():
+        return f"that is a link (to {os.readlink(out)}), not a folder forecaster wrote"
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return "that is a file"
+    manifest = _io.read_manifest(out)
+    if manifest is None:
+        if _legacy_summary(out, name) is not None:
+            return None
+        with os.scandir(out) as listing:
+            names = sorted(entry.name for entry in itertools.islice(listing, 6))
+        if not names:
+            return None
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return (
+            f"that is an existing folder forecaster did not write (it holds {shown}), which the "
+            "outputs would replace"
+        )
+    if manifest["kind"] != "run":
+        return f"that folder holds a forecaster {manifest['kind']}, not a pipeline's outputs"
+    other = manifest["details"].get("pipeline")
+    if other != name:
+        return f"that folder holds the outputs of the pipeline {other!r}"
+    return None
+
+
+def _same_pipeline(name: str) -> Callable[[Mapping[str, Any]], str | None]:
+    """For :func:`forecaster._io.check_replaceable`: refuse another pipeline's outputs."""
+
+    def same(manifest: Mapping[str, Any]) -> str | None:
+        other = manifest.get("details", {}).get("pipeline")
+        if other == name:
+            return None
+        return (
+            f"it holds the outputs of the pipeline {other!r}, not of {name!r}. Give each "
+            "pipeline its own output.dir."
+        )
+
+    return same
+
+
+_RUN_FILES = frozenset(
+    {
+        "forecasts.parquet",
+        "backtest.parquet",
+        "backtest_by_step.parquet",
+        "forecast.png",
+        "summary.json",
+        "model/config.json",
+        "model/weights.safetensors",
+        "model/keys.parquet",
+    }
+)
+"""The files of a run's outputs before they had a manifest."""
+
+
+def _legacy_summary(folder: Path, name: str) -> PipelineResult | None:
+    """The summary of outputs of ``name`` written before run folders had a manifest: only
+    files a run writes (no links), and a readable ``summary.json`` of that pipeline."""
+    found: set[str] = set()
+    try:
+        for current, folders, files in os.walk(folder):
+            base = Path(current).relative_to(folder)
+            if any(Path(current, entry).is_symlink() for entry in [*folders, *files]):
+                return None
+            found.update((base / entry).as_posix() for entry in files)
+            if len(found) > len(_RUN_FILES):
+                return None
+        if "summary.json" not in found or not found <= _RUN_FILES:
+            return None
+        summary = _read_summary(folder / "summary.json")
+    except (OSError, ForecasterError):
+        return None
+    return summary if summary.name == name else None
+
+
+def _read_summary(path: Path) -> PipelineResult:
+    data = _io.read_file_bounded(path, SUMMARY_LIMIT, what="summary")
+    try:
+        return PipelineResult.model_validate_json(data)
+    except ValidationError as exc:
+        raise ForecasterError(f"{path} is not a summary forecaster wrote: {exc}") from None
+
+
+def _previous_outputs(out: Path, name: str, label: str) -> PipelineResult | None:
+    """The summary of the outputs of ``name`` as of ``label`` at ``out``, if there are any."""
+    manifest = _io.read_manifest(out)
+    if manifest is None:
+        legacy = _legacy_summary(out, name) if out.is_dir() else None
+        return legacy if legacy is not None and legacy.as_of == label else None
+    details = manifest["details"]
+    if manifest["kind"] != "run" or details.get("pipeline") != name:
+        return None
+    if details.get("as_of") != label:
+        return None
+    try:
+        return _read_summary(out / "summary.json")
+    except (OSError, ForecasterError) as exc:
+        raise OwnershipError(
+            f"{out} holds the outputs of {name} as of {label}, but its summary.json cannot be "
+            f"read ({exc}); forecaster did not leave it so. Delete the folder yourself, then "
+            "run again."
+        ) from None
+
+
+def _lock_file(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
 
 
 # ------------------------------------------------------------------------------------------
@@ -317,13 +714,55 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
         folder = None if source.path is None else root / source.path
         frame = forecaster.datasets.load_audio_mfcc(folder, **(mfcc or MfccSpec()).model_dump())
     else:
-        pattern = str(root / source.path)
-        paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-        if not paths:
-            raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
-        kwargs: dict[str, Any] = {}
-        if source.id_from_filename:
-            kwargs["include_file_paths"] = "__path__"
+        frame = _read_files(spec, root)
+    _check_columns(frame, spec)
+    if spec.features.log_returns:
+        order = [c for c in (spec.series.id, spec.series.time) if c]
+        frame = frame.sort(order)
+        returns = []
+        for column in spec.features.log_returns:
+            expr = pl.col(column).log().diff()
+            returns.append(
+                (expr.over(spec.series.id) if spec.series.id else expr).alias(f"{column}_logret")
+            )
+        frame = frame.with_columns(returns).drop_nulls(
+            [f"{c}_logret" for c in spec.features.log_returns]
+        )
+    return frame
+
+
+def _source_files(spec: Spec, root: Path) -> list[Path]:
+    """The regular files that ``source.path`` matches (a FIFO or a device would block or never
+    end the read; a folder is not data)."""
+    source = spec.source
+    pattern = str(root / source.path)
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+    if not paths:
+        raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise DataValidationError(
+                f"Cannot read {path}, matched by source.path {source.path!r}: "
+                f"{exc.strerror or exc}. Fix or remove it."
+            ) from None
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or device)"
+            raise DataValidationError(
+                f"source.path {source.path!r} matches {path}, which is {kind}; forecaster reads "
+                f"only regular {source.format} files. Move it away or narrow the pattern."
+            )
+    return paths
+
+
+def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
+    source = spec.source
+    paths = _source_files(spec, root)
+    kwargs: dict[str, Any] = {}
+    if source.id_from_filename:
+        kwargs["include_file_paths"] = "__path__"
+    try:
         if source.format == "csv":
             lazy = pl.scan_csv(
                 [str(p) for p in paths],
@@ -340,37 +779,29 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
         if source.time_format:
             time_col = spec.series.time
             lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
-        try:
-            frame = lazy.collect()
-        except pl.exceptions.NoDataError as exc:
-            raise DataValidationError(
-                f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
-                f"{_first_line(exc)}. Expected {source.format} data; remove or replace the file."
-            ) from exc
-        except pl.exceptions.PolarsError as exc:
-            raise DataValidationError(
-                f"Cannot read source.path {source.path!r} as {source.format}: {_first_line(exc)}. "
-                "Check the files (format, separator, a consistent number of fields per line) "
-                "and source.time_format."
-            ) from exc
-        if frame.height == 0:
-            raise DataValidationError(
-                f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
-                f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
-                "per series."
-            )
-    _check_columns(frame, spec)
-    if spec.features.log_returns:
-        order = [c for c in (spec.series.id, spec.series.time) if c]
-        frame = frame.sort(order)
-        returns = []
-        for column in spec.features.log_returns:
-            expr = pl.col(column).log().diff()
-            returns.append(
-                (expr.over(spec.series.id) if spec.series.id else expr).alias(f"{column}_logret")
-            )
-        frame = frame.with_columns(returns).drop_nulls(
-            [f"{c}_logret" for c in spec.features.log_returns]
+        frame = lazy.collect()
+    except pl.exceptions.NoDataError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
+            f"{_first_line(exc)}. Expected {source.format} data; remove or replace the file."
+        ) from exc
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r} as {source.format}: {_first_line(exc)}. "
+            "Check the files (format, separator, a consistent number of fields per line) "
+            "and source.time_format."
+        ) from exc
+    except OSError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r}: {_first_line(exc)}. A file it matched "
+            "disappeared or became unreadable while it was read (replaced by another process?); "
+            "run again once the data is in place."
+        ) from exc
+    if frame.height == 0:
+        raise DataValidationError(
+            f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
+            f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
+            "per series."
         )
     return frame
 
@@ -421,7 +852,7 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# running
+# the as-of date
 # ------------------------------------------------------------------------------------------
 
 
@@ -432,6 +863,8 @@ class PipelineResult(BaseModel):
     as_of: str
     status: Literal["completed", "skipped", "dry-run"]
     output_dir: str
+    requested_as_of: str | None = None
+    effective_as_of: str | None = None
     forecasts: str | None = None
     backtest: str | None = None
     plot: str | None = None
@@ -453,7 +886,101 @@ def spec_hash(spec: Spec) -> str:
     return hashlib.sha256(payload).hexdigest()[:12]
 
 
-def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.DataFrame, str]:
+@dataclasses.dataclass(frozen=True)
+class AsOf:
+    """The as-of of a run (see the module docstring).
+
+    Attributes
+    ----------
+    label : str
+        The canonical label that names the outputs and keys idempotency.
+    requested : str or None
+        The as-of as it was asked for (None: the last time in the data).
+    effective : str
+        The last time in the data the run uses (ISO).
+    """
+
+    label: str
+    requested: str | None
+    effective: str
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _day_label(value: Any) -> str:
+    """The label of the last time in the data: its date (local in the column's zone)."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return _iso(value)
+
+
+def _moment_label(moment: dt.datetime) -> str:
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace(":", "-")
+
+
+def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, str, bool]:
+    """``(bound, label, whole_day)`` for ``--as-of text`` on a time column of ``dtype``; the
+    bound is comparable with the column's values (aware in its time zone, when it has one)."""
+
+    def refuse(why: str) -> SpecError:
+        return SpecError(
+            f"--as-of {text!r} does not fit the time column {time_col!r} ({dtype}): {why}."
+        )
+
+    if dtype.is_integer():
+        if not _INTEGER.fullmatch(text):
+            raise refuse("expected an integer step such as 120")
+        return int(text), str(int(text)), False
+    try:
+        day: dt.date | None = dt.date.fromisoformat(text)
+    except ValueError:
+        day = None
+    zone = getattr(dtype, "time_zone", None)
+    tzinfo = zoneinfo.ZoneInfo(zone) if zone else None
+    if day is not None:
+        if dtype == pl.Date:
+            return day, day.isoformat(), True
+        return dt.datetime.combine(day, dt.time.max, tzinfo), day.isoformat(), True
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise refuse(
+            "expected an ISO date such as 2017-06-30 (or 20170630), or a date and time such as "
+            "2017-06-30T16:00"
+        ) from None
+    if dtype == pl.Date:
+        if moment.time() != dt.time(0) or moment.tzinfo is not None:
+            raise refuse("a Date column has no time of day; pass the date alone, e.g. 2017-06-30")
+        return moment.date(), moment.date().isoformat(), True
+    if moment.tzinfo is not None:
+        if tzinfo is None:
+            raise refuse(
+                "it has a UTC offset but the column has no time zone; pass a date or a datetime "
+                "without an offset"
+            )
+        moment = moment.astimezone(tzinfo).replace(tzinfo=None)
+    return moment.replace(tzinfo=tzinfo), _moment_label(moment), False
+
+
+def _up_to(time_col: str, bound: Any) -> pl.Expr:
+    """Rows at or before ``bound`` (compared in UTC when it carries a time zone)."""
+    if isinstance(bound, dt.datetime) and bound.tzinfo is not None:
+        utc = bound.astimezone(dt.UTC).replace(tzinfo=None)
+        column = pl.col(time_col).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return column <= pl.lit(utc)
+    return pl.col(time_col) <= pl.lit(bound)
+
+
+def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
     dtype = frame.schema[time_col]
     if not (dtype.is_temporal() or dtype.is_integer()) or dtype in (pl.Time, pl.Duration):
         raise DataValidationError(
@@ -461,38 +988,48 @@ def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.Da
             "Give its format as source.time_format in the spec (e.g. '%Y-%m-%d %H:%M'); text "
             "times that mix formats or time zones are not parsed automatically."
         )
+    as_of = _as_of_text(as_of)
+    first, last = frame[time_col].min(), frame[time_col].max()
+    if first is None:
+        raise DataValidationError(f"Time column {time_col!r} has no values (only nulls).")
     if as_of is None:
-        last = frame[time_col].max()
-        label = last.isoformat()[:10] if hasattr(last, "isoformat") else str(last)
-        return frame, label
-    try:
-        if dtype == pl.Date:
-            bound: Any = dt.date.fromisoformat(as_of)
-        elif isinstance(dtype, pl.Datetime):
-            bound = dt.datetime.fromisoformat(as_of)
-            if len(as_of) == 10:
-                bound = bound + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-        else:
-            bound = int(as_of)
-    except ValueError as exc:
-        raise SpecError(
-            f"--as-of {as_of!r} does not fit the time column {time_col!r} ({dtype}); expected "
-            "an ISO date such as 2017-06-30 (or an integer step)."
-        ) from exc
-    zone = getattr(dtype, "time_zone", None)
-    if isinstance(bound, dt.datetime) and (bound.tzinfo is None) != (zone is None):
-        if zone is None:
-            raise SpecError(
-                f"--as-of {as_of!r} has a UTC offset but the time column {time_col!r} has no "
-                "time zone; pass a date or a datetime without an offset."
-            )
-        limit = pl.lit(bound).dt.replace_time_zone(zone)  # local time of the data's zone
-    else:
-        limit = pl.lit(bound)
-    subset = frame.filter(pl.col(time_col) <= limit)
-    if subset.height == 0:
-        raise DataValidationError(f"No data up to --as-of {as_of}: the data starts later.")
-    return subset, as_of
+        return frame, AsOf(_day_label(last), None, _iso(last))
+    bound, label, whole_day = _parse_as_of(as_of, dtype, time_col)
+    if bound < first:
+        raise DataValidationError(
+            f"No data up to --as-of {as_of}: the data starts at {_iso(first)}. Pass an as-of "
+            "on or after it."
+        )
+    if _day(bound) > _day(last) if whole_day else bound > last:
+        effective = AsOf(_day_label(last), as_of, _iso(last))
+        warnings.warn(
+            f"--as-of {as_of} is after the last time in the data ({_iso(last)}): the run uses "
+            f"all the data and is labelled {effective.label}, the as-of of that data (its "
+            "outputs are that as-of's). Update the data to forecast from a later date.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+        return frame, effective
+    subset = frame.filter(_up_to(time_col, bound))
+    return subset, AsOf(label, as_of, _iso(subset[time_col].max()))
+
+
+def _as_of_text(as_of: Any) -> str | None:
+    """``as_of`` as text: a string as it is, a date, datetime or integer in ISO form."""
+    if as_of is None or isinstance(as_of, str):
+        return as_of
+    if isinstance(as_of, dt.date):
+        return as_of.isoformat()
+    if isinstance(as_of, numbers.Integral) and not isinstance(as_of, bool):
+        return str(int(as_of))
+    raise SpecError(
+        f"as_of must be an ISO date or datetime (a string, datetime.date or datetime.datetime) "
+        f"or an integer step, got {type(as_of).__name__} {as_of!r}."
+    )
+
+
+def _day(value: Any) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
@@ -506,11 +1043,11 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     return frame.filter(pl.col(time_col) > last - pl.duration(days=days))
 
 
-def prepare_data(spec: Spec, root: Path, as_of: str | None) -> tuple[pl.DataFrame, str]:
+def prepare_data(spec: Spec, root: Path, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
     """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
-    the as-of label that names the outputs."""
-    frame, label = _as_of(load_data(spec, root), spec.series.time, as_of)
-    return _recent(frame, spec), label
+    the as-of (its ``label`` names the outputs; see the module docstring for the rules)."""
+    frame, when = _as_of(load_data(spec, root), spec.series.time, as_of)
+    return _recent(frame, spec), when
 
 
 def build_estimator(spec: Spec, progress: bool) -> Any:
@@ -570,6 +1107,30 @@ def fit_with_checkpoints(
             estimator.set_params(checkpoint_dir=None)
 
 
+# ------------------------------------------------------------------------------------------
+# running
+# ------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Job:
+    """What one run works on, passed to the steps of :func:`run_pipeline`."""
+
+    spec: Spec
+    file: Path
+    root: Path
+    frame: pl.DataFrame
+    when: AsOf
+    out_dir: Path
+    digest: str
+    log: Callable[[str], None]
+    started: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.pipeline.name
+
+
 def run_pipeline(
     spec_path: str | os.PathLike[str],
     *,
@@ -578,6 +1139,7 @@ def run_pipeline(
     force: bool = False,
     dry_run: bool = False,
     resume: bool = False,
+    wait: float | None = 0.0,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> PipelineResult:
@@ -588,202 +1150,406 @@ def run_pipeline(
     spec_path : path
         A ``pipelines/*.toml`` file.
     as_of : str, optional
-        ISO date (or integer step): use only data up to it, and name the outputs after it.
-        Default: the last time in the data.
+        ISO date, date and time, or integer step: use only data up to it, and name the outputs
+        after it (canonical label; see the module docstring). Default: the last time in the
+        data.
     tune : bool, optional
         Tune with Optuna before fitting (default: the spec's ``training.tune``).
     force : bool
-        Replace existing outputs of this as-of date (atomically).
+        Replace existing outputs of this as-of date (atomically; only outputs this pipeline
+        wrote and nobody changed since).
     dry_run : bool
         Validate the spec and the data, print the plan, write nothing.
     resume : bool
         Continue the fit from the checkpoints of an interrupted run of the same spec and as-of
         date (see :func:`checkpoint_folder`; written every ``checkpoint_every`` epochs, a
         [model] parameter), or fit from the start when there are none.
+    wait : float or None
+        Seconds to wait for another run writing the same outputs (0: stop at once with a
+        ``ConcurrentRunError``; None: as long as it takes). After waiting, its outputs are
+        found and this run is ``skipped``.
     progress : bool
         Progress bars for training and tuning.
     log : callable
         Receives one line per step.
-    """
-    started = time.perf_counter()
-    spec, root = load_spec(spec_path)
-    name = spec.pipeline.name
-    frame, as_of_label = prepare_data(spec, root, as_of)
-    out_dir = (root / spec.output.dir.format(name=name, as_of=as_of_label)).resolve()
-    summary_file = out_dir / "summary.json"
-    digest = spec_hash(spec)
-    if summary_file.is_file() and not force and not dry_run:
-        previous = PipelineResult.model_validate_json(summary_file.read_text())
-        log(
-            f"outputs for {name} as of {as_of_label} already exist: {out_dir} "
-            "(use --force to replace them)"
-        )
-        return previous.model_copy(update={"status": "skipped"})
 
+    Raises
+    ------
+    ForecasterError
+        Only forecaster's error types (see the module docstring); anything else that goes
+        wrong is wrapped in a ``ForecasterError`` that says so.
+    """
+    try:
+        return _run_pipeline(spec_path, as_of, tune, force, dry_run, resume, wait, progress, log)
+    except ForecasterError:
+        raise
+    except OSError as exc:
+        raise ForecasterError(
+            f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}. Check that the "
+            "project's folders are writable and the disk has room, then run again."
+        ) from exc
+    except Exception as exc:
+        raise ForecasterError(
+            f"Unexpected {type(exc).__name__} in the pipeline run: {_first_line(exc)}. This is "
+            "a bug in forecaster: rerun with --verbose and report the traceback."
+        ) from exc
+
+
+def _run_pipeline(
+    spec_path: str | os.PathLike[str],
+    as_of: str | None,
+    tune: bool | None,
+    force: bool,
+    dry_run: bool,
+    resume: bool,
+    wait: float | None,
+    progress: bool,
+    log: Callable[[str], None],
+) -> PipelineResult:
+    started = time.perf_counter()
+    _check_wait(wait)
+    spec, root = load_spec(spec_path)
+    frame, when = prepare_data(spec, root, as_of)
+    out_dir = _check_output(Path(spec_path), spec, root, when.label)
+    job = _Job(spec, Path(spec_path), root, frame, when, out_dir, spec_hash(spec), log, started)
     estimator = build_estimator(spec, progress)
-    panel = forecaster.Panel.from_frame(
+    if dry_run:
+        return _dry_run(job, estimator)
+    skipped = None if force else _skipped(job)
+    if skipped is not None:
+        return skipped
+    panel = _panel(frame, estimator)  # bad data: exit 3 before anything is written
+    log(f"data     {panel}")
+    if not distributed.is_main_process():
+        # Under torchrun the other ranks train in lockstep with rank 0, which writes everything.
+        model, _ = _model(job, estimator, tune, False, checkpoint_folder(out_dir), resume)
+        _evaluate(spec, model, frame, log)
+        return PipelineResult(
+            name=job.name, as_of=when.label, status="completed", output_dir=str(out_dir)
+        )
+    with _io.exclusive_lock(
+        _lock_file(out_dir),
+        timeout=wait,
+        what=f"the pipeline {job.name!r} as of {when.label} (writing {out_dir})",
+        hint="Wait for it to finish, or pass --wait [SECONDS] to queue behind it.",
+    ):
+        skipped = None if force else _skipped(job)  # written while we waited?
+        if skipped is not None:
+            return skipped
+        _check_replaceable(job)
+        _io.remove_staging(out_dir)  # left by killed runs; no other writer while we hold the lock
+        return _write_outputs(job, estimator, panel, tune, progress, resume)
+
+
+def _skipped(job: _Job) -> PipelineResult | None:
+    """The result of a rerun that finds the outputs of its spec and as-of (else None)."""
+    previous = _previous_outputs(job.out_dir, job.name, job.when.label)
+    if previous is None:
+        return None
+    job.log(
+        f"outputs for {job.name} as of {job.when.label} already exist: {job.out_dir} "
+        "(use --force to replace them)"
+    )
+    return previous.model_copy(update={"status": "skipped"})
+
+
+def _check_wait(wait: Any) -> None:
+    if wait is None:
+        return
+    if isinstance(wait, bool) or not isinstance(wait, numbers.Real) or not wait >= 0:
+        raise SpecError(
+            f"wait must be a number of seconds >= 0 (or None: as long as it takes), got {wait!r}."
+        )
+    if not math.isfinite(wait):
+        raise SpecError(f"wait must be finite (None waits as long as it takes), got {wait!r}.")
+
+
+def _panel(frame: pl.DataFrame, estimator: Any) -> Any:
+    return forecaster.Panel.from_frame(
         frame,
         **{k: v for k, v in estimator.get_params().items() if k in _COLUMN_PARAMS},
         min_length=int(estimator.lookback) + int(estimator.horizon),
     )
-    log(f"data     {panel}")
-    if dry_run:
-        log(
-            f"plan     fit {type(estimator).__name__} (lookback {estimator.lookback}, horizon "
-            f"{estimator.horizon}), backtest {spec.evaluation.backtest_folds} folds, write "
-            f"{out_dir}"
-        )
-        return PipelineResult(
-            name=name,
-            as_of=as_of_label,
-            status="dry-run",
-            output_dir=str(out_dir),
-            rows=int(panel.offsets[-1]),
-            series=panel.n_series,
-            spec_hash=digest,
-        )
 
-    checkpoints = checkpoint_folder(out_dir)
-    if not distributed.is_main_process():
-        # Under torchrun the other ranks train in lockstep with rank 0, which writes everything.
-        model, _ = _model(
-            spec, root, estimator, frame, tune, False, log, digest, checkpoints, resume
-        )
-        _evaluate(spec, model, frame, log)
-        return PipelineResult(
-            name=name, as_of=as_of_label, status="completed", output_dir=str(out_dir)
-        )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out_dir)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent)
+
+def _dry_run(job: _Job, estimator: Any) -> PipelineResult:
+    panel = _panel(job.frame, estimator)
+    job.log(f"data     {panel}")
+    job.log(
+        f"plan     fit {type(estimator).__name__} (lookback {estimator.lookback}, horizon "
+        f"{estimator.horizon}), backtest {job.spec.evaluation.backtest_folds} folds, write "
+        f"{job.out_dir}"
     )
+    return PipelineResult(
+        name=job.name,
+        as_of=job.when.label,
+        requested_as_of=job.when.requested,
+        effective_as_of=job.when.effective,
+        status="dry-run",
+        output_dir=str(job.out_dir),
+        rows=int(panel.offsets[-1]),
+        series=panel.n_series,
+        spec_hash=job.digest,
+    )
+
+
+def _adopt(name: str) -> Callable[[Path], bool]:
+    return lambda folder: _legacy_summary(folder, name) is not None
+
+
+def _check_replaceable(job: _Job) -> None:
+    """Before training: the outputs already at the folder (if any) may be replaced."""
     try:
-        with _tracked_run(spec, as_of_label, log) as (run_id, tracking_uri):
-            model, how = _model(
-                spec, root, estimator, frame, tune, progress, log, digest, checkpoints, resume
+        _io.check_replaceable(
+            job.out_dir,
+            "run",
+            same=_same_pipeline(job.name),
+            purpose="replace the outputs in",
+            adopt=_adopt(job.name),
+        )
+    except OwnershipError as exc:
+        raise OwnershipError(f"{job.file}: key 'output.dir': {exc}") from None
+
+
+def _write_outputs(
+    job: _Job, estimator: Any, panel: Any, tune: bool | None, progress: bool, resume: bool
+) -> PipelineResult:
+    """Fit, evaluate and forecast into a staging folder; publish it with its manifest."""
+    from forecaster.training import remove_checkpoints
+
+    checkpoints = checkpoint_folder(job.out_dir)
+    staging = _io.staging_directory(job.out_dir)
+    try:
+        with tracked_run(job.spec, job.when.label, job.log) as tracking:
+            model, how = _model(job, estimator, tune, progress, checkpoints, resume)
+            job.log(f"model    {how}")
+            metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
+            result = _write_files(job, staging, model, backtest, panel, tracking)
+            result = result.model_copy(update={"metrics": metrics})
+            summary = result.model_copy(
+                update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
-            log(f"model    {how}")
-            metrics, backtest = _evaluate(spec, model, frame, log)
-            forecast = model.predict(frame)
-            version = f"{name}-{as_of_label}-{digest}"
-            forecast = forecast.with_columns(
-                pl.lit(version).alias("model_version"), pl.lit(run_id).alias("run_id")
+            _io.write_bytes_atomic(
+                staging / "summary.json", summary.model_dump_json(indent=2).encode()
             )
-            _write_parquet(forecast, staging / "forecasts.parquet")
-            if backtest is not None:
-                _write_parquet(backtest[0], staging / "backtest.parquet")
-                _write_parquet(backtest[1], staging / "backtest_by_step.parquet")
-            plot = _plot(frame, forecast, model, staging / "forecast.png", spec.output.plot_series)
-            model.save(staging / "model")
-            result = PipelineResult(
-                name=name,
-                as_of=as_of_label,
-                status="completed",
-                output_dir=str(out_dir),
-                forecasts=str(out_dir / "forecasts.parquet"),
-                backtest=str(out_dir / "backtest.parquet") if backtest is not None else None,
-                plot=str(out_dir / "forecast.png") if plot else None,
-                model_dir=str(out_dir / "model"),
-                run_id=run_id,
-                tracking_uri=tracking_uri,
-                model_version=version,
-                metrics=metrics,
-                rows=int(panel.offsets[-1]),
-                series=panel.n_series,
-                seconds=round(time.perf_counter() - started, 2),
-                spec_hash=digest,
-            )
-            (staging / "summary.json").write_text(result.model_dump_json(indent=2))
-            _log_outputs(run_id, metrics, staging, spec.tracking.register_as, log)
-        _replace_directory(staging, out_dir)  # atomic: rename, or swap with the old one
-        _remember_model(root, name, digest, out_dir / "model")
-        shutil.rmtree(checkpoints, ignore_errors=True)
+            _log_outputs(tracking[0], metrics, staging, job.spec.tracking.register_as, job.log)
+        _io.write_manifest(staging, "run", _manifest_details(job))
+        _io.publish_directory(
+            staging, job.out_dir, kind="run", same=_same_pipeline(job.name), adopt=_adopt(job.name)
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return result
+    _remember_model(job)
+    remove_checkpoints(checkpoints)
+    return summary
 
 
-def _remove_stale_staging(out_dir: Path) -> None:
-    """Delete staging folders left by killed runs (their process no longer exists)."""
-    for folder in out_dir.parent.glob(f".{out_dir.name}.tmp-*-*"):
-        try:
-            pid = int(folder.name.split(".tmp-", 1)[1].split("-", 1)[0])
-        except (IndexError, ValueError):
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            shutil.rmtree(folder, ignore_errors=True)
+def _write_files(
+    job: _Job,
+    staging: Path,
+    model: Any,
+    backtest: tuple[pl.DataFrame, pl.DataFrame] | None,
+    panel: Any,
+    tracking: tuple[str | None, str | None],
+) -> PipelineResult:
+    """The forecasts, backtest tables, plot and model, written into ``staging``."""
+    out_dir, (run_id, tracking_uri) = job.out_dir, tracking
+    version = f"{job.name}-{job.when.label}-{job.digest}"
+    forecast = model.predict(job.frame).with_columns(
+        pl.lit(version).alias("model_version"), pl.lit(run_id, pl.String).alias("run_id")
+    )
+    _io.write_atomic(staging / "forecasts.parquet", forecast.write_parquet)
+    if backtest is not None:
+        _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)
+        _io.write_atomic(staging / "backtest_by_step.parquet", backtest[1].write_parquet)
+    plot = _plot(job.frame, forecast, model, staging / "forecast.png", job.spec.output.plot_series)
+    model.save(staging / "model")
+    return PipelineResult(
+        name=job.name,
+        as_of=job.when.label,
+        requested_as_of=job.when.requested,
+        effective_as_of=job.when.effective,
+        status="completed",
+        output_dir=str(out_dir),
+        forecasts=str(out_dir / "forecasts.parquet"),
+        backtest=str(out_dir / "backtest.parquet") if backtest is not None else None,
+        plot=str(out_dir / "forecast.png") if plot else None,
+        model_dir=str(out_dir / "model"),
+        run_id=run_id,
+        tracking_uri=tracking_uri,
+        model_version=version,
+        rows=int(panel.offsets[-1]),
+        series=panel.n_series,
+        spec_hash=job.digest,
+    )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _manifest_details(job: _Job) -> dict[str, Any]:
+    spec_file = _normal(job.file)
+    return {
+        "pipeline": job.name,
+        "spec_hash": job.digest,
+        "as_of": job.when.label,
+        "requested_as_of": job.when.requested,
+        "effective_as_of": job.when.effective,
+        "spec": (
+            spec_file.relative_to(_normal(job.root)).as_posix()
+            if spec_file.is_relative_to(_normal(job.root))
+            else str(spec_file)
+        ),
+    }
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(path)
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
+# ------------------------------------------------------------------------------------------
+# the model: reused, tuned or fitted
+# ------------------------------------------------------------------------------------------
 
 
 def _latest_pointer(root: Path, name: str) -> Path:
     return root / "models" / name / "latest.json"
 
 
-def _remember_model(root: Path, name: str, digest: str, model_dir: Path) -> None:
-    pointer = _latest_pointer(root, name)
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"spec_hash": digest, "model_dir": str(model_dir)}))
-    os.replace(tmp, pointer)
+_POINTER_OWNER = "forecaster latest-model pointer"
+
+
+def _remember_model(job: _Job) -> None:
+    """Point ``models/<name>/latest.json`` at the run's model (relative to the project), unless
+    that file or its folder is not forecaster's to write (then say so and leave them)."""
+    pointer = _latest_pointer(job.root, job.name)
+    problem = None
+    if _io.owning_folder(pointer, stop=job.root) is not None or pointer.is_symlink():
+        problem = f"{pointer.parent} is a folder forecaster wrote, or {pointer} is a link"
+    elif pointer.exists() and _read_pointer(pointer)[1] is not None:
+        problem = f"{pointer} is not a pointer forecaster wrote"
+    if problem is None:
+        payload = {
+            "owner": _POINTER_OWNER,
+            "spec_hash": job.digest,
+            "model_dir": (job.out_dir / "model").relative_to(_normal(job.root)).as_posix(),
+        }
+        try:
+            _io.write_bytes_atomic(pointer, json.dumps(payload, indent=2).encode("utf-8"))
+            return
+        except OSError as exc:
+            problem = f"cannot write {pointer} ({exc.strerror or exc})"
+    _say(job.log, f"not recording the latest model: {problem}; reuse_model will retrain")
+
+
+def _read_pointer(pointer: Path) -> tuple[dict[str, str] | None, str | None]:
+    """``(pointer, None)``, or ``(None, why it is not a forecaster pointer)``."""
+    try:
+        data = _io.read_file_bounded(pointer, POINTER_LIMIT, what="latest-model pointer")
+        value = _io.load_json_bounded(data, source=str(pointer), max_depth=2)
+    except (OSError, ForecasterError) as exc:
+        return None, str(exc)
+    if not (
+        isinstance(value, dict)
+        and set(value) - {"owner"} == {"spec_hash", "model_dir"}
+        and value.get("owner", _POINTER_OWNER) == _POINTER_OWNER
+        and all(isinstance(value[key], str) for key in ("spec_hash", "model_dir"))
+    ):
+        return None, f"{pointer} is not a latest-model pointer forecaster wrote"
+    return value, None
+
+
+def _reused_model(job: _Job) -> tuple[Any, str] | None:
+    """The model the pointer names, when it is this spec's and intact; else None (after saying
+    why, when the pointer is there but cannot be followed)."""
+    pointer = _latest_pointer(job.root, job.name)
+    if not pointer.exists() and not pointer.is_symlink():
+        return None
+    saved, problem = _read_pointer(pointer)
+    if saved is not None and saved["spec_hash"] != job.digest:
+        return None  # another spec: a new model is due, nothing to report
+    if saved is not None:
+        model_dir = _normal(job.root / saved["model_dir"])
+        problem = _reuse_problem(job, model_dir)
+        if problem is None:
+            try:
+                return forecaster.load(model_dir), f"reused {model_dir}"
+            except ForecasterError as exc:
+                problem = f"the model in {model_dir} does not load ({_first_line(exc)})"
+    _say(job.log, f"not reusing the latest model: {problem}; training a new one")
+    return None
+
+
+def _reuse_problem(job: _Job, model_dir: Path) -> str | None:
+    """Why the model folder the pointer names is not this pipeline's intact model."""
+    run = model_dir.parent
+    if model_dir.name != "model" or not run.is_dir():
+        return f"{model_dir} is not the model of a run's outputs"
+    manifest = _io.read_manifest(run)
+    if manifest is None:
+        legacy = _legacy_summary(run, job.name)
+        if legacy is None or legacy.spec_hash != job.digest:
+            return f"{run} holds no outputs of this pipeline and spec"
+        return None
+    if manifest["details"].get("spec_hash") != job.digest:
+        return f"{run} holds no outputs of this pipeline and spec"
+    try:
+        _io.check_replaceable(run, "run", same=_same_pipeline(job.name), purpose="reuse")
+    except OwnershipError as exc:
+        return str(exc)
+    return None
+
+
+def _say(log: Callable[[str], None], message: str) -> None:
+    """A warning that also goes to the run's log."""
+    log(f"warning  {message}")
+    warnings.warn(message[0].upper() + message[1:] + ".", ForecasterWarning, stacklevel=3)
 
 
 def _model(
-    spec, root, estimator, frame, tune, progress, log, digest, checkpoints=None, resume=False
+    job: _Job,
+    estimator: Any,
+    tune: bool | None,
+    progress: bool,
+    checkpoints: Path,
+    resume: bool,
 ) -> tuple[Any, str]:
-    pointer = _latest_pointer(root, spec.pipeline.name)
-    if spec.training.reuse_model and pointer.is_file():
-        saved = json.loads(pointer.read_text())
-        if saved.get("spec_hash") == digest and Path(saved["model_dir"]).is_dir():
-            return forecaster.load(saved["model_dir"]), f"reused {saved['model_dir']}"
-    do_tune = spec.training.tune if tune is None else tune
-    if do_tune:
-        from forecaster.tuning import tune as run_tuning
-
-        if distributed.launched_world_size() > 1:
-            raise ForecasterError(
-                "Tuning under torchrun is not supported: tune in one process (Optuna runs "
-                "trials in parallel with n_workers), then fit the tuned model under torchrun."
-            )
-
-        result = run_tuning(
-            estimator,
-            frame,
-            n_trials=spec.training.trials,
-            timeout=spec.training.timeout,
-            storage=spec.training.storage,
-            study_name=f"{spec.pipeline.name}-{digest}",
-            random_state=spec.model.get("random_state"),
-            track=False,
-            show_progress=progress,
-        )
-        return (
-            result.best_estimator,
-            f"tuned ({len(result.study.trials)} trials), best {result.best_params}",
-        )
+    spec = job.spec
+    if spec.training.reuse_model:
+        reused = _reused_model(job)
+        if reused is not None:
+            return reused
+    if spec.training.tune if tune is None else tune:
+        return _tuned(job, estimator, progress)
     t0 = time.perf_counter()
-    if checkpoints is None:
-        estimator.fit(frame)
-    else:
-        fit_with_checkpoints(estimator, frame, checkpoints, resume, log)
+    fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)"
+
+
+def _tuned(job: _Job, estimator: Any, progress: bool) -> tuple[Any, str]:
+    from forecaster.tuning import tune as run_tuning
+
+    if distributed.launched_world_size() > 1:
+        raise ForecasterError(
+            "Tuning under torchrun is not supported: tune in one process (Optuna runs "
+            "trials in parallel with n_workers), then fit the tuned model under torchrun."
+        )
+    training = job.spec.training
+    result = run_tuning(
+        estimator,
+        job.frame,
+        n_trials=training.trials,
+        timeout=training.timeout,
+        storage=training.storage,
+        study_name=f"{job.name}-{job.digest}",
+        random_state=job.spec.model.get("random_state"),
+        track=False,
+        show_progress=progress,
+    )
+    return (
+        result.best_estimator,
+        f"tuned ({len(result.study.trials)} trials), best {result.best_params}",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# evaluation, plot, tracking
+# ------------------------------------------------------------------------------------------
 
 
 def _evaluate(
@@ -851,7 +1617,7 @@ def _plot(frame: pl.DataFrame, forecast: pl.DataFrame, model: Any, path: Path, n
         axis.set_title(str(key) if key is not None else "series", fontsize=9)
         axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=90, format="png"))
     plt.close(figure)
     return True
 
@@ -865,7 +1631,7 @@ def _tracking_paused() -> contextlib.AbstractContextManager[None]:
 
 
 @contextlib.contextmanager
-def _tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]):
+def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     """An active MLflow run for the pipeline (fits inside it are logged by the fit hook), or
     ``(None, None)`` when tracking is off or mlflow is not installed."""
     if not spec.tracking.enabled:
@@ -880,31 +1646,32 @@ def _tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]):
         log('tracking off: mlflow is not installed (pip install "forecaster[track]")')
         yield None, None
         return
-    try:
-        if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: log into the run it created
-            uri = tracking.default_tracking_uri()
-            mlflow.set_tracking_uri(uri)
-            run = mlflow.start_run()
-        else:
-            experiment = spec.tracking.experiment or spec.pipeline.name
-            uri = tracking.configure(experiment=experiment).tracking_uri
-            run = mlflow.start_run(run_name=f"{spec.pipeline.name}-{as_of}")
-    except Exception as exc:  # tracking must never stop the job
-        warnings.warn(
-            f"MLflow tracking is unavailable ({exc}); the pipeline runs without it.",
-            ForecasterWarning,
-            stacklevel=3,
-        )
-        yield None, None
-        return
-    status = "FAILED"
-    try:
-        mlflow.set_tags({"pipeline": spec.pipeline.name, "as_of": as_of})
-        yield run.info.run_id, uri
-        status = "FINISHED"
-    finally:
-        with contextlib.suppress(Exception):
-            mlflow.end_run(status=status)
+    with tracking.bounded_requests():  # a server that dies mid-run costs seconds per call
+        try:
+            if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: log into its run
+                uri = tracking.default_tracking_uri()
+                mlflow.set_tracking_uri(uri)
+                run = mlflow.start_run()
+            else:
+                experiment = spec.tracking.experiment or spec.pipeline.name
+                uri = tracking.configure(experiment=experiment).tracking_uri
+                run = mlflow.start_run(run_name=f"{spec.pipeline.name}-{as_of}")
+        except Exception as exc:  # tracking must never stop the job
+            warnings.warn(
+                f"MLflow tracking is unavailable ({exc}); the pipeline runs without it.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+            yield None, None
+            return
+        status = "FAILED"
+        try:
+            mlflow.set_tags({"pipeline": spec.pipeline.name, "as_of": as_of})
+            yield run.info.run_id, uri
+            status = "FINISHED"
+        finally:
+            with contextlib.suppress(Exception):
+                mlflow.end_run(status=status)
 
 
 def _log_outputs(
@@ -920,20 +1687,8 @@ def _log_outputs(
         import mlflow
         from forecaster import tracking
 
-        mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
-        if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
-            by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
-            names = [c for c in by_step.columns if c not in ("step", "target", "n")]
-            for row in by_step.iter_rows(named=True):
-                for name in names:
-                    if row[name] is not None:
-                        mlflow.log_metric(f"backtest_{name}_by_step", row[name], step=row["step"])
-        for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
-            if (staging / name).is_file():
-                mlflow.log_artifact(str(staging / name), artifact_path="outputs")
-        fitted = tracking.last_fit()
-        if register_as and fitted is not None and getattr(fitted, "model_uri", None):
-            mlflow.register_model(fitted.model_uri, register_as)
+        with tracking.bounded_requests():
+            _log_run_outputs(mlflow, tracking, metrics, staging, register_as)
     except Exception as exc:
         warnings.warn(
             f"Could not log the pipeline outputs to MLflow ({exc}); they are still written "
@@ -941,3 +1696,26 @@ def _log_outputs(
             ForecasterWarning,
             stacklevel=2,
         )
+
+
+def _log_run_outputs(
+    mlflow: Any,
+    tracking: Any,
+    metrics: dict[str, float],
+    staging: Path,
+    register_as: str | None,
+) -> None:
+    mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
+    if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
+        by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
+        names = [c for c in by_step.columns if c not in ("step", "target", "n")]
+        for row in by_step.iter_rows(named=True):
+            for name in names:
+                if row[name] is not None:
+                    mlflow.log_metric(f"backtest_{name}_by_step", row[name], step=row["step"])
+    for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
+        if (staging / name).is_file():
+            mlflow.log_artifact(str(staging / name), artifact_path="outputs")
+    fitted = tracking.last_fit()
+    if register_as and fitted is not None and getattr(fitted, "model_uri", None):
+        mlflow.register_model(fitted.model_uri, register_as)

@@ -107,9 +107,23 @@ def test_source_rules(tmp_path):
 
 
 def test_output_template_placeholders(tmp_path):
-    path = write(tmp_path, MINIMAL + '\n[output]\ndir = "out/{nme}"\n')
-    with pytest.raises(SpecError, match="placeholders"):
+    for template in ("out/{nme}", "{as_of.year}", "{0}", "{name!r}"):
+        path = write(tmp_path, MINIMAL + f'\n[output]\ndir = "{template}"\n')
+        with pytest.raises(SpecError, match=r"key 'output\.dir'.*placeholders"):
+            load_spec(path)
+
+
+def test_model_values_are_checked_at_load(tmp_path):
+    path = write(tmp_path, MINIMAL + '\n[model]\nhorizon = "five"\n')
+    with pytest.raises(SpecError, match=r"spec\.toml: key 'model\.horizon': horizon must be"):
         load_spec(path)
+
+
+def test_output_dir_must_be_a_folder_of_its_own(tmp_path):
+    for folder, reason in ((".", "project folder itself"), ("pipelines", "holds the spec file")):
+        path = write(tmp_path, MINIMAL + f'\n[output]\ndir = "{folder}"\n')
+        with pytest.raises(SpecError, match=rf"key 'output\.dir' .*{reason}"):
+            load_spec(path)
 
 
 # ------------------------------------------------------------------------------------------
@@ -175,11 +189,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def assert_no_outputs(tmp_path: Path) -> None:
-    """Nothing but the inputs: no output, model or staging folder was left behind."""
+    """Nothing but the inputs: no output, model or staging folder was left behind (the empty
+    lock file of a fit that started, ``.<as-of>.lock``, stays by design)."""
     left = sorted(
         str(p.relative_to(tmp_path))
         for p in tmp_path.rglob("*")
-        if p.is_file() and p.parent.name not in ("data", "pipelines")
+        if p.is_file()
+        and p.parent.name not in ("data", "pipelines")
+        and not (p.name.startswith(".") and p.name.endswith(".lock") and p.stat().st_size == 0)
     )
     assert left == []
 
@@ -234,9 +251,10 @@ def test_hostile_time_zones_across_series_are_read_as_utc(tmp_path, capsys):
     for key, offset in (("paris", "+01:00"), ("tokyo", "+09:00")):
         lines += [f"{key},2024-01-{d:02d}T00:00:00{offset},{d}.0" for d in range(1, 13)]
     spec, root = load_spec(csv_project(tmp_path, "\n".join(lines) + "\n"))
-    frame, label = prepare_data(spec, root, "2024-01-10")
+    frame, when = prepare_data(spec, root, "2024-01-10")
     assert frame.schema["date"] == pl.Datetime("us", "UTC")
-    assert label == "2024-01-10"
+    assert when.label == "2024-01-10"
+    assert when.effective == "2024-01-10T23:00:00+00:00"  # the last time used
     # --as-of on a zoned column is read in that zone: up to 2024-01-10 23:59:59 UTC, which
     # is after midnight of January 11 in Paris (23:00 UTC) and in Tokyo (15:00 UTC).
     assert frame.group_by("id").len().sort("id")["len"].to_list() == [11, 11]
@@ -250,8 +268,8 @@ def test_hostile_failure_inside_the_run_leaves_no_partial_output(tmp_path, capsy
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 3, err
     assert "No training windows remain" in err
-    outputs = tmp_path / "outputs" / "hostile"  # may exist, but empty: no as-of folder, no staging
-    assert not outputs.exists() or list(outputs.iterdir()) == []
+    outputs = tmp_path / "outputs" / "hostile"  # no as-of folder, no staging: the lock only
+    assert [p.name for p in outputs.iterdir()] == [".2024-01-06.lock"]
     assert_no_outputs(tmp_path)
 
 

@@ -71,7 +71,12 @@ def test_run_stocks_writes_all_outputs(stocks_run):
     assert summary["status"] == "completed"
     assert summary["as_of"] == "2017-06-30"
     assert "forecast " in result.stdout and "summary " in result.stdout
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+    hidden = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert hidden == [".2017-06-30.lock"]  # no staging or checkpoint folder, the lock file stays
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "run" and manifest["details"]["as_of"] == "2017-06-30"
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == files - {"manifest.json"}
 
 
 def test_rerun_is_idempotent_and_force_replaces(stocks_run):
@@ -88,18 +93,40 @@ def test_rerun_is_idempotent_and_force_replaces(stocks_run):
     assert (out / "forecasts.parquet").stat().st_mtime_ns != before
 
 
-def test_json_logs(stocks_run):
+@pytest.mark.parametrize("before", [False, True])
+def test_json_logs(stocks_run, before):
     root, spec, _ = stocks_run
-    result = cli("run", str(spec), "--as-of", "2017-06-30", "--json-logs", cwd=root)
+    args = ["run", str(spec), "--as-of", "20170630"]
+    args = ["--json-logs", *args] if before else [*args, "--json-logs"]
+    result = cli(*args, cwd=root)
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records and all({"ts", "level", "msg"} <= set(r) for r in records)
+    assert "already exist" in records[0]["msg"]  # 20170630 is the as-of 2017-06-30
+
+
+def test_predict_default_file_sits_beside_the_run_folder(stocks_run):
+    root, spec, _ = stocks_run
+    out = root / "outputs" / "stocks_daily"
+    model = out / "2017-06-30" / "model"
+    result = cli(
+        "--quiet", "predict", str(spec), "--model", str(model), "--as-of", "2017-06-30", cwd=root
+    )
+    assert result.returncode == 0, result.stderr
+    written = out / "2017-06-30.forecasts.parquet"
+    assert json.loads(pl.read_parquet_metadata(written)["forecaster"])["kind"] == "forecast"
+    foreign = root / "notes.parquet"
+    pl.DataFrame({"a": [1]}).write_parquet(foreign)
+    refused = cli("predict", str(spec), "--model", str(model), "--out", str(foreign), cwd=root)
+    assert refused.returncode == 2 and "not a file forecaster wrote" in refused.stderr
 
 
 def test_audio_mfcc_pipeline(tmp_path):
     spec = project(tmp_path, "audio_mfcc.toml")
     result = cli("run", str(spec), "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    outputs = list((tmp_path / "outputs" / "audio_mfcc").iterdir())
+    parent = tmp_path / "outputs" / "audio_mfcc"
+    outputs = [p for p in parent.iterdir() if not p.name.startswith(".")]  # not the lock file
+    assert [p.name for p in outputs] == ["82"]  # integer frames: the as-of is the last frame
     forecasts = pl.read_parquet(outputs[0] / "forecasts.parquet")
     assert forecasts.height == 20 * 4
     assert [c for c in forecasts.columns if c.startswith("mfcc_")] == [
@@ -205,7 +232,7 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_next_run_is_clean(tmp_path
     process.wait()
     out = parent / "2017-06-30"
     assert not out.exists()
-    staging = [p for p in parent.iterdir() if p.name.startswith(".")]
+    staging = [p for p in parent.iterdir() if ".staging-" in p.name]
     assert staging, "expected the killed run's staging folder"
     rerun = cli(
         "run",
@@ -217,4 +244,4 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_next_run_is_clean(tmp_path
     )
     assert rerun.returncode == 0, rerun.stderr
     assert (out / "summary.json").is_file()
-    assert not [p for p in parent.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in parent.iterdir() if p.name.startswith(".")] == [".2017-06-30.lock"]

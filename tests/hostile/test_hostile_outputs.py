@@ -1,0 +1,394 @@
+"""Hostile output folders: a pipeline's outputs never replace, delete or change what forecaster
+did not write (the project, the spec, the data, another pipeline's outputs, a user's files),
+and the command line's files never replace a file it did not write.
+
+Every case runs the ``forecaster`` command in-process on a small project under ``tmp_path``
+and checks, with ``tree_guard``, that nothing outside the run's own files changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from forecaster import _io
+from forecaster.cli import main
+
+SPEC = """
+[pipeline]
+name = "{name}"
+
+[source]
+path = "data/*.csv"
+format = "csv"
+
+[series]
+id = "id"
+time = "date"
+targets = ["y"]
+
+[model]
+lookback = 4
+horizon = 2
+hidden_size = 4
+max_epochs = 1
+random_state = 0
+
+[training]
+reuse_model = true
+
+[evaluation]
+backtest_folds = 0
+
+[tracking]
+enabled = false
+
+[output]
+plot_series = 0
+{output}
+"""
+LAST = "2024-01-12"
+OWN = ("project/outputs/mini", "project/models/mini")
+
+
+def rows(n: int = 12) -> str:
+    lines = ["id,date,y"]
+    for k, key in enumerate(("a", "b")):
+        for i in range(n):
+            day = dt.date(2024, 1, 1) + dt.timedelta(days=i)
+            lines.append(f"{key},{day},{10 * k + i + 0.5}")
+    return "\n".join(lines) + "\n"
+
+
+def make_project(root: Path, *, name: str = "mini", output: str = "") -> Path:
+    """A project with data, a spec, a user's files and another pipeline's outputs."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "prices.csv").write_text(rows())
+    (root / "pipelines").mkdir(exist_ok=True)
+    spec = root / "pipelines" / "spec.toml"
+    spec.write_text(SPEC.format(name=name, output=output))
+    (root / ".git").mkdir(exist_ok=True)
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "src").mkdir(exist_ok=True)
+    (root / "src" / "app.py").write_text("print('mine')\n")
+    other = root / "outputs" / "other" / LAST
+    other.mkdir(parents=True, exist_ok=True)
+    (other / "forecasts.parquet").write_bytes(b"other pipeline's forecasts")
+    _io.write_manifest(other, "run", {"pipeline": "other", "as_of": LAST})
+    return spec
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--no-progress"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def completed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project with one completed run of ``mini`` (copied by each test that needs one)."""
+    base = tmp_path_factory.mktemp("completed")
+    spec = make_project(base / "project")
+    assert main(["run", str(spec), "--no-progress", "--quiet"]) == 0
+    return base
+
+
+@pytest.fixture
+def done(completed: Path, tmp_path: Path) -> Path:
+    shutil.copytree(completed / "project", tmp_path / "project", symlinks=True)
+    return tmp_path / "project"
+
+
+def spec_of(project: Path) -> str:
+    return str(project / "pipelines" / "spec.toml")
+
+
+# ------------------------------------------------------------------------------------------
+# output.dir that would swallow something: refused before anything is read or written
+# ------------------------------------------------------------------------------------------
+
+SWALLOWING = {
+    ".": "project folder itself",
+    "": "project folder itself",
+    "..": "points outside the project",
+    "./data/..": "project folder itself",
+    "{name}/..": "project folder itself",
+    "outputs": "existing folder forecaster did not write (it holds other)",
+    "data": "that is the data of source.path",
+    "pipelines": "that folder holds the spec file",
+    "pipelines/spec.toml": "that is the spec file",
+    "datalink": "that is the data of source.path",
+    "src": "existing folder forecaster did not write (it holds app.py)",
+    "models": "holds the pointer to the pipeline's latest model",
+    "models/{name}": "holds the pointer to the pipeline's latest model",
+    "outputs/other/{as_of}": "holds the outputs of the pipeline 'other'",
+    "outputs/other/{as_of}/{name}": "inside",
+    "/tmp/{name}/{as_of}": "points outside the project",
+    "pipelines/spec.toml/{name}": "goes through",
+    "loop/{name}": "a link that leads nowhere (or in a loop)",
+    "broken/{as_of}": "a link that leads nowhere (or in a loop)",
+}
+
+
+@pytest.mark.parametrize("folder", list(SWALLOWING), ids=[repr(k) for k in SWALLOWING])
+def test_output_dir_that_would_swallow_something_is_refused(tmp_path, capsys, tree_guard, folder):
+    project = tmp_path / "project"
+    make_project(project, output=f'dir = "{folder}"')
+    (project / "datalink").symlink_to(project / "data")
+    (project / "loop").symlink_to(project / "loop")
+    (project / "broken").symlink_to(project / "nowhere")
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", spec_of(project))
+    assert code == 2, err
+    assert "key 'output.dir'" in err and SWALLOWING[folder] in err, err
+    assert "Traceback" not in err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("name", ["..", ".", ".hidden", "a/b", "", "x" * 101])
+def test_pipeline_name_that_is_not_a_folder_name_is_refused(tmp_path, capsys, tree_guard, name):
+    project = tmp_path / "project"
+    make_project(project, name=name)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", spec_of(project))
+    assert code == 2 and "key 'pipeline.name'" in err and "not starting with '.'" in err, err
+    guard.assert_unchanged()
+
+
+def test_a_dedicated_folder_is_accepted_and_only_it_changes(tmp_path, capsys, tree_guard):
+    project = tmp_path / "project"
+    spec = make_project(project, output='dir = "results/{name}/{as_of}"')
+    guard = tree_guard(tmp_path, allowed=("project/results", "project/models"))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0, err
+    folder = project / "results" / "mini" / LAST
+    manifest = _io.read_manifest(folder)
+    assert manifest["kind"] == "run" and manifest["details"]["pipeline"] == "mini"
+    assert manifest["details"]["spec"] == "pipelines/spec.toml"
+    assert _io.check_replaceable(folder, "run") is not None  # every file as listed
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# replacing a run's outputs: only the pipeline's own, unchanged
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda f: (f / "notes.txt").write_text("mine"), "notes.txt (not written by forecaster)"),
+        (lambda f: (f / "forecasts.parquet").write_bytes(b"edited"), "forecasts.parquet (changed"),
+        (lambda f: (f / "model" / "mine.txt").write_text("x"), "model/mine.txt (not written"),
+    ],
+    ids=["file-added", "file-changed", "file-added-in-model"],
+)
+def test_force_refuses_outputs_holding_what_forecaster_did_not_write(
+    done, capsys, tree_guard, tamper, message
+):
+    tamper(done / "outputs" / "mini" / LAST)
+    guard = tree_guard(done.parent)
+    code, out, err = cli(capsys, "run", spec_of(done), "--force")
+    assert code == 2, err
+    assert err.startswith("error: refused: ") and "key 'output.dir'" in err and message in err
+    guard.assert_unchanged()
+    # without --force the outputs are reported as they are (exit 0), nothing changes either
+    code, out, err = cli(capsys, "run", spec_of(done))
+    assert code == 0 and "already exist" in out
+    guard.assert_unchanged()
+
+
+def test_outputs_of_an_older_version_are_recognised_skipped_and_replaced(done, capsys, tree_guard):
+    folder = done / "outputs" / "mini" / LAST
+    for name in ("manifest.json", "model/manifest.json", "model/state.safetensors"):
+        (folder / name).unlink(missing_ok=True)  # what runs wrote before manifests
+    guard = tree_guard(done.parent)
+    code, out, err = cli(capsys, "run", spec_of(done))
+    assert code == 0 and "already exist" in out, err
+    guard.assert_unchanged()
+    guard = tree_guard(done.parent, allowed=OWN)
+    code, out, err = cli(capsys, "run", spec_of(done), "--force")
+    assert code == 0, err
+    assert _io.read_manifest(folder)["details"]["as_of"] == LAST
+    guard.assert_unchanged()
+
+
+def test_a_template_without_as_of_keeps_the_latest_as_of(tmp_path, capsys, tree_guard):
+    project = tmp_path / "project"
+    spec = make_project(project, output='dir = "outputs/{name}/latest"')
+    guard = tree_guard(tmp_path, allowed=("project/outputs/mini", "project/models"))
+    assert cli(capsys, "run", str(spec), "--as-of", "2024-01-11")[0] == 0
+    code, out, err = cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" not in out, err
+    summary = json.loads((project / "outputs" / "mini" / "latest" / "summary.json").read_text())
+    assert summary["as_of"] == LAST
+    guard.assert_unchanged()
+
+
+def test_stale_staging_is_removed_and_user_files_beside_it_stay(done, capsys, tree_guard):
+    parent = done / "outputs" / "mini"
+    stale = parent / ".2024-01-11.staging-killed"
+    stale.mkdir()
+    (stale / "forecasts.parquet").write_bytes(b"half")
+    keep = parent / ".2024-01-11.keep"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    checkpoints = parent / ".2024-01-11.checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "notes.txt").write_text("mine too")
+    guard = tree_guard(
+        done.parent,
+        allowed=(
+            "project/outputs/mini/2024-01-11",
+            "project/outputs/mini/.2024-01-11.lock",
+            "project/outputs/mini/.2024-01-11.staging-killed",
+            "project/models/mini",
+        ),
+    )
+    code, _, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
+    assert code == 0, err
+    assert not stale.exists()
+    assert (keep / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["notes.txt"]
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# the latest-model pointer of reuse_model: bounded, checked, and a problem means retraining
+# ------------------------------------------------------------------------------------------
+
+
+def test_reuse_follows_an_intact_pointer(done, capsys, tree_guard):
+    guard = tree_guard(done.parent, allowed=OWN)
+    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
+    assert code == 0 and f"reused {done / 'outputs' / 'mini' / LAST / 'model'}" in out, err
+    guard.assert_unchanged()
+
+
+def _garbage(pointer: Path, project: Path) -> None:
+    pointer.write_text("{not json")
+
+
+def _elsewhere(pointer: Path, project: Path) -> None:
+    saved = json.loads(pointer.read_text())
+    pointer.write_text(json.dumps({**saved, "model_dir": "src"}))
+
+
+def _tampered_run(pointer: Path, project: Path) -> None:
+    summary = project / "outputs" / "mini" / LAST / "summary.json"
+    summary.write_text(summary.read_text() + " ")
+
+
+def _fifo(pointer: Path, project: Path) -> None:
+    pointer.unlink()
+    os.mkfifo(pointer)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message", "kept"),
+    [
+        (_garbage, "not valid JSON", True),
+        (_elsewhere, "is not the model of a run's outputs", False),
+        (_tampered_run, "summary.json (changed since forecaster wrote it)", False),
+        (_fifo, "a FIFO", True),
+    ],
+    ids=["garbage", "points-elsewhere", "run-tampered", "fifo"],
+)
+def test_a_pointer_that_cannot_be_followed_means_retraining(
+    done, capsys, tree_guard, damage, message, kept
+):
+    pointer = done / "models" / "mini" / "latest.json"
+    damage(pointer, done)
+    allowed = ("project/outputs/mini/2024-01-11", "project/outputs/mini/.2024-01-11.lock")
+    guard = tree_guard(done.parent, allowed=allowed if kept else (*allowed, "project/models"))
+    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
+    assert code == 0, err
+    assert "not reusing the latest model" in out and message in out, out
+    assert "fitted in" in out
+    guard.assert_unchanged()  # a pointer forecaster did not write is left as it is
+
+
+# ------------------------------------------------------------------------------------------
+# files of predict / backtest / fit: never over a file or folder forecaster did not write
+# ------------------------------------------------------------------------------------------
+
+
+def _predict(capsys, project: Path, *out: str) -> tuple[int, str, str]:
+    model = str(project / "outputs" / "mini" / LAST / "model")
+    return cli(capsys, "predict", spec_of(project), "--model", model, *out)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("data/prices.csv", "not a file forecaster wrote (no 'forecaster' Parquet metadata)"),
+        ("foreign.parquet", "not a file forecaster wrote (no 'forecaster' Parquet metadata)"),
+        ("data", "a folder or special file"),
+        ("link.parquet", "it is a link"),
+        (f"outputs/mini/{LAST}/extra.parquet", "inside"),
+    ],
+    ids=["csv-data", "foreign-parquet", "folder", "link", "inside-run"],
+)
+def test_predict_out_never_replaces_what_forecaster_did_not_write(
+    done, capsys, tree_guard, target, message
+):
+    pl.DataFrame({"a": [1]}).write_parquet(done / "foreign.parquet")
+    (done / "link.parquet").symlink_to(done / "foreign.parquet")
+    guard = tree_guard(done.parent)
+    code, _, err = _predict(capsys, done, "--out", str(done / target))
+    assert code == 2 and err.startswith("error: refused: ") and message in err, err
+    guard.assert_unchanged()
+
+
+def test_predict_replaces_its_own_file_and_marks_it(done, capsys, tree_guard):
+    guard = tree_guard(done.parent, allowed=("project/f.parquet",))
+    for _ in range(2):
+        code, _, err = _predict(capsys, done, "--out", str(done / "f.parquet"))
+        assert code == 0, err
+    marker = json.loads(pl.read_parquet_metadata(done / "f.parquet")["forecaster"])
+    assert marker["kind"] == "forecast" and marker["as_of"] == LAST
+    guard.assert_unchanged()
+
+
+def test_default_predict_and_backtest_files_sit_beside_the_run_folder(done, capsys, tree_guard):
+    allowed = tuple(f"project/outputs/mini/{LAST}.{k}.parquet" for k in ("forecasts", "backtest"))
+    guard = tree_guard(done.parent, allowed=allowed)
+    assert _predict(capsys, done)[0] == 0
+    model = str(done / "outputs" / "mini" / LAST / "model")
+    code, _, err = cli(capsys, "backtest", spec_of(done), "--model", model, "--folds", "1")
+    assert code == 0, err
+    for kind in ("forecasts", "backtest"):
+        assert (done / "outputs" / "mini" / f"{LAST}.{kind}.parquet").is_file()
+    assert _io.check_replaceable(done / "outputs" / "mini" / LAST, "run")  # manifest still true
+    guard.assert_unchanged()
+
+
+def test_backtest_out_over_a_foreign_file_is_refused(done, capsys, tree_guard):
+    guard = tree_guard(done.parent)
+    code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "src" / "app.py"))
+    assert code == 2 and "not a file forecaster wrote" in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (".", "a folder forecaster did not write"),
+        ("data", "a folder forecaster did not write"),
+        ("src/app.py", "it is a file"),
+        (f"outputs/mini/{LAST}/model2", "inside"),
+    ],
+    ids=["project", "data", "a-file", "inside-run"],
+)
+def test_fit_out_is_checked_before_training(done, capsys, tree_guard, monkeypatch, target, message):
+    monkeypatch.chdir(done)
+    guard = tree_guard(done.parent)
+    code, out, err = cli(capsys, "fit", spec_of(done), "--out", target)
+    assert code == 2 and err.startswith("error: refused: ") and message in err, err
+    assert "fitted" not in out
+    guard.assert_unchanged()

@@ -1,0 +1,436 @@
+"""Hostile pipeline specs, as-of dates and sources: refused with exit 2 naming the key (before
+any data is read), or handled by the documented rule; never a foreign exception, and nothing
+outside the run's own files changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecaster import pipelines
+from forecaster.cli import main
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
+from forecaster.pipelines import SpecError, load_spec, prepare_data
+
+SPEC = """
+[pipeline]
+name = "mini"
+
+[source]
+path = "{source}"
+format = "csv"
+
+[series]
+id = "id"
+time = "date"
+targets = ["y"]
+
+[model]
+lookback = 4
+horizon = 2
+hidden_size = 4
+max_epochs = 1
+random_state = 0
+{model}
+
+[training]
+{training}
+
+[evaluation]
+backtest_folds = 0
+
+[tracking]
+enabled = false
+
+[output]
+plot_series = 0
+{output}
+"""
+FIRST, LAST = dt.date(2024, 1, 1), dt.date(2024, 1, 12)
+OWN = ("outputs", "models")  # a fresh project: the run creates both folders
+
+
+def rows(times: list[str] | None = None) -> str:
+    times = times or [str(FIRST + dt.timedelta(days=i)) for i in range(12)]
+    lines = ["id,date,y"]
+    for k, key in enumerate(("a", "b")):
+        lines += [f"{key},{t},{10 * k + i + 0.5}" for i, t in enumerate(times)]
+    return "\n".join(lines) + "\n"
+
+
+def project(
+    root: Path,
+    *,
+    source: str = "data/*.csv",
+    model: str = "",
+    training: str = "",
+    output: str = "",
+    data: str | None = None,
+) -> Path:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "prices.csv").write_text(rows() if data is None else data)
+    (root / "pipelines").mkdir(exist_ok=True)
+    spec = root / "pipelines" / "spec.toml"
+    spec.write_text(SPEC.format(source=source, model=model, training=training, output=output))
+    return spec
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([*args, "--no-progress"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ------------------------------------------------------------------------------------------
+# [model], [training] and [output] values: exit 2 naming the file and the key, before data
+# ------------------------------------------------------------------------------------------
+
+BAD_MODEL = {
+    'horizon = "five"': "model.horizon",
+    'max_epochs = "two"': "model.max_epochs",
+    "hidden_size = -3": "model.hidden_size",
+    "lookback = 1e9": "model.lookback",
+    "dropout = 2.0": "model.dropout",
+    'cell = "transformer"': "model.cell",
+    "validation_size = -1": "model.validation_size",
+    'estimator = ["RNNForecaster"]': "model.estimator",
+    "progress = true": "model.progress",
+    'device = "tpu"': "model.device",
+}
+
+
+@pytest.mark.parametrize("line", list(BAD_MODEL))
+def test_bad_model_values_exit_2_naming_the_key_before_reading_data(
+    tmp_path, capsys, tree_guard, line
+):
+    # the source matches nothing: reading the data would be exit 3, so 2 proves the order
+    spec = project(tmp_path, source="none/*.csv")
+    key = line.split(" = ")[0]
+    text = spec.read_text()
+    if re.search(rf"^{key} = ", text, re.M):
+        text = re.sub(rf"^{key} = .*$", line, text, flags=re.M)
+    else:
+        text = text.replace("random_state = 0", f"random_state = 0\n{line}")
+    spec.write_text(text)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2, err
+    assert str(spec) in err and f"'{BAD_MODEL[line]}'" in err, err
+    guard.assert_unchanged()
+
+
+def test_a_bad_series_value_is_named_by_its_series_key(tmp_path):
+    spec = project(tmp_path)
+    spec.write_text(spec.read_text().replace('targets = ["y"]', "targets = [3]"))
+    with pytest.raises(SpecError, match=r"series\.targets"):
+        load_spec(spec)
+
+
+TEMPLATES = ["out/{nme}", "{as_of.year}", "{0}", "{name!r}", "{name:>10}", "{}", "out/{name"]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_output_template_naming_an_unknown_field_is_a_spec_error(
+    tmp_path, capsys, tree_guard, template
+):
+    spec = project(tmp_path, output=f'dir = "{template}"')
+    guard = tree_guard(tmp_path)
+    with pytest.raises(SpecError, match=r"key 'output\.dir'.*placeholders \{name\} and \{as_of\}"):
+        load_spec(spec)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and "Traceback" not in err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://host/db", "nonsense", "mongodb://host/db", "sqlite", "://x"]
+)
+def test_unsupported_storage_url_exits_2_naming_the_key(tmp_path, capsys, tree_guard, url):
+    spec = project(tmp_path, training=f'storage = "{url}"')
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and "key 'training.storage'" in err and "SQLAlchemy" in err, err
+    guard.assert_unchanged()
+
+
+def test_storage_url_password_is_not_echoed(tmp_path):
+    spec = project(tmp_path, training='storage = "ftp://me:s3cret@host/db"')
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    assert "s3cret" not in str(info.value) and "me:***@" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "folder", "refused"),
+    [
+        ("data/**/*.csv", "data/out/{name}/{as_of}", True),
+        ("data/*/*.csv", "data/{name}", True),
+        ("*/*.csv", "results", True),
+        ("data/*.csv", "data/out/{name}/{as_of}", False),
+        ("data/prices.csv", "data/{name}", False),
+    ],
+)
+def test_output_dir_that_the_source_would_read_as_data_is_refused(
+    tmp_path, capsys, tree_guard, source, folder, refused
+):
+    spec = project(tmp_path, source=source, output=f'dir = "{folder}"')
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec), "--dry-run")
+    if refused:
+        assert code == 2 and "would read the files written there as data" in err, err
+    else:
+        assert code == 0, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[pipeline\nname=", "not valid TOML"),
+        ("a = " + "[" * 5000 + "]" * 5000, "not valid TOML"),
+        ("# " + "x" * (2**20 + 10), "more than the"),
+        ("fifo", "is a FIFO (named pipe), not a regular file"),
+        ("folder", "is a folder, not a regular file"),
+    ],
+    ids=["broken", "deeply-nested", "huge", "fifo", "folder"],
+)
+def test_unreadable_spec_file_exits_2(tmp_path, capsys, tree_guard, text, message):
+    (tmp_path / "pipelines").mkdir()
+    spec = tmp_path / "pipelines" / "spec.toml"
+    if text == "fifo":
+        os.mkfifo(spec)  # a reader that opened it normally would wait forever
+    elif text == "folder":
+        spec.mkdir()
+    else:
+        spec.write_text(text)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and message in err, err
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# canonical as-of labels
+# ------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(day=st.dates(min_value=FIRST, max_value=LAST), form=st.sampled_from(range(4)))
+def test_every_spelling_of_a_date_is_one_label_on_a_date_column(tmp_path_factory, day, form):
+    root = tmp_path_factory.mktemp("asof")
+    spec, root = load_spec(project(root))
+    text = [day.isoformat(), day.strftime("%Y%m%d"), f"{day}T00:00", f"{day} 00:00:00"][form]
+    frame, when = prepare_data(spec, root, text)
+    assert when.label == when.effective == day.isoformat()
+    assert when.requested == text
+    assert frame["date"].max() == day
+
+
+def test_idempotency_is_keyed_on_the_parsed_as_of(tmp_path, capsys, tree_guard):
+    spec = project(tmp_path)
+    guard = tree_guard(tmp_path, allowed=OWN)
+    code, out, err = cli(capsys, "run", str(spec), "--as-of", "20240110")
+    assert code == 0 and "already exist" not in out, err
+    for text in ("2024-01-10", "2024-01-10T00:00"):
+        code, out, err = cli(capsys, "run", str(spec), "--as-of", text)
+        assert code == 0 and "already exist" in out, err
+    folder = tmp_path / "outputs" / "mini"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["2024-01-10"]
+    summary = json.loads((folder / "2024-01-10" / "summary.json").read_text())
+    assert summary["requested_as_of"] == "20240110" and summary["effective_as_of"] == "2024-01-10"
+    guard.assert_unchanged()
+
+
+def _datetime_project(root: Path, zone: str = "") -> tuple[pipelines.Spec, Path]:
+    times = [f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00:00{zone}" for i in range(72)]
+    spec, root = load_spec(project(root, data=rows(times)))
+    return spec, root
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "last"),
+    [
+        ("2024-01-02", "2024-01-02", "2024-01-02T23:00:00"),
+        ("20240102", "2024-01-02", "2024-01-02T23:00:00"),
+        ("2024-01-02T00:00", "2024-01-02T00-00-00", "2024-01-02T00:00:00"),
+        ("2024-01-02T10:30", "2024-01-02T10-30-00", "2024-01-02T10:00:00"),
+        ("2024-01-02T10:30:00.5", "2024-01-02T10-30-00.500000", "2024-01-02T10:00:00"),
+    ],
+)
+def test_datetime_labels_are_canonical_and_filesystem_safe(tmp_path, text, label, last):
+    spec, root = _datetime_project(tmp_path)
+    _, when = prepare_data(spec, root, text)
+    assert (when.label, when.effective) == (label, last)
+    assert ":" not in when.label
+
+
+def test_an_offset_is_converted_to_the_columns_zone(tmp_path):
+    spec, root = _datetime_project(tmp_path, zone="+00:00")
+    frame, when = prepare_data(spec, root, "2024-01-02T12:00+02:00")
+    assert when.label == "2024-01-02T10-00-00"
+    assert frame["date"].max() == dt.datetime(2024, 1, 2, 10, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2024-01-05T15:00", "a Date column has no time of day"),
+        ("2024-01-05T00:00+01:00", "a Date column has no time of day"),
+        ("yesterday", "expected an ISO date"),
+        ("", "expected an ISO date"),
+        ("2024-13-01", "expected an ISO date"),
+    ],
+)
+def test_an_as_of_that_does_not_fit_the_column_exits_2(tmp_path, capsys, tree_guard, text, message):
+    spec = project(tmp_path)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec), "--as-of", text)
+    assert code == 2 and "--as-of" in err and message in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        (dt.date(2024, 1, 5), "2024-01-05"),
+        (dt.datetime(2024, 1, 5), "2024-01-05"),
+        (object(), None),
+    ],
+    ids=["date", "datetime", "object"],
+)
+def test_as_of_given_as_a_python_value(tmp_path, value, label):
+    spec, root = load_spec(project(tmp_path))
+    if label is None:
+        with pytest.raises(SpecError, match="as_of must be an ISO date"):
+            prepare_data(spec, root, value)
+    else:
+        assert prepare_data(spec, root, value)[1].label == label
+
+
+@pytest.mark.parametrize(("text", "ok"), [("+5", True), ("2.5", False), ("1e3", False)])
+def test_integer_steps(tmp_path, text, ok):
+    data = "id,date,y\n" + "".join(f"a,{i},{i}.5\n" for i in range(12))
+    spec, root = load_spec(project(tmp_path, data=data))
+    if ok:
+        assert prepare_data(spec, root, text)[1].label == "5"
+    else:
+        with pytest.raises(SpecError, match="expected an integer step"):
+            prepare_data(spec, root, text)
+
+
+@pytest.mark.parametrize("text", ["2024-02-01", "2999-12-31", "29991231"])
+def test_an_as_of_after_the_data_is_labelled_as_the_datas_last_time(tmp_path, text):
+    spec, root = load_spec(project(tmp_path))
+    with pytest.warns(ForecasterWarning, match=r"after the last time in the data \(2024-01-12\)"):
+        frame, when = prepare_data(spec, root, text)
+    assert when.label == when.effective == "2024-01-12" and when.requested == text
+    assert frame.height == 24
+
+
+def test_a_future_as_of_reuses_the_outputs_of_the_last_time(tmp_path, capsys, tree_guard):
+    spec = project(tmp_path)
+    guard = tree_guard(tmp_path, allowed=OWN)
+    assert cli(capsys, "run", str(spec))[0] == 0
+    code, out, err = cli(capsys, "run", str(spec), "--as-of", "2999-01-01")
+    assert code == 0 and "already exist" in out, err
+    assert "warning: --as-of 2999-01-01 is after the last time in the data" in err
+    guard.assert_unchanged()
+
+
+def test_an_as_of_before_the_data_exits_3(tmp_path, capsys, tree_guard):
+    spec = project(tmp_path)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec), "--as-of", "1999-12-31")
+    assert code == 3 and "the data starts at 2024-01-01" in err, err
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# sources that change or are not files
+# ------------------------------------------------------------------------------------------
+
+
+def test_files_that_disappear_between_scan_and_collect_exit_3(
+    tmp_path, capsys, tree_guard, monkeypatch
+):
+    spec = project(tmp_path)
+    scan = pl.scan_csv
+
+    def scan_then_delete(paths, **kwargs):
+        lazy = scan(paths, **kwargs)
+        for path in paths:
+            os.remove(path)
+        return lazy
+
+    monkeypatch.setattr(pl, "scan_csv", scan_then_delete)
+    guard = tree_guard(tmp_path, allowed=("data",))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3 and "disappeared or became unreadable" in err, err
+    assert "Traceback" not in err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling-link"])
+def test_a_source_match_that_is_not_a_regular_file_exits_3(tmp_path, capsys, tree_guard, kind):
+    spec = project(tmp_path)
+    odd = tmp_path / "data" / "zz.csv"
+    if kind == "fifo":
+        os.mkfifo(odd)  # would block a reader forever
+    elif kind == "folder":
+        odd.mkdir()
+    else:
+        odd.symlink_to(tmp_path / "gone.csv")
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3 and "zz.csv" in err, err
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# only forecaster's types leave run_pipeline
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (RuntimeError("boom"), "Unexpected RuntimeError in the pipeline run: boom"),
+        (OSError(28, "No space left on device", "x.parquet"), "No space left on device"),
+        (KeyError("k"), "Unexpected KeyError"),
+    ],
+    ids=["runtime", "disk-full", "key"],
+)
+def test_foreign_exceptions_are_wrapped(tmp_path, monkeypatch, tree_guard, error, message):
+    spec = project(tmp_path)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pipelines, "_write_outputs", fail)
+    guard = tree_guard(tmp_path, allowed=OWN)
+    with pytest.raises(ForecasterError, match=message) as info:
+        pipelines.run_pipeline(spec, progress=False, log=lambda line: None)
+    assert type(info.value) is ForecasterError and info.value.__cause__ is error
+    guard.assert_unchanged()
+
+
+def test_a_bad_wait_is_a_spec_error(tmp_path):
+    spec = project(tmp_path)
+    for wait in (-1, float("nan"), float("inf"), "5", True):
+        with pytest.raises(SpecError, match="wait must be"):
+            pipelines.run_pipeline(spec, wait=wait, log=lambda line: None)
+
+
+def test_data_errors_keep_their_type(tmp_path):
+    spec = project(tmp_path, data="id,date,y\n")
+    with warnings.catch_warnings(), pytest.raises(DataValidationError, match="no data rows"):
+        pipelines.run_pipeline(spec, log=lambda line: None)
