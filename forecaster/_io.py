@@ -33,10 +33,10 @@ import errno
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,9 +145,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
+    tmp = _new_name(path.parent, f".{path.name}.", ".tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies
     try:
         write(tmp)
         with open(tmp, "rb+") as out:
@@ -766,9 +765,21 @@ def staging_directory(destination: str | os.PathLike[str]) -> Path:
     system, so :func:`publish_directory` can rename it into place)."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    return Path(
-        tempfile.mkdtemp(prefix=f".{destination.name}{_STAGING_PREFIX}", dir=destination.parent)
-    )
+    for _ in range(100):
+        folder = _new_name(destination.parent, f".{destination.name}{_STAGING_PREFIX}", "")
+        try:
+            folder.mkdir(mode=0o777)  # the umask applies, as to a folder made by hand
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(errno.EEXIST, "no free staging name", str(destination))
+
+
+def _new_name(folder: Path, prefix: str, suffix: str) -> Path:
+    """A fresh random name in ``folder``. Unlike ``tempfile``'s files and folders (mode 0600 /
+    0700), what is created under it gets the user's umask: published outputs are readable by
+    whoever may read files the user writes."""
+    return folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
 
 
 def _staging_siblings(destination: Path) -> list[Path]:

@@ -232,3 +232,19 @@ def test_lock_refuses_a_second_holder_and_can_wait(tmp_path):
     with _io.exclusive_lock(lock, timeout=10):
         pass
     holder.join()
+
+
+def test_files_and_folders_get_the_users_umask(tmp_path):
+    """Published outputs are readable as any file the user writes (not tempfile's 0600/0700)."""
+    previous = os.umask(0o022)
+    try:
+        destination = tmp_path / "out"
+        _io.publish_directory(staged(destination, {"x": b"1"}), destination, kind="thing")
+        file = tmp_path / "file.bin"
+        _io.write_bytes_atomic(file, b"1")
+    finally:
+        os.umask(previous)
+    assert destination.stat().st_mode & 0o777 == 0o755
+    assert (destination / "x").stat().st_mode & 0o777 == 0o644
+    assert (destination / _io.MANIFEST).stat().st_mode & 0o777 == 0o644
+    assert file.stat().st_mode & 0o777 == 0o644
