@@ -39,7 +39,7 @@ Run (from the repository root)::
 
 Outputs ``<out>/bench_scale[_<mode>][_<device>][_quick].json`` (mode and device only when not
 the defaults ``all`` and ``cpu``) (every number, machine info) and
-``.md`` (tables ready for the README).
+``.md`` (tables ready for docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ Run (from the repository root)::
     .venv/bin/python benchmarks/bench_windows.py --quick          # smoke run, a few seconds
 
 Outputs ``<out>/windows[_f<F>][_quick].json`` (every number, machine info) and ``.md`` (a table
-ready to paste into the README).
+ready to paste into docs/benchmarks.md).
 """
 
 from __future__ import annotations
