@@ -21,6 +21,26 @@ One mechanism per job, used by models, checkpoints, pipeline outputs, the CLI an
   nesting depth.
 - :func:`exclusive_lock`: one writer at a time for a key (a pipeline run of one spec and as-of
   date), on an operating-system lock that dies with its process (``filelock``).
+- :func:`as_path`: a path argument is a ``str`` or ``os.PathLike``, never empty, without NUL
+  characters; anything else is a :class:`~forecaster.exceptions.DataValidationError` naming the
+  argument.
+
+Time of check and time of use. Checking a destination and then replacing it leaves a moment in
+which a user's file can appear. Both replacements close it: :func:`publish_directory` checks the
+earlier folder again *after* the exchange (it now sits at the staging path, which no one else
+writes) and exchanges back, with an ``OwnershipError``, when anything appeared in it;
+:func:`write_atomic` with ``replace_check`` exchanges the files and verifies that the file it
+replaced is the one it checked (a new file at a free path is never replaced:
+``RENAME_NOREPLACE``). Ownership checks read every entry: one that cannot be listed or read (a
+folder of mode 000) is a reason to refuse, never skipped.
+
+Cleanup by proof, not by name. A staging folder holds a marker file (:data:`STAGING_MARKER`)
+on which its writer holds an operating-system lock (``flock``) until it publishes or discards
+the folder; :func:`remove_staging` deletes only folders of exactly the generated name whose
+marker is there and whose lock is free (the writer died). :func:`publish_directory` removes
+the marker first, so a writer killed while publishing leaves an unmarked folder (it may hold
+the earlier version, with a user's file): hidden, harmless, never deleted.
+:func:`temporary_files` lists only files of exactly the names :func:`write_atomic` generates.
 """
 
 from __future__ import annotations
@@ -33,21 +53,38 @@ import errno
 import hashlib
 import json
 import os
+import re
+import reprlib
 import secrets
 import shutil
+import socket
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from forecaster._version import __version__
-from forecaster.exceptions import ConcurrentRunError, ForecasterError, OwnershipError
+from forecaster.exceptions import (
+    ConcurrentRunError,
+    DataValidationError,
+    ForecasterError,
+    OwnershipError,
+)
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (Windows: staging folders are never proven abandoned)
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "MANIFEST",
+    "STAGING_MARKER",
     "PinnedDirectory",
+    "as_path",
     "check_replaceable",
+    "discard_staging",
     "exclusive_lock",
     "load_json_bounded",
     "manifest_bytes",
@@ -62,6 +99,7 @@ __all__ = [
     "remove_staging",
     "sha256_bytes",
     "staging_directory",
+    "temporary_files",
     "write_atomic",
     "write_bytes_atomic",
     "write_manifest",
@@ -94,8 +132,53 @@ _SAFETENSORS_DTYPES = {
     "F64": 8,
 }
 _STAGING_PREFIX = ".staging-"
+STAGING_MARKER = ".forecaster-staging"
+"""Name of the marker file in a staging folder (see :func:`staging_directory`)."""
+_TOKEN = r"[0-9a-f]{12}"
+"""What :func:`_new_name` puts between the prefix and the suffix of a name."""
 
 T = TypeVar("T")
+
+
+# ------------------------------------------------------------------------------------------
+# path arguments
+# ------------------------------------------------------------------------------------------
+
+
+def as_path(value: Any, argument: str, *, error: type[Exception] = DataValidationError) -> Path:
+    """``value`` as a :class:`~pathlib.Path` when it is a path argument: a non-empty ``str``
+    or ``os.PathLike`` (whose ``os.fspath`` is a ``str``) without NUL characters; else
+    ``error`` naming ``argument``, what is accepted and what was received.
+
+    Examples
+    --------
+    >>> as_path("models/m1", "path")
+    PosixPath('models/m1')
+    >>> as_path(None, "path")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: path must be a path: a str or os.PathLike ...
+    """
+    text: Any = None
+    if isinstance(value, str | os.PathLike):
+        try:
+            text = os.fspath(value)
+        except TypeError:
+            text = None
+    if not isinstance(text, str):
+        raise error(
+            f"{argument} must be a path: a str or os.PathLike (e.g. pathlib.Path('models/m1')), "
+            f"got {reprlib.repr(value)} (a {type(value).__name__}). Pass the path as text, "
+            "e.g. b'm'.decode() for bytes."
+        )
+    if not text:
+        raise error(f"{argument} is an empty path; pass the path of a folder or file.")
+    if "\x00" in text:
+        raise error(
+            f"{argument}={reprlib.repr(text)} contains a NUL character, which no file name can "
+            "hold. Pass the path without it."
+        )
+    return Path(text)
 
 
 # ------------------------------------------------------------------------------------------
@@ -131,9 +214,24 @@ def fsync_directory(folder: str | os.PathLike[str]) -> None:
         os.close(descriptor)
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Path:
+def write_atomic(
+    path: str | os.PathLike[str],
+    write: Callable[[Path], Any],
+    *,
+    replace_check: Callable[[Path], None] | None = None,
+) -> Path:
     """Call ``write(tmp)`` to write a temporary file beside ``path``, flush it to disk and
     rename it to ``path`` (replacing a file there atomically).
+
+    The temporary file is named ``.<name>.<12 hex digits>.tmp`` (see :func:`temporary_files`).
+
+    ``replace_check(path)`` (optional) is called just before the rename and raises (e.g. an
+    :class:`~forecaster.exceptions.OwnershipError`) when what is at ``path`` may not be
+    replaced. What it approved is what gets replaced: when ``path`` was free, the rename does
+    not replace a file that appeared afterwards (``RENAME_NOREPLACE``; the new file is checked
+    in turn); when it held a file, the two are exchanged atomically and the file taken out must
+    be the one checked, else it is put back and checked again. Without ``replace_check`` a file
+    at ``path`` is replaced unconditionally.
 
     Examples
     --------
@@ -142,6 +240,13 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     >>> _ = write_atomic(path, pl.DataFrame({"a": [1]}).write_parquet)
     >>> pl.read_parquet(path)["a"].to_list()
     [1]
+    >>> def refuse(file: Path) -> None:
+    ...     if file.exists():
+    ...         raise OwnershipError(f"{file.name} is not ours")
+    >>> write_atomic(path, pl.DataFrame({"a": [2]}).write_parquet, replace_check=refuse)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.OwnershipError: frame.parquet is not ours
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,12 +256,100 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
         write(tmp)
         with open(tmp, "rb+") as out:
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        if replace_check is None:
+            os.replace(tmp, path)
+        else:
+            _replace_checked(tmp, path, replace_check)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
     return path
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What identifies the entry at ``path`` (links not followed) and changes when it is
+    rewritten: device, inode, type, size, modification time; None when there is none."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_mode, info.st_size, info.st_mtime_ns)
+
+
+def _folder_identity(path: Path) -> tuple[int, int] | None:
+    """Device and inode of the folder at ``path`` (they survive renames and new entries)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _replace_checked(tmp: Path, path: Path, check: Callable[[Path], None]) -> None:
+    """Rename ``tmp`` to ``path`` replacing only what ``check(path)`` approved."""
+    for _ in range(16):
+        before = _identity(path)
+        check(path)
+        if _identity(path) != before:
+            continue  # changed while it was checked: check what is there now
+        if before is None:
+            if _place_new_file(tmp, path):
+                return
+            continue  # a file appeared after the check: check it
+        try:
+            exchanged = _rename2(tmp, path, _RENAME_EXCHANGE)
+        except FileNotFoundError:
+            continue  # removed after the check: the path is free now
+        if not exchanged:  # no atomic exchange here: the smallest window we can
+            if _identity(path) == before:
+                os.replace(tmp, path)
+                return
+            continue
+        if _identity(tmp) == before:  # what was taken out is what was checked
+            tmp.unlink()
+            return
+        _put_back(tmp, path)  # something else: put it back, then check it
+    raise OwnershipError(
+        f"Refusing to write {path}: other processes kept replacing it while it was checked. "
+        "Write to separate paths."
+    )
+
+
+def _put_back(tmp: Path, path: Path) -> None:
+    """Exchange ``tmp`` (holding a file that was not checked) with ``path`` again; where that
+    fails, keep the file under a new name and say where (it is never deleted)."""
+    try:
+        if _rename2(tmp, path, _RENAME_EXCHANGE):
+            return
+    except OSError:
+        pass
+    kept = _new_name(path.parent, f".{path.name}.kept-", "")
+    os.rename(tmp, kept)
+    raise OwnershipError(
+        f"Refusing to write {path}: another process replaced it while it was written; the file "
+        f"that was there is kept at {kept}. Move it back if it is yours, then run again."
+    )
+
+
+def _place_new_file(tmp: Path, path: Path) -> bool:
+    """Rename ``tmp`` to ``path`` unless a file is there; False when one is."""
+    try:
+        if _rename2(tmp, path, _RENAME_NOREPLACE):
+            return True
+    except FileExistsError:
+        return False
+    try:  # no renameat2: a hard link never replaces either
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system: the smallest window we can
+        if os.path.lexists(path):
+            return False
+        os.replace(tmp, path)
+        return True
+    tmp.unlink()
+    return True
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> str:
@@ -459,25 +652,25 @@ class PinnedDirectory:
 
     def walk(self, *, hash_files: bool = True) -> Iterator[tuple[str, str, str | None]]:
         """Every entry below the pinned folder, links not followed: ``(relative posix path,
-        kind, sha256)`` with kind ``"file"``, ``"dir"``, ``"link"`` or ``"other"`` and the
-        sha256 of files (None otherwise, or when ``hash_files`` is False)."""
+        kind, detail)`` with kind ``"file"``, ``"dir"``, ``"link"``, ``"other"`` or
+        ``"unreadable"``; the detail is the sha256 of a file (None when ``hash_files`` is
+        False) and, for an entry that cannot be examined, listed or read (a folder of mode
+        000, a file without read permission), the reason. Nothing is skipped silently: an
+        ownership check must refuse what it cannot see."""
         if self._fd is None:
-            for relative, entry in _entries(self.path):
-                kind = _entry_kind(entry.stat(follow_symlinks=False).st_mode)
-                digest = _sha256_file(Path(entry.path)) if hash_files and kind == "file" else None
-                yield relative, kind, digest
+            yield from _walk_paths(self.path, hash_files)
             return
-        for top, dirs, files, top_fd in os.fwalk(".", dir_fd=self._fd):
-            prefix = "" if top == "." else top[2:] + "/"
-            for name in (*dirs, *files):
-                mode = os.stat(name, dir_fd=top_fd, follow_symlinks=False).st_mode
-                kind = _entry_kind(mode)
-                digest = None
-                if hash_files and kind == "file":
-                    descriptor = os.open(name, os.O_RDONLY | os.O_NONBLOCK, dir_fd=top_fd)
-                    with os.fdopen(descriptor, "rb") as handle:
-                        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-                yield prefix + name, kind, digest
+        stack = [(os.dup(self._fd), "")]
+        try:
+            while stack:
+                descriptor, prefix = stack.pop()
+                try:
+                    yield from _walk_level(descriptor, prefix, hash_files, stack)
+                finally:
+                    os.close(descriptor)
+        finally:
+            for descriptor, _ in stack:
+                os.close(descriptor)
 
     def replaced(self) -> bool:
         """Whether the folder's path now names another folder (or none)."""
@@ -488,6 +681,71 @@ class PinnedDirectory:
         except OSError:
             return True
         return (info.st_dev, info.st_ino) != self._identity
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _walk_level(
+    descriptor: int,
+    prefix: str,
+    hash_files: bool,
+    stack: list[tuple[int, str]],
+) -> Iterator[tuple[str, str, str | None]]:
+    """The entries of one open folder (see :meth:`PinnedDirectory.walk`); its sub-folders are
+    opened and pushed on ``stack``."""
+    try:
+        names = sorted(os.listdir(descriptor))
+    except OSError as exc:
+        yield prefix.rstrip("/") or ".", "unreadable", _reason(exc)
+        return
+    for name in names:
+        relative = prefix + name
+        try:
+            kind = _entry_kind(os.stat(name, dir_fd=descriptor, follow_symlinks=False).st_mode)
+            if kind == "dir":
+                flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
+                stack.append((os.open(name, flags, dir_fd=descriptor), relative + "/"))
+                yield relative, kind, None
+                continue
+            digest = None
+            if hash_files and kind == "file":
+                flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                with os.fdopen(os.open(name, flags, dir_fd=descriptor), "rb") as handle:
+                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        except FileNotFoundError:
+            continue  # removed while the folder was walked: it holds nothing now
+        except OSError as exc:
+            yield relative, "unreadable", _reason(exc)
+            continue
+        yield relative, kind, digest
+
+
+def _walk_paths(folder: Path, hash_files: bool) -> Iterator[tuple[str, str, str | None]]:
+    """:meth:`PinnedDirectory.walk` where folders cannot be opened (by path, not pinned)."""
+    stack = [(folder, "")]
+    while stack:
+        current, prefix = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            yield prefix.rstrip("/") or ".", "unreadable", _reason(exc)
+            continue
+        for entry in entries:
+            relative = f"{prefix}{entry.name}"
+            try:
+                kind = _entry_kind(entry.stat(follow_symlinks=False).st_mode)
+                digest = _sha256_file(Path(entry.path)) if hash_files and kind == "file" else None
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                yield relative, "unreadable", _reason(exc)
+                continue
+            if kind == "dir":
+                stack.append((Path(entry.path), f"{relative}/"))
+            yield relative, kind, digest
 
 
 def read_consistent(
@@ -553,8 +811,8 @@ def write_manifest(
     folder = Path(folder)
     files: dict[str, str] = {}
     for relative, entry in sorted(_entries(folder), key=lambda item: item[0]):
-        if relative == MANIFEST or entry.is_dir(follow_symlinks=False):
-            continue
+        if relative in (MANIFEST, STAGING_MARKER) or entry.is_dir(follow_symlinks=False):
+            continue  # (the marker of a staging folder is removed when it is published)
         if not entry.is_file(follow_symlinks=False):
             raise ForecasterError(f"{entry.path} is not a regular file; cannot list it.")
         files[relative] = _sha256_file(Path(entry.path))
@@ -616,14 +874,16 @@ def read_manifest(
 
 
 def _ownership_problems(pinned: PinnedDirectory, manifest: Mapping[str, Any]) -> list[str]:
-    """What in the pinned folder its manifest does not vouch for: files added, changed or not
-    regular (empty sub-folders and the manifest itself are fine)."""
+    """What in the pinned folder its manifest does not vouch for: files added, changed, not
+    regular or unreadable (empty sub-folders and the manifest itself are fine)."""
     listed: dict[str, str] = manifest["files"]
     problems = []
     for relative, kind, digest in pinned.walk():
         if relative == MANIFEST or kind == "dir":
             continue
-        if kind == "link":
+        if kind == "unreadable":
+            problems.append(f"{relative} (cannot read it: {digest})")
+        elif kind == "link":
             problems.append(f"{relative} (a link forecaster did not write)")
         elif relative not in listed:
             problems.append(f"{relative} (not written by forecaster)")
@@ -655,12 +915,15 @@ def _check_pinned(
     same: Callable[[Mapping[str, Any]], str | None] | None,
     purpose: str,
     adopt: Callable[[Path], bool] | None = None,
+    shown: Path | None = None,
 ) -> dict[str, Any] | None:
-    destination = pinned.path
+    """The manifest of the pinned folder when it may be replaced (None: empty or adopted), else
+    ``OwnershipError``. Messages name ``shown`` (default: the folder's path)."""
+    destination = shown if shown is not None else pinned.path
     if not any(True for _ in pinned.walk(hash_files=False)):
         return None  # an empty folder holds nothing to lose
-    manifest = read_manifest(destination, pinned=pinned)
-    if manifest is None and adopt is not None and adopt(destination):
+    manifest = read_manifest(pinned.path, pinned=pinned)
+    if manifest is None and adopt is not None and adopt(pinned.path):
         return None
     if manifest is None:
         raise OwnershipError(
@@ -680,9 +943,9 @@ def _check_pinned(
     if problems:
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
         raise OwnershipError(
-            f"Refusing to {purpose} {destination}: it holds what forecaster did not write there: "
-            f"{', '.join(problems[:5])}{more}. Move those files out (or delete the folder "
-            "yourself), then run again."
+            f"Refusing to {purpose} {destination}: it holds what forecaster did not write there "
+            f"or cannot check: {', '.join(problems[:5])}{more}. Move those files out (or delete "
+            "the folder yourself), then run again."
         )
     return manifest
 
@@ -760,19 +1023,103 @@ def remove_owned(folder: str | os.PathLike[str], kind: str) -> bool:
 # ------------------------------------------------------------------------------------------
 
 
+_staging_locks: dict[str, int] = {}
+"""Staging folders this process writes -> the descriptor holding the lock of their marker."""
+_staging_guard = threading.Lock()
+
+
 def staging_directory(destination: str | os.PathLike[str]) -> Path:
     """A new empty folder beside ``destination`` to write its next version in (same file
-    system, so :func:`publish_directory` can rename it into place)."""
+    system, so :func:`publish_directory` can rename it into place).
+
+    Its name is ``.<destination name>.staging-<12 hex digits>``. It holds the marker file
+    :data:`STAGING_MARKER` (owner, process id, host, time), locked (``flock``) by this process
+    until :func:`publish_directory` or :func:`discard_staging` (or the end of the process):
+    the proof :func:`remove_staging` needs to delete a folder whose writer died.
+    :func:`write_manifest` does not list the marker; :func:`publish_directory` removes it.
+    """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    _forget_released()
     for _ in range(100):
         folder = _new_name(destination.parent, f".{destination.name}{_STAGING_PREFIX}", "")
         try:
             folder.mkdir(mode=0o777)  # the umask applies, as to a folder made by hand
         except FileExistsError:
             continue
+        try:
+            _mark(folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return folder
     raise FileExistsError(errno.EEXIST, "no free staging name", str(destination))
+
+
+def _mark(folder: Path) -> None:
+    """Write the marker of a new staging folder, locked before it appears under its name."""
+    draft = folder / f"{STAGING_MARKER}.draft"
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        marker = {
+            "owner": OWNER,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        os.write(descriptor, json.dumps(marker).encode("utf-8"))
+        os.rename(draft, folder / STAGING_MARKER)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with _staging_guard:
+        _staging_locks[str(folder)] = descriptor
+
+
+def _unmark(staging: Path) -> None:
+    """Remove the marker of a staging folder this process wrote, then release its lock (in
+    that order: a cleaner that gets the lock then finds the marker gone and leaves the
+    folder)."""
+    with _staging_guard:
+        descriptor = _staging_locks.pop(str(staging), None)
+    with contextlib.suppress(OSError):
+        os.unlink(staging / STAGING_MARKER)  # never published, whatever the bookkeeping says
+    if descriptor is not None:
+        os.close(descriptor)
+
+
+def _forget_released() -> None:
+    """Release the locks of staging folders that were deleted without :func:`discard_staging`
+    (their marker is gone)."""
+    with _staging_guard:
+        items = list(_staging_locks.items())
+    for folder, descriptor in items:
+        try:
+            marker = os.lstat(Path(folder) / STAGING_MARKER)
+            alive = os.fstat(descriptor).st_ino == marker.st_ino
+        except OSError:
+            alive = False
+        if not alive:
+            with _staging_guard:
+                if _staging_locks.get(folder) == descriptor:
+                    del _staging_locks[folder]
+                    os.close(descriptor)
+
+
+def discard_staging(staging: str | os.PathLike[str]) -> None:
+    """Delete a staging folder this process made with :func:`staging_directory` and has not
+    handed to :func:`publish_directory` (after a failure), releasing its lock. A no-op
+    otherwise: once given to :func:`publish_directory`, the folder is that function's to
+    remove (after a refused exchange its path may hold the earlier version and a user's
+    files). Call it in a ``finally`` instead of deleting the folder yourself."""
+    staging = Path(staging)
+    with _staging_guard:
+        ours = str(staging) in _staging_locks
+    if ours:
+        _unmark(staging)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _new_name(folder: Path, prefix: str, suffix: str) -> Path:
@@ -790,18 +1137,87 @@ def _staging_siblings(destination: Path) -> list[Path]:
 
 
 def remove_staging(destination: str | os.PathLike[str]) -> list[Path]:
-    """Delete the staging folders of ``destination`` (from :func:`staging_directory`) that
-    writers killed before publishing left beside it; return them.
+    """Delete the staging folders of ``destination`` that writers which died before publishing
+    left beside it; return them.
 
-    Call it only while holding the lock that serialises the writers of ``destination``
-    (:func:`exclusive_lock`): a staging folder of a live writer would be deleted too.
+    A folder is deleted only with proof that it is such a folder: its name is exactly one
+    :func:`staging_directory` generates for ``destination``, it holds the package's marker
+    file, and the marker's lock is free (its writer is gone: the operating system released the
+    lock with the process). Folders of live writers, and anything else of a similar name (a
+    user's ``.<name>.staging-mybackup``), are left alone, so it is safe to call at any time.
+    Where ``flock`` does not exist (Windows) nothing is deleted.
     """
+    destination = Path(destination)
+    pattern = re.compile(re.escape(f".{destination.name}{_STAGING_PREFIX}") + _TOKEN)
+    try:
+        entries = list(os.scandir(destination.parent))
+    except OSError:
+        return []
     removed = []
-    for folder in _staging_siblings(Path(destination)):
-        if folder.is_dir() and not folder.is_symlink():
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
+    for entry in entries:
+        if not pattern.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        if _remove_abandoned(Path(entry.path)):
+            removed.append(Path(entry.path))
     return removed
+
+
+def _remove_abandoned(folder: Path) -> bool:
+    """Delete the staging folder ``folder`` when its marker proves its writer gone."""
+    if fcntl is None:
+        return False
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(folder / STAGING_MARKER, flags)
+    except OSError:
+        return False  # no marker: not provably a staging folder
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # its writer is alive
+        marker = os.lstat(folder / STAGING_MARKER)
+        info = os.fstat(descriptor)
+        if info.st_nlink == 0 or (marker.st_dev, marker.st_ino) != (info.st_dev, info.st_ino):
+            return False  # published or discarded meanwhile
+        content = load_json_bounded(os.read(descriptor, 4096), source="staging marker")
+        if not isinstance(content, dict) or content.get("owner") != OWNER:
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    except (OSError, ForecasterError):
+        return False
+    finally:
+        os.close(descriptor)
+
+
+def temporary_files(folder: str | os.PathLike[str], name: str = r"[^/\x00]+") -> list[Path]:
+    r"""The temporary files :func:`write_atomic` leaves in ``folder`` when its process is
+    killed: regular files (not links or folders) named exactly ``.<name>.<12 hex
+    digits>.tmp``, where ``<name>`` matches the regular expression ``name`` (e.g.
+    ``r"checkpoint-\d+\.safetensors"``). Files of other names are not ours to delete.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".a.bin.0123456789ab.tmp").write_bytes(b"")
+    >>> _ = (folder / ".a.bin.notes.tmp").write_bytes(b"mine")
+    >>> [p.name for p in temporary_files(folder, r"a\.bin")]
+    ['.a.bin.0123456789ab.tmp']
+    """
+    pattern = re.compile(rf"\.(?:{name})\.{_TOKEN}\.tmp")
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return sorted(
+        Path(entry.path)
+        for entry in entries
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+    )
 
 
 def owning_folder(
@@ -896,14 +1312,29 @@ def publish_directory(
     :func:`check_replaceable` proves it the package's (else ``OwnershipError``, and
     ``staging`` is removed). Concurrent publishers of one destination all succeed; the last
     one's folder stays. ``adopt``: see :func:`check_replaceable`.
+
+    The earlier version is checked before the exchange and once more after it, where it now
+    sits at the staging path that no one else writes: a file a user put in it between the
+    check and the exchange is found there, the two folders are exchanged back (the destination
+    holds the earlier version and the user's file again) and ``OwnershipError`` is raised.
+    Only a version that passed that second check is deleted.
     """
     staging, destination = Path(staging), Path(destination)
+    _unmark(staging)
+    disposable = True  # whether what is at the staging path may be deleted at the end
     try:
         for _ in range(16):
             check_replaceable(destination, kind, same=same, adopt=adopt)
             try:
                 if destination.exists():
-                    _exchange(staging, destination)  # staging now holds the old version
+                    ours = _folder_identity(staging)
+                    _exchange(staging, destination)
+                    disposable = False  # staging holds the old version: checked again first
+                    problem, disposable = _confirm_replaced(
+                        staging, destination, ours, kind, same, adopt
+                    )
+                    if problem is not None:
+                        raise problem
                     break
                 if _rename2(staging, destination, _RENAME_NOREPLACE):
                     return destination
@@ -925,8 +1356,51 @@ def publish_directory(
             )
         fsync_directory(destination.parent)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if disposable:
+            shutil.rmtree(staging, ignore_errors=True)
     return destination
+
+
+def _confirm_replaced(
+    staging: Path,
+    destination: Path,
+    ours: tuple[int, int] | None,
+    kind: str,
+    same: Callable[[Mapping[str, Any]], str | None] | None,
+    adopt: Callable[[Path], bool] | None,
+) -> tuple[OwnershipError | None, bool]:
+    """After the exchange: check the earlier version (now at ``staging``) again.
+
+    Returns ``(problem, disposable)``: no problem when it may be deleted; else the refusal,
+    after the earlier version was exchanged back to ``destination`` (then ``staging`` holds
+    the new version again, disposable) or, when another process replaced ``destination``
+    meanwhile, moved to a kept folder that the refusal names (nothing at ``staging``)."""
+    try:
+        with PinnedDirectory(staging, error=OwnershipError) as pinned:
+            _check_pinned(pinned, kind, same, "replace", adopt, shown=destination)
+        return None, True
+    except FileNotFoundError:
+        return None, True  # nothing there any more
+    except OwnershipError as exc:
+        refusal = str(exc)
+    try:
+        if _folder_identity(destination) == ours:
+            _exchange(staging, destination)
+            return OwnershipError(
+                f"{refusal} (It appeared while the folder was replaced; the folder was put "
+                "back as it was.)"
+            ), True
+    except OSError:
+        pass
+    kept = _new_name(destination.parent, f".{destination.name}.kept-", "")
+    try:
+        os.rename(staging, kept)
+    except OSError:
+        kept = staging  # left where it is: never deleted
+    return OwnershipError(
+        f"{refusal} (It appeared while the folder was replaced, and another process replaced "
+        f"the folder meanwhile: the earlier folder, with those files, is kept at {kept}.)"
+    ), False
 
 
 # ------------------------------------------------------------------------------------------
@@ -946,14 +1420,16 @@ def exclusive_lock(
     when the block ends or the process dies).
 
     ``timeout`` seconds to wait for another holder (0: do not wait; None: wait as long as it
-    takes), then :class:`~forecaster.exceptions.ConcurrentRunError`.
+    takes), then :class:`~forecaster.exceptions.ConcurrentRunError`. A lock file that cannot
+    be opened or locked (a link, a folder, a read-only folder) is a
+    :class:`~forecaster.exceptions.ForecasterError` naming it.
     """
     import filelock
 
     lock_file = Path(lock_file)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(lock_file), timeout=-1 if timeout is None else timeout)
     try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(lock_file), timeout=-1 if timeout is None else timeout)
         lock.acquire()
     except filelock.Timeout:
         waited = "" if not timeout else f" for {timeout:g} s"
@@ -961,6 +1437,13 @@ def exclusive_lock(
             f"Another process is running {what} (it holds the lock {lock_file}); waited"
             f"{waited or ' not at all'}. {hint}"
         ) from None
+    except (OSError, ValueError) as exc:  # a link, a folder or a FIFO at the lock's path, ...
+        raise ForecasterError(
+            f"Cannot take the lock {lock_file} for {what}: "
+            f"{getattr(exc, 'strerror', None) or exc}. It must be a regular file (not a link "
+            "or a folder) in a writable folder: remove what is at that path if you put it "
+            "there, then run again."
+        ) from exc
     try:
         yield
     finally:

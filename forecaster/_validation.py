@@ -11,6 +11,12 @@ expected, what was received (value and type) and how to fix it.
 Relations between parameters (``head="segment"`` needs ``hidden_size >= 2``, a covariate that
 names the target, memory estimates) are checked by the estimators after the table.
 
+Two more checks live here because every module needs them the same way:
+:func:`memory_limit` / :func:`check_allocation`, the one memory bound (the smallest of physical
+memory, the room under ``ulimit -v`` and under the cgroup's limit) that network sizes, baseline
+forecasts and audio features are checked against before they are allocated; and
+:func:`check_callbacks`, which refuses callbacks that cannot be called before any training.
+
 Examples
 --------
 >>> check("horizon", 12)
@@ -30,11 +36,12 @@ forecaster.exceptions.DataValidationError: cell must be one of 'rnn', 'lstm', 'g
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import numbers
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -48,6 +55,9 @@ __all__ = [
     "HEADS",
     "LOSSES",
     "LR_SCHEDULES",
+    "MAX_BATCH",
+    "MAX_N_FFT",
+    "MAX_SAMPLE_RATE",
     "MAX_SIZE",
     "MISSING_POLICIES",
     "NONLINEARITIES",
@@ -59,8 +69,12 @@ __all__ = [
     "WINDOWS",
     "Rule",
     "check",
+    "check_allocation",
+    "check_callbacks",
     "check_params",
     "describe_value",
+    "format_bytes",
+    "memory_limit",
 ]
 
 CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
@@ -88,6 +102,17 @@ MAX_SIZE = 2**31 - 1
 positions are 32-bit, and no tensor dimension of a recurrent network gets near it."""
 
 _MAX_SEED = 2**32 - 1
+
+MAX_BATCH = MAX_SIZE // 4
+"""Largest batch size: validation batches hold ``4 * batch_size`` windows, which must stay a
+valid size too."""
+
+MAX_N_FFT = 2**16
+"""Largest FFT window of the audio features (65,536 samples: 1.5 s at 44.1 kHz, far beyond the
+25 to 100 ms windows of speech and music features)."""
+
+MAX_SAMPLE_RATE = 1_000_000
+"""Largest audio sample rate accepted (1 MHz; studio audio is at most 384 kHz)."""
 
 
 def describe_value(value: Any) -> str:
@@ -159,6 +184,7 @@ class Integer(Rule):
 
     low: int = 1
     high: int | None = None
+    high_hint: str = ""  # why the upper bound, for that message only
 
     def describe(self) -> str:
         return f"an integer >= {self.low}"
@@ -173,7 +199,11 @@ class Integer(Rule):
             if self.high is not None and number > self.high:
                 raise DataValidationError(
                     f"{self.label or name} must be an integer <= {self.high:,}, got {number:,}. "
-                    + (self.hint or "That is far beyond any size this package can allocate.")
+                    + (
+                        self.high_hint
+                        or self.hint
+                        or "That is far beyond any size this package can allocate."
+                    )
                 )
             return number
         fix = f"Pass an int, e.g. {name}={max(self.low, 1)}."
@@ -181,7 +211,7 @@ class Integer(Rule):
             if float(value).is_integer():
                 fix = f"Pass an int, e.g. {name}={int(value)}."
         elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-            fix = f"Pass a number, not text: {name}={int(value)}."
+            fix = f"Pass a number, not text: {name}={int(value.strip())}."
         self.fail(name, value, fix, typed=True)
 
 
@@ -195,6 +225,8 @@ class Real(Rule):
     high_open: bool = False
 
     def describe(self) -> str:
+        if self.high == math.inf:
+            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
         return f"a finite number in {left}{self.low:g}, {self.high:g}{right}"
@@ -466,7 +498,12 @@ PARAMETERS: dict[str, Rule] = {
     "loss": Choice(choices=LOSSES),
     "lr": Real(low=0.0, high=10.0, low_open=True),
     "weight_decay": Real(low=0.0, high=10.0),
-    "batch_size": _size(),
+    "batch_size": Integer(
+        low=1,
+        high=MAX_BATCH,
+        high_hint="Validation batches hold 4 x batch_size windows, which must stay below 2**31; "
+        "a batch larger than the training windows is one batch per epoch anyway.",
+    ),
     "max_epochs": Integer(low=1),
     "patience": Integer(low=1, none=True),
     "grad_clip": Real(low=0.0, high=1e12, low_open=True, none=True),
@@ -482,7 +519,7 @@ PARAMETERS: dict[str, Rule] = {
     # evaluation and splitters
     "folds": Integer(low=1),
     "step": Integer(low=1, none=True),
-    "gap": Integer(low=0),
+    "gap": Integer(low=0, high=MAX_SIZE),
     "window": Choice(choices=WINDOWS),
     "train_size": Integer(low=1, none=True),
     "refit": Refit(),
@@ -494,11 +531,21 @@ PARAMETERS: dict[str, Rule] = {
     "n_splits": Integer(low=1),
     "test_size": Integer(low=1),
     # audio features
-    "n_mfcc": Integer(low=1),
-    "hop_length": Integer(low=1),
-    "n_fft": Integer(low=1),
-    "n_mels": Integer(low=1),
-    "sample_rate": Integer(low=1, none=True),
+    "n_mfcc": Integer(low=1, high=1024, high_hint="Speech and music features use 13 to 40."),
+    "hop_length": Integer(
+        low=1, high=MAX_N_FFT, high_hint="It is the step between frames, e.g. 10 ms of samples."
+    ),
+    "n_fft": Integer(
+        low=1,
+        high=MAX_N_FFT,
+        high_hint="Feature windows are 25 to 100 ms, e.g. n_fft=256 at 8 kHz.",
+    ),
+    "n_mels": Integer(low=1, high=1024, high_hint="Mel spectrograms use 40 to 128 bands."),
+    "sample_rate": Integer(
+        low=1, high=MAX_SAMPLE_RATE, none=True, high_hint="Audio is sampled at 8 to 384 kHz."
+    ),
+    # data layer
+    "min_length": Integer(low=1),
 }
 """The rule of every parameter, by name (see the module docstring)."""
 
@@ -523,3 +570,217 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     {'lookback': 48, 'lr': 0.001}
     """
     return {name: check(name, value) for name, value in params.items() if name in PARAMETERS}
+
+
+# ------------------------------------------------------------------------------------------
+# callbacks
+# ------------------------------------------------------------------------------------------
+
+
+def check_callbacks(
+    callbacks: Any, *, name: str = "callbacks", call: str = "callback(record, network)"
+) -> list[Callable[..., Any]]:
+    """Check a list of callbacks before any work: a list (or tuple) of callables that each
+    accept the positional arguments of ``call``. Returns them as a list (``None``: empty).
+
+    A single callable is refused rather than guessed at (``callbacks=print`` means
+    ``callbacks=[print]``), as is anything that cannot be called with ``call``'s arguments
+    (e.g. a one-argument lambda), so that a mistake fails before training, not after an epoch.
+
+    Examples
+    --------
+    >>> check_callbacks([lambda record, network: None])[0].__name__
+    '<lambda>'
+    >>> check_callbacks(print)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: callbacks must be a list of callables, got \
+<built-in function print> (builtin_function_or_method). Pass callbacks=[print].
+    """
+    if callbacks is None:
+        return []
+    fix = "Pass a list, e.g. callbacks=[my_callback]."
+    if callable(callbacks) and not isinstance(callbacks, list | tuple):
+        label = getattr(callbacks, "__name__", "my_callback")
+        fix = f"Pass callbacks=[{label if label.isidentifier() else 'my_callback'}]."
+    if callable(callbacks) or not isinstance(callbacks, Sequence) or isinstance(callbacks, str):
+        raise DataValidationError(
+            f"{name} must be a list of callables, got {describe_value(callbacks)}. {fix}"
+        )
+    n_args = call.count(",") + 1
+    checked = list(callbacks)
+    for i, callback in enumerate(checked):
+        if not callable(callback):
+            raise DataValidationError(
+                f"{name}[{i}] must be callable, called as {call} after every epoch; got "
+                f"{describe_value(callback)}."
+            )
+        try:
+            signature = inspect.signature(callback)
+        except (TypeError, ValueError):  # some builtins have no signature: accept them
+            continue
+        try:
+            signature.bind(*([None] * n_args))
+        except TypeError as exc:
+            raise DataValidationError(
+                f"{name}[{i}] ({getattr(callback, '__qualname__', callback)!r}) cannot be "
+                f"called as {call}: {exc}. Give it {n_args} positional parameters, e.g. "
+                f"def {call.split('(')[0]}({call.split('(')[1]}: ..."
+            ) from None
+    return checked
+
+
+# ------------------------------------------------------------------------------------------
+# memory
+# ------------------------------------------------------------------------------------------
+
+_CGROUP_ROOT = "/sys/fs/cgroup"
+_UNLIMITED = 2**60  # cgroup v1 writes "no limit" as a number near 2**63
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units, e.g. ``'1.5 GB'``.
+
+    Examples
+    --------
+    >>> format_bytes(3 * 2**29)
+    '1.5 GB'
+    """
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if value < 1024 or unit == "EB":
+            break
+        value /= 1024
+    return f"{value:.3g} {unit}"
+
+
+def _read_number(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            text = handle.read(64).strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None  # "max": no limit
+
+
+def _cgroup_limits() -> list[tuple[int, str]]:
+    """Room left under the cgroup memory limits of this process (v2 ``memory.max`` of its
+    cgroup and each ancestor, v1 ``memory.limit_in_bytes``), each less the cgroup's usage."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as handle:
+            lines = handle.read(65536).splitlines()
+    except OSError:
+        lines = []
+    folders = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        path = parts[2].strip("/")
+        if parts[0] == "0" and not parts[1]:  # v2 (or hybrid: unified/): cgroup, ancestors
+            steps = path.split("/") if path else []
+            for root in (_CGROUP_ROOT, f"{_CGROUP_ROOT}/unified"):
+                for k in range(len(steps), -1, -1):
+                    folders.append(("/".join([root, *steps[:k]]), "memory.max", "current"))
+        elif "memory" in parts[1].split(","):  # v1
+            for base in (f"{_CGROUP_ROOT}/memory/{path}", f"{_CGROUP_ROOT}/memory"):
+                folders.append((base.rstrip("/"), "memory.limit_in_bytes", "usage_in_bytes"))
+    if not folders:
+        folders = [(_CGROUP_ROOT, "memory.max", "current")]
+    limits = []
+    for folder, name, usage in dict.fromkeys(folders):
+        limit = _read_number(f"{folder}/{name}")
+        if limit is None or limit >= _UNLIMITED:
+            continue
+        used = _read_number(f"{folder}/memory.{usage}") or 0
+        limits.append(
+            (
+                max(limit - used, 0),
+                f"the memory limit of this process's cgroup ({folder}/{name}: "
+                f"{format_bytes(limit)}, {format_bytes(used)} of it in use)",
+            )
+        )
+    return limits
+
+
+def _address_space_limit() -> tuple[int, str] | None:
+    """Room left under RLIMIT_AS (``ulimit -v``): the limit less the address space in use."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            used = int(handle.read(256).split()[0]) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        used = 0
+    return (
+        max(soft - used, 0),
+        f"the address-space limit of this process (RLIMIT_AS, ulimit -v: "
+        f"{format_bytes(soft)}, {format_bytes(used)} of it in use)",
+    )
+
+
+def memory_limit() -> tuple[int, str]:
+    """``(bytes, description)`` of the memory this process can use: the smallest of this
+    machine's physical memory, the room left under its address-space limit (RLIMIT_AS) and
+    under its cgroup's memory limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``).
+
+    The one memory bound of the package: network sizes, training batches, baseline forecasts
+    and audio features are all checked against it before they are allocated.
+
+    Examples
+    --------
+    >>> memory_limit()[0] > 0
+    True
+    """
+    try:
+        total = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        found = [(total, f"this machine's physical memory ({format_bytes(total)})")]
+    except (AttributeError, ValueError, OSError):
+        total = 2**40
+        found = [(total, f"an assumed {format_bytes(total)} (the machine's memory is unknown)")]
+    rlimit = _address_space_limit()
+    if rlimit is not None:
+        found.append(rlimit)
+    found.extend(_cgroup_limits())
+    return min(found, key=lambda item: item[0])
+
+
+def check_allocation(n_bytes: int, *, what: str, grows_with: str, fix: str) -> int:
+    """Refuse to allocate about ``n_bytes`` when that exceeds :func:`memory_limit`.
+
+    Parameters
+    ----------
+    n_bytes : int
+        The estimate.
+    what : str
+        What would take the memory, e.g. ``"The naive forecast"``.
+    grows_with : str
+        The arguments it grows with, e.g. ``"horizon=1,000,000,000 and 2 series"``.
+    fix : str
+        How to get under the limit.
+
+    Returns
+    -------
+    int
+        ``n_bytes``, when it fits.
+
+    Examples
+    --------
+    >>> check_allocation(2**70, what="This", grows_with="n=2**67", fix="Lower n.")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: This would take an estimated 1.02e+03 EB, ...
+    """
+    limit, where = memory_limit()
+    if n_bytes <= limit:
+        return n_bytes
+    raise DataValidationError(
+        f"{what} would take an estimated {format_bytes(n_bytes)}, more than {where}. "
+        f"It grows with {grows_with}. {fix}"
+    )

@@ -5,48 +5,65 @@ Commands
 ``forecaster run SPEC [--as-of DATE] [--tune] [--force] [--dry-run] [--resume] [--wait [S]]``
     The scheduled job: load, validate, fit (or reuse / tune), backtest, forecast and write the
     outputs of one as-of date atomically (see :mod:`forecaster.pipelines`). Idempotent: a
-    rerun of the same spec and as-of reports the outputs and exits 0. A second run of the same
-    spec and as-of while one is running exits at once with code 4; with ``--wait`` it queues
-    behind it (as long as it takes, or at most ``--wait SECONDS``) and then finds its outputs.
+    rerun of the same spec and as-of reports the outputs and exits 0 (outputs with a file
+    missing or changed: exit 2 naming them). A second run of the same spec and as-of while one
+    is running exits at once with code 4; with ``--wait`` it queues behind it (as long as it
+    takes, or at most ``--wait SECONDS``) and then finds its outputs.
 ``forecaster fit SPEC [--as-of DATE] [--out DIR] [--resume] [--wait [S]]``
     Fit the spec's model and save it (``models/NAME/AS_OF`` by default). A model folder is
-    replaced only when it holds a model forecaster saved and nothing else.
+    replaced only when it holds a model forecaster saved and nothing else (checked before
+    training).
 ``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE]``
     Forecast with a saved model; write Parquet atomically.
 ``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE]``
     Rolling-origin backtest metrics.
-``forecaster tune SPEC [--trials N] [--timeout S]``
-    Optuna study over the spec's model (resumable); the refitted best model is saved to
-    ``models/NAME/AS_OF-tuned``.
+``forecaster tune SPEC [--trials N] [--timeout S] [--wait [S]]``
+    Optuna study over the spec's model, one per as-of (resumable; see
+    :func:`forecaster.pipelines.study_name`); the study's refitted best model is saved to
+    ``models/NAME/AS_OF-tuned``. Two tunings of one spec and as-of never overlap (exit 4, or
+    ``--wait``). Logged to MLflow only when the spec's ``[tracking] enabled``.
 ``forecaster datasets [NAME]``
     List the bundled data sets, or describe one.
 
-``run`` and ``fit`` checkpoint the training every ``checkpoint_every`` epochs (a [model]
-parameter, default 1) into the hidden folder ``.<as-of>.checkpoints`` next to their output
-(see :func:`forecaster.pipelines.checkpoint_folder`); its checkpoint files are removed when the
-command succeeds. With ``--resume`` an interrupted fit continues from there (a fit with no
-checkpoint yet starts from the beginning). Under ``torchrun --nproc_per_node=N -m forecaster
-fit SPEC`` the ranks train together (:mod:`forecaster.distributed`) and only rank 0 logs and
-writes.
+``AS_OF`` in the paths is the label of the effective as-of, the last time in the data the
+``--as-of`` selects (``--as-of`` on a Saturday names Friday's outputs). Every command warns
+about series whose data ends before it (their forecasts start at their own end).
 
-Files written by ``predict`` and ``backtest`` carry Parquet key-value metadata ``forecaster``
-(what wrote them); ``--out`` never replaces a file without it (exit 2). Their default paths are
-siblings of the run's output folder, ``<output.dir>.forecasts.parquet`` and
-``<output.dir>.backtest.parquet`` (e.g. ``outputs/NAME/2017-06-30.forecasts.parquet``): inside
-the run's folder they would add files its manifest does not list.
+``run`` and ``fit`` checkpoint the training every ``checkpoint_every`` epochs (a [model]
+parameter, default 1) into the spec's ``model.checkpoint_dir`` (relative to the project), else
+the hidden folder ``.<as-of>.checkpoints`` next to their output (see
+:func:`forecaster.pipelines.checkpoint_folder`); its checkpoint files are removed when the
+command succeeds. With ``--resume`` an interrupted fit continues from there (a fit with no
+checkpoint, or with checkpoints of other data or parameters, starts from the beginning with a
+log line). Under ``torchrun --nproc_per_node=N -m forecaster fit SPEC`` the ranks train
+together (:mod:`forecaster.distributed`) and only rank 0 logs and writes; a stray ``RANK``
+without a torchrun launch is ignored with a warning.
+
+Paths: ``SPEC``, ``--out`` and ``--model`` may start with ``~`` (expanded here too, as the
+shell does not after ``--out=``); an empty path, a path through a file or a name longer than
+the file system allows is exit 2 before any work. Files written by ``predict`` and
+``backtest`` carry Parquet key-value metadata ``forecaster`` (what wrote them); ``--out``
+never replaces a file without it (exit 2). Their default paths are siblings of the run's
+output folder, ``<output.dir>.forecasts.parquet`` and ``<output.dir>.backtest.parquet`` (e.g.
+``outputs/NAME/2017-06-30.forecasts.parquet``): inside the run's folder they would add files
+its manifest does not list.
 
 Counts and durations given on the command line are used as given, or refused: ``--trials``
 and ``--folds`` are integers >= 1, ``--timeout`` a number of seconds > 0, ``--wait`` seconds
->= 0. The global options ``--quiet``, ``--verbose``, ``--json-logs`` and ``--no-progress``
-work before or after the command.
+>= 0. ``--wait`` takes an optional value, so it goes after the spec path
+(``forecaster run SPEC --wait``). The global options ``--quiet``, ``--verbose``,
+``--json-logs`` and ``--no-progress`` work before or after the command.
 
 Exit codes
 ----------
-0 success (also when ``run`` finds its outputs already written); 1 failure; 2 bad spec or
+0 success (also when ``run`` finds its outputs already written); 1 failure (an
+operating-system error such as a full disk with the system's message); 2 bad spec or
 arguments, a ``--model`` folder that holds no readable model, or an output path that holds
 what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
-spec and as-of (or a fit to the same folder) holds the lock, try again later or pass
-``--wait``. A failure prints one line on stderr (the full traceback with ``--verbose``).
+spec and as-of (or a fit or tuning to the same folder) holds the lock, try again later or pass
+``--wait``. Every command goes through one error wrapping
+(:func:`forecaster.pipelines.translated_errors`): a failure prints one line on stderr, and
+``--verbose`` adds the traceback without changing the exit code.
 """
 
 from __future__ import annotations
@@ -59,6 +76,7 @@ import os
 import stat
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,6 +92,7 @@ from forecaster.exceptions import (
     ForecasterError,
     OwnershipError,
 )
+from forecaster.pipelines import SpecError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 EPILOG = (
@@ -150,6 +169,35 @@ def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Path, pl.DataFrame, 
     return spec, root, frame, when
 
 
+class ArgumentError(SpecError):
+    """A command-line argument that cannot be used (exit code 2)."""
+
+
+def _out_path(value: str | None, option: str, default: Path) -> Path:
+    """``--out`` (absolute, normalised as written), or ``default``; an argument naming no
+    path forecaster can write is refused (``ArgumentError``) before any work."""
+    from forecaster import pipelines
+
+    path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
+    problem = pipelines.path_problem(path)
+    if problem:
+        raise ArgumentError(f"argument {option} ({value or str(default)!r}): {problem}.")
+    return path
+
+
+def _is_saved_model(folder: Path) -> bool:
+    """Whether ``folder`` holds the ``config.json`` of a saved forecaster model (read
+    bounded): a model saved before models had a manifest, which ``save`` decides about."""
+    from forecaster.persistence import FORMAT
+
+    try:
+        data = _io.read_file_bounded(folder / "config.json", 8 * 2**20, what="model config")
+        config = _io.load_json_bounded(data, source=str(folder / "config.json"))
+    except (OSError, ForecasterError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
 def _model_destination(path: Path) -> Path:
     """``path`` (absolute) after checking, before any training, that a model may be saved
     there: not inside a folder forecaster wrote, and free, empty or a saved model."""
@@ -161,24 +209,10 @@ def _model_destination(path: Path) -> Path:
             "folder forecaster wrote (its manifest would no longer list what it holds). "
             "Choose a folder outside it."
         )
-    # a folder with a config.json may be a model saved before models had a manifest: the
-    # save itself decides; anything else that is not free is refused now, not after training
-    _io.check_replaceable(
-        path,
-        "model",
-        purpose="save the model into",
-        adopt=lambda folder: (folder / "config.json").is_file(),
-    )
+    # a model saved before models had a manifest: the save itself decides; anything else
+    # that is not free is refused now, not after training
+    _io.check_replaceable(path, "model", purpose="save the model into", adopt=_is_saved_model)
     return path
-
-
-def _lock(out: Path, wait: float | None, what: str) -> Any:
-    return _io.exclusive_lock(
-        out.parent / f".{out.name}.lock",
-        timeout=wait,
-        what=what,
-        hint="Wait for it to finish, or pass --wait [SECONDS] to queue behind it.",
-    )
 
 
 def _fit(args: argparse.Namespace, log: _Logger) -> int:
@@ -187,15 +221,20 @@ def _fit(args: argparse.Namespace, log: _Logger) -> int:
 
     spec, root, frame, when = _spec_and_frame(args)
     model = pipelines.build_estimator(spec, args.progress)
-    out = Path(args.out) if args.out else root / "models" / spec.pipeline.name / when.label
-    out = Path(os.path.normpath(out.absolute()))
-    checkpoints = pipelines.checkpoint_folder(out)
+    out = _out_path(args.out, "--out", root / "models" / spec.pipeline.name / when.label)
+    checkpoints = pipelines.checkpoint_folder(out, spec, root)
     started = time.perf_counter()
     if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
         pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
         return EXIT_OK
+    if checkpoints.is_relative_to(out) or out.is_relative_to(checkpoints):
+        raise ArgumentError(
+            f"argument --out ({out}): the checkpoint folder {checkpoints} (model.checkpoint_dir) "
+            f"{'is inside' if checkpoints.is_relative_to(out) else 'holds'} it. Choose a model "
+            "folder apart from the checkpoints."
+        )
     _model_destination(out)
-    with _lock(out, args.wait, f"a fit that saves to {out}"):
+    with pipelines.output_lock(out, args.wait, f"a fit that saves to {out}"):
         with pipelines.tracked_run(spec, when.label, log) as (run_id, _):
             # logged to MLflow by the fit hook when a run is active
             pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
@@ -219,11 +258,13 @@ def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
 
 
 def _predict(args: argparse.Namespace, log: _Logger) -> int:
+    from forecaster import pipelines
+
     spec, root, frame, when = _spec_and_frame(args)
-    out = Path(args.out) if args.out else _default_output(spec, root, when.label, "forecasts")
+    out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
     _check_parquet_destination(out)
     model = forecaster.load(args.model)
-    forecast = model.predict(frame)
+    forecast = pipelines.forecast_as_of(model, frame)
     _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:
@@ -236,12 +277,12 @@ def _backtest(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster.evaluation import backtest
 
     spec, root, frame, when = _spec_and_frame(args)
-    out = Path(args.out) if args.out else _default_output(spec, root, when.label, "backtest")
+    out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "backtest"))
     _check_parquet_destination(out)
     model = (
         forecaster.load(args.model)
         if args.model
-        else pipelines.build_estimator(spec, args.progress)
+        else pipelines.build_estimator(spec, args.progress).set_params(checkpoint_dir=None)
     )
     folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
     result = backtest(
@@ -261,25 +302,28 @@ def _backtest(args: argparse.Namespace, log: _Logger) -> int:
 
 def _tune(args: argparse.Namespace, log: _Logger) -> int:
     from forecaster import pipelines
-    from forecaster.tuning import tune
 
     spec, root, frame, when = _spec_and_frame(args)
-    out = _model_destination(root / "models" / spec.pipeline.name / f"{when.label}-tuned")
-    estimator = pipelines.build_estimator(spec, False)
-    result = tune(
-        estimator,
-        frame,
-        n_trials=args.trials if args.trials is not None else spec.training.trials,
-        timeout=args.timeout if args.timeout is not None else spec.training.timeout,
-        storage=spec.training.storage,
-        study_name=f"{spec.pipeline.name}-{pipelines.spec_hash(spec)}",
-        random_state=spec.model.get("random_state"),
-        show_progress=args.progress,
-    )
-    log(f"best value {result.best_value:.4g} with {result.best_params}")
-    if result.best_estimator is not None:
-        result.best_estimator.save(out)
-        log(f"best model refitted and saved to {out}")
+    out = _model_destination(pipelines.tuned_model_dir(spec, root, when))
+    what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
+    with pipelines.output_lock(out, args.wait, what):
+        result = pipelines.tune_model(
+            spec,
+            root,
+            frame,
+            when,
+            n_trials=args.trials,
+            timeout=args.timeout,
+            progress=args.progress,
+            track=True,
+        )
+        log(
+            f"study {result.study_name}: best value {result.best_value:.4g} with "
+            f"{result.best_params}"
+        )
+        if result.best_estimator is not None:  # the study's best, refitted, under the lock
+            result.best_estimator.save(out)
+            log(f"best model refitted and saved to {out}")
     return EXIT_OK
 
 
@@ -415,6 +459,14 @@ def _seconds(*, zero: bool) -> Callable[[str], float]:
     return parse
 
 
+def _path(text: str) -> str:
+    """An argparse type: a path, with a leading ``~`` expanded (as the shell does not after
+    ``--out=``); an empty path is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return os.path.expanduser(text)
+
+
 def _global_options(suppress: bool) -> argparse.ArgumentParser:
     """The options every command takes. The copy on the commands has no defaults
     (``SUPPRESS``), so that an option given before the command is not reset after it."""
@@ -446,7 +498,8 @@ def _wait_option(sub: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="when another run of the same spec and as-of is running, wait for it (as long as "
-        "it takes, or at most SECONDS) instead of exiting with code 4",
+        "it takes, or at most SECONDS) instead of exiting with code 4; it takes an optional "
+        "value, so put it after the spec path",
     )
 
 
@@ -471,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def spec_args(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("spec", help="pipeline spec (pipelines/*.toml)")
+        sub.add_argument("spec", type=_path, help="pipeline spec (pipelines/*.toml)")
         sub.add_argument(
             "--as-of",
             help="use data up to this ISO date, date and time, or integer step (default: the "
@@ -490,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = command("fit", "fit the spec's model and save it", _fit)
     spec_args(fit)
-    fit.add_argument("--out", help="model directory (default models/NAME/AS_OF)")
+    fit.add_argument("--out", type=_path, help="model directory (default models/NAME/AS_OF)")
     fit.add_argument(
         "--resume", action="store_true", help="continue an interrupted fit from its checkpoints"
     )
@@ -498,17 +551,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = command("predict", "forecast with a saved model", _predict)
     spec_args(predict)
-    predict.add_argument("--model", required=True, help="saved model directory")
+    predict.add_argument("--model", required=True, type=_path, help="saved model directory")
     predict.add_argument(
-        "--out", help="Parquet file to write (default <output.dir>.forecasts.parquet)"
+        "--out", type=_path, help="Parquet file to write (default <output.dir>.forecasts.parquet)"
     )
 
     back = command("backtest", "rolling-origin backtest of the spec's model", _backtest)
     spec_args(back)
-    back.add_argument("--model", help="saved model directory (default: fit the spec's model)")
+    back.add_argument(
+        "--model", type=_path, help="saved model directory (default: fit the spec's model)"
+    )
     back.add_argument("--folds", type=_count(1), help="number of forecast origins (>= 1)")
     back.add_argument(
-        "--out", help="Parquet file for the metrics (default <output.dir>.backtest.parquet)"
+        "--out",
+        type=_path,
+        help="Parquet file for the metrics (default <output.dir>.backtest.parquet)",
     )
 
     tune = command("tune", "tune the spec's model with Optuna (resumable)", _tune)
@@ -517,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--timeout", type=_seconds(zero=False), help="seconds for this invocation (> 0)"
     )
+    _wait_option(tune)
 
     data = command("datasets", "list or describe the bundled data sets", _datasets)
     data.add_argument("name", nargs="?", help="a data set to describe")
@@ -531,9 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _exit_code(exc: BaseException) -> tuple[int, str]:
     """The exit code of an error and the prefix of its message."""
     from forecaster.persistence import ModelFormatError
-    from forecaster.pipelines import SpecError
     from forecaster.tuning import StorageError
 
+    if isinstance(exc, ArgumentError):
+        return EXIT_USAGE, "invalid argument"
     if isinstance(exc, SpecError | StorageError):
         return EXIT_USAGE, "invalid spec"
     if isinstance(exc, ModelFormatError):  # --model names no (readable) saved model
@@ -550,21 +609,30 @@ def _exit_code(exc: BaseException) -> tuple[int, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``forecaster`` command; returns the exit code."""
+    """Entry point of the ``forecaster`` command; returns the exit code.
+
+    Every command runs through :func:`forecaster.pipelines.translated_errors`, so a failure
+    is one of forecaster's errors with its documented exit code; ``--verbose`` adds the
+    traceback on stderr without changing the code.
+    """
+    from forecaster import distributed, pipelines
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad argument (usage printed, code 2)
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
-    if os.environ.get("RANK", "0") not in ("", "0"):  # under torchrun only rank 0 reports
-        args.quiet, args.json_logs = True, False
     log = _Logger(args.quiet, args.json_logs)
-    if args.quiet or args.json_logs:
-        args.progress = False
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning(log, args.quiet)
-            return args.func(args, log)
+            if not distributed.is_main_process():  # under torchrun only rank 0 reports
+                args.quiet, args.json_logs = True, False
+                log.quiet, log.json_logs = True, False
+            if args.quiet or args.json_logs:
+                args.progress = False
+            with pipelines.translated_errors(f"forecaster {args.command}"):
+                return args.func(args, log)
     except KeyboardInterrupt:
         log("error: interrupted", "error")
         return EXIT_FAILURE
@@ -575,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, what = _exit_code(exc)
         log(f"error: {what}: {exc}", "error")
         if args.verbose:
-            raise
+            traceback.print_exception(exc, file=sys.stderr)
         return code
 
 

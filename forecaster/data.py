@@ -36,6 +36,8 @@ __all__ = [
     "calendar_values",
     "check_roles",
     "check_schema",
+    "check_unique_keys",
+    "check_values",
     "collect_frame",
     "frame_schema",
     "infer_frequency",
@@ -115,16 +117,15 @@ class Frequency:
 
     @classmethod
     def parse(cls, value: str | int) -> Frequency:
-        """Parse ``"1h"``, ``"1bd"``, ``"1mo"`` or an integer step such as ``5``."""
-        if isinstance(value, bool):
-            raise DataValidationError(f"freq must be a duration string like '1h', got {value!r}.")
+        """Parse ``"1h"``, ``"1bd"``, ``"1mo"`` or an integer step such as ``5`` (numpy
+        integers too; the parameter table's ``freq`` rule decides what is accepted)."""
+        value = _validation.check("freq", value)
+        if value is None:
+            raise DataValidationError(
+                "freq must be a duration string such as '1h' or an integer step here, got None."
+            )
         if isinstance(value, int):
             value = f"{value}i"
-        if not isinstance(value, str):
-            raise DataValidationError(
-                f"freq must be a string like '1h', '1d', '1bd', '1mo' or an integer step, "
-                f"got {type(value).__name__} {value!r}."
-            )
         text = value.strip().lower()
         aliases = {"b": "1bd", "h": "1h", "d": "1d", "w": "1w", "m": "1mo", "min": "1m"}
         text = aliases.get(text, text)
@@ -546,6 +547,8 @@ def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
     same dtype; any numeric width for numbers; text, Categorical or Enum for a text id."""
     if str(found) == expected:
         return True
+    if role == "time":  # integer steps of any width; dates and datetimes exactly
+        return expected.startswith(("Int", "UInt")) and found.is_integer()
     numeric = expected.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
     if numeric and found.is_numeric():
         return True
@@ -554,14 +557,20 @@ def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
 
 
 def check_schema(
-    frame: Any, expected: dict[str, str], *, id_col: str | None = None, what: str = "frame"
+    frame: Any,
+    expected: dict[str, str],
+    *,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    what: str = "frame",
 ) -> pl.Schema:
     """Check that ``frame`` has the columns of ``expected`` (name to dtype name, e.g. a fitted
     model's ``schema_``) with compatible dtypes, and return its schema.
 
     Numeric columns may change width (Int64 for Float32 ...); the id column ``id_col`` may be
-    text, Categorical or Enum for any of them (ids are matched by value); other dtypes, time
-    zones and time units must be the same.
+    text, Categorical or Enum for any of them (ids are matched by value); the time column
+    ``time_col`` may change only its integer width (a float is no time step); other dtypes,
+    time zones and time units must be the same.
 
     Examples
     --------
@@ -576,10 +585,11 @@ def check_schema(
             f"(expected {list(expected)}, got {list(schema.names())}). Rename or add them, "
             "or refit the model on the new columns."
         )
+    roles = {id_col: "id", time_col: "time"}
     changed = {
         c: (t, str(schema[c]))
         for c, t in expected.items()
-        if not _compatible(t, schema[c], "id" if c == id_col else "")
+        if not _compatible(t, schema[c], roles.get(c, ""))
     }
     if changed:
         detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
@@ -886,6 +896,99 @@ def _examples(frame: pl.DataFrame, mask: pl.Series | np.ndarray, id_col: str, ti
     return ", ".join(parts)
 
 
+def _in_frame(what: str) -> str:
+    return "" if what == "frame" else f" of the {what}"
+
+
+def check_unique_keys(frame: pl.DataFrame, keys: Sequence[str], *, what: str = "frame") -> None:
+    """Refuse a frame with more than one row per key (e.g. (id, time)), naming a few.
+
+    Used for every frame that is matched on its keys without going through
+    :func:`validate_frame` (which finds duplicates while it sorts): the ``future`` frame of
+    ``predict`` and the frames of :mod:`forecaster.metrics`.
+
+    Examples
+    --------
+    >>> check_unique_keys(pl.DataFrame({"t": [1, 1], "y": [1.0, 2.0]}), ["t"], what="actual frame")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: 2 rows of the actual frame share their (t), \
+e.g. (1,). Expected one row per (t): aggregate or drop the duplicates first, e.g. \
+frame.unique(subset=['t'], keep='last').
+    """
+    keys = list(keys)
+    if not keys or frame.height < 2:
+        return
+    repeated = frame.select(pl.struct(keys).is_duplicated()).to_series()
+    if not repeated.any():
+        return
+    examples = frame.filter(repeated).select(keys).unique(maintain_order=True).head(3).rows()
+    label = ", ".join(keys)
+    raise DataValidationError(
+        f"{int(repeated.sum())} rows{_in_frame(what)} share their ({label}), e.g. "
+        f"{', '.join(map(repr, examples))}. Expected one row per ({label}): aggregate or drop "
+        f"the duplicates first, e.g. frame.unique(subset={keys}, keep='last')."
+    )
+
+
+def check_values(
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    id_name: str,
+    time_col: str,
+    what: str = "frame",
+    missing: bool = True,
+    fix: str = "",
+) -> None:
+    """Refuse infinite values and, with ``missing=True``, null or NaN values in ``columns``,
+    naming the columns and a few (series, time) where they are.
+
+    The one check of value columns: :func:`validate_frame` (infinities; its ``missing=``
+    policy handles the rest), the ``future`` frame of ``predict`` and the actual values of
+    :func:`forecaster.metrics.evaluate`. ``id_name`` is ``"__series__"`` for a single series.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"__series__": [0, 0], "t": [1, 2], "x": [1.0, float("nan")]})
+    >>> check_values(frame, ["x"], id_name="__series__", time_col="t", what="future frame")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Missing values (NaN or null) in {'x': 1} of \
+the future frame, e.g. at (t=2). Expected a number at every step.
+    """
+    columns = list(columns)
+    floats = [c for c in columns if frame.schema[c].is_float()]
+    if floats:
+        inf_counts = frame.select(pl.col(floats).is_infinite().sum()).row(0)
+        if any(inf_counts):
+            bad = [c for c, n in zip(floats, inf_counts, strict=True) if n]
+            mask = frame.select(pl.any_horizontal(pl.col(bad).is_infinite())).to_series()
+            raise DataValidationError(
+                f"Infinite values in {_fmt_list(bad)}{_in_frame(what)}: e.g. at "
+                f"{_examples(frame, mask, id_name, time_col)}. Expected finite numbers. "
+                + (
+                    fix
+                    or "Replace them (e.g. pl.when(pl.col(c).is_infinite()).then(None)) and "
+                    "choose a missing= policy, or fix the source."
+                )
+            )
+    if not missing:
+        return
+    nan = [pl.col(c).is_nan() if c in floats else pl.lit(False) for c in columns]
+    holes = [(pl.col(c).is_null() | n).alias(c) for c, n in zip(columns, nan, strict=True)]
+    flags = frame.select(holes)
+    counts = flags.sum().row(0)
+    if any(counts):
+        bad = {c: int(n) for c, n in zip(columns, counts, strict=True) if n}
+        mask = flags.select(pl.any_horizontal(list(bad))).to_series()
+        raise DataValidationError(
+            f"Missing values (NaN or null) in {bad}{_in_frame(what)}, e.g. at "
+            f"{_examples(frame, mask, id_name, time_col)}. "
+            + (fix or "Expected a number at every step.")
+        )
+
+
 def validate_frame(
     frame: pl.DataFrame | pl.LazyFrame,
     *,
@@ -1027,16 +1130,7 @@ def validate_frame(
     if others:
         data = data.with_columns(pl.col(others).cast(pl.Float64))
     if floats:
-        inf_counts = data.select(pl.col(floats).is_infinite().sum()).row(0)
-        if any(inf_counts):
-            bad = [c for c, n in zip(floats, inf_counts, strict=True) if n]
-            mask = data.select(pl.any_horizontal(pl.col(bad).is_infinite())).to_series()
-            raise DataValidationError(
-                f"Infinite values in {_fmt_list(bad)}: e.g. at "
-                f"{_examples(data, mask, id_name, time_col)}. "
-                "Expected finite numbers. Replace them (e.g. pl.when(pl.col(c).is_infinite())"
-                ".then(None)) and choose a missing= policy, or fix the source."
-            )
+        check_values(data, floats, id_name=id_name, time_col=time_col, missing=False)
         nan_cols = [
             c
             for c, n in zip(floats, data.select(pl.col(floats).is_nan().sum()).row(0), strict=True)
@@ -1298,7 +1392,9 @@ class Panel:
         Parameters
         ----------
         min_length : int, default 1
-            Series with fewer rows (e.g. ``lookback + horizon``) are dropped with a
+            An integer >= 1 (numpy integers too; anything else is a
+            :class:`~forecaster.exceptions.DataValidationError`). Series with fewer rows (e.g.
+            ``lookback + horizon``) are dropped with a
             :class:`~forecaster.exceptions.ForecasterWarning` that names them; an error is
             raised when none remain.
         length_reason : str, default "lookback + horizon"
@@ -1306,6 +1402,12 @@ class Panel:
         **others
             As in :func:`validate_frame`.
         """
+        min_length = _validation.check("min_length", min_length)
+        if not isinstance(length_reason, str):
+            raise DataValidationError(
+                f"length_reason must be text (what min_length is, e.g. 'lookback'), got "
+                f"{describe_value(length_reason)}."
+            )
         data, frequency = validate_frame(
             frame,
             target=target,

@@ -46,7 +46,7 @@ from types import ModuleType
 import numpy as np
 import polars as pl
 
-from forecaster._validation import check
+from forecaster._validation import check, check_allocation, describe_value
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 DATASETS_DIR_ENV = "FORECASTER_DATASETS_DIR"
@@ -169,12 +169,24 @@ def _normalise_tickers(tickers: Sequence[str] | None) -> list[str]:
         return list(STOCK_TICKERS)
     if isinstance(tickers, str):
         tickers = [tickers]
+    elif isinstance(tickers, bytes | bytearray) or not isinstance(
+        tickers, Sequence | set | frozenset
+    ):
+        fix = (
+            f"Decode it first, e.g. tickers={bytes(tickers).decode(errors='replace')!r}."
+            if isinstance(tickers, bytes | bytearray)
+            else "Pass a ticker or a list of them, e.g. tickers=['MSFT']."
+        )
+        raise DataValidationError(
+            f"tickers must be a ticker (text), a list of tickers or None, got "
+            f"{describe_value(tickers)}. {fix} Available tickers: {', '.join(STOCK_TICKERS)}."
+        )
     requested: list[str] = []
     for ticker in tickers:
         if not isinstance(ticker, str):
             raise DataValidationError(
-                f"tickers must be strings; received {ticker!r} of type {type(ticker).__name__}. "
-                f"Available tickers: {', '.join(STOCK_TICKERS)}."
+                f"tickers must be strings; received {describe_value(ticker)} in "
+                f"{describe_value(tickers)}. Available tickers: {', '.join(STOCK_TICKERS)}."
             )
         name = ticker.strip().upper()
         if name not in requested:
@@ -358,14 +370,18 @@ def load_audio_mfcc(
     n_mfcc : int, default 13
         Number of coefficients per frame; 1 <= ``n_mfcc`` <= ``n_mels``.
     sample_rate : int or None, default None
-        Resample every clip to this rate (Hz) before computing the features. ``None`` keeps each
-        file's native rate.
+        Resample every clip to this rate (Hz, at most 1,000,000) before computing the
+        features. ``None`` keeps each file's native rate.
     hop_length : int, default 80
-        Samples between successive frames (80 samples = 10 ms at 8 kHz).
+        Samples between successive frames (80 samples = 10 ms at 8 kHz), at most 65,536.
     n_fft : int, default 256
-        FFT window length in samples.
+        FFT window length in samples, at most 65,536.
     n_mels : int, default 40
-        Number of mel bands.
+        Number of mel bands, at most 1,024.
+
+    Sizes beyond those limits are refused, and so is a clip whose features (frames x
+    frequency bins, from its length, ``n_fft`` and ``hop_length``) would not fit in memory,
+    before anything is computed.
     pattern : str, default "*.wav"
         Glob pattern, relative to ``path``, selecting the files (``"**/*.wav"`` recurses).
         Multi-channel files are averaged to mono.
@@ -447,8 +463,19 @@ def load_audio_mfcc(
         signal, native_sr = _read_clip(file, soundfile)
         sr = native_sr
         if sample_rate is not None and sample_rate != native_sr:
+            _check_feature_memory(
+                file, 24 * (len(signal) * sample_rate // native_sr + 1), "Resampling"
+            )
             signal = librosa.resample(signal, orig_sr=native_sr, target_sr=sample_rate)
             sr = sample_rate
+        bins, n_frames = n_fft // 2 + 1, 1 + signal.shape[0] // hop_length
+        # the padded signal, the complex spectrogram, its power, the mel basis and bands
+        needed = 8 * (len(signal) + n_fft) + 16 * bins * n_frames + 8 * n_mels * (bins + n_frames)
+        _check_feature_memory(
+            file,
+            needed,
+            f"The MFCCs (n_fft={n_fft:,}, hop_length={hop_length:,}, n_mels={n_mels:,})",
+        )
         if signal.shape[0] < n_fft:
             warnings.warn(
                 f"Audio file {file} has {signal.shape[0]} samples, fewer than n_fft={n_fft}: "
@@ -487,6 +514,17 @@ def load_audio_mfcc(
             )
         )
     return pl.concat(frames, how="vertical").sort(["clip", "frame"])
+
+
+def _check_feature_memory(file: Path, n_bytes: int, what: str) -> None:
+    """Refuse audio features of ``file`` that would not fit in memory, before computing."""
+    check_allocation(
+        n_bytes,
+        what=f"{what} of audio file {file.name}",
+        grows_with="the clip's length and n_fft / hop_length (frames x frequency bins), "
+        "n_mels and sample_rate",
+        fix="Use a smaller n_fft or sample_rate, a larger hop_length, or shorter clips.",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,10 @@ such a launch ``fit`` of the estimators calls :func:`init_from_env`, which joins
   refused).
 
 Without ``torchrun`` (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) every helper here is a no-op and
-training runs in one process as usual.
+training runs in one process as usual. A rank is read from ``RANK`` only under a real launch
+(:func:`is_launched`: ``WORLD_SIZE > 1`` with ``RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``);
+a stray ``RANK=1`` left in the environment is ignored with a warning, so a single process
+never mistakes itself for a rank that must not write.
 
 Examples
 --------
@@ -37,13 +40,14 @@ import atexit
 import contextlib
 import datetime as dt
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from forecaster.exceptions import ForecasterError
+from forecaster.exceptions import ForecasterError, ForecasterWarning
 
 __all__ = [
     "DistributedError",
@@ -52,6 +56,7 @@ __all__ = [
     "any_rank",
     "init_from_env",
     "is_distributed",
+    "is_launched",
     "is_main_process",
     "launched_world_size",
     "rank",
@@ -90,11 +95,58 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+_LAUNCH_VARIABLES = ("RANK", "MASTER_ADDR", "MASTER_PORT")
+"""Set by torchrun next to ``WORLD_SIZE``: without them a ``RANK`` is a stray variable."""
+_STRAY_WARNED: set[tuple[str | None, ...]] = set()
+
+
+def is_launched() -> bool:
+    """True when this process was started by a distributed launch (torchrun): ``WORLD_SIZE``
+    above 1 and ``RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` all set.
+
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"RANK": "1"}, clear=True):  # a stray RANK alone
+    ...     is_launched()
+    False
+    """
+    if launched_world_size() <= 1:
+        return False
+    return all(os.environ.get(name) for name in _LAUNCH_VARIABLES)
+
+
 def rank() -> int:
-    """This process's rank: from the process group, else ``RANK`` (0 when not launched)."""
+    """This process's rank: from the process group, else ``RANK`` under a distributed launch
+    (:func:`is_launched`), else 0. A ``RANK`` other than 0 outside a launch (a stray variable
+    left in the environment) is ignored with a ``ForecasterWarning``: the process works alone
+    and writes its outputs, instead of waiting for a rank 0 that does not exist."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
-    return _env_int("RANK", 0)
+    if is_launched():
+        return _env_int("RANK", 0)
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        _warn_stray()
+    return 0
+
+
+def _warn_stray() -> None:
+    """Warn once per environment about a ``RANK`` that is not part of a launch."""
+    names = ("RANK", "WORLD_SIZE", *_LAUNCH_VARIABLES[1:])
+    values = tuple(os.environ.get(name) for name in names)
+    if values in _STRAY_WARNED:
+        return
+    _STRAY_WARNED.add(values)
+    found = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True) if v is not None)
+    warnings.warn(
+        f"The environment sets {found}, but this is no distributed launch (torchrun sets "
+        "WORLD_SIZE > 1, RANK, MASTER_ADDR and MASTER_PORT together): running as a single "
+        "process that writes its outputs. Unset RANK, or launch with `torchrun "
+        "--nproc_per_node=N ...`.",
+        ForecasterWarning,
+        stacklevel=3,
+    )
 
 
 def world_size() -> int:
@@ -105,7 +157,8 @@ def world_size() -> int:
 
 
 def is_main_process() -> bool:
-    """True on rank 0 (and in a process not launched by torchrun): the one that writes."""
+    """True on rank 0, and in a process not launched by torchrun (whatever a stray ``RANK``
+    says, see :func:`rank`): the one that writes."""
     return rank() == 0
 
 

@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
 from forecaster import distributed
-from forecaster._validation import PARAMETERS, check, check_params
+from forecaster._validation import PARAMETERS, check, check_callbacks, check_params
 from forecaster.data import (
     SERIES_ID,
     Frequency,
@@ -50,12 +50,21 @@ from forecaster.data import (
     calendar_values,
     check_roles,
     check_schema,
+    check_unique_keys,
+    check_values,
     collect_frame,
     frame_schema,
     to_time_point,
+    validate_frame,
 )
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
-from forecaster.networks import EnsembleNet, RecurrentNet, check_memory, check_network_config
+from forecaster.networks import (
+    EnsembleNet,
+    RecurrentNet,
+    check_memory,
+    check_network_config,
+    out_of_memory,
+)
 from forecaster.scaling import (
     PanelScaler,
     check_target_domain,
@@ -101,7 +110,8 @@ class _RecurrentEstimator(BaseEstimator):
         Each parameter goes through its rule in the one parameter table
         (:data:`forecaster._validation.PARAMETERS`: types, ranges, choices), then the
         relations between them are checked, then the memory that the network's weights would
-        take (against this machine's physical memory), before anything is allocated.
+        take (against the memory limit: physical memory, ``ulimit -v``, the cgroup), before
+        anything is allocated.
 
         Raises
         ------
@@ -268,6 +278,7 @@ class _RecurrentEstimator(BaseEstimator):
             if self.max_time is not None:
                 budget = max(float(self.max_time) - (time.perf_counter() - started), 0.0)
                 if k and budget <= 0:
+                    _warn_short_ensemble(k, int(self.n_ensemble), float(self.max_time))
                     break  # the time budget ran out: the ensemble has fewer members
             train_source, val_source = sources(seed + k)
             network, records = self._train_one(
@@ -287,6 +298,15 @@ class _RecurrentEstimator(BaseEstimator):
             return members[0], history
         return EnsembleNet(members).eval(), history
 
+    @property
+    def n_members_(self) -> int:
+        """Number of networks actually trained: ``n_ensemble``, or fewer when ``max_time`` ran
+        out first (``fit`` then warns)."""
+        network = self.__dict__.get("network_")
+        if network is None:
+            raise AttributeError("n_members_ is set by fit")
+        return len(network.members) if isinstance(network, EnsembleNet) else 1
+
     def _train_one(
         self,
         *,
@@ -301,6 +321,45 @@ class _RecurrentEstimator(BaseEstimator):
     ) -> tuple[RecurrentNet, list[EpochRecord]]:
         checkpoints = getattr(self, "_checkpoints", None)
         checkpoint, resume_from = checkpoints.next_run(seed) if checkpoints else (None, None)
+        try:
+            return self._train_network(
+                shape=shape,
+                train_source=train_source,
+                val_source=val_source,
+                steps_per_epoch=steps_per_epoch,
+                device=device,
+                seed=seed,
+                callbacks=callbacks,
+                max_time=max_time,
+                checkpoint=checkpoint,
+                resume_from=resume_from,
+            )
+        except (RuntimeError, MemoryError) as exc:
+            error = out_of_memory(
+                exc,
+                {**shape, **self._network_args()},
+                device=device,
+                batch_size=int(self.batch_size),
+                n_ensemble=int(self.n_ensemble),
+            )
+            if error is None:
+                raise
+            raise error from exc
+
+    def _train_network(
+        self,
+        *,
+        shape: dict[str, Any],
+        train_source: Any,
+        val_source: Any,
+        steps_per_epoch: int,
+        device: torch.device,
+        seed: int,
+        callbacks: Sequence[Any],
+        max_time: float | None,
+        checkpoint: Any,
+        resume_from: Any,
+    ) -> tuple[RecurrentNet, list[EpochRecord]]:
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
@@ -441,7 +500,9 @@ class RNNForecaster(_RecurrentEstimator):
     n_ensemble : int, default 1
         Number of networks trained with seeds ``random_state + k`` (initialisation, batch
         order and dropout) whose forecasts are averaged. ``max_time`` bounds all of them
-        together.
+        together: when it runs out first, the members trained so far (at least one) form the
+        ensemble, with a :class:`~forecaster.exceptions.ForecasterWarning`, and
+        ``n_members_`` says how many.
     freq : str, default "auto"
         Sampling frequency (see :class:`~forecaster.data.Frequency`).
     missing : {"error", "ffill", "zero", "interpolate"}, default "error"
@@ -478,6 +539,11 @@ class RNNForecaster(_RecurrentEstimator):
         The calendar features used.
     keys_ : polars.DataFrame
         The series seen in ``fit`` (row ``i`` is scaler row ``i``).
+    train_end_ : polars.Series
+        The last time of each series of ``keys_`` in the fitted frame; :meth:`score` refuses
+        held-out steps partly at or before it. Not saved by :func:`forecaster.save`.
+    n_members_ : int
+        Networks actually trained (``n_ensemble``, or fewer when ``max_time`` ran out).
     freq_ : Frequency
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
@@ -632,7 +698,8 @@ class RNNForecaster(_RecurrentEstimator):
             Ignored (the targets are columns of ``frame``); present for scikit-learn.
         callbacks : sequence of callable, optional
             ``callback(record, network)`` after every epoch (see
-            :func:`forecaster.training.train`).
+            :func:`forecaster.training.train`). Checked before any work: a list of callables
+            that take those two arguments (``callbacks=print`` is refused: pass ``[print]``).
         resume : bool, default False
             Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
             data and parameters; :class:`~forecaster.training.CheckpointError` otherwise).
@@ -642,6 +709,7 @@ class RNNForecaster(_RecurrentEstimator):
         self
         """
         self.validate_params()
+        callbacks = check_callbacks(callbacks)
         self._begin_fit(resume)
         schema = frame_schema(frame)  # a lazy source that cannot be read fails here
         device = self._device()
@@ -729,6 +797,7 @@ class RNNForecaster(_RecurrentEstimator):
         self.target_lambdas_ = lambdas
         self.calendar_ = calendar
         self.keys_ = panel.keys
+        self.train_end_ = raw.time.gather(raw.offsets[1:] - 1)
         self.freq_ = panel.freq
         self.history_ = history
         names = [c for c in (raw.id_col, raw.time_col) if c] + raw.columns
@@ -786,13 +855,17 @@ class RNNForecaster(_RecurrentEstimator):
 
     def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
         """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""
-        id_name = panel.id_name
+        return self._match_keys(panel.keys, panel.id_name)
+
+    def _match_keys(self, keys: pl.DataFrame, id_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of ``keys`` (column ``id_name``): the row of its series in ``keys_``
+        and whether that series was seen in fit."""
         lookup = self.keys_.with_row_index("_fitted")
-        fitted_dtype, dtype = lookup.schema[id_name], panel.keys.schema[id_name]
+        fitted_dtype, dtype = lookup.schema[id_name], keys.schema[id_name]
         if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
             fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
             lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
-        keys = panel.keys.with_columns(pl.col(id_name).cast(fitted_dtype, strict=False))
+        keys = keys.with_columns(pl.col(id_name).cast(fitted_dtype, strict=False))
         matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")["_fitted"]
         known = ~matched.is_null().to_numpy()
         return matched.fill_null(0).to_numpy().astype(np.int64), known
@@ -830,10 +903,14 @@ class RNNForecaster(_RecurrentEstimator):
             raises :class:`~forecaster.exceptions.DataValidationError`); a cutoff before the
             first time of the data is an error; series that end before the cutoff are
             forecast from their last time, with a
-            :class:`~forecaster.exceptions.ForecasterWarning` that names them.
+            :class:`~forecaster.exceptions.ForecasterWarning` that names them. Without a
+            cutoff, series that end before the frame's last time get the same warning.
         future : polars.DataFrame or polars.LazyFrame, optional
             Values of the future covariates over the horizon (id, time and those columns);
-            required when the model has future covariates.
+            required when the model has future covariates, refused when it has none. Checked
+            like the history: the id and time dtypes of training (integer steps may change
+            width), one row per (id, time), a finite value at every forecast step (NaN, null
+            and infinite values are refused naming the column, series and time).
 
         Returns
         -------
@@ -842,6 +919,12 @@ class RNNForecaster(_RecurrentEstimator):
             series) and one column per target, sorted by (id, time).
         """
         self._check_fitted()
+        if future is not None and not _as_tuple(self.future_covariates):
+            raise DataValidationError(
+                "predict(future=...) was given, but this model has no future covariates "
+                "(future_covariates=None), so the frame would be ignored. Drop future=..., or "
+                "refit with future_covariates=[...] naming the columns known ahead."
+            )
         raw = self._panel_for_predict(frame, cutoff)
         panel, lambdas = self._predict_panel(raw)
         lookback = int(self.lookback)
@@ -874,7 +957,8 @@ class RNNForecaster(_RecurrentEstimator):
     def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
         with at least ``lookback`` rows (shorter ones dropped with a warning)."""
-        schema = check_schema(frame, self.schema_, id_col=self.id_col)
+        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        point = None
         if cutoff is not None:
             dtype = schema[self.time_col]
             point = to_time_point(cutoff, dtype, name="cutoff")
@@ -895,25 +979,34 @@ class RNNForecaster(_RecurrentEstimator):
             min_length=int(self.lookback),
             length_reason="lookback",
         )
-        if cutoff is not None:
-            self._warn_stale_series(panel, point, cutoff)
+        self._warn_stale_series(panel, point, cutoff)
         return panel
 
     def _warn_stale_series(self, panel: Panel, point: Any, cutoff: Any) -> None:
-        """Warn about series with no row at the cutoff: the next step after their last row is
-        still at or before it, so they are forecast from their last row (an earlier origin)."""
+        """Warn about series that end before the forecast origin: ``cutoff`` (converted to
+        ``point``) when given, else the frame's last time (the latest end of any series).
+        The next step after their last row is still at or before it, so they are forecast
+        from their last row, an earlier origin than the others'."""
         last = panel.time.gather(panel.offsets[1:] - 1)
         following = self.freq_.offset(pl.col("t"), 1).cast(last.dtype)
-        stale = pl.DataFrame({"t": last}).select(following <= pl.lit(point, dtype=last.dtype))
-        stale = stale.to_series().to_numpy()
+        if point is None:
+            bound, reference = pl.col("t").max(), f"the frame's last time ({last.max()})"
+        else:
+            bound, reference = pl.lit(point, dtype=last.dtype), f"cutoff={cutoff!r}"
+        stale = pl.DataFrame({"t": last}).select(following <= bound).to_series().to_numpy()
         if not stale.any():
             return
         ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()
         which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
+        latest = last.filter(pl.Series(stale)).max()
         warnings.warn(
-            f"{which} before cutoff={cutoff!r} (last time {last.filter(pl.Series(stale)).max()})"
+            f"{which} before {reference}"
             + ("" if self.id_col is None else f": {ids[:10]}")
-            + ". They are forecast from their last time, not from the cutoff.",
+            + f" (last time {latest} at the latest). They are forecast from their last time, "
+            "not from "
+            + ("the cutoff." if point is not None else "the frame's last time.")
+            + " Drop them or bring their data up to date to forecast every series from the "
+            "same time.",
             ForecasterWarning,
             stacklevel=4,
         )
@@ -974,9 +1067,11 @@ class RNNForecaster(_RecurrentEstimator):
                 f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
                 f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}."
             )
-        id_name = panel.id_name
-        expected = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
-        schema = check_schema(future, expected, id_col=self.id_col, what="future frame")
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        expected = {c: t for c, t in self.schema_.items() if c in keys}
+        schema = check_schema(
+            future, expected, id_col=self.id_col, time_col=self.time_col, what="future frame"
+        )
         absent = [c for c in names if c not in schema]
         text = [f"{c} ({schema[c]})" for c in names if c in schema and not schema[c].is_numeric()]
         if absent or text:
@@ -985,56 +1080,133 @@ class RNNForecaster(_RecurrentEstimator):
                 + (f"it lacks {absent}" if absent else f"it has {text}")
                 + ". Add or cast them, e.g. pl.col(name).cast(pl.Float64)."
             )
-        future = collect_frame(future, columns=[*expected, *names], what="future frame")
+        future = collect_frame(future, columns=[*keys, *names], what="future frame")
+        check_unique_keys(future, keys, what="future frame")
+        return self._future_values(future, horizon_times, panel.id_name, names)
+
+    def _future_values(
+        self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
+    ) -> torch.Tensor:
+        """The rows of ``future`` at the forecast steps ``horizon_times``: every step present,
+        every value finite (checked like the history)."""
         if self.id_col is None:
             future = future.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
         else:
             dtype = horizon_times.schema[id_name]
             future = future.with_columns(pl.col(id_name).cast(dtype, strict=False))
+        time_dtype = horizon_times.schema[self.time_col]
         joined = horizon_times.join(
-            future.select(id_name, self.time_col, *[pl.col(c).cast(pl.Float64) for c in names]),
+            future.select(
+                id_name,
+                pl.col(self.time_col).cast(time_dtype, strict=False),
+                *[pl.col(c).cast(pl.Float64) for c in names],
+                pl.lit(True).alias("_present"),
+            ),
             on=[id_name, self.time_col],
             how="left",
             maintain_order="left",
         )
-        nulls = joined.select(pl.any_horizontal(pl.col(names).is_null())).to_series()
-        if nulls.any():
-            example = joined.filter(nulls).head(3).select(id_name, self.time_col).rows()
+        absent_rows = joined["_present"].is_null()
+        if absent_rows.any():
+            example = joined.filter(absent_rows).head(3).select(id_name, self.time_col).rows()
             raise DataValidationError(
-                f"The future frame has no values of {names} for {int(nulls.sum())} forecast "
-                f"steps, e.g. {example}. It must cover the next {self.horizon} steps of every "
-                "series."
+                f"The future frame has no rows for {int(absent_rows.sum())} forecast steps, "
+                f"e.g. {example}. It must cover the next {self.horizon} steps of every series "
+                f"with the values of {names}."
             )
+        check_values(
+            joined,
+            names,
+            id_name=id_name,
+            time_col=self.time_col,
+            what="future frame",
+            fix="Future covariates need a finite value at every forecast step: fill them "
+            "(e.g. pl.col(c).fill_nan(None).forward_fill()) or fix the source.",
+        )
         return torch.from_numpy(joined.select(names).to_numpy().astype(np.float64))
 
     # -- score ------------------------------------------------------------------------------
     def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
         """Negative mean absolute error of a forecast of each series' last ``horizon`` steps.
 
-        The last ``horizon`` rows of every series are held out, the model forecasts them from
-        the rows before, and the score is ``-MAE`` over series, steps and targets in the
-        targets' units (higher is better, as scikit-learn expects). Used by ``GridSearchCV``
-        with :class:`TemporalSplit`.
+        The frame is read as ``fit`` reads it (the model's frequency and ``missing=`` policy,
+        so gaps are filled on the regular grid); the last ``horizon`` steps of every series on
+        that grid are held out, the model forecasts them from the steps before, and the score
+        is ``-MAE`` over series, steps and targets in the targets' units (higher is better, as
+        scikit-learn expects). Every held-out step is scored; a step that the ``missing=``
+        policy filled is scored against its filled value. Used by ``GridSearchCV`` with
+        :class:`TemporalSplit`.
+
+        Raises
+        ------
+        DataValidationError
+            When some, but not all, held-out steps of a series are in the data the model was
+            fitted on (e.g. :class:`TemporalSplit` with ``test_size < horizon``): such a score
+            would mix in-sample and out-of-sample steps. Held-out steps that are all in the
+            fitted data (an in-sample score) give a
+            :class:`~forecaster.exceptions.ForecasterWarning`.
         """
         self._check_fitted()
-        check_schema(frame, self.schema_, id_col=self.id_col)
-        data = collect_frame(frame, columns=list(self.schema_))
+        check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        data, _ = validate_frame(
+            collect_frame(frame, columns=list(self.schema_)),
+            **self._columns(),
+            freq=str(self.freq_),
+            missing=self.missing,
+        )
         horizon = int(self.horizon)
-        id_name = self.id_col
-        time_col = self.time_col
-        rank = pl.col(time_col).rank("ordinal", descending=True)
-        rank = rank.over(id_name) if id_name else rank
-        data = data.with_columns(rank.alias("_from_end"))
-        history = data.filter(pl.col("_from_end") > horizon).drop("_from_end")
-        actual = data.filter(pl.col("_from_end") <= horizon).drop("_from_end")
+        id_name = self.id_col if self.id_col is not None else SERIES_ID
+        from_end = pl.int_range(pl.len()).reverse().over(id_name)  # rows sorted by (id, time)
+        data = data.with_columns(from_end.alias("_from_end"))
+        history = data.filter(pl.col("_from_end") >= horizon).drop("_from_end")
+        actual = data.filter(pl.col("_from_end") < horizon).drop("_from_end")
+        self._check_held_out(actual, id_name)
+        if self.id_col is None:
+            history, actual = history.drop(SERIES_ID), actual.drop(SERIES_ID)
         forecast = self.predict(history, future=actual if self.future_covariates else None)
-        keys = [c for c in (id_name, time_col) if c]
+        keys = [c for c in (self.id_col, self.time_col) if c]
         targets = list(_as_tuple(self.target))
         joined = forecast.join(actual.select(*keys, *targets), on=keys, suffix="_true")
         if joined.height == 0:
             raise DataValidationError("No forecast step matched the held-out rows of the frame.")
         errors = [(pl.col(t) - pl.col(f"{t}_true")).abs().mean() for t in targets]
         return -float(np.mean(joined.select(errors).row(0)))
+
+    def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> None:
+        """Refuse held-out steps of one series that are partly in the fitted data; warn when
+        a series' held-out steps are all in it (an in-sample score)."""
+        ends = self.__dict__.get("train_end_")
+        if ends is None:  # a model loaded from a folder that does not record it
+            return
+        fitted, known = self._match_keys(actual.select(id_name), id_name)
+        end = ends.gather(fitted)
+        trained = (actual[self.time_col] <= end).to_numpy() & known
+        if not trained.any():
+            return
+        counts = (
+            pl.DataFrame({"id": actual[id_name], "trained": trained, "end": end})
+            .group_by("id", maintain_order=True)
+            .agg(pl.col("trained").sum(), pl.len(), pl.col("end").first())
+        )
+        partial = counts.filter((pl.col("trained") > 0) & (pl.col("trained") < pl.col("len")))
+        if partial.height:
+            key, n, total, last = partial.row(0)
+            which = "" if self.id_col is None else f"{key!r}: "
+            raise DataValidationError(
+                f"score holds out the last horizon={self.horizon} steps of every series, but "
+                f"for {partial.height} series some of them are in the data the model was "
+                f"fitted on (e.g. {which}{n} of {total} held-out steps at or before its last "
+                f"fitted time {last}), so the score would mix in-sample and new steps. With "
+                f"TemporalSplit, use test_size >= horizon ({self.horizon}); otherwise score on "
+                "a frame that runs at least horizon steps past the fitted data."
+            )
+        inside = counts.filter(pl.col("trained") == pl.col("len"))
+        warnings.warn(
+            f"score: the held-out steps of {inside.height} series are all in the data the "
+            f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample score.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
 
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:
@@ -1061,11 +1233,21 @@ def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:
     ]
 
     def __init__(self, target=None, **kwargs):
+        given = kwargs.pop("cell", cell)
+        if given != cell:  # not a parameter: a call that cannot mean what it says
+            raise DataValidationError(
+                f"{doc_name}Forecaster fixes cell={cell!r}, got cell={given!r}. Use "
+                f"RNNForecaster(cell={given!r}, ...) (or the class of that cell), or leave "
+                "cell out."
+            )
         RNNForecaster.__init__(self, target, cell=cell, **kwargs)
 
     __init__.__signature__ = inspect.Signature(params)
     doc = (
         f"{doc_name} forecaster: :class:`RNNForecaster` with ``cell={cell!r}`` fixed.\n\n"
+        "``cell`` is not one of its parameters (``get_params`` does not list it); passing "
+        f"``cell={cell!r}`` is accepted, another cell raises "
+        ":class:`~forecaster.exceptions.DataValidationError`.\n\n"
         "All other parameters, attributes and methods are those of :class:`RNNForecaster`.\n"
     )
     return type(doc_name + "Forecaster", (RNNForecaster,), {"__init__": __init__, "__doc__": doc})
@@ -1091,6 +1273,17 @@ def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
 
     start = getattr(importlib.import_module("forecaster.tracking"), "_fit_tracker", None)
     return start(estimator, data) if start is not None else None
+
+
+def _warn_short_ensemble(trained: int, wanted: int, max_time: float) -> None:
+    """Say that ``max_time`` ran out after ``trained`` of ``wanted`` ensemble members."""
+    warnings.warn(
+        f"max_time={max_time:g} s ran out after {trained} of the n_ensemble={wanted} networks: "
+        f"the ensemble averages {trained} member{'s' if trained > 1 else ''} "
+        f"(n_members_ = {trained}). Raise max_time, or lower n_ensemble to what fits in it.",
+        ForecasterWarning,
+        stacklevel=5,
+    )
 
 
 _RESUME_FREE_PARAMS = (
@@ -1200,7 +1393,9 @@ class TemporalSplit:
     time_col : str
     n_splits : int, default 3
     test_size : int, default 24
-        Time steps per test fold (use the forecaster's ``horizon``).
+        Time steps per test fold (use the forecaster's ``horizon``). A forecaster whose
+        ``horizon`` is longer refuses to score such a fold (its held-out steps would include
+        rows it was fitted on): see :meth:`RNNForecaster.score`.
 
     Examples
     --------
@@ -1289,7 +1484,8 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
     validation_fraction : float, default 0.1
         0 disables early stopping.
     n_ensemble : int, default 1
-        Number of networks (seeds ``random_state + k``) whose predictions are averaged.
+        Number of networks (seeds ``random_state + k``) whose predictions are averaged (fewer,
+        with a warning, when ``max_time`` runs out first; see ``n_members_``).
     max_time : float or None, default None
     checkpoint_dir : str or None, default None
         Checkpoint folder for ``fit(X, y, resume=True)`` (see :class:`RNNForecaster`).
@@ -1401,7 +1597,8 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         y : array-like of shape (n,) or (n, horizon)
         callbacks : sequence of callable, optional
             ``callback(record, network)`` after every epoch (see
-            :func:`forecaster.training.train`).
+            :func:`forecaster.training.train`). Checked before any work: a list of callables
+            that take those two arguments (``callbacks=print`` is refused: pass ``[print]``).
         resume : bool, default False
             Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
             data and parameters; :class:`~forecaster.training.CheckpointError` otherwise).
@@ -1411,18 +1608,10 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         self
         """
         self.validate_params()
+        callbacks = check_callbacks(callbacks)
         self._begin_fit(resume)
         device = self._device()
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            allow_nd=True,
-            dtype=np.float32,
-            multi_output=True,
-            y_numeric=True,
-            ensure_min_samples=2,
-        )
+        X, y = _checked_arrays(self, X, y)
         X3 = _as_3d(X)
         tracker = _fit_tracker(self, (X, y))
         if tracker is not None:
@@ -1492,17 +1681,27 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         return ((X3 - self.x_mean_) / self.x_scale_).astype(np.float32)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``."""
+        """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``.
+
+        ``X`` must have the window length and the number of features per step of ``fit``;
+        otherwise a :class:`~forecaster.exceptions.DataValidationError` says which.
+        """
         if not hasattr(self, "network_"):
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet. Call fit(X, y) first."
             )
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        X = _checked_arrays(self, X)
         X3 = _as_3d(X)
         if X3.shape[1] != self.lookback_:
             raise DataValidationError(
                 f"X has windows of length {X3.shape[1]}, but the model was fitted with "
                 f"lookback {self.lookback_}."
+            )
+        if X3.shape[2] != self.n_channels_:
+            raise DataValidationError(
+                f"X has {X3.shape[2]} features per step, the model was fitted with "
+                f"{self.n_channels_}. Pass X of shape (n_samples, {self.lookback_}, "
+                f"{self.n_channels_}) with the features in the order used in fit."
             )
         device = self._device()
         network = self._network_on(device)
@@ -1510,6 +1709,76 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         out = predict_batched(network, xs, device=device, batch_size=_PREDICT_BATCH)
         pred = out.numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self.y_ndim_ == 1 else pred
+
+
+_ARRAY_HINTS = (
+    (
+        ("nan", "infinity", "inf"),
+        "X and y must hold finite numbers: drop or impute the windows with NaN or infinite "
+        "values first, e.g. keep = np.isfinite(X).reshape(len(X), -1).all(axis=1).",
+    ),
+    (
+        ("inconsistent numbers of samples",),
+        "X and y need one row per window: X of shape (n_samples, lookback[, n_features]) and "
+        "y of shape (n_samples,) or (n_samples, horizon).",
+    ),
+    (
+        ("features, but",),
+        "Pass windows of the length the model was fitted with (X.shape[1] is the lookback).",
+    ),
+    (
+        ("sample",),
+        "Fitting needs at least 2 windows (samples).",
+    ),
+    (
+        ("dim", "2d", "1d", "array-like", "shape"),
+        "Expected X of shape (n_samples, lookback) or (n_samples, lookback, n_features) and y "
+        "of shape (n_samples,) or (n_samples, horizon).",
+    ),
+    (
+        ("convert", "dtype", "complex", "numeric", "sparse"),
+        "X and y must be dense arrays of real numbers.",
+    ),
+)
+
+
+class _ArrayTypeError(DataValidationError, TypeError):
+    """A :class:`DataValidationError` that stays the ``TypeError`` scikit-learn raised (its
+    estimator checks expect one for, e.g., a dict inside an object array)."""
+
+
+def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
+    """scikit-learn's ``validate_data`` for fit (``y`` given) or predict, its ``ValueError`` and
+    ``TypeError`` turned into a :class:`DataValidationError` (still a ``ValueError``, and
+    still starting with scikit-learn's own words, which its estimator checks look for) that
+    says which method, what was expected and how to fix it."""
+    method = "fit" if y else "predict"  # fit passes y, even when it is None
+    try:
+        if not y:
+            return validate_data(estimator, X, reset=False, allow_nd=True, dtype=np.float32)
+        return validate_data(
+            estimator,
+            X,
+            y[0],
+            allow_nd=True,
+            dtype=np.float32,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=2,
+        )
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, DataValidationError):
+            raise
+        text = " ".join(str(exc).split())
+        if "contains NaN" in text:  # drop scikit-learn's advice to use another estimator
+            text = text.split(". ")[0] + "."
+        lowered = text.lower()
+        hint = next(
+            (fix for words, fix in _ARRAY_HINTS if any(w in lowered for w in words)),
+            _ARRAY_HINTS[-2][1],
+        )
+        kind = _ArrayTypeError if isinstance(exc, TypeError) else DataValidationError
+        raise kind(f"{text} ({type(estimator).__name__}.{method}: {hint})") from exc
 
 
 def _as_3d(X: np.ndarray) -> np.ndarray:

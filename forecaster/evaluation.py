@@ -331,7 +331,7 @@ def backtest(
             f"= {lookback + horizon}). Use a larger train_size."
         )
     if fitted:
-        check_schema(frame, estimator.schema_, id_col=estimator.id_col)
+        check_schema(frame, estimator.schema_, id_col=estimator.id_col, time_col=estimator.time_col)
     frame = collect_frame(frame)
     columns = estimator._columns()
     panel = Panel.from_frame(
@@ -381,12 +381,19 @@ def backtest(
     if trains:
         span = train_end[::every] - train_start[::every] + 1
         if (span < lookback + horizon).all():
+            longest = int(panel.lengths[kept].max())
+            rows = max(int(span.max()), 0)
             raise DataValidationError(
                 f"The training span of some fold is too short: with folds={folds}, step={step} "
-                f"and gap={gap}, the first fold trains on at most {int(span.max())} rows per "
-                f"series but one training window takes lookback + horizon = "
-                f"{lookback + horizon}. Use fewer folds, a smaller step or gap, or longer "
-                "series."
+                f"and gap={gap:,}, the first fold trains on at most {rows:,} rows per series "
+                + (
+                    "(the gap is longer than the data before the fold's origin) "
+                    if not rows
+                    else ""
+                )
+                + f"but one training window takes lookback + horizon = {lookback + horizon}; "
+                f"the longest series has {longest:,} rows. Use fewer folds, a smaller step or "
+                "gap, or longer series."
             )
     offsets = panel.offsets[kept][None, :]
     model_of_fold = fold_ids // every
@@ -447,7 +454,9 @@ def backtest(
     forecasts = pl.DataFrame(columns)
     scales = _mase_scales(panel, kept, local_cut, m)
     error_scales = (
-        _error_scales(scale, id_name, panel.targets, id_col is not None)
+        _error_scales(
+            scale, id_name, panel.targets, id_col is not None, panel.keys[id_name].gather(kept)
+        )
         if scale is not None
         else None
     )

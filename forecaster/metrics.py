@@ -31,15 +31,23 @@ the same horizon for every series this equals the plain average over series, as 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from forecaster._validation import check
-from forecaster.data import SERIES_ID, _as_tuple, collect_frame, validate_frame
+from forecaster._validation import Real, check, check_allocation, describe_value
+from forecaster.data import (
+    SERIES_ID,
+    _as_tuple,
+    check_unique_keys,
+    check_values,
+    collect_frame,
+    validate_frame,
+)
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
@@ -78,9 +86,52 @@ _TCRIT = 1.645  # one-sided 95% = two-sided 90% normal quantile, as in M4's Seas
 # ------------------------------------------------------------------------------------------
 
 
+_NOT_ARRAYS = (str, bytes, Mapping, set, frozenset)
+
+
+def _values(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 array: the one conversion of every array metric's inputs.
+
+    Lists, tuples, numpy arrays (bools and integers too), polars and pandas Series and
+    tensors are accepted; ``None``, text, dicts, sets, iterators (a generator is used up by
+    reading it), complex numbers, dates and masked arrays (whose mask would be ignored) raise
+    :class:`DataValidationError`."""
+    expected = "an array of numbers (a list, numpy array, or polars / pandas Series)"
+    fix = ""
+    if isinstance(value, np.ma.MaskedArray):
+        fix = (
+            "A masked array's mask would be ignored: select the points first (e.g. keep = "
+            "~(np.ma.getmaskarray(y_true) | np.ma.getmaskarray(y_pred)), then "
+            "y_true.data[keep], y_pred.data[keep])."
+        )
+    elif value is None or isinstance(value, _NOT_ARRAYS):
+        fix = "Pass the values themselves."
+    elif isinstance(value, Iterator):
+        fix = "An iterator is used up by reading it: pass a list, e.g. list(values)."
+    if fix:
+        raise DataValidationError(f"{name} must be {expected}, got {describe_value(value)}. {fix}")
+    try:
+        array = np.asarray(value)
+        kind = array.dtype.kind
+        if kind in "biuf":
+            return array.astype(np.float64, copy=False)
+        if kind == "O":
+            return array.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(
+            f"{name} must be {expected}, got {describe_value(value)} ({exc}). Convert it to "
+            "floats first; for pandas nullable types use .to_numpy(dtype=float, na_value=np.nan)."
+        ) from None
+    what = {"c": "complex numbers", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
+    raise DataValidationError(
+        f"{name} must be {expected}, got {describe_value(value)}, an array of "
+        f"{what.get(array.dtype.kind, str(array.dtype))}. Pass real numbers."
+    )
+
+
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(y_true, dtype=np.float64)
-    f = np.asarray(y_pred, dtype=np.float64)
+    a = _values(y_true, "y_true")
+    f = _values(y_pred, "y_pred")
     if a.shape != f.shape:
         raise DataValidationError(
             f"y_true and y_pred must have the same shape, got {a.shape} and {f.shape}."
@@ -170,8 +221,8 @@ def mase_scale(insample: Any, m: int = 1) -> float:
     >>> mase_scale([1.0, 2.0, 4.0, 7.0], m=2)
     4.0
     """
-    _check_m(m)
-    x = np.asarray(insample, dtype=np.float64).ravel()
+    m = _check_m(m)
+    x = _values(insample, "insample").ravel()
     if x.size <= m:
         return float("nan")
     return float(np.mean(np.abs(x[m:] - x[:-m])))
@@ -180,25 +231,77 @@ def mase_scale(insample: Any, m: int = 1) -> float:
 def mase(y_true: Any, y_pred: Any, insample: Any, m: int = 1) -> float:
     """Mean absolute scaled error of one series: ``MAE / mase_scale(insample, m)``.
 
+    A scale that is not a positive number is refused: ``insample`` with ``m`` values or fewer
+    (no difference at lag ``m``), or whose values do not change at lag ``m`` (scale 0: every
+    error would be infinitely large).
+
     Examples
     --------
     >>> mase([5.0, 6.0], [6.0, 6.0], insample=[1.0, 2.0, 4.0, 7.0])
     0.25
+    >>> mase([1.0], [2.0], insample=[1.0, 1.0, 1.0])
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: MASE is undefined here: the in-sample values \
+do not change at lag m=1, so its scale (the mean of |y_t - y_(t-1)|) is 0. Use another \
+metric (e.g. mae) for a constant series.
     """
-    return mae(y_true, y_pred) / mase_scale(insample, m)
+    error = mae(y_true, y_pred)
+    m = _check_m(m)
+    scale = mase_scale(insample, m)
+    size = _values(insample, "insample").size
+    if size <= m:
+        raise DataValidationError(
+            f"MASE is undefined here: insample has {size} values, but its scale (the mean of "
+            f"|y_t - y_(t-{m})|) needs more than m={m}. Pass a longer insample or a smaller m."
+        )
+    if not scale > 0 or not math.isfinite(scale):
+        raise DataValidationError(
+            f"MASE is undefined here: the in-sample values do not change at lag m={m}, so its "
+            f"scale (the mean of |y_t - y_(t-{m})|) is {scale:g}. Use another metric (e.g. mae) "
+            "for a constant series."
+            if scale == 0
+            else f"MASE is undefined here: its in-sample scale is {scale:g} (insample holds "
+            "NaN or infinite values). Clean insample first."
+        )
+    return error / scale
+
+
+_NAIVE2_SCORE = Real(low=0.0, low_open=True)
+_SCORE = Real(low=0.0)
 
 
 def owa_score(smape: float, mase: float, smape_naive2: float, mase_naive2: float) -> float:
     """Overall weighted average of M4: ``(smape / smape_naive2 + mase / mase_naive2) / 2``.
 
-    Pass averages over the whole set (see :func:`owa` for frames).
+    Pass averages over the whole set (see :func:`owa` for frames). Every score must be a
+    finite number >= 0, Naive2's > 0 (the ratios divide by them).
 
     Examples
     --------
     >>> owa_score(9.0, 1.0, 18.0, 2.0)
     0.5
+    >>> owa_score(1.0, 1.0, 0.0, 0.0)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: smape_naive2 must be a finite number > 0, got \
+0.0. OWA divides by Naive2's scores: a score of 0 means Naive2 is exact on these \
+points, and no ratio to it exists.
     """
-    return 0.5 * (smape / smape_naive2 + mase / mase_naive2)
+    scores = {"smape": smape, "mase": mase}
+    checked = {name: _SCORE.check(name, value) for name, value in scores.items()}
+    for name, value in (("smape_naive2", smape_naive2), ("mase_naive2", mase_naive2)):
+        if isinstance(value, numbers.Real) and value == 0:
+            _NAIVE2_SCORE.fail(
+                name,
+                value,
+                "OWA divides by Naive2's scores: a score of 0 means Naive2 is exact on these "
+                "points, and no ratio to it exists.",
+            )
+        checked[name] = _NAIVE2_SCORE.check(name, value)
+    return 0.5 * (
+        checked["smape"] / checked["smape_naive2"] + checked["mase"] / checked["mase_naive2"]
+    )
 
 
 def _check_m(m: Any) -> int:
@@ -217,8 +320,13 @@ def _collect(frame: Any, name: str) -> pl.DataFrame:
 def _check_metrics(metrics: Sequence[str] | str | None, has_insample: bool) -> list[str]:
     if metrics is None:
         return [m for m in METRICS if m != "mase" or has_insample]
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
-    unknown = [m for m in names if m not in METRICS]
+    if isinstance(metrics, str):
+        names = [metrics]
+    elif isinstance(metrics, Sequence):
+        names = list(metrics)
+    else:
+        names = [metrics]
+    unknown = [m for m in names if not isinstance(m, str) or m not in METRICS]
     if unknown or not names:
         raise DataValidationError(
             f"Unknown metrics {unknown or names!r}. Expected a non-empty list from {METRICS}."
@@ -237,6 +345,98 @@ def _require_columns(frame: pl.DataFrame, columns: Sequence[str], name: str) -> 
         raise DataValidationError(
             f"The {name} frame lacks the columns {missing}; it has {frame.columns}."
         )
+
+
+def _numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def _frame(
+    frame: Any,
+    name: str,
+    *,
+    keys: Sequence[str] = (),
+    numbers: Sequence[str] = (),
+    unique: bool = True,
+) -> pl.DataFrame:
+    """The one frame check of every frame a metrics function takes (forecast, actual,
+    insample, scale, scores): a polars DataFrame or LazyFrame (collected), with the columns
+    ``keys`` and ``numbers``, the latter numeric, and (``unique``) one row per ``keys``.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the frame (``name``), the columns and what to do.
+    """
+    data = collect_frame(frame, what=f"{name} frame")
+    _require_columns(data, list(dict.fromkeys([*keys, *numbers])), name)
+    text = [f"{c!r} ({data.schema[c]})" for c in numbers if not _numeric(data.schema[c])]
+    if text:
+        raise DataValidationError(
+            f"The {name} frame must hold numbers in {', '.join(text)}. Cast them, e.g. "
+            "pl.col(name).cast(pl.Float64), or name other columns."
+        )
+    if unique:
+        check_unique_keys(data, keys, what=f"{name} frame")
+    return data
+
+
+def _align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """Give each key column one dtype in all ``frames``: integers of any width become Int64,
+    text / Categorical / Enum become String; other differences (a text id against a number,
+    dates against datetimes, two time zones) are refused, naming both dtypes."""
+    out = dict(frames)
+    for key in keys:
+        dtypes = {name: frame.schema[key] for name, frame in frames.items()}
+        if len({str(d) for d in dtypes.values()}) <= 1:
+            continue
+        if all(d.is_integer() for d in dtypes.values()):
+            common: pl.DataType = pl.Int64
+        elif all(_text_like(d) for d in dtypes.values()):
+            common = pl.String
+        else:
+            shown = ", ".join(f"{d} in the {n} frame" for n, d in dtypes.items())
+            raise DataValidationError(
+                f"The key column {key!r} has different dtypes: {shown}. Rows are matched on "
+                f"it, so cast the frames to one dtype first, e.g. pl.col({key!r}).cast(...)."
+            )
+        out = {n: f.with_columns(pl.col(key).cast(common)) for n, f in out.items()}
+    return out
+
+
+def _text_like(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def _check_by(by: Any, reserved: dict[str, str]) -> list[str]:
+    """``by`` as a list of column names, none of which is a column the caller always uses
+    (``reserved``: name -> its role)."""
+    if by is None:
+        return []
+    names = list(_as_tuple(by)) if isinstance(by, str | Sequence) else [by]
+    bad = [b for b in names if not isinstance(b, str) or not b]
+    if bad:
+        raise DataValidationError(
+            f"by must be a column name or a list of column names, got {describe_value(by)}."
+        )
+    clash = [b for b in names if b in reserved]
+    if clash:
+        roles = ", ".join(f"{b!r} is {reserved[b]}" for b in clash)
+        raise DataValidationError(
+            f"by={names!r}: {roles}, always part of the result. Leave "
+            f"{'it' if len(clash) == 1 else 'them'} out of by (by names extra key columns "
+            "such as 'model' or 'fold')."
+        )
+    repeated = sorted({b for b in names if names.count(b) > 1})
+    if repeated:
+        raise DataValidationError(f"by lists {repeated} more than once; name each column once.")
+    return names
+
+
+def _series_missing(points: pl.DataFrame, column: str, id_name: str) -> list[Any]:
+    """Ids of the series whose rows in ``points`` have no ``column`` (after a left join)."""
+    absent = points.filter(pl.col(column).is_null())
+    return absent[id_name].unique(maintain_order=True).to_list()
 
 
 def _summarize(
@@ -272,14 +472,12 @@ def _summarize(
 def _mase_scales(
     insample: pl.DataFrame, id_name: str, time_col: str, targets: Sequence[str], m: int
 ) -> pl.DataFrame:
-    """Per (id, target): the mean of ``|y_t - y_{t-m}|`` over the in-sample rows in time order."""
-    _require_columns(insample, [id_name, time_col, *targets], "insample")
+    """Per (id, target): the mean of ``|y_t - y_{t-m}|`` over the in-sample rows in time order
+    (NaN values count as missing, like nulls)."""
     data = insample.select(id_name, time_col, *targets).sort(id_name, time_col)
+    values = [pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets]
     lagged = [
-        (pl.col(t).cast(pl.Float64) - pl.col(t).cast(pl.Float64).shift(m).over(id_name))
-        .abs()
-        .alias(t)
-        for t in targets
+        (v - v.shift(m).over(id_name)).abs().alias(t) for v, t in zip(values, targets, strict=True)
     ]
     return (
         data.with_columns(lagged)
@@ -290,39 +488,111 @@ def _mase_scales(
     )
 
 
+def _check_mase_scales(points: pl.DataFrame, id_name: str, m: int, has_id: bool) -> None:
+    """Refuse series without in-sample rows, or too few for a difference at lag ``m``; warn
+    about series whose scale is 0 (MASE infinite)."""
+    scored = points.filter(pl.col(_ACTUAL).is_not_null())
+    absent = _series_missing(scored, _MASE_SCALE, id_name)
+    if absent:
+        raise DataValidationError(
+            f"The insample frame has no rows for {len(absent)} forecast series: "
+            f"{absent[:10]}. MASE scales each series by its own history: pass the history of "
+            "every forecast series as insample, or drop 'mase' from metrics."
+        )
+    short = scored.filter(pl.col(_MASE_SCALE).is_nan())
+    if short.height:
+        which = short[id_name].unique(maintain_order=True).head(10).to_list()
+        named = f"series {which}" if has_id else "the series"
+        raise DataValidationError(
+            f"MASE's scale (the mean of |y_t - y_(t-{m})| over insample) is undefined for "
+            f"{named}: at most m={m} observed values. Pass a longer insample or a smaller m, "
+            "or drop 'mase' from metrics."
+        )
+    flat = scored.filter(pl.col(_MASE_SCALE) == 0)
+    if flat.height:
+        which = flat[id_name].unique(maintain_order=True).head(10).to_list()
+        warnings.warn(
+            f"MASE is infinite for {'series ' + str(which) if has_id else 'the series'}: "
+            f"their in-sample values do not change at lag m={m} (scale 0).",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+
+
+_SCALE = Real(low=0.0, low_open=True, hint="It divides the errors of MAE, MSE and RMSE.")
+
+
 def _error_scales(
-    scale: Any, id_name: str, targets: Sequence[str], has_id: bool
+    scale: Any,
+    id_name: str,
+    targets: Sequence[str],
+    has_id: bool,
+    series: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
-    """``scale=`` as a long frame ([id,] target, __error_scale__) and its join keys."""
+    """``scale=`` as a long frame ([id,] target, __error_scale__) and its join keys.
+
+    Every divisor must be a finite number > 0; a frame must have one row per series and a row
+    for every id of ``series`` (the scored series), cast to their dtype."""
     if isinstance(scale, Mapping):
         missing = [t for t in targets if t not in scale]
         if missing:
             raise DataValidationError(f"scale has no value for the targets {missing}.")
-        frame = pl.DataFrame(
-            {_TARGET: list(targets), _ERROR_SCALE: [float(scale[t]) for t in targets]}
-        )
+        values = [_SCALE.check(f"scale[{t!r}]", scale[t]) for t in targets]
+        frame = pl.DataFrame({_TARGET: list(targets), _ERROR_SCALE: values})
         return frame, [_TARGET]
-    if isinstance(scale, pl.DataFrame):
+    if isinstance(scale, pl.DataFrame | pl.LazyFrame):
         keys = [id_name] if has_id else []
-        _require_columns(scale, [*keys, *targets], "scale")
+        data = _frame(scale, "scale", keys=keys, numbers=targets)
+        values = data.select(*keys, pl.col(list(targets)).cast(pl.Float64))
+        _check_scale_values(values, keys, targets)
         if not has_id:
-            frame = scale.select(pl.col(list(targets)).cast(pl.Float64))
-            if frame.height != 1:
+            if values.height != 1:
                 raise DataValidationError(
-                    "A scale frame for frames without an id column must have exactly one row."
+                    "A scale frame for frames without an id column must have exactly one row; "
+                    f"it has {values.height}."
                 )
-            frame = frame.unpivot(on=list(targets), variable_name=_TARGET, value_name=_ERROR_SCALE)
+            frame = values.unpivot(on=list(targets), variable_name=_TARGET, value_name=_ERROR_SCALE)
             return frame, [_TARGET]
-        frame = scale.select(id_name, pl.col(list(targets)).cast(pl.Float64)).unpivot(
+        if series is not None:
+            values = _align_keys({"scale": values, "forecast": series.to_frame()}, keys)["scale"]
+            needed = series.to_frame().with_columns(pl.col(id_name).cast(values.schema[id_name]))
+            absent = needed.join(values, on=id_name, how="anti")[id_name].unique().to_list()
+            if absent:
+                raise DataValidationError(
+                    f"The scale frame has no row for {len(absent)} scored series: "
+                    f"{sorted(absent, key=str)[:10]}. Add a divisor for each of them."
+                )
+        frame = values.unpivot(
             index=id_name, on=list(targets), variable_name=_TARGET, value_name=_ERROR_SCALE
         )
         return frame, [id_name, _TARGET]
-    if isinstance(scale, int | float | np.number) and not isinstance(scale, bool):
-        frame = pl.DataFrame({_TARGET: list(targets), _ERROR_SCALE: [float(scale)] * len(targets)})
+    if isinstance(scale, numbers.Real) and not isinstance(scale, bool | np.bool_):
+        value = _SCALE.check("scale", scale)
+        frame = pl.DataFrame({_TARGET: list(targets), _ERROR_SCALE: [value] * len(targets)})
         return frame, [_TARGET]
     raise DataValidationError(
         "scale must be a number, a dict {target: number} or a polars DataFrame with the id "
-        f"column and one column per target; got {type(scale).__name__}."
+        f"column and one column per target; got {describe_value(scale)}."
+    )
+
+
+def _check_scale_values(values: pl.DataFrame, keys: list[str], targets: Sequence[str]) -> None:
+    """Refuse divisors that are null, NaN, infinite or not > 0."""
+    wrong = [
+        pl.col(t).is_null() | pl.col(t).is_nan() | pl.col(t).is_infinite() | (pl.col(t) <= 0)
+        for t in targets
+    ]
+    bad = values.select(pl.any_horizontal(wrong).fill_null(True)).to_series()
+    if not bad.any():
+        return
+    row = values.filter(bad).row(0, named=True)
+    where = f" for {row[keys[0]]!r}" if keys else ""
+    shown = {t: row[t] for t in targets}
+    raise DataValidationError(
+        f"The scale frame holds {int(bad.sum())} rows with divisors that are not finite "
+        f"numbers > 0, e.g. {shown}{where}. Every divisor of the errors must be positive "
+        "(e.g. a training standard deviation); a constant series has none: leave scale out "
+        "for it or use a relative metric."
     )
 
 
@@ -341,8 +611,14 @@ def evaluate(
 ) -> pl.DataFrame:
     """Score a long forecast frame against the actual values, per series and target.
 
-    Forecast and actual rows are matched on (id, time). Forecast rows without an actual value
-    are left out (with a warning when some, an error when all).
+    Forecast and actual rows are matched on (id, time). Forecast values without an actual
+    value (no actual row, or a null or NaN there: NaN counts as missing, like null) are left
+    out, with a warning when some, an error when all.
+
+    Every frame goes through one check (:func:`_frame`): a polars DataFrame or LazyFrame with
+    the key and target columns, numeric targets, and one row per key (``by``, id, time); key
+    columns may differ in integer width or between text, Categorical and Enum, other dtype
+    differences are refused. Actual and in-sample values must not be infinite.
 
     Parameters
     ----------
@@ -356,7 +632,9 @@ def evaluate(
     id_col : str or None, default None
         ``None`` when the frames hold one series.
     insample : polars.DataFrame or polars.LazyFrame, optional
-        The history each series was forecast from (id, time, targets), for MASE's scale.
+        The history each series was forecast from (id, time, targets), for MASE's scale. Every
+        scored series needs more than ``m`` observed values there; a series whose values do
+        not change at lag ``m`` has an infinite MASE (with a warning).
     m : int, default 1
         Seasonal period of MASE's scale (M4: 24 for hourly, 1 for weekly and daily data).
     metrics : sequence of str, optional
@@ -365,10 +643,11 @@ def evaluate(
         Divisor of the errors of MAE, MSE and RMSE, to report them on another scale, e.g. the
         training standard deviation of each target for the ETT protocol's z-scale MSE / MAE: a
         number, ``{target: number}``, or a frame with the id column and one column per target
-        (one divisor per series). The relative metrics (MAPE, sMAPE, MASE) do not use it.
+        (one divisor per series, a row for every scored series). Every divisor must be a
+        finite number > 0. The relative metrics (MAPE, sMAPE, MASE) do not use it.
     by : sequence of str, default ()
         Extra key columns of ``forecast`` to group by as well (e.g. ``"model"``, ``"fold"``);
-        ``actual`` is still matched on (id, time).
+        ``actual`` is still matched on (id, time). Not the id, time or target columns.
 
     Returns
     -------
@@ -391,74 +670,113 @@ def evaluate(
     │ y      ┆ 1   ┆ 1.0 ┆ 0.5  │
     └────────┴─────┴─────┴──────┘
     """
-    targets = list(_as_tuple(target))
-    if not targets:
-        raise DataValidationError("target must name at least one column.")
+    targets = list(check("target", target))
+    time_col, id_col = check("time_col", time_col), check("id_col", id_col)
     m = _check_m(m)
     names = _check_metrics(metrics, insample is not None)
-    forecast = _collect(forecast, "forecast")
-    actual = _collect(actual, "actual")
-    by = list(_as_tuple(by))
-    id_name = id_col if id_col is not None else SERIES_ID
-    if _TARGET in (id_col, time_col, *by):
+    if _TARGET in (id_col, time_col):
         raise DataValidationError(
             f"'{_TARGET}' is the name of an output column; rename that key column."
         )
+    reserved = {time_col: "the time column", _TARGET: "the name of an output column"}
+    reserved.update({t: "a target" for t in targets})
+    if id_col is not None:
+        reserved[id_col] = "the id column"
+    by = _check_by(by, reserved)
+    id_name = id_col if id_col is not None else SERIES_ID
     keys = [c for c in (id_col, time_col) if c is not None]
-    _require_columns(forecast, [*by, *keys, *targets], "forecast")
-    _require_columns(actual, [*keys, *targets], "actual")
+    frames = {
+        "forecast": _frame(forecast, "forecast", keys=[*by, *keys], numbers=targets),
+        "actual": _frame(actual, "actual", keys=keys, numbers=targets),
+    }
+    if "mase" in names:
+        frames["insample"] = _frame(insample, "insample", keys=keys, numbers=targets)
+    frames = _align_keys(frames, keys)
     if id_col is None:
-        forecast = forecast.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
-        actual = actual.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
+        frames = {
+            n: f.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID)) for n, f in frames.items()
+        }
+    for name in ("actual", "insample"):
+        if name in frames:
+            floats = [t for t in targets if frames[name].schema[t].is_float()]
+            check_values(
+                frames[name],
+                floats,
+                id_name=id_name,
+                time_col=time_col,
+                what=f"{name} frame",
+                missing=False,
+                fix="Replace them with null (not scored) or fix the source.",
+            )
+    points = _matched_points(frames["forecast"], frames["actual"], by, id_name, time_col, targets)
+    if "mase" in names:
+        scales = _mase_scales(frames["insample"], id_name, time_col, targets, m)
+        points = points.join(scales, on=[id_name, _TARGET], how="left", maintain_order="left")
+        _check_mase_scales(points, id_name, m, id_col is not None)
+    if scale is not None:
+        scored = points.filter(pl.col(_ACTUAL).is_not_null())[id_name].unique()
+        divisors, on = _error_scales(scale, id_name, targets, id_col is not None, scored)
+        if id_col is not None and id_name in on:
+            divisors = divisors.with_columns(pl.col(id_name).cast(points.schema[id_name]))
+        points = points.join(divisors, on=on, how="left", maintain_order="left")
+    out = _summarize(points, [*by, id_name, _TARGET], names)
+    return out.drop(SERIES_ID) if id_col is None else out
+
+
+def _matched_points(
+    forecast: pl.DataFrame,
+    actual: pl.DataFrame,
+    by: list[str],
+    id_name: str,
+    time_col: str,
+    targets: list[str],
+) -> pl.DataFrame:
+    """One row per (forecast row, target) with its forecast and actual value (null when there
+    is none, NaN counting as none); warns when some rows have none, refuses when all do."""
     joined = forecast.select(*by, id_name, time_col, *targets).join(
-        actual.select(id_name, time_col, *[pl.col(t).alias(f"{t}{_ACTUAL}") for t in targets]),
+        actual.select(
+            id_name,
+            time_col,
+            *[pl.col(t).cast(pl.Float64).alias(f"{t}{_ACTUAL}") for t in targets],
+        ),
         on=[id_name, time_col],
         how="left",
         maintain_order="left",
     )
-    matched = joined.select(
-        pl.any_horizontal([pl.col(f"{t}{_ACTUAL}").is_not_null() for t in targets])
-    ).to_series()
+    observed = [f"{t}{_ACTUAL}" for t in targets]
+    nan = joined.select(pl.any_horizontal(pl.col(c).is_nan() for c in observed)).to_series()
+    joined = joined.with_columns(pl.col(c).fill_nan(None) for c in observed)
+    matched = joined.select(pl.any_horizontal(pl.col(c).is_not_null() for c in observed))
+    matched = matched.to_series()
     if not matched.any():
         raise DataValidationError(
             f"No forecast row has an actual value: none of the {forecast.height} forecast "
-            f"(id, time) pairs is in the actual frame. Pass the frame that holds the future "
-            "values, with the same id and time columns."
+            "(id, time) pairs is in the actual frame with a value"
+            + (f" ({int(nan.sum())} are NaN there)" if nan.any() else "")
+            + ". Pass the frame that holds the future values, with the same id and time columns."
         )
     if not matched.all():
+        n_nan = int((nan & ~matched).sum())
         warnings.warn(
             f"{int((~matched).sum())} of {forecast.height} forecast rows have no actual value "
-            "and are not scored.",
+            "(no row in the actual frame, or null or NaN there"
+            + (f": {n_nan} NaN, which counts as missing" if n_nan else "")
+            + ") and are not scored.",
             ForecasterWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    group = [*by, id_name, _TARGET]
-    points = pl.concat(
+    return pl.concat(
         [
             joined.select(
                 *by,
                 id_name,
                 pl.lit(t).alias(_TARGET),
                 pl.col(t).cast(pl.Float64).alias(_FORECAST),
-                pl.col(f"{t}{_ACTUAL}").cast(pl.Float64).alias(_ACTUAL),
+                pl.col(f"{t}{_ACTUAL}").alias(_ACTUAL),
             )
             for t in targets
         ]
     )
-    if "mase" in names:
-        ins = _collect(insample, "insample")
-        if id_col is None:
-            ins = ins.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
-        scales = _mase_scales(ins, id_name, time_col, targets, m)
-        points = points.join(scales, on=[id_name, _TARGET], how="left", maintain_order="left")
-        points = points.with_columns(pl.col(_MASE_SCALE).fill_null(float("nan")))
-    if scale is not None:
-        divisors, on = _error_scales(scale, id_name, targets, id_col is not None)
-        if id_col is not None and id_name in on:
-            divisors = divisors.with_columns(pl.col(id_name).cast(points.schema[id_name]))
-        points = points.join(divisors, on=on, how="left", maintain_order="left")
-    out = _summarize(points, group, names)
-    return out.drop(SERIES_ID) if id_col is None else out
 
 
 def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) -> pl.DataFrame:
@@ -471,7 +789,8 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     Parameters
     ----------
     scores : polars.DataFrame
-        With the column ``n`` and metric columns.
+        With the column ``n`` and metric columns, all numeric (checked like every frame of
+        this module).
     by : str or sequence of str, optional
         Columns to keep (e.g. ``"fold"``); default: pool everything (per target).
 
@@ -483,19 +802,21 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     >>> aggregate(scores).rows()
     [(4, 1.0, 2.0)]
     """
-    keys = list(_as_tuple(by))
-    if _TARGET in scores.columns and _TARGET not in keys:
+    keys = _check_by(by, {"n": "the count of points", **{m: "a metric" for m in METRICS}})
+    frame = collect_frame(scores, what="scores frame")
+    if _TARGET in frame.columns and _TARGET not in keys:
         keys.append(_TARGET)
-    _require_columns(scores, ["n", *keys], "scores")
-    present = [m for m in METRICS if m in scores.columns]
+    present = [m for m in METRICS if m in frame.columns]
+    scores = _frame(frame, "scores", keys=keys, numbers=["n", *present], unique=False)
     weight = pl.col("n").cast(pl.Float64)
     total = weight.sum()
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
     for name in present:
+        value = pl.col(name).cast(pl.Float64)
         if name in _MEAN_METRICS:
-            exprs.append(((pl.col(name) * weight).sum() / total).alias(name))
+            exprs.append(((value * weight).sum() / total).alias(name))
         else:  # rmse
-            exprs.append(((pl.col(name) ** 2 * weight).sum() / total).sqrt().alias(name))
+            exprs.append(((value**2 * weight).sum() / total).sqrt().alias(name))
     if keys:
         return scores.group_by(keys, maintain_order=True).agg(exprs)
     return scores.select(exprs)
@@ -523,7 +844,8 @@ def owa(
     Returns
     -------
     polars.DataFrame
-        Keys, ``smape``, ``mase``, ``smape_naive2``, ``mase_naive2`` and ``owa``.
+        Keys, ``smape``, ``mase``, ``smape_naive2``, ``mase_naive2`` and ``owa`` (null where
+        Naive2's pooled score is 0: no ratio to an exact baseline exists).
 
     Examples
     --------
@@ -534,24 +856,27 @@ def owa(
     >>> owa(model, base)["owa"].to_list()
     [0.5]
     """
+    frames = {}
     for frame, name in ((scores, "scores"), (naive2_scores, "naive2_scores")):
-        _require_columns(frame, ["n", "smape", "mase"], name)
+        frames[name] = _frame(frame, name, numbers=["n", "smape", "mase"], unique=False)
     others = [m for m in METRICS if m not in ("smape", "mase")]
-    a = aggregate(scores.select(pl.exclude(others)), by=by)
-    b = aggregate(naive2_scores.select(pl.exclude(others)), by=by)
+    a = aggregate(frames["scores"].select(pl.exclude(others)), by=by)
+    b = aggregate(frames["naive2_scores"].select(pl.exclude(others)), by=by)
     keys = [c for c in a.columns if c not in ("n", "smape", "mase")]
     b = b.select(*keys, pl.col("smape").alias("smape_naive2"), pl.col("mase").alias("mase_naive2"))
+    if keys:
+        aligned = _align_keys({"scores": a, "naive2_scores": b}, keys)
+        a, b = aligned["scores"], aligned["naive2_scores"]
     out = (
         a.drop("n").join(b, on=keys, how="left", maintain_order="left")
         if keys
         else pl.concat([a.drop("n"), b], how="horizontal")
     )
-    return out.with_columns(
-        (
-            0.5
-            * (pl.col("smape") / pl.col("smape_naive2") + pl.col("mase") / pl.col("mase_naive2"))
-        ).alias("owa")
-    )
+    ratio = [
+        pl.col(c) / pl.when(pl.col(f"{c}_naive2") != 0).then(pl.col(f"{c}_naive2"))
+        for c in ("smape", "mase")
+    ]
+    return out.with_columns((0.5 * (ratio[0] + ratio[1])).alias("owa"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -663,6 +988,7 @@ def naive(
     series = _Series(
         frame, target=target, time_col=time_col, id_col=id_col, freq=freq, missing=missing
     )
+    _check_output_size(series, horizon, "naive")
     forecast = np.repeat(_last_values(series)[:, None, :], horizon, axis=1)
     return series.forecast_frame(forecast)
 
@@ -703,6 +1029,7 @@ def seasonal_naive(
         frame, target=target, time_col=time_col, id_col=id_col, freq=freq, missing=missing
     )
     _check_long_enough(series, m, f"seasonal naive with m={m}")
+    _check_output_size(series, horizon, "seasonal naive")
     rows = series.offsets[1:, None] - m + (np.arange(horizon) % m)[None, :]
     return series.forecast_frame(series.values[rows])
 
@@ -779,7 +1106,7 @@ def seasonality_test(values: Any, m: int) -> bool:
     False
     """
     m = _check_m(m)
-    x = np.asarray(values, dtype=np.float64).ravel()
+    x = _values(values, "values").ravel()
     return bool(_seasonal_flags(x, np.array([0, len(x)]), m)[0])
 
 
@@ -804,11 +1131,11 @@ def _seasonal_indices(x: np.ndarray, offsets: np.ndarray, m: int) -> np.ndarray:
     starts = np.flatnonzero(ok)
     trend = moving[starts]
     centre = starts + half
-    ratio = x[centre] / trend
     cell = series[centre] * m + local[centre] % m
-    sums = np.bincount(cell, weights=ratio, minlength=n_series * m).reshape(n_series, m)
     counts = np.bincount(cell, minlength=n_series * m).reshape(n_series, m)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero trend: see naive2
+        ratio = x[centre] / trend
+        sums = np.bincount(cell, weights=ratio, minlength=n_series * m).reshape(n_series, m)
         figure = sums / counts
         return figure / figure.mean(axis=1, keepdims=True)
 
@@ -833,6 +1160,12 @@ def naive2(
     steps. Other series (and every series when ``m = 1``) get the naive forecast. This is
     M4's ``Benchmarks()`` in ``Benchmarks and Evaluation.R``.
 
+    A seasonal series whose centred moving average is 0 somewhere (e.g. zeros between
+    spikes) has no multiplicative indices (R's ``decompose`` gives NaN there, and so would
+    the forecast): it gets the naive forecast, as a series that fails the test does, and a
+    :class:`~forecaster.exceptions.ForecasterWarning` names it. The output (series x
+    ``horizon`` rows) is checked against the memory limit before it is allocated.
+
     Parameters
     ----------
     m : int
@@ -854,22 +1187,67 @@ def naive2(
     series = _Series(
         frame, target=target, time_col=time_col, id_col=id_col, freq=freq, missing=missing
     )
+    _check_output_size(series, horizon, "Naive2")
     last = _last_values(series)
     forecast = np.repeat(last[:, None, :], horizon, axis=1)
+    unadjusted: list[Any] = []
     if m > 1:
         for j in range(len(series.targets)):
             x = series.values[:, j]
             seasonal = np.flatnonzero(_seasonal_flags(x, series.offsets, m))
             if seasonal.size == 0:
                 continue
-            sub_lengths = series.lengths[seasonal]
-            sub_offsets = np.concatenate([[0], np.cumsum(sub_lengths)])
-            rows = np.repeat(series.offsets[seasonal] - sub_offsets[:-1], sub_lengths)
-            rows += np.arange(sub_offsets[-1])
-            figure = _seasonal_indices(x[rows], sub_offsets, m)  # (n_seasonal, m)
-            n = sub_lengths[:, None]
+            figure = _seasonal_indices(
+                x[_rows_of(series, seasonal)], _offsets_of(series, seasonal), m
+            )
+            # a moving average of 0 (e.g. a series of zeros and spikes) has no ratios to it:
+            # no seasonal adjustment for that series, as when the seasonality test fails
+            usable = np.isfinite(figure).all(axis=1) & (figure > 0).all(axis=1)
+            unadjusted += series.keys[series.id_name].gather(seasonal[~usable]).to_list()
+            seasonal, figure = seasonal[usable], figure[usable]
+            n = series.lengths[seasonal][:, None]
             pos_last = (n[:, 0] - 1) % m
             adjusted = last[seasonal, j] / figure[np.arange(len(seasonal)), pos_last]
             steps = (n + np.arange(horizon)[None, :]) % m
             forecast[seasonal, :, j] = adjusted[:, None] * np.take_along_axis(figure, steps, 1)
+    if unadjusted:
+        _warn_unadjusted(unadjusted, m, series.id_col is not None)
     return series.forecast_frame(forecast)
+
+
+def _rows_of(series: _Series, chosen: np.ndarray) -> np.ndarray:
+    """Rows of ``series.values`` of the series ``chosen``, in order."""
+    lengths = series.lengths[chosen]
+    offsets = _offsets_of(series, chosen)
+    return np.repeat(series.offsets[chosen] - offsets[:-1], lengths) + np.arange(offsets[-1])
+
+
+def _offsets_of(series: _Series, chosen: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(series.lengths[chosen])])
+
+
+def _warn_unadjusted(ids: list[Any], m: int, has_id: bool) -> None:
+    unique = list(dict.fromkeys(ids))
+    which = f"{len(unique)} series ({unique[:10]})" if has_id else "The series"
+    warnings.warn(
+        f"naive2: {which} pass the seasonality test at m={m}, but their centred moving "
+        "average is 0 somewhere (zeros between spikes), so the multiplicative seasonal "
+        "indices do not exist: they get the naive forecast without seasonal adjustment, as "
+        "series that fail the test do.",
+        ForecasterWarning,
+        stacklevel=3,
+    )
+
+
+def _check_output_size(series: _Series, horizon: int, name: str) -> None:
+    """Refuse a baseline forecast of ``len(series) x horizon`` rows that would not fit in
+    memory (:func:`forecaster._validation.check_allocation`), before allocating it."""
+    n_series = len(series.lengths)
+    rows = n_series * horizon
+    per_row = 16 * len(series.targets) + 64  # the values and their copies, times, ids, indexes
+    check_allocation(
+        rows * per_row,
+        what=f"The {name} forecast ({rows:,} rows)",
+        grows_with=f"horizon={horizon:,} x {n_series:,} series",
+        fix="Lower horizon, or forecast fewer series at a time.",
+    )

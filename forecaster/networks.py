@@ -40,6 +40,7 @@ __all__ = [
     "NORMALIZATIONS",
     "EnsembleNet",
     "MemoryEstimate",
+    "OutOfMemoryError",
     "RecurrentNet",
     "check_memory",
     "check_network_config",
@@ -47,12 +48,12 @@ __all__ = [
     "estimate_memory",
     "memory_limit",
     "network_from_config",
+    "out_of_memory",
     "parameter_count",
 ]
 
 import inspect
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +63,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forecaster import _validation
-from forecaster._validation import check
-from forecaster.exceptions import DataValidationError
+from forecaster._validation import check, format_bytes
+from forecaster.exceptions import DataValidationError, ForecasterError
 
 CELLS: tuple[str, ...] = _validation.CELLS
 """Recurrent cell types accepted by :class:`RecurrentNet`."""
@@ -794,7 +795,7 @@ def check_network_config(
 
     Every argument goes through the parameter table (:mod:`forecaster._validation`), then their
     relations are checked, then the memory that ``n_members`` networks' parameters take
-    (:func:`check_memory`, against this machine's physical memory). Unknown keys are refused.
+    (:func:`check_memory`, against :func:`memory_limit`). Unknown keys are refused.
 
     Parameters
     ----------
@@ -972,7 +973,8 @@ def estimate_memory(
 
 def memory_limit(device: Any = "cpu") -> tuple[int, str]:
     """``(bytes, description)`` of the memory a network on ``device`` can use: the CUDA
-    device's total memory, else this machine's physical memory (``os.sysconf``).
+    device's total memory, else :func:`forecaster._validation.memory_limit` (the smallest of
+    physical memory, the room under ``ulimit -v`` and under the cgroup's memory limit).
 
     Examples
     --------
@@ -983,22 +985,51 @@ def memory_limit(device: Any = "cpu") -> tuple[int, str]:
     if device.type == "cuda" and torch.cuda.is_available():
         index = device.index if device.index is not None else torch.cuda.current_device()
         total = int(torch.cuda.get_device_properties(index).total_memory)
-        return total, f"the memory of CUDA device {index} ({_bytes(total)})"
-    try:
-        total = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        total = 2**40
-        return total, f"an assumed {_bytes(total)} (this machine's memory could not be read)"
-    return total, f"this machine's physical memory ({_bytes(total)})"
+        return total, f"the memory of CUDA device {index} ({format_bytes(total)})"
+    return _validation.memory_limit()
 
 
-def _bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB"):
-        if value < 1024 or unit == "EB":
-            break
-        value /= 1024
-    return f"{value:.3g} {unit}"
+class OutOfMemoryError(ForecasterError, MemoryError):
+    """Memory ran out while building or training a network, although the estimate passed
+    (another process took the memory meanwhile, or the estimate was too low). The message
+    names the parameters that the memory grows with."""
+
+
+_ALLOCATION_FAILURES = ("can't allocate memory", "defaultcpuallocator", "out of memory")
+
+
+def out_of_memory(
+    exc: BaseException, config: Mapping[str, Any], *, device: Any = "cpu", **sizes: Any
+) -> OutOfMemoryError | None:
+    """The :class:`OutOfMemoryError` for ``exc`` when it is an allocation failure (a
+    ``MemoryError`` or torch's ``RuntimeError`` "can't allocate memory" / DefaultCPUAllocator);
+    ``None`` for any other exception. ``sizes`` are further named sizes for the message (e.g.
+    ``batch_size=64``).
+
+    Examples
+    --------
+    >>> error = out_of_memory(MemoryError(), {"hidden_size": 8}, batch_size=4)
+    >>> str(error).startswith("Ran out of memory")
+    True
+    >>> out_of_memory(ValueError("x"), {}) is None
+    True
+    """
+    gpu = type(exc).__name__ == "GPUOutOfMemoryError"
+    failed = isinstance(exc, MemoryError | torch.OutOfMemoryError) and not gpu
+    if not failed and isinstance(exc, RuntimeError):
+        failed = any(text in str(exc).lower() for text in _ALLOCATION_FAILURES)
+    if not failed:
+        return None
+    c = {**_defaults(), **config}
+    shown = [f"{k}={c[k]:,}" for k in _NAMED if isinstance(c.get(k), int)]
+    shown += [f"{k}={v:,}" for k, v in sizes.items() if isinstance(v, int)]
+    _, where = memory_limit(device)
+    first = " ".join(str(exc).split())[:200]
+    return OutOfMemoryError(
+        f"Ran out of memory while building or training the network ({type(exc).__name__}: "
+        f"{first}). Memory grows with {', '.join(shown)}; the limit is {where}. Lower the "
+        "largest of them, or free memory (other processes, a smaller batch_size)."
+    )
 
 
 _NAMED = ("hidden_size", "num_layers", "lookback", "horizon", "segment_length", "n_features")
@@ -1044,13 +1075,13 @@ def check_memory(
         shown.append(f"{names['n_members']}={n_members:,}")
     if batch_size:
         shown.append(f"{names['batch_size']}={batch_size:,}")
-    parts = f"{_bytes(estimate.weights)} of weights ({estimate.parameters:,} parameters"
+    parts = f"{format_bytes(estimate.weights)} of weights ({estimate.parameters:,} parameters"
     parts += f" x {n_members:,} networks)" if n_members > 1 else ")"
     if estimate.training:
-        parts += f" + {_bytes(estimate.training)} to train on one batch"
+        parts += f" + {format_bytes(estimate.training)} to train on one batch"
     what = "Training this network" if batch_size else "The network's parameters"
     raise DataValidationError(
-        f"{what} would take an estimated {_bytes(estimate.total)} ({parts}), "
+        f"{what} would take an estimated {format_bytes(estimate.total)} ({parts}), "
         f"more than {where}. It grows with {', '.join(shown)} ({c['head']!r} head, "
         f"{c['cell']!r} cell). Lower the largest of them."
     )

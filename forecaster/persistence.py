@@ -10,7 +10,10 @@ A saved model is a folder with
   series or features: the scaler's ``center``, ``scale`` and ``n_fit_rows``, the Box-Cox
   lambdas (forecasters), the input means and scales (regressors);
 - ``weights.safetensors``: the network's tensors (safetensors never executes code);
-- ``keys.parquet`` (forecasters only): the series keys seen in ``fit``, with their dtype;
+- ``keys.parquet`` (forecasters only): the series keys seen in ``fit``, with their dtype, and
+  the last fitted time of each series (column ``__train_end__``, ``train_end_``; folders
+  written before it load without it, and ``score`` then cannot check that its held-out steps
+  are new);
 - ``manifest.json``: the sha256 of every other file (see :func:`forecaster._io.write_manifest`),
   the package's proof that it wrote the folder and that nothing in it changed since.
 
@@ -19,7 +22,15 @@ exchange with an earlier model, see :func:`forecaster._io.publish_directory`), s
 leaves a half-written model and a concurrent :func:`load` sees the old model or the new one. It
 replaces only a folder that is provably a model it wrote with nothing added or changed (or an
 empty folder); anything else is refused with an :class:`~forecaster.exceptions.OwnershipError`
-before anything is written.
+before anything is written: a folder it cannot read entirely (a sub-folder of mode 000) too.
+The earlier model is checked again after the exchange, so a file a user drops into it while
+the save runs is put back with it (and the save refused), never deleted with it.
+
+The staging folder ``.<name>.staging-<12 hex digits>`` beside the destination is locked by the
+saving process; a save killed before publishing leaves it behind, hidden, and the next save to
+the same path deletes it (its lock is free then: see :func:`forecaster._io.remove_staging`). One
+killed in the moment of publishing (its marker already removed; the folder may hold the earlier
+version) is left, hidden and harmless: nothing is deleted without proof.
 
 :func:`load` never unpickles anything. It reads every file from one version of the folder, only
 when it is a regular file within a size limit known before it is read (FIFOs, devices, links to
@@ -61,7 +72,6 @@ import io
 import json
 import math
 import os
-import shutil
 import stat
 import warnings
 from collections.abc import Callable, Mapping
@@ -114,6 +124,8 @@ CONFIG = "config.json"
 WEIGHTS = "weights.safetensors"
 STATE = "state.safetensors"
 KEYS = "keys.parquet"
+TRAIN_END = "__train_end__"
+"""Column of ``keys.parquet`` holding each series' last fitted time (``train_end_``)."""
 MANIFEST = _io.MANIFEST
 
 MANIFEST_LIMIT = 2**20
@@ -249,9 +261,12 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
 
     Raises
     ------
+    DataValidationError
+        When ``path`` is not a path (a non-empty ``str`` or ``os.PathLike`` without NUL).
     OwnershipError
         When ``path`` is a file, a link, or a folder holding anything but an unchanged saved
-        model; nothing is written then.
+        model (or anything it cannot read); nothing is written then. Also when a file appears
+        in the earlier model while it is replaced: it is put back, with that file.
     ModelSaveError
         When the folder cannot be written (permissions, a file in the path, disk full, ...).
 
@@ -264,12 +279,12 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     >>> sorted(p.name for p in folder.iterdir())
     ['config.json', 'manifest.json', 'state.safetensors', 'weights.safetensors']
     """
+    destination = _io.as_path(path, "path")
     name = type(estimator).__name__
     if name not in _estimator_classes():
         raise DataValidationError(f"Cannot save a {name}; expected a forecaster estimator.")
     if not hasattr(estimator, "network_"):
         raise NotFittedError(f"This {name} is not fitted yet; fit it before saving.")
-    destination = Path(path)
     _writing(destination, lambda: _check_destination(destination))
     config, arrays = _describe(estimator)
     files = {
@@ -279,7 +294,7 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     }
     if hasattr(estimator, "keys_"):
         buffer = io.BytesIO()
-        estimator.keys_.write_parquet(buffer)
+        _keys_frame(estimator).write_parquet(buffer)
         files[KEYS] = buffer.getvalue()
     details = {"format": FORMAT, "format_version": FORMAT_VERSION, "estimator": name}
     return _writing(destination, lambda: _publish(destination, files, details))
@@ -316,6 +331,9 @@ def _check_destination(destination: Path) -> None:
 
 
 def _publish(destination: Path, files: Mapping[str, bytes], details: dict[str, Any]) -> Path:
+    """Write the files in a staging folder and publish it; first delete the staging folders of
+    saves to this path whose process died (see :func:`forecaster._io.remove_staging`)."""
+    _io.remove_staging(destination)
     staging = _io.staging_directory(destination)
     try:
         for file, data in files.items():
@@ -323,7 +341,7 @@ def _publish(destination: Path, files: Mapping[str, bytes], details: dict[str, A
         _io.write_manifest(staging, KIND, details=details)
         return _io.publish_directory(staging, destination, kind=KIND, adopt=_is_legacy_model)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _io.discard_staging(staging)  # a no-op once published
 
 
 def _describe(estimator: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -453,6 +471,8 @@ def load(path: str | os.PathLike[str]) -> Any:
 
     Raises
     ------
+    DataValidationError
+        When ``path`` is not a path (a non-empty ``str`` or ``os.PathLike`` without NUL).
     ModelFormatError
         When the path is missing, is not a folder or is not a forecaster model; was written in
         a newer format; has a file that is not a regular file, is too large, or does not match
@@ -469,7 +489,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     >>> bool((loaded.predict(X) == model.predict(X)).all())
     True
     """
-    folder = Path(path)
+    folder = _io.as_path(path, "path")
     try:
         estimator, notice = _io.read_consistent(
             folder, lambda pinned: _Reader(folder, pinned).estimator(), error=ModelFormatError
@@ -1018,8 +1038,18 @@ def _restore_forecaster(
     estimator.keys_ = _keys(reader, estimator, len(estimator.scaler_.center_))
 
 
+def _keys_frame(estimator: Any) -> pl.DataFrame:
+    """``keys_``, with the last fitted time of each series (``train_end_``) when the estimator
+    has it, in the column :data:`TRAIN_END`."""
+    ends = estimator.__dict__.get("train_end_")
+    if ends is None or len(ends) != estimator.keys_.height:
+        return estimator.keys_
+    return estimator.keys_.with_columns(ends.alias(TRAIN_END))
+
+
 def _keys(reader: _Reader, estimator: Any, n_series: int) -> pl.DataFrame:
-    """The series keys, as many as the scaler has rows, in the id column."""
+    """The series keys, as many as the scaler has rows, in the id column (and ``train_end_``
+    set from the :data:`TRAIN_END` column when there is one, of the time column's dtype)."""
     data = reader.read(KEYS, KEYS_LIMIT + KEYS_BYTES_PER_SERIES * n_series, "series keys")
     column = estimator.id_col if estimator.id_col is not None else SERIES_ID
     try:
@@ -1032,8 +1062,22 @@ def _keys(reader: _Reader, estimator: Any, n_series: int) -> pl.DataFrame:
         raise reader.refuse(
             f"keys and scaler state disagree: {KEYS} has {rows} series, the scaler {n_series}"
         )
-    if keys.columns != [column]:
-        raise reader.refuse(f"{KEYS} has the columns {keys.columns}, expected [{column!r}]")
+    if keys.columns not in ([column], [column, TRAIN_END]):
+        raise reader.refuse(
+            f"{KEYS} has the columns {keys.columns}, expected [{column!r}] or "
+            f"[{column!r}, {TRAIN_END!r}]"
+        )
+    if TRAIN_END in keys.columns:
+        ends = keys[TRAIN_END]
+        expected = estimator.schema_.get(estimator.time_col)
+        if str(ends.dtype) != expected or ends.null_count():
+            raise reader.refuse(
+                f"the column {TRAIN_END!r} of {KEYS} must hold the last fitted time of each "
+                f"series as {expected}, without nulls; it holds {ends.dtype} with "
+                f"{ends.null_count()} nulls"
+            )
+        estimator.train_end_ = ends.alias(estimator.time_col)
+        keys = keys.drop(TRAIN_END)
     return keys
 
 

@@ -89,7 +89,8 @@ class PanelScaler:
             A series with no row in the span gets the identity map and a warning.
         mask : numpy.ndarray of bool, optional
             Instead of ``until``: which rows of the panel form the training span (e.g. all but
-            the last validation steps of every series).
+            the last validation steps of every series). Passing both is refused
+            (:class:`~forecaster.exceptions.DataValidationError`): combine them into one mask.
         """
         check("scaling", self.method)
         n, f = panel.n_series, panel.n_features
@@ -97,6 +98,12 @@ class PanelScaler:
         center = np.zeros((n, f))
         scale = np.ones((n, f))
         counts = np.zeros(n, dtype=np.int64)
+        if mask is not None and until is not None:
+            raise DataValidationError(
+                f"PanelScaler.fit takes until= or mask=, not both (got until={until!r} and a "
+                "mask): each chooses the training rows on its own. Pass one, e.g. "
+                "mask=your_mask & (panel.time <= until).to_numpy() to combine them."
+            )
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != (total,):

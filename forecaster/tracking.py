@@ -19,9 +19,16 @@ One MLflow run per fit holds
   (MLflow 3 refuses to unpickle models by default, and a ``.py`` file in the default artifact
   store under ``mlflow/`` must be avoided): :func:`mlflow.pyfunc.load_model` calls
   ``forecaster.tracking._load_pyfunc``, which loads the directory with
-  :func:`forecaster.load`. It predicts
-  from a pandas frame in the long format of the training frame and returns the forecast as a
-  pandas frame (pyfunc has no Polars type; conversion happens at this boundary only).
+  :func:`forecaster.load`. It predicts from a pandas or polars frame (or a dict of columns)
+  in the long format of the training frame and returns the forecast as a pandas frame;
+  ``params={"cutoff": ...}`` forecasts from that time (ISO text, or an int for integer time
+  columns). Its signature declares the output and the ``cutoff`` parameter but no input
+  schema: MLflow's schema enforcement refused what ``predict`` accepts (an integer column
+  for a float one, a Categorical id, a polars frame) with its own errors, so ``predict``
+  checks the input itself, as the native ``predict`` does, with forecaster's errors (after
+  restoring dtypes a trip through pandas or JSON changed: dates that came back as midnight
+  datetimes, ISO text). Unknown ``params`` are dropped by MLflow before ``predict`` sees them
+  (with a log message of MLflow's).
 
 When a fit is logged
 --------------------
@@ -48,11 +55,24 @@ Fault tolerance
 Tracking never breaks training, and a dead tracking server costs seconds, not minutes.
 
 - Before its first request, a fit, :func:`log_study`, :func:`trial_callback` and
-  :func:`configure` probe an ``http(s)://`` tracking server once (``GET /health``,
-  :data:`PROBE_TIMEOUT` seconds). A server that refuses the connection, does not answer, has a
-  name that does not resolve, or answers with a 5xx status or no HTTP at all is *unreachable*:
-  nothing is sent to it. The answer is remembered for :data:`PROBE_INTERVAL` seconds, so a grid
-  search or a study does not probe before every fit.
+  :func:`configure` probe the tracking store once: an ``http(s)://`` server with
+  ``GET /health`` (:data:`PROBE_TIMEOUT` seconds); a PostgreSQL, MySQL or SQL Server store
+  with a TCP connection to its host and port (same timeout); a SQLite store by checking that
+  the file is a SQLite database this user can write, in a folder where it can create files
+  (the folder is created first, as MLflow would). A store that refuses the connection,
+  does not answer, has a name that does not resolve, answers with a 5xx status or no HTTP at
+  all, or cannot be written is *unreachable*: nothing is sent to it (:func:`configure` raises
+  :class:`TrackingUnavailableError`). A store that answered, or did not answer within the
+  timeout, is remembered for :data:`PROBE_INTERVAL` seconds, so a grid search or a study pays
+  the timeout once; one found down at once (refused, HTTP 5xx, unwritable) is asked again at
+  the next check (the end of the fit: a server restarted meanwhile gets the fit's records).
+- MLflow retries opening a SQLAlchemy store (``mlflow.store.db.utils.MAX_RETRY_COUNT``, 10
+  attempts with a doubling sleep: about 100 s per store, 200 s for a fit). MLflow has no
+  setting for it, so inside :func:`bounded_requests` forecaster lowers it to
+  ``max_retries + 1`` attempts (restored after the block), and sets ``PGCONNECT_TIMEOUT`` (a
+  PostgreSQL connection's timeout) to ``request_timeout`` unless you set it.
+- Passwords in tracking URIs and storage URLs are masked (``user:***@host``) in every
+  warning, error and fallback record (:func:`mask_uri`).
 - Every request forecaster sends runs inside :func:`bounded_requests`: MLflow's HTTP timeout,
   retry count and backoff are :data:`DEFAULT_REQUEST_TIMEOUT` s, :data:`DEFAULT_MAX_RETRIES`
   and :data:`DEFAULT_BACKOFF_FACTOR` unless you set them, with
@@ -67,9 +87,10 @@ Tracking never breaks training, and a dead tracking server costs seconds, not mi
   complete); if not, the model plus everything that was not logged (params, dataset
   fingerprint, history, metrics, plot) are written to a new folder
   ``mlflow/unlogged/<time>-<run id>-<token>/`` under the working directory by default
-  (``configure(fallback_dir=...)``; ``model/`` reloads with :func:`forecaster.load`,
-  ``run.json`` holds the records, ``manifest.json`` the checksums). The folder is written in a
-  hidden staging folder and renamed into place, never over an existing one. Besides these
+  (``configure(fallback_dir=...)``, never inside a folder forecaster wrote, such as a saved
+  model; ``model/`` reloads with :func:`forecaster.load`, ``run.json`` holds the records,
+  ``manifest.json`` the checksums). The folder is written in a hidden staging folder and
+  renamed into place, never over an existing one. Besides these
   folders (and the folder of a local SQLite store) tracking writes no file, and it deletes
   none outside its own temporary folders. One
   :class:`~forecaster.exceptions.ForecasterWarning` says what was not logged and where it is.
@@ -97,6 +118,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import math
@@ -105,6 +127,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -121,6 +144,7 @@ import polars as pl
 
 import forecaster
 from forecaster import _io
+from forecaster.data import check_schema, collect_frame, frame_schema
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
 if TYPE_CHECKING:
@@ -135,6 +159,7 @@ __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_TRACKING_URI",
     "FALLBACK_KIND",
+    "MAX_REQUEST_TIMEOUT",
     "PROBE_INTERVAL",
     "PROBE_TIMEOUT",
     "FitLog",
@@ -149,6 +174,7 @@ __all__ = [
     "last_fit",
     "log_fit",
     "log_study",
+    "mask_uri",
     "paused",
     "request_limits",
     "trial_callback",
@@ -175,7 +201,12 @@ DEFAULT_BACKOFF_FACTOR = 1
 PROBE_TIMEOUT = 3.0
 """Seconds the reachability probe (``GET /health``) of an HTTP tracking server waits at most."""
 PROBE_INTERVAL = 30.0
-"""Seconds a probe's answer (or a request that found the server unreachable) is trusted."""
+"""Seconds the answer of a probe is trusted: a store that answered, one that did not answer
+within :data:`PROBE_TIMEOUT`, one whose request failed. A probe that failed at once
+(connection refused, HTTP 5xx, a SQLite folder that cannot be written) is repeated at the next
+check, as it costs nothing."""
+MAX_REQUEST_TIMEOUT = 3600
+"""Largest ``request_timeout`` accepted by :func:`configure` (seconds)."""
 FALLBACK_KIND = "unlogged-fit"
 """Kind of the fallback folders in their ``manifest.json`` (see :mod:`forecaster._io`)."""
 _HTTP_ENV = {
@@ -189,6 +220,9 @@ _HTTP_DEFAULTS = {
     "backoff_factor": DEFAULT_BACKOFF_FACTOR,
 }
 _MAX_RETRIES_LIMIT = 10  # MLflow refuses more (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT)
+_CHEAP_PROBE = 0.5  # seconds: a probe that failed faster than this is not cached
+_DB_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 _PLOT_SERIES = 4
 _MAX_PARAM_CHARS = 6000
@@ -266,9 +300,11 @@ class _State:
         self.fitted_runs: set[str] = set()  # active runs that already hold a fit
         self.last: FitLog | None = None
         self.limits: dict[str, int] = {}  # set with configure(request_timeout=..., ...)
-        self.probes: dict[str, tuple[float, str | None]] = {}  # uri -> (when, reason if down)
+        # uri -> (when, reason if down, seconds the answer is trusted)
+        self.probes: dict[str, tuple[float, str | None, float]] = {}
         self.bounded_depth = 0
         self.bounded_saved: dict[str, str | None] = {}
+        self.bounded_db_retries: int | None = None  # MLflow's own value while ours is set
 
 
 _state = _State()
@@ -353,10 +389,14 @@ def configure(
         missing; on a local SQLite store with its artifacts in an ``artifacts`` folder next to
         the database (``mlflow/artifacts/<experiment>`` for the default store).
     fallback_dir : str or path-like, optional
-        Folder for fits that could not be logged (default ``mlflow/unlogged``).
+        Folder for fits that could not be logged (default ``mlflow/unlogged``); never one
+        that is, or lies inside, a folder forecaster wrote (a saved model, a pipeline run). A
+        fallback folder that became one later is not written: the records go to the default
+        folder, with a warning.
     request_timeout : float, optional
         Seconds forecaster's requests wait to connect or for an answer (rounded up to whole
-        seconds, as MLflow takes them). Default ``MLFLOW_HTTP_REQUEST_TIMEOUT`` when set, else
+        seconds, as MLflow takes them), above 0 and at most :data:`MAX_REQUEST_TIMEOUT` (an
+        hour). Default ``MLFLOW_HTTP_REQUEST_TIMEOUT`` when set, else
         :data:`DEFAULT_REQUEST_TIMEOUT`. The reachability probe waits at most
         ``min(request_timeout, PROBE_TIMEOUT)``.
     max_retries : int, optional
@@ -372,8 +412,10 @@ def configure(
     DataValidationError
         For an argument of the wrong type or range.
     TrackingUnavailableError
-        When the tracking server cannot be reached (within seconds: see the module docs). The
-        URI and the settings are kept; fits still train and keep their records locally.
+        When the tracking store cannot be reached or written (within seconds: see the module
+        docs; a server, a database server, a SQLite file or folder). The URI (password
+        masked in the message) and the settings are kept; fits still train and keep their
+        records locally.
     ForecasterError
         When the tracking store refuses the experiment (e.g. a URI MLflow cannot use).
 
@@ -388,10 +430,8 @@ def configure(
     for arg, value in (("tracking_uri", tracking_uri), ("experiment", experiment)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise DataValidationError(f"{arg} must be a non-empty string or None, got {value!r}.")
-    if fallback_dir is not None and not isinstance(fallback_dir, str | os.PathLike):
-        raise DataValidationError(
-            f"fallback_dir must be a path (str or path-like) or None, got {fallback_dir!r}."
-        )
+    if fallback_dir is not None:
+        _check_fallback_root(_io.as_path(fallback_dir, "fallback_dir"))
     mlflow = _import_mlflow()
     uri = tracking_uri or default_tracking_uri()
     name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
@@ -401,11 +441,14 @@ def configure(
             _state.fallback_dir = Path(fallback_dir)
         with bounded_requests():
             try:
-                _prepare_local_store(uri)
-                mlflow.set_tracking_uri(uri)
-                uri = mlflow.get_tracking_uri()
-                down = _unreachable_reason(uri)
+                down = _unreachable_reason(uri)  # before anything waits on the store
+                if down is None:
+                    _prepare_local_store(uri)
+                    mlflow.set_tracking_uri(uri)
+                    uri = mlflow.get_tracking_uri()
+                    down = _unreachable_reason(uri)
                 if down is not None:
+                    mlflow.set_tracking_uri(uri)  # kept: fits keep their records locally
                     raise TrackingUnavailableError(_unreachable_message(uri, down))
                 location = _experiment_location(uri, name)
                 experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
@@ -417,8 +460,8 @@ def configure(
                 if kind is TrackingUnavailableError:
                     _mark_down(uri, _short(exc))
                 raise kind(
-                    f"Cannot use the MLflow tracking store {uri} (experiment {name!r}): "
-                    f"{_short(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI or "
+                    f"Cannot use the MLflow tracking store {mask_uri(uri)} (experiment "
+                    f"{name!r}): {_short(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI or "
                     "forecaster.tracking.configure) and that the store is reachable."
                 ) from exc
         _state.target = TrackingTarget(uri, experiment_id, name, location)
@@ -432,10 +475,12 @@ def _check_limits(request_timeout: Any, max_retries: Any) -> dict[str, int]:
             isinstance(request_timeout, bool)
             or not isinstance(request_timeout, numbers.Real)
             or not math.isfinite(request_timeout)
-            or request_timeout <= 0
+            or not 0 < request_timeout <= MAX_REQUEST_TIMEOUT
         ):
             raise DataValidationError(
-                f"request_timeout must be a positive number of seconds, got {request_timeout!r}."
+                f"request_timeout must be a positive number of seconds up to "
+                f"{MAX_REQUEST_TIMEOUT} (an hour), got {request_timeout!r}. It bounds every "
+                "request to the tracking server; e.g. request_timeout=30."
             )
         limits["request_timeout"] = math.ceil(request_timeout)
     if max_retries is not None:
@@ -498,13 +543,18 @@ def bounded_requests() -> Iterator[None]:
         state = _state
         if state.bounded_depth == 0:
             state.bounded_saved = {}
-            for key, value in request_limits().items():
+            limits = request_limits()
+            for key, value in limits.items():
                 variable = _HTTP_ENV[key]
                 if variable in os.environ and key not in state.limits:
                     continue  # the user's own setting
                 state.bounded_saved[variable] = os.environ.get(variable)
                 os.environ[variable] = str(value)
+            if "PGCONNECT_TIMEOUT" not in os.environ:  # libpq: a PostgreSQL store's connect
+                state.bounded_saved["PGCONNECT_TIMEOUT"] = None
+                os.environ["PGCONNECT_TIMEOUT"] = str(limits["request_timeout"])
         state.bounded_depth += 1
+        _limit_database_retries()
     try:
         yield
     finally:
@@ -517,9 +567,75 @@ def bounded_requests() -> Iterator[None]:
                     else:
                         os.environ[variable] = previous
                 state.bounded_saved = {}
+                utils = sys.modules.get("mlflow.store.db.utils")
+                if utils is not None and state.bounded_db_retries is not None:
+                    utils.MAX_RETRY_COUNT = state.bounded_db_retries
+                state.bounded_db_retries = None
+
+
+def _limit_database_retries() -> None:
+    """Inside :func:`bounded_requests`: MLflow's SQLAlchemy stores retry creating their engine
+    ``mlflow.store.db.utils.MAX_RETRY_COUNT`` (10) times with a doubling sleep, about 100 s per
+    store (200 s for the tracking and registry stores of a database that cannot be opened).
+    MLflow has no setting for it, so the block lowers it to ``max_retries + 1`` attempts, once
+    that module is loaded (restored when the outermost block ends)."""
+    utils = sys.modules.get("mlflow.store.db.utils")
+    with _state.lock:
+        if utils is None or _state.bounded_depth == 0 or _state.bounded_db_retries is not None:
+            return
+        original = getattr(utils, "MAX_RETRY_COUNT", None)
+        if not isinstance(original, int):
+            return
+        _state.bounded_db_retries = original
+        utils.MAX_RETRY_COUNT = min(original, request_limits()["max_retries"] + 1)
+
+
+def mask_uri(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``
+    (``postgresql://user:***@host/db``; also ``password=...`` query parameters).
+
+    Every message of :mod:`forecaster.tracking` and :mod:`forecaster.tuning` that quotes a
+    tracking URI or a storage URL goes through it.
+
+    Examples
+    --------
+    >>> mask_uri("postgresql+psycopg://me:s3cr:et@db.example:5432/runs?password=x&sslmode=on")
+    'postgresql+psycopg://me:***@db.example:5432/runs?password=***&sslmode=on'
+    >>> mask_uri("http://tracking.example:5000")
+    'http://tracking.example:5000'
+    """
+    text = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", str(text))
+    return re.sub(r"(?i)([?&;](?:password|passwd|pwd)=)[^&;\s]*", r"\1***", text)
+
+
+def _scheme(uri: str) -> str:
+    """``"http"``, ``"sqlite"``, ``"postgresql"`` ... of a tracking URI (the driver dropped);
+    ``""`` for a plain path."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", uri)
+    return match.group(1).split("+", 1)[0].lower() if match else ""
 
 
 def _probe(uri: str, timeout: float) -> str | None:
+    """Whether the store ``uri`` can be used: None when it can (or when it is of a kind that
+    is not probed), else why not. HTTP: ``GET <uri>/health``; a database server: a TCP
+    connection to its host and port; SQLite: the file and its folder (see
+    :func:`_sqlite_problem`)."""
+    scheme = _scheme(uri)
+    if scheme in ("http", "https"):
+        return _probe_http(uri, timeout)
+    if scheme == "sqlite" or scheme in _DB_PORTS:  # MLflow will load its SQLAlchemy store
+        with contextlib.suppress(Exception):
+            if "mlflow" in sys.modules:
+                importlib.import_module("mlflow.store.db.utils")
+        _limit_database_retries()
+    if scheme == "sqlite":
+        return _sqlite_problem(uri)
+    if scheme in _DB_PORTS:
+        return _probe_database(uri, scheme, timeout)
+    return None
+
+
+def _probe_http(uri: str, timeout: float) -> str | None:
     """``GET <uri>/health``: None when the server answers (below 500), else why not."""
     import requests
 
@@ -543,32 +659,117 @@ def _probe(uri: str, timeout: float) -> str | None:
     return None
 
 
-def _unreachable_reason(uri: str) -> str | None:
-    """Why the ``http(s)`` tracking server ``uri`` is unreachable, or None (also for other
-    stores). Probed at most once per :data:`PROBE_INTERVAL` (see :func:`_mark_down`)."""
-    if not uri.startswith(("http://", "https://")):
+def _probe_database(uri: str, scheme: str, timeout: float) -> str | None:
+    """A TCP connection to the host and port of a PostgreSQL / MySQL / SQL Server store (a
+    Unix socket or a URL SQLAlchemy cannot parse is not probed: MLflow says what is wrong)."""
+    import socket
+
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(uri)
+        host, port = url.host, url.port or _DB_PORTS[scheme]
+    except Exception:
         return None
-    now = time.monotonic()
+    if not host or host.startswith("/"):
+        return None
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {timeout:g} s"
+    except OSError as exc:
+        return f"{host}:{port}: {_short(exc)}"
+
+
+def _sqlite_problem(uri: str) -> str | None:
+    """Why MLflow cannot write the SQLite store ``uri`` (which it would retry for minutes),
+    or None: the file must be a SQLite database (or absent) that this process can read and
+    write, in a folder where it can create files (SQLite writes a journal beside the
+    database: a temporary file, removed at once). The folder is created, as MLflow would.
+    In-memory and ``file:`` URIs are not checked."""
+    text = uri.split(":///", 1)[1] if ":///" in uri else ""
+    path_text = text.split("?", 1)[0]
+    if not path_text or path_text == ":memory:" or path_text.startswith("file:"):
+        return None
+    path = Path(path_text).absolute()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        return f"the SQLite file {path} cannot be read ({exc.strerror or exc})"
+    if info is not None:
+        if not stat.S_ISREG(info.st_mode):
+            return f"{path} is not a regular file (a folder, device or FIFO), not a database"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"the SQLite file {path} is not writable by this user"
+        if info.st_size:
+            try:
+                with open(path, "rb") as handle:
+                    header = handle.read(len(_SQLITE_HEADER))
+            except OSError as exc:
+                return f"the SQLite file {path} cannot be read ({exc.strerror or exc})"
+            if header != _SQLITE_HEADER:
+                return f"{path} is not a SQLite database (it starts with {header[:8]!r})"
+    folder = path.parent
+    try:  # as MLflow does before it opens the store
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{path} cannot be written: its folder cannot be created ({_short(exc)})"
+    try:  # the only reliable test (root ignores permission bits; /proc refuses anyway)
+        handle, probe = tempfile.mkstemp(prefix=".forecaster-probe-", dir=folder)
+    except OSError as exc:
+        return f"{path} cannot be written: its folder {folder} is not writable ({_short(exc)})"
+    os.close(handle)
+    os.unlink(probe)
+    return None
+
+
+def _unreachable_reason(uri: str) -> str | None:
+    """Why the tracking store ``uri`` cannot be used, or None (see :func:`_probe`). A store
+    that answers, or was found down slowly (no answer within the probe's timeout, or a request
+    that failed: see :func:`_mark_down`), is trusted for :data:`PROBE_INTERVAL` seconds, so
+    that a grid search pays the timeout once, not once per fit; a store found down at once
+    (refused, HTTP 5xx, a SQLite folder that cannot be written) costs next to nothing to ask
+    again and is probed at the next check (e.g. at the end of a fit: a server restarted
+    meanwhile gets the fit's records)."""
     with _state.lock:
         known = _state.probes.get(uri)
-    if known is not None and now - known[0] < PROBE_INTERVAL:
+    if known is not None and time.monotonic() - known[0] < known[2]:
         return known[1]
+    started = time.monotonic()
     reason = _probe(uri, min(float(request_limits()["request_timeout"]), PROBE_TIMEOUT))
+    took = time.monotonic() - started
+    trusted = PROBE_INTERVAL if reason is None or took >= _CHEAP_PROBE else 0.0
     with _state.lock:
-        _state.probes[uri] = (time.monotonic(), reason)
+        _state.probes[uri] = (time.monotonic(), reason, trusted)
     return reason
 
 
 def _mark_down(uri: str, reason: str) -> None:
     """Remember that a request found ``uri`` unreachable (no probe for a while)."""
     with _state.lock:
-        _state.probes[uri] = (time.monotonic(), reason)
+        _state.probes[uri] = (time.monotonic(), reason, PROBE_INTERVAL)
 
 
 def _unreachable_message(uri: str, reason: str) -> str:
+    scheme, shown = _scheme(uri), mask_uri(uri)
+    if scheme == "sqlite":
+        return (
+            f"The MLflow tracking store {shown} cannot be used: {reason}. Point "
+            "MLFLOW_TRACKING_URI (or forecaster.tracking.configure) at a SQLite file in a "
+            "writable folder, or make this one writable"
+        )
+    if scheme in _DB_PORTS:
+        return (
+            f"The MLflow tracking database {shown} cannot be reached ({reason}); checked with "
+            f"a {PROBE_TIMEOUT:g} s connection to its host and port. Start the database or fix "
+            "the tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.configure)"
+        )
     return (
-        f"The MLflow tracking server {uri} cannot be reached ({reason}); checked with a "
-        f"{PROBE_TIMEOUT:g} s probe of {uri.rstrip('/')}/health. Start the server or fix the "
+        f"The MLflow tracking server {shown} cannot be reached ({reason}); checked with a "
+        f"{PROBE_TIMEOUT:g} s probe of {shown.rstrip('/')}/health. Start the server or fix the "
         "tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.configure)"
     )
 
@@ -591,7 +792,8 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}")
+    """``"Type: message"`` on one line, at most ``limit`` characters, passwords masked."""
+    text = mask_uri(re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}"))
     return text if len(text) < limit else text[: limit - 3] + "..."
 
 
@@ -643,7 +845,36 @@ def _experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
 
 
 def _fallback_root() -> Path:
-    return _state.fallback_dir if _state.fallback_dir is not None else Path(DEFAULT_FALLBACK_DIR)
+    """The configured fallback root; the default one (with a warning) when the configured one
+    lies in a folder forecaster wrote (a model saved there after :func:`configure`)."""
+    if _state.fallback_dir is None:
+        return Path(DEFAULT_FALLBACK_DIR)
+    try:
+        _check_fallback_root(_state.fallback_dir)
+    except DataValidationError as exc:
+        warnings.warn(
+            f"{exc} The records go to {Path(DEFAULT_FALLBACK_DIR).absolute()} instead.",
+            ForecasterWarning,
+            stacklevel=2,
+        )
+        return Path(DEFAULT_FALLBACK_DIR)
+    return _state.fallback_dir
+
+
+def _check_fallback_root(root: Path) -> None:
+    """Refuse a fallback root that is, or lies inside, a folder forecaster wrote (a saved
+    model, a pipeline run, another fallback folder): a record folder there would be a folder
+    its manifest does not list, and forecaster would refuse to replace or delete it."""
+    owner = _io.owning_folder(root / "records")
+    if owner is not None:
+        folder, kind = owner
+        where = "is" if folder == Path(os.path.abspath(root)) else "is inside"
+        raise DataValidationError(
+            f"fallback_dir={str(root)!r} {where} {folder}, a {kind} folder forecaster wrote: "
+            "unlogged records written there would be files its manifest does not list, and "
+            f"forecaster would then refuse to replace or delete that {kind}. Pass a folder "
+            f"outside it (the default is {DEFAULT_FALLBACK_DIR!r})."
+        )
 
 
 def autolog(enable: bool = True) -> None:
@@ -655,17 +886,36 @@ def autolog(enable: bool = True) -> None:
     Parameters
     ----------
     enable : bool, default True
-        False switches it off again.
+        False switches it off again. Only True and False are accepted (``"false"``, 0 or
+        None would be read by their truthiness).
 
     Raises
     ------
+    DataValidationError
+        When ``enable`` is not a bool.
     ImportError
         When mlflow is not installed.
+
+    Examples
+    --------
+    >>> autolog("false")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: enable must be True or False, got 'false' ...
     """
+    _check_flag("enable", enable)
     if enable:
         _import_mlflow()
     with _state.lock:
         _state.autolog = bool(enable)
+
+
+def _check_flag(argument: str, value: Any) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise DataValidationError(
+            f"{argument} must be True or False, got {value!r} ({type(value).__name__}). "
+            f"Pass a bool, e.g. {argument}=True."
+        )
 
 
 @contextlib.contextmanager
@@ -716,6 +966,13 @@ def dataset_fingerprint(
         streaming pass; independent of row order, which does not change a fit; stable for a
         given Polars version). For arrays it is a BLAKE2 hash of their bytes.
 
+    Raises
+    ------
+    DataValidationError
+        For anything else (None, a pandas frame, a list, arrays of Python objects), an
+        ``id_col`` or ``time_col`` the frame lacks, or a lazy frame whose source cannot be
+        read.
+
     Examples
     --------
     >>> import polars as pl
@@ -727,43 +984,17 @@ def dataset_fingerprint(
     True
     """
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
-        lazy = data.lazy()
-        schema = lazy.collect_schema()
-        exprs = [
-            pl.len().alias("rows"),
-            pl.struct(pl.all()).hash(seed=0).sum().alias("row_hash_sum"),
-        ]
-        if id_col is not None and id_col in schema:
-            exprs.append(pl.col(id_col).n_unique().alias("series"))
-        if time_col is not None and time_col in schema:
-            exprs += [pl.col(time_col).min().alias("start"), pl.col(time_col).max().alias("end")]
-        row = lazy.select(exprs).collect().row(0, named=True)
-        dtypes = {name: str(dtype) for name, dtype in schema.items()}
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(json.dumps(dtypes).encode())
-        digest.update(f"{row['rows']}:{row['row_hash_sum']}".encode())
-        return {
-            "kind": "frame",
-            "columns": list(dtypes),
-            "dtypes": dtypes,
-            "rows": int(row["rows"]),
-            "series": int(row.get("series", 1)),
-            "start": None if row.get("start") is None else str(row["start"]),
-            "end": None if row.get("end") is None else str(row["end"]),
-            "hash": digest.hexdigest(),
-            "hash_method": f"blake2b(schema, rows, sum of polars row hashes), polars "
-            f"{pl.__version__}",
-        }
-    arrays = [np.ascontiguousarray(a) for a in (data if isinstance(data, tuple) else (data,))]
+        return _frame_fingerprint(data, id_col, time_col)
+    arrays = _fingerprint_arrays(data)
     digest = hashlib.blake2b(digest_size=16)
     for a in arrays:
         digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(memoryview(a).cast("B") if a.dtype != object else repr(a).encode())
+        digest.update(memoryview(np.ascontiguousarray(a)).cast("B"))
     return {
         "kind": "arrays",
         "columns": [f"array_{i}" for i in range(len(arrays))],
         "dtypes": {f"array_{i}": f"{a.dtype}{list(a.shape)}" for i, a in enumerate(arrays)},
-        "rows": len(arrays[0]) if arrays and arrays[0].ndim else 0,
+        "rows": len(arrays[0]) if arrays[0].ndim else 0,
         "series": None,
         "start": None,
         "end": None,
@@ -772,12 +1003,127 @@ def dataset_fingerprint(
     }
 
 
+def _fingerprint_arrays(data: Any) -> list[np.ndarray]:
+    """The numeric arrays of ``data`` (an array or a tuple of arrays), or our error."""
+    items = data if isinstance(data, tuple) else (data,)
+    wrong = [a for a in items if not isinstance(a, np.ndarray)]
+    if not items or wrong:
+        bad = wrong[0] if wrong else None
+        got = "an empty tuple" if not items else _kind(bad)
+        hint = (
+            " Convert it with pl.from_pandas(frame)."
+            if type(bad).__module__.startswith("pandas")
+            else ""
+        )
+        raise DataValidationError(
+            f"data must be a polars DataFrame or LazyFrame, or numpy arrays (X, y) for an "
+            f"RNNRegressor; got {got}.{hint}"
+        )
+    odd = next((a for a in items if a.dtype.hasobject or a.dtype.kind not in "biuf"), None)
+    if odd is not None:
+        raise DataValidationError(
+            f"data arrays must hold numbers, got an array of dtype {odd.dtype}. Convert it, "
+            "e.g. np.asarray(X, dtype=np.float32)."
+        )
+    return list(items)
+
+
+def _kind(value: Any) -> str:
+    """``None``, ``a pandas.core.frame.DataFrame``, ``a list`` ...: a value's kind, for messages."""
+    if value is None:
+        return "None"
+    return f"a {type(value).__module__}.{type(value).__name__}".replace("builtins.", "")
+
+
+def _frame_fingerprint(data: Any, id_col: str | None, time_col: str | None) -> dict[str, Any]:
+    schema = frame_schema(data, what="data")
+    for argument, column in (("id_col", id_col), ("time_col", time_col)):
+        if column is not None and column not in schema:
+            raise DataValidationError(
+                f"{argument}={column!r} is not a column of the frame (its columns: "
+                f"{list(schema.names())})."
+            )
+    lazy = data.lazy()
+    try:
+        return _frame_digest(lazy, schema, id_col, time_col)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as exc:
+        raise DataValidationError(
+            f"Cannot read the frame to fingerprint it: {_short(exc)}"
+        ) from exc
+
+
+def _frame_digest(
+    lazy: pl.LazyFrame, schema: Any, id_col: str | None, time_col: str | None
+) -> dict[str, Any]:
+    """The fingerprint of a readable frame (one streaming pass)."""
+    exprs = [
+        pl.len().alias("rows"),
+        pl.struct(pl.all()).hash(seed=0).sum().alias("row_hash_sum"),
+    ]
+    if id_col is not None and id_col in schema:
+        exprs.append(pl.col(id_col).n_unique().alias("series"))
+    if time_col is not None and time_col in schema:
+        exprs += [pl.col(time_col).min().alias("start"), pl.col(time_col).max().alias("end")]
+    row = lazy.select(exprs).collect().row(0, named=True)
+    dtypes = {name: str(dtype) for name, dtype in schema.items()}
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps(dtypes).encode())
+    digest.update(f"{row['rows']}:{row['row_hash_sum']}".encode())
+    return {
+        "kind": "frame",
+        "columns": list(dtypes),
+        "dtypes": dtypes,
+        "rows": int(row["rows"]),
+        "series": int(row.get("series", 1)),
+        "start": None if row.get("start") is None else str(row["start"]),
+        "end": None if row.get("end") is None else str(row["end"]),
+        "hash": digest.hexdigest(),
+        "hash_method": f"blake2b(schema, rows, sum of polars row hashes), polars {pl.__version__}",
+    }
+
+
 def _fingerprint_for(estimator: Any, data: Any) -> dict[str, Any]:
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
         return dataset_fingerprint(
-            data, id_col=getattr(estimator, "id_col", None), time_col=estimator.time_col
+            data,
+            id_col=getattr(estimator, "id_col", None),
+            time_col=getattr(estimator, "time_col", None),
         )
     return dataset_fingerprint(data)
+
+
+def _training_data(estimator: Any, data: Any, caller: str) -> Any:
+    """``data`` checked against what ``estimator`` (fitted) was trained on, before anything
+    is logged or written: a forecaster's frame must have the training columns with compatible
+    dtypes; a regressor's data must be ``(X, y)`` with its window shape (returned as numpy
+    arrays)."""
+    if hasattr(estimator, "schema_"):
+        try:
+            check_schema(data, estimator.schema_, id_col=estimator.id_col, what="frame")
+        except DataValidationError as exc:
+            raise DataValidationError(
+                f"{caller} needs the frame the model was trained on (or one with its columns): "
+                f"{exc}"
+            ) from None
+        return data
+    if not (isinstance(data, tuple) and len(data) == 2):
+        raise DataValidationError(
+            f"{caller} takes an RNNRegressor's training data as a tuple (X, y) of arrays, got "
+            f"{_kind(data)}."
+        )
+    try:
+        X, y = np.asarray(data[0], dtype=np.float32), np.asarray(data[1])
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"{caller}: (X, y) must be numeric arrays ({exc}).") from None
+    channels = X.shape[2] if X.ndim == 3 else 1
+    expected = (int(estimator.lookback_), int(estimator.n_channels_))
+    if X.ndim not in (2, 3) or (X.shape[1], channels) != expected or len(X) != len(y):
+        raise DataValidationError(
+            f"{caller}: X must have shape (n, {expected[0]}, {expected[1]}) (or (n, "
+            f"{expected[0]}) for one feature), as in fit, and y as many rows; got X of shape "
+            f"{X.shape} and y of shape {y.shape}."
+        )
+    return X, y
 
 
 def _fingerprint_params(fp: Mapping[str, Any]) -> dict[str, str]:
@@ -928,14 +1274,22 @@ def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -
     -------
     matplotlib.figure.Figure
         Built without pyplot (no global backend change); save it with ``fig.savefig``.
-    """
-    from matplotlib.figure import Figure
 
-    from forecaster.data import _as_tuple
+    Raises
+    ------
+    NotFittedError
+        When ``estimator`` is not fitted.
+    DataValidationError
+        For an RNNRegressor (it has no series to draw), a ``frame`` without the training
+        columns and dtypes (or not a polars frame), or ``n_series`` that is not an integer
+        >= 1.
+    """
+    _check_plot_args(estimator, frame, n_series)
+    from matplotlib.figure import Figure
 
     horizon, lookback = int(estimator.horizon), int(estimator.lookback)
     id_col, time_col = estimator.id_col, estimator.time_col
-    target = _as_tuple(estimator.target)[0]
+    target = _targets(estimator)[0]
     data = frame.lazy()
     if id_col is not None:
         ids = estimator.keys_[id_col].head(n_series).implode()
@@ -976,6 +1330,34 @@ def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -
     return fig
 
 
+def _check_plot_args(estimator: Any, frame: Any, n_series: Any) -> None:
+    if not hasattr(estimator, "network_"):
+        from forecaster.exceptions import NotFittedError
+
+        raise NotFittedError(
+            f"forecast_plot needs a fitted forecaster; this {type(estimator).__name__} is not "
+            "fitted (fit it first)."
+        )
+    if not hasattr(estimator, "schema_"):
+        raise DataValidationError(
+            f"forecast_plot draws the series of a forecaster; a {type(estimator).__name__} "
+            "predicts windows and has no series to draw."
+        )
+    if isinstance(n_series, bool | np.bool_) or not isinstance(n_series, numbers.Integral):
+        raise DataValidationError(
+            f"n_series must be an integer >= 1 (the number of series drawn), got "
+            f"{n_series!r}. To draw every series pass n_series=len(estimator.keys_)."
+        )
+    if n_series < 1:
+        raise DataValidationError(f"n_series must be an integer >= 1, got {n_series!r}.")
+    _training_data(estimator, frame, "forecast_plot")
+
+
+def _targets(estimator: Any) -> list[str]:
+    target = estimator.target
+    return [target] if isinstance(target, str) else list(target)
+
+
 # ------------------------------------------------------------------------------------------
 # the pyfunc model
 # ------------------------------------------------------------------------------------------
@@ -1005,7 +1387,7 @@ def _define_pyfunc(base: type) -> type:
 
     def predict(self: Any, context: Any, model_input: Any, params: Any = None) -> Any:
         """Forecast: pandas frame in (long format), pandas frame out (see the class)."""
-        return _pyfunc_predict(self.estimator, model_input)
+        return _pyfunc_predict(self.estimator, model_input, params)
 
     # Real (not string) annotations for MLflow, which reads them: a pandas frame, from which
     # it infers no schema (the logged signature does that) and so does not warn.
@@ -1016,7 +1398,8 @@ def _define_pyfunc(base: type) -> type:
     :func:`forecaster.load`: nothing of the model is pickled. ``predict`` takes a pandas frame
     in the long format of the training frame (id, time, targets, covariates; rows with all
     targets null are the future-covariate values over the horizon, for a model with future
-    covariates) and returns the forecast as a pandas frame (id, time, targets). For an
+    covariates) and returns the forecast as a pandas frame (id, time, targets);
+    ``params={"cutoff": ...}`` forecasts from that time. For an
     :class:`~forecaster.RNNRegressor` it takes the ``X`` windows (an array, or a frame of 2-D
     windows) and returns the predictions as an array.
     """
@@ -1032,7 +1415,7 @@ class _LoadedModel:
         self.estimator = estimator
 
     def predict(self, model_input: Any, params: Any = None) -> Any:
-        return _pyfunc_predict(self.estimator, model_input)
+        return _pyfunc_predict(self.estimator, model_input, params)
 
 
 def _load_pyfunc(data_path: str) -> _LoadedModel:
@@ -1060,39 +1443,100 @@ def _parse_dtype(name: str) -> Any:
     return None
 
 
-def _to_training_frame(model_input: Any, schema: Mapping[str, str]) -> pl.DataFrame:
-    """A Polars frame from the pyfunc input, with the training dtypes restored where pandas
-    changed them (e.g. Date comes back as datetime64)."""
+def _pyfunc_frame(model_input: Any) -> pl.DataFrame:
+    """A Polars frame from what the pyfunc was given (pandas or polars frame, dict of
+    columns, list of rows), or our error."""
+    if isinstance(model_input, pl.LazyFrame):
+        return collect_frame(model_input, what="pyfunc input")
     if isinstance(model_input, pl.DataFrame):
-        frame = model_input
-    elif type(model_input).__module__.startswith("pandas"):
-        frame = pl.from_pandas(model_input)
+        return model_input
+    module = type(model_input).__module__
+    if module.startswith("pandas") and hasattr(model_input, "columns"):
+        duplicated = model_input.columns[model_input.columns.duplicated()]
+        if len(duplicated):
+            raise DataValidationError(
+                f"The pyfunc input has the column names {sorted(map(str, set(duplicated)))} "
+                "more than once; give each column one name."
+            )
+        convert: Callable[[], pl.DataFrame] = lambda: pl.from_pandas(model_input)  # noqa: E731
+    elif isinstance(model_input, Mapping | list):
+        convert = lambda: pl.DataFrame(model_input)  # noqa: E731
     else:
-        frame = pl.DataFrame(model_input)
+        raise DataValidationError(
+            f"The pyfunc model of a forecaster takes a pandas or polars DataFrame (or a dict of "
+            f"columns) in the long format of the training frame, got {_kind(model_input)}."
+        )
+    try:
+        return convert()
+    except Exception as exc:  # pyarrow / polars cannot represent a column
+        raise DataValidationError(
+            f"Cannot read the pyfunc input as a frame: {_short(exc)}. Pass a frame in the long "
+            "format of the training frame, with one type per column."
+        ) from None
+
+
+def _restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFrame:
+    """The training dtypes where a round trip through pandas or JSON changed them without
+    changing the values: a Date column that came back as midnight datetimes, a datetime of
+    another time unit (same time zone), ISO text for a Date or Datetime column. Anything else
+    is left for ``predict``, which refuses what does not fit, naming the column."""
     casts = []
     for name, expected in schema.items():
-        if name in frame.columns and str(frame.schema[name]) != expected:
-            dtype = _parse_dtype(expected)
-            if dtype is not None and not (dtype.is_numeric() and frame.schema[name].is_numeric()):
-                casts.append(pl.col(name).cast(dtype))
+        if name not in frame.columns or str(frame.schema[name]) == expected:
+            continue
+        dtype, found = _parse_dtype(expected), frame.schema[name]
+        if dtype is None or not dtype.is_temporal():
+            continue
+        column = frame[name]
+        if found == pl.String:
+            with contextlib.suppress(Exception):
+                parsed = (
+                    column.str.to_date(strict=True)
+                    if dtype == pl.Date
+                    else column.str.to_datetime(strict=True).cast(dtype)
+                )
+                casts.append(parsed.alias(name))
+        elif isinstance(found, pl.Datetime) and dtype == pl.Date:
+            if found.time_zone is None and (column.dt.truncate("1d") == column).all():
+                casts.append(column.cast(pl.Date))
+        elif (
+            isinstance(found, pl.Datetime)
+            and isinstance(dtype, pl.Datetime)
+            and found.time_zone == dtype.time_zone
+        ):
+            casts.append(column.cast(dtype))
     return frame.with_columns(casts) if casts else frame
 
 
-def _pyfunc_predict(estimator: Any, model_input: Any) -> Any:
-    from forecaster.data import _as_tuple
-
+def _pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
+    """The pyfunc's ``predict``: what native ``predict`` accepts, the pyfunc accepts (the
+    model is logged without an enforced input schema); what it refuses is our error."""
+    params = dict(params or {}) if isinstance(params, Mapping | type(None)) else params
+    allowed = {"cutoff"} if hasattr(estimator, "schema_") else set()
+    if not isinstance(params, dict) or set(params) - allowed:
+        raise DataValidationError(
+            f"The pyfunc model takes the params {sorted(allowed) or 'none'}, got {params!r}."
+        )
     if not hasattr(estimator, "schema_"):  # RNNRegressor: arrays in, arrays out
         if hasattr(model_input, "to_numpy"):
             model_input = model_input.to_numpy()
-        return estimator.predict(np.asarray(model_input, dtype=np.float32))
-    frame = _to_training_frame(model_input, estimator.schema_)
+        try:
+            windows = np.asarray(model_input, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise DataValidationError(
+                f"The pyfunc model of an RNNRegressor takes numeric windows X, got "
+                f"{_kind(model_input)} ({exc})."
+            ) from None
+        return estimator.predict(windows)
+    frame = _restore_dtypes(_pyfunc_frame(model_input), estimator.schema_)
     future = None
-    if estimator.future_covariates:
-        targets = list(_as_tuple(estimator.target))
+    targets = _targets(estimator)
+    if estimator.future_covariates and set(targets) <= set(frame.columns):
         is_future = pl.all_horizontal(pl.col(targets).is_null())
         future = frame.filter(is_future)
         frame = frame.filter(~is_future)
-    return estimator.predict(frame, future=future).to_pandas()
+    forecast = estimator.predict(frame, future=future, cutoff=params.get("cutoff"))
+    return forecast.to_pandas()
 
 
 def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
@@ -1111,6 +1555,31 @@ def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
     if estimator.future_covariates:  # no future values in the example: no forecast for it
         return frame.to_pandas(), None
     return frame.to_pandas(), _pyfunc_predict(estimator, frame)
+
+
+def _signature(estimator: Any, example: Any, output: Any) -> Any:
+    """The logged signature: the output schema, and ``cutoff`` as a parameter of a
+    forecaster's ``predict`` (ISO text for Date / Datetime time columns, a long for integer
+    steps; MLflow's datetime parameters cannot default to None). No input schema: MLflow
+    would enforce it with its own casting rules (no int for a float column, no Categorical
+    id, no polars frame, ...), and ``predict`` checks its input itself, with forecaster's
+    errors."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    outputs = None
+    if output is not None:
+        with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+            warnings.simplefilter("ignore", UserWarning)
+            outputs = infer_signature(example, output).outputs
+    params = None
+    if hasattr(estimator, "schema_"):
+        time_dtype = _parse_dtype(estimator.schema_[estimator.time_col])
+        kind = "long" if time_dtype is not None and time_dtype.is_integer() else "string"
+        params = ParamSchema([ParamSpec("cutoff", kind, None)])
+    if outputs is None and params is None:
+        return None
+    return ModelSignature(inputs=None, outputs=outputs, params=params)
 
 
 def _pip_requirements() -> list[str]:
@@ -1135,12 +1604,8 @@ def _log_model(
     workdir: Path,
     register_as: str | None,
 ) -> Any:
-    from mlflow.models import infer_signature
-
     example, output = _input_example(estimator, data)
-    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
-        warnings.simplefilter("ignore", UserWarning)
-        signature = infer_signature(example, output)
+    signature = _signature(estimator, example, output)
     with warnings.catch_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
@@ -1187,6 +1652,11 @@ def _is_unreachable(exc: BaseException) -> bool:
             return True
         if "database is locked" in text or "unable to open database" in text:
             return True
+        lowered = text.lower()
+        if module.split(".", 1)[0] in ("sqlalchemy", "psycopg", "psycopg2", "pymysql") and any(
+            s in lowered for s in ("connection", "could not connect", "timeout", "timed out")
+        ):  # a database store that cannot be reached
+            return True
         exc = exc.__cause__ or exc.__context__
     return False
 
@@ -1212,8 +1682,11 @@ class _Outcome:
             self.errors.append(("tracking server", error))
 
     def client(self, mlflow: Any) -> Any:
-        """An ``MlflowClient`` of the tracking URI, or None (remote steps skipped) when MLflow
-        cannot open the store (an unknown scheme, a database it cannot create...)."""
+        """An ``MlflowClient`` of the tracking URI, or None (remote steps skipped) when the
+        store was found unreachable or MLflow cannot open it (an unknown scheme, a database it
+        cannot create...)."""
+        if self.broken:
+            return None
         try:
             return mlflow.MlflowClient(self.tracking_uri)
         except Exception as exc:
@@ -1265,7 +1738,7 @@ def _warn(outcome: _Outcome, fallback: Path | None, context: str, stacklevel: in
         else ""
     )
     warnings.warn(
-        f"MLflow tracking failed ({outcome.tracking_uri}, {run}): {outcome.summary()}. "
+        f"MLflow tracking failed ({mask_uri(outcome.tracking_uri)}, {run}): {outcome.summary()}. "
         f"Not logged: {', '.join(items)}. {context}{saved}",
         ForecasterWarning,
         stacklevel=stacklevel,
@@ -1296,19 +1769,19 @@ def _save_fallback(
             _io.write_atomic(staging / plot_file.name, lambda tmp: shutil.copyfile(plot_file, tmp))
         info = {
             **record,
-            "tracking_uri": outcome.tracking_uri,
+            "tracking_uri": mask_uri(outcome.tracking_uri),
             "run_id": outcome.run_id,
             "not_logged": list(dict.fromkeys(outcome.not_logged)),
             "errors": [f"{what}: {_short(e, 2000)}" for what, e in outcome.errors],
         }
         text = json.dumps(info, indent=2, default=str)
         _io.write_bytes_atomic(staging / "run.json", text.encode("utf-8"))
-        details = {"run_id": outcome.run_id, "tracking_uri": outcome.tracking_uri}
+        details = {"run_id": outcome.run_id, "tracking_uri": mask_uri(outcome.tracking_uri)}
         _io.write_manifest(staging, FALLBACK_KIND, details)
         _io.publish_directory(staging, folder, kind=FALLBACK_KIND, same=_never_replace)
     except Exception as exc:  # the disk failed too: say so in the warning
         if staging is not None:  # ours (a new temporary folder); publish removes it itself
-            shutil.rmtree(staging, ignore_errors=True)
+            _io.discard_staging(staging)
         outcome.fail(f"local copy in {folder}", exc)
         return None
     return folder
@@ -1410,6 +1883,8 @@ def _log_fit(
 
     run_id = outcome.run_id
     outcome.recheck()  # the server may answer again: then try (once more)
+    if client is None and not outcome.broken:
+        client = outcome.client(mlflow)
     if fingerprint is None:
         fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, data)
     metrics = _final_metrics(estimator, fit_seconds)
@@ -1558,6 +2033,16 @@ def log_fit(
     FitLog
         Run ID, model URI (for :func:`mlflow.pyfunc.load_model`), registered version, and
         where things went when logging failed (then a ForecasterWarning says so).
+
+    Raises
+    ------
+    NotFittedError
+        When ``estimator`` is not fitted.
+    DataValidationError
+        Before anything is logged or written: a ``frame`` that is not the training data (not
+        a polars frame, or without the training columns and dtypes; for an RNNRegressor not
+        ``(X, y)`` of its window shape), a ``backtest`` that is no backtest, a ``plot`` that
+        is not a bool, a ``run`` or ``register_as`` of the wrong type.
     """
     mlflow = _import_mlflow()
     if not hasattr(estimator, "network_") or not hasattr(estimator, "get_params"):
@@ -1567,6 +2052,9 @@ def log_fit(
             f"log_fit needs a fitted forecaster estimator; this {type(estimator).__name__} is "
             "not one (fit it first)."
         )
+    frame = _training_data(estimator, frame, "log_fit")
+    _check_backtest(backtest)
+    _check_flag("plot", plot)
     _check_optional_name("register_as", register_as)
     with bounded_requests():
         run_id, own = _resolve_run(mlflow, run)
@@ -1574,6 +2062,18 @@ def log_fit(
         outcome.check_server()
         return _log_new_fit(
             mlflow, outcome, estimator, frame, own, backtest, bool(plot), register_as
+        )
+
+
+def _check_backtest(backtest: Any) -> None:
+    is_result = hasattr(backtest, "by_step") and hasattr(backtest, "aggregate")
+    is_frame = isinstance(backtest, pl.DataFrame | pl.LazyFrame) or (
+        type(backtest).__module__.startswith("pandas") and hasattr(backtest, "columns")
+    )
+    if backtest is not None and not is_result and not is_frame:
+        raise DataValidationError(
+            f"backtest must be a forecaster BacktestResult, a frame of backtest metrics or "
+            f"None, got {_kind(backtest)}."
         )
 
 
@@ -1717,8 +2217,8 @@ class _FitTracker:
                 return self._finish(estimator)
         except Exception as exc:  # a bug here must not cost the user the fitted model
             warnings.warn(
-                f"Logging this fit to MLflow failed unexpectedly ({type(exc).__name__}: "
-                f"{exc}); the fitted estimator is unaffected. Save it with "
+                f"Logging this fit to MLflow failed unexpectedly ({_short(exc)}); the "
+                "fitted estimator is unaffected. Save it with "
                 "estimator.save(path) or log it with forecaster.tracking.log_fit().",
                 ForecasterWarning,
                 stacklevel=3,
@@ -1770,7 +2270,7 @@ def _fit_tracker(estimator: Any, data: Any) -> _FitTracker | None:
             return _FitTracker(_import_mlflow(), estimator, data)
     except Exception as exc:  # tracking must never break training
         warnings.warn(
-            f"Cannot track this fit with MLflow ({type(exc).__name__}: {exc}); training "
+            f"Cannot track this fit with MLflow ({_short(exc)}); training "
             "continues without tracking.",
             ForecasterWarning,
             stacklevel=4,
@@ -1874,9 +2374,10 @@ class _TrialLogger:
                 if not self.warned:
                     self.warned = True
                     warnings.warn(
-                        f"MLflow tracking failed ({self.tracking_uri}): could not log trial "
-                        f"{trial.number} of study {study.study_name!r} ({_short(exc)}). Later "
-                        "trials are not logged either; the study itself is unaffected, and "
+                        f"MLflow tracking failed ({mask_uri(self.tracking_uri)}): could not "
+                        f"log trial {trial.number} of study {study.study_name!r} "
+                        f"({_short(exc)}). Later trials are not logged either; the study itself "
+                        "is unaffected, and "
                         "log_study() logs the missing trials once the tracking server is back.",
                         ForecasterWarning,
                         stacklevel=2,

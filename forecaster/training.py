@@ -38,6 +38,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 import warnings
@@ -568,6 +569,13 @@ class CheckpointDirectory:
     ``random_state=None`` resumes with the same data order), then resumes each run from its
     file (a run whose file does not exist yet starts from scratch).
 
+    A folder that is, or lies inside, a folder forecaster wrote (a saved model, a pipeline
+    run: its manifest would no longer list what it holds) is refused with
+    :class:`CheckpointError` at :meth:`start`. A fresh fit deletes only files named
+    ``checkpoint-<k>.safetensors`` that are forecaster checkpoints (refusing, before deleting
+    any, when one of those names holds anything else), and temporary files of exactly the
+    names :func:`forecaster._io.write_atomic` gives them; nothing else in the folder.
+
     Parameters
     ----------
     directory : path
@@ -579,6 +587,8 @@ class CheckpointDirectory:
     """
 
     PATTERN = "checkpoint-{}.safetensors"
+    NAME = r"checkpoint-\d+\.safetensors"
+    """The names of the files :attr:`PATTERN` gives (a regular expression)."""
 
     def __init__(
         self,
@@ -601,10 +611,12 @@ class CheckpointDirectory:
 
     def start(self, seed: int) -> int:
         """Begin the fit; returns the seed to use (the interrupted fit's when resuming)."""
+        _io.as_path(self.directory, "checkpoint_dir")
         if self.directory.exists() and not self.directory.is_dir():
             raise CheckpointError(
                 f"checkpoint_dir={str(self.directory)!r} is a file; pass a folder path."
             )
+        _refuse_owned_folder(self.directory)
         if self.resume:
             first = self.path(0)
             if not first.is_file():
@@ -620,15 +632,15 @@ class CheckpointDirectory:
             self.seed = seed
             if distributed.is_main_process() and self.directory.is_dir():
                 self._remove_earlier()
-        if distributed.is_main_process() and self.directory.is_dir():
-            for stale in self.directory.glob(f".{self.PATTERN.format('*')}.*.tmp"):
+        if distributed.is_main_process():
+            for stale in _io.temporary_files(self.directory, self.NAME):
                 stale.unlink(missing_ok=True)  # left by a process killed while writing
         return self.seed
 
     def _remove_earlier(self) -> None:
         """Delete the checkpoints of an earlier fit; refuse, before deleting any, when a file
         of that name is not a forecaster checkpoint (it would be overwritten)."""
-        earlier = sorted(self.directory.glob(self.PATTERN.format("*")))
+        earlier = _checkpoint_names(self.directory)
         foreign = [file.name for file in earlier if not _is_checkpoint(file)]
         if foreign:
             raise CheckpointError(
@@ -660,6 +672,36 @@ class CheckpointDirectory:
         return checkpointer, state
 
 
+def _checkpoint_names(directory: Path) -> list[Path]:
+    """The entries of ``directory`` named as :class:`CheckpointDirectory` names its files
+    (``checkpoint-<k>.safetensors``, whatever they are)."""
+    pattern = re.compile(CheckpointDirectory.NAME)
+    try:
+        return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name))
+    except OSError:
+        return []
+
+
+def _refuse_owned_folder(directory: Path) -> None:
+    """Refuse a ``checkpoint_dir`` that is, or lies inside, a folder forecaster wrote (a saved
+    model, a pipeline run): checkpoint files there are files its manifest does not list, and
+    forecaster would then refuse to replace or delete that folder."""
+    candidates = [directory]
+    with contextlib.suppress(OSError, RuntimeError):
+        candidates.insert(0, directory.resolve())  # where a link leads first: name that folder
+    for candidate in candidates:
+        owner = _io.owning_folder(candidate / CheckpointDirectory.PATTERN.format(0))
+        if owner is not None:
+            folder, kind = owner
+            where = "is" if folder == Path(os.path.abspath(candidate)) else "is inside"
+            raise CheckpointError(
+                f"checkpoint_dir={str(directory)!r} {where} {folder}, a {kind} folder "
+                "forecaster wrote: checkpoint files there would be files its manifest does not "
+                f'list, and forecaster would then refuse to replace or delete that {kind} ("not '
+                'written by forecaster"). Pass a checkpoint_dir outside it.'
+            )
+
+
 def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     """The first checkpoint file of a fit in ``directory`` (what ``resume=True`` needs), or
     None when there is none."""
@@ -669,17 +711,17 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
 
 def remove_checkpoints(directory: str | os.PathLike[str]) -> None:
     """Delete the checkpoint files of a fit in ``directory`` (those :class:`CheckpointDirectory`
-    writes, proven by their content, and the temporary files of interrupted writes; nothing
-    else), then the folder itself if that left it empty."""
+    writes, proven by their content, and the temporary files of interrupted writes, of exactly
+    the names :func:`forecaster._io.write_atomic` gives them; nothing else), then the folder
+    itself if that left it empty."""
     folder = Path(directory)
     if not folder.is_dir() or folder.is_symlink():
         return
-    for file in folder.glob(CheckpointDirectory.PATTERN.format("*")):
+    for file in _checkpoint_names(folder):
         if _is_checkpoint(file):
             file.unlink(missing_ok=True)
-    for file in folder.glob(f".{CheckpointDirectory.PATTERN.format('*')}.*.tmp"):
-        if file.is_file() and not file.is_symlink():
-            file.unlink(missing_ok=True)
+    for file in _io.temporary_files(folder, CheckpointDirectory.NAME):
+        file.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()  # only when empty: files someone else put there stay
 

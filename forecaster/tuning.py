@@ -27,13 +27,32 @@ Storage, resume and crashes
 
     A study is for one task and one search space: it records both when it is created (study
     user attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later
-    call that names the same study for another estimator class, target, columns, horizon,
-    loss, validation split, metric, direction or search space is refused, naming what the
-    study was created with and what is asked now. A storage that cannot hold a study (an
-    unsupported URL, a missing driver, a file that is not a database, a read-only database, a
-    server that refuses the connection) is a :class:`StorageError` naming it, before anything
-    runs; a storage that fails during the study is a :class:`~forecaster.ForecasterError`
-    (finished trials are kept).
+    call that names the same study for another estimator class, target, columns, covariates,
+    calendar, horizon, frequency, missing-value policy, scaling, target transform, loss,
+    validation split, metric, direction or search space is refused, naming what the study was
+    created with and what is asked now. Callables (a metric, a search space) are told apart by
+    their qualified name and a digest of their code and captured values, so two lambdas are
+    two callables. The template's other fixed parameters (lookback, network and training
+    settings; not the run settings ``progress``, ``device``, ``checkpoint_dir``,
+    ``random_state``...) are recorded too (``forecaster.fixed_params``): they change how good
+    a trial is, not the units of its value, so a difference is a warning, not a refusal.
+
+    A search space may not sample the task (target, id_col, time_col, horizon, freq,
+    missing): trials would answer different questions. Nor, with the validation loss as the
+    objective, its units or the steps it is measured on (scaling, target_transform, loss,
+    validation_size, validation_fraction): a loss of 446.7 unscaled and of 0.25 after minmax
+    scaling cannot be ranked. Tune those in separate studies, or with a metric callable that
+    scores every trial on the original scale. Every value a search space can sample is checked
+    against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g.
+    a float range for ``hidden_size`` is refused), and what a callable search space returns
+    is checked at the first trial: an error there stops the study instead of failing every
+    trial.
+
+    A storage that cannot hold a study (an unsupported URL, a missing driver, a file that is
+    not a database, a read-only database, a server that refuses the connection, an in-memory
+    SQLite URL) is a :class:`StorageError` naming it (password masked), before anything runs;
+    a storage that fails during the study is a :class:`~forecaster.ForecasterError` (finished
+    trials are kept).
 
 Several processes and machines
     ``n_workers=N`` starts N worker processes (``spawn``) that run trials of the same study
@@ -63,6 +82,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -86,7 +106,10 @@ import numpy as np
 import polars as pl
 from sklearn.base import clone
 
+from forecaster._validation import PARAMETERS, check_params
+from forecaster.data import frame_schema
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
+from forecaster.tracking import mask_uri
 from forecaster.training import TrainingDivergedError
 
 __all__ = [
@@ -367,7 +390,93 @@ def _check_names(names: Iterable[str], estimator: Any) -> None:
         )
 
 
-def _resolve_space(search_space: Any, estimator: Any, frame: Any) -> Any:
+# Parameters a search space may not sample: they change the task each trial solves (which
+# series, which column, how far ahead), so trial values answer different questions.
+_TASK_PARAMS = ("target", "id_col", "time_col", "horizon", "freq", "missing")
+# Parameters that change the units of the validation loss, or the steps it is measured on:
+# refused with metric="val_loss" (a metric callable on the original scale may rank them).
+_UNIT_PARAMS = ("scaling", "target_transform", "loss", "validation_size", "validation_fraction")
+_WHY = {
+    "target": "which column is forecast",
+    "id_col": "which rows form a series",
+    "time_col": "which column orders the rows",
+    "horizon": "how many steps ahead are forecast (the loss averages over them)",
+    "freq": "the grid the series are put on (rows filled or refused)",
+    "missing": "which values the series hold (filled, zeroed, interpolated or refused)",
+    "scaling": "the scale the loss is measured in (e.g. 446.7 unscaled, 0.25 after minmax)",
+    "target_transform": "the scale the loss is measured in (log, Box-Cox or the original)",
+    "loss": "the loss function itself (MSE, MAE and Huber values are not comparable)",
+    "validation_size": "the steps the loss is measured on",
+    "validation_fraction": "the samples the loss is measured on",
+}
+
+
+def _check_sampled_names(names: Iterable[str], metric: Any, where: str = "search_space") -> None:
+    """Refuse a space that samples the task (always) or the objective's units (with the
+    validation loss as the objective): its trial values could not be ranked."""
+    for name in names:
+        if name in _TASK_PARAMS:
+            raise DataValidationError(
+                f"{where} samples {name!r}, which changes the task each trial solves "
+                f"({_WHY[name]}): trials of different {name} values answer different questions "
+                f"and their values cannot be ranked in one study. Tune each {name} in a study "
+                f"of its own (one tune call per value, with its own study_name), and compare "
+                f"their best models on a common test set."
+            )
+        if name in _UNIT_PARAMS and not callable(metric):
+            raise DataValidationError(
+                f"{where} samples {name!r} while the objective is the validation loss, and "
+                f"{name} changes {_WHY[name]}: the study would pick the value with the "
+                f"smallest numbers, not the best model. Tune {name} in separate studies (one "
+                f"per value), or pass a metric callable that scores every trial the same way "
+                f"on the original scale, e.g. metric=lambda model, frame: "
+                f"forecaster.backtest(model, frame, ...) reduced to one number."
+            )
+
+
+def _check_value(name: str, value: Any, where: str) -> None:
+    """A sampled value of a parameter, checked by the parameter table."""
+    if name not in PARAMETERS:
+        return
+    try:
+        check_params({name: value})
+    except DataValidationError as exc:
+        raise DataValidationError(f"{where}: {exc}") from None
+
+
+def _check_distribution(name: str, spec: Any, distribution: Any) -> None:
+    """Each value a distribution can yield must suit the parameter (the parameter table):
+    every categorical choice, and both bounds of a range (e.g. floats for an int parameter)."""
+    choices = getattr(distribution, "choices", None)
+    if choices is None and not hasattr(distribution, "low"):
+        raise DataValidationError(
+            f"search_space[{name!r}] = {spec!r}: tune samples categorical, int and float "
+            "distributions (optuna.distributions.CategoricalDistribution, IntDistribution, "
+            "FloatDistribution)."
+        )
+    values = list(choices) if choices is not None else [distribution.low, distribution.high]
+    where = f"search_space[{name!r}] = {spec!r} can sample values that {name} does not accept"
+    for value in values:
+        _check_value(name, value, where)
+
+
+def _check_template(estimator: Any, sampled: Iterable[str]) -> None:
+    """The template's fixed parameters (those the space does not sample), by the parameter
+    table: a wrong one would fail every trial."""
+    names = set(sampled)
+    fixed = {k: v for k, v in estimator.get_params(deep=False).items() if k not in names}
+    try:
+        check_params(fixed)
+    except DataValidationError as exc:
+        raise DataValidationError(
+            f"The estimator to tune has a parameter no trial could fit with: {exc}"
+        ) from None
+
+
+def _resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "val_loss") -> Any:
+    """The search space as distributions (or the callable), checked before any trial: known
+    names, no task or unit parameters (see :func:`_check_sampled_names`), values that suit
+    each parameter, and a template whose fixed parameters are valid."""
     if search_space is None:
         return default_search_space(estimator, frame)
     if callable(search_space) and not isinstance(search_space, Mapping):
@@ -380,7 +489,12 @@ def _resolve_space(search_space: Any, estimator: Any, frame: Any) -> Any:
     if not search_space:
         raise DataValidationError("search_space is empty: name at least one parameter to tune.")
     _check_names(search_space, estimator)
-    return {name: _to_distribution(name, spec) for name, spec in search_space.items()}
+    _check_sampled_names(search_space, metric)
+    space = {name: _to_distribution(name, spec) for name, spec in search_space.items()}
+    for name, distribution in space.items():
+        _check_distribution(name, search_space[name], distribution)
+    _check_template(estimator, space)
+    return space
 
 
 def _suggest(trial: Any, name: str, distribution: Any) -> Any:
@@ -399,17 +513,39 @@ def _suggest(trial: Any, name: str, distribution: Any) -> Any:
     raise DataValidationError(f"Unsupported distribution for {name!r}: {distribution!r}.")
 
 
-def _sample(trial: Any, space: Any, estimator: Any) -> dict[str, Any]:
-    """The estimator parameters of one trial (conditional parameters only where they apply)."""
+class _SpaceError(DataValidationError):
+    """A callable search space returned what no trial can use (an unknown parameter, a task or
+    unit parameter, a value the parameter table refuses): the study stops at once, instead
+    of failing trial after trial."""
+
+
+def _sample(trial: Any, space: Any, estimator: Any, metric: Any = "val_loss") -> dict[str, Any]:
+    """The estimator parameters of one trial (conditional parameters only where they apply).
+    What a callable space returns is checked as a dict space is before the first trial
+    (names, task and unit parameters, the parameter table); a failure is a
+    :class:`_SpaceError`."""
     if callable(space) and not isinstance(space, Mapping):
-        params = space(trial)
-        if not isinstance(params, Mapping):
-            raise DataValidationError(
-                f"A callable search_space must return a dict of parameters, got "
-                f"{type(params).__name__}."
-            )
-        _check_names(params, estimator)
-        return {k: _plain(v) for k, v in params.items()}
+        optuna = _import_optuna()
+        try:
+            params = space(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # a bug of the space, not of this trial's parameters
+            raise _SpaceError(f"The search_space callable raised {_reason(exc)}") from exc
+        try:
+            if not isinstance(params, Mapping):
+                raise DataValidationError(
+                    f"A callable search_space must return a dict of parameters, got "
+                    f"{type(params).__name__}."
+                )
+            _check_names(params, estimator)
+            _check_sampled_names(params, metric, "The search_space callable")
+            params = {k: _plain(v) for k, v in params.items()}
+            for name, value in params.items():
+                _check_value(name, value, f"The search_space callable returned {name}={value!r}")
+        except DataValidationError as exc:
+            raise _SpaceError(str(exc)) from None
+        return params
     names = [n for n in _FIRST if n in space] + [n for n in space if n not in _FIRST]
     params: dict[str, Any] = {}
     for name in names:
@@ -494,7 +630,9 @@ def make_storage(
         SQLAlchemy database URL (``sqlite:///path.db``, ``postgresql://user:password@host/db``,
         ...); a path is a SQLite file; an Optuna storage object is returned as it is; ``None`` is
         an in-memory study (returned as ``None``). The folder of a SQLite file is created when
-        its parent exists (a longer chain of missing folders is refused as a likely typo).
+        its parent exists (a longer chain of missing folders is refused as a likely typo). An
+        in-memory SQLite URL (``sqlite:///:memory:``, ``sqlite://``) is refused: it lives in
+        one connection and Optuna's storage opens several; pass ``None`` instead.
     heartbeat_interval, grace_period : int
         Seconds: a running trial records a heartbeat every ``heartbeat_interval``; one without
         a heartbeat for ``grace_period`` is marked failed by the next trial of any process.
@@ -527,7 +665,7 @@ def make_storage(
         return storage
     url = _storage_to_url(storage)
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:"):
+    if _dialect(url) == "sqlite":
         _check_sqlite_file(url, create_parents=storage == "default")
         engine_kwargs = {"connect_args": {"timeout": 60}}
     elif _dialect(url) == "postgresql" and "connect_timeout" not in url:
@@ -558,16 +696,17 @@ def _storage_to_url(storage: Any) -> str:
             registry.load(storage.split("://", 1)[0].replace("+", "."))
         except ImportError as exc:
             raise StorageError(
-                f"Cannot use the study storage {_mask(storage)!r}: its database driver is not "
+                f"Cannot use the study storage {mask_uri(storage)!r}: its database driver is not "
                 f"installed ({exc.__cause__ or exc}). {_driver_hint(storage)} {_SUPPORTED_STORAGE}"
             ) from exc
         except Exception as exc:  # sqlalchemy.exc.NoSuchModuleError: not a SQLAlchemy database
             raise StorageError(
-                f"Cannot use the study storage {_mask(storage)!r}: {dialect!r} is not a database "
-                f"that Optuna's storage (SQLAlchemy) supports. {_SUPPORTED_STORAGE}"
+                f"Cannot use the study storage {mask_uri(storage)!r}: {dialect!r} is not a "
+                f"database that Optuna's storage (SQLAlchemy) supports. {_SUPPORTED_STORAGE}"
             ) from exc
         return storage
-    raise StorageError(f"storage={storage!r} is not a database URL. {_SUPPORTED_STORAGE}")
+    shown = mask_uri(storage) if isinstance(storage, str) else storage
+    raise StorageError(f"storage={shown!r} is not a database URL. {_SUPPORTED_STORAGE}")
 
 
 def _dialect(url: str) -> str:
@@ -579,8 +718,15 @@ def _check_sqlite_file(url: str, *, create_parents: bool) -> None:
     """Refuse a SQLite path that cannot hold a study: a folder, a device or FIFO, a file that is
     not a SQLite database, a folder chain that does not exist (created for ``"default"``)."""
     path_text = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
-    if not path_text or path_text == ":memory:" or path_text.startswith("file:"):
-        return  # in memory, or a SQLite URI filename (sqlite:///file:...?uri=true)
+    if not path_text or ":memory:" in path_text or re.search(r"[?&]mode=memory\b", url):
+        raise StorageError(
+            f"Cannot use the study storage {url!r}: an in-memory SQLite database belongs to one "
+            "connection, and Optuna's storage opens several (heartbeats, worker processes), so "
+            "the study would break mid-run and could not be resumed. Pass storage=None for an "
+            "in-memory study, or a file such as 'sqlite:///studies/optuna.db'."
+        )
+    if path_text.startswith("file:"):
+        return  # a SQLite URI filename (sqlite:///file:...?uri=true)
     path = Path(path_text)
 
     def refuse(problem: str) -> StorageError:
@@ -633,7 +779,7 @@ def _storage_errors(url: str | None, doing: str) -> Iterator[None]:
     except Exception as exc:
         if not _is_storage_error(exc):
             raise
-        where = f"the study storage {_mask(url)!r}" if url else "the study storage"
+        where = f"the study storage {mask_uri(url)!r}" if url else "the study storage"
         detail = re.sub(r"\s+", " ", str(getattr(exc, "orig", None) or exc)).strip()
         detail = detail if len(detail) < 400 else detail[:397] + "..."
         if isinstance(exc, ImportError):
@@ -680,13 +826,9 @@ def _driver_hint(url: str) -> str:
     return "Install the driver that SQLAlchemy names for this URL."
 
 
-def _mask(url: str | None) -> str | None:
-    return None if url is None else re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
 def _storage_url(storage: Any) -> str | None:
     url = getattr(storage, "url", None)
-    return _mask(url) if isinstance(url, str) else None
+    return mask_uri(url) if isinstance(url, str) else None
 
 
 # ------------------------------------------------------------------------------------------
@@ -833,6 +975,9 @@ class _Objective:
         except optuna.TrialPruned:
             trial.set_user_attr("history", reporter.history)
             raise
+        except _SpaceError as exc:  # the space is wrong, not this trial: stop the study
+            trial.set_user_attr("error", str(exc))
+            raise
         except TrainingDivergedError as exc:  # a bad combination: rank it last, do not retry
             trial.set_user_attr("history", reporter.history)
             trial.set_user_attr("error", str(exc))
@@ -847,7 +992,7 @@ class _Objective:
             raise _TrialFailed(reason) from exc
 
     def _run(self, trial: Any, reporter: _PruningReporter) -> float:
-        params = _sample(trial, self.space, self.estimator)
+        params = _sample(trial, self.space, self.estimator, self.metric)
         trial.set_user_attr("params", params)
         model = clone(self.estimator).set_params(**{**self.overrides, **params})
         with _paused():
@@ -1028,7 +1173,7 @@ def _worker(payload: dict[str, Any], index: int) -> int:
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // payload["n_workers"]))
+        torch.set_num_threads(max(1, _available_cores() // payload["n_workers"]))
     optuna = _import_optuna()
     study = optuna.load_study(
         study_name=payload["study_name"],
@@ -1135,7 +1280,8 @@ def tune(
         ``validation_fraction > 0`` for the regressor).
     frame : polars.DataFrame or polars.LazyFrame, or tuple (X, y)
         The training data, *without the test span* (its last ``validation_size`` steps per
-        series are the validation data of every trial). ``(X, y)`` for an RNNRegressor.
+        series are the validation data of every trial). ``(X, y)`` for an RNNRegressor. Its
+        type and the estimator's columns are checked before the first trial.
     n_trials : int or None, default 20
         Total number of finished (complete or pruned) trials wanted in the study, counting
         those of earlier runs: rerunning a finished call runs nothing, and rerunning after a
@@ -1151,6 +1297,11 @@ def tune(
         (log scale). ``segment_length`` is sampled only when ``head`` is "segment" and
         ``nonlinearity`` only when ``cell`` is "rnn". Or a callable ``trial -> dict`` that
         samples with ``trial.suggest_*`` itself. Default: :func:`default_search_space`.
+        Parameters that change the task (target, id_col, time_col, horizon, freq, missing)
+        are refused, and so are those that change the units of the validation loss (scaling,
+        target_transform, loss, validation_size, validation_fraction) unless ``metric`` is a
+        callable; every value that can be sampled must pass the parameter table (see the
+        module docs).
     metric : "val_loss" or callable, default "val_loss"
         "val_loss": the lowest validation loss over the epochs (the estimator's ``loss`` on the
         scaled validation windows). A callable ``metric(fitted_estimator, frame) -> float``
@@ -1159,18 +1310,20 @@ def tune(
     storage : "default", str, path-like, optuna storage or None, default "default"
         See :func:`make_storage`; None keeps the study in memory (no resume).
     study_name : str, optional
-        Default: derived from the estimator class, target, horizon, a digest of the columns,
-        search space and metric, so that the same call resumes the same study. A study records
-        its task (estimator class, target, columns, horizon, loss, validation split, metric,
-        direction) and search space when it is created (study user attributes
-        ``forecaster.task`` and ``forecaster.search_space``, JSON); reusing its name for another
-        task or space is refused, naming both. The data is not part of it: a study resumed on
-        newer data (a daily pipeline) keeps its trials.
+        Default: ``<class>-<target>-h<horizon>-<digest>``, the digest of the study identity
+        (task, units, metric, direction and search space), so that the same call resumes the
+        same study and a call for another task gets its own. A study records its identity when
+        it is created (see the module docs); reusing its name for another task or space is
+        refused, naming both; other fixed parameters that differ give a warning. The data is
+        not part of it: a study resumed on newer data (a daily pipeline) keeps its trials.
     n_workers : int, default 1
-        Worker processes on the study (needs a database storage). Each uses
-        ``cpu_count // n_workers`` torch threads unless ``OMP_NUM_THREADS`` is set. The
-        estimator, frame, search space, metric and callbacks are pickled to them, and a script
-        must guard its entry point with ``if __name__ == "__main__":``.
+        Worker processes on the study (needs a database storage). *Documented*: reduced, with
+        a ForecasterWarning, to the CPU cores this process may use
+        (``os.sched_getaffinity``) and to the trials still missing from ``n_trials`` (each
+        worker is a process that imports torch); 1 runs the trials in this process. Each uses
+        ``cores // n_workers`` torch threads unless ``OMP_NUM_THREADS`` is set. The estimator,
+        frame, search space, metric and callbacks are pickled to them, and a script must guard
+        its entry point with ``if __name__ == "__main__":``.
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
         "median": ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` (prunes from the
         third epoch of the sixth trial on); "hyperband":
@@ -1205,8 +1358,12 @@ def tune(
         unsupported URL, a missing driver, a file that is not a database, a read-only
         database, a database server that refuses the connection. Nothing is run.
     DataValidationError
-        For unknown parameter names, a bad search space or settings (checked before any trial
-        runs), or an existing study of another task, search space or direction.
+        Before any trial runs: unknown parameter names, a bad search space (one that samples
+        the task or the objective's units, or values a parameter does not accept), a template
+        parameter no fit accepts, a frame that is not what the estimator fits on (a pandas
+        frame, missing columns), bad settings, or an existing study of another task, search
+        space or direction. At the first trial: a callable search space that raises or returns
+        what no fit accepts.
     ForecasterError
         When no trial completed (the first distinct errors are quoted), or when the storage
         failed during the study (its finished trials are kept).
@@ -1243,16 +1400,10 @@ def tune(
         refit, track, callbacks, show_progress,
     )  # fmt: skip
     params = estimator.get_params(deep=False)
+    _check_frame(estimator, frame)
     if isinstance(frame, pl.LazyFrame) and n_workers > 1:
         frame = frame.collect()
-    space = _resolve_space(search_space, estimator, frame)
-    if isinstance(space, Mapping) and "loss" in space and metric == "val_loss":
-        warnings.warn(
-            "search_space samples 'loss' while the objective is the validation loss: losses of "
-            "different kinds are not comparable. Pass a metric callable instead.",
-            ForecasterWarning,
-            stacklevel=2,
-        )
+    space = _resolve_space(search_space, estimator, frame, metric)
     pruner_obj = _make_pruner(pruner, params.get("max_epochs"))
     storage_obj = make_storage(storage)
     if n_workers > 1 and (
@@ -1281,14 +1432,20 @@ def tune(
         with _storage_errors(url, "tuning"):
             _fail_dead_trials(study)
             n_existing = len(study.get_trials(deepcopy=False))
+            workers = _bounded_workers(int(n_workers), n_trials, _progress(study)[0])
             study.sampler = _make_sampler(random_state, n_existing)
             all_callbacks = [*callbacks, *logger.start()]
             deadline = None if timeout is None else time.time() + float(timeout)
             settings = _Settings(
                 name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
-                deadline, all_callbacks, int(n_workers), show_progress,
+                deadline, all_callbacks, workers, show_progress,
             )  # fmt: skip
-            study = _optimize(study, settings)
+            try:
+                study = _optimize(study, settings)
+            except _SpaceError as exc:  # shown as what it is: the search space is wrong
+                raise DataValidationError(
+                    f"{exc} tune stopped at the first trial that sampled it."
+                ) from exc.__cause__
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if not complete:
                 logger.finish()
@@ -1495,6 +1652,64 @@ def _check_tune_args(
     _check_callbacks(callbacks)
 
 
+def _check_frame(estimator: Any, frame: Any) -> None:
+    """The tuning data must be what the estimator fits on (a polars frame with its columns, or
+    ``(X, y)`` for the regressor): otherwise every trial would fail the same way."""
+    params = estimator.get_params(deep=False)
+    if "lookback" not in params or "horizon" not in params:  # RNNRegressor: fit(X, y)
+        if not (isinstance(frame, tuple) and len(frame) == 2):
+            raise DataValidationError(
+                f"tune fits a {type(estimator).__name__} on arrays: pass frame=(X, y), got "
+                f"{type(frame).__module__}.{type(frame).__name__}."
+            )
+        return
+    schema = frame_schema(frame, what="frame given to tune")
+    wanted: list[str] = []
+    for role in ("target", "time_col", "id_col", "covariates", "future_covariates"):
+        value = params.get(role)
+        names = [value] if isinstance(value, str) else value
+        if isinstance(names, list | tuple):
+            wanted += [n for n in names if isinstance(n, str)]
+    missing = [n for n in dict.fromkeys(wanted) if n not in schema]
+    if missing:
+        raise DataValidationError(
+            f"The frame given to tune lacks the columns {missing} that the estimator uses "
+            f"(its columns: {list(schema.names())}). Rename them, or set the estimator's "
+            "target, time_col, id_col and covariates to columns of the frame."
+        )
+
+
+def _available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
+    """``n_workers`` reduced to the cores available and to the trials still wanted, with a
+    warning that says why (each worker is a process that imports torch: more workers than
+    cores, or than trials, only cost memory and start-up time)."""
+    cores = _available_cores()
+    limits = [(cores, f"this process may run on {cores} CPU core(s)")]
+    if n_trials is not None:
+        remaining = n_trials - finished
+        if remaining <= 0:
+            return 1  # nothing to run: the study is complete
+        limits.append((remaining, f"{remaining} trial(s) remain to reach n_trials={n_trials}"))
+    bound, why = min(limits, key=lambda item: item[0])
+    if n_workers <= bound:
+        return n_workers
+    warnings.warn(
+        f"n_workers={n_workers} reduced to {bound}: {why}. Each worker is a process of its own; "
+        "on several machines, run the same tune call on each (same storage and study_name).",
+        ForecasterWarning,
+        stacklevel=3,
+    )
+    return bound
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
@@ -1567,19 +1782,28 @@ def _run_workers(payload: dict[str, Any]) -> None:
 
 _TASK_ATTR = "forecaster.task"
 _SPACE_ATTR = "forecaster.search_space"
-_TASK_PARAMS = (
-    "target", "id_col", "time_col", "covariates", "future_covariates", "horizon", "loss",
-    "validation_size", "validation_fraction",
+_FIXED_ATTR = "forecaster.fixed_params"
+# The study identity: what defines the task and the objective's units (a difference refuses
+# the reuse of a study). covariates and calendar (inputs) are part of it too; lookback and the
+# network and training parameters are not (they change how good a trial is, not what its value
+# measures): they are recorded in _FIXED_ATTR and a difference is a warning.
+_IDENTITY_PARAMS = (*_TASK_PARAMS, *_UNIT_PARAMS, "covariates", "future_covariates", "calendar")
+# Settings of a run, not of the model: neither identity nor fixed parameters.
+_RUN_PARAMS = (
+    "progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom",
+    "random_state",
 )  # fmt: skip
 
 
 def _study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> dict[str, str]:
     """What a study is for, as JSON study user attributes: the task (estimator class, the
-    parameters that define the objective, metric, direction) and the search space."""
+    parameters that define the task and the objective's units, metric, direction), the search
+    space, and the template's other fixed parameters (see :data:`_IDENTITY_PARAMS`). Callables
+    (a metric, a search space) are named by :func:`_callable_key`."""
     params = estimator.get_params(deep=False)
     task: dict[str, Any] = {"estimator": type(estimator).__name__}
-    task.update({k: _json_value(params[k]) for k in _TASK_PARAMS if k in params})
-    task["metric"] = _qualname(metric) if callable(metric) else metric
+    task.update({k: _json_value(params[k]) for k in _IDENTITY_PARAMS if k in params})
+    task["metric"] = _callable_key(metric) if callable(metric) else metric
     task["direction"] = direction
     if isinstance(space, Mapping):
         optuna = _import_optuna()
@@ -1588,11 +1812,85 @@ def _study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> 
             for k, v in sorted(space.items())
         }
     else:
-        space_json = {"callable": _qualname(space)}
+        space_json = {"callable": _callable_key(space)}
+    sampled = set(space) if isinstance(space, Mapping) else set()
+    skip = {*_IDENTITY_PARAMS, *_RUN_PARAMS, *sampled}
+    fixed = {k: _json_value(v) for k, v in params.items() if k not in skip}
     return {
         _TASK_ATTR: json.dumps(task, sort_keys=True),
         _SPACE_ATTR: json.dumps(space_json, sort_keys=True),
+        _FIXED_ATTR: json.dumps(fixed, sort_keys=True),
     }
+
+
+def _callable_key(obj: Any) -> dict[str, str]:
+    """A callable's stable name: its qualified name and a digest of its code (bytecode,
+    constants, names, nested functions) and of the plain values it captures (defaults,
+    closure cells, ``functools.partial`` arguments, an instance's attributes). Two lambdas
+    of one module differ by their code; the same function gives the same key in every process
+    of one Python version (a new Python version compiles other bytecode: another key)."""
+    digest = hashlib.sha256()
+    _digest_callable(obj, digest, 0)
+    return {"name": _qualname(obj), "code": digest.hexdigest()[:16]}
+
+
+def _digest_callable(obj: Any, digest: Any, depth: int) -> None:
+    if depth > 3:
+        return
+    if isinstance(obj, functools.partial):
+        _digest_callable(obj.func, digest, depth + 1)
+        digest.update(_stable_repr((obj.args, obj.keywords)).encode())
+        return
+    function = obj
+    if not hasattr(obj, "__code__"):  # a callable object: its class's __call__
+        found = (k.__dict__["__call__"] for k in type(obj).__mro__ if "__call__" in k.__dict__)
+        function = next(found, None)
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        _digest_code(code, digest)
+    defaults = getattr(function, "__defaults__", None), getattr(function, "__kwdefaults__", None)
+    digest.update(_stable_repr(defaults).encode())
+    for cell in getattr(function, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            value = cell.cell_contents
+            if callable(value) and hasattr(value, "__code__"):
+                _digest_callable(value, digest, depth + 1)
+            else:
+                digest.update(_stable_repr(value).encode())
+    if function is not obj:  # a callable object: its state too
+        digest.update(_stable_repr(getattr(obj, "__dict__", None)).encode())
+
+
+def _digest_code(code: Any, digest: Any) -> None:
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _digest_code(const, digest)
+        else:
+            digest.update(_stable_repr(const).encode())
+
+
+def _stable_repr(value: Any, depth: int = 0) -> str:
+    """``repr`` of plain values (numbers, text, containers of them); a type name for anything
+    whose repr would hold a memory address (different in every process)."""
+    value = _plain(value)
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return repr(value)
+    if depth < 4 and isinstance(value, list | tuple | set | frozenset):
+        items = [_stable_repr(v, depth + 1) for v in value]
+        if isinstance(value, set | frozenset):
+            items.sort()
+        return f"{type(value).__name__}({', '.join(items)})"
+    if depth < 4 and isinstance(value, dict):
+        items = sorted(
+            f"{_stable_repr(k, depth + 1)}: {_stable_repr(v, depth + 1)}" for k, v in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    text = repr(value)
+    if " at 0x" in text or " object at " in text or len(text) > 1000:
+        return f"<{type(value).__module__}.{type(value).__qualname__}>"
+    return text
 
 
 def _json_value(value: Any) -> Any:
@@ -1628,7 +1926,7 @@ def _open_study(
             "Use another study_name."
         )
     recorded = study.user_attrs
-    if all(recorded.get(key) is None for key in identity):
+    if all(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
         _check_existing_space(study, space)  # a study written before the attributes existed
         for key, value in identity.items():
             study.set_user_attr(key, value)
@@ -1641,7 +1939,43 @@ def _open_study(
             f"study_name for this task (or delete the old study with "
             f"optuna.delete_study(study_name={name!r}, storage=...))."
         )
+    _compare_fixed(study, recorded, identity[_FIXED_ATTR], f"{name!r}{where}")
     return study
+
+
+def _compare_fixed(study: Any, recorded: Mapping[str, Any], fixed: str, shown: str) -> None:
+    """Warn when the template's fixed parameters (not sampled, not part of the identity)
+    differ from those the study was created with: its earlier trials were measured in the same
+    units but with other settings. A study without the record gets this call's."""
+    old_text = recorded.get(_FIXED_ATTR)
+    if old_text is None:
+        study.set_user_attr(_FIXED_ATTR, fixed)
+        return
+    try:
+        old = json.loads(old_text)
+    except (TypeError, ValueError):
+        old = {}
+    new = json.loads(fixed)
+    if not isinstance(old, dict):
+        old = {}
+    changed = [
+        f"{k}: the study has {_show(old[k]) if k in old else 'none'}, this call "
+        f"{_show(new[k]) if k in new else 'none'}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k, ...) != new.get(k, ...)
+    ]
+    if changed:
+        shown_changes = "; ".join(changed[:8]) + (
+            f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
+        )
+        warnings.warn(
+            f"The study {shown} was created with other fixed parameters ({shown_changes}). Its "
+            "earlier trials were fitted with the old values: their losses are in the same units "
+            "but the best trial may be one of them, and best_params are refitted with this "
+            "call's values. Use another study_name to keep the two apart.",
+            ForecasterWarning,
+            stacklevel=4,
+        )
 
 
 def _identity_differences(recorded: Mapping[str, Any], identity: Mapping[str, str]) -> list[str]:
@@ -1672,6 +2006,8 @@ def _show(value: Any) -> str:
     if isinstance(value, dict) and "name" in value and "attributes" in value:  # a distribution
         attributes = ", ".join(f"{k}={v!r}" for k, v in value["attributes"].items())
         return f"{value['name']}({attributes})"
+    if isinstance(value, dict) and set(value) == {"name", "code"}:  # a callable
+        return f"{value['name']} (code {value['code']})"
     return repr(value)
 
 
@@ -1709,26 +2045,13 @@ def _no_trial_message(study: Any) -> str:
 
 
 def _default_study_name(estimator: Any, space: Any, metric: Any, direction: str) -> str:
+    """``<class>-<target>-h<horizon>-<digest>``: the digest covers the study identity (task,
+    units, metric, direction and search space: see :func:`_study_identity`), so a call that
+    would be refused on a named study gets a study of its own."""
     params = estimator.get_params(deep=False)
-    task = {
-        k: params.get(k)
-        for k in ("target", "time_col", "id_col", "covariates", "future_covariates", "horizon")
-    }
-    if isinstance(space, Mapping):
-        optuna = _import_optuna()
-        space_key: Any = {
-            k: optuna.distributions.distribution_to_json(v) for k, v in sorted(space.items())
-        }
-    else:
-        space_key = _qualname(space)
-    key = {
-        "estimator": type(estimator).__name__,
-        "task": task,
-        "space": space_key,
-        "metric": _qualname(metric) if callable(metric) else metric,
-        "direction": direction,
-    }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    identity = _study_identity(estimator, space, metric, direction)
+    key = {k: identity[k] for k in (_TASK_ATTR, _SPACE_ATTR)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     target = params.get("target")
     target = target if isinstance(target, str) or target is None else "+".join(map(str, target))
     label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(target))[:40] if target is not None else ""
@@ -1738,6 +2061,8 @@ def _default_study_name(estimator: Any, space: Any, metric: Any, direction: str)
 
 
 def _qualname(obj: Any) -> str:
+    if isinstance(obj, functools.partial):
+        return f"functools.partial({_qualname(obj.func)})"
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster._validation import check
+from forecaster._validation import check, describe_value
 from forecaster.data import Panel, to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -303,6 +303,7 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     Parameters
     ----------
     panel : Panel
+        Built by :meth:`Panel.from_frame` (a frame is refused with a hint to build one).
     lookback : int
         Number of input steps (>= 1).
     horizon : int
@@ -323,6 +324,11 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     >>> make_windows(panel, lookback=2, horizon=2).index["start"].to_list()
     [0, 1, 2, 6]
     """
+    if not isinstance(panel, Panel):
+        raise DataValidationError(
+            f"make_windows needs a Panel, got {describe_value(panel)}. Build one from a long "
+            "frame first: Panel.from_frame(frame, target=..., time_col=..., id_col=...)."
+        )
     lookback, horizon = check("lookback", lookback), check("horizon", horizon)
     stride = check("stride", stride)
     last = panel.lengths - (lookback + horizon)  # last valid local start of each series

@@ -43,7 +43,9 @@ def test_without_a_process_group_everything_is_one_process(no_torchrun) -> None:
 
 
 def test_rank_comes_from_the_environment_before_the_group_exists(monkeypatch) -> None:
-    monkeypatch.setenv("RANK", "1")
+    launch = {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+    for name, value in launch.items():
+        monkeypatch.setenv(name, value)
     assert distributed.rank() == 1 and not distributed.is_main_process()
 
 

@@ -86,7 +86,7 @@ def test_multivariate_targets_and_future_covariates():
     assert forecast.height == 24
     with pytest.raises(DataValidationError, match=r"future covariates \['hour'\]"):
         model.predict(history)
-    with pytest.raises(DataValidationError, match="no values of"):
+    with pytest.raises(DataValidationError, match="no rows for"):
         model.predict(history, future=future.head(3))
 
 

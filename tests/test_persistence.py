@@ -156,6 +156,7 @@ def test_forecaster_round_trip_is_exact(
     assert loaded.n_train_windows_ == fitted.n_train_windows_
     assert loaded.n_val_windows_ == fitted.n_val_windows_
     assert fitted_attributes(loaded) == fitted_attributes(fitted)
+    assert loaded.train_end_.equals(fitted.train_end_)  # score's in-sample check needs it
     assert_same_state(loaded.network_, fitted.network_)
     assert not loaded.network_.training
 
@@ -317,7 +318,9 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
         assert set(weights.keys()) == set(fitted.network_.state_dict())
         assert weights.metadata() == {"format": FORMAT}
     assert (saved / "keys.parquet").read_bytes()[:4] == b"PAR1"
-    assert pl.read_parquet(saved / "keys.parquet").equals(fitted.keys_)
+    keys = pl.read_parquet(saved / "keys.parquet")
+    assert keys.drop(persistence.TRAIN_END).equals(fitted.keys_)
+    assert keys[persistence.TRAIN_END].equals(fitted.train_end_, check_names=False)
     # the arrays that grow with the series are tensors, not JSON
     assert config["scaler"] == {"method": "standard", "columns": ["y", "x"]}
     assert config["n_series"] == 2

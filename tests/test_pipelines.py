@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from forecaster.cli import main
+from forecaster.exceptions import ForecasterWarning
 from forecaster.pipelines import SpecError, load_spec, prepare_data, spec_hash
 
 REPO = Path(__file__).resolve().parents[1]
@@ -251,9 +252,10 @@ def test_hostile_time_zones_across_series_are_read_as_utc(tmp_path, capsys):
     for key, offset in (("paris", "+01:00"), ("tokyo", "+09:00")):
         lines += [f"{key},2024-01-{d:02d}T00:00:00{offset},{d}.0" for d in range(1, 13)]
     spec, root = load_spec(csv_project(tmp_path, "\n".join(lines) + "\n"))
-    frame, when = prepare_data(spec, root, "2024-01-10")
+    with pytest.warns(ForecasterWarning, match=r"1 series end before .*tokyo \(last 2024-01-10T15"):
+        frame, when = prepare_data(spec, root, "2024-01-10")
     assert frame.schema["date"] == pl.Datetime("us", "UTC")
-    assert when.label == "2024-01-10"
+    assert when.label == "2024-01-10T23-00-00"  # the effective as-of: Paris' midnight in UTC
     assert when.effective == "2024-01-10T23:00:00+00:00"  # the last time used
     # --as-of on a zoned column is read in that zone: up to 2024-01-10 23:59:59 UTC, which
     # is after midnight of January 11 in Paris (23:00 UTC) and in Tokyo (15:00 UTC).

@@ -70,6 +70,9 @@ def test_run_stocks_writes_all_outputs(stocks_run):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["as_of"] == "2017-06-30"
+    # NDX and GOOG end years before the as-of: named, not silently forecast from their end
+    assert summary["stale_series"] == {"NDX": "2001-04-30", "GOOG": "2008-10-14"}
+    assert "2 series end before the as-of 2017-06-30" in result.stderr
     assert "forecast " in result.stdout and "summary " in result.stdout
     hidden = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
     assert hidden == [".2017-06-30.lock"]  # no staging or checkpoint folder, the lock file stays
@@ -83,9 +86,9 @@ def test_rerun_is_idempotent_and_force_replaces(stocks_run):
     root, spec, _ = stocks_run
     out = root / "outputs" / "stocks_daily" / "2017-06-30"
     before = (out / "forecasts.parquet").stat().st_mtime_ns
-    again = cli("run", str(spec), "--as-of", "2017-06-30", cwd=root)
+    again = cli("run", str(spec), "--as-of", "2017-07-02", cwd=root)  # a Sunday: same rows
     assert again.returncode == 0, again.stderr
-    assert "already exist" in again.stdout
+    assert "outputs for stocks_daily as of 2017-06-30 already exist" in again.stdout
     assert (out / "forecasts.parquet").stat().st_mtime_ns == before
     forced = cli("run", str(spec), "--as-of", "2017-06-30", "--force", "--quiet", cwd=root)
     assert forced.returncode == 0, forced.stderr
@@ -101,7 +104,8 @@ def test_json_logs(stocks_run, before):
     result = cli(*args, cwd=root)
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records and all({"ts", "level", "msg"} <= set(r) for r in records)
-    assert "already exist" in records[0]["msg"]  # 20170630 is the as-of 2017-06-30
+    assert records[0]["level"] == "warning" and "series end before" in records[0]["msg"]
+    assert "already exist" in records[1]["msg"]  # 20170630 is the as-of 2017-06-30
 
 
 def test_predict_default_file_sits_beside_the_run_folder(stocks_run):

@@ -166,3 +166,97 @@ def test_two_runs_at_once_with_wait_train_once(tmp_path, tree_guard):
     summary = json.loads((tmp_path / "outputs" / "mini" / LAST / "summary.json").read_text())
     assert summary["status"] == "completed"
     guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# tuning is locked like run and fit; a lock path that is not a lock file is refused
+# ------------------------------------------------------------------------------------------
+
+TUNE_LOCK = f"models/mini/.{LAST}-tuned.lock"
+
+
+def test_a_tuning_of_the_same_as_of_exits_4(tmp_path, capsys, tree_guard):
+    # was: two `forecaster tune` of one spec ran at once, duplicating trials
+    spec = project(tmp_path)
+    (tmp_path / TUNE_LOCK).parent.mkdir(parents=True)
+    guard = tree_guard(tmp_path, allowed=(TUNE_LOCK,))
+    with _io.exclusive_lock(tmp_path / TUNE_LOCK):
+        code = main(["tune", str(spec), "--no-progress", "--trials", "1"])
+        waited = main(["tune", str(spec), "--no-progress", "--trials", "1", "--wait", "0.2"])
+    err = capsys.readouterr().err
+    assert (code, waited) == (4, 4), err
+    assert "error: busy: Another process is running a tuning of 'mini' as of 2024-01-30" in err
+    assert "waited for 0.2 s" in err
+    guard.assert_unchanged()
+
+
+def test_run_tune_waits_for_the_tuning_of_its_as_of(tmp_path, capsys, tree_guard):
+    spec = project(tmp_path)
+    (tmp_path / TUNE_LOCK).parent.mkdir(parents=True)
+    guard = tree_guard(tmp_path, allowed=(TUNE_LOCK, "outputs"))
+    with _io.exclusive_lock(tmp_path / TUNE_LOCK):
+        code = main(["run", str(spec), "--tune", "--no-progress"])
+    assert code == 4 and "a tuning of 'mini'" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "outputs" / "mini").iterdir()] == [f".{LAST}.lock"]
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("command", ["run", "fit", "tune"])
+@pytest.mark.parametrize("kind", ["link", "folder", "dangling-link"])
+def test_a_lock_path_that_is_no_lock_file_exits_2(tmp_path, capsys, tree_guard, command, kind):
+    # was: a symlink at the lock path gave a raw OSError 40 (fit), "Unexpected OSError" (run)
+    spec = project(tmp_path)
+    lock = {"run": LOCK, "fit": f"models/mini/.{LAST}.lock", "tune": TUNE_LOCK}[command]
+    (tmp_path / lock).parent.mkdir(parents=True)
+    (tmp_path / "target").write_text("mine")
+    if kind == "link":
+        (tmp_path / lock).symlink_to(tmp_path / "target")
+    elif kind == "folder":
+        (tmp_path / lock).mkdir()
+    else:
+        (tmp_path / lock).symlink_to(tmp_path / "nowhere")
+    guard = tree_guard(tmp_path)
+    code = main([command, str(spec), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"Refusing to use the lock file {tmp_path / lock}" in err, err
+    assert (tmp_path / "target").read_text() == "mine"
+    guard.assert_unchanged()
+
+
+def _tune_process(spec: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "forecaster", "tune", str(spec), "--no-progress", *extra],
+        cwd=spec.parent.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_two_tunings_at_once_run_the_trials_once_and_save_the_studys_best(tmp_path, tree_guard):
+    # was: both tuned, trials were duplicated and the model saved last was not the best
+    import optuna
+
+    from forecaster import load, pipelines
+
+    spec = project(tmp_path, epochs=3)
+    storage = tmp_path / "studies" / "optuna.db"
+    spec.write_text(
+        spec.read_text() + f'\n[training]\ntrials = 3\nstorage = "sqlite:///{storage}"\n'
+    )
+    guard = tree_guard(tmp_path, allowed=("models", "studies"))
+    first, second = _tune_process(spec, "--wait"), _tune_process(spec, "--wait", "200")
+    results = [(p.wait(timeout=300), *p.communicate()) for p in (first, second)]
+    assert [code for code, _, _ in results] == [0, 0], results
+    loaded, root = pipelines.load_spec(spec)
+    name = pipelines.study_name(loaded, pipelines.prepare_data(loaded, root, None)[1])
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{storage}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 3  # not 6: the second found the study complete
+    saved = load(tmp_path / "models" / "mini" / f"{LAST}-tuned")
+    best = study.best_trial.user_attrs.get("params", study.best_trial.params)
+    assert {k: saved.get_params()[k] for k in best} == best
+    guard.assert_unchanged()

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
+import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -273,12 +274,15 @@ def test_save_over_an_unchanged_format_2_model_upgrades_it(
 def read_only_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     parent = tmp_path / "ro"
     parent.mkdir()
-    if ROOT:  # root writes anywhere: make the folder's creation fail as it would
+    if ROOT:  # root writes anywhere: make creating anything in the folder fail as it would
+        real_mkdir = os.mkdir
 
-        def denied(*args: object, **kwargs: object) -> str:
-            raise PermissionError(13, "Permission denied", str(parent))
+        def denied(path: object, *args: object, **kwargs: object) -> None:
+            if Path(os.fspath(path)).parent == parent:  # type: ignore[arg-type]
+                raise PermissionError(13, "Permission denied", str(path))
+            real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(tempfile, "mkdtemp", denied)
+        monkeypatch.setattr(os, "mkdir", denied)
     else:
         parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
     return parent / "model"
@@ -402,4 +406,127 @@ def test_a_checkpoint_under_a_file_is_a_checkpoint_error(tmp_path: Path, tree_gu
     guard = tree_guard(tmp_path)
     with pytest.raises(CheckpointError, match="Cannot write the checkpoint"):
         write_checkpoint(tmp_path / "file" / "run.safetensors")
+    guard.assert_unchanged()
+
+
+def test_stale_temporary_files_of_a_fit_are_the_only_ones_deleted(tmp_path, tree_guard) -> None:
+    """Regression: a fit deleted any ``.checkpoint-*.safetensors.*.tmp`` (a user's
+    ``.checkpoint-1.safetensors.notes.tmp`` too) and a folder of such a name made it raise a
+    raw IsADirectoryError. Only files of exactly the names write_atomic gives are deleted."""
+    folder = tmp_path / "ckd"
+    folder.mkdir()
+    (folder / ".checkpoint-1.safetensors.notes.tmp").write_text("my notes")
+    (folder / ".checkpoint-0.safetensors.mine.tmp").mkdir()
+    (folder / ".checkpoint-0.safetensors.mine.tmp" / "keep.txt").write_text("mine")
+    (folder / ".checkpoint-0.safetensors.0123456789ab.tmp").mkdir()  # exact name, a folder
+    (folder / ".checkpoint-0.safetensors.0123456789ab.tmp" / "keep.txt").write_text("mine")
+    stale = folder / ".checkpoint-0.safetensors.ba9876543210.tmp"  # left by a killed write
+    stale.write_bytes(b"half a checkpoint")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 4, 1)).astype(np.float32)
+    model = forecaster.RNNRegressor(hidden_size=2, max_epochs=1, checkpoint_dir=str(folder))
+    guard = tree_guard(tmp_path, allowed=("ckd/checkpoint-0.safetensors",))
+    model.fit(X, X[:, -1, 0])
+    assert guard.changes() == ["ckd/.checkpoint-0.safetensors.ba9876543210.tmp: removed"]
+    stale.write_bytes(b"half a checkpoint")
+    remove_checkpoints(folder)
+    assert guard.changes() == ["ckd/.checkpoint-0.safetensors.ba9876543210.tmp: removed"]
+
+
+OWNED_CHECKPOINT_DIRS = {
+    "a-saved-model": (lambda t, r: r.save(t / "model"), r"is .*model, a model folder"),
+    "inside-a-saved-model": (
+        lambda t, r: r.save(t / "model") / "ckpt",
+        r"is inside .*model, a model folder",
+    ),
+    "inside-a-pipeline-run": (
+        lambda t, r: run_folder(t, r) / "checkpoints",
+        r"is inside .*run, a run folder",
+    ),
+    "a-link-to-a-saved-model": (
+        lambda t, r: (t / "link").symlink_to(r.save(t / "model")) or t / "link",
+        r"is .*model, a model folder",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OWNED_CHECKPOINT_DIRS))
+def test_a_checkpoint_dir_in_a_folder_forecaster_wrote_is_refused(
+    case: str, regressor: forecaster.RNNRegressor, tmp_path: Path, tree_guard
+) -> None:
+    """Regression: checkpoints written into a saved model (or a run folder) made a later save
+    or ``run --force`` over it fail with a false "not written by forecaster"."""
+    make, match = OWNED_CHECKPOINT_DIRS[case]
+    folder = make(tmp_path, regressor)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 4, 1)).astype(np.float32)
+    model = forecaster.RNNRegressor(hidden_size=2, max_epochs=1, checkpoint_dir=str(folder))
+    guard = tree_guard(tmp_path)
+    with pytest.raises(CheckpointError, match=rf"checkpoint_dir='{folder}' {match}") as info:
+        model.fit(X, X[:, -1, 0])
+    assert "Pass a checkpoint_dir outside it" in str(info.value)
+    guard.assert_unchanged()
+    if case == "a-saved-model":
+        regressor.save(folder)  # still ours to replace
+
+
+# ------------------------------------------------------------------------------------------
+# what the ownership check cannot read
+# ------------------------------------------------------------------------------------------
+
+UNREADABLE_SAVE = """
+import sys
+import forecaster
+from forecaster.exceptions import OwnershipError
+try:
+    forecaster.load(sys.argv[1]).save(sys.argv[2])
+except OwnershipError as exc:
+    print("OwnershipError:", exc)
+else:
+    print("saved")
+"""
+
+
+def unreadable_subfolder(folder: Path) -> Path:
+    (folder / "mine").mkdir()
+    (folder / "mine" / "notes.txt").write_text("data")
+    return folder / "mine"
+
+
+def unreadable_weights(folder: Path) -> Path:
+    return folder / "weights.safetensors"
+
+
+@pytest.mark.skipif(ROOT and shutil.which("setpriv") is None, reason="needs setpriv as root")
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (unreadable_subfolder, r"mine \(cannot read it: Permission denied\)"),
+        (unreadable_weights, r"weights.safetensors \(cannot read it: Permission denied\)"),
+    ],
+    ids=["subfolder-mode-000", "weights-mode-000"],
+)
+def test_save_over_a_folder_with_an_unreadable_entry_is_refused(
+    make: Callable[[Path], Path], match: str, saved: Path, tmp_path: Path, tree_guard
+) -> None:
+    """Regression: the ownership check walked with os.fwalk, which skips folders it cannot
+    open, so ``save`` moved a user's unreadable folder into a hidden staging folder; an
+    unreadable weights file gave a raw PermissionError. Without the capability to read
+    everything (root runs the save under ``setpriv`` without CAP_DAC_OVERRIDE), both are an
+    OwnershipError naming the entry, and nothing moves."""
+    target = Path(shutil.copytree(saved, tmp_path / "m2"))
+    entry = make(target)
+    guard = tree_guard(tmp_path)
+    entry.chmod(0)
+    command = [sys.executable, "-c", UNREADABLE_SAVE, str(saved), str(target)]
+    if ROOT:
+        drop = "-dac_override,-dac_read_search,-fowner"
+        command = ["setpriv", f"--bounding-set={drop}", *command]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        entry.chmod(0o755 if entry.is_dir() else 0o644)
+    assert result.stdout.startswith("OwnershipError:"), result.stdout + result.stderr
+    assert re.search(match, result.stdout), result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m2"]  # no staging left
     guard.assert_unchanged()

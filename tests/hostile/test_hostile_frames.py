@@ -414,6 +414,268 @@ def test_time_point_rules_on_a_zoned_column():
 
 
 # ------------------------------------------------------------------------------------------
+# the future frame of predict: checked like the history
+# ------------------------------------------------------------------------------------------
+
+
+def steps(n: int = 60, ids: tuple[str, ...] = ("a", "b")) -> pl.DataFrame:
+    """Integer-time series with a future covariate ``fx`` (known ahead)."""
+    t = np.arange(n)
+    return pl.DataFrame(
+        {
+            "id": np.repeat(ids, n),
+            "t": np.tile(t, len(ids)),
+            "y": np.tile(np.sin(t / 5), len(ids)),
+            "fx": np.tile((t % 7).astype(float), len(ids)),
+        }
+    )
+
+
+def step_model(**kw) -> RNNForecaster:
+    return RNNForecaster(**{"target": "y", "time_col": "t", "id_col": "id", **TINY, **kw})
+
+
+@pytest.fixture(scope="module")
+def with_future() -> RNNForecaster:
+    return step_model(future_covariates="fx").fit(steps())
+
+
+FUTURE = pl.DataFrame({"id": ["a"] * 3 + ["b"] * 3, "t": [60, 61, 62] * 2, "fx": [4.0, 5, 6] * 2})
+
+
+def _set_fx(value: float | None) -> pl.DataFrame:
+    at = (pl.col("id") == "b") & (pl.col("t") == 61)
+    return FUTURE.with_columns(
+        fx=pl.when(at).then(pl.lit(value, pl.Float64)).otherwise(pl.col("fx"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("future", "message"),
+    [
+        (
+            _set_fx(float("nan")),
+            r"Missing values \(NaN or null\) in \{'fx': 1\} of the future "
+            r"frame, e.g. at \('b', 61\)",
+        ),
+        (_set_fx(None), r"Missing values \(NaN or null\) in \{'fx': 1\} .*\('b', 61\)"),
+        (
+            _set_fx(float("inf")),
+            r"Infinite values in 'fx' of the future frame: e.g. at \('b', 61\)",
+        ),
+        (_set_fx(-float("inf")), r"Infinite values in 'fx' of the future frame"),
+        (
+            pl.concat([FUTURE, FUTURE.tail(1).with_columns(fx=pl.lit(100.0))]),
+            r"2 rows of the future frame share their \(id, t\), e.g. \('b', 62\)",
+        ),
+        (FUTURE.filter(pl.col("t") != 61), r"no rows for 2 forecast steps"),
+        (
+            FUTURE.with_columns(pl.col("t").cast(pl.Float64)),
+            r"dtypes differ from training \(t: trained on Int64, got Float64\)",
+        ),
+        (
+            FUTURE.with_columns(pl.col("fx").cast(pl.String)),
+            r"as numbers; it has \['fx \(String\)'\]",
+        ),
+        (FUTURE.drop("fx"), r"it lacks \['fx'\]"),
+        (FUTURE.to_pandas(), r"future frame must be a polars DataFrame"),
+    ],
+    ids=[
+        "nan",
+        "null",
+        "inf",
+        "-inf",
+        "duplicate",
+        "missing-step",
+        "float-time",
+        "text",
+        "absent",
+        "pandas",
+    ],
+)
+def test_hostile_future_frames_are_refused(with_future, future, message):
+    with pytest.raises(DataValidationError, match=message):
+        with_future.predict(steps(), future=future)
+
+
+def test_future_time_of_another_integer_width_works(with_future):
+    narrow = FUTURE.with_columns(pl.col("t").cast(pl.Int32))
+    assert with_future.predict(steps(), future=narrow).equals(
+        with_future.predict(steps(), future=FUTURE)
+    )
+
+
+def test_future_given_to_a_model_without_future_covariates_is_refused():
+    plain = step_model().fit(steps().drop("fx"))
+    with pytest.raises(DataValidationError, match=r"no future covariates .*would be ignored"):
+        plain.predict(steps().drop("fx"), future=FUTURE)
+
+
+def test_predict_time_of_another_kind_is_refused_not_a_polars_error():
+    plain = step_model().fit(steps().drop("fx"))
+    frame = steps().drop("fx").with_columns(pl.col("t").cast(pl.Float64))
+    with pytest.raises(DataValidationError, match=r"t: trained on Int64, got Float64"):
+        plain.predict(frame)
+
+
+def test_stale_series_are_named_with_or_without_a_cutoff(fitted):
+    frame = hourly().filter(~((pl.col("id") == "b") & (pl.col("t") > dt.datetime(2024, 1, 2))))
+    with pytest.warns(
+        ForecasterWarning, match=r"1 series end before the frame's last time .*\['b'\].*last time"
+    ):
+        without = fitted.predict(frame)
+    last = frame["t"].max()
+    with pytest.warns(ForecasterWarning, match=r"1 series end before cutoff=.*\['b'\]"):
+        assert without.equals(fitted.predict(frame, cutoff=last))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # series that end together: silent
+        fitted.predict(hourly())
+
+
+# ------------------------------------------------------------------------------------------
+# score: held out on the regular grid, never partly in the fitted data
+# ------------------------------------------------------------------------------------------
+
+
+def test_score_on_a_frame_with_gaps_scores_every_held_out_step():
+    frame = steps().drop("fx")
+    model_ = step_model(missing="ffill").fit(frame.filter(pl.col("t") < 45))
+    gappy = frame.filter(pl.col("t") != 58)  # a gap among the last horizon steps
+    filled = (
+        gappy.sort("id", "t")
+        .upsample("t", every="1i", group_by="id")
+        .with_columns(pl.col("id", "y").forward_fill())
+    )
+    history = filled.filter(pl.col("t") < 57)
+    actual = filled.filter(pl.col("t") >= 57)
+    forecast = model_.predict(history)
+    assert forecast["t"].to_list() == [57, 58, 59] * 2  # the held-out grid steps
+    joined = forecast.join(actual, on=["id", "t"], suffix="_true")
+    assert joined.height == 6  # every held-out step is scored, the filled one included
+    expected = -float((joined["y"] - joined["y_true"]).abs().mean())
+    assert model_.score(gappy) == pytest.approx(expected, rel=1e-5)
+
+
+def test_score_refuses_held_out_steps_partly_in_the_fitted_data():
+    frame = steps().drop("fx")
+    model_ = step_model().fit(frame.filter(pl.col("t") < 58))  # horizon 3, 2 new steps
+    with pytest.raises(DataValidationError, match=r"1 of 3 held-out steps .*test_size >= horizon"):
+        model_.score(frame)
+
+
+def test_grid_search_with_test_size_below_horizon_is_refused():
+    from sklearn.model_selection import GridSearchCV
+
+    from forecaster import TemporalSplit
+
+    search = GridSearchCV(
+        step_model(),
+        {"horizon": [2, 3]},
+        cv=TemporalSplit("t", n_splits=2, test_size=2),
+        error_score="raise",
+    )
+    with pytest.raises(DataValidationError, match=r"held-out steps .*test_size >= horizon \(3\)"):
+        search.fit(steps().drop("fx"))
+
+
+def test_in_sample_score_warns(fitted):
+    with pytest.warns(ForecasterWarning, match=r"all in the data the model was fitted on"):
+        fitted.score(hourly())
+
+
+# ------------------------------------------------------------------------------------------
+# data layer entry points given the wrong kind of argument
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frame", [hourly(), hourly().lazy(), hourly().to_pandas(), None])
+def test_make_windows_needs_a_panel(frame):
+    with pytest.raises(DataValidationError, match=r"make_windows needs a Panel.*Panel.from_frame"):
+        make_windows(frame, 12, 3)
+
+
+@pytest.mark.parametrize(
+    ("min_length", "message"),
+    [
+        ("3", r"min_length must be an integer >= 1, got '3' \(a string\)"),
+        (-1, r"min_length must be an integer >= 1, got -1"),
+        (0, r"min_length must be an integer >= 1, got 0"),
+        (1.5, r"min_length must be an integer >= 1, got 1.5 \(a float\)"),
+        (True, r"min_length must be an integer >= 1, got True \(a bool\)"),
+    ],
+)
+def test_panel_min_length_is_checked(min_length, message):
+    with pytest.raises(DataValidationError, match=message):
+        Panel.from_frame(hourly(), target="y", time_col="t", id_col="id", min_length=min_length)
+
+
+def test_panel_min_length_accepts_numpy_integers():
+    panel = Panel.from_frame(
+        hourly(), target="y", time_col="t", id_col="id", min_length=np.int64(3)
+    )
+    assert panel.n_series == 2
+
+
+def test_scaler_until_and_mask_together_are_refused():
+    panel = Panel.from_frame(hourly(), target="y", time_col="t", id_col="id")
+    mask = np.ones(int(panel.offsets[-1]), dtype=bool)
+    with pytest.raises(DataValidationError, match=r"until= or mask=, not both"):
+        PanelScaler().fit(panel, until="2024-01-01T12:00", mask=mask)
+
+
+# ------------------------------------------------------------------------------------------
+# RNNRegressor: arrays checked with scikit-learn's words and ours
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def regressor():
+    from forecaster import RNNRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6, 2)).astype("float32")
+    model_ = RNNRegressor(hidden_size=4, max_epochs=1, random_state=0, device="cpu")
+    return model_.fit(X, X[:, -1, 0]), X
+
+
+@pytest.mark.parametrize("features", [1, 3])
+def test_regressor_predict_checks_the_features_per_step(regressor, features):
+    model_, X = regressor
+    wrong = X[:, :, :1] if features == 1 else np.concatenate([X, X[:, :, :1]], axis=2)
+    with pytest.raises(
+        DataValidationError,
+        match=rf"X has {features} features per step, the model was fitted with 2",
+    ):
+        model_.predict(wrong)
+    with pytest.raises(DataValidationError, match=r"X has 1 features per step"):
+        model_.predict(X[:, :, 0])  # 2-D: one feature
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda X, y: (np.where(X > 2, np.nan, X), y),
+            r"Input X contains NaN\. \(RNNRegressor.fit: X",
+        ),
+        (lambda X, y: (np.where(X > 2, np.inf, X), y), r"infinity.*RNNRegressor.fit: X and y must"),
+        (lambda X, y: (X, np.where(y > 1, np.nan, y)), r"Input y contains NaN"),
+        (lambda X, y: (X, y[:5]), r"inconsistent numbers of samples.*one row per window"),
+        (lambda X, y: (X[:1], y[:1]), r"RNNRegressor.fit"),
+        (lambda X, y: (X.astype(str).astype(object) + "x", y), r"real numbers"),
+    ],
+    ids=["nan", "inf", "nan-y", "lengths", "one-sample", "text"],
+)
+def test_regressor_fit_messages_say_what_and_how(regressor, change, message):
+    from forecaster import RNNRegressor
+
+    _, X = regressor
+    X, y = change(X, X[:, -1, 0])
+    with pytest.raises(DataValidationError, match=message):
+        RNNRegressor(hidden_size=4, max_epochs=1, device="cpu").fit(X, y)
+
+
+# ------------------------------------------------------------------------------------------
 # random frames: fit / predict succeed or raise our errors
 # ------------------------------------------------------------------------------------------
 

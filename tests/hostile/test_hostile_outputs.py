@@ -180,16 +180,28 @@ def test_a_dedicated_folder_is_accepted_and_only_it_changes(tmp_path, capsys, tr
 
 
 @pytest.mark.parametrize(
-    ("tamper", "message"),
+    ("tamper", "message", "rerun"),
     [
-        (lambda f: (f / "notes.txt").write_text("mine"), "notes.txt (not written by forecaster)"),
-        (lambda f: (f / "forecasts.parquet").write_bytes(b"edited"), "forecasts.parquet (changed"),
-        (lambda f: (f / "model" / "mine.txt").write_text("x"), "model/mine.txt (not written"),
+        (
+            lambda f: (f / "notes.txt").write_text("mine"),
+            "notes.txt (not written by forecaster)",
+            "already exist",
+        ),
+        (
+            lambda f: (f / "forecasts.parquet").write_bytes(b"edited"),
+            "forecasts.parquet (changed",
+            "forecasts.parquet (changed since forecaster wrote it). Move the changed files out",
+        ),
+        (
+            lambda f: (f / "model" / "mine.txt").write_text("x"),
+            "model/mine.txt (not written",
+            "already exist",
+        ),
     ],
     ids=["file-added", "file-changed", "file-added-in-model"],
 )
 def test_force_refuses_outputs_holding_what_forecaster_did_not_write(
-    done, capsys, tree_guard, tamper, message
+    done, capsys, tree_guard, tamper, message, rerun
 ):
     tamper(done / "outputs" / "mini" / LAST)
     guard = tree_guard(done.parent)
@@ -197,10 +209,64 @@ def test_force_refuses_outputs_holding_what_forecaster_did_not_write(
     assert code == 2, err
     assert err.startswith("error: refused: ") and "key 'output.dir'" in err and message in err
     guard.assert_unchanged()
-    # without --force the outputs are reported as they are (exit 0), nothing changes either
+    # without --force: a file added beside intact outputs is reported as done (exit 0); a
+    # changed output is damaged (exit 2); nothing changes either way
     code, out, err = cli(capsys, "run", spec_of(done))
-    assert code == 0 and "already exist" in out
+    assert (code, rerun in out + err) == (0 if rerun == "already exist" else 2, True), err
     guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message", "forced"),
+    [
+        (lambda f: (f / "forecasts.parquet").unlink(), "forecasts.parquet (missing)", 0),
+        (lambda f: shutil.rmtree(f / "model"), "model/config.json (missing)", 0),
+        (
+            lambda f: (f / "summary.json").write_text((f / "summary.json").read_text() + " "),
+            "summary.json (changed since forecaster wrote it)",
+            2,
+        ),
+        (
+            lambda f: (f / "model" / "weights.safetensors").write_bytes(b"x"),
+            "model/weights.safetensors (changed",
+            2,
+        ),
+    ],
+    ids=["forecasts-deleted", "model-deleted", "summary-edited", "weights-corrupted"],
+)
+def test_a_damaged_run_folder_is_never_reported_complete(
+    done, capsys, tree_guard, damage, message, forced
+):
+    # was: "already exist", a path that did not exist, and exit 0
+    folder = done / "outputs" / "mini" / LAST
+    damage(folder)
+    guard = tree_guard(done.parent)
+    code, out, err = cli(capsys, "run", spec_of(done))
+    assert code == 2 and "already exist" not in out, out
+    assert err.startswith("error: refused: ") and "are damaged" in err and message in err, err
+    hint = "Move the changed files out" if forced else "Run again with --force"
+    assert hint in err, err
+    guard.assert_unchanged()
+    # missing files only: --force writes the outputs again; a changed file is never replaced
+    guard = tree_guard(done.parent, allowed=OWN if forced == 0 else ())
+    code, out, err = cli(capsys, "run", spec_of(done), "--force")
+    assert code == forced, err
+    if forced == 0:
+        assert _io.check_replaceable(folder, "run") is not None
+        assert (folder / "forecasts.parquet").is_file()
+    guard.assert_unchanged()
+
+
+def test_a_skipped_run_reports_the_paths_of_the_folder_as_it_is_now(tmp_path, completed, capsys):
+    moved = tmp_path / "moved"  # the whole project moved: summary.json holds the old paths
+    shutil.copytree(completed / "project", moved, symlinks=True)
+    code, out, err = cli(capsys, "run", spec_of(moved))
+    assert code == 0 and "already exist" in out, err
+    printed = [
+        line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("forecast ")
+    ]
+    assert printed == [str(moved / "outputs" / "mini" / LAST / "forecasts.parquet")]
+    assert Path(printed[0]).is_file()
 
 
 def test_outputs_of_an_older_version_are_recognised_skipped_and_replaced(done, capsys, tree_guard):
@@ -232,9 +298,10 @@ def test_a_template_without_as_of_keeps_the_latest_as_of(tmp_path, capsys, tree_
 
 def test_stale_staging_is_removed_and_user_files_beside_it_stay(done, capsys, tree_guard):
     parent = done / "outputs" / "mini"
-    stale = parent / ".2024-01-11.staging-killed"
+    stale = parent / ".2024-01-11.staging-0123456789ab"  # what a killed run leaves
     stale.mkdir()
     (stale / "forecasts.parquet").write_bytes(b"half")
+    (stale / _io.STAGING_MARKER).write_text(json.dumps({"owner": "forecaster", "pid": 1}))
     keep = parent / ".2024-01-11.keep"
     keep.mkdir()
     (keep / "notes.txt").write_text("mine")
@@ -246,7 +313,7 @@ def test_stale_staging_is_removed_and_user_files_beside_it_stay(done, capsys, tr
         allowed=(
             "project/outputs/mini/2024-01-11",
             "project/outputs/mini/.2024-01-11.lock",
-            "project/outputs/mini/.2024-01-11.staging-killed",
+            "project/outputs/mini/.2024-01-11.staging-0123456789ab",
             "project/models/mini",
         ),
     )
@@ -265,8 +332,59 @@ def test_stale_staging_is_removed_and_user_files_beside_it_stay(done, capsys, tr
 
 def test_reuse_follows_an_intact_pointer(done, capsys, tree_guard):
     guard = tree_guard(done.parent, allowed=OWN)
-    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
+    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", LAST, "--force")
     assert code == 0 and f"reused {done / 'outputs' / 'mini' / LAST / 'model'}" in out, err
+    pointer = json.loads((done / "models" / "mini" / "latest.json").read_text())
+    assert (pointer["as_of"], pointer["effective_as_of"]) == (LAST, LAST)
+    guard.assert_unchanged()
+
+
+def test_a_backfill_never_reuses_a_model_of_later_data(done, capsys, tree_guard):
+    # was: reuse_model gave the run as of 2024-01-11 the model trained on data up to 01-12
+    pointer = done / "models" / "mini" / "latest.json"
+    before = pointer.read_bytes()
+    allowed = ("project/outputs/mini/2024-01-11", "project/outputs/mini/.2024-01-11.lock")
+    guard = tree_guard(done.parent, allowed=allowed)
+    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
+    assert code == 0, err
+    assert "trained on data up to 2024-01-12, after this run's as-of 2024-01-11" in out, out
+    assert "fitted in" in out and "reused" not in out
+    assert pointer.read_bytes() == before  # the pointer does not move back to the backfill
+    assert "keeps the model as of 2024-01-12" in out
+    guard.assert_unchanged()
+
+
+def test_a_pointer_without_the_as_of_of_its_data_is_not_followed(done, capsys, tree_guard):
+    pointer = done / "models" / "mini" / "latest.json"
+    saved = json.loads(pointer.read_text())
+    pointer.write_text(json.dumps({k: saved[k] for k in ("owner", "spec_hash", "model_dir")}))
+    run = done / "outputs" / "mini" / LAST
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["details"]["effective_as_of"]  # a run of an older forecaster
+    manifest["digest"] = _io.manifest_digest(manifest)
+    (run / "manifest.json").write_bytes(_io.manifest_bytes(manifest))
+    guard = tree_guard(done.parent, allowed=OWN)
+    code, out, _ = cli(capsys, "run", spec_of(done), "--as-of", LAST, "--force")
+    assert code == 0 and "does not record the as-of of its data" in out, out
+    assert "fitted in" in out
+    guard.assert_unchanged()
+
+
+def test_explicit_tune_wins_over_reuse_model(done, capsys, tree_guard, monkeypatch):
+    from forecaster import pipelines
+
+    seen = []
+
+    def fake_tune(spec, root, frame, when, **kwargs):
+        seen.append(pipelines.study_name(spec, when))
+        raise pipelines.ForecasterError("stop after recording")
+
+    monkeypatch.setattr(pipelines, "tune_model", fake_tune)
+    guard = tree_guard(done.parent, allowed=OWN)
+    code, out, err = cli(capsys, "run", spec_of(done), "--force", "--tune")
+    assert code == 1 and "stop after recording" in err, err
+    assert "--tune asks for a new tuned model: training.reuse_model is not used" in out
+    assert "reused" not in out and seen and seen[0].endswith(f"-{LAST}")
     guard.assert_unchanged()
 
 
@@ -391,4 +509,63 @@ def test_fit_out_is_checked_before_training(done, capsys, tree_guard, monkeypatc
     code, out, err = cli(capsys, "fit", spec_of(done), "--out", target)
     assert code == 2 and err.startswith("error: refused: ") and message in err, err
     assert "fitted" not in out
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"config.json": "{}", "main.py": "print('mine')\n"},
+        {"config.json": '{"format": "other-tool"}', "notes.txt": "x"},
+        {"config.json": "not json", "data.csv": "a,b\n"},
+    ],
+    ids=["empty-config", "other-format", "garbage-config"],
+)
+def test_fit_out_a_user_folder_with_a_config_json_is_refused_before_training(
+    done, capsys, tree_guard, files
+):
+    # was: any folder holding a config.json passed the check and was refused only after training
+    folder = done / "mine"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    guard = tree_guard(done.parent)
+    code, out, err = cli(capsys, "fit", spec_of(done), "--out", str(folder))
+    assert code == 2 and "a folder forecaster did not write" in err, err
+    assert "fitted" not in out
+    guard.assert_unchanged()
+
+
+def test_a_backfill_never_replaces_the_outputs_of_a_later_as_of(tmp_path, capsys, tree_guard):
+    # was: with dir = "outputs/{name}/latest" a run as of an earlier date replaced them
+    project = tmp_path / "project"
+    spec = make_project(project, output='dir = "outputs/{name}/latest"')
+    assert cli(capsys, "run", str(spec))[0] == 0
+    guard = tree_guard(tmp_path, allowed=("project/outputs/mini/.latest.lock",))
+    code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11")
+    assert code == 2 and err.startswith("error: refused: "), err
+    assert "holds the outputs as of 2024-01-12" in err and "this run's 2024-01-11" in err
+    assert "--force" in err
+    guard.assert_unchanged()
+    guard = tree_guard(tmp_path, allowed=("project/outputs/mini", "project/models"))
+    code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11", "--force")
+    assert code == 0, err
+    summary = json.loads((project / "outputs" / "mini" / "latest" / "summary.json").read_text())
+    assert summary["as_of"] == "2024-01-11"
+    guard.assert_unchanged()
+
+
+def test_fit_removes_the_checkpoints_of_a_spec_checkpoint_dir(tmp_path, capsys, tree_guard):
+    # was: only the default hidden folder was cleaned; a spec's checkpoint_dir kept them
+    project = tmp_path / "project"
+    spec = make_project(project)
+    spec.write_text(
+        spec.read_text().replace("random_state = 0", 'random_state = 0\ncheckpoint_dir = "ckpt"')
+    )
+    guard = tree_guard(tmp_path, allowed=("project/models", "project/ckpt"))
+    code, _, err = cli(capsys, "fit", str(spec))
+    assert code == 0, err
+    assert not (project / "ckpt").exists()
+    config = json.loads((project / "models" / "mini" / LAST / "config.json").read_text())
+    assert config["params"]["checkpoint_dir"] == "ckpt"  # as the spec wrote it
     guard.assert_unchanged()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -60,7 +62,7 @@ ABSURD = [
     ({"horizon": 10**9}, r"horizon=1,000,000,000"),
     ({"num_layers": 10**6}, r"num_layers=1,000,000"),
     ({"n_ensemble": 10**6}, r"n_ensemble=1,000,000"),
-    ({"batch_size": 10**12}, r"batch_size must be an integer <= 2,147,483,647"),
+    ({"batch_size": 10**12}, r"batch_size must be an integer <= 536,870,911"),
     ({"hidden_size": 1e9}, r"hidden_size must be an integer >= 1, got 1000000000.0 \(a float\)"),
     ({"segment_length": 1e9}, r"segment_length must be an integer .* \(a float\)"),
     ({"lookback": 1e9}, r"lookback must be an integer .* \(a float\)"),
@@ -240,7 +242,247 @@ def test_any_value_is_accepted_or_refused_by_name(name, value):
     except DataValidationError as error:
         text = str(error)
         columns = ("target", "covariates", "future_covariates", "id_col", "time_col")
-        assert text.startswith(name) or (name in columns and "Column" in text), text
+        named = text.startswith(name) or f"{name}=" in text  # memory: "It grows with n=..."
+        assert named or (name in columns and "Column" in text), text
     else:  # accepted: a value of the documented kind, never NaN or infinite
         PARAMETERS[name].check(name, value)
         assert not (isinstance(value, float) and not math.isfinite(value)), (name, value)
+
+
+# ------------------------------------------------------------------------------------------
+# numpy integers are integers everywhere (one rule in the table)
+# ------------------------------------------------------------------------------------------
+
+INTEGER_PARAMS = [
+    name
+    for name, rule in PARAMETERS.items()
+    if type(rule).__name__ == "Integer" and name in RNNForecaster(target="y").get_params()
+]
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.int32, np.uint8])
+@pytest.mark.parametrize("name", sorted(INTEGER_PARAMS))
+def test_numpy_integers_are_accepted_like_ints(name, kind):
+    value = {"random_state": 0, "segment_length": 4, "lookback": 8, "hidden_size": 4}.get(name, 1)
+    est = forecaster(**{name: kind(value)})
+    est.validate_params()
+    assert PARAMETERS[name].check(name, kind(value)) == value
+
+
+def test_numpy_integer_freq_gives_the_same_model_as_an_int():
+    t = np.arange(40)
+    data = pl.DataFrame({"id": "a", "t": t, "y": np.sin(t / 3)})
+    kw = {"time_col": "t", "lookback": 8, "horizon": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        by_numpy = forecaster(freq=np.int64(1), **kw).fit(data)
+        by_int = forecaster(freq=1, **kw).fit(data)
+    assert str(by_numpy.freq_) == "1i" and by_numpy.predict(data).equals(by_int.predict(data))
+
+
+# ------------------------------------------------------------------------------------------
+# sizes derived from a parameter stay valid; ensembles cut by max_time are said and recorded
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [2**29, 2**31 - 1, np.int64(2**30)])
+def test_batch_size_is_bounded_so_validation_batches_stay_valid(batch_size):
+    with pytest.raises(DataValidationError, match=r"batch_size must be an integer <= 536,870,911"):
+        forecaster(batch_size=batch_size).validate_params()
+    forecaster(batch_size=2**29 - 1).validate_params()
+
+
+def test_ensemble_cut_by_max_time_warns_and_records_the_members():
+    with pytest.warns(ForecasterWarning, match=r"ran out after 1 of the n_ensemble=3 networks"):
+        est = forecaster(n_ensemble=3, max_time=1e-9).fit(frame())
+    assert est.n_members_ == 1
+    assert forecaster(n_ensemble=2).fit(frame()).n_members_ == 2
+    assert not hasattr(forecaster(), "n_members_")
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "message"),
+    [
+        ([1], r"callbacks\[0\] must be callable.*got 1 \(an int\)"),
+        (print, r"callbacks must be a list of callables.*Pass callbacks=\[print\]"),
+        (lambda record: None, r"callbacks must be a list of callables"),
+        ([lambda record: None], r"callbacks\[0\] .* cannot be called as callback\(record, "),
+        ([lambda a, b, c: None], r"missing a required argument: 'c'"),
+        ("print", r"callbacks must be a list of callables, got 'print' \(a string\)"),
+        ({"cb": print}, r"callbacks must be a list of callables"),
+    ],
+    ids=["int", "print", "lambda", "one-arg", "three-args", "text", "dict"],
+)
+@pytest.mark.parametrize("kind", ["forecaster", "regressor"])
+def test_bad_callbacks_are_refused_before_training(kind, callbacks, message):
+    if kind == "forecaster":
+        est, args = forecaster(), (frame(),)
+    else:
+        est = RNNRegressor(hidden_size=4, **SMALL)
+        args = (np.zeros((8, 5, 1), np.float32), np.zeros(8))
+    started = time.perf_counter()
+    with pytest.raises(DataValidationError, match=message):
+        est.fit(*args, callbacks=callbacks)
+    assert not hasattr(est, "network_") and time.perf_counter() - started < 2
+
+
+def test_good_callbacks_still_run_every_epoch():
+    seen = []
+    forecaster(max_epochs=2).fit(frame(), callbacks=[lambda record, net: seen.append(record.epoch)])
+    assert len(seen) == 2
+
+
+# ------------------------------------------------------------------------------------------
+# aliases with a fixed cell
+# ------------------------------------------------------------------------------------------
+
+
+def test_fixed_cell_classes_refuse_another_cell_and_clone():
+    from sklearn.base import clone
+
+    from forecaster import GRUForecaster, LSTMForecaster
+
+    with pytest.raises(DataValidationError, match=r"fixes cell='lstm', got cell='gru'"):
+        LSTMForecaster(target="y", cell="gru")
+    same = LSTMForecaster(target="y", cell="lstm", hidden_size=4)
+    assert same.cell == "lstm" and "cell" not in same.get_params()
+    copy = clone(GRUForecaster(target="y", hidden_size=4))
+    assert type(copy) is GRUForecaster and copy.cell == "gru" and copy.hidden_size == 4
+
+
+# ------------------------------------------------------------------------------------------
+# other entry points
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tickers", "message"),
+    [
+        (5, r"tickers must be a ticker \(text\), a list of tickers or None, got 5 \(an int\)"),
+        (b"MSFT", r"got b'MSFT' \(bytes\).*Decode it first, e.g. tickers='MSFT'"),
+        ([b"MSFT"], r"tickers must be strings; received b'MSFT' \(bytes\)"),
+        ({"MSFT": 1}, r"got \{'MSFT': 1\} \(a dict\)"),
+        (["MSFT", 3], r"received 3 \(an int\)"),
+    ],
+)
+def test_load_stocks_refuses_tickers_that_are_not_text(tickers, message):
+    from forecaster.datasets import load_stocks
+
+    with pytest.raises(DataValidationError, match=message):
+        load_stocks(tickers)
+
+
+@pytest.mark.parametrize(
+    ("gap", "message"),
+    [
+        (10**12, r"gap must be an integer <= 2,147,483,647, got 1,000,000,000,000"),
+        (10**6, r"gap=1,000,000, the first fold trains on at most 0 rows .*gap is longer"),
+    ],
+)
+def test_backtest_gap_beyond_the_data(gap, message):
+    with pytest.raises(DataValidationError, match=message):
+        backtest(forecaster(), frame(), folds=2, gap=gap)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_fft": 2**24}, r"n_fft must be an integer <= 65,536, got 16,777,216"),
+        ({"hop_length": 2**20}, r"hop_length must be an integer <= 65,536"),
+        ({"n_mels": 10**5, "n_mfcc": 13}, r"n_mels must be an integer <= 1,024"),
+        ({"n_mfcc": 5000}, r"n_mfcc must be an integer <= 1,024"),
+        ({"sample_rate": 10**9}, r"sample_rate must be an integer <= 1,000,000"),
+    ],
+)
+def test_audio_feature_sizes_are_bounded_before_computing(params, message):
+    from forecaster.datasets import load_audio_mfcc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataValidationError, match=message):
+            load_audio_mfcc(**params)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20
+
+
+# ------------------------------------------------------------------------------------------
+# the memory limit: physical memory, RLIMIT_AS and the cgroup's, whichever is smallest
+# ------------------------------------------------------------------------------------------
+
+BIG = {"hidden_size": 4096}  # about 270 MB of weights: under any machine's RAM, over 64 MB
+
+
+def test_address_space_limit_is_the_bound(monkeypatch):
+    import resource
+
+    from forecaster._validation import memory_limit
+
+    statm = Path("/proc/self/statm").read_text().split()
+    used = int(statm[0]) * os.sysconf("SC_PAGE_SIZE")
+    real = resource.getrlimit
+
+    def limited(which):
+        return (
+            (used + 64 * 2**20, resource.RLIM_INFINITY)
+            if which == resource.RLIMIT_AS
+            else real(which)
+        )
+
+    monkeypatch.setattr(resource, "getrlimit", limited)
+    assert "RLIMIT_AS" in memory_limit()[1]
+    with pytest.raises(DataValidationError, match=r"more than the address-space limit .*ulimit -v"):
+        forecaster(**BIG).validate_params()
+
+
+def test_cgroup_memory_limit_is_the_bound(monkeypatch, tmp_path):
+    from forecaster import _validation
+
+    for folder, name, usage in (
+        (tmp_path, "memory.max", "memory.current"),
+        (tmp_path / "unified", "memory.max", "memory.current"),
+        (tmp_path / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes"),
+    ):
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_text(f"{96 * 2**20}\n")
+        (folder / usage).write_text(f"{32 * 2**20}\n")
+    monkeypatch.setattr(_validation, "_CGROUP_ROOT", str(tmp_path))
+    limit, where = _validation.memory_limit()
+    assert limit == 64 * 2**20 and "cgroup" in where
+    with pytest.raises(DataValidationError, match=r"memory limit of this process's cgroup"):
+        forecaster(**BIG).validate_params()
+    forecaster().validate_params()  # a small network still fits
+
+
+def test_audio_features_beyond_the_memory_limit_are_refused_per_clip(monkeypatch):
+    from forecaster import _validation
+    from forecaster.datasets import load_audio_mfcc
+
+    monkeypatch.setattr(_validation, "memory_limit", lambda: (10_000, "a 10 kB test limit"))
+    with pytest.raises(DataValidationError, match=r"The MFCCs \(n_fft=256.*audio file .*wav"):
+        load_audio_mfcc()
+
+
+def test_an_allocation_failure_while_training_names_the_parameters(monkeypatch):
+    from forecaster import ForecasterError, estimators
+
+    def failing(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:116] . DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 123456789 bytes. Error code 12 (Cannot allocate memory)"
+        )
+
+    monkeypatch.setattr(estimators, "train", failing)
+    with pytest.raises(
+        ForecasterError, match=r"Ran out of memory .*hidden_size=4.*batch_size="
+    ) as error:
+        forecaster().fit(frame())
+    assert isinstance(error.value, MemoryError)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("some other torch error")
+
+    monkeypatch.setattr(estimators, "train", broken)
+    with pytest.raises(RuntimeError, match="some other torch error"):
+        forecaster().fit(frame())

@@ -323,3 +323,74 @@ def test_a_format_2_model_with_an_edited_config_loads_with_the_documented_warnin
     with pytest.warns(forecaster.ForecasterWarning, match=r"not integrity-checked.*Save the model"):
         forecaster.load(folder)
     guard.assert_unchanged()
+
+
+class BytesPath:
+    """An os.PathLike whose path is bytes (os.fspath gives b'model')."""
+
+    def __fspath__(self) -> bytes:
+        return b"model"
+
+
+NOT_PATHS = {
+    "None": (None, r"got None \(a NoneType\)"),
+    "int": (123, r"got 123 \(a int\)"),
+    "bytes": (b"m", r"got b'm' \(a bytes\)"),
+    "bytes-pathlike": (BytesPath(), r"\(a BytesPath\)"),
+    "list": (["m"], r"\(a list\)"),
+    "empty": ("", "is an empty path"),
+    "nul": ("a\x00b", "contains a NUL character"),
+}
+
+
+@pytest.mark.parametrize("call", ["model.save", "forecaster.save", "forecaster.load"])
+@pytest.mark.parametrize("case", list(NOT_PATHS))
+def test_a_path_argument_that_is_no_path_is_our_error_naming_it(
+    case: str, call: str, saved_regressor: Path, tmp_path: Path, tree_guard, monkeypatch
+) -> None:
+    """Regression: ``save(None)``, ``save(123)``, ``save(b"m")`` and ``load(None)`` raised a
+    raw TypeError, ``save("a\\x00b")`` a raw ValueError."""
+    value, match = NOT_PATHS[case]
+    model = forecaster.load(saved_regressor)
+    monkeypatch.chdir(tmp_path)
+    guard = tree_guard(tmp_path)
+    with pytest.raises(forecaster.DataValidationError, match=rf"^path\b.*{match}") as info:
+        if call == "model.save":
+            model.save(value)
+        elif call == "forecaster.save":
+            forecaster.save(model, value)
+        else:
+            forecaster.load(value)
+    if case not in ("empty", "nul"):
+        assert "str or os.PathLike" in str(info.value)
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda k: k.with_columns(pl.col("__train_end__").cast(pl.Utf8)), "as Int64"),
+        (
+            lambda k: k.with_columns(pl.lit(None, pl.Int64).alias("__train_end__")),
+            "1 nulls|2 nulls",
+        ),
+        (lambda k: k.with_columns(pl.lit(1).alias("colour")), r"has the columns \['id'"),
+    ],
+    ids=["text", "nulls", "extra-column"],
+)
+def test_keys_with_a_forged_last_fitted_time_are_refused(
+    change: Callable[[pl.DataFrame], pl.DataFrame],
+    match: str,
+    model_copy: Path,
+    tmp_path: Path,
+    tree_guard,
+) -> None:
+    """The last fitted time of each series (``train_end_``, which ``score`` checks held-out
+    steps against) travels in keys.parquet; a forged column of another type is refused."""
+    keys = pl.read_parquet(model_copy / "keys.parquet")
+    change(keys).write_parquet(model_copy / "keys.parquet")
+    resign(model_copy)
+    guard = tree_guard(tmp_path)
+    with pytest.raises(ModelFormatError, match=match):
+        forecaster.load(model_copy)
+    guard.assert_unchanged()

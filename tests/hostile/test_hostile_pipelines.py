@@ -258,12 +258,14 @@ def _datetime_project(root: Path, zone: str = "") -> tuple[pipelines.Spec, Path]
 
 @pytest.mark.parametrize(
     ("text", "label", "last"),
-    [
-        ("2024-01-02", "2024-01-02", "2024-01-02T23:00:00"),
-        ("20240102", "2024-01-02", "2024-01-02T23:00:00"),
-        ("2024-01-02T00:00", "2024-01-02T00-00-00", "2024-01-02T00:00:00"),
-        ("2024-01-02T10:30", "2024-01-02T10-30-00", "2024-01-02T10:00:00"),
-        ("2024-01-02T10:30:00.5", "2024-01-02T10-30-00.500000", "2024-01-02T10:00:00"),
+    [  # the label is the effective as-of: the last time of the rows selected
+        ("2024-01-02", "2024-01-02T23-00-00", "2024-01-02T23:00:00"),
+        ("20240102", "2024-01-02T23-00-00", "2024-01-02T23:00:00"),
+        ("2024-01-02T00:00", "2024-01-02", "2024-01-02T00:00:00"),  # midnight: the date
+        ("2024-01-02T00:59", "2024-01-02", "2024-01-02T00:00:00"),
+        ("2024-01-02T10:30", "2024-01-02T10-00-00", "2024-01-02T10:00:00"),
+        ("2024-01-02T10:30:00.5", "2024-01-02T10-00-00", "2024-01-02T10:00:00"),
+        ("2024-01-02T10:00", "2024-01-02T10-00-00", "2024-01-02T10:00:00"),
     ],
 )
 def test_datetime_labels_are_canonical_and_filesystem_safe(tmp_path, text, label, last):
@@ -434,3 +436,316 @@ def test_data_errors_keep_their_type(tmp_path):
     spec = project(tmp_path, data="id,date,y\n")
     with warnings.catch_warnings(), pytest.raises(DataValidationError, match="no data rows"):
         pipelines.run_pipeline(spec, log=lambda line: None)
+
+
+# ------------------------------------------------------------------------------------------
+# series that end before the as-of: named in a warning and in summary.json
+# ------------------------------------------------------------------------------------------
+
+
+def _uneven(ends: dict[str, int]) -> str:
+    """Daily rows from FIRST, ``ends[key]`` of them per series."""
+    lines = ["id,date,y"]
+    for k, (key, n) in enumerate(ends.items()):
+        lines += [f"{key},{FIRST + dt.timedelta(days=i)},{10 * k + i + 0.5}" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def test_series_ending_before_the_as_of_are_named_by_run_predict_and_backtest(
+    tmp_path, capsys, tree_guard
+):
+    # was: forecasts dated months before the as-of (NDX 2001, GOOG 2008 as of 2018), no word
+    spec = project(tmp_path, data=_uneven({"a": 12, "b": 9}))
+    guard = tree_guard(tmp_path, allowed=OWN)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0, err
+    message = "1 series end before the as-of 2024-01-12"
+    assert message in err and "b (last 2024-01-09)" in err, err
+    assert "before the frame's last time" not in err  # named once, not again by predict
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-12" / "summary.json").read_text()
+    )
+    assert summary["stale_series"] == {"b": "2024-01-09"} and summary["stale_series_count"] == 1
+    model = str(tmp_path / "outputs" / "mini" / "2024-01-12" / "model")
+    code, _, err = cli(capsys, "predict", str(spec), "--model", model)
+    assert code == 0 and message in err and "b (last 2024-01-09)" in err, err
+    assert "before the frame's last time" not in err
+    code, _, err = cli(capsys, "backtest", str(spec), "--model", model, "--folds", "1")
+    assert code == 0 and message in err, err
+    guard.assert_unchanged()
+
+
+@settings(max_examples=25, deadline=None)
+@given(ends=st.lists(st.integers(min_value=7, max_value=12), min_size=1, max_size=6))
+def test_every_series_ending_before_the_as_of_is_counted(tmp_path_factory, ends):
+    root = tmp_path_factory.mktemp("stale")
+    names = {f"s{i}": n for i, n in enumerate(ends)}
+    spec, root = load_spec(project(root, data=_uneven(names)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, when = prepare_data(spec, root, None)
+    stale = {key: str(FIRST + dt.timedelta(days=n - 1)) for key, n in names.items()}
+    stale = {key: end for key, end in stale.items() if names[key] < max(ends)}
+    assert dict(when.stale) == stale and when.stale_count == len(stale)
+    assert when.effective == str(FIRST + dt.timedelta(days=max(ends) - 1))
+    named = [str(w.message) for w in caught if "series end before" in str(w.message)]
+    assert len(named) == (1 if stale else 0)
+
+
+# ------------------------------------------------------------------------------------------
+# the as-of label is the effective as-of: the same rows always give the same run
+# ------------------------------------------------------------------------------------------
+
+
+def test_midnight_datetimes_spelled_two_ways_are_one_run(tmp_path, capsys, tree_guard):
+    # was: --as-of 2024-01-10 and 2024-01-10T00:00 on daily datetimes wrote two folders
+    spec = project(
+        tmp_path, data=rows([f"{FIRST + dt.timedelta(days=i)}T00:00:00" for i in range(12)])
+    )
+    guard = tree_guard(tmp_path, allowed=OWN)
+    assert cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    code, out, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-10T00:00")
+    assert code == 0 and "already exist" in out, err
+    folders = [p.name for p in (tmp_path / "outputs" / "mini").iterdir() if p.name[0] != "."]
+    assert folders == ["2024-01-10"]
+    guard.assert_unchanged()
+
+
+def test_dates_that_select_the_same_rows_are_one_run(tmp_path, capsys, tree_guard):
+    # business days: Friday, Saturday and Sunday select the same rows (was: three folders)
+    days = [FIRST + dt.timedelta(days=i) for i in range(21)]
+    weekdays = [str(d) for d in days if d.weekday() < 5]  # 2024-01-12 is a Friday
+    spec = project(tmp_path, data=rows(weekdays))
+    spec.write_text(spec.read_text().replace('targets = ["y"]', 'targets = ["y"]\nfreq = "1bd"'))
+    guard = tree_guard(tmp_path, allowed=OWN)
+    assert cli(capsys, "run", str(spec), "--as-of", "2024-01-12")[0] == 0
+    for text in ("2024-01-13", "20240114"):
+        code, out, err = cli(capsys, "run", str(spec), "--as-of", text)
+        assert code == 0 and "outputs for mini as of 2024-01-12 already exist" in out, err
+        assert "warning" not in err  # inside the data: no warning, just the same rows
+    folders = [p.name for p in (tmp_path / "outputs" / "mini").iterdir() if p.name[0] != "."]
+    assert folders == ["2024-01-12"]
+    summary = json.loads(
+        (tmp_path / "outputs" / "mini" / "2024-01-12" / "summary.json").read_text()
+    )
+    assert summary["requested_as_of"] == "2024-01-12" and summary["effective_as_of"] == "2024-01-12"
+    guard.assert_unchanged()
+
+
+@settings(max_examples=25, deadline=None)
+@given(hour=st.integers(min_value=0, max_value=71), minute=st.integers(0, 59))
+def test_the_label_is_the_last_time_selected(tmp_path_factory, hour, minute):
+    spec, root = _datetime_project(tmp_path_factory.mktemp("label"))
+    moment = dt.datetime(2024, 1, 1) + dt.timedelta(hours=hour, minutes=minute)
+    frame, when = prepare_data(spec, root, moment.isoformat())
+    last = frame["date"].max()
+    assert last == moment.replace(minute=0)
+    assert when.label == pipelines.as_of_label(last) and ":" not in when.label
+    again = prepare_data(spec, root, last.isoformat())[1]
+    assert again.label == when.label  # the same rows, the same run
+
+
+def test_an_ambiguous_local_time_gets_its_offset():
+    # 02:00 happens twice in Berlin on 2024-10-27 (clocks go back at 03:00 CEST): two runs
+    utc = [dt.datetime(2024, 10, 26, 23, tzinfo=dt.UTC) + dt.timedelta(hours=i) for i in range(3)]
+    local = pl.Series(utc).cast(pl.Datetime("us", "Europe/Berlin"))
+    labels = [pipelines.as_of_label(moment) for moment in local]
+    assert labels == [
+        "2024-10-27T01-00-00",
+        "2024-10-27T02-00-00+0200",
+        "2024-10-27T02-00-00+0100",
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# run_pipeline's arguments: used as documented, or refused naming them
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        ("force", "no", "force must be True or False, got str 'no'"),
+        ("dry_run", "false", "dry_run must be True or False, got str 'false'"),
+        ("resume", 1, "resume must be True or False, got int 1"),
+        ("progress", None, "progress must be True or False, got NoneType None"),
+        ("tune", "yes", "tune must be True, False or None, got str 'yes'"),
+        ("as_of", True, "as_of must be an ISO date"),
+        ("as_of", 2.5, "as_of must be an ISO date"),
+        ("log", None, "log must be a callable"),
+        ("log", "print", "log must be a callable"),
+        ("wait", "5", "wait must be"),
+    ],
+)
+def test_run_pipeline_refuses_arguments_of_the_wrong_type(
+    tmp_path, tree_guard, argument, value, message
+):
+    # was: force="no" replaced outputs, dry_run="false" did a dry run, log=None a "bug"
+    spec = project(tmp_path)
+    guard = tree_guard(tmp_path)
+    kwargs = {"log": lambda line: None, argument: value}
+    with pytest.raises(SpecError, match=re.escape(message)):
+        pipelines.run_pipeline(spec, **kwargs)
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("value", [None, b"pipelines/spec.toml", 3, ""])
+def test_run_pipeline_refuses_a_spec_path_that_is_no_path(tmp_path, tree_guard, value):
+    guard = tree_guard(tmp_path)
+    with pytest.raises(SpecError, match="spec_path"):
+        pipelines.run_pipeline(value, log=lambda line: None)
+    guard.assert_unchanged()
+
+
+def test_tickers_empty_list_exits_2_naming_the_key(tmp_path, capsys, tree_guard):
+    # was: exit 3 "pass None", impossible in TOML
+    spec = project(tmp_path)
+    text = spec.read_text().replace(
+        'path = "data/*.csv"\nformat = "csv"', 'dataset = "stocks"\ntickers = []'
+    )
+    spec.write_text(text)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2 and "key 'source.tickers'" in err and "at least one ticker" in err, err
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# path-valued keys: relative to the project root (never the working directory), inside it
+# ------------------------------------------------------------------------------------------
+
+
+def test_paths_are_relative_to_the_project_not_the_working_directory(
+    tmp_path, capsys, tree_guard, monkeypatch
+):
+    # was: checkpoint_dir = "ckpt" wrote ./ckpt in the working directory, and it stayed
+    project_root = tmp_path / "project"
+    spec = project(project_root, model='checkpoint_dir = "ckpt"')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    guard = tree_guard(tmp_path, allowed=("project/outputs", "project/models", "project/ckpt"))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert not (elsewhere / "ckpt").exists() and not (project_root / "ckpt").exists()
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "key", "message"),
+    [
+        ("model", 'checkpoint_dir = "../ckpt"', "model.checkpoint_dir", "points outside"),
+        ("model", 'checkpoint_dir = "/tmp/forecaster-ckpt"', "model.checkpoint_dir", "outside"),
+        ("model", 'checkpoint_dir = "~/ckpt"', "model.checkpoint_dir", "points outside"),
+        ("model", 'checkpoint_dir = "data"', "model.checkpoint_dir", "would read the files"),
+        ("model", 'checkpoint_dir = "x\\u0000y"', "model.checkpoint_dir", "NUL"),
+        ("model", f'checkpoint_dir = "{"c" * 300}"', "model.checkpoint_dir", "300 bytes"),
+        ("training", 'storage = "sqlite:///../studies.db"', "training.storage", "outside"),
+        ("training", 'storage = "sqlite:////tmp/x/optuna.db"', "training.storage", "outside"),
+        ("training", 'storage = "sqlite:///data/x.csv"', "training.storage", "would read"),
+        ("training", 'storage = "sqlite:///a\\u0000b"', "training.storage", "NUL"),
+        ("output", 'dir = "outputs/\\u0000{as_of}"', "output.dir", "NUL"),
+        ("output", f'dir = "outputs/{"o" * 300}/{{as_of}}"', "output.dir", "300 bytes"),
+        ("output", f'dir = "outputs/{{name}}/{"o" * 230}{{as_of}}"', "output.dir", "a name can"),
+    ],
+)
+def test_path_valued_keys_that_cannot_work_exit_2_naming_the_key(
+    tmp_path, capsys, tree_guard, monkeypatch, section, line, key, message
+):
+    # was: resolved against the working directory, unchecked; a NUL "Unexpected ValueError";
+    # a name over 255 bytes exit 1 with a raw OSError
+    monkeypatch.setenv("HOME", str(tmp_path.parent))
+    spec = project(tmp_path, source="data/*", **{section: line})
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and f"'{key}'" in err and message in err, err
+    assert "Traceback" not in err and "Unexpected" not in err
+    guard.assert_unchanged()
+
+
+def test_a_tilde_in_a_spec_path_is_the_home_folder(tmp_path, capsys, tree_guard, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the project is the home folder here
+    spec = project(tmp_path, output='dir = "~/results/{name}/{as_of}"')
+    guard = tree_guard(tmp_path, allowed=("results", "models"))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert (tmp_path / "results" / "mini" / "2024-01-12" / "forecasts.parquet").is_file()
+    assert not any(p.name == "~" for p in tmp_path.rglob("*"))
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    "folder", ["outputs/mini/2024-01-12/ckpt", "outputs/mini/2024-01-12", "models/m", "models/m/c"]
+)
+def test_checkpoint_dir_inside_a_folder_forecaster_wrote_exits_2_at_load(
+    tmp_path, capsys, tree_guard, folder
+):
+    # was: checkpoints written into a run's outputs or a model folder, breaking its manifest
+    spec = project(tmp_path)
+    assert cli(capsys, "run", str(spec))[0] == 0
+    assert cli(capsys, "fit", str(spec), "--out", str(tmp_path / "models" / "m"))[0] == 0
+    text = spec.read_text().replace(
+        "random_state = 0", f'random_state = 0\ncheckpoint_dir = "{folder}"'
+    )
+    spec.write_text(text)
+    guard = tree_guard(tmp_path)
+    with pytest.raises(SpecError, match=r"key 'model\.checkpoint_dir'.*folder forecaster wrote"):
+        load_spec(spec)
+    code, _, err = cli(capsys, "run", str(spec), "--force")
+    assert code == 2 and "'model.checkpoint_dir'" in err, err
+    guard.assert_unchanged()
+
+
+def test_checkpoint_dir_inside_this_runs_output_folder_exits_2(tmp_path, capsys, tree_guard):
+    spec = project(tmp_path, model='checkpoint_dir = "outputs/mini/2024-01-12/ckpt"')
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and "'model.checkpoint_dir'" in err and "is inside" in err, err
+    guard.assert_unchanged()
+
+
+def test_resume_with_checkpoints_of_other_data_starts_from_scratch(
+    tmp_path, capsys, tree_guard, monkeypatch
+):
+    # was: the checkpoints of a failed run stayed, and the next day's --resume exited 1
+    # "written for other data"; a scheduler that always passes --resume was stuck
+    spec = project(tmp_path, model='checkpoint_dir = "ckpt"')
+
+    def fail(*args, **kwargs):
+        raise ForecasterError("the backtest failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipelines, "_evaluate", fail)
+        code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11")
+    assert code == 1 and list((tmp_path / "ckpt").iterdir()), err
+    guard = tree_guard(tmp_path, allowed=(*OWN, "ckpt"))
+    code, out, err = cli(capsys, "run", str(spec), "--resume")
+    assert code == 0, err
+    assert "cannot resume from the checkpoint in" in out and "training from the start" in out
+    assert not (tmp_path / "ckpt").exists()  # removed on success, whatever the folder
+    guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# the project root comes from the spec path as given
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_linked_pipelines_folder_serves_the_project_that_links_it(
+    tmp_path, capsys, tree_guard, monkeypatch
+):
+    # was: projW/pipelines -> projZ/pipelines read projZ's data and planned projZ's outputs
+    theirs = tmp_path / "projZ"
+    project(theirs)
+    mine = tmp_path / "projW"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "prices.csv").write_text(_uneven({"w": 12}))
+    (mine / "pipelines").symlink_to(theirs / "pipelines")
+    monkeypatch.chdir(mine)
+    assert load_spec("pipelines/spec.toml")[1] == mine
+    guard = tree_guard(tmp_path)
+    code, out, err = cli(capsys, "run", "pipelines/spec.toml", "--dry-run")
+    assert code == 0, err
+    assert f"write {mine / 'outputs' / 'mini' / '2024-01-12'}" in out
+    assert "n_series=1" in out  # projW's one series, not projZ's two
+    guard.assert_unchanged()

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 mlflow = pytest.importorskip("mlflow")
 optuna = pytest.importorskip("optuna")
@@ -380,6 +382,65 @@ def test_a_fallback_root_that_is_a_file_is_a_warning_not_an_error(isolated, monk
     assert (isolated / "kept").read_text() == "a file, not a folder"
 
 
+def _model_folder(root: Path) -> Path:
+    return tiny_model().fit(FRAME).save(root / "fbm")
+
+
+def _run_folder(root: Path) -> Path:
+    from forecaster import _io
+
+    (root / "run").mkdir()
+    (root / "run" / "forecasts.csv").write_text("x\n")
+    _io.write_manifest(root / "run", "run")
+    return root / "run" / "unlogged"
+
+
+OWNED_ROOTS = {
+    "a-saved-model": (_model_folder, r"is .*fbm, a model folder"),
+    "inside-a-saved-model": (lambda r: _model_folder(r) / "unlogged", r"is inside .*fbm, a model"),
+    "inside-a-pipeline-run": (_run_folder, r"is inside .*run, a run folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(OWNED_ROOTS))
+def test_a_fallback_root_in_a_folder_forecaster_wrote_is_refused(
+    isolated, monkeypatch, tree_guard, case
+):
+    """Regression: ``configure(fallback_dir="fbm")`` with fbm a saved model, then a fit against
+    a dead server, wrote ``fbm/<time>-.../`` into the model, and saving over fbm was refused
+    ("not written by forecaster")."""
+    make, match = OWNED_ROOTS[case]
+    root = make(isolated)
+    guard = tree_guard(isolated)
+    with pytest.raises(DataValidationError, match=rf"^fallback_dir='.*' {match}"):
+        tracking.configure(fallback_dir=root)
+    assert tracking._state.fallback_dir is None
+    guard.assert_unchanged()
+
+
+def test_a_fallback_root_that_became_a_model_folder_is_not_written(
+    isolated, monkeypatch, tree_guard
+):
+    """The root was fine when configured, and a model was saved there afterwards: the records
+    go to the default fallback folder, with a warning; the model stays replaceable."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    with contextlib.suppress(tracking.TrackingUnavailableError):
+        tracking.configure(fallback_dir="fbm")
+    model = _model_folder(isolated)
+    guard = tree_guard(isolated)
+    tracking.autolog()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_model().fit(FRAME)
+    ours = _ours(caught)
+    assert any("fallback_dir='fbm' is " in w and "go to" in w for w in ours), ours
+    (folder,) = _fallbacks(isolated)
+    assert tracking.last_fit().fallback_path == folder.absolute()
+    guard.assert_unchanged()  # mlflow/ aside: fbm is as it was
+    tracking.autolog(False)
+    tiny_model(random_state=1).fit(FRAME).save(model)  # and still ours to replace
+
+
 # ------------------------------------------------------------------------------------------
 # log_fit, log_study, trial_callback, tune
 # ------------------------------------------------------------------------------------------
@@ -566,3 +627,451 @@ def test_pipeline_run_against_a_dead_server_costs_seconds(isolated, monkeypatch,
     assert code == 0, capsys.readouterr().err
     assert elapsed < 30, f"{elapsed:.1f} s"
     assert list((isolated / "outputs").rglob("forecasts.parquet"))
+
+
+# ------------------------------------------------------------------------------------------
+# database tracking stores: fail fast, passwords masked
+# ------------------------------------------------------------------------------------------
+
+
+def _database_stores(root: Path) -> dict[str, str]:
+    (root / "notes.db").write_text("my notes, not a database")
+    (root / "folder.db").mkdir()
+    return {
+        "postgresql refused": f"postgresql://user:secret@127.0.0.1:{_free_port()}/runs",
+        "mysql refused": f"mysql+pymysql://user:secret@127.0.0.1:{_free_port()}/runs",
+        "postgresql unresolvable": "postgresql+psycopg://user:secret@mlflow.invalid/runs",
+        "sqlite in /proc": "sqlite:////proc/forecaster-hostile/mlflow.db",
+        "sqlite not a database": f"sqlite:///{root / 'notes.db'}",
+        "sqlite a folder": f"sqlite:///{root / 'folder.db'}",
+    }
+
+
+DATABASE_STORES = [
+    "postgresql refused", "mysql refused", "postgresql unresolvable", "sqlite in /proc",
+    "sqlite not a database", "sqlite a folder",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DATABASE_STORES)
+def test_configure_with_a_database_store_that_cannot_work_fails_fast(isolated, tree_guard, case):
+    """Was: ForecasterError after 106 s (postgresql refused), about 200 s for SQLite stores
+    MLflow cannot write, with the password in the message."""
+    uri = _database_stores(isolated)[case]
+    guard = tree_guard(isolated, allowed=())
+    started = time.perf_counter()
+    with pytest.raises(tracking.TrackingUnavailableError) as info:
+        tracking.configure(uri)
+    assert time.perf_counter() - started < tracking.PROBE_TIMEOUT + 3
+    message = str(info.value)
+    assert "secret" not in message and tracking.mask_uri(uri) in message, message
+    assert "MLFLOW_TRACKING_URI" in message
+    guard.assert_unchanged()
+    assert not (isolated / "mlflow").exists()
+
+
+@pytest.mark.parametrize("case", ["postgresql refused", "sqlite in /proc", "sqlite a folder"])
+def test_a_fit_against_a_database_store_that_cannot_work_costs_seconds(
+    isolated, monkeypatch, tree_guard, case
+):
+    """Was: autolog + fit 207 s and the password in the warning."""
+    uri = _database_stores(isolated)[case]
+    guard = tree_guard(isolated)
+    training = _untracked_seconds()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking.autolog()
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = tiny_model().fit(FRAME)
+    elapsed = time.perf_counter() - started
+    assert elapsed < training + BUDGET_S, f"{case}: {elapsed:.1f} s"
+    ours = _ours(caught)
+    assert len(ours) == 1 and "secret" not in ours[0] and "Training completed" in ours[0], ours
+    log = tracking.last_fit()
+    assert "secret" not in (log.fallback_path / "run.json").read_text()
+    assert "secret" not in (log.fallback_path / "manifest.json").read_text()
+    assert forecaster.load(log.fallback_path / "model").predict(FRAME).equals(model.predict(FRAME))
+    guard.assert_unchanged()
+
+
+def test_a_fit_in_a_working_directory_that_cannot_be_written_costs_seconds(isolated, monkeypatch):
+    """The default store ``sqlite:///mlflow/mlflow.db`` from a folder nothing can be written
+    to (``/proc`` stands for a read-only working directory): was about 207 s."""
+    training = _untracked_seconds()
+    monkeypatch.chdir("/proc")
+    tracking.autolog()
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_model().fit(FRAME)
+    assert time.perf_counter() - started < training + BUDGET_S
+    ours = _ours(caught)
+    assert len(ours) == 1 and "cannot be written" in ours[0] and "local copy in" in ours[0], ours
+    assert tracking.last_fit().fallback_path is None
+
+
+def test_tune_with_tracking_against_a_dead_database_store(isolated, monkeypatch, tree_guard):
+    """Was: 409 s for ``tune(track=True)`` with ``MLFLOW_TRACKING_URI=postgresql://...``."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _database_stores(isolated)["postgresql refused"])
+    guard = tree_guard(isolated)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = tune(
+            tiny_model(), FRAME, n_trials=2, storage=None, track=True, show_progress=False,
+            search_space={"hidden_size": [4, 8]}, random_state=0,
+        )  # fmt: skip
+    assert time.perf_counter() - started < 30
+    assert result.n_trials_finished == 2
+    ours = _ours(caught)
+    assert len(ours) == 1 and "secret" not in ours[0] and "user:***@" in ours[0], ours
+    guard.assert_unchanged()
+
+
+def test_a_database_that_accepts_the_connection_but_fails_is_bounded(isolated):
+    """A port that accepts TCP and answers garbage passes the probe; MLflow's own retry loop
+    (10 attempts, doubling sleeps: about 100 s per store) is bounded to max_retries + 1."""
+    pytest.importorskip("psycopg")
+    server = _RawServer("garbage")
+    uri = server.uri.replace("http://", "postgresql+psycopg://user:secret@") + "/runs"
+    try:
+        started = time.perf_counter()
+        with pytest.raises(ForecasterError) as info:
+            tracking.configure(uri, max_retries=1)
+        assert time.perf_counter() - started < 15
+    finally:
+        server.close()
+    assert "secret" not in str(info.value) and "user:***@" in str(info.value)
+
+
+def test_mlflows_database_retries_are_bounded_only_inside_bounded_requests(isolated):
+    import mlflow.store.db.utils as db_utils
+
+    def attempts() -> int:
+        return db_utils.MAX_RETRY_COUNT
+
+    original = attempts()
+    with tracking.bounded_requests():
+        assert attempts() == tracking.request_limits()["max_retries"] + 1
+        with tracking.bounded_requests():  # nested: the same setting
+            assert attempts() == tracking.request_limits()["max_retries"] + 1
+    assert attempts() == original
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    user=st.text(alphabet=st.characters(categories=("L", "N")), min_size=1, max_size=8),
+    password=st.text(
+        alphabet=st.characters(exclude_characters="@", exclude_categories=("Z", "C")),
+        min_size=1,
+        max_size=16,
+    ),
+    scheme=st.sampled_from(["postgresql", "postgresql+psycopg", "mysql+pymysql", "https"]),
+)
+def test_property_mask_uri_never_shows_a_password(user, password, scheme):
+    uri = f"{scheme}://{user}:{password}@db.example:5432/runs"
+    assert tracking.mask_uri(uri) == f"{scheme}://{user}:***@db.example:5432/runs"
+    masked = f"{scheme}://{user}:***@db.example:5432/runs"
+    assert tracking.mask_uri(f"Cannot use {uri} (x)") == f"Cannot use {masked} (x)"
+
+
+def test_a_server_refused_at_once_is_probed_again_and_a_silent_one_is_trusted_down(isolated):
+    """The open item of round 1: a 30 s cache meant a server that came back within 30 s was
+    not used. Now only slow answers are cached; a refused connection is asked again."""
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    assert tracking._unreachable_reason(uri) is not None  # refused
+    handler = type("Handler", (_Handler,), {"health_ok": True})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert tracking._unreachable_reason(uri) is None  # back: used at the next check
+    finally:
+        server.shutdown()
+        server.server_close()
+    with dead_server("silent") as silent:
+        assert tracking._unreachable_reason(silent) is not None
+        started = time.perf_counter()
+        assert tracking._unreachable_reason(silent) is not None
+        assert time.perf_counter() - started < 0.1  # trusted: no second 3 s wait
+
+
+# ------------------------------------------------------------------------------------------
+# arguments: bools are bools, frames are the training frame
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["false", "no", 0, 1, None, "True", [True]])
+def test_autolog_takes_true_or_false_only(isolated, value):
+    """Was: ``autolog("false")`` switched autolog on (``bool(enable)``)."""
+    with pytest.raises(DataValidationError, match="enable must be True or False"):
+        tracking.autolog(value)
+    assert tracking._state.autolog is False
+    tracking.autolog(np.bool_(False))
+    assert tracking._state.autolog is False
+
+
+@pytest.mark.parametrize("timeout", [1e12, 3601, float("inf")])
+def test_configure_refuses_a_request_timeout_that_is_no_timeout(isolated, timeout):
+    with pytest.raises(DataValidationError, match=r"request_timeout must be .* up to 3600"):
+        tracking.configure(request_timeout=timeout)
+    assert tracking.request_limits()["request_timeout"] == tracking.DEFAULT_REQUEST_TIMEOUT
+    assert not (isolated / "mlflow").exists()
+
+
+def _regressor():
+    from forecaster import RNNRegressor
+
+    X = np.random.default_rng(0).normal(size=(40, 6, 2)).astype(np.float32)
+    y = X[:, -1, 0]
+    return RNNRegressor(hidden_size=4, max_epochs=1, random_state=0, progress=False).fit(X, y)
+
+
+def _not_the_training_frame(case: str):
+    return {
+        "None": None,
+        "pandas": FRAME.to_pandas(),
+        "another schema": FRAME.rename({"y": "value"}),
+        "text target": FRAME.with_columns(pl.col("y").cast(pl.String)),
+        "a dict": FRAME.to_dict(as_series=False),
+        "arrays": (np.zeros((3, 12)), np.zeros(3)),
+    }[case]
+
+
+NOT_TRAINING = ["None", "pandas", "another schema", "text target", "a dict", "arrays"]
+
+
+@pytest.mark.parametrize("case", NOT_TRAINING)
+def test_log_fit_refuses_a_frame_that_is_not_the_training_frame_before_writing(
+    isolated, fitted, tree_guard, case
+):
+    """Was: a run created, params logged, then 'AttributeError ...' and a fallback folder."""
+    guard = tree_guard(isolated, allowed=())
+    with pytest.raises(DataValidationError, match="log_fit needs the frame the model was trained"):
+        tracking.log_fit(fitted, _not_the_training_frame(case))
+    assert not (isolated / "mlflow").exists()  # no store, no run, no fallback folder
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (FRAME, "tuple \\(X, y\\)"),
+        ((np.zeros((5, 7, 2)), np.zeros(5)), "X must have shape \\(n, 6, 2\\)"),
+        ((np.zeros((5, 6, 2)), np.zeros(4)), "y as many rows"),
+        ((np.array([["a"] * 6] * 5), np.zeros(5)), "numeric"),
+    ],
+)
+def test_log_fit_of_a_regressor_refuses_data_of_another_shape(isolated, data, match):
+    with pytest.raises(DataValidationError, match=match):
+        tracking.log_fit(_regressor(), data)
+    assert not (isolated / "mlflow").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"backtest": "x"}, "backtest must be"), ({"plot": "false"}, "plot must be True or False")],
+)
+def test_log_fit_refuses_a_backtest_or_plot_of_the_wrong_type(isolated, fitted, kwargs, match):
+    with pytest.raises(DataValidationError, match=match):
+        tracking.log_fit(fitted, FRAME, **kwargs)
+    assert not (isolated / "mlflow").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "match"),
+    [
+        (None, {}, "got None"),
+        (FRAME.to_pandas(), {}, "pl.from_pandas"),
+        ([1.0, 2.0], {}, "got a list"),
+        (np.array(["a", "b"], dtype=object), {}, "must hold numbers"),
+        ((), {}, "an empty tuple"),
+        (FRAME, {"id_col": "ticker"}, "id_col='ticker' is not a column"),
+        (FRAME, {"time_col": "date"}, "time_col='date' is not a column"),
+    ],
+)
+def test_dataset_fingerprint_refuses_what_is_no_dataset(data, kwargs, match):
+    """Was: an "arrays" fingerprint of None and of a pandas frame."""
+    with pytest.raises(DataValidationError, match=match):
+        tracking.dataset_fingerprint(data, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "match"),
+    [
+        ("unfitted", NotFittedError, "not fitted"),
+        ("pandas", DataValidationError, "pl.from_pandas"),
+        ("other columns", DataValidationError, "lacks the columns"),
+        ("n_series all", DataValidationError, "n_series must be an integer"),
+        ("n_series 0", DataValidationError, "n_series must be an integer >= 1"),
+        ("n_series True", DataValidationError, "n_series must be an integer"),
+        ("regressor", DataValidationError, "has no series to draw"),
+    ],
+)
+def test_forecast_plot_refuses_with_our_errors(fitted, case, error, match):
+    """Was: AttributeError keys_ (unfitted), AttributeError (pandas), TypeError ('all')."""
+    estimator, frame, kwargs = fitted, FRAME, {}
+    if case == "unfitted":
+        estimator = tiny_model()
+    elif case == "pandas":
+        frame = FRAME.to_pandas()
+    elif case == "other columns":
+        frame = FRAME.rename({"time": "t"})
+    elif case == "regressor":
+        estimator = _regressor()
+    else:
+        kwargs = {"n_series": {"n_series all": "all", "n_series 0": 0, "n_series True": True}[case]}
+    with pytest.raises(error, match=match):
+        tracking.forecast_plot(estimator, frame, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------
+# the logged pyfunc takes what native predict takes
+# ------------------------------------------------------------------------------------------
+
+
+DATED = FRAME.with_columns(pl.col("time").cast(pl.Date))
+
+
+@pytest.fixture(scope="module")
+def pyfuncs(tmp_path_factory):
+    """Two models (integer time, Date time) logged to a SQLite store of their own and loaded
+    back as MLflow pyfuncs: ``{"int": (pyfunc, model), "date": (pyfunc, model)}``."""
+    root = tmp_path_factory.mktemp("pyfunc")
+    saved_state = tracking._state
+    tracking._state = tracking._State()
+    loaded = {}
+    try:
+        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+        for kind, frame in (("int", FRAME), ("date", DATED)):
+            model = tiny_model().fit(frame)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                log = tracking.log_fit(model, frame, plot=False)
+                loaded[kind] = (mlflow.pyfunc.load_model(log.model_uri), model)
+    finally:
+        tracking._state = saved_state
+        mlflow.tracking._tracking_service.utils._tracking_uri = None
+    return loaded
+
+
+@pytest.fixture
+def pyfunc(pyfuncs):
+    return pyfuncs["int"]
+
+
+def _native(data):
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        return data
+    return pl.DataFrame(data) if isinstance(data, dict) else pl.from_pandas(data)
+
+
+def _as_input(case: str):
+    frame = FRAME.to_pandas()
+    return {
+        "integer target": frame.assign(y=(frame["y"] * 10).round().astype("int64")),
+        "categorical id": frame.assign(id=frame["id"].astype("category")),
+        "polars frame": FRAME,
+        "polars lazy frame": FRAME.lazy(),
+        "dict of columns": FRAME.to_dict(as_series=False),
+        "float64 target": frame.assign(y=frame["y"].astype("float64")),
+        "shuffled rows": frame.sample(frac=1.0, random_state=0),
+        "pyarrow strings": frame.assign(id=frame["id"].astype("string[pyarrow]")),
+    }[case]
+
+
+ACCEPTED = [
+    "integer target", "categorical id", "polars frame", "polars lazy frame", "dict of columns",
+    "float64 target", "shuffled rows", "pyarrow strings",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ACCEPTED)
+def test_the_pyfunc_accepts_what_native_predict_accepts(pyfunc, case):
+    """Was: MLflow's schema enforcement refused an integer target ("Can not safely convert
+    int64 to float64"), a categorical id, a polars frame ("Expected input to be DataFrame.
+    Found: DataFrame")."""
+    loaded, model = pyfunc
+    data = _as_input(case)
+    expected = model.predict(_native(data))
+    got = pl.from_pandas(loaded.predict(data)).with_columns(pl.col("id").cast(pl.String))
+    assert got.select("time", "y").equals(expected.select("time", "y")), case
+
+
+def _refused_input(case: str):
+    import pandas as pd
+
+    frame = FRAME.to_pandas()
+    return {
+        "duplicate column names": pd.concat([frame, frame[["y"]]], axis=1),
+        "a numpy array": frame.to_numpy(),
+        "a text target": frame.assign(y="x"),
+        "no target column": frame.drop(columns=["y"]),
+        "a string": "id,time,y",
+    }[case]
+
+
+REFUSED = [
+    "duplicate column names",
+    "a numpy array",
+    "a text target",
+    "no target column",
+    "a string",
+]
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_the_pyfunc_refuses_with_our_errors(pyfunc, case):
+    """Was: MlflowException / AttributeError chains."""
+    loaded, _ = pyfunc
+    with pytest.raises(DataValidationError):
+        loaded.predict(_refused_input(case))
+
+
+def test_the_pyfunc_forecasts_from_a_cutoff_param(pyfunc):
+    """Was: ``params={"cutoff": ...}`` silently ignored (a forecast from the end)."""
+    loaded, model = pyfunc
+    expected = model.predict(FRAME, cutoff=100)
+    got = pl.from_pandas(loaded.predict(FRAME.to_pandas(), params={"cutoff": 100}))
+    assert got["time"].to_list() == expected["time"].to_list()
+    assert np.allclose(got["y"].to_numpy(), expected["y"].to_numpy())
+    assert got["time"].max() == 104
+
+
+@pytest.mark.parametrize("case", ["pandas dates", "ISO text dates", "polars dates"])
+def test_the_pyfunc_of_a_date_model_takes_dates_as_pandas_and_json_give_them(pyfuncs, case):
+    loaded, model = pyfuncs["date"]
+    frame = DATED.to_pandas()  # pandas has no date dtype: datetime64 at midnight
+    data = {
+        "pandas dates": frame,
+        "ISO text dates": frame.assign(time=frame["time"].astype(str)),
+        "polars dates": DATED,
+    }[case]
+    got = pl.from_pandas(loaded.predict(data))
+    expected = model.predict(DATED)
+    assert got["y"].to_list() == expected["y"].to_list()
+    assert got["time"].cast(pl.Date).to_list() == expected["time"].to_list()
+
+
+@pytest.mark.parametrize("case", ["time-zone aware", "not at midnight"])
+def test_the_pyfunc_of_a_date_model_refuses_other_times_with_our_error(pyfuncs, case):
+    """Was: a raw MlflowException for tz-aware dates; a time of day is not silently dropped."""
+    import pandas as pd
+
+    loaded, _ = pyfuncs["date"]
+    frame = DATED.to_pandas()
+    times = pd.to_datetime(frame["time"])
+    changed = (
+        times.dt.tz_localize("UTC") if case == "time-zone aware" else times + pd.Timedelta(hours=16)
+    )
+    with pytest.raises(DataValidationError, match="Column dtypes differ from training"):
+        loaded.predict(frame.assign(time=changed))
+
+
+def test_the_pyfunc_of_a_date_model_takes_an_iso_cutoff(pyfuncs):
+    loaded, model = pyfuncs["date"]
+    got = pl.from_pandas(loaded.predict(DATED.to_pandas(), params={"cutoff": "1970-04-10"}))
+    expected = model.predict(DATED, cutoff="1970-04-10")
+    assert got["y"].to_list() == expected["y"].to_list()

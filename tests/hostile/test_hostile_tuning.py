@@ -7,6 +7,7 @@ inside a trial fails that trial with a readable reason; nothing but our error ty
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +21,11 @@ from hypothesis import strategies as st
 optuna = pytest.importorskip("optuna")
 
 from forecaster import LSTMForecaster, RNNForecaster  # noqa: E402
-from forecaster.exceptions import DataValidationError, ForecasterError  # noqa: E402
+from forecaster.exceptions import (  # noqa: E402
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+)
 from forecaster.tuning import (  # noqa: E402
     StorageError,
     _resolve_space,
@@ -389,3 +394,272 @@ def test_a_default_space_of_an_invalid_template_is_our_error():
         default_search_space(tiny_model(horizon=0))
     with pytest.raises(DataValidationError, match="needs a forecaster estimator"):
         default_search_space("RNNForecaster")
+
+
+# ------------------------------------------------------------------------------------------
+# search spaces over the task or the objective's units
+# ------------------------------------------------------------------------------------------
+
+TASK_SPACES = {
+    "target": {"target": ["y", "z"]},
+    "horizon": {"horizon": [3, 6]},
+    "time_col": {"time_col": ["time", "id"]},
+    "id_col": {"id_col": ["id", None]},
+    "freq": {"freq": ["auto", "2i"]},
+    "missing": {"missing": ["error", "zero"]},
+}
+UNIT_SPACES = {
+    "scaling": {"scaling": ["none", "standard", "minmax"]},
+    "target_transform": {"target_transform": ["none", "log1p"]},
+    "loss": {"loss": ["mse", "mae"]},
+    "validation_size": {"validation_size": [0.1, 0.5]},
+}
+
+
+@pytest.mark.parametrize("case", [*TASK_SPACES, *UNIT_SPACES])
+def test_a_space_over_the_task_or_the_units_of_the_loss_is_refused(tmp_path, tree_guard, case):
+    """Was: trial values in different units ranked together (446.7 for scaling="none",
+    0.25 for "minmax": the best was the unit with the smallest numbers), and trials of
+    different tasks mixed in one study."""
+    guard = tree_guard(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    space = {**TASK_SPACES, **UNIT_SPACES}[case]
+    with pytest.raises(DataValidationError) as info:
+        quick(storage=storage, search_space=space, n_trials=3)
+    message = str(info.value)
+    assert f"samples {case!r}" in message
+    assert "study of its own" in message or "separate studies" in message
+    assert not (tmp_path / "optuna.db").exists()
+    guard.assert_unchanged()
+
+
+def test_a_space_over_units_is_allowed_with_a_metric_on_the_original_scale():
+    result = quick(
+        search_space={"scaling": ["standard", "minmax"]},
+        metric=lambda model, frame: float(model.history_[-1]["train_loss"]),
+        n_trials=2,
+    )
+    assert result.n_trials_finished == 2
+    with pytest.raises(DataValidationError, match="samples 'horizon'"):  # the task: never
+        quick(search_space={"horizon": [3, 4]}, metric=lambda model, frame: 1.0)
+
+
+@pytest.mark.parametrize(
+    ("space", "match"),
+    [
+        (lambda trial: {"scaling": trial.suggest_categorical("s", ["none", "minmax"])},
+         "callable samples 'scaling'"),
+        (lambda trial: {"horizon": 3}, "callable samples 'horizon'"),
+        (lambda trial: 1 / 0, "callable raised ZeroDivisionError"),
+        (lambda trial: {"hidden_size": trial.suggest_float("h", 4.0, 8.0)},
+         "callable returned hidden_size=.*must be an integer"),
+        (lambda trial: {"colour": "red"}, "unknown parameter"),
+        (lambda trial: ["hidden_size", 4], "must return a dict"),
+    ],
+)  # fmt: skip
+def test_a_callable_space_that_is_wrong_stops_at_its_first_trial(tmp_path, space, match):
+    """Was: ten failed trials (MAX_CONSECUTIVE_FAILURES) before tune gave up."""
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    with pytest.raises(DataValidationError, match=match) as info:
+        quick(storage=db, search_space=space, study_name="callable", n_trials=5)
+    assert "stopped at the first trial" in str(info.value)
+    study = optuna.load_study(study_name="callable", storage=db)
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+
+
+# ------------------------------------------------------------------------------------------
+# values a parameter does not accept, frames an estimator does not fit on
+# ------------------------------------------------------------------------------------------
+
+WRONG_VALUES = {
+    "floats for an int": ({"hidden_size": (4.0, 8.0)}, "hidden_size must be an integer"),
+    "a mixed tuple": ({"hidden_size": (4, 8.5)}, "hidden_size must be an integer"),
+    "float choices for an int": ({"num_layers": [1.5, 2]}, "num_layers must be an integer"),
+    "dropout up to 1": ({"dropout": (0.0, 1.0)}, r"dropout must be a finite number in \[0, 1\)"),
+    "numbers for a choice": ({"cell": [1, 2]}, "cell must be one of"),
+    "a zero learning rate": ({"lr": [0.0, 0.1]}, "lr must be"),
+    "float epochs": ({"max_epochs": (1.0, 3.0)}, "max_epochs must be an integer"),
+    "patience 0": ({"patience": [0, 2]}, "patience must be"),
+    "an unknown cell": ({"cell": ["gru", "lstmm"]}, "did you mean 'lstm'"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_VALUES))
+def test_a_space_that_can_sample_a_refused_value_is_refused_before_any_trial(
+    tmp_path, tree_guard, case
+):
+    """Was: ``{"hidden_size": (4.0, 8.0)}`` refused only after ten failed trials."""
+    guard = tree_guard(tmp_path)
+    space, match = WRONG_VALUES[case]
+    with pytest.raises(DataValidationError, match=match) as info:
+        quick(storage=f"sqlite:///{tmp_path / 'optuna.db'}", search_space=space)
+    assert str(info.value).startswith(f"search_space[{next(iter(space))!r}]")
+    assert not (tmp_path / "optuna.db").exists()
+    guard.assert_unchanged()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    choices=st.lists(
+        st.one_of(st.integers(-3, 300), st.floats(-3, 300), st.text(max_size=3), st.none()),
+        min_size=1,
+        max_size=4,
+        unique_by=repr,
+    )
+)
+def test_property_every_choice_of_an_accepted_space_passes_the_parameter_table(choices):
+    from forecaster._validation import check
+
+    try:
+        space = _resolve_space({"hidden_size": choices}, tiny_model(), None)
+    except DataValidationError:
+        return
+    for choice in space["hidden_size"].choices:
+        assert check("hidden_size", choice) == choice
+
+
+def test_a_template_parameter_no_fit_accepts_is_refused_before_any_trial(tmp_path):
+    with pytest.raises(DataValidationError, match="max_epochs must be an integer"):
+        quick(tiny_model(max_epochs="two"), storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert not (tmp_path / "optuna.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        ("pandas", "pl.from_pandas"),
+        ("no target", r"lacks the columns \['y'\]"),
+        ("a list", "must be a polars DataFrame"),
+        ("arrays", "must be a polars DataFrame"),
+    ],
+)
+def test_a_frame_the_estimator_cannot_fit_on_is_refused_before_any_trial(
+    tmp_path, tree_guard, frame, match
+):
+    """Was: a pandas frame refused only after ten failed trials."""
+    guard = tree_guard(tmp_path)
+    data = {
+        "pandas": FRAME.to_pandas(),
+        "no target": FRAME.drop("y"),
+        "a list": FRAME.rows(),
+        "arrays": (np.zeros((4, 3)), np.zeros(4)),
+    }[frame]
+    with pytest.raises(DataValidationError, match=match):
+        tune(tiny_model(), data, n_trials=2, storage=f"sqlite:///{tmp_path / 'o.db'}",
+             search_space=SPACE, track=False)  # fmt: skip
+    assert not (tmp_path / "o.db").exists()
+    guard.assert_unchanged()
+
+
+def test_a_regressor_is_tuned_on_arrays_only():
+    from forecaster import RNNRegressor
+
+    with pytest.raises(DataValidationError, match=r"pass frame=\(X, y\)"):
+        tune(RNNRegressor(hidden_size=4), FRAME, n_trials=1, storage=None, track=False,
+             search_space=SPACE)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
+# the study identity: every parameter that changes the objective, callables by their code
+# ------------------------------------------------------------------------------------------
+
+REUSED_2 = {
+    "scaling": ({"scaling": "minmax"}, "scaling: the study has 'standard', this call 'minmax'"),
+    "target_transform": ({"target_transform": "log1p"}, "target_transform: the study has"),
+    "missing": ({"missing": "zero"}, "missing: the study has 'error', this call 'zero'"),
+    "freq": ({"freq": 1}, "freq: the study has 'auto', this call 1"),
+    "calendar": ({"calendar": "auto"}, "calendar: the study has None, this call 'auto'"),
+    "covariates": ({"covariates": ["z"]}, "covariates: the study has None, this call ['z']"),
+}
+
+
+@pytest.mark.parametrize("case", list(REUSED_2))
+def test_a_reused_study_with_another_scaling_transform_or_data_policy_is_refused(
+    db, tree_guard, tmp_path, case
+):
+    """Was: a study of scaling="standard" resumed with scaling="minmax" (values in other
+    units mixed)."""
+    quick(storage=db, study_name="units")
+    guard = tree_guard(tmp_path, allowed=("studies",))
+    overrides, expected = REUSED_2[case]
+    with pytest.raises(DataValidationError) as info:
+        quick(tiny_model(**overrides), storage=db, study_name="units", n_trials=2)
+    assert expected in str(info.value), str(info.value)
+    assert len(optuna.load_study(study_name="units", storage=db).trials) == 1
+    guard.assert_unchanged()
+
+
+def test_two_lambdas_are_two_metrics_and_the_same_one_resumes(db):
+    """Was: every lambda was "<module>.<lambda>", so a study of one metric resumed with
+    another."""
+    first = lambda model, frame: 1.0  # noqa: E731
+    second = lambda model, frame: 2.0  # noqa: E731
+    quick(storage=db, study_name="metric", metric=first)
+    assert quick(storage=db, study_name="metric", metric=first, n_trials=2).n_trials_run == 1
+    with pytest.raises(DataValidationError, match=r"metric: the study has .*<lambda> \(code"):
+        quick(storage=db, study_name="metric", metric=second, n_trials=3)
+
+
+def test_two_callable_spaces_are_told_apart_by_their_code(db):
+    small = lambda trial: {"hidden_size": trial.suggest_categorical("hidden_size", [4])}  # noqa: E731
+    large = lambda trial: {"hidden_size": trial.suggest_categorical("hidden_size", [8])}  # noqa: E731
+    quick(storage=db, study_name="space", search_space=small)
+    with pytest.raises(DataValidationError, match="search space callable: the study has"):
+        quick(storage=db, study_name="space", search_space=large, n_trials=2)
+
+
+def test_another_fixed_parameter_resumes_with_a_warning(db):
+    """lookback, the network and training parameters outside the space do not change the
+    objective's units: a resumed study with another value warns, naming it."""
+    quick(storage=db, study_name="fixed")
+    with pytest.warns(ForecasterWarning, match="lookback: the study has 12, this call 8"):
+        result = quick(tiny_model(lookback=8), storage=db, study_name="fixed", n_trials=2)
+    assert result.n_trials_finished == 2
+
+
+def test_default_study_names_differ_by_scaling_so_both_studies_run(db):
+    one = quick(storage=db, study_name=None)
+    two = quick(tiny_model(scaling="minmax"), storage=db, study_name=None)
+    assert one.study_name != two.study_name
+    assert (one.n_trials_finished, two.n_trials_finished) == (1, 1)
+
+
+# ------------------------------------------------------------------------------------------
+# in-memory SQLite, more workers than cores or trials
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "storage",
+    ["sqlite:///:memory:", "sqlite://", "sqlite:///file:studies?mode=memory&uri=true",
+     "sqlite+pysqlite:///:memory:"],
+)  # fmt: skip
+def test_an_in_memory_sqlite_storage_is_refused_pointing_at_storage_none(storage):
+    """Was: accepted, then heartbeat tracebacks ("no such table: trial_heartbeats") and,
+    with n_workers=2, a KeyError with the advice to rerun the same call."""
+    with pytest.raises(StorageError, match="Pass storage=None for an in-memory study"):
+        quick(storage=storage)
+
+
+def test_a_sqlite_url_with_a_driver_is_checked_like_sqlite(tmp_path):
+    (tmp_path / "notes.db").write_text("my notes")
+    with pytest.raises(StorageError, match="is not a SQLite database"):
+        quick(storage=f"sqlite+pysqlite:///{tmp_path / 'notes.db'}")
+    assert (tmp_path / "notes.db").read_text() == "my notes"
+
+
+def test_more_workers_than_trials_is_reduced_with_a_warning(tmp_path):
+    """Was: n_trials=1, n_workers=6 spawned six processes importing torch on two cores."""
+    with pytest.warns(ForecasterWarning, match=r"n_workers=6 reduced to 1: 1 trial\(s\) remain"):
+        result = quick(storage=f"sqlite:///{tmp_path / 'o.db'}", n_workers=6)
+    assert result.n_trials_run == 1
+    assert {t.user_attrs["pid"] for t in result.study.trials} == {os.getpid()}  # no process
+
+
+def test_more_workers_than_cores_is_reduced_with_a_warning(tmp_path, monkeypatch):
+    from forecaster import tuning
+
+    monkeypatch.setattr(tuning, "_available_cores", lambda: 1)
+    with pytest.warns(ForecasterWarning, match="reduced to 1: this process may run on 1 CPU"):
+        result = quick(storage=f"sqlite:///{tmp_path / 'o.db'}", n_workers=3, n_trials=2)
+    assert {t.user_attrs["pid"] for t in result.study.trials} == {os.getpid()}
