@@ -31,10 +31,12 @@ from forecaster.estimators import (
 )
 from forecaster.evaluation import BacktestResult, backtest
 from forecaster.exceptions import (
+    ConcurrentRunError,
     DataValidationError,
     ForecasterError,
     ForecasterWarning,
     NotFittedError,
+    OwnershipError,
 )
 from forecaster.networks import RecurrentNet
 from forecaster.persistence import ModelFormatError, load, save
@@ -48,6 +50,7 @@ __all__ = [
     "SCALING_METHODS",
     "BacktestResult",
     "Batch",
+    "ConcurrentRunError",
     "DataValidationError",
     "ForecasterError",
     "ForecasterWarning",
@@ -56,6 +59,7 @@ __all__ = [
     "LSTMForecaster",
     "ModelFormatError",
     "NotFittedError",
+    "OwnershipError",
     "Panel",
     "PanelScaler",
     "RNNForecaster",
