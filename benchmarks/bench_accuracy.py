@@ -66,9 +66,9 @@ import torch
 
 import forecaster
 from forecaster import RNNForecaster
-from forecaster.evaluation import backtest
-from forecaster.metrics import aggregate, evaluate, owa_score
-from forecaster.training import resolve_device
+from forecaster.evaluation.backtest import backtest
+from forecaster.evaluation.metrics import aggregate, evaluate, owa_score
+from forecaster.training.loop import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -46,7 +46,7 @@ from _machine import Timed, wait_for_idle
 
 import forecaster
 from forecaster import RNNForecaster
-from forecaster.evaluation import backtest
+from forecaster.evaluation.backtest import backtest
 
 LOOKBACK = 96
 HORIZON = 24

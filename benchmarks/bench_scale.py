@@ -320,7 +320,10 @@ def instrument(monitor: RssMonitor) -> None:
 
     The wrappers only time and sample; they do not change what runs.
     """
-    from forecaster import data, estimators, scaling, training
+    from forecaster.data import core as data
+    from forecaster.data import scaling as scaling
+    from forecaster.estimators import core as estimators
+    from forecaster.training import loop as training
 
     monitor.wrap(data, "validate_frame", "validate_frame (collect, checks, sort)")
     monitor.wrap(data.Panel, "from_frame", "Panel.from_frame", kind="classmethod")
@@ -410,7 +413,7 @@ def worker_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
     import torch
 
     from forecaster import RNNForecaster
-    from forecaster.training import resolve_device
+    from forecaster.training.loop import resolve_device
 
     folder = dataset_dir(args.cache, args.series, args.steps)
     device = resolve_device(args.device)
@@ -459,7 +462,7 @@ def worker_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
         rec["predict"] = _repeat(predict, args.repeats, device)
 
         # The floor: the network alone on pre-built scaled inputs, same batching as predict.
-        from forecaster.estimators import _PREDICT_BATCH
+        from forecaster.estimators.core import _PREDICT_BATCH
 
         network = model._network_on(device)
         x = torch.randn(args.series, lookback, 1).to(device)

@@ -121,7 +121,8 @@ def main() -> None:
     import mlflow
 
     import_mlflow_s = time.perf_counter() - t0
-    from forecaster import RNNForecaster, tracking
+    from forecaster import RNNForecaster
+    from forecaster.tracking import core as tracking
 
     frame = make_frame(cfg["series"], cfg["steps"])
 

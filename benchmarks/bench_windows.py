@@ -171,9 +171,9 @@ def build_frame(n_series: int, n_steps: int, n_features: int, seed: int = 0) -> 
 def run_ours(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> None:
     import numpy as np
 
-    from forecaster.data import Panel, validate_frame
-    from forecaster.scaling import PanelScaler
-    from forecaster.windows import make_windows
+    from forecaster.data.core import Panel, validate_frame
+    from forecaster.data.scaling import PanelScaler
+    from forecaster.data.windows import make_windows
 
     cols = value_columns(args.features)
     stages: dict[str, Any] = {}
@@ -382,7 +382,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     if args.method == "pandas":
         import pandas  # noqa: F401  (counted in the baseline, not in the method)
     if args.method == "ours":
-        import forecaster.windows  # noqa: F401
+        import forecaster.data.windows  # noqa: F401
 
     torch.set_num_threads(2)
     gc.collect()

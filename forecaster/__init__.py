@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from forecaster import datasets
 from forecaster._version import __version__
-from forecaster.data import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
-from forecaster.estimators import (
+from forecaster.data.core import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
+from forecaster.data.scaling import SCALING_METHODS, PanelScaler
+from forecaster.data.windows import Batch, Windows, make_windows
+from forecaster.estimators.core import (
     GRUForecaster,
     LSTMForecaster,
     RNNForecaster,
@@ -29,7 +31,7 @@ from forecaster.estimators import (
     SimpleRNNForecaster,
     TemporalSplit,
 )
-from forecaster.evaluation import BacktestResult, backtest
+from forecaster.evaluation.backtest import BacktestResult, backtest
 from forecaster.exceptions import (
     ConcurrentRunError,
     DataValidationError,
@@ -38,12 +40,10 @@ from forecaster.exceptions import (
     NotFittedError,
     OwnershipError,
 )
-from forecaster.networks import RecurrentNet
-from forecaster.persistence import ModelFormatError, load, save
-from forecaster.scaling import SCALING_METHODS, PanelScaler
-from forecaster.training import TrainingDivergedError
-from forecaster.tuning import TuneResult, tune
-from forecaster.windows import Batch, Windows, make_windows
+from forecaster.nn.core import RecurrentNet
+from forecaster.persistence.core import ModelFormatError, load, save
+from forecaster.training.loop import TrainingDivergedError
+from forecaster.tuning.core import TuneResult, tune
 
 __all__ = [
     "MISSING_POLICIES",

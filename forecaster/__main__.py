@@ -1,5 +1,5 @@
 import sys
 
-from forecaster.cli import main
+from forecaster.jobs.cli import main
 
 sys.exit(main())

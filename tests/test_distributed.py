@@ -1,4 +1,4 @@
-"""Tests for forecaster.distributed without a process group (the two-process run under
+"""Tests for forecaster.training.distributed without a process group (the two-process run under
 torchrun is in tests/test_training.py)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from forecaster import distributed
-from forecaster.distributed import DistributedError
 from forecaster.exceptions import ForecasterError
+from forecaster.training import distributed as distributed
+from forecaster.training.distributed import DistributedError
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from forecaster import DataValidationError, ForecasterWarning, RNNForecaster, RNNRegressor
-from forecaster.evaluation import BacktestResult, backtest
-from forecaster.metrics import METRICS, aggregate, evaluate
+from forecaster.evaluation.backtest import BacktestResult, backtest
+from forecaster.evaluation.metrics import METRICS, aggregate, evaluate
 
 START = dt.datetime(2024, 1, 1)
 HOUR = dt.timedelta(hours=1)

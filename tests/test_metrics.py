@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from forecaster import DataValidationError, ForecasterWarning
-from forecaster.metrics import (
+from forecaster.evaluation.metrics import (
     METRICS,
     aggregate,
     evaluate,

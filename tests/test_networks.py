@@ -1,4 +1,4 @@
-"""Tests for forecaster.networks: shapes, gradients, recurrences, heads, learning, errors."""
+"""Tests for forecaster.nn.core: shapes, gradients, recurrences, heads, learning, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from forecaster.exceptions import DataValidationError
-from forecaster.networks import (
+from forecaster.nn.core import (
     CELLS,
     HEADS,
     NORMALIZATIONS,

@@ -1,4 +1,4 @@
-"""Tests for forecaster.persistence: round trips, fresh-process reloads, the on-disk format,
+"""Tests for forecaster.persistence.core: round trips, fresh-process reloads, the on-disk format,
 atomic writes, overwrite safety and clear errors for every kind of broken model directory."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import safetensors.torch
 import torch
 
 import forecaster
-import forecaster.persistence as persistence
+import forecaster.persistence.core as persistence
 from forecaster import (
     DataValidationError,
     ForecasterWarning,
@@ -38,7 +38,7 @@ from forecaster import (
     _io,
 )
 from forecaster.exceptions import OwnershipError
-from forecaster.persistence import FORMAT, FORMAT_VERSION, ModelSaveError
+from forecaster.persistence.core import FORMAT, FORMAT_VERSION, ModelSaveError
 
 N = 96
 REPO = Path(__file__).resolve().parents[1]

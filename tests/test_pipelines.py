@@ -6,9 +6,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from forecaster.cli import main
 from forecaster.exceptions import ForecasterWarning
-from forecaster.pipelines import SpecError, load_spec, prepare_data, spec_hash
+from forecaster.jobs.cli import main
+from forecaster.jobs.run import SpecError, load_spec, prepare_data, spec_hash
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "pipelines").glob("*.toml"))

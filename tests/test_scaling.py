@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.data import Panel
+from forecaster.data.core import Panel
+from forecaster.data.scaling import SCALING_METHODS, PanelScaler
+from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
-from forecaster.scaling import SCALING_METHODS, PanelScaler
-from forecaster.windows import make_windows
 
 
 def two_series() -> Panel:
@@ -137,7 +137,7 @@ def test_scaling_round_trips(panel, method, until):
 
 @pytest.mark.parametrize("method", ["log", "log1p", "boxcox"])
 def test_target_transforms_round_trip(method):
-    from forecaster.scaling import fit_boxcox_lambdas, inverse_targets, transform_targets
+    from forecaster.data.scaling import fit_boxcox_lambdas, inverse_targets, transform_targets
 
     rng = np.random.default_rng(0)
     frame = pl.DataFrame(
@@ -178,7 +178,7 @@ def _reference_statistics(panel, mask, method):
 
 @pytest.mark.parametrize("method", ["standard", "robust", "minmax"])
 def test_fit_in_blocks_of_series_matches_a_per_series_reference(monkeypatch, method):
-    import forecaster.scaling as scaling
+    import forecaster.data.scaling as scaling
 
     rng = np.random.default_rng(3)
     lengths = rng.integers(1, 40, size=23)
@@ -212,7 +212,7 @@ def test_fit_in_blocks_of_series_matches_a_per_series_reference(monkeypatch, met
 @settings(max_examples=80, deadline=None)
 @given(lengths=st.lists(st.integers(1, 50), min_size=1, max_size=40), rows=st.integers(1, 120))
 def test_series_blocks_cover_every_series_once(lengths, rows):
-    from forecaster.scaling import _series_blocks
+    from forecaster.data.scaling import _series_blocks
 
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     blocks = _series_blocks(offsets, rows)
@@ -229,7 +229,7 @@ def test_fit_memory_does_not_grow_with_the_panel(monkeypatch):
     or float64 copy per row of the whole panel (tracemalloc sees numpy's allocations)."""
     import tracemalloc
 
-    import forecaster.scaling as scaling
+    import forecaster.data.scaling as scaling
 
     n_series, steps = 200, 5_000
     frame = pl.DataFrame(

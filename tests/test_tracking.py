@@ -29,8 +29,9 @@ import polars as pl
 import pytest
 
 import forecaster
-from forecaster import RNNForecaster, RNNRegressor, tracking
+from forecaster import RNNForecaster, RNNRegressor
 from forecaster.exceptions import ForecasterWarning
+from forecaster.tracking import core as tracking
 
 SERVER_START_TIMEOUT = 60.0
 

@@ -1,4 +1,4 @@
-"""Tests for forecaster.training: the loop, losses, schedules, early stopping, clipping,
+"""Tests for forecaster.training.loop: the loop, losses, schedules, early stopping, clipping,
 divergence, callbacks, time budget, determinism, progress bar and device resolution; checkpoints
 and resume (a real SIGKILL of a subprocess), GPU out-of-memory handling (simulated on the CPU)
 and data-parallel training under torchrun (two CPU processes)."""
@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 
 import forecaster
-import forecaster.training as training
+import forecaster.training.loop as training
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
-from forecaster.networks import RecurrentNet
-from forecaster.training import (
+from forecaster.nn.core import RecurrentNet
+from forecaster.training.loop import (
     LOSSES,
     LR_SCHEDULES,
     Checkpointer,
@@ -980,8 +980,8 @@ def test_regressor_resume_gives_the_uninterrupted_predictions(tmp_path) -> None:
 
 
 def test_cli_fit_resume_continues_an_interrupted_fit(monkeypatch, tmp_path, capsys) -> None:
-    from forecaster import cli
-    from forecaster.estimators import RNNForecaster
+    from forecaster.estimators.core import RNNForecaster
+    from forecaster.jobs import cli as cli
 
     spec = tmp_path / "pipelines" / "tiny.toml"
     spec.parent.mkdir()

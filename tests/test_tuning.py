@@ -1,4 +1,4 @@
-"""Tests of forecaster.tuning: search spaces, studies, pruning, storage, resume and workers."""
+"""Tests of forecaster.tuning.core: search spaces, studies, pruning, storage, resume and workers."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from forecaster.exceptions import (  # noqa: E402
     ForecasterError,
     ForecasterWarning,
 )
-from forecaster.tuning import (  # noqa: E402
+from forecaster.tuning.core import (  # noqa: E402
     TuneResult,
     _make_pruner,
     _resolve_space,
@@ -241,8 +241,8 @@ def test_pruner_choices():
 
 def test_median_pruner_prunes_a_bad_trial():
     """The reporter's running best loss against the median of earlier trials."""
-    from forecaster.training import EpochRecord
-    from forecaster.tuning import _PruningReporter
+    from forecaster.training.loop import EpochRecord
+    from forecaster.tuning.core import _PruningReporter
 
     study = optuna.create_study(pruner=_make_pruner("median", 10))
     for _ in range(5):  # good trials
@@ -435,7 +435,7 @@ def test_two_worker_processes_share_one_study(tmp_path, frame):
 
 def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
     calls = {"study": [], "trials": [], "paused": 0}
-    fake = types.ModuleType("forecaster.tracking")
+    fake = types.ModuleType("forecaster.tracking.core")
 
     def log_study(study, estimator, frame, best_estimator=None, experiment=None):
         calls["study"].append(best_estimator)
@@ -451,7 +451,7 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
         yield
 
     fake.log_study, fake.trial_callback, fake.paused = log_study, trial_callback, paused
-    monkeypatch.setitem(sys.modules, "forecaster.tracking", fake)
+    monkeypatch.setitem(sys.modules, "forecaster.tracking.core", fake)
     result = quick(frame=frame, track=True, refit=True)
     assert calls["study"][0] is None and calls["study"][1] is result.best_estimator
     assert calls["trials"] == [("parent-run", 0), ("parent-run", 1)]
@@ -464,17 +464,17 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
     with pytest.warns(ForecasterWarning, match="tracking server unreachable"):
         result = quick(frame=frame, track=True, n_trials=1)
     assert result.n_trials_finished == 1
-    monkeypatch.setitem(sys.modules, "forecaster.tracking", types.ModuleType("empty"))
+    monkeypatch.setitem(sys.modules, "forecaster.tracking.core", types.ModuleType("empty"))
     assert quick(frame=frame, track=True, n_trials=1).n_trials_finished == 1
 
 
 @pytest.mark.slow
 def test_study_logged_to_mlflow(monkeypatch, tmp_path, frame):
-    """With the real forecaster.tracking: a parent run and a nested run per trial."""
-    tracking = pytest.importorskip("forecaster.tracking")
+    """With the real forecaster.tracking.core: a parent run and a nested run per trial."""
+    tracking = pytest.importorskip("forecaster.tracking.core")
     mlflow = pytest.importorskip("mlflow")
     if not hasattr(tracking, "log_study"):
-        pytest.skip("forecaster.tracking has no log_study")
+        pytest.skip("forecaster.tracking.core has no log_study")
     monkeypatch.chdir(tmp_path)  # isolated MLflow state, undone by the monkeypatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.data import Panel
+from forecaster.data.core import Panel
+from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning
-from forecaster.windows import make_windows
 
 # ---------------------------------------------------------------- random ragged panels
 

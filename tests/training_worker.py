@@ -78,7 +78,7 @@ def model(**params: Any) -> Any:
 def main(argv: list[str]) -> int:
     import torch
 
-    from forecaster import distributed
+    from forecaster.training import distributed as distributed
 
     parser = argparse.ArgumentParser()
     parser.add_argument("out")

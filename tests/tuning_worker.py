@@ -83,7 +83,7 @@ def wait_for_two_pids(study: Any, trial: Any, timeout: float = 60.0) -> None:
 def main(argv: list[str]) -> int:
     import torch
 
-    from forecaster.tuning import tune
+    from forecaster.tuning.core import tune
 
     torch.set_num_threads(1)
     url, name, n_trials, sleep = argv[0], argv[1], int(argv[2]), float(argv[3])

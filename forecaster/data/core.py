@@ -905,7 +905,7 @@ def check_unique_keys(frame: pl.DataFrame, keys: Sequence[str], *, what: str = "
 
     Used for every frame that is matched on its keys without going through
     :func:`validate_frame` (which finds duplicates while it sorts): the ``future`` frame of
-    ``predict`` and the frames of :mod:`forecaster.metrics`.
+    ``predict`` and the frames of :mod:`forecaster.evaluation.metrics`.
 
     Examples
     --------
@@ -946,7 +946,7 @@ def check_values(
 
     The one check of value columns: :func:`validate_frame` (infinities; its ``missing=``
     policy handles the rest), the ``future`` frame of ``predict`` and the actual values of
-    :func:`forecaster.metrics.evaluate`. ``id_name`` is ``"__series__"`` for a single series.
+    :func:`forecaster.evaluation.evaluate`. ``id_name`` is ``"__series__"`` for a single series.
 
     Examples
     --------
@@ -1337,7 +1337,7 @@ class Panel:
     Columns are ``[*targets, *covariates, *future_covariates]``.
 
     Build it with :meth:`from_frame`. Batches of windows are gathered from it by index
-    (see :mod:`forecaster.windows`); it is never expanded into all windows.
+    (see :mod:`forecaster.data.windows`); it is never expanded into all windows.
 
     Attributes
     ----------

@@ -19,7 +19,7 @@ import torch
 
 from forecaster import _validation
 from forecaster._validation import check
-from forecaster.data import Panel, to_time_point
+from forecaster.data.core import Panel, to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
 __all__ = [
@@ -65,7 +65,7 @@ class PanelScaler:
     Examples
     --------
     >>> import polars as pl
-    >>> from forecaster.data import Panel
+    >>> from forecaster.data.core import Panel
     >>> frame = pl.DataFrame({"t": range(6), "y": [1.0, 2.0, 3.0, 4.0, 100.0, 200.0]})
     >>> panel = Panel.from_frame(frame, target="y", time_col="t")
     >>> scaler = PanelScaler("minmax").fit(panel, until=3)   # rows t <= 3 only

@@ -23,7 +23,7 @@ import polars as pl
 import torch
 
 from forecaster._validation import check, describe_value
-from forecaster.data import Panel, to_time_point
+from forecaster.data.core import Panel, to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["Batch", "Windows", "make_windows"]
@@ -222,7 +222,7 @@ class Windows:
         device : str or torch.device, default "cpu"
         scaling : (center, scale), optional
             Per-series float32 tensors ``(n_series, n_features)`` on ``device`` (see
-            :meth:`forecaster.scaling.PanelScaler.tensors`); the batch is returned scaled.
+            :meth:`forecaster.data.PanelScaler.tensors`); the batch is returned scaled.
         """
         device = torch.device(device)
         rows_t = torch.as_tensor(np.asarray(rows, dtype=np.int64))

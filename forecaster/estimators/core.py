@@ -12,7 +12,7 @@
 Parameters are plain values, stored by ``__init__`` and validated in ``fit`` (and by the public
 ``validate_params()``) through the one table of rules in :mod:`forecaster._validation`, then
 their relations and the memory the network would need, before anything is allocated. Frames
-are read through :mod:`forecaster.data` (:func:`~forecaster.data.check_schema`,
+are read through :mod:`forecaster.data.core` (:func:`~forecaster.data.check_schema`,
 :func:`~forecaster.data.collect_frame`), so a lazy source that disappeared or a non-polars
 object is a :class:`~forecaster.exceptions.DataValidationError`. Fitted state lives in
 attributes ending in ``_``; the fitted network is moved to the CPU at the end of ``fit``.
@@ -39,9 +39,8 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
-from forecaster import distributed
 from forecaster._validation import PARAMETERS, check, check_callbacks, check_params
-from forecaster.data import (
+from forecaster.data.core import (
     SERIES_ID,
     Frequency,
     Panel,
@@ -57,22 +56,24 @@ from forecaster.data import (
     to_time_point,
     validate_frame,
 )
-from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
-from forecaster.networks import (
-    EnsembleNet,
-    RecurrentNet,
-    check_memory,
-    check_network_config,
-    out_of_memory,
-)
-from forecaster.scaling import (
+from forecaster.data.scaling import (
     PanelScaler,
     check_target_domain,
     fit_boxcox_lambdas,
     inverse_targets,
     transform_targets,
 )
-from forecaster.training import (
+from forecaster.data.windows import Windows, make_windows
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.nn.core import (
+    EnsembleNet,
+    RecurrentNet,
+    check_memory,
+    check_network_config,
+    out_of_memory,
+)
+from forecaster.training import distributed as distributed
+from forecaster.training.loop import (
     CheckpointDirectory,
     EpochRecord,
     digest_arrays,
@@ -80,7 +81,6 @@ from forecaster.training import (
     resolve_device,
     train,
 )
-from forecaster.windows import Windows, make_windows
 
 __all__ = [
     "GRUForecaster",
@@ -399,7 +399,7 @@ class _RecurrentEstimator(BaseEstimator):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`)."""
-        from forecaster.persistence import save
+        from forecaster.persistence.core import save
 
         return save(self, path)
 
@@ -443,7 +443,7 @@ class RNNForecaster(_RecurrentEstimator):
         Number of steps forecast at once.
     cell : {"gru", "lstm", "rnn"}, default "gru"
     head : {"segment", "direct", "seq2seq", "recursive"}, default "segment"
-        See :class:`~forecaster.networks.RecurrentNet`.
+        See :class:`~forecaster.nn.RecurrentNet`.
     hidden_size : int, default 128
     num_layers : int, default 1
     dropout : float, default 0.1
@@ -1218,10 +1218,10 @@ class RNNForecaster(_RecurrentEstimator):
 
         Returns
         -------
-        forecaster.evaluation.BacktestResult
+        forecaster.evaluation.backtest.BacktestResult
             ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
         """
-        from forecaster.evaluation import backtest
+        from forecaster.evaluation.backtest import backtest
 
         return backtest(self, frame, **kwargs)
 
@@ -1261,9 +1261,9 @@ for _cls in (LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
 
 
 def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
-    """The MLflow logger of a fit (see :mod:`forecaster.tracking`), or None.
+    """The MLflow logger of a fit (see :mod:`forecaster.tracking.core`), or None.
 
-    A fit is logged inside an active MLflow run or after ``forecaster.tracking.autolog()``,
+    A fit is logged inside an active MLflow run or after ``forecaster.tracking.core.autolog()``,
     both of which need mlflow imported first: so a fit never imports mlflow (or tracking)
     itself, and costs nothing when tracking is not used.
     """
@@ -1271,7 +1271,7 @@ def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
         return None  # under torchrun only rank 0 logs
     import importlib
 
-    start = getattr(importlib.import_module("forecaster.tracking"), "_fit_tracker", None)
+    start = getattr(importlib.import_module("forecaster.tracking.core"), "_fit_tracker", None)
     return start(estimator, data) if start is not None else None
 
 

@@ -1,9 +1,10 @@
 """Rolling-origin backtests of :class:`~forecaster.RNNForecaster`.
 
 :func:`backtest` forecasts every series from ``folds`` origins and scores the forecasts with
-:mod:`forecaster.metrics`. Without refits, all (series, origin) input windows are gathered from
-the :class:`~forecaster.data.Panel` by index arithmetic and run through the network in a few
-large batches, instead of one :meth:`~forecaster.RNNForecaster.predict` call per origin.
+:mod:`forecaster.evaluation.metrics`. Without refits, all (series, origin) input windows are
+gathered from the :class:`~forecaster.data.Panel` by index arithmetic and run through the
+network in a few large batches, instead of one :meth:`~forecaster.RNNForecaster.predict` call
+per origin.
 
 Fold geometry, per series of ``n`` rows (positions ``0 .. n-1``), with horizon ``H``, lookback
 ``L``, ``step`` ``s`` and ``gap`` ``g``::
@@ -38,10 +39,10 @@ from sklearn.base import clone
 
 from forecaster import _validation
 from forecaster._validation import check
-from forecaster.data import SERIES_ID, Panel, _as_tuple, check_schema, collect_frame
-from forecaster.estimators import _PREDICT_BATCH, RNNForecaster
-from forecaster.exceptions import DataValidationError, ForecasterWarning
-from forecaster.metrics import (
+from forecaster.data.core import SERIES_ID, Panel, _as_tuple, check_schema, collect_frame
+from forecaster.data.scaling import PanelScaler
+from forecaster.estimators.core import _PREDICT_BATCH, RNNForecaster
+from forecaster.evaluation.metrics import (
     _ACTUAL,
     _FORECAST,
     _MASE_SCALE,
@@ -51,8 +52,8 @@ from forecaster.metrics import (
     _error_scales,
     _summarize,
 )
-from forecaster.scaling import PanelScaler
-from forecaster.training import resolve_device
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.training.loop import resolve_device
 
 __all__ = ["WINDOWS", "BacktestResult", "backtest"]
 
@@ -97,7 +98,7 @@ class BacktestResult:
     Notes
     -----
     Any other breakdown is :meth:`score` with other keys, e.g. ``score(["fold", "step"])``.
-    Every score pools all points of its group (see :func:`forecaster.metrics.aggregate`).
+    Every score pools all points of its group (see :func:`forecaster.evaluation.aggregate`).
     """
 
     forecasts: pl.DataFrame
@@ -185,7 +186,8 @@ def _points(
     error_scales: tuple[pl.DataFrame, list[str]] | None,
 ) -> pl.DataFrame:
     """One row per (forecast row, target) with the columns ``keys`` and those that
-    :func:`forecaster.metrics._summarize` reads (forecast, actual, MASE scale, error scale)."""
+    :func:`forecaster.evaluation.metrics._summarize` reads (forecast, actual, MASE scale,
+    error scale)."""
     id_name = id_col if id_col is not None else SERIES_ID
     if id_col is None:
         forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
@@ -266,12 +268,12 @@ def backtest(
         model forecasting its fold and the next ``k - 1`` (from their own origins). The scaler
         of every model is fitted on its training span only.
     metrics : sequence of str, optional
-        Names from :data:`forecaster.metrics.METRICS`; default all.
+        Names from :data:`forecaster.evaluation.METRICS`; default all.
     m : int, default 1
         Seasonal period of MASE's scale, which is computed per series and fold from the
         history up to the fold's origin.
     scale : float, dict or polars.DataFrame, optional
-        Divisor of the errors of MAE, MSE and RMSE (see :func:`forecaster.metrics.evaluate`).
+        Divisor of the errors of MAE, MSE and RMSE (see :func:`forecaster.evaluation.evaluate`).
 
     Returns
     -------

@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import Real, check, check_allocation, describe_value
-from forecaster.data import (
+from forecaster.data.core import (
     SERIES_ID,
     _as_tuple,
     check_unique_keys,

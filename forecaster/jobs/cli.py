@@ -4,7 +4,7 @@ Commands
 --------
 ``forecaster run SPEC [--as-of DATE] [--tune] [--force] [--dry-run] [--resume] [--wait [S]]``
     The scheduled job: load, validate, fit (or reuse / tune), backtest, forecast and write the
-    outputs of one as-of date atomically (see :mod:`forecaster.pipelines`). Idempotent: a
+    outputs of one as-of date atomically (see :mod:`forecaster.jobs.run`). Idempotent: a
     rerun of the same spec and as-of reports the outputs and exits 0 (outputs with a file
     missing or changed: exit 2 naming them). A second run of the same spec and as-of while one
     is running exits at once with code 4; with ``--wait`` it queues behind it (as long as it
@@ -19,7 +19,7 @@ Commands
     Rolling-origin backtest metrics.
 ``forecaster tune SPEC [--trials N] [--timeout S] [--wait [S]]``
     Optuna study over the spec's model, one per as-of (resumable; see
-    :func:`forecaster.pipelines.study_name`); the study's refitted best model is saved to
+    :func:`forecaster.jobs.study_name`); the study's refitted best model is saved to
     ``models/NAME/AS_OF-tuned``. Two tunings of one spec and as-of never overlap (exit 4, or
     ``--wait``). Logged to MLflow only when the spec's ``[tracking] enabled``.
 ``forecaster datasets [NAME]``
@@ -32,11 +32,11 @@ about series whose data ends before it (their forecasts start at their own end).
 ``run`` and ``fit`` checkpoint the training every ``checkpoint_every`` epochs (a [model]
 parameter, default 1) into the spec's ``model.checkpoint_dir`` (relative to the project), else
 the hidden folder ``.<as-of>.checkpoints`` next to their output (see
-:func:`forecaster.pipelines.checkpoint_folder`); its checkpoint files are removed when the
+:func:`forecaster.jobs.checkpoint_folder`); its checkpoint files are removed when the
 command succeeds. With ``--resume`` an interrupted fit continues from there (a fit with no
 checkpoint, or with checkpoints of other data or parameters, starts from the beginning with a
 log line). Under ``torchrun --nproc_per_node=N -m forecaster fit SPEC`` the ranks train
-together (:mod:`forecaster.distributed`) and only rank 0 logs and writes; a stray ``RANK``
+together (:mod:`forecaster.training.distributed`) and only rank 0 logs and writes; a stray ``RANK``
 without a torchrun launch is ignored with a warning.
 
 Paths: ``SPEC``, ``--out`` and ``--model`` may start with ``~`` (expanded here too, as the
@@ -62,7 +62,7 @@ arguments, a ``--model`` folder that holds no readable model, or an output path 
 what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
 spec and as-of (or a fit or tuning to the same folder) holds the lock, try again later or pass
 ``--wait``. Every command goes through one error wrapping
-(:func:`forecaster.pipelines.translated_errors`): a failure prints one line on stderr, and
+(:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
 ``--verbose`` adds the traceback without changing the exit code.
 """
 
@@ -92,7 +92,9 @@ from forecaster.exceptions import (
     ForecasterError,
     OwnershipError,
 )
-from forecaster.pipelines import SpecError
+from forecaster.jobs.run import SpecError
+
+__all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 EPILOG = (
@@ -124,7 +126,7 @@ class _Logger:
 
 
 def _run(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster.pipelines import run_pipeline
+    from forecaster.jobs.run import run_pipeline
 
     result = run_pipeline(
         args.spec,
@@ -162,7 +164,7 @@ def _run(args: argparse.Namespace, log: _Logger) -> int:
 
 
 def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Path, pl.DataFrame, Any]:
-    from forecaster import pipelines
+    from forecaster.jobs import run as pipelines
 
     spec, root = pipelines.load_spec(args.spec)
     frame, when = pipelines.prepare_data(spec, root, args.as_of)
@@ -176,7 +178,7 @@ class ArgumentError(SpecError):
 def _out_path(value: str | None, option: str, default: Path) -> Path:
     """``--out`` (absolute, normalised as written), or ``default``; an argument naming no
     path forecaster can write is refused (``ArgumentError``) before any work."""
-    from forecaster import pipelines
+    from forecaster.jobs import run as pipelines
 
     path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
     problem = pipelines.path_problem(path)
@@ -188,7 +190,7 @@ def _out_path(value: str | None, option: str, default: Path) -> Path:
 def _is_saved_model(folder: Path) -> bool:
     """Whether ``folder`` holds the ``config.json`` of a saved forecaster model (read
     bounded): a model saved before models had a manifest, which ``save`` decides about."""
-    from forecaster.persistence import FORMAT
+    from forecaster.persistence.core import FORMAT
 
     try:
         data = _io.read_file_bounded(folder / "config.json", 8 * 2**20, what="model config")
@@ -216,8 +218,9 @@ def _model_destination(path: Path) -> Path:
 
 
 def _fit(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster import distributed, pipelines
-    from forecaster.training import remove_checkpoints
+    from forecaster.jobs import run as pipelines
+    from forecaster.training import distributed as distributed
+    from forecaster.training.loop import remove_checkpoints
 
     spec, root, frame, when = _spec_and_frame(args)
     model = pipelines.build_estimator(spec, args.progress)
@@ -251,14 +254,14 @@ def _fit(args: argparse.Namespace, log: _Logger) -> int:
 
 def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
     """``<output.dir>.<what>.parquet``: beside the run's output folder, never inside it."""
-    from forecaster import pipelines
+    from forecaster.jobs import run as pipelines
 
     folder = pipelines.output_dir(spec, root, label)
     return folder.parent / f"{folder.name}.{what}.parquet"
 
 
 def _predict(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster import pipelines
+    from forecaster.jobs import run as pipelines
 
     spec, root, frame, when = _spec_and_frame(args)
     out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
@@ -273,8 +276,8 @@ def _predict(args: argparse.Namespace, log: _Logger) -> int:
 
 
 def _backtest(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster import pipelines
-    from forecaster.evaluation import backtest
+    from forecaster.evaluation.backtest import backtest
+    from forecaster.jobs import run as pipelines
 
     spec, root, frame, when = _spec_and_frame(args)
     out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "backtest"))
@@ -301,7 +304,7 @@ def _backtest(args: argparse.Namespace, log: _Logger) -> int:
 
 
 def _tune(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster import pipelines
+    from forecaster.jobs import run as pipelines
 
     spec, root, frame, when = _spec_and_frame(args)
     out = _model_destination(pipelines.tuned_model_dir(spec, root, when))
@@ -588,8 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _exit_code(exc: BaseException) -> tuple[int, str]:
     """The exit code of an error and the prefix of its message."""
-    from forecaster.persistence import ModelFormatError
-    from forecaster.tuning import StorageError
+    from forecaster.persistence.core import ModelFormatError
+    from forecaster.tuning.core import StorageError
 
     if isinstance(exc, ArgumentError):
         return EXIT_USAGE, "invalid argument"
@@ -611,11 +614,12 @@ def _exit_code(exc: BaseException) -> tuple[int, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code.
 
-    Every command runs through :func:`forecaster.pipelines.translated_errors`, so a failure
+    Every command runs through :func:`forecaster.jobs.translated_errors`, so a failure
     is one of forecaster's errors with its documented exit code; ``--verbose`` adds the
     traceback on stderr without changing the code.
     """
-    from forecaster import distributed, pipelines
+    from forecaster.jobs import run as pipelines
+    from forecaster.training import distributed as distributed
 
     parser = build_parser()
     try:

@@ -154,13 +154,14 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import forecaster
-from forecaster import _io, distributed
+from forecaster import _io
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
     ForecasterWarning,
     OwnershipError,
 )
+from forecaster.training import distributed as distributed
 
 __all__ = [
     "AsOf",
@@ -1064,7 +1065,7 @@ def _first_line(exc: BaseException) -> str:
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
     """The columns the spec names exist (with a hint for a wrong separator), and the
     log-return columns are positive numbers."""
-    from forecaster.data import _missing_columns_error
+    from forecaster.data.core import _missing_columns_error
 
     series = spec.series
     roles = {
@@ -1395,7 +1396,7 @@ def checkpoint_folder(
     to ``output`` (a model folder or a run's output folder): the spec's ``model.checkpoint_dir``
     (relative to the project ``root``) when it names one, else the hidden folder
     ``.<name>.checkpoints`` next to ``output``. A command that fitted removes its checkpoint
-    files there once it succeeds (:func:`forecaster.training.remove_checkpoints`)."""
+    files there once it succeeds (:func:`forecaster.training.loop.remove_checkpoints`)."""
     folder = None if spec is None else spec.model.get("checkpoint_dir")
     if isinstance(folder, str) and folder and root is not None:
         return spec_path(root, folder)
@@ -1419,7 +1420,7 @@ def fit_with_checkpoints(
     files forecaster wrote are ever replaced). The estimator's ``checkpoint_dir`` parameter is
     as it was afterwards (the saved model does not point at a folder removed on success).
     """
-    from forecaster.training import CheckpointError, latest_checkpoint
+    from forecaster.training.loop import CheckpointError, latest_checkpoint
 
     original = estimator.checkpoint_dir
     estimator.set_params(checkpoint_dir=str(folder))
@@ -1474,7 +1475,7 @@ def tune_model(
     ``n_trials`` / ``timeout`` default to the spec's. ``track``: log the study to MLflow
     (only when the spec's ``[tracking]`` is enabled). Trials write no checkpoints.
     """
-    from forecaster.tuning import tune as run_tuning
+    from forecaster.tuning.core import tune as run_tuning
 
     if distributed.launched_world_size() > 1:
         raise ForecasterError(
@@ -1503,7 +1504,7 @@ def _tracking_ready(spec: Spec) -> bool | None:
     if not spec.tracking.enabled:
         return False
     try:
-        from forecaster import tracking
+        from forecaster.tracking import core as tracking
     except ImportError:
         return False
     try:
@@ -1928,7 +1929,7 @@ def _write_outputs(
     job: _Job, estimator: Any, panel: Any, tune: bool | None, progress: bool, resume: bool
 ) -> PipelineResult:
     """Fit, evaluate and forecast into a staging folder; publish it with its manifest."""
-    from forecaster.training import remove_checkpoints
+    from forecaster.training.loop import remove_checkpoints
 
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     staging = _io.staging_directory(job.out_dir)
@@ -2218,7 +2219,7 @@ def _evaluate(
         return metrics, None
     from sklearn.base import clone
 
-    from forecaster.evaluation import backtest
+    from forecaster.evaluation.backtest import backtest
 
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of
     # sample (the fitted model has seen every backtest target).
@@ -2279,7 +2280,7 @@ def _plot(frame: pl.DataFrame, forecast: pl.DataFrame, model: Any, path: Path, n
 def _masked(text: str) -> str:
     """``text`` with the passwords of URIs in it masked (tracking's rule, when installed)."""
     try:
-        from forecaster import tracking
+        from forecaster.tracking import core as tracking
     except ImportError:
         return text
     return tracking.mask_uri(text)
@@ -2287,7 +2288,7 @@ def _masked(text: str) -> str:
 
 def _tracking_paused() -> contextlib.AbstractContextManager[None]:
     try:
-        from forecaster import tracking
+        from forecaster.tracking import core as tracking
     except ImportError:
         return contextlib.nullcontext()
     return tracking.paused()
@@ -2304,7 +2305,7 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
         import mlflow
-        from forecaster import tracking
+        from forecaster.tracking import core as tracking
     except ImportError:
         log('tracking off: mlflow is not installed (pip install "forecaster[track]")')
         yield None, None
@@ -2349,7 +2350,7 @@ def _log_outputs(
         return
     try:
         import mlflow
-        from forecaster import tracking
+        from forecaster.tracking import core as tracking
 
         with tracking.bounded_requests():
             _log_run_outputs(mlflow, tracking, metrics, staging, register_as)

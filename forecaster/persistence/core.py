@@ -87,7 +87,8 @@ from safetensors import SafetensorError
 
 import forecaster
 from forecaster import _io
-from forecaster.data import SERIES_ID, Frequency
+from forecaster.data.core import SERIES_ID, Frequency
+from forecaster.data.scaling import PanelScaler
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -95,8 +96,7 @@ from forecaster.exceptions import (
     NotFittedError,
     OwnershipError,
 )
-from forecaster.networks import network_from_config
-from forecaster.scaling import PanelScaler
+from forecaster.nn.core import network_from_config
 
 __all__ = [
     "CONFIG_LIMIT",
@@ -224,7 +224,7 @@ class ModelSaveError(ForecasterError, OSError):
 
 
 def _estimator_classes() -> dict[str, type]:
-    from forecaster import estimators
+    from forecaster.estimators import core as estimators
 
     return {
         name: getattr(estimators, name)

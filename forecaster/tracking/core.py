@@ -15,10 +15,10 @@ One MLflow run per fit holds
 - a forecast plot ``forecast.png`` (a few series: history tail, held-out actuals, forecast);
 - the model, as an MLflow pyfunc whose data is the saved model directory of
   :func:`forecaster.save` (config JSON, safetensors weights, keys parquet). It is logged with
-  ``loader_module="forecaster.tracking"``, so nothing is pickled and no code file is written
+  ``loader_module="forecaster.tracking.core"``, so nothing is pickled and no code file is written
   (MLflow 3 refuses to unpickle models by default, and a ``.py`` file in the default artifact
   store under ``mlflow/`` must be avoided): :func:`mlflow.pyfunc.load_model` calls
-  ``forecaster.tracking._load_pyfunc``, which loads the directory with
+  ``forecaster.tracking.core._load_pyfunc``, which loads the directory with
   :func:`forecaster.load`. It predicts from a pandas or polars frame (or a dict of columns)
   in the long format of the training frame and returns the forecast as a pandas frame;
   ``params={"cutoff": ...}`` forecasts from that time (ISO text, or an int for integer time
@@ -144,7 +144,7 @@ import polars as pl
 
 import forecaster
 from forecaster import _io
-from forecaster.data import check_schema, collect_frame, frame_schema
+from forecaster.data.core import check_schema, collect_frame, frame_schema
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
 if TYPE_CHECKING:
@@ -320,7 +320,7 @@ def _import_mlflow() -> Any:
         from mlflow import MlflowClient  # noqa: F401
     except ImportError as exc:
         raise ImportError(
-            f"forecaster.tracking needs MLflow (and matplotlib for plots), which are not "
+            f"forecaster.tracking.core needs MLflow (and matplotlib for plots), which are not "
             f"installed: {INSTALL_HINT}"
         ) from exc
     if not hasattr(mlflow, "start_run"):  # e.g. a folder named mlflow/ shadowing the library
@@ -462,7 +462,7 @@ def configure(
                 raise kind(
                     f"Cannot use the MLflow tracking store {mask_uri(uri)} (experiment "
                     f"{name!r}): {_short(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI or "
-                    "forecaster.tracking.configure) and that the store is reachable."
+                    "forecaster.tracking.core.configure) and that the store is reachable."
                 ) from exc
         _state.target = TrackingTarget(uri, experiment_id, name, location)
         return _state.target
@@ -594,7 +594,7 @@ def mask_uri(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``***``
     (``postgresql://user:***@host/db``; also ``password=...`` query parameters).
 
-    Every message of :mod:`forecaster.tracking` and :mod:`forecaster.tuning` that quotes a
+    Every message of :mod:`forecaster.tracking.core` and :mod:`forecaster.tuning.core` that quotes a
     tracking URI or a storage URL goes through it.
 
     Examples
@@ -758,19 +758,19 @@ def _unreachable_message(uri: str, reason: str) -> str:
     if scheme == "sqlite":
         return (
             f"The MLflow tracking store {shown} cannot be used: {reason}. Point "
-            "MLFLOW_TRACKING_URI (or forecaster.tracking.configure) at a SQLite file in a "
+            "MLFLOW_TRACKING_URI (or forecaster.tracking.core.configure) at a SQLite file in a "
             "writable folder, or make this one writable"
         )
     if scheme in _DB_PORTS:
         return (
             f"The MLflow tracking database {shown} cannot be reached ({reason}); checked with "
             f"a {PROBE_TIMEOUT:g} s connection to its host and port. Start the database or fix "
-            "the tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.configure)"
+            "the tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.core.configure)"
         )
     return (
         f"The MLflow tracking server {shown} cannot be reached ({reason}); checked with a "
         f"{PROBE_TIMEOUT:g} s probe of {shown.rstrip('/')}/health. Start the server or fix the "
-        "tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.configure)"
+        "tracking URI (MLFLOW_TRACKING_URI or forecaster.tracking.core.configure)"
     )
 
 
@@ -1381,7 +1381,7 @@ def _define_pyfunc(base: type) -> type:
 
     def load_context(self: Any, context: Any) -> None:
         """Load the saved model directory (the artifact ``"model"``)."""
-        from forecaster.persistence import load
+        from forecaster.persistence.core import load
 
         self.estimator = load(context.artifacts["model"])
 
@@ -1420,7 +1420,7 @@ class _LoadedModel:
 
 def _load_pyfunc(data_path: str) -> _LoadedModel:
     """MLflow's pyfunc loader entry point: load the logged model directory (no pickle)."""
-    from forecaster.persistence import load
+    from forecaster.persistence.core import load
 
     return _LoadedModel(load(data_path))
 
@@ -2219,7 +2219,7 @@ class _FitTracker:
             warnings.warn(
                 f"Logging this fit to MLflow failed unexpectedly ({_short(exc)}); the "
                 "fitted estimator is unaffected. Save it with "
-                "estimator.save(path) or log it with forecaster.tracking.log_fit().",
+                "estimator.save(path) or log it with forecaster.tracking.core.log_fit().",
                 ForecasterWarning,
                 stacklevel=3,
             )

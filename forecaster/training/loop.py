@@ -23,10 +23,10 @@ Faults and scale:
   ``on_oom="split"`` the loop instead splits every batch into parts and accumulates their
   gradients (the same effective batch). Validation and prediction batches are split
   automatically (their results do not depend on the split beyond float rounding).
-- **Several processes.** Under ``torchrun`` (see :mod:`forecaster.distributed`) the network is
-  wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and the losses are all-reduced,
-  so every rank takes the same early-stopping decisions; only rank 0 writes checkpoints and shows
-  progress.
+- **Several processes.** Under ``torchrun`` (see :mod:`forecaster.training.distributed`) the
+  network is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and the losses are
+  all-reduced, so every rank takes the same early-stopping decisions; only rank 0 writes
+  checkpoints and shows progress.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import forecaster
-from forecaster import _io, distributed
+from forecaster import _io
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
+from forecaster.training import distributed as distributed
 
 __all__ = [
     "LOSSES",
@@ -492,7 +493,7 @@ class Checkpointer:
     Examples
     --------
     >>> import tempfile, torch
-    >>> from forecaster.networks import RecurrentNet
+    >>> from forecaster.nn.core import RecurrentNet
     >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, hidden_size=4)
     >>> x, y = torch.randn(16, 8, 1), torch.randn(16, 2, 1)
     >>> ckpt = Checkpointer(tempfile.mkdtemp() + "/run.safetensors", fingerprint={"data": "x"})
@@ -833,7 +834,7 @@ def predict_batched(
     Examples
     --------
     >>> import torch
-    >>> from forecaster.networks import RecurrentNet
+    >>> from forecaster.nn.core import RecurrentNet
     >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, hidden_size=4)
     >>> predict_batched(net.eval(), torch.randn(10, 8, 1), batch_size=4).shape
     torch.Size([10, 2, 1])
@@ -1038,7 +1039,7 @@ def train(
     ----------
     network : torch.nn.Module
         Must provide ``training_loss(x, future, y, loss_fn)`` and ``forward(x, future)``, like
-        :class:`~forecaster.networks.RecurrentNet`; already on ``device``.
+        :class:`~forecaster.nn.RecurrentNet`; already on ``device``.
     train_source, val_source : callable
         ``source(epoch)`` yields ``(x, future, y)`` batches on ``device``. With ``val_source``
         the validation loss (mean ``loss`` of the forecasts) drives early stopping and the best
@@ -1106,7 +1107,7 @@ def train(
     Examples
     --------
     >>> import torch
-    >>> from forecaster.networks import RecurrentNet
+    >>> from forecaster.nn.core import RecurrentNet
     >>> _ = torch.manual_seed(0)
     >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, hidden_size=8)
     >>> x, y = torch.randn(32, 8, 1), torch.randn(32, 2, 1)

@@ -66,16 +66,16 @@ Several processes and machines
 
 Tracking
     With ``track`` on (by default when MLflow is installed) :func:`tune` uses
-    :mod:`forecaster.tracking`: ``log_study(study, estimator, frame)`` creates (or, for a resumed
-    study, finds again) the study's parent run before the trials; ``trial_callback(parent_run_id,
-    tracking_uri=..., intermediate_key="best_val_loss")`` logs every finished trial as a nested
-    child run, in the process that ran it; trial fits run inside ``tracking.paused()`` (no run
-    of their own); and ``log_study(study, estimator, frame, best_estimator=...)`` logs the
-    summary and the refitted best model on the parent run at the end. Every trial's
-    ``user_attrs`` hold its ``params``, per-epoch ``history``, ``pid`` and ``host``. A tracking
-    failure is a warning and never stops the study (an unreachable server costs one short
-    probe, see :mod:`forecaster.tracking`; one warning at the end says what was not logged and
-    where the best model was kept); hooks that tracking lacks are skipped.
+    :mod:`forecaster.tracking`: ``log_study(study, estimator, frame)`` creates (or, for a
+    resumed study, finds again) the study's parent run before the trials;
+    ``trial_callback(parent_run_id, tracking_uri=..., intermediate_key="best_val_loss")`` logs
+    every finished trial as a nested child run, in the process that ran it; trial fits run
+    inside ``tracking.paused()`` (no run of their own); and ``log_study(study, estimator, frame,
+    best_estimator=...)`` logs the summary and the refitted best model on the parent run at the
+    end. Every trial's ``user_attrs`` hold its ``params``, per-epoch ``history``, ``pid`` and
+    ``host``. A tracking failure is a warning and never stops the study (an unreachable server
+    costs one short probe, see :mod:`forecaster.tracking`; one warning at the end says what was
+    not logged and where the best model was kept); hooks that tracking lacks are skipped.
 """
 
 from __future__ import annotations
@@ -107,10 +107,10 @@ import polars as pl
 from sklearn.base import clone
 
 from forecaster._validation import PARAMETERS, check_params
-from forecaster.data import frame_schema
+from forecaster.data.core import frame_schema
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
-from forecaster.tracking import mask_uri
-from forecaster.training import TrainingDivergedError
+from forecaster.tracking.core import mask_uri
+from forecaster.training.loop import TrainingDivergedError
 
 __all__ = [
     "GRACE_PERIOD",
@@ -652,10 +652,10 @@ def make_storage(
     >>> storage = make_storage(f"sqlite:///{tempfile.mkdtemp()}/studies/optuna.db")
     >>> storage.heartbeat_interval, storage.grace_period
     (10, 60)
-    >>> make_storage("mongodb://db.example/optuna")
+    >>> make_storage("mongodb://db.example/optuna")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     ...
-    forecaster.tuning.StorageError: Cannot use the study storage 'mongodb://db.example/optuna': ...
+    StorageError: Cannot use the study storage 'mongodb://db.example/optuna': ...
     """
     optuna = _import_optuna()
     for name, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
@@ -1060,7 +1060,7 @@ def _progress(study: Any) -> tuple[int, int]:
 
 
 class _TrialHook:
-    """Study callback that logs each trial through ``forecaster.tracking.trial_callback``.
+    """Study callback that logs each trial through ``forecaster.tracking.core.trial_callback``.
 
     The tracking callback is built lazily in the process that runs the trials (it holds an
     MLflow client, which does not pickle to worker processes). A failure is a warning.
@@ -1083,7 +1083,7 @@ class _TrialHook:
             return
         try:
             if self._callback is None:
-                tracking = importlib.import_module("forecaster.tracking")
+                tracking = importlib.import_module("forecaster.tracking.core")
                 self._callback = _call_hook(
                     tracking.trial_callback,
                     parent_run_id=self.parent_run_id,
@@ -1103,9 +1103,9 @@ class _TrialHook:
 
 
 def _paused() -> Any:
-    """``forecaster.tracking.paused()`` when tracking is loaded: trial fits are not logged as
+    """``forecaster.tracking.core.paused()`` when tracking is loaded: trial fits are not logged as
     runs of their own (an active MLflow run or autolog would log each of them)."""
-    pause = getattr(sys.modules.get("forecaster.tracking"), "paused", None)
+    pause = getattr(sys.modules.get("forecaster.tracking.core"), "paused", None)
     return pause() if pause is not None else contextlib.nullcontext()
 
 
@@ -1337,7 +1337,7 @@ def tune(
     refit : bool, default True
         Fit a clone with the best parameters on the whole frame (``best_estimator``).
     track : bool or None, default None
-        Log the study to MLflow through :mod:`forecaster.tracking` (a parent run, a nested run
+        Log the study to MLflow through :mod:`forecaster.tracking.core` (a parent run, a nested run
         per trial, the best model; see the module docs); None: when MLflow is installed.
     callbacks : sequence of callable
         Optuna study callbacks ``callback(study, frozen_trial)`` after every trial (in the
@@ -1501,7 +1501,7 @@ def _optimize(study: Any, settings: _Settings) -> Any:
     optuna = _import_optuna()
     if settings.n_workers == 1:
         bar = None
-        from forecaster.training import _progress_enabled
+        from forecaster.training.loop import _progress_enabled
 
         if _progress_enabled(settings.show_progress):
             from tqdm.auto import tqdm
@@ -1546,7 +1546,7 @@ def _optimize(study: Any, settings: _Settings) -> Any:
 
 
 class _StudyLogger:
-    """The study's MLflow logging through ``forecaster.tracking`` (when ``track``): the parent
+    """The study's MLflow logging through ``forecaster.tracking.core`` (when ``track``): the parent
     run before the trials, a callback per trial, the summary and best model at the end.
 
     A warning of the first :func:`~forecaster.tracking.log_study` (e.g. an unreachable server)
@@ -2072,12 +2072,12 @@ def _tracking_module(track: bool | None) -> Any:
     if track is None and importlib.util.find_spec("mlflow") is None:
         return None
     try:
-        return importlib.import_module("forecaster.tracking")
+        return importlib.import_module("forecaster.tracking.core")
     except ImportError as exc:
         if track:
             warnings.warn(
-                f"track=True, but forecaster.tracking cannot be imported ({exc}); the study is "
-                "not logged to MLflow.",
+                f"track=True, but forecaster.tracking cannot be imported ({exc}); the study is not "
+                "logged to MLflow.",
                 ForecasterWarning,
                 stacklevel=3,
             )
@@ -2105,7 +2105,7 @@ def _log_study(tracking: Any, **kwargs: Any) -> Any:
     except Exception as exc:
         warnings.warn(
             f"Logging the study to MLflow failed ({exc!r}). The study is kept in its storage "
-            "and tuning goes on; log it again with forecaster.tracking.log_study.",
+            "and tuning goes on; log it again with forecaster.tracking.core.log_study.",
             ForecasterWarning,
             stacklevel=3,
         )

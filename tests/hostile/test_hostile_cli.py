@@ -11,17 +11,17 @@ import polars as pl
 import pytest
 
 import forecaster._io
-import forecaster.pipelines
-import forecaster.tuning
-from forecaster import cli
+import forecaster.jobs.run
+import forecaster.tuning.core
 from forecaster.exceptions import (
     ConcurrentRunError,
     DataValidationError,
     ForecasterError,
     OwnershipError,
 )
-from forecaster.persistence import ModelFormatError
-from forecaster.pipelines import PipelineResult, SpecError
+from forecaster.jobs import cli as cli
+from forecaster.jobs.run import PipelineResult, SpecError
+from forecaster.persistence.core import ModelFormatError
 
 SPEC = """
 [pipeline]
@@ -84,8 +84,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         seen.append(kwargs)
         raise ForecasterError("stop after recording")
 
-    monkeypatch.setattr(forecaster.pipelines, "run_pipeline", fake_run)
-    monkeypatch.setattr(forecaster.tuning, "tune", fake_tune)
+    monkeypatch.setattr(forecaster.jobs.run, "run_pipeline", fake_run)
+    monkeypatch.setattr(forecaster.tuning.core, "tune", fake_tune)
     return seen
 
 
@@ -139,7 +139,7 @@ def test_verbose_shows_the_traceback_and_keeps_the_exit_code(
     spec, capsys, monkeypatch, error, code, where
 ):
     # was: --verbose re-raised, so every failure exited 1 whatever its documented code
-    monkeypatch.setattr(forecaster.pipelines, "run_pipeline", _raiser(error))
+    monkeypatch.setattr(forecaster.jobs.run, "run_pipeline", _raiser(error))
     args = ["--verbose", "run", spec] if where == "before" else ["run", spec, "--verbose"]
     assert cli.main(args) == code
     err = capsys.readouterr().err
@@ -245,7 +245,7 @@ def _raiser(error: BaseException):
 def test_each_error_type_has_its_exit_code(
     tmp_path, spec, capsys, tree_guard, monkeypatch, error, code, prefix
 ):
-    monkeypatch.setattr(forecaster.pipelines, "run_pipeline", _raiser(error))
+    monkeypatch.setattr(forecaster.jobs.run, "run_pipeline", _raiser(error))
     guard = tree_guard(tmp_path)
     assert cli.main(["run", spec]) == code
     err = capsys.readouterr().err
@@ -306,7 +306,7 @@ def _tuning_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         seen.append(kwargs)
         raise ForecasterError("stop after recording")
 
-    monkeypatch.setattr(forecaster.tuning, "tune", fake_tune)
+    monkeypatch.setattr(forecaster.tuning.core, "tune", fake_tune)
     return seen
 
 
@@ -317,7 +317,7 @@ def test_a_study_holds_the_trials_of_one_as_of(tmp_path, spec, capsys, monkeypat
         assert cli.main(["tune", spec, "--as-of", as_of]) == 1
     assert cli.main(["run", spec, "--as-of", "2024-01-08", "--tune", "--no-progress"]) == 1
     names = [call["study_name"] for call in seen]
-    digest = forecaster.pipelines.spec_hash(forecaster.pipelines.load_spec(spec)[0])
+    digest = forecaster.jobs.run.spec_hash(forecaster.jobs.run.load_spec(spec)[0])
     assert names[0] == f"mini-{digest}-2024-01-12" and names[1] == f"mini-{digest}-2024-01-08"
     assert names[1] == names[2] == names[3]  # run --tune and tune share the as-of's study
     assert all(call["track"] is False for call in seen)  # [tracking] enabled = false
@@ -341,7 +341,7 @@ def test_a_stray_rank_variable_does_not_silence_fit_and_run(
     tmp_path, spec, capsys, tree_guard, monkeypatch, value
 ):
     # was: RANK=1 without a torchrun launch made fit and run silent no-ops that exited 0
-    from forecaster import distributed
+    from forecaster.training import distributed as distributed
 
     for name in ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)

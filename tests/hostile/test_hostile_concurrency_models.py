@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import forecaster
-import forecaster.persistence as persistence
+import forecaster.persistence.core as persistence
 from forecaster import _io
 from forecaster.exceptions import OwnershipError
 

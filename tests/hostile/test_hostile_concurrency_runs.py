@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from forecaster import _io
-from forecaster.cli import main
+from forecaster.jobs.cli import main
 
 SPEC = """
 [pipeline]
@@ -240,7 +240,8 @@ def test_two_tunings_at_once_run_the_trials_once_and_save_the_studys_best(tmp_pa
     # was: both tuned, trials were duplicated and the model saved last was not the best
     import optuna
 
-    from forecaster import load, pipelines
+    from forecaster import load
+    from forecaster.jobs import run as pipelines
 
     spec = project(tmp_path, epochs=3)
     storage = tmp_path / "studies" / "optuna.db"

@@ -30,8 +30,8 @@ import torch
 import forecaster
 from forecaster import _io
 from forecaster.exceptions import OwnershipError
-from forecaster.persistence import ModelFormatError, ModelSaveError
-from forecaster.training import (
+from forecaster.persistence.core import ModelFormatError, ModelSaveError
+from forecaster.training.loop import (
     Checkpointer,
     CheckpointError,
     read_checkpoint,
@@ -319,7 +319,7 @@ def test_save_wraps_what_the_operating_system_refuses(
 
 
 def write_checkpoint(path: Path) -> None:
-    from forecaster.networks import RecurrentNet
+    from forecaster.nn.core import RecurrentNet
 
     torch.manual_seed(0)
     net = RecurrentNet(n_features=1, n_targets=1, lookback=4, horizon=1, hidden_size=2)

@@ -27,8 +27,8 @@ from forecaster import (
     RNNForecaster,
     make_windows,
 )
-from forecaster.data import to_time_point
-from forecaster.metrics import evaluate
+from forecaster.data.core import to_time_point
+from forecaster.evaluation.metrics import evaluate
 
 N = 40
 TINY = {

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster import DataValidationError, ForecasterWarning
-from forecaster import metrics as M
+from forecaster.evaluation import metrics as M
 
 KW = {"target": "y", "time_col": "t", "id_col": "id"}
 

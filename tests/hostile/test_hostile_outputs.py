@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from forecaster import _io
-from forecaster.cli import main
+from forecaster.jobs.cli import main
 
 SPEC = """
 [pipeline]
@@ -371,7 +371,7 @@ def test_a_pointer_without_the_as_of_of_its_data_is_not_followed(done, capsys, t
 
 
 def test_explicit_tune_wins_over_reuse_model(done, capsys, tree_guard, monkeypatch):
-    from forecaster import pipelines
+    from forecaster.jobs import run as pipelines
 
     seen = []
 

@@ -29,7 +29,7 @@ from forecaster import (
     backtest,
 )
 from forecaster._validation import PARAMETERS
-from forecaster.networks import (
+from forecaster.nn.core import (
     RecurrentNet,
     check_network_config,
     count_parameters,
@@ -465,7 +465,8 @@ def test_audio_features_beyond_the_memory_limit_are_refused_per_clip(monkeypatch
 
 
 def test_an_allocation_failure_while_training_names_the_parameters(monkeypatch):
-    from forecaster import ForecasterError, estimators
+    from forecaster import ForecasterError
+    from forecaster.estimators import core as estimators
 
     def failing(*args, **kwargs):
         raise RuntimeError(

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster import pipelines
-from forecaster.cli import main
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
-from forecaster.pipelines import SpecError, load_spec, prepare_data
+from forecaster.jobs import run as pipelines
+from forecaster.jobs.cli import main
+from forecaster.jobs.run import SpecError, load_spec, prepare_data
 
 SPEC = """
 [pipeline]

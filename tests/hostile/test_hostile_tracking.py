@@ -27,14 +27,15 @@ mlflow = pytest.importorskip("mlflow")
 optuna = pytest.importorskip("optuna")
 
 import forecaster  # noqa: E402
-from forecaster import RNNForecaster, tracking  # noqa: E402
+from forecaster import RNNForecaster  # noqa: E402
 from forecaster.exceptions import (  # noqa: E402
     DataValidationError,
     ForecasterError,
     ForecasterWarning,
     NotFittedError,
 )
-from forecaster.tuning import tune  # noqa: E402
+from forecaster.tracking import core as tracking  # noqa: E402
+from forecaster.tuning.core import tune  # noqa: E402
 
 # A dead server may cost this much on top of training (before: about four minutes per
 # request, MLflow's 7 retries with exponential backoff).
@@ -606,7 +607,7 @@ plot_series = 0
 
 
 def test_pipeline_run_against_a_dead_server_costs_seconds(isolated, monkeypatch, capsys):
-    from forecaster.cli import main
+    from forecaster.jobs.cli import main
 
     (isolated / "data").mkdir()
     first = dt.date(2024, 1, 1)

@@ -26,7 +26,7 @@ from forecaster.exceptions import (  # noqa: E402
     ForecasterError,
     ForecasterWarning,
 )
-from forecaster.tuning import (  # noqa: E402
+from forecaster.tuning.core import (  # noqa: E402
     StorageError,
     _resolve_space,
     default_search_space,
@@ -657,7 +657,7 @@ def test_more_workers_than_trials_is_reduced_with_a_warning(tmp_path):
 
 
 def test_more_workers_than_cores_is_reduced_with_a_warning(tmp_path, monkeypatch):
-    from forecaster import tuning
+    from forecaster.tuning import core as tuning
 
     monkeypatch.setattr(tuning, "_available_cores", lambda: 1)
     with pytest.warns(ForecasterWarning, match="reduced to 1: this process may run on 1 CPU"):

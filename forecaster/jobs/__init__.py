@@ -1,0 +1,56 @@
+"""Scheduled jobs: pipeline specs, runs and the ``forecaster`` command line."""
+
+from __future__ import annotations
+
+from forecaster.jobs.cli import build_parser, main
+from forecaster.jobs.run import (
+    AsOf,
+    PipelineResult,
+    Spec,
+    SpecError,
+    as_of_label,
+    build_estimator,
+    checkpoint_folder,
+    fit_with_checkpoints,
+    load_data,
+    load_spec,
+    output_dir,
+    output_lock,
+    path_problem,
+    prepare_data,
+    run_pipeline,
+    spec_path,
+    storage_url,
+    study_name,
+    tracked_run,
+    translated_errors,
+    tune_model,
+    tuned_model_dir,
+)
+
+__all__ = [
+    "AsOf",
+    "PipelineResult",
+    "Spec",
+    "SpecError",
+    "as_of_label",
+    "build_estimator",
+    "build_parser",
+    "checkpoint_folder",
+    "fit_with_checkpoints",
+    "load_data",
+    "load_spec",
+    "main",
+    "output_dir",
+    "output_lock",
+    "path_problem",
+    "prepare_data",
+    "run_pipeline",
+    "spec_path",
+    "storage_url",
+    "study_name",
+    "tracked_run",
+    "translated_errors",
+    "tune_model",
+    "tuned_model_dir",
+]
