@@ -462,19 +462,19 @@ def worker_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
         rec["predict"] = _repeat(predict, args.repeats, device)
 
         # The floor: the network alone on pre-built scaled inputs, same batching as predict.
-        from forecaster.estimators.core import _PREDICT_BATCH
+        from forecaster.estimators.core import PREDICT_BATCH
 
         network = model._network_on(device)
         x = torch.randn(args.series, lookback, 1).to(device)
 
         def forward(network: Any = network, x: Any = x) -> None:
             with torch.no_grad():
-                for lo in range(0, x.shape[0], _PREDICT_BATCH):
-                    network(x[lo : lo + _PREDICT_BATCH], None).float().cpu()
+                for lo in range(0, x.shape[0], PREDICT_BATCH):
+                    network(x[lo : lo + PREDICT_BATCH], None).float().cpu()
 
         forward()  # warm-up
         rec["network_forward"] = _repeat(forward, args.repeats, device)
-        rec["predict_batch"] = _PREDICT_BATCH
+        rec["predict_batch"] = PREDICT_BATCH
         for key in ("predict", "network_forward"):
             rec[key]["series_per_s"] = args.series / rec[key]["median_s"]
         out["models"][label] = rec

@@ -75,6 +75,7 @@ __all__ = [
     "describe_value",
     "format_bytes",
     "memory_limit",
+    "resolve_device",
 ]
 
 CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
@@ -323,7 +324,16 @@ class Names(Rule):
     def _check(self, name: str, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             names: tuple[Any, ...] = (value,)
-        elif isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes):
+        elif isinstance(value, set | frozenset):  # their order changes with PYTHONHASHSEED
+            ordered = sorted(value, key=str)
+            self.fail(
+                name,
+                value,
+                "A set has no order, and the order of the columns is the order of the "
+                f"model's inputs and outputs. Pass a list, e.g. {name}={ordered!r}.",
+                typed=True,
+            )
+        elif isinstance(value, Sequence) and not isinstance(value, bytes):
             names = tuple(value)
         else:
             self.fail(name, value, typed=True)
@@ -411,6 +421,58 @@ class Device(Rule):
         return value
 
 
+def resolve_device(device: Any, *, name: str = "device") -> Any:
+    """The ``torch.device`` for a ``device`` argument: the one parser of devices (estimators,
+    :func:`forecaster.training.loop.train`, :meth:`forecaster.data.windows.Windows.gather`,
+    :meth:`forecaster.data.core.Panel.values_on`,
+    :meth:`forecaster.data.scaling.PanelScaler.tensors`).
+
+    ``"auto"`` is CUDA when available, else the CPU. ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+    ``"mps"`` and ``torch.device`` objects of those types are checked against this machine
+    (CUDA available, device ``N`` present, MPS available); anything else raises
+    :class:`DataValidationError` naming ``name``.
+
+    Examples
+    --------
+    >>> resolve_device("cpu").type
+    'cpu'
+    >>> resolve_device("tpu")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: device must be 'auto', 'cpu', 'cuda', 'cuda:N' \
+or 'mps', got 'tpu' (did you mean 'cpu'?).
+    """
+    import torch
+
+    value = PARAMETERS["device"].check(name, device)
+    if isinstance(value, str) and value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(value)
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise DataValidationError(
+            f"{name}={device!r} is not supported. Pass 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        )
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DataValidationError(
+                f"{name}={device!r} was requested but CUDA is not available here. Use "
+                f"{name}='auto' or 'cpu', or install a CUDA build of torch."
+            )
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise DataValidationError(
+                f"{name}={device!r}, but this machine has {count} CUDA device(s)"
+                + (f" (cuda:0 to cuda:{count - 1})" if count else "")
+                + f". Pass {name}='cuda' or 'auto' for the first one, or 'cpu'."
+            )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise DataValidationError(
+            f"{name}={device!r}, but Apple's MPS backend is not available here. Pass "
+            f"{name}='auto' or 'cpu'."
+        )
+    return resolved
+
+
 @dataclass(frozen=True)
 class Folder(Rule):
     """A folder path (a non-empty string or ``os.PathLike``)."""
@@ -427,7 +489,7 @@ class Folder(Rule):
 @dataclass(frozen=True)
 class Freq(Rule):
     """``"auto"``, a duration string such as ``"1h"`` or a positive integer step (the string
-    itself is parsed by :meth:`forecaster.data.Frequency.parse`)."""
+    itself is parsed by :meth:`forecaster.data.core.Frequency.parse`)."""
 
     def describe(self) -> str:
         return "'auto', a duration string such as '1h', '1d', '1bd', '1mo' or an integer step"
@@ -514,6 +576,12 @@ PARAMETERS: dict[str, Rule] = {
     "on_oom": Choice(choices=ON_OOM),
     "device": Device(),
     "random_state": Integer(low=0, high=_MAX_SEED, none=True),
+    "seed": Integer(
+        low=0,
+        high=2**63 - 1,
+        none=True,
+        high_hint="Seeds of the batch order are 64-bit integers; pass e.g. seed=0.",
+    ),
     "progress": Flag(none=True),
     "resume": Flag(),
     # evaluation and splitters

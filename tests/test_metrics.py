@@ -49,12 +49,12 @@ def test_smape_counts_zero_over_zero_as_perfect_and_is_bounded():
     assert smape([1.0, -1.0], [-1.0, 1.0]) == 200.0
 
 
-def test_nan_forecasts_propagate():
+def test_nan_forecasts_propagate_in_array_metrics_and_are_refused_in_frames():
     assert math.isnan(smape([1.0, 2.0], [np.nan, 2.0]))
     actual = pl.DataFrame({"time": [1, 2], "y": [1.0, 2.0]})
     forecast = pl.DataFrame({"time": [1, 2], "y": [float("nan"), 2.0]})
-    scores = evaluate(forecast, actual, target="y")
-    assert all(math.isnan(scores[m].item()) for m in ("mae", "smape", "mape"))
+    with pytest.raises(DataValidationError, match=r"\{'y': 1\} of the forecast frame.*time=1"):
+        evaluate(forecast, actual, target="y")
 
 
 def test_mape_is_infinite_with_a_zero_actual():
@@ -65,7 +65,8 @@ def test_mase_scale_is_the_in_sample_seasonal_naive_mae():
     insample = [1.0, 3.0, 2.0, 6.0, 4.0]
     assert mase_scale(insample) == pytest.approx((2 + 1 + 4 + 2) / 4)
     assert mase_scale(insample, m=2) == pytest.approx((1 + 3 + 2) / 3)
-    assert math.isnan(mase_scale([1.0, 2.0], m=2))
+    with pytest.raises(DataValidationError, match=r"insample has 2 values.*more than m=2"):
+        mase_scale([1.0, 2.0], m=2)
     assert mase([5.0, 7.0], [6.0, 6.0], insample, m=2) == pytest.approx(1.0 / 2.0)
 
 

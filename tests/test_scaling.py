@@ -95,7 +95,7 @@ def test_errors():
 def test_series_without_training_rows_is_left_unscaled_with_warning():
     frame = pl.DataFrame({"id": ["a", "a", "b", "b"], "t": [0, 1, 5, 6], "y": [1.0, 3.0, 7.0, 9.0]})
     panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
-    with pytest.warns(ForecasterWarning, match="no rows up to 1"):
+    with pytest.warns(ForecasterWarning, match="no rows up to until=1"):
         scaler = PanelScaler().fit(panel, until=1)
     assert scaler.center_[1, 0] == 0.0
     assert scaler.scale_[1, 0] == 1.0
@@ -194,11 +194,11 @@ def test_fit_in_blocks_of_series_matches_a_per_series_reference(monkeypatch, met
     mask = rng.random(int(panel.offsets[-1])) < 0.7
     mask[panel.offsets[4] : panel.offsets[5]] = False  # one series without training rows
     whole = PanelScaler(method)
-    with pytest.warns(ForecasterWarning, match="1 series have no rows"):
+    with pytest.warns(ForecasterWarning, match="1 of 23 series have no rows selected by the mask"):
         whole.fit(panel, mask=mask)
     monkeypatch.setattr(scaling, "_FIT_CHUNK_ROWS", 50)
     assert len(scaling._series_blocks(panel.offsets, 50)) > 5
-    with pytest.warns(ForecasterWarning, match="1 series have no rows"):
+    with pytest.warns(ForecasterWarning, match="1 of 23 series have no rows selected by the mask"):
         blocked = PanelScaler(method).fit(panel, mask=mask)
     np.testing.assert_array_equal(blocked.center_, whole.center_)
     np.testing.assert_array_equal(blocked.scale_, whole.scale_)

@@ -117,6 +117,12 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, uri: str, cwd: Path) -> None:
     monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     monkeypatch.setattr(tracking, "_state", tracking._State())
+    # MLflow caches stores by URI: the relative default URI would reach an earlier test's folder
+    registry = mlflow.tracking._tracking_service.utils._tracking_store_registry
+    registry._get_store_with_resolved_uri.cache_clear()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    monkeypatch.setattr(SqlAlchemyStore, "_engine_map", {})
 
 
 @pytest.fixture
@@ -571,7 +577,7 @@ def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
 
     study.optimize(objective, n_trials=3, callbacks=[tracking.trial_callback(parent)])
     again = tracking.log_study(study, estimator, frame, best_estimator=logged["model"])
-    assert again == parent  # found again by study name
+    assert again == parent  # found again by the study's key
 
     children = client.search_runs(
         [client.get_run(parent).info.experiment_id],
@@ -592,7 +598,9 @@ def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
     assert run.data.metrics["best_value"] == pytest.approx(study.best_value)
     assert run.data.metrics["n_pruned"] == 1 and run.data.metrics["n_complete"] == 2
     assert run.data.tags["best.x"] == str(study.best_params["x"])
-    assert run.data.params["study_name"] == "s1" and run.data.params["hidden_size"] == "8"
+    assert run.data.params["study_name"] == "s1" and run.data.tags["template.hidden_size"] == "8"
+    assert run.data.params["data.0.rows"] == run.data.tags["data.rows"]  # one dataset so far
+    assert run.data.tags["forecaster.study_key"] and "data.1.rows" not in run.data.params
     assert run.data.tags["best.hidden_size"] == "8"  # the best estimator's params, as tags
     assert len(run.outputs.model_outputs) == 1  # the best model
     assert "best_params.json" in {a.path for a in client.list_artifacts(parent)}

@@ -223,7 +223,7 @@ def test_cosine_with_one_epoch_records_the_lr_it_trained_with() -> None:
 
 
 def test_plateau_schedule_halves_the_lr_when_validation_stalls(monkeypatch) -> None:
-    monkeypatch.setattr(training, "evaluate", lambda *args, **kwargs: 1.0)
+    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: 1.0)
     x, y = learnable_data(32)
     history = train(
         make_net(),
@@ -281,7 +281,7 @@ def test_onecycle_without_steps_per_epoch_is_refused() -> None:
     [
         ({"loss": "bogus"}, "'bogus'"),
         ({"lr_schedule": "linear-warmup"}, "'linear-warmup'"),
-        ({"max_epochs": 0}, "max_epochs must be >= 1, got 0"),
+        ({"max_epochs": 0}, "max_epochs must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_settings_raise_with_the_value(options: dict, named: str) -> None:
@@ -307,7 +307,7 @@ def snapshotter() -> tuple[dict[int, dict[str, Tensor]], Callable[[EpochRecord, 
 
 def test_early_stopping_on_scripted_val_losses_restores_the_best_epoch(monkeypatch) -> None:
     scripted = iter([1.0, 0.5, 0.7, 0.6, 0.9, 0.1, 0.1])
-    monkeypatch.setattr(training, "evaluate", lambda *args, **kwargs: next(scripted))
+    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: next(scripted))
     snapshots, callback = snapshotter()
     x, y = learnable_data(32)
     net = make_net()
@@ -354,7 +354,7 @@ def test_early_stopping_on_noisy_targets_restores_the_best_weights() -> None:
 
 def test_patience_none_never_stops_early_but_keeps_the_best(monkeypatch) -> None:
     scripted = iter([1.0, 0.2, 0.5, 0.6, 0.7, 0.8])
-    monkeypatch.setattr(training, "evaluate", lambda *args, **kwargs: next(scripted))
+    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: next(scripted))
     snapshots, callback = snapshotter()
     x, y = learnable_data(32)
     net = make_net()
@@ -474,7 +474,7 @@ def test_stop_training_stops_early_and_other_callbacks_still_run() -> None:
 
 def test_stop_training_keeps_the_best_weights(monkeypatch) -> None:
     scripted = iter([0.5, 0.1, 0.9])
-    monkeypatch.setattr(training, "evaluate", lambda *args, **kwargs: next(scripted))
+    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: next(scripted))
     snapshots, snapshot = snapshotter()
 
     def stop_at_three(record: EpochRecord, network: nn.Module) -> None:

@@ -2,7 +2,7 @@
 
     python tests/tuning_worker.py STORAGE_URL STUDY_NAME N_TRIALS SLEEP_PER_EPOCH
 
-runs :func:`forecaster.tuning.tune` on a tiny frame with a forecaster that sleeps after every
+runs :func:`forecaster.tuning.core.tune` on a tiny frame with a forecaster that sleeps after every
 epoch (so that a test can kill it mid-trial), and prints the number of finished trials.
 """
 

@@ -40,6 +40,7 @@ __all__ = [
     "check_values",
     "collect_frame",
     "frame_schema",
+    "future_times",
     "infer_frequency",
     "to_time_point",
     "validate_frame",
@@ -51,7 +52,23 @@ MISSING_POLICIES = _validation.MISSING_POLICIES
 SERIES_ID = "__series__"
 """Name of the id column used internally when a frame holds a single series (no id column)."""
 
-_FREQ_PATTERN = re.compile(r"^(\d+)(ns|us|ms|s|m|h|d|w|mo|q|y|bd|i)$")
+_FREQ_PATTERN = re.compile(r"^(\d*)([a-z]+)$", re.IGNORECASE)
+_UNITS = ("ns", "us", "ms", "s", "m", "h", "d", "w", "mo", "q", "y", "bd", "i")
+_UNIT_ALIASES = {"min": "m", "b": "bd"}
+"""Other spellings of a unit (pandas' ``min`` and ``B``), case-insensitive like the units."""
+_PANDAS_ONLY = {
+    "me": "1mo",
+    "qe": "1q",
+    "qs": "1q",
+    "ye": "1y",
+    "ys": "1y",
+    "a": "1y",
+    "t": "1m",
+    "l": "1ms",
+    "u": "1us",
+    "n": "1ns",
+}
+"""pandas offset aliases that mean something else, or nothing, here: what to pass instead."""
 _FIXED_UNITS_US = {
     "ns": 1e-3,
     "us": 1,
@@ -100,9 +117,17 @@ def _as_tuple(columns: str | Sequence[str] | None) -> tuple[str, ...]:
 class Frequency:
     """A regular sampling frequency, written like a Polars duration string.
 
-    Fixed steps: ``"1ns"`` … ``"15m"``, ``"1h"``, ``"1d"``, ``"1w"``; integer time steps: ``"1i"``
-    (or ``"5i"``); calendar steps: ``"1mo"``, ``"1q"``, ``"1y"`` and business days ``"1bd"``
-    (Monday to Friday; holidays are gaps).
+    The grammar is ``<n><unit>``: ``n`` a positive integer (``1`` when left out) and one unit,
+    in any case: ``ns``, ``us``, ``ms``, ``s``, ``m`` (minute; ``min`` too), ``h``, ``d``,
+    ``w``, ``mo`` (month), ``q``, ``y``, ``bd`` (business days, Monday to Friday, holidays
+    are gaps; ``b`` too) and ``i`` (integer time steps). An integer ``n`` is ``"<n>i"``.
+    pandas' month alias ``"M"`` (a minute in Polars) is refused, as are ``"1M"``, ``"MS"``
+    and a bare ``"m"``: pass ``"1mo"`` for months or ``"1m"`` for minutes. Compound
+    durations such as ``"1h30m"`` are not supported (pass ``"90m"``).
+
+    Month, quarter and year steps keep each series' day of the month: a series whose every
+    time is the last day of its month (month-ends, quarter-ends) steps by month-ends, others
+    by their largest day of the month, clamped to shorter months (see :func:`future_times`).
 
     Examples
     --------
@@ -110,6 +135,13 @@ class Frequency:
     False
     >>> Frequency.parse("1bd").unit
     'bd'
+    >>> str(Frequency.parse("H")), str(Frequency.parse("15MIN"))
+    ('1h', '15m')
+    >>> Frequency.parse("1M")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: freq '1M' is ambiguous: in pandas 'M' is a \
+month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for minutes.
     """
 
     n: int
@@ -126,17 +158,25 @@ class Frequency:
             )
         if isinstance(value, int):
             value = f"{value}i"
-        text = value.strip().lower()
-        aliases = {"b": "1bd", "h": "1h", "d": "1d", "w": "1w", "m": "1mo", "min": "1m"}
-        text = aliases.get(text, text)
-        match = _FREQ_PATTERN.match(text)
-        if match is None or int(match.group(1)) <= 0:
+        match = _FREQ_PATTERN.match(value.strip())
+        digits, raw = match.groups() if match else ("", "")
+        lower = raw.lower()
+        if ("M" in raw and lower in ("m", "ms")) or (raw == "m" and not digits):
             raise DataValidationError(
-                f"freq {value!r} is not understood. Expected a positive Polars-style duration: "
-                "'15m', '1h', '1d', '1w', '1mo', '1q', '1y', '1bd' (business days) or an integer "
-                "step such as '1i' for integer time columns, or 'auto' to infer it."
+                f"freq {value!r} is ambiguous: in pandas 'M' is a month, in Polars (and here) "
+                "'m' is a minute. Pass '1mo' for months or '1m' for minutes."
             )
-        n, unit = int(match.group(1)), match.group(2)
+        unit = _UNIT_ALIASES.get(lower, lower)
+        if match is None or unit not in _UNITS or (digits and int(digits) <= 0):
+            instead = _PANDAS_ONLY.get(lower)
+            hint = f" ({raw!r} is a pandas alias: pass {instead!r})" if match and instead else ""
+            raise DataValidationError(
+                f"freq {value!r} is not understood{hint}. Expected a positive duration "
+                "'<n><unit>' with one unit: '15m' (minutes), '1h', '1d', '1w', '1mo' (months), "
+                "'1q', '1y', '1bd' (business days), 'ns', 'us', 'ms', 's', or an integer step "
+                "such as '1i' for integer time columns, or 'auto' to infer it."
+            )
+        n = int(digits) if digits else 1
         if n > _MAX_FREQ_STEPS:
             raise DataValidationError(
                 f"freq {value!r} is implausibly long ({n} {unit}); expected at most "
@@ -196,16 +236,268 @@ class Frequency:
         if dtype == pl.Date and self.unit in ("ns", "us", "ms", "s", "m", "h"):
             self.step_in(dtype)
 
-    def offset(self, times: pl.Expr, steps: pl.Expr | int) -> pl.Expr:
-        """Expression for ``times`` moved forward by ``steps`` periods of this frequency."""
+    def offset(
+        self, times: pl.Expr, steps: pl.Expr | int, *, day: pl.Expr | int | None = None
+    ) -> pl.Expr:
+        """Expression for ``times`` moved forward by ``steps`` periods of this frequency.
+
+        Month, quarter and year steps land on day ``day`` of their month, clamped to its
+        length (31: the month's last day). By default that is the day of ``times`` itself, or
+        the month's last day when ``times`` is the last day of its month: a month-end stays a
+        month-end (2003-04-30 plus one month is 2003-05-31, not 2003-05-30). For the steps
+        after the series of a frame use :func:`future_times`, which takes each series' own day
+        of the month and refuses times beyond the range of the time column's dtype (this
+        expression does not check that range).
+
+        Examples
+        --------
+        >>> frame = pl.DataFrame({"t": [dt.date(2003, 4, 30), dt.date(2003, 1, 15)]})
+        >>> frame.select(Frequency.parse("1mo").offset(pl.col("t"), 3))["t"].to_list()
+        [datetime.date(2003, 7, 31), datetime.date(2003, 4, 15)]
+        """
         steps_expr = steps if isinstance(steps, pl.Expr) else pl.lit(steps)
-        total = steps_expr * self.n
+        total = (steps_expr * self.n).cast(pl.Int64)
         if self.unit == "i":
             return times + total
         if self.unit == "bd":
-            return times.dt.add_business_days(total.cast(pl.Int64))
-        unit = {"q": "q", "y": "y", "mo": "mo"}.get(self.unit, self.unit)
-        return times.dt.offset_by(pl.format("{}" + unit, total.cast(pl.Int64)))
+            return times.dt.add_business_days(total)
+        if self.unit not in _MONTHS_PER_UNIT:
+            return times.dt.offset_by(pl.format("{}" + self.unit, total))
+        if day is None:
+            own = times.dt.day().cast(pl.Int64)
+            day = pl.when(own == times.dt.month_end().dt.day()).then(31).otherwise(own)
+        day_expr = (day if isinstance(day, pl.Expr) else pl.lit(day)).cast(pl.Int64)
+        months = total * _MONTHS_PER_UNIT[self.unit]
+        moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
+        length = moved.dt.month_end().dt.day().cast(pl.Int64)
+        return moved.dt.offset_by(pl.format("{}d", pl.min_horizontal(day_expr, length) - 1))
+
+
+_MONTHS_PER_UNIT = {"mo": 1, "q": 3, "y": 12}
+_DAY_UNITS = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
+"""Physical units of a Datetime column per day, by time unit."""
+_CHRONO_DAYS = (-96_465_292, 95_026_236)
+"""Days from 1970-01-01 of -262143-01-01 and 262142-12-31: the calendar Polars computes in."""
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (int64 arrays; H. Hinnant)."""
+    year = year - (month <= 2)
+    era = np.floor_divide(year, 400)
+    yoe = year - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+
+
+def _physical_range(dtype: pl.DataType) -> tuple[int, int]:
+    """Smallest and largest physical value of a time column of ``dtype`` (integers: their
+    range; dates and datetimes: Polars' calendar, and int64 for nanoseconds)."""
+    if dtype.is_integer():
+        return _integer_range(dtype)
+    low_days, high_days = _CHRONO_DAYS
+    if dtype == pl.Date:
+        return low_days, high_days
+    per_day = _DAY_UNITS[getattr(dtype, "time_unit", None) or "us"]
+    return max(-(2**63), low_days * per_day), min(2**63 - 1, (high_days + 1) * per_day - 1)
+
+
+def _range_text(dtype: pl.DataType) -> str:
+    """The range of a time dtype, e.g. ``'1677-09-21 00:12:43.145224192 to 2262-04-11 ...'``."""
+    low, high = _physical_range(dtype)
+    if dtype.is_integer():
+        return f"{low:,} to {high:,}"
+    try:
+        ends = pl.Series([low, high], dtype=pl.Int64).cast(
+            pl.Int32 if dtype == pl.Date else pl.Int64
+        )
+        shown = ends.cast(dtype).cast(pl.String).to_list()
+        return f"{shown[0]} to {shown[1]}"
+    except _READ_ERRORS:
+        return f"{low:,} to {high:,} in its physical units"
+
+
+def _anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """The day of the month each series steps on (month, quarter and year steps): 31 (its
+    months' last days) when every time of the series is the last day of its month, else its
+    largest day of the month."""
+    parts = pl.DataFrame({"t": times}).select(
+        day=pl.col("t").dt.day().cast(pl.Int64),
+        end=pl.col("t").dt.day() == pl.col("t").dt.month_end().dt.day(),
+    )
+    starts = np.asarray(offsets[:-1], dtype=np.int64)
+    largest = np.maximum.reduceat(parts["day"].to_numpy(), starts)
+    month_ends = np.logical_and.reduceat(parts["end"].to_numpy(), starts)
+    return np.where(month_ends, 31, largest)
+
+
+def _stepped_times(
+    anchors: pl.Series, steps: np.ndarray, freq: Frequency, days: np.ndarray | None
+) -> pl.Series:
+    """``anchors`` (one per row) moved forward by ``steps`` periods (``days``: the day of the
+    month of each row, for month, quarter and year steps). No range check here."""
+    frame = pl.DataFrame({"t": anchors, "k": np.asarray(steps, dtype=np.int64)})
+    day = None
+    if days is not None and freq.unit in _MONTHS_PER_UNIT:
+        frame = frame.with_columns(pl.Series("d", np.asarray(days, dtype=np.int64)))
+        day = pl.col("d")
+    expr = freq.offset(pl.col("t"), pl.col("k"), day=day).cast(anchors.dtype)
+    return frame.select(expr).to_series()
+
+
+def future_times(times: pl.Series, offsets: Any, freq: Frequency, horizon: int) -> pl.Series:
+    """The ``horizon`` times after the last time of each series, series after series.
+
+    The one rule for times beyond the data: forecasts, their calendar features and the
+    baselines of :mod:`forecaster.evaluation.metrics` take their times from here, and gap filling
+    (``missing=``) steps inside a series by the same :meth:`Frequency.offset`. Step ``k``
+    after a series is:
+
+    - integer steps and fixed durations (``ns`` to ``w``): its last time plus ``k`` steps
+      (days and weeks of time-zone-aware datetimes follow the local calendar);
+    - business days: ``k`` business days after its last time, at the same time of day;
+    - months, quarters and years: counted from the series' anchor, its first time (month and
+      time of day), on the series' day of the month: the month's last day when every time of
+      the series is the last day of its month (month-ends stay month-ends, quarter-ends
+      quarter-ends), else the series' largest day of the month, clamped to shorter months.
+
+    Parameters
+    ----------
+    times : polars.Series
+        Time column of a frame sorted by (series, time): Date, Datetime or integer steps.
+    offsets : numpy.ndarray
+        Row offsets of the series (``n_series + 1`` increasing integers from 0 to
+        ``len(times)``).
+    freq : Frequency
+        The frame's frequency.
+    horizon : int
+        Steps per series.
+
+    Returns
+    -------
+    polars.Series
+        ``n_series * horizon`` times of ``times``' dtype and name.
+
+    Raises
+    ------
+    DataValidationError
+        When an argument is not of that kind, or a time would pass the range of the time
+        column's dtype (naming the last time and the range).
+
+    Examples
+    --------
+    >>> t = pl.Series("t", [dt.date(2003, 2, 28), dt.date(2003, 3, 31), dt.date(2003, 4, 30)])
+    >>> future_times(t, np.array([0, 3]), Frequency.parse("1mo"), 3).to_list()
+    [datetime.date(2003, 5, 31), datetime.date(2003, 6, 30), datetime.date(2003, 7, 31)]
+    >>> future_times(pl.Series([120, 121], dtype=pl.Int8), np.array([0, 2]), Frequency(1, "i"), 7)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: The 7 steps of 1i after the last time 121 would \
+pass the largest value of the time column's dtype Int8 (-128 to 127). Cast the time column to a \
+wider dtype, e.g. pl.col(time_col).cast(pl.Int64), or check for stray sentinel times.
+    """
+    times, offsets = _series_layout(times, offsets, "future_times", empty_series=False)
+    horizon = _validation.check("horizon", horizon)
+    if not isinstance(freq, Frequency):
+        raise DataValidationError(
+            f"freq must be a Frequency, e.g. Frequency.parse('1d'), got {describe_value(freq)}."
+        )
+    freq.check_dtype(times.dtype, times.name or "time")
+    zoned = isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None
+    if not freq.is_calendar and not (zoned and freq.unit in ("d", "w")):
+        return _fixed_future(times, offsets, freq, horizon)
+    return _calendar_future(times, offsets, freq, horizon)
+
+
+def _fixed_future(
+    times: pl.Series, offsets: np.ndarray, freq: Frequency, horizon: int
+) -> pl.Series:
+    """:func:`future_times` for integer steps and fixed durations: physical arithmetic, with
+    the furthest time checked exactly against the dtype's range first."""
+    dtype = times.dtype
+    step = freq.step_in(dtype)
+    last = times.gather(offsets[1:] - 1)
+    physical = last.to_physical()
+    furthest = int(physical.max()) + horizon * step  # type: ignore[arg-type]
+    if furthest > _physical_range(dtype)[1]:
+        raise _beyond_range(last.max(), dtype, freq, horizon)
+    kind = np.uint64 if physical.dtype == pl.UInt64 else np.int64
+    steps = np.arange(1, horizon + 1, dtype=kind) * kind(step)
+    values = (physical.to_numpy().astype(kind)[:, None] + steps[None, :]).ravel()
+    return pl.Series(times.name, values).cast(physical.dtype).cast(dtype)
+
+
+def _calendar_future(
+    times: pl.Series, offsets: np.ndarray, freq: Frequency, horizon: int
+) -> pl.Series:
+    """:func:`future_times` for months, quarters, years (from each series' first time, on its
+    day of the month), business days and local days and weeks (from its last time). An upper
+    bound of the furthest time, in days, is checked against the dtype's range first."""
+    dtype = times.dtype
+    n_series = len(offsets) - 1
+    last = times.gather(offsets[1:] - 1)
+    steps = np.tile(np.arange(1, horizon + 1, dtype=np.int64), n_series)
+    rows = np.repeat(np.arange(n_series, dtype=np.int64), horizon)
+    days = None
+    if freq.unit in _MONTHS_PER_UNIT:
+        first = times.gather(offsets[:-1])
+        days = _anchor_days(times, offsets)
+        counted = _periods(last, first, freq)[0] + horizon
+        reach = _month_index(first) + counted * freq.n * _MONTHS_PER_UNIT[freq.unit]
+        year, month = np.floor_divide(reach, 12), reach % 12 + 1
+        _check_reach(_days_from_civil(year, month, days) + 2, last, dtype, freq, horizon)
+        anchors, steps = first.gather(rows), (counted - horizon)[rows] + steps
+        days = days[rows]
+    else:  # business days, local days and weeks
+        per_step = {"bd": 1.4, "d": 1.0, "w": 7.0}[freq.unit] * freq.n
+        span = np.ceil(per_step * horizon) + 4  # weekends and daylight-saving slack
+        reached = np.floor_divide(last.to_physical().to_numpy(), _days_per(dtype)) + span
+        _check_reach(reached, last, dtype, freq, horizon)
+        anchors = last.gather(rows)
+    try:
+        return _stepped_times(anchors, steps, freq, days).alias(times.name)
+    except _READ_ERRORS as exc:
+        raise DataValidationError(
+            f"Cannot compute the {horizon} steps of {freq} after the series' last times "
+            f"(latest {last.max()}): {_first_line(exc)}. Check the time column."
+        ) from exc
+
+
+def _month_index(times: pl.Series) -> np.ndarray:
+    """``year * 12 + month - 1`` of every time (int64)."""
+    frame = pl.DataFrame({"t": times})
+    index = pl.col("t").dt.year().cast(pl.Int64) * 12 + pl.col("t").dt.month().cast(pl.Int64) - 1
+    return frame.select(index).to_series().to_numpy()
+
+
+def _days_per(dtype: pl.DataType) -> int:
+    """Physical units of a Date or Datetime column per day."""
+    return 1 if dtype == pl.Date else _DAY_UNITS[getattr(dtype, "time_unit", None) or "us"]
+
+
+def _check_reach(
+    reach: np.ndarray, last: pl.Series, dtype: pl.DataType, freq: Frequency, horizon: int
+) -> None:
+    """Refuse steps whose furthest time, bounded from above by ``reach`` (days since
+    1970-01-01 per series), may pass the range of ``dtype``."""
+    over = np.asarray(reach) > _physical_range(dtype)[1] // _days_per(dtype)
+    if over.any():
+        raise _beyond_range(last.filter(pl.Series(over)).max(), dtype, freq, horizon)
+
+
+def _beyond_range(
+    latest: Any, dtype: pl.DataType, freq: Frequency, horizon: int
+) -> DataValidationError:
+    if dtype.is_integer() and dtype not in (pl.Int64, pl.UInt64):
+        fix = "Cast the time column to a wider dtype, e.g. pl.col(time_col).cast(pl.Int64)"
+    elif getattr(dtype, "time_unit", None) == "ns":
+        fix = "Cast the time column to microseconds, pl.col(time_col).dt.cast_time_unit('us')"
+    else:
+        fix = "Shift the steps back (e.g. subtract the first time)"
+    return DataValidationError(
+        f"The {horizon} steps of {freq} after the last time {latest} would pass the largest "
+        f"value of the time column's dtype {dtype} ({_range_text(dtype)}). {fix}, or check for "
+        "stray sentinel times."
+    )
 
 
 def _periods(times: pl.Series, first: pl.Series, freq: Frequency) -> tuple[np.ndarray, np.ndarray]:
@@ -250,13 +542,22 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _check_time_span(times: pl.Series, time_col: str) -> None:
-    """Every difference of two times must fit in int64 (the grid checks subtract them)."""
-    if times.dtype.is_integer():
-        low, high = int(times.min()), int(times.max())  # type: ignore[arg-type]
-    else:
-        physical = times.to_physical()
-        low, high = int(physical.min()), int(physical.max())  # type: ignore[arg-type]
-    if high > np.iinfo(np.int64).max or high - low >= 2**62:
+    """Every time must be in the range the package computes in (int64 steps; Polars'
+    calendar for dates and datetimes) and every difference of two times must fit in int64
+    (the grid checks subtract them)."""
+    physical = times.to_physical()
+    low, high = int(physical.min()), int(physical.max())  # type: ignore[arg-type]
+    first, last = _physical_range(times.dtype if times.dtype.is_temporal() else pl.Int64)
+    if low < first or high > last:
+        what = "64-bit signed integer" if times.dtype.is_integer() else str(times.dtype)
+        raise DataValidationError(
+            f"Time column {time_col!r} holds times out of range: from {times.min()} to "
+            f"{times.max()}, where times are computed as {what} values "
+            f"({_range_text(times.dtype if times.dtype.is_temporal() else pl.Int64)}). "
+            "Check for stray sentinel values (such as 2**64 - 1 or a year 99999 date), or "
+            "shift the steps into that range."
+        )
+    if high - low >= 2**62:
         raise DataValidationError(
             f"Time column {time_col!r} spans from {times.min()} to {times.max()}, too far apart "
             "for regular time steps (expected the first and last times within 4.6e18 of the "
@@ -327,6 +628,78 @@ def _mask(n: int, rows: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _series_layout(
+    times: Any, offsets: Any, function: str, *, empty_series: bool = True
+) -> tuple[pl.Series, np.ndarray]:
+    """Check the ``(times, offsets)`` arguments of a low-level function: a polars Series of
+    a time dtype without nulls, and ``n_series + 1`` row offsets from 0 to ``len(times)``
+    (increasing; non-decreasing when ``empty_series``). Returns offsets as int64."""
+    if not isinstance(times, pl.Series):
+        hint = (
+            "pl.from_pandas(series)"
+            if type(times).__module__.startswith("pandas")
+            else "pl.Series(values) or frame['t']"
+        )
+        raise DataValidationError(
+            f"{function} takes the time column as a polars Series, got {describe_value(times)}. "
+            f"Pass {hint}."
+        )
+    _check_time_dtype(times.dtype, times.name or "times")
+    if times.null_count():
+        raise DataValidationError(
+            f"The times given to {function} hold {times.null_count()} null values. Drop or fill "
+            "those rows first."
+        )
+    try:
+        array = np.asarray(offsets)
+    except (TypeError, ValueError):  # ragged nesting
+        array = np.empty(0, dtype=object)
+    ok = (
+        offsets is not None
+        and array.ndim == 1
+        and array.dtype.kind in "iu"
+        and array.size >= 2
+        and array[0] == 0
+        and array[-1] == len(times)
+    )
+    if ok:
+        steps = np.diff(array.astype(np.int64))
+        ok = bool((steps >= 0).all() if empty_series else (steps > 0).all())
+    if not ok:
+        order = "non-decreasing" if empty_series else "increasing (no empty series)"
+        raise DataValidationError(
+            f"offsets must be the row offsets of the series: a 1-D integer array of n_series + 1 "
+            f"{order} values from 0 to len(times) = {len(times)}, got "
+            f"{describe_value(offsets)}. E.g. np.array([0, len(times)]) for one series, or "
+            "panel.offsets."
+        )
+    return times, array.astype(np.int64)
+
+
+def _check_time_dtype(dtype: pl.DataType, time_col: str) -> None:
+    """Refuse a time column that is not Date, Datetime or an integer of at most 64 bits."""
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return
+    if dtype.is_integer() and dtype not in (pl.Int128, getattr(pl, "UInt128", pl.Int128)):
+        return
+    hints = {
+        "String": f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or "
+        ".str.to_date() (text times that mix formats, or UTC offsets with times without one, "
+        "are not parsed when a file is read: give the format, or the time zone, explicitly).",
+        "Float": " Floats are not time steps: cast whole-number steps to an integer, e.g. "
+        f"pl.col({time_col!r}).cast(pl.Int64), or convert epoch seconds with pl.from_epoch(...).",
+        "Duration": " A duration is a length of time, not a point in time: add it to a start "
+        "time, e.g. pl.lit(start) + pl.col(...).",
+        "Int128": f" 128-bit integers are beyond the 64-bit time steps supported: cast them, "
+        f"e.g. pl.col({time_col!r}).cast(pl.Int64), if they fit.",
+    }
+    name = str(dtype)
+    hint = next((h for k, h in hints.items() if name.startswith(k) or k in name), "")
+    raise DataValidationError(
+        f"Time column {time_col!r} must be Datetime, Date or an integer step, got {dtype}.{hint}"
+    )
+
+
 def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     """Infer the most common step between consecutive times of the same series.
 
@@ -343,6 +716,13 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
         Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps;
         daily dates with no weekend day and some 3-day steps are business days (``"1bd"``).
 
+    Raises
+    ------
+    DataValidationError
+        When ``times`` is not a polars Series of Date, Datetime or integer (at most 64-bit)
+        times without nulls, ``offsets`` are not its series' row offsets, the times decrease
+        within a series (unsorted), or no series has two distinct times.
+
     Examples
     --------
     >>> import datetime as dt, numpy as np, polars as pl
@@ -350,8 +730,10 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     >>> str(infer_frequency(t, np.array([0, 5])))
     '1h'
     """
+    times, offsets = _series_layout(times, offsets, "infer_frequency")
+    _check_time_span(times, times.name or "times")
     t = times.to_physical().cast(pl.Int64).to_numpy()
-    return _infer_from_diffs(np.diff(t), np.asarray(offsets)[1:-1] - 1, times)
+    return _infer_from_diffs(np.diff(t), offsets[1:-1] - 1, times)
 
 
 _INFER_SAMPLE = 200_000
@@ -369,6 +751,12 @@ def _infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) ->
         positions = np.arange(len(diffs))
     positions = positions[~np.isin(positions, cross)]
     diffs = diffs[positions]
+    if (diffs < 0).any():
+        raise DataValidationError(
+            "Cannot infer the frequency: the times decrease within a series (they must be "
+            "sorted by series, then time). Sort them first, e.g. frame.sort([id_col, time_col]) "
+            "(validate_frame sorts), and pass the offsets of the sorted series."
+        )
     diffs = diffs[diffs > 0]
     if diffs.size == 0:
         raise DataValidationError(
@@ -946,7 +1334,8 @@ def check_values(
 
     The one check of value columns: :func:`validate_frame` (infinities; its ``missing=``
     policy handles the rest), the ``future`` frame of ``predict`` and the actual values of
-    :func:`forecaster.evaluation.evaluate`. ``id_name`` is ``"__series__"`` for a single series.
+    :func:`forecaster.evaluation.backtest.evaluate`. ``id_name`` is ``"__series__"`` for a single
+    series.
 
     Examples
     --------
@@ -1017,12 +1406,19 @@ def validate_frame(
     future_covariates : str or sequence of str, optional
         Future-known covariates such as calendar features (known over the horizon too).
     freq : str or int, default "auto"
-        The sampling frequency (see :class:`Frequency`); ``"auto"`` infers the most common step.
+        The sampling frequency (see :class:`Frequency` for the grammar); ``"auto"`` infers the
+        most common step. A declared frequency states how the data are sampled, it does not
+        resample them: a frame in which no two consecutive rows of any series are one step
+        apart (weekly or monthly data with ``freq="1d"``; a daily model's ``predict`` on
+        weekly data) is refused, whatever ``missing`` is.
     missing : {"error", "ffill", "zero", "interpolate"}, default "error"
         Policy for gaps in the time grid and NaN / null values. ``"ffill"`` and
         ``"interpolate"`` drop a series' leading rows until every column is observed (there is
         nothing to fill from), then fill forward / linearly (trailing values forward).
-        ``"zero"`` fills with 0. Infinite values are always an error.
+        ``"zero"`` fills with 0. Infinite values are always an error. Observed rows keep
+        their times; a missing step gets the series' first time moved forward by its number
+        of steps (month steps on the series' day of the month: month-ends stay month-ends,
+        see :func:`future_times`).
 
     Returns
     -------
@@ -1056,6 +1452,12 @@ def validate_frame(
     )
     _validation.check("missing", missing)
     value_cols = [*roles["target"], *roles["covariate"], *roles["future covariate"]]
+    if id_col is None and SERIES_ID in (time_col, *value_cols):
+        raise DataValidationError(
+            f"Column name {SERIES_ID!r} is reserved: it names the series of a frame without an "
+            f"id column (id_col=None). Rename the column, e.g. frame.rename({{{SERIES_ID!r}: "
+            "'value'}), or pass it as id_col if it identifies the series."
+        )
     schema = frame_schema(frame)
     if isinstance(frame, pl.DataFrame) and frame.height == 0:
         raise DataValidationError(
@@ -1069,21 +1471,7 @@ def validate_frame(
         if missing_cols:
             raise DataValidationError(_missing_columns_error(missing_cols, available, role))
 
-    time_dtype = schema[time_col]
-    if not (
-        time_dtype == pl.Date or isinstance(time_dtype, pl.Datetime) or time_dtype.is_integer()
-    ):
-        hint = (
-            f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or .str.to_date() "
-            "(text times that mix formats, or UTC offsets with times without one, are not "
-            "parsed when a file is read: give the format, or the time zone, explicitly)."
-            if time_dtype == pl.String
-            else ""
-        )
-        raise DataValidationError(
-            f"Time column {time_col!r} must be Datetime, Date or an integer step, got "
-            f"{time_dtype}.{hint}"
-        )
+    _check_time_dtype(schema[time_col], time_col)
     for name in value_cols:
         dtype = schema[name]
         if not (dtype.is_numeric() or dtype == pl.Boolean):
@@ -1186,7 +1574,8 @@ def validate_frame(
             "frame.unique(subset=[...], keep='last')."
         )
 
-    if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
+    inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
+    if inferred:
         frequency = _infer_from_diffs(np.diff(wall) if zoned else diffs, cross, times)
     else:
         frequency = Frequency.parse(freq)
@@ -1203,6 +1592,7 @@ def validate_frame(
         off_rows = np.flatnonzero(off_grid)
         gap_rows = np.flatnonzero((steps > 1) & within)
         n_missing = int((steps[gap_rows] - 1).sum())
+        counts = steps[within]
     else:  # fixed step: check the differences only, no per-row period array
         step = frequency.step_in(times.dtype)
         if zoned and frequency.unit in ("d", "w"):
@@ -1214,6 +1604,7 @@ def validate_frame(
         off_rows = irregular[odd % step != 0] + 1
         gap_rows = irregular[(odd % step == 0) & (odd > step)]
         n_missing = int((diffs[gap_rows] // step - 1).sum())
+        counts = diffs[within] // step
     del diffs, within
     if off_rows.size:
         raise DataValidationError(
@@ -1223,6 +1614,9 @@ def validate_frame(
             "Expected evenly spaced times. Pass the right freq= or resample the data first "
             "(e.g. frame.group_by_dynamic(...))."
         )
+    if not inferred:
+        _check_own_step(counts, frequency, id_col)
+    del counts
     gap = gap_rows.size > 0
     null_counts = data.select(pl.col(value_cols).null_count()).row(0)
 
@@ -1251,6 +1645,88 @@ def validate_frame(
     return data, frequency
 
 
+def _simplest(freq: Frequency) -> Frequency:
+    """A fixed duration in its largest whole unit (``1440m`` is ``1d``); others unchanged."""
+    if freq.unit not in _FIXED_UNITS_US or freq.unit == "ns":
+        return freq
+    micros = freq.n * _FIXED_UNITS_US[freq.unit]
+    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
+        if micros % _FIXED_UNITS_US[unit] == 0:
+            return Frequency(int(micros // _FIXED_UNITS_US[unit]), unit)
+    return freq
+
+
+def _check_own_step(counts: np.ndarray, freq: Frequency, id_col: str | None) -> None:
+    """Refuse a declared ``freq`` finer than every step of the frame: when no two consecutive
+    rows of any series are one period of ``freq`` apart (``counts``: the steps between
+    consecutive rows, in periods), the data were sampled at a coarser frequency and filling
+    would resample them (a weekly or monthly frame to days) instead of filling gaps. A frame
+    of that frequency with gaps has steps of one period somewhere and passes."""
+    own = int(counts.min()) if counts.size else 1
+    if own <= 1:
+        return
+    step = _simplest(Frequency(own * freq.n, freq.unit))
+    where = "any series" if id_col is not None else "the series"
+    if np.all(counts % own == 0):
+        fix = f"Pass freq={str(step)!r} (or 'auto'), or resample the data to {freq} first"
+    else:
+        fix = (
+            f"Pass the data's own frequency (or freq='auto'), or resample the data to {freq} first"
+        )
+    raise DataValidationError(
+        f"The data are not sampled every {freq}: no two consecutive rows of {where} are one "
+        f"{freq} step apart (the closest are {step} apart), but freq={str(freq)!r}. freq states "
+        "how the data are sampled: filling (missing=...) fills gaps, it does not resample. "
+        f"{fix} (e.g. frame.upsample(time_col, every=..., group_by=id_col), then fill). A fitted "
+        f"model (predict, score) forecasts {freq} steps: give it data sampled every {freq}, or "
+        "refit it on these data."
+    )
+
+
+def _reindex(
+    data: pl.DataFrame,
+    id_name: str,
+    time_col: str,
+    periods: np.ndarray,
+    offsets: np.ndarray,
+    span: np.ndarray,
+    freq: Frequency,
+    policy: str,
+) -> pl.DataFrame:
+    """Every series on its full grid of ``span`` periods: observed rows where they are (with
+    their own times), null values at the missing periods, whose times are the series' first
+    time moved forward by those periods (:meth:`Frequency.offset`, on the series' day of the
+    month). Positions are computed with NumPy: no temporary columns, no join."""
+    starts = np.concatenate([[0], np.cumsum(span)[:-1]])
+    series = np.repeat(np.arange(len(span), dtype=np.int64), np.diff(offsets))
+    positions = starts[series] + periods
+    source = np.full(int(span.sum()), -1, dtype=np.int64)
+    source[positions] = np.arange(len(periods), dtype=np.int64)
+    holes = np.flatnonzero(source < 0)
+    index = pl.select(
+        pl.when(pl.lit(pl.Series(source)) >= 0).then(pl.lit(pl.Series(source)))
+    ).to_series()
+    filled = data.select(pl.all().gather(index))
+    hole_series = np.searchsorted(starts, holes, side="right") - 1
+    first = data[time_col].gather(offsets[:-1])
+    days = _anchor_days(data[time_col], offsets) if freq.unit in _MONTHS_PER_UNIT else None
+    try:
+        times = _stepped_times(
+            first.gather(hole_series),
+            holes - starts[hole_series],
+            freq,
+            None if days is None else days[hole_series],
+        )
+    except _READ_ERRORS as exc:
+        raise DataValidationError(
+            f"Cannot build the regular {freq} grid to fill the gaps (missing={policy!r}): "
+            f"{_first_line(exc)}. Fill or resample the data first, or use a time column "
+            "without a time zone (e.g. in UTC)."
+        ) from exc
+    ids = data[id_name].gather(offsets[:-1]).gather(np.repeat(np.arange(len(span)), span))
+    return filled.with_columns(ids, filled[time_col].scatter(holes, times))
+
+
 def _fill(
     data: pl.DataFrame,
     id_name: str,
@@ -1275,29 +1751,7 @@ def _fill(
             "time column (units, stray far-off timestamps) and freq=, or resample the data first."
         )
     if (span != lengths).any():
-        keys = data.select(
-            pl.col(id_name).gather(offsets[:-1]), pl.col(time_col).gather(offsets[:-1]).alias("_t0")
-        )
-        keys = keys.with_columns(pl.Series("_n", span), pl.Series("_s", np.arange(len(span))))
-        grid = keys.with_columns(pl.int_ranges(0, pl.col("_n")).alias("_p")).explode("_p")
-        try:
-            grid = grid.with_columns(
-                freq.offset(pl.col("_t0"), pl.col("_p")).cast(data[time_col].dtype).alias(time_col)
-            )
-        except pl.exceptions.PolarsError as exc:
-            raise DataValidationError(
-                f"Cannot build the regular {freq} grid to fill the gaps (missing={policy!r}): "
-                f"{_first_line(exc)}. Fill or resample the data first, or use a time column "
-                "without a time zone (e.g. in UTC)."
-            ) from exc
-        observed = data.with_columns(
-            pl.Series("_s", np.repeat(np.arange(len(lengths)), lengths)), pl.Series("_p", periods)
-        ).drop(id_name, time_col)
-        data = (
-            grid.join(observed, on=["_s", "_p"], how="left")
-            .sort(["_s", "_p"])
-            .select(id_name, time_col, *value_cols)
-        )
+        data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0))
     complete = pl.all_horizontal(pl.col(value_cols).is_not_null())
@@ -1503,14 +1957,28 @@ class Panel:
     def values_on(self, device: str | torch.device) -> torch.Tensor:
         """The values as a tensor on ``device``, moved there once and cached.
 
-        On CPU the tensor shares memory with :attr:`values` (no copy).
+        On CPU the tensor shares memory with :attr:`values` (no copy). ``device`` is checked
+        by :func:`forecaster._validation.resolve_device` (``"auto"``, ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, a ``torch.device``).
         """
-        device = torch.device(device)
+        device = _validation.resolve_device(device)
         key = str(device)
         if key not in self._device_values:
             tensor = torch.from_numpy(self.values)
             self._device_values[key] = tensor if device.type == "cpu" else tensor.to(device)
         return self._device_values[key]
+
+    def future_times(self, horizon: int) -> pl.Series:
+        """The ``horizon`` times after each series' last row, series after series (see
+        :func:`future_times`, the one rule for times beyond the data).
+
+        Examples
+        --------
+        >>> f = pl.DataFrame({"t": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
+        >>> Panel.from_frame(f, target="y", time_col="t").future_times(2).to_list()
+        [4, 5]
+        """
+        return future_times(self.time, self.offsets, self.freq, horizon)
 
     def to_frame(self) -> pl.DataFrame:
         """The panel as a long frame (id, time, value columns) again.

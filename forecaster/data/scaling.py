@@ -1,7 +1,7 @@
 """Per-series scaling fitted on the training span only, with an exact inverse.
 
 A :class:`PanelScaler` learns one affine map ``(x - center) / scale`` per series and per column
-from the rows of a :class:`~forecaster.data.Panel` up to a cutoff time, so that no value of a
+from the rows of a :class:`~forecaster.data.core.Panel` up to a cutoff time, so that no value of a
 validation or test span leaks into the statistics. It can scale a whole panel, or (cheaper, and
 what training does) only the gathered batches, by series number.
 """
@@ -18,7 +18,7 @@ import polars as pl
 import torch
 
 from forecaster import _validation
-from forecaster._validation import check
+from forecaster._validation import check, resolve_device
 from forecaster.data.core import Panel, to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
@@ -83,16 +83,21 @@ class PanelScaler:
         Parameters
         ----------
         panel : Panel
+            Built by :meth:`~forecaster.data.core.Panel.from_frame` (a frame is refused with a
+            hint).
         until : date, datetime, ISO text, pl.date(...), int or None
             Last time of the training span (inclusive), converted by
-            :func:`forecaster.data.to_time_point`. ``None`` uses every row.
+            :func:`forecaster.data.core.to_time_point`. ``None`` uses every row.
             A series with no row in the span gets the identity map and a warning.
         mask : numpy.ndarray of bool, optional
             Instead of ``until``: which rows of the panel form the training span (e.g. all but
-            the last validation steps of every series). Passing both is refused
+            the last validation steps of every series): booleans, one per panel row (integers
+            are refused, not read as truth values). Passing both is refused
             (:class:`~forecaster.exceptions.DataValidationError`): combine them into one mask.
+            A mask that selects no row leaves every series unscaled, with a warning saying so.
         """
         check("scaling", self.method)
+        _need_panel(panel, "PanelScaler.fit")
         n, f = panel.n_series, panel.n_features
         total = int(panel.offsets[-1])
         center = np.zeros((n, f))
@@ -105,11 +110,7 @@ class PanelScaler:
                 "mask=your_mask & (panel.time <= until).to_numpy() to combine them."
             )
         if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != (total,):
-                raise DataValidationError(
-                    f"mask must have one entry per panel row ({total}), got {mask.shape}."
-                )
+            mask = _row_mask(mask, total)
         elif until is not None:
             dtype = panel.time.dtype
             bound = pl.lit(to_time_point(until, dtype, name="until"), dtype=dtype)
@@ -149,12 +150,18 @@ class PanelScaler:
         empty = counts == 0
         if self.method != "none" and empty.any():
             names = panel.keys[panel.id_name].filter(pl.Series(empty)).to_list()
-            warnings.warn(
-                f"{int(empty.sum())} series have no rows up to {until!r} to fit the scaler "
-                f"and are left unscaled: {names[:5]}.",
-                ForecasterWarning,
-                stacklevel=2,
-            )
+            if mask is not None and until is None and not mask.any():
+                message = (
+                    f"The mask selects no row of the panel, so the scaler has nothing to fit: "
+                    f"all {n} series are left unscaled."
+                )
+            else:
+                rows = f"up to until={until!r}" if until is not None else "selected by the mask"
+                message = (
+                    f"{int(empty.sum())} of {n} series have no rows {rows} to fit the scaler "
+                    f"and are left unscaled: {names[:5]}."
+                )
+            warnings.warn(message, ForecasterWarning, stacklevel=2)
         self.center_ = center
         self.scale_ = scale
         self.n_fit_rows_ = counts
@@ -200,6 +207,8 @@ class PanelScaler:
     def _check(self, panel: Panel | None = None) -> None:
         if not hasattr(self, "center_"):
             raise NotFittedError("This PanelScaler is not fitted yet. Call fit(panel) first.")
+        if panel is not None:
+            _need_panel(panel, "PanelScaler")
         if panel is not None and (
             panel.n_series != self.center_.shape[0] or panel.n_features != self.center_.shape[1]
         ):
@@ -253,9 +262,11 @@ class PanelScaler:
         """``(center, scale)`` as float32 tensors ``(n_series, n_features)`` on ``device``.
 
         Used to scale gathered batches on the device instead of a scaled copy of the panel.
+        ``device`` is checked by :func:`forecaster._validation.resolve_device`.
         """
         self._check()
-        key = str(torch.device(device))
+        device = resolve_device(device)
+        key = str(device)
         if key not in self._tensors:
             self._tensors[key] = (
                 torch.as_tensor(self.center_, dtype=torch.float32, device=device),
@@ -366,6 +377,36 @@ class PanelScaler:
 
     def __repr__(self) -> str:
         return f"PanelScaler(method={self.method!r})"
+
+
+def _need_panel(panel: Any, where: str) -> None:
+    """Refuse anything but a :class:`~forecaster.data.core.Panel`, saying how to build one."""
+    if not isinstance(panel, Panel):
+        kind = type(panel)
+        raise DataValidationError(
+            f"{where} needs a Panel, got a {kind.__module__.split('.')[0]}.{kind.__name__}. "
+            "Build one from a long frame first: Panel.from_frame(frame, target=..., "
+            "time_col=..., id_col=...)."
+        )
+
+
+def _row_mask(mask: Any, total: int) -> np.ndarray:
+    """``mask`` as a boolean array of one entry per panel row, or DataValidationError."""
+    if isinstance(mask, pl.Series):
+        array = mask.to_numpy() if mask.null_count() == 0 else None
+    else:
+        try:
+            array = np.asarray(mask)
+        except (TypeError, ValueError):
+            array = None
+    if array is None or array.dtype != np.bool_ or array.shape != (total,):
+        shape = "" if array is None else f" of dtype {array.dtype} and shape {array.shape}"
+        raise DataValidationError(
+            f"mask must be booleans, one per panel row ({total}), got "
+            f"{_validation.describe_value(mask)}{shape}. Build it from the panel, e.g. "
+            "(panel.time <= cutoff).to_numpy()."
+        )
+    return array
 
 
 def _series_blocks(offsets: np.ndarray, rows: int) -> list[tuple[int, int]]:

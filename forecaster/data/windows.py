@@ -1,7 +1,8 @@
 """The window index and batch gathering.
 
 A *window* is ``lookback`` input steps followed by ``horizon`` target steps of one series.
-:func:`make_windows` lists every valid window of a :class:`~forecaster.data.Panel` as one row of a
+:func:`make_windows` lists every valid window of a :class:`~forecaster.data.core.Panel` as one row
+of a
 Polars frame ``(series, start, cutoff)``; it never copies values. Splits and backtest folds are
 Polars filters on that frame by time, and :meth:`Windows.gather` builds a batch of tensors by
 indexing the panel's values on the target device with ``start + arange(lookback + horizon)``.
@@ -22,7 +23,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster._validation import check, describe_value
+from forecaster._validation import Flag, check, describe_value, resolve_device
 from forecaster.data.core import Panel, to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -104,7 +105,12 @@ class Windows:
 
     # -- selection -----------------------------------------------------------------------
     def filter(self, *predicates: pl.Expr | pl.Series | np.ndarray) -> Windows:
-        """Windows whose index rows match every predicate (Polars expressions or masks).
+        """Windows whose index rows match every predicate: Polars expressions on the index
+        columns (``series``, ``start``, ``cutoff``) or boolean masks of one entry per window.
+
+        Anything else (an expression naming another column or not giving booleans, a mask of
+        another length, integer positions) raises
+        :class:`~forecaster.exceptions.DataValidationError`.
 
         Examples
         --------
@@ -114,15 +120,47 @@ class Windows:
         >>> len(w.filter(pl.col("cutoff") >= 5))
         3
         """
-        preds = [pl.Series(p) if isinstance(p, np.ndarray) else p for p in predicates]
-        return self._replace(self.index.filter(*preds))
+        preds = [p if isinstance(p, pl.Expr) else self._mask(p) for p in predicates]
+        if not preds:
+            return self
+        try:
+            return self._replace(self.index.filter(*preds))
+        except pl.exceptions.PolarsError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataValidationError(
+                f"Cannot filter the windows with {', '.join(map(str, predicates))}: {first}. "
+                "Predicates are "
+                f"expressions on the index columns {self.index.columns} that give booleans, "
+                "e.g. pl.col('cutoff') >= 5, or boolean masks of one entry per window."
+            ) from exc
+
+    def _mask(self, predicate: Any) -> pl.Series:
+        """A boolean mask of one entry per window, or DataValidationError."""
+        if isinstance(predicate, pl.Series):
+            mask = predicate.to_numpy() if predicate.null_count() == 0 else None
+        elif isinstance(predicate, np.ndarray | list | tuple):
+            mask = np.asarray(predicate)
+        else:
+            mask = None
+        if mask is None or mask.dtype != np.bool_ or mask.shape != (len(self),):
+            found = describe_value(predicate)
+            if mask is not None and mask.dtype.kind in "iu":
+                found += " (integer positions: select them with a mask, e.g. "
+                found += "np.isin(np.arange(len(windows)), positions))"
+            elif mask is not None and mask.dtype == np.bool_:
+                found += f" of shape {mask.shape}"
+            raise DataValidationError(
+                f"A window mask must be booleans without nulls, one per window ({len(self)}), "
+                f"got {found}. Or pass an expression on the index columns {self.index.columns}."
+            )
+        return pl.Series(mask)
 
     def targets_between(self, after: Any = None, until: Any = None) -> Windows:
         """Windows whose every target time ``t`` satisfies ``after < t <= until``.
 
         Inputs may reach back before ``after`` (they are the past); targets never cross the
         bounds, so nothing after ``until`` is ever seen by these windows. The bounds are
-        converted to the time column's dtype by :func:`forecaster.data.to_time_point` (dates,
+        converted to the time column's dtype by :func:`forecaster.data.core.to_time_point` (dates,
         datetimes, ISO text, ``pl.date(...)``, ints for integer steps).
         """
         dtype = self.panel.time.dtype
@@ -147,7 +185,7 @@ class Windows:
         ----------
         train_end : date, datetime, ISO text, pl.date(...) or int
             Last time a training target may have (converted by
-            :func:`forecaster.data.to_time_point`; a value of another kind raises
+            :func:`forecaster.data.core.to_time_point`; a value of another kind raises
             :class:`~forecaster.exceptions.DataValidationError`).
         val_end : same, optional
             Last time a validation target may have; windows with targets after it form the test
@@ -218,17 +256,72 @@ class Windows:
         Parameters
         ----------
         rows : array-like of int
-            Positions in :attr:`index` (not start rows).
+            Positions in :attr:`index` (not start rows), from 0 to ``len(self) - 1``: a 1-D
+            list, NumPy array, torch tensor or polars Series of integers. Floats, booleans
+            (pass ``np.flatnonzero(mask)``), nested lists and positions outside the index raise
+            :class:`~forecaster.exceptions.DataValidationError`.
         device : str or torch.device, default "cpu"
+            Checked by :func:`forecaster._validation.resolve_device`.
         scaling : (center, scale), optional
-            Per-series float32 tensors ``(n_series, n_features)`` on ``device`` (see
-            :meth:`forecaster.data.PanelScaler.tensors`); the batch is returned scaled.
+            Per-series tensors ``(n_series, n_features)`` (see
+            :meth:`forecaster.data.scaling.PanelScaler.tensors`), moved to ``device`` as float32;
+            the batch is returned scaled.
         """
-        device = torch.device(device)
-        rows_t = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        device = resolve_device(device)
+        rows_t = torch.from_numpy(self._positions(rows))
+        scaling = self._check_scaling(scaling, device)
         starts = self._column_tensor("start")[rows_t].long().to(device)
         series = self._column_tensor("series")[rows_t].long().to(device)
         return self._gather_starts(starts, series, device, scaling)
+
+    def _positions(self, rows: Any) -> np.ndarray:
+        """``rows`` as int64 positions in the index, or DataValidationError."""
+        try:
+            if isinstance(rows, torch.Tensor):
+                array = rows.detach().cpu().numpy()
+            elif isinstance(rows, pl.Series):
+                array = rows.to_numpy() if rows.null_count() == 0 else None
+            else:
+                array = np.asarray(rows)
+        except (TypeError, ValueError, RuntimeError):  # ragged nesting, odd tensors
+            array = None
+        integral = array is not None and (array.dtype.kind in "iu" or array.size == 0)
+        if not integral or array.ndim != 1:
+            hint = ""
+            if array is not None and array.dtype == np.bool_:
+                hint = " For a boolean mask, pass np.flatnonzero(mask)."
+            raise DataValidationError(
+                f"rows must be a 1-D list or array of window positions (integers from 0 to "
+                f"{len(self) - 1}), got {describe_value(rows)}.{hint}"
+            )
+        positions = array.astype(np.int64)
+        outside = (positions < 0) | (positions >= len(self))
+        if outside.any():
+            raise DataValidationError(
+                f"rows must be window positions from 0 to {len(self) - 1} ({len(self)} "
+                f"windows), got {int(positions[outside][0]):,}. Positions index Windows.index, "
+                "not panel rows."
+            )
+        return positions
+
+    def _check_scaling(
+        self, scaling: Any, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``scaling`` as float32 tensors on ``device``, or DataValidationError."""
+        if scaling is None:
+            return None
+        shape = (self.panel.n_series, self.panel.n_features)
+        pair = isinstance(scaling, tuple | list) and len(scaling) == 2
+        if not pair or not all(
+            isinstance(t, torch.Tensor) and tuple(t.shape) == shape for t in scaling
+        ):
+            raise DataValidationError(
+                f"scaling must be None or a (center, scale) pair of tensors of shape "
+                f"(n_series, n_features) = {shape}, e.g. "
+                f"PanelScaler().fit(panel).tensors(device); got {describe_value(scaling)}."
+            )
+        center, scale = (t.to(device=device, dtype=torch.float32) for t in scaling)
+        return center, scale
 
     def _gather_starts(
         self,
@@ -261,6 +354,9 @@ class Windows:
 
         The order is a permutation drawn on the CPU from ``seed`` (the same on every device), so
         the same seed gives the same batches. The start rows are moved to ``device`` once.
+        Arguments are checked before the first batch: ``seed`` an integer in ``[0, 2**63)`` or
+        None, ``shuffle`` and ``drop_last`` bools, ``device`` and ``scaling`` as in
+        :meth:`gather`.
 
         Examples
         --------
@@ -271,7 +367,10 @@ class Windows:
         [4, 2]
         """
         batch_size = check("batch_size", batch_size)
-        device = torch.device(device)
+        seed = check("seed", seed)
+        shuffle, drop_last = Flag().check("shuffle", shuffle), Flag().check("drop_last", drop_last)
+        device = resolve_device(device)
+        scaling = self._check_scaling(scaling, device)
         n = len(self)
         starts = self._column_tensor("start").to(device)
         series = self._column_tensor("series").to(device)

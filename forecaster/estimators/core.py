@@ -2,7 +2,7 @@
 
 - :class:`RNNForecaster` (and :class:`LSTMForecaster`, :class:`GRUForecaster`,
   :class:`SimpleRNNForecaster`): Polars frame in, forecast frame out. It builds the
-  :class:`~forecaster.data.Panel` and window index, owns the per-series scaler and trains one
+  :class:`~forecaster.data.core.Panel` and window index, owns the per-series scaler and trains one
   global network over all series.
 - :class:`RNNRegressor`: already-windowed arrays in and out, with the full scikit-learn estimator
   contract (tested with ``sklearn.utils.estimator_checks``).
@@ -12,14 +12,15 @@
 Parameters are plain values, stored by ``__init__`` and validated in ``fit`` (and by the public
 ``validate_params()``) through the one table of rules in :mod:`forecaster._validation`, then
 their relations and the memory the network would need, before anything is allocated. Frames
-are read through :mod:`forecaster.data.core` (:func:`~forecaster.data.check_schema`,
-:func:`~forecaster.data.collect_frame`), so a lazy source that disappeared or a non-polars
+are read through :mod:`forecaster.data.core` (:func:`~forecaster.data.core.check_schema`,
+:func:`~forecaster.data.core.collect_frame`), so a lazy source that disappeared or a non-polars
 object is a :class:`~forecaster.exceptions.DataValidationError`. Fitted state lives in
 attributes ending in ``_``; the fitted network is moved to the CPU at the end of ``fit``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
@@ -27,6 +28,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -39,7 +41,14 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
-from forecaster._validation import PARAMETERS, check, check_callbacks, check_params
+from forecaster._columns import temporary_names
+from forecaster._validation import (
+    PARAMETERS,
+    check,
+    check_callbacks,
+    check_params,
+    describe_value,
+)
 from forecaster.data.core import (
     SERIES_ID,
     Frequency,
@@ -53,6 +62,7 @@ from forecaster.data.core import (
     check_values,
     collect_frame,
     frame_schema,
+    future_times,
     to_time_point,
     validate_frame,
 )
@@ -91,7 +101,16 @@ __all__ = [
     "TemporalSplit",
 ]
 
-_PREDICT_BATCH = 4096
+PREDICT_BATCH = 4096
+"""Windows per network call in ``predict`` (and the smallest chunk of a backtest)."""
+
+_FIT_LOCK = threading.RLock()
+"""Held while a network is initialised and trained: torch draws the initial weights and the
+dropout masks from its one process-wide generator, which ``fit`` seeds with ``random_state``,
+so two fits in threads of one process at the same time would take each other's random
+numbers (and a fit without a seed would reset the generator of a seeded one). Fits in
+threads therefore train one at a time; processes (e.g. scikit-learn's default ``loky``
+backend) train in parallel."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -144,6 +163,74 @@ class _RecurrentEstimator(BaseEstimator):
             n_members=int(self.n_ensemble),
             names=_ENSEMBLE_NAMES,
         )
+
+    _PREDICTION_PARAMS: tuple[str, ...] = ()
+    """Parameters that shape what ``predict``, ``score``, ``backtest`` and ``save`` do with a
+    fitted model (columns, window sizes, frequency, transforms): changed since fit, those
+    refuse (see :meth:`_check_fitted`)."""
+
+    def _check_fitted(self, action: str) -> None:
+        """Refuse to ``action`` (``"predict with"``, ``"score with"``, ``"backtest"``,
+        ``"save"``) an estimator that is not fitted, or whose parameters that shape
+        predictions were changed (``set_params``) since its fit.
+
+        Parameters set after ``fit`` take effect at the next ``fit`` (scikit-learn's
+        convention): the fitted model is what it was fitted as. For the parameters of
+        ``_PREDICTION_PARAMS`` (e.g. ``target``, ``lookback``, ``horizon``) using the fitted
+        state while the estimator says otherwise would be silently wrong, so they refuse,
+        naming each change; the others (training and network settings) leave the fitted
+        model as it is, and :func:`forecaster.save` writes the values it was fitted with.
+        """
+        name = type(self).__name__
+        if not hasattr(self, "network_"):
+            how = "fit(frame)" if isinstance(self, RNNForecaster) else "fit(X, y)"
+            raise NotFittedError(f"This {name} is not fitted yet. Call {how} first.")
+        fitted = self.__dict__.get("fitted_params_")
+        if fitted is None:  # fitted by an older version: nothing to compare with
+            return
+        current = self.get_params(deep=False)
+        changed = [
+            k
+            for k in self._PREDICTION_PARAMS
+            if k in fitted and not _same_param(current.get(k), fitted[k])
+        ]
+        if not changed:
+            return
+        listed = ", ".join(f"{k} (fitted with {fitted[k]!r}, now {current[k]!r})" for k in changed)
+        back = ", ".join(f"{k}={fitted[k]!r}" for k in changed)
+        raise DataValidationError(
+            f"Cannot {action} this {name}: {listed} changed since fit. Parameters set "
+            "after fit take effect at the next fit, and the fitted network was trained for "
+            f"the old values. Call fit again to use them, or set them back with "
+            f"set_params({back})."
+        )
+
+    def _fitted_params(self) -> dict[str, Any]:
+        """The parameters the fitted model was trained with, run settings (device, progress,
+        checkpoint folder, ...) as they are now: what :func:`forecaster.save` writes."""
+        current = self.get_params(deep=False)
+        fitted = self.__dict__.get("fitted_params_")
+        if fitted is None:
+            return current
+        run = {k: current[k] for k in _RESUME_FREE_PARAMS if k in current}
+        return {**copy.deepcopy(fitted), **run}
+
+    @contextlib.contextmanager
+    def _fitting(self) -> Iterator[dict[str, Any]]:
+        """Make a fit all or nothing: when it fails or is interrupted (an error, a callback
+        raising ``KeyboardInterrupt``), the fitted attributes are put back as they were
+        before it (the earlier model, or none), never a mix of two fits. Yields a copy of
+        the parameters the fit starts with, which the fit records as ``fitted_params_``
+        with its other fitted attributes (before tracking logs the model)."""
+        before = {k: v for k, v in vars(self).items() if _is_fitted_attribute(k)}
+        try:
+            yield copy.deepcopy(self.get_params(deep=False))
+        except BaseException:
+            for key in [k for k in vars(self) if _is_fitted_attribute(k)]:
+                delattr(self, key)
+            for key, value in before.items():
+                setattr(self, key, value)
+            raise
 
     def _check_columns(self) -> None:
         """The column parameters and their roles (frame estimators)."""
@@ -361,7 +448,7 @@ class _RecurrentEstimator(BaseEstimator):
         resume_from: Any,
     ) -> tuple[RecurrentNet, list[EpochRecord]]:
         devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with _FIT_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             network = RecurrentNet(
                 **shape,
@@ -443,7 +530,7 @@ class RNNForecaster(_RecurrentEstimator):
         Number of steps forecast at once.
     cell : {"gru", "lstm", "rnn"}, default "gru"
     head : {"segment", "direct", "seq2seq", "recursive"}, default "segment"
-        See :class:`~forecaster.nn.RecurrentNet`.
+        See :class:`~forecaster.nn.core.RecurrentNet`.
     hidden_size : int, default 128
     num_layers : int, default 1
     dropout : float, default 0.1
@@ -466,14 +553,14 @@ class RNNForecaster(_RecurrentEstimator):
         own history). Forecasts of a log-scale model are median-type forecasts.
     calendar : None, "auto", str or list of str, default None
         Calendar features added as future-known covariates (sine/cosine of the position in
-        each cycle, see :data:`forecaster.data.CALENDAR_FEATURES`): ``"hour"``,
+        each cycle, see :data:`forecaster.data.core.CALENDAR_FEATURES`): ``"hour"``,
         ``"dayofweek"``, ``"dayofmonth"``, ``"dayofyear"``, ``"month"``, ``"minute"``.
         ``"auto"`` picks them from the frequency. They are computed from the time column
         (Date, or Datetime with or without a time zone: the local clock), so :meth:`predict`
         needs no ``future`` frame for them. A feature whose cycle is not longer than one step
         (``"hour"`` on daily data, ``"dayofweek"`` on weekly data) is refused, and so is
         any calendar on an integer time column (see
-        :func:`forecaster.data.calendar_features`).
+        :func:`forecaster.data.core.calendar_features`).
     loss : {"mae", "mse", "huber"}, default "mae"
     lr : float, default 1e-3
     weight_decay : float, default 0.0
@@ -504,7 +591,7 @@ class RNNForecaster(_RecurrentEstimator):
         ensemble, with a :class:`~forecaster.exceptions.ForecasterWarning`, and
         ``n_members_`` says how many.
     freq : str, default "auto"
-        Sampling frequency (see :class:`~forecaster.data.Frequency`).
+        Sampling frequency (see :class:`~forecaster.data.core.Frequency`).
     missing : {"error", "ffill", "zero", "interpolate"}, default "error"
         Policy for gaps and missing values.
     max_time : float or None, default None
@@ -519,13 +606,19 @@ class RNNForecaster(_RecurrentEstimator):
         Epochs between checkpoints.
     on_oom : {"raise", "split"}, default "raise"
         When a training batch runs out of GPU memory: raise
-        :class:`~forecaster.training.GPUOutOfMemoryError`, which names a batch size that fits,
+        :class:`~forecaster.training.loop.GPUOutOfMemoryError`, which names a batch size that fits,
         or split every batch into parts and accumulate their gradients (the same effective
         batch, slower). Prediction and validation batches are split automatically.
     device : str, default "auto"
         ``"auto"`` trains on CUDA when available; the fitted network is kept on the CPU.
     random_state : int or None, default None
-        Fixes initialisation, batch order and dropout: same seed, same predictions on CPU.
+        Fixes initialisation, batch order and dropout: same seed, same predictions on CPU,
+        also when fits run in threads at the same time (``ThreadPoolExecutor``,
+        ``GridSearchCV(n_jobs=2)`` with the threading backend). Batch orders come from
+        generators of their own; initial weights and dropout masks come from torch's one
+        process-wide generator, so the training of fits in threads of one process is
+        serialised by a lock (their data preparation still overlaps): use processes for
+        parallel fits (scikit-learn's default ``loky`` backend, ``tune(n_workers=...)``).
     progress : bool or None, default None
         Progress bar; ``None`` shows it in a terminal or notebook.
 
@@ -549,6 +642,10 @@ class RNNForecaster(_RecurrentEstimator):
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
         Column name to dtype of the training frame, checked by :meth:`predict`.
+    fitted_params_ : dict
+        The parameters of the last successful fit (``get_params()`` when it started; set by
+        :func:`forecaster.load` too): :meth:`predict`, :meth:`score`, ``backtest`` and
+        :func:`forecaster.save` refuse when a parameter that shapes predictions differs.
 
     Examples
     --------
@@ -646,6 +743,21 @@ class RNNForecaster(_RecurrentEstimator):
         self.random_state = random_state
         self.progress = progress
 
+    _PREDICTION_PARAMS = (
+        "target",
+        "time_col",
+        "id_col",
+        "covariates",
+        "future_covariates",
+        "lookback",
+        "horizon",
+        "freq",
+        "missing",
+        "scaling",
+        "target_transform",
+        "calendar",
+    )
+
     # -- checks ---------------------------------------------------------------------------
     def _check_columns(self) -> None:
         check_roles(**self._columns())
@@ -695,19 +807,37 @@ class RNNForecaster(_RecurrentEstimator):
         frame : polars.DataFrame or polars.LazyFrame
             Long format: id (optional), time, target(s), covariates.
         y : None
-            Ignored (the targets are columns of ``frame``); present for scikit-learn.
+            Must be None (the targets are columns of ``frame``; scikit-learn passes None):
+            any other value is refused, as it would be ignored.
         callbacks : sequence of callable, optional
             ``callback(record, network)`` after every epoch (see
-            :func:`forecaster.training.train`). Checked before any work: a list of callables
+            :func:`forecaster.training.loop.train`). Checked before any work: a list of callables
             that take those two arguments (``callbacks=print`` is refused: pass ``[print]``).
         resume : bool, default False
             Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
-            data and parameters; :class:`~forecaster.training.CheckpointError` otherwise).
+            data and parameters; :class:`~forecaster.training.loop.CheckpointError` otherwise).
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        A fit is all or nothing: when it fails or is interrupted, the estimator keeps the
+        fitted state it had before (or stays unfitted). Parameters changed with
+        ``set_params`` after a fit take effect at the next fit; until then the ones that
+        shape predictions (``target``, the other columns, ``lookback``, ``horizon``,
+        ``freq``, ``missing``, ``scaling``, ``target_transform``, ``calendar``) make
+        ``predict``, ``score``, ``backtest`` and ``save`` refuse, naming them. The networks
+        of fits in threads of one process train one at a time (see ``random_state``).
         """
+        _refuse_y(self, "fit", y)
+        with self._fitting() as params:
+            return self._fit(frame, callbacks=callbacks, resume=resume, params=params)
+
+    def _fit(
+        self, frame: Any, *, callbacks: Any, resume: Any, params: dict[str, Any]
+    ) -> RNNForecaster:
         self.validate_params()
         callbacks = check_callbacks(callbacks)
         self._begin_fit(resume)
@@ -804,6 +934,7 @@ class RNNForecaster(_RecurrentEstimator):
         self.schema_ = {name: str(schema[name]) for name in names}
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
+        self.fitted_params_ = params
         if tracker is not None:
             tracker.finish(self)
         return self
@@ -860,13 +991,14 @@ class RNNForecaster(_RecurrentEstimator):
     def _match_keys(self, keys: pl.DataFrame, id_name: str) -> tuple[np.ndarray, np.ndarray]:
         """For each row of ``keys`` (column ``id_name``): the row of its series in ``keys_``
         and whether that series was seen in fit."""
-        lookup = self.keys_.with_row_index("_fitted")
+        (row,) = temporary_names([id_name], "_fitted")
+        lookup = self.keys_.select(id_name).with_row_index(row)
         fitted_dtype, dtype = lookup.schema[id_name], keys.schema[id_name]
         if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
             fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
             lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
-        keys = keys.with_columns(pl.col(id_name).cast(fitted_dtype, strict=False))
-        matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")["_fitted"]
+        keys = keys.select(pl.col(id_name).cast(fitted_dtype, strict=False))
+        matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")[row]
         known = ~matched.is_null().to_numpy()
         return matched.fill_null(0).to_numpy().astype(np.int64), known
 
@@ -899,7 +1031,7 @@ class RNNForecaster(_RecurrentEstimator):
             ``time <= cutoff`` are used, so each series is forecast from its last time at or
             before the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for
             business days, forecasts from the step before it). It is converted to the time
-            column's dtype by :func:`forecaster.data.to_time_point` (a value of another kind
+            column's dtype by :func:`forecaster.data.core.to_time_point` (a value of another kind
             raises :class:`~forecaster.exceptions.DataValidationError`); a cutoff before the
             first time of the data is an error; series that end before the cutoff are
             forecast from their last time, with a
@@ -918,7 +1050,7 @@ class RNNForecaster(_RecurrentEstimator):
             Columns id (when the model has one), time (the next ``horizon`` timestamps of each
             series) and one column per target, sorted by (id, time).
         """
-        self._check_fitted()
+        self._check_fitted("predict with")
         if future is not None and not _as_tuple(self.future_covariates):
             raise DataValidationError(
                 "predict(future=...) was given, but this model has no future covariates "
@@ -937,22 +1069,52 @@ class RNNForecaster(_RecurrentEstimator):
         device = self._device()
         network = self._network_on(device)
         outputs = predict_batched(
-            network, xs.float(), future_t, device=device, batch_size=_PREDICT_BATCH
+            network, xs.float(), future_t, device=device, batch_size=PREDICT_BATCH
         )
         nt = panel.n_targets
         pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
-        pred = self._inverse_targets(pred.numpy(), lambdas)
-        flat = pred.reshape(-1, nt).astype(np.float32)
+        ids = panel.keys[panel.id_name]
+        flat = self._forecast_values(pred.numpy(), lambdas, ids).reshape(-1, nt)
         out = horizon_times.with_columns(
             pl.Series(name, flat[:, j]) for j, name in enumerate(panel.targets)
         )
-        return out if self.id_col is not None else out.drop(SERIES_ID)
+        return out if self.id_col is not None else out.drop(panel.id_name)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(frame) first."
-            )
+    def _forecast_values(
+        self, pred: np.ndarray, lambdas: np.ndarray | None, ids: pl.Series
+    ) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` of the network's scale (unscaled) as float32
+        values on the targets' own scale (inverse ``target_transform``; ``lambdas`` are the
+        Box-Cox lambdas of each row's series), refusing any that is not a finite float32
+        number (``ids``: the series of each row, named in the error)."""
+        values = self._inverse_targets(pred, lambdas)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = values.astype(np.float32)
+        finite = np.isfinite(out)
+        if finite.all():
+            return out
+        rows, steps, targets = np.nonzero(~finite)
+        series = ids.gather(np.unique(rows)).unique(maintain_order=True).to_list()
+        first = (rows == rows[0]) & (targets == targets[0])
+        where = sorted({int(k) + 1 for k in steps[first]})
+        example = float(values[rows[0], steps[0], targets[0]])
+        names = _as_tuple(self.target)
+        which = (
+            "the series"
+            if self.id_col is None
+            else f"{len(series)} series ({series[:10]}), e.g. {series[0]!r}"
+        )
+        raise DataValidationError(
+            f"The forecast is not a finite float32 number (forecasts are float32) for "
+            f"{which} at steps {where} of the horizon, target {names[targets[0]]!r} "
+            f"({example:g} before the cast to float32). The network's output, back on the targets' "
+            f"scale (scaling={self.scaling!r}, target_transform={self.target_transform!r}), "
+            "is beyond the float32 range (about 3.4e38) or not a number. Divide the target by "
+            "a constant before fitting (e.g. pl.col(target) / 1e30) and multiply the "
+            "forecasts back, or use target_transform='log' for values spanning many orders of "
+            "magnitude; a model whose history_ shows NaN losses needs refitting (e.g. a lower "
+            "lr)."
+        )
 
     def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
@@ -1027,13 +1189,12 @@ class RNNForecaster(_RecurrentEstimator):
 
     def _future_times(self, panel: Panel) -> pl.DataFrame:
         """Frame (id, time) of the ``horizon`` steps after each series' last time."""
-        id_name = panel.id_name
-        last = panel.time.gather(panel.offsets[1:] - 1)
-        base = panel.keys.with_columns(last.alias("_last"))
-        steps = pl.int_ranges(1, int(self.horizon) + 1).alias("_k")
-        grid = base.with_columns(steps).explode("_k")
-        times = self.freq_.offset(pl.col("_last"), pl.col("_k")).cast(panel.time.dtype)
-        return grid.select(pl.col(id_name), times.alias(self.time_col))
+        horizon = int(self.horizon)
+        ids = panel.keys[panel.id_name]
+        times = future_times(panel.time, panel.offsets, self.freq_, horizon)
+        return pl.DataFrame(
+            [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(self.time_col)]
+        )
 
     def _future_covariates(
         self,
@@ -1090,23 +1251,24 @@ class RNNForecaster(_RecurrentEstimator):
         """The rows of ``future`` at the forecast steps ``horizon_times``: every step present,
         every value finite (checked like the history)."""
         if self.id_col is None:
-            future = future.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
+            future = future.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
         else:
             dtype = horizon_times.schema[id_name]
             future = future.with_columns(pl.col(id_name).cast(dtype, strict=False))
         time_dtype = horizon_times.schema[self.time_col]
+        (present,) = temporary_names([id_name, self.time_col, *names], "_present")
         joined = horizon_times.join(
             future.select(
                 id_name,
                 pl.col(self.time_col).cast(time_dtype, strict=False),
                 *[pl.col(c).cast(pl.Float64) for c in names],
-                pl.lit(True).alias("_present"),
+                pl.lit(True).alias(present),
             ),
             on=[id_name, self.time_col],
             how="left",
             maintain_order="left",
         )
-        absent_rows = joined["_present"].is_null()
+        absent_rows = joined[present].is_null()
         if absent_rows.any():
             example = joined.filter(absent_rows).head(3).select(id_name, self.time_col).rows()
             raise DataValidationError(
@@ -1140,13 +1302,18 @@ class RNNForecaster(_RecurrentEstimator):
         Raises
         ------
         DataValidationError
-            When some, but not all, held-out steps of a series are in the data the model was
-            fitted on (e.g. :class:`TemporalSplit` with ``test_size < horizon``): such a score
-            would mix in-sample and out-of-sample steps. Held-out steps that are all in the
-            fitted data (an in-sample score) give a
-            :class:`~forecaster.exceptions.ForecasterWarning`.
+            When the model was fitted on data of a series after its held-out steps (a
+            cross-validation split that is not in time order, such as scikit-learn's default
+            ``KFold``, trains on rows after the test rows: use :class:`TemporalSplit`), or when
+            some, but not all, held-out steps of a series are in the data the model was fitted
+            on (e.g. :class:`TemporalSplit` with ``test_size < horizon``): such a score would
+            mix in-sample and out-of-sample steps. Held-out steps that are all in the fitted
+            data, which ends with them (an in-sample score), give a
+            :class:`~forecaster.exceptions.ForecasterWarning`. Also for a ``y`` that is not
+            None (the targets are columns of ``frame``).
         """
-        self._check_fitted()
+        _refuse_y(self, "score", y)
+        self._check_fitted("score with")
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         data, _ = validate_frame(
             collect_frame(frame, columns=list(self.schema_)),
@@ -1155,26 +1322,30 @@ class RNNForecaster(_RecurrentEstimator):
             missing=self.missing,
         )
         horizon = int(self.horizon)
-        id_name = self.id_col if self.id_col is not None else SERIES_ID
-        from_end = pl.int_range(pl.len()).reverse().over(id_name)  # rows sorted by (id, time)
-        data = data.with_columns(from_end.alias("_from_end"))
-        history = data.filter(pl.col("_from_end") >= horizon).drop("_from_end")
-        actual = data.filter(pl.col("_from_end") < horizon).drop("_from_end")
+        id_name = self.id_col if self.id_col is not None else SERIES_ID  # validate_frame's
+        # rows are sorted by (id, time): a row's position from its series' end, as a mask
+        from_end = data.select(pl.int_range(pl.len()).reverse().over(id_name)).to_series()
+        history = data.filter(from_end >= horizon)
+        actual = data.filter(from_end < horizon)
         self._check_held_out(actual, id_name)
         if self.id_col is None:
-            history, actual = history.drop(SERIES_ID), actual.drop(SERIES_ID)
+            history, actual = history.drop(id_name), actual.drop(id_name)
         forecast = self.predict(history, future=actual if self.future_covariates else None)
         keys = [c for c in (self.id_col, self.time_col) if c]
         targets = list(_as_tuple(self.target))
-        joined = forecast.join(actual.select(*keys, *targets), on=keys, suffix="_true")
+        true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
+        renamed = [pl.col(t).alias(o) for t, o in zip(targets, true, strict=True)]
+        joined = forecast.join(actual.select(*keys, *renamed), on=keys)
         if joined.height == 0:
             raise DataValidationError("No forecast step matched the held-out rows of the frame.")
-        errors = [(pl.col(t) - pl.col(f"{t}_true")).abs().mean() for t in targets]
+        errors = [(pl.col(t) - pl.col(o)).abs().mean() for t, o in zip(targets, true, strict=True)]
         return -float(np.mean(joined.select(errors).row(0)))
 
     def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> None:
-        """Refuse held-out steps of one series that are partly in the fitted data; warn when
-        a series' held-out steps are all in it (an in-sample score)."""
+        """Refuse held-out steps of a series that the model was fitted on data after (its
+        training frame ran past them: a cross-validation split that is not in time order), or
+        that are partly in the fitted data; warn when a series' held-out steps are all in it
+        (an in-sample score: the fitted data ends with them)."""
         ends = self.__dict__.get("train_end_")
         if ends is None:  # a model loaded from a folder that does not record it
             return
@@ -1184,13 +1355,23 @@ class RNNForecaster(_RecurrentEstimator):
         if not trained.any():
             return
         counts = (
-            pl.DataFrame({"id": actual[id_name], "trained": trained, "end": end})
+            pl.DataFrame(
+                {"id": actual[id_name], "t": actual[self.time_col], "trained": trained, "end": end}
+            )
+            .filter(pl.Series(known))
             .group_by("id", maintain_order=True)
-            .agg(pl.col("trained").sum(), pl.len(), pl.col("end").first())
+            .agg(
+                pl.col("trained").sum(),
+                pl.len(),
+                pl.col("end").first(),
+                pl.col("t").min().alias("first"),
+                pl.col("t").max().alias("last"),
+            )
         )
+        self._refuse_future(counts.filter(pl.col("end") > pl.col("last")))
         partial = counts.filter((pl.col("trained") > 0) & (pl.col("trained") < pl.col("len")))
         if partial.height:
-            key, n, total, last = partial.row(0)
+            key, n, total, last = partial.row(0)[:4]
             which = "" if self.id_col is None else f"{key!r}: "
             raise DataValidationError(
                 f"score holds out the last horizon={self.horizon} steps of every series, but "
@@ -1208,6 +1389,26 @@ class RNNForecaster(_RecurrentEstimator):
             stacklevel=3,
         )
 
+    def _refuse_future(self, later: pl.DataFrame) -> None:
+        """Refuse a score whose held-out steps of some series (rows of ``later``: id,
+        trained, len, end, first, last) come before the end of the data the model was fitted
+        on: it has seen what followed them."""
+        if not later.height:
+            return
+        key, _, _, end, first, last = later.row(0)
+        which = "" if self.id_col is None else f" {key!r}"
+        raise DataValidationError(
+            f"score forecasts the last horizon={self.horizon} steps of every series, but the "
+            f"model was fitted on later data of {later.height} series (e.g.{which}: fitted up "
+            f"to {self.time_col}={end}, held-out steps {first} to {last}): it has seen what "
+            "followed them, so the score would be better than any real forecast. A "
+            "cross-validation splitter that is not in time order (cross_val_score(model, "
+            "frame, cv=3) or GridSearchCV(..., cv=3) use KFold) trains on rows after the test "
+            f"rows: pass cv=TemporalSplit({self.time_col!r}, n_splits=3, "
+            f"test_size={self.horizon}), which trains each fold on the past of its test "
+            "steps only; or score on a frame that ends at or after the fitted data."
+        )
+
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:
         """Rolling-origin backtest of this estimator on ``frame`` (it is not modified).
@@ -1221,7 +1422,7 @@ class RNNForecaster(_RecurrentEstimator):
         forecaster.evaluation.backtest.BacktestResult
             ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
         """
-        from forecaster.evaluation.backtest import backtest
+        from forecaster.evaluation import backtest
 
         return backtest(self, frame, **kwargs)
 
@@ -1258,6 +1459,42 @@ GRUForecaster = _fixed_cell("gru", "GRU")
 SimpleRNNForecaster = _fixed_cell("rnn", "SimpleRNN")
 for _cls in (LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
     _cls.__module__ = __name__
+
+
+def _is_fitted_attribute(name: str) -> bool:
+    """Whether ``name`` is a fitted attribute (scikit-learn's convention: ``name_``)."""
+    return name.endswith("_") and not name.startswith("_")
+
+
+def _same_param(a: Any, b: Any) -> bool:
+    """Whether two values of a parameter mean the same: lists and tuples alike, a name and a
+    list of that one name alike; values that do not compare to one bool (arrays) differ."""
+
+    def canonical(value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple):
+            return tuple(canonical(v) if isinstance(v, list | tuple) else v for v in value)
+        return value
+
+    try:
+        same = canonical(a) == canonical(b)
+    except (TypeError, ValueError):
+        return False
+    return bool(same) if isinstance(same, bool | np.bool_) else False  # an array: differs
+
+
+def _refuse_y(estimator: Any, method: str, y: Any) -> None:
+    """Refuse a ``y`` given to a frame estimator's ``fit`` or ``score``: the targets are
+    columns of the frame, and scikit-learn passes ``y=None``."""
+    if y is None:
+        return
+    raise DataValidationError(
+        f"{type(estimator).__name__}.{method}(frame, y=...) got y={describe_value(y)}, but "
+        f"its targets are the frame's columns (target={estimator.target!r}); y would be "
+        "ignored. Drop y (scikit-learn passes y=None), or put the values in a column of the "
+        "frame and name it in target."
+    )
 
 
 def _fit_tracker(estimator: _RecurrentEstimator, data: Any) -> Any:
@@ -1507,6 +1744,8 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
     y_ndim_ : int
         Dimensions of ``y`` in ``fit`` (1: predictions are 1-D).
     history_ : list of dict
+    fitted_params_ : dict
+        The parameters of the last successful fit; :func:`forecaster.save` writes them.
 
     Examples
     --------
@@ -1597,16 +1836,30 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         y : array-like of shape (n,) or (n, horizon)
         callbacks : sequence of callable, optional
             ``callback(record, network)`` after every epoch (see
-            :func:`forecaster.training.train`). Checked before any work: a list of callables
+            :func:`forecaster.training.loop.train`). Checked before any work: a list of callables
             that take those two arguments (``callbacks=print`` is refused: pass ``[print]``).
         resume : bool, default False
             Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
-            data and parameters; :class:`~forecaster.training.CheckpointError` otherwise).
+            data and parameters; :class:`~forecaster.training.loop.CheckpointError` otherwise).
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        A fit is all or nothing: when it fails or is interrupted (e.g. a callback raising
+        ``KeyboardInterrupt``), the estimator keeps the fitted state it had before, never
+        the old network with the new data's scaling. Parameters changed after a fit take
+        effect at the next fit. The networks of fits in threads of one process train one at
+        a time (see ``random_state`` of :class:`RNNForecaster`).
         """
+        with self._fitting() as params:
+            return self._fit(X, y, callbacks=callbacks, resume=resume, params=params)
+
+    def _fit(
+        self, X: Any, y: Any, *, callbacks: Any, resume: Any, params: dict[str, Any]
+    ) -> RNNRegressor:
         self.validate_params()
         callbacks = check_callbacks(callbacks)
         self._begin_fit(resume)
@@ -1616,32 +1869,28 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         tracker = _fit_tracker(self, (X, y))
         if tracker is not None:
             callbacks = [tracker.on_epoch, *callbacks]
-        self.n_channels_ = X3.shape[2]
-        self.lookback_ = X3.shape[1]
         y = np.asarray(y, dtype=np.float32)
-        self.y_ndim_ = y.ndim
         y2 = y.reshape(len(y), -1)
-        self.horizon_ = y2.shape[1]
         n = len(X3)
         n_val = math.floor(n * float(self.validation_fraction))
         if n - n_val < 1:
             n_val = 0
         n_fit = n - n_val
-        self.x_mean_ = X3[:n_fit].mean(axis=(0, 1)).astype(np.float64)
-        self.x_scale_ = _safe_std(X3[:n_fit].std(axis=(0, 1)))
-        self.y_mean_ = float(y2[:n_fit].mean())
-        self.y_scale_ = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
+        x_mean = X3[:n_fit].mean(axis=(0, 1)).astype(np.float64)
+        x_scale = _safe_std(X3[:n_fit].std(axis=(0, 1)))
+        y_mean = float(y2[:n_fit].mean())
+        y_scale = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
         shape = {
             "n_features": X3.shape[2],
             "n_targets": 1,
             "n_future": 0,
             "lookback": X3.shape[1],
-            "horizon": self.horizon_,
+            "horizon": y2.shape[1],
         }
         self._check_training_memory(shape, n_fit, device)
         device = distributed.init_from_env(device)
-        Xs = torch.from_numpy(self._scale_x(X3)).to(device)
-        ys = torch.from_numpy(((y2 - self.y_mean_) / self.y_scale_).astype(np.float32))
+        Xs = torch.from_numpy(_scaled(X3, x_mean, x_scale)).to(device)
+        ys = torch.from_numpy(((y2 - y_mean) / y_scale).astype(np.float32))
         ys = ys.unsqueeze(-1).to(device)
         seed = self._start_checkpoints(resume, self._seed(), digest_arrays(X3, y2))
         batch_size = int(self.batch_size)
@@ -1664,7 +1913,7 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
 
             return train_source, val_source if n_val > 0 else None
 
-        self.network_, history = self._build_and_train(
+        network, history = self._build_and_train(
             shape=shape,
             sources=sources,
             steps_per_epoch=_steps_per_epoch(n_fit, batch_size),
@@ -1672,13 +1921,19 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
             seed=seed,
             callbacks=callbacks,
         )
-        self.history_ = history
+        # the fitted state, set only now that training succeeded (see _fitting)
+        self.network_, self.history_ = network, history
+        self.n_channels_, self.lookback_ = X3.shape[2], X3.shape[1]
+        self.y_ndim_, self.horizon_ = y.ndim, y2.shape[1]
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        self.y_mean_, self.y_scale_ = y_mean, y_scale
+        self.fitted_params_ = params
         if tracker is not None:
             tracker.finish(self)
         return self
 
     def _scale_x(self, X3: np.ndarray) -> np.ndarray:
-        return ((X3 - self.x_mean_) / self.x_scale_).astype(np.float32)
+        return _scaled(X3, self.x_mean_, self.x_scale_)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``.
@@ -1686,10 +1941,7 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         ``X`` must have the window length and the number of features per step of ``fit``;
         otherwise a :class:`~forecaster.exceptions.DataValidationError` says which.
         """
-        if not hasattr(self, "network_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call fit(X, y) first."
-            )
+        self._check_fitted("predict with")
         X = _checked_arrays(self, X)
         X3 = _as_3d(X)
         if X3.shape[1] != self.lookback_:
@@ -1706,8 +1958,17 @@ class RNNRegressor(RegressorMixin, _RecurrentEstimator):
         device = self._device()
         network = self._network_on(device)
         xs = torch.from_numpy(self._scale_x(X3))
-        out = predict_batched(network, xs, device=device, batch_size=_PREDICT_BATCH)
+        out = predict_batched(network, xs, device=device, batch_size=PREDICT_BATCH)
         pred = out.numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
+        bad = ~np.isfinite(pred)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad)[0])
+            raise DataValidationError(
+                f"The predictions of {len(rows)} windows are not finite numbers (e.g. rows "
+                f"{rows[:10].tolist()} of X): the network's output is not a number or beyond "
+                "the float range. A model whose history_ shows NaN losses needs refitting "
+                "(e.g. a lower lr); X far outside the values seen in fit can overflow too."
+            )
         return pred[:, 0] if self.y_ndim_ == 1 else pred
 
 
@@ -1728,7 +1989,7 @@ _ARRAY_HINTS = (
     ),
     (
         ("sample",),
-        "Fitting needs at least 2 windows (samples).",
+        "{method} needs at least {minimum} (samples).",
     ),
     (
         ("dim", "2d", "1d", "array-like", "shape"),
@@ -1777,6 +2038,8 @@ def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
             (fix for words, fix in _ARRAY_HINTS if any(w in lowered for w in words)),
             _ARRAY_HINTS[-2][1],
         )
+        minimum = "2 windows" if method == "fit" else "1 window"
+        hint = hint.format(method=method.capitalize(), minimum=minimum)
         kind = _ArrayTypeError if isinstance(exc, TypeError) else DataValidationError
         raise kind(f"{text} ({type(estimator).__name__}.{method}: {hint})") from exc
 
@@ -1790,6 +2053,10 @@ def _as_3d(X: np.ndarray) -> np.ndarray:
         f"X must have shape (n_samples, lookback) or (n_samples, lookback, n_features); got an "
         f"array with {X.ndim} dimensions."
     )
+
+
+def _scaled(X3: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return ((X3 - mean) / scale).astype(np.float32)
 
 
 def _safe_std(std: np.ndarray) -> np.ndarray:

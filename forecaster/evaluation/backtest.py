@@ -2,9 +2,9 @@
 
 :func:`backtest` forecasts every series from ``folds`` origins and scores the forecasts with
 :mod:`forecaster.evaluation.metrics`. Without refits, all (series, origin) input windows are
-gathered from the :class:`~forecaster.data.Panel` by index arithmetic and run through the
-network in a few large batches, instead of one :meth:`~forecaster.RNNForecaster.predict` call
-per origin.
+gathered from
+the :class:`~forecaster.data.core.Panel` by index arithmetic and run through the network in a few
+large batches, instead of one :meth:`~forecaster.RNNForecaster.predict` call per origin.
 
 Fold geometry, per series of ``n`` rows (positions ``0 .. n-1``), with horizon ``H``, lookback
 ``L``, ``step`` ``s`` and ``gap`` ``g``::
@@ -38,19 +38,18 @@ import torch
 from sklearn.base import clone
 
 from forecaster import _validation
-from forecaster._validation import check
-from forecaster.data.core import SERIES_ID, Panel, _as_tuple, check_schema, collect_frame
+from forecaster._validation import check, check_allocation
+from forecaster.data.core import Panel, check_schema, collect_frame
 from forecaster.data.scaling import PanelScaler
-from forecaster.estimators.core import _PREDICT_BATCH, RNNForecaster
+from forecaster.estimators.core import PREDICT_BATCH, RNNForecaster
 from forecaster.evaluation.metrics import (
-    _ACTUAL,
-    _FORECAST,
-    _MASE_SCALE,
-    _TARGET,
-    _check_m,
-    _check_metrics,
-    _error_scales,
-    _summarize,
+    TARGET_COLUMN,
+    PointColumns,
+    check_by,
+    check_metric_names,
+    error_scale_frame,
+    summarize_points,
+    temporary_names,
 )
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.training.loop import resolve_device
@@ -60,7 +59,7 @@ __all__ = ["WINDOWS", "BacktestResult", "backtest"]
 WINDOWS = _validation.WINDOWS
 """Training window kinds: all history up to the fold's training end, or its last rows."""
 
-_RESERVED = ("fold", "cutoff", "step", _TARGET)
+_RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
 _MAX_CHUNK = 16384
 _CHUNK_BYTES = 256 * 2**20
 
@@ -98,7 +97,7 @@ class BacktestResult:
     Notes
     -----
     Any other breakdown is :meth:`score` with other keys, e.g. ``score(["fold", "step"])``.
-    Every score pools all points of its group (see :func:`forecaster.evaluation.aggregate`).
+    Every score pools all points of its group (see :func:`forecaster.evaluation.metrics.aggregate`).
     """
 
     forecasts: pl.DataFrame
@@ -110,6 +109,8 @@ class BacktestResult:
     metric_names: tuple[str, ...]
     _targets: tuple[str, ...] = field(repr=False)
     _id_col: str | None = field(repr=False)
+    _id_name: str = field(repr=False)
+    _columns: PointColumns = field(repr=False)
     _scales: pl.DataFrame = field(repr=False)
     _error_scales: tuple[pl.DataFrame, list[str]] | None = field(repr=False, default=None)
 
@@ -130,51 +131,49 @@ class BacktestResult:
         Parameters
         ----------
         by : str or sequence of str, default ("fold",)
-            E.g. ``[]`` (everything), ``"step"``, ``["fold", "step"]``, or the id column.
+            E.g. ``[]`` (everything), ``"step"``, ``["fold", "step"]``, or the id column;
+            each column once (``target`` is always a key).
         metrics : sequence of str, optional
-            A subset of :attr:`metric_names`.
+            A subset of :attr:`metric_names`, each once.
 
         Returns
         -------
         polars.DataFrame
             The ``by`` columns, ``target``, ``n`` and one column per metric.
         """
-        names = list(self.metric_names) if metrics is None else list(_as_tuple(metrics))
-        unknown = [m for m in names if m not in self.metric_names]
-        if unknown:
-            raise DataValidationError(
-                f"Metrics {unknown} were not computed; this backtest has {self.metric_names}."
-            )
-        return _score(
-            self.forecasts,
-            by=list(_as_tuple(by)),
-            names=names,
-            targets=self._targets,
-            id_col=self._id_col,
-            scales=self._scales,
-            error_scales=self._error_scales,
-        )
+        if metrics is None:
+            names = list(self.metric_names)
+        else:
+            names = check_metric_names(metrics, has_insample="mase" in self.metric_names)
+            unknown = [m for m in names if m not in self.metric_names]
+            if unknown:
+                raise DataValidationError(
+                    f"Metrics {unknown} were not computed; this backtest has {self.metric_names}."
+                )
+        keys = check_by(by, {TARGET_COLUMN: "the target of each row"})
+        return _score(self, by=keys, names=names)
 
 
-def _score(
-    forecasts: pl.DataFrame,
-    *,
-    by: list[str],
-    names: list[str],
-    targets: Sequence[str],
-    id_col: str | None,
-    scales: pl.DataFrame,
-    error_scales: tuple[pl.DataFrame, list[str]] | None,
-) -> pl.DataFrame:
-    """Pool the forecast points into metrics per group ``by`` (and target)."""
+def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.DataFrame:
+    """Pool the forecast points of ``result`` into metrics per group ``by`` (and target)."""
+    forecasts, targets = result.forecasts, result._targets
     missing = [k for k in by if k not in forecasts.columns or k in targets]
     if missing:
         raise DataValidationError(
             f"Cannot group by {missing}: expected columns of the forecasts frame among "
             f"{[c for c in forecasts.columns if c not in targets]}."
         )
-    points = _points(forecasts, by, targets, id_col, scales, error_scales)
-    return _summarize(points, [*by, _TARGET], names)
+    points = _points(
+        forecasts,
+        by,
+        targets,
+        result._id_col,
+        result._id_name,
+        result._columns,
+        result._scales,
+        result._error_scales,
+    )
+    return summarize_points(points, [*by, TARGET_COLUMN], names, result._columns)
 
 
 def _points(
@@ -182,28 +181,32 @@ def _points(
     keys: Sequence[str],
     targets: Sequence[str],
     id_col: str | None,
+    id_name: str,
+    columns: PointColumns,
     scales: pl.DataFrame,
     error_scales: tuple[pl.DataFrame, list[str]] | None,
 ) -> pl.DataFrame:
     """One row per (forecast row, target) with the columns ``keys`` and those that
-    :func:`forecaster.evaluation.metrics._summarize` reads (forecast, actual, MASE scale,
-    error scale)."""
-    id_name = id_col if id_col is not None else SERIES_ID
+    :func:`forecaster.evaluation.metrics.summarize_points` reads (named by ``columns``: forecast,
+    actual,
+    MASE scale, error scale). Without an id column, the series column ``id_name`` (that of
+    ``scales``) is added."""
     if id_col is None:
-        forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
+        forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
     carried = list(dict.fromkeys([*keys, "fold", id_name]))
     points = pl.concat(
         [
             forecasts.select(
                 *carried,
-                pl.lit(t).alias(_TARGET),
-                pl.col(t).cast(pl.Float64).alias(_FORECAST),
-                pl.col(f"{t}_actual").cast(pl.Float64).alias(_ACTUAL),
+                pl.lit(t).alias(TARGET_COLUMN),
+                pl.col(t).cast(pl.Float64).alias(columns.forecast),
+                pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
             )
             for t in targets
         ]
     )
-    points = points.join(scales, on=["fold", id_name, _TARGET], how="left", maintain_order="left")
+    on = ["fold", id_name, TARGET_COLUMN]
+    points = points.join(scales, on=on, how="left", maintain_order="left")
     if error_scales is not None:
         divisors, on = error_scales
         points = points.join(divisors, on=on, how="left", maintain_order="left")
@@ -262,18 +265,21 @@ def backtest(
     refit : bool or int, default False
         ``False``: one model for every fold. If ``estimator`` is fitted it is used as it is
         (the backtest is then only leak-free if it was fitted on data up to the first fold's
-        training end); otherwise a clone is fitted on the first fold's training span. The
-        forecasts of all folds are then computed in large batches. ``True``: a clone is
-        fitted on every fold's training span; an integer ``k``: on folds 0, k, 2k, ..., each
-        model forecasting its fold and the next ``k - 1`` (from their own origins). The scaler
-        of every model is fitted on its training span only.
+        training end; a parameter that shapes predictions changed with ``set_params`` since
+        its fit is refused, as by ``predict``); otherwise a clone is fitted on the first
+        fold's training span. The forecasts of all folds are then computed in large batches.
+        ``True``: a clone is fitted on every fold's training span; an integer ``k``: on folds
+        0, k, 2k, ..., each model forecasting its fold and the next ``k - 1`` (from their own
+        origins). Clones take the estimator's parameters as they are now, never its fitted
+        state. The scaler of every model is fitted on its training span only.
     metrics : sequence of str, optional
-        Names from :data:`forecaster.evaluation.METRICS`; default all.
+        Names from :data:`forecaster.evaluation.metrics.METRICS`; default all.
     m : int, default 1
         Seasonal period of MASE's scale, which is computed per series and fold from the
         history up to the fold's origin.
     scale : float, dict or polars.DataFrame, optional
-        Divisor of the errors of MAE, MSE and RMSE (see :func:`forecaster.evaluation.evaluate`).
+        Divisor of the errors of MAE, MSE and RMSE (see
+        :func:`forecaster.evaluation.metrics.evaluate`).
 
     Returns
     -------
@@ -285,7 +291,9 @@ def backtest(
     ------
     DataValidationError
         For invalid arguments, or when no series has the ``lookback + horizon + (folds - 1) *
-        step`` rows needed (shorter series are dropped with a warning).
+        step`` rows needed (shorter series are dropped with a warning), or when the forecasts
+        (``folds x series x horizon`` rows) would not fit in memory (checked before anything
+        is trained or allocated), or a forecast is not a finite float32 number.
 
     Examples
     --------
@@ -323,10 +331,12 @@ def backtest(
             "rows up to each fold's training end. Pass window='sliding' or drop train_size."
         )
     every = _refit_every(refit, folds)
-    m = _check_m(m)
-    names = _check_metrics(metrics, has_insample=True)
-    fitted = hasattr(estimator, "network_")
-    trains = refit is not False or not fitted
+    m = check("m", m)
+    names = check_metric_names(metrics, has_insample=True)
+    fitted = refit is False and hasattr(estimator, "network_")  # used as it is
+    if fitted:
+        estimator._check_fitted("backtest")  # refuses parameters set after its fit
+    trains = not fitted
     if trains and window == "sliding" and train_size < lookback + horizon:
         raise DataValidationError(
             f"train_size={train_size} is shorter than one training window (lookback + horizon "
@@ -372,6 +382,7 @@ def backtest(
         )
     kept = np.flatnonzero(keep)
     n_kept = len(kept)
+    _check_backtest_size(folds, n_kept, horizon, panel.n_targets)
     fold_ids = np.arange(folds)
     # local position of each (fold, series) origin, fold-major
     local_cut = panel.lengths[kept][None, :] - 1 - horizon - (folds - 1 - fold_ids[:, None]) * step
@@ -454,10 +465,16 @@ def backtest(
     for j, t in enumerate(panel.targets):
         columns[f"{t}_actual"] = actual[:, j]
     forecasts = pl.DataFrame(columns)
-    scales = _mase_scales(panel, kept, local_cut, m)
+    point_columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
+    scales = _mase_scales(panel, kept, local_cut, m, point_columns.mase_scale)
     error_scales = (
-        _error_scales(
-            scale, id_name, panel.targets, id_col is not None, panel.keys[id_name].gather(kept)
+        error_scale_frame(
+            scale,
+            id_name,
+            panel.targets,
+            id_col is not None,
+            panel.keys[id_name].gather(kept),
+            column=point_columns.error_scale,
         )
         if scale is not None
         else None
@@ -466,21 +483,52 @@ def backtest(
         divisors = error_scales[0].with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
         error_scales = (divisors, error_scales[1])
     if id_col is None:
-        folds_frame = folds_frame.drop(SERIES_ID)
+        folds_frame = folds_frame.drop(id_name)
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
-    points = _points(forecasts, [*by_series, "step"], panel.targets, id_col, scales, error_scales)
+    points = _points(
+        forecasts,
+        [*by_series, "step"],
+        panel.targets,
+        id_col,
+        id_name,
+        point_columns,
+        scales,
+        error_scales,
+    )
+
+    def summary(keys: list[str]) -> pl.DataFrame:
+        return summarize_points(points, [*keys, TARGET_COLUMN], names, point_columns)
+
     return BacktestResult(
         forecasts=forecasts,
-        metrics=_summarize(points, [*by_series, _TARGET], names),
-        by_step=_summarize(points, ["step", _TARGET], names),
-        aggregate=_summarize(points, [_TARGET], names),
+        metrics=summary(by_series),
+        by_step=summary(["step"]),
+        aggregate=summary([]),
         folds=folds_frame,
         estimators=estimators,
         metric_names=tuple(names),
         _targets=panel.targets,
         _id_col=id_col,
+        _id_name=id_name,
+        _columns=point_columns,
         _scales=scales,
         _error_scales=error_scales,
+    )
+
+
+def _check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
+    """Refuse a backtest whose forecasts and scored points (``folds x series x horizon``
+    rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
+    anything is allocated or trained."""
+    rows = folds * n_series * horizon
+    # per row: fold, cutoff, id, time, step, forecasts and actual values (float32), and per
+    # target a scored point (keys, target, forecast, actual, scales as float64) and copies
+    per_row = 128 + 320 * n_targets
+    check_allocation(
+        rows * per_row,
+        what=f"The backtest's forecasts ({rows:,} rows: folds x series x horizon)",
+        grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
+        fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
     )
 
 
@@ -491,15 +539,16 @@ def _training_rows(frame: pl.DataFrame, bounds: pl.DataFrame, estimator: RNNFore
     bounds = bounds.filter(pl.col("train_rows") > 0)
     if estimator.id_col is None:
         return frame.filter(time.is_between(bounds["train_start"][0], bounds["train_end"][0]))
+    start, end = temporary_names(frame.columns, "__start__", "__end__")
     spans = bounds.select(
         estimator.id_col,
-        pl.col("train_start").alias("__start__"),
-        pl.col("train_end").alias("__end__"),
+        pl.col("train_start").alias(start),
+        pl.col("train_end").alias(end),
     )
     return (
         frame.join(spans, on=estimator.id_col, how="inner", maintain_order="left")
-        .filter(time.is_between(pl.col("__start__"), pl.col("__end__")))
-        .drop("__start__", "__end__")
+        .filter(time.is_between(pl.col(start), pl.col(end)))
+        .drop(start, end)
     )
 
 
@@ -549,7 +598,8 @@ def _predict_origins(
             y = network(xs.float().to(device), future).float().cpu()
             pred = (y.double() * s[:, None, :nt] + c[:, None, :nt]).numpy()
             rows_lambdas = None if lambdas is None else lambdas[series[lo:hi]]
-            out.append(model._inverse_targets(pred, rows_lambdas).astype(np.float32))
+            ids = panel.keys[panel.id_name].gather(series[lo:hi])
+            out.append(model._forecast_values(pred, rows_lambdas, ids))
     return np.concatenate(out) if out else np.zeros((0, horizon, nt), np.float32)
 
 
@@ -563,7 +613,7 @@ def _chunk_size(network: Any, lookback: int, n_features: int, n_targets: int) ->
     else:
         activations = lookback
     per_window = 8 * lookback * n_features + 4 * 3 * hidden * activations
-    return int(min(_MAX_CHUNK, max(_PREDICT_BATCH, _CHUNK_BYTES // per_window)))
+    return int(min(_MAX_CHUNK, max(PREDICT_BATCH, _CHUNK_BYTES // per_window)))
 
 
 def _window_scaling(
@@ -595,8 +645,11 @@ def _window_scaling(
     return torch.from_numpy(center), torch.from_numpy(scale)
 
 
-def _mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) -> pl.DataFrame:
-    """MASE denominators per (fold, series, target): mean |y_t - y_{t-m}| over rows <= origin."""
+def _mase_scales(
+    panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int, column: str
+) -> pl.DataFrame:
+    """MASE denominators per (fold, series, target): mean |y_t - y_{t-m}| over rows <= origin,
+    in the column ``column``."""
     nt = panel.n_targets
     values = panel.values[:, :nt].astype(np.float64)
     position = np.arange(len(values)) - np.repeat(panel.offsets[:-1], panel.lengths)
@@ -619,7 +672,7 @@ def _mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) 
     }
     return pl.concat(
         [
-            pl.DataFrame({**base, _TARGET: t, _MASE_SCALE: scale[:, j]})
+            pl.DataFrame({**base, TARGET_COLUMN: t, column: scale[:, j]})
             for j, t in enumerate(panel.targets)
         ]
     )

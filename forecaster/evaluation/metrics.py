@@ -33,12 +33,13 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 
+from forecaster._columns import temporary_names
 from forecaster._validation import Real, check, check_allocation, describe_value
 from forecaster.data.core import (
     SERIES_ID,
@@ -46,6 +47,7 @@ from forecaster.data.core import (
     check_unique_keys,
     check_values,
     collect_frame,
+    future_times,
     validate_frame,
 )
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -73,11 +75,9 @@ METRICS = ("mae", "mse", "rmse", "mape", "smape", "mase")
 """Names accepted by ``metrics=`` (in this column order). ``mase`` needs in-sample data."""
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
-_TARGET = "target"
-_ACTUAL = "__actual__"
-_FORECAST = "__forecast__"
-_MASE_SCALE = "__mase_scale__"
-_ERROR_SCALE = "__error_scale__"
+TARGET_COLUMN = "target"
+"""The output column of the frame metrics that names the target of each row."""
+_TARGET = TARGET_COLUMN
 _TCRIT = 1.645  # one-sided 95% = two-sided 90% normal quantile, as in M4's SeasonalityTest
 
 
@@ -212,7 +212,10 @@ def mase_scale(insample: Any, m: int = 1) -> float:
     """MASE denominator: mean of ``|y_t - y_{t-m}|`` over the in-sample values.
 
     That is the in-sample MAE of the seasonal naive forecast with period ``m`` (naive for
-    ``m = 1``). NaN when the series has ``m`` values or fewer.
+    ``m = 1``). It is undefined, and refused as :func:`mase` refuses it, when ``insample``
+    has ``m`` values or fewer (no difference at lag ``m``) or holds NaN or infinite values.
+    A scale of 0 (values that do not change at lag ``m``) is returned: :func:`mase` refuses
+    to divide by it.
 
     Examples
     --------
@@ -220,12 +223,29 @@ def mase_scale(insample: Any, m: int = 1) -> float:
     2.0
     >>> mase_scale([1.0, 2.0, 4.0, 7.0], m=2)
     4.0
+    >>> mase_scale([1.0, 2.0, 3.0], m=3)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: MASE is undefined here: insample has 3 values, \
+but its scale (the mean of |y_t - y_(t-3)|) needs more than m=3. Pass a longer insample or a \
+smaller m.
     """
     m = _check_m(m)
     x = _values(insample, "insample").ravel()
     if x.size <= m:
-        return float("nan")
-    return float(np.mean(np.abs(x[m:] - x[:-m])))
+        raise DataValidationError(
+            f"MASE is undefined here: insample has {x.size} values, but its scale (the mean "
+            f"of |y_t - y_(t-{m})|) needs more than m={m}. Pass a longer insample or a "
+            "smaller m."
+        )
+    with np.errstate(invalid="ignore", over="ignore"):
+        scale = float(np.mean(np.abs(x[m:] - x[:-m])))
+    if not math.isfinite(scale):
+        raise DataValidationError(
+            f"MASE is undefined here: its in-sample scale is {scale:g} (insample holds NaN or "
+            "infinite values). Clean insample first."
+        )
+    return scale
 
 
 def mase(y_true: Any, y_pred: Any, insample: Any, m: int = 1) -> float:
@@ -247,22 +267,12 @@ do not change at lag m=1, so its scale (the mean of |y_t - y_(t-1)|) is 0. Use a
 metric (e.g. mae) for a constant series.
     """
     error = mae(y_true, y_pred)
-    m = _check_m(m)
-    scale = mase_scale(insample, m)
-    size = _values(insample, "insample").size
-    if size <= m:
-        raise DataValidationError(
-            f"MASE is undefined here: insample has {size} values, but its scale (the mean of "
-            f"|y_t - y_(t-{m})|) needs more than m={m}. Pass a longer insample or a smaller m."
-        )
-    if not scale > 0 or not math.isfinite(scale):
+    scale = mase_scale(insample, m)  # refuses too short or non-finite insample
+    if scale == 0:
         raise DataValidationError(
             f"MASE is undefined here: the in-sample values do not change at lag m={m}, so its "
-            f"scale (the mean of |y_t - y_(t-{m})|) is {scale:g}. Use another metric (e.g. mae) "
-            "for a constant series."
-            if scale == 0
-            else f"MASE is undefined here: its in-sample scale is {scale:g} (insample holds "
-            "NaN or infinite values). Clean insample first."
+            f"scale (the mean of |y_t - y_(t-{m})|) is 0. Use another metric (e.g. mae) for a "
+            "constant series."
         )
     return error / scale
 
@@ -313,11 +323,30 @@ def _check_m(m: Any) -> int:
 # ------------------------------------------------------------------------------------------
 
 
+class PointColumns(NamedTuple):
+    """Names of the columns of a points frame (one row per scored point) that
+    :func:`summarize_points` reads besides the group keys: chosen by :meth:`avoiding` so that
+    they differ from the keys, whatever the user's columns are called."""
+
+    forecast: str
+    actual: str
+    mase_scale: str
+    error_scale: str
+
+    @classmethod
+    def avoiding(cls, keys: Iterable[str]) -> PointColumns:
+        """Column names that differ from ``keys`` (see :func:`temporary_names`)."""
+        bases = ("__forecast__", "__actual__", "__mase_scale__", "__error_scale__")
+        return cls(*temporary_names(keys, *bases))
+
+
 def _collect(frame: Any, name: str) -> pl.DataFrame:
     return collect_frame(frame, what=name if name == "frame" else f"{name} frame")
 
 
-def _check_metrics(metrics: Sequence[str] | str | None, has_insample: bool) -> list[str]:
+def check_metric_names(metrics: Sequence[str] | str | None, has_insample: bool) -> list[str]:
+    """``metrics=`` as a list of names from :data:`METRICS` (in that order): each at most
+    once, ``mase`` only with in-sample data; the default is all of them."""
     if metrics is None:
         return [m for m in METRICS if m != "mase" or has_insample]
     if isinstance(metrics, str):
@@ -330,6 +359,11 @@ def _check_metrics(metrics: Sequence[str] | str | None, has_insample: bool) -> l
     if unknown or not names:
         raise DataValidationError(
             f"Unknown metrics {unknown or names!r}. Expected a non-empty list from {METRICS}."
+        )
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise DataValidationError(
+            f"metrics lists {repeated} more than once; name each metric once."
         )
     if "mase" in names and not has_insample:
         raise DataValidationError(
@@ -408,7 +442,7 @@ def _text_like(dtype: pl.DataType) -> bool:
     return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
 
 
-def _check_by(by: Any, reserved: dict[str, str]) -> list[str]:
+def check_by(by: Any, reserved: dict[str, str]) -> list[str]:
     """``by`` as a list of column names, none of which is a column the caller always uses
     (``reserved``: name -> its role)."""
     if by is None:
@@ -439,41 +473,52 @@ def _series_missing(points: pl.DataFrame, column: str, id_name: str) -> list[Any
     return absent[id_name].unique(maintain_order=True).to_list()
 
 
-def _summarize(
-    points: pl.DataFrame | pl.LazyFrame, by: Sequence[str], metrics: Sequence[str]
+def summarize_points(
+    points: pl.DataFrame | pl.LazyFrame,
+    by: Sequence[str],
+    metrics: Sequence[str],
+    columns: PointColumns,
 ) -> pl.DataFrame:
     """Pool the point-level rows of a long frame into metrics per group ``by``.
 
-    ``points`` has the columns ``by``, ``__forecast__``, ``__actual__`` and, when used,
-    ``__mase_scale__`` (MASE denominator of the point's series) and ``__error_scale__`` (divisor
-    of the errors of MAE / MSE / RMSE).
+    ``points`` has the columns ``by`` and those named by ``columns``: the forecast, the
+    actual value and, when used, the MASE denominator of the point's series and the divisor
+    of the errors of MAE / MSE / RMSE. A point is scored when both its forecast and its
+    actual value are there; ``n`` counts the points scored, the points every metric is the
+    mean over.
     """
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
-    err = pl.col(_FORECAST) - pl.col(_ACTUAL)
-    scaled = err / pl.col(_ERROR_SCALE) if _ERROR_SCALE in schema else err
+    forecast, actual = pl.col(columns.forecast), pl.col(columns.actual)
+    err = forecast - actual
+    scaled = err / pl.col(columns.error_scale) if columns.error_scale in schema else err
     absolute = err.abs()
-    den = pl.col(_ACTUAL).abs() + pl.col(_FORECAST).abs()
+    den = actual.abs() + forecast.abs()
     exprs: dict[str, pl.Expr] = {
         "mae": scaled.abs().mean(),
         "mse": (scaled * scaled).mean(),
         "rmse": (scaled * scaled).mean().sqrt(),
-        "mape": (100.0 * absolute / pl.col(_ACTUAL).abs()).mean(),
+        "mape": (100.0 * absolute / actual.abs()).mean(),
         "smape": pl.when(den == 0).then(0.0).otherwise(200.0 * absolute / den).mean(),
     }
-    if _MASE_SCALE in schema:
-        exprs["mase"] = (absolute / pl.col(_MASE_SCALE)).mean()
+    if columns.mase_scale in schema:
+        exprs["mase"] = (absolute / pl.col(columns.mase_scale)).mean()
     aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
-    lazy = points.lazy().filter(pl.col(_ACTUAL).is_not_null())
+    lazy = points.lazy().filter(actual.is_not_null() & forecast.is_not_null())
     if by:
         return lazy.group_by(list(by), maintain_order=True).agg(aggs).collect()
     return lazy.select(aggs).collect()
 
 
 def _mase_scales(
-    insample: pl.DataFrame, id_name: str, time_col: str, targets: Sequence[str], m: int
+    insample: pl.DataFrame,
+    id_name: str,
+    time_col: str,
+    targets: Sequence[str],
+    m: int,
+    column: str,
 ) -> pl.DataFrame:
     """Per (id, target): the mean of ``|y_t - y_{t-m}|`` over the in-sample rows in time order
-    (NaN values count as missing, like nulls)."""
+    (NaN values count as missing, like nulls), in the column ``column``."""
     data = insample.select(id_name, time_col, *targets).sort(id_name, time_col)
     values = [pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets]
     lagged = [
@@ -483,23 +528,25 @@ def _mase_scales(
         data.with_columns(lagged)
         .group_by(id_name)
         .agg(pl.col(list(targets)).mean())
-        .unpivot(index=id_name, on=list(targets), variable_name=_TARGET, value_name=_MASE_SCALE)
-        .with_columns(pl.col(_MASE_SCALE).fill_null(float("nan")))
+        .unpivot(index=id_name, on=list(targets), variable_name=_TARGET, value_name=column)
+        .with_columns(pl.col(column).fill_null(float("nan")))
     )
 
 
-def _check_mase_scales(points: pl.DataFrame, id_name: str, m: int, has_id: bool) -> None:
+def _check_mase_scales(
+    points: pl.DataFrame, id_name: str, m: int, has_id: bool, columns: PointColumns
+) -> None:
     """Refuse series without in-sample rows, or too few for a difference at lag ``m``; warn
     about series whose scale is 0 (MASE infinite)."""
-    scored = points.filter(pl.col(_ACTUAL).is_not_null())
-    absent = _series_missing(scored, _MASE_SCALE, id_name)
+    scored = points.filter(pl.col(columns.actual).is_not_null())
+    absent = _series_missing(scored, columns.mase_scale, id_name)
     if absent:
         raise DataValidationError(
             f"The insample frame has no rows for {len(absent)} forecast series: "
             f"{absent[:10]}. MASE scales each series by its own history: pass the history of "
             "every forecast series as insample, or drop 'mase' from metrics."
         )
-    short = scored.filter(pl.col(_MASE_SCALE).is_nan())
+    short = scored.filter(pl.col(columns.mase_scale).is_nan())
     if short.height:
         which = short[id_name].unique(maintain_order=True).head(10).to_list()
         named = f"series {which}" if has_id else "the series"
@@ -508,7 +555,7 @@ def _check_mase_scales(points: pl.DataFrame, id_name: str, m: int, has_id: bool)
             f"{named}: at most m={m} observed values. Pass a longer insample or a smaller m, "
             "or drop 'mase' from metrics."
         )
-    flat = scored.filter(pl.col(_MASE_SCALE) == 0)
+    flat = scored.filter(pl.col(columns.mase_scale) == 0)
     if flat.height:
         which = flat[id_name].unique(maintain_order=True).head(10).to_list()
         warnings.warn(
@@ -522,14 +569,16 @@ def _check_mase_scales(points: pl.DataFrame, id_name: str, m: int, has_id: bool)
 _SCALE = Real(low=0.0, low_open=True, hint="It divides the errors of MAE, MSE and RMSE.")
 
 
-def _error_scales(
+def error_scale_frame(
     scale: Any,
     id_name: str,
     targets: Sequence[str],
     has_id: bool,
     series: pl.Series | None = None,
+    *,
+    column: str,
 ) -> tuple[pl.DataFrame, list[str]]:
-    """``scale=`` as a long frame ([id,] target, __error_scale__) and its join keys.
+    """``scale=`` as a long frame ([id,] target, ``column``) and its join keys.
 
     Every divisor must be a finite number > 0; a frame must have one row per series and a row
     for every id of ``series`` (the scored series), cast to their dtype."""
@@ -538,7 +587,7 @@ def _error_scales(
         if missing:
             raise DataValidationError(f"scale has no value for the targets {missing}.")
         values = [_SCALE.check(f"scale[{t!r}]", scale[t]) for t in targets]
-        frame = pl.DataFrame({_TARGET: list(targets), _ERROR_SCALE: values})
+        frame = pl.DataFrame({_TARGET: list(targets), column: values})
         return frame, [_TARGET]
     if isinstance(scale, pl.DataFrame | pl.LazyFrame):
         keys = [id_name] if has_id else []
@@ -551,7 +600,7 @@ def _error_scales(
                     "A scale frame for frames without an id column must have exactly one row; "
                     f"it has {values.height}."
                 )
-            frame = values.unpivot(on=list(targets), variable_name=_TARGET, value_name=_ERROR_SCALE)
+            frame = values.unpivot(on=list(targets), variable_name=_TARGET, value_name=column)
             return frame, [_TARGET]
         if series is not None:
             values = _align_keys({"scale": values, "forecast": series.to_frame()}, keys)["scale"]
@@ -563,12 +612,12 @@ def _error_scales(
                     f"{sorted(absent, key=str)[:10]}. Add a divisor for each of them."
                 )
         frame = values.unpivot(
-            index=id_name, on=list(targets), variable_name=_TARGET, value_name=_ERROR_SCALE
+            index=id_name, on=list(targets), variable_name=_TARGET, value_name=column
         )
         return frame, [id_name, _TARGET]
     if isinstance(scale, numbers.Real) and not isinstance(scale, bool | np.bool_):
         value = _SCALE.check("scale", scale)
-        frame = pl.DataFrame({_TARGET: list(targets), _ERROR_SCALE: [value] * len(targets)})
+        frame = pl.DataFrame({_TARGET: list(targets), column: [value] * len(targets)})
         return frame, [_TARGET]
     raise DataValidationError(
         "scale must be a number, a dict {target: number} or a polars DataFrame with the id "
@@ -613,7 +662,9 @@ def evaluate(
 
     Forecast and actual rows are matched on (id, time). Forecast values without an actual
     value (no actual row, or a null or NaN there: NaN counts as missing, like null) are left
-    out, with a warning when some, an error when all.
+    out, with a warning when some, an error when all. Forecasts are the model's output, so a
+    null, NaN or infinite forecast is refused (naming the target, series and time), never
+    skipped: ``n`` is the number of points scored, the points every metric is the mean over.
 
     Every frame goes through one check (:func:`_frame`): a polars DataFrame or LazyFrame with
     the key and target columns, numeric targets, and one row per key (``by``, id, time); key
@@ -673,7 +724,7 @@ def evaluate(
     targets = list(check("target", target))
     time_col, id_col = check("time_col", time_col), check("id_col", id_col)
     m = _check_m(m)
-    names = _check_metrics(metrics, insample is not None)
+    names = check_metric_names(metrics, insample is not None)
     if _TARGET in (id_col, time_col):
         raise DataValidationError(
             f"'{_TARGET}' is the name of an output column; rename that key column."
@@ -682,8 +733,7 @@ def evaluate(
     reserved.update({t: "a target" for t in targets})
     if id_col is not None:
         reserved[id_col] = "the id column"
-    by = _check_by(by, reserved)
-    id_name = id_col if id_col is not None else SERIES_ID
+    by = check_by(by, reserved)
     keys = [c for c in (id_col, time_col) if c is not None]
     frames = {
         "forecast": _frame(forecast, "forecast", keys=[*by, *keys], numbers=targets),
@@ -692,10 +742,47 @@ def evaluate(
     if "mase" in names:
         frames["insample"] = _frame(insample, "insample", keys=keys, numbers=targets)
     frames = _align_keys(frames, keys)
-    if id_col is None:
-        frames = {
-            n: f.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID)) for n, f in frames.items()
-        }
+    id_name = id_col
+    if id_col is None:  # one series: a constant id, named unlike any column of the frames
+        (id_name,) = temporary_names([c for f in frames.values() for c in f.columns], SERIES_ID)
+        frames = {n: f.with_columns(pl.lit(0, pl.UInt8).alias(id_name)) for n, f in frames.items()}
+    _check_frame_values(frames, targets, id_name, time_col)
+    columns = PointColumns.avoiding([*by, id_name, time_col, _TARGET, *targets])
+    points = _matched_points(
+        frames["forecast"], frames["actual"], by, id_name, time_col, targets, columns
+    )
+    if "mase" in names:
+        scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
+        points = points.join(scales, on=[id_name, _TARGET], how="left", maintain_order="left")
+        _check_mase_scales(points, id_name, m, id_col is not None, columns)
+    if scale is not None:
+        scored = points.filter(pl.col(columns.actual).is_not_null())[id_name].unique()
+        divisors, on = error_scale_frame(
+            scale, id_name, targets, id_col is not None, scored, column=columns.error_scale
+        )
+        if id_col is not None and id_name in on:
+            divisors = divisors.with_columns(pl.col(id_name).cast(points.schema[id_name]))
+        points = points.join(divisors, on=on, how="left", maintain_order="left")
+    out = summarize_points(points, [*by, id_name, _TARGET], names, columns)
+    return out.drop(id_name) if id_col is None else out
+
+
+def _check_frame_values(
+    frames: dict[str, pl.DataFrame], targets: list[str], id_name: str, time_col: str
+) -> None:
+    """Forecasts must be finite numbers (the model's output: a null, NaN or infinite forecast
+    is refused, not skipped); actual and in-sample values must not be infinite (null or NaN
+    ones are not scored)."""
+    check_values(
+        frames["forecast"],
+        targets,
+        id_name=id_name,
+        time_col=time_col,
+        what="forecast frame",
+        fix="Every forecast row is scored, so each needs a finite forecast: drop the rows the "
+        "model could not forecast first (e.g. forecast.drop_nulls().filter(pl.col(c)"
+        ".is_finite())), or fix the model. n counts the points scored.",
+    )
     for name in ("actual", "insample"):
         if name in frames:
             floats = [t for t in targets if frames[name].schema[t].is_float()]
@@ -708,19 +795,6 @@ def evaluate(
                 missing=False,
                 fix="Replace them with null (not scored) or fix the source.",
             )
-    points = _matched_points(frames["forecast"], frames["actual"], by, id_name, time_col, targets)
-    if "mase" in names:
-        scales = _mase_scales(frames["insample"], id_name, time_col, targets, m)
-        points = points.join(scales, on=[id_name, _TARGET], how="left", maintain_order="left")
-        _check_mase_scales(points, id_name, m, id_col is not None)
-    if scale is not None:
-        scored = points.filter(pl.col(_ACTUAL).is_not_null())[id_name].unique()
-        divisors, on = _error_scales(scale, id_name, targets, id_col is not None, scored)
-        if id_col is not None and id_name in on:
-            divisors = divisors.with_columns(pl.col(id_name).cast(points.schema[id_name]))
-        points = points.join(divisors, on=on, how="left", maintain_order="left")
-    out = _summarize(points, [*by, id_name, _TARGET], names)
-    return out.drop(SERIES_ID) if id_col is None else out
 
 
 def _matched_points(
@@ -730,20 +804,23 @@ def _matched_points(
     id_name: str,
     time_col: str,
     targets: list[str],
+    columns: PointColumns,
 ) -> pl.DataFrame:
     """One row per (forecast row, target) with its forecast and actual value (null when there
     is none, NaN counting as none); warns when some rows have none, refuses when all do."""
+    observed = temporary_names(
+        [*by, id_name, time_col, *targets], *[f"{t}__actual__" for t in targets]
+    )
     joined = forecast.select(*by, id_name, time_col, *targets).join(
         actual.select(
             id_name,
             time_col,
-            *[pl.col(t).cast(pl.Float64).alias(f"{t}{_ACTUAL}") for t in targets],
+            *[pl.col(t).cast(pl.Float64).alias(o) for t, o in zip(targets, observed, strict=True)],
         ),
         on=[id_name, time_col],
         how="left",
         maintain_order="left",
     )
-    observed = [f"{t}{_ACTUAL}" for t in targets]
     nan = joined.select(pl.any_horizontal(pl.col(c).is_nan() for c in observed)).to_series()
     joined = joined.with_columns(pl.col(c).fill_nan(None) for c in observed)
     matched = joined.select(pl.any_horizontal(pl.col(c).is_not_null() for c in observed))
@@ -771,10 +848,10 @@ def _matched_points(
                 *by,
                 id_name,
                 pl.lit(t).alias(_TARGET),
-                pl.col(t).cast(pl.Float64).alias(_FORECAST),
-                pl.col(f"{t}{_ACTUAL}").alias(_ACTUAL),
+                pl.col(t).cast(pl.Float64).alias(columns.forecast),
+                pl.col(o).alias(columns.actual),
             )
-            for t in targets
+            for t, o in zip(targets, observed, strict=True)
         ]
     )
 
@@ -784,7 +861,9 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
 
     Each metric becomes the metric of all points together: MAE, MSE, MAPE, sMAPE and MASE are
     averages weighted by ``n``, RMSE the root of the pooled MSE. The rows are grouped by
-    ``target`` (when present) and ``by``.
+    ``target`` (when present) and ``by``. Every row needs ``n >= 1`` (a whole number) and a
+    value of every metric column: a null score is refused (pooled, it would count as 0 with
+    its full weight); a NaN score makes the pooled value NaN.
 
     Parameters
     ----------
@@ -802,12 +881,13 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     >>> aggregate(scores).rows()
     [(4, 1.0, 2.0)]
     """
-    keys = _check_by(by, {"n": "the count of points", **{m: "a metric" for m in METRICS}})
+    keys = check_by(by, {"n": "the count of points", **{m: "a metric" for m in METRICS}})
     frame = collect_frame(scores, what="scores frame")
     if _TARGET in frame.columns and _TARGET not in keys:
         keys.append(_TARGET)
     present = [m for m in METRICS if m in frame.columns]
     scores = _frame(frame, "scores", keys=keys, numbers=["n", *present], unique=False)
+    _check_scores(scores, present, "scores")
     weight = pl.col("n").cast(pl.Float64)
     total = weight.sum()
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
@@ -820,6 +900,75 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     if keys:
         return scores.group_by(keys, maintain_order=True).agg(exprs)
     return scores.select(exprs)
+
+
+def _check_scores(scores: pl.DataFrame, metrics: Sequence[str], name: str) -> None:
+    """Refuse rows that cannot be pooled: ``n`` that is not a count > 0, and null metrics
+    (pooling would add them as 0 while keeping their weight). :func:`evaluate` writes
+    neither; NaN metrics (e.g. a MAPE of 0/0) are kept: they make the pooled value NaN."""
+    n = pl.col("n").cast(pl.Float64)
+    bad_n = n.is_null() | n.is_nan() | (n <= 0) | (n != n.floor())
+    null = [pl.col(m).is_null() for m in metrics]
+    checks = {"n": bad_n, **dict(zip(metrics, null, strict=True))}
+    counts = scores.select(c.sum().alias(k) for k, c in checks.items()).row(0, named=True)
+    wrong = {k: v for k, v in counts.items() if v}
+    if not wrong:
+        return
+    column = next(iter(wrong))
+    example = scores.filter(checks[column]).row(0, named=True)
+    what = (
+        "holds counts of points that are not whole numbers > 0"
+        if column == "n"
+        else "holds null scores"
+    )
+    raise DataValidationError(
+        f"The {name} frame {what} in {column!r} ({wrong[column]} rows, e.g. {example}). "
+        "Every row is pooled with weight n (its number of points), so each needs n >= 1 and "
+        "a value of every metric: evaluate() writes such rows; drop the others (e.g. "
+        f"{name}.drop_nulls()) or recompute them."
+    )
+
+
+def _check_same_points(scores: pl.DataFrame, naive2: pl.DataFrame) -> None:
+    """Refuse score frames of different series (or folds, targets, ...): rows are matched
+    on the columns both frames have besides ``n`` and the metrics, and each match must
+    pool the same number of points."""
+    keys = [c for c in scores.columns if c in naive2.columns and c not in ("n", *METRICS)]
+    frames = {"scores": scores, "naive2_scores": naive2}
+    if keys:
+        frames = _align_keys(frames, keys)
+    counts = {
+        name: (
+            frame.group_by(keys, maintain_order=True).agg(pl.col("n").sum())
+            if keys
+            else frame.select(pl.col("n").sum())
+        ).with_columns(pl.col("n").cast(pl.Int64))  # whole numbers (see _check_scores)
+        for name, frame in frames.items()
+    }
+    (other,) = temporary_names([*keys, "n"], "n_naive2")
+    right = counts["naive2_scores"].rename({"n": other})
+    if keys:
+        joined = counts["scores"].join(
+            right, on=keys, how="full", coalesce=True, nulls_equal=True, maintain_order="left"
+        )
+    else:
+        joined = pl.concat([counts["scores"], right], how="horizontal")
+    n, n2 = pl.col("n"), pl.col(other)
+    problems = [
+        (n2.is_null(), "rows of scores have no match in naive2_scores"),
+        (n.is_null(), "rows of naive2_scores have no match in scores"),
+        (n != n2, "rows pool a different number of points n in the two frames"),
+    ]
+    for mask, what in problems:
+        wrong = joined.filter(mask)
+        if wrong.height:
+            example = wrong.row(0, named=True) if keys else {"n": wrong["n"][0]}
+            raise DataValidationError(
+                f"owa compares a model with Naive2 on the same points, but {wrong.height} "
+                f"{what} (matched on {keys}; e.g. {example}). Score both forecasts on the same "
+                "series, folds and steps (evaluate() against the same actual frame), or "
+                "filter both frames to the series they share."
+            )
 
 
 def owa(
@@ -847,6 +996,15 @@ def owa(
         Keys, ``smape``, ``mase``, ``smape_naive2``, ``mase_naive2`` and ``owa`` (null where
         Naive2's pooled score is 0: no ratio to an exact baseline exists).
 
+    Raises
+    ------
+    DataValidationError
+        When the two frames are not scores of the same points: rows are matched on the
+        columns both frames have besides ``n`` and the metrics (id, target, fold, ...), and
+        every row must have a match with the same ``n``; a series scored for the model but
+        not for Naive2 (or the other way round) is refused, naming it. Also for rows that
+        :func:`aggregate` refuses.
+
     Examples
     --------
     >>> import polars as pl
@@ -859,6 +1017,8 @@ def owa(
     frames = {}
     for frame, name in ((scores, "scores"), (naive2_scores, "naive2_scores")):
         frames[name] = _frame(frame, name, numbers=["n", "smape", "mase"], unique=False)
+        _check_scores(frames[name], ["smape", "mase"], name)
+    _check_same_points(frames["scores"], frames["naive2_scores"])
     others = [m for m in METRICS if m not in ("smape", "mase")]
     a = aggregate(frames["scores"].select(pl.exclude(others)), by=by)
     b = aggregate(frames["naive2_scores"].select(pl.exclude(others)), by=by)
@@ -901,18 +1061,14 @@ class _Series:
         data, self.freq = validate_frame(
             frame, target=targets, time_col=time_col, id_col=id_col, freq=freq, missing=missing
         )
-        id_name = id_col if id_col is not None else SERIES_ID
+        id_name = id_col if id_col is not None else SERIES_ID  # validate_frame's id column
         # validate_frame returns Float32 values: take the original values (Float64) back by
         # (id, time), keeping filled ones (missing != "error") where the original has none.
-        original = _collect(frame, "frame")
-        if id_col is None:
-            original = original.with_columns(pl.lit(0, pl.UInt8).alias(SERIES_ID))
-        original = original.select(
-            id_name, time_col, *[pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets]
+        on = [id_col, time_col] if id_col is not None else [time_col]
+        original = _collect(frame, "frame").select(
+            *on, *[pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets]
         )
-        exact = data.select(id_name, time_col).join(
-            original, on=[id_name, time_col], how="left", maintain_order="left"
-        )
+        exact = data.select(on).join(original, on=on, how="left", maintain_order="left")
         values = exact.select(
             pl.coalesce(pl.col(t), data[t].cast(pl.Float64)) for t in targets
         ).to_numpy()
@@ -921,7 +1077,7 @@ class _Series:
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         self.keys = pl.DataFrame(runs["value"].alias(id_name))
         self.values = np.ascontiguousarray(values.reshape(len(data), len(targets)))
-        self.last_time = data[time_col].gather(self.offsets[1:] - 1)
+        self.time = data[time_col]
         self.targets = targets
         self.id_col = id_col
         self.id_name = id_name
@@ -930,16 +1086,20 @@ class _Series:
     def forecast_frame(self, forecast: np.ndarray) -> pl.DataFrame:
         """``forecast`` of shape (n_series, horizon, n_targets) as a long frame."""
         n_series, horizon, _ = forecast.shape
-        grid = self.keys.with_columns(
-            self.last_time.alias("_last"), pl.int_ranges(1, horizon + 1).alias("_k")
-        ).explode("_k")
-        times = self.freq.offset(pl.col("_last"), pl.col("_k")).cast(self.last_time.dtype)
-        out = grid.select(pl.col(self.id_name), times.alias(self.time_col))
+        times = future_times(self.time, self.offsets, self.freq, horizon)
         flat = forecast.reshape(n_series * horizon, -1)
-        out = out.with_columns(
-            pl.Series(name, flat[:, j], dtype=pl.Float64) for j, name in enumerate(self.targets)
-        )
-        return out if self.id_col is not None else out.drop(SERIES_ID)
+        columns: dict[str, pl.Series] = {}
+        if self.id_col is not None:
+            columns[self.id_col] = _repeat(self.keys[self.id_name], horizon)
+        columns[self.time_col] = times
+        for j, name in enumerate(self.targets):
+            columns[name] = pl.Series(name, flat[:, j], dtype=pl.Float64)
+        return pl.DataFrame(columns)
+
+
+def _repeat(values: pl.Series, times: int) -> pl.Series:
+    """Each value of ``values`` ``times`` times in a row."""
+    return values.gather(np.repeat(np.arange(len(values)), times))
 
 
 def _check_horizon(horizon: Any) -> int:
@@ -966,7 +1126,7 @@ def naive(
     ----------
     frame : polars.DataFrame or polars.LazyFrame
         Long history (id, time, targets); checked like the estimators' input
-        (:func:`~forecaster.data.validate_frame`).
+        (:func:`~forecaster.data.core.validate_frame`).
     horizon : int
     target, time_col, id_col, freq, missing
         As in :class:`~forecaster.RNNForecaster`.

@@ -1470,7 +1470,7 @@ def tune_model(
 ) -> Any:
     """Tune the spec's model on ``frame`` (the study of :func:`study_name`, in the spec's
     ``training.storage``, a SQLite path relative to the project); returns the
-    :class:`forecaster.tuning.TuneResult` with the refitted best model of the study.
+    :class:`forecaster.tuning.core.TuneResult` with the refitted best model of the study.
 
     ``n_trials`` / ``timeout`` default to the spec's. ``track``: log the study to MLflow
     (only when the spec's ``[tracking]`` is enabled). Trials write no checkpoints.

@@ -442,8 +442,24 @@ class RecurrentNet(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RecurrentNet:
-        """Build a network from :meth:`get_config`'s output (weights are freshly initialised)."""
-        return cls(**config)
+        """Build a network from :meth:`get_config`'s output (weights are freshly initialised).
+
+        The configuration is checked first (:func:`check_network_config`): anything but a dict
+        of :class:`RecurrentNet` arguments raises
+        :class:`~forecaster.exceptions.DataValidationError` (an ensemble's configuration, with
+        ``n_members``, is built by :func:`network_from_config`).
+        """
+        if not isinstance(config, Mapping):
+            raise DataValidationError(
+                "RecurrentNet.from_config takes a dict of RecurrentNet arguments (e.g. "
+                f"net.get_config()), got {_validation.describe_value(config)}."
+            )
+        if "n_members" in config:
+            raise DataValidationError(
+                f"The configuration has n_members={config['n_members']!r}: it describes an "
+                "ensemble. Build it with forecaster.nn.core.network_from_config(config)."
+            )
+        return cls(**check_network_config(config))
 
     def extra_repr(self) -> str:
         return (
@@ -455,6 +471,29 @@ class RecurrentNet(nn.Module):
     # ----------------------------------------------------------------------------------------
     # input checks
     # ----------------------------------------------------------------------------------------
+
+    def _as_input(self, name: str, value: Any) -> Tensor:
+        """A float tensor on the network's device and dtype (other float dtypes are cast),
+        or DataValidationError for anything else."""
+        weight = next(self.parameters())
+        if not isinstance(value, Tensor):
+            raise DataValidationError(
+                f"{name} must be a torch.Tensor, got {_validation.describe_value(value)}. "
+                f"Convert it, e.g. torch.as_tensor({name}, dtype=torch.float32)."
+            )
+        if not value.is_floating_point():
+            raise DataValidationError(
+                f"{name} must hold floating-point values, got a {value.dtype} tensor. Cast it, "
+                f"e.g. {name}.float()."
+            )
+        if value.device != weight.device:
+            raise DataValidationError(
+                f"{name} is on {value.device}, the network on {weight.device}. Move one of them, "
+                f"e.g. {name}.to({str(weight.device)!r})."
+            )
+        if value.dtype != weight.dtype:
+            value = value.to(weight.dtype)
+        return value
 
     def _check_inputs(self, x: Tensor, future: Tensor | None) -> Tensor | None:
         if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_features:
@@ -505,10 +544,13 @@ class RecurrentNet(nn.Module):
         ----------
         x : torch.Tensor
             Input window, shape ``(batch, lookback, n_features)``, columns ordered
-            ``[targets | past covariates | future covariates]``.
+            ``[targets | past covariates | future covariates]``, on the network's device. A
+            float tensor of another dtype (e.g. float64) is cast to the network's; anything
+            else (integers, NumPy arrays) raises
+            :class:`~forecaster.exceptions.DataValidationError`.
         future : torch.Tensor or None, default=None
             Future-known covariates over the horizon, shape ``(batch, horizon, n_future)``.
-            Required when ``n_future > 0``.
+            Required when ``n_future > 0``. Checked like ``x``.
 
         Returns
         -------
@@ -523,6 +565,8 @@ class RecurrentNet(nn.Module):
         >>> net(torch.randn(5, 10, 2)).shape
         torch.Size([5, 3, 2])
         """
+        x = self._as_input("x", x)
+        future = None if future is None else self._as_input("future", future)
         future = self._check_inputs(x, future)
         if self.head == "segment":
             return self._forward_segment(x, future)
@@ -655,6 +699,8 @@ class RecurrentNet(nn.Module):
         >>> net.training_loss(x, None, y, torch.nn.functional.mse_loss).ndim
         0
         """
+        x, y = self._as_input("x", x), self._as_input("y", y)
+        future = None if future is None else self._as_input("future", future)
         expected = (x.shape[0], self.horizon, self.n_targets)
         if tuple(y.shape) != expected:
             raise DataValidationError(

@@ -67,6 +67,7 @@ describes plus a header of at most :data:`HEADER_LIMIT`; ``keys.parquet``
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -87,6 +88,7 @@ from safetensors import SafetensorError
 
 import forecaster
 from forecaster import _io
+from forecaster._columns import temporary_names
 from forecaster.data.core import SERIES_ID, Frequency
 from forecaster.data.scaling import PanelScaler
 from forecaster.exceptions import (
@@ -259,10 +261,19 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         The folder written.
 
+    Notes
+    -----
+    The folder holds the model as it was fitted: parameters changed with ``set_params``
+    after ``fit`` take effect at the next fit, so the parameters written are those of the
+    fit (run settings such as ``device`` and ``progress`` as they are now), and a change of
+    a parameter that shapes predictions (``target``, ``lookback``, ``horizon``, ...) is
+    refused, as ``predict`` refuses it.
+
     Raises
     ------
     DataValidationError
-        When ``path`` is not a path (a non-empty ``str`` or ``os.PathLike`` without NUL).
+        When ``path`` is not a path (a non-empty ``str`` or ``os.PathLike`` without NUL), or
+        a parameter that shapes predictions was changed since fit (nothing is written).
     OwnershipError
         When ``path`` is a file, a link, or a folder holding anything but an unchanged saved
         model (or anything it cannot read); nothing is written then. Also when a file appears
@@ -285,6 +296,7 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
         raise DataValidationError(f"Cannot save a {name}; expected a forecaster estimator.")
     if not hasattr(estimator, "network_"):
         raise NotFittedError(f"This {name} is not fitted yet; fit it before saving.")
+    estimator._check_fitted("save")  # refuses parameters that shape predictions set since fit
     _writing(destination, lambda: _check_destination(destination))
     config, arrays = _describe(estimator)
     files = {
@@ -351,8 +363,8 @@ def _describe(estimator: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "format_version": FORMAT_VERSION,
         "package_version": forecaster.__version__,
         "estimator": type(estimator).__name__,
-        "params": estimator.get_params(deep=False),
-        "network": estimator.network_.get_config(),
+        "params": estimator._fitted_params(),  # those it was fitted with (set_params after
+        "network": estimator.network_.get_config(),  # fit takes effect at the next fit)
         "history": estimator.history_,
     }
     if hasattr(estimator, "feature_names_in_"):
@@ -967,6 +979,7 @@ def _restore(
         raise refuse(f"the history in {CONFIG} is not a list of records")
     estimator.network_ = network
     estimator.history_ = history
+    estimator.fitted_params_ = copy.deepcopy(estimator.get_params(deep=False))
     if "feature_names_in" in config:
         names = _names(config["feature_names_in"], "feature_names_in", refuse)
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
@@ -1038,13 +1051,21 @@ def _restore_forecaster(
     estimator.keys_ = _keys(reader, estimator, len(estimator.scaler_.center_))
 
 
+def _train_end_column(id_column: str) -> str:
+    """The name of the last-fitted-time column of ``keys.parquet``: :data:`TRAIN_END`, or a
+    variant of it when the id column has that name (see
+    :func:`forecaster.evaluation.metrics.temporary_names`)."""
+    return temporary_names([id_column], TRAIN_END)[0]
+
+
 def _keys_frame(estimator: Any) -> pl.DataFrame:
     """``keys_``, with the last fitted time of each series (``train_end_``) when the estimator
-    has it, in the column :data:`TRAIN_END`."""
+    has it, in the column :data:`TRAIN_END` (see :func:`_train_end_column`)."""
     ends = estimator.__dict__.get("train_end_")
     if ends is None or len(ends) != estimator.keys_.height:
         return estimator.keys_
-    return estimator.keys_.with_columns(ends.alias(TRAIN_END))
+    (id_column,) = estimator.keys_.columns
+    return estimator.keys_.with_columns(ends.alias(_train_end_column(id_column)))
 
 
 def _keys(reader: _Reader, estimator: Any, n_series: int) -> pl.DataFrame:
@@ -1062,22 +1083,23 @@ def _keys(reader: _Reader, estimator: Any, n_series: int) -> pl.DataFrame:
         raise reader.refuse(
             f"keys and scaler state disagree: {KEYS} has {rows} series, the scaler {n_series}"
         )
-    if keys.columns not in ([column], [column, TRAIN_END]):
+    train_end = _train_end_column(column)
+    if keys.columns not in ([column], [column, train_end]):
         raise reader.refuse(
             f"{KEYS} has the columns {keys.columns}, expected [{column!r}] or "
-            f"[{column!r}, {TRAIN_END!r}]"
+            f"[{column!r}, {train_end!r}]"
         )
-    if TRAIN_END in keys.columns:
-        ends = keys[TRAIN_END]
+    if train_end in keys.columns:
+        ends = keys[train_end]
         expected = estimator.schema_.get(estimator.time_col)
         if str(ends.dtype) != expected or ends.null_count():
             raise reader.refuse(
-                f"the column {TRAIN_END!r} of {KEYS} must hold the last fitted time of each "
+                f"the column {train_end!r} of {KEYS} must hold the last fitted time of each "
                 f"series as {expected}, without nulls; it holds {ends.dtype} with "
                 f"{ends.null_count()} nulls"
             )
         estimator.train_end_ = ends.alias(estimator.time_col)
-        keys = keys.drop(TRAIN_END)
+        keys = keys.drop(train_end)
     return keys
 
 

@@ -71,8 +71,9 @@ Tracking never breaks training, and a dead tracking server costs seconds, not mi
   setting for it, so inside :func:`bounded_requests` forecaster lowers it to
   ``max_retries + 1`` attempts (restored after the block), and sets ``PGCONNECT_TIMEOUT`` (a
   PostgreSQL connection's timeout) to ``request_timeout`` unless you set it.
-- Passwords in tracking URIs and storage URLs are masked (``user:***@host``) in every
-  warning, error and fallback record (:func:`mask_uri`).
+- Secrets in tracking URIs and storage URLs are masked (``user:***@host``, ``https://***@host``,
+  ``?token=***``, ``&X-Amz-Signature=***``: the query parameters named by
+  :data:`SECRET_QUERY_WORDS`) in every warning, error and fallback record (:func:`mask_uri`).
 - Every request forecaster sends runs inside :func:`bounded_requests`: MLflow's HTTP timeout,
   retry count and backoff are :data:`DEFAULT_REQUEST_TIMEOUT` s, :data:`DEFAULT_MAX_RETRIES`
   and :data:`DEFAULT_BACKOFF_FACTOR` unless you set them, with
@@ -99,8 +100,13 @@ Tracking never breaks training, and a dead tracking server costs seconds, not mi
 
 Tuning
 ------
-:func:`log_study` creates (or finds again, by study name) a parent run for an Optuna study and
-:func:`trial_callback` logs each finished trial as a nested child run::
+:func:`log_study` creates (or finds again) a parent run for an Optuna study and
+:func:`trial_callback` logs each finished trial as a nested child run. The parent run is found
+by the study's key (tag ``forecaster.study_key``: a token kept in the study's own user
+attributes, its name and its task), never by its name alone: a study resumed from its storage
+keeps its run, an in-memory study or one created again under an old name gets a new one. What
+may change between resumes (the data, the template's parameters, sampler, pruner) is logged
+as tags, plus one version of params ``data.<n>.*`` per dataset::
 
     parent = tracking.log_study(study, estimator, frame)      # before optimize
     study.optimize(objective, callbacks=[tracking.trial_callback(parent)])
@@ -162,6 +168,7 @@ __all__ = [
     "MAX_REQUEST_TIMEOUT",
     "PROBE_INTERVAL",
     "PROBE_TIMEOUT",
+    "SECRET_QUERY_WORDS",
     "FitLog",
     "TrackingTarget",
     "TrackingUnavailableError",
@@ -590,22 +597,73 @@ def _limit_database_retries() -> None:
         utils.MAX_RETRY_COUNT = min(original, request_limits()["max_retries"] + 1)
 
 
-def mask_uri(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``
-    (``postgresql://user:***@host/db``; also ``password=...`` query parameters).
+SECRET_QUERY_WORDS = (
+    "pass", "pwd", "secret", "token", "key", "sig", "auth", "credential", "session", "sas",
+)  # fmt: skip
+"""What :func:`mask_uri` masks in a URL's query or fragment (and in ``name=value`` words of
+a text, such as a libpq ``"host=db password=..."`` string): the value of every parameter whose
+name contains one of these words, in any case. So ``password``, ``passwd``, ``pwd``, ``token``,
+``access_token``, ``id_token``, ``api_key``, ``apikey``, ``key``, ``secret``,
+``client_secret``, ``auth``, ``authorization``, ``sig``, ``signature``, ``X-Amz-Signature``,
+``X-Amz-Security-Token``, ``X-Amz-Credential``, ``X-Goog-Signature``, ``sas_token``,
+``session_token`` ... are masked (masking a harmless parameter costs a detail of a message;
+showing a secret cannot be undone)."""
 
-    Every message of :mod:`forecaster.tracking.core` and :mod:`forecaster.tuning.core` that quotes a
-    tracking URI or a storage URL goes through it.
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>\S*)")
+_SECRET_PARAM = re.compile(
+    r"(?i)(?P<name>(?:^|(?<=[?&;#\s]))[^=&;#?\s]*(?:"
+    + "|".join(SECRET_QUERY_WORDS)
+    + r")[^=&;#?\s]*=)[^&;#\s]*"
+)
+_QUERY_SECRET = re.compile(
+    r"(?i)[?&;#][^=&;#?\s]*(?:" + "|".join(SECRET_QUERY_WORDS) + r")[^=&;#?\s]*="
+)
+
+
+def mask_uri(text: str) -> str:
+    """``text`` with the secrets of every URL in it replaced by ``***``.
+
+    Masked: the password of a URL's userinfo (``postgresql://user:***@host/db``; everything
+    up to the last ``@`` of the URL, so a password holding ``@``, ``/`` or ``?`` is masked
+    whole); a userinfo without a password in an ``http(s)`` URL (a token:
+    ``https://***@host``); and the value of every query or fragment parameter whose name
+    contains a word of :data:`SECRET_QUERY_WORDS` (``?token=***``, ``&X-Amz-Signature=***``),
+    case-insensitive, whole (an ``@`` in it, as in ``host:5000/api?token=a@b``, is not taken
+    for the end of a userinfo). Every message of :mod:`forecaster.tracking.core` and
+    :mod:`forecaster.tuning.core` that quotes a tracking URI or a storage URL goes through it.
 
     Examples
     --------
     >>> mask_uri("postgresql+psycopg://me:s3cr:et@db.example:5432/runs?password=x&sslmode=on")
     'postgresql+psycopg://me:***@db.example:5432/runs?password=***&sslmode=on'
+    >>> mask_uri("https://mlflow.example/api?Token=abc&API_KEY=k&experiment=3")
+    'https://mlflow.example/api?Token=***&API_KEY=***&experiment=3'
+    >>> mask_uri("https://ghp_abc123@mlflow.example")
+    'https://***@mlflow.example'
     >>> mask_uri("http://tracking.example:5000")
     'http://tracking.example:5000'
     """
-    text = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", str(text))
-    return re.sub(r"(?i)([?&;](?:password|passwd|pwd)=)[^&;\s]*", r"\1***", text)
+    text = _URL.sub(_mask_userinfo, str(text))
+    return _SECRET_PARAM.sub(r"\g<name>***", text)
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    """A URL (``scheme://rest``) with the password (or an http(s) token) of its userinfo
+    masked: the userinfo is everything before the URL's last ``@``."""
+    scheme, rest = match.group("scheme"), match.group("rest")
+    if "@" not in rest:
+        return match.group(0)
+    userinfo, after = rest.rsplit("@", 1)
+    user, colon, password = userinfo.partition(":")
+    if re.search(r"[/?#]", user):  # the '@' and ':' are in the path or query: no userinfo
+        return match.group(0)
+    if colon and _QUERY_SECRET.search(password) is None:
+        return f"{scheme}://{user}:***@{after}"
+    if colon:  # host:port/...?token=a@b: the '@' is in a secret parameter, masked whole
+        return match.group(0)
+    if "http" in scheme.lower():  # https://<token>@host
+        return f"{scheme}://***@{after}"
+    return match.group(0)
 
 
 def _scheme(uri: str) -> str:
@@ -855,7 +913,7 @@ def _fallback_root() -> Path:
         warnings.warn(
             f"{exc} The records go to {Path(DEFAULT_FALLBACK_DIR).absolute()} instead.",
             ForecasterWarning,
-            stacklevel=2,
+            stacklevel=_user_stacklevel(),
         )
         return Path(DEFAULT_FALLBACK_DIR)
     return _state.fallback_dir
@@ -1105,6 +1163,13 @@ def _training_data(estimator: Any, data: Any, caller: str) -> Any:
                 f"{caller} needs the frame the model was trained on (or one with its columns): "
                 f"{exc}"
             ) from None
+        differences = _training_differences(estimator, data)
+        if differences:
+            raise DataValidationError(
+                f"{caller} needs the frame the model was trained on (its fingerprint, plot and "
+                f"input example describe the model), and this frame is other data: "
+                f"{'; '.join(differences)}. Pass the frame given to fit."
+            )
         return data
     if not (isinstance(data, tuple) and len(data) == 2):
         raise DataValidationError(
@@ -1124,6 +1189,81 @@ def _training_data(estimator: Any, data: Any, caller: str) -> Any:
             f"{X.shape} and y of shape {y.shape}."
         )
     return X, y
+
+
+def _training_differences(estimator: Any, data: Any) -> list[str]:
+    """How a frame with the training columns differs from the data ``estimator`` was
+    fitted on, as far as the estimator records it: its series (``keys_``; a series of the
+    frame long enough to be fitted, ``lookback + horizon`` rows, that the model does not
+    know) and the last time of each (``train_end_``, absent in folders saved by old
+    versions). Empty when nothing recorded differs."""
+    keys = getattr(estimator, "keys_", None)
+    if not isinstance(keys, pl.DataFrame) or keys.width != 1:
+        return []
+    id_name, time_col = keys.columns[0], estimator.time_col
+    try:
+        seen = _series_ends(data.lazy(), estimator.id_col, id_name, time_col)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as exc:
+        raise DataValidationError(f"Cannot read the frame: {_short(exc)}") from exc
+    fitted = keys.with_columns(pl.lit(True).alias("_fitted"))
+    ends = estimator.__dict__.get("train_end_")
+    if isinstance(ends, pl.Series) and len(ends) == keys.height:
+        fitted = fitted.with_columns(ends.alias("_fitted_end"))
+        seen = seen.with_columns(pl.col("_end").cast(ends.dtype, strict=False))
+    fitted_dtype, dtype = keys.schema[id_name], seen.schema[id_name]
+    if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
+        fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
+        fitted = fitted.with_columns(pl.col(id_name).cast(pl.String))
+    seen = seen.with_columns(pl.col(id_name).cast(fitted_dtype, strict=False))
+    both = fitted.join(seen, on=id_name, how="full", coalesce=True)
+    return _describe_differences(estimator, both, id_name)
+
+
+def _series_ends(lazy: pl.LazyFrame, id_col: str | None, id_name: str, time_col: str) -> Any:
+    """One row per series of a frame: its id (column ``id_name``), last time and rows."""
+    aggregates = [pl.col(time_col).max().alias("_end"), pl.len().alias("_rows")]
+    if id_col is None:  # one series, as fit packs it
+        return lazy.select(aggregates).with_columns(pl.lit(0, pl.UInt8).alias(id_name)).collect()
+    return lazy.group_by(pl.col(id_col).alias(id_name)).agg(aggregates).collect()
+
+
+def _describe_differences(estimator: Any, both: pl.DataFrame, id_name: str) -> list[str]:
+    """The items of :func:`_training_differences` from the joined table of fitted and seen
+    series (columns ``_fitted``, ``_fitted_end`` when known, ``_end``, ``_rows``)."""
+
+    def ids(table: pl.DataFrame) -> str:
+        shown = ", ".join(repr(v) for v in table[id_name].sort().head(3).to_list())
+        return shown + (f" and {table.height - 3} more" if table.height > 3 else "")
+
+    out = []
+    known = both.filter(pl.col("_fitted").is_not_null())
+    missing = known.filter(pl.col("_rows").is_null())
+    if missing.height:
+        out.append(
+            f"{missing.height} of the {known.height} series the model was trained on are not in "
+            f"it ({ids(missing)})"
+        )
+    if "_fitted_end" in both.columns:
+        moved = known.filter(
+            pl.col("_rows").is_not_null() & (pl.col("_end") != pl.col("_fitted_end"))
+        )
+        if moved.height:
+            first = moved.sort(id_name).row(0, named=True)
+            which = "the series" if estimator.id_col is None else f"series {first[id_name]!r}"
+            verb = "ends" if moved.height == 1 else "end"
+            out.append(
+                f"{moved.height} series {verb} at another time than in the training data "
+                f"({which} ends at {first['_end']} in this frame, at {first['_fitted_end']} in "
+                f"the training data)"
+            )
+    needed = int(estimator.lookback) + int(estimator.horizon)
+    unknown = both.filter(pl.col("_fitted").is_null() & (pl.col("_rows") >= needed))
+    if unknown.height and estimator.missing != "interpolate":  # interpolate drops rows
+        out.append(
+            f"{unknown.height} series with the {needed} rows fit needs were not in the training "
+            f"data ({ids(unknown)})"
+        )
+    return out
 
 
 def _fingerprint_params(fp: Mapping[str, Any]) -> dict[str, str]:
@@ -1209,7 +1349,7 @@ def _as_frame(table: Any) -> pl.DataFrame:
 
 
 def _backtest_tables(backtest: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """``(by_step, overall)``: a :class:`~forecaster.evaluation.BacktestResult` gives its
+    """``(by_step, overall)``: a :class:`~forecaster.evaluation.backtest.BacktestResult` gives its
     ``by_step`` and pooled ``aggregate`` tables; a plain frame is the by-step table."""
     if hasattr(backtest, "by_step") and hasattr(backtest, "aggregate"):
         return _as_frame(backtest.by_step), _as_frame(backtest.aggregate)
@@ -1551,6 +1691,11 @@ def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
         first = estimator.keys_[estimator.id_col].head(1).implode()
         lazy = lazy.filter(pl.col(estimator.id_col).is_in(first))
     frame = lazy.collect().sort([c for c in (estimator.id_col, estimator.time_col) if c])
+    if frame.height == 0:
+        which = "" if estimator.id_col is None else f" (series {estimator.keys_[0, 0]!r})"
+        raise DataValidationError(
+            f"the frame has no rows of the first series the model was trained on{which}."
+        )
     frame = frame.tail(int(estimator.lookback))
     if estimator.future_covariates:  # no future values in the example: no forecast for it
         return frame.to_pandas(), None
@@ -1604,12 +1749,29 @@ def _log_model(
     workdir: Path,
     register_as: str | None,
 ) -> Any:
-    example, output = _input_example(estimator, data)
-    signature = _signature(estimator, example, output)
+    try:
+        example, output = _input_example(estimator, data)
+    except Exception as exc:
+        raise ForecasterError(
+            f"Could not build the model's input example (the last lookback={estimator.lookback} "
+            f"rows of the first training series, forecast by the model) from the frame: "
+            f"{_short(exc)}"
+            if hasattr(estimator, "schema_")
+            else f"Could not build the model's input example (the first rows of X, predicted "
+            f"by the model): {_short(exc)}"
+        ) from exc
+    try:
+        signature = _signature(estimator, example, output)
+    except Exception as exc:
+        raise ForecasterError(
+            f"Could not build the model's signature (its output schema and the cutoff "
+            f"parameter): {_short(exc)}"
+        ) from exc
     with warnings.catch_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
-        return mlflow.models.Model.log(
+        return _store_model(
+            mlflow,
             artifact_path=None,
             name=MODEL_NAME,
             flavor=mlflow.pyfunc,
@@ -1625,6 +1787,18 @@ def _log_model(
                 "estimator": type(estimator).__name__,
             },
         )
+
+
+def _store_model(mlflow: Any, **kwargs: Any) -> Any:
+    """``mlflow.models.Model.log(**kwargs)``; a failure says that MLflow failed to store
+    (or register) the model, with MLflow's reason (its cause is kept: an unreachable store
+    is still recognised as one)."""
+    try:
+        return mlflow.models.Model.log(**kwargs)
+    except Exception as exc:
+        registered = kwargs.get("registered_model_name")
+        doing = "store the model" + (f" or register it as {registered!r}" if registered else "")
+        raise ForecasterError(f"MLflow could not {doing}: {_short(exc)}") from exc
 
 
 # ------------------------------------------------------------------------------------------
@@ -1728,7 +1902,22 @@ class _Outcome:
         return _short(self.errors[0][1], 600) if self.errors else "unknown error"
 
 
-def _warn(outcome: _Outcome, fallback: Path | None, context: str, stacklevel: int = 3) -> None:
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(forecaster.__file__)) + os.sep
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` in the function calling this one that points
+    at the first frame outside the forecaster package: the user's ``fit``, ``tune`` or
+    ``log_fit`` call, however many of forecaster's own frames lie between."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _warn(outcome: _Outcome, fallback: Path | None, context: str) -> None:
     items = list(dict.fromkeys(outcome.not_logged))
     run = f"run {outcome.run_id}" if outcome.run_id else "no run could be created"
     saved = (
@@ -1741,7 +1930,7 @@ def _warn(outcome: _Outcome, fallback: Path | None, context: str, stacklevel: in
         f"MLflow tracking failed ({mask_uri(outcome.tracking_uri)}, {run}): {outcome.summary()}. "
         f"Not logged: {', '.join(items)}. {context}{saved}",
         ForecasterWarning,
-        stacklevel=stacklevel,
+        stacklevel=_user_stacklevel(),
     )
 
 
@@ -1808,7 +1997,9 @@ def _log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
 def _log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
     from mlflow.entities import RunTag
 
-    client.log_batch(run_id, tags=[RunTag(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in tags.items()])
+    items = [RunTag(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in tags.items()]
+    for lo in range(0, len(items), _MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, tags=items[lo : lo + _MAX_PARAMS_PER_BATCH])
 
 
 def _log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
@@ -1875,7 +2066,6 @@ def _log_fit(
     param_prefix: str = "",
     params_as_tags: bool = False,
     context: str = "The fit itself is unaffected.",
-    stacklevel: int = 3,
 ) -> FitLog:
     """Log a fitted estimator into ``outcome.run_id`` (steps that fail are recorded in
     ``outcome``); on any failure keep a local copy and warn once."""
@@ -1952,7 +2142,7 @@ def _log_fit(
             record = _record(estimator, fingerprint, metrics, table)
             log.fallback_path = _save_fallback(outcome, estimator, model_dir, plot_file, record)
             log.not_logged = list(dict.fromkeys(outcome.not_logged))
-            _warn(outcome, log.fallback_path, context, stacklevel + 1)
+            _warn(outcome, log.fallback_path, context)
     _state.last = log
     return log
 
@@ -2011,12 +2201,15 @@ def log_fit(
     estimator : RNNForecaster or RNNRegressor
         Fitted.
     frame : polars.DataFrame, polars.LazyFrame or tuple
-        The training frame (``(X, y)`` for an RNNRegressor).
+        The training frame (``(X, y)`` for an RNNRegressor). Checked before a run is opened
+        against what the estimator records of its training data: the columns and dtypes,
+        the series (``keys_``; also a long enough series the model does not know) and the
+        last time of each (``train_end_``).
     run : mlflow.entities.Run or str, optional
         Run (or run ID) to log into; default the active run, else a new run (in the
         experiment chosen as described in the module docstring) that is ended afterwards.
     backtest : BacktestResult or polars.DataFrame, optional
-        A :class:`~forecaster.evaluation.BacktestResult` (its ``by_step`` and ``aggregate``
+        A :class:`~forecaster.evaluation.backtest.BacktestResult` (its ``by_step`` and ``aggregate``
         tables), or a frame of backtest metrics, one row per (fold, horizon step) or per step:
         numeric columns are metrics; a ``step`` (or ``horizon_step``, ``h``, ``horizon``)
         column gives the step, a ``target`` column the target. Logged as
@@ -2040,9 +2233,10 @@ def log_fit(
         When ``estimator`` is not fitted.
     DataValidationError
         Before anything is logged or written: a ``frame`` that is not the training data (not
-        a polars frame, or without the training columns and dtypes; for an RNNRegressor not
-        ``(X, y)`` of its window shape), a ``backtest`` that is no backtest, a ``plot`` that
-        is not a bool, a ``run`` or ``register_as`` of the wrong type.
+        a polars frame, without the training columns and dtypes, other series or series
+        that end at other times, naming what differs; for an RNNRegressor not ``(X, y)`` of
+        its window shape), a ``backtest`` that is no backtest, a ``plot`` that is not a bool,
+        a ``run`` or ``register_as`` of the wrong type.
     """
     mlflow = _import_mlflow()
     if not hasattr(estimator, "network_") or not hasattr(estimator, "get_params"):
@@ -2115,7 +2309,6 @@ def _log_new_fit(
         plot=plot,
         register_as=register_as,
         context="Nothing else is affected.",
-        stacklevel=4,
     )
 
 
@@ -2221,7 +2414,7 @@ class _FitTracker:
                 "fitted estimator is unaffected. Save it with "
                 "estimator.save(path) or log it with forecaster.tracking.core.log_fit().",
                 ForecasterWarning,
-                stacklevel=3,
+                stacklevel=_user_stacklevel(),
             )
             return None
         finally:
@@ -2250,7 +2443,6 @@ class _FitTracker:
             fingerprint=self.fingerprint,
             fit_seconds=time.perf_counter() - self.started,
             context="Training completed.",
-            stacklevel=5,
         )
 
 
@@ -2273,7 +2465,7 @@ def _fit_tracker(estimator: Any, data: Any) -> _FitTracker | None:
             f"Cannot track this fit with MLflow ({_short(exc)}); training "
             "continues without tracking.",
             ForecasterWarning,
-            stacklevel=4,
+            stacklevel=_user_stacklevel(),
         )
         return None
 
@@ -2469,19 +2661,62 @@ def _best_value(study: Any) -> float | None:
         return None
 
 
-def _study_run(mlflow: Any, client: Any, experiment_id: str, study: Any) -> tuple[str, bool]:
-    """``(run_id, created)`` of the study's parent run, found by study name."""
-    name = study.study_name.replace("'", "\\'")
+_STUDY_TOKEN_ATTR = "forecaster.tracking_token"
+_IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
+
+
+def _study_key(study: Any) -> str:
+    """The key of a study's parent run (tag ``forecaster.study_key``): a digest of a random
+    token the study keeps in its own user attributes (``forecaster.tracking_token``, written
+    by its first :func:`log_study`), its name and its recorded identity (the task and search
+    space :func:`forecaster.tune` records). The token lives where the study lives: a study
+    resumed from its storage finds its run again; an in-memory study, or a study created
+    again under an old name (or in another storage), gets a run of its own."""
+    attrs = study.user_attrs
+    token = attrs.get(_STUDY_TOKEN_ATTR)
+    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{32}", token)):
+        study.set_user_attr(_STUDY_TOKEN_ATTR, secrets.token_hex(16))
+        attrs = study.user_attrs  # read again: another process may have been first
+        token = attrs[_STUDY_TOKEN_ATTR]
+    identity = [attrs.get(name) for name in _IDENTITY_ATTRS]
+    text = json.dumps([token, study.study_name, identity], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _study_run(
+    mlflow: Any, client: Any, experiment_id: str, study: Any, key: str
+) -> tuple[str, bool]:
+    """``(run_id, created)`` of the study's parent run, found by its key (see
+    :func:`_study_key`), never by the study name alone."""
     found = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`forecaster.study` = '{name}'",
+        filter_string=f"tags.`forecaster.study_key` = '{key}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
     if found:
         return found[0].info.run_id, False
-    tags = {"forecaster.study": study.study_name, "forecaster.kind": "study"}
-    return _create_run(mlflow, client, experiment_id, f"study-{study.study_name}", None, tags), True
+    tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
+    tags["forecaster.kind"] = "study"
+    name = f"study-{study.study_name}"
+    return _create_run(mlflow, client, experiment_id, name, None, tags), True
+
+
+def _log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -> None:
+    """The data of this call as params ``data.<n>.*`` (``n`` = 0, 1, ... for each new
+    dataset the study is run on), unless the latest version is the same data. Params never
+    change: a study resumed on newer data adds a version instead of overwriting one."""
+    logged = client.get_run(run_id).data.params
+    versions = sorted(
+        int(match.group(1))
+        for name in logged
+        if (match := re.fullmatch(r"data\.(\d+)\.hash", name)) is not None
+    )
+    if versions and logged[f"data.{versions[-1]}.hash"] == str(fingerprint.get("hash")):
+        return
+    n = versions[-1] + 1 if versions else 0
+    params = _fingerprint_params(fingerprint)
+    _log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})
 
 
 def log_study(
@@ -2492,12 +2727,21 @@ def log_study(
     experiment: str | None = None,
     *,
     register_as: str | None = None,
+    storage: str | None = None,
 ) -> str | None:
     """Create (or update) the parent run of an Optuna study.
 
     Call it before ``study.optimize`` to get the parent run ID for :func:`trial_callback`,
-    and again afterwards with the refitted best estimator. The parent run is found again by
-    the study name (tag ``forecaster.study``), so a resumed study keeps its run.
+    and again afterwards with the refitted best estimator.
+
+    Which run is the study's: the run tagged with the study's key (``forecaster.study_key``),
+    a digest of a random token the study keeps in its user attributes
+    (``forecaster.tracking_token``, written by the first call), its name and its recorded
+    task and search space. The token lives with the study, so a study resumed from its
+    storage (a daily pipeline on newer data) finds its run again, while an in-memory study
+    (``storage=None``), or a study created again under an old name or in another storage,
+    gets a run of its own: two studies never share a parent run because their names are
+    equal.
 
     Parameters
     ----------
@@ -2507,27 +2751,48 @@ def log_study(
     frame : polars.DataFrame or polars.LazyFrame
         The tuning data (its fingerprint is logged).
     best_estimator : fitted estimator, optional
-        The best trial's estimator refitted: logged on the parent run like :func:`log_fit`
-        (its parameters as tags ``best.<name>``, history, metrics, plot and model).
+        The best trial's estimator refitted on ``frame``: logged on the parent run like
+        :func:`log_fit` (its parameters as tags ``best.<name>``, history, metrics, plot and
+        model). ``frame`` must be the data it was fitted on (see :func:`log_fit`).
     experiment : str, optional
         Experiment name; default as described in the module docstring.
     register_as : str, optional
         Register the best model under this name.
+    storage : str, optional
+        Where the study lives, for the tag ``forecaster.study_storage`` (masked by
+        :func:`mask_uri`); :func:`forecaster.tune` passes its storage URL, or "in-memory".
 
     Returns
     -------
     str or None
         The parent run ID (None when tracking failed; a ForecasterWarning says so).
 
+    Raises
+    ------
+    DataValidationError
+        Before anything is logged: ``study`` is no Optuna study, ``estimator`` no
+        estimator, ``frame`` not the data ``best_estimator`` was fitted on, or an argument of
+        the wrong type.
+    NotFittedError
+        When ``best_estimator`` is not fitted.
+
     Notes
     -----
-    The parent run logs the base estimator's params, the dataset fingerprint, the study's
-    direction(s), sampler and pruner (params), trial counts and ``best_value`` (metrics),
-    the best trial's params (tags ``best.<name>`` and ``best_params.json``), and logs any
-    finished trial that has no child run yet (e.g. while the server was down). It is
-    FINISHED once the study has a finished trial, RUNNING before.
+    MLflow params never change, so the parent run's params are what a study never changes:
+    ``study_name`` and ``directions``, plus one version of the data per dataset the study
+    was run on (``data.0.rows``, ``data.0.hash``, ... ``data.1.hash`` after a resume on
+    newer data). What may differ from one call to the next is logged as tags, which show the
+    latest call: the tuned estimator's parameters (``template.<name>``), ``sampler``,
+    ``pruner``, the data fingerprint (``data.rows``, ``data.hash``, ...; also the artifact
+    ``dataset.json``) and ``forecaster.study_storage``. The run also gets trial counts and
+    ``best_value`` (metrics), the best trial's params (tags ``best.<name>`` and
+    ``best_params.json``), and a child run for any finished trial that has none yet (e.g.
+    while the server was down). It is FINISHED once the study has a finished trial, RUNNING
+    before.
     """
-    _check_study_args(study, estimator, best_estimator, experiment, register_as)
+    frame = _check_study_args(
+        study, estimator, frame, best_estimator, experiment, register_as, storage
+    )
     mlflow = _import_mlflow()
     with bounded_requests():
         outcome = _Outcome(mlflow.get_tracking_uri(), None)
@@ -2536,8 +2801,11 @@ def log_study(
         outcome.tracking_uri = mlflow.get_tracking_uri()
         client = outcome.client(mlflow)
         run_id = None
-        if experiment_id is not None:
-            found = outcome.remote("study run", _study_run, mlflow, client, experiment_id, study)
+        key = outcome.local("study run (the study's key)", _study_key, study)
+        if experiment_id is not None and key is not None:
+            found = outcome.remote(
+                "study run", _study_run, mlflow, client, experiment_id, study, key
+            )
             run_id = None if found is None else found[0]
         outcome.run_id = run_id
         fingerprint = outcome.local("dataset fingerprint", _fingerprint_for, estimator, frame)
@@ -2557,17 +2825,25 @@ def log_study(
             )
             return None
         return _log_study_run(
-            study, estimator, frame, best_estimator, register_as,
+            study, estimator, frame, best_estimator, register_as, storage,
             mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
             fingerprint=fingerprint,
         )  # fmt: skip
 
 
 def _check_study_args(
-    study: Any, estimator: Any, best_estimator: Any, experiment: Any, register_as: Any
-) -> None:
-    """Refuse arguments of :func:`log_study` that are not what it needs."""
-    if not all(hasattr(study, a) for a in ("study_name", "get_trials", "directions")):
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any,
+    experiment: Any,
+    register_as: Any,
+    storage: Any,
+) -> Any:
+    """Refuse arguments of :func:`log_study` that are not what it needs; the frame (as
+    :func:`_training_data` returns it when there is a best estimator)."""
+    needed = ("study_name", "get_trials", "directions", "user_attrs", "set_user_attr")
+    if not all(hasattr(study, a) for a in needed):
         raise DataValidationError(
             f"log_study needs an optuna.Study as its first argument, got {type(study).__name__}."
         )
@@ -2576,15 +2852,19 @@ def _check_study_args(
             f"log_study needs the tuned estimator (a forecaster estimator), got "
             f"{type(estimator).__name__}."
         )
-    if best_estimator is not None and not hasattr(best_estimator, "network_"):
+    _check_optional_name("experiment", experiment)
+    _check_optional_name("register_as", register_as)
+    _check_optional_name("storage", storage)
+    if best_estimator is None:
+        return frame
+    if not hasattr(best_estimator, "network_"):
         from forecaster.exceptions import NotFittedError
 
         raise NotFittedError(
             f"best_estimator must be a fitted forecaster estimator (the refitted best trial), "
             f"got an unfitted {type(best_estimator).__name__}."
         )
-    _check_optional_name("experiment", experiment)
-    _check_optional_name("register_as", register_as)
+    return _training_data(best_estimator, frame, "log_study")
 
 
 def _log_study_run(
@@ -2593,6 +2873,7 @@ def _log_study_run(
     frame: Any,
     best_estimator: Any,
     register_as: str | None,
+    storage: str | None,
     *,
     mlflow: Any,
     client: Any,
@@ -2603,16 +2884,20 @@ def _log_study_run(
     """:func:`log_study` once the study's run is known (``outcome.run_id``)."""
     run_id = outcome.run_id
     params = {
-        **_estimator_params(estimator),
         "study_name": study.study_name,
         "directions": ",".join(d.name for d in study.directions),
-        "sampler": type(study.sampler).__name__,
-        "pruner": type(getattr(study, "pruner", None)).__name__,
     }
-    if fingerprint is not None:
-        params.update(_fingerprint_params(fingerprint))
-        outcome.remote("dataset fingerprint", client.log_dict, run_id, fingerprint, "dataset.json")
+    tags = {f"template.{k}": v for k, v in _estimator_params(estimator).items()}
+    tags["sampler"] = type(study.sampler).__name__
+    tags["pruner"] = type(getattr(study, "pruner", None)).__name__
+    if storage is not None:
+        tags["forecaster.study_storage"] = mask_uri(storage)
     outcome.remote("study params", _log_params, client, run_id, params)
+    if fingerprint is not None:
+        tags.update(_fingerprint_params(fingerprint))
+        outcome.remote("dataset fingerprint", client.log_dict, run_id, fingerprint, "dataset.json")
+        outcome.remote("dataset version", _log_data_version, client, run_id, fingerprint)
+    outcome.remote("study tags", _log_tags, client, run_id, tags)
     trials = outcome.local("study trials", study.get_trials, deepcopy=False) or []
     finished = [t for t in trials if t.state.is_finished()]
     counts: dict[str, float] = {"n_trials": float(len(trials))}
@@ -2647,12 +2932,11 @@ def _log_study_run(
             param_prefix="best.",
             params_as_tags=True,
             context="The study itself is unaffected.",
-            stacklevel=4,
         ).run_id
     if finished:
         outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
     if outcome.not_logged:
-        _warn(outcome, None, "The study itself is unaffected.", stacklevel=4)
+        _warn(outcome, None, "The study itself is unaffected.")
     return run_id
 
 

@@ -9,7 +9,7 @@ such a launch ``fit`` of the estimators calls :func:`init_from_env`, which joins
   ``world_size``-th of them (:func:`shard`, equal counts), in batches of
   ``batch_size // world_size``, so that one step of all ranks together sees the same global
   batch as one step of a single process;
-- :func:`forecaster.training.train` wraps the network in
+- :func:`forecaster.training.loop.train` wraps the network in
   :class:`~torch.nn.parallel.DistributedDataParallel` (gradients averaged over ranks) and
   all-reduces the training and validation losses, so early stopping, learning-rate schedules and
   stop requests agree on every rank;

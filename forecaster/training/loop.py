@@ -24,9 +24,10 @@ Faults and scale:
   gradients (the same effective batch). Validation and prediction batches are split
   automatically (their results do not depend on the split beyond float rounding).
 - **Several processes.** Under ``torchrun`` (see :mod:`forecaster.training.distributed`) the
-  network is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and the losses are
-  all-reduced, so every rank takes the same early-stopping decisions; only rank 0 writes
-  checkpoints and shows progress.
+network is
+  wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and the losses are all-reduced,
+  so every rank takes the same early-stopping decisions; only rank 0 writes checkpoints and shows
+  progress.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -42,7 +44,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,15 @@ from torch import Tensor, nn
 
 import forecaster
 from forecaster import _io
+from forecaster._validation import (
+    Flag,
+    Integer,
+    Real,
+    check,
+    check_callbacks,
+    describe_value,
+    resolve_device,
+)
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.training import distributed as distributed
 
@@ -140,34 +151,6 @@ def loss_function(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     if name == "huber":
         return F.huber_loss
     raise DataValidationError(f"loss={name!r} is not supported. Expected one of {LOSSES}.")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; other values are checked.
-
-    Examples
-    --------
-    >>> resolve_device("cpu").type
-    'cpu'
-    """
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
-        raise DataValidationError(f"device must be 'auto', 'cpu' or 'cuda[:n]', got {device!r}.")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise DataValidationError(
-            f"device={device!r} is not a device. Use 'auto', 'cpu' or 'cuda'."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DataValidationError(
-            f"device={device!r} was requested but CUDA is not available here. "
-            "Use device='auto' or 'cpu', or install a CUDA build of torch."
-        )
-    return resolved
 
 
 def _scheduler(
@@ -364,6 +347,28 @@ class TrainingState:
         return safetensors.torch.save(tensors, metadata=metadata)
 
 
+def _json_mapping(value: Any, name: str, *, objects_as_text: bool = False) -> dict[str, Any]:
+    """``value`` (a mapping of JSON values, or None) as a dict; anything a checkpoint cannot
+    store in its JSON metadata (NaN, infinities, non-text keys, and objects unless
+    ``objects_as_text``: then they are stored as their text) raises
+    :class:`DataValidationError` naming ``name`` now, not at the first save."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise DataValidationError(
+            f"{name} must be a dict of JSON values (text, numbers, lists, dicts), got "
+            f"{describe_value(value)}."
+        )
+    try:
+        json.dumps(dict(value), allow_nan=False, default=str if objects_as_text else None)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(
+            f"{name} must hold JSON values only (text keys; finite numbers, text, booleans, "
+            f"None, lists and dicts of them): {exc}. Got {describe_value(dict(value))}."
+        ) from None
+    return dict(value)
+
+
 def _json_normalized(value: Mapping[str, Any]) -> dict[str, Any]:
     """``value`` as it reads back from JSON (tuples become lists; other objects strings)."""
     return json.loads(json.dumps(dict(value), default=str, sort_keys=True))
@@ -378,10 +383,15 @@ def read_checkpoint(path: str | os.PathLike[str], *, max_bytes: int | None = Non
 
     Raises
     ------
+    DataValidationError
+        When ``path`` is no path (None, bytes: :func:`forecaster._io.as_path`) or
+        ``max_bytes`` is not an integer >= 1.
     CheckpointError
         When the file does not exist or is not a readable checkpoint.
     """
-    file = Path(path)
+    file = _io.as_path(path, "path")
+    if max_bytes is not None:
+        max_bytes = Integer(low=1).check("max_bytes", max_bytes)
     try:
         data = _io.read_file_bounded(
             file,
@@ -480,15 +490,20 @@ class Checkpointer:
 
     Parameters
     ----------
-    path : path
-        The checkpoint file (``.safetensors``); its folder is created when needed.
+    path : str or os.PathLike
+        The checkpoint file (``.safetensors``); its folder is created when needed. Checked by
+        :func:`forecaster._io.as_path` (None, bytes, an empty path are refused).
     every : int, default 1
         Write after every ``every``-th epoch, and always when training ends.
     fingerprint : mapping, optional
-        What the run trains on (parameters, a digest of the data, ...; JSON values). It is
-        stored, and :meth:`load` refuses a checkpoint whose fingerprint differs.
+        What the run trains on (parameters, a digest of the data, ...; JSON values, other
+        objects stored as their text). It is stored, and :meth:`load` refuses a checkpoint
+        whose fingerprint differs.
     extra : mapping, optional
-        Caller data stored alongside (e.g. the seed of a fit with ``random_state=None``).
+        Caller data stored alongside (e.g. the seed of a fit with ``random_state=None``):
+        JSON values only. Both mappings are checked here (NaN, infinities, functions are
+        refused with :class:`~forecaster.exceptions.DataValidationError`), not at the first
+        save.
 
     Examples
     --------
@@ -511,12 +526,12 @@ class Checkpointer:
         fingerprint: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise DataValidationError(f"checkpoint_every must be an integer >= 1, got {every!r}.")
-        self.path = Path(path)
-        self.every = every
-        self.fingerprint = _json_normalized(fingerprint or {})
-        self.extra = dict(extra or {})
+        self.path = _io.as_path(path, "path")
+        self.every = check("checkpoint_every", every)
+        self.fingerprint = _json_normalized(
+            _json_mapping(fingerprint, "fingerprint", objects_as_text=True)
+        )
+        self.extra = _json_mapping(extra, "extra")
 
     def due(self, epoch: int, finished: bool) -> bool:
         """Whether the state after ``epoch`` is written."""
@@ -1039,11 +1054,17 @@ def train(
     ----------
     network : torch.nn.Module
         Must provide ``training_loss(x, future, y, loss_fn)`` and ``forward(x, future)``, like
-        :class:`~forecaster.nn.RecurrentNet`; already on ``device``.
-    train_source, val_source : callable
-        ``source(epoch)`` yields ``(x, future, y)`` batches on ``device``. With ``val_source``
-        the validation loss (mean ``loss`` of the forecasts) drives early stopping and the best
-        epoch's weights are restored at the end.
+        :class:`~forecaster.nn.core.RecurrentNet`; already on ``device``.
+    train_source, val_source : callable or list
+        ``source(epoch)`` yields ``(x, future, y)`` batches on ``device`` (``future`` None
+        without future covariates); a list (or tuple) of such batches is used every epoch. A
+        generator is refused (the first epoch would use it up), as is a batch that is no
+        triple of tensors (when it is drawn). With ``val_source`` the validation loss (mean
+        ``loss`` of the forecasts) drives early stopping and the best epoch's weights are
+        restored at the end; a validation loss that is NaN or infinite (NaN in the validation
+        data, or forecasts that overflow) raises :class:`TrainingDivergedError`, and a
+        ``val_source`` that gives no batches a
+        :class:`~forecaster.exceptions.DataValidationError`.
     loss : {"mse", "mae", "huber"}
     lr, weight_decay : float
         AdamW settings.
@@ -1088,8 +1109,14 @@ def train(
 
     Raises
     ------
+    DataValidationError
+        Before the first epoch, for a setting outside its rule (the parameter table of
+        :mod:`forecaster._validation`: ``max_epochs=1.5``, ``loss="l2"``, ``lr <= 0``, a
+        device other than ``"auto"``, ``"cpu"``, ``"cuda[:N]"``, ``"mps"``, callbacks that
+        cannot be called as ``callback(record, network)``, a ``checkpoint`` that is no
+        :class:`Checkpointer`, a ``resume_from`` that is no :class:`TrainingState`).
     TrainingDivergedError
-        When the loss becomes NaN or infinite.
+        When the training or validation loss becomes NaN or infinite.
     GPUOutOfMemoryError
         When a batch does not fit in GPU memory (see ``on_oom``).
     CheckpointError
@@ -1115,12 +1142,34 @@ def train(
     >>> [r.epoch for r in history]
     [1, 2, 3]
     """
-    device = torch.device(device)
+    _check_network(network)
+    train_source = _as_source(train_source, "train_source")
+    val_source = None if val_source is None else _as_source(val_source, "val_source")
+    loss, lr = check("loss", loss), Real(low=0.0, low_open=True).check("lr", lr)
+    weight_decay, max_epochs = check("weight_decay", weight_decay), check("max_epochs", max_epochs)
+    patience, grad_clip = check("patience", patience), check("grad_clip", grad_clip)
+    lr_schedule, on_oom = check("lr_schedule", lr_schedule), check("on_oom", on_oom)
+    steps_per_epoch = Integer(low=0).check("steps_per_epoch", steps_per_epoch)
+    max_time, progress = check("max_time", max_time), check("progress", progress)
+    amp = Flag().check("amp", amp)
+    device = resolve_device(device)
+    callbacks = check_callbacks(callbacks)
+    if not isinstance(description, str):
+        raise DataValidationError(f"description must be text, got {describe_value(description)}.")
+    for name, value, kind in (
+        ("checkpoint", checkpoint, Checkpointer),
+        ("resume_from", resume_from, TrainingState),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise DataValidationError(
+                f"{name} must be a {kind.__name__} or None, got {describe_value(value)}."
+                + (
+                    " Pass Checkpointer(path) to write checkpoints."
+                    if kind is Checkpointer
+                    else " Pass checkpointer.load() or read_checkpoint(path)."
+                )
+            )
     loss_fn = loss_function(loss)
-    if max_epochs < 1:
-        raise DataValidationError(f"max_epochs must be >= 1, got {max_epochs!r}.")
-    if on_oom not in ON_OOM:
-        raise DataValidationError(f"on_oom={on_oom!r} is not supported. Expected one of {ON_OOM}.")
     optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = _scheduler(lr_schedule, optimizer, max_epochs, steps_per_epoch)
     use_amp = amp and device.type == "cuda"
@@ -1194,11 +1243,11 @@ def train(
             for step, (x, future, y) in enumerate(train_source(epoch)):
                 epoch_lr = float(optimizer.param_groups[0]["lr"])
 
-                def check(batch_loss: Tensor, epoch: int = epoch) -> None:
+                def check_finite(batch_loss: Tensor, epoch: int = epoch) -> None:
                     if distributed.any_rank(not bool(torch.isfinite(batch_loss)), device):
                         _diverged(epoch, lr, grad_clip)
 
-                batch_loss = stepper.step(x, future, y, check if step % 50 == 0 else None)
+                batch_loss = stepper.step(x, future, y, check_finite if step % 50 == 0 else None)
                 # OneCycleLR raises when stepped past total_steps (an epoch with more batches
                 # than steps_per_epoch): hold the final learning rate instead.
                 if lr_schedule == "onecycle" and scheduler.last_epoch < scheduler.total_steps:
@@ -1221,18 +1270,9 @@ def train(
             if not math.isfinite(train_loss):
                 _diverged(epoch, lr, grad_clip)
             val_loss = None
-            if val_source is not None and world > 1:
-                val_total, val_count = _loss_sums(network, val_source, loss_fn, device, validation)
-                sums = distributed.all_reduce_sum(
-                    torch.stack(
-                        [val_total.double(), torch.tensor(val_count, device=device).double()]
-                    )
-                )
-                val_count = int(sums[1].item())
-                val_loss = float(sums[0]) / val_count if val_count else math.nan
-            elif val_source is not None:
-                val_loss = evaluate(
-                    network, val_source, loss, device, amp=False, backoff=validation
+            if val_source is not None:
+                val_loss = _validation_loss(
+                    network, val_source, loss_fn, device, validation, epoch, train_loss
                 )
             if scheduler is not None and lr_schedule == "plateau":
                 scheduler.step(val_loss if val_loss is not None else train_loss)
@@ -1297,6 +1337,106 @@ def train(
         network.load_state_dict(best_state)
     network.eval()
     return history
+
+
+def _check_network(network: Any) -> None:
+    """Refuse a ``network`` that :func:`train` cannot train."""
+    if not isinstance(network, nn.Module) or not callable(getattr(network, "training_loss", None)):
+        raise DataValidationError(
+            "network must be a torch.nn.Module with training_loss(x, future, y, loss_fn) and "
+            "forward(x, future), like forecaster.nn.core.RecurrentNet; got "
+            f"{describe_value(network)}."
+        )
+    if not any(True for _ in network.parameters()):
+        raise DataValidationError("network has no parameters to train.")
+
+
+def _as_source(source: Any, name: str) -> BatchSource:
+    """A batch source: a callable ``source(epoch)``, or a list (tuple) of batches used every
+    epoch; each batch is checked to be ``(x, future, y)`` tensors as it is drawn."""
+    if isinstance(source, list | tuple):
+        batches = source
+        return lambda epoch: _checked_batches(batches, name, epoch)
+    if not callable(source):
+        consumed = hasattr(source, "__next__")
+        raise DataValidationError(
+            f"{name} must be a callable source(epoch) that yields (x, future, y) batches, or a "
+            f"list of such batches (the same every epoch), got {describe_value(source)}."
+            + (
+                " A generator or iterator is used up by the first epoch: pass a list, or a "
+                "function that makes a new one per epoch."
+                if consumed
+                else ""
+            )
+        )
+    try:
+        inspect.signature(source).bind(0)
+    except TypeError as exc:
+        raise DataValidationError(
+            f"{name} ({getattr(source, '__qualname__', source)!r}) cannot be called as "
+            f"{name}(epoch): {exc}. Give it one positional parameter, the epoch number."
+        ) from None
+    except ValueError:  # no signature (some builtins): call it and see
+        pass
+    return lambda epoch: _checked_batches(source(epoch), name, epoch)
+
+
+def _checked_batches(batches: Any, name: str, epoch: int) -> Iterator[tuple[Tensor, Any, Tensor]]:
+    """The batches of one epoch, each checked to be a triple of tensors (future may be None)."""
+    try:
+        iterator = iter(batches)
+    except TypeError:
+        raise DataValidationError(
+            f"{name}({epoch}) must give an iterable of (x, future, y) batches, got "
+            f"{describe_value(batches)}."
+        ) from None
+    for i, batch in enumerate(iterator):
+        if isinstance(batch, tuple | list) and len(batch) == 3:
+            x, future, y = batch
+            if (
+                isinstance(x, Tensor)
+                and isinstance(y, Tensor)
+                and (future is None or isinstance(future, Tensor))
+            ):
+                yield x, future, y
+                continue
+        raise DataValidationError(
+            f"Batch {i} of {name} in epoch {epoch} must be a tuple (x, future, y) of tensors "
+            f"(future None without future covariates), got {describe_value(batch)}."
+        )
+
+
+def _validation_loss(
+    network: nn.Module,
+    source: BatchSource,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    device: torch.device,
+    backoff: _Backoff,
+    epoch: int,
+    train_loss: float,
+) -> float:
+    """The mean validation loss of an epoch (all-reduced under torchrun); a source with no
+    batches and a loss that is not finite are errors, not a NaN in the history."""
+    total, count = _loss_sums(network, source, loss_fn, device, backoff)
+    if distributed.world_size() > 1:
+        sums = distributed.all_reduce_sum(
+            torch.stack([total.double(), torch.tensor(count, device=device).double()])
+        )
+        total, count = sums[0], int(sums[1].item())
+    if count == 0:
+        raise DataValidationError(
+            f"val_source gave no batches in epoch {epoch}. Give it validation batches, or pass "
+            "val_source=None to train without validation."
+        )
+    value = float(total) / count
+    if not math.isfinite(value):
+        raise TrainingDivergedError(
+            f"The validation loss became NaN or infinite in epoch {epoch} (training loss "
+            f"{train_loss:.4g}): the validation batches hold NaN or infinite values (check the "
+            "data val_source gives), or the network's forecasts on them are not finite (inputs "
+            "far outside the training data's scale). Clean or rescale the validation data."
+        )
+    return value
 
 
 def _restore(

@@ -46,7 +46,11 @@ Storage, resume and crashes
     against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g.
     a float range for ``hidden_size`` is refused), and what a callable search space returns
     is checked at the first trial: an error there stops the study instead of failing every
-    trial.
+    trial. The same goes for what depends on the data and the metric: the frame is read once
+    as each trial's fit reads it (missing values, the grid), lookbacks the longest series has
+    no training window for are refused, a metric callable must take ``(estimator, frame)``,
+    and a metric that returns no number (None, text, a bool, a tensor of several values)
+    stops the study at its first trial.
 
     A storage that cannot hold a study (an unsupported URL, a missing driver, a file that is
     not a database, a read-only database, a server that refuses the connection, an in-memory
@@ -66,16 +70,19 @@ Several processes and machines
 
 Tracking
     With ``track`` on (by default when MLflow is installed) :func:`tune` uses
-    :mod:`forecaster.tracking`: ``log_study(study, estimator, frame)`` creates (or, for a
-    resumed study, finds again) the study's parent run before the trials;
-    ``trial_callback(parent_run_id, tracking_uri=..., intermediate_key="best_val_loss")`` logs
-    every finished trial as a nested child run, in the process that ran it; trial fits run
-    inside ``tracking.paused()`` (no run of their own); and ``log_study(study, estimator, frame,
-    best_estimator=...)`` logs the summary and the refitted best model on the parent run at the
-    end. Every trial's ``user_attrs`` hold its ``params``, per-epoch ``history``, ``pid`` and
-    ``host``. A tracking failure is a warning and never stops the study (an unreachable server
-    costs one short probe, see :mod:`forecaster.tracking`; one warning at the end says what was
-    not logged and where the best model was kept); hooks that tracking lacks are skipped.
+    :mod:`forecaster.tracking.core`: ``log_study(study, estimator, frame, storage=...)`` creates
+    (or,
+    for a study resumed from its storage, finds again by the key the study keeps; never by its
+    name alone, so an in-memory study always gets its own) the study's parent run before the
+    trials; ``trial_callback(parent_run_id,
+    tracking_uri=..., intermediate_key="best_val_loss")`` logs every finished trial as a nested
+    child run, in the process that ran it; trial fits run inside ``tracking.paused()`` (no run
+    of their own); and ``log_study(study, estimator, frame, best_estimator=...)`` logs the
+    summary and the refitted best model on the parent run at the end. Every trial's
+    ``user_attrs`` hold its ``params``, per-epoch ``history``, ``pid`` and ``host``. A tracking
+    failure is a warning and never stops the study (an unreachable server costs one short
+    probe, see :mod:`forecaster.tracking.core`; one warning at the end says what was not logged and
+    where the best model was kept); hooks that tracking lacks are skipped.
 """
 
 from __future__ import annotations
@@ -513,10 +520,26 @@ def _suggest(trial: Any, name: str, distribution: Any) -> Any:
     raise DataValidationError(f"Unsupported distribution for {name!r}: {distribution!r}.")
 
 
-class _SpaceError(DataValidationError):
+class _StopStudy(DataValidationError):
+    """A mistake every trial would repeat: the study stops at once (the trial that found it is
+    FAIL), instead of failing trial after trial; :func:`tune` raises it as a
+    DataValidationError ending with :attr:`stop_note`."""
+
+    stop_note = "tune stopped at the first trial that hit it."
+
+
+class _SpaceError(_StopStudy):
     """A callable search space returned what no trial can use (an unknown parameter, a task or
-    unit parameter, a value the parameter table refuses): the study stops at once, instead
-    of failing trial after trial."""
+    unit parameter, a value the parameter table refuses)."""
+
+    stop_note = "tune stopped at the first trial that sampled it."
+
+
+class _MetricError(_StopStudy):
+    """A metric callable returned what is no number (None, text, a bool, an array or tensor
+    of several values): it would do so for every trial."""
+
+    stop_note = "tune stopped at the first trial whose metric returned it."
 
 
 def _sample(trial: Any, space: Any, estimator: Any, metric: Any = "val_loss") -> dict[str, Any]:
@@ -652,10 +675,10 @@ def make_storage(
     >>> storage = make_storage(f"sqlite:///{tempfile.mkdtemp()}/studies/optuna.db")
     >>> storage.heartbeat_interval, storage.grace_period
     (10, 60)
-    >>> make_storage("mongodb://db.example/optuna")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    >>> make_storage("mongodb://db.example/optuna")
     Traceback (most recent call last):
     ...
-    StorageError: Cannot use the study storage 'mongodb://db.example/optuna': ...
+    forecaster.tuning.core.StorageError: Cannot use the study storage 'mongodb://...
     """
     optuna = _import_optuna()
     for name, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
@@ -831,6 +854,17 @@ def _storage_url(storage: Any) -> str | None:
     return mask_uri(url) if isinstance(url, str) else None
 
 
+def _storage_label(storage: Any, url: str | None) -> str:
+    """Where a study lives, for the tracking tag ``forecaster.study_storage``: its masked
+    URL, ``"in-memory"``, or the class of another storage object."""
+    if url is not None:
+        return url
+    optuna = _import_optuna()
+    if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
+        return "in-memory"
+    return type(storage).__name__
+
+
 # ------------------------------------------------------------------------------------------
 # dead and stale trials
 # ------------------------------------------------------------------------------------------
@@ -963,6 +997,7 @@ class _Objective:
     overrides: dict[str, Any]
     metric: Any
     sign: float
+    max_lookback: int | None = None  # the longest lookback the data has room for
 
     def __call__(self, trial: Any) -> float:
         optuna = _import_optuna()
@@ -975,7 +1010,7 @@ class _Objective:
         except optuna.TrialPruned:
             trial.set_user_attr("history", reporter.history)
             raise
-        except _SpaceError as exc:  # the space is wrong, not this trial: stop the study
+        except _StopStudy as exc:  # the space or metric is wrong, not this trial: stop
             trial.set_user_attr("error", str(exc))
             raise
         except TrainingDivergedError as exc:  # a bad combination: rank it last, do not retry
@@ -994,6 +1029,7 @@ class _Objective:
     def _run(self, trial: Any, reporter: _PruningReporter) -> float:
         params = _sample(trial, self.space, self.estimator, self.metric)
         trial.set_user_attr("params", params)
+        self._check_template_lookback(params)
         model = clone(self.estimator).set_params(**{**self.overrides, **params})
         with _paused():
             _fit(model, self.data, [reporter])
@@ -1010,18 +1046,43 @@ class _Objective:
             )
         return min(losses)
 
+    def _check_template_lookback(self, params: Mapping[str, Any]) -> None:
+        """A callable space that sets no lookback leaves the template's to every trial: when
+        the data has no room for it, stop (a dict space is checked before any trial)."""
+        lookback = self.estimator.get_params(deep=False).get("lookback")
+        if self.max_lookback is None or "lookback" in params or not _is_int(lookback):
+            return
+        if lookback > self.max_lookback:
+            raise _StopStudy(
+                f"The search_space callable sets no lookback, so every trial fits with the "
+                f"estimator's lookback={lookback}, and the data has room for lookbacks up to "
+                f"{max(self.max_lookback, 0)} (lookback + horizon steps before the validation "
+                f"steps, in the longest series). Set a shorter lookback, or sample one."
+            )
+
 
 def _metric_value(value: Any) -> float:
-    """The value a metric callable returned, as a finite float."""
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
+    """The value a metric callable returned, as a float: a real number (numpy's too), or an
+    array or tensor of one element (``.item()``). Anything else (None, text, a bool, an
+    array or tensor of several values) is a :class:`_MetricError`, which stops the study;
+    NaN or an infinity fails this trial only (a diverged fit may score so)."""
+    got = f"{type(value).__name__} {_short_repr(value)}"
+    if not isinstance(value, numbers.Real | str | bytes) and callable(getattr(value, "item", None)):
+        with contextlib.suppress(Exception):  # a tensor or array of several values: refused
+            value = value.item()
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise DataValidationError(
-            f"The metric callable must return a real number, got {type(value).__name__} {value!r}."
+        raise _MetricError(
+            f"The metric callable must return a real number (the trial's score), got {got}. "
+            "Return a float, e.g. float(score) (one value per fitted model)."
         )
     if not math.isfinite(value):
         raise DataValidationError(f"The metric callable returned {value!r}, not a finite number.")
     return float(value)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = re.sub(r"\s+", " ", repr(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Stopper:
@@ -1305,7 +1366,10 @@ def tune(
     metric : "val_loss" or callable, default "val_loss"
         "val_loss": the lowest validation loss over the epochs (the estimator's ``loss`` on the
         scaled validation windows). A callable ``metric(fitted_estimator, frame) -> float``
-        replaces it (e.g. a backtest score); pruning still uses the validation loss.
+        replaces it (e.g. a backtest score); pruning still uses the validation loss. Its
+        signature is checked before any trial; it may return a real number or a one-element
+        array or tensor (``.item()``); None, text, a bool or several values stop the study at
+        the first trial; NaN or an infinity fails that trial only.
     direction : {"minimize", "maximize"}, default "minimize"
     storage : "default", str, path-like, optuna storage or None, default "default"
         See :func:`make_storage`; None keeps the study in memory (no resume).
@@ -1315,7 +1379,8 @@ def tune(
         same study and a call for another task gets its own. A study records its identity when
         it is created (see the module docs); reusing its name for another task or space is
         refused, naming both; other fixed parameters that differ give a warning. The data is
-        not part of it: a study resumed on newer data (a daily pipeline) keeps its trials.
+        not part of it: a study resumed on newer data (a daily pipeline) keeps its trials, and
+        its MLflow parent run (with the new data as tags and as params ``data.<n>.*``).
     n_workers : int, default 1
         Worker processes on the study (needs a database storage). *Documented*: reduced, with
         a ForecasterWarning, to the CPU cores this process may use
@@ -1359,11 +1424,14 @@ def tune(
         database, a database server that refuses the connection. Nothing is run.
     DataValidationError
         Before any trial runs: unknown parameter names, a bad search space (one that samples
-        the task or the objective's units, or values a parameter does not accept), a template
-        parameter no fit accepts, a frame that is not what the estimator fits on (a pandas
-        frame, missing columns), bad settings, or an existing study of another task, search
-        space or direction. At the first trial: a callable search space that raises or returns
-        what no fit accepts.
+        the task or the objective's units, or values a parameter does not accept, or
+        lookbacks too long for every series of the frame), a template parameter no fit
+        accepts, a frame that is not what the estimator fits on (a pandas frame, missing
+        columns, data fit refuses such as missing values under ``missing="error"``), a metric
+        callable that cannot be called as ``metric(estimator, frame)``, bad settings, or an
+        existing study of another task, search space or direction. At the first trial: a
+        callable search space that raises or returns what no fit accepts, a metric that
+        returns no number.
     ForecasterError
         When no trial completed (the first distinct errors are quoted), or when the storage
         failed during the study (its finished trials are kept).
@@ -1371,11 +1439,12 @@ def tune(
     Notes
     -----
     A trial that fails - its sampled parameters do not suit the data (a
-    :class:`~forecaster.DataValidationError`, e.g. a lookback longer than the series), a torch
-    error or running out of memory in its fit, a metric callable that raises or returns no
-    finite number - is marked FAIL with a readable reason in its ``user_attrs["error"]``; one
-    whose training diverged (NaN loss) is pruned. The study goes on (a process stops after
-    :data:`MAX_CONSECUTIVE_FAILURES` failures in a row). Errors of the storage, and of your
+    :class:`~forecaster.DataValidationError`, e.g. a lookback a callable space sampled that is
+    longer than the series), a torch error or running out of memory in its fit, a metric
+    callable that raises or returns NaN or an infinity - is marked FAIL with a readable
+    reason in its ``user_attrs["error"]``; one whose training diverged (NaN loss) is pruned.
+    The study goes on (a process stops after :data:`MAX_CONSECUTIVE_FAILURES` failures in a
+    row). Errors of the storage, and of your
     ``callbacks``, stop the study. Every trial stores ``params``, the per-epoch ``history``,
     ``pid`` and ``host`` in its ``user_attrs``.
 
@@ -1404,6 +1473,7 @@ def tune(
     if isinstance(frame, pl.LazyFrame) and n_workers > 1:
         frame = frame.collect()
     space = _resolve_space(search_space, estimator, frame, metric)
+    max_lookback = _check_data(estimator, frame, space, default_space=search_space is None)
     pruner_obj = _make_pruner(pruner, params.get("max_epochs"))
     storage_obj = make_storage(storage)
     if n_workers > 1 and (
@@ -1425,9 +1495,9 @@ def tune(
     if random_state is not None and "random_state" in params and params["random_state"] is None:
         overrides["random_state"] = int(random_state)
     sign = -1.0 if direction == "maximize" else 1.0
-    objective = _Objective(estimator, frame, space, overrides, metric, sign)
+    objective = _Objective(estimator, frame, space, overrides, metric, sign, max_lookback)
     tracking = _tracking_module(track)
-    logger = _StudyLogger(tracking, study, estimator, frame)
+    logger = _StudyLogger(tracking, study, estimator, frame, _storage_label(storage_obj, url))
     try:
         with _storage_errors(url, "tuning"):
             _fail_dead_trials(study)
@@ -1442,10 +1512,8 @@ def tune(
             )  # fmt: skip
             try:
                 study = _optimize(study, settings)
-            except _SpaceError as exc:  # shown as what it is: the search space is wrong
-                raise DataValidationError(
-                    f"{exc} tune stopped at the first trial that sampled it."
-                ) from exc.__cause__
+            except _StopStudy as exc:  # shown as what it is: the search space or metric
+                raise DataValidationError(f"{exc} {exc.stop_note}") from exc.__cause__
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if not complete:
                 logger.finish()
@@ -1549,14 +1617,15 @@ class _StudyLogger:
     """The study's MLflow logging through ``forecaster.tracking.core`` (when ``track``): the parent
     run before the trials, a callback per trial, the summary and best model at the end.
 
-    A warning of the first :func:`~forecaster.tracking.log_study` (e.g. an unreachable server)
+    A warning of the first :func:`~forecaster.tracking.core.log_study` (e.g. an unreachable server)
     is held back: the final call retries everything and warns about what is still missing, so
     one warning says it all. Held-back warnings are shown when the final call is not reached.
     """
 
-    def __init__(self, tracking: Any, study: Any, estimator: Any, frame: Any) -> None:
+    def __init__(self, tracking: Any, study: Any, estimator: Any, frame: Any, storage: str) -> None:
         self.tracking = tracking
         self.kwargs = {"study": study, "estimator": estimator, "frame": frame}
+        self.kwargs["storage"] = storage
         self.held: list[warnings.WarningMessage] = []
 
     def start(self) -> list[Any]:
@@ -1679,6 +1748,99 @@ def _check_frame(estimator: Any, frame: Any) -> None:
         )
 
 
+def _check_data(estimator: Any, frame: Any, space: Any, *, default_space: bool) -> int | None:
+    """Before any trial, what every trial's fit would refuse the same way: the frame as fit
+    reads it (missing values under ``missing="error"``, an irregular grid, ...), and
+    lookbacks (those a dict space can sample, or the template's when it samples none) that
+    leave no training window in the longest series. A forecaster only: a regressor's
+    windows are its ``X``. Returns the longest lookback the data has room for (None for a
+    regressor)."""
+    params = estimator.get_params(deep=False)
+    if "lookback" not in params or "horizon" not in params:
+        return None
+    from forecaster.data.core import Panel
+
+    roles = ("target", "time_col", "id_col", "covariates", "future_covariates")
+    columns = {role: params.get(role) for role in roles}
+    for role in ("covariates", "future_covariates"):
+        if not isinstance(space, Mapping) or role in space:
+            columns[role] = None  # the trials choose them
+    with warnings.catch_warnings():  # e.g. dropped single-row series: each fit warns itself
+        warnings.simplefilter("ignore", ForecasterWarning)
+        try:
+            panel = Panel.from_frame(
+                frame, **columns, freq=params.get("freq", "auto"),
+                missing=params.get("missing", "error"),
+            )  # fmt: skip
+        except DataValidationError as exc:
+            raise DataValidationError(
+                f"tune reads the frame as each trial's fit would, and every trial would fail: {exc}"
+            ) from None
+    return _check_lookbacks(params, space, np.asarray(panel.lengths, dtype=np.int64), default_space)
+
+
+def _holdout_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:
+    """The validation steps a forecaster's fit holds out of series of ``lengths`` (as
+    ``RNNForecaster.fit`` does: an int is that many steps, a fraction at least ``horizon``)."""
+    if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Real):
+        return np.zeros_like(lengths)
+    if validation_size == 0:
+        return np.zeros_like(lengths)
+    if isinstance(validation_size, numbers.Integral):
+        return np.full_like(lengths, int(validation_size))
+    steps = np.ceil(lengths * float(validation_size)).astype(np.int64)
+    return np.maximum(steps, horizon)
+
+
+def _check_lookbacks(
+    params: Mapping[str, Any], space: Any, lengths: np.ndarray, default_space: bool
+) -> int:
+    """Refuse lookbacks no series of ``lengths`` has a training window for (a fit needs
+    ``lookback + horizon`` steps before the validation steps it holds out); the longest
+    lookback the data has room for."""
+    if isinstance(space, Mapping) and "lookback" in space:
+        distribution = space["lookback"]
+        choices = getattr(distribution, "choices", None)
+        values = list(choices) if choices is not None else [distribution.low, distribution.high]
+        shown = list(choices) if choices is not None else (distribution.low, distribution.high)
+        where = (
+            f"The default search space (lookback {shown})"
+            if default_space
+            else f"search_space['lookback'] = {shown!r}"
+        )
+    elif isinstance(space, Mapping):
+        values = [params["lookback"]]
+        where = f"lookback={params['lookback']!r} (the estimator's; the space does not sample it)"
+    else:
+        values, where = [], ""  # a callable space: checked at its first trial (_Objective)
+    horizon = int(params["horizon"])
+    vs = params.get("validation_size", 0)
+    if isinstance(space, Mapping) and "validation_size" in space:
+        vs = 0  # sampled: no holdout is the bound that refuses nothing a trial could fit
+    holdout = _holdout_steps(vs, lengths, horizon)
+    room = lengths - holdout - horizon
+    best = int(np.argmax(room)) if len(room) else 0
+    longest = int(room[best]) if len(room) else 0
+    too_long = [v for v in values if _is_int(v) and v > longest]
+    if not too_long:
+        return longest
+    held = f" and the {int(holdout[best])} validation steps fit holds out" if holdout[best] else ""
+    if where.startswith("lookback="):
+        problem = f"{where} is too long for the data"
+    else:
+        problem = f"{where} can sample lookbacks too long for the data ({too_long})"
+    fix = (
+        f"Use lookbacks up to {longest}, a shorter horizon or validation_size, or longer series"
+        if longest >= 1
+        else "No lookback fits: use a shorter horizon or validation_size, or longer series"
+    )
+    raise DataValidationError(
+        f"{problem}: a trial's fit needs a series with lookback + horizon ({horizon}) "
+        f"steps{held}, and the longest series has {int(lengths[best]) if len(lengths) else 0} "
+        f"steps, so lookback can be at most {max(longest, 0)}. {fix}. No trial was run."
+    )
+
+
 def _available_cores() -> int:
     """CPU cores this process may run on (its affinity mask, e.g. a container's share)."""
     try:
@@ -1722,6 +1884,8 @@ def _check_objective(estimator: Any, direction: Any, metric: Any) -> None:
             f"metric={metric!r} is not supported. Use 'val_loss' or a callable "
             "metric(fitted_estimator, frame) -> float."
         )
+    if callable(metric):
+        _check_metric_signature(metric)
     if metric == "val_loss" and direction != "minimize":
         raise DataValidationError("metric='val_loss' is minimized; use direction='minimize'.")
     params = estimator.get_params(deep=False)
@@ -1732,6 +1896,21 @@ def _check_objective(estimator: Any, direction: Any, metric: Any) -> None:
             f"tune selects parameters on the validation split, but {name}=0 disables it. Set "
             f"{name} > 0 (e.g. 0.1), or pass a metric callable that scores the fitted model."
         )
+
+
+def _check_metric_signature(metric: Callable[..., Any]) -> None:
+    """A metric callable must take ``(fitted_estimator, frame)``: otherwise every trial
+    would train and then fail the same way."""
+    try:
+        inspect.signature(metric).bind(None, None)
+    except TypeError as exc:
+        raise DataValidationError(
+            f"The metric {_qualname(metric)} cannot be called as metric(fitted_estimator, "
+            f"frame): {exc}. tune calls it after each trial's fit with the fitted estimator and "
+            "the frame, e.g. metric=lambda model, frame: model.score(frame)."
+        ) from None
+    except ValueError:  # no signature (a builtin): trust it
+        pass
 
 
 def _check_callbacks(callbacks: Any) -> None:
@@ -2076,8 +2255,8 @@ def _tracking_module(track: bool | None) -> Any:
     except ImportError as exc:
         if track:
             warnings.warn(
-                f"track=True, but forecaster.tracking cannot be imported ({exc}); the study is not "
-                "logged to MLflow.",
+                f"track=True, but forecaster.tracking cannot be imported ({exc}); the study is "
+                "not logged to MLflow.",
                 ForecasterWarning,
                 stacklevel=3,
             )

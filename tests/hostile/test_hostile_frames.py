@@ -27,8 +27,8 @@ from forecaster import (
     RNNForecaster,
     make_windows,
 )
-from forecaster.data.core import to_time_point
-from forecaster.evaluation.metrics import evaluate
+from forecaster.data.core import to_time_point, validate_frame
+from forecaster.evaluation.metrics import evaluate, naive
 
 N = 40
 TINY = {
@@ -748,3 +748,173 @@ def test_random_frames_fit_and_predict_or_raise_our_errors(case):
             return
     assert out.columns == ["id", "t", "y"]
     assert out["y"].is_finite().all()
+
+
+# ------------------------------------------------------------------------------------------
+# times beyond the data: calendar anchors, dtype ranges, frames of another frequency
+# ------------------------------------------------------------------------------------------
+
+
+def calendar_ends(freq: str, start: dt.date, n: int = N) -> pl.DataFrame:
+    """Two series on the last day of every month (``1mo``) or quarter (``1q``)."""
+    every = {"1mo": "1mo", "1q": "3mo"}[freq]
+    stop = start + dt.timedelta(days=100 * n)
+    ends = pl.date_range(start, stop, every, eager=True).dt.month_end()[:n]
+    return pl.concat(
+        pl.DataFrame({"id": k, "t": ends, "y": np.sin(np.arange(n) / 3) + i})
+        for i, k in enumerate("ab")
+    )
+
+
+@pytest.mark.parametrize(
+    ("freq", "start", "expected"),
+    [
+        ("1mo", dt.date(2000, 1, 31), ["2003-05-31", "2003-06-30", "2003-07-31"]),
+        ("1mo", dt.date(2000, 4, 30), ["2003-08-31", "2003-09-30", "2003-10-31"]),
+        ("1q", dt.date(2000, 3, 31), ["2010-03-31", "2010-06-30", "2010-09-30"]),
+        ("1q", dt.date(2000, 9, 30), ["2010-09-30", "2010-12-31", "2011-03-31"]),
+    ],
+    ids=["months-from-31", "months-from-30", "quarters-from-31", "quarters-from-30"],
+)
+def test_month_and_quarter_ends_forecast_month_and_quarter_ends(freq, start, expected):
+    frame = calendar_ends(freq, start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        est = model().fit(frame)
+        forecast = est.predict(frame)
+    assert str(est.freq_) == freq
+    days = [dt.date.fromisoformat(d) for d in expected]
+    assert forecast.filter(pl.col("id") == "a")["t"].to_list() == days
+    baseline = naive(frame, 3, target="y", time_col="t", id_col="id")
+    assert baseline.filter(pl.col("id") == "b")["t"].to_list() == days
+
+
+def test_series_on_a_day_other_than_the_month_end_keeps_its_day():
+    # The 30th of every month (the 28th in February): not month-ends, so the 30th again.
+    days = [dt.date(2001, 1, 30), dt.date(2001, 2, 28), dt.date(2001, 3, 30), dt.date(2001, 4, 30)]
+    panel = Panel.from_frame(pl.DataFrame({"t": days, "y": 1.0}), target="y", time_col="t")
+    assert str(panel.freq) == "1mo"
+    expected = [dt.date(2001, 5, 30), dt.date(2001, 6, 30), dt.date(2001, 7, 30)]
+    assert panel.future_times(3).to_list() == expected
+
+
+def test_zoned_month_ends_keep_their_local_time_of_day():
+    zone = "Europe/Paris"
+    ends = [dt.datetime(2024, m, 1, 17) for m in range(1, 7)]
+    frame = pl.DataFrame({"t": ends, "y": 1.0}).with_columns(
+        pl.col("t").dt.month_end().dt.replace_time_zone(zone)
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t")
+    local = panel.future_times(3).dt.replace_time_zone(None).to_list()
+    assert local == [
+        dt.datetime(2024, 7, 31, 17),
+        dt.datetime(2024, 8, 31, 17),
+        dt.datetime(2024, 9, 30, 17),
+    ]
+
+
+def test_a_gap_in_month_end_data_is_filled_with_the_month_end():
+    frame = calendar_ends("1mo", dt.date(2000, 1, 31)).filter(pl.col("t") != dt.date(2000, 4, 30))
+    clean, _ = validate_frame(frame, target="y", time_col="t", id_col="id", missing="ffill")
+    filled = clean.filter(pl.col("id") == "a")["t"].to_list()[:5]
+    assert filled == [dt.date(2000, m, d) for m, d in ((1, 31), (2, 29), (3, 31), (4, 30), (5, 31))]
+
+
+@pytest.mark.parametrize("dtype", [pl.Int128, pl.UInt128])
+def test_128_bit_time_columns_are_refused_at_validation(dtype):
+    frame = hourly().with_columns(pl.int_range(N).over("id").cast(dtype).alias("t"))
+    with pytest.raises(DataValidationError, match=r"got U?Int128\. 128-bit integers"):
+        model().fit(frame)
+
+
+def test_uint64_times_beyond_int64_say_out_of_range_not_far_apart():
+    t = pl.Series([2**63 + i for i in range(20)], dtype=pl.UInt64)
+    frame = pl.DataFrame({"t": t, "y": np.arange(20.0)})
+    with pytest.raises(DataValidationError, match=r"holds times out of range: from 92233") as info:
+        validate_frame(frame, target="y", time_col="t")
+    assert "too far apart" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("times", "dtype", "message"),
+    [
+        (list(range(86, 126)), pl.Int8, r"after the last time 125 .*Int8 \(-128 to 127\)"),
+        ([2**63 - 40 + i for i in range(40)], pl.Int64, r"last time 9223372036854775807"),
+    ],
+    ids=["int8", "int64"],
+)
+def test_forecast_times_beyond_the_time_dtype_are_refused(times, dtype, message):
+    frame = pl.DataFrame({"t": pl.Series(times, dtype=dtype), "y": np.sin(np.arange(40) / 3)})
+    panel = Panel.from_frame(frame, target="y", time_col="t")
+    with pytest.raises(DataValidationError, match=message):
+        panel.future_times(3)
+
+
+@pytest.fixture(scope="module")
+def daily_model() -> RNNForecaster:
+    days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 2, 9), "1d", eager=True)
+    frame = pl.concat(
+        pl.DataFrame({"id": k, "t": days, "y": np.sin(np.arange(N) / 3) + i})
+        for i, k in enumerate("ab")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        return model(missing="ffill").fit(frame)
+
+
+def weekly(n: int = N) -> pl.DataFrame:
+    weeks = pl.date_range(
+        dt.date(2024, 1, 1), dt.date(2024, 1, 1) + dt.timedelta(weeks=n - 1), "1w", eager=True
+    )
+    return pl.concat(
+        pl.DataFrame({"id": k, "t": weeks, "y": np.cos(np.arange(n) / 3) + i})
+        for i, k in enumerate("ab")
+    )
+
+
+@pytest.mark.parametrize("method", ["predict", "score"])
+def test_a_daily_model_refuses_weekly_data_instead_of_resampling_it(daily_model, method):
+    with pytest.raises(DataValidationError, match=r"not sampled every 1d.*closest are 1w apart"):
+        getattr(daily_model, method)(weekly())
+
+
+def test_a_frame_of_the_models_frequency_with_gaps_is_still_filled(daily_model):
+    days = pl.date_range(dt.date(2024, 3, 1), dt.date(2024, 3, 20), "1d", eager=True)
+    frame = pl.DataFrame({"id": "a", "t": days, "y": np.arange(20.0)}).filter(
+        pl.col("t") != dt.date(2024, 3, 10)
+    )
+    forecast = daily_model.predict(frame)
+    assert forecast["t"].to_list() == [dt.date(2024, 3, d) for d in (21, 22, 23)]
+
+
+@pytest.mark.parametrize(
+    ("make", "freq", "message"),
+    [
+        (weekly, "1d", r"closest are 1w apart\), but freq='1d'.*Pass freq='1w'"),
+        (lambda: calendar_ends("1mo", dt.date(2000, 1, 31)), "1d", r"closest are 4w apart"),
+        (lambda: calendar_ends("1q", dt.date(2000, 3, 31)), "1mo", r"closest are 3mo apart"),
+        (lambda: hourly().gather_every(2), "1h", r"closest are 2h apart.*Pass freq='2h'"),
+    ],
+    ids=["weekly-as-daily", "monthly-as-daily", "quarterly-as-monthly", "2h-as-hourly"],
+)
+@pytest.mark.parametrize("missing", ["error", "ffill", "zero"])
+def test_a_declared_freq_finer_than_the_data_is_refused(make, freq, message, missing):
+    with pytest.raises(DataValidationError, match=message):
+        validate_frame(make(), target="y", time_col="t", id_col="id", freq=freq, missing=missing)
+
+
+@pytest.mark.parametrize("name", ["_p", "_s", "_t0", "_n", "__forecaster_p__"])
+def test_id_columns_named_like_internal_columns_fill_gaps(name):
+    frame = hourly().rename({"id": name}).filter(pl.col("t") != dt.datetime(2024, 1, 1, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        est = model(id_col=name, missing="ffill").fit(frame)
+        forecast = est.predict(frame)
+    assert forecast.columns == [name, "t", "y"]
+    assert forecast.height == 6
+
+
+def test_the_reserved_series_column_name_is_refused_by_name():
+    frame = hourly().filter(pl.col("id") == "a").drop("id").rename({"y": "__series__"})
+    with pytest.raises(DataValidationError, match=r"Column name '__series__' is reserved"):
+        validate_frame(frame, target="__series__", time_col="t")

@@ -1,10 +1,13 @@
 """Hostile input to the metrics: frames with duplicates, NaN, bad scales, mismatched keys;
-array metrics given what is not an array of numbers; baselines asked for absurd horizons.
+null, NaN or infinite forecasts; score frames that cannot be pooled or that score other
+points than Naive2's; columns named like temporary columns; array metrics given what is not
+an array of numbers; baselines asked for absurd horizons.
 
 Every frame a metrics function takes goes through one check (``metrics._frame``: a polars
-frame, key and numeric columns, one row per key) and every array through one conversion
-(``metrics._values``). Each case checks our error type and that the message names what is
-wrong, or the documented handling; nothing here writes files.
+frame, key and numeric columns, one row per key), every array through one conversion
+(``metrics._values``), every temporary column gets a name no column of the frames has
+(``metrics.temporary_names``). Each case checks our error type and that the message names
+what is wrong, or the documented handling; nothing here writes files.
 """
 
 from __future__ import annotations
@@ -410,3 +413,262 @@ def test_absurd_horizons_are_refused_before_allocating(baseline, horizon):
 def test_bad_horizons_name_the_parameter(horizon):
     with pytest.raises(DataValidationError, match=r"^horizon must be an integer"):
         M.naive(FULL, horizon, **KW)
+
+
+# ------------------------------------------------------------------------------------------
+# forecasts are the model's output: null, NaN or infinite ones are refused, never skipped
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, math.nan, math.inf, -math.inf], ids=str)
+def test_forecasts_that_are_not_finite_numbers_are_refused(value):
+    forecast = FORECAST.with_columns(
+        y=pl.when(pl.col("id") == "a").then(pl.lit(value, pl.Float64)).otherwise(pl.col("y"))
+    )
+    kind = "Infinite values" if value is not None and math.isinf(value) else "Missing values"
+    with pytest.raises(
+        DataValidationError, match=rf"{kind} .* of the forecast frame[:,] e\.g\. at \('a', 57\)"
+    ):
+        M.evaluate(forecast, FULL, insample=HISTORY, **KW)
+
+
+def test_one_missing_forecast_of_two_targets_is_refused():
+    two = FULL.with_columns(z=pl.col("y") * 2)
+    forecast = M.naive(two.filter(pl.col("t") < 57), 3, **{**KW, "target": ["y", "z"]})
+    forecast = forecast.with_columns(z=pl.when(pl.col("t") == 58).then(None).otherwise("z"))
+    with pytest.raises(DataValidationError, match=r"\{'z': 2\} of the forecast frame"):
+        M.evaluate(forecast, two, **{**KW, "target": ["y", "z"]})
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    missing=st.lists(st.booleans(), min_size=6, max_size=6).filter(lambda m: not all(m)),
+    nan=st.booleans(),
+)
+def test_n_is_the_number_of_points_every_metric_is_the_mean_over(missing, nan):
+    # actual values missing at random (null or NaN): n counts what is scored, and every
+    # metric is the mean over exactly those points
+    hole = math.nan if nan else None
+    actual = (
+        FULL.with_row_index("row")
+        .with_columns(
+            y=pl.when(
+                pl.col("row").is_in(
+                    [57 + i % 3 + 60 * (i // 3) for i, m in enumerate(missing) if m]
+                )
+            )
+            .then(pl.lit(hole, pl.Float64))
+            .otherwise(pl.col("y"))
+        )
+        .drop("row")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        scores = M.evaluate(FORECAST, actual, **KW)
+    joined = FORECAST.join(actual, on=["id", "t"], suffix="_a").filter(
+        pl.col("y_a").is_not_null() & pl.col("y_a").is_not_nan()
+    )
+    for key, group in joined.group_by("id"):
+        row = scores.filter(pl.col("id") == key[0]).row(0, named=True)
+        err = (group["y"] - group["y_a"]).to_numpy()
+        assert row["n"] == group.height
+        assert row["mae"] == pytest.approx(np.abs(err).mean())
+        assert row["mape"] == pytest.approx(
+            100 * np.mean(np.abs(err) / group["y_a"].abs().to_numpy())
+        )
+    assert scores["n"].sum() == 6 - sum(missing)
+
+
+# ------------------------------------------------------------------------------------------
+# aggregate: rows that cannot be pooled
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mae": None}, r"holds null scores in 'mae' \(1 rows, e\.g\. \{'id': 'a'"),
+        ({"smape": None}, r"holds null scores in 'smape'"),
+        ({"n": None}, r"counts of points that are not whole numbers > 0 in 'n'"),
+        ({"n": 0}, r"not whole numbers > 0 in 'n'"),
+        ({"n": -3}, r"not whole numbers > 0 in 'n'"),
+        ({"n": 1.5}, r"not whole numbers > 0 in 'n'"),
+        ({"n": math.nan}, r"not whole numbers > 0 in 'n'"),
+    ],
+    ids=["null mae", "null smape", "null n", "n 0", "n negative", "n 1.5", "n NaN"],
+)
+def test_aggregate_refuses_rows_it_cannot_pool(change, message):
+    ((column, value),) = change.items()
+    scores = SCORES.with_columns(
+        pl.when(pl.col("id") == "a").then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+    )
+    with pytest.raises(DataValidationError, match=rf"The scores frame .*{message}"):
+        M.aggregate(scores)
+    if column != "mae":  # owa reads n, smape and mase
+        with pytest.raises(DataValidationError, match=rf"The naive2_scores frame .*{message}"):
+            M.owa(SCORES, scores)
+
+
+def test_aggregate_keeps_a_nan_score_visible():
+    scores = SCORES.with_columns(mape=pl.when(pl.col("id") == "a").then(math.nan).otherwise("mape"))
+    pooled = M.aggregate(scores)
+    assert math.isnan(pooled["mape"].item()) and math.isfinite(pooled["mae"].item())
+
+
+def test_aggregate_pools_with_weights_n():
+    scores = pl.DataFrame({"id": ["a", "b"], "n": [1, 3], "mae": [4.0, 0.0]})
+    assert M.aggregate(scores)["mae"].item() == 1.0
+
+
+# ------------------------------------------------------------------------------------------
+# owa: the two frames must score the same points
+# ------------------------------------------------------------------------------------------
+
+THREE = pl.concat([FULL, series(ids=("c",)).with_columns(y=pl.col("y") * 3)])
+THREE_HISTORY = THREE.filter(pl.col("t") < 57)
+NAIVE2 = M.evaluate(M.naive2(THREE_HISTORY, 3, m=1, **KW), THREE, insample=THREE_HISTORY, **KW)
+MODEL = M.evaluate(
+    M.naive2(THREE_HISTORY, 3, m=1, **KW).with_columns(pl.col("y") + 0.05),
+    THREE,
+    insample=THREE_HISTORY,
+    **KW,
+)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "message"),
+    [
+        (MODEL, NAIVE2.filter(pl.col("id") != "c"), r"1 rows of scores have no match .*'c'"),
+        (MODEL.filter(pl.col("id") != "c"), NAIVE2, r"1 rows of naive2_scores have no match .*'c'"),
+        (MODEL, NAIVE2.with_columns(n=pl.col("n") * 2), r"pool a different number of points"),
+        (
+            MODEL.drop("id")
+            .group_by("target")
+            .agg(pl.col("n").sum(), pl.col("smape", "mase").mean()),
+            NAIVE2.filter(pl.col("id") != "c")
+            .drop("id")
+            .group_by("target")
+            .agg(pl.col("n").sum(), pl.col("smape", "mase").mean()),
+            r"pool a different number of points",
+        ),
+        (
+            MODEL.with_columns(fold=pl.lit(0)),
+            NAIVE2.with_columns(fold=pl.lit(1)),
+            r"matched on \['id', 'target', 'fold'\]",
+        ),
+    ],
+    ids=["naive2 lacks c", "model lacks c", "other n", "pooled other n", "other fold"],
+)
+def test_owa_refuses_scores_of_other_points(left, right, message):
+    with pytest.raises(DataValidationError, match=message):
+        M.owa(left, right)
+
+
+def test_owa_of_the_same_points_in_another_order_and_id_dtype():
+    expected = M.owa(MODEL, NAIVE2)["owa"].item()
+    shuffled = NAIVE2.reverse().with_columns(pl.col("id").cast(pl.Categorical))
+    assert M.owa(MODEL, shuffled)["owa"].item() == pytest.approx(expected)
+    # a column that only one frame has is not a key (e.g. the model's name)
+    assert M.owa(MODEL.with_columns(model=pl.lit("rnn")), NAIVE2)["owa"].item() == pytest.approx(
+        expected
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# mase_scale refuses what mase refuses; metrics named once
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("insample", "m", "message"),
+    [
+        ([1.0, 2.0, 3.0], 3, r"insample has 3 values, .*needs more than m=3"),
+        ([1.0], 1, r"insample has 1 values"),
+        ([], 1, r"insample has 0 values"),
+        ([1.0, math.nan, 3.0, 4.0], 1, r"holds NaN or infinite values"),
+        ([1.0, math.inf, 3.0], 1, r"holds NaN or infinite values"),
+    ],
+    ids=["m = len", "one value", "empty", "nan", "inf"],
+)
+def test_mase_scale_refuses_what_mase_refuses(insample, m, message):
+    with pytest.raises(DataValidationError, match=message):
+        M.mase_scale(insample, m)
+    with pytest.raises(DataValidationError, match=message):
+        M.mase([1.0], [2.0], insample, m)
+
+
+def test_mase_scale_of_a_constant_series_is_zero_and_mase_refuses_it():
+    assert M.mase_scale([2.0, 2.0, 2.0]) == 0.0
+    with pytest.raises(DataValidationError, match=r"do not change at lag m=1"):
+        M.mase([1.0], [2.0], [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("metrics", [["mae", "mae"], ["smape", "mae", "smape"]], ids=str)
+def test_evaluate_refuses_a_metric_named_twice(metrics):
+    with pytest.raises(
+        DataValidationError, match=r"metrics lists \['(mae|smape)'\] more than once"
+    ):
+        M.evaluate(FORECAST, FULL, metrics=metrics, **KW)
+
+
+# ------------------------------------------------------------------------------------------
+# key and target columns named like forecaster's temporary columns
+# ------------------------------------------------------------------------------------------
+
+TEMPORARY = [
+    "__actual__",
+    "__forecast__",
+    "__mase_scale__",
+    "__error_scale__",
+    "y__actual__",
+    "__series__",
+    "_last",
+    "_k",
+    "n_naive2",
+    "target_1",
+]
+
+
+@pytest.mark.parametrize("role", ["id", "t", "y"])
+@pytest.mark.parametrize("name", TEMPORARY)
+def test_evaluate_and_baselines_with_columns_named_like_temporary_columns(name, role):
+    kw = {"id": {"id_col": name}, "t": {"time_col": name}, "y": {"target": name}}[role]
+    keys = {**KW, **kw}
+    full, history = FULL.rename({role: name}), HISTORY.rename({role: name})
+    scale = pl.DataFrame({keys["id_col"]: ["a", "b"], keys["target"]: [2.0, 4.0]})
+    scores = M.evaluate(
+        M.naive(history, 3, **keys), full, insample=history, scale=scale, by=(), **keys
+    )
+    expected = M.evaluate(
+        FORECAST, FULL, insample=HISTORY, scale=scale.rename({name: role}, strict=False), **KW
+    )
+    assert (
+        scores.rename({name: role} if role == "id" else {})
+        .drop("target")
+        .equals(expected.drop("target"))
+    )
+    assert (
+        M.naive2(history, 3, m=2, **keys)
+        .rename({name: role})
+        .equals(M.naive2(HISTORY, 3, m=2, **KW))
+    )
+    assert M.owa(scores, scores)["owa"].to_list() == [1.0]
+
+
+@pytest.mark.parametrize("name", ["__series__", "__actual__", "_last"])
+def test_a_frame_without_id_whose_extra_column_is_named_like_the_series_column(name):
+    one, one_history = (
+        FULL.filter(pl.col("id") == "a").drop("id"),
+        HISTORY.filter(pl.col("id") == "a").drop("id"),
+    )
+    kw = {"target": "y", "time_col": "t"}
+    plain = M.evaluate(M.naive(one_history, 3, **kw), one, insample=one_history, **kw)
+    extra, extra_history = (
+        one.with_columns(pl.lit(7.0).alias(name)),
+        one_history.with_columns(pl.lit(7.0).alias(name)),
+    )
+    forecast = M.naive(extra_history, 3, **kw)
+    assert forecast.equals(M.naive(one_history, 3, **kw))
+    assert M.evaluate(
+        forecast.with_columns(pl.lit(7.0).alias(name)), extra, insample=extra_history, **kw
+    ).equals(plain)

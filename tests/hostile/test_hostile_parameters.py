@@ -29,6 +29,7 @@ from forecaster import (
     backtest,
 )
 from forecaster._validation import PARAMETERS
+from forecaster.data.core import Frequency
 from forecaster.nn.core import (
     RecurrentNet,
     check_network_config,
@@ -487,3 +488,77 @@ def test_an_allocation_failure_while_training_names_the_parameters(monkeypatch):
     monkeypatch.setattr(estimators, "train", broken)
     with pytest.raises(RuntimeError, match="some other torch error"):
         forecaster().fit(frame())
+
+
+# ------------------------------------------------------------------------------------------
+# freq: one unambiguous grammar
+# ------------------------------------------------------------------------------------------
+
+
+def monthly(n: int = 48) -> pl.DataFrame:
+    months = pl.date_range(
+        dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=31 * n), "1mo", eager=True
+    )[:n]
+    return pl.DataFrame({"id": "a", "time": months, "y": np.sin(np.arange(n) / 4)})
+
+
+@pytest.mark.parametrize("freq", ["1M", "M", "m", "3M", "MS", "1Ms", " 1M "])
+def test_month_or_minute_ambiguity_is_refused_naming_both(freq):
+    started = time.perf_counter()
+    with pytest.raises(DataValidationError, match=r"is ambiguous.*Pass '1mo' for months or '1m'"):
+        forecaster(freq=freq, missing="ffill").fit(monthly())
+    assert time.perf_counter() - started < 5  # refused before any gap is filled
+
+
+@pytest.mark.parametrize(
+    ("freq", "instead"),
+    [("ME", "1mo"), ("QE", "1q"), ("YS", "1y"), ("A", "1y"), ("T", "1m"), ("L", "1ms")],
+)
+def test_pandas_only_aliases_say_what_to_pass(freq, instead):
+    with pytest.raises(DataValidationError, match=rf"is a pandas alias: pass '{instead}'"):
+        forecaster(freq=freq).validate_params()
+
+
+@pytest.mark.parametrize(
+    ("freq", "parsed"),
+    [
+        ("1MO", "1mo"),
+        ("H", "1h"),
+        ("15MIN", "15m"),
+        ("15min", "15m"),
+        ("15m", "15m"),
+        ("B", "1bd"),
+        ("2BD", "2bd"),
+        ("D", "1d"),
+        ("w", "1w"),
+        ("1Q", "1q"),
+        ("y", "1y"),
+        ("ms", "1ms"),
+        ("30S", "30s"),
+        ("10ns", "10ns"),
+        (" 3h ", "3h"),
+        (5, "5i"),
+        ("2I", "2i"),
+    ],
+)
+def test_unambiguous_spellings_are_accepted_in_any_case(freq, parsed):
+    assert str(Frequency.parse(freq)) == parsed
+
+
+@pytest.mark.parametrize("freq", ["fortnightly", "1h30m", "1.5h", "0h", "-1d", "1 h", "h1", ""])
+def test_frequencies_outside_the_grammar_are_refused(freq):
+    with pytest.raises(DataValidationError, match=r"freq"):
+        Frequency.parse(freq)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(alphabet="0123456789 mMsShHdDwWoOqQyYbBiInNuUlLtTeE.-", max_size=6))
+def test_any_freq_text_parses_to_itself_or_is_refused(text):
+    try:
+        freq = Frequency.parse(text)
+    except DataValidationError:
+        return
+    assert Frequency.parse(str(freq)) == freq
+    assert freq.n >= 1
+    if "M" in text and freq.unit in ("m", "ms"):  # a capital M is a minute only in "MIN"
+        assert text.strip().lower().endswith("min")

@@ -10,6 +10,7 @@ import datetime as dt
 import http.server
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -199,6 +200,12 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     monkeypatch.setattr(tracking, "_state", tracking._State())
+    # MLflow caches stores by URI: the relative default URI would reach an earlier test's folder
+    registry = mlflow.tracking._tracking_service.utils._tracking_store_registry
+    registry._get_store_with_resolved_uri.cache_clear()
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    monkeypatch.setattr(SqlAlchemyStore, "_engine_map", {})
     yield tmp_path
     while mlflow.active_run() is not None:
         mlflow.end_run()
@@ -1076,3 +1083,282 @@ def test_the_pyfunc_of_a_date_model_takes_an_iso_cutoff(pyfuncs):
     got = pl.from_pandas(loaded.predict(DATED.to_pandas(), params={"cutoff": "1970-04-10"}))
     expected = model.predict(DATED, cutoff="1970-04-10")
     assert got["y"].to_list() == expected["y"].to_list()
+
+
+# ------------------------------------------------------------------------------------------
+# the study's parent run: keyed on the study itself, never on its name alone
+# ------------------------------------------------------------------------------------------
+
+
+def _longer_frame(steps: int = 140) -> pl.DataFrame:
+    t = np.arange(steps)
+    return pl.DataFrame(
+        {
+            "id": np.repeat(["a", "b"], steps),
+            "time": np.concatenate([t, t]),
+            "y": np.concatenate([np.sin(t / 4), np.cos(t / 5)]).astype(np.float32),
+        }
+    )
+
+
+@pytest.fixture
+def store(isolated, monkeypatch) -> Path:
+    """A tracking store of this test's own (an absolute URI: MLflow caches the store of the
+    relative default URI across working directories)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{isolated / 'mlflow' / 'mlflow.db'}")
+    return isolated
+
+
+def _study_runs() -> dict[str, tuple[object, list[str]]]:
+    """Parent run ID -> (the run, the names of its child runs, sorted)."""
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    parents = [r for r in runs if r.data.tags.get("forecaster.kind") == "study"]
+    return {
+        p.info.run_id: (
+            p,
+            sorted(
+                r.info.run_name
+                for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == p.info.run_id
+            ),
+        )
+        for p in parents
+    }
+
+
+TUNE_TRACKED = dict(
+    n_trials=2, search_space={"hidden_size": [4, 8]}, random_state=0, show_progress=False,
+    track=True, refit=False,
+)  # fmt: skip
+SECOND_STUDY = {
+    "another pruner": ({"pruner": "none"}, FRAME, {}),
+    "new data": ({}, _longer_frame(), {}),
+    "a template without random_state": ({}, FRAME, {"random_state": None}),
+}
+
+
+@pytest.mark.parametrize("case", list(SECOND_STUDY))
+def test_two_in_memory_studies_of_one_name_get_a_parent_run_each(isolated, store, tree_guard, case):
+    """Was: the second in-memory study (same default name) found the first one's parent run:
+    "Changing param values is not allowed ... Not logged: study params", a fallback folder,
+    and its trials added as children of the unrelated run."""
+    guard = tree_guard(isolated)
+    kwargs, frame, overrides = SECOND_STUDY[case]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = tune(tiny_model(), FRAME, storage=None, **TUNE_TRACKED)
+        second = tune(tiny_model(**overrides), frame, storage=None, **{**TUNE_TRACKED, **kwargs})
+    assert first.study_name == second.study_name
+    assert _ours(caught) == []
+    studies = _study_runs()
+    assert len(studies) == 2
+    assert [children for _, children in studies.values()] == [["trial-0", "trial-1"]] * 2
+    assert {run.data.tags["forecaster.study_storage"] for run, _ in studies.values()} == {
+        "in-memory"
+    }
+    assert _fallbacks(isolated) == []
+    guard.assert_unchanged()
+
+
+def test_a_study_resumed_on_newer_data_keeps_its_run_and_versions_the_data(
+    isolated, store, tree_guard
+):
+    """The documented daily case. Was: "Changing param values is not allowed" and
+    ``data.rows`` / ``data.hash`` stayed the first day's."""
+    guard = tree_guard(isolated, allowed=("studies.db",))
+    db = f"sqlite:///{isolated / 'studies.db'}"
+    settings = {**TUNE_TRACKED, "storage": db, "study_name": "daily"}
+    newer = _longer_frame()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tune(tiny_model(), FRAME, **{**settings, "n_trials": 1})
+        tune(tiny_model(random_state=None), newer, **{**settings, "pruner": "none"})
+    assert _ours(caught) == []
+    ((run, children),) = _study_runs().values()
+    assert children == ["trial-0", "trial-1"]
+    params, tags = run.data.params, run.data.tags
+    assert (params["data.0.rows"], params["data.1.rows"]) == ("240", "280")
+    assert params["data.1.hash"] == tracking.dataset_fingerprint(newer, id_col="id")["hash"]
+    assert (tags["data.rows"], tags["data.end"], tags["pruner"]) == ("280", "139", "NopPruner")
+    assert tags["template.random_state"] == "None" and params["study_name"] == "daily"
+    assert tags["forecaster.study_storage"] == db
+    assert _fallbacks(isolated) == []
+    guard.assert_unchanged()
+
+
+def test_log_study_finds_a_study_by_its_key_not_its_name(isolated, store, fitted):
+    """Two studies of one name, and a study created again under an old name, get runs of
+    their own; the same study (also loaded again from its storage) finds its run."""
+    one, other = optuna.create_study(study_name="same"), optuna.create_study(study_name="same")
+    first = tracking.log_study(one, fitted, FRAME)
+    assert tracking.log_study(other, fitted, FRAME) not in (None, first)
+    assert tracking.log_study(one, fitted, FRAME) == first
+    db = f"sqlite:///{isolated / 'studies.db'}"
+    created = tracking.log_study(optuna.create_study(study_name="x", storage=db), fitted, FRAME)
+    loaded = optuna.load_study(study_name="x", storage=db)
+    assert tracking.log_study(loaded, fitted, FRAME) == created
+    optuna.delete_study(study_name="x", storage=db)
+    again = optuna.create_study(study_name="x", storage=db)
+    assert tracking.log_study(again, fitted, FRAME) not in (None, created)
+    assert len(_study_runs()) == 4
+
+
+# ------------------------------------------------------------------------------------------
+# log_fit of other data with the training schema
+# ------------------------------------------------------------------------------------------
+
+OTHER_DATA = {
+    "other series": (
+        lambda: FRAME.with_columns(pl.col("id").replace({"a": "c", "b": "d"})),
+        r"2 of the 2 series the model was trained on are not in it \('a', 'b'\)",
+    ),
+    "a series less": (
+        lambda: FRAME.filter(pl.col("id") == "a"),
+        r"1 of the 2 series the model was trained on are not in it \('b'\)",
+    ),
+    "later data": (
+        lambda: FRAME.with_columns(pl.col("time") + 50),
+        r"2 series end at another time .* \(series 'a' ends at 169 in this frame, at 119 in",
+    ),
+    "a shorter span": (
+        lambda: FRAME.filter(pl.col("time") < 100),
+        "ends at 99 in this frame, at 119 in the training data",
+    ),
+    "an extra series": (
+        lambda: pl.concat([FRAME, FRAME.filter(pl.col("id") == "a").with_columns(id=pl.lit("c"))]),
+        r"1 series with the 16 rows fit needs were not in the training data \('c'\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OTHER_DATA))
+def test_log_fit_of_other_data_with_the_training_columns_is_refused_naming_the_difference(
+    isolated, fitted, tree_guard, case
+):
+    """Was: a run with the params and the OTHER data's fingerprint, then the model failed to
+    log with "The frame is empty (0 rows ...) a header without data rows?" and a fallback
+    folder was written."""
+    guard = tree_guard(isolated, allowed=())
+    make, match = OTHER_DATA[case]
+    with pytest.raises(DataValidationError, match="this frame is other data") as info:
+        tracking.log_fit(fitted, make(), plot=False)
+    assert re.search(match, str(info.value)), str(info.value)
+    assert not (isolated / "mlflow").exists()  # no store, no run, no fallback folder
+    guard.assert_unchanged()
+
+
+def test_log_study_refuses_a_best_estimator_with_other_data(isolated, fitted):
+    with pytest.raises(DataValidationError, match="log_study needs the frame the model was"):
+        tracking.log_study(optuna.create_study(), fitted, _longer_frame(), best_estimator=fitted)
+    assert not (isolated / "mlflow").exists()
+
+
+SAME_DATA = {
+    "a LazyFrame": lambda: FRAME.lazy(),
+    "shuffled rows": lambda: FRAME.sample(fraction=1.0, shuffle=True, seed=1),
+    "a Categorical id": lambda: FRAME.with_columns(pl.col("id").cast(pl.Categorical)),
+    "a float64 target": lambda: FRAME.with_columns(pl.col("y").cast(pl.Float64)),
+    "a short series fit dropped": lambda: pl.concat(
+        [FRAME, FRAME.head(5).with_columns(id=pl.lit("tiny"))]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SAME_DATA))
+def test_the_training_data_in_another_form_is_accepted(fitted, case):
+    frame = SAME_DATA[case]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # the dropped short series
+        model = tiny_model().fit(frame) if case == "a short series fit dropped" else fitted
+    assert tracking._training_data(model, frame, "log_fit") is frame
+
+
+def test_a_model_logging_failure_says_what_failed(isolated, fitted, monkeypatch):
+    """Was: a misleading "The frame is empty ..." for a failure to build the input example."""
+
+    def store_full(**kwargs):
+        raise RuntimeError("artifact store full")
+
+    monkeypatch.setattr(mlflow.models.Model, "log", store_full)
+    with pytest.warns(ForecasterWarning) as caught:
+        log = tracking.log_fit(fitted, FRAME, plot=False)
+    (message,) = _ours(caught)
+    assert "MLflow could not store the model: RuntimeError: artifact store full" in message
+    assert log.not_logged == ["model"] and log.fallback_path is not None
+
+    def broken(estimator, data):
+        raise ValueError("no rows")
+
+    monkeypatch.setattr(tracking, "_input_example", broken)
+    with pytest.warns(ForecasterWarning) as caught:
+        tracking.log_fit(fitted, FRAME, plot=False)
+    (message,) = _ours(caught)
+    assert "Could not build the model's input example (the last lookback=12 rows" in message
+    assert "ValueError: no rows" in message
+
+
+# ------------------------------------------------------------------------------------------
+# mask_uri: a documented list of secret query parameters, and userinfo
+# ------------------------------------------------------------------------------------------
+
+SECRET_PARAMETERS = [
+    "password", "passwd", "pwd", "token", "access_token", "id_token", "refresh_token",
+    "api_key", "apikey", "api-key", "key", "secret", "client_secret", "auth", "authorization",
+    "sig", "signature", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential",
+    "X-Goog-Signature", "X-Goog-Credential", "sas_token", "sas", "session_token",
+]  # fmt: skip
+VALUE = st.text(
+    alphabet=st.characters(exclude_characters="&;#", exclude_categories=("Z", "C")),
+    min_size=1,
+    max_size=24,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(SECRET_PARAMETERS),
+    case=st.sampled_from([str.lower, str.upper, str.title, str]),
+    value=VALUE,
+    first=st.booleans(),
+    separator=st.sampled_from(["?", "#"]),
+    base=st.sampled_from(
+        ["https://mlflow.example:5000/api", "http://mlflow.example/x", "s3://bucket/key.db",
+         "postgresql://me@db.example/runs", "wasbs://c@acct.blob.core.windows.net/p"]
+    ),
+)  # fmt: skip
+def test_property_mask_uri_masks_every_secret_query_parameter(
+    name, case, value, first, separator, base
+):
+    """Was: ``?token=``, ``?api_key=``, ``?access_token=``, ``X-Amz-*`` and SAS signatures came
+    back unmasked (only ``password=`` and userinfo were masked)."""
+    key = case(name)
+    pair = f"{key}={value}"
+    query = f"{pair}&experiment=3" if first else f"experiment=3&{pair}"
+    uri = f"{base}{separator}{query}"
+    masked = tracking.mask_uri(uri)
+    assert masked == uri.replace(pair, f"{key}=***"), masked
+    assert tracking.mask_uri(f"Cannot use {uri} (x)") == f"Cannot use {masked} (x)"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    token=st.text(alphabet=st.characters(categories=("L", "N"), include_characters="-_."),
+                  min_size=1, max_size=40),
+    scheme=st.sampled_from(["http", "https", "HTTPS"]),
+)  # fmt: skip
+def test_property_mask_uri_masks_a_token_as_the_userinfo_of_an_http_uri(token, scheme):
+    uri = f"{scheme}://{token}@mlflow.example:5000/api?experiment=3"
+    assert tracking.mask_uri(uri) == f"{scheme}://***@mlflow.example:5000/api?experiment=3"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://mlflow.example:5000/api?experiment=3&sslmode=require",
+        "sqlite:////srv/mlflow/mlflow.db",
+        "postgresql://mlflow@db.example:5432/runs",
+        "file:///home/me/mlruns",
+    ],
+)
+def test_mask_uri_keeps_what_is_no_secret(uri):
+    assert tracking.mask_uri(uri) == uri

@@ -332,14 +332,103 @@ def test_when_every_trial_fails_tune_raises_our_error_naming_the_first_reasons()
     [
         (lambda est, frame: 1 / 0, "ZeroDivisionError: division by zero"),
         (lambda est, frame: float("nan"), "not a finite number"),
-        (lambda est, frame: None, "must return a real number, got NoneType"),
-        (lambda est, frame: "0.5", "must return a real number, got str"),
+        (lambda est, frame: float("-inf"), "not a finite number"),
     ],
 )
-def test_a_metric_that_fails_or_returns_no_number_fails_its_trial(metric, reason):
+def test_a_metric_that_raises_or_returns_nan_fails_its_trial(metric, reason):
+    """A metric may fail for one trial's model (a diverged fit): that trial FAILs, the study
+    goes on."""
     with pytest.raises(ForecasterError, match="No trial") as info:
         quick(metric=metric)
     assert reason in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------
+# a metric callable: its signature before any trial, its type at the first trial
+# ------------------------------------------------------------------------------------------
+
+
+class _NoFrame:
+    def __call__(self, estimator):
+        return 1.0
+
+
+WRONG_SIGNATURES = {
+    "one argument": lambda estimator: 1.0,
+    "no argument": lambda: 1.0,
+    "three arguments": lambda estimator, frame, folds: 1.0,
+    "keyword-only frame": lambda estimator, *, frame: 1.0,
+    "a callable object of one argument": _NoFrame(),
+    "a builtin of one argument": len,
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG_SIGNATURES))
+def test_a_metric_that_cannot_take_estimator_and_frame_is_refused_before_any_trial(
+    tmp_path, tree_guard, case
+):
+    """Was: ``metric=lambda e: 1.0`` trained ten full trials, then failed "takes 1 positional
+    argument but 2 were given"."""
+    guard = tree_guard(tmp_path)
+    with pytest.raises(
+        DataValidationError, match=r"cannot be called as metric\(fitted_estimator, "
+    ):
+        quick(storage=f"sqlite:///{tmp_path / 'o.db'}", metric=WRONG_SIGNATURES[case])
+    assert not (tmp_path / "o.db").exists()  # before the study existed
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        lambda estimator, frame, extra=1: 1.0,
+        lambda *args: 1.0,
+        lambda estimator, frame=None: 1.0,
+    ],
+    ids=["a default", "varargs", "frame with a default"],
+)
+def test_a_metric_that_can_take_estimator_and_frame_is_accepted(metric):
+    assert quick(metric=metric).best_value == 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (torch.tensor(0.25), 0.25),
+        (torch.tensor([0.25]), 0.25),
+        (np.array([0.25]), 0.25),
+        (np.float32(0.25), 0.25),
+        (np.int64(2), 2.0),
+    ],
+    ids=["0-d tensor", "1-element tensor", "1-element array", "float32", "int64"],
+)
+def test_a_metric_returning_one_number_in_a_tensor_or_array_is_taken_as_a_float(value, expected):
+    result = quick(metric=lambda estimator, frame: value)
+    assert result.best_value == expected and type(result.best_value) is float
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, "got bool True"),
+        (np.bool_(False), "got bool np.False_"),
+        (None, "got NoneType None"),
+        ("0.5", "got str '0.5'"),
+        (torch.tensor([0.25, 0.5]), "got Tensor tensor([0.2500, 0.5000])"),
+        ([0.25], "got list [0.25]"),
+        ({"mae": 0.25}, "got dict"),
+    ],
+    ids=["bool", "numpy bool", "None", "text", "2-element tensor", "list", "dict"],
+)
+def test_a_metric_returning_no_number_stops_the_study_at_its_first_trial(tmp_path, value, shown):
+    """Was: ten identical failed trials (a tensor or a bool burnt them all)."""
+    db = f"sqlite:///{tmp_path / 'o.db'}"
+    with pytest.raises(DataValidationError, match="must return a real number") as info:
+        quick(storage=db, study_name="m", n_trials=5, metric=lambda estimator, frame: value)
+    message = str(info.value)
+    assert shown in message and "stopped at the first trial whose metric" in message
+    study = optuna.load_study(study_name="m", storage=db)
+    assert [t.state.name for t in study.trials] == ["FAIL"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -663,3 +752,76 @@ def test_more_workers_than_cores_is_reduced_with_a_warning(tmp_path, monkeypatch
     with pytest.warns(ForecasterWarning, match="reduced to 1: this process may run on 1 CPU"):
         result = quick(storage=f"sqlite:///{tmp_path / 'o.db'}", n_workers=3, n_trials=2)
     assert {t.user_attrs["pid"] for t in result.study.trials} == {os.getpid()}
+
+
+# ------------------------------------------------------------------------------------------
+# what depends on the data: checked once before any trial
+# ------------------------------------------------------------------------------------------
+
+# FRAME: two series of 120 steps; horizon 4; validation_size 0.1 holds out 12 steps: the
+# longest lookback with a training window is 120 - 12 - 4 = 104.
+TOO_LONG = {
+    "one choice": ({"lookback": [200]}, None, r"search_space\['lookback'\] = \[200\] can sample"),
+    "one choice of two": ({"lookback": [12, 105]}, None, r"too long for the data \(\[105\]\)"),
+    "a range": ({"lookback": (8, 150)}, None, r"= \(8, 150\) can sample lookbacks too long"),
+    "the template's": (SPACE, {"lookback": 105}, r"lookback=105 \(the estimator's; the space"),
+    "the default space": (None, {"horizon": 60}, r"The default search space \(lookback"),
+}
+
+
+@pytest.mark.parametrize("case", list(TOO_LONG))
+def test_lookbacks_too_long_for_every_series_are_refused_before_any_trial(
+    tmp_path, tree_guard, case
+):
+    """Was: ``search_space={"lookback": [100]}`` on 40-step series burnt ten identical trials."""
+    guard = tree_guard(tmp_path)
+    space, overrides, match = TOO_LONG[case]
+    with pytest.raises(DataValidationError, match=match) as info:
+        quick(tiny_model(**(overrides or {})), storage=f"sqlite:///{tmp_path / 'o.db'}",
+              search_space=space)  # fmt: skip
+    message = str(info.value)
+    assert "the longest series has 120 steps" in message and "No trial was run" in message
+    if case != "the default space":
+        assert "lookback can be at most 104" in message
+    assert not (tmp_path / "o.db").exists()
+    guard.assert_unchanged()
+
+
+def test_the_longest_lookback_the_data_has_room_for_is_accepted():
+    assert quick(search_space={"lookback": [104]}).best_params == {"lookback": 104}
+
+
+def test_a_callable_space_that_leaves_a_too_long_lookback_stops_at_its_first_trial(tmp_path):
+    db = f"sqlite:///{tmp_path / 'o.db'}"
+    with pytest.raises(DataValidationError, match="sets no lookback") as info:
+        quick(tiny_model(lookback=105), storage=db, study_name="c", n_trials=5,
+              search_space=lambda trial: {"hidden_size": trial.suggest_int("h", 4, 8)})  # fmt: skip
+    assert "room for lookbacks up to 104" in str(info.value)
+    study = optuna.load_study(study_name="c", storage=db)
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+
+
+BAD_DATA = {
+    "a missing target": (
+        FRAME.with_columns(pl.when(pl.col("time") == 5).then(None).otherwise("y").alias("y")),
+        "Missing values",
+    ),
+    "an infinite target": (
+        FRAME.with_columns(pl.when(pl.col("time") == 5).then(np.inf).otherwise("y").alias("y")),
+        "Infinite values",
+    ),
+    "duplicate rows": (pl.concat([FRAME, FRAME.head(3)]), "duplicate"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_data_every_fit_would_refuse_is_refused_before_any_trial(tmp_path, tree_guard, case):
+    """Was: ten failed trials, then "No trial completed" quoting the same data error."""
+    guard = tree_guard(tmp_path)
+    frame, match = BAD_DATA[case]
+    with pytest.raises(DataValidationError, match=match) as info:
+        tune(tiny_model(), frame, n_trials=3, storage=f"sqlite:///{tmp_path / 'o.db'}",
+             search_space=SPACE, track=False)  # fmt: skip
+    assert str(info.value).startswith("tune reads the frame as each trial's fit would")
+    assert not (tmp_path / "o.db").exists()
+    guard.assert_unchanged()
