@@ -320,18 +320,19 @@ def instrument(monitor: RssMonitor) -> None:
 
     The wrappers only time and sample; they do not change what runs.
     """
-    from forecaster.data import core as data
+    from forecaster.data import panel as data
     from forecaster.data import scaling as scaling
-    from forecaster.estimators import core as estimators
+    from forecaster.estimators import base as estimator_base
+    from forecaster.estimators import forecaster as estimators
     from forecaster.training import loop as training
 
     monitor.wrap(data, "validate_frame", "validate_frame (collect, checks, sort)")
     monitor.wrap(data.Panel, "from_frame", "Panel.from_frame", kind="classmethod")
     monitor.wrap(estimators, "make_windows", "make_windows (window index)")
-    monitor.wrap(estimators, "_holdout_split", "hold-out split (train / val index)")
-    monitor.wrap(estimators, "_rows_before_holdout", "training-span row mask")
+    monitor.wrap(estimators, "holdout_split", "hold-out split (train / val index)")
+    monitor.wrap(estimators, "rows_before_holdout", "training-span row mask")
     monitor.wrap(scaling.PanelScaler, "fit", "PanelScaler.fit")
-    monitor.wrap(estimators, "train", "train (1 epoch + validation pass)")
+    monitor.wrap(estimator_base, "train", "train (1 epoch + validation pass)")
     monitor.wrap(training, "evaluate", "validation pass")
     monitor.wrap(estimators.RNNForecaster, "_scaling_for", "per-series scaling")
     monitor.wrap(estimators.RNNForecaster, "_future_times", "forecast timestamps")
@@ -462,7 +463,7 @@ def worker_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
         rec["predict"] = _repeat(predict, args.repeats, device)
 
         # The floor: the network alone on pre-built scaled inputs, same batching as predict.
-        from forecaster.estimators.core import PREDICT_BATCH
+        from forecaster.estimators.base import PREDICT_BATCH
 
         network = model._network_on(device)
         x = torch.randn(args.series, lookback, 1).to(device)

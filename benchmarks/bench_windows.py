@@ -171,7 +171,7 @@ def build_frame(n_series: int, n_steps: int, n_features: int, seed: int = 0) -> 
 def run_ours(frame: Any, args: argparse.Namespace, out: dict[str, Any]) -> None:
     import numpy as np
 
-    from forecaster.data.core import Panel, validate_frame
+    from forecaster.data import Panel, validate_frame
     from forecaster.data.scaling import PanelScaler
     from forecaster.data.windows import make_windows
 

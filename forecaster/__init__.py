@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from forecaster import datasets
 from forecaster._version import __version__
-from forecaster.data.core import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
+from forecaster.data import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
 from forecaster.data.scaling import SCALING_METHODS, PanelScaler
 from forecaster.data.windows import Batch, Windows, make_windows
-from forecaster.estimators.core import (
+from forecaster.estimators import (
     GRUForecaster,
     LSTMForecaster,
     RNNForecaster,
@@ -40,10 +40,10 @@ from forecaster.exceptions import (
     NotFittedError,
     OwnershipError,
 )
-from forecaster.nn.core import RecurrentNet
-from forecaster.persistence.core import ModelFormatError, load, save
+from forecaster.nn import RecurrentNet
+from forecaster.persistence import ModelFormatError, load, save
 from forecaster.training.loop import TrainingDivergedError
-from forecaster.tuning.core import TuneResult, tune
+from forecaster.tuning import TuneResult, tune
 
 __all__ = [
     "MISSING_POLICIES",

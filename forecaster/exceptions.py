@@ -2,17 +2,35 @@
 
 One small hierarchy so that users can catch everything we raise with ``ForecasterError`` while
 scikit-learn's checks (and ordinary ``except ValueError``) still see a ``ValueError`` for bad input.
+Every error class of the package is defined here (the modules that raise them import them back,
+so ``from forecaster.<module> import SomeError`` keeps working), grouped by the layer that raises
+them: the base, models, training, tracking, tuning, pipelines and the command line.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
+    "CheckpointError",
     "ConcurrentRunError",
     "DataValidationError",
+    "DistributedError",
     "ForecasterError",
     "ForecasterWarning",
+    "GPUOutOfMemoryError",
+    "ModelFormatError",
+    "ModelSaveError",
     "NotFittedError",
+    "OutOfMemoryError",
     "OwnershipError",
+    "SearchSpaceError",
+    "SpecError",
+    "StorageError",
+    "StudyStopError",
+    "TrackingUnavailableError",
+    "TrainingDivergedError",
+    "TrialFailedError",
+    "TuningMetricError",
 ]
 
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
@@ -48,3 +66,111 @@ class NotFittedError(ForecasterError, _SklearnNotFittedError):
 
 class ForecasterWarning(UserWarning):
     """A warning about data or settings that forecaster handled for you (e.g. dropped series)."""
+
+
+# models ------------------------------------------------------------------------------------
+
+
+class ModelFormatError(ForecasterError, ValueError):
+    """A folder is not a (readable) saved forecaster model."""
+
+
+class ModelSaveError(ForecasterError, OSError):
+    """A model cannot be written where it was asked to be (the folder is not writable, a part
+    of the path is a file, the name is too long, the disk is full, ...)."""
+
+
+# training ----------------------------------------------------------------------------------
+
+
+class TrainingDivergedError(ForecasterError, ArithmeticError):
+    """The training loss became NaN or infinite."""
+
+
+class CheckpointError(ForecasterError):
+    """A checkpoint is missing, unreadable, or was written for other data or parameters."""
+
+
+class GPUOutOfMemoryError(ForecasterError, MemoryError):
+    """A batch did not fit in the GPU's memory.
+
+    Attributes
+    ----------
+    batch_size : int
+        Windows in the batch that failed (per process under torchrun).
+    suggested_batch_size : int or None
+        Windows per batch that fit (measured by trying halves in a single process; half of
+        ``batch_size`` under torchrun, where trying would need every rank), or None when not
+        even one window fits.
+    """
+
+    def __init__(self, message: str, batch_size: int, suggested_batch_size: int | None) -> None:
+        super().__init__(message)
+        self.batch_size = batch_size
+        self.suggested_batch_size = suggested_batch_size
+
+
+class OutOfMemoryError(ForecasterError, MemoryError):
+    """Memory ran out while building or training a network, although the estimate passed
+    (another process took the memory meanwhile, or the estimate was too low). The message
+    names the parameters that the memory grows with."""
+
+
+class DistributedError(ForecasterError, RuntimeError):
+    """The process group described by torchrun's environment could not be joined or used."""
+
+
+# tracking ----------------------------------------------------------------------------------
+
+
+class TrackingUnavailableError(ForecasterError, ConnectionError):
+    """The tracking backend cannot be reached (raised by ``forecaster.tracking.configure``;
+    inside a fit or a study it is a warning and the records go to the fallback folder)."""
+
+
+# tuning ------------------------------------------------------------------------------------
+
+
+class StorageError(DataValidationError):
+    """The study storage cannot be used: an unsupported URL, a missing driver, a file that is not
+    a database, a read-only database, a server that refuses the connection. The message names
+    the storage (password masked) and what is supported."""
+
+
+class StudyStopError(DataValidationError):
+    """A mistake every trial of a study would repeat: the study stops at once (the trial that
+    found it is FAIL), instead of failing trial after trial; ``tune`` raises it as a
+    DataValidationError ending with :attr:`stop_note`."""
+
+    stop_note = "tune stopped at the first trial that hit it."
+
+
+class SearchSpaceError(StudyStopError):
+    """A callable search space returned what no trial can use (an unknown parameter, a task or
+    unit parameter, a value the parameter table refuses)."""
+
+    stop_note = "tune stopped at the first trial that sampled it."
+
+
+class TuningMetricError(StudyStopError):
+    """A metric callable returned what is no number (None, text, a bool, an array or tensor
+    of several values): it would do so for every trial."""
+
+    stop_note = "tune stopped at the first trial whose metric returned it."
+
+
+class TrialFailedError(ForecasterError):
+    """A trial's fit or metric failed; the trial is marked FAIL with the reason in its
+    ``user_attrs["error"]`` and the study goes on."""
+
+
+# pipelines and the command line ------------------------------------------------------------
+
+
+class SpecError(ForecasterError, ValueError):
+    """A pipeline spec is missing, unreadable or invalid, or a run's argument does not fit it
+    (exit code 2 in the CLI)."""
+
+
+class ArgumentError(SpecError):
+    """A command-line argument that cannot be used (exit code 2)."""

@@ -75,3 +75,93 @@ def tree_guard():
         return TreeGuard(Path(root), (*allowed, "mlflow", ".pytest_cache", "__pycache__"))
 
     return snapshot
+
+
+# ------------------------------------------------------------------------------------------
+# MLflow and tracking state (tests of tracking, tuning with track=True, tracked pipelines)
+# ------------------------------------------------------------------------------------------
+
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
+def reset_mlflow_state(
+    monkeypatch: pytest.MonkeyPatch, cwd: Path, *, clear: tuple[str, ...] = ()
+) -> None:
+    """Fresh MLflow and forecaster tracking state in the working directory ``cwd``, through
+    public APIs only: the MLflow variables (and ``clear``) removed from the environment
+    (``mlflow.set_tracking_uri`` / ``set_experiment`` write them, so the monkeypatch restores
+    what an earlier test set), ``mlflow.set_tracking_uri(None)`` (forgets a URI set in this
+    process), tracking's own reset and autolog off. No tracking URI is set: a test that reaches
+    a store names an absolute one (MLflow caches its stores by URI, so the relative default URI
+    could reach an earlier test's folder)."""
+    import mlflow
+    from forecaster import tracking
+    from forecaster.tracking import config
+
+    monkeypatch.chdir(cwd)
+    for name in (*MLFLOW_VARIABLES, *clear):
+        monkeypatch.setenv(name, "")  # records the original so that teardown restores it
+        monkeypatch.delenv(name)
+    mlflow.set_tracking_uri(None)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    config.state.reset()
+    tracking.autolog(False)
+
+
+def forget_mlflow_state() -> None:
+    """End what a test left: its active runs, autolog, the tracking URI it set."""
+    import mlflow
+    from forecaster import tracking
+    from forecaster.tracking import config
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    tracking.autolog(False)
+    config.state.reset()
+    mlflow.set_tracking_uri(None)
+
+
+# ------------------------------------------------------------------------------------------
+# pipeline specs (the small spec the pipeline, CLI, output and concurrency tests run)
+# ------------------------------------------------------------------------------------------
+
+MINI_SPEC_SECTIONS: dict[str, dict[str, object]] = {
+    "pipeline": {"name": "mini"},
+    "source": {"path": "data/*.csv", "format": "csv"},
+    "series": {"id": "id", "time": "date", "targets": ["y"]},
+    "model": {"lookback": 4, "horizon": 2, "hidden_size": 4, "max_epochs": 1, "random_state": 0},
+    "evaluation": {"backtest_folds": 0},
+    "tracking": {"enabled": False},
+    "output": {"plot_series": 0},
+}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def mini_spec(**sections: dict[str, object] | str | None) -> str:
+    """The TOML text of the small pipeline spec (:data:`MINI_SPEC_SECTIONS`: two daily series,
+    a tiny network, one epoch, no backtest, no tracking, no plots). Each keyword names a section:
+    a dict adds (or replaces) keys, ``None`` as a key's value drops it; a string is TOML text
+    added at the end of the section as it is; ``None`` drops the section."""
+    merged: dict[str, list[str]] = {}
+    for name in {**MINI_SPEC_SECTIONS, **sections}:
+        keys = dict(MINI_SPEC_SECTIONS.get(name, {}))
+        extra = sections.get(name, {})
+        if name in sections and extra is None:
+            continue
+        if isinstance(extra, dict):
+            keys.update(extra)
+        lines = [f"{key} = {_toml_value(v)}" for key, v in keys.items() if v is not None]
+        merged[name] = lines + ([extra] if isinstance(extra, str) and extra else [])
+    return "".join(
+        f"[{name}]\n" + "".join(f"{line}\n" for line in lines) + "\n"
+        for name, lines in merged.items()
+    )

@@ -7,7 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from forecaster.data.core import Frequency, Panel, infer_frequency, validate_frame
+from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.panel import Panel
+from forecaster.data.validate import validate_frame
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 
@@ -532,7 +534,7 @@ def test_hostile_fuzzed_frames_are_accepted_or_rejected_with_our_error():
 def test_calendar_values_encode_each_cycle_position():
     from datetime import date, datetime
 
-    from forecaster.data.core import calendar_values
+    from forecaster.data.calendar import calendar_values
 
     times = pl.Series([datetime(2024, 1, 1, 0), datetime(2024, 1, 3, 12), datetime(2024, 7, 1, 18)])
     values = calendar_values(times, ["hour", "dayofweek", "month"])
@@ -550,7 +552,7 @@ def test_calendar_values_encode_each_cycle_position():
 
 
 def test_calendar_features_auto_follows_the_frequency():
-    from forecaster.data.core import Frequency, calendar_features
+    from forecaster.data.calendar import calendar_features
 
     dtype = pl.Datetime("us")
     assert calendar_features("auto", Frequency.parse("15m"), dtype) == ("hour", "dayofweek")

@@ -63,3 +63,24 @@ def test_world_size_two_without_a_rendezvous_is_a_clear_error(monkeypatch, no_to
         distributed.init_from_env(torch.device("cpu"))
     assert isinstance(caught.value, ForecasterError)
     assert not distributed.is_distributed()
+
+
+def test_seed_this_rank_leaves_a_single_process_stream_alone(no_torchrun) -> None:
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        expected = torch.rand(3)
+        torch.manual_seed(5)
+        distributed.seed_this_rank()
+        assert torch.equal(torch.rand(3), expected)
+
+
+def test_seed_this_rank_gives_other_ranks_their_own_stream(monkeypatch) -> None:
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        main_stream = torch.rand(3)
+        torch.manual_seed(5)
+        distributed.seed_this_rank()
+        assert torch.initial_seed() == 5 + 7919
+        assert not torch.equal(torch.rand(3), main_stream)

@@ -582,3 +582,118 @@ def test_windows_per_epoch_also_caps_the_validation_windows():
     assert [r["val_loss"] for r in again.history_] == [r["val_loss"] for r in model.history_]
     full = forecaster(windows_per_epoch=None, validation_size=0.3).fit(frame)
     assert full.n_val_windows_ == 3 * (120 - 12 + 1)
+
+
+# ---------------------------------------------------------------- predict from many origins
+
+
+def test_predict_with_a_list_of_cutoffs_equals_one_predict_per_cutoff():
+    frame = seasonal_frame(length=200)
+    model = forecaster(max_epochs=1, covariates="x", head="direct").fit(frame)
+    times = frame["time"].unique().sort()
+    cutoffs = [times[120], times[150], times[-1]]
+    got = model.predict(frame, cutoff=cutoffs)
+    assert got.columns == ["origin", "id", "time", "y"]
+    assert got.height == len(cutoffs) * 3 * 12
+    assert got["origin"].unique(maintain_order=True).to_list() == cutoffs
+    for cutoff in cutoffs:
+        expected = model.predict(frame, cutoff=cutoff)
+        block = got.filter(pl.col("origin") == cutoff).drop("origin")
+        assert block.select("id", "time").equals(expected.select("id", "time"))
+        np.testing.assert_allclose(block["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
+    calendar = forecaster(max_epochs=1, calendar=["hour"], head="direct").fit(frame)
+    early = calendar.predict(frame, cutoff=cutoffs[:2]).filter(pl.col("origin") == cutoffs[0])
+    expected = calendar.predict(frame, cutoff=cutoffs[0])
+    np.testing.assert_allclose(early["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
+    with pytest.raises(DataValidationError, match="next 12 rows"):
+        calendar.predict(frame, cutoff=cutoffs)  # the last horizon's calendar: not in frame
+
+
+def test_predict_with_cutoff_pairs_and_its_refusals():
+    frame = seasonal_frame(length=200)
+    model = forecaster(max_epochs=1).fit(frame)
+    t = frame["time"].unique().sort()
+    pairs = pl.DataFrame({"id": ["s2", "s0", "s2"], "time": [t[100], t[150], t[199]]})
+    got = model.predict(frame, cutoff=pairs)
+    assert got["origin"].unique(maintain_order=True).to_list() == pairs["time"].to_list()
+    assert got["id"].unique(maintain_order=True).to_list() == ["s2", "s0"]
+    last = got.filter(pl.col("origin") == t[199]).drop("origin")
+    expected = model.predict(frame).filter(pl.col("id") == "s2")
+    assert last.select("id", "time").equals(expected.select("id", "time"))
+    np.testing.assert_allclose(last["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
+    with pytest.raises(DataValidationError, match="before the first time"):
+        model.predict(frame, cutoff=[t[0] - dt.timedelta(days=1)])
+    with pytest.raises(DataValidationError, match="does not hold"):
+        model.predict(frame, cutoff=pl.DataFrame({"id": ["nope"], "time": [t[100]]}))
+    with pytest.warns(Warning, match="fewer than lookback"):
+        short = model.predict(frame, cutoff=[t[10], t[100]])
+    assert short["origin"].unique().to_list() == [t[100]]
+
+
+def test_predict_with_a_list_reads_future_covariates_from_the_frame():
+    frame = seasonal_frame(length=200)
+    model = forecaster(max_epochs=1, future_covariates="hour", head="seq2seq").fit(frame)
+    cutoff = frame["time"].unique().sort()[150]
+    got = model.predict(frame, cutoff=[cutoff]).drop("origin")
+    expected = model.predict(frame, cutoff=cutoff, future=frame)
+    np.testing.assert_allclose(got["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
+    with pytest.raises(DataValidationError, match="with a list of"):
+        model.predict(frame, cutoff=[cutoff], future=frame)
+
+
+# ---------------------------------------------------------------- fit callbacks
+
+
+class Recorder:
+    """A fit callback that records its hooks."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_fit_start(self, estimator, data):
+        self.calls.append("start")
+
+    def on_epoch_end(self, record, network):
+        self.calls.append(f"epoch {record.epoch}")
+
+    def on_fit_end(self, estimator):
+        self.calls.append(("end", hasattr(estimator, "network_")))
+
+    def on_fit_error(self, estimator, exc):
+        self.calls.append(("error", type(exc).__name__))
+
+
+def test_fit_calls_the_hooks_of_its_callbacks_and_of_registered_factories():
+    from forecaster.training.callbacks import register_fit_callback, unregister_fit_callback
+
+    mine, registered = Recorder(), Recorder()
+    handle = register_fit_callback(lambda estimator, data: registered)
+    try:
+        forecaster(max_epochs=2).fit(seasonal_frame(length=120), callbacks=[mine])
+    finally:
+        unregister_fit_callback(handle)
+    assert mine.calls == registered.calls == ["start", "epoch 1", "epoch 2", ("end", True)]
+    X = np.random.default_rng(0).normal(size=(32, 6, 1)).astype("float32")
+    regressor = RNNRegressor(hidden_size=4, max_epochs=1, random_state=0)
+    regressor.fit(X, X[:, -1, 0], callbacks=[mine])  # not registered any more
+    assert mine.calls[-3:] == ["start", "epoch 1", ("end", True)]
+    assert registered.calls == ["start", "epoch 1", "epoch 2", ("end", True)]
+
+
+def test_a_failed_fit_calls_on_fit_error_and_keeps_its_own_error():
+    class Stop(Recorder):
+        def on_epoch_end(self, record, network):
+            raise KeyboardInterrupt
+
+        def on_fit_error(self, estimator, exc):
+            super().on_fit_error(estimator, exc)
+            raise RuntimeError("a broken hook")
+
+    stop = Stop()
+    model = forecaster(max_epochs=2)
+    with pytest.raises(KeyboardInterrupt), pytest.warns(Warning, match="on_fit_error"):
+        model.fit(seasonal_frame(length=120), callbacks=[stop])
+    assert stop.calls == ["start", ("error", "KeyboardInterrupt")]
+    assert not hasattr(model, "network_")
+    with pytest.raises(DataValidationError, match=r"callbacks\[1\]"):
+        model.fit(seasonal_frame(length=120), callbacks=[Recorder(), lambda record: None])

@@ -260,7 +260,7 @@ def test_files_and_folders_get_the_users_umask(tmp_path):
 def exchange_kind(request, monkeypatch) -> str:
     """Run a test with renameat2's exchange and with the two-rename fallback."""
     if request.param == "two-renames":
-        monkeypatch.setattr(_io, "_RENAMEAT2", None)
+        monkeypatch.setattr(_io.renaming, "_RENAMEAT2", None)
     return request.param
 
 
@@ -271,7 +271,7 @@ def test_a_file_dropped_between_the_check_and_the_exchange_is_put_back(
     with the old folder to the staging path, is found there, and the old folder goes back."""
     destination = tmp_path / "out"
     _io.publish_directory(staged(destination, {"x": b"1"}), destination, kind="thing")
-    real_exchange = _io._exchange
+    real_exchange = _io.publishing.exchange
     calls: list[int] = []
 
     def user_writes_first(staging: Path, target: Path) -> None:
@@ -280,7 +280,7 @@ def test_a_file_dropped_between_the_check_and_the_exchange_is_put_back(
         calls.append(1)
         real_exchange(staging, target)
 
-    monkeypatch.setattr(_io, "_exchange", user_writes_first)
+    monkeypatch.setattr(_io.publishing, "exchange", user_writes_first)
     with pytest.raises(OwnershipError, match=r"user.txt \(not written by forecaster\).*put back"):
         _io.publish_directory(staged(destination, {"x": b"2"}), destination, kind="thing")
     assert len(calls) == 2  # exchanged, found the file, exchanged back
@@ -294,7 +294,7 @@ def test_an_empty_folder_that_fills_before_the_exchange_is_put_back(
 ):
     destination = tmp_path / "out"
     destination.mkdir()
-    real_exchange = _io._exchange
+    real_exchange = _io.publishing.exchange
     calls: list[int] = []
 
     def user_writes_first(staging: Path, target: Path) -> None:
@@ -303,7 +303,7 @@ def test_an_empty_folder_that_fills_before_the_exchange_is_put_back(
         calls.append(1)
         real_exchange(staging, target)
 
-    monkeypatch.setattr(_io, "_exchange", user_writes_first)
+    monkeypatch.setattr(_io.publishing, "exchange", user_writes_first)
     with pytest.raises(OwnershipError, match="did not write"):
         _io.publish_directory(staged(destination, {"x": b"2"}), destination, kind="thing")
     assert len(calls) == 2
@@ -319,7 +319,7 @@ def test_when_another_publisher_replaced_the_folder_meanwhile_the_users_file_is_
     the error, never deleted."""
     destination = tmp_path / "out"
     _io.publish_directory(staged(destination, {"x": b"1"}), destination, kind="thing")
-    real_exchange = _io._exchange
+    real_exchange = _io.publishing.exchange
     calls: list[int] = []
 
     def race(staging: Path, target: Path) -> None:
@@ -328,13 +328,13 @@ def test_when_another_publisher_replaced_the_folder_meanwhile_the_users_file_is_
             (target / "user.txt").write_text("mine")
             real_exchange(staging, target)
             other = staged(target, {"x": b"3"})
-            _io._unmark(other)  # a third publisher swaps in its version ...
+            _io.publishing._unmark(other)  # a third publisher swaps in its version ...
             real_exchange(other, target)
             shutil.rmtree(other)  # ... and deletes ours after checking it
         else:
             real_exchange(staging, target)
 
-    monkeypatch.setattr(_io, "_exchange", race)
+    monkeypatch.setattr(_io.publishing, "exchange", race)
     with pytest.raises(OwnershipError, match=r"kept at .*\.out\.kept-") as info:
         _io.publish_directory(staged(destination, {"x": b"2"}), destination, kind="thing")
     kept = Path(str(info.value).split("kept at ")[1].rstrip(".)"))
@@ -413,7 +413,7 @@ def no_temporaries(folder: Path) -> bool:
 @pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "link-fallback"])
 def test_write_atomic_with_a_check_replaces_only_what_it_approved(tmp_path, monkeypatch, renameat2):
     if not renameat2:
-        monkeypatch.setattr(_io, "_RENAMEAT2", None)
+        monkeypatch.setattr(_io.renaming, "_RENAMEAT2", None)
     path = tmp_path / "out.bin"
     _io.write_bytes_atomic(path, b"ours 1")
     _io.write_atomic(path, lambda tmp: tmp.write_bytes(b"ours 2"), replace_check=ours_only)
@@ -433,7 +433,7 @@ def test_write_atomic_never_replaces_a_file_that_appeared_after_the_check(
     after it (before the rename): it is not replaced (RENAME_NOREPLACE, or a hard link); it
     is checked in turn and refused."""
     if not renameat2:
-        monkeypatch.setattr(_io, "_RENAMEAT2", None)
+        monkeypatch.setattr(_io.renaming, "_RENAMEAT2", None)
     path = tmp_path / "out.bin"
     checked: list[bool] = []
 
@@ -443,14 +443,14 @@ def test_write_atomic_never_replaces_a_file_that_appeared_after_the_check(
         if when == "during-the-check" and len(checked) == 1:
             file.write_bytes(b"users")
 
-    real_place = _io._place_new_file
+    real_place = _io.atomic._place_new_file
 
     def user_writes_before_the_rename(tmp: Path, target: Path) -> bool:
         if when == "after-the-check" and not target.exists():
             target.write_bytes(b"users")
         return real_place(tmp, target)
 
-    monkeypatch.setattr(_io, "_place_new_file", user_writes_before_the_rename)
+    monkeypatch.setattr(_io.atomic, "_place_new_file", user_writes_before_the_rename)
     with pytest.raises(OwnershipError, match="not ours"):
         _io.write_atomic(path, lambda tmp: tmp.write_bytes(b"ours"), replace_check=check)
     assert checked == [False]  # approved a free path; the file that came is refused
@@ -460,20 +460,20 @@ def test_write_atomic_never_replaces_a_file_that_appeared_after_the_check(
 def test_write_atomic_puts_back_a_file_swapped_in_between_check_and_exchange(tmp_path, monkeypatch):
     path = tmp_path / "out.bin"
     _io.write_bytes_atomic(path, b"ours 1")
-    real_rename2 = _io._rename2
+    real_rename2 = _io.renaming.rename2
     calls: list[int] = []
 
     def user_swaps_first(source: Path, target: Path, flags: int) -> bool:
-        if flags == _io._RENAME_EXCHANGE and not calls:
+        if flags == _io.renaming.RENAME_EXCHANGE and not calls:
             os.unlink(target)
             target.write_bytes(b"users file")  # another inode, other bytes
         calls.append(flags)
         return real_rename2(source, target, flags)
 
-    monkeypatch.setattr(_io, "_rename2", user_swaps_first)
+    monkeypatch.setattr(_io.atomic, "rename2", user_swaps_first)
     with pytest.raises(OwnershipError, match="not ours"):
         _io.write_atomic(path, lambda tmp: tmp.write_bytes(b"ours 2"), replace_check=ours_only)
-    assert calls == [_io._RENAME_EXCHANGE] * 2  # exchanged, saw another file, put it back
+    assert calls == [_io.renaming.RENAME_EXCHANGE] * 2  # exchanged, saw another file, put it back
     assert path.read_bytes() == b"users file" and no_temporaries(tmp_path)
 
 

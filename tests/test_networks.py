@@ -1,4 +1,4 @@
-"""Tests for forecaster.nn.core: shapes, gradients, recurrences, heads, learning, errors."""
+"""Tests for forecaster.nn: shapes, gradients, recurrences, heads, learning, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from forecaster.exceptions import DataValidationError
-from forecaster.nn.core import (
+from forecaster.nn import (
     CELLS,
     HEADS,
     NORMALIZATIONS,
@@ -498,3 +498,21 @@ def test_bad_inputs() -> None:
     # the segment head ignores covariates, so it does not need them
     with pytest.raises(DataValidationError, match="received future=None"):
         make_net(head="segment", n_future=1)(x)
+
+
+def test_the_defaults_table_matches_the_network_signature() -> None:
+    import inspect
+
+    from forecaster.nn.config import DEFAULTS
+
+    parameters = inspect.signature(RecurrentNet.__init__).parameters.values()
+    signature = {p.name: p.default for p in parameters if p.default is not p.empty}
+    assert signature == DEFAULTS
+    assert list(signature) == list(DEFAULTS)  # the order the parameter checks run in
+
+
+def test_every_head_has_one_implementation_behind_the_head_interface() -> None:
+    from forecaster.nn.heads import HEAD_TYPES, Head
+
+    assert set(HEAD_TYPES) == set(HEADS)
+    assert all(isinstance(head, Head) and head.name == name for name, head in HEAD_TYPES.items())

@@ -1,4 +1,4 @@
-"""Tests for forecaster.persistence.core: round trips, fresh-process reloads, the on-disk format,
+"""Tests for forecaster.persistence: round trips, fresh-process reloads, the on-disk format,
 atomic writes, overwrite safety and clear errors for every kind of broken model directory."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import safetensors.torch
 import torch
 
 import forecaster
-import forecaster.persistence.core as persistence
+import forecaster.persistence as persistence
 from forecaster import (
     DataValidationError,
     ForecasterWarning,
@@ -38,7 +38,8 @@ from forecaster import (
     _io,
 )
 from forecaster.exceptions import OwnershipError
-from forecaster.persistence.core import FORMAT, FORMAT_VERSION, ModelSaveError
+from forecaster.persistence import FORMAT, FORMAT_VERSION, ModelSaveError
+from forecaster.persistence.migration import PARAMS_ADDED
 
 N = 96
 REPO = Path(__file__).resolve().parents[1]
@@ -228,6 +229,7 @@ def test_regressor_fitted_on_a_dataframe_keeps_its_feature_names(tmp_path: Path)
         np.testing.assert_array_equal(loaded.predict(frame_x), model.predict(frame_x))
 
 
+@pytest.mark.slow
 def test_fresh_process_predicts_identically(
     fitted: RNNForecaster,
     regressor: RNNRegressor,
@@ -377,11 +379,15 @@ def test_save_and_load_never_pickle(
 
 
 def test_persistence_source_mentions_no_pickle_or_torch_load() -> None:
-    source = Path(persistence.__file__).read_text(encoding="utf-8")
-    code = source.split('"""', 2)[2]  # skip the module docstring, which says "no pickle"
-    assert "import pickle" not in code and "pickle." not in code
-    # safetensors' load / load_file parse tensors only; torch.load would unpickle
-    assert re.search(r"(?<!safetensors\.)\btorch\.load\s*\(", code) is None
+    package = Path(persistence.__file__).parent
+    sources = [*package.glob("*.py"), package.parent / "estimators" / "state.py"]
+    assert len(sources) > 2
+    for path in sources:
+        source = path.read_text(encoding="utf-8")
+        code = source.split('"""', 2)[2]  # skip the module docstring, which says "no pickle"
+        assert "import pickle" not in code and "pickle." not in code, path
+        # safetensors' load / load_file parse tensors only; torch.load would unpickle
+        assert re.search(r"(?<!safetensors\.)\btorch\.load\s*\(", code) is None, path
 
 
 # ------------------------------------------------------------------------------------------
@@ -445,7 +451,7 @@ def test_failed_exchange_rolls_back_to_the_old_model(
     second fails, the first is undone and the error is ours."""
     target = tmp_path / "model"
     fitted.save(str(target))
-    monkeypatch.setattr(_io, "_RENAMEAT2", None)  # no renameat2: the two-rename fallback
+    monkeypatch.setattr(_io.renaming, "_RENAMEAT2", None)  # no renameat2: the two-rename fallback
     real_replace = os.replace
     calls: list[tuple[str, str]] = []
 
@@ -976,7 +982,7 @@ def as_legacy(folder: Path, version: int, drop_params: tuple[str, ...] = ()) -> 
 def test_hostile_format_1_model_is_migrated_with_a_warning(
     fitted: RNNForecaster, frame: pl.DataFrame, model_copy: Path, tmp_path: Path
 ) -> None:
-    added = [p for p in persistence._PARAMS_ADDED if p in fitted.get_params()]
+    added = [p for p in PARAMS_ADDED if p in fitted.get_params()]
     assert added  # the parameters added since format 1 exist on the estimator
     as_legacy(model_copy, 1, drop_params=tuple(added))
     with pytest.warns(
@@ -984,9 +990,7 @@ def test_hostile_format_1_model_is_migrated_with_a_warning(
     ):
         loaded = forecaster.load(model_copy)
     assert loaded.predict(frame).equals(fitted.predict(frame))
-    assert {p: loaded.get_params()[p] for p in added} == {
-        p: persistence._PARAMS_ADDED[p] for p in added
-    }
+    assert {p: loaded.get_params()[p] for p in added} == {p: PARAMS_ADDED[p] for p in added}
     # Saving it again upgrades it: manifest, current version, no warning on load.
     upgraded = loaded.save(tmp_path / "upgraded")
     assert json.loads((upgraded / "config.json").read_text())["format_version"] == FORMAT_VERSION
@@ -1096,6 +1100,32 @@ def test_hostile_format_2_model_from_the_repository_history(tmp_path: Path) -> N
         assert np.array_equal(
             forecaster.load(regressor.save(tmp_path / "r")).predict(X), regressor.predict(X)
         )
+
+
+def test_format_3_models_of_the_code_before_the_restructure_predict_bit_identically(
+    tmp_path: Path,
+) -> None:
+    """tests/fixtures/*_format3 were saved by the last version before the package became layers
+    (commit 95eb8cf: a two-layer GRU seq2seq forecaster with a covariate, a future covariate,
+    an hour-of-day calendar and robust scaling, and a regressor), with their forecasts. They
+    load without a warning and forecast the same bits; saving again gives the same files."""
+    fixtures = REPO / "tests" / "fixtures"
+    frame = pl.read_parquet(fixtures / "model_format3_input.parquet")
+    future = pl.read_parquet(fixtures / "model_format3_future.parquet")
+    expected = pl.read_parquet(fixtures / "model_format3_forecast.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = forecaster.load(fixtures / "model_format3")
+        regressor = forecaster.load(fixtures / "regressor_format3")
+    assert model.predict(frame, future=future).equals(expected)
+    X = np.random.default_rng(0).normal(size=(40, 6, 2)).astype(np.float32)
+    expected_regression = np.load(fixtures / "regressor_format3_prediction.npy")
+    assert np.array_equal(regressor.predict(X[:5]), expected_regression)
+    model.save(tmp_path / "again")
+    for name in ("config.json", "state.safetensors", "weights.safetensors", "keys.parquet"):
+        assert (tmp_path / "again" / name).read_bytes() == (
+            fixtures / "model_format3" / name
+        ).read_bytes(), name
 
 
 # ------------------------------------------------------------------------------------------

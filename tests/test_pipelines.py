@@ -336,3 +336,67 @@ def test_hostile_predict_with_a_tampered_model_exits_2(tmp_path, capsys):
     assert code == 2, err
     assert err.startswith("error: invalid model: ") and "not valid JSON" in err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# tracking as the spec declares it: the run's model logs into the run's own MLflow run
+# ------------------------------------------------------------------------------------------
+
+
+def _tracked_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    spec = csv_project(tmp_path, rows(16))
+    text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 1")
+    spec.write_text(text.replace("enabled = false", 'enabled = true\nexperiment = "tracked"'))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    return spec
+
+
+def _runs(tmp_path: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tracked")
+    return client.search_runs([experiment.experiment_id]) if experiment else []
+
+
+@pytest.mark.slow
+def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    runs = _runs(tmp_path)
+    assert len(runs) == 1, [r.info.run_name for r in runs]  # the backtest's fit logs no run
+    run = runs[0]
+    assert run.info.run_name == "hostile-2024-01-16" and run.info.status == "FINISHED"
+    assert run.data.tags["pipeline"] == "hostile" and run.data.tags["as_of"] == "2024-01-16"
+    assert run.data.params["hidden_size"] == "4"  # the fit logged its parameters into the run
+    assert "pipeline_backtest_mae" in run.data.metrics
+    forecasts = pl.read_parquet(
+        tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
+    )
+    assert forecasts["run_id"].unique().to_list() == [run.info.run_id]
+
+
+@pytest.mark.slow
+def test_a_tracked_spec_logs_the_fit_command_into_its_run(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(tmp_path / "models" / "m"))
+    assert code == 0, err
+    runs = _runs(tmp_path)
+    assert len(runs) == 1 and runs[0].data.params["hidden_size"] == "4"
+
+
+@pytest.mark.slow
+def test_a_tracked_run_with_tune_logs_the_refit_not_the_trials(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("optuna")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    spec.write_text(spec.read_text() + "\n[training]\ntrials = 2\n")
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 0, err
+    runs = _runs(tmp_path)
+    assert len(runs) == 1, [r.info.run_name for r in runs]  # no run per trial
+    assert runs[0].info.run_name == "hostile-2024-01-16" and "hidden_size" in runs[0].data.params

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.data.core import Panel
+from forecaster.data.panel import Panel
 from forecaster.data.scaling import SCALING_METHODS, PanelScaler
 from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError

@@ -27,11 +27,14 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
+from conftest import forget_mlflow_state, reset_mlflow_state
 
 import forecaster
-from forecaster import RNNForecaster, RNNRegressor
+from forecaster import RNNForecaster, RNNRegressor, tracking
 from forecaster.exceptions import ForecasterWarning
-from forecaster.tracking import core as tracking
+from forecaster.tracking import records as tracking_records
+
+pytestmark = pytest.mark.slow  # a real MLflow server, fresh processes
 
 SERVER_START_TIMEOUT = 60.0
 
@@ -102,38 +105,26 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _isolate(monkeypatch: pytest.MonkeyPatch, uri: str, cwd: Path) -> None:
-    """Fresh MLflow and tracking state pointing at ``uri``; undone by the monkeypatch."""
-    import mlflow
-
-    monkeypatch.chdir(cwd)
-    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.setenv(name, "")  # records the original so that teardown restores it
-        monkeypatch.delenv(name)
+    """Fresh MLflow and tracking state pointing at ``uri`` (``reset_mlflow_state``), with the
+    user's own HTTP settings kept by forecaster set for the test proxies (no retries)."""
+    reset_mlflow_state(monkeypatch, cwd)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    # the user's own HTTP settings (kept by forecaster): no retries against the test proxies
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-    monkeypatch.setattr(tracking, "_state", tracking._State())
-    # MLflow caches stores by URI: the relative default URI would reach an earlier test's folder
-    registry = mlflow.tracking._tracking_service.utils._tracking_store_registry
-    registry._get_store_with_resolved_uri.cache_clear()
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    monkeypatch.setattr(SqlAlchemyStore, "_engine_map", {})
+
+_forget = forget_mlflow_state
 
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    """Fresh MLflow and tracking state, in a fresh working directory, no tracking URI."""
-    mlflow = pytest.importorskip("mlflow")
-    _isolate(monkeypatch, "", tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    """Fresh MLflow and tracking state, in a fresh working directory, with a SQLite store of
+    the test's own (an absolute URI: MLflow caches its stores by URI, so the relative default
+    URI would reach an earlier test's folder)."""
+    pytest.importorskip("mlflow")
+    _isolate(monkeypatch, f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}", tmp_path)
     yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    _forget()
 
 
 @pytest.fixture
@@ -172,18 +163,23 @@ def frame() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def logged(server, frame, tmp_path_factory):
-    """One fit inside an active run (through the server), plus a registered copy."""
+    """One fit with a FitLogger inside an active run (through the server), plus a registered
+    copy."""
     import mlflow
 
     with pytest.MonkeyPatch.context() as monkeypatch:
         _isolate(monkeypatch, server, tmp_path_factory.mktemp("logged"))
         model = make_model()
+        logger = tracking.FitLogger()
+        mlflow.set_experiment("active-run")
         with mlflow.start_run() as run:
-            model.fit(frame)
+            model.fit(frame, callbacks=[logger])
             first = tracking.last_fit()
-            nested = make_model(hidden_size=4).fit(frame)  # a second fit in the same run
+            # a second fit in the same run, with the same logger
+            nested = make_model(hidden_size=4).fit(frame, callbacks=[logger])
             second = tracking.last_fit()
         registered = tracking.log_fit(model, frame, plot=False, register_as="forecaster-test")
+        _forget()
     return {
         "model": model,
         "run_id": run.info.run_id,
@@ -326,9 +322,30 @@ def test_autolog_starts_a_run_per_fit_and_can_be_switched_off(tracked, frame):
 
     with tracking.paused():
         make_model(max_epochs=1).fit(frame)
-    tracking.autolog(False)
+        make_model(max_epochs=1).fit(frame, callbacks=[tracking.FitLogger()])
+    assert tracking.autolog_enabled()
+    tracking.autolog(disable=True)
+    assert not tracking.autolog_enabled()
     make_model(max_epochs=1).fit(frame)
-    assert tracking.last_fit() is log  # neither fit was logged
+    assert tracking.last_fit() is log  # none of these fits was logged
+
+
+def test_a_fit_inside_an_active_run_logs_only_when_asked(tracked, frame):
+    """Tracking is explicit: an active run alone no longer makes a fit log (it did before:
+    the fit looked for one); a FitLogger (or autolog) does."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment("explicit")
+    with mlflow.start_run() as run:
+        make_model(max_epochs=1).fit(frame)
+    assert tracking.last_fit() is None
+    client = MlflowClient(tracked)
+    assert client.get_run(run.info.run_id).data.params == {}
+    with mlflow.start_run() as run:
+        make_model(max_epochs=1).fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    assert tracking.last_fit().run_id == run.info.run_id
+    assert client.get_run(run.info.run_id).data.params["max_epochs"] == "1"
 
 
 def test_forecasters_default_http_limits_log_everything_to_a_live_server(
@@ -410,8 +427,8 @@ def test_backtest_result_by_step_and_pooled_aggregate():
         by_step=by_step,
         aggregate=pl.DataFrame({"target": ["a", "b"], "n": [20, 20], "mae": [1.4, 3.6]}),
     )
-    table, overall = tracking._backtest_tables(result)
-    assert tracking._backtest_metrics(table, overall) == [
+    table, overall = tracking_records.backtest_tables(result)
+    assert tracking_records.backtest_metrics(table, overall) == [
         ("backtest_a_mae", 1.0, 1),
         ("backtest_a_mae", 2.0, 2),
         ("backtest_b_mae", 3.0, 1),
@@ -419,7 +436,7 @@ def test_backtest_result_by_step_and_pooled_aggregate():
         ("backtest_a_mae_overall", 1.4, 0),
         ("backtest_b_mae_overall", 3.6, 0),
     ]
-    single = tracking._backtest_metrics(by_step.filter(pl.col("target") == "a"))
+    single = tracking_records.backtest_metrics(by_step.filter(pl.col("target") == "a"))
     assert single == [
         ("backtest_mae", 1.0, 1),
         ("backtest_mae", 2.0, 2),
@@ -433,8 +450,10 @@ def test_regressor_fit_is_logged_and_its_pyfunc_takes_arrays(tracked):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 8, 2)).astype(np.float32)
     y = X[:, -1, 0]
+    mlflow.set_experiment("regressor")
     with mlflow.start_run():
-        model = RNNRegressor(hidden_size=4, max_epochs=2, random_state=0).fit(X, y)
+        model = RNNRegressor(hidden_size=4, max_epochs=2, random_state=0)
+        model.fit(X, y, callbacks=[tracking.FitLogger()])
     log = tracking.last_fit()
     assert log.not_logged == [] and log.model_uri is not None
     run = mlflow.MlflowClient(tracked).get_run(log.run_id)
@@ -618,18 +637,40 @@ def test_default_tracking_uri_honours_the_environment(monkeypatch):
     assert tracking.default_tracking_uri() == "http://tracking.example:5000"
 
 
-def test_configure_defaults_to_a_local_sqlite_store(isolated, tmp_path):
-    import mlflow
+def test_configure_defaults_to_a_local_sqlite_store(tmp_path):
+    """In a fresh interpreter: MLflow caches its stores by URI, so in this process the
+    relative default URI could reach an earlier test's folder."""
+    pytest.importorskip("mlflow")
+    script = textwrap.dedent(
+        """
+        import json
+        import mlflow
+        from forecaster import tracking
+        from forecaster.tracking import resilience
 
-    target = tracking.configure(fallback_dir=tmp_path / "kept")
-    assert tracking._fallback_root() == tmp_path / "kept"
-    assert target.tracking_uri == "sqlite:///mlflow/mlflow.db"
+        target = tracking.configure(fallback_dir="kept")
+        experiment = mlflow.MlflowClient().get_experiment(target.experiment_id)
+        print(json.dumps({
+            "target": [target.tracking_uri, target.experiment_name, target.artifact_location],
+            "fallback_root": str(resilience.fallback_root()),
+            "experiment_location": experiment.artifact_location,
+            "mlflow_uri": mlflow.get_tracking_uri(),
+        }))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    location = (tmp_path / "mlflow/artifacts/forecaster").as_uri()
+    assert got["target"] == ["sqlite:///mlflow/mlflow.db", "forecaster", location]
+    assert got["fallback_root"] == "kept"
     assert (tmp_path / "mlflow" / "mlflow.db").is_file()
-    assert target.experiment_name == "forecaster"
-    assert target.artifact_location == (tmp_path / "mlflow/artifacts/forecaster").as_uri()
-    experiment = mlflow.MlflowClient().get_experiment(target.experiment_id)
-    assert experiment.artifact_location == target.artifact_location
-    assert mlflow.get_tracking_uri() == target.tracking_uri
+    assert got["experiment_location"] == location
+    assert got["mlflow_uri"] == "sqlite:///mlflow/mlflow.db"
 
 
 def test_dataset_fingerprint():
@@ -655,7 +696,9 @@ def test_dataset_fingerprint():
 
 def test_without_mlflow_fit_works_and_tracking_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # "import mlflow" raises ImportError
-    monkeypatch.setattr(tracking, "_PYFUNC_CLASS", None)
+    from forecaster.tracking import pyfunc
+
+    monkeypatch.setattr(pyfunc, "_PYFUNC_CLASS", None)
     for call in (tracking.autolog, tracking.configure, lambda: tracking.ForecasterPyfunc):
         with pytest.raises(ImportError, match=r'pip install "forecaster\[track\]"'):
             call()

@@ -23,9 +23,10 @@ import torch
 from torch import Tensor, nn
 
 import forecaster
+import forecaster.training.forward as forward
 import forecaster.training.loop as training
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
-from forecaster.nn.core import RecurrentNet
+from forecaster.nn import RecurrentNet
 from forecaster.training.loop import (
     LOSSES,
     LR_SCHEDULES,
@@ -223,7 +224,7 @@ def test_cosine_with_one_epoch_records_the_lr_it_trained_with() -> None:
 
 
 def test_plateau_schedule_halves_the_lr_when_validation_stalls(monkeypatch) -> None:
-    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: 1.0)
+    monkeypatch.setattr(forward, "validation_loss", lambda *args, **kwargs: 1.0)
     x, y = learnable_data(32)
     history = train(
         make_net(),
@@ -307,7 +308,7 @@ def snapshotter() -> tuple[dict[int, dict[str, Tensor]], Callable[[EpochRecord, 
 
 def test_early_stopping_on_scripted_val_losses_restores_the_best_epoch(monkeypatch) -> None:
     scripted = iter([1.0, 0.5, 0.7, 0.6, 0.9, 0.1, 0.1])
-    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: next(scripted))
+    monkeypatch.setattr(forward, "validation_loss", lambda *args, **kwargs: next(scripted))
     snapshots, callback = snapshotter()
     x, y = learnable_data(32)
     net = make_net()
@@ -354,7 +355,7 @@ def test_early_stopping_on_noisy_targets_restores_the_best_weights() -> None:
 
 def test_patience_none_never_stops_early_but_keeps_the_best(monkeypatch) -> None:
     scripted = iter([1.0, 0.2, 0.5, 0.6, 0.7, 0.8])
-    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: next(scripted))
+    monkeypatch.setattr(forward, "validation_loss", lambda *args, **kwargs: next(scripted))
     snapshots, callback = snapshotter()
     x, y = learnable_data(32)
     net = make_net()
@@ -474,7 +475,7 @@ def test_stop_training_stops_early_and_other_callbacks_still_run() -> None:
 
 def test_stop_training_keeps_the_best_weights(monkeypatch) -> None:
     scripted = iter([0.5, 0.1, 0.9])
-    monkeypatch.setattr(training, "_validation_loss", lambda *args, **kwargs: next(scripted))
+    monkeypatch.setattr(forward, "validation_loss", lambda *args, **kwargs: next(scripted))
     snapshots, snapshot = snapshotter()
 
     def stop_at_three(record: EpochRecord, network: nn.Module) -> None:
@@ -803,7 +804,7 @@ def test_a_failed_write_keeps_the_previous_checkpoint(monkeypatch, tmp_path) -> 
     def broken_replace(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(training.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(CheckpointError, match=r"Cannot write the checkpoint .*disk full"):
         quick_train(max_epochs=1, checkpoint=checkpointer)
     assert path.read_bytes() == before
@@ -840,6 +841,7 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path) -> None:
         quick_train(make_net(hidden_size=8), max_epochs=2, resume_from=state, lr_schedule="cosine")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_result(tmp_path) -> None:
     """A fit in a subprocess is killed with SIGKILL after its first checkpoint; a new process
     resumes it. The forecasts are bit-identical to those of an uninterrupted fit (CPU, fixed
@@ -980,7 +982,7 @@ def test_regressor_resume_gives_the_uninterrupted_predictions(tmp_path) -> None:
 
 
 def test_cli_fit_resume_continues_an_interrupted_fit(monkeypatch, tmp_path, capsys) -> None:
-    from forecaster.estimators.core import RNNForecaster
+    from forecaster.estimators import RNNForecaster
     from forecaster.jobs import cli as cli
 
     spec = tmp_path / "pipelines" / "tiny.toml"
@@ -1153,6 +1155,7 @@ def test_forecaster_predict_backs_off_and_fit_names_the_batch_size(memory_limit)
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_single_process_training(tmp_path) -> None:
     """``torchrun --nproc_per_node=2`` (gloo, CPU) trains the worker's forecaster; rank 0 saves
     it. Each rank takes every other window of the epoch's seeded permutation in batches of
@@ -1210,3 +1213,93 @@ def test_torchrun_two_processes_match_single_process_training(tmp_path) -> None:
     ddp_losses = np.array(ranks[0]["losses"])
     assert single_losses.shape == ddp_losses.shape
     assert np.allclose(ddp_losses, single_losses, rtol=1e-3, atol=0)
+
+
+# ------------------------------------------------------------------------------------------
+# the loop's parts: settings, run_training, stopping, sources, exceptions' home
+# ------------------------------------------------------------------------------------------
+
+
+def test_run_training_with_settings_equals_train_with_keywords() -> None:
+    from forecaster.training import TrainSettings, run_training
+
+    x, y = learnable_data(32)
+    results = []
+    for call in ("train", "run_training"):
+        torch.manual_seed(3)
+        net = make_net(dropout=0.2, num_layers=2)
+        options = {"max_epochs": 3, "lr": 5e-3, "lr_schedule": "cosine", "progress": False}
+        if call == "train":
+            history = train(net, source(x, y), val_source=source(x, y), **options)
+        else:
+            settings = TrainSettings(**options)  # type: ignore[arg-type]
+            history = run_training(net, source(x, y), settings, val_source=source(x, y))
+        results.append(([r.train_loss for r in history], net.state_dict()))
+    (losses_a, state_a), (losses_b, state_b) = results
+    assert losses_a == losses_b
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"max_epochs": 1.5}, "max_epochs"),
+        ({"loss": "l2"}, "loss"),
+        ({"lr": 0.0}, "lr"),
+        ({"description": 3}, "description must be text"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_train_settings_refuse_what_train_refuses(options: dict, match: str) -> None:
+    from forecaster.training import TrainSettings
+
+    with pytest.raises(DataValidationError, match=match) as from_settings:
+        TrainSettings(**options)
+    with pytest.raises(DataValidationError, match=match) as from_train:
+        quick_train(**options)
+    assert str(from_settings.value) == str(from_train.value)
+
+
+def test_early_stopping_keeps_the_best_weights_and_counts_stale_epochs() -> None:
+    from forecaster.training.stopping import EarlyStopping
+
+    net = nn.Linear(1, 1)
+    stopping = EarlyStopping(patience=2)
+    assert stopping.update(None, net) is False  # no validation: never stops
+    assert stopping.update(1.0, net) is False
+    best = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert [stopping.update(loss, net) for loss in (2.0, 3.0)] == [False, True]
+    stopping.restore_best(net)
+    assert all(torch.equal(net.state_dict()[k], best[k]) for k in best)
+    assert EarlyStopping(patience=None, stale=99).update(5.0, net) is False
+
+
+def test_time_budget_counts_earlier_seconds() -> None:
+    from forecaster.training.stopping import TimeBudget
+
+    assert not TimeBudget(None, elapsed=1e9).spent()
+    assert TimeBudget(10.0, elapsed=10.0).spent()
+    assert not TimeBudget(10.0, elapsed=0.0).spent()
+
+
+def test_checked_sources_are_not_wrapped_twice() -> None:
+    from forecaster.training.sources import as_source
+
+    x, y = learnable_data(16)
+    checked = as_source(source(x, y), "train_source")
+    assert as_source(checked, "train_source") is checked
+    assert len(list(checked(1))) == 1
+
+
+def test_training_errors_live_in_the_exceptions_module() -> None:
+    import forecaster.exceptions as exceptions
+    import forecaster.training as package
+    from forecaster.training.distributed import DistributedError
+
+    for error in (TrainingDivergedError, CheckpointError, GPUOutOfMemoryError, DistributedError):
+        assert error.__module__ == "forecaster.exceptions"
+        assert getattr(exceptions, error.__name__) is error
+        assert getattr(package, error.__name__) is error
+        assert issubclass(error, ForecasterError)

@@ -1,4 +1,4 @@
-"""Tests of forecaster.tuning.core: search spaces, studies, pruning, storage, resume and workers."""
+"""Tests of forecaster.tuning: search spaces, studies, pruning, storage, resume and workers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.base import clone
 
 optuna = pytest.importorskip("optuna")
 
+from conftest import reset_mlflow_state  # noqa: E402
 from tuning_worker import TINY_SPACE, tiny_frame, tiny_model, wait_for_two_pids  # noqa: E402
 
 from forecaster import LSTMForecaster, RNNForecaster, RNNRegressor  # noqa: E402
@@ -30,16 +30,15 @@ from forecaster.exceptions import (  # noqa: E402
     ForecasterError,
     ForecasterWarning,
 )
-from forecaster.tuning.core import (  # noqa: E402
+from forecaster.tuning import (  # noqa: E402
     TuneResult,
-    _make_pruner,
-    _resolve_space,
-    _sample,
     default_search_space,
     default_storage_url,
     make_storage,
     tune,
 )
+from forecaster.tuning.space import resolve_space, sample_params  # noqa: E402
+from forecaster.tuning.trials import PruningReporter, make_pruner  # noqa: E402
 
 WORKER = Path(__file__).with_name("tuning_worker.py")
 COMPLETE, PRUNED, FAIL, RUNNING = (
@@ -70,7 +69,6 @@ def quick(estimator=None, frame=None, **kwargs) -> TuneResult:
         "storage": None,
         "search_space": TINY_SPACE,
         "random_state": 0,
-        "track": False,
         "show_progress": False,
         "refit": False,
     }
@@ -111,7 +109,7 @@ def test_default_space_sampling(cls):
     seen_heads = set()
     for _ in range(30):
         trial = study.ask()
-        params = _sample(trial, space, model)
+        params = sample_params(trial, space, model)
         head = params["head"]
         seen_heads.add(head)
         assert ("segment_length" in params) == (head == "segment")
@@ -126,7 +124,7 @@ def test_default_space_sampling(cls):
 
 def test_user_space_shorthand_and_distributions():
     model = tiny_model()
-    space = _resolve_space(
+    space = resolve_space(
         {
             "hidden_size": [4, 8],
             "num_layers": (1, 2),
@@ -146,7 +144,7 @@ def test_user_space_shorthand_and_distributions():
     assert space["lookback"] == dist.IntDistribution(16, 64, log=True)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(10):
-        params = _sample(study.ask(), space, model)
+        params = sample_params(study.ask(), space, model)
         assert params["hidden_size"] in (4, 8) and 1 <= params["num_layers"] <= 2
         assert 1e-3 <= params["lr"] <= 1e-2 and 0.0 <= params["dropout"] <= 0.3
         assert isinstance(params["lookback"], int) and 16 <= params["lookback"] <= 64
@@ -159,7 +157,7 @@ def test_user_space_shorthand_and_distributions():
 )
 def test_bad_space_spec(spec):
     with pytest.raises(DataValidationError, match=r"is not a distribution|empty list|low"):
-        _resolve_space({"lr": spec}, tiny_model(), None)
+        resolve_space({"lr": spec}, tiny_model(), None)
 
 
 def test_unknown_parameter_names(frame):
@@ -230,29 +228,28 @@ def test_pruned_trials_are_recorded(frame):
 
 
 def test_pruner_choices():
-    assert isinstance(_make_pruner("median", 50), optuna.pruners.MedianPruner)
-    assert isinstance(_make_pruner("hyperband", 50), optuna.pruners.HyperbandPruner)
-    assert isinstance(_make_pruner("none", 50), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner("median", 50), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("hyperband", 50), optuna.pruners.HyperbandPruner)
+    assert isinstance(make_pruner("none", 50), optuna.pruners.NopPruner)
     own = optuna.pruners.PercentilePruner(25.0)
-    assert _make_pruner(own, 50) is own
+    assert make_pruner(own, 50) is own
     with pytest.raises(DataValidationError, match="pruner='sometimes'"):
-        _make_pruner("sometimes", 50)
+        make_pruner("sometimes", 50)
 
 
 def test_median_pruner_prunes_a_bad_trial():
     """The reporter's running best loss against the median of earlier trials."""
     from forecaster.training.loop import EpochRecord
-    from forecaster.tuning.core import _PruningReporter
 
-    study = optuna.create_study(pruner=_make_pruner("median", 10))
+    study = optuna.create_study(pruner=make_pruner("median", 10))
     for _ in range(5):  # good trials
         trial = study.ask()
-        reporter = _PruningReporter(trial, 1.0)
+        reporter = PruningReporter(trial, 1.0)
         for epoch in range(1, 6):
             reporter(EpochRecord(epoch, 1.0, 1.0 / epoch, 1e-3, 0.1, 1.0), None)
         study.tell(trial, 0.2)
     trial = study.ask()
-    reporter = _PruningReporter(trial, 1.0)
+    reporter = PruningReporter(trial, 1.0)
     with pytest.raises(optuna.TrialPruned, match="after epoch 3"):
         for epoch in range(1, 6):  # epochs 1 and 2 are the warm-up
             reporter(EpochRecord(epoch, 1.0, 5.0, 1e-3, 0.1, 1.0), None)
@@ -354,16 +351,25 @@ def test_resume_runs_only_the_missing_trials(monkeypatch, tmp_path, frame):
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.slow
 def test_stale_trial_of_another_machine_fails_after_the_grace_period(tmp_path, frame):
     storage = make_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(storage=storage, study_name="stale")
     orphan = study.ask()
-    storage.set_trial_user_attr(orphan._trial_id, "host", "another-machine")
-    storage.set_trial_user_attr(orphan._trial_id, "pid", 12345)
-    storage.record_heartbeat(orphan._trial_id)
+    orphan.suggest_categorical("hidden_size", [4, 8])
+    orphan.set_user_attr("host", "another-machine")
+    orphan_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("stale"), orphan.number
+    )
+    storage.record_heartbeat(orphan_id)  # what optimize does while a trial runs
     time.sleep(2.5)
     result = quick(frame=frame, storage=storage, study_name="stale", n_trials=1)
-    assert [t.state for t in result.study.trials] == [FAIL, COMPLETE]
+    failed, retry = result.study.trials
+    assert (failed.state, retry.state) == (FAIL, COMPLETE)
+    # the stale trial is queued again with its parameters (Optuna's retry callback)
+    retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number(retry)
+    assert retried == failed.number and retry.params["hidden_size"] == failed.params["hidden_size"]
 
 
 def _trials(storage, name: str):
@@ -373,11 +379,15 @@ def _trials(storage, name: str):
         return []
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.slow
 def test_sigkill_mid_study_then_resume(tmp_path):
-    """A real process killed with SIGKILL in its second trial; the rerun completes the study."""
+    """A real process killed with SIGKILL in its second trial; a rerun after the grace period
+    fails the trial (no heartbeat), runs it again with its parameters and completes the study."""
     url, name = f"sqlite:///{tmp_path}/optuna.db", "killed"
     storage = optuna.storages.RDBStorage(url)  # the tables exist before two processes open it
-    command = [sys.executable, str(WORKER), url, name, "3", "0.25"]
+    grace = 2  # seconds (the worker's storage beats every second)
+    command = [sys.executable, str(WORKER), url, name, "3", "0.25", str(grace)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log = tmp_path / "first.log"
     with open(log, "w") as out:
@@ -401,6 +411,7 @@ def test_sigkill_mid_study_then_resume(tmp_path):
     interrupted = [n for n, (state, _) in before.items() if state == RUNNING]
     assert len(interrupted) == 1
 
+    time.sleep(grace + 1)  # no heartbeat for the grace period: the trial's process is gone
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     after = {t.number: t for t in _trials(storage, name)}
@@ -408,11 +419,18 @@ def test_sigkill_mid_study_then_resume(tmp_path):
         if state == COMPLETE:  # finished trials are kept as they were
             assert (after[number].state, after[number].value) == (state, value)
     lost = after[interrupted[0]]
-    assert lost.state == FAIL and "ended during the trial" in lost.user_attrs["fail_reason"]
+    assert lost.state == FAIL
+    (retry,) = [
+        t
+        for t in after.values()
+        if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == lost.number
+    ]
+    assert retry.state == COMPLETE and retry.params == lost.params  # run again, same params
     assert sum(t.state == COMPLETE for t in after.values()) == 3
     assert "finished 3" in rerun.stdout
 
 
+@pytest.mark.slow
 def test_two_worker_processes_share_one_study(tmp_path, frame):
     result = quick(
         frame=frame,
@@ -434,14 +452,16 @@ def test_two_worker_processes_share_one_study(tmp_path, frame):
 
 
 def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
+    """track=True calls tracking's public API (log_study, trial_callback, paused)."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    pytest.importorskip("mlflow")
     calls = {"study": [], "trials": [], "paused": 0}
-    fake = types.ModuleType("forecaster.tracking.core")
 
-    def log_study(study, estimator, frame, best_estimator=None, experiment=None):
+    def log_study(study, estimator, frame, best_estimator=None, experiment=None, *, storage=None):
         calls["study"].append(best_estimator)
         return "parent-run"
 
-    def trial_callback(parent_run_id, *, tracking_uri=None, intermediate_key="value"):
+    def trial_callback(parent_run_id, *, tracking_uri=None, intermediate_key="value", **limits):
         assert intermediate_key == "best_val_loss"
         return lambda study, trial: calls["trials"].append((parent_run_id, trial.number))
 
@@ -450,39 +470,40 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
         calls["paused"] += 1
         yield
 
-    fake.log_study, fake.trial_callback, fake.paused = log_study, trial_callback, paused
-    monkeypatch.setitem(sys.modules, "forecaster.tracking.core", fake)
+    monkeypatch.setattr(tracking, "log_study", log_study)
+    monkeypatch.setattr(tracking, "trial_callback", trial_callback)
+    monkeypatch.setattr(tracking, "paused", paused)
     result = quick(frame=frame, track=True, refit=True)
     assert calls["study"][0] is None and calls["study"][1] is result.best_estimator
     assert calls["trials"] == [("parent-run", 0), ("parent-run", 1)]
     assert calls["paused"] == 3  # two trial fits and the refit
 
+    calls = {"study": [], "trials": [], "paused": 0}
+    quick(frame=frame, n_trials=1)  # track=False by default: nothing logged
+    assert calls == {"study": [], "trials": [], "paused": 1}  # the trial's fit is paused
+
     def broken(*args, **kwargs):
         raise ConnectionError("tracking server unreachable")
 
-    fake.log_study = fake.trial_callback = broken
+    monkeypatch.setattr(tracking, "log_study", broken)
+    monkeypatch.setattr(tracking, "trial_callback", broken)
     with pytest.warns(ForecasterWarning, match="tracking server unreachable"):
         result = quick(frame=frame, track=True, n_trials=1)
     assert result.n_trials_finished == 1
-    monkeypatch.setitem(sys.modules, "forecaster.tracking.core", types.ModuleType("empty"))
-    assert quick(frame=frame, track=True, n_trials=1).n_trials_finished == 1
+
+
+def test_track_without_mlflow_names_the_extra(monkeypatch, frame):
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.raises(ImportError, match=r"pip install 'forecaster\[track\]'"):
+        quick(frame=frame, track=True)
 
 
 @pytest.mark.slow
 def test_study_logged_to_mlflow(monkeypatch, tmp_path, frame):
-    """With the real forecaster.tracking.core: a parent run and a nested run per trial."""
-    tracking = pytest.importorskip("forecaster.tracking.core")
+    """With the real forecaster.tracking: a parent run and a nested run per trial."""
     mlflow = pytest.importorskip("mlflow")
-    if not hasattr(tracking, "log_study"):
-        pytest.skip("forecaster.tracking.core has no log_study")
-    monkeypatch.chdir(tmp_path)  # isolated MLflow state, undone by the monkeypatch
+    reset_mlflow_state(monkeypatch, tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-    if hasattr(tracking, "_State"):
-        monkeypatch.setattr(tracking, "_state", tracking._State())
     result = quick(frame=frame, track=True, refit=True, storage="default")
     assert (tmp_path / "optuna.db").is_file()  # next to the tracking store
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")

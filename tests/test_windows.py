@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.data.core import Panel
+from forecaster.data.panel import Panel
 from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 

@@ -1,9 +1,11 @@
 """Helpers of tests/test_tuning.py, and the entry point of its subprocess runs.
 
-    python tests/tuning_worker.py STORAGE_URL STUDY_NAME N_TRIALS SLEEP_PER_EPOCH
+    python tests/tuning_worker.py STORAGE_URL STUDY_NAME N_TRIALS SLEEP_PER_EPOCH [GRACE_PERIOD]
 
-runs :func:`forecaster.tuning.core.tune` on a tiny frame with a forecaster that sleeps after every
-epoch (so that a test can kill it mid-trial), and prints the number of finished trials.
+runs :func:`forecaster.tuning.tune` on a tiny frame with a forecaster that sleeps after every
+epoch (so that a test can kill it mid-trial), and prints the number of finished trials. With
+GRACE_PERIOD, the storage beats every second and fails a trial without a heartbeat for that
+many seconds (instead of the defaults, 10 and 60 seconds).
 """
 
 from __future__ import annotations
@@ -83,16 +85,19 @@ def wait_for_two_pids(study: Any, trial: Any, timeout: float = 60.0) -> None:
 def main(argv: list[str]) -> int:
     import torch
 
-    from forecaster.tuning.core import tune
+    from forecaster.tuning import make_storage, tune
 
     torch.set_num_threads(1)
     url, name, n_trials, sleep = argv[0], argv[1], int(argv[2]), float(argv[3])
+    storage = url
+    if len(argv) > 4:
+        storage = make_storage(url, heartbeat_interval=1, grace_period=int(argv[4]))
     SlowForecaster.sleep = sleep
     result = tune(
         tiny_model(SlowForecaster),
         tiny_frame(),
         n_trials=n_trials,
-        storage=url,
+        storage=storage,
         study_name=name,
         search_space=TINY_SPACE,
         pruner="none",

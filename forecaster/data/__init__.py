@@ -1,26 +1,20 @@
 """Frames in, panels and window indexes out: validation, frequencies, calendar features,
-scaling and windows."""
+scaling and windows.
+
+Modules, in import order: ``frames`` (reading frames, schemas), ``checks`` (roles, keys,
+values), ``times`` (time columns and time points), ``frequency``, ``steps`` (future times),
+``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``panel``, ``calendar``,
+``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
+:mod:`forecaster.datasets`) is imported on demand.
+"""
 
 from __future__ import annotations
 
-from forecaster.data.core import (
-    CALENDAR_FEATURES,
-    MISSING_POLICIES,
-    Frequency,
-    Panel,
-    calendar_features,
-    calendar_values,
-    check_roles,
-    check_schema,
-    check_unique_keys,
-    check_values,
-    collect_frame,
-    frame_schema,
-    future_times,
-    infer_frequency,
-    to_time_point,
-    validate_frame,
-)
+from forecaster.data.calendar import CALENDAR_FEATURES, calendar_features, calendar_values
+from forecaster.data.checks import check_roles, check_unique_keys, check_values
+from forecaster.data.frames import check_schema, collect_frame, frame_schema
+from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.panel import Panel
 from forecaster.data.scaling import (
     MIN_SCALE,
     SCALING_METHODS,
@@ -30,6 +24,9 @@ from forecaster.data.scaling import (
     inverse_targets,
     transform_targets,
 )
+from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
+from forecaster.data.validate import MISSING_POLICIES, validate_frame
 from forecaster.data.windows import (
     Batch,
     Windows,

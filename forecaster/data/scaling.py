@@ -1,7 +1,7 @@
 """Per-series scaling fitted on the training span only, with an exact inverse.
 
 A :class:`PanelScaler` learns one affine map ``(x - center) / scale`` per series and per column
-from the rows of a :class:`~forecaster.data.core.Panel` up to a cutoff time, so that no value of a
+from the rows of a :class:`~forecaster.data.panel.Panel` up to a cutoff time, so that no value of a
 validation or test span leaks into the statistics. It can scale a whole panel, or (cheaper, and
 what training does) only the gathered batches, by series number.
 """
@@ -17,9 +17,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster import _validation
+import forecaster._validation as _validation
 from forecaster._validation import check, resolve_device
-from forecaster.data.core import Panel, to_time_point
+from forecaster.data.panel import Panel
+from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
 __all__ = [
@@ -65,7 +66,7 @@ class PanelScaler:
     Examples
     --------
     >>> import polars as pl
-    >>> from forecaster.data.core import Panel
+    >>> from forecaster.data.panel import Panel
     >>> frame = pl.DataFrame({"t": range(6), "y": [1.0, 2.0, 3.0, 4.0, 100.0, 200.0]})
     >>> panel = Panel.from_frame(frame, target="y", time_col="t")
     >>> scaler = PanelScaler("minmax").fit(panel, until=3)   # rows t <= 3 only
@@ -83,11 +84,11 @@ class PanelScaler:
         Parameters
         ----------
         panel : Panel
-            Built by :meth:`~forecaster.data.core.Panel.from_frame` (a frame is refused with a
+            Built by :meth:`~forecaster.data.panel.Panel.from_frame` (a frame is refused with a
             hint).
         until : date, datetime, ISO text, pl.date(...), int or None
             Last time of the training span (inclusive), converted by
-            :func:`forecaster.data.core.to_time_point`. ``None`` uses every row.
+            :func:`forecaster.data.times.to_time_point`. ``None`` uses every row.
             A series with no row in the span gets the identity map and a warning.
         mask : numpy.ndarray of bool, optional
             Instead of ``until``: which rows of the panel form the training span (e.g. all but
@@ -380,7 +381,7 @@ class PanelScaler:
 
 
 def _need_panel(panel: Any, where: str) -> None:
-    """Refuse anything but a :class:`~forecaster.data.core.Panel`, saying how to build one."""
+    """Refuse anything but a :class:`~forecaster.data.panel.Panel`, saying how to build one."""
     if not isinstance(panel, Panel):
         kind = type(panel)
         raise DataValidationError(

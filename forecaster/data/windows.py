@@ -1,7 +1,7 @@
 """The window index and batch gathering.
 
 A *window* is ``lookback`` input steps followed by ``horizon`` target steps of one series.
-:func:`make_windows` lists every valid window of a :class:`~forecaster.data.core.Panel` as one row
+:func:`make_windows` lists every valid window of a :class:`~forecaster.data.panel.Panel` as one row
 of a
 Polars frame ``(series, start, cutoff)``; it never copies values. Splits and backtest folds are
 Polars filters on that frame by time, and :meth:`Windows.gather` builds a batch of tensors by
@@ -24,7 +24,8 @@ import polars as pl
 import torch
 
 from forecaster._validation import Flag, check, describe_value, resolve_device
-from forecaster.data.core import Panel, to_time_point
+from forecaster.data.panel import Panel
+from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["Batch", "Windows", "make_windows"]
@@ -124,7 +125,7 @@ class Windows:
         if not preds:
             return self
         try:
-            return self._replace(self.index.filter(*preds))
+            return self.with_index(self.index.filter(*preds))
         except pl.exceptions.PolarsError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataValidationError(
@@ -160,7 +161,7 @@ class Windows:
 
         Inputs may reach back before ``after`` (they are the past); targets never cross the
         bounds, so nothing after ``until`` is ever seen by these windows. The bounds are
-        converted to the time column's dtype by :func:`forecaster.data.core.to_time_point` (dates,
+        converted to the time column's dtype by :func:`forecaster.data.times.to_time_point` (dates,
         datetimes, ISO text, ``pl.date(...)``, ints for integer steps).
         """
         dtype = self.panel.time.dtype
@@ -185,7 +186,7 @@ class Windows:
         ----------
         train_end : date, datetime, ISO text, pl.date(...) or int
             Last time a training target may have (converted by
-            :func:`forecaster.data.core.to_time_point`; a value of another kind raises
+            :func:`forecaster.data.times.to_time_point`; a value of another kind raises
             :class:`~forecaster.exceptions.DataValidationError`).
         val_end : same, optional
             Last time a validation target may have; windows with targets after it form the test
@@ -231,8 +232,12 @@ class Windows:
             )
         return tuple(parts.values())
 
-    def _replace(self, index: pl.DataFrame) -> Windows:
+    def with_index(self, index: pl.DataFrame) -> Windows:
+        """The windows of ``index`` (e.g. some rows of :attr:`index`) on the same panel, with
+        the same lookback, horizon and stride."""
         return Windows(self.panel, index, self.lookback, self.horizon, self.stride)
+
+    _replace = with_index  # the former private name, still used by forecaster.estimators
 
     # -- gathering -------------------------------------------------------------------------
     def _column_tensor(self, name: str) -> torch.Tensor:

@@ -1,16 +1,22 @@
 """The scikit-learn estimators: RNNForecaster (and its cell aliases), RNNRegressor and
-TemporalSplit."""
+TemporalSplit.
+
+Modules, in import order: ``sampling`` (how a fit samples its data), ``base`` (what both
+estimators share: parameter checks, fitted-state checks, the fit lock, the fit's callbacks,
+training), ``origins`` and ``inference`` (the one predict path), ``scoring``, ``forecaster``,
+``regressor``, ``split``.
+"""
 
 from __future__ import annotations
 
-from forecaster.estimators.core import (
+from forecaster.estimators.forecaster import (
     GRUForecaster,
     LSTMForecaster,
     RNNForecaster,
-    RNNRegressor,
     SimpleRNNForecaster,
-    TemporalSplit,
 )
+from forecaster.estimators.regressor import RNNRegressor
+from forecaster.estimators.split import TemporalSplit
 
 __all__ = [
     "GRUForecaster",

@@ -1,10 +1,11 @@
-"""Rolling-origin backtests of :class:`~forecaster.RNNForecaster`.
+"""Rolling-origin backtests of a forecaster (:class:`~forecaster.RNNForecaster` and its kin).
 
 :func:`backtest` forecasts every series from ``folds`` origins and scores the forecasts with
-:mod:`forecaster.evaluation.metrics`. Without refits, all (series, origin) input windows are
-gathered from
-the :class:`~forecaster.data.core.Panel` by index arithmetic and run through the network in a few
-large batches, instead of one :meth:`~forecaster.RNNForecaster.predict` call per origin.
+:mod:`forecaster.evaluation.metrics`. It works through :class:`BacktestForecaster`, what it
+needs of a forecaster, and never imports the estimators (a layer above). Each model forecasts
+all its (series, origin) pairs in one ``predict(frame, cutoff=<pairs>)`` call, which gathers
+the input windows from the panel by index arithmetic and runs them through the network in a
+few large batches.
 
 Fold geometry, per series of ``n`` rows (positions ``0 .. n-1``), with horizon ``H``, lookback
 ``L``, ``step`` ``s`` and ``gap`` ``g``::
@@ -26,22 +27,24 @@ the training span. No fold trains on its targets or on anything after them.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
-import torch
 from sklearn.base import clone
 
-from forecaster import _validation
-from forecaster._validation import check, check_allocation
-from forecaster.data.core import Panel, check_schema, collect_frame
-from forecaster.data.scaling import PanelScaler
-from forecaster.estimators.core import PREDICT_BATCH, RNNForecaster
+from forecaster._validation import WINDOWS, check
+from forecaster.data.panel import Panel
+from forecaster.evaluation.folds import (
+    Folds,
+    forecasts_frame,
+    mase_scales,
+    place_folds,
+    training_rows,
+)
+from forecaster.evaluation.folds import folds_frame as make_folds_frame
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
@@ -49,19 +52,66 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     error_scale_frame,
     summarize_points,
-    temporary_names,
 )
-from forecaster.exceptions import DataValidationError, ForecasterWarning
-from forecaster.training.loop import resolve_device
+from forecaster.exceptions import DataValidationError
 
-__all__ = ["WINDOWS", "BacktestResult", "backtest"]
+__all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
 
-WINDOWS = _validation.WINDOWS
-"""Training window kinds: all history up to the fold's training end, or its last rows."""
 
 _RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
-_MAX_CHUNK = 16384
-_CHUNK_BYTES = 256 * 2**20
+
+
+@runtime_checkable
+class BacktestForecaster(Protocol):
+    """What :func:`backtest` needs of a forecaster (``RNNForecaster`` and its kin have it).
+
+    Attributes
+    ----------
+    lookback, horizon : int
+        Input window length and steps forecast at once.
+    time_col : str
+    id_col : str or None
+
+    Methods
+    -------
+    validate_params()
+        Check the parameters (raising ``DataValidationError``).
+    get_params(deep=True)
+        For :func:`sklearn.base.clone`: every fold's model is a clone.
+    fit(frame)
+        Fit on a training span of the frame.
+    predict(frame, cutoff=pairs)
+        Forecasts from many origins at once: ``cutoff`` a frame of (``id_col``,
+        ``time_col``) pairs (a Series of times without ``id_col``); ``horizon`` rows per pair
+        in the pairs' order, one column per target.
+    check_fitted(action)
+        Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
+    read_frame(frame, as_fitted=...)
+        The frame collected and its :class:`~forecaster.data.panel.Panel`, as the forecaster
+        reads it (``as_fitted``: checked against the training schema, at the fitted
+        frequency).
+    __sklearn_is_fitted__()
+        Whether it is fitted.
+    """
+
+    lookback: int
+    horizon: int
+    time_col: str
+    id_col: str | None
+
+    def validate_params(self) -> None: ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
+    def fit(self, frame: pl.DataFrame, y: None = None) -> Any: ...
+
+    def predict(self, frame: pl.DataFrame, *, cutoff: Any = None) -> pl.DataFrame: ...
+
+    def check_fitted(self, action: str) -> None: ...
+
+    def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]: ...
+
+    def __sklearn_is_fitted__(self) -> bool: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,7 +272,7 @@ def _refit_every(refit: Any, folds: int) -> int:
 
 
 def backtest(
-    estimator: RNNForecaster,
+    estimator: BacktestForecaster,
     frame: pl.DataFrame | pl.LazyFrame,
     *,
     folds: int = 5,
@@ -244,9 +294,10 @@ def backtest(
 
     Parameters
     ----------
-    estimator : RNNForecaster
-        Its ``lookback`` and ``horizon`` define the windows. It is never modified: models are
-        fitted on clones.
+    estimator : BacktestForecaster
+        An ``RNNForecaster`` (or ``LSTMForecaster``, ...): anything with what
+        :class:`BacktestForecaster` lists. Its ``lookback`` and ``horizon`` define the
+        windows. It is never modified: models are fitted on clones.
     frame : polars.DataFrame or polars.LazyFrame
         The whole history (id, time, targets, covariates), as for ``fit``.
     folds : int, default 5
@@ -309,7 +360,57 @@ def backtest(
     >>> result.metrics["cutoff"].to_list()
     [181, 187, 193]
     """
-    if not isinstance(estimator, RNNForecaster):
+    args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
+    frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
+    _check_reserved(panel, estimator)
+    where = place_folds(
+        panel,
+        lookback=int(estimator.lookback),
+        horizon=int(estimator.horizon),
+        folds=args.folds,
+        step=args.step,
+        gap=args.gap,
+        train_size=args.train_size,
+        every=args.every,
+        trains=not args.fitted,
+    )
+    folds_frame = make_folds_frame(panel, where)
+    estimators, pred = _forecast_folds(estimator, frame, panel, where, folds_frame)
+    id_col, time_col = estimator.id_col, estimator.time_col
+    forecasts = forecasts_frame(panel, where, pred, time_col=time_col, id_col=id_col)
+    if id_col is None:
+        folds_frame = folds_frame.drop(panel.id_name)
+    scored = (forecasts, panel, where, folds_frame, estimators)
+    return _scored(*scored, names=args.names, m=args.m, scale=scale, id_col=id_col)
+
+
+@dataclass(frozen=True)
+class _Arguments:
+    """The checked arguments of :func:`backtest`."""
+
+    folds: int
+    step: int
+    gap: int
+    train_size: int | None  # None: an expanding window
+    every: int  # folds per model
+    m: int
+    names: list[str]
+    fitted: bool  # the given fitted model forecasts every fold
+
+
+def _check_arguments(
+    estimator: Any,
+    folds: Any,
+    step: Any,
+    gap: Any,
+    window: Any,
+    train_size: Any,
+    refit: Any,
+    m: Any,
+    metrics: Any,
+) -> _Arguments:
+    """Check the estimator and the arguments of :func:`backtest`, before any work."""
+    if not isinstance(estimator, BacktestForecaster):
         raise DataValidationError(
             f"backtest needs an RNNForecaster (or LSTMForecaster, GRUForecaster, ...), got "
             f"{type(estimator).__name__}."
@@ -318,6 +419,32 @@ def backtest(
     lookback, horizon = int(estimator.lookback), int(estimator.horizon)
     folds, step, gap = check("folds", folds), check("step", step), check("gap", gap)
     step = horizon if step is None else step
+    window, train_size = _check_window(window, train_size)
+    every = _refit_every(refit, folds)
+    m = check("m", m)
+    names = check_metric_names(metrics, has_insample=True)
+    fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
+    if fitted:
+        estimator.check_fitted("backtest")  # refuses parameters set after its fit
+    if not fitted and window == "sliding" and train_size < lookback + horizon:
+        raise DataValidationError(
+            f"train_size={train_size} is shorter than one training window (lookback + horizon "
+            f"= {lookback + horizon}). Use a larger train_size."
+        )
+    return _Arguments(
+        folds=folds,
+        step=step,
+        gap=gap,
+        train_size=train_size if window == "sliding" else None,
+        every=every,
+        m=m,
+        names=names,
+        fitted=fitted,
+    )
+
+
+def _check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
+    """``window`` and ``train_size``, checked together."""
     window, train_size = check("window", window), check("train_size", train_size)
     if window == "sliding":
         if train_size is None:
@@ -330,31 +457,13 @@ def backtest(
             "train_size applies to window='sliding' only; the expanding window trains on all "
             "rows up to each fold's training end. Pass window='sliding' or drop train_size."
         )
-    every = _refit_every(refit, folds)
-    m = check("m", m)
-    names = check_metric_names(metrics, has_insample=True)
-    fitted = refit is False and hasattr(estimator, "network_")  # used as it is
-    if fitted:
-        estimator._check_fitted("backtest")  # refuses parameters set after its fit
-    trains = not fitted
-    if trains and window == "sliding" and train_size < lookback + horizon:
-        raise DataValidationError(
-            f"train_size={train_size} is shorter than one training window (lookback + horizon "
-            f"= {lookback + horizon}). Use a larger train_size."
-        )
-    if fitted:
-        check_schema(frame, estimator.schema_, id_col=estimator.id_col, time_col=estimator.time_col)
-    frame = collect_frame(frame)
-    columns = estimator._columns()
-    panel = Panel.from_frame(
-        frame,
-        **columns,
-        freq=str(estimator.freq_) if fitted else estimator.freq,
-        missing=estimator.missing,
-    )
-    id_col = estimator.id_col
-    id_name = panel.id_name
-    clash = [c for c in (*panel.columns, id_col, estimator.time_col) if c in _RESERVED]
+    return window, train_size
+
+
+def _check_reserved(panel: Panel, estimator: BacktestForecaster) -> None:
+    """Refuse columns named like the backtest's output columns."""
+    id_col, time_col = estimator.id_col, estimator.time_col
+    clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
     clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
     if clash:
         raise DataValidationError(
@@ -362,128 +471,74 @@ def backtest(
             "'<target>_actual'. Rename them."
         )
 
-    # -- folds ------------------------------------------------------------------------------
-    needed = lookback + horizon + (folds - 1) * step
-    keep = panel.lengths >= needed
-    if not keep.any():
-        raise DataValidationError(
-            f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
-            f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
-            f"rows; the longest has {int(panel.lengths.max())}. Use fewer folds, a smaller "
-            "step, or a shorter lookback or horizon."
-        )
-    if not keep.all():
-        dropped = panel.keys[id_name].filter(pl.Series(~keep)).head(10).to_list()
-        warnings.warn(
-            f"Left out {int((~keep).sum())} series shorter than the {needed} rows that {folds} "
-            f"folds need: {dropped}.",
-            ForecasterWarning,
-            stacklevel=2,
-        )
-    kept = np.flatnonzero(keep)
-    n_kept = len(kept)
-    _check_backtest_size(folds, n_kept, horizon, panel.n_targets)
-    fold_ids = np.arange(folds)
-    # local position of each (fold, series) origin, fold-major
-    local_cut = panel.lengths[kept][None, :] - 1 - horizon - (folds - 1 - fold_ids[:, None]) * step
-    train_end = local_cut - gap
-    if window == "sliding":
-        train_start = np.maximum(train_end - int(train_size) + 1, 0)
-    else:
-        train_start = np.zeros_like(train_end)
-    if trains:
-        span = train_end[::every] - train_start[::every] + 1
-        if (span < lookback + horizon).all():
-            longest = int(panel.lengths[kept].max())
-            rows = max(int(span.max()), 0)
-            raise DataValidationError(
-                f"The training span of some fold is too short: with folds={folds}, step={step} "
-                f"and gap={gap:,}, the first fold trains on at most {rows:,} rows per series "
-                + (
-                    "(the gap is longer than the data before the fold's origin) "
-                    if not rows
-                    else ""
-                )
-                + f"but one training window takes lookback + horizon = {lookback + horizon}; "
-                f"the longest series has {longest:,} rows. Use fewer folds, a smaller step or "
-                "gap, or longer series."
-            )
-    offsets = panel.offsets[kept][None, :]
-    model_of_fold = fold_ids // every
-    # the training span shown for a fold is that of the model that forecasts it
-    train_start = train_start[model_of_fold * every]
-    train_end = train_end[model_of_fold * every]
-    train_rows = (train_end - train_start + 1).ravel()
-    has_span = pl.Series(train_rows > 0) if trains else pl.Series([False] * train_rows.size)
-    folds_frame = pl.DataFrame(
-        {
-            "fold": np.repeat(fold_ids, n_kept).astype(np.int32),
-            id_name: panel.keys[id_name].gather(np.tile(kept, folds)),
-            "cutoff": panel.time.gather((offsets + local_cut).ravel()),
-            "train_start": panel.time.gather((offsets + train_start).ravel()),
-            "train_end": panel.time.gather((offsets + np.maximum(train_end, 0)).ravel()),
-            "train_rows": np.maximum(train_rows, 0).astype(np.int64),
-            "model": np.repeat(model_of_fold, n_kept).astype(np.int32),
-        }
-    ).with_columns(  # no training span: a given fitted model, or too short a history
-        pl.when(has_span).then(pl.col(c)).alias(c)
-        for c in ("train_start", "train_end", "train_rows")
-    )
 
-    # -- models and forecasts -----------------------------------------------------------------
-    estimators: list[RNNForecaster] = []
+def _forecast_folds(
+    estimator: BacktestForecaster,
+    frame: pl.DataFrame,
+    panel: Panel,
+    where: Folds,
+    folds_frame: pl.DataFrame,
+) -> tuple[list[Any], np.ndarray]:
+    """The models (fitted on clones, or the given one) and their forecasts ``(folds *
+    n_kept, horizon, n_targets)``: each model forecasts all (series, origin) pairs of its
+    folds in one ``predict(frame, cutoff=<pairs>)`` call."""
+    id_col, time_col = estimator.id_col, estimator.time_col
+    id_name = panel.id_name
+    if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
+        kept_ids = panel.keys[id_name].gather(where.kept)
+        frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
+    horizon, nt = int(estimator.horizon), panel.n_targets
+    estimators: list[Any] = []
     predictions = []
-    for first in range(0, folds, every):
-        group = fold_ids[first : first + every]
-        if trains:
+    for first in range(0, where.n_folds, where.every):
+        group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
+        if where.trains:
             bounds = folds_frame.filter(pl.col("fold") == first)
-            model = clone(estimator).fit(_training_rows(frame, bounds, estimator))
+            model = clone(estimator).fit(
+                training_rows(frame, bounds, time_col=time_col, id_col=id_col)
+            )
         else:
             model = estimator
         estimators.append(model)
-        rows = (offsets + local_cut[group]).ravel()  # global row of each origin
-        series = np.tile(kept, len(group))
-        predictions.append(_predict_origins(model, panel, series, rows, local_cut[group]))
-    pred = np.concatenate(predictions)  # (folds * n_kept, horizon, n_targets)
+        origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
+        if id_col is not None:  # many: (series, origin) pairs
+            origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
+        forecast = model.predict(frame, cutoff=origins)
+        values = forecast.select(panel.targets).to_numpy()
+        predictions.append(values.reshape(-1, horizon, nt))
+    return estimators, np.concatenate(predictions)
 
-    # -- frames -------------------------------------------------------------------------------
-    nt = panel.n_targets
-    origin_rows = (offsets + local_cut).ravel()
-    target_rows = (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
-    columns: dict[str, Any] = {
-        "fold": np.repeat(fold_ids, n_kept * horizon).astype(np.int32),
-        "cutoff": panel.time.gather(np.repeat(origin_rows, horizon)),
-    }
-    if id_col is not None:
-        columns[id_col] = panel.keys[id_name].gather(np.repeat(np.tile(kept, folds), horizon))
-    columns[estimator.time_col] = panel.time.gather(target_rows)
-    columns["step"] = np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)
-    flat = pred.reshape(-1, nt)
-    actual = panel.values[target_rows, :nt]
-    for j, t in enumerate(panel.targets):
-        columns[t] = flat[:, j]
-    for j, t in enumerate(panel.targets):
-        columns[f"{t}_actual"] = actual[:, j]
-    forecasts = pl.DataFrame(columns)
+
+def _scored(
+    forecasts: pl.DataFrame,
+    panel: Panel,
+    where: Folds,
+    folds_frame: pl.DataFrame,
+    estimators: list[Any],
+    *,
+    names: list[str],
+    m: int,
+    scale: Any,
+    id_col: str | None,
+) -> BacktestResult:
+    """The :class:`BacktestResult`: the forecasts scored by fold and series, by step and over
+    everything (MASE scales from each fold's history, ``scale`` divisors)."""
+    id_name = panel.id_name
     point_columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
-    scales = _mase_scales(panel, kept, local_cut, m, point_columns.mase_scale)
-    error_scales = (
-        error_scale_frame(
+    scales = mase_scales(panel, where.kept, where.local_cut, m, point_columns.mase_scale)
+    error_scales = None
+    if scale is not None:
+        error_scales = error_scale_frame(
             scale,
             id_name,
             panel.targets,
             id_col is not None,
-            panel.keys[id_name].gather(kept),
+            panel.keys[id_name].gather(where.kept),
             column=point_columns.error_scale,
         )
-        if scale is not None
-        else None
-    )
-    if error_scales is not None and id_name in error_scales[1]:
-        divisors = error_scales[0].with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
-        error_scales = (divisors, error_scales[1])
-    if id_col is None:
-        folds_frame = folds_frame.drop(id_name)
+        if id_name in error_scales[1]:
+            divisors = error_scales[0].with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
+            error_scales = (divisors, error_scales[1])
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
     points = _points(
         forecasts,
@@ -513,166 +568,4 @@ def backtest(
         _columns=point_columns,
         _scales=scales,
         _error_scales=error_scales,
-    )
-
-
-def _check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
-    """Refuse a backtest whose forecasts and scored points (``folds x series x horizon``
-    rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
-    anything is allocated or trained."""
-    rows = folds * n_series * horizon
-    # per row: fold, cutoff, id, time, step, forecasts and actual values (float32), and per
-    # target a scored point (keys, target, forecast, actual, scales as float64) and copies
-    per_row = 128 + 320 * n_targets
-    check_allocation(
-        rows * per_row,
-        what=f"The backtest's forecasts ({rows:,} rows: folds x series x horizon)",
-        grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
-        fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
-    )
-
-
-def _training_rows(frame: pl.DataFrame, bounds: pl.DataFrame, estimator: RNNForecaster):
-    """Rows of ``frame`` inside each series' training span [train_start, train_end] (series
-    without a span in ``bounds`` have none)."""
-    time = pl.col(estimator.time_col)
-    bounds = bounds.filter(pl.col("train_rows") > 0)
-    if estimator.id_col is None:
-        return frame.filter(time.is_between(bounds["train_start"][0], bounds["train_end"][0]))
-    start, end = temporary_names(frame.columns, "__start__", "__end__")
-    spans = bounds.select(
-        estimator.id_col,
-        pl.col("train_start").alias(start),
-        pl.col("train_end").alias(end),
-    )
-    return (
-        frame.join(spans, on=estimator.id_col, how="inner", maintain_order="left")
-        .filter(time.is_between(pl.col(start), pl.col(end)))
-        .drop(start, end)
-    )
-
-
-def _predict_origins(
-    model: RNNForecaster,
-    panel: Panel,
-    series: np.ndarray,
-    rows: np.ndarray,
-    local_cut: np.ndarray,
-) -> np.ndarray:
-    """Forecasts (B, horizon, n_targets) float32 from the origins at panel ``rows`` (series
-    ``series``), computed exactly as :meth:`RNNForecaster.predict` does, in batches.
-
-    ``local_cut`` (n_folds, n_kept) locates the origins within their series, for series the
-    model has not seen in ``fit``: those are scaled with statistics of their history up to
-    each origin, as ``predict(frame, cutoff=origin)`` would.
-    """
-    lookback, horizon = int(model.lookback), int(model.horizon)
-    # what the network sees: transformed targets (Box-Cox lambdas of unseen series fitted on
-    # their history up to the first origin), calendar features
-    history = None
-    if model.target_transform == "boxcox":
-        position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
-        limit = np.full(panel.n_series, -1)
-        limit[series[: local_cut.shape[1]]] = local_cut[0]
-        history = position <= limit[panel.series_of_rows()]
-    panel, lambdas = model._predict_panel(panel, history=history)
-    center, scale = _window_scaling(model, panel, series, local_cut)
-    nt, nf = panel.n_targets, panel.n_future
-    device = resolve_device(model.device)
-    network = model._network_on(device)
-    lags = np.arange(lookback)
-    ahead = np.arange(1, horizon + 1)
-    chunk = _chunk_size(network, lookback, panel.n_features, nt)
-    out = []
-    with torch.inference_mode():
-        for lo in range(0, len(rows), chunk):
-            hi = min(lo + chunk, len(rows))
-            starts = rows[lo:hi] - (lookback - 1)
-            x = torch.from_numpy(panel.values[starts[:, None] + lags])
-            c, s = center[lo:hi], scale[lo:hi]
-            xs = (x.double() - c[:, None, :]) / s[:, None, :]
-            future = None
-            if nf:
-                fv = torch.from_numpy(panel.values[rows[lo:hi, None] + ahead][..., -nf:])
-                future = ((fv.double() - c[:, None, -nf:]) / s[:, None, -nf:]).float().to(device)
-            y = network(xs.float().to(device), future).float().cpu()
-            pred = (y.double() * s[:, None, :nt] + c[:, None, :nt]).numpy()
-            rows_lambdas = None if lambdas is None else lambdas[series[lo:hi]]
-            ids = panel.keys[panel.id_name].gather(series[lo:hi])
-            out.append(model._forecast_values(pred, rows_lambdas, ids))
-    return np.concatenate(out) if out else np.zeros((0, horizon, nt), np.float32)
-
-
-def _chunk_size(network: Any, lookback: int, n_features: int, n_targets: int) -> int:
-    """Windows per network call. Large batches run the recurrent kernels far more efficiently
-    per window than small ones; the chunk is bounded so that its float64 inputs and the
-    recurrent activations stay near ``_CHUNK_BYTES``, and never below ``predict``'s batch."""
-    hidden = int(getattr(network, "hidden_size", 128)) * int(getattr(network, "num_layers", 1))
-    if getattr(network, "head", None) == "segment":  # sequences of segments, per channel
-        activations = int(getattr(network, "n_segments", lookback)) * n_targets
-    else:
-        activations = lookback
-    per_window = 8 * lookback * n_features + 4 * 3 * hidden * activations
-    return int(min(_MAX_CHUNK, max(PREDICT_BATCH, _CHUNK_BYTES // per_window)))
-
-
-def _window_scaling(
-    model: RNNForecaster, panel: Panel, series: np.ndarray, local_cut: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-window (center, scale) float64 tensors (B, n_features), as ``predict`` uses them."""
-    fitted_row, known = model._fitted_rows(panel)
-    center = model.scaler_.center_[fitted_row[series]].copy()
-    scale = model.scaler_.scale_[fitted_row[series]].copy()
-    unknown = ~known[series]
-    if unknown.any():
-        # per origin: statistics of the history up to it (fit per fold, vectorised over series)
-        position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
-        row_series = panel.series_of_rows()
-        n_kept = local_cut.shape[1]
-        for k in range(local_cut.shape[0]):
-            block = slice(k * n_kept, (k + 1) * n_kept)
-            need = unknown[block]
-            if not need.any():
-                continue
-            limit = np.full(panel.n_series, -1)
-            limit[series[block]] = local_cut[k]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ForecasterWarning)
-                own = PanelScaler(model.scaling).fit(panel, mask=position <= limit[row_series])
-            idx = np.flatnonzero(need) + k * n_kept
-            center[idx] = own.center_[series[idx]]
-            scale[idx] = own.scale_[series[idx]]
-    return torch.from_numpy(center), torch.from_numpy(scale)
-
-
-def _mase_scales(
-    panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int, column: str
-) -> pl.DataFrame:
-    """MASE denominators per (fold, series, target): mean |y_t - y_{t-m}| over rows <= origin,
-    in the column ``column``."""
-    nt = panel.n_targets
-    values = panel.values[:, :nt].astype(np.float64)
-    position = np.arange(len(values)) - np.repeat(panel.offsets[:-1], panel.lengths)
-    diffs = np.zeros_like(values)
-    diffs[m:] = np.abs(values[m:] - values[:-m])
-    diffs[position < m] = 0.0
-    cum = np.vstack([np.zeros((1, nt)), np.cumsum(diffs, axis=0)])
-    folds, n_kept = local_cut.shape
-    start = panel.offsets[kept][None, :]
-    count = (local_cut - m + 1).ravel()
-    end = (start + local_cut + 1).ravel()
-    first = np.broadcast_to(start + m, local_cut.shape).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = cum[np.minimum(end, len(cum) - 1)] - cum[np.minimum(first, len(cum) - 1)]
-        scale = np.where(count[:, None] > 0, total / count[:, None], math.nan)
-    id_name = panel.id_name
-    base = {
-        "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
-        id_name: panel.keys[id_name].gather(np.tile(kept, folds)),
-    }
-    return pl.concat(
-        [
-            pl.DataFrame({**base, TARGET_COLUMN: t, column: scale[:, j]})
-            for j, t in enumerate(panel.targets)
-        ]
     )

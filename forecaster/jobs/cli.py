@@ -73,37 +73,46 @@ import datetime as dt
 import json
 import math
 import os
-import stat
 import sys
-import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-import forecaster
-from forecaster import _io
+from forecaster._version import __version__
 from forecaster.exceptions import (
+    ArgumentError,
     ConcurrentRunError,
     DataValidationError,
     ForecasterError,
+    ModelFormatError,
     OwnershipError,
+    SpecError,
+    StorageError,
 )
-from forecaster.jobs.run import SpecError
+from forecaster.jobs.commands import (
+    EXIT_BUSY,
+    EXIT_DATA,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    backtest_command,
+    datasets_command,
+    fit_command,
+    predict_command,
+    run_command,
+    tune_command,
+)
+from forecaster.jobs.run import translated_errors
+from forecaster.training import distributed
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 EPILOG = (
     "Exit codes: 0 ok (also: outputs already written), 1 failure, 2 bad spec, arguments, model "
     "folder or an output path forecaster did not write, 3 invalid data, 4 busy (another run of "
     "the same spec and as-of is running; --wait queues behind it)."
 )
-PARQUET_KEY = "forecaster"
-"""The Parquet key-value metadata key that marks a file written by this command line."""
 
 
 class _Logger:
@@ -123,303 +132,6 @@ class _Logger:
             print(json.dumps(record, default=str), flush=True)
         elif not self.quiet or level == "error":
             print(message, file=sys.stderr if level == "error" else sys.stdout, flush=True)
-
-
-def _run(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster.jobs.run import run_pipeline
-
-    result = run_pipeline(
-        args.spec,
-        as_of=args.as_of,
-        tune=True if args.tune else None,
-        force=args.force,
-        dry_run=args.dry_run,
-        resume=args.resume,
-        wait=args.wait,
-        progress=args.progress,
-        log=log,
-    )
-    if result.status in ("completed", "skipped"):
-        rows = [("metric", "value")] + [(k, f"{v:.4g}") for k, v in result.metrics.items()]
-        width = max(len(r[0]) for r in rows)
-        table = "\n".join(f"  {a:<{width}}  {b}" for a, b in rows)
-        log(
-            f"summary  {result.name} as of {result.as_of}: {result.series} series, "
-            f"{result.rows:,} rows, {result.seconds:.1f} s\n{table}",
-            summary=result.model_dump(),
-        )
-        log(f"forecast {result.forecasts}")
-        if result.backtest:
-            log(f"backtest {result.backtest}")
-        if result.plot:
-            log(f"plot     {result.plot}")
-        log(f"model    {result.model_dir}")
-        if result.run_id:
-            log(
-                f"mlflow   run {result.run_id} at {result.tracking_uri} "
-                "(browse: mlflow ui --backend-store-uri "
-                f"{result.tracking_uri})"
-            )
-    return EXIT_OK
-
-
-def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Path, pl.DataFrame, Any]:
-    from forecaster.jobs import run as pipelines
-
-    spec, root = pipelines.load_spec(args.spec)
-    frame, when = pipelines.prepare_data(spec, root, args.as_of)
-    return spec, root, frame, when
-
-
-class ArgumentError(SpecError):
-    """A command-line argument that cannot be used (exit code 2)."""
-
-
-def _out_path(value: str | None, option: str, default: Path) -> Path:
-    """``--out`` (absolute, normalised as written), or ``default``; an argument naming no
-    path forecaster can write is refused (``ArgumentError``) before any work."""
-    from forecaster.jobs import run as pipelines
-
-    path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
-    problem = pipelines.path_problem(path)
-    if problem:
-        raise ArgumentError(f"argument {option} ({value or str(default)!r}): {problem}.")
-    return path
-
-
-def _is_saved_model(folder: Path) -> bool:
-    """Whether ``folder`` holds the ``config.json`` of a saved forecaster model (read
-    bounded): a model saved before models had a manifest, which ``save`` decides about."""
-    from forecaster.persistence.core import FORMAT
-
-    try:
-        data = _io.read_file_bounded(folder / "config.json", 8 * 2**20, what="model config")
-        config = _io.load_json_bounded(data, source=str(folder / "config.json"))
-    except (OSError, ForecasterError):
-        return False
-    return isinstance(config, dict) and config.get("format") == FORMAT
-
-
-def _model_destination(path: Path) -> Path:
-    """``path`` (absolute) after checking, before any training, that a model may be saved
-    there: not inside a folder forecaster wrote, and free, empty or a saved model."""
-    path = Path(os.path.normpath(path.absolute()))
-    owner = _io.owning_folder(path)
-    if owner is not None:
-        raise OwnershipError(
-            f"Refusing to save the model into {path}: it is inside {owner[0]}, a {owner[1]} "
-            "folder forecaster wrote (its manifest would no longer list what it holds). "
-            "Choose a folder outside it."
-        )
-    # a model saved before models had a manifest: the save itself decides; anything else
-    # that is not free is refused now, not after training
-    _io.check_replaceable(path, "model", purpose="save the model into", adopt=_is_saved_model)
-    return path
-
-
-def _fit(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster.jobs import run as pipelines
-    from forecaster.training import distributed as distributed
-    from forecaster.training.loop import remove_checkpoints
-
-    spec, root, frame, when = _spec_and_frame(args)
-    model = pipelines.build_estimator(spec, args.progress)
-    out = _out_path(args.out, "--out", root / "models" / spec.pipeline.name / when.label)
-    checkpoints = pipelines.checkpoint_folder(out, spec, root)
-    started = time.perf_counter()
-    if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
-        pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
-        return EXIT_OK
-    if checkpoints.is_relative_to(out) or out.is_relative_to(checkpoints):
-        raise ArgumentError(
-            f"argument --out ({out}): the checkpoint folder {checkpoints} (model.checkpoint_dir) "
-            f"{'is inside' if checkpoints.is_relative_to(out) else 'holds'} it. Choose a model "
-            "folder apart from the checkpoints."
-        )
-    _model_destination(out)
-    with pipelines.output_lock(out, args.wait, f"a fit that saves to {out}"):
-        with pipelines.tracked_run(spec, when.label, log) as (run_id, _):
-            # logged to MLflow by the fit hook when a run is active
-            pipelines.fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
-        model.save(out)
-        remove_checkpoints(checkpoints)
-    if run_id:
-        log(f"mlflow run {run_id}")
-    log(
-        f"fitted {type(model).__name__} in {time.perf_counter() - started:.1f} s "
-        f"({len(model.history_)} epochs); saved to {out}"
-    )
-    return EXIT_OK
-
-
-def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
-    """``<output.dir>.<what>.parquet``: beside the run's output folder, never inside it."""
-    from forecaster.jobs import run as pipelines
-
-    folder = pipelines.output_dir(spec, root, label)
-    return folder.parent / f"{folder.name}.{what}.parquet"
-
-
-def _predict(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster.jobs import run as pipelines
-
-    spec, root, frame, when = _spec_and_frame(args)
-    out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
-    _check_parquet_destination(out)
-    model = forecaster.load(args.model)
-    forecast = pipelines.forecast_as_of(model, frame)
-    _write_parquet(forecast, out, "forecast", spec, when)
-    log(f"wrote {forecast.height} forecast rows to {out}")
-    if not args.quiet and not args.json_logs:
-        print(forecast.head(20))
-    return EXIT_OK
-
-
-def _backtest(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster.evaluation.backtest import backtest
-    from forecaster.jobs import run as pipelines
-
-    spec, root, frame, when = _spec_and_frame(args)
-    out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "backtest"))
-    _check_parquet_destination(out)
-    model = (
-        forecaster.load(args.model)
-        if args.model
-        else pipelines.build_estimator(spec, args.progress).set_params(checkpoint_dir=None)
-    )
-    folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
-    result = backtest(
-        model,
-        frame,
-        folds=folds,
-        refit=False,
-        metrics=spec.evaluation.metrics,
-        m=spec.evaluation.seasonality,
-    )
-    _write_parquet(result.metrics, out, "backtest", spec, when)
-    log(f"backtest over {folds} folds written to {out}")
-    with pl.Config(tbl_hide_dataframe_shape=True):
-        log(str(result.aggregate))
-    return EXIT_OK
-
-
-def _tune(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster.jobs import run as pipelines
-
-    spec, root, frame, when = _spec_and_frame(args)
-    out = _model_destination(pipelines.tuned_model_dir(spec, root, when))
-    what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
-    with pipelines.output_lock(out, args.wait, what):
-        result = pipelines.tune_model(
-            spec,
-            root,
-            frame,
-            when,
-            n_trials=args.trials,
-            timeout=args.timeout,
-            progress=args.progress,
-            track=True,
-        )
-        log(
-            f"study {result.study_name}: best value {result.best_value:.4g} with "
-            f"{result.best_params}"
-        )
-        if result.best_estimator is not None:  # the study's best, refitted, under the lock
-            result.best_estimator.save(out)
-            log(f"best model refitted and saved to {out}")
-    return EXIT_OK
-
-
-# ------------------------------------------------------------------------------------------
-# Parquet files of the command line: marked, and replaced only when marked
-# ------------------------------------------------------------------------------------------
-
-
-def _check_parquet_destination(path: Path) -> None:
-    """Refuse (``OwnershipError``) to replace anything at ``path`` but a regular Parquet file
-    that this command line wrote (its ``forecaster`` metadata); a link, folder, pipe or any
-    other file is left alone. Also refuse a path inside a folder forecaster wrote."""
-    owner = _io.owning_folder(path)
-    if owner is not None:
-        raise OwnershipError(
-            f"Refusing to write {path}: it is inside {owner[0]}, a {owner[1]} folder forecaster "
-            "wrote (its manifest would no longer list what it holds). Choose a path outside it."
-        )
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise OwnershipError(f"Refusing to write {path}: cannot inspect it ({exc}).") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(
-            f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
-            "file name with --out."
-        )
-    if _parquet_owner(path) is None:
-        raise OwnershipError(
-            f"Refusing to replace {path}: it is not a file forecaster wrote (no '{PARQUET_KEY}' "
-            "Parquet metadata), and replacing it would lose what it holds. Choose a new file "
-            "name with --out, or move the file away."
-        )
-
-
-def _parquet_owner(path: Path) -> dict[str, Any] | None:
-    """The ``forecaster`` metadata of the Parquet file ``path``, or None (not Parquet, not
-    marked, unreadable). Only the footer is read, after checking the Parquet magic bytes."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-            handle.seek(-8, os.SEEK_END)
-            tail = handle.read(8)
-    except OSError:
-        return None
-    if head != b"PAR1" or tail[4:] != b"PAR1":
-        return None
-    if int.from_bytes(tail[:4], "little") > min(os.path.getsize(path), 64 * 2**20):
-        return None
-    try:
-        metadata = pl.read_parquet_metadata(path)
-    except Exception:  # any reader error: not a file we can vouch for
-        return None
-    try:
-        value = _io.load_json_bounded(metadata.get(PARQUET_KEY, "").encode(), source=str(path))
-    except ForecasterError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _write_parquet(frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any) -> None:
-    marker = {
-        "kind": kind,
-        "pipeline": spec.pipeline.name,
-        "as_of": when.label,
-        "package_version": forecaster.__version__,
-    }
-    metadata = {PARQUET_KEY: json.dumps(marker)}
-    _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))
-
-
-def _datasets(args: argparse.Namespace, log: _Logger) -> int:
-    from forecaster import datasets
-
-    catalogue = datasets.list_datasets()
-    if args.name is None:
-        with pl.Config(fmt_str_lengths=80, tbl_hide_dataframe_shape=True):
-            print(catalogue)
-        return EXIT_OK
-    chosen = catalogue.filter(pl.col("name") == args.name)
-    if chosen.height == 0:
-        names = catalogue["name"].to_list()
-        log(f"error: no bundled data set {args.name!r}; choose one of {names}", "error")
-        return EXIT_USAGE
-    for key, value in chosen.row(0, named=True).items():
-        print(f"{key:12} {value}")
-    card = datasets.datasets_dir() / args.name / "README.md"
-    if card.is_file():
-        print(f"{'data card':12} {card}")
-    return EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------
@@ -513,9 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent neural network forecasting on Polars panels.",
         epilog=EPILOG,
     )
-    parser.add_argument(
-        "--version", action="version", version=f"forecaster {forecaster.__version__}"
-    )
+    parser.add_argument("--version", action="version", version=f"forecaster {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _global_options(True)
 
@@ -534,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
             "last); after the data's end it is the data's last time",
         )
 
-    run = command("run", "run a pipeline spec end to end (idempotent per as-of date)", _run)
+    run = command("run", "run a pipeline spec end to end (idempotent per as-of date)", run_command)
     spec_args(run)
     run.add_argument("--tune", action="store_true", help="tune with Optuna before fitting")
     run.add_argument("--force", action="store_true", help="replace existing outputs atomically")
@@ -544,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _wait_option(run)
 
-    fit = command("fit", "fit the spec's model and save it", _fit)
+    fit = command("fit", "fit the spec's model and save it", fit_command)
     spec_args(fit)
     fit.add_argument("--out", type=_path, help="model directory (default models/NAME/AS_OF)")
     fit.add_argument(
@@ -552,14 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _wait_option(fit)
 
-    predict = command("predict", "forecast with a saved model", _predict)
+    predict = command("predict", "forecast with a saved model", predict_command)
     spec_args(predict)
     predict.add_argument("--model", required=True, type=_path, help="saved model directory")
     predict.add_argument(
         "--out", type=_path, help="Parquet file to write (default <output.dir>.forecasts.parquet)"
     )
 
-    back = command("backtest", "rolling-origin backtest of the spec's model", _backtest)
+    back = command("backtest", "rolling-origin backtest of the spec's model", backtest_command)
     spec_args(back)
     back.add_argument(
         "--model", type=_path, help="saved model directory (default: fit the spec's model)"
@@ -571,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Parquet file for the metrics (default <output.dir>.backtest.parquet)",
     )
 
-    tune = command("tune", "tune the spec's model with Optuna (resumable)", _tune)
+    tune = command("tune", "tune the spec's model with Optuna (resumable)", tune_command)
     spec_args(tune)
     tune.add_argument("--trials", type=_count(1), help="finished trials wanted in the study (>= 1)")
     tune.add_argument(
@@ -579,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _wait_option(tune)
 
-    data = command("datasets", "list or describe the bundled data sets", _datasets)
+    data = command("datasets", "list or describe the bundled data sets", datasets_command)
     data.add_argument("name", nargs="?", help="a data set to describe")
     return parser
 
@@ -591,9 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _exit_code(exc: BaseException) -> tuple[int, str]:
     """The exit code of an error and the prefix of its message."""
-    from forecaster.persistence.core import ModelFormatError
-    from forecaster.tuning.core import StorageError
-
     if isinstance(exc, ArgumentError):
         return EXIT_USAGE, "invalid argument"
     if isinstance(exc, SpecError | StorageError):
@@ -618,9 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     is one of forecaster's errors with its documented exit code; ``--verbose`` adds the
     traceback on stderr without changing the code.
     """
-    from forecaster.jobs import run as pipelines
-    from forecaster.training import distributed as distributed
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -635,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.quiet, log.json_logs = True, False
             if args.quiet or args.json_logs:
                 args.progress = False
-            with pipelines.translated_errors(f"forecaster {args.command}"):
+            with translated_errors(f"forecaster {args.command}"):
                 return args.func(args, log)
     except KeyboardInterrupt:
         log("error: interrupted", "error")

@@ -1,7 +1,29 @@
-"""The training loop, checkpoints, out-of-memory handling and distributed training."""
+"""The training layer: one loop (:mod:`~forecaster.training.loop`) and its parts.
+
+Settings (:mod:`.settings`), learning-rate schedules (:mod:`.schedules`), batch sources
+(:mod:`.sources`), one optimiser step (:mod:`.step`), validation and prediction passes
+(:mod:`.forward`), early stopping and the time budget (:mod:`.stopping`), progress
+(:mod:`.progress`), fit and epoch callbacks (:mod:`.callbacks`), the checkpoint format
+(:mod:`.checkpoint`) and an estimator's checkpoint files (:mod:`.checkpoint_directory`),
+out-of-memory handling (:mod:`.memory`) and data-parallel training under torchrun
+(:mod:`.distributed`). This layer imports only from the layers below it (base, persistence,
+data, nn).
+"""
 
 from __future__ import annotations
 
+from forecaster.training.callbacks import (
+    FIT_HOOKS,
+    FitCallback,
+    FitCallbackFactory,
+    FitCallbackHandle,
+    call_hook,
+    default_fit_callbacks,
+    epoch_callables,
+    register_fit_callback,
+    registered_fit_callbacks,
+    unregister_fit_callback,
+)
 from forecaster.training.distributed import (
     DistributedError,
     all_gather_objects,
@@ -13,6 +35,7 @@ from forecaster.training.distributed import (
     is_main_process,
     launched_world_size,
     rank,
+    seed_this_rank,
     shard,
     world_size,
 )
@@ -28,15 +51,22 @@ from forecaster.training.loop import (
     StopTraining,
     TrainingDivergedError,
     TrainingState,
+    TrainSettings,
     digest_arrays,
+    evaluate,
+    latest_checkpoint,
     loss_function,
     predict_batched,
     read_checkpoint,
+    remove_checkpoints,
     resolve_device,
+    run_training,
     train,
 )
+from forecaster.training.progress import progress_enabled
 
 __all__ = [
+    "FIT_HOOKS",
     "LOSSES",
     "LR_SCHEDULES",
     "ON_OOM",
@@ -45,25 +75,41 @@ __all__ = [
     "Checkpointer",
     "DistributedError",
     "EpochRecord",
+    "FitCallback",
+    "FitCallbackFactory",
+    "FitCallbackHandle",
     "GPUOutOfMemoryError",
     "StopTraining",
+    "TrainSettings",
     "TrainingDivergedError",
     "TrainingState",
     "all_gather_objects",
     "all_reduce_sum",
     "any_rank",
+    "call_hook",
+    "default_fit_callbacks",
     "digest_arrays",
+    "epoch_callables",
+    "evaluate",
     "init_from_env",
     "is_distributed",
     "is_launched",
     "is_main_process",
+    "latest_checkpoint",
     "launched_world_size",
     "loss_function",
     "predict_batched",
+    "progress_enabled",
     "rank",
     "read_checkpoint",
+    "register_fit_callback",
+    "registered_fit_callbacks",
+    "remove_checkpoints",
     "resolve_device",
+    "run_training",
+    "seed_this_rank",
     "shard",
     "train",
+    "unregister_fit_callback",
     "world_size",
 ]

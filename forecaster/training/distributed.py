@@ -47,7 +47,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from forecaster.exceptions import ForecasterError, ForecasterWarning
+from forecaster.exceptions import DistributedError, ForecasterWarning
 
 __all__ = [
     "DistributedError",
@@ -60,13 +60,10 @@ __all__ = [
     "is_main_process",
     "launched_world_size",
     "rank",
+    "seed_this_rank",
     "shard",
     "world_size",
 ]
-
-
-class DistributedError(ForecasterError, RuntimeError):
-    """The process group described by torchrun's environment could not be joined or used."""
 
 
 def _env_int(name: str, default: int) -> int:
@@ -214,6 +211,17 @@ def _shutdown() -> None:
     with contextlib.suppress(Exception):
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def seed_this_rank() -> None:
+    """Give this rank its own random stream for dropout (a no-op in one process).
+
+    Every rank built the same initial weights from the same seed; dropout must not draw the
+    same masks on every rank, so ranks other than 0 (which matches one process) continue from
+    their own stream.
+    """
+    if world_size() > 1 and rank() > 0:
+        torch.manual_seed(torch.initial_seed() + 7919 * rank())
 
 
 def shard(

@@ -15,6 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+pytestmark = pytest.mark.slow  # full pipelines in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"max_epochs = 30": "max_epochs = 2\nhidden_size = 16", "max_epochs = 40": "max_epochs = 2"}
 

@@ -9,53 +9,22 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import mini_spec
 
 import forecaster._io
 import forecaster.jobs.run
-import forecaster.tuning.core
+import forecaster.tuning
 from forecaster.exceptions import (
     ConcurrentRunError,
     DataValidationError,
     ForecasterError,
+    ModelFormatError,
     OwnershipError,
 )
 from forecaster.jobs import cli as cli
 from forecaster.jobs.run import PipelineResult, SpecError
-from forecaster.persistence.core import ModelFormatError
 
-SPEC = """
-[pipeline]
-name = "mini"
-
-[source]
-path = "data/*.csv"
-format = "csv"
-
-[series]
-id = "id"
-time = "date"
-targets = ["y"]
-
-[model]
-lookback = 4
-horizon = 2
-hidden_size = 4
-max_epochs = 1
-random_state = 0
-
-[training]
-trials = 7
-timeout = 99.0
-
-[evaluation]
-backtest_folds = 0
-
-[tracking]
-enabled = false
-
-[output]
-plot_series = 0
-"""
+SPEC = mini_spec(training={"trials": 7, "timeout": 99.0})
 
 
 @pytest.fixture
@@ -85,7 +54,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         raise ForecasterError("stop after recording")
 
     monkeypatch.setattr(forecaster.jobs.run, "run_pipeline", fake_run)
-    monkeypatch.setattr(forecaster.tuning.core, "tune", fake_tune)
+    monkeypatch.setattr(forecaster.tuning, "tune", fake_tune)
     return seen
 
 
@@ -280,6 +249,7 @@ def _fitted(tmp_path: Path, spec: str) -> str:
     return str(model)
 
 
+@pytest.mark.slow
 def test_no_command_writes_to_mlflow_when_tracking_is_off(tmp_path, spec, capsys, monkeypatch):
     # was: `forecaster tune` ignored [tracking] enabled = false and created mlflow/mlflow.db
     monkeypatch.chdir(tmp_path)
@@ -306,7 +276,7 @@ def _tuning_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         seen.append(kwargs)
         raise ForecasterError("stop after recording")
 
-    monkeypatch.setattr(forecaster.tuning.core, "tune", fake_tune)
+    monkeypatch.setattr(forecaster.tuning, "tune", fake_tune)
     return seen
 
 

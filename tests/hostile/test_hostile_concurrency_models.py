@@ -23,11 +23,14 @@ import numpy as np
 import pytest
 
 import forecaster
-import forecaster.persistence.core as persistence
+import forecaster.persistence.reader as reader
 from forecaster import _io
 from forecaster.exceptions import OwnershipError
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and renames")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and renames"),
+    pytest.mark.slow,  # processes saving and loading at once, kills
+]
 
 X = np.random.default_rng(0).normal(size=(24, 6, 2)).astype(np.float32)
 
@@ -197,16 +200,16 @@ def test_a_load_whose_folder_is_replaced_midway_reads_one_whole_version(
     reads the old version's files through its pinned folder, or starts again on the new one;
     never the old config with the new weights."""
     target = models[0].save(tmp_path / "model")
-    real_network = persistence._Reader.network
+    real_weights = reader._Reader.weights
     calls: list[int] = []
 
-    def replaced_meanwhile(self: persistence._Reader, config: dict) -> object:
+    def replaced_meanwhile(self: reader._Reader, layout: object) -> object:
         if not calls:
             models[1].save(target)
         calls.append(1)
-        return real_network(self, config)
+        return real_weights(self, layout)
 
-    monkeypatch.setattr(persistence._Reader, "network", replaced_meanwhile)
+    monkeypatch.setattr(reader._Reader, "weights", replaced_meanwhile)
     guard = tree_guard(tmp_path, allowed=("model",))
     loaded = forecaster.load(target)
     assert len(calls) == 2  # the first read failed (its version was deleted), then again
@@ -303,14 +306,14 @@ def test_a_file_dropped_between_the_ownership_check_and_the_exchange_is_kept(
     Now the old folder is checked again after the exchange and exchanged back."""
     target = models[0].save(tmp_path / "model")
     before = {p.name: p.read_bytes() for p in target.iterdir()}
-    real_exchange = _io._exchange
+    real_exchange = _io.publishing.exchange
 
     def user_writes_first(staging: Path, destination: Path) -> None:
         if not (destination / "user.txt").exists():
             (destination / "user.txt").write_text("written while the save ran")
         real_exchange(staging, destination)
 
-    monkeypatch.setattr(_io, "_exchange", user_writes_first)
+    monkeypatch.setattr(_io.publishing, "exchange", user_writes_first)
     guard = tree_guard(tmp_path, allowed=("model/user.txt",))
     with pytest.raises(OwnershipError, match=r"user.txt \(not written by forecaster\)"):
         models[1].save(target)

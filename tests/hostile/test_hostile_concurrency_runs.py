@@ -13,40 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import mini_spec
 
 from forecaster import _io
 from forecaster.jobs.cli import main
 
-SPEC = """
-[pipeline]
-name = "mini"
-
-[source]
-path = "data/*.csv"
-format = "csv"
-
-[series]
-id = "id"
-time = "date"
-targets = ["y"]
-
-[model]
-lookback = 4
-horizon = 2
-hidden_size = 4
-max_epochs = {epochs}
-patience = 1000
-random_state = 0
-
-[evaluation]
-backtest_folds = 0
-
-[tracking]
-enabled = false
-
-[output]
-plot_series = 0
-"""
 LAST = "2024-01-30"
 LOCK = f"outputs/mini/.{LAST}.lock"
 
@@ -60,7 +31,7 @@ def project(root: Path, epochs: int = 1) -> Path:
     (root / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
     (root / "pipelines").mkdir(exist_ok=True)
     spec = root / "pipelines" / "spec.toml"
-    spec.write_text(SPEC.format(epochs=epochs))
+    spec.write_text(mini_spec(model={"max_epochs": epochs, "patience": 1000}))
     return spec
 
 

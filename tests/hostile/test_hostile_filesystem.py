@@ -30,7 +30,7 @@ import torch
 import forecaster
 from forecaster import _io
 from forecaster.exceptions import OwnershipError
-from forecaster.persistence.core import ModelFormatError, ModelSaveError
+from forecaster.persistence import ModelFormatError, ModelSaveError
 from forecaster.training.loop import (
     Checkpointer,
     CheckpointError,
@@ -319,7 +319,7 @@ def test_save_wraps_what_the_operating_system_refuses(
 
 
 def write_checkpoint(path: Path) -> None:
-    from forecaster.nn.core import RecurrentNet
+    from forecaster.nn import RecurrentNet
 
     torch.manual_seed(0)
     net = RecurrentNet(n_features=1, n_targets=1, lookback=4, horizon=1, hidden_size=2)
@@ -506,6 +506,7 @@ def unreadable_weights(folder: Path) -> Path:
     ],
     ids=["subfolder-mode-000", "weights-mode-000"],
 )
+@pytest.mark.slow
 def test_save_over_a_folder_with_an_unreadable_entry_is_refused(
     make: Callable[[Path], Path], match: str, saved: Path, tmp_path: Path, tree_guard
 ) -> None:

@@ -27,7 +27,8 @@ from forecaster import (
     RNNForecaster,
     make_windows,
 )
-from forecaster.data.core import to_time_point, validate_frame
+from forecaster.data.times import to_time_point
+from forecaster.data.validate import validate_frame
 from forecaster.evaluation.metrics import evaluate, naive
 
 N = 40
@@ -352,7 +353,7 @@ unsupported = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.text(max_size=12).filter(lambda s: not s.strip()[:2].isdigit()),
-    st.lists(st.integers(), max_size=3),
+    st.lists(st.integers(), min_size=1, max_size=3),  # a list: one origin per element
     st.just(object()),
     st.just(pl.col("t")),
     st.just(pl.Series([1, 2])),
@@ -368,6 +369,11 @@ unsupported = st.one_of(
 def test_unsupported_cutoff_types_are_refused_naming_the_dtype(fitted, value):
     with pytest.raises(DataValidationError, match=r"cutoff=.* is not a time of the Datetime"):
         fitted.predict(hourly(), cutoff=value)
+
+
+def test_an_empty_list_of_cutoffs_is_refused(fitted):
+    with pytest.raises(DataValidationError, match=r"cutoff=\[\] names no time point"):
+        fitted.predict(hourly(), cutoff=[])
 
 
 def test_cutoff_outside_the_data(fitted):

@@ -23,8 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster import DataValidationError, ForecasterWarning, Panel, PanelScaler, make_windows
-from forecaster.data.core import Frequency, future_times, infer_frequency
-from forecaster.nn.core import RecurrentNet
+from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.steps import future_times
+from forecaster.nn import RecurrentNet
 from forecaster.training.loop import (
     Checkpointer,
     TrainingDivergedError,

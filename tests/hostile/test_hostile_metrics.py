@@ -3,11 +3,11 @@ null, NaN or infinite forecasts; score frames that cannot be pooled or that scor
 points than Naive2's; columns named like temporary columns; array metrics given what is not
 an array of numbers; baselines asked for absurd horizons.
 
-Every frame a metrics function takes goes through one check (``metrics._frame``: a polars
-frame, key and numeric columns, one row per key), every array through one conversion
-(``metrics._values``), every temporary column gets a name no column of the frames has
-(``metrics.temporary_names``). Each case checks our error type and that the message names
-what is wrong, or the documented handling; nothing here writes files.
+Every frame a metrics function takes goes through one check (``metrics.checked_frame``: a
+polars frame, key and numeric columns, one row per key), every array through one conversion
+(``metrics.float_values``), every temporary column gets a name no column of the frames has
+(``forecaster._columns.temporary_names``). Each case checks our error type and that the
+message names what is wrong, or the documented handling; nothing here writes files.
 """
 
 from __future__ import annotations

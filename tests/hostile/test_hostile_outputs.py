@@ -15,43 +15,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import mini_spec
 
 from forecaster import _io
 from forecaster.jobs.cli import main
 
-SPEC = """
-[pipeline]
-name = "{name}"
-
-[source]
-path = "data/*.csv"
-format = "csv"
-
-[series]
-id = "id"
-time = "date"
-targets = ["y"]
-
-[model]
-lookback = 4
-horizon = 2
-hidden_size = 4
-max_epochs = 1
-random_state = 0
-
-[training]
-reuse_model = true
-
-[evaluation]
-backtest_folds = 0
-
-[tracking]
-enabled = false
-
-[output]
-plot_series = 0
-{output}
-"""
 LAST = "2024-01-12"
 OWN = ("project/outputs/mini", "project/models/mini")
 
@@ -71,7 +39,9 @@ def make_project(root: Path, *, name: str = "mini", output: str = "") -> Path:
     (root / "data" / "prices.csv").write_text(rows())
     (root / "pipelines").mkdir(exist_ok=True)
     spec = root / "pipelines" / "spec.toml"
-    spec.write_text(SPEC.format(name=name, output=output))
+    spec.write_text(
+        mini_spec(pipeline={"name": name}, training={"reuse_model": True}, output=output)
+    )
     (root / ".git").mkdir(exist_ok=True)
     (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (root / "src").mkdir(exist_ok=True)
@@ -371,15 +341,16 @@ def test_a_pointer_without_the_as_of_of_its_data_is_not_followed(done, capsys, t
 
 
 def test_explicit_tune_wins_over_reuse_model(done, capsys, tree_guard, monkeypatch):
-    from forecaster.jobs import run as pipelines
+    from forecaster.exceptions import ForecasterError
+    from forecaster.jobs import fitting
 
     seen = []
 
     def fake_tune(spec, root, frame, when, **kwargs):
-        seen.append(pipelines.study_name(spec, when))
-        raise pipelines.ForecasterError("stop after recording")
+        seen.append(fitting.study_name(spec, when))
+        raise ForecasterError("stop after recording")
 
-    monkeypatch.setattr(pipelines, "tune_model", fake_tune)
+    monkeypatch.setattr(fitting, "tune_model", fake_tune)
     guard = tree_guard(done.parent, allowed=OWN)
     code, out, err = cli(capsys, "run", spec_of(done), "--force", "--tune")
     assert code == 1 and "stop after recording" in err, err

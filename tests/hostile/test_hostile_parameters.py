@@ -29,8 +29,8 @@ from forecaster import (
     backtest,
 )
 from forecaster._validation import PARAMETERS
-from forecaster.data.core import Frequency
-from forecaster.nn.core import (
+from forecaster.data.frequency import Frequency
+from forecaster.nn import (
     RecurrentNet,
     check_network_config,
     count_parameters,
@@ -438,7 +438,7 @@ def test_address_space_limit_is_the_bound(monkeypatch):
 
 
 def test_cgroup_memory_limit_is_the_bound(monkeypatch, tmp_path):
-    from forecaster import _validation
+    from forecaster._validation import memory as _validation
 
     for folder, name, usage in (
         (tmp_path, "memory.max", "memory.current"),
@@ -457,7 +457,7 @@ def test_cgroup_memory_limit_is_the_bound(monkeypatch, tmp_path):
 
 
 def test_audio_features_beyond_the_memory_limit_are_refused_per_clip(monkeypatch):
-    from forecaster import _validation
+    from forecaster._validation import memory as _validation
     from forecaster.datasets import load_audio_mfcc
 
     monkeypatch.setattr(_validation, "memory_limit", lambda: (10_000, "a 10 kB test limit"))
@@ -467,7 +467,7 @@ def test_audio_features_beyond_the_memory_limit_are_refused_per_clip(monkeypatch
 
 def test_an_allocation_failure_while_training_names_the_parameters(monkeypatch):
     from forecaster import ForecasterError
-    from forecaster.estimators import core as estimators
+    from forecaster.estimators import base as estimators
 
     def failing(*args, **kwargs):
         raise RuntimeError(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import forecaster
 from forecaster import _io
-from forecaster.persistence.core import FORMAT_VERSION, ModelFormatError
+from forecaster.persistence import FORMAT_VERSION, ModelFormatError
 
 N = 40
 

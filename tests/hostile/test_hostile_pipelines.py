@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import mini_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,40 +22,6 @@ from forecaster.jobs import run as pipelines
 from forecaster.jobs.cli import main
 from forecaster.jobs.run import SpecError, load_spec, prepare_data
 
-SPEC = """
-[pipeline]
-name = "mini"
-
-[source]
-path = "{source}"
-format = "csv"
-
-[series]
-id = "id"
-time = "date"
-targets = ["y"]
-
-[model]
-lookback = 4
-horizon = 2
-hidden_size = 4
-max_epochs = 1
-random_state = 0
-{model}
-
-[training]
-{training}
-
-[evaluation]
-backtest_folds = 0
-
-[tracking]
-enabled = false
-
-[output]
-plot_series = 0
-{output}
-"""
 FIRST, LAST = dt.date(2024, 1, 1), dt.date(2024, 1, 12)
 OWN = ("outputs", "models")  # a fresh project: the run creates both folders
 
@@ -80,7 +47,9 @@ def project(
     (root / "data" / "prices.csv").write_text(rows() if data is None else data)
     (root / "pipelines").mkdir(exist_ok=True)
     spec = root / "pipelines" / "spec.toml"
-    spec.write_text(SPEC.format(source=source, model=model, training=training, output=output))
+    spec.write_text(
+        mini_spec(source={"path": source}, model=model, training=training, output=output)
+    )
     return spec
 
 

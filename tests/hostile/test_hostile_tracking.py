@@ -27,16 +27,21 @@ from hypothesis import strategies as st
 mlflow = pytest.importorskip("mlflow")
 optuna = pytest.importorskip("optuna")
 
+from conftest import forget_mlflow_state, mini_spec, reset_mlflow_state  # noqa: E402
+
 import forecaster  # noqa: E402
-from forecaster import RNNForecaster  # noqa: E402
+from forecaster import RNNForecaster, tracking  # noqa: E402
 from forecaster.exceptions import (  # noqa: E402
     DataValidationError,
     ForecasterError,
     ForecasterWarning,
     NotFittedError,
 )
-from forecaster.tracking import core as tracking  # noqa: E402
-from forecaster.tuning.core import tune  # noqa: E402
+from forecaster.tracking import config as tracking_config  # noqa: E402
+from forecaster.tracking import fingerprint as tracking_fingerprint  # noqa: E402
+from forecaster.tracking import pyfunc as tracking_pyfunc  # noqa: E402
+from forecaster.tracking import resilience as tracking_resilience  # noqa: E402
+from forecaster.tuning import tune  # noqa: E402
 
 # A dead server may cost this much on top of training (before: about four minutes per
 # request, MLflow's 7 retries with exponential backoff).
@@ -190,25 +195,10 @@ DEAD = ["refused", "port 1", "unresolvable", "silent", "garbage", "http 500", "a
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """A fresh working directory and fresh MLflow / tracking state, with no HTTP settings of
-    the user's (so that forecaster's defaults apply)."""
-    monkeypatch.chdir(tmp_path)
-    for name in (
-        "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", *HTTP_VARIABLES,
-    ):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
-    monkeypatch.setattr(tracking, "_state", tracking._State())
-    # MLflow caches stores by URI: the relative default URI would reach an earlier test's folder
-    registry = mlflow.tracking._tracking_service.utils._tracking_store_registry
-    registry._get_store_with_resolved_uri.cache_clear()
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    monkeypatch.setattr(SqlAlchemyStore, "_engine_map", {})
+    the user's (so that forecaster's defaults apply): see ``reset_mlflow_state``."""
+    reset_mlflow_state(monkeypatch, tmp_path, clear=HTTP_VARIABLES)
     yield tmp_path
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    forget_mlflow_state()
 
 
 def _ours(caught) -> list[str]:
@@ -234,6 +224,7 @@ def _untracked_seconds(**overrides) -> float:
 
 
 @pytest.mark.parametrize("kind", DEAD)
+@pytest.mark.slow
 def test_fit_against_a_dead_server_costs_seconds_and_keeps_the_model(
     isolated, monkeypatch, tree_guard, kind
 ):
@@ -301,6 +292,7 @@ def test_configure_limits_win_for_forecasters_requests_and_are_restored(isolated
 
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
+@pytest.mark.slow
 def test_configure_against_a_dead_server_fails_fast_with_our_error(isolated, kind):
     with dead_server(kind) as uri:
         started = time.perf_counter()
@@ -422,7 +414,7 @@ def test_a_fallback_root_in_a_folder_forecaster_wrote_is_refused(
     guard = tree_guard(isolated)
     with pytest.raises(DataValidationError, match=rf"^fallback_dir='.*' {match}"):
         tracking.configure(fallback_dir=root)
-    assert tracking._state.fallback_dir is None
+    assert tracking_config.state.fallback_dir is None
     guard.assert_unchanged()
 
 
@@ -460,6 +452,7 @@ def fitted() -> RNNForecaster:
 
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
+@pytest.mark.slow
 def test_log_fit_against_a_dead_server(isolated, monkeypatch, fitted, kind):
     with dead_server(kind) as uri:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -523,6 +516,7 @@ def test_log_study_refuses_an_unfitted_best_estimator(isolated, fitted):
         tracking.log_study(optuna.create_study(), fitted, FRAME, best_estimator=tiny_model())
 
 
+@pytest.mark.slow
 def test_trial_callback_against_a_silent_server_warns_once_and_never_stalls(isolated):
     study = optuna.create_study()
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
@@ -552,6 +546,7 @@ def test_trial_callback_refuses_bad_arguments(isolated, kwargs, match):
 
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
+@pytest.mark.slow
 def test_tune_with_tracking_against_a_dead_server(isolated, monkeypatch, tree_guard, kind):
     guard = tree_guard(isolated)
     settings = dict(
@@ -582,35 +577,7 @@ def test_tune_with_tracking_against_a_dead_server(isolated, monkeypatch, tree_gu
 # a pipeline run
 # ------------------------------------------------------------------------------------------
 
-SPEC = """
-[pipeline]
-name = "mini"
-
-[source]
-path = "data/*.csv"
-format = "csv"
-
-[series]
-id = "id"
-time = "date"
-targets = ["y"]
-
-[model]
-lookback = 4
-horizon = 2
-hidden_size = 4
-max_epochs = 1
-random_state = 0
-
-[evaluation]
-backtest_folds = 0
-
-[tracking]
-enabled = true
-
-[output]
-plot_series = 0
-"""
+SPEC = mini_spec(tracking={"enabled": True})
 
 
 def test_pipeline_run_against_a_dead_server_costs_seconds(isolated, monkeypatch, capsys):
@@ -784,25 +751,26 @@ def test_property_mask_uri_never_shows_a_password(user, password, scheme):
     assert tracking.mask_uri(f"Cannot use {uri} (x)") == f"Cannot use {masked} (x)"
 
 
+@pytest.mark.slow
 def test_a_server_refused_at_once_is_probed_again_and_a_silent_one_is_trusted_down(isolated):
     """The open item of round 1: a 30 s cache meant a server that came back within 30 s was
     not used. Now only slow answers are cached; a refused connection is asked again."""
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
-    assert tracking._unreachable_reason(uri) is not None  # refused
+    assert tracking_resilience.unreachable_reason(uri) is not None  # refused
     handler = type("Handler", (_Handler,), {"health_ok": True})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        assert tracking._unreachable_reason(uri) is None  # back: used at the next check
+        assert tracking_resilience.unreachable_reason(uri) is None  # back: used at the next check
     finally:
         server.shutdown()
         server.server_close()
     with dead_server("silent") as silent:
-        assert tracking._unreachable_reason(silent) is not None
+        assert tracking_resilience.unreachable_reason(silent) is not None
         started = time.perf_counter()
-        assert tracking._unreachable_reason(silent) is not None
+        assert tracking_resilience.unreachable_reason(silent) is not None
         assert time.perf_counter() - started < 0.1  # trusted: no second 3 s wait
 
 
@@ -816,9 +784,9 @@ def test_autolog_takes_true_or_false_only(isolated, value):
     """Was: ``autolog("false")`` switched autolog on (``bool(enable)``)."""
     with pytest.raises(DataValidationError, match="enable must be True or False"):
         tracking.autolog(value)
-    assert tracking._state.autolog is False
+    assert not tracking.autolog_enabled()
     tracking.autolog(np.bool_(False))
-    assert tracking._state.autolog is False
+    assert not tracking.autolog_enabled()
 
 
 @pytest.mark.parametrize("timeout", [1e12, 3601, float("inf")])
@@ -948,9 +916,8 @@ def pyfuncs(tmp_path_factory):
     """Two models (integer time, Date time) logged to a SQLite store of their own and loaded
     back as MLflow pyfuncs: ``{"int": (pyfunc, model), "date": (pyfunc, model)}``."""
     root = tmp_path_factory.mktemp("pyfunc")
-    saved_state = tracking._state
-    tracking._state = tracking._State()
     loaded = {}
+    tracking_config.state.reset()
     try:
         mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
         for kind, frame in (("int", FRAME), ("date", DATED)):
@@ -960,8 +927,8 @@ def pyfuncs(tmp_path_factory):
                 log = tracking.log_fit(model, frame, plot=False)
                 loaded[kind] = (mlflow.pyfunc.load_model(log.model_uri), model)
     finally:
-        tracking._state = saved_state
-        mlflow.tracking._tracking_service.utils._tracking_uri = None
+        tracking_config.state.reset()
+        mlflow.set_tracking_uri(None)
     return loaded
 
 
@@ -1270,9 +1237,10 @@ def test_the_training_data_in_another_form_is_accepted(fitted, case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ForecasterWarning)  # the dropped short series
         model = tiny_model().fit(frame) if case == "a short series fit dropped" else fitted
-    assert tracking._training_data(model, frame, "log_fit") is frame
+    assert tracking_fingerprint.training_data(model, frame, "log_fit") is frame
 
 
+@pytest.mark.slow
 def test_a_model_logging_failure_says_what_failed(isolated, fitted, monkeypatch):
     """Was: a misleading "The frame is empty ..." for a failure to build the input example."""
 
@@ -1289,7 +1257,7 @@ def test_a_model_logging_failure_says_what_failed(isolated, fitted, monkeypatch)
     def broken(estimator, data):
         raise ValueError("no rows")
 
-    monkeypatch.setattr(tracking, "_input_example", broken)
+    monkeypatch.setattr(tracking_pyfunc, "_input_example", broken)
     with pytest.warns(ForecasterWarning) as caught:
         tracking.log_fit(fitted, FRAME, plot=False)
     (message,) = _ours(caught)

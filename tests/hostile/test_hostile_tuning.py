@@ -26,13 +26,13 @@ from forecaster.exceptions import (  # noqa: E402
     ForecasterError,
     ForecasterWarning,
 )
-from forecaster.tuning.core import (  # noqa: E402
+from forecaster.tuning import (  # noqa: E402
     StorageError,
-    _resolve_space,
     default_search_space,
     make_storage,
     tune,
 )
+from forecaster.tuning.space import resolve_space  # noqa: E402
 
 SPACE = {"hidden_size": [4, 8]}
 
@@ -469,7 +469,7 @@ finite = st.floats(allow_nan=True, allow_infinity=True, width=32)
 def test_property_a_range_is_a_valid_distribution_or_refused(low, high, log):
     spec = (low, high, "log") if log else (low, high)
     try:
-        (distribution,) = _resolve_space({"lr": spec}, tiny_model(), None).values()
+        (distribution,) = resolve_space({"lr": spec}, tiny_model(), None).values()
     except DataValidationError:
         return
     assert math.isfinite(distribution.low) and math.isfinite(distribution.high)
@@ -600,7 +600,7 @@ def test_property_every_choice_of_an_accepted_space_passes_the_parameter_table(c
     from forecaster._validation import check
 
     try:
-        space = _resolve_space({"hidden_size": choices}, tiny_model(), None)
+        space = resolve_space({"hidden_size": choices}, tiny_model(), None)
     except DataValidationError:
         return
     for choice in space["hidden_size"].choices:
@@ -746,9 +746,9 @@ def test_more_workers_than_trials_is_reduced_with_a_warning(tmp_path):
 
 
 def test_more_workers_than_cores_is_reduced_with_a_warning(tmp_path, monkeypatch):
-    from forecaster.tuning import core as tuning
+    from forecaster.tuning import trials
 
-    monkeypatch.setattr(tuning, "_available_cores", lambda: 1)
+    monkeypatch.setattr(trials, "available_cores", lambda: 1)
     with pytest.warns(ForecasterWarning, match="reduced to 1: this process may run on 1 CPU"):
         result = quick(storage=f"sqlite:///{tmp_path / 'o.db'}", n_workers=3, n_trials=2)
     assert {t.user_attrs["pid"] for t in result.study.trials} == {os.getpid()}

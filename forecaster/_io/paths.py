@@ -1,0 +1,154 @@
+"""Paths, names and locks: what every other module of :mod:`forecaster._io` builds on.
+
+- :func:`as_path`: a path argument is a ``str`` or ``os.PathLike``, never empty, without NUL
+  characters; anything else is a :class:`~forecaster.exceptions.DataValidationError` naming the
+  argument.
+- :func:`new_name`: the random names of temporary files and staging folders (see
+  :func:`~forecaster._io.atomic.temporary_files` and
+  :func:`~forecaster._io.publishing.remove_staging`, which recognise exactly them).
+- :func:`fsync_directory`: flush a folder's renames to disk.
+- :func:`exclusive_lock`: one writer at a time for a key (a pipeline run of one spec and as-of
+  date), on an operating-system lock that dies with its process (``filelock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import reprlib
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from forecaster.exceptions import ConcurrentRunError, DataValidationError, ForecasterError
+
+__all__ = [
+    "OWNER",
+    "STAGING_MARKER",
+    "STAGING_PREFIX",
+    "TOKEN",
+    "as_path",
+    "exclusive_lock",
+    "fsync_directory",
+    "new_name",
+    "staging_siblings",
+]
+
+OWNER = "forecaster"
+"""What the manifests and staging markers the package writes name as their owner."""
+STAGING_PREFIX = ".staging-"
+"""What follows ``.<destination name>`` in the name of a staging folder."""
+STAGING_MARKER = ".forecaster-staging"
+"""Name of the marker file in a staging folder (see :func:`staging_directory`)."""
+
+
+TOKEN = r"[0-9a-f]{12}"
+"""What :func:`new_name` puts between the prefix and the suffix of a name."""
+
+
+def as_path(value: Any, argument: str, *, error: type[Exception] = DataValidationError) -> Path:
+    """``value`` as a :class:`~pathlib.Path` when it is a path argument: a non-empty ``str``
+    or ``os.PathLike`` (whose ``os.fspath`` is a ``str``) without NUL characters; else
+    ``error`` naming ``argument``, what is accepted and what was received.
+
+    Examples
+    --------
+    >>> as_path("models/m1", "path")
+    PosixPath('models/m1')
+    >>> as_path(None, "path")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: path must be a path: a str or os.PathLike ...
+    """
+    text: Any = None
+    if isinstance(value, str | os.PathLike):
+        try:
+            text = os.fspath(value)
+        except TypeError:
+            text = None
+    if not isinstance(text, str):
+        raise error(
+            f"{argument} must be a path: a str or os.PathLike (e.g. pathlib.Path('models/m1')), "
+            f"got {reprlib.repr(value)} (a {type(value).__name__}). Pass the path as text, "
+            "e.g. b'm'.decode() for bytes."
+        )
+    if not text:
+        raise error(f"{argument} is an empty path; pass the path of a folder or file.")
+    if "\x00" in text:
+        raise error(
+            f"{argument}={reprlib.repr(text)} contains a NUL character, which no file name can "
+            "hold. Pass the path without it."
+        )
+    return Path(text)
+
+
+def fsync_directory(folder: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries (renames in it) to disk; a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def new_name(folder: Path, prefix: str, suffix: str) -> Path:
+    """A fresh random name in ``folder``. Unlike ``tempfile``'s files and folders (mode 0600 /
+    0700), what is created under it gets the user's umask: published outputs are readable by
+    whoever may read files the user writes."""
+    return folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+
+
+def staging_siblings(destination: Path) -> list[Path]:
+    try:
+        return list(destination.parent.glob(f".{destination.name}{STAGING_PREFIX}*"))
+    except OSError:
+        return []
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    lock_file: str | os.PathLike[str],
+    *,
+    timeout: float | None = 0.0,
+    what: str = "this job",
+    hint: str = "Wait for it to finish.",
+) -> Iterator[None]:
+    """Hold an exclusive operating-system lock on ``lock_file`` (created when needed; released
+    when the block ends or the process dies).
+
+    ``timeout`` seconds to wait for another holder (0: do not wait; None: wait as long as it
+    takes), then :class:`~forecaster.exceptions.ConcurrentRunError`. A lock file that cannot
+    be opened or locked (a link, a folder, a read-only folder) is a
+    :class:`~forecaster.exceptions.ForecasterError` naming it.
+    """
+    import filelock
+
+    lock_file = Path(lock_file)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(lock_file), timeout=-1 if timeout is None else timeout)
+        lock.acquire()
+    except filelock.Timeout:
+        waited = "" if not timeout else f" for {timeout:g} s"
+        raise ConcurrentRunError(
+            f"Another process is running {what} (it holds the lock {lock_file}); waited"
+            f"{waited or ' not at all'}. {hint}"
+        ) from None
+    except (OSError, ValueError) as exc:  # a link, a folder or a FIFO at the lock's path, ...
+        raise ForecasterError(
+            f"Cannot take the lock {lock_file} for {what}: "
+            f"{getattr(exc, 'strerror', None) or exc}. It must be a regular file (not a link "
+            "or a folder) in a writable folder: remove what is at that path if you put it "
+            "there, then run again."
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()

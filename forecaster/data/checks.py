@@ -1,0 +1,249 @@
+"""Checks of column roles, keys and values, with messages that name a few offending rows.
+
+The one check of each kind, shared by :func:`~forecaster.data.validate.validate_frame`, the
+``future`` frame of ``predict`` and the frames of :mod:`forecaster.evaluation.metrics`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import check
+from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "check_roles",
+    "check_unique_keys",
+    "check_values",
+    "in_frame",
+    "missing_columns_message",
+    "not_numeric_message",
+    "row_examples",
+]
+
+
+def check_roles(
+    *,
+    target: Any,
+    time_col: Any,
+    id_col: Any = None,
+    covariates: Any = None,
+    future_covariates: Any = None,
+) -> dict[str, tuple[str, ...]]:
+    """Check the column arguments (parameter table) and that no column has two roles.
+
+    Returns
+    -------
+    dict
+        Role name to column names: ``target``, ``covariate``, ``future covariate``, ``id``
+        (when given) and ``time``.
+
+    Examples
+    --------
+    >>> check_roles(target="y", time_col="t", covariates="y")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Column 'y' is used both as target and as \
+covariate. Each column can have one role only: pass target=..., covariates=... without it.
+    """
+    if target is None:
+        raise DataValidationError(
+            "target is required: the name of the column to forecast (or a list of names), "
+            "e.g. target='close'."
+        )
+    roles = {
+        "target": check("target", target),
+        "covariate": check("covariates", covariates) or (),
+        "future covariate": check("future_covariates", future_covariates) or (),
+    }
+    if check("id_col", id_col) is not None:
+        roles["id"] = (id_col,)
+    roles["time"] = (check("time_col", time_col),)
+    arguments = {
+        "target": "target",
+        "covariate": "covariates",
+        "future covariate": "future_covariates",
+        "id": "id_col",
+        "time": "time_col",
+    }
+    seen: dict[str, str] = {}
+    for role, names in roles.items():
+        for name in names:
+            if name in seen:
+                raise DataValidationError(
+                    f"Column {name!r} is used both as {seen[name]} and as {role}. Each column "
+                    f"can have one role only: pass {arguments[seen[name]]}=..., "
+                    f"{arguments[role]}=... without it."
+                )
+            seen[name] = role
+    return roles
+
+
+def missing_columns_message(missing: list[str], available: list[str], role: str) -> str:
+    """The message for columns of ``role`` missing from a frame: close names, the available
+    columns and a hint when the file looks read with the wrong delimiter."""
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, available, n=1)
+        if close:
+            hints.append(f"{name!r} (did you mean {close[0]!r}?)")
+        else:
+            hints.append(repr(name))
+    delimiter = ""
+    for separator, label in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+        if any(separator in column for column in available):
+            delimiter = (
+                f" A column name contains {label}: the file looks {label}-delimited but was "
+                f"read as comma-separated; read it with separator={separator!r} (in a pipeline "
+                "spec: source.separator)."
+            )
+            break
+    return (
+        f"The frame has no {role} column {', '.join(hints)}. "
+        f"Available columns: {format_list(available, 20)}. "
+        f"Pass the right column names or rename the frame's columns.{delimiter}"
+    )
+
+
+def not_numeric_message(frame: pl.DataFrame | pl.LazyFrame, name: str, dtype: Any) -> str:
+    """Why a value column is not numeric, with a few offending values for text columns."""
+    fix = (
+        f"Convert it, e.g. pl.col({name!r}).cast(pl.Float64, strict=False) (unparseable "
+        "values become null), read the file with null_values=[...] for placeholders such as "
+        "'n/a', or drop the column from the columns."
+    )
+    if not (dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)):
+        return (
+            f"Column {name!r} must be numeric, got {dtype}. Convert it to a number column "
+            "(integer, float or boolean) or drop it from the columns."
+        )
+    if dtype == pl.Null:
+        return (
+            f"Column {name!r} must be numeric, got Null: every value is missing. Cast it, e.g. "
+            f"pl.col({name!r}).cast(pl.Float64), and choose a missing= policy, or drop it."
+        )
+    text = pl.col(name).cast(pl.String)
+    bad = text.filter(text.is_not_null() & text.cast(pl.Float64, strict=False).is_null())
+    try:
+        lazy = frame.lazy().select(bad.unique(maintain_order=True).head(MAX_EXAMPLES))
+        examples = lazy.collect().to_series().to_list()
+    except READ_ERRORS:
+        examples = []
+    if examples:
+        return (
+            f"Column {name!r} must be numeric, got {dtype} with values that are not "
+            f"numbers, e.g. {format_list(examples)}. {fix}"
+        )
+    return f"Column {name!r} must be numeric, got {dtype}. {fix}"
+
+
+def row_examples(
+    frame: pl.DataFrame, mask: pl.Series | np.ndarray, id_col: str, time_col: str
+) -> str:
+    """A few (series, time) of the rows of ``mask``, for messages."""
+    rows = frame.filter(pl.Series(mask)).select(id_col, time_col).head(MAX_EXAMPLES)
+    parts = []
+    for key, ts in rows.iter_rows():
+        parts.append(f"({time_col}={ts})" if id_col == SERIES_ID else f"({key!r}, {ts})")
+    return ", ".join(parts)
+
+
+def in_frame(what: str) -> str:
+    """The words " of the <what>" for a message, nothing for the plain ``"frame"``."""
+    return "" if what == "frame" else f" of the {what}"
+
+
+def check_unique_keys(frame: pl.DataFrame, keys: Sequence[str], *, what: str = "frame") -> None:
+    """Refuse a frame with more than one row per key (e.g. (id, time)), naming a few.
+
+    Used for every frame that is matched on its keys without going through
+    :func:`~forecaster.data.validate.validate_frame` (which finds duplicates while it sorts):
+    the ``future`` frame of ``predict`` and the frames of :mod:`forecaster.evaluation.metrics`.
+
+    Examples
+    --------
+    >>> check_unique_keys(pl.DataFrame({"t": [1, 1], "y": [1.0, 2.0]}), ["t"], what="actual frame")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: 2 rows of the actual frame share their (t), \
+e.g. (1,). Expected one row per (t): aggregate or drop the duplicates first, e.g. \
+frame.unique(subset=['t'], keep='last').
+    """
+    keys = list(keys)
+    if not keys or frame.height < 2:
+        return
+    repeated = frame.select(pl.struct(keys).is_duplicated()).to_series()
+    if not repeated.any():
+        return
+    examples = frame.filter(repeated).select(keys).unique(maintain_order=True).head(3).rows()
+    label = ", ".join(keys)
+    raise DataValidationError(
+        f"{int(repeated.sum())} rows{in_frame(what)} share their ({label}), e.g. "
+        f"{', '.join(map(repr, examples))}. Expected one row per ({label}): aggregate or drop "
+        f"the duplicates first, e.g. frame.unique(subset={keys}, keep='last')."
+    )
+
+
+def check_values(
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    *,
+    id_name: str,
+    time_col: str,
+    what: str = "frame",
+    missing: bool = True,
+    fix: str = "",
+) -> None:
+    """Refuse infinite values and, with ``missing=True``, null or NaN values in ``columns``,
+    naming the columns and a few (series, time) where they are.
+
+    The one check of value columns: :func:`~forecaster.data.validate.validate_frame`
+    (infinities; its ``missing=`` policy handles the rest), the ``future`` frame of ``predict`` and
+    the actual values of :func:`forecaster.evaluation.backtest.evaluate`. ``id_name`` is
+    ``"__series__"`` for a single series.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"__series__": [0, 0], "t": [1, 2], "x": [1.0, float("nan")]})
+    >>> check_values(frame, ["x"], id_name="__series__", time_col="t", what="future frame")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Missing values (NaN or null) in {'x': 1} of \
+the future frame, e.g. at (t=2). Expected a number at every step.
+    """
+    columns = list(columns)
+    floats = [c for c in columns if frame.schema[c].is_float()]
+    if floats:
+        inf_counts = frame.select(pl.col(floats).is_infinite().sum()).row(0)
+        if any(inf_counts):
+            bad = [c for c, n in zip(floats, inf_counts, strict=True) if n]
+            mask = frame.select(pl.any_horizontal(pl.col(bad).is_infinite())).to_series()
+            raise DataValidationError(
+                f"Infinite values in {format_list(bad)}{in_frame(what)}: e.g. at "
+                f"{row_examples(frame, mask, id_name, time_col)}. Expected finite numbers. "
+                + (
+                    fix
+                    or "Replace them (e.g. pl.when(pl.col(c).is_infinite()).then(None)) and "
+                    "choose a missing= policy, or fix the source."
+                )
+            )
+    if not missing:
+        return
+    nan = [pl.col(c).is_nan() if c in floats else pl.lit(False) for c in columns]
+    holes = [(pl.col(c).is_null() | n).alias(c) for c, n in zip(columns, nan, strict=True)]
+    flags = frame.select(holes)
+    counts = flags.sum().row(0)
+    if any(counts):
+        bad = {c: int(n) for c, n in zip(columns, counts, strict=True) if n}
+        mask = flags.select(pl.any_horizontal(list(bad))).to_series()
+        raise DataValidationError(
+            f"Missing values (NaN or null) in {bad}{in_frame(what)}, e.g. at "
+            f"{row_examples(frame, mask, id_name, time_col)}. "
+            + (fix or "Expected a number at every step.")
+        )

@@ -1,0 +1,259 @@
+"""Reading frames: schemas, collection of lazy frames, the checks of a model's schema, and the
+small helpers of every data message (lists of names, the first line of an error).
+
+Every frame enters the package through :func:`frame_schema` and :func:`collect_frame`, so that a
+lazy source that disappeared, a malformed file or a non-polars object raises
+:class:`~forecaster.exceptions.DataValidationError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "MAX_EXAMPLES",
+    "READ_ERRORS",
+    "SERIES_ID",
+    "check_schema",
+    "collect_frame",
+    "column_tuple",
+    "first_line",
+    "format_list",
+    "frame_schema",
+]
+
+SERIES_ID = "__series__"
+"""Name of the id column used internally when a frame holds a single series (no id column)."""
+
+MAX_EXAMPLES = 5
+
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+    OSError,
+)
+"""What collecting a LazyFrame raises when its source is gone, unreadable or malformed."""
+
+
+def format_list(items: Sequence[Any], limit: int = MAX_EXAMPLES) -> str:
+    """The first ``limit`` items as reprs, with how many more there are, for messages."""
+    items = list(items)
+    shown = ", ".join(repr(i) for i in items[:limit])
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return f"{shown}{more}"
+
+
+def column_tuple(columns: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A column argument (``None``, a name or a list of names) as a tuple of names."""
+    if columns is None:
+        return ()
+    if isinstance(columns, str):
+        return (columns,)
+    if not isinstance(columns, Sequence | set | frozenset | pl.Series):
+        raise DataValidationError(
+            f"Expected a column name or a list of column names, got {type(columns).__name__} "
+            f"{columns!r}."
+        )
+    return tuple(columns)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (Polars appends long plan dumps)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unreadable(exc: BaseException, what: str, stage: str = "") -> DataValidationError:
+    """The error for a frame that cannot be read: ``what`` is e.g. ``"frame"``, ``stage``
+    ``"schema"`` when only its schema was asked for."""
+    lazy = f"lazy {what}" + ("'s schema" if stage == "schema" else "")
+    if isinstance(exc, OSError):
+        reason = (
+            f"its source cannot be read ({first_line(exc)}). A LazyFrame reads the file it "
+            "scans when it is collected, so the file must still be there: scan it again "
+            "(pl.scan_csv / pl.scan_parquet) or .collect() it before the file is moved or deleted"
+        )
+    else:
+        reason = (
+            f"{first_line(exc)}. Check the source it scans (path, format) and the "
+            "expressions applied to it"
+        )
+    return DataValidationError(f"Cannot read the {lazy}: {reason}.")
+
+
+def _not_a_frame(frame: Any, what: str) -> DataValidationError:
+    kind = f"{type(frame).__module__}.{type(frame).__name__}"
+    if type(frame).__module__.startswith("pandas"):
+        return DataValidationError(
+            f"The {what} must be a polars DataFrame or LazyFrame in long format, got a {kind}."
+            f" {_pandas_hint(frame)}"
+        )
+    return DataValidationError(
+        f"The {what} must be a polars DataFrame or LazyFrame in long format, got {kind}. "
+        "Convert it with pl.DataFrame(...) (pl.from_pandas(...) for pandas)."
+    )
+
+
+def _pandas_hint(frame: Any) -> str:
+    """How to convert a pandas object, naming what would be lost or fail on the way."""
+    columns = getattr(frame, "columns", None)
+    if columns is None:
+        return "Convert it to a long frame first, e.g. pl.from_pandas(series.to_frame())."
+    notes = []
+    if getattr(columns, "nlevels", 1) > 1:
+        notes.append("its columns are a MultiIndex: flatten them (frame.columns = [...])")
+    duplicated = [str(c) for c in columns[columns.duplicated()]]
+    if duplicated:
+        notes.append(f"column names {format_list(duplicated)} occur twice: rename them")
+    index = frame.index
+    if getattr(index, "nlevels", 1) > 1 or any(n is not None for n in index.names):
+        names = [n for n in index.names if n is not None]
+        notes.append(
+            f"its index {format_list(names)} holds data (e.g. the id or time): pl.from_pandas "
+            "drops the index, so call frame.reset_index() first"
+        )
+    mixed = (
+        [
+            str(c)
+            for c in columns[:200]
+            if str(frame[c].dtype) == "object" and frame[c].map(type).nunique() > 1
+        ]
+        if not duplicated and getattr(columns, "nlevels", 1) == 1
+        else []
+    )
+    if mixed:
+        notes.append(
+            f"the object columns {format_list(mixed)} mix value types (e.g. numbers and text): "
+            "convert them, e.g. pd.to_numeric(frame[c], errors='coerce')"
+        )
+    steps = "; ".join(notes)
+    return "Convert it with pl.from_pandas(frame)" + (f", but first: {steps}." if steps else ".")
+
+
+def frame_schema(frame: Any, *, what: str = "frame") -> pl.Schema:
+    """The schema of a polars DataFrame or LazyFrame; a LazyFrame whose source is gone or
+    malformed, or any other object, raises :class:`DataValidationError` saying what to do.
+
+    Examples
+    --------
+    >>> frame_schema(pl.DataFrame({"t": [1]}))["t"]
+    Int64
+    >>> frame_schema([1, 2])
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: The frame must be a polars DataFrame or \
+LazyFrame in long format, got builtins.list. Convert it with pl.DataFrame(...) \
+(pl.from_pandas(...) for pandas).
+    """
+    if isinstance(frame, pl.DataFrame):
+        return frame.schema
+    if not isinstance(frame, pl.LazyFrame):
+        raise _not_a_frame(frame, what)
+    try:
+        return frame.collect_schema()
+    except READ_ERRORS as exc:
+        raise _unreadable(exc, what, "schema") from exc
+
+
+def collect_frame(
+    frame: Any, *, what: str = "frame", columns: Sequence[Any] | None = None
+) -> pl.DataFrame:
+    """``frame`` as a DataFrame (a LazyFrame collected, only ``columns`` when given: names or
+    expressions); errors of the source (a scanned file that was deleted, a malformed file, an
+    invalid expression) and non-polars objects raise :class:`DataValidationError`.
+
+    Examples
+    --------
+    >>> collect_frame(pl.LazyFrame({"t": [1], "y": [2.0]}), columns=["y"]).columns
+    ['y']
+    """
+    frame_schema(frame, what=what)
+    try:
+        if isinstance(frame, pl.LazyFrame):
+            return (frame if columns is None else frame.select(columns)).collect()
+        return frame if columns is None else frame.select(columns)
+    except READ_ERRORS as exc:
+        if isinstance(frame, pl.DataFrame):
+            raise DataValidationError(
+                f"Cannot select the columns of the {what}: {first_line(exc)}."
+            ) from exc
+        raise _unreadable(exc, what) from exc
+
+
+def _text_like(dtype: Any) -> bool:
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical)
+
+
+def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
+    """Whether a column of dtype ``found`` can stand for one trained as ``expected``: the
+    same dtype; any numeric width for numbers; text, Categorical or Enum for a text id."""
+    if str(found) == expected:
+        return True
+    if role == "time":  # integer steps of any width; dates and datetimes exactly
+        return expected.startswith(("Int", "UInt")) and found.is_integer()
+    numeric = expected.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
+    if numeric and found.is_numeric():
+        return True
+    text = expected.startswith(("String", "Categorical", "Enum"))
+    return role == "id" and text and _text_like(found)
+
+
+def check_schema(
+    frame: Any,
+    expected: dict[str, str],
+    *,
+    id_col: str | None = None,
+    time_col: str | None = None,
+    what: str = "frame",
+) -> pl.Schema:
+    """Check that ``frame`` has the columns of ``expected`` (name to dtype name, e.g. a fitted
+    model's ``schema_``) with compatible dtypes, and return its schema.
+
+    Numeric columns may change width (Int64 for Float32 ...); the id column ``id_col`` may be
+    text, Categorical or Enum for any of them (ids are matched by value); the time column
+    ``time_col`` may change only its integer width (a float is no time step); other dtypes,
+    time zones and time units must be the same.
+
+    Examples
+    --------
+    >>> check_schema(pl.DataFrame({"t": [1], "y": [1]}), {"t": "Int64", "y": "Float32"})["y"]
+    Int64
+    """
+    schema = frame_schema(frame, what=what)
+    missing = [c for c in expected if c not in schema]
+    if missing:
+        raise DataValidationError(
+            f"The {what} lacks the columns {missing} that the model was trained with "
+            f"(expected {list(expected)}, got {list(schema.names())}). Rename or add them, "
+            "or refit the model on the new columns."
+        )
+    roles = {id_col: "id", time_col: "time"}
+    changed = {
+        c: (t, str(schema[c]))
+        for c, t in expected.items()
+        if not _compatible(t, schema[c], roles.get(c, ""))
+    }
+    if changed:
+        detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
+        zone = re.compile(r"time_zone=([^)]*)")
+        zones = any(
+            zone.search(a) and zone.search(b) and zone.findall(a) != zone.findall(b)
+            for a, b in changed.values()
+        )
+        hint = (
+            " For time zones: .dt.replace_time_zone(...) sets or drops one, "
+            ".dt.convert_time_zone(...) converts between two."
+            if zones
+            else ""
+        )
+        raise DataValidationError(
+            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes, "
+            f"e.g. pl.col(name).cast(...), or refit the model on the new dtypes.{hint}"
+        )
+    return schema

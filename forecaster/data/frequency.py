@@ -1,0 +1,373 @@
+"""Sampling frequencies: the :class:`Frequency` grammar, its steps, the period of every time on a
+frequency's grid, and :func:`infer_frequency`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import check
+from forecaster.data.times import check_series_layout, check_time_span
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "FIXED_UNITS_US",
+    "MONTHS_PER_UNIT",
+    "Frequency",
+    "grid_periods",
+    "infer_frequency",
+    "infer_from_diffs",
+    "simplest_frequency",
+]
+
+_FREQ_PATTERN = re.compile(r"^(\d*)([a-z]+)$", re.IGNORECASE)
+
+_UNITS = ("ns", "us", "ms", "s", "m", "h", "d", "w", "mo", "q", "y", "bd", "i")
+
+_UNIT_ALIASES = {"min": "m", "b": "bd"}
+"""Other spellings of a unit (pandas' ``min`` and ``B``), case-insensitive like the units."""
+
+_PANDAS_ONLY = {
+    "me": "1mo",
+    "qe": "1q",
+    "qs": "1q",
+    "ye": "1y",
+    "ys": "1y",
+    "a": "1y",
+    "t": "1m",
+    "l": "1ms",
+    "u": "1us",
+    "n": "1ns",
+}
+"""pandas offset aliases that mean something else, or nothing, here: what to pass instead."""
+
+FIXED_UNITS_US = {
+    "ns": 1e-3,
+    "us": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+    "w": 7 * 86_400_000_000,
+}
+"""Microseconds per fixed unit."""
+
+_CALENDAR_UNITS = ("mo", "q", "y", "bd")
+
+_MAX_FREQ_STEPS = 2**40
+"""Largest multiple in a frequency string (keeps every step inside int64 arithmetic)."""
+
+MONTHS_PER_UNIT = {"mo": 1, "q": 3, "y": 12}
+"""Months per step of the month, quarter and year units."""
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """A regular sampling frequency, written like a Polars duration string.
+
+    The grammar is ``<n><unit>``: ``n`` a positive integer (``1`` when left out) and one unit,
+    in any case: ``ns``, ``us``, ``ms``, ``s``, ``m`` (minute; ``min`` too), ``h``, ``d``,
+    ``w``, ``mo`` (month), ``q``, ``y``, ``bd`` (business days, Monday to Friday, holidays
+    are gaps; ``b`` too) and ``i`` (integer time steps). An integer ``n`` is ``"<n>i"``.
+    pandas' month alias ``"M"`` (a minute in Polars) is refused, as are ``"1M"``, ``"MS"``
+    and a bare ``"m"``: pass ``"1mo"`` for months or ``"1m"`` for minutes. Compound
+    durations such as ``"1h30m"`` are not supported (pass ``"90m"``).
+
+    Month, quarter and year steps keep each series' day of the month: a series whose every
+    time is the last day of its month (month-ends, quarter-ends) steps by month-ends, others
+    by their largest day of the month, clamped to shorter months (see
+    :func:`~forecaster.data.steps.future_times`).
+
+    Examples
+    --------
+    >>> Frequency.parse("15m").is_calendar
+    False
+    >>> Frequency.parse("1bd").unit
+    'bd'
+    >>> str(Frequency.parse("H")), str(Frequency.parse("15MIN"))
+    ('1h', '15m')
+    >>> Frequency.parse("1M")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: freq '1M' is ambiguous: in pandas 'M' is a \
+month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for minutes.
+    """
+
+    n: int
+    unit: str
+
+    @classmethod
+    def parse(cls, value: str | int) -> Frequency:
+        """Parse ``"1h"``, ``"1bd"``, ``"1mo"`` or an integer step such as ``5`` (numpy
+        integers too; the parameter table's ``freq`` rule decides what is accepted)."""
+        value = check("freq", value)
+        if value is None:
+            raise DataValidationError(
+                "freq must be a duration string such as '1h' or an integer step here, got None."
+            )
+        if isinstance(value, int):
+            value = f"{value}i"
+        match = _FREQ_PATTERN.match(value.strip())
+        digits, raw = match.groups() if match else ("", "")
+        lower = raw.lower()
+        if ("M" in raw and lower in ("m", "ms")) or (raw == "m" and not digits):
+            raise DataValidationError(
+                f"freq {value!r} is ambiguous: in pandas 'M' is a month, in Polars (and here) "
+                "'m' is a minute. Pass '1mo' for months or '1m' for minutes."
+            )
+        unit = _UNIT_ALIASES.get(lower, lower)
+        if match is None or unit not in _UNITS or (digits and int(digits) <= 0):
+            instead = _PANDAS_ONLY.get(lower)
+            hint = f" ({raw!r} is a pandas alias: pass {instead!r})" if match and instead else ""
+            raise DataValidationError(
+                f"freq {value!r} is not understood{hint}. Expected a positive duration "
+                "'<n><unit>' with one unit: '15m' (minutes), '1h', '1d', '1w', '1mo' (months), "
+                "'1q', '1y', '1bd' (business days), 'ns', 'us', 'ms', 's', or an integer step "
+                "such as '1i' for integer time columns, or 'auto' to infer it."
+            )
+        n = int(digits) if digits else 1
+        if n > _MAX_FREQ_STEPS:
+            raise DataValidationError(
+                f"freq {value!r} is implausibly long ({n} {unit}); expected at most "
+                f"{_MAX_FREQ_STEPS:,} units per step. Pass the sampling interval of the data."
+            )
+        return cls(n, unit)
+
+    @property
+    def is_calendar(self) -> bool:
+        """True for month, quarter, year and business-day steps (not a fixed duration)."""
+        return self.unit in _CALENDAR_UNITS
+
+    def __str__(self) -> str:
+        return f"{self.n}{self.unit}"
+
+    def step_in(self, dtype: pl.DataType) -> int:
+        """Length of one fixed step in the physical units of a time column of ``dtype``."""
+        if self.unit == "i":
+            return self.n
+        micros = self.n * FIXED_UNITS_US[self.unit]
+        if dtype == pl.Date:
+            days = micros / FIXED_UNITS_US["d"]
+            if days != int(days):
+                raise DataValidationError(
+                    f"freq {self} is shorter than a day but the time column is a Date. "
+                    "Use a Datetime column or a frequency of whole days."
+                )
+            if days >= 2**31:
+                raise DataValidationError(
+                    f"freq {self} is longer than a Date column can span. Pass the sampling "
+                    "interval of the data."
+                )
+            return int(days)
+        unit = getattr(dtype, "time_unit", "us") or "us"
+        factor = {"ns": 1000, "us": 1, "ms": 1e-3}[unit]
+        step = micros * factor
+        if step != int(step) or step <= 0:
+            raise DataValidationError(
+                f"freq {self} cannot be expressed in the time column's unit ({unit})."
+            )
+        if step >= 2**62:
+            raise DataValidationError(
+                f"freq {self} is longer than a time column in {unit} can span. Pass the "
+                "sampling interval of the data."
+            )
+        return int(step)
+
+    def check_dtype(self, dtype: pl.DataType, time_col: str) -> None:
+        """Raise when the frequency does not fit a time column of ``dtype``."""
+        if dtype.is_integer() != (self.unit == "i"):
+            kind = "integer" if dtype.is_integer() else "temporal"
+            raise DataValidationError(
+                f"freq {self} does not fit the {kind} time column {time_col!r} ({dtype}). Use an "
+                "integer step such as '1i' for integer time columns and a duration such as '1h' "
+                "or '1d' for dates and datetimes."
+            )
+        if dtype == pl.Date and self.unit in ("ns", "us", "ms", "s", "m", "h"):
+            self.step_in(dtype)
+
+    def offset(
+        self, times: pl.Expr, steps: pl.Expr | int, *, day: pl.Expr | int | None = None
+    ) -> pl.Expr:
+        """Expression for ``times`` moved forward by ``steps`` periods of this frequency.
+
+        Month, quarter and year steps land on day ``day`` of their month, clamped to its
+        length (31: the month's last day). By default that is the day of ``times`` itself, or
+        the month's last day when ``times`` is the last day of its month: a month-end stays a
+        month-end (2003-04-30 plus one month is 2003-05-31, not 2003-05-30). For the steps
+        after the series of a frame use :func:`~forecaster.data.steps.future_times`, which
+        takes each series' own day of the month and refuses times beyond the range of the time
+        column's dtype (this expression does not check that range).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> frame = pl.DataFrame({"t": [dt.date(2003, 4, 30), dt.date(2003, 1, 15)]})
+        >>> frame.select(Frequency.parse("1mo").offset(pl.col("t"), 3))["t"].to_list()
+        [datetime.date(2003, 7, 31), datetime.date(2003, 4, 15)]
+        """
+        steps_expr = steps if isinstance(steps, pl.Expr) else pl.lit(steps)
+        total = (steps_expr * self.n).cast(pl.Int64)
+        if self.unit == "i":
+            return times + total
+        if self.unit == "bd":
+            return times.dt.add_business_days(total)
+        if self.unit not in MONTHS_PER_UNIT:
+            return times.dt.offset_by(pl.format("{}" + self.unit, total))
+        if day is None:
+            own = times.dt.day().cast(pl.Int64)
+            day = pl.when(own == times.dt.month_end().dt.day()).then(31).otherwise(own)
+        day_expr = (day if isinstance(day, pl.Expr) else pl.lit(day)).cast(pl.Int64)
+        months = total * MONTHS_PER_UNIT[self.unit]
+        moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
+        length = moved.dt.month_end().dt.day().cast(pl.Int64)
+        return moved.dt.offset_by(pl.format("{}d", pl.min_horizontal(day_expr, length) - 1))
+
+
+def simplest_frequency(freq: Frequency) -> Frequency:
+    """A fixed duration in its largest whole unit (``1440m`` is ``1d``); others unchanged."""
+    if freq.unit not in FIXED_UNITS_US or freq.unit == "ns":
+        return freq
+    micros = freq.n * FIXED_UNITS_US[freq.unit]
+    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
+        if micros % FIXED_UNITS_US[unit] == 0:
+            return Frequency(int(micros // FIXED_UNITS_US[unit]), unit)
+    return freq
+
+
+def grid_periods(
+    times: pl.Series, first: pl.Series, freq: Frequency
+) -> tuple[np.ndarray, np.ndarray]:
+    """Period number of every time relative to its series' first time, and an off-grid mask."""
+    if not freq.is_calendar:
+        step = freq.step_in(times.dtype)
+        t = times.to_physical().cast(pl.Int64).to_numpy()
+        t0 = first.to_physical().cast(pl.Int64).to_numpy()
+        delta = t - t0
+        return delta // step, (delta % step) != 0
+    frame = pl.DataFrame({"t": times, "t0": first})
+    if freq.unit == "bd":
+        if times.dtype == pl.Date:
+            expr = pl.business_day_count(pl.col("t0"), pl.col("t"))
+            off = pl.col("t").dt.weekday() > 5
+        else:  # datetimes: business days of the (local) dates, at the first row's time of day
+            expr = pl.business_day_count(pl.col("t0").dt.date(), pl.col("t").dt.date())
+            off = (pl.col("t").dt.weekday() > 5) | (pl.col("t").dt.time() != pl.col("t0").dt.time())
+    else:
+        per_year = {"mo": 12, "q": 4, "y": 1}[freq.unit]
+
+        def index(c: str) -> pl.Expr:
+            col = pl.col(c)
+            if per_year == 12:
+                return col.dt.year().cast(pl.Int64) * 12 + col.dt.month().cast(pl.Int64) - 1
+            if per_year == 4:
+                return col.dt.year().cast(pl.Int64) * 4 + col.dt.quarter().cast(pl.Int64) - 1
+            return col.dt.year().cast(pl.Int64)
+
+        expr = index("t") - index("t0")
+        off = pl.lit(False)
+    out = frame.select(expr.cast(pl.Int64).alias("p"), off.alias("off"))
+    periods = out["p"].to_numpy()
+    off_grid = out["off"].to_numpy() | (periods % freq.n != 0)
+    return periods // freq.n, off_grid
+
+
+def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
+    """Infer the most common step between consecutive times of the same series.
+
+    Parameters
+    ----------
+    times : pl.Series
+        Time column of a frame sorted by (series, time).
+    offsets : numpy.ndarray
+        Row offsets of the series (length ``n_series + 1``).
+
+    Returns
+    -------
+    Frequency
+        Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps;
+        daily dates with no weekend day and some 3-day steps are business days (``"1bd"``).
+
+    Raises
+    ------
+    DataValidationError
+        When ``times`` is not a polars Series of Date, Datetime or integer (at most 64-bit)
+        times without nulls, ``offsets`` are not its series' row offsets, the times decrease
+        within a series (unsorted), or no series has two distinct times.
+
+    Examples
+    --------
+    >>> import datetime as dt, numpy as np, polars as pl
+    >>> t = pl.Series([dt.datetime(2024, 1, 1, h) for h in range(5)])
+    >>> str(infer_frequency(t, np.array([0, 5])))
+    '1h'
+    """
+    times, offsets = check_series_layout(times, offsets, "infer_frequency")
+    check_time_span(times, times.name or "times")
+    t = times.to_physical().cast(pl.Int64).to_numpy()
+    return infer_from_diffs(np.diff(t), offsets[1:-1] - 1, times)
+
+
+_INFER_SAMPLE = 200_000
+
+
+def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> Frequency:
+    """The frequency from consecutive differences (``cross``: positions between two series).
+
+    The mode is taken over an evenly spaced sample of at most 200,000 differences.
+    """
+    dtype = times.dtype
+    if len(diffs) > _INFER_SAMPLE:
+        positions = np.linspace(0, len(diffs) - 1, _INFER_SAMPLE).astype(np.int64)
+    else:  # (not built before the sampling: 8 bytes per row of a large frame)
+        positions = np.arange(len(diffs))
+    positions = positions[~np.isin(positions, cross)]
+    diffs = diffs[positions]
+    if (diffs < 0).any():
+        raise DataValidationError(
+            "Cannot infer the frequency: the times decrease within a series (they must be "
+            "sorted by series, then time). Sort them first, e.g. frame.sort([id_col, time_col]) "
+            "(validate_frame sorts), and pass the offsets of the sorted series."
+        )
+    diffs = diffs[diffs > 0]
+    if diffs.size == 0:
+        raise DataValidationError(
+            "Cannot infer the frequency: no series has two distinct time steps. "
+            "Pass freq explicitly, e.g. freq='1d'."
+        )
+    values, counts = np.unique(diffs, return_counts=True)
+    mode = int(values[np.argmax(counts)])
+    if dtype.is_integer():
+        return Frequency(mode, "i")
+    if dtype == pl.Date:
+        day = 1
+    else:
+        unit = getattr(dtype, "time_unit", "us") or "us"
+        day = int(86_400_000_000 * {"ns": 1000, "us": 1, "ms": 1e-3}[unit])
+    if mode % day == 0:
+        days = mode // day
+        # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
+        weekly = bool(np.all(diffs % (7 * day) == 0))
+        if 28 <= days <= 31 and not weekly:
+            return Frequency(1, "mo")
+        if 89 <= days <= 92 and not weekly:
+            return Frequency(1, "q")
+        if days in (365, 366):
+            return Frequency(1, "y")
+        if days == 1:
+            weekend = (times.dt.weekday() > 5).any()
+            if not weekend and bool(np.any(diffs == 3 * day)):
+                return Frequency(1, "bd")
+        if days % 7 == 0:
+            return Frequency(days // 7, "w")
+        return Frequency(days, "d")
+    micros = mode if dtype == pl.Date else mode / ({"ns": 1000, "us": 1, "ms": 1e-3}[unit])
+    for name in ("h", "m", "s", "ms", "us"):
+        size = FIXED_UNITS_US[name]
+        if micros % size == 0:
+            return Frequency(int(micros // size), name)
+    return Frequency(int(micros * 1000), "ns")

@@ -1,0 +1,116 @@
+"""Gap filling: every series reindexed on its regular grid, and gaps and missing values filled
+by the ``missing=`` policy of :func:`~forecaster.data.validate.validate_frame`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+
+from forecaster.data.frames import READ_ERRORS, first_line
+from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
+from forecaster.data.steps import anchor_days, stepped_times
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+__all__ = ["fill_gaps"]
+
+_MAX_FILL_ROWS = 10_000_000
+
+_MAX_FILL_GROWTH = 100
+"""Filling gaps may grow a frame to 100x its rows (at least to 10 million rows), no further."""
+
+
+def _reindex(
+    data: pl.DataFrame,
+    id_name: str,
+    time_col: str,
+    periods: np.ndarray,
+    offsets: np.ndarray,
+    span: np.ndarray,
+    freq: Frequency,
+    policy: str,
+) -> pl.DataFrame:
+    """Every series on its full grid of ``span`` periods: observed rows where they are (with
+    their own times), null values at the missing periods, whose times are the series' first
+    time moved forward by those periods (:meth:`Frequency.offset`, on the series' day of the
+    month). Positions are computed with NumPy: no temporary columns, no join."""
+    starts = np.concatenate([[0], np.cumsum(span)[:-1]])
+    series = np.repeat(np.arange(len(span), dtype=np.int64), np.diff(offsets))
+    positions = starts[series] + periods
+    source = np.full(int(span.sum()), -1, dtype=np.int64)
+    source[positions] = np.arange(len(periods), dtype=np.int64)
+    holes = np.flatnonzero(source < 0)
+    index = pl.select(
+        pl.when(pl.lit(pl.Series(source)) >= 0).then(pl.lit(pl.Series(source)))
+    ).to_series()
+    filled = data.select(pl.all().gather(index))
+    hole_series = np.searchsorted(starts, holes, side="right") - 1
+    first = data[time_col].gather(offsets[:-1])
+    days = anchor_days(data[time_col], offsets) if freq.unit in MONTHS_PER_UNIT else None
+    try:
+        times = stepped_times(
+            first.gather(hole_series),
+            holes - starts[hole_series],
+            freq,
+            None if days is None else days[hole_series],
+        )
+    except READ_ERRORS as exc:
+        raise DataValidationError(
+            f"Cannot build the regular {freq} grid to fill the gaps (missing={policy!r}): "
+            f"{first_line(exc)}. Fill or resample the data first, or use a time column "
+            "without a time zone (e.g. in UTC)."
+        ) from exc
+    ids = data[id_name].gather(offsets[:-1]).gather(np.repeat(np.arange(len(span)), span))
+    return filled.with_columns(ids, filled[time_col].scatter(holes, times))
+
+
+def fill_gaps(
+    data: pl.DataFrame,
+    id_name: str,
+    time_col: str,
+    value_cols: list[str],
+    periods: np.ndarray,
+    offsets: np.ndarray,
+    freq: Frequency,
+    policy: str,
+) -> pl.DataFrame:
+    """Reindex every series to its full regular grid and fill gaps and nulls by ``policy``."""
+    lengths = np.diff(offsets)
+    span = periods[offsets[1:] - 1] + 1
+    total = int(span.sum())
+    if total > max(_MAX_FILL_GROWTH * len(periods), _MAX_FILL_ROWS):
+        widest = int(np.argmax(span - lengths))
+        raise DataValidationError(
+            f"Filling the gaps (missing={policy!r}) would create {total:,} rows on the {freq} "
+            f"grid from {len(periods):,} observed ones; e.g. series "
+            f"{data[id_name][int(offsets[widest])]!r} spans {int(span[widest]):,} steps with "
+            f"only {int(lengths[widest]):,} observed. Expected mostly regular data: check the "
+            "time column (units, stray far-off timestamps) and freq=, or resample the data first."
+        )
+    if (span != lengths).any():
+        data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
+    if policy == "zero":
+        return data.with_columns(pl.col(value_cols).fill_null(0.0))
+    complete = pl.all_horizontal(pl.col(value_cols).is_not_null())
+    started = complete.cast(pl.Int32).cum_max().over(id_name).cast(pl.Boolean)
+    dropped = data.filter(~started)
+    data = data.filter(started)
+    if data.height == 0:
+        raise DataValidationError(
+            "No series has a row where every target and covariate is observed, so there is "
+            f"nothing to fill from (missing={policy!r}). Check the columns or use missing='zero'."
+        )
+    if dropped.height:
+        warnings.warn(
+            f"Dropped {dropped.height} leading rows with missing values before each series' "
+            f"first complete observation (missing={policy!r} cannot fill before it).",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    if policy == "ffill":
+        filled = [pl.col(c).forward_fill().over(id_name) for c in value_cols]
+    else:
+        filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
+    return data.with_columns(filled)

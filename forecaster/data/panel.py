@@ -1,0 +1,250 @@
+"""The :class:`Panel`: every series of a validated long frame in one contiguous float32 array,
+with the series keys and timestamps kept in Polars.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import torch
+
+from forecaster._validation import check, describe_value, resolve_device
+from forecaster.data.frames import SERIES_ID, column_tuple, format_list
+from forecaster.data.frequency import Frequency
+from forecaster.data.steps import future_times
+from forecaster.data.validate import validate_frame
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+__all__ = ["Panel"]
+
+
+@dataclass(eq=False)
+class Panel:
+    """All series of a long frame in one contiguous float32 array.
+
+    Row ``r`` of :attr:`values` belongs to series ``i`` when ``offsets[i] <= r < offsets[i+1]``;
+    rows of one series are consecutive and in time order, on a regular grid of :attr:`freq`.
+    Columns are ``[*targets, *covariates, *future_covariates]``.
+
+    Build it with :meth:`from_frame`. Batches of windows are gathered from it by index
+    (see :mod:`forecaster.data.windows`); it is never expanded into all windows.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float32 array of shape ``(total_rows, n_features)``, C-contiguous.
+    offsets : numpy.ndarray
+        int64 array of shape ``(n_series + 1,)``.
+    keys : polars.DataFrame
+        One row per series: the id column (``"__series__"`` for a single unnamed series).
+    time : polars.Series
+        The timestamp of every row of ``values``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"id": ["a"] * 3 + ["b"] * 2, "t": [1, 2, 3, 1, 2],
+    ...                       "y": [1.0, 2.0, 3.0, 10.0, 20.0]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    >>> panel.n_series, panel.offsets.tolist(), panel.values[:, 0].tolist()
+    (2, [0, 3, 5], [1.0, 2.0, 3.0, 10.0, 20.0])
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+    keys: pl.DataFrame
+    time: pl.Series
+    id_col: str | None
+    time_col: str
+    targets: tuple[str, ...]
+    covariates: tuple[str, ...]
+    future_covariates: tuple[str, ...]
+    freq: Frequency
+    _device_values: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pl.DataFrame | pl.LazyFrame,
+        *,
+        target: str | Sequence[str],
+        time_col: str,
+        id_col: str | None = None,
+        covariates: str | Sequence[str] | None = None,
+        future_covariates: str | Sequence[str] | None = None,
+        freq: str | int | None = "auto",
+        missing: str = "error",
+        min_length: int = 1,
+        length_reason: str = "lookback + horizon",
+    ) -> Panel:
+        """Validate a long frame (see :func:`~forecaster.data.validate.validate_frame`) and pack it.
+
+        Parameters
+        ----------
+        min_length : int, default 1
+            An integer >= 1 (numpy integers too; anything else is a
+            :class:`~forecaster.exceptions.DataValidationError`). Series with fewer rows (e.g.
+            ``lookback + horizon``) are dropped with a
+            :class:`~forecaster.exceptions.ForecasterWarning` that names them; an error is
+            raised when none remain.
+        length_reason : str, default "lookback + horizon"
+            What ``min_length`` is, for those messages (e.g. ``"lookback"`` when predicting).
+        **others
+            As in :func:`~forecaster.data.validate.validate_frame`.
+        """
+        min_length = check("min_length", min_length)
+        if not isinstance(length_reason, str):
+            raise DataValidationError(
+                f"length_reason must be text (what min_length is, e.g. 'lookback'), got "
+                f"{describe_value(length_reason)}."
+            )
+        data, frequency = validate_frame(
+            frame,
+            target=target,
+            time_col=time_col,
+            id_col=id_col,
+            covariates=covariates,
+            future_covariates=future_covariates,
+            freq=freq,
+            missing=missing,
+        )
+        id_name = id_col if id_col is not None else SERIES_ID
+        runs = data[id_name].rle().struct.unnest()
+        lengths = runs["len"].to_numpy().astype(np.int64)
+        keys = pl.DataFrame(runs["value"].alias(id_name))
+        if (lengths < min_length).any():
+            short = lengths < min_length
+            names = keys.filter(pl.Series(short))[id_name].to_list()
+            if short.all():
+                raise DataValidationError(
+                    f"Every series is shorter than the {min_length} rows needed "
+                    f"({length_reason}); the longest has {int(lengths.max())} rows. Use a "
+                    f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
+                )
+            label = "series" if id_col is not None else "the series"
+            warnings.warn(
+                f"Dropped {int(short.sum())} {label} shorter than {min_length} rows "
+                f"({length_reason}): {format_list(names, 10)}.",
+                ForecasterWarning,
+                stacklevel=2,
+            )
+            keep_rows = np.repeat(~short, lengths)
+            data = data.filter(pl.Series(keep_rows))
+            keys = keys.filter(pl.Series(~short))
+            lengths = lengths[~short]
+        value_cols = [
+            *column_tuple(target),
+            *column_tuple(covariates),
+            *column_tuple(future_covariates),
+        ]
+        values = np.require(data.select(value_cols).to_numpy(), np.float32, ["C", "W"])
+        if values.ndim == 1:
+            values = values.reshape(-1, 1)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return cls(
+            values=values,
+            offsets=offsets,
+            keys=keys,
+            time=data[time_col],
+            id_col=id_col,
+            time_col=time_col,
+            targets=column_tuple(target),
+            covariates=column_tuple(covariates),
+            future_covariates=column_tuple(future_covariates),
+            freq=frequency,
+        )
+
+    # -- shape ---------------------------------------------------------------------------
+    @property
+    def n_series(self) -> int:
+        """Number of series."""
+        return len(self.offsets) - 1
+
+    @property
+    def n_features(self) -> int:
+        """Number of value columns (targets + covariates + future covariates)."""
+        return self.values.shape[1]
+
+    @property
+    def n_targets(self) -> int:
+        """Number of target columns (the first columns of :attr:`values`)."""
+        return len(self.targets)
+
+    @property
+    def n_future(self) -> int:
+        """Number of future-known covariate columns (the last columns of :attr:`values`)."""
+        return len(self.future_covariates)
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the columns of :attr:`values`."""
+        return [*self.targets, *self.covariates, *self.future_covariates]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of rows of every series."""
+        return np.diff(self.offsets)
+
+    @property
+    def id_name(self) -> str:
+        """Name of the id column in :attr:`keys` (``"__series__"`` for an unnamed series)."""
+        return self.id_col if self.id_col is not None else SERIES_ID
+
+    def series_of_rows(self) -> np.ndarray:
+        """Series number of every row (int64, length ``total_rows``)."""
+        return np.repeat(np.arange(self.n_series, dtype=np.int64), self.lengths)
+
+    def values_on(self, device: str | torch.device) -> torch.Tensor:
+        """The values as a tensor on ``device``, moved there once and cached.
+
+        On CPU the tensor shares memory with :attr:`values` (no copy). ``device`` is checked
+        by :func:`forecaster._validation.resolve_device` (``"auto"``, ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, a ``torch.device``).
+        """
+        device = resolve_device(device)
+        key = str(device)
+        if key not in self._device_values:
+            tensor = torch.from_numpy(self.values)
+            self._device_values[key] = tensor if device.type == "cpu" else tensor.to(device)
+        return self._device_values[key]
+
+    def future_times(self, horizon: int) -> pl.Series:
+        """The ``horizon`` times after each series' last row, series after series (see
+        :func:`~forecaster.data.steps.future_times`, the one rule for times beyond the data).
+
+        Examples
+        --------
+        >>> f = pl.DataFrame({"t": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
+        >>> Panel.from_frame(f, target="y", time_col="t").future_times(2).to_list()
+        [4, 5]
+        """
+        return future_times(self.time, self.offsets, self.freq, horizon)
+
+    def to_frame(self) -> pl.DataFrame:
+        """The panel as a long frame (id, time, value columns) again.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> f = pl.DataFrame({"t": [1, 2], "y": [1.0, 2.0]})
+        >>> Panel.from_frame(f, target="y", time_col="t").to_frame().columns
+        ['t', 'y']
+        """
+        ids = self.keys[self.id_name].gather(self.series_of_rows())
+        frame = pl.DataFrame([ids, self.time.alias(self.time_col)])
+        frame = frame.with_columns(
+            pl.Series(name, self.values[:, j]) for j, name in enumerate(self.columns)
+        )
+        return frame if self.id_col is not None else frame.drop(SERIES_ID)
+
+    def __repr__(self) -> str:
+        lengths = self.lengths
+        return (
+            f"Panel(n_series={self.n_series}, rows={int(self.offsets[-1])}, "
+            f"features={self.columns}, freq='{self.freq}', "
+            f"length min/max={int(lengths.min())}/{int(lengths.max())})"
+        )

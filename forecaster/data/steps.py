@@ -1,0 +1,204 @@
+"""Times moved forward by steps of a frequency: :func:`future_times` (the one rule for times
+beyond the data) and the steps that gap filling puts on a series' grid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import check, describe_value
+from forecaster.data.frames import READ_ERRORS, first_line
+from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency, grid_periods
+from forecaster.data.times import (
+    check_series_layout,
+    days_from_civil,
+    days_per,
+    physical_range,
+    range_text,
+)
+from forecaster.exceptions import DataValidationError
+
+__all__ = ["anchor_days", "future_times", "stepped_times"]
+
+
+def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """The day of the month each series steps on (month, quarter and year steps): 31 (its
+    months' last days) when every time of the series is the last day of its month, else its
+    largest day of the month."""
+    parts = pl.DataFrame({"t": times}).select(
+        day=pl.col("t").dt.day().cast(pl.Int64),
+        end=pl.col("t").dt.day() == pl.col("t").dt.month_end().dt.day(),
+    )
+    starts = np.asarray(offsets[:-1], dtype=np.int64)
+    largest = np.maximum.reduceat(parts["day"].to_numpy(), starts)
+    month_ends = np.logical_and.reduceat(parts["end"].to_numpy(), starts)
+    return np.where(month_ends, 31, largest)
+
+
+def stepped_times(
+    anchors: pl.Series, steps: np.ndarray, freq: Frequency, days: np.ndarray | None
+) -> pl.Series:
+    """``anchors`` (one per row) moved forward by ``steps`` periods (``days``: the day of the
+    month of each row, for month, quarter and year steps). No range check here."""
+    frame = pl.DataFrame({"t": anchors, "k": np.asarray(steps, dtype=np.int64)})
+    day = None
+    if days is not None and freq.unit in MONTHS_PER_UNIT:
+        frame = frame.with_columns(pl.Series("d", np.asarray(days, dtype=np.int64)))
+        day = pl.col("d")
+    expr = freq.offset(pl.col("t"), pl.col("k"), day=day).cast(anchors.dtype)
+    return frame.select(expr).to_series()
+
+
+def future_times(times: pl.Series, offsets: Any, freq: Frequency, horizon: int) -> pl.Series:
+    """The ``horizon`` times after the last time of each series, series after series.
+
+    The one rule for times beyond the data: forecasts, their calendar features and the
+    baselines of :mod:`forecaster.evaluation.metrics` take their times from here, and gap filling
+    (``missing=``) steps inside a series by the same :meth:`Frequency.offset`. Step ``k``
+    after a series is:
+
+    - integer steps and fixed durations (``ns`` to ``w``): its last time plus ``k`` steps
+      (days and weeks of time-zone-aware datetimes follow the local calendar);
+    - business days: ``k`` business days after its last time, at the same time of day;
+    - months, quarters and years: counted from the series' anchor, its first time (month and
+      time of day), on the series' day of the month: the month's last day when every time of
+      the series is the last day of its month (month-ends stay month-ends, quarter-ends
+      quarter-ends), else the series' largest day of the month, clamped to shorter months.
+
+    Parameters
+    ----------
+    times : polars.Series
+        Time column of a frame sorted by (series, time): Date, Datetime or integer steps.
+    offsets : numpy.ndarray
+        Row offsets of the series (``n_series + 1`` increasing integers from 0 to
+        ``len(times)``).
+    freq : Frequency
+        The frame's frequency.
+    horizon : int
+        Steps per series.
+
+    Returns
+    -------
+    polars.Series
+        ``n_series * horizon`` times of ``times``' dtype and name.
+
+    Raises
+    ------
+    DataValidationError
+        When an argument is not of that kind, or a time would pass the range of the time
+        column's dtype (naming the last time and the range).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> t = pl.Series("t", [dt.date(2003, 2, 28), dt.date(2003, 3, 31), dt.date(2003, 4, 30)])
+    >>> future_times(t, np.array([0, 3]), Frequency.parse("1mo"), 3).to_list()
+    [datetime.date(2003, 5, 31), datetime.date(2003, 6, 30), datetime.date(2003, 7, 31)]
+    >>> future_times(pl.Series([120, 121], dtype=pl.Int8), np.array([0, 2]), Frequency(1, "i"), 7)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: The 7 steps of 1i after the last time 121 would \
+pass the largest value of the time column's dtype Int8 (-128 to 127). Cast the time column to a \
+wider dtype, e.g. pl.col(time_col).cast(pl.Int64), or check for stray sentinel times.
+    """
+    times, offsets = check_series_layout(times, offsets, "future_times", empty_series=False)
+    horizon = check("horizon", horizon)
+    if not isinstance(freq, Frequency):
+        raise DataValidationError(
+            f"freq must be a Frequency, e.g. Frequency.parse('1d'), got {describe_value(freq)}."
+        )
+    freq.check_dtype(times.dtype, times.name or "time")
+    zoned = isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None
+    if not freq.is_calendar and not (zoned and freq.unit in ("d", "w")):
+        return _fixed_future(times, offsets, freq, horizon)
+    return _calendar_future(times, offsets, freq, horizon)
+
+
+def _fixed_future(
+    times: pl.Series, offsets: np.ndarray, freq: Frequency, horizon: int
+) -> pl.Series:
+    """:func:`future_times` for integer steps and fixed durations: physical arithmetic, with
+    the furthest time checked exactly against the dtype's range first."""
+    dtype = times.dtype
+    step = freq.step_in(dtype)
+    last = times.gather(offsets[1:] - 1)
+    physical = last.to_physical()
+    furthest = int(physical.max()) + horizon * step  # type: ignore[arg-type]
+    if furthest > physical_range(dtype)[1]:
+        raise _beyond_range(last.max(), dtype, freq, horizon)
+    kind = np.uint64 if physical.dtype == pl.UInt64 else np.int64
+    steps = np.arange(1, horizon + 1, dtype=kind) * kind(step)
+    values = (physical.to_numpy().astype(kind)[:, None] + steps[None, :]).ravel()
+    return pl.Series(times.name, values).cast(physical.dtype).cast(dtype)
+
+
+def _calendar_future(
+    times: pl.Series, offsets: np.ndarray, freq: Frequency, horizon: int
+) -> pl.Series:
+    """:func:`future_times` for months, quarters, years (from each series' first time, on its
+    day of the month), business days and local days and weeks (from its last time). An upper
+    bound of the furthest time, in days, is checked against the dtype's range first."""
+    dtype = times.dtype
+    n_series = len(offsets) - 1
+    last = times.gather(offsets[1:] - 1)
+    steps = np.tile(np.arange(1, horizon + 1, dtype=np.int64), n_series)
+    rows = np.repeat(np.arange(n_series, dtype=np.int64), horizon)
+    days = None
+    if freq.unit in MONTHS_PER_UNIT:
+        first = times.gather(offsets[:-1])
+        days = anchor_days(times, offsets)
+        counted = grid_periods(last, first, freq)[0] + horizon
+        reach = _month_index(first) + counted * freq.n * MONTHS_PER_UNIT[freq.unit]
+        year, month = np.floor_divide(reach, 12), reach % 12 + 1
+        _check_reach(days_from_civil(year, month, days) + 2, last, dtype, freq, horizon)
+        anchors, steps = first.gather(rows), (counted - horizon)[rows] + steps
+        days = days[rows]
+    else:  # business days, local days and weeks
+        per_step = {"bd": 1.4, "d": 1.0, "w": 7.0}[freq.unit] * freq.n
+        span = np.ceil(per_step * horizon) + 4  # weekends and daylight-saving slack
+        reached = np.floor_divide(last.to_physical().to_numpy(), days_per(dtype)) + span
+        _check_reach(reached, last, dtype, freq, horizon)
+        anchors = last.gather(rows)
+    try:
+        return stepped_times(anchors, steps, freq, days).alias(times.name)
+    except READ_ERRORS as exc:
+        raise DataValidationError(
+            f"Cannot compute the {horizon} steps of {freq} after the series' last times "
+            f"(latest {last.max()}): {first_line(exc)}. Check the time column."
+        ) from exc
+
+
+def _month_index(times: pl.Series) -> np.ndarray:
+    """``year * 12 + month - 1`` of every time (int64)."""
+    frame = pl.DataFrame({"t": times})
+    index = pl.col("t").dt.year().cast(pl.Int64) * 12 + pl.col("t").dt.month().cast(pl.Int64) - 1
+    return frame.select(index).to_series().to_numpy()
+
+
+def _check_reach(
+    reach: np.ndarray, last: pl.Series, dtype: pl.DataType, freq: Frequency, horizon: int
+) -> None:
+    """Refuse steps whose furthest time, bounded from above by ``reach`` (days since
+    1970-01-01 per series), may pass the range of ``dtype``."""
+    over = np.asarray(reach) > physical_range(dtype)[1] // days_per(dtype)
+    if over.any():
+        raise _beyond_range(last.filter(pl.Series(over)).max(), dtype, freq, horizon)
+
+
+def _beyond_range(
+    latest: Any, dtype: pl.DataType, freq: Frequency, horizon: int
+) -> DataValidationError:
+    if dtype.is_integer() and dtype not in (pl.Int64, pl.UInt64):
+        fix = "Cast the time column to a wider dtype, e.g. pl.col(time_col).cast(pl.Int64)"
+    elif getattr(dtype, "time_unit", None) == "ns":
+        fix = "Cast the time column to microseconds, pl.col(time_col).dt.cast_time_unit('us')"
+    else:
+        fix = "Shift the steps back (e.g. subtract the first time)"
+    return DataValidationError(
+        f"The {horizon} steps of {freq} after the last time {latest} would pass the largest "
+        f"value of the time column's dtype {dtype} ({range_text(dtype)}). {fix}, or check for "
+        "stray sentinel times."
+    )

@@ -1,0 +1,356 @@
+"""Time columns: their dtypes and ranges, and the one conversion of a user-given time point
+(:func:`to_time_point`) into a value of a time column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import describe_value
+from forecaster.data.frames import READ_ERRORS, first_line
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "check_series_layout",
+    "check_time_dtype",
+    "check_time_span",
+    "days_from_civil",
+    "days_per",
+    "integer_range",
+    "physical_range",
+    "range_text",
+    "to_time_point",
+]
+
+_DAY_UNITS = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
+"""Physical units of a Datetime column per day, by time unit."""
+
+_CHRONO_DAYS = (-96_465_292, 95_026_236)
+"""Days from 1970-01-01 of -262143-01-01 and 262142-12-31: the calendar Polars computes in."""
+
+
+def integer_range(dtype: pl.DataType) -> tuple[int, int]:
+    """Smallest and largest value of an integer dtype (128-bit ones included)."""
+    try:
+        info = np.iinfo(str(dtype).lower())
+    except TypeError:  # 128-bit integers
+        bits = 128
+        return (0, 2**bits - 1) if str(dtype).startswith("U") else (-(2**127), 2**127 - 1)
+    return int(info.min), int(info.max)
+
+
+def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (int64 arrays; H. Hinnant)."""
+    year = year - (month <= 2)
+    era = np.floor_divide(year, 400)
+    yoe = year - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+
+
+def days_per(dtype: pl.DataType) -> int:
+    """Physical units of a Date or Datetime column per day."""
+    return 1 if dtype == pl.Date else _DAY_UNITS[getattr(dtype, "time_unit", None) or "us"]
+
+
+def physical_range(dtype: pl.DataType) -> tuple[int, int]:
+    """Smallest and largest physical value of a time column of ``dtype`` (integers: their
+    range; dates and datetimes: Polars' calendar, and int64 for nanoseconds)."""
+    if dtype.is_integer():
+        return integer_range(dtype)
+    low_days, high_days = _CHRONO_DAYS
+    if dtype == pl.Date:
+        return low_days, high_days
+    per_day = _DAY_UNITS[getattr(dtype, "time_unit", None) or "us"]
+    return max(-(2**63), low_days * per_day), min(2**63 - 1, (high_days + 1) * per_day - 1)
+
+
+def range_text(dtype: pl.DataType) -> str:
+    """The range of a time dtype, e.g. ``'1677-09-21 00:12:43.145224192 to 2262-04-11 ...'``."""
+    low, high = physical_range(dtype)
+    if dtype.is_integer():
+        return f"{low:,} to {high:,}"
+    try:
+        ends = pl.Series([low, high], dtype=pl.Int64).cast(
+            pl.Int32 if dtype == pl.Date else pl.Int64
+        )
+        shown = ends.cast(dtype).cast(pl.String).to_list()
+        return f"{shown[0]} to {shown[1]}"
+    except READ_ERRORS:
+        return f"{low:,} to {high:,} in its physical units"
+
+
+def check_time_dtype(dtype: pl.DataType, time_col: str) -> None:
+    """Refuse a time column that is not Date, Datetime or an integer of at most 64 bits."""
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return
+    if dtype.is_integer() and dtype not in (pl.Int128, getattr(pl, "UInt128", pl.Int128)):
+        return
+    hints = {
+        "String": f" Parse it first, e.g. pl.col({time_col!r}).str.to_datetime() or "
+        ".str.to_date() (text times that mix formats, or UTC offsets with times without one, "
+        "are not parsed when a file is read: give the format, or the time zone, explicitly).",
+        "Float": " Floats are not time steps: cast whole-number steps to an integer, e.g. "
+        f"pl.col({time_col!r}).cast(pl.Int64), or convert epoch seconds with pl.from_epoch(...).",
+        "Duration": " A duration is a length of time, not a point in time: add it to a start "
+        "time, e.g. pl.lit(start) + pl.col(...).",
+        "Int128": f" 128-bit integers are beyond the 64-bit time steps supported: cast them, "
+        f"e.g. pl.col({time_col!r}).cast(pl.Int64), if they fit.",
+    }
+    name = str(dtype)
+    hint = next((h for k, h in hints.items() if name.startswith(k) or k in name), "")
+    raise DataValidationError(
+        f"Time column {time_col!r} must be Datetime, Date or an integer step, got {dtype}.{hint}"
+    )
+
+
+def check_time_span(times: pl.Series, time_col: str) -> None:
+    """Every time must be in the range the package computes in (int64 steps; Polars'
+    calendar for dates and datetimes) and every difference of two times must fit in int64
+    (the grid checks subtract them)."""
+    physical = times.to_physical()
+    low, high = int(physical.min()), int(physical.max())  # type: ignore[arg-type]
+    first, last = physical_range(times.dtype if times.dtype.is_temporal() else pl.Int64)
+    if low < first or high > last:
+        what = "64-bit signed integer" if times.dtype.is_integer() else str(times.dtype)
+        raise DataValidationError(
+            f"Time column {time_col!r} holds times out of range: from {times.min()} to "
+            f"{times.max()}, where times are computed as {what} values "
+            f"({range_text(times.dtype if times.dtype.is_temporal() else pl.Int64)}). "
+            "Check for stray sentinel values (such as 2**64 - 1 or a year 99999 date), or "
+            "shift the steps into that range."
+        )
+    if high - low >= 2**62:
+        raise DataValidationError(
+            f"Time column {time_col!r} spans from {times.min()} to {times.max()}, too far apart "
+            "for regular time steps (expected the first and last times within 4.6e18 of the "
+            "column's units). Check for stray sentinel values such as -1 or 2**63 - 1."
+        )
+
+
+def check_series_layout(
+    times: Any, offsets: Any, function: str, *, empty_series: bool = True
+) -> tuple[pl.Series, np.ndarray]:
+    """Check the ``(times, offsets)`` arguments of a low-level function: a polars Series of
+    a time dtype without nulls, and ``n_series + 1`` row offsets from 0 to ``len(times)``
+    (increasing; non-decreasing when ``empty_series``). Returns offsets as int64."""
+    if not isinstance(times, pl.Series):
+        hint = (
+            "pl.from_pandas(series)"
+            if type(times).__module__.startswith("pandas")
+            else "pl.Series(values) or frame['t']"
+        )
+        raise DataValidationError(
+            f"{function} takes the time column as a polars Series, got {describe_value(times)}. "
+            f"Pass {hint}."
+        )
+    check_time_dtype(times.dtype, times.name or "times")
+    if times.null_count():
+        raise DataValidationError(
+            f"The times given to {function} hold {times.null_count()} null values. Drop or fill "
+            "those rows first."
+        )
+    try:
+        array = np.asarray(offsets)
+    except (TypeError, ValueError):  # ragged nesting
+        array = np.empty(0, dtype=object)
+    ok = (
+        offsets is not None
+        and array.ndim == 1
+        and array.dtype.kind in "iu"
+        and array.size >= 2
+        and array[0] == 0
+        and array[-1] == len(times)
+    )
+    if ok:
+        steps = np.diff(array.astype(np.int64))
+        ok = bool((steps >= 0).all() if empty_series else (steps > 0).all())
+    if not ok:
+        order = "non-decreasing" if empty_series else "increasing (no empty series)"
+        raise DataValidationError(
+            f"offsets must be the row offsets of the series: a 1-D integer array of n_series + 1 "
+            f"{order} values from 0 to len(times) = {len(times)}, got "
+            f"{describe_value(offsets)}. E.g. np.array([0, len(times)]) for one series, or "
+            "panel.offsets."
+        )
+    return times, array.astype(np.int64)
+
+
+def _time_example(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "an int step such as 120"
+    if dtype == pl.Date:
+        return "datetime.date(2024, 1, 31), '2024-01-31' or pl.date(2024, 1, 31)"
+    zone = getattr(dtype, "time_zone", None)
+    local = f" (read in the column's time zone {zone})" if zone else ""
+    return (
+        "datetime.datetime(2024, 1, 31, 12, 0), '2024-01-31T12:00' or "
+        f"pl.datetime(2024, 1, 31, 12){local}"
+    )
+
+
+def _plain_time(value: Any) -> Any:
+    """A numpy scalar, polars literal expression or 1-value Series as a Python value."""
+    if isinstance(value, pl.Expr):
+        try:
+            value = pl.select(value).to_series()
+        except READ_ERRORS as exc:
+            raise ValueError(
+                f"it is an expression that is not a literal ({first_line(exc)})"
+            ) from exc
+    if isinstance(value, pl.Series):
+        if len(value) != 1:
+            raise ValueError(f"it holds {len(value)} values, not one")
+        value = value.item()
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError("it is NaT (not a time)")
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("Y", "M", "W", "D"):
+            return value.astype("datetime64[D]").astype(object)
+        if unit in ("ns", "ps", "fs", "as") and value != value.astype("datetime64[us]"):
+            raise ValueError("it has a sub-microsecond part, finer than Python times")
+        return value.astype("datetime64[us]").astype(object)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _parse_iso(text: str) -> dt.date | dt.datetime:
+    text = text.strip()
+    try:
+        if len(text) in (8, 10) and "T" not in text and " " not in text:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "the text is not an ISO 8601 date or date and time (e.g. '2024-01-31', "
+            "'20240131', '2024-01-31T12:00' or '2024-01-31 12:00:00+01:00')"
+        ) from None
+
+
+def _on_datetime(value: dt.date, dtype: pl.Datetime) -> dt.datetime:
+    zone, unit = dtype.time_zone, dtype.time_unit or "us"
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    series = pl.Series([value])
+    if value.tzinfo is None and zone is not None:
+        try:
+            series = series.dt.replace_time_zone(zone, non_existent="raise", ambiguous="raise")
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(
+                f"it does not name one instant in the time zone {zone} ({first_line(exc)}); "
+                "pass a datetime with its UTC offset"
+            ) from exc
+    elif value.tzinfo is not None:
+        if zone is None:
+            raise ValueError(
+                "it has a time zone but the time column has none: pass a naive datetime on "
+                "the column's clock, e.g. value.astimezone(zone).replace(tzinfo=None)"
+            )
+        series = series.dt.convert_time_zone(zone)
+    point = series.cast(pl.Datetime(unit, zone))
+    if unit == "ns" and series.dt.cast_time_unit("ns").to_physical()[0] % 1000:
+        raise ValueError("it has a sub-microsecond part, finer than Python times")
+    return point.item()
+
+
+def to_time_point(value: Any, dtype: pl.DataType, *, name: str = "cutoff") -> Any:
+    """Turn a user-given time point into a value of a time column of ``dtype``.
+
+    The one conversion used wherever a time enters the package (``predict(cutoff=...)``,
+    ``Windows.split(train_end=..., val_end=...)``, ``PanelScaler.fit(until=...)``, as-of
+    dates). Accepted: ``datetime.date``, ``datetime.datetime`` (pandas Timestamps too),
+    ISO 8601 text (``"2024-01-31"``, ``"20240131"``, ``"2024-01-31T12:00"``, with an offset or
+    ``Z``), ``numpy.datetime64``, a polars literal expression (``pl.date(...)``,
+    ``pl.datetime(...)``, ``pl.lit(...)``) or a one-value Series, and ints (numpy too) for
+    integer time columns. Rules:
+
+    - a date on a Datetime column is its midnight; a datetime on a Date column must be at
+      midnight without a time zone;
+    - a naive datetime on a time-zone-aware column is read in the column's zone (a time that
+      does not exist there, or exists twice, is refused); an aware one is converted to it; an
+      aware datetime on a naive column is refused;
+    - numbers are not times of Date / Datetime columns, and floats, bools and text are not
+      integer steps.
+
+    Parameters
+    ----------
+    value : any of the above
+    dtype : polars.DataType
+        The time column's dtype.
+    name : str, default "cutoff"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    int, datetime.date or datetime.datetime
+        Comparable with the column (``pl.col(t) <= pl.lit(point, dtype)``).
+
+    Raises
+    ------
+    DataValidationError
+        Saying what was received (value and type), the column's dtype and an example.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> to_time_point(pl.date(2012, 12, 31), pl.Date)
+    datetime.date(2012, 12, 31)
+    >>> to_time_point("2012-12-31", pl.Datetime("us"))
+    datetime.datetime(2012, 12, 31, 0, 0)
+    >>> to_time_point(5, pl.Date, name="train_end")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: train_end=5 (an int) is not a time of the Date \
+time column: numbers are steps of integer time columns only. Pass \
+datetime.date(2024, 1, 31), '2024-01-31' or pl.date(2024, 1, 31).
+    """
+    try:
+        return _time_point(value, dtype)
+    except ValueError as exc:
+        raise DataValidationError(
+            f"{name}={describe_value(value)} is not a time of the {dtype} time column: {exc}. "
+            f"Pass {_time_example(dtype)}."
+        ) from None
+
+
+def _time_point(value: Any, dtype: pl.DataType) -> Any:
+    if value is None:
+        raise ValueError("None is not a time")
+    if isinstance(value, list | tuple | set | dict | np.ndarray):
+        raise ValueError("it takes one time point, not a collection")
+    point = _plain_time(value)
+    if isinstance(point, str):
+        if dtype.is_integer():
+            raise ValueError("text is not an integer step")
+        point = _parse_iso(point)
+    if isinstance(point, bool):
+        raise ValueError("a bool is not a time")
+    if dtype.is_integer():
+        if not isinstance(point, int):
+            raise ValueError(f"the column holds integer steps; a {type(point).__name__} is not one")
+        low, high = integer_range(dtype)
+        if not low <= point <= high:
+            raise ValueError(f"it is outside the range of {dtype} ({low} to {high})")
+        return point
+    if isinstance(point, int | float):
+        raise ValueError("numbers are steps of integer time columns only")
+    if not isinstance(point, dt.date):
+        raise ValueError("it is not a date, a datetime or ISO text")
+    if dtype == pl.Date:
+        if isinstance(point, dt.datetime):
+            if point.tzinfo is not None or point.time() != dt.time(0):
+                raise ValueError(
+                    "the column holds dates; a datetime must be a naive midnight, e.g. "
+                    f"{point.date()!r}"
+                )
+            return point.date()
+        return point
+    if isinstance(dtype, pl.Datetime):
+        return _on_datetime(point, dtype)
+    raise ValueError(f"the time column's dtype {dtype} is not a time dtype")

@@ -1,0 +1,475 @@
+"""Validate long-format frames: :func:`validate_frame` checks and cleans one (columns, dtypes,
+values, sorting, duplicates, the regular time grid, gaps and missing values) in named stages.
+
+A *long* frame has one row per (series, time step): an optional id column, a time column
+(datetime, date or integer step), one or more target columns and optional covariate columns.
+Everything is vectorised: no Python loop over series or rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import MISSING_POLICIES, check
+from forecaster.data.checks import (
+    check_roles,
+    check_values,
+    missing_columns_message,
+    not_numeric_message,
+    row_examples,
+)
+from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
+from forecaster.data.frequency import Frequency, grid_periods, infer_from_diffs, simplest_frequency
+from forecaster.data.gaps import fill_gaps
+from forecaster.data.times import check_time_dtype, check_time_span
+from forecaster.exceptions import DataValidationError
+
+__all__ = ["MISSING_POLICIES", "validate_frame"]
+
+# MISSING_POLICIES (from the parameter table): how gaps in the time grid and missing values
+# (NaN / null) are handled.
+
+
+def validate_frame(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    target: str | Sequence[str],
+    time_col: str,
+    id_col: str | None = None,
+    covariates: str | Sequence[str] | None = None,
+    future_covariates: str | Sequence[str] | None = None,
+    freq: str | int | None = "auto",
+    missing: str = "error",
+) -> tuple[pl.DataFrame, Frequency]:
+    """Check a long frame and return it cleaned, sorted and cast to float32.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame or polars.LazyFrame
+        Long format: one row per (series, time step). Only the named columns are read.
+    target : str or sequence of str
+        Column(s) to forecast.
+    time_col : str
+        Datetime, date or integer time step column.
+    id_col : str, optional
+        Series identifier. When ``None`` the frame holds a single series.
+    covariates : str or sequence of str, optional
+        Past-observed covariates (known up to the forecast origin only).
+    future_covariates : str or sequence of str, optional
+        Future-known covariates such as calendar features (known over the horizon too).
+    freq : str or int, default "auto"
+        The sampling frequency (see :class:`~forecaster.data.frequency.Frequency` for the
+        grammar); ``"auto"`` infers the most common step. A declared frequency states how the data
+        are sampled, it does not resample them: a frame in which no two consecutive rows of any
+        series are one step apart (weekly or monthly data with ``freq="1d"``; a daily model's
+        ``predict`` on weekly data) is refused, whatever ``missing`` is.
+    missing : {"error", "ffill", "zero", "interpolate"}, default "error"
+        Policy for gaps in the time grid and NaN / null values. ``"ffill"`` and
+        ``"interpolate"`` drop a series' leading rows until every column is observed (there is
+        nothing to fill from), then fill forward / linearly (trailing values forward).
+        ``"zero"`` fills with 0. Infinite values are always an error. Observed rows keep
+        their times; a missing step gets the series' first time moved forward by its number
+        of steps (month steps on the series' day of the month: month-ends stay month-ends,
+        see :func:`~forecaster.data.steps.future_times`).
+
+    Returns
+    -------
+    frame : polars.DataFrame
+        Columns ``[id, time, *targets, *covariates, *future_covariates]``, sorted by
+        (id, time), values as Float32, on a regular grid of ``freq``. When ``id_col`` is None the
+        id column is a constant named ``"__series__"``.
+    freq : Frequency
+        The declared or inferred frequency.
+
+    Raises
+    ------
+    DataValidationError
+        With a message saying what was expected, what was found (a few offending ids and
+        timestamps) and how to fix it.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> raw = pl.DataFrame({"t": [3, 1, 2], "y": [3.0, 1.0, None]})
+    >>> clean, freq = validate_frame(raw, target="y", time_col="t", missing="interpolate")
+    >>> clean["y"].to_list(), str(freq)
+    ([1.0, 2.0, 3.0], '1i')
+    """
+    roles = check_roles(
+        target=target,
+        time_col=time_col,
+        id_col=id_col,
+        covariates=covariates,
+        future_covariates=future_covariates,
+    )
+    check("missing", missing)
+    value_cols = [*roles["target"], *roles["covariate"], *roles["future covariate"]]
+    _check_reserved_name(id_col, time_col, value_cols)
+    _check_columns(frame, roles, id_col=id_col, time_col=time_col, value_cols=value_cols)
+    data = _read_rows(frame, id_col=id_col, time_col=time_col, value_cols=value_cols)
+    id_name = id_col if id_col is not None else SERIES_ID
+    data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
+    data, t, lengths = _sort_series(data, id_name, time_col)
+    grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col)
+    data = _handle_missing(data, grid, value_cols, missing, id_col=id_col, time_col=time_col)
+    data = data.with_columns(pl.col(value_cols).cast(pl.Float32))
+    return data, grid.freq
+
+
+# --------------------------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------------------------
+
+
+def _check_reserved_name(id_col: str | None, time_col: str, value_cols: list[str]) -> None:
+    """A frame without an id column may not use the name of the series column it gets."""
+    if id_col is None and SERIES_ID in (time_col, *value_cols):
+        raise DataValidationError(
+            f"Column name {SERIES_ID!r} is reserved: it names the series of a frame without an "
+            f"id column (id_col=None). Rename the column, e.g. frame.rename({{{SERIES_ID!r}: "
+            "'value'}), or pass it as id_col if it identifies the series."
+        )
+
+
+def _check_columns(
+    frame: pl.DataFrame | pl.LazyFrame,
+    roles: dict[str, tuple[str, ...]],
+    *,
+    id_col: str | None,
+    time_col: str,
+    value_cols: list[str],
+) -> None:
+    """Check the schema before reading any row: the frame is not empty, has every named
+    column, a time column of a time dtype, numeric values and an id of one value per row."""
+    schema = frame_schema(frame)
+    if isinstance(frame, pl.DataFrame) and frame.height == 0:
+        raise DataValidationError(
+            f"The frame is empty (0 rows; columns {format_list(frame.columns, 20)}). Expected "
+            "at least lookback + horizon rows per series: check the file (a header without "
+            "data rows?) or the filters applied before."
+        )
+    available = list(schema.names())
+    for role, names in roles.items():
+        missing_cols = [c for c in names if c not in schema]
+        if missing_cols:
+            raise DataValidationError(missing_columns_message(missing_cols, available, role))
+
+    check_time_dtype(schema[time_col], time_col)
+    for name in value_cols:
+        dtype = schema[name]
+        if not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise DataValidationError(not_numeric_message(frame, name, dtype))
+
+    if id_col is not None and (schema[id_col].is_nested() or schema[id_col] == pl.Object):
+        raise DataValidationError(
+            f"Id column {id_col!r} must hold one text, number or date per row, got "
+            f"{schema[id_col]}. Build a text id first, e.g. pl.col({id_col!r}).cast(pl.String) "
+            "or pl.concat_str(...) of the key columns."
+        )
+
+
+def _read_rows(
+    frame: pl.DataFrame | pl.LazyFrame, *, id_col: str | None, time_col: str, value_cols: list[str]
+) -> pl.DataFrame:
+    """Collect the named columns (a constant id for a single series) and refuse rows without
+    an id or a time, and times out of the range the package computes in."""
+    id_name = id_col if id_col is not None else SERIES_ID
+    selected = [pl.col(time_col), *(pl.col(c) for c in value_cols)]
+    selected.insert(
+        0, pl.col(id_col) if id_col is not None else pl.lit(0, pl.UInt8).alias(SERIES_ID)
+    )
+    data = collect_frame(frame, columns=selected)
+
+    if data.height == 0:
+        raise DataValidationError(
+            "The frame is empty (0 rows). Expected at least lookback + horizon rows per series."
+        )
+    null_id = data[id_name].null_count()
+    if data[id_name].dtype.is_float():
+        null_id += int(data[id_name].is_nan().sum())
+    if null_id:
+        raise DataValidationError(
+            f"Id column {id_col!r} has {null_id} null or NaN values. Every row needs a series "
+            "id: fill or drop those rows (e.g. frame.drop_nulls(id_col).drop_nans(id_col))."
+        )
+    null_time = data[time_col].null_count()
+    if null_time:
+        raise DataValidationError(
+            f"Time column {time_col!r} has {null_time} null values. Every row needs a time: "
+            "fill or drop those rows."
+        )
+    check_time_span(data[time_col], time_col)
+    return data
+
+
+def _clean_values(
+    data: pl.DataFrame, *, id_name: str, time_col: str, value_cols: list[str]
+) -> pl.DataFrame:
+    """Cast values to float (Float32 and Float64 stay as they are until the end), NaN to null;
+    refuse infinities and values beyond the float32 range."""
+    schema = data.schema
+    floats = [c for c in value_cols if schema[c].is_float()]
+    others = [c for c in value_cols if not schema[c].is_float()]
+    if others:
+        data = data.with_columns(pl.col(others).cast(pl.Float64))
+    if floats:
+        check_values(data, floats, id_name=id_name, time_col=time_col, missing=False)
+        nan_cols = [
+            c
+            for c, n in zip(floats, data.select(pl.col(floats).is_nan().sum()).row(0), strict=True)
+            if n
+        ]
+        if nan_cols:
+            data = data.with_columns(pl.col(nan_cols).fill_nan(None))
+    wide = [c for c in value_cols if data.schema[c] == pl.Float64]
+    if wide:
+        limit = float(np.finfo(np.float32).max)
+        too_big = data.select((pl.col(wide).abs() > limit).sum()).row(0)
+        if any(too_big):
+            bad = [c for c, n in zip(wide, too_big, strict=True) if n]
+            raise DataValidationError(
+                f"Values in {format_list(bad)} exceed the float32 range (±3.4e38) used for "
+                "training. Rescale those columns (e.g. divide by a constant or take a log)."
+            )
+    _check_spread(data, id_name, value_cols)
+    return data
+
+
+def _check_spread(data: pl.DataFrame, id_name: str, value_cols: list[str]) -> None:
+    """Each series' spread (max - min) must fit float32 too: scalers divide by it."""
+    limit = float(np.finfo(np.float32).max)
+    wide = [pl.col(c).cast(pl.Float64) for c in value_cols]
+    spread = data.select(
+        [(w.max() - w.min()).alias(c) for w, c in zip(wide, value_cols, strict=True)]
+    )
+    suspects = [
+        c for c, v in zip(value_cols, spread.row(0), strict=True) if v is not None and v > limit
+    ]
+    if not suspects:
+        return  # the common case: one pass over the frame, no per-series statistics
+    per_series = data.group_by(id_name).agg(
+        (pl.col(c).cast(pl.Float64).max() - pl.col(c).cast(pl.Float64).min()).alias(c)
+        for c in suspects
+    )
+    bad = [c for c in suspects if (per_series[c] > limit).any()]
+    if bad:
+        raise DataValidationError(
+            f"Values in {format_list(bad)} spread over more than the float32 range within a "
+            "series (max - min > 3.4e38); scaling divides by that spread and training runs in "
+            "float32. Rescale those columns (e.g. divide by a constant or take a log)."
+        )
+
+
+def _sort_series(
+    data: pl.DataFrame, id_name: str, time_col: str
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """Rows grouped by series with increasing times (sorted only when they are not), the
+    physical time of every row (int64) and the number of rows of every series."""
+    runs = data[id_name].rle().struct.unnest()
+    t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
+    boundary = np.zeros(len(t), dtype=bool)
+    boundary[np.cumsum(runs["len"].to_numpy())[:-1]] = True
+    backwards = np.zeros(len(t), dtype=bool)
+    backwards[1:] = (t[1:] < t[:-1]) & ~boundary[1:]
+    unsorted = runs["value"].n_unique() != runs.height or backwards.any()
+    del boundary, backwards
+    if unsorted:
+        data = data.sort([id_name, time_col])
+        runs = data[id_name].rle().struct.unnest()
+        t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
+    return data, t, runs["len"].to_numpy().astype(np.int64)
+
+
+@dataclass
+class _Grid:
+    """The sorted rows on the regular grid of ``freq``.
+
+    ``t`` holds the times the grid is counted in (wall-clock times for local days and weeks
+    of time-zone-aware datetimes), ``periods`` the period of every row from its series' first
+    time (computed for calendar frequencies only), ``gap_rows`` the rows after which steps are
+    missing, ``n_missing`` how many.
+    """
+
+    freq: Frequency
+    offsets: np.ndarray
+    t: np.ndarray
+    periods: np.ndarray | None
+    gap_rows: np.ndarray
+    n_missing: int
+
+
+def _check_grid(
+    data: pl.DataFrame,
+    t: np.ndarray,
+    lengths: np.ndarray,
+    freq: str | int | None,
+    *,
+    id_col: str | None,
+    time_col: str,
+) -> _Grid:
+    """Refuse duplicate times, resolve the frequency (declared or inferred) and refuse times
+    off its grid and a declared frequency finer than every step of the data."""
+    id_name = id_col if id_col is not None else SERIES_ID
+    times = data[time_col]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    # Time-zone aware datetimes: days and weeks follow the local calendar (a day across a
+    # daylight-saving change lasts 23 or 25 hours), so those grids use the wall-clock times.
+    zoned = isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None
+    wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy() if zoned else t
+
+    # Differences between consecutive rows; those between two series are not meaningful.
+    diffs = np.diff(t)
+    cross = offsets[1:-1] - 1
+    within = np.ones(len(diffs), dtype=bool)
+    within[cross] = False
+    duplicate_rows = np.flatnonzero((diffs == 0) & within) + 1
+    if duplicate_rows.size:
+        raise DataValidationError(
+            f"{duplicate_rows.size} duplicate ({'id, ' if id_col else ''}time) rows, e.g. "
+            f"{row_examples(data, _mask(len(t), duplicate_rows), id_name, time_col)}. Expected "
+            "one row per series and time step. Aggregate or drop duplicates first, e.g. "
+            "frame.unique(subset=[...], keep='last')."
+        )
+
+    inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
+    if inferred:
+        frequency = infer_from_diffs(np.diff(wall) if zoned else diffs, cross, times)
+    else:
+        frequency = Frequency.parse(freq)
+    frequency.check_dtype(times.dtype, time_col)
+
+    periods: np.ndarray | None = None
+    if frequency.is_calendar:
+        periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
+            times, offsets, within, frequency
+        )
+    else:
+        if zoned and frequency.unit in ("d", "w"):
+            t = wall
+            diffs = np.diff(t)
+        off_rows, gap_rows, n_missing, counts = _fixed_steps(
+            diffs, cross, within, frequency.step_in(times.dtype)
+        )
+    del diffs, within
+    if off_rows.size:
+        raise DataValidationError(
+            f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
+            f"at each series' first time, e.g. "
+            f"{row_examples(data, _mask(len(t), off_rows), id_name, time_col)}. "
+            "Expected evenly spaced times. Pass the right freq= or resample the data first "
+            "(e.g. frame.group_by_dynamic(...))."
+        )
+    if not inferred:
+        _check_own_step(counts, frequency, id_col)
+    return _Grid(frequency, offsets, t, periods, gap_rows, n_missing)
+
+
+def _calendar_steps(
+    times: pl.Series, offsets: np.ndarray, within: np.ndarray, freq: Frequency
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """Periods of every row on a calendar grid (months, quarters, years, business days), the
+    rows off the grid, the rows before a gap, the number of missing steps and the steps
+    between consecutive rows of a series (in periods)."""
+    lengths = np.diff(offsets)
+    first = times.gather(np.repeat(offsets[:-1], lengths))
+    periods, off_grid = grid_periods(times, first, freq)
+    del first
+    steps = np.diff(periods)
+    # Two rows of a series in the same period (e.g. two dates in one month) are off-grid.
+    off_grid[1:] |= (steps == 0) & within
+    off_rows = np.flatnonzero(off_grid)
+    gap_rows = np.flatnonzero((steps > 1) & within)
+    n_missing = int((steps[gap_rows] - 1).sum())
+    return periods, off_rows, gap_rows, n_missing, steps[within]
+
+
+def _fixed_steps(
+    diffs: np.ndarray, cross: np.ndarray, within: np.ndarray, step: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """The rows off a fixed-step grid, the rows before a gap, the number of missing steps and
+    the steps between consecutive rows of a series (in periods): the differences only, no
+    per-row period array. ``diffs`` is overwritten."""
+    diffs[cross] = step
+    irregular = np.flatnonzero(diffs != step)
+    odd = diffs[irregular]
+    off_rows = irregular[odd % step != 0] + 1
+    gap_rows = irregular[(odd % step == 0) & (odd > step)]
+    n_missing = int((diffs[gap_rows] // step - 1).sum())
+    return off_rows, gap_rows, n_missing, diffs[within] // step
+
+
+def _handle_missing(
+    data: pl.DataFrame,
+    grid: _Grid,
+    value_cols: list[str],
+    missing: str,
+    *,
+    id_col: str | None,
+    time_col: str,
+) -> pl.DataFrame:
+    """Refuse gaps and missing values (``missing="error"``) or fill them by the policy."""
+    id_name = id_col if id_col is not None else SERIES_ID
+    gap = grid.gap_rows.size > 0
+    null_counts = data.select(pl.col(value_cols).null_count()).row(0)
+    if missing == "error":
+        if gap:
+            raise DataValidationError(
+                f"{grid.n_missing} time steps are missing from the regular {grid.freq} grid "
+                f"(gaps after "
+                f"{row_examples(data, _mask(len(grid.t), grid.gap_rows), id_name, time_col)}). "
+                "Pass missing='ffill', 'zero' or 'interpolate' to fill them, or a different freq=."
+            )
+        if any(null_counts):
+            bad = {c: n for c, n in zip(value_cols, null_counts, strict=True) if n}
+            mask = data.select(pl.any_horizontal(pl.col(list(bad)).is_null())).to_series()
+            raise DataValidationError(
+                f"Missing values (NaN or null) in {bad}, e.g. at "
+                f"{row_examples(data, mask, id_name, time_col)}. Pass missing='ffill', 'zero' or "
+                "'interpolate' to fill them, or clean the data first."
+            )
+        return data
+    if not (gap or any(null_counts)):
+        return data
+    periods = grid.periods
+    if periods is None:
+        step = grid.freq.step_in(data[time_col].dtype)
+        t, starts, lengths = grid.t, grid.offsets[:-1], np.diff(grid.offsets)
+        periods = (t - np.repeat(t[starts], lengths)) // step
+    return fill_gaps(data, id_name, time_col, value_cols, periods, grid.offsets, grid.freq, missing)
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
+
+
+def _check_own_step(counts: np.ndarray, freq: Frequency, id_col: str | None) -> None:
+    """Refuse a declared ``freq`` finer than every step of the frame: when no two consecutive
+    rows of any series are one period of ``freq`` apart (``counts``: the steps between
+    consecutive rows, in periods), the data were sampled at a coarser frequency and filling
+    would resample them (a weekly or monthly frame to days) instead of filling gaps. A frame
+    of that frequency with gaps has steps of one period somewhere and passes."""
+    own = int(counts.min()) if counts.size else 1
+    if own <= 1:
+        return
+    step = simplest_frequency(Frequency(own * freq.n, freq.unit))
+    where = "any series" if id_col is not None else "the series"
+    if np.all(counts % own == 0):
+        fix = f"Pass freq={str(step)!r} (or 'auto'), or resample the data to {freq} first"
+    else:
+        fix = (
+            f"Pass the data's own frequency (or freq='auto'), or resample the data to {freq} first"
+        )
+    raise DataValidationError(
+        f"The data are not sampled every {freq}: no two consecutive rows of {where} are one "
+        f"{freq} step apart (the closest are {step} apart), but freq={str(freq)!r}. freq states "
+        "how the data are sampled: filling (missing=...) fills gaps, it does not resample. "
+        f"{fix} (e.g. frame.upsample(time_col, every=..., group_by=id_col), then fill). A fitted "
+        f"model (predict, score) forecasts {freq} steps: give it data sampled every {freq}, or "
+        "refit it on these data."
+    )

@@ -1,0 +1,487 @@
+"""What both estimators share: parameter checks, the fitted-state checks, the fit lock, the
+fit's callbacks and the training of one network or an ensemble.
+
+Parameters are plain values, stored by ``__init__`` and validated in ``fit`` (and by the public
+``validate_params()``) through the one table of rules in :mod:`forecaster._validation`, then
+their relations and the memory the network would need, before anything is allocated. Fitted
+state lives in attributes ending in ``_``; the fitted network is moved to the CPU at the end of
+``fit``. A fit calls its callbacks (:mod:`forecaster.training.callbacks`): the user's
+``callbacks=`` and those of the registered factories, nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from forecaster._validation import PARAMETERS, check_params, describe_value
+from forecaster.estimators.fitting import FitRun
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.nn.checks import check_memory, check_network_config, out_of_memory
+from forecaster.nn.ensemble import EnsembleNet
+from forecaster.nn.recurrent import RecurrentNet
+from forecaster.persistence.writer import save as save_model
+from forecaster.training import (
+    CheckpointDirectory,
+    EpochRecord,
+    distributed,
+    resolve_device,
+    train,
+)
+
+__all__ = [
+    "ENSEMBLE_NAMES",
+    "FIT_LOCK",
+    "PREDICT_BATCH",
+    "RESUME_FREE_PARAMS",
+    "RecurrentEstimator",
+    "is_fitted_attribute",
+    "refuse_y",
+    "same_param",
+]
+
+PREDICT_BATCH = 4096
+"""Windows per network call in ``predict`` (and the smallest chunk of a backtest)."""
+
+FIT_LOCK = threading.RLock()
+"""Held while a network is initialised and trained: torch draws the initial weights and the
+dropout masks from its one process-wide generator, which ``fit`` seeds with ``random_state``,
+so two fits in threads of one process at the same time would take each other's random
+numbers (and a fit without a seed would reset the generator of a seeded one). Fits in
+threads therefore train one at a time; processes (e.g. scikit-learn's default ``loky``
+backend) train in parallel."""
+
+
+# ------------------------------------------------------------------------------------------
+# parameter checks (run in fit, never in __init__)
+# ------------------------------------------------------------------------------------------
+
+ENSEMBLE_NAMES = {"n_members": "n_ensemble"}
+
+
+class RecurrentEstimator(BaseEstimator):
+    """Shared parameter checks, network construction and training for both estimators."""
+
+    def validate_params(self) -> None:
+        """Check every parameter without data (``fit`` calls it first).
+
+        Each parameter goes through its rule in the one parameter table
+        (:data:`forecaster._validation.PARAMETERS`: types, ranges, choices), then the
+        relations between them are checked, then the memory that the network's weights would
+        take (against the memory limit: physical memory, ``ulimit -v``, the cgroup), before
+        anything is allocated.
+
+        Raises
+        ------
+        DataValidationError
+            Starting with the parameter's name (or naming the parameters involved): what it
+            must be, the value received and how to fix it.
+
+        Examples
+        --------
+        >>> from forecaster.estimators.forecaster import RNNForecaster
+        >>> RNNForecaster(target="y", horizon=0).validate_params()
+        Traceback (most recent call last):
+        ...
+        forecaster.exceptions.DataValidationError: horizon must be an integer >= 1, got 0.
+        >>> RNNForecaster(target="y", max_epochs="two").validate_params()
+        Traceback (most recent call last):
+        ...
+        forecaster.exceptions.DataValidationError: max_epochs must be an integer >= 1, got \
+'two' (a string). Pass an int, e.g. max_epochs=1.
+        """
+        params = {name: getattr(self, name) for name in self._get_param_names()}
+        params["cell"] = self.cell  # fixed, not a parameter, in LSTMForecaster & co.
+        unchecked = sorted(set(params) - set(PARAMETERS))
+        if unchecked:  # a new parameter needs its row in the table
+            raise TypeError(f"Parameters without a rule in forecaster._validation: {unchecked}")
+        self._check_columns()
+        check_params(params)
+        self._check_relations()
+        check_network_config(
+            self._network_shape(),
+            n_members=int(self.n_ensemble),
+            names=ENSEMBLE_NAMES,
+        )
+
+    _PREDICTION_PARAMS: tuple[str, ...] = ()
+    """Parameters that shape what ``predict``, ``score``, ``backtest`` and ``save`` do with a
+    fitted model (columns, window sizes, frequency, transforms): changed since fit, those
+    refuse (see :meth:`check_fitted`)."""
+
+    _FIT_CALL = "fit(X, y)"
+    """How the error of an unfitted estimator says to fit it."""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` has succeeded (scikit-learn's ``check_is_fitted`` asks this)."""
+        return hasattr(self, "network_")
+
+    def check_fitted(self, action: str) -> None:
+        """Refuse to ``action`` (``"predict with"``, ``"score with"``, ``"backtest"``,
+        ``"save"``) an estimator that is not fitted, or whose parameters that shape
+        predictions were changed (``set_params``) since its fit.
+
+        Parameters set after ``fit`` take effect at the next ``fit`` (scikit-learn's
+        convention): the fitted model is what it was fitted as. For the parameters of
+        ``_PREDICTION_PARAMS`` (e.g. ``target``, ``lookback``, ``horizon``) using the fitted
+        state while the estimator says otherwise would be silently wrong, so they refuse,
+        naming each change; the others (training and network settings) leave the fitted
+        model as it is, and :func:`forecaster.save` writes the values it was fitted with.
+        """
+        name = type(self).__name__
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"This {name} is not fitted yet. Call {self._FIT_CALL} first.")
+        fitted = self.__dict__.get("fitted_params_")
+        if fitted is None:  # fitted by an older version: nothing to compare with
+            return
+        current = self.get_params(deep=False)
+        changed = [
+            k
+            for k in self._PREDICTION_PARAMS
+            if k in fitted and not same_param(current.get(k), fitted[k])
+        ]
+        if not changed:
+            return
+        listed = ", ".join(f"{k} (fitted with {fitted[k]!r}, now {current[k]!r})" for k in changed)
+        back = ", ".join(f"{k}={fitted[k]!r}" for k in changed)
+        raise DataValidationError(
+            f"Cannot {action} this {name}: {listed} changed since fit. Parameters set "
+            "after fit take effect at the next fit, and the fitted network was trained for "
+            f"the old values. Call fit again to use them, or set them back with "
+            f"set_params({back})."
+        )
+
+    _check_fitted = check_fitted  # the former private name
+
+    def fitted_params(self) -> dict[str, Any]:
+        """The parameters the fitted model was trained with, run settings (device, progress,
+        checkpoint folder, ...) as they are now: what :func:`forecaster.save` writes."""
+        current = self.get_params(deep=False)
+        fitted = self.__dict__.get("fitted_params_")
+        if fitted is None:
+            return current
+        run = {k: current[k] for k in RESUME_FREE_PARAMS if k in current}
+        return {**copy.deepcopy(fitted), **run}
+
+    _fitted_params = fitted_params  # the former private name
+
+    @contextlib.contextmanager
+    def _fitting(self) -> Iterator[FitRun]:
+        """Make a fit all or nothing: when it fails or is interrupted (an error, a callback
+        raising ``KeyboardInterrupt``), the fitted attributes are put back as they were
+        before it (the earlier model, or none), never a mix of two fits, and then the
+        callbacks' ``on_fit_error`` hooks are called. Yields the fit's :class:`FitRun`, which
+        holds a copy of the parameters the fit starts with (the fit records them as
+        ``fitted_params_`` with its other fitted attributes, before ``on_fit_end``)."""
+        before = {k: v for k, v in vars(self).items() if is_fitted_attribute(k)}
+        run = FitRun(copy.deepcopy(self.get_params(deep=False)))
+        try:
+            yield run
+        except BaseException as exc:
+            for key in [k for k in vars(self) if is_fitted_attribute(k)]:
+                delattr(self, key)
+            for key, value in before.items():
+                setattr(self, key, value)
+            run.fail(self, exc)
+            raise
+
+    def _check_columns(self) -> None:
+        """The column parameters and their roles (frame estimators)."""
+
+    def _check_relations(self) -> None:
+        """Checks of one estimator that need several parameters (subclasses)."""
+
+    def _network_shape(self) -> dict[str, Any]:
+        """The network arguments, with the smallest data-dependent sizes the parameters allow
+        (the real ones are known in ``fit``)."""
+        raise NotImplementedError
+
+    def _network_args(self) -> dict[str, Any]:
+        return {
+            "cell": self.cell,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "head": self.head,
+            "nonlinearity": self.nonlinearity,
+            "segment_length": self.segment_length,
+            "normalization": self.normalization,
+        }
+
+    def _device(self) -> torch.device:
+        """The device to fit or predict on; an unusable one raises DataValidationError."""
+        device = resolve_device(self.device)
+        if device.type == "cuda" and device.index is not None:
+            count = torch.cuda.device_count()
+            if device.index >= count:
+                raise DataValidationError(
+                    f"device={self.device!r}, but this machine has {count} CUDA device(s)"
+                    + (f" (cuda:0 to cuda:{count - 1})" if count else "")
+                    + ". Pass device='cuda' or 'auto' for the first one, or 'cpu'."
+                )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise DataValidationError(
+                f"device={self.device!r}, but Apple's MPS backend is not available here. "
+                "Pass device='auto' or 'cpu'."
+            )
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise DataValidationError(
+                f"device={self.device!r} is not supported. Pass 'auto', 'cpu', 'cuda', "
+                "'cuda:N' or 'mps'."
+            )
+        return device
+
+    def _check_training_memory(
+        self, shape: dict[str, Any], n_windows: int, device: torch.device
+    ) -> None:
+        """Refuse a fit whose network and training batch (``batch_size`` windows, at most
+        ``n_windows``) would not fit in ``device``'s memory, before building anything."""
+        config = check_network_config({**shape, **self._network_args()})
+        batch = max(1, min(int(self.batch_size), int(n_windows)))
+        check_memory(
+            config,
+            n_members=int(self.n_ensemble),
+            batch_size=batch,
+            device=device,
+            names=ENSEMBLE_NAMES,
+        )
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.default_rng().integers(2**31))
+        return int(self.random_state)
+
+    def _begin_fit(self, resume: Any) -> None:
+        """Check ``fit(..., resume=...)`` before any work."""
+        self._checkpoints: CheckpointDirectory | None = None
+        if not isinstance(resume, bool):
+            raise DataValidationError(f"resume must be True or False, got {resume!r}.")
+        if resume and self.checkpoint_dir is None:
+            raise DataValidationError(
+                "resume=True needs checkpoint_dir, the folder the interrupted fit wrote its "
+                f"checkpoints to, e.g. {type(self).__name__}(..., checkpoint_dir='checkpoints/"
+                "run1'). Fit without resume=True to start from scratch."
+            )
+
+    def _start_checkpoints(self, resume: bool, seed: int, data_digest: str) -> int:
+        """Open ``checkpoint_dir`` for this fit (a no-op without one); returns the seed to
+        train with: the interrupted fit's when resuming, so that ``random_state=None`` resumes
+        with the same batches. The fingerprint (parameters that change the result, a digest of
+        the data, the number of processes) makes a resume on other data or parameters fail."""
+        if self.checkpoint_dir is None:
+            return seed
+        params = self.get_params(deep=False)
+        fingerprint = {
+            "estimator": type(self).__name__,
+            "params": {k: v for k, v in params.items() if k not in RESUME_FREE_PARAMS},
+            "data": data_digest,
+            "world_size": distributed.world_size(),
+        }
+        self._checkpoints = CheckpointDirectory(
+            self.checkpoint_dir,
+            every=int(self.checkpoint_every),
+            fingerprint=fingerprint,
+            resume=resume,
+        )
+        return self._checkpoints.start(seed)
+
+    def _build_and_train(
+        self,
+        *,
+        shape: dict[str, Any],
+        sources: Any,
+        steps_per_epoch: int,
+        device: torch.device,
+        seed: int,
+        callbacks: Sequence[Any],
+    ) -> tuple[RecurrentNet | EnsembleNet, list[dict[str, Any]]]:
+        """Train ``n_ensemble`` networks; member ``k`` uses seed ``seed + k`` for its
+        initialisation, dropout and batches (``sources(member_seed)`` returns its
+        ``(train_source, val_source)``). Returns the network and the ``history_`` rows. Epoch
+        numbers run on across members, so callbacks and ``history_`` see one increasing
+        sequence (with several members, each row also names its ``member``).
+
+        ``shape`` holds the network arguments that come from the data (``n_features``,
+        ``n_targets``, ``n_future``, ``lookback``, ``horizon``, ``channel_independent``); the
+        others are the estimator's parameters."""
+        members: list[RecurrentNet] = []
+        history: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        for k in range(int(self.n_ensemble)):
+            offset = len(history)
+
+            def renumbered(record: EpochRecord, network: Any, _offset: int = offset) -> None:
+                shifted = dataclasses.replace(record, epoch=record.epoch + _offset)
+                for callback in callbacks:
+                    callback(shifted, network)
+
+            budget = None
+            if self.max_time is not None:
+                budget = max(float(self.max_time) - (time.perf_counter() - started), 0.0)
+                if k and budget <= 0:
+                    warn_short_ensemble(k, int(self.n_ensemble), float(self.max_time))
+                    break  # the time budget ran out: the ensemble has fewer members
+            train_source, val_source = sources(seed + k)
+            network, records = self._train_one(
+                shape=shape,
+                train_source=train_source,
+                val_source=val_source,
+                steps_per_epoch=steps_per_epoch,
+                device=device,
+                seed=seed + k,
+                callbacks=[renumbered] if callbacks else [],
+                max_time=budget,
+            )
+            members.append(network)
+            member = {"member": k} if self.n_ensemble > 1 else {}
+            history += [{**r.as_dict(), "epoch": r.epoch + offset, **member} for r in records]
+        if len(members) == 1:
+            return members[0], history
+        return EnsembleNet(members).eval(), history
+
+    @property
+    def n_members_(self) -> int:
+        """Number of networks actually trained: ``n_ensemble``, or fewer when ``max_time`` ran
+        out first (``fit`` then warns)."""
+        network = self.__dict__.get("network_")
+        if network is None:
+            raise AttributeError("n_members_ is set by fit")
+        return len(network.members) if isinstance(network, EnsembleNet) else 1
+
+    def _train_one(
+        self,
+        *,
+        shape: dict[str, Any],
+        train_source: Any,
+        val_source: Any,
+        steps_per_epoch: int,
+        device: torch.device,
+        seed: int,
+        callbacks: Sequence[Any],
+        max_time: float | None,
+    ) -> tuple[RecurrentNet, list[EpochRecord]]:
+        """Build one network and train it, torch's generator seeded with ``seed`` while
+        :data:`FIT_LOCK` is held, with its checkpoints when ``checkpoint_dir`` is set; running
+        out of memory raises the error that names the parameters to lower."""
+        checkpoints = getattr(self, "_checkpoints", None)
+        checkpoint, resume_from = checkpoints.next_run(seed) if checkpoints else (None, None)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        try:
+            with FIT_LOCK, torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                network = RecurrentNet(**shape, **self._network_args()).to(device)
+                history = train(
+                    network,
+                    train_source,
+                    val_source=val_source,
+                    loss=self.loss,
+                    lr=self.lr,
+                    weight_decay=self.weight_decay,
+                    max_epochs=self.max_epochs,
+                    patience=self.patience if val_source is not None else None,
+                    grad_clip=self.grad_clip,
+                    lr_schedule=self.lr_schedule,
+                    steps_per_epoch=steps_per_epoch,
+                    device=device,
+                    max_time=max_time,
+                    callbacks=callbacks,
+                    progress=self.progress if distributed.is_main_process() else False,
+                    description=type(self).__name__,
+                    checkpoint=checkpoint,
+                    resume_from=resume_from,
+                    on_oom=self.on_oom,
+                )
+        except (RuntimeError, MemoryError) as exc:
+            error = out_of_memory(
+                exc,
+                {**shape, **self._network_args()},
+                device=device,
+                batch_size=int(self.batch_size),
+                n_ensemble=int(self.n_ensemble),
+            )
+            if error is None:
+                raise
+            raise error from exc
+        return network.cpu().eval(), history
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`)."""
+        return save_model(self, path)
+
+    def _network_on(self, device: torch.device) -> RecurrentNet | EnsembleNet:
+        """The fitted network on ``device`` for inference (a copy off the CPU; ``network_``
+        itself always stays on the CPU)."""
+        if device.type == "cpu":
+            return self.network_.eval()
+        return copy.deepcopy(self.network_).to(device).eval()
+
+
+def is_fitted_attribute(name: str) -> bool:
+    """Whether ``name`` is a fitted attribute (scikit-learn's convention: ``name_``)."""
+    return name.endswith("_") and not name.startswith("_")
+
+
+def same_param(a: Any, b: Any) -> bool:
+    """Whether two values of a parameter mean the same: lists and tuples alike, a name and a
+    list of that one name alike; values that do not compare to one bool (arrays) differ."""
+
+    def canonical(value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple):
+            return tuple(canonical(v) if isinstance(v, list | tuple) else v for v in value)
+        return value
+
+    try:
+        same = canonical(a) == canonical(b)
+    except (TypeError, ValueError):
+        return False
+    return bool(same) if isinstance(same, bool | np.bool_) else False  # an array: differs
+
+
+def refuse_y(estimator: Any, method: str, y: Any) -> None:
+    """Refuse a ``y`` given to a frame estimator's ``fit`` or ``score``: the targets are
+    columns of the frame, and scikit-learn passes ``y=None``."""
+    if y is None:
+        return
+    raise DataValidationError(
+        f"{type(estimator).__name__}.{method}(frame, y=...) got y={describe_value(y)}, but "
+        f"its targets are the frame's columns (target={estimator.target!r}); y would be "
+        "ignored. Drop y (scikit-learn passes y=None), or put the values in a column of the "
+        "frame and name it in target."
+    )
+
+
+def warn_short_ensemble(trained: int, wanted: int, max_time: float) -> None:
+    """Say that ``max_time`` ran out after ``trained`` of ``wanted`` ensemble members."""
+    warnings.warn(
+        f"max_time={max_time:g} s ran out after {trained} of the n_ensemble={wanted} networks: "
+        f"the ensemble averages {trained} member{'s' if trained > 1 else ''} "
+        f"(n_members_ = {trained}). Raise max_time, or lower n_ensemble to what fits in it.",
+        ForecasterWarning,
+        stacklevel=5,
+    )
+
+
+RESUME_FREE_PARAMS = (
+    "checkpoint_dir",
+    "checkpoint_every",
+    "on_oom",
+    "device",
+    "max_time",
+    "progress",
+)
+"""Parameters that may differ between an interrupted fit and its resume (they do not change
+what is trained; ``max_time`` counts the seconds before the interruption too)."""

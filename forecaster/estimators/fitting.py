@@ -1,0 +1,105 @@
+"""The callbacks of one fit, as the estimators call them (see
+:mod:`forecaster.training.callbacks`): the user's ``callbacks=`` (plain epoch callables or fit
+callbacks) and those of the registered factories. Nothing is discovered: tracking takes part
+only through a factory it registered (``forecaster.tracking.autolog()``) or a callback the user
+passed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from forecaster._validation import check_callbacks
+from forecaster.exceptions import ForecasterWarning
+from forecaster.training import distributed
+from forecaster.training.callbacks import (
+    FIT_HOOKS,
+    call_hook,
+    default_fit_callbacks,
+    epoch_callables,
+)
+
+__all__ = ["FitRun", "check_fit_callbacks"]
+
+
+class FitRun:
+    """The callbacks of one fit (see :mod:`forecaster.training.callbacks`).
+
+    :meth:`start` asks the registered factories for their callbacks
+    (:func:`~forecaster.training.callbacks.default_fit_callbacks`; on the main process only,
+    under torchrun), puts them before the user's ``callbacks=`` and calls their
+    ``on_fit_start``; the training loop calls ``on_epoch_end``; :meth:`end` calls
+    ``on_fit_end`` and :meth:`fail` calls ``on_fit_error`` (only after :meth:`start`).
+
+    Attributes
+    ----------
+    params : dict
+        A copy of the parameters the fit started with.
+    callbacks : list
+        The fit's callbacks, once started.
+    """
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.callbacks: list[Any] = []
+        self.started = False
+
+    def start(self, estimator: Any, data: Any, callbacks: Sequence[Any]) -> list[Any]:
+        """Call ``on_fit_start(estimator, data)``; returns the epoch callables for
+        :func:`~forecaster.training.loop.train`."""
+        defaults = default_fit_callbacks(estimator, data) if distributed.is_main_process() else []
+        self.callbacks = [*defaults, *callbacks]
+        self.started = True
+        call_hook(self.callbacks, "on_fit_start", estimator, data)
+        return epoch_callables(self.callbacks)
+
+    def end(self, estimator: Any) -> None:
+        """Call ``on_fit_end(estimator)`` (the estimator is fitted)."""
+        call_hook(self.callbacks, "on_fit_end", estimator)
+
+    def fail(self, estimator: Any, exc: BaseException) -> None:
+        """Call ``on_fit_error(estimator, exc)``; a hook that raises is reported as a
+        :class:`~forecaster.exceptions.ForecasterWarning`, so that the fit's own error is
+        what propagates."""
+        if not self.started:
+            return
+        try:
+            call_hook(self.callbacks, "on_fit_error", estimator, exc)
+        except Exception as hook_error:
+            warnings.warn(
+                f"An on_fit_error callback failed ({type(hook_error).__name__}: {hook_error}) "
+                f"while the fit failed with {type(exc).__name__}.",
+                ForecasterWarning,
+                stacklevel=4,
+            )
+
+
+def _no_epoch_hook(record: Any, network: Any) -> None:
+    """Stands in for a fit callback without ``on_epoch_end`` when the callbacks are checked."""
+
+
+def check_fit_callbacks(callbacks: Any) -> list[Any]:
+    """Check ``fit(callbacks=...)`` before any work: a list of plain epoch callables
+    ``callback(record, network)`` and fit callbacks (objects with some of
+    :data:`~forecaster.training.callbacks.FIT_HOOKS`, whose ``on_epoch_end`` is checked like
+    a plain callable). Returns them as a list.
+
+    Examples
+    --------
+    >>> class Done:
+    ...     def on_fit_end(self, estimator): ...
+    >>> len(check_fit_callbacks([Done(), print]))
+    2
+    """
+    if not isinstance(callbacks, list | tuple):
+        return check_callbacks(callbacks)  # refused with its message, or None: []
+    stand_ins = [
+        getattr(c, "on_epoch_end", None) or _no_epoch_hook
+        if any(hasattr(c, hook) for hook in FIT_HOOKS)
+        else c
+        for c in callbacks
+    ]
+    check_callbacks(stand_ins)
+    return list(callbacks)

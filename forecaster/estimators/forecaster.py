@@ -1,0 +1,567 @@
+"""The frame estimator: :class:`RNNForecaster` and its cell aliases :class:`LSTMForecaster`,
+:class:`GRUForecaster` and :class:`SimpleRNNForecaster`.
+
+Polars frame in, forecast frame out: ``fit`` builds the :class:`~forecaster.data.panel.Panel`
+and the window index, owns the per-series scaler and trains one global network over all series
+(:mod:`forecaster.estimators.base`); ``predict`` is :mod:`forecaster.estimators.inference`,
+``score`` :mod:`forecaster.estimators.scoring`. Frames are read through :mod:`forecaster.data`
+(:func:`~forecaster.data.frames.check_schema`, :func:`~forecaster.data.frames.collect_frame`),
+so a lazy source that disappeared or a non-polars object is a
+:class:`~forecaster.exceptions.DataValidationError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster.data.calendar import calendar_features
+from forecaster.data.checks import check_roles
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
+from forecaster.data.frequency import Frequency
+from forecaster.data.panel import Panel
+from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
+from forecaster.data.windows import Windows, make_windows
+from forecaster.estimators.base import RecurrentEstimator, refuse_y
+from forecaster.estimators.fitting import FitRun, check_fit_callbacks
+from forecaster.estimators.inference import ForecastInference
+from forecaster.estimators.sampling import (
+    holdout_split,
+    panel_digest,
+    rows_before_holdout,
+    steps_per_epoch,
+    window_sources,
+)
+from forecaster.estimators.scoring import ForecastScoring
+from forecaster.estimators.state import ForecasterState
+from forecaster.evaluation.backtest import backtest as run_backtest
+from forecaster.exceptions import DataValidationError
+from forecaster.persistence import register_model_class
+from forecaster.training import distributed
+
+__all__ = [
+    "GRUForecaster",
+    "LSTMForecaster",
+    "RNNForecaster",
+    "SimpleRNNForecaster",
+]
+
+
+class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, RecurrentEstimator):
+    """Global recurrent forecaster for one or many series in a long Polars frame.
+
+    One network is trained on the windows of every series (a *global* model). Each series and
+    column is scaled with statistics of its own training span; by default each input window is
+    also normalised by its last value (``normalization="last"``). The default network is a
+    segment-wise GRU (SegRNN), which is accurate and the fastest of the heads.
+
+    Parameters
+    ----------
+    target : str or list of str
+        Column(s) to forecast (several for a multivariate target, e.g. 13 MFCCs).
+    time_col : str, default "time"
+        Datetime, date or integer time column.
+    id_col : str or None, default None
+        Series identifier; ``None`` for a frame that holds one series.
+    covariates : str or list of str, optional
+        Past-observed covariates (inputs known up to the forecast origin only).
+    future_covariates : str or list of str, optional
+        Future-known covariates (e.g. calendar features); :meth:`predict` then needs their values
+        over the horizon in ``future``.
+    lookback : int, default 96
+        Input window length.
+    horizon : int, default 24
+        Number of steps forecast at once.
+    cell : {"gru", "lstm", "rnn"}, default "gru"
+    head : {"segment", "direct", "seq2seq", "recursive"}, default "segment"
+        See :class:`~forecaster.nn.recurrent.RecurrentNet`.
+    hidden_size : int, default 128
+    num_layers : int, default 1
+    dropout : float, default 0.1
+    segment_length : int, default 24
+        Segment length of the ``"segment"`` head.
+    normalization : {"last", "revin", "none"}, default "last"
+        Per-window normalisation inside the network.
+    channel_independent : bool or None, default None
+        Model each target column as its own series with shared weights (covariates are fed
+        beside every channel). ``None`` means the head's natural choice: True for
+        ``"segment"`` (always channel independent), False for the other heads.
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+        For ``cell="rnn"`` only.
+    scaling : {"standard", "robust", "minmax", "none"}, default "standard"
+        Per-series scaling fitted on the training span.
+    target_transform : {"none", "log", "log1p", "boxcox"}, default "none"
+        Transform of the targets before scaling, inverted on the forecasts: ``log`` and
+        ``boxcox`` need targets > 0, ``log1p`` targets > -1. Box-Cox fits one lambda per
+        series and target on the training span (series unseen in ``fit`` get theirs from their
+        own history). Forecasts of a log-scale model are median-type forecasts.
+    calendar : None, "auto", str or list of str, default None
+        Calendar features added as future-known covariates (sine/cosine of the position in
+        each cycle, see :data:`forecaster.data.calendar.CALENDAR_FEATURES`): ``"hour"``,
+        ``"dayofweek"``, ``"dayofmonth"``, ``"dayofyear"``, ``"month"``, ``"minute"``.
+        ``"auto"`` picks them from the frequency. They are computed from the time column
+        (Date, or Datetime with or without a time zone: the local clock), so :meth:`predict`
+        needs no ``future`` frame for them. A feature whose cycle is not longer than one step
+        (``"hour"`` on daily data, ``"dayofweek"`` on weekly data) is refused, and so is
+        any calendar on an integer time column (see
+        :func:`forecaster.data.calendar.calendar_features`).
+    loss : {"mae", "mse", "huber"}, default "mae"
+    lr : float, default 1e-3
+    weight_decay : float, default 0.0
+    batch_size : int, default 256
+    max_epochs : int, default 50
+    patience : int or None, default 8
+        Early stopping patience on the validation loss (best weights restored).
+    grad_clip : float or None, default 1.0
+        Gradient-norm clipping.
+    lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+    validation_size : int or float, default 0.1
+        The last part of every series held out for early stopping: a number of steps (int) or a
+        fraction of each series' length (float, at least ``horizon`` steps). 0 disables
+        validation (``max_epochs`` epochs are run).
+    stride : int, default 1
+        Step between training windows of a series.
+    windows_per_epoch : int or None, default 32768
+        Training windows sampled (without replacement) per epoch; all windows when None or
+        when there are fewer. Overlapping stride-1 windows are highly redundant, so a bounded
+        epoch (about 3 s on 2 CPU cores with the default network) gives frequent validation
+        and early stopping, and a fit time that does not grow with the panel. It also caps
+        the validation windows: a larger validation split is scored on a fixed random sample
+        of this many windows (the same every epoch).
+    n_ensemble : int, default 1
+        Number of networks trained with seeds ``random_state + k`` (initialisation, batch
+        order and dropout) whose forecasts are averaged. ``max_time`` bounds all of them
+        together: when it runs out first, the members trained so far (at least one) form the
+        ensemble, with a :class:`~forecaster.exceptions.ForecasterWarning`, and
+        ``n_members_`` says how many.
+    freq : str, default "auto"
+        Sampling frequency (see :class:`~forecaster.data.frequency.Frequency`).
+    missing : {"error", "ffill", "zero", "interpolate"}, default "error"
+        Policy for gaps and missing values.
+    max_time : float or None, default None
+        Training time budget in seconds (checked after every epoch).
+    checkpoint_dir : str or None, default None
+        Folder for training checkpoints: the whole training state is written there atomically
+        (safetensors + JSON, no pickle) every ``checkpoint_every`` epochs and when training
+        ends, and ``fit(frame, resume=True)`` continues an interrupted fit from it with the
+        result of an uninterrupted one. A fit without ``resume`` starts over and replaces the
+        folder's checkpoints: use one folder per fit.
+    checkpoint_every : int, default 1
+        Epochs between checkpoints.
+    on_oom : {"raise", "split"}, default "raise"
+        When a training batch runs out of GPU memory: raise
+        :class:`~forecaster.training.loop.GPUOutOfMemoryError`, which names a batch size that fits,
+        or split every batch into parts and accumulate their gradients (the same effective
+        batch, slower). Prediction and validation batches are split automatically.
+    device : str, default "auto"
+        ``"auto"`` trains on CUDA when available; the fitted network is kept on the CPU.
+    random_state : int or None, default None
+        Fixes initialisation, batch order and dropout: same seed, same predictions on CPU,
+        also when fits run in threads at the same time (``ThreadPoolExecutor``,
+        ``GridSearchCV(n_jobs=2)`` with the threading backend). Batch orders come from
+        generators of their own; initial weights and dropout masks come from torch's one
+        process-wide generator, so the training of fits in threads of one process is
+        serialised by a lock (their data preparation still overlaps): use processes for
+        parallel fits (scikit-learn's default ``loky`` backend, ``tune(n_workers=...)``).
+    progress : bool or None, default None
+        Progress bar; ``None`` shows it in a terminal or notebook.
+
+    Attributes
+    ----------
+    network_ : RecurrentNet or EnsembleNet
+    scaler_ : PanelScaler
+    target_lambdas_ : numpy.ndarray or None
+        Box-Cox lambdas, shape ``(n_series, n_targets)`` (``target_transform="boxcox"`` only).
+    calendar_ : tuple of str
+        The calendar features used.
+    keys_ : polars.DataFrame
+        The series seen in ``fit`` (row ``i`` is scaler row ``i``).
+    train_end_ : polars.Series
+        The last time of each series of ``keys_`` in the fitted frame; :meth:`score` refuses
+        held-out steps partly at or before it. Not saved by :func:`forecaster.save`.
+    n_members_ : int
+        Networks actually trained (``n_ensemble``, or fewer when ``max_time`` ran out).
+    freq_ : Frequency
+    history_ : list of dict
+        Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
+    schema_ : dict
+        Column name to dtype of the training frame, checked by :meth:`predict`.
+    fitted_params_ : dict
+        The parameters of the last successful fit (``get_params()`` when it started; set by
+        :func:`forecaster.load` too): :meth:`predict`, :meth:`score`, ``backtest`` and
+        :func:`forecaster.save` refuse when a parameter that shapes predictions differs.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> t = np.arange(400)
+    >>> frame = pl.DataFrame({"time": t, "y": np.sin(2 * np.pi * t / 24)})
+    >>> model = RNNForecaster(target="y", lookback=48, horizon=12, hidden_size=16,
+    ...                       max_epochs=2, random_state=0, progress=False).fit(frame)
+    >>> model.predict(frame).shape
+    (12, 2)
+    """
+
+    def __init__(
+        self,
+        target: str | Sequence[str] | None = None,
+        *,
+        time_col: str = "time",
+        id_col: str | None = None,
+        covariates: str | Sequence[str] | None = None,
+        future_covariates: str | Sequence[str] | None = None,
+        lookback: int = 96,
+        horizon: int = 24,
+        cell: str = "gru",
+        head: str = "segment",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+        segment_length: int = 24,
+        normalization: str = "last",
+        channel_independent: bool | None = None,
+        nonlinearity: str = "tanh",
+        scaling: str = "standard",
+        target_transform: str = "none",
+        calendar: str | Sequence[str] | None = None,
+        loss: str = "mae",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        max_epochs: int = 50,
+        patience: int | None = 8,
+        grad_clip: float | None = 1.0,
+        lr_schedule: str = "none",
+        validation_size: int | float = 0.1,
+        stride: int = 1,
+        windows_per_epoch: int | None = 32768,
+        n_ensemble: int = 1,
+        freq: str = "auto",
+        missing: str = "error",
+        max_time: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
+        on_oom: str = "raise",
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.target = target
+        self.time_col = time_col
+        self.id_col = id_col
+        self.covariates = covariates
+        self.future_covariates = future_covariates
+        self.lookback = lookback
+        self.horizon = horizon
+        self.cell = cell
+        self.head = head
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.segment_length = segment_length
+        self.normalization = normalization
+        self.channel_independent = channel_independent
+        self.nonlinearity = nonlinearity
+        self.scaling = scaling
+        self.target_transform = target_transform
+        self.calendar = calendar
+        self.loss = loss
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.lr_schedule = lr_schedule
+        self.validation_size = validation_size
+        self.stride = stride
+        self.windows_per_epoch = windows_per_epoch
+        self.n_ensemble = n_ensemble
+        self.freq = freq
+        self.missing = missing
+        self.max_time = max_time
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.on_oom = on_oom
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    _FIT_CALL = "fit(frame)"
+
+    _PREDICTION_PARAMS = (
+        "target",
+        "time_col",
+        "id_col",
+        "covariates",
+        "future_covariates",
+        "lookback",
+        "horizon",
+        "freq",
+        "missing",
+        "scaling",
+        "target_transform",
+        "calendar",
+    )
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check_columns(self) -> None:
+        check_roles(**self._columns())
+
+    def _check_relations(self) -> None:
+        if self.channel_independent is False and self.head == "segment":
+            raise DataValidationError(
+                "channel_independent=False is not possible with head='segment', which is "
+                "always channel independent. Leave channel_independent=None, or pick "
+                "head='direct', 'seq2seq' or 'recursive' to mix the channels."
+            )
+        if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
+            Frequency.parse(self.freq)
+
+    def _network_shape(self) -> dict[str, Any]:
+        calendar = self.calendar
+        n_calendar = 0 if calendar in (None, "auto") else len(column_tuple(calendar))
+        n_targets = len(column_tuple(self.target))
+        n_future = len(column_tuple(self.future_covariates)) + 2 * n_calendar
+        return {
+            **self._network_args(),
+            "n_features": n_targets + len(column_tuple(self.covariates)) + n_future,
+            "n_targets": n_targets,
+            "n_future": n_future,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "channel_independent": self.head == "segment" or bool(self.channel_independent),
+        }
+
+    def column_roles(self) -> dict[str, Any]:
+        """The column parameters by role (``target``, ``time_col``, ``id_col``,
+        ``covariates``, ``future_covariates``), as :meth:`Panel.from_frame
+        <forecaster.data.panel.Panel.from_frame>` takes them."""
+        return {
+            "target": self.target,
+            "time_col": self.time_col,
+            "id_col": self.id_col,
+            "covariates": self.covariates,
+            "future_covariates": self.future_covariates,
+        }
+
+    _columns = column_roles  # the former private name
+
+    def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]:
+        """``frame`` collected, and its panel as this estimator reads it: ``as_fitted`` checks
+        the frame against the training schema and reads it at the fitted frequency (the
+        estimator must be fitted), else at the ``freq`` parameter. Used by
+        :func:`~forecaster.evaluation.backtest.backtest`."""
+        if as_fitted:
+            check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        frame = collect_frame(frame)
+        panel = Panel.from_frame(
+            frame,
+            **self.column_roles(),
+            freq=str(self.freq_) if as_fitted else self.freq,
+            missing=self.missing,
+        )
+        return frame, panel
+
+    # -- fit --------------------------------------------------------------------------------
+    def fit(
+        self, frame: pl.DataFrame | pl.LazyFrame, y: None = None, *, callbacks=(), resume=False
+    ) -> RNNForecaster:
+        """Train on every series of a long frame.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame or polars.LazyFrame
+            Long format: id (optional), time, target(s), covariates.
+        y : None
+            Must be None (the targets are columns of ``frame``; scikit-learn passes None):
+            any other value is refused, as it would be ignored.
+        callbacks : sequence, optional
+            Plain callables ``callback(record, network)``, called after every epoch (see
+            :func:`forecaster.training.loop.train`), and fit callbacks: objects with some of
+            the hooks ``on_fit_start(estimator, data)``, ``on_epoch_end(record, network)``,
+            ``on_fit_end(estimator)`` and ``on_fit_error(estimator, exc)`` (see
+            :mod:`forecaster.training.callbacks`). The callbacks of registered factories
+            (e.g. after ``forecaster.tracking.autolog()``) come before these; nothing else is
+            called (a fit inside an active MLflow run is not logged by itself). Checked before
+            any work (``callbacks=print`` is refused: pass ``[print]``).
+        resume : bool, default False
+            Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
+            data and parameters; :class:`~forecaster.training.loop.CheckpointError` otherwise).
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        A fit is all or nothing: when it fails or is interrupted, the estimator keeps the
+        fitted state it had before (or stays unfitted). Parameters changed with
+        ``set_params`` after a fit take effect at the next fit; until then the ones that
+        shape predictions (``target``, the other columns, ``lookback``, ``horizon``,
+        ``freq``, ``missing``, ``scaling``, ``target_transform``, ``calendar``) make
+        ``predict``, ``score``, ``backtest`` and ``save`` refuse, naming them. The networks
+        of fits in threads of one process train one at a time (see ``random_state``).
+        """
+        refuse_y(self, "fit", y)
+        with self._fitting() as run:
+            return self._fit(frame, callbacks=callbacks, resume=resume, run=run)
+
+    def _fit(self, frame: Any, *, callbacks: Any, resume: Any, run: FitRun) -> RNNForecaster:
+        self.validate_params()
+        callbacks = check_fit_callbacks(callbacks)
+        self._begin_fit(resume)
+        schema = frame_schema(frame)  # a lazy source that cannot be read fails here
+        device = self._device()
+        self._check_training_memory(self._network_shape(), 1, device)  # before reading data
+        epoch_callbacks = run.start(self, frame, callbacks)
+        device = distributed.init_from_env(device)
+        raw, fit_rows, lambdas, calendar = self._training_panel(frame)
+        panel = self._model_panel(raw, calendar, lambdas)
+        train_w, val_w = self._training_windows(panel, self._validation_steps(raw.lengths))
+        scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
+        seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
+        batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
+        if per_epoch is not None and len(val_w) > per_epoch:
+            # a fixed sample, so that every epoch is compared on the same windows
+            rows = np.random.default_rng([seed, 2]).choice(len(val_w), per_epoch, replace=False)
+            val_w = val_w.with_index(val_w.index[np.sort(rows)])
+        sources = window_sources(
+            train_w,
+            val_w,
+            batch_size=batch_size,
+            per_epoch=per_epoch,
+            device=device,
+            scaling=scaler.tensors(device),
+        )
+        n_train = len(train_w) if per_epoch is None else min(per_epoch, len(train_w))
+        shape = {
+            "n_features": panel.n_features,
+            "n_targets": panel.n_targets,
+            "n_future": panel.n_future,
+            "lookback": int(self.lookback),
+            "horizon": int(self.horizon),
+            "channel_independent": self.head == "segment" or bool(self.channel_independent),
+        }
+        self._check_training_memory(shape, n_train, device)
+        network, history = self._build_and_train(
+            shape=shape,
+            sources=sources,
+            steps_per_epoch=steps_per_epoch(n_train, batch_size),
+            device=device,
+            seed=seed,
+            callbacks=epoch_callbacks,
+        )
+        self.network_ = network
+        self.scaler_ = scaler
+        self.target_lambdas_ = lambdas
+        self.calendar_ = calendar
+        self.keys_ = panel.keys
+        self.train_end_ = raw.time.gather(raw.offsets[1:] - 1)
+        self.freq_ = panel.freq
+        self.history_ = history
+        names = [c for c in (raw.id_col, raw.time_col) if c] + raw.columns
+        self.schema_ = {name: str(schema[name]) for name in names}
+        self.n_train_windows_ = len(train_w)
+        self.n_val_windows_ = len(val_w)
+        self.fitted_params_ = run.params
+        run.end(self)
+        return self
+
+    def _training_panel(
+        self, frame: Any
+    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...]]:
+        """The validated panel of ``frame``, the mask of its rows before the validation
+        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms) and the
+        calendar features."""
+        raw = Panel.from_frame(
+            frame,
+            **self._columns(),
+            freq=self.freq,
+            missing=self.missing,
+            min_length=int(self.lookback) + int(self.horizon),
+        )
+        calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
+        fit_rows = rows_before_holdout(raw, self._validation_steps(raw.lengths))
+        check_target_domain(self.target_transform, raw)
+        lambdas = None
+        if self.target_transform == "boxcox":
+            lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
+        return raw, fit_rows, lambdas, calendar
+
+    def _training_windows(self, panel: Panel, holdout: np.ndarray) -> tuple[Windows, Windows]:
+        """The training and validation windows (the last ``holdout`` rows of each series)."""
+        windows = make_windows(panel, int(self.lookback), int(self.horizon), self.stride)
+        train_w, val_w = holdout_split(windows, holdout)
+        del windows  # the two split indexes replace it (16 bytes per window)
+        if len(train_w) == 0:
+            raise DataValidationError(
+                f"No training windows remain after holding out the last validation steps of "
+                f"every series (validation_size={self.validation_size!r}). Lower "
+                "validation_size or lookback/horizon, or provide longer series."
+            )
+        return train_w, val_w
+
+    def _validation_steps(self, lengths: np.ndarray) -> np.ndarray:
+        vs = self.validation_size
+        if vs == 0:
+            return np.zeros_like(lengths)
+        if isinstance(vs, numbers.Integral):
+            return np.full_like(lengths, int(vs))
+        return np.maximum(np.ceil(lengths * float(vs)).astype(np.int64), int(self.horizon))
+
+    # -- backtest ---------------------------------------------------------------------------
+    def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:
+        """Rolling-origin backtest of this estimator on ``frame`` (it is not modified).
+
+        Shorthand for :func:`forecaster.evaluation.backtest(self, frame, **kwargs)
+        <forecaster.evaluation.backtest>`, which documents the keywords (``folds``, ``step``,
+        ``gap``, ``window``, ``train_size``, ``refit``, ``metrics``, ``m``, ``scale``).
+
+        Returns
+        -------
+        forecaster.evaluation.backtest.BacktestResult
+            ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
+        """
+        return run_backtest(self, frame, **kwargs)
+
+
+def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:
+    """A subclass of RNNForecaster whose ``cell`` is fixed (not a parameter)."""
+    params = [
+        p for p in inspect.signature(RNNForecaster.__init__).parameters.values() if p.name != "cell"
+    ]
+
+    def __init__(self, target=None, **kwargs):
+        given = kwargs.pop("cell", cell)
+        if given != cell:  # not a parameter: a call that cannot mean what it says
+            raise DataValidationError(
+                f"{doc_name}Forecaster fixes cell={cell!r}, got cell={given!r}. Use "
+                f"RNNForecaster(cell={given!r}, ...) (or the class of that cell), or leave "
+                "cell out."
+            )
+        RNNForecaster.__init__(self, target, cell=cell, **kwargs)
+
+    __init__.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    doc = (
+        f"{doc_name} forecaster: :class:`RNNForecaster` with ``cell={cell!r}`` fixed.\n\n"
+        "``cell`` is not one of its parameters (``get_params`` does not list it); passing "
+        f"``cell={cell!r}`` is accepted, another cell raises "
+        ":class:`~forecaster.exceptions.DataValidationError`.\n\n"
+        "All other parameters, attributes and methods are those of :class:`RNNForecaster`.\n"
+    )
+    return type(doc_name + "Forecaster", (RNNForecaster,), {"__init__": __init__, "__doc__": doc})
+
+
+LSTMForecaster = _fixed_cell("lstm", "LSTM")
+GRUForecaster = _fixed_cell("gru", "GRU")
+SimpleRNNForecaster = _fixed_cell("rnn", "SimpleRNN")
+for _saved in (RNNForecaster, LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
+    register_model_class(_saved)  # forecaster.load builds them by name
+for _cls in (LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
+    _cls.__module__ = __name__

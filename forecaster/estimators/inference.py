@@ -1,0 +1,547 @@
+"""The one inference path of :class:`~forecaster.estimators.forecaster.RNNForecaster`.
+
+``predict(frame)`` forecasts every series from its end, ``predict(frame, cutoff=t)`` from its
+last time at or before ``t``, and ``predict(frame, cutoff=[t1, t2, ...])`` (or a frame of
+(id, time) pairs) from many origins at once: the windows of every (series, origin) are
+gathered from the :class:`~forecaster.data.panel.Panel` by index arithmetic
+(:mod:`forecaster.estimators.origins`) and run through the network in a few large batches.
+Every forecast goes through :meth:`ForecastInference._forecast_windows` (scaling, network,
+inverse scaling and transform, finiteness check); the rolling-origin backtest
+(:func:`forecaster.evaluation.backtest.backtest`) and the MLflow pyfunc call ``predict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from forecaster._columns import temporary_names
+from forecaster.data.calendar import calendar_values
+from forecaster.data.checks import check_unique_keys, check_values
+from forecaster.data.frames import check_schema, collect_frame, column_tuple
+from forecaster.data.frequency import Frequency
+from forecaster.data.panel import Panel
+from forecaster.data.scaling import (
+    PanelScaler,
+    check_target_domain,
+    fit_boxcox_lambdas,
+    inverse_targets,
+    transform_targets,
+)
+from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
+from forecaster.estimators.base import PREDICT_BATCH
+from forecaster.estimators.origins import (
+    chunk_size,
+    is_cutoff_list,
+    known_future,
+    origin_rows,
+    step_times,
+    window_inputs,
+    window_scaling,
+)
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.training import predict_batched
+
+__all__ = ["ForecastInference"]
+
+
+class ForecastInference:
+    """``predict`` and the panels it builds (a mixin of ``RNNForecaster``, which holds the
+    parameters and the fitted attributes it reads)."""
+
+    # what RNNForecaster holds (parameters, fitted attributes) and RecurrentEstimator gives
+    target: Any
+    time_col: str
+    id_col: str | None
+    future_covariates: Any
+    lookback: int
+    horizon: int
+    missing: str
+    scaling: str
+    target_transform: str
+    schema_: dict[str, str]
+    freq_: Frequency
+    keys_: pl.DataFrame
+    scaler_: PanelScaler
+    target_lambdas_: np.ndarray | None
+    network_: Any
+    check_fitted: Callable[[str], None]
+    column_roles: Callable[[], dict[str, Any]]
+    _device: Callable[[], torch.device]
+    _network_on: Callable[[torch.device], Any]
+
+    def predict(
+        self,
+        frame: pl.DataFrame | pl.LazyFrame,
+        *,
+        cutoff: Any = None,
+        future: pl.DataFrame | pl.LazyFrame | None = None,
+    ) -> pl.DataFrame:
+        """Forecast the next ``horizon`` steps of every series.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame or polars.LazyFrame
+            History with the training columns; each series needs at least ``lookback`` rows
+            up to the cutoff (shorter ones are dropped with a warning). Series unseen in
+            ``fit`` are scaled with statistics of their own history.
+        cutoff : time point, list of time points or polars.DataFrame, optional
+            A time point is a date, datetime, ISO text, numpy.datetime64, pl.date(...) or int.
+            Forecast from this time instead of each series' end: only rows with
+            ``time <= cutoff`` are used, so each series is forecast from its last time at or
+            before the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for
+            business days, forecasts from the step before it). It is converted to the time
+            column's dtype by :func:`forecaster.data.times.to_time_point` (a value of another kind
+            raises :class:`~forecaster.exceptions.DataValidationError`); a cutoff before the
+            first time of the data is an error; series that end before the cutoff are
+            forecast from their last time, with a
+            :class:`~forecaster.exceptions.ForecasterWarning` that names them. Without a
+            cutoff, series that end before the frame's last time get the same warning.
+
+            A list (tuple, numpy array or polars Series) of time points forecasts every series
+            from each of them, in one batched computation: the result has an ``origin``
+            column (the time of the last input row) and a block of ``horizon`` rows per
+            (cutoff, series), cutoff after cutoff. A frame of (id, time) pairs (the model's
+            id and time columns) forecasts each series from its own time point, in the
+            frame's row order. Each origin is the series' last row at or before its time
+            point (the ``origin`` column shows a series that ended before it; no warning) and
+            is forecast as ``predict(frame, cutoff=point)`` would (series unseen in
+            ``fit`` are scaled with their history up to each origin; their Box-Cox lambdas
+            come from the history up to their earliest origin); origins with fewer than
+            ``lookback`` rows up to them are left out with a warning. The future covariates
+            and calendar features over each horizon are read from ``frame`` itself (its rows
+            after the origin, which must be there), so ``future`` is refused with a list.
+        future : polars.DataFrame or polars.LazyFrame, optional
+            Values of the future covariates over the horizon (id, time and those columns);
+            required when the model has future covariates, refused when it has none. Checked
+            like the history: the id and time dtypes of training (integer steps may change
+            width), one row per (id, time), a finite value at every forecast step (NaN, null
+            and infinite values are refused naming the column, series and time).
+
+        Returns
+        -------
+        polars.DataFrame
+            Columns id (when the model has one), time (the next ``horizon`` timestamps of each
+            series) and one column per target, sorted by (id, time). With a list of cutoffs,
+            ``origin`` comes first.
+        """
+        self.check_fitted("predict with")
+        if future is not None and not column_tuple(self.future_covariates):
+            raise DataValidationError(
+                "predict(future=...) was given, but this model has no future covariates "
+                "(future_covariates=None), so the frame would be ignored. Drop future=..., or "
+                "refit with future_covariates=[...] naming the columns known ahead."
+            )
+        if is_cutoff_list(cutoff):
+            return self._predict_origins(frame, cutoff, future)
+        raw = self._panel_for_predict(frame, cutoff)
+        panel, lambdas = self._predict_panel(raw)
+        center, scale = self._scaling_for(panel)
+        horizon_times = self._future_times(panel)
+        future_t = self._future_covariates(raw, horizon_times, future, center, scale)
+        x = window_inputs(panel, panel.offsets[1:] - 1, int(self.lookback))
+        ids = panel.keys[panel.id_name]
+        on = self._inference_network()
+        pred = self._forecast_windows(on, x, future_t, center, scale, lambdas, ids, PREDICT_BATCH)
+        flat = pred.reshape(-1, panel.n_targets)
+        out = horizon_times.with_columns(
+            pl.Series(name, flat[:, j]) for j, name in enumerate(panel.targets)
+        )
+        return out if self.id_col is not None else out.drop(panel.id_name)
+
+    def _forecast_windows(
+        self,
+        on: tuple[Any, torch.device],
+        x: torch.Tensor,
+        future: torch.Tensor | None,
+        center: torch.Tensor,
+        scale: torch.Tensor,
+        lambdas: np.ndarray | None,
+        ids: pl.Series,
+        batch_size: int,
+    ) -> np.ndarray:
+        """The one network path of every forecast: raw input windows ``x`` (B, lookback,
+        n_features) scaled by each window's ``center`` and ``scale`` (B, n_features), the
+        scaled future-known inputs ``future`` (or None), the network (``on``: the network and
+        its device, see :meth:`_inference_network`) in batches of ``batch_size``, and the
+        outputs back on the targets' scale (float32, ``lambdas``: the Box-Cox lambdas of each
+        window's series; ``ids``: its series, named in errors)."""
+        xs = (x.double() - center[:, None, :]) / scale[:, None, :]
+        network, device = on
+        outputs = predict_batched(network, xs.float(), future, device=device, batch_size=batch_size)
+        nt = len(column_tuple(self.target))
+        pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
+        return self._forecast_values(pred.numpy(), lambdas, ids)
+
+    def _predict_origins(self, frame: Any, cutoff: Any, future: Any) -> pl.DataFrame:
+        """``predict`` with a list of cutoffs (or a frame of (id, time) pairs)."""
+        if future is not None:
+            raise DataValidationError(
+                "predict(future=...) takes the future covariates of one cutoff; with a list of "
+                "cutoffs their values over every horizon are read from the frame itself (its "
+                "rows after each origin). Drop future=..., and keep those rows in the frame."
+            )
+        check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        raw = Panel.from_frame(
+            collect_frame(frame, columns=list(self.schema_)),
+            **self.column_roles(),
+            freq=str(self.freq_),
+            missing=self.missing,
+            min_length=int(self.lookback),
+            length_reason="lookback",
+        )
+        series, rows = origin_rows(
+            raw, cutoff, id_col=self.id_col, time_col=self.time_col, lookback=int(self.lookback)
+        )
+        pred = self._forecast_origins(raw, series, rows)
+        horizon, nt = int(self.horizon), raw.n_targets
+        columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
+        if self.id_col is not None:
+            columns[self.id_col] = raw.keys[raw.id_name].gather(np.repeat(series, horizon))
+        columns[self.time_col] = step_times(raw, series, rows, self.freq_, horizon)
+        flat = pred.reshape(-1, nt)
+        columns.update((name, flat[:, j]) for j, name in enumerate(raw.targets))
+        return pl.DataFrame(columns)
+
+    def _inference_network(self) -> tuple[Any, torch.device]:
+        """The fitted network on the device to predict on (moved there once per call)."""
+        device = self._device()
+        return self._network_on(device), device
+
+    def _forecast_origins(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` float32 from the origins at the global
+        ``rows`` of ``panel`` (the validated frame; ``series``: each origin's series), in
+        large batched network calls: what ``predict(frame, cutoff=[...])`` computes.
+
+        Series unseen in ``fit`` are scaled with statistics of their history up to each
+        origin (as ``predict(frame, cutoff=origin)`` would); their Box-Cox lambdas are fitted
+        on their history up to their earliest origin. Future-known inputs are the panel's
+        rows after each origin, which must be there when the model has any.
+        """
+        horizon, lookback = int(self.horizon), int(self.lookback)
+        local = rows - panel.offsets[series]
+        history = None
+        if self.target_transform == "boxcox":
+            limit = np.full(panel.n_series, np.iinfo(np.int64).max)
+            np.minimum.at(limit, series, local)
+            limit[limit == np.iinfo(np.int64).max] = -1
+            position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
+            history = position <= limit[panel.series_of_rows()]
+        panel, lambdas = self._predict_panel(panel, history=history)
+        if panel.n_future and (local + horizon >= panel.lengths[series]).any():
+            raise DataValidationError(
+                "With a list of cutoffs, the future covariates and calendar features over each "
+                f"horizon are read from the frame: every origin needs its next {horizon} rows "
+                "in it. Pass earlier cutoffs, or predict(frame, cutoff=c, future=...) for the "
+                "last one."
+            )
+        fitted, known = self._fitted_rows(panel)
+        center, scale = window_scaling(
+            panel,
+            series,
+            local,
+            fitted=(self.scaler_.center_[fitted], self.scaler_.scale_[fitted]),
+            known=known,
+            scaling=self.scaling,
+        )
+        nt, nf = panel.n_targets, panel.n_future
+        chunk = chunk_size(self.network_, lookback, panel.n_features, nt, PREDICT_BATCH)
+        on = self._inference_network()
+        out = []
+        for lo in range(0, len(rows), chunk):
+            hi = min(lo + chunk, len(rows))
+            c, s = center[lo:hi], scale[lo:hi]
+            future = None
+            if nf:
+                fv = torch.from_numpy(known_future(panel, rows[lo:hi], horizon))
+                future = ((fv.double() - c[:, None, -nf:]) / s[:, None, -nf:]).float()
+            out.append(
+                self._forecast_windows(
+                    on,
+                    window_inputs(panel, rows[lo:hi], lookback),
+                    future,
+                    c,
+                    s,
+                    None if lambdas is None else lambdas[series[lo:hi]],
+                    panel.keys[panel.id_name].gather(series[lo:hi]),
+                    chunk,
+                )
+            )
+        return np.concatenate(out) if out else np.zeros((0, horizon, nt), np.float32)
+
+    def _forecast_values(
+        self, pred: np.ndarray, lambdas: np.ndarray | None, ids: pl.Series
+    ) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` of the network's scale (unscaled) as float32
+        values on the targets' own scale (inverse ``target_transform``; ``lambdas`` are the
+        Box-Cox lambdas of each row's series), refusing any that is not a finite float32
+        number (``ids``: the series of each row, named in the error)."""
+        values = self._inverse_targets(pred, lambdas)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = values.astype(np.float32)
+        finite = np.isfinite(out)
+        if finite.all():
+            return out
+        rows, steps, targets = np.nonzero(~finite)
+        series = ids.gather(np.unique(rows)).unique(maintain_order=True).to_list()
+        first = (rows == rows[0]) & (targets == targets[0])
+        where = sorted({int(k) + 1 for k in steps[first]})
+        example = float(values[rows[0], steps[0], targets[0]])
+        names = column_tuple(self.target)
+        which = (
+            "the series"
+            if self.id_col is None
+            else f"{len(series)} series ({series[:10]}), e.g. {series[0]!r}"
+        )
+        raise DataValidationError(
+            f"The forecast is not a finite float32 number (forecasts are float32) for "
+            f"{which} at steps {where} of the horizon, target {names[targets[0]]!r} "
+            f"({example:g} before the cast to float32). The network's output, back on the targets' "
+            f"scale (scaling={self.scaling!r}, target_transform={self.target_transform!r}), "
+            "is beyond the float32 range (about 3.4e38) or not a number. Divide the target by "
+            "a constant before fitting (e.g. pl.col(target) / 1e30) and multiply the "
+            "forecasts back, or use target_transform='log' for values spanning many orders of "
+            "magnitude; a model whose history_ shows NaN losses needs refitting (e.g. a lower "
+            "lr)."
+        )
+
+    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
+        """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
+        with at least ``lookback`` rows (shorter ones dropped with a warning)."""
+        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        point = None
+        if cutoff is not None:
+            dtype = schema[self.time_col]
+            point = to_time_point(cutoff, dtype, name="cutoff")
+            frame = collect_frame(frame, columns=list(self.schema_))
+            before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
+            if before.height == 0 and frame.height:
+                raise DataValidationError(
+                    f"cutoff={cutoff!r} is before the first time of the data "
+                    f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
+                    "between the first and the last time of the frame."
+                )
+            frame = before
+        panel = Panel.from_frame(
+            frame,
+            **self.column_roles(),
+            freq=str(self.freq_),
+            missing=self.missing,
+            min_length=int(self.lookback),
+            length_reason="lookback",
+        )
+        self._warn_stale_series(panel, point, cutoff)
+        return panel
+
+    def _warn_stale_series(self, panel: Panel, point: Any, cutoff: Any) -> None:
+        """Warn about series that end before the forecast origin: ``cutoff`` (converted to
+        ``point``) when given, else the frame's last time (the latest end of any series).
+        The next step after their last row is still at or before it, so they are forecast
+        from their last row, an earlier origin than the others'."""
+        last = panel.time.gather(panel.offsets[1:] - 1)
+        following = self.freq_.offset(pl.col("t"), 1).cast(last.dtype)
+        if point is None:
+            bound, reference = pl.col("t").max(), f"the frame's last time ({last.max()})"
+        else:
+            bound, reference = pl.lit(point, dtype=last.dtype), f"cutoff={cutoff!r}"
+        stale = pl.DataFrame({"t": last}).select(following <= bound).to_series().to_numpy()
+        if not stale.any():
+            return
+        ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()
+        which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
+        latest = last.filter(pl.Series(stale)).max()
+        warnings.warn(
+            f"{which} before {reference}"
+            + ("" if self.id_col is None else f": {ids[:10]}")
+            + f" (last time {latest} at the latest). They are forecast from their last time, "
+            "not from "
+            + ("the cutoff." if point is not None else "the frame's last time.")
+            + " Drop them or bring their data up to date to forecast every series from the "
+            "same time.",
+            ForecasterWarning,
+            stacklevel=4,
+        )
+
+    def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-series (center, scale) float64 tensors: fitted ones, or fitted on the history."""
+        fitted, known = self._fitted_rows(panel)
+        center = np.empty((panel.n_series, panel.n_features))
+        scale = np.empty_like(center)
+        if known.any():
+            center[known] = self.scaler_.center_[fitted[known]]
+            scale[known] = self.scaler_.scale_[fitted[known]]
+        if (~known).any():
+            own = PanelScaler(self.scaling).fit(panel)
+            center[~known] = own.center_[~known]
+            scale[~known] = own.scale_[~known]
+        return torch.from_numpy(center), torch.from_numpy(scale)
+
+    def _future_times(self, panel: Panel) -> pl.DataFrame:
+        """Frame (id, time) of the ``horizon`` steps after each series' last time."""
+        horizon = int(self.horizon)
+        ids = panel.keys[panel.id_name]
+        times = future_times(panel.time, panel.offsets, self.freq_, horizon)
+        return pl.DataFrame(
+            [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(self.time_col)]
+        )
+
+    def _future_covariates(
+        self,
+        panel: Panel,
+        horizon_times: pl.DataFrame,
+        future: Any,
+        center: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> torch.Tensor | None:
+        names = list(panel.future_covariates)
+        calendar = getattr(self, "calendar_", ())
+        if not names and not calendar:
+            return None
+        parts = []
+        if calendar:
+            times = horizon_times[self.time_col].cast(panel.time.dtype)
+            parts.append(torch.from_numpy(calendar_values(times, calendar)).double())
+        if names:
+            parts.insert(0, self._user_future(panel, horizon_times, future, names))
+        values = torch.cat(parts, dim=-1).reshape(panel.n_series, int(self.horizon), -1)
+        nf = values.shape[-1]
+        return ((values - center[:, None, -nf:]) / scale[:, None, -nf:]).float()
+
+    def _user_future(
+        self, panel: Panel, horizon_times: pl.DataFrame, future: Any, names: list[str]
+    ) -> torch.Tensor:
+        """The user's future covariates over the horizon, ``(n_series * horizon, n)``."""
+        if future is None:
+            raise DataValidationError(
+                f"This model uses future covariates {names}: pass their values over the next "
+                f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
+                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}."
+            )
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        expected = {c: t for c, t in self.schema_.items() if c in keys}
+        schema = check_schema(
+            future, expected, id_col=self.id_col, time_col=self.time_col, what="future frame"
+        )
+        absent = [c for c in names if c not in schema]
+        text = [f"{c} ({schema[c]})" for c in names if c in schema and not schema[c].is_numeric()]
+        if absent or text:
+            raise DataValidationError(
+                f"The future frame must hold the future covariates {names} as numbers; "
+                + (f"it lacks {absent}" if absent else f"it has {text}")
+                + ". Add or cast them, e.g. pl.col(name).cast(pl.Float64)."
+            )
+        future = collect_frame(future, columns=[*keys, *names], what="future frame")
+        check_unique_keys(future, keys, what="future frame")
+        return self._future_values(future, horizon_times, panel.id_name, names)
+
+    def _future_values(
+        self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
+    ) -> torch.Tensor:
+        """The rows of ``future`` at the forecast steps ``horizon_times``: every step present,
+        every value finite (checked like the history)."""
+        if self.id_col is None:
+            future = future.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
+        else:
+            dtype = horizon_times.schema[id_name]
+            future = future.with_columns(pl.col(id_name).cast(dtype, strict=False))
+        time_dtype = horizon_times.schema[self.time_col]
+        (present,) = temporary_names([id_name, self.time_col, *names], "_present")
+        joined = horizon_times.join(
+            future.select(
+                id_name,
+                pl.col(self.time_col).cast(time_dtype, strict=False),
+                *[pl.col(c).cast(pl.Float64) for c in names],
+                pl.lit(True).alias(present),
+            ),
+            on=[id_name, self.time_col],
+            how="left",
+            maintain_order="left",
+        )
+        absent_rows = joined[present].is_null()
+        if absent_rows.any():
+            example = joined.filter(absent_rows).head(3).select(id_name, self.time_col).rows()
+            raise DataValidationError(
+                f"The future frame has no rows for {int(absent_rows.sum())} forecast steps, "
+                f"e.g. {example}. It must cover the next {self.horizon} steps of every series "
+                f"with the values of {names}."
+            )
+        check_values(
+            joined,
+            names,
+            id_name=id_name,
+            time_col=self.time_col,
+            what="future frame",
+            fix="Future covariates need a finite value at every forecast step: fill them "
+            "(e.g. pl.col(c).fill_nan(None).forward_fill()) or fix the source.",
+        )
+        return torch.from_numpy(joined.select(names).to_numpy().astype(np.float64))
+
+    def _model_panel(
+        self, raw: Panel, calendar: Sequence[str], lambdas: np.ndarray | None
+    ) -> Panel:
+        """The panel the network sees: targets transformed (``lambdas`` per series of ``raw``
+        for Box-Cox) and the calendar features appended as future-known covariates."""
+        panel = transform_targets(self.target_transform, raw, lambdas)
+        if not calendar:
+            return panel
+        extra = calendar_values(panel.time, calendar)
+        names = tuple(f"{name}_{part}" for name in calendar for part in ("sin", "cos"))
+        clash = [n for n in names if n in panel.columns]
+        if clash:
+            raise DataValidationError(
+                f"Columns {clash} clash with the calendar features' names. Rename them or set "
+                "calendar=None."
+            )
+        return dataclasses.replace(
+            panel,
+            values=np.ascontiguousarray(np.hstack([panel.values, extra])),
+            future_covariates=(*panel.future_covariates, *names),
+            _device_values={},
+        )
+
+    def _predict_panel(
+        self, raw: Panel, history: np.ndarray | None = None
+    ) -> tuple[Panel, np.ndarray | None]:
+        """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
+        (None for other transforms): fitted ones for series seen in ``fit``, for the others
+        lambdas fitted on the rows where ``history`` is true (all rows when None)."""
+        check_target_domain(self.target_transform, raw)
+        lambdas = None
+        if self.target_transform == "boxcox":
+            fitted, known = self._fitted_rows(raw)
+            lambdas = np.empty((raw.n_series, raw.n_targets))
+            lambdas[known] = self.target_lambdas_[fitted[known]]
+            if (~known).any():
+                own = fit_boxcox_lambdas(raw, mask=history)
+                lambdas[~known] = own[~known]
+        return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
+
+    def _inverse_targets(self, pred: np.ndarray, lambdas: np.ndarray | None) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` back on the targets' own scale (``lambdas``:
+        the Box-Cox lambdas of each row's series, shape ``(B, n_targets)``)."""
+        return inverse_targets(self.target_transform, pred, lambdas)
+
+    def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+        """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""
+        return self._match_keys(panel.keys, panel.id_name)
+
+    def _match_keys(self, keys: pl.DataFrame, id_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of ``keys`` (column ``id_name``): the row of its series in ``keys_``
+        and whether that series was seen in fit."""
+        (row,) = temporary_names([id_name], "_fitted")
+        lookup = self.keys_.select(id_name).with_row_index(row)
+        fitted_dtype, dtype = lookup.schema[id_name], keys.schema[id_name]
+        if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
+            fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
+            lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
+        keys = keys.select(pl.col(id_name).cast(fitted_dtype, strict=False))
+        matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")[row]
+        known = ~matched.is_null().to_numpy()
+        return matched.fill_null(0).to_numpy().astype(np.int64), known

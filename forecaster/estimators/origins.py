@@ -1,0 +1,229 @@
+"""Forecast origins of ``predict(frame, cutoff=[...])``: which row of which series each
+forecast starts from, the scaling of each window, the times of its horizon steps and the chunk
+size of the batched network calls. Pure functions of a :class:`~forecaster.data.panel.Panel`,
+vectorised over the (series, origin) pairs (no Python loop per window)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from forecaster.data.frequency import Frequency
+from forecaster.data.panel import Panel
+from forecaster.data.scaling import PanelScaler
+from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+__all__ = [
+    "CHUNK_BYTES",
+    "MAX_CHUNK",
+    "chunk_size",
+    "is_cutoff_list",
+    "known_future",
+    "origin_rows",
+    "pair_rounds",
+    "step_times",
+    "window_inputs",
+    "window_scaling",
+]
+
+MAX_CHUNK = 16384
+"""Most windows per network call of a multi-origin forecast."""
+
+CHUNK_BYTES = 256 * 2**20
+"""Memory a chunk's float64 inputs and recurrent activations aim at."""
+
+
+def is_cutoff_list(cutoff: Any) -> bool:
+    """Whether ``predict``'s ``cutoff`` asks for several origins: a list, tuple, numpy array
+    or polars Series of time points, or a frame of (series, time) pairs."""
+    return isinstance(cutoff, list | tuple | np.ndarray | pl.Series | pl.DataFrame)
+
+
+def origin_rows(
+    panel: Panel,
+    cutoff: Any,
+    *,
+    id_col: str | None,
+    time_col: str,
+    lookback: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The series and global panel row of every forecast origin of ``cutoff``: the last row of
+    the series at or before the time point. ``cutoff`` is a sequence of time points (every
+    series from each, cutoff after cutoff) or a frame of (``id_col``, ``time_col``) pairs (in
+    its row order). Origins with fewer than ``lookback`` rows up to them are left out with a
+    :class:`~forecaster.exceptions.ForecasterWarning`."""
+    dtype = panel.time.dtype
+    if isinstance(cutoff, pl.DataFrame):
+        series, times = _pair_series(panel, cutoff, id_col=id_col, time_col=time_col)
+    else:
+        points = [to_time_point(c, dtype, name="cutoff") for c in cutoff]
+        if not points:
+            raise DataValidationError("cutoff=[] names no time point. Pass at least one.")
+        first = panel.time.min()
+        early = [c for c, p in zip(cutoff, points, strict=True) if p < first]
+        if early:
+            raise DataValidationError(
+                f"cutoff={early[0]!r} is before the first time of the data ({first}): no row "
+                "is at or before it. Pass cutoffs between the first and the last time of the "
+                "frame."
+            )
+        series = np.tile(np.arange(panel.n_series), len(points))
+        times = pl.Series(points, dtype=dtype).gather(
+            np.repeat(np.arange(len(points)), panel.n_series)
+        )
+    rows = _last_rows_at_or_before(panel, series, times.to_physical().to_numpy())
+    local = rows - panel.offsets[series]
+    short = (rows < 0) | (local < lookback - 1)
+    if short.any():
+        ids = panel.keys[panel.id_name].gather(series[short]).unique(maintain_order=True)
+        warnings.warn(
+            f"Left out {int(short.sum())} forecast origins with fewer than lookback={lookback} "
+            f"rows up to their cutoff (series {ids.head(10).to_list()}).",
+            ForecasterWarning,
+            stacklevel=4,
+        )
+        series, rows = series[~short], rows[~short]
+    if not len(rows):
+        raise DataValidationError(
+            f"No series has lookback={lookback} rows up to any of the cutoffs. Pass later "
+            "cutoffs or more history."
+        )
+    return series, rows
+
+
+def _pair_series(
+    panel: Panel, pairs: pl.DataFrame, *, id_col: str | None, time_col: str
+) -> tuple[np.ndarray, pl.Series]:
+    """The series (position in ``panel``) and time point of every row of ``pairs``."""
+    keys = [c for c in (id_col, time_col) if c]
+    if [c for c in keys if c not in pairs.columns]:
+        raise DataValidationError(
+            f"cutoff as a frame needs the columns {keys} (the series and its cutoff); it has "
+            f"{pairs.columns}."
+        )
+    try:
+        times = pairs[time_col].cast(panel.time.dtype, strict=True)
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(
+            f"The cutoff frame's {time_col!r} ({pairs.schema[time_col]}) cannot be read as the "
+            f"time column's {panel.time.dtype}: {exc}"
+        ) from None
+    if times.null_count():
+        raise DataValidationError(f"The cutoff frame's {time_col!r} has nulls.")
+    if id_col is None:
+        return np.zeros(len(pairs), dtype=np.int64), times
+    id_name = panel.id_name
+    lookup = panel.keys.select(id_name).with_row_index("__series__")
+    wanted = pairs.select(pl.col(id_col).cast(panel.keys.schema[id_name], strict=False))
+    matched = wanted.join(lookup, on=id_name, how="left", maintain_order="left")["__series__"]
+    if matched.null_count():
+        absent = wanted.filter(matched.is_null())[id_name].head(10).to_list()
+        raise DataValidationError(
+            f"The cutoff frame names series that the frame does not hold with at least "
+            f"lookback rows: {absent}."
+        )
+    return matched.to_numpy().astype(np.int64), times
+
+
+def _last_rows_at_or_before(panel: Panel, series: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Global row of the last row of ``series[i]`` with time <= ``times[i]`` (-1: none): a
+    binary search inside each pair's series, vectorised over the pairs."""
+    row_times = panel.time.to_physical().to_numpy()
+    times = times.astype(row_times.dtype)
+    lo, hi = panel.offsets[series].astype(np.int64), panel.offsets[series + 1].astype(np.int64)
+    first = lo.copy()
+    while (lo < hi).any():
+        active = lo < hi
+        mid = (lo + hi) // 2
+        at_or_before = active & (row_times[np.minimum(mid, len(row_times) - 1)] <= times)
+        lo = np.where(at_or_before, mid + 1, lo)
+        hi = np.where(active & ~at_or_before, mid, hi)
+    return np.where(lo > first, lo - 1, -1)
+
+
+def pair_rounds(series: np.ndarray) -> np.ndarray:
+    """For each pair, how many earlier pairs have its series: pairs of one round name each
+    series at most once."""
+    order = np.argsort(series, kind="stable")
+    sorted_series = series[order]
+    starts = np.flatnonzero(np.r_[True, sorted_series[1:] != sorted_series[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, len(series)]))
+    rounds = np.empty(len(series), dtype=np.int64)
+    rounds[order] = np.arange(len(series)) - first
+    return rounds
+
+
+def window_scaling(
+    panel: Panel,
+    series: np.ndarray,
+    local: np.ndarray,
+    *,
+    fitted: tuple[np.ndarray, np.ndarray],
+    known: np.ndarray,
+    scaling: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-window (center, scale) float64 tensors (B, n_features), as ``predict`` uses them:
+    the fitted statistics (``fitted``: center and scale rows per series of ``panel``) for
+    series seen in fit (``known``), for the others statistics of their history up to each
+    origin (``local``: its position in the series), one scaler fit per round of pairs."""
+    center, scale = fitted[0][series].copy(), fitted[1][series].copy()
+    unknown = ~known[series]
+    if unknown.any():
+        position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
+        row_series = panel.series_of_rows()
+        rounds = pair_rounds(series)
+        for k in range(int(rounds.max()) + 1):
+            block = rounds == k
+            if not (unknown & block).any():
+                continue
+            limit = np.full(panel.n_series, -1)
+            limit[series[block]] = local[block]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ForecasterWarning)
+                own = PanelScaler(scaling).fit(panel, mask=position <= limit[row_series])
+            idx = np.flatnonzero(unknown & block)
+            center[idx] = own.center_[series[idx]]
+            scale[idx] = own.scale_[series[idx]]
+    return torch.from_numpy(center), torch.from_numpy(scale)
+
+
+def step_times(
+    panel: Panel, series: np.ndarray, rows: np.ndarray, freq: Frequency, horizon: int
+) -> pl.Series:
+    """The times of the ``horizon`` steps after each origin: the panel's own times inside the
+    series, and after its end the times :func:`~forecaster.data.steps.future_times` gives."""
+    after = future_times(panel.time, panel.offsets, freq, horizon).cast(panel.time.dtype)
+    target = rows[:, None] + np.arange(1, horizon + 1)  # global rows, past the end for some
+    end = panel.offsets[series + 1][:, None]
+    beyond = len(panel.time) + series[:, None] * horizon + (target - end)
+    source = np.where(target < end, target, beyond).ravel()
+    return pl.concat([panel.time, after]).gather(source)
+
+
+def chunk_size(network: Any, lookback: int, n_features: int, n_targets: int, least: int) -> int:
+    """Windows per network call. Large batches run the recurrent kernels far more efficiently
+    per window than small ones; the chunk is bounded so that its float64 inputs and the
+    recurrent activations stay near :data:`CHUNK_BYTES`, and never below ``least``."""
+    hidden = int(getattr(network, "hidden_size", 128)) * int(getattr(network, "num_layers", 1))
+    if getattr(network, "head", None) == "segment":  # sequences of segments, per channel
+        activations = int(getattr(network, "n_segments", lookback)) * n_targets
+    else:
+        activations = lookback
+    per_window = 8 * lookback * n_features + 4 * 3 * hidden * activations
+    return int(min(MAX_CHUNK, max(least, CHUNK_BYTES // per_window)))
+
+
+def window_inputs(panel: Panel, rows: np.ndarray, lookback: int) -> torch.Tensor:
+    """The raw input windows ``(B, lookback, n_features)`` ending at ``rows``."""
+    return torch.from_numpy(panel.values[(rows - (lookback - 1))[:, None] + np.arange(lookback)])
+
+
+def known_future(panel: Panel, rows: np.ndarray, horizon: int) -> np.ndarray:
+    """The future-known columns ``(B, horizon, n_future)`` of the rows after ``rows``."""
+    return panel.values[rows[:, None] + np.arange(1, horizon + 1)][..., -panel.n_future :]

@@ -1,0 +1,393 @@
+"""The array estimator: :class:`RNNRegressor`, already-windowed arrays in and out, with the full
+scikit-learn estimator contract (tested with ``sklearn.utils.estimator_checks``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import validate_data
+
+from forecaster._hashing import digest_arrays
+from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
+from forecaster.estimators.fitting import FitRun, check_fit_callbacks
+from forecaster.estimators.sampling import rank_batch_size, steps_per_epoch
+from forecaster.estimators.state import RegressorState
+from forecaster.exceptions import DataValidationError
+from forecaster.persistence import register_model_class
+from forecaster.training import distributed, predict_batched
+
+__all__ = ["RNNRegressor"]
+
+
+@register_model_class  # forecaster.load builds it by name
+class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
+    """Recurrent regressor on already-windowed arrays (the scikit-learn contract).
+
+    ``X`` has shape ``(n_samples, lookback, n_features)``, or ``(n_samples, lookback)`` for one
+    feature; ``y`` has shape ``(n_samples,)`` (one step) or ``(n_samples, horizon)``. Features
+    and targets are standardised with statistics of the training part; the last
+    ``validation_fraction`` of the samples (in the given order, assumed to be time order) is
+    held out for early stopping.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}, default "lstm"
+    head : {"direct", "seq2seq", "recursive", "segment"}, default "direct"
+        ``"segment"`` and ``"recursive"`` assume the target is the first feature of ``X``.
+    hidden_size : int, default 64
+    num_layers : int, default 1
+    dropout : float, default 0.0
+    segment_length : int, default 24
+    normalization : {"none", "last", "revin"}, default "none"
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+    loss : {"mse", "mae", "huber"}, default "mse"
+    lr : float, default 1e-3
+    weight_decay : float, default 0.0
+    batch_size : int, default 64
+    max_epochs : int, default 100
+    patience : int or None, default 10
+    grad_clip : float or None, default 1.0
+    lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+    validation_fraction : float, default 0.1
+        0 disables early stopping.
+    n_ensemble : int, default 1
+        Number of networks (seeds ``random_state + k``) whose predictions are averaged (fewer,
+        with a warning, when ``max_time`` runs out first; see ``n_members_``).
+    max_time : float or None, default None
+    checkpoint_dir : str or None, default None
+        Checkpoint folder for ``fit(X, y, resume=True)`` (see :class:`RNNForecaster`).
+    checkpoint_every : int, default 1
+    on_oom : {"raise", "split"}, default "raise"
+    device : str, default "auto"
+    random_state : int or None, default None
+    progress : bool or None, default False
+
+    Attributes
+    ----------
+    network_ : RecurrentNet
+    n_features_in_ : int
+        ``X.shape[1]`` seen in ``fit`` (the lookback), as scikit-learn defines it.
+    n_channels_ : int
+        Number of features per time step.
+    lookback_ : int
+    horizon_ : int
+    y_ndim_ : int
+        Dimensions of ``y`` in ``fit`` (1: predictions are 1-D).
+    history_ : list of dict
+    fitted_params_ : dict
+        The parameters of the last successful fit; :func:`forecaster.save` writes them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(64, 12, 2)).astype("float32")
+    >>> y = X[:, -1, 0] + X[:, -2, 1]
+    >>> model = RNNRegressor(hidden_size=16, max_epochs=5, random_state=0).fit(X, y)
+    >>> model.predict(X).shape
+    (64,)
+    """
+
+    def __init__(
+        self,
+        *,
+        cell: str = "lstm",
+        head: str = "direct",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        segment_length: int = 24,
+        normalization: str = "none",
+        nonlinearity: str = "tanh",
+        loss: str = "mse",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 64,
+        max_epochs: int = 100,
+        patience: int | None = 10,
+        grad_clip: float | None = 1.0,
+        lr_schedule: str = "none",
+        validation_fraction: float = 0.1,
+        n_ensemble: int = 1,
+        max_time: float | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 1,
+        on_oom: str = "raise",
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: bool | None = False,
+    ) -> None:
+        self.cell = cell
+        self.head = head
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.segment_length = segment_length
+        self.normalization = normalization
+        self.nonlinearity = nonlinearity
+        self.loss = loss
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.n_ensemble = n_ensemble
+        self.max_time = max_time
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.on_oom = on_oom
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    def _network_shape(self) -> dict[str, Any]:
+        # the data's sizes are unknown before fit: the smallest ones (one feature, one step)
+        shape = {"n_features": 1, "n_targets": 1, "lookback": 1, "horizon": 1}
+        return {**self._network_args(), **shape}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.regressor_tags.poor_score = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(
+        self, X: Any, y: Any, *, callbacks: Sequence[Any] = (), resume: bool = False
+    ) -> RNNRegressor:
+        """Fit on windows ``X`` (``(n, lookback[, features])``) and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, lookback) or (n, lookback, n_features)
+        y : array-like of shape (n,) or (n, horizon)
+        callbacks : sequence, optional
+            Epoch callables and fit callbacks, as for :meth:`RNNForecaster.fit
+            <forecaster.estimators.forecaster.RNNForecaster.fit>` (``on_fit_start`` gets
+            ``(X, y)`` as its data).
+        resume : bool, default False
+            Continue an interrupted fit from the last checkpoint in ``checkpoint_dir``.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        A fit is all or nothing: when it fails or is interrupted (e.g. a callback raising
+        ``KeyboardInterrupt``), the estimator keeps the fitted state it had before, never
+        the old network with the new data's scaling. Parameters changed after a fit take
+        effect at the next fit. The networks of fits in threads of one process train one at
+        a time (see ``random_state`` of :class:`RNNForecaster`).
+        """
+        with self._fitting() as run:
+            return self._fit(X, y, callbacks=callbacks, resume=resume, run=run)
+
+    def _fit(self, X: Any, y: Any, *, callbacks: Any, resume: Any, run: FitRun) -> RNNRegressor:
+        self.validate_params()
+        callbacks = check_fit_callbacks(callbacks)
+        self._begin_fit(resume)
+        device = self._device()
+        X, y = _checked_arrays(self, X, y)
+        X3 = _as_3d(X)
+        epoch_callbacks = run.start(self, (X, y), callbacks)
+        y = np.asarray(y, dtype=np.float32)
+        y2 = y.reshape(len(y), -1)
+        n = len(X3)
+        n_val = math.floor(n * float(self.validation_fraction))
+        if n - n_val < 1:
+            n_val = 0
+        n_fit = n - n_val
+        x_mean = X3[:n_fit].mean(axis=(0, 1)).astype(np.float64)
+        x_scale = _safe_std(X3[:n_fit].std(axis=(0, 1)))
+        y_mean = float(y2[:n_fit].mean())
+        y_scale = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
+        shape = {
+            "n_features": X3.shape[2],
+            "n_targets": 1,
+            "n_future": 0,
+            "lookback": X3.shape[1],
+            "horizon": y2.shape[1],
+        }
+        self._check_training_memory(shape, n_fit, device)
+        device = distributed.init_from_env(device)
+        Xs = torch.from_numpy(_scaled(X3, x_mean, x_scale)).to(device)
+        ys = torch.from_numpy(((y2 - y_mean) / y_scale).astype(np.float32))
+        ys = ys.unsqueeze(-1).to(device)
+        seed = self._start_checkpoints(resume, self._seed(), digest_arrays(X3, y2))
+        batch_size = int(self.batch_size)
+        rank_batch = rank_batch_size(batch_size)
+        val_rows = distributed.shard(np.arange(n_fit, n), equal=False)  # this rank's share
+
+        def val_source(epoch: int):
+            for lo in range(0, len(val_rows), 4 * batch_size):
+                rows = torch.from_numpy(val_rows[lo : lo + 4 * batch_size]).to(device)
+                yield Xs[rows], None, ys[rows]
+
+        def sources(member_seed: int):
+            def train_source(epoch: int):
+                generator = torch.Generator().manual_seed(member_seed + epoch)
+                order = torch.randperm(n_fit, generator=generator)
+                order = torch.from_numpy(distributed.shard(order.numpy())).to(device)
+                for lo in range(0, len(order), rank_batch):
+                    rows = order[lo : lo + rank_batch]
+                    yield Xs[rows], None, ys[rows]
+
+            return train_source, val_source if n_val > 0 else None
+
+        network, history = self._build_and_train(
+            shape=shape,
+            sources=sources,
+            steps_per_epoch=steps_per_epoch(n_fit, batch_size),
+            device=device,
+            seed=seed,
+            callbacks=epoch_callbacks,
+        )
+        # the fitted state, set only now that training succeeded (see _fitting)
+        self.network_, self.history_ = network, history
+        self.n_channels_, self.lookback_ = X3.shape[2], X3.shape[1]
+        self.y_ndim_, self.horizon_ = y.ndim, y2.shape[1]
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        self.y_mean_, self.y_scale_ = y_mean, y_scale
+        self.fitted_params_ = run.params
+        run.end(self)
+        return self
+
+    def _scale_x(self, X3: np.ndarray) -> np.ndarray:
+        return _scaled(X3, self.x_mean_, self.x_scale_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``.
+
+        ``X`` must have the window length and the number of features per step of ``fit``;
+        otherwise a :class:`~forecaster.exceptions.DataValidationError` says which.
+        """
+        self._check_fitted("predict with")
+        X = _checked_arrays(self, X)
+        X3 = _as_3d(X)
+        if X3.shape[1] != self.lookback_:
+            raise DataValidationError(
+                f"X has windows of length {X3.shape[1]}, but the model was fitted with "
+                f"lookback {self.lookback_}."
+            )
+        if X3.shape[2] != self.n_channels_:
+            raise DataValidationError(
+                f"X has {X3.shape[2]} features per step, the model was fitted with "
+                f"{self.n_channels_}. Pass X of shape (n_samples, {self.lookback_}, "
+                f"{self.n_channels_}) with the features in the order used in fit."
+            )
+        device = self._device()
+        network = self._network_on(device)
+        xs = torch.from_numpy(self._scale_x(X3))
+        out = predict_batched(network, xs, device=device, batch_size=PREDICT_BATCH)
+        pred = out.numpy()[..., 0].astype(np.float64) * self.y_scale_ + self.y_mean_
+        bad = ~np.isfinite(pred)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad)[0])
+            raise DataValidationError(
+                f"The predictions of {len(rows)} windows are not finite numbers (e.g. rows "
+                f"{rows[:10].tolist()} of X): the network's output is not a number or beyond "
+                "the float range. A model whose history_ shows NaN losses needs refitting "
+                "(e.g. a lower lr); X far outside the values seen in fit can overflow too."
+            )
+        return pred[:, 0] if self.y_ndim_ == 1 else pred
+
+
+_ARRAY_HINTS = (
+    (
+        ("nan", "infinity", "inf"),
+        "X and y must hold finite numbers: drop or impute the windows with NaN or infinite "
+        "values first, e.g. keep = np.isfinite(X).reshape(len(X), -1).all(axis=1).",
+    ),
+    (
+        ("inconsistent numbers of samples",),
+        "X and y need one row per window: X of shape (n_samples, lookback[, n_features]) and "
+        "y of shape (n_samples,) or (n_samples, horizon).",
+    ),
+    (
+        ("features, but",),
+        "Pass windows of the length the model was fitted with (X.shape[1] is the lookback).",
+    ),
+    (
+        ("sample",),
+        "{method} needs at least {minimum} (samples).",
+    ),
+    (
+        ("dim", "2d", "1d", "array-like", "shape"),
+        "Expected X of shape (n_samples, lookback) or (n_samples, lookback, n_features) and y "
+        "of shape (n_samples,) or (n_samples, horizon).",
+    ),
+    (
+        ("convert", "dtype", "complex", "numeric", "sparse"),
+        "X and y must be dense arrays of real numbers.",
+    ),
+)
+
+
+class _ArrayTypeError(DataValidationError, TypeError):
+    """A :class:`DataValidationError` that stays the ``TypeError`` scikit-learn raised (its
+    estimator checks expect one for, e.g., a dict inside an object array)."""
+
+
+def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
+    """scikit-learn's ``validate_data`` for fit (``y`` given) or predict, its ``ValueError`` and
+    ``TypeError`` turned into a :class:`DataValidationError` (still a ``ValueError``, and
+    still starting with scikit-learn's own words, which its estimator checks look for) that
+    says which method, what was expected and how to fix it."""
+    method = "fit" if y else "predict"  # fit passes y, even when it is None
+    try:
+        if not y:
+            return validate_data(estimator, X, reset=False, allow_nd=True, dtype=np.float32)
+        return validate_data(
+            estimator,
+            X,
+            y[0],
+            allow_nd=True,
+            dtype=np.float32,
+            multi_output=True,
+            y_numeric=True,
+            ensure_min_samples=2,
+        )
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, DataValidationError):
+            raise
+        text = " ".join(str(exc).split())
+        if "contains NaN" in text:  # drop scikit-learn's advice to use another estimator
+            text = text.split(". ")[0] + "."
+        lowered = text.lower()
+        hint = next(
+            (fix for words, fix in _ARRAY_HINTS if any(w in lowered for w in words)),
+            _ARRAY_HINTS[-2][1],
+        )
+        minimum = "2 windows" if method == "fit" else "1 window"
+        hint = hint.format(method=method.capitalize(), minimum=minimum)
+        kind = _ArrayTypeError if isinstance(exc, TypeError) else DataValidationError
+        raise kind(f"{text} ({type(estimator).__name__}.{method}: {hint})") from exc
+
+
+def _as_3d(X: np.ndarray) -> np.ndarray:
+    if X.ndim == 2:
+        return X[:, :, None]
+    if X.ndim == 3:
+        return X
+    raise DataValidationError(
+        f"X must have shape (n_samples, lookback) or (n_samples, lookback, n_features); got an "
+        f"array with {X.ndim} dimensions."
+    )
+
+
+def _scaled(X3: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return ((X3 - mean) / scale).astype(np.float32)
+
+
+def _safe_std(std: np.ndarray) -> np.ndarray:
+    std = np.asarray(std, dtype=np.float64)
+    return np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)

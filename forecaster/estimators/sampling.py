@@ -1,0 +1,143 @@
+"""How a fit samples its training data: the hold-out split, the data digest that checkpoints
+compare, and each process's share of the windows and batches under torchrun."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from forecaster._hashing import digest_arrays
+from forecaster.data.panel import Panel
+from forecaster.data.windows import Windows
+from forecaster.exceptions import ForecasterWarning
+from forecaster.training import distributed
+
+__all__ = [
+    "holdout_split",
+    "panel_digest",
+    "rank_batch_size",
+    "rank_batches",
+    "rank_share",
+    "rows_before_holdout",
+    "steps_per_epoch",
+    "window_sources",
+]
+
+
+def panel_digest(panel: Panel) -> str:
+    """A digest of what a fit trains on: values, series boundaries, times and keys."""
+    keys = "\x1e".join(map(repr, panel.keys.rows()))
+    return digest_arrays(
+        panel.values, panel.offsets, panel.time.to_physical().to_numpy(), keys, repr(panel.columns)
+    )
+
+
+def rank_batch_size(batch_size: int) -> int:
+    """Windows per batch in this process: ``batch_size`` split over the torchrun ranks, so that
+    one step of all ranks together sees ``batch_size`` windows."""
+    world = distributed.world_size()
+    if world > 1 and batch_size % world:
+        warnings.warn(
+            f"batch_size={batch_size} is not a multiple of the {world} processes: each takes "
+            f"batches of {max(batch_size // world, 1)}. Use a multiple of {world} for the same "
+            "global batch as one process.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    return max(batch_size // world, 1)
+
+
+def rank_share(windows: Windows) -> Windows:
+    """This process's share of ``windows`` under torchrun (every ``world_size``-th window);
+    all of them in a single process."""
+    if distributed.world_size() == 1:
+        return windows
+    return windows.with_index(
+        windows.index[distributed.shard(np.arange(len(windows)), equal=False)]
+    )
+
+
+def rank_batches(
+    windows: Windows, batch_size: int, *, seed: int, device: torch.device, scaling: Any
+) -> Iterator[Any]:
+    """An epoch's batches. In one process: all windows in an order drawn from ``seed``. Under
+    torchrun: every rank draws the same permutation and takes every ``world_size``-th window of
+    it (equal counts), in batches of ``batch_size // world_size``, so that the ranks' batches
+    of one step together are the single-process batch of that step."""
+    if distributed.world_size() == 1:
+        return windows.batches(batch_size, seed=seed, device=device, scaling=scaling)
+    generator = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(len(windows), generator=generator, dtype=torch.int32).numpy()
+    mine = windows.with_index(windows.index[distributed.shard(order)])
+    return mine.batches(rank_batch_size(batch_size), shuffle=False, device=device, scaling=scaling)
+
+
+def steps_per_epoch(n_windows: int, batch_size: int) -> int:
+    """Optimiser steps per epoch (per process under torchrun)."""
+    world = distributed.world_size()
+    return math.ceil((n_windows // world if world > 1 else n_windows) / rank_batch_size(batch_size))
+
+
+def holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windows]:
+    """Per series: training windows end before the last ``holdout`` rows; validation windows
+    have every target inside them."""
+    panel = windows.panel
+    series = windows.index["series"].to_numpy()
+    start = windows.index["start"].to_numpy()
+    # Per series, the last start of a training window and the first start of a validation
+    # window, as global rows in the index's dtype: one gather and one mask per window, no
+    # int64 temporaries of the window count.
+    end = panel.offsets[1:] - holdout
+    last_train = (end - windows.window_length).astype(start.dtype)
+    first_val = np.where(holdout > 0, end - windows.lookback, panel.offsets[-1]).astype(start.dtype)
+    train = windows.filter(start <= last_train[series])
+    val = windows.filter(start >= first_val[series])
+    return train, val
+
+
+def rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
+    keep = np.clip(panel.lengths - holdout, 0, panel.lengths)  # leading rows of each series
+    runs = np.stack([keep, panel.lengths - keep], axis=1).ravel()
+    return np.repeat(np.tile(np.array([True, False]), panel.n_series), runs)  # 1 byte per row
+
+
+def window_sources(
+    train_windows: Windows,
+    val_windows: Windows,
+    *,
+    batch_size: int,
+    per_epoch: int | None,
+    device: torch.device,
+    scaling: Any,
+) -> Callable[[int], tuple[Any, Any]]:
+    """``sources(member_seed)``: the ``(train_source, val_source)`` of an ensemble member,
+    ``source(epoch)`` yielding ``(x, future, y)`` batches. Each epoch trains on ``per_epoch``
+    windows drawn from ``member_seed`` and the epoch (all when None or fewer); validation
+    (None without validation windows) runs this process's share in batches of
+    ``4 * batch_size``."""
+    val_rank = rank_share(val_windows)  # this process's share under torchrun
+
+    def val_source(epoch: int) -> Iterator[Any]:
+        for b in val_rank.batches(4 * batch_size, shuffle=False, device=device, scaling=scaling):
+            yield b.x, b.future, b.y
+
+    def sources(member_seed: int) -> tuple[Any, Any]:
+        def train_source(epoch: int) -> Iterator[Any]:
+            windows_e = train_windows
+            if per_epoch is not None and per_epoch < len(train_windows):
+                rng = np.random.default_rng([member_seed, epoch, 1])
+                rows = np.sort(rng.choice(len(train_windows), size=per_epoch, replace=False))
+                windows_e = train_windows.with_index(train_windows.index[rows])
+            for b in rank_batches(
+                windows_e, batch_size, seed=member_seed + epoch, device=device, scaling=scaling
+            ):
+                yield b.x, b.future, b.y
+
+        return train_source, val_source if len(val_windows) else None
+
+    return sources

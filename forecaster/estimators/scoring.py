@@ -1,0 +1,160 @@
+"""``RNNForecaster.score``: the negative MAE of a forecast of each series' last ``horizon``
+steps, refusing held-out steps that the model was fitted on (or after)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster.data.frames import SERIES_ID, check_schema, collect_frame, column_tuple
+from forecaster.data.frequency import Frequency
+from forecaster.data.validate import validate_frame
+from forecaster.estimators.base import refuse_y
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+__all__ = ["ForecastScoring"]
+
+
+class ForecastScoring:
+    """``score`` (a mixin of ``RNNForecaster``, which holds the parameters, the fitted
+    attributes and ``predict``)."""
+
+    # what RNNForecaster holds (parameters, fitted attributes) and gives
+    target: Any
+    time_col: str
+    id_col: str | None
+    future_covariates: Any
+    horizon: int
+    missing: str
+    schema_: dict[str, str]
+    freq_: Frequency
+    check_fitted: Callable[[str], None]
+    column_roles: Callable[[], dict[str, Any]]
+    predict: Callable[..., pl.DataFrame]
+    _match_keys: Callable[[pl.DataFrame, str], tuple[np.ndarray, np.ndarray]]
+
+    def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
+        """Negative mean absolute error of a forecast of each series' last ``horizon`` steps.
+
+        The frame is read as ``fit`` reads it (the model's frequency and ``missing=`` policy,
+        so gaps are filled on the regular grid); the last ``horizon`` steps of every series on
+        that grid are held out, the model forecasts them from the steps before, and the score
+        is ``-MAE`` over series, steps and targets in the targets' units (higher is better, as
+        scikit-learn expects). Every held-out step is scored; a step that the ``missing=``
+        policy filled is scored against its filled value. Used by ``GridSearchCV`` with
+        :class:`TemporalSplit`.
+
+        Raises
+        ------
+        DataValidationError
+            When the model was fitted on data of a series after its held-out steps (a
+            cross-validation split that is not in time order, such as scikit-learn's default
+            ``KFold``, trains on rows after the test rows: use :class:`TemporalSplit`), or when
+            some, but not all, held-out steps of a series are in the data the model was fitted
+            on (e.g. :class:`TemporalSplit` with ``test_size < horizon``): such a score would
+            mix in-sample and out-of-sample steps. Held-out steps that are all in the fitted
+            data, which ends with them (an in-sample score), give a
+            :class:`~forecaster.exceptions.ForecasterWarning`. Also for a ``y`` that is not
+            None (the targets are columns of ``frame``).
+        """
+        refuse_y(self, "score", y)
+        self.check_fitted("score with")
+        check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        data, _ = validate_frame(
+            collect_frame(frame, columns=list(self.schema_)),
+            **self.column_roles(),
+            freq=str(self.freq_),
+            missing=self.missing,
+        )
+        horizon = int(self.horizon)
+        id_name = self.id_col if self.id_col is not None else SERIES_ID  # validate_frame's
+        # rows are sorted by (id, time): a row's position from its series' end, as a mask
+        from_end = data.select(pl.int_range(pl.len()).reverse().over(id_name)).to_series()
+        history = data.filter(from_end >= horizon)
+        actual = data.filter(from_end < horizon)
+        self._check_held_out(actual, id_name)
+        if self.id_col is None:
+            history, actual = history.drop(id_name), actual.drop(id_name)
+        forecast = self.predict(history, future=actual if self.future_covariates else None)
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        targets = list(column_tuple(self.target))
+        true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
+        renamed = [pl.col(t).alias(o) for t, o in zip(targets, true, strict=True)]
+        joined = forecast.join(actual.select(*keys, *renamed), on=keys)
+        if joined.height == 0:
+            raise DataValidationError("No forecast step matched the held-out rows of the frame.")
+        errors = [(pl.col(t) - pl.col(o)).abs().mean() for t, o in zip(targets, true, strict=True)]
+        return -float(np.mean(joined.select(errors).row(0)))
+
+    def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> None:
+        """Refuse held-out steps of a series that the model was fitted on data after (its
+        training frame ran past them: a cross-validation split that is not in time order), or
+        that are partly in the fitted data; warn when a series' held-out steps are all in it
+        (an in-sample score: the fitted data ends with them)."""
+        ends = self.__dict__.get("train_end_")
+        if ends is None:  # a model loaded from a folder that does not record it
+            return
+        fitted, known = self._match_keys(actual.select(id_name), id_name)
+        end = ends.gather(fitted)
+        trained = (actual[self.time_col] <= end).to_numpy() & known
+        if not trained.any():
+            return
+        counts = (
+            pl.DataFrame(
+                {"id": actual[id_name], "t": actual[self.time_col], "trained": trained, "end": end}
+            )
+            .filter(pl.Series(known))
+            .group_by("id", maintain_order=True)
+            .agg(
+                pl.col("trained").sum(),
+                pl.len(),
+                pl.col("end").first(),
+                pl.col("t").min().alias("first"),
+                pl.col("t").max().alias("last"),
+            )
+        )
+        self._refuse_future(counts.filter(pl.col("end") > pl.col("last")))
+        partial = counts.filter((pl.col("trained") > 0) & (pl.col("trained") < pl.col("len")))
+        if partial.height:
+            key, n, total, last = partial.row(0)[:4]
+            which = "" if self.id_col is None else f"{key!r}: "
+            raise DataValidationError(
+                f"score holds out the last horizon={self.horizon} steps of every series, but "
+                f"for {partial.height} series some of them are in the data the model was "
+                f"fitted on (e.g. {which}{n} of {total} held-out steps at or before its last "
+                f"fitted time {last}), so the score would mix in-sample and new steps. With "
+                f"TemporalSplit, use test_size >= horizon ({self.horizon}); otherwise score on "
+                "a frame that runs at least horizon steps past the fitted data."
+            )
+        inside = counts.filter(pl.col("trained") == pl.col("len"))
+        warnings.warn(
+            f"score: the held-out steps of {inside.height} series are all in the data the "
+            f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample score.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+
+    def _refuse_future(self, later: pl.DataFrame) -> None:
+        """Refuse a score whose held-out steps of some series (rows of ``later``: id,
+        trained, len, end, first, last) come before the end of the data the model was fitted
+        on: it has seen what followed them."""
+        if not later.height:
+            return
+        key, _, _, end, first, last = later.row(0)
+        which = "" if self.id_col is None else f" {key!r}"
+        raise DataValidationError(
+            f"score forecasts the last horizon={self.horizon} steps of every series, but the "
+            f"model was fitted on later data of {later.height} series (e.g.{which}: fitted up "
+            f"to {self.time_col}={end}, held-out steps {first} to {last}): it has seen what "
+            "followed them, so the score would be better than any real forecast. A "
+            "cross-validation splitter that is not in time order (cross_val_score(model, "
+            "frame, cv=3) or GridSearchCV(..., cv=3) use KFold) trains on rows after the test "
+            f"rows: pass cv=TemporalSplit({self.time_col!r}, n_splits=3, "
+            f"test_size={self.horizon}), which trains each fold on the past of its test "
+            "steps only; or score on a frame that ends at or after the fitted data."
+        )

@@ -1,0 +1,393 @@
+"""What a fitted estimator saves and how it is rebuilt: the estimators' side of
+:mod:`forecaster.persistence`.
+
+:class:`ForecasterState` (for :class:`~forecaster.estimators.forecaster.RNNForecaster` and its
+cell aliases) and :class:`RegressorState` (for
+:class:`~forecaster.estimators.regressor.RNNRegressor`) are mixins that give an estimator
+class the methods :func:`forecaster.persistence.save` and :func:`forecaster.persistence.load`
+call (see :mod:`forecaster.persistence.state`): ``_get_state``, ``_state_entries``,
+``_state_layout`` and ``_from_state``. A new fitted attribute is saved by adding it here (to
+``_state_config`` / ``_state_arrays`` and ``_restore``); the folder format does not change.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ForecasterState", "RegressorState"]
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from forecaster._columns import temporary_names
+from forecaster.data.frames import SERIES_ID
+from forecaster.data.frequency import Frequency
+from forecaster.data.scaling import PanelScaler
+from forecaster.exceptions import DataValidationError, NotFittedError
+from forecaster.nn.ensemble import network_from_config
+from forecaster.persistence.format import (
+    CONFIG,
+    KEYS,
+    MAX_INT,
+    TRAIN_END,
+    WEIGHTS,
+    count,
+    first_lines,
+    is_int,
+    names,
+    short,
+)
+from forecaster.persistence.state import (
+    ModelState,
+    StateError,
+    StateLayout,
+    TensorSpec,
+    tensor_specs,
+)
+
+_SHARED_WITH_NETWORK = (
+    "lookback",
+    "horizon",
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "head",
+    "nonlinearity",
+    "segment_length",
+    "normalization",
+)
+"""Estimator parameters passed unchanged to the network: a saved model's must agree with it."""
+
+
+class _EstimatorState:
+    """What both estimators save: parameters, network, history, feature names."""
+
+    _ENTRIES: frozenset[str] = frozenset()
+
+    # -- saving -------------------------------------------------------------------------------
+    def _get_state(self) -> ModelState:
+        """The fitted estimator as a :class:`~forecaster.persistence.state.ModelState`.
+
+        Raises
+        ------
+        NotFittedError
+            When the estimator is not fitted.
+        DataValidationError
+            When a parameter that shapes predictions was changed since fit.
+        """
+        name = type(self).__name__
+        if not hasattr(self, "network_"):
+            raise NotFittedError(f"This {name} is not fitted yet; fit it before saving.")
+        self._check_fitted("save")  # type: ignore[attr-defined]
+        config: dict[str, Any] = {
+            "network": self.network_.get_config(),
+            "history": self.history_,  # type: ignore[attr-defined]
+        }
+        if hasattr(self, "feature_names_in_"):
+            config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
+        config.update(self._state_config())
+        return ModelState(
+            estimator=name,
+            params=self._fitted_params(),  # type: ignore[attr-defined]
+            config=config,
+            arrays=self._state_arrays(),
+            weights=dict(self.network_.state_dict()),
+            keys=self._state_keys(),
+        )
+
+    def _state_config(self) -> dict[str, Any]:
+        """The estimator's own ``config.json`` entries (JSON values)."""
+        raise NotImplementedError
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays that grow with the data."""
+        raise NotImplementedError
+
+    def _state_keys(self) -> pl.DataFrame | None:
+        return None
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def _state_entries(cls) -> frozenset[str]:
+        """The ``config.json`` entries the state has (besides the format's own)."""
+        return cls._ENTRIES
+
+    @classmethod
+    def _state_layout(cls, state: ModelState) -> StateLayout:
+        """What the folder must hold for ``state``'s parameters and config (checked)."""
+        estimator = cls._with_params(state.params)
+        network = state.config["network"]
+        if not isinstance(network, dict):
+            raise StateError(f"the network configuration is {type(network).__name__}, not a dict")
+        _check_consistent(estimator, state.config, network)
+        arrays, keys_rows = estimator._expected_arrays(state.config)
+        return StateLayout(arrays=arrays, weights=_expected_weights(network), keys_rows=keys_rows)
+
+    @classmethod
+    def _from_state(cls, state: ModelState) -> Any:
+        """The fitted estimator of a state read (and checked against
+        :meth:`_state_layout`) by :func:`forecaster.persistence.load`."""
+        estimator = cls._with_params(state.params)
+        try:
+            network = network_from_config(state.config["network"])
+            network.load_state_dict(state.weights, strict=True)
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise StateError(
+                f"the weights in {WEIGHTS} do not match the network configuration in {CONFIG} "
+                f"({first_lines(exc)})"
+            ) from exc
+        history = state.config.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+            raise StateError(f"the history in {CONFIG} is not a list of records")
+        estimator.network_ = network.eval()
+        estimator.history_ = history
+        estimator.fitted_params_ = copy.deepcopy(estimator.get_params(deep=False))
+        if "feature_names_in" in state.config:
+            feature_names = names(state.config["feature_names_in"], "feature_names_in")
+            estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        estimator._restore(state)
+        return estimator
+
+    @classmethod
+    def _with_params(cls, params: dict[str, Any]) -> Any:
+        """The estimator with the saved parameters, validated (nothing allocated yet)."""
+        try:
+            estimator = cls(**params)
+            validate = getattr(estimator, "validate_params", None)
+            if validate is not None:
+                validate()
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise StateError(f"the parameters in {CONFIG} are invalid ({exc})") from exc
+        return estimator
+
+    def _expected_arrays(self, config: dict[str, Any]) -> tuple[dict[str, TensorSpec], int | None]:
+        """Name -> (dtype, shape) of the fitted arrays, and the rows of the keys (or None)."""
+        raise NotImplementedError
+
+    def _restore(self, state: ModelState) -> None:
+        """Set the estimator's own fitted attributes from the checked state."""
+        raise NotImplementedError
+
+
+class RegressorState(_EstimatorState):
+    """The saved state of an :class:`~forecaster.estimators.regressor.RNNRegressor`."""
+
+    _ENTRIES = frozenset({"network", "regressor"})
+
+    def _state_config(self) -> dict[str, Any]:
+        return {
+            "regressor": {
+                "y_mean": float(self.y_mean_),
+                "y_scale": float(self.y_scale_),
+                "y_ndim": int(self.y_ndim_),
+                "n_features_in": int(self.n_features_in_),
+                "n_channels": int(self.n_channels_),
+                "lookback": int(self.lookback_),
+                "horizon": int(self.horizon_),
+            }
+        }
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "x_mean": np.ascontiguousarray(self.x_mean_, dtype=np.float64),
+            "x_scale": np.ascontiguousarray(self.x_scale_, dtype=np.float64),
+        }
+
+    def _expected_arrays(self, config: dict[str, Any]) -> tuple[dict[str, TensorSpec], int | None]:
+        reg = config["regressor"]
+        if not isinstance(reg, dict):
+            raise StateError(f"the regressor state in {CONFIG} is {type(reg).__name__}, not a dict")
+        channels = count(reg.get("n_channels"), "regressor.n_channels", minimum=1)
+        return {"x_mean": ("F64", [channels]), "x_scale": ("F64", [channels])}, None
+
+    def _restore(self, state: ModelState) -> None:
+        reg, arrays = state.config["regressor"], state.arrays
+        for key in ("y_mean", "y_scale"):
+            value = reg.get(key)
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
+                raise StateError(
+                    f"regressor.{key} in {CONFIG} is {value!r}; expected a finite number"
+                )
+        if reg["y_scale"] <= 0 or reg.get("y_ndim") not in (1, 2):
+            raise StateError(f"regressor.y_scale or y_ndim in {CONFIG} is out of range")
+        x_mean, x_scale = arrays["x_mean"], arrays["x_scale"]
+        if not (np.isfinite(x_mean).all() and np.isfinite(x_scale).all() and (x_scale > 0).all()):
+            raise StateError("the regressor's x_mean and x_scale must be finite (and x_scale > 0)")
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        self.y_mean_, self.y_scale_ = float(reg["y_mean"]), float(reg["y_scale"])
+        self.y_ndim_ = reg["y_ndim"]
+        for key in ("n_features_in", "n_channels", "lookback", "horizon"):
+            setattr(self, f"{key}_", count(reg.get(key), f"regressor.{key}", minimum=1))
+
+
+class ForecasterState(_EstimatorState):
+    """The saved state of an :class:`~forecaster.estimators.forecaster.RNNForecaster`."""
+
+    _ENTRIES = frozenset(
+        {"network", "scaler", "freq", "schema", "n_series"}
+        | {"n_train_windows", "n_val_windows", "calendar"}
+    )
+
+    def _state_config(self) -> dict[str, Any]:
+        meta, _ = self.scaler_.state()
+        return {
+            "scaler": meta,
+            "n_series": int(self.keys_.height),
+            "freq": str(self.freq_),
+            "schema": self.schema_,
+            "n_train_windows": int(self.n_train_windows_),
+            "n_val_windows": int(self.n_val_windows_),
+            "calendar": list(getattr(self, "calendar_", ())),
+        }
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        _, scaler_arrays = self.scaler_.state()
+        arrays = {f"scaler.{key}": value for key, value in scaler_arrays.items()}
+        lambdas = getattr(self, "target_lambdas_", None)
+        if lambdas is not None:
+            arrays["target_lambdas"] = np.ascontiguousarray(lambdas, dtype=np.float64)
+        return arrays
+
+    def _state_keys(self) -> pl.DataFrame:
+        """``keys_``, with the last fitted time of each series (``train_end_``) when the
+        estimator has it, in the column :data:`~forecaster.persistence.format.TRAIN_END`."""
+        ends = self.__dict__.get("train_end_")
+        if ends is None or len(ends) != self.keys_.height:
+            return self.keys_
+        (id_column,) = self.keys_.columns
+        return self.keys_.with_columns(ends.alias(_train_end_column(id_column)))
+
+    def _expected_arrays(self, config: dict[str, Any]) -> tuple[dict[str, TensorSpec], int | None]:
+        scaler = config["scaler"]
+        if not isinstance(scaler, dict):
+            raise StateError(f"the scaler state in {CONFIG} is {type(scaler).__name__}, not a dict")
+        columns = len(names(scaler.get("columns"), "scaler.columns"))
+        series = count(config["n_series"], "n_series", minimum=1)
+        expected = {
+            "scaler.center": ("F64", [series, columns]),
+            "scaler.scale": ("F64", [series, columns]),
+            "scaler.n_fit_rows": ("I64", [series]),
+        }
+        if self.target_transform == "boxcox":
+            expected["target_lambdas"] = ("F64", [series, len(_targets(self))])
+        return expected, series
+
+    def _restore(self, state: ModelState) -> None:
+        config, arrays = state.config, state.arrays
+        meta = {k: v for k, v in config["scaler"].items() if k in ("method", "columns")}
+        scaler_arrays = {k.removeprefix("scaler."): v for k, v in arrays.items() if "scaler." in k}
+        try:
+            self.scaler_ = PanelScaler.from_state(meta, scaler_arrays)
+            if not isinstance(config["freq"], str):
+                raise TypeError(f"freq is {config['freq']!r}, not a string such as '1d'")
+            self.freq_ = Frequency.parse(config["freq"])
+        except (DataValidationError, TypeError, ValueError) as exc:
+            raise StateError(f"the scaler state or frequency is invalid ({exc})") from exc
+        schema = config["schema"]
+        if not isinstance(schema, dict) or not all(isinstance(v, str) for v in schema.values()):
+            raise StateError(f"the schema in {CONFIG} is not a mapping of column to dtype")
+        self.schema_ = dict(schema)
+        calendar = names(config.get("calendar", []), "calendar")
+        columns = config["scaler"]["columns"]
+        targets = _targets(self)
+        features = [f"{name}_{part}" for name in calendar for part in ("sin", "cos")]
+        if columns[: len(targets)] != targets or (
+            features and columns[-len(features) :] != features
+        ):
+            raise StateError(
+                f"the scaler's columns {short(columns)} do not start with the targets {targets} "
+                f"and end with the calendar features {features}"
+            )
+        self.calendar_ = tuple(calendar)
+        for key in ("n_train_windows", "n_val_windows"):
+            setattr(self, f"{key}_", count(config.get(key, 0), key))
+        lambdas = arrays.get("target_lambdas")
+        if lambdas is not None and not np.isfinite(lambdas).all():
+            raise StateError("the Box-Cox lambdas must be finite")
+        self.target_lambdas_ = lambdas
+        self.keys_ = self._restore_keys(state.keys)
+
+    def _restore_keys(self, keys: pl.DataFrame | None) -> pl.DataFrame:
+        """The series keys in the id column (and ``train_end_`` set from the
+        :data:`~forecaster.persistence.format.TRAIN_END` column when there is one, of the time
+        column's dtype)."""
+        assert keys is not None  # the layout asks for a keys file
+        column = self.id_col if self.id_col is not None else SERIES_ID
+        train_end = _train_end_column(column)
+        if keys.columns not in ([column], [column, train_end]):
+            raise StateError(
+                f"{KEYS} has the columns {keys.columns}, expected [{column!r}] or "
+                f"[{column!r}, {train_end!r}]"
+            )
+        if train_end in keys.columns:
+            ends = keys[train_end]
+            expected = self.schema_.get(self.time_col)
+            if str(ends.dtype) != expected or ends.null_count():
+                raise StateError(
+                    f"the column {train_end!r} of {KEYS} must hold the last fitted time of each "
+                    f"series as {expected}, without nulls; it holds {ends.dtype} with "
+                    f"{ends.null_count()} nulls"
+                )
+            self.train_end_ = ends.alias(self.time_col)
+            keys = keys.drop(train_end)
+        return keys
+
+
+def _train_end_column(id_column: str) -> str:
+    """The name of the last-fitted-time column of ``keys.parquet``: ``TRAIN_END``, or a
+    variant of it when the id column has that name."""
+    return temporary_names([id_column], TRAIN_END)[0]
+
+
+def _targets(estimator: Any) -> list[str]:
+    target = estimator.target
+    return [target] if isinstance(target, str) else [str(t) for t in target]
+
+
+def _expected_weights(network_config: dict[str, Any]) -> dict[str, TensorSpec]:
+    """Name -> (dtype, shape) of every tensor of the network the config describes, found by
+    building one member on the ``meta`` device (no memory allocated)."""
+    member = dict(network_config)
+    n_members = member.pop("n_members", 1)
+    if not is_int(n_members) or not 1 <= n_members <= MAX_INT:
+        raise StateError(f"the network's n_members is {n_members!r}; expected an integer >= 1")
+    try:
+        with torch.device("meta"):
+            shapes = tensor_specs(network_from_config(member).state_dict())
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise StateError(f"the network configuration in {CONFIG} is invalid ({exc})") from exc
+    if n_members == 1:
+        return shapes
+    return {f"members.{i}.{key}": spec for i in range(n_members) for key, spec in shapes.items()}
+
+
+def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:
+    """The parameters that shape predictions must agree with the network the weights fit."""
+    params = estimator.get_params()
+    expected = {k: params[k] for k in _SHARED_WITH_NETWORK if params.get(k) is not None}
+    expected["n_members"] = params.get("n_ensemble", 1)
+    if "regressor" in config:
+        reg = config["regressor"]
+        if isinstance(reg, dict):
+            expected.update(
+                lookback=reg.get("lookback"),
+                horizon=reg.get("horizon"),
+                n_features=reg.get("n_channels"),
+            )
+    else:
+        expected["n_targets"] = len(_targets(estimator))
+        scaler = config["scaler"]
+        if isinstance(scaler, dict) and isinstance(scaler.get("columns"), list):
+            expected["n_features"] = len(scaler["columns"])
+    differ = {k: (v, network.get(k)) for k, v in expected.items() if v != network.get(k)}
+    if differ:
+        detail = ", ".join(f"{k} {a!r} vs network {b!r}" for k, (a, b) in differ.items())
+        raise StateError(f"the parameters and the network configuration disagree ({detail})")

@@ -1,0 +1,229 @@
+"""Where the folds of a rolling-origin backtest are (see :mod:`forecaster.evaluation.backtest`
+for the geometry): the origins and training spans per (fold, series), the folds frame, the
+training rows of a fold, the size check and MASE's scales per fold."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster._validation import check_allocation
+from forecaster.data.panel import Panel
+from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
+from forecaster.evaluation.metrics import TARGET_COLUMN
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+__all__ = [
+    "Folds",
+    "check_backtest_size",
+    "folds_frame",
+    "forecasts_frame",
+    "mase_scales",
+    "place_folds",
+    "training_rows",
+]
+
+
+@dataclass(frozen=True)
+class Folds:
+    """Where the folds of a backtest are: per (fold, kept series), fold-major."""
+
+    kept: np.ndarray  # the series long enough for every fold (positions in the panel)
+    local_cut: np.ndarray  # (folds, n_kept): the origin's position within its series
+    train_start: np.ndarray  # (folds, n_kept): first row of the span of the fold's model
+    train_end: np.ndarray  # (folds, n_kept): last row of that span
+    every: int  # folds per model
+    trains: bool  # whether the models are fitted here (else the given one is used)
+
+    @property
+    def n_folds(self) -> int:
+        return self.local_cut.shape[0]
+
+
+def place_folds(
+    panel: Panel,
+    *,
+    lookback: int,
+    horizon: int,
+    folds: int,
+    step: int,
+    gap: int,
+    train_size: int | None,
+    every: int,
+    trains: bool,
+) -> Folds:
+    """The fold geometry of the module docstring, for the series long enough for it (the
+    others are left out with a warning); refuses too few rows, a training span too short for
+    one window, or forecasts that would not fit in memory."""
+    needed = lookback + horizon + (folds - 1) * step
+    keep = panel.lengths >= needed
+    if not keep.any():
+        raise DataValidationError(
+            f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
+            f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
+            f"rows; the longest has {int(panel.lengths.max())}. Use fewer folds, a smaller "
+            "step, or a shorter lookback or horizon."
+        )
+    if not keep.all():
+        dropped = panel.keys[panel.id_name].filter(pl.Series(~keep)).head(10).to_list()
+        warnings.warn(
+            f"Left out {int((~keep).sum())} series shorter than the {needed} rows that {folds} "
+            f"folds need: {dropped}.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    kept = np.flatnonzero(keep)
+    check_backtest_size(folds, len(kept), horizon, panel.n_targets)
+    fold_ids = np.arange(folds)
+    # local position of each (fold, series) origin, fold-major
+    local_cut = panel.lengths[kept][None, :] - 1 - horizon - (folds - 1 - fold_ids[:, None]) * step
+    train_end = local_cut - gap
+    if train_size is not None:
+        train_start = np.maximum(train_end - int(train_size) + 1, 0)
+    else:
+        train_start = np.zeros_like(train_end)
+    if trains:
+        span = train_end[::every] - train_start[::every] + 1
+        if (span < lookback + horizon).all():
+            longest = int(panel.lengths[kept].max())
+            rows = max(int(span.max()), 0)
+            raise DataValidationError(
+                f"The training span of some fold is too short: with folds={folds}, step={step} "
+                f"and gap={gap:,}, the first fold trains on at most {rows:,} rows per series "
+                + (
+                    "(the gap is longer than the data before the fold's origin) "
+                    if not rows
+                    else ""
+                )
+                + f"but one training window takes lookback + horizon = {lookback + horizon}; "
+                f"the longest series has {longest:,} rows. Use fewer folds, a smaller step or "
+                "gap, or longer series."
+            )
+    # the training span shown for a fold is that of the model that forecasts it
+    first_of_model = (fold_ids // every) * every
+    return Folds(
+        kept=kept,
+        local_cut=local_cut,
+        train_start=train_start[first_of_model],
+        train_end=train_end[first_of_model],
+        every=every,
+        trains=trains,
+    )
+
+
+def folds_frame(panel: Panel, where: Folds) -> pl.DataFrame:
+    """One row per (fold, series): its origin, training span and model (see
+    :attr:`BacktestResult.folds`), with the series column ``panel.id_name``."""
+    n_kept, folds = len(where.kept), where.n_folds
+    offsets = panel.offsets[where.kept][None, :]
+    train_rows = (where.train_end - where.train_start + 1).ravel()
+    has_span = pl.Series(train_rows > 0) if where.trains else pl.Series([False] * train_rows.size)
+    id_name = panel.id_name
+    return pl.DataFrame(
+        {
+            "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
+            id_name: panel.keys[id_name].gather(np.tile(where.kept, folds)),
+            "cutoff": panel.time.gather((offsets + where.local_cut).ravel()),
+            "train_start": panel.time.gather((offsets + where.train_start).ravel()),
+            "train_end": panel.time.gather((offsets + np.maximum(where.train_end, 0)).ravel()),
+            "train_rows": np.maximum(train_rows, 0).astype(np.int64),
+            "model": np.repeat(np.arange(folds) // where.every, n_kept).astype(np.int32),
+        }
+    ).with_columns(  # no training span: a given fitted model, or too short a history
+        pl.when(has_span).then(pl.col(c)).alias(c)
+        for c in ("train_start", "train_end", "train_rows")
+    )
+
+
+def forecasts_frame(
+    panel: Panel, where: Folds, pred: np.ndarray, *, time_col: str, id_col: str | None
+) -> pl.DataFrame:
+    """One row per (fold, series, step): fold, cutoff, id, time, step, the forecasts and the
+    actual values (see :attr:`BacktestResult.forecasts`)."""
+    horizon, nt = pred.shape[1], panel.n_targets
+    n_kept, folds = len(where.kept), where.n_folds
+    origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
+    target_rows = (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
+    columns: dict[str, Any] = {
+        "fold": np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32),
+        "cutoff": panel.time.gather(np.repeat(origin_rows, horizon)),
+    }
+    if id_col is not None:
+        ids = np.repeat(np.tile(where.kept, folds), horizon)
+        columns[id_col] = panel.keys[panel.id_name].gather(ids)
+    columns[time_col] = panel.time.gather(target_rows)
+    columns["step"] = np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)
+    flat = pred.reshape(-1, nt)
+    actual = panel.values[target_rows, :nt]
+    for j, t in enumerate(panel.targets):
+        columns[t] = flat[:, j]
+    for j, t in enumerate(panel.targets):
+        columns[f"{t}_actual"] = actual[:, j]
+    return pl.DataFrame(columns)
+
+
+def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
+    """Refuse a backtest whose forecasts and scored points (``folds x series x horizon``
+    rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
+    anything is allocated or trained."""
+    rows = folds * n_series * horizon
+    # per row: fold, cutoff, id, time, step, forecasts and actual values (float32), and per
+    # target a scored point (keys, target, forecast, actual, scales as float64) and copies
+    per_row = 128 + 320 * n_targets
+    check_allocation(
+        rows * per_row,
+        what=f"The backtest's forecasts ({rows:,} rows: folds x series x horizon)",
+        grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
+        fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
+    )
+
+
+def training_rows(
+    frame: pl.DataFrame, bounds: pl.DataFrame, *, time_col: str, id_col: str | None
+) -> pl.DataFrame:
+    """Rows of ``frame`` inside each series' training span [train_start, train_end] (series
+    without a span in ``bounds`` have none)."""
+    time = pl.col(time_col)
+    bounds = bounds.filter(pl.col("train_rows") > 0)
+    if id_col is None:
+        return frame.filter(time.is_between(bounds["train_start"][0], bounds["train_end"][0]))
+    start, end = temporary_names(frame.columns, "__start__", "__end__")
+    spans = bounds.select(
+        id_col,
+        pl.col("train_start").alias(start),
+        pl.col("train_end").alias(end),
+    )
+    return (
+        frame.join(spans, on=id_col, how="inner", maintain_order="left")
+        .filter(time.is_between(pl.col(start), pl.col(end)))
+        .drop(start, end)
+    )
+
+
+def mase_scales(
+    panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int, column: str
+) -> pl.DataFrame:
+    """MASE denominators per (fold, series, target): mean |y_t - y_{t-m}| over rows <= origin,
+    in the column ``column`` (computed by :func:`forecaster.evaluation.array_metrics.mase_scales`,
+    as :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
+    nt = panel.n_targets
+    folds, n_kept = local_cut.shape
+    scale = array_mase_scales(
+        panel.values[:, :nt], panel.offsets, m, ends=local_cut, series=kept
+    ).reshape(folds * n_kept, nt)
+    id_name = panel.id_name
+    base = {
+        "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
+        id_name: panel.keys[id_name].gather(np.tile(kept, folds)),
+    }
+    return pl.concat(
+        [
+            pl.DataFrame({**base, TARGET_COLUMN: t, column: scale[:, j]})
+            for j, t in enumerate(panel.targets)
+        ]
+    )

@@ -1,0 +1,209 @@
+"""Score frames: what :func:`~forecaster.evaluation.scoring.evaluate`,
+:func:`~forecaster.evaluation.pooling.aggregate`, :func:`~forecaster.evaluation.pooling.owa` and
+the backtest share: the one check of every frame they take (:func:`checked_frame`), the
+alignment of key dtypes (:func:`align_keys`), the checks of ``metrics=`` and ``by=``, the
+columns of a points frame (:class:`PointColumns`) and their pooling into metrics
+(:func:`summarize_points`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster._validation import describe_value
+from forecaster.data.checks import check_unique_keys
+from forecaster.data.frames import collect_frame, column_tuple
+from forecaster.evaluation.array_metrics import METRICS
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "TARGET_COLUMN",
+    "PointColumns",
+    "align_keys",
+    "check_by",
+    "check_metric_names",
+    "checked_frame",
+    "summarize_points",
+]
+
+TARGET_COLUMN = "target"
+"""The output column of the frame metrics that names the target of each row."""
+
+
+class PointColumns(NamedTuple):
+    """Names of the columns of a points frame (one row per scored point) that
+    :func:`summarize_points` reads besides the group keys: chosen by :meth:`avoiding` so that
+    they differ from the keys, whatever the user's columns are called."""
+
+    forecast: str
+    actual: str
+    mase_scale: str
+    error_scale: str
+
+    @classmethod
+    def avoiding(cls, keys: Iterable[str]) -> PointColumns:
+        """Column names that differ from ``keys`` (see :func:`temporary_names`)."""
+        bases = ("__forecast__", "__actual__", "__mase_scale__", "__error_scale__")
+        return cls(*temporary_names(keys, *bases))
+
+
+def check_metric_names(metrics: Sequence[str] | str | None, has_insample: bool) -> list[str]:
+    """``metrics=`` as a list of names from :data:`METRICS` (in that order): each at most
+    once, ``mase`` only with in-sample data; the default is all of them."""
+    if metrics is None:
+        return [m for m in METRICS if m != "mase" or has_insample]
+    if isinstance(metrics, str):
+        names = [metrics]
+    elif isinstance(metrics, Sequence):
+        names = list(metrics)
+    else:
+        names = [metrics]
+    unknown = [m for m in names if not isinstance(m, str) or m not in METRICS]
+    if unknown or not names:
+        raise DataValidationError(
+            f"Unknown metrics {unknown or names!r}. Expected a non-empty list from {METRICS}."
+        )
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise DataValidationError(
+            f"metrics lists {repeated} more than once; name each metric once."
+        )
+    if "mase" in names and not has_insample:
+        raise DataValidationError(
+            "metric 'mase' needs the in-sample data of every series for its scale: pass "
+            "insample=<training frame> (and m=<seasonal period>), or drop 'mase'."
+        )
+    return [m for m in METRICS if m in names]
+
+
+def _require_columns(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"The {name} frame lacks the columns {missing}; it has {frame.columns}."
+        )
+
+
+def _numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def checked_frame(
+    frame: Any,
+    name: str,
+    *,
+    keys: Sequence[str] = (),
+    numbers: Sequence[str] = (),
+    unique: bool = True,
+) -> pl.DataFrame:
+    """The one frame check of every frame a metrics function takes (forecast, actual,
+    insample, scale, scores): a polars DataFrame or LazyFrame (collected), with the columns
+    ``keys`` and ``numbers``, the latter numeric, and (``unique``) one row per ``keys``.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the frame (``name``), the columns and what to do.
+    """
+    data = collect_frame(frame, what=f"{name} frame")
+    _require_columns(data, list(dict.fromkeys([*keys, *numbers])), name)
+    text = [f"{c!r} ({data.schema[c]})" for c in numbers if not _numeric(data.schema[c])]
+    if text:
+        raise DataValidationError(
+            f"The {name} frame must hold numbers in {', '.join(text)}. Cast them, e.g. "
+            "pl.col(name).cast(pl.Float64), or name other columns."
+        )
+    if unique:
+        check_unique_keys(data, keys, what=f"{name} frame")
+    return data
+
+
+def align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """Give each key column one dtype in all ``frames``: integers of any width become Int64,
+    text / Categorical / Enum become String; other differences (a text id against a number,
+    dates against datetimes, two time zones) are refused, naming both dtypes."""
+    out = dict(frames)
+    for key in keys:
+        dtypes = {name: frame.schema[key] for name, frame in frames.items()}
+        if len({str(d) for d in dtypes.values()}) <= 1:
+            continue
+        if all(d.is_integer() for d in dtypes.values()):
+            common: pl.DataType = pl.Int64
+        elif all(_text_like(d) for d in dtypes.values()):
+            common = pl.String
+        else:
+            shown = ", ".join(f"{d} in the {n} frame" for n, d in dtypes.items())
+            raise DataValidationError(
+                f"The key column {key!r} has different dtypes: {shown}. Rows are matched on "
+                f"it, so cast the frames to one dtype first, e.g. pl.col({key!r}).cast(...)."
+            )
+        out = {n: f.with_columns(pl.col(key).cast(common)) for n, f in out.items()}
+    return out
+
+
+def _text_like(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def check_by(by: Any, reserved: dict[str, str]) -> list[str]:
+    """``by`` as a list of column names, none of which is a column the caller always uses
+    (``reserved``: name -> its role)."""
+    if by is None:
+        return []
+    names = list(column_tuple(by)) if isinstance(by, str | Sequence) else [by]
+    bad = [b for b in names if not isinstance(b, str) or not b]
+    if bad:
+        raise DataValidationError(
+            f"by must be a column name or a list of column names, got {describe_value(by)}."
+        )
+    clash = [b for b in names if b in reserved]
+    if clash:
+        roles = ", ".join(f"{b!r} is {reserved[b]}" for b in clash)
+        raise DataValidationError(
+            f"by={names!r}: {roles}, always part of the result. Leave "
+            f"{'it' if len(clash) == 1 else 'them'} out of by (by names extra key columns "
+            "such as 'model' or 'fold')."
+        )
+    repeated = sorted({b for b in names if names.count(b) > 1})
+    if repeated:
+        raise DataValidationError(f"by lists {repeated} more than once; name each column once.")
+    return names
+
+
+def summarize_points(
+    points: pl.DataFrame | pl.LazyFrame,
+    by: Sequence[str],
+    metrics: Sequence[str],
+    columns: PointColumns,
+) -> pl.DataFrame:
+    """Pool the point-level rows of a long frame into metrics per group ``by``.
+
+    ``points`` has the columns ``by`` and those named by ``columns``: the forecast, the
+    actual value and, when used, the MASE denominator of the point's series and the divisor
+    of the errors of MAE / MSE / RMSE. A point is scored when both its forecast and its
+    actual value are there; ``n`` counts the points scored, the points every metric is the
+    mean over.
+    """
+    schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
+    forecast, actual = pl.col(columns.forecast), pl.col(columns.actual)
+    err = forecast - actual
+    scaled = err / pl.col(columns.error_scale) if columns.error_scale in schema else err
+    absolute = err.abs()
+    den = actual.abs() + forecast.abs()
+    exprs: dict[str, pl.Expr] = {
+        "mae": scaled.abs().mean(),
+        "mse": (scaled * scaled).mean(),
+        "rmse": (scaled * scaled).mean().sqrt(),
+        "mape": (100.0 * absolute / actual.abs()).mean(),
+        "smape": pl.when(den == 0).then(0.0).otherwise(200.0 * absolute / den).mean(),
+    }
+    if columns.mase_scale in schema:
+        exprs["mase"] = (absolute / pl.col(columns.mase_scale)).mean()
+    aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
+    lazy = points.lazy().filter(actual.is_not_null() & forecast.is_not_null())
+    if by:
+        return lazy.group_by(list(by), maintain_order=True).agg(aggs).collect()
+    return lazy.select(aggs).collect()

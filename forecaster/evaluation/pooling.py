@@ -1,0 +1,201 @@
+"""Pooling of per-series scores: :func:`aggregate` pools them over the whole set (or over
+groups), :func:`owa` compares them with Naive2's scores as M4 does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster.data.frames import collect_frame
+from forecaster.evaluation.array_metrics import METRICS
+from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
+from forecaster.exceptions import DataValidationError
+
+__all__ = ["aggregate", "owa"]
+
+_MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
+
+
+def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) -> pl.DataFrame:
+    """Pool per-series scores (from :func:`evaluate`) over the whole set or per group.
+
+    Each metric becomes the metric of all points together: MAE, MSE, MAPE, sMAPE and MASE are
+    averages weighted by ``n``, RMSE the root of the pooled MSE. The rows are grouped by
+    ``target`` (when present) and ``by``. Every row needs ``n >= 1`` (a whole number) and a
+    value of every metric column: a null score is refused (pooled, it would count as 0 with
+    its full weight); a NaN score makes the pooled value NaN.
+
+    Parameters
+    ----------
+    scores : polars.DataFrame
+        With the column ``n`` and metric columns, all numeric (checked like every frame of
+        this module).
+    by : str or sequence of str, optional
+        Columns to keep (e.g. ``"fold"``); default: pool everything (per target).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> scores = pl.DataFrame({"id": ["a", "b"], "n": [1, 3], "mae": [4.0, 0.0],
+    ...                        "rmse": [4.0, 0.0]})
+    >>> aggregate(scores).rows()
+    [(4, 1.0, 2.0)]
+    """
+    keys = check_by(by, {"n": "the count of points", **{m: "a metric" for m in METRICS}})
+    frame = collect_frame(scores, what="scores frame")
+    if TARGET_COLUMN in frame.columns and TARGET_COLUMN not in keys:
+        keys.append(TARGET_COLUMN)
+    present = [m for m in METRICS if m in frame.columns]
+    scores = checked_frame(frame, "scores", keys=keys, numbers=["n", *present], unique=False)
+    _check_scores(scores, present, "scores")
+    weight = pl.col("n").cast(pl.Float64)
+    total = weight.sum()
+    exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
+    for name in present:
+        value = pl.col(name).cast(pl.Float64)
+        if name in _MEAN_METRICS:
+            exprs.append(((value * weight).sum() / total).alias(name))
+        else:  # rmse
+            exprs.append(((value**2 * weight).sum() / total).sqrt().alias(name))
+    if keys:
+        return scores.group_by(keys, maintain_order=True).agg(exprs)
+    return scores.select(exprs)
+
+
+def _check_scores(scores: pl.DataFrame, metrics: Sequence[str], name: str) -> None:
+    """Refuse rows that cannot be pooled: ``n`` that is not a count > 0, and null metrics
+    (pooling would add them as 0 while keeping their weight). :func:`evaluate` writes
+    neither; NaN metrics (e.g. a MAPE of 0/0) are kept: they make the pooled value NaN."""
+    n = pl.col("n").cast(pl.Float64)
+    bad_n = n.is_null() | n.is_nan() | (n <= 0) | (n != n.floor())
+    null = [pl.col(m).is_null() for m in metrics]
+    checks = {"n": bad_n, **dict(zip(metrics, null, strict=True))}
+    counts = scores.select(c.sum().alias(k) for k, c in checks.items()).row(0, named=True)
+    wrong = {k: v for k, v in counts.items() if v}
+    if not wrong:
+        return
+    column = next(iter(wrong))
+    example = scores.filter(checks[column]).row(0, named=True)
+    what = (
+        "holds counts of points that are not whole numbers > 0"
+        if column == "n"
+        else "holds null scores"
+    )
+    raise DataValidationError(
+        f"The {name} frame {what} in {column!r} ({wrong[column]} rows, e.g. {example}). "
+        "Every row is pooled with weight n (its number of points), so each needs n >= 1 and "
+        "a value of every metric: evaluate() writes such rows; drop the others (e.g. "
+        f"{name}.drop_nulls()) or recompute them."
+    )
+
+
+def _check_same_points(scores: pl.DataFrame, naive2: pl.DataFrame) -> None:
+    """Refuse score frames of different series (or folds, targets, ...): rows are matched
+    on the columns both frames have besides ``n`` and the metrics, and each match must
+    pool the same number of points."""
+    keys = [c for c in scores.columns if c in naive2.columns and c not in ("n", *METRICS)]
+    frames = {"scores": scores, "naive2_scores": naive2}
+    if keys:
+        frames = align_keys(frames, keys)
+    counts = {
+        name: (
+            frame.group_by(keys, maintain_order=True).agg(pl.col("n").sum())
+            if keys
+            else frame.select(pl.col("n").sum())
+        ).with_columns(pl.col("n").cast(pl.Int64))  # whole numbers (see _check_scores)
+        for name, frame in frames.items()
+    }
+    (other,) = temporary_names([*keys, "n"], "n_naive2")
+    right = counts["naive2_scores"].rename({"n": other})
+    if keys:
+        joined = counts["scores"].join(
+            right, on=keys, how="full", coalesce=True, nulls_equal=True, maintain_order="left"
+        )
+    else:
+        joined = pl.concat([counts["scores"], right], how="horizontal")
+    n, n2 = pl.col("n"), pl.col(other)
+    problems = [
+        (n2.is_null(), "rows of scores have no match in naive2_scores"),
+        (n.is_null(), "rows of naive2_scores have no match in scores"),
+        (n != n2, "rows pool a different number of points n in the two frames"),
+    ]
+    for mask, what in problems:
+        wrong = joined.filter(mask)
+        if wrong.height:
+            example = wrong.row(0, named=True) if keys else {"n": wrong["n"][0]}
+            raise DataValidationError(
+                f"owa compares a model with Naive2 on the same points, but {wrong.height} "
+                f"{what} (matched on {keys}; e.g. {example}). Score both forecasts on the same "
+                "series, folds and steps (evaluate() against the same actual frame), or "
+                "filter both frames to the series they share."
+            )
+
+
+def owa(
+    scores: pl.DataFrame,
+    naive2_scores: pl.DataFrame,
+    *,
+    by: Sequence[str] | str | None = None,
+) -> pl.DataFrame:
+    """Overall weighted average against Naive2, as M4 computes it.
+
+    ``OWA = (sMAPE / sMAPE_Naive2 + MASE / MASE_Naive2) / 2``, with every sMAPE and MASE
+    pooled over all series (see :func:`aggregate`) before the ratios are taken.
+
+    Parameters
+    ----------
+    scores, naive2_scores : polars.DataFrame
+        Per-series scores of the model and of :func:`naive2` on the same points, each with the
+        columns ``n``, ``smape`` and ``mase`` (from :func:`evaluate`).
+    by : str or sequence of str, optional
+        Group columns (e.g. ``"fold"``); rows are also split by ``target`` when present.
+
+    Returns
+    -------
+    polars.DataFrame
+        Keys, ``smape``, ``mase``, ``smape_naive2``, ``mase_naive2`` and ``owa`` (null where
+        Naive2's pooled score is 0: no ratio to an exact baseline exists).
+
+    Raises
+    ------
+    DataValidationError
+        When the two frames are not scores of the same points: rows are matched on the
+        columns both frames have besides ``n`` and the metrics (id, target, fold, ...), and
+        every row must have a match with the same ``n``; a series scored for the model but
+        not for Naive2 (or the other way round) is refused, naming it. Also for rows that
+        :func:`aggregate` refuses.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> model = pl.DataFrame({"id": ["a", "b"], "n": [2, 2], "smape": [8.0, 10.0],
+    ...                       "mase": [1.0, 1.0]})
+    >>> base = model.with_columns(pl.col("smape") * 2, pl.col("mase") * 2)
+    >>> owa(model, base)["owa"].to_list()
+    [0.5]
+    """
+    frames = {}
+    for frame, name in ((scores, "scores"), (naive2_scores, "naive2_scores")):
+        frames[name] = checked_frame(frame, name, numbers=["n", "smape", "mase"], unique=False)
+        _check_scores(frames[name], ["smape", "mase"], name)
+    _check_same_points(frames["scores"], frames["naive2_scores"])
+    others = [m for m in METRICS if m not in ("smape", "mase")]
+    a = aggregate(frames["scores"].select(pl.exclude(others)), by=by)
+    b = aggregate(frames["naive2_scores"].select(pl.exclude(others)), by=by)
+    keys = [c for c in a.columns if c not in ("n", "smape", "mase")]
+    b = b.select(*keys, pl.col("smape").alias("smape_naive2"), pl.col("mase").alias("mase_naive2"))
+    if keys:
+        aligned = align_keys({"scores": a, "naive2_scores": b}, keys)
+        a, b = aligned["scores"], aligned["naive2_scores"]
+    out = (
+        a.drop("n").join(b, on=keys, how="left", maintain_order="left")
+        if keys
+        else pl.concat([a.drop("n"), b], how="horizontal")
+    )
+    ratio = [
+        pl.col(c) / pl.when(pl.col(f"{c}_naive2") != 0).then(pl.col(f"{c}_naive2"))
+        for c in ("smape", "mase")
+    ]
+    return out.with_columns((0.5 * (ratio[0] + ratio[1])).alias("owa"))

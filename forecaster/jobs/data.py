@@ -1,0 +1,464 @@
+"""The data of a run: the spec's source read, its features, the as-of and stale series.
+
+As-of labels
+    The label is the *effective* as-of, the last time in the data the as-of selects, formatted
+    for the time column (:func:`as_of_label`): a ``Date`` ``YYYY-MM-DD``; a ``Datetime``
+    ``YYYY-MM-DD`` when that time is midnight, else ``YYYY-MM-DDTHH-MM-SS`` (``.ffffff`` when
+    needed; local time of the column's zone, with the UTC offset when the wall time occurs
+    twice; ``-`` for ``:``, which some file systems refuse); an integer step the integer. So
+    the same rows always make the same run: ``20170620``, ``2017-06-20`` and
+    ``2017-06-20T00:00`` on a date column, ``2024-06-01`` and ``2024-06-01T00:00`` on daily
+    datetimes, a Friday and the weekend after it on business days. A date on a ``Datetime``
+    column selects the whole day (in the column's zone), a date and time up to that moment; a
+    time of day on a ``Date`` column is refused. No as-of: the last time in the data. A cron
+    job passing ``--as-of $(date +%F)`` on a holiday selects the previous trading day's rows:
+    it reports that day's outputs as already written (exit 0) once that day has run.
+As-of outside the data
+    Before the first time in the data: ``DataValidationError`` (exit 3). After the last time,
+    including a date in the future: accepted with a ``ForecasterWarning``, and labelled as the
+    data's last time. It selects exactly the rows of that as-of, so its outputs are that
+    as-of's, and a rerun finds them. Refusing would fail every scheduled run on a day the data
+    has not reached (a holiday, a late feed); labelling it with the requested date would name a
+    forecast after data it never saw. The clock plays no part: the data defines time, and data
+    dated in the future is used as it is.
+Series that end before the as-of
+    Each series is forecast from its own last row, so a series whose data ends before the
+    effective as-of (a delisted ticker, a late feed) gets forecasts dated before it.
+    :func:`prepare_data`, which every command goes through, names them in a
+    ``ForecasterWarning`` (their count, the first five with their last times), and the run
+    records them in ``summary.json`` (``stale_series``: id -> last time, at most
+    :data:`STALE_LISTED`; ``stale_series_count``). They are kept: dropping them is the spec's
+    choice (``source.tickers``, a narrower ``source.path``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import glob
+import numbers
+import re
+import stat
+import warnings
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forecaster.data.checks import missing_columns_message
+from forecaster.datasets import load_audio_mfcc, load_stocks
+from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
+from forecaster.jobs.spec import MfccSpec, Spec, first_line, spec_path
+
+__all__ = [
+    "STALE_LISTED",
+    "AsOf",
+    "as_of_label",
+    "as_of_text",
+    "is_later",
+    "load_data",
+    "prepare_data",
+]
+
+
+def load_data(spec: Spec, root: Path) -> pl.DataFrame:
+    """Read the spec's source (lazily where possible) and add its features."""
+    source = spec.source
+    mfcc = spec.features.mfcc
+    if source.dataset == "stocks":
+        frame = load_stocks(source.tickers)
+    elif source.dataset == "audio" or source.format == "wav":
+        folder = None if source.path is None else spec_path(root, source.path)
+        frame = load_audio_mfcc(folder, **(mfcc or MfccSpec()).model_dump())
+    else:
+        frame = _read_files(spec, root)
+    _check_columns(frame, spec)
+    if spec.features.log_returns:
+        order = [c for c in (spec.series.id, spec.series.time) if c]
+        frame = frame.sort(order)
+        returns = []
+        for column in spec.features.log_returns:
+            expr = pl.col(column).log().diff()
+            returns.append(
+                (expr.over(spec.series.id) if spec.series.id else expr).alias(f"{column}_logret")
+            )
+        frame = frame.with_columns(returns).drop_nulls(
+            [f"{c}_logret" for c in spec.features.log_returns]
+        )
+    return frame
+
+
+def _source_files(spec: Spec, root: Path) -> list[Path]:
+    """The regular files that ``source.path`` matches (a FIFO or a device would block or never
+    end the read; a folder is not data)."""
+    source = spec.source
+    pattern = str(spec_path(root, source.path))
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+    if not paths:
+        raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise DataValidationError(
+                f"Cannot read {path}, matched by source.path {source.path!r}: "
+                f"{exc.strerror or exc}. Fix or remove it."
+            ) from None
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or device)"
+            raise DataValidationError(
+                f"source.path {source.path!r} matches {path}, which is {kind}; forecaster reads "
+                f"only regular {source.format} files. Move it away or narrow the pattern."
+            )
+    return paths
+
+
+def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
+    source = spec.source
+    paths = _source_files(spec, root)
+    kwargs: dict[str, Any] = {}
+    if source.id_from_filename:
+        kwargs["include_file_paths"] = "__path__"
+    try:
+        if source.format == "csv":
+            lazy = pl.scan_csv(
+                [str(p) for p in paths],
+                try_parse_dates=True,
+                separator=source.separator,
+                null_values=source.null_values or None,
+                **kwargs,
+            )
+        else:
+            lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
+        if source.id_from_filename:
+            stem = pl.col("__path__").str.extract(r"([^/\\]+?)(\.[^/\\.]+)*$", 1)
+            lazy = lazy.with_columns(stem.alias(source.id_from_filename)).drop("__path__")
+        if source.time_format:
+            time_col = spec.series.time
+            lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
+        frame = lazy.collect()
+    except pl.exceptions.NoDataError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
+            f"{first_line(exc)}. Expected {source.format} data; remove or replace the file."
+        ) from exc
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}. "
+            "Check the files (format, separator, a consistent number of fields per line) "
+            "and source.time_format."
+        ) from exc
+    except OSError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r}: {first_line(exc)}. A file it matched "
+            "disappeared or became unreadable while it was read (replaced by another process?); "
+            "run again once the data is in place."
+        ) from exc
+    if frame.height == 0:
+        raise DataValidationError(
+            f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
+            f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
+            "per series."
+        )
+    return frame
+
+
+def _header(columns: list[str], limit: int = 8) -> str:
+    """Column names as read: plain when printable, escaped when the file was not text."""
+    shown = [c if c.isprintable() else repr(c) for c in columns[:limit]]
+    more = f", ... ({len(columns)} columns)" if len(columns) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
+    """The columns the spec names exist (with a hint for a wrong separator), and the
+    log-return columns are positive numbers."""
+    series = spec.series
+    roles = {
+        "id": [series.id] if series.id else [],
+        "time": [series.time],
+        "target": series.targets,
+        "covariate": [*series.covariates, *spec.features.log_returns],
+        "future covariate": series.future_covariates,
+    }
+    for role, names in roles.items():
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise DataValidationError(missing_columns_message(missing, frame.columns, role))
+    for column in spec.features.log_returns:
+        dtype = frame.schema[column]
+        if not dtype.is_numeric():
+            raise DataValidationError(
+                f"features.log_returns needs numbers, but column {column!r} is {dtype}."
+            )
+        bad = frame.filter(pl.col(column) <= 0)
+        if bad.height:
+            raise DataValidationError(
+                f"features.log_returns takes logarithms, but column {column!r} has {bad.height} "
+                f"values <= 0 (e.g. {bad[column][0]!r} at {series.time}="
+                f"{bad[series.time][0]}). Expected positive prices; remove log_returns or clean "
+                "those rows."
+            )
+
+
+STALE_LISTED = 1000
+"""Most stale series named in ``summary.json`` (all are counted)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AsOf:
+    """The as-of of a run (see this module's docstring).
+
+    Attributes
+    ----------
+    label : str
+        The canonical label that names the outputs and keys idempotency: the effective as-of,
+        formatted for its dtype.
+    requested : str or None
+        The as-of as it was asked for (None: the last time in the data).
+    effective : str
+        The last time in the data the run uses (ISO).
+    stale : tuple of (str, str)
+        ``(series id, its last time)`` of the series that end before the effective as-of (at
+        most :data:`STALE_LISTED`): their forecasts start after their own last time.
+    stale_count : int
+        How many series end before the effective as-of.
+    """
+
+    label: str
+    requested: str | None
+    effective: str
+    stale: tuple[tuple[str, str], ...] = ()
+    stale_count: int = 0
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def as_of_label(value: Any) -> str:
+    """The canonical label of an effective as-of (the last time a run uses).
+
+    A date ``YYYY-MM-DD``; a datetime ``YYYY-MM-DD`` at midnight, else
+    ``YYYY-MM-DDTHH-MM-SS`` (``.ffffff`` when needed; local time of its zone, with its UTC
+    offset when that wall time occurs twice); an integer step the integer. Labels hold no
+    ``:`` (some file systems refuse it) and no ``/``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> as_of_label(dt.datetime(2024, 6, 1)), as_of_label(dt.datetime(2024, 6, 1, 16, 30))
+    ('2024-06-01', '2024-06-01T16-30-00')
+    >>> as_of_label(dt.date(2017, 6, 30)), as_of_label(82)
+    ('2017-06-30', '82')
+    """
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        local = value.replace(tzinfo=None)
+        text = local.isoformat(timespec="microseconds" if local.microsecond else "seconds")
+        text = text.replace(":", "-")
+        if value.tzinfo is not None and _ambiguous(value):
+            text += value.strftime("%z")
+        return text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    raise DataValidationError(f"Cannot label the as-of {value!r} ({type(value).__name__}).")
+
+
+def _ambiguous(moment: dt.datetime) -> bool:
+    """Whether the wall time of an aware ``moment`` occurs twice (a clock set back)."""
+    other = moment.replace(fold=1 - moment.fold)
+    return other.utcoffset() != moment.utcoffset()
+
+
+def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, bool]:
+    """``(bound, whole_day)`` for ``--as-of text`` on a time column of ``dtype``; the bound is
+    comparable with the column's values (aware in its time zone, when it has one)."""
+
+    def refuse(why: str) -> SpecError:
+        return SpecError(
+            f"--as-of {text!r} does not fit the time column {time_col!r} ({dtype}): {why}."
+        )
+
+    if dtype.is_integer():
+        if not _INTEGER.fullmatch(text):
+            raise refuse("expected an integer step such as 120")
+        return int(text), False
+    try:
+        day: dt.date | None = dt.date.fromisoformat(text)
+    except ValueError:
+        day = None
+    zone = getattr(dtype, "time_zone", None)
+    tzinfo = zoneinfo.ZoneInfo(zone) if zone else None
+    if day is not None:
+        if dtype == pl.Date:
+            return day, True
+        return dt.datetime.combine(day, dt.time.max, tzinfo), True
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise refuse(
+            "expected an ISO date such as 2017-06-30 (or 20170630), or a date and time such as "
+            "2017-06-30T16:00"
+        ) from None
+    if dtype == pl.Date:
+        if moment.time() != dt.time(0) or moment.tzinfo is not None:
+            raise refuse("a Date column has no time of day; pass the date alone, e.g. 2017-06-30")
+        return moment.date(), True
+    if moment.tzinfo is not None:
+        if tzinfo is None:
+            raise refuse(
+                "it has a UTC offset but the column has no time zone; pass a date or a datetime "
+                "without an offset"
+            )
+        moment = moment.astimezone(tzinfo).replace(tzinfo=None)
+    return moment.replace(tzinfo=tzinfo), False
+
+
+def _up_to(time_col: str, bound: Any) -> pl.Expr:
+    """Rows at or before ``bound`` (compared in UTC when it carries a time zone)."""
+    if isinstance(bound, dt.datetime) and bound.tzinfo is not None:
+        utc = bound.astimezone(dt.UTC).replace(tzinfo=None)
+        column = pl.col(time_col).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return column <= pl.lit(utc)
+    return pl.col(time_col) <= pl.lit(bound)
+
+
+def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
+    dtype = frame.schema[time_col]
+    if not (dtype.is_temporal() or dtype.is_integer()) or dtype in (pl.Time, pl.Duration):
+        raise DataValidationError(
+            f"Time column {time_col!r} must be Datetime, Date or an integer step, got {dtype}. "
+            "Give its format as source.time_format in the spec (e.g. '%Y-%m-%d %H:%M'); text "
+            "times that mix formats or time zones are not parsed automatically."
+        )
+    as_of = as_of_text(as_of)
+    first, last = frame[time_col].min(), frame[time_col].max()
+    if first is None:
+        raise DataValidationError(f"Time column {time_col!r} has no values (only nulls).")
+    if as_of is None:
+        return frame, AsOf(as_of_label(last), None, _iso(last))
+    bound, whole_day = _parse_as_of(as_of, dtype, time_col)
+    if bound < first:
+        raise DataValidationError(
+            f"No data up to --as-of {as_of}: the data starts at {_iso(first)}. Pass an as-of "
+            "on or after it."
+        )
+    if _day(bound) > _day(last) if whole_day else bound > last:
+        warnings.warn(
+            f"--as-of {as_of} is after the last time in the data ({_iso(last)}): the run uses "
+            f"all the data and is labelled {as_of_label(last)}, the as-of of that data (its "
+            "outputs are that as-of's). Update the data to forecast from a later date.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+        return frame, AsOf(as_of_label(last), as_of, _iso(last))
+    subset = frame.filter(_up_to(time_col, bound))
+    effective = subset[time_col].max()
+    return subset, AsOf(as_of_label(effective), as_of, _iso(effective))
+
+
+def as_of_text(as_of: Any) -> str | None:
+    """``as_of`` as text: a string as it is, a date, datetime or integer in ISO form."""
+    if as_of is None or isinstance(as_of, str):
+        return as_of
+    if isinstance(as_of, dt.date):
+        return as_of.isoformat()
+    if isinstance(as_of, numbers.Integral) and not isinstance(as_of, bool):
+        return str(int(as_of))
+    raise SpecError(
+        f"as_of must be an ISO date or datetime (a string, datetime.date or datetime.datetime) "
+        f"or an integer step, got {type(as_of).__name__} {as_of!r}."
+    )
+
+
+def _day(value: Any) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """Keep the last ``features.history_days`` days of every series (dates / datetimes)."""
+    days = spec.features.history_days
+    time_col = spec.series.time
+    if days is None or not frame.schema[time_col].is_temporal():
+        return frame
+    last = pl.col(time_col).max()
+    last = last.over(spec.series.id) if spec.series.id else last
+    return frame.filter(pl.col(time_col) > last - pl.duration(days=days))
+
+
+def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
+    """``when`` with the series that end before its effective as-of, after warning about them
+    (a ``ForecasterWarning`` naming the first few and their last times): the model forecasts
+    each series from its own last row, so their forecasts are dated before the as-of."""
+    id_col, time_col = spec.series.id, spec.series.time
+    if id_col is None or frame.height == 0:
+        return when
+    last = frame[time_col].max()
+    ends = (
+        frame.group_by(id_col)
+        .agg(pl.col(time_col).max().alias("__last__"))
+        .filter(pl.col("__last__") < pl.lit(last, frame.schema[time_col]))
+        .sort(["__last__", id_col])
+    )
+    if ends.height == 0:
+        return when
+    listed = tuple((str(key), _iso(end)) for key, end in ends.head(STALE_LISTED).iter_rows())
+    shown = ", ".join(f"{key} (last {end})" for key, end in listed[:5])
+    more = f" and {ends.height - 5} more" if ends.height > 5 else ""
+    warnings.warn(
+        f"{ends.height} series end before the as-of {when.label} (the last time in the data "
+        f"used, {when.effective}): {shown}{more}. Their forecasts start after their own last "
+        "time, not after the as-of. Drop them from the source (e.g. source.tickers, a "
+        "narrower source.path) or bring their data up to date.",
+        ForecasterWarning,
+        stacklevel=3,
+    )
+    return dataclasses.replace(when, stale=listed, stale_count=ends.height)
+
+
+def prepare_data(spec: Spec, root: Path, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
+    """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
+    the as-of (its ``label`` names the outputs; see this module's docstring for the rules).
+
+    Every command that forecasts or fits goes through here, so each warns (a
+    ``ForecasterWarning``) about the series that end before the as-of, and the run records
+    them in ``summary.json`` (``stale_series``, ``stale_series_count``).
+    """
+    frame, when = _as_of(load_data(spec, root), spec.series.time, as_of)
+    frame = _recent(frame, spec)
+    return frame, _stale_series(frame, spec, when)
+
+
+def _time_order(text: Any) -> Any:
+    """An ISO time or an integer step as a value that orders like time (None: unknown)."""
+    if not isinstance(text, str):
+        return None
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def is_later(first: Any, second: Any) -> bool | None:
+    """Whether the effective as-of ``first`` is after ``second``; None when they cannot be
+    compared (unknown, or of different kinds)."""
+    a, b = _time_order(first), _time_order(second)
+    if a is None or b is None:
+        return None
+    try:
+        return bool(a > b)
+    except TypeError:
+        return None

@@ -1,0 +1,181 @@
+"""The model of a run: fitted with checkpoints, tuned in the study of its as-of, or reused.
+
+Tuning
+    The Optuna study of a run is :func:`study_name`: ``<name>-<spec hash>-<as-of label>``. A
+    study holds the trials of one as-of, so a backfill never reuses scores measured on later
+    data (and a new as-of starts a new study). ``run --tune`` and ``forecaster tune`` of one
+    spec and as-of share the study and its lock (``models/<name>/.<label>-tuned.lock``), so
+    they never run the same trials twice; ``forecaster tune`` saves the study's refitted best
+    model under that lock. Trials write no checkpoints; ``forecaster tune`` logs the study to
+    MLflow (``tune(track=True)``) only when ``[tracking] enabled``; ``run --tune`` logs the
+    refitted model into the run's own MLflow run (:func:`forecaster.jobs.tracked.logged_fits`),
+    not the trials.
+Checkpoints
+    Fits checkpoint into :func:`~forecaster.jobs.spec.checkpoint_folder`:
+    ``model.checkpoint_dir`` (relative to the project; shared by every as-of of the spec, so
+    one run at a time), else a hidden folder beside the outputs. A command that fitted removes
+    its checkpoint files on success. With ``resume`` a fit continues from them; with none, or
+    with checkpoints written for other data or parameters (yesterday's failed run), it starts
+    from scratch with a log line, so a scheduler can always pass ``--resume``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import forecaster.tuning as tuning
+from forecaster.exceptions import CheckpointError, ForecasterError
+from forecaster.jobs.data import AsOf
+from forecaster.jobs.outputs import Job, output_lock, reused_model
+from forecaster.jobs.spec import (
+    Spec,
+    build_estimator,
+    first_line,
+    normal_path,
+    spec_hash,
+    storage_url,
+)
+from forecaster.jobs.tracked import tracking_ready
+from forecaster.training import distributed
+from forecaster.training.loop import latest_checkpoint
+
+__all__ = [
+    "fit_with_checkpoints",
+    "make_model",
+    "study_name",
+    "tune_model",
+    "tuned_model_dir",
+]
+
+
+def fit_with_checkpoints(
+    estimator: Any,
+    frame: pl.DataFrame,
+    folder: Path,
+    resume: bool,
+    log: Callable[[str], None],
+) -> Path:
+    """Fit with checkpoints in ``folder`` (see :func:`checkpoint_folder`); return it.
+
+    With ``resume``, continue from the checkpoint there when there is one (and say so), else
+    train from the start, so that a scheduler can always pass ``--resume``. A checkpoint that
+    cannot be resumed (written for other data or parameters: yesterday's run; unreadable)
+    is said in a log line, and the fit starts from scratch, replacing it (only checkpoint
+    files forecaster wrote are ever replaced). The estimator's ``checkpoint_dir`` parameter is
+    as it was afterwards (the saved model does not point at a folder removed on success).
+    """
+    original = estimator.checkpoint_dir
+    estimator.set_params(checkpoint_dir=str(folder))
+    try:
+        found = resume and latest_checkpoint(folder) is not None
+        if resume and not found:
+            log(f"resume   no checkpoint in {folder}: training from the start")
+        if found:
+            log(f"resume   from the checkpoint in {folder}")
+            try:
+                estimator.fit(frame, resume=True)
+                return folder
+            except CheckpointError as exc:
+                log(
+                    f"resume   cannot resume from the checkpoint in {folder} "
+                    f"({first_line(exc)}): training from the start"
+                )
+        estimator.fit(frame, resume=False)
+    finally:
+        estimator.set_params(checkpoint_dir=original)
+    return folder
+
+
+def study_name(spec: Spec, when: AsOf) -> str:
+    """The Optuna study of a spec as of a date: ``<name>-<spec hash>-<as-of label>``. A study
+    holds the trials of one as-of only: the scores of a study measured on later data would
+    leak that data into a backfill."""
+    return f"{spec.pipeline.name}-{spec_hash(spec)}-{when.label}"
+
+
+def tuned_model_dir(spec: Spec, root: Path, when: AsOf) -> Path:
+    """Where ``forecaster tune`` saves the refitted best model: ``models/<name>/<label>-tuned``
+    (its lock, ``.<label>-tuned.lock`` beside it, also serialises ``run --tune``)."""
+    return normal_path(root / "models" / spec.pipeline.name / f"{when.label}-tuned")
+
+
+def tune_model(
+    spec: Spec,
+    root: Path,
+    frame: pl.DataFrame,
+    when: AsOf,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+    track: bool = False,
+) -> Any:
+    """Tune the spec's model on ``frame`` (the study of :func:`study_name`, in the spec's
+    ``training.storage``, a SQLite path relative to the project); returns the
+    :class:`forecaster.tuning.TuneResult` with the refitted best model of the study.
+
+    ``n_trials`` / ``timeout`` default to the spec's. ``track``: log the study to MLflow
+    (only when the spec's ``[tracking]`` is enabled). Trials write no checkpoints.
+    """
+    if distributed.launched_world_size() > 1:
+        raise ForecasterError(
+            "Tuning under torchrun is not supported: tune in one process (Optuna runs "
+            "trials in parallel with n_workers), then fit the tuned model under torchrun."
+        )
+    training = spec.training
+    # the trials show no bars of their own (the study's bar shows the progress)
+    estimator = build_estimator(spec, False).set_params(checkpoint_dir=None)
+    return tuning.tune(  # looked up at call time (tests replace it)
+        estimator,
+        frame,
+        n_trials=training.trials if n_trials is None else n_trials,
+        timeout=training.timeout if timeout is None else timeout,
+        storage=storage_url(spec, root),
+        study_name=study_name(spec, when),
+        random_state=spec.model.get("random_state"),
+        track=tracking_ready(spec) if track else False,
+        show_progress=progress,
+    )
+
+
+def make_model(
+    job: Job,
+    estimator: Any,
+    tune: bool | None,
+    progress: bool,
+    checkpoints: Path,
+    resume: bool,
+) -> tuple[Any, str, Path | None]:
+    """The run's model, how it was made, and the checkpoint folder of its fit (None when it
+    was reused or tuned). ``tune=True`` (``--tune``) wins over ``training.reuse_model``;
+    otherwise a reusable model wins over the spec's ``training.tune``."""
+    spec = job.spec
+    if spec.training.reuse_model and tune is True:
+        job.log("model    --tune asks for a new tuned model: training.reuse_model is not used")
+    elif spec.training.reuse_model:
+        reused = reused_model(job)
+        if reused is not None:
+            return (*reused, None)
+    if spec.training.tune if tune is None else tune:
+        return (*_tuned(job, progress), None)
+    t0 = time.perf_counter()
+    folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
+    epochs = len(estimator.history_)
+    return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder
+
+
+def _tuned(job: Job, progress: bool) -> tuple[Any, str]:
+    """Tune under the lock of the study's as-of (shared with ``forecaster tune``)."""
+    what = f"a tuning of {job.name!r} as of {job.when.label}"
+    with output_lock(tuned_model_dir(job.spec, job.root, job.when), job.wait, what):
+        result = tune_model(job.spec, job.root, job.frame, job.when, progress=progress)
+    return (
+        result.best_estimator,
+        f"tuned ({len(result.study.trials)} trials in study {result.study_name}), best "
+        f"{result.best_params}",
+    )

@@ -1,0 +1,289 @@
+"""Where a spec's outputs and side files may go, checked before any data is read.
+
+Where outputs may go
+    ``output.dir`` must name a folder of its own inside the project: not the project folder;
+    not a folder holding the spec, the ``pipelines/`` folder, the data the source reads or the
+    pointer ``models/<name>/latest.json``; not a folder that ``source.path`` would read as data;
+    not inside a folder forecaster wrote (another run's outputs, a model); not an existing
+    folder forecaster did not write, nor one holding another pipeline's outputs.
+    :func:`load_spec` checks this before reading data (with the as-of still open), the run
+    again with its as-of, before training. A ``SpecError`` (exit 2) names ``output.dir``, what
+    it resolves to and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import glob
+import itertools
+import os
+from pathlib import Path
+
+import forecaster._io as _io
+from forecaster.datasets import datasets_dir
+from forecaster.exceptions import ForecasterError, SpecError
+from forecaster.jobs.outputs import latest_pointer, legacy_summary
+from forecaster.jobs.spec import (
+    Spec,
+    checkpoint_folder,
+    normal_path,
+    output_dir,
+    parse_spec,
+    path_problem,
+    spec_file,
+    spec_path,
+    sqlite_file,
+)
+
+__all__ = ["check_checkpoints", "check_output", "load_spec"]
+
+
+def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
+    """Read and validate a TOML spec; return it and the project root it is relative to.
+
+    The project root is the parent of the ``pipelines/`` folder holding the spec (or the
+    spec's own folder otherwise), taken from the spec's path *as given* (made absolute, a
+    leading ``~`` expanded, links not followed): a project whose ``pipelines/`` is a link to
+    another project's specs runs them on its own data and writes its own outputs. Every
+    path-valued key (``source.path``, ``output.dir``, ``model.checkpoint_dir``, the file of a
+    ``sqlite:///`` ``training.storage``; a leading ``~`` expanded) is relative to that root,
+    must stay inside it, and is checked against the placement rules above,
+    as are the ``[model]`` parameters (by the estimator), before any data is read.
+
+    Raises
+    ------
+    SpecError
+        Naming the file, the key, what was expected and what was received.
+    """
+    file = spec_file(path)
+    spec, root = parse_spec(file)
+    check_output(file, spec, root, None)
+    _check_side_paths(file, spec, root)
+    return spec, root
+
+
+_PROBE_LABEL = "2000-01-01"
+"""The as-of used to check ``output.dir`` before the real one is known (labels hold no ``/``
+and are never ``.`` or ``..``, so only the folder's last parts can differ)."""
+
+
+def check_output(file: Path, spec: Spec, root: Path, label: str | None) -> Path:
+    """The output folder for ``label`` (None: before the as-of is known) after checking the
+    placement rules of this module's docstring; ``SpecError`` naming ``output.dir`` otherwise."""
+    out = output_dir(spec, root, label or _PROBE_LABEL)
+    why = path_problem(out)
+    if why is None and not out.is_relative_to(normal_path(root)):
+        raise SpecError(
+            f"{file}: key 'output.dir' points outside the project ({out}); outputs are "
+            f"written under {root}. Use a relative folder such as 'outputs/{{name}}/{{as_of}}'."
+        )
+    if why is None:
+        why = _placement_problem(out, file, spec, root)
+    if why is None and (label is not None or "{as_of}" not in spec.output.dir):
+        why = _occupant_problem(out, spec.pipeline.name)
+    if why:
+        raise SpecError(
+            f"{file}: key 'output.dir' ({spec.output.dir!r}) resolves to {out}: {why}. Give "
+            "the outputs a folder of their own, such as 'outputs/{name}/{as_of}'."
+        )
+    return out
+
+
+def _placement_problem(out: Path, file: Path, spec: Spec, root: Path) -> str | None:
+    if out == normal_path(root):
+        return "that is the project folder itself, which the outputs would replace"
+    real = _resolved(out)
+    for path, what in _protected_paths(file, spec, root):
+        for mine, theirs in ((out, normal_path(path)), (real, _resolved(path))):
+            if mine == theirs:
+                return f"that is {what} ({path})"
+            if theirs.is_relative_to(mine):
+                return f"that folder holds {what} ({path}), which the outputs would replace"
+    if _read_as_data(spec, root, out):
+        return (
+            f"source.path {spec.source.path!r} would read the files written there as data in "
+            "the next run"
+        )
+    return _owner_problem(out, root)
+
+
+def _owner_problem(path: Path, root: Path, *, itself: bool = False) -> str | None:
+    """Why ``path`` is inside (or, with ``itself``, is) a folder forecaster wrote, whose
+    manifest would no longer list what it holds; None when it is not."""
+    owner = _io.owning_folder(path, stop=root)
+    if owner is None and itself and path.is_dir() and not path.is_symlink():
+        manifest = _io.read_manifest(path)
+        if manifest is not None:
+            return (
+                f"that is a {manifest['kind']} folder forecaster wrote, whose manifest lists "
+                "what it holds"
+            )
+    if owner is not None:
+        return (
+            f"that is inside {owner[0]}, a {owner[1]} folder forecaster wrote, which would "
+            "then hold files its manifest does not list"
+        )
+    return None
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed (as written when they loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return normal_path(path)
+
+
+def _protected_paths(file: Path, spec: Spec, root: Path) -> list[tuple[Path, str]]:
+    """Paths an output folder must neither be nor hold, with what they are."""
+    paths = [
+        (normal_path(file), "the spec file"),
+        (normal_path(file).parent, "the folder of the spec file"),
+        (root / "pipelines", "the pipelines folder"),
+        (latest_pointer(root, spec.pipeline.name), "the pointer to the pipeline's latest model"),
+    ]
+    source = spec.source
+    if source.path is not None:
+        parts = spec_path(root, source.path).parts
+        fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))
+        paths.append((Path(*fixed), f"the data of source.path {source.path!r}"))
+    else:
+        with contextlib.suppress(ForecasterError, OSError):
+            paths.append((datasets_dir(), "the bundled data sets"))
+    return paths
+
+
+def _source_pattern(spec: Spec, root: Path) -> tuple[str, ...] | None:
+    """The parts of the ``source.path`` glob relative to the project (None: no files read)."""
+    if spec.source.path is None:
+        return None
+    full = spec_path(root, spec.source.path)
+    if not full.is_relative_to(normal_path(root)):
+        return None
+    pattern = full.relative_to(normal_path(root)).parts
+    return (*pattern, "**") if spec.source.format == "wav" else pattern  # a wav folder: all
+
+
+def _read_as_data(spec: Spec, root: Path, folder: Path) -> bool:
+    """Whether ``source.path`` can match files below ``folder`` (as written, or with its links
+    followed)."""
+    pattern = _source_pattern(spec, root)
+    if pattern is None:
+        return False
+    places = ((folder, normal_path(root)), (_resolved(folder), _resolved(root)))
+    return any(
+        path.is_relative_to(base) and _pattern_reaches(pattern, path.relative_to(base).parts)
+        for path, base in places
+    )
+
+
+def _pattern_reaches(pattern: tuple[str, ...], folder: tuple[str, ...]) -> bool:
+    """Whether the glob ``pattern`` (parts relative to the project) can match a file below
+    ``folder`` (parts): every part of the folder matches the pattern's part at its depth, and
+    the pattern goes deeper (``**`` reaches any depth)."""
+    for depth, part in enumerate(folder):
+        if depth < len(pattern) and pattern[depth] == "**":
+            return True
+        if depth >= len(pattern) - 1 or not fnmatch.fnmatchcase(part, pattern[depth]):
+            return False
+    return True
+
+
+def _glob_matches(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """Whether the glob ``pattern`` (parts; ``**`` any number of folders) matches ``parts``."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_matches(pattern[1:], parts[skip:]) for skip in range(len(parts) + 1))
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], pattern[0])
+        and _glob_matches(pattern[1:], parts[1:])
+    )
+
+
+def side_paths(spec: Spec, root: Path) -> list[tuple[str, str, Path, bool]]:
+    """``(key, value, path, is_folder)`` of the spec's path-valued keys other than the source
+    and the outputs."""
+    paths = []
+    folder = spec.model.get("checkpoint_dir")
+    if isinstance(folder, str) and folder:
+        paths.append(("model.checkpoint_dir", folder, spec_path(root, folder), True))
+    file = sqlite_file(spec.training.storage)
+    if file is not None:
+        paths.append(("training.storage", file, spec_path(root, file), False))
+    return paths
+
+
+def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
+    """``model.checkpoint_dir`` and a SQLite ``training.storage`` file: inside the project,
+    writable names, not inside (or being) a folder forecaster wrote, not read as data."""
+    for key, value, path, is_folder in side_paths(spec, root):
+        why = path_problem(path)
+        if why is None and not path.is_relative_to(normal_path(root)):
+            raise SpecError(
+                f"{file}: key {key!r} points outside the project ({path}); it is relative to "
+                f"the project folder {root} and must stay inside it. Use a relative path such "
+                f"as {'checkpoints' if is_folder else 'studies/optuna.db'!r}"
+                f"{'' if is_folder else ' (or a postgresql:// URL for a shared study)'}."
+            )
+        if why is None:
+            why = _owner_problem(path, root, itself=True)
+        if why is None and path == normal_path(root) and is_folder:
+            why = "that is the project folder itself"
+        pattern = _source_pattern(spec, root)
+        if why is None and pattern is not None:
+            probe = path / "checkpoint-0.safetensors" if is_folder else path
+            if probe.is_relative_to(normal_path(root)) and _glob_matches(
+                pattern, probe.relative_to(normal_path(root)).parts
+            ):
+                why = f"source.path {spec.source.path!r} would read the files written there as data"
+        if why:
+            raise SpecError(
+                f"{file}: key {key!r} ({value!r}) resolves to {path}: {why}. Give it a path of "
+                "its own in the project, such as "
+                f"{'checkpoints' if is_folder else 'studies/optuna.db'!r}."
+            )
+
+
+def check_checkpoints(file: Path, spec: Spec, root: Path, out: Path, key: str) -> None:
+    """The checkpoint folder of a spec neither holds nor is inside the folder ``out`` that
+    the run (or fit) publishes: one would add files to the other."""
+    folder = checkpoint_folder(out, spec, root)
+    if folder.is_relative_to(out) or out.is_relative_to(folder):
+        raise SpecError(
+            f"{file}: key 'model.checkpoint_dir' resolves to {folder}, which "
+            f"{'is inside' if folder.is_relative_to(out) else 'holds'} {out} ({key}): the "
+            "checkpoints and the published folder would mix. Give the checkpoints a folder of "
+            "their own, such as 'checkpoints'."
+        )
+
+
+def _occupant_problem(out: Path, name: str) -> str | None:
+    """Why the folder now at ``out`` cannot take the pipeline's outputs (None when it can)."""
+    if out.is_symlink():
+        return f"that is a link (to {os.readlink(out)}), not a folder forecaster wrote"
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return "that is a file"
+    manifest = _io.read_manifest(out)
+    if manifest is None:
+        if legacy_summary(out, name) is not None:
+            return None
+        with os.scandir(out) as listing:
+            names = sorted(entry.name for entry in itertools.islice(listing, 6))
+        if not names:
+            return None
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return (
+            f"that is an existing folder forecaster did not write (it holds {shown}), which the "
+            "outputs would replace"
+        )
+    if manifest["kind"] != "run":
+        return f"that folder holds a forecaster {manifest['kind']}, not a pipeline's outputs"
+    other = manifest["details"].get("pipeline")
+    if other != name:
+        return f"that folder holds the outputs of the pipeline {other!r}"
+    return None

@@ -1,0 +1,537 @@
+"""Pipeline specs: the TOML file and its validation, before any data is read.
+
+A spec (``pipelines/*.toml``) names a data source, the series' columns, a few features, the
+estimator's parameters, training / tuning, evaluation, tracking and outputs.
+:func:`parse_spec` validates it with pydantic (unknown keys are errors, and every error names
+the file, the key, what was expected and what was received) and checks the ``[model]``
+parameters with the estimator's own ``validate_params``;
+:func:`forecaster.jobs.placement.load_spec` then checks where the outputs go. This module also
+resolves the spec's paths (:func:`spec_path`, :func:`output_dir`, :func:`storage_url`,
+:func:`checkpoint_folder`) and builds its estimator (:func:`build_estimator`).
+
+The project and its paths
+    The project root is the parent of the ``pipelines/`` folder holding the spec (else the
+    spec's folder), taken from the spec's path as given: absolute, a leading ``~`` expanded,
+    links *not* followed. A project whose ``pipelines/`` is a link to another project's specs
+    runs them on its own data and writes its own outputs. Every path-valued key is relative
+    to that root, never to the working directory, with a leading ``~`` expanded, and must stay
+    inside it (``SpecError``, exit 2, otherwise): ``source.path``, ``output.dir``,
+    ``model.checkpoint_dir`` and the file of a ``sqlite:///`` ``training.storage``. None may
+    hold a NUL character or a name longer than file systems allow (255 bytes; the last part
+    of ``output.dir`` 215, to leave room for the names derived from it), nor lie inside (or
+    be) a folder forecaster wrote (a run's outputs, a model), nor be where ``source.path``
+    would read them as data. ``training.storage = "default"`` is the tuning module's default
+    (next to the MLflow store: ``mlflow/optuna.db`` in the working directory unless
+    ``MLFLOW_TRACKING_URI`` names a SQLite file), like the tracking store itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+import forecaster._io as _io
+from forecaster._hashing import sha256_bytes
+from forecaster.estimators import (
+    GRUForecaster,
+    LSTMForecaster,
+    RNNForecaster,
+    SimpleRNNForecaster,
+)
+from forecaster.exceptions import DataValidationError, SpecError
+
+__all__ = [
+    "COLUMN_PARAMS",
+    "NAME_MAX",
+    "SPEC_LIMIT",
+    "Spec",
+    "SpecError",
+    "build_estimator",
+    "checkpoint_folder",
+    "first_line",
+    "normal_path",
+    "output_dir",
+    "parse_spec",
+    "path_problem",
+    "spec_file",
+    "spec_hash",
+    "spec_path",
+    "sqlite_file",
+    "storage_url",
+]
+
+
+SPEC_LIMIT = 2**20
+"""Largest spec file read (bytes)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineInfo(_Strict):
+    name: str
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", value):
+            raise ValueError(
+                "expected 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' (the "
+                "name names folders: outputs/<name>, models/<name>)"
+            )
+        return value
+
+
+class SourceSpec(_Strict):
+    """Where the data comes from: a bundled dataset, CSV / Parquet files, or a folder of wavs."""
+
+    dataset: Literal["stocks", "audio"] | None = None
+    path: str | None = None
+    format: Literal["csv", "parquet", "wav"] | None = None
+    id_from_filename: str | None = None
+    tickers: list[str] | None = None
+    time_format: str | None = None
+    separator: str = Field(",", min_length=1, max_length=1)
+    null_values: list[str] = []
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return value if value is None else _path_text(value)
+
+    @field_validator("tickers")
+    @classmethod
+    def _tickers(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError(
+                "expected at least one ticker; leave the key out to read every bundled ticker"
+            )
+        return value
+
+
+class SeriesSpec(_Strict):
+    id: str | None = None
+    time: str
+    targets: list[str] = Field(min_length=1)
+    covariates: list[str] = []
+    future_covariates: list[str] = []
+    freq: str = "auto"
+    missing: Literal["error", "ffill", "zero", "interpolate"] = "error"
+
+
+class MfccSpec(_Strict):
+    n_mfcc: int = Field(13, ge=1)
+    hop_length: int = Field(80, ge=1)
+    n_fft: int = Field(256, ge=1)
+    n_mels: int = Field(40, ge=1)
+    sample_rate: int | None = Field(None, ge=1)
+
+
+class FeaturesSpec(_Strict):
+    log_returns: list[str] = []
+    mfcc: MfccSpec | None = None
+    history_days: int | None = Field(None, ge=1)
+
+
+class TrainingSpec(_Strict):
+    reuse_model: bool = False
+    tune: bool = False
+    trials: int = Field(20, ge=1)
+    timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
+    storage: str = "default"
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        _check_storage_url(_path_text(value))
+        return value
+
+
+class EvaluationSpec(_Strict):
+    backtest_folds: int = Field(3, ge=0)
+    metrics: list[Literal["mae", "rmse", "mse", "mape", "smape", "mase"]] = ["mae", "smape"]
+    seasonality: int = Field(1, ge=1)
+
+
+class TrackingSpec(_Strict):
+    enabled: bool = True
+    experiment: str | None = None
+    register_as: str | None = None
+
+
+class OutputSpec(_Strict):
+    dir: str = "outputs/{name}/{as_of}"
+    plot_series: int = Field(4, ge=0)
+
+    @field_validator("dir")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        _check_template(_path_text(value))
+        return value
+
+
+class Spec(_Strict):
+    """A validated pipeline spec (see ``pipelines/*.toml`` for annotated examples)."""
+
+    pipeline: PipelineInfo
+    source: SourceSpec
+    series: SeriesSpec
+    features: FeaturesSpec = FeaturesSpec()
+    model: dict[str, Any] = {}
+    training: TrainingSpec = TrainingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    tracking: TrackingSpec = TrackingSpec()
+    output: OutputSpec = OutputSpec()
+
+
+def _path_text(value: str) -> str:
+    """A path-valued key's text, refused when no file name could hold it."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\x00), which no file name can hold")
+    return value
+
+
+def _check_template(value: str) -> None:
+    """Only the plain placeholders ``{name}`` and ``{as_of}`` (no index, attribute, conversion
+    or format spec: each would name another folder than the one checked)."""
+    allowed = "only the placeholders {name} and {as_of} are allowed"
+    try:
+        fields = [item for item in string.Formatter().parse(value) if item[1] is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"not a valid template ({exc}); {allowed}, and '{{{{' for a brace"
+        ) from None
+    for _, field, format_spec, conversion in fields:
+        if field not in ("name", "as_of") or format_spec or conversion:
+            shown = "{" + field
+            shown += f"!{conversion}" if conversion else ""
+            shown += f":{format_spec}}}" if format_spec else "}"
+            raise ValueError(f"{allowed} (no index, attribute, conversion or format), got {shown}")
+
+
+_STORAGE_HINT = (
+    "expected 'default' or a database URL that SQLAlchemy supports, such as "
+    "'sqlite:///studies/optuna.db' or 'postgresql://user:password@host/db'"
+)
+
+
+def _check_storage_url(value: str) -> None:
+    """``"default"`` or a database URL of a dialect SQLAlchemy knows (checked without
+    connecting; a missing driver is reported when the study opens)."""
+    if value == "default":
+        return
+    if "://" not in value:
+        raise ValueError(_STORAGE_HINT)
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # tuning is not installed: `tune` says so when it runs
+        return
+    try:
+        make_url(value).get_dialect()
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        scheme = value.split("://", 1)[0]
+        raise ValueError(
+            f"the scheme {scheme!r} is not a database SQLAlchemy supports ({first_line(exc)}); "
+            f"{_STORAGE_HINT}"
+        ) from None
+
+
+_ESTIMATORS: dict[str, type] = {
+    cls.__name__: cls for cls in (RNNForecaster, LSTMForecaster, GRUForecaster, SimpleRNNForecaster)
+}
+_MODEL_CLASSES = tuple(_ESTIMATORS)
+
+
+_SERIES_KEYS = {
+    "target": "series.targets",
+    "time_col": "series.time",
+    "id_col": "series.id",
+    "covariates": "series.covariates",
+    "future_covariates": "series.future_covariates",
+    "freq": "series.freq",
+    "missing": "series.missing",
+}
+
+
+COLUMN_PARAMS = tuple(_SERIES_KEYS)
+
+
+def parse_spec(file: Path) -> tuple[Spec, Path]:
+    """Read and validate the TOML spec at ``file`` (from :func:`spec_file`): its keys, its
+    ``[model]`` parameters (by the estimator) and its source; return it and the project root.
+    Where its outputs go is checked by :func:`forecaster.jobs.placement.load_spec`.
+
+    Raises
+    ------
+    SpecError
+        Naming the file, the key, what was expected and what was received.
+    """
+    try:  # a regular file of at most SPEC_LIMIT bytes: a pipe or device is not read
+        data = _io.read_file_bounded(file, SPEC_LIMIT, error=SpecError, what="spec file")
+    except (FileNotFoundError, NotADirectoryError):
+        raise SpecError(
+            f"{file}: no such spec file. Pass the path of a pipelines/*.toml file."
+        ) from None
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{file}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise SpecError(f"{file}: not valid TOML: nested too deeply.") from None
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(_describe_errors(file, exc)) from None
+    root = normal_path(file).parent
+    if root.name == "pipelines":
+        root = root.parent
+    _check_model_section(file, spec)
+    _check_source(file, spec, root)
+    return spec, root
+
+
+def spec_file(path: Any) -> Path:
+    """The spec path as given, with a leading ``~`` expanded (not resolved: see load_spec)."""
+    file = _io.as_path(path, "spec_path", error=SpecError)
+    return Path(os.path.expanduser(file))
+
+
+def _describe_errors(file: Path, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        received = error.get("input")
+        if key == "training.storage" and isinstance(received, str):
+            received = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", received)  # no password shown
+        if error["type"] == "extra_forbidden":
+            section = ".".join(str(p) for p in error["loc"][:-1])
+            known = _known_keys(error["loc"][:-1])
+            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(
+                f"{file}: unknown key {key!r}{hint}. Allowed keys in "
+                f"[{section or 'top level'}]: {', '.join(known)}."
+            )
+        elif error["type"] == "missing":
+            lines.append(f"{file}: missing required key {key!r}.")
+        else:
+            lines.append(f"{file}: key {key!r}: {error['msg']}; received {received!r}.")
+    return "\n".join(lines)
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Spec
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _check_model_section(file: Path, spec: Spec) -> None:
+    """Known [model] keys, then their values as the estimator checks them (``validate_params``),
+    so that ``horizon = "five"`` is refused naming the key before any data is read."""
+    params = dict(spec.model)
+    name = params.pop("estimator", "RNNForecaster")
+    if not isinstance(name, str) or name not in _MODEL_CLASSES:
+        raise SpecError(
+            f"{file}: key 'model.estimator': expected one of {list(_MODEL_CLASSES)}, "
+            f"received {name!r}."
+        )
+    estimator = _ESTIMATORS[name]()
+    allowed = [p for p in estimator.get_params() if p not in (*COLUMN_PARAMS, "progress")]
+    for key in params:
+        if key in COLUMN_PARAMS:
+            raise SpecError(
+                f"{file}: key 'model.{key}' belongs in [series] (it describes the data), "
+                "not in [model]."
+            )
+        if key == "progress":
+            raise SpecError(
+                f"{file}: key 'model.progress' is not a spec setting: progress bars are the "
+                "command's choice (--no-progress, or run_pipeline(progress=False))."
+            )
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(
+                f"{file}: unknown key 'model.{key}'{hint}. Allowed: {', '.join(sorted(allowed))}."
+            )
+    try:
+        build_estimator(spec, False).validate_params()
+    except (DataValidationError, TypeError, ValueError) as exc:
+        raise SpecError(f"{file}: {_parameter_key(str(exc), spec)}: {exc}") from None
+
+
+def _parameter_key(message: str, spec: Spec) -> str:
+    """The spec key that a parameter error is about: the parameter it starts with, else the
+    first one it names (``[model]`` when it names none the spec sets)."""
+    keys = {**_SERIES_KEYS, **{key: f"model.{key}" for key in spec.model}}
+    first = re.match(r"\W*(\w+)", message)
+    if first and first.group(1) in keys:
+        return f"key {keys[first.group(1)]!r}"
+    for parameter, key in keys.items():
+        if re.search(rf"\b{re.escape(parameter)}\b", message):
+            return f"key {key!r}"
+    return "[model]"
+
+
+def _check_source(file: Path, spec: Spec, root: Path) -> None:
+    source = spec.source
+    if (source.dataset is None) == (source.path is None):
+        raise SpecError(
+            f"{file}: [source] needs exactly one of 'dataset' (a bundled set: 'stocks', "
+            "'audio') or 'path' (a file, folder or glob)."
+        )
+    if source.path is not None:
+        if source.format is None:
+            raise SpecError(
+                f"{file}: key 'source.format' is required with 'source.path' "
+                "(one of 'csv', 'parquet', 'wav')."
+            )
+        resolved = spec_path(root, source.path)
+        if not resolved.is_relative_to(normal_path(root)):
+            raise SpecError(
+                f"{file}: key 'source.path' points outside the project ({resolved}); data "
+                f"paths must stay under {root}. Copy or link the data into the project."
+            )
+        if source.format == "wav" and spec.features.mfcc is None:
+            raise SpecError(f"{file}: a 'wav' source needs a [features.mfcc] section.")
+
+
+def spec_path(root: Path, value: str) -> Path:
+    """The path a path-valued spec key names: a leading ``~`` expanded, relative to the
+    project ``root``, absolute and normalised as written (links not followed: a link the
+    project's owner put inside the project is followed later, as the owner meant it)."""
+    return normal_path(Path(root) / os.path.expanduser(value))
+
+
+def normal_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` absolute, with ``.`` and ``..`` removed as written (links not followed)."""
+    return Path(os.path.normpath(Path(path).absolute()))
+
+
+NAME_MAX = 255
+"""Longest file name (bytes) forecaster writes (the limit of common file systems)."""
+
+
+_NAME_ROOM = 40
+"""Bytes the last part of an output path leaves free for the names derived from it
+(``.<name>.staging-<hex>``, ``.<name>.lock``, ``<name>.forecasts.parquet`` and its temporary
+file)."""
+
+
+def path_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why forecaster cannot write a file or folder at ``path`` (None when it can): a NUL
+    character, a part longer than file systems allow (the last one leaves room for the names
+    derived from it), or a part of the path that is a file or a link that leads nowhere."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        return "it contains a NUL character (\\x00), which no file name can hold"
+    parts = Path(text).parts
+    for index, part in enumerate(parts):
+        size = len(os.fsencode(part))
+        limit = NAME_MAX - (_NAME_ROOM if index == len(parts) - 1 else 0)
+        if size > limit:
+            return (
+                f"its part {part[:40]!r}... has {size} bytes, more than the {limit} a name can "
+                "have here; shorten it"
+            )
+    if len(os.fsencode(text)) > 3800:
+        return "it is longer than file systems allow (4096 bytes with the names inside it)"
+    for folder in Path(text).parents:
+        try:
+            if folder.exists() and not folder.is_dir():
+                return f"that path goes through {folder}, which is a file"
+            if folder.is_symlink() and not folder.exists():
+                return f"that path goes through {folder}, a link that leads nowhere (or in a loop)"
+        except OSError:  # not searchable: writing there reports the system's reason
+            return None
+    return None
+
+
+def output_dir(spec: Spec, root: Path, label: str) -> Path:
+    """The output folder of ``spec`` for the as-of ``label`` (absolute, normalised as written)."""
+    return spec_path(root, spec.output.dir.format(name=spec.pipeline.name, as_of=label))
+
+
+def sqlite_file(storage: str) -> str | None:
+    """The file part of a ``sqlite:///`` storage URL (None: not a SQLite file)."""
+    match = re.fullmatch(r"sqlite(\+\w+)?:///([^?]*)(\?.*)?", storage)
+    if match is None or match.group(2) in ("", ":memory:"):
+        return None
+    return match.group(2)
+
+
+def storage_url(spec: Spec, root: Path) -> str:
+    """``training.storage`` with the file of a ``sqlite:///`` URL made absolute under the
+    project ``root`` (as every path-valued key is); other values as they are."""
+    storage = spec.training.storage
+    file = sqlite_file(storage)
+    if file is None:
+        return storage
+    scheme, rest = storage.split(":///", 1)
+    query = rest[len(file) :]
+    return f"{scheme}:///{spec_path(root, file)}{query}"
+
+
+def spec_hash(spec: Spec) -> str:
+    """A short content hash of the validated spec (identifies models and outputs)."""
+    payload = json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
+    return sha256_bytes(payload)[:12]
+
+
+def build_estimator(spec: Spec, progress: bool) -> Any:
+    """The spec's (unfitted) forecaster: [model] parameters plus the [series] columns."""
+    params = dict(spec.model)
+    name = params.pop("estimator", "RNNForecaster")
+    series = spec.series
+    covariates = [*series.covariates, *[f"{c}_logret" for c in spec.features.log_returns]]
+    return _ESTIMATORS[name](
+        target=series.targets if len(series.targets) > 1 else series.targets[0],
+        id_col=series.id,
+        time_col=series.time,
+        covariates=covariates or None,
+        future_covariates=series.future_covariates or None,
+        freq=series.freq,
+        missing=series.missing,
+        progress=progress,
+        **params,
+    )
+
+
+def checkpoint_folder(
+    output: str | os.PathLike[str], spec: Spec | None = None, root: Path | None = None
+) -> Path:
+    """Where the ``forecaster`` command keeps the training checkpoints of the model it writes
+    to ``output`` (a model folder or a run's output folder): the spec's ``model.checkpoint_dir``
+    (relative to the project ``root``) when it names one, else the hidden folder
+    ``.<name>.checkpoints`` next to ``output``. A command that fitted removes its checkpoint
+    files there once it succeeds (:func:`forecaster.training.loop.remove_checkpoints`)."""
+    folder = None if spec is None else spec.model.get("checkpoint_dir")
+    if isinstance(folder, str) and folder and root is not None:
+        return spec_path(root, folder)
+    output = Path(output)
+    return output.parent / f".{output.name}.checkpoints"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,197 @@
+"""MLflow tracking of a pipeline run, as its spec's ``[tracking]`` section asks.
+
+Tracking is opt-in: a fit logs to MLflow only under ``tracking.autolog()`` or with a
+``tracking.FitLogger`` callback. A spec whose ``[tracking] enabled`` (the default) asks for it, so
+:func:`tracked_run` opens the run's MLflow run and :func:`logged_fits` registers a
+``FitLogger`` for the fits of the run's model (the fit, or the refit of a tuning) and for
+nothing else: the backtest's fit and the tuning trials are not models of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forecaster.exceptions import ForecasterWarning
+from forecaster.jobs.spec import Spec, first_line
+
+__all__ = [
+    "log_outputs",
+    "logged_fits",
+    "masked",
+    "tracked_run",
+    "tracking_paused",
+    "tracking_ready",
+]
+
+
+def tracking_ready(spec: Spec) -> bool:
+    """Point MLflow at the spec's experiment for a study of its own (True: log the study);
+    False when tracking is off, unavailable (a warning says why) or mlflow is not installed."""
+    if not spec.tracking.enabled:
+        return False
+    try:
+        import forecaster.tracking as tracking
+    except ImportError:
+        return False
+    try:
+        with tracking.bounded_requests():
+            tracking.configure(experiment=spec.tracking.experiment or spec.pipeline.name)
+    except Exception as exc:  # tracking must never stop the job
+        warnings.warn(
+            f"MLflow tracking is unavailable ({masked(first_line(exc))}); the study is not logged.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def masked(text: str) -> str:
+    """``text`` with the passwords of URIs in it masked (tracking's rule, when installed)."""
+    try:
+        import forecaster.tracking as tracking
+    except ImportError:
+        return text
+    return tracking.mask_uri(text)
+
+
+def tracking_paused() -> contextlib.AbstractContextManager[None]:
+    """No fit logs within the block (tracking's own switch; nothing to pause without it)."""
+    try:
+        import forecaster.tracking as tracking
+    except ImportError:
+        return contextlib.nullcontext()
+    return tracking.paused()
+
+
+@contextlib.contextmanager
+def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
+    """An active MLflow run for the pipeline, yielding ``(run_id, tracking_uri)``, or
+    ``(None, None)`` when tracking is off or mlflow is not installed. Fits inside it log into
+    it only within :func:`logged_fits`."""
+    if not spec.tracking.enabled:
+        yield None, None
+        return
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    try:
+        import forecaster.tracking as tracking
+        import mlflow
+    except ImportError:
+        log('tracking off: mlflow is not installed (pip install "forecaster[track]")')
+        yield None, None
+        return
+    with tracking.bounded_requests():  # a server that dies mid-run costs seconds per call
+        try:
+            if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: log into its run
+                uri = tracking.default_tracking_uri()
+                mlflow.set_tracking_uri(uri)
+                run = mlflow.start_run()
+            else:
+                experiment = spec.tracking.experiment or spec.pipeline.name
+                uri = tracking.configure(experiment=experiment).tracking_uri
+                run = mlflow.start_run(run_name=f"{spec.pipeline.name}-{as_of}")
+        except Exception as exc:  # tracking must never stop the job
+            warnings.warn(
+                f"MLflow tracking is unavailable ({masked(str(exc))}); the pipeline runs "
+                "without it.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+            yield None, None
+            return
+        status = "FAILED"
+        try:
+            mlflow.set_tags({"pipeline": spec.pipeline.name, "as_of": as_of})
+            yield run.info.run_id, uri
+            status = "FINISHED"
+        finally:
+            with contextlib.suppress(Exception):
+                mlflow.end_run(status=status)
+
+
+def logged_fits(run_id: str | None) -> contextlib.AbstractContextManager[None]:
+    """Within the block, every fit of this thread logs into the active MLflow run ``run_id`` of
+    :func:`tracked_run` (a ``tracking.FitLogger`` registered as a default fit callback, for the
+    block only; not a second one when ``tracking.autolog()`` already gives every fit one);
+    nothing when ``run_id`` is None (tracking off or unavailable). Fits under
+    ``tracking.paused()`` (tuning trials) are not logged."""
+    if run_id is None:
+        return contextlib.nullcontext()
+    return _registered_fit_logger()
+
+
+@contextlib.contextmanager
+def _registered_fit_logger() -> Iterator[None]:
+    import forecaster.tracking as tracking
+    from forecaster.training.callbacks import register_fit_callback, unregister_fit_callback
+
+    if tracking.autolog_enabled():
+        yield
+        return
+    thread = threading.get_ident()  # MLflow's active run is per thread: so is this scope
+
+    def fit_logger(estimator: Any, data: Any) -> Any:
+        return tracking.FitLogger() if threading.get_ident() == thread else None
+
+    handle = register_fit_callback(fit_logger)
+    try:
+        yield
+    finally:
+        unregister_fit_callback(handle)
+
+
+def log_outputs(
+    run_id: str | None,
+    metrics: dict[str, float],
+    staging: Path,
+    register_as: str | None,
+    log: Callable[[str], None],
+) -> None:
+    if run_id is None:
+        return
+    try:
+        import forecaster.tracking as tracking
+        import mlflow
+
+        with tracking.bounded_requests():
+            _log_run_outputs(mlflow, tracking, metrics, staging, register_as)
+    except Exception as exc:
+        warnings.warn(
+            f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
+            "written locally.",
+            ForecasterWarning,
+            stacklevel=2,
+        )
+
+
+def _log_run_outputs(
+    mlflow: Any,
+    tracking: Any,
+    metrics: dict[str, float],
+    staging: Path,
+    register_as: str | None,
+) -> None:
+    mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
+    if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
+        by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
+        names = [c for c in by_step.columns if c not in ("step", "target", "n")]
+        for row in by_step.iter_rows(named=True):
+            for name in names:
+                if row[name] is not None:
+                    mlflow.log_metric(f"backtest_{name}_by_step", row[name], step=row["step"])
+    for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
+        if (staging / name).is_file():
+            mlflow.log_artifact(str(staging / name), artifact_path="outputs")
+    fitted = tracking.last_fit()
+    if register_as and fitted is not None and getattr(fitted, "model_uri", None):
+        mlflow.register_model(fitted.model_uri, register_as)

@@ -1,0 +1,79 @@
+"""The ``"recursive"`` head (sequence-to-sequence, many-to-many): a one-step model that
+predicts at every step the next value of every past-observed channel, trained with teacher
+forcing over every time step and rolled out autoregressively for the forecast."""
+
+from __future__ import annotations
+
+__all__ = ["RecursiveHead"]
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from forecaster.nn.cells import cell_parameters
+from forecaster.nn.heads.base import (
+    ChannelwiseHead,
+    LossFn,
+    MakeCell,
+    normalize_input,
+    split_channels,
+)
+
+
+class RecursiveHead(ChannelwiseHead):
+    """One-step model: teacher-forced loss at training, autoregressive roll-out at forecast
+    (see :meth:`forecaster.nn.recurrent.RecurrentNet.training_loss`)."""
+
+    name = "recursive"
+    decodes_horizon = True
+
+    def build(self, net: Any, make_cell: MakeCell) -> None:
+        net.rnn = make_cell(net.core_past + net.n_future)
+        net.out = nn.Linear(net.hidden_size, net.core_past)
+
+    def parameter_count(self, c: Mapping[str, Any], core_targets: int, core_past: int) -> int:
+        hidden = c["hidden_size"]
+        total = cell_parameters(c["cell"], core_past + c["n_future"], hidden, c["num_layers"])
+        return total + hidden * core_past + core_past
+
+    def forward_core(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+        xn, stats = normalize_input(net, x)
+        out, state = net.rnn(xn)
+        step = net.out(net.output_dropout(out[:, -1]))  # (B, n_past): horizon step 0
+        steps = [step]
+        for k in range(1, net.horizon):  # the only per-step loop: batched, state carried
+            inp = step if future is None else torch.cat([step, future[:, k - 1]], dim=-1)
+            out, state = net.rnn(inp.unsqueeze(1), state)
+            step = net.out(net.output_dropout(out[:, 0]))
+            steps.append(step)
+        y = net.norm.inverse(torch.stack(steps, dim=1), stats)
+        return y[..., : net.core_targets]
+
+    def training_loss(
+        self, net: Any, x: Tensor, future: Tensor | None, y: Tensor, loss_fn: LossFn
+    ) -> Tensor:
+        """The teacher-forced many-to-many loss: one fused run over the lookback followed by
+        the true horizon, loss on the channels known at each step."""
+        if net.core_targets != net.n_targets:  # channel independent: channels -> batch
+            x, future = split_channels(net, x, future)
+            y = y.transpose(1, 2).reshape(-1, net.horizon, 1)
+        n_past, n_t, lookback, horizon = net.core_past, net.core_targets, net.lookback, net.horizon
+        stats = net.norm.stats(x)
+        last_covariates = x[:, -1:, n_t:n_past].expand(-1, horizon, -1)
+        teacher_raw = torch.cat([y, last_covariates], dim=-1)  # (B, H, n_past)
+        sequence = torch.cat([x[..., :n_past], teacher_raw], dim=1)  # (B, L + H, n_past)
+        sequence_n = net.norm.transform(sequence, stats)
+        if future is not None:
+            all_future = torch.cat([x[..., n_past:], future], dim=1)
+            sequence_n = torch.cat([sequence_n, all_future], dim=-1)
+        out, _ = net.rnn(sequence_n[:, :-1])  # (B, L + H - 1, H)
+        pred = net.norm.inverse(net.out(net.output_dropout(out)), stats)
+
+        horizon_loss = loss_fn(pred[:, lookback - 1 :, :n_t], y)
+        n_inside = lookback - 1
+        if n_inside == 0:
+            return horizon_loss
+        inside_loss = loss_fn(pred[:, :n_inside], x[:, 1:, :n_past])
+        return (n_inside * inside_loss + horizon * horizon_loss) / (n_inside + horizon)

@@ -1,0 +1,81 @@
+"""The ``"segment"`` head (SegRNN, Lin et al., 2023, arXiv:2308.11200): segment-wise,
+channel-independent encoding of the target channels and parallel multi-step decoding."""
+
+from __future__ import annotations
+
+__all__ = ["SegmentHead"]
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from forecaster.nn.cells import cell_parameters, repeat_state
+from forecaster.nn.heads.base import Head, MakeCell
+
+
+class SegmentHead(Head):
+    """SegRNN: segments of the targets embedded and encoded, one decoder step per output
+    segment (see :class:`~forecaster.nn.recurrent.RecurrentNet`, ``head="segment"``)."""
+
+    name = "segment"
+    always_channel_independent = True
+
+    def build(self, net: Any, make_cell: MakeCell) -> None:
+        hidden_size, segment_length = net.hidden_size, net.segment_length
+        net.n_segments = math.ceil(net.lookback / segment_length)
+        net.n_out_segments = math.ceil(net.horizon / segment_length)
+        position_size = hidden_size // 2
+        channel_size = hidden_size - position_size
+        net.segment_embedding = nn.Sequential(nn.Linear(segment_length, hidden_size), nn.ReLU())
+        net.rnn = make_cell(hidden_size)
+        net.position_embedding = nn.Parameter(torch.randn(net.n_out_segments, position_size))
+        net.channel_embedding = nn.Parameter(torch.randn(net.n_targets, channel_size))
+        net.out = nn.Linear(hidden_size, segment_length)
+        if net.n_future:
+            net.future_embedding = nn.Linear(segment_length * net.n_future, hidden_size)
+
+    def parameter_count(self, c: Mapping[str, Any], core_targets: int, core_past: int) -> int:
+        hidden, seg, n_future = c["hidden_size"], c["segment_length"], c["n_future"]
+        n_out = math.ceil(c["horizon"] / seg)
+        total = seg * hidden + hidden + cell_parameters(c["cell"], hidden, hidden, c["num_layers"])
+        total += n_out * (hidden // 2) + c["n_targets"] * (hidden - hidden // 2)
+        return total + hidden * seg + seg + (seg * n_future * hidden + hidden if n_future else 0)
+
+    def recurrent_floats(self, c: Mapping[str, Any], batch: int, per_step: int) -> int:
+        seg, hidden = c["segment_length"], c["hidden_size"]
+        rows = batch * c["n_targets"]
+        n_in, n_out = math.ceil(c["lookback"] / seg), math.ceil(c["horizon"] / seg)
+        return rows * (n_in + n_out) * per_step + rows * n_in * (seg + hidden)
+
+    def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+        batch, seg = x.shape[0], net.segment_length
+        n_ch, n_out = net.n_targets, net.n_out_segments
+        stats = net.norm.stats(x)
+        xn = net.norm.transform(x[..., :n_ch], stats)  # (B, L, C)
+        series = xn.transpose(1, 2)  # (B, C, L): channel independence
+        pad = net.n_segments * seg - net.lookback
+        if pad:  # left-pad by repeating the first value
+            series = torch.cat([series[..., :1].expand(-1, -1, pad), series], dim=-1)
+        segments = series.reshape(batch * n_ch, net.n_segments, seg)
+        _, state = net.rnn(net.segment_embedding(segments))  # state: (layers, B*C, H)
+
+        # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
+        pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
+        chan = net.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)  # (C, m, H/2)
+        dec_in = torch.cat([pos, chan], dim=-1)  # (C, m, H)
+        dec_in = dec_in.unsqueeze(0).expand(batch, -1, -1, -1)
+        if future is not None:  # each output segment's future covariates, embedded
+            pad = n_out * seg - net.horizon
+            if pad:
+                future = F.pad(future, (0, 0, 0, pad))
+            embedded = net.future_embedding(future.reshape(batch, n_out, seg * net.n_future))
+            dec_in = dec_in + embedded.unsqueeze(1)  # (B, C, m, H)
+        dec_in = dec_in.reshape(batch * n_ch * n_out, 1, net.hidden_size)
+        dec_out, _ = net.rnn(dec_in, repeat_state(state, n_out))  # (B*C*m, 1, H)
+        y = net.out(net.output_dropout(dec_out.squeeze(1)))  # (B*C*m, seg)
+        y = y.reshape(batch, n_ch, n_out * seg)[..., : net.horizon].transpose(1, 2)
+        return net.norm.inverse(y, stats)

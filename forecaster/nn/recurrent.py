@@ -1,0 +1,451 @@
+"""Recurrent networks for multi-step forecasting (pure PyTorch).
+
+:class:`RecurrentNet` is the one network module behind every estimator. It combines
+
+* a **cell**: PyTorch's fused ``nn.RNN`` (``tanh`` or ``relu``), ``nn.LSTM`` or ``nn.GRU``,
+  ``batch_first``, stacked ``num_layers`` deep with dropout between layers;
+* a per-window input **normalization**: ``"none"``, ``"last"`` (subtract the window's last
+  value) or ``"revin"`` (reversible instance normalization with a learnable affine);
+* a **head**, i.e. a design pattern for producing ``horizon`` steps:
+
+  ``"direct"``
+      sequence-to-vector: the last hidden state is mapped to all horizon steps at once.
+  ``"seq2seq"``
+      encoder-decoder: the encoder's final state initialises a decoder run over the horizon.
+  ``"recursive"``
+      sequence-to-sequence (many-to-many) one-step model, trained with teacher forcing and
+      loss over every time step, rolled out autoregressively for the forecast.
+  ``"segment"``
+      SegRNN (Lin et al., 2023, arXiv:2308.11200): segment-wise, channel-independent encoding
+      and parallel multi-step decoding.
+
+Input layout
+------------
+``x`` has shape ``(batch, lookback, n_features)`` with the columns ordered as
+``[targets (n_targets) | past covariates | future covariates (n_future)]``. The first
+``n_targets`` columns are the series to forecast; the last ``n_future`` columns are covariates
+whose values are also known over the horizon (their past values here). ``future`` has shape
+``(batch, horizon, n_future)`` and holds those covariates over the horizon. The forecast has
+shape ``(batch, horizon, n_targets)``.
+
+The module has no dependency on the data layer: it only sees tensors.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RecurrentNet"]
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from forecaster._validation import describe_value
+from forecaster.exceptions import DataValidationError
+from forecaster.nn.cells import make_cell
+from forecaster.nn.checks import check_network_config
+from forecaster.nn.heads import HEAD_TYPES
+from forecaster.nn.heads.base import LossFn
+from forecaster.nn.normalization import WindowNorm
+
+
+class RecurrentNet(nn.Module):
+    """Recurrent forecasting network: RNN / LSTM / GRU cell with a multi-step head.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input columns of ``x``: targets, then past covariates, then the past values
+        of the future-known covariates.
+    n_targets : int
+        Number of target series; they are the first ``n_targets`` columns of ``x``.
+    n_future : int, default=0
+        Number of future-known covariates; they are the last ``n_future`` columns of ``x`` and
+        their horizon values are passed as ``future``.
+    lookback : int
+        Length of the input window.
+    horizon : int
+        Number of steps to forecast.
+    cell : {"gru", "lstm", "rnn"}, default="gru"
+        Recurrent cell (fused PyTorch ``nn.GRU`` / ``nn.LSTM`` / ``nn.RNN``).
+    hidden_size : int, default=128
+        Hidden state size of every layer.
+    num_layers : int, default=1
+        Number of stacked recurrent layers (a deep RNN when > 1).
+    dropout : float, default=0.0
+        Dropout probability in ``[0, 1)``, applied between stacked layers (when
+        ``num_layers > 1``) and before the output layer.
+    head : {"segment", "direct", "seq2seq", "recursive"}, default="segment"
+        How the horizon is produced:
+
+        * ``"direct"`` (sequence-to-vector): the last layer's final hidden state, concatenated
+          with the flattened future covariates when there are any, goes through one linear layer
+          to all ``horizon * n_targets`` outputs.
+        * ``"seq2seq"`` (encoder-decoder): an encoder runs over the lookback; its final state
+          initialises a decoder of the same cell type, size and depth that runs over the horizon
+          in one fused call. The decoder's input at each step is the future covariates (when
+          any) concatenated with a learned per-step positional embedding of size
+          ``hidden_size``, so it also works without future covariates. A linear layer maps each
+          decoder output to ``n_targets`` values.
+        * ``"recursive"`` (sequence-to-sequence, many-to-many): a one-step model that predicts at
+          every step the next value of every past-observed channel (targets and past
+          covariates). See :meth:`training_loss` for the teacher-forced loss and :meth:`forward`
+          for the autoregressive roll-out.
+        * ``"segment"`` (SegRNN, arXiv:2308.11200): channel-independent; each target series is
+          cut into segments of ``segment_length`` steps, each segment embedded by
+          ``Linear(segment_length, hidden_size) + ReLU``, and the cell runs over the segments.
+          Parallel multi-step decoding then feeds, for each of the
+          ``ceil(horizon / segment_length)`` output segments, a positional embedding (a learned
+          position embedding of size ``hidden_size // 2`` concatenated with a learned channel
+          embedding of size ``hidden_size - hidden_size // 2``) as a length-1 input to the same
+          cell, started from the encoder's final state, in one batched call; ``Dropout`` and
+          ``Linear(hidden_size, segment_length)`` give each output segment. If ``lookback`` is
+          not a multiple of ``segment_length``, the window is left-padded by repeating its first
+          value. Past covariates are ignored by this head (under channel independence only the
+          target channels are encoded). Future-known covariates (e.g. calendar features) are
+          used by the decoder: each output segment's covariates, flattened, go through
+          ``Linear(segment_length * n_future, hidden_size)`` and are added to that segment's
+          positional embedding.
+    nonlinearity : {"tanh", "relu"}, default="tanh"
+        Nonlinearity of the vanilla ``rnn`` cell; other cells only accept ``"tanh"``.
+    segment_length : int, default=24
+        Segment length of the ``"segment"`` head (unused by other heads).
+    channel_independent : bool, default=False
+        For the ``"direct"``, ``"seq2seq"`` and ``"recursive"`` heads: model every target
+        channel as its own univariate series with shared weights (the PatchTST / SegRNN
+        recipe for multivariate data). Each channel's input is its own values plus all past
+        and future covariates; the channels are stacked along the batch axis, so one network
+        call forecasts all of them. The ``"segment"`` head is always channel independent.
+    normalization : {"last", "none", "revin"}, default="last"
+        Per-window normalization of the past-observed channels (future covariates are never
+        normalized):
+
+        * ``"last"`` subtracts each window's last observed value per channel and adds the
+          targets' last values back to the forecast;
+        * ``"revin"`` subtracts the window mean, divides by the window standard deviation
+          ``sqrt(var + 1e-5)``, applies a learnable per-channel affine, and inverts all of it on
+          the forecast (RevIN, Kim et al., 2022);
+        * ``"none"`` leaves the input as it is.
+
+    Attributes
+    ----------
+    rnn : torch.nn.RNNBase
+        The recurrent encoder (for ``"recursive"`` the one-step model's cell; for ``"segment"``
+        the cell shared by encoder and decoder).
+    decoder : torch.nn.RNNBase or None
+        The decoder of the ``"seq2seq"`` head.
+    n_past : int
+        Number of past-observed channels, ``n_features - n_future``.
+    core_targets, core_past : int
+        Target and past-observed channels of one batch row as the cell and output layers see
+        them: ``n_targets`` and ``n_past``, or ``1`` and ``n_past - n_targets + 1`` when each
+        target channel is a row of its own (channel independence, heads other than
+        ``"segment"``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = RecurrentNet(n_features=3, n_targets=1, n_future=1, lookback=48, horizon=12,
+    ...                    cell="lstm", hidden_size=16, head="direct")
+    >>> x, future = torch.randn(8, 48, 3), torch.randn(8, 12, 1)
+    >>> net(x, future).shape
+    torch.Size([8, 12, 1])
+    >>> y = torch.randn(8, 12, 1)
+    >>> loss = net.training_loss(x, future, y, torch.nn.functional.mse_loss)
+    >>> loss.backward()
+
+    The default SegRNN head needs no future covariates:
+
+    >>> seg = RecurrentNet(n_features=1, n_targets=1, lookback=48, horizon=24, hidden_size=16)
+    >>> seg(torch.randn(4, 48, 1)).shape
+    torch.Size([4, 24, 1])
+    """
+
+    def __init__(
+        self,
+        *,
+        n_features: int,
+        n_targets: int,
+        n_future: int = 0,
+        lookback: int,
+        horizon: int,
+        cell: str = "gru",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        head: str = "segment",
+        nonlinearity: str = "tanh",
+        segment_length: int = 24,
+        normalization: str = "last",
+        channel_independent: bool = False,
+    ) -> None:
+        super().__init__()
+        config = check_network_config(
+            {
+                "n_features": n_features,
+                "n_targets": n_targets,
+                "n_future": n_future,
+                "lookback": lookback,
+                "horizon": horizon,
+                "cell": cell,
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "dropout": dropout,
+                "head": head,
+                "nonlinearity": nonlinearity,
+                "segment_length": segment_length,
+                "normalization": normalization,
+                "channel_independent": channel_independent,
+            }
+        )
+        n_features, n_targets, n_future = (
+            config[k] for k in ("n_features", "n_targets", "n_future")
+        )
+        lookback, horizon, hidden_size = (config[k] for k in ("lookback", "horizon", "hidden_size"))
+        num_layers, segment_length = config["num_layers"], config["segment_length"]
+        dropout, channel_independent = config["dropout"], config["channel_independent"]
+
+        self.n_features = n_features
+        self.n_targets = n_targets
+        self.n_future = n_future
+        self.n_past = n_features - n_future
+        self.lookback = lookback
+        self.horizon = horizon
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = float(dropout)
+        self.head = head
+        self.nonlinearity = nonlinearity
+        self.segment_length = segment_length
+        self.normalization = normalization
+        self._head = HEAD_TYPES[head]
+        self.channel_independent = channel_independent or self._head.always_channel_independent
+        # Sizes seen by the cell and output layers: under channel independence (other heads)
+        # each target channel is one row of the batch, with the covariates beside it.
+        split = self.channel_independent and not self._head.always_channel_independent
+        self.core_targets = 1 if split else n_targets
+        self.core_past = self.n_past - n_targets + 1 if split else self.n_past
+
+        # A head that is channel independent by design encodes the target channels only.
+        self.norm = WindowNorm(
+            normalization, n_targets if self._head.always_channel_independent else self.core_past
+        )
+        self.output_dropout = nn.Dropout(self.dropout)
+        self.decoder: nn.RNNBase | None = None
+
+        def make(input_size: int) -> nn.RNNBase:
+            return make_cell(cell, input_size, hidden_size, num_layers, self.dropout, nonlinearity)
+
+        self._head.build(self, make)
+
+    # ----------------------------------------------------------------------------------------
+    # configuration
+    # ----------------------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as plain values (JSON-serialisable).
+
+        Examples
+        --------
+        >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=24, horizon=6, hidden_size=8)
+        >>> RecurrentNet.from_config(net.get_config()).get_config() == net.get_config()
+        True
+        """
+        return {
+            "n_features": self.n_features,
+            "n_targets": self.n_targets,
+            "n_future": self.n_future,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "cell": self.cell,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "head": self.head,
+            "nonlinearity": self.nonlinearity,
+            "segment_length": self.segment_length,
+            "normalization": self.normalization,
+            "channel_independent": self.channel_independent,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RecurrentNet:
+        """Build a network from :meth:`get_config`'s output (weights are freshly initialised).
+
+        The configuration is checked first (:func:`check_network_config`): anything but a dict
+        of :class:`RecurrentNet` arguments raises
+        :class:`~forecaster.exceptions.DataValidationError` (an ensemble's configuration, with
+        ``n_members``, is built by :func:`network_from_config`).
+        """
+        if not isinstance(config, Mapping):
+            raise DataValidationError(
+                "RecurrentNet.from_config takes a dict of RecurrentNet arguments (e.g. "
+                f"net.get_config()), got {describe_value(config)}."
+            )
+        if "n_members" in config:
+            raise DataValidationError(
+                f"The configuration has n_members={config['n_members']!r}: it describes an "
+                "ensemble. Build it with forecaster.nn.network_from_config(config)."
+            )
+        return cls(**check_network_config(config))
+
+    def extra_repr(self) -> str:
+        return (
+            f"head={self.head!r}, cell={self.cell!r}, normalization={self.normalization!r}, "
+            f"lookback={self.lookback}, horizon={self.horizon}, n_features={self.n_features}, "
+            f"n_targets={self.n_targets}, n_future={self.n_future}"
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # input checks
+    # ----------------------------------------------------------------------------------------
+
+    def _as_input(self, name: str, value: Any) -> Tensor:
+        """A float tensor on the network's device and dtype (other float dtypes are cast),
+        or DataValidationError for anything else."""
+        weight = next(self.parameters())
+        if not isinstance(value, Tensor):
+            raise DataValidationError(
+                f"{name} must be a torch.Tensor, got {describe_value(value)}. "
+                f"Convert it, e.g. torch.as_tensor({name}, dtype=torch.float32)."
+            )
+        if not value.is_floating_point():
+            raise DataValidationError(
+                f"{name} must hold floating-point values, got a {value.dtype} tensor. Cast it, "
+                f"e.g. {name}.float()."
+            )
+        if value.device != weight.device:
+            raise DataValidationError(
+                f"{name} is on {value.device}, the network on {weight.device}. Move one of them, "
+                f"e.g. {name}.to({str(weight.device)!r})."
+            )
+        if value.dtype != weight.dtype:
+            value = value.to(weight.dtype)
+        return value
+
+    def _check_inputs(self, x: Tensor, future: Tensor | None) -> Tensor | None:
+        if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_features:
+            raise DataValidationError(
+                f"x must have shape (batch, lookback={self.lookback}, "
+                f"n_features={self.n_features}); received {tuple(x.shape)}. Window the data "
+                "with the network's lookback and put every feature column in the last axis."
+            )
+        if self.n_future == 0:
+            if future is not None and future.numel() > 0:
+                raise DataValidationError(
+                    f"the network was built with n_future=0 but received future covariates of "
+                    f"shape {tuple(future.shape)}. Pass future=None, or build the network with "
+                    "n_future set to their number."
+                )
+            return None
+        if future is None:
+            raise DataValidationError(
+                f"head={self.head!r} with n_future={self.n_future} needs the future covariates "
+                f"over the horizon, shape (batch, {self.horizon}, {self.n_future}); received "
+                "future=None. Pass them as `future`."
+            )
+        expected = (x.shape[0], self.horizon, self.n_future)
+        if tuple(future.shape) != expected:
+            raise DataValidationError(
+                f"future must have shape (batch, horizon, n_future) = {expected}; received "
+                f"{tuple(future.shape)}. Slice the future-known covariates over the horizon."
+            )
+        return future
+
+    # ----------------------------------------------------------------------------------------
+    # forward
+    # ----------------------------------------------------------------------------------------
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        """Forecast the targets over the horizon.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input window, shape ``(batch, lookback, n_features)``, columns ordered
+            ``[targets | past covariates | future covariates]``, on the network's device. A
+            float tensor of another dtype (e.g. float64) is cast to the network's; anything
+            else (integers, NumPy arrays) raises
+            :class:`~forecaster.exceptions.DataValidationError`.
+        future : torch.Tensor or None, default=None
+            Future-known covariates over the horizon, shape ``(batch, horizon, n_future)``.
+            Required when ``n_future > 0``. Checked like ``x``.
+
+        Returns
+        -------
+        torch.Tensor
+            The forecast, shape ``(batch, horizon, n_targets)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = RecurrentNet(n_features=2, n_targets=2, lookback=10, horizon=3,
+        ...                    head="recursive", cell="rnn", hidden_size=8)
+        >>> net(torch.randn(5, 10, 2)).shape
+        torch.Size([5, 3, 2])
+        """
+        x = self._as_input("x", x)
+        future = None if future is None else self._as_input("future", future)
+        future = self._check_inputs(x, future)
+        return self._head.forward(self, x, future)
+
+    # ----------------------------------------------------------------------------------------
+    # training loss
+    # ----------------------------------------------------------------------------------------
+
+    def training_loss(
+        self, x: Tensor, future: Tensor | None, y: Tensor, loss_fn: LossFn = F.mse_loss
+    ) -> Tensor:
+        """Scalar training loss for one batch.
+
+        For the ``"direct"``, ``"seq2seq"`` and ``"segment"`` heads this is
+        ``loss_fn(self(x, future), y)``.
+
+        For the ``"recursive"`` head it is the teacher-forced many-to-many loss. The cell runs
+        once (fused) over the lookback followed by the horizon, where the horizon rows hold the
+        true targets ``y``, the future covariates and, for the past covariates (whose horizon
+        values are unknown), the last observed value of each past covariate repeated. At every
+        step the model predicts the next row's past-observed channels; the loss is the mean
+        over time steps of ``loss_fn`` on the channels known at that step: all past-observed
+        channels for the ``lookback - 1`` next values inside the lookback, the targets only for
+        the ``horizon`` steps. Losses are computed on the original (de-normalized) scale, as
+        for the other heads. At forecast time the roll-out feeds back its own predictions for
+        all past-observed channels, covariates included.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input window, shape ``(batch, lookback, n_features)``.
+        future : torch.Tensor or None
+            Future covariates over the horizon, shape ``(batch, horizon, n_future)``.
+        y : torch.Tensor
+            True targets over the horizon, shape ``(batch, horizon, n_targets)``.
+        loss_fn : callable, default=torch.nn.functional.mse_loss
+            ``loss_fn(prediction, target) -> scalar`` with mean reduction.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar loss.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = RecurrentNet(n_features=1, n_targets=1, lookback=16, horizon=4,
+        ...                    head="recursive", hidden_size=8)
+        >>> x, y = torch.randn(2, 16, 1), torch.randn(2, 4, 1)
+        >>> net.training_loss(x, None, y, torch.nn.functional.mse_loss).ndim
+        0
+        """
+        x, y = self._as_input("x", x), self._as_input("y", y)
+        future = None if future is None else self._as_input("future", future)
+        expected = (x.shape[0], self.horizon, self.n_targets)
+        if tuple(y.shape) != expected:
+            raise DataValidationError(
+                f"y must have shape (batch, horizon, n_targets) = {expected}; received "
+                f"{tuple(y.shape)}. Add a trailing axis for a single target."
+            )
+        future = self._check_inputs(x, future)
+        return self._head.training_loss(self, x, future, y, loss_fn)

@@ -1,0 +1,557 @@
+"""Tuning studies in MLflow: :func:`log_study` creates (or finds again) a parent run for an
+Optuna study and :func:`trial_callback` logs each finished trial as a nested child run.
+
+The parent run is found by the study's key (tag ``forecaster.study_key``: a token kept in the
+study's own user attributes, its name and its task), never by its name alone: a study resumed
+from its storage keeps its run, an in-memory study or one created again under an old name gets
+a new one. What may change between resumes (the data, the template's parameters, sampler,
+pruner) is logged as tags, plus one version of params ``data.<n>.*`` per dataset::
+
+    parent = tracking.log_study(study, estimator, frame)      # before optimize
+    study.optimize(objective, callbacks=[tracking.trial_callback(parent)])
+    tracking.log_study(study, estimator, frame, best_estimator=best)   # summary + best model
+
+Optuna itself is not imported here: the study and its trials are used through their public
+attributes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import secrets
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from forecaster._hashing import sha256_bytes
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    NotFittedError,
+    TrackingUnavailableError,
+)
+from forecaster.tracking.config import (
+    bounded_requests,
+    check_limits,
+    check_optional_name,
+    import_mlflow,
+    mask_uri,
+    short_error,
+    state,
+)
+from forecaster.tracking.fingerprint import fingerprint_for, fingerprint_params, training_data
+from forecaster.tracking.fitlog import log_fitted
+from forecaster.tracking.records import (
+    MAX_PARAMS_PER_BATCH,
+    estimator_params,
+    log_metrics,
+    log_params,
+    log_tags,
+    now_ms,
+    param_value,
+)
+from forecaster.tracking.resilience import (
+    Outcome,
+    is_unreachable,
+    mark_down,
+    unreachable_message,
+    unreachable_reason,
+    warn_not_logged,
+)
+from forecaster.tracking.target import create_run, experiment_for_new_run
+
+__all__ = ["log_study", "trial_callback"]
+
+
+_TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def _ms(moment: dt.datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _log_trial(
+    client: Any,
+    experiment_id: str,
+    parent_run_id: str,
+    study: Any,
+    trial: Any,
+    intermediate_key: str,
+) -> str:
+    from mlflow.entities import Metric, Param, RunTag
+
+    state = getattr(trial.state, "name", str(trial.state))
+    tags = {
+        "mlflow.parentRunId": parent_run_id,
+        "optuna.study_name": study.study_name,
+        "optuna.trial_number": str(trial.number),
+        "optuna.trial_state": state,
+        "forecaster.kind": "trial",
+    }
+    for key, value in (trial.user_attrs or {}).items():
+        tags[f"optuna.user_attr.{key}"] = param_value(value)
+    run = client.create_run(
+        experiment_id,
+        start_time=_ms(trial.datetime_start),
+        tags=tags,
+        run_name=f"trial-{trial.number}",
+    )
+    run_id = run.info.run_id
+    ts = _ms(trial.datetime_complete) or now_ms()
+    metrics = []
+    values = trial.values
+    if values is not None:
+        names = ["value"] if len(values) == 1 else [f"value_{i}" for i in range(len(values))]
+        metrics += [Metric(n, float(v), ts, 0) for n, v in zip(names, values, strict=True)]
+    for step, value in sorted((trial.intermediate_values or {}).items()):
+        if value is not None and math.isfinite(value):
+            metrics.append(Metric(intermediate_key, float(value), ts, int(step)))
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        metrics.append(Metric("trial_seconds", seconds, ts, 0))
+    params = [Param(k, param_value(v)) for k, v in trial.params.items()]
+    for lo in range(0, max(len(params), 1), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=params[lo : lo + MAX_PARAMS_PER_BATCH])
+    log_metrics(client, run_id, metrics)
+    client.log_batch(run_id, tags=[RunTag("optuna.trial_state", state)])
+    client.set_terminated(run_id, _TRIAL_STATUS.get(state, "FINISHED"), end_time=ts)
+    return run_id
+
+
+class _TrialLogger:
+    """Optuna callback ``(study, frozen_trial)``: one nested child run per finished trial."""
+
+    def __init__(
+        self,
+        parent_run_id: str,
+        tracking_uri: str | None,
+        intermediate_key: str,
+        limits: Mapping[str, int],
+    ) -> None:
+        mlflow = import_mlflow()
+        self.parent_run_id = parent_run_id
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.client: Any = None
+        self.intermediate_key = intermediate_key
+        self.limits = dict(limits)
+        self.experiment_id: str | None = None
+        self.lock = threading.Lock()
+        self.failed: list[int] = []
+        self.warned = False
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        with self.lock:
+            if self.failed and self.warned:  # the backend failed: do not stall the study
+                self.failed.append(trial.number)
+                return
+            with state.lock:  # e.g. in a worker process: the limits of the process that asked
+                for key, value in self.limits.items():
+                    state.limits.setdefault(key, value)
+            try:
+                with bounded_requests():
+                    self._log(study, trial)
+            except Exception as exc:
+                self.failed.append(trial.number)
+                if is_unreachable(exc):
+                    mark_down(self.tracking_uri, short_error(exc))
+                if not self.warned:
+                    self.warned = True
+                    warnings.warn(
+                        f"MLflow tracking failed ({mask_uri(self.tracking_uri)}): could not "
+                        f"log trial {trial.number} of study {study.study_name!r} "
+                        f"({short_error(exc)}). Later trials are not logged either; the study "
+                        "itself is unaffected, and "
+                        "log_study() logs the missing trials once the tracking server is back.",
+                        ForecasterWarning,
+                        stacklevel=2,
+                    )
+
+    def _log(self, study: Any, trial: Any) -> None:
+        from mlflow.entities import Metric
+
+        down = unreachable_reason(self.tracking_uri)
+        if down is not None:
+            raise TrackingUnavailableError(unreachable_message(self.tracking_uri, down))
+        if self.client is None:
+            self.client = import_mlflow().MlflowClient(self.tracking_uri)
+        if self.experiment_id is None:
+            self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
+        _log_trial(
+            self.client, self.experiment_id, self.parent_run_id, study, trial, self.intermediate_key
+        )
+        best = _best_value(study)
+        if best is not None:
+            self.client.log_batch(
+                self.parent_run_id, metrics=[Metric("best_value", best, now_ms(), trial.number)]
+            )
+
+
+def trial_callback(
+    parent_run_id: str,
+    *,
+    tracking_uri: str | None = None,
+    intermediate_key: str = "intermediate_value",
+    request_timeout: float | None = None,
+    max_retries: int | None = None,
+) -> Callable[[Any, Any], None]:
+    """An Optuna callback that logs every finished trial as a nested MLflow run.
+
+    Each child run (named ``trial-<number>``, tag ``mlflow.parentRunId``) holds the trial's
+    params, its value(s) (``value``, or ``value_0``... for several objectives), its state
+    (tag ``optuna.trial_state``; run status FINISHED, KILLED for pruned, FAILED), its
+    intermediate values as step metrics, its duration and user attributes (tags). The parent
+    run gets ``best_value`` at step = trial number.
+
+    Parameters
+    ----------
+    parent_run_id : str
+        The study's run, from :func:`log_study`.
+    tracking_uri : str, optional
+        Default the current tracking URI (pass it to worker processes).
+    intermediate_key : str, default "intermediate_value"
+        Metric name of the intermediate values (e.g. ``"val_loss"``).
+    request_timeout, max_retries : optional
+        HTTP limits of the callback's requests, for a process where :func:`configure` did not
+        set them (e.g. a worker process; see :func:`configure`).
+
+    Returns
+    -------
+    callable
+        ``callback(study, frozen_trial) -> None`` for ``study.optimize(callbacks=[...])``.
+        Thread-safe. A tracking failure never stops the study: one ForecasterWarning, and the
+        later trials are skipped (:func:`log_study` fills the gaps afterwards). An
+        unreachable server is found by one short probe before the first request.
+
+    Raises
+    ------
+    DataValidationError
+        For arguments of the wrong type.
+
+    Examples
+    --------
+    >>> trial_callback("")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: parent_run_id must be a non-empty string ...
+    """
+    for name, value in (("parent_run_id", parent_run_id), ("intermediate_key", intermediate_key)):
+        if not isinstance(value, str) or not value.strip():
+            raise DataValidationError(
+                f"{name} must be a non-empty string (the study's run ID from log_study), got "
+                f"{value!r}."
+            )
+    check_optional_name("tracking_uri", tracking_uri)
+    limits = check_limits(request_timeout, max_retries)
+    return _TrialLogger(parent_run_id, tracking_uri, intermediate_key, limits)
+
+
+def _best_value(study: Any) -> float | None:
+    try:
+        return float(study.best_value)
+    except Exception:  # no complete trial yet, or several objectives
+        return None
+
+
+_STUDY_TOKEN_ATTR = "forecaster.tracking_token"
+
+
+_IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
+
+
+def _study_key(study: Any) -> str:
+    """The key of a study's parent run (tag ``forecaster.study_key``): a digest of a random
+    token the study keeps in its own user attributes (``forecaster.tracking_token``, written
+    by its first :func:`log_study`), its name and its recorded identity (the task and search
+    space :func:`forecaster.tune` records). The token lives where the study lives: a study
+    resumed from its storage finds its run again; an in-memory study, or a study created
+    again under an old name (or in another storage), gets a run of its own."""
+    attrs = study.user_attrs
+    token = attrs.get(_STUDY_TOKEN_ATTR)
+    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{32}", token)):
+        study.set_user_attr(_STUDY_TOKEN_ATTR, secrets.token_hex(16))
+        attrs = study.user_attrs  # read again: another process may have been first
+        token = attrs[_STUDY_TOKEN_ATTR]
+    identity = [attrs.get(name) for name in _IDENTITY_ATTRS]
+    text = json.dumps([token, study.study_name, identity], default=str)
+    return sha256_bytes(text.encode())[:32]
+
+
+def _study_run(
+    mlflow: Any, client: Any, experiment_id: str, study: Any, key: str
+) -> tuple[str, bool]:
+    """``(run_id, created)`` of the study's parent run, found by its key (see
+    :func:`_study_key`), never by the study name alone."""
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`forecaster.study_key` = '{key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id, False
+    tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
+    tags["forecaster.kind"] = "study"
+    name = f"study-{study.study_name}"
+    return create_run(mlflow, client, experiment_id, name, None, tags), True
+
+
+def _log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -> None:
+    """The data of this call as params ``data.<n>.*`` (``n`` = 0, 1, ... for each new
+    dataset the study is run on), unless the latest version is the same data. Params never
+    change: a study resumed on newer data adds a version instead of overwriting one."""
+    logged = client.get_run(run_id).data.params
+    versions = sorted(
+        int(match.group(1))
+        for name in logged
+        if (match := re.fullmatch(r"data\.(\d+)\.hash", name)) is not None
+    )
+    if versions and logged[f"data.{versions[-1]}.hash"] == str(fingerprint.get("hash")):
+        return
+    n = versions[-1] + 1 if versions else 0
+    params = fingerprint_params(fingerprint)
+    log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})
+
+
+def log_study(
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any = None,
+    experiment: str | None = None,
+    *,
+    register_as: str | None = None,
+    storage: str | None = None,
+) -> str | None:
+    """Create (or update) the parent run of an Optuna study.
+
+    Call it before ``study.optimize`` to get the parent run ID for :func:`trial_callback`,
+    and again afterwards with the refitted best estimator.
+
+    Which run is the study's: the run tagged with the study's key (``forecaster.study_key``),
+    a digest of a random token the study keeps in its user attributes
+    (``forecaster.tracking_token``, written by the first call), its name and its recorded
+    task and search space. The token lives with the study, so a study resumed from its
+    storage (a daily pipeline on newer data) finds its run again, while an in-memory study
+    (``storage=None``), or a study created again under an old name or in another storage,
+    gets a run of its own: two studies never share a parent run because their names are
+    equal.
+
+    Parameters
+    ----------
+    study : optuna.Study
+    estimator : RNNForecaster or RNNRegressor
+        The estimator being tuned (its parameters are the base of every trial).
+    frame : polars.DataFrame or polars.LazyFrame
+        The tuning data (its fingerprint is logged).
+    best_estimator : fitted estimator, optional
+        The best trial's estimator refitted on ``frame``: logged on the parent run like
+        :func:`log_fit` (its parameters as tags ``best.<name>``, history, metrics, plot and
+        model). ``frame`` must be the data it was fitted on (see :func:`log_fit`).
+    experiment : str, optional
+        Experiment name; default as described in the module docstring.
+    register_as : str, optional
+        Register the best model under this name.
+    storage : str, optional
+        Where the study lives, for the tag ``forecaster.study_storage`` (masked by
+        :func:`mask_uri`); :func:`forecaster.tune` passes its storage URL, or "in-memory".
+
+    Returns
+    -------
+    str or None
+        The parent run ID (None when tracking failed; a ForecasterWarning says so).
+
+    Raises
+    ------
+    DataValidationError
+        Before anything is logged: ``study`` is no Optuna study, ``estimator`` no
+        estimator, ``frame`` not the data ``best_estimator`` was fitted on, or an argument of
+        the wrong type.
+    NotFittedError
+        When ``best_estimator`` is not fitted.
+
+    Notes
+    -----
+    MLflow params never change, so the parent run's params are what a study never changes:
+    ``study_name`` and ``directions``, plus one version of the data per dataset the study
+    was run on (``data.0.rows``, ``data.0.hash``, ... ``data.1.hash`` after a resume on
+    newer data). What may differ from one call to the next is logged as tags, which show the
+    latest call: the tuned estimator's parameters (``template.<name>``), ``sampler``,
+    ``pruner``, the data fingerprint (``data.rows``, ``data.hash``, ...; also the artifact
+    ``dataset.json``) and ``forecaster.study_storage``. The run also gets trial counts and
+    ``best_value`` (metrics), the best trial's params (tags ``best.<name>`` and
+    ``best_params.json``), and a child run for any finished trial that has none yet (e.g.
+    while the server was down). It is FINISHED once the study has a finished trial, RUNNING
+    before.
+    """
+    frame = _check_study_args(
+        study, estimator, frame, best_estimator, experiment, register_as, storage
+    )
+    mlflow = import_mlflow()
+    with bounded_requests():
+        outcome = Outcome(mlflow.get_tracking_uri(), None)
+        outcome.check_server()
+        experiment_id = outcome.remote("study run", experiment_for_new_run, mlflow, experiment)
+        outcome.tracking_uri = mlflow.get_tracking_uri()
+        client = outcome.client(mlflow)
+        run_id = None
+        key = outcome.local("study run (the study's key)", _study_key, study)
+        if experiment_id is not None and key is not None:
+            found = outcome.remote(
+                "study run", _study_run, mlflow, client, experiment_id, study, key
+            )
+            run_id = None if found is None else found[0]
+        outcome.run_id = run_id
+        fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
+        if run_id is None:
+            if best_estimator is None:
+                warn_not_logged(outcome, None, "The study itself is unaffected.")
+                return None
+            log_fitted(  # no run: the best model and its records go to the fallback folder
+                best_estimator,
+                frame,
+                mlflow=mlflow,
+                client=client,
+                outcome=outcome,
+                own_run=False,
+                fingerprint=fingerprint,
+                context="The study itself is unaffected.",
+            )
+            return None
+        return _log_study_run(
+            study, estimator, frame, best_estimator, register_as, storage,
+            mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
+            fingerprint=fingerprint,
+        )  # fmt: skip
+
+
+def _check_study_args(
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any,
+    experiment: Any,
+    register_as: Any,
+    storage: Any,
+) -> Any:
+    """Refuse arguments of :func:`log_study` that are not what it needs; the frame (as
+    :func:`training_data` returns it when there is a best estimator)."""
+    needed = ("study_name", "get_trials", "directions", "user_attrs", "set_user_attr")
+    if not all(hasattr(study, a) for a in needed):
+        raise DataValidationError(
+            f"log_study needs an optuna.Study as its first argument, got {type(study).__name__}."
+        )
+    if not hasattr(estimator, "get_params"):
+        raise DataValidationError(
+            f"log_study needs the tuned estimator (a forecaster estimator), got "
+            f"{type(estimator).__name__}."
+        )
+    check_optional_name("experiment", experiment)
+    check_optional_name("register_as", register_as)
+    check_optional_name("storage", storage)
+    if best_estimator is None:
+        return frame
+    if not hasattr(best_estimator, "network_"):
+        raise NotFittedError(
+            f"best_estimator must be a fitted forecaster estimator (the refitted best trial), "
+            f"got an unfitted {type(best_estimator).__name__}."
+        )
+    return training_data(best_estimator, frame, "log_study")
+
+
+def _log_study_run(
+    study: Any,
+    estimator: Any,
+    frame: Any,
+    best_estimator: Any,
+    register_as: str | None,
+    storage: str | None,
+    *,
+    mlflow: Any,
+    client: Any,
+    outcome: Outcome,
+    experiment_id: str,
+    fingerprint: dict[str, Any] | None,
+) -> str | None:
+    """:func:`log_study` once the study's run is known (``outcome.run_id``)."""
+    run_id = outcome.run_id
+    params = {
+        "study_name": study.study_name,
+        "directions": ",".join(d.name for d in study.directions),
+    }
+    tags = {f"template.{k}": v for k, v in estimator_params(estimator).items()}
+    tags["sampler"] = type(study.sampler).__name__
+    tags["pruner"] = type(getattr(study, "pruner", None)).__name__
+    if storage is not None:
+        tags["forecaster.study_storage"] = mask_uri(storage)
+    outcome.remote("study params", log_params, client, run_id, params)
+    if fingerprint is not None:
+        tags.update(fingerprint_params(fingerprint))
+        outcome.remote("dataset fingerprint", client.log_dict, run_id, fingerprint, "dataset.json")
+        outcome.remote("dataset version", _log_data_version, client, run_id, fingerprint)
+    outcome.remote("study tags", log_tags, client, run_id, tags)
+    trials = outcome.local("study trials", study.get_trials, deepcopy=False) or []
+    finished = [t for t in trials if t.state.is_finished()]
+    counts: dict[str, float] = {"n_trials": float(len(trials))}
+    for name in ("COMPLETE", "PRUNED", "FAIL"):
+        counts[f"n_{name.lower()}"] = float(sum(t.state.name == name for t in trials))
+    best = _best_value(study)
+    from mlflow.entities import Metric
+
+    ts = now_ms()
+    metrics = [Metric(k, v, ts, 0) for k, v in counts.items()]
+    if best is not None:
+        metrics.append(Metric("best_value", best, ts, study.best_trial.number))
+        best_params = dict(study.best_trial.params)
+        outcome.remote("best params", client.log_dict, run_id, best_params, "best_params.json")
+        best_tags = {f"best.{k}": param_value(v) for k, v in best_params.items()}
+        best_tags["best.trial_number"] = str(study.best_trial.number)
+        outcome.remote("best params", log_tags, client, run_id, best_tags)
+    outcome.remote("study metrics", log_metrics, client, run_id, metrics)
+    if finished:
+        outcome.remote("trial runs", _backfill_trials, client, experiment_id, run_id, study)
+    if best_estimator is not None:
+        return log_fitted(
+            best_estimator,
+            frame,
+            mlflow=mlflow,
+            client=client,
+            outcome=outcome,
+            own_run=bool(finished),
+            inputs_logged=False,
+            fingerprint=fingerprint,
+            register_as=register_as,
+            param_prefix="best.",
+            params_as_tags=True,
+            context="The study itself is unaffected.",
+        ).run_id
+    if finished:
+        outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
+    if outcome.not_logged:
+        warn_not_logged(outcome, None, "The study itself is unaffected.")
+    return run_id
+
+
+def _backfill_trials(client: Any, experiment_id: str, parent_run_id: str, study: Any) -> None:
+    logged: set[int] = set()
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            number = run.data.tags.get("optuna.trial_number")
+            if number is not None and number.isdigit():
+                logged.add(int(number))
+        token = page.token
+        if not token:
+            break
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state.is_finished() and trial.number not in logged:
+            _log_trial(client, experiment_id, parent_run_id, study, trial, "intermediate_value")

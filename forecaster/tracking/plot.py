@@ -1,0 +1,116 @@
+"""The forecast plot of a fit (``forecast.png``): a few series' history tail, held-out actual
+values and the model's forecast of them."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.tracking.fingerprint import target_names, training_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["forecast_plot"]
+
+
+_PLOT_SERIES = 4
+
+
+def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -> Figure:
+    """A figure of a few series: history tail, the last ``horizon`` actual values held out,
+    and the model's forecast of them (from the rows before).
+
+    Parameters
+    ----------
+    estimator : RNNForecaster
+        Fitted.
+    frame : polars.DataFrame or polars.LazyFrame
+        Frame with the training columns (typically the training frame).
+    n_series : int, default 4
+        Series shown (the first ones of the fitted keys).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Built without pyplot (no global backend change); save it with ``fig.savefig``.
+
+    Raises
+    ------
+    NotFittedError
+        When ``estimator`` is not fitted.
+    DataValidationError
+        For an RNNRegressor (it has no series to draw), a ``frame`` without the training
+        columns and dtypes (or not a polars frame), or ``n_series`` that is not an integer
+        >= 1.
+    """
+    _check_plot_args(estimator, frame, n_series)
+    from matplotlib.figure import Figure
+
+    horizon, lookback = int(estimator.horizon), int(estimator.lookback)
+    id_col, time_col = estimator.id_col, estimator.time_col
+    target = target_names(estimator)[0]
+    data = frame.lazy()
+    if id_col is not None:
+        ids = estimator.keys_[id_col].head(n_series).implode()
+        data = data.filter(pl.col(id_col).is_in(ids))
+    data = data.collect().sort([c for c in (id_col, time_col) if c])
+    from_end = pl.col(time_col).rank("ordinal", descending=True)
+    if id_col is not None:
+        from_end = from_end.over(id_col)
+    data = data.with_columns(from_end.alias("_from_end"))
+    history = data.filter(pl.col("_from_end") > horizon).drop("_from_end")
+    actual = data.filter(pl.col("_from_end") <= horizon).drop("_from_end")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        forecast = estimator.predict(
+            history, future=actual if estimator.future_covariates else None
+        )
+    groups = (
+        [(key, pl.col(id_col) == key) for key in forecast[id_col].unique(maintain_order=True)]
+        if id_col is not None
+        else [(None, pl.lit(True))]
+    )
+    fig = Figure(figsize=(9, 0.4 + 2.2 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
+    tail = max(lookback, 3 * horizon)
+    for ax, (key, mask) in zip(axes, groups, strict=True):
+        past = history.filter(mask).tail(tail)
+        truth = actual.filter(mask)
+        pred = forecast.filter(mask)
+        ax.plot(past[time_col].to_numpy(), past[target].to_numpy(), color="0.3", label="history")
+        ax.plot(truth[time_col].to_numpy(), truth[target].to_numpy(), "k--", label="actual")
+        ax.plot(pred[time_col].to_numpy(), pred[target].to_numpy(), "C1", label="forecast")
+        ax.set_title(f"{target}" if key is None else f"{target} · {key}", fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=8, loc="upper left")
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3 / height, top=1 - 0.3 / height)
+    fig.subplots_adjust(hspace=0.45)
+    return fig
+
+
+def _check_plot_args(estimator: Any, frame: Any, n_series: Any) -> None:
+    if not hasattr(estimator, "network_"):
+        raise NotFittedError(
+            f"forecast_plot needs a fitted forecaster; this {type(estimator).__name__} is not "
+            "fitted (fit it first)."
+        )
+    if not hasattr(estimator, "schema_"):
+        raise DataValidationError(
+            f"forecast_plot draws the series of a forecaster; a {type(estimator).__name__} "
+            "predicts windows and has no series to draw."
+        )
+    if isinstance(n_series, bool | np.bool_) or not isinstance(n_series, numbers.Integral):
+        raise DataValidationError(
+            f"n_series must be an integer >= 1 (the number of series drawn), got "
+            f"{n_series!r}. To draw every series pass n_series=len(estimator.keys_)."
+        )
+    if n_series < 1:
+        raise DataValidationError(f"n_series must be an integer >= 1, got {n_series!r}.")
+    training_data(estimator, frame, "forecast_plot")

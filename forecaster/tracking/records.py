@@ -1,0 +1,260 @@
+"""What a fit logs, as MLflow records: params, tags, step metrics (per epoch, per backtest
+horizon step), final metrics, and the batched calls that send them.
+
+- every estimator parameter (params) and the estimator class and package version (tags);
+- the dataset fingerprint (params ``data.*`` and the artifact ``dataset.json``);
+- the per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``epoch_seconds`` as step metrics
+  (``step`` is the epoch);
+- final metrics: ``best_val_loss``, ``best_epoch``, ``final_train_loss``, ``epochs``,
+  ``fit_seconds``, ``train_seconds``, ``train_windows``, ``val_windows``,
+  ``windows_per_second``;
+- backtest metrics by horizon step, when given (``backtest_<metric>`` with ``step`` = horizon
+  step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._version import __version__
+from forecaster.exceptions import DataValidationError
+from forecaster.tracking.config import describe_kind
+from forecaster.tracking.fingerprint import fingerprint_params
+
+__all__ = [
+    "MAX_METRICS_PER_BATCH",
+    "MAX_PARAMS_PER_BATCH",
+    "MAX_PARAM_CHARS",
+    "backtest_metrics",
+    "backtest_tables",
+    "check_backtest",
+    "epoch_metrics",
+    "estimator_params",
+    "final_metrics",
+    "fit_record",
+    "log_inputs",
+    "log_metrics",
+    "log_params",
+    "log_tags",
+    "now_ms",
+    "param_value",
+]
+
+
+MAX_PARAM_CHARS = 6000
+
+
+MAX_PARAMS_PER_BATCH = 100
+
+
+MAX_METRICS_PER_BATCH = 1000
+
+
+_STEP_COLUMNS = ("step", "horizon_step", "h", "horizon")
+
+
+_NOT_METRICS = ("fold", "cutoff", "series", "window", "n", "model")
+
+
+_TARGET_COLUMN = "target"
+
+
+def param_value(value: Any) -> str:
+    """A parameter value as logged: lists as JSON, at most :data:`MAX_PARAM_CHARS`."""
+    if isinstance(value, list | tuple):
+        text = json.dumps(list(value))
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = str(value)
+    return text[:MAX_PARAM_CHARS]
+
+
+def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
+    """The estimator's parameters (and class name) as params, names prefixed."""
+    params = {f"{prefix}{k}": param_value(v) for k, v in estimator.get_params(deep=False).items()}
+    params[f"{prefix}estimator"] = type(estimator).__name__
+    return params
+
+
+def now_ms() -> int:
+    """Now, in milliseconds since the epoch (MLflow's timestamps)."""
+    return int(time.time() * 1000)
+
+
+def epoch_metrics(record: Mapping[str, Any], timestamp: int | None = None) -> list[Any]:
+    """The step metrics of one epoch record (finite values only)."""
+    from mlflow.entities import Metric
+
+    ts = now_ms() if timestamp is None else timestamp
+    step = int(record["epoch"])
+    values = {
+        "train_loss": record.get("train_loss"),
+        "val_loss": record.get("val_loss"),
+        "lr": record.get("lr"),
+        "epoch_seconds": record.get("seconds"),
+    }
+    return [
+        Metric(key, float(v), ts, step)
+        for key, v in values.items()
+        if v is not None and math.isfinite(float(v))
+    ]
+
+
+def final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]:
+    """The final metrics of a fitted estimator (see the module docstring)."""
+    history = list(getattr(estimator, "history_", []) or [])
+    metrics: dict[str, float] = {"epochs": float(len(history))}
+    if history:
+        metrics["final_train_loss"] = float(history[-1]["train_loss"])
+        metrics["train_seconds"] = float(sum(r["seconds"] for r in history))
+        metrics["windows_per_second"] = float(np.median([r["windows_per_second"] for r in history]))
+        val = [(r["val_loss"], r["epoch"]) for r in history if r.get("val_loss") is not None]
+        val = [(v, e) for v, e in val if math.isfinite(v)]
+        if val:
+            best, epoch = min(val)
+            metrics["best_val_loss"] = float(best)
+            metrics["best_epoch"] = float(epoch)
+    metrics["fit_seconds"] = float(
+        fit_seconds if fit_seconds is not None else metrics.get("train_seconds", 0.0)
+    )
+    for name, attr in (("train_windows", "n_train_windows_"), ("val_windows", "n_val_windows_")):
+        if hasattr(estimator, attr):
+            metrics[name] = float(getattr(estimator, attr))
+    return metrics
+
+
+def _as_frame(table: Any) -> pl.DataFrame:
+    if isinstance(table, pl.LazyFrame):
+        return table.collect()
+    if isinstance(table, pl.DataFrame):
+        return table
+    if type(table).__module__.startswith("pandas"):
+        return pl.from_pandas(table)
+    return pl.DataFrame(table)
+
+
+def backtest_tables(backtest: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``(by_step, overall)``: a :class:`~forecaster.evaluation.backtest.BacktestResult` gives its
+    ``by_step`` and pooled ``aggregate`` tables; a plain frame is the by-step table."""
+    if hasattr(backtest, "by_step") and hasattr(backtest, "aggregate"):
+        return _as_frame(backtest.by_step), _as_frame(backtest.aggregate)
+    return _as_frame(backtest), None
+
+
+def backtest_metrics(
+    table: pl.DataFrame, overall: pl.DataFrame | None = None
+) -> list[tuple[str, float, int]]:
+    """``(key, value, step)``: ``backtest_<metric>`` per horizon step (the mean over folds and
+    any other rows of a step), and ``backtest_<metric>_overall`` at step 0 (``overall`` when
+    given, else the mean of all rows). With several targets the key is
+    ``backtest_<target>_<metric>``."""
+    step_col = next((c for c in _STEP_COLUMNS if c in table.columns), None)
+    multi = _TARGET_COLUMN in table.columns and table[_TARGET_COLUMN].n_unique() > 1
+    keys = [_TARGET_COLUMN] if multi else []
+    skip = {step_col, _TARGET_COLUMN, *_NOT_METRICS}
+    names = [
+        c for c, t in table.schema.items() if t.is_numeric() and c not in skip and t != pl.Boolean
+    ]
+
+    def key(row: Mapping[str, Any], name: str) -> str:
+        return f"backtest_{row[_TARGET_COLUMN]}_{name}" if multi else f"backtest_{name}"
+
+    out: list[tuple[str, float, int]] = []
+    if not names:
+        return out
+    if step_col is not None:
+        by_step = table.group_by([*keys, step_col]).agg(pl.col(names).mean())
+        for row in by_step.sort([*keys, step_col]).iter_rows(named=True):
+            out += [
+                (key(row, n), float(row[n]), int(row[step_col]))
+                for n in names
+                if row[n] is not None and math.isfinite(row[n])
+            ]
+    if overall is None or not set(names) <= set(overall.columns):
+        overall = table.group_by(keys).agg(pl.col(names).mean()) if keys else table
+        overall = overall if keys else overall.select(pl.col(names).mean())
+    for row in overall.iter_rows(named=True):
+        out += [
+            (key(row, n) + "_overall", float(row[n]), 0)
+            for n in names
+            if row.get(n) is not None and math.isfinite(row[n])
+        ]
+    return out
+
+
+def check_backtest(backtest: Any) -> None:
+    """Refuse a ``backtest`` that is neither a BacktestResult, a frame nor None."""
+    is_result = hasattr(backtest, "by_step") and hasattr(backtest, "aggregate")
+    is_frame = isinstance(backtest, pl.DataFrame | pl.LazyFrame) or (
+        type(backtest).__module__.startswith("pandas") and hasattr(backtest, "columns")
+    )
+    if backtest is not None and not is_result and not is_frame:
+        raise DataValidationError(
+            f"backtest must be a forecaster BacktestResult, a frame of backtest metrics or "
+            f"None, got {describe_kind(backtest)}."
+        )
+
+
+def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
+    """Log params in batches of :data:`MAX_PARAMS_PER_BATCH`."""
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in params.items()]
+    for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[lo : lo + MAX_PARAMS_PER_BATCH])
+
+
+def log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
+    """Log tags in batches of :data:`MAX_PARAMS_PER_BATCH` (values cut to
+    :data:`MAX_PARAM_CHARS`)."""
+    from mlflow.entities import RunTag
+
+    items = [RunTag(k, str(v)[:MAX_PARAM_CHARS]) for k, v in tags.items()]
+    for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS_PER_BATCH])
+
+
+def log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
+    """Log metrics in batches of :data:`MAX_METRICS_PER_BATCH`."""
+    for lo in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=list(metrics[lo : lo + MAX_METRICS_PER_BATCH]))
+
+
+def log_inputs(
+    client: Any,
+    run_id: str,
+    estimator: Any,
+    fingerprint: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    params_as_tags: bool = False,
+) -> None:
+    """Params, tags and the dataset fingerprint (what goes in before training)."""
+    params = {**estimator_params(estimator, prefix), **fingerprint_params(fingerprint)}
+    tags = {"forecaster.version": __version__}
+    if params_as_tags:
+        log_tags(client, run_id, {**params, **tags})
+    else:
+        log_params(client, run_id, params)
+        log_tags(client, run_id, {**tags, "forecaster.kind": "fit"})
+    client.log_dict(run_id, dict(fingerprint), "dataset.json")
+
+
+def fit_record(estimator: Any, fingerprint: Any, metrics: Any, backtest: Any) -> dict[str, Any]:
+    """What a fit logs, as one JSON-able record (the fallback folder's ``run.json``)."""
+    return {
+        "estimator": type(estimator).__name__,
+        "params": {k: param_value(v) for k, v in estimator.get_params(deep=False).items()},
+        "dataset": fingerprint,
+        "history": list(getattr(estimator, "history_", []) or []),
+        "metrics": metrics,
+        "backtest": None if backtest is None else backtest.to_dicts(),
+    }

@@ -1,0 +1,500 @@
+"""Logging a fit: one MLflow run per fit, written live by the fit callback :class:`FitLogger`
+or afterwards by :func:`log_fit`.
+
+When a fit is logged
+--------------------
+Tracking is opt-in and explicit. A fit is logged when it has a :class:`FitLogger` among its
+callbacks (``model.fit(frame, callbacks=[tracking.FitLogger()])``) or after :func:`autolog`,
+which registers a factory giving every later fit one
+(:func:`forecaster.training.callbacks.register_fit_callback`; ``autolog(False)`` or
+``autolog(disable=True)`` unregisters it). Fitting inside ``with mlflow.start_run():``
+*without* either no longer logs (earlier versions looked for an active run at every fit).
+The first logged fit inside an active run logs into it; later fits inside the same active run
+(e.g. a grid search) log into nested child runs. Without an active run, a run is started and
+ended around each fit. :func:`paused` switches logging off for a block (tuning uses it: trials
+are logged by :func:`~forecaster.tracking.trial_callback` instead). Under torchrun only rank 0
+logs. :func:`last_fit` returns what the latest fit logged (run ID, model URI, what failed).
+
+When a request fails because the backend is unreachable, live logging stops for the rest of
+the fit. At the end of the fit the server is probed again: if it answers, what was missed is
+logged (the epoch history is complete); if not, the model plus everything that was not logged
+go to a fallback folder (see :mod:`forecaster.tracking.resilience`). A run created before the
+server went away stays RUNNING on it. A fit that raises leaves its own run FAILED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.tracking.config import (
+    bounded_requests,
+    check_flag,
+    check_optional_name,
+    import_mlflow,
+    short_error,
+    state,
+)
+from forecaster.tracking.fingerprint import fingerprint_for, training_data
+from forecaster.tracking.fitlog import FitLog, log_fitted
+from forecaster.tracking.records import check_backtest, epoch_metrics, log_inputs, log_metrics
+from forecaster.tracking.resilience import Outcome, user_stacklevel
+from forecaster.tracking.target import create_run, experiment_for_new_run
+from forecaster.training.callbacks import (
+    FitCallbackHandle,
+    register_fit_callback,
+    unregister_fit_callback,
+)
+from forecaster.training.distributed import is_main_process
+
+__all__ = [
+    "FitLogger",
+    "autolog",
+    "autolog_enabled",
+    "last_fit",
+    "log_fit",
+    "paused",
+]
+
+
+def _resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
+    """``(run_id, own_run)`` for :func:`log_fit`'s ``run`` argument."""
+    if run is not None:
+        run_id = (
+            run if isinstance(run, str) else getattr(getattr(run, "info", None), "run_id", None)
+        )
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise DataValidationError(
+                f"run must be an MLflow run, a run ID (a non-empty string) or None, got {run!r}."
+            )
+        return run_id, False
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id, False
+    return None, True
+
+
+def log_fit(
+    estimator: Any,
+    frame: Any,
+    *,
+    run: Any = None,
+    backtest: Any = None,
+    plot: bool = True,
+    register_as: str | None = None,
+) -> FitLog:
+    """Log a fitted estimator to MLflow: params, dataset fingerprint, history, metrics, plot and
+    the pyfunc model.
+
+    Parameters
+    ----------
+    estimator : RNNForecaster or RNNRegressor
+        Fitted.
+    frame : polars.DataFrame, polars.LazyFrame or tuple
+        The training frame (``(X, y)`` for an RNNRegressor). Checked before a run is opened
+        against what the estimator records of its training data: the columns and dtypes,
+        the series (``keys_``; also a long enough series the model does not know) and the
+        last time of each (``train_end_``).
+    run : mlflow.entities.Run or str, optional
+        Run (or run ID) to log into; default the active run, else a new run (in the
+        experiment chosen as described in the module docstring) that is ended afterwards.
+    backtest : BacktestResult or polars.DataFrame, optional
+        A :class:`~forecaster.evaluation.backtest.BacktestResult` (its ``by_step`` and ``aggregate``
+        tables), or a frame of backtest metrics, one row per (fold, horizon step) or per step:
+        numeric columns are metrics; a ``step`` (or ``horizon_step``, ``h``, ``horizon``)
+        column gives the step, a ``target`` column the target. Logged as
+        ``backtest_<metric>`` per step (mean over folds) plus ``backtest_<metric>_overall``
+        (``backtest_<target>_<metric>`` for several targets), and the table as
+        ``backtest.csv``.
+    plot : bool, default True
+        Log ``forecast.png`` (forecasters only; see :func:`forecast_plot`).
+    register_as : str, optional
+        Register the model in the model registry under this name.
+
+    Returns
+    -------
+    FitLog
+        Run ID, model URI (for :func:`mlflow.pyfunc.load_model`), registered version, and
+        where things went when logging failed (then a ForecasterWarning says so).
+
+    Raises
+    ------
+    NotFittedError
+        When ``estimator`` is not fitted.
+    DataValidationError
+        Before anything is logged or written: a ``frame`` that is not the training data (not
+        a polars frame, without the training columns and dtypes, other series or series
+        that end at other times, naming what differs; for an RNNRegressor not ``(X, y)`` of
+        its window shape), a ``backtest`` that is no backtest, a ``plot`` that is not a bool,
+        a ``run`` or ``register_as`` of the wrong type.
+    """
+    mlflow = import_mlflow()
+    if not hasattr(estimator, "network_") or not hasattr(estimator, "get_params"):
+        raise NotFittedError(
+            f"log_fit needs a fitted forecaster estimator; this {type(estimator).__name__} is "
+            "not one (fit it first)."
+        )
+    frame = training_data(estimator, frame, "log_fit")
+    check_backtest(backtest)
+    check_flag("plot", plot)
+    check_optional_name("register_as", register_as)
+    with bounded_requests():
+        run_id, own = _resolve_run(mlflow, run)
+        outcome = Outcome(mlflow.get_tracking_uri(), run_id)
+        outcome.check_server()
+        return _log_new_fit(
+            mlflow, outcome, estimator, frame, own, backtest, bool(plot), register_as
+        )
+
+
+def _log_new_fit(
+    mlflow: Any,
+    outcome: Outcome,
+    estimator: Any,
+    frame: Any,
+    own: bool,
+    backtest: Any,
+    plot: bool,
+    register_as: str | None,
+) -> FitLog:
+    """:func:`log_fit` after its checks: create the run when it is ours, then log."""
+    run_id = outcome.run_id
+    client = outcome.client(mlflow)
+    if own:
+        experiment_id = outcome.remote("run", experiment_for_new_run, mlflow)
+        if experiment_id is not None:
+            outcome.tracking_uri = mlflow.get_tracking_uri()
+            client = outcome.client(mlflow)
+            run_id = outcome.remote(
+                "run", create_run, mlflow, client, experiment_id, type(estimator).__name__
+            )
+            outcome.run_id = run_id
+    return log_fitted(
+        estimator,
+        frame,
+        mlflow=mlflow,
+        client=client,
+        outcome=outcome,
+        own_run=own,
+        backtest=backtest,
+        plot=plot,
+        register_as=register_as,
+        context="Nothing else is affected.",
+    )
+
+
+def _mark_failed(client: Any, run_id: str, uri: str) -> None:
+    """End the run of a fit that raised as FAILED (unless its store was found down lately)."""
+    with state.lock:
+        known = state.probes.get(uri)
+    if known is not None and known[1] is not None:
+        return  # the server was unreachable lately: do not wait for it again
+    with contextlib.suppress(Exception), bounded_requests():
+        client.set_terminated(run_id, "FAILED")
+
+
+class _FitRun:
+    """The logging of one fit: params and fingerprint at the start, epochs live, the rest at
+    the end (:class:`FitLogger` makes one per fit)."""
+
+    def __init__(self, mlflow: Any, estimator: Any, data: Any, logger: FitLogger) -> None:
+        self.mlflow = mlflow
+        self.data = data
+        self.logger = logger
+        self.name = type(estimator).__name__
+        self.started = time.perf_counter()
+        self.live_epochs = 0
+        self.inputs_logged = False
+        self._finalizer: Any = None
+        self.experiment_id: str | None = None
+        self.parent: str | None = None
+        self.outcome = Outcome(mlflow.get_tracking_uri(), None)
+        self.outcome.check_server()
+        self.client = self.outcome.client(mlflow)
+        self.own_run = self._choose_run(mlflow.active_run())
+        self._start_run()
+        self.fingerprint = self.outcome.local(
+            "dataset fingerprint", fingerprint_for, estimator, data
+        )
+        self._log_inputs(estimator)
+
+    def _choose_run(self, active: Any) -> bool:
+        """Whether the fit gets a run of its own: not for the first fit inside an active run
+        (it logs into that run); a nested run for a further fit in it; else a new run in the
+        experiment chosen as the module docstring says."""
+        with state.lock:
+            use_active = active is not None and active.info.run_id not in state.fitted_runs
+            if use_active:
+                state.fitted_runs.add(active.info.run_id)
+        if use_active:
+            self.outcome.run_id = active.info.run_id
+        elif active is not None:  # a further fit in the same active run: a nested run
+            self.experiment_id, self.parent = active.info.experiment_id, active.info.run_id
+        else:
+            self.experiment_id = self.outcome.remote("run", experiment_for_new_run, self.mlflow)
+            if self.experiment_id is not None:
+                self.outcome.tracking_uri = self.mlflow.get_tracking_uri()
+                self.client = self.outcome.client(self.mlflow)
+        return not use_active
+
+    def _start_run(self) -> None:
+        if not self.own_run or self.outcome.run_id is not None or self.experiment_id is None:
+            return
+        client, outcome = self.client, self.outcome
+        outcome.run_id = outcome.remote(
+            "run", create_run, self.mlflow, client, self.experiment_id, self.name, self.parent
+        )
+        if outcome.run_id is not None:  # a fit that raises (or is lost) leaves its run FAILED
+            self._finalizer = weakref.finalize(
+                self, _mark_failed, client, outcome.run_id, outcome.tracking_uri
+            )
+
+    def _log_inputs(self, estimator: Any) -> None:
+        if self.outcome.run_id is None or self.fingerprint is None or self.inputs_logged:
+            return
+        failures = len(self.outcome.not_logged)
+        self.outcome.remote(
+            "params and dataset fingerprint",
+            log_inputs,
+            self.client,
+            self.outcome.run_id,
+            estimator,
+            self.fingerprint,
+        )
+        self.inputs_logged = len(self.outcome.not_logged) == failures
+
+    def on_epoch(self, record: Any) -> None:
+        """Log the epoch's losses (until the backend fails once)."""
+        if self.outcome.run_id is None or self.outcome.broken:
+            return
+        try:
+            with bounded_requests():
+                metrics = epoch_metrics(record.as_dict())
+                log_metrics(self.client, self.outcome.run_id, metrics)
+            self.live_epochs = record.epoch
+        except Exception as exc:
+            self.outcome.fail(f"per-epoch metrics from epoch {record.epoch}", exc)
+            self.outcome.broken = True  # no more live logging in this fit
+
+    def finish(self, estimator: Any) -> FitLog | None:
+        """Log the fitted estimator (after training); what failed before is tried again
+        when the backend answers."""
+        try:
+            with bounded_requests():
+                return self._finish(estimator)
+        except Exception as exc:  # a bug here must not cost the user the fitted model
+            warnings.warn(
+                f"Logging this fit to MLflow failed unexpectedly ({short_error(exc)}); the "
+                "fitted estimator is unaffected. Save it with "
+                "estimator.save(path) or log it with forecaster.tracking.log_fit().",
+                ForecasterWarning,
+                stacklevel=user_stacklevel(),
+            )
+            return None
+        finally:
+            if self._finalizer is not None:  # the fit completed: its run is not FAILED
+                self._finalizer.detach()
+
+    def fail(self) -> None:
+        """The fit raised: its own run ends FAILED now."""
+        detached = self._finalizer.detach() if self._finalizer is not None else None
+        if detached is not None:  # not yet marked
+            _, mark_failed, args, _ = detached
+            mark_failed(*args)
+
+    def _finish(self, estimator: Any) -> FitLog:
+        outcome = self.outcome
+        outcome.not_logged = []  # retried below (the errors are kept for the warning)
+        outcome.recheck()
+        if self.client is None and not outcome.broken:
+            self.client = outcome.client(self.mlflow)
+        if self.own_run and self.parent is None and self.experiment_id is None:
+            self.experiment_id = outcome.remote("run", experiment_for_new_run, self.mlflow)
+        self._start_run()
+        self._log_inputs(estimator)
+        return log_fitted(
+            estimator,
+            self.data,
+            mlflow=self.mlflow,
+            client=self.client,
+            outcome=outcome,
+            own_run=self.own_run,
+            inputs_logged=self.inputs_logged or self.fingerprint is None,
+            live_epochs=self.live_epochs,
+            fingerprint=self.fingerprint,
+            fit_seconds=time.perf_counter() - self.started,
+            plot=self.logger.plot,
+            register_as=self.logger.register_as,
+            context="Training completed.",
+        )
+
+
+class FitLogger:
+    """A fit callback that logs the fit to MLflow (see
+    :class:`forecaster.training.callbacks.FitCallback`).
+
+    Pass it to ``fit`` (``model.fit(frame, callbacks=[FitLogger()])``), or call
+    :func:`autolog` to give every fit one. One run per fit, as the module docstring says:
+    params and the dataset fingerprint at the start, per-epoch metrics live, final metrics,
+    the forecast plot and the pyfunc model at the end. Tracking never breaks training: a
+    failure is one :class:`~forecaster.exceptions.ForecasterWarning`, and what was not logged
+    is kept in a fallback folder. One logger may serve several fits, one after the other.
+    With :func:`autolog` on, every fit has one already: a second one would log the fit twice.
+
+    Parameters
+    ----------
+    plot : bool, default True
+        Log ``forecast.png`` (forecasters only).
+    register_as : str, optional
+        Register the model in the model registry under this name.
+
+    Raises
+    ------
+    DataValidationError
+        For an argument of the wrong type.
+    ImportError
+        When mlflow is not installed.
+
+    Examples
+    --------
+    >>> FitLogger(plot="yes")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: plot must be True or False, got 'yes' ...
+    """
+
+    def __init__(self, *, plot: bool = True, register_as: str | None = None) -> None:
+        check_flag("plot", plot)
+        check_optional_name("register_as", register_as)
+        import_mlflow()
+        self.plot = bool(plot)
+        self.register_as = register_as
+        self._run: _FitRun | None = None
+
+    def on_fit_start(self, estimator: Any, data: Any) -> None:
+        """Open the fit's run (unless :func:`paused`, or not rank 0 under torchrun)."""
+        self._run = None
+        if state.paused or not is_main_process():
+            return
+        try:
+            with bounded_requests():
+                self._run = _FitRun(import_mlflow(), estimator, data, self)
+        except Exception as exc:  # tracking must never break training
+            warnings.warn(
+                f"Cannot track this fit with MLflow ({short_error(exc)}); training "
+                "continues without tracking.",
+                ForecasterWarning,
+                stacklevel=user_stacklevel(),
+            )
+
+    def on_epoch_end(self, record: Any, network: Any) -> None:
+        """Log the epoch's metrics."""
+        if self._run is not None:
+            self._run.on_epoch(record)
+
+    def on_fit_end(self, estimator: Any) -> None:
+        """Log the fitted estimator (see :func:`last_fit` for what was logged)."""
+        run, self._run = self._run, None
+        if run is not None:
+            run.finish(estimator)
+
+    def on_fit_error(self, estimator: Any, exc: BaseException) -> None:
+        """The fit raised: its own run ends FAILED."""
+        run, self._run = self._run, None
+        if run is not None:
+            run.fail()
+
+
+_autolog_lock = threading.Lock()
+_autolog_handle: FitCallbackHandle | None = None
+
+
+def _autolog_callback(estimator: Any, data: Any) -> FitLogger:
+    """The factory :func:`autolog` registers: a :class:`FitLogger` for every fit."""
+    return FitLogger()
+
+
+def autolog(enable: bool = True, *, disable: bool = False) -> None:
+    """Log every later ``fit`` of forecaster estimators to MLflow (one run per fit).
+
+    Registers a factory giving every fit a :class:`FitLogger`
+    (:func:`forecaster.training.callbacks.register_fit_callback`); switching it off
+    unregisters it. Inside an active run the fit logs into it (nested runs for further fits
+    in the same run); otherwise a run is started and ended around each fit.
+
+    Parameters
+    ----------
+    enable : bool, default True
+        False switches it off again. Only True and False are accepted (``"false"``, 0 or
+        None would be read by their truthiness).
+    disable : bool, default False
+        True switches it off (as ``mlflow.autolog(disable=True)``).
+
+    Raises
+    ------
+    DataValidationError
+        When ``enable`` or ``disable`` is not a bool.
+    ImportError
+        When mlflow is not installed (switching on).
+
+    Examples
+    --------
+    >>> autolog("false")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: enable must be True or False, got 'false' ...
+    """
+    global _autolog_handle
+    check_flag("enable", enable)
+    check_flag("disable", disable)
+    on = bool(enable) and not bool(disable)
+    if on:
+        import_mlflow()
+    with _autolog_lock:
+        if on and _autolog_handle is None:
+            _autolog_handle = register_fit_callback(_autolog_callback)
+        elif not on and _autolog_handle is not None:
+            unregister_fit_callback(_autolog_handle)
+            _autolog_handle = None
+
+
+def autolog_enabled() -> bool:
+    """Whether :func:`autolog` is on.
+
+    Examples
+    --------
+    >>> autolog(False)
+    >>> autolog_enabled()
+    False
+    """
+    return _autolog_handle is not None
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Within this block fits are not logged, neither by :func:`autolog` nor by a
+    :class:`FitLogger` (e.g. the fits of tuning trials).
+
+    Examples
+    --------
+    >>> with paused():
+    ...     pass
+    """
+    with state.lock:
+        state.paused += 1
+    try:
+        yield
+    finally:
+        with state.lock:
+            state.paused -= 1
+
+
+def last_fit() -> FitLog | None:
+    """What the most recent logged fit or :func:`log_fit` of this process logged."""
+    return state.last

@@ -1,0 +1,248 @@
+"""Where runs go: :func:`configure`, and the experiment of a run forecaster starts.
+
+Explicitly set tracking URIs win (``mlflow.set_tracking_uri``, ``MLFLOW_TRACKING_URI``).
+Otherwise the default is ``sqlite:///mlflow/mlflow.db`` relative to the working directory, with
+artifacts under ``mlflow/artifacts`` (set explicitly on the experiments created here, because
+MLflow's own default differs between versions). Runs go to the experiment set with
+``mlflow.set_experiment`` (or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``) with a
+tracking URI that was set explicitly, else to the experiment ``"forecaster"``. The experiment
+chosen with ``mlflow.set_experiment`` is read from ``MLFLOW_EXPERIMENT_ID``, which
+``mlflow.set_experiment`` sets (MLflow's documented environment variables; no private MLflow
+state is read).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from forecaster._io import as_path
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    TrackingUnavailableError,
+)
+from forecaster.tracking.config import (
+    DEFAULT_EXPERIMENT,
+    TrackingTarget,
+    bounded_requests,
+    check_limits,
+    default_tracking_uri,
+    import_mlflow,
+    mask_uri,
+    short_error,
+    state,
+)
+from forecaster.tracking.resilience import (
+    check_fallback_root,
+    is_unreachable,
+    mark_down,
+    unreachable_message,
+    unreachable_reason,
+)
+
+__all__ = ["configure", "create_run", "experiment_for_new_run"]
+
+
+def _local_artifact_root(uri: str) -> Path | None:
+    """Artifact root for a local SQLite store: ``artifacts`` next to the database file
+    (``mlflow/artifacts`` for the default store); None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri[len("sqlite:///") :]
+    if not db or db.startswith(":memory:"):
+        return None
+    return Path(db).parent / "artifacts"
+
+
+def _prepare_local_store(uri: str) -> None:
+    """Create the folder of a local SQLite database (MLflow does not)."""
+    if uri.startswith("sqlite:///"):
+        db = uri[len("sqlite:///") :]
+        if db and not db.startswith(":memory:"):
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+
+def configure(
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    *,
+    fallback_dir: str | os.PathLike[str] | None = None,
+    request_timeout: float | None = None,
+    max_retries: int | None = None,
+) -> TrackingTarget:
+    """Set where runs go (for the whole process, like ``mlflow.set_tracking_uri``).
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        Tracking URI; default :func:`default_tracking_uri` (``MLFLOW_TRACKING_URI`` or
+        ``sqlite:///mlflow/mlflow.db``). The folder of a local SQLite file is created.
+    experiment : str, optional
+        Experiment name; default ``MLFLOW_EXPERIMENT_NAME`` or ``"forecaster"``. Created when
+        missing; on a local SQLite store with its artifacts in an ``artifacts`` folder next to
+        the database (``mlflow/artifacts/<experiment>`` for the default store).
+    fallback_dir : str or path-like, optional
+        Folder for fits that could not be logged (default ``mlflow/unlogged``); never one
+        that is, or lies inside, a folder forecaster wrote (a saved model, a pipeline run). A
+        fallback folder that became one later is not written: the records go to the default
+        folder, with a warning.
+    request_timeout : float, optional
+        Seconds forecaster's requests wait to connect or for an answer (rounded up to whole
+        seconds, as MLflow takes them), above 0 and at most :data:`MAX_REQUEST_TIMEOUT` (an
+        hour). Default ``MLFLOW_HTTP_REQUEST_TIMEOUT`` when set, else
+        :data:`DEFAULT_REQUEST_TIMEOUT`. The reachability probe waits at most
+        ``min(request_timeout, PROBE_TIMEOUT)``.
+    max_retries : int, optional
+        Retries of a failed request, 0 to 10. Default ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` when
+        set, else :data:`DEFAULT_MAX_RETRIES`.
+
+    Returns
+    -------
+    TrackingTarget
+
+    Raises
+    ------
+    DataValidationError
+        For an argument of the wrong type or range.
+    TrackingUnavailableError
+        When the tracking store cannot be reached or written (within seconds: see the module
+        docs; a server, a database server, a SQLite file or folder). The URI (password
+        masked in the message) and the settings are kept; fits still train and keep their
+        records locally.
+    ForecasterError
+        When the tracking store refuses the experiment (e.g. a URI MLflow cannot use).
+
+    Examples
+    --------
+    >>> configure("http://tracking.example:5000", request_timeout=0)
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: request_timeout must be a positive number ...
+    """
+    limits = check_limits(request_timeout, max_retries)
+    for arg, value in (("tracking_uri", tracking_uri), ("experiment", experiment)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise DataValidationError(f"{arg} must be a non-empty string or None, got {value!r}.")
+    if fallback_dir is not None:
+        check_fallback_root(as_path(fallback_dir, "fallback_dir"))
+    mlflow = import_mlflow()
+    uri = tracking_uri or default_tracking_uri()
+    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    with state.lock:
+        state.limits.update(limits)
+        if fallback_dir is not None:
+            state.fallback_dir = Path(fallback_dir)
+        with bounded_requests():
+            try:
+                down = unreachable_reason(uri)  # before anything waits on the store
+                if down is None:
+                    _prepare_local_store(uri)
+                    mlflow.set_tracking_uri(uri)
+                    uri = mlflow.get_tracking_uri()
+                    down = unreachable_reason(uri)
+                if down is not None:
+                    mlflow.set_tracking_uri(uri)  # kept: fits keep their records locally
+                    raise TrackingUnavailableError(unreachable_message(uri, down))
+                location = _experiment_location(uri, name)
+                experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
+                mlflow.set_experiment(experiment_id=experiment_id)
+            except ForecasterError:
+                raise
+            except Exception as exc:
+                kind = TrackingUnavailableError if is_unreachable(exc) else ForecasterError
+                if kind is TrackingUnavailableError:
+                    mark_down(uri, short_error(exc))
+                raise kind(
+                    f"Cannot use the MLflow tracking store {mask_uri(uri)} (experiment "
+                    f"{name!r}): {short_error(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI "
+                    "or forecaster.tracking.configure) and that the store is reachable."
+                ) from exc
+        state.target = TrackingTarget(uri, experiment_id, name, location)
+        return state.target
+
+
+def _ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # created concurrently by another process
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        client.restore_experiment(found.experiment_id)
+    return found.experiment_id
+
+
+def _experiment_location(uri: str, name: str) -> str | None:
+    root = _local_artifact_root(uri)
+    if root is None:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "experiment"
+    return (root / safe).resolve().as_uri()
+
+
+def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
+    """Experiment ID for a run started here (no active run): see the module docstring."""
+    with state.lock:
+        uri_set = mlflow.is_tracking_uri_set()
+        if experiment is not None:
+            if not uri_set:
+                return configure(experiment=experiment).experiment_id
+            uri = mlflow.get_tracking_uri()
+            client = mlflow.MlflowClient(uri)
+            return _ensure_experiment(client, experiment, _experiment_location(uri, experiment))
+        target = state.target
+        if target is not None and uri_set and target.tracking_uri == mlflow.get_tracking_uri():
+            # MLflow's current experiment: ours, unless mlflow.set_experiment chose another
+            return _chosen_experiment(mlflow) or target.experiment_id
+        if target is None and uri_set:
+            chosen = _chosen_experiment(mlflow)
+            if chosen is not None:
+                return chosen
+        return configure(mlflow.get_tracking_uri() if uri_set else None).experiment_id
+
+
+def _chosen_experiment(mlflow: Any) -> str | None:
+    """The experiment ID chosen by the user, or None: ``MLFLOW_EXPERIMENT_ID`` (which
+    ``mlflow.set_experiment`` sets, so it also names the experiment chosen in this process),
+    else the experiment named by ``MLFLOW_EXPERIMENT_NAME`` (created when missing, as MLflow
+    does)."""
+    chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if chosen:
+        return chosen
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not name:
+        return None
+    client = mlflow.MlflowClient(mlflow.get_tracking_uri())
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def create_run(
+    mlflow: Any,
+    client: Any,
+    experiment_id: str,
+    name: str,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Create a run (a child of ``parent_run_id`` when given) with MLflow's context tags
+    (source, user, git) and return its ID."""
+    all_tags = dict(tags or {})
+    if parent_run_id is not None:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    try:  # source, user and git tags, as mlflow.start_run sets them
+        from mlflow.tracking.context import registry
+
+        all_tags = registry.resolve_tags(all_tags)
+    except Exception:
+        pass
+    return client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id

@@ -1,0 +1,289 @@
+"""Fit callbacks: what an estimator's ``fit`` tells the world, and the registry of defaults.
+
+A *fit callback* is any object with some of the hooks of :class:`FitCallback`; the estimator
+calls ``on_fit_start`` before training, ``on_epoch_end`` after every epoch (through the
+training loop), and ``on_fit_end`` or ``on_fit_error`` when ``fit`` finishes. A hook a
+callback does not define is skipped, so a callback implements only what it needs. A plain
+callable ``callback(record, network)`` is still accepted wherever epoch callbacks are, and
+counts as an ``on_epoch_end`` hook (:func:`epoch_callables`).
+
+Packages that want to observe every fit without the user passing a callback (tracking's
+``autolog()``) register a *factory* with :func:`register_fit_callback`; the estimator asks
+:func:`default_fit_callbacks` for the callbacks of each fit and adds the user's own. Nothing is
+discovered: a factory runs only while it is registered.
+
+Examples
+--------
+>>> class Count:
+...     def __init__(self):
+...         self.epochs = 0
+...     def on_epoch_end(self, record, network):
+...         self.epochs += 1
+>>> counter = Count()
+>>> handle = register_fit_callback(lambda estimator, data: counter)
+>>> callbacks = default_fit_callbacks("estimator", "data")
+>>> call_hook(callbacks, "on_fit_start", "estimator", "data")  # Count has no such hook
+>>> call_hook(callbacks, "on_epoch_end", "record", "network")
+>>> counter.epochs
+1
+>>> unregister_fit_callback(handle)
+True
+>>> default_fit_callbacks("estimator", "data")
+[]
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "FIT_HOOKS",
+    "FitCallback",
+    "FitCallbackFactory",
+    "FitCallbackHandle",
+    "StopTraining",
+    "call_epoch_callbacks",
+    "call_hook",
+    "default_fit_callbacks",
+    "epoch_callables",
+    "register_fit_callback",
+    "registered_fit_callbacks",
+    "unregister_fit_callback",
+]
+
+
+class StopTraining(Exception):
+    """Raise from an epoch callback to stop training early (the best weights are kept)."""
+
+
+FIT_HOOKS = ("on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_error")
+"""The hook names a fit callback may define, in the order a fit calls them."""
+
+
+@runtime_checkable
+class FitCallback(Protocol):
+    """What a fit callback may define; every hook is optional.
+
+    The protocol lists the hooks with their arguments for type checkers and readers; a
+    callback needs only the hooks it uses (:func:`call_hook` skips the others), so
+    ``isinstance(obj, FitCallback)`` is true only for objects that define all four.
+
+    Methods
+    -------
+    on_fit_start(estimator, data)
+        Before training: the estimator (its parameters are set) and the data given to ``fit``
+        (a frame, or an ``(X, y)`` tuple).
+    on_epoch_end(record, network)
+        After every epoch: an :class:`~forecaster.training.records.EpochRecord` and the network
+        being trained. Raise :class:`StopTraining` to stop (the
+        best weights are kept); any other exception ends the fit.
+    on_fit_end(estimator)
+        After a successful fit: the fitted estimator.
+    on_fit_error(estimator, exc)
+        When the fit raised ``exc`` (which is raised again after the hooks).
+    """
+
+    def on_fit_start(self, estimator: Any, data: Any) -> None: ...
+
+    def on_epoch_end(self, record: Any, network: Any) -> None: ...
+
+    def on_fit_end(self, estimator: Any) -> None: ...
+
+    def on_fit_error(self, estimator: Any, exc: BaseException) -> None: ...
+
+
+FitCallbackFactory = Callable[[Any, Any], Any]
+"""``factory(estimator, data)`` returns a fit callback for this fit, or None for none."""
+
+
+@dataclass(frozen=True)
+class FitCallbackHandle:
+    """What :func:`register_fit_callback` returns: pass it to :func:`unregister_fit_callback`."""
+
+    id: int
+    factory: FitCallbackFactory = field(compare=False, repr=False)
+
+
+_lock = threading.Lock()
+_ids = itertools.count(1)
+_factories: dict[int, FitCallbackFactory] = {}
+
+
+def register_fit_callback(factory: FitCallbackFactory) -> FitCallbackHandle:
+    """Add a factory whose callback every later fit gets (until it is unregistered).
+
+    Parameters
+    ----------
+    factory : callable
+        ``factory(estimator, data)``, called once at the start of each fit; returns a fit
+        callback (an object with some of :data:`FIT_HOOKS`) or None to skip this fit.
+
+    Returns
+    -------
+    FitCallbackHandle
+        Pass it to :func:`unregister_fit_callback`. Registering the same factory twice gives
+        two handles (and two callbacks per fit).
+
+    Raises
+    ------
+    TypeError
+        When ``factory`` is not callable.
+
+    Examples
+    --------
+    >>> handle = register_fit_callback(lambda estimator, data: None)
+    >>> unregister_fit_callback(handle)
+    True
+    """
+    if not callable(factory):
+        raise TypeError(
+            f"factory must be callable as factory(estimator, data), got {type(factory).__name__}."
+        )
+    with _lock:
+        handle = FitCallbackHandle(next(_ids), factory)
+        _factories[handle.id] = factory
+    return handle
+
+
+def unregister_fit_callback(handle: FitCallbackHandle) -> bool:
+    """Remove a factory added by :func:`register_fit_callback`.
+
+    Returns
+    -------
+    bool
+        True when it was registered, False when it was removed already (removing twice is
+        harmless).
+
+    Examples
+    --------
+    >>> handle = register_fit_callback(lambda estimator, data: None)
+    >>> unregister_fit_callback(handle), unregister_fit_callback(handle)
+    (True, False)
+    """
+    with _lock:
+        return _factories.pop(handle.id, None) is not None
+
+
+def registered_fit_callbacks() -> list[FitCallbackHandle]:
+    """The handles registered now, oldest first.
+
+    Examples
+    --------
+    >>> handle = register_fit_callback(lambda estimator, data: None)
+    >>> handle in registered_fit_callbacks()
+    True
+    >>> _ = unregister_fit_callback(handle)
+    """
+    with _lock:
+        return [FitCallbackHandle(key, factory) for key, factory in _factories.items()]
+
+
+def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
+    """The callbacks of the registered factories for one fit, in registration order.
+
+    Each factory is called as ``factory(estimator, data)``; a factory that returns None adds
+    nothing. An exception from a factory propagates (the fit has not started).
+
+    Examples
+    --------
+    >>> handle = register_fit_callback(lambda estimator, data: f"callback for {data}")
+    >>> default_fit_callbacks(None, "panel")
+    ['callback for panel']
+    >>> _ = unregister_fit_callback(handle)
+    """
+    with _lock:
+        factories = list(_factories.values())
+    callbacks = (factory(estimator, data) for factory in factories)
+    return [callback for callback in callbacks if callback is not None]
+
+
+def call_hook(callbacks: Iterable[Any], hook: str, *args: Any) -> None:
+    """Call ``callback.<hook>(*args)`` on every callback that defines that hook.
+
+    Callbacks without the hook (or with it set to None) are skipped; an exception from a hook
+    propagates at once (later callbacks are not called).
+
+    Parameters
+    ----------
+    callbacks : iterable
+        Fit callbacks.
+    hook : {"on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_error"}
+    *args
+        The hook's arguments.
+
+    Raises
+    ------
+    ValueError
+        When ``hook`` is not one of :data:`FIT_HOOKS`.
+
+    Examples
+    --------
+    >>> class Printer:
+    ...     def on_fit_end(self, estimator):
+    ...         print("fitted", estimator)
+    >>> call_hook([Printer(), object()], "on_fit_end", "model")
+    fitted model
+    """
+    if hook not in FIT_HOOKS:
+        raise ValueError(f"hook must be one of {', '.join(FIT_HOOKS)}, got {hook!r}.")
+    for callback in list(callbacks):
+        method = getattr(callback, hook, None)
+        if method is not None:
+            method(*args)
+
+
+def epoch_callables(callbacks: Iterable[Any]) -> list[Callable[[Any, Any], Any]]:
+    """The epoch callables of a mix of fit callbacks and plain ``callback(record, network)``.
+
+    A fit callback contributes its ``on_epoch_end`` (none when it lacks one); a plain callable
+    contributes itself. The result is what :func:`~forecaster.training.loop.train` takes as
+    ``callbacks``.
+
+    Examples
+    --------
+    >>> class Quiet:
+    ...     def on_fit_end(self, estimator): ...
+    >>> def log(record, network): ...
+    >>> epoch_callables([Quiet(), log]) == [log]
+    True
+    """
+    result: list[Callable[[Any, Any], Any]] = []
+    for callback in callbacks:
+        method = getattr(callback, "on_epoch_end", None)
+        if method is not None:
+            result.append(method)
+        elif callable(callback) and not any(hasattr(callback, h) for h in FIT_HOOKS):
+            result.append(callback)
+    return result
+
+
+def call_epoch_callbacks(
+    callbacks: Iterable[Callable[[Any, Any], Any]], record: Any, network: Any
+) -> bool:
+    """Call every epoch callable with ``(record, network)``; True when one raised
+    :class:`StopTraining`.
+
+    Every callback sees the epoch, even after an earlier one asked to stop; any other
+    exception propagates at once.
+
+    Examples
+    --------
+    >>> def stop(record, network):
+    ...     raise StopTraining
+    >>> seen = []
+    >>> call_epoch_callbacks([stop, lambda record, network: seen.append(record)], 1, None)
+    True
+    >>> seen
+    [1]
+    """
+    stop = False
+    for callback in callbacks:
+        try:
+            callback(record, network)
+        except StopTraining:
+            stop = True
+    return stop

@@ -1,0 +1,291 @@
+"""What a study is for (its identity), recorded when it is created and checked when reused.
+
+A study records its task, its search space and the template's other fixed parameters as
+JSON study user attributes; a later call for another task or space is refused, naming both,
+and other fixed parameters give a warning. Default study names digest the identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from forecaster._hashing import sha256_bytes, sha256_hasher
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+)
+from forecaster.tuning.common import import_optuna, plain, qualname
+from forecaster.tuning.space import TASK_PARAMS, UNIT_PARAMS, same_kind
+
+__all__ = [
+    "default_study_name",
+    "open_study",
+    "study_identity",
+]
+
+_TASK_ATTR = "forecaster.task"
+_SPACE_ATTR = "forecaster.search_space"
+_FIXED_ATTR = "forecaster.fixed_params"
+# The study identity: what defines the task and the objective's units (a difference refuses
+# the reuse of a study). covariates and calendar (inputs) are part of it too; lookback and the
+# network and training parameters are not (they change how good a trial is, not what its value
+# measures): they are recorded in _FIXED_ATTR and a difference is a warning.
+_IDENTITY_PARAMS = (*TASK_PARAMS, *UNIT_PARAMS, "covariates", "future_covariates", "calendar")
+# Settings of a run, not of the model: neither identity nor fixed parameters.
+_RUN_PARAMS = (
+    "progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom",
+    "random_state",
+)  # fmt: skip
+
+
+def study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> dict[str, str]:
+    """What a study is for, as JSON study user attributes: the task (estimator class, the
+    parameters that define the task and the objective's units, metric, direction), the search
+    space, and the template's other fixed parameters (see :data:`_IDENTITY_PARAMS`). Callables
+    (a metric, a search space) are named by :func:`_callable_key`."""
+    params = estimator.get_params(deep=False)
+    task: dict[str, Any] = {"estimator": type(estimator).__name__}
+    task.update({k: _json_value(params[k]) for k in _IDENTITY_PARAMS if k in params})
+    task["metric"] = _callable_key(metric) if callable(metric) else metric
+    task["direction"] = direction
+    if isinstance(space, Mapping):
+        optuna = import_optuna()
+        space_json: Any = {
+            k: json.loads(optuna.distributions.distribution_to_json(v))
+            for k, v in sorted(space.items())
+        }
+    else:
+        space_json = {"callable": _callable_key(space)}
+    sampled = set(space) if isinstance(space, Mapping) else set()
+    skip = {*_IDENTITY_PARAMS, *_RUN_PARAMS, *sampled}
+    fixed = {k: _json_value(v) for k, v in params.items() if k not in skip}
+    return {
+        _TASK_ATTR: json.dumps(task, sort_keys=True),
+        _SPACE_ATTR: json.dumps(space_json, sort_keys=True),
+        _FIXED_ATTR: json.dumps(fixed, sort_keys=True),
+    }
+
+
+def _callable_key(obj: Any) -> dict[str, str]:
+    """A callable's stable name: its qualified name and a digest of its code (bytecode,
+    constants, names, nested functions) and of the plain values it captures (defaults,
+    closure cells, ``functools.partial`` arguments, an instance's attributes). Two lambdas
+    of one module differ by their code; the same function gives the same key in every process
+    of one Python version (a new Python version compiles other bytecode: another key)."""
+    digest = sha256_hasher()
+    _digest_callable(obj, digest, 0)
+    return {"name": qualname(obj), "code": digest.hexdigest()[:16]}
+
+
+def _digest_callable(obj: Any, digest: Any, depth: int) -> None:
+    if depth > 3:
+        return
+    if isinstance(obj, functools.partial):
+        _digest_callable(obj.func, digest, depth + 1)
+        digest.update(_stable_repr((obj.args, obj.keywords)).encode())
+        return
+    function = obj
+    if not hasattr(obj, "__code__"):  # a callable object: its class's __call__
+        found = (k.__dict__["__call__"] for k in type(obj).__mro__ if "__call__" in k.__dict__)
+        function = next(found, None)
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        _digest_code(code, digest)
+    defaults = getattr(function, "__defaults__", None), getattr(function, "__kwdefaults__", None)
+    digest.update(_stable_repr(defaults).encode())
+    for cell in getattr(function, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            value = cell.cell_contents
+            if callable(value) and hasattr(value, "__code__"):
+                _digest_callable(value, digest, depth + 1)
+            else:
+                digest.update(_stable_repr(value).encode())
+    if function is not obj:  # a callable object: its state too
+        digest.update(_stable_repr(getattr(obj, "__dict__", None)).encode())
+
+
+def _digest_code(code: Any, digest: Any) -> None:
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _digest_code(const, digest)
+        else:
+            digest.update(_stable_repr(const).encode())
+
+
+def _stable_repr(value: Any, depth: int = 0) -> str:
+    """``repr`` of plain values (numbers, text, containers of them); a type name for anything
+    whose repr would hold a memory address (different in every process)."""
+    value = plain(value)
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return repr(value)
+    if depth < 4 and isinstance(value, list | tuple | set | frozenset):
+        items = [_stable_repr(v, depth + 1) for v in value]
+        if isinstance(value, set | frozenset):
+            items.sort()
+        return f"{type(value).__name__}({', '.join(items)})"
+    if depth < 4 and isinstance(value, dict):
+        items = sorted(
+            f"{_stable_repr(k, depth + 1)}: {_stable_repr(v, depth + 1)}" for k, v in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    text = repr(value)
+    if " at 0x" in text or " object at " in text or len(text) > 1000:
+        return f"<{type(value).__module__}.{type(value).__qualname__}>"
+    return text
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    value = plain(value)
+    return value if value is None or isinstance(value, bool | int | float | str) else repr(value)
+
+
+def open_study(
+    storage: Any,
+    name: str,
+    direction: str,
+    pruner: Any,
+    identity: Mapping[str, str],
+    space: Any,
+    url: str | None,
+) -> Any:
+    """Create the study, or load it when it exists and is for the same task and search space
+    (refused otherwise, naming both)."""
+    optuna = import_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction=direction, load_if_exists=True,
+            pruner=pruner,
+        )  # fmt: skip
+    where = f" in the storage {url!r}" if url else ""
+    directions = [d.name.lower() for d in study.directions]
+    if directions != [direction]:
+        raise DataValidationError(
+            f"The study {name!r}{where} is to {' and '.join(directions)}, not to {direction}. "
+            "Use another study_name."
+        )
+    recorded = study.user_attrs
+    if all(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
+        _check_existing_space(study, space)  # a study written before the attributes existed
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+        recorded = study.user_attrs  # read again: another process may have been first
+    differences = _identity_differences(recorded, identity)
+    if differences:
+        raise DataValidationError(
+            f"The study {name!r}{where} was created for another task or search space, and its "
+            f"trials cannot be mixed with this call's: {'; '.join(differences)}. Use another "
+            f"study_name for this task (or delete the old study with "
+            f"optuna.delete_study(study_name={name!r}, storage=...))."
+        )
+    _compare_fixed(study, recorded, identity[_FIXED_ATTR], f"{name!r}{where}")
+    return study
+
+
+def _compare_fixed(study: Any, recorded: Mapping[str, Any], fixed: str, shown: str) -> None:
+    """Warn when the template's fixed parameters (not sampled, not part of the identity)
+    differ from those the study was created with: its earlier trials were measured in the same
+    units but with other settings. A study without the record gets this call's."""
+    old_text = recorded.get(_FIXED_ATTR)
+    if old_text is None:
+        study.set_user_attr(_FIXED_ATTR, fixed)
+        return
+    try:
+        old = json.loads(old_text)
+    except (TypeError, ValueError):
+        old = {}
+    new = json.loads(fixed)
+    if not isinstance(old, dict):
+        old = {}
+    changed = [
+        f"{k}: the study has {_show(old[k]) if k in old else 'none'}, this call "
+        f"{_show(new[k]) if k in new else 'none'}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k, ...) != new.get(k, ...)
+    ]
+    if changed:
+        shown_changes = "; ".join(changed[:8]) + (
+            f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
+        )
+        warnings.warn(
+            f"The study {shown} was created with other fixed parameters ({shown_changes}). Its "
+            "earlier trials were fitted with the old values: their losses are in the same units "
+            "but the best trial may be one of them, and best_params are refitted with this "
+            "call's values. Use another study_name to keep the two apart.",
+            ForecasterWarning,
+            stacklevel=4,
+        )
+
+
+def _identity_differences(recorded: Mapping[str, Any], identity: Mapping[str, str]) -> list[str]:
+    """What differs between a study's recorded task and space and this call's, one item per
+    key: ``"horizon: the study has 6, this call 12"``."""
+
+    def parse(text: Any) -> dict[str, Any]:
+        try:
+            value = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            value = None
+        return value if isinstance(value, dict) else {"(unreadable)": text}
+
+    out = []
+    for key, label in ((_TASK_ATTR, ""), (_SPACE_ATTR, "search space ")):
+        old, new = parse(recorded.get(key)), parse(identity[key])
+        for name in sorted(set(old) | set(new), key=str):
+            if name not in new or name not in old or old[name] != new[name]:
+                before = _show(old[name]) if name in old else "none"
+                after = _show(new[name]) if name in new else "none"
+                out.append(f"{label}{name}: the study has {before}, this call {after}")
+    if len(out) > 8:
+        out = [*out[:8], f"and {len(out) - 8} more"]
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict) and "name" in value and "attributes" in value:  # a distribution
+        attributes = ", ".join(f"{k}={v!r}" for k, v in value["attributes"].items())
+        return f"{value['name']}({attributes})"
+    if isinstance(value, dict) and set(value) == {"name", "code"}:  # a callable
+        return f"{value['name']} (code {value['code']})"
+    return repr(value)
+
+
+def _check_existing_space(study: Any, space: Any) -> None:
+    if not isinstance(space, Mapping):
+        return
+    optuna = import_optuna()
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for trial in study.get_trials(deepcopy=False, states=states):
+        for pname, old in trial.distributions.items():
+            if pname in space and not same_kind(old, space[pname]):
+                raise DataValidationError(
+                    f"The study {study.study_name!r} sampled {pname!r} from {old!r}, and this "
+                    f"search space has {space[pname]!r}: a study keeps the kind and categorical "
+                    "choices of each parameter. Use a new study_name for the new space."
+                )
+
+
+def default_study_name(estimator: Any, space: Any, metric: Any, direction: str) -> str:
+    """``<class>-<target>-h<horizon>-<digest>``: the digest covers the study identity (task,
+    units, metric, direction and search space: see :func:`study_identity`), so a call that
+    would be refused on a named study gets a study of its own."""
+    params = estimator.get_params(deep=False)
+    identity = study_identity(estimator, space, metric, direction)
+    key = {k: identity[k] for k in (_TASK_ATTR, _SPACE_ATTR)}
+    digest = sha256_bytes(json.dumps(key, sort_keys=True).encode())
+    target = params.get("target")
+    target = target if isinstance(target, str) or target is None else "+".join(map(str, target))
+    label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(target))[:40] if target is not None else ""
+    horizon = f"h{params['horizon']}" if "horizon" in params else ""
+    parts = [type(estimator).__name__, label, horizon]
+    return "-".join(p for p in parts if p) + "-" + digest[:10]

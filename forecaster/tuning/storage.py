@@ -1,0 +1,343 @@
+"""The study storage: :func:`make_storage`, its URL checks and its errors.
+
+A storage that cannot hold a study is a :class:`~forecaster.exceptions.StorageError` naming it
+(password masked) before anything runs. An RDB storage made here sends a heartbeat for every
+running trial; a trial whose process stopped (killed, power loss) is failed by Optuna once it
+has sent none for the grace period, and queued again once (see :data:`MAX_RETRY`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import os
+import re
+import stat
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    StorageError,
+)
+from forecaster.tracking import mask_uri
+from forecaster.tuning.common import import_optuna
+
+__all__ = [
+    "GRACE_PERIOD",
+    "HEARTBEAT_INTERVAL",
+    "MAX_RETRY",
+    "StorageError",
+    "default_storage_url",
+    "fail_stale_trials",
+    "is_storage_error",
+    "make_storage",
+    "storage_errors",
+    "storage_label",
+    "storage_url",
+]
+
+HEARTBEAT_INTERVAL = 10
+"""Seconds between the heartbeats of a running trial in an RDB storage."""
+
+GRACE_PERIOD = 60
+"""Seconds without a heartbeat after which another process marks a running trial failed."""
+
+MAX_RETRY = 1
+"""Times a trial failed for its lost heartbeat is queued again with the same parameters (its
+process was killed; when the parameters are what kills it, e.g. the kernel's OOM killer, one
+retry is enough to tell)."""
+
+
+def default_storage_url() -> str:
+    """The SQLite URL of the default study storage: ``optuna.db`` next to the tracking store.
+
+    The folder of ``MLFLOW_TRACKING_URI`` when that is a ``sqlite:///`` URI, else ``mlflow/``
+    under the current working directory. The folder is created by :func:`make_storage`.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict("os.environ", {"MLFLOW_TRACKING_URI": "sqlite:////srv/mlflow.db"}):
+    ...     default_storage_url()
+    'sqlite:////srv/optuna.db'
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    folder = Path.cwd() / "mlflow"
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:":
+            folder = Path(path).parent
+    return f"sqlite:///{(folder if folder.is_absolute() else Path.cwd() / folder) / 'optuna.db'}"
+
+
+_SUPPORTED_STORAGE = (
+    "Use 'default' (a SQLite file next to the tracking store), None (in memory, no resume), a "
+    "SQLAlchemy database URL such as 'sqlite:///studies/optuna.db' or "
+    "'postgresql+psycopg://user:password@host/db' (also mysql+pymysql://...), a pathlib.Path to "
+    "a SQLite file, or an optuna storage object (e.g. optuna.storages.JournalStorage)."
+)
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CONNECT_TIMEOUT = 10
+"""Seconds a PostgreSQL storage waits to connect (unless the URL sets ``connect_timeout``)."""
+
+
+def make_storage(
+    storage: Any = "default",
+    *,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+    max_retry: int = MAX_RETRY,
+) -> Any:
+    """The Optuna storage that :func:`tune` uses for ``storage``.
+
+    Parameters
+    ----------
+    storage : "default", str, path-like, optuna storage or None
+        ``"default"`` is :func:`default_storage_url` (its folder is created); a string is a
+        SQLAlchemy database URL (``sqlite:///path.db``, ``postgresql://user:password@host/db``,
+        ...); a path is a SQLite file; an Optuna storage object is returned as it is; ``None`` is
+        an in-memory study (returned as ``None``). The folder of a SQLite file is created when
+        its parent exists (a longer chain of missing folders is refused as a likely typo). An
+        in-memory SQLite URL (``sqlite:///:memory:``, ``sqlite://``) is refused: it lives in
+        one connection and Optuna's storage opens several; pass ``None`` instead.
+    heartbeat_interval, grace_period : int
+        Seconds: a running trial records a heartbeat every ``heartbeat_interval``; one without
+        a heartbeat for ``grace_period`` is marked failed by the next trial of any process
+        (Optuna's ``fail_stale_trials``).
+    max_retry : int
+        A trial failed for its lost heartbeat is queued again with the same parameters up to
+        ``max_retry`` times (Optuna's ``RetryHeartbeatStaleTrialCallback``; 0: never).
+
+    Returns
+    -------
+    optuna.storages.RDBStorage, the given storage, or None
+
+    Raises
+    ------
+    StorageError
+        When the storage cannot be used (see :class:`StorageError`); nothing is created then.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> storage = make_storage(f"sqlite:///{tempfile.mkdtemp()}/studies/optuna.db")
+    >>> storage.heartbeat_interval, storage.grace_period
+    (10, 60)
+    >>> make_storage("mongodb://db.example/optuna")
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.StorageError: Cannot use the study storage 'mongodb://...
+    """
+    optuna = import_optuna()
+    for name, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise DataValidationError(f"{name} must be an integer >= 1 (seconds), got {value!r}.")
+    if isinstance(max_retry, bool) or not isinstance(max_retry, numbers.Integral) or max_retry < 0:
+        raise DataValidationError(f"max_retry must be an integer >= 0, got {max_retry!r}.")
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    url = _storage_to_url(storage)
+    engine_kwargs: dict[str, Any] = {}
+    if _dialect(url) == "sqlite":
+        _check_sqlite_file(url, create_parents=storage == "default")
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    elif _dialect(url) == "postgresql" and "connect_timeout" not in url:
+        driver = url.split("://", 1)[0]
+        if driver in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+            engine_kwargs = {"connect_args": {"connect_timeout": _CONNECT_TIMEOUT}}
+    with warnings.catch_warnings(), storage_errors(url, "open"):
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            **_retry_callback(optuna, int(max_retry)),
+        )
+
+
+def _retry_callback(optuna: Any, max_retry: int) -> dict[str, Any]:
+    """The keyword argument of ``RDBStorage`` that queues a stale trial again: Optuna's retry
+    callback under its current name (4.9 on) or its earlier one."""
+    if max_retry == 0:
+        return {}
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    if retry is not None:
+        return {"heartbeat_stale_trial_callback": retry(max_retry=max_retry)}
+    callback = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+    return {"failed_trial_callback": callback}
+
+
+def fail_stale_trials(study: Any) -> None:
+    """Mark FAIL the running trials of ``study`` that sent no heartbeat for the storage's grace
+    period (their process was killed, or its machine lost), and queue them again through the
+    storage's retry callback (:func:`make_storage`): ``optuna.storages.fail_stale_trials``.
+    A storage without heartbeats (in memory, journal) has no stale trials."""
+    optuna = import_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _storage_to_url(storage: Any) -> str:
+    """The database URL of ``storage`` ("default", a URL or a path), or a StorageError."""
+    if isinstance(storage, os.PathLike):
+        return f"sqlite:///{Path(storage).resolve()}"
+    if isinstance(storage, str) and storage == "default":
+        return default_storage_url()
+    if isinstance(storage, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", storage):
+        dialect = _dialect(storage)
+        from sqlalchemy.dialects import registry
+
+        try:
+            registry.load(storage.split("://", 1)[0].replace("+", "."))
+        except ImportError as exc:
+            raise StorageError(
+                f"Cannot use the study storage {mask_uri(storage)!r}: its database driver is not "
+                f"installed ({exc.__cause__ or exc}). {_driver_hint(storage)} {_SUPPORTED_STORAGE}"
+            ) from exc
+        except Exception as exc:  # sqlalchemy.exc.NoSuchModuleError: not a SQLAlchemy database
+            raise StorageError(
+                f"Cannot use the study storage {mask_uri(storage)!r}: {dialect!r} is not a "
+                f"database that Optuna's storage (SQLAlchemy) supports. {_SUPPORTED_STORAGE}"
+            ) from exc
+        return storage
+    shown = mask_uri(storage) if isinstance(storage, str) else storage
+    raise StorageError(f"storage={shown!r} is not a database URL. {_SUPPORTED_STORAGE}")
+
+
+def _dialect(url: str) -> str:
+    name = url.split("://", 1)[0].split("+", 1)[0].lower()
+    return "postgresql" if name == "postgres" else name
+
+
+def _check_sqlite_file(url: str, *, create_parents: bool) -> None:
+    """Refuse a SQLite path that cannot hold a study: a folder, a device or FIFO, a file that is
+    not a SQLite database, a folder chain that does not exist (created for ``"default"``)."""
+    path_text = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if not path_text or ":memory:" in path_text or re.search(r"[?&]mode=memory\b", url):
+        raise StorageError(
+            f"Cannot use the study storage {url!r}: an in-memory SQLite database belongs to one "
+            "connection, and Optuna's storage opens several (heartbeats, worker processes), so "
+            "the study would break mid-run and could not be resumed. Pass storage=None for an "
+            "in-memory study, or a file such as 'sqlite:///studies/optuna.db'."
+        )
+    if path_text.startswith("file:"):
+        return  # a SQLite URI filename (sqlite:///file:...?uri=true)
+    path = Path(path_text)
+
+    def refuse(problem: str) -> StorageError:
+        return StorageError(
+            f"Cannot use the study storage {url!r}: {problem}. Point it at a new file in an "
+            f"existing folder, or at a SQLite database written by Optuna. {_SUPPORTED_STORAGE}"
+        )
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise refuse(f"{path} cannot be read ({exc.strerror or exc})") from exc
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse(f"{path} is a folder, not a database file")
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(f"{path} is not a regular file (a device, FIFO or socket)")
+        if info.st_size:
+            try:
+                with open(path, "rb") as handle:
+                    header = handle.read(len(_SQLITE_HEADER))
+            except OSError as exc:
+                raise refuse(f"{path} cannot be read ({exc.strerror or exc})") from exc
+            if header != _SQLITE_HEADER:
+                raise refuse(f"{path} is not a SQLite database (it starts with {header[:8]!r})")
+        return
+    parent = path.parent
+    if parent.is_dir():
+        return
+    if parent.exists():
+        raise refuse(f"{parent} is a file, not a folder")
+    if not create_parents and not parent.parent.is_dir():
+        raise refuse(f"the folder {parent.parent} does not exist")
+    try:
+        parent.mkdir(parents=create_parents, exist_ok=True)
+    except OSError as exc:
+        raise refuse(f"cannot create the folder {parent} ({exc.strerror or exc})") from exc
+
+
+@contextlib.contextmanager
+def storage_errors(url: str | None, doing: str) -> Iterator[None]:
+    """Turn a database or Optuna storage error into a :class:`StorageError` (``doing`` "open")
+    or a :class:`~forecaster.ForecasterError` (during the study)."""
+    try:
+        yield
+    except ForecasterError:
+        raise
+    except Exception as exc:
+        if not is_storage_error(exc):
+            raise
+        where = f"the study storage {mask_uri(url)!r}" if url else "the study storage"
+        detail = re.sub(r"\s+", " ", str(getattr(exc, "orig", None) or exc)).strip()
+        detail = detail if len(detail) < 400 else detail[:397] + "..."
+        if isinstance(exc, ImportError):
+            detail = str(exc.__cause__ or exc)
+            raise StorageError(
+                f"Cannot use {where}: its database driver is not installed ({detail}). "
+                f"{_driver_hint(url or '')} {_SUPPORTED_STORAGE}"
+            ) from exc
+        if doing == "open":
+            raise StorageError(
+                f"Cannot use {where}: {type(exc).__name__}: {detail}. Check that the database "
+                "exists and is writable (a SQLite file in a writable folder; a running "
+                f"database server that accepts these credentials). {_SUPPORTED_STORAGE}"
+            ) from exc
+        raise ForecasterError(
+            f"{where[0].upper()}{where[1:]} failed while {doing}: {type(exc).__name__}: "
+            f"{detail}. The trials finished before are kept in it; rerun the same call to "
+            "resume once the database works again."
+        ) from exc
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database layer (SQLAlchemy, a DB driver, Optuna's
+    storage), not from a trial or the caller's code."""
+    optuna = import_optuna()
+    if isinstance(exc, ImportError | optuna.exceptions.StorageInternalError):
+        return True
+    module = type(exc).__module__ or ""
+    if module.split(".", 1)[0] in ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "pymysql"):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and "optuna storage upgrade" in text
+
+
+def _driver_hint(url: str) -> str:
+    scheme = url.split("://", 1)[0]
+    if scheme == "postgresql+psycopg2":
+        return "Install it with: pip install psycopg2-binary"
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        return (
+            'Install it with: pip install "psycopg[binary]" (SQLAlchemy\'s default PostgreSQL '
+            "driver; for psycopg2 write the URL as postgresql+psycopg2://...)."
+        )
+    return "Install the driver that SQLAlchemy names for this URL."
+
+
+def storage_url(storage: Any) -> str | None:
+    url = getattr(storage, "url", None)
+    return mask_uri(url) if isinstance(url, str) else None
+
+
+def storage_label(storage: Any, url: str | None) -> str:
+    """Where a study lives, for the tracking tag ``forecaster.study_storage``: its masked
+    URL, ``"in-memory"``, or the class of another storage object."""
+    if url is not None:
+        return url
+    optuna = import_optuna()
+    if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
+        return "in-memory"
+    return type(storage).__name__

@@ -1,0 +1,450 @@
+"""Hyperparameter tuning with Optuna: :func:`tune`.
+
+An Optuna study over an estimator's parameters. Every trial clones the estimator, sets the
+sampled parameters, fits it with an epoch-end callback that reports the running best validation
+loss to Optuna (so that a pruner can stop unpromising trials early), and returns the best
+validation loss. The best parameters are then refitted on the whole frame.
+
+What the objective sees
+    The estimator's own validation split: the last ``validation_size`` steps of every series
+    (the last ``validation_fraction`` of the samples for :class:`~forecaster.RNNRegressor`).
+    Those steps are used for early stopping and model selection, so they are *not* a test set:
+    keep the test span out of ``frame`` (e.g. ``frame.filter(pl.col("date") < test_start)``)
+    and score the returned estimator on it afterwards.
+
+Storage, resume and crashes
+    By default the study lives in a SQLite file ``optuna.db`` next to the MLflow tracking store
+    (the folder of ``MLFLOW_TRACKING_URI`` when it is a ``sqlite:///`` URI, else ``mlflow/``
+    under the working directory), under a name derived from the estimator class, its columns,
+    horizon, search space and metric. Rerunning the same call therefore resumes the study:
+    ``n_trials`` is the total number of *finished* (complete or pruned) trials wanted, so a
+    rerun only runs the missing ones, and a rerun with a larger ``n_trials`` extends the study.
+
+    A process killed mid-trial (SIGKILL, power loss, a lost machine) leaves its trial
+    ``RUNNING``. Dead trials are found by Optuna's heartbeat alone: every running trial records
+    a heartbeat every :data:`HEARTBEAT_INTERVAL` seconds, and once a trial has sent none for
+    :data:`GRACE_PERIOD` seconds the next process that starts a trial (or a rerun of
+    :func:`tune`) marks it ``FAIL`` (``optuna.storages.fail_stale_trials``) and queues it again,
+    with the same parameters, as a ``WAITING`` trial that the next trial of any process runs
+    (Optuna's retry callback, at most :data:`MAX_RETRY` times; the retry's system attribute
+    ``failed_trial`` names the killed trial). Until then it counts as running: a rerun within
+    the grace period runs only the trials missing beside it, and the next run after the grace
+    period retries it. A study in memory (``storage=None``) has no heartbeat and no resume.
+
+    A study is for one task and one search space: it records both when it is created (study
+    user attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later
+    call that names the same study for another estimator class, target, columns, covariates,
+    calendar, horizon, frequency, missing-value policy, scaling, target transform, loss,
+    validation split, metric, direction or search space is refused, naming what the study was
+    created with and what is asked now. Callables (a metric, a search space) are told apart by
+    their qualified name and a digest of their code and captured values, so two lambdas are
+    two callables. The template's other fixed parameters (lookback, network and training
+    settings; not the run settings ``progress``, ``device``, ``checkpoint_dir``,
+    ``random_state``...) are recorded too (``forecaster.fixed_params``): they change how good
+    a trial is, not the units of its value, so a difference is a warning, not a refusal. The
+    data is not part of the identity: a study resumed on newer data (a daily pipeline) keeps
+    its trials, and its MLflow parent run (with the new data as tags and params ``data.<n>.*``).
+
+    A storage that cannot hold a study (an unsupported URL, a missing driver, a file that is
+    not a database, a read-only database, a server that refuses the connection, an in-memory
+    SQLite URL) is a :class:`StorageError` naming it (password masked), before anything runs;
+    a storage that fails during the study is a :class:`~forecaster.ForecasterError` (finished
+    trials are kept).
+
+Checked before any trial
+    A search space may not sample the task (target, id_col, time_col, horizon, freq,
+    missing): trials would answer different questions. Nor, with the validation loss as the
+    objective, its units or the steps it is measured on (scaling, target_transform, loss,
+    validation_size, validation_fraction): a loss of 446.7 unscaled and of 0.25 after minmax
+    scaling cannot be ranked. Tune those in separate studies, or with a metric callable that
+    scores every trial on the original scale. Every value a search space can sample is checked
+    against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g.
+    a float range for ``hidden_size`` is refused), and what a callable search space returns
+    is checked at the first trial: an error there stops the study instead of failing every
+    trial. The same goes for what depends on the data and the metric: the frame is read once
+    as each trial's fit reads it (missing values, the grid, its type and columns), lookbacks
+    the longest series has no training window for are refused, a metric callable must take
+    ``(estimator, frame)``, and a metric that returns no number (None, text, a bool, a tensor
+    of several values) stops the study at its first trial.
+
+Failed trials
+    A trial that fails - its sampled parameters do not suit the data (a
+    :class:`~forecaster.DataValidationError`, e.g. a lookback a callable space sampled that is
+    longer than the series), a torch error or running out of memory in its fit, a metric
+    callable that raises or returns NaN or an infinity - is marked FAIL with a readable
+    reason in its ``user_attrs["error"]``; one whose training diverged (NaN loss) is pruned.
+    The study goes on (a process stops after :data:`MAX_CONSECUTIVE_FAILURES` failures in a
+    row). Errors of the storage, and of your ``callbacks``, stop the study. Every trial stores
+    ``params``, the per-epoch ``history``, ``pid`` and ``host`` in its ``user_attrs``.
+
+Several processes and machines
+    ``n_workers=N`` starts N worker processes (``spawn``) that run trials of the same study
+    through the shared storage. Several machines work the same way: run the same
+    ``tune(..., storage="postgresql+psycopg://user:password@host/db", study_name="...")`` call
+    on each machine (same study name and storage URL), after ``pip install "psycopg[binary]"``
+    (or ``postgresql+psycopg2://...`` with ``pip install psycopg2-binary``; a bare
+    ``postgresql://`` uses SQLAlchemy's default driver, psycopg from SQLAlchemy 2.1 on).
+    SQLite suits the processes of one machine only. Parallel workers share the finished-trial
+    count, so a study may end one or two trials past ``n_trials``.
+
+Tracking
+    Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
+    uses :mod:`forecaster.tracking`: ``log_study(study, estimator, frame, storage=...)``
+    creates (or, for a study resumed from its storage, finds again by the key the study keeps;
+    never by its name alone, so an in-memory study always gets its own) the study's parent
+    run before the trials; ``trial_callback(parent_run_id, tracking_uri=...,
+    intermediate_key="best_val_loss")`` logs every finished trial as a nested child run, in
+    the process that ran it; and ``log_study(..., best_estimator=...)`` logs the summary and
+    the refitted best model on the parent run at the end (the refit runs inside
+    ``tracking.paused()``). Trial fits always run inside ``tracking.paused()``: no run of their
+    own, even under ``tracking.autolog()``. A tracking failure is a warning and never stops the
+    study (an unreachable server costs one short probe, see :mod:`forecaster.tracking`; one
+    warning at the end says what was not logged and where the best model was kept).
+
+Example
+    >>> import numpy as np, polars as pl
+    >>> from forecaster import RNNForecaster
+    >>> t = np.arange(160)
+    >>> frame = pl.DataFrame({"time": t, "y": np.sin(2 * np.pi * t / 12)})
+    >>> model = RNNForecaster(target="y", lookback=24, horizon=6, max_epochs=1, batch_size=32,
+    ...                       progress=False)
+    >>> result = tune(model, frame, n_trials=2, storage=None, random_state=0,
+    ...               search_space={"hidden_size": [4, 8], "lr": (1e-3, 1e-2, "log")})
+    >>> result.n_trials_finished, sorted(result.best_params)
+    (2, ['hidden_size', 'lr'])
+    >>> result.best_estimator.predict(frame).height
+    6
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from sklearn.base import clone
+
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    StorageError,
+    StudyStopError,
+)
+from forecaster.tuning.arguments import check_tune_args
+from forecaster.tuning.common import import_optuna
+from forecaster.tuning.identity import default_study_name, open_study, study_identity
+from forecaster.tuning.space import check_data, check_frame, resolve_space
+from forecaster.tuning.storage import (
+    GRACE_PERIOD,
+    HEARTBEAT_INTERVAL,
+    MAX_RETRY,
+    fail_stale_trials,
+    make_storage,
+    storage_errors,
+    storage_label,
+    storage_url,
+)
+from forecaster.tuning.study_log import StudyLogger, refit_context, require_tracking
+from forecaster.tuning.trials import (
+    MAX_CONSECUTIVE_FAILURES,
+    Objective,
+    TrialSettings,
+    bounded_workers,
+    fit_estimator,
+    make_pruner,
+    make_sampler,
+    optimize,
+    trial_counts,
+)
+
+__all__ = [
+    "GRACE_PERIOD",
+    "HEARTBEAT_INTERVAL",
+    "MAX_CONSECUTIVE_FAILURES",
+    "MAX_RETRY",
+    "StorageError",
+    "TuneResult",
+    "tune",
+]
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns.
+
+    Attributes
+    ----------
+    study : optuna.Study
+        The whole study (every trial of every run and process), e.g. for
+        ``optuna.visualization``.
+    best_params : dict
+        The tuned parameters of the best complete trial (set them on a clone of the estimator).
+    best_value : float
+        Its objective value (by default the best validation loss, in scaled units).
+    best_estimator : estimator or None
+        A clone of the estimator with ``best_params``, fitted on the whole frame; None when
+        ``refit=False``.
+    n_trials_finished : int
+        Complete and pruned trials in the study.
+    n_trials_run : int
+        Trials added to the study while this call ran (by its processes, and by other
+        machines on a shared storage).
+    study_name : str
+    storage_url : str or None
+        The storage's URL with any password masked; None in memory.
+    """
+
+    study: Any
+    best_params: dict[str, Any]
+    best_value: float
+    best_estimator: Any
+    n_trials_finished: int
+    n_trials_run: int
+    study_name: str
+    storage_url: str | None = None
+    search_space: Any = field(default=None, repr=False)
+
+    def trials_frame(self) -> pl.DataFrame:
+        """One row per trial: number, state, value, epochs, seconds, pid and the parameters
+        (columns ``params_<name>``)."""
+        rows = []
+        for t in self.study.get_trials(deepcopy=False):
+            seconds = None
+            if t.datetime_start is not None and t.datetime_complete is not None:
+                seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            row = {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "epochs": len(t.intermediate_values),
+                "seconds": seconds,
+                "pid": t.user_attrs.get("pid"),
+            }
+            params = t.user_attrs.get("params", t.params)
+            row.update({f"params_{k}": v for k, v in params.items()})
+            rows.append(row)
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def tune(
+    estimator: Any,
+    frame: Any,
+    *,
+    n_trials: int | None = 20,
+    timeout: float | None = None,
+    search_space: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] | None = None,
+    metric: str | Callable[[Any, Any], float] = "val_loss",
+    direction: str = "minimize",
+    storage: Any = "default",
+    study_name: str | None = None,
+    n_workers: int = 1,
+    pruner: Any = "median",
+    random_state: int | None = None,
+    refit: bool = True,
+    track: bool = False,
+    callbacks: Sequence[Callable[[Any, Any], None]] = (),
+    show_progress: bool | None = None,
+) -> TuneResult:
+    """Tune ``estimator``'s parameters on ``frame`` with an Optuna study (see the module docs).
+
+    Parameters
+    ----------
+    estimator : RNNForecaster, LSTMForecaster, ..., or RNNRegressor
+        The template: each trial clones it and sets the sampled parameters. It needs a
+        validation split (``validation_size`` or ``validation_fraction`` > 0).
+    frame : polars.DataFrame or polars.LazyFrame, or tuple (X, y)
+        The training data *without the test span* (its last ``validation_size`` steps per
+        series validate every trial); ``(X, y)`` for an RNNRegressor.
+    n_trials : int or None, default 20
+        Finished (complete or pruned) trials wanted in the study, counting those of earlier
+        runs (failed trials do not count); None: until ``timeout``.
+    timeout : float, optional
+        Seconds after which no new trial starts (a running one is not interrupted).
+    search_space : dict or callable, optional
+        Parameter name -> an ``optuna.distributions`` object, a list (categorical choices),
+        ``(low, high)`` (uniform; int when both are ints) or ``(low, high, "log")``; or a
+        callable ``trial -> dict``. Default: :func:`default_search_space`.
+    metric : "val_loss" or callable, default "val_loss"
+        The lowest validation loss over the epochs, or ``metric(fitted_estimator, frame) ->
+        float`` (e.g. a backtest score; pruning still uses the validation loss).
+    direction : {"minimize", "maximize"}, default "minimize"
+    storage : "default", str, path-like, optuna storage or None, default "default"
+        See :func:`make_storage`; None keeps the study in memory (no resume).
+    study_name : str, optional
+        Default: ``<class>-<target>-h<horizon>-<digest of the study identity>``: the same call
+        resumes the same study, a call for another task gets its own.
+    n_workers : int, default 1
+        Worker processes on the study (a database storage), at most the CPU cores this process
+        may use and the trials still missing (a ForecasterWarning says so).
+    pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
+        ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` or ``HyperbandPruner``.
+    random_state : int, optional
+        Seeds the TPE sampler (and the trials' fits, when the estimator has no random_state).
+    refit : bool, default True
+        Fit a clone with the best parameters on the whole frame (``best_estimator``).
+    track : bool, default False
+        Log the study to MLflow through :mod:`forecaster.tracking` (None is taken as False).
+    callbacks : sequence of callable
+        Optuna study callbacks ``callback(study, frozen_trial)`` after every trial.
+    show_progress : bool or None
+        A progress bar over trials (one process); None: in a terminal or notebook.
+
+    Returns
+    -------
+    TuneResult
+
+    Raises
+    ------
+    ImportError
+        When Optuna (or, with ``track=True``, MLflow) is not installed.
+    StorageError
+        When the storage cannot be used (see :func:`make_storage`). Nothing is run.
+    DataValidationError
+        Before any trial: bad settings, space, template, frame or metric, or a study of another
+        task; at the first trial: a space or metric callable wrong for every trial.
+    ForecasterError
+        When no trial completed, or the storage failed during the study.
+    """
+    import_optuna()  # an ImportError naming the extra, before anything else
+    check_tune_args(
+        estimator, n_trials, timeout, n_workers, direction, metric, study_name, random_state,
+        refit, track, callbacks, show_progress,
+    )  # fmt: skip
+    if track:
+        require_tracking()
+    objective = _objective(
+        estimator, frame, search_space, metric, direction, random_state, n_workers
+    )
+    pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
+    storage_obj = _storage(storage, n_workers)
+    space, url = objective.space, storage_url(storage_obj)
+    name = study_name or default_study_name(estimator, space, metric, direction)
+    identity = study_identity(estimator, space, metric, direction)
+    with storage_errors(url, "open"):
+        study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
+    logger = StudyLogger(
+        bool(track), study, estimator, objective.data, storage_label(storage_obj, url)
+    )
+    try:
+        with storage_errors(url, "tuning"):
+            fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
+            n_existing = len(study.get_trials(deepcopy=False))
+            workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
+            study.sampler = make_sampler(random_state, n_existing)
+            all_callbacks = [*callbacks, *logger.start()]
+            deadline = None if timeout is None else time.time() + float(timeout)
+            settings = TrialSettings(
+                name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
+                deadline, all_callbacks, workers, show_progress,
+            )  # fmt: skip
+            study, best_trial = _run_study(study, settings, logger)
+        result = _result(
+            study, best_trial, settings, estimator if refit else None, bool(track), url
+        )
+        logger.finish(best_estimator=result.best_estimator)
+    finally:
+        logger.replay()
+    return result
+
+
+def _result(
+    study: Any, best_trial: Any, settings: TrialSettings, refit: Any, track: bool, url: str | None
+) -> TuneResult:
+    """The result: the best parameters, refitted on the whole frame when ``refit`` is the
+    estimator to refit (None: no refit)."""
+    best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
+    objective = settings.objective
+    best_estimator = None if refit is None else _refit(refit, objective, best_params, track)
+    with storage_errors(url, "reading the results"):
+        return TuneResult(
+            study=study, best_params=best_params, best_value=float(best_trial.value),
+            best_estimator=best_estimator, n_trials_finished=trial_counts(study)[0],
+            n_trials_run=len(study.get_trials(deepcopy=False)) - settings.n_existing,
+            study_name=settings.study_name, storage_url=url, search_space=objective.space,
+        )  # fmt: skip
+
+
+def _objective(
+    estimator: Any,
+    frame: Any,
+    search_space: Any,
+    metric: Any,
+    direction: str,
+    random_state: int | None,
+    n_workers: int,
+) -> Objective:
+    """The trials' objective, after the checks of the frame, the search space and the data
+    that every trial would otherwise fail the same way."""
+    check_frame(estimator, frame)
+    if isinstance(frame, pl.LazyFrame) and n_workers > 1:
+        frame = frame.collect()
+    space = resolve_space(search_space, estimator, frame, metric)
+    max_lookback = check_data(estimator, frame, space, default_space=search_space is None)
+    params = estimator.get_params(deep=False)
+    overrides: dict[str, Any] = {}
+    if params.get("progress", False) is None:
+        overrides["progress"] = False
+    if random_state is not None and "random_state" in params and params["random_state"] is None:
+        overrides["random_state"] = int(random_state)
+    sign = -1.0 if direction == "maximize" else 1.0
+    return Objective(estimator, frame, space, overrides, metric, sign, max_lookback)
+
+
+def _storage(storage: Any, n_workers: int) -> Any:
+    """The study storage (:func:`make_storage`); a database one when workers share it."""
+    optuna = import_optuna()
+    storage_obj = make_storage(storage)
+    if n_workers > 1 and (
+        storage_obj is None or isinstance(storage_obj, optuna.storages.InMemoryStorage)
+    ):
+        raise DataValidationError(
+            "n_workers > 1 shares the study through a database: use storage='default', a "
+            "'sqlite:///...' file or a 'postgresql://...' URL instead of storage=None or an "
+            "in-memory storage."
+        )
+    return storage_obj
+
+
+def _run_study(study: Any, settings: TrialSettings, logger: StudyLogger) -> tuple[Any, Any]:
+    """Run the trials; the study afterwards and its best trial (an error when none completed,
+    or when the search space or metric is wrong for every trial)."""
+    optuna = import_optuna()
+    try:
+        study = optimize(study, settings)
+    except StudyStopError as exc:  # shown as what it is: the search space or metric
+        raise DataValidationError(f"{exc} {exc.stop_note}") from exc.__cause__
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        logger.finish()
+        raise ForecasterError(_no_trial_message(study))
+    return study, study.best_trial
+
+
+def _refit(estimator: Any, objective: Objective, best_params: dict[str, Any], track: bool) -> Any:
+    """A clone with the best parameters, fitted on the whole frame (with the seed the trials
+    got; tracked, the model is logged on the study's run, not as a run of its own)."""
+    overrides = {k: v for k, v in objective.overrides.items() if k == "random_state"}
+    model = clone(estimator).set_params(**{**overrides, **best_params})
+    with refit_context(track):
+        fit_estimator(model, objective.data, ())
+    return model
+
+
+def _no_trial_message(study: Any) -> str:
+    counts: dict[str, int] = {}
+    reasons: dict[str, int] = {}  # distinct reason -> first trial number
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        if t.state.name == "FAIL":
+            reason = t.user_attrs.get("error") or t.user_attrs.get("fail_reason")
+            if reason and reason not in reasons:
+                reasons[str(reason)] = t.number
+    summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "no trials"
+    message = f"No trial of study {study.study_name!r} completed ({summary})."
+    if reasons:
+        shown = [f"trial {number}: {reason}" for reason, number in list(reasons.items())[:3]]
+        more = f" (and {len(reasons) - 3} other errors)" if len(reasons) > 3 else ""
+        message += f" Errors: {' | '.join(shown)}{more}"
+    return message

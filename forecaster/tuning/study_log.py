@@ -1,0 +1,146 @@
+"""The study's MLflow logging (``tune(track=True)``) through :mod:`forecaster.tracking`.
+
+Tracking is opt-in: :func:`~forecaster.tuning.tune` logs only with ``track=True``, through
+tracking's public API: ``log_study`` creates (or finds again) the study's parent run before the
+trials and logs the summary and the refitted best model after them, ``trial_callback`` logs
+every finished trial as a nested run (in the process that ran it), and ``paused`` keeps the
+refit from logging a run of its own. A tracking failure is a warning, never the study's end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from forecaster.exceptions import ForecasterWarning
+
+__all__ = ["TRACK_HINT", "StudyLogger", "TrialHook", "refit_context", "require_tracking"]
+
+TRACK_HINT = "pip install 'forecaster[track]'"
+
+
+def require_tracking() -> None:
+    """``track=True`` needs MLflow and :mod:`forecaster.tracking`: an ImportError naming the
+    extra that installs them, before anything runs."""
+    try:
+        import mlflow  # noqa: F401
+        from forecaster.tracking import log_study  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"tune(track=True) logs the study to MLflow, an optional dependency ({exc}): "
+            f"{TRACK_HINT}"
+        ) from exc
+
+
+def refit_context(track: bool) -> Any:
+    """The block the best parameters are refitted in: with ``track``, tracking's ``paused()``
+    (the model is logged on the study's run, not on a run of its own)."""
+    if not track:
+        return contextlib.nullcontext()
+    from forecaster.tracking import paused
+
+    return paused()
+
+
+class TrialHook:
+    """Study callback that logs each trial through ``forecaster.tracking.trial_callback``.
+
+    The tracking callback is built lazily in the process that runs the trials (it holds an
+    MLflow client, which does not pickle to worker processes). A failure is a warning.
+    """
+
+    def __init__(
+        self, parent_run_id: str, tracking_uri: str | None, limits: Mapping[str, Any]
+    ) -> None:
+        self.parent_run_id = parent_run_id
+        self.tracking_uri = tracking_uri
+        self.limits = {k: v for k, v in limits.items() if k in ("request_timeout", "max_retries")}
+        self.broken = False
+        self._callback: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_callback": None}
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        if self.broken:
+            return
+        try:
+            if self._callback is None:
+                from forecaster.tracking import trial_callback
+
+                self._callback = trial_callback(
+                    self.parent_run_id,
+                    tracking_uri=self.tracking_uri,
+                    intermediate_key="best_val_loss",
+                    **self.limits,
+                )
+            self._callback(study, trial)
+        except Exception as exc:
+            self.broken = True
+            warnings.warn(
+                f"Tracking trial {trial.number} failed ({exc!r}); trials are no longer logged in "
+                "this process. The study itself goes on and is kept in its storage.",
+                ForecasterWarning,
+                stacklevel=2,
+            )
+
+
+class StudyLogger:
+    """The study's MLflow logging through ``forecaster.tracking`` (when ``track``): the parent
+    run before the trials, a callback per trial, the summary and best model at the end.
+
+    A warning of the first :func:`~forecaster.tracking.log_study` (e.g. an unreachable server)
+    is held back: the final call retries everything and warns about what is still missing, so
+    one warning says it all. Held-back warnings are shown when the final call is not reached.
+    """
+
+    def __init__(self, track: bool, study: Any, estimator: Any, frame: Any, storage: str) -> None:
+        self.track = bool(track)
+        self.kwargs = {"study": study, "estimator": estimator, "frame": frame, "storage": storage}
+        self.held: list[warnings.WarningMessage] = []
+
+    def start(self) -> list[Any]:
+        """Create (or find) the study's run; the trial callbacks to add."""
+        if not self.track:
+            return []
+        import mlflow
+        from forecaster.tracking import request_limits
+
+        with warnings.catch_warnings(record=True) as caught:
+            parent_run = self._log_study()
+        self.held = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+        for w in caught:
+            if not issubclass(w.category, ForecasterWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not isinstance(parent_run, str):
+            return []
+        return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits())]
+
+    def finish(self, best_estimator: Any = None) -> None:
+        """The summary (and the best model) on the study's run."""
+        if not self.track:
+            return
+        self.held = []
+        self._log_study(best_estimator=best_estimator)
+
+    def replay(self) -> None:
+        """Show the held-back warnings (the final call was not reached)."""
+        for w in self.held:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.held = []
+
+    def _log_study(self, **kwargs: Any) -> Any:
+        from forecaster.tracking import log_study
+
+        try:
+            return log_study(**self.kwargs, **kwargs)
+        except Exception as exc:
+            warnings.warn(
+                f"Logging the study to MLflow failed ({exc!r}). The study is kept in its storage "
+                "and tuning goes on; log it again with forecaster.tracking.log_study.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+            return None

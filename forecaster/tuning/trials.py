@@ -1,0 +1,393 @@
+"""The trials: the objective, pruning, stopping, samplers, pruners and worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+import socket
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from forecaster._hashing import sha256_hasher
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+    StudyStopError,
+    TrialFailedError,
+    TuningMetricError,
+)
+from forecaster.training import TrainingDivergedError, progress_enabled
+from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
+from forecaster.tuning.space import sample_params
+from forecaster.tuning.storage import fail_stale_trials, is_storage_error
+
+__all__ = [
+    "MAX_CONSECUTIVE_FAILURES",
+    "Objective",
+    "PruningReporter",
+    "TrialSettings",
+    "available_cores",
+    "bounded_workers",
+    "fit_estimator",
+    "make_pruner",
+    "make_sampler",
+    "optimize",
+    "run_trials",
+    "run_workers",
+    "trial_counts",
+]
+
+MAX_CONSECUTIVE_FAILURES = 10
+"""A process stops after this many failed trials in a row (e.g. every sampled lookback is too
+long for the data)."""
+
+
+class PruningReporter:
+    """Epoch callback: reports the running best validation loss and prunes."""
+
+    def __init__(self, trial: Any, sign: float) -> None:
+        self.trial = trial
+        self.sign = sign
+        self.best = math.inf
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, record: Any, network: Any) -> None:
+        self.history.append(record.as_dict())
+        value = record.val_loss
+        if value is None or not math.isfinite(value):
+            return
+        self.best = min(self.best, float(value))
+        self.trial.report(self.sign * self.best, record.epoch)
+        if self.trial.should_prune():
+            optuna = import_optuna()
+            raise optuna.TrialPruned(
+                f"pruned after epoch {record.epoch} (best val_loss {self.best:.5g})"
+            )
+
+
+def fit_estimator(estimator: Any, data: Any, callbacks: Sequence[Any]) -> Any:
+    if isinstance(data, tuple):
+        return estimator.fit(*data, callbacks=callbacks)
+    return estimator.fit(data, callbacks=callbacks)
+
+
+@dataclass
+class Objective:
+    estimator: Any
+    data: Any
+    space: Any
+    overrides: dict[str, Any]
+    metric: Any
+    sign: float
+    max_lookback: int | None = None  # the longest lookback the data has room for
+
+    def __call__(self, trial: Any) -> float:
+        optuna = import_optuna()
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("host", socket.gethostname())
+        reporter = PruningReporter(trial, self.sign)
+        try:
+            return self._run(trial, reporter)
+        except optuna.TrialPruned:
+            trial.set_user_attr("history", reporter.history)
+            raise
+        except StudyStopError as exc:  # the space or metric is wrong, not this trial: stop
+            trial.set_user_attr("error", str(exc))
+            raise
+        except TrainingDivergedError as exc:  # a bad combination: rank it last, do not retry
+            trial.set_user_attr("history", reporter.history)
+            trial.set_user_attr("error", str(exc))
+            raise optuna.TrialPruned(f"training diverged: {exc}") from exc
+        except Exception as exc:
+            if is_storage_error(exc):
+                raise  # not the trial's fault: tune reports it (see storage_errors)
+            why = reason(exc)  # e.g. a lookback too long for the data, a torch error, OOM
+            trial.set_user_attr("error", why)
+            if reporter.history:
+                trial.set_user_attr("history", reporter.history)
+            raise TrialFailedError(why) from exc
+
+    def _run(self, trial: Any, reporter: PruningReporter) -> float:
+        params = sample_params(trial, self.space, self.estimator, self.metric)
+        trial.set_user_attr("params", params)
+        self._check_template_lookback(params)
+        model = clone(self.estimator).set_params(**{**self.overrides, **params})
+        from forecaster.tracking import paused
+
+        with paused():  # a trial's fit is no run of its own (tune(track=True) logs the trial)
+            fit_estimator(model, self.data, [reporter])
+        history = list(getattr(model, "history_", reporter.history))
+        trial.set_user_attr("history", history)
+        if callable(self.metric):
+            return _metric_value(self.metric(model, self.data))
+        losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
+        losses = [v for v in losses if math.isfinite(v)]
+        if not losses:
+            raise DataValidationError(
+                "The fit produced no validation loss: no series is long enough for a validation "
+                "window after lookback + horizon. Use a shorter lookback or more data."
+            )
+        return min(losses)
+
+    def _check_template_lookback(self, params: Mapping[str, Any]) -> None:
+        """A callable space that sets no lookback leaves the template's to every trial: when
+        the data has no room for it, stop (a dict space is checked before any trial)."""
+        lookback = self.estimator.get_params(deep=False).get("lookback")
+        if self.max_lookback is None or "lookback" in params or not is_int(lookback):
+            return
+        if lookback > self.max_lookback:
+            raise StudyStopError(
+                f"The search_space callable sets no lookback, so every trial fits with the "
+                f"estimator's lookback={lookback}, and the data has room for lookbacks up to "
+                f"{max(self.max_lookback, 0)} (lookback + horizon steps before the validation "
+                f"steps, in the longest series). Set a shorter lookback, or sample one."
+            )
+
+
+def _metric_value(value: Any) -> float:
+    """The value a metric callable returned, as a float: a real number (numpy's too), or an
+    array or tensor of one element (``.item()``). Anything else (None, text, a bool, an
+    array or tensor of several values) is a :class:`TuningMetricError`, which stops the study;
+    NaN or an infinity fails this trial only (a diverged fit may score so)."""
+    got = f"{type(value).__name__} {short_repr(value)}"
+    if not isinstance(value, numbers.Real | str | bytes) and callable(getattr(value, "item", None)):
+        with contextlib.suppress(Exception):  # a tensor or array of several values: refused
+            value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TuningMetricError(
+            f"The metric callable must return a real number (the trial's score), got {got}. "
+            "Return a float, e.g. float(score) (one value per fitted model)."
+        )
+    if not math.isfinite(value):
+        raise DataValidationError(f"The metric callable returned {value!r}, not a finite number.")
+    return float(value)
+
+
+class _Stopper:
+    """Study callback: stop once enough trials are finished (or running elsewhere), or after
+    too many failures in a row; updates the progress bar."""
+
+    def __init__(self, n_trials: int | None, bar: Any = None) -> None:
+        self.n_trials = n_trials
+        self.bar = bar
+        self.failures = 0
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        optuna = import_optuna()
+        self.failures = self.failures + 1 if trial.state.name == "FAIL" else 0
+        if self.failures >= MAX_CONSECUTIVE_FAILURES:
+            optuna.logging.get_logger("optuna").warning(
+                f"{self.failures} trials failed in a row; this process stops tuning. Last "
+                f"error: {trial.user_attrs.get('error', 'see the log')}"
+            )
+            study.stop()
+        finished, running = trial_counts(study)
+        if self.bar is not None:
+            self.bar.n = finished
+            self.bar.refresh()
+        if self.n_trials is not None and finished + running >= self.n_trials:
+            study.stop()
+
+
+def trial_counts(study: Any) -> tuple[int, int]:
+    """(finished, running) trial counts of the study."""
+    counts = {"COMPLETE": 0, "PRUNED": 0, "RUNNING": 0}
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name in counts:
+            counts[t.state.name] += 1
+    return counts["COMPLETE"] + counts["PRUNED"], counts["RUNNING"]
+
+
+def run_trials(
+    study: Any,
+    objective: Objective,
+    n_trials: int | None,
+    deadline: float | None,
+    callbacks: Sequence[Any],
+    bar: Any = None,
+) -> None:
+    """Run trials in this process until the study has ``n_trials`` finished or time is up."""
+    fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
+    if n_trials is not None and sum(trial_counts(study)) >= n_trials:
+        return
+    timeout = None
+    if deadline is not None:
+        timeout = deadline - time.time()
+        if timeout <= 0:
+            return
+    study.optimize(
+        objective,
+        n_trials=None,
+        timeout=timeout,
+        catch=(TrialFailedError,),
+        callbacks=[*callbacks, _Stopper(n_trials, bar)],
+    )
+
+
+def make_sampler(random_state: int | None, n_existing: int, worker: int = 0) -> Any:
+    """TPE seeded by ``random_state``, shifted by the trials already in the study (so that a
+    resumed study does not repeat the first trials' draws) and by the worker index."""
+    optuna = import_optuna()
+    seed = None
+    if random_state is not None:
+        seed = int(random_state)
+        if n_existing or worker:
+            digest = sha256_hasher(f"{random_state}:{n_existing}:{worker}".encode()).digest()
+            seed = int.from_bytes(digest[:4], "little")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def make_pruner(pruner: Any, max_epochs: int | None) -> Any:
+    optuna = import_optuna()
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    if pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+    if pruner == "hyperband":
+        max_resource = max_epochs if isinstance(max_epochs, int) and max_epochs > 1 else "auto"
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max_resource, reduction_factor=3
+        )
+    if pruner in ("none", None):
+        return optuna.pruners.NopPruner()
+    raise DataValidationError(
+        f"pruner={pruner!r} is not supported. Use 'median', 'hyperband', 'none' or an "
+        "optuna.pruners.BasePruner instance."
+    )
+
+
+def worker_main(settings: TrialSettings, index: int) -> int:
+    """Entry point of a worker process: run trials of the shared study."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, available_cores() // settings.n_workers))
+    optuna = import_optuna()
+    study = optuna.load_study(
+        study_name=settings.study_name,
+        storage=settings.storage,
+        sampler=make_sampler(settings.random_state, settings.n_existing, index + 1),
+        pruner=settings.pruner,
+    )
+    before = len(study.get_trials(deepcopy=False))
+    run_trials(
+        study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks
+    )  # fmt: skip
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
+    """``n_workers`` reduced to the cores available and to the trials still wanted, with a
+    warning that says why (each worker is a process that imports torch: more workers than
+    cores, or than trials, only cost memory and start-up time)."""
+    cores = available_cores()
+    limits = [(cores, f"this process may run on {cores} CPU core(s)")]
+    if n_trials is not None:
+        remaining = n_trials - finished
+        if remaining <= 0:
+            return 1  # nothing to run: the study is complete
+        limits.append((remaining, f"{remaining} trial(s) remain to reach n_trials={n_trials}"))
+    bound, why = min(limits, key=lambda item: item[0])
+    if n_workers <= bound:
+        return n_workers
+    warnings.warn(
+        f"n_workers={n_workers} reduced to {bound}: {why}. Each worker is a process of its own; "
+        "on several machines, run the same tune call on each (same storage and study_name).",
+        ForecasterWarning,
+        stacklevel=3,
+    )
+    return bound
+
+
+def run_workers(settings: TrialSettings) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = settings.n_workers
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+        futures = [pool.submit(worker_main, settings, i) for i in range(n)]
+        errors = []
+        for future in futures:
+            try:
+                future.result()
+            except Exception as exc:
+                errors.append(exc)
+    if errors:
+        first = errors[0]
+        if isinstance(first, ForecasterError) or is_storage_error(first):
+            raise first  # a storage error is reported by tune (see storage_errors)
+        raise ForecasterError(
+            f"A tuning worker process failed ({reason(first)}); {len(errors)} of {n} workers "
+            "failed. The finished trials are kept in the storage: rerun the same call to resume."
+        ) from first
+
+
+@dataclass
+class TrialSettings:
+    """What the trial loop needs (also sent to worker processes)."""
+
+    study_name: str
+    storage: Any
+    random_state: int | None
+    n_existing: int
+    pruner: Any
+    objective: Objective
+    n_trials: int | None
+    deadline: float | None
+    callbacks: list[Any]
+    n_workers: int
+    show_progress: bool | None
+
+
+def optimize(study: Any, settings: TrialSettings) -> Any:
+    """Run the trials in this process or in worker processes; the study afterwards."""
+    if settings.n_workers > 1:
+        run_workers(settings)
+        optuna = import_optuna()
+        study = optuna.load_study(
+            study_name=settings.study_name,
+            storage=settings.storage,
+            sampler=study.sampler,
+            pruner=settings.pruner,
+        )
+        fail_stale_trials(study)  # trials of a worker killed longer ago than the grace period
+        return study
+    bar = None
+    if progress_enabled(settings.show_progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=settings.n_trials,
+            initial=trial_counts(study)[0],
+            desc=settings.study_name,
+            unit="trial",
+        )
+    try:
+        run_trials(
+            study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
+            bar,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    return study
