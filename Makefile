@@ -34,7 +34,7 @@ test-fast: install
 # mypy: only errors not in mypy-baseline.txt fail (after fixing some, `mypy | mypy-baseline sync`).
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline filter
+	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline filter --allow-unsynced --no-colors
 
 bench: install
 	$(PY) benchmarks/bench_windows.py

@@ -32,6 +32,7 @@ from forecaster.estimators import (
     TemporalSplit,
 )
 from forecaster.evaluation.backtest import BacktestResult, backtest
+from forecaster.evaluation.plots import plot_backtest, plot_forecast
 from forecaster.exceptions import (
     ConcurrentRunError,
     DataValidationError,
@@ -76,6 +77,8 @@ __all__ = [
     "infer_frequency",
     "load",
     "make_windows",
+    "plot_backtest",
+    "plot_forecast",
     "save",
     "tune",
     "validate_frame",

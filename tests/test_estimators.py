@@ -304,7 +304,7 @@ def test_target_is_required():
     [
         ("cell", "transformer", "cell must be one of 'rnn', 'lstm', 'gru', got 'transformer'"),
         ("head", "attention", "head must be one of .*, got 'attention'"),
-        ("loss", "mape", "loss must be one of 'mse', 'mae', 'huber', got 'mape'"),
+        ("loss", "mape", "loss must be one of 'mse', 'mae', 'huber', 'quantile', got 'mape'"),
         ("dropout", 1.5, r"dropout must be a finite number in \[0, 1\), got 1.5"),
         ("lookback", 0, "lookback must be an integer >= 1"),
         ("validation_size", 1.5, "fraction must be below 1"),

@@ -331,3 +331,51 @@ def test_refit_true_always_fits_a_clone(fitted, frame):
         "BacktestResult(folds=1, series=3, targets=['y'], forecasts=18, models=1, "
         f"metrics={list(METRICS)})"
     )
+
+
+# ---------------------------------------------------------------- interval columns
+
+
+class IntervalForecaster(RNNForecaster):
+    """Adds an 80 % interval (forecast +- 1) and a median quantile (the forecast) to every
+    prediction: what a calibrated model's predict(..., level=[80]) returns."""
+
+    def predict(self, frame, *args, **kwargs):
+        out = super().predict(frame, *args, **kwargs)
+        return out.with_columns(
+            (pl.col("y") - 1).alias("y_lo_80"),
+            (pl.col("y") + 1).alias("y_hi_80"),
+            pl.col("y").alias("y_q50"),
+        )
+
+
+def test_backtest_scores_interval_columns(fitted, frame):
+    model = IntervalForecaster(**TINY)
+    model.__dict__.update(fitted.__dict__)  # the same fitted state: the same point forecasts
+    plain = backtest(fitted, frame, folds=3, m=24)
+    result = backtest(model, frame, folds=3, m=24)
+    forecasts = result.forecasts
+    assert forecasts.columns == [
+        *plain.forecasts.columns[:-1],
+        "y_lo_80",
+        "y_hi_80",
+        "y_q50",
+        "y_actual",
+    ]
+    assert forecasts.select(plain.forecasts.columns).equals(plain.forecasts)
+    added = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
+    for name in ("metrics", "by_step", "aggregate"):
+        table, before = getattr(result, name), getattr(plain, name)
+        assert table.columns == [*before.columns, *added]
+        assert table.select(before.columns).equals(before)  # bit for bit
+    pooled = result.aggregate.row(0, named=True)
+    inside = (forecasts["y_actual"] - forecasts["y"]).abs() <= 1
+    assert pooled["coverage_80"] == pytest.approx(inside.mean())
+    assert pooled["width_80"] == pytest.approx(2.0)
+    assert pooled["pinball"] == pytest.approx(pooled["mae"] / 2)  # the median alone
+    assert pooled["scrps"] == pytest.approx(pooled["mase"])
+    assert aggregate(result.metrics).select(added).to_numpy() == pytest.approx(
+        result.aggregate.select(added).to_numpy()
+    )
+    by = result.score("step", metrics=["mae"])
+    assert by.columns == ["step", "target", "n", "mae", *added]

@@ -516,3 +516,94 @@ def test_every_head_has_one_implementation_behind_the_head_interface() -> None:
 
     assert set(HEAD_TYPES) == set(HEADS)
     assert all(isinstance(head, Head) and head.name == name for name, head in HEAD_TYPES.items())
+
+
+# ------------------------------------------------------------------------------------------
+# quantile outputs (issue 13)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive", "segment"])
+def test_quantile_heads_shape_median_and_loss(head):
+    from forecaster.nn.quantiles import pinball_loss
+
+    torch.manual_seed(0)
+    net = RecurrentNet(
+        n_features=3,
+        n_targets=2,
+        lookback=12,
+        horizon=4,
+        hidden_size=8,
+        head=head,
+        segment_length=4,
+        quantiles=[0.1, 0.5, 0.9],
+    )
+    x, y = torch.randn(5, 12, 3), torch.randn(5, 4, 2)
+    out = net(x)
+    assert out.shape == (5, 4, 2, 3)
+    assert (out.diff(dim=-1) >= 0).all()
+    loss = net.training_loss(x, None, y, lambda p, t: pinball_loss(p, t, net.quantiles))
+    loss.backward()
+    assert net.quantile_gaps.grad is not None and torch.isfinite(loss)
+    assert RecurrentNet.from_config(net.get_config()).get_config() == net.get_config()
+
+
+def test_point_network_config_has_no_quantiles():
+    net = RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, hidden_size=4)
+    assert "quantiles" not in net.get_config()
+    with pytest.raises(DataValidationError, match=r"0\.5"):
+        RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, quantiles=[0.1, 0.9])
+
+
+def test_quantile_ensemble_averages_each_quantile_then_sorts():
+    from forecaster.nn import network_from_config
+
+    torch.manual_seed(1)
+    config = {
+        "n_features": 1,
+        "n_targets": 1,
+        "lookback": 8,
+        "horizon": 3,
+        "hidden_size": 4,
+        "head": "direct",
+        "quantiles": [0.05, 0.5, 0.95],
+        "n_members": 3,
+    }
+    net = network_from_config(config)
+    x = torch.randn(4, 8, 1)
+    mean = torch.stack([m(x) for m in net.members]).mean(0)
+    assert torch.allclose(net(x), mean.sort(-1).values)
+
+
+def test_quantiles_never_cross_hypothesis():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        seed=st.integers(0, 2**16),
+        head=st.sampled_from(["direct", "seq2seq", "recursive", "segment"]),
+        qs=st.lists(st.floats(0.01, 0.99), min_size=1, max_size=6, unique=True),
+        magnitude=st.floats(1e-3, 1e4),
+        weight_scale=st.floats(0.0, 20.0),
+    )
+    def check(seed, head, qs, magnitude, weight_scale):
+        qs = sorted({round(q, 3) for q in qs} - {0.5} | {0.5})
+        torch.manual_seed(seed)
+        net = RecurrentNet(
+            n_features=2,
+            n_targets=2,
+            lookback=6,
+            horizon=3,
+            hidden_size=4,
+            head=head,
+            segment_length=3,
+            quantiles=qs,
+        )
+        with torch.no_grad():
+            net.quantile_gaps.normal_(0.0, weight_scale)  # any weights, negative ones too
+        out = net(torch.randn(3, 6, 2) * magnitude)
+        assert out.shape[-1] == len(qs)
+        assert (out.diff(dim=-1) >= 0).all()
+
+    check()

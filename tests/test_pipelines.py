@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 import pytest
@@ -400,3 +401,168 @@ def test_a_tracked_run_with_tune_logs_the_refit_not_the_trials(tmp_path, capsys,
     runs = _runs(tmp_path)
     assert len(runs) == 1, [r.info.run_name for r in runs]  # no run per trial
     assert runs[0].info.run_name == "hostile-2024-01-16" and "hidden_size" in runs[0].data.params
+
+
+# ------------------------------------------------------------------------------------------
+# prediction intervals: [output] levels and predict --level (issue 13)
+# ------------------------------------------------------------------------------------------
+
+LEVELS_MESSAGE = r"key 'output\.levels'.*distinct numbers in \(0, 100\), in increasing order"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["[0]", "[100]", "[-5]", "[95, 80]", "[80, 80]", '["80"]', "[true]", "80", "[]", "[nan]"],
+)
+def test_output_levels_are_validated_naming_the_key(tmp_path, capsys, value):
+    path = write(tmp_path, MINIMAL + f"\n[output]\nlevels = {value}\n")
+    with pytest.raises(SpecError, match=LEVELS_MESSAGE):
+        load_spec(path)
+    code, err = run_cli(capsys, "run", str(path), "--dry-run")
+    assert code == 2 and err.startswith("error: invalid spec: "), err
+    assert "output.levels" in err and "Traceback" not in err
+
+
+def test_output_levels_default_to_none_and_keep_the_spec_hash(tmp_path):
+    spec, _ = load_spec(write(tmp_path, MINIMAL))
+    assert spec.output.levels is None
+    assert spec_hash(spec) == "3e0a47ba140e"  # the hash before levels existed: same outputs
+    with_levels, _ = load_spec(write(tmp_path, MINIMAL + "\n[output]\nlevels = [80, 95.5]\n"))
+    assert with_levels.output.levels == [80.0, 95.5]
+    assert spec_hash(with_levels) != spec_hash(spec)  # other outputs: another model, study
+
+
+def test_levels_of_a_quantile_model_must_be_among_its_quantiles(tmp_path):
+    text = MINIMAL + '\n[model]\nloss = "quantile"\n\n[output]\nlevels = [80, 95]\n'
+    with pytest.raises(
+        SpecError, match=r"key 'output\.levels'.*need the quantiles \['0\.025', '0\.975'\]"
+    ):
+        load_spec(write(tmp_path, text))
+    ok = text.replace(
+        'loss = "quantile"', 'loss = "quantile"\nquantiles = [0.025, 0.1, 0.5, 0.9, 0.975]'
+    )
+    assert load_spec(write(tmp_path, ok))[0].output.levels == [80.0, 95.0]
+    assert load_spec(write(tmp_path, text.replace("[80, 95]", "[80]")))[0].output.levels == [80.0]
+
+
+def test_level_quantiles_and_calibration_plan():
+    from forecaster.jobs.intervals import calibration_plan
+    from forecaster.jobs.spec import level_quantiles
+
+    assert level_quantiles([80, 95]) == [0.025, 0.1, 0.9, 0.975]
+    assert level_quantiles([50]) == [0.25, 0.75]
+
+    def plan(levels, folds, n_series, shortest=0, window=0, horizon=1):
+        spec = type("S", (), {})()
+        spec.output = type("O", (), {"levels": levels})()
+        spec.evaluation = type("E", (), {"backtest_folds": folds})()
+        found = calibration_plan(spec, n_series, shortest, window, horizon)
+        return found.folds, found.refit, found.per_series
+
+    assert plan([80, 95], 3, 20) == (3, True, False)  # 60 errors per step: enough for 95 %
+    assert plan([80, 95], 3, 5) == (4, 2, False)  # 19 errors per step needed for 95 %: 4 folds
+    assert plan([80], 0, 1) == (4, 2, False)  # 80 %: 4 errors per step
+    assert plan([95], 5, 1) == (19, 4, False)  # at most max(backtest_folds, 3) models
+    assert plan([99], 3, 1)[0] == 99
+    # per series when every series has room for 20 origins after 2 windows of training
+    assert plan([80, 95], 3, 5, shortest=644, window=65, horizon=5) == (20, 7, True)
+    assert plan([80, 95], 3, 5, shortest=229, window=65, horizon=5)[2] is False
+    assert plan([80, 95], 3, 5, shortest=230, window=65, horizon=5)[2] is True
+    assert plan([80], 3, 1, shortest=10_000, window=65, horizon=5)[2] is False  # one series
+
+
+def test_before_folds_keeps_each_series_before_the_first_target():
+    from forecaster.jobs.intervals import before_folds
+
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 6 + ["b"] * 4,
+            "t": [*range(6), *range(4)],
+            "y": [float(i) for i in range(10)],
+        }
+    )
+    model = type("M", (), {"horizon": 1, "id_col": "id", "time_col": "t"})()
+    kept = before_folds(frame.reverse(), model, 2)
+    assert kept.rows() == [
+        ("a", 0, 0.0),
+        ("a", 1, 1.0),
+        ("a", 2, 2.0),
+        ("a", 3, 3.0),
+        ("b", 0, 6.0),
+        ("b", 1, 7.0),
+    ]
+    model.id_col = None
+    assert before_folds(frame.filter(pl.col("id") == "a"), model, 3)["t"].to_list() == [0, 1, 2]
+
+
+class _RecordingModel:
+    """A saved model stand-in for ``predict``: records the keyword arguments of each call."""
+
+    calls: ClassVar[list[dict]] = []
+    conformal_: ClassVar[dict] = {"residuals": None}  # calibrated
+
+    def predict(self, frame, **kwargs):
+        self.calls.append(kwargs)
+        last = frame.group_by("id").agg(pl.col("date").max())
+        out = last.with_columns(pl.lit(1.0).alias("y"))
+        for level in kwargs.get("level") or []:
+            out = out.with_columns(
+                pl.lit(0.0).alias(f"y_lo_{level:g}"), pl.lit(2.0).alias(f"y_hi_{level:g}")
+            )
+        return out
+
+
+def test_predict_level_reaches_the_model_and_the_file(tmp_path, capsys, monkeypatch):
+    import forecaster.jobs.commands as commands
+
+    monkeypatch.setattr(commands, "load_model", lambda path: _RecordingModel())
+    _RecordingModel.calls = []
+    spec = csv_project(tmp_path, rows())
+    out = tmp_path / "f.parquet"
+    code, err = run_cli(capsys, "predict", str(spec), "--model", "m", "--out", str(out))
+    assert code == 0, err
+    assert _RecordingModel.calls == [{}]  # no level asked: predict(frame), as before
+    args = ("--level", "95", "--level", "80", "--out", str(out))
+    code, err = run_cli(capsys, "predict", str(spec), "--model", "m", *args)
+    assert code == 0, err
+    assert _RecordingModel.calls[-1] == {"level": [80.0, 95.0]}
+    assert {"y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"} <= set(pl.read_parquet(out).columns)
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [90]\n")  # the spec's default
+    assert run_cli(capsys, "predict", str(spec), "--model", "m", "--out", str(out))[0] == 0
+    assert _RecordingModel.calls[-1] == {"level": [90.0]}
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [
+        (["0"], r"argument --level: expected a level in percent.*got '0'"),
+        (["100"], r"argument --level: expected a level in percent"),
+        (["eighty"], r"argument --level: expected a level in percent"),
+        (["nan"], r"argument --level: expected a level in percent"),
+        (["80", "80"], r"argument --level: each level once"),
+    ],
+)
+def test_predict_bad_level_exits_2(tmp_path, capsys, levels, message):
+    spec = csv_project(tmp_path, rows())
+    out = tmp_path / "f.parquet"
+    flags = [item for level in levels for item in ("--level", level)]
+    code, err = run_cli(capsys, "predict", str(spec), "--model", "m", "--out", str(out), *flags)
+    assert code == 2, err
+    assert re.search(message, err), err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_tracked_spec_with_levels_logs_the_interval_scores(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    (run,) = _runs(tmp_path)
+    for name in ("coverage_80", "width_80", "winkler_80", "msis_80"):
+        assert f"pipeline_backtest_{name}" in run.data.metrics, sorted(run.data.metrics)
+    forecasts = pl.read_parquet(
+        tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
+    )
+    assert {"y_lo_80", "y_hi_80"} <= set(forecasts.columns)

@@ -181,8 +181,13 @@ def test_empty_training_source_raises() -> None:
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_loss_trains(loss: str) -> None:
-    history = quick_train(loss=loss)
+    # the quantile loss trains a network that emits quantiles (and only such a network)
+    net = make_net(quantiles=[0.1, 0.5, 0.9]) if loss == "quantile" else None
+    history = quick_train(net, loss=loss)
     assert all(math.isfinite(r.train_loss) for r in history)
+    if loss == "quantile":
+        with pytest.raises(DataValidationError, match="quantile"):
+            quick_train(make_net(), loss=loss)
 
 
 def test_loss_function_values() -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 from sklearn.base import clone
@@ -584,3 +585,71 @@ def test_postgresql_storage_with_two_workers(postgres_url, frame):
     )
     complete = result.study.get_trials(states=(COMPLETE,))
     assert len(complete) >= 4 and len({t.user_attrs["pid"] for t in complete}) == 2
+
+
+# ------------------------------------------------------------------------------------------
+# probabilistic objectives (issue 13): metric="pinball", "scrps", "msis", "winkler", ...
+# ------------------------------------------------------------------------------------------
+
+
+def test_score_column_names():
+    from forecaster.tuning.scores import score_column
+
+    assert score_column("pinball") == "pinball" and score_column("scrps") == "scrps"
+    assert score_column("msis") == "msis_95" and score_column("winkler") == "winkler_95"
+    assert score_column("msis_80") == "msis_80" and score_column("winkler_97.5") == "winkler_97.5"
+    for other in ("val_loss", "msis_0", "msis_100", "coverage_80", "mae", None, 3):
+        assert score_column(other) is None
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "message"),
+    [
+        ({}, {"metric": "pinball"}, r"metric='pinball' scores quantile forecasts.*loss='mae'"),
+        ({"loss": "quantile"}, {"metric": "msis"}, r"95 % interval.*0\.025 and 0\.975"),
+        (
+            {"loss": "quantile"},
+            {"metric": "pinball", "direction": "maximize"},
+            r"'pinball' is minimized",
+        ),
+        ({"loss": "quantile", "validation_size": 0}, {"metric": "scrps"}, r"validation_size=0"),
+        ({}, {"metric": "crps"}, r"metric='crps' is not supported.*'pinball'"),
+    ],
+)
+def test_probabilistic_metric_refusals(model, kwargs, message):
+    with pytest.raises(DataValidationError, match=message):
+        quick(tiny_model(**model), **kwargs)
+
+
+@pytest.mark.parametrize("metric", ["pinball", "scrps", "winkler_80", "msis"])
+def test_tune_on_a_probabilistic_score(frame, metric):
+    quantiles = [0.025, 0.1, 0.5, 0.9, 0.975]
+    result = quick(tiny_model(loss="quantile", quantiles=quantiles), frame, metric=metric)
+    values = [t.value for t in result.study.trials if t.value is not None]
+    assert len(values) == 2 and all(np.isfinite(values)) and all(v > 0 for v in values)
+
+
+def test_pinball_score_matches_a_hand_computed_value(frame):
+    from forecaster.tuning.scores import probabilistic_score
+
+    model = tiny_model(loss="quantile", validation_size=8).fit(frame)
+    score = probabilistic_score(model, frame, "pinball")
+    # origins whose 6 targets lie in the last 8 rows: positions 151, 152, 153 of each series
+    origins = [151, 152, 153]
+    forecast = model.predict(frame, cutoff=origins, quantiles=[0.1, 0.5, 0.9])
+    joined = forecast.join(frame, on=["id", "time"], suffix="_actual")
+    assert joined.height == 2 * 3 * 6
+    losses = []
+    for q, column in ((0.1, "y_q10"), (0.5, "y_q50"), (0.9, "y_q90")):
+        error = (joined["y_actual"] - joined[column]).cast(pl.Float64).to_numpy()
+        losses.append(np.maximum(q * error, (q - 1) * error).mean())
+    assert score == pytest.approx(float(np.mean(losses)), rel=1e-6)
+
+
+def test_a_probabilistic_objective_refuses_sampling_what_it_scores(frame):
+    model = tiny_model(loss="quantile")
+    for name, values in (("quantiles", [[0.1, 0.5, 0.9], [0.2, 0.5, 0.8]]), ("loss", ["mae"])):
+        with pytest.raises(DataValidationError, match=rf"samples '{name}' while the objective"):
+            quick(model, frame, metric="pinball", search_space={name: values})
+    result = quick(model, frame, metric="pinball", search_space={"scaling": ["standard", "none"]})
+    assert all(t.value is not None for t in result.study.trials)  # original scale: comparable

@@ -31,6 +31,7 @@ __all__ = [
     "Integer",
     "Name",
     "Names",
+    "Probabilities",
     "Real",
     "Refit",
     "Rule",
@@ -390,3 +391,32 @@ class Refit(Rule):
         if isinstance(value, numbers.Integral) and value >= 1:
             return int(value)
         self.fail(name, value, typed=True)
+
+
+@dataclass(frozen=True)
+class Probabilities(Rule):
+    """A non-empty list of distinct numbers strictly between ``low`` and ``high`` (e.g. the
+    quantiles ``(0.1, 0.5, 0.9)`` or the levels ``(80, 95)``), returned sorted as a tuple of
+    floats."""
+
+    low: float = 0.0
+    high: float = 1.0
+    example: str = "[0.1, 0.5, 0.9]"
+
+    def describe(self) -> str:
+        return f"a non-empty list of distinct numbers in ({self.low:g}, {self.high:g})"
+
+    def _check(self, name: str, value: Any) -> tuple[float, ...]:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+            value = [value]
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple | np.ndarray):
+            self.fail(name, value, f"Pass a list, e.g. {name}={self.example}.", typed=True)
+        items = list(value)
+        if not items or any(
+            isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real) for v in items
+        ):
+            self.fail(name, value, f"e.g. {name}={self.example}.")
+        floats = [float(v) for v in items]
+        if any(not (self.low < v < self.high) for v in floats) or len(set(floats)) != len(floats):
+            self.fail(name, value, f"e.g. {name}={self.example}.")
+        return tuple(sorted(floats))

@@ -17,6 +17,7 @@ from forecaster._validation.rules import (
     Integer,
     Name,
     Names,
+    Probabilities,
     Real,
     Refit,
     Rule,
@@ -52,7 +53,7 @@ CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
 HEADS: tuple[str, ...] = ("direct", "seq2seq", "recursive", "segment")
 NORMALIZATIONS: tuple[str, ...] = ("none", "last", "revin")
 NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
-LOSSES: tuple[str, ...] = ("mse", "mae", "huber")
+LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "quantile")
 LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "plateau", "onecycle")
 ON_OOM: tuple[str, ...] = ("raise", "split")
 SCALING_METHODS: tuple[str, ...] = ("standard", "robust", "minmax", "none")
@@ -126,6 +127,8 @@ PARAMETERS: dict[str, Rule] = {
     "n_ensemble": _size(),
     # training
     "loss": Choice(choices=LOSSES),
+    "quantiles": Probabilities(none=True),
+    "level": Probabilities(none=True, low=0.0, high=100.0, example="[80, 95]"),
     "lr": Real(low=0.0, high=10.0, low_open=True),
     "weight_decay": Real(low=0.0, high=10.0),
     "batch_size": Integer(

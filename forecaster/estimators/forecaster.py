@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._validation import check
 from forecaster.data.calendar import calendar_features
 from forecaster.data.checks import check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
@@ -28,6 +29,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
 from forecaster.data.windows import Windows, make_windows
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
+from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.inference import ForecastInference
 from forecaster.estimators.sampling import (
@@ -45,6 +47,7 @@ from forecaster.persistence import register_model_class
 from forecaster.training import distributed
 
 __all__ = [
+    "DEFAULT_QUANTILES",
     "GRUForecaster",
     "LSTMForecaster",
     "RNNForecaster",
@@ -52,7 +55,13 @@ __all__ = [
 ]
 
 
-class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, RecurrentEstimator):
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+"""The quantiles of ``loss="quantile"`` when ``quantiles=None``."""
+
+
+class RNNForecaster(
+    ForecastIntervals, ForecastInference, ForecastScoring, ForecasterState, RecurrentEstimator
+):
     """Global recurrent forecaster for one or many series in a long Polars frame.
 
     One network is trained on the windows of every series (a *global* model). Each series and
@@ -110,7 +119,12 @@ class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, Recurre
         (``"hour"`` on daily data, ``"dayofweek"`` on weekly data) is refused, and so is
         any calendar on an integer time column (see
         :func:`forecaster.data.calendar.calendar_features`).
-    loss : {"mae", "mse", "huber"}, default "mae"
+    loss : {"mae", "mse", "huber", "quantile"}, default "mae"
+        ``"quantile"``: the pinball loss averaged over ``quantiles``; the network emits one
+        value per quantile (they never cross) and the point forecast is the median.
+    quantiles : list of float or None, default None
+        The quantiles of ``loss="quantile"`` (0.5 must be among them); None means
+        ``[0.1, 0.5, 0.9]``. Refused with another loss.
     lr : float, default 1e-3
     weight_decay : float, default 0.0
     batch_size : int, default 256
@@ -186,6 +200,9 @@ class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, Recurre
         held-out steps partly at or before it. Not saved by :func:`forecaster.save`.
     n_members_ : int
         Networks actually trained (``n_ensemble``, or fewer when ``max_time`` ran out).
+    conformal_ : dict
+        Set by :meth:`calibrate` (saved): the out-of-sample residuals per horizon step that
+        ``predict(frame, level=[...])`` turns into intervals.
     freq_ : Frequency
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
@@ -230,6 +247,7 @@ class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, Recurre
         target_transform: str = "none",
         calendar: str | Sequence[str] | None = None,
         loss: str = "mae",
+        quantiles: Sequence[float] | None = None,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 256,
@@ -271,6 +289,7 @@ class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, Recurre
         self.target_transform = target_transform
         self.calendar = calendar
         self.loss = loss
+        self.quantiles = quantiles
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -322,6 +341,19 @@ class RNNForecaster(ForecastInference, ForecastScoring, ForecasterState, Recurre
             )
         if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
             Frequency.parse(self.freq)
+        if self.quantiles is not None and self.loss != "quantile":
+            raise DataValidationError(
+                f"quantiles={self.quantiles!r} is set with loss={self.loss!r}, which would ignore "
+                "it. Pass loss='quantile' to train quantile forecasts, or leave quantiles=None "
+                "(a point model gets intervals from model.calibrate(frame))."
+            )
+
+    def _network_args(self) -> dict[str, Any]:
+        args = super()._network_args()
+        if self.loss == "quantile":
+            quantiles = DEFAULT_QUANTILES if self.quantiles is None else self.quantiles
+            args["quantiles"] = list(check("quantiles", quantiles))
+        return args
 
     def _network_shape(self) -> dict[str, Any]:
         calendar = self.calendar

@@ -22,6 +22,7 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
+from forecaster._validation import check
 from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
@@ -76,6 +77,7 @@ class ForecastInference:
     column_roles: Callable[[], dict[str, Any]]
     _device: Callable[[], torch.device]
     _network_on: Callable[[torch.device], Any]
+    _interval_columns: Callable[..., dict[str, np.ndarray]]
 
     def predict(
         self,
@@ -83,6 +85,8 @@ class ForecastInference:
         *,
         cutoff: Any = None,
         future: pl.DataFrame | pl.LazyFrame | None = None,
+        level: Any = None,
+        quantiles: Any = None,
     ) -> pl.DataFrame:
         """Forecast the next ``horizon`` steps of every series.
 
@@ -124,6 +128,16 @@ class ForecastInference:
             like the history: the id and time dtypes of training (integer steps may change
             width), one row per (id, time), a finite value at every forecast step (NaN, null
             and infinite values are refused naming the column, series and time).
+        level : number or list of numbers in (0, 100), optional
+            Add the prediction intervals of these levels: ``<target>_lo_80`` and
+            ``<target>_hi_80`` for ``level=[80]``. A point model needs :meth:`calibrate`
+            first (split conformal); a quantile model (``loss="quantile"``) gives its own
+            quantiles ``(1 - L/100)/2`` and ``1 - (1 - L/100)/2``, which must be among its
+            ``quantiles`` (widened by CQR when it is calibrated).
+        quantiles : number or list of numbers in (0, 1), optional
+            Add quantile columns ``<target>_q10`` ... : a quantile model's own (only those it
+            was fitted with), or for a calibrated point model the forecast plus the quantile
+            of the calibration residuals at each step.
 
         Returns
         -------
@@ -133,6 +147,7 @@ class ForecastInference:
             ``origin`` comes first.
         """
         self.check_fitted("predict with")
+        level, quantiles = check("level", level), check("quantiles", quantiles)
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(
                 "predict(future=...) was given, but this model has no future covariates "
@@ -140,7 +155,7 @@ class ForecastInference:
                 "refit with future_covariates=[...] naming the columns known ahead."
             )
         if is_cutoff_list(cutoff):
-            return self._predict_origins(frame, cutoff, future)
+            return self._predict_origins(frame, cutoff, future, level, quantiles)
         raw = self._panel_for_predict(frame, cutoff)
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
@@ -150,11 +165,25 @@ class ForecastInference:
         ids = panel.keys[panel.id_name]
         on = self._inference_network()
         pred = self._forecast_windows(on, x, future_t, center, scale, lambdas, ids, PREDICT_BATCH)
+        pred, model_quantiles = self._point_of(pred)
         flat = pred.reshape(-1, panel.n_targets)
         out = horizon_times.with_columns(
             pl.Series(name, flat[:, j]) for j, name in enumerate(panel.targets)
         )
+        if level is not None or quantiles is not None:
+            rows, known = self._fitted_rows(panel)
+            extra = self._interval_columns(
+                pred, model_quantiles, np.where(known, rows, -1), level, quantiles
+            )
+            out = out.with_columns(pl.Series(name, values) for name, values in extra.items())
         return out if self.id_col is not None else out.drop(panel.id_name)
+
+    def _point_of(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The point forecasts ``(B, horizon, T)`` (a quantile model's median) and the model's
+        quantiles ``(B, horizon, T, Q)`` (None for a point model)."""
+        if pred.ndim == 3:
+            return pred, None
+        return pred[..., self.network_.median_index], pred
 
     def _forecast_windows(
         self,
@@ -177,10 +206,16 @@ class ForecastInference:
         network, device = on
         outputs = predict_batched(network, xs.float(), future, device=device, batch_size=batch_size)
         nt = len(column_tuple(self.target))
+        if outputs.ndim == 4:  # one forecast per quantile: each unscaled like a point forecast
+            parts = (outputs[..., k] for k in range(outputs.shape[-1]))
+            unscaled = (p.double() * scale[:, None, :nt] + center[:, None, :nt] for p in parts)
+            return np.stack([self._forecast_values(p.numpy(), lambdas, ids) for p in unscaled], -1)
         pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
         return self._forecast_values(pred.numpy(), lambdas, ids)
 
-    def _predict_origins(self, frame: Any, cutoff: Any, future: Any) -> pl.DataFrame:
+    def _predict_origins(
+        self, frame: Any, cutoff: Any, future: Any, level: Any = None, quantiles: Any = None
+    ) -> pl.DataFrame:
         """``predict`` with a list of cutoffs (or a frame of (id, time) pairs)."""
         if future is not None:
             raise DataValidationError(
@@ -200,7 +235,7 @@ class ForecastInference:
         series, rows = origin_rows(
             raw, cutoff, id_col=self.id_col, time_col=self.time_col, lookback=int(self.lookback)
         )
-        pred = self._forecast_origins(raw, series, rows)
+        pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows))
         horizon, nt = int(self.horizon), raw.n_targets
         columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
         if self.id_col is not None:
@@ -208,6 +243,12 @@ class ForecastInference:
         columns[self.time_col] = step_times(raw, series, rows, self.freq_, horizon)
         flat = pred.reshape(-1, nt)
         columns.update((name, flat[:, j]) for j, name in enumerate(raw.targets))
+        if level is not None or quantiles is not None:
+            fitted, known = self._fitted_rows(raw)
+            series_rows = np.where(known, fitted, -1)[series]
+            columns.update(
+                self._interval_columns(pred, model_quantiles, series_rows, level, quantiles)
+            )
         return pl.DataFrame(columns)
 
     def _inference_network(self) -> tuple[Any, torch.device]:
@@ -274,7 +315,10 @@ class ForecastInference:
                     chunk,
                 )
             )
-        return np.concatenate(out) if out else np.zeros((0, horizon, nt), np.float32)
+        if out:
+            return np.concatenate(out)
+        n_quantiles = len(getattr(self.network_, "quantiles", None) or ())
+        return np.zeros((0, horizon, nt, *([n_quantiles] if n_quantiles else [])), np.float32)
 
     def _forecast_values(
         self, pred: np.ndarray, lambdas: np.ndarray | None, ids: pl.Series

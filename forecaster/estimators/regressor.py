@@ -13,8 +13,10 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import validate_data
 
 from forecaster._hashing import digest_arrays
+from forecaster._validation import check
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
+from forecaster.estimators.intervals import order_statistic
 from forecaster.estimators.sampling import rank_batch_size, steps_per_epoch
 from forecaster.estimators.state import RegressorState
 from forecaster.exceptions import DataValidationError
@@ -299,6 +301,50 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
                 "(e.g. a lower lr); X far outside the values seen in fit can overflow too."
             )
         return pred[:, 0] if self.y_ndim_ == 1 else pred
+
+    def _check_relations(self) -> None:
+        if self.loss == "quantile":
+            raise DataValidationError(
+                "RNNRegressor does not train quantiles: loss='quantile' is for RNNForecaster. "
+                "Fit a point loss and get intervals with model.calibrate(X_cal, y_cal) and "
+                "model.predict_interval(X, level=80)."
+            )
+
+    def calibrate(self, X: Any, y: Any) -> RNNRegressor:
+        """Split-conformal calibration on held-out windows ``X``, ``y`` (not used in fit):
+        keeps the absolute residuals per output step in ``conformal_`` for
+        :meth:`predict_interval`.
+
+        Returns
+        -------
+        self
+        """
+        pred = self.predict(X)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != pred.shape:
+            raise DataValidationError(
+                f"calibrate: y has shape {y.shape}, the predictions of X {pred.shape}. Pass the "
+                "targets of the windows X, shaped like y in fit."
+            )
+        if not np.isfinite(y).all():
+            raise DataValidationError("calibrate: y must hold finite numbers.")
+        self.conformal_ = np.abs(y - pred).reshape(len(y), -1)
+        return self
+
+    def predict_interval(self, X: Any, level: float = 80) -> tuple[np.ndarray, np.ndarray]:
+        """The split-conformal interval ``(lo, hi)`` of ``level`` per cent, arrays shaped
+        like ``predict(X)``: ``predict(X) -+ s``, ``s`` the ``ceil((n + 1) level / 100)``-th
+        smallest absolute calibration residual at that output step (:meth:`calibrate`)."""
+        (level,) = check("level", level)
+        if "conformal_" not in self.__dict__:
+            raise DataValidationError(
+                "predict_interval needs a calibration: call model.calibrate(X_cal, y_cal) "
+                "first with windows held out from fit."
+            )
+        pred = self.predict(X)
+        half = order_statistic(self.conformal_, level, what=f"level={level:g}")
+        half = half[0] if pred.ndim == 1 else half
+        return pred - half, pred + half
 
 
 _ARRAY_HINTS = (

@@ -90,9 +90,12 @@ class _EstimatorState:
         if hasattr(self, "feature_names_in_"):
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         config.update(self._state_config())
+        params = self._fitted_params()  # type: ignore[attr-defined]
+        if "quantiles" in params and params["quantiles"] is None:
+            del params["quantiles"]  # as before it existed: a point model's files stay the same
         return ModelState(
             estimator=name,
-            params=self._fitted_params(),  # type: ignore[attr-defined]
+            params=params,
             config=config,
             arrays=self._state_arrays(),
             weights=dict(self.network_.state_dict()),
@@ -188,21 +191,31 @@ class RegressorState(_EstimatorState):
                 "n_channels": int(self.n_channels_),
                 "lookback": int(self.lookback_),
                 "horizon": int(self.horizon_),
+                **_regressor_conformal(self.__dict__.get("conformal_")),
             }
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "x_mean": np.ascontiguousarray(self.x_mean_, dtype=np.float64),
             "x_scale": np.ascontiguousarray(self.x_scale_, dtype=np.float64),
         }
+        if "conformal_" in self.__dict__:  # calibrated (RNNRegressor.calibrate)
+            arrays["conformal"] = np.ascontiguousarray(self.conformal_, dtype=np.float64)
+        return arrays
 
     def _expected_arrays(self, config: dict[str, Any]) -> tuple[dict[str, TensorSpec], int | None]:
         reg = config["regressor"]
         if not isinstance(reg, dict):
             raise StateError(f"the regressor state in {CONFIG} is {type(reg).__name__}, not a dict")
         channels = count(reg.get("n_channels"), "regressor.n_channels", minimum=1)
-        return {"x_mean": ("F64", [channels]), "x_scale": ("F64", [channels])}, None
+        expected = {"x_mean": ("F64", [channels]), "x_scale": ("F64", [channels])}
+        if "conformal_shape" in reg:
+            shape = reg["conformal_shape"]
+            if not isinstance(shape, list) or len(shape) != 2:
+                raise StateError(f"regressor.conformal_shape in {CONFIG} is not [rows, steps]")
+            expected["conformal"] = ("F64", [count(n, "conformal_shape", minimum=1) for n in shape])
+        return expected, None
 
     def _restore(self, state: ModelState) -> None:
         reg, arrays = state.config["regressor"], state.arrays
@@ -222,6 +235,10 @@ class RegressorState(_EstimatorState):
         if not (np.isfinite(x_mean).all() and np.isfinite(x_scale).all() and (x_scale > 0).all()):
             raise StateError("the regressor's x_mean and x_scale must be finite (and x_scale > 0)")
         self.x_mean_, self.x_scale_ = x_mean, x_scale
+        if "conformal" in arrays:
+            if not (np.isfinite(arrays["conformal"]).all() and (arrays["conformal"] >= 0).all()):
+                raise StateError("the regressor's calibration must hold finite residuals >= 0")
+            self.conformal_ = arrays["conformal"]
         self.y_mean_, self.y_scale_ = float(reg["y_mean"]), float(reg["y_scale"])
         self.y_ndim_ = reg["y_ndim"]
         for key in ("n_features_in", "n_channels", "lookback", "horizon"):
@@ -246,6 +263,7 @@ class ForecasterState(_EstimatorState):
             "n_train_windows": int(self.n_train_windows_),
             "n_val_windows": int(self.n_val_windows_),
             "calendar": list(getattr(self, "calendar_", ())),
+            **_conformal_config(self.__dict__.get("conformal_")),
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -254,6 +272,10 @@ class ForecasterState(_EstimatorState):
         lambdas = getattr(self, "target_lambdas_", None)
         if lambdas is not None:
             arrays["target_lambdas"] = np.ascontiguousarray(lambdas, dtype=np.float64)
+        conformal = self.__dict__.get("conformal_")
+        if conformal is not None:
+            arrays["conformal.residuals"] = np.ascontiguousarray(conformal["residuals"])
+            arrays["conformal.series"] = np.ascontiguousarray(conformal["series"], np.int64)
         return arrays
 
     def _state_keys(self) -> pl.DataFrame:
@@ -278,6 +300,14 @@ class ForecasterState(_EstimatorState):
         }
         if self.target_transform == "boxcox":
             expected["target_lambdas"] = ("F64", [series, len(_targets(self))])
+        if "conformal" in config:
+            conformal = config["conformal"]
+            shape = conformal.get("shape") if isinstance(conformal, dict) else None
+            if not isinstance(shape, list) or len(shape) != 4:
+                raise StateError(f"the conformal entry of {CONFIG} has no 4-dimensional shape")
+            shape = [count(n, "conformal.shape", minimum=1) for n in shape]
+            expected["conformal.residuals"] = ("F64", shape)
+            expected["conformal.series"] = ("I64", shape[:1])
         return expected, series
 
     def _restore(self, state: ModelState) -> None:
@@ -314,6 +344,14 @@ class ForecasterState(_EstimatorState):
             raise StateError("the Box-Cox lambdas must be finite")
         self.target_lambdas_ = lambdas
         self.keys_ = self._restore_keys(state.keys)
+        if "conformal" in config:
+            residuals, series = arrays["conformal.residuals"], arrays["conformal.series"]
+            per_series = config["conformal"].get("per_series")
+            if not isinstance(per_series, bool) or not np.isfinite(residuals).all():
+                raise StateError("the calibration (conformal) is invalid")
+            if ((series < -1) | (series >= self.keys_.height)).any():
+                raise StateError("the calibration's series rows are out of range")
+            self.conformal_ = {"residuals": residuals, "series": series, "per_series": per_series}
 
     def _restore_keys(self, keys: pl.DataFrame | None) -> pl.DataFrame:
         """The series keys in the id column (and ``train_end_`` set from the
@@ -339,6 +377,20 @@ class ForecasterState(_EstimatorState):
             self.train_end_ = ends.alias(self.time_col)
             keys = keys.drop(train_end)
         return keys
+
+
+def _regressor_conformal(conformal: np.ndarray | None) -> dict[str, Any]:
+    """The regressor's ``conformal_shape`` entry (none when it is not calibrated)."""
+    return {} if conformal is None else {"conformal_shape": [int(n) for n in conformal.shape]}
+
+
+def _conformal_config(conformal: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``conformal`` entry of ``config.json`` (none for a model not calibrated, whose
+    saved folder stays as before)."""
+    if conformal is None:
+        return {}
+    shape = [int(n) for n in conformal["residuals"].shape]
+    return {"conformal": {"per_series": bool(conformal["per_series"]), "shape": shape}}
 
 
 def _train_end_column(id_column: str) -> str:

@@ -39,12 +39,15 @@ from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import (
     Folds,
+    check_window,
     forecasts_frame,
     mase_scales,
     place_folds,
+    refit_every,
     training_rows,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
+from forecaster.evaluation.intervals import IntervalColumns, interval_part
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
@@ -105,7 +108,9 @@ class BacktestForecaster(Protocol):
 
     def fit(self, frame: pl.DataFrame, y: None = None) -> Any: ...
 
-    def predict(self, frame: pl.DataFrame, *, cutoff: Any = None) -> pl.DataFrame: ...
+    def predict(
+        self, frame: pl.DataFrame, *, cutoff: Any = None, level: Any = None, quantiles: Any = None
+    ) -> pl.DataFrame: ...
 
     def check_fitted(self, action: str) -> None: ...
 
@@ -124,8 +129,11 @@ class BacktestResult:
         One row per (fold, series, horizon step): ``fold`` (0 = earliest), ``cutoff`` (the
         forecast origin, the time of the last input row), the id column (when the estimator
         has one), the time column, ``step`` (1 .. horizon), one column per target with the
-        forecast (Float32) and ``<target>_actual`` with the true value (the validated
-        panel's value: float32, and filled where the estimator's ``missing`` policy fills).
+        forecast (Float32), the interval and quantile columns of the forecasts when it has
+        them (``<target>_lo_80``, ``<target>_q10``, ..., scored into ``coverage_80``, ...,
+        ``pinball``, ``scrps``: see :mod:`forecaster.evaluation.intervals`) and
+        ``<target>_actual`` with the true value (the validated panel's value: float32, and
+        filled where the estimator's ``missing`` policy fills).
     metrics : polars.DataFrame
         Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` and one column
         per metric.
@@ -163,6 +171,7 @@ class BacktestResult:
     _columns: PointColumns = field(repr=False)
     _scales: pl.DataFrame = field(repr=False)
     _error_scales: tuple[pl.DataFrame, list[str]] | None = field(repr=False, default=None)
+    _intervals: IntervalColumns | None = field(repr=False, default=None)
 
     def __repr__(self) -> str:
         n_folds = self.folds["fold"].n_unique() if self.folds.height else 0
@@ -222,8 +231,9 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
         result._columns,
         result._scales,
         result._error_scales,
+        result._intervals,
     )
-    return summarize_points(points, [*by, TARGET_COLUMN], names, result._columns)
+    return summarize_points(points, [*by, TARGET_COLUMN], names, result._columns, result._intervals)
 
 
 def _points(
@@ -235,6 +245,7 @@ def _points(
     columns: PointColumns,
     scales: pl.DataFrame,
     error_scales: tuple[pl.DataFrame, list[str]] | None,
+    intervals: IntervalColumns | None = None,
 ) -> pl.DataFrame:
     """One row per (forecast row, target) with the columns ``keys`` and those that
     :func:`forecaster.evaluation.metrics.summarize_points` reads (named by ``columns``: forecast,
@@ -251,6 +262,7 @@ def _points(
                 pl.lit(t).alias(TARGET_COLUMN),
                 pl.col(t).cast(pl.Float64).alias(columns.forecast),
                 pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
+                *(intervals.renamed(t) if intervals is not None else []),
             )
             for t in targets
         ]
@@ -261,14 +273,6 @@ def _points(
         divisors, on = error_scales
         points = points.join(divisors, on=on, how="left", maintain_order="left")
     return points
-
-
-def _refit_every(refit: Any, folds: int) -> int:
-    """Folds per model: ``folds`` for refit=False, 1 for True, k for an integer k."""
-    refit = check("refit", refit)
-    if isinstance(refit, bool):
-        return 1 if refit else folds
-    return refit
 
 
 def backtest(
@@ -284,6 +288,8 @@ def backtest(
     metrics: Sequence[str] | str | None = None,
     m: int = 1,
     scale: float | Mapping[str, float] | pl.DataFrame | None = None,
+    level: Sequence[float] | float | None = None,
+    quantiles: Sequence[float] | float | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest: forecast every series from ``folds`` origins and score them.
 
@@ -331,6 +337,10 @@ def backtest(
     scale : float, dict or polars.DataFrame, optional
         Divisor of the errors of MAE, MSE and RMSE (see
         :func:`forecaster.evaluation.metrics.evaluate`).
+    level, quantiles : float or sequence of float, optional
+        Passed to each model's ``predict``; the interval and quantile columns are scored
+        (coverage, width, Winkler, MSIS, pinball, scaled CRPS). A point model needs its
+        conformal calibration: pass it fitted and calibrated, with ``refit=False``.
 
     Returns
     -------
@@ -375,9 +385,12 @@ def backtest(
         trains=not args.fitted,
     )
     folds_frame = make_folds_frame(panel, where)
-    estimators, pred = _forecast_folds(estimator, frame, panel, where, folds_frame)
+    asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
+    estimators, pred, bounds = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     id_col, time_col = estimator.id_col, estimator.time_col
-    forecasts = forecasts_frame(panel, where, pred, time_col=time_col, id_col=id_col)
+    forecasts = forecasts_frame(
+        panel, where, pred, time_col=time_col, id_col=id_col, intervals=bounds
+    )
     if id_col is None:
         folds_frame = folds_frame.drop(panel.id_name)
     scored = (forecasts, panel, where, folds_frame, estimators)
@@ -419,8 +432,8 @@ def _check_arguments(
     lookback, horizon = int(estimator.lookback), int(estimator.horizon)
     folds, step, gap = check("folds", folds), check("step", step), check("gap", gap)
     step = horizon if step is None else step
-    window, train_size = _check_window(window, train_size)
-    every = _refit_every(refit, folds)
+    window, train_size = check_window(window, train_size)
+    every = refit_every(refit, folds)
     m = check("m", m)
     names = check_metric_names(metrics, has_insample=True)
     fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
@@ -443,23 +456,6 @@ def _check_arguments(
     )
 
 
-def _check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
-    """``window`` and ``train_size``, checked together."""
-    window, train_size = check("window", window), check("train_size", train_size)
-    if window == "sliding":
-        if train_size is None:
-            raise DataValidationError(
-                "window='sliding' needs train_size, the number of rows per series in each "
-                "fold's training span (e.g. train_size=1000)."
-            )
-    elif train_size is not None:
-        raise DataValidationError(
-            "train_size applies to window='sliding' only; the expanding window trains on all "
-            "rows up to each fold's training end. Pass window='sliding' or drop train_size."
-        )
-    return window, train_size
-
-
 def _check_reserved(panel: Panel, estimator: BacktestForecaster) -> None:
     """Refuse columns named like the backtest's output columns."""
     id_col, time_col = estimator.id_col, estimator.time_col
@@ -478,10 +474,12 @@ def _forecast_folds(
     panel: Panel,
     where: Folds,
     folds_frame: pl.DataFrame,
-) -> tuple[list[Any], np.ndarray]:
-    """The models (fitted on clones, or the given one) and their forecasts ``(folds *
-    n_kept, horizon, n_targets)``: each model forecasts all (series, origin) pairs of its
-    folds in one ``predict(frame, cutoff=<pairs>)`` call."""
+    intervals_asked: dict[str, Any],
+) -> tuple[list[Any], np.ndarray, pl.DataFrame | None]:
+    """The models (fitted on clones, or the given one), their forecasts ``(folds * n_kept,
+    horizon, n_targets)`` and interval / quantile columns (None without): each model
+    forecasts all (series, origin) pairs of its folds in one ``predict(frame,
+    cutoff=<pairs>)`` call (with ``level`` / ``quantiles`` when asked)."""
     id_col, time_col = estimator.id_col, estimator.time_col
     id_name = panel.id_name
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
@@ -489,7 +487,7 @@ def _forecast_folds(
         frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
     horizon, nt = int(estimator.horizon), panel.n_targets
     estimators: list[Any] = []
-    predictions = []
+    predictions, intervals = [], []
     for first in range(0, where.n_folds, where.every):
         group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
         if where.trains:
@@ -503,10 +501,19 @@ def _forecast_folds(
         origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
         if id_col is not None:  # many: (series, origin) pairs
             origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
-        forecast = model.predict(frame, cutoff=origins)
+        forecast = model.predict(frame, cutoff=origins, **intervals_asked)
         values = forecast.select(panel.targets).to_numpy()
         predictions.append(values.reshape(-1, horizon, nt))
-    return estimators, np.concatenate(predictions)
+        intervals.append(interval_part(forecast, panel.targets))
+    return estimators, np.concatenate(predictions), _stacked(intervals)
+
+
+def _stacked(parts: list[pl.DataFrame | None]) -> pl.DataFrame | None:
+    """The interval columns of every model's forecasts, one below the other (None without)."""
+    frames = [p for p in parts if p is not None]
+    if len(frames) < len(parts):
+        return None
+    return pl.concat(frames, how="vertical_relaxed")
 
 
 def _scored(
@@ -525,6 +532,8 @@ def _scored(
     everything (MASE scales from each fold's history, ``scale`` divisors)."""
     id_name = panel.id_name
     point_columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
+    avoid = [*forecasts.columns, id_name, TARGET_COLUMN, *point_columns]
+    intervals = IntervalColumns.find(forecasts.columns, panel.targets, avoid=avoid)
     scales = mase_scales(panel, where.kept, where.local_cut, m, point_columns.mase_scale)
     error_scales = None
     if scale is not None:
@@ -549,10 +558,11 @@ def _scored(
         point_columns,
         scales,
         error_scales,
+        intervals,
     )
 
     def summary(keys: list[str]) -> pl.DataFrame:
-        return summarize_points(points, [*keys, TARGET_COLUMN], names, point_columns)
+        return summarize_points(points, [*keys, TARGET_COLUMN], names, point_columns, intervals)
 
     return BacktestResult(
         forecasts=forecasts,
@@ -568,4 +578,5 @@ def _scored(
         _columns=point_columns,
         _scales=scales,
         _error_scales=error_scales,
+        _intervals=intervals,
     )

@@ -5,6 +5,7 @@ scores of Naive, sNaive and Naive2 to the published 3 decimals (see ``tests``)."
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import float_values
+from forecaster.evaluation.intervals import level_name, quantile_name
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["naive", "naive2", "seasonal_naive", "seasonality_test"]
@@ -63,8 +65,11 @@ class _Series:
         self.id_name = id_name
         self.time_col = time_col
 
-    def forecast_frame(self, forecast: np.ndarray) -> pl.DataFrame:
-        """``forecast`` of shape (n_series, horizon, n_targets) as a long frame."""
+    def forecast_frame(
+        self, forecast: np.ndarray, extra: dict[str, np.ndarray] | None = None
+    ) -> pl.DataFrame:
+        """``forecast`` of shape (n_series, horizon, n_targets) as a long frame, followed by
+        the columns ``extra`` (each of shape (n_series, horizon))."""
         n_series, horizon, _ = forecast.shape
         times = future_times(self.time, self.offsets, self.freq, horizon)
         flat = forecast.reshape(n_series * horizon, -1)
@@ -74,6 +79,8 @@ class _Series:
         columns[self.time_col] = times
         for j, name in enumerate(self.targets):
             columns[name] = pl.Series(name, flat[:, j], dtype=pl.Float64)
+        for name, values in (extra or {}).items():
+            columns[name] = pl.Series(name, values.ravel(), dtype=pl.Float64)
         return pl.DataFrame(columns)
 
 
@@ -143,16 +150,35 @@ def seasonal_naive(
     id_col: str | None = None,
     freq: str | int | None = "auto",
     missing: str = "error",
+    level: Sequence[float] | None = None,
+    quantiles: Sequence[float] | None = None,
 ) -> pl.DataFrame:
-    """Seasonal naive forecast: the last ``m`` values of every series, repeated.
+    """Seasonal naive forecast: the last ``m`` values of every series, repeated; with
+    ``level`` or ``quantiles``, with split-conformal intervals or quantiles.
 
     Step ``h`` (1-based) is the value ``m - ((h - 1) mod m)`` steps before the end. Every series
     needs at least ``m`` values.
+
+    Intervals and quantiles are calibrated per series and per horizon step on the in-sample
+    residuals of the same forecast: step ``h`` forecasts from ``k m`` steps back (``k =
+    ceil(h / m)``), so its residuals are the ``n - k m`` differences ``y_t - y_(t - k m)`` of
+    the series' ``n`` values. Level ``L`` gives ``y_hat +- r``, ``r`` the ``ceil((n_h + 1) L /
+    100)``-th smallest of the ``n_h`` absolute residuals (the split-conformal rank; the largest
+    when it exceeds ``n_h``); quantile ``q`` gives ``y_hat`` plus the signed residual of rank
+    ``ceil((n_h + 1) q)`` (``floor`` below 0.5), within ``1 .. n_h``. The residuals overlap
+    the forecast origins' own history, so the usual exchangeability caveats of conformal
+    prediction apply (seasonal naive is not fitted, so the residuals are out of sample).
 
     Parameters
     ----------
     m : int
         Seasonal period (``m = 1`` is :func:`naive`).
+    level : list of float, optional
+        Interval levels in (0, 100), e.g. ``[80, 95]``: adds ``<target>_lo_<L>`` and
+        ``<target>_hi_<L>`` columns. Every series then needs more than ``m ceil(horizon / m)``
+        values.
+    quantiles : list of float, optional
+        Quantiles in (0, 1), e.g. ``[0.1, 0.5, 0.9]``: adds ``<target>_q<100 q>`` columns.
     **others
         As in :func:`naive`.
 
@@ -162,16 +188,70 @@ def seasonal_naive(
     >>> history = pl.DataFrame({"time": range(5), "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
     >>> seasonal_naive(history, 3, m=2, target="y")["y"].to_list()
     [4.0, 5.0, 4.0]
+    >>> seasonal_naive(history, 1, m=1, target="y", level=[50]).row(0)
+    (5, 5.0, 4.0, 6.0)
     """
     horizon = _check_horizon(horizon)
     m = check("m", m)
+    levels, quantiles = check("level", level), check("quantiles", quantiles)
     series = _Series(
         frame, target=target, time_col=time_col, id_col=id_col, freq=freq, missing=missing
     )
     _check_long_enough(series, m, f"seasonal naive with m={m}")
     _check_output_size(series, horizon, "seasonal naive")
     rows = series.offsets[1:, None] - m + (np.arange(horizon) % m)[None, :]
-    return series.forecast_frame(series.values[rows])
+    point = series.values[rows]
+    if levels is None and quantiles is None:
+        return series.forecast_frame(point)
+    lags = m * ((np.arange(horizon) // m) + 1)  # step h forecasts from k m steps back
+    _check_long_enough(series, int(lags[-1]) + 1, f"conformal seasonal naive with m={m}")
+    extra = _conformal_columns(series, point, lags, levels or (), quantiles or ())
+    return series.forecast_frame(point, extra)
+
+
+def _rank(n: int, q: float, upper: bool) -> int:
+    """The 0-based index of the split-conformal order statistic of ``n`` values at ``q``."""
+    r = math.ceil((n + 1) * q) if upper else math.floor((n + 1) * q)
+    return min(max(r, 1), n) - 1
+
+
+def _conformal_columns(
+    series: _Series,
+    point: np.ndarray,
+    lags: np.ndarray,
+    levels: Sequence[float],
+    quantiles: Sequence[float],
+) -> dict[str, np.ndarray]:
+    """The interval and quantile columns of :func:`seasonal_naive` (see there), each of shape
+    (n_series, horizon)."""
+    n_series, horizon, _ = point.shape
+    out: dict[str, np.ndarray] = {}
+    for j, t in enumerate(series.targets):
+        names = [(level_name(t, v, "lo"), level_name(t, v, "hi")) for v in levels]
+        for lo, hi in names:
+            out[lo], out[hi] = np.empty((n_series, horizon)), np.empty((n_series, horizon))
+        for q in quantiles:
+            out[quantile_name(t, q)] = np.empty((n_series, horizon))
+        for i in range(n_series):
+            x = series.values[series.offsets[i] : series.offsets[i + 1], j]
+            for lag in np.unique(lags):
+                steps = lags == lag
+                signed = x[lag:] - x[:-lag]
+                signed = np.sort(signed[~np.isnan(signed)])
+                if signed.size == 0:
+                    raise DataValidationError(
+                        f"Series {series.keys[series.id_name][i]!r} has no observed difference "
+                        f"at lag {lag} to calibrate its intervals on; pass a longer history."
+                    )
+                absolute = np.sort(np.abs(signed))
+                base = point[i, steps, j]
+                for v, (lo, hi) in zip(levels, names, strict=True):
+                    r = absolute[_rank(absolute.size, v / 100.0, upper=True)]
+                    out[lo][i, steps], out[hi][i, steps] = base - r, base + r
+                for q in quantiles:
+                    shift = signed[_rank(signed.size, q, upper=q >= 0.5)]
+                    out[quantile_name(t, q)][i, steps] = base + shift
+    return out
 
 
 def _check_long_enough(series: _Series, needed: int, what: str) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
-from forecaster._validation import check_allocation
+from forecaster._validation import check, check_allocation
 from forecaster.data.panel import Panel
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.metrics import TARGET_COLUMN
@@ -21,10 +21,12 @@ from forecaster.exceptions import DataValidationError, ForecasterWarning
 __all__ = [
     "Folds",
     "check_backtest_size",
+    "check_window",
     "folds_frame",
     "forecasts_frame",
     "mase_scales",
     "place_folds",
+    "refit_every",
     "training_rows",
 ]
 
@@ -141,10 +143,17 @@ def folds_frame(panel: Panel, where: Folds) -> pl.DataFrame:
 
 
 def forecasts_frame(
-    panel: Panel, where: Folds, pred: np.ndarray, *, time_col: str, id_col: str | None
+    panel: Panel,
+    where: Folds,
+    pred: np.ndarray,
+    *,
+    time_col: str,
+    id_col: str | None,
+    intervals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per (fold, series, step): fold, cutoff, id, time, step, the forecasts and the
-    actual values (see :attr:`BacktestResult.forecasts`)."""
+    """One row per (fold, series, step): fold, cutoff, id, time, step, the forecasts, the
+    columns of ``intervals`` (interval bounds and quantile forecasts, one row per row of the
+    result) and the actual values (see :attr:`BacktestResult.forecasts`)."""
     horizon, nt = pred.shape[1], panel.n_targets
     n_kept, folds = len(where.kept), where.n_folds
     origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
@@ -162,6 +171,8 @@ def forecasts_frame(
     actual = panel.values[target_rows, :nt]
     for j, t in enumerate(panel.targets):
         columns[t] = flat[:, j]
+    if intervals is not None:
+        columns.update({c: intervals[c] for c in intervals.columns})
     for j, t in enumerate(panel.targets):
         columns[f"{t}_actual"] = actual[:, j]
     return pl.DataFrame(columns)
@@ -227,3 +238,28 @@ def mase_scales(
             for j, t in enumerate(panel.targets)
         ]
     )
+
+
+def refit_every(refit: Any, folds: int) -> int:
+    """Folds per model: ``folds`` for refit=False, 1 for True, k for an integer k."""
+    refit = check("refit", refit)
+    if isinstance(refit, bool):
+        return 1 if refit else folds
+    return refit
+
+
+def check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
+    """``window`` and ``train_size``, checked together."""
+    window, train_size = check("window", window), check("train_size", train_size)
+    if window == "sliding":
+        if train_size is None:
+            raise DataValidationError(
+                "window='sliding' needs train_size, the number of rows per series in each "
+                "fold's training span (e.g. train_size=1000)."
+            )
+    elif train_size is not None:
+        raise DataValidationError(
+            "train_size applies to window='sliding' only; the expanding window trains on all "
+            "rows up to each fold's training end. Pass window='sliding' or drop train_size."
+        )
+    return window, train_size

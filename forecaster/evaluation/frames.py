@@ -17,6 +17,7 @@ from forecaster._validation import describe_value
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, column_tuple
 from forecaster.evaluation.array_metrics import METRICS
+from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -178,6 +179,7 @@ def summarize_points(
     by: Sequence[str],
     metrics: Sequence[str],
     columns: PointColumns,
+    intervals: IntervalColumns | None = None,
 ) -> pl.DataFrame:
     """Pool the point-level rows of a long frame into metrics per group ``by``.
 
@@ -185,7 +187,9 @@ def summarize_points(
     actual value and, when used, the MASE denominator of the point's series and the divisor
     of the errors of MAE / MSE / RMSE. A point is scored when both its forecast and its
     actual value are there; ``n`` counts the points scored, the points every metric is the
-    mean over.
+    mean over. With ``intervals``, the points also carry interval bounds and quantile
+    forecasts, scored after the metrics (:meth:`IntervalColumns.scores`; MSIS and sCRPS when
+    the MASE denominator is there).
     """
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
     forecast, actual = pl.col(columns.forecast), pl.col(columns.actual)
@@ -203,6 +207,9 @@ def summarize_points(
     if columns.mase_scale in schema:
         exprs["mase"] = (absolute / pl.col(columns.mase_scale)).mean()
     aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
+    if intervals is not None:
+        scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
+        aggs += [e.alias(k) for k, e in intervals.scores(actual, scale).items()]
     lazy = points.lazy().filter(actual.is_not_null() & forecast.is_not_null())
     if by:
         return lazy.group_by(list(by), maintain_order=True).agg(aggs).collect()

@@ -5,12 +5,16 @@ Three layers, from the smallest:
 - **Array metrics** on numpy arrays (or anything ``np.asarray`` accepts, e.g. a Polars Series),
   with scikit-learn's argument order ``(y_true, y_pred)``: :func:`mae`, :func:`mse`,
   :func:`rmse`, :func:`mape`, :func:`smape`, :func:`mase` (and its denominator
-  :func:`mase_scale`), :func:`owa_score`.
+  :func:`mase_scale`), :func:`owa_score`; of intervals and quantiles :func:`pinball_loss`,
+  :func:`coverage`, :func:`interval_width`, :func:`winkler_score`, :func:`msis` and
+  :func:`scaled_crps` (:mod:`~forecaster.evaluation.interval_metrics`).
 - **Frame metrics** (Polars in, Polars out): :func:`evaluate` scores a long forecast frame against
-  the actual values per series and target; :func:`aggregate` pools such per-series scores over
+  the actual values per series and target (and its interval / quantile columns, see
+  :mod:`~forecaster.evaluation.intervals`); :func:`aggregate` pools such per-series scores over
   the whole set (or over groups); :func:`owa` compares them with Naive2's scores.
 - **Baselines** in the output format of :meth:`forecaster.RNNForecaster.predict`:
-  :func:`naive`, :func:`seasonal_naive` and :func:`naive2`, with :func:`seasonality_test`.
+  :func:`naive`, :func:`seasonal_naive` (with split-conformal intervals on request) and
+  :func:`naive2`, with :func:`seasonality_test`.
 
 The definitions are those of the M4 competition (``Benchmarks and Evaluation.R`` in
 github.com/Mcompetitions/M4-methods), and the baselines reproduce the official M4 Hourly and
@@ -59,33 +63,50 @@ from forecaster.evaluation.frames import (
     checked_frame,
     summarize_points,
 )
+from forecaster.evaluation.interval_metrics import (
+    coverage,
+    interval_width,
+    msis,
+    pinball_loss,
+    scaled_crps,
+    winkler_score,
+)
+from forecaster.evaluation.intervals import INTERVAL_METRICS, IntervalColumns
 from forecaster.evaluation.pooling import aggregate, owa
 from forecaster.evaluation.scoring import error_scale_frame, evaluate
 
 __all__ = [
+    "INTERVAL_METRICS",
     "METRICS",
     "TARGET_COLUMN",
+    "IntervalColumns",
     "PointColumns",
     "aggregate",
     "align_keys",
     "check_by",
     "check_metric_names",
     "checked_frame",
+    "coverage",
     "error_scale_frame",
     "evaluate",
     "float_values",
+    "interval_width",
     "mae",
     "mape",
     "mase",
     "mase_scale",
     "mse",
+    "msis",
     "naive",
     "naive2",
     "owa",
     "owa_score",
+    "pinball_loss",
     "rmse",
+    "scaled_crps",
     "seasonal_naive",
     "seasonality_test",
     "smape",
     "summarize_points",
+    "winkler_score",
 ]

@@ -11,6 +11,7 @@ from forecaster._columns import temporary_names
 from forecaster.data.frames import collect_frame
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
+from forecaster.evaluation.intervals import is_interval_metric
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["aggregate", "owa"]
@@ -22,10 +23,12 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     """Pool per-series scores (from :func:`evaluate`) over the whole set or per group.
 
     Each metric becomes the metric of all points together: MAE, MSE, MAPE, sMAPE and MASE are
-    averages weighted by ``n``, RMSE the root of the pooled MSE. The rows are grouped by
-    ``target`` (when present) and ``by``. Every row needs ``n >= 1`` (a whole number) and a
-    value of every metric column: a null score is refused (pooled, it would count as 0 with
-    its full weight); a NaN score makes the pooled value NaN.
+    averages weighted by ``n``, RMSE the root of the pooled MSE; so are the interval and
+    quantile scores (``coverage_80``, ``width_80``, ``winkler_80``, ``msis_80``, ``pinball``,
+    ``scrps``: means over points, see :mod:`forecaster.evaluation.intervals`). The rows are
+    grouped by ``target`` (when present) and ``by``. Every row needs ``n >= 1`` (a whole
+    number) and a value of every metric column: a null score is refused (pooled, it would count
+    as 0 with its full weight); a NaN score makes the pooled value NaN.
 
     Parameters
     ----------
@@ -43,11 +46,12 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     >>> aggregate(scores).rows()
     [(4, 1.0, 2.0)]
     """
-    keys = check_by(by, {"n": "the count of points", **{m: "a metric" for m in METRICS}})
     frame = collect_frame(scores, what="scores frame")
+    scored = [*METRICS, *(c for c in frame.columns if is_interval_metric(c))]
+    keys = check_by(by, {"n": "the count of points", **{m: "a metric" for m in scored}})
     if TARGET_COLUMN in frame.columns and TARGET_COLUMN not in keys:
         keys.append(TARGET_COLUMN)
-    present = [m for m in METRICS if m in frame.columns]
+    present = [m for m in scored if m in frame.columns]
     scores = checked_frame(frame, "scores", keys=keys, numbers=["n", *present], unique=False)
     _check_scores(scores, present, "scores")
     weight = pl.col("n").cast(pl.Float64)
@@ -55,13 +59,17 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
     for name in present:
         value = pl.col(name).cast(pl.Float64)
-        if name in _MEAN_METRICS:
+        if name in _MEAN_METRICS or is_interval_metric(name):
             exprs.append(((value * weight).sum() / total).alias(name))
         else:  # rmse
             exprs.append(((value**2 * weight).sum() / total).sqrt().alias(name))
     if keys:
         return scores.group_by(keys, maintain_order=True).agg(exprs)
     return scores.select(exprs)
+
+
+def _interval_scores(frame: pl.DataFrame) -> list[str]:
+    return [c for c in frame.columns if is_interval_metric(c)]
 
 
 def _check_scores(scores: pl.DataFrame, metrics: Sequence[str], name: str) -> None:
@@ -95,7 +103,11 @@ def _check_same_points(scores: pl.DataFrame, naive2: pl.DataFrame) -> None:
     """Refuse score frames of different series (or folds, targets, ...): rows are matched
     on the columns both frames have besides ``n`` and the metrics, and each match must
     pool the same number of points."""
-    keys = [c for c in scores.columns if c in naive2.columns and c not in ("n", *METRICS)]
+    keys = [
+        c
+        for c in scores.columns
+        if c in naive2.columns and c not in ("n", *METRICS) and not is_interval_metric(c)
+    ]
     frames = {"scores": scores, "naive2_scores": naive2}
     if keys:
         frames = align_keys(frames, keys)
@@ -182,8 +194,10 @@ def owa(
         _check_scores(frames[name], ["smape", "mase"], name)
     _check_same_points(frames["scores"], frames["naive2_scores"])
     others = [m for m in METRICS if m not in ("smape", "mase")]
-    a = aggregate(frames["scores"].select(pl.exclude(others)), by=by)
-    b = aggregate(frames["naive2_scores"].select(pl.exclude(others)), by=by)
+    a, b = (
+        aggregate(frames[name].select(pl.exclude(others, *_interval_scores(frames[name]))), by=by)
+        for name in ("scores", "naive2_scores")
+    )
     keys = [c for c in a.columns if c not in ("n", "smape", "mase")]
     b = b.select(*keys, pl.col("smape").alias("smape_naive2"), pl.col("mase").alias("mase_naive2"))
     if keys:

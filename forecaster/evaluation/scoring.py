@@ -26,6 +26,7 @@ from forecaster.evaluation.frames import (
     checked_frame,
     summarize_points,
 )
+from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["error_scale_frame", "evaluate"]
@@ -235,7 +236,10 @@ def evaluate(
     -------
     polars.DataFrame
         One row per (``*by``, id, target): those columns, ``n`` (points scored) and one column
-        per metric, in the order of the forecast frame.
+        per metric, in the order of the forecast frame; then the scores of its interval
+        (``y_lo_80``, ...) and quantile (``y_q10``, ...) columns: ``coverage_80``, ``width_80``,
+        ``winkler_80``, ``msis_80`` ..., ``pinball``, ``scrps`` (MSIS and sCRPS scaled like
+        MASE, with ``insample``; see :mod:`forecaster.evaluation.intervals`).
 
     Examples
     --------
@@ -270,40 +274,70 @@ def evaluate(
         "forecast": checked_frame(forecast, "forecast", keys=[*by, *keys], numbers=targets),
         "actual": checked_frame(actual, "actual", keys=keys, numbers=targets),
     }
-    if "mase" in names:
+    intervals = _interval_columns(frames["forecast"], targets)
+    scaled = "mase" in names or (intervals is not None and insample is not None)
+    if scaled:
         frames["insample"] = checked_frame(insample, "insample", keys=keys, numbers=targets)
     frames = align_keys(frames, keys)
     id_name = id_col
     if id_col is None:  # one series: a constant id, named unlike any column of the frames
         (id_name,) = temporary_names([c for f in frames.values() for c in f.columns], SERIES_ID)
         frames = {n: f.with_columns(pl.lit(0, pl.UInt8).alias(id_name)) for n, f in frames.items()}
-    _check_frame_values(frames, targets, id_name, time_col)
+    _check_frame_values(frames, targets, id_name, time_col, intervals)
     columns = PointColumns.avoiding([*by, id_name, time_col, TARGET_COLUMN, *targets])
     points = _matched_points(
-        frames["forecast"], frames["actual"], by, id_name, time_col, targets, columns
+        frames["forecast"], frames["actual"], by, id_name, time_col, targets, columns, intervals
     )
-    if "mase" in names:
+    if scaled:
         scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
         points = points.join(scales, on=[id_name, TARGET_COLUMN], how="left", maintain_order="left")
         _check_mase_scales(points, id_name, m, id_col is not None, columns)
     if scale is not None:
-        scored = points.filter(pl.col(columns.actual).is_not_null())[id_name].unique()
-        divisors, on = error_scale_frame(
-            scale, id_name, targets, id_col is not None, scored, column=columns.error_scale
-        )
-        if id_col is not None and id_name in on:
-            divisors = divisors.with_columns(pl.col(id_name).cast(points.schema[id_name]))
-        points = points.join(divisors, on=on, how="left", maintain_order="left")
-    out = summarize_points(points, [*by, id_name, TARGET_COLUMN], names, columns)
+        points = _with_error_scale(points, scale, id_name, targets, id_col is not None, columns)
+    out = summarize_points(points, [*by, id_name, TARGET_COLUMN], names, columns, intervals)
     return out.drop(id_name) if id_col is None else out
 
 
+def _interval_columns(forecast: pl.DataFrame, targets: list[str]) -> IntervalColumns | None:
+    """The interval and quantile columns of the forecast frame (numeric), None without."""
+    avoid = [*forecast.columns, TARGET_COLUMN, *PointColumns.avoiding(forecast.columns)]
+    intervals = IntervalColumns.find(forecast.columns, targets, avoid=avoid)
+    if intervals is not None:
+        sources = [c for t in targets for c in intervals.sources(t)]
+        checked_frame(forecast, "forecast", numbers=sources, unique=False)
+    return intervals
+
+
+def _with_error_scale(
+    points: pl.DataFrame,
+    scale: Any,
+    id_name: str,
+    targets: list[str],
+    has_id: bool,
+    columns: PointColumns,
+) -> pl.DataFrame:
+    """``points`` with the divisor of each point's errors (``scale=`` of :func:`evaluate`)."""
+    scored = points.filter(pl.col(columns.actual).is_not_null())[id_name].unique()
+    divisors, on = error_scale_frame(
+        scale, id_name, targets, has_id, scored, column=columns.error_scale
+    )
+    if has_id and id_name in on:
+        divisors = divisors.with_columns(pl.col(id_name).cast(points.schema[id_name]))
+    return points.join(divisors, on=on, how="left", maintain_order="left")
+
+
 def _check_frame_values(
-    frames: dict[str, pl.DataFrame], targets: list[str], id_name: str, time_col: str
+    frames: dict[str, pl.DataFrame],
+    targets: list[str],
+    id_name: str,
+    time_col: str,
+    intervals: IntervalColumns | None = None,
 ) -> None:
     """Forecasts must be finite numbers (the model's output: a null, NaN or infinite forecast
-    is refused, not skipped); actual and in-sample values must not be infinite (null or NaN
-    ones are not scored)."""
+    is refused, not skipped), and so must interval bounds (with ``lo <= hi``) and quantiles;
+    actual and in-sample values must not be infinite (null or NaN ones are not scored)."""
+    if intervals is not None:
+        intervals.check_values(frames["forecast"], targets, id_name=id_name, time_col=time_col)
     check_values(
         frames["forecast"],
         targets,
@@ -336,13 +370,16 @@ def _matched_points(
     time_col: str,
     targets: list[str],
     columns: PointColumns,
+    intervals: IntervalColumns | None = None,
 ) -> pl.DataFrame:
     """One row per (forecast row, target) with its forecast and actual value (null when there
-    is none, NaN counting as none); warns when some rows have none, refuses when all do."""
+    is none, NaN counting as none), and its interval bounds and quantile forecasts; warns when
+    some rows have none, refuses when all do."""
+    extra = [c for t in targets for c in intervals.sources(t)] if intervals is not None else []
     observed = temporary_names(
         [*by, id_name, time_col, *targets], *[f"{t}__actual__" for t in targets]
     )
-    joined = forecast.select(*by, id_name, time_col, *targets).join(
+    joined = forecast.select(*by, id_name, time_col, *targets, *extra).join(
         actual.select(
             id_name,
             time_col,
@@ -381,6 +418,7 @@ def _matched_points(
                 pl.lit(t).alias(TARGET_COLUMN),
                 pl.col(t).cast(pl.Float64).alias(columns.forecast),
                 pl.col(o).alias(columns.actual),
+                *(intervals.renamed(t) if intervals is not None else []),
             )
             for t, o in zip(targets, observed, strict=True)
         ]

@@ -3,8 +3,9 @@
 The modules, in import order: :mod:`~forecaster.jobs.spec` (the TOML spec), ``data`` (the
 spec's data and its as-of), ``outputs`` (run folders, manifests, locks, model reuse),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
-run's model: fitted, tuned or reused), ``run`` (the pipeline run), ``commands`` (the
-commands) and ``cli`` (the command line).
+run's model: fitted, tuned or reused), ``intervals`` (the prediction intervals of ``[output]
+levels``: calibration, scores, plot), ``run`` (the pipeline run), ``commands`` (the commands)
+and ``cli`` (the command line).
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ Commands
     Fit the spec's model and save it (``models/NAME/AS_OF`` by default). A model folder is
     replaced only when it holds a model forecaster saved and nothing else (checked before
     training).
-``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE]``
-    Forecast with a saved model; write Parquet atomically.
+``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE] [--level L ...]``
+    Forecast with a saved model; write Parquet atomically. ``--level 80 --level 95`` (default:
+    the spec's ``[output] levels``) adds the prediction intervals ``<target>_lo_80``,
+    ``<target>_hi_80``, ... (a point model must have been calibrated: ``fit`` and ``run``
+    calibrate it when the spec sets ``levels``).
 ``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE]``
     Rolling-origin backtest metrics.
 ``forecaster tune SPEC [--trials N] [--timeout S] [--wait [S]]``
@@ -174,6 +177,19 @@ def _seconds(*, zero: bool) -> Callable[[str], float]:
     return parse
 
 
+def _level(text: str) -> float:
+    """An argparse type: a prediction-interval level in percent, a number in (0, 100)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value < 100):
+        raise argparse.ArgumentTypeError(
+            f"expected a level in percent, a number in (0, 100) such as 80 or 95, got {text!r}"
+        )
+    return value
+
+
 def _path(text: str) -> str:
     """An argparse type: a path, with a leading ``~`` expanded (as the shell does not after
     ``--out=``); an empty path is refused."""
@@ -267,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, type=_path, help="saved model directory")
     predict.add_argument(
         "--out", type=_path, help="Parquet file to write (default <output.dir>.forecasts.parquet)"
+    )
+    predict.add_argument(
+        "--level",
+        action="append",
+        type=_level,
+        metavar="L",
+        help="add the L %% prediction interval (repeat: --level 80 --level 95; default: the "
+        "spec's [output] levels)",
     )
 
     back = command("backtest", "rolling-origin backtest of the spec's model", backtest_command)

@@ -21,6 +21,7 @@ from forecaster.evaluation.backtest import backtest
 from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
 from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
+from forecaster.jobs.intervals import calibrate_for_levels
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.placement import load_spec
 from forecaster.jobs.run import forecast_as_of
@@ -148,6 +149,7 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     started = time.perf_counter()
     if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
         fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
+        calibrate_for_levels(spec, model, frame, log)
         return EXIT_OK
     if checkpoints.is_relative_to(out) or out.is_relative_to(checkpoints):
         raise ArgumentError(
@@ -159,6 +161,7 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
         with tracked_run(spec, when.label, log) as (run_id, _), logged_fits(run_id):
             fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
+        calibrate_for_levels(spec, model, frame, log)  # [output] levels: intervals at predict
         model.save(out)
         remove_checkpoints(checkpoints)
     if run_id:
@@ -182,13 +185,30 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     spec, root, frame, when = _spec_and_frame(args)
     out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
     _check_parquet_destination(out)
+    levels = _levels(args.level, spec)
     model = load_model(args.model)
-    forecast = forecast_as_of(model, frame)
+    calibrated = getattr(model, "conformal_", None) is not None
+    if levels and getattr(model, "loss", None) != "quantile" and not calibrated:
+        raise ArgumentError(
+            f"argument --level: the model in {args.model} was saved without calibration, so "
+            "it has no intervals. Set [output] levels in the spec and fit it again "
+            "(forecaster fit and run calibrate it), or predict without --level."
+        )
+    forecast = forecast_as_of(model, frame, levels)
     _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:
         print(forecast.head(20))
     return EXIT_OK
+
+
+def _levels(given: list[float] | None, spec: Any) -> list[float] | None:
+    """``--level`` values (distinct; sorted), else the spec's ``[output] levels``."""
+    if not given:
+        return spec.output.levels
+    if len(set(given)) != len(given):
+        raise ArgumentError(f"argument --level: each level once, got {[f'{v:g}' for v in given]}.")
+    return sorted(given)
 
 
 def backtest_command(args: argparse.Namespace, log: Log) -> int:
@@ -238,6 +258,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
             f"{result.best_params}"
         )
         if result.best_estimator is not None:  # the study's best, refitted, under the lock
+            calibrate_for_levels(spec, result.best_estimator, frame, log)  # [output] levels
             result.best_estimator.save(out)
             log(f"best model refitted and saved to {out}")
     return EXIT_OK

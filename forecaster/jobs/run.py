@@ -44,6 +44,7 @@ from sklearn.base import clone
 import forecaster._io as _io
 from forecaster.data import Panel
 from forecaster.evaluation.backtest import backtest
+from forecaster.evaluation.intervals import is_interval_metric
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -59,6 +60,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
+from forecaster.jobs.intervals import calibrate_for_levels, interval_backtest, plot_intervals
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -273,6 +275,7 @@ def _run_pipeline(
         # Under torchrun the other ranks train in lockstep with rank 0, which writes everything.
         checkpoints = checkpoint_folder(out_dir, spec, root)
         model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
+        calibrate_for_levels(spec, model, frame, log)
         _evaluate(spec, model, frame, log)
         return PipelineResult(
             name=job.name, as_of=when.label, status="completed", output_dir=str(out_dir)
@@ -352,6 +355,7 @@ def _write_outputs(
                     job, estimator, tune, progress, checkpoints, resume
                 )
             job.log(f"model    {how}")
+            calibrate_for_levels(job.spec, model, job.frame, job.log)
             metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
             result = _write_files(job, staging, model, backtest, panel, tracking)
             result = result.model_copy(update={"metrics": metrics})
@@ -379,16 +383,21 @@ def _write_outputs(
     return summary
 
 
-def forecast_as_of(model: Any, frame: pl.DataFrame) -> pl.DataFrame:
+def forecast_as_of(
+    model: Any, frame: pl.DataFrame, levels: list[float] | None = None
+) -> pl.DataFrame:
     """``model.predict(frame)`` for a frame from :func:`prepare_data`, whose warning already
     named the series that end before the as-of: predict's own warning about them (the same
-    series, measured against the frame's last time) is not repeated."""
+    series, measured against the frame's last time) is not repeated. ``levels``: also the
+    prediction intervals of these levels (``predict(frame, level=levels)``)."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore",
             message=r"(\d+ series end|The series ends) before the frame's last time",
             category=ForecasterWarning,
         )
+        if levels:
+            return model.predict(frame, level=list(levels))
         return model.predict(frame)
 
 
@@ -403,16 +412,21 @@ def _write_files(
     """The forecasts, backtest tables, plot and model, written into ``staging``."""
     out_dir, (run_id, tracking_uri) = job.out_dir, tracking
     version = f"{job.name}-{job.when.label}-{job.digest}"
-    forecast = forecast_as_of(model, job.frame).with_columns(
+    forecast = forecast_as_of(model, job.frame, job.spec.output.levels).with_columns(
         pl.lit(version).alias("model_version"), pl.lit(run_id, pl.String).alias("run_id")
     )
     _io.write_atomic(staging / "forecasts.parquet", forecast.write_parquet)
     if backtest is not None:
         _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)
         _io.write_atomic(staging / "backtest_by_step.parquet", backtest[1].write_parquet)
-    plot = plot_forecast(
-        job.frame, forecast, model, staging / "forecast.png", job.spec.output.plot_series
-    )
+    levels, plot_series = job.spec.output.levels, job.spec.output.plot_series
+    plot = None
+    if levels is not None:  # with the bands (forecaster.evaluation.plots)
+        plot = plot_intervals(
+            job.frame, forecast, model, staging / "forecast.png", plot_series, levels
+        )
+    if plot is None:
+        plot = plot_forecast(job.frame, forecast, model, staging / "forecast.png", plot_series)
     model.save(staging / "model")
     return _result(
         job,
@@ -441,16 +455,20 @@ def _evaluate(
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of
     # sample (the fitted model has seen every backtest target).
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
-        result = backtest(
-            clone(model).set_params(checkpoint_dir=None),  # must not replace the fit's checkpoints
-            frame,
-            folds=folds,
-            refit=False,
-            metrics=spec.evaluation.metrics,
-            m=spec.evaluation.seasonality,
-        )
+        if spec.output.levels is not None:  # also the intervals (forecaster.jobs.intervals)
+            result = interval_backtest(spec, model, frame)
+        else:
+            result = backtest(
+                clone(model).set_params(checkpoint_dir=None),  # keep the fit's checkpoints
+                frame,
+                folds=folds,
+                refit=False,
+                metrics=spec.evaluation.metrics,
+                m=spec.evaluation.seasonality,
+            )
     overall = result.aggregate
-    for name in result.metric_names:
+    scores = [*result.metric_names, *filter(is_interval_metric, overall.columns)]  # levels: +
+    for name in scores:
         if name in overall.columns:
             metrics[f"backtest_{name}"] = float(overall[name].mean())
     log("backtest " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import forecaster._io as _io
 from forecaster._hashing import sha256_bytes
+from forecaster._validation import check
 from forecaster.estimators import (
     GRUForecaster,
     LSTMForecaster,
@@ -57,6 +58,8 @@ __all__ = [
     "build_estimator",
     "checkpoint_folder",
     "first_line",
+    "is_quantile_model",
+    "level_quantiles",
     "normal_path",
     "output_dir",
     "parse_spec",
@@ -172,6 +175,26 @@ class TrackingSpec(_Strict):
 class OutputSpec(_Strict):
     dir: str = "outputs/{name}/{as_of}"
     plot_series: int = Field(4, ge=0)
+    levels: list[float] | None = None
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels(cls, value: Any) -> Any:
+        """Prediction-interval levels in percent: distinct numbers in (0, 100), in increasing
+        order (the table's rule of ``level``, which every ``predict(level=...)`` applies)."""
+        expected = (
+            "expected a non-empty list of distinct numbers in (0, 100), in increasing order, "
+            "e.g. levels = [80, 95] (the 80 % and 95 % prediction intervals)"
+        )
+        if not isinstance(value, list):
+            raise ValueError(expected)
+        try:
+            levels = list(check("level", value))
+        except DataValidationError:
+            raise ValueError(expected) from None
+        if levels != [float(v) for v in value]:
+            raise ValueError(expected)
+        return levels
 
     @field_validator("dir")
     @classmethod
@@ -297,6 +320,7 @@ def parse_spec(file: Path) -> tuple[Spec, Path]:
     if root.name == "pipelines":
         root = root.parent
     _check_model_section(file, spec)
+    _check_levels(file, spec)
     _check_source(file, spec, root)
     return spec, root
 
@@ -391,6 +415,39 @@ def _parameter_key(message: str, spec: Spec) -> str:
         if re.search(rf"\b{re.escape(parameter)}\b", message):
             return f"key {key!r}"
     return "[model]"
+
+
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+"""The quantiles of a ``loss = "quantile"`` model that sets none (the estimator's default)."""
+
+
+def level_quantiles(levels: Any) -> list[float]:
+    """The quantiles bounding the intervals of ``levels`` (percent): ``(1 - L/100)/2`` and
+    ``1 - (1 - L/100)/2`` (80 -> 0.1 and 0.9), rounded to 10 decimals."""
+    tails = [(1.0 - float(level) / 100.0) / 2.0 for level in levels]
+    return sorted({round(q, 10) for t in tails for q in (t, 1.0 - t)})
+
+
+def is_quantile_model(spec: Spec) -> bool:
+    """Whether the spec's model emits quantiles (``[model] loss = "quantile"``)."""
+    return spec.model.get("loss") == "quantile"
+
+
+def _check_levels(file: Path, spec: Spec) -> None:
+    """A quantile model's intervals are read from its quantiles: every level's bounds must be
+    among them."""
+    levels = spec.output.levels
+    if levels is None or not is_quantile_model(spec):
+        return
+    quantiles = [float(q) for q in spec.model.get("quantiles") or DEFAULT_QUANTILES]
+    missing = [q for q in level_quantiles(levels) if q not in {round(q, 10) for q in quantiles}]
+    if missing:
+        raise SpecError(
+            f"{file}: key 'output.levels': the levels {[f'{v:g}' for v in levels]} need the "
+            f'quantiles {[f"{q:g}" for q in missing]}, which the model (loss = "quantile") '
+            f"does not emit (its quantiles: {[f'{q:g}' for q in quantiles]}). Add them to "
+            "'model.quantiles' (e.g. [0.025, 0.1, 0.5, 0.9, 0.975] for levels = [80, 95])."
+        )
 
 
 def _check_source(file: Path, spec: Spec, root: Path) -> None:
@@ -494,7 +551,10 @@ def storage_url(spec: Spec, root: Path) -> str:
 
 def spec_hash(spec: Spec) -> str:
     """A short content hash of the validated spec (identifies models and outputs)."""
-    payload = json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()
+    data = spec.model_dump(mode="json")
+    if spec.output.levels is None:  # a spec without intervals keeps the hash it always had
+        del data["output"]["levels"]
+    payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
 
 

@@ -30,6 +30,7 @@ from forecaster.nn.cells import GATES
 from forecaster.nn.config import DEFAULTS, REQUIRED
 from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import core_sizes
+from forecaster.nn.quantiles import median_index
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
@@ -138,6 +139,8 @@ def check_network_config(
             f"channel embedding); received hidden_size={checked['hidden_size']}. Pass a larger "
             "hidden_size, e.g. 64."
         )
+    if checked["quantiles"] is not None:
+        median_index(checked["quantiles"])
     check_memory(checked, n_members=n_members, names=names)
     return checked
 
@@ -164,7 +167,14 @@ def parameter_count(config: Mapping[str, Any]) -> int:
         core_targets, core_past = core_sizes(c)
         normalized = core_past
     revin = c["normalization"] == "revin"  # a learned affine per normalized channel
-    return head.parameter_count(c, core_targets, core_past) + (2 * normalized if revin else 0)
+    gaps = (
+        0
+        if c["quantiles"] is None
+        else 2 * c["horizon"] * c["n_targets"] * (len(c["quantiles"]) - 1)
+    )
+    return (
+        head.parameter_count(c, core_targets, core_past) + (2 * normalized if revin else 0) + gaps
+    )
 
 
 def _activation_floats(c: Mapping[str, Any], batch: int) -> int:

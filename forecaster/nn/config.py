@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "segment_length": 24,
     "normalization": "last",
     "channel_independent": False,
+    "quantiles": None,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

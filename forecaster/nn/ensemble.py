@@ -58,8 +58,11 @@ class EnsembleNet(nn.Module):
             return getattr(self._modules["members"][0], name)
 
     def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
-        """Mean of the members' forecasts, shape ``(batch, horizon, n_targets)``."""
-        return torch.stack([member(x, future) for member in self.members]).mean(dim=0)
+        """Mean of the members' forecasts, shape ``(batch, horizon, n_targets)``; for members
+        with quantiles, the mean of each quantile across members (Vincentisation), sorted,
+        shape ``(batch, horizon, n_targets, Q)``."""
+        mean = torch.stack([member(x, future) for member in self.members]).mean(dim=0)
+        return mean.sort(dim=-1).values if mean.ndim == 4 else mean
 
     def get_config(self) -> dict[str, Any]:
         """The members' configuration plus ``n_members`` (see :func:`network_from_config`)."""

@@ -38,6 +38,7 @@ __all__ = ["RecurrentNet"]
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -48,6 +49,13 @@ from forecaster.nn.checks import check_network_config
 from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import LossFn
 from forecaster.nn.normalization import WindowNorm
+from forecaster.nn.quantiles import (
+    initial_gaps,
+    median_index,
+    pinball_loss,
+    quantile_output,
+    window_spread,
+)
 
 
 class RecurrentNet(nn.Module):
@@ -127,6 +135,12 @@ class RecurrentNet(nn.Module):
           ``sqrt(var + 1e-5)``, applies a learnable per-channel affine, and inverts all of it on
           the forecast (RevIN, Kim et al., 2022);
         * ``"none"`` leaves the input as it is.
+    quantiles : sequence of float or None, default=None
+        Emit one value per quantile (sorted, 0.5 among them): the head's forecast is the
+        median and the other quantiles are the median plus or minus learned positive gaps
+        (:mod:`forecaster.nn.quantiles`), so they never cross. The forecast then has shape
+        ``(batch, horizon, n_targets, Q)``; train it with
+        :func:`~forecaster.nn.quantiles.pinball_loss` (``loss="quantile"``).
 
     Attributes
     ----------
@@ -179,6 +193,7 @@ class RecurrentNet(nn.Module):
         segment_length: int = 24,
         normalization: str = "last",
         channel_independent: bool = False,
+        quantiles: Any = None,
     ) -> None:
         super().__init__()
         config = check_network_config(
@@ -197,6 +212,7 @@ class RecurrentNet(nn.Module):
                 "segment_length": segment_length,
                 "normalization": normalization,
                 "channel_independent": channel_independent,
+                "quantiles": quantiles,
             }
         )
         n_features, n_targets, n_future = (
@@ -239,6 +255,10 @@ class RecurrentNet(nn.Module):
             return make_cell(cell, input_size, hidden_size, num_layers, self.dropout, nonlinearity)
 
         self._head.build(self, make)
+        self.quantiles: tuple[float, ...] | None = config["quantiles"]
+        if self.quantiles is not None:  # after the head: its initialisation stays the same
+            self.median_index = median_index(self.quantiles)
+            self.quantile_gaps = nn.Parameter(initial_gaps(self.quantiles, horizon, n_targets))
 
     # ----------------------------------------------------------------------------------------
     # configuration
@@ -253,7 +273,7 @@ class RecurrentNet(nn.Module):
         >>> RecurrentNet.from_config(net.get_config()).get_config() == net.get_config()
         True
         """
-        return {
+        config = {
             "n_features": self.n_features,
             "n_targets": self.n_targets,
             "n_future": self.n_future,
@@ -269,6 +289,9 @@ class RecurrentNet(nn.Module):
             "normalization": self.normalization,
             "channel_independent": self.channel_independent,
         }
+        if self.quantiles is not None:  # absent for point networks (their configs unchanged)
+            config["quantiles"] = list(self.quantiles)
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RecurrentNet:
@@ -389,7 +412,15 @@ class RecurrentNet(nn.Module):
         x = self._as_input("x", x)
         future = None if future is None else self._as_input("future", future)
         future = self._check_inputs(x, future)
-        return self._head.forward(self, x, future)
+        forecast = self._head.forward(self, x, future)
+        if self.quantiles is None:
+            return forecast
+        return self._quantiles(forecast, x)
+
+    def _quantiles(self, median: Tensor, x: Tensor) -> Tensor:
+        """``(batch, horizon, n_targets, Q)`` around the head's forecast ``median``."""
+        spread = window_spread(x, self.n_targets)
+        return quantile_output(median, spread, self.quantile_gaps, self.median_index)
 
     # ----------------------------------------------------------------------------------------
     # training loss
@@ -448,4 +479,18 @@ class RecurrentNet(nn.Module):
                 f"{tuple(y.shape)}. Add a trailing axis for a single target."
             )
         future = self._check_inputs(x, future)
+        if self.quantiles is not None and self.head == "recursive":
+            # the median keeps the teacher-forced one-step loss (the pinball loss at 0.5 is
+            # half the absolute error); the other quantiles are fitted around the roll-out
+            def half_l1(prediction: Tensor, target: Tensor) -> Tensor:
+                return 0.5 * F.l1_loss(prediction, target)
+
+            median_loss = self._head.training_loss(self, x, future, y, half_l1)
+            with torch.no_grad():
+                median = self._head.forward(self, x, future)
+            side = self._quantiles(median, x)
+            keep = [k for k in range(len(self.quantiles)) if k != self.median_index]
+            qs = [self.quantiles[k] for k in keep]
+            side_loss = pinball_loss(side[..., keep], y, qs) * len(keep)
+            return (median_loss + side_loss) / len(self.quantiles)
         return self._head.training_loss(self, x, future, y, loss_fn)

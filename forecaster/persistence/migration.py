@@ -40,6 +40,7 @@ PARAMS_ADDED = {
     "checkpoint_every": 1,
     "n_ensemble": 1,
     "on_oom": "raise",
+    "quantiles": None,
     "target_transform": "none",
 }
 """Estimator parameters added after models were first saved, with the value that reproduces

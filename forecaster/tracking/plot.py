@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
+from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 from forecaster.tracking.fingerprint import target_names, training_data
 
@@ -22,9 +24,17 @@ __all__ = ["forecast_plot"]
 _PLOT_SERIES = 4
 
 
-def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -> Figure:
+def forecast_plot(
+    estimator: Any,
+    frame: Any,
+    *,
+    n_series: int = _PLOT_SERIES,
+    level: Sequence[float] | None = None,
+) -> Figure:
     """A figure of a few series: history tail, the last ``horizon`` actual values held out,
-    and the model's forecast of them (from the rows before).
+    and the model's forecast of them (from the rows before), drawn by
+    :func:`forecaster.evaluation.plots.plot_forecast`; with ``level``, the forecast's
+    intervals (``predict(..., level=level)``) as shaded bands.
 
     Parameters
     ----------
@@ -34,6 +44,9 @@ def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -
         Frame with the training columns (typically the training frame).
     n_series : int, default 4
         Series shown (the first ones of the fitted keys).
+    level : list of float, optional
+        Interval levels to forecast and shade, e.g. ``[80, 95]`` (the model must be able to
+        give them: calibrated, or a quantile model).
 
     Returns
     -------
@@ -50,8 +63,6 @@ def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -
         >= 1.
     """
     _check_plot_args(estimator, frame, n_series)
-    from matplotlib.figure import Figure
-
     horizon, lookback = int(estimator.horizon), int(estimator.lookback)
     id_col, time_col = estimator.id_col, estimator.time_col
     target = target_names(estimator)[0]
@@ -68,31 +79,22 @@ def forecast_plot(estimator: Any, frame: Any, *, n_series: int = _PLOT_SERIES) -
     actual = data.filter(pl.col("_from_end") <= horizon).drop("_from_end")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ForecasterWarning)
-        forecast = estimator.predict(
-            history, future=actual if estimator.future_covariates else None
-        )
-    groups = (
-        [(key, pl.col(id_col) == key) for key in forecast[id_col].unique(maintain_order=True)]
-        if id_col is not None
-        else [(None, pl.lit(True))]
+        future = actual if estimator.future_covariates else None
+        if level is None:
+            forecast = estimator.predict(history, future=future)
+        else:
+            forecast = estimator.predict(history, future=future, level=level)
+    series = forecast[id_col].unique(maintain_order=True).to_list() if id_col else None
+    return plot_forecast(
+        history,
+        forecast,
+        target=target,
+        id_col=id_col,
+        time_col=time_col,
+        series=series,
+        actual=actual,
+        tail=max(lookback, 3 * horizon),
     )
-    fig = Figure(figsize=(9, 0.4 + 2.2 * len(groups)))
-    axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
-    tail = max(lookback, 3 * horizon)
-    for ax, (key, mask) in zip(axes, groups, strict=True):
-        past = history.filter(mask).tail(tail)
-        truth = actual.filter(mask)
-        pred = forecast.filter(mask)
-        ax.plot(past[time_col].to_numpy(), past[target].to_numpy(), color="0.3", label="history")
-        ax.plot(truth[time_col].to_numpy(), truth[target].to_numpy(), "k--", label="actual")
-        ax.plot(pred[time_col].to_numpy(), pred[target].to_numpy(), "C1", label="forecast")
-        ax.set_title(f"{target}" if key is None else f"{target} · {key}", fontsize=9)
-        ax.tick_params(labelsize=8)
-    axes[0].legend(fontsize=8, loc="upper left")
-    height = fig.get_figheight()
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3 / height, top=1 - 0.3 / height)
-    fig.subplots_adjust(hspace=0.45)
-    return fig
 
 
 def _check_plot_args(estimator: Any, frame: Any, n_series: Any) -> None:

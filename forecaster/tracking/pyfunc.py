@@ -197,7 +197,7 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     """The pyfunc's ``predict``: what native ``predict`` accepts, the pyfunc accepts (the
     model is logged without an enforced input schema); what it refuses is our error."""
     params = dict(params or {}) if isinstance(params, Mapping | type(None)) else params
-    allowed = {"cutoff"} if hasattr(estimator, "schema_") else set()
+    allowed = {"cutoff", "level", "quantiles"} if hasattr(estimator, "schema_") else set()
     if not isinstance(params, dict) or set(params) - allowed:
         raise DataValidationError(
             f"The pyfunc model takes the params {sorted(allowed) or 'none'}, got {params!r}."
@@ -220,7 +220,10 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
         is_future = pl.all_horizontal(pl.col(targets).is_null())
         future = frame.filter(is_future)
         frame = frame.filter(~is_future)
-    forecast = estimator.predict(frame, future=future, cutoff=params.get("cutoff"))
+    intervals = {  # MLflow gives the signature's default [] for a list param not passed
+        k: params[k] for k in ("level", "quantiles") if params.get(k) not in (None, [], ())
+    }
+    forecast = estimator.predict(frame, future=future, cutoff=params.get("cutoff"), **intervals)
     return forecast.to_pandas()
 
 
@@ -266,7 +269,13 @@ def _signature(estimator: Any, example: Any, output: Any) -> Any:
     if hasattr(estimator, "schema_"):
         time_dtype = _parse_dtype(estimator.schema_[estimator.time_col])
         kind = "long" if time_dtype is not None and time_dtype.is_integer() else "string"
-        params = ParamSchema([ParamSpec("cutoff", kind, None)])
+        params = ParamSchema(
+            [
+                ParamSpec("cutoff", kind, None),
+                ParamSpec("level", "double", [], (-1,)),  # predict(level=[80, 95]); [] none
+                ParamSpec("quantiles", "double", [], (-1,)),
+            ]
+        )
     if outputs is None and params is None:
         return None
     return ModelSignature(inputs=None, outputs=outputs, params=params)  # type: ignore[arg-type]

@@ -106,7 +106,8 @@ def evaluate(
     """
     device = torch.device(device)
     backoff = backoff if backoff is not None else Backoff("evaluation", device)
-    total, count = loss_sums(network, source, loss_function(loss), device, backoff, amp)
+    loss_fn = loss_function(loss, getattr(network, "quantiles", None))
+    total, count = loss_sums(network, source, loss_fn, device, backoff, amp)
     return float(total) / count if count else math.nan
 
 

@@ -253,7 +253,7 @@ def run_training(
     callbacks = check_callbacks(callbacks)
     _check_state_arguments(checkpoint, resume_from)
     device = settings.device
-    loss_fn = loss_function(settings.loss)
+    loss_fn = loss_function(settings.loss, getattr(network, "quantiles", None))
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,12 +22,23 @@ from forecaster._validation import (
     resolve_device,
 )
 from forecaster.exceptions import DataValidationError
+from forecaster.nn.quantiles import pinball_loss
 
 __all__ = ["LOSSES", "LR_SCHEDULES", "ON_OOM", "TrainSettings", "loss_function"]
 
 
-def loss_function(name: str) -> Callable[[Tensor, Tensor], Tensor]:
-    """The loss callable for ``"mse"``, ``"mae"`` or ``"huber"`` (delta 1 on the scaled data)."""
+def loss_function(name: str, quantiles: Any = None) -> Callable[[Tensor, Tensor], Tensor]:
+    """The loss callable for ``"mse"``, ``"mae"`` or ``"huber"`` (delta 1 on the scaled data),
+    or ``"quantile"``: the pinball loss averaged over ``quantiles``, the quantiles the network
+    emits (a network with quantiles trains with ``"quantile"`` only)."""
+    if (name == "quantile") != (quantiles is not None):
+        raise DataValidationError(
+            f"loss={name!r} with a network whose quantiles are {quantiles!r}: loss='quantile' "
+            "trains a network built with quantiles=[...], the other losses a point network."
+        )
+    if name == "quantile":
+        levels = tuple(float(q) for q in quantiles)
+        return lambda prediction, target: pinball_loss(prediction, target, levels)
     if name == "mse":
         return F.mse_loss
     if name == "mae":

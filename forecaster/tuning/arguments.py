@@ -13,6 +13,7 @@ import numpy as np
 
 from forecaster.exceptions import DataValidationError
 from forecaster.tuning.common import is_int, qualname
+from forecaster.tuning.scores import check_probabilistic, score_column
 
 __all__ = ["check_tune_args"]
 
@@ -83,10 +84,14 @@ def check_tune_args(
 def _check_objective(estimator: Any, direction: Any, metric: Any) -> None:
     if direction not in ("minimize", "maximize"):
         raise DataValidationError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
+    if score_column(metric) is not None:  # a probabilistic score (forecaster.tuning.scores)
+        check_probabilistic(estimator, metric, direction)
+        return
     if not callable(metric) and metric != "val_loss":
         raise DataValidationError(
-            f"metric={metric!r} is not supported. Use 'val_loss' or a callable "
-            "metric(fitted_estimator, frame) -> float."
+            f"metric={metric!r} is not supported. Use 'val_loss', a probabilistic score of a "
+            "quantile model ('pinball', 'scrps', 'msis', 'winkler', 'msis_80', ...) or a "
+            "callable metric(fitted_estimator, frame) -> float."
         )
     if callable(metric):
         _check_metric_signature(metric)

@@ -25,6 +25,7 @@ from forecaster.exceptions import (
     SearchSpaceError,
 )
 from forecaster.tuning.common import import_optuna, is_int, plain, reason
+from forecaster.tuning.scores import score_column
 
 __all__ = [
     "TASK_PARAMS",
@@ -299,6 +300,11 @@ _WHY = {
 }
 
 
+# Parameters a probabilistic objective (metric="pinball", ...) refuses: they change what is
+# scored (the quantiles, or the steps); it is on the original scale, so scaling may be sampled.
+_SCORED_PARAMS = ("loss", "quantiles", "validation_size", "validation_fraction")
+
+
 def _check_sampled_names(names: Iterable[str], metric: Any, where: str = "search_space") -> None:
     """Refuse a space that samples the task (always) or the objective's units (with the
     validation loss as the objective): its trial values could not be ranked."""
@@ -311,7 +317,13 @@ def _check_sampled_names(names: Iterable[str], metric: Any, where: str = "search
                 f"of its own (one tune call per value, with its own study_name), and compare "
                 f"their best models on a common test set."
             )
-        if name in UNIT_PARAMS and not callable(metric):
+        if score_column(metric) is not None and name in _SCORED_PARAMS:
+            raise DataValidationError(
+                f"{where} samples {name!r} while the objective is {metric!r}, a score of the "
+                f"model's quantiles on its validation span, and {name} changes what is scored. "
+                f"Tune {name} in separate studies (one per value)."
+            )
+        if name in UNIT_PARAMS and metric == "val_loss":
             raise DataValidationError(
                 f"{where} samples {name!r} while the objective is the validation loss, and "
                 f"{name} changes {_WHY[name]}: the study would pick the value with the "

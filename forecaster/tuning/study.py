@@ -266,9 +266,10 @@ def tune(
         Parameter name -> an ``optuna.distributions`` object, a list (categorical choices),
         ``(low, high)`` (uniform; int when both are ints) or ``(low, high, "log")``; or a
         callable ``trial -> dict``. Default: :func:`default_search_space`.
-    metric : "val_loss" or callable, default "val_loss"
-        The lowest validation loss over the epochs, or ``metric(fitted_estimator, frame) ->
-        float`` (e.g. a backtest score; pruning still uses the validation loss).
+    metric : str or callable, default "val_loss"
+        The lowest validation loss over the epochs; ``"pinball"``, ``"scrps"``, ``"msis"``, ...
+        (a quantile model's score: :mod:`forecaster.tuning.scores`); or ``metric(fitted_estimator,
+        frame) -> float`` (e.g. a backtest score). Pruning uses the validation loss.
     direction : {"minimize", "maximize"}, default "minimize"
     storage : "default", str, path-like, optuna storage or None, default "default"
         See :func:`make_storage`; None keeps the study in memory (no resume).

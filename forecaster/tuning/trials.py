@@ -27,6 +27,7 @@ from forecaster.exceptions import (
 )
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
+from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import fail_stale_trials, is_storage_error
 
@@ -129,6 +130,8 @@ class Objective:
         trial.set_user_attr("history", history)
         if callable(self.metric):
             return _metric_value(self.metric(model, self.data))
+        if score_column(self.metric) is not None:  # "pinball", "msis", ...
+            return probabilistic_score(model, self.data, self.metric)
         losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
         losses = [v for v in losses if math.isfinite(v)]
         if not losses:

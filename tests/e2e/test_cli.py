@@ -251,3 +251,46 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_next_run_is_clean(tmp_path
     assert rerun.returncode == 0, rerun.stderr
     assert (out / "summary.json").is_file()
     assert [p.name for p in parent.iterdir() if p.name.startswith(".")] == [".2017-06-30.lock"]
+
+
+def test_stocks_run_with_prediction_intervals(tmp_path):
+    """``[output] levels``: interval columns, their backtest scores in summary.json and
+    MLflow, the bands in forecast.png, and ``predict --level`` with the run's saved model."""
+    spec = project(
+        tmp_path,
+        "stocks_daily.toml",
+        {"history_days = 3650": "history_days = 900", "plot_series = 5": "levels = [80, 95]"},
+    )
+    run = cli("run", str(spec), "--as-of", "2017-06-30", "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "calibrate conformal intervals per series from 20 backtest folds" in run.stdout
+    out = tmp_path / "outputs" / "stocks_daily" / "2017-06-30"
+    forecasts = pl.read_parquet(out / "forecasts.parquet")
+    bounds = ["close_lo_80", "close_hi_80", "close_lo_95", "close_hi_95"]
+    assert forecasts.columns == ["ticker", "date", "close", *bounds, "model_version", "run_id"]
+    nested = forecasts.select(
+        (pl.col("close_lo_95") <= pl.col("close_lo_80"))
+        & (pl.col("close_lo_80") <= pl.col("close"))
+        & (pl.col("close") <= pl.col("close_hi_80"))
+        & (pl.col("close_hi_80") <= pl.col("close_hi_95"))
+    )
+    assert nested.to_series().all()
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    for name in ("coverage_80", "width_80", "winkler_80", "msis_80", "coverage_95", "msis_95"):
+        assert f"backtest_{name}" in metrics, sorted(metrics)
+    assert 0 <= metrics["backtest_coverage_80"] <= metrics["backtest_coverage_95"] <= 1
+    assert (out / "forecast.png").stat().st_size > 0
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("stocks_daily")
+    (logged,) = client.search_runs([experiment.experiment_id])
+    assert "pipeline_backtest_coverage_95" in logged.data.metrics
+
+    args = ["--model", str(out / "model"), "--as-of", "2017-06-30", "--out", "f.parquet"]
+    predicted = cli("predict", str(spec), *args, "--level", "80", "--quiet", cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    again = pl.read_parquet(tmp_path / "f.parquet")
+    assert again.columns == ["ticker", "date", "close", "close_lo_80", "close_hi_80"]
+    assert again["close_lo_80"].to_list() == forecasts["close_lo_80"].to_list()

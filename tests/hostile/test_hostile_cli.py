@@ -431,3 +431,32 @@ def test_a_tilde_after_an_equals_sign_is_the_home_folder(
     assert (home / "f.parquet").is_file() and (home / "m" / "manifest.json").is_file()
     assert not any(p.name == "~" for p in tmp_path.rglob("*"))
     guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# predict --level (issue 13): a model saved without calibration is refused (exit 2, nothing
+# written); fit calibrates when the spec sets [output] levels, predict then writes the bounds
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_predict_level_needs_a_calibrated_model(tmp_path, spec, capsys, tree_guard):
+    lines = ["id,date,y"] + [
+        f"a,{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{(i * 7) % 5}.5" for i in range(40)
+    ]
+    (tmp_path / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+    plain = _fitted(tmp_path, spec)
+    out = tmp_path / "f.parquet"
+    guard = tree_guard(tmp_path)
+    args = ["predict", spec, "--model", plain, "--out", str(out), "--level", "80", "--quiet"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "argument --level: the model in" in err and "saved without calibration" in err
+    guard.assert_unchanged()
+    Path(spec).write_text(Path(spec).read_text().replace("[output]", "[output]\nlevels = [80]"))
+    model = tmp_path / "models" / "calibrated"
+    assert cli.main(["fit", spec, "--out", str(model), "--quiet", "--no-progress"]) == 0
+    assert cli.main(["predict", spec, "--model", str(model), "--out", str(out), "--quiet"]) == 0
+    forecast = pl.read_parquet(out)
+    assert forecast.columns == ["id", "date", "y", "y_lo_80", "y_hi_80"]
+    assert (forecast["y_lo_80"] < forecast["y_hi_80"]).all()

@@ -188,7 +188,7 @@ def test_regressor_has_the_same_table():
     for params, message in [
         ({"max_epochs": 2.0}, r"max_epochs must be an integer >= 1, got 2.0 \(a float\)"),
         ({"validation_fraction": 0.95}, r"validation_fraction must be a finite number"),
-        ({"loss": "mape"}, r"loss must be one of 'mse', 'mae', 'huber', got 'mape'"),
+        ({"loss": "mape"}, r"loss must be one of 'mse', 'mae', 'huber', 'quantile', got 'mape'"),
     ]:
         est = RNNRegressor(**params)
         with pytest.raises(DataValidationError, match=message):

@@ -718,3 +718,70 @@ def test_a_linked_pipelines_folder_serves_the_project_that_links_it(
     assert f"write {mine / 'outputs' / 'mini' / '2024-01-12'}" in out
     assert "n_series=1" in out  # projW's one series, not projZ's two
     guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# [output] levels (issue 13): bad values before any data is read, calibration that the data
+# cannot hold fails cleanly, and intervals never change the point forecasts
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "levels", ["[80, 150]", "[95, 80]", "[80, 80.0]", '"80"', "[inf]", "[-0.0]", "[[80]]"]
+)
+def test_bad_levels_exit_2_naming_the_key_before_reading_data(tmp_path, capsys, tree_guard, levels):
+    spec = project(tmp_path, output=f"levels = {levels}", data="not,a,csv\n")
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2, err
+    assert "key 'output.levels'" in err and "in increasing order" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    guard.assert_unchanged()
+
+
+def test_levels_that_the_data_cannot_calibrate_exit_3_and_write_nothing(
+    tmp_path, capsys, tree_guard
+):
+    # 95 % over 2 series needs 10 folds of 2 steps: 12 rows per series hold fewer
+    spec = project(tmp_path, output="levels = [95]")
+    guard = tree_guard(tmp_path, allowed=OWN)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3, err
+    assert "Cannot calibrate the intervals of [output] levels = ['95']" in err, err
+    assert "10 origins of 2 steps" in err
+    guard.assert_unchanged()
+    assert not list((tmp_path / "outputs").rglob("*.parquet"))
+
+
+@pytest.mark.slow
+def test_levels_add_intervals_and_scores_without_changing_the_point_forecast(tmp_path, capsys):
+    days = [str(FIRST + dt.timedelta(days=i)) for i in range(40)]
+    data = rows(days)
+    outputs = {}
+    for name, output in (("plain", ""), ("levels", "levels = [80, 95]")):
+        root = tmp_path / name
+        spec = project(root, output=output, data=data)
+        text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 2")
+        spec.write_text(text.replace("plot_series = 0", "plot_series = 2"))
+        code, _, err = cli(capsys, "run", str(spec))
+        assert code == 0, err
+        outputs[name] = root / "outputs" / "mini" / "2024-02-09"
+    plain = pl.read_parquet(outputs["plain"] / "forecasts.parquet")
+    banded = pl.read_parquet(outputs["levels"] / "forecasts.parquet")
+    assert plain.columns == ["id", "date", "y", "model_version", "run_id"]
+    bounds = ["y_lo_80", "y_hi_80", "y_lo_95", "y_hi_95"]
+    assert banded.columns == ["id", "date", "y", *bounds, "model_version", "run_id"]
+    assert banded["y"].to_list() == plain["y"].to_list()  # intervals leave the point alone
+    assert (banded["y_lo_95"] <= banded["y_lo_80"]).all()
+    assert (banded["y_lo_80"] <= banded["y"]).all() and (banded["y"] <= banded["y_hi_80"]).all()
+    assert (banded["y_hi_80"] <= banded["y_hi_95"]).all()
+    summary = json.loads((outputs["levels"] / "summary.json").read_text())
+    for level in (80, 95):
+        for score in ("coverage", "width", "winkler", "msis"):
+            assert f"backtest_{score}_{level}" in summary["metrics"], summary["metrics"]
+    assert 0 <= summary["metrics"]["backtest_coverage_95"] <= 1
+    assert not any(
+        "coverage" in k
+        for k in json.loads((outputs["plain"] / "summary.json").read_text())["metrics"]
+    )
+    assert (outputs["levels"] / "forecast.png").stat().st_size > 0

@@ -1,0 +1,194 @@
+"""``RNNForecaster.calibrate``: split-conformal calibration on the out-of-sample residuals of
+the batched rolling-origin backtest, and the interval columns of ``predict`` (a mixin).
+
+The residuals ``y - forecast`` of every (fold, series, step) of
+:func:`forecaster.evaluation.backtest.backtest` are kept per horizon step in ``conformal_``
+(for quantile models, ``y - q`` for each model quantile: CQR); see
+:mod:`forecaster.estimators.intervals` for how they become intervals. Split conformal
+assumes the calibration residuals and the future ones are exchangeable: residuals of
+time-ordered windows the model did not train on come closest, but a drift in the series after
+the calibration origins breaks the guarantee (recalibrate on recent data).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ForecastIntervals"]
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import check
+from forecaster.data.frames import column_tuple
+from forecaster.estimators.intervals import interval_columns
+from forecaster.evaluation.backtest import backtest as run_backtest
+from forecaster.exceptions import DataValidationError
+
+
+class ForecastIntervals:
+    """``calibrate`` and the interval columns (a mixin of ``RNNForecaster``)."""
+
+    target: Any
+    id_col: str | None
+    time_col: str
+    horizon: int
+    loss: str
+    network_: Any
+    keys_: pl.DataFrame
+
+    def calibrate(
+        self,
+        frame: pl.DataFrame | pl.LazyFrame,
+        *,
+        folds: int = 5,
+        step: int | None = None,
+        refit: bool | int = False,
+        per_series: bool = False,
+    ) -> Any:
+        """Calibrate prediction intervals by split conformal prediction.
+
+        A rolling-origin backtest (:func:`forecaster.evaluation.backtest.backtest`, ``folds``
+        origins ``step`` rows apart, ending at the end of ``frame``) gives out-of-sample
+        residuals per horizon step; ``predict(frame, level=[...])`` then adds intervals of
+        those levels: ``forecast +- s`` for a point model (``s``: the conformal quantile of
+        the absolute residuals at that step), the model's quantiles widened (or narrowed) by
+        the conformal quantile of the CQR scores for a quantile model.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame or polars.LazyFrame
+            Data with the training columns. With ``refit=False`` every origin must lie after
+            the model's training data (``train_end_``): pass the training data followed by
+            new data (at least ``folds * step`` rows per series).
+        folds, step : int
+            The backtest's origins (``step`` defaults to ``horizon``).
+        refit : bool or int, default False
+            False: the fitted model forecasts every origin. True (or k): clones are refitted
+            on the data before each origin (every k origins), so ``frame`` may be the training
+            data itself.
+        per_series : bool, default False
+            Intervals from each series' own residuals (series with fewer than 20 residuals per
+            step use the pooled ones) instead of the residuals pooled across series.
+
+        Returns
+        -------
+        self
+            With ``conformal_`` set (saved by :func:`forecaster.save`).
+        """
+        self.check_fitted("calibrate")  # type: ignore[attr-defined]
+        folds = check("folds", folds)
+        step = check("step", step)
+        refit = check("refit", refit)
+        if not isinstance(per_series, bool):
+            raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
+        result = run_backtest(self, frame, folds=folds, step=step, refit=refit)  # type: ignore[arg-type]
+        folds_frame = result.folds
+        if refit is False:
+            self._check_after_training(folds_frame)
+        targets = list(column_tuple(self.target))
+        horizon = int(self.horizon)
+        actual = result.forecasts.select([f"{t}_actual" for t in targets]).to_numpy()
+        actual = actual.astype(np.float64).reshape(-1, horizon, len(targets))
+        quantiles = getattr(self.network_, "quantiles", None)
+        if quantiles is None:
+            point = result.forecasts.select(targets).to_numpy().astype(np.float64)
+            residuals = (actual - point.reshape(actual.shape))[..., None]
+        else:
+            predicted = self._backtest_quantiles(frame, result, quantiles, targets)
+            residuals = actual[..., None] - predicted
+        ids = folds_frame[self.id_col] if self.id_col is not None else None
+        series = self._series_rows(ids, len(residuals))
+        self.conformal_ = {
+            "residuals": np.ascontiguousarray(residuals, dtype=np.float64),
+            "series": series,
+            "per_series": per_series,
+        }
+        return self
+
+    def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
+        ends = self.__dict__.get("train_end_")
+        if ends is None:
+            raise DataValidationError(
+                "calibrate(refit=False) needs the last training time of each series "
+                "(train_end_), which this model does not have (a model saved before it was "
+                "kept). Call calibrate(frame, refit=True) to refit clones per fold instead."
+            )
+        if self.id_col is None:
+            cutoffs = folds_frame["cutoff"]
+            ends_row = ends.gather(np.zeros(len(cutoffs), np.int64))
+        else:  # series unseen in fit were not trained on: any origin is out of sample
+            (id_name,) = self.keys_.columns
+            rows, known = self._match_keys(  # type: ignore[attr-defined]
+                folds_frame.select(pl.col(self.id_col).alias(id_name)), id_name
+            )
+            cutoffs = folds_frame["cutoff"].filter(pl.Series(known))
+            ends_row = ends.gather(rows[known])
+        early = (cutoffs.cast(ends_row.dtype) < ends_row).to_numpy()
+        if early.any():
+            raise DataValidationError(
+                f"calibrate(refit=False): {int(early.sum())} of the backtest's origins lie inside "
+                "the model's training data (before train_end_), where its residuals are not "
+                "out of sample. Pass the training data followed by new data (at least folds * "
+                "step rows more per series), or call calibrate(frame, refit=True) to refit "
+                "clones on the data before each origin."
+            )
+
+    def _backtest_quantiles(
+        self, frame: Any, result: Any, quantiles: Any, targets: list[str]
+    ) -> np.ndarray:
+        """The model quantiles ``(N, horizon, T, Q)`` at the backtest's origins, from the
+        backtest's models (each forecasts its folds)."""
+        folds_frame = result.folds
+        n_folds = int(folds_frame["fold"].max()) + 1
+        every = math.ceil(n_folds / len(result.estimators))
+        horizon, qs = int(self.horizon), [float(q) for q in quantiles]
+        parts = []
+        for k, model in enumerate(result.estimators):
+            group = folds_frame.filter(pl.col("fold").is_between(k * every, (k + 1) * every - 1))
+            if self.id_col is None:
+                origins: Any = group["cutoff"]
+            else:
+                origins = group.select(self.id_col, pl.col("cutoff").alias(self.time_col))
+            forecast = model.predict(frame, cutoff=origins, quantiles=qs)
+            block = np.stack(
+                [
+                    forecast.select(
+                        [c for c in forecast.columns if c.startswith(f"{t}_q")]
+                    ).to_numpy()
+                    for t in targets
+                ],
+                axis=-2,
+            )
+            parts.append(block.reshape(-1, horizon, len(targets), len(qs)))
+        return np.concatenate(parts).astype(np.float64)
+
+    def _series_rows(self, ids: pl.Series | None, n: int) -> np.ndarray:
+        """Each residual row's series as its row of ``keys_`` (-1 for a series unseen in fit)."""
+        if ids is None:
+            return np.zeros(n, np.int64)
+        (id_name,) = self.keys_.columns
+        rows, known = self._match_keys(ids.alias(id_name).to_frame(), id_name)  # type: ignore[attr-defined]
+        return np.where(known, rows, -1).astype(np.int64)
+
+    def _interval_columns(
+        self,
+        point: np.ndarray,
+        model_quantiles: np.ndarray | None,
+        series_rows: np.ndarray,
+        level: Any,
+        quantiles: Any,
+    ) -> dict[str, np.ndarray]:
+        """The columns ``predict(level=..., quantiles=...)`` adds (see
+        :func:`~forecaster.estimators.intervals.interval_columns`)."""
+        return interval_columns(
+            list(column_tuple(self.target)),
+            point.astype(np.float64),
+            model_quantiles,
+            getattr(self.network_, "quantiles", None),
+            self.__dict__.get("conformal_"),
+            series_rows,
+            levels=level,
+            quantiles=quantiles,
+        )

@@ -1,0 +1,243 @@
+"""Interval and quantile columns of forecast frames, and their scores in frames.
+
+A forecast frame may carry, per target ``y``, prediction intervals ``y_lo_80`` / ``y_hi_80``
+(level 80 %: the quantiles 0.1 and 0.9) and quantile forecasts ``y_q10``, ``y_q50``, ``y_q90``
+(``f"{target}_q{100 * q:g}"``). :class:`IntervalColumns` finds them;
+:func:`~forecaster.evaluation.scoring.evaluate` and the backtest score them per point with the
+expressions of :meth:`IntervalColumns.scores`, into the columns (``L`` a level as in the names):
+
+- ``coverage_L``: the fraction (0 to 1) of points inside ``[lo, hi]``;
+- ``width_L``: the mean of ``hi - lo``;
+- ``winkler_L``: the mean Winkler score (``a = 1 - L / 100``);
+- ``msis_L``: the mean of the Winkler score divided by the series' MASE scale (M4's MSIS),
+  when in-sample data gives that scale;
+- ``pinball``: the pinball loss averaged over the quantile columns and the points;
+- ``scrps``: twice that over the series' MASE scale (scaled CRPS; with the median alone it is
+  MASE), when in-sample data gives the scale.
+
+Every one is a mean over points, so :func:`~forecaster.evaluation.pooling.aggregate` pools
+them weighted by ``n``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster.data.checks import check_values
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "INTERVAL_METRICS",
+    "IntervalColumns",
+    "interval_part",
+    "is_interval_metric",
+    "level_name",
+    "quantile_name",
+]
+
+INTERVAL_METRICS = ("coverage", "width", "winkler", "msis")
+"""Scores per level, named ``<score>_<level>`` (e.g. ``coverage_80``)."""
+
+_PER_LEVEL = re.compile(rf"^(?:{'|'.join(INTERVAL_METRICS)})_\d+(?:\.\d+)?$")
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def is_interval_metric(name: str) -> bool:
+    """Whether ``name`` is a score column of intervals or quantiles (``coverage_80``,
+    ``pinball``, ...)."""
+    return name in ("pinball", "scrps") or bool(_PER_LEVEL.match(name))
+
+
+def level_name(target: str, level: float, side: str) -> str:
+    """The column of a bound: ``level_name("y", 80, "lo") == "y_lo_80"``."""
+    return f"{target}_{side}_{level:g}"
+
+
+def quantile_name(target: str, quantile: float) -> str:
+    """The column of a quantile forecast: ``quantile_name("y", 0.1) == "y_q10"``."""
+    return f"{target}_q{100 * quantile:g}"
+
+
+def _suffixes(columns: Iterable[str], prefix: str, skip: set[str]) -> dict[str, float]:
+    """Numeric suffixes of the columns starting with ``prefix`` -> their value."""
+    found = {}
+    for column in columns:
+        if column in skip or not column.startswith(prefix):
+            continue
+        rest = column[len(prefix) :]
+        if _NUMBER.match(rest):
+            found[rest] = float(rest)
+    return found
+
+
+@dataclass(frozen=True)
+class IntervalColumns:
+    """The interval levels and quantiles of a forecast frame (the same for every target), and
+    the temporary names of their columns in a points frame (one row per point and target)."""
+
+    levels: tuple[float, ...]
+    quantiles: tuple[float, ...]
+    lo: tuple[str, ...]
+    hi: tuple[str, ...]
+    q: tuple[str, ...]
+
+    @classmethod
+    def find(
+        cls, columns: Sequence[str], targets: Sequence[str], avoid: Iterable[str] = ()
+    ) -> IntervalColumns | None:
+        """The interval and quantile columns among ``columns`` (None when there are none).
+
+        Raises
+        ------
+        DataValidationError
+            When a level has a lower bound without an upper one (or the other way), a level
+            is not in (0, 100) or a quantile not in (0, 1), or the targets differ in levels or
+            quantiles.
+        """
+        skip = set(targets)
+        found: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        for t in targets:
+            lo = _suffixes(columns, f"{t}_lo_", skip)
+            hi = _suffixes(columns, f"{t}_hi_", skip)
+            if set(lo) != set(hi):
+                odd = sorted(set(lo) ^ set(hi))
+                raise DataValidationError(
+                    f"The forecast frame has only one bound of the intervals {odd} of target "
+                    f"{t!r}: each level needs both {t}_lo_<level> and {t}_hi_<level>."
+                )
+            qs = _suffixes(columns, f"{t}_q", skip)
+            bad = [f"{t}_lo_{k}" for k, v in lo.items() if not 0 < v < 100]
+            bad += [f"{t}_q{k}" for k, v in qs.items() if not 0 < v < 100]
+            if bad:
+                raise DataValidationError(
+                    f"Columns {bad} name a level outside (0, 100) or a quantile outside (0, 1) "
+                    "(named in percent: y_q10 is the quantile 0.1). Rename or drop them."
+                )
+            levels = tuple(sorted({v for v in lo.values()}))
+            quantiles = tuple(sorted({v / 100 for v in qs.values()}))
+            labels = {level_name(t, v, s) for v in levels for s in ("lo", "hi")}
+            labels |= {quantile_name(t, q) for q in quantiles}
+            unnamed = sorted(c for c in columns if c not in skip and _is_ours(c, t) - labels)
+            if unnamed:
+                raise DataValidationError(
+                    f"Columns {unnamed} write a level or quantile unlike the package does "
+                    f"(e.g. {level_name(t, 80, 'lo')}, {quantile_name(t, 0.1)}); rename them."
+                )
+            found[t] = (levels, quantiles)
+        kinds = set(found.values())
+        if len(kinds) > 1:
+            shown = {t: {"levels": v[0], "quantiles": v[1]} for t, v in found.items()}
+            raise DataValidationError(
+                f"The targets have different interval levels or quantiles: {shown}. Forecast "
+                "every target with the same levels and quantiles to score them together."
+            )
+        levels, quantiles = kinds.pop() if kinds else ((), ())
+        if not levels and not quantiles:
+            return None
+        names = temporary_names(
+            avoid,
+            *[f"__lo_{i}__" for i in range(len(levels))],
+            *[f"__hi_{i}__" for i in range(len(levels))],
+            *[f"__q_{i}__" for i in range(len(quantiles))],
+        )
+        k = len(levels)
+        return cls(levels, quantiles, tuple(names[:k]), tuple(names[k : 2 * k]), names[2 * k :])
+
+    def sources(self, target: str) -> list[str]:
+        """The forecast frame's columns of ``target``, in the order of :meth:`renamed`."""
+        return [
+            *[level_name(target, v, "lo") for v in self.levels],
+            *[level_name(target, v, "hi") for v in self.levels],
+            *[quantile_name(target, q) for q in self.quantiles],
+        ]
+
+    def renamed(self, target: str) -> list[pl.Expr]:
+        """The columns of ``target`` as Float64 under their temporary names (for the rows of
+        one target in a points frame)."""
+        names = [*self.lo, *self.hi, *self.q]
+        return [
+            pl.col(s).cast(pl.Float64).alias(n)
+            for s, n in zip(self.sources(target), names, strict=True)
+        ]
+
+    def check_values(
+        self, frame: pl.DataFrame, targets: Sequence[str], *, id_name: str, time_col: str
+    ) -> None:
+        """Refuse missing or infinite bounds and quantiles, and crossed intervals (lo > hi)."""
+        columns = [c for t in targets for c in self.sources(t)]
+        check_values(
+            frame,
+            columns,
+            id_name=id_name,
+            time_col=time_col,
+            what="forecast frame",
+            fix="Every interval and quantile is scored, so each needs a finite value.",
+        )
+        for t in targets:
+            for v in self.levels:
+                lo, hi = level_name(t, v, "lo"), level_name(t, v, "hi")
+                crossed = frame.filter(pl.col(lo) > pl.col(hi))
+                if crossed.height:
+                    raise DataValidationError(
+                        f"{crossed.height} rows of the forecast frame have {lo} > {hi} (e.g. "
+                        f"{crossed.select(time_col, lo, hi).row(0, named=True)}): an interval's "
+                        "lower bound must not exceed its upper bound."
+                    )
+
+    def score_names(self, scaled: bool) -> list[str]:
+        """The score columns, in order; ``scaled``: with MSIS and sCRPS."""
+        names = []
+        for v in self.levels:
+            kinds = INTERVAL_METRICS if scaled else INTERVAL_METRICS[:-1]
+            names += [f"{kind}_{v:g}" for kind in kinds]
+        if self.quantiles:
+            names += ["pinball", "scrps"] if scaled else ["pinball"]
+        return names
+
+    def scores(self, actual: pl.Expr, scale: pl.Expr | None) -> dict[str, pl.Expr]:
+        """The aggregation of every score column (see the module docstring) over points, with
+        ``actual`` the true value and ``scale`` the series' MASE scale (None: no MSIS and
+        sCRPS)."""
+        out: dict[str, pl.Expr] = {}
+        for v, lo_name, hi_name in zip(self.levels, self.lo, self.hi, strict=True):
+            lo, hi = pl.col(lo_name), pl.col(hi_name)
+            alpha = 1.0 - v / 100.0
+            penalty = (lo - actual).clip(lower_bound=0.0) + (actual - hi).clip(lower_bound=0.0)
+            winkler = (hi - lo) + (2.0 / alpha) * penalty
+            out[f"coverage_{v:g}"] = ((actual >= lo) & (actual <= hi)).cast(pl.Float64).mean()
+            out[f"width_{v:g}"] = (hi - lo).mean()
+            out[f"winkler_{v:g}"] = winkler.mean()
+            if scale is not None:
+                out[f"msis_{v:g}"] = (winkler / scale).mean()
+        if self.quantiles:
+            losses = []
+            for q, name in zip(self.quantiles, self.q, strict=True):
+                diff = actual - pl.col(name)
+                losses.append(pl.max_horizontal(q * diff, (q - 1.0) * diff))
+            pinball = pl.sum_horizontal(losses) / len(losses)
+            out["pinball"] = pinball.mean()
+            if scale is not None:
+                out["scrps"] = (2.0 * pinball / scale).mean()
+        return out
+
+
+def interval_part(forecast: pl.DataFrame, targets: Sequence[str]) -> pl.DataFrame | None:
+    """The interval and quantile columns of a forecast frame (None when it has none)."""
+    found = IntervalColumns.find(forecast.columns, targets)
+    if found is None:
+        return None
+    return forecast.select(c for t in targets for c in found.sources(t))
+
+
+def _is_ours(column: str, target: str) -> set[str]:
+    """``{column}`` when it looks like an interval or quantile column of ``target`` written
+    another way (e.g. ``y_q010`` or ``y_lo_80.0``), else the empty set."""
+    for prefix in (f"{target}_lo_", f"{target}_hi_", f"{target}_q"):
+        if column.startswith(prefix) and _NUMBER.match(column[len(prefix) :]):
+            return {column}
+    return set()

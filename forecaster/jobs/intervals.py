@@ -1,0 +1,217 @@
+"""Prediction intervals of a run: the spec's ``[output] levels``.
+
+A spec with ``levels = [80, 95]`` asks every run for the 80 % and 95 % prediction intervals
+(``<target>_lo_80``, ``<target>_hi_80``, ... in ``forecasts.parquet``) and their scores in the
+backtest (coverage, width, Winkler score and MSIS per level, in ``summary.json`` and the run's
+MLflow metrics). Without ``levels`` nothing here runs: the run is what it always was.
+
+Where the intervals come from
+    A quantile model (``[model] loss = "quantile"``) reads them from its own quantiles (the
+    spec is refused at load when a level's bounds are not among them). A point model is
+    calibrated (split-conformal, per horizon step) before it predicts:
+    :func:`calibrate_for_levels` calls ``model.calibrate(frame, folds=F, refit=...,
+    per_series=...)`` on the run's data, which backtests clones of the model refitted on the
+    data before each origin (``refit=True``, or every ``k`` folds when many folds are needed)
+    and keeps their out-of-sample errors. The run's model itself is the one fitted on all the
+    data (its point forecast is the same as without ``levels``); the conformal quantiles come
+    from clones fitted on a little less data, which errs on the side of wider intervals. We
+    chose this over holding out the last span (fit on the data before it, calibrate on it)
+    because that model would not see the most recent data, and its point forecast would change
+    with ``levels``. The errors are kept per series (a panel's series have their own scales:
+    pooled absolute errors would give a stock at 70 the band of an index at 6000) when every
+    series has room for ``F = max(20, n)`` origins after ``2 * (lookback + horizon)`` rows,
+    ``n`` the errors per step that the finite-sample correction needs for the highest level
+    (``n >= L / (100 - L)``: 19 for 95 %, 4 for 80 %); otherwise pooled across the series, with
+    ``F`` the spec's ``evaluation.backtest_folds`` (at least 3) raised until the series
+    together give ``n``. At most ``max(backtest_folds, 3)`` models are refitted.
+Scores
+    The backtest with levels fits a clone on the data before the first target, calibrates it
+    there the same way (a point model), and forecasts every fold with it as it is, intervals
+    included (a fitted model is used as it is by
+    :func:`forecaster.evaluation.backtest.backtest`), so the interval scores are out of
+    sample too; the point scores are those of the backtest without levels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sklearn.base import clone
+
+import forecaster._io as _io
+from forecaster.estimators.intervals import MIN_PER_SERIES
+from forecaster.evaluation.backtest import backtest
+from forecaster.exceptions import DataValidationError
+from forecaster.jobs.spec import Spec, first_line, is_quantile_model
+from forecaster.jobs.tracked import tracking_paused
+
+__all__ = [
+    "Plan",
+    "before_folds",
+    "calibrate_for_levels",
+    "calibration_plan",
+    "interval_backtest",
+    "plot_intervals",
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a point model is calibrated: ``folds`` origins, a refit every ``refit`` folds
+    (True: every fold), conformal quantiles per series or pooled across series."""
+
+    folds: int
+    refit: bool | int
+    per_series: bool
+
+
+def calibration_plan(
+    spec: Spec, n_series: int, shortest: int = 0, window: int = 0, horizon: int = 1
+) -> Plan:
+    """The calibration of a point model of ``spec`` on ``n_series`` series, the shortest with
+    ``shortest`` rows, for a model of ``window = lookback + horizon`` (see the module
+    docstring): per series when there are several and each has room for
+    ``max(MIN_PER_SERIES, needed)`` folds after ``2 * window`` rows of training data; else
+    pooled, with at least ``max(backtest_folds, 3)`` folds, more when the highest level needs
+    more errors per step. At most ``max(backtest_folds, 3)`` models are fitted (``refit=k``:
+    a model every ``k`` folds, each forecasting from its own later origins)."""
+    top = max(spec.output.levels or [80.0])
+    needed = math.ceil(top / (100.0 - top) - 1e-9)  # errors per step for a finite bound
+    base = max(spec.evaluation.backtest_folds, 3)
+    own = max(base, needed, MIN_PER_SERIES)
+    per_series = n_series > 1 and shortest - own * horizon >= 2 * window
+    folds = own if per_series else max(base, math.ceil(needed / max(int(n_series), 1)))
+    every = math.ceil(folds / base)
+    return Plan(folds, True if every == 1 else every, per_series)
+
+
+def _plan(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
+    if spec.series.id:
+        lengths = frame.group_by(spec.series.id).len()["len"]
+        n_series, shortest = lengths.len(), int(lengths.min() or 0)  # type: ignore[arg-type]
+    else:
+        n_series, shortest = 1, frame.height
+    window = int(model.lookback) + int(model.horizon)
+    return calibration_plan(spec, n_series, shortest, window, int(model.horizon))
+
+
+def calibrate_for_levels(
+    spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None]
+) -> None:
+    """Calibrate the run's point model for the spec's ``levels`` (nothing when the spec sets
+    none, or the model emits quantiles). The clones the calibration fits write no checkpoints
+    and log nothing to MLflow (they are not the run's model)."""
+    if spec.output.levels is None or is_quantile_model(spec):
+        return
+    plan = _plan(spec, model, frame)
+    try:
+        _calibrate(model, frame, plan)
+    except DataValidationError as exc:
+        raise DataValidationError(
+            f"Cannot calibrate the intervals of [output] levels = "
+            f"{[f'{v:g}' for v in spec.output.levels]}: the calibration backtests {plan.folds} "
+            f"origins of {model.horizon} steps per series (enough errors per step for the "
+            f"highest level), and {first_line(exc)} Use longer series, lower levels or a "
+            "shorter horizon."
+        ) from exc
+    how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
+    where = "per series" if plan.per_series else "pooled across series"
+    log(f"calibrate conformal intervals {where} from {plan.folds} backtest folds ({how})")
+
+
+def _calibrate(model: Any, frame: pl.DataFrame, plan: Plan) -> None:
+    original = model.checkpoint_dir
+    model.set_params(checkpoint_dir=None)  # the clones must not replace the fit's checkpoints
+    try:
+        with tracking_paused():
+            model.calibrate(frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series)
+    finally:
+        model.set_params(checkpoint_dir=original)
+
+
+def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
+    """The run's backtest with the spec's ``levels`` scored (see the module docstring): a clone
+    fitted on the data before the first target (and calibrated there, for a point model)
+    forecasts every fold as it is, with its intervals. The caller pauses tracking."""
+    folds = spec.evaluation.backtest_folds
+    template = clone(model).set_params(checkpoint_dir=None)
+    history = before_folds(frame, template, folds)
+    template.fit(history)
+    if not is_quantile_model(spec):
+        _calibrate(template, history, _plan(spec, template, history))
+    return backtest(
+        _WithIntervals(template, list(spec.output.levels or [])),
+        frame,
+        folds=folds,
+        refit=False,
+        metrics=spec.evaluation.metrics,
+        m=spec.evaluation.seasonality,
+    )
+
+
+class _WithIntervals:
+    """A fitted forecaster whose ``predict`` adds the intervals of ``levels``: the backtest
+    forecasts every fold with a fitted model as it is, and scores the interval columns of its
+    forecasts (``coverage_80``, ...)."""
+
+    def __init__(self, model: Any, levels: list[float]) -> None:
+        self._model, self._levels = model, levels
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def predict(self, frame: Any, **kwargs: Any) -> pl.DataFrame:
+        return self._model.predict(frame, level=self._levels, **kwargs)
+
+
+def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
+    """The rows of each series before the backtest's first target (the first fold's training
+    span with ``step = horizon`` and no gap): all but the last ``folds * horizon``."""
+    drop = folds * int(model.horizon)
+    keys = [model.id_col] if model.id_col else []
+    ordered = frame.sort([*keys, model.time_col])
+    position = pl.int_range(pl.len())
+    count = pl.len()
+    if keys:
+        position, count = position.over(keys), count.over(keys)
+    return ordered.filter(position < count - drop)
+
+
+def plot_intervals(
+    frame: pl.DataFrame,
+    forecast: pl.DataFrame,
+    model: Any,
+    path: Any,
+    n: int,
+    levels: list[float],
+) -> bool | None:
+    """``forecast.png`` of a run with ``levels``: the last ``4 * horizon + lookback`` rows of
+    history, the forecast and its shaded bands of the first target for the first ``n``
+    series, drawn by :func:`forecaster.evaluation.plots.plot_forecast`. False: nothing drawn
+    (``n == 0`` or no matplotlib); None: no such function (the caller draws the plain plot)."""
+    if n == 0:
+        return False
+    try:
+        from forecaster.evaluation.plots import plot_forecast
+    except ImportError:
+        return None
+    targets = [model.target] if isinstance(model.target, str) else list(model.target)
+    try:
+        figure = plot_forecast(
+            frame,
+            forecast,
+            target=targets[0],
+            id_col=model.id_col,
+            time_col=model.time_col,
+            levels=list(levels),
+            max_series=n,
+            tail=4 * int(model.horizon) + int(model.lookback),
+        )
+    except ImportError:  # no matplotlib: no plot, as without levels
+        return False
+    _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=90, format="png"))
+    return True

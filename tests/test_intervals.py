@@ -1,0 +1,283 @@
+"""Prediction intervals and quantile forecasts of the estimators (issue 13): loss="quantile",
+predict(level=..., quantiles=...), calibrate (split conformal, CQR), save / load, the
+regressor's intervals, and the coverage guarantee of split conformal prediction."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import forget_mlflow_state, reset_mlflow_state
+
+import forecaster
+from forecaster.estimators.forecaster import RNNForecaster
+from forecaster.estimators.intervals import conformal_rank, interval_columns, quantile_name
+from forecaster.estimators.regressor import RNNRegressor
+from forecaster.evaluation import backtest
+from forecaster.exceptions import DataValidationError
+
+SMALL = dict(
+    lookback=24,
+    horizon=4,
+    hidden_size=8,
+    segment_length=4,
+    max_epochs=2,
+    random_state=0,
+    progress=False,
+    validation_size=0,
+)
+
+
+def _panel(n=160, series=("a", "b"), seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return pl.DataFrame(
+        {
+            "id": np.repeat(list(series), n),
+            "time": np.tile(t, len(series)),
+            "y": np.concatenate(
+                [np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.2, n) for _ in series]
+            ),
+            "z": rng.normal(size=n * len(series)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return _panel()
+
+
+@pytest.fixture(scope="module")
+def point_model(frame):
+    return RNNForecaster(target="y", id_col="id", **SMALL).fit(frame.filter(pl.col("time") < 120))
+
+
+@pytest.fixture(scope="module")
+def quantile_model(frame):
+    return RNNForecaster(
+        target=["y", "z"],
+        id_col="id",
+        loss="quantile",
+        quantiles=[0.1, 0.25, 0.5, 0.75, 0.9],
+        **SMALL,
+    ).fit(frame.filter(pl.col("time") < 120))
+
+
+def test_names():
+    assert quantile_name("y", 0.1) == "y_q10"
+    assert quantile_name("y", 0.025) == "y_q2.5"
+    assert conformal_rank(19, 80) == 16
+
+
+@pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive", "segment"])
+def test_quantile_model_every_head(frame, head, tmp_path):
+    model = RNNForecaster(target="y", id_col="id", loss="quantile", head=head, **SMALL)
+    model.fit(frame.filter(pl.col("time") < 120))
+    out = model.predict(frame, quantiles=[0.1, 0.5, 0.9], level=80)
+    q = out.select("y_q10", "y_q50", "y_q90").to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+    assert np.array_equal(out["y"].to_numpy(), out["y_q50"].to_numpy())  # point = median
+    assert np.array_equal(out["y_lo_80"].to_numpy(), q[:, 0])
+    model.save(tmp_path / "m")
+    loaded = forecaster.load(tmp_path / "m")
+    assert loaded.predict(frame, quantiles=[0.1, 0.5, 0.9], level=80).equals(out)
+    assert out.select("id", "time", "y").equals(model.predict(frame))
+
+
+def test_quantile_parameters_refused():
+    with pytest.raises(DataValidationError, match="quantiles"):
+        RNNForecaster(target="y", quantiles=[0.1, 0.5, 0.9]).validate_params()
+    with pytest.raises(DataValidationError, match=r"0\.5"):
+        RNNForecaster(target="y", loss="quantile", quantiles=[0.1, 0.9]).validate_params()
+    with pytest.raises(DataValidationError, match="quantiles"):
+        RNNForecaster(target="y", loss="quantile", quantiles=[0.1, 1.5]).validate_params()
+    with pytest.raises(DataValidationError, match="RNNForecaster"):
+        RNNRegressor(loss="quantile").validate_params()
+
+
+def test_quantile_model_multivariate_levels_and_cutoffs(quantile_model, frame):
+    out = quantile_model.predict(frame, level=[50, 80])
+    for t in ("y", "z"):
+        assert (out[f"{t}_lo_80"] <= out[f"{t}_lo_50"]).all()
+        assert (out[f"{t}_lo_50"] <= out[t]).all() and (out[t] <= out[f"{t}_hi_50"]).all()
+        assert (out[f"{t}_hi_50"] <= out[f"{t}_hi_80"]).all()
+    many = quantile_model.predict(frame, cutoff=[130, 140], quantiles=[0.25, 0.75])
+    assert many.height == 2 * 2 * 4
+    assert {"origin", "y_q25", "y_q75", "z_q25", "z_q75"} <= set(many.columns)
+    one = quantile_model.predict(frame, cutoff=140, quantiles=[0.25, 0.75])
+    assert np.allclose(many.filter(pl.col("origin") == 140)["y_q75"], one["y_q75"])
+    with pytest.raises(DataValidationError, match="fitted with quantiles"):
+        quantile_model.predict(frame, quantiles=[0.3])
+    with pytest.raises(DataValidationError, match="level=95"):
+        quantile_model.predict(frame, level=95)
+
+
+def test_point_model_needs_calibration(point_model, frame):
+    with pytest.raises(DataValidationError, match=r"calibrate\(frame\)"):
+        point_model.predict(frame, level=80)
+    with pytest.raises(DataValidationError, match="inside the model's training data"):
+        point_model.calibrate(frame.filter(pl.col("time") < 120), folds=2)
+
+
+def test_calibrate_point_model_save_load(point_model, frame, tmp_path):
+    before = point_model.predict(frame)
+    model = forecaster.load(point_model.save(tmp_path / "p"))
+    model.calibrate(frame, folds=10, step=4)
+    assert model.conformal_["residuals"].shape == (20, 4, 1, 1)
+    out = model.predict(frame, level=[80, 95], quantiles=[0.1, 0.9])
+    assert out.select(before.columns).equals(before)  # the point forecast is unchanged
+    width80 = (out["y_hi_80"] - out["y_lo_80"]).to_numpy()
+    width95 = (out["y_hi_95"] - out["y_lo_95"]).to_numpy()
+    assert (width80 > 0).all() and (width95 >= width80).all()
+    assert np.allclose(out["y"] - out["y_lo_80"], out["y_hi_80"] - out["y"], atol=1e-5)
+    model.save(tmp_path / "c")
+    assert (
+        forecaster.load(tmp_path / "c")
+        .predict(frame, level=[80, 95], quantiles=[0.1, 0.9])
+        .equals(out)
+    )
+    with pytest.raises(DataValidationError, match="too few"):
+        model.predict(frame, level=99)
+    cutoffs = model.predict(frame, cutoff=[130, 150], level=80)
+    assert {"y_lo_80", "y_hi_80"} <= set(cutoffs.columns)
+
+
+def test_calibrate_refit_per_series_and_cqr(quantile_model, frame):
+    model = RNNForecaster(target="y", id_col="id", **SMALL)
+    model.fit(frame.filter(pl.col("time") < 120))
+    model.calibrate(
+        frame.filter(pl.col("time") < 120), folds=2, step=4, refit=True, per_series=True
+    )
+    assert model.conformal_["per_series"] and model.conformal_["residuals"].shape[0] == 4
+    assert "y_lo_50" in model.predict(frame, level=50).columns
+    plain = quantile_model.predict(frame, level=80)
+    quantile_model.calibrate(frame, folds=10, step=4)
+    cqr = quantile_model.predict(frame, level=80)
+    shift = (plain["y_lo_80"] - cqr["y_lo_80"]).to_numpy()
+    assert np.allclose(shift, (cqr["y_hi_80"] - plain["y_hi_80"]).to_numpy(), atol=1e-4)
+    assert cqr.select("id", "time", "y", "z").equals(plain.select("id", "time", "y", "z"))
+    del quantile_model.conformal_
+
+
+def test_regressor_intervals(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 8, 1)), rng.normal(size=(300, 3))
+    model = RNNRegressor(hidden_size=4, max_epochs=1, random_state=0).fit(X[:200], y[:200])
+    with pytest.raises(DataValidationError, match="calibrate"):
+        model.predict_interval(X)
+    lo, hi = model.calibrate(X[200:250], y[200:250]).predict_interval(X[250:], level=80)
+    pred = model.predict(X[250:])
+    assert lo.shape == hi.shape == pred.shape and (lo < pred).all() and (pred < hi).all()
+    loaded = forecaster.load(model.save(tmp_path / "r"))
+    again = loaded.predict_interval(X[250:], level=80)
+    assert np.array_equal(again[0], lo) and np.array_equal(again[1], hi)
+
+
+def test_split_conformal_coverage_within_finite_sample_bound():
+    """Split conformal on iid Gaussian data with a fixed forecast (0): the residuals are
+    exchangeable, so the coverage of a new point is ceil((n + 1) L) / (n + 1), in [L,
+    L + 1 / (n + 1)]. Each of 40,000 seeds (each with its own noise scale) is one horizon
+    step of one call (vectorised); the mean coverage must lie in the bound up to 4.5
+    standard errors (ranks of ceil(n L) instead, without the correction, fail it)."""
+    rng = np.random.default_rng(12345)
+    n, seeds = 30, 40_000
+    sigma = rng.uniform(0.5, 3.0, size=seeds)
+    residuals = (rng.normal(size=(n, seeds)) * sigma)[:, :, None, None]
+    point = np.zeros((1, seeds, 1))
+    conformal = {"residuals": residuals, "series": np.zeros(n, np.int64), "per_series": False}
+    for level in (50, 80, 90):
+        cols = interval_columns(
+            ["y"],
+            point,
+            None,
+            None,
+            conformal,
+            np.zeros(1, np.int64),
+            levels=[level],
+            quantiles=None,
+        )
+        y_new = rng.normal(size=seeds) * sigma
+        covered = (cols[f"y_lo_{level}"] <= y_new) & (y_new <= cols[f"y_hi_{level}"])
+        low, high = level / 100, level / 100 + 1 / (n + 1)
+        se = np.sqrt(low * (1 - low) / seeds)
+        assert low - 4.5 * se <= covered.mean() <= high + 4.5 * se, (level, covered.mean())
+
+
+def test_calibrated_forecaster_covers_ar1():
+    """End to end on an AR(1) with Gaussian noise: intervals calibrated on one span cover
+    the next span's values about as often as their level says (a loose check, one seed)."""
+    rng = np.random.default_rng(7)
+    n_series, n = 8, 260
+    values = np.zeros((n_series, n))
+    for t in range(1, n):
+        values[:, t] = 0.7 * values[:, t - 1] + rng.normal(size=n_series)
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(np.arange(n_series), n),
+            "time": np.tile(np.arange(n), n_series),
+            "y": values.ravel(),
+        }
+    )
+    model = RNNForecaster(target="y", id_col="id", head="direct", **SMALL)
+    model.fit(frame.filter(pl.col("time") < 120))
+    model.calibrate(frame.filter(pl.col("time") < 190), folds=15, step=4)
+    out = model.predict(frame, cutoff=list(range(190, 256, 4)), level=80)
+    truth = out.join(frame, on=["id", "time"], suffix="_true")
+    covered = (truth["y_lo_80"] <= truth["y_true"]) & (truth["y_true"] <= truth["y_hi_80"])
+    assert 0.7 <= covered.mean() <= 0.92, covered.mean()
+
+
+@pytest.mark.slow
+def test_pyfunc_takes_level_and_quantiles(quantile_model, frame, tmp_path, monkeypatch):
+    """The logged MLflow pyfunc passes ``params={"level": [...]}`` to predict (MLflow drops
+    params its signature does not list, so the signature must list them)."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster import tracking
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            log = tracking.log_fit(quantile_model, frame.filter(pl.col("time") < 120), plot=False)
+            assert log.model_uri is not None, log.not_logged
+            loaded = mlflow.pyfunc.load_model(log.model_uri)
+            got = loaded.predict(frame.to_pandas(), params={"level": [80], "quantiles": [0.25]})
+    finally:
+        forget_mlflow_state()
+    expected = quantile_model.predict(frame, level=[80], quantiles=[0.25])
+    got = pl.from_pandas(got)
+    assert set(expected.columns) == set(got.columns)
+    assert np.allclose(got["y_lo_80"].to_numpy(), expected["y_lo_80"].to_numpy())
+    assert np.allclose(got["z_q25"].to_numpy(), expected["z_q25"].to_numpy())
+
+
+def test_quantile_ensemble_and_log_transform(frame):
+    """An ensemble averages its members' quantiles (then sorts); a log-scale model's
+    quantiles are its transformed quantiles (monotone: still ordered, median = point)."""
+    positive = frame.with_columns(pl.col("y") + 3.0)
+    model = RNNForecaster(
+        target="y", id_col="id", loss="quantile", n_ensemble=2, target_transform="log", **SMALL
+    ).fit(positive)
+    out = model.predict(positive, quantiles=[0.1, 0.5, 0.9], level=80)
+    q = out.select("y_q10", "y_q50", "y_q90").to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all() and (q > 0).all()
+    assert np.array_equal(out["y"].to_numpy(), q[:, 1])
+
+
+def test_backtest_passes_level_and_quantiles_and_scores_them(quantile_model, frame):
+    """A quantile model's backtest carries its interval and quantile columns and scores them;
+    the point columns are those of a backtest without intervals; a clone of a point model is
+    not calibrated, so its predict refuses (the message says how)."""
+    plain = backtest(quantile_model, frame, folds=3)
+    banded = backtest(quantile_model, frame, folds=3, level=80, quantiles=[0.1, 0.9])
+    assert {"y_lo_80", "y_hi_80", "y_q10", "y_q90", "z_lo_80"} <= set(banded.forecasts.columns)
+    assert banded.forecasts.select(plain.forecasts.columns).equals(plain.forecasts)
+    assert {"coverage_80", "width_80", "winkler_80"} <= set(banded.aggregate.columns)
+    coverage = banded.aggregate["coverage_80"].to_numpy()
+    assert ((coverage >= 0) & (coverage <= 1)).all()
+    with pytest.raises(DataValidationError, match=r"calibrate\(frame\)"):
+        backtest(RNNForecaster(target="y", id_col="id", **SMALL), frame, folds=2, level=80)
