@@ -237,8 +237,6 @@ class Windows:
         the same lookback, horizon and stride."""
         return Windows(self.panel, index, self.lookback, self.horizon, self.stride)
 
-    _replace = with_index  # the former private name, still used by forecaster.estimators
-
     # -- gathering -------------------------------------------------------------------------
     def _column_tensor(self, name: str) -> torch.Tensor:
         """An index column as a CPU tensor sharing the index's memory (read-only use)."""

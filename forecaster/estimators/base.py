@@ -163,8 +163,6 @@ class RecurrentEstimator(BaseEstimator):
             f"set_params({back})."
         )
 
-    _check_fitted = check_fitted  # the former private name
-
     def fitted_params(self) -> dict[str, Any]:
         """The parameters the fitted model was trained with, run settings (device, progress,
         checkpoint folder, ...) as they are now: what :func:`forecaster.save` writes."""
@@ -174,8 +172,6 @@ class RecurrentEstimator(BaseEstimator):
             return current
         run = {k: current[k] for k in RESUME_FREE_PARAMS if k in current}
         return {**copy.deepcopy(fitted), **run}
-
-    _fitted_params = fitted_params  # the former private name
 
     @contextlib.contextmanager
     def _fitting(self) -> Iterator[FitRun]:

@@ -330,7 +330,7 @@ class RNNForecaster(
 
     # -- checks ---------------------------------------------------------------------------
     def _check_columns(self) -> None:
-        check_roles(**self._columns())
+        check_roles(**self.column_roles())
 
     def _check_relations(self) -> None:
         if self.channel_independent is False and self.head == "segment":
@@ -381,8 +381,6 @@ class RNNForecaster(
             "covariates": self.covariates,
             "future_covariates": self.future_covariates,
         }
-
-    _columns = column_roles  # the former private name
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]:
         """``frame`` collected, and its panel as this estimator reads it: ``as_fitted`` checks
@@ -513,7 +511,7 @@ class RNNForecaster(
         calendar features."""
         raw = Panel.from_frame(
             frame,
-            **self._columns(),
+            **self.column_roles(),
             freq=self.freq,
             missing=self.missing,
             min_length=int(self.lookback) + int(self.horizon),

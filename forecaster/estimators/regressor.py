@@ -272,7 +272,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         ``X`` must have the window length and the number of features per step of ``fit``;
         otherwise a :class:`~forecaster.exceptions.DataValidationError` says which.
         """
-        self._check_fitted("predict with")
+        self.check_fitted("predict with")
         X = _checked_arrays(self, X)
         X3 = _as_3d(X)
         if X3.shape[1] != self.lookback_:

@@ -82,7 +82,7 @@ class _EstimatorState:
         name = type(self).__name__
         if not hasattr(self, "network_"):
             raise NotFittedError(f"This {name} is not fitted yet; fit it before saving.")
-        self._check_fitted("save")  # type: ignore[attr-defined]
+        self.check_fitted("save")  # type: ignore[attr-defined]
         config: dict[str, Any] = {
             "network": self.network_.get_config(),
             "history": self.history_,  # type: ignore[attr-defined]
@@ -90,7 +90,7 @@ class _EstimatorState:
         if hasattr(self, "feature_names_in_"):
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         config.update(self._state_config())
-        params = self._fitted_params()  # type: ignore[attr-defined]
+        params = self.fitted_params()  # type: ignore[attr-defined]
         if "quantiles" in params and params["quantiles"] is None:
             del params["quantiles"]  # as before it existed: a point model's files stay the same
         return ModelState(

@@ -45,6 +45,7 @@ from sklearn.base import clone
 import forecaster._io as _io
 from forecaster.estimators.intervals import MIN_PER_SERIES
 from forecaster.evaluation.backtest import backtest
+from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import DataValidationError
 from forecaster.jobs.spec import Spec, first_line, is_quantile_model
 from forecaster.jobs.tracked import tracking_paused
@@ -144,28 +145,14 @@ def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
     if not is_quantile_model(spec):
         _calibrate(template, history, _plan(spec, template, history))
     return backtest(
-        _WithIntervals(template, list(spec.output.levels or [])),
+        template,
         frame,
         folds=folds,
         refit=False,
         metrics=spec.evaluation.metrics,
         m=spec.evaluation.seasonality,
+        level=list(spec.output.levels or []),
     )
-
-
-class _WithIntervals:
-    """A fitted forecaster whose ``predict`` adds the intervals of ``levels``: the backtest
-    forecasts every fold with a fitted model as it is, and scores the interval columns of its
-    forecasts (``coverage_80``, ...)."""
-
-    def __init__(self, model: Any, levels: list[float]) -> None:
-        self._model, self._levels = model, levels
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def predict(self, frame: Any, **kwargs: Any) -> pl.DataFrame:
-        return self._model.predict(frame, level=self._levels, **kwargs)
 
 
 def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
@@ -192,13 +179,9 @@ def plot_intervals(
     """``forecast.png`` of a run with ``levels``: the last ``4 * horizon + lookback`` rows of
     history, the forecast and its shaded bands of the first target for the first ``n``
     series, drawn by :func:`forecaster.evaluation.plots.plot_forecast`. False: nothing drawn
-    (``n == 0`` or no matplotlib); None: no such function (the caller draws the plain plot)."""
+    (``n == 0`` or no matplotlib)."""
     if n == 0:
         return False
-    try:
-        from forecaster.evaluation.plots import plot_forecast
-    except ImportError:
-        return None
     targets = [model.target] if isinstance(model.target, str) else list(model.target)
     try:
         figure = plot_forecast(

@@ -420,12 +420,11 @@ def _write_files(
         _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)
         _io.write_atomic(staging / "backtest_by_step.parquet", backtest[1].write_parquet)
     levels, plot_series = job.spec.output.levels, job.spec.output.plot_series
-    plot = None
     if levels is not None:  # with the bands (forecaster.evaluation.plots)
         plot = plot_intervals(
             job.frame, forecast, model, staging / "forecast.png", plot_series, levels
         )
-    if plot is None:
+    else:
         plot = plot_forecast(job.frame, forecast, model, staging / "forecast.png", plot_series)
     model.save(staging / "model")
     return _result(
