@@ -566,3 +566,180 @@ def test_a_tracked_spec_with_levels_logs_the_interval_scores(tmp_path, capsys, m
         tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
     )
     assert {"y_lo_80", "y_hi_80"} <= set(forecasts.columns)
+
+
+# ------------------------------------------------------------------------------------------
+# interval scores as [evaluation] metrics and as the tuning objective; backtest --level
+# ------------------------------------------------------------------------------------------
+
+
+def test_evaluation_metrics_take_interval_scores_of_the_levels(tmp_path):
+    metrics = '["mae", "coverage_80.0", "winkler_080", "msis_95", "pinball", "scrps"]'
+    text = MINIMAL + f"\n[evaluation]\nmetrics = {metrics}\n\n[output]\nlevels = [80, 95]\n"
+    spec, _ = load_spec(write(tmp_path, text))
+    assert spec.evaluation.metrics == [
+        "mae", "coverage_80", "winkler_80", "msis_95", "pinball", "scrps",
+    ]  # fmt: skip
+    assert spec.training.objective == "val_loss"
+
+
+@pytest.mark.parametrize(
+    ("metrics", "levels", "message"),
+    [
+        ('["coverage_95"]', "[80]", r"'coverage_95' scores the 95 % interval.*levels is \['80'\]"),
+        ('["width_80"]', None, r"'width_80' scores the 80 % interval.*levels is not set"),
+        ('["pinball"]', None, r"'pinball' scores quantile forecasts.*levels is not set"),
+        ('["coverage_0"]', "[80]", r"the level of 'coverage_0' is not in \(0, 100\)"),
+        ('["coverage"]', "[80]", r"expected one of .*coverage_<L>.*got 'coverage'"),
+        ('["crps"]', "[80]", r"expected one of.*got 'crps'"),
+        ('["mae", "mae"]', None, r"each metric once, got \['mae'\]"),
+        ('["coverage_80", "coverage_80.0"]', "[80]", r"each metric once"),
+        ("[]", None, r"at least 1 item"),
+        ('"mae"', None, r"expected a list of metric names"),
+        ("[80]", None, r"got int 80"),
+    ],
+)
+def test_bad_evaluation_metrics_exit_2_naming_the_key(tmp_path, capsys, metrics, levels, message):
+    output = f"\n[output]\nlevels = {levels}\n" if levels else ""
+    path = write(tmp_path, MINIMAL + f"\n[evaluation]\nmetrics = {metrics}\n" + output)
+    with pytest.raises(SpecError, match=r"key 'evaluation\.metrics(\.\d+)?'") as info:
+        load_spec(path)
+    assert re.search(message, str(info.value)), info.value
+    code, err = run_cli(capsys, "run", str(path), "--dry-run")
+    assert code == 2 and str(path) in err and "evaluation.metrics" in err, err
+
+
+QUANTILE_MODEL = '\n[model]\nloss = "quantile"\n'
+
+
+@pytest.mark.parametrize(
+    ("objective", "model", "levels", "message"),
+    [
+        ("coverage_80", QUANTILE_MODEL, "[80]", r"cannot rank models.*'winkler_80', 'msis_80'"),
+        ("width_80", QUANTILE_MODEL, "[80]", r"cannot rank models"),
+        ("mae", QUANTILE_MODEL, "[80]", r"a point score is not a tuning objective"),
+        ("winkler_95", QUANTILE_MODEL, "[80]", r"scores the 95 % interval.*levels is \['80'\]"),
+        ("msis_80", QUANTILE_MODEL, None, r"levels is not set"),
+        ("pinball", "", "[80]", r"the model emits none \(loss = 'mse'"),
+        ("pinball", QUANTILE_MODEL + "validation_size = 0\n", None, r"validation_size = 0"),
+        ("loss", QUANTILE_MODEL, None, r"expected one of \['val_loss', 'pinball'"),
+        (3, QUANTILE_MODEL, None, r"expected one of .*got 3"),
+    ],
+)
+def test_bad_tuning_objective_exits_2_naming_the_key(
+    tmp_path, capsys, objective, model, levels, message
+):
+    value = f'"{objective}"' if isinstance(objective, str) else objective
+    output = f"\n[output]\nlevels = {levels}\n" if levels else ""
+    path = write(tmp_path, MINIMAL + model + f"\n[training]\nobjective = {value}\n" + output)
+    with pytest.raises(SpecError, match=r"key 'training\.objective'") as info:
+        load_spec(path)
+    assert re.search(message, str(info.value)), info.value
+    code, err = run_cli(capsys, "run", str(path), "--dry-run")
+    assert code == 2 and "training.objective" in err, err
+
+
+def test_the_tuning_objective_reaches_the_study_and_its_name(tmp_path, monkeypatch):
+    import forecaster.tuning as tuning
+    from forecaster.jobs.fitting import study_name, tune_model
+
+    calls = []
+    monkeypatch.setattr(tuning, "tune", lambda estimator, frame, **kw: calls.append(kw))
+    spec_path = csv_project(tmp_path, rows(), model='loss = "quantile"')
+    plain, root = load_spec(spec_path)
+    text = (
+        spec_path.read_text()
+        + '\n[training]\nobjective = "winkler_80"\n\n[output]\nlevels = [80]\n'
+    )
+    spec_path.write_text(text)
+    spec, root = load_spec(spec_path)
+    frame, when = prepare_data(spec, root, None)
+    tune_model(spec, root, frame, when)
+    tune_model(plain, root, frame, when)
+    assert [c["metric"] for c in calls] == ["winkler_80", "val_loss"]
+    assert calls[0]["study_name"] == study_name(spec, when) != study_name(plain, when)
+
+
+def _point_model(loss=None, conformal=None):
+    return type("Saved", (), {"loss": loss, "quantiles": None, "conformal_": conformal})()
+
+
+@pytest.mark.parametrize(
+    ("model", "levels", "message"),
+    [
+        (_point_model(), ["80"], r"argument --level: the model in m was saved without calib"),
+        (
+            _point_model("quantile"),
+            ["95"],
+            r"argument --level: the model in m emits the quantiles \[0\.1, 0\.5, 0\.9\].*"
+            r"need \[0\.025, 0\.975\]",
+        ),
+    ],
+    ids=["uncalibrated", "quantiles"],
+)
+def test_backtest_level_a_saved_model_cannot_give_exits_2(
+    tmp_path, capsys, monkeypatch, model, levels, message
+):
+    import forecaster.jobs.commands as commands
+
+    monkeypatch.setattr(commands, "load_model", lambda path: model)
+    spec = csv_project(tmp_path, rows())
+    out = tmp_path / "b.parquet"
+    flags = [item for level in levels for item in ("--level", level)]
+    code, err = run_cli(capsys, "backtest", str(spec), "--model", "m", "--out", str(out), *flags)
+    assert code == 2 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_backtest_level_the_spec_model_cannot_give_exits_2(tmp_path, capsys):
+    spec = csv_project(tmp_path, rows(), model='loss = "quantile"')
+    out = tmp_path / "b.parquet"
+    for flags, message in (
+        (["--level", "95"], r"argument --level: the spec's model emits the quantiles"),
+        (["--level", "0"], r"argument --level: expected a level in percent"),
+        (["--level", "80", "--level", "80"], r"argument --level: each level once"),
+    ):
+        code, err = run_cli(capsys, "backtest", str(spec), "--out", str(out), *flags)
+        assert code == 2 and re.search(message, err), err
+        assert not out.exists()
+
+
+def long_rows(n: int = 40) -> str:
+    import datetime as dt
+
+    lines = ["id,date,y"]
+    for k, key in enumerate(("a", "b")):
+        for i in range(n):
+            day = dt.date(2024, 1, 1) + dt.timedelta(days=i)
+            lines.append(f"{key},{day},{10 * k + (i * 7) % 5 + 0.1 * i}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
+    import json
+
+    spec = csv_project(tmp_path, long_rows())
+    text = spec.read_text().replace(
+        "backtest_folds = 0", 'backtest_folds = 2\nmetrics = ["mae", "pinball"]'
+    )
+    spec.write_text(text + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    out = tmp_path / "b.parquet"
+    assert main(["backtest", str(spec), "--out", str(out), "--no-progress", "--json-logs"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    summary = next(line["summary"] for line in lines if "summary" in line)
+    scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
+    assert sorted(summary) == sorted(f"backtest_{s}" for s in ["mae", *scores])
+    table = pl.read_parquet(out)
+    assert set(scores) <= set(table.columns) and table["fold"].n_unique() == 2
+    # the run's own backtest: the same scores in summary.json
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    run = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())["metrics"]
+    assert run["backtest_coverage_80"] == summary["backtest_coverage_80"]
+    assert run["backtest_pinball"] == pytest.approx(summary["backtest_pinball"])
+    # --level replaces the spec's levels
+    args = ("--out", str(out), "--level", "95", "--level", "50", "--folds", "1")
+    code, err = run_cli(capsys, "backtest", str(spec), *args)
+    assert code == 0, err
+    columns = pl.read_parquet(out).columns
+    assert {"coverage_50", "msis_95", "pinball"} <= set(columns) and "coverage_80" not in columns

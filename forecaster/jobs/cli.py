@@ -18,8 +18,15 @@ Commands
     the spec's ``[output] levels``) adds the prediction intervals ``<target>_lo_80``,
     ``<target>_hi_80``, ... (a point model must have been calibrated: ``fit`` and ``run``
     calibrate it when the spec sets ``levels``).
-``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE]``
-    Rolling-origin backtest metrics.
+``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE] [--level L ...]``
+    Rolling-origin backtest metrics. ``--level 80`` (repeatable; default: the spec's
+    ``[output] levels``) also scores the 80 % prediction interval (``coverage_80``,
+    ``width_80``, ``winkler_80``, ``msis_80``, and ``pinball`` / ``scrps`` when
+    ``[evaluation] metrics`` lists them) in the Parquet file and the logged summary, the way
+    ``run`` scores its backtest: the spec's model is fitted on the data before the first fold
+    and a point model calibrated there (:mod:`forecaster.jobs.intervals`). A ``--model`` is
+    used as it is: a point model must have been saved calibrated, a quantile model must emit
+    each level's bounds (else exit 2 naming ``--level``).
 ``forecaster tune SPEC [--trials N] [--timeout S] [--wait [S]]``
     Optuna study over the spec's model, one per as-of (resumable; see
     :func:`forecaster.jobs.study_name`); the study's refitted best model is saved to
@@ -303,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=_path,
         help="Parquet file for the metrics (default <output.dir>.backtest.parquet)",
+    )
+    back.add_argument(
+        "--level",
+        action="append",
+        type=_level,
+        metavar="L",
+        help="also score the L %% prediction interval: coverage_L, width_L, winkler_L, msis_L "
+        "(repeat: --level 80 --level 95; default: the spec's [output] levels)",
     )
 
     tune = command("tune", "tune the spec's model with Optuna (resumable)", tune_command)

@@ -17,16 +17,16 @@ import forecaster._io as _io
 import forecaster.datasets as datasets
 import forecaster.jobs.run as run_module
 from forecaster._version import __version__
-from forecaster.evaluation.backtest import backtest
 from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
 from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
-from forecaster.jobs.intervals import calibrate_for_levels
+from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest, unfit_levels
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.placement import load_spec
-from forecaster.jobs.run import forecast_as_of
+from forecaster.jobs.run import backtest_scores, forecast_as_of
+from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, checkpoint_folder, output_dir, path_problem
-from forecaster.jobs.tracked import logged_fits, tracked_run
+from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_paused
 from forecaster.persistence import FORMAT
 from forecaster.persistence import load as load_model
 from forecaster.training import distributed
@@ -187,13 +187,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     _check_parquet_destination(out)
     levels = _levels(args.level, spec)
     model = load_model(args.model)
-    calibrated = getattr(model, "conformal_", None) is not None
-    if levels and getattr(model, "loss", None) != "quantile" and not calibrated:
-        raise ArgumentError(
-            f"argument --level: the model in {args.model} was saved without calibration, so "
-            "it has no intervals. Set [output] levels in the spec and fit it again "
-            "(forecaster fit and run calibrate it), or predict without --level."
-        )
+    _check_model_levels(model, levels, args.model)
     forecast = forecast_as_of(model, frame, levels)
     _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
@@ -211,30 +205,52 @@ def _levels(given: list[float] | None, spec: Any) -> list[float] | None:
     return sorted(given)
 
 
+def _check_model_levels(model: Any, levels: list[float] | None, folder: str) -> None:
+    """Refuse (``ArgumentError`` naming ``--level``) levels the saved ``model`` in ``folder``
+    cannot forecast as it is (:func:`forecaster.jobs.intervals.unfit_levels`)."""
+    problem = unfit_levels(model, levels)
+    if problem is not None:
+        raise ArgumentError(f"argument --level: the model in {folder} {problem}.")
+
+
 def backtest_command(args: argparse.Namespace, log: Log) -> int:
 
     spec, root, frame, when = _spec_and_frame(args)
     out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "backtest"))
     _check_parquet_destination(out)
-    model = (
-        load_model(args.model)
-        if args.model
-        else build_estimator(spec, args.progress).set_params(checkpoint_dir=None)
-    )
     folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
-    result = backtest(
-        model,
-        frame,
-        folds=folds,
-        refit=False,
-        metrics=spec.evaluation.metrics,
-        m=spec.evaluation.seasonality,
-    )
+    levels = _levels(args.level, spec)
+    spec = with_levels(spec, levels, folds)
+    if args.model:
+        model = load_model(args.model)
+        _check_model_levels(model, levels, args.model)
+    else:
+        model = build_estimator(spec, args.progress).set_params(checkpoint_dir=None)
+        if levels and is_quantile_model(spec):  # a spec's own levels were checked at load
+            problem = unfit_levels(model, levels)
+            if problem is not None:
+                raise ArgumentError(f"argument --level: the spec's model {problem}.")
+    with tracking_paused():  # the backtest's fits are not logged models
+        result = spec_backtest(spec, model, frame, fitted=bool(args.model))
     _write_parquet(result.metrics, out, "backtest", spec, when)
-    log(f"backtest over {folds} folds written to {out}")
-    with pl.Config(tbl_hide_dataframe_shape=True):
+    log(
+        f"backtest over {folds} folds written to {out}",
+        summary=backtest_scores(spec, result),
+    )
+    with pl.Config(tbl_hide_dataframe_shape=True, tbl_cols=-1):
         log(str(result.aggregate))
     return EXIT_OK
+
+
+def with_levels(spec: Any, levels: list[float] | None, folds: int) -> Any:
+    """``spec`` with the ``levels`` and ``folds`` of the command line (``--level``,
+    ``--folds``): what :func:`forecaster.jobs.intervals.spec_backtest` reads."""
+    return spec.model_copy(
+        update={
+            "output": spec.output.model_copy(update={"levels": levels}),
+            "evaluation": spec.evaluation.model_copy(update={"backtest_folds": folds}),
+        }
+    )
 
 
 def tune_command(args: argparse.Namespace, log: Log) -> int:

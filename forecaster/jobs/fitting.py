@@ -119,7 +119,9 @@ def tune_model(
     ``training.storage``, a SQLite path relative to the project); returns the
     :class:`forecaster.tuning.TuneResult` with the refitted best model of the study.
 
-    ``n_trials`` / ``timeout`` default to the spec's. ``track``: log the study to MLflow
+    ``n_trials`` / ``timeout`` default to the spec's; the study minimises the spec's
+    ``training.objective`` (``"val_loss"``, or a probabilistic score of a quantile model:
+    :mod:`forecaster.jobs.scores`). ``track``: log the study to MLflow
     (only when the spec's ``[tracking]`` is enabled). Trials write no checkpoints.
     """
     if distributed.launched_world_size() > 1:
@@ -138,6 +140,7 @@ def tune_model(
         storage=storage_url(spec, root),
         study_name=study_name(spec, when),
         random_state=spec.model.get("random_state"),
+        metric=training.objective,  # "val_loss" or a score (forecaster.jobs.scores)
         track=tracking_ready(spec) if track else False,
         show_progress=progress,
     )

@@ -29,7 +29,11 @@ Scores
     there the same way (a point model), and forecasts every fold with it as it is, intervals
     included (a fitted model is used as it is by
     :func:`forecaster.evaluation.backtest.backtest`), so the interval scores are out of
-    sample too; the point scores are those of the backtest without levels.
+    sample too; the point scores are those of the backtest without levels. ``pinball`` and
+    ``scrps`` are scored when ``[evaluation] metrics`` lists them
+    (:func:`forecaster.jobs.scores.score_quantiles`). :func:`spec_backtest` is the one
+    backtest of a spec: ``run``'s and ``forecaster backtest``'s (whose ``--level`` and
+    ``--folds`` replace the spec's), and, for a saved ``--model``, the model as it is.
 """
 
 from __future__ import annotations
@@ -47,7 +51,14 @@ from forecaster.estimators.intervals import MIN_PER_SERIES
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import DataValidationError
-from forecaster.jobs.spec import Spec, first_line, is_quantile_model
+from forecaster.jobs.scores import (
+    is_quantile_model,
+    level_quantiles,
+    model_quantiles,
+    point_metrics,
+    score_quantiles,
+)
+from forecaster.jobs.spec import Spec, first_line
 from forecaster.jobs.tracked import tracking_paused
 
 __all__ = [
@@ -57,6 +68,8 @@ __all__ = [
     "calibration_plan",
     "interval_backtest",
     "plot_intervals",
+    "spec_backtest",
+    "unfit_levels",
 ]
 
 
@@ -108,30 +121,80 @@ def calibrate_for_levels(
     and log nothing to MLflow (they are not the run's model)."""
     if spec.output.levels is None or is_quantile_model(spec):
         return
-    plan = _plan(spec, model, frame)
-    try:
-        _calibrate(model, frame, plan)
-    except DataValidationError as exc:
-        raise DataValidationError(
-            f"Cannot calibrate the intervals of [output] levels = "
-            f"{[f'{v:g}' for v in spec.output.levels]}: the calibration backtests {plan.folds} "
-            f"origins of {model.horizon} steps per series (enough errors per step for the "
-            f"highest level), and {first_line(exc)} Use longer series, lower levels or a "
-            "shorter horizon."
-        ) from exc
+    plan = _calibrate(spec, model, frame)
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
     where = "per series" if plan.per_series else "pooled across series"
     log(f"calibrate conformal intervals {where} from {plan.folds} backtest folds ({how})")
 
 
-def _calibrate(model: Any, frame: pl.DataFrame, plan: Plan) -> None:
+def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
+    """Calibrate ``model`` on ``frame`` by the plan of :func:`calibration_plan`; a
+    ``DataValidationError`` that names the levels and what to change when the data are too
+    short for it."""
+    plan = _plan(spec, model, frame)
     original = model.checkpoint_dir
     model.set_params(checkpoint_dir=None)  # the clones must not replace the fit's checkpoints
     try:
         with tracking_paused():
             model.calibrate(frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series)
+    except DataValidationError as exc:
+        raise DataValidationError(
+            f"Cannot calibrate the intervals of [output] levels = "
+            f"{[f'{v:g}' for v in spec.output.levels or ()]} (or backtest --level): the "
+            f"calibration backtests {plan.folds} origins of {model.horizon} steps per "
+            f"series (enough errors per step for the highest level), and {first_line(exc)} "
+            "Use longer series, lower levels or a shorter horizon."
+        ) from exc
     finally:
         model.set_params(checkpoint_dir=original)
+    return plan
+
+
+def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
+    """Why the fitted ``model`` cannot forecast the intervals of ``levels`` as it is (None
+    when it can, or no level is asked), a phrase that follows "the model": a point model
+    without its calibration, a quantile model without a level's bounds among its
+    quantiles."""
+    if not levels:
+        return None
+    if getattr(model, "loss", None) == "quantile":
+        have = {round(q, 10) for q in model_quantiles({"quantiles": model.quantiles})}
+        missing = [q for q in level_quantiles(levels) if q not in have]
+        if missing:
+            return (
+                f"emits the quantiles {sorted(have)}, and the levels "
+                f"{[f'{v:g}' for v in levels]} need {missing} too. Ask for levels whose bounds "
+                "it emits, or fit a model with those quantiles"
+            )
+        return None
+    if getattr(model, "conformal_", None) is None:
+        return (
+            "was saved without calibration, so it has no intervals. Set [output] "
+            "levels in the spec and fit it again (forecaster fit and run calibrate it), or "
+            "leave out --level"
+        )
+    return None
+
+
+def spec_backtest(spec: Spec, model: Any, frame: pl.DataFrame, *, fitted: bool = False) -> Any:
+    """The backtest of ``spec`` (``evaluation.backtest_folds`` folds, its metrics, the
+    intervals of its ``levels``): of a clone of the unfitted ``model`` fitted on the data
+    before the first fold (:func:`interval_backtest` with levels), or of the ``fitted`` model
+    as it is (a saved model: its intervals must be there, see :func:`unfit_levels`). The
+    caller pauses tracking."""
+    levels = spec.output.levels
+    if levels is not None and not fitted:
+        return interval_backtest(spec, model, frame)
+    return backtest(
+        model if fitted else clone(model).set_params(checkpoint_dir=None),
+        frame,
+        folds=spec.evaluation.backtest_folds,
+        refit=False,
+        metrics=point_metrics(spec.evaluation.metrics) or ["mae"],
+        m=spec.evaluation.seasonality,
+        level=list(levels) if levels else None,
+        quantiles=score_quantiles(spec, model),
+    )
 
 
 def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
@@ -143,15 +206,16 @@ def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
     history = before_folds(frame, template, folds)
     template.fit(history)
     if not is_quantile_model(spec):
-        _calibrate(template, history, _plan(spec, template, history))
+        _calibrate(spec, template, history)
     return backtest(
         template,
         frame,
         folds=folds,
         refit=False,
-        metrics=spec.evaluation.metrics,
+        metrics=point_metrics(spec.evaluation.metrics) or ["mae"],
         m=spec.evaluation.seasonality,
         level=list(spec.output.levels or []),
+        quantiles=score_quantiles(spec, template),
     )
 
 

@@ -39,11 +39,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from sklearn.base import clone
 
 import forecaster._io as _io
 from forecaster.data import Panel
-from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.intervals import is_interval_metric
 from forecaster.exceptions import (
     DataValidationError,
@@ -60,7 +58,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
-from forecaster.jobs.intervals import calibrate_for_levels, interval_backtest, plot_intervals
+from forecaster.jobs.intervals import calibrate_for_levels, plot_intervals, spec_backtest
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -75,6 +73,7 @@ from forecaster.jobs.outputs import (
     skipped_result,
 )
 from forecaster.jobs.placement import check_checkpoints, check_output, load_spec
+from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
     Spec,
@@ -102,6 +101,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "as_of_label",
+    "backtest_scores",
     "build_estimator",
     "checkpoint_folder",
     "fit_with_checkpoints",
@@ -454,21 +454,16 @@ def _evaluate(
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of
     # sample (the fitted model has seen every backtest target).
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
-        if spec.output.levels is not None:  # also the intervals (forecaster.jobs.intervals)
-            result = interval_backtest(spec, model, frame)
-        else:
-            result = backtest(
-                clone(model).set_params(checkpoint_dir=None),  # keep the fit's checkpoints
-                frame,
-                folds=folds,
-                refit=False,
-                metrics=spec.evaluation.metrics,
-                m=spec.evaluation.seasonality,
-            )
-    overall = result.aggregate
-    scores = [*result.metric_names, *filter(is_interval_metric, overall.columns)]  # levels: +
-    for name in scores:
-        if name in overall.columns:
-            metrics[f"backtest_{name}"] = float(overall[name].mean())
+        result = spec_backtest(spec, model, frame)  # levels: also the intervals
+    metrics.update(backtest_scores(spec, result))
     log("backtest " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     return metrics, (result.metrics, result.by_step)
+
+
+def backtest_scores(spec: Spec, result: Any) -> dict[str, float]:
+    """``backtest_<name>``: the mean over the targets of each point score of ``[evaluation]
+    metrics`` and of every interval score the backtest ``result`` computed."""
+    listed = point_metrics(spec.evaluation.metrics)
+    overall = result.aggregate
+    scores = [*listed, *filter(is_interval_metric, overall.columns)]
+    return {f"backtest_{n}": float(overall[n].mean()) for n in scores if n in overall.columns}

@@ -48,6 +48,14 @@ from forecaster.estimators import (
     SimpleRNNForecaster,
 )
 from forecaster.exceptions import DataValidationError, SpecError
+from forecaster.jobs.scores import (
+    check_levels,
+    check_scores,
+    is_quantile_model,
+    level_quantiles,
+    metric_name,
+    objective_name,
+)
 
 __all__ = [
     "COLUMN_PARAMS",
@@ -152,6 +160,12 @@ class TrainingSpec(_Strict):
     trials: int = Field(20, ge=1)
     timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
     storage: str = "default"
+    objective: str = "val_loss"
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective(cls, value: Any) -> str:
+        return objective_name(value)  # checked against the model: forecaster.jobs.scores
 
     @field_validator("storage")
     @classmethod
@@ -162,8 +176,20 @@ class TrainingSpec(_Strict):
 
 class EvaluationSpec(_Strict):
     backtest_folds: int = Field(3, ge=0)
-    metrics: list[Literal["mae", "rmse", "mse", "mape", "smape", "mase"]] = ["mae", "smape"]
+    metrics: list[str] = Field(["mae", "smape"], min_length=1)
     seasonality: int = Field(1, ge=1)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics(cls, value: Any) -> list[str]:
+        """Point and interval scores (:func:`forecaster.jobs.scores.metric_name`), each once."""
+        if not isinstance(value, list):
+            raise ValueError("expected a list of metric names, e.g. metrics = ['mae', 'smape']")
+        names = [metric_name(v) for v in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"expected each metric once, got {repeated} more than once")
+        return names
 
 
 class TrackingSpec(_Strict):
@@ -320,7 +346,8 @@ def parse_spec(file: Path) -> tuple[Spec, Path]:
     if root.name == "pipelines":
         root = root.parent
     _check_model_section(file, spec)
-    _check_levels(file, spec)
+    check_levels(file, spec)
+    check_scores(file, spec)
     _check_source(file, spec, root)
     return spec, root
 
@@ -415,39 +442,6 @@ def _parameter_key(message: str, spec: Spec) -> str:
         if re.search(rf"\b{re.escape(parameter)}\b", message):
             return f"key {key!r}"
     return "[model]"
-
-
-DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
-"""The quantiles of a ``loss = "quantile"`` model that sets none (the estimator's default)."""
-
-
-def level_quantiles(levels: Any) -> list[float]:
-    """The quantiles bounding the intervals of ``levels`` (percent): ``(1 - L/100)/2`` and
-    ``1 - (1 - L/100)/2`` (80 -> 0.1 and 0.9), rounded to 10 decimals."""
-    tails = [(1.0 - float(level) / 100.0) / 2.0 for level in levels]
-    return sorted({round(q, 10) for t in tails for q in (t, 1.0 - t)})
-
-
-def is_quantile_model(spec: Spec) -> bool:
-    """Whether the spec's model emits quantiles (``[model] loss = "quantile"``)."""
-    return spec.model.get("loss") == "quantile"
-
-
-def _check_levels(file: Path, spec: Spec) -> None:
-    """A quantile model's intervals are read from its quantiles: every level's bounds must be
-    among them."""
-    levels = spec.output.levels
-    if levels is None or not is_quantile_model(spec):
-        return
-    quantiles = [float(q) for q in spec.model.get("quantiles") or DEFAULT_QUANTILES]
-    missing = [q for q in level_quantiles(levels) if q not in {round(q, 10) for q in quantiles}]
-    if missing:
-        raise SpecError(
-            f"{file}: key 'output.levels': the levels {[f'{v:g}' for v in levels]} need the "
-            f'quantiles {[f"{q:g}" for q in missing]}, which the model (loss = "quantile") '
-            f"does not emit (its quantiles: {[f'{q:g}' for q in quantiles]}). Add them to "
-            "'model.quantiles' (e.g. [0.025, 0.1, 0.5, 0.9, 0.975] for levels = [80, 95])."
-        )
 
 
 def _check_source(file: Path, spec: Spec, root: Path) -> None:
@@ -554,6 +548,8 @@ def spec_hash(spec: Spec) -> str:
     data = spec.model_dump(mode="json")
     if spec.output.levels is None:  # a spec without intervals keeps the hash it always had
         del data["output"]["levels"]
+    if spec.training.objective == "val_loss":  # as it was before objectives existed
+        del data["training"]["objective"]
     payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
 

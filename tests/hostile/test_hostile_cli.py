@@ -460,3 +460,56 @@ def test_predict_level_needs_a_calibrated_model(tmp_path, spec, capsys, tree_gua
     forecast = pl.read_parquet(out)
     assert forecast.columns == ["id", "date", "y", "y_lo_80", "y_hi_80"]
     assert (forecast["y_lo_80"] < forecast["y_hi_80"]).all()
+
+
+# ------------------------------------------------------------------------------------------
+# --level junk (predict and backtest): exit 2 naming --level before any work, nothing written;
+# the commands without intervals do not take it
+# ------------------------------------------------------------------------------------------
+
+JUNK_LEVELS = {
+    "abc": ["abc"],
+    "zero": ["0"],
+    "hundred": ["100"],
+    "negative": ["-5"],
+    "nan": ["nan"],
+    "inf": ["inf"],
+    "percent sign": ["80%"],
+    "empty": [""],
+    "a list": ["80,95"],
+    "hundred as 1e2": ["1e2"],
+    "repeated": ["80", "80"],
+    "repeated as 80.0": ["80", "80.0"],
+}
+
+
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+@pytest.mark.parametrize("case", list(JUNK_LEVELS))
+def test_junk_level_exits_2_naming_it_and_writes_nothing(
+    tmp_path, spec, capsys, tree_guard, command, case
+):
+    out = tmp_path / "out.parquet"
+    flags = [f"--level={level}" for level in JUNK_LEVELS[case]]
+    model = ["--model", str(tmp_path / "no-model")] if command == "predict" else []
+    guard = tree_guard(tmp_path)
+    code = cli.main([command, spec, *model, "--out", str(out), *flags, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "argument --level" in err and "Traceback" not in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("command", ["run", "fit", "tune"])
+def test_commands_without_intervals_refuse_level(tmp_path, spec, capsys, tree_guard, command):
+    guard = tree_guard(tmp_path)
+    assert cli.main([command, spec, "--level", "80", "--no-progress"]) == 2
+    assert "unrecognized arguments: --level" in capsys.readouterr().err
+    guard.assert_unchanged()
+
+
+def test_tune_minimises_the_spec_objective(tmp_path, spec, calls, capsys):
+    text = Path(spec).read_text().replace("random_state = 0", 'random_state = 0\nloss = "quantile"')
+    text = text.replace("trials = 7", 'trials = 7\nobjective = "msis_80"')
+    Path(spec).write_text(text.replace("[output]", "[output]\nlevels = [80]"))
+    assert cli.main(["tune", spec, "--no-progress"]) == 1  # the fake tune stops after recording
+    assert calls[-1]["metric"] == "msis_80"

@@ -14,6 +14,7 @@ Each case checks the outcome and, where something could be written, that nothing
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import tracemalloc
 import warnings
@@ -541,3 +542,69 @@ def test_an_in_sample_score_still_warns(fitted):
         warnings.simplefilter("error", ForecasterWarning)
         with pytest.raises(ForecasterWarning, match=r"all in the data .*in-sample score"):
             fitted.score(FRAME)
+
+
+# ------------------------------------------------------------------------------------------
+# predict(level=...) / predict(quantiles=...) of the wrong type or value (issue 13): our error
+# naming the argument, before any forecast, and the fitted model forecasts as before
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quantile_fitted() -> RNNForecaster:
+    return model(loss="quantile").fit(FRAME)
+
+
+JUNK_INTERVALS = {
+    "str": "80",
+    "bytes": b"80",
+    "dict": {80: 1},
+    "set": {80, 95},
+    "bool": True,
+    "bools": [True],
+    "nan": float("nan"),
+    "nans": [float("nan")],
+    "inf": [float("inf")],
+    "negative": -5,
+    "zero": 0,
+    "hundred": [100],
+    "empty": [],
+    "nested": [[80]],
+    "none inside": [None],
+    "duplicates": [80, 80],
+    "text inside": [80, "95"],
+    "generator": (v for v in [80]),
+}
+
+
+@pytest.mark.parametrize("argument", ["level", "quantiles"])
+@pytest.mark.parametrize("case", list(JUNK_INTERVALS))
+def test_junk_levels_and_quantiles_are_refused_naming_the_argument(quantile_fitted, argument, case):
+    value = JUNK_INTERVALS[case]
+    if case == "generator":
+        value = (v for v in [80])  # a fresh one: a generator is read once
+    with pytest.raises(DataValidationError, match=rf"^{argument} must be .*got "):
+        quantile_fitted.predict(FRAME, **{argument: value})
+
+
+@pytest.mark.parametrize("value", [1.5, [-0.5], [0.1, 1.5], [50, 0.5]])
+def test_quantiles_outside_zero_one_are_refused_not_read_as_percent(quantile_fitted, value):
+    with pytest.raises(DataValidationError, match=r"^quantiles must be .*\(0, 1\)"):
+        quantile_fitted.predict(FRAME, quantiles=value)
+
+
+def test_a_refused_level_leaves_the_model_forecasting_as_before(quantile_fitted):
+    before = quantile_fitted.predict(FRAME, level=[80])
+    for value in JUNK_INTERVALS.values():
+        with contextlib.suppress(DataValidationError):
+            quantile_fitted.predict(FRAME, level=value)
+    assert quantile_fitted.predict(FRAME, level=[80]).equals(before)
+
+
+@pytest.mark.parametrize("argument", ["level", "quantiles"])
+def test_an_uncalibrated_point_model_refuses_intervals_by_name(fitted, argument):
+    value = [80] if argument == "level" else [0.1]
+    with pytest.raises(DataValidationError, match=rf"predict\({argument}=\.\.\.\).*calibrat"):
+        fitted.predict(FRAME, **{argument: value})
+    with pytest.raises(DataValidationError, match=rf"^{argument} must be"):
+        fitted.predict(FRAME, **{argument: "80"})  # the type first, then the calibration

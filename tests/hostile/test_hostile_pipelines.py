@@ -785,3 +785,118 @@ def test_levels_add_intervals_and_scores_without_changing_the_point_forecast(tmp
         for k in json.loads((outputs["plain"] / "summary.json").read_text())["metrics"]
     )
     assert (outputs["levels"] / "forecast.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        '"80, 95"',  # a string
+        "[[80], [95]]",  # nested lists
+        "true",
+        "[true, 95]",  # a bool inside
+        "[0]",
+        "[100]",
+        "[nan]",
+        "[80, 95, 80]",  # duplicates
+        "[95.5, 95]",  # unsorted
+        "[]",
+        "{ lo = 80 }",  # a table
+        '[80, "95"]',
+        "1e400",
+        "80",
+    ],
+)
+def test_more_bad_levels_exit_2_naming_the_key_and_change_nothing(
+    tmp_path, capsys, tree_guard, levels
+):
+    spec = project(tmp_path, output=f"levels = {levels}", data="not,a,csv\n")
+    guard = tree_guard(tmp_path)
+    with pytest.raises(SpecError, match=r"key 'output\.levels'.*in increasing order"):
+        load_spec(spec)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and str(spec) in err and "key 'output.levels'" in err, err
+    assert "Traceback" not in err
+    guard.assert_unchanged()
+
+
+# [evaluation] metrics and training.objective with interval scores: exit 2 naming the key,
+# before the data is read (the data here is not CSV: reading it would be exit 3)
+BAD_SCORES = {
+    'metrics = ["coverage_95"]': ("[80]", "evaluation.metrics", "95 % interval"),
+    'metrics = ["msis_80"]': (None, "evaluation.metrics", "levels is not set"),
+    'metrics = ["scrps"]': (None, "evaluation.metrics", "levels is not set"),
+    'metrics = ["coverage_nan"]': ("[80]", "evaluation.metrics", "expected one of"),
+    'metrics = ["coverage_-5"]': ("[80]", "evaluation.metrics", "expected one of"),
+    'metrics = ["coverage_100"]': ("[80]", "evaluation.metrics", "not in (0, 100)"),
+    'metrics = ["COVERAGE_80"]': ("[80]", "evaluation.metrics", "expected one of"),
+    'metrics = ["pinball", "pinball"]': ("[80]", "evaluation.metrics", "each metric once"),
+    'metrics = [["mae"]]': (None, "evaluation.metrics", "expected one of"),
+    "metrics = [true]": (None, "evaluation.metrics", "expected one of"),
+    'metrics = { a = "mae" }': (None, "evaluation.metrics", "expected a list"),
+}
+
+
+@pytest.mark.parametrize("line", list(BAD_SCORES))
+def test_bad_interval_metrics_exit_2_naming_the_key(tmp_path, capsys, tree_guard, line):
+    levels, key, message = BAD_SCORES[line]
+    spec = project(tmp_path, output=f"levels = {levels}" if levels else "", data="not,a,csv\n")
+    spec.write_text(spec.read_text().replace("backtest_folds = 0", f"backtest_folds = 1\n{line}"))
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and str(spec) in err and f"key '{key}" in err and message in err, err
+    guard.assert_unchanged()
+
+
+BAD_OBJECTIVES = {
+    '"coverage_80"': "cannot rank models",
+    '"width_80"': "cannot rank models",
+    '"rmse"': "a point score is not a tuning objective",
+    '"winkler_95"': "95 % interval",
+    '"pinball "': "expected one of",
+    '""': "expected one of",
+    "0.5": "expected one of",
+    '["pinball"]': "expected one of",
+    "true": "expected one of",
+}
+
+
+@pytest.mark.parametrize("value", list(BAD_OBJECTIVES))
+def test_bad_tuning_objectives_exit_2_naming_the_key(tmp_path, capsys, tree_guard, value):
+    spec = project(
+        tmp_path,
+        model={"loss": "quantile"},
+        training=f"objective = {value}",
+        output="levels = [80]",
+        data="not,a,csv\n",
+    )
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec), "--tune")
+    assert code == 2 and "key 'training.objective'" in err, err
+    assert BAD_OBJECTIVES[value] in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.slow
+def test_a_run_with_levels_is_serialised_like_any_run(tmp_path, capsys, tree_guard):
+    # the concurrent case without processes (see test_hostile_concurrency_runs.py): while the
+    # lock is held, a run with levels exits 4 before it fits or calibrates; once the outputs
+    # are written, a second run finds them (exit 0, skipped) and changes nothing
+    from forecaster import _io
+
+    days = [str(FIRST + dt.timedelta(days=i)) for i in range(30)]
+    spec = project(tmp_path, output="levels = [80]", data=rows(days))
+    lock = tmp_path / "outputs" / "mini" / ".2024-01-30.lock"
+    lock.parent.mkdir(parents=True)
+    guard = tree_guard(tmp_path, allowed=("outputs/mini/.2024-01-30.lock",))
+    with _io.exclusive_lock(lock):
+        code, _, err = cli(capsys, "run", str(spec))
+    assert code == 4 and "error: busy" in err, err
+    guard.assert_unchanged()
+    code, out, err = cli(capsys, "run", str(spec))
+    assert code == 0 and "calibrate conformal intervals" in out, err
+    guard = tree_guard(tmp_path)
+    code, out, err = cli(capsys, "run", str(spec))
+    assert code == 0 and "calibrate" not in out, (out, err)
+    guard.assert_unchanged()
+    forecasts = pl.read_parquet(tmp_path / "outputs" / "mini" / "2024-01-30" / "forecasts.parquet")
+    assert {"y_lo_80", "y_hi_80"} <= set(forecasts.columns)

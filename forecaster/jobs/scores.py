@@ -1,0 +1,232 @@
+"""The scores a spec may name: ``[evaluation] metrics`` and the tuning objective
+``training.objective``, checked against ``[output] levels`` and the model before any data is
+read.
+
+``[evaluation] metrics``
+    Point scores (``mae``, ``rmse``, ``mse``, ``mape``, ``smape``, ``mase``) and the scores of
+    the prediction intervals of ``[output] levels``: ``coverage_<L>``, ``width_<L>``,
+    ``winkler_<L>``, ``msis_<L>`` for a level ``L`` listed in ``levels`` (written as in
+    ``levels``: ``coverage_80``, ``coverage_80.0`` and ``coverage_080`` are one score, named
+    ``coverage_80``), and ``pinball`` / ``scrps`` (pinball loss averaged over the quantiles and
+    the scaled CRPS), which need ``levels``. A per-level score of a level not in ``levels``,
+    or ``pinball`` / ``scrps`` without ``levels``, is a ``SpecError`` naming the key. With
+    ``levels`` every per-level score of every level is computed (as before); listing them only
+    checks them. ``pinball`` and ``scrps`` are computed when listed: over the model's own
+    quantiles for a quantile model (``[model] loss = "quantile"``), over the quantiles bounding
+    the levels and the median (from the conformal calibration) for a point model.
+``training.objective``
+    What ``run --tune`` and ``forecaster tune`` minimise: ``"val_loss"`` (the default, the best
+    validation loss) or a probabilistic score of a quantile model on its validation span
+    (:mod:`forecaster.tuning.scores`): ``pinball``, ``scrps``, ``winkler_<L>`` or ``msis_<L>``
+    for a level of ``levels``. Lower is better for each. Coverage and width are refused as
+    objectives: the widest intervals cover best and the narrowest are the thinnest, so
+    neither alone ranks models (the Winkler score and MSIS weigh one against the other). A
+    point model has no quantiles while it is tuned (its intervals come from the calibration
+    after the fit), so a probabilistic objective needs ``loss = "quantile"``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from forecaster.exceptions import SpecError
+
+__all__ = [
+    "DEFAULT_QUANTILES",
+    "LEVEL_SCORES",
+    "OBJECTIVES",
+    "POINT_METRICS",
+    "QUANTILE_SCORES",
+    "check_levels",
+    "check_scores",
+    "is_quantile_model",
+    "level_quantiles",
+    "metric_name",
+    "model_quantiles",
+    "objective_name",
+    "point_metrics",
+    "score_level",
+    "score_quantiles",
+]
+
+POINT_METRICS = ("mae", "rmse", "mse", "mape", "smape", "mase")
+"""The point scores of ``[evaluation] metrics``."""
+
+QUANTILE_SCORES = ("pinball", "scrps")
+"""Scores of quantile forecasts (they need ``[output] levels``)."""
+
+LEVEL_SCORES = ("coverage", "width", "winkler", "msis")
+"""Scores of one interval, named ``<score>_<level>``."""
+
+OBJECTIVES = ("val_loss", "pinball", "scrps", "winkler_<L>", "msis_<L>")
+"""What ``training.objective`` may be (``<L>`` a level of ``[output] levels``)."""
+
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+"""The quantiles of a ``loss = "quantile"`` model that sets none (the estimator's default)."""
+
+_PER_LEVEL = re.compile(rf"({'|'.join(LEVEL_SCORES)})_(\d+(?:\.\d*)?)")
+
+_METRIC_HINT = (
+    f"expected one of {list(POINT_METRICS)}, {list(QUANTILE_SCORES)}, or a score of a level of "
+    f"[output] levels: {', '.join(f'{s}_<L>' for s in LEVEL_SCORES)} (e.g. coverage_80)"
+)
+
+
+def metric_name(value: Any) -> str:
+    """A name of ``[evaluation] metrics``, a per-level score written as ``<score>_<L:g>``;
+    ``ValueError`` (pydantic's message) for anything else."""
+    if not isinstance(value, str):
+        raise ValueError(f"{_METRIC_HINT}, got {type(value).__name__} {value!r}")
+    if value in POINT_METRICS or value in QUANTILE_SCORES:
+        return value
+    match = _PER_LEVEL.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{_METRIC_HINT}, got {value!r}")
+    level = float(match.group(2))
+    if not 0 < level < 100:
+        raise ValueError(f"{_METRIC_HINT}; the level of {value!r} is not in (0, 100)")
+    return f"{match.group(1)}_{level:g}"
+
+
+def score_level(name: str) -> float | None:
+    """The level of a per-level score name (``"msis_80"`` -> 80.0), else None."""
+    match = _PER_LEVEL.fullmatch(name)
+    return None if match is None else float(match.group(2))
+
+
+def point_metrics(metrics: list[str]) -> list[str]:
+    """The point scores among ``metrics`` (what :func:`forecaster.evaluation.backtest.backtest`
+    takes as ``metrics``)."""
+    return [m for m in metrics if m in POINT_METRICS]
+
+
+def level_quantiles(levels: Any) -> list[float]:
+    """The quantiles bounding the intervals of ``levels`` (percent): ``(1 - L/100)/2`` and
+    ``1 - (1 - L/100)/2`` (80 -> 0.1 and 0.9), rounded to 10 decimals."""
+    tails = [(1.0 - float(level) / 100.0) / 2.0 for level in levels]
+    return sorted({round(q, 10) for t in tails for q in (t, 1.0 - t)})
+
+
+def is_quantile_model(spec: Any) -> bool:
+    """Whether the spec's model emits quantiles (``[model] loss = "quantile"``)."""
+    return spec.model.get("loss") == "quantile"
+
+
+def model_quantiles(params: dict[str, Any]) -> list[float]:
+    """The quantiles a quantile model with the parameters ``params`` emits."""
+    quantiles = params.get("quantiles")
+    return [float(q) for q in (quantiles if quantiles is not None else DEFAULT_QUANTILES)]
+
+
+def score_quantiles(spec: Any, model: Any) -> list[float] | None:
+    """The quantiles a backtest of ``spec`` with ``model`` forecasts for ``pinball`` /
+    ``scrps`` (None when neither is in ``[evaluation] metrics`` or no level is asked): a
+    quantile model's own, else the bounds of the levels and the median."""
+    levels = spec.output.levels
+    if not levels or not set(QUANTILE_SCORES) & set(spec.evaluation.metrics):
+        return None
+    params = model.get_params(deep=False)
+    if params.get("loss") == "quantile":
+        return model_quantiles(params)
+    return sorted({*level_quantiles(levels), 0.5})
+
+
+def check_levels(file: Path, spec: Any) -> None:
+    """A quantile model's intervals are read from its quantiles: every level's bounds must be
+    among them."""
+    levels = spec.output.levels
+    if levels is None or not is_quantile_model(spec):
+        return
+    quantiles = model_quantiles(spec.model)
+    missing = [q for q in level_quantiles(levels) if q not in {round(q, 10) for q in quantiles}]
+    if missing:
+        raise SpecError(
+            f"{file}: key 'output.levels': the levels {[f'{v:g}' for v in levels]} need the "
+            f'quantiles {[f"{q:g}" for q in missing]}, which the model (loss = "quantile") '
+            f"does not emit (its quantiles: {[f'{q:g}' for q in quantiles]}). Add them to "
+            "'model.quantiles' (e.g. [0.025, 0.1, 0.5, 0.9, 0.975] for levels = [80, 95])."
+        )
+
+
+def _shown(levels: Any) -> str:
+    return "not set" if levels is None else f"{[f'{v:g}' for v in levels]}"
+
+
+def check_scores(file: Path, spec: Any) -> None:
+    """``[evaluation] metrics`` and ``training.objective`` against ``[output] levels`` and the
+    model (see the module docstring); ``SpecError`` naming the file and the key."""
+    levels = spec.output.levels
+    have = {float(v) for v in levels or ()}
+    for name in spec.evaluation.metrics:
+        level = score_level(name)
+        if name in QUANTILE_SCORES and levels is None:
+            raise SpecError(
+                f"{file}: key 'evaluation.metrics': {name!r} scores quantile forecasts, which "
+                "a run makes only for prediction intervals, and [output] levels is not set. "
+                "Add e.g. levels = [80, 95] to [output], or drop it from the metrics."
+            )
+        if level is not None and level not in have:
+            raise SpecError(
+                f"{file}: key 'evaluation.metrics': {name!r} scores the {level:g} % interval, "
+                f"and [output] levels is {_shown(levels)}. Add {level:g} to [output] levels, "
+                f"or drop {name!r} from the metrics."
+            )
+    _check_objective(file, spec, have)
+
+
+def _check_objective(file: Path, spec: Any, have: set[float]) -> None:
+    objective = spec.training.objective
+    if objective == "val_loss":
+        return
+    kind = objective.split("_", 1)[0]
+    if kind in ("coverage", "width"):
+        raise SpecError(
+            f"{file}: key 'training.objective': {objective!r} cannot rank models: the widest "
+            "intervals cover best and the narrowest are the thinnest. Use a score that weighs "
+            "coverage against width: " + _objective_hint(spec) + "."
+        )
+    level = score_level(objective)
+    if level is not None and level not in have:
+        raise SpecError(
+            f"{file}: key 'training.objective': {objective!r} scores the {level:g} % interval, "
+            f"and [output] levels is {_shown(spec.output.levels)}. Add {level:g} to [output] "
+            "levels, or choose another objective."
+        )
+    if not is_quantile_model(spec):
+        raise SpecError(
+            f"{file}: key 'training.objective': {objective!r} scores the quantile forecasts "
+            f"of the tuning trials, and the model emits none (loss = "
+            f"{spec.model.get('loss', 'mse')!r}; a point model's intervals come from its "
+            'calibration after the fit). Set [model] loss = "quantile", or tune on '
+            "objective = 'val_loss'."
+        )
+    if spec.model.get("validation_size") == 0:
+        raise SpecError(
+            f"{file}: key 'training.objective': {objective!r} is measured on the validation "
+            "span, and [model] validation_size = 0 disables it. Set validation_size > 0 "
+            "(e.g. 0.1)."
+        )
+
+
+def _objective_hint(spec: Any) -> str:
+    levels = spec.output.levels or [80.0]
+    return f"'winkler_{levels[0]:g}', 'msis_{levels[0]:g}', 'pinball' or 'scrps'"
+
+
+def objective_name(value: Any) -> str:
+    """A ``training.objective``: ``"val_loss"`` or a score name of :func:`metric_name` that
+    is not a point score; ``ValueError`` (pydantic's message) for anything else."""
+    expected = (
+        f"expected one of {list(OBJECTIVES)} (<L> a level of [output] levels, e.g. "
+        "'winkler_80'); a point score is not a tuning objective (tune on 'val_loss')"
+    )
+    if value == "val_loss":
+        return value
+    if not isinstance(value, str) or value in POINT_METRICS:
+        raise ValueError(f"{expected}, got {value!r}")
+    try:
+        return metric_name(value)
+    except ValueError:
+        raise ValueError(f"{expected}, got {value!r}") from None
