@@ -17,15 +17,19 @@ Methods (one row each, per seed where a network is fitted)
 ``point+conformal``
     ``RNNForecaster`` with library defaults (``loss="mae"``), fitted on the data before the
     calibration span, then ``model.calibrate(frame, folds=..., step=...)`` (split conformal
-    on the calibration span's origins, ``refit=False``), ``predict(level=[80, 95],
-    quantiles=Q)``. On M4 also ``point+conformal per-series`` (``per_series=True``, 24
-    origins 4 steps apart in the same span: the library needs 20 residuals per series).
+    on the calibration span's origins, ``refit=False``, residuals normalised by each input
+    window's spread: the default), ``predict(level=[80, 95], quantiles=Q)``. Variants:
+    ``per-series`` (``per_series=True``; on M4 24 origins 4 steps apart in the same span: the
+    library needs 20 residuals per series), ``plain`` (``normalize=False``: raw residuals),
+    and on ETTh1 ``rolling=720`` (calibrated on every stride-1 origin of validation and test
+    with ``rolling=720``: each test origin uses the 720 latest windows whose actuals it has
+    seen, so nothing after the origin is used).
 ``quantile``
     The same with ``loss="quantile", quantiles=Q`` (Q = 0.025, 0.1, 0.5, 0.9, 0.975: the
     80 % and 95 % intervals are its own 0.1/0.9 and 0.025/0.975 quantiles), uncalibrated.
 ``quantile+CQR``
-    That same fitted quantile model after ``calibrate`` on the calibration span (conformalised
-    quantile regression).
+    That same fitted quantile model after ``calibrate`` with each variant above
+    (conformalised quantile regression).
 
 Protocols
 ---------
@@ -92,6 +96,7 @@ LEVELS = (80, 95)
 SEASON = 24
 M4_H, ETT_H = 48, 96
 M4_CAL_FOLDS, M4_CAL_STEP = 5, 24
+ETT_ROLLING = 720  # calibration windows at each test origin (30 days of hourly origins)
 LOOKBACK = {"m4": 192, "etth1": 336}  # as bench_accuracy's default preset
 
 
@@ -319,7 +324,8 @@ def fit_and_score(
             calibrated = kwargs is not None
             with Timed() as cal_t:
                 if kwargs is not None:
-                    model.calibrate(calibrate["frame"], **kwargs)
+                    options = dict(kwargs)
+                    model.calibrate(options.pop("frame", calibrate["frame"]), **options)
             with Timed() as pred_t:
                 predicted = forecast(model)
             row = {"method": method, **common, **score(predicted, y, scale)}
@@ -401,6 +407,11 @@ def run_m4(args: argparse.Namespace, features: dict[str, bool]) -> dict[str, Any
         "variants": [
             ("", {"folds": M4_CAL_FOLDS, "step": M4_CAL_STEP}),
             (" per-series", {"folds": 24, "step": 4, "per_series": True}),
+            (" plain", {"folds": M4_CAL_FOLDS, "step": M4_CAL_STEP, "normalize": False}),
+            (
+                " plain per-series",
+                {"folds": 24, "step": 4, "per_series": True, "normalize": False},
+            ),
         ],
     }
 
@@ -461,7 +472,24 @@ def run_etth1(args: argparse.Namespace, features: dict[str, bool]) -> dict[str, 
     fit_frame = frame.head(train_end)
     # calibration origins: the last len(cal) origins of the validation rows, stride 1
     kwargs = {"folds": 200, "step": 8} if args.quick else {"folds": len(cal), "step": 1}
-    calibrate = {"frame": frame.head(val_end), "variants": [("", kwargs)]}
+    # rolling: calibrate on every origin of validation and test (stride 1), each test origin
+    # using only the ETT_ROLLING latest windows observed by it (nothing after it leaks)
+    every = 8 if args.quick else 1
+    rolling = {
+        "folds": len(range(train_end - 1, test_end - ETT_H, every)),
+        "step": every,
+        "rolling": ETT_ROLLING // every,
+        "frame": frame,
+    }
+    calibrate = {
+        "frame": frame.head(val_end),
+        "variants": [
+            ("", kwargs),
+            (f" rolling={ETT_ROLLING}", rolling),
+            (" plain", {**kwargs, "normalize": False}),
+            (f" plain rolling={ETT_ROLLING}", {**rolling, "normalize": False}),
+        ],
+    }
     cutoffs = frame["time"].gather(tests)
 
     def forecast(model: RNNForecaster) -> dict[str, Any]:

@@ -281,3 +281,147 @@ def test_backtest_passes_level_and_quantiles_and_scores_them(quantile_model, fra
     assert ((coverage >= 0) & (coverage <= 1)).all()
     with pytest.raises(DataValidationError, match=r"calibrate\(frame\)"):
         backtest(RNNForecaster(target="y", id_col="id", **SMALL), frame, folds=2, level=80)
+
+
+def _calm_then_volatile(n=400, switch=250, seed=3):
+    """Two series of very different scales (1 and 1000) whose noise grows tenfold after
+    ``switch``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    noise = np.where(t < switch, 0.1, 1.0)
+    parts = [
+        scale * (np.sin(2 * np.pi * t / 12) + noise * rng.normal(size=n)) for scale in (1, 1000)
+    ]
+    return pl.DataFrame(
+        {"id": np.repeat(["small", "large"], n), "time": np.tile(t, 2), "y": np.concatenate(parts)}
+    )
+
+
+@pytest.fixture(scope="module")
+def scaled_model():
+    frame = _calm_then_volatile()
+    model = RNNForecaster(target="y", id_col="id", head="direct", **SMALL)
+    return model.fit(frame.filter(pl.col("time") < 150)), frame
+
+
+def test_pooled_calibration_is_normalised_per_series(scaled_model):
+    """Pooled across series of scales 1 and 1000: normalised residuals give each series
+    intervals of about its own scale; plain residuals give both one width (that of the large
+    series, far too wide for the small one)."""
+    model, frame = scaled_model
+    calm = frame.filter(pl.col("time") < 240)
+    widths = {}
+    for normalize in (True, False):
+        model.calibrate(calm, folds=20, step=4, normalize=normalize)
+        out = model.predict(calm, level=80)
+        width = out.group_by("id").agg((pl.col("y_hi_80") - pl.col("y_lo_80")).mean())
+        widths[normalize] = dict(width.iter_rows())
+    assert widths[True]["large"] / widths[True]["small"] > 30  # each of its own scale
+    assert widths[True]["small"] < widths[False]["small"] / 20
+    assert widths[False]["large"] == pytest.approx(widths[False]["small"], rel=1e-4)
+    del model.conformal_
+
+
+def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_model, tmp_path):
+    """rolling=W: intervals at an origin after the noise grew widen with it (a static
+    calibration on the calm span does not); changing the data after an origin leaves its
+    intervals unchanged (only windows observed by the origin are used); saved and loaded."""
+    model, frame = scaled_model
+    origins = [240, 300, 380]
+    options = dict(step=4, normalize=False, per_series=True)
+    model.calibrate(frame.filter(pl.col("time") < 240), folds=20, **options)
+    static = model.predict(frame, cutoff=origins, level=80)
+    model.calibrate(frame, folds=60, rolling=20, **options)  # origins 159, 163, ..., 395
+    rolling = model.predict(frame, cutoff=origins, level=80)
+
+    def width(out, origin):
+        rows = out.filter((pl.col("origin") == origin) & (pl.col("id") == "small"))
+        return float((rows["y_hi_80"] - rows["y_lo_80"]).mean())
+
+    assert width(rolling, 380) > 1.5 * width(rolling, 240)
+    assert width(static, 380) == pytest.approx(width(static, 240), rel=1e-4)
+    changed = frame.with_columns(
+        pl.when(pl.col("time") > 300).then(pl.col("y") * 5).otherwise(pl.col("y")).alias("y")
+    )
+    again = RNNForecaster(target="y", id_col="id", head="direct", **SMALL)
+    again.fit(frame.filter(pl.col("time") < 150))
+    again.calibrate(changed, folds=60, rolling=20, **options)
+    same = again.predict(changed, cutoff=[300], level=80)
+    assert same.equals(model.predict(frame, cutoff=[300], level=80))
+    loaded = forecaster.load(model.save(tmp_path / "rolling"))
+    assert loaded.predict(frame, cutoff=origins, level=80).equals(rolling)
+    del model.conformal_
+
+
+def test_rolling_with_too_few_observed_windows_is_refused(scaled_model):
+    model, frame = scaled_model
+    model.calibrate(frame, folds=30, step=4, rolling=5)
+    with pytest.raises(DataValidationError, match="too few"):
+        model.predict(frame, cutoff=[200], level=95)  # 5 windows per series: 10 pooled
+    assert "y_lo_80" in model.predict(frame, cutoff=[300], level=80).columns
+    del model.conformal_
+
+
+def test_normalised_split_conformal_covers_within_bound():
+    """Normalised scores ``|r| / spread`` of heteroscedastic data whose spread is known:
+    exchangeable, so the coverage bound of split conformal holds as for plain residuals,
+    and each interval scales with its own spread. Each of 20,000 seeds is one target of one
+    call (vectorised), with its own calibration set and its own new point."""
+    rng = np.random.default_rng(2024)
+    n, seeds = 30, 20_000
+    cal_sigma = rng.uniform(0.1, 10.0, size=(n, seeds))
+    residuals = rng.normal(size=(n, seeds)) * cal_sigma
+    conformal = {
+        "residuals": (residuals / cal_sigma)[:, None, :, None],  # (n, 1 step, seeds, 1)
+        "series": np.zeros(n, np.int64),
+        "per_series": False,
+        "normalize": True,
+        "floor": np.full(seeds, 1e-9),
+    }
+    new_sigma = rng.uniform(0.1, 10.0, size=seeds)
+    names = [f"s{k}" for k in range(seeds)]
+    cols = interval_columns(
+        names,
+        np.zeros((1, 1, seeds)),
+        None,
+        None,
+        conformal,
+        np.zeros(1, np.int64),
+        levels=[80],
+        quantiles=None,
+        spread=new_sigma[None, :],
+    )
+    lo = np.array([cols[f"{name}_lo_80"][0] for name in names])
+    hi = np.array([cols[f"{name}_hi_80"][0] for name in names])
+    y_new = rng.normal(size=seeds) * new_sigma
+    covered = (lo <= y_new) & (y_new <= hi)
+    low, high, se = 0.8, 0.8 + 1 / (n + 1), np.sqrt(0.16 / seeds)
+    assert low - 4.5 * se <= covered.mean() <= high + 4.5 * se, covered.mean()
+    assert np.corrcoef(hi - lo, new_sigma)[0, 1] > 0.5  # widths follow each spread
+
+
+def test_cqr_adjusts_quantile_columns_and_recalibration_starts_afresh(quantile_model, frame):
+    """A calibrated quantile model's q10 / q90 are CQR-adjusted like its 80 % interval (the
+    median stays); calibrating again uses the model's own quantiles, not the adjusted ones;
+    a calibration that fails keeps the former one."""
+    quantile_model.calibrate(frame, folds=10, step=4)
+    first = quantile_model.conformal_
+    out = quantile_model.predict(frame, level=80, quantiles=[0.1, 0.5, 0.9])
+    assert np.array_equal(out["y_q10"].to_numpy(), out["y_lo_80"].to_numpy())
+    assert np.array_equal(out["z_q90"].to_numpy(), out["z_hi_80"].to_numpy())
+    assert np.array_equal(out["y_q50"].to_numpy(), out["y"].to_numpy())
+    quantile_model.calibrate(frame, folds=10, step=4)
+    assert np.array_equal(quantile_model.conformal_["residuals"], first["residuals"])
+    with pytest.raises(DataValidationError):
+        quantile_model.calibrate(frame, folds=10_000)
+    assert quantile_model.conformal_ is not first and np.array_equal(
+        quantile_model.conformal_["residuals"], first["residuals"]
+    )
+    del quantile_model.conformal_
+
+
+@pytest.mark.parametrize("bad", [{"normalize": 1}, {"rolling": 0}, {"rolling": 2.5}])
+def test_calibrate_refuses_bad_new_arguments(point_model, frame, bad):
+    with pytest.raises(DataValidationError, match=next(iter(bad))):
+        point_model.calibrate(frame, folds=5, **bad)
+    assert "conformal_" not in point_model.__dict__

@@ -241,3 +241,20 @@ def test_split_bounds_in_every_representation_give_the_same_split():
         assert [len(s) for s in windows.split(train_end, val_end)] == reference
     with pytest.warns(ForecasterWarning, match=r"leaves the \['val', 'test'\] split\(s\) without"):
         windows.split(dt.date(2030, 1, 1), dt.date(2030, 2, 1))
+
+
+def test_window_spread_matches_a_loop_within_each_series():
+    from forecaster.data.windows import window_spread
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(2, 30)).cumsum(axis=1)
+    frame = pl.DataFrame(
+        {"id": np.repeat(["a", "b"], 30), "t": np.tile(np.arange(30), 2), "y": values.ravel()}
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    rows = np.array([5, 29, 30 + 5, 59])  # windows of 6 rows: first and last of each series
+    got = window_spread(panel, rows, 6)[:, 0]
+    for row, value in zip(rows, got, strict=True):
+        window = panel.values[row - 5 : row + 1, 0].astype(np.float64)
+        changes = np.abs(np.diff(window))
+        assert value == pytest.approx(changes.mean())

@@ -162,6 +162,12 @@ PARAMETERS: dict[str, Rule] = {
     "window": Choice(choices=WINDOWS),
     "train_size": Integer(low=1, none=True),
     "refit": Refit(),
+    "rolling": Integer(
+        low=1,
+        none=True,
+        label="rolling (calibration windows per series at each origin)",
+        hint="e.g. rolling=720 for the last month of hourly windows; None uses them all.",
+    ),
     "m": Integer(
         low=1,
         label="m (the seasonal period)",

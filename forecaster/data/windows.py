@@ -28,7 +28,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
-__all__ = ["Batch", "Windows", "make_windows"]
+__all__ = ["Batch", "Windows", "make_windows", "window_spread"]
 
 
 class Batch(NamedTuple):
@@ -451,3 +451,32 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     del series, starts
     cutoff = panel.time.gather(index["start"] + (lookback - 1)).alias("cutoff")
     return Windows(panel, index.with_columns(cutoff), lookback, horizon, stride)
+
+
+def window_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarray:
+    """The mean absolute one-step change of every target ``(len(rows), n_targets)``, float64,
+    over the ``lookback`` rows of each window ending at the global ``rows`` of ``panel``.
+
+    Changes with a missing value on either side are skipped; a window without any gives 0.
+    Computed from running sums over the panel (no per-window Python), so it costs one pass
+    over the targets whatever the number of windows. Each window must lie inside its series.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"t": [1, 2, 3, 4], "y": [1.0, 3.0, 2.0, 2.0]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t")
+    >>> window_spread(panel, np.array([2, 3]), 3).tolist()  # |2| and |-1|; |-1| and |0|
+    [[1.5], [0.5]]
+    """
+    targets = panel.values[:, : panel.n_targets].astype(np.float64)
+    change = np.abs(np.diff(targets, axis=0, prepend=np.nan))
+    change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
+    seen = np.isfinite(change)
+    total = np.concatenate([np.zeros((1, panel.n_targets)), np.where(seen, change, 0.0)]).cumsum(0)
+    count = np.concatenate([np.zeros((1, panel.n_targets)), seen]).cumsum(0)
+    rows = np.asarray(rows, dtype=np.int64)
+    first = rows - (lookback - 2)  # the window's changes are those of its rows after the first
+    span_total = total[rows + 1] - total[first]
+    span_count = count[rows + 1] - count[first]
+    return np.where(span_count > 0, span_total / np.maximum(span_count, 1), 0.0)

@@ -3,11 +3,13 @@ the batched rolling-origin backtest, and the interval columns of ``predict`` (a 
 
 The residuals ``y - forecast`` of every (fold, series, step) of
 :func:`forecaster.evaluation.backtest.backtest` are kept per horizon step in ``conformal_``
-(for quantile models, ``y - q`` for each model quantile: CQR); see
+(for quantile models, ``y - q`` for each model quantile: CQR), divided by the spread of
+their input window when normalised, with the time of each window's last step; see
 :mod:`forecaster.estimators.intervals` for how they become intervals. Split conformal
 assumes the calibration residuals and the future ones are exchangeable: residuals of
 time-ordered windows the model did not train on come closest, but a drift in the series after
-the calibration origins breaks the guarantee (recalibrate on recent data).
+the calibration origins breaks the guarantee (recalibrate on recent data, or calibrate with
+``rolling=W`` so each forecast uses the latest windows observed by its origin).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data.frames import column_tuple
-from forecaster.estimators.intervals import interval_columns
+from forecaster.data.windows import window_spread
+from forecaster.estimators.intervals import interval_columns, spread_floor
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.exceptions import DataValidationError
 
@@ -34,6 +37,7 @@ class ForecastIntervals:
     id_col: str | None
     time_col: str
     horizon: int
+    lookback: int
     loss: str
     network_: Any
     keys_: pl.DataFrame
@@ -46,6 +50,8 @@ class ForecastIntervals:
         step: int | None = None,
         refit: bool | int = False,
         per_series: bool = False,
+        normalize: bool = True,
+        rolling: int | None = None,
     ) -> Any:
         """Calibrate prediction intervals by split conformal prediction.
 
@@ -71,18 +77,67 @@ class ForecastIntervals:
         per_series : bool, default False
             Intervals from each series' own residuals (series with fewer than 20 residuals per
             step use the pooled ones) instead of the residuals pooled across series.
+        normalize : bool, default True
+            Divide each residual by its input window's spread (the mean absolute one-step
+            change of the target over the ``lookback`` rows up to the origin), and scale the
+            conformal quantile back by the spread of each forecast's window: intervals follow
+            each series' scale and its recent volatility, so pooling series of different
+            scales works (locally weighted conformal prediction). False: plain residuals, one
+            width per step (per series with ``per_series``).
+        rolling : int, optional
+            Rolling recalibration: each forecast uses only the calibration windows that end
+            at or before its origin, the ``rolling`` latest of them per series. Calibrate on
+            data that reaches past the origins you will forecast from (e.g. the whole test
+            span of a backtest: only windows observed by each origin are used, so nothing
+            leaks), and ``predict(frame, cutoff=[...])`` recalibrates at every origin in one
+            batched call. None: every calibration window, whatever the origin.
 
         Returns
         -------
         self
             With ``conformal_`` set (saved by :func:`forecaster.save`).
+
+        Examples
+        --------
+        >>> import numpy as np, polars as pl
+        >>> from forecaster import RNNForecaster
+        >>> t = np.arange(300)
+        >>> y = np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.1, 300)
+        >>> frame = pl.DataFrame({"time": t, "y": y})
+        >>> model = RNNForecaster(target="y", lookback=24, horizon=6, hidden_size=8,
+        ...                       max_epochs=1, random_state=0, progress=False)
+        >>> _ = model.fit(frame.head(200)).calibrate(frame, folds=40, step=2)
+        >>> model.predict(frame, level=80).columns
+        ['time', 'y', 'y_lo_80', 'y_hi_80']
         """
         self.check_fitted("calibrate")  # type: ignore[attr-defined]
         folds = check("folds", folds)
         step = check("step", step)
         refit = check("refit", refit)
-        if not isinstance(per_series, bool):
-            raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
+        for name, flag in (("per_series", per_series), ("normalize", normalize)):
+            if not isinstance(flag, bool):
+                raise DataValidationError(f"{name} must be True or False, got {flag!r}.")
+        rolling = check("rolling", rolling)
+        previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
+        try:
+            self.conformal_ = self._calibration(frame, folds, step, refit, per_series, normalize)
+        except BaseException:
+            if previous is not None:  # a failed calibration leaves the former one in place
+                self.conformal_ = previous
+            raise
+        self.conformal_["window"] = rolling
+        return self
+
+    def _calibration(
+        self,
+        frame: Any,
+        folds: int,
+        step: int | None,
+        refit: Any,
+        per_series: bool,
+        normalize: bool,
+    ) -> dict[str, Any]:
+        """The ``conformal_`` entries of :meth:`calibrate` (but ``window``)."""
         result = run_backtest(self, frame, folds=folds, step=step, refit=refit)  # type: ignore[arg-type]
         folds_frame = result.folds
         if refit is False:
@@ -100,12 +155,32 @@ class ForecastIntervals:
             residuals = actual[..., None] - predicted
         ids = folds_frame[self.id_col] if self.id_col is not None else None
         series = self._series_rows(ids, len(residuals))
-        self.conformal_ = {
-            "residuals": np.ascontiguousarray(residuals, dtype=np.float64),
-            "series": series,
-            "per_series": per_series,
-        }
-        return self
+        ends = result.forecasts[self.time_col].to_physical().to_numpy()
+        ends = ends.astype(np.int64).reshape(-1, horizon)[:, -1]
+        order = np.argsort(ends, kind="stable")  # windowing takes spans of this order
+        conformal: dict[str, Any] = {"per_series": per_series, "normalize": normalize}
+        if normalize:
+            spread = self._origin_spread(frame, folds_frame)
+            conformal["floor"] = spread_floor(spread)
+            residuals = residuals / np.maximum(spread, conformal["floor"])[:, None, :, None]
+        conformal.update(
+            residuals=np.ascontiguousarray(residuals[order], dtype=np.float64),
+            series=series[order],
+            ends=ends[order],
+        )
+        return conformal
+
+    def _origin_spread(self, frame: Any, folds_frame: pl.DataFrame) -> np.ndarray:
+        """The spread ``(N, T)`` of the input window of every backtest origin (row of
+        ``folds_frame``), on the targets' own scale."""
+        if self.id_col is None:
+            pairs: Any = folds_frame["cutoff"]
+        else:
+            pairs = folds_frame.select(self.id_col, pl.col("cutoff").alias(self.time_col))
+        raw, _, rows = self._origin_panel(frame, pairs)  # type: ignore[attr-defined]
+        if len(rows) != folds_frame.height:  # the backtest kept only origins with a lookback
+            raise DataValidationError("calibrate: an origin of the backtest has no input window")
+        return window_spread(raw, rows, int(self.lookback))
 
     def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
         ends = self.__dict__.get("train_end_")
@@ -179,16 +254,26 @@ class ForecastIntervals:
         series_rows: np.ndarray,
         level: Any,
         quantiles: Any,
+        origins: tuple[Any, np.ndarray],
     ) -> dict[str, np.ndarray]:
         """The columns ``predict(level=..., quantiles=...)`` adds (see
-        :func:`~forecaster.estimators.intervals.interval_columns`)."""
+        :func:`~forecaster.estimators.intervals.interval_columns`); ``origins``: the panel
+        of the forecasts' inputs and each forecast's origin row in it."""
+        panel, rows = origins
+        conformal = self.__dict__.get("conformal_")
+        spread = None
+        if conformal is not None and conformal.get("normalize"):
+            spread = window_spread(panel, rows, int(self.lookback))
+        times = panel.time.gather(rows).to_physical().to_numpy().astype(np.int64)
         return interval_columns(
             list(column_tuple(self.target)),
             point.astype(np.float64),
             model_quantiles,
             getattr(self.network_, "quantiles", None),
-            self.__dict__.get("conformal_"),
+            conformal,
             series_rows,
             levels=level,
             quantiles=quantiles,
+            spread=spread,
+            origins=times,
         )

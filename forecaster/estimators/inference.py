@@ -172,8 +172,10 @@ class ForecastInference:
         )
         if level is not None or quantiles is not None:
             rows, known = self._fitted_rows(panel)
+            origins = (raw, raw.offsets[1:] - 1)
+            series_rows = np.where(known, rows, -1)
             extra = self._interval_columns(
-                pred, model_quantiles, np.where(known, rows, -1), level, quantiles
+                pred, model_quantiles, series_rows, level, quantiles, origins
             )
             out = out.with_columns(pl.Series(name, values) for name, values in extra.items())
         return out if self.id_col is not None else out.drop(panel.id_name)
@@ -223,6 +225,27 @@ class ForecastInference:
                 "cutoffs their values over every horizon are read from the frame itself (its "
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
+        raw, series, rows = self._origin_panel(frame, cutoff)
+        pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows))
+        horizon, nt = int(self.horizon), raw.n_targets
+        columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
+        if self.id_col is not None:
+            columns[self.id_col] = raw.keys[raw.id_name].gather(np.repeat(series, horizon))
+        columns[self.time_col] = step_times(raw, series, rows, self.freq_, horizon)
+        flat = pred.reshape(-1, nt)
+        columns.update((name, flat[:, j]) for j, name in enumerate(raw.targets))
+        if level is not None or quantiles is not None:
+            fitted, known = self._fitted_rows(raw)
+            series_rows = np.where(known, fitted, -1)[series]
+            extra = self._interval_columns(
+                pred, model_quantiles, series_rows, level, quantiles, (raw, rows)
+            )
+            columns.update(extra)
+        return pl.DataFrame(columns)
+
+    def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
+        """The validated panel of ``frame`` (every row) and the series and global row of each
+        origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         raw = Panel.from_frame(
             collect_frame(frame, columns=list(self.schema_)),
@@ -235,21 +258,7 @@ class ForecastInference:
         series, rows = origin_rows(
             raw, cutoff, id_col=self.id_col, time_col=self.time_col, lookback=int(self.lookback)
         )
-        pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows))
-        horizon, nt = int(self.horizon), raw.n_targets
-        columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
-        if self.id_col is not None:
-            columns[self.id_col] = raw.keys[raw.id_name].gather(np.repeat(series, horizon))
-        columns[self.time_col] = step_times(raw, series, rows, self.freq_, horizon)
-        flat = pred.reshape(-1, nt)
-        columns.update((name, flat[:, j]) for j, name in enumerate(raw.targets))
-        if level is not None or quantiles is not None:
-            fitted, known = self._fitted_rows(raw)
-            series_rows = np.where(known, fitted, -1)[series]
-            columns.update(
-                self._interval_columns(pred, model_quantiles, series_rows, level, quantiles)
-            )
-        return pl.DataFrame(columns)
+        return raw, series, rows
 
     def _inference_network(self) -> tuple[Any, torch.device]:
         """The fitted network on the device to predict on (moved there once per call)."""

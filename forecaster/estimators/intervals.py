@@ -1,16 +1,27 @@
-"""Prediction intervals and quantile columns: names, the split-conformal quantiles and the
-columns ``predict(frame, level=..., quantiles=...)`` adds (pure NumPy, no estimator state).
+"""Prediction intervals and quantile columns: the split-conformal quantiles and the columns
+``predict(frame, level=..., quantiles=...)`` adds (pure NumPy, no estimator state).
 
-Column names (long format, per target ``y``): ``y_lo_80`` / ``y_hi_80`` for ``level=[80]``,
-``y_q10`` for ``quantiles=[0.1]`` (``f"{target}_q{100 * q:g}"``). Level ``L`` means the
-quantiles ``(1 - L / 100) / 2`` and ``1 - (1 - L / 100) / 2``.
+Column names (long format, per target ``y``, see :mod:`forecaster.evaluation.intervals`):
+``y_lo_80`` / ``y_hi_80`` for ``level=[80]``, ``y_q10`` for ``quantiles=[0.1]``. Level ``L``
+means the quantiles ``(1 - L / 100) / 2`` and ``1 - (1 - L / 100) / 2``.
 
 Split-conformal calibration keeps signed out-of-sample residuals ``r = y - forecast`` per
-horizon step (and, for quantile models, per model quantile). A symmetric interval of level
-``L`` is ``forecast +- s``, ``s`` the ``ceil((n + 1) L / 100)``-th smallest ``|r|`` of the
-``n`` residuals at that step (the finite-sample correction of split conformal prediction,
-Lei et al. 2018); CQR (Romano et al. 2019) widens the model's quantiles ``[q_lo, q_hi]`` by
-the same order statistic of ``max(q_lo - y, y - q_hi)``.
+horizon step (and, for quantile models, per model quantile), each divided by its window's
+*spread* when it is normalised (the mean absolute one-step change of the target over the
+input window, :func:`forecaster.data.windows.window_spread`: the normalised nonconformity
+score of locally weighted conformal prediction, Lei et al. 2018, sec. 5.2, which makes
+residuals of series of different scales comparable and widens the intervals of volatile
+windows). A symmetric interval of level ``L`` is ``forecast +- s * spread``, ``s`` the
+``ceil((n + 1) L / 100)``-th smallest ``|r|`` of the ``n`` residuals at that step (the
+finite-sample correction of split conformal prediction); CQR (Romano et al. 2019) widens
+the model's quantiles ``[q_lo, q_hi]`` by the same order statistic of
+``max(q_lo - y, y - q_hi)``.
+
+With a calibration ``window`` ``W``, each forecast uses only the calibration windows that end
+at or before its origin (their actuals are known there), the ``W`` latest of them (per series;
+``W`` times the number of series when pooled): a rolling recalibration that follows changes
+in the spread of the errors (darts' ``cal_length``; exchangeability then holds only over
+the recent windows).
 """
 
 from __future__ import annotations
@@ -20,35 +31,25 @@ __all__ = [
     "conformal_rank",
     "interval_columns",
     "level_quantiles",
-    "lower_name",
     "order_statistic",
-    "quantile_name",
-    "upper_name",
+    "spread_floor",
 ]
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from forecaster.evaluation.intervals import level_name, quantile_name
 from forecaster.exceptions import DataValidationError
 
 MIN_PER_SERIES = 20
 """Residuals a series needs at a step for its own (per-series) calibration; series with fewer
 use the pooled residuals."""
 
-
-def quantile_name(target: str, q: float) -> str:
-    """``y_q10`` for ``q=0.1``, ``y_q2.5`` for ``q=0.025``."""
-    return f"{target}_q{round(100 * q, 10):g}"
-
-
-def lower_name(target: str, level: float) -> str:
-    return f"{target}_lo_{level:g}"
-
-
-def upper_name(target: str, level: float) -> str:
-    return f"{target}_hi_{level:g}"
+FLOOR_FRACTION = 0.01
+"""A window's spread is at least this fraction of the median calibration spread (so a flat
+window, e.g. of zeros, still gets an interval)."""
 
 
 def level_quantiles(level: float) -> tuple[float, float]:
@@ -73,25 +74,96 @@ def order_statistic(scores: np.ndarray, level: float, *, what: str) -> np.ndarra
         raise DataValidationError(
             f"{what}: {n} calibration residuals per horizon step are too few for a "
             f"{level:g}% interval (it needs at least {need}). Calibrate on more origins, e.g. "
-            "model.calibrate(frame, folds=20), or on more series."
+            "model.calibrate(frame, folds=20), or on more series (or a larger window)."
         )
-    return np.sort(scores, axis=0)[rank - 1]
+    return np.partition(scores, rank - 1, axis=0)[rank - 1]
 
 
-def _per_series(
-    scores: np.ndarray, series: np.ndarray, rows: np.ndarray, level: float, what: str
-) -> np.ndarray:
-    """The conformal quantile ``(len(rows), ...)`` for each prediction row's series ``rows``
-    (its own scores when it has :data:`MIN_PER_SERIES` and enough for the level, else the
-    pooled ones)."""
-    pooled = order_statistic(scores, level, what=what)
-    out = np.broadcast_to(pooled, (len(rows), *pooled.shape)).copy()
-    for s in np.unique(rows[rows >= 0]):
-        own = scores[series == s]
-        n = own.shape[0]
-        if n >= MIN_PER_SERIES and conformal_rank(n, level) <= n:
-            out[rows == s] = order_statistic(own, level, what=what)
-    return out
+def spread_floor(spread: np.ndarray) -> np.ndarray:
+    """The lowest normaliser ``(T,)`` of each target: :data:`FLOOR_FRACTION` of the median
+    calibration spread ``(N, T)`` (1 where that median is 0)."""
+    median = np.median(spread, axis=0) if len(spread) else np.ones(spread.shape[1:])
+    return np.where(median > 0, FLOOR_FRACTION * median, 1.0)
+
+
+Reducer = Callable[[np.ndarray], np.ndarray]
+
+
+class _Calibration:
+    """The scores of a calibration, reduced for each forecast row (its series, origin)."""
+
+    def __init__(self, conformal: dict, rows: np.ndarray, origins: np.ndarray | None) -> None:
+        self.conformal, self.rows = conformal, rows
+        self.window = conformal.get("window")
+        if self.window is not None and origins is None:
+            raise ValueError("a windowed calibration needs each forecast's origin")
+        self.origins = origins
+
+    def reduce(self, scores: np.ndarray, reducer: Reducer, enough: int) -> np.ndarray:
+        """``reducer`` of ``scores`` ``(N, H, T)`` over the calibration rows each forecast row
+        may use: ``(B, H, T)``. Per series, a series with fewer than ``enough`` rows (and
+        :data:`MIN_PER_SERIES`) uses the pooled ones."""
+        b = len(self.rows)
+        out = np.empty((b, *scores.shape[1:]))
+        if self.window is None:
+            out[:] = reducer(scores)
+        else:
+            ends = self.conformal["ends"]
+            n_series = max(len(np.unique(self.conformal["series"])), 1)
+            self._windowed(
+                out,
+                np.arange(len(ends)),
+                ends,
+                scores,
+                self.window * n_series,
+                np.ones(b, bool),
+                reducer,
+            )
+        if self.conformal["per_series"]:
+            series = self.conformal["series"]
+            for s in np.unique(self.rows[self.rows >= 0]):
+                own = np.flatnonzero(series == s)
+                mine = self.rows == s
+                if self.window is None:
+                    if len(own) >= max(enough, MIN_PER_SERIES):
+                        out[mine] = reducer(scores[own])
+                else:
+                    ends = self.conformal["ends"][own]
+                    self._windowed(
+                        out,
+                        own,
+                        ends,
+                        scores,
+                        self.window,
+                        mine,
+                        reducer,
+                        minimum=max(enough, MIN_PER_SERIES),
+                    )
+        return out
+
+    def _windowed(
+        self,
+        out: np.ndarray,
+        index: np.ndarray,
+        ends: np.ndarray,
+        scores: np.ndarray,
+        size: int,
+        mine: np.ndarray,
+        reducer: Reducer,
+        minimum: int | None = None,
+    ) -> None:
+        """Fill ``out[mine]`` from the ``size`` latest calibration rows ``index`` (sorted by
+        their ``ends``) that end at or before each row's origin (``minimum``: leave rows
+        with fewer as they are; None: reduce them all, which refuses too few)."""
+        assert self.origins is not None
+        targets = np.flatnonzero(mine)
+        stop = np.searchsorted(ends, self.origins[targets], side="right")
+        start = np.maximum(stop - size, 0)
+        spans, inverse = np.unique(np.stack([start, stop], 1), axis=0, return_inverse=True)
+        for k, (a, b) in enumerate(spans):
+            if minimum is not None and b - a < minimum:
+                continue
+            out[targets[inverse.reshape(-1) == k]] = reducer(scores[index[a:b]])
 
 
 def interval_columns(
@@ -104,90 +176,117 @@ def interval_columns(
     *,
     levels: Sequence[float] | None,
     quantiles: Sequence[float] | None,
+    spread: np.ndarray | None = None,
+    origins: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The interval and quantile columns, name -> float32 values ``(B * horizon,)``.
 
     ``point`` ``(B, horizon, T)``: the point forecasts; ``model_quantiles`` ``(B, horizon, T,
     Q)`` the model's ``fitted`` quantiles (None for a point model); ``conformal``: the
-    calibration (``residuals`` ``(N, horizon, T, Q')``, ``series`` ``(N,)``, ``per_series``),
-    or None; ``rows`` ``(B,)``: each forecast's series (row of ``keys_``, -1 unseen).
+    calibration (``residuals`` ``(N, horizon, T, Q')``, ``series`` ``(N,)``, ``per_series``,
+    optionally ``normalize`` with ``floor`` ``(T,)``, ``window`` with ``ends`` ``(N,)``), or
+    None; ``rows`` ``(B,)``: each forecast's series (row of ``keys_``, -1 unseen);
+    ``spread`` ``(B, T)``: each forecast window's spread (needed when normalised);
+    ``origins`` ``(B,)``: each forecast's origin as the physical value of its time (needed
+    with a window).
     """
     columns: dict[str, np.ndarray] = {}
     fitted_list = None if fitted is None else [round(float(q), 12) for q in fitted]
+    calibration = None if conformal is None else _Calibration(conformal, rows, origins)
+    norm = _normaliser(conformal, spread, point.shape)
 
     def position(q: float) -> int:
         assert fitted_list is not None
         return fitted_list.index(round(q, 12))
 
-    def calibrated(scores: np.ndarray, level: float, what: str) -> np.ndarray:
-        """``(B, horizon, T)`` conformal quantiles of ``scores`` ``(N, horizon, T)``."""
+    def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
+        """``(B, horizon, T)`` conformal quantiles of ``scores`` ``(N, horizon, T)``, back on
+        the scale of the forecasts."""
+        assert calibration is not None
+        need = math.ceil(level / (100.0 - level))
+        what = f"level={level:g}"
+        return norm * calibration.reduce(
+            scores, lambda s: order_statistic(s, level, what=what), need
+        )
+
+    def cqr_widen(q_lo: float, q_hi: float, level: float) -> np.ndarray:
         assert conformal is not None
-        if conformal["per_series"]:
-            return _per_series(scores, conformal["series"], rows, level, what)
-        return np.broadcast_to(order_statistic(scores, level, what=what), point.shape)
+        residuals = conformal["residuals"]
+        scores = np.maximum(-residuals[..., position(q_lo)], residuals[..., position(q_hi)])
+        return conformal_quantile(scores, level)
 
     for level in levels or ():
         q_lo, q_hi = level_quantiles(level)
-        what = f"level={level:g}"
         if model_quantiles is not None:
-            if (
-                fitted_list is None
-                or round(q_lo, 12) not in fitted_list
-                or (round(q_hi, 12) not in fitted_list)
-            ):
-                raise DataValidationError(
-                    f"level={level:g} needs the quantiles {q_lo:g} and {q_hi:g}, but the model "
-                    f"was fitted with quantiles={fitted_list}. Refit with them among its "
-                    f"quantiles, e.g. quantiles=[{q_lo:g}, 0.5, {q_hi:g}]."
-                )
+            _need_fitted(fitted_list, (q_lo, q_hi), f"level={level:g}")
             lo = model_quantiles[..., position(q_lo)].astype(np.float64)
             hi = model_quantiles[..., position(q_hi)].astype(np.float64)
             if conformal is not None:  # CQR
-                residuals = conformal["residuals"]
-                scores = np.maximum(-residuals[..., position(q_lo)], residuals[..., position(q_hi)])
-                widen = calibrated(scores, level, what)
+                widen = cqr_widen(q_lo, q_hi, level)
                 lo, hi = lo - widen, hi + widen
         else:
             if conformal is None:
                 raise _uncalibrated("level")
-            half = calibrated(np.abs(conformal["residuals"][..., 0]), level, what)
+            half = conformal_quantile(np.abs(conformal["residuals"][..., 0]), level)
             lo, hi = point - half, point + half
         hi = np.maximum(hi, lo)  # a CQR correction below zero never inverts the band
         for j, target in enumerate(targets):
-            columns[lower_name(target, level)] = lo[..., j].reshape(-1).astype(np.float32)
-            columns[upper_name(target, level)] = hi[..., j].reshape(-1).astype(np.float32)
+            columns[level_name(target, level, "lo")] = _flat(lo[..., j])
+            columns[level_name(target, level, "hi")] = _flat(hi[..., j])
 
-    for q in quantiles or ():
+    asked = sorted(quantiles or ())
+    values = []
+    for q in asked:
         if model_quantiles is not None:
-            if fitted_list is None or round(q, 12) not in fitted_list:
-                raise DataValidationError(
-                    f"quantiles=[..., {q:g}, ...]: the model was fitted with quantiles="
-                    f"{fitted_list} and gives only those. Ask for some of them, or refit with "
-                    f"quantiles that include {q:g}."
-                )
-            values = model_quantiles[..., position(q)]
+            _need_fitted(fitted_list, (q,), f"quantiles=[..., {q:g}, ...]")
+            value = model_quantiles[..., position(q)].astype(np.float64)
+            pair = round(1.0 - q, 12)
+            if conformal is not None and q != 0.5 and fitted_list and pair in fitted_list:
+                low, high = min(q, pair), max(q, pair)
+                widen = cqr_widen(low, high, round(100.0 * (high - low), 10))
+                value = value - widen if q < 0.5 else value + widen
         else:
-            if conformal is None:
+            if conformal is None or calibration is None:
                 raise _uncalibrated("quantiles")
             signed = conformal["residuals"][..., 0]
-            values = point + _signed_quantile(signed, q, conformal, rows, point.shape)
-        for j, target in enumerate(targets):
-            columns[quantile_name(target, q)] = values[..., j].reshape(-1).astype(np.float32)
+            value = point + norm * calibration.reduce(signed, _quantile_of(q), 1)
+        values.append(value)
+    if values:  # calibrated quantiles stay in order, as the model's own do
+        ordered = np.sort(np.stack(values, axis=-1), axis=-1)
+        for k, q in enumerate(asked):
+            for j, target in enumerate(targets):
+                columns[quantile_name(target, q)] = _flat(ordered[..., j, k])
     return columns
 
 
-def _signed_quantile(
-    signed: np.ndarray, q: float, conformal: dict, rows: np.ndarray, shape: tuple
-) -> np.ndarray:
-    """The ``q`` quantile of the signed residuals per step (and series when per series)."""
-    pooled = np.quantile(signed, q, axis=0)
-    out = np.broadcast_to(pooled, shape).copy()
-    if conformal["per_series"]:
-        for s in np.unique(rows[rows >= 0]):
-            own = signed[conformal["series"] == s]
-            if own.shape[0] >= MIN_PER_SERIES:
-                out[rows == s] = np.quantile(own, q, axis=0)
-    return out
+def _quantile_of(q: float) -> Reducer:
+    """The reducer giving the ``q`` quantile along axis 0."""
+    return lambda scores: np.quantile(scores, q, axis=0)
+
+
+def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple) -> np.ndarray:
+    """``(B, 1, T)``: each forecast window's spread (at least the calibration's floor) when
+    the calibration is normalised, else ones."""
+    if conformal is None or not conformal.get("normalize"):
+        return np.ones((shape[0], 1, shape[2]))
+    if spread is None:
+        raise ValueError("a normalised calibration needs each forecast window's spread")
+    return np.maximum(spread, conformal["floor"])[:, None, :]
+
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    return values.reshape(-1).astype(np.float32)
+
+
+def _need_fitted(fitted: list[float] | None, wanted: Sequence[float], what: str) -> None:
+    missing = [q for q in wanted if fitted is None or round(q, 12) not in fitted]
+    if missing:
+        raise DataValidationError(
+            f"{what} needs the quantiles {[float(q) for q in wanted]}, but the model was "
+            f"fitted with quantiles={fitted} and gives only those. Ask for some of them, or "
+            f"refit with quantiles that include {[float(q) for q in missing]}, e.g. "
+            f"quantiles=[{', '.join(f'{q:g}' for q in sorted({*wanted, 0.5}))}]."
+        )
 
 
 def _uncalibrated(argument: str) -> DataValidationError:

@@ -276,6 +276,10 @@ class ForecasterState(_EstimatorState):
         if conformal is not None:
             arrays["conformal.residuals"] = np.ascontiguousarray(conformal["residuals"])
             arrays["conformal.series"] = np.ascontiguousarray(conformal["series"], np.int64)
+            if "ends" in conformal:
+                arrays["conformal.ends"] = np.ascontiguousarray(conformal["ends"], np.int64)
+            if conformal.get("normalize"):
+                arrays["conformal.floor"] = np.ascontiguousarray(conformal["floor"], np.float64)
         return arrays
 
     def _state_keys(self) -> pl.DataFrame:
@@ -308,6 +312,10 @@ class ForecasterState(_EstimatorState):
             shape = [count(n, "conformal.shape", minimum=1) for n in shape]
             expected["conformal.residuals"] = ("F64", shape)
             expected["conformal.series"] = ("I64", shape[:1])
+            if conformal.get("ends", False):
+                expected["conformal.ends"] = ("I64", shape[:1])
+            if conformal.get("normalize", False):
+                expected["conformal.floor"] = ("F64", shape[2:3])
         return expected, series
 
     def _restore(self, state: ModelState) -> None:
@@ -345,13 +353,7 @@ class ForecasterState(_EstimatorState):
         self.target_lambdas_ = lambdas
         self.keys_ = self._restore_keys(state.keys)
         if "conformal" in config:
-            residuals, series = arrays["conformal.residuals"], arrays["conformal.series"]
-            per_series = config["conformal"].get("per_series")
-            if not isinstance(per_series, bool) or not np.isfinite(residuals).all():
-                raise StateError("the calibration (conformal) is invalid")
-            if ((series < -1) | (series >= self.keys_.height)).any():
-                raise StateError("the calibration's series rows are out of range")
-            self.conformal_ = {"residuals": residuals, "series": series, "per_series": per_series}
+            self.conformal_ = _restore_conformal(config["conformal"], arrays, self.keys_.height)
 
     def _restore_keys(self, keys: pl.DataFrame | None) -> pl.DataFrame:
         """The series keys in the id column (and ``train_end_`` set from the
@@ -390,7 +392,42 @@ def _conformal_config(conformal: dict[str, Any] | None) -> dict[str, Any]:
     if conformal is None:
         return {}
     shape = [int(n) for n in conformal["residuals"].shape]
-    return {"conformal": {"per_series": bool(conformal["per_series"]), "shape": shape}}
+    entry = {
+        "per_series": bool(conformal["per_series"]),
+        "shape": shape,
+        "normalize": bool(conformal.get("normalize", False)),
+        "ends": "ends" in conformal,
+        "window": conformal.get("window"),
+    }
+    return {"conformal": entry}
+
+
+def _restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: int) -> dict:
+    """``conformal_`` from its config entry and arrays (a calibration saved before
+    ``normalize`` / ``rolling`` existed: plain residuals, no window)."""
+    residuals, series = arrays["conformal.residuals"], arrays["conformal.series"]
+    per_series, normalize = entry.get("per_series"), entry.get("normalize", False)
+    window, has_ends = entry.get("window"), entry.get("ends", False)
+    flags_ok = all(isinstance(v, bool) for v in (per_series, normalize, has_ends))
+    window_ok = window is None or (
+        isinstance(window, int) and not isinstance(window, bool) and window >= 1 and has_ends
+    )
+    if not (flags_ok and window_ok and np.isfinite(residuals).all()):
+        raise StateError("the calibration (conformal) is invalid")
+    if ((series < -1) | (series >= n_keys)).any():
+        raise StateError("the calibration's series rows are out of range")
+    conformal = {"residuals": residuals, "series": series, "per_series": per_series}
+    conformal.update(normalize=normalize, window=window)
+    if has_ends:
+        conformal["ends"] = arrays["conformal.ends"]
+        if (np.diff(conformal["ends"]) < 0).any():
+            raise StateError("the calibration's window ends must be in increasing order")
+    if normalize:
+        floor = arrays["conformal.floor"]
+        if not (np.isfinite(floor).all() and (floor > 0).all()):
+            raise StateError("the calibration's spread floor must be finite and > 0")
+        conformal["floor"] = floor
+    return conformal
 
 
 def _train_end_column(id_column: str) -> str:
