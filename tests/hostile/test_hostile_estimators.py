@@ -608,3 +608,58 @@ def test_an_uncalibrated_point_model_refuses_intervals_by_name(fitted, argument)
         fitted.predict(FRAME, **{argument: value})
     with pytest.raises(DataValidationError, match=rf"^{argument} must be"):
         fitted.predict(FRAME, **{argument: "80"})  # the type first, then the calibration
+
+
+# ------------------------------------------------------------------------------------------
+# calibrate: normalize, rolling, per_series; a failed recalibration; too few observed windows
+# ------------------------------------------------------------------------------------------
+
+LONG = panel(120)
+
+
+@pytest.fixture(scope="module")
+def early_fit() -> RNNForecaster:
+    """A point model fitted on the first 40 steps, so calibration origins after them are out
+    of sample."""
+    return model().fit(LONG.filter(pl.col("t") < 40))
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("normalize", 1),
+        ("normalize", "yes"),
+        ("normalize", None),
+        ("per_series", "yes"),
+        ("rolling", 0),
+        ("rolling", -3),
+        ("rolling", 2.5),
+        ("rolling", "720"),
+        ("rolling", True),
+    ],
+)
+def test_calibrate_refuses_junk_options_by_name(early_fit, argument, value, tmp_path, tree_guard):
+    guard = tree_guard(tmp_path)
+    with pytest.raises(DataValidationError, match=rf"^{argument}"):
+        early_fit.calibrate(LONG, folds=10, step=2, **{argument: value})
+    assert "conformal_" not in early_fit.__dict__
+    guard.assert_unchanged()
+
+
+def test_a_failed_recalibration_keeps_the_former_one(early_fit):
+    early_fit.calibrate(LONG, folds=10, step=2)
+    before = early_fit.predict(LONG, level=80)
+    with pytest.raises(DataValidationError):
+        early_fit.calibrate(LONG, folds=10_000)
+    with pytest.raises(DataValidationError):
+        early_fit.calibrate(LONG.filter(pl.col("t") < 30), folds=2)  # inside the training data
+    assert early_fit.predict(LONG, level=80).equals(before)
+    del early_fit.conformal_
+
+
+def test_rolling_with_too_few_observed_windows_names_the_level(early_fit):
+    early_fit.calibrate(LONG, folds=30, step=2, rolling=4)
+    with pytest.raises(DataValidationError, match=r"level=95: .*too few.*larger window"):
+        early_fit.predict(LONG, cutoff=[100], level=95)
+    assert early_fit.predict(LONG, cutoff=[100], level=50).height == 2 * 3
+    del early_fit.conformal_

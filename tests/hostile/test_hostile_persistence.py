@@ -394,3 +394,40 @@ def test_keys_with_a_forged_last_fitted_time_are_refused(
     with pytest.raises(ModelFormatError, match=match):
         forecaster.load(model_copy)
     guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# a hand-edited calibration
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_calibrated(frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = tiny().fit(frame.filter(pl.col("time") < 20))
+    model.calibrate(frame, folds=6, step=2, rolling=3)
+    return model.save(tmp_path_factory.mktemp("hostile-calibrated") / "model")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"normalize": "yes"},
+        {"per_series": 1},
+        {"window": 0},
+        {"window": 2.5},
+        {"window": True},
+        {"ends": False},  # a window without the windows' ends
+    ],
+    ids=lambda edit: "-".join(f"{k}={v}" for k, v in edit.items()),
+)
+def test_an_edited_calibration_entry_is_refused(saved_calibrated: Path, tmp_path: Path, edit):
+    folder = Path(shutil.copytree(saved_calibrated, tmp_path / "model"))
+    edit_config(folder, lambda config: config["conformal"].update(edit))
+    refused(folder, "calibration")
+
+
+def test_a_calibrated_model_round_trips(saved_calibrated: Path, frame: pl.DataFrame):
+    loaded = forecaster.load(saved_calibrated)
+    assert loaded.conformal_["window"] == 3 and loaded.conformal_["normalize"] is True
+    assert (np.diff(loaded.conformal_["ends"]) >= 0).all()
+    assert {"y_lo_80", "y_hi_80"} <= set(loaded.predict(frame, level=80).columns)
