@@ -17,13 +17,15 @@ Methods (one row each, per seed where a network is fitted)
 ``point+conformal``
     ``RNNForecaster`` with library defaults (``loss="mae"``), fitted on the data before the
     calibration span, then ``model.calibrate(frame, folds=..., step=...)`` (split conformal
-    on the calibration span's origins, ``refit=False``, residuals normalised by each input
-    window's spread: the default), ``predict(level=[80, 95], quantiles=Q)``. Variants:
-    ``per-series`` (``per_series=True``; on M4 24 origins 4 steps apart in the same span: the
-    library needs 20 residuals per series), ``plain`` (``normalize=False``: raw residuals),
-    and on ETTh1 ``rolling=720`` (calibrated on every stride-1 origin of validation and test
-    with ``rolling=720``: each test origin uses the 720 latest windows whose actuals it has
-    seen, so nothing after the origin is used).
+    on the calibration span's origins, ``refit=False``, residuals normalised by each
+    series' scale: the default ``normalize="series"``), ``predict(level=[80, 95],
+    quantiles=Q)``. Variants: ``per-series`` (``per_series=True``; on M4 24 origins 4 steps
+    apart in the same span: the library needs 20 residuals per series), ``window``
+    (``normalize="window"``: residuals divided by the input window's spread), ``plain``
+    (M4, ``normalize=None``: raw residuals; on ETTh1, one series, the default is the same as
+    plain), and on ETTh1 ``rolling=720`` (calibrated on every stride-1 origin of validation
+    and test with ``rolling=720``: each test origin uses the 720 latest windows whose
+    actuals it has seen, so nothing after the origin is used).
 ``quantile``
     The same with ``loss="quantile", quantiles=Q`` (Q = 0.025, 0.1, 0.5, 0.9, 0.975: the
     80 % and 95 % intervals are its own 0.1/0.9 and 0.025/0.975 quantiles), uncalibrated.
@@ -407,11 +409,8 @@ def run_m4(args: argparse.Namespace, features: dict[str, bool]) -> dict[str, Any
         "variants": [
             ("", {"folds": M4_CAL_FOLDS, "step": M4_CAL_STEP}),
             (" per-series", {"folds": 24, "step": 4, "per_series": True}),
-            (" plain", {"folds": M4_CAL_FOLDS, "step": M4_CAL_STEP, "normalize": False}),
-            (
-                " plain per-series",
-                {"folds": 24, "step": 4, "per_series": True, "normalize": False},
-            ),
+            (" window", {"folds": M4_CAL_FOLDS, "step": M4_CAL_STEP, "normalize": "window"}),
+            (" plain", {"folds": M4_CAL_FOLDS, "step": M4_CAL_STEP, "normalize": None}),
         ],
     }
 
@@ -486,8 +485,8 @@ def run_etth1(args: argparse.Namespace, features: dict[str, bool]) -> dict[str, 
         "variants": [
             ("", kwargs),
             (f" rolling={ETT_ROLLING}", rolling),
-            (" plain", {**kwargs, "normalize": False}),
-            (f" plain rolling={ETT_ROLLING}", {**rolling, "normalize": False}),
+            (" window", {**kwargs, "normalize": "window"}),
+            (f" window rolling={ETT_ROLLING}", {**rolling, "normalize": "window"}),
         ],
     }
     cutoffs = frame["time"].gather(tests)

@@ -305,20 +305,26 @@ def scaled_model():
 
 
 def test_pooled_calibration_is_normalised_per_series(scaled_model):
-    """Pooled across series of scales 1 and 1000: normalised residuals give each series
-    intervals of about its own scale; plain residuals give both one width (that of the large
-    series, far too wide for the small one)."""
+    """Pooled across series of scales 1 and 1000: residuals normalised by each series' scale
+    (the default) or by each window's spread give each series intervals of about its own
+    scale; plain residuals give both one width (that of the large series, far too wide for
+    the small one)."""
     model, frame = scaled_model
     calm = frame.filter(pl.col("time") < 240)
     widths = {}
-    for normalize in (True, False):
+    for normalize in ("series", "window", None):
         model.calibrate(calm, folds=20, step=4, normalize=normalize)
         out = model.predict(calm, level=80)
         width = out.group_by("id").agg((pl.col("y_hi_80") - pl.col("y_lo_80")).mean())
         widths[normalize] = dict(width.iter_rows())
-    assert widths[True]["large"] / widths[True]["small"] > 30  # each of its own scale
-    assert widths[True]["small"] < widths[False]["small"] / 20
-    assert widths[False]["large"] == pytest.approx(widths[False]["small"], rel=1e-4)
+    for normalize in ("series", "window"):
+        assert widths[normalize]["large"] / widths[normalize]["small"] > 30
+        assert widths[normalize]["small"] < widths[None]["small"] / 20
+    assert widths[None]["large"] == pytest.approx(widths[None]["small"], rel=1e-4)
+    model.calibrate(calm.filter(pl.col("id") == "small"), folds=20, step=4)
+    with pytest.raises(DataValidationError, match="no calibration residuals"):
+        model.predict(calm, level=80)  # the large series has no scale
+    assert model.predict(calm.filter(pl.col("id") == "small"), level=80).height == 4
     del model.conformal_
 
 
@@ -328,7 +334,7 @@ def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_mod
     intervals unchanged (only windows observed by the origin are used); saved and loaded."""
     model, frame = scaled_model
     origins = [240, 300, 380]
-    options = dict(step=4, normalize=False, per_series=True)
+    options = dict(step=4, normalize=None, per_series=True)
     model.calibrate(frame.filter(pl.col("time") < 240), folds=20, **options)
     static = model.predict(frame, cutoff=origins, level=80)
     model.calibrate(frame, folds=60, rolling=20, **options)  # origins 159, 163, ..., 395
@@ -350,6 +356,11 @@ def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_mod
     assert same.equals(model.predict(frame, cutoff=[300], level=80))
     loaded = forecaster.load(model.save(tmp_path / "rolling"))
     assert loaded.predict(frame, cutoff=origins, level=80).equals(rolling)
+    for normalize in ("series", "window"):  # pooled, each scale from observed windows only
+        model.calibrate(frame, folds=60, step=4, rolling=20, normalize=normalize)
+        again.calibrate(changed, folds=60, step=4, rolling=20, normalize=normalize)
+        expected = model.predict(frame, cutoff=[300], level=80)
+        assert again.predict(changed, cutoff=[300], level=80).equals(expected)
     del model.conformal_
 
 
@@ -375,8 +386,7 @@ def test_normalised_split_conformal_covers_within_bound():
         "residuals": (residuals / cal_sigma)[:, None, :, None],  # (n, 1 step, seeds, 1)
         "series": np.zeros(n, np.int64),
         "per_series": False,
-        "normalize": True,
-        "floor": np.full(seeds, 1e-9),
+        "normalize": "window",
     }
     new_sigma = rng.uniform(0.1, 10.0, size=seeds)
     names = [f"s{k}" for k in range(seeds)]
@@ -420,7 +430,9 @@ def test_cqr_adjusts_quantile_columns_and_recalibration_starts_afresh(quantile_m
     del quantile_model.conformal_
 
 
-@pytest.mark.parametrize("bad", [{"normalize": 1}, {"rolling": 0}, {"rolling": 2.5}])
+@pytest.mark.parametrize(
+    "bad", [{"normalize": 1}, {"normalize": True}, {"rolling": 0}, {"rolling": 2.5}]
+)
 def test_calibrate_refuses_bad_new_arguments(point_model, frame, bad):
     with pytest.raises(DataValidationError, match=next(iter(bad))):
         point_model.calibrate(frame, folds=5, **bad)

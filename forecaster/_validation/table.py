@@ -162,6 +162,7 @@ PARAMETERS: dict[str, Rule] = {
     "window": Choice(choices=WINDOWS),
     "train_size": Integer(low=1, none=True),
     "refit": Refit(),
+    "normalize": Choice(choices=("series", "window"), none=True),
     "rolling": Integer(
         low=1,
         none=True,

@@ -453,13 +453,17 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     return Windows(panel, index.with_columns(cutoff), lookback, horizon, stride)
 
 
-def window_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarray:
+def window_spread(
+    panel: Panel, rows: np.ndarray, lookback: int, *, floor: float = 0.0
+) -> np.ndarray:
     """The mean absolute one-step change of every target ``(len(rows), n_targets)``, float64,
     over the ``lookback`` rows of each window ending at the global ``rows`` of ``panel``.
 
     Changes with a missing value on either side are skipped; a window without any gives 0.
-    Computed from running sums over the panel (no per-window Python), so it costs one pass
-    over the targets whatever the number of windows. Each window must lie inside its series.
+    With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
+    value (and 1e-12), so a flat window keeps a scale of its own level. Computed from running
+    sums over the panel (no per-window Python), so it costs one pass over the targets
+    whatever the number of windows. Each window must lie inside its series.
 
     Examples
     --------
@@ -468,15 +472,27 @@ def window_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarray:
     >>> panel = Panel.from_frame(frame, target="y", time_col="t")
     >>> window_spread(panel, np.array([2, 3]), 3).tolist()  # |2| and |-1|; |-1| and |0|
     [[1.5], [0.5]]
+    >>> window_spread(panel, np.array([3]), 2, floor=0.1).tolist()  # no change: 0.1 * 2
+    [[0.2]]
     """
     targets = panel.values[:, : panel.n_targets].astype(np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
     change = np.abs(np.diff(targets, axis=0, prepend=np.nan))
     change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
-    seen = np.isfinite(change)
-    total = np.concatenate([np.zeros((1, panel.n_targets)), np.where(seen, change, 0.0)]).cumsum(0)
-    count = np.concatenate([np.zeros((1, panel.n_targets)), seen]).cumsum(0)
-    rows = np.asarray(rows, dtype=np.int64)
-    first = rows - (lookback - 2)  # the window's changes are those of its rows after the first
-    span_total = total[rows + 1] - total[first]
-    span_count = count[rows + 1] - count[first]
+    spread = _window_mean(change, rows, lookback - 1)
+    if floor > 0:
+        level = _window_mean(np.abs(targets), rows, lookback)
+        spread = np.maximum(spread, np.maximum(floor * level, 1e-12))
+    return spread
+
+
+def _window_mean(values: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
+    """The mean of the finite ``values`` over the ``length`` rows ending at each of ``rows``
+    (0 where there is none), from running sums."""
+    seen = np.isfinite(values)
+    zero = np.zeros((1, values.shape[1]))
+    total = np.concatenate([zero, np.where(seen, values, 0.0)]).cumsum(0)
+    count = np.concatenate([zero, seen]).cumsum(0)
+    first = rows + 1 - max(length, 0)
+    span_total, span_count = total[rows + 1] - total[first], count[rows + 1] - count[first]
     return np.where(span_count > 0, span_total / np.maximum(span_count, 1), 0.0)

@@ -25,7 +25,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.frames import column_tuple
 from forecaster.data.windows import window_spread
-from forecaster.estimators.intervals import interval_columns, spread_floor
+from forecaster.estimators.intervals import SPREAD_FLOOR, interval_columns
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.exceptions import DataValidationError
 
@@ -50,7 +50,7 @@ class ForecastIntervals:
         step: int | None = None,
         refit: bool | int = False,
         per_series: bool = False,
-        normalize: bool = True,
+        normalize: str | None = "series",
         rolling: int | None = None,
     ) -> Any:
         """Calibrate prediction intervals by split conformal prediction.
@@ -77,13 +77,19 @@ class ForecastIntervals:
         per_series : bool, default False
             Intervals from each series' own residuals (series with fewer than 20 residuals per
             step use the pooled ones) instead of the residuals pooled across series.
-        normalize : bool, default True
-            Divide each residual by its input window's spread (the mean absolute one-step
-            change of the target over the ``lookback`` rows up to the origin), and scale the
-            conformal quantile back by the spread of each forecast's window: intervals follow
-            each series' scale and its recent volatility, so pooling series of different
-            scales works (locally weighted conformal prediction). False: plain residuals, one
-            width per step (per series with ``per_series``).
+        normalize : {"series", "window"} or None, default "series"
+            How residuals are made comparable before they are pooled. ``"series"``: each
+            residual divided by its series' scale (the mean absolute residual of that series'
+            calibration windows), the conformal quantile multiplied back by the scale of each
+            forecast's series: pooled intervals of series of any scale, each of its own width
+            (a forecast of a series without calibration residuals is refused). ``"window"``:
+            divided by the input window's spread (the mean absolute one-step change of the
+            target over the ``lookback`` rows up to the origin), multiplied back by the spread
+            of each forecast's window: bands that widen in volatile stretches and narrow in
+            calm ones, for any series (locally weighted conformal prediction). None: plain
+            residuals, one width per step (per series with ``per_series``). With
+            ``per_series=True`` ``"series"`` changes nothing for series with their own
+            residuals.
         rolling : int, optional
             Rolling recalibration: each forecast uses only the calibration windows that end
             at or before its origin, the ``rolling`` latest of them per series. Calibrate on
@@ -114,9 +120,9 @@ class ForecastIntervals:
         folds = check("folds", folds)
         step = check("step", step)
         refit = check("refit", refit)
-        for name, flag in (("per_series", per_series), ("normalize", normalize)):
-            if not isinstance(flag, bool):
-                raise DataValidationError(f"{name} must be True or False, got {flag!r}.")
+        if not isinstance(per_series, bool):
+            raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
+        normalize = check("normalize", normalize)
         rolling = check("rolling", rolling)
         previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
         try:
@@ -135,7 +141,7 @@ class ForecastIntervals:
         step: int | None,
         refit: Any,
         per_series: bool,
-        normalize: bool,
+        normalize: str | None,
     ) -> dict[str, Any]:
         """The ``conformal_`` entries of :meth:`calibrate` (but ``window``)."""
         result = run_backtest(self, frame, folds=folds, step=step, refit=refit)  # type: ignore[arg-type]
@@ -159,10 +165,9 @@ class ForecastIntervals:
         ends = ends.astype(np.int64).reshape(-1, horizon)[:, -1]
         order = np.argsort(ends, kind="stable")  # windowing takes spans of this order
         conformal: dict[str, Any] = {"per_series": per_series, "normalize": normalize}
-        if normalize:
+        if normalize == "window":
             spread = self._origin_spread(frame, folds_frame)
-            conformal["floor"] = spread_floor(spread)
-            residuals = residuals / np.maximum(spread, conformal["floor"])[:, None, :, None]
+            residuals = residuals / spread[:, None, :, None]
         conformal.update(
             residuals=np.ascontiguousarray(residuals[order], dtype=np.float64),
             series=series[order],
@@ -180,7 +185,7 @@ class ForecastIntervals:
         raw, _, rows = self._origin_panel(frame, pairs)  # type: ignore[attr-defined]
         if len(rows) != folds_frame.height:  # the backtest kept only origins with a lookback
             raise DataValidationError("calibrate: an origin of the backtest has no input window")
-        return window_spread(raw, rows, int(self.lookback))
+        return window_spread(raw, rows, int(self.lookback), floor=SPREAD_FLOOR)
 
     def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
         ends = self.__dict__.get("train_end_")
@@ -262,8 +267,8 @@ class ForecastIntervals:
         panel, rows = origins
         conformal = self.__dict__.get("conformal_")
         spread = None
-        if conformal is not None and conformal.get("normalize"):
-            spread = window_spread(panel, rows, int(self.lookback))
+        if conformal is not None and conformal.get("normalize") == "window":
+            spread = window_spread(panel, rows, int(self.lookback), floor=SPREAD_FLOOR)
         times = panel.time.gather(rows).to_physical().to_numpy().astype(np.int64)
         return interval_columns(
             list(column_tuple(self.target)),

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 __all__ = [
     "MIN_PER_SERIES",
+    "SPREAD_FLOOR",
     "conformal_rank",
     "interval_columns",
     "level_quantiles",
     "order_statistic",
-    "spread_floor",
 ]
 
 import math
@@ -47,9 +47,9 @@ MIN_PER_SERIES = 20
 """Residuals a series needs at a step for its own (per-series) calibration; series with fewer
 use the pooled residuals."""
 
-FLOOR_FRACTION = 0.01
-"""A window's spread is at least this fraction of the median calibration spread (so a flat
-window, e.g. of zeros, still gets an interval)."""
+SPREAD_FLOOR = 1e-3
+"""A window's spread is at least this fraction of its mean absolute value (so a flat window
+keeps a scale of its own level; see :func:`forecaster.data.windows.window_spread`)."""
 
 
 def level_quantiles(level: float) -> tuple[float, float]:
@@ -79,18 +79,16 @@ def order_statistic(scores: np.ndarray, level: float, *, what: str) -> np.ndarra
     return np.partition(scores, rank - 1, axis=0)[rank - 1]
 
 
-def spread_floor(spread: np.ndarray) -> np.ndarray:
-    """The lowest normaliser ``(T,)`` of each target: :data:`FLOOR_FRACTION` of the median
-    calibration spread ``(N, T)`` (1 where that median is 0)."""
-    median = np.median(spread, axis=0) if len(spread) else np.ones(spread.shape[1:])
-    return np.where(median > 0, FLOOR_FRACTION * median, 1.0)
-
-
 Reducer = Callable[[np.ndarray], np.ndarray]
 
 
 class _Calibration:
-    """The scores of a calibration, reduced for each forecast row (its series, origin)."""
+    """The scores of a calibration, reduced for each forecast row (its series, origin).
+
+    With ``normalize="series"`` the pooled scores of a set of calibration rows are divided by
+    each series' scale over those rows (the mean absolute residual of its rows), and the
+    conformal quantile is multiplied back by the scale of each forecast row's series.
+    """
 
     def __init__(self, conformal: dict, rows: np.ndarray, origins: np.ndarray | None) -> None:
         self.conformal, self.rows = conformal, rows
@@ -98,6 +96,9 @@ class _Calibration:
         if self.window is not None and origins is None:
             raise ValueError("a windowed calibration needs each forecast's origin")
         self.origins = origins
+        self.by_series = conformal.get("normalize") == "series"
+        residuals = conformal["residuals"]
+        self.magnitude = np.abs(residuals).mean(axis=(1, 3)) if self.by_series else None
 
     def reduce(self, scores: np.ndarray, reducer: Reducer, enough: int) -> np.ndarray:
         """``reducer`` of ``scores`` ``(N, H, T)`` over the calibration rows each forecast row
@@ -105,65 +106,88 @@ class _Calibration:
         :data:`MIN_PER_SERIES`) uses the pooled ones."""
         b = len(self.rows)
         out = np.empty((b, *scores.shape[1:]))
+        everyone = np.ones(b, bool)
         if self.window is None:
-            out[:] = reducer(scores)
+            self._fill(out, np.arange(len(scores)), everyone, scores, reducer)
         else:
-            ends = self.conformal["ends"]
             n_series = max(len(np.unique(self.conformal["series"])), 1)
-            self._windowed(
-                out,
-                np.arange(len(ends)),
-                ends,
-                scores,
-                self.window * n_series,
-                np.ones(b, bool),
-                reducer,
-            )
+            size = self.window * n_series
+            self._windowed(out, np.arange(len(scores)), size, everyone, scores, reducer)
         if self.conformal["per_series"]:
             series = self.conformal["series"]
+            minimum = max(enough, MIN_PER_SERIES)
             for s in np.unique(self.rows[self.rows >= 0]):
-                own = np.flatnonzero(series == s)
-                mine = self.rows == s
+                own, mine = np.flatnonzero(series == s), self.rows == s
                 if self.window is None:
-                    if len(own) >= max(enough, MIN_PER_SERIES):
+                    if len(own) >= minimum:
                         out[mine] = reducer(scores[own])
                 else:
-                    ends = self.conformal["ends"][own]
-                    self._windowed(
-                        out,
-                        own,
-                        ends,
-                        scores,
-                        self.window,
-                        mine,
-                        reducer,
-                        minimum=max(enough, MIN_PER_SERIES),
-                    )
+                    self._windowed(out, own, self.window, mine, scores, reducer, minimum, False)
         return out
 
     def _windowed(
         self,
         out: np.ndarray,
         index: np.ndarray,
-        ends: np.ndarray,
-        scores: np.ndarray,
         size: int,
         mine: np.ndarray,
+        scores: np.ndarray,
         reducer: Reducer,
         minimum: int | None = None,
+        pooled: bool = True,
     ) -> None:
         """Fill ``out[mine]`` from the ``size`` latest calibration rows ``index`` (sorted by
         their ``ends``) that end at or before each row's origin (``minimum``: leave rows
         with fewer as they are; None: reduce them all, which refuses too few)."""
         assert self.origins is not None
         targets = np.flatnonzero(mine)
+        ends = self.conformal["ends"][index]
         stop = np.searchsorted(ends, self.origins[targets], side="right")
         start = np.maximum(stop - size, 0)
         spans, inverse = np.unique(np.stack([start, stop], 1), axis=0, return_inverse=True)
         for k, (a, b) in enumerate(spans):
             if minimum is not None and b - a < minimum:
                 continue
-            out[targets[inverse.reshape(-1) == k]] = reducer(scores[index[a:b]])
+            chosen = np.zeros(len(out), bool)
+            chosen[targets[inverse.reshape(-1) == k]] = True
+            if pooled:
+                self._fill(out, index[a:b], chosen, scores, reducer)
+            else:
+                out[chosen] = reducer(scores[index[a:b]])
+
+    def _fill(
+        self,
+        out: np.ndarray,
+        index: np.ndarray,
+        chosen: np.ndarray,
+        scores: np.ndarray,
+        reducer: Reducer,
+    ) -> None:
+        """``out[chosen]``: ``reducer`` of the pooled scores of the calibration rows
+        ``index`` (normalised by each series' scale over them with ``normalize="series"``)."""
+        if not self.by_series:
+            out[chosen] = reducer(scores[index])
+            return
+        assert self.magnitude is not None
+        series, inverse = np.unique(self.conformal["series"][index], return_inverse=True)
+        inverse = inverse.reshape(-1)
+        total = np.zeros((len(series), self.magnitude.shape[1]))
+        np.add.at(total, inverse, self.magnitude[index])
+        scale = total / np.bincount(inverse, minlength=len(series))[:, None]
+        scale = np.maximum(scale, max(1e-12 * float(scale.mean()), 1e-300))
+        quantile = reducer(scores[index] / scale[inverse][:, None, :])
+        rows = self.rows[chosen]
+        where = np.searchsorted(series, rows).clip(max=len(series) - 1)
+        known = (series[where] == rows) & (rows >= 0)
+        if not known.all():
+            raise DataValidationError(
+                f"normalize='series': {int((~known).sum())} forecast rows belong to series with "
+                "no calibration residuals (unseen in fit, missing from the calibration frame, "
+                "or with no window observed by their origin), so their intervals have no "
+                "scale. Calibrate on a frame that holds them, or calibrate with "
+                "normalize='window' (the input window's spread) or normalize=None."
+            )
+        out[chosen] = quantile[None] * scale[where][:, None, :]
 
 
 def interval_columns(
@@ -184,7 +208,7 @@ def interval_columns(
     ``point`` ``(B, horizon, T)``: the point forecasts; ``model_quantiles`` ``(B, horizon, T,
     Q)`` the model's ``fitted`` quantiles (None for a point model); ``conformal``: the
     calibration (``residuals`` ``(N, horizon, T, Q')``, ``series`` ``(N,)``, ``per_series``,
-    optionally ``normalize`` with ``floor`` ``(T,)``, ``window`` with ``ends`` ``(N,)``), or
+    optionally ``normalize`` and ``window`` with ``ends`` ``(N,)``), or
     None; ``rows`` ``(B,)``: each forecast's series (row of ``keys_``, -1 unseen);
     ``spread`` ``(B, T)``: each forecast window's spread (needed when normalised);
     ``origins`` ``(B,)``: each forecast's origin as the physical value of its time (needed
@@ -265,13 +289,13 @@ def _quantile_of(q: float) -> Reducer:
 
 
 def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple) -> np.ndarray:
-    """``(B, 1, T)``: each forecast window's spread (at least the calibration's floor) when
-    the calibration is normalised, else ones."""
-    if conformal is None or not conformal.get("normalize"):
+    """``(B, 1, T)``: each forecast window's spread (floored by :data:`SPREAD_FLOOR`) when
+    the calibration is normalised by it (``normalize="window"``), else ones."""
+    if conformal is None or conformal.get("normalize") != "window":
         return np.ones((shape[0], 1, shape[2]))
     if spread is None:
         raise ValueError("a normalised calibration needs each forecast window's spread")
-    return np.maximum(spread, conformal["floor"])[:, None, :]
+    return spread[:, None, :]
 
 
 def _flat(values: np.ndarray) -> np.ndarray:

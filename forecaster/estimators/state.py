@@ -278,8 +278,6 @@ class ForecasterState(_EstimatorState):
             arrays["conformal.series"] = np.ascontiguousarray(conformal["series"], np.int64)
             if "ends" in conformal:
                 arrays["conformal.ends"] = np.ascontiguousarray(conformal["ends"], np.int64)
-            if conformal.get("normalize"):
-                arrays["conformal.floor"] = np.ascontiguousarray(conformal["floor"], np.float64)
         return arrays
 
     def _state_keys(self) -> pl.DataFrame:
@@ -314,8 +312,6 @@ class ForecasterState(_EstimatorState):
             expected["conformal.series"] = ("I64", shape[:1])
             if conformal.get("ends", False):
                 expected["conformal.ends"] = ("I64", shape[:1])
-            if conformal.get("normalize", False):
-                expected["conformal.floor"] = ("F64", shape[2:3])
         return expected, series
 
     def _restore(self, state: ModelState) -> None:
@@ -395,7 +391,7 @@ def _conformal_config(conformal: dict[str, Any] | None) -> dict[str, Any]:
     entry = {
         "per_series": bool(conformal["per_series"]),
         "shape": shape,
-        "normalize": bool(conformal.get("normalize", False)),
+        "normalize": conformal.get("normalize"),
         "ends": "ends" in conformal,
         "window": conformal.get("window"),
     }
@@ -406,9 +402,10 @@ def _restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: in
     """``conformal_`` from its config entry and arrays (a calibration saved before
     ``normalize`` / ``rolling`` existed: plain residuals, no window)."""
     residuals, series = arrays["conformal.residuals"], arrays["conformal.series"]
-    per_series, normalize = entry.get("per_series"), entry.get("normalize", False)
+    per_series, normalize = entry.get("per_series"), entry.get("normalize")
     window, has_ends = entry.get("window"), entry.get("ends", False)
-    flags_ok = all(isinstance(v, bool) for v in (per_series, normalize, has_ends))
+    flags_ok = all(isinstance(v, bool) for v in (per_series, has_ends))
+    flags_ok = flags_ok and normalize in (None, "series", "window")
     window_ok = window is None or (
         isinstance(window, int) and not isinstance(window, bool) and window >= 1 and has_ends
     )
@@ -422,11 +419,6 @@ def _restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: in
         conformal["ends"] = arrays["conformal.ends"]
         if (np.diff(conformal["ends"]) < 0).any():
             raise StateError("the calibration's window ends must be in increasing order")
-    if normalize:
-        floor = arrays["conformal.floor"]
-        if not (np.isfinite(floor).all() and (floor > 0).all()):
-            raise StateError("the calibration's spread floor must be finite and > 0")
-        conformal["floor"] = floor
     return conformal
 
 

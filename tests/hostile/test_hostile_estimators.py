@@ -629,7 +629,8 @@ def early_fit() -> RNNForecaster:
     [
         ("normalize", 1),
         ("normalize", "yes"),
-        ("normalize", None),
+        ("normalize", True),
+        ("normalize", ["series"]),
         ("per_series", "yes"),
         ("rolling", 0),
         ("rolling", -3),

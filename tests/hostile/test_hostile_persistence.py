@@ -412,6 +412,7 @@ def saved_calibrated(frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFacto
     "edit",
     [
         {"normalize": "yes"},
+        {"normalize": True},
         {"per_series": 1},
         {"window": 0},
         {"window": 2.5},
@@ -428,6 +429,6 @@ def test_an_edited_calibration_entry_is_refused(saved_calibrated: Path, tmp_path
 
 def test_a_calibrated_model_round_trips(saved_calibrated: Path, frame: pl.DataFrame):
     loaded = forecaster.load(saved_calibrated)
-    assert loaded.conformal_["window"] == 3 and loaded.conformal_["normalize"] is True
+    assert loaded.conformal_["window"] == 3 and loaded.conformal_["normalize"] == "series"
     assert (np.diff(loaded.conformal_["ends"]) >= 0).all()
     assert {"y_lo_80", "y_hi_80"} <= set(loaded.predict(frame, level=80).columns)
