@@ -17,9 +17,9 @@ Where the intervals come from
     from clones fitted on a little less data, which errs on the side of wider intervals. We
     chose this over holding out the last span (fit on the data before it, calibrate on it)
     because that model would not see the most recent data, and its point forecast would change
-    with ``levels``. The errors are normalised by each input window's spread (the library's
-    default, so a stock at 70 and an index at 6000 get bands of their own scale even when
-    pooled) and kept per series when every
+    with ``levels``. The errors are normalised by each series' scale (the library's default
+    ``normalize="series"``, so a stock at 70 and an index at 6000 get bands of their own
+    scale even when pooled) and kept per series when every
     series has room for ``F = max(20, n)`` origins after ``2 * (lookback + horizon)`` rows,
     ``n`` the errors per step that the finite-sample correction needs for the highest level
     (``n >= L / (100 - L)``: 19 for 95 %, 4 for 80 %); otherwise pooled across the series, with
