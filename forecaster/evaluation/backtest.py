@@ -39,7 +39,9 @@ from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import (
     Folds,
+    baseline_forecasts,
     check_window,
+    fold_points,
     forecasts_frame,
     mase_scales,
     place_folds,
@@ -47,7 +49,7 @@ from forecaster.evaluation.folds import (
     training_rows,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
-from forecaster.evaluation.intervals import IntervalColumns, interval_part
+from forecaster.evaluation.intervals import IntervalColumns, interval_part, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
@@ -56,6 +58,7 @@ from forecaster.evaluation.metrics import (
     error_scale_frame,
     summarize_points,
 )
+from forecaster.evaluation.pooling import with_skill
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -138,9 +141,16 @@ class BacktestResult:
         Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` and one column
         per metric.
     by_step : polars.DataFrame
-        Scores by horizon step over all folds and series: ``step``, ``target``, ``n``, metrics.
+        Scores by horizon step over all folds and series: ``step``, ``target``, ``n``, metrics,
+        each point metric ``<m>`` followed by the baselines' ``<m>_naive``,
+        ``<m>_skill_naive`` (and ``<m>_snaive``, ``<m>_skill_snaive`` when ``m > 1``).
     aggregate : polars.DataFrame
-        One row per target: every metric over all folds, series and steps.
+        One row per target: every metric over all folds, series and steps, with the baselines'
+        scores and skill ratios as in ``by_step``.
+    baselines : polars.DataFrame
+        The naive and (``m > 1``) seasonal-naive forecasts scored on the same points as the
+        model (same origins, steps and MASE scales): ``baseline`` (``"naive"``,
+        ``"snaive"``) and the columns of ``metrics`` (point metrics only).
     folds : polars.DataFrame
         One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
@@ -156,6 +166,8 @@ class BacktestResult:
     -----
     Any other breakdown is :meth:`score` with other keys, e.g. ``score(["fold", "step"])``.
     Every score pools all points of its group (see :func:`forecaster.evaluation.metrics.aggregate`).
+    A skill ratio is the model's score divided by the baseline's (below 1: the model is
+    better; null where the baseline's score is 0): see :func:`backtest`.
     """
 
     forecasts: pl.DataFrame
@@ -165,6 +177,7 @@ class BacktestResult:
     folds: pl.DataFrame
     estimators: list[Any]
     metric_names: tuple[str, ...]
+    baselines: pl.DataFrame
     _targets: tuple[str, ...] = field(repr=False)
     _id_col: str | None = field(repr=False)
     _id_name: str = field(repr=False)
@@ -222,7 +235,7 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
             f"Cannot group by {missing}: expected columns of the forecasts frame among "
             f"{[c for c in forecasts.columns if c not in targets]}."
         )
-    points = _points(
+    points = fold_points(
         forecasts,
         by,
         targets,
@@ -234,45 +247,6 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
         result._intervals,
     )
     return summarize_points(points, [*by, TARGET_COLUMN], names, result._columns, result._intervals)
-
-
-def _points(
-    forecasts: pl.DataFrame,
-    keys: Sequence[str],
-    targets: Sequence[str],
-    id_col: str | None,
-    id_name: str,
-    columns: PointColumns,
-    scales: pl.DataFrame,
-    error_scales: tuple[pl.DataFrame, list[str]] | None,
-    intervals: IntervalColumns | None = None,
-) -> pl.DataFrame:
-    """One row per (forecast row, target) with the columns ``keys`` and those that
-    :func:`forecaster.evaluation.metrics.summarize_points` reads (named by ``columns``: forecast,
-    actual,
-    MASE scale, error scale). Without an id column, the series column ``id_name`` (that of
-    ``scales``) is added."""
-    if id_col is None:
-        forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
-    carried = list(dict.fromkeys([*keys, "fold", id_name]))
-    points = pl.concat(
-        [
-            forecasts.select(
-                *carried,
-                pl.lit(t).alias(TARGET_COLUMN),
-                pl.col(t).cast(pl.Float64).alias(columns.forecast),
-                pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
-                *(intervals.renamed(t) if intervals is not None else []),
-            )
-            for t in targets
-        ]
-    )
-    on = ["fold", id_name, TARGET_COLUMN]
-    points = points.join(scales, on=on, how="left", maintain_order="left")
-    if error_scales is not None:
-        divisors, on = error_scales
-        points = points.join(divisors, on=on, how="left", maintain_order="left")
-    return points
 
 
 def backtest(
@@ -332,8 +306,9 @@ def backtest(
     metrics : sequence of str, optional
         Names from :data:`forecaster.evaluation.metrics.METRICS`; default all.
     m : int, default 1
-        Seasonal period of MASE's scale, which is computed per series and fold from the
-        history up to the fold's origin.
+        Seasonal period (e.g. 5 for business days, 24 for hours) of MASE's scale, which is
+        computed per series and fold from the history up to the fold's origin, and of the
+        seasonal-naive baseline (``m = 1``: the naive baseline only).
     scale : float, dict or polars.DataFrame, optional
         Divisor of the errors of MAE, MSE and RMSE (see
         :func:`forecaster.evaluation.metrics.evaluate`).
@@ -345,8 +320,13 @@ def backtest(
     Returns
     -------
     BacktestResult
-        ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``, ``folds``
-        and the fitted ``estimators``.
+        ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``, ``folds``,
+        ``baselines`` and the fitted ``estimators``. The baselines forecast each fold from its
+        own origin with the series' values up to it: naive (the value at the origin) and, for
+        ``m > 1``, seasonal naive (:func:`~forecaster.evaluation.metrics.seasonal_naive`);
+        they are scored on the same points as the model, and ``by_step`` and ``aggregate``
+        set their scores and the skill ratio (model / baseline) beside each point metric.
+        Interval scores have no baseline.
 
     Raises
     ------
@@ -369,6 +349,10 @@ def backtest(
     ['fold', 'cutoff', 'time', 'step', 'y', 'y_actual']
     >>> result.metrics["cutoff"].to_list()
     [181, 187, 193]
+    >>> result.aggregate.select("mae", "mae_naive", "mae_skill_naive").columns
+    ['mae', 'mae_naive', 'mae_skill_naive']
+    >>> result.baselines["baseline"].unique().to_list()
+    ['naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
@@ -549,29 +533,42 @@ def _scored(
             divisors = error_scales[0].with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
             error_scales = (divisors, error_scales[1])
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
-    points = _points(
-        forecasts,
-        [*by_series, "step"],
-        panel.targets,
-        id_col,
-        id_name,
-        point_columns,
-        scales,
-        error_scales,
-        intervals,
+    keys, targets, columns = [*by_series, "step"], panel.targets, point_columns
+    points = fold_points(
+        forecasts, keys, targets, id_col, id_name, columns, scales, error_scales, intervals
     )
+    base_points = {  # the baselines' forecasts on the same rows (points, scales)
+        name: fold_points(
+            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
+            *(keys, targets, id_col, id_name, columns, scales, error_scales),
+        )
+        for name, values in baseline_forecasts(panel, where, forecasts["step"].max(), m).items()
+    }
+    point_names = [n for n in names if not is_interval_metric(n)]
 
-    def summary(keys: list[str]) -> pl.DataFrame:
-        return summarize_points(points, [*keys, TARGET_COLUMN], names, point_columns, intervals)
+    def summary(keys: list[str], skill: bool = True) -> pl.DataFrame:
+        by = [*keys, TARGET_COLUMN]
+        ours = summarize_points(points, by, names, columns, intervals)
+        if not skill:
+            return ours
+        theirs = {k: summarize_points(p, by, point_names, columns) for k, p in base_points.items()}
+        return with_skill(ours, theirs, keys=by, metrics=point_names)
 
+    baselines = pl.concat(
+        summarize_points(p, [*by_series, TARGET_COLUMN], point_names, columns).select(
+            pl.lit(name).alias("baseline"), pl.all()
+        )
+        for name, p in base_points.items()
+    )
     return BacktestResult(
         forecasts=forecasts,
-        metrics=summary(by_series),
+        metrics=summary(by_series, skill=False),
         by_step=summary(["step"]),
         aggregate=summary([]),
         folds=folds_frame,
         estimators=estimators,
         metric_names=tuple(names),
+        baselines=baselines,
         _targets=panel.targets,
         _id_col=id_col,
         _id_name=id_name,
