@@ -23,6 +23,17 @@ the same calendar times for every series. The ``g`` rows between the end of the 
 and the first target are never trained on, but they are observed at the origin and are part of
 the input window (a model retrained with a delay); the first target is ``g + 1`` rows after
 the training span. No fold trains on its targets or on anything after them.
+
+Baselines: every fold is also forecast from its origin by the naive forecast (the value at the
+origin, a random walk) and, with ``m > 1``, the seasonal-naive one (the last ``m`` values up to
+the origin), as :func:`~forecaster.evaluation.metrics.naive` and
+:func:`~forecaster.evaluation.metrics.seasonal_naive` forecast
+(:func:`~forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds). They are
+scored on the same points, with the same MASE scales and ``scale`` divisors, into
+:attr:`BacktestResult.baselines`; ``by_step`` and ``aggregate`` set, beside each point metric
+``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``: below 1
+the model beats the baseline; null where the baseline's score is 0), then ``<m>_snaive`` and
+``<m>_skill_snaive``. Interval and quantile scores have no baseline.
 """
 
 from __future__ import annotations
@@ -321,12 +332,7 @@ def backtest(
     -------
     BacktestResult
         ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``, ``folds``,
-        ``baselines`` and the fitted ``estimators``. The baselines forecast each fold from its
-        own origin with the series' values up to it: naive (the value at the origin) and, for
-        ``m > 1``, seasonal naive (:func:`~forecaster.evaluation.metrics.seasonal_naive`);
-        they are scored on the same points as the model, and ``by_step`` and ``aggregate``
-        set their scores and the skill ratio (model / baseline) beside each point metric.
-        Interval scores have no baseline.
+        the fitted ``estimators`` and the ``baselines`` (see the module docstring).
 
     Raises
     ------
@@ -349,25 +355,13 @@ def backtest(
     ['fold', 'cutoff', 'time', 'step', 'y', 'y_actual']
     >>> result.metrics["cutoff"].to_list()
     [181, 187, 193]
-    >>> result.aggregate.select("mae", "mae_naive", "mae_skill_naive").columns
+    >>> result.aggregate.columns[2:5]  # mae, the naive forecast's mae and the ratio of both
     ['mae', 'mae_naive', 'mae_skill_naive']
-    >>> result.baselines["baseline"].unique().to_list()
-    ['naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
-    where = place_folds(
-        panel,
-        lookback=int(estimator.lookback),
-        horizon=int(estimator.horizon),
-        folds=args.folds,
-        step=args.step,
-        gap=args.gap,
-        train_size=args.train_size,
-        every=args.every,
-        trains=not args.fitted,
-    )
+    where = _place(panel, estimator, args)
     folds_frame = make_folds_frame(panel, where)
     asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
     estimators, pred, bounds = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
@@ -377,7 +371,7 @@ def backtest(
     )
     if id_col is None:
         folds_frame = folds_frame.drop(panel.id_name)
-    scored = (forecasts, panel, where, folds_frame, estimators)
+    scored = (forecasts, panel, where, folds_frame, estimators, pred.shape[1])
     return _scored(*scored, names=args.names, m=args.m, scale=scale, id_col=id_col)
 
 
@@ -393,6 +387,21 @@ class _Arguments:
     m: int
     names: list[str]
     fitted: bool  # the given fitted model forecasts every fold
+
+
+def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:
+    """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
+    return place_folds(
+        panel,
+        lookback=int(estimator.lookback),
+        horizon=int(estimator.horizon),
+        folds=args.folds,
+        step=args.step,
+        gap=args.gap,
+        train_size=args.train_size,
+        every=args.every,
+        trains=not args.fitted,
+    )
 
 
 def _check_arguments(
@@ -506,6 +515,7 @@ def _scored(
     where: Folds,
     folds_frame: pl.DataFrame,
     estimators: list[Any],
+    h: int,
     *,
     names: list[str],
     m: int,
@@ -542,7 +552,7 @@ def _scored(
             forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
             *(keys, targets, id_col, id_name, columns, scales, error_scales),
         )
-        for name, values in baseline_forecasts(panel, where, forecasts["step"].max(), m).items()
+        for name, values in baseline_forecasts(panel, where, h, m).items()
     }
     point_names = [n for n in names if not is_interval_metric(n)]
 
