@@ -374,6 +374,8 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
     assert run.data.tags["pipeline"] == "hostile" and run.data.tags["as_of"] == "2024-01-16"
     assert run.data.params["hidden_size"] == "4"  # the fit logged its parameters into the run
     assert "pipeline_backtest_mae" in run.data.metrics
+    assert "pipeline_backtest_mae_skill_naive" in run.data.metrics  # beside it, its baseline's
+    assert "backtest_mae_naive_by_step" in run.data.metrics
     forecasts = pl.read_parquet(
         tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
     )
