@@ -430,6 +430,11 @@ def test_backtest_with_m_1_has_the_naive_baseline_only(fitted, frame):
     points = result.forecasts.join(at_origin, on=["id", "cutoff"], how="left")
     error = (points["y_actual"].cast(pl.Float64) - points["last"].cast(pl.Float32)).abs()
     assert result.aggregate["mae_naive"].item() == pytest.approx(error.mean(), rel=1e-6)
+    halved = backtest(fitted, frame, folds=2, metrics=["mae"], scale=2.0).aggregate  # divisors too
+    assert halved["mae_naive"].item() == pytest.approx(error.mean() / 2, rel=1e-6)
+    assert halved["mae_skill_naive"].item() == pytest.approx(
+        result.aggregate["mae_skill_naive"].item()
+    )
 
 
 def test_seasonal_naive_without_m_values_before_an_origin_is_nan_with_a_warning(fitted, frame):
