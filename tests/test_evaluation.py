@@ -379,3 +379,67 @@ def test_backtest_scores_interval_columns(fitted, frame):
     )
     by = result.score("step", metrics=["mae"])
     assert by.columns == ["step", "target", "n", "mae", *added]
+
+
+# ---------------------------------------------------------------- baselines and skill
+
+
+def test_backtest_scores_naive_and_seasonal_naive_on_the_same_origins(fitted, frame):
+    result = backtest(fitted, frame, folds=3, m=24, metrics=["mae", "rmse", "mase"])
+    y = {k: g.sort("time")["y"].cast(pl.Float32).cast(pl.Float64).to_numpy()
+         for (k,), g in frame.group_by("id")}  # fmt: skip
+    times = frame.filter(pl.col("id") == "s0")["time"].to_list()
+    steps = np.arange(6)
+    for base, rows in (("naive", lambda o: np.full(6, o)), ("snaive", lambda o: o - 23 + steps)):
+        got = result.baselines.filter(pl.col("baseline") == base)
+        # the same (fold, series) origins and points as the model's scores
+        assert (
+            got.drop("baseline")
+            .select("fold", "cutoff", "id", "target", "n")
+            .equals(result.metrics.select("fold", "cutoff", "id", "target", "n"))
+        )
+        for fold, ident, cutoff, mae, mase in got.select(
+            "fold", "id", "cutoff", "mae", "mase"
+        ).iter_rows():
+            o = times.index(cutoff)
+            errors = np.abs(y[ident][o + 1 + steps] - y[ident][rows(o)])
+            scale = np.mean(np.abs(y[ident][24 : o + 1] - y[ident][: o + 1 - 24]))
+            assert mae == pytest.approx(errors.mean(), rel=1e-6), (base, fold, ident)
+            assert mase == pytest.approx(errors.mean() / scale, rel=1e-6), (base, fold, ident)
+    pooled = result.aggregate.row(0, named=True)
+    for base in ("naive", "snaive"):
+        for name in ("mae", "rmse", "mase"):
+            assert pooled[f"{name}_skill_{base}"] == pytest.approx(
+                pooled[name] / pooled[f"{name}_{base}"]
+            )
+        theirs = aggregate(result.baselines.filter(pl.col("baseline") == base).drop("baseline"))
+        assert pooled[f"mae_{base}"] == pytest.approx(theirs["mae"].item())
+    assert result.aggregate.columns[:5] == ["target", "n", "mae", "mae_naive", "mae_skill_naive"]
+    by_step = result.by_step
+    assert by_step["mae_skill_snaive"].to_list() == pytest.approx(
+        (by_step["mae"] / by_step["mae_snaive"]).to_list()
+    )
+    assert result.metrics.columns == ["fold", "cutoff", "id", "target", "n", "mae", "rmse", "mase"]
+
+
+def test_backtest_with_m_1_has_the_naive_baseline_only(fitted, frame):
+    result = backtest(fitted, frame, folds=2, metrics=["mae"])
+    assert result.aggregate.columns == ["target", "n", "mae", "mae_naive", "mae_skill_naive"]
+    assert result.baselines["baseline"].unique().to_list() == ["naive"]
+    at_origin = frame.select("id", pl.col("time").alias("cutoff"), pl.col("y").alias("last"))
+    points = result.forecasts.join(at_origin, on=["id", "cutoff"], how="left")
+    error = (points["y_actual"].cast(pl.Float64) - points["last"].cast(pl.Float32)).abs()
+    assert result.aggregate["mae_naive"].item() == pytest.approx(error.mean(), rel=1e-6)
+    halved = backtest(fitted, frame, folds=2, metrics=["mae"], scale=2.0).aggregate  # divisors too
+    assert halved["mae_naive"].item() == pytest.approx(error.mean() / 2, rel=1e-6)
+    assert halved["mae_skill_naive"].item() == pytest.approx(
+        result.aggregate["mae_skill_naive"].item()
+    )
+
+
+def test_seasonal_naive_without_m_values_before_an_origin_is_nan_with_a_warning(fitted, frame):
+    with pytest.warns(ForecasterWarning, match="fewer than m=190 values"):
+        result = backtest(fitted, frame, folds=3, m=190, metrics=["mae"])
+    snaive = result.baselines.filter(pl.col("baseline") == "snaive")
+    assert snaive.filter(pl.col("fold") == 0)["mae"].is_nan().all()
+    assert not snaive.filter(pl.col("fold") == 2)["mae"].is_nan().any()

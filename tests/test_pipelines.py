@@ -374,6 +374,8 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
     assert run.data.tags["pipeline"] == "hostile" and run.data.tags["as_of"] == "2024-01-16"
     assert run.data.params["hidden_size"] == "4"  # the fit logged its parameters into the run
     assert "pipeline_backtest_mae" in run.data.metrics
+    assert "pipeline_backtest_mae_skill_naive" in run.data.metrics  # beside it, its baseline's
+    assert "backtest_mae_naive_by_step" in run.data.metrics
     forecasts = pl.read_parquet(
         tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
     )
@@ -729,7 +731,8 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     summary = next(line["summary"] for line in lines if "summary" in line)
     scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
-    assert sorted(summary) == sorted(f"backtest_{s}" for s in ["mae", *scores])
+    baselines = ["mae_naive", "mae_skill_naive"]  # seasonality 1: the naive baseline only
+    assert sorted(summary) == sorted(f"backtest_{s}" for s in ["mae", *baselines, *scores])
     table = pl.read_parquet(out)
     assert set(scores) <= set(table.columns) and table["fold"].n_unique() == 2
     # the run's own backtest: the same scores in summary.json
@@ -743,3 +746,40 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     assert code == 0, err
     columns = pl.read_parquet(out).columns
     assert {"coverage_50", "msis_95", "pinball"} <= set(columns) and "coverage_80" not in columns
+
+
+# ------------------------------------------------------------------------------------------
+# baselines: the backtest's naive and seasonal-naive scores and skill ratios in the summary
+# ------------------------------------------------------------------------------------------
+
+
+def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path, capsys):
+    import json
+
+    spec = csv_project(tmp_path, rows(16))  # straight lines: the baselines' errors are exact
+    text = spec.read_text().replace(
+        "backtest_folds = 0", 'backtest_folds = 1\nmetrics = ["mae", "rmse"]\nseasonality = 2'
+    )
+    spec.write_text(text)
+    code = main(["run", str(spec), "--no-progress"])
+    logged = capsys.readouterr()
+    assert code == 0, logged.err
+    folder = tmp_path / "outputs" / "hostile" / "2024-01-16"
+    metrics = json.loads((folder / "summary.json").read_text())["metrics"]
+    for name in ("mae", "rmse"):
+        for base in ("naive", "snaive"):
+            assert metrics[f"backtest_{name}_skill_{base}"] == pytest.approx(
+                metrics[f"backtest_{name}"] / metrics[f"backtest_{name}_{base}"]
+            )
+    # horizon 2 on lines of slope 1: naive misses by 1 and 2, seasonal naive (m=2) by 2 and 2
+    assert metrics["backtest_mae_naive"] == pytest.approx(1.5)
+    assert metrics["backtest_rmse_naive"] == pytest.approx(2.5**0.5)
+    assert metrics["backtest_mae_snaive"] == pytest.approx(2.0)
+    assert "backtest_mase_naive" not in metrics  # only the listed metrics
+    shown = f"naive {metrics['backtest_mae_naive']:.4g}, skill"
+    table = (logged.out + logged.err).split("summary  ")[-1]  # the CLI's summary table
+    assert shown in table and "backtest_mae_skill_naive" not in table
+    by_step = pl.read_parquet(folder / "backtest_by_step.parquet")
+    assert {"mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"} <= set(
+        by_step.columns
+    )

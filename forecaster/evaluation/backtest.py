@@ -23,6 +23,17 @@ the same calendar times for every series. The ``g`` rows between the end of the 
 and the first target are never trained on, but they are observed at the origin and are part of
 the input window (a model retrained with a delay); the first target is ``g + 1`` rows after
 the training span. No fold trains on its targets or on anything after them.
+
+Baselines: every fold is also forecast from its origin by the naive forecast (the value at the
+origin, a random walk) and, with ``m > 1``, the seasonal-naive one (the last ``m`` values up to
+the origin), as :func:`~forecaster.evaluation.metrics.naive` and
+:func:`~forecaster.evaluation.metrics.seasonal_naive` forecast
+(:func:`~forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds). They are
+scored on the same points, with the same MASE scales and ``scale`` divisors, into
+:attr:`BacktestResult.baselines`; ``by_step`` and ``aggregate`` set, beside each point metric
+``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``: below 1
+the model beats the baseline; null where the baseline's score is 0), then ``<m>_snaive`` and
+``<m>_skill_snaive``. Interval and quantile scores have no baseline.
 """
 
 from __future__ import annotations
@@ -39,7 +50,9 @@ from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import (
     Folds,
+    baseline_forecasts,
     check_window,
+    fold_points,
     forecasts_frame,
     mase_scales,
     place_folds,
@@ -47,7 +60,7 @@ from forecaster.evaluation.folds import (
     training_rows,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
-from forecaster.evaluation.intervals import IntervalColumns, interval_part
+from forecaster.evaluation.intervals import IntervalColumns, interval_part, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
@@ -56,6 +69,7 @@ from forecaster.evaluation.metrics import (
     error_scale_frame,
     summarize_points,
 )
+from forecaster.evaluation.pooling import with_skill
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -138,9 +152,16 @@ class BacktestResult:
         Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` and one column
         per metric.
     by_step : polars.DataFrame
-        Scores by horizon step over all folds and series: ``step``, ``target``, ``n``, metrics.
+        Scores by horizon step over all folds and series: ``step``, ``target``, ``n``, metrics,
+        each point metric ``<m>`` followed by the baselines' ``<m>_naive``,
+        ``<m>_skill_naive`` (and ``<m>_snaive``, ``<m>_skill_snaive`` when ``m > 1``).
     aggregate : polars.DataFrame
-        One row per target: every metric over all folds, series and steps.
+        One row per target: every metric over all folds, series and steps, with the baselines'
+        scores and skill ratios as in ``by_step``.
+    baselines : polars.DataFrame
+        The naive and (``m > 1``) seasonal-naive forecasts scored on the same points as the
+        model (same origins, steps and MASE scales): ``baseline`` (``"naive"``,
+        ``"snaive"``) and the columns of ``metrics`` (point metrics only).
     folds : polars.DataFrame
         One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
@@ -156,6 +177,8 @@ class BacktestResult:
     -----
     Any other breakdown is :meth:`score` with other keys, e.g. ``score(["fold", "step"])``.
     Every score pools all points of its group (see :func:`forecaster.evaluation.metrics.aggregate`).
+    A skill ratio is the model's score divided by the baseline's (below 1: the model is
+    better; null where the baseline's score is 0): see :func:`backtest`.
     """
 
     forecasts: pl.DataFrame
@@ -165,6 +188,7 @@ class BacktestResult:
     folds: pl.DataFrame
     estimators: list[Any]
     metric_names: tuple[str, ...]
+    baselines: pl.DataFrame
     _targets: tuple[str, ...] = field(repr=False)
     _id_col: str | None = field(repr=False)
     _id_name: str = field(repr=False)
@@ -222,7 +246,7 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
             f"Cannot group by {missing}: expected columns of the forecasts frame among "
             f"{[c for c in forecasts.columns if c not in targets]}."
         )
-    points = _points(
+    points = fold_points(
         forecasts,
         by,
         targets,
@@ -234,45 +258,6 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
         result._intervals,
     )
     return summarize_points(points, [*by, TARGET_COLUMN], names, result._columns, result._intervals)
-
-
-def _points(
-    forecasts: pl.DataFrame,
-    keys: Sequence[str],
-    targets: Sequence[str],
-    id_col: str | None,
-    id_name: str,
-    columns: PointColumns,
-    scales: pl.DataFrame,
-    error_scales: tuple[pl.DataFrame, list[str]] | None,
-    intervals: IntervalColumns | None = None,
-) -> pl.DataFrame:
-    """One row per (forecast row, target) with the columns ``keys`` and those that
-    :func:`forecaster.evaluation.metrics.summarize_points` reads (named by ``columns``: forecast,
-    actual,
-    MASE scale, error scale). Without an id column, the series column ``id_name`` (that of
-    ``scales``) is added."""
-    if id_col is None:
-        forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
-    carried = list(dict.fromkeys([*keys, "fold", id_name]))
-    points = pl.concat(
-        [
-            forecasts.select(
-                *carried,
-                pl.lit(t).alias(TARGET_COLUMN),
-                pl.col(t).cast(pl.Float64).alias(columns.forecast),
-                pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
-                *(intervals.renamed(t) if intervals is not None else []),
-            )
-            for t in targets
-        ]
-    )
-    on = ["fold", id_name, TARGET_COLUMN]
-    points = points.join(scales, on=on, how="left", maintain_order="left")
-    if error_scales is not None:
-        divisors, on = error_scales
-        points = points.join(divisors, on=on, how="left", maintain_order="left")
-    return points
 
 
 def backtest(
@@ -332,8 +317,9 @@ def backtest(
     metrics : sequence of str, optional
         Names from :data:`forecaster.evaluation.metrics.METRICS`; default all.
     m : int, default 1
-        Seasonal period of MASE's scale, which is computed per series and fold from the
-        history up to the fold's origin.
+        Seasonal period (e.g. 5 for business days, 24 for hours) of MASE's scale, which is
+        computed per series and fold from the history up to the fold's origin, and of the
+        seasonal-naive baseline (``m = 1``: the naive baseline only).
     scale : float, dict or polars.DataFrame, optional
         Divisor of the errors of MAE, MSE and RMSE (see
         :func:`forecaster.evaluation.metrics.evaluate`).
@@ -345,8 +331,8 @@ def backtest(
     Returns
     -------
     BacktestResult
-        ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``, ``folds``
-        and the fitted ``estimators``.
+        ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``, ``folds``,
+        the fitted ``estimators`` and the ``baselines`` (see the module docstring).
 
     Raises
     ------
@@ -369,21 +355,13 @@ def backtest(
     ['fold', 'cutoff', 'time', 'step', 'y', 'y_actual']
     >>> result.metrics["cutoff"].to_list()
     [181, 187, 193]
+    >>> result.aggregate.columns[2:5]  # mae, the naive forecast's mae and the ratio of both
+    ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
-    where = place_folds(
-        panel,
-        lookback=int(estimator.lookback),
-        horizon=int(estimator.horizon),
-        folds=args.folds,
-        step=args.step,
-        gap=args.gap,
-        train_size=args.train_size,
-        every=args.every,
-        trains=not args.fitted,
-    )
+    where = _place(panel, estimator, args)
     folds_frame = make_folds_frame(panel, where)
     asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
     estimators, pred, bounds = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
@@ -393,7 +371,7 @@ def backtest(
     )
     if id_col is None:
         folds_frame = folds_frame.drop(panel.id_name)
-    scored = (forecasts, panel, where, folds_frame, estimators)
+    scored = (forecasts, panel, where, folds_frame, estimators, pred.shape[1])
     return _scored(*scored, names=args.names, m=args.m, scale=scale, id_col=id_col)
 
 
@@ -409,6 +387,21 @@ class _Arguments:
     m: int
     names: list[str]
     fitted: bool  # the given fitted model forecasts every fold
+
+
+def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:
+    """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
+    return place_folds(
+        panel,
+        lookback=int(estimator.lookback),
+        horizon=int(estimator.horizon),
+        folds=args.folds,
+        step=args.step,
+        gap=args.gap,
+        train_size=args.train_size,
+        every=args.every,
+        trains=not args.fitted,
+    )
 
 
 def _check_arguments(
@@ -522,6 +515,7 @@ def _scored(
     where: Folds,
     folds_frame: pl.DataFrame,
     estimators: list[Any],
+    h: int,
     *,
     names: list[str],
     m: int,
@@ -549,29 +543,42 @@ def _scored(
             divisors = error_scales[0].with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
             error_scales = (divisors, error_scales[1])
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
-    points = _points(
-        forecasts,
-        [*by_series, "step"],
-        panel.targets,
-        id_col,
-        id_name,
-        point_columns,
-        scales,
-        error_scales,
-        intervals,
+    keys, targets, columns = [*by_series, "step"], panel.targets, point_columns
+    points = fold_points(
+        forecasts, keys, targets, id_col, id_name, columns, scales, error_scales, intervals
     )
+    base_points = {  # the baselines' forecasts on the same rows (points, scales)
+        name: fold_points(
+            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
+            *(keys, targets, id_col, id_name, columns, scales, error_scales),
+        )
+        for name, values in baseline_forecasts(panel, where, h, m).items()
+    }
+    point_names = [n for n in names if not is_interval_metric(n)]
 
-    def summary(keys: list[str]) -> pl.DataFrame:
-        return summarize_points(points, [*keys, TARGET_COLUMN], names, point_columns, intervals)
+    def summary(keys: list[str], skill: bool = True) -> pl.DataFrame:
+        by = [*keys, TARGET_COLUMN]
+        ours = summarize_points(points, by, names, columns, intervals)
+        if not skill:
+            return ours
+        theirs = {k: summarize_points(p, by, point_names, columns) for k, p in base_points.items()}
+        return with_skill(ours, theirs, keys=by, metrics=point_names)
 
+    baselines = pl.concat(
+        summarize_points(p, [*by_series, TARGET_COLUMN], point_names, columns).select(
+            pl.lit(name).alias("baseline"), pl.all()
+        )
+        for name, p in base_points.items()
+    )
     return BacktestResult(
         forecasts=forecasts,
-        metrics=summary(by_series),
+        metrics=summary(by_series, skill=False),
         by_step=summary(["step"]),
         aggregate=summary([]),
         folds=folds_frame,
         estimators=estimators,
         metric_names=tuple(names),
+        baselines=baselines,
         _targets=panel.targets,
         _id_col=id_col,
         _id_name=id_name,

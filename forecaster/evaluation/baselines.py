@@ -21,7 +21,7 @@ from forecaster.evaluation.array_metrics import float_values
 from forecaster.evaluation.intervals import level_name, quantile_name
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
-__all__ = ["naive", "naive2", "seasonal_naive", "seasonality_test"]
+__all__ = ["naive", "naive2", "origin_forecasts", "seasonal_naive", "seasonality_test"]
 
 _TCRIT = 1.645  # one-sided 95% = two-sided 90% normal quantile, as in M4's SeasonalityTest
 
@@ -136,8 +136,55 @@ def naive(
         frame, target=target, time_col=time_col, id_col=id_col, freq=freq, missing=missing
     )
     _check_output_size(series, horizon, "naive")
-    forecast = np.repeat(_last_values(series)[:, None, :], horizon, axis=1)
-    return series.forecast_frame(forecast)
+    ends = series.offsets[1:] - 1
+    return series.forecast_frame(
+        origin_forecasts(series.values, series.offsets[:-1], ends, horizon)
+    )
+
+
+def origin_forecasts(
+    values: np.ndarray, starts: np.ndarray, origins: np.ndarray, horizon: int, m: int = 1
+) -> np.ndarray:
+    """Seasonal-naive point forecasts (naive for ``m = 1``) from many origins at once.
+
+    The one formula of :func:`naive` and :func:`seasonal_naive`, for any origins of packed
+    series (e.g. every fold of a backtest, in one gather): step ``h`` (1-based) from the origin
+    row ``o`` is ``values[o + 1 - m + (h - 1) mod m]``, the value ``m - ((h - 1) mod m)`` rows
+    before the first forecast step.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Packed series, shape (rows, k): the rows of each series together, in time order.
+    starts : numpy.ndarray
+        For each origin, the row of the first value of its series (shape (n,)).
+    origins : numpy.ndarray
+        The row of each origin: its last observed value (shape (n,)).
+    horizon, m : int
+        Steps forecast and seasonal period.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n, horizon, k), float64; NaN where the origin's series has fewer than ``m``
+        values up to the origin (no seasonal-naive forecast exists there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values = np.arange(8.0).reshape(-1, 1)  # two series: rows 0..3 and 4..7
+    >>> origin_forecasts(values, np.array([0, 4]), np.array([2, 6]), 3, m=2)[..., 0].tolist()
+    [[1.0, 2.0, 1.0], [5.0, 6.0, 5.0]]
+    >>> origin_forecasts(values, np.array([4]), np.array([4]), 2, m=2)[..., 0].tolist()
+    [[nan, 4.0]]
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    rows = origins[:, None] + 1 - m + (np.arange(horizon) % m)[None, :]
+    before = rows < np.asarray(starts, dtype=np.int64)[:, None]
+    out = np.asarray(values, dtype=np.float64)[np.where(before, origins[:, None], rows)]
+    if before.any():
+        out[before] = np.nan
+    return out
 
 
 def seasonal_naive(
@@ -199,8 +246,7 @@ def seasonal_naive(
     )
     _check_long_enough(series, m, f"seasonal naive with m={m}")
     _check_output_size(series, horizon, "seasonal naive")
-    rows = series.offsets[1:, None] - m + (np.arange(horizon) % m)[None, :]
-    point = series.values[rows]
+    point = origin_forecasts(series.values, series.offsets[:-1], series.offsets[1:] - 1, horizon, m)
     if levels is None and quantiles is None:
         return series.forecast_frame(point)
     lags = m * ((np.arange(horizon) // m) + 1)  # step h forecasts from k m steps back

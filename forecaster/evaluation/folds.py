@@ -5,6 +5,7 @@ training rows of a fold, the size check and MASE's scales per fold."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +16,17 @@ from forecaster._columns import temporary_names
 from forecaster._validation import check, check_allocation
 from forecaster.data.panel import Panel
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
-from forecaster.evaluation.metrics import TARGET_COLUMN
+from forecaster.evaluation.baselines import origin_forecasts
+from forecaster.evaluation.intervals import IntervalColumns
+from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
     "Folds",
+    "baseline_forecasts",
     "check_backtest_size",
     "check_window",
+    "fold_points",
     "folds_frame",
     "forecasts_frame",
     "mase_scales",
@@ -263,3 +268,65 @@ def check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
             "rows up to each fold's training end. Pass window='sliding' or drop train_size."
         )
     return window, train_size
+
+
+def fold_points(
+    forecasts: pl.DataFrame,
+    keys: Sequence[str],
+    targets: Sequence[str],
+    id_col: str | None,
+    id_name: str,
+    columns: PointColumns,
+    scales: pl.DataFrame,
+    error_scales: tuple[pl.DataFrame, list[str]] | None,
+    intervals: IntervalColumns | None = None,
+) -> pl.DataFrame:
+    """One row per (forecast row, target) of a backtest's ``forecasts`` with the columns
+    ``keys`` and those that :func:`forecaster.evaluation.metrics.summarize_points` reads (named
+    by ``columns``: forecast, actual, MASE scale, error scale; and the interval columns).
+    Without an id column, the series column ``id_name`` (that of ``scales``) is added."""
+    if id_col is None:
+        forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
+    carried = list(dict.fromkeys([*keys, "fold", id_name]))
+    points = pl.concat(
+        [
+            forecasts.select(
+                *carried,
+                pl.lit(t).alias(TARGET_COLUMN),
+                pl.col(t).cast(pl.Float64).alias(columns.forecast),
+                pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
+                *(intervals.renamed(t) if intervals is not None else []),
+            )
+            for t in targets
+        ]
+    )
+    on = ["fold", id_name, TARGET_COLUMN]
+    points = points.join(scales, on=on, how="left", maintain_order="left")
+    if error_scales is not None:
+        divisors, on = error_scales
+        points = points.join(divisors, on=on, how="left", maintain_order="left")
+    return points
+
+
+def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict[str, np.ndarray]:
+    """The naive and (``m > 1``) seasonal-naive forecasts of every (fold, series) origin of
+    ``where``, each ``(folds * n_kept * horizon, n_targets)`` in the rows of
+    :func:`forecasts_frame`, from the series' values up to the origin
+    (:func:`forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds). A
+    seasonal-naive forecast from an origin with fewer than ``m`` values is NaN, with a warning."""
+    nt = panel.n_targets
+    starts = np.tile(panel.offsets[where.kept], where.n_folds)
+    origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
+    out = {"naive": origin_forecasts(panel.values[:, :nt], starts, origins, horizon, 1)}
+    if m > 1:
+        out["snaive"] = origin_forecasts(panel.values[:, :nt], starts, origins, horizon, m)
+        short = int((origins - starts < m - 1).sum())
+        if short:
+            warnings.warn(
+                f"{short} of the {origins.size} (fold, series) origins have fewer than m={m} "
+                "values: their seasonal-naive forecasts, and so the backtest's snaive scores, "
+                "are NaN. Use a smaller m or fewer folds.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+    return {k: v.reshape(-1, nt) for k, v in out.items()}

@@ -1,9 +1,10 @@
 """Pooling of per-series scores: :func:`aggregate` pools them over the whole set (or over
-groups), :func:`owa` compares them with Naive2's scores as M4 does."""
+groups), :func:`owa` compares them with Naive2's scores as M4 does, :func:`with_skill` sets
+baselines' scores and skill ratios beside a model's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -14,7 +15,7 @@ from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, ch
 from forecaster.evaluation.intervals import is_interval_metric
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["aggregate", "owa"]
+__all__ = ["aggregate", "owa", "with_skill"]
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
 
@@ -213,3 +214,49 @@ def owa(
         for c in ("smape", "mase")
     ]
     return out.with_columns((0.5 * (ratio[0] + ratio[1])).alias("owa"))
+
+
+def with_skill(
+    scores: pl.DataFrame,
+    baselines: Mapping[str, pl.DataFrame],
+    *,
+    keys: Sequence[str],
+    metrics: Sequence[str],
+) -> pl.DataFrame:
+    """``scores`` with, after each metric ``<m>``, every baseline's score ``<m>_<baseline>``
+    and the skill ratio ``<m>_skill_<baseline>`` (ours / baseline: below 1 the model is
+    better; null where the baseline's score is 0, as there is no ratio to an exact baseline).
+
+    ``baselines`` maps a baseline's name to its scores of the same points, one row per
+    ``keys`` as in ``scores`` (rows are matched on ``keys``). Other columns of ``scores``
+    (``n``, interval scores) keep their place.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> ours = pl.DataFrame({"target": ["y"], "n": [4], "mae": [1.0]})
+    >>> naive = pl.DataFrame({"target": ["y"], "n": [4], "mae": [2.0]})
+    >>> with_skill(ours, {"naive": naive}, keys=["target"], metrics=["mae"]).row(0)
+    ('y', 4, 1.0, 2.0, 0.5)
+    """
+    out = scores
+    for name, frame in baselines.items():
+        renamed = frame.select(*keys, *(pl.col(m).alias(f"{m}_{name}") for m in metrics))
+        out = (
+            out.join(renamed, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
+            if keys
+            else pl.concat([out, renamed], how="horizontal")
+        )
+        out = out.with_columns(
+            (pl.col(m) / pl.when(pl.col(f"{m}_{name}") != 0).then(pl.col(f"{m}_{name}"))).alias(
+                f"{m}_skill_{name}"
+            )
+            for m in metrics
+        )
+    order: list[str] = []
+    for column in scores.columns:
+        order.append(column)
+        if column in metrics:
+            for name in baselines:
+                order += [f"{column}_{name}", f"{column}_skill_{name}"]
+    return out.select(order)

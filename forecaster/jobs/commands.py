@@ -23,7 +23,7 @@ from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_mode
 from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest, unfit_levels
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.placement import load_spec
-from forecaster.jobs.run import backtest_scores, forecast_as_of
+from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, checkpoint_folder, output_dir, path_problem
 from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_paused
@@ -117,7 +117,7 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         log=log,
     )
     if result.status in ("completed", "skipped"):
-        rows = [("metric", "value")] + [(k, f"{v:.4g}") for k, v in result.metrics.items()]
+        rows = [("metric", "value"), *score_lines(result.metrics)]
         width = max(len(r[0]) for r in rows)
         table = "\n".join(f"  {a:<{width}}  {b}" for a, b in rows)
         log(

@@ -110,6 +110,7 @@ __all__ = [
     "output_lock",
     "prepare_data",
     "run_pipeline",
+    "score_lines",
     "spec_hash",
     "study_name",
     "translated_errors",
@@ -456,14 +457,49 @@ def _evaluate(
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
         result = spec_backtest(spec, model, frame)  # levels: also the intervals
     metrics.update(backtest_scores(spec, result))
-    log("backtest " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
     return metrics, (result.metrics, result.by_step)
 
 
 def backtest_scores(spec: Spec, result: Any) -> dict[str, float]:
     """``backtest_<name>``: the mean over the targets of each point score of ``[evaluation]
-    metrics`` and of every interval score the backtest ``result`` computed."""
+    metrics``, each followed by its baselines' scores and skill ratios on the same folds
+    (``backtest_<name>_naive``, ``backtest_<name>_skill_naive`` and, with ``seasonality >
+    1``, ``_snaive`` and ``_skill_snaive``: see :func:`forecaster.evaluation.backtest.backtest`;
+    a skill ratio is the mean of the targets' ratios, left out where the baseline's score is 0
+    for every target), and of every interval score the backtest ``result`` computed."""
     listed = point_metrics(spec.evaluation.metrics)
     overall = result.aggregate
-    scores = [*listed, *filter(is_interval_metric, overall.columns)]
-    return {f"backtest_{n}": float(overall[n].mean()) for n in scores if n in overall.columns}
+    names = [f"{n}{suffix}" for n in listed for suffix in ("", *_BASELINE_SUFFIXES)]
+    names += filter(is_interval_metric, overall.columns)
+    means = {n: overall[n].mean() for n in names if n in overall.columns}
+    return {f"backtest_{n}": float(v) for n, v in means.items() if v is not None}
+
+
+_BASELINE_SUFFIXES = ("_naive", "_skill_naive", "_snaive", "_skill_snaive")
+
+
+def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
+    """``(name, text)`` per score of a run's ``metrics``, with the baselines' scores and skill
+    ratios in the text of their score rather than on lines of their own: ``("backtest_mase",
+    "5.234 (naive 5.1, skill 1.026)")``. Skill is the model's score over the baseline's (below
+    1: the model is better).
+
+    Examples
+    --------
+    >>> score_lines({"backtest_mae": 2.0, "backtest_mae_naive": 1.6,
+    ...              "backtest_mae_skill_naive": 1.25})
+    [('backtest_mae', '2 (naive 1.6, skill 1.250)')]
+    """
+    rows = []
+    for key, value in metrics.items():
+        if any(key.endswith(s) and key[: -len(s)] in metrics for s in _BASELINE_SUFFIXES):
+            continue
+        parts = []
+        for base in ("naive", "snaive"):
+            if f"{key}_{base}" in metrics:
+                skill = metrics.get(f"{key}_skill_{base}")
+                ratio = f", skill {skill:.3f}" if skill is not None else ""
+                parts.append(f"{base} {metrics[f'{key}_{base}']:.4g}{ratio}")
+        rows.append((key, f"{value:.4g}" + (f" ({'; '.join(parts)})" if parts else "")))
+    return rows

@@ -463,6 +463,16 @@ def test_an_extra_column_named_like_the_series_column_without_an_id():
 # ------------------------------------------------------------------------------------------
 
 
+def test_a_seasonal_period_longer_than_the_history_at_an_origin_warns_and_gives_nan(fitted):
+    # fold 0's origin has 34 values per series, fold 1's 37: m=36 has no seasonal naive at fold 0
+    with pytest.warns(ForecasterWarning, match=r"2 of the 4 \(fold, series\) origins have fewer"):
+        result = backtest(fitted, FRAME, folds=2, m=36, metrics=["mae"])
+    snaive = result.baselines.filter(pl.col("baseline") == "snaive").sort("fold")
+    assert snaive["mae"].is_nan().to_list() == [True, True, False, False]
+    assert result.baselines.filter(pl.col("baseline") == "naive")["mae"].is_finite().all()
+    assert result.aggregate["mae_skill_snaive"].is_nan().all()  # NaN, never a silent number
+
+
 def test_a_backtest_too_large_for_memory_is_refused_before_allocating():
     n = 200_100
     long = pl.DataFrame({"t": np.arange(n), "y": np.sin(np.arange(n) / 7)})
