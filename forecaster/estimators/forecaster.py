@@ -31,7 +31,6 @@ from forecaster.data.windows import Windows, make_windows
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
-from forecaster.estimators.inference import ForecastInference
 from forecaster.estimators.sampling import (
     holdout_split,
     panel_digest,
@@ -41,6 +40,7 @@ from forecaster.estimators.sampling import (
 )
 from forecaster.estimators.scoring import ForecastScoring
 from forecaster.estimators.state import ForecasterState
+from forecaster.estimators.streaming import ForecastStreaming
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.exceptions import DataValidationError
 from forecaster.persistence import register_model_class
@@ -60,7 +60,7 @@ DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
 
 class RNNForecaster(
-    ForecastIntervals, ForecastInference, ForecastScoring, ForecasterState, RecurrentEstimator
+    ForecastIntervals, ForecastStreaming, ForecastScoring, ForecasterState, RecurrentEstimator
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
 
