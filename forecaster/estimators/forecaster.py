@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.data import polars_frame
 from forecaster.data.calendar import calendar_features
 from forecaster.data.checks import check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
@@ -406,8 +407,8 @@ class RNNForecaster(
 
         Parameters
         ----------
-        frame : polars.DataFrame or polars.LazyFrame
-            Long format: id (optional), time, target(s), covariates.
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            Long format: id (optional), time, target(s), covariates (pandas: converted once).
         y : None
             Must be None (the targets are columns of ``frame``; scikit-learn passes None):
             any other value is refused, as it would be ignored.
@@ -439,6 +440,7 @@ class RNNForecaster(
         of fits in threads of one process train one at a time (see ``random_state``).
         """
         refuse_y(self, "fit", y)
+        frame = polars_frame(frame)
         with self._fitting() as run:
             return self._fit(frame, callbacks=callbacks, resume=resume, run=run)
 
@@ -558,7 +560,7 @@ class RNNForecaster(
         forecaster.evaluation.backtest.BacktestResult
             ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
         """
-        return run_backtest(self, frame, **kwargs)
+        return run_backtest(self, polars_frame(frame), **kwargs)
 
 
 def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
-from forecaster.data.frames import check_schema, collect_frame
+from forecaster.data.frames import check_schema, collect_frame, from_pandas, is_pandas_frame
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.estimators.inference import ForecastInference
@@ -57,9 +57,9 @@ class ForecastStreaming(ForecastInference):
 
         Parameters
         ----------
-        frame : polars.DataFrame or polars.LazyFrame
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
             History with the training columns, as for ``predict``; each series needs at least
-            ``lookback`` rows.
+            ``lookback`` rows. Started from a pandas frame, the stream's forecasts are pandas.
 
         Returns
         -------
@@ -96,6 +96,8 @@ class ForecastStream:
 
     def __init__(self, model: ForecastStreaming, frame: Any) -> None:
         self._model = model
+        self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
+        frame = from_pandas(frame) if self._pandas else frame
         if model.freq_.is_calendar:
             raise DataValidationError(
                 f"Streaming supports integer steps, fixed durations and business days; this "
@@ -133,10 +135,10 @@ class ForecastStream:
 
         Parameters
         ----------
-        rows : polars.DataFrame or polars.LazyFrame
-            New rows, checked like ``predict``'s frame. A series of the stream may have no row;
-            a series not in the stream, or rows that do not start at a series' next step, are
-            refused with :class:`~forecaster.exceptions.DataValidationError`.
+        rows : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            New rows, checked like ``predict``'s frame. A series of the stream may have no
+            row; a series not in the stream, or rows that do not start at a series' next step,
+            are refused with :class:`~forecaster.exceptions.DataValidationError`.
 
         Returns
         -------
@@ -144,6 +146,7 @@ class ForecastStream:
             ``self``, advanced.
         """
         model = self._model
+        rows = from_pandas(rows, what="update") if is_pandas_frame(rows) else rows
         check_schema(rows, model.schema_, id_col=model.id_col, time_col=model.time_col)
         rows = collect_frame(rows, columns=list(model.schema_))
         if rows.height == 0:
@@ -199,6 +202,7 @@ class ForecastStream:
         Returns
         -------
         polars.DataFrame
+            A pandas.DataFrame when the stream was started from one.
         """
         model = self._model
         horizon = int(model.horizon)
@@ -210,4 +214,5 @@ class ForecastStream:
         out = pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(model.time_col)]
         ).with_columns(pl.Series(name, flat[:, j]) for j, name in enumerate(self._targets))
-        return out if model.id_col is not None else out.drop(self._id_name)
+        out = out if model.id_col is not None else out.drop(self._id_name)
+        return out.to_pandas() if self._pandas else out
