@@ -151,6 +151,7 @@ class ForecastStream:
         rows = collect_frame(rows, columns=list(model.schema_))
         if rows.height == 0:
             return self
+        self._check_missing_ends(rows)
         raw = Panel.from_frame(
             rows, **model.column_roles(), freq=str(model.freq_), missing=model.missing
         )
@@ -164,6 +165,37 @@ class ForecastStream:
         self._state.update(per_row, scaled)
         self._last = self._last.scatter(series, raw.time.gather(raw.offsets[1:] - 1))
         return self
+
+    def _check_missing_ends(self, rows: pl.DataFrame) -> None:
+        """Refuse a missing target that ``predict`` would fill from rows outside the update: at
+        a series' first new row with ``missing="ffill"`` or ``"interpolate"`` (filled from the
+        rows before), at its last with ``"interpolate"`` (filled again once the next row
+        comes)."""
+        policy, model = self._model.missing, self._model
+        if policy not in ("ffill", "interpolate"):
+            return
+        (key,) = temporary_names([*rows.columns], "_series")
+        by = pl.col(model.id_col) if model.id_col is not None else pl.lit(0)
+        gone = pl.any_horizontal(
+            pl.col(c).cast(pl.Float64).is_null() | pl.col(c).cast(pl.Float64).is_nan()
+            for c in self._targets
+        )
+        ends = (
+            rows.with_columns(by.alias(key))
+            .sort(key, model.time_col)
+            .group_by(key, maintain_order=True)
+            .agg(gone.first().alias("first"), gone.last().alias("last"))
+        )
+        bad = ends.filter(pl.col("first") | (pl.col("last") & (policy == "interpolate")))
+        if bad.height:
+            where = "first" if bad["first"][0] else "last"
+            which = "" if model.id_col is None else f" of series {bad[key][0]!r}"
+            raise DataValidationError(
+                f"The {where} new row{which} has a missing target. With missing={policy!r}, "
+                f"predict fills it from the rows {'before' if where == 'first' else 'after'} "
+                "it, which the update does not hold, so the stream cannot give predict's "
+                "forecast. Send that row once its value is known (or with the rows after it)."
+            )
 
     def _series_of(self, raw: Panel) -> np.ndarray:
         """The stream's index of each series of ``raw``; series not in the stream refused."""
