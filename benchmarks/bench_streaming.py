@@ -47,6 +47,7 @@ from _machine import Timed, wait_for_idle
 
 import forecaster
 from forecaster import RNNForecaster
+from forecaster.nn.streaming import SegmentStream
 
 HORIZON = 24
 RESULTS = Path(__file__).parent / "results"
@@ -106,6 +107,30 @@ def summary(blocks: list[Timed], n_series: int) -> dict[str, Any]:
     }
 
 
+def network_rows(model: RNNForecaster, args: argparse.Namespace) -> dict[str, Any]:
+    """Network level, without the frames: ``SegmentStream.update`` (one value per series) and
+    ``forecast`` against the network's forward pass on the same windows (best of the repeats,
+    the least contended)."""
+    net = model.network_.eval()
+    lookback, n = int(model.lookback), args.series
+    rng = np.random.default_rng(0)
+    state = SegmentStream(net, rng.normal(size=(n, lookback, 1)))
+    windows = torch.from_numpy(rng.normal(size=(n, lookback, 1))).float()
+    blocks: dict[str, list[Timed]] = {"update": [], "forecast": [], "forward": []}
+    series = np.arange(n)
+    for _ in range(args.updates):
+        with Timed() as t_update:
+            state.update(series, rng.normal(size=(n, 1)))
+        with Timed() as t_forecast:
+            state.forecast()
+        with torch.no_grad(), Timed() as t_forward:
+            net(windows)
+        for name, block in zip(blocks, (t_update, t_forecast, t_forward), strict=True):
+            blocks[name].append(block)
+    best = {name: min(b.seconds for b in bs) for name, bs in blocks.items()}
+    return {name: round(value * 1e3, 3) for name, value in best.items()}
+
+
 def run_lookback(frame: pl.DataFrame, lookback: int, args: argparse.Namespace) -> dict[str, Any]:
     model = RNNForecaster(
         target="y",
@@ -162,6 +187,7 @@ def run_lookback(frame: pl.DataFrame, lookback: int, args: argparse.Namespace) -
     return {
         "lookback": lookback,
         "rows": rows,
+        "network_best_ms": network_rows(model, args),
         "max_abs_diff_vs_predict": worst,
         "steps_embedded_per_update": sorted(set(embedded)),
         "wait_for_idle": idle,
@@ -201,6 +227,17 @@ def markdown(report: dict[str, Any]) -> str:
             f"{res['max_abs_diff_vs_predict']:.3g}; segment projections computed per update "
             f"{res['steps_embedded_per_update']} (one per new row, whatever the lookback)."
         )
+    lines.append("")
+    lines.append(
+        "Network level (no frames; best of the updates, ms): "
+        + "; ".join(
+            f"L = {res['lookback']}: SegmentStream.update {res['network_best_ms']['update']}, "
+            f"forecast {res['network_best_ms']['forecast']}, network forward on the windows "
+            f"{res['network_best_ms']['forward']}"
+            for res in report["results"]
+        )
+        + "."
+    )
     m = report["machine"]
     lines += [
         "",
