@@ -139,6 +139,20 @@ def test_unseen_series_unknown_series_and_gaps_are_refused():
         state.update(data.filter((pl.col("id") == "s0") & (pl.col("t") == 59)))
 
 
+def test_business_days_stream_and_skip_weekends():
+    days = pl.DataFrame(
+        {"t": pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 6, 28), "1d", eager=True)}
+    ).filter(pl.col("t").dt.weekday() <= 5)
+    days = days.with_columns(y=pl.int_range(pl.len()).cast(pl.Float64).sin() + 5)
+    model = fitted(days, id_col=None, freq="1bd")
+    state = model.stream(days.head(100))
+    state.update(days.slice(100, 7))  # across weekends
+    expected = model.predict(days.head(107))
+    got = state.forecast()
+    assert got["t"].equals(expected["t"])
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
+
+
 def test_month_frequencies_and_unfitted_models_are_refused():
     months = pl.DataFrame(
         {"t": pl.date_range(dt.date(2000, 1, 31), dt.date(2006, 12, 31), "1mo", eager=True)}

@@ -99,7 +99,7 @@ class ForecastStream:
         self._model = model
         self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
         frame = from_pandas(frame) if self._pandas else frame
-        if model.freq_.is_calendar:
+        if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
             raise DataValidationError(
                 f"Streaming supports integer steps, fixed durations and business days; this "
                 f"model's freq is {model.freq_}, whose forecast times follow each series' whole "
