@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from forecaster import (
     DataValidationError,
+    ForecasterWarning,
     GRUForecaster,
     LSTMForecaster,
     NotFittedError,
@@ -697,3 +698,65 @@ def test_a_failed_fit_calls_on_fit_error_and_keeps_its_own_error():
     assert not hasattr(model, "network_")
     with pytest.raises(DataValidationError, match=r"callbacks\[1\]"):
         model.fit(seasonal_frame(length=120), callbacks=[Recorder(), lambda record: None])
+
+
+# ---------------------------------------------------------------- pandas in, pandas out
+
+
+def test_pandas_frames_in_and_pandas_forecasts_out():
+    pd = pytest.importorskip("pandas")
+    frame = seasonal_frame(n_series=2, length=120)
+    history = frame.filter(pl.col("time") < dt.datetime(2024, 1, 5))
+    future = frame.filter(pl.col("time") >= dt.datetime(2024, 1, 5))
+    model = forecaster(future_covariates="hour", lookback=24, horizon=6).fit(frame.to_pandas())
+    reference = forecaster(future_covariates="hour", lookback=24, horizon=6).fit(frame)
+    got = model.predict(history.to_pandas(), future=future.to_pandas())
+    assert isinstance(got, pd.DataFrame)  # pandas in, pandas out
+    expected = reference.predict(history, future=future)
+    assert pl.from_pandas(got).equals(expected)  # the same fit and forecast as with polars
+    assert isinstance(model.predict(history, future=future.to_pandas()), pl.DataFrame)
+    pairs = pl.DataFrame({"id": ["s0", "s1"], "time": [dt.datetime(2024, 1, 3)] * 2})
+    by_origin = model.predict(frame.to_pandas(), cutoff=pairs.to_pandas())
+    assert pl.from_pandas(by_origin).equals(reference.predict(frame, cutoff=pairs))
+    with pytest.warns(ForecasterWarning, match="in-sample score"):
+        assert model.score(frame.to_pandas()) == reference.score(frame)
+
+
+def test_pandas_frames_in_backtest_calibrate_and_stream():
+    pytest.importorskip("pandas")
+    frame = seasonal_frame(n_series=2, length=120).select("id", "time", "y")
+    model = forecaster(lookback=24, horizon=6).fit(frame.filter(pl.col("time").dt.day() < 4))
+    result = model.backtest(frame.to_pandas(), folds=2)
+    assert result.aggregate.equals(model.backtest(frame, folds=2).aggregate)
+    model.calibrate(frame.to_pandas(), folds=2)
+    intervals = model.predict(frame.to_pandas(), level=80)
+    assert {"y_lo_80", "y_hi_80"} <= set(intervals.columns)
+    start = dt.datetime(2024, 1, 5)
+    state = model.stream(frame.filter(pl.col("time") < start).to_pandas())
+    state.update(frame.filter(pl.col("time") >= start).to_pandas())
+    got = pl.from_pandas(state.forecast())
+    expected = model.predict(frame)
+    assert got.select("id", "time").equals(expected.select("id", "time"))
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
+
+
+def test_the_package_works_without_pandas(monkeypatch):
+    """pandas stays optional: no module of the package imports it, and with every import of
+    it failing, polars frames are fitted and forecast (scikit-learn imports pandas by itself
+    when it is installed, so ``sys.modules`` cannot tell)."""
+    import pathlib
+    import re
+    import sys
+
+    root = pathlib.Path(__file__).parents[1] / "forecaster"
+    importing = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if re.search(r"^(import|from) pandas", path.read_text(), re.MULTILINE)  # top level
+    ]
+    assert importing == []
+    monkeypatch.setitem(sys.modules, "pandas", None)  # "import pandas" raises ImportError
+    frame = seasonal_frame(n_series=2, length=80).select("id", "time", "y")
+    model = forecaster(lookback=24, horizon=6, max_epochs=1).fit(frame)
+    assert isinstance(model.predict(frame), pl.DataFrame)
+    assert isinstance(model.stream(frame).forecast(), pl.DataFrame)

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from forecaster.data.calendar import CALENDAR_FEATURES, calendar_features, calendar_values
 from forecaster.data.checks import check_roles, check_unique_keys, check_values
-from forecaster.data.frames import check_schema, collect_frame, frame_schema
+from forecaster.data.frames import (
+    check_schema,
+    collect_frame,
+    frame_schema,
+    is_pandas_frame,
+    polars_frame,
+    same_kind,
+)
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import (
@@ -56,7 +63,10 @@ __all__ = [
     "future_times",
     "infer_frequency",
     "inverse_targets",
+    "is_pandas_frame",
     "make_windows",
+    "polars_frame",
+    "same_kind",
     "to_time_point",
     "transform_targets",
     "validate_frame",

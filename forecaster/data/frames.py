@@ -26,6 +26,10 @@ __all__ = [
     "first_line",
     "format_list",
     "frame_schema",
+    "from_pandas",
+    "is_pandas_frame",
+    "polars_frame",
+    "same_kind",
 ]
 
 SERIES_ID = "__series__"
@@ -102,9 +106,17 @@ def _not_a_frame(frame: Any, what: str) -> DataValidationError:
 
 def _pandas_hint(frame: Any) -> str:
     """How to convert a pandas object, naming what would be lost or fail on the way."""
-    columns = getattr(frame, "columns", None)
-    if columns is None:
+    if getattr(frame, "columns", None) is None:
         return "Convert it to a long frame first, e.g. pl.from_pandas(series.to_frame())."
+    notes = _pandas_problems(frame)
+    steps = "; ".join(notes)
+    return "Convert it with pl.from_pandas(frame)" + (f", but first: {steps}." if steps else ".")
+
+
+def _pandas_problems(frame: Any, *, values: bool = True) -> list[str]:
+    """What keeps a pandas DataFrame from being read as a long frame as it is (``values``:
+    also look for object columns mixing value types, a pass over their values)."""
+    columns = frame.columns
     notes = []
     if getattr(columns, "nlevels", 1) > 1:
         notes.append("its columns are a MultiIndex: flatten them (frame.columns = [...])")
@@ -124,7 +136,7 @@ def _pandas_hint(frame: Any) -> str:
             for c in columns[:200]
             if str(frame[c].dtype) == "object" and frame[c].map(type).nunique() > 1
         ]
-        if not duplicated and getattr(columns, "nlevels", 1) == 1
+        if values and not duplicated and getattr(columns, "nlevels", 1) == 1
         else []
     )
     if mixed:
@@ -132,8 +144,66 @@ def _pandas_hint(frame: Any) -> str:
             f"the object columns {format_list(mixed)} mix value types (e.g. numbers and text): "
             "convert them, e.g. pd.to_numeric(frame[c], errors='coerce')"
         )
-    steps = "; ".join(notes)
-    return "Convert it with pl.from_pandas(frame)" + (f", but first: {steps}." if steps else ".")
+    return notes
+
+
+def is_pandas_frame(value: Any) -> bool:
+    """Whether ``value`` is a pandas DataFrame (told by its type's module: pandas is never
+    imported here)."""
+    kind = type(value)
+    return kind.__module__.split(".")[0] == "pandas" and kind.__name__ == "DataFrame"
+
+
+def from_pandas(frame: Any, *, what: str = "frame") -> pl.DataFrame:
+    """A pandas DataFrame as a polars DataFrame, converted once (``pl.from_pandas``: through
+    Arrow, zero-copy where the column types allow); a frame whose index holds data, whose
+    column names are a MultiIndex or repeat, or whose object columns mix value types raises
+    :class:`DataValidationError` saying how to fix it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from_pandas(pd.DataFrame({"t": [1, 2], "y": [0.5, 1.5]})).schema["y"]
+    Float64
+    >>> from_pandas(pd.DataFrame({"y": [0.5]}, index=pd.Index([7], name="t")))
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: The frame is a pandas DataFrame that cannot be \
+read as it is: its index 't' holds data (e.g. the id or time): pl.from_pandas drops the index, \
+so call frame.reset_index() first.
+    """
+    if not is_pandas_frame(frame):
+        raise _not_a_frame(frame, what)
+    notes = _pandas_problems(frame, values=False)  # the cheap checks; values only on failure
+    if not notes:
+        try:
+            return pl.from_pandas(frame)
+        except (ImportError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            notes = _pandas_problems(frame) or [
+                f"polars cannot convert it ({first_line(exc)}): convert its columns to numbers, "
+                "text or datetimes"
+            ]
+    raise DataValidationError(
+        f"The {what} is a pandas DataFrame that cannot be read as it is: {'; '.join(notes)}."
+    )
+
+
+def polars_frame(value: Any, what: str = "frame") -> Any:
+    """``value`` with a pandas DataFrame converted once by :func:`from_pandas` (``what`` names
+    it in errors); anything else is returned as it is, for the checks that follow.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> type(polars_frame(pd.DataFrame({"y": [1.0]}))).__name__, polars_frame(None)
+    ('DataFrame', None)
+    """
+    return from_pandas(value, what=what) if is_pandas_frame(value) else value
+
+
+def same_kind(result: pl.DataFrame, pandas: bool) -> Any:
+    """``result`` as a pandas DataFrame when the input was one (``pandas``), else as it is."""
+    return result.to_pandas() if pandas else result
 
 
 def frame_schema(frame: Any, *, what: str = "frame") -> pl.Schema:

@@ -3,8 +3,8 @@ TemporalSplit.
 
 Modules, in import order: ``sampling`` (how a fit samples its data), ``base`` (what both
 estimators share: parameter checks, fitted-state checks, the fit lock, the fit's callbacks,
-training), ``origins`` and ``inference`` (the one predict path), ``scoring``, ``forecaster``,
-``regressor``, ``split``.
+training), ``origins`` and ``inference`` (the one predict path), ``streaming`` (``stream`` /
+``update``, :class:`ForecastStream`), ``scoring``, ``forecaster``, ``regressor``, ``split``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from forecaster.estimators.forecaster import (
 )
 from forecaster.estimators.regressor import RNNRegressor
 from forecaster.estimators.split import TemporalSplit
+from forecaster.estimators.streaming import ForecastStream
 
 __all__ = [
+    "ForecastStream",
     "GRUForecaster",
     "LSTMForecaster",
     "RNNForecaster",

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.data import polars_frame
 from forecaster.data.frames import column_tuple
 from forecaster.data.windows import window_spread
 from forecaster.estimators.intervals import SPREAD_FLOOR, interval_columns
@@ -64,7 +65,7 @@ class ForecastIntervals:
 
         Parameters
         ----------
-        frame : polars.DataFrame or polars.LazyFrame
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
             Data with the training columns. With ``refit=False`` every origin must lie after
             the model's training data (``train_end_``): pass the training data followed by
             new data (at least ``folds * step`` rows per series).
@@ -117,6 +118,7 @@ class ForecastIntervals:
         ['time', 'y', 'y_lo_80', 'y_hi_80']
         """
         self.check_fitted("calibrate")  # type: ignore[attr-defined]
+        frame = polars_frame(frame)
         folds = check("folds", folds)
         step = check("step", step)
         refit = check("refit", refit)

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.data import polars_frame
 from forecaster.data.calendar import calendar_features
 from forecaster.data.checks import check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
@@ -31,7 +32,6 @@ from forecaster.data.windows import Windows, make_windows
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
-from forecaster.estimators.inference import ForecastInference
 from forecaster.estimators.sampling import (
     holdout_split,
     panel_digest,
@@ -41,6 +41,7 @@ from forecaster.estimators.sampling import (
 )
 from forecaster.estimators.scoring import ForecastScoring
 from forecaster.estimators.state import ForecasterState
+from forecaster.estimators.streaming import ForecastStreaming
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.exceptions import DataValidationError
 from forecaster.persistence import register_model_class
@@ -60,7 +61,7 @@ DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
 
 class RNNForecaster(
-    ForecastIntervals, ForecastInference, ForecastScoring, ForecasterState, RecurrentEstimator
+    ForecastIntervals, ForecastStreaming, ForecastScoring, ForecasterState, RecurrentEstimator
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
 
@@ -406,8 +407,8 @@ class RNNForecaster(
 
         Parameters
         ----------
-        frame : polars.DataFrame or polars.LazyFrame
-            Long format: id (optional), time, target(s), covariates.
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            Long format: id (optional), time, target(s), covariates (pandas: converted once).
         y : None
             Must be None (the targets are columns of ``frame``; scikit-learn passes None):
             any other value is refused, as it would be ignored.
@@ -439,6 +440,7 @@ class RNNForecaster(
         of fits in threads of one process train one at a time (see ``random_state``).
         """
         refuse_y(self, "fit", y)
+        frame = polars_frame(frame)
         with self._fitting() as run:
             return self._fit(frame, callbacks=callbacks, resume=resume, run=run)
 
@@ -558,7 +560,7 @@ class RNNForecaster(
         forecaster.evaluation.backtest.BacktestResult
             ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
         """
-        return run_backtest(self, frame, **kwargs)
+        return run_backtest(self, polars_frame(frame), **kwargs)
 
 
 def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:

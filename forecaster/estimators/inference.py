@@ -23,6 +23,7 @@ import torch
 
 from forecaster._columns import temporary_names
 from forecaster._validation import check
+from forecaster.data import is_pandas_frame, polars_frame, same_kind
 from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
@@ -92,10 +93,10 @@ class ForecastInference:
 
         Parameters
         ----------
-        frame : polars.DataFrame or polars.LazyFrame
-            History with the training columns; each series needs at least ``lookback`` rows
-            up to the cutoff (shorter ones are dropped with a warning). Series unseen in
-            ``fit`` are scaled with statistics of their own history.
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            History with the training columns (a pandas frame is converted once); each series
+            needs ``lookback`` rows up to the cutoff (shorter ones are dropped with a warning);
+            series unseen in ``fit`` are scaled with their own history.
         cutoff : time point, list of time points or polars.DataFrame, optional
             A time point is a date, datetime, ISO text, numpy.datetime64, pl.date(...) or int.
             Forecast from this time instead of each series' end: only rows with
@@ -122,12 +123,10 @@ class ForecastInference:
             ``lookback`` rows up to them are left out with a warning. The future covariates
             and calendar features over each horizon are read from ``frame`` itself (its rows
             after the origin, which must be there), so ``future`` is refused with a list.
-        future : polars.DataFrame or polars.LazyFrame, optional
-            Values of the future covariates over the horizon (id, time and those columns);
-            required when the model has future covariates, refused when it has none. Checked
-            like the history: the id and time dtypes of training (integer steps may change
-            width), one row per (id, time), a finite value at every forecast step (NaN, null
-            and infinite values are refused naming the column, series and time).
+        future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
+            The future covariates over the horizon (id, time and those columns): required when
+            the model has any, refused otherwise. Checked like the history: training id and
+            time dtypes, one row per (id, time), a finite value at every forecast step.
         level : number or list of numbers in (0, 100), optional
             Add the prediction intervals of these levels: ``<target>_lo_80`` and
             ``<target>_hi_80`` for ``level=[80]``. A point model needs :meth:`calibrate`
@@ -141,12 +140,13 @@ class ForecastInference:
 
         Returns
         -------
-        polars.DataFrame
-            Columns id (when the model has one), time (the next ``horizon`` timestamps of each
-            series) and one column per target, sorted by (id, time). With a list of cutoffs,
-            ``origin`` comes first.
+        polars.DataFrame (pandas.DataFrame for a pandas ``frame``)
+            Columns id (when the model has one), time (the next ``horizon`` steps of each series)
+            and one per target, sorted by (id, time); with a list of cutoffs ``origin`` first.
         """
         self.check_fitted("predict with")
+        pandas, frame = is_pandas_frame(frame), polars_frame(frame)
+        future, cutoff = polars_frame(future, "future frame"), polars_frame(cutoff, "cutoff frame")
         level, quantiles = check("level", level), check("quantiles", quantiles)
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(
@@ -155,7 +155,7 @@ class ForecastInference:
                 "refit with future_covariates=[...] naming the columns known ahead."
             )
         if is_cutoff_list(cutoff):
-            return self._predict_origins(frame, cutoff, future, level, quantiles)
+            return same_kind(self._predict_origins(frame, cutoff, future, level, quantiles), pandas)
         raw = self._panel_for_predict(frame, cutoff)
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
@@ -178,7 +178,7 @@ class ForecastInference:
                 pred, model_quantiles, series_rows, level, quantiles, origins
             )
             out = out.with_columns(pl.Series(name, values) for name, values in extra.items())
-        return out if self.id_col is not None else out.drop(panel.id_name)
+        return same_kind(out if self.id_col is not None else out.drop(panel.id_name), pandas)
 
     def _point_of(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The point forecasts ``(B, horizon, T)`` (a quantile model's median) and the model's

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
+from forecaster.data import polars_frame
 from forecaster.data.frames import SERIES_ID, check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.validate import validate_frame
@@ -64,6 +65,7 @@ class ForecastScoring:
         """
         refuse_y(self, "score", y)
         self.check_fitted("score with")
+        frame = polars_frame(frame)  # a pandas frame is converted once
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         data, _ = validate_frame(
             collect_frame(frame, columns=list(self.schema_)),

@@ -139,12 +139,22 @@ def test_lazy_file_deleted_after_its_schema_was_read(tmp_path, tree_guard):
     ],
     ids=["multiindex", "object-column", "duplicate-names"],
 )
-def test_pandas_frames_are_refused_with_how_to_convert(fitted, make, message):
+def test_pandas_frames_that_cannot_be_read_as_they_are_are_refused(fitted, make, message):
     frame = make(hourly())
     assert isinstance(frame, pd.DataFrame)
-    for call in (lambda: model().fit(frame), lambda: fitted.predict(frame)):
-        with pytest.raises(DataValidationError, match=f"polars DataFrame.*{message}"):
+    for call in (
+        lambda: model().fit(frame),
+        lambda: fitted.predict(frame),
+        lambda: fitted.score(frame),
+        lambda: fitted.stream(frame),
+    ):
+        with pytest.raises(DataValidationError, match=f"pandas DataFrame that cannot.*{message}"):
             call()
+
+
+def test_pandas_series_are_refused_with_how_to_convert(fitted):
+    with pytest.raises(DataValidationError, match=r"polars DataFrame.*series\.to_frame\(\)"):
+        fitted.predict(hourly().to_pandas()["y"])
 
 
 @pytest.mark.parametrize(
@@ -484,7 +494,7 @@ def _set_fx(value: float | None) -> pl.DataFrame:
             r"as numbers; it has \['fx \(String\)'\]",
         ),
         (FUTURE.drop("fx"), r"it lacks \['fx'\]"),
-        (FUTURE.to_pandas(), r"future frame must be a polars DataFrame"),
+        (FUTURE.to_pandas().set_index("t"), r"future frame is a pandas DataFrame.*'t' holds"),
     ],
     ids=[
         "nan",
@@ -496,7 +506,7 @@ def _set_fx(value: float | None) -> pl.DataFrame:
         "float-time",
         "text",
         "absent",
-        "pandas",
+        "pandas-index",
     ],
 )
 def test_hostile_future_frames_are_refused(with_future, future, message):

@@ -1,0 +1,251 @@
+"""Stateful streaming: ``model.stream(frame)`` keeps each series' state and
+:meth:`ForecastStream.update` advances it by the new rows only.
+
+A stream gives the forecast that ``predict`` gives on the whole history so far (to float32
+rounding), at a cost per update proportional to the new rows, not to the lookback: the
+network-level state is :class:`~forecaster.nn.streaming.SegmentStream` (a ring buffer of the
+window, running window statistics and the segment projections of every step, computed once).
+Only models whose forecast has such an exact incremental form are streamed, the others are
+refused saying why (:func:`~forecaster.nn.streaming.check_streamable` and
+:meth:`ForecastStreaming.stream`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ForecastStream", "ForecastStreaming"]
+
+import copy
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster.data.frames import check_schema, collect_frame, from_pandas, is_pandas_frame
+from forecaster.data.panel import Panel
+from forecaster.data.steps import future_times
+from forecaster.estimators.inference import ForecastInference
+from forecaster.estimators.origins import window_inputs
+from forecaster.exceptions import DataValidationError
+from forecaster.nn.streaming import SegmentStream, check_streamable
+
+
+class ForecastStreaming(ForecastInference):
+    """``predict`` and ``stream`` (a mixin of ``RNNForecaster``): a stream reuses the
+    inference path's panels, scaling and output checks."""
+
+    def stream(self, frame: pl.DataFrame | pl.LazyFrame) -> ForecastStream:
+        """Start a stream: each series' state built from its history in ``frame``.
+
+        ``state.update(rows)`` then advances the series by new rows only, and
+        ``state.forecast()`` returns what ``predict`` would return on the whole history so
+        far (the same frame, to float32 rounding), for live sensor or audio frames. An update
+        of ``k`` rows costs ``O(k)``: the ``"segment"`` head's window statistics and segment
+        projections are updated incrementally (:mod:`forecaster.nn.streaming`); a forecast
+        reruns only the cell over the window's ``ceil(lookback / segment_length)`` segments
+        and the decoder, on the CPU.
+
+        Supported: ``head="segment"`` (the default) with any cell, ``normalization``,
+        ``scaling``, ``target_transform``, ``loss`` (a quantile model streams its median, the
+        point forecast of ``predict``) and ensemble. Refused with
+        :class:`~forecaster.exceptions.DataValidationError`: the other heads (they read every
+        step of the window from its first, so no update is cheaper than ``predict``),
+        covariates and calendar features (their windows are not kept), series unseen in
+        ``fit`` (``predict`` scales them with their whole history, which changes with every
+        row) and month, quarter or year frequencies (their forecast times depend on the whole
+        history of times).
+
+        Parameters
+        ----------
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            History with the training columns, as for ``predict``; each series needs at least
+            ``lookback`` rows. Started from a pandas frame, the stream's forecasts are pandas.
+
+        Returns
+        -------
+        ForecastStream
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from forecaster import RNNForecaster
+        >>> data = pl.DataFrame({"t": range(60), "y": [float(i % 7) for i in range(60)]})
+        >>> model = RNNForecaster(target="y", time_col="t", lookback=14, horizon=3,
+        ...                       segment_length=7, hidden_size=8, max_epochs=1,
+        ...                       random_state=0).fit(data)
+        >>> state = model.stream(data.head(50))
+        >>> state = state.update(data.slice(50, 10))
+        >>> import numpy as np
+        >>> bool(np.allclose(state.forecast()["y"], model.predict(data)["y"], atol=1e-5))
+        True
+        """
+        self.check_fitted("stream with")
+        check_streamable(self.network_)
+        return ForecastStream(self, frame)
+
+
+class ForecastStream:
+    """The streaming state of a fitted model over the series of a frame (see
+    :meth:`ForecastStreaming.stream`, which builds it).
+
+    Attributes
+    ----------
+    steps_embedded : int
+        Steps whose segment projection was computed so far: the work of the updates (one per
+        new row), for checking that an update does not redo the window.
+    """
+
+    def __init__(self, model: ForecastStreaming, frame: Any) -> None:
+        self._model = model
+        self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
+        frame = from_pandas(frame) if self._pandas else frame
+        if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
+            raise DataValidationError(
+                f"Streaming supports integer steps, fixed durations and business days; this "
+                f"model's freq is {model.freq_}, whose forecast times follow each series' whole "
+                "history of times (its anchor and month ends). Use predict(frame) for it."
+            )
+        raw = model._panel_for_predict(frame, None)
+        fitted, known = model._fitted_rows(raw)
+        if not known.all():
+            unseen = raw.keys[raw.id_name].filter(pl.Series(~known)).to_list()
+            raise DataValidationError(
+                f"Streaming needs series seen in fit; {unseen[:10]} were not. predict scales an "
+                "unseen series with statistics of its whole history, which change with every "
+                "new row, so no state can be updated by the new rows alone. Refit on them, or "
+                "use predict(frame) for them."
+            )
+        panel, self._lambdas = model._predict_panel(raw)
+        nt = panel.n_targets
+        self._center = model.scaler_.center_[fitted][:, :nt]
+        self._scale = model.scaler_.scale_[fitted][:, :nt]
+        x = window_inputs(panel, panel.offsets[1:] - 1, int(model.lookback)).numpy()
+        windows = (x[..., :nt].astype(np.float64) - self._center[:, None]) / self._scale[:, None]
+        self._keys, self._targets = raw.keys, raw.targets
+        self._id_name = raw.id_name
+        self._last = raw.time.gather(raw.offsets[1:] - 1)
+        self._state = SegmentStream(copy.deepcopy(model.network_), windows)
+
+    @property
+    def steps_embedded(self) -> int:
+        return self._state.steps_embedded
+
+    def update(self, rows: pl.DataFrame | pl.LazyFrame) -> ForecastStream:
+        """Advance the series by ``rows``: the next steps of some or all series (the training
+        columns; each series' rows continue its last time with no gap).
+
+        Parameters
+        ----------
+        rows : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            New rows, checked like ``predict``'s frame. A series of the stream may have no
+            row; a series not in the stream, or rows that do not start at a series' next step,
+            are refused with :class:`~forecaster.exceptions.DataValidationError`.
+
+        Returns
+        -------
+        ForecastStream
+            ``self``, advanced.
+        """
+        model = self._model
+        rows = from_pandas(rows, what="update") if is_pandas_frame(rows) else rows
+        check_schema(rows, model.schema_, id_col=model.id_col, time_col=model.time_col)
+        rows = collect_frame(rows, columns=list(model.schema_))
+        if rows.height == 0:
+            return self
+        self._check_missing_ends(rows)
+        raw = Panel.from_frame(
+            rows, **model.column_roles(), freq=str(model.freq_), missing=model.missing
+        )
+        series = self._series_of(raw)
+        self._check_continues(raw, series)
+        panel, _ = model._predict_panel(raw)
+        nt = panel.n_targets
+        per_row = np.repeat(series, raw.lengths)
+        values = panel.values[:, :nt].astype(np.float64)
+        scaled = (values - self._center[per_row]) / self._scale[per_row]
+        self._state.update(per_row, scaled)
+        self._last = self._last.scatter(series, raw.time.gather(raw.offsets[1:] - 1))
+        return self
+
+    def _check_missing_ends(self, rows: pl.DataFrame) -> None:
+        """Refuse a missing target that ``predict`` would fill from rows outside the update: at
+        a series' first new row with ``missing="ffill"`` or ``"interpolate"`` (filled from the
+        rows before), at its last with ``"interpolate"`` (filled again once the next row
+        comes)."""
+        policy, model = self._model.missing, self._model
+        if policy not in ("ffill", "interpolate"):
+            return
+        (key,) = temporary_names([*rows.columns], "_series")
+        by = pl.col(model.id_col) if model.id_col is not None else pl.lit(0)
+        gone = pl.any_horizontal(
+            pl.col(c).cast(pl.Float64).is_null() | pl.col(c).cast(pl.Float64).is_nan()
+            for c in self._targets
+        )
+        ends = (
+            rows.with_columns(by.alias(key))
+            .sort(key, model.time_col)
+            .group_by(key, maintain_order=True)
+            .agg(gone.first().alias("first"), gone.last().alias("last"))
+        )
+        bad = ends.filter(pl.col("first") | (pl.col("last") & (policy == "interpolate")))
+        if bad.height:
+            where = "first" if bad["first"][0] else "last"
+            which = "" if model.id_col is None else f" of series {bad[key][0]!r}"
+            raise DataValidationError(
+                f"The {where} new row{which} has a missing target. With missing={policy!r}, "
+                f"predict fills it from the rows {'before' if where == 'first' else 'after'} "
+                "it, which the update does not hold, so the stream cannot give predict's "
+                "forecast. Send that row once its value is known (or with the rows after it)."
+            )
+
+    def _series_of(self, raw: Panel) -> np.ndarray:
+        """The stream's index of each series of ``raw``; series not in the stream refused."""
+        (row,) = temporary_names([self._id_name], "_stream")
+        lookup = self._keys.select(self._id_name).with_row_index(row)
+        dtype = lookup.schema[self._id_name]
+        keys = raw.keys.select(pl.col(self._id_name).cast(dtype, strict=False))
+        matched = keys.join(lookup, on=self._id_name, how="left", maintain_order="left")[row]
+        if matched.null_count():
+            absent = raw.keys[raw.id_name].filter(matched.is_null()).to_list()
+            raise DataValidationError(
+                f"The update has rows of series {absent[:10]} that are not in the stream. "
+                "Start a stream with their history (model.stream(frame)) to forecast them."
+            )
+        return matched.to_numpy().astype(np.int64)
+
+    def _check_continues(self, raw: Panel, series: np.ndarray) -> None:
+        """Refuse rows that do not start at the next step after each series' last time."""
+        last = self._last.gather(series)
+        expected = future_times(last, np.arange(len(last) + 1), self._model.freq_, 1)
+        first = raw.time.gather(raw.offsets[:-1]).cast(expected.dtype)
+        wrong = (first != expected).fill_null(True).to_numpy()
+        if wrong.any():
+            k = int(np.flatnonzero(wrong)[0])
+            which = raw.keys[raw.id_name][k]
+            raise DataValidationError(
+                f"The update of series {which!r} starts at {first[k]}, but its next step is "
+                f"{expected[k]} (its last time is {last[k]}). Updates must continue each series "
+                "without a gap or overlap: send the rows after its last time, in order."
+            )
+
+    def forecast(self) -> pl.DataFrame:
+        """The next ``horizon`` steps of every series of the stream, as ``predict`` returns
+        them on the whole history so far (columns id, time and one per target).
+
+        Returns
+        -------
+        polars.DataFrame
+            A pandas.DataFrame when the stream was started from one.
+        """
+        model = self._model
+        horizon = int(model.horizon)
+        y = self._state.forecast() * self._scale[:, None] + self._center[:, None]
+        ids = self._keys[self._id_name]
+        pred = model._forecast_values(y, self._lambdas, ids)
+        times = future_times(self._last, np.arange(len(ids) + 1), model.freq_, horizon)
+        flat = pred.reshape(-1, pred.shape[-1])
+        out = pl.DataFrame(
+            [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(model.time_col)]
+        ).with_columns(pl.Series(name, flat[:, j]) for j, name in enumerate(self._targets))
+        out = out if model.id_col is not None else out.drop(self._id_name)
+        return out.to_pandas() if self._pandas else out

@@ -1,0 +1,164 @@
+"""Stateful streaming: ``model.stream(frame)``, ``state.update(rows)``, ``state.forecast()``
+give predict's forecast on the whole history, at O(new rows) per update; the heads and inputs
+without an exact incremental form are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from forecaster import RNNForecaster
+from forecaster.exceptions import DataValidationError
+
+SMALL = {"hidden_size": 8, "max_epochs": 1, "random_state": 0, "batch_size": 64}
+
+
+def panel(n_series: int = 3, length: int = 80, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    rows = []
+    for s in range(n_series):
+        y = 10 + 3 * np.sin(t / 4 + s) + rng.normal(0, 0.3, length).cumsum() * 0.2 + s
+        rows.append(pl.DataFrame({"id": f"s{s}", "t": t, "y": y, "z": y[::-1] + 20.0}))
+    return pl.concat(rows)
+
+
+def fitted(data: pl.DataFrame, **params: object) -> RNNForecaster:
+    args = {"target": "y", "time_col": "t", "id_col": "id", "lookback": 14, "horizon": 5}
+    args.update(segment_length=4, **SMALL)
+    args.update(params)
+    return RNNForecaster(**args).fit(data)
+
+
+def stream_in_steps(model: RNNForecaster, data: pl.DataFrame, start: int, sizes: list[int]):
+    """Stream ``data`` from time ``start`` on in updates of ``sizes`` rows per series, checking
+    the forecast against predict after each update."""
+    state = model.stream(data.filter(pl.col("t") < start))
+    end = start
+    for size in sizes:
+        rows = data.filter((pl.col("t") >= end) & (pl.col("t") < end + size))
+        state.update(rows.sample(fraction=1.0, shuffle=True, seed=size))  # any row order
+        end += size
+        expected = model.predict(data.filter(pl.col("t") < end))
+        got = state.forecast()
+        assert got.columns == expected.columns and got["t"].equals(expected["t"])
+        assert got["id"].equals(expected["id"])
+        np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5, atol=1e-5)
+    return state
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # the default: last-value normalisation, GRU
+        {"normalization": "revin", "cell": "lstm", "num_layers": 2},
+        {"normalization": "none", "lookback": 13, "target_transform": "log"},  # left padding
+        {"loss": "quantile", "scaling": "robust"},
+        {"n_ensemble": 2, "normalization": "revin"},
+    ],
+    ids=["default", "revin-lstm", "none-padded-log", "quantile", "ensemble"],
+)
+def test_stream_forecast_equals_predict_on_the_full_history(params):
+    data = panel()
+    model = fitted(data, **params)
+    stream_in_steps(model, data, 40, [1, 3, 0, 7, 20, 2])  # 20 > lookback: a whole new window
+
+
+def test_stream_of_several_targets_and_a_single_series():
+    data = panel(1).drop("id")
+    model = fitted(data, target=["y", "z"], id_col=None, normalization="revin")
+    state = model.stream(data.head(50))
+    state.update(data.slice(50, 9))
+    expected = model.predict(data.head(59))
+    got = state.forecast()
+    assert got.columns == ["t", "y", "z"]
+    np.testing.assert_allclose(got.select("y", "z"), expected.select("y", "z"), rtol=1e-5)
+
+
+def test_an_update_costs_its_new_rows_whatever_the_lookback():
+    data = panel(2, 200)
+    counts = {}
+    for lookback in (16, 96):
+        model = fitted(data, lookback=lookback, max_epochs=1)
+        state = model.stream(data.filter(pl.col("t") < 150))
+        before = state.steps_embedded
+        state.update(data.filter(pl.col("t").is_between(150, 154)))  # 5 steps of 2 series
+        counts[lookback] = state.steps_embedded - before
+    assert counts == {16: 10, 96: 10}
+
+
+def test_series_without_new_rows_keep_their_forecast():
+    data = panel()
+    model = fitted(data)
+    state = model.stream(data.filter(pl.col("t") < 60))
+    before = state.forecast()
+    state.update(data.filter((pl.col("id") == "s1") & pl.col("t").is_between(60, 62)))
+    after = state.forecast()
+    assert after.filter(pl.col("id") != "s1").equals(before.filter(pl.col("id") != "s1"))
+    assert after.filter(pl.col("id") == "s1")["t"].min() == 63
+
+
+@pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])
+def test_heads_without_an_incremental_form_are_refused(head):
+    data = panel(1)
+    model = fitted(data, head=head)
+    with pytest.raises(DataValidationError, match=rf"head={head!r}.*cannot drop the step"):
+        model.stream(data)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"covariates": "z"}, r"only inputs are the targets.*1 more column"),
+        ({"calendar": ["dayofweek"]}, r"only inputs are the targets"),
+    ],
+)
+def test_models_with_other_inputs_are_refused(params, message):
+    data = panel(1).with_columns(
+        t=pl.datetime(2024, 1, 1) + pl.duration(hours=pl.col("t")), id=pl.lit("a")
+    )
+    model = fitted(data, **params)
+    with pytest.raises(DataValidationError, match=message):
+        model.stream(data)
+
+
+def test_unseen_series_unknown_series_and_gaps_are_refused():
+    data = panel()
+    model = fitted(data.filter(pl.col("id") != "s2"))
+    with pytest.raises(DataValidationError, match=r"series seen in fit; \['s2'\]"):
+        model.stream(data)
+    state = model.stream(data.filter((pl.col("id") != "s2") & (pl.col("t") < 60)))
+    with pytest.raises(DataValidationError, match=r"series \['s2'\] that are not in the stream"):
+        state.update(data.filter(pl.col("t") == 60))
+    with pytest.raises(DataValidationError, match=r"starts at 61, but its next step is 60"):
+        state.update(data.filter((pl.col("id") == "s0") & (pl.col("t") == 61)))
+    with pytest.raises(DataValidationError, match=r"starts at 59, but its next step is 60"):
+        state.update(data.filter((pl.col("id") == "s0") & (pl.col("t") == 59)))
+
+
+def test_business_days_stream_and_skip_weekends():
+    days = pl.DataFrame(
+        {"t": pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 6, 28), "1d", eager=True)}
+    ).filter(pl.col("t").dt.weekday() <= 5)
+    days = days.with_columns(y=pl.int_range(pl.len()).cast(pl.Float64).sin() + 5)
+    model = fitted(days, id_col=None, freq="1bd")
+    state = model.stream(days.head(100))
+    state.update(days.slice(100, 7))  # across weekends
+    expected = model.predict(days.head(107))
+    got = state.forecast()
+    assert got["t"].equals(expected["t"])
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
+
+
+def test_month_frequencies_and_unfitted_models_are_refused():
+    months = pl.DataFrame(
+        {"t": pl.date_range(dt.date(2000, 1, 31), dt.date(2006, 12, 31), "1mo", eager=True)}
+    ).with_columns(y=pl.int_range(pl.len()).cast(pl.Float64).sin())
+    model = fitted(months, id_col=None, max_epochs=1)
+    with pytest.raises(DataValidationError, match=r"freq is 1mo, whose forecast times follow"):
+        model.stream(months)
+    with pytest.raises(Exception, match=r"not fitted|fit"):
+        RNNForecaster(target="y", time_col="t").stream(months)
