@@ -218,17 +218,60 @@ def test_revin_is_affine_equivariant(head: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_segment_head_ignores_past_covariates_and_uses_future_ones() -> None:
-    net = make_net(head="segment", n_future=1).eval()
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_uses_every_covariate(head: str) -> None:
+    # with the targets fixed, changing one past covariate channel (its lookback values) or the
+    # future covariates over the horizon changes the forecast, for every head (random init)
+    net = make_net(head=head, n_future=1, channel_independent=head != "segment").eval()
     x, future = make_batch(net)
     assert future is not None
-    x2 = x.clone()
-    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])  # past covariates only
+    past = x.clone()
+    past[..., N_TARGETS] = torch.randn_like(past[..., N_TARGETS])  # one past covariate only
     with torch.no_grad():
-        torch.testing.assert_close(net(x, future), net(x2, future))
-        assert not torch.allclose(net(x, future), net(x, future + 1.0))
+        out = net(x, future)
+        assert not torch.allclose(out, net(past, future), atol=1e-6)
+        assert not torch.allclose(out, net(x, future + 1.0), atol=1e-6)
     with pytest.raises(DataValidationError, match="future covariates"):
         net(x, None)
+
+
+def test_segment_head_covariates_are_added_last_and_legacy_networks_ignore_them() -> None:
+    torch.manual_seed(3)
+    plain = make_net(n_features=N_TARGETS).state_dict()
+    torch.manual_seed(3)
+    with_covariates = make_net()
+    weights = with_covariates.state_dict()
+    assert set(weights) - set(plain) == {"covariate_embedding.weight"}
+    assert all(torch.equal(plain[k], weights[k]) for k in plain)  # same draws before it
+    assert weights["covariate_embedding.weight"].shape == (8, 4 * N_PAST_COVARIATES)
+    assert with_covariates.get_config()["past_covariates"] is True
+    assert "past_covariates" not in make_net(n_features=N_TARGETS).get_config()
+    # a model saved before the segment head used past covariates: rebuilt without them
+    legacy = make_net(past_covariates=False).eval()
+    assert not hasattr(legacy, "covariate_embedding")
+    assert count_parameters(legacy) == count_parameters(make_net(n_features=N_TARGETS))
+    x, _ = make_batch(legacy)
+    x2 = x.clone()
+    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])
+    with torch.no_grad():
+        torch.testing.assert_close(legacy(x), legacy(x2))
+    assert RecurrentNet.from_config(legacy.get_config()).get_config() == legacy.get_config()
+    with pytest.raises(DataValidationError, match="past_covariates=False only rebuilds"):
+        make_net(head="direct", past_covariates=False)
+
+
+def test_saved_segment_configs_without_the_entry_are_read_as_legacy() -> None:
+    from forecaster.nn.checks import parameter_count, saved_network_config
+
+    config = make_net().get_config()
+    assert saved_network_config(config) == config  # written by this version: as it is
+    old = {k: v for k, v in config.items() if k != "past_covariates"}
+    assert saved_network_config(old)["past_covariates"] is False
+    assert parameter_count(saved_network_config(old)) == count_parameters(
+        make_net(past_covariates=False)
+    )
+    for other in (make_net(head="direct").get_config(), make_net(n_features=2).get_config()):
+        assert saved_network_config(other) == other
 
 
 def test_segment_head_future_covariates_with_partial_last_segment() -> None:
@@ -495,7 +538,7 @@ def test_bad_inputs() -> None:
     x0, _ = make_batch(plain)
     with pytest.raises(DataValidationError, match="n_future=0"):
         plain(x0, torch.randn(4, HORIZON, 1))
-    # the segment head ignores covariates, so it does not need them
+    # the segment head needs the future covariates too
     with pytest.raises(DataValidationError, match="received future=None"):
         make_net(head="segment", n_future=1)(x)
 
