@@ -173,11 +173,13 @@ def saved_network_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if "past_covariates" in config:
         return config
     head = config.get("head", DEFAULTS["head"])
-    sizes = [config.get(k, DEFAULTS.get(k)) for k in ("n_features", "n_future", "n_targets")]
-    if head == "segment" and all(isinstance(v, int) for v in sizes):
-        n_features, n_future, n_targets = sizes
-        if n_features - n_future > n_targets:
-            config["past_covariates"] = False
+    n_features, n_future, n_targets = (
+        config.get(k) for k in ("n_features", "n_future", "n_targets")
+    )
+    n_future = DEFAULTS["n_future"] if n_future is None else n_future
+    sizes_known = all(isinstance(v, int) for v in (n_features, n_future, n_targets))
+    if head == "segment" and sizes_known and n_features - n_future > n_targets:
+        config["past_covariates"] = False  # a bad config is refused when it is built
     return config
 
 

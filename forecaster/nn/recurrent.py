@@ -111,11 +111,13 @@ class RecurrentNet(nn.Module):
           cell, started from the encoder's final state, in one batched call; ``Dropout`` and
           ``Linear(hidden_size, segment_length)`` give each output segment. If ``lookback`` is
           not a multiple of ``segment_length``, the window is left-padded by repeating its first
-          value. Past covariates are used by the encoder: each input segment's past covariates
-          (every covariate channel of the segment, normalized like the targets, flattened) go
-          through ``Linear(segment_length * n_covariates, hidden_size)`` (no bias) and are
-          added to every target channel's linear segment embedding before the ReLU (the
-          targets stay channel independent). Future-known covariates (e.g. calendar features)
+          value. Past covariates are used by the encoder: each covariate channel's segment
+          (normalized like the targets) goes through one ``Linear(segment_length,
+          hidden_size)`` shared by the covariate channels (no bias, initialised at zero) times
+          a learned gain vector per covariate channel (``covariate_gates``, initialised at
+          one); their mean is added to every target channel's linear segment embedding before
+          the ReLU (the targets stay channel independent; an untrained network forecasts as
+          without covariates). Future-known covariates (e.g. calendar features)
           are used by the decoder: each output segment's covariates, flattened, go through
           ``Linear(segment_length * n_future, hidden_size)`` and are added to that segment's
           positional embedding.

@@ -1,12 +1,17 @@
 """The ``"segment"`` head (SegRNN, Lin et al., 2023, arXiv:2308.11200): segment-wise,
 channel-independent encoding of the target channels and parallel multi-step decoding.
 
-Past covariates: every input segment's past covariates (all covariate channels of that segment,
-normalized like the targets and flattened) go through ``Linear(segment_length * n_covariates,
-hidden_size)`` (no bias) and are added to the linear segment embedding of every target channel
-of that segment, before its ReLU. The targets stay channel independent (one row per target
-channel, shared weights); the covariates are shared context beside each of them. A network
-built with ``past_covariates=False`` (models saved before this head used them) ignores them."""
+Past covariates: each covariate channel's segment (normalized like the targets) goes through one
+``Linear(segment_length, hidden_size)`` shared by the covariate channels (no bias), times a
+learned gain vector per covariate channel (``covariate_gates``, ``(n_covariates,
+hidden_size)``); their mean over the covariate channels is added to the linear segment
+embedding of every target channel of that segment, before its ReLU. The targets stay channel
+independent (one row per target channel, shared weights); the covariates are shared context
+beside each of them. The embedding starts at zero and the gains at one: an untrained network
+forecasts as without covariates (and draws the same random numbers), and training grows the
+covariate path as far as the loss asks. On ETTh1 (OT, the six loads as covariates, H = 96) this
+was the most accurate of the designs tried (``docs/benchmarks.md``). A network built with
+``past_covariates=False`` (models saved before this head used them) ignores them."""
 
 from __future__ import annotations
 
@@ -45,17 +50,18 @@ class SegmentHead(Head):
         if net.n_future:
             net.future_embedding = nn.Linear(segment_length * net.n_future, hidden_size)
         n_covariates = covariate_channels(net.n_past, net.n_targets, net.past_covariates)
-        if n_covariates:  # last: the other layers' initialisation stays what it was without
-            net.covariate_embedding = nn.Linear(
-                segment_length * n_covariates, hidden_size, bias=False
-            )
+        if n_covariates:  # last, and no random draw: the other layers' init stays the same
+            # Linear(segment_length, hidden_size) without bias, at zero: the univariate model
+            net.covariate_embedding = nn.Parameter(torch.zeros(hidden_size, segment_length))
+            net.covariate_gates = nn.Parameter(torch.ones(n_covariates, hidden_size))
 
     def parameter_count(self, c: Mapping[str, Any], core_targets: int, core_past: int) -> int:
         hidden, seg, n_future = c["hidden_size"], c["segment_length"], c["n_future"]
         n_out = math.ceil(c["horizon"] / seg)
         total = seg * hidden + hidden + cell_parameters(c["cell"], hidden, hidden, c["num_layers"])
         total += n_out * (hidden // 2) + c["n_targets"] * (hidden - hidden // 2)
-        total += seg * _covariates(c) * hidden  # the covariate embedding (no bias)
+        n_covariates = _covariates(c)  # the shared covariate embedding (no bias) and the gains
+        total += (seg + n_covariates) * hidden if n_covariates else 0
         return total + hidden * seg + seg + (seg * n_future * hidden + hidden if n_future else 0)
 
     def recurrent_floats(self, c: Mapping[str, Any], batch: int, per_step: int) -> int:
@@ -64,8 +70,10 @@ class SegmentHead(Head):
         n_in, n_out = math.ceil(c["lookback"] / seg), math.ceil(c["horizon"] / seg)
         floats = rows * (n_in + n_out) * per_step + rows * n_in * (seg + hidden)
         n_covariates = _covariates(c)
-        if n_covariates:  # covariate segments and their embedding per window, the sum per row
-            floats += batch * n_in * (seg * n_covariates + hidden) + rows * n_in * hidden
+        if n_covariates:  # per window: covariate segments, their embeddings, gained, the mean;
+            # per row: the sum with the target embedding
+            per_window = n_covariates * (seg + 2 * hidden) + hidden
+            floats += batch * n_in * per_window + rows * n_in * hidden
         return floats
 
     def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
@@ -116,13 +124,14 @@ def _covariates(c: Mapping[str, Any]) -> int:
 
 def _embed_with_covariates(net: Any, series: Tensor, n_ch: int) -> Tensor:
     """``(B, C + K, n * seg)`` normalized (and padded) channels -> ``(B * C, n, H)``: each
-    target segment's linear embedding plus its segment's embedded covariates, then ReLU."""
+    target segment's linear embedding plus the mean of its segment's embedded covariates (each
+    times its channel's gains), then ReLU."""
     batch, channels, _ = series.shape
     n_seg, seg = net.n_segments, net.segment_length
     parts = series.reshape(batch, channels, n_seg, seg)
     targets = parts[:, :n_ch].reshape(batch * n_ch, n_seg, seg)
-    covariates = parts[:, n_ch:].transpose(1, 2).reshape(batch, n_seg, (channels - n_ch) * seg)
+    covariates = F.linear(parts[:, n_ch:], net.covariate_embedding)  # (B, K, n, H)
+    covariates = (covariates * net.covariate_gates[:, None, :]).mean(dim=1)  # (B, n, H)
     linear, activation = net.segment_embedding[0], net.segment_embedding[1]
-    embedded = linear(targets).reshape(batch, n_ch, n_seg, -1)
-    embedded = embedded + net.covariate_embedding(covariates).unsqueeze(1)
+    embedded = linear(targets).reshape(batch, n_ch, n_seg, -1) + covariates.unsqueeze(1)
     return activation(embedded.reshape(batch * n_ch, n_seg, -1))
