@@ -198,7 +198,7 @@ def parameter_count(config: Mapping[str, Any]) -> int:
     """
     c = {**_defaults(), **config}
     head = HEAD_TYPES[c["head"]]
-    if head.always_channel_independent:  # it normalizes and encodes the targets only
+    if head.always_channel_independent:  # it normalizes the targets and the covariates it reads
         core_targets, core_past = c["n_targets"], c["n_features"] - c["n_future"]
         normalized = c["n_targets"] + covariate_channels(
             core_past, c["n_targets"], c["past_covariates"]
