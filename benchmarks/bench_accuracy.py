@@ -7,13 +7,15 @@ Tasks
     (18.383 / 2.395, reproduced by ``tests/test_metrics.py``). One global model is fitted on
     the training files (its validation split is the last 10 % of each training series, the
     estimator's default) and forecasts the 48 test steps after each series.
-``etth1``, ``ettm1`` with ``--mode M`` (7 -> 7) or ``--mode S`` (OT -> OT)
+``etth1``, ``ettm1`` with ``--mode M`` (7 -> 7), ``--mode S`` (OT -> OT) or ``--mode MS`` (OT
+with the six loads HUFL HULL MUFL MULL LUFL LULL as past covariates -> OT)
     The protocol of the Informer / Autoformer / LTSF-Linear / PatchTST / SegRNN code
     (``data_loader.py``): train rows ``[0, 8640)``, validation ``[8640, 11520)``, test
     ``[11520, 14400)`` (x4 for the 15-minute ETTm1); the validation and test inputs start
     ``lookback`` rows before their border. MSE and MAE are on the z-scale of a standard scaler
     (ddof=0) fitted on the training rows only, averaged over all stride-1 test windows, steps
-    and channels (no dropped last batch).
+    and channels (no dropped last batch). MS and S are scored on OT only, so their rows compare
+    directly: what the six load covariates add to the same default model.
 
 How the protocol maps onto the estimator: ``fit`` sees only the training and validation rows
 (``validation_size`` = the validation length, so the model's own scaler is fitted on the
@@ -39,6 +41,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_accuracy.py m4
     .venv/bin/python benchmarks/bench_accuracy.py etth1 --mode M --horizons 96,192,336,720
     .venv/bin/python benchmarks/bench_accuracy.py ettm1 --mode S --preset fast
+    .venv/bin/python benchmarks/bench_accuracy.py etth1 --mode MS --horizons 96 --threads 1
     .venv/bin/python benchmarks/bench_accuracy.py etth1 --horizons 96 --quick   # smoke run
 
 Results are merged into ``benchmarks/results/accuracy.json`` (one row per task, dataset, mode,
@@ -77,6 +80,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 M4_HORIZON = 48
 M4_NAIVE2 = (18.383, 2.395)  # official Naive2 sMAPE / MASE on M4 Hourly
 ETT_COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+ETT_LOADS = ETT_COLUMNS[:-1]  # the past covariates of the MS setting
 ETT_FILES = {"etth1": "ETTh1.csv", "ettm1": "ETTm1.csv.gz"}
 ETT_STEPS_PER_HOUR = {"etth1": 1, "ettm1": 4}
 
@@ -151,6 +155,8 @@ PUBLISHED_ETT: dict[tuple[str, str, int], dict[str, tuple[float, float]]] = {
         "GRU (SegRNN paper)": (1.173, 0.858),
     },
     ("etth1", "S", 96): {"NLinear": (0.053, 0.177), "DLinear": (0.056, 0.180)},
+    # no MS numbers in published_results.md: the S ones score the same OT windows
+    ("etth1", "MS", 96): {"NLinear (S)": (0.053, 0.177), "DLinear (S)": (0.056, 0.180)},
     ("etth1", "S", 192): {"NLinear": (0.069, 0.204), "DLinear": (0.071, 0.204)},
     ("etth1", "S", 336): {"NLinear": (0.081, 0.226), "DLinear": (0.098, 0.244)},
     ("etth1", "S", 720): {"NLinear": (0.080, 0.226), "DLinear": (0.189, 0.359)},
@@ -255,11 +261,15 @@ def run_ett(
     frame = read_ett(data, dataset)
     train_end, val_end, test_end = ett_borders(dataset)
     targets = ETT_COLUMNS if mode == "M" else ["OT"]
-    frame = frame.head(test_end).select("time", *targets)
+    covariates = ETT_LOADS if mode == "MS" else []
+    frame = frame.head(test_end).select("time", *targets, *covariates)
     train_rows = frame.head(train_end)
     mean = {c: float(train_rows[c].mean()) for c in targets}
     std = {c: float(train_rows[c].std(ddof=0)) for c in targets}
-    model = make_model(dataset, horizon, preset, seed, target=targets, time_col="time")
+    columns: dict[str, Any] = {"target": targets, "time_col": "time"}
+    if covariates:
+        columns["covariates"] = covariates
+    model = make_model(dataset, horizon, preset, seed, **columns)
     model.set_params(validation_size=val_end - train_end)
     if quick:
         model.set_params(max_epochs=2, windows_per_epoch=1024)
@@ -333,7 +343,7 @@ def _fit_facts(model: RNNForecaster, fit_seconds: float, predict_seconds: float)
     options = {
         k: v
         for k, v in model.get_params().items()
-        if k not in ("target", "time_col", "id_col", "progress", "device")
+        if k not in ("target", "time_col", "id_col", "covariates", "progress", "device")
     }
     defaults = RNNForecaster().get_params()
     changed = {k: v for k, v in options.items() if defaults.get(k) != v}
@@ -433,14 +443,17 @@ def _options(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=["m4", "etth1", "ettm1"])
-    parser.add_argument("--mode", choices=["M", "S"], default="M")
+    parser.add_argument("--mode", choices=["M", "S", "MS"], default="M")
     parser.add_argument("--horizons", default="96,192,336,720")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="smoke run (2 short epochs)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     command = "python benchmarks/bench_accuracy.py " + " ".join(argv or sys.argv[1:])
     facts = machine()
     rows = []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -760,3 +761,33 @@ def test_the_package_works_without_pandas(monkeypatch):
     model = forecaster(lookback=24, horizon=6, max_epochs=1).fit(frame)
     assert isinstance(model.predict(frame), pl.DataFrame)
     assert isinstance(model.stream(frame).forecast(), pl.DataFrame)
+
+
+# ------------------------------------------------ covariates in every head (issue 14)
+
+
+def test_default_model_forecast_moves_with_its_past_covariate():
+    # the default segment head used to ignore past covariates: x * 100 left the forecast as it was
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(covariates="x", max_epochs=1, segment_length=12).fit(frame)
+    assert model.network_.head == "segment" and hasattr(model.network_, "covariate_embedding")
+    forecast = model.predict(frame)
+    moved = model.predict(frame.with_columns(pl.col("x") * 100))
+    assert not np.allclose(forecast["y"].to_numpy(), moved["y"].to_numpy())
+
+
+def test_segment_model_saved_before_it_used_covariates_loads_and_forecasts_as_then():
+    """tests/fixtures/segment_covariates_format3 was saved by the code before issue 14 (commit
+    0f77629), whose segment head ignored past covariates: it loads, forecasts the same bits and
+    still ignores them (its weights have no covariate embedding); a refit uses them."""
+    import forecaster as package
+
+    fixtures = Path(__file__).parent / "fixtures"
+    frame = pl.read_parquet(fixtures / "segment_covariates_format3_input.parquet")
+    expected = pl.read_parquet(fixtures / "segment_covariates_format3_forecast.parquet")
+    model = package.load(fixtures / "segment_covariates_format3")
+    assert model.network_.past_covariates is False
+    assert model.predict(frame).equals(expected)
+    assert model.predict(frame.with_columns(pl.col("x") * 100)).equals(expected)
+    refit = clone(model).fit(frame)
+    assert refit.network_.past_covariates is True

@@ -32,6 +32,10 @@ def _seed() -> None:
 
 
 def make_net(**overrides: object) -> RecurrentNet:
+    """A small network; the segment head's covariate embedding (zero at construction, so that
+    an untrained network forecasts as without covariates) is drawn at random unless
+    ``as_built=True``, so that the covariate path is exercised."""
+    as_built = bool(overrides.pop("as_built", False))
     n_future = int(overrides.pop("n_future", 0))  # type: ignore[call-overload]
     kwargs: dict[str, object] = {
         "n_features": N_TARGETS + N_PAST_COVARIATES + n_future,
@@ -43,7 +47,11 @@ def make_net(**overrides: object) -> RecurrentNet:
         "segment_length": 4,  # 10 = 3 * 4 - 2: exercises the left padding; 5 -> 2 segments
     }
     kwargs.update(overrides)
-    return RecurrentNet(**kwargs)  # type: ignore[arg-type]
+    net = RecurrentNet(**kwargs)  # type: ignore[arg-type]
+    if hasattr(net, "covariate_embedding") and not as_built:
+        with torch.no_grad():
+            net.covariate_embedding.normal_(0.0, 0.5)
+    return net
 
 
 def make_batch(net: RecurrentNet, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -218,17 +226,72 @@ def test_revin_is_affine_equivariant(head: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_segment_head_ignores_past_covariates_and_uses_future_ones() -> None:
-    net = make_net(head="segment", n_future=1).eval()
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_uses_every_covariate(head: str) -> None:
+    # with the targets fixed, changing one past covariate channel (its lookback values) or the
+    # future covariates over the horizon changes the forecast, for every head (random weights)
+    net = make_net(head=head, n_future=1, channel_independent=head != "segment").eval()
+    with torch.no_grad():  # every weight random, zero-initialised ones included
+        for parameter in net.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
     x, future = make_batch(net)
     assert future is not None
-    x2 = x.clone()
-    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])  # past covariates only
+    past = x.clone()
+    past[..., N_TARGETS] = torch.randn_like(past[..., N_TARGETS])  # one past covariate only
     with torch.no_grad():
-        torch.testing.assert_close(net(x, future), net(x2, future))
-        assert not torch.allclose(net(x, future), net(x, future + 1.0))
+        out = net(x, future)
+        assert not torch.allclose(out, net(past, future), atol=1e-6)
+        assert not torch.allclose(out, net(x, future + 1.0), atol=1e-6)
     with pytest.raises(DataValidationError, match="future covariates"):
         net(x, None)
+
+
+def test_segment_head_covariate_path_starts_at_zero_and_legacy_networks_ignore_it() -> None:
+    torch.manual_seed(3)
+    plain_net = make_net(n_features=N_TARGETS).eval()
+    plain = plain_net.state_dict()
+    torch.manual_seed(3)
+    with_covariates = make_net(as_built=True).eval()
+    weights = with_covariates.state_dict()
+    assert set(weights) - set(plain) == {"covariate_embedding", "covariate_gates"}
+    assert all(torch.equal(plain[k], weights[k]) for k in plain)  # the same random draws
+    after_plain = torch.randn(3)  # the covariate layers draw nothing: the generator is where
+    torch.manual_seed(3)  # building the plain network left it
+    make_net(n_features=N_TARGETS)
+    torch.testing.assert_close(after_plain, torch.randn(3))
+    assert weights["covariate_embedding"].shape == (8, 4)  # shared by the covariates
+    assert weights["covariate_gates"].shape == (N_PAST_COVARIATES, 8)
+    x, _ = make_batch(with_covariates)
+    with torch.no_grad():  # untrained: the univariate forecast, whatever the covariates
+        torch.testing.assert_close(with_covariates(x), plain_net(x[..., :N_TARGETS]))
+    assert with_covariates.get_config()["past_covariates"] is True
+    assert "past_covariates" not in make_net(n_features=N_TARGETS).get_config()
+    # a model saved before the segment head used past covariates: rebuilt without them
+    legacy = make_net(past_covariates=False).eval()
+    assert not hasattr(legacy, "covariate_embedding")
+    assert count_parameters(legacy) == count_parameters(make_net(n_features=N_TARGETS))
+    x, _ = make_batch(legacy)
+    x2 = x.clone()
+    x2[..., N_TARGETS:] = torch.randn_like(x2[..., N_TARGETS:])
+    with torch.no_grad():
+        torch.testing.assert_close(legacy(x), legacy(x2))
+    assert RecurrentNet.from_config(legacy.get_config()).get_config() == legacy.get_config()
+    with pytest.raises(DataValidationError, match="past_covariates=False only rebuilds"):
+        make_net(head="direct", past_covariates=False)
+
+
+def test_saved_segment_configs_without_the_entry_are_read_as_legacy() -> None:
+    from forecaster.nn.checks import parameter_count, saved_network_config
+
+    config = make_net().get_config()
+    assert saved_network_config(config) == config  # written by this version: as it is
+    old = {k: v for k, v in config.items() if k != "past_covariates"}
+    assert saved_network_config(old)["past_covariates"] is False
+    assert parameter_count(saved_network_config(old)) == count_parameters(
+        make_net(past_covariates=False)
+    )
+    for other in (make_net(head="direct").get_config(), make_net(n_features=2).get_config()):
+        assert saved_network_config(other) == other
 
 
 def test_segment_head_future_covariates_with_partial_last_segment() -> None:
@@ -495,7 +558,7 @@ def test_bad_inputs() -> None:
     x0, _ = make_batch(plain)
     with pytest.raises(DataValidationError, match="n_future=0"):
         plain(x0, torch.randn(4, HORIZON, 1))
-    # the segment head ignores covariates, so it does not need them
+    # the segment head needs the future covariates too
     with pytest.raises(DataValidationError, match="received future=None"):
         make_net(head="segment", n_future=1)(x)
 

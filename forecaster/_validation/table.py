@@ -120,6 +120,7 @@ PARAMETERS: dict[str, Rule] = {
     "segment_length": _size(),
     "dropout": Real(low=0.0, high=1.0, high_open=True),
     "channel_independent": Flag(none=True),
+    "past_covariates": Flag(),
     "n_features": _size(),
     "n_targets": _size(),
     "n_future": _size(low=0),

@@ -63,7 +63,7 @@ def calendar_features(
     calendar : None, "auto", a name or a list of names from :data:`CALENDAR_FEATURES`
         ``"auto"`` picks the cycles that a frequency can show: time of day and day of week
         below a day, day of week and day of year for (business) days, day of year for weeks,
-        month for months and quarters, none for years.
+        month for months and quarters; refused when it finds none (years).
     freq : Frequency
         The panel's frequency. A feature whose cycle is not longer than one step (``"hour"``
         on daily data, ``"dayofweek"`` on weekly data, ``"dayofmonth"`` on monthly data) would
@@ -103,6 +103,12 @@ calendar='auto' (('dayofweek', 'dayofyear') for 1d).
         names: tuple[str, ...] = tuple(
             n for n in auto if _step_days(freq) < _CALENDAR_CYCLE_DAYS[n]
         )
+        if not names:  # accepted, it would add nothing
+            raise DataValidationError(
+                f"calendar='auto' finds no calendar feature for data sampled every {freq}: "
+                "every cycle a calendar feature follows (at most a year) is not longer than one "
+                "step, so it would add nothing. Set calendar=None."
+            )
     else:
         names = (calendar,) if isinstance(calendar, str) else tuple(calendar)
     cycles = {"minute": "hour", "hour": "day", "dayofweek": "week", "dayofmonth": "month"}

@@ -27,6 +27,7 @@ from forecaster.data.frames import SERIES_ID
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
 from forecaster.exceptions import DataValidationError, NotFittedError
+from forecaster.nn.checks import saved_network_config
 from forecaster.nn.ensemble import network_from_config
 from forecaster.persistence.format import (
     CONFIG,
@@ -128,7 +129,8 @@ class _EstimatorState:
             raise StateError(f"the network configuration is {type(network).__name__}, not a dict")
         _check_consistent(estimator, state.config, network)
         arrays, keys_rows = estimator._expected_arrays(state.config)
-        return StateLayout(arrays=arrays, weights=_expected_weights(network), keys_rows=keys_rows)
+        weights = _expected_weights(saved_network_config(network))
+        return StateLayout(arrays=arrays, weights=weights, keys_rows=keys_rows)
 
     @classmethod
     def _from_state(cls, state: ModelState) -> Any:
@@ -136,7 +138,7 @@ class _EstimatorState:
         :meth:`_state_layout`) by :func:`forecaster.persistence.load`."""
         estimator = cls._with_params(state.params)
         try:
-            network = network_from_config(state.config["network"])
+            network = network_from_config(saved_network_config(state.config["network"]))
             network.load_state_dict(state.weights, strict=True)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             raise StateError(

@@ -14,6 +14,7 @@ __all__ = [
     "memory_limit",
     "out_of_memory",
     "parameter_count",
+    "saved_network_config",
 ]
 
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from forecaster.nn.cells import GATES
 from forecaster.nn.config import DEFAULTS, REQUIRED
 from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import core_sizes
+from forecaster.nn.heads.segment import covariate_channels
 from forecaster.nn.quantiles import median_index
 
 
@@ -139,10 +141,46 @@ def check_network_config(
             f"channel embedding); received hidden_size={checked['hidden_size']}. Pass a larger "
             "hidden_size, e.g. 64."
         )
+    if not checked["past_covariates"] and not HEAD_TYPES[head].always_channel_independent:
+        raise DataValidationError(
+            f"past_covariates=False only rebuilds head='segment' models saved before that head "
+            f"used past covariates; head={head!r} always uses them. Leave past_covariates=True."
+        )
     if checked["quantiles"] is not None:
         median_index(checked["quantiles"])
     check_memory(checked, n_members=n_members, names=names)
     return checked
+
+
+def saved_network_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A network configuration read from a saved model, as this version builds it.
+
+    A ``"segment"`` configuration with past covariates and no ``past_covariates`` entry was
+    saved before that head used past covariates: its weights have no covariate embedding and
+    its forecasts ignored them, so it gets ``past_covariates=False`` (same forecasts as
+    before). Every other configuration is returned as it is (a copy).
+
+    Examples
+    --------
+    >>> saved_network_config({"n_features": 3, "n_targets": 1, "lookback": 24,
+    ...                       "horizon": 6})["past_covariates"]
+    False
+    >>> "past_covariates" in saved_network_config({"n_features": 1, "n_targets": 1,
+    ...                                            "lookback": 24, "horizon": 6})
+    False
+    """
+    config = dict(config)
+    if "past_covariates" in config:
+        return config
+    head = config.get("head", DEFAULTS["head"])
+    n_features, n_future, n_targets = (
+        config.get(k) for k in ("n_features", "n_future", "n_targets")
+    )
+    n_future = DEFAULTS["n_future"] if n_future is None else n_future
+    sizes_known = all(isinstance(v, int) for v in (n_features, n_future, n_targets))
+    if head == "segment" and sizes_known and n_features - n_future > n_targets:
+        config["past_covariates"] = False  # a bad config is refused when it is built
+    return config
 
 
 def parameter_count(config: Mapping[str, Any]) -> int:
@@ -160,9 +198,11 @@ def parameter_count(config: Mapping[str, Any]) -> int:
     """
     c = {**_defaults(), **config}
     head = HEAD_TYPES[c["head"]]
-    if head.always_channel_independent:  # it normalizes and encodes the targets only
+    if head.always_channel_independent:  # it normalizes the targets and the covariates it reads
         core_targets, core_past = c["n_targets"], c["n_features"] - c["n_future"]
-        normalized = c["n_targets"]
+        normalized = c["n_targets"] + covariate_channels(
+            core_past, c["n_targets"], c["past_covariates"]
+        )
     else:
         core_targets, core_past = core_sizes(c)
         normalized = core_past

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "normalization": "last",
     "channel_independent": False,
     "quantiles": None,
+    "past_covariates": True,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

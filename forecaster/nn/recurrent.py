@@ -48,6 +48,7 @@ from forecaster.nn.cells import make_cell
 from forecaster.nn.checks import check_network_config
 from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import LossFn
+from forecaster.nn.heads.segment import covariate_channels
 from forecaster.nn.normalization import WindowNorm
 from forecaster.nn.quantiles import (
     initial_gaps,
@@ -110,9 +111,14 @@ class RecurrentNet(nn.Module):
           cell, started from the encoder's final state, in one batched call; ``Dropout`` and
           ``Linear(hidden_size, segment_length)`` give each output segment. If ``lookback`` is
           not a multiple of ``segment_length``, the window is left-padded by repeating its first
-          value. Past covariates are ignored by this head (under channel independence only the
-          target channels are encoded). Future-known covariates (e.g. calendar features) are
-          used by the decoder: each output segment's covariates, flattened, go through
+          value. Past covariates are used by the encoder: each covariate channel's segment
+          (normalized like the targets) goes through one ``Linear(segment_length,
+          hidden_size)`` shared by the covariate channels (no bias, initialised at zero) times
+          a learned gain vector per covariate channel (``covariate_gates``, initialised at
+          one); their mean is added to every target channel's linear segment embedding before
+          the ReLU (the targets stay channel independent; an untrained network forecasts as
+          without covariates). Future-known covariates (e.g. calendar features)
+          are used by the decoder: each output segment's covariates, flattened, go through
           ``Linear(segment_length * n_future, hidden_size)`` and are added to that segment's
           positional embedding.
     nonlinearity : {"tanh", "relu"}, default="tanh"
@@ -141,6 +147,11 @@ class RecurrentNet(nn.Module):
         (:mod:`forecaster.nn.quantiles`), so they never cross. The forecast then has shape
         ``(batch, horizon, n_targets, Q)``; train it with
         :func:`~forecaster.nn.quantiles.pinball_loss` (``loss="quantile"``).
+    past_covariates : bool, default=True
+        Whether the ``"segment"`` head reads the past covariates. ``False`` only rebuilds
+        segment-head models saved before that head used them (their weights have no covariate
+        embedding and their forecasts ignore the covariates); every other head always uses
+        them and refuses ``False``.
 
     Attributes
     ----------
@@ -194,6 +205,7 @@ class RecurrentNet(nn.Module):
         normalization: str = "last",
         channel_independent: bool = False,
         quantiles: Any = None,
+        past_covariates: bool = True,
     ) -> None:
         super().__init__()
         config = check_network_config(
@@ -213,6 +225,7 @@ class RecurrentNet(nn.Module):
                 "normalization": normalization,
                 "channel_independent": channel_independent,
                 "quantiles": quantiles,
+                "past_covariates": past_covariates,
             }
         )
         n_features, n_targets, n_future = (
@@ -244,9 +257,11 @@ class RecurrentNet(nn.Module):
         self.core_targets = 1 if split else n_targets
         self.core_past = self.n_past - n_targets + 1 if split else self.n_past
 
-        # A head that is channel independent by design encodes the target channels only.
+        self.past_covariates: bool = config["past_covariates"]
+        # A head that is channel independent by design normalizes the channels it encodes.
+        encoded = n_targets + covariate_channels(self.n_past, n_targets, self.past_covariates)
         self.norm = WindowNorm(
-            normalization, n_targets if self._head.always_channel_independent else self.core_past
+            normalization, encoded if self._head.always_channel_independent else self.core_past
         )
         self.output_dropout = nn.Dropout(self.dropout)
         self.decoder: nn.RNNBase | None = None
@@ -291,6 +306,10 @@ class RecurrentNet(nn.Module):
         }
         if self.quantiles is not None:  # absent for point networks (their configs unchanged)
             config["quantiles"] = list(self.quantiles)
+        if self._head.always_channel_independent and self.n_past > self.n_targets:
+            # present where it matters: a saved segment configuration with past covariates
+            # lacking it was saved before the head used them (see forecaster.nn.checks)
+            config["past_covariates"] = self.past_covariates
         return config
 
     @classmethod

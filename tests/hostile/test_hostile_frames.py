@@ -305,8 +305,15 @@ def test_calendar_on_dates_and_datetimes(dtype, calendar):
             "auto",
             r"integer steps have no calendar",
         ),
+        (
+            pl.DataFrame(
+                {"t": pl.date_range(dt.date(1950, 1, 1), dt.date(2009, 1, 1), "1y", eager=True)}
+            ).with_columns(y=pl.int_range(60).cast(pl.Float64)),
+            "auto",
+            r"calendar='auto' finds no calendar feature for data sampled every 1y",
+        ),
     ],
-    ids=["hour-on-daily", "integer-time"],
+    ids=["hour-on-daily", "integer-time", "auto-on-yearly"],
 )
 def test_calendar_that_cannot_vary_is_refused(frame, calendar, message):
     with pytest.raises(DataValidationError, match=message):

@@ -126,6 +126,18 @@ def test_parameter_estimate_is_exact(n_features, n_future, **kw):
     assert parameter_count(config) == count_parameters(RecurrentNet(**config))
 
 
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"head": "direct", "past_covariates": False}, r"past_covariates=False only rebuilds"),
+        ({"past_covariates": "no"}, r"past_covariates must be True or False, got 'no'"),
+    ],
+)
+def test_past_covariates_flag_is_for_legacy_segment_networks_only(kw, message):
+    with pytest.raises(DataValidationError, match=message):
+        RecurrentNet(n_features=3, n_targets=1, lookback=8, horizon=2, hidden_size=4, **kw)
+
+
 # ------------------------------------------------------------------------------------------
 # strict types through the one table
 # ------------------------------------------------------------------------------------------

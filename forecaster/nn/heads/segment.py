@@ -1,9 +1,21 @@
 """The ``"segment"`` head (SegRNN, Lin et al., 2023, arXiv:2308.11200): segment-wise,
-channel-independent encoding of the target channels and parallel multi-step decoding."""
+channel-independent encoding of the target channels and parallel multi-step decoding.
+
+Past covariates: each covariate channel's segment (normalized like the targets) goes through one
+``Linear(segment_length, hidden_size)`` shared by the covariate channels (no bias), times a
+learned gain vector per covariate channel (``covariate_gates``, ``(n_covariates,
+hidden_size)``); their mean over the covariate channels is added to the linear segment
+embedding of every target channel of that segment, before its ReLU. The targets stay channel
+independent (one row per target channel, shared weights); the covariates are shared context
+beside each of them. The embedding starts at zero and the gains at one: an untrained network
+forecasts as without covariates (and draws the same random numbers), and training grows the
+covariate path as far as the loss asks. On ETTh1 (OT, the six loads as covariates, H = 96) this
+was the most accurate of the designs tried (``docs/benchmarks.md``). A network built with
+``past_covariates=False`` (models saved before this head used them) ignores them."""
 
 from __future__ import annotations
 
-__all__ = ["SegmentHead"]
+__all__ = ["SegmentHead", "covariate_channels"]
 
 import math
 from collections.abc import Mapping
@@ -37,31 +49,49 @@ class SegmentHead(Head):
         net.out = nn.Linear(hidden_size, segment_length)
         if net.n_future:
             net.future_embedding = nn.Linear(segment_length * net.n_future, hidden_size)
+        n_covariates = covariate_channels(net.n_past, net.n_targets, net.past_covariates)
+        if n_covariates:  # last, and no random draw: the other layers' init stays the same
+            # Linear(segment_length, hidden_size) without bias, at zero: the univariate model
+            net.covariate_embedding = nn.Parameter(torch.zeros(hidden_size, segment_length))
+            net.covariate_gates = nn.Parameter(torch.ones(n_covariates, hidden_size))
 
     def parameter_count(self, c: Mapping[str, Any], core_targets: int, core_past: int) -> int:
         hidden, seg, n_future = c["hidden_size"], c["segment_length"], c["n_future"]
         n_out = math.ceil(c["horizon"] / seg)
         total = seg * hidden + hidden + cell_parameters(c["cell"], hidden, hidden, c["num_layers"])
         total += n_out * (hidden // 2) + c["n_targets"] * (hidden - hidden // 2)
+        n_covariates = _covariates(c)  # the shared covariate embedding (no bias) and the gains
+        total += (seg + n_covariates) * hidden if n_covariates else 0
         return total + hidden * seg + seg + (seg * n_future * hidden + hidden if n_future else 0)
 
     def recurrent_floats(self, c: Mapping[str, Any], batch: int, per_step: int) -> int:
         seg, hidden = c["segment_length"], c["hidden_size"]
         rows = batch * c["n_targets"]
         n_in, n_out = math.ceil(c["lookback"] / seg), math.ceil(c["horizon"] / seg)
-        return rows * (n_in + n_out) * per_step + rows * n_in * (seg + hidden)
+        floats = rows * (n_in + n_out) * per_step + rows * n_in * (seg + hidden)
+        n_covariates = _covariates(c)
+        if n_covariates:  # per window: covariate segments, their embeddings, gained, the mean;
+            # per row: the sum with the target embedding
+            per_window = n_covariates * (seg + 2 * hidden) + hidden
+            floats += batch * n_in * per_window + rows * n_in * hidden
+        return floats
 
     def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
         batch, seg = x.shape[0], net.segment_length
         n_ch, n_out = net.n_targets, net.n_out_segments
+        n_cov = covariate_channels(net.n_past, n_ch, net.past_covariates)
         stats = net.norm.stats(x)
-        xn = net.norm.transform(x[..., :n_ch], stats)  # (B, L, C)
-        series = xn.transpose(1, 2)  # (B, C, L): channel independence
+        xn = net.norm.transform(x[..., : n_ch + n_cov], stats)  # (B, L, C + K)
+        series = xn.transpose(1, 2)  # (B, C + K, L): channel independence
         pad = net.n_segments * seg - net.lookback
         if pad:  # left-pad by repeating the first value
             series = torch.cat([series[..., :1].expand(-1, -1, pad), series], dim=-1)
-        segments = series.reshape(batch * n_ch, net.n_segments, seg)
-        _, state = net.rnn(net.segment_embedding(segments))  # state: (layers, B*C, H)
+        if n_cov:
+            embedded = _embed_with_covariates(net, series, n_ch)
+        else:
+            segments = series.reshape(batch * n_ch, net.n_segments, seg)
+            embedded = net.segment_embedding(segments)
+        _, state = net.rnn(embedded)  # state: (layers, B*C, H)
 
         # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
         pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
@@ -79,3 +109,29 @@ class SegmentHead(Head):
         y = net.out(net.output_dropout(dec_out.squeeze(1)))  # (B*C*m, seg)
         y = y.reshape(batch, n_ch, n_out * seg)[..., : net.horizon].transpose(1, 2)
         return net.norm.inverse(y, stats)
+
+
+def covariate_channels(n_past: int, n_targets: int, past_covariates: bool) -> int:
+    """Past covariate channels the segment head reads: ``n_past - n_targets``, or 0 for a
+    network built with ``past_covariates=False``."""
+    return n_past - n_targets if past_covariates else 0
+
+
+def _covariates(c: Mapping[str, Any]) -> int:
+    n_past = c["n_features"] - c["n_future"]
+    return covariate_channels(n_past, c["n_targets"], c.get("past_covariates", True))
+
+
+def _embed_with_covariates(net: Any, series: Tensor, n_ch: int) -> Tensor:
+    """``(B, C + K, n * seg)`` normalized (and padded) channels -> ``(B * C, n, H)``: each
+    target segment's linear embedding plus the mean of its segment's embedded covariates (each
+    times its channel's gains), then ReLU."""
+    batch, channels, _ = series.shape
+    n_seg, seg = net.n_segments, net.segment_length
+    parts = series.reshape(batch, channels, n_seg, seg)
+    targets = parts[:, :n_ch].reshape(batch * n_ch, n_seg, seg)
+    covariates = F.linear(parts[:, n_ch:], net.covariate_embedding)  # (B, K, n, H)
+    covariates = (covariates * net.covariate_gates[:, None, :]).mean(dim=1)  # (B, n, H)
+    linear, activation = net.segment_embedding[0], net.segment_embedding[1]
+    embedded = linear(targets).reshape(batch, n_ch, n_seg, -1) + covariates.unsqueeze(1)
+    return activation(embedded.reshape(batch * n_ch, n_seg, -1))
