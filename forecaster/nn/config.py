@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "normalization": "last",
     "channel_independent": False,
     "quantiles": None,
+    "static_cardinalities": None,
+    "n_static_numeric": 0,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

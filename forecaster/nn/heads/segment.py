@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from forecaster.nn.cells import cell_parameters, repeat_state
 from forecaster.nn.heads.base import Head, MakeCell
+from forecaster.nn.statics import initial_state
 
 
 class SegmentHead(Head):
@@ -51,7 +52,7 @@ class SegmentHead(Head):
         n_in, n_out = math.ceil(c["lookback"] / seg), math.ceil(c["horizon"] / seg)
         return rows * (n_in + n_out) * per_step + rows * n_in * (seg + hidden)
 
-    def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+    def forward(self, net: Any, x: Tensor, future: Tensor | None, static: Any = None) -> Tensor:
         batch, seg = x.shape[0], net.segment_length
         n_ch, n_out = net.n_targets, net.n_out_segments
         stats = net.norm.stats(x)
@@ -61,7 +62,8 @@ class SegmentHead(Head):
         if pad:  # left-pad by repeating the first value
             series = torch.cat([series[..., :1].expand(-1, -1, pad), series], dim=-1)
         segments = series.reshape(batch * n_ch, net.n_segments, seg)
-        _, state = net.rnn(net.segment_embedding(segments))  # state: (layers, B*C, H)
+        h0 = initial_state(net, static, n_ch)  # the statics' state (None without)
+        _, state = net.rnn(net.segment_embedding(segments), h0)  # state: (layers, B*C, H)
 
         # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
         pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
