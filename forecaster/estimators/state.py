@@ -92,8 +92,9 @@ class _EstimatorState:
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
-        if "quantiles" in params and params["quantiles"] is None:
-            del params["quantiles"]  # as before it existed: a point model's files stay the same
+        for key in ("quantiles", "static_covariates"):
+            if key in params and params[key] is None:
+                del params[key]  # as before it existed: such a model's files stay the same
         return ModelState(
             estimator=name,
             params=params,
