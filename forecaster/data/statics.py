@@ -15,7 +15,7 @@ each series; :class:`StaticEncoding` turns them into the numbers the network rea
 
 from __future__ import annotations
 
-__all__ = ["StaticEncoding", "read_statics", "static_kind"]
+__all__ = ["StaticEncoding", "read_statics", "static_kind", "with_static_columns"]
 
 import math
 import warnings
@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
+from forecaster.data.frames import (
+    SERIES_ID,
+    collect_frame,
+    column_tuple,
+    format_list,
+    frame_schema,
+)
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 
@@ -99,6 +105,28 @@ def read_statics(frame: Any, *, id_col: str | None, names: Sequence[str]) -> pl.
                 "series, or use it as a time-varying covariate (covariates=[...])."
             )
     return data.unique(subset=[id_name], keep="first", maintain_order=True)
+
+
+def with_static_columns(
+    data: pl.DataFrame, frame: Any, *, id_col: str | None, names: Any
+) -> pl.DataFrame:
+    """``data`` (a validated frame: id, time, value columns) with the static covariates
+    ``names`` of ``frame`` joined on the series (``data`` as it is without any).
+
+    Examples
+    --------
+    >>> data = pl.DataFrame({"id": ["a", "b"], "y": [1.0, 2.0]})
+    >>> frame = data.with_columns(region=pl.Series(["n", "s"]))
+    >>> with_static_columns(data, frame, id_col="id", names=["region"]).columns
+    ['id', 'y', 'region']
+    """
+    names = column_tuple(names)
+    if not names:
+        return data
+    id_name = id_col if id_col is not None else SERIES_ID
+    statics = read_statics(frame, id_col=id_col, names=names)
+    statics = statics.with_columns(pl.col(id_name).cast(data.schema[id_name]))
+    return data.join(statics, on=id_name, how="left", maintain_order="left")
 
 
 @dataclass(frozen=True)

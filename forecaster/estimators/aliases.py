@@ -14,9 +14,7 @@ from forecaster.exceptions import DataValidationError
 
 def fixed_cell(base: type[Any], cell: str, doc_name: str) -> type[Any]:
     """A subclass of ``base`` (RNNForecaster) whose ``cell`` is fixed (not a parameter)."""
-    params = [
-        p for p in inspect.signature(base.__init__).parameters.values() if p.name != "cell"
-    ]
+    params = [p for p in inspect.signature(base.__init__).parameters.values() if p.name != "cell"]
 
     def __init__(self, target=None, **kwargs):
         given = kwargs.pop("cell", cell)
