@@ -4,8 +4,6 @@ pipeline spec key."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import polars as pl
 import pytest
@@ -183,7 +181,7 @@ def test_save_load_clone_and_params(tmp_path):
 
 def test_a_column_has_one_role():
     for clash in ({"covariates": "region"}, {"target": "region"}, {"id_col": "region"}):
-        with pytest.raises(DataValidationError, match="both as .* static covariate"):
+        with pytest.raises(DataValidationError, match=r"both as .* static covariate"):
             RNNForecaster(**{**TINY, **clash}, static_covariates="region").validate_params()
 
 
