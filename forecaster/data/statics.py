@@ -198,7 +198,11 @@ class StaticEncoding:
             unknown = codes.is_null()
             if warn and unknown.any():
                 values = text.filter(unknown)[name].unique(maintain_order=True).to_list()
-                which = "" if ids is None else f" of series {format_list(ids.filter(unknown), 5)}"
+                which = (
+                    ""
+                    if ids is None
+                    else f" of series {format_list(ids.filter(unknown).to_list(), 5)}"
+                )
                 warnings.warn(
                     f"Static covariate {name!r} has categories unseen in fit "
                     f"({format_list(values, 5)}){which}: they get the unknown category (code "
