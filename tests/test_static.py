@@ -221,3 +221,17 @@ def test_single_series_without_id_column():
     model = RNNForecaster(**{**TINY, "id_col": None}, static_covariates="region").fit(frame)
     with pytest.warns(ForecasterWarning, match="'region' has categories unseen"):
         model.predict(frame.with_columns(pl.lit("q").alias("region")))
+
+
+def test_tracking_logs_the_static_covariates():
+    from forecaster.tracking.records import estimator_params  # what FitLogger / log_fit log
+
+    params = estimator_params(RNNForecaster(**TINY, static_covariates=["region", "size"]))
+    assert params["static_covariates"] == '["region", "size"]'
+
+
+def test_integer_categories_read_as_floats_keep_their_codes():
+    encoding = StaticEncoding.fit(pl.DataFrame({"code": [1, 2, 3]}))
+    with pytest.warns(ForecasterWarning, match=r"'code' has categories unseen in fit \('2.5'\)"):
+        codes = encoding.transform(pl.DataFrame({"code": [1.0, 3.0, 2.5]}))
+    assert codes[:, 0].tolist() == [1.0, 3.0, 0.0]

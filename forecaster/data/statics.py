@@ -193,7 +193,12 @@ class StaticEncoding:
         columns = []
         for name, vocabulary in self.vocabularies.items():
             lookup = pl.DataFrame({name: vocabulary, "__code__": np.arange(1, len(vocabulary) + 1)})
-            text = statics.select(pl.col(name).cast(pl.String))
+            column = pl.col(name).cast(pl.String)
+            if statics.schema[name].is_float():  # integer codes given as floats: 3.0 is "3"
+                whole = pl.col(name) == pl.col(name).round()
+                column = pl.when(whole).then(pl.col(name).cast(pl.Int64).cast(pl.String))
+                column = column.otherwise(pl.col(name).cast(pl.String)).alias(name)
+            text = statics.select(column)
             codes = text.join(lookup, on=name, how="left", maintain_order="left")["__code__"]
             unknown = codes.is_null()
             if warn and unknown.any():

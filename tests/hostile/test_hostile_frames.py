@@ -926,7 +926,6 @@ def test_the_reserved_series_column_name_is_refused_by_name():
         validate_frame(frame, target="__series__", time_col="t")
 
 
-
 # ------------------------------------------------------------------------------------------
 # static covariates (one value per series)
 # ------------------------------------------------------------------------------------------
@@ -1030,5 +1029,5 @@ def test_edited_static_encoding_is_refused_at_load(static_model, tmp_path, entry
     details = json.loads((path / "manifest.json").read_text())["details"]
     (path / "manifest.json").unlink()
     _io.write_manifest(path, "model", details)  # forged, so that the deeper checks are reached
-    with pytest.raises(ModelFormatError, match="static.covariates"):
+    with pytest.raises(ModelFormatError, match=r"static.covariates"):
         load(path)
