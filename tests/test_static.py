@@ -186,9 +186,10 @@ def test_a_column_has_one_role():
 
 
 def test_pipeline_spec_key(tmp_path):
+    from conftest import mini_spec
+
     from forecaster.jobs.run import load_spec, spec_hash
     from forecaster.jobs.spec import build_estimator
-    from tests.conftest import mini_spec
 
     plain, static = tmp_path / "plain.toml", tmp_path / "static.toml"
     plain.write_text(mini_spec())
@@ -235,3 +236,33 @@ def test_integer_categories_read_as_floats_keep_their_codes():
     with pytest.warns(ForecasterWarning, match=r"'code' has categories unseen in fit \('2.5'\)"):
         codes = encoding.transform(pl.DataFrame({"code": [1.0, 3.0, 2.5]}))
     assert codes[:, 0].tolist() == [1.0, 3.0, 0.0]
+
+
+def test_a_pipeline_with_static_covariates_runs_and_refuses_varying_ones(tmp_path, capsys):
+    import datetime as dt
+
+    from conftest import mini_spec
+
+    from forecaster.jobs.cli import main
+
+    def project(root, vary: bool):
+        (root / "data").mkdir(parents=True)
+        lines = ["id,date,y,region"]
+        for k, key in enumerate(("a", "b")):
+            for i in range(30):
+                region = "w" if vary and key == "b" and i > 20 else ("n" if key == "a" else "s")
+                day = dt.date(2024, 1, 1) + dt.timedelta(days=i)
+                lines.append(f"{key},{day},{10 * k + i}.5,{region}")
+        (root / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+        (root / "pipelines").mkdir()
+        spec = root / "pipelines" / "spec.toml"
+        spec.write_text(mini_spec(series={"static_covariates": ["region"]}))
+        return spec
+
+    good = project(tmp_path / "good", vary=False)
+    assert main(["run", str(good), "--no-progress"]) == 0
+    forecasts = list((tmp_path / "good" / "outputs").rglob("forecasts.parquet"))
+    assert len(forecasts) == 1 and pl.read_parquet(forecasts[0]).height == 4
+    bad = project(tmp_path / "bad", vary=True)
+    assert main(["run", str(bad), "--no-progress"]) == 3
+    assert "Static covariate 'region' must have one value per series" in capsys.readouterr().err
