@@ -162,3 +162,29 @@ def test_month_frequencies_and_unfitted_models_are_refused():
         model.stream(months)
     with pytest.raises(Exception, match=r"not fitted|fit"):
         RNNForecaster(target="y", time_col="t").stream(months)
+
+
+def test_a_model_with_static_covariates_is_refused_by_name():
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(["a", "b"], 60),
+            "time": np.tile(np.arange(60), 2),
+            "y": rng.normal(size=120),
+            "kind": np.repeat(["x", "z"], 60),
+        }
+    )
+    model = RNNForecaster(
+        target="y",
+        id_col="id",
+        static_covariates=["kind"],
+        lookback=12,
+        horizon=4,
+        hidden_size=8,
+        segment_length=4,
+        max_epochs=1,
+        random_state=0,
+        progress=False,
+    ).fit(frame)
+    with pytest.raises(DataValidationError, match="static covariates"):
+        model.stream(frame)

@@ -98,6 +98,7 @@ PARAMETERS: dict[str, Rule] = {
     "id_col": Name(none=True),
     "covariates": Names(none=True),
     "future_covariates": Names(none=True),
+    "static_covariates": Names(none=True),
     # data and windows
     "freq": Freq(none=True),
     "missing": Choice(choices=MISSING_POLICIES),

@@ -35,6 +35,7 @@ def check_roles(
     id_col: Any = None,
     covariates: Any = None,
     future_covariates: Any = None,
+    static_covariates: Any = None,
 ) -> dict[str, tuple[str, ...]]:
     """Check the column arguments (parameter table) and that no column has two roles.
 
@@ -42,7 +43,7 @@ def check_roles(
     -------
     dict
         Role name to column names: ``target``, ``covariate``, ``future covariate``, ``id``
-        (when given) and ``time``.
+        (when given), ``time`` and ``static covariate`` (when given).
 
     Examples
     --------
@@ -65,12 +66,15 @@ covariate. Each column can have one role only: pass target=..., covariates=... w
     if check("id_col", id_col) is not None:
         roles["id"] = (id_col,)
     roles["time"] = (check("time_col", time_col),)
+    if check("static_covariates", static_covariates):
+        roles["static covariate"] = check("static_covariates", static_covariates)
     arguments = {
         "target": "target",
         "covariate": "covariates",
         "future covariate": "future_covariates",
         "id": "id_col",
         "time": "time_col",
+        "static covariate": "static_covariates",
     }
     seen: dict[str, str] = {}
     for role, names in roles.items():

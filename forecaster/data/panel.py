@@ -13,8 +13,10 @@ import polars as pl
 import torch
 
 from forecaster._validation import check, describe_value, resolve_device
+from forecaster.data.checks import check_roles
 from forecaster.data.frames import SERIES_ID, column_tuple, format_list
 from forecaster.data.frequency import Frequency
+from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -28,7 +30,9 @@ class Panel:
 
     Row ``r`` of :attr:`values` belongs to series ``i`` when ``offsets[i] <= r < offsets[i+1]``;
     rows of one series are consecutive and in time order, on a regular grid of :attr:`freq`.
-    Columns are ``[*targets, *covariates, *future_covariates]``.
+    Columns are ``[*targets, *covariates, *static_columns, *future_covariates]``
+    (``static_columns``: the encoded static covariates a model appends, none in a panel read
+    from a frame).
 
     Build it with :meth:`from_frame`. Batches of windows are gathered from it by index
     (see :mod:`forecaster.data.windows`); it is never expanded into all windows.
@@ -43,6 +47,10 @@ class Panel:
         One row per series: the id column (``"__series__"`` for a single unnamed series).
     time : polars.Series
         The timestamp of every row of ``values``.
+    statics : polars.DataFrame or None
+        The static covariates read with ``static_covariates=``: one row per series (row ``i``
+        is series ``i``), checked constant within each series (see
+        :func:`~forecaster.data.statics.read_statics`); None without.
 
     Examples
     --------
@@ -65,6 +73,8 @@ class Panel:
     future_covariates: tuple[str, ...]
     freq: Frequency
     _device_values: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    statics: pl.DataFrame | None = field(default=None, repr=False)
+    static_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_frame(
@@ -80,6 +90,7 @@ class Panel:
         missing: str = "error",
         min_length: int = 1,
         length_reason: str = "lookback + horizon",
+        static_covariates: str | Sequence[str] | None = None,
     ) -> Panel:
         """Validate a long frame (see :func:`~forecaster.data.validate.validate_frame`) and pack it.
 
@@ -93,6 +104,9 @@ class Panel:
             raised when none remain.
         length_reason : str, default "lookback + horizon"
             What ``min_length`` is, for those messages (e.g. ``"lookback"`` when predicting).
+        static_covariates : str or list of str, optional
+            Columns with one value per series, read into :attr:`statics` (not into
+            :attr:`values`), checked by :func:`~forecaster.data.statics.read_statics`.
         **others
             As in :func:`~forecaster.data.validate.validate_frame`.
         """
@@ -102,6 +116,14 @@ class Panel:
                 f"length_reason must be text (what min_length is, e.g. 'lookback'), got "
                 f"{describe_value(length_reason)}."
             )
+        static_names = check_roles(
+            target=target,
+            time_col=time_col,
+            id_col=id_col,
+            covariates=covariates,
+            future_covariates=future_covariates,
+            static_covariates=static_covariates,
+        ).get("static covariate", ())
         data, frequency = validate_frame(
             frame,
             target=target,
@@ -145,6 +167,12 @@ class Panel:
         if values.ndim == 1:
             values = values.reshape(-1, 1)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        statics = None
+        if static_names:
+            read = read_statics(frame, id_col=id_col, names=static_names)
+            read = read.with_columns(pl.col(id_name).cast(keys.schema[id_name]))
+            statics = keys.join(read, on=id_name, how="left", maintain_order="left")
+            statics = statics.select(static_names)
         return cls(
             values=values,
             offsets=offsets,
@@ -156,6 +184,7 @@ class Panel:
             covariates=column_tuple(covariates),
             future_covariates=column_tuple(future_covariates),
             freq=frequency,
+            statics=statics,
         )
 
     # -- shape ---------------------------------------------------------------------------
@@ -166,7 +195,8 @@ class Panel:
 
     @property
     def n_features(self) -> int:
-        """Number of value columns (targets + covariates + future covariates)."""
+        """Number of value columns (targets + covariates + static columns + future
+        covariates)."""
         return self.values.shape[1]
 
     @property
@@ -182,7 +212,7 @@ class Panel:
     @property
     def columns(self) -> list[str]:
         """Names of the columns of :attr:`values`."""
-        return [*self.targets, *self.covariates, *self.future_covariates]
+        return [*self.targets, *self.covariates, *self.static_columns, *self.future_covariates]
 
     @property
     def lengths(self) -> np.ndarray:

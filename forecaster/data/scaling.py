@@ -163,6 +163,9 @@ class PanelScaler:
                     f"and are left unscaled: {names[:5]}."
                 )
             warnings.warn(message, ForecasterWarning, stacklevel=2)
+        k = len(panel.static_columns)  # encoded static covariates: never scaled per series
+        first = panel.n_features - panel.n_future - k
+        center[:, first : first + k], scale[:, first : first + k] = 0.0, 1.0
         self.center_ = center
         self.scale_ = scale
         self.n_fit_rows_ = counts
@@ -438,6 +441,8 @@ def _with_values(panel: Panel, values: np.ndarray) -> Panel:
         covariates=panel.covariates,
         future_covariates=panel.future_covariates,
         freq=panel.freq,
+        statics=panel.statics,
+        static_columns=panel.static_columns,
     )
 
 

@@ -12,7 +12,6 @@ so a lazy source that disappeared or a non-polars object is a
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
 from forecaster.data.windows import Windows, make_windows
+from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
@@ -41,6 +41,7 @@ from forecaster.estimators.sampling import (
 )
 from forecaster.estimators.scoring import ForecastScoring
 from forecaster.estimators.state import ForecasterState
+from forecaster.estimators.statics import StaticCovariates
 from forecaster.estimators.streaming import ForecastStreaming
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.exceptions import DataValidationError
@@ -61,7 +62,12 @@ DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
 
 class RNNForecaster(
-    ForecastIntervals, ForecastStreaming, ForecastScoring, ForecasterState, RecurrentEstimator
+    ForecastIntervals,
+    ForecastStreaming,
+    ForecastScoring,
+    ForecasterState,
+    StaticCovariates,
+    RecurrentEstimator,
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
 
@@ -83,6 +89,14 @@ class RNNForecaster(
     future_covariates : str or list of str, optional
         Future-known covariates (e.g. calendar features); :meth:`predict` then needs their values
         over the horizon in ``future``.
+    static_covariates : str or list of str, optional
+        Columns with one value per series (sector, region, sensor type), checked constant
+        within each series in ``fit`` and ``predict``. String, Categorical, Enum, Boolean and
+        integer columns are categories (an embedding each); Float columns are numbers,
+        standardised over the training series (never per series). Every head starts its
+        encoder from a state computed from them (:mod:`forecaster.nn.statics`). A category
+        unseen in ``fit`` gets the unknown category (a zero embedding) in ``predict``, with a
+        :class:`~forecaster.exceptions.ForecasterWarning` naming the column and the series.
     lookback : int, default 96
         Input window length.
     horizon : int, default 24
@@ -194,6 +208,8 @@ class RNNForecaster(
         Box-Cox lambdas, shape ``(n_series, n_targets)`` (``target_transform="boxcox"`` only).
     calendar_ : tuple of str
         The calendar features used.
+    static_encoding_ : StaticEncoding or None
+        The vocabularies and statistics of the static covariates (None without).
     keys_ : polars.DataFrame
         The series seen in ``fit`` (row ``i`` is scaler row ``i``).
     train_end_ : polars.Series
@@ -233,6 +249,7 @@ class RNNForecaster(
         id_col: str | None = None,
         covariates: str | Sequence[str] | None = None,
         future_covariates: str | Sequence[str] | None = None,
+        static_covariates: str | Sequence[str] | None = None,
         lookback: int = 96,
         horizon: int = 24,
         cell: str = "gru",
@@ -275,6 +292,7 @@ class RNNForecaster(
         self.id_col = id_col
         self.covariates = covariates
         self.future_covariates = future_covariates
+        self.static_covariates = static_covariates
         self.lookback = lookback
         self.horizon = horizon
         self.cell = cell
@@ -320,6 +338,7 @@ class RNNForecaster(
         "id_col",
         "covariates",
         "future_covariates",
+        "static_covariates",
         "lookback",
         "horizon",
         "freq",
@@ -373,14 +392,15 @@ class RNNForecaster(
 
     def column_roles(self) -> dict[str, Any]:
         """The column parameters by role (``target``, ``time_col``, ``id_col``,
-        ``covariates``, ``future_covariates``), as :meth:`Panel.from_frame
-        <forecaster.data.panel.Panel.from_frame>` takes them."""
+        ``covariates``, ``future_covariates``, ``static_covariates``), as
+        :meth:`Panel.from_frame <forecaster.data.panel.Panel.from_frame>` takes them."""
         return {
             "target": self.target,
             "time_col": self.time_col,
             "id_col": self.id_col,
             "covariates": self.covariates,
             "future_covariates": self.future_covariates,
+            "static_covariates": self.static_covariates,
         }
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]:
@@ -454,6 +474,7 @@ class RNNForecaster(
         epoch_callbacks = run.start(self, frame, callbacks)
         device = distributed.init_from_env(device)
         raw, fit_rows, lambdas, calendar = self._training_panel(frame)
+        self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
         train_w, val_w = self._training_windows(panel, self._validation_steps(raw.lengths))
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
@@ -473,7 +494,8 @@ class RNNForecaster(
         )
         n_train = len(train_w) if per_epoch is None else min(per_epoch, len(train_w))
         shape = {
-            "n_features": panel.n_features,
+            **self._static_network_config(),
+            "n_features": panel.n_features - len(panel.static_columns),
             "n_targets": panel.n_targets,
             "n_future": panel.n_future,
             "lookback": int(self.lookback),
@@ -498,6 +520,7 @@ class RNNForecaster(
         self.freq_ = panel.freq
         self.history_ = history
         names = [c for c in (raw.id_col, raw.time_col) if c] + raw.columns
+        names += list(column_tuple(self.static_covariates))
         self.schema_ = {name: str(schema[name]) for name in names}
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
@@ -563,36 +586,9 @@ class RNNForecaster(
         return run_backtest(self, polars_frame(frame), **kwargs)
 
 
-def _fixed_cell(cell: str, doc_name: str) -> type[RNNForecaster]:
-    """A subclass of RNNForecaster whose ``cell`` is fixed (not a parameter)."""
-    params = [
-        p for p in inspect.signature(RNNForecaster.__init__).parameters.values() if p.name != "cell"
-    ]
-
-    def __init__(self, target=None, **kwargs):
-        given = kwargs.pop("cell", cell)
-        if given != cell:  # not a parameter: a call that cannot mean what it says
-            raise DataValidationError(
-                f"{doc_name}Forecaster fixes cell={cell!r}, got cell={given!r}. Use "
-                f"RNNForecaster(cell={given!r}, ...) (or the class of that cell), or leave "
-                "cell out."
-            )
-        RNNForecaster.__init__(self, target, cell=cell, **kwargs)
-
-    __init__.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    doc = (
-        f"{doc_name} forecaster: :class:`RNNForecaster` with ``cell={cell!r}`` fixed.\n\n"
-        "``cell`` is not one of its parameters (``get_params`` does not list it); passing "
-        f"``cell={cell!r}`` is accepted, another cell raises "
-        ":class:`~forecaster.exceptions.DataValidationError`.\n\n"
-        "All other parameters, attributes and methods are those of :class:`RNNForecaster`.\n"
-    )
-    return type(doc_name + "Forecaster", (RNNForecaster,), {"__init__": __init__, "__doc__": doc})
-
-
-LSTMForecaster = _fixed_cell("lstm", "LSTM")
-GRUForecaster = _fixed_cell("gru", "GRU")
-SimpleRNNForecaster = _fixed_cell("rnn", "SimpleRNN")
+LSTMForecaster = fixed_cell(RNNForecaster, "lstm", "LSTM")
+GRUForecaster = fixed_cell(RNNForecaster, "gru", "GRU")
+SimpleRNNForecaster = fixed_cell(RNNForecaster, "rnn", "SimpleRNN")
 for _saved in (RNNForecaster, LSTMForecaster, GRUForecaster, SimpleRNNForecaster):
     register_model_class(_saved)  # forecaster.load builds them by name
 for _cls in (LSTMForecaster, GRUForecaster, SimpleRNNForecaster):

@@ -79,6 +79,7 @@ class ForecastInference:
     _device: Callable[[], torch.device]
     _network_on: Callable[[torch.device], Any]
     _interval_columns: Callable[..., dict[str, np.ndarray]]
+    _with_statics: Callable[[Panel], Panel]
 
     def predict(
         self,
@@ -336,7 +337,7 @@ class ForecastInference:
         values on the targets' own scale (inverse ``target_transform``; ``lambdas`` are the
         Box-Cox lambdas of each row's series), refusing any that is not a finite float32
         number (``ids``: the series of each row, named in the error)."""
-        values = self._inverse_targets(pred, lambdas)
+        values = inverse_targets(self.target_transform, pred, lambdas)  # targets' own scale
         with np.errstate(over="ignore", invalid="ignore"):
             out = values.astype(np.float32)
         finite = np.isfinite(out)
@@ -540,8 +541,9 @@ class ForecastInference:
         self, raw: Panel, calendar: Sequence[str], lambdas: np.ndarray | None
     ) -> Panel:
         """The panel the network sees: targets transformed (``lambdas`` per series of ``raw``
-        for Box-Cox) and the calendar features appended as future-known covariates."""
-        panel = transform_targets(self.target_transform, raw, lambdas)
+        for Box-Cox), the encoded statics (:mod:`~forecaster.estimators.statics`) and the
+        calendar features appended as future-known covariates."""
+        panel = self._with_statics(transform_targets(self.target_transform, raw, lambdas))
         if not calendar:
             return panel
         extra = calendar_values(panel.time, calendar)
@@ -575,11 +577,6 @@ class ForecastInference:
                 own = fit_boxcox_lambdas(raw, mask=history)
                 lambdas[~known] = own[~known]
         return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
-
-    def _inverse_targets(self, pred: np.ndarray, lambdas: np.ndarray | None) -> np.ndarray:
-        """Forecasts ``(B, horizon, n_targets)`` back on the targets' own scale (``lambdas``:
-        the Box-Cox lambdas of each row's series, shape ``(B, n_targets)``)."""
-        return inverse_targets(self.target_transform, pred, lambdas)
 
     def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
         """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""

@@ -14,6 +14,7 @@ from forecaster._columns import temporary_names
 from forecaster.data import polars_frame
 from forecaster.data.frames import SERIES_ID, check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
+from forecaster.data.statics import with_static_columns
 from forecaster.data.validate import validate_frame
 from forecaster.estimators.base import refuse_y
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -67,12 +68,11 @@ class ForecastScoring:
         self.check_fitted("score with")
         frame = polars_frame(frame)  # a pandas frame is converted once
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        data, _ = validate_frame(
-            collect_frame(frame, columns=list(self.schema_)),
-            **self.column_roles(),
-            freq=str(self.freq_),
-            missing=self.missing,
-        )
+        roles = self.column_roles()
+        statics = roles.pop("static_covariates", None)
+        frame = collect_frame(frame, columns=list(self.schema_))
+        data, _ = validate_frame(frame, **roles, freq=str(self.freq_), missing=self.missing)
+        data = with_static_columns(data, frame, id_col=self.id_col, names=statics)
         horizon = int(self.horizon)
         id_name = self.id_col if self.id_col is not None else SERIES_ID  # validate_frame's
         # rows are sorted by (id, time): a row's position from its series' end, as a mask

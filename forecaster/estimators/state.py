@@ -23,9 +23,10 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
-from forecaster.data.frames import SERIES_ID
+from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
+from forecaster.data.statics import StaticEncoding
 from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import saved_network_config
 from forecaster.nn.ensemble import network_from_config
@@ -92,8 +93,9 @@ class _EstimatorState:
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
-        if "quantiles" in params and params["quantiles"] is None:
-            del params["quantiles"]  # as before it existed: a point model's files stay the same
+        for key in ("quantiles", "static_covariates"):
+            if key in params and params[key] is None:
+                del params[key]  # as before it existed: such a model's files stay the same
         return ModelState(
             estimator=name,
             params=params,
@@ -266,6 +268,7 @@ class ForecasterState(_EstimatorState):
             "n_val_windows": int(self.n_val_windows_),
             "calendar": list(getattr(self, "calendar_", ())),
             **_conformal_config(self.__dict__.get("conformal_")),
+            **_statics_config(self.__dict__.get("static_encoding_")),
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -343,6 +346,7 @@ class ForecasterState(_EstimatorState):
                 f"and end with the calendar features {features}"
             )
         self.calendar_ = tuple(calendar)
+        self.static_encoding_ = _restore_statics(self, config)
         for key in ("n_train_windows", "n_val_windows"):
             setattr(self, f"{key}_", count(config.get(key, 0), key))
         lambdas = arrays.get("target_lambdas")
@@ -424,6 +428,40 @@ def _restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: in
     return conformal
 
 
+def _statics_config(encoding: StaticEncoding | None) -> dict[str, Any]:
+    """The ``static_covariates`` entry of ``config.json`` (none for a model without static
+    covariates, whose saved folder stays as before)."""
+    return {} if encoding is None else {"static_covariates": encoding.to_config()}
+
+
+def _restore_statics(estimator: Any, config: dict[str, Any]) -> StaticEncoding | None:
+    """The fitted static encoding of a saved model, checked against ``static_covariates``, the
+    scaler's columns and the network (None for a model without static covariates)."""
+    names_ = column_tuple(estimator.static_covariates)
+    entry = config.get("static_covariates")
+    if not names_ and entry is None:
+        return None
+    if entry is None:
+        raise StateError(f"static_covariates={list(names_)} but {CONFIG} has no encoding of them")
+    try:
+        encoding = StaticEncoding.from_config(entry, names_)
+    except ValueError as exc:
+        raise StateError(f"the static covariates' encoding in {CONFIG} is invalid ({exc})") from exc
+    network = config["network"]
+    columns = config["scaler"]["columns"]
+    first = len(_targets(estimator)) + len(column_tuple(estimator.covariates))
+    if (
+        columns[first : first + len(names_)] != encoding.names
+        or network.get("static_cardinalities", []) != encoding.cardinalities
+        or network.get("n_static_numeric", 0) != len(encoding.numeric)
+    ):
+        raise StateError(
+            f"the static covariates' encoding in {CONFIG} does not match the scaler's columns "
+            "or the network"
+        )
+    return encoding
+
+
 def _train_end_column(id_column: str) -> str:
     """The name of the last-fitted-time column of ``keys.parquet``: ``TRAIN_END``, or a
     variant of it when the id column has that name."""
@@ -469,7 +507,8 @@ def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str,
         expected["n_targets"] = len(_targets(estimator))
         scaler = config["scaler"]
         if isinstance(scaler, dict) and isinstance(scaler.get("columns"), list):
-            expected["n_features"] = len(scaler["columns"])
+            statics = len(column_tuple(params.get("static_covariates")))
+            expected["n_features"] = len(scaler["columns"]) - statics
     differ = {k: (v, network.get(k)) for k, v in expected.items() if v != network.get(k)}
     if differ:
         detail = ", ".join(f"{k} {a!r} vs network {b!r}" for k, (a, b) in differ.items())

@@ -136,6 +136,7 @@ class SeriesSpec(_Strict):
     targets: list[str] = Field(min_length=1)
     covariates: list[str] = []
     future_covariates: list[str] = []
+    static_covariates: list[str] = []
     freq: str = "auto"
     missing: Literal["error", "ffill", "zero", "interpolate"] = "error"
 
@@ -308,6 +309,7 @@ _SERIES_KEYS = {
     "id_col": "series.id",
     "covariates": "series.covariates",
     "future_covariates": "series.future_covariates",
+    "static_covariates": "series.static_covariates",
     "freq": "series.freq",
     "missing": "series.missing",
 }
@@ -550,6 +552,8 @@ def spec_hash(spec: Spec) -> str:
         del data["output"]["levels"]
     if spec.training.objective == "val_loss":  # as it was before objectives existed
         del data["training"]["objective"]
+    if not spec.series.static_covariates:  # as it was before static covariates existed
+        del data["series"]["static_covariates"]
     payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
 
@@ -566,6 +570,7 @@ def build_estimator(spec: Spec, progress: bool) -> Any:
         time_col=series.time,
         covariates=covariates or None,
         future_covariates=series.future_covariates or None,
+        static_covariates=series.static_covariates or None,
         freq=series.freq,
         missing=series.missing,
         progress=progress,

@@ -33,6 +33,7 @@ from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import core_sizes
 from forecaster.nn.heads.segment import covariate_channels
 from forecaster.nn.quantiles import median_index
+from forecaster.nn.statics import check_static_config, static_parameter_count
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
@@ -118,7 +119,10 @@ def check_network_config(
     if missing:
         raise DataValidationError(f"The network configuration lacks {missing}.")
     merged = {**defaults, **config}
+    statics = {k: merged.pop(k) for k in ("static_cardinalities", "n_static_numeric")}
     checked = {name: check(name, value) for name, value in merged.items()}
+    cards, checked["n_static_numeric"] = check_static_config(statics)
+    checked["static_cardinalities"] = cards or None
     checked["channel_independent"] = bool(checked["channel_independent"])
     cell, head, nonlinearity = checked["cell"], checked["head"], checked["nonlinearity"]
     if cell != "rnn" and nonlinearity != "tanh":
@@ -212,8 +216,12 @@ def parameter_count(config: Mapping[str, Any]) -> int:
         if c["quantiles"] is None
         else 2 * c["horizon"] * c["n_targets"] * (len(c["quantiles"]) - 1)
     )
+    statics = static_parameter_count(c)
     return (
-        head.parameter_count(c, core_targets, core_past) + (2 * normalized if revin else 0) + gaps
+        head.parameter_count(c, core_targets, core_past)
+        + (2 * normalized if revin else 0)
+        + gaps
+        + statics
     )
 
 

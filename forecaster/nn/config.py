@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "channel_independent": False,
     "quantiles": None,
     "past_covariates": True,
+    "static_cardinalities": None,
+    "n_static_numeric": 0,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

@@ -26,7 +26,10 @@ Input layout
 ``n_targets`` columns are the series to forecast; the last ``n_future`` columns are covariates
 whose values are also known over the horizon (their past values here). ``future`` has shape
 ``(batch, horizon, n_future)`` and holds those covariates over the horizon. The forecast has
-shape ``(batch, horizon, n_targets)``.
+shape ``(batch, horizon, n_targets)``. A network with static covariates
+(``static_cardinalities`` / ``n_static_numeric``) takes ``n_static`` more columns, between the
+past and the future covariates: ``[targets | past covariates | statics | future covariates]``
+(:mod:`forecaster.nn.statics`); they are read at the window's last step only.
 
 The module has no dependency on the data layer: it only sees tensors.
 """
@@ -57,6 +60,7 @@ from forecaster.nn.quantiles import (
     quantile_output,
     window_spread,
 )
+from forecaster.nn.statics import StaticEncoder
 
 
 class RecurrentNet(nn.Module):
@@ -152,6 +156,15 @@ class RecurrentNet(nn.Module):
         segment-head models saved before that head used them (their weights have no covariate
         embedding and their forecasts ignore the covariates); every other head always uses
         them and refuses ``False``.
+    static_cardinalities : list of int or None, default=None
+        Static covariates (one value per series): the number of categories of each categorical
+        one (``x`` holds its codes, 1 to n; 0 is the unknown category).
+    n_static_numeric : int, default=0
+        Numeric static covariates (standardised numbers in ``x``). With any static covariate,
+        ``x`` has ``n_features + n_static`` columns and a
+        :class:`~forecaster.nn.statics.StaticEncoder` gives every head the initial state of
+        its encoder (``static_encoder``); without, the network is built and initialised as if
+        the option did not exist.
 
     Attributes
     ----------
@@ -206,6 +219,8 @@ class RecurrentNet(nn.Module):
         channel_independent: bool = False,
         quantiles: Any = None,
         past_covariates: bool = True,
+        static_cardinalities: Any = None,
+        n_static_numeric: int = 0,
     ) -> None:
         super().__init__()
         config = check_network_config(
@@ -226,6 +241,8 @@ class RecurrentNet(nn.Module):
                 "channel_independent": channel_independent,
                 "quantiles": quantiles,
                 "past_covariates": past_covariates,
+                "static_cardinalities": static_cardinalities,
+                "n_static_numeric": n_static_numeric,
             }
         )
         n_features, n_targets, n_future = (
@@ -274,6 +291,17 @@ class RecurrentNet(nn.Module):
         if self.quantiles is not None:  # after the head: its initialisation stays the same
             self.median_index = median_index(self.quantiles)
             self.quantile_gaps = nn.Parameter(initial_gaps(self.quantiles, horizon, n_targets))
+        self.static_cardinalities: list[int] = config["static_cardinalities"] or []
+        self.n_static_numeric: int = config["n_static_numeric"]
+        self.n_static = len(self.static_cardinalities) + self.n_static_numeric
+        self.static_encoder: StaticEncoder | None = None
+        if self.n_static:  # last: a network without statics draws the same initial weights
+            self.static_encoder = StaticEncoder(
+                self.static_cardinalities,
+                self.n_static_numeric,
+                hidden_size=hidden_size,
+                num_layers=num_layers,
+            )
 
     # ----------------------------------------------------------------------------------------
     # configuration
@@ -310,6 +338,10 @@ class RecurrentNet(nn.Module):
             # present where it matters: a saved segment configuration with past covariates
             # lacking it was saved before the head used them (see forecaster.nn.checks)
             config["past_covariates"] = self.past_covariates
+        if self.static_cardinalities:  # absent without static covariates, as before
+            config["static_cardinalities"] = list(self.static_cardinalities)
+        if self.n_static_numeric:
+            config["n_static_numeric"] = self.n_static_numeric
         return config
 
     @classmethod
@@ -368,11 +400,13 @@ class RecurrentNet(nn.Module):
         return value
 
     def _check_inputs(self, x: Tensor, future: Tensor | None) -> Tensor | None:
-        if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_features:
+        width = self.n_features + self.n_static
+        if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != width:
+            statics = f" + n_static={self.n_static}" if self.n_static else ""
             raise DataValidationError(
                 f"x must have shape (batch, lookback={self.lookback}, "
-                f"n_features={self.n_features}); received {tuple(x.shape)}. Window the data "
-                "with the network's lookback and put every feature column in the last axis."
+                f"n_features={self.n_features}{statics}); received {tuple(x.shape)}. Window the "
+                "data with the network's lookback and put every feature column in the last axis."
             )
         if self.n_future == 0:
             if future is not None and future.numel() > 0:
@@ -431,7 +465,24 @@ class RecurrentNet(nn.Module):
         x = self._as_input("x", x)
         future = None if future is None else self._as_input("future", future)
         future = self._check_inputs(x, future)
-        forecast = self._head.forward(self, x, future)
+        x, static = self.split_static(x)
+        return self.forecast(x, future, static)
+
+    def split_static(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``x`` without its static columns, and the encoder's initial state of its statics
+        ``(num_layers, batch, hidden_size)`` (None for a network without static covariates,
+        whose ``x`` is returned as it is)."""
+        if not self.n_static:
+            return x, None
+        a, b = self.n_past, self.n_past + self.n_static
+        core = x[..., :a] if not self.n_future else torch.cat([x[..., :a], x[..., b:]], dim=-1)
+        assert self.static_encoder is not None
+        return core, self.static_encoder(x[:, -1, a:b])
+
+    def forecast(self, x: Tensor, future: Tensor | None, static: Tensor | None) -> Tensor:
+        """The forecast of checked inputs without static columns and the static state
+        (see :meth:`split_static`): the head's forecast, and the quantiles around it."""
+        forecast = self._head.forward(self, x, future, static)
         if self.quantiles is None:
             return forecast
         return self._quantiles(forecast, x)
@@ -498,18 +549,19 @@ class RecurrentNet(nn.Module):
                 f"{tuple(y.shape)}. Add a trailing axis for a single target."
             )
         future = self._check_inputs(x, future)
+        x, static = self.split_static(x)
         if self.quantiles is not None and self.head == "recursive":
             # the median keeps the teacher-forced one-step loss (the pinball loss at 0.5 is
             # half the absolute error); the other quantiles are fitted around the roll-out
             def half_l1(prediction: Tensor, target: Tensor) -> Tensor:
                 return 0.5 * F.l1_loss(prediction, target)
 
-            median_loss = self._head.training_loss(self, x, future, y, half_l1)
+            median_loss = self._head.training_loss(self, x, future, y, half_l1, static)
             with torch.no_grad():
-                median = self._head.forward(self, x, future)
+                median = self._head.forward(self, x, future, static)
             side = self._quantiles(median, x)
             keep = [k for k in range(len(self.quantiles)) if k != self.median_index]
             qs = [self.quantiles[k] for k in keep]
             side_loss = pinball_loss(side[..., keep], y, qs) * len(keep)
             return (median_loss + side_loss) / len(self.quantiles)
-        return self._head.training_loss(self, x, future, y, loss_fn)
+        return self._head.training_loss(self, x, future, y, loss_fn, static)

@@ -73,6 +73,12 @@ def check_streamable(net: Any) -> None:
             "calendar features), whose windows this stream does not keep. Use predict(frame), "
             "or fit a model without covariates and calendar features to stream."
         )
+    if getattr(net, "static_cardinalities", None) or getattr(net, "n_static_numeric", 0):
+        raise DataValidationError(
+            "Streaming does not support static covariates yet: they set the encoder's initial "
+            "state, which this stream does not carry. Use predict(frame), or fit a model "
+            "without static_covariates to stream."
+        )
 
 
 class SegmentStream:

@@ -88,9 +88,12 @@ ENVELOPE_REQUIRED = {
 others, see ``_state_entries``)."""
 ENVELOPE = frozenset({"format", "format_version", "package_version", "estimator", "params"})
 """The format's entries that are not part of a :class:`ModelState`'s ``config``."""
-OPTIONAL_ENTRIES = frozenset({"package_version", "history", "feature_names_in", "conformal"})
+OPTIONAL_ENTRIES = frozenset(
+    {"package_version", "history", "feature_names_in", "conformal", "static_covariates"}
+)
 """Entries a config may lack (``package_version``: formats 1 and 2; ``conformal``: the
-calibration of a calibrated model, see ``RNNForecaster.calibrate``)."""
+calibration of a calibrated model, see ``RNNForecaster.calibrate``; ``static_covariates``: the
+encoding of a model's static covariates)."""
 
 
 # ------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ PARAMS_ADDED = {
     "n_ensemble": 1,
     "on_oom": "raise",
     "quantiles": None,
+    "static_covariates": None,
     "target_transform": "none",
 }
 """Estimator parameters added after models were first saved, with the value that reproduces

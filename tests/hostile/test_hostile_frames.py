@@ -941,3 +941,110 @@ def test_the_reserved_series_column_name_is_refused_by_name():
     frame = hourly().filter(pl.col("id") == "a").drop("id").rename({"y": "__series__"})
     with pytest.raises(DataValidationError, match=r"Column name '__series__' is reserved"):
         validate_frame(frame, target="__series__", time_col="t")
+
+
+# ------------------------------------------------------------------------------------------
+# static covariates (one value per series)
+# ------------------------------------------------------------------------------------------
+
+
+def with_statics(frame: pl.DataFrame) -> pl.DataFrame:
+    region = pl.when(pl.col("id") == "a").then(pl.lit("n")).otherwise(pl.lit("s"))
+    return frame.with_columns(region.alias("region"), pl.lit(2.5).alias("size"))
+
+
+@pytest.fixture(scope="module")
+def static_model() -> RNNForecaster:
+    return model(static_covariates=["region", "size"]).fit(with_statics(hourly()))
+
+
+STATIC_FRAMES = {
+    "varies-in-a-series": (
+        lambda f: f.with_columns(
+            pl.when((pl.col("id") == "b") & (pl.col("y") > 0.5))
+            .then(pl.lit("w"))
+            .otherwise(pl.col("region"))
+            .alias("region")
+        ),
+        r"Static covariate 'region' must have one value per series, but Series 'b' has 2",
+    ),
+    "null": (
+        lambda f: f.with_columns(
+            pl.when(pl.col("id") == "b").then(None).otherwise(pl.col("size")).alias("size")
+        ),
+        r"Static covariate 'size' has 40 null, NaN or infinite values \(first in series 'b'\)",
+    ),
+    "nan": (
+        lambda f: f.with_columns(pl.lit(float("nan")).alias("size")),
+        r"Static covariate 'size' has 80 null, NaN or infinite values",
+    ),
+    "date-dtype": (
+        lambda f: f.with_columns(pl.lit(dt.date(2024, 1, 1)).alias("size")),
+        r"Static covariate 'size' has dtype Date: a static covariate is categorical",
+    ),
+    "list-dtype": (
+        lambda f: f.with_columns(pl.lit([1, 2]).alias("region")),
+        r"Static covariate 'region' has dtype List\(Int64\)",
+    ),
+    "absent": (
+        lambda f: f.drop("size"),
+        r"The frame lacks the static covariates \['size'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATIC_FRAMES))
+def test_hostile_static_covariates_are_refused_at_fit_naming_column_and_series(case):
+    edit, message = STATIC_FRAMES[case]
+    with pytest.raises(DataValidationError, match=message):
+        model(static_covariates=["region", "size"]).fit(edit(with_statics(hourly())))
+
+
+@pytest.mark.parametrize("case", ["varies-in-a-series", "null", "absent"])
+def test_hostile_static_covariates_are_refused_at_predict(static_model, case):
+    edit, message = STATIC_FRAMES[case]
+    if case == "absent":
+        message = r"lacks the columns \['size'\] that the model was trained with"
+    with pytest.raises(DataValidationError, match=message):
+        static_model.predict(edit(with_statics(hourly())))
+
+
+def test_unseen_static_category_is_the_documented_unknown(static_model):
+    frame = with_statics(hourly(ids=("a", "b", "new")))
+    frame = frame.with_columns(
+        pl.when(pl.col("id") == "new").then(pl.lit("w")).otherwise(pl.col("region")).alias("region")
+    )
+    with pytest.warns(ForecasterWarning, match=r"'region' has categories unseen in fit \('w'\)"):
+        forecast = static_model.predict(frame)
+    assert forecast["y"].is_finite().all() and forecast.height == 9
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"vocabularies": {"region": "ns"}, "numeric": {"size": [2.5, 1.0]}},
+        {"vocabularies": {"region": ["n", "s"]}, "numeric": {"size": [2.5, 0.0]}},
+        {"vocabularies": {"region": ["n", "n"]}, "numeric": {"size": [2.5, 1.0]}},
+        {"vocabularies": {"other": ["n", "s"]}, "numeric": {"size": [2.5, 1.0]}},
+        {"vocabularies": {"region": ["n", "s", "t"]}, "numeric": {"size": [2.5, 1.0]}},
+        None,
+    ],
+    ids=["not-a-list", "zero-std", "duplicates", "other-column", "cardinality", "absent"],
+)
+def test_edited_static_encoding_is_refused_at_load(static_model, tmp_path, entry):
+    import json
+
+    from forecaster import ModelFormatError, _io, load, save
+
+    path = save(static_model, tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    if entry is None:
+        del config["static_covariates"]
+    else:
+        config["static_covariates"] = entry
+    (path / "config.json").write_text(json.dumps(config))
+    details = json.loads((path / "manifest.json").read_text())["details"]
+    (path / "manifest.json").unlink()
+    _io.write_manifest(path, "model", details)  # forged, so that the deeper checks are reached
+    with pytest.raises(ModelFormatError, match=r"static.covariates"):
+        load(path)

@@ -175,6 +175,13 @@ BAD = [
     ({"covariates": ["x", "x"]}, r"covariates must be .*\['x'\] is listed more than once"),
     ({"channel_independent": False}, r"channel_independent=False is not possible with head"),
     ({"nonlinearity": "relu"}, r"nonlinearity='relu' only applies to cell='rnn'"),
+    ({"static_covariates": 5}, r"static_covariates must be .*got 5"),
+    ({"static_covariates": "y"}, r"Column 'y' is used both as target and as static covariate"),
+    ({"static_covariates": "time"}, r"Column 'time' is used both as time and as static covariate"),
+    (
+        {"covariates": "x", "static_covariates": "x"},
+        r"Column 'x' is used both as covariate and as static covariate",
+    ),
 ]
 
 
@@ -574,3 +581,21 @@ def test_any_freq_text_parses_to_itself_or_is_refused(text):
     assert freq.n >= 1
     if "M" in text and freq.unit in ("m", "ms"):  # a capital M is a minute only in "MIN"
         assert text.strip().lower().endswith("min")
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"static_cardinalities": [0]}, r"static_cardinalities must be a list of integers"),
+        ({"static_cardinalities": "abc"}, r"static_cardinalities must be a list of integers"),
+        ({"static_cardinalities": [True]}, r"static_cardinalities must be a list of integers"),
+        ({"n_static_numeric": -1}, r"n_static_numeric must be an integer >= 0"),
+        ({"n_static_numeric": 1.5}, r"n_static_numeric must be an integer >= 0"),
+    ],
+)
+def test_bad_static_network_arguments_are_refused_by_name(config, message):
+    from forecaster.nn import RecurrentNet
+
+    base = {"n_features": 1, "n_targets": 1, "lookback": 8, "horizon": 2, "hidden_size": 4}
+    with pytest.raises(DataValidationError, match=message):
+        RecurrentNet(**base, **config)

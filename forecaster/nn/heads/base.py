@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from forecaster.nn.statics import initial_state
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 MakeCell = Callable[[int], nn.RNNBase]
 """``make_cell(input_size)``: a cell of the network's type, size, depth and dropout."""
@@ -61,16 +63,27 @@ class Head:
         random initialisation)."""
         raise NotImplementedError
 
-    def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
-        """The forecast ``(batch, horizon, n_targets)`` of checked inputs."""
+    def forward(
+        self, net: Any, x: Tensor, future: Tensor | None, static: Tensor | None = None
+    ) -> Tensor:
+        """The forecast ``(batch, horizon, n_targets)`` of checked inputs (``x`` without its
+        static columns; ``static``: the encoder's initial state of each window's static
+        covariates, ``(num_layers, batch, hidden_size)``, or None, see
+        :func:`forecaster.nn.statics.initial_state`)."""
         raise NotImplementedError
 
     def training_loss(
-        self, net: Any, x: Tensor, future: Tensor | None, y: Tensor, loss_fn: LossFn
+        self,
+        net: Any,
+        x: Tensor,
+        future: Tensor | None,
+        y: Tensor,
+        loss_fn: LossFn,
+        static: Tensor | None = None,
     ) -> Tensor:
         """The scalar training loss of one batch of checked inputs: by default the loss of the
         forecast."""
-        return loss_fn(net(x, future), y)
+        return loss_fn(net.forecast(x, future, static), y)
 
 
 class ChannelwiseHead(Head):
@@ -87,14 +100,18 @@ class ChannelwiseHead(Head):
         core_features = core_sizes(c)[1] + c["n_future"]
         return rows * steps * (per_step + core_features)
 
-    def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+    def forward(
+        self, net: Any, x: Tensor, future: Tensor | None, static: Tensor | None = None
+    ) -> Tensor:
         if net.core_targets != net.n_targets:  # channel independent
             x, future = split_channels(net, x, future)
-            return merge_channels(net, self.forward_core(net, x, future))
-        return self.forward_core(net, x, future)
+            state = initial_state(net, static, net.n_targets)
+            return merge_channels(net, self.forward_core(net, x, future, state))
+        return self.forward_core(net, x, future, initial_state(net, static))
 
-    def forward_core(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
-        """The forecast ``(rows, horizon, core_targets)`` on the core sizes."""
+    def forward_core(self, net: Any, x: Tensor, future: Tensor | None, state: Any = None) -> Tensor:
+        """The forecast ``(rows, horizon, core_targets)`` on the core sizes (``state``: the
+        encoder's initial state of each row, None for zeros)."""
         raise NotImplementedError
 
 

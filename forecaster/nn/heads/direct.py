@@ -33,10 +33,10 @@ class DirectHead(ChannelwiseHead):
         outputs = horizon * core_targets
         return total + (hidden + horizon * c["n_future"]) * outputs + outputs
 
-    def forward_core(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+    def forward_core(self, net: Any, x: Tensor, future: Tensor | None, state: Any = None) -> Tensor:
         xn, stats = normalize_input(net, x)
         batch = x.shape[0]
-        _, state = net.rnn(xn)
+        _, state = net.rnn(xn, state)
         features = net.output_dropout(last_layer_hidden(state))
         if future is not None:
             features = torch.cat([features, future.reshape(batch, -1)], dim=-1)

@@ -20,6 +20,7 @@ from forecaster.nn.heads.base import (
     normalize_input,
     split_channels,
 )
+from forecaster.nn.statics import initial_state
 
 
 class RecursiveHead(ChannelwiseHead):
@@ -38,9 +39,9 @@ class RecursiveHead(ChannelwiseHead):
         total = cell_parameters(c["cell"], core_past + c["n_future"], hidden, c["num_layers"])
         return total + hidden * core_past + core_past
 
-    def forward_core(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+    def forward_core(self, net: Any, x: Tensor, future: Tensor | None, state: Any = None) -> Tensor:
         xn, stats = normalize_input(net, x)
-        out, state = net.rnn(xn)
+        out, state = net.rnn(xn, state)
         step = net.out(net.output_dropout(out[:, -1]))  # (B, n_past): horizon step 0
         steps = [step]
         for k in range(1, net.horizon):  # the only per-step loop: batched, state carried
@@ -52,13 +53,21 @@ class RecursiveHead(ChannelwiseHead):
         return y[..., : net.core_targets]
 
     def training_loss(
-        self, net: Any, x: Tensor, future: Tensor | None, y: Tensor, loss_fn: LossFn
+        self,
+        net: Any,
+        x: Tensor,
+        future: Tensor | None,
+        y: Tensor,
+        loss_fn: LossFn,
+        static: Tensor | None = None,
     ) -> Tensor:
         """The teacher-forced many-to-many loss: one fused run over the lookback followed by
         the true horizon, loss on the channels known at each step."""
+        state = initial_state(net, static)
         if net.core_targets != net.n_targets:  # channel independent: channels -> batch
             x, future = split_channels(net, x, future)
             y = y.transpose(1, 2).reshape(-1, net.horizon, 1)
+            state = initial_state(net, static, net.n_targets)
         n_past, n_t, lookback, horizon = net.core_past, net.core_targets, net.lookback, net.horizon
         stats = net.norm.stats(x)
         last_covariates = x[:, -1:, n_t:n_past].expand(-1, horizon, -1)
@@ -68,7 +77,7 @@ class RecursiveHead(ChannelwiseHead):
         if future is not None:
             all_future = torch.cat([x[..., n_past:], future], dim=1)
             sequence_n = torch.cat([sequence_n, all_future], dim=-1)
-        out, _ = net.rnn(sequence_n[:, :-1])  # (B, L + H - 1, H)
+        out, _ = net.rnn(sequence_n[:, :-1], state)  # (B, L + H - 1, H)
         pred = net.norm.inverse(net.out(net.output_dropout(out)), stats)
 
         horizon_loss = loss_fn(pred[:, lookback - 1 :, :n_t], y)

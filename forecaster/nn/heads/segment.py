@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from forecaster.nn.cells import cell_parameters, repeat_state
 from forecaster.nn.heads.base import Head, MakeCell
+from forecaster.nn.statics import initial_state
 
 
 class SegmentHead(Head):
@@ -76,7 +77,7 @@ class SegmentHead(Head):
             floats += batch * n_in * per_window + rows * n_in * hidden
         return floats
 
-    def forward(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+    def forward(self, net: Any, x: Tensor, future: Tensor | None, static: Any = None) -> Tensor:
         batch, seg = x.shape[0], net.segment_length
         n_ch, n_out = net.n_targets, net.n_out_segments
         n_cov = covariate_channels(net.n_past, n_ch, net.past_covariates)
@@ -91,7 +92,8 @@ class SegmentHead(Head):
         else:
             segments = series.reshape(batch * n_ch, net.n_segments, seg)
             embedded = net.segment_embedding(segments)
-        _, state = net.rnn(embedded)  # state: (layers, B*C, H)
+        h0 = initial_state(net, static, n_ch)  # the statics' state (None without)
+        _, state = net.rnn(embedded, h0)  # state: (layers, B*C, H)
 
         # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
         pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)

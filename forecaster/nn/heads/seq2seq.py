@@ -34,10 +34,10 @@ class Seq2SeqHead(ChannelwiseHead):
         total += cell_parameters(cell, n_future + hidden, hidden, layers) + c["horizon"] * hidden
         return total + hidden * core_targets + core_targets
 
-    def forward_core(self, net: Any, x: Tensor, future: Tensor | None) -> Tensor:
+    def forward_core(self, net: Any, x: Tensor, future: Tensor | None, state: Any = None) -> Tensor:
         xn, stats = normalize_input(net, x)
         batch = x.shape[0]
-        _, state = net.rnn(xn)
+        _, state = net.rnn(xn, state)
         positions = net.position_embedding.expand(batch, -1, -1)
         dec_in = positions if future is None else torch.cat([future, positions], dim=-1)
         dec_out, _ = net.decoder(dec_in, state)
