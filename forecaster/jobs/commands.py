@@ -188,7 +188,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     levels = _levels(args.level, spec)
     model = load_model(args.model)
     _check_model_levels(model, levels, args.model)
-    forecast = forecast_as_of(model, frame, levels)
+    forecast = forecast_as_of(model, frame, levels, spec, when)
     _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:

@@ -112,6 +112,10 @@ class PipelineResult(BaseModel):
     series: int = 0
     stale_series: dict[str, str] = {}
     stale_series_count: int = 0
+    stale_steps: dict[str, int] = {}
+    excluded_series: list[str] = []
+    max_staleness: int | None = None
+    stale_policy: str | None = None
     seconds: float = 0.0
     spec_hash: str = ""
     package_version: str = __version__

@@ -24,6 +24,7 @@ import forecaster._io as _io
 from forecaster.datasets import datasets_dir
 from forecaster.exceptions import ForecasterError, SpecError
 from forecaster.jobs.outputs import latest_pointer, legacy_summary
+from forecaster.jobs.schedule import check_schedule
 from forecaster.jobs.spec import (
     Spec,
     checkpoint_folder,
@@ -58,6 +59,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     """
     file = spec_file(path)
     spec, root = parse_spec(file)
+    check_schedule(file, spec)
     check_output(file, spec, root, None)
     _check_side_paths(file, spec, root)
     return spec, root

@@ -27,6 +27,7 @@ The project and its paths
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import os
@@ -138,6 +139,9 @@ class SeriesSpec(_Strict):
     future_covariates: list[str] = []
     freq: str = "auto"
     missing: Literal["error", "ffill", "zero", "interpolate"] = "error"
+    max_staleness: int | None = Field(None, ge=0)  # these three: forecaster.jobs.schedule
+    stale: Literal["exclude", "forecast"] = "exclude"
+    holidays: list[dt.date] = []
 
 
 class MfccSpec(_Strict):
@@ -550,6 +554,9 @@ def spec_hash(spec: Spec) -> str:
         del data["output"]["levels"]
     if spec.training.objective == "val_loss":  # as it was before objectives existed
         del data["training"]["objective"]
+    for key, default in (("max_staleness", None), ("stale", "exclude"), ("holidays", [])):
+        if data["series"][key] == default:  # as it was before these keys existed
+            del data["series"][key]
     payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
 
