@@ -22,13 +22,15 @@ As-of outside the data
     forecast after data it never saw. The clock plays no part: the data defines time, and data
     dated in the future is used as it is.
 Series that end before the as-of
-    Each series is forecast from its own last row, so a series whose data ends before the
-    effective as-of (a delisted ticker, a late feed) gets forecasts dated before it.
-    :func:`prepare_data`, which every command goes through, names them in a
-    ``ForecasterWarning`` (their count, the first five with their last times), and the run
-    records them in ``summary.json`` (``stale_series``: id -> last time, at most
-    :data:`STALE_LISTED`; ``stale_series_count``). They are kept: dropping them is the spec's
-    choice (``source.tickers``, a narrower ``source.path``).
+    A series whose data ends before the effective as-of (a delisted ticker, a late feed) is
+    *stale* by the steps of its frequency between its last time and the as-of.
+    :func:`prepare_data`, which every command goes through, names the stale series in a
+    ``ForecasterWarning`` (their count, the first five with their last times and steps), and
+    the run records them in ``summary.json`` (``stale_series``: id -> last time, at most
+    :data:`STALE_LISTED`; ``stale_series_count``; ``stale_steps``; ``excluded_series``). The
+    spec's ``[series] max_staleness`` and ``stale`` policy decide whether each is left out of
+    the forecast or forecast from its own last time (:mod:`forecaster.jobs.schedule`); every
+    forecast row carries its ``origin`` and ``stale_steps``. All are still used to fit.
 """
 
 from __future__ import annotations
@@ -433,11 +435,17 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
     )
     more = f" and {ends.height - 5} more" if ends.height > 5 else ""
     if excluded:
+        n = len(excluded)
         policy = (
-            f"{len(excluded)} of them end more than max_staleness={max_staleness(spec)} steps "
-            "before it and are left out of the forecast (series.stale = 'exclude'; 'forecast' "
-            "forecasts them from their last time); the others are forecast from their own last "
-            "time, dated before the as-of (stale_steps in forecasts.parquet)."
+            f"{'All' if n == ends.height else n} of them end more than max_staleness="
+            f"{max_staleness(spec)} steps before it and are left out of the forecast "
+            "(series.stale = 'exclude'; 'forecast' forecasts them from their last time)"
+        )
+        policy += (
+            "."
+            if n == ends.height
+            else "; the others are forecast from their own last time, "
+            "dated before the as-of (stale_steps in forecasts.parquet)."
         )
     else:
         policy = (
