@@ -20,6 +20,7 @@ __all__ = [
     "MONTHS_PER_UNIT",
     "Frequency",
     "grid_periods",
+    "holiday_dates",
     "infer_frequency",
     "infer_from_diffs",
     "simplest_frequency",
@@ -244,6 +245,33 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
         length = moved.dt.month_end().dt.day().cast(pl.Int64)
         return moved.dt.offset_by(pl.format("{}d", pl.min_horizontal(day_expr, length) - 1))
+
+
+def holiday_dates(value: object) -> list[dt.date]:
+    """The holidays of business-day steps: a list of dates (``datetime.date`` or ISO text
+    ``YYYY-MM-DD``), each once, sorted.
+
+    Examples
+    --------
+    >>> holiday_dates(["2019-01-21", dt.date(2019, 1, 1)])
+    [datetime.date(2019, 1, 1), datetime.date(2019, 1, 21)]
+    """
+    expected = "expected a list of dates, each once, e.g. holidays = [2019-01-01, 2019-01-21]"
+    if not isinstance(value, list | tuple):
+        raise DataValidationError(f"{expected}; got {value!r}")
+    days = []
+    for item in value:
+        if isinstance(item, str):
+            try:
+                item = dt.date.fromisoformat(item)
+            except ValueError:
+                raise DataValidationError(f"{expected}; got {item!r}, not a date") from None
+        if not isinstance(item, dt.date) or isinstance(item, dt.datetime):
+            raise DataValidationError(f"{expected}; got {item!r}, not a date")
+        days.append(item)
+    if len(set(days)) != len(days):
+        raise DataValidationError(f"{expected}; got a date twice")
+    return sorted(days)
 
 
 def simplest_frequency(freq: Frequency) -> Frequency:

@@ -86,8 +86,6 @@ def check_schedule(file: Path, spec: Spec) -> None:
             "model steps on weekdays, so their values would be read on other dates than the "
             "forecast's). Remove one of them."
         )
-    if len(set(series.holidays)) != len(series.holidays):
-        raise SpecError(f"{file}: key 'series.holidays': expected each date once.")
 
 
 def spec_frequency(spec: Spec) -> Frequency | None:
@@ -271,7 +269,7 @@ def _past_holidays(forecast: pl.DataFrame, spec: Spec, freq: Frequency) -> pl.Da
     if latest is not None and getattr(latest, "year", 0) > last_year:
         warnings.warn(
             f"series.holidays lists dates up to {last_year}, but the forecast reaches "
-            f"{latest}: its dates after {last_year} skip no holiday. Extend series.holidays.",
+            f"{latest!s}: its dates after {last_year} skip no holiday. Extend series.holidays.",
             ForecasterWarning,
             stacklevel=3,
         )
@@ -280,8 +278,9 @@ def _past_holidays(forecast: pl.DataFrame, spec: Spec, freq: Frequency) -> pl.Da
 
 def excluded_ids(stale: pl.DataFrame, spec: Spec) -> tuple[str, ...]:
     """The stale series that ``[series] stale = "exclude"`` leaves out of the forecast."""
-    if spec.series.stale != "exclude" or stale.height == 0:
+    id_col = spec.series.id
+    if spec.series.stale != "exclude" or stale.height == 0 or id_col is None:
         return ()
     limit = max_staleness(spec)
     over = stale.filter(pl.col("__steps__") > limit)
-    return tuple(str(v) for v in over[spec.series.id].to_list())
+    return tuple(str(v) for v in over[id_col].to_list())

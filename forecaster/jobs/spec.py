@@ -27,7 +27,6 @@ The project and its paths
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import json
 import os
@@ -35,13 +34,14 @@ import re
 import string
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 import forecaster._io as _io
 from forecaster._hashing import sha256_bytes
 from forecaster._validation import check
+from forecaster.data.frequency import holiday_dates
 from forecaster.estimators import (
     GRUForecaster,
     LSTMForecaster,
@@ -141,7 +141,7 @@ class SeriesSpec(_Strict):
     missing: Literal["error", "ffill", "zero", "interpolate"] = "error"
     max_staleness: int | None = Field(None, ge=0)  # these three: forecaster.jobs.schedule
     stale: Literal["exclude", "forecast"] = "exclude"
-    holidays: list[dt.date] = []
+    holidays: Annotated[list[Any], BeforeValidator(holiday_dates)] = []
 
 
 class MfccSpec(_Strict):
