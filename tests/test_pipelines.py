@@ -817,6 +817,10 @@ def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, 
     assert "future covariates ['promo'] for 1 of the 4 forecast steps" in err
     assert "b 2024-01-14" in err and "fitted" not in err
     guard.assert_unchanged()
+    # fitting needs no future values; predicting with the fitted model does
+    assert run_cli(capsys, "fit", str(spec), "--out", str(tmp_path / "m"))[0] == 0
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(tmp_path / "m"))
+    assert code == 3 and "b 2024-01-14" in err, err
 
 
 def uneven_rows(ends: dict[str, int]) -> str:

@@ -1,8 +1,9 @@
 """Scheduled jobs: pipeline specs, runs and the ``forecaster`` command line.
 
 The modules, in import order: ``scores`` (the scores a spec may name: ``[evaluation]
-metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``data`` (the
-spec's data and its as-of), ``outputs`` (run folders, manifests, locks, model reuse),
+metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``schedule``
+(stale series, future covariates beyond the as-of, holidays), ``data`` (the spec's data and its
+as-of), ``outputs`` (run folders, manifests, locks, model reuse),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
 run's model: fitted, tuned or reused), ``intervals`` (the prediction intervals of ``[output]
 levels``: calibration, scores, plot), ``run`` (the pipeline run), ``commands`` (the commands)

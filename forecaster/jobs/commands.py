@@ -57,10 +57,13 @@ Log = Callable[..., None]
 """The command line's logger: ``log(message, level="info", **fields)``."""
 
 
-def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Path, pl.DataFrame, Any]:
-
+def _spec_and_frame(
+    args: argparse.Namespace, forecast: bool = False
+) -> tuple[Any, Path, pl.DataFrame, Any]:
+    """The spec, project root, data and as-of of a command (``forecast``: also the future
+    covariates over the forecast's horizon, read from the source)."""
     spec, root = load_spec(args.spec)
-    frame, when = prepare_data(spec, root, args.as_of)
+    frame, when = prepare_data(spec, root, args.as_of, future=forecast)
     return spec, root, frame, when
 
 
@@ -182,7 +185,7 @@ def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
 
 def predict_command(args: argparse.Namespace, log: Log) -> int:
 
-    spec, root, frame, when = _spec_and_frame(args)
+    spec, root, frame, when = _spec_and_frame(args, forecast=True)
     out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
     _check_parquet_destination(out)
     levels = _levels(args.level, spec)

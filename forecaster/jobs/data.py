@@ -468,24 +468,27 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
     )
 
 
-def prepare_data(spec: Spec, root: Path, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
+def prepare_data(
+    spec: Spec, root: Path, as_of: str | None, *, future: bool = True
+) -> tuple[pl.DataFrame, AsOf]:
     """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
     the as-of (its ``label`` names the outputs; see this module's docstring for the rules).
 
     Every command that forecasts or fits goes through here, so each warns (a
     ``ForecasterWarning``) about the series that end before the as-of, and the run records
     them in ``summary.json`` (``stale_series``, ``stale_steps``, ``excluded_series``). With
-    future covariates the returned ``AsOf`` holds their values over the forecast's horizon,
-    read from the source beyond the as-of (:mod:`forecaster.jobs.schedule`).
+    future covariates and ``future`` (a command that forecasts) the returned ``AsOf`` holds
+    their values over the forecast's horizon, read from the source beyond the as-of
+    (:mod:`forecaster.jobs.schedule`): a step the source lacks is a ``DataValidationError``.
     """
     source = load_data(spec, root)
     frame, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
     frame = _recent(frame, spec)
     check_holiday_rows(frame, spec)
     when = _stale_series(frame, spec, when)
-    if spec.series.future_covariates:
-        future = future_frame(source, frame, spec, when.excluded)
-        when = dataclasses.replace(when, future=future)
+    if future and spec.series.future_covariates:
+        values = future_frame(source, frame, spec, when.excluded)
+        when = dataclasses.replace(when, future=values)
     return frame, when
 
 
