@@ -934,3 +934,11 @@ def test_the_shipped_main_job_excludes_the_delisted_tickers():
         _, when = prepare_data(spec, root, None)
     assert set(when.excluded) == {"GOOG", "NDX", "MSFT"}
     assert 2019 in {day.year for day in spec.series.holidays}
+
+
+def test_schedule_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
+    base = spec_hash(load_spec(write(tmp_path, MINIMAL))[0])
+    explicit = MINIMAL + 'stale = "exclude"\nholidays = []\n'
+    assert spec_hash(load_spec(write(tmp_path, explicit))[0]) == base
+    other = MINIMAL + 'stale = "forecast"\n'
+    assert spec_hash(load_spec(write(tmp_path, other))[0]) != base
