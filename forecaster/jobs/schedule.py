@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from forecaster.data.checks import check_unique_keys
 from forecaster.data.frequency import Frequency, grid_periods, infer_frequency
 from forecaster.data.steps import future_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
@@ -180,7 +181,8 @@ def future_frame(
         rows = rows.drop("__last__")
     else:
         rows = rows.filter(pl.col(time_col) > ordered[time_col].max())
-    joined = expected.select(keys).join(rows.unique(keys, keep="first"), on=keys, how="left")
+    joined = expected.select(keys).join(rows, on=keys, how="left")
+    check_unique_keys(joined, keys, what="source after the as-of")
     bad = pl.any_horizontal(
         [
             pl.col(c).is_null() | (~pl.col(c).is_finite() if rows.schema[c].is_float() else False)

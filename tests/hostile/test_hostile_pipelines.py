@@ -957,3 +957,19 @@ def test_stale_series_never_get_forecasts_dated_before_the_as_of_silently(tmp_pa
     early = pl.read_parquet(path).filter(pl.col("date") <= LAST)
     assert early.height and early["stale_steps"].to_list() == [1] * early.height
     assert set(early["id"]) == {"b"} and set(early["origin"]) == {dt.date(2024, 1, 11)}
+
+
+def test_a_future_covariate_step_given_twice_is_refused_not_picked(tmp_path, capsys):
+    lines = ["id,date,y,promo"]
+    for key in ("a", "b"):
+        lines += [f"{key},{FIRST + dt.timedelta(days=i)},{i % 4 + 0.5},{i % 2}" for i in range(12)]
+        lines += [f"{key},2024-01-13,,1", f"{key},2024-01-14,,0"]
+    lines.append("b,2024-01-14,,5")  # the same step again, another value
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "pipelines").mkdir()
+    spec = tmp_path / "pipelines" / "spec.toml"
+    spec.write_text(mini_spec(series={"future_covariates": ["promo"]}))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3 and "2 rows of the source after the as-of share" in err, err
+    assert "share their (id, date)" in err and "2024, 1, 14" in err and "fitted" not in err
