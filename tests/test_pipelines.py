@@ -783,3 +783,202 @@ def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path
     assert {"mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"} <= set(
         by_step.columns
     )
+
+
+# ------------------------------------------------------------------------------------------
+# scheduled data: future covariates beyond the as-of, stale series, origin, holidays
+# ------------------------------------------------------------------------------------------
+
+
+def scheduled_project(root: Path, data: str, **sections: object) -> Path:
+    """A project with ``data`` as its one CSV file and the small spec (``sections``)."""
+    from conftest import mini_spec
+
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "prices.csv").write_text(data)
+    return write(root, mini_spec(**sections))  # type: ignore[arg-type]
+
+
+def promo_rows(observed: int = 12, scheduled: int = 2, promo: int = 1, drop: int = 0) -> str:
+    """Daily rows of a and b from 2024-01-01: ``observed`` with y and promo, then
+    ``scheduled`` with promo only (the last ``drop`` of b's left out)."""
+    import datetime as dt
+
+    lines = ["id,date,y,promo"]
+    for k, key in enumerate(("a", "b")):
+        for i in range(observed + scheduled - (drop if key == "b" else 0)):
+            y = f"{10 * k + i % 5 + 0.5}" if i < observed else ""
+            value = i % 3 if i < observed else promo * (i % 3)
+            lines.append(f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{y},{value}")
+    return "\n".join(lines) + "\n"
+
+
+def forecasts_of(root: Path, name: str = "mini") -> pl.DataFrame:
+    (path,) = (root / "outputs" / name).glob("*/forecasts.parquet")
+    return pl.read_parquet(path)
+
+
+FUTURE = {"series": {"future_covariates": ["promo"]}}
+
+
+def test_future_covariates_are_read_from_the_source_beyond_the_as_of(tmp_path, capsys):
+    # was: fit and backtest, then exit 3 at the forecast (no future frame)
+    import datetime as dt
+
+    spec = scheduled_project(tmp_path / "one", promo_rows(promo=1), **FUTURE)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    first = forecasts_of(tmp_path / "one")
+    assert first["date"].to_list() == [dt.date(2024, 1, 13), dt.date(2024, 1, 14)] * 2
+    assert first["origin"].unique().to_list() == [dt.date(2024, 1, 12)]
+    # other future values give another forecast: they are used
+    spec = scheduled_project(tmp_path / "two", promo_rows(promo=50), **FUTURE)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    assert (forecasts_of(tmp_path / "two")["y"] - first["y"]).abs().max() > 1e-4
+
+
+def test_a_backfill_reads_only_the_future_covariates_of_later_rows(tmp_path, capsys):
+    full = promo_rows(observed=14, scheduled=0)
+    spec = scheduled_project(tmp_path / "full", full, **FUTURE)
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")[0] == 0
+    # the same data with the targets after the as-of blanked: the same forecast
+    blanked = promo_rows(observed=12, scheduled=2, promo=1)
+    spec = scheduled_project(tmp_path / "blank", blanked, **FUTURE)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    a, b = forecasts_of(tmp_path / "full"), forecasts_of(tmp_path / "blank")
+    assert a.drop("model_version").equals(b.drop("model_version"))
+
+
+def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, tree_guard):
+    spec = scheduled_project(tmp_path, promo_rows(drop=1), **FUTURE)
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3, err
+    assert "future covariates ['promo'] for 1 of the 4 forecast steps" in err
+    assert "b 2024-01-14" in err and "fitted" not in err
+    guard.assert_unchanged()
+    # fitting needs no future values; predicting with the fitted model does
+    assert run_cli(capsys, "fit", str(spec), "--out", str(tmp_path / "m"))[0] == 0
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(tmp_path / "m"))
+    assert code == 3 and "b 2024-01-14" in err, err
+
+
+def uneven_rows(ends: dict[str, int]) -> str:
+    import datetime as dt
+
+    lines = ["id,date,y"]
+    for k, (key, n) in enumerate(ends.items()):
+        day = dt.date(2024, 1, 1)
+        lines += [f"{key},{day + dt.timedelta(days=i)},{10 * k + i % 4 + 0.5}" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("series", "kept", "excluded"),
+    [
+        ({}, ["a", "c"], ["b"]),  # default: exclude series more than a horizon (2) behind
+        ({"stale": "forecast"}, ["a", "b", "c"], []),
+        ({"max_staleness": 3}, ["a", "b", "c"], []),
+        ({"max_staleness": 0}, ["a"], ["b", "c"]),
+    ],
+)
+def test_stale_series_are_excluded_or_forecast_by_the_policy(
+    tmp_path, capsys, series, kept, excluded
+):
+    # was: GOOG and NDX forecast from 2008 and 2001 as of 2018, no column said so
+    import datetime as dt
+    import json
+
+    spec = scheduled_project(tmp_path, uneven_rows({"a": 12, "b": 9, "c": 11}), series=series)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "2 series end before the as-of 2024-01-12" in err and "b (last 2024-01-09)" in err
+    forecast = forecasts_of(tmp_path)
+    assert forecast["id"].unique(maintain_order=True).to_list() == kept
+    assert forecast.columns[:3] == ["id", "date", "origin"] and "stale_steps" in forecast.columns
+    steps = dict(forecast.select("id", "stale_steps").unique().iter_rows())
+    assert steps == {k: {"a": 0, "b": 3, "c": 1}[k] for k in kept}
+    ends = {"a": dt.date(2024, 1, 12), "b": dt.date(2024, 1, 9), "c": dt.date(2024, 1, 11)}
+    assert all(origin == ends[key] for key, origin in forecast.select("id", "origin").rows())
+    # a forecast dated on or before the as-of is always marked stale
+    early = forecast.filter(pl.col("date") <= dt.date(2024, 1, 12))
+    assert (early["stale_steps"] > 0).all()
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["stale_steps"] == {"b": 3, "c": 1}
+    assert summary["excluded_series"] == excluded
+    assert summary["stale_policy"] == series.get("stale", "exclude")
+    assert summary["max_staleness"] == series.get("max_staleness", 2)
+
+
+def business_rows(last: str = "2024-12-31", skip: tuple[str, ...] = ("2024-11-28",)) -> str:
+    import datetime as dt
+
+    lines, day, end = ["id,date,y"], dt.date(2024, 11, 1), dt.date.fromisoformat(last)
+    i = 0
+    while day <= end:
+        if day.weekday() < 5 and str(day) not in skip:
+            lines += [f"a,{day},{10 + i % 5}.5", f"b,{day},{20 + i % 3}.5"]
+            i += 1
+        day += dt.timedelta(days=1)
+    return "\n".join(lines) + "\n"
+
+
+BUSINESS = {"freq": "1bd", "missing": "ffill"}
+
+
+def test_holidays_move_the_forecast_dates_past_them(tmp_path, capsys):
+    # was: the five business days after 2018-12-31 included New Year's Day
+    import datetime as dt
+
+    holidays = {**BUSINESS, "holidays": ["2024-11-28", "2025-01-01"]}
+    spec = scheduled_project(tmp_path / "h", business_rows(), series=holidays)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    dates = forecasts_of(tmp_path / "h")["date"].unique().sort().to_list()
+    assert dates == [dt.date(2025, 1, 2), dt.date(2025, 1, 3)]
+    spec = scheduled_project(tmp_path / "plain", business_rows(), series=BUSINESS)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    plain = forecasts_of(tmp_path / "plain")
+    assert plain["date"].unique().sort().to_list() == [dt.date(2025, 1, 1), dt.date(2025, 1, 2)]
+    # the same model values, only the dates move
+    assert forecasts_of(tmp_path / "h")["y"].to_list() == plain["y"].to_list()
+
+
+def test_holidays_count_stale_steps_and_warn_past_the_listed_years(tmp_path, capsys):
+    rows_ = business_rows(skip=("2024-11-28", "2024-12-25")).splitlines()
+    data = (
+        "\n".join(r for r in rows_ if not (r.startswith("b,") and r[:12] > "b,2024-12-20")) + "\n"
+    )
+    series = {**BUSINESS, "holidays": ["2024-11-28", "2024-12-25"], "stale": "forecast"}
+    spec_file = scheduled_project(tmp_path, data, series=series)
+    spec, root = load_spec(spec_file)
+    with pytest.warns(ForecasterWarning, match=r"b \(last 2024-12-20\) 6 steps behind"):
+        _, when = prepare_data(spec, root, None)  # 23, 24, 26, 27, 30, 31: not the 25th
+    assert dict(when.stale_steps) == {"b": 6}
+    code, err = run_cli(capsys, "run", str(spec_file))
+    assert code == 0 and "lists dates up to 2024, but the forecast reaches 2025-01-02" in err, err
+
+
+def test_a_row_on_a_listed_holiday_exits_3(tmp_path, capsys, tree_guard):
+    series = {**BUSINESS, "holidays": ["2024-12-02"]}
+    spec = scheduled_project(tmp_path, business_rows(), series=series)
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 3 and "rows on dates listed in series.holidays (2024-12-02)" in err, err
+    guard.assert_unchanged()
+
+
+def test_the_shipped_main_job_excludes_the_delisted_tickers():
+    spec, root = load_spec(REPO / "pipelines" / "stocks_daily.toml")
+    with pytest.warns(ForecasterWarning, match="3 series end before the as-of 2018-12-31"):
+        _, when = prepare_data(spec, root, None)
+    assert set(when.excluded) == {"GOOG", "NDX", "MSFT"}
+    assert 2019 in {day.year for day in spec.series.holidays}
+
+
+def test_schedule_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
+    base = spec_hash(load_spec(write(tmp_path, MINIMAL))[0])
+    explicit = MINIMAL + 'stale = "exclude"\nholidays = []\n'
+    assert spec_hash(load_spec(write(tmp_path, explicit))[0]) == base
+    other = MINIMAL + 'stale = "forecast"\n'
+    assert spec_hash(load_spec(write(tmp_path, other))[0]) != base

@@ -4,6 +4,7 @@ frequency's grid, and :func:`infer_frequency`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ __all__ = [
     "MONTHS_PER_UNIT",
     "Frequency",
     "grid_periods",
+    "holiday_dates",
     "infer_frequency",
     "infer_from_diffs",
     "simplest_frequency",
@@ -83,6 +85,11 @@ class Frequency:
     by their largest day of the month, clamped to shorter months (see
     :func:`~forecaster.data.steps.future_times`).
 
+    ``holidays`` (business days only; sorted distinct dates) are skipped like weekends by
+    :meth:`offset`, :func:`grid_periods` and so :func:`~forecaster.data.steps.future_times`:
+    a pipeline's ``[series] holidays``. Empty by default (every weekday is a step); the
+    estimators' ``freq`` parameter has no holidays.
+
     Examples
     --------
     >>> Frequency.parse("15m").is_calendar
@@ -91,6 +98,11 @@ class Frequency:
     'bd'
     >>> str(Frequency.parse("H")), str(Frequency.parse("15MIN"))
     ('1h', '15m')
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({"t": [dt.date(2018, 12, 31)]})
+    >>> nyse = Frequency(1, "bd", holidays=(dt.date(2019, 1, 1),))
+    >>> frame.select(nyse.offset(pl.col("t"), 1))["t"].to_list()
+    [datetime.date(2019, 1, 2)]
     >>> Frequency.parse("1M")
     Traceback (most recent call last):
     ...
@@ -100,6 +112,13 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
 
     n: int
     unit: str
+    holidays: tuple[dt.date, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.holidays and self.unit != "bd":
+            raise DataValidationError(
+                f"holidays apply to business days only ('1bd'), not to freq {self.n}{self.unit}."
+            )
 
     @classmethod
     def parse(cls, value: str | int) -> Frequency:
@@ -215,7 +234,7 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         if self.unit == "i":
             return times + total
         if self.unit == "bd":
-            return times.dt.add_business_days(total)
+            return times.dt.add_business_days(total, holidays=list(self.holidays))
         if self.unit not in MONTHS_PER_UNIT:
             return times.dt.offset_by(pl.format("{}" + self.unit, total))
         if day is None:
@@ -226,6 +245,33 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
         length = moved.dt.month_end().dt.day().cast(pl.Int64)
         return moved.dt.offset_by(pl.format("{}d", pl.min_horizontal(day_expr, length) - 1))
+
+
+def holiday_dates(value: object) -> list[dt.date]:
+    """The holidays of business-day steps: a list of dates (``datetime.date`` or ISO text
+    ``YYYY-MM-DD``), each once, sorted.
+
+    Examples
+    --------
+    >>> holiday_dates(["2019-01-21", dt.date(2019, 1, 1)])
+    [datetime.date(2019, 1, 1), datetime.date(2019, 1, 21)]
+    """
+    expected = "expected a list of dates, each once, e.g. holidays = [2019-01-01, 2019-01-21]"
+    if not isinstance(value, list | tuple):
+        raise DataValidationError(f"{expected}; got {value!r}")
+    days = []
+    for item in value:
+        if isinstance(item, str):
+            try:
+                item = dt.date.fromisoformat(item)
+            except ValueError:
+                raise DataValidationError(f"{expected}; got {item!r}, not a date") from None
+        if not isinstance(item, dt.date) or isinstance(item, dt.datetime):
+            raise DataValidationError(f"{expected}; got {item!r}, not a date")
+        days.append(item)
+    if len(set(days)) != len(days):
+        raise DataValidationError(f"{expected}; got a date twice")
+    return sorted(days)
 
 
 def simplest_frequency(freq: Frequency) -> Frequency:
@@ -251,12 +297,15 @@ def grid_periods(
         return delta // step, (delta % step) != 0
     frame = pl.DataFrame({"t": times, "t0": first})
     if freq.unit == "bd":
+        holidays = list(freq.holidays)
         if times.dtype == pl.Date:
-            expr = pl.business_day_count(pl.col("t0"), pl.col("t"))
-            off = pl.col("t").dt.weekday() > 5
+            expr = pl.business_day_count(pl.col("t0"), pl.col("t"), holidays=holidays)
+            off = (pl.col("t").dt.weekday() > 5) | pl.col("t").is_in(holidays)
         else:  # datetimes: business days of the (local) dates, at the first row's time of day
-            expr = pl.business_day_count(pl.col("t0").dt.date(), pl.col("t").dt.date())
+            day0, day = pl.col("t0").dt.date(), pl.col("t").dt.date()
+            expr = pl.business_day_count(day0, day, holidays=holidays)
             off = (pl.col("t").dt.weekday() > 5) | (pl.col("t").dt.time() != pl.col("t0").dt.time())
+            off = off | day.is_in(holidays)
     else:
         per_year = {"mo": 12, "q": 4, "y": 1}[freq.unit]
 

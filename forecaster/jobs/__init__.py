@@ -1,8 +1,9 @@
 """Scheduled jobs: pipeline specs, runs and the ``forecaster`` command line.
 
 The modules, in import order: ``scores`` (the scores a spec may name: ``[evaluation]
-metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``data`` (the
-spec's data and its as-of), ``outputs`` (run folders, manifests, locks, model reuse),
+metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``schedule``
+(stale series, future covariates beyond the as-of, holidays), ``data`` (the spec's data and its
+as-of), ``outputs`` (run folders, manifests, locks, model reuse),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
 run's model: fitted, tuned or reused), ``intervals`` (the prediction intervals of ``[output]
 levels``: calibration, scores, plot), ``run`` (the pipeline run), ``commands`` (the commands)
@@ -15,13 +16,12 @@ from forecaster.jobs.cli import build_parser, main
 from forecaster.jobs.data import AsOf, as_of_label, load_data, prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, study_name, tune_model, tuned_model_dir
 from forecaster.jobs.outputs import PipelineResult, output_lock
-from forecaster.jobs.placement import load_spec
+from forecaster.jobs.placement import checkpoint_folder, load_spec
 from forecaster.jobs.run import run_pipeline, translated_errors
 from forecaster.jobs.spec import (
     Spec,
     SpecError,
     build_estimator,
-    checkpoint_folder,
     output_dir,
     path_problem,
     spec_path,

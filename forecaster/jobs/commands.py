@@ -22,10 +22,10 @@ from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
 from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest, unfit_levels
 from forecaster.jobs.outputs import output_lock
-from forecaster.jobs.placement import load_spec
+from forecaster.jobs.placement import checkpoint_folder, load_spec
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
-from forecaster.jobs.spec import build_estimator, checkpoint_folder, output_dir, path_problem
+from forecaster.jobs.spec import build_estimator, output_dir, path_problem
 from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_paused
 from forecaster.persistence import FORMAT
 from forecaster.persistence import load as load_model
@@ -57,10 +57,13 @@ Log = Callable[..., None]
 """The command line's logger: ``log(message, level="info", **fields)``."""
 
 
-def _spec_and_frame(args: argparse.Namespace) -> tuple[Any, Path, pl.DataFrame, Any]:
-
+def _spec_and_frame(
+    args: argparse.Namespace, forecast: bool = False
+) -> tuple[Any, Path, pl.DataFrame, Any]:
+    """The spec, project root, data and as-of of a command (``forecast``: also the future
+    covariates over the forecast's horizon, read from the source)."""
     spec, root = load_spec(args.spec)
-    frame, when = prepare_data(spec, root, args.as_of)
+    frame, when = prepare_data(spec, root, args.as_of, future=forecast)
     return spec, root, frame, when
 
 
@@ -182,13 +185,13 @@ def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
 
 def predict_command(args: argparse.Namespace, log: Log) -> int:
 
-    spec, root, frame, when = _spec_and_frame(args)
+    spec, root, frame, when = _spec_and_frame(args, forecast=True)
     out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
     _check_parquet_destination(out)
     levels = _levels(args.level, spec)
     model = load_model(args.model)
     _check_model_levels(model, levels, args.model)
-    forecast = forecast_as_of(model, frame, levels)
+    forecast = forecast_as_of(model, frame, levels, spec, when)
     _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:

@@ -22,13 +22,15 @@ As-of outside the data
     forecast after data it never saw. The clock plays no part: the data defines time, and data
     dated in the future is used as it is.
 Series that end before the as-of
-    Each series is forecast from its own last row, so a series whose data ends before the
-    effective as-of (a delisted ticker, a late feed) gets forecasts dated before it.
-    :func:`prepare_data`, which every command goes through, names them in a
-    ``ForecasterWarning`` (their count, the first five with their last times), and the run
-    records them in ``summary.json`` (``stale_series``: id -> last time, at most
-    :data:`STALE_LISTED`; ``stale_series_count``). They are kept: dropping them is the spec's
-    choice (``source.tickers``, a narrower ``source.path``).
+    A series whose data ends before the effective as-of (a delisted ticker, a late feed) is
+    *stale* by the steps of its frequency between its last time and the as-of.
+    :func:`prepare_data`, which every command goes through, names the stale series in a
+    ``ForecasterWarning`` (their count, the first five with their last times and steps), and
+    the run records them in ``summary.json`` (``stale_series``: id -> last time, at most
+    :data:`STALE_LISTED`; ``stale_series_count``; ``stale_steps``; ``excluded_series``). The
+    spec's ``[series] max_staleness`` and ``stale`` policy decide whether each is left out of
+    the forecast or forecast from its own last time (:mod:`forecaster.jobs.schedule`); every
+    forecast row carries its ``origin`` and ``stale_steps``. All are still used to fit.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ import polars as pl
 from forecaster.data.checks import missing_columns_message
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
+from forecaster.jobs.schedule import (
+    check_holiday_rows,
+    excluded_ids,
+    future_frame,
+    max_staleness,
+    observed_rows,
+    stale_steps,
+)
 from forecaster.jobs.spec import MfccSpec, Spec, first_line, spec_path
 
 __all__ = [
@@ -224,6 +234,13 @@ class AsOf:
         most :data:`STALE_LISTED`): their forecasts start after their own last time.
     stale_count : int
         How many series end before the effective as-of.
+    stale_steps : tuple of (str, int)
+        ``(series id, steps of its frequency behind the as-of)`` of the listed stale series.
+    excluded : tuple of str
+        The stale series the spec's ``[series] stale`` policy leaves out of the forecast.
+    future : polars.DataFrame or None
+        With future covariates: their values over the horizon after each forecast series,
+        read from the source beyond the as-of (:func:`forecaster.jobs.schedule.future_frame`).
     """
 
     label: str
@@ -231,6 +248,9 @@ class AsOf:
     effective: str
     stale: tuple[tuple[str, str], ...] = ()
     stale_count: int = 0
+    stale_steps: tuple[tuple[str, int], ...] = ()
+    excluded: tuple[str, ...] = ()
+    future: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.label
@@ -398,46 +418,78 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
 
 
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
-    """``when`` with the series that end before its effective as-of, after warning about them
-    (a ``ForecasterWarning`` naming the first few and their last times): the model forecasts
-    each series from its own last row, so their forecasts are dated before the as-of."""
-    id_col, time_col = spec.series.id, spec.series.time
-    if id_col is None or frame.height == 0:
-        return when
-    last = frame[time_col].max()
-    ends = (
-        frame.group_by(id_col)
-        .agg(pl.col(time_col).max().alias("__last__"))
-        .filter(pl.col("__last__") < pl.lit(last, frame.schema[time_col]))
-        .sort(["__last__", id_col])
-    )
+    """``when`` with the series that end before its effective as-of, their steps behind it and
+    those the ``[series] stale`` policy leaves out of the forecast
+    (:mod:`forecaster.jobs.schedule`), after warning about them (a ``ForecasterWarning``
+    naming the first few, their last times and steps)."""
+    ends = stale_steps(frame, spec)
     if ends.height == 0:
         return when
-    listed = tuple((str(key), _iso(end)) for key, end in ends.head(STALE_LISTED).iter_rows())
-    shown = ", ".join(f"{key} (last {end})" for key, end in listed[:5])
+    id_col = spec.series.id
+    rows = ends.select(id_col, "__last__", "__steps__").head(STALE_LISTED).iter_rows()
+    listed = [(str(key), _iso(end), int(steps)) for key, end, steps in rows]
+    excluded = excluded_ids(ends, spec)
+    shown = ", ".join(
+        f"{key} (last {end}) {steps} step{'' if steps == 1 else 's'} behind"
+        for key, end, steps in listed[:5]
+    )
     more = f" and {ends.height - 5} more" if ends.height > 5 else ""
+    if excluded:
+        n = len(excluded)
+        policy = (
+            f"{'All' if n == ends.height else n} of them end more than max_staleness="
+            f"{max_staleness(spec)} steps before it and are left out of the forecast "
+            "(series.stale = 'exclude'; 'forecast' forecasts them from their last time)"
+        )
+        policy += (
+            "."
+            if n == ends.height
+            else "; the others are forecast from their own last time, "
+            "dated before the as-of (stale_steps in forecasts.parquet)."
+        )
+    else:
+        policy = (
+            "Their forecasts start after their own last time, not after the as-of (stale_steps "
+            "in forecasts.parquet)."
+        )
     warnings.warn(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
-        f"used, {when.effective}): {shown}{more}. Their forecasts start after their own last "
-        "time, not after the as-of. Drop them from the source (e.g. source.tickers, a "
-        "narrower source.path) or bring their data up to date.",
+        f"used, {when.effective}): {shown}{more}. {policy} Drop them from the source (e.g. "
+        "source.tickers, a narrower source.path) or bring their data up to date.",
         ForecasterWarning,
         stacklevel=3,
     )
-    return dataclasses.replace(when, stale=listed, stale_count=ends.height)
+    return dataclasses.replace(
+        when,
+        stale=tuple((key, end) for key, end, _ in listed),
+        stale_count=ends.height,
+        stale_steps=tuple((key, steps) for key, _, steps in listed),
+        excluded=excluded,
+    )
 
 
-def prepare_data(spec: Spec, root: Path, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
+def prepare_data(
+    spec: Spec, root: Path, as_of: str | None, *, future: bool = True
+) -> tuple[pl.DataFrame, AsOf]:
     """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
     the as-of (its ``label`` names the outputs; see this module's docstring for the rules).
 
     Every command that forecasts or fits goes through here, so each warns (a
     ``ForecasterWarning``) about the series that end before the as-of, and the run records
-    them in ``summary.json`` (``stale_series``, ``stale_series_count``).
+    them in ``summary.json`` (``stale_series``, ``stale_steps``, ``excluded_series``). With
+    future covariates and ``future`` (a command that forecasts) the returned ``AsOf`` holds
+    their values over the forecast's horizon, read from the source beyond the as-of
+    (:mod:`forecaster.jobs.schedule`): a step the source lacks is a ``DataValidationError``.
     """
-    frame, when = _as_of(load_data(spec, root), spec.series.time, as_of)
+    source = load_data(spec, root)
+    frame, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
     frame = _recent(frame, spec)
-    return frame, _stale_series(frame, spec, when)
+    check_holiday_rows(frame, spec)
+    when = _stale_series(frame, spec, when)
+    if future and spec.series.future_covariates:
+        values = future_frame(source, frame, spec, when.excluded)
+        when = dataclasses.replace(when, future=values)
+    return frame, when
 
 
 def _time_order(text: Any) -> Any:

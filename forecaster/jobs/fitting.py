@@ -11,7 +11,7 @@ Tuning
     refitted model into the run's own MLflow run (:func:`forecaster.jobs.tracked.logged_fits`),
     not the trials.
 Checkpoints
-    Fits checkpoint into :func:`~forecaster.jobs.spec.checkpoint_folder`:
+    Fits checkpoint into :func:`~forecaster.jobs.placement.checkpoint_folder`:
     ``model.checkpoint_dir`` (relative to the project; shared by every as-of of the spec, so
     one run at a time), else a hidden folder beside the outputs. A command that fitted removes
     its checkpoint files on success. With ``resume`` a fit continues from them; with none, or

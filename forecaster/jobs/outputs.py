@@ -1,11 +1,13 @@
 """The outputs of a run: its folder, summary, manifest, lock, and the reuse of its model.
 
 ``<output.dir>/`` (the template expanded with ``name`` and ``as_of``)
-    ``forecasts.parquet`` (id, time, targets, model_version, run_id), ``backtest.parquet``
+    ``forecasts.parquet`` (id, time, origin, targets, stale_steps, model_version, run_id; see
+    :mod:`forecaster.jobs.schedule`), ``backtest.parquet``
     (metrics by fold, series and step), ``forecast.png``, ``model/`` (a saved model),
     ``summary.json`` (what ran, the requested and the effective as-of, the series that end
-    before it, metrics, paths) and ``manifest.json``, written last: the pipeline, spec hash
-    and as-of, and the sha256 of every file, which proves the folder forecaster's.
+    before it and those left out of the forecast, metrics, paths) and ``manifest.json``,
+    written last: the pipeline, spec hash and as-of, and the sha256 of every file, which
+    proves the folder forecaster's.
 
 Ownership
     The folder is written in a hidden staging folder beside it and put in place in one step
@@ -112,6 +114,10 @@ class PipelineResult(BaseModel):
     series: int = 0
     stale_series: dict[str, str] = {}
     stale_series_count: int = 0
+    stale_steps: dict[str, int] = {}
+    excluded_series: list[str] = []
+    max_staleness: int | None = None
+    stale_policy: str | None = None
     seconds: float = 0.0
     spec_hash: str = ""
     package_version: str = __version__

@@ -24,9 +24,9 @@ import forecaster._io as _io
 from forecaster.datasets import datasets_dir
 from forecaster.exceptions import ForecasterError, SpecError
 from forecaster.jobs.outputs import latest_pointer, legacy_summary
+from forecaster.jobs.schedule import check_schedule
 from forecaster.jobs.spec import (
     Spec,
-    checkpoint_folder,
     normal_path,
     output_dir,
     parse_spec,
@@ -36,7 +36,7 @@ from forecaster.jobs.spec import (
     sqlite_file,
 )
 
-__all__ = ["check_checkpoints", "check_output", "load_spec"]
+__all__ = ["check_checkpoints", "check_output", "checkpoint_folder", "load_spec"]
 
 
 def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
@@ -58,6 +58,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     """
     file = spec_file(path)
     spec, root = parse_spec(file)
+    check_schedule(file, spec)
     check_output(file, spec, root, None)
     _check_side_paths(file, spec, root)
     return spec, root
@@ -287,3 +288,18 @@ def _occupant_problem(out: Path, name: str) -> str | None:
     if other != name:
         return f"that folder holds the outputs of the pipeline {other!r}"
     return None
+
+
+def checkpoint_folder(
+    output: str | os.PathLike[str], spec: Spec | None = None, root: Path | None = None
+) -> Path:
+    """Where the ``forecaster`` command keeps the training checkpoints of the model it writes
+    to ``output`` (a model folder or a run's output folder): the spec's ``model.checkpoint_dir``
+    (relative to the project ``root``) when it names one, else the hidden folder
+    ``.<name>.checkpoints`` next to ``output``. A command that fitted removes its checkpoint
+    files there once it succeeds (:func:`forecaster.training.loop.remove_checkpoints`)."""
+    folder = None if spec is None else spec.model.get("checkpoint_dir")
+    if isinstance(folder, str) and folder and root is not None:
+        return spec_path(root, folder)
+    output = Path(output)
+    return output.parent / f".{output.name}.checkpoints"

@@ -72,13 +72,18 @@ from forecaster.jobs.outputs import (
     same_pipeline,
     skipped_result,
 )
-from forecaster.jobs.placement import check_checkpoints, check_output, load_spec
+from forecaster.jobs.placement import (
+    check_checkpoints,
+    check_output,
+    checkpoint_folder,
+    load_spec,
+)
+from forecaster.jobs.schedule import finish_forecast, max_staleness
 from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
     Spec,
     build_estimator,
-    checkpoint_folder,
     first_line,
     spec_file,
     spec_hash,
@@ -339,6 +344,10 @@ def _result(
         spec_hash=job.digest,
         stale_series=dict(when.stale),
         stale_series_count=when.stale_count,
+        stale_steps=dict(when.stale_steps),
+        excluded_series=list(when.excluded),
+        max_staleness=max_staleness(job.spec) if job.spec.series.id else None,
+        stale_policy=job.spec.series.stale,
         **fields,
     )
 
@@ -385,21 +394,33 @@ def _write_outputs(
 
 
 def forecast_as_of(
-    model: Any, frame: pl.DataFrame, levels: list[float] | None = None
+    model: Any,
+    frame: pl.DataFrame,
+    levels: list[float] | None = None,
+    spec: Spec | None = None,
+    when: AsOf | None = None,
 ) -> pl.DataFrame:
     """``model.predict(frame)`` for a frame from :func:`prepare_data`, whose warning already
     named the series that end before the as-of: predict's own warning about them (the same
     series, measured against the frame's last time) is not repeated. ``levels``: also the
-    prediction intervals of these levels (``predict(frame, level=levels)``)."""
+    prediction intervals of these levels (``predict(frame, level=levels)``). With the
+    ``spec`` and ``when`` of :func:`prepare_data` (:mod:`forecaster.jobs.schedule`): the
+    series ``when.excluded`` are left out, the future covariates are ``when.future``, and the
+    forecast gets its ``origin`` and ``stale_steps`` columns and dates past the holidays."""
+    if spec is not None and when is not None and when.excluded and spec.series.id:
+        keep = ~pl.col(spec.series.id).cast(pl.String).is_in(list(when.excluded))
+        frame = frame.filter(keep)
+    kwargs: dict[str, Any] = {"level": list(levels)} if levels else {}
+    if when is not None and when.future is not None:
+        kwargs["future"] = when.future
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore",
             message=r"(\d+ series end|The series ends) before the frame's last time",
             category=ForecasterWarning,
         )
-        if levels:
-            return model.predict(frame, level=list(levels))
-        return model.predict(frame)
+        forecast = model.predict(frame, **kwargs)
+    return forecast if spec is None else finish_forecast(forecast, frame, spec)
 
 
 def _write_files(
@@ -413,7 +434,9 @@ def _write_files(
     """The forecasts, backtest tables, plot and model, written into ``staging``."""
     out_dir, (run_id, tracking_uri) = job.out_dir, tracking
     version = f"{job.name}-{job.when.label}-{job.digest}"
-    forecast = forecast_as_of(model, job.frame, job.spec.output.levels).with_columns(
+    forecast = forecast_as_of(
+        model, job.frame, job.spec.output.levels, job.spec, job.when
+    ).with_columns(
         pl.lit(version).alias("model_version"), pl.lit(run_id, pl.String).alias("run_id")
     )
     _io.write_atomic(staging / "forecasts.parquet", forecast.write_parquet)

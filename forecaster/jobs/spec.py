@@ -34,13 +34,14 @@ import re
 import string
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 import forecaster._io as _io
 from forecaster._hashing import sha256_bytes
 from forecaster._validation import check
+from forecaster.data.frequency import holiday_dates
 from forecaster.estimators import (
     GRUForecaster,
     LSTMForecaster,
@@ -64,7 +65,6 @@ __all__ = [
     "Spec",
     "SpecError",
     "build_estimator",
-    "checkpoint_folder",
     "first_line",
     "is_quantile_model",
     "level_quantiles",
@@ -139,6 +139,9 @@ class SeriesSpec(_Strict):
     static_covariates: list[str] = []
     freq: str = "auto"
     missing: Literal["error", "ffill", "zero", "interpolate"] = "error"
+    max_staleness: int | None = Field(None, ge=0)  # these three: forecaster.jobs.schedule
+    stale: Literal["exclude", "forecast"] = "exclude"
+    holidays: Annotated[list[Any], BeforeValidator(holiday_dates)] = []
 
 
 class MfccSpec(_Strict):
@@ -545,15 +548,24 @@ def storage_url(spec: Spec, root: Path) -> str:
     return f"{scheme}:///{spec_path(root, file)}{query}"
 
 
+_LATER_KEYS = {
+    ("output", "levels"): None,
+    ("training", "objective"): "val_loss",
+    ("series", "static_covariates"): [],
+    ("series", "max_staleness"): None,
+    ("series", "stale"): "exclude",
+    ("series", "holidays"): [],
+}
+"""Keys added after the first release, with their defaults: left out of :func:`spec_hash` when
+a spec keeps the default, so a spec without them keeps the hash it always had."""
+
+
 def spec_hash(spec: Spec) -> str:
     """A short content hash of the validated spec (identifies models and outputs)."""
     data = spec.model_dump(mode="json")
-    if spec.output.levels is None:  # a spec without intervals keeps the hash it always had
-        del data["output"]["levels"]
-    if spec.training.objective == "val_loss":  # as it was before objectives existed
-        del data["training"]["objective"]
-    if not spec.series.static_covariates:  # as it was before static covariates existed
-        del data["series"]["static_covariates"]
+    for (section, key), default in _LATER_KEYS.items():
+        if data[section][key] == default:
+            del data[section][key]
     payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
 
@@ -576,21 +588,6 @@ def build_estimator(spec: Spec, progress: bool) -> Any:
         progress=progress,
         **params,
     )
-
-
-def checkpoint_folder(
-    output: str | os.PathLike[str], spec: Spec | None = None, root: Path | None = None
-) -> Path:
-    """Where the ``forecaster`` command keeps the training checkpoints of the model it writes
-    to ``output`` (a model folder or a run's output folder): the spec's ``model.checkpoint_dir``
-    (relative to the project ``root``) when it names one, else the hidden folder
-    ``.<name>.checkpoints`` next to ``output``. A command that fitted removes its checkpoint
-    files there once it succeeds (:func:`forecaster.training.loop.remove_checkpoints`)."""
-    folder = None if spec is None else spec.model.get("checkpoint_dir")
-    if isinstance(folder, str) and folder and root is not None:
-        return spec_path(root, folder)
-    output = Path(output)
-    return output.parent / f".{output.name}.checkpoints"
 
 
 def first_line(exc: BaseException) -> str:

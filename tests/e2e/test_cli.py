@@ -63,9 +63,17 @@ def test_run_stocks_writes_all_outputs(stocks_run):
     assert result.returncode == 0, result.stderr
     out = root / "outputs" / "stocks_daily" / "2017-06-30"
     forecasts = pl.read_parquet(out / "forecasts.parquet")
-    assert forecasts.columns == ["ticker", "date", "close", "model_version", "run_id"]
-    live = forecasts.filter(pl.col("ticker").is_in(["MSFT", "SPX", "IXIC"]))  # still trading
-    assert live["date"].min() > dt.date(2017, 6, 30)
+    assert forecasts.columns == [
+        "ticker", "date", "origin", "close", "stale_steps", "model_version", "run_id"
+    ]  # fmt: skip
+    # NDX and GOOG end years before the as-of: left out (series.stale = "exclude")
+    assert sorted(forecasts["ticker"].unique()) == ["IXIC", "MSFT", "SPX"]
+    assert forecasts["date"].min() > dt.date(2017, 6, 30)
+    assert forecasts["stale_steps"].unique().to_list() == [0]
+    assert forecasts["origin"].unique().to_list() == [dt.date(2017, 6, 30)]
+    # the five business days after Friday 2017-06-30 skip Independence Day (series.holidays)
+    days = [dt.date(2017, 7, d) for d in (3, 5, 6, 7, 10)]
+    assert forecasts["date"].unique().sort().to_list() == days
     assert forecasts.group_by("ticker").len()["len"].unique().to_list() == [5]
     assert (out / "backtest.parquet").is_file()
     assert (out / "model" / "weights.safetensors").is_file()
@@ -74,6 +82,7 @@ def test_run_stocks_writes_all_outputs(stocks_run):
     assert summary["as_of"] == "2017-06-30"
     # NDX and GOOG end years before the as-of: named, not silently forecast from their end
     assert summary["stale_series"] == {"NDX": "2001-04-30", "GOOG": "2008-10-14"}
+    assert summary["excluded_series"] == ["NDX", "GOOG"]
     assert "2 series end before the as-of 2017-06-30" in result.stderr
     assert "forecast " in result.stdout and "summary " in result.stdout
     hidden = [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
@@ -134,7 +143,8 @@ def test_audio_mfcc_pipeline(tmp_path):
     outputs = [p for p in parent.iterdir() if not p.name.startswith(".")]  # not the lock file
     assert [p.name for p in outputs] == ["82"]  # integer frames: the as-of is the last frame
     forecasts = pl.read_parquet(outputs[0] / "forecasts.parquet")
-    assert forecasts.height == 20 * 4
+    assert forecasts.height == 20 * 4  # series.stale = "forecast": every clip from its end
+    assert (forecasts["stale_steps"] > 0).sum() == 4 * 19  # clips end before the longest
     assert [c for c in forecasts.columns if c.startswith("mfcc_")] == [
         f"mfcc_{i}" for i in range(13)
     ]
@@ -213,7 +223,9 @@ def test_fit_then_predict_with_saved_model(tmp_path):
         cwd=tmp_path,
     )
     assert predicted.returncode == 0, predicted.stderr
-    assert pl.read_parquet(tmp_path / "f.parquet").height == 5 * 5
+    forecast = pl.read_parquet(tmp_path / "f.parquet")
+    assert forecast.height == 3 * 5  # NDX and GOOG end years before: left out (series.stale)
+    assert sorted(forecast["ticker"].unique()) == ["IXIC", "MSFT", "SPX"]
 
 
 def test_sigkill_mid_run_leaves_no_partial_output_and_next_run_is_clean(tmp_path):
@@ -267,7 +279,9 @@ def test_stocks_run_with_prediction_intervals(tmp_path):
     out = tmp_path / "outputs" / "stocks_daily" / "2017-06-30"
     forecasts = pl.read_parquet(out / "forecasts.parquet")
     bounds = ["close_lo_80", "close_hi_80", "close_lo_95", "close_hi_95"]
-    assert forecasts.columns == ["ticker", "date", "close", *bounds, "model_version", "run_id"]
+    assert forecasts.columns == [
+        "ticker", "date", "origin", "close", *bounds, "stale_steps", "model_version", "run_id"
+    ]  # fmt: skip
     nested = forecasts.select(
         (pl.col("close_lo_95") <= pl.col("close_lo_80"))
         & (pl.col("close_lo_80") <= pl.col("close"))
@@ -292,5 +306,7 @@ def test_stocks_run_with_prediction_intervals(tmp_path):
     predicted = cli("predict", str(spec), *args, "--level", "80", "--quiet", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr
     again = pl.read_parquet(tmp_path / "f.parquet")
-    assert again.columns == ["ticker", "date", "close", "close_lo_80", "close_hi_80"]
+    assert again.columns == [
+        "ticker", "date", "origin", "close", "close_lo_80", "close_hi_80", "stale_steps"
+    ]  # fmt: skip
     assert again["close_lo_80"].to_list() == forecasts["close_lo_80"].to_list()

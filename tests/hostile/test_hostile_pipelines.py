@@ -74,6 +74,7 @@ BAD_MODEL = {
     'estimator = ["RNNForecaster"]': "model.estimator",
     "progress = true": "model.progress",
     'device = "tpu"': "model.device",
+    "hiden_size = 8": "model.hiden_size",  # unknown: "did you mean 'hidden_size'?"
 }
 
 
@@ -900,3 +901,75 @@ def test_a_run_with_levels_is_serialised_like_any_run(tmp_path, capsys, tree_gua
     guard.assert_unchanged()
     forecasts = pl.read_parquet(tmp_path / "outputs" / "mini" / "2024-01-30" / "forecasts.parquet")
     assert {"y_lo_80", "y_hi_80"} <= set(forecasts.columns)
+
+
+# ------------------------------------------------------------------------------------------
+# [series] max_staleness, stale and holidays: exit 2 naming the key, before the data is read
+# ------------------------------------------------------------------------------------------
+
+BAD_SCHEDULE = {
+    'stale = "sometimes"': "series.stale",
+    "max_staleness = -1": "series.max_staleness",
+    'max_staleness = "five"': "series.max_staleness",
+    "max_staleness = 1.5": "series.max_staleness",
+    'holidays = ["someday"]': "series.holidays",
+    'holidays = "2024-01-01"': "series.holidays",
+    "holidays = [2024-01-01]": "series.holidays",  # freq "auto": not business days
+    'freq = "1d"\nholidays = [2024-01-01]': "series.holidays",
+    'freq = "1bd"\nholidays = [2024-01-01, 2024-01-01]': "series.holidays",
+    'freq = "1bd"\nholidays = [2024-01-01]\nfuture_covariates = ["x"]': "series.holidays",
+}
+
+
+@pytest.mark.parametrize("lines", list(BAD_SCHEDULE))
+def test_bad_schedule_keys_exit_2_naming_the_key_before_reading_data(
+    tmp_path, capsys, tree_guard, lines
+):
+    (tmp_path / "pipelines").mkdir()
+    spec = tmp_path / "pipelines" / "spec.toml"
+    spec.write_text(mini_spec(source={"path": "none/*.csv"}, series=lines))  # no data: exit 3
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2, err
+    assert str(spec) in err and f"'{BAD_SCHEDULE[lines]}'" in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "backtest", "tune"])
+def test_every_command_checks_the_model_keys_before_reading_data(
+    tmp_path, capsys, tree_guard, command
+):
+    spec = project(tmp_path, source="none/*.csv", model='max_epochs = "two"')
+    spec.write_text(spec.read_text().replace("max_epochs = 1\n", ""))
+    guard = tree_guard(tmp_path)
+    extra = ["--model", str(tmp_path / "m")] if command == "predict" else []
+    code, _, err = cli(capsys, command, str(spec), *extra)
+    assert code == 2 and "key 'model.max_epochs'" in err and str(spec) in err, err
+    guard.assert_unchanged()
+
+
+def test_stale_series_never_get_forecasts_dated_before_the_as_of_silently(tmp_path, capsys):
+    # was: forecasts dated days before the as-of, with no column to tell them apart
+    spec = project(tmp_path, data=_uneven({"a": 12, "b": 11}))  # b: 1 step behind
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0 and "b (last 2024-01-11) 1 step behind" in err, err
+    (path,) = (tmp_path / "outputs" / "mini").glob("*/forecasts.parquet")
+    early = pl.read_parquet(path).filter(pl.col("date") <= LAST)
+    assert early.height and early["stale_steps"].to_list() == [1] * early.height
+    assert set(early["id"]) == {"b"} and set(early["origin"]) == {dt.date(2024, 1, 11)}
+
+
+def test_a_future_covariate_step_given_twice_is_refused_not_picked(tmp_path, capsys):
+    lines = ["id,date,y,promo"]
+    for key in ("a", "b"):
+        lines += [f"{key},{FIRST + dt.timedelta(days=i)},{i % 4 + 0.5},{i % 2}" for i in range(12)]
+        lines += [f"{key},2024-01-13,,1", f"{key},2024-01-14,,0"]
+    lines.append("b,2024-01-14,,5")  # the same step again, another value
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "pipelines").mkdir()
+    spec = tmp_path / "pipelines" / "spec.toml"
+    spec.write_text(mini_spec(series={"future_covariates": ["promo"]}))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3 and "2 rows of the source after the as-of share" in err, err
+    assert "share their (id, date)" in err and "2024, 1, 14" in err and "fitted" not in err

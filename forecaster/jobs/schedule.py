@@ -1,0 +1,288 @@
+"""Scheduled data in a pipeline: stale series, future covariates beyond the as-of, holidays.
+
+Series that end before the as-of
+    A series whose data ends before the effective as-of (a delisted ticker, a late feed) is
+    *stale* by the number of steps of the series' frequency between its last time and the
+    as-of (``stale_steps``; business days skip ``[series] holidays``). ``[series]
+    max_staleness`` (steps, default: the model's ``horizon``) and ``[series] stale`` decide
+    what happens to it:
+
+    - ``stale = "exclude"`` (the default): a series more than ``max_staleness`` steps behind is
+      left out of the forecast (it is still used to fit and to backtest: its history is real
+      data); one at most ``max_staleness`` steps behind is forecast from its own last time;
+    - ``stale = "forecast"``: every series is forecast from its own last time.
+
+    Either way every series that ends before the as-of is named in a ``ForecasterWarning`` and
+    in ``summary.json`` (``stale_series``: id -> last time, ``stale_steps``: id -> steps,
+    ``excluded_series``), and ``forecasts.parquet`` has a ``stale_steps`` column (0 for a series
+    that reaches the as-of) and an ``origin`` column (the time of the series' last input row),
+    so a forecast dated before the as-of is never silent.
+Future covariates
+    With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
+    after each series' last observation, with the future covariate columns filled and the
+    targets empty (or, for a backfill, the later data itself: only the future covariate
+    columns of those rows are read). Each series' history ends at its last row with a target
+    (its trailing rows without any are scheduled values, not missing data to fill), and the
+    forecast reads the ``horizon`` steps after it from the source. A step the source lacks (no
+    row, or an empty / non-finite value) is a ``DataValidationError`` (exit 3) before the fit,
+    naming the series, the times and how many steps miss: a forecast never runs on invented
+    covariates. Series excluded as stale need none.
+Holidays
+    ``[series] holidays = [2019-01-01, ...]`` (dates; business-day series, an explicit
+    ``freq = "1bd"``) are skipped like weekends by the forecast dates and by the count of
+    ``stale_steps``; a row of the data on a listed holiday is a ``DataValidationError`` (the
+    list or the data is wrong). The model itself still trains on the weekday grid, where a
+    holiday is a gap that ``[series] missing`` fills (``ffill``: the last close): step ``k`` of
+    its forecast is dated on the ``k``-th business day after the origin that is not a holiday.
+    Forecast dates after the last listed holiday's year skip none (a warning says so). Not
+    with ``future_covariates`` (their rows are read on the weekday grid the model steps on).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from forecaster.data.checks import check_unique_keys
+from forecaster.data.frequency import Frequency, grid_periods, infer_frequency
+from forecaster.data.steps import future_times
+from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
+from forecaster.jobs.spec import Spec, build_estimator
+
+__all__ = [
+    "check_holiday_rows",
+    "check_schedule",
+    "excluded_ids",
+    "finish_forecast",
+    "future_frame",
+    "max_staleness",
+    "observed_rows",
+    "series_frequency",
+    "spec_frequency",
+    "stale_steps",
+]
+
+
+def check_schedule(file: Path, spec: Spec) -> None:
+    """The ``[series]`` keys of this module against the rest of the spec (``SpecError``)."""
+    series = spec.series
+    if not series.holidays:
+        return
+    try:
+        freq = Frequency.parse(series.freq) if series.freq != "auto" else None
+    except DataValidationError:
+        freq = None  # the estimator's own check names series.freq
+    if freq is None or freq.unit != "bd":
+        raise SpecError(
+            f"{file}: key 'series.holidays' applies to business-day series: expected "
+            f"series.freq = '1bd' (or 'Nbd'), received freq {series.freq!r}. Set freq = '1bd' "
+            "or remove holidays."
+        )
+    if series.future_covariates:
+        raise SpecError(
+            f"{file}: key 'series.holidays' cannot be used with series.future_covariates (the "
+            "model steps on weekdays, so their values would be read on other dates than the "
+            "forecast's). Remove one of them."
+        )
+
+
+def spec_frequency(spec: Spec) -> Frequency | None:
+    """The spec's explicit frequency with its holidays (None: ``freq = "auto"``)."""
+    if spec.series.freq == "auto":
+        return None
+    freq = Frequency.parse(spec.series.freq)
+    holidays = tuple(sorted(spec.series.holidays))
+    return Frequency(freq.n, freq.unit, holidays) if holidays else freq
+
+
+def _layout(frame: pl.DataFrame, spec: Spec) -> tuple[pl.DataFrame, np.ndarray]:
+    """``frame`` sorted by (id, time) and the row offsets of its series."""
+    id_col, time_col = spec.series.id, spec.series.time
+    if id_col is None:
+        return frame.sort(time_col), np.array([0, frame.height])
+    frame = frame.sort([id_col, time_col])
+    lengths = frame.group_by(id_col, maintain_order=True).len()["len"].to_numpy()
+    return frame, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def series_frequency(spec: Spec, frame: pl.DataFrame) -> Frequency:
+    """The series' frequency: the spec's (with its holidays), else inferred as fit infers it."""
+    freq = spec_frequency(spec)
+    if freq is not None:
+        return freq
+    ordered, offsets = _layout(frame, spec)
+    return infer_frequency(ordered[spec.series.time], offsets)
+
+
+def max_staleness(spec: Spec) -> int:
+    """``[series] max_staleness``, by default the model's ``horizon`` (steps)."""
+    limit = spec.series.max_staleness
+    return int(build_estimator(spec, False).horizon) if limit is None else limit
+
+
+def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """``(id, __last__, __steps__)`` of the series of ``frame`` that end before its last time,
+    sorted by their last time: ``__steps__`` steps of the series' frequency behind it."""
+    id_col, time_col = spec.series.id, spec.series.time
+    if id_col is None or frame.height == 0:
+        return pl.DataFrame()
+    last = frame[time_col].max()
+    dtype = frame.schema[time_col]
+    ends = (
+        frame.group_by(id_col)
+        .agg(pl.col(time_col).max().alias("__last__"))
+        .filter(pl.col("__last__") < pl.lit(last, dtype))
+        .sort(["__last__", id_col])
+    )
+    if ends.height == 0:
+        return ends.with_columns(pl.lit(0, pl.Int64).alias("__steps__"))
+    freq = series_frequency(spec, frame)
+    as_of = pl.Series([last] * ends.height, dtype=dtype)
+    steps = grid_periods(as_of, ends["__last__"], freq)[0]
+    return ends.with_columns(pl.Series("__steps__", np.maximum(steps, 1), pl.Int64))
+
+
+def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """With future covariates, each series' rows up to its last row with a target (the rows
+    after it hold scheduled covariate values); without, ``source`` as it is."""
+    series = spec.series
+    if not series.future_covariates:
+        return source
+    observed = pl.any_horizontal([pl.col(t).is_not_null() for t in series.targets])
+    last = pl.col(series.time).filter(observed).max()
+    return source.filter(pl.col(series.time) <= (last.over(series.id) if series.id else last))
+
+
+def future_frame(
+    source: pl.DataFrame, history: pl.DataFrame, spec: Spec, excluded: tuple[str, ...]
+) -> pl.DataFrame:
+    """The future covariates over the ``horizon`` steps after each series of ``history`` (but
+    the ``excluded``), read from the ``source`` rows after the series' last time; a step
+    without a finite value of each is a ``DataValidationError`` naming it."""
+    series = spec.series
+    id_col, time_col, names = series.id, series.time, list(series.future_covariates)
+    horizon = int(build_estimator(spec, False).horizon)
+    if id_col is not None and excluded:
+        history = history.filter(~pl.col(id_col).cast(pl.String).is_in(list(excluded)))
+    ordered, offsets = _layout(history, spec)
+    freq = series_frequency(spec, history)
+    times = future_times(ordered[time_col], offsets, freq, horizon)
+    keys = [c for c in (id_col, time_col) if c]
+    expected = pl.DataFrame({time_col: times})
+    rows = source.select([*keys, *names])
+    if id_col is not None:
+        starts = ordered[id_col].gather(offsets[:-1])
+        expected = expected.with_columns(starts.gather(np.repeat(np.arange(len(starts)), horizon)))
+        ends = ordered.group_by(id_col).agg(pl.col(time_col).max().alias("__last__"))
+        rows = rows.join(ends, on=id_col).filter(pl.col(time_col) > pl.col("__last__"))
+        rows = rows.drop("__last__")
+    else:
+        rows = rows.filter(pl.col(time_col) > ordered[time_col].max())
+    joined = expected.select(keys).join(rows, on=keys, how="left")
+    check_unique_keys(joined, keys, what="source after the as-of")
+    bad = pl.any_horizontal(
+        [
+            pl.col(c).is_null() | (~pl.col(c).is_finite() if rows.schema[c].is_float() else False)
+            for c in names
+        ]
+    )
+    missing = joined.filter(bad)
+    if missing.height:
+        shown = ", ".join(
+            " ".join(str(v) for v in row) for row in missing.select(keys).head(5).iter_rows()
+        )
+        more = f" and {missing.height - 5} more" if missing.height > 5 else ""
+        raise DataValidationError(
+            f"The source has no values of the future covariates {names} for {missing.height} "
+            f"of the {expected.height} forecast steps after the as-of: {shown}{more}. A "
+            "pipeline reads them from the source's rows after each series' last observation "
+            f"(the columns {names} filled, the targets empty). Add those rows to the source, "
+            "or leave the series out of it."
+        )
+    return joined
+
+
+def check_holiday_rows(frame: pl.DataFrame, spec: Spec) -> None:
+    """No row of the data on a listed holiday (the list or the data would be wrong)."""
+    holidays = spec.series.holidays
+    if not holidays:
+        return
+    time_col = spec.series.time
+    day = pl.col(time_col).dt.date() if frame.schema[time_col] != pl.Date else pl.col(time_col)
+    rows = frame.filter(day.is_in(holidays))
+    if rows.height:
+        dates = sorted({str(v) for v in rows.select(day)[time_col].to_list()})
+        raise DataValidationError(
+            f"The data has {rows.height} rows on dates listed in series.holidays ("
+            f"{', '.join(dates[:5])}{' ...' if len(dates) > 5 else ''}): a holiday has no "
+            "data. Remove those dates from series.holidays, or the rows from the data."
+        )
+
+
+def finish_forecast(forecast: pl.DataFrame, history: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """``forecast`` (of ``history``'s series) with its ``origin`` column (each series' last
+    input time) after the time column, a ``stale_steps`` column, and its dates moved past the
+    spec's holidays."""
+    id_col, time_col = spec.series.id, spec.series.time
+    if id_col is None:
+        ends = pl.DataFrame(
+            {"origin": [history[time_col].max()]}, schema={"origin": history.schema[time_col]}
+        )
+        forecast = forecast.join(
+            ends.with_columns(pl.lit(0, pl.Int64).alias("stale_steps")), how="cross"
+        )
+    else:
+        ends = history.group_by(id_col).agg(pl.col(time_col).max().alias("origin"))
+        stale = stale_steps(history, spec)
+        steps = stale.select(id_col, "__steps__") if stale.height else None
+        if steps is not None:
+            ends = ends.join(steps, on=id_col, how="left")
+        else:
+            ends = ends.with_columns(pl.lit(None, pl.Int64).alias("__steps__"))
+        ends = ends.with_columns(pl.col("__steps__").fill_null(0).alias("stale_steps"))
+        forecast = forecast.join(
+            ends.drop("__steps__"), on=id_col, how="left", maintain_order="left"
+        )
+    freq = spec_frequency(spec)
+    if freq is not None and freq.holidays:
+        forecast = _past_holidays(forecast, spec, freq)
+    columns = [c for c in forecast.columns if c not in ("origin", "stale_steps")]
+    at = columns.index(time_col) + 1
+    order = [*columns[:at], "origin", *columns[at:], "stale_steps"]
+    return forecast.select(order)
+
+
+def _past_holidays(forecast: pl.DataFrame, spec: Spec, freq: Frequency) -> pl.DataFrame:
+    """Step ``k`` of every series dated ``k`` business days after its origin, holidays
+    skipped; a warning when the dates pass the last listed holiday's year."""
+    id_col, time_col = spec.series.id, spec.series.time
+    step = pl.col(time_col).rank("ordinal")
+    step = step.over(id_col) if id_col else step
+    moved = forecast.with_columns(
+        freq.offset(pl.col("origin"), step.cast(pl.Int64))
+        .cast(forecast.schema[time_col])
+        .alias(time_col)
+    )
+    last_year = max(freq.holidays).year
+    latest = moved[time_col].max()
+    if latest is not None and getattr(latest, "year", 0) > last_year:
+        warnings.warn(
+            f"series.holidays lists dates up to {last_year}, but the forecast reaches "
+            f"{latest!s}: its dates after {last_year} skip no holiday. Extend series.holidays.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    return moved
+
+
+def excluded_ids(stale: pl.DataFrame, spec: Spec) -> tuple[str, ...]:
+    """The stale series that ``[series] stale = "exclude"`` leaves out of the forecast."""
+    id_col = spec.series.id
+    if spec.series.stale != "exclude" or stale.height == 0 or id_col is None:
+        return ()
+    limit = max_staleness(spec)
+    over = stale.filter(pl.col("__steps__") > limit)
+    return tuple(str(v) for v in over[id_col].to_list())
