@@ -548,7 +548,7 @@ def storage_url(spec: Spec, root: Path) -> str:
     return f"{scheme}:///{spec_path(root, file)}{query}"
 
 
-_LATER_KEYS = {
+_LATER_KEYS: dict[tuple[str, str], Any] = {
     ("output", "levels"): None,
     ("training", "objective"): "val_loss",
     ("series", "static_covariates"): [],
