@@ -458,7 +458,13 @@ def test_predict_level_needs_a_calibrated_model(tmp_path, spec, capsys, tree_gua
     assert cli.main(["fit", spec, "--out", str(model), "--quiet", "--no-progress"]) == 0
     assert cli.main(["predict", spec, "--model", str(model), "--out", str(out), "--quiet"]) == 0
     forecast = pl.read_parquet(out)
-    assert forecast.columns == ["id", "date", "y", "y_lo_80", "y_hi_80"]
+    assert [c for c in forecast.columns if c not in ("origin", "stale_steps")] == [
+        "id",
+        "date",
+        "y",
+        "y_lo_80",
+        "y_hi_80",
+    ]
     assert (forecast["y_lo_80"] < forecast["y_hi_80"]).all()
 
 
