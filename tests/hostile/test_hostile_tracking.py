@@ -1342,17 +1342,19 @@ def test_mask_uri_keeps_what_is_no_secret(uri):
 def quantile_pyfunc(tmp_path_factory):
     """A quantile model logged to a SQLite store of its own and loaded back as a pyfunc."""
     root = tmp_path_factory.mktemp("quantile-pyfunc")
-    tracking_config.state.reset()
-    try:
-        mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-        model = tiny_model(loss="quantile").fit(FRAME)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            log = tracking.log_fit(model, FRAME, plot=False)
+    with pytest.MonkeyPatch.context() as patch:  # the MLflow variables an earlier test left
+        reset_mlflow_state(patch, root)
+        try:
+            mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+            model = tiny_model(loss="quantile").fit(FRAME)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                log = tracking.log_fit(model, FRAME, plot=False)
+            assert log.model_uri is not None, log.not_logged
             loaded = mlflow.pyfunc.load_model(log.model_uri)
-    finally:
-        tracking_config.state.reset()
-        mlflow.set_tracking_uri(None)
+        finally:
+            tracking_config.state.reset()
+            mlflow.set_tracking_uri(None)
     return loaded, model
 
 
