@@ -52,3 +52,44 @@ def wait_for_idle(max_wait: float, threshold: float = 0.2) -> dict[str, Any]:
         if load.other_cpus is None or load.other_cpus < threshold or waited >= max_wait:
             return {"waited_s": round(waited, 1), "other_cpus_before_start": load.other_cpus}
         time.sleep(3.0)
+
+
+def machine_info() -> dict[str, Any]:
+    """What a result was measured on: date, platform, CPUs (and the ones this process may use),
+    CPU model, memory, library versions, torch threads and the GPU when there is one."""
+    import datetime as dt
+    import platform
+
+    import numpy as np
+    import polars as pl
+    import torch
+
+    import forecaster
+
+    info: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "polars": pl.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "forecaster": forecaster.__version__,
+    }
+    if hasattr(os, "sched_getaffinity"):
+        info["affinity_cpus"] = len(os.sched_getaffinity(0))
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as fh:
+            info["mem_total_gb"] = int(fh.readline().split()[1]) / 2**20
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -42,9 +40,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from _machine import Timed, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle
 
-import forecaster
 from forecaster import RNNForecaster
 from forecaster.evaluation.backtest import backtest
 
@@ -75,31 +72,6 @@ def per_origin(model: RNNForecaster, frame: pl.DataFrame, cutoffs: list[Any]) ->
     return pl.concat(
         [model.predict(frame, cutoff=c).with_columns(cutoff=pl.lit(c)) for c in cutoffs]
     )
-
-
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "polars": pl.__version__,
-        "torch": torch.__version__,
-        "forecaster": forecaster.__version__,
-    }
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -60,7 +60,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _machine import Timed, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle
 
 MB = 2**20
 RESULT_TAG = "BENCH_RESULT_JSON:"
@@ -588,27 +588,6 @@ def spawn(args: argparse.Namespace, name: str) -> dict[str, Any]:
         flush=True,
     )
     return result
-
-
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as fh:
-            info["mem_total_gb"] = int(fh.readline().split()[1]) / 2**20
-    except OSError:
-        pass
-    return info
 
 
 def in_memory_size(folder: Path) -> dict[str, float]:

@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 from pathlib import Path
 from typing import Any
@@ -43,9 +41,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from _machine import Timed, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle
 
-import forecaster
 from forecaster import RNNForecaster
 from forecaster.nn.streaming import SegmentStream
 
@@ -69,29 +66,6 @@ def make_frame(n_series: int, n_steps: int, seed: int = 0) -> pl.DataFrame:
             "y": values.ravel(),
         }
     )
-
-
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "polars": pl.__version__,
-        "torch": torch.__version__,
-        "forecaster": forecaster.__version__,
-    }
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return info
 
 
 def summary(blocks: list[Timed], n_series: int) -> dict[str, Any]:

@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _machine import Timed, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle
 
 LOOKBACK = 48
 HORIZON = 24
@@ -506,29 +506,6 @@ def run_reference(args: argparse.Namespace, method: str, raw_mb: float) -> dict[
         result["n_windows"] = round(result["n_windows"] * factor)
     result["peak_increase_x_raw"] = result["peak_increase_mb"] / raw_mb
     return result
-
-
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as fh:
-            info["mem_total_gb"] = int(fh.readline().split()[1]) / 2**20
-    except OSError:
-        pass
-    if hasattr(os, "sched_getaffinity"):
-        info["affinity_cpus"] = len(os.sched_getaffinity(0))
-    return info
 
 
 def fmt_s(seconds: float) -> str:
