@@ -175,12 +175,7 @@ def _restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFr
         column = frame[name]
         if found == pl.String:
             with contextlib.suppress(Exception):
-                parsed = (
-                    column.str.to_date(strict=True)
-                    if dtype == pl.Date
-                    else column.str.to_datetime(strict=True).cast(dtype)
-                )
-                casts.append(parsed.alias(name))
+                casts.append(_parse_time_text(column, dtype).alias(name))
         elif isinstance(found, pl.Datetime) and dtype == pl.Date:
             if found.time_zone is None and (column.dt.truncate("1d") == column).all():
                 casts.append(column.cast(pl.Date))
@@ -191,6 +186,23 @@ def _restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFr
         ):
             casts.append(column.cast(dtype))
     return frame.with_columns(casts) if casts else frame
+
+
+def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
+    """ISO 8601 text as ``dtype``: a Date column may come as dates or as midnight datetimes
+    (JSON serving payloads write pandas' datetime64 dates as ``2018-12-31T00:00:00``); raises
+    when a value is not ISO text (``31/12/2018`` is left for ``predict`` to refuse, not read
+    in a guessed day/month order), does not parse, or holds a time of day for a Date."""
+    if not column.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])").all():
+        raise ValueError(f"{column.name}: not ISO 8601 text (an ambiguous day/month order?)")
+    if dtype != pl.Date:
+        return column.str.to_datetime(strict=True).cast(dtype)
+    with contextlib.suppress(Exception):
+        return column.str.to_date(strict=True)
+    moments = column.str.to_datetime(strict=True)
+    if getattr(moments.dtype, "time_zone", None) or (moments.dt.truncate("1d") != moments).any():
+        raise ValueError(f"{column.name}: not midnight datetimes")
+    return moments.cast(pl.Date)
 
 
 def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:

@@ -1406,3 +1406,43 @@ def test_pyfunc_takes_a_scalar_level_as_native_predict_does(quantile_pyfunc):
     loaded, _ = quantile_pyfunc
     got = pl.from_pandas(loaded.predict(FRAME.to_pandas(), params={"level": 80}))
     assert "y_lo_80" in got.columns
+
+
+# ------------------------------------------------------------------------------------------
+# a serving payload's dates: JSON writes pandas' datetime64 dates as midnight ISO datetimes
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dated_model():
+    import datetime as dt
+
+    days = pl.date_range(dt.date(2018, 9, 1), dt.date(2018, 12, 31), eager=True)
+    frame = pl.DataFrame(
+        {"id": ["a"] * len(days), "time": days, "y": np.sin(np.arange(len(days)) / 3.0)}
+    )
+    return tiny_model(freq="1d").fit(frame), frame
+
+
+@pytest.mark.parametrize(
+    ("pattern", "read"),
+    [
+        ("%Y-%m-%d", True),
+        ("%Y-%m-%dT%H:%M:%S", True),  # was: "date: trained on Date, got String"
+        ("%Y-%m-%dT%H:%M:%S.000", True),
+        ("%Y-%m-%d %H:%M:%S", True),
+        ("%Y-%m-%dT05:%M:%S", False),  # a time of day: not a date, refused
+        ("%d/%m/%Y", False),
+    ],
+)
+def test_pyfunc_reads_the_date_text_of_a_serving_payload(dated_model, pattern, read):
+    from forecaster.tracking.pyfunc import pyfunc_predict
+
+    model, frame = dated_model
+    payload = frame.with_columns(pl.col("time").cast(pl.Datetime).dt.strftime(pattern))
+    if read:
+        got = pl.from_pandas(pyfunc_predict(model, payload.to_pandas()))
+        assert got["y"].to_list() == model.predict(frame)["y"].to_list()
+    else:
+        with pytest.raises(DataValidationError, match="time"):
+            pyfunc_predict(model, payload.to_pandas())
