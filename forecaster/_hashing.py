@@ -43,16 +43,7 @@ def digest_arrays(*parts: np.ndarray | bytes | str) -> str:
     >>> digest_arrays(np.arange(3)) == digest_arrays(np.arange(3).astype("int32"))
     False
     """
-    digest = hashlib.blake2b(digest_size=16)
-    for item in parts:
-        if isinstance(item, str):
-            item = item.encode()
-        if isinstance(item, np.ndarray):
-            digest.update(f"{item.dtype.str}{item.shape}".encode())
-            item = memoryview(np.ascontiguousarray(item)).cast("B")
-        digest.update(len(item).to_bytes(8, "little"))
-        digest.update(item)
-    return digest.hexdigest()
+    return _blake2b(parts, lengths=True)
 
 
 def fingerprint_digest(*parts: np.ndarray | bytes | str) -> str:
@@ -66,6 +57,12 @@ def fingerprint_digest(*parts: np.ndarray | bytes | str) -> str:
     >>> fingerprint_digest("ab", "c") == fingerprint_digest("a", "bc")
     True
     """
+    return _blake2b(parts, lengths=False)
+
+
+def _blake2b(parts: tuple[np.ndarray | bytes | str, ...], *, lengths: bool) -> str:
+    """BLAKE2b (32 hex digits) of ``parts``: each array after its dtype and shape, each part
+    after its byte length when ``lengths`` (so that ``"ab", "c"`` differs from ``"a", "bc"``)."""
     digest = hashlib.blake2b(digest_size=16)
     for item in parts:
         if isinstance(item, str):
@@ -73,6 +70,8 @@ def fingerprint_digest(*parts: np.ndarray | bytes | str) -> str:
         if isinstance(item, np.ndarray):
             digest.update(f"{item.dtype.str}{item.shape}".encode())
             item = memoryview(np.ascontiguousarray(item)).cast("B")
+        if lengths:
+            digest.update(len(item).to_bytes(8, "little"))
         digest.update(item)
     return digest.hexdigest()
 

@@ -31,7 +31,6 @@ __all__ = [
     "SPREAD_FLOOR",
     "conformal_rank",
     "interval_columns",
-    "level_quantiles",
     "order_statistic",
 ]
 
@@ -40,7 +39,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from forecaster.evaluation.intervals import level_name, quantile_name
+from forecaster.evaluation.intervals import level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
 
 MIN_PER_SERIES = 20
@@ -50,12 +49,6 @@ use the pooled residuals."""
 SPREAD_FLOOR = 1e-3
 """A window's spread is at least this fraction of its mean absolute value (so a flat window
 keeps a scale of its own level; see :func:`forecaster.data.windows.window_spread`)."""
-
-
-def level_quantiles(level: float) -> tuple[float, float]:
-    """The lower and upper quantiles of a central interval of ``level`` per cent."""
-    alpha = 1.0 - level / 100.0
-    return round(alpha / 2, 12), round(1.0 - alpha / 2, 12)
 
 
 def conformal_rank(n: int, level: float) -> int:
@@ -100,19 +93,21 @@ class _Calibration:
         residuals = conformal["residuals"]
         self.magnitude = np.abs(residuals).mean(axis=(1, 3)) if self.by_series else None
 
-    def reduce(self, scores: np.ndarray, reducer: Reducer, enough: int) -> np.ndarray:
+    def reduce(
+        self, scores: np.ndarray, reducer: Reducer, enough: int, stacked: int | None = None
+    ) -> np.ndarray:
         """``reducer`` of ``scores`` ``(N, H, T)`` over the calibration rows each forecast row
-        may use: ``(B, H, T)``. Per series, a series with fewer than ``enough`` rows (and
-        :data:`MIN_PER_SERIES`) uses the pooled ones."""
+        may use: ``(B, H, T)``, or ``(B, K, H, T)`` for a reducer giving ``stacked=K`` results.
+        Per series, a series with fewer than ``enough`` rows (and :data:`MIN_PER_SERIES`) uses
+        the pooled ones."""
         b = len(self.rows)
-        out = np.empty((b, *scores.shape[1:]))
-        everyone = np.ones(b, bool)
+        out = np.empty((b, *(() if stacked is None else (stacked,)), *scores.shape[1:]))
         if self.window is None:
-            self._fill(out, np.arange(len(scores)), everyone, scores, reducer)
+            self._fill(out, np.arange(len(scores)), np.arange(b), scores, reducer)
         else:
             n_series = max(len(np.unique(self.conformal["series"])), 1)
             size = self.window * n_series
-            self._windowed(out, np.arange(len(scores)), size, everyone, scores, reducer)
+            self._windowed(out, np.arange(len(scores)), size, np.ones(b, bool), scores, reducer)
         if self.conformal["per_series"]:
             series = self.conformal["series"]
             minimum = max(enough, MIN_PER_SERIES)
@@ -145,11 +140,11 @@ class _Calibration:
         stop = np.searchsorted(ends, self.origins[targets], side="right")
         start = np.maximum(stop - size, 0)
         spans, inverse = np.unique(np.stack([start, stop], 1), axis=0, return_inverse=True)
-        for k, (a, b) in enumerate(spans):
+        order = np.argsort(inverse.reshape(-1), kind="stable")  # the rows of each span together
+        groups = np.split(targets[order], np.cumsum(np.bincount(inverse.reshape(-1)))[:-1])
+        for (a, b), chosen in zip(spans, groups, strict=True):
             if minimum is not None and b - a < minimum:
                 continue
-            chosen = np.zeros(len(out), bool)
-            chosen[targets[inverse.reshape(-1) == k]] = True
             if pooled:
                 self._fill(out, index[a:b], chosen, scores, reducer)
             else:
@@ -163,8 +158,8 @@ class _Calibration:
         scores: np.ndarray,
         reducer: Reducer,
     ) -> None:
-        """``out[chosen]``: ``reducer`` of the pooled scores of the calibration rows
-        ``index`` (normalised by each series' scale over them with ``normalize="series"``)."""
+        """``out[chosen]`` (forecast rows): ``reducer`` of the pooled scores of the calibration
+        rows ``index`` (normalised by each series' scale over them with ``normalize="series"``)."""
         if not self.by_series:
             out[chosen] = reducer(scores[index])
             return
@@ -187,7 +182,8 @@ class _Calibration:
                 "scale. Calibrate on a frame that holds them, or calibrate with "
                 "normalize='window' (the input window's spread) or normalize=None."
             )
-        out[chosen] = quantile[None] * scale[where][:, None, :]
+        per_row = scale[where].reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
+        out[chosen] = quantile[None] * per_row
 
 
 def interval_columns(
@@ -233,14 +229,20 @@ def interval_columns(
             scores, lambda s: order_statistic(s, level, what=what), need
         )
 
+    widened: dict[tuple[float, float], np.ndarray] = {}
+
     def cqr_widen(q_lo: float, q_hi: float, level: float) -> np.ndarray:
+        """The CQR correction of the band ``[q_lo, q_hi]`` (computed once per call: a level
+        and its two quantile columns share it)."""
         assert conformal is not None
-        residuals = conformal["residuals"]
-        scores = np.maximum(-residuals[..., position(q_lo)], residuals[..., position(q_hi)])
-        return conformal_quantile(scores, level)
+        if (q_lo, q_hi) not in widened:
+            residuals = conformal["residuals"]
+            scores = np.maximum(-residuals[..., position(q_lo)], residuals[..., position(q_hi)])
+            widened[q_lo, q_hi] = conformal_quantile(scores, level)
+        return widened[q_lo, q_hi]
 
     for level in levels or ():
-        q_lo, q_hi = level_quantiles(level)
+        q_lo, q_hi = level_bounds(level)
         if model_quantiles is not None:
             _need_fitted(fitted_list, (q_lo, q_hi), f"level={level:g}")
             lo = model_quantiles[..., position(q_lo)].astype(np.float64)
@@ -259,8 +261,13 @@ def interval_columns(
             columns[level_name(target, level, "hi")] = _flat(hi[..., j])
 
     asked = sorted(quantiles or ())
+    if asked and model_quantiles is None:  # a point model: every quantile in one pass
+        if conformal is None or calibration is None:
+            raise _uncalibrated("quantiles")
+        signed = conformal["residuals"][..., 0]
+        shifts = calibration.reduce(signed, _quantiles_of(asked), 1, stacked=len(asked))
     values = []
-    for q in asked:
+    for k, q in enumerate(asked):
         if model_quantiles is not None:
             _need_fitted(fitted_list, (q,), f"quantiles=[..., {q:g}, ...]")
             value = model_quantiles[..., position(q)].astype(np.float64)
@@ -270,10 +277,7 @@ def interval_columns(
                 widen = cqr_widen(low, high, round(100.0 * (high - low), 10))
                 value = value - widen if q < 0.5 else value + widen
         else:
-            if conformal is None or calibration is None:
-                raise _uncalibrated("quantiles")
-            signed = conformal["residuals"][..., 0]
-            value = point + norm * calibration.reduce(signed, _quantile_of(q), 1)
+            value = point + norm * shifts[:, k]
         values.append(value)
     if values:  # calibrated quantiles stay in order, as the model's own do
         ordered = np.sort(np.stack(values, axis=-1), axis=-1)
@@ -283,9 +287,9 @@ def interval_columns(
     return columns
 
 
-def _quantile_of(q: float) -> Reducer:
-    """The reducer giving the ``q`` quantile along axis 0."""
-    return lambda scores: np.quantile(scores, q, axis=0)
+def _quantiles_of(qs: list[float]) -> Reducer:
+    """The reducer giving the ``qs`` quantiles along axis 0, stacked first."""
+    return lambda scores: np.quantile(scores, qs, axis=0)
 
 
 def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple) -> np.ndarray:

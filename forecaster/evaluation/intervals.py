@@ -36,6 +36,7 @@ __all__ = [
     "IntervalColumns",
     "interval_part",
     "is_interval_metric",
+    "level_bounds",
     "level_name",
     "quantile_name",
 ]
@@ -56,6 +57,13 @@ def is_interval_metric(name: str) -> bool:
 def level_name(target: str, level: float, side: str) -> str:
     """The column of a bound: ``level_name("y", 80, "lo") == "y_lo_80"``."""
     return f"{target}_{side}_{level:g}"
+
+
+def level_bounds(level: float) -> tuple[float, float]:
+    """The lower and upper quantiles of a central interval of ``level`` per cent:
+    ``level_bounds(80) == (0.1, 0.9)`` (rounded to 12 decimals, so that ``1 - 0.95`` is 0.05)."""
+    alpha = 1.0 - level / 100.0
+    return round(alpha / 2, 12), round(1.0 - alpha / 2, 12)
 
 
 def quantile_name(target: str, quantile: float) -> str:

@@ -14,7 +14,12 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.frames import collect_frame
-from forecaster.evaluation.intervals import IntervalColumns, level_name, quantile_name
+from forecaster.evaluation.intervals import (
+    IntervalColumns,
+    level_bounds,
+    level_name,
+    quantile_name,
+)
 from forecaster.exceptions import DataValidationError
 
 if TYPE_CHECKING:
@@ -76,8 +81,8 @@ def _bands(intervals: IntervalColumns | None, levels: Any) -> list[tuple[float, 
 def _bounds_of(target: str, level: float, kind: str) -> tuple[str, str]:
     if kind == "level":
         return level_name(target, level, "lo"), level_name(target, level, "hi")
-    q = (1 - level / 100) / 2
-    return quantile_name(target, round(q, 10)), quantile_name(target, round(1 - q, 10))
+    low, high = level_bounds(level)
+    return quantile_name(target, low), quantile_name(target, high)
 
 
 def _draw_forecast(

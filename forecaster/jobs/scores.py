@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from forecaster.evaluation.intervals import level_bounds
 from forecaster.exceptions import SpecError
 
 __all__ = [
@@ -105,8 +106,7 @@ def point_metrics(metrics: list[str]) -> list[str]:
 def level_quantiles(levels: Any) -> list[float]:
     """The quantiles bounding the intervals of ``levels`` (percent): ``(1 - L/100)/2`` and
     ``1 - (1 - L/100)/2`` (80 -> 0.1 and 0.9), rounded to 10 decimals."""
-    tails = [(1.0 - float(level) / 100.0) / 2.0 for level in levels]
-    return sorted({round(q, 10) for t in tails for q in (t, 1.0 - t)})
+    return sorted({round(q, 10) for level in levels for q in level_bounds(float(level))})
 
 
 def is_quantile_model(spec: Any) -> bool:
