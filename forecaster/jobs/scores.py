@@ -31,11 +31,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from forecaster.evaluation.intervals import level_bounds
+from forecaster.estimators.forecaster import DEFAULT_QUANTILES
+from forecaster.evaluation.array_metrics import METRICS
+from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
 from forecaster.exceptions import SpecError
 
 __all__ = [
-    "DEFAULT_QUANTILES",
     "LEVEL_SCORES",
     "OBJECTIVES",
     "POINT_METRICS",
@@ -52,20 +53,18 @@ __all__ = [
     "score_quantiles",
 ]
 
-POINT_METRICS = ("mae", "rmse", "mse", "mape", "smape", "mase")
+POINT_METRICS = METRICS
 """The point scores of ``[evaluation] metrics``."""
 
 QUANTILE_SCORES = ("pinball", "scrps")
 """Scores of quantile forecasts (they need ``[output] levels``)."""
 
-LEVEL_SCORES = ("coverage", "width", "winkler", "msis")
+LEVEL_SCORES = INTERVAL_METRICS
 """Scores of one interval, named ``<score>_<level>``."""
 
 OBJECTIVES = ("val_loss", "pinball", "scrps", "winkler_<L>", "msis_<L>")
 """What ``training.objective`` may be (``<L>`` a level of ``[output] levels``)."""
 
-DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
-"""The quantiles of a ``loss = "quantile"`` model that sets none (the estimator's default)."""
 
 _PER_LEVEL = re.compile(rf"({'|'.join(LEVEL_SCORES)})_(\d+(?:\.\d*)?)")
 

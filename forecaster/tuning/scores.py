@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster.estimators.forecaster import DEFAULT_QUANTILES
 from forecaster.evaluation import evaluate
 from forecaster.exceptions import DataValidationError, StudyStopError
 
@@ -30,7 +31,6 @@ __all__ = ["PROBABILISTIC_METRICS", "check_probabilistic", "probabilistic_score"
 PROBABILISTIC_METRICS = ("pinball", "scrps", "msis", "winkler")
 """The probabilistic metric names (``msis`` and ``winkler`` also as ``msis_<level>``)."""
 
-_DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 _PER_LEVEL = re.compile(r"(msis|winkler)_(\d+(?:\.\d+)?)")
 
 
@@ -55,7 +55,7 @@ def _level(column: str) -> float | None:
 
 def _quantiles(estimator: Any) -> list[float]:
     quantiles = estimator.get_params(deep=False).get("quantiles")
-    return [float(q) for q in (quantiles if quantiles is not None else _DEFAULT_QUANTILES)]
+    return [float(q) for q in (quantiles if quantiles is not None else DEFAULT_QUANTILES)]
 
 
 def check_probabilistic(estimator: Any, metric: str, direction: str) -> None:
