@@ -167,6 +167,8 @@ PARAMETERS: dict[str, Rule] = {
     "normalize": Choice(choices=("series", "window"), none=True),
     "rolling": Integer(
         low=1,
+        high=MAX_SIZE,
+        high_hint="It counts calibration windows; None uses them all.",
         none=True,
         label="rolling (calibration windows per series at each origin)",
         hint="e.g. rolling=720 for the last month of hourly windows; None uses them all.",

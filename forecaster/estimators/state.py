@@ -23,6 +23,7 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
+from forecaster._validation import MAX_SIZE
 from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
@@ -413,7 +414,10 @@ def _restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: in
     flags_ok = all(isinstance(v, bool) for v in (per_series, has_ends))
     flags_ok = flags_ok and normalize in (None, "series", "window")
     window_ok = window is None or (
-        isinstance(window, int) and not isinstance(window, bool) and window >= 1 and has_ends
+        isinstance(window, int)
+        and not isinstance(window, bool)
+        and 1 <= window <= MAX_SIZE
+        and has_ends
     )
     if not (flags_ok and window_ok and np.isfinite(residuals).all()):
         raise StateError("the calibration (conformal) is invalid")

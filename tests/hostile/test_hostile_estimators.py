@@ -647,6 +647,7 @@ def early_fit() -> RNNForecaster:
         ("rolling", 2.5),
         ("rolling", "720"),
         ("rolling", True),
+        ("rolling", 10**19),  # was: OverflowError from NumPy at predict
     ],
 )
 def test_calibrate_refuses_junk_options_by_name(early_fit, argument, value, tmp_path, tree_guard):
