@@ -60,6 +60,8 @@ _ORIGINS = {
     "tune": "forecaster.tuning",
     "validate_frame": "forecaster.data",
 }
+# ``load`` builds a saved model's class from the registry that the estimators fill at import.
+_REQUIRES = {"load": "forecaster.estimators"}
 
 __all__ = [
     "MISSING_POLICIES",
@@ -99,4 +101,4 @@ __all__ = [
     "validate_frame",
 ]
 
-__getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__, _REQUIRES)

@@ -187,3 +187,31 @@ assert len({id(c) for c in seen}) == 1 and seen[0] is exceptions.NotFittedError
 """
     loaded, _ = imported_by("-c", code)
     assert "sklearn" in loaded
+
+
+# ------------------------------------------------------------------------------------------
+# a saved model loads in a fresh process (the classes register when the estimators import)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> Path:
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("model") / "m"
+    X = np.random.default_rng(0).normal(size=(64, 6, 1)).astype(np.float32)
+    model = forecaster.RNNRegressor(hidden_size=4, max_epochs=1, random_state=0, device="cpu")
+    forecaster.save(model.fit(X, X[:, -1, 0]), folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import forecaster; forecaster.load(sys.argv[1])",
+        "from forecaster import load; load(sys.argv[1])",
+        "from forecaster.tracking.pyfunc import load_model_directory as f; f(sys.argv[1])",
+    ],
+)
+def test_a_fresh_process_loads_a_saved_model(saved_model, code):
+    imported_by("-c", f"import sys; {code}", str(saved_model))

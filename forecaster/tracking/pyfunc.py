@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import __version__
 from forecaster.data import collect_frame
 from forecaster.exceptions import DataValidationError, ForecasterError
