@@ -249,8 +249,17 @@ def main() -> None:
     parser.add_argument(
         "--wait-idle", type=float, default=20.0, help="seconds to wait for an idle machine"
     )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="comma-separated subset of " + ", ".join(METHODS) + " (raw, raw_lean, ours always)",
+    )
     parser.add_argument("--method", choices=list(METHODS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    chosen = {m.strip() for m in args.methods.split(",") if m.strip()}
+    if not chosen <= set(METHODS):
+        parser.error(f"--methods: unknown {sorted(chosen - set(METHODS))}; known: {list(METHODS)}")
+    args.methods = ",".join(m for m in METHODS if m in chosen | {"raw", "raw_lean", "ours"})
     if args.quick:
         args.series, args.steps, args.train_steps, args.repeats = 10, 500, 30, 1
     if args.method:
@@ -275,8 +284,8 @@ def main() -> None:
 def run_children(args) -> dict[str, list[dict]]:
     """Every method in its own fresh process, interleaved within each repetition (the order
     rotates between repetitions), with the other processes' CPU use meanwhile."""
-    results: dict[str, list[dict]] = {m: [] for m in METHODS}
-    methods = list(METHODS)
+    methods = args.methods.split(",")
+    results: dict[str, list[dict]] = {m: [] for m in methods}
     for rep in range(args.repeats):
         idle = wait_for_idle(args.wait_idle, threshold=0.3) if args.wait_idle > 0 else {}
         shift = rep % len(methods)
@@ -284,7 +293,7 @@ def run_children(args) -> dict[str, list[dict]]:
             cmd = [sys.executable, __file__, "--method", method] + [
                 f"--{k.replace('_', '-')}={v}"
                 for k, v in vars(args).items()
-                if k not in ("method", "quick", "out", "wait_idle") and v is not None
+                if k not in ("method", "methods", "quick", "out", "wait_idle") and v is not None
             ]
             with Timed() as load:
                 out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -325,9 +334,9 @@ def summarise(args, results: dict[str, list[dict]], torch_version: str) -> dict:
         "machine": info,
         "results": results,
         "medians": medians,
-        "ratio_to_raw": {m: ratio(m, "windows_per_second") for m in METHODS},
-        "rss_ratio_to_raw": {m: ratio(m, "peak_rss_mb") for m in METHODS},
-        "rss_ratio_to_raw_lean": {m: ratio(m, "peak_rss_mb", "raw_lean") for m in METHODS},
+        "ratio_to_raw": {m: ratio(m, "windows_per_second") for m in results},
+        "rss_ratio_to_raw": {m: ratio(m, "peak_rss_mb") for m in results},
+        "rss_ratio_to_raw_lean": {m: ratio(m, "peak_rss_mb", "raw_lean") for m in results},
     }
 
 
@@ -339,8 +348,8 @@ def report(args, summary: dict) -> str:
         "+ frame | peak RSS | peak / raw | other CPUs (max) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for m, label in METHODS.items():
-        med = medians[m]
+    for m in summary["results"]:
+        label, med = METHODS[m], medians[m]
         wall = f"{med['fit_wall_seconds']:.1f} s" if "fit_wall_seconds" in med else "–"
         busy = max((r["other_cpus"] or 0.0) for r in summary["results"][m])
         rows.append(
