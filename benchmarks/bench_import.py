@@ -7,8 +7,10 @@ is measured in the same run:
 
 - ``python``: ``python -c pass`` (the interpreter alone);
 - ``torch+polars``: ``import torch, polars`` (the libraries forecaster is built on);
-- ``torch+polars+forecaster``: ``import torch, polars, forecaster``; the target is at most
-  0.5 s more than ``torch+polars``;
+- ``torch+polars+forecaster``: ``import torch, polars, forecaster``, the process also timing
+  its ``import forecaster`` (after torch and polars) itself; the target is at most 0.5 s
+  more than ``torch+polars``, judged on that in-process time (the difference of the two rows'
+  medians is shown too: on a busy machine it is mostly the noise of importing torch);
 - ``first model``: ``import torch, polars; from forecaster import LSTMForecaster`` (what a
   training script imports: the estimators and scikit-learn, whose ``BaseEstimator`` they
   extend), for information;
@@ -45,7 +47,11 @@ CONSOLE_SCRIPT = "import sys; from forecaster.jobs.cli import main; sys.exit(mai
 METHODS: dict[str, list[str]] = {
     "python": ["-c", "pass"],
     "torch+polars": ["-c", "import torch, polars"],
-    "torch+polars+forecaster": ["-c", "import torch, polars, forecaster"],
+    "torch+polars+forecaster": [
+        "-c",
+        "import time, torch, polars; t = time.perf_counter(); import forecaster; "
+        "print(time.perf_counter() - t)",
+    ],
     "first model": ["-c", "import torch, polars; from forecaster import LSTMForecaster"],
     "forecaster --help": ["-c", CONSOLE_SCRIPT, "--help"],
 }
@@ -60,11 +66,14 @@ def run_once(args: list[str], package: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(package))
     with Timed() as t:
         done = subprocess.run(
-            [sys.executable, *args], capture_output=True, env=env, cwd=package, check=False
+            [sys.executable, *args], capture_output=True, text=True, env=env, cwd=package
         )
     if done.returncode != 0:
-        sys.exit(f"{args} failed with exit code {done.returncode}:\n{done.stderr[-3000:]!r}")
-    return {"seconds": t.seconds, "other_cpus": t.other_cpus}
+        sys.exit(f"{args} failed with exit code {done.returncode}:\n{done.stderr[-3000:]}")
+    row = {"seconds": t.seconds, "other_cpus": t.other_cpus}
+    if args[1].startswith("import time,"):  # the process timed its own `import forecaster`
+        row["in_process_s"] = float(done.stdout.strip().splitlines()[-1])
+    return row
 
 
 def imported_modules(args: list[str], package: Path) -> set[str]:
@@ -111,14 +120,16 @@ def summarise(runs: dict[str, list[dict]], packages: dict[str, Path]) -> dict[st
     }
     verdicts = {}
     for tag, path in packages.items():
-        added = rows[f"{tag}: torch+polars+forecaster"]["median_s"]
-        added -= rows[f"{tag}: torch+polars"]["median_s"]
+        both = f"{tag}: torch+polars+forecaster"
+        added = statistics.median(r["in_process_s"] for r in runs[both])
+        difference = rows[both]["median_s"] - rows[f"{tag}: torch+polars"]["median_s"]
         help_s = rows[f"{tag}: {HELP}"]["median_s"]
         help_modules = imported_modules(METHODS[HELP], path)
         import_modules = imported_modules(["-c", "import forecaster"], path)
         heavy = sorted(import_modules & set(HEAVY))
         verdicts[tag] = {
             "import_adds_s": added,
+            "difference_of_medians_s": difference,
             "import_pass": added <= IMPORT_TARGET_S,
             "import_forecaster_loads": heavy,
             "help_s": help_s,
@@ -149,8 +160,10 @@ def table(summary: dict, packages: dict[str, Path], repeats: int, info: dict) ->
         loads = ", ".join(verdict["import_forecaster_loads"]) or "none of " + ", ".join(HEAVY)
         lines.append(
             f"- {tag} ({packages[tag]}): `import forecaster` adds "
-            f"{verdict['import_adds_s']:+.2f} s to `import torch, polars` (target <= "
-            f"{IMPORT_TARGET_S} s: {'PASS' if verdict['import_pass'] else 'FAIL'}; on its own it "
+            f"{verdict['import_adds_s']:.3f} s to `import torch, polars` (median, timed in the "
+            f"process; difference of the rows' medians {verdict['difference_of_medians_s']:+.2f} "
+            f"s; target <= {IMPORT_TARGET_S} s: {'PASS' if verdict['import_pass'] else 'FAIL'}; "
+            f"on its own it "
             f"loads {loads}); `forecaster --help` {verdict['help_s']:.2f} s, torch "
             f"{'imported' if verdict['help_imports_torch'] else 'not imported'} (target <= "
             f"{HELP_TARGET_S} s without torch: {'PASS' if verdict['help_pass'] else 'FAIL'})."
