@@ -5,6 +5,10 @@ are indexed in Polars and gathered by index on the device, and recurrent network
 GRU with direct, encoder-decoder, recursive and segment heads) are trained by one plain loop
 behind scikit-learn estimators.
 
+The public names below are imported when first used (``forecaster.LSTMForecaster``, ``from
+forecaster import LSTMForecaster``), so ``import forecaster`` itself loads neither PyTorch, Polars
+nor scikit-learn; subpackages (``forecaster.tracking``) are imported when first read, too.
+
 Examples
 --------
 >>> import forecaster
