@@ -380,6 +380,13 @@ def report(args, summary: dict) -> str:
         f"{summary['date']}, torch {summary['torch']}. Reproduce: "
         f"`python benchmarks/bench_train.py --device {args.device}`."
     )
+    busiest = max((r["other_cpus"] or 0.0) for rows in summary["results"].values() for r in rows)
+    if busiest > 0.5:
+        note += (
+            f" CONTENDED: other processes used up to {busiest:.2f} CPUs while a method ran, so "
+            "the windows/s and their ratios are not reliable (peak RSS does not depend on it); "
+            "rerun on an idle machine for the throughput target."
+        )
     return "\n".join([title, "", *rows, "", note, ""])
 
 
