@@ -221,28 +221,15 @@ def training_rows(
     )
 
 
-def mase_scales(
-    panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int, column: str
-) -> pl.DataFrame:
-    """MASE denominators per (fold, series, target): mean |y_t - y_{t-m}| over rows <= origin,
-    in the column ``column`` (computed by :func:`forecaster.evaluation.array_metrics.mase_scales`,
-    as :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
-    nt = panel.n_targets
+def mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) -> np.ndarray:
+    """MASE denominators ``(folds * n_kept, n_targets)`` per (fold, series), fold-major as the
+    forecasts' blocks: mean |y_t - y_{t-m}| over rows <= origin (computed by
+    :func:`forecaster.evaluation.array_metrics.mase_scales`, as
+    :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
     folds, n_kept = local_cut.shape
-    scale = array_mase_scales(
-        panel.values[:, :nt], panel.offsets, m, ends=local_cut, series=kept
-    ).reshape(folds * n_kept, nt)
-    id_name = panel.id_name
-    base = {
-        "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
-        id_name: panel.keys[id_name].gather(np.tile(kept, folds)),
-    }
-    return pl.concat(
-        [
-            pl.DataFrame({**base, TARGET_COLUMN: t, column: scale[:, j]})
-            for j, t in enumerate(panel.targets)
-        ]
-    )
+    return array_mase_scales(
+        panel.values[:, : panel.n_targets], panel.offsets, m, ends=local_cut, series=kept
+    ).reshape(folds * n_kept, panel.n_targets)
 
 
 def refit_every(refit: Any, folds: int) -> int:
@@ -277,16 +264,22 @@ def fold_points(
     id_col: str | None,
     id_name: str,
     columns: PointColumns,
-    scales: pl.DataFrame,
+    scales: np.ndarray,
     error_scales: tuple[pl.DataFrame, list[str]] | None,
     intervals: IntervalColumns | None = None,
+    block: str | None = None,
 ) -> pl.DataFrame:
-    """One row per (forecast row, target) of a backtest's ``forecasts`` with the columns
-    ``keys`` and those that :func:`forecaster.evaluation.metrics.summarize_points` reads (named
-    by ``columns``: forecast, actual, MASE scale, error scale; and the interval columns).
-    Without an id column, the series column ``id_name`` (that of ``scales``) is added."""
+    """One row per (forecast row, target) of a backtest's ``forecasts`` (target after target)
+    with the columns ``keys`` and those that
+    :func:`forecaster.evaluation.metrics.summarize_points` reads (named by ``columns``:
+    forecast, actual, MASE scale, error scale; and the interval columns). ``scales`` are the
+    MASE denominators of the forecasts' (fold, series) blocks of ``horizon`` rows
+    (:func:`mase_scales`), repeated over each block's rows. ``block`` (optional) names an
+    added column numbering the (target, fold, series) blocks 0, 1, ... (sorted). Without an
+    id column, the series column ``id_name`` is added."""
     if id_col is None:
         forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
+    horizon = forecasts.height // max(scales.shape[0], 1)
     carried = list(dict.fromkeys([*keys, "fold", id_name]))
     points = pl.concat(
         [
@@ -296,12 +289,13 @@ def fold_points(
                 pl.col(t).cast(pl.Float64).alias(columns.forecast),
                 pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
                 *(intervals.renamed(t) if intervals is not None else []),
-            )
-            for t in targets
+            ).with_columns(pl.Series(columns.mase_scale, np.repeat(scales[:, j], horizon)))
+            for j, t in enumerate(targets)
         ]
     )
-    on = ["fold", id_name, TARGET_COLUMN]
-    points = points.join(scales, on=on, how="left", maintain_order="left")
+    if block is not None:
+        numbers = np.arange(points.height, dtype=np.int64) // max(horizon, 1)
+        points = points.with_columns(pl.Series(block, numbers))
     if error_scales is not None:
         divisors, on = error_scales
         points = points.join(divisors, on=on, how="left", maintain_order="left")

@@ -35,10 +35,10 @@ from torch import Tensor, nn
 from forecaster.nn.cells import RecurrentState, repeat_state
 
 MIN_PROJECTION_ROWS = 16
-"""Fewest rows a deduplicated input projection is computed on: BLAS may take another kernel
-(another summation order, last-bit differences) for a product of 1 to 3 rows than for a
-batch, so a few copies of the rows are multiplied, keeping the forecasts those of the fused
-call."""
+"""Fewest rows a deduplicated input projection is computed on (unless the fused call has fewer):
+BLAS may take another kernel (another summation order, last-bit differences) for a product of
+1 to 3 rows than for more, so a few copies of the rows are multiplied, keeping the forecasts
+those of the fused call."""
 
 Step = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -130,7 +130,7 @@ def _first_projection(
         inputs = (queries.unsqueeze(0) + added.unsqueeze(1)).reshape(1, batch * n_ch * m, size)
         return F.linear(inputs, w_ih, b_ih)[0]
     rows = queries.reshape(n_ch * m, size)
-    copies = -(-MIN_PROJECTION_ROWS // rows.shape[0])
+    copies = min(batch, -(-MIN_PROJECTION_ROWS // rows.shape[0]))  # the fused call's rows if fewer
     projected = F.linear(rows.repeat(copies, 1).unsqueeze(0), w_ih, b_ih)[0, : rows.shape[0]]
     return projected.unsqueeze(0).expand(batch, -1, -1).reshape(batch * n_ch * m, -1)
 
