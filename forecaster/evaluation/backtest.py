@@ -59,7 +59,7 @@ from forecaster.evaluation.folds import (
     training_rows,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
-from forecaster.evaluation.intervals import IntervalColumns, interval_part
+from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
@@ -361,10 +361,10 @@ def backtest(
     where = _place(panel, estimator, args)
     folds_frame = make_folds_frame(panel, where)
     asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
-    estimators, pred, bounds = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
+    estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     id_col, time_col = estimator.id_col, estimator.time_col
     forecasts = forecasts_frame(
-        panel, where, pred, time_col=time_col, id_col=id_col, intervals=bounds
+        panel, where, predicted, horizon=int(estimator.horizon), time_col=time_col, id_col=id_col
     )
     if id_col is None:
         folds_frame = folds_frame.drop(panel.id_name)
@@ -465,19 +465,18 @@ def _forecast_folds(
     where: Folds,
     folds_frame: pl.DataFrame,
     intervals_asked: dict[str, Any],
-) -> tuple[list[Any], np.ndarray, pl.DataFrame | None]:
-    """The models (fitted on clones, or the given one), their forecasts ``(folds * n_kept,
-    horizon, n_targets)`` and interval / quantile columns (None without): each model
-    forecasts all (series, origin) pairs of its folds in one ``predict(frame,
-    cutoff=<pairs>)`` call (with ``level`` / ``quantiles`` when asked)."""
+) -> tuple[list[Any], pl.DataFrame]:
+    """The models (fitted on clones, or the given one) and their forecasts of every (fold,
+    series) origin, in that order: each model forecasts all (series, origin) pairs of its
+    folds in one ``predict(frame, cutoff=<pairs>)`` call (with ``level`` / ``quantiles``
+    when asked), whose frames are stacked."""
     id_col, time_col = estimator.id_col, estimator.time_col
     id_name = panel.id_name
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
         kept_ids = panel.keys[id_name].gather(where.kept)
         frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
-    horizon, nt = int(estimator.horizon), panel.n_targets
     estimators: list[Any] = []
-    predictions, intervals = [], []
+    forecasts = []
     for first in range(0, where.n_folds, where.every):
         group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
         if where.trains:
@@ -491,19 +490,8 @@ def _forecast_folds(
         origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
         if id_col is not None:  # many: (series, origin) pairs
             origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
-        forecast = model.predict(frame, cutoff=origins, **intervals_asked)
-        values = forecast.select(panel.targets).to_numpy()
-        predictions.append(values.reshape(-1, horizon, nt))
-        intervals.append(interval_part(forecast, panel.targets))
-    return estimators, np.concatenate(predictions), _stacked(intervals)
-
-
-def _stacked(parts: list[pl.DataFrame | None]) -> pl.DataFrame | None:
-    """The interval columns of every model's forecasts, one below the other (None without)."""
-    frames = [p for p in parts if p is not None]
-    if len(frames) < len(parts):
-        return None
-    return pl.concat(frames, how="vertical_relaxed")
+        forecasts.append(model.predict(frame, cutoff=origins, **intervals_asked))
+    return estimators, pl.concat(forecasts, how="vertical_relaxed")
 
 
 def _scored(

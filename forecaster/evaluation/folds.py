@@ -150,37 +150,34 @@ def folds_frame(panel: Panel, where: Folds) -> pl.DataFrame:
 def forecasts_frame(
     panel: Panel,
     where: Folds,
-    pred: np.ndarray,
+    predicted: pl.DataFrame,
     *,
+    horizon: int,
     time_col: str,
     id_col: str | None,
-    intervals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per (fold, series, step): fold, cutoff, id, time, step, the forecasts, the
-    columns of ``intervals`` (interval bounds and quantile forecasts, one row per row of the
-    result) and the actual values (see :attr:`BacktestResult.forecasts`)."""
-    horizon, nt = pred.shape[1], panel.n_targets
-    n_kept, folds = len(where.kept), where.n_folds
+    interval bounds and quantile forecasts, and the actual values (see
+    :attr:`BacktestResult.forecasts`). ``predicted`` holds the models' forecasts of every
+    (fold, series) origin in this order, ``horizon`` rows each: the frames of ``predict(frame,
+    cutoff=<pairs>)`` one below the other (``origin``, id, time, the targets and the interval
+    and quantile columns), whose columns are taken as they are."""
+    n_kept, folds, nt = len(where.kept), where.n_folds, panel.n_targets
     origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
     target_rows = (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
-    columns: dict[str, Any] = {
-        "fold": np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32),
-        "cutoff": panel.time.gather(np.repeat(origin_rows, horizon)),
-    }
-    if id_col is not None:
-        ids = np.repeat(np.tile(where.kept, folds), horizon)
-        columns[id_col] = panel.keys[panel.id_name].gather(ids)
-    columns[time_col] = panel.time.gather(target_rows)
-    columns["step"] = np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)
-    flat = pred.reshape(-1, nt)
     actual = panel.values[target_rows, :nt]
-    for j, t in enumerate(panel.targets):
-        columns[t] = flat[:, j]
-    if intervals is not None:
-        columns.update({c: intervals[c] for c in intervals.columns})
-    for j, t in enumerate(panel.targets):
-        columns[f"{t}_actual"] = actual[:, j]
-    return pl.DataFrame(columns)
+    found = IntervalColumns.find(predicted.columns, panel.targets)
+    bounds = [c for t in panel.targets for c in found.sources(t)] if found is not None else []
+    return predicted.select(
+        pl.Series("fold", np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32)),
+        pl.col("origin").alias("cutoff"),
+        *([pl.col(id_col)] if id_col is not None else []),
+        pl.col(time_col),
+        pl.Series("step", np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)),
+        *panel.targets,
+        *bounds,  # target after target: its interval bounds and quantile forecasts
+        *(pl.Series(f"{t}_actual", actual[:, j]) for j, t in enumerate(panel.targets)),
+    )
 
 
 def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
