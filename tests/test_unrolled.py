@@ -58,8 +58,8 @@ def test_inference_mode_and_small_batches_unroll_too(monkeypatch, batch):
 
 
 def test_the_fused_call_runs_where_unrolling_does_not_apply(monkeypatch):
-    """Training (gradients or train mode), other dtypes and the LSTM (oneDNN's kernel) keep
-    the fused call: unrolls says no, and the outputs are the fused call's."""
+    """Training (gradients or train mode), other dtypes, autocast and the LSTM (oneDNN's
+    kernel) keep the fused call: unrolls says no, and the outputs are the fused call's."""
     net = _net("gru")
     x = torch.randn(8, 48, 2)
     assert not unrolled.unrolls(net.rnn, x)  # gradients enabled
@@ -67,6 +67,8 @@ def test_the_fused_call_runs_where_unrolling_does_not_apply(monkeypatch):
         assert not unrolled.unrolls(net.rnn, x.double())
         assert not unrolled.unrolls(net.train().rnn, x)
         net.eval()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not unrolled.unrolls(net.rnn, x)
         lstm = _net("lstm")
         assert not unrolled.unrolls(lstm.rnn, x)
         assert torch.equal(lstm(x), _fused(monkeypatch, lstm, x))

@@ -45,12 +45,13 @@ Step = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 def unrolls(rnn: nn.Module, x: Tensor) -> bool:
     """Whether :func:`encode` and :func:`decode` unroll ``rnn`` for the input ``x`` (else they
-    make the fused call): no gradients, eval mode, float32 on the CPU, a one-way GRU or RNN
-    with biases."""
+    make the fused call): no gradients, eval mode, float32 on the CPU without autocast, a
+    one-way GRU or RNN with biases."""
     return (
         not torch.is_grad_enabled()
         and not rnn.training
         and x.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")  # its casts would differ from the fused call's
         and x.dtype == torch.float32
         and isinstance(rnn, nn.RNNBase)
         and rnn.mode in _STEPS
