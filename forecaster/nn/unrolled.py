@@ -16,9 +16,11 @@ fused call cannot see:
   of once per (window, channel, segment).
 
 On the default network (GRU, hidden 128, 4 input segments, 1 output segment) that is about a
-fifth of the forward's arithmetic. Anything else takes the fused call: gradients (training is
-unchanged), training mode, another device or dtype, and the LSTM, whose CPU kernel is oneDNN's
-(another summation order: unrolling it would change its forecasts in the last bits).
+fifth of the forward's arithmetic. Validation passes during training (eval mode, no
+gradients) take this path too, with the same values. Anything else takes the fused call:
+gradients (training is unchanged), training mode, another device or dtype, CPU autocast, and
+the LSTM, whose CPU kernel is oneDNN's (another summation order: unrolling it would change its
+forecasts in the last bits).
 """
 
 from __future__ import annotations
