@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forecaster.nn.cells import cell_parameters, repeat_state
+from forecaster.nn.cells import cell_parameters
 from forecaster.nn.heads.base import Head, MakeCell
 from forecaster.nn.statics import initial_state
+from forecaster.nn.unrolled import decode, encode
 
 
 class SegmentHead(Head):
@@ -93,22 +94,20 @@ class SegmentHead(Head):
             segments = series.reshape(batch * n_ch, net.n_segments, seg)
             embedded = net.segment_embedding(segments)
         h0 = initial_state(net, static, n_ch)  # the statics' state (None without)
-        _, state = net.rnn(embedded, h0)  # state: (layers, B*C, H)
+        state = encode(net.rnn, embedded, h0)  # (layers, B*C, H); unrolled at inference
 
         # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
         pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
         chan = net.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)  # (C, m, H/2)
         dec_in = torch.cat([pos, chan], dim=-1)  # (C, m, H)
-        dec_in = dec_in.unsqueeze(0).expand(batch, -1, -1, -1)
+        added = None
         if future is not None:  # each output segment's future covariates, embedded
             pad = n_out * seg - net.horizon
             if pad:
                 future = F.pad(future, (0, 0, 0, pad))
-            embedded = net.future_embedding(future.reshape(batch, n_out, seg * net.n_future))
-            dec_in = dec_in + embedded.unsqueeze(1)  # (B, C, m, H)
-        dec_in = dec_in.reshape(batch * n_ch * n_out, 1, net.hidden_size)
-        dec_out, _ = net.rnn(dec_in, repeat_state(state, n_out))  # (B*C*m, 1, H)
-        y = net.out(net.output_dropout(dec_out.squeeze(1)))  # (B*C*m, seg)
+            added = net.future_embedding(future.reshape(batch, n_out, seg * net.n_future))
+        dec_out = decode(net.rnn, dec_in, added, state)  # (B*C*m, H): input dec_in + added
+        y = net.out(net.output_dropout(dec_out))  # (B*C*m, seg)
         y = y.reshape(batch, n_ch, n_out * seg)[..., : net.horizon].transpose(1, 2)
         return net.norm.inverse(y, stats)
 
