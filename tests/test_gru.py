@@ -1,6 +1,6 @@
-"""Tests for forecaster.nn.gru: the written-out GRU agrees with ``nn.GRU`` (values and
+"""Tests for forecaster.nn.gru: the broadcast GRU step agrees with ``nn.GRU`` (values and
 gradients), and the segment head gives the same forecasts and gradients through it as through
-``nn.GRU`` (the path it took before, and still takes on CUDA)."""
+``nn.GRU`` on every row (the path it took before, and still takes on CUDA)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import forecaster.nn.heads.segment as segment
 from forecaster.nn import RecurrentNet
-from forecaster.nn.gru import gru_last_state, gru_step
+from forecaster.nn.gru import gru_step
 
 
 @pytest.fixture(autouse=True)
@@ -22,48 +22,16 @@ def _gru_weights(gru: torch.nn.GRU) -> tuple[torch.Tensor, ...]:
     return gru.weight_ih_l0, gru.bias_ih_l0, gru.weight_hh_l0, gru.bias_hh_l0
 
 
-def _written_out(x: torch.Tensor, h0: torch.Tensor, gru: torch.nn.GRU) -> torch.Tensor:
-    w_ih, b_ih, w_hh, b_hh = _gru_weights(gru)
-    gi = F.linear(x.transpose(0, 1), w_ih, b_ih)
-    return gru_last_state(gi, h0, w_hh, b_hh)
-
-
-def test_gru_last_state_passes_gradcheck_in_float64() -> None:
+def test_gru_step_passes_gradcheck_in_float64() -> None:
     gru = torch.nn.GRU(3, 4, batch_first=True).double()
-    x = torch.randn(5, 6, 3, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 1, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(5, 1, 1, 4, dtype=torch.float64, requires_grad=True)
 
-    def last(x: torch.Tensor, h0: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
+    def step(x: torch.Tensor, h: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
         w_ih, b_ih, w_hh, b_hh = weights
-        return gru_last_state(F.linear(x.transpose(0, 1), w_ih, b_ih), h0, w_hh, b_hh)
+        return gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)
 
-    assert torch.autograd.gradcheck(last, (x, h0, *_gru_weights(gru)))
-
-
-@pytest.mark.parametrize("with_h0", [False, True])
-def test_gru_last_state_matches_nn_gru_values_and_gradients(with_h0: bool) -> None:
-    gru = torch.nn.GRU(8, 16, batch_first=True)
-    x = torch.randn(32, 7, 8, requires_grad=True)
-    h0 = torch.randn(32, 16, requires_grad=True) if with_h0 else None
-    ours = _written_out(x, h0, gru)  # type: ignore[arg-type]
-    theirs = gru(x, None if h0 is None else h0[None])[1][0]
-    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
-    inputs = [x, *_gru_weights(gru)] + ([h0] if h0 is not None else [])
-    weights = torch.randn(32, 16)  # a loss that weighs every output differently
-    ours_grad = torch.autograd.grad((ours * weights).sum(), inputs)
-    theirs_grad = torch.autograd.grad((theirs * weights).sum(), inputs)
-    for a, b in zip(ours_grad, theirs_grad, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-
-
-def test_gru_last_state_without_gradients_matches_nn_gru() -> None:
-    gru = torch.nn.GRU(8, 16, batch_first=True)
-    x = torch.randn(4, 5, 8)
-    with torch.no_grad():
-        ours = _written_out(x, None, gru)  # type: ignore[arg-type]
-        theirs = gru(x)[1][0]
-    assert not ours.requires_grad
-    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(step, (x, h, *_gru_weights(gru)))
 
 
 def test_gru_step_broadcasts_inputs_against_states() -> None:
@@ -141,6 +109,5 @@ def test_segment_head_keeps_nn_rnn_for_other_cells_and_stacks(
     net = _segment_net(**overrides)
     calls: list[int] = []
     monkeypatch.setattr(segment, "gru_step", lambda *a: calls.append(1))
-    monkeypatch.setattr(segment, "gru_last_state", lambda *a: calls.append(1))
     assert net(torch.randn(2, 30, 4)).shape == (2, 13, 3)
     assert calls == []

@@ -15,7 +15,7 @@ was the most accurate of the designs tried (``docs/benchmarks.md``). A network b
 
 from __future__ import annotations
 
-__all__ = ["SegmentHead", "covariate_channels", "decode", "encode"]
+__all__ = ["SegmentHead", "covariate_channels", "decode"]
 
 import math
 from collections.abc import Mapping
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forecaster.nn.cells import RecurrentState, cell_parameters, repeat_state
-from forecaster.nn.gru import gru_last_state, gru_step
+from forecaster.nn.gru import gru_step
 from forecaster.nn.heads.base import Head, MakeCell
 from forecaster.nn.statics import initial_state
 
@@ -93,23 +93,9 @@ class SegmentHead(Head):
         else:
             segments = series.reshape(batch * n_ch, net.n_segments, seg)
             embedded = net.segment_embedding(segments)
-        state = encode(net, embedded, initial_state(net, static, n_ch))
+        _, state = net.rnn(embedded, initial_state(net, static, n_ch))  # (layers, B*C, H)
         y = decode(net, state, batch, future)
         return net.norm.inverse(y, stats)
-
-
-def encode(net: Any, embedded: Tensor, h0: RecurrentState | None) -> RecurrentState:
-    """The cell's final state ``(layers, B * C, H)`` after the segment embeddings ``(B * C, n,
-    H)`` from ``h0`` (None: zeros). A one-layer GRU on the CPU runs
-    :func:`~forecaster.nn.gru.gru_last_state` (the same equations with a faster backward
-    pass); otherwise the network's ``nn.RNNBase`` runs (cuDNN on CUDA)."""
-    if not _written_out_gru(net, embedded):
-        return net.rnn(embedded, h0)[1]
-    rnn = net.rnn
-    time_first = embedded.transpose(0, 1).contiguous()  # (n, B * C, H)
-    gi = F.linear(time_first, rnn.weight_ih_l0, rnn.bias_ih_l0)
-    first = None if h0 is None else h0[0]
-    return gru_last_state(gi, first, rnn.weight_hh_l0, rnn.bias_hh_l0).unsqueeze(0)
 
 
 def decode(net: Any, state: RecurrentState, batch: int, future: Tensor | None) -> Tensor:
@@ -146,8 +132,8 @@ def decode(net: Any, state: RecurrentState, batch: int, future: Tensor | None) -
 
 
 def _written_out_gru(net: Any, x: Tensor) -> bool:
-    """Whether the segment head runs its cell as :mod:`forecaster.nn.gru`: a one-layer GRU on
-    the CPU (on CUDA, cuDNN's fused GRU runs as before)."""
+    """Whether the decoder runs its step as :func:`~forecaster.nn.gru.gru_step`: a one-layer
+    GRU on the CPU (on CUDA, cuDNN's fused GRU runs as before)."""
     return net.cell == "gru" and net.num_layers == 1 and x.device.type == "cpu"
 
 
