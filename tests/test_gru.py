@@ -90,7 +90,7 @@ def test_segment_head_forecasts_and_gradients_as_through_nn_gru(
 
     loss, grads = run()
     with monkeypatch.context() as patch:
-        patch.setattr(segment, "_written_out_gru", lambda net, x: False)
+        patch.setattr(segment, "_broadcast_gru_step", lambda net, x: False)
         loss_before, grads_before = run()
         net.eval()
         before = net(x, future)

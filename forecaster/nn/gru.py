@@ -8,7 +8,7 @@ there are no future covariates) and its previous state the same for every output
 row; :func:`gru_step` computes the input projection once per (channel, output segment) and the
 recurrent projection once per (window, channel) and broadcasts them in the gates: on ETTh1-M
 (7 channels, horizon 96 in 4 output segments, batch 256) the decoder's matrix products shrink
-from 7,168 rows each to 28 and 1,792, and its forward and backward pass took about a third of
+from 7,168 rows each to 28 and 1,792, and its forward and backward pass took about a quarter of
 the time on the CPU. The equations are PyTorch's (gates in its ``r, z, n`` order, reading
 ``weight_ih_l0`` / ``weight_hh_l0`` / ``bias_ih_l0`` / ``bias_hh_l0``) and agree with ``nn.GRU``
 to float rounding; the parameters stay those of the network's ``nn.GRU``, so saved models are

@@ -118,7 +118,7 @@ def decode(net: Any, state: RecurrentState, batch: int, future: Tensor | None) -
             future = F.pad(future, (0, 0, 0, pad))
         embedded = net.future_embedding(future.reshape(batch, n_out, seg * net.n_future))
         dec_in = dec_in + embedded.unsqueeze(1)  # (B, C, m, H)
-    if _written_out_gru(net, dec_in):
+    if _broadcast_gru_step(net, dec_in):
         rnn = net.rnn
         gi = F.linear(dec_in, rnn.weight_ih_l0, rnn.bias_ih_l0)  # (C, m, 3H) or (B, C, m, 3H)
         h = state[0].reshape(batch, n_ch, 1, net.hidden_size)  # type: ignore[union-attr]
@@ -131,7 +131,7 @@ def decode(net: Any, state: RecurrentState, batch: int, future: Tensor | None) -
     return y.reshape(batch, n_ch, n_out * seg)[..., : net.horizon].transpose(1, 2)
 
 
-def _written_out_gru(net: Any, x: Tensor) -> bool:
+def _broadcast_gru_step(net: Any, x: Tensor) -> bool:
     """Whether the decoder runs its step as :func:`~forecaster.nn.gru.gru_step`: a one-layer
     GRU on the CPU (on CUDA, cuDNN's fused GRU runs as before)."""
     return net.cell == "gru" and net.num_layers == 1 and x.device.type == "cpu"
