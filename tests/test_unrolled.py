@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import forecaster.nn.heads.segment as segment
 import forecaster.nn.unrolled as unrolled
 from forecaster.nn import RecurrentNet
 
@@ -17,9 +18,11 @@ def _net(cell: str, **config: object) -> RecurrentNet:
 
 
 def _fused(monkeypatch: pytest.MonkeyPatch, net: RecurrentNet, *inputs: object) -> torch.Tensor:
-    """The forecast with the fused cell call only."""
+    """The forecast with the fused cell call only (neither unrolled nor the training path's
+    broadcast decoder step)."""
     with monkeypatch.context() as patch:
         patch.setattr(unrolled, "unrolls", lambda rnn, x: False)
+        patch.setattr(segment, "_broadcast_gru_step", lambda net, x: False)
         return net(*inputs)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from forecaster.exceptions import DataValidationError
-from forecaster.nn.cells import repeat_state
+from forecaster.nn.heads.segment import decode
 
 _REVIN_EPS = 1e-5  # as forecaster.nn.normalization (the variance's epsilon)
 
@@ -218,14 +218,7 @@ class SegmentStream:
         dtype = next(net.parameters()).dtype
         inputs = torch.from_numpy(emb.reshape(n_series * n_ch, n_seg, hidden)).to(dtype)
         _, state = net.rnn(inputs)
-        n_out = net.n_out_segments
-        pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)
-        chan = net.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)
-        dec_in = torch.cat([pos, chan], dim=-1).unsqueeze(0).expand(n_series, -1, -1, -1)
-        dec_in = dec_in.reshape(n_series * n_ch * n_out, 1, hidden)
-        dec_out, _ = net.rnn(dec_in, repeat_state(state, n_out))
-        y = net.out(net.output_dropout(dec_out.squeeze(1)))
-        y = y.reshape(n_series, n_ch, n_out * self.seg)[..., : net.horizon].transpose(1, 2)
+        y = decode(net, state, n_series, None)
         if stats is not None:
             loc, scale = (torch.from_numpy(s[:, None, :]).to(dtype) for s in stats)
             y = net.norm.inverse(y, (loc, scale))
