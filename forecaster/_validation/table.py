@@ -105,7 +105,7 @@ PARAMETERS: dict[str, Rule] = {
     "calendar": Calendar(features=CALENDAR_FEATURES, none=True),
     "scaling": Choice(choices=SCALING_METHODS),
     "target_transform": Choice(choices=TARGET_TRANSFORMS),
-    "lookback": _size(),
+    "lookback": _size(auto=True),
     "horizon": _size(),
     "stride": _size(),
     "windows_per_epoch": _size(none=True),

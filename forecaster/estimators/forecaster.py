@@ -30,6 +30,7 @@ from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
+from forecaster.estimators.lookback import AutoLookback
 from forecaster.estimators.sampling import (
     panel_digest,
     rows_before_holdout,
@@ -66,6 +67,7 @@ class RNNForecaster(
     ForecastScoring,
     ForecasterState,
     StaticCovariates,
+    AutoLookback,
     RecurrentEstimator,
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
@@ -96,8 +98,11 @@ class RNNForecaster(
         encoder from a state computed from them (:mod:`forecaster.nn.statics`). A category
         unseen in ``fit`` gets the unknown category (a zero embedding) in ``predict``, with a
         :class:`~forecaster.exceptions.ForecasterWarning` naming the column and the series.
-    lookback : int, default 96
-        Input window length.
+    lookback : int or "auto", default "auto"
+        Input window length. ``"auto"`` chooses it from the data's frequency and the horizon
+        (:func:`~forecaster.data.seasons.auto_lookback`: hourly 336, daily 56, business days
+        60, weekly 52, monthly 36, at least the horizon, at most 720, shorter for short series);
+        the fitted window is ``lookback_``.
     horizon : int, default 24
         Number of steps forecast at once.
     cell : {"gru", "lstm", "rnn"}, default "gru"
@@ -255,7 +260,7 @@ class RNNForecaster(
         covariates: str | Sequence[str] | None = None,
         future_covariates: str | Sequence[str] | None = None,
         static_covariates: str | Sequence[str] | None = None,
-        lookback: int = 96,
+        lookback: int | str = "auto",
         horizon: int = 24,
         cell: str = "gru",
         head: str = "segment",
@@ -394,7 +399,7 @@ class RNNForecaster(
             "n_features": n_targets + len(column_tuple(self.covariates)) + n_future,
             "n_targets": n_targets,
             "n_future": n_future,
-            "lookback": self.lookback,
+            "lookback": 1 if self.lookback == "auto" else self.lookback,
             "horizon": self.horizon,
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
@@ -482,11 +487,11 @@ class RNNForecaster(
         self._check_training_memory(self._network_shape(), 1, device)  # before reading data
         epoch_callbacks = run.start(self, frame, callbacks)
         device = distributed.init_from_env(device)
-        raw, fit_rows, lambdas, calendar = self._training_panel(frame)
+        raw, fit_rows, lambdas, calendar, lookback = self._training_panel(frame)
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
-        train_w, val_w = training_windows(panel, self, holdout)
+        train_w, val_w = training_windows(panel, self, holdout, lookback)
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
@@ -508,7 +513,7 @@ class RNNForecaster(
             "n_features": panel.n_features - len(panel.static_columns),
             "n_targets": panel.n_targets,
             "n_future": panel.n_future,
-            "lookback": int(self.lookback),
+            "lookback": lookback,
             "horizon": int(self.horizon),
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
@@ -540,17 +545,12 @@ class RNNForecaster(
 
     def _training_panel(
         self, frame: Any
-    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...], int]:
         """The validated panel of ``frame``, the mask of its rows before the validation
-        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms) and the
-        calendar features."""
-        raw = Panel.from_frame(
-            frame,
-            **self.column_roles(),
-            freq=self.freq,
-            missing=self.missing,
-            min_length=int(self.lookback) + int(self.horizon),
-        )
+        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
+        calendar features and the lookback (``"auto"`` resolved on the panel)."""
+        options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
+        raw, lookback = self.windowed_panel(frame, **options)
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)
@@ -558,7 +558,7 @@ class RNNForecaster(
         lambdas = None
         if self.target_transform == "boxcox":
             lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
-        return raw, fit_rows, lambdas, calendar
+        return raw, fit_rows, lambdas, calendar, lookback
 
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:

@@ -158,11 +158,13 @@ def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) ->
     return np.maximum(fraction, horizon)
 
 
-def training_windows(panel: Panel, estimator: Any, holdout: np.ndarray) -> tuple[Windows, Windows]:
+def training_windows(
+    panel: Panel, estimator: Any, holdout: np.ndarray, lookback: int
+) -> tuple[Windows, Windows]:
     """The training and validation windows of ``panel`` (the validation ones in the last
-    ``holdout`` rows of each series) for ``estimator``'s lookback, horizon and stride."""
-    lookback, horizon = int(estimator.lookback), int(estimator.horizon)
-    windows = make_windows(panel, lookback, horizon, estimator.stride)
+    ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon and
+    stride."""
+    windows = make_windows(panel, lookback, int(estimator.horizon), estimator.stride)
     train_w, val_w = holdout_split(windows, holdout)
     del windows  # the two split indexes replace it (16 bytes per window)
     if len(train_w) == 0:

@@ -136,11 +136,14 @@ def test_parameter_estimate_is_exact(n_features, n_future, **kw):
         ({"head": "recursive", "linear_skip": True}, r"linear_skip=True is not possible"),
         ({"linear_skip": None}, r"linear_skip must be True or False for a network"),
         ({"linear_skip": 1}, r"linear_skip must be True or False or None, got 1 \(an int"),
+        ({"lookback": "auto"}, r"lookback must be an integer >= 1 for a network; received 'auto'"),
     ],
 )
 def test_past_covariates_flag_is_for_legacy_segment_networks_only(kw, message):
     with pytest.raises(DataValidationError, match=message):
-        RecurrentNet(n_features=3, n_targets=1, lookback=8, horizon=2, hidden_size=4, **kw)
+        RecurrentNet(
+            **{"n_features": 3, "n_targets": 1, "lookback": 8, "horizon": 2, "hidden_size": 4, **kw}
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -181,6 +184,8 @@ BAD = [
     ({"channel_independent": False}, r"channel_independent=False is not possible with head"),
     ({"nonlinearity": "relu"}, r"nonlinearity='relu' only applies to cell='rnn'"),
     ({"linear_skip": "yes"}, r"linear_skip must be True or False or None, got 'yes'"),
+    ({"lookback": "automatic"}, r"lookback must be an integer >= 1 or 'auto', got 'automatic'"),
+    ({"lookback": "Auto"}, r"lookback must be an integer >= 1 or 'auto', got 'Auto'"),
     ({"head": "recursive", "linear_skip": True}, r"linear_skip=True is not possible with head"),
     ({"static_covariates": 5}, r"static_covariates must be .*got 5"),
     ({"static_covariates": "y"}, r"Column 'y' is used both as target and as static covariate"),
