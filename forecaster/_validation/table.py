@@ -122,7 +122,7 @@ PARAMETERS: dict[str, Rule] = {
     "dropout": Real(low=0.0, high=1.0, high_open=True),
     "channel_independent": Flag(none=True),
     "past_covariates": Flag(),
-    "linear_skip": Flag(none=True),
+    "linear_skip": Flag(),
     "n_features": _size(),
     "n_targets": _size(),
     "n_future": _size(low=0),

@@ -119,12 +119,11 @@ class RNNForecaster(
         Model each target column as its own series with shared weights (covariates are fed
         beside every channel). ``None`` means the head's natural choice: True for
         ``"segment"`` (always channel independent), False for the other heads.
-    linear_skip : bool or None, default None
+    linear_skip : bool, default False
         Add a linear map of each target's window (minus its last value) straight to the
         horizon to the head's forecast (LSTNet's autoregressive highway; see
-        :class:`~forecaster.nn.recurrent.RecurrentNet`). ``None``: on for ``"segment"`` (it
-        lowered M4 Hourly and ETT errors, ``docs/benchmarks.md``), off for the other heads;
-        ``"recursive"`` refuses True.
+        :class:`~forecaster.nn.recurrent.RecurrentNet`). It lowered M4 Hourly's errors but not
+        ETTh1's (``docs/benchmarks.md``); ``head="recursive"`` refuses it.
     nonlinearity : {"tanh", "relu"}, default "tanh"
         For ``cell="rnn"`` only.
     scaling : {"standard", "robust", "minmax", "none"}, default "standard"
@@ -270,7 +269,7 @@ class RNNForecaster(
         segment_length: int = 24,
         normalization: str = "last",
         channel_independent: bool | None = None,
-        linear_skip: bool | None = None,
+        linear_skip: bool = False,
         nonlinearity: str = "tanh",
         scaling: str = "standard",
         target_transform: str = "none",
@@ -382,8 +381,7 @@ class RNNForecaster(
 
     def _network_args(self) -> dict[str, Any]:
         args = super()._network_args()
-        skip = self.linear_skip
-        args["linear_skip"] = self.head == "segment" if skip is None else check("linear_skip", skip)
+        args["linear_skip"] = check("linear_skip", self.linear_skip)
         if self.loss == "quantile":
             quantiles = DEFAULT_QUANTILES if self.quantiles is None else self.quantiles
             args["quantiles"] = list(check("quantiles", quantiles))

@@ -155,11 +155,6 @@ def check_network_config(
             "lookback must be an integer >= 1 for a network; received 'auto' (the estimators "
             "resolve lookback='auto' on the data before building it)."
         )
-    if checked["linear_skip"] is None:
-        raise DataValidationError(
-            "linear_skip must be True or False for a network; received None (the estimators "
-            "resolve their linear_skip=None to the head's default before building it)."
-        )
     if checked["linear_skip"] and head == "recursive":
         raise DataValidationError(
             "linear_skip=True is not possible with head='recursive': it is trained one step "
