@@ -12,7 +12,6 @@ so a lazy source that disappeared or a non-polars object is a
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,16 +26,17 @@ from forecaster.data.frames import check_schema, collect_frame, column_tuple, fr
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
-from forecaster.data.windows import Windows, make_windows
 from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
+from forecaster.estimators.lookback import AutoLookback
 from forecaster.estimators.sampling import (
-    holdout_split,
     panel_digest,
     rows_before_holdout,
     steps_per_epoch,
+    training_windows,
+    validation_steps,
     window_sources,
 )
 from forecaster.estimators.scoring import ForecastScoring
@@ -67,6 +67,7 @@ class RNNForecaster(
     ForecastScoring,
     ForecasterState,
     StaticCovariates,
+    AutoLookback,
     RecurrentEstimator,
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
@@ -97,8 +98,11 @@ class RNNForecaster(
         encoder from a state computed from them (:mod:`forecaster.nn.statics`). A category
         unseen in ``fit`` gets the unknown category (a zero embedding) in ``predict``, with a
         :class:`~forecaster.exceptions.ForecasterWarning` naming the column and the series.
-    lookback : int, default 96
-        Input window length.
+    lookback : int or "auto", default "auto"
+        Input window length. ``"auto"`` chooses it from the data's frequency and the horizon
+        (:func:`~forecaster.data.seasons.auto_lookback`: hourly 336, daily 56, business days
+        60, weekly 52, monthly 36, at least the horizon, at most 720, shorter for short series);
+        the fitted window is ``lookback_``.
     horizon : int, default 24
         Number of steps forecast at once.
     cell : {"gru", "lstm", "rnn"}, default "gru"
@@ -115,6 +119,11 @@ class RNNForecaster(
         Model each target column as its own series with shared weights (covariates are fed
         beside every channel). ``None`` means the head's natural choice: True for
         ``"segment"`` (always channel independent), False for the other heads.
+    linear_skip : bool, default False
+        Add a linear map of each target's window (minus its last value) straight to the
+        horizon to the head's forecast (LSTNet's autoregressive highway; see
+        :class:`~forecaster.nn.recurrent.RecurrentNet`). It lowered M4 Hourly's errors but not
+        ETTh1's (``docs/benchmarks.md``); ``head="recursive"`` refuses it.
     nonlinearity : {"tanh", "relu"}, default "tanh"
         For ``cell="rnn"`` only.
     scaling : {"standard", "robust", "minmax", "none"}, default "standard"
@@ -250,7 +259,7 @@ class RNNForecaster(
         covariates: str | Sequence[str] | None = None,
         future_covariates: str | Sequence[str] | None = None,
         static_covariates: str | Sequence[str] | None = None,
-        lookback: int = 96,
+        lookback: int | str = "auto",
         horizon: int = 24,
         cell: str = "gru",
         head: str = "segment",
@@ -260,6 +269,7 @@ class RNNForecaster(
         segment_length: int = 24,
         normalization: str = "last",
         channel_independent: bool | None = None,
+        linear_skip: bool = False,
         nonlinearity: str = "tanh",
         scaling: str = "standard",
         target_transform: str = "none",
@@ -303,6 +313,7 @@ class RNNForecaster(
         self.segment_length = segment_length
         self.normalization = normalization
         self.channel_independent = channel_independent
+        self.linear_skip = linear_skip
         self.nonlinearity = nonlinearity
         self.scaling = scaling
         self.target_transform = target_transform
@@ -370,6 +381,7 @@ class RNNForecaster(
 
     def _network_args(self) -> dict[str, Any]:
         args = super()._network_args()
+        args["linear_skip"] = check("linear_skip", self.linear_skip)
         if self.loss == "quantile":
             quantiles = DEFAULT_QUANTILES if self.quantiles is None else self.quantiles
             args["quantiles"] = list(check("quantiles", quantiles))
@@ -385,7 +397,7 @@ class RNNForecaster(
             "n_features": n_targets + len(column_tuple(self.covariates)) + n_future,
             "n_targets": n_targets,
             "n_future": n_future,
-            "lookback": self.lookback,
+            "lookback": 1 if self.lookback == "auto" else self.lookback,
             "horizon": self.horizon,
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
@@ -473,10 +485,11 @@ class RNNForecaster(
         self._check_training_memory(self._network_shape(), 1, device)  # before reading data
         epoch_callbacks = run.start(self, frame, callbacks)
         device = distributed.init_from_env(device)
-        raw, fit_rows, lambdas, calendar = self._training_panel(frame)
+        raw, fit_rows, lambdas, calendar, lookback = self._training_panel(frame)
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
-        train_w, val_w = self._training_windows(panel, self._validation_steps(raw.lengths))
+        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
+        train_w, val_w = training_windows(panel, self, holdout, lookback)
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
@@ -498,7 +511,7 @@ class RNNForecaster(
             "n_features": panel.n_features - len(panel.static_columns),
             "n_targets": panel.n_targets,
             "n_future": panel.n_future,
-            "lookback": int(self.lookback),
+            "lookback": lookback,
             "horizon": int(self.horizon),
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
@@ -530,45 +543,20 @@ class RNNForecaster(
 
     def _training_panel(
         self, frame: Any
-    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...], int]:
         """The validated panel of ``frame``, the mask of its rows before the validation
-        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms) and the
-        calendar features."""
-        raw = Panel.from_frame(
-            frame,
-            **self.column_roles(),
-            freq=self.freq,
-            missing=self.missing,
-            min_length=int(self.lookback) + int(self.horizon),
-        )
+        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
+        calendar features and the lookback (``"auto"`` resolved on the panel)."""
+        options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
+        raw, lookback = self.windowed_panel(frame, **options)
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
-        fit_rows = rows_before_holdout(raw, self._validation_steps(raw.lengths))
+        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
+        fit_rows = rows_before_holdout(raw, holdout)
         check_target_domain(self.target_transform, raw)
         lambdas = None
         if self.target_transform == "boxcox":
             lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
-        return raw, fit_rows, lambdas, calendar
-
-    def _training_windows(self, panel: Panel, holdout: np.ndarray) -> tuple[Windows, Windows]:
-        """The training and validation windows (the last ``holdout`` rows of each series)."""
-        windows = make_windows(panel, int(self.lookback), int(self.horizon), self.stride)
-        train_w, val_w = holdout_split(windows, holdout)
-        del windows  # the two split indexes replace it (16 bytes per window)
-        if len(train_w) == 0:
-            raise DataValidationError(
-                f"No training windows remain after holding out the last validation steps of "
-                f"every series (validation_size={self.validation_size!r}). Lower "
-                "validation_size or lookback/horizon, or provide longer series."
-            )
-        return train_w, val_w
-
-    def _validation_steps(self, lengths: np.ndarray) -> np.ndarray:
-        vs = self.validation_size
-        if vs == 0:
-            return np.zeros_like(lengths)
-        if isinstance(vs, numbers.Integral):
-            return np.full_like(lengths, int(vs))
-        return np.maximum(np.ceil(lengths * float(vs)).astype(np.int64), int(self.horizon))
+        return raw, fit_rows, lambdas, calendar, lookback
 
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:

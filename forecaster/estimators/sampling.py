@@ -4,6 +4,7 @@ compare, and each process's share of the windows and batches under torchrun."""
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,8 +14,8 @@ import torch
 
 from forecaster._hashing import digest_arrays
 from forecaster.data.panel import Panel
-from forecaster.data.windows import Windows
-from forecaster.exceptions import ForecasterWarning
+from forecaster.data.windows import Windows, make_windows
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.training import distributed
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "rank_share",
     "rows_before_holdout",
     "steps_per_epoch",
+    "training_windows",
+    "validation_steps",
     "window_sources",
 ]
 
@@ -141,3 +144,33 @@ def window_sources(
         return train_source, val_source if len(val_windows) else None
 
     return sources
+
+
+def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:
+    """The validation hold-out of every series (its last steps), from a checked
+    ``validation_size``: a number of steps, or a fraction of each series' length (at least one
+    ``horizon``)."""
+    if validation_size == 0:
+        return np.zeros_like(lengths)
+    if isinstance(validation_size, numbers.Integral):
+        return np.full_like(lengths, int(validation_size))
+    fraction = np.ceil(lengths * float(validation_size)).astype(np.int64)
+    return np.maximum(fraction, horizon)
+
+
+def training_windows(
+    panel: Panel, estimator: Any, holdout: np.ndarray, lookback: int
+) -> tuple[Windows, Windows]:
+    """The training and validation windows of ``panel`` (the validation ones in the last
+    ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon and
+    stride."""
+    windows = make_windows(panel, lookback, int(estimator.horizon), estimator.stride)
+    train_w, val_w = holdout_split(windows, holdout)
+    del windows  # the two split indexes replace it (16 bytes per window)
+    if len(train_w) == 0:
+        raise DataValidationError(
+            f"No training windows remain after holding out the last validation steps of "
+            f"every series (validation_size={estimator.validation_size!r}). Lower "
+            "validation_size or lookback/horizon, or provide longer series."
+        )
+    return train_w, val_w

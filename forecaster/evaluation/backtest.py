@@ -81,8 +81,10 @@ class BacktestForecaster(Protocol):
 
     Attributes
     ----------
-    lookback, horizon : int
-        Input window length and steps forecast at once.
+    lookback : int or "auto"
+        Input window length (``"auto"``: chosen by the fit on the data).
+    horizon : int
+        Steps forecast at once.
     time_col : str
     id_col : str or None
 
@@ -100,6 +102,8 @@ class BacktestForecaster(Protocol):
         in the pairs' order, one column per target.
     check_fitted(action)
         Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
+    lookback_for(panel)
+        The lookback a fit on ``panel`` uses (a fitted model's is its ``lookback_``).
     read_frame(frame, as_fitted=...)
         The frame collected and its :class:`~forecaster.data.panel.Panel`, as the forecaster
         reads it (``as_fitted``: checked against the training schema, at the fitted
@@ -108,7 +112,7 @@ class BacktestForecaster(Protocol):
         Whether it is fitted.
     """
 
-    lookback: int
+    lookback: int | str
     horizon: int
     time_col: str
     id_col: str | None
@@ -124,6 +128,8 @@ class BacktestForecaster(Protocol):
     ) -> pl.DataFrame: ...
 
     def check_fitted(self, action: str) -> None: ...
+
+    def lookback_for(self, panel: Panel) -> int: ...
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]: ...
 
@@ -390,7 +396,7 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
     """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
     return place_folds(
         panel,
-        lookback=int(estimator.lookback),
+        lookback=estimator.lookback_ if args.fitted else estimator.lookback_for(panel),
         horizon=int(estimator.horizon),
         folds=args.folds,
         step=args.step,
@@ -419,7 +425,7 @@ def _check_arguments(
             f"{type(estimator).__name__}."
         )
     estimator.validate_params()
-    lookback, horizon = int(estimator.lookback), int(estimator.horizon)
+    horizon = int(estimator.horizon)
     folds, step, gap = check("folds", folds), check("step", step), check("gap", gap)
     step = horizon if step is None else step
     window, train_size = check_window(window, train_size)
@@ -429,7 +435,9 @@ def _check_arguments(
     fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
     if fitted:
         estimator.check_fitted("backtest")  # refuses parameters set after its fit
-    if not fitted and window == "sliding" and train_size < lookback + horizon:
+    lookback = estimator.lookback_ if fitted else estimator.lookback  # "auto": known at fit
+    sliding = window == "sliding" and lookback != "auto"
+    if not fitted and sliding and train_size < lookback + horizon:
         raise DataValidationError(
             f"train_size={train_size} is shorter than one training window (lookback + horizon "
             f"= {lookback + horizon}). Use a larger train_size."

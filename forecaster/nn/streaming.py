@@ -222,4 +222,17 @@ class SegmentStream:
         if stats is not None:
             loc, scale = (torch.from_numpy(s[:, None, :]).to(dtype) for s in stats)
             y = net.norm.inverse(y, (loc, scale))
-        return y.double().numpy()
+        out = y.double().numpy()
+        if getattr(net, "linear_skip", False):
+            out = out + self._skip(net)
+        return out
+
+    def _skip(self, net: Any) -> np.ndarray:
+        """The network's linear skip ``(S, horizon, n_targets)`` of every latest window (see
+        :meth:`RecurrentNet._skip <forecaster.nn.recurrent.RecurrentNet>`)."""
+        rows = np.arange(len(self.pos))[:, None]
+        window = self.values[rows, (self.pos[:, None] + np.arange(self.lookback)) % self.lookback]
+        deviations = window - window[:, -1:, :]  # (S, L, C)
+        weight = net.skip_weight.detach().double().cpu().numpy()  # (horizon, L)
+        bias = net.skip_bias.detach().double().cpu().numpy()
+        return np.einsum("slc,hl->shc", deviations, weight) + bias[None, :, None]
