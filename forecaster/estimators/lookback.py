@@ -40,7 +40,8 @@ class AutoLookback:
         >>> from forecaster.data import Panel
         >>> frame = pl.DataFrame({"time": pl.datetime_range(pl.datetime(2024, 1, 1),
         ...     pl.datetime(2024, 3, 1), "1h", eager=True)}).with_columns(y=pl.lit(1.0))
-        >>> RNNForecaster(target="y").lookback_for(Panel.from_frame(frame, target="y"))
+        >>> panel = Panel.from_frame(frame, target="y", time_col="time")
+        >>> RNNForecaster(target="y").lookback_for(panel)
         336
         """
         if self.lookback != "auto":  # type: ignore[attr-defined]

@@ -65,6 +65,14 @@ _SHARED_WITH_NETWORK = (
 )
 """Estimator parameters passed unchanged to the network: a saved model's must agree with it."""
 
+_SAVED_ONLY_WHEN_SET: dict[str, Any] = {
+    "quantiles": None,
+    "static_covariates": None,
+    "linear_skip": False,
+}
+"""Parameters added after models were first saved, left out of a saved model that has the
+value every model had before them (its files stay byte for byte those of older versions)."""
+
 
 class _EstimatorState:
     """What both estimators save: parameters, network, history, feature names."""
@@ -94,8 +102,8 @@ class _EstimatorState:
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
-        for key in ("quantiles", "static_covariates"):
-            if key in params and params[key] is None:
+        for key, before in _SAVED_ONLY_WHEN_SET.items():
+            if key in params and params[key] is before:
                 del params[key]  # as before it existed: such a model's files stay the same
         return ModelState(
             estimator=name,

@@ -38,6 +38,7 @@ PARAMS_ADDED = {
     "channel_independent": None,
     "checkpoint_dir": None,
     "checkpoint_every": 1,
+    "linear_skip": False,
     "n_ensemble": 1,
     "on_oom": "raise",
     "quantiles": None,
