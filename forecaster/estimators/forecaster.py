@@ -12,7 +12,6 @@ so a lazy source that disappeared or a non-polars object is a
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,16 +26,17 @@ from forecaster.data.frames import check_schema, collect_frame, column_tuple, fr
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
-from forecaster.data.windows import Windows, make_windows
 from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
+from forecaster.estimators.baseline_blend import BaselineCheck
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.sampling import (
-    holdout_split,
     panel_digest,
     rows_before_holdout,
     steps_per_epoch,
+    training_windows,
+    validation_steps,
     window_sources,
 )
 from forecaster.estimators.scoring import ForecastScoring
@@ -67,6 +67,7 @@ class RNNForecaster(
     ForecastScoring,
     ForecasterState,
     StaticCovariates,
+    BaselineCheck,
     RecurrentEstimator,
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
@@ -153,6 +154,14 @@ class RNNForecaster(
         The last part of every series held out for early stopping: a number of steps (int) or a
         fraction of each series' length (float, at least ``horizon`` steps). 0 disables
         validation (``max_epochs`` epochs are run).
+    baseline : {"auto", "none"}, default "auto"
+        With a validation split, ``fit`` scores the network, the naive and the seasonal naive
+        (``m`` from the frequency: 24 hourly, 7 daily, 12 monthly, ...) on the validation
+        windows and warns when the network is worse. ``"auto"`` then blends every forecast
+        with the seasonal (or plain) naive, ``w * network + (1 - w) * naive``, at the ``w`` of
+        0, 0.25, ..., 1 per target that scores best there (ties: the network alone, ``w = 1``);
+        quantiles move with the median. ``"none"`` keeps the network's forecasts. Without
+        validation (``validation_size=0``) the forecasts are the network's.
     stride : int, default 1
         Step between training windows of a series.
     windows_per_epoch : int or None, default 32768
@@ -221,6 +230,14 @@ class RNNForecaster(
         Set by :meth:`calibrate` (saved): the out-of-sample residuals per horizon step that
         ``predict(frame, level=[...])`` turns into intervals.
     freq_ : Frequency
+    baseline_ : BaselineBlend or None
+        The blend chosen by ``baseline="auto"`` (``m``, ``weights`` per target; saved).
+    validation_baselines_ : dict or None
+        The scaled validation errors (MAE over each series' in-sample naive MAE, averaged
+        over series and targets) of ``model``, ``naive``, ``seasonal_naive`` (period ``m``)
+        and the ``blended`` forecasts, the blend's ``blend_m`` and ``weights``, ``skill``.
+    validation_skill_ : float or None
+        ``model`` error over ``seasonal_naive`` error on validation (below 1: the network wins).
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
@@ -274,6 +291,7 @@ class RNNForecaster(
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
         validation_size: int | float = 0.1,
+        baseline: str = "auto",
         stride: int = 1,
         windows_per_epoch: int | None = 32768,
         n_ensemble: int = 1,
@@ -317,6 +335,7 @@ class RNNForecaster(
         self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
         self.validation_size = validation_size
+        self.baseline = baseline
         self.stride = stride
         self.windows_per_epoch = windows_per_epoch
         self.n_ensemble = n_ensemble
@@ -476,7 +495,9 @@ class RNNForecaster(
         raw, fit_rows, lambdas, calendar = self._training_panel(frame)
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
-        train_w, val_w = self._training_windows(panel, self._validation_steps(raw.lengths))
+        train_w, val_w = training_windows(
+            panel, int(self.lookback), int(self.horizon), self.stride, self.validation_size
+        )
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
@@ -524,6 +545,7 @@ class RNNForecaster(
         self.schema_ = {name: str(schema[name]) for name in names}
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
+        self._check_baselines(raw, val_w, fit_rows)
         self.fitted_params_ = run.params
         run.end(self)
         return self
@@ -542,33 +564,13 @@ class RNNForecaster(
             min_length=int(self.lookback) + int(self.horizon),
         )
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
-        fit_rows = rows_before_holdout(raw, self._validation_steps(raw.lengths))
+        holdout = validation_steps(raw.lengths, self.validation_size, int(self.horizon))
+        fit_rows = rows_before_holdout(raw, holdout)
         check_target_domain(self.target_transform, raw)
         lambdas = None
         if self.target_transform == "boxcox":
             lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
         return raw, fit_rows, lambdas, calendar
-
-    def _training_windows(self, panel: Panel, holdout: np.ndarray) -> tuple[Windows, Windows]:
-        """The training and validation windows (the last ``holdout`` rows of each series)."""
-        windows = make_windows(panel, int(self.lookback), int(self.horizon), self.stride)
-        train_w, val_w = holdout_split(windows, holdout)
-        del windows  # the two split indexes replace it (16 bytes per window)
-        if len(train_w) == 0:
-            raise DataValidationError(
-                f"No training windows remain after holding out the last validation steps of "
-                f"every series (validation_size={self.validation_size!r}). Lower "
-                "validation_size or lookback/horizon, or provide longer series."
-            )
-        return train_w, val_w
-
-    def _validation_steps(self, lengths: np.ndarray) -> np.ndarray:
-        vs = self.validation_size
-        if vs == 0:
-            return np.zeros_like(lengths)
-        if isinstance(vs, numbers.Integral):
-            return np.full_like(lengths, int(vs))
-        return np.maximum(np.ceil(lengths * float(vs)).astype(np.int64), int(self.horizon))
 
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:

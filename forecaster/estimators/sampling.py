@@ -4,6 +4,7 @@ compare, and each process's share of the windows and batches under torchrun."""
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,8 +14,8 @@ import torch
 
 from forecaster._hashing import digest_arrays
 from forecaster.data.panel import Panel
-from forecaster.data.windows import Windows
-from forecaster.exceptions import ForecasterWarning
+from forecaster.data.windows import Windows, make_windows
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.training import distributed
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "rank_share",
     "rows_before_holdout",
     "steps_per_epoch",
+    "training_windows",
+    "validation_steps",
     "window_sources",
 ]
 
@@ -98,6 +101,34 @@ def holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windo
     train = windows.filter(start <= last_train[series])
     val = windows.filter(start >= first_val[series])
     return train, val
+
+
+def validation_steps(lengths: np.ndarray, validation_size: Any, horizon: int) -> np.ndarray:
+    """The validation hold-out of each series of ``lengths``: ``validation_size`` steps (an
+    int) or that fraction of its length (a float), at least ``horizon``; 0 for none."""
+    if validation_size == 0:
+        return np.zeros_like(lengths)
+    if isinstance(validation_size, numbers.Integral):
+        return np.full_like(lengths, int(validation_size))
+    return np.maximum(np.ceil(lengths * float(validation_size)).astype(np.int64), horizon)
+
+
+def training_windows(
+    panel: Panel, lookback: int, horizon: int, stride: int, validation_size: Any
+) -> tuple[Windows, Windows]:
+    """The training and validation windows of ``panel`` (validation: the windows whose
+    targets are in the last :func:`validation_steps` rows of their series)."""
+    windows = make_windows(panel, lookback, horizon, stride)
+    holdout = validation_steps(panel.lengths, validation_size, horizon)
+    train_w, val_w = holdout_split(windows, holdout)
+    del windows  # the two split indexes replace it (16 bytes per window)
+    if len(train_w) == 0:
+        raise DataValidationError(
+            f"No training windows remain after holding out the last validation steps of "
+            f"every series (validation_size={validation_size!r}). Lower validation_size or "
+            "lookback/horizon, or provide longer series."
+        )
+    return train_w, val_w
 
 
 def rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
