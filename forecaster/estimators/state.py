@@ -98,6 +98,8 @@ class _EstimatorState:
         for key in ("quantiles", "static_covariates"):
             if key in params and params[key] is None:
                 del params[key]  # as before it existed: such a model's files stay the same
+        if params.get("baseline") == "none":  # the value of a model saved before it existed
+            del params["baseline"]
         return ModelState(
             estimator=name,
             params=params,
