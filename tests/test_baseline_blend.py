@@ -193,6 +193,24 @@ def test_every_forecast_path_applies_the_blend(tmp_path):
     assert loaded.predict(frame).equals(model.predict(frame))
 
 
+def test_calibration_scores_the_blended_forecasts():
+    frame = hourly(n_series=2, noise=0.3)
+    train = frame.group_by("id", maintain_order=True).head(240)
+    model = fitted(train)
+    network = copy.deepcopy(model)
+    network.baseline_ = None
+    for estimator in (model, network):
+        estimator.calibrate(frame, folds=3, step=12, normalize=None)
+    blended = model.conformal_["residuals"]
+    assert not np.allclose(blended, network.conformal_["residuals"])
+    backtest = model.backtest(frame, folds=3, step=12, refit=False).forecasts
+    errors = (backtest["y_actual"] - backtest["y"]).abs().to_numpy()
+    np.testing.assert_allclose(np.sort(np.abs(blended).ravel()), np.sort(errors), atol=1e-4)
+    out = model.predict(frame, level=[80])
+    assert ((out["y_lo_80"] <= out["y"]) & (out["y"] <= out["y_hi_80"])).all()
+    np.testing.assert_allclose(out["y"], model.predict(frame)["y"])
+
+
 def test_weights_of_one_leave_the_network_forecasts_bit_for_bit():
     frame = hourly(n_series=2, noise=0.3)
     model = fitted(frame)
