@@ -22,6 +22,7 @@ from sklearn.base import clone
 import forecaster as package
 from forecaster import DataValidationError, ForecasterWarning, RNNForecaster
 from forecaster.data.frequency import Frequency
+from forecaster.estimators import baseline_blend
 from forecaster.estimators.baseline_blend import (
     WEIGHTS,
     BaselineBlend,
@@ -253,6 +254,12 @@ def test_multivariate_targets_get_one_weight_each():
     model = fitted(frame, target=["y", "z"], head="direct")
     assert len(model.baseline_.weights) == 2
     assert len(model.validation_baselines_["weights"]) == 2
+
+
+def test_the_check_scores_a_bounded_sample_of_many_validation_windows(monkeypatch):
+    monkeypatch.setattr(baseline_blend, "CHECK_WINDOWS", 7)
+    model = fitted(hourly(n_series=2, noise=0.3))
+    assert model.n_val_windows_ > 7 and model.validation_baselines_["windows"] == 7
 
 
 def test_lookback_shorter_than_the_season_blends_with_the_naive():

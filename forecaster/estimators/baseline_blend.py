@@ -38,6 +38,7 @@ from forecaster.persistence.format import count, short
 from forecaster.persistence.state import StateError
 
 __all__ = [
+    "CHECK_WINDOWS",
     "WEIGHTS",
     "BaselineBlend",
     "BaselineCheck",
@@ -52,6 +53,10 @@ __all__ = [
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 """The network's weights tried in the blend, the network alone first (it wins ties)."""
+
+CHECK_WINDOWS = 65536
+"""At most this many validation windows are scored (evenly spaced over them when there are
+more, e.g. with ``windows_per_epoch=None`` on a large panel), bounding the check's memory."""
 
 _NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _NS["d"] = 24 * _NS["h"]
@@ -233,6 +238,9 @@ class BaselineCheck:
         self.baseline_ = self.validation_baselines_ = self.validation_skill_ = None
         if len(windows) == 0:
             return
+        if len(windows) > CHECK_WINDOWS:
+            spaced = np.linspace(0, len(windows) - 1, CHECK_WINDOWS).round().astype(np.int64)
+            windows = windows.with_index(windows.index[spaced])
         lookback, horizon, nt = int(self.lookback), int(self.horizon), raw.n_targets
         series = windows.index["series"].to_numpy().astype(np.int64)
         rows = windows.index["start"].to_numpy().astype(np.int64) + lookback - 1
