@@ -17,8 +17,9 @@ Series (read at run time; nothing is copied into the repository):
 
 * ``/work/shared/data`` (``--data``): ETTh1 and ETTh2 ``OT`` (hourly oil temperature, first
   4,032 hours = 24 weeks), ETTm1 ``OT`` (15-minute, first 5,760 steps = 60 days), M4 Hourly
-  H1 and H201 (training files), GOOG and MSFT daily close (business days, NYSE holidays
-  forward-filled), M4 Weekly W1.
+  H1 and H201 and M4 Weekly W1 (training files; M4 has no dates, so they are put on an hourly
+  or weekly grid from an arbitrary start), GOOG and MSFT daily close (business days, NYSE
+  holidays forward-filled).
 * optional, from packages installed in a separate environment (``--extra-python``, e.g. a
   throwaway venv with ``pip install statsmodels pmdarima``; skipped when absent): pmdarima's
   ``taylor`` (half-hourly electricity demand, 12 weeks), ``wineind`` and ``airpassengers``
@@ -97,9 +98,9 @@ SERIES: dict[str, tuple[int, str]] = {
     "etth1_ot": (24, "ETTh1 OT, hourly, first 4,032 h (shared data, CC BY-ND 4.0)"),
     "etth2_ot": (24, "ETTh2 OT, hourly, first 4,032 h (shared data, CC BY-ND 4.0)"),
     "ettm1_ot": (24, "ETTm1 OT, 15-minute, first 5,760 steps (shared data, CC BY-ND 4.0)"),
-    "m4_h1": (48, "M4 Hourly H1, training file (shared data)"),
-    "m4_h201": (48, "M4 Hourly H201, training file (shared data)"),
-    "m4_w1": (13, "M4 Weekly W1, training file (shared data)"),
+    "m4_h1": (48, "M4 Hourly H1, training file, on an hourly grid (shared data)"),
+    "m4_h201": (48, "M4 Hourly H201, training file, on an hourly grid (shared data)"),
+    "m4_w1": (13, "M4 Weekly W1, training file, on a weekly grid (shared data)"),
     "goog_daily": (5, "GOOG daily close 2004-2008, business days (shared data)"),
     "msft_daily": (5, "MSFT daily close 1986-2017, last 2,000 days (shared data)"),
     "taylor": (48, "half-hourly electricity demand, 12 weeks (pmdarima, MIT)"),
@@ -140,7 +141,10 @@ def load_series(name: str, data: Path, extra_python: str | None) -> tuple[pl.Dat
         wide = pl.read_csv(data / "m4" / f"{kind}-train.csv.gz", infer_schema_length=0)
         row = wide.filter(pl.col("V1") == name[3:].upper()).drop("V1").row(0)
         y = [float(v) for v in row if v not in (None, "")]
-        return pl.DataFrame({"time": np.arange(len(y)), "y": y}), {}
+        # M4 gives no dates: an hourly (weekly) grid from an arbitrary start, so that the
+        # frequency and its season (24, 52) are known as they would be with real timestamps
+        start, freq = ("2000-01-01 00:00", "1h") if kind == "Hourly" else ("2000-01-02", "1w")
+        return _regular(start, freq, y), {}
     if name.endswith("_daily"):
         file = {"goog_daily": "goog_daily_2004_2008_matplotlib.csv"}.get(
             name, "msft_daily_1986_2017_pmdarima.csv"

@@ -6,7 +6,7 @@ last time at or before ``t``, and ``predict(frame, cutoff=[t1, t2, ...])`` (or a
 gathered from the :class:`~forecaster.data.panel.Panel` by index arithmetic
 (:mod:`forecaster.estimators.origins`) and run through the network in a few large batches.
 Every forecast goes through :meth:`ForecastInference._forecast_windows` (scaling, network,
-inverse scaling and transform, finiteness check); the rolling-origin backtest
+inverse scaling and transform, finiteness check, ``baseline`` blend); the rolling-origin backtest
 (:func:`forecaster.evaluation.backtest.backtest`) and the MLflow pyfunc call ``predict``.
 """
 
