@@ -361,3 +361,14 @@ def test_short_monthly_series():
     network, default, _ = held_out_ratios(pl.DataFrame({"time": times, "y": y}), 12, 12, 24)
     assert default <= 1.1
     assert network <= 1.1  # here the network wins; the blend must not spoil it beyond 1.1
+
+
+def test_forecasts_beyond_float32_skip_the_check_and_predict_refuses():
+    huge = pl.DataFrame({"t": np.arange(60), "y": np.linspace(1e37, 3.3e38, 60)})
+    model = RNNForecaster(target="y", time_col="t", lookback=8, horizon=3, lr=0.05, **TINY)
+    model.set_params(max_epochs=3, hidden_size=4, segment_length=4, target_transform="log")
+    with pytest.warns(ForecasterWarning, match=r"baselines were not checked: .* not a finite"):
+        model.fit(huge)
+    assert model.baseline_ is None and model.validation_baselines_ is None
+    with pytest.raises(DataValidationError, match=r"not a finite float32 number"):
+        model.predict(huge)

@@ -33,7 +33,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import inverse_targets
 from forecaster.data.windows import Windows
 from forecaster.evaluation.baselines import origin_forecasts
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.persistence.format import count, short
 from forecaster.persistence.state import StateError
 
@@ -244,7 +244,18 @@ class BaselineCheck:
         lookback, horizon, nt = int(self.lookback), int(self.horizon), raw.n_targets
         series = windows.index["series"].to_numpy().astype(np.int64)
         rows = windows.index["start"].to_numpy().astype(np.int64) + lookback - 1
-        model = self._point_of(self._forecast_origins(raw, series, rows))[0].astype(np.float64)
+        try:
+            forecasts = self._forecast_origins(raw, series, rows)
+        except DataValidationError as exc:  # forecasts beyond float32: predict says so too
+            warnings.warn(
+                f"The baselines were not checked: the network's validation forecasts are not "
+                f"finite float32 numbers ({str(exc).split('. ')[0]}). predict will refuse "
+                "them the same way.",
+                ForecasterWarning,
+                stacklevel=4,
+            )
+            return
+        model = self._point_of(forecasts)[0].astype(np.float64)
         targets = raw.values[:, :nt]
         actual = targets[rows[:, None] + np.arange(1, horizon + 1)].astype(np.float64)
         error = scaled_error(series, actual, naive_scales(raw, fit_rows))
