@@ -28,8 +28,10 @@ under the same protocol as a reference.
 Presets
 -------
 ``default``
-    ``RNNForecaster`` with only target, columns, lookback and horizon (plus ``random_state``
-    and the protocol's ``validation_size``): the out-of-the-box result.
+    ``RNNForecaster`` with only target, columns and horizon (plus ``random_state`` and the
+    protocol's ``validation_size``): the out-of-the-box result. ``lookback="auto"`` chooses the
+    window from the data's frequency (hourly M4 and ETTh1: 336; 15-minute ETTm1: 720; M4's
+    steps are given as hours from 2000-01-01, the data having no dates).
 ``fast``
     A reduced CPU configuration for the horizon sweeps (see ``PRESETS``): lookback 96,
     4,096 windows per epoch, at most 30 epochs, patience 4. (Eight such epochs were tried
@@ -84,11 +86,10 @@ ETT_LOADS = ETT_COLUMNS[:-1]  # the past covariates of the MS setting
 ETT_FILES = {"etth1": "ETTh1.csv", "ettm1": "ETTm1.csv.gz"}
 ETT_STEPS_PER_HOUR = {"etth1": 1, "ettm1": 4}
 
-# lookback per task: the default preset's only model choice
-LOOKBACK = {"m4": 192, "etth1": 336, "ettm1": 672}
+M4_START = dt.datetime(2000, 1, 1)  # M4 Hourly has no dates: its steps are hours from here
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
+    "default": {},  # lookback="auto": 336 for these hourly data, 720 for ETTm1 (15-minute)
     # reduced CPU configuration for the horizon sweeps: a quarter of the default windows per
     # epoch (and of the validation windows), a shorter patience, lookback 96
     "fast": {"lookback": 96, "windows_per_epoch": 4096, "patience": 4, "max_epochs": 30},
@@ -180,7 +181,8 @@ PUBLISHED_M4 = {
 
 
 def read_m4(data: Path, test: bool) -> pl.DataFrame:
-    """M4 Hourly as a long frame (id, t, y); test rows continue each series' integer time."""
+    """M4 Hourly as a long frame (id, t, y), ``t`` hourly from ``M4_START`` (the data has no
+    dates); test rows continue each series' time (see :func:`run_m4`)."""
     path = data / "m4" / ("Hourly-test.csv" if test else "Hourly-train.csv.gz")
     wide = pl.read_csv(path, infer_schema_length=0)
     values = wide.drop("V1").cast(pl.Float64).to_numpy()
@@ -191,7 +193,7 @@ def read_m4(data: Path, test: bool) -> pl.DataFrame:
             "t": np.nonzero(present)[1],
             "y": values[present],
         }
-    )
+    ).with_columns((pl.lit(M4_START) + pl.duration(hours=pl.col("t"))).alias("t"))
 
 
 def read_ett(data: Path, dataset: str) -> pl.DataFrame:
@@ -211,7 +213,7 @@ def ett_borders(dataset: str) -> tuple[int, int, int]:
 
 
 def make_model(task: str, horizon: int, preset: str, seed: int, **columns: Any) -> RNNForecaster:
-    options = {"lookback": LOOKBACK[task], **PRESETS[preset]}
+    options = dict(PRESETS[preset])
     return RNNForecaster(**columns, horizon=horizon, random_state=seed, progress=False, **options)
 
 
@@ -221,7 +223,7 @@ def run_m4(data: Path, preset: str, seed: int, quick: bool) -> dict[str, Any]:
     test = (
         read_m4(data, test=True)
         .join(lengths, on="id")
-        .with_columns(pl.col("t") + pl.col("n"))
+        .with_columns(pl.col("t") + pl.duration(hours=pl.col("n")))
         .drop("n")
     )
     if quick:

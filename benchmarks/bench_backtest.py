@@ -7,15 +7,18 @@ fold's training span. Both methods then use the same fitted model, without refit
 
 ``batched``
     ``forecaster.evaluation.backtest(model, frame, folds=origins)``: one Panel, every
-    (series, origin) input window gathered by index and run through the network in batches of
-    4,096, plus the forecast frame and the metric frames (by fold and series, by step, total).
+    (series, origin) input window gathered by index and run through the network in large
+    batches (:func:`forecaster.estimators.origins.chunk_size`: all 5,000 windows in one call
+    here), plus the forecast frame and the metric frames (by fold and series, by step,
+    total).
 ``per-origin``
     ``model.predict(frame, cutoff=c)`` for each of the origins (forecasts only, no metrics).
 
 Both produce the same forecasts (checked: largest absolute difference and the count of
 bit-identical values). Rows are medians of ``--repeats`` runs, alternating the two methods.
 The other processes' CPU load during each timed block is recorded (``other_cpus``); on this
-2-core machine a value well above 0 means the timings are contended.
+2-core machine a value well above 0 means the timings are contended. This process's CPU
+seconds (``cpu_seconds``, all its threads) are recorded too.
 
 Target: batched >= 10x faster than per-origin.
 
@@ -74,6 +77,17 @@ def per_origin(model: RNNForecaster, frame: pl.DataFrame, cutoffs: list[Any]) ->
     )
 
 
+def _record(timed: Timed) -> dict[str, Any]:
+    """A timed block's wall seconds, the other processes' CPU load meanwhile and this
+    process's CPU seconds (all its threads): under contention the CPU seconds move less
+    than the wall time."""
+    return {
+        "seconds": timed.seconds,
+        "other_cpus": timed.other_cpus,
+        "cpu_seconds": round(time.process_time() - timed.p0, 4),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -130,17 +144,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         idle.append(wait_for_idle(args.wait_idle, threshold=0.3))
         with Timed() as t_batched:
             result = backtest(fitted, frame, folds=args.origins)
-        runs["batched"].append({"seconds": t_batched.seconds, "other_cpus": t_batched.other_cpus})
+        runs["batched"].append(_record(t_batched))
         with Timed() as t_ref:
             reference = per_origin(fitted, frame, cutoffs)
-        runs["per_origin"].append({"seconds": t_ref.seconds, "other_cpus": t_ref.other_cpus})
+        runs["per_origin"].append(_record(t_ref))
         for name, fn in (
             ("network_batched", network_batched),
             ("network_per_origin", network_per_origin),
         ):
             with Timed() as t_net:
                 fn()
-            runs[name].append({"seconds": t_net.seconds, "other_cpus": t_net.other_cpus})
+            runs[name].append(_record(t_net))
 
     joined = result.forecasts.join(
         reference.rename({"y": "y_ref"}), on=["cutoff", "id", "time"], how="inner"
@@ -181,6 +195,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "network_per_origin_s": statistics.median(r["seconds"] for r in runs["network_per_origin"]),
         "speedup_bound": reference_s
         / statistics.median(r["seconds"] for r in runs["network_batched"]),
+        "batched_cpu_s": statistics.median(r["cpu_seconds"] for r in runs["batched"]),
+        "per_origin_cpu_s": statistics.median(r["cpu_seconds"] for r in runs["per_origin"]),
         "batched_windows_per_s": windows / batched_s,
         "per_origin_windows_per_s": windows / reference_s,
         "runs": runs,
@@ -202,28 +218,36 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
     check = report["check"]
     contention = max((r["other_cpus"] or 0.0) for rs in report["runs"].values() for r in rs)
     note = "idle machine" if contention <= 0.25 else "**contended: rerun on an idle machine**"
+
+    def cpu(name: str) -> str:  # median CPU seconds of this process (all threads)
+        seconds = [r["cpu_seconds"] for r in report["runs"][name] if "cpu_seconds" in r]
+        return f"{statistics.median(seconds):.3f} s" if seconds else "–"
+
     lines = [
         f"**Backtest without refit: {c['series']} series x {c['origins']} origins** "
         f"(L={c['lookback']}, H={c['horizon']}, step {c['step']}, {c['steps_per_series']:,} "
         f"hourly steps per series; {c['model']}; device {c['device']}; medians of "
         f"{c['repeats']})",
         "",
-        "| method | time | windows/s | speedup |",
-        "|---|---:|---:|---:|",
+        "| method | time | CPU time | windows/s | speedup |",
+        "|---|---:|---:|---:|---:|",
         f"| `predict(frame, cutoff=c)` once per origin (forecasts only) | "
-        f"{report['per_origin_s']:.2f} s | {report['per_origin_windows_per_s']:,.0f} | 1.0x |",
+        f"{report['per_origin_s']:.2f} s | {cpu('per_origin')} | "
+        f"{report['per_origin_windows_per_s']:,.0f} | 1.0x |",
         f"| `backtest(model, frame, folds={c['origins']})`, batched (forecasts + metrics) | "
-        f"{report['batched_s']:.3f} s | {report['batched_windows_per_s']:,.0f} | "
-        f"**{report['speedup']:.1f}x** |",
+        f"{report['batched_s']:.3f} s | {cpu('batched')} | "
+        f"{report['batched_windows_per_s']:,.0f} | **{report['speedup']:.1f}x** |",
         f"| network forward only, one call per origin ({c['series']} windows each) | "
-        f"{report['network_per_origin_s']:.3f} s | "
+        f"{report['network_per_origin_s']:.3f} s | {cpu('network_per_origin')} | "
         f"{c['series'] * c['origins'] / report['network_per_origin_s']:,.0f} | – |",
         f"| network forward only, all {c['series'] * c['origins']:,} windows in one call | "
-        f"{report['network_batched_s']:.3f} s | "
+        f"{report['network_batched_s']:.3f} s | {cpu('network_batched')} | "
         f"{c['series'] * c['origins'] / report['network_batched_s']:,.0f} | – |",
         "",
         "Speedup: median over the repeats of the per-repeat ratio (the two methods run back to "
-        "back in each repeat). The last two rows are the network's compute alone on inputs "
+        "back in each repeat). CPU time: this process's, all threads (the part of the time "
+        "other processes cannot inflate much). The last two rows are the network's compute "
+        "alone on inputs "
         "of the same shapes (no data preparation): the floor of each method. Even with no "
         "data preparation or metrics at all, batching could be at most "
         f"{report['speedup_bound']:.1f}x faster here (per-origin time / network time for "

@@ -5,6 +5,10 @@ are indexed in Polars and gathered by index on the device, and recurrent network
 GRU with direct, encoder-decoder, recursive and segment heads) are trained by one plain loop
 behind scikit-learn estimators.
 
+The public names below are imported when first used (``forecaster.LSTMForecaster``, ``from
+forecaster import LSTMForecaster``), so ``import forecaster`` itself loads neither PyTorch, Polars
+nor scikit-learn; subpackages (``forecaster.tracking``) are imported when first read, too.
+
 Examples
 --------
 >>> import forecaster
@@ -18,33 +22,50 @@ Examples
 
 from __future__ import annotations
 
-from forecaster import datasets
+from forecaster._lazy import lazy_attributes
 from forecaster._version import __version__
-from forecaster.data import MISSING_POLICIES, Frequency, Panel, infer_frequency, validate_frame
-from forecaster.data.scaling import SCALING_METHODS, PanelScaler
-from forecaster.data.windows import Batch, Windows, make_windows
-from forecaster.estimators import (
-    GRUForecaster,
-    LSTMForecaster,
-    RNNForecaster,
-    RNNRegressor,
-    SimpleRNNForecaster,
-    TemporalSplit,
-)
-from forecaster.evaluation.backtest import BacktestResult, backtest
-from forecaster.evaluation.plots import plot_backtest, plot_forecast
-from forecaster.exceptions import (
-    ConcurrentRunError,
-    DataValidationError,
-    ForecasterError,
-    ForecasterWarning,
-    NotFittedError,
-    OwnershipError,
-)
-from forecaster.nn import RecurrentNet
-from forecaster.persistence import ModelFormatError, load, save
-from forecaster.training.loop import TrainingDivergedError
-from forecaster.tuning import TuneResult, tune
+
+# Where each public name lives: imported when first used (PEP 562), so that ``import
+# forecaster`` loads neither PyTorch nor scikit-learn (``forecaster --help`` imports this package
+# first); see :mod:`forecaster._lazy`.
+_ORIGINS = {
+    "MISSING_POLICIES": "forecaster.data",
+    "SCALING_METHODS": "forecaster.data.scaling",
+    "BacktestResult": "forecaster.evaluation.backtest",
+    "Batch": "forecaster.data.windows",
+    "ConcurrentRunError": "forecaster.exceptions",
+    "DataValidationError": "forecaster.exceptions",
+    "ForecasterError": "forecaster.exceptions",
+    "ForecasterWarning": "forecaster.exceptions",
+    "Frequency": "forecaster.data",
+    "GRUForecaster": "forecaster.estimators",
+    "LSTMForecaster": "forecaster.estimators",
+    "ModelFormatError": "forecaster.persistence",
+    "NotFittedError": "forecaster.exceptions",
+    "OwnershipError": "forecaster.exceptions",
+    "Panel": "forecaster.data",
+    "PanelScaler": "forecaster.data.scaling",
+    "RNNForecaster": "forecaster.estimators",
+    "RNNRegressor": "forecaster.estimators",
+    "RecurrentNet": "forecaster.nn",
+    "SimpleRNNForecaster": "forecaster.estimators",
+    "TemporalSplit": "forecaster.estimators",
+    "TrainingDivergedError": "forecaster.training.loop",
+    "TuneResult": "forecaster.tuning",
+    "Windows": "forecaster.data.windows",
+    "backtest": "forecaster.evaluation.backtest",
+    "datasets": "forecaster.datasets",
+    "infer_frequency": "forecaster.data",
+    "load": "forecaster.persistence",
+    "make_windows": "forecaster.data.windows",
+    "plot_backtest": "forecaster.evaluation.plots",
+    "plot_forecast": "forecaster.evaluation.plots",
+    "save": "forecaster.persistence",
+    "tune": "forecaster.tuning",
+    "validate_frame": "forecaster.data",
+}
+# ``load`` builds a saved model's class from the registry that the estimators fill at import.
+_REQUIRES = {"load": "forecaster.estimators"}
 
 __all__ = [
     "MISSING_POLICIES",
@@ -83,3 +104,5 @@ __all__ = [
     "tune",
     "validate_frame",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__, _REQUIRES)

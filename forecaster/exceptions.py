@@ -5,6 +5,19 @@ scikit-learn's checks (and ordinary ``except ValueError``) still see a ``ValueEr
 Every error class of the package is defined here (the modules that raise them import them back,
 so ``from forecaster.<module> import SomeError`` keeps working), grouped by the layer that raises
 them: the base, models, training, tracking, tuning, pipelines and the command line.
+
+This module imports nothing but the standard library, so that ``import forecaster`` and the
+command line's ``--help`` (which import it) stay fast. One class needs more:
+:class:`NotFittedError` is also a subclass of scikit-learn's ``NotFittedError`` (scikit-learn's
+contract: ``except sklearn.exceptions.NotFittedError`` catches ours), and importing
+``sklearn.exceptions`` imports scikit-learn, SciPy and pandas (about 1 s and 130 MB). So that
+class is made on first use, by the module ``__getattr__`` (PEP 562): ``from
+forecaster.exceptions import NotFittedError`` or ``forecaster.exceptions.NotFittedError``
+imports scikit-learn then (the estimators, which raise it, import scikit-learn anyway) and
+defines the class once; every later use gets the same class, and it pickles by its name like
+the others. The alternatives were worse: a ``NotFittedError`` that is not scikit-learn's breaks
+the contract, and importing scikit-learn here puts it in every process of the package, the
+command line's ``--help`` and a plain training run included.
 """
 
 from __future__ import annotations
@@ -33,7 +46,8 @@ __all__ = [
     "TuningMetricError",
 ]
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+import threading
+from typing import TYPE_CHECKING, Any
 
 
 class ForecasterError(Exception):
@@ -58,10 +72,6 @@ class OwnershipError(ForecasterError, ValueError):
 class ConcurrentRunError(ForecasterError, RuntimeError):
     """Another process holds the lock of the same job (e.g. a pipeline run of the same spec
     and as-of date); exit code 4 in the command line."""
-
-
-class NotFittedError(ForecasterError, _SklearnNotFittedError):
-    """An estimator was used before ``fit``."""
 
 
 class ForecasterWarning(UserWarning):
@@ -174,3 +184,38 @@ class SpecError(ForecasterError, ValueError):
 
 class ArgumentError(SpecError):
     """A command-line argument that cannot be used (exit code 2)."""
+
+
+# NotFittedError, made on first use (see the module docstring) ------------------------------
+
+_NOT_FITTED_LOCK = threading.Lock()
+
+if TYPE_CHECKING:  # what type checkers see; at run time the class below is made on first use
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(ForecasterError, SklearnNotFittedError):
+        """An estimator was used before ``fit``."""
+
+
+def _define_not_fitted_error() -> type[ForecasterError]:
+    """The class ``NotFittedError``: a ForecasterError and scikit-learn's NotFittedError."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(ForecasterError, SklearnNotFittedError):
+        """An estimator was used before ``fit``.
+
+        Also a ``ValueError`` and an ``AttributeError`` (scikit-learn's ``NotFittedError``),
+        so ``except sklearn.exceptions.NotFittedError`` catches it.
+        """
+
+    NotFittedError.__qualname__ = "NotFittedError"  # pickled and shown by its module name
+    return NotFittedError
+
+
+def __getattr__(name: str) -> Any:
+    if name != "NotFittedError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _NOT_FITTED_LOCK:  # two threads asking at once get one class
+        if name not in globals():
+            globals()[name] = _define_not_fitted_error()
+    return globals()[name]

@@ -795,3 +795,17 @@ def test_segment_model_saved_before_it_used_covariates_loads_and_forecasts_as_th
     assert model.predict(frame.with_columns(pl.col("x") * 100)).equals(expected)
     refit = clone(model).fit(frame)
     assert refit.network_.past_covariates is True
+
+
+@pytest.mark.parametrize("head", ["segment", "direct", "seq2seq"])
+def test_linear_skip_is_trained_saved_and_loaded(head, tmp_path):
+    from forecaster import load
+
+    data = seasonal_frame()
+    model = forecaster(head=head, linear_skip=True).fit(data)
+    assert model.network_.linear_skip and model.network_.skip_weight.abs().sum() > 0  # trained
+    model.save(tmp_path / "m")
+    again = load(tmp_path / "m")
+    assert again.get_params()["linear_skip"] is True
+    assert again.predict(data).equals(model.predict(data))
+    assert not forecaster(head=head).fit(data).network_.linear_skip  # off by default

@@ -670,3 +670,74 @@ def test_quantiles_never_cross_hypothesis():
         assert (out.diff(dim=-1) >= 0).all()
 
     check()
+
+
+# ------------------------------------------------------------------------------------------
+# linear skip
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("head", ["segment", "direct", "seq2seq"])
+def test_linear_skip_starts_at_zero_and_adds_a_linear_map_of_the_window(head: str) -> None:
+    torch.manual_seed(5)
+    plain = make_net(head=head).eval()
+    after_plain = torch.randn(3)
+    torch.manual_seed(5)
+    skipped = make_net(head=head, linear_skip=True).eval()
+    assert torch.equal(torch.randn(3), after_plain)  # the skip draws no random number
+    weights, plain_weights = skipped.state_dict(), plain.state_dict()
+    assert set(weights) - set(plain_weights) == {"skip_weight", "skip_bias"}
+    x, future = make_batch(skipped)
+    with torch.no_grad():
+        assert torch.equal(skipped(x, future), plain(x, future))  # untrained: as without
+        skipped.skip_weight.normal_()
+        skipped.skip_bias.normal_()
+        deviations = x[..., :N_TARGETS] - x[:, -1:, :N_TARGETS]  # (B, L, C)
+        expected = torch.einsum("blc,hl->bhc", deviations, skipped.skip_weight)
+        expected = plain(x, future) + expected + skipped.skip_bias[None, :, None]
+        assert torch.allclose(skipped(x, future), expected, atol=1e-5)
+    assert_all_parameters_get_gradients_for(skipped, x, future)
+
+
+def test_linear_skip_config_round_trip_and_old_configs_load_without_it() -> None:
+    net = make_net(linear_skip=True)
+    config = net.get_config()
+    assert config["linear_skip"] is True
+    assert network_from_config(config).linear_skip
+    assert "linear_skip" not in make_net().get_config()  # saved configs unchanged without it
+    assert not network_from_config(make_net().get_config()).linear_skip
+    assert count_parameters(net) == count_parameters(make_net()) + (LOOKBACK + 1) * HORIZON
+
+
+def test_linear_skip_learns_a_linear_autoregression_the_head_alone_misses() -> None:
+    # a pure AR(2) series: with its recurrent head frozen at initialisation, the skip alone
+    # fits it to almost zero error (the skip is trained by the same loss as the head)
+    torch.manual_seed(0)
+    n, lookback = 600, 12
+    series = torch.zeros(n)
+    noise = 0.05 * torch.randn(n)
+    for t in range(2, n):
+        series[t] = 1.5 * series[t - 1] - 0.8 * series[t - 2] + noise[t]
+    windows = series.unfold(0, lookback + 3, 1)
+    x, y = windows[:, :lookback, None], windows[:, lookback:, None]
+    net = RecurrentNet(
+        n_features=1,
+        n_targets=1,
+        lookback=lookback,
+        horizon=3,
+        hidden_size=4,
+        segment_length=4,
+        linear_skip=True,
+    )
+    head_parameters = [p for n, p in net.named_parameters() if not n.startswith("skip_")]
+    for parameter in head_parameters:
+        parameter.requires_grad_(False)
+    optimiser = torch.optim.Adam([net.skip_weight, net.skip_bias], lr=0.05)
+    with torch.no_grad():
+        before = F.mse_loss(net(x), y).item()
+    for _ in range(300):
+        optimiser.zero_grad()
+        loss = net.training_loss(x, None, y, F.mse_loss)
+        loss.backward()
+        optimiser.step()
+    assert loss.item() < 0.05 * before

@@ -188,3 +188,32 @@ def test_a_model_with_static_covariates_is_refused_by_name():
     ).fit(frame)
     with pytest.raises(DataValidationError, match="static covariates"):
         model.stream(frame)
+
+
+@pytest.mark.parametrize("normalization", ["last", "revin", "none"])
+def test_stream_of_a_network_with_a_linear_skip_equals_its_forward(normalization):
+    import torch
+
+    from forecaster.nn import RecurrentNet
+    from forecaster.nn.streaming import SegmentStream
+
+    torch.manual_seed(0)
+    net = RecurrentNet(
+        n_features=2,
+        n_targets=2,
+        lookback=10,
+        horizon=5,
+        hidden_size=6,
+        segment_length=4,
+        normalization=normalization,
+        linear_skip=True,
+    ).eval()
+    with torch.no_grad():  # the skip starts at zero: give it weights to check
+        net.skip_weight.normal_()
+        net.skip_bias.normal_()
+    series = np.random.default_rng(1).normal(size=(3, 17, 2))
+    state = SegmentStream(net, series[:, :10])
+    state.update(np.repeat(np.arange(3), 7), series[:, 10:].reshape(-1, 2))
+    with torch.no_grad():
+        expected = net(torch.from_numpy(series[:, 7:]).float()).double().numpy()
+    np.testing.assert_allclose(state.forecast(), expected, atol=1e-4)

@@ -127,11 +127,14 @@ class Integer(Rule):
     low: int = 1
     high: int | None = None
     high_hint: str = ""  # why the upper bound, for that message only
+    auto: bool = False  # also accept the string "auto" (resolved by the caller)
 
     def describe(self) -> str:
-        return f"an integer >= {self.low}"
+        return f"an integer >= {self.low}" + (" or 'auto'" if self.auto else "")
 
-    def _check(self, name: str, value: Any) -> int:
+    def _check(self, name: str, value: Any) -> int | str:
+        if self.auto and isinstance(value, str) and value == "auto":
+            return value
         if isinstance(value, bool | np.bool_):
             self.fail(name, value, f"Pass a number, e.g. {name}={max(self.low, 1)}.", typed=True)
         if isinstance(value, numbers.Integral):

@@ -432,6 +432,11 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
             "frame first: Panel.from_frame(frame, target=..., time_col=..., id_col=...)."
         )
     lookback, horizon = check("lookback", lookback), check("horizon", horizon)
+    if lookback == "auto":
+        raise DataValidationError(
+            "make_windows needs an integer lookback, got 'auto' (the estimators resolve "
+            "lookback='auto' on the data; see RNNForecaster.lookback_for). Pass a number."
+        )
     stride = check("stride", stride)
     last = panel.lengths - (lookback + horizon)  # last valid local start of each series
     valid = last >= 0

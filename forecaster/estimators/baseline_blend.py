@@ -203,7 +203,7 @@ class BaselineCheck:
     ``RNNForecaster``, which holds the parameters and fitted attributes it reads)."""
 
     baseline: str
-    lookback: int
+    lookback_: int
     horizon: int
     target_transform: str
     freq_: Frequency
@@ -241,7 +241,7 @@ class BaselineCheck:
         if len(windows) > CHECK_WINDOWS:
             spaced = np.linspace(0, len(windows) - 1, CHECK_WINDOWS).round().astype(np.int64)
             windows = windows.with_index(windows.index[spaced])
-        lookback, horizon, nt = int(self.lookback), int(self.horizon), raw.n_targets
+        lookback, horizon, nt = int(self.lookback_), int(self.horizon), raw.n_targets
         series = windows.index["series"].to_numpy().astype(np.int64)
         rows = windows.index["start"].to_numpy().astype(np.int64) + lookback - 1
         try:
@@ -362,8 +362,8 @@ def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
             raise StateError(
                 f"baseline.blend.weights is {short(weights)}; expected {n_targets} of {WEIGHTS}"
             )
-        if m > int(estimator.lookback):
-            raise StateError(f"baseline.blend.m is {m}, beyond lookback={estimator.lookback}")
+        if m > int(estimator.lookback_):
+            raise StateError(f"baseline.blend.m is {m}, beyond lookback={estimator.lookback_}")
         estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights))
     if report is not None:
         skill = report.get("skill") if isinstance(report, dict) else None

@@ -187,7 +187,7 @@ class ForecastIntervals:
         raw, _, rows = self._origin_panel(frame, pairs)  # type: ignore[attr-defined]
         if len(rows) != folds_frame.height:  # the backtest kept only origins with a lookback
             raise DataValidationError("calibrate: an origin of the backtest has no input window")
-        return window_spread(raw, rows, int(self.lookback), floor=SPREAD_FLOOR)
+        return window_spread(raw, rows, self.lookback_, floor=SPREAD_FLOOR)
 
     def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
         ends = self.__dict__.get("train_end_")
@@ -270,7 +270,7 @@ class ForecastIntervals:
         conformal = self.__dict__.get("conformal_")
         spread = None
         if conformal is not None and conformal.get("normalize") == "window":
-            spread = window_spread(panel, rows, int(self.lookback), floor=SPREAD_FLOOR)
+            spread = window_spread(panel, rows, self.lookback_, floor=SPREAD_FLOOR)
         times = panel.time.gather(rows).to_physical().to_numpy().astype(np.int64)
         return interval_columns(
             list(column_tuple(self.target)),

@@ -31,6 +31,7 @@ from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.baseline_blend import BaselineCheck
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
+from forecaster.estimators.lookback import AutoLookback
 from forecaster.estimators.sampling import (
     panel_digest,
     rows_before_holdout,
@@ -68,6 +69,7 @@ class RNNForecaster(
     ForecasterState,
     StaticCovariates,
     BaselineCheck,
+    AutoLookback,
     RecurrentEstimator,
 ):
     """Global recurrent forecaster for one or many series in a long Polars frame.
@@ -98,8 +100,11 @@ class RNNForecaster(
         encoder from a state computed from them (:mod:`forecaster.nn.statics`). A category
         unseen in ``fit`` gets the unknown category (a zero embedding) in ``predict``, with a
         :class:`~forecaster.exceptions.ForecasterWarning` naming the column and the series.
-    lookback : int, default 96
-        Input window length.
+    lookback : int or "auto", default "auto"
+        Input window length. ``"auto"`` chooses it from the data's frequency and the horizon
+        (:func:`~forecaster.data.seasons.auto_lookback`: hourly 336, daily 56, business days
+        60, weekly 52, monthly 36, at least the horizon, at most 720, shorter for short series);
+        the fitted window is ``lookback_``.
     horizon : int, default 24
         Number of steps forecast at once.
     cell : {"gru", "lstm", "rnn"}, default "gru"
@@ -116,6 +121,11 @@ class RNNForecaster(
         Model each target column as its own series with shared weights (covariates are fed
         beside every channel). ``None`` means the head's natural choice: True for
         ``"segment"`` (always channel independent), False for the other heads.
+    linear_skip : bool, default False
+        Add a linear map of each target's window (minus its last value) straight to the
+        horizon to the head's forecast (LSTNet's autoregressive highway; see
+        :class:`~forecaster.nn.recurrent.RecurrentNet`). It lowered M4 Hourly's errors but not
+        ETTh1's (``docs/benchmarks.md``); ``head="recursive"`` refuses it.
     nonlinearity : {"tanh", "relu"}, default "tanh"
         For ``cell="rnn"`` only.
     scaling : {"standard", "robust", "minmax", "none"}, default "standard"
@@ -156,12 +166,10 @@ class RNNForecaster(
         validation (``max_epochs`` epochs are run).
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
-        (``m`` from the frequency: 24 hourly, 7 daily, 12 monthly, ...) on the validation
-        windows and warns when the network is worse. ``"auto"`` then blends every forecast
-        with the seasonal (or plain) naive, ``w * network + (1 - w) * naive``, at the ``w`` of
-        0, 0.25, ..., 1 per target that scores best there (ties: the network alone, ``w = 1``);
-        quantiles move with the median. ``"none"`` keeps the network's forecasts. Without
-        validation (``validation_size=0``) the forecasts are the network's.
+        (``m`` from the frequency) on the validation windows and warns when the network is
+        worse; ``"auto"`` then blends every forecast, ``w * network + (1 - w) * naive``, at the
+        ``w`` of 0, 0.25, ..., 1 per target scoring best there (ties: ``w = 1``). ``"none"``
+        keeps the network's forecasts (see :mod:`~forecaster.estimators.baseline_blend`).
     stride : int, default 1
         Step between training windows of a series.
     windows_per_epoch : int or None, default 32768
@@ -232,12 +240,9 @@ class RNNForecaster(
     freq_ : Frequency
     baseline_ : BaselineBlend or None
         The blend chosen by ``baseline="auto"`` (``m``, ``weights`` per target; saved).
-    validation_baselines_ : dict or None
-        The scaled validation errors (MAE over each series' in-sample naive MAE, averaged
-        over series and targets) of ``model``, ``naive``, ``seasonal_naive`` (period ``m``)
-        and the ``blended`` forecasts, the blend's ``blend_m`` and ``weights``, ``skill``.
-    validation_skill_ : float or None
-        ``model`` error over ``seasonal_naive`` error on validation (below 1: the network wins).
+    validation_baselines_, validation_skill_ : dict or None, float or None
+        Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (period ``m``),
+        ``blended``; the blend; ``skill`` = model / seasonal naive (below 1: the network wins).
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
@@ -267,7 +272,7 @@ class RNNForecaster(
         covariates: str | Sequence[str] | None = None,
         future_covariates: str | Sequence[str] | None = None,
         static_covariates: str | Sequence[str] | None = None,
-        lookback: int = 96,
+        lookback: int | str = "auto",
         horizon: int = 24,
         cell: str = "gru",
         head: str = "segment",
@@ -277,6 +282,7 @@ class RNNForecaster(
         segment_length: int = 24,
         normalization: str = "last",
         channel_independent: bool | None = None,
+        linear_skip: bool = False,
         nonlinearity: str = "tanh",
         scaling: str = "standard",
         target_transform: str = "none",
@@ -321,6 +327,7 @@ class RNNForecaster(
         self.segment_length = segment_length
         self.normalization = normalization
         self.channel_independent = channel_independent
+        self.linear_skip = linear_skip
         self.nonlinearity = nonlinearity
         self.scaling = scaling
         self.target_transform = target_transform
@@ -389,6 +396,7 @@ class RNNForecaster(
 
     def _network_args(self) -> dict[str, Any]:
         args = super()._network_args()
+        args["linear_skip"] = check("linear_skip", self.linear_skip)
         if self.loss == "quantile":
             quantiles = DEFAULT_QUANTILES if self.quantiles is None else self.quantiles
             args["quantiles"] = list(check("quantiles", quantiles))
@@ -404,7 +412,7 @@ class RNNForecaster(
             "n_features": n_targets + len(column_tuple(self.covariates)) + n_future,
             "n_targets": n_targets,
             "n_future": n_future,
-            "lookback": self.lookback,
+            "lookback": 1 if self.lookback == "auto" else self.lookback,
             "horizon": self.horizon,
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
@@ -492,12 +500,11 @@ class RNNForecaster(
         self._check_training_memory(self._network_shape(), 1, device)  # before reading data
         epoch_callbacks = run.start(self, frame, callbacks)
         device = distributed.init_from_env(device)
-        raw, fit_rows, lambdas, calendar = self._training_panel(frame)
+        raw, fit_rows, lambdas, calendar, lookback = self._training_panel(frame)
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
-        train_w, val_w = training_windows(
-            panel, int(self.lookback), int(self.horizon), self.stride, self.validation_size
-        )
+        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
+        train_w, val_w = training_windows(panel, self, holdout, lookback)
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
@@ -519,7 +526,7 @@ class RNNForecaster(
             "n_features": panel.n_features - len(panel.static_columns),
             "n_targets": panel.n_targets,
             "n_future": panel.n_future,
-            "lookback": int(self.lookback),
+            "lookback": lookback,
             "horizon": int(self.horizon),
             "channel_independent": self.head == "segment" or bool(self.channel_independent),
         }
@@ -552,25 +559,20 @@ class RNNForecaster(
 
     def _training_panel(
         self, frame: Any
-    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...], int]:
         """The validated panel of ``frame``, the mask of its rows before the validation
-        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms) and the
-        calendar features."""
-        raw = Panel.from_frame(
-            frame,
-            **self.column_roles(),
-            freq=self.freq,
-            missing=self.missing,
-            min_length=int(self.lookback) + int(self.horizon),
-        )
+        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
+        calendar features and the lookback (``"auto"`` resolved on the panel)."""
+        options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
+        raw, lookback = self.windowed_panel(frame, **options)
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
-        holdout = validation_steps(raw.lengths, self.validation_size, int(self.horizon))
+        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)
         check_target_domain(self.target_transform, raw)
         lambdas = None
         if self.target_transform == "boxcox":
             lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
-        return raw, fit_rows, lambdas, calendar
+        return raw, fit_rows, lambdas, calendar, lookback
 
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:

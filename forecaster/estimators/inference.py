@@ -163,7 +163,7 @@ class ForecastInference:
         center, scale = self._scaling_for(panel)
         horizon_times = self._future_times(panel)
         future_t = self._future_covariates(raw, horizon_times, future, center, scale)
-        x = window_inputs(panel, panel.offsets[1:] - 1, int(self.lookback))
+        x = window_inputs(panel, panel.offsets[1:] - 1, self.lookback_)
         ids = panel.keys[panel.id_name]
         on = self._inference_network()
         pred = self._forecast_windows(on, x, future_t, center, scale, lambdas, ids, PREDICT_BATCH)
@@ -255,11 +255,11 @@ class ForecastInference:
             **self.column_roles(),
             freq=str(self.freq_),
             missing=self.missing,
-            min_length=int(self.lookback),
+            min_length=self.lookback_,
             length_reason="lookback",
         )
         series, rows = origin_rows(
-            raw, cutoff, id_col=self.id_col, time_col=self.time_col, lookback=int(self.lookback)
+            raw, cutoff, id_col=self.id_col, time_col=self.time_col, lookback=self.lookback_
         )
         return raw, series, rows
 
@@ -278,7 +278,7 @@ class ForecastInference:
         on their history up to their earliest origin. Future-known inputs are the panel's
         rows after each origin, which must be there when the model has any.
         """
-        horizon, lookback = int(self.horizon), int(self.lookback)
+        horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]
         history = None
         if self.target_transform == "boxcox":
@@ -390,7 +390,7 @@ class ForecastInference:
             **self.column_roles(),
             freq=str(self.freq_),
             missing=self.missing,
-            min_length=int(self.lookback),
+            min_length=self.lookback_,
             length_reason="lookback",
         )
         self._warn_stale_series(panel, point, cutoff)

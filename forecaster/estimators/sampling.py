@@ -103,34 +103,6 @@ def holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windo
     return train, val
 
 
-def validation_steps(lengths: np.ndarray, validation_size: Any, horizon: int) -> np.ndarray:
-    """The validation hold-out of each series of ``lengths``: ``validation_size`` steps (an
-    int) or that fraction of its length (a float), at least ``horizon``; 0 for none."""
-    if validation_size == 0:
-        return np.zeros_like(lengths)
-    if isinstance(validation_size, numbers.Integral):
-        return np.full_like(lengths, int(validation_size))
-    return np.maximum(np.ceil(lengths * float(validation_size)).astype(np.int64), horizon)
-
-
-def training_windows(
-    panel: Panel, lookback: int, horizon: int, stride: int, validation_size: Any
-) -> tuple[Windows, Windows]:
-    """The training and validation windows of ``panel`` (validation: the windows whose
-    targets are in the last :func:`validation_steps` rows of their series)."""
-    windows = make_windows(panel, lookback, horizon, stride)
-    holdout = validation_steps(panel.lengths, validation_size, horizon)
-    train_w, val_w = holdout_split(windows, holdout)
-    del windows  # the two split indexes replace it (16 bytes per window)
-    if len(train_w) == 0:
-        raise DataValidationError(
-            f"No training windows remain after holding out the last validation steps of "
-            f"every series (validation_size={validation_size!r}). Lower validation_size or "
-            "lookback/horizon, or provide longer series."
-        )
-    return train_w, val_w
-
-
 def rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
     keep = np.clip(panel.lengths - holdout, 0, panel.lengths)  # leading rows of each series
     runs = np.stack([keep, panel.lengths - keep], axis=1).ravel()
@@ -172,3 +144,33 @@ def window_sources(
         return train_source, val_source if len(val_windows) else None
 
     return sources
+
+
+def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:
+    """The validation hold-out of every series (its last steps), from a checked
+    ``validation_size``: a number of steps, or a fraction of each series' length (at least one
+    ``horizon``)."""
+    if validation_size == 0:
+        return np.zeros_like(lengths)
+    if isinstance(validation_size, numbers.Integral):
+        return np.full_like(lengths, int(validation_size))
+    fraction = np.ceil(lengths * float(validation_size)).astype(np.int64)
+    return np.maximum(fraction, horizon)
+
+
+def training_windows(
+    panel: Panel, estimator: Any, holdout: np.ndarray, lookback: int
+) -> tuple[Windows, Windows]:
+    """The training and validation windows of ``panel`` (the validation ones in the last
+    ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon and
+    stride."""
+    windows = make_windows(panel, lookback, int(estimator.horizon), estimator.stride)
+    train_w, val_w = holdout_split(windows, holdout)
+    del windows  # the two split indexes replace it (16 bytes per window)
+    if len(train_w) == 0:
+        raise DataValidationError(
+            f"No training windows remain after holding out the last validation steps of "
+            f"every series (validation_size={estimator.validation_size!r}). Lower "
+            "validation_size or lookback/horizon, or provide longer series."
+        )
+    return train_w, val_w

@@ -502,7 +502,7 @@ def _expected_weights(network_config: dict[str, Any]) -> dict[str, TensorSpec]:
 def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:
     """The parameters that shape predictions must agree with the network the weights fit."""
     params = estimator.get_params()
-    expected = {k: params[k] for k in _SHARED_WITH_NETWORK if params.get(k) is not None}
+    expected = {k: params[k] for k in _SHARED_WITH_NETWORK if params.get(k) not in (None, "auto")}
     expected["n_members"] = params.get("n_ensemble", 1)
     if "regressor" in config:
         reg = config["regressor"]

@@ -119,7 +119,7 @@ class ForecastStream:
         nt = panel.n_targets
         self._center = model.scaler_.center_[fitted][:, :nt]
         self._scale = model.scaler_.scale_[fitted][:, :nt]
-        x = window_inputs(panel, panel.offsets[1:] - 1, int(model.lookback)).numpy()
+        x = window_inputs(panel, panel.offsets[1:] - 1, model.lookback_).numpy()
         windows = (x[..., :nt].astype(np.float64) - self._center[:, None]) / self._scale[:, None]
         self._keys, self._targets = raw.keys, raw.targets
         self._id_name = raw.id_name

@@ -48,28 +48,25 @@ from sklearn.base import clone
 
 from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
+from forecaster.evaluation.fold_scores import score_folds
 from forecaster.evaluation.folds import (
     Folds,
-    baseline_forecasts,
     check_window,
     fold_points,
     forecasts_frame,
-    mase_scales,
     place_folds,
     refit_every,
     training_rows,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
-from forecaster.evaluation.intervals import IntervalColumns, interval_part, is_interval_metric
+from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
     PointColumns,
     check_by,
     check_metric_names,
-    error_scale_frame,
     summarize_points,
 )
-from forecaster.evaluation.pooling import with_skill
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -84,8 +81,10 @@ class BacktestForecaster(Protocol):
 
     Attributes
     ----------
-    lookback, horizon : int
-        Input window length and steps forecast at once.
+    lookback : int or "auto"
+        Input window length (``"auto"``: chosen by the fit on the data).
+    horizon : int
+        Steps forecast at once.
     time_col : str
     id_col : str or None
 
@@ -103,6 +102,8 @@ class BacktestForecaster(Protocol):
         in the pairs' order, one column per target.
     check_fitted(action)
         Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
+    lookback_for(panel)
+        The lookback a fit on ``panel`` uses (a fitted model's is its ``lookback_``).
     read_frame(frame, as_fitted=...)
         The frame collected and its :class:`~forecaster.data.panel.Panel`, as the forecaster
         reads it (``as_fitted``: checked against the training schema, at the fitted
@@ -111,7 +112,7 @@ class BacktestForecaster(Protocol):
         Whether it is fitted.
     """
 
-    lookback: int
+    lookback: int | str
     horizon: int
     time_col: str
     id_col: str | None
@@ -127,6 +128,8 @@ class BacktestForecaster(Protocol):
     ) -> pl.DataFrame: ...
 
     def check_fitted(self, action: str) -> None: ...
+
+    def lookback_for(self, panel: Panel) -> int: ...
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]: ...
 
@@ -193,7 +196,7 @@ class BacktestResult:
     _id_col: str | None = field(repr=False)
     _id_name: str = field(repr=False)
     _columns: PointColumns = field(repr=False)
-    _scales: pl.DataFrame = field(repr=False)
+    _scales: np.ndarray = field(repr=False)  # MASE denominators per (fold, series) block
     _error_scales: tuple[pl.DataFrame, list[str]] | None = field(repr=False, default=None)
     _intervals: IntervalColumns | None = field(repr=False, default=None)
 
@@ -364,14 +367,14 @@ def backtest(
     where = _place(panel, estimator, args)
     folds_frame = make_folds_frame(panel, where)
     asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
-    estimators, pred, bounds = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
+    estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     id_col, time_col = estimator.id_col, estimator.time_col
     forecasts = forecasts_frame(
-        panel, where, pred, time_col=time_col, id_col=id_col, intervals=bounds
+        panel, where, predicted, horizon=int(estimator.horizon), time_col=time_col, id_col=id_col
     )
     if id_col is None:
         folds_frame = folds_frame.drop(panel.id_name)
-    scored = (forecasts, panel, where, folds_frame, estimators, pred.shape[1])
+    scored = (forecasts, panel, where, folds_frame, estimators)
     return _scored(*scored, names=args.names, m=args.m, scale=scale, id_col=id_col)
 
 
@@ -393,7 +396,7 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
     """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
     return place_folds(
         panel,
-        lookback=int(estimator.lookback),
+        lookback=estimator.lookback_ if args.fitted else estimator.lookback_for(panel),
         horizon=int(estimator.horizon),
         folds=args.folds,
         step=args.step,
@@ -422,7 +425,7 @@ def _check_arguments(
             f"{type(estimator).__name__}."
         )
     estimator.validate_params()
-    lookback, horizon = int(estimator.lookback), int(estimator.horizon)
+    horizon = int(estimator.horizon)
     folds, step, gap = check("folds", folds), check("step", step), check("gap", gap)
     step = horizon if step is None else step
     window, train_size = check_window(window, train_size)
@@ -432,7 +435,9 @@ def _check_arguments(
     fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
     if fitted:
         estimator.check_fitted("backtest")  # refuses parameters set after its fit
-    if not fitted and window == "sliding" and train_size < lookback + horizon:
+    lookback = estimator.lookback_ if fitted else estimator.lookback  # "auto": known at fit
+    sliding = window == "sliding" and lookback != "auto"
+    if not fitted and sliding and train_size < lookback + horizon:
         raise DataValidationError(
             f"train_size={train_size} is shorter than one training window (lookback + horizon "
             f"= {lookback + horizon}). Use a larger train_size."
@@ -468,19 +473,18 @@ def _forecast_folds(
     where: Folds,
     folds_frame: pl.DataFrame,
     intervals_asked: dict[str, Any],
-) -> tuple[list[Any], np.ndarray, pl.DataFrame | None]:
-    """The models (fitted on clones, or the given one), their forecasts ``(folds * n_kept,
-    horizon, n_targets)`` and interval / quantile columns (None without): each model
-    forecasts all (series, origin) pairs of its folds in one ``predict(frame,
-    cutoff=<pairs>)`` call (with ``level`` / ``quantiles`` when asked)."""
+) -> tuple[list[Any], pl.DataFrame]:
+    """The models (fitted on clones, or the given one) and their forecasts of every (fold,
+    series) origin, in that order: each model forecasts all (series, origin) pairs of its
+    folds in one ``predict(frame, cutoff=<pairs>)`` call (with ``level`` / ``quantiles``
+    when asked), whose frames are stacked."""
     id_col, time_col = estimator.id_col, estimator.time_col
     id_name = panel.id_name
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
         kept_ids = panel.keys[id_name].gather(where.kept)
         frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
-    horizon, nt = int(estimator.horizon), panel.n_targets
     estimators: list[Any] = []
-    predictions, intervals = [], []
+    forecasts = []
     for first in range(0, where.n_folds, where.every):
         group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
         if where.trains:
@@ -494,19 +498,8 @@ def _forecast_folds(
         origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
         if id_col is not None:  # many: (series, origin) pairs
             origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
-        forecast = model.predict(frame, cutoff=origins, **intervals_asked)
-        values = forecast.select(panel.targets).to_numpy()
-        predictions.append(values.reshape(-1, horizon, nt))
-        intervals.append(interval_part(forecast, panel.targets))
-    return estimators, np.concatenate(predictions), _stacked(intervals)
-
-
-def _stacked(parts: list[pl.DataFrame | None]) -> pl.DataFrame | None:
-    """The interval columns of every model's forecasts, one below the other (None without)."""
-    frames = [p for p in parts if p is not None]
-    if len(frames) < len(parts):
-        return None
-    return pl.concat(frames, how="vertical_relaxed")
+        forecasts.append(model.predict(frame, cutoff=origins, **intervals_asked))
+    return estimators, pl.concat(forecasts, how="vertical_relaxed")
 
 
 def _scored(
@@ -515,7 +508,6 @@ def _scored(
     where: Folds,
     folds_frame: pl.DataFrame,
     estimators: list[Any],
-    h: int,
     *,
     names: list[str],
     m: int,
@@ -523,67 +515,24 @@ def _scored(
     id_col: str | None,
 ) -> BacktestResult:
     """The :class:`BacktestResult`: the forecasts scored by fold and series, by step and over
-    everything (MASE scales from each fold's history, ``scale`` divisors)."""
-    id_name = panel.id_name
-    point_columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
-    avoid = [*forecasts.columns, id_name, TARGET_COLUMN, *point_columns]
-    intervals = IntervalColumns.find(forecasts.columns, panel.targets, avoid=avoid)
-    scales = mase_scales(panel, where.kept, where.local_cut, m, point_columns.mase_scale)
-    error_scales = None
-    if scale is not None:
-        error_scales = error_scale_frame(
-            scale,
-            id_name,
-            panel.targets,
-            id_col is not None,
-            panel.keys[id_name].gather(where.kept),
-            column=point_columns.error_scale,
-        )
-        if id_name in error_scales[1]:
-            divisors = error_scales[0].with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
-            error_scales = (divisors, error_scales[1])
-    by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
-    keys, targets, columns = [*by_series, "step"], panel.targets, point_columns
-    points = fold_points(
-        forecasts, keys, targets, id_col, id_name, columns, scales, error_scales, intervals
-    )
-    base_points = {  # the baselines' forecasts on the same rows (points, scales)
-        name: fold_points(
-            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
-            *(keys, targets, id_col, id_name, columns, scales, error_scales),
-        )
-        for name, values in baseline_forecasts(panel, where, h, m).items()
-    }
-    point_names = [n for n in names if not is_interval_metric(n)]
-
-    def summary(keys: list[str], skill: bool = True) -> pl.DataFrame:
-        by = [*keys, TARGET_COLUMN]
-        ours = summarize_points(points, by, names, columns, intervals)
-        if not skill:
-            return ours
-        theirs = {k: summarize_points(p, by, point_names, columns) for k, p in base_points.items()}
-        return with_skill(ours, theirs, keys=by, metrics=point_names)
-
-    baselines = pl.concat(
-        summarize_points(p, [*by_series, TARGET_COLUMN], point_names, columns).select(
-            pl.lit(name).alias("baseline"), pl.all()
-        )
-        for name, p in base_points.items()
+    everything (:func:`~forecaster.evaluation.fold_scores.score_folds`)."""
+    scores = score_folds(
+        forecasts, panel, where, folds_frame, names=names, m=m, scale=scale, id_col=id_col
     )
     return BacktestResult(
         forecasts=forecasts,
-        metrics=summary(by_series, skill=False),
-        by_step=summary(["step"]),
-        aggregate=summary([]),
+        metrics=scores.metrics,
+        by_step=scores.by_step,
+        aggregate=scores.aggregate,
         folds=folds_frame,
         estimators=estimators,
         metric_names=tuple(names),
-        baselines=baselines,
+        baselines=scores.baselines,
         _targets=panel.targets,
         _id_col=id_col,
-        _id_name=id_name,
-        _columns=point_columns,
-        _scales=scales,
-        _error_scales=error_scales,
-        _intervals=intervals,
+        _id_name=panel.id_name,
+        _columns=scores.columns,
+        _scales=scores.scales,
+        _error_scales=scores.error_scales,
+        _intervals=scores.intervals,
     )

@@ -150,37 +150,34 @@ def folds_frame(panel: Panel, where: Folds) -> pl.DataFrame:
 def forecasts_frame(
     panel: Panel,
     where: Folds,
-    pred: np.ndarray,
+    predicted: pl.DataFrame,
     *,
+    horizon: int,
     time_col: str,
     id_col: str | None,
-    intervals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per (fold, series, step): fold, cutoff, id, time, step, the forecasts, the
-    columns of ``intervals`` (interval bounds and quantile forecasts, one row per row of the
-    result) and the actual values (see :attr:`BacktestResult.forecasts`)."""
-    horizon, nt = pred.shape[1], panel.n_targets
-    n_kept, folds = len(where.kept), where.n_folds
+    interval bounds and quantile forecasts, and the actual values (see
+    :attr:`BacktestResult.forecasts`). ``predicted`` holds the models' forecasts of every
+    (fold, series) origin in this order, ``horizon`` rows each: the frames of ``predict(frame,
+    cutoff=<pairs>)`` one below the other (``origin``, id, time, the targets and the interval
+    and quantile columns), whose columns are taken as they are."""
+    n_kept, folds, nt = len(where.kept), where.n_folds, panel.n_targets
     origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
     target_rows = (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
-    columns: dict[str, Any] = {
-        "fold": np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32),
-        "cutoff": panel.time.gather(np.repeat(origin_rows, horizon)),
-    }
-    if id_col is not None:
-        ids = np.repeat(np.tile(where.kept, folds), horizon)
-        columns[id_col] = panel.keys[panel.id_name].gather(ids)
-    columns[time_col] = panel.time.gather(target_rows)
-    columns["step"] = np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)
-    flat = pred.reshape(-1, nt)
     actual = panel.values[target_rows, :nt]
-    for j, t in enumerate(panel.targets):
-        columns[t] = flat[:, j]
-    if intervals is not None:
-        columns.update({c: intervals[c] for c in intervals.columns})
-    for j, t in enumerate(panel.targets):
-        columns[f"{t}_actual"] = actual[:, j]
-    return pl.DataFrame(columns)
+    found = IntervalColumns.find(predicted.columns, panel.targets)
+    bounds = [c for t in panel.targets for c in found.sources(t)] if found is not None else []
+    return predicted.select(
+        pl.Series("fold", np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32)),
+        pl.col("origin").alias("cutoff"),
+        *([pl.col(id_col)] if id_col is not None else []),
+        pl.col(time_col),
+        pl.Series("step", np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)),
+        *panel.targets,
+        *bounds,  # target after target: its interval bounds and quantile forecasts
+        *(pl.Series(f"{t}_actual", actual[:, j]) for j, t in enumerate(panel.targets)),
+    )
 
 
 def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
@@ -221,28 +218,15 @@ def training_rows(
     )
 
 
-def mase_scales(
-    panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int, column: str
-) -> pl.DataFrame:
-    """MASE denominators per (fold, series, target): mean |y_t - y_{t-m}| over rows <= origin,
-    in the column ``column`` (computed by :func:`forecaster.evaluation.array_metrics.mase_scales`,
-    as :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
-    nt = panel.n_targets
+def mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) -> np.ndarray:
+    """MASE denominators ``(folds * n_kept, n_targets)`` per (fold, series), fold-major as the
+    forecasts' blocks: mean |y_t - y_{t-m}| over rows <= origin (computed by
+    :func:`forecaster.evaluation.array_metrics.mase_scales`, as
+    :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
     folds, n_kept = local_cut.shape
-    scale = array_mase_scales(
-        panel.values[:, :nt], panel.offsets, m, ends=local_cut, series=kept
-    ).reshape(folds * n_kept, nt)
-    id_name = panel.id_name
-    base = {
-        "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
-        id_name: panel.keys[id_name].gather(np.tile(kept, folds)),
-    }
-    return pl.concat(
-        [
-            pl.DataFrame({**base, TARGET_COLUMN: t, column: scale[:, j]})
-            for j, t in enumerate(panel.targets)
-        ]
-    )
+    return array_mase_scales(
+        panel.values[:, : panel.n_targets], panel.offsets, m, ends=local_cut, series=kept
+    ).reshape(folds * n_kept, panel.n_targets)
 
 
 def refit_every(refit: Any, folds: int) -> int:
@@ -277,16 +261,22 @@ def fold_points(
     id_col: str | None,
     id_name: str,
     columns: PointColumns,
-    scales: pl.DataFrame,
+    scales: np.ndarray,
     error_scales: tuple[pl.DataFrame, list[str]] | None,
     intervals: IntervalColumns | None = None,
+    block: str | None = None,
 ) -> pl.DataFrame:
-    """One row per (forecast row, target) of a backtest's ``forecasts`` with the columns
-    ``keys`` and those that :func:`forecaster.evaluation.metrics.summarize_points` reads (named
-    by ``columns``: forecast, actual, MASE scale, error scale; and the interval columns).
-    Without an id column, the series column ``id_name`` (that of ``scales``) is added."""
+    """One row per (forecast row, target) of a backtest's ``forecasts`` (target after target)
+    with the columns ``keys`` and those that
+    :func:`forecaster.evaluation.metrics.summarize_points` reads (named by ``columns``:
+    forecast, actual, MASE scale, error scale; and the interval columns). ``scales`` are the
+    MASE denominators of the forecasts' (fold, series) blocks of ``horizon`` rows
+    (:func:`mase_scales`), repeated over each block's rows. ``block`` (optional) names an
+    added column numbering the (target, fold, series) blocks 0, 1, ... (sorted). Without an
+    id column, the series column ``id_name`` is added."""
     if id_col is None:
         forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
+    horizon = forecasts.height // max(scales.shape[0], 1)
     carried = list(dict.fromkeys([*keys, "fold", id_name]))
     points = pl.concat(
         [
@@ -296,12 +286,13 @@ def fold_points(
                 pl.col(t).cast(pl.Float64).alias(columns.forecast),
                 pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
                 *(intervals.renamed(t) if intervals is not None else []),
-            )
-            for t in targets
+            ).with_columns(pl.Series(columns.mase_scale, np.repeat(scales[:, j], horizon)))
+            for j, t in enumerate(targets)
         ]
     )
-    on = ["fold", id_name, TARGET_COLUMN]
-    points = points.join(scales, on=on, how="left", maintain_order="left")
+    if block is not None:
+        numbers = np.arange(points.height, dtype=np.int64) // max(horizon, 1)
+        points = points.with_columns(pl.Series(block, numbers))
     if error_scales is not None:
         divisors, on = error_scales
         points = points.join(divisors, on=on, how="left", maintain_order="left")

@@ -6,28 +6,44 @@ metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML sp
 as-of), ``outputs`` (run folders, manifests, locks, model reuse),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
 run's model: fitted, tuned or reused), ``intervals`` (the prediction intervals of ``[output]
-levels``: calibration, scores, plot), ``run`` (the pipeline run), ``commands`` (the commands)
-and ``cli`` (the command line).
+levels``: calibration, scores, plot), ``run`` (the pipeline run), ``commands`` (the commands),
+``parser`` (the command line's arguments and exit codes, light to import) and ``cli`` (the
+command line). The public names below are imported on first use.
 """
 
 from __future__ import annotations
 
-from forecaster.jobs.cli import build_parser, main
-from forecaster.jobs.data import AsOf, as_of_label, load_data, prepare_data
-from forecaster.jobs.fitting import fit_with_checkpoints, study_name, tune_model, tuned_model_dir
-from forecaster.jobs.outputs import PipelineResult, output_lock
-from forecaster.jobs.placement import checkpoint_folder, load_spec
-from forecaster.jobs.run import run_pipeline, translated_errors
-from forecaster.jobs.spec import (
-    Spec,
-    SpecError,
-    build_estimator,
-    output_dir,
-    path_problem,
-    spec_path,
-    storage_url,
-)
-from forecaster.jobs.tracked import tracked_run
+from forecaster._lazy import lazy_attributes
+
+# Where each public name lives, imported on first use (see :mod:`forecaster._lazy`): the
+# ``forecaster`` command imports this package before it parses its arguments, and its
+# ``--help`` must not wait for PyTorch, Polars or scikit-learn.
+_ORIGINS = {
+    "AsOf": "forecaster.jobs.data",
+    "PipelineResult": "forecaster.jobs.outputs",
+    "Spec": "forecaster.jobs.spec",
+    "SpecError": "forecaster.jobs.spec",
+    "as_of_label": "forecaster.jobs.data",
+    "build_estimator": "forecaster.jobs.spec",
+    "build_parser": "forecaster.jobs.parser",
+    "checkpoint_folder": "forecaster.jobs.placement",
+    "fit_with_checkpoints": "forecaster.jobs.fitting",
+    "load_data": "forecaster.jobs.data",
+    "load_spec": "forecaster.jobs.placement",
+    "main": "forecaster.jobs.cli",
+    "output_dir": "forecaster.jobs.spec",
+    "output_lock": "forecaster.jobs.outputs",
+    "path_problem": "forecaster.jobs.spec",
+    "prepare_data": "forecaster.jobs.data",
+    "run_pipeline": "forecaster.jobs.run",
+    "spec_path": "forecaster.jobs.spec",
+    "storage_url": "forecaster.jobs.spec",
+    "study_name": "forecaster.jobs.fitting",
+    "tracked_run": "forecaster.jobs.tracked",
+    "translated_errors": "forecaster.jobs.run",
+    "tune_model": "forecaster.jobs.fitting",
+    "tuned_model_dir": "forecaster.jobs.fitting",
+}
 
 __all__ = [
     "AsOf",
@@ -55,3 +71,5 @@ __all__ = [
     "tune_model",
     "tuned_model_dir",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__)

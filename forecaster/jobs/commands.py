@@ -22,6 +22,7 @@ from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
 from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest, unfit_levels
 from forecaster.jobs.outputs import output_lock
+from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from forecaster.jobs.placement import checkpoint_folder, load_spec
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
@@ -49,7 +50,6 @@ __all__ = [
     "tune_command",
 ]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 PARQUET_KEY = "forecaster"
 """The Parquet key-value metadata key that marks a file written by this command line."""
 

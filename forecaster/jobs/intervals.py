@@ -110,7 +110,7 @@ def _plan(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
         n_series, shortest = lengths.len(), int(lengths.min() or 0)  # type: ignore[arg-type]
     else:
         n_series, shortest = 1, frame.height
-    window = int(model.lookback) + int(model.horizon)
+    window = model.lookback_ + int(model.horizon)
     return calibration_plan(spec, n_series, shortest, window, int(model.horizon))
 
 
@@ -257,7 +257,7 @@ def plot_intervals(
             time_col=model.time_col,
             levels=list(levels),
             max_series=n,
-            tail=4 * int(model.horizon) + int(model.lookback),
+            tail=4 * int(model.horizon) + model.lookback_,
         )
     except ImportError:  # no matplotlib: no plot, as without levels
         return False

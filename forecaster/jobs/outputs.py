@@ -528,7 +528,7 @@ def plot_forecast(
     targets = [model.target] if isinstance(model.target, str) else list(model.target)
     keys = forecast[id_col].unique(maintain_order=True).to_list()[:n] if id_col else [None]
     figure, axes = plt.subplots(len(keys), 1, figsize=(9, 2.4 * len(keys)), squeeze=False)
-    tail = 4 * int(model.horizon) + int(model.lookback)
+    tail = 4 * int(model.horizon) + model.lookback_
     for axis, key in zip(axes[:, 0], keys, strict=True):
         history = frame if key is None else frame.filter(pl.col(id_col) == key)
         future = forecast if key is None else forecast.filter(pl.col(id_col) == key)

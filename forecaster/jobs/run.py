@@ -41,7 +41,6 @@ from typing import Any, Literal
 import polars as pl
 
 import forecaster._io as _io
-from forecaster.data import Panel
 from forecaster.evaluation.intervals import is_interval_metric
 from forecaster.exceptions import (
     DataValidationError,
@@ -309,18 +308,16 @@ def _check_wait(wait: Any) -> None:
 
 
 def _panel(frame: pl.DataFrame, estimator: Any) -> Any:
-    return Panel.from_frame(
-        frame,
-        **{k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS},
-        min_length=int(estimator.lookback) + int(estimator.horizon),
-    )
+    options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
+    return estimator.windowed_panel(frame, **options)[0]
 
 
 def _dry_run(job: Job, estimator: Any) -> PipelineResult:
     panel = _panel(job.frame, estimator)
     job.log(f"data     {panel}")
+    lookback = estimator.lookback_for(panel)
     job.log(
-        f"plan     fit {type(estimator).__name__} (lookback {estimator.lookback}, horizon "
+        f"plan     fit {type(estimator).__name__} (lookback {lookback}, horizon "
         f"{estimator.horizon}), backtest {job.spec.evaluation.backtest_folds} folds, write "
         f"{job.out_dir}"
     )

@@ -150,6 +150,17 @@ def check_network_config(
             f"past_covariates=False only rebuilds head='segment' models saved before that head "
             f"used past covariates; head={head!r} always uses them. Leave past_covariates=True."
         )
+    if checked["lookback"] == "auto":
+        raise DataValidationError(
+            "lookback must be an integer >= 1 for a network; received 'auto' (the estimators "
+            "resolve lookback='auto' on the data before building it)."
+        )
+    if checked["linear_skip"] and head == "recursive":
+        raise DataValidationError(
+            "linear_skip=True is not possible with head='recursive': it is trained one step "
+            "at a time, and the skip maps the window to the whole horizon. Use head='segment', "
+            "'direct' or 'seq2seq' for a linear skip, or leave linear_skip out."
+        )
     if checked["quantiles"] is not None:
         median_index(checked["quantiles"])
     check_memory(checked, n_members=n_members, names=names)
@@ -217,7 +228,8 @@ def parameter_count(config: Mapping[str, Any]) -> int:
         else 2 * c["horizon"] * c["n_targets"] * (len(c["quantiles"]) - 1)
     )
     statics = static_parameter_count(c)
-    return (
+    skip = (c["lookback"] + 1) * c["horizon"] if c["linear_skip"] else 0
+    return skip + (
         head.parameter_count(c, core_targets, core_past)
         + (2 * normalized if revin else 0)
         + gaps

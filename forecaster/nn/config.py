@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "past_covariates": True,
     "static_cardinalities": None,
     "n_static_numeric": 0,
+    "linear_skip": False,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

@@ -165,6 +165,15 @@ class RecurrentNet(nn.Module):
         :class:`~forecaster.nn.statics.StaticEncoder` gives every head the initial state of
         its encoder (``static_encoder``); without, the network is built and initialised as if
         the option did not exist.
+    linear_skip : bool, default=False
+        Add a linear map of the input window straight to the horizon to the head's forecast
+        (the autoregressive highway of LSTNet, Lai et al., 2018; NLinear, Zeng et al., 2023):
+        each target channel's window minus its last value goes through one
+        ``Linear(lookback, horizon)`` shared by the channels (``skip_weight``, ``skip_bias``),
+        added to the head's output. It starts at zero (and draws no random number): an
+        untrained network forecasts as without it, and training grows the linear part as far
+        as the loss asks, which frees the recurrent head to model what is not linear. Not
+        with the ``"recursive"`` head (it is trained one step at a time).
 
     Attributes
     ----------
@@ -221,6 +230,7 @@ class RecurrentNet(nn.Module):
         past_covariates: bool = True,
         static_cardinalities: Any = None,
         n_static_numeric: int = 0,
+        linear_skip: bool = False,
     ) -> None:
         super().__init__()
         config = check_network_config(
@@ -243,6 +253,7 @@ class RecurrentNet(nn.Module):
                 "past_covariates": past_covariates,
                 "static_cardinalities": static_cardinalities,
                 "n_static_numeric": n_static_numeric,
+                "linear_skip": linear_skip,
             }
         )
         n_features, n_targets, n_future = (
@@ -302,6 +313,10 @@ class RecurrentNet(nn.Module):
                 hidden_size=hidden_size,
                 num_layers=num_layers,
             )
+        self.linear_skip: bool = config["linear_skip"]
+        if self.linear_skip:  # zeros: no random draw, so every other initial weight is the same
+            self.skip_weight = nn.Parameter(torch.zeros(horizon, lookback))
+            self.skip_bias = nn.Parameter(torch.zeros(horizon))
 
     # ----------------------------------------------------------------------------------------
     # configuration
@@ -342,6 +357,8 @@ class RecurrentNet(nn.Module):
             config["static_cardinalities"] = list(self.static_cardinalities)
         if self.n_static_numeric:
             config["n_static_numeric"] = self.n_static_numeric
+        if self.linear_skip:  # absent without it: configs saved before it load unchanged
+            config["linear_skip"] = True
         return config
 
     @classmethod
@@ -483,9 +500,18 @@ class RecurrentNet(nn.Module):
         """The forecast of checked inputs without static columns and the static state
         (see :meth:`split_static`): the head's forecast, and the quantiles around it."""
         forecast = self._head.forward(self, x, future, static)
+        if self.linear_skip:
+            forecast = forecast + self._skip(x)
         if self.quantiles is None:
             return forecast
         return self._quantiles(forecast, x)
+
+    def _skip(self, x: Tensor) -> Tensor:
+        """The linear skip's share of the forecast, ``(batch, horizon, n_targets)``: each
+        target channel's window minus its last value through ``Linear(lookback, horizon)``."""
+        targets = x[..., : self.n_targets]
+        deviations = (targets - targets[:, -1:, :]).transpose(1, 2)  # (B, C, L)
+        return F.linear(deviations, self.skip_weight, self.skip_bias).transpose(1, 2)
 
     def _quantiles(self, median: Tensor, x: Tensor) -> Tensor:
         """``(batch, horizon, n_targets, Q)`` around the head's forecast ``median``."""

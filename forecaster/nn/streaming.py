@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from forecaster.exceptions import DataValidationError
-from forecaster.nn.cells import repeat_state
+from forecaster.nn.heads.segment import decode
 
 _REVIN_EPS = 1e-5  # as forecaster.nn.normalization (the variance's epsilon)
 
@@ -218,15 +218,21 @@ class SegmentStream:
         dtype = next(net.parameters()).dtype
         inputs = torch.from_numpy(emb.reshape(n_series * n_ch, n_seg, hidden)).to(dtype)
         _, state = net.rnn(inputs)
-        n_out = net.n_out_segments
-        pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)
-        chan = net.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)
-        dec_in = torch.cat([pos, chan], dim=-1).unsqueeze(0).expand(n_series, -1, -1, -1)
-        dec_in = dec_in.reshape(n_series * n_ch * n_out, 1, hidden)
-        dec_out, _ = net.rnn(dec_in, repeat_state(state, n_out))
-        y = net.out(net.output_dropout(dec_out.squeeze(1)))
-        y = y.reshape(n_series, n_ch, n_out * self.seg)[..., : net.horizon].transpose(1, 2)
+        y = decode(net, state, n_series, None)
         if stats is not None:
             loc, scale = (torch.from_numpy(s[:, None, :]).to(dtype) for s in stats)
             y = net.norm.inverse(y, (loc, scale))
-        return y.double().numpy()
+        out = y.double().numpy()
+        if getattr(net, "linear_skip", False):
+            out = out + self._skip(net)
+        return out
+
+    def _skip(self, net: Any) -> np.ndarray:
+        """The network's linear skip ``(S, horizon, n_targets)`` of every latest window (see
+        :meth:`RecurrentNet._skip <forecaster.nn.recurrent.RecurrentNet>`)."""
+        rows = np.arange(len(self.pos))[:, None]
+        window = self.values[rows, (self.pos[:, None] + np.arange(self.lookback)) % self.lookback]
+        deviations = window - window[:, -1:, :]  # (S, L, C)
+        weight = net.skip_weight.detach().double().cpu().numpy()  # (horizon, L)
+        bias = net.skip_bias.detach().double().cpu().numpy()
+        return np.einsum("slc,hl->shc", deviations, weight) + bias[None, :, None]

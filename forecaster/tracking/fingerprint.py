@@ -269,7 +269,7 @@ def _describe_differences(estimator: Any, both: pl.DataFrame, id_name: str) -> l
                 f"({which} ends at {first['_end']} in this frame, at {first['_fitted_end']} in "
                 f"the training data)"
             )
-    needed = int(estimator.lookback) + int(estimator.horizon)
+    needed = estimator.lookback_ + int(estimator.horizon)
     unknown = both.filter(pl.col("_fitted").is_null() & (pl.col("_rows") >= needed))
     if unknown.height and estimator.missing != "interpolate":  # interpolate drops rows
         out.append(

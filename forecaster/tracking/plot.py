@@ -63,7 +63,7 @@ def forecast_plot(
         >= 1.
     """
     _check_plot_args(estimator, frame, n_series)
-    horizon, lookback = int(estimator.horizon), int(estimator.lookback)
+    horizon, lookback = int(estimator.horizon), estimator.lookback_
     id_col, time_col = estimator.id_col, estimator.time_col
     target = target_names(estimator)[0]
     data = frame.lazy()

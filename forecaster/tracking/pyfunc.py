@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import __version__
 from forecaster.data import collect_frame
 from forecaster.exceptions import DataValidationError, ForecasterError
@@ -256,7 +257,7 @@ def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
         raise DataValidationError(
             f"the frame has no rows of the first series the model was trained on{which}."
         )
-    frame = frame.tail(int(estimator.lookback))
+    frame = frame.tail(estimator.lookback_)
     if estimator.future_covariates:  # no future values in the example: no forecast for it
         return frame.to_pandas(), None
     return frame.to_pandas(), pyfunc_predict(estimator, frame)
@@ -319,7 +320,7 @@ def log_model(
         example, output = _input_example(estimator, data)
     except Exception as exc:
         raise ForecasterError(
-            f"Could not build the model's input example (the last lookback={estimator.lookback} "
+            f"Could not build the model's input example (the last lookback={estimator.lookback_} "
             f"rows of the first training series, forecast by the model) from the frame: "
             f"{short_error(exc)}"
             if hasattr(estimator, "schema_")

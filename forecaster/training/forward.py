@@ -51,7 +51,7 @@ def predict_batched(
             return network(xb, fb).float()
 
     outputs = []
-    with torch.no_grad():
+    with torch.inference_mode():  # no autograd bookkeeping at all: outputs are only read
         for lo in range(0, x.shape[0], batch_size):
             xb = x[lo : lo + batch_size].to(device)
             fb = None if future is None else future[lo : lo + batch_size].to(device)

@@ -117,9 +117,11 @@ def test_lookback_longer_than_every_series():
     segment_length=st.integers(1, 8),
     normalization=st.sampled_from(["none", "last", "revin"]),
     channel_independent=st.booleans(),
+    linear_skip=st.booleans(),
 )
 def test_parameter_estimate_is_exact(n_features, n_future, **kw):
     n_features += n_future
+    kw["linear_skip"] = kw["linear_skip"] and kw["head"] != "recursive"
     config = check_network_config(
         {"n_features": n_features, "n_targets": 1, "n_future": n_future, **kw}
     )
@@ -131,11 +133,17 @@ def test_parameter_estimate_is_exact(n_features, n_future, **kw):
     [
         ({"head": "direct", "past_covariates": False}, r"past_covariates=False only rebuilds"),
         ({"past_covariates": "no"}, r"past_covariates must be True or False, got 'no'"),
+        ({"head": "recursive", "linear_skip": True}, r"linear_skip=True is not possible"),
+        ({"linear_skip": None}, r"linear_skip must be True or False, got None"),
+        ({"linear_skip": 1}, r"linear_skip must be True or False, got 1 \(an int"),
+        ({"lookback": "auto"}, r"lookback must be an integer >= 1 for a network; received 'auto'"),
     ],
 )
 def test_past_covariates_flag_is_for_legacy_segment_networks_only(kw, message):
     with pytest.raises(DataValidationError, match=message):
-        RecurrentNet(n_features=3, n_targets=1, lookback=8, horizon=2, hidden_size=4, **kw)
+        RecurrentNet(
+            **{"n_features": 3, "n_targets": 1, "lookback": 8, "horizon": 2, "hidden_size": 4, **kw}
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -180,6 +188,10 @@ BAD = [
     ({"covariates": ["x", "x"]}, r"covariates must be .*\['x'\] is listed more than once"),
     ({"channel_independent": False}, r"channel_independent=False is not possible with head"),
     ({"nonlinearity": "relu"}, r"nonlinearity='relu' only applies to cell='rnn'"),
+    ({"linear_skip": "yes"}, r"linear_skip must be True or False, got 'yes'"),
+    ({"lookback": "automatic"}, r"lookback must be an integer >= 1 or 'auto', got 'automatic'"),
+    ({"lookback": "Auto"}, r"lookback must be an integer >= 1 or 'auto', got 'Auto'"),
+    ({"head": "recursive", "linear_skip": True}, r"linear_skip=True is not possible with head"),
     ({"static_covariates": 5}, r"static_covariates must be .*got 5"),
     ({"static_covariates": "y"}, r"Column 'y' is used both as target and as static covariate"),
     ({"static_covariates": "time"}, r"Column 'time' is used both as time and as static covariate"),

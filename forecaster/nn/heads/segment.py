@@ -15,7 +15,7 @@ was the most accurate of the designs tried (``docs/benchmarks.md``). A network b
 
 from __future__ import annotations
 
-__all__ = ["SegmentHead", "covariate_channels"]
+__all__ = ["SegmentHead", "covariate_channels", "decode"]
 
 import math
 from collections.abc import Mapping
@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forecaster.nn.cells import cell_parameters, repeat_state
+from forecaster.nn import unrolled
+from forecaster.nn.cells import RecurrentState, cell_parameters, repeat_state
+from forecaster.nn.gru import gru_step
 from forecaster.nn.heads.base import Head, MakeCell
 from forecaster.nn.statics import initial_state
 
@@ -79,7 +81,7 @@ class SegmentHead(Head):
 
     def forward(self, net: Any, x: Tensor, future: Tensor | None, static: Any = None) -> Tensor:
         batch, seg = x.shape[0], net.segment_length
-        n_ch, n_out = net.n_targets, net.n_out_segments
+        n_ch = net.n_targets
         n_cov = covariate_channels(net.n_past, n_ch, net.past_covariates)
         stats = net.norm.stats(x)
         xn = net.norm.transform(x[..., : n_ch + n_cov], stats)  # (B, L, C + K)
@@ -93,24 +95,54 @@ class SegmentHead(Head):
             segments = series.reshape(batch * n_ch, net.n_segments, seg)
             embedded = net.segment_embedding(segments)
         h0 = initial_state(net, static, n_ch)  # the statics' state (None without)
-        _, state = net.rnn(embedded, h0)  # state: (layers, B*C, H)
-
-        # Parallel multi-step decoding: one length-1 step per (sample, channel, output segment).
-        pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
-        chan = net.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)  # (C, m, H/2)
-        dec_in = torch.cat([pos, chan], dim=-1)  # (C, m, H)
-        dec_in = dec_in.unsqueeze(0).expand(batch, -1, -1, -1)
-        if future is not None:  # each output segment's future covariates, embedded
-            pad = n_out * seg - net.horizon
-            if pad:
-                future = F.pad(future, (0, 0, 0, pad))
-            embedded = net.future_embedding(future.reshape(batch, n_out, seg * net.n_future))
-            dec_in = dec_in + embedded.unsqueeze(1)  # (B, C, m, H)
-        dec_in = dec_in.reshape(batch * n_ch * n_out, 1, net.hidden_size)
-        dec_out, _ = net.rnn(dec_in, repeat_state(state, n_out))  # (B*C*m, 1, H)
-        y = net.out(net.output_dropout(dec_out.squeeze(1)))  # (B*C*m, seg)
-        y = y.reshape(batch, n_ch, n_out * seg)[..., : net.horizon].transpose(1, 2)
+        state = unrolled.encode(net.rnn, embedded, h0)  # (layers, B*C, H); unrolled at inference
+        y = decode(net, state, batch, future)
         return net.norm.inverse(y, stats)
+
+
+def decode(net: Any, state: RecurrentState, batch: int, future: Tensor | None) -> Tensor:
+    """Parallel multi-step decoding: one length-1 cell step per (window, channel, output
+    segment) from the encoder's ``state``, its input the output segment's position and
+    channel embeddings (plus its embedded future covariates); the normalized forecast
+    ``(B, horizon, C)``.
+
+    At inference on the CPU the step is unrolled with the fused call's operations
+    (:func:`forecaster.nn.unrolled.decode`: the same values, repeated rows computed once).
+    In training, a one-layer GRU on the CPU computes the step's input projection once per
+    (channel, output segment) and its recurrent projection once per (window, channel),
+    broadcast over the rest (:func:`~forecaster.nn.gru.gru_step`); otherwise the cell runs the
+    step on every row."""
+    n_ch, n_out, seg = net.n_targets, net.n_out_segments, net.segment_length
+    pos = net.position_embedding.unsqueeze(0).expand(n_ch, -1, -1)  # (C, m, H/2)
+    chan = net.channel_embedding.unsqueeze(1).expand(-1, n_out, -1)  # (C, m, H/2)
+    queries = torch.cat([pos, chan], dim=-1)  # (C, m, H)
+    added = None
+    if future is not None:  # each output segment's future covariates, embedded
+        pad = n_out * seg - net.horizon
+        if pad:
+            future = F.pad(future, (0, 0, 0, pad))
+        added = net.future_embedding(future.reshape(batch, n_out, seg * net.n_future))
+    if unrolled.unrolls(net.rnn, queries):  # inference on the CPU: the fused call's values
+        dec_out = unrolled.decode(net.rnn, queries, added, state)
+    elif _broadcast_gru_step(net, queries):  # training: the step broadcast over repeated rows
+        dec_in = queries if added is None else queries + added.unsqueeze(1)  # (B, C, m, H)
+        rnn = net.rnn
+        gi = F.linear(dec_in, rnn.weight_ih_l0, rnn.bias_ih_l0)  # (C, m, 3H) or (B, C, m, 3H)
+        h = state[0].reshape(batch, n_ch, 1, net.hidden_size)  # type: ignore[union-attr]
+        dec_out = gru_step(gi, h, rnn.weight_hh_l0, rnn.bias_hh_l0)  # (B, C, m, H)
+        dec_out = dec_out.reshape(batch * n_ch * n_out, net.hidden_size)
+    else:
+        dec_in = queries if added is None else queries + added.unsqueeze(1)
+        dec_in = dec_in.expand(batch, -1, -1, -1).reshape(batch * n_ch * n_out, 1, -1)
+        dec_out = net.rnn(dec_in, repeat_state(state, n_out))[0].squeeze(1)  # (B*C*m, H)
+    y = net.out(net.output_dropout(dec_out))  # (B*C*m, seg)
+    return y.reshape(batch, n_ch, n_out * seg)[..., : net.horizon].transpose(1, 2)
+
+
+def _broadcast_gru_step(net: Any, x: Tensor) -> bool:
+    """Whether the decoder runs its step as :func:`~forecaster.nn.gru.gru_step`: a one-layer
+    GRU on the CPU (on CUDA, cuDNN's fused GRU runs as before)."""
+    return net.cell == "gru" and net.num_layers == 1 and x.device.type == "cpu"
 
 
 def covariate_channels(n_past: int, n_targets: int, past_covariates: bool) -> int:

@@ -1,0 +1,63 @@
+"""The input window of a forecaster: ``lookback`` as given, or the one ``"auto"`` chooses.
+
+:class:`AutoLookback` gives :class:`~forecaster.estimators.forecaster.RNNForecaster` its
+fitted ``lookback_`` (the window of the fitted network) and :meth:`~AutoLookback.lookback_for`
+(the window a fit on a panel uses), so that every code path that needs the window length
+(fitting, prediction, backtest fold placement, pipelines, tracking) asks one place.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AutoLookback"]
+
+from typing import Any
+
+import numpy as np
+
+from forecaster.data.panel import Panel
+from forecaster.data.seasons import auto_lookback
+from forecaster.estimators.sampling import validation_steps
+
+
+class AutoLookback:
+    """Mixin: the lookback of a frame forecaster (``lookback`` an int or ``"auto"``)."""
+
+    @property
+    def lookback_(self) -> int:
+        """The input window of the fitted network: ``lookback``, or what ``"auto"`` chose
+        (raises AttributeError before ``fit``, like every fitted attribute)."""
+        return int(self.network_.lookback)  # type: ignore[attr-defined]
+
+    def lookback_for(self, panel: Any) -> int:
+        """The lookback a fit on ``panel`` uses: ``lookback`` itself, or for ``"auto"`` the
+        window :func:`~forecaster.data.seasons.auto_lookback` chooses from the panel's
+        frequency, the horizon and a typical series' length and validation hold-out.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from forecaster import RNNForecaster
+        >>> from forecaster.data import Panel
+        >>> frame = pl.DataFrame({"time": pl.datetime_range(pl.datetime(2024, 1, 1),
+        ...     pl.datetime(2024, 3, 1), "1h", eager=True)}).with_columns(y=pl.lit(1.0))
+        >>> RNNForecaster(target="y").lookback_for(Panel.from_frame(frame, target="y"))
+        336
+        """
+        if self.lookback != "auto":  # type: ignore[attr-defined]
+            return int(self.lookback)  # type: ignore[attr-defined]
+        horizon = int(self.horizon)  # type: ignore[attr-defined]
+        typical = np.array([int(np.median(panel.lengths))]) if panel.n_series else np.zeros(0)
+        holdout = validation_steps(self.validation_size, typical, horizon)  # type: ignore[attr-defined]
+        return auto_lookback(panel.freq, horizon, panel.lengths, int(holdout.max(initial=0)))
+
+    def windowed_panel(self, frame: Any, **options: Any) -> tuple[Panel, int]:
+        """``Panel.from_frame(frame, **options)`` without the series too short for one window
+        (dropped and named as :class:`~forecaster.data.panel.Panel` does), and the lookback
+        (:meth:`lookback_for` the panel)."""
+        horizon, auto = int(self.horizon), self.lookback == "auto"  # type: ignore[attr-defined]
+        least = (1 if auto else int(self.lookback)) + horizon  # type: ignore[attr-defined]
+        panel = Panel.from_frame(frame, **options, min_length=least)
+        lookback = self.lookback_for(panel)
+        if lookback + horizon > least and (panel.lengths < lookback + horizon).any():
+            panel = Panel.from_frame(frame, **options, min_length=lookback + horizon)
+        return panel, lookback

@@ -1,0 +1,142 @@
+"""The scores of a rolling-origin backtest's forecasts (see
+:func:`forecaster.evaluation.backtest.backtest`): by fold and series, by horizon step and over
+everything, the model's and the naive baselines' on the same points.
+
+Every score pools the points of its group with
+:func:`~forecaster.evaluation.metrics.summarize_points`. The forecasts come in blocks of
+``horizon`` rows, one per (fold, series), fold-major; the points frames keep that order (target
+after target), so the scores by fold and series are grouped on one sorted integer column (the
+block's number) and their key columns (``fold``, ``cutoff``, id, ``target``) are gathered from
+the folds frame afterwards: no join, and no hashing of the id and time keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._columns import temporary_names
+from forecaster.data.panel import Panel
+from forecaster.evaluation.folds import Folds, baseline_forecasts, fold_points, mase_scales
+from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
+from forecaster.evaluation.metrics import (
+    TARGET_COLUMN,
+    PointColumns,
+    error_scale_frame,
+    summarize_points,
+)
+from forecaster.evaluation.pooling import with_skill
+
+__all__ = ["FoldScores", "score_folds"]
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    """The score frames of a backtest (see :class:`~forecaster.evaluation.backtest.BacktestResult`)
+    and what scoring its forecasts again takes (``columns``, ``scales``, ``error_scales``,
+    ``intervals``: the arguments of :func:`~forecaster.evaluation.folds.fold_points`)."""
+
+    metrics: pl.DataFrame
+    by_step: pl.DataFrame
+    aggregate: pl.DataFrame
+    baselines: pl.DataFrame
+    columns: PointColumns
+    scales: np.ndarray
+    error_scales: tuple[pl.DataFrame, list[str]] | None
+    intervals: IntervalColumns | None
+
+
+def score_folds(
+    forecasts: pl.DataFrame,
+    panel: Panel,
+    where: Folds,
+    folds_frame: pl.DataFrame,
+    *,
+    names: list[str],
+    m: int,
+    scale: Any,
+    id_col: str | None,
+) -> FoldScores:
+    """Score ``forecasts`` (:func:`~forecaster.evaluation.folds.forecasts_frame`) with the
+    metrics ``names``, MASE scales from each fold's history (seasonal period ``m``) and the
+    ``scale`` divisors, beside the naive (and, with ``m > 1``, seasonal-naive) baselines."""
+    id_name = panel.id_name
+    columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
+    avoid = [*forecasts.columns, id_name, TARGET_COLUMN, *columns]
+    intervals = IntervalColumns.find(forecasts.columns, panel.targets, avoid=avoid)
+    temporary = [*intervals.lo, *intervals.hi, *intervals.q] if intervals is not None else []
+    (block,) = temporary_names([*avoid, *temporary], "__block__")
+    scales = mase_scales(panel, where.kept, where.local_cut, m)
+    error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
+    by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
+    targets = panel.targets
+    scored = ([*by_series, "step"], targets, id_col, id_name, columns, scales, error_scales)
+    points = fold_points(forecasts, *scored, intervals, block=block)
+    horizon = forecasts.height // max(len(scales), 1)
+    base_points = {  # the baselines' forecasts on the same rows (points, scales)
+        name: fold_points(
+            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
+            *scored,
+            block=block,
+        )
+        for name, values in baseline_forecasts(panel, where, horizon, m).items()
+    }
+    point_names = [n for n in names if not is_interval_metric(n)]
+    keys = series_keys(folds_frame, id_col, id_name, targets)
+
+    def by_block(points: pl.DataFrame, names: list[str], intervals: Any = None) -> pl.DataFrame:
+        scores = summarize_points(points, [block], names, columns, intervals)
+        return pl.concat([keys[scores[block]], scores.drop(block)], how="horizontal")
+
+    def summary(keys: list[str]) -> pl.DataFrame:
+        by = [*keys, TARGET_COLUMN]
+        ours = summarize_points(points, by, names, columns, intervals)
+        theirs = {k: summarize_points(p, by, point_names, columns) for k, p in base_points.items()}
+        return with_skill(ours, theirs, keys=by, metrics=point_names)
+
+    return FoldScores(
+        metrics=by_block(points, names, intervals),
+        by_step=summary(["step"]),
+        aggregate=summary([]),
+        baselines=pl.concat(
+            by_block(p, point_names).select(pl.lit(name).alias("baseline"), pl.all())
+            for name, p in base_points.items()
+        ),
+        columns=columns,
+        scales=scales,
+        error_scales=error_scales,
+        intervals=intervals,
+    )
+
+
+def series_keys(
+    folds_frame: pl.DataFrame, id_col: str | None, id_name: str, targets: Sequence[str]
+) -> pl.DataFrame:
+    """The keys ``fold``, ``cutoff``, id (when the estimator has one) and ``target`` of every
+    (target, fold, series) block of the points frames, in block order (the folds frame's
+    rows are the (fold, series) blocks, fold-major)."""
+    keys = ["fold", "cutoff"] + ([id_name] if id_col is not None else [])
+    pairs = folds_frame.select(keys)
+    if id_col is not None:
+        pairs = pairs.rename({id_name: id_col})
+    return pl.concat([pairs.with_columns(pl.lit(t).alias(TARGET_COLUMN)) for t in targets])
+
+
+def _error_scales(
+    scale: Any, panel: Panel, where: Folds, has_id: bool, column: str
+) -> tuple[pl.DataFrame, list[str]] | None:
+    """The ``scale`` divisors of the errors (see
+    :func:`~forecaster.evaluation.metrics.error_scale_frame`) with the panel's id dtype, and
+    the columns they are matched on; None without."""
+    if scale is None:
+        return None
+    id_name = panel.id_name
+    ids = panel.keys[id_name].gather(where.kept)
+    divisors, on = error_scale_frame(scale, id_name, panel.targets, has_id, ids, column=column)
+    if id_name in on:
+        divisors = divisors.with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
+    return divisors, on

@@ -1,0 +1,173 @@
+"""The segment head's recurrent calls at inference, unrolled step by step on the CPU.
+
+The segment head runs its cell twice: over a window's few segments (the encoder) and one step
+per output segment (the decoder). Without gradients, on the CPU, :func:`encode` and
+:func:`decode` compute what the fused ``nn.GRU`` / ``nn.RNN`` call computes, with the same ATen
+operations in the same order (the input projections of a layer for all steps in one matrix
+product, then one cell step at a time; bit-identical), and skip two kinds of work that the
+fused call cannot see:
+
+* the encoder's first hidden projection when it starts from the zero state: ``W_hh @ 0 +
+  b_hh`` is ``b_hh``, exactly;
+* the decoder's repeated rows: every (window, channel) row is decoded for each of the ``m``
+  output segments from the same state, and without future covariates every window gets the
+  same ``(channel, segment)`` inputs; the hidden projection is computed once per (window,
+  channel) row and the first layer's input projection once per (channel, segment) instead
+  of once per (window, channel, segment).
+
+On the default network (GRU, hidden 128, 4 input segments, 1 output segment) that is about a
+fifth of the forward's arithmetic. Validation passes during training (eval mode, no
+gradients) take this path too, with the same values. Anything else takes the fused call:
+gradients (training is unchanged), training mode, another device or dtype, CPU autocast, and
+the LSTM, whose CPU kernel is oneDNN's (another summation order: unrolling it would change its
+forecasts in the last bits).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIN_PROJECTION_ROWS", "decode", "encode", "unrolls"]
+
+from collections.abc import Callable
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from forecaster.nn.cells import RecurrentState, repeat_state
+
+MIN_PROJECTION_ROWS = 16
+"""Fewest rows a deduplicated input projection is computed on (unless the fused call has fewer):
+BLAS may take another kernel (another summation order, last-bit differences) for a product of
+1 to 3 rows than for more, so a few copies of the rows are multiplied, keeping the forecasts
+those of the fused call."""
+
+Step = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def unrolls(rnn: nn.Module, x: Tensor) -> bool:
+    """Whether :func:`encode` and :func:`decode` unroll ``rnn`` for the input ``x`` (else they
+    make the fused call): no gradients, eval mode, float32 on the CPU without autocast, a
+    one-way GRU or RNN with biases."""
+    return (
+        not torch.is_grad_enabled()
+        and not rnn.training
+        and x.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")  # its casts would differ from the fused call's
+        and x.dtype == torch.float32
+        and isinstance(rnn, nn.RNNBase)
+        and rnn.mode in _STEPS
+        and rnn.batch_first
+        and rnn.bias
+        and not rnn.bidirectional
+    )
+
+
+def encode(rnn: nn.RNNBase, inputs: Tensor, state: RecurrentState | None) -> RecurrentState:
+    """The final state ``(layers, B, H)`` (``(h, c)`` for an LSTM) of ``rnn`` run over
+    ``inputs`` ``(B, T, I)`` from ``state`` (None: zeros), as ``rnn(inputs, state)[1]``."""
+    if not unrolls(rnn, inputs):
+        return rnn(inputs, state)[1]
+    step, state = _STEPS[rnn.mode], cast(Tensor | None, state)  # unrolled: not an LSTM
+    layer_input = inputs.transpose(0, 1)  # (T, B, I), as the fused call reads it
+    finals = []
+    for layer in range(rnn.num_layers):
+        w_ih, w_hh, b_ih, b_hh = _weights(rnn, layer)
+        gates_in = F.linear(layer_input, w_ih, b_ih)  # every step's input projection at once
+        h = None if state is None else state[layer]
+        outputs = []  # the layer's output sequence: the next layer's input
+        for t in range(gates_in.shape[0]):
+            if h is None:  # the zero state: its hidden projection is the bias
+                h = gates_in.new_zeros(gates_in.shape[1], rnn.hidden_size)
+                gates_h = b_hh.expand(gates_in.shape[1], -1).clone()
+            else:
+                gates_h = torch.addmm(b_hh, h, w_hh.t())
+            h = step(gates_in[t], gates_h, h)
+            if layer + 1 < rnn.num_layers:
+                outputs.append(h)
+        finals.append(h)
+        layer_input = torch.stack(outputs) if outputs else layer_input
+    return torch.stack(finals)
+
+
+def decode(
+    rnn: nn.RNNBase,
+    queries: Tensor,
+    added: Tensor | None,
+    state: RecurrentState,
+) -> Tensor:
+    """The decoder's outputs ``(B * C * m, H)`` (last layer): one step of ``rnn`` per row
+    ``(b * C + c) * m + j`` from the state of row ``b * C + c`` of ``state`` (``(layers,
+    B * C, H)``), with input ``queries[c, j]`` (``(C, m, I)``) plus ``added[b, j]``
+    (``(B, m, I)``, or None), as the fused call on those rows computes it."""
+    n_rows = _hidden(state).shape[1]
+    n_ch, m, size = queries.shape
+    batch = n_rows // n_ch
+    if not unrolls(rnn, queries):
+        inputs = queries.unsqueeze(0).expand(batch, -1, -1, -1)
+        if added is not None:
+            inputs = inputs + added.unsqueeze(1)
+        out, _ = rnn(inputs.reshape(batch * n_ch * m, 1, size), repeat_state(state, m))
+        return out.squeeze(1)
+    step, state = _STEPS[rnn.mode], cast(Tensor, state)  # unrolled: not an LSTM
+    output = queries  # unused: layer 0 projects the queries (and added) itself
+    for layer in range(rnn.num_layers):
+        w_ih, w_hh, b_ih, b_hh = _weights(rnn, layer)
+        if layer == 0:
+            gates_in = _first_projection(queries, added, w_ih, b_ih, batch)
+        else:
+            gates_in = F.linear(output.unsqueeze(0), w_ih, b_ih)[0]
+        h = state[layer]
+        gates_h = torch.addmm(b_hh, h, w_hh.t()).repeat_interleave(m, dim=0)
+        output = step(gates_in, gates_h, h.repeat_interleave(m, dim=0))
+    return output
+
+
+def _first_projection(
+    queries: Tensor, added: Tensor | None, w_ih: Tensor, b_ih: Tensor, batch: int
+) -> Tensor:
+    """The first layer's input projection of every decoder row ``(B * C * m, G * H)``:
+    without ``added``, computed once per (channel, segment) and repeated over the windows."""
+    n_ch, m, size = queries.shape
+    if added is not None:
+        inputs = (queries.unsqueeze(0) + added.unsqueeze(1)).reshape(1, batch * n_ch * m, size)
+        return F.linear(inputs, w_ih, b_ih)[0]
+    rows = queries.reshape(n_ch * m, size)
+    copies = min(batch, -(-MIN_PROJECTION_ROWS // rows.shape[0]))  # the fused call's rows if fewer
+    projected = F.linear(rows.repeat(copies, 1).unsqueeze(0), w_ih, b_ih)[0, : rows.shape[0]]
+    return projected.unsqueeze(0).expand(batch, -1, -1).reshape(batch * n_ch * m, -1)
+
+
+def _weights(rnn: nn.RNNBase, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return tuple(getattr(rnn, f"{name}_l{layer}") for name in _WEIGHTS)  # type: ignore[return-value]
+
+
+_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _hidden(state: RecurrentState) -> Tensor:
+    return state[0] if isinstance(state, tuple) else state
+
+
+def _gru_step(gates_in: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:
+    """ATen's CPU GRU cell on precomputed gates (``gates_h`` is overwritten)."""
+    i_r, i_z, i_n = gates_in.unsafe_chunk(3, 1)
+    h_r, h_z, h_n = gates_h.unsafe_chunk(3, 1)
+    reset = h_r.add_(i_r).sigmoid_()
+    update = h_z.add_(i_z).sigmoid_()
+    new = i_n.add(h_n.mul_(reset)).tanh_()
+    return (h - new).mul_(update).add_(new)
+
+
+def _rnn_step(activation: Callable[[Tensor], Tensor]) -> Step:
+    def step(gates_in: Tensor, gates_h: Tensor, h: Tensor) -> Tensor:
+        return activation(gates_h.add_(gates_in))
+
+    return step
+
+
+_STEPS: dict[str, Step] = {
+    "GRU": _gru_step,
+    "RNN_TANH": _rnn_step(torch.tanh),
+    "RNN_RELU": _rnn_step(torch.relu),
+}

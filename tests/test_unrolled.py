@@ -1,0 +1,107 @@
+"""The segment head's unrolled inference path (forecaster/nn/unrolled.py): the same forecasts
+as the fused cell call, bit for bit, and the fused call wherever it does not apply."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import forecaster.nn.heads.segment as segment
+import forecaster.nn.unrolled as unrolled
+from forecaster.nn import RecurrentNet
+
+
+def _net(cell: str, **config: object) -> RecurrentNet:
+    torch.manual_seed(0)
+    base = {"n_features": 2, "n_targets": 1, "lookback": 48, "horizon": 24, "hidden_size": 16}
+    return RecurrentNet(cell=cell, **{**base, **config}).eval()  # type: ignore[arg-type]
+
+
+def _fused(monkeypatch: pytest.MonkeyPatch, net: RecurrentNet, *inputs: object) -> torch.Tensor:
+    """The forecast with the fused cell call only (neither unrolled nor the training path's
+    broadcast decoder step)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(unrolled, "unrolls", lambda rnn, x: False)
+        patch.setattr(segment, "_broadcast_gru_step", lambda net, x: False)
+        return net(*inputs)
+
+
+@pytest.mark.parametrize(
+    ("cell", "config"),
+    [
+        ("gru", {}),
+        ("gru", {"num_layers": 2}),
+        ("gru", {"n_features": 4, "n_targets": 3}),  # three channels and a covariate
+        ("gru", {"horizon": 50, "segment_length": 12}),  # five output segments, padded
+        ("gru", {"n_features": 3, "n_future": 1}),  # the decoder's inputs differ per window
+        ("gru", {"n_static_numeric": 2}),  # the encoder starts from the statics' state
+        ("rnn", {"num_layers": 2, "n_targets": 2}),
+        ("rnn", {"nonlinearity": "relu"}),
+    ],
+)
+def test_unrolled_forecasts_are_the_fused_calls_bit_for_bit(monkeypatch, cell, config):
+    net = _net(cell, **config)
+    n_static = int(config.get("n_static_numeric", 0))
+    x = torch.randn(37, 48, net.n_features + n_static) * 5 + 20
+    future = torch.randn(37, net.horizon, net.n_future) if net.n_future else None
+    with torch.no_grad():
+        assert unrolled.unrolls(net.rnn, x)
+        got = net(x, future)
+        expected = _fused(monkeypatch, net, x, future)
+    assert got.shape == (37, net.horizon, net.n_targets)
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 5, 16, 17])
+def test_inference_mode_and_small_batches_unroll_too(monkeypatch, batch):
+    net = _net("gru")
+    x = torch.randn(batch, 48, 2)
+    with torch.inference_mode():
+        assert torch.equal(net(x), _fused(monkeypatch, net, x))
+
+
+def test_the_fused_call_runs_where_unrolling_does_not_apply(monkeypatch):
+    """Training (gradients or train mode), other dtypes, autocast and the LSTM (oneDNN's
+    kernel) keep the fused call: unrolls says no, and the outputs are the fused call's."""
+    net = _net("gru")
+    x = torch.randn(8, 48, 2)
+    assert not unrolled.unrolls(net.rnn, x)  # gradients enabled
+    with torch.no_grad():
+        assert not unrolled.unrolls(net.rnn, x.double())
+        assert not unrolled.unrolls(net.train().rnn, x)
+        net.eval()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not unrolled.unrolls(net.rnn, x)
+        lstm = _net("lstm")
+        assert not unrolled.unrolls(lstm.rnn, x)
+        assert torch.equal(lstm(x), _fused(monkeypatch, lstm, x))
+    loss = net.training_loss(x, None, torch.randn(8, 24, 1))
+    loss.backward()  # the training path still builds the graph
+    assert net.rnn.weight_hh_l0.grad is not None
+
+
+def test_unrolled_inference_skips_work(monkeypatch):
+    """The two savings are real: the encoder skips the zero state's hidden product and the
+    decoder projects its shared inputs once (counted as matrix-product rows)."""
+    net = _net("gru", horizon=48)  # two output segments
+    rows: list[int] = []
+    real_linear, real_addmm = unrolled.F.linear, torch.addmm
+
+    def linear(x, w, b=None):
+        rows.append(x.reshape(-1, x.shape[-1]).shape[0])
+        return real_linear(x, w, b)
+
+    def addmm(bias, x, w):
+        rows.append(x.shape[0])
+        return real_addmm(bias, x, w)
+
+    monkeypatch.setattr(unrolled.F, "linear", linear)
+    monkeypatch.setattr(unrolled.torch, "addmm", addmm)
+    with torch.no_grad():
+        net(torch.randn(100, 48, 2))
+    # the covariate's and the target's segment embeddings (2 segments per window: 200 rows
+    # each); the encoder's input products
+    # (200 rows) and 1 hidden product (the first is the bias's); the decoder's 2 shared inputs
+    # (MIN_PROJECTION_ROWS rows) and 1 hidden product per window, where the fused call takes 2
+    # per window for each; the output layer (200 rows)
+    assert rows == [200, 200, 200, 100, unrolled.MIN_PROJECTION_ROWS, 100, 200]
