@@ -825,14 +825,16 @@ def test_future_covariates_are_read_from_the_source_beyond_the_as_of(tmp_path, c
     # was: fit and backtest, then exit 3 at the forecast (no future frame)
     import datetime as dt
 
-    spec = scheduled_project(tmp_path / "one", promo_rows(promo=1), **FUTURE)
+    # the network's forecasts (baseline = "auto" may replace them by the naive's)
+    network = {**FUTURE, "model": {"baseline": "none"}}
+    spec = scheduled_project(tmp_path / "one", promo_rows(promo=1), **network)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     first = forecasts_of(tmp_path / "one")
     assert first["date"].to_list() == [dt.date(2024, 1, 13), dt.date(2024, 1, 14)] * 2
     assert first["origin"].unique().to_list() == [dt.date(2024, 1, 12)]
     # other future values give another forecast: they are used
-    spec = scheduled_project(tmp_path / "two", promo_rows(promo=50), **FUTURE)
+    spec = scheduled_project(tmp_path / "two", promo_rows(promo=50), **network)
     assert run_cli(capsys, "run", str(spec))[0] == 0
     assert (forecasts_of(tmp_path / "two")["y"] - first["y"]).abs().max() > 1e-4
 

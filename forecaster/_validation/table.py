@@ -27,6 +27,7 @@ from forecaster._validation.rules import (
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "BASELINES",
     "CALENDAR_FEATURES",
     "CELLS",
     "HEADS",
@@ -56,6 +57,7 @@ NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
 LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "quantile")
 LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "plateau", "onecycle")
 ON_OOM: tuple[str, ...] = ("raise", "split")
+BASELINES: tuple[str, ...] = ("auto", "none")
 SCALING_METHODS: tuple[str, ...] = ("standard", "robust", "minmax", "none")
 TARGET_TRANSFORMS: tuple[str, ...] = ("none", "log", "log1p", "boxcox")
 MISSING_POLICIES: tuple[str, ...] = ("error", "ffill", "zero", "interpolate")
@@ -110,6 +112,7 @@ PARAMETERS: dict[str, Rule] = {
     "stride": _size(),
     "windows_per_epoch": _size(none=True),
     "validation_size": StepsOrFraction(),
+    "baseline": Choice(choices=BASELINES),
     "validation_fraction": Real(low=0.0, high=0.9),
     # network
     "cell": Choice(choices=CELLS),

@@ -28,6 +28,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
 from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
+from forecaster.estimators.baseline_blend import BaselineCheck
 from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.lookback import AutoLookback
@@ -67,6 +68,7 @@ class RNNForecaster(
     ForecastScoring,
     ForecasterState,
     StaticCovariates,
+    BaselineCheck,
     AutoLookback,
     RecurrentEstimator,
 ):
@@ -162,6 +164,12 @@ class RNNForecaster(
         The last part of every series held out for early stopping: a number of steps (int) or a
         fraction of each series' length (float, at least ``horizon`` steps). 0 disables
         validation (``max_epochs`` epochs are run).
+    baseline : {"auto", "none"}, default "auto"
+        With a validation split, ``fit`` scores the network, the naive and the seasonal naive
+        (``m`` from the frequency) on the validation windows and warns when the network is
+        worse; ``"auto"`` then blends every forecast, ``w * network + (1 - w) * naive``, at the
+        ``w`` of 0, 0.25, ..., 1 per target scoring best there (ties: ``w = 1``). ``"none"``
+        keeps the network's forecasts (see :mod:`~forecaster.estimators.baseline_blend`).
     stride : int, default 1
         Step between training windows of a series.
     windows_per_epoch : int or None, default 32768
@@ -230,6 +238,11 @@ class RNNForecaster(
         Set by :meth:`calibrate` (saved): the out-of-sample residuals per horizon step that
         ``predict(frame, level=[...])`` turns into intervals.
     freq_ : Frequency
+    baseline_ : BaselineBlend or None
+        The blend chosen by ``baseline="auto"`` (``m``, ``weights`` per target; saved).
+    validation_baselines_, validation_skill_ : dict or None, float or None
+        Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (period ``m``),
+        ``blended``; the blend; ``skill`` = model / seasonal naive (below 1: the network wins).
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
@@ -284,6 +297,7 @@ class RNNForecaster(
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
         validation_size: int | float = 0.1,
+        baseline: str = "auto",
         stride: int = 1,
         windows_per_epoch: int | None = 32768,
         n_ensemble: int = 1,
@@ -328,6 +342,7 @@ class RNNForecaster(
         self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
         self.validation_size = validation_size
+        self.baseline = baseline
         self.stride = stride
         self.windows_per_epoch = windows_per_epoch
         self.n_ensemble = n_ensemble
@@ -537,6 +552,7 @@ class RNNForecaster(
         self.schema_ = {name: str(schema[name]) for name in names}
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
+        self._check_baselines(raw, val_w, fit_rows)
         self.fitted_params_ = run.params
         run.end(self)
         return self

@@ -6,7 +6,7 @@ last time at or before ``t``, and ``predict(frame, cutoff=[t1, t2, ...])`` (or a
 gathered from the :class:`~forecaster.data.panel.Panel` by index arithmetic
 (:mod:`forecaster.estimators.origins`) and run through the network in a few large batches.
 Every forecast goes through :meth:`ForecastInference._forecast_windows` (scaling, network,
-inverse scaling and transform, finiteness check); the rolling-origin backtest
+inverse scaling and transform, finiteness check, ``baseline`` blend); the rolling-origin backtest
 (:func:`forecaster.evaluation.backtest.backtest`) and the MLflow pyfunc call ``predict``.
 """
 
@@ -80,6 +80,7 @@ class ForecastInference:
     _network_on: Callable[[torch.device], Any]
     _interval_columns: Callable[..., dict[str, np.ndarray]]
     _with_statics: Callable[[Panel], Panel]
+    _blend_baseline: Callable[..., np.ndarray]
 
     def predict(
         self,
@@ -212,9 +213,10 @@ class ForecastInference:
         if outputs.ndim == 4:  # one forecast per quantile: each unscaled like a point forecast
             parts = (outputs[..., k] for k in range(outputs.shape[-1]))
             unscaled = (p.double() * scale[:, None, :nt] + center[:, None, :nt] for p in parts)
-            return np.stack([self._forecast_values(p.numpy(), lambdas, ids) for p in unscaled], -1)
+            out = np.stack([self._forecast_values(p.numpy(), lambdas, ids) for p in unscaled], -1)
+            return self._blend_baseline(out, x, lambdas)  # baseline="auto" (baseline_blend)
         pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
-        return self._forecast_values(pred.numpy(), lambdas, ids)
+        return self._blend_baseline(self._forecast_values(pred.numpy(), lambdas, ids), x, lambdas)
 
     def _predict_origins(
         self, frame: Any, cutoff: Any, future: Any, level: Any = None, quantiles: Any = None

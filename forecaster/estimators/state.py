@@ -28,6 +28,7 @@ from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.statics import StaticEncoding
+from forecaster.estimators.baseline_blend import baseline_config, restore_baseline
 from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import saved_network_config
 from forecaster.nn.ensemble import network_from_config
@@ -105,6 +106,8 @@ class _EstimatorState:
         for key, before in _SAVED_ONLY_WHEN_SET.items():
             if key in params and params[key] is before:
                 del params[key]  # as before it existed: such a model's files stay the same
+        if params.get("baseline") == "none":  # the value of a model saved before it existed
+            del params["baseline"]
         return ModelState(
             estimator=name,
             params=params,
@@ -278,6 +281,7 @@ class ForecasterState(_EstimatorState):
             "calendar": list(getattr(self, "calendar_", ())),
             **_conformal_config(self.__dict__.get("conformal_")),
             **_statics_config(self.__dict__.get("static_encoding_")),
+            **baseline_config(self),
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -365,6 +369,7 @@ class ForecasterState(_EstimatorState):
         self.keys_ = self._restore_keys(state.keys)
         if "conformal" in config:
             self.conformal_ = _restore_conformal(config["conformal"], arrays, self.keys_.height)
+        restore_baseline(self, config.get("baseline"), len(targets))
 
     def _restore_keys(self, keys: pl.DataFrame | None) -> pl.DataFrame:
         """The series keys in the id column (and ``train_end_`` set from the

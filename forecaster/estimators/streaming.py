@@ -228,6 +228,14 @@ class ForecastStream:
                 "without a gap or overlap: send the rows after its last time, in order."
             )
 
+    def _window(self) -> np.ndarray:
+        """The latest ``lookback`` targets of every series ``(S, lookback, T)``, oldest first,
+        on the network's side of ``target_transform`` (what ``predict`` blends with)."""
+        state = self._state
+        slots = (state.pos[:, None] + np.arange(state.lookback)) % state.lookback
+        window = state.values[np.arange(len(state.pos))[:, None], slots]
+        return window * self._scale[:, None] + self._center[:, None]
+
     def forecast(self) -> pl.DataFrame:
         """The next ``horizon`` steps of every series of the stream, as ``predict`` returns
         them on the whole history so far (columns id, time and one per target).
@@ -241,7 +249,9 @@ class ForecastStream:
         horizon = int(model.horizon)
         y = self._state.forecast() * self._scale[:, None] + self._center[:, None]
         ids = self._keys[self._id_name]
-        pred = model._forecast_values(y, self._lambdas, ids)
+        pred = model._blend_baseline(
+            model._forecast_values(y, self._lambdas, ids), self._window(), self._lambdas
+        )
         times = future_times(self._last, np.arange(len(ids) + 1), model.freq_, horizon)
         flat = pred.reshape(-1, pred.shape[-1])
         out = pl.DataFrame(

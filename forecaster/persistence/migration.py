@@ -34,6 +34,7 @@ from forecaster.persistence.format import (
 from forecaster.persistence.state import StateError, TensorSpec
 
 PARAMS_ADDED = {
+    "baseline": "none",  # an older model forecasts with its network alone
     "calendar": None,
     "channel_independent": None,
     "checkpoint_dir": None,

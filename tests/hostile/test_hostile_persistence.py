@@ -194,6 +194,30 @@ WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
         r"n_val_windows is 10{40}; expected an integer",
     ),
     "freq-a-number": (lambda c: c.update(freq=7), "scaler state or frequency is invalid"),
+    "baseline-a-list": (
+        lambda c: c.update(baseline=[1]),
+        r"the baseline entry is \[1\]; expected blend and validation",
+    ),
+    "baseline-weight-off-the-grid": (
+        lambda c: c["baseline"].update(blend={"m": 1, "weights": [0.3]}),
+        r"baseline.blend.weights is \[0.3\]; expected 1 of \(1.0, 0.75, 0.5, 0.25, 0.0\)",
+    ),
+    "baseline-weights-per-target-count": (
+        lambda c: c["baseline"].update(blend={"m": 1, "weights": [0.5, 0.5]}),
+        r"baseline.blend.weights is \[0.5, 0.5\]; expected 1 of",
+    ),
+    "baseline-m-a-string": (
+        lambda c: c["baseline"].update(blend={"m": "24", "weights": [0.5]}),
+        r"baseline.blend.m is '24'; expected an integer >= 1",
+    ),
+    "baseline-m-beyond-lookback": (
+        lambda c: c["baseline"].update(blend={"m": 99, "weights": [0.5]}),
+        r"baseline.blend.m is 99, beyond lookback=8",
+    ),
+    "baseline-report-without-skill": (
+        lambda c: c["baseline"].update(validation={"model": 1.0}),
+        r"baseline.validation is \{'model': 1.0\}; expected a report",
+    ),
     "estimator-a-list": (lambda c: c.update(estimator=["RNNForecaster"]), "unknown estimator"),
     "format-version-a-float": (
         lambda c: c.update(format_version=3.0),

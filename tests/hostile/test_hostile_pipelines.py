@@ -74,6 +74,7 @@ BAD_MODEL = {
     'estimator = ["RNNForecaster"]': "model.estimator",
     "progress = true": "model.progress",
     'device = "tpu"': "model.device",
+    'baseline = "off"': "model.baseline",
     "hiden_size = 8": "model.hiden_size",  # unknown: "did you mean 'hidden_size'?"
 }
 

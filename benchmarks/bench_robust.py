@@ -1,0 +1,319 @@
+"""Robustness of the defaults on real series of other shapes than the M4 / ETT benchmarks:
+never much worse than the seasonal naive.
+
+For each series, ``RNNForecaster(target="y", time_col="time", horizon=H, random_state=0)``
+(library defaults otherwise; ``freq`` / ``missing`` only where the data needs them to be read)
+is fitted on the series without its test tail, then forecasts every origin of the tail (a
+``predict(frame, cutoff=[...])`` list: every forecast step inside the tail, never seen by
+``fit``). Reported per series: MAE of the network alone (the model before the remedy,
+``baseline_`` removed from a copy of the fitted model: the same network), MAE of the default
+model (``baseline="auto"``: blended with the seasonal naive at the weight chosen on the
+validation windows), both divided by the MAE of the seasonal naive (``m`` from the frequency:
+24 hourly, 48 half-hourly, 96 quarter-hourly, 7 daily, 5 business-daily, 52 weekly, 12
+monthly, 4 quarterly; the naive where no period applies) from the same origins, and the
+naive's ratio for reference. The goal: ``auto / snaive <= 1.1`` on every series.
+
+Series (read at run time; nothing is copied into the repository):
+
+* ``/work/shared/data`` (``--data``): ETTh1 and ETTh2 ``OT`` (hourly oil temperature, first
+  4,032 hours = 24 weeks), ETTm1 ``OT`` (15-minute, first 5,760 steps = 60 days), M4 Hourly
+  H1 and H201 and M4 Weekly W1 (training files; M4 has no dates, so they are put on an hourly
+  or weekly grid from an arbitrary start), GOOG and MSFT daily close (business days, NYSE
+  holidays forward-filled).
+* optional, from packages installed in a separate environment (``--extra-python``, e.g. a
+  throwaway venv with ``pip install statsmodels pmdarima``; skipped when absent): pmdarima's
+  ``taylor`` (half-hourly electricity demand, 12 weeks), ``wineind`` and ``airpassengers``
+  (monthly, short), ``sunspots`` (monthly, an 11-year cycle, no 12-month season), ``ausbeer``
+  (quarterly) and ``heartrate`` (integer steps); statsmodels' ``co2`` (weekly, gaps
+  interpolated), ``elnino`` (monthly sea surface temperature) and ``sunspots`` (yearly).
+  pmdarima is MIT-licensed; statsmodels' datasets are public domain or as its docs say.
+
+Run from the repository root (about 10-20 minutes on 2 CPU cores)::
+
+    .venv/bin/python benchmarks/bench_robust.py --extra-python /tmp/robust-venv/bin/python
+    .venv/bin/python benchmarks/bench_robust.py --series airpassengers,etth1_ot
+
+Results are merged into ``benchmarks/results/robust.json`` (one row per series; a rerun
+replaces its row) and ``robust.md`` is rewritten from all rows, each with the machine's load
+(``other_cpus``: CPU use of other processes during the fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import Timed, machine_info
+
+from forecaster import RNNForecaster
+from forecaster._io.atomic import write_bytes_atomic
+from forecaster.estimators.baseline_blend import seasonal_periods
+from forecaster.evaluation.baselines import origin_forecasts
+from forecaster.exceptions import DataValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+EXTRA_LOADER = r"""
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+name = sys.argv[1]
+if name.startswith("sm_"):
+    import statsmodels.api as sm
+    if name == "sm_co2":
+        data = sm.datasets.co2.load_pandas().data["co2"].interpolate()
+        out = {"start": "1958-03-29", "freq": "1w", "y": data.tolist()}
+    elif name == "sm_elnino":
+        data = sm.datasets.elnino.load_pandas().data.drop(columns="YEAR").to_numpy().ravel()
+        out = {"start": "1950-01-01", "freq": "1mo", "y": data.tolist()}
+    else:
+        data = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"]
+        out = {"start": "1700-01-01", "freq": "1y", "y": data.tolist()}
+else:
+    import pmdarima.datasets as d
+    starts = {"taylor": ("2000-06-05 00:00", "30m"), "wineind": ("1980-01-01", "1mo"),
+              "airpassengers": ("1949-01-01", "1mo"), "sunspots": ("1749-01-01", "1mo"),
+              "ausbeer": ("1956-01-01", "1q"), "heartrate": (None, "1i")}
+    start, freq = starts[name]
+    y = [float(v) for v in getattr(d, "load_" + name)(as_series=False)]
+    while y and y[-1] != y[-1]:  # a trailing NaN (ausbeer's last quarter): not observed yet
+        y.pop()
+    out = {"start": start, "freq": freq, "y": y}
+print(json.dumps(out))
+"""
+
+# name -> (horizon, where it comes from)
+SERIES: dict[str, tuple[int, str]] = {
+    "etth1_ot": (24, "ETTh1 OT, hourly, first 4,032 h (shared data, CC BY-ND 4.0)"),
+    "etth2_ot": (24, "ETTh2 OT, hourly, first 4,032 h (shared data, CC BY-ND 4.0)"),
+    "ettm1_ot": (24, "ETTm1 OT, 15-minute, first 5,760 steps (shared data, CC BY-ND 4.0)"),
+    "m4_h1": (48, "M4 Hourly H1, training file, on an hourly grid (shared data)"),
+    "m4_h201": (48, "M4 Hourly H201, training file, on an hourly grid (shared data)"),
+    "m4_w1": (13, "M4 Weekly W1, training file, on a weekly grid (shared data)"),
+    "goog_daily": (5, "GOOG daily close 2004-2008, business days (shared data)"),
+    "msft_daily": (5, "MSFT daily close 1986-2017, last 2,000 days (shared data)"),
+    "taylor": (48, "half-hourly electricity demand, 12 weeks (pmdarima, MIT)"),
+    "wineind": (12, "Australian wine sales, monthly, 176 (pmdarima)"),
+    "airpassengers": (12, "airline passengers, monthly, 144 (pmdarima)"),
+    "sunspots": (12, "sunspot numbers, monthly, 2,820 (pmdarima)"),
+    "ausbeer": (8, "Australian beer production, quarterly, 212 (pmdarima)"),
+    "heartrate": (10, "heart rate, integer steps, 150 (pmdarima)"),
+    "sm_co2": (13, "Mauna Loa CO2, weekly, 2,284, gaps interpolated (statsmodels)"),
+    "sm_elnino": (12, "El Nino sea surface temperature, monthly, 732 (statsmodels)"),
+    "sm_sunspots": (6, "sunspot activity, yearly, 309 (statsmodels)"),
+}
+
+
+def _regular(start: str | None, freq: str, y: list[float]) -> pl.DataFrame:
+    """A frame (time, y) of ``y`` on a regular grid from ``start`` (integer steps if None)."""
+    values = np.asarray(y, dtype=np.float64)
+    if start is None:
+        return pl.DataFrame({"time": np.arange(len(values)), "y": values})
+    interval = {"1q": "3mo"}.get(freq, freq)
+    count, unit = int(interval.rstrip("abcdefghijklmnopqrstuvwxyz")), interval.lstrip("0123456789")
+    first = pl.select(pl.lit(start).str.to_datetime()).item()
+    last = pl.select(pl.lit(first).dt.offset_by(f"{(len(values) - 1) * count}{unit}")).item()
+    times = pl.datetime_range(first, last, interval, eager=True).alias("time")
+    return pl.DataFrame({"time": times, "y": values})
+
+
+def load_series(name: str, data: Path, extra_python: str | None) -> tuple[pl.DataFrame, dict]:
+    """The frame (time, y) of series ``name`` and the reading parameters it needs."""
+    if name.startswith("ett"):
+        file, rows = {"etth1_ot": ("ETTh1.csv", 4032), "etth2_ot": ("ETTh2.csv.gz", 4032)}.get(
+            name, ("ETTm1.csv.gz", 5760)
+        )
+        frame = pl.read_csv(data / "ett" / file, try_parse_dates=True).head(rows)
+        return frame.select(pl.col("date").alias("time"), pl.col("OT").alias("y")), {}
+    if name.startswith("m4_"):
+        kind = "Hourly" if name[3] == "h" else "Weekly"
+        wide = pl.read_csv(data / "m4" / f"{kind}-train.csv.gz", infer_schema_length=0)
+        row = wide.filter(pl.col("V1") == name[3:].upper()).drop("V1").row(0)
+        y = [float(v) for v in row if v not in (None, "")]
+        # M4 gives no dates: an hourly (weekly) grid from an arbitrary start, so that the
+        # frequency and its season (24, 52) are known as they would be with real timestamps
+        start, freq = ("2000-01-01 00:00", "1h") if kind == "Hourly" else ("2000-01-02", "1w")
+        return _regular(start, freq, y), {}
+    if name.endswith("_daily"):
+        file = {"goog_daily": "goog_daily_2004_2008_matplotlib.csv"}.get(
+            name, "msft_daily_1986_2017_pmdarima.csv"
+        )
+        frame = pl.read_csv(data / "stocks" / file, try_parse_dates=True).tail(2000)
+        frame = frame.select(pl.col("date").alias("time"), pl.col("close").alias("y"))
+        return frame, {"freq": "1bd", "missing": "ffill"}
+    if extra_python is None:
+        raise FileNotFoundError(f"{name} needs --extra-python (statsmodels and pmdarima)")
+    done = subprocess.run(
+        [extra_python, "-c", EXTRA_LOADER, name], capture_output=True, text=True, check=True
+    )
+    spec = json.loads(done.stdout)
+    return _regular(spec["start"], spec["freq"], spec["y"]), {}
+
+
+def test_origins(n_rows: int, horizon: int) -> tuple[int, np.ndarray]:
+    """The rows fitted (the first ``n_fit``) and the forecast origins: every row from the
+    last fitted one on whose ``horizon`` next steps are all in the test tail (at most 400,
+    evenly spread). The tail is 10 % of the series, at least ``horizon`` steps."""
+    n_test = max(horizon, math.ceil(0.1 * n_rows))
+    n_fit = n_rows - n_test
+    origins = np.arange(n_fit - 1, n_rows - horizon)
+    if len(origins) > 400:
+        origins = origins[np.linspace(0, len(origins) - 1, 400).round().astype(np.int64)]
+    return n_fit, origins
+
+
+def mae(forecast: np.ndarray, actual: np.ndarray) -> float:
+    return float(np.abs(forecast - actual).mean())
+
+
+def run_series(name: str, data: Path, extra_python: str | None) -> dict[str, Any]:
+    """Fit the defaults on ``name`` without its tail and score the tail (see the module)."""
+    horizon, source = SERIES[name]
+    frame, reading = load_series(name, data, extra_python)
+    model = RNNForecaster(
+        target="y", time_col="time", horizon=horizon, random_state=0, progress=False, **reading
+    )
+    panel = model.read_frame(frame, as_fitted=False)[1]  # the grid (holidays filled)
+    values, times = panel.values[:, :1].astype(np.float64), panel.time
+    n_fit, origins = test_origins(len(values), horizon)
+    with warnings.catch_warnings(record=True) as caught, Timed() as fit_time:
+        warnings.simplefilter("always")
+        model.fit(frame.filter(pl.col("time") <= times[n_fit - 1]))
+    cutoffs = times.gather(origins)
+    auto = model.predict(frame, cutoff=cutoffs)
+    network = copy.deepcopy(model)
+    network.baseline_ = None  # the same fitted network without the blend: before the remedy
+    alone = network.predict(frame, cutoff=cutoffs)
+    if not auto["origin"].equals(times.gather(np.repeat(origins, horizon)), check_names=False):
+        raise RuntimeError(f"{name}: the forecasts do not start at the test origins")
+    actual = values[origins[:, None] + np.arange(1, horizon + 1), 0]
+    periods = [m for m in seasonal_periods(model.freq_) if m <= int(model.lookback)]
+    m = periods[0] if periods else 1
+    starts = np.zeros(len(origins), dtype=np.int64)
+    season = origin_forecasts(values, starts, origins, horizon, m)[..., 0]
+    naive = origin_forecasts(values, starts, origins, horizon, 1)[..., 0]
+    scores = {
+        "network": mae(alone["y"].to_numpy().reshape(-1, horizon), actual),
+        "auto": mae(auto["y"].to_numpy().reshape(-1, horizon), actual),
+        "snaive": mae(season, actual),
+        "naive": mae(naive, actual),
+    }
+    report = model.validation_baselines_ or {}
+    return {
+        "series": name,
+        "source": source,
+        "freq": str(model.freq_),
+        "rows": len(values),
+        "fit_rows": n_fit,
+        "test_origins": len(origins),
+        "horizon": horizon,
+        "m": m,
+        **{f"mae_{k}": v for k, v in scores.items()},
+        "network_vs_snaive": scores["network"] / scores["snaive"],
+        "auto_vs_snaive": scores["auto"] / scores["snaive"],
+        "naive_vs_snaive": scores["naive"] / scores["snaive"],
+        "validation_skill": model.validation_skill_,
+        "blend_m": report.get("blend_m"),
+        "weights": report.get("weights"),
+        "validation": report,
+        "warned": any("validation windows" in str(w.message) for w in caught),
+        "epochs": len(model.history_),
+        "fit_seconds": round(fit_time.seconds, 1),
+        "other_cpus": fit_time.other_cpus,
+    }
+
+
+def merge(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    old = json.loads(path.read_text()) if path.exists() else []
+    names = {r["series"] for r in rows}
+    merged = [r for r in old if r["series"] not in names] + rows
+    merged.sort(key=lambda r: list(SERIES).index(r["series"]) if r["series"] in SERIES else 99)
+    write_bytes_atomic(path, json.dumps(merged, indent=2).encode())
+    return merged
+
+
+def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    lines = [
+        "# Robustness of the defaults: MAE over the seasonal naive's on a held-out tail",
+        "",
+        "`RNNForecaster(target, time_col, horizon, random_state=0)` (defaults otherwise); "
+        "network = the fitted network alone (before the remedy), auto = the default "
+        '`baseline="auto"` (blend chosen on the validation windows). Ratios below 1: better '
+        "than the seasonal naive. Generated by `benchmarks/bench_robust.py`.",
+        "",
+        "| series | freq | rows | h | m | network / sNaive | auto / sNaive | naive / sNaive "
+        "| val. skill | blend (m, w) | warned | fit s | other CPUs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        blend = f"{r['blend_m']}, {', '.join(f'{w:g}' for w in r['weights'] or [])}"
+        skill = r["validation_skill"]
+        lines.append(
+            f"| {r['series']} | {r['freq']} | {r['rows']:,} | {r['horizon']} | {r['m']} "
+            f"| {r['network_vs_snaive']:.3f} | {r['auto_vs_snaive']:.3f} "
+            f"| {r['naive_vs_snaive']:.3f} | {'-' if skill is None else f'{skill:.3f}'} "
+            f"| {blend} | {'yes' if r['warned'] else 'no'} | {r['fit_seconds']} "
+            f"| {r['other_cpus']} |"
+        )
+    worst_net = max(r["network_vs_snaive"] for r in rows)
+    worst_auto = max(r["auto_vs_snaive"] for r in rows)
+    geo = lambda key: math.exp(np.mean([math.log(r[key]) for r in rows]))  # noqa: E731
+    lines += [
+        "",
+        f"Worst ratio: network {worst_net:.3f}, auto {worst_auto:.3f}. Geometric mean: "
+        f"network {geo('network_vs_snaive'):.3f}, auto {geo('auto_vs_snaive'):.3f} "
+        f"({len(rows)} series).",
+        "",
+        f"Machine: {machine.get('cpu_model')}, {machine.get('cpu_count')} CPUs, torch "
+        f"{machine.get('torch')} ({machine.get('torch_threads')} threads), {machine.get('date')}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--series", default=",".join(SERIES), help="comma-separated names")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--extra-python", default=None, help="python with statsmodels, pmdarima")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.series.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(SERIES))
+    if unknown:
+        parser.error(f"unknown series {unknown}; known: {', '.join(SERIES)}")
+    machine = machine_info()
+    for name in names:
+        started = time.perf_counter()
+        try:
+            row = run_series(name, args.data, args.extra_python)
+        except (FileNotFoundError, subprocess.CalledProcessError, DataValidationError) as exc:
+            print(f"{name}: skipped ({str(exc).splitlines()[0]})", flush=True)
+            continue
+        row["machine"] = machine
+        merged = merge(args.out / "robust.json", [row])  # after every series: nothing lost
+        write_bytes_atomic(args.out / "robust.md", markdown(merged, machine).encode())
+        print(
+            f"{name}: network {row['network_vs_snaive']:.3f}, auto {row['auto_vs_snaive']:.3f} "
+            f"x sNaive (m={row['m']}; blend {row['blend_m']}, {row['weights']}; "
+            f"{time.perf_counter() - started:.0f} s, other CPUs {row['other_cpus']})",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""Never much worse than the seasonal naive: the check of a fitted model against the naive and
+seasonal-naive forecasts on its validation windows, and the blend that the ``baseline``
+parameter of :class:`~forecaster.estimators.forecaster.RNNForecaster` chooses there.
+
+At the end of ``fit`` (when there is a validation split), :meth:`BaselineCheck._check_baselines`
+forecasts the validation windows that the fit used for early stopping, from the same origins,
+and scores the network, the naive forecast (the last value) and the seasonal naive (the last
+``m`` values repeated, ``m`` from the frequency: :func:`seasonal_periods`) in the targets' own
+units: each series' mean absolute error divided by its in-sample naive error (the MASE scale),
+averaged over the series and the targets, so that no series weighs by its units. It sets
+``validation_baselines_`` and ``validation_skill_`` and warns when the network is worse than
+either baseline. With ``baseline="auto"`` it also chooses, on those windows only, the period
+``m`` and for each target the weight ``w`` of :data:`WEIGHTS` whose blend
+``w * network + (1 - w) * seasonal_naive`` has the lowest error (ties go to the network,
+``w = 1``, whose forecasts are then unchanged bit for bit): ``baseline_``.
+:func:`blend_forecasts` applies it in the one network path of every forecast
+(``ForecastInference._forecast_windows``, so ``predict``, cutoff lists, ``backtest``,
+``calibrate``, ``score``, the pipelines and the MLflow pyfunc) and in a stream's forecast.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from forecaster.data.frequency import Frequency
+from forecaster.data.panel import Panel
+from forecaster.data.scaling import inverse_targets
+from forecaster.data.windows import Windows
+from forecaster.evaluation.baselines import origin_forecasts
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.persistence.format import count, short
+from forecaster.persistence.state import StateError
+
+__all__ = [
+    "CHECK_WINDOWS",
+    "WEIGHTS",
+    "BaselineBlend",
+    "BaselineCheck",
+    "baseline_config",
+    "blend_forecasts",
+    "choose_blend",
+    "naive_scales",
+    "repeat_season",
+    "restore_baseline",
+    "seasonal_periods",
+]
+
+WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+"""The network's weights tried in the blend, the network alone first (it wins ties)."""
+
+CHECK_WINDOWS = 65536
+"""At most this many validation windows are scored (evenly spaced over them when there are
+more, e.g. with ``windows_per_epoch=None`` on a large panel), bounding the check's memory."""
+
+_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_NS["d"] = 24 * _NS["h"]
+_CYCLES = {"w": 52, "mo": 12, "q": 4, "bd": 5}  # weeks, months, quarters a year; weekdays
+
+
+def seasonal_periods(freq: Frequency) -> tuple[int, ...]:
+    """The seasonal periods of a frequency in steps, the main one first: a day and a week of
+    sub-daily steps (24 and 168 hourly, 48 and 336 half-hourly), a week of days (7), a year
+    of weeks (52), months (12) or quarters (4), a week of business days (5); none for years
+    and integer steps. Only whole numbers of steps above 1 (``"2mo"``: 6, ``"5mo"``: none).
+
+    Examples
+    --------
+    >>> [seasonal_periods(Frequency.parse(f)) for f in ("1h", "30m", "1d", "1mo", "1y", "1i")]
+    [(24, 168), (48, 336), (7,), (12,), (), ()]
+    """
+    n, unit = freq.n, freq.unit
+    if unit in _NS:
+        step = n * _NS[unit]
+        cycles = [c for c in (_NS["d"], 7 * _NS["d"]) if c % step == 0]
+        return tuple(c // step for c in cycles if c // step > 1)
+    cycle = _CYCLES.get(unit, 0)
+    return (cycle // n,) if cycle % n == 0 and cycle // n > 1 else ()
+
+
+def repeat_season(tail: np.ndarray, m: int, horizon: int) -> np.ndarray:
+    """The seasonal-naive forecast ``(B, horizon, k)`` from the last values ``tail``
+    ``(B, L, k)`` (``L >= m``): step ``h`` (1-based) is the value ``m - ((h - 1) mod m)`` steps
+    before the first forecast step, the formula of
+    :func:`~forecaster.evaluation.baselines.origin_forecasts`.
+
+    Examples
+    --------
+    >>> repeat_season(np.arange(4.0).reshape(1, 4, 1), 2, 3)[0, :, 0].tolist()
+    [2.0, 3.0, 2.0]
+    """
+    return tail[:, tail.shape[1] - m + np.arange(horizon) % m]
+
+
+@dataclass(frozen=True)
+class BaselineBlend:
+    """The blend chosen on validation: ``weights[j] * network + (1 - weights[j]) *
+    seasonal_naive(m)`` for target ``j`` (``m = 1``: the naive forecast)."""
+
+    m: int
+    weights: tuple[float, ...]
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether every weight is 1 (the network's forecasts, unchanged)."""
+        return all(w == 1.0 for w in self.weights)
+
+    def config(self) -> dict[str, Any]:
+        """The JSON entry saved with the model."""
+        return {"m": int(self.m), "weights": [float(w) for w in self.weights]}
+
+
+def blend_forecasts(
+    forecast: np.ndarray,
+    tail: np.ndarray,
+    blend: BaselineBlend,
+    *,
+    transform: str,
+    lambdas: np.ndarray | None,
+    median_index: int | None = None,
+) -> np.ndarray:
+    """``forecast`` (float32, targets' units: ``(B, horizon, T)``, or ``(B, horizon, T, Q)``
+    for a quantile model) blended with the seasonal naive of the last ``blend.m`` values of
+    ``tail`` (``(B, L, T)`` on the network's side of ``target_transform``, inverted here with
+    ``lambdas``). A quantile model's quantiles all move by what its median (``median_index``)
+    moves, so they keep their order and their spread."""
+    season = repeat_season(np.asarray(tail, dtype=np.float64), blend.m, forecast.shape[1])
+    season = inverse_targets(transform, season, lambdas)
+    weights = np.asarray(blend.weights, dtype=np.float64)
+    if forecast.ndim == 4:
+        median = forecast[..., median_index].astype(np.float64)
+        shift = (1.0 - weights) * (season - median)
+        return (forecast + shift[..., None]).astype(np.float32)
+    return (weights * forecast + (1.0 - weights) * season).astype(np.float32)
+
+
+def naive_scales(panel: Panel, rows: np.ndarray) -> np.ndarray:
+    """Each series' and target's in-sample naive error ``(n_series, T)``: the mean absolute
+    step-to-step change over its ``rows`` (a boolean mask of the panel's rows). A series
+    without change there is scaled by its mean absolute value instead, or by 1."""
+    nt = panel.n_targets
+    values = panel.values[:, :nt].astype(np.float64)
+    owner = panel.series_of_rows()
+    pairs = (owner[1:] == owner[:-1]) & rows[1:] & rows[:-1]
+    change = np.abs(np.diff(values, axis=0))[pairs]
+    level = np.abs(values[rows])
+    scales = np.ones((panel.n_series, nt))
+    for j in range(nt):
+        moved = _per_series(owner[1:][pairs], change[:, j], panel.n_series)
+        still = _per_series(owner[rows], level[:, j], panel.n_series)
+        scales[:, j] = np.where(moved > 0, moved, np.where(still > 0, still, 1.0))
+    return scales
+
+
+def _per_series(series: np.ndarray, values: np.ndarray, n_series: int) -> np.ndarray:
+    """The mean of ``values`` per series (0 for a series without any)."""
+    counts = np.bincount(series, minlength=n_series)
+    sums = np.bincount(series, weights=values, minlength=n_series)
+    return np.divide(sums, counts, out=np.zeros(n_series), where=counts > 0)
+
+
+def scaled_error(
+    series: np.ndarray, actual: np.ndarray, scales: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``error(forecast)``: per target ``(T,)``, each series' mean absolute error over its
+    windows (``series``: the series of each window; ``actual``: ``(B, horizon, T)``) divided
+    by its ``scales`` row, averaged over the series that have windows."""
+    present = np.bincount(series, minlength=len(scales)) > 0
+
+    def error(forecast: np.ndarray) -> np.ndarray:
+        per_window = np.abs(forecast - actual).mean(axis=1)  # (B, T)
+        out = np.empty(actual.shape[2])
+        for j in range(len(out)):
+            by_series = _per_series(series, per_window[:, j], len(scales))
+            out[j] = (by_series[present] / scales[present, j]).mean()
+        return out
+
+    return error
+
+
+def choose_blend(
+    model: np.ndarray, seasons: dict[int, np.ndarray], error: Callable[[np.ndarray], np.ndarray]
+) -> tuple[int, tuple[float, ...], np.ndarray]:
+    """The period ``m`` of ``seasons`` (forecasts by period, ``(B, horizon, T)`` like
+    ``model``) and per target the weight of :data:`WEIGHTS` whose blend has the lowest
+    ``error``, and those errors ``(T,)``. Ties go to the larger weight, then to the period
+    that comes first."""
+    choices = []
+    for m, season in seasons.items():
+        errors = np.stack([error(w * model + (1.0 - w) * season) for w in WEIGHTS])  # (W, T)
+        pick = np.argmin(errors, axis=0)  # the first of equal errors: the larger weight
+        choices.append((m, tuple(WEIGHTS[k] for k in pick), errors[pick, np.arange(len(pick))]))
+    return min(choices, key=lambda choice: choice[2].sum())  # the first of equal totals
+
+
+class BaselineCheck:
+    """The validation check against the baselines and the blend it chooses (a mixin of
+    ``RNNForecaster``, which holds the parameters and fitted attributes it reads)."""
+
+    baseline: str
+    lookback_: int
+    horizon: int
+    target_transform: str
+    freq_: Frequency
+    network_: Any
+    _forecast_origins: Callable[[Panel, np.ndarray, np.ndarray], np.ndarray]
+    _point_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+    def _blend_baseline(
+        self, forecast: np.ndarray, x: torch.Tensor | np.ndarray, lambdas: np.ndarray | None
+    ) -> np.ndarray:
+        """``forecast`` blended as ``baseline_`` says (unchanged without one or when every
+        weight is 1); ``x``: the input windows ``(B, lookback, n_features)``, targets first,
+        on the network's side of ``target_transform``."""
+        blend = self.__dict__.get("baseline_")
+        if blend is None or blend.is_identity:
+            return forecast
+        tail = x[:, -blend.m :, : forecast.shape[2]]
+        return blend_forecasts(
+            forecast,
+            tail.numpy() if isinstance(tail, torch.Tensor) else tail,
+            blend,
+            transform=self.target_transform,
+            lambdas=lambdas,
+            median_index=getattr(self.network_, "median_index", None),
+        )
+
+    def _check_baselines(self, raw: Panel, windows: Windows, fit_rows: np.ndarray) -> None:
+        """Score the fitted network, the naive and the seasonal naive on the validation
+        ``windows`` of ``raw`` (the validated training panel; ``fit_rows``: its rows before the
+        hold-out) and set ``validation_baselines_``, ``validation_skill_`` and ``baseline_``
+        (all None without validation windows), warning when the network is the worse."""
+        self.baseline_ = self.validation_baselines_ = self.validation_skill_ = None
+        if len(windows) == 0:
+            return
+        if len(windows) > CHECK_WINDOWS:
+            spaced = np.linspace(0, len(windows) - 1, CHECK_WINDOWS).round().astype(np.int64)
+            windows = windows.with_index(windows.index[spaced])
+        lookback, horizon, nt = int(self.lookback_), int(self.horizon), raw.n_targets
+        series = windows.index["series"].to_numpy().astype(np.int64)
+        rows = windows.index["start"].to_numpy().astype(np.int64) + lookback - 1
+        try:
+            forecasts = self._forecast_origins(raw, series, rows)
+        except DataValidationError as exc:  # forecasts beyond float32: predict says so too
+            warnings.warn(
+                f"The baselines were not checked: the network's validation forecasts are not "
+                f"finite float32 numbers ({str(exc).split('. ')[0]}). predict will refuse "
+                "them the same way.",
+                ForecasterWarning,
+                stacklevel=4,
+            )
+            return
+        model = self._point_of(forecasts)[0].astype(np.float64)
+        targets = raw.values[:, :nt]
+        actual = targets[rows[:, None] + np.arange(1, horizon + 1)].astype(np.float64)
+        error = scaled_error(series, actual, naive_scales(raw, fit_rows))
+        periods = [m for m in seasonal_periods(self.freq_) if m <= lookback]
+        seasons = {
+            m: origin_forecasts(targets, raw.offsets[series], rows, horizon, m)
+            for m in (*periods, 1)
+        }
+        main = periods[0] if periods else 1
+        scores = {
+            "model": float(error(model).mean()),
+            "naive": float(error(seasons[1]).mean()),
+            "seasonal_naive": float(error(seasons[main]).mean()),
+        }
+        m, weights, blended = choose_blend(model, seasons, error)
+        if self.baseline == "none":
+            m, weights, blended = main, (1.0,) * nt, error(model)
+        else:
+            self.baseline_ = BaselineBlend(int(m), weights)
+        skill = _ratio(scores["model"], scores["seasonal_naive"])
+        self.validation_skill_ = skill
+        self.validation_baselines_ = {
+            "m": main,
+            **scores,
+            "skill": skill,
+            "blend_m": int(m),
+            "weights": list(weights),
+            "blended": float(blended.mean()),
+            "windows": len(windows),
+            "series": int(np.unique(series).size),
+        }
+        if scores["model"] > min(scores["naive"], scores["seasonal_naive"]):
+            self._warn_baselines(self.validation_baselines_)
+
+    def _warn_baselines(self, report: dict[str, Any]) -> None:
+        """The warning of a network worse than a baseline on validation."""
+        main = report["m"]
+        season = f"the seasonal naive (m={main})" if main > 1 else "the seasonal naive (m=1)"
+        ratios = (
+            f"{_ratio(report['model'], report['seasonal_naive']):.3g}x that of {season} and "
+            f"{_ratio(report['model'], report['naive']):.3g}x that of the naive forecast"
+        )
+        if self.baseline == "none":
+            done = (
+                "baseline='none': the forecasts are the network's alone. baseline='auto' "
+                "would blend them with the seasonal naive at a weight chosen on these windows"
+            )
+        elif all(w == 1.0 for w in report["weights"]):
+            done = "baseline='auto' kept the network's forecasts: no blend scored better"
+        else:
+            weights = ", ".join(f"{w:g}" for w in report["weights"])
+            partner = f"seasonal naive (m={report['blend_m']})" if report["blend_m"] > 1 else ""
+            done = (
+                f"baseline='auto' blends them with the {partner or 'naive forecast'} at network "
+                f"weight {weights} (per target), chosen on these windows (scaled error "
+                f"{report['blended']:.3g})"
+            )
+        warnings.warn(
+            f"On its {report['windows']} validation windows ({report['series']} series), the "
+            f"network's error is {ratios} (mean absolute error over each series' in-sample "
+            f"naive error: network {report['model']:.3g}, seasonal naive "
+            f"{report['seasonal_naive']:.3g}, naive {report['naive']:.3g}). {done}; see "
+            "validation_baselines_. To improve the network: a lookback of at least two "
+            "seasons, calendar='auto', more history, more epochs, or a smaller network "
+            "(hidden_size) on short series.",
+            ForecasterWarning,
+            stacklevel=5,
+        )
+
+
+def baseline_config(estimator: Any) -> dict[str, Any]:
+    """The ``baseline`` entry of a saved model's config: the blend and the validation report
+    (none for a model without them, e.g. fitted with ``validation_size=0``)."""
+    blend, report = (
+        estimator.__dict__.get("baseline_"),
+        estimator.__dict__.get("validation_baselines_"),
+    )
+    if blend is None and report is None:
+        return {}
+    return {"baseline": {"blend": None if blend is None else blend.config(), "validation": report}}
+
+
+def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
+    """Set ``baseline_``, ``validation_baselines_`` and ``validation_skill_`` from a saved
+    ``baseline`` entry (None: a model saved without one, which forecasts with its network
+    alone, as it did). Raises :class:`~forecaster.persistence.state.StateError` when the
+    entry is not one :func:`baseline_config` writes."""
+    estimator.baseline_ = estimator.validation_baselines_ = estimator.validation_skill_ = None
+    if entry is None:
+        return
+    if not isinstance(entry, dict) or set(entry) != {"blend", "validation"}:
+        raise StateError(f"the baseline entry is {short(entry)}; expected blend and validation")
+    blend, report = entry["blend"], entry["validation"]
+    if blend is not None:
+        if not isinstance(blend, dict) or set(blend) != {"m", "weights"}:
+            raise StateError(f"baseline.blend is {short(blend)}; expected m and weights")
+        m = count(blend["m"], "baseline.blend.m", minimum=1)
+        weights = blend["weights"]
+        if (
+            not isinstance(weights, list)
+            or len(weights) != n_targets
+            or not all(w in WEIGHTS for w in weights)
+        ):
+            raise StateError(
+                f"baseline.blend.weights is {short(weights)}; expected {n_targets} of {WEIGHTS}"
+            )
+        if m > int(estimator.lookback_):
+            raise StateError(f"baseline.blend.m is {m}, beyond lookback={estimator.lookback_}")
+        estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights))
+    if report is not None:
+        skill = report.get("skill") if isinstance(report, dict) else None
+        if not isinstance(skill, int | float) or isinstance(skill, bool):
+            raise StateError(f"baseline.validation is {short(report)}; expected a report")
+        estimator.validation_baselines_, estimator.validation_skill_ = report, float(skill)
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b``, 1 when both are 0 and inf when only ``b`` is."""
+    if b == 0:
+        return 1.0 if a == 0 else float("inf")
+    return a / b

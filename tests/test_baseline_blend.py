@@ -1,0 +1,374 @@
+"""forecaster.estimators.baseline_blend: the check against the naive and seasonal naive at the
+end of ``fit`` and the blend ``baseline="auto"`` chooses on the validation windows.
+
+The evidence tests at the end build series of shapes the M4 / ETT benchmarks do not have (a
+daily series whose trend turns, a short noisy hourly temperature, a short monthly series) on
+which the default network is worse than the seasonal naive on a held-out tail, and check that
+the default model, whose blend is chosen on validation only, is within 1.1x of it there.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.base import clone
+
+import forecaster as package
+from forecaster import DataValidationError, ForecasterWarning, RNNForecaster
+from forecaster.data.frequency import Frequency
+from forecaster.estimators import baseline_blend
+from forecaster.estimators.baseline_blend import (
+    WEIGHTS,
+    BaselineBlend,
+    blend_forecasts,
+    choose_blend,
+    repeat_season,
+    seasonal_periods,
+)
+from forecaster.evaluation.baselines import origin_forecasts
+
+TINY = {"hidden_size": 8, "max_epochs": 1, "random_state": 0, "progress": False}
+
+
+def hourly(days: int = 12, n_series: int = 1, noise: float = 0.0, seed: int = 0) -> pl.DataFrame:
+    """Series repeating one day exactly (plus ``noise``): the seasonal naive is (nearly)
+    perfect, a one-epoch network is not."""
+    rng = np.random.default_rng(seed)
+    n = 24 * days
+    start = dt.datetime(2024, 1, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    frames = []
+    for k in range(n_series):
+        day = rng.normal(0, 3, 24) + 10 * (k + 1)
+        y = np.tile(day, days) + rng.normal(0, noise, n) if noise else np.tile(day, days)
+        frames.append(pl.DataFrame({"id": f"s{k}", "time": times, "y": y}))
+    return pl.concat(frames)
+
+
+def tiny(**kw) -> RNNForecaster:
+    params = {"target": "y", "id_col": "id", "lookback": 48, "horizon": 12, **TINY}
+    return RNNForecaster(**{**params, **kw})
+
+
+def fitted(frame: pl.DataFrame, **kw) -> RNNForecaster:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        return tiny(**kw).fit(frame)
+
+
+# ------------------------------------------------------------------------------------------
+# the pieces
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("freq", "periods"),
+    [
+        ("1h", (24, 168)),
+        ("2h", (12, 84)),
+        ("15m", (96, 672)),
+        ("7h", (24,)),  # a week of 7-hour steps
+        ("5h", ()),
+        ("1d", (7,)),
+        ("2d", ()),
+        ("1bd", (5,)),
+        ("1w", (52,)),
+        ("1mo", (12,)),
+        ("3mo", (4,)),
+        ("5mo", ()),
+        ("1q", (4,)),
+        ("1y", ()),
+        ("1i", ()),
+        ("1s", (86400, 604800)),
+    ],
+)
+def test_seasonal_periods_of_each_frequency(freq, periods):
+    assert seasonal_periods(Frequency.parse(freq)) == periods
+
+
+def test_repeat_season_is_the_formula_of_origin_forecasts():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(60, 2))
+    origins = np.array([29, 40, 59])
+    for m in (1, 5, 24):
+        expected = origin_forecasts(values, np.zeros(3, np.int64), origins, 30, m)
+        tails = values[origins[:, None] - 29 + np.arange(30)]  # the 30 values up to each origin
+        np.testing.assert_array_equal(repeat_season(tails, m, 30), expected)
+
+
+def test_blend_point_forecasts_in_the_targets_units():
+    forecast = np.full((2, 3, 1), 10.0, np.float32)
+    tail = np.log(np.array([[[1.0], [2.0]], [[4.0], [8.0]]]))  # log-transformed history
+    blend = BaselineBlend(m=2, weights=(0.25,))
+    out = blend_forecasts(forecast, tail, blend, transform="log", lambdas=None)
+    season = np.array([[1.0, 2.0, 1.0], [4.0, 8.0, 4.0]])  # exp of the tail, repeated
+    np.testing.assert_allclose(out[..., 0], 0.25 * 10 + 0.75 * season, rtol=1e-6)
+    assert out.dtype == np.float32
+
+
+def test_blend_moves_quantiles_with_their_median_keeping_order_and_spread():
+    rng = np.random.default_rng(0)
+    median = rng.normal(size=(4, 6, 2))
+    spread = np.array([-1.0, 0.0, 0.5, 2.0])  # quantiles 0.1, 0.5, 0.7, 0.9
+    forecast = (median[..., None] + spread).astype(np.float32)
+    tail = rng.normal(size=(4, 10, 2))
+    blend = BaselineBlend(m=3, weights=(0.5, 0.0))
+    out = blend_forecasts(forecast, tail, blend, transform="none", lambdas=None, median_index=1)
+    assert (np.diff(out, axis=-1) >= 0).all()
+    np.testing.assert_allclose(np.diff(out, axis=-1), np.diff(forecast, axis=-1), atol=1e-5)
+    season = repeat_season(tail, 3, 6)
+    expected = np.array([0.5, 0.0]) * forecast[..., 1] + np.array([0.5, 1.0]) * season
+    np.testing.assert_allclose(out[..., 1], expected, atol=1e-5)
+
+
+def test_choose_blend_prefers_the_network_on_ties_and_picks_per_target():
+    actual = np.zeros((5, 4, 2))
+    model = np.stack([np.zeros((5, 4)), np.ones((5, 4))], axis=-1)  # right on target 0 only
+    season = np.stack([np.ones((5, 4)), np.zeros((5, 4))], axis=-1)  # right on target 1 only
+
+    def error(forecast):
+        return np.abs(forecast - actual).mean(axis=(0, 1))
+
+    m, weights, errors = choose_blend(model, {24: season, 1: season + 1}, error)
+    assert (m, weights) == (24, (1.0, 0.0))
+    np.testing.assert_array_equal(errors, [0.0, 0.0])
+    m, weights, _ = choose_blend(model, {24: model, 1: model}, error)  # every blend ties
+    assert (m, weights) == (24, (1.0, 1.0))
+    assert WEIGHTS[0] == 1.0
+
+
+# ------------------------------------------------------------------------------------------
+# the check at the end of fit, and the blend in every forecast path
+# ------------------------------------------------------------------------------------------
+
+
+def test_network_worse_than_the_seasonal_naive_warns_and_is_blended():
+    frame = hourly(n_series=2)
+    with pytest.warns(ForecasterWarning, match=r"validation windows .* seasonal naive \(m=24\)"):
+        model = tiny().fit(frame)
+    report = model.validation_baselines_
+    assert report["m"] == 24 and report["seasonal_naive"] == 0.0  # an exactly repeating day
+    assert report["model"] > 0 and model.validation_skill_ == float("inf")
+    assert model.baseline_ == BaselineBlend(m=24, weights=(0.0,))
+    assert report["blended"] == 0.0 and report["windows"] == model.n_val_windows_
+    forecast = model.predict(frame)  # w = 0: the seasonal naive itself
+    day = frame.group_by("id", maintain_order=True).tail(24)
+    np.testing.assert_allclose(forecast["y"], day.group_by("id").head(12)["y"], rtol=1e-6)
+
+
+def test_every_forecast_path_applies_the_blend(tmp_path):
+    frame = hourly(n_series=2, noise=0.3)
+    model = fitted(frame)
+    assert not model.baseline_.is_identity
+    network = copy.deepcopy(model)
+    network.baseline_ = None
+    cutoffs = frame["time"].unique().sort()[100:200:20]
+    blended, alone = model.predict(frame, cutoff=cutoffs), network.predict(frame, cutoff=cutoffs)
+    assert not np.allclose(blended["y"], alone["y"])
+    one = model.predict(frame, cutoff=cutoffs[2])  # one cutoff = the same origin in the list
+    same = blended.filter(pl.col("origin") == cutoffs[2]).drop("origin")
+    np.testing.assert_allclose(one["y"], same["y"], rtol=1e-6)
+    backtest = model.backtest(frame, folds=2, refit=False)  # forecasts through predict
+    first = backtest.forecasts.filter(pl.col("fold") == 0).sort("id", "time")
+    direct = model.predict(frame, cutoff=first["cutoff"][0])
+    np.testing.assert_allclose(first["y"], direct["y"], rtol=1e-5)
+    network_first = network.backtest(frame, folds=2, refit=False).forecasts
+    assert not np.allclose(
+        network_first.filter(pl.col("fold") == 0).sort("id", "time")["y"], first["y"]
+    )
+    stream = model.stream(frame.group_by("id", maintain_order=True).head(200))
+    stream.update(frame.group_by("id", maintain_order=True).tail(88))
+    np.testing.assert_allclose(stream.forecast()["y"], model.predict(frame)["y"], rtol=1e-4)
+    package.save(model, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["baseline"]["blend"] == model.baseline_.config()
+    loaded = package.load(tmp_path / "m")
+    assert loaded.baseline_ == model.baseline_
+    assert loaded.validation_baselines_ == model.validation_baselines_
+    assert loaded.predict(frame).equals(model.predict(frame))
+
+
+def test_calibration_scores_the_blended_forecasts():
+    frame = hourly(n_series=2, noise=0.3)
+    train = frame.group_by("id", maintain_order=True).head(240)
+    model = fitted(train)
+    network = copy.deepcopy(model)
+    network.baseline_ = None
+    for estimator in (model, network):
+        estimator.calibrate(frame, folds=3, step=12, normalize=None)
+    blended = model.conformal_["residuals"]
+    assert not np.allclose(blended, network.conformal_["residuals"])
+    backtest = model.backtest(frame, folds=3, step=12, refit=False).forecasts
+    errors = (backtest["y_actual"] - backtest["y"]).abs().to_numpy()
+    np.testing.assert_allclose(np.sort(np.abs(blended).ravel()), np.sort(errors), atol=1e-4)
+    out = model.predict(frame, level=[80])
+    assert ((out["y_lo_80"] <= out["y"]) & (out["y"] <= out["y_hi_80"])).all()
+    np.testing.assert_allclose(out["y"], model.predict(frame)["y"])
+
+
+def test_weights_of_one_leave_the_network_forecasts_bit_for_bit():
+    frame = hourly(n_series=2, noise=0.3)
+    model = fitted(frame)
+    network = copy.deepcopy(model)
+    network.baseline_ = None
+    model.baseline_ = BaselineBlend(m=24, weights=(1.0,))
+    assert model.predict(frame).equals(network.predict(frame))
+    none = fitted(frame, baseline="none")
+    assert none.baseline_ is None and none.validation_baselines_["weights"] == [1.0]
+    assert none.predict(frame).equals(network.predict(frame))  # same seed, same network
+
+
+def test_baseline_none_still_reports_and_warns():
+    with pytest.warns(ForecasterWarning, match=r"baseline='none': the forecasts are the network"):
+        model = tiny(baseline="none").fit(hourly())
+    assert model.baseline_ is None and model.validation_skill_ > 1
+
+
+def test_without_validation_there_is_no_check_and_no_blend():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        model = tiny(validation_size=0).fit(hourly())
+    assert model.baseline_ is None
+    assert model.validation_baselines_ is None and model.validation_skill_ is None
+
+
+def test_quantile_model_keeps_ordered_quantiles_and_intervals():
+    frame = hourly(n_series=2, noise=0.3)
+    model = fitted(frame, loss="quantile", quantiles=[0.1, 0.5, 0.9])
+    assert not model.baseline_.is_identity
+    out = model.predict(frame, quantiles=[0.1, 0.5, 0.9])
+    assert (out["y_q10"] <= out["y_q50"]).all() and (out["y_q50"] <= out["y_q90"]).all()
+    np.testing.assert_allclose(out["y"], out["y_q50"], rtol=1e-6)
+
+
+def test_multivariate_targets_get_one_weight_each():
+    frame = hourly(n_series=2, noise=0.3)
+    walk = np.cumsum(np.random.default_rng(1).normal(0, 1, frame.height))
+    frame = frame.with_columns(z=pl.Series(walk))
+    model = fitted(frame, target=["y", "z"], head="direct")
+    assert len(model.baseline_.weights) == 2
+    assert len(model.validation_baselines_["weights"]) == 2
+
+
+def test_the_check_scores_a_bounded_sample_of_many_validation_windows(monkeypatch):
+    monkeypatch.setattr(baseline_blend, "CHECK_WINDOWS", 7)
+    model = fitted(hourly(n_series=2, noise=0.3))
+    assert model.n_val_windows_ > 7 and model.validation_baselines_["windows"] == 7
+
+
+def test_lookback_shorter_than_the_season_blends_with_the_naive():
+    frame = hourly(n_series=1, noise=0.3)
+    model = fitted(frame, lookback=12, horizon=6, segment_length=6)
+    assert model.validation_baselines_["m"] == 1  # 24 does not fit in 12 steps
+    assert model.baseline_.m == 1
+
+
+def test_parameter_is_cloned_and_refused_when_junk():
+    model = tiny(baseline="none")
+    assert clone(model).get_params()["baseline"] == "none"
+    assert RNNForecaster().get_params()["baseline"] == "auto"
+    with pytest.raises(DataValidationError, match=r"baseline must be one of 'auto', 'none'"):
+        tiny(baseline="per_series").fit(hourly())
+
+
+def test_older_saves_load_without_a_blend(tmp_path):
+    """A model saved before the parameter existed has no ``baseline`` entry or parameter: it
+    loads with ``baseline="none"`` and forecasts with its network alone, as it did."""
+    frame = hourly(noise=0.3)
+    model = fitted(frame, baseline="none", validation_size=0)
+    package.save(model, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert "baseline" not in config and "baseline" not in config["params"]
+    loaded = package.load(tmp_path / "m")
+    assert loaded.get_params()["baseline"] == "none" and loaded.baseline_ is None
+    assert loaded.predict(frame).equals(model.predict(frame))
+
+
+# ------------------------------------------------------------------------------------------
+# evidence: series on which the default network loses to the seasonal naive
+# ------------------------------------------------------------------------------------------
+
+
+def held_out_ratios(frame: pl.DataFrame, horizon: int, m: int, n_test: int) -> tuple:
+    """Fit the defaults on ``frame`` without its last ``n_test`` rows and return the MAE of
+    the network alone and of the default (blended) model over the seasonal naive's, from
+    every origin whose horizon lies in the tail."""
+    n_fit = frame.height - n_test
+    model = RNNForecaster(target="y", horizon=horizon, random_state=0, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        model.fit(frame.head(n_fit))
+    origins = np.arange(n_fit - 1, frame.height - horizon)
+    cutoffs = frame["time"].gather(origins)
+    network = copy.deepcopy(model)
+    network.baseline_ = None
+    values = frame["y"].to_numpy()[:, None]
+    actual = values[origins[:, None] + np.arange(1, horizon + 1), 0]
+    season = origin_forecasts(values, np.zeros(len(origins), np.int64), origins, horizon, m)
+
+    def error(estimator):
+        forecast = estimator.predict(frame, cutoff=cutoffs)["y"].to_numpy()
+        return np.abs(forecast.reshape(-1, horizon) - actual).mean()
+
+    reference = np.abs(season[..., 0] - actual).mean()
+    return error(network) / reference, error(model) / reference, model
+
+
+def test_daily_series_whose_trend_turns():
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    trend = np.where(t < 300, 0.2 * t, 60 - 0.3 * (t - 300))
+    y = 50 + trend + 10 * (t % 7 >= 5) + rng.normal(0, 2, len(t))
+    start = dt.date(2020, 1, 1)
+    times = pl.date_range(start, start + dt.timedelta(days=len(t) - 1), "1d", eager=True)
+    network, default, model = held_out_ratios(pl.DataFrame({"time": times, "y": y}), 14, 7, 56)
+    assert network > 1.5  # the network alone: much worse than the seasonal naive
+    assert default <= 1.1
+    assert model.validation_baselines_["m"] == 7
+
+
+@pytest.mark.slow
+def test_short_noisy_hourly_temperature():
+    rng = np.random.default_rng(1)
+    n = 24 * 21
+    hour = np.arange(n) % 24
+    daily = 7 * np.sin(2 * np.pi * (hour - 9) / 24) + 2 * np.sin(4 * np.pi * hour / 24)
+    weather = np.zeros(n)
+    for k in range(1, n):
+        weather[k] = 0.999 * weather[k - 1] + rng.normal(0, 0.15)
+    y = 12 + daily + weather + rng.normal(0, 0.4, n)
+    start = dt.datetime(2023, 6, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    network, default, _ = held_out_ratios(pl.DataFrame({"time": times, "y": y}), 24, 24, 72)
+    assert network > 1.15
+    assert default <= 1.1
+
+
+@pytest.mark.slow
+def test_short_monthly_series():
+    rng = np.random.default_rng(0)
+    n = 12 * 13
+    month = np.arange(n) % 12
+    y = 100 + 0.3 * np.arange(n) + 20 * np.sin(2 * np.pi * month / 12)
+    y = y + 8 * np.cos(4 * np.pi * month / 12) + rng.normal(0, 3, n)
+    times = pl.date_range(dt.date(2010, 1, 1), dt.date(2030, 1, 1), "1mo", eager=True)[:n]
+    network, default, _ = held_out_ratios(pl.DataFrame({"time": times, "y": y}), 12, 12, 24)
+    assert default <= 1.1
+    assert network <= 1.1  # here the network wins; the blend must not spoil it beyond 1.1
+
+
+def test_forecasts_beyond_float32_skip_the_check_and_predict_refuses():
+    huge = pl.DataFrame({"t": np.arange(60), "y": np.linspace(1e37, 3.3e38, 60)})
+    model = RNNForecaster(target="y", time_col="t", lookback=8, horizon=3, lr=0.05, **TINY)
+    model.set_params(max_epochs=3, hidden_size=4, segment_length=4, target_transform="log")
+    with pytest.warns(ForecasterWarning, match=r"baselines were not checked: .* not a finite"):
+        model.fit(huge)
+    assert model.baseline_ is None and model.validation_baselines_ is None
+    with pytest.raises(DataValidationError, match=r"not a finite float32 number"):
+        model.predict(huge)
