@@ -70,6 +70,7 @@ _SAVED_ONLY_WHEN_SET: dict[str, Any] = {
     "quantiles": None,
     "static_covariates": None,
     "linear_skip": False,
+    "baseline": "none",  # the network alone
 }
 """Parameters added after models were first saved, left out of a saved model that has the
 value every model had before them (its files stay byte for byte those of older versions)."""
@@ -104,10 +105,8 @@ class _EstimatorState:
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
         for key, before in _SAVED_ONLY_WHEN_SET.items():
-            if key in params and params[key] is before:
+            if key in params and params[key] == before:
                 del params[key]  # as before it existed: such a model's files stay the same
-        if params.get("baseline") == "none":  # the value of a model saved before it existed
-            del params["baseline"]
         return ModelState(
             estimator=name,
             params=params,
