@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArgumentError",
+    "BaselineWarning",
     "CheckpointError",
     "ConcurrentRunError",
     "DataValidationError",
@@ -76,6 +77,11 @@ class ConcurrentRunError(ForecasterError, RuntimeError):
 
 class ForecasterWarning(UserWarning):
     """A warning about data or settings that forecaster handled for you (e.g. dropped series)."""
+
+
+class BaselineWarning(ForecasterWarning):
+    """A fitted network is worse than the naive or seasonal-naive forecast on its validation
+    windows (see ``RNNForecaster(baseline=...)``); filter it by this class to silence it."""
 
 
 # models ------------------------------------------------------------------------------------

@@ -313,12 +313,12 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
     assert config["format_version"] == FORMAT_VERSION
     assert config["package_version"] == forecaster.__version__
     assert config["estimator"] == "RNNForecaster"
-    # quantiles=None (a point model) and static_covariates=None are not written: its files
-    # stay those of before they existed
+    # quantiles=None (a point model), static_covariates=None and linear_skip=False are not
+    # written: its files stay those of before they existed
     assert config["params"] == {
         k: v
         for k, v in fitted.get_params(deep=False).items()
-        if k not in ("quantiles", "static_covariates")
+        if k not in ("quantiles", "static_covariates", "linear_skip")
     }
     assert config["network"] == fitted.network_.get_config()
     assert config["history"] == fitted.history_

@@ -33,7 +33,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import inverse_targets
 from forecaster.data.windows import Windows
 from forecaster.evaluation.baselines import origin_forecasts
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import BaselineWarning, DataValidationError, ForecasterWarning
 from forecaster.persistence.format import count, short
 from forecaster.persistence.state import StateError
 
@@ -321,7 +321,7 @@ class BaselineCheck:
             "validation_baselines_. To improve the network: a lookback of at least two "
             "seasons, calendar='auto', more history, more epochs, or a smaller network "
             "(hidden_size) on short series.",
-            ForecasterWarning,
+            BaselineWarning,
             stacklevel=5,
         )
 
