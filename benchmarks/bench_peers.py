@@ -67,33 +67,41 @@ QUICK_SIZES = {"series": 10, "steps": 500, "train_steps": 30, "repeats": 1}
 TRAIN_METHODS = {
     "raw": "raw PyTorch loop (bench_train.run_raw): window tensors built once and standardised "
     "globally, nn.LSTM(1, 64, 2 layers) + Linear(64, 24) on the last hidden state, Adam 1e-3, "
-    "MSE, random batches of 256 by index",
-    "ours": "forecaster LSTMForecaster.fit (bench_train.run_ours): head='direct', "
-    "normalization='none', loss='mse', grad_clip=None, validation_size=0, "
-    "windows_per_epoch=400*256, after a 20-step warm-up fit",
+    "MSE, random batches of 256 by index, after the warm-up steps",
+    "ours": "forecaster LSTMForecaster.fit (bench_train.run_ours): head='direct' (Linear(64, 24) "
+    "on the last hidden state), normalization='none', loss='mse', grad_clip=None, "
+    "validation_size=0, windows_per_epoch = timed steps x 256, after a warm-up fit",
     "darts_blockrnn": "darts BlockRNNModel(model='LSTM', input_chunk_length=48, "
     "output_chunk_length=24, hidden_dim=64, n_rnn_layers=2, dropout=0, batch_size=256, "
-    "Adam lr 1e-3, MSELoss, no scaler), max_steps=420 in one fit (20 warm-up + 400 timed); "
-    "head: Linear(64, 24) on the last hidden state, as ours. Not matched: darts samples "
-    "windows by shuffling an epoch's dataset, ours and raw draw random windows",
+    "Adam lr 1e-3 (its default), MSELoss (its default), no scaler), one fit of max_steps = "
+    "warm-up + timed steps. Not matched: its forecast for step k is a Linear(64, 1) readout "
+    "of the LSTM's output at input position 24 + k (darts 0.48's design), not a "
+    "Linear(64, 24) on the last one; it draws batches from a shuffled epoch of all windows "
+    "(ours and raw draw random windows) and builds every sample in Python (its dataset's "
+    "__getitem__)",
     "nf_lstm": "neuralforecast LSTM(h=24, input_size=48, encoder_n_layers=2, "
-    "encoder_hidden_size=64, decoder_layers=1, decoder_hidden_size=64, loss=MSE(), "
-    "scaler_type='identity', windows_batch_size=256, batch_size=32 series, learning_rate=1e-3), "
-    "max_steps=420 (20 warm-up + 400 timed). Not matched: neuralforecast has no plain linear "
-    "head (its decoder is an MLP over a context projection of the encoder's hidden states), "
-    "its windows are drawn from 32 series sampled per step, and its default lr decay is kept",
+    "encoder_hidden_size=64, decoder_layers=1, loss=MSE(), scaler_type='identity', "
+    "windows_batch_size=256, learning_rate=1e-3 (its default), no lr decay (its default)), "
+    "one fit of max_steps = warm-up + timed steps. Not matched: its direct (non-recurrent) "
+    "forecast for step k is a linear readout (decoder_layers=1: Linear(64, 1)) of the LSTM's "
+    "output at input position 24 + k, as darts, not a Linear(64, 24) on the last one; each batch "
+    "samples its 256 windows from 32 series drawn per step (its default batch_size)",
 }
 M4_METHODS = {
-    "ours": "forecaster RNNForecaster, defaults (bench_accuracy.run_m4, preset 'default', "
-    "lookback 192): early stopping on the last 10 % of each training series",
-    "nf_lstm": "neuralforecast LSTM(h=48, input_size=192), defaults otherwise",
-    "nf_gru": "neuralforecast GRU(h=48, input_size=192), defaults otherwise",
-    "nf_rnn": "neuralforecast RNN(h=48, input_size=192), defaults otherwise",
+    "ours": "forecaster RNNForecaster, defaults, lookback 192 (bench_accuracy.make_model, "
+    "preset 'default'): early stopping on the last 10 % of each training series; without "
+    "--m4-budget the row is bench_accuracy.run_m4 itself, with it max_time = the budget",
+    "nf_lstm": "neuralforecast LSTM(h=48, input_size=192), defaults otherwise (max_steps=1000, "
+    "MAE loss, robust scaler, batch_size=32 series, windows_batch_size=128, no validation)",
+    "nf_gru": "neuralforecast GRU(h=48, input_size=192), defaults otherwise (as nf_lstm)",
+    "nf_rnn": "neuralforecast RNN(h=48, input_size=192), defaults otherwise (as nf_lstm)",
     "darts_blockrnn": "darts BlockRNNModel(model='LSTM', input_chunk_length=192, "
-    "output_chunk_length=48), defaults otherwise, on series scaled by darts' Scaler "
-    "(per-series min-max, fitted on the training series, forecasts inverse-transformed)",
+    "output_chunk_length=48), defaults otherwise (hidden_dim=25, 1 layer, n_epochs=100, "
+    "batch_size=32, MSE), on series scaled by darts' Scaler (per-series min-max fitted on the "
+    "training series, forecasts inverse-transformed)",
     "darts_rnn": "darts RNNModel(model='LSTM', input_chunk_length=192, training_length=240), "
-    "defaults otherwise, same Scaler; forecasts 48 steps autoregressively",
+    "defaults otherwise (hidden_dim=25, 1 layer, n_epochs=100, batch_size=32, MSE), same "
+    "Scaler; forecasts the 48 steps autoregressively",
 }
 
 
@@ -317,7 +325,7 @@ def m4_table(summary: dict[str, Any]) -> list[str]:
             trained = (
                 f"{r['epochs']} epochs (best {r['best_epoch']})"
                 if "epochs" in r
-                else f"{r['steps']} steps" + (" (budget hit)" if r.get("budget_hit") else "")
+                else f"{r['steps']} steps, stopped by {r['stopped_by']}"
             )
             mark = " (contended)" if r["contended"] else ""
             lines.append(
