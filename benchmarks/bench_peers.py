@@ -254,7 +254,11 @@ def spawn(args: argparse.Namespace, workload: str, method: str, budget: float | 
 def run_train(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     """Interleave the training methods ``--repeats`` times; ratios within each repetition."""
     runs: dict[str, list[dict]] = {m: [] for m in args.train_methods}
-    summary["train"] = {"runs": runs, "methods": {m: TRAIN_METHODS[m] for m in runs}}
+    summary["train"] = {
+        **provenance(args),
+        "runs": runs,
+        "methods": {m: TRAIN_METHODS[m] for m in runs},
+    }
     for rep in range(args.repeats):
         for method in args.train_methods:
             runs[method].append(spawn(args, "train", method, None))
@@ -268,7 +272,7 @@ def run_train(args: argparse.Namespace, summary: dict[str, Any]) -> None:
 def run_m4(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     """Ours first (its fit time is the peers' budget unless ``--m4-budget``), then the peers."""
     runs: dict[str, list[dict]] = {m: [] for m in args.m4_methods}
-    summary["m4"] = {"runs": runs, "methods": {m: M4_METHODS[m] for m in runs}}
+    summary["m4"] = {**provenance(args), "runs": runs, "methods": {m: M4_METHODS[m] for m in runs}}
     for rep in range(args.m4_repeats):
         budget = args.m4_budget
         for method in args.m4_methods:
@@ -336,34 +340,40 @@ def m4_table(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(summary: dict[str, Any]) -> str:
-    info = summary["machine"]
-    cfg = summary["config"]
-    lines = [
+def provenance_line(section: dict[str, Any]) -> str:
+    info, cfg = section["machine"], section["config"]
+    return (
         f"Measured {info['date']} on {info.get('cpu_model', info['processor'])} "
-        f"({info['cpu_count']} CPUs), torch {info['torch']} ({cfg['threads']} threads), "
-        f"neuralforecast {summary['versions'].get('neuralforecast')}, darts "
-        f"{summary['versions'].get('darts')}, forecaster {info['forecaster']}, commit "
-        f"{summary['commit']}. Command: `{summary['command']}`.",
-        "",
-    ]
+        f"({info['cpu_count']} CPUs, load average {info['load_average'][0]:.1f} at the start), "
+        f"torch {info['torch']} ({cfg['threads']} threads), neuralforecast "
+        f"{section['versions'].get('neuralforecast')}, darts {section['versions'].get('darts')}, "
+        f"forecaster {info['forecaster']}, commit {section['commit']}. "
+        f"Command: `{section['command']}`."
+    )
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = []
     if "train" in summary:
+        train = summary["train"]
+        cfg = train["config"]
         lines += [
             f"**Training workload**: {cfg['series']} series x {cfg['steps']} steps, L=48, H=24, "
             f"LSTM 2x64, batch 256, {cfg['train_steps']} timed steps after {cfg['warmup']} "
-            f"warm-up, {cfg['repeats']} interleaved runs in fresh processes; ratio to the raw "
-            "loop of the same run.",
+            f"warm-up, {cfg['repeats']} interleaved run(s) in fresh processes; ratio to the raw "
+            "loop of the same run. " + provenance_line(train),
             "",
             *train_table(summary),
             "",
         ]
-        lines += [f"- `{m}`: {d}" for m, d in summary["train"]["methods"].items()] + [""]
+        lines += [f"- `{m}`: {d}" for m, d in train["methods"].items()] + [""]
     if "m4" in summary:
         m4 = summary["m4"]
         lines += [
-            f"**M4 Hourly** (h = 48, {'first 40' if cfg['quick'] else 'all 414'} series), "
-            f"peers' wall-clock budget {fmt(m4.get('budget_seconds'), '.0f', ' s')} each "
-            "(Lightning max_time; their own step limit otherwise).",
+            f"**M4 Hourly** (h = 48, {'first 40' if m4['config']['quick'] else 'all 414'} "
+            f"series), wall-clock budget {fmt(m4.get('budget_seconds'), '.0f', ' s')} "
+            + ("for every method. " if m4["config"]["m4_budget"] else "for the peers. ")
+            + provenance_line(m4),
             "",
             *m4_table(summary),
             "",
@@ -373,15 +383,34 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write_results(args: argparse.Namespace, summary: dict[str, Any]) -> None:
-    """Both files, atomically (the package's one writer), after every finished child."""
+    """Both files, atomically (the package's one writer), after every finished child. A
+    workload this run does not measure keeps its section from the file already there."""
     from forecaster._io import write_atomic
 
     name = "peers_quick" if args.quick else "peers"
     args.out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(summary, indent=2)
-    write_atomic(args.out / f"{name}.json", lambda tmp: tmp.write_text(text))
-    table = markdown(summary)
+    path = args.out / f"{name}.json"
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged = {k: v for k, v in merged.items() if k in ("train", "m4")} | summary
+    text = json.dumps(merged, indent=2)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+    table = markdown(merged)
     write_atomic(args.out / f"{name}.md", lambda tmp: tmp.write_text(table))
+
+
+def provenance(args: argparse.Namespace) -> dict[str, Any]:
+    """What a workload's numbers were measured with: command, commit, machine, versions."""
+    from _machine import machine_info
+
+    info = machine_info()
+    info["load_average"] = os.getloadavg()
+    return {
+        "command": "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:]),
+        "commit": commit(),
+        "machine": info,
+        "versions": versions(),
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
 
 
 def versions() -> dict[str, str | None]:
@@ -469,16 +498,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args)
         return
-    from _machine import machine_info
-
-    summary: dict[str, Any] = {
-        "command": "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:]),
-        "commit": commit(),
-        "machine": machine_info(),
-        "versions": versions(),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-    }
-    summary["machine"]["load_average"] = os.getloadavg()
+    summary: dict[str, Any] = {}
     if args.workload in ("train", "all"):
         run_train(args, summary)
     if args.workload in ("m4", "all"):
