@@ -62,6 +62,8 @@ DEFAULT_DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", ROOT.parent / "shar
 RESULT_PREFIX = "PEER-RESULT "
 CONTENDED = 0.25  # other processes' CPUs above which a timing is marked contended
 FULL_SIZES = {"series": 100, "steps": 2000, "train_steps": 400, "repeats": 2}
+TRAIN_OPTIONS = ("series", "steps", "train_steps", "repeats", "warmup", "train_methods")
+M4_OPTIONS = ("m4_budget", "m4_repeats", "m4_methods")
 QUICK_SIZES = {"series": 10, "steps": 500, "train_steps": 30, "repeats": 1}
 
 TRAIN_METHODS = {
@@ -448,6 +450,23 @@ def methods(text: str, known: dict[str, str], option: str) -> list[str]:
     return chosen
 
 
+def refuse_other_workload(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options of a workload this run does not measure are refused, never ignored."""
+    given = {
+        name
+        for name in (*TRAIN_OPTIONS, *M4_OPTIONS)
+        if getattr(args, name) != parser.get_default(name)
+    }
+    unused = {"train": M4_OPTIONS, "m4": TRAIN_OPTIONS, "all": ()}[args.workload]
+    passed = sorted(f"--{n.replace('_', '-')}" for n in given.intersection(unused))
+    if passed:
+        other = "m4" if args.workload == "train" else "train"
+        parser.error(
+            f"{', '.join(passed)} only apply to the {other} workload, which --workload "
+            f"{args.workload} does not run: drop them, or pass --workload {other} or all"
+        )
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", choices=["train", "m4", "all"], default="all")
@@ -473,6 +492,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.child:
+        refuse_other_workload(parser, args)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     for name, value in sizes.items():  # what the user passed wins over the preset
         if getattr(args, name) is None:
