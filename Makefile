@@ -10,7 +10,7 @@ STAMP := $(VENV)/.install-stamp
 #   make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench bench-peers bench-peers-install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,27 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_windows.py
+
+# Opt-in, never part of `make test` or .ci/run: neuralforecast and darts beside our models in one
+# run (benchmarks/bench_peers.py), in a venv of their own so their pins never touch $(VENV).
+# Torch is installed first from TORCH_SPEC for the same reason as above. Arguments: PEERS_ARGS.
+PEERS_VENV ?= benchmarks/peers/.venv
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.install-stamp
+PEERS_ARGS ?=
+
+$(PEERS_STAMP): benchmarks/peers/requirements.txt benchmarks/peers/constraints.txt pyproject.toml
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install -q --upgrade pip
+	$(PEERS_PY) -c "import torch" 2>/dev/null || $(PEERS_PY) -m pip install -q $(TORCH_SPEC)
+	$(PEERS_PY) -m pip install -q -r benchmarks/peers/requirements.txt -c benchmarks/peers/constraints.txt
+	$(PEERS_PY) -m pip install -q -e . -c benchmarks/peers/constraints.txt
+	touch $(PEERS_STAMP)
+
+bench-peers-install: $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(PEERS_PY) benchmarks/bench_peers.py $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
