@@ -19,6 +19,7 @@ import polars as pl
 
 from forecaster._validation import PARAMETERS, check_params
 from forecaster.data import frame_schema
+from forecaster.estimators.sampling import validation_steps
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -533,12 +534,7 @@ def _holdout_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> n
     ``RNNForecaster.fit`` does: an int is that many steps, a fraction at least ``horizon``)."""
     if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Real):
         return np.zeros_like(lengths)
-    if validation_size == 0:
-        return np.zeros_like(lengths)
-    if isinstance(validation_size, numbers.Integral):
-        return np.full_like(lengths, int(validation_size))
-    steps = np.ceil(lengths * float(validation_size)).astype(np.int64)
-    return np.maximum(steps, horizon)
+    return validation_steps(validation_size, lengths, horizon)
 
 
 def _check_lookbacks(
