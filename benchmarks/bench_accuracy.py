@@ -350,7 +350,7 @@ def _fit_facts(model: RNNForecaster, fit_seconds: float, predict_seconds: float)
     defaults = RNNForecaster().get_params()
     changed = {k: v for k, v in options.items() if defaults.get(k) != v}
     return {
-        "lookback": int(model.lookback),
+        "lookback": int(model.lookback_),
         "options": changed,
         "fit_seconds": round(fit_seconds, 1),
         "predict_seconds": round(predict_seconds, 1),

@@ -201,7 +201,7 @@ def run_series(name: str, data: Path, extra_python: str | None) -> dict[str, Any
     if not auto["origin"].equals(times.gather(np.repeat(origins, horizon)), check_names=False):
         raise RuntimeError(f"{name}: the forecasts do not start at the test origins")
     actual = values[origins[:, None] + np.arange(1, horizon + 1), 0]
-    periods = [m for m in seasonal_periods(model.freq_) if m <= int(model.lookback)]
+    periods = [m for m in seasonal_periods(model.freq_) if m <= int(model.lookback_)]
     m = periods[0] if periods else 1
     starts = np.zeros(len(origins), dtype=np.int64)
     season = origin_forecasts(values, starts, origins, horizon, m)[..., 0]

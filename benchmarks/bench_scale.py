@@ -446,7 +446,7 @@ def worker_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
         t0 = time.perf_counter()
         model.fit(recent)
         fit_s = time.perf_counter() - t0
-        lookback = int(model.lookback)
+        lookback = int(model.lookback_)
         history = recent.filter(pl.col("time") > last - dt.timedelta(hours=lookback))
         if history.height != args.series * lookback:
             raise SystemExit(

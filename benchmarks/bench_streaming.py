@@ -86,7 +86,7 @@ def network_rows(model: RNNForecaster, args: argparse.Namespace) -> dict[str, An
     ``forecast`` against the network's forward pass on the same windows (best of the repeats,
     the least contended)."""
     net = model.network_.eval()
-    lookback, n = int(model.lookback), args.series
+    lookback, n = int(model.lookback_), args.series
     rng = np.random.default_rng(0)
     state = SegmentStream(net, rng.normal(size=(n, lookback, 1)))
     windows = torch.from_numpy(rng.normal(size=(n, lookback, 1))).float()
