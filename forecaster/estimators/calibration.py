@@ -38,7 +38,8 @@ class ForecastIntervals:
     id_col: str | None
     time_col: str
     horizon: int
-    lookback: int
+    lookback: int | str
+    lookback_: int
     loss: str
     network_: Any
     keys_: pl.DataFrame

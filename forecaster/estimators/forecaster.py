@@ -540,6 +540,7 @@ class RNNForecaster(
             callbacks=epoch_callbacks,
         )
         self.network_ = network
+        self.lookback_ = lookback
         self.scaler_ = scaler
         self.target_lambdas_ = lambdas
         self.calendar_ = calendar

@@ -63,7 +63,8 @@ class ForecastInference:
     time_col: str
     id_col: str | None
     future_covariates: Any
-    lookback: int
+    lookback: int | str
+    lookback_: int
     horizon: int
     missing: str
     scaling: str

@@ -1,9 +1,10 @@
 """The input window of a forecaster: ``lookback`` as given, or the one ``"auto"`` chooses.
 
 :class:`AutoLookback` gives :class:`~forecaster.estimators.forecaster.RNNForecaster` its
-fitted ``lookback_`` (the window of the fitted network) and :meth:`~AutoLookback.lookback_for`
-(the window a fit on a panel uses), so that every code path that needs the window length
-(fitting, prediction, backtest fold placement, pipelines, tracking) asks one place.
+fitted ``lookback_`` (the window of the fitted network, set by ``fit`` and ``load``) and
+:meth:`~AutoLookback.lookback_for` (the window a fit on a panel uses), so that every code path
+that needs the window length (fitting, prediction, backtest fold placement, pipelines,
+tracking) asks one place.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from forecaster.estimators.sampling import validation_steps
 class AutoLookback:
     """Mixin: the lookback of a frame forecaster (``lookback`` an int or ``"auto"``)."""
 
-    @property
-    def lookback_(self) -> int:
-        """The input window of the fitted network: ``lookback``, or what ``"auto"`` chose
-        (raises AttributeError before ``fit``, like every fitted attribute)."""
-        return int(self.network_.lookback)  # type: ignore[attr-defined]
+    lookback_: int
+    """The input window of the fitted network: ``lookback``, or what ``"auto"`` chose (set by
+    ``fit`` and ``load``)."""
 
     def lookback_for(self, panel: Any) -> int:
         """The lookback a fit on ``panel`` uses: ``lookback`` itself, or for ``"auto"`` the

@@ -333,6 +333,7 @@ class ForecasterState(_EstimatorState):
 
     def _restore(self, state: ModelState) -> None:
         config, arrays = state.config, state.arrays
+        self.lookback_ = int(self.network_.lookback)  # type: ignore[attr-defined]
         meta = {k: v for k, v in config["scaler"].items() if k in ("method", "columns")}
         scaler_arrays = {k.removeprefix("scaler."): v for k, v in arrays.items() if "scaler." in k}
         try:

@@ -396,7 +396,7 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
     """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
     return place_folds(
         panel,
-        lookback=estimator.lookback_ if args.fitted else estimator.lookback_for(panel),
+        lookback=fitted_lookback(estimator) if args.fitted else estimator.lookback_for(panel),
         horizon=int(estimator.horizon),
         folds=args.folds,
         step=args.step,
@@ -405,6 +405,12 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
         every=args.every,
         trains=not args.fitted,
     )
+
+
+def fitted_lookback(estimator: Any) -> int:
+    """The input window of a fitted forecaster (its ``lookback_``, which the protocol cannot
+    list: ``isinstance`` would then refuse unfitted ones)."""
+    return int(estimator.lookback_)
 
 
 def _check_arguments(
@@ -435,9 +441,15 @@ def _check_arguments(
     fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
     if fitted:
         estimator.check_fitted("backtest")  # refuses parameters set after its fit
-    lookback = estimator.lookback_ if fitted else estimator.lookback  # "auto": known at fit
-    sliding = window == "sliding" and lookback != "auto"
-    if not fitted and sliding and train_size < lookback + horizon:
+    lookback = None if estimator.lookback == "auto" else int(estimator.lookback)  # auto: at fit
+    if fitted:
+        lookback = fitted_lookback(estimator)
+    if (
+        not fitted
+        and window == "sliding"
+        and lookback is not None
+        and train_size < lookback + horizon
+    ):
         raise DataValidationError(
             f"train_size={train_size} is shorter than one training window (lookback + horizon "
             f"= {lookback + horizon}). Use a larger train_size."

@@ -87,7 +87,7 @@ def encode(rnn: nn.RNNBase, inputs: Tensor, state: RecurrentState | None) -> Rec
                 outputs.append(h)
         finals.append(h)
         layer_input = torch.stack(outputs) if outputs else layer_input
-    return torch.stack(finals)
+    return torch.stack(cast(list[Tensor], finals))
 
 
 def decode(
