@@ -638,6 +638,21 @@ def test_quantile_ensemble_averages_each_quantile_then_sorts():
     assert torch.allclose(net(x), mean.sort(-1).values)
 
 
+def test_a_median_only_quantile_network_forecasts_its_median() -> None:
+    # quantiles=[0.5]: one output column (it had none: the zero gap column was cut from an
+    # empty gap tensor; found by the hypothesis test below)
+    net = RecurrentNet(
+        n_features=1,
+        n_targets=1,
+        lookback=6,
+        horizon=3,
+        hidden_size=4,
+        head="direct",
+        quantiles=[0.5],
+    )
+    assert net(torch.randn(2, 6, 1)).shape == (2, 3, 1, 1)
+
+
 def test_quantiles_never_cross_hypothesis():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st

@@ -84,7 +84,8 @@ def quantile_output(median: Tensor, spread: Tensor, raw_gaps: Tensor, middle: in
     )
     upper = gaps[..., middle:].cumsum(dim=-1)
     lower = -gaps[..., :middle].flip(-1).cumsum(dim=-1).flip(-1)
-    out = torch.cat([lower, torch.zeros_like(gaps[..., :1]), upper], dim=-1)
+    zero = gaps.new_zeros((*gaps.shape[:-1], 1))  # the median's own column (Q - 1 may be 0)
+    out = torch.cat([lower, zero, upper], dim=-1)
     return (median[..., None] + out.to(median.dtype)).sort(dim=-1).values
 
 
