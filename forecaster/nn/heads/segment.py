@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forecaster.nn import unrolled
+import forecaster.nn.unrolled as unrolled
 from forecaster.nn.cells import RecurrentState, cell_parameters, repeat_state
 from forecaster.nn.gru import gru_step
 from forecaster.nn.heads.base import Head, MakeCell
