@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from _machine import Timed
 
 import forecaster
 from forecaster import RNNForecaster
@@ -78,6 +79,7 @@ from forecaster.training.loop import resolve_device
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
+IDLE_CPUS = 0.2  # a row is "idle" when other processes used less CPU than this during it
 
 M4_HORIZON = 48
 M4_NAIVE2 = (18.383, 2.395)  # official Naive2 sMAPE / MASE on M4 Hourly
@@ -388,14 +390,30 @@ def machine() -> dict[str, Any]:
 
 
 def row_key(row: dict[str, Any]) -> tuple:
-    return (row["task"], row["mode"], row["horizon"], row["preset"], row.get("device", "cpu"))
+    return (
+        row["task"],
+        row["mode"],
+        row["horizon"],
+        row["preset"],
+        row.get("device", "cpu"),
+        row.get("seed", 0),
+    )
 
 
 def merge(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     old = json.loads(path.read_text()) if path.exists() else []
     keys = {row_key(r) for r in rows}
     merged = [r for r in old if row_key(r) not in keys] + rows
-    merged.sort(key=lambda r: (r["task"] != "m4", r["task"], r["mode"], r["preset"], r["horizon"]))
+    merged.sort(
+        key=lambda r: (
+            r["task"] != "m4",
+            r["task"],
+            r["mode"],
+            r["preset"],
+            r["horizon"],
+            r.get("seed", 0),
+        )
+    )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(merged, indent=2))
     tmp.replace(path)
@@ -405,35 +423,73 @@ def merge(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["## M4 Hourly (414 series, h = 48)", ""]
     lines += [
-        "| preset | lookback | options | sMAPE | MASE | OWA | published OWA | fit (s) | device "
-        "| command |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| preset | seed | lookback | options | sMAPE | MASE | OWA | published OWA | fit (s) "
+        "| other CPUs | device | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in (r for r in rows if r["task"] == "m4"):
         published = ", ".join(f"{k} {v:.3f}" for k, v in r["published_owa"].items())
         lines.append(
-            f"| {r['preset']} | {r['lookback']} | {_options(r)} | {r['smape']:.3f} | "
-            f"{r['mase']:.3f} | **{r['owa']:.3f}** | {published} | {r['fit_seconds']:.0f} | "
-            f"{r['device']} | `{r['command']}` |"
+            f"| {r['preset']} | {r.get('seed', 0)} | {r['lookback']} | {_options(r)} "
+            f"| {r['smape']:.3f} | {r['mase']:.3f} | **{r['owa']:.3f}** | {published} "
+            f"| {r['fit_seconds']:.0f} | {_load(r)} | {r['device']} | `{r['command']}` |"
         )
     lines += ["", "## ETTh1 / ETTm1 (MSE / MAE on the train z-scale, all stride-1 test windows)"]
     lines += [
         "",
-        "| data | mode | H | preset: options | lookback | ours | seasonal naive | published "
-        "| fit (s) "
-        "| epochs (best) | device | command |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| data | mode | H | preset: options | seed | lookback | ours | seasonal naive "
+        "| published | fit (s) | other CPUs | epochs (best) | device | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in (r for r in rows if r["task"] != "m4"):
         published = ", ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in r["published"].items())
         lines.append(
             f"| {r['dataset']} | {r['mode']} | {r['horizon']} | {r['preset']}: {_options(r)} "
-            f"| {r['lookback']} "
+            f"| {r.get('seed', 0)} | {r['lookback']} "
             f"| **{r['mse']:.3f}**/{r['mae']:.3f} | {r['seasonal_naive_mse']:.3f}/"
             f"{r['seasonal_naive_mae']:.3f} | {published} | {r['fit_seconds']:.0f} | "
-            f"{r['epochs']} ({r['best_epoch']}) | {r['device']} | `{r['command']}` |"
+            f"{_load(r)} | {r['epochs']} ({r['best_epoch']}) | {r['device']} "
+            f"| `{r['command']}` |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + seed_spread(rows)) + "\n"
+
+
+def _load(row: dict[str, Any]) -> str:
+    """Other processes' CPU use during the row's fit and test forecast ("?" for old rows)."""
+    other = row.get("other_cpus")
+    if other is None:
+        return "?"
+    return f"{other:.2f} (idle)" if other < IDLE_CPUS else f"{other:.2f} (loaded)"
+
+
+def seed_spread(rows: list[dict[str, Any]]) -> list[str]:
+    """Mean, standard deviation and range over seeds for every configuration run with 2+ seeds."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(row_key(r)[:-1], []).append(r)
+    lines = []
+    for key, group in groups.items():
+        if len(group) < 2:
+            continue
+        metric = "owa" if key[0] == "m4" else "mse"
+        values = np.array([r[metric] for r in group])
+        fits = np.array([r["fit_seconds"] for r in group])
+        lines.append(
+            f"| {group[0]['dataset']} | {key[1]} | {key[2]} | {key[3]} | {metric.upper()} "
+            f"| {sorted(r.get('seed', 0) for r in group)} | {values.mean():.3f} "
+            f"| {values.std(ddof=1):.3f} | {values.min():.3f}-{values.max():.3f} "
+            f"| {fits.mean():.0f} |"
+        )
+    if not lines:
+        return []
+    header = [
+        "",
+        "## Seed spread (configurations run with two or more seeds)",
+        "",
+        "| data | mode | H | preset | metric | seeds | mean | std | range | mean fit (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    return header + lines
 
 
 def _options(row: dict[str, Any]) -> str:
@@ -461,13 +517,15 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     horizons = [M4_HORIZON] if args.task == "m4" else [int(h) for h in args.horizons.split(",")]
     for horizon in horizons:
-        if args.task == "m4":
-            row = run_m4(args.data, args.preset, args.seed, args.quick)
-        else:
-            row = run_ett(
-                args.data, args.task, args.mode, horizon, args.preset, args.seed, args.quick
-            )
+        with Timed() as load:
+            if args.task == "m4":
+                row = run_m4(args.data, args.preset, args.seed, args.quick)
+            else:
+                row = run_ett(
+                    args.data, args.task, args.mode, horizon, args.preset, args.seed, args.quick
+                )
         row.update(preset=args.preset, seed=args.seed, command=command, machine=facts)
+        row.update(other_cpus=load.other_cpus)
         rows.append(row)
         shown = {k: row[k] for k in ("mse", "mae", "seasonal_naive_mse", "owa") if k in row}
         print(
