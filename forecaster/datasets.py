@@ -330,10 +330,6 @@ def load_audio_mfcc(
         FFT window length in samples, at most 65,536.
     n_mels : int, default 40
         Number of mel bands, at most 1,024.
-
-    Sizes beyond those limits are refused, and so is a clip whose features (frames x
-    frequency bins, from its length, ``n_fft`` and ``hop_length``) would not fit in memory,
-    before anything is computed.
     pattern : str, default "*.wav"
         Glob pattern, relative to ``path``, selecting the files (``"**/*.wav"`` recurses).
         Multi-channel files are averaged to mono.
@@ -354,6 +350,12 @@ def load_audio_mfcc(
         If a parameter is out of range, the folder does not exist, no file matches ``pattern``,
         two matching files share a name stem, or a file cannot be decoded (the message names
         the file).
+
+    Notes
+    -----
+    Sizes beyond the limits above are refused, and so is a clip whose features (frames x
+    frequency bins, from its length, ``n_fft`` and ``hop_length``) would not fit in memory,
+    before anything is computed.
 
     Examples
     --------

@@ -107,7 +107,7 @@ class Panel:
         static_covariates : str or list of str, optional
             Columns with one value per series, read into :attr:`statics` (not into
             :attr:`values`), checked by :func:`~forecaster.data.statics.read_statics`.
-        **others
+        frame, target, time_col, id_col, covariates, future_covariates, freq, missing
             As in :func:`~forecaster.data.validate.validate_frame`.
         """
         min_length = check("min_length", min_length)
