@@ -238,53 +238,14 @@ def _python(venv: Path, code: str, cwd: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def test_installed_package_is_the_wheel_with_its_data(venv: Path, user_dir: Path) -> None:
-    found = _python(
-        venv,
-        """
-        import json, forecaster
-        from forecaster import datasets
-        print(json.dumps({
-            "file": forecaster.__file__,
-            "version": forecaster.__version__,
-            "data": str(datasets.datasets_dir()),
-            "rows": datasets.list_datasets().select("name", "rows").rows(),
-        }))
-        """,
-        user_dir,
-    )
-    site = Path(found["file"]).resolve().parents[1]
-    assert site.is_relative_to(venv.resolve()), found
-    assert not Path(found["file"]).resolve().is_relative_to(REPO)
-    assert Path(found["data"]).resolve() == site / "forecaster" / "datasets" / "data"
-    assert found["version"] == __version__
-    assert found["rows"] == [["stocks", 21954], ["audio", 871]]
-
-
-def test_installed_command_lists_the_bundled_data(venv: Path, user_dir: Path) -> None:
-    listing = _check(
-        _run([str(venv / "bin" / "forecaster"), "datasets"], cwd=user_dir, env=_clean_env(venv))
-    )
-    for expected in ("stocks", "audio", "21954", "871", "CC BY-SA 4.0"):
-        assert expected in listing.stdout, listing.stdout
-    card = _check(
-        _run(
-            [str(venv / "bin" / "forecaster"), "datasets", "stocks"],
-            cwd=user_dir,
-            env=_clean_env(venv),
-        )
-    )
-    path = Path(re.search(r"data card\s+(\S+)", card.stdout).group(1))  # type: ignore[union-attr]
-    assert path.is_file() and path.resolve().is_relative_to(venv.resolve())
-    assert "Data card: daily stock and index prices" in path.read_text()
-
-
-def test_installed_wheel_fits_and_predicts_the_bundled_stocks(venv: Path, user_dir: Path) -> None:
+def test_installed_wheel_loads_its_data_fits_and_predicts(venv: Path, user_dir: Path) -> None:
+    # One interpreter for all of it: starting one (torch, polars) is most of the cost.
     found = _python(
         venv,
         """
         import datetime as dt, json
         import polars as pl
+        import forecaster
         from forecaster import RNNForecaster, datasets
 
         prices = datasets.load_stocks(["SPX", "MSFT"]).filter(pl.col("date") >= dt.date(2016, 1, 1))
@@ -294,6 +255,10 @@ def test_installed_wheel_fits_and_predicts_the_bundled_stocks(venv: Path, user_d
         )
         forecast = model.fit(prices).predict(prices)
         print(json.dumps({
+            "file": forecaster.__file__,
+            "version": forecaster.__version__,
+            "data": str(datasets.datasets_dir()),
+            "rows": datasets.list_datasets().select("name", "rows").rows(),
             "columns": forecast.columns,
             "shape": list(forecast.shape),
             "last": dict(prices.group_by("ticker").agg(pl.col("date").max().cast(str)).rows()),
@@ -303,19 +268,34 @@ def test_installed_wheel_fits_and_predicts_the_bundled_stocks(venv: Path, user_d
         """,
         user_dir,
     )
+    # The package and its data come from the fresh environment, not from the checkout.
+    site = Path(found["file"]).resolve().parents[1]
+    assert site.is_relative_to(venv.resolve()), found["file"]
+    assert not Path(found["file"]).resolve().is_relative_to(REPO)
+    data = Path(found["data"]).resolve()
+    assert data == site / "forecaster" / "datasets" / "data"
+    assert "Data card: daily stock and index prices" in (data / "stocks" / "README.md").read_text()
+    assert found["version"] == __version__
+    assert found["rows"] == [["stocks", 21954], ["audio", 871]]
+    # The forecast: five finite values per series on the next five business days after each
+    # series' last row (MSFT ends on Friday 2017-11-10, SPX on Monday 2018-12-31).
     assert found["columns"] == ["ticker", "date", "close"]
     assert found["shape"] == [10, 3]
     assert found["finite"]
-    # The next five business days after each series' last row (MSFT ends Friday 2017-11-10,
-    # SPX on Monday 2018-12-31).
     assert found["last"] == {"MSFT": "2017-11-10", "SPX": "2018-12-31"}
     business_days = {
         "MSFT": [dt.date(2017, 11, d) for d in (13, 14, 15, 16, 17)],
         "SPX": [dt.date(2019, 1, d) for d in (1, 2, 3, 4, 7)],
     }
-    assert {t: [dt.date.fromisoformat(d) for d in v] for t, v in found["dates"].items()} == (
-        business_days
-    )
+    dates = {t: [dt.date.fromisoformat(d) for d in v] for t, v in found["dates"].items()}
+    assert dates == business_days
+
+
+def test_installed_command_lists_the_bundled_data(venv: Path, user_dir: Path) -> None:
+    command = [str(venv / "bin" / "forecaster"), "datasets"]
+    listing = _check(_run(command, cwd=user_dir, env=_clean_env(venv)))
+    for expected in ("stocks", "audio", "21954", "871", "CC BY-SA 4.0"):
+        assert expected in listing.stdout, listing.stdout
 
 
 SPEC = """\
