@@ -526,6 +526,17 @@ def test_data_cards_exist() -> None:
         assert ticker in stocks_card
         assert str(rows) in stocks_card and first.isoformat() in stocks_card
         assert last.isoformat() in stocks_card
+    # The full license texts the MIT / NCSA / Matplotlib licenses ask copies to carry.
+    licenses = " ".join((REPO_DATASETS / "stocks" / "LICENSES.md").read_text().split())
+    for notice in (
+        "Copyright (c) 2017 Taylor G Smith",
+        "Copyright (c) 2016 Christopher Schölzel",
+        "Copyright (c) 2014 Kevin Sheppard. All rights reserved.",
+        "Copyright (c) 2012- Matplotlib Development Team; All Rights Reserved",
+    ):
+        assert notice in licenses, notice
+    for file in (REPO_DATASETS / "stocks").glob("*.csv.gz"):
+        assert f"`{file.name}" in licenses, file.name
 
 
 # --------------------------------------------------------------------------------------------

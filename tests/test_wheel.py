@@ -124,7 +124,8 @@ def _data_files() -> dict[str, bytes]:
         for p in DATA.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    assert len(files) >= 29, sorted(files)  # 5 price files, 20 clips, manifest, 3 cards
+    # 5 price files, 20 clips, the manifest, 3 data cards, the price files' license texts
+    assert len(files) >= 30, sorted(files)
     return files
 
 
