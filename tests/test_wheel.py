@@ -209,6 +209,8 @@ def venv(dists: tuple[Path, Path]) -> Iterator[Path]:
             _build_venv(folder)
         checked = _install_wheel(folder, dists[0])
         if checked.returncode != 0 and not fresh:  # a broken cache: build it once more
+            print(f"cached environment broken ({checked.stdout.strip()[:200]}): rebuilding")
+            fresh = True
             _build_venv(folder)
             checked = _install_wheel(folder, dists[0])
         _check(checked)

@@ -172,8 +172,6 @@ def datasets_dir() -> Path:
     >>> from forecaster.datasets import datasets_dir
     >>> sorted(p.name for p in datasets_dir().iterdir() if p.is_dir())
     ['audio', 'stocks']
-    >>> datasets_dir().parent.name
-    'datasets'
     """
     root = _data_root()
     if isinstance(root, Path):
