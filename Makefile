@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy | $(VENV)/bin/mypy-baseline filter --allow-unsynced --no-colors
 
-# A wheel and an sdist in dist/, bundled data sets included (`python -m zipfile -l dist/*.whl` lists them).
+# A wheel and an sdist in dist/, bundled data sets included (`python -m zipfile -l dist/*.whl`).
 # --no-isolation: built with the venv's setuptools (the dev extra pins the version pyproject's
 # build-system needs), so no download. Install elsewhere with: pip install dist/forecaster-*.whl
 wheel: install
