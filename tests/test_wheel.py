@@ -30,7 +30,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from forecaster import __version__
 
@@ -196,6 +196,20 @@ def _usable(venv: Path) -> bool:
     return _run(probe, cwd=venv.parent, env=_clean_env(venv)).returncode == 0
 
 
+def _drop_stale_caches(cache: Path, keep: Path) -> None:
+    """Remove the environments of other keys (1.4 GB each: a dependency change leaves one
+    behind), except those another run holds the lock of."""
+    for other in cache.glob("wheel-smoke-*"):
+        if other == keep or not other.is_dir():
+            continue
+        lock = FileLock(str(other) + ".lock", timeout=0)
+        try:
+            with lock:
+                shutil.rmtree(other, ignore_errors=True)
+        except Timeout:
+            continue  # in use; its empty lock file stays (removing it would race a waiter)
+
+
 @pytest.fixture(scope="module")
 def venv(dists: tuple[Path, Path]) -> Iterator[Path]:
     """The cached environment with this checkout's wheel installed; locked while in use."""
@@ -206,6 +220,7 @@ def venv(dists: tuple[Path, Path]) -> Iterator[Path]:
         started = time.perf_counter()
         fresh = not _usable(folder)
         if fresh:
+            _drop_stale_caches(cache, folder)
             _build_venv(folder)
         checked = _install_wheel(folder, dists[0])
         if checked.returncode != 0 and not fresh:  # a broken cache: build it once more
