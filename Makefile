@@ -10,7 +10,7 @@ STAMP := $(VENV)/.install-stamp
 #   make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run test test-fast lint docs bench bench-peers bench-peers-install clean
+.PHONY: install run test test-fast lint docs wheel bench bench-peers bench-peers-install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ lint: install
 # nav or an API entry that does not resolve fails the build.
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# A wheel and an sdist in dist/, bundled data sets included (`python -m zipfile -l dist/*.whl`).
+# --no-isolation: built with the venv's setuptools (the dev extra pins the version pyproject's
+# build-system needs), so no download. Install elsewhere with: pip install dist/forecaster-*.whl
+wheel: install
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+	$(PY) -m zipfile -l dist/*.whl | grep -c "forecaster/datasets/data/" | xargs echo "data files in the wheel:"
 
 bench: install
 	$(PY) benchmarks/bench_windows.py

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,10 @@ from forecaster.datasets import (
 )
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 
-REPO_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_DATASETS = REPO_ROOT / "forecaster" / "datasets" / "data"
 
-# Measured from the bundled files; the data cards (datasets/*/README.md) quote the same numbers.
+# Measured from the bundled files; the data cards (data/*/README.md) quote the same numbers.
 EXPECTED_STOCKS = {
     # ticker: (rows, first date, last date)
     "GOOG": (1047, dt.date(2004, 8, 19), dt.date(2008, 10, 14)),
@@ -88,10 +90,19 @@ def _tone(n: int, sr: int, freq: float = 440.0, seed: int = 0) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def test_datasets_dir_defaults_to_repo_folder() -> None:
+def test_datasets_dir_defaults_to_package_data() -> None:
+    # The tests import the checkout's package, so its data folder is the one in the tree.
     assert datasets_dir() == REPO_DATASETS
+    assert datasets_dir() == Path(datasets.__file__).resolve().parent / "data"
     assert (datasets_dir() / "stocks").is_dir()
     assert (datasets_dir() / "audio" / "fsdd").is_dir()
+
+
+def test_top_level_datasets_folder_only_points_to_the_package() -> None:
+    # The agreed layout keeps a top-level datasets/ folder; it now only says where the data is.
+    top = REPO_ROOT / "datasets"
+    assert sorted(p.name for p in top.iterdir()) == ["README.md"]
+    assert "forecaster/datasets/data/" in (top / "README.md").read_text()
 
 
 def test_datasets_dir_env_override_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,15 +135,55 @@ def test_datasets_dir_env_pointing_nowhere(tmp_path: Path, monkeypatch: pytest.M
         load_stocks()
 
 
-def test_datasets_dir_missing_default_says_how_to_fix(
+def test_datasets_dir_missing_package_data_says_how_to_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # As if forecaster were installed from a wheel into site-packages, without the data folder.
-    fake_module = tmp_path / "site-packages" / "forecaster" / "datasets.py"
-    monkeypatch.setattr(datasets, "__file__", str(fake_module))
+    # As if an installation had lost the package data (a build that dropped it).
+    missing = tmp_path / "site-packages" / "forecaster" / "datasets" / "data"
+    monkeypatch.setattr(datasets, "_package_data", lambda: missing)
     with pytest.raises(DataValidationError, match=f"export {DATASETS_DIR_ENV}=") as info:
         datasets_dir()
-    assert str(tmp_path / "site-packages" / "datasets") in str(info.value)
+    assert str(missing) in str(info.value)
+    assert "pip install --force-reinstall forecaster" in str(info.value)
+    with pytest.raises(DataValidationError, match="lacks its data files"):
+        load_stocks(["MSFT"])
+
+
+def test_package_data_inside_an_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A package imported from a zip file: importlib.resources hands out zipfile.Path objects.
+    # The loaders read through temporary copies (importlib.resources.as_file); there is no
+    # folder on disk to return, and datasets_dir says how to get one.
+    archive = tmp_path / "forecaster.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted(REPO_DATASETS.rglob("*")):
+            if file.is_file() and file.parent.name in {"stocks", "audio"}:
+                zf.write(file, f"forecaster/datasets/data/{file.relative_to(REPO_DATASETS)}")
+    root = zipfile.Path(archive, "forecaster/datasets/data/")
+    monkeypatch.setattr(datasets, "_package_data", lambda: root)
+
+    assert load_stocks(["NDX"]).equals(_reference_ndx())
+    assert list_datasets().select("name", "rows", "series").rows() == [
+        ("stocks", 21954, 5),
+        ("audio", 871, 20),
+    ]
+    with pytest.raises(DataValidationError, match=f"inside an archive .*{DATASETS_DIR_ENV}"):
+        datasets_dir()
+    pytest.importorskip("librosa")
+    with pytest.raises(DataValidationError, match=r"audio.fsdd does not exist"):
+        load_audio_mfcc()  # the archive above holds no clips
+
+
+def _reference_ndx() -> pl.DataFrame:
+    """NDX read straight from the checkout's file, bypassing the loader's locating code."""
+    raw = pl.read_csv(
+        REPO_DATASETS / "stocks" / "ndx_nasdaq100_daily_1990_2001_nolds.csv.gz",
+        schema_overrides={"date": pl.Date},
+    )
+    return raw.select(
+        pl.lit("NDX").alias("ticker"),
+        "date",
+        *(pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")),
+    ).sort("date")
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +225,7 @@ def test_load_stocks_has_no_nulls_and_sane_prices(stocks: pl.DataFrame) -> None:
 
 
 def test_load_stocks_known_quirks(stocks: pl.DataFrame) -> None:
-    # Documented in datasets/stocks/README.md: a few sessions report zero volume.
+    # Documented in data/stocks/README.md: a few sessions report zero volume.
     zero_volume = stocks.filter(pl.col("volume") == 0).select("ticker", "date").rows()
     assert zero_volume == [
         ("IXIC", dt.date(2015, 5, 12)),
@@ -475,6 +526,17 @@ def test_data_cards_exist() -> None:
         assert ticker in stocks_card
         assert str(rows) in stocks_card and first.isoformat() in stocks_card
         assert last.isoformat() in stocks_card
+    # The full license texts the MIT / NCSA / Matplotlib licenses ask copies to carry.
+    licenses = " ".join((REPO_DATASETS / "stocks" / "LICENSES.md").read_text().split())
+    for notice in (
+        "Copyright (c) 2017 Taylor G Smith",
+        "Copyright (c) 2016 Christopher Schölzel",
+        "Copyright (c) 2014 Kevin Sheppard. All rights reserved.",
+        "Copyright (c) 2012- Matplotlib Development Team; All Rights Reserved",
+    ):
+        assert notice in licenses, notice
+    for file in (REPO_DATASETS / "stocks").glob("*.csv.gz"):
+        assert f"`{file.name}" in licenses, file.name
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,13 +1,12 @@
-"""Loaders for the small real data sets bundled in the repository's ``datasets/`` folder.
+"""Loaders for the small real data sets bundled with the package.
 
-The data files are *not* part of the importable package: they live next to it, in the
-repository's top-level ``datasets/`` folder, each set with a data card (``README.md``) that gives
-its origin, license and quirks. This module only reads those files; it never imports from there.
+The data files ship inside the package, in ``forecaster/datasets/data/`` (package data, so a
+wheel carries them too), each set with a data card (``README.md``) that gives its origin,
+license and quirks. They are read with :mod:`importlib.resources`; nothing is imported from
+there.
 
-The folder is found as ``Path(__file__).resolve().parents[1] / "datasets"`` (the repository root
-for a source checkout or an editable install). Set the environment variable
-``FORECASTER_DATASETS_DIR`` to use another folder with the same layout, for example when
-forecaster was installed from a wheel, which does not ship the data.
+Set the environment variable ``FORECASTER_DATASETS_DIR`` to read another folder with the same
+layout (``stocks/`` and ``audio/`` inside) instead, for example a corrected copy of the data.
 
 Public functions
 ----------------
@@ -37,14 +36,19 @@ __all__ = [
 ]
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 
 from forecaster._validation import describe_value
 from forecaster.data.audio import (
+    MfccSettings,
     audio_files,
     clip_mfcc,
     clip_signal,
@@ -66,7 +70,7 @@ class _StockFile:
     license: str
 
 
-# Ticker -> bundled file. Keep in sync with datasets/stocks/README.md (the data card).
+# Ticker -> bundled file. Keep in sync with data/stocks/README.md (the data card).
 _STOCKS: dict[str, _StockFile] = {
     "GOOG": _StockFile(
         "goog_daily_2004_2008_matplotlib.csv.gz",
@@ -104,24 +108,64 @@ STOCK_TICKERS: tuple[str, ...] = tuple(sorted(_STOCKS))
 # --------------------------------------------------------------------------------------------
 
 
+def _override_dir() -> Path | None:
+    """The folder named by ``$FORECASTER_DATASETS_DIR`` (None when unset or empty)."""
+    override = os.environ.get(DATASETS_DIR_ENV, "").strip()
+    if not override:
+        return None
+    folder = Path(override).expanduser()
+    if not folder.is_dir():
+        raise DataValidationError(
+            f"{DATASETS_DIR_ENV}={override!r} is not an existing folder. Expected the path of a "
+            "folder laid out like the package's bundled data (with stocks/ and audio/ inside); "
+            f"fix the path or unset the variable (`unset {DATASETS_DIR_ENV}`) to use the data "
+            "shipped with forecaster."
+        )
+    return folder
+
+
+def _package_data() -> Traversable:
+    """The ``data`` folder inside this package, as :mod:`importlib.resources` sees it."""
+    return resources.files(__name__).joinpath("data")
+
+
+def _data_root() -> Traversable:
+    """The override folder, or else the package's own data, checked to exist."""
+    override = _override_dir()
+    if override is not None:
+        return override
+    root = _package_data()
+    if not root.is_dir():
+        raise DataValidationError(
+            f"The data bundled with forecaster was not found at {root}: this installation of "
+            "the package lacks its data files (a build that dropped the package data?). "
+            "Reinstall forecaster from a wheel or sdist (`pip install --force-reinstall "
+            f"forecaster`), or point it at a copy with `export {DATASETS_DIR_ENV}=/path/to/data` "
+            "(a folder with stocks/ and audio/ inside, e.g. forecaster/datasets/data in a clone "
+            "of the repository)."
+        )
+    return root
+
+
 def datasets_dir() -> Path:
     """Return the folder that holds the bundled data sets.
 
     The folder is ``$FORECASTER_DATASETS_DIR`` when that environment variable is set (and not
-    empty), otherwise the repository's ``datasets/`` folder, i.e.
-    ``Path(forecaster.datasets.__file__).resolve().parents[1] / "datasets"``.
+    empty), otherwise the ``data`` folder inside the installed ``forecaster.datasets`` package
+    (found with :func:`importlib.resources.files`).
 
     Returns
     -------
     pathlib.Path
-        An existing folder, expected to contain ``stocks/`` and ``audio/``.
+        An existing folder, expected to contain ``stocks/`` and ``audio/``, each with its data
+        card ``README.md``.
 
     Raises
     ------
     DataValidationError
-        If the variable points to something that is not a folder, or if no variable is set and
-        the repository folder does not exist (typically a wheel install). The message says how
-        to set ``FORECASTER_DATASETS_DIR``.
+        If the variable points to something that is not a folder, if the package's data folder
+        is missing, or if the package is imported from an archive (a zip file) so that its
+        data has no folder on disk. The message says how to set ``FORECASTER_DATASETS_DIR``.
 
     Examples
     --------
@@ -129,37 +173,33 @@ def datasets_dir() -> Path:
     >>> sorted(p.name for p in datasets_dir().iterdir() if p.is_dir())
     ['audio', 'stocks']
     """
-    override = os.environ.get(DATASETS_DIR_ENV, "").strip()
-    if override:
-        folder = Path(override).expanduser()
-        if not folder.is_dir():
-            raise DataValidationError(
-                f"{DATASETS_DIR_ENV}={override!r} is not an existing folder. Expected the path "
-                "of a folder laid out like the repository's datasets/ (with stocks/ and audio/ "
-                f"inside); fix or unset the variable, e.g. `export {DATASETS_DIR_ENV}="
-                "/path/to/forecaster/datasets`."
-            )
-        return folder
-    folder = Path(__file__).resolve().parents[1] / "datasets"
-    if not folder.is_dir():
-        raise DataValidationError(
-            f"The bundled data folder was not found at {folder}. The data files live in the "
-            "source repository's datasets/ folder and are not shipped in the wheel. Point "
-            f"forecaster at them with `export {DATASETS_DIR_ENV}=/path/to/forecaster/datasets` "
-            "(a clone of the repository), or install forecaster from a checkout in editable "
-            "mode (`pip install -e .`)."
-        )
-    return folder
+    root = _data_root()
+    if isinstance(root, Path):
+        return root
+    raise DataValidationError(
+        f"The data bundled with forecaster is inside an archive ({root}), not in a folder on "
+        "disk, so it has no path. The loaders still read it; for a path, extract "
+        f"forecaster/datasets/data somewhere and `export {DATASETS_DIR_ENV}=/that/folder`."
+    )
 
 
-def _bundled_file(*parts: str) -> Path:
-    path = datasets_dir().joinpath(*parts)
-    if not path.exists():
+@contextmanager
+def _bundled_path(*parts: str) -> Iterator[Path]:
+    """A real path to a bundled file or folder, for the time of the ``with`` block.
+
+    Uses :func:`importlib.resources.as_file`, which hands back the file itself when the package
+    lives in a folder (the usual case) and a temporary copy otherwise (an archive).
+    """
+    resource = _data_root().joinpath(*parts)
+    if not (resource.is_file() or resource.is_dir()):
         raise DataValidationError(
-            f"Bundled data file {path} does not exist. Expected the layout of the repository's "
-            f"datasets/ folder; check ${DATASETS_DIR_ENV} or restore the file from git."
+            f"Bundled data file {resource} does not exist. Expected the layout of the package's "
+            f"data folder (stocks/, audio/); check ${DATASETS_DIR_ENV} if it is set, or "
+            "reinstall forecaster (`pip install --force-reinstall forecaster`) or restore the "
+            "file from git in a clone."
         )
-    return path
+    with resources.as_file(resource) as path:
+        yield path
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,16 +248,16 @@ def _normalise_tickers(tickers: Sequence[str] | None) -> list[str]:
 
 
 def _read_stock_file(ticker: str) -> pl.DataFrame:
-    path = _bundled_file("stocks", _STOCKS[ticker].file)
-    try:
-        raw = pl.read_csv(
-            path,
-            schema_overrides={"date": pl.Date, **dict.fromkeys(_PRICE_COLUMNS, pl.Float64)},
-            null_values=["null", "NaN"],
-            glob=False,
-        )
-    except pl.exceptions.PolarsError as err:
-        raise DataValidationError(f"Could not read stock file {path}: {err}") from err
+    with _bundled_path("stocks", _STOCKS[ticker].file) as path:
+        try:
+            raw = pl.read_csv(
+                path,
+                schema_overrides={"date": pl.Date, **dict.fromkeys(_PRICE_COLUMNS, pl.Float64)},
+                null_values=["null", "NaN"],
+                glob=False,
+            )
+        except pl.exceptions.PolarsError as err:
+            raise DataValidationError(f"Could not read stock file {path}: {err}") from err
     missing = [c for c in ("date", *_PRICE_COLUMNS) if c not in raw.columns]
     if missing:
         raise DataValidationError(
@@ -248,7 +288,8 @@ def load_stocks(tickers: Sequence[str] | None = None) -> pl.DataFrame:
     ======  ==========================================  ========================
 
     Origins, licenses and quirks (e.g. a few rows with zero volume) are in
-    ``datasets/stocks/README.md``. The bundled files have no missing values.
+    ``forecaster/datasets/data/stocks/README.md`` (also shown by ``forecaster datasets
+    stocks``). The bundled files have no missing values.
 
     Parameters
     ----------
@@ -309,8 +350,8 @@ def load_audio_mfcc(
     (``hop_length=80``), 40 mel bands and 13 coefficients.
 
     By default the 20 bundled Free Spoken Digit Dataset clips are used (speakers jackson and
-    theo, digits 0-9, take 0; CC BY-SA 4.0, see ``datasets/audio/README.md``): 871 frames in all,
-    24 to 83 per clip.
+    theo, digits 0-9, take 0; CC BY-SA 4.0, see the data card
+    ``forecaster/datasets/data/audio/README.md``): 871 frames in all, 24 to 83 per clip.
 
     Needs the optional ``audio`` extra (librosa and soundfile).
 
@@ -318,7 +359,7 @@ def load_audio_mfcc(
     ----------
     path : str, pathlib.Path or None, default None
         Folder with the audio files. ``None`` uses the bundled clips
-        (``datasets/audio/fsdd``).
+        (``forecaster/datasets/data/audio/fsdd``).
     n_mfcc : int, default 13
         Number of coefficients per frame; 1 <= ``n_mfcc`` <= ``n_mels``.
     sample_rate : int or None, default None
@@ -377,10 +418,21 @@ def load_audio_mfcc(
         pattern=pattern,
     )
     librosa, soundfile = import_audio_backend()
-    folder = Path(path).expanduser() if path is not None else datasets_dir() / "audio" / "fsdd"
-    files = audio_files(folder, pattern)
+    if path is not None:
+        return _mfcc_of_folder(Path(path).expanduser(), pattern, settings, librosa, soundfile)
+    with _bundled_path("audio", "fsdd") as folder:
+        return _mfcc_of_folder(folder, pattern, settings, librosa, soundfile)
+
+
+def _mfcc_of_folder(
+    folder: Path,
+    pattern: str,
+    settings: MfccSettings,
+    librosa: ModuleType,
+    soundfile: ModuleType,
+) -> pl.DataFrame:
     frames: list[pl.DataFrame] = []
-    for file in files:
+    for file in audio_files(folder, pattern):
         signal, sr = clip_signal(file, settings, librosa, soundfile)
         frames.append(clip_mfcc(file, signal, sr, settings, librosa))
     return pl.concat(frames, how="vertical").sort(["clip", "frame"])
@@ -418,9 +470,10 @@ def list_datasets() -> pl.DataFrame:
     """
     stock_rows = 0
     for ticker in STOCK_TICKERS:
-        path = _bundled_file("stocks", _STOCKS[ticker].file)
-        stock_rows += pl.scan_csv(path, glob=False).select(pl.len()).collect().item()
-    manifest = pl.read_csv(_bundled_file("audio", "fsdd_manifest.csv"))
+        with _bundled_path("stocks", _STOCKS[ticker].file) as path:
+            stock_rows += pl.scan_csv(path, glob=False).select(pl.len()).collect().item()
+    with _bundled_path("audio", "fsdd_manifest.csv") as path:
+        manifest = pl.read_csv(path)
     audio_rows = manifest.select((1 + pl.col("n_samples") // 80).sum()).item()
     return pl.DataFrame(
         {
@@ -433,7 +486,7 @@ def list_datasets() -> pl.DataFrame:
             ],
             "license": [
                 "MIT, NCSA or Matplotlib license per file; Yahoo Finance terms for the "
-                "Yahoo-derived prices (see datasets/stocks/README.md)",
+                "Yahoo-derived prices (see the data card: forecaster datasets stocks)",
                 "CC BY-SA 4.0 (Free Spoken Digit Dataset, Z. Jackson et al.)",
             ],
             "rows": [stock_rows, audio_rows],
