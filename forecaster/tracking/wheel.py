@@ -261,10 +261,22 @@ def _is_source_tree(root: Path) -> bool:
     return project.get("project", {}).get("name") == PACKAGE
 
 
+_BUILD_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "MANIFEST.in")
+_LICENSE_FILES = ("LICEN[CS]E*", "COPYING*", "NOTICE*", "AUTHORS*")  # setuptools' default
+
+
 def _source_files(root: Path) -> dict[str, Path]:
-    """What a build reads: the tree's top-level files (pyproject.toml, README, LICENSE ...)
-    and the package folder, without caches."""
-    files = {p.name: p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")}
+    """What a build reads: the build files, the readme and the license files that
+    pyproject.toml names (or setuptools' default license patterns) and the package folder,
+    without caches (the build is made from a copy of these)."""
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    readme = project.get("readme")
+    readme = readme.get("file") if isinstance(readme, dict) else readme
+    patterns = [*project.get("license-files", _LICENSE_FILES)]
+    patterns += [readme] if isinstance(readme, str) else []
+    files = {name: root / name for name in _BUILD_FILES if (root / name).is_file()}
+    for pattern in patterns:
+        files |= {p.relative_to(root).as_posix(): p for p in root.glob(pattern) if p.is_file()}
     for path in _PACKAGE_DIR.rglob("*"):
         relative = path.relative_to(root)
         skipped = _SKIPPED_DIRS.intersection(relative.parts) or path.suffix in _SKIPPED_SUFFIXES
