@@ -181,15 +181,29 @@ def test_without_a_wheel_the_model_pins_the_version_and_a_warning_says_why(monke
 
 
 def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
-    """A second call reuses the cached wheel; a cache folder that cannot be made is an error
+    """A second call reuses the cached wheel; a damaged one is made again, and the cache keeps
+    the CACHE_KEEP most recently used wheels; a cache folder that cannot be made is an error
     that names the variable to set."""
     monkeypatch.delenv(wheel.WHEEL_ENV, raising=False)
+    built = wheel.package_wheel()  # the user's cache: built once per version of the code
+    cache = tmp_path / "cache"
+    shutil.copytree(built.parent, cache / built.parent.name)
+    old = []
+    for i in range(wheel.CACHE_KEEP):  # older entries of other code
+        old.append(cache / f"old{i}" / WHEEL_NAME)
+        old[-1].parent.mkdir()
+        old[-1].write_bytes(b"")
+        os.utime(old[-1], (1e9 + i, 1e9 + i))
+    monkeypatch.setenv(wheel.CACHE_ENV, str(cache))
     first = wheel.package_wheel()
+    assert first == cache / built.parent.name / WHEEL_NAME
     before = first.stat()
     assert wheel.package_wheel() == first
     after = first.stat()
     assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)  # not rewritten
-    assert after.st_mtime_ns >= before.st_mtime_ns  # touched: kept by the pruning
+    first.write_bytes(b"damaged")
+    assert wheel.package_wheel() == first and wheel.check_wheel(first) == first  # made again
+    assert [p.exists() for p in old] == [False] + [True] * (wheel.CACHE_KEEP - 1)
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv(wheel.CACHE_ENV, str(blocker / "cache"))
@@ -259,13 +273,19 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def serving(model_uri: str, env: dict[str, str], log: Path):
-    """``mlflow models serve --env-manager local`` on a free port of 127.0.0.1: its URL once
-    ``/ping`` answers; stopped (its process group) afterwards."""
+def serving(
+    model_uri: str,
+    env: dict[str, str],
+    log: Path,
+    manager: str = "local",
+    timeout: float = SERVER_START_TIMEOUT,
+):
+    """``mlflow models serve --env-manager <manager>`` on a free port of 127.0.0.1: its URL
+    once ``/ping`` answers (within ``timeout`` s); stopped (its process group) afterwards."""
     port = _free_port()
     command = [
         sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+        "--env-manager", manager, "-h", "127.0.0.1", "-p", str(port), "-w", "1",
     ]  # fmt: skip
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -274,13 +294,13 @@ def serving(model_uri: str, env: dict[str, str], log: Path):
         )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + SERVER_START_TIMEOUT
+            deadline = time.monotonic() + timeout
             while not _answers(f"{url}/ping"):
                 if process.poll() is not None or time.monotonic() > deadline:
                     tail = log.read_text(errors="replace")[-3000:]
                     pytest.fail(
-                        f"mlflow models serve did not answer /ping within "
-                        f"{SERVER_START_TIMEOUT:.0f} s (exit code {process.poll()}):\n{tail}"
+                        f"mlflow models serve --env-manager {manager} did not answer /ping "
+                        f"within {timeout:.0f} s (exit code {process.poll()}):\n{tail}"
                     )
                 time.sleep(0.5)
             yield url
@@ -307,18 +327,22 @@ def _post(url: str, payload: dict) -> dict:
         pytest.fail(f"/invocations answered {exc.code}: {exc.read()[:2000]!r}")
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_mlflow_models_serve_forecasts_what_predict_does(logged):
-    """The logged model served by ``mlflow models serve --env-manager local`` (the venv's
-    ``bin`` on PATH, where ``uvicorn`` is): a pandas-split payload posted to ``/invocations``
-    gives ``predict``'s forecast, and with ``params`` its interval and quantile columns."""
-    frame, model = logged["frame"], logged["model"]
+def _serve_env(logged: dict) -> dict[str, str]:
+    """The server's environment: the test's store, the venv's ``bin`` first on PATH (where
+    ``uvicorn`` is: without it, ``uvicorn: not found``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_TRACKING_URI"] = logged["tracking_uri"]
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _check_served(logged: dict, env: dict[str, str], manager: str, timeout: float) -> None:
+    """Serve the logged model, POST a pandas-split payload with and without interval params
+    and compare the answers with ``predict``."""
+    frame, model = logged["frame"], logged["model"]
     split = json.loads(frame.to_pandas().to_json(orient="split", date_format="iso", index=False))
-    with serving(logged["uri"], env, logged["root"] / "serve.log") as url:
+    log = logged["root"] / f"serve-{manager}.log"
+    with serving(logged["uri"], env, log, manager, timeout) as url:
         point = _post(url, {"dataframe_split": split})
         bands = _post(
             url, {"dataframe_split": split, "params": {"level": [80], "quantiles": [0.1, 0.9]}}
@@ -337,3 +361,39 @@ def test_mlflow_models_serve_forecasts_what_predict_does(logged):
                 got[column].to_numpy(), expected[column].to_numpy(), rtol=1e-5, err_msg=column
             )
     assert {"y_lo_80", "y_hi_80", "y_q10", "y_q90"} <= set(bands["predictions"][0])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_mlflow_models_serve_forecasts_what_predict_does(logged):
+    """The logged model served by ``mlflow models serve --env-manager local``: a pandas-split
+    payload posted to ``/invocations`` gives ``predict``'s forecast, and with ``params`` its
+    interval and quantile columns."""
+    _check_served(logged, _serve_env(logged), "local", SERVER_START_TIMEOUT)
+
+
+FRESH_ENV = "FORECASTER_TEST_FRESH_ENV"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("manager", ["virtualenv", "uv"])
+def test_a_fresh_environment_installs_the_shipped_wheel(logged, manager, tmp_path):
+    """Opt-in (``FORECASTER_TEST_FRESH_ENV=virtualenv,uv``): it needs a package index for the
+    other requirements (about 120 packages; torch's CUDA build from PyPI: 5 GB with uv) and
+    takes minutes. MLflow builds a new environment (``MLFLOW_ENV_ROOT`` in a temporary folder,
+    removed afterwards) that installs forecaster from the wheel inside the model, and serves
+    the same forecast."""
+    if manager not in os.environ.get(FRESH_ENV, "").replace(" ", "").split(","):
+        pytest.skip(f"set {FRESH_ENV}={manager} to build a fresh environment (needs an index)")
+    if manager == "uv" and shutil.which("uv") is None:
+        pytest.skip("uv is not installed (pip install uv)")
+    env = _serve_env(logged)
+    env.pop("PYTHONPATH", None)  # the environment's forecaster: the wheel's
+    env["MLFLOW_ENV_ROOT"] = str(tmp_path / "envs")
+    try:
+        _check_served(logged, env, manager, timeout=840)
+        installed = list((tmp_path / "envs").glob("*/lib/python*/site-packages/forecaster"))
+        assert len(installed) == 1 and (installed[0] / "tracking" / "wheel.py").is_file()
+    finally:
+        shutil.rmtree(tmp_path / "envs", ignore_errors=True)  # gigabytes

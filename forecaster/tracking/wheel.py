@@ -225,8 +225,13 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
         with FileLock(cache / ".lock", timeout=BUILD_TIMEOUT):
             found = sorted((cache / key).glob(f"{PACKAGE}-*.whl"))
             if found:
-                os.utime(found[0])  # recently used: kept by the pruning
-                return check_wheel(found[0], what=f"the cached wheel of {what}")
+                try:
+                    check_wheel(found[0], what=f"the cached wheel of {what}")
+                except WheelError:  # damaged since it was written whole: made again
+                    shutil.rmtree(cache / key, ignore_errors=True)
+                else:
+                    os.utime(found[0])  # recently used: kept by the pruning
+                    return found[0]
             with tempfile.TemporaryDirectory(prefix="forecaster-wheel-") as tmp:
                 built = check_wheel(make(Path(tmp)), what=f"the wheel built from {what}")
                 target = cache / key / built.name
