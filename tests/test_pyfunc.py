@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,8 @@ mlflow = pytest.importorskip("mlflow")
 from forecaster.tracking import pyfunc, wheel  # noqa: E402  (needs mlflow)
 
 WHEEL_NAME = f"forecaster-{__version__}-py3-none-any.whl"
+# the name of a wheel forecaster makes: a build tag of its content
+TAGGED = re.compile(rf"forecaster-{re.escape(__version__)}-1[0-9a-f]{{12}}-py3-none-any\.whl")
 SERVER_START_TIMEOUT = 150.0
 
 
@@ -90,7 +93,7 @@ def logged(tmp_path_factory):
 def test_requirements_name_the_wheel_inside_the_model(logged):
     local = logged["local"]
     requirements = (local / "requirements.txt").read_text().splitlines()
-    assert requirements[-1] == f"code/{WHEEL_NAME}"
+    assert requirements[-1].startswith("code/") and TAGGED.fullmatch(requirements[-1][5:])
     assert not any(line.startswith("forecaster==") for line in requirements)
     shipped = local / requirements[-1]
     assert shipped.is_file()
@@ -100,10 +103,10 @@ def test_requirements_name_the_wheel_inside_the_model(logged):
     assert {"forecaster/__init__.py", "forecaster/tracking/pyfunc.py"} <= names
     assert f"Version: {__version__}" in metadata and "Name: forecaster" in metadata
     # the same requirements for every environment manager, and the model says which wheel
-    assert f"code/{WHEEL_NAME}" in (local / "conda.yaml").read_text()
+    assert requirements[-1] in (local / "conda.yaml").read_text()
     assert "requirements.txt" in (local / "python_env.yaml").read_text()
     mlmodel = mlflow.models.Model.load(str(local))
-    assert mlmodel.metadata["forecaster_wheel"] == WHEEL_NAME
+    assert mlmodel.metadata["forecaster_wheel"] == shipped.name
     assert mlmodel.flavors["python_function"]["loader_module"] == "forecaster.tracking.pyfunc"
 
 
@@ -112,7 +115,8 @@ def test_no_python_file_reaches_the_artifact_store(logged):
     model or the store's folder (the default store is the repository's ``mlflow/``)."""
     found = [p for p in logged["root"].rglob("*.py") if "site-packages" not in p.parts]
     assert found == []
-    assert list(logged["local"].rglob("*.whl")) == [logged["local"] / "code" / WHEEL_NAME]
+    [shipped] = logged["local"].rglob("*.whl")
+    assert shipped.parent == logged["local"] / "code" and TAGGED.fullmatch(shipped.name)
 
 
 def test_the_logged_model_loads_and_predicts_in_this_process(logged):
@@ -186,6 +190,7 @@ def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
     that names the variable to set."""
     monkeypatch.delenv(wheel.WHEEL_ENV, raising=False)
     built = wheel.package_wheel()  # the user's cache: built once per version of the code
+    assert f"-1{built.parent.name[:12]}-" in built.name  # named after its content's digest
     cache = tmp_path / "cache"
     shutil.copytree(built.parent, cache / built.parent.name)
     old = []
@@ -196,7 +201,7 @@ def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
         os.utime(old[-1], (1e9 + i, 1e9 + i))
     monkeypatch.setenv(wheel.CACHE_ENV, str(cache))
     first = wheel.package_wheel()
-    assert first == cache / built.parent.name / WHEEL_NAME
+    assert first == cache / built.parent.name / built.name
     before = first.stat()
     assert wheel.package_wheel() == first
     after = first.stat()
@@ -244,7 +249,7 @@ def test_a_wheel_install_is_packed_back_into_the_same_wheel(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     packed = Path(done.stdout.strip().splitlines()[-1])
-    assert packed.name == built.name and packed.parent.parent == tmp_path / "cache"
+    assert TAGGED.fullmatch(packed.name) and packed.parent.parent == tmp_path / "cache"
     with zipfile.ZipFile(built) as a, zipfile.ZipFile(packed) as b:
         record = f"forecaster-{__version__}.dist-info/RECORD"
         assert sorted(a.namelist()) == sorted(b.namelist())

@@ -21,7 +21,7 @@ came back as midnight datetimes, ISO text). Unknown ``params`` are dropped by ML
 
 The model carries forecaster's own wheel (:func:`forecaster.tracking.wheel.package_wheel`),
 logged as a ``code_paths`` file (MLflow copies it to the model's ``code/`` folder) and named in
-its requirements as ``code/forecaster-<version>-py3-none-any.whl``: MLflow installs a fresh
+its requirements as ``code/forecaster-<version>-<tag>-py3-none-any.whl``: MLflow installs a fresh
 environment's requirements from the model's folder (``mlflow models serve --env-manager
 virtualenv`` or ``uv``, ``mlflow models build-docker``), so the relative path finds the wheel and
 no package index needs to have forecaster. A wheel, not source files: no ``.py`` file is written
@@ -347,8 +347,8 @@ def packaging() -> tuple[list[str], list[str] | None]:
     >>> requirements, code_paths = packaging()
     >>> requirements[-1] == f"code/{Path(code_paths[0]).name}"
     True
-    >>> Path(code_paths[0]).name
-    'forecaster-0.1.0-py3-none-any.whl'
+    >>> Path(code_paths[0]).name.startswith("forecaster-0.1.0-")
+    True
     """
     requirements = _pinned_dependencies()
     try:

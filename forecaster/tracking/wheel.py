@@ -15,15 +15,18 @@
 
 Built and packed wheels are cached in :func:`wheel_cache_dir`, keyed by a digest of the files
 they are made of, so repeated fits of the same code reuse one wheel (only the
-:data:`CACHE_KEEP` most recently used are kept). Every wheel is checked before use: a zip
+:data:`CACHE_KEEP` most recently used are kept). Their names carry a build tag of that digest
+(``forecaster-0.1.0-1<12 hex digits>-py3-none-any.whl``): MLflow reuses a fresh environment
+for every model whose requirements read the same, so models of different code must name
+different wheels. Every wheel is checked before use: a zip
 archive named ``forecaster-<version>-<tags>.whl`` holding this version's
 ``forecaster/tracking/pyfunc.py`` (the loader module of the logged models) and its metadata.
 
 Examples
 --------
 >>> wheel = package_wheel()
->>> wheel.name
-'forecaster-0.1.0-py3-none-any.whl'
+>>> wheel.name.startswith("forecaster-0.1.0-1"), wheel.name.endswith("-py3-none-any.whl")
+(True, True)
 >>> check_wheel(wheel) == wheel
 True
 """
@@ -234,7 +237,7 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
                     return found[0]
             with tempfile.TemporaryDirectory(prefix="forecaster-wheel-") as tmp:
                 built = check_wheel(make(Path(tmp)), what=f"the wheel built from {what}")
-                target = cache / key / built.name
+                target = cache / key / _tagged(built.name, key)
                 write_atomic(target, lambda out: shutil.copyfile(built, out))
             _prune(cache)
             return target
@@ -243,6 +246,19 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
             f"Waited {BUILD_TIMEOUT:.0f} s for another process building forecaster's wheel in "
             f"{cache} (its lock file {cache / '.lock'}). Try again, or {_HOW_TO_SET}."
         ) from None
+
+
+def _tagged(name: str, key: str) -> str:
+    """``forecaster-0.1.0-1<12 hex digits of key>-py3-none-any.whl``: the wheel's name with a
+    build tag of its content. MLflow names a fresh environment after the text of the model's
+    requirements, so without it two models of different code of one version would share the
+    environment built for the first one (and serve its code)."""
+    match = _WHEEL_NAME.match(name)
+    if match is None:  # checked before: cannot happen
+        raise WheelError(f"{name!r} is not a wheel name of forecaster.")
+    version = match.group("version")
+    rest = name[len(f"{PACKAGE}-{version}-") :].split("-")[-3:]
+    return "-".join([PACKAGE, version, f"1{key[:12]}", *rest])
 
 
 def _prune(cache: Path) -> None:
