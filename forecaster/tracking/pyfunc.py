@@ -18,12 +18,23 @@ errors, so ``predict`` checks the input itself, as the native ``predict`` does, 
 forecaster's errors (after restoring dtypes a trip through pandas or JSON changed: dates that
 came back as midnight datetimes, ISO text). Unknown ``params`` are dropped by MLflow before
 ``predict`` sees them (with a log message of MLflow's).
+
+The model carries forecaster's own wheel (:func:`forecaster.tracking.wheel.package_wheel`),
+logged as a ``code_paths`` file (MLflow copies it to the model's ``code/`` folder) and named in
+its requirements as ``code/forecaster-<version>-<tag>-py3-none-any.whl``: MLflow installs a fresh
+environment's requirements from the model's folder (``mlflow models serve --env-manager
+virtualenv`` or ``uv``, ``mlflow models build-docker``), so the relative path finds the wheel and
+no package index needs to have forecaster. A wheel, not source files: no ``.py`` file is written
+to the artifact store. When no wheel can be made, the model is logged with the pin
+``forecaster==<version>`` and a :class:`~forecaster.exceptions.ForecasterWarning` says why and
+how to fix it (such a model serves with ``--env-manager local`` only).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -36,12 +47,21 @@ import polars as pl
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import __version__
 from forecaster.data import collect_frame
-from forecaster.exceptions import DataValidationError, ForecasterError
+from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.persistence import load
 from forecaster.tracking.config import MODEL_NAME, describe_kind, import_mlflow, short_error
 from forecaster.tracking.fingerprint import target_names
+from forecaster.tracking.resilience import user_stacklevel
+from forecaster.tracking.wheel import WHEEL_ENV, WheelError, package_wheel
 
-__all__ = ["load_model_directory", "log_model", "pyfunc_class", "pyfunc_predict"]
+__all__ = [
+    "CODE_DIR",
+    "load_model_directory",
+    "log_model",
+    "packaging",
+    "pyfunc_class",
+    "pyfunc_predict",
+]
 
 
 _PYFUNC_CLASS: type | None = None
@@ -294,7 +314,11 @@ def _signature(estimator: Any, example: Any, output: Any) -> Any:
     return ModelSignature(inputs=None, outputs=outputs, params=params)  # type: ignore[arg-type]
 
 
-def _pip_requirements() -> list[str]:
+CODE_DIR = "code"
+"""The model's folder of its ``code_paths`` files (MLflow's name), which holds the wheel."""
+
+
+def _pinned_dependencies() -> list[str]:
     names = ["mlflow", "torch", "polars", "numpy", "pandas", "pyarrow", "safetensors"]
     names += ["scikit-learn", "pydantic"]
     reqs = []
@@ -304,7 +328,44 @@ def _pip_requirements() -> list[str]:
             reqs.append(f"{name}=={version}")
         except importlib.metadata.PackageNotFoundError:
             reqs.append(name)
-    return [*reqs, f"forecaster=={__version__}"]
+    return reqs
+
+
+def packaging() -> tuple[list[str], list[str] | None]:
+    """``(pip_requirements, code_paths)`` of a logged model: the pinned dependencies and
+    ``code/<forecaster wheel>``, with the wheel as the one code path; without a wheel (a
+    warning says why), the pin ``forecaster==<version>`` and no code path.
+
+    Raises
+    ------
+    WheelError
+        ``$FORECASTER_WHEEL`` is set but names no wheel of this version (an explicit setting
+        is not replaced by a fallback).
+
+    Examples
+    --------
+    >>> requirements, code_paths = packaging()
+    >>> requirements[-1] == f"code/{Path(code_paths[0]).name}"
+    True
+    >>> Path(code_paths[0]).name.startswith("forecaster-0.1.0-")
+    True
+    """
+    requirements = _pinned_dependencies()
+    try:
+        wheel = package_wheel()
+    except WheelError as exc:
+        if os.environ.get(WHEEL_ENV, "").strip():
+            raise
+        warnings.warn(
+            f"The logged model names forecaster=={__version__} in its requirements without "
+            f"shipping the package: {exc} It serves with `mlflow models serve --env-manager "
+            "local` (this environment); a fresh environment (--env-manager virtualenv or uv, "
+            "build-docker) can install forecaster only from an index that has this version.",
+            ForecasterWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return [*requirements, f"forecaster=={__version__}"], None
+    return [*requirements, f"{CODE_DIR}/{wheel.name}"], [str(wheel)]
 
 
 def log_model(
@@ -334,6 +395,7 @@ def log_model(
             f"Could not build the model's signature (its output schema and the cutoff "
             f"parameter): {short_error(exc)}"
         ) from exc
+    requirements, code_paths = packaging()
     with warnings.catch_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
@@ -347,11 +409,13 @@ def log_model(
             data_path=str(model_dir),
             signature=signature,
             input_example=example,
-            pip_requirements=_pip_requirements(),
+            pip_requirements=requirements,
+            code_paths=code_paths,
             registered_model_name=register_as,
             metadata={
                 "forecaster_version": __version__,
                 "estimator": type(estimator).__name__,
+                "forecaster_wheel": None if code_paths is None else Path(code_paths[0]).name,
             },
         )
 

@@ -1,0 +1,404 @@
+"""The logged pyfunc model carries forecaster's wheel, and ``mlflow models serve`` serves it.
+
+The fast tests log a tiny model to a SQLite store of their own and read the model back: its
+requirements name ``code/forecaster-<version>-py3-none-any.whl``, a wheel inside the model that
+holds the package; no ``.py`` file reaches the artifact store; ``$FORECASTER_WHEEL`` is used,
+or refused with a reason. The slow ones start ``mlflow models serve --env-manager local`` and
+POST a pandas-split payload to ``/invocations``, and pack a wheel from a wheel install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import forget_mlflow_state, reset_mlflow_state
+
+from forecaster import RNNForecaster, __version__, tracking
+from forecaster.exceptions import ForecasterWarning
+
+mlflow = pytest.importorskip("mlflow")
+
+from forecaster.tracking import pyfunc, wheel  # noqa: E402  (needs mlflow)
+
+WHEEL_NAME = f"forecaster-{__version__}-py3-none-any.whl"
+# the name of a wheel forecaster makes: a build tag of its content
+TAGGED = re.compile(rf"forecaster-{re.escape(__version__)}-1[0-9a-f]{{12}}-py3-none-any\.whl")
+SERVER_START_TIMEOUT = 150.0
+
+
+def make_frame(n_series: int = 2, n_steps: int = 120) -> pl.DataFrame:
+    t = np.arange(n_steps)
+    start = dt.date(2021, 1, 1)
+    dates = pl.date_range(start, start + dt.timedelta(days=n_steps - 1), "1d", eager=True)
+    return pl.DataFrame(
+        {
+            "id": np.repeat([f"s{i}" for i in range(n_series)], n_steps),
+            "date": pl.concat([dates] * n_series),
+            "y": np.concatenate([np.sin(t / (3 + i)) + i for i in range(n_series)]),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """A tiny quantile model fitted and logged (``log_fit``) to a SQLite store of its own, and
+    its model folder downloaded."""
+    root = tmp_path_factory.mktemp("pyfunc")
+    frame = make_frame()
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", lookback=12, horizon=4, hidden_size=8,
+        segment_length=4, max_epochs=2, loss="quantile", quantiles=[0.1, 0.5, 0.9],
+        random_state=0, progress=False, validation_size=0,
+    ).fit(frame)  # fmt: skip
+    uri = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        reset_mlflow_state(monkeypatch, root)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a tiny model's BaselineWarning, MLflow's notes
+                log = tracking.log_fit(model, frame, plot=False)
+            assert log.model_uri is not None, log.not_logged
+            local = Path(mlflow.artifacts.download_artifacts(log.model_uri, dst_path=root / "dl"))
+        finally:
+            forget_mlflow_state()
+    return {"model": model, "frame": frame, "uri": log.model_uri, "tracking_uri": uri,
+            "local": local, "root": root}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
+# the wheel inside the model
+# ------------------------------------------------------------------------------------------
+
+
+def test_requirements_name_the_wheel_inside_the_model(logged):
+    local = logged["local"]
+    requirements = (local / "requirements.txt").read_text().splitlines()
+    assert requirements[-1].startswith("code/") and TAGGED.fullmatch(requirements[-1][5:])
+    assert not any(line.startswith("forecaster==") for line in requirements)
+    shipped = local / requirements[-1]
+    assert shipped.is_file()
+    with zipfile.ZipFile(shipped) as archive:
+        names = set(archive.namelist())
+        metadata = archive.read(f"forecaster-{__version__}.dist-info/METADATA").decode()
+    assert {"forecaster/__init__.py", "forecaster/tracking/pyfunc.py"} <= names
+    assert f"Version: {__version__}" in metadata and "Name: forecaster" in metadata
+    # the same requirements for every environment manager, and the model says which wheel
+    assert requirements[-1] in (local / "conda.yaml").read_text()
+    assert "requirements.txt" in (local / "python_env.yaml").read_text()
+    mlmodel = mlflow.models.Model.load(str(local))
+    assert mlmodel.metadata["forecaster_wheel"] == shipped.name
+    assert mlmodel.flavors["python_function"]["loader_module"] == "forecaster.tracking.pyfunc"
+
+
+def test_no_python_file_reaches_the_artifact_store(logged):
+    """The package goes as a wheel (a zip), never as source files: no ``.py`` file under the
+    model or the store's folder (the default store is the repository's ``mlflow/``)."""
+    found = [p for p in logged["root"].rglob("*.py") if "site-packages" not in p.parts]
+    assert found == []
+    [shipped] = logged["local"].rglob("*.whl")
+    assert shipped.parent == logged["local"] / "code" and TAGGED.fullmatch(shipped.name)
+
+
+def test_the_logged_model_loads_and_predicts_in_this_process(logged):
+    loaded = mlflow.pyfunc.load_model(str(logged["local"]))
+    got = pl.from_pandas(loaded.predict(logged["frame"].to_pandas()))
+    expected = logged["model"].predict(logged["frame"])
+    np.testing.assert_allclose(got["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# where the wheel comes from
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_wheel_of_your_own_is_used_as_given(tmp_path, monkeypatch):
+    mine = tmp_path / WHEEL_NAME
+    shutil.copyfile(wheel.package_wheel(), mine)
+    monkeypatch.setenv(wheel.WHEEL_ENV, str(mine))
+    assert wheel.package_wheel() == mine
+    requirements, code_paths = pyfunc.packaging()
+    assert code_paths == [str(mine)] and requirements[-1] == f"code/{WHEEL_NAME}"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.whl", None, "not an existing file"),
+        ("forecaster.zip", b"PK", "not named like a wheel"),
+        (WHEEL_NAME, b"not a zip", "not a zip archive"),
+        (WHEEL_NAME, "other-package", "lacks"),
+        ("forecaster-0.0.1-py3-none-any.whl", "old-version", "holds forecaster 0.0.1"),
+    ],
+)
+def test_a_bad_wheel_of_your_own_is_refused_with_the_reason(
+    tmp_path, monkeypatch, name, content, message
+):
+    path = tmp_path / name
+    if content == "other-package":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("other/__init__.py", "")
+    elif content == "old-version":
+        with zipfile.ZipFile(wheel.package_wheel()) as source, zipfile.ZipFile(path, "w") as out:
+            for item in source.namelist():
+                target = item.replace(f"forecaster-{__version__}.", "forecaster-0.0.1.")
+                out.writestr(target, source.read(item))
+    elif content is not None:
+        path.write_bytes(content)
+    monkeypatch.setenv(wheel.WHEEL_ENV, str(path))
+    with pytest.raises(wheel.WheelError, match=message) as caught:
+        wheel.package_wheel()
+    assert wheel.WHEEL_ENV in str(caught.value)
+    # an explicit setting is not replaced by a fallback: logging the model fails
+    with pytest.raises(wheel.WheelError, match=message):
+        pyfunc.packaging()
+
+
+def test_without_a_wheel_the_model_pins_the_version_and_a_warning_says_why(monkeypatch):
+    def unavailable():
+        raise wheel.WheelError("no build backend here (test)")
+
+    monkeypatch.delenv(wheel.WHEEL_ENV, raising=False)
+    monkeypatch.setattr(pyfunc, "package_wheel", unavailable)
+    with pytest.warns(ForecasterWarning, match="no build backend here.*--env-manager local"):
+        requirements, code_paths = pyfunc.packaging()
+    assert code_paths is None and requirements[-1] == f"forecaster=={__version__}"
+
+
+def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
+    """A second call reuses the cached wheel; a damaged one is made again, and the cache keeps
+    the CACHE_KEEP most recently used wheels; a cache folder that cannot be made is an error
+    that names the variable to set."""
+    monkeypatch.delenv(wheel.WHEEL_ENV, raising=False)
+    built = wheel.package_wheel()  # the user's cache: built once per version of the code
+    assert f"-1{built.parent.name[:12]}-" in built.name  # named after its content's digest
+    cache = tmp_path / "cache"
+    shutil.copytree(built.parent, cache / built.parent.name)
+    old = []
+    for i in range(wheel.CACHE_KEEP):  # older entries of other code
+        old.append(cache / f"old{i}" / WHEEL_NAME)
+        old[-1].parent.mkdir()
+        old[-1].write_bytes(b"")
+        os.utime(old[-1], (1e9 + i, 1e9 + i))
+    monkeypatch.setenv(wheel.CACHE_ENV, str(cache))
+    first = wheel.package_wheel()
+    assert first == cache / built.parent.name / built.name
+    before = first.stat()
+    assert wheel.package_wheel() == first
+    after = first.stat()
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)  # not rewritten
+    first.write_bytes(b"damaged")
+    assert wheel.package_wheel() == first and wheel.check_wheel(first) == first  # made again
+    assert [p.exists() for p in old] == [False] + [True] * (wheel.CACHE_KEEP - 1)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(wheel.CACHE_ENV, str(blocker / "cache"))
+    with pytest.raises(wheel.WheelError, match=wheel.CACHE_ENV):
+        wheel.package_wheel()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_wheel_install_is_packed_back_into_the_same_wheel(tmp_path):
+    """forecaster installed from its wheel (``pip install --target``, no source tree): the
+    wheel made from the installed files holds the same files with the same bytes."""
+    built = wheel.package_wheel()
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--target", str(target), str(built)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    script = textwrap.dedent(
+        """
+        import sys
+        import forecaster
+        from forecaster.tracking.wheel import package_wheel
+        assert forecaster.__file__.startswith(sys.argv[1]), forecaster.__file__
+        print(package_wheel())
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(target), wheel.CACHE_ENV: str(tmp_path / "cache")}
+    env.pop(wheel.WHEEL_ENV, None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(target)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    packed = Path(done.stdout.strip().splitlines()[-1])
+    assert TAGGED.fullmatch(packed.name) and packed.parent.parent == tmp_path / "cache"
+    with zipfile.ZipFile(built) as a, zipfile.ZipFile(packed) as b:
+        record = f"forecaster-{__version__}.dist-info/RECORD"
+        assert sorted(a.namelist()) == sorted(b.namelist())
+        for name in a.namelist():
+            if name != record:
+                assert a.read(name) == b.read(name), name
+
+
+# ------------------------------------------------------------------------------------------
+# mlflow models serve
+# ------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serving(
+    model_uri: str,
+    env: dict[str, str],
+    log: Path,
+    manager: str = "local",
+    timeout: float = SERVER_START_TIMEOUT,
+):
+    """``mlflow models serve --env-manager <manager>`` on a free port of 127.0.0.1: its URL
+    once ``/ping`` answers (within ``timeout`` s); stopped (its process group) afterwards."""
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+        "--env-manager", manager, "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while not _answers(f"{url}/ping"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    pytest.fail(
+                        f"mlflow models serve --env-manager {manager} did not answer /ping "
+                        f"within {timeout:.0f} s (exit code {process.poll()}):\n{tail}"
+                    )
+                time.sleep(0.5)
+            yield url
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(20)
+
+
+def _post(url: str, payload: dict) -> dict:
+    request = urllib.request.Request(
+        f"{url}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"/invocations answered {exc.code}: {exc.read()[:2000]!r}")
+
+
+def _serve_env(logged: dict) -> dict[str, str]:
+    """The server's environment: the test's store, the venv's ``bin`` first on PATH (where
+    ``uvicorn`` is: without it, ``uvicorn: not found``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = logged["tracking_uri"]
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _check_served(logged: dict, env: dict[str, str], manager: str, timeout: float) -> None:
+    """Serve the logged model, POST a pandas-split payload with and without interval params
+    and compare the answers with ``predict``."""
+    frame, model = logged["frame"], logged["model"]
+    split = json.loads(frame.to_pandas().to_json(orient="split", date_format="iso", index=False))
+    log = logged["root"] / f"serve-{manager}.log"
+    with serving(logged["uri"], env, log, manager, timeout) as url:
+        point = _post(url, {"dataframe_split": split})
+        bands = _post(
+            url, {"dataframe_split": split, "params": {"level": [80], "quantiles": [0.1, 0.9]}}
+        )
+    for answer, expected in (
+        (point, model.predict(frame)),
+        (bands, model.predict(frame, level=[80], quantiles=[0.1, 0.9])),
+    ):
+        got = pl.DataFrame(answer["predictions"])
+        assert got.columns == expected.columns
+        assert got["id"].to_list() == expected["id"].to_list()
+        dates = got["date"].str.slice(0, 10).str.to_date()
+        assert dates.to_list() == expected["date"].to_list()
+        for column in expected.columns[2:]:
+            np.testing.assert_allclose(
+                got[column].to_numpy(), expected[column].to_numpy(), rtol=1e-5, err_msg=column
+            )
+    assert {"y_lo_80", "y_hi_80", "y_q10", "y_q90"} <= set(bands["predictions"][0])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_mlflow_models_serve_forecasts_what_predict_does(logged):
+    """The logged model served by ``mlflow models serve --env-manager local``: a pandas-split
+    payload posted to ``/invocations`` gives ``predict``'s forecast, and with ``params`` its
+    interval and quantile columns."""
+    _check_served(logged, _serve_env(logged), "local", SERVER_START_TIMEOUT)
+
+
+FRESH_ENV = "FORECASTER_TEST_FRESH_ENV"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("manager", ["virtualenv", "uv"])
+def test_a_fresh_environment_installs_the_shipped_wheel(logged, manager, tmp_path):
+    """Opt-in (``FORECASTER_TEST_FRESH_ENV=virtualenv,uv``): it needs a package index for the
+    other requirements (about 120 packages; torch's CUDA build from PyPI: 5 GB with uv) and
+    takes minutes. MLflow builds a new environment (``MLFLOW_ENV_ROOT`` in a temporary folder,
+    removed afterwards) that installs forecaster from the wheel inside the model, and serves
+    the same forecast."""
+    if manager not in os.environ.get(FRESH_ENV, "").replace(" ", "").split(","):
+        pytest.skip(f"set {FRESH_ENV}={manager} to build a fresh environment (needs an index)")
+    if manager == "uv" and shutil.which("uv") is None:
+        pytest.skip("uv is not installed (pip install uv)")
+    env = _serve_env(logged)
+    env.pop("PYTHONPATH", None)  # the environment's forecaster: the wheel's
+    env["MLFLOW_ENV_ROOT"] = str(tmp_path / "envs")
+    try:
+        _check_served(logged, env, manager, timeout=840)
+        installed = list((tmp_path / "envs").glob("*/lib/python*/site-packages/forecaster"))
+        assert len(installed) == 1 and (installed[0] / "tracking" / "wheel.py").is_file()
+    finally:
+        shutil.rmtree(tmp_path / "envs", ignore_errors=True)  # gigabytes
