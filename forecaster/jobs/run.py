@@ -57,7 +57,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
-from forecaster.jobs.intervals import calibrate_for_levels, plot_intervals, spec_backtest
+from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -66,10 +66,10 @@ from forecaster.jobs.outputs import (
     check_outputs_replaceable,
     manifest_details,
     output_lock,
-    plot_forecast,
     remember_model,
     same_pipeline,
     skipped_result,
+    write_forecast_plot,
 )
 from forecaster.jobs.placement import (
     check_checkpoints,
@@ -440,13 +440,14 @@ def _write_files(
     if backtest is not None:
         _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)
         _io.write_atomic(staging / "backtest_by_step.parquet", backtest[1].write_parquet)
-    levels, plot_series = job.spec.output.levels, job.spec.output.plot_series
-    if levels is not None:  # with the bands (forecaster.evaluation.plots)
-        plot = plot_intervals(
-            job.frame, forecast, model, staging / "forecast.png", plot_series, levels
-        )
-    else:
-        plot = plot_forecast(job.frame, forecast, model, staging / "forecast.png", plot_series)
+    plot = write_forecast_plot(
+        job.frame,
+        forecast,
+        model,
+        staging / "forecast.png",
+        job.spec.output.plot_series,
+        job.spec.output.levels,
+    )
     model.save(staging / "model")
     return _result(
         job,
