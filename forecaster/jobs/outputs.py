@@ -36,7 +36,7 @@ Reusing the latest model (``training.reuse_model``)
     as-of of its data. It is read bounded and checked: same spec hash, inside a run folder of
     this pipeline whose files are unchanged, trained on data up to this run's effective as-of
     at most (a backfill never gets a model that saw later data), a model that loads. When one
-    of these fails the run says why (a ``ForecasterWarning`` and a log line) and trains a new
+    of these fails the run says why (a ``ForecasterWarning``) and trains a new
     model: reuse is a shortcut, and a scheduled run should not fail because a cache went
     stale. A backfill does not move the pointer back to its older model. ``tune=True``
     (``--tune``) wins over ``reuse_model`` (a log line says so); the spec's ``training.tune``
@@ -423,7 +423,7 @@ def remember_model(job: Job) -> None:
             return
         except OSError as exc:
             problem = f"cannot write {pointer} ({exc.strerror or exc})"
-    _say(job.log, f"not recording the latest model: {problem}; reuse_model will retrain")
+    _say(f"not recording the latest model: {problem}; reuse_model will retrain")
 
 
 _POINTER_KEYS = frozenset({"spec_hash", "model_dir"})
@@ -467,7 +467,7 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
                 return load_model(model_dir), f"reused {model_dir}"
             except ForecasterError as exc:
                 problem = f"the model in {model_dir} does not load ({first_line(exc)})"
-    _say(job.log, f"not reusing the latest model: {problem}; training a new one")
+    _say(f"not reusing the latest model: {problem}; training a new one")
     return None
 
 
@@ -506,9 +506,9 @@ def _reuse_problem(job: Job, model_dir: Path) -> str | None:
     return None
 
 
-def _say(log: Callable[[str], None], message: str) -> None:
-    """A warning that also goes to the run's log."""
-    log(f"warning  {message}")
+def _say(message: str) -> None:
+    """A ``ForecasterWarning`` (the ``forecaster`` command shows it as one ``warning:`` line
+    on standard error)."""
     warnings.warn(message[0].upper() + message[1:] + ".", ForecasterWarning, stacklevel=3)
 
 

@@ -62,7 +62,8 @@ def test_a_held_lock_makes_the_run_exit_4_at_once(tmp_path, capsys, tree_guard):
         assert time.perf_counter() - started < 30
     err = capsys.readouterr().err
     assert code == 4, err
-    assert err.startswith("error: busy: Another process is running the pipeline 'mini'")
+    last = err.splitlines()[-1]  # after the run's step lines
+    assert last.startswith("error: busy: Another process is running the pipeline 'mini'")
     assert "--wait" in err
     guard.assert_unchanged()
 
