@@ -438,7 +438,7 @@ def plot_backtest(
                 label=label,
             )  # fmt: skip
         cutoffs = rows["cutoff"]
-        span = f"cutoffs {_text(cutoffs.min())} to {_text(cutoffs.max())}"
-        ax.set_title(_title(target, key, None) + f" · {span}", fontsize=9)
+        origins = f"cutoffs {_text(cutoffs.min())} to {_text(cutoffs.max())}"
+        ax.set_title(_title(target, key, None) + f" · {origins}", fontsize=9)
         ax.set_ylabel(target, fontsize=8)
     return _finish(fig, axes, time_col, _is_temporal(forecasts, time_col))
