@@ -273,3 +273,23 @@ def test_run_forecast_png_honours_plot_series(fitted, tmp_path, plot_series, axe
     assert drawn is (axes > 0) and path.exists() is (axes > 0)
     if axes:  # the figure is 0.4 + 2.2 inches per axes high, at 100 dpi
         assert png_height(path) == round(100 * (0.4 + 2.2 * axes))
+
+
+def test_several_targets_are_drawn_in_columns():
+    history = panel(2).with_columns((-pl.col("y")).alias("z"))
+    fc = seasonal_naive(history, 6, m=24, target=["y", "z"], id_col="id", freq=1, level=[80])
+    fig = plot_forecast(history, fc, id_col="id", target=["y", "z"])
+    assert [ax.get_title() for ax in fig.axes] == [
+        "y · s0 · as of 119",
+        "z · s0 · as of 119",
+        "y · s1 · as of 119",
+        "z · s1 · as of 119",
+    ]
+    z_line = next(li for li in fig.axes[3].get_lines() if li.get_label() == "forecast")
+    last = history.filter(pl.col("id") == "s1").tail(1)
+    assert z_line.get_ydata()[0] == pytest.approx(last["z"][0])  # each target its own values
+    assert [ax.get_ylabel() for ax in fig.axes] == ["y", "z", "y", "z"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "", "time", "time"]
+    assert len(bands(fig.axes[1])) == 1 and len(fig.legends) == 1
+    with pytest.raises(DataValidationError, match="'w' is not a column"):
+        plot_forecast(history, fc, id_col="id", target=["y", "w"])

@@ -48,22 +48,25 @@ ACTUAL_COLOR = "black"
 """The colour of the actual values of the forecast times (dashed)."""
 
 
-def _figure(n_rows: int, what: str) -> tuple[Figure, np.ndarray]:
-    """A figure of ``n_rows`` axes one below the other (matplotlib imported here), laid out
-    by matplotlib's constrained layout so that titles, labels and the legend never overlap."""
+def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n_rows`` by ``n_cols`` axes (a 2-d array; matplotlib imported here), laid
+    out by matplotlib's constrained layout so that titles, labels and the legend never
+    overlap."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib ships with the track extra
         raise ImportError(
             f"{what} needs matplotlib: pip install 'forecaster[track]' (or pip install matplotlib)."
         ) from exc
-    fig = Figure(figsize=(9, 0.4 + 2.2 * n_rows), layout="constrained")
-    return fig, fig.subplots(n_rows, 1, squeeze=False)[:, 0]
+    width = 9 if n_cols == 1 else 4.5 * n_cols
+    fig = Figure(figsize=(width, 0.4 + 2.2 * n_rows), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
 
 
-def _finish(fig: Figure, axes: np.ndarray, time_col: str, temporal: bool) -> Figure:
+def _finish(fig: Figure, grid: np.ndarray, time_col: str, temporal: bool) -> Figure:
     """Labels, concise dates, and one legend above the axes (the labels of every axes, each
-    once)."""
+    once); ``grid`` the 2-d array of axes."""
+    axes = list(grid.flat)
     if temporal:
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
@@ -71,7 +74,8 @@ def _finish(fig: Figure, axes: np.ndarray, time_col: str, temporal: bool) -> Fig
             locator = AutoDateLocator()
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes[-1].set_xlabel(time_col, fontsize=8)
+    for ax in grid[-1]:
+        ax.set_xlabel(time_col, fontsize=8)
     handles: dict[str, Any] = {}
     for ax in axes:
         ax.tick_params(labelsize=8)
@@ -224,7 +228,7 @@ def plot_forecast(
     history: pl.DataFrame | pl.LazyFrame | None,
     forecast: pl.DataFrame | pl.LazyFrame,
     *,
-    target: str | None = None,
+    target: str | Sequence[str] | None = None,
     id_col: str | None = None,
     time_col: str | None = None,
     levels: Sequence[float] | None = None,
@@ -244,8 +248,9 @@ def plot_forecast(
         From ``predict``, possibly with ``<target>_lo_<L>`` / ``<target>_hi_<L>`` bounds or
         ``<target>_q<100 q>`` quantiles (symmetric quantile pairs are shaded as intervals when
         there are no bounds), and an ``origin`` column (a pipeline's forecasts).
-    target : str, optional
-        The column drawn; default the forecast frame's first target.
+    target : str or list of str, optional
+        The column drawn; default the forecast frame's first target. A list draws each of
+        them in a column of its own (one row per series).
     id_col : str, optional
         None for one series.
     time_col : str, optional
@@ -263,7 +268,8 @@ def plot_forecast(
     Returns
     -------
     matplotlib.figure.Figure
-        Each axes titled ``"<target> · <series> · as of <origin>"``: the origin is the
+        One row of axes per series (one column per target). Each axes titled
+        ``"<target> · <series> · as of <origin>"``: the origin is the
         forecast frame's ``origin`` when it has one, else the last history time before the
         forecast.
 
@@ -287,54 +293,75 @@ def plot_forecast(
     missing = [c for c in keys if c not in fc.columns]
     if missing:
         raise DataValidationError(f"The forecast frame lacks the columns {missing}.")
-    target = _default_target(fc, keys) if target is None else target
-    if target not in fc.columns:
+    if target is None:
+        targets = [_default_target(fc, keys)]
+    else:
+        targets = [target] if isinstance(target, str) else list(target)
+    absent = [t for t in targets if t not in fc.columns]
+    if absent or not targets:
         raise DataValidationError(
-            f"target {target!r} is not a column of the forecast frame {fc.columns}."
+            f"target {absent[0] if absent else target!r} is not a column of the forecast "
+            f"frame {fc.columns}."
         )
-    bands = _bands(IntervalColumns.find(fc.columns, [target]), levels)
+    bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
     ids = _series_ids(fc, id_col, series, max_series)
     frames = {
-        name: _drawn_frame(f, name, keys, target)
+        name: _drawn_frame(f, name, keys, targets)
         for name, f in (("history", history), ("actual", actual))
         if f is not None
     }
-    fig, axes = _figure(len(ids), "plot_forecast")
-    for ax, key in zip(axes, ids, strict=True):
+    fig, grid = _figure(len(ids), "plot_forecast", len(targets))
+    for row, key in enumerate(ids):
         rows = fc.filter(_mask(id_col, key)).sort(time_col)
-        anchor = None
-        if "history" in frames:
-            before = frames["history"].filter(
-                _mask(id_col, key) & (pl.col(time_col) < rows[time_col].min())
-            )
-            past = before.tail(3 * rows.height if tail is None else int(tail))
-            ax.plot(
-                past[time_col].to_numpy(),
-                past[target].to_numpy(),
-                color=HISTORY_COLOR,
-                linewidth=1.2,
-                label="history",
-            )
-            anchor = past.tail(1)
-        if "actual" in frames:
-            truth = frames["actual"].filter(_mask(id_col, key))
-            ax.plot(
-                truth[time_col].to_numpy(),
-                truth[target].to_numpy(),
-                color=ACTUAL_COLOR,
-                linestyle="--",
-                linewidth=1.0,
-                label="actual",
-            )
-        _draw_forecast(ax, rows, target, time_col, bands, anchor=anchor)
-        ax.set_title(_title(target, key, _as_of(rows, anchor, time_col)), fontsize=9)
-        ax.set_ylabel(target, fontsize=8)
-    return _finish(fig, axes, time_col, _is_temporal(fc, time_col))
+        mine = {name: f.filter(_mask(id_col, key)) for name, f in frames.items()}
+        if "history" in mine:
+            before = mine["history"].filter(pl.col(time_col) < rows[time_col].min())
+            mine["history"] = before.tail(3 * rows.height if tail is None else int(tail))
+        for col, name in enumerate(targets):
+            _draw_one(grid[row, col], rows, mine, name, key, time_col, bands[name])
+    return _finish(fig, grid, time_col, _is_temporal(fc, time_col))
 
 
-def _drawn_frame(frame: Any, name: str, keys: list[str], target: str) -> pl.DataFrame:
+def _draw_one(
+    ax: Axes,
+    rows: pl.DataFrame,
+    frames: dict[str, pl.DataFrame],
+    target: str,
+    key: Any,
+    time_col: str,
+    bands: list[tuple[float, str]],
+) -> None:
+    """One axes of :func:`plot_forecast`: a series' history (already cut to its tail),
+    actual values and forecast of ``target``."""
+    anchor = None
+    if "history" in frames:
+        past = frames["history"]
+        ax.plot(
+            past[time_col].to_numpy(),
+            past[target].to_numpy(),
+            color=HISTORY_COLOR,
+            linewidth=1.2,
+            label="history",
+        )
+        anchor = past.tail(1)
+    if "actual" in frames:
+        truth = frames["actual"]
+        ax.plot(
+            truth[time_col].to_numpy(),
+            truth[target].to_numpy(),
+            color=ACTUAL_COLOR,
+            linestyle="--",
+            linewidth=1.0,
+            label="actual",
+        )
+    _draw_forecast(ax, rows, target, time_col, bands, anchor=anchor)
+    ax.set_title(_title(target, key, _as_of(rows, anchor, time_col)), fontsize=9)
+    ax.set_ylabel(target, fontsize=8)
+
+
+def _drawn_frame(frame: Any, name: str, keys: list[str], targets: list[str]) -> pl.DataFrame:
     data = collect_frame(frame, what=f"{name} frame")
-    missing = [c for c in [*keys, target] if c not in data.columns]
+    missing = [c for c in [*keys, *targets] if c not in data.columns]
     if missing:
         raise DataValidationError(
             f"The {name} frame lacks the columns {missing} (it has {data.columns[:10]}); pass "
@@ -410,10 +437,10 @@ def plot_backtest(
     bands = _bands(IntervalColumns.find(columns, targets), levels)
     ids = _series_ids(forecasts, id_col, series, max_series)
     keys = [c for c in (id_col, time_col) if c is not None]
-    history = None if frame is None else _drawn_frame(frame, "history", keys, target)
-    fig, axes = _figure(len(ids), "plot_backtest")
+    history = None if frame is None else _drawn_frame(frame, "history", keys, [target])
+    fig, grid = _figure(len(ids), "plot_backtest")
     actual = f"{target}_actual"
-    for ax, key in zip(axes, ids, strict=True):
+    for ax, key in zip(grid[:, 0], ids, strict=True):
         rows = forecasts.filter(_mask(id_col, key)).sort("fold", time_col)
         truth = rows.unique(time_col, keep="first").sort(time_col).select(time_col, actual)
         if history is not None:
@@ -441,4 +468,4 @@ def plot_backtest(
         origins = f"cutoffs {_text(cutoffs.min())} to {_text(cutoffs.max())}"
         ax.set_title(_title(target, key, None) + f" · {origins}", fontsize=9)
         ax.set_ylabel(target, fontsize=8)
-    return _finish(fig, axes, time_col, _is_temporal(forecasts, time_col))
+    return _finish(fig, grid, time_col, _is_temporal(forecasts, time_col))
