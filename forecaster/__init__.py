@@ -22,6 +22,8 @@ Examples
 
 from __future__ import annotations
 
+import logging
+
 from forecaster._lazy import lazy_attributes
 from forecaster._version import __version__
 
@@ -108,3 +110,7 @@ __all__ = [
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, __all__, _REQUIRES)
+
+# Diagnostics go to the logger "forecaster" and its children (one per module); the library
+# configures no output of its own (the ``forecaster`` command does: forecaster.jobs.cli).
+logging.getLogger(__name__).addHandler(logging.NullHandler())

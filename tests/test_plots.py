@@ -1,20 +1,25 @@
-"""plot_forecast and plot_backtest (matplotlib figures, no pyplot), and the MLflow
-forecast.png drawn with plot_forecast."""
+"""plot_forecast and plot_backtest (matplotlib figures, no pyplot), and the forecast.png of
+MLflow runs and of pipeline runs, both drawn with plot_forecast."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import matplotlib
 import numpy as np
 import polars as pl
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex
+from matplotlib.dates import ConciseDateFormatter
 from matplotlib.figure import Figure
 
 import forecaster
 from forecaster import DataValidationError, RNNForecaster
 from forecaster.evaluation import backtest, plot_backtest, plot_forecast, seasonal_naive
+from forecaster.jobs.outputs import write_forecast_plot
 from forecaster.tracking.plot import forecast_plot
 
 matplotlib.use("Agg")
@@ -64,7 +69,7 @@ def test_plot_forecast_draws_history_point_and_bands():
     assert [line.get_label() for line in ax.get_lines()] == ["history", "forecast"]
     assert len(bands(ax)) == 2
     assert ax.get_lines()[0].get_xdata().size == 36  # 3 x the forecast's 12 steps
-    assert ax.get_title() == "y · s0"
+    assert ax.get_title() == "y · s0 · as of 119"
     fig.savefig(io.BytesIO(), format="png")
     # one level, chosen series, an actual line, a longer tail
     actual = history.with_columns(pl.col("time") + 120)
@@ -74,7 +79,7 @@ def test_plot_forecast_draws_history_point_and_bands():
     assert len(fig.axes) == 1 and len(bands(fig.axes[0])) == 1
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["history", "actual", "forecast"]
-    assert fig.axes[0].get_title() == "y · s3"
+    assert fig.axes[0].get_title() == "y · s3 · as of 119"
 
 
 def test_plot_forecast_shades_quantile_pairs_and_a_single_series():
@@ -82,11 +87,12 @@ def test_plot_forecast_shades_quantile_pairs_and_a_single_series():
     fc = seasonal_naive(history, 6, m=24, target="y", freq=1, quantiles=[0.1, 0.5, 0.9])
     fig = plot_forecast(history, fc)
     assert len(fig.axes) == 1 and len(bands(fig.axes[0])) == 1  # the pair 0.1 / 0.9: 80 %
-    assert fig.axes[0].get_title() == "y"
+    assert fig.axes[0].get_title() == "y · as of 119"
     point = seasonal_naive(history, 6, m=24, target="y", freq=1)
     fig = plot_forecast(None, point)
     assert bands(fig.axes[0]) == []
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["forecast"]
+    assert fig.axes[0].get_title() == "y"  # no history, no origin: no as-of to show
 
 
 @pytest.mark.parametrize(
@@ -130,8 +136,13 @@ def test_plot_backtest_draws_every_fold(fitted):
     labels = [line.get_label() for line in lines]
     assert labels[1] == "forecast" and all(label.startswith("_") for label in labels[2:])
     assert len(lines) == 1 + 3 and len(bands(ax)) == 3  # a line and a band per fold
+    cutoffs = result.forecasts.filter(pl.col("id") == "s0")["cutoff"].unique().sort().to_list()
+    assert [line.get_xdata()[0] for line in lines[1:]] == cutoffs  # each fold from its cutoff
+    assert ax.get_title() == f"y · s0 · cutoffs {cutoffs[0]} to {cutoffs[-1]}"
     fig = plot_backtest(result, series=["s1"])
     assert len(fig.axes) == 1 and fig.axes[0].get_lines()[0].get_xdata().size == 18
+    # without the history, the first fold's cutoff has no actual value to start from
+    assert fig.axes[0].get_lines()[1].get_xdata().size == 6
     with pytest.raises(DataValidationError, match="needs a BacktestResult"):
         plot_backtest(result.forecasts)
 
@@ -150,6 +161,135 @@ def test_forecast_png_of_a_point_model_is_unchanged(fitted):
     ax = fig.axes[1]
     assert [line.get_label() for line in ax.get_lines()] == ["history", "actual", "forecast"]
     sizes = [line.get_xdata().size for line in ax.get_lines()]
-    assert sizes == [max(24, 3 * 6), 6, 6]
-    assert ax.get_title() == "y · s1" and bands(ax) == []
+    assert sizes == [max(24, 3 * 6), 6, 1 + 6]  # the forecast joined to the last observation
+    assert ax.get_title() == "y · s1 · as of 113" and bands(ax) == []
     assert fig.get_size_inches().tolist() == [9, 0.4 + 2.2 * 2]
+
+
+def dated_panel(n_series: int = 3, length: int = 60) -> pl.DataFrame:
+    frame = panel(n_series, length)
+    start = dt.date(2017, 1, 2)
+    return frame.with_columns(
+        pl.lit(start).dt.offset_by(pl.format("{}d", pl.col("time"))).alias("date")
+    ).drop("time")
+
+
+def test_forecast_line_starts_at_the_last_observation():
+    history = panel(2)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1, level=[80])
+    fig = plot_forecast(history, fc, id_col="id")
+    for ax, key in zip(fig.axes, ["s0", "s1"], strict=True):
+        last = history.filter(pl.col("id") == key).tail(1)
+        line = next(li for li in ax.get_lines() if li.get_label() == "forecast")
+        assert line.get_xdata()[0] == last["time"][0]
+        assert line.get_ydata()[0] == pytest.approx(last["y"][0])
+        assert line.get_xdata()[1:].tolist() == fc.filter(pl.col("id") == key)["time"].to_list()
+        (band,) = bands(ax)  # the band opens at the last observation too
+        assert band.get_paths()[0].vertices[:, 0].min() == last["time"][0]
+
+
+def test_history_after_the_forecast_start_is_not_drawn_as_history():
+    """A history that runs past the forecast's origin (the whole frame) is cut before it: the
+    forecast joins the last observation before its first time."""
+    frame = panel(1).drop("id")
+    history = frame.filter(pl.col("time") < 100)
+    fc = seasonal_naive(history, 6, m=24, target="y", freq=1)
+    fig = plot_forecast(frame, fc, tail=10)
+    past, line = fig.axes[0].get_lines()
+    assert past.get_xdata().tolist() == list(range(90, 100))
+    assert line.get_xdata()[0] == 99
+    assert fig.axes[0].get_title() == "y · as of 99"
+
+
+def test_plot_styles_colours_labels_and_legend_above_the_axes():
+    history = panel(2)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1, level=[80, 95])
+    actual = history.with_columns(pl.col("time") + 120)
+    fig = plot_forecast(history, fc, id_col="id", actual=actual)
+    ax = fig.axes[-1]
+    colours = {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()}
+    assert len(set(colours.values())) == 3  # history, actual and forecast apart
+    band_colours = {to_hex(b.get_facecolor()[0], keep_alpha=False) for b in bands(ax)}
+    assert band_colours == {colours["forecast"]}  # the bands in the forecast's hue, lighter
+    assert [b.get_alpha() for b in bands(ax)] == sorted(b.get_alpha() for b in bands(ax))
+    assert ax.get_ylabel() == "y" and ax.get_xlabel() == "time"
+    assert fig.axes[0].get_xlabel() == ""  # one time label, under the bottom axes
+    assert all(a.get_legend() is None for a in fig.axes)  # no legend over the data
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == ["history", "actual", "95 % interval", "80 % interval", "forecast"]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # laid out: the legend box is above every axes
+    top = legend.get_window_extent(renderer).y0
+    assert all(a.get_window_extent(renderer).y1 <= top for a in fig.axes)
+
+
+def test_dates_are_concise_and_the_origin_column_is_the_as_of():
+    history = dated_panel()
+    fc = seasonal_naive(
+        history, 5, m=7, target="y", id_col="id", time_col="date", freq="1d", level=[80]
+    )
+    fc = fc.with_columns(pl.lit(dt.date(2017, 3, 1)).alias("origin"))
+    fig = plot_forecast(history, fc, id_col="id", time_col="date", series=["s2", "s0"])
+    assert len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == [
+        "y · s2 · as of 2017-03-01",
+        "y · s0 · as of 2017-03-01",
+    ]
+    assert all(isinstance(ax.xaxis.get_major_formatter(), ConciseDateFormatter) for ax in fig.axes)
+    assert fig.axes[1].get_xlabel() == "date"
+
+
+@pytest.mark.parametrize("n_series", [1, 2, 4])
+def test_number_of_axes_is_the_number_of_series_asked(n_series):
+    history = panel(3)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1)
+    fig = plot_forecast(history, fc, id_col="id", max_series=n_series)
+    assert len(fig.axes) == min(n_series, 3)
+    titles = [ax.get_title().split(" · ")[1] for ax in fig.axes]
+    assert titles == ["s0", "s1", "s2"][:n_series]
+
+
+def test_history_without_the_target_is_refused():
+    history = panel(2)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1)
+    with pytest.raises(DataValidationError, match=r"history frame lacks the columns \['y'\]"):
+        plot_forecast(history.drop("y"), fc, id_col="id")
+
+
+def png_height(path) -> int:
+    """The height in pixels of a PNG file (its IHDR chunk)."""
+    return int.from_bytes(path.read_bytes()[20:24], "big")
+
+
+@pytest.mark.parametrize(("plot_series", "axes"), [(0, 0), (1, 1), (2, 2), (9, 3)])
+def test_run_forecast_png_honours_plot_series(fitted, tmp_path, plot_series, axes):
+    """forecast.png of a run (write_forecast_plot, what run_pipeline calls): one axes per
+    series up to the spec's [output] plot_series, none for 0."""
+    frame = panel(3)
+    forecast = fitted.predict(frame)
+    path = tmp_path / "forecast.png"
+    drawn = write_forecast_plot(frame, forecast, fitted, path, plot_series, [80.0])
+    assert drawn is (axes > 0) and path.exists() is (axes > 0)
+    if axes:  # the figure is 0.4 + 2.2 inches per axes high, at 100 dpi
+        assert png_height(path) == round(100 * (0.4 + 2.2 * axes))
+
+
+def test_several_targets_are_drawn_in_columns():
+    history = panel(2).with_columns((-pl.col("y")).alias("z"))
+    fc = seasonal_naive(history, 6, m=24, target=["y", "z"], id_col="id", freq=1, level=[80])
+    fig = plot_forecast(history, fc, id_col="id", target=["y", "z"])
+    assert [ax.get_title() for ax in fig.axes] == [
+        "y · s0 · as of 119",
+        "z · s0 · as of 119",
+        "y · s1 · as of 119",
+        "z · s1 · as of 119",
+    ]
+    z_line = next(li for li in fig.axes[3].get_lines() if li.get_label() == "forecast")
+    last = history.filter(pl.col("id") == "s1").tail(1)
+    assert z_line.get_ydata()[0] == pytest.approx(last["z"][0])  # each target its own values
+    assert [ax.get_ylabel() for ax in fig.axes] == ["y", "z", "y", "z"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "", "time", "time"]
+    assert len(bands(fig.axes[1])) == 1 and len(fig.legends) == 1
+    with pytest.raises(DataValidationError, match="'w' is not a column"):
+        plot_forecast(history, fc, id_col="id", target=["y", "w"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import signal
@@ -558,7 +559,11 @@ def test_progress_false_prints_nothing(capsys) -> None:
     assert captured.err == "" and captured.out == ""
 
 
-def test_progress_true_shows_a_bar(capsys) -> None:
+def test_progress_true_shows_progress(caplog, capsys) -> None:
+    """progress=True where standard error is no terminal (captured here, as in a log file):
+    one log line per epoch with the losses, no carriage-return bar (a terminal or notebook
+    gets the bar: tests/test_progress.py)."""
+    caplog.set_level(logging.INFO, logger="forecaster.training.progress")
     x, y = learnable_data(32)
     vx, vy = learnable_data(16)
     train(
@@ -569,9 +574,13 @@ def test_progress_true_shows_a_bar(capsys) -> None:
         progress=True,
         description="unit-test",
     )
-    err = capsys.readouterr().err
-    assert "unit-test" in err
-    assert "train" in err and "val" in err
+    lines = [r.getMessage() for r in caplog.records if r.name == "forecaster.training.progress"]
+    assert [line.split(",")[0] for line in lines] == [
+        "unit-test: epoch 1/2",
+        "unit-test: epoch 2/2",
+    ]
+    assert all("train " in line and "val " in line for line in lines)
+    assert "\r" not in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------
@@ -1036,7 +1045,7 @@ enabled = false
     monkeypatch.setattr(RNNForecaster, "fit", real_fit)
     capsys.readouterr()
     assert cli.main(["fit", str(spec), "--out", str(out), "--resume", *as_of]) == 0
-    assert "resume   from the checkpoint in" in capsys.readouterr().out
+    assert "resume   from the checkpoint in" in capsys.readouterr().err  # a step: stderr
     assert not folder.exists()  # removed once the model is saved
     reference = forecaster.load(tmp_path / "reference")
     resumed = forecaster.load(out)
@@ -1045,7 +1054,7 @@ enabled = false
 
     # --resume without a checkpoint trains from the start (schedulers can always pass it)
     assert cli.main(["fit", str(spec), "--out", str(out), "--resume", *as_of]) == 0
-    assert "no checkpoint" in capsys.readouterr().out
+    assert "no checkpoint" in capsys.readouterr().err
     assert same_weights(forecaster.load(out).network_, reference.network_)
 
 

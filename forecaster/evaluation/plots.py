@@ -1,8 +1,19 @@
 """Figures of forecasts and backtests (matplotlib, imported when a plot is drawn):
 :func:`plot_forecast` draws a few series' history, the point (median) forecast and shaded
 interval bands; :func:`plot_backtest` the actual values against every fold's forecasts and
-intervals. Both return a :class:`matplotlib.figure.Figure` built without pyplot (no global
-backend change): show it in a notebook, or save it with ``fig.savefig``."""
+intervals. They are the one renderer of forecaster's figures: the ``forecast.png`` of a
+pipeline run and of an MLflow run are drawn by :func:`plot_forecast` too.
+
+Both return a :class:`matplotlib.figure.Figure` built without pyplot (no global backend
+change): show it in a notebook, or save it with ``fig.savefig``. One axes per series, one
+below the other; the history is drawn in blue, the forecast in orange, joined to the last
+observation before it, with its interval bands in lighter shades of orange (the widest the
+lightest); actual values of the forecast times in black, dashed. Each axes' title names the
+target, the series and the as-of (the forecast's origin); the y axis is labelled with the
+target, the bottom x axis with the time column, dates are written concisely
+(:class:`matplotlib.dates.ConciseDateFormatter`), and one legend sits above the axes, where
+it hides no data.
+"""
 
 from __future__ import annotations
 
@@ -29,25 +40,56 @@ if TYPE_CHECKING:
 __all__ = ["plot_backtest", "plot_forecast"]
 
 _BACKTEST_KEYS = ("fold", "cutoff", "step")
+HISTORY_COLOR = "C0"
+"""The colour of the history (matplotlib's first cycle colour, blue)."""
+FORECAST_COLOR = "C1"
+"""The colour of the forecast and, lighter, its interval bands (orange)."""
+ACTUAL_COLOR = "black"
+"""The colour of the actual values of the forecast times (dashed)."""
 
 
-def _figure(n_rows: int, what: str) -> tuple[Figure, np.ndarray]:
-    """A figure of ``n_rows`` axes one below the other (matplotlib imported here)."""
+def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n_rows`` by ``n_cols`` axes (a 2-d array; matplotlib imported here), laid
+    out by matplotlib's constrained layout so that titles, labels and the legend never
+    overlap."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib ships with the track extra
         raise ImportError(
             f"{what} needs matplotlib: pip install 'forecaster[track]' (or pip install matplotlib)."
         ) from exc
-    fig = Figure(figsize=(9, 0.4 + 2.2 * n_rows))
-    return fig, fig.subplots(n_rows, 1, squeeze=False)[:, 0]
+    width = 9 if n_cols == 1 else 4.5 * n_cols
+    fig = Figure(figsize=(width, 0.4 + 2.2 * n_rows), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
 
 
-def _finish(fig: Figure, axes: np.ndarray) -> Figure:
-    axes[0].legend(fontsize=8, loc="upper left")
-    height = fig.get_figheight()
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3 / height, top=1 - 0.3 / height)
-    fig.subplots_adjust(hspace=0.45)
+def _finish(fig: Figure, grid: np.ndarray, time_col: str, temporal: bool) -> Figure:
+    """Labels, concise dates, and one legend above the axes (the labels of every axes, each
+    once); ``grid`` the 2-d array of axes."""
+    axes = list(grid.flat)
+    if temporal:
+        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+        for ax in axes:
+            locator = AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    for ax in grid[-1]:
+        ax.set_xlabel(time_col, fontsize=8)
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        ax.tick_params(labelsize=8)
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="outside upper center",
+            ncols=min(len(handles), 6),
+            fontsize=8,
+            frameon=False,
+        )
     return fig
 
 
@@ -92,25 +134,35 @@ def _draw_forecast(
     time_col: str,
     bands: list[tuple[float, str]],
     *,
-    color: str = "C1",
+    anchor: pl.DataFrame | None = None,
+    color: str = FORECAST_COLOR,
     label: str | None = "forecast",
 ) -> None:
-    """The shaded bands (widest lightest) and the point line of ``rows``."""
-    from matplotlib.colors import to_rgba
-
+    """The shaded bands (widest lightest) and the point line of ``rows``, both starting at
+    ``anchor`` (one row of ``time_col`` and ``target``: the last observation before the
+    forecast) when it is given, so that the forecast is joined to the history."""
     times = rows[time_col].to_numpy()
+    point = rows[target].to_numpy()
+    start_time = start_value = None
+    if anchor is not None and anchor.height:
+        start_time = anchor[time_col].to_numpy()
+        start_value = anchor[target].to_numpy().astype(float)
+        times = np.concatenate([start_time, times])
+        point = np.concatenate([start_value, point])
     for i, (level, kind) in enumerate(bands):
-        lo, hi = _bounds_of(target, level, kind)
+        lo, hi = (rows[c].to_numpy() for c in _bounds_of(target, level, kind))
+        if start_value is not None:
+            lo, hi = np.concatenate([start_value, lo]), np.concatenate([start_value, hi])
         ax.fill_between(
             times,
-            rows[lo].to_numpy(),
-            rows[hi].to_numpy(),
+            lo,
+            hi,
             color=color,
             alpha=0.15 + 0.15 * i,
             linewidth=0,
-            label=f"{level:g} %" if label else None,
+            label=f"{level:g} % interval" if label else None,
         )
-    ax.plot(times, rows[target].to_numpy(), color=to_rgba(color), label=label)
+    ax.plot(times, point, color=color, linewidth=1.6, label=label)
 
 
 def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series: Any) -> list:
@@ -154,11 +206,29 @@ def _mask(id_col: str | None, key: Any) -> pl.Expr:
     return pl.lit(True) if id_col is None else pl.col(id_col) == key
 
 
+def _title(target: str, key: Any, as_of: str | None) -> str:
+    parts = [target] if key is None else [target, str(key)]
+    if as_of is not None:
+        parts.append(f"as of {as_of}")
+    return " · ".join(parts)
+
+
+def _text(value: Any) -> str:
+    """A time as a title shows it: a midnight datetime as its date."""
+    if hasattr(value, "hour") and not (value.hour or value.minute or value.second):
+        return str(value.date())
+    return str(value)
+
+
+def _is_temporal(frame: pl.DataFrame, time_col: str) -> bool:
+    return frame.schema[time_col].is_temporal()
+
+
 def plot_forecast(
     history: pl.DataFrame | pl.LazyFrame | None,
     forecast: pl.DataFrame | pl.LazyFrame,
     *,
-    target: str | None = None,
+    target: str | Sequence[str] | None = None,
     id_col: str | None = None,
     time_col: str | None = None,
     levels: Sequence[float] | None = None,
@@ -167,8 +237,8 @@ def plot_forecast(
     actual: pl.DataFrame | pl.LazyFrame | None = None,
     tail: int | None = None,
 ) -> Figure:
-    """A figure of a few series: the history's tail, the point (median) forecast and shaded
-    interval bands, one axes per series.
+    """A figure of a few series: the history's tail, the point (median) forecast joined to the
+    last observation, and shaded interval bands, one axes per series.
 
     Parameters
     ----------
@@ -177,9 +247,10 @@ def plot_forecast(
     forecast : polars.DataFrame or polars.LazyFrame
         From ``predict``, possibly with ``<target>_lo_<L>`` / ``<target>_hi_<L>`` bounds or
         ``<target>_q<100 q>`` quantiles (symmetric quantile pairs are shaded as intervals when
-        there are no bounds).
-    target : str, optional
-        The column drawn; default the forecast frame's first target.
+        there are no bounds), and an ``origin`` column (a pipeline's forecasts).
+    target : str or list of str, optional
+        The column drawn; default the forecast frame's first target. A list draws each of
+        them in a column of its own (one row per series).
     id_col : str, optional
         None for one series.
     time_col : str, optional
@@ -197,6 +268,10 @@ def plot_forecast(
     Returns
     -------
     matplotlib.figure.Figure
+        One row of axes per series (one column per target). Each axes titled
+        ``"<target> · <series> · as of <origin>"``: the origin is the
+        forecast frame's ``origin`` when it has one, else the last history time before the
+        forecast.
 
     Examples
     --------
@@ -207,6 +282,10 @@ def plot_forecast(
     >>> fig = plot_forecast(history, forecast)
     >>> [line.get_label() for line in fig.axes[0].get_lines()]
     ['history', 'forecast']
+    >>> fig.axes[0].get_title()
+    'y · as of 9'
+    >>> fig.axes[0].get_lines()[1].get_xdata().tolist()  # joined to the last observation
+    [9, 10, 11]
     """
     time_col = "time" if time_col is None else time_col
     fc = collect_frame(forecast, what="forecast frame")
@@ -214,34 +293,91 @@ def plot_forecast(
     missing = [c for c in keys if c not in fc.columns]
     if missing:
         raise DataValidationError(f"The forecast frame lacks the columns {missing}.")
-    target = _default_target(fc, keys) if target is None else target
-    if target not in fc.columns:
+    if target is None:
+        targets = [_default_target(fc, keys)]
+    else:
+        targets = [target] if isinstance(target, str) else list(target)
+    absent = [t for t in targets if t not in fc.columns]
+    if absent or not targets:
         raise DataValidationError(
-            f"target {target!r} is not a column of the forecast frame {fc.columns}."
+            f"target {absent[0] if absent else target!r} is not a column of the forecast "
+            f"frame {fc.columns}."
         )
-    bands = _bands(IntervalColumns.find(fc.columns, [target]), levels)
+    bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
     ids = _series_ids(fc, id_col, series, max_series)
     frames = {
-        name: collect_frame(f, what=f"{name} frame").sort(keys)
+        name: _drawn_frame(f, name, keys, targets)
         for name, f in (("history", history), ("actual", actual))
         if f is not None
     }
-    fig, axes = _figure(len(ids), "plot_forecast")
-    for ax, key in zip(axes, ids, strict=True):
+    fig, grid = _figure(len(ids), "plot_forecast", len(targets))
+    for row, key in enumerate(ids):
         rows = fc.filter(_mask(id_col, key)).sort(time_col)
-        if "history" in frames:
-            past = frames["history"].filter(_mask(id_col, key))
-            past = past.tail(3 * rows.height if tail is None else int(tail))
-            ax.plot(
-                past[time_col].to_numpy(), past[target].to_numpy(), color="0.3", label="history"
-            )
-        if "actual" in frames:
-            truth = frames["actual"].filter(_mask(id_col, key))
-            ax.plot(truth[time_col].to_numpy(), truth[target].to_numpy(), "k--", label="actual")
-        _draw_forecast(ax, rows, target, time_col, bands)
-        ax.set_title(f"{target}" if key is None else f"{target} · {key}", fontsize=9)
-        ax.tick_params(labelsize=8)
-    return _finish(fig, axes)
+        mine = {name: f.filter(_mask(id_col, key)) for name, f in frames.items()}
+        if "history" in mine:
+            before = mine["history"].filter(pl.col(time_col) < rows[time_col].min())
+            mine["history"] = before.tail(3 * rows.height if tail is None else int(tail))
+        for col, name in enumerate(targets):
+            _draw_one(grid[row, col], rows, mine, name, key, time_col, bands[name])
+    return _finish(fig, grid, time_col, _is_temporal(fc, time_col))
+
+
+def _draw_one(
+    ax: Axes,
+    rows: pl.DataFrame,
+    frames: dict[str, pl.DataFrame],
+    target: str,
+    key: Any,
+    time_col: str,
+    bands: list[tuple[float, str]],
+) -> None:
+    """One axes of :func:`plot_forecast`: a series' history (already cut to its tail),
+    actual values and forecast of ``target``."""
+    anchor = None
+    if "history" in frames:
+        past = frames["history"]
+        ax.plot(
+            past[time_col].to_numpy(),
+            past[target].to_numpy(),
+            color=HISTORY_COLOR,
+            linewidth=1.2,
+            label="history",
+        )
+        anchor = past.tail(1)
+    if "actual" in frames:
+        truth = frames["actual"]
+        ax.plot(
+            truth[time_col].to_numpy(),
+            truth[target].to_numpy(),
+            color=ACTUAL_COLOR,
+            linestyle="--",
+            linewidth=1.0,
+            label="actual",
+        )
+    _draw_forecast(ax, rows, target, time_col, bands, anchor=anchor)
+    ax.set_title(_title(target, key, _as_of(rows, anchor, time_col)), fontsize=9)
+    ax.set_ylabel(target, fontsize=8)
+
+
+def _drawn_frame(frame: Any, name: str, keys: list[str], targets: list[str]) -> pl.DataFrame:
+    data = collect_frame(frame, what=f"{name} frame")
+    missing = [c for c in [*keys, *targets] if c not in data.columns]
+    if missing:
+        raise DataValidationError(
+            f"The {name} frame lacks the columns {missing} (it has {data.columns[:10]}); pass "
+            "the frame the forecast was made from, with the same id, time and target columns."
+        )
+    return data.sort(keys)
+
+
+def _as_of(rows: pl.DataFrame, anchor: pl.DataFrame | None, time_col: str) -> str | None:
+    """The as-of of one series' forecast: its ``origin`` column, else the time of the last
+    observation before it, else None."""
+    if "origin" in rows.columns and rows.height and rows["origin"][0] is not None:
+        return _text(rows["origin"][0])
+    if anchor is not None and anchor.height:
+        return _text(anchor[time_col][0])
+    return None
 
 
 def plot_backtest(
@@ -255,7 +391,8 @@ def plot_backtest(
     tail: int | None = None,
 ) -> Figure:
     """A figure of a backtest: per series, the actual values and each fold's forecast (its own
-    colour) with its interval bands, over the origins.
+    colour) with its interval bands, over the origins; each fold's forecast starts at the
+    actual value at its cutoff.
 
     Parameters
     ----------
@@ -270,6 +407,20 @@ def plot_backtest(
     Returns
     -------
     matplotlib.figure.Figure
+        Each axes titled ``"<target> · <series> · cutoffs <first> to <last>"``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import polars as pl
+    >>> forecasts = pl.DataFrame({"fold": [0, 0, 1, 1], "cutoff": [3, 3, 5, 5],
+    ...     "time": [4, 5, 6, 7], "step": [1, 2, 1, 2], "y": [1.0, 2.0, 3.0, 4.0],
+    ...     "y_actual": [1.5, 2.5, 3.5, 4.5]})
+    >>> fig = plot_backtest(SimpleNamespace(forecasts=forecasts))  # as a BacktestResult has them
+    >>> fig.axes[0].get_title()
+    'y · cutoffs 3 to 5'
+    >>> fig.axes[0].get_lines()[2].get_xdata().tolist()  # fold 1 starts at its cutoff
+    [5, 6, 7]
     """
     forecasts = getattr(result, "forecasts", None)
     if not isinstance(forecasts, pl.DataFrame) or not set(_BACKTEST_KEYS) <= set(forecasts.columns):
@@ -286,22 +437,35 @@ def plot_backtest(
     bands = _bands(IntervalColumns.find(columns, targets), levels)
     ids = _series_ids(forecasts, id_col, series, max_series)
     keys = [c for c in (id_col, time_col) if c is not None]
-    history = None if frame is None else collect_frame(frame, what="frame").sort(keys)
-    fig, axes = _figure(len(ids), "plot_backtest")
-    for ax, key in zip(axes, ids, strict=True):
+    history = None if frame is None else _drawn_frame(frame, "history", keys, [target])
+    fig, grid = _figure(len(ids), "plot_backtest")
+    actual = f"{target}_actual"
+    for ax, key in zip(grid[:, 0], ids, strict=True):
         rows = forecasts.filter(_mask(id_col, key)).sort("fold", time_col)
-        truth = rows.unique(time_col, keep="first").sort(time_col)
+        truth = rows.unique(time_col, keep="first").sort(time_col).select(time_col, actual)
         if history is not None:
             past = history.filter(_mask(id_col, key) & (pl.col(time_col) <= truth[time_col].max()))
             span = truth.height if tail is None else truth.height + int(tail)
-            truth = past.tail(span).select(time_col, pl.col(target).alias(f"{target}_actual"))
+            truth = past.tail(span).select(time_col, pl.col(target).alias(actual))
         ax.plot(
-            truth[time_col].to_numpy(), truth[f"{target}_actual"].to_numpy(), "k", label="actual"
+            truth[time_col].to_numpy(),
+            truth[actual].to_numpy(),
+            color=ACTUAL_COLOR,
+            linewidth=1.2,
+            label="actual",
         )
-        for fold in rows["fold"].unique(maintain_order=True).to_list():
+        known = truth.rename({actual: target})
+        folds = rows["fold"].unique(maintain_order=True).to_list()
+        for fold in folds:
             part = rows.filter(pl.col("fold") == fold)
-            label = "forecast" if fold == rows["fold"][0] else None
-            _draw_forecast(ax, part, target, time_col, bands, color=f"C{fold % 10}", label=label)
-        ax.set_title(f"{target}" if key is None else f"{target} · {key}", fontsize=9)
-        ax.tick_params(labelsize=8)
-    return _finish(fig, axes)
+            anchor = known.filter(pl.col(time_col) == part["cutoff"][0])
+            label = "forecast" if fold == folds[0] else None
+            _draw_forecast(
+                ax, part, target, time_col, bands, anchor=anchor, color=f"C{fold % 10}",
+                label=label,
+            )  # fmt: skip
+        cutoffs = rows["cutoff"]
+        origins = f"cutoffs {_text(cutoffs.min())} to {_text(cutoffs.max())}"
+        ax.set_title(_title(target, key, None) + f" · {origins}", fontsize=9)
+        ax.set_ylabel(target, fontsize=8)
+    return _finish(fig, grid, time_col, _is_temporal(forecasts, time_col))

@@ -64,6 +64,19 @@ and ``--folds`` are integers >= 1, ``--timeout`` a number of seconds > 0, ``--wa
 (``forecaster run SPEC --wait``). The global options ``--quiet``, ``--verbose``,
 ``--json-logs`` and ``--no-progress`` work before or after the command.
 
+Output
+------
+A command's results (the run's summary table and paths, ``wrote ... to``, the forecast's
+first rows, the backtest's scores, ``datasets``) go to standard output. Its steps (the data,
+the model, calibration, reuse, checkpoints, tracking) are ``INFO`` records of the
+``forecaster`` logger and its per-module children, shown on standard error, with the
+progress of training and tuning: a bar in a terminal, one line per epoch or trial in a log
+file or any other output that is no terminal (:mod:`forecaster.training.progress`).
+Warnings are one ``warning: ...`` line on standard error, a failure one ``error: ...`` line.
+``--quiet`` keeps only errors; ``--verbose`` adds ``DEBUG`` records and tracebacks;
+``--json-logs`` writes results, steps and warnings as JSON objects, one per line, on standard
+output (all of them, also with ``--quiet``; with ``--no-progress`` implied).
+
 Exit codes
 ----------
 0 success (also when ``run`` finds its outputs already written); 1 failure (an
@@ -78,13 +91,15 @@ spec and as-of (or a fit or tuning to the same folder) holds the lock, try again
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from forecaster.exceptions import (
@@ -109,23 +124,64 @@ from forecaster.jobs.parser import (
 __all__ = ["build_parser", "main"]
 
 
+def _record(level: str, message: str, **fields: Any) -> str:
+    """One ``--json-logs`` line: a JSON object with ``ts``, ``level``, ``msg`` and ``fields``."""
+    record = {
+        "ts": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "level": level,
+        "msg": message,
+        **fields,
+    }
+    return json.dumps(record, default=str)
+
+
 class _Logger:
-    """One line per step: plain text, JSON lines (``--json-logs``) or nothing (``--quiet``)."""
+    """A command's results (paths, summaries, tables): standard output, as plain text, JSON
+    lines (``--json-logs``) or nothing (``--quiet``); errors on standard error."""
 
     def __init__(self, quiet: bool, json_logs: bool) -> None:
         self.quiet, self.json_logs = quiet, json_logs
 
     def __call__(self, message: str, level: str = "info", **fields: Any) -> None:
         if self.json_logs:
-            record = {
-                "ts": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "level": level,
-                "msg": message,
-                **fields,
-            }
-            print(json.dumps(record, default=str), flush=True)
+            print(_record(level, message, **fields), flush=True)
         elif not self.quiet or level == "error":
             print(message, file=sys.stderr if level == "error" else sys.stdout, flush=True)
+
+
+class _JsonFormatter(logging.Formatter):
+    """Log records as ``--json-logs`` lines (with the logger's name)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _record(record.levelname.lower(), record.getMessage(), logger=record.name)
+
+
+@contextlib.contextmanager
+def _logging_to(quiet: bool, verbose: bool, json_logs: bool) -> Iterator[None]:
+    """Show the ``forecaster`` logger's records while a command runs: its steps and
+    progress (``INFO``; ``DEBUG`` with ``--verbose``; none with ``--quiet``) on standard error
+    as plain lines, or with ``--json-logs`` as JSON lines on standard output beside the
+    results (all of them, also with ``--quiet``). The handler is removed afterwards (the
+    library itself adds only a ``NullHandler``)."""
+    root = logging.getLogger("forecaster")
+    if json_logs:
+        handler: logging.Handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logging.DEBUG if verbose else logging.INFO
+    if quiet and not json_logs:  # a JSON log records every step, as a scheduler keeps it
+        level = logging.ERROR
+    handler.setLevel(level)
+    before = root.level
+    root.setLevel(level)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
 
 
 # ------------------------------------------------------------------------------------------
@@ -179,7 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.quiet, log.json_logs = True, False
             if args.quiet or args.json_logs:
                 args.progress = False
-            with translated_errors(f"forecaster {args.command}"):
+            with (
+                _logging_to(args.quiet, args.verbose, args.json_logs),
+                translated_errors(f"forecaster {args.command}"),
+            ):
                 return getattr(commands, args.handler)(args, log)
     except KeyboardInterrupt:
         log("error: interrupted", "error")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import stat
 import time
@@ -50,11 +51,15 @@ __all__ = [
     "tune_command",
 ]
 
+logger = logging.getLogger(__name__)
+"""The commands' steps (``INFO``): the ``forecaster`` command shows them on standard error;
+their results (paths, summaries, tables) go to standard output through the ``Log``."""
+
 PARQUET_KEY = "forecaster"
 """The Parquet key-value metadata key that marks a file written by this command line."""
 
 Log = Callable[..., None]
-"""The command line's logger: ``log(message, level="info", **fields)``."""
+"""Where a command writes its results: ``log(message, level="info", **fields)``."""
 
 
 def _spec_and_frame(
@@ -117,8 +122,14 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         resume=args.resume,
         wait=args.wait,
         progress=args.progress,
-        log=log,
+        log=logger.info,
     )
+    if result.status == "dry-run":
+        log(
+            f"dry run  {result.name} as of {result.as_of}: {result.series} series, "
+            f"{result.rows:,} rows; nothing written",
+            summary=result.model_dump(),
+        )
     if result.status in ("completed", "skipped"):
         rows = [("metric", "value"), *score_lines(result.metrics)]
         width = max(len(r[0]) for r in rows)
@@ -151,8 +162,8 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     checkpoints = checkpoint_folder(out, spec, root)
     started = time.perf_counter()
     if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
-        fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
-        calibrate_for_levels(spec, model, frame, log)
+        fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
+        calibrate_for_levels(spec, model, frame, logger.info)
         return EXIT_OK
     if checkpoints.is_relative_to(out) or out.is_relative_to(checkpoints):
         raise ArgumentError(
@@ -162,9 +173,10 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
         )
     _model_destination(out)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
-        with tracked_run(spec, when.label, log) as (run_id, _), logged_fits(run_id):
-            fit_with_checkpoints(model, frame, checkpoints, args.resume, log)
-        calibrate_for_levels(spec, model, frame, log)  # [output] levels: intervals at predict
+        with tracked_run(spec, when.label, logger.info) as (run_id, _), logged_fits(run_id):
+            fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
+        # [output] levels: intervals at predict
+        calibrate_for_levels(spec, model, frame, logger.info)
         model.save(out)
         remove_checkpoints(checkpoints)
     if run_id:
@@ -277,7 +289,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
             f"{result.best_params}"
         )
         if result.best_estimator is not None:  # the study's best, refitted, under the lock
-            calibrate_for_levels(spec, result.best_estimator, frame, log)  # [output] levels
+            calibrate_for_levels(spec, result.best_estimator, frame, logger.info)  # [output] levels
             result.best_estimator.save(out)
             log(f"best model refitted and saved to {out}")
     return EXIT_OK

@@ -47,10 +47,8 @@ from typing import Any
 import polars as pl
 from sklearn.base import clone
 
-import forecaster._io as _io
 from forecaster.estimators.intervals import MIN_PER_SERIES
 from forecaster.evaluation.backtest import backtest
-from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import DataValidationError
 from forecaster.jobs.scores import (
     is_quantile_model,
@@ -68,7 +66,6 @@ __all__ = [
     "calibrate_for_levels",
     "calibration_plan",
     "interval_backtest",
-    "plot_intervals",
     "spec_backtest",
     "unfit_levels",
 ]
@@ -231,35 +228,3 @@ def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
     if keys:
         position, count = position.over(keys), count.over(keys)
     return ordered.filter(position < count - drop)
-
-
-def plot_intervals(
-    frame: pl.DataFrame,
-    forecast: pl.DataFrame,
-    model: Any,
-    path: Any,
-    n: int,
-    levels: list[float],
-) -> bool | None:
-    """``forecast.png`` of a run with ``levels``: the last ``4 * horizon + lookback`` rows of
-    history, the forecast and its shaded bands of the first target for the first ``n``
-    series, drawn by :func:`forecaster.evaluation.plots.plot_forecast`. False: nothing drawn
-    (``n == 0`` or no matplotlib)."""
-    if n == 0:
-        return False
-    targets = [model.target] if isinstance(model.target, str) else list(model.target)
-    try:
-        figure = plot_forecast(
-            frame,
-            forecast,
-            target=targets[0],
-            id_col=model.id_col,
-            time_col=model.time_col,
-            levels=list(levels),
-            max_series=n,
-            tail=4 * int(model.horizon) + model.lookback_,
-        )
-    except ImportError:  # no matplotlib: no plot, as without levels
-        return False
-    _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=90, format="png"))
-    return True

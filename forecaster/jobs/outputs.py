@@ -36,7 +36,7 @@ Reusing the latest model (``training.reuse_model``)
     as-of of its data. It is read bounded and checked: same spec hash, inside a run folder of
     this pipeline whose files are unchanged, trained on data up to this run's effective as-of
     at most (a backfill never gets a model that saw later data), a model that loads. When one
-    of these fails the run says why (a ``ForecasterWarning`` and a log line) and trains a new
+    of these fails the run says why (a ``ForecasterWarning``) and trains a new
     model: reuse is a shortcut, and a scheduled run should not fail because a cache went
     stale. A backfill does not move the pointer back to its older model. ``tune=True``
     (``--tune``) wins over ``reuse_model`` (a log line says so); the spec's ``training.tune``
@@ -60,6 +60,7 @@ from pydantic import BaseModel, ValidationError
 
 import forecaster._io as _io
 from forecaster._version import __version__
+from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.spec import Spec, first_line, normal_path
@@ -77,11 +78,11 @@ __all__ = [
     "legacy_summary",
     "manifest_details",
     "output_lock",
-    "plot_forecast",
     "remember_model",
     "reused_model",
     "same_pipeline",
     "skipped_result",
+    "write_forecast_plot",
 ]
 
 
@@ -422,7 +423,7 @@ def remember_model(job: Job) -> None:
             return
         except OSError as exc:
             problem = f"cannot write {pointer} ({exc.strerror or exc})"
-    _say(job.log, f"not recording the latest model: {problem}; reuse_model will retrain")
+    _say(f"not recording the latest model: {problem}; reuse_model will retrain")
 
 
 _POINTER_KEYS = frozenset({"spec_hash", "model_dir"})
@@ -466,7 +467,7 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
                 return load_model(model_dir), f"reused {model_dir}"
             except ForecasterError as exc:
                 problem = f"the model in {model_dir} does not load ({first_line(exc)})"
-    _say(job.log, f"not reusing the latest model: {problem}; training a new one")
+    _say(f"not reusing the latest model: {problem}; training a new one")
     return None
 
 
@@ -505,46 +506,40 @@ def _reuse_problem(job: Job, model_dir: Path) -> str | None:
     return None
 
 
-def _say(log: Callable[[str], None], message: str) -> None:
-    """A warning that also goes to the run's log."""
-    log(f"warning  {message}")
+def _say(message: str) -> None:
+    """A ``ForecasterWarning`` (the ``forecaster`` command shows it as one ``warning:`` line
+    on standard error)."""
     warnings.warn(message[0].upper() + message[1:] + ".", ForecasterWarning, stacklevel=3)
 
 
-def plot_forecast(
-    frame: pl.DataFrame, forecast: pl.DataFrame, model: Any, path: Path, n: int
+def write_forecast_plot(
+    frame: pl.DataFrame,
+    forecast: pl.DataFrame,
+    model: Any,
+    path: Path,
+    n: int,
+    levels: list[float] | None = None,
 ) -> bool:
-    """History tail and forecast of the first ``n`` series (needs matplotlib)."""
+    """``forecast.png`` of a run, drawn by :func:`forecaster.evaluation.plots.plot_forecast`:
+    for the first ``n`` series of the forecast (the spec's ``[output] plot_series``, one row
+    each) and the first three targets (one column each), the last ``4 * horizon + lookback``
+    rows of history, the forecast joined to them and, with ``levels``, its shaded bands.
+    False: nothing drawn (``n == 0``, or matplotlib is not installed)."""
     if n == 0:
         return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    id_col, time_col = model.id_col, model.time_col
     targets = [model.target] if isinstance(model.target, str) else list(model.target)
-    keys = forecast[id_col].unique(maintain_order=True).to_list()[:n] if id_col else [None]
-    figure, axes = plt.subplots(len(keys), 1, figsize=(9, 2.4 * len(keys)), squeeze=False)
-    tail = 4 * int(model.horizon) + model.lookback_
-    for axis, key in zip(axes[:, 0], keys, strict=True):
-        history = frame if key is None else frame.filter(pl.col(id_col) == key)
-        future = forecast if key is None else forecast.filter(pl.col(id_col) == key)
-        history = history.sort(time_col).tail(tail)
-        for target in targets[:3]:
-            line = axis.plot(history[time_col], history[target], label=f"{target}")[0]
-            axis.plot(
-                future[time_col],
-                future[target],
-                "--",
-                color=line.get_color(),
-                label=f"{target} forecast",
-            )
-        axis.set_title(str(key) if key is not None else "series", fontsize=9)
-        axis.legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=90, format="png"))
-    plt.close(figure)
+    try:
+        figure = plot_forecast(
+            frame,
+            forecast,
+            target=targets[:3],
+            id_col=model.id_col,
+            time_col=model.time_col,
+            levels=list(levels) if levels else None,
+            max_series=n,
+            tail=4 * int(model.horizon) + model.lookback_,
+        )
+    except ImportError:  # no matplotlib: no plot (it ships with the track extra)
+        return False
+    _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
     return True

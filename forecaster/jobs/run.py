@@ -28,6 +28,7 @@ Errors
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import numbers
 import os
@@ -57,7 +58,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
-from forecaster.jobs.intervals import calibrate_for_levels, plot_intervals, spec_backtest
+from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -66,10 +67,10 @@ from forecaster.jobs.outputs import (
     check_outputs_replaceable,
     manifest_details,
     output_lock,
-    plot_forecast,
     remember_model,
     same_pipeline,
     skipped_result,
+    write_forecast_plot,
 )
 from forecaster.jobs.placement import (
     check_checkpoints,
@@ -95,6 +96,9 @@ from forecaster.jobs.tracked import (
 )
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
+
+logger = logging.getLogger(__name__)
+"""A run's steps (``INFO``), unless ``run_pipeline`` is given a ``log`` of its own."""
 
 __all__ = [
     "AsOf",
@@ -179,7 +183,7 @@ def run_pipeline(
     resume: bool = False,
     wait: float | None = 0.0,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> PipelineResult:
     """Run a spec end to end for one as-of date (see this module's docstring).
 
@@ -199,7 +203,7 @@ def run_pipeline(
         wrote and nobody changed since; with a ``dir`` template without ``{as_of}``, also the
         outputs of a later as-of).
     dry_run : bool
-        Validate the spec and the data, print the plan, write nothing.
+        Validate the spec and the data, log the plan, write nothing.
     resume : bool
         Continue the fit from the checkpoints of an interrupted run of the same spec and as-of
         date (see :func:`checkpoint_folder`; written every ``checkpoint_every`` epochs, a
@@ -210,9 +214,13 @@ def run_pipeline(
         ``ConcurrentRunError``; None: as long as it takes). After waiting, its outputs are
         found and this run is ``skipped``.
     progress : bool
-        Progress bars for training and tuning.
-    log : callable
-        Receives one line per step.
+        Progress of training and tuning: a bar in a terminal or notebook, one log line per
+        epoch or trial elsewhere (see :mod:`forecaster.training.progress`).
+    log : callable, optional
+        Receives one line per step (the data, the model, the backtest's scores, ...).
+        Default: ``INFO`` records of the logger ``forecaster.jobs.run``, shown where logging
+        is configured (``logging.basicConfig(level=logging.INFO)``; the ``forecaster``
+        command shows them on standard error).
 
     Raises
     ------
@@ -440,13 +448,14 @@ def _write_files(
     if backtest is not None:
         _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)
         _io.write_atomic(staging / "backtest_by_step.parquet", backtest[1].write_parquet)
-    levels, plot_series = job.spec.output.levels, job.spec.output.plot_series
-    if levels is not None:  # with the bands (forecaster.evaluation.plots)
-        plot = plot_intervals(
-            job.frame, forecast, model, staging / "forecast.png", plot_series, levels
-        )
-    else:
-        plot = plot_forecast(job.frame, forecast, model, staging / "forecast.png", plot_series)
+    plot = write_forecast_plot(
+        job.frame,
+        forecast,
+        model,
+        staging / "forecast.png",
+        job.spec.output.plot_series,
+        job.spec.output.levels,
+    )
     model.save(staging / "model")
     return _result(
         job,

@@ -26,6 +26,7 @@ from forecaster.exceptions import (
     TuningMetricError,
 )
 from forecaster.training import TrainingDivergedError, progress_enabled
+from forecaster.training.progress import ProgressBar
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
@@ -195,10 +196,17 @@ class _Stopper:
             study.stop()
         finished, running = trial_counts(study)
         if self.bar is not None:
-            self.bar.n = finished
-            self.bar.refresh()
+            self.bar.set_count(finished, _best(study))
         if self.n_trials is not None and finished + running >= self.n_trials:
             study.stop()
+
+
+def _best(study: Any) -> str:
+    """``"best <value>"`` of the study so far, or ``""`` before a trial completes."""
+    try:
+        return f"best {study.best_value:.4g}"
+    except (ValueError, RuntimeError):  # no completed trial yet; several objectives
+        return ""
 
 
 def trial_counts(study: Any) -> tuple[int, int]:
@@ -375,22 +383,18 @@ def optimize(study: Any, settings: TrialSettings) -> Any:
         )
         fail_stale_trials(study)  # trials of a worker killed longer ago than the grace period
         return study
-    bar = None
-    if progress_enabled(settings.show_progress):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=settings.n_trials,
-            initial=trial_counts(study)[0],
-            desc=settings.study_name,
-            unit="trial",
-        )
+    bar = ProgressBar(
+        total=settings.n_trials,
+        initial=trial_counts(study)[0],
+        description=settings.study_name,
+        enabled=progress_enabled(settings.show_progress),
+        unit="trial",
+    )
     try:
         run_trials(
             study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
             bar,
         )  # fmt: skip
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return study

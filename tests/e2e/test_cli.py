@@ -99,7 +99,7 @@ def test_rerun_is_idempotent_and_force_replaces(stocks_run):
     before = (out / "forecasts.parquet").stat().st_mtime_ns
     again = cli("run", str(spec), "--as-of", "2017-07-02", cwd=root)  # a Sunday: same rows
     assert again.returncode == 0, again.stderr
-    assert "outputs for stocks_daily as of 2017-06-30 already exist" in again.stdout
+    assert "outputs for stocks_daily as of 2017-06-30 already exist" in again.stderr  # a step
     assert (out / "forecasts.parquet").stat().st_mtime_ns == before
     forced = cli("run", str(spec), "--as-of", "2017-06-30", "--force", "--quiet", cwd=root)
     assert forced.returncode == 0, forced.stderr
@@ -275,7 +275,7 @@ def test_stocks_run_with_prediction_intervals(tmp_path):
     )
     run = cli("run", str(spec), "--as-of", "2017-06-30", "--no-progress", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "calibrate conformal intervals per series from 20 backtest folds" in run.stdout
+    assert "calibrate conformal intervals per series from 20 backtest folds" in run.stderr
     out = tmp_path / "outputs" / "stocks_daily" / "2017-06-30"
     forecasts = pl.read_parquet(out / "forecasts.parquet")
     bounds = ["close_lo_80", "close_hi_80", "close_lo_95", "close_hi_95"]

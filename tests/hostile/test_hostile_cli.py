@@ -349,7 +349,8 @@ def test_a_full_disk_is_the_systems_message_with_exit_1(
     args = {"predict": ["--model", model], "backtest": ["--model", model, "--folds", "1"]}
     code = cli.main([command, spec, *args.get(command, []), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and err.startswith("error: failed: No space left on device"), err
+    last = err.splitlines()[-1]  # after the command's step lines
+    assert code == 1 and last.startswith("error: failed: No space left on device"), err
     assert "Unexpected" not in err and "Traceback" not in err
     assert not list((tmp_path / "outputs").rglob("*.parquet"))
     guard.assert_unchanged()

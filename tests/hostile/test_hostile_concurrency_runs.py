@@ -62,7 +62,8 @@ def test_a_held_lock_makes_the_run_exit_4_at_once(tmp_path, capsys, tree_guard):
         assert time.perf_counter() - started < 30
     err = capsys.readouterr().err
     assert code == 4, err
-    assert err.startswith("error: busy: Another process is running the pipeline 'mini'")
+    last = err.splitlines()[-1]  # after the run's step lines
+    assert last.startswith("error: busy: Another process is running the pipeline 'mini'")
     assert "--wait" in err
     guard.assert_unchanged()
 
@@ -115,7 +116,7 @@ def test_two_runs_at_once_one_trains_the_other_exits_4(tmp_path, tree_guard):
     assert codes == [0, 4], results
     busy = next(err for code, _, err in results if code == 4)
     assert "error: busy: Another process is running the pipeline 'mini'" in busy
-    done = next(out for code, out, _ in results if code == 0)
+    done = next(err for code, _, err in results if code == 0)  # the steps: stderr
     assert "fitted in" in done
     folder = tmp_path / "outputs" / "mini" / LAST
     assert _io.check_replaceable(folder, "run")["details"]["as_of"] == LAST
@@ -131,9 +132,9 @@ def test_two_runs_at_once_with_wait_train_once(tmp_path, tree_guard):
     first, second = start(spec, "--wait"), start(spec, "--wait", "200")
     results = [(p.wait(timeout=240), *p.communicate()) for p in (first, second)]
     assert [code for code, _, _ in results] == [0, 0], results
-    outs = [out for _, out, _ in results]
-    assert sum("fitted in" in out for out in outs) == 1, outs
-    assert sum("already exist" in out for out in outs) == 1, outs
+    steps = [err for _, _, err in results]  # the steps: stderr
+    assert sum("fitted in" in err for err in steps) == 1, steps
+    assert sum("already exist" in err for err in steps) == 1, steps
     summary = json.loads((tmp_path / "outputs" / "mini" / LAST / "summary.json").read_text())
     assert summary["status"] == "completed"
     guard.assert_unchanged()

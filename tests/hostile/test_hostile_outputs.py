@@ -177,7 +177,8 @@ def test_force_refuses_outputs_holding_what_forecaster_did_not_write(
     guard = tree_guard(done.parent)
     code, out, err = cli(capsys, "run", spec_of(done), "--force")
     assert code == 2, err
-    assert err.startswith("error: refused: ") and "key 'output.dir'" in err and message in err
+    last = err.splitlines()[-1]  # after the run's step lines
+    assert last.startswith("error: refused: ") and "key 'output.dir'" in err and message in err
     guard.assert_unchanged()
     # without --force: a file added beside intact outputs is reported as done (exit 0); a
     # changed output is damaged (exit 2); nothing changes either way
@@ -212,7 +213,7 @@ def test_a_damaged_run_folder_is_never_reported_complete(
     damage(folder)
     guard = tree_guard(done.parent)
     code, out, err = cli(capsys, "run", spec_of(done))
-    assert code == 2 and "already exist" not in out, out
+    assert code == 2 and "already exist" not in out + err, out
     assert err.startswith("error: refused: ") and "are damaged" in err and message in err, err
     hint = "Move the changed files out" if forced else "Run again with --force"
     assert hint in err, err
@@ -231,7 +232,7 @@ def test_a_skipped_run_reports_the_paths_of_the_folder_as_it_is_now(tmp_path, co
     moved = tmp_path / "moved"  # the whole project moved: summary.json holds the old paths
     shutil.copytree(completed / "project", moved, symlinks=True)
     code, out, err = cli(capsys, "run", spec_of(moved))
-    assert code == 0 and "already exist" in out, err
+    assert code == 0 and "already exist" in err, err  # a step: stderr
     printed = [
         line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("forecast ")
     ]
@@ -244,11 +245,11 @@ def test_outputs_of_an_older_version_are_recognised_skipped_and_replaced(done, c
     for name in ("manifest.json", "model/manifest.json", "model/state.safetensors"):
         (folder / name).unlink(missing_ok=True)  # what runs wrote before manifests
     guard = tree_guard(done.parent)
-    code, out, err = cli(capsys, "run", spec_of(done))
-    assert code == 0 and "already exist" in out, err
+    code, _out, err = cli(capsys, "run", spec_of(done))
+    assert code == 0 and "already exist" in err, err
     guard.assert_unchanged()
     guard = tree_guard(done.parent, allowed=OWN)
-    code, out, err = cli(capsys, "run", spec_of(done), "--force")
+    code, _out, err = cli(capsys, "run", spec_of(done), "--force")
     assert code == 0, err
     assert _io.read_manifest(folder)["details"]["as_of"] == LAST
     guard.assert_unchanged()
@@ -260,7 +261,7 @@ def test_a_template_without_as_of_keeps_the_latest_as_of(tmp_path, capsys, tree_
     guard = tree_guard(tmp_path, allowed=("project/outputs/mini", "project/models"))
     assert cli(capsys, "run", str(spec), "--as-of", "2024-01-11")[0] == 0
     code, out, err = cli(capsys, "run", str(spec))
-    assert code == 0 and "already exist" not in out, err
+    assert code == 0 and "already exist" not in out + err, err
     summary = json.loads((project / "outputs" / "mini" / "latest" / "summary.json").read_text())
     assert summary["as_of"] == LAST
     guard.assert_unchanged()
@@ -302,8 +303,8 @@ def test_stale_staging_is_removed_and_user_files_beside_it_stay(done, capsys, tr
 
 def test_reuse_follows_an_intact_pointer(done, capsys, tree_guard):
     guard = tree_guard(done.parent, allowed=OWN)
-    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", LAST, "--force")
-    assert code == 0 and f"reused {done / 'outputs' / 'mini' / LAST / 'model'}" in out, err
+    code, _out, err = cli(capsys, "run", spec_of(done), "--as-of", LAST, "--force")
+    assert code == 0 and f"reused {done / 'outputs' / 'mini' / LAST / 'model'}" in err, err
     pointer = json.loads((done / "models" / "mini" / "latest.json").read_text())
     assert (pointer["as_of"], pointer["effective_as_of"]) == (LAST, LAST)
     guard.assert_unchanged()
@@ -317,10 +318,10 @@ def test_a_backfill_never_reuses_a_model_of_later_data(done, capsys, tree_guard)
     guard = tree_guard(done.parent, allowed=allowed)
     code, out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
     assert code == 0, err
-    assert "trained on data up to 2024-01-12, after this run's as-of 2024-01-11" in out, out
-    assert "fitted in" in out and "reused" not in out
+    assert "trained on data up to 2024-01-12, after this run's as-of 2024-01-11" in err, err
+    assert "fitted in" in err and "reused" not in out + err
     assert pointer.read_bytes() == before  # the pointer does not move back to the backfill
-    assert "keeps the model as of 2024-01-12" in out
+    assert "keeps the model as of 2024-01-12" in err
     guard.assert_unchanged()
 
 
@@ -334,9 +335,9 @@ def test_a_pointer_without_the_as_of_of_its_data_is_not_followed(done, capsys, t
     manifest["digest"] = _io.manifest_digest(manifest)
     (run / "manifest.json").write_bytes(_io.manifest_bytes(manifest))
     guard = tree_guard(done.parent, allowed=OWN)
-    code, out, _ = cli(capsys, "run", spec_of(done), "--as-of", LAST, "--force")
-    assert code == 0 and "does not record the as-of of its data" in out, out
-    assert "fitted in" in out
+    code, _out, err = cli(capsys, "run", spec_of(done), "--as-of", LAST, "--force")
+    assert code == 0 and "does not record the as-of of its data" in err, err
+    assert "fitted in" in err
     guard.assert_unchanged()
 
 
@@ -354,8 +355,8 @@ def test_explicit_tune_wins_over_reuse_model(done, capsys, tree_guard, monkeypat
     guard = tree_guard(done.parent, allowed=OWN)
     code, out, err = cli(capsys, "run", spec_of(done), "--force", "--tune")
     assert code == 1 and "stop after recording" in err, err
-    assert "--tune asks for a new tuned model: training.reuse_model is not used" in out
-    assert "reused" not in out and seen and seen[0].endswith(f"-{LAST}")
+    assert "--tune asks for a new tuned model: training.reuse_model is not used" in err
+    assert "reused" not in out + err and seen and seen[0].endswith(f"-{LAST}")
     guard.assert_unchanged()
 
 
@@ -395,10 +396,11 @@ def test_a_pointer_that_cannot_be_followed_means_retraining(
     damage(pointer, done)
     allowed = ("project/outputs/mini/2024-01-11", "project/outputs/mini/.2024-01-11.lock")
     guard = tree_guard(done.parent, allowed=allowed if kept else (*allowed, "project/models"))
-    code, out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
+    code, _out, err = cli(capsys, "run", spec_of(done), "--as-of", "2024-01-11")
     assert code == 0, err
-    assert "not reusing the latest model" in out and message in out, out
-    assert "fitted in" in out
+    # the warning (one line on stderr) and the steps (stderr too)
+    assert "warning: Not reusing the latest model" in err and message in err, err
+    assert "fitted in" in err
     guard.assert_unchanged()  # a pointer forecaster did not write is left as it is
 
 
@@ -479,7 +481,7 @@ def test_fit_out_is_checked_before_training(done, capsys, tree_guard, monkeypatc
     guard = tree_guard(done.parent)
     code, out, err = cli(capsys, "fit", spec_of(done), "--out", target)
     assert code == 2 and err.startswith("error: refused: ") and message in err, err
-    assert "fitted" not in out
+    assert "fitted" not in out + err
     guard.assert_unchanged()
 
 
@@ -503,7 +505,7 @@ def test_fit_out_a_user_folder_with_a_config_json_is_refused_before_training(
     guard = tree_guard(done.parent)
     code, out, err = cli(capsys, "fit", spec_of(done), "--out", str(folder))
     assert code == 2 and "a folder forecaster did not write" in err, err
-    assert "fitted" not in out
+    assert "fitted" not in out + err
     guard.assert_unchanged()
 
 
@@ -514,7 +516,7 @@ def test_a_backfill_never_replaces_the_outputs_of_a_later_as_of(tmp_path, capsys
     assert cli(capsys, "run", str(spec))[0] == 0
     guard = tree_guard(tmp_path, allowed=("project/outputs/mini/.latest.lock",))
     code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11")
-    assert code == 2 and err.startswith("error: refused: "), err
+    assert code == 2 and err.splitlines()[-1].startswith("error: refused: "), err
     assert "holds the outputs as of 2024-01-12" in err and "this run's 2024-01-11" in err
     assert "--force" in err
     guard.assert_unchanged()

@@ -210,10 +210,10 @@ def test_idempotency_is_keyed_on_the_parsed_as_of(tmp_path, capsys, tree_guard):
     spec = project(tmp_path)
     guard = tree_guard(tmp_path, allowed=OWN)
     code, out, err = cli(capsys, "run", str(spec), "--as-of", "20240110")
-    assert code == 0 and "already exist" not in out, err
+    assert code == 0 and "already exist" not in out + err, err
     for text in ("2024-01-10", "2024-01-10T00:00"):
         code, out, err = cli(capsys, "run", str(spec), "--as-of", text)
-        assert code == 0 and "already exist" in out, err
+        assert code == 0 and "already exist" in err, err
     folder = tmp_path / "outputs" / "mini"
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["2024-01-10"]
     summary = json.loads((folder / "2024-01-10" / "summary.json").read_text())
@@ -313,8 +313,8 @@ def test_a_future_as_of_reuses_the_outputs_of_the_last_time(tmp_path, capsys, tr
     spec = project(tmp_path)
     guard = tree_guard(tmp_path, allowed=OWN)
     assert cli(capsys, "run", str(spec))[0] == 0
-    code, out, err = cli(capsys, "run", str(spec), "--as-of", "2999-01-01")
-    assert code == 0 and "already exist" in out, err
+    code, _out, err = cli(capsys, "run", str(spec), "--as-of", "2999-01-01")
+    assert code == 0 and "already exist" in err, err
     assert "warning: --as-of 2999-01-01 is after the last time in the data" in err
     guard.assert_unchanged()
 
@@ -475,8 +475,8 @@ def test_midnight_datetimes_spelled_two_ways_are_one_run(tmp_path, capsys, tree_
     )
     guard = tree_guard(tmp_path, allowed=OWN)
     assert cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
-    code, out, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-10T00:00")
-    assert code == 0 and "already exist" in out, err
+    code, _out, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-10T00:00")
+    assert code == 0 and "already exist" in err, err
     folders = [p.name for p in (tmp_path / "outputs" / "mini").iterdir() if p.name[0] != "."]
     assert folders == ["2024-01-10"]
     guard.assert_unchanged()
@@ -491,8 +491,8 @@ def test_dates_that_select_the_same_rows_are_one_run(tmp_path, capsys, tree_guar
     guard = tree_guard(tmp_path, allowed=OWN)
     assert cli(capsys, "run", str(spec), "--as-of", "2024-01-12")[0] == 0
     for text in ("2024-01-13", "20240114"):
-        code, out, err = cli(capsys, "run", str(spec), "--as-of", text)
-        assert code == 0 and "outputs for mini as of 2024-01-12 already exist" in out, err
+        code, _out, err = cli(capsys, "run", str(spec), "--as-of", text)
+        assert code == 0 and "outputs for mini as of 2024-01-12 already exist" in err, err
         assert "warning" not in err  # inside the data: no warning, just the same rows
     folders = [p.name for p in (tmp_path / "outputs" / "mini").iterdir() if p.name[0] != "."]
     assert folders == ["2024-01-12"]
@@ -690,9 +690,9 @@ def test_resume_with_checkpoints_of_other_data_starts_from_scratch(
         code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11")
     assert code == 1 and list((tmp_path / "ckpt").iterdir()), err
     guard = tree_guard(tmp_path, allowed=(*OWN, "ckpt"))
-    code, out, err = cli(capsys, "run", str(spec), "--resume")
+    code, _out, err = cli(capsys, "run", str(spec), "--resume")
     assert code == 0, err
-    assert "cannot resume from the checkpoint in" in out and "training from the start" in out
+    assert "cannot resume from the checkpoint in" in err and "training from the start" in err
     assert not (tmp_path / "ckpt").exists()  # removed on success, whatever the folder
     guard.assert_unchanged()
 
@@ -715,10 +715,10 @@ def test_a_linked_pipelines_folder_serves_the_project_that_links_it(
     monkeypatch.chdir(mine)
     assert load_spec("pipelines/spec.toml")[1] == mine
     guard = tree_guard(tmp_path)
-    code, out, err = cli(capsys, "run", "pipelines/spec.toml", "--dry-run")
+    code, _out, err = cli(capsys, "run", "pipelines/spec.toml", "--dry-run")
     assert code == 0, err
-    assert f"write {mine / 'outputs' / 'mini' / '2024-01-12'}" in out
-    assert "n_series=1" in out  # projW's one series, not projZ's two
+    assert f"write {mine / 'outputs' / 'mini' / '2024-01-12'}" in err  # the plan: a step
+    assert "n_series=1" in err  # projW's one series, not projZ's two
     guard.assert_unchanged()
 
 
@@ -898,10 +898,10 @@ def test_a_run_with_levels_is_serialised_like_any_run(tmp_path, capsys, tree_gua
     assert code == 4 and "error: busy" in err, err
     guard.assert_unchanged()
     code, out, err = cli(capsys, "run", str(spec))
-    assert code == 0 and "calibrate conformal intervals" in out, err
+    assert code == 0 and "calibrate conformal intervals" in err, err
     guard = tree_guard(tmp_path)
     code, out, err = cli(capsys, "run", str(spec))
-    assert code == 0 and "calibrate" not in out, (out, err)
+    assert code == 0 and "calibrate" not in out + err, (out, err)
     guard.assert_unchanged()
     forecasts = pl.read_parquet(tmp_path / "outputs" / "mini" / "2024-01-30" / "forecasts.parquet")
     assert {"y_lo_80", "y_hi_80"} <= set(forecasts.columns)

@@ -1,0 +1,109 @@
+"""Logging: the library's diagnostics go to the ``forecaster`` logger and its per-module
+children (only a NullHandler of its own); the ``forecaster`` command shows them on standard
+error (JSON lines on standard output with ``--json-logs``, nothing with ``--quiet``) and
+keeps its results (paths, summaries) on standard output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import mini_spec
+
+import forecaster
+from forecaster.jobs import cli
+from forecaster.jobs.run import run_pipeline
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> str:
+    (tmp_path / "data").mkdir()
+    lines = ["id,date,y"] + [
+        f"a,{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{i % 5}.5" for i in range(40)
+    ]
+    (tmp_path / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "pipelines").mkdir()
+    path = tmp_path / "pipelines" / "spec.toml"
+    path.write_text(mini_spec())
+    return str(path)
+
+
+def test_the_library_adds_only_a_null_handler():
+    handlers = logging.getLogger(forecaster.__name__).handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
+
+
+def test_run_pipeline_logs_its_steps_to_the_module_logger(spec, caplog, capsys):
+    caplog.set_level(logging.INFO, logger="forecaster")
+    result = run_pipeline(spec, dry_run=True, progress=False)
+    steps = [r for r in caplog.records if r.name == "forecaster.jobs.run"]
+    assert [r.getMessage().split()[0] for r in steps] == ["data", "plan"]
+    assert all(r.levelno == logging.INFO for r in steps)
+    assert result.status == "dry-run"
+    assert capsys.readouterr() == ("", "")  # nothing printed by the library itself
+
+
+def test_run_pipeline_log_callable_still_receives_the_lines(spec, caplog):
+    caplog.set_level(logging.INFO, logger="forecaster")
+    lines: list[str] = []
+    run_pipeline(spec, dry_run=True, progress=False, log=lines.append)
+    assert [line.split()[0] for line in lines] == ["data", "plan"]
+    assert not [r for r in caplog.records if r.name == "forecaster.jobs.run"]
+
+
+def test_cli_steps_on_stderr_results_on_stdout(spec, tmp_path, capsys):
+    assert cli.main(["run", spec, "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0].startswith("data     Panel(")
+    assert any(line.startswith("model    fitted in") for line in err.splitlines())
+    assert "summary  mini as of 2024-02-09" in out and "\nforecast " in out
+    assert "data " not in out and "summary" not in err
+    # a rerun: the steps say the outputs exist (stderr), the result lists them (stdout)
+    assert cli.main(["run", spec, "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "outputs for mini as of 2024-02-09 already exist" in err
+    assert "already exist" not in out and "summary  mini" in out
+
+
+def test_cli_dry_run_prints_its_plan_on_stderr_and_a_result_line(spec, capsys):
+    assert cli.main(["run", spec, "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("dry run  mini as of 2024-02-09: 1 series, 40 rows; nothing written")
+    assert err.splitlines()[1].startswith("plan     fit RNNForecaster")
+
+
+def test_cli_quiet_hides_the_steps_and_verbose_shows_them(spec, capsys):
+    assert cli.main(["--quiet", "run", spec, "--dry-run"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert cli.main(["run", spec, "--dry-run", "--verbose"]) == 0
+    assert "plan     fit" in capsys.readouterr().err
+
+
+def test_cli_json_logs_puts_steps_and_results_on_stdout_as_json(spec, capsys):
+    assert cli.main(["run", spec, "--dry-run", "--json-logs"]) == 0
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert err == ""
+    steps = [r for r in records if r.get("logger", "").startswith("forecaster.")]
+    assert [r["msg"].split()[0] for r in steps] == ["data", "plan"]
+    assert all(r["level"] == "info" and {"ts", "msg"} <= set(r) for r in records)
+    assert records[-1]["msg"].startswith("dry run") and records[-1]["summary"]["name"] == "mini"
+
+
+def test_cli_removes_its_handler_afterwards(spec, capsys):
+    root = logging.getLogger("forecaster")
+    before = (list(root.handlers), root.level)
+    assert cli.main(["run", spec, "--dry-run"]) == 0
+    assert cli.main(["run", "missing.toml"]) == 2
+    assert (list(root.handlers), root.level) == before
+    capsys.readouterr()
+
+
+def test_cli_quiet_json_logs_still_records_every_step(spec, capsys):
+    """The documented cron line (--quiet --json-logs >> file) keeps a full JSON log."""
+    assert cli.main(["--quiet", "--json-logs", "run", spec, "--dry-run"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["msg"].split()[0] for r in records] == ["data", "plan", "dry"]
