@@ -87,8 +87,7 @@ def error_outputs(nb: Any) -> list[str]:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebook_is_valid_executed_and_small(name: str) -> None:
-    import nbformat
-
+    nbformat = pytest.importorskip("nbformat", reason="pip install 'forecaster[notebooks]'")
     path = notebook_path(name)
     size = path.stat().st_size
     assert size <= SIZE_CAP, (
