@@ -9,9 +9,9 @@ of tests:
   forecaster name, and is under :data:`SIZE_CAP` bytes;
 - slow: every notebook is executed again with nbclient on a fresh kernel (this interpreter:
   ipykernel's ``python3`` kernel runs ``sys.executable``) in an empty working folder, and fails on
-  any error or on a file the notebook left in the folder it was run from (a notebook writes only
-  into temporary folders it makes). The wall time of each is recorded (``record_property`` and
-  printed).
+  any error, on a file the notebook left in the folder it was run from (a notebook writes only
+  into temporary folders it makes) and on a ``forecaster-*`` temporary folder it did not remove.
+  The wall time of each is recorded (``record_property`` and printed).
 
 Refresh the committed outputs after changing a notebook (or the library's output) with::
 
@@ -24,6 +24,7 @@ which executes each notebook the way the slow test does and writes it back in pl
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tempfile
@@ -54,10 +55,10 @@ def notebook_path(name: str) -> Path:
     return NOTEBOOK_DIR / f"{name}.ipynb"
 
 
-def execute(name: str, workdir: Path) -> tuple[Any, float]:
-    """Execute a notebook on a fresh kernel with ``workdir`` as its working folder; return the
-    executed notebook and its wall time in seconds. Raises nbclient's CellExecutionError at the
-    first cell that fails."""
+def execute(name: str, workdir: Path, tmpdir: Path | None = None) -> tuple[Any, float]:
+    """Execute a notebook on a fresh kernel with ``workdir`` as its working folder (and
+    ``tmpdir`` as its ``TMPDIR``, when given); return the executed notebook and its wall time in
+    seconds. Raises nbclient's CellExecutionError at the first cell that fails."""
     import nbclient
     import nbformat
 
@@ -69,8 +70,9 @@ def execute(name: str, workdir: Path) -> tuple[Any, float]:
         record_timing=False,
         resources={"metadata": {"path": str(workdir)}},
     )
+    kernel = {} if tmpdir is None else {"env": {**os.environ, "TMPDIR": str(tmpdir)}}
     start = time.perf_counter()
-    client.execute()
+    client.execute(**kernel)
     return nb, time.perf_counter() - start
 
 
@@ -138,14 +140,17 @@ def test_every_notebook_is_listed() -> None:
 def test_notebook_executes(name: str, tmp_path: Path, record_property: Any) -> None:
     pytest.importorskip("nbclient", reason="pip install 'forecaster[notebooks]'")
     pytest.importorskip("ipykernel", reason="pip install 'forecaster[notebooks]'")
-    workdir = tmp_path / "cwd"
+    workdir, tmpdir = tmp_path / "cwd", tmp_path / "tmp"
     workdir.mkdir()
-    nb, seconds = execute(name, workdir)
+    tmpdir.mkdir()
+    nb, seconds = execute(name, workdir, tmpdir)
     record_property("seconds", round(seconds, 1))
     print(f"{name}.ipynb executed in {seconds:.1f} s")
     assert not error_outputs(nb), error_outputs(nb)
     left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
     assert not left, f"{name}.ipynb wrote into the folder it ran from: {left}"
+    made = sorted(p.name for p in tmpdir.iterdir() if p.name.startswith("forecaster-"))
+    assert not made, f"{name}.ipynb left its temporary folders behind: {made}"
 
 
 def refresh(names: list[str]) -> None:
