@@ -11,7 +11,7 @@ of tests:
   ipykernel's ``python3`` kernel runs ``sys.executable``) in an empty working folder, and fails on
   any error, on a file the notebook left in the folder it was run from (a notebook writes only
   into temporary folders it makes) and on a ``forecaster-*`` temporary folder it did not remove.
-  The wall time of each is recorded (``record_property`` and printed).
+  The wall and CPU time of each are recorded (``record_property`` and printed).
 
 Refresh the committed outputs after changing a notebook (or the library's output) with::
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -55,10 +56,12 @@ def notebook_path(name: str) -> Path:
     return NOTEBOOK_DIR / f"{name}.ipynb"
 
 
-def execute(name: str, workdir: Path, tmpdir: Path | None = None) -> tuple[Any, float]:
+def execute(name: str, workdir: Path, tmpdir: Path | None = None) -> tuple[Any, float, float]:
     """Execute a notebook on a fresh kernel with ``workdir`` as its working folder (and
-    ``tmpdir`` as its ``TMPDIR``, when given); return the executed notebook and its wall time in
-    seconds. Raises nbclient's CellExecutionError at the first cell that fails."""
+    ``tmpdir`` as its ``TMPDIR``, when given); return the executed notebook, its wall time and
+    the CPU time of the kernel and the processes it started (user + system), in seconds: on a
+    shared machine the wall time grows with the load, the CPU time does not. Raises nbclient's
+    CellExecutionError at the first cell that fails."""
     import nbclient
     import nbformat
 
@@ -71,9 +74,11 @@ def execute(name: str, workdir: Path, tmpdir: Path | None = None) -> tuple[Any, 
         resources={"metadata": {"path": str(workdir)}},
     )
     kernel = {} if tmpdir is None else {"env": {**os.environ, "TMPDIR": str(tmpdir)}}
-    start = time.perf_counter()
-    client.execute(**kernel)
-    return nb, time.perf_counter() - start
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    client.execute(**kernel)  # the kernel has exited (and was waited for) when this returns
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return nb, wall, cpu
 
 
 def error_outputs(nb: Any) -> list[str]:
@@ -143,9 +148,10 @@ def test_notebook_executes(name: str, tmp_path: Path, record_property: Any) -> N
     workdir, tmpdir = tmp_path / "cwd", tmp_path / "tmp"
     workdir.mkdir()
     tmpdir.mkdir()
-    nb, seconds = execute(name, workdir, tmpdir)
+    nb, seconds, cpu = execute(name, workdir, tmpdir)
     record_property("seconds", round(seconds, 1))
-    print(f"{name}.ipynb executed in {seconds:.1f} s")
+    record_property("cpu_seconds", round(cpu, 1))
+    print(f"{name}.ipynb executed in {seconds:.1f} s ({cpu:.1f} s of CPU)")
     assert not error_outputs(nb), error_outputs(nb)
     left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
     assert not left, f"{name}.ipynb wrote into the folder it ran from: {left}"
@@ -164,7 +170,7 @@ def refresh(names: list[str]) -> None:
             raise SystemExit(f"unknown notebook {name!r}: expected one of {', '.join(NOTEBOOKS)}")
     for name in names:
         with tempfile.TemporaryDirectory(prefix=f"notebook-{name}-") as workdir:
-            nb, seconds = execute(name, Path(workdir))
+            nb, seconds, cpu = execute(name, Path(workdir))
         errors = error_outputs(nb)
         if errors:
             raise SystemExit(f"{name}.ipynb has errors, not written: {errors}")
@@ -173,7 +179,7 @@ def refresh(names: list[str]) -> None:
         json.loads(text)  # written as nbformat wrote it, parsed back as a check
         write_bytes_atomic(notebook_path(name), text.encode())
         size = notebook_path(name).stat().st_size
-        print(f"{name}.ipynb: executed in {seconds:.1f} s, {size:,} bytes")
+        print(f"{name}.ipynb: executed in {seconds:.1f} s ({cpu:.1f} s of CPU), {size:,} bytes")
 
 
 if __name__ == "__main__":
