@@ -1,0 +1,186 @@
+"""The example notebooks in ``docs/notebooks``: committed executed, small, and still running.
+
+The notebooks are committed *with* their outputs (small PNG figures, short tables) because the
+docs site renders them without executing them (mkdocs-jupyter, ``execute: false``). So two kinds
+of tests:
+
+- fast: every committed notebook is valid nbformat, was executed top to bottom (every code cell
+  has an output count, in order), has no error output, no widget state, imports no private
+  forecaster name, and is under :data:`SIZE_CAP` bytes;
+- slow: every notebook is executed again with nbclient on a fresh kernel (this interpreter:
+  ipykernel's ``python3`` kernel runs ``sys.executable``) in an empty working folder, and fails on
+  any error, on a file the notebook left in the folder it was run from (a notebook writes only
+  into temporary folders it makes) and on a ``forecaster-*`` temporary folder it did not remove.
+  The wall and CPU time of each are recorded (``record_property`` and printed).
+
+Refresh the committed outputs after changing a notebook (or the library's output) with::
+
+    python tests/test_notebooks.py                  # all four
+    python tests/test_notebooks.py quickstart       # one
+
+which executes each notebook the way the slow test does and writes it back in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "docs" / "notebooks"
+NOTEBOOKS = ("quickstart", "audio_mfcc", "tuning_tracking", "scheduled_pipeline")
+SIZE_CAP = 400_000
+"""Bytes a committed notebook may take (its figures are base64 PNGs at 72 dpi)."""
+CELL_TIMEOUT = 240
+"""Seconds one cell may run before nbclient stops the notebook."""
+NOTEBOOK_TIMEOUT = 300
+"""Seconds one notebook may take in the slow test (they take about 20 to 60 s each)."""
+
+# A private forecaster name: ``forecaster._x``, ``forecaster.x._y`` or ``from forecaster...
+# import _x`` (dunder names such as ``forecaster.__version__`` are public).
+_PRIVATE = re.compile(
+    r"\bforecaster(?:\.\w+)*\._[^\W_]\w*|^\s*from\s+forecaster[\w.]*\s+import\s+[^#\n]*\b_[^\W_]",
+    re.MULTILINE,
+)
+
+
+def notebook_path(name: str) -> Path:
+    return NOTEBOOK_DIR / f"{name}.ipynb"
+
+
+def execute(name: str, workdir: Path, tmpdir: Path | None = None) -> tuple[Any, float, float]:
+    """Execute a notebook on a fresh kernel with ``workdir`` as its working folder (and
+    ``tmpdir`` as its ``TMPDIR``, when given); return the executed notebook, its wall time and
+    the CPU time of the kernel and the processes it started (user + system), in seconds: on a
+    shared machine the wall time grows with the load, the CPU time does not. Raises nbclient's
+    CellExecutionError at the first cell that fails."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT,
+        record_timing=False,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    kernel = {} if tmpdir is None else {"env": {**os.environ, "TMPDIR": str(tmpdir)}}
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    client.execute(**kernel)  # the kernel has exited (and was waited for) when this returns
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return nb, wall, cpu
+
+
+def error_outputs(nb: Any) -> list[str]:
+    """'cell N: ename: evalue' for every error output of the notebook."""
+    return [
+        f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_is_valid_executed_and_small(name: str) -> None:
+    nbformat = pytest.importorskip("nbformat", reason="pip install 'forecaster[notebooks]'")
+    path = notebook_path(name)
+    size = path.stat().st_size
+    assert size <= SIZE_CAP, (
+        f"{path.name} is {size:,} bytes, over the cap of {SIZE_CAP:,}: shrink its figures "
+        f"(dpi, fewer series) or tables, then refresh it with python tests/test_notebooks.py {name}"
+    )
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "widgets" not in nb.metadata, f"{path.name} holds widget state (a progress bar?)"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert code and any(cell.cell_type == "markdown" for cell in nb.cells)
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name} is not executed top to bottom (execution counts {counts}): refresh it "
+        f"with python tests/test_notebooks.py {name}"
+    )
+    assert not error_outputs(nb), error_outputs(nb)
+    images = [
+        out
+        for cell in code
+        for out in cell.outputs
+        if "image/png" in out.get("data", {})  # a figure: the site shows them inline
+    ]
+    assert images, f"{path.name} shows no figure"
+    private = [m.group(0) for cell in code for m in _PRIVATE.finditer(cell.source)]
+    assert not private, f"{path.name} uses private names: {private}"
+
+
+def test_private_name_pattern() -> None:
+    """The pattern of the check above finds what it should, and nothing else."""
+    assert _PRIVATE.search("from forecaster._io.atomic import write_atomic")
+    assert _PRIVATE.search("x = forecaster.data._frames.f()")
+    assert _PRIVATE.search("from forecaster.jobs import run_pipeline, _helper")
+    assert not _PRIVATE.search("from forecaster.jobs import run_pipeline")
+    assert not _PRIVATE.search("forecaster.__version__ and my_forecaster._x_private")
+    assert not _PRIVATE.search("from forecaster import __version__")
+
+
+def test_every_notebook_is_listed() -> None:
+    """A notebook added to docs/notebooks is executed and checked here too."""
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT)
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes(name: str, tmp_path: Path, record_property: Any) -> None:
+    pytest.importorskip("nbclient", reason="pip install 'forecaster[notebooks]'")
+    pytest.importorskip("ipykernel", reason="pip install 'forecaster[notebooks]'")
+    workdir, tmpdir = tmp_path / "cwd", tmp_path / "tmp"
+    workdir.mkdir()
+    tmpdir.mkdir()
+    nb, seconds, cpu = execute(name, workdir, tmpdir)
+    record_property("seconds", round(seconds, 1))
+    record_property("cpu_seconds", round(cpu, 1))
+    print(f"{name}.ipynb executed in {seconds:.1f} s ({cpu:.1f} s of CPU)")
+    assert not error_outputs(nb), error_outputs(nb)
+    left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
+    assert not left, f"{name}.ipynb wrote into the folder it ran from: {left}"
+    made = sorted(p.name for p in tmpdir.iterdir() if p.name.startswith("forecaster-"))
+    assert not made, f"{name}.ipynb left its temporary folders behind: {made}"
+
+
+def refresh(names: list[str]) -> None:
+    """Execute the notebooks and write them back with their outputs (see the module doc)."""
+    import nbformat
+
+    from forecaster._io.atomic import write_bytes_atomic
+
+    for name in names:
+        if name not in NOTEBOOKS:
+            raise SystemExit(f"unknown notebook {name!r}: expected one of {', '.join(NOTEBOOKS)}")
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix=f"notebook-{name}-") as workdir:
+            nb, seconds, cpu = execute(name, Path(workdir))
+        errors = error_outputs(nb)
+        if errors:
+            raise SystemExit(f"{name}.ipynb has errors, not written: {errors}")
+        nb.metadata.pop("widgets", None)
+        text = nbformat.writes(nb) + "\n"
+        json.loads(text)  # written as nbformat wrote it, parsed back as a check
+        write_bytes_atomic(notebook_path(name), text.encode())
+        size = notebook_path(name).stat().st_size
+        print(f"{name}.ipynb: executed in {seconds:.1f} s ({cpu:.1f} s of CPU), {size:,} bytes")
+
+
+if __name__ == "__main__":
+    refresh(sys.argv[1:] or list(NOTEBOOKS))
