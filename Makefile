@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[all,dev,docs]"
+	$(PY) -m pip install -q -e ".[all,dev,docs,notebooks]"
 	touch $(STAMP)
 
 install: $(STAMP)

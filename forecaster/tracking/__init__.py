@@ -18,6 +18,8 @@ The modules, in import order:
 - :mod:`~forecaster.tracking.records`: what a fit logs, as MLflow records;
 - :mod:`~forecaster.tracking.pyfunc`: the servable model (through the estimator's
   ``predict``);
+- :mod:`~forecaster.tracking.wheel`: the package's wheel shipped with logged models
+  (``package_wheel``, ``FORECASTER_WHEEL``);
 - :mod:`~forecaster.tracking.fitlog`: logging a fitted estimator into a run (:class:`FitLog`);
 - :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`paused`,
   :func:`log_fit`, :func:`last_fit`;
