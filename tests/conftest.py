@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 import torch
 
@@ -164,4 +167,20 @@ def mini_spec(**sections: dict[str, object] | str | None) -> str:
     return "".join(
         f"[{name}]\n" + "".join(f"{line}\n" for line in lines) + "\n"
         for name, lines in merged.items()
+    )
+
+
+def sine_panel(
+    n_series: int = 2, n_steps: int = 160, *, start: dt.date = dt.date(2020, 1, 1), period: int = 4
+) -> pl.DataFrame:
+    """A small daily panel (``id``, ``date``, ``y``): series ``i`` is
+    ``sin(t / (period + i)) + i``."""
+    t = np.arange(n_steps)
+    dates = pl.date_range(start, start + dt.timedelta(days=n_steps - 1), "1d", eager=True)
+    return pl.DataFrame(
+        {
+            "id": np.repeat([f"s{i}" for i in range(n_series)], n_steps),
+            "date": pl.concat([dates] * n_series),
+            "y": np.concatenate([np.sin(t / (period + i)) + i for i in range(n_series)]),
+        }
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import forget_mlflow_state, reset_mlflow_state
+from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
 
 from forecaster import RNNForecaster, __version__, tracking
 from forecaster.exceptions import ForecasterWarning
@@ -46,16 +46,7 @@ SERVER_START_TIMEOUT = 150.0
 
 
 def make_frame(n_series: int = 2, n_steps: int = 120) -> pl.DataFrame:
-    t = np.arange(n_steps)
-    start = dt.date(2021, 1, 1)
-    dates = pl.date_range(start, start + dt.timedelta(days=n_steps - 1), "1d", eager=True)
-    return pl.DataFrame(
-        {
-            "id": np.repeat([f"s{i}" for i in range(n_series)], n_steps),
-            "date": pl.concat([dates] * n_series),
-            "y": np.concatenate([np.sin(t / (3 + i)) + i for i in range(n_series)]),
-        }
-    )
+    return sine_panel(n_series, n_steps, start=dt.date(2021, 1, 1), period=3)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ When the server cannot start within 60 s the server tests are skipped with the r
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gc
 import json
 import os
@@ -27,7 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
-from conftest import forget_mlflow_state, reset_mlflow_state
+from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
 
 import forecaster
 from forecaster import RNNForecaster, RNNRegressor, tracking
@@ -135,16 +134,7 @@ def tracked(server, isolated, monkeypatch):
 
 
 def make_frame(n_series: int = 2, n_steps: int = 160) -> pl.DataFrame:
-    t = np.arange(n_steps)
-    start = dt.date(2020, 1, 1)
-    dates = pl.date_range(start, start + dt.timedelta(days=n_steps - 1), "1d", eager=True)
-    return pl.DataFrame(
-        {
-            "id": np.repeat([f"s{i}" for i in range(n_series)], n_steps),
-            "date": pl.concat([dates] * n_series),
-            "y": np.concatenate([np.sin(t / (4 + i)) + i for i in range(n_series)]),
-        }
-    )
+    return sine_panel(n_series, n_steps)
 
 
 def ours_not_baseline(caught: warnings.WarningMessage) -> bool:
