@@ -188,6 +188,16 @@ def test_forecast_line_starts_at_the_last_observation():
         assert band.get_paths()[0].vertices[:, 0].min() == last["time"][0]
 
 
+def test_integer_time_gets_integer_ticks():
+    history = panel(1).filter(pl.col("time").is_between(20, 22))  # 4 steps: auto ticks are halves
+    fc = seasonal_naive(history, 1, m=1, target="y", id_col="id", freq=1)
+    fig = plot_forecast(history, fc, id_col="id")
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) >= 3
+    assert all(float(t).is_integer() for t in ticks)
+
+
 def test_history_after_the_forecast_start_is_not_drawn_as_history():
     """A history that runs past the forecast's origin (the whole frame) is cut before it: the
     forecast joins the last observation before its first time."""

@@ -74,6 +74,11 @@ def _finish(fig: Figure, grid: np.ndarray, time_col: str, temporal: bool) -> Fig
             locator = AutoDateLocator()
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    else:  # an integer time column: integer ticks (no 22.5 between steps 22 and 23)
+        from matplotlib.ticker import MaxNLocator
+
+        for ax in axes:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in grid[-1]:
         ax.set_xlabel(time_col, fontsize=8)
     handles: dict[str, Any] = {}
