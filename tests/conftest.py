@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import socket
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +186,19 @@ def sine_panel(
             "y": np.concatenate([np.sin(t / (period + i)) + i for i in range(n_series)]),
         }
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a test server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers HTTP 200 within 2 s (a server's health or ping endpoint)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
+from conftest import answers, forget_mlflow_state, free_port, reset_mlflow_state, sine_panel
 
 from forecaster import RNNForecaster, __version__, tracking
 from forecaster.exceptions import ForecasterWarning
@@ -254,20 +253,6 @@ def test_a_wheel_install_is_packed_back_into_the_same_wheel(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def serving(
     model_uri: str,
@@ -278,7 +263,7 @@ def serving(
 ):
     """``mlflow models serve --env-manager <manager>`` on a free port of 127.0.0.1: its URL
     once ``/ping`` answers (within ``timeout`` s); stopped (its process group) afterwards."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
         "--env-manager", manager, "-h", "127.0.0.1", "-p", str(port), "-w", "1",
@@ -291,7 +276,7 @@ def serving(
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + timeout
-            while not _answers(f"{url}/ping"):
+            while not answers(f"{url}/ping"):
                 if process.poll() is not None or time.monotonic() > deadline:
                     tail = log.read_text(errors="replace")[-3000:]
                     pytest.fail(

@@ -18,7 +18,6 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.request
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
-from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
+from conftest import answers, forget_mlflow_state, free_port, reset_mlflow_state, sine_panel
 
 import forecaster
 from forecaster import RNNForecaster, RNNRegressor, tracking
@@ -43,26 +42,12 @@ SERVER_START_TIMEOUT = 60.0
 # ------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(uri: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """URI of an ``mlflow server`` subprocess (SQLite backend, artifacts served over HTTP)."""
     pytest.importorskip("mlflow")
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job workers
@@ -77,7 +62,7 @@ def server(tmp_path_factory):
         command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while not _healthy(uri):
+    while not answers(f"{uri}/health"):
         if process.poll() is not None or time.monotonic() > deadline:
             _stop(process)
             log.close()
@@ -555,7 +540,7 @@ def test_server_lost_mid_training(tracked, frame, tmp_path, monkeypatch):
 
 
 def test_dead_server_from_the_start(isolated, frame, tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     tracking.autolog()
     with pytest.warns(ForecasterWarning, match="no run could be created") as caught:
         model = make_model(max_epochs=2).fit(frame)

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 mlflow = pytest.importorskip("mlflow")
 optuna = pytest.importorskip("optuna")
 
-from conftest import forget_mlflow_state, mini_spec, reset_mlflow_state  # noqa: E402
+from conftest import forget_mlflow_state, free_port, mini_spec, reset_mlflow_state  # noqa: E402
 
 import forecaster  # noqa: E402
 from forecaster import RNNForecaster, tracking  # noqa: E402
@@ -85,12 +85,6 @@ FRAME = tiny_frame()
 # ------------------------------------------------------------------------------------------
 # servers that are not MLflow servers
 # ------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _RawServer:
@@ -171,7 +165,7 @@ class _HttpServer:
 def dead_server(kind: str) -> Iterator[str]:
     """The URI of a tracking server that is no use, of the given kind."""
     if kind == "refused":
-        yield f"http://127.0.0.1:{_free_port()}"
+        yield f"http://127.0.0.1:{free_port()}"
     elif kind == "port 1":
         yield "http://127.0.0.1:1"
     elif kind == "unresolvable":
@@ -618,8 +612,8 @@ def _database_stores(root: Path) -> dict[str, str]:
     (root / "notes.db").write_text("my notes, not a database")
     (root / "folder.db").mkdir()
     return {
-        "postgresql refused": f"postgresql://user:secret@127.0.0.1:{_free_port()}/runs",
-        "mysql refused": f"mysql+pymysql://user:secret@127.0.0.1:{_free_port()}/runs",
+        "postgresql refused": f"postgresql://user:secret@127.0.0.1:{free_port()}/runs",
+        "mysql refused": f"mysql+pymysql://user:secret@127.0.0.1:{free_port()}/runs",
         "postgresql unresolvable": "postgresql+psycopg://user:secret@mlflow.invalid/runs",
         "sqlite in /proc": "sqlite:////proc/forecaster-hostile/mlflow.db",
         "sqlite not a database": f"sqlite:///{root / 'notes.db'}",
@@ -760,7 +754,7 @@ def test_property_mask_uri_never_shows_a_password(user, password, scheme):
 def test_a_server_refused_at_once_is_probed_again_and_a_silent_one_is_trusted_down(isolated):
     """The open item of round 1: a 30 s cache meant a server that came back within 30 s was
     not used. Now only slow answers are cached; a refused connection is asked again."""
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     assert tracking_resilience.unreachable_reason(uri) is not None  # refused
     handler = type("Handler", (_Handler,), {"health_ok": True})
