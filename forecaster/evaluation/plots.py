@@ -327,6 +327,15 @@ def plot_forecast(
     return _finish(fig, grid, time_col, _is_temporal(fc, time_col))
 
 
+def _line(
+    ax: Axes, frame: pl.DataFrame, time_col: str, column: str, label: str, **style: Any
+) -> None:
+    """``column`` of ``frame`` against its time as one labelled line (width 1.2 unless
+    ``style`` says otherwise)."""
+    style.setdefault("linewidth", 1.2)
+    ax.plot(frame[time_col].to_numpy(), frame[column].to_numpy(), label=label, **style)
+
+
 def _draw_one(
     ax: Axes,
     rows: pl.DataFrame,
@@ -340,25 +349,11 @@ def _draw_one(
     actual values and forecast of ``target``."""
     anchor = None
     if "history" in frames:
-        past = frames["history"]
-        ax.plot(
-            past[time_col].to_numpy(),
-            past[target].to_numpy(),
-            color=HISTORY_COLOR,
-            linewidth=1.2,
-            label="history",
-        )
-        anchor = past.tail(1)
+        _line(ax, frames["history"], time_col, target, "history", color=HISTORY_COLOR)
+        anchor = frames["history"].tail(1)
     if "actual" in frames:
-        truth = frames["actual"]
-        ax.plot(
-            truth[time_col].to_numpy(),
-            truth[target].to_numpy(),
-            color=ACTUAL_COLOR,
-            linestyle="--",
-            linewidth=1.0,
-            label="actual",
-        )
+        style = {"color": ACTUAL_COLOR, "linestyle": "--", "linewidth": 1.0}
+        _line(ax, frames["actual"], time_col, target, "actual", **style)
     _draw_forecast(ax, rows, target, time_col, bands, anchor=anchor)
     ax.set_title(_title(target, key, _as_of(rows, anchor, time_col)), fontsize=9)
     ax.set_ylabel(target, fontsize=8)
@@ -452,13 +447,7 @@ def plot_backtest(
             past = history.filter(_mask(id_col, key) & (pl.col(time_col) <= truth[time_col].max()))
             span = truth.height if tail is None else truth.height + int(tail)
             truth = past.tail(span).select(time_col, pl.col(target).alias(actual))
-        ax.plot(
-            truth[time_col].to_numpy(),
-            truth[actual].to_numpy(),
-            color=ACTUAL_COLOR,
-            linewidth=1.2,
-            label="actual",
-        )
+        _line(ax, truth, time_col, actual, "actual", color=ACTUAL_COLOR)
         known = truth.rename({actual: target})
         folds = rows["fold"].unique(maintain_order=True).to_list()
         for fold in folds:
