@@ -28,6 +28,12 @@ Series (read at run time; nothing is copied into the repository):
   interpolated), ``elnino`` (monthly sea surface temperature) and ``sunspots`` (yearly).
   pmdarima is MIT-licensed; statsmodels' datasets are public domain or as its docs say.
 
+With ``--integer-time`` every series is read on integer steps 0, 1, ... instead of its dates
+(as a user without timestamps would give it): the model then has no frequency to take a
+season from and finds one in the data (:func:`forecaster.data.seasons.detect_season`); the
+seasonal naive it is scored against keeps the period of the real dates. Results go to
+``robust_integer.json`` / ``.md``.
+
 Run from the repository root (about 10-20 minutes on 2 CPU cores)::
 
     .venv/bin/python benchmarks/bench_robust.py --extra-python /tmp/robust-venv/bin/python
@@ -180,14 +186,24 @@ def mae(forecast: np.ndarray, actual: np.ndarray) -> float:
     return float(np.abs(forecast - actual).mean())
 
 
-def run_series(name: str, data: Path, extra_python: str | None) -> dict[str, Any]:
-    """Fit the defaults on ``name`` without its tail and score the tail (see the module)."""
+def run_series(
+    name: str, data: Path, extra_python: str | None, integer_time: bool = False
+) -> dict[str, Any]:
+    """Fit the defaults on ``name`` without its tail and score the tail (see the module);
+    ``integer_time``: the same values on integer steps 0, 1, ... (the seasonal naive keeps
+    the period of the real dates)."""
     horizon, source = SERIES[name]
     frame, reading = load_series(name, data, extra_python)
     model = RNNForecaster(
         target="y", time_col="time", horizon=horizon, random_state=0, progress=False, **reading
     )
     panel = model.read_frame(frame, as_fitted=False)[1]  # the grid (holidays filled)
+    dated_periods = seasonal_periods(panel.freq)
+    if integer_time:
+        frame = pl.DataFrame({"time": np.arange(len(panel.time)), "y": panel.values[:, 0]})
+        model = RNNForecaster(target="y", time_col="time", horizon=horizon, random_state=0)
+        model.set_params(progress=False)
+        panel = model.read_frame(frame, as_fitted=False)[1]
     values, times = panel.values[:, :1].astype(np.float64), panel.time
     n_fit, origins = test_origins(len(values), horizon)
     with warnings.catch_warnings(record=True) as caught, Timed() as fit_time:
@@ -201,7 +217,10 @@ def run_series(name: str, data: Path, extra_python: str | None) -> dict[str, Any
     if not auto["origin"].equals(times.gather(np.repeat(origins, horizon)), check_names=False):
         raise RuntimeError(f"{name}: the forecasts do not start at the test origins")
     actual = values[origins[:, None] + np.arange(1, horizon + 1), 0]
-    periods = [m for m in seasonal_periods(model.freq_) if m <= int(model.lookback_)]
+    if integer_time:  # the real season, whatever the model found
+        periods = list(dated_periods)
+    else:
+        periods = [m for m in dated_periods if m <= int(model.lookback_)]
     m = periods[0] if periods else 1
     starts = np.zeros(len(origins), dtype=np.int64)
     season = origin_forecasts(values, starts, origins, horizon, m)[..., 0]
@@ -217,6 +236,7 @@ def run_series(name: str, data: Path, extra_python: str | None) -> dict[str, Any
         "series": name,
         "source": source,
         "freq": str(model.freq_),
+        "lookback": int(model.lookback_),
         "rows": len(values),
         "fit_rows": n_fit,
         "test_origins": len(origins),
@@ -246,9 +266,12 @@ def merge(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return merged
 
 
-def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+def markdown(
+    rows: list[dict[str, Any]], machine: dict[str, Any], integer_time: bool = False
+) -> str:
+    steps = " (values on integer steps: the season found in the data)" if integer_time else ""
     lines = [
-        "# Robustness of the defaults: MAE over the seasonal naive's on a held-out tail",
+        "# Robustness of the defaults: MAE over the seasonal naive's on a held-out tail" + steps,
         "",
         "`RNNForecaster(target, time_col, horizon, random_state=0)` (defaults otherwise); "
         "network = the fitted network alone (before the remedy), auto = the default "
@@ -291,7 +314,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--extra-python", default=None, help="python with statsmodels, pmdarima")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--integer-time",
+        action="store_true",
+        help="the same values on integer steps (results in robust_integer.*)",
+    )
     args = parser.parse_args(argv)
+    stem = "robust_integer" if args.integer_time else "robust"
     names = [n.strip() for n in args.series.split(",") if n.strip()]
     unknown = sorted(set(names) - set(SERIES))
     if unknown:
@@ -300,13 +329,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         started = time.perf_counter()
         try:
-            row = run_series(name, args.data, args.extra_python)
+            row = run_series(name, args.data, args.extra_python, args.integer_time)
         except (FileNotFoundError, subprocess.CalledProcessError, DataValidationError) as exc:
             print(f"{name}: skipped ({str(exc).splitlines()[0]})", flush=True)
             continue
         row["machine"] = machine
-        merged = merge(args.out / "robust.json", [row])  # after every series: nothing lost
-        write_bytes_atomic(args.out / "robust.md", markdown(merged, machine).encode())
+        merged = merge(args.out / f"{stem}.json", [row])  # after every series: nothing lost
+        table = markdown(merged, machine, args.integer_time)
+        write_bytes_atomic(args.out / f"{stem}.md", table.encode())
         print(
             f"{name}: network {row['network_vs_snaive']:.3f}, auto {row['auto_vs_snaive']:.3f} "
             f"x sNaive (m={row['m']}; blend {row['blend_m']}, {row['weights']}; "

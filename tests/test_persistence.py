@@ -405,11 +405,16 @@ def test_saving_over_a_model_replaces_it(
     fitted: RNNForecaster, frame: pl.DataFrame, tmp_path: Path
 ) -> None:
     other = make_forecaster(random_state=1).fit(frame)
-    assert not other.predict(frame).equals(fitted.predict(frame))
+    # different networks (their forecasts may both be the seasonal naive that the baseline
+    # check blends a 2-epoch network into, so the weights are compared)
+    weights = lambda model: next(iter(model.network_.state_dict().values()))  # noqa: E731
+    assert not torch.equal(weights(other), weights(fitted))
     target = tmp_path / "model"
     fitted.save(str(target))
     other.save(str(target))
-    assert forecaster.load(target).predict(frame).equals(other.predict(frame))
+    loaded = forecaster.load(target)
+    assert torch.equal(weights(loaded), weights(other))
+    assert loaded.predict(frame).equals(other.predict(frame))
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or old copies
 
 

@@ -12,7 +12,13 @@ import pytest
 from forecaster import RNNForecaster, load, make_windows
 from forecaster.data import Panel
 from forecaster.data.frequency import Frequency
-from forecaster.data.seasons import MAX_AUTO_LOOKBACK, auto_lookback, season_length
+from forecaster.data.seasons import (
+    MAX_AUTO_LOOKBACK,
+    auto_lookback,
+    detect_season,
+    panel_seasons,
+    season_length,
+)
 from forecaster.exceptions import DataValidationError
 
 SMALL = {"hidden_size": 4, "max_epochs": 1, "random_state": 0, "progress": False}
@@ -135,3 +141,116 @@ def test_windows_and_networks_need_an_integer_lookback():
     panel = Panel.from_frame(hourly(100), target="y", time_col="time", id_col="id")
     with pytest.raises(DataValidationError, match="make_windows needs an integer lookback"):
         make_windows(panel, "auto", 3)
+
+
+# -- seasons found in the data (frequencies that imply none) -----------------------------------
+
+
+def _pattern(name: str, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t, noise = np.arange(n), rng.normal(size=n)
+    patterns = {
+        "sine 24": np.sin(2 * np.pi * t / 24) + 0.2 * noise,
+        "noisy sine 24": np.sin(2 * np.pi * t / 24) + 0.5 * noise,
+        "trend and 12": 0.01 * t + np.sin(2 * np.pi * t / 12) + 0.3 * noise,
+        "random walk and 24": 0.3 * np.cumsum(noise) + 2 * np.sin(2 * np.pi * t / 24),
+        "square 50": np.sign(np.sin(2 * np.pi * t / 50)) + 0.3 * noise,
+        "spike every 7": (t % 7 == 0) * 3.0 + 0.3 * noise,
+        "daily and weekly": np.sin(2 * np.pi * t / 24) + 0.5 * (t % 168 < 120) + 0.2 * noise,
+        "growing 12": (10 + 0.05 * t) * (1 + 0.3 * np.sin(2 * np.pi * t / 12)) + 0.5 * noise,
+        "steep trend and 52": 0.03 * t + np.sin(2 * np.pi * t / 52) + 0.1 * noise,
+        "half-hourly days and weeks": np.sin(2 * np.pi * t / 48) * (1 - 0.5 * (t % 336 >= 240))
+        + 0.1 * noise,
+        "random walk": np.cumsum(noise),
+        "white noise": noise,
+        "trend": 0.05 * t + noise,
+        "constant": np.ones(n),
+    }
+    return patterns[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "season"),
+    [
+        ("sine 24", 24),
+        ("noisy sine 24", 24),
+        ("trend and 12", 12),
+        ("random walk and 24", 24),
+        ("square 50", 50),
+        ("spike every 7", 7),
+        ("daily and weekly", 24),  # the shorter cycle, not its weekly multiple
+        ("growing 12", 12),  # a trend favours shorter lags unless its drift is taken out
+        ("steep trend and 52", 52),
+        ("half-hourly days and weeks", 48),  # the week fits best, the day divides it
+        ("random walk", 1),
+        ("white noise", 1),
+        ("trend", 1),
+        ("constant", 1),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_detect_season_finds_the_cycle_and_nothing_in_trends_or_noise(name, season, seed):
+    values = _pattern(name, 1200, seed)
+    assert detect_season(values[:, None], np.array([0, 1200])) == season
+
+
+def test_detect_season_pools_many_short_series_and_columns():
+    rng = np.random.default_rng(1)
+    n, count = 40, 20  # each series alone is too short to be sure of a weekly cycle
+    parts = [
+        rng.uniform(1, 5) * np.sin(2 * np.pi * (np.arange(n) + rng.integers(7)) / 7)
+        + 0.3 * rng.normal(size=n)
+        + rng.uniform(0, 100)
+        for _ in range(count)
+    ]
+    values = np.concatenate(parts)
+    offsets = np.arange(0, n * count + 1, n)
+    assert detect_season(values[:, None], offsets) == 7
+    noise = rng.normal(size=len(values))
+    assert detect_season(np.column_stack([values, noise]), offsets) == 7
+    assert detect_season(noise[:, None], offsets) == 1
+    # too short for four cycles of anything beyond a few steps
+    assert detect_season(values[:12, None], np.array([0, 12])) == 1
+
+
+def test_detect_season_reads_only_the_rows_before_ends():
+    t = np.arange(800)
+    noise = np.random.default_rng(0).normal(size=800)
+    values = np.where(t < 600, noise, np.sin(2 * np.pi * t / 24) * 5)[:, None]
+    assert detect_season(values, np.array([0, 800])) == 24
+    assert detect_season(values, np.array([0, 800]), ends=np.array([600])) == 1
+
+
+def test_panel_seasons_come_from_the_frequency_when_it_implies_them():
+    data = hourly(400)
+    panel = Panel.from_frame(data, target="y", time_col="time", id_col="id")
+    assert panel_seasons(panel) == (24, 168)
+    t = np.arange(600)
+    integer = pl.DataFrame({"t": t, "y": np.sign(np.sin(2 * np.pi * t / 50))})
+    assert panel_seasons(Panel.from_frame(integer, target="y", time_col="t")) == (50,)
+    walk = pl.DataFrame({"t": t, "y": np.cumsum(np.random.default_rng(0).normal(size=600))})
+    assert panel_seasons(Panel.from_frame(walk, target="y", time_col="t")) == ()
+
+
+def test_auto_lookback_holds_four_detected_cycles():
+    steps = Frequency.parse("1i")
+    long = np.array([100_000])
+    assert auto_lookback(steps, 24, long, 0, detected=50) == 200
+    assert auto_lookback(steps, 24, long, 0, detected=12) == 96  # at least the old default
+    assert auto_lookback(steps, 24, long, 0, detected=300) == MAX_AUTO_LOOKBACK
+    assert auto_lookback(Frequency.parse("1h"), 24, long, 0, detected=50) == 336  # calendar
+
+
+def test_fit_on_integer_steps_uses_the_season_found_in_the_data():
+    t = np.arange(1200)
+    rng = np.random.default_rng(0)
+    y = 3 * np.sign(np.sin(2 * np.pi * t / 50)) + 0.3 * rng.normal(size=len(t))
+    data = pl.DataFrame({"t": t, "y": y})
+    model = RNNForecaster(target="y", time_col="t", horizon=10, **SMALL).fit(data)
+    assert model.lookback_ == 200  # four cycles of 50
+    report = model.validation_baselines_
+    assert (report["m"], report["season"]) == (50, "detected")
+    walk = data.with_columns(y=pl.Series(np.cumsum(rng.normal(size=len(t)))))
+    plain = RNNForecaster(target="y", time_col="t", horizon=10, **SMALL).fit(walk)
+    assert plain.lookback_ == 96
+    assert (plain.validation_baselines_["m"], plain.validation_baselines_["season"]) == (1, "none")

@@ -1,6 +1,8 @@
-"""Seasonal periods of a sampling frequency, and the lookback ``lookback="auto"`` chooses.
+"""Seasonal periods of a sampling frequency or of the data, and the lookback
+``lookback="auto"`` chooses.
 
-:func:`season_length` is the main seasonal period of a frequency in steps: a day of sub-daily
+:func:`seasonal_periods` are the cycles a frequency implies (a day and a week of hourly steps,
+...); :func:`season_length` is the main seasonal period of a frequency in steps: a day of sub-daily
 steps, a week of days (7) or business days (5), a year of weeks (52), months (12) or quarters
 (4), and 1 where no cycle is implied (years, integer steps, multi-day steps).
 
@@ -8,18 +10,34 @@ steps, a week of days (7) or business days (5), a year of weeks (52), months (12
 that holds several seasonal cycles, and at least the horizon. Sub-daily data gets two weeks of
 steps (hourly: 336, the lookback of the best ETTh1 results), daily data eight weeks (56),
 business days twelve weeks (60), weekly data a year (52), monthly three years (36), quarterly
-four years (16); at most 720 steps (SegRNN's lookback on ETT) and at least the horizon, within
-that cap. When the data is shorter than that, the lookback shrinks to half of what a typical
-series (the median length) has left for training, so that it still yields training windows.
+four years (16); data whose frequency implies no cycle (integer steps, years) four cycles of
+the season :func:`detect_season` finds in it, at least 96 steps; at most 720 steps (SegRNN's
+lookback on ETT) and at least the horizon, within that cap. When the data is shorter than
+that, the lookback shrinks to half of what a typical series (the median length) has left for
+training, so that it still yields training windows.
+
+:func:`detect_season` finds the seasonal period of data whose frequency implies none
+(:func:`panel_seasons` asks it then): the lag whose seasonal naive beats the naive forecast by
+the widest margin, pooled over the series and targets, when that margin is clear.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_AUTO_LOOKBACK", "auto_lookback", "season_length"]
+__all__ = [
+    "MAX_AUTO_LOOKBACK",
+    "MAX_DETECTED_SEASON",
+    "MAX_SEASON_RATIO",
+    "auto_lookback",
+    "detect_season",
+    "panel_seasons",
+    "season_length",
+    "seasonal_periods",
+]
 
 import numpy as np
 
 from forecaster.data.frequency import FIXED_UNITS_US, Frequency
+from forecaster.data.panel import Panel
 
 MAX_AUTO_LOOKBACK = 720
 """The longest window ``lookback="auto"`` chooses."""
@@ -28,6 +46,42 @@ _DAY_US = 86_400_000_000
 _WEEKS_OF_HISTORY = {"sub-daily": 2, "d": 8, "bd": 12}
 _CYCLES_OF_HISTORY = {"w": 1, "mo": 3, "q": 4}
 _DEFAULT_LOOKBACK = 96  # integer steps and years: no cycle to go by
+_CYCLES_OF_DETECTED = 4  # integer steps with a detected season: four cycles (at least 96)
+
+MAX_DETECTED_SEASON = MAX_AUTO_LOOKBACK // 2
+"""The longest period :func:`detect_season` finds (two cycles fit the longest lookback)."""
+
+MAX_SEASON_RATIO = 0.8
+"""A detected period's seasonal naive must err at most this share of the naive forecast's
+error over a cycle ahead (see :func:`detect_season`)."""
+
+_DETECTION_SERIES = 256  # at most this many series (evenly spaced) are read for detection
+_NEAR_BEST = 1.1  # a shorter period within 10 % of the best score wins (not its multiples)
+
+
+_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_NS["d"] = 24 * _NS["h"]
+_CYCLES = {"w": 52, "mo": 12, "q": 4, "bd": 5}  # weeks, months, quarters a year; weekdays
+
+
+def seasonal_periods(freq: Frequency) -> tuple[int, ...]:
+    """The seasonal periods of a frequency in steps, the main one first: a day and a week of
+    sub-daily steps (24 and 168 hourly, 48 and 336 half-hourly), a week of days (7), a year
+    of weeks (52), months (12) or quarters (4), a week of business days (5); none for years
+    and integer steps. Only whole numbers of steps above 1 (``"2mo"``: 6, ``"5mo"``: none).
+
+    Examples
+    --------
+    >>> [seasonal_periods(Frequency.parse(f)) for f in ("1h", "30m", "1d", "1mo", "1y", "1i")]
+    [(24, 168), (48, 336), (7,), (12,), (), ()]
+    """
+    n, unit = freq.n, freq.unit
+    if unit in _NS:
+        step = n * _NS[unit]
+        cycles = [c for c in (_NS["d"], 7 * _NS["d"]) if c % step == 0]
+        return tuple(c // step for c in cycles if c // step > 1)
+    cycle = _CYCLES.get(unit, 0)
+    return (cycle // n,) if cycle % n == 0 and cycle // n > 1 else ()
 
 
 def season_length(freq: Frequency) -> int:
@@ -52,9 +106,13 @@ def _sub_daily(freq: Frequency) -> bool:
     return freq.unit in FIXED_UNITS_US and FIXED_UNITS_US[freq.unit] * freq.n < _DAY_US
 
 
-def auto_lookback(freq: Frequency, horizon: int, lengths: np.ndarray, holdout: int) -> int:
+def auto_lookback(
+    freq: Frequency, horizon: int, lengths: np.ndarray, holdout: int, detected: int = 1
+) -> int:
     """The lookback ``lookback="auto"`` chooses for data of frequency ``freq`` whose series
-    have ``lengths`` rows, ``holdout`` of them (a typical series') held out for validation.
+    have ``lengths`` rows, ``holdout`` of them (a typical series') held out for validation;
+    ``detected``: the data's main seasonal period (:func:`panel_seasons`), used when
+    :func:`season_length` of ``freq`` is 1.
 
     Examples
     --------
@@ -66,6 +124,8 @@ def auto_lookback(freq: Frequency, horizon: int, lengths: np.ndarray, holdout: i
     720
     >>> auto_lookback(Frequency.parse("1mo"), 12, np.array([60]), 12)  # a short history
     18
+    >>> auto_lookback(Frequency.parse("1i"), 24, long, 0, detected=50)  # four detected cycles
+    200
     """
     season = season_length(freq)
     if season > 1 and _sub_daily(freq):  # weeks of days
@@ -74,9 +134,131 @@ def auto_lookback(freq: Frequency, horizon: int, lengths: np.ndarray, holdout: i
         wanted = _WEEKS_OF_HISTORY[freq.unit] * season
     elif freq.n == 1 and freq.unit in _CYCLES_OF_HISTORY:
         wanted = _CYCLES_OF_HISTORY[freq.unit] * season
+    elif season == 1 and detected > 1:
+        wanted = max(_CYCLES_OF_DETECTED * int(detected), _DEFAULT_LOOKBACK)
     else:
         wanted = _DEFAULT_LOOKBACK
     wanted = min(max(wanted, int(horizon)), MAX_AUTO_LOOKBACK)
     typical = int(np.median(lengths)) if len(lengths) else 0
     room = (typical - int(horizon) - int(holdout)) // 2
     return max(1, min(wanted, room))
+
+
+def detect_season(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | None = None) -> int:
+    """The seasonal period found in the data, 1 when none is clear: the lag ``m`` whose
+    seasonal-naive error (``mean |y[t] - y[t - m]|``) is lowest against the naive forecast's
+    error over the same ``m`` steps ahead (``mean |y[t] - y[t - h]|`` averaged over ``h = 1..m``)
+    is at most :data:`MAX_SEASON_RATIO` and whose mean ratio at ``m``, ``2m`` and ``3m`` is a
+    local minimum; of those, the shortest whose mean ratio is within 10 % of the lowest or
+    that divides the best one (give or take a step), so that a season beats its multiples
+    (a day beats a week of hourly data) and a neighbouring lag. Errors are pooled over the
+    series (up to 256, evenly spaced; each without its mean drift and scaled by its mean
+    absolute step-to-step change) and the columns of ``values``; periods from 2 to
+    :data:`MAX_DETECTED_SEASON`, with at least four cycles in a typical series. A trend, a
+    random walk or white noise has no lag that beats the naive this way.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(rows, k)``: the series' values one under another (a panel's targets).
+    offsets : numpy.ndarray
+        ``(n_series + 1,)``: series ``i`` is rows ``offsets[i]`` to ``offsets[i + 1]``.
+    ends : numpy.ndarray, optional
+        ``(n_series,)``: read series ``i`` only up to row ``ends[i]`` (e.g. before a
+        validation hold-out); default: to its end.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(600)
+    >>> noise = np.random.default_rng(0).normal(size=600)
+    >>> daily = np.sin(2 * np.pi * t / 24) + 0.2 * noise
+    >>> detect_season(daily[:, None], np.array([0, 600]))
+    24
+    >>> detect_season(np.cumsum(noise)[:, None], np.array([0, 600]))  # a random walk
+    1
+    """
+    x, same, typical = _scaled_rows(values, offsets, ends)
+    lags = min(2 * MAX_DETECTED_SEASON, typical // 2)
+    if lags < 3:
+        return 1
+    errors = np.full(lags + 1, np.nan)
+    for m in range(1, lags + 1):
+        pairs = same[m:] == same[:-m]
+        if pairs.any():
+            errors[m] = np.abs(x[m:] - x[:-m])[pairs].mean()
+    return _best_season(errors)
+
+
+def _scaled_rows(
+    values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rows :func:`detect_season` reads, each series and column without its mean drift
+    per step and divided by its mean absolute change (``(rows, k)`` float64), a label per row
+    that differs between series, and the median length of the series read."""
+    n_series = len(offsets) - 1
+    stops = offsets[1:] if ends is None else np.minimum(ends, offsets[1:])
+    picked = np.unique(np.linspace(0, max(n_series - 1, 0), min(n_series, _DETECTION_SERIES)))
+    parts, labels = [], []
+    for i in picked.round().astype(np.int64):
+        part = np.asarray(values[offsets[i] : stops[i]], dtype=np.float64)
+        if len(part) < 2:
+            continue
+        steps = np.diff(part, axis=0)
+        drift = steps.mean(axis=0)  # a straight trend would favour shorter lags: taken out
+        part = part - drift * np.arange(len(part))[:, None]
+        change = np.abs(steps - drift).mean(axis=0)
+        parts.append(part / np.where(change > 0, change, 1.0))
+        labels.append(np.full(len(part), i))
+    if not parts:
+        return np.zeros((0, values.shape[1])), np.zeros(0, dtype=np.int64), 0
+    typical = int(np.median([len(p) for p in parts]))
+    return np.concatenate(parts), np.concatenate(labels), typical
+
+
+def _best_season(errors: np.ndarray) -> int:
+    """The period :func:`detect_season` picks from the pooled seasonal-naive ``errors`` by lag
+    (index ``m``; ``errors[0]`` unused)."""
+    lags = len(errors) - 1
+    if not errors[1] > 0:  # no step-to-step change at all: nothing repeats
+        return 1
+    naive = np.nancumsum(errors[1:]) / np.arange(1, lags + 1)  # naive error over 1..m ahead
+    ratio = np.full(lags + 2, np.inf)  # ratio[lags + 1]: a sentinel neighbour
+    ratio[1:-1] = np.nan_to_num(errors[1:] / naive, nan=np.inf)  # a lag without pairs: inf
+    # a season's multiples beat the naive too: the mean ratio over a lag's first three
+    # multiples is lowest at the season itself, not at a neighbour that looks good only once
+    periods = np.arange(2, lags // 2 + 1)  # with a second cycle among the lags
+    comb = np.full(lags // 2 + 2, np.inf)
+    for m in periods:
+        comb[m] = ratio[m : min(3 * m, lags) + 1 : m].mean()
+    lows = periods[(comb[periods] <= comb[periods - 1]) & (comb[periods] <= comb[periods + 1])]
+    lows = lows[ratio[lows] <= MAX_SEASON_RATIO]
+    if len(lows) == 0:
+        return 1
+    best = lows[np.argmin(comb[lows])]
+    multiples = np.round(best / lows)
+    divides = np.abs(best - multiples * lows) <= 1  # best is (about) a multiple of the low
+    return int(lows[(comb[lows] <= _NEAR_BEST * comb[best]) | divides].min())
+
+
+def panel_seasons(panel: Panel, ends: np.ndarray | None = None) -> tuple[int, ...]:
+    """The seasonal periods of ``panel``, the main one first: its frequency's
+    (:func:`seasonal_periods`), or when the frequency implies none (integer steps, years, a
+    step that does not divide a day or a week) the one :func:`detect_season` finds in its
+    targets, read up to row ``ends[i]`` of each series (before a validation hold-out); empty
+    when neither gives one.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> from forecaster.data import Panel
+    >>> t = np.arange(480)
+    >>> frame = pl.DataFrame({"t": t, "y": np.sin(2 * np.pi * t / 12)})
+    >>> panel_seasons(Panel.from_frame(frame, target="y", time_col="t"))
+    (12,)
+    """
+    periods = seasonal_periods(panel.freq)
+    if periods:
+        return periods
+    season = detect_season(panel.values[:, : panel.n_targets], panel.offsets, ends)
+    return (season,) if season > 1 else ()

@@ -5,7 +5,8 @@ parameter of :class:`~forecaster.estimators.forecaster.RNNForecaster` chooses th
 At the end of ``fit`` (when there is a validation split), :meth:`BaselineCheck._check_baselines`
 forecasts the validation windows that the fit used for early stopping, from the same origins,
 and scores the network, the naive forecast (the last value) and the seasonal naive (the last
-``m`` values repeated, ``m`` from the frequency: :func:`seasonal_periods`) in the targets' own
+``m`` values repeated, ``m`` from the frequency, or found in the data when the frequency
+implies none: :func:`~forecaster.data.seasons.panel_seasons`) in the targets' own
 units: each series' mean absolute error divided by its in-sample naive error (the MASE scale),
 averaged over the series and the targets, so that no series weighs by its units. It sets
 ``validation_baselines_`` and ``validation_skill_`` and warns when the network is worse than
@@ -28,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import inverse_targets
+from forecaster.data.seasons import panel_seasons, seasonal_periods
 from forecaster.data.windows import Windows
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.exceptions import BaselineWarning, DataValidationError, ForecasterWarning
@@ -57,30 +58,6 @@ WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 CHECK_WINDOWS = 65536
 """At most this many validation windows are scored (evenly spaced over them when there are
 more, e.g. with ``windows_per_epoch=None`` on a large panel), bounding the check's memory."""
-
-_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_NS["d"] = 24 * _NS["h"]
-_CYCLES = {"w": 52, "mo": 12, "q": 4, "bd": 5}  # weeks, months, quarters a year; weekdays
-
-
-def seasonal_periods(freq: Frequency) -> tuple[int, ...]:
-    """The seasonal periods of a frequency in steps, the main one first: a day and a week of
-    sub-daily steps (24 and 168 hourly, 48 and 336 half-hourly), a week of days (7), a year
-    of weeks (52), months (12) or quarters (4), a week of business days (5); none for years
-    and integer steps. Only whole numbers of steps above 1 (``"2mo"``: 6, ``"5mo"``: none).
-
-    Examples
-    --------
-    >>> [seasonal_periods(Frequency.parse(f)) for f in ("1h", "30m", "1d", "1mo", "1y", "1i")]
-    [(24, 168), (48, 336), (7,), (12,), (), ()]
-    """
-    n, unit = freq.n, freq.unit
-    if unit in _NS:
-        step = n * _NS[unit]
-        cycles = [c for c in (_NS["d"], 7 * _NS["d"]) if c % step == 0]
-        return tuple(c // step for c in cycles if c // step > 1)
-    cycle = _CYCLES.get(unit, 0)
-    return (cycle // n,) if cycle % n == 0 and cycle // n > 1 else ()
 
 
 def repeat_season(tail: np.ndarray, m: int, horizon: int) -> np.ndarray:
@@ -206,7 +183,6 @@ class BaselineCheck:
     lookback_: int
     horizon: int
     target_transform: str
-    freq_: Frequency
     network_: Any
     _forecast_origins: Callable[[Panel, np.ndarray, np.ndarray], np.ndarray]
     _point_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -259,7 +235,9 @@ class BaselineCheck:
         targets = raw.values[:, :nt]
         actual = targets[rows[:, None] + np.arange(1, horizon + 1)].astype(np.float64)
         error = scaled_error(series, actual, naive_scales(raw, fit_rows))
-        periods = [m for m in seasonal_periods(self.freq_) if m <= lookback]
+        ends = raw.offsets[:-1] + np.add.reduceat(fit_rows.astype(np.int64), raw.offsets[:-1])
+        found = panel_seasons(raw, ends)  # the frequency's, or detected before the hold-out
+        periods = [m for m in found if m <= lookback]
         seasons = {
             m: origin_forecasts(targets, raw.offsets[series], rows, horizon, m)
             for m in (*periods, 1)
@@ -279,6 +257,7 @@ class BaselineCheck:
         self.validation_skill_ = skill
         self.validation_baselines_ = {
             "m": main,
+            "season": _season_source(raw, periods),
             **scores,
             "skill": skill,
             "blend_m": int(m),
@@ -324,6 +303,14 @@ class BaselineCheck:
             BaselineWarning,
             stacklevel=5,
         )
+
+
+def _season_source(raw: Panel, periods: list[int]) -> str:
+    """Where the check's seasonal periods came from: ``"frequency"``, ``"detected"`` (in the
+    data, the frequency implying none) or ``"none"``."""
+    if not periods:
+        return "none"
+    return "frequency" if seasonal_periods(raw.freq) else "detected"
 
 
 def baseline_config(estimator: Any) -> dict[str, Any]:

@@ -103,8 +103,8 @@ class RNNForecaster(
     lookback : int or "auto", default "auto"
         Input window length. ``"auto"`` chooses it from the data's frequency and the horizon
         (:func:`~forecaster.data.seasons.auto_lookback`: hourly 336, daily 56, business days
-        60, weekly 52, monthly 36, at least the horizon, at most 720, shorter for short series);
-        the fitted window is ``lookback_``.
+        60, weekly 52, monthly 36, integer steps 4 cycles of a season found in the data, >= 96;
+        at least the horizon, at most 720, shorter for short series); fitted: ``lookback_``.
     horizon : int, default 24
         Number of steps forecast at once.
     cell : {"gru", "lstm", "rnn"}, default "gru"
@@ -241,8 +241,8 @@ class RNNForecaster(
     baseline_ : BaselineBlend or None
         The blend chosen by ``baseline="auto"`` (``m``, ``weights`` per target; saved).
     validation_baselines_, validation_skill_ : dict or None, float or None
-        Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (period ``m``),
-        ``blended``; the blend; ``skill`` = model / seasonal naive (below 1: the network wins).
+        Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (period ``m``,
+        ``season`` "frequency", "detected" or "none"), ``blended``; the blend; ``skill``.
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict

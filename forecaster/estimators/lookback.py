@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from forecaster.data.panel import Panel
-from forecaster.data.seasons import auto_lookback
+from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import validation_steps
 
 
@@ -30,7 +30,9 @@ class AutoLookback:
     def lookback_for(self, panel: Any) -> int:
         """The lookback a fit on ``panel`` uses: ``lookback`` itself, or for ``"auto"`` the
         window :func:`~forecaster.data.seasons.auto_lookback` chooses from the panel's
-        frequency, the horizon and a typical series' length and validation hold-out.
+        frequency (or, when it implies no cycle, the season found in the data before the
+        validation hold-out: :func:`~forecaster.data.seasons.panel_seasons`), the horizon and
+        a typical series' length and validation hold-out.
 
         Examples
         --------
@@ -46,9 +48,18 @@ class AutoLookback:
         if self.lookback != "auto":  # type: ignore[attr-defined]
             return int(self.lookback)  # type: ignore[attr-defined]
         horizon = int(self.horizon)  # type: ignore[attr-defined]
+        size = self.validation_size  # type: ignore[attr-defined]
         typical = np.array([int(np.median(panel.lengths))]) if panel.n_series else np.zeros(0)
-        holdout = validation_steps(self.validation_size, typical, horizon)  # type: ignore[attr-defined]
-        return auto_lookback(panel.freq, horizon, panel.lengths, int(holdout.max(initial=0)))
+        holdout = validation_steps(size, typical, horizon)
+        ends = panel.offsets[1:] - validation_steps(size, panel.lengths, horizon)
+        seasons = panel_seasons(panel, ends)  # the frequency's, or detected before the hold-out
+        return auto_lookback(
+            panel.freq,
+            horizon,
+            panel.lengths,
+            int(holdout.max(initial=0)),
+            detected=seasons[0] if seasons else 1,
+        )
 
     def windowed_panel(self, frame: Any, **options: Any) -> tuple[Panel, int]:
         """``Panel.from_frame(frame, **options)`` without the series too short for one window
