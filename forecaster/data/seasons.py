@@ -229,7 +229,7 @@ def _best_season(errors: np.ndarray) -> int:
     # multiples is lowest at the season itself, not at a neighbour that looks good only once
     periods = np.arange(2, lags // 2 + 1)  # with a second cycle among the lags
     comb = np.full(lags // 2 + 2, np.inf)
-    for m in periods:
+    for m in range(2, lags // 2 + 1):
         comb[m] = ratio[m : min(3 * m, lags) + 1 : m].mean()
     lows = periods[(comb[periods] <= comb[periods - 1]) & (comb[periods] <= comb[periods + 1])]
     lows = lows[ratio[lows] <= MAX_SEASON_RATIO]
