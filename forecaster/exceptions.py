@@ -47,7 +47,9 @@ __all__ = [
     "TuningMetricError",
 ]
 
+import sys
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 
 
@@ -82,6 +84,27 @@ class ForecasterWarning(UserWarning):
 class BaselineWarning(ForecasterWarning):
     """A fitted network is worse than the naive or seasonal-naive forecast on its validation
     windows (see ``RNNForecaster(baseline=...)``); filter it by this class to silence it."""
+
+
+def warn_at_caller(message: str, category: type[Warning]) -> None:
+    """``warnings.warn(message, category)`` attributed to the first caller outside the
+    forecaster package (the user's ``fit`` line, or the library that called forecaster),
+    however deep inside forecaster it is raised: through a backtest, a pipeline or a tuning
+    trial the same warning points at the same user line.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_at_caller("look", UserWarning)
+    >>> caught[0].category.__name__, str(caught[0].message)
+    ('UserWarning', 'look')
+    """
+    level, frame = 2, sys._getframe(1)  # level 2: the caller of this function
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "forecaster":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 # models ------------------------------------------------------------------------------------

@@ -378,3 +378,20 @@ def test_forecasts_beyond_float32_skip_the_check_and_predict_refuses():
     assert model.baseline_ is None and model.validation_baselines_ is None
     with pytest.raises(DataValidationError, match=r"not a finite float32 number"):
         model.predict(huge)
+
+
+def test_the_baseline_warning_points_at_the_users_line_from_fit_and_from_a_backtest():
+    t = np.arange(300)
+    start = dt.date(2020, 1, 1)
+    times = pl.date_range(start, start + dt.timedelta(days=len(t) - 1), "1d", eager=True)
+    frame = pl.DataFrame({"time": times, "y": 10.0 + 5.0 * (t % 7 >= 5)})  # sNaive: exact
+    model = RNNForecaster(
+        target="y", time_col="time", horizon=7, hidden_size=4, max_epochs=1, random_state=0
+    ).set_params(progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(frame)
+        model.backtest(frame, folds=1, step=7, refit=True)  # a clone fitted inside forecaster
+    raised = [w for w in caught if issubclass(w.category, package.BaselineWarning)]
+    assert len(raised) == 2, [str(w.message) for w in caught]
+    assert [w.filename for w in raised] == [__file__, __file__]

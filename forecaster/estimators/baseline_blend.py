@@ -21,7 +21,6 @@ either baseline. With ``baseline="auto"`` it also chooses, on those windows only
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,12 @@ from forecaster.data.scaling import inverse_targets
 from forecaster.data.seasons import panel_seasons, seasonal_periods
 from forecaster.data.windows import Windows
 from forecaster.evaluation.baselines import origin_forecasts
-from forecaster.exceptions import BaselineWarning, DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    BaselineWarning,
+    DataValidationError,
+    ForecasterWarning,
+    warn_at_caller,
+)
 from forecaster.persistence.format import count, short
 from forecaster.persistence.state import StateError
 
@@ -223,12 +227,11 @@ class BaselineCheck:
         try:
             forecasts = self._forecast_origins(raw, series, rows)
         except DataValidationError as exc:  # forecasts beyond float32: predict says so too
-            warnings.warn(
+            warn_at_caller(
                 f"The baselines were not checked: the network's validation forecasts are not "
                 f"finite float32 numbers ({str(exc).split('. ')[0]}). predict will refuse "
                 "them the same way.",
                 ForecasterWarning,
-                stacklevel=4,
             )
             return
         model = self._point_of(forecasts)[0].astype(np.float64)
@@ -292,7 +295,7 @@ class BaselineCheck:
                 f"weight {weights} (per target), chosen on these windows (scaled error "
                 f"{report['blended']:.3g})"
             )
-        warnings.warn(
+        warn_at_caller(
             f"On its {report['windows']} validation windows ({report['series']} series), the "
             f"network's error is {ratios} (mean absolute error over each series' in-sample "
             f"naive error: network {report['model']:.3g}, seasonal naive "
@@ -301,7 +304,6 @@ class BaselineCheck:
             "seasons, calendar='auto', more history, more epochs, or a smaller network "
             "(hidden_size) on short series.",
             BaselineWarning,
-            stacklevel=5,
         )
 
 
