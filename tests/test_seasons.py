@@ -4,6 +4,7 @@ and how the estimators use it."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import numpy as np
 import polars as pl
@@ -254,3 +255,17 @@ def test_fit_on_integer_steps_uses_the_season_found_in_the_data():
     plain = RNNForecaster(target="y", time_col="t", horizon=10, **SMALL).fit(walk)
     assert plain.lookback_ == 96
     assert (plain.validation_baselines_["m"], plain.validation_baselines_["season"]) == (1, "none")
+
+
+def test_detect_season_reads_a_bounded_sample_of_a_large_panel_quickly():
+    rng = np.random.default_rng(0)
+    n, count = 3000, 400
+    t = np.arange(n)
+    values = np.concatenate(
+        [np.sin(2 * np.pi * t / 24) + 0.3 * rng.normal(size=n) for _ in range(count)]
+    )[:, None]
+    offsets = np.arange(0, n * count + 1, n)
+    started = time.perf_counter()
+    assert detect_season(values, offsets) == 24
+    assert time.perf_counter() - started < 10  # ~0.5 s: about 60,000 values are read
+    assert detect_season(np.zeros((0, 1)), np.array([0])) == 1  # no series at all

@@ -56,6 +56,7 @@ MAX_SEASON_RATIO = 0.8
 error over a cycle ahead (see :func:`detect_season`)."""
 
 _DETECTION_SERIES = 256  # at most this many series (evenly spaced) are read for detection
+_DETECTION_VALUES = 60_000  # and about this many values in all (each series' latest rows)
 _NEAR_BEST = 1.1  # a shorter period within 10 % of the best score wins (not its multiples)
 
 
@@ -152,10 +153,12 @@ def detect_season(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | No
     local minimum; of those, the shortest whose mean ratio is within 10 % of the lowest or
     that divides the best one (give or take a step), so that a season beats its multiples
     (a day beats a week of hourly data) and a neighbouring lag. Errors are pooled over the
-    series (up to 256, evenly spaced; each without its mean drift and scaled by its mean
-    absolute step-to-step change) and the columns of ``values``; periods from 2 to
-    :data:`MAX_DETECTED_SEASON`, with at least four cycles in a typical series. A trend, a
-    random walk or white noise has no lag that beats the naive this way.
+    series (up to 256, evenly spaced, their latest rows, at least 1,440 each, about 60,000
+    values in all;
+    each without its mean drift and scaled by its mean absolute step-to-step change) and the
+    columns of ``values``; periods from 2 to :data:`MAX_DETECTED_SEASON`, with at least four
+    cycles in a typical series. A trend, a random walk or white noise has no lag that beats
+    the naive this way.
 
     Parameters
     ----------
@@ -194,24 +197,30 @@ def _scaled_rows(
     values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The rows :func:`detect_season` reads, each series and column without its mean drift
-    per step and divided by its mean absolute change (``(rows, k)`` float64), a label per row
+    per step and divided by its mean absolute change (``(rows, k)`` float32), a label per row
     that differs between series, and the median length of the series read."""
     n_series = len(offsets) - 1
     stops = offsets[1:] if ends is None else np.minimum(ends, offsets[1:])
-    picked = np.unique(np.linspace(0, max(n_series - 1, 0), min(n_series, _DETECTION_SERIES)))
+    rows = 4 * MAX_DETECTED_SEASON  # four cycles of the longest period: a series' latest rows
+    typical = int(np.median(stops - offsets[:-1])) if n_series else 0
+    budget = _DETECTION_VALUES // (max(1, min(typical, rows)) * max(1, values.shape[1]))
+    count = min(n_series, _DETECTION_SERIES, max(1, budget))
+    picked = np.unique(np.linspace(0, max(n_series - 1, 0), count))
+    rows = max(rows, _DETECTION_VALUES // max(1, len(picked) * values.shape[1]))  # a few: longer
     parts, labels = [], []
     for i in picked.round().astype(np.int64):
-        part = np.asarray(values[offsets[i] : stops[i]], dtype=np.float64)
+        first = max(offsets[i], stops[i] - rows)
+        part = np.asarray(values[first : stops[i]], dtype=np.float64)
         if len(part) < 2:
             continue
         steps = np.diff(part, axis=0)
         drift = steps.mean(axis=0)  # a straight trend would favour shorter lags: taken out
         part = part - drift * np.arange(len(part))[:, None]
         change = np.abs(steps - drift).mean(axis=0)
-        parts.append(part / np.where(change > 0, change, 1.0))
+        parts.append((part / np.where(change > 0, change, 1.0)).astype(np.float32))
         labels.append(np.full(len(part), i))
     if not parts:
-        return np.zeros((0, values.shape[1])), np.zeros(0, dtype=np.int64), 0
+        return np.zeros((0, values.shape[1]), np.float32), np.zeros(0, dtype=np.int64), 0
     typical = int(np.median([len(p) for p in parts]))
     return np.concatenate(parts), np.concatenate(labels), typical
 
