@@ -50,6 +50,7 @@ __all__ = [
 import sys
 import threading
 import warnings
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 
@@ -101,7 +102,8 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
     >>> caught[0].category.__name__, str(caught[0].message)
     ('UserWarning', 'look')
     """
-    level, frame = 2, sys._getframe(1)  # level 2: the caller of this function
+    level = 2  # the caller of this function
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "forecaster":
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
