@@ -9,6 +9,7 @@ import time
 import numpy as np
 import polars as pl
 import pytest
+from scipy.signal import lfilter
 
 from forecaster import RNNForecaster, load, make_windows
 from forecaster.data import Panel
@@ -163,6 +164,7 @@ def _pattern(name: str, n: int, seed: int) -> np.ndarray:
         "half-hourly days and weeks": np.sin(2 * np.pi * t / 48) * (1 - 0.5 * (t % 336 >= 240))
         + 0.1 * noise,
         "random walk": np.cumsum(noise),
+        "ar(1) 0.9": lfilter([1.0], [1.0, -0.9], noise),  # y[t] = 0.9 y[t-1] + noise
         "white noise": noise,
         "trend": 0.05 * t + noise,
         "constant": np.ones(n),
@@ -184,6 +186,7 @@ def _pattern(name: str, n: int, seed: int) -> np.ndarray:
         ("steep trend and 52", 52),
         ("half-hourly days and weeks", 48),  # the week fits best, the day divides it
         ("random walk", 1),
+        ("ar(1) 0.9", 1),
         ("white noise", 1),
         ("trend", 1),
         ("constant", 1),
