@@ -66,7 +66,7 @@ from _machine import Timed, machine_info
 
 from forecaster import RNNForecaster
 from forecaster._io.atomic import write_bytes_atomic
-from forecaster.estimators.baseline_blend import seasonal_periods
+from forecaster.data.seasons import seasonal_periods
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.exceptions import DataValidationError
 
@@ -194,15 +194,18 @@ def run_series(
     the period of the real dates)."""
     horizon, source = SERIES[name]
     frame, reading = load_series(name, data, extra_python)
-    model = RNNForecaster(
-        target="y", time_col="time", horizon=horizon, random_state=0, progress=False, **reading
-    )
+
+    def defaults(**options: Any) -> RNNForecaster:
+        return RNNForecaster(
+            target="y", time_col="time", horizon=horizon, random_state=0, progress=False, **options
+        )
+
+    model = defaults(**reading)
     panel = model.read_frame(frame, as_fitted=False)[1]  # the grid (holidays filled)
     dated_periods = seasonal_periods(panel.freq)
-    if integer_time:
+    if integer_time:  # the grid's values on steps 0, 1, ...: no reading options needed
         frame = pl.DataFrame({"time": np.arange(len(panel.time)), "y": panel.values[:, 0]})
-        model = RNNForecaster(target="y", time_col="time", horizon=horizon, random_state=0)
-        model.set_params(progress=False)
+        model = defaults()
         panel = model.read_frame(frame, as_fitted=False)[1]
     values, times = panel.values[:, :1].astype(np.float64), panel.time
     n_fit, origins = test_origins(len(values), horizon)

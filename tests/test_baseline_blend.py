@@ -22,6 +22,7 @@ from sklearn.base import clone
 import forecaster as package
 from forecaster import DataValidationError, ForecasterWarning, RNNForecaster
 from forecaster.data.frequency import Frequency
+from forecaster.data.seasons import seasonal_periods
 from forecaster.estimators import baseline_blend
 from forecaster.estimators.baseline_blend import (
     WEIGHTS,
@@ -29,7 +30,6 @@ from forecaster.estimators.baseline_blend import (
     blend_forecasts,
     choose_blend,
     repeat_season,
-    seasonal_periods,
 )
 from forecaster.evaluation.baselines import origin_forecasts
 

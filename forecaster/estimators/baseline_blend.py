@@ -53,7 +53,6 @@ __all__ = [
     "naive_scales",
     "repeat_season",
     "restore_baseline",
-    "seasonal_periods",
 ]
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
