@@ -353,6 +353,8 @@ def _fit_facts(model: RNNForecaster, fit_seconds: float, predict_seconds: float)
     changed = {k: v for k, v in options.items() if defaults.get(k) != v}
     return {
         "lookback": int(model.lookback_),
+        "target_transform": model.target_transform_,  # "auto" resolved on the data
+        "linear_skip": bool(model.network_.linear_skip),
         "options": changed,
         "fit_seconds": round(fit_seconds, 1),
         "predict_seconds": round(predict_seconds, 1),

@@ -24,6 +24,7 @@ import safetensors
 import safetensors.numpy
 import safetensors.torch
 import torch
+from conftest import edit_saved_config, resign_manifest
 
 import forecaster
 import forecaster.persistence as persistence
@@ -313,12 +314,12 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
     assert config["format_version"] == FORMAT_VERSION
     assert config["package_version"] == forecaster.__version__
     assert config["estimator"] == "RNNForecaster"
-    # quantiles=None (a point model), static_covariates=None and linear_skip=False are not
-    # written: its files stay those of before they existed
+    # quantiles=None (a point model) and static_covariates=None are not written: its files
+    # stay those of before they existed (so is linear_skip=False; the default is now "auto")
     assert config["params"] == {
         k: v
         for k, v in fitted.get_params(deep=False).items()
-        if k not in ("quantiles", "static_covariates", "linear_skip")
+        if k not in ("quantiles", "static_covariates")
     }
     assert config["network"] == fitted.network_.get_config()
     assert config["history"] == fitted.history_
@@ -555,28 +556,10 @@ def test_saving_something_else_raises(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _resign(folder: Path) -> None:
-    """Rewrite the manifest for the files now in the folder: a tamper that also forges the
-    manifest, so that the checks behind it are reached."""
-    details = json.loads((folder / "manifest.json").read_text())["details"]
-    (folder / "manifest.json").unlink()
-    _io.write_manifest(folder, "model", details)
-
-
-def _edit_config(folder: Path, edit: Callable[[dict], object], resign: bool = True) -> None:
-    """Apply ``edit`` to the parsed config in place (its return value is ignored)."""
-    path = folder / "config.json"
-    config = json.loads(path.read_text())
-    edit(config)
-    path.write_text(json.dumps(config))
-    if resign and (folder / "manifest.json").exists():
-        _resign(folder)
-
-
 def _write(folder: Path, name: str, data: bytes, resign: bool = True) -> None:
     (folder / name).write_bytes(data)
     if resign:
-        _resign(folder)
+        resign_manifest(folder)
 
 
 def _edit_weights(folder: Path, edit: Callable[[dict[str, torch.Tensor]], None]) -> None:
@@ -591,7 +574,7 @@ def _edit_state(folder: Path, edit: Callable[[dict[str, np.ndarray]], None]) -> 
     state = safetensors.numpy.load_file(str(path))
     edit(state)
     safetensors.numpy.save_file(state, str(path))
-    _resign(folder)
+    resign_manifest(folder)
 
 
 def _drop_first_tensor(state: dict[str, torch.Tensor]) -> None:
@@ -633,10 +616,12 @@ FILE_EDITS: dict[str, Callable[[Path], object]] = {
         d / "keys.parquet"
     ),
     "state-truncated": lambda d: _truncate(d / "state.safetensors"),
-    "config-scaler-edited": lambda d: _edit_config(
+    "config-scaler-edited": lambda d: edit_saved_config(
         d, lambda c: c["scaler"].update(method="robust"), resign=False
     ),
-    "config-freq-edited": lambda d: _edit_config(d, lambda c: c.update(freq="2"), resign=False),
+    "config-freq-edited": lambda d: edit_saved_config(
+        d, lambda c: c.update(freq="2"), resign=False
+    ),
 }
 """Edits of any file but the manifest; the manifest's sha256 notices every one of them."""
 
@@ -655,87 +640,87 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     "binary-config": (lambda d: _write(d, "config.json", b"\xff\xfe\x00"), "not valid"),
     "json-list": (lambda d: _write(d, "config.json", b"[1, 2]"), "another format"),
     "other-format": (
-        lambda d: _edit_config(d, lambda c: c.update(format="keras-model")),
+        lambda d: edit_saved_config(d, lambda c: c.update(format="keras-model")),
         "another format",
     ),
     "newer-version": (
-        lambda d: _edit_config(d, lambda c: c.update(format_version=FORMAT_VERSION + 1)),
+        lambda d: edit_saved_config(d, lambda c: c.update(format_version=FORMAT_VERSION + 1)),
         rf"written with model format {FORMAT_VERSION + 1} by forecaster .*reads model formats "
         rf"1 to {FORMAT_VERSION}\. Upgrade forecaster",
     ),
     "version-zero": (
-        lambda d: _edit_config(d, lambda c: c.update(format_version=0)),
+        lambda d: edit_saved_config(d, lambda c: c.update(format_version=0)),
         rf"invalid format_version 0 .*reads model formats 1 to {FORMAT_VERSION}.*refit",
     ),
     "bad-version": (
-        lambda d: _edit_config(d, lambda c: c.update(format_version="one")),
+        lambda d: edit_saved_config(d, lambda c: c.update(format_version="one")),
         "invalid format_version 'one'",
     ),
     "version-disagrees-with-manifest": (
-        lambda d: _edit_config(d, lambda c: c.update(format_version=2)),
+        lambda d: edit_saved_config(d, lambda c: c.update(format_version=2)),
         "manifest.json names model format 3 but config.json format 2",
     ),
     "unknown-class": (
-        lambda d: _edit_config(d, lambda c: c.update(estimator="ProphetForecaster")),
+        lambda d: edit_saved_config(d, lambda c: c.update(estimator="ProphetForecaster")),
         r"unknown estimator class 'ProphetForecaster'; this version knows GRUForecaster",
     ),
     "unknown-key": (
-        lambda d: _edit_config(d, lambda c: c.update(surprise=1)),
+        lambda d: edit_saved_config(d, lambda c: c.update(surprise=1)),
         r"does not have the entries this version expects \(unknown \['surprise'\]\)",
     ),
     "scaler-missing": (
-        lambda d: _edit_config(d, lambda c: c.pop("scaler")),
+        lambda d: edit_saved_config(d, lambda c: c.pop("scaler")),
         r"\(missing \['scaler'\]\)",
     ),
     "n-series-missing": (
-        lambda d: _edit_config(d, lambda c: c.pop("n_series")),
+        lambda d: edit_saved_config(d, lambda c: c.pop("n_series")),
         r"\(missing \['n_series'\]\)",
     ),
     "checksums-of-format-2": (
-        lambda d: _edit_config(d, lambda c: c.update(checksums={})),
+        lambda d: edit_saved_config(d, lambda c: c.update(checksums={})),
         r"\(unknown \['checksums'\]\)",
     ),
     "unknown-param": (
-        lambda d: _edit_config(d, lambda c: c["params"].update(colour="red")),
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(colour="red")),
         r"parameters in config.json differ from this version's \(unknown to this version: "
         r"\['colour'\]\)",
     ),
     "missing-param": (
-        lambda d: _edit_config(d, lambda c: c["params"].pop("hidden_size")),
+        lambda d: edit_saved_config(d, lambda c: c["params"].pop("hidden_size")),
         r"\(missing: \['hidden_size'\]\)",
     ),
     "invalid-param": (
-        lambda d: _edit_config(d, lambda c: c["params"].update(cell="transformer")),
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(cell="transformer")),
         r"parameters in config.json are invalid \(cell.*'transformer'",
     ),
     "param-disagrees-with-network": (
-        lambda d: _edit_config(d, lambda c: c["params"].update(cell="lstm")),
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(cell="lstm")),
         r"disagree \(cell 'lstm' vs network 'gru'\)",
     ),
     "params-disagree-with-network": (
-        lambda d: _edit_config(d, lambda c: c["params"].update(lookback=48, horizon=3)),
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(lookback=48, horizon=3)),
         r"disagree \(lookback 48 vs network 24, horizon 3 vs network 6\)",
     ),
     "network-hidden-size": (
-        lambda d: _edit_config(d, lambda c: c["network"].update(hidden_size=16)),
+        lambda d: edit_saved_config(d, lambda c: c["network"].update(hidden_size=16)),
         r"disagree \(hidden_size 8 vs network 16\)",
     ),
     "network-and-params-hidden-size": (
-        lambda d: _edit_config(
+        lambda d: edit_saved_config(
             d, lambda c: (c["network"].update(hidden_size=16), c["params"].update(hidden_size=16))
         ),
         _WEIGHTS_MISMATCH + r" \(.* is F32 \[.*\], expected F32 \[",
     ),
     "network-members": (
-        lambda d: _edit_config(d, lambda c: c["network"].update(n_members=2)),
+        lambda d: edit_saved_config(d, lambda c: c["network"].update(n_members=2)),
         r"disagree \(n_members 1 vs network 2\)",
     ),
     "network-unknown-entry": (
-        lambda d: _edit_config(d, lambda c: c["network"].update(attention=True)),
+        lambda d: edit_saved_config(d, lambda c: c["network"].update(attention=True)),
         "network configuration in config.json is invalid",
     ),
     "network-not-a-dict": (
-        lambda d: _edit_config(d, lambda c: c.update(network=[1])),
+        lambda d: edit_saved_config(d, lambda c: c.update(network=[1])),
         "network configuration is list",
     ),
     "weights-missing": (
@@ -775,52 +760,52 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         r"manifest.json does not list the files of a RNNForecaster \(unknown \['notes.txt'\]\)",
     ),
     "freq-invalid": (
-        lambda d: _edit_config(d, lambda c: c.update(freq="every now and then")),
+        lambda d: edit_saved_config(d, lambda c: c.update(freq="every now and then")),
         "scaler state or frequency is invalid",
     ),
     "schema-not-a-dict": (
-        lambda d: _edit_config(d, lambda c: c.update(schema=["y"])),
+        lambda d: edit_saved_config(d, lambda c: c.update(schema=["y"])),
         "schema in config.json is not a mapping",
     ),
     "n-series-string": (
-        lambda d: _edit_config(d, lambda c: c.update(n_series="2")),
+        lambda d: edit_saved_config(d, lambda c: c.update(n_series="2")),
         r"n_series is '2'; expected an integer >= 1",
     ),
     "n-series-bool": (
-        lambda d: _edit_config(d, lambda c: c.update(n_series=True)),
+        lambda d: edit_saved_config(d, lambda c: c.update(n_series=True)),
         r"n_series is True; expected an integer >= 1",
     ),
     "n-series-huge": (
-        lambda d: _edit_config(d, lambda c: c.update(n_series=10**30)),
+        lambda d: edit_saved_config(d, lambda c: c.update(n_series=10**30)),
         r"n_series is 10{30}; expected an integer",
     ),
     "n-series-wrong": (
-        lambda d: _edit_config(d, lambda c: c.update(n_series=3)),
+        lambda d: edit_saved_config(d, lambda c: c.update(n_series=3)),
         r"state.safetensors does not hold the state the config describes \(scaler.center is "
         r"F64 \[2, 2\], expected F64 \[3, 2\]",
     ),
     "scaler-columns-not-a-list": (
-        lambda d: _edit_config(d, lambda c: c["scaler"].update(columns="y")),
+        lambda d: edit_saved_config(d, lambda c: c["scaler"].update(columns="y")),
         r"scaler.columns is 'y'; expected a list of names",
     ),
     "scaler-columns-too-few": (
-        lambda d: _edit_config(d, lambda c: c["scaler"].update(columns=["y"])),
+        lambda d: edit_saved_config(d, lambda c: c["scaler"].update(columns=["y"])),
         r"disagree \(n_features 1 vs network 2\)",
     ),
     "scaler-method-unknown": (
-        lambda d: _edit_config(d, lambda c: c["scaler"].update(method="magic")),
+        lambda d: edit_saved_config(d, lambda c: c["scaler"].update(method="magic")),
         r"scaler state or frequency is invalid \(Invalid scaler state: method 'magic'",
     ),
     "scaler-columns-swapped": (
-        lambda d: _edit_config(d, lambda c: c["scaler"].update(columns=["x", "y"])),
+        lambda d: edit_saved_config(d, lambda c: c["scaler"].update(columns=["x", "y"])),
         r"scaler's columns \['x', 'y'\] do not start with the targets \['y'\]",
     ),
     "history-not-a-list": (
-        lambda d: _edit_config(d, lambda c: c.update(history="long")),
+        lambda d: edit_saved_config(d, lambda c: c.update(history="long")),
         "history in config.json is not a list of records",
     ),
     "windows-a-string": (
-        lambda d: _edit_config(d, lambda c: c.update(n_train_windows="5")),
+        lambda d: edit_saved_config(d, lambda c: c.update(n_train_windows="5")),
         r"n_train_windows is '5'; expected an integer >= 0",
     ),
     "state-scale-zero": (
@@ -855,7 +840,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     },
     # The same edits with the manifest forged too: the deeper checks still refuse them.
     "resigned-weights-truncated": (
-        lambda d: (_truncate(d / "weights.safetensors"), _resign(d)),
+        lambda d: (_truncate(d / "weights.safetensors"), resign_manifest(d)),
         _NOT_SAFETENSORS + ": its tensors take",
     ),
     "resigned-weights-garbage": (
@@ -863,15 +848,15 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         _NOT_SAFETENSORS,
     ),
     "resigned-tensor-removed": (
-        lambda d: (_edit_weights(d, _drop_first_tensor), _resign(d)),
+        lambda d: (_edit_weights(d, _drop_first_tensor), resign_manifest(d)),
         _WEIGHTS_MISMATCH + r" \(missing tensors \['",
     ),
     "resigned-tensor-extra": (
-        lambda d: (_edit_weights(d, lambda s: s.update(extra=torch.zeros(3))), _resign(d)),
+        lambda d: (_edit_weights(d, lambda s: s.update(extra=torch.zeros(3))), resign_manifest(d)),
         _WEIGHTS_MISMATCH + r" \(unexpected tensors \['extra'\]",
     ),
     "resigned-tensor-wrong-shape": (
-        lambda d: (_edit_weights(d, _reshape_first_tensor), _resign(d)),
+        lambda d: (_edit_weights(d, _reshape_first_tensor), resign_manifest(d)),
         _WEIGHTS_MISMATCH + r" \(.* is F32 \[.*\], expected F32",
     ),
     "resigned-keys-corrupt": (
@@ -879,13 +864,13 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         "keys.parquet cannot be read",
     ),
     "resigned-keys-too-many": (
-        lambda d: (FILE_EDITS["keys-too-many"](d), _resign(d)),
+        lambda d: (FILE_EDITS["keys-too-many"](d), resign_manifest(d)),
         "keys and scaler state disagree: keys.parquet has 3 series, the scaler 2",
     ),
     "resigned-keys-other-column": (
         lambda d: (
             pl.DataFrame({"ticker": ["a", "b"]}).write_parquet(d / "keys.parquet"),
-            _resign(d),
+            resign_manifest(d),
         ),
         r"keys.parquet has the columns \['ticker'\], expected \['id'\]",
     ),
@@ -913,10 +898,10 @@ def test_a_regressor_config_without_its_state_is_refused(
     regressor: RNNRegressor, tmp_path: Path
 ) -> None:
     folder = forecaster.save(regressor, tmp_path / "r")
-    _edit_config(folder, lambda c: c["regressor"].pop("y_scale"))
+    edit_saved_config(folder, lambda c: c["regressor"].pop("y_scale"))
     with pytest.raises(ModelFormatError, match=r"regressor.y_scale in config.json is None"):
         forecaster.load(folder)
-    _edit_config(folder, lambda c: c.pop("regressor"))
+    edit_saved_config(folder, lambda c: c.pop("regressor"))
     with pytest.raises(ModelFormatError, match=r"missing \['regressor'\]"):
         forecaster.load(folder)
 
@@ -925,7 +910,7 @@ def test_hostile_regressor_params_disagreeing_with_its_network(
     regressor: RNNRegressor, tmp_path: Path
 ) -> None:
     folder = forecaster.save(regressor, tmp_path / "r")
-    _edit_config(folder, lambda c: c["regressor"].update(lookback=99))
+    edit_saved_config(folder, lambda c: c["regressor"].update(lookback=99))
     with pytest.raises(ModelFormatError, match=r"disagree \(lookback 99 vs network 12\)"):
         forecaster.load(folder)
 
@@ -1060,7 +1045,7 @@ def test_hostile_format_2_config_of_the_wrong_types_is_refused(
     model_copy: Path, edit: Callable[[dict], object], message: str
 ) -> None:
     as_legacy(model_copy, 2)
-    _edit_config(model_copy, edit)
+    edit_saved_config(model_copy, edit)
     with pytest.raises(ModelFormatError, match=message) as info:
         forecaster.load(model_copy)
     assert "model format 2" in str(info.value)

@@ -137,7 +137,7 @@ def test_scaling_round_trips(panel, method, until):
 
 @pytest.mark.parametrize("method", ["log", "log1p", "boxcox"])
 def test_target_transforms_round_trip(method):
-    from forecaster.data.scaling import fit_boxcox_lambdas, inverse_targets, transform_targets
+    from forecaster.data.transforms import fit_boxcox_lambdas, inverse_targets, transform_targets
 
     rng = np.random.default_rng(0)
     frame = pl.DataFrame(

@@ -215,12 +215,17 @@ class Choice(Rule):
 
 @dataclass(frozen=True)
 class Flag(Rule):
-    """True or False (numpy bools too)."""
+    """True or False (numpy bools too); ``auto=True`` also accepts the string ``"auto"``
+    (resolved by the caller)."""
+
+    auto: bool = False
 
     def describe(self) -> str:
-        return "True or False"
+        return "True, False or 'auto'" if self.auto else "True or False"
 
-    def _check(self, name: str, value: Any) -> bool:
+    def _check(self, name: str, value: Any) -> bool | str:
+        if self.auto and isinstance(value, str) and value == "auto":
+            return value
         if not isinstance(value, bool | np.bool_):
             self.fail(name, value, typed=True)
         return bool(value)

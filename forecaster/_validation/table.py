@@ -59,7 +59,7 @@ LR_SCHEDULES: tuple[str, ...] = ("none", "cosine", "plateau", "onecycle")
 ON_OOM: tuple[str, ...] = ("raise", "split")
 BASELINES: tuple[str, ...] = ("auto", "none")
 SCALING_METHODS: tuple[str, ...] = ("standard", "robust", "minmax", "none")
-TARGET_TRANSFORMS: tuple[str, ...] = ("none", "log", "log1p", "boxcox")
+TARGET_TRANSFORMS: tuple[str, ...] = ("auto", "none", "log", "log1p", "boxcox")
 MISSING_POLICIES: tuple[str, ...] = ("error", "ffill", "zero", "interpolate")
 CALENDAR_FEATURES: tuple[str, ...] = (
     "minute",
@@ -125,7 +125,7 @@ PARAMETERS: dict[str, Rule] = {
     "dropout": Real(low=0.0, high=1.0, high_open=True),
     "channel_independent": Flag(none=True),
     "past_covariates": Flag(),
-    "linear_skip": Flag(),
+    "linear_skip": Flag(auto=True),
     "n_features": _size(),
     "n_targets": _size(),
     "n_future": _size(low=0),

@@ -22,17 +22,15 @@ from forecaster.data.frames import (
 )
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import (
-    MIN_SCALE,
-    SCALING_METHODS,
+from forecaster.data.scaling import MIN_SCALE, SCALING_METHODS, PanelScaler
+from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
+from forecaster.data.transforms import (
     TARGET_TRANSFORMS,
-    PanelScaler,
     fit_boxcox_lambdas,
     inverse_targets,
     transform_targets,
 )
-from forecaster.data.steps import future_times
-from forecaster.data.times import to_time_point
 from forecaster.data.validate import MISSING_POLICIES, validate_frame
 from forecaster.data.windows import (
     Batch,

@@ -8,7 +8,6 @@ what training does) only the gathered batches, by series number.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import warnings
 from typing import Any
@@ -26,11 +25,7 @@ from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFit
 __all__ = [
     "MIN_SCALE",
     "SCALING_METHODS",
-    "TARGET_TRANSFORMS",
     "PanelScaler",
-    "fit_boxcox_lambdas",
-    "inverse_targets",
-    "transform_targets",
 ]
 
 MIN_SCALE = 1e-6
@@ -444,129 +439,3 @@ def _with_values(panel: Panel, values: np.ndarray) -> Panel:
         statics=panel.statics,
         static_columns=panel.static_columns,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# target transforms (applied before scaling, inverted after the forecast)
-# --------------------------------------------------------------------------------------------
-
-TARGET_TRANSFORMS = _validation.TARGET_TRANSFORMS
-"""``log``: natural log (targets > 0); ``log1p``: ``log(1 + y)`` (targets > -1, e.g. counts
-with zeros); ``boxcox``: Box-Cox with one lambda per series and target, fitted by maximum
-likelihood on the training span (targets > 0); ``none``: identity."""
-
-_BOXCOX_RANGE = (-1.0, 2.0)
-_BOXCOX_MAX_POINTS = 20_000
-
-
-def check_target_domain(method: str, panel: Panel) -> None:
-    """Raise :class:`DataValidationError` when a target value is outside the transform's
-    domain (``> 0`` for log and Box-Cox, ``> -1`` for log1p), naming the column and series."""
-    if method == "none":
-        return
-    bound = -1.0 if method == "log1p" else 0.0
-    targets = panel.values[:, : panel.n_targets]
-    bad = targets <= bound
-    if not bad.any():
-        return
-    row, col = np.argwhere(bad)[0]
-    series = int(np.searchsorted(panel.offsets, row, side="right") - 1)
-    key = panel.keys[panel.id_name][series]
-    hint = (
-        "Use target_transform='log1p' for non-negative data, "
-        if method != "log1p"
-        else "Shift the data, "
-    )
-    raise DataValidationError(
-        f"target_transform={method!r} needs every target value > {bound:g}; column "
-        f"{panel.targets[col]!r} has {int(bad[:, col].sum())} values <= {bound:g} (e.g. "
-        f"{float(targets[row, col]):g} in series {key!r}). {hint}or target_transform='none'."
-    )
-
-
-def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarray:
-    """Box-Cox lambdas, shape ``(n_series, n_targets)``, fitted by maximum likelihood on the
-    rows where ``mask`` is true (all rows when None); clipped to [-1, 2] for a stable inverse.
-
-    A series with fewer than 3 distinct fitted values gets lambda 1 (no transform but a shift
-    by 1). Long series are fitted on their last 20,000 rows.
-    """
-    from scipy.stats import boxcox_normmax
-
-    nt = panel.n_targets
-    lambdas = np.ones((panel.n_series, nt))
-    for i in range(panel.n_series):  # fit time only: one small optimisation per series
-        lo, hi = panel.offsets[i], panel.offsets[i + 1]
-        rows = np.arange(lo, hi) if mask is None else lo + np.flatnonzero(mask[lo:hi])
-        rows = rows[-_BOXCOX_MAX_POINTS:]
-        for j in range(nt):
-            x = panel.values[rows, j].astype(np.float64)
-            if len(np.unique(x)) < 3:
-                continue
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                value = float(boxcox_normmax(x, method="mle"))
-            if np.isfinite(value):
-                lambdas[i, j] = min(max(value, _BOXCOX_RANGE[0]), _BOXCOX_RANGE[1])
-    return lambdas
-
-
-def transform_targets(method: str, panel: Panel, lambdas: np.ndarray | None = None) -> Panel:
-    """A copy of ``panel`` whose target columns are transformed (``lambdas``, shape
-    ``(n_series, n_targets)``, for Box-Cox). The caller checks the domain first."""
-    if method == "none":
-        return panel
-    values = panel.values.copy()
-    nt = panel.n_targets
-    y = values[:, :nt].astype(np.float64)
-    if method == "log":
-        y = np.log(y)
-    elif method == "log1p":
-        y = np.log1p(y)
-    else:
-        lam = np.repeat(lambdas, panel.lengths, axis=0)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            power = np.where(np.abs(lam) < 1e-8, np.log(y), (y**lam - 1.0) / lam)
-        y = power
-    limit = float(np.finfo(np.float32).max)
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(y) <= limit)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        series = int(np.searchsorted(panel.offsets, row, side="right") - 1)
-        detail = f" (lambda {float(lambdas[series, col]):.3g})" if lambdas is not None else ""
-        raise DataValidationError(
-            f"target_transform={method!r} maps {int(bad[:, col].sum())} values of "
-            f"{panel.targets[col]!r} outside the float32 range, e.g. "
-            f"{float(panel.values[row, col]):g} in series "
-            f"{panel.keys[panel.id_name][series]!r}{detail}. Rescale the column (e.g. divide "
-            "it by a constant) or use target_transform='log'."
-        )
-    values[:, :nt] = y.astype(np.float32)
-    return dataclasses.replace(panel, values=values, _device_values={})
-
-
-def inverse_targets(method: str, y: np.ndarray, lambdas: np.ndarray | None = None) -> np.ndarray:
-    """Invert :func:`transform_targets` on forecasts ``y`` of shape ``(batch, horizon,
-    n_targets)``; ``lambdas`` has shape ``(batch, n_targets)`` for Box-Cox.
-
-    The inverse of a log-scale forecast is a median-type forecast (exp of the mean of the
-    logs). A Box-Cox forecast below the transform's range (``lambda * y + 1 <= 0``) maps to 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> inverse_targets("log1p", np.log1p(np.full((1, 2, 1), 3.0))).round(9).ravel().tolist()
-    [3.0, 3.0]
-    """
-    if method == "none":
-        return y
-    if method == "log":
-        return np.exp(y)
-    if method == "log1p":
-        return np.expm1(y)
-    lam = lambdas[:, None, :]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        base = np.maximum(lam * y + 1.0, 0.0)
-        power = np.where(np.abs(lam) < 1e-8, np.exp(y), base ** (1.0 / lam))
-    return power

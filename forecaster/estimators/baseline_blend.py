@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import inverse_targets
 from forecaster.data.seasons import panel_seasons, seasonal_periods
+from forecaster.data.transforms import inverse_targets
 from forecaster.data.windows import Windows
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.exceptions import (
@@ -185,7 +185,7 @@ class BaselineCheck:
     baseline: str
     lookback_: int
     horizon: int
-    target_transform: str
+    _fitted_transform: Callable[[], str]
     network_: Any
     _forecast_origins: Callable[[Panel, np.ndarray, np.ndarray], np.ndarray]
     _point_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -204,7 +204,7 @@ class BaselineCheck:
             forecast,
             tail.numpy() if isinstance(tail, torch.Tensor) else tail,
             blend,
-            transform=self.target_transform,
+            transform=self._fitted_transform(),
             lambdas=lambdas,
             median_index=getattr(self.network_, "median_index", None),
         )

@@ -20,12 +20,11 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import polars_frame
-from forecaster.data.calendar import calendar_features
 from forecaster.data.checks import check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import PanelScaler, check_target_domain, fit_boxcox_lambdas
+from forecaster.data.scaling import PanelScaler
 from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.baseline_blend import BaselineCheck
@@ -34,7 +33,6 @@ from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.lookback import AutoLookback
 from forecaster.estimators.sampling import (
     panel_digest,
-    rows_before_holdout,
     steps_per_epoch,
     training_windows,
     validation_steps,
@@ -121,20 +119,25 @@ class RNNForecaster(
         Model each target column as its own series with shared weights (covariates are fed
         beside every channel). ``None`` means the head's natural choice: True for
         ``"segment"`` (always channel independent), False for the other heads.
-    linear_skip : bool, default False
+    linear_skip : bool or "auto", default "auto"
         Add a linear map of each target's window (minus its last value) straight to the
         horizon to the head's forecast (LSTNet's autoregressive highway; see
-        :class:`~forecaster.nn.recurrent.RecurrentNet`). It lowered M4 Hourly's errors but not
-        ETTh1's (``docs/benchmarks.md``); ``head="recursive"`` refuses it.
+        :class:`~forecaster.nn.recurrent.RecurrentNet`); ``head="recursive"`` refuses it.
+        ``"auto"``: on with a log target transform (a linear autoregression of the logs: M4
+        Hourly's errors fell with it, ``docs/benchmarks.md``), off otherwise (ETTh1's rose);
+        the fitted network's ``linear_skip`` says which.
     nonlinearity : {"tanh", "relu"}, default "tanh"
         For ``cell="rnn"`` only.
     scaling : {"standard", "robust", "minmax", "none"}, default "standard"
         Per-series scaling fitted on the training span.
-    target_transform : {"none", "log", "log1p", "boxcox"}, default "none"
+    target_transform : {"auto", "none", "log", "log1p", "boxcox"}, default "auto"
         Transform of the targets before scaling, inverted on the forecasts: ``log`` and
-        ``boxcox`` need targets > 0, ``log1p`` targets > -1. Box-Cox fits one lambda per
-        series and target on the training span (series unseen in ``fit`` get theirs from their
-        own history). Forecasts of a log-scale model are median-type forecasts.
+        ``boxcox`` need targets > 0, ``log1p`` targets > -1. ``"auto"``: ``log`` when every
+        training target is > 0 and the typical series' 95th percentile is at least 1.5 times
+        its 5th, else ``none`` (:func:`~forecaster.data.transforms.resolve_target_transform`;
+        fitted: ``target_transform_``). Box-Cox fits one lambda per series and target on the
+        training span (series unseen in ``fit`` get theirs from their own history). Forecasts
+        of a log-scale model are median-type forecasts.
     calendar : None, "auto", str or list of str, default None
         Calendar features added as future-known covariates (sine/cosine of the position in
         each cycle, see :data:`forecaster.data.calendar.CALENDAR_FEATURES`): ``"hour"``,
@@ -221,6 +224,8 @@ class RNNForecaster(
     ----------
     network_ : RecurrentNet or EnsembleNet
     scaler_ : PanelScaler
+    target_transform_ : str
+        The target transform used (``target_transform="auto"`` resolved on the data).
     target_lambdas_ : numpy.ndarray or None
         Box-Cox lambdas, shape ``(n_series, n_targets)`` (``target_transform="boxcox"`` only).
     calendar_ : tuple of str
@@ -282,10 +287,10 @@ class RNNForecaster(
         segment_length: int = 24,
         normalization: str = "last",
         channel_independent: bool | None = None,
-        linear_skip: bool = False,
+        linear_skip: bool | str = "auto",
         nonlinearity: str = "tanh",
         scaling: str = "standard",
-        target_transform: str = "none",
+        target_transform: str = "auto",
         calendar: str | Sequence[str] | None = None,
         loss: str = "mae",
         quantiles: Sequence[float] | None = None,
@@ -396,7 +401,7 @@ class RNNForecaster(
 
     def _network_args(self) -> dict[str, Any]:
         args = super()._network_args()
-        args["linear_skip"] = check("linear_skip", self.linear_skip)
+        args["linear_skip"] = self._linear_skip(check("linear_skip", self.linear_skip))
         if self.loss == "quantile":
             quantiles = DEFAULT_QUANTILES if self.quantiles is None else self.quantiles
             args["quantiles"] = list(check("quantiles", quantiles))
@@ -557,23 +562,6 @@ class RNNForecaster(
         self.fitted_params_ = run.params
         run.end(self)
         return self
-
-    def _training_panel(
-        self, frame: Any
-    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...], int]:
-        """The validated panel of ``frame``, the mask of its rows before the validation
-        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
-        calendar features and the lookback (``"auto"`` resolved on the panel)."""
-        options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
-        raw, lookback = self.windowed_panel(frame, **options)
-        calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
-        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
-        fit_rows = rows_before_holdout(raw, holdout)
-        check_target_domain(self.target_transform, raw)
-        lambdas = None
-        if self.target_transform == "boxcox":
-            lambdas = fit_boxcox_lambdas(raw, mask=fit_rows)
-        return raw, fit_rows, lambdas, calendar, lookback
 
     # -- backtest ---------------------------------------------------------------------------
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:

@@ -12,9 +12,8 @@ inverse scaling and transform, finiteness check, ``baseline`` blend); the rollin
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,13 +28,7 @@ from forecaster.data.checks import check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import (
-    PanelScaler,
-    check_target_domain,
-    fit_boxcox_lambdas,
-    inverse_targets,
-    transform_targets,
-)
+from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
 from forecaster.estimators.base import PREDICT_BATCH
@@ -48,13 +41,14 @@ from forecaster.estimators.origins import (
     window_inputs,
     window_scaling,
 )
+from forecaster.estimators.targets import TargetPanels
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
 
 
-class ForecastInference:
+class ForecastInference(TargetPanels):
     """``predict`` and the panels it builds (a mixin of ``RNNForecaster``, which holds the
     parameters and the fitted attributes it reads)."""
 
@@ -68,7 +62,6 @@ class ForecastInference:
     horizon: int
     missing: str
     scaling: str
-    target_transform: str
     schema_: dict[str, str]
     freq_: Frequency
     keys_: pl.DataFrame
@@ -282,7 +275,7 @@ class ForecastInference:
         horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]
         history = None
-        if self.target_transform == "boxcox":
+        if self._fitted_transform() == "boxcox":
             limit = np.full(panel.n_series, np.iinfo(np.int64).max)
             np.minimum.at(limit, series, local)
             limit[limit == np.iinfo(np.int64).max] = -1
@@ -340,7 +333,7 @@ class ForecastInference:
         values on the targets' own scale (inverse ``target_transform``; ``lambdas`` are the
         Box-Cox lambdas of each row's series), refusing any that is not a finite float32
         number (``ids``: the series of each row, named in the error)."""
-        values = inverse_targets(self.target_transform, pred, lambdas)  # targets' own scale
+        values = self._inverse_targets(pred, lambdas)  # targets' own scale
         with np.errstate(over="ignore", invalid="ignore"):
             out = values.astype(np.float32)
         finite = np.isfinite(out)
@@ -361,7 +354,7 @@ class ForecastInference:
             f"The forecast is not a finite float32 number (forecasts are float32) for "
             f"{which} at steps {where} of the horizon, target {names[targets[0]]!r} "
             f"({example:g} before the cast to float32). The network's output, back on the targets' "
-            f"scale (scaling={self.scaling!r}, target_transform={self.target_transform!r}), "
+            f"scale (scaling={self.scaling!r}, target_transform={self._fitted_transform()!r}), "
             "is beyond the float32 range (about 3.4e38) or not a number. Divide the target by "
             "a constant before fitting (e.g. pl.col(target) / 1e30) and multiply the "
             "forecasts back, or use target_transform='log' for values spanning many orders of "
@@ -539,47 +532,6 @@ class ForecastInference:
             "(e.g. pl.col(c).fill_nan(None).forward_fill()) or fix the source.",
         )
         return torch.from_numpy(joined.select(names).to_numpy().astype(np.float64))
-
-    def _model_panel(
-        self, raw: Panel, calendar: Sequence[str], lambdas: np.ndarray | None
-    ) -> Panel:
-        """The panel the network sees: targets transformed (``lambdas`` per series of ``raw``
-        for Box-Cox), the encoded statics (:mod:`~forecaster.estimators.statics`) and the
-        calendar features appended as future-known covariates."""
-        panel = self._with_statics(transform_targets(self.target_transform, raw, lambdas))
-        if not calendar:
-            return panel
-        extra = calendar_values(panel.time, calendar)
-        names = tuple(f"{name}_{part}" for name in calendar for part in ("sin", "cos"))
-        clash = [n for n in names if n in panel.columns]
-        if clash:
-            raise DataValidationError(
-                f"Columns {clash} clash with the calendar features' names. Rename them or set "
-                "calendar=None."
-            )
-        return dataclasses.replace(
-            panel,
-            values=np.ascontiguousarray(np.hstack([panel.values, extra])),
-            future_covariates=(*panel.future_covariates, *names),
-            _device_values={},
-        )
-
-    def _predict_panel(
-        self, raw: Panel, history: np.ndarray | None = None
-    ) -> tuple[Panel, np.ndarray | None]:
-        """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
-        (None for other transforms): fitted ones for series seen in ``fit``, for the others
-        lambdas fitted on the rows where ``history`` is true (all rows when None)."""
-        check_target_domain(self.target_transform, raw)
-        lambdas = None
-        if self.target_transform == "boxcox":
-            fitted, known = self._fitted_rows(raw)
-            lambdas = np.empty((raw.n_series, raw.n_targets))
-            lambdas[known] = self.target_lambdas_[fitted[known]]
-            if (~known).any():
-                own = fit_boxcox_lambdas(raw, mask=history)
-                lambdas[~known] = own[~known]
-        return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
 
     def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
         """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""

@@ -16,6 +16,7 @@ __all__ = ["ForecasterState", "RegressorState"]
 
 import copy
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -263,6 +264,9 @@ class RegressorState(_EstimatorState):
 class ForecasterState(_EstimatorState):
     """The saved state of an :class:`~forecaster.estimators.forecaster.RNNForecaster`."""
 
+    target_transform: str
+    _fitted_transform: Callable[[], str]
+
     _ENTRIES = frozenset(
         {"network", "scaler", "freq", "schema", "n_series"}
         | {"n_train_windows", "n_val_windows", "calendar"}
@@ -270,6 +274,7 @@ class ForecasterState(_EstimatorState):
 
     def _state_config(self) -> dict[str, Any]:
         meta, _ = self.scaler_.state()
+        auto = self.target_transform == "auto"  # the transform it chose
         return {
             "scaler": meta,
             "n_series": int(self.keys_.height),
@@ -281,6 +286,7 @@ class ForecasterState(_EstimatorState):
             **_conformal_config(self.__dict__.get("conformal_")),
             **_statics_config(self.__dict__.get("static_encoding_")),
             **baseline_config(self),
+            **({"target_transform": self._fitted_transform()} if auto else {}),
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -366,6 +372,7 @@ class ForecasterState(_EstimatorState):
         if lambdas is not None and not np.isfinite(lambdas).all():
             raise StateError("the Box-Cox lambdas must be finite")
         self.target_lambdas_ = lambdas
+        self.target_transform_ = _restore_transform(self.target_transform, config)
         self.keys_ = self._restore_keys(state.keys)
         if "conformal" in config:
             self.conformal_ = _restore_conformal(config["conformal"], arrays, self.keys_.height)
@@ -505,6 +512,22 @@ def _expected_weights(network_config: dict[str, Any]) -> dict[str, TensorSpec]:
     if n_members == 1:
         return shapes
     return {f"members.{i}.{key}": spec for i in range(n_members) for key, spec in shapes.items()}
+
+
+def _restore_transform(param: str, config: dict[str, Any]) -> str:
+    """The fitted target transform: the one ``target_transform="auto"`` chose (saved in the
+    config's ``target_transform`` entry), else the parameter itself."""
+    chosen = config.get("target_transform")
+    if param != "auto":
+        if chosen is not None and chosen != param:
+            raise StateError(f"the config's target_transform {short(chosen)} is not {param!r}")
+        return param
+    if chosen not in ("none", "log"):
+        raise StateError(
+            f"target_transform='auto' needs the transform chosen in fit ('none' or 'log') in "
+            f"the config's target_transform entry; found {short(chosen)}"
+        )
+    return str(chosen)
 
 
 def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:

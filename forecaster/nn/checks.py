@@ -155,6 +155,11 @@ def check_network_config(
             "lookback must be an integer >= 1 for a network; received 'auto' (the estimators "
             "resolve lookback='auto' on the data before building it)."
         )
+    if checked["linear_skip"] == "auto":
+        raise DataValidationError(
+            "linear_skip must be True or False for a network; received 'auto' (the estimators "
+            "resolve linear_skip='auto' from the fitted target transform before building it)."
+        )
     if checked["linear_skip"] and head == "recursive":
         raise DataValidationError(
             "linear_skip=True is not possible with head='recursive': it is trained one step "

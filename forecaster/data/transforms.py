@@ -1,0 +1,233 @@
+"""Target transforms: applied to the targets before scaling, inverted on the forecasts.
+
+``log``, ``log1p`` and Box-Cox (one maximum-likelihood lambda per series and target), and the
+rule of ``target_transform="auto"`` (:func:`resolve_target_transform`): the log for positive
+levels that swing by a factor, the targets' own scale otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+import forecaster._validation as _validation
+from forecaster.data.panel import Panel
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "LOG_MIN_SPREAD",
+    "TARGET_TRANSFORMS",
+    "check_target_domain",
+    "fit_boxcox_lambdas",
+    "inverse_targets",
+    "raise_to_positive",
+    "resolve_target_transform",
+    "transform_targets",
+]
+
+
+TARGET_TRANSFORMS = _validation.TARGET_TRANSFORMS
+"""``auto``: ``log`` when every training target is > 0, else ``none`` (see
+:func:`resolve_target_transform`); ``log``: natural log (targets > 0); ``log1p``: ``log(1 + y)``
+(targets > -1, e.g. counts with zeros); ``boxcox``: Box-Cox with one lambda per series and
+target, fitted by maximum likelihood on the training span (targets > 0); ``none``: identity."""
+
+_BOXCOX_RANGE = (-1.0, 2.0)
+_BOXCOX_MAX_POINTS = 20_000
+
+
+LOG_MIN_SPREAD = 1.5
+"""``target_transform="auto"`` takes the log when the typical series' 95th percentile is at
+least this multiple of its 5th: below it the log is nearly linear over the data's range (a heart
+rate, a CO2 level, a sea temperature), and the data keeps its own scale."""
+
+_SPREAD_SERIES = 256
+"""Series (evenly spaced) whose spread ``"auto"`` measures: a panel of any size costs the same."""
+
+
+def resolve_target_transform(method: str, panel: Panel) -> str:
+    """The transform ``method`` stands for on ``panel``: ``"auto"`` is ``"log"`` when every
+    target value is finite and > 0 and the median over series and targets of the ratio of the
+    95th to the 5th percentile is at least :data:`LOG_MIN_SPREAD` (sales, loads, traffic,
+    prices: a level whose swings grow with it), else ``"none"``; other methods are returned
+    as they are.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"t": range(6), "y": [1.0, 5.0, 2.0, 8.0, 3.0, 9.0]})
+    >>> resolve_target_transform("auto", Panel.from_frame(frame, target="y", time_col="t"))
+    'log'
+    >>> frame = frame.with_columns(pl.col("y") - 1.0)  # a zero: no log
+    >>> resolve_target_transform("auto", Panel.from_frame(frame, target="y", time_col="t"))
+    'none'
+    >>> frame = frame.with_columns(pl.col("y") + 100.0)  # 100 to 108: nearly linear
+    >>> resolve_target_transform("auto", Panel.from_frame(frame, target="y", time_col="t"))
+    'none'
+    """
+    if method != "auto":
+        return method
+    targets = panel.values[:, : panel.n_targets]
+    if not targets.size or not bool((targets > 0).all()):
+        return "none"
+    series = np.unique(np.linspace(0, panel.n_series - 1, _SPREAD_SERIES).astype(np.int64))
+    spreads = [
+        np.quantile(targets[panel.offsets[i] : panel.offsets[i + 1]], [0.05, 0.95], axis=0)
+        for i in series
+    ]
+    ratios = np.concatenate([high / low for low, high in spreads])
+    return "log" if float(np.median(ratios)) >= LOG_MIN_SPREAD else "none"
+
+
+def check_target_domain(method: str, panel: Panel) -> None:
+    """Raise :class:`DataValidationError` when a target value is outside the transform's
+    domain (``> 0`` for log and Box-Cox, ``> -1`` for log1p), naming the column and series."""
+    if method == "none":
+        return
+    bound = -1.0 if method == "log1p" else 0.0
+    targets = panel.values[:, : panel.n_targets]
+    bad = targets <= bound
+    if not bad.any():
+        return
+    row, col = np.argwhere(bad)[0]
+    series = int(np.searchsorted(panel.offsets, row, side="right") - 1)
+    key = panel.keys[panel.id_name][series]
+    hint = (
+        "Use target_transform='log1p' for non-negative data, "
+        if method != "log1p"
+        else "Shift the data, "
+    )
+    raise DataValidationError(
+        f"target_transform={method!r} needs every target value > {bound:g}; column "
+        f"{panel.targets[col]!r} has {int(bad[:, col].sum())} values <= {bound:g} (e.g. "
+        f"{float(targets[row, col]):g} in series {key!r}). {hint}or target_transform='none'."
+    )
+
+
+def raise_to_positive(panel: Panel) -> tuple[Panel, np.ndarray]:
+    """A copy of ``panel`` whose target values <= 0 are raised to the smallest positive value
+    of their series and column (of the column when the series has none, 1 when the column has
+    none), and the mask ``(rows, n_targets)`` of the values raised: how a model whose
+    ``target_transform="auto"`` chose the log reads data outside its domain.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"t": [0, 1, 2], "y": [2.0, 0.0, 3.0]})
+    >>> raised, mask = raise_to_positive(Panel.from_frame(frame, target="y", time_col="t"))
+    >>> raised.values[:, 0].tolist(), mask[:, 0].tolist()
+    ([2.0, 2.0, 3.0], [False, True, False])
+    """
+    nt = panel.n_targets
+    targets = panel.values[:, :nt]
+    bad = targets <= 0  # NaN stays NaN, as with an explicit log
+    if not bad.any():
+        return panel, bad
+    positive = np.where(targets > 0, targets, np.inf)
+    column = positive.min(axis=0)
+    column[~np.isfinite(column)] = 1.0
+    lowest = np.minimum.reduceat(positive, panel.offsets[:-1], axis=0)  # (n_series, nt)
+    lowest = np.where(np.isfinite(lowest), lowest, column)
+    values = panel.values.copy()
+    floor = np.repeat(lowest, panel.lengths, axis=0).astype(values.dtype)
+    values[:, :nt] = np.where(bad, floor, targets)
+    return dataclasses.replace(panel, values=values, _device_values={}), bad
+
+
+def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarray:
+    """Box-Cox lambdas, shape ``(n_series, n_targets)``, fitted by maximum likelihood on the
+    rows where ``mask`` is true (all rows when None); clipped to [-1, 2] for a stable inverse.
+
+    A series with fewer than 3 distinct fitted values gets lambda 1 (no transform but a shift
+    by 1). Long series are fitted on their last 20,000 rows.
+    """
+    from scipy.stats import boxcox_normmax
+
+    nt = panel.n_targets
+    lambdas = np.ones((panel.n_series, nt))
+    for i in range(panel.n_series):  # fit time only: one small optimisation per series
+        lo, hi = panel.offsets[i], panel.offsets[i + 1]
+        rows = np.arange(lo, hi) if mask is None else lo + np.flatnonzero(mask[lo:hi])
+        rows = rows[-_BOXCOX_MAX_POINTS:]
+        for j in range(nt):
+            x = panel.values[rows, j].astype(np.float64)
+            if len(np.unique(x)) < 3:
+                continue
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = float(boxcox_normmax(x, method="mle"))
+            if np.isfinite(value):
+                lambdas[i, j] = min(max(value, _BOXCOX_RANGE[0]), _BOXCOX_RANGE[1])
+    return lambdas
+
+
+def transform_targets(method: str, panel: Panel, lambdas: np.ndarray | None = None) -> Panel:
+    """A copy of ``panel`` whose target columns are transformed (``lambdas``, shape
+    ``(n_series, n_targets)``, for Box-Cox). The caller checks the domain first."""
+    if method == "none":
+        return panel
+    values = panel.values.copy()
+    nt = panel.n_targets
+    y = values[:, :nt].astype(np.float64)
+    if method == "log":
+        y = np.log(y)
+    elif method == "log1p":
+        y = np.log1p(y)
+    else:
+        lam = np.repeat(_boxcox_lambdas(method, lambdas), panel.lengths, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            power = np.where(np.abs(lam) < 1e-8, np.log(y), (y**lam - 1.0) / lam)
+        y = power
+    limit = float(np.finfo(np.float32).max)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(y) <= limit)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        series = int(np.searchsorted(panel.offsets, row, side="right") - 1)
+        detail = f" (lambda {float(lambdas[series, col]):.3g})" if lambdas is not None else ""
+        raise DataValidationError(
+            f"target_transform={method!r} maps {int(bad[:, col].sum())} values of "
+            f"{panel.targets[col]!r} outside the float32 range, e.g. "
+            f"{float(panel.values[row, col]):g} in series "
+            f"{panel.keys[panel.id_name][series]!r}{detail}. Rescale the column (e.g. divide "
+            "it by a constant) or use target_transform='log'."
+        )
+    values[:, :nt] = y.astype(np.float32)
+    return dataclasses.replace(panel, values=values, _device_values={})
+
+
+def inverse_targets(method: str, y: np.ndarray, lambdas: np.ndarray | None = None) -> np.ndarray:
+    """Invert :func:`transform_targets` on forecasts ``y`` of shape ``(batch, horizon,
+    n_targets)``; ``lambdas`` has shape ``(batch, n_targets)`` for Box-Cox.
+
+    The inverse of a log-scale forecast is a median-type forecast (exp of the mean of the
+    logs). A Box-Cox forecast below the transform's range (``lambda * y + 1 <= 0``) maps to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inverse_targets("log1p", np.log1p(np.full((1, 2, 1), 3.0))).round(9).ravel().tolist()
+    [3.0, 3.0]
+    """
+    if method == "none":
+        return y
+    if method == "log":
+        return np.exp(y)
+    if method == "log1p":
+        return np.expm1(y)
+    lam = _boxcox_lambdas(method, lambdas)[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        base = np.maximum(lam * y + 1.0, 0.0)
+        power = np.where(np.abs(lam) < 1e-8, np.exp(y), base ** (1.0 / lam))
+    return power
+
+
+def _boxcox_lambdas(method: str, lambdas: np.ndarray | None) -> np.ndarray:
+    """The Box-Cox lambdas a transform needs (a caller's error when they are missing)."""
+    if method != "boxcox":
+        raise ValueError(f"unknown target transform {method!r}; expected {TARGET_TRANSFORMS}")
+    if lambdas is None:
+        raise ValueError("target_transform='boxcox' needs the fitted lambdas (fit_boxcox_lambdas)")
+    return lambdas

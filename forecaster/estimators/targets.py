@@ -1,0 +1,158 @@
+"""The target transform of :class:`~forecaster.estimators.forecaster.RNNForecaster` and the
+panels the network sees.
+
+``fit`` resolves ``target_transform`` on the training panel (``"auto"``: ``log`` when every
+target is > 0, :func:`~forecaster.data.transforms.resolve_target_transform`), checks the domain
+and fits the Box-Cox lambdas; ``fit`` and ``predict`` then build the network's panel the same
+way (targets transformed, static covariates encoded, calendar features appended), and
+``predict`` inverts the transform on the forecasts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from forecaster.data.calendar import calendar_features, calendar_values
+from forecaster.data.panel import Panel
+from forecaster.data.transforms import (
+    check_target_domain,
+    fit_boxcox_lambdas,
+    inverse_targets,
+    raise_to_positive,
+    resolve_target_transform,
+    transform_targets,
+)
+from forecaster.estimators.sampling import rows_before_holdout, validation_steps
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+
+__all__ = ["TargetPanels"]
+
+
+class TargetPanels:
+    """The fitted target transform and the network's panels (a mixin of ``RNNForecaster``,
+    which holds the parameters and the fitted attributes it reads)."""
+
+    target_transform: str
+    head: str
+    horizon: int
+    calendar: Any
+    freq: Any
+    missing: str
+    validation_size: int | float
+    column_roles: Callable[[], dict[str, Any]]
+    windowed_panel: Callable[..., tuple[Panel, int]]
+    target_lambdas_: np.ndarray | None
+    _with_statics: Callable[[Panel], Panel]
+    _fitted_rows: Callable[[Panel], tuple[np.ndarray, np.ndarray]]
+
+    def _fitted_transform(self) -> str:
+        """The fitted transform (``target_transform_``; a model loaded from files saved before
+        ``"auto"`` existed has its parameter)."""
+        return self.__dict__.get("target_transform_", self.target_transform)
+
+    def _linear_skip(self, value: bool | str) -> bool:
+        """``linear_skip`` resolved: ``"auto"`` is on with a log transform (``head`` permitting).
+        Before a fit resolves the transform (the memory check) it reads the last fit's, or the
+        parameter: the skip's few weights are all that differ."""
+        if value != "auto":
+            return bool(value)
+        return self._fitted_transform() == "log" and self.head != "recursive"
+
+    def _training_panel(
+        self, frame: Any
+    ) -> tuple[Panel, np.ndarray, np.ndarray | None, tuple[str, ...], int]:
+        """The validated panel of ``frame``, the mask of its rows before the validation
+        hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
+        calendar features and the lookback (``"auto"`` resolved on the panel)."""
+        options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
+        raw, lookback = self.windowed_panel(frame, **options)
+        calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
+        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
+        fit_rows = rows_before_holdout(raw, holdout)
+        lambdas = self._fit_target_transform(raw, fit_rows)  # sets target_transform_
+        return raw, fit_rows, lambdas, calendar, lookback
+
+    def _fit_target_transform(self, raw: Panel, fit_rows: np.ndarray) -> np.ndarray | None:
+        """Set ``target_transform_`` (``target_transform`` resolved on the training panel
+        ``raw``), check ``raw``'s targets are in its domain, and return the Box-Cox lambdas
+        fitted on ``fit_rows`` (the rows before the validation hold-out; None for the other
+        transforms)."""
+        self.target_transform_ = resolve_target_transform(self.target_transform, raw)
+        check_target_domain(self.target_transform_, raw)
+        if self.target_transform_ != "boxcox":
+            return None
+        return fit_boxcox_lambdas(raw, mask=fit_rows)
+
+    def _model_panel(
+        self, raw: Panel, calendar: Sequence[str], lambdas: np.ndarray | None
+    ) -> Panel:
+        """The panel the network sees: targets transformed (``lambdas`` per series of ``raw``
+        for Box-Cox), the encoded statics (:mod:`~forecaster.estimators.statics`) and the
+        calendar features appended as future-known covariates."""
+        panel = self._with_statics(transform_targets(self._fitted_transform(), raw, lambdas))
+        if not calendar:
+            return panel
+        extra = calendar_values(panel.time, calendar)
+        names = tuple(f"{name}_{part}" for name in calendar for part in ("sin", "cos"))
+        clash = [n for n in names if n in panel.columns]
+        if clash:
+            raise DataValidationError(
+                f"Columns {clash} clash with the calendar features' names. Rename them or set "
+                "calendar=None."
+            )
+        return dataclasses.replace(
+            panel,
+            values=np.ascontiguousarray(np.hstack([panel.values, extra])),
+            future_covariates=(*panel.future_covariates, *names),
+            _device_values={},
+        )
+
+    def _predict_panel(
+        self, raw: Panel, history: np.ndarray | None = None
+    ) -> tuple[Panel, np.ndarray | None]:
+        """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
+        (None for other transforms): fitted ones for series seen in ``fit``, for the others
+        lambdas fitted on the rows where ``history`` is true (all rows when None)."""
+        if self.target_transform == "auto" and self._fitted_transform() == "log":
+            raw = self._raise_to_positive(raw)
+        check_target_domain(self._fitted_transform(), raw)
+        lambdas = None
+        if self._fitted_transform() == "boxcox":
+            fitted, known = self._fitted_rows(raw)
+            lambdas = np.empty((raw.n_series, raw.n_targets))
+            lambdas[known] = np.asarray(self.target_lambdas_)[fitted[known]]
+            if (~known).any():
+                own = fit_boxcox_lambdas(raw, mask=history)
+                lambdas[~known] = own[~known]
+        return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
+
+    def _raise_to_positive(self, raw: Panel) -> Panel:
+        """``raw`` with its target values <= 0 raised to their series' smallest positive value
+        (:func:`~forecaster.data.transforms.raise_to_positive`), with a warning that names
+        them: a model whose ``"auto"`` transform is the log forecasts such data, never silently."""
+        raised, mask = raise_to_positive(raw)
+        if not mask.any():
+            return raw
+        row, col = np.argwhere(mask)[0]
+        series = raw.series_of_rows()[np.flatnonzero(mask.any(axis=1))]
+        keys = raw.keys[raw.id_name].gather(np.unique(series)).to_list()
+        warn_at_caller(
+            f"target_transform='auto' chose the log in fit (every training target was > 0), "
+            f"but this frame has {int(mask.sum())} target values <= 0 in "
+            f"{len(keys)} series, e.g. {float(raw.values[row, col]):g} in column "
+            f"{raw.targets[col]!r} of series {keys[0]!r}: each was raised to its series' "
+            "smallest positive value to forecast. Refit on data like this one "
+            "(target_transform='auto' then keeps the targets' scale), or fit with "
+            "target_transform='none'.",
+            ForecasterWarning,
+        )
+        return raised
+
+    def _inverse_targets(self, pred: np.ndarray, lambdas: np.ndarray | None) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` of the transformed targets on the targets'
+        own scale (``lambdas``: the Box-Cox lambdas of each row's series)."""
+        return inverse_targets(self._fitted_transform(), pred, lambdas)

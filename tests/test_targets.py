@@ -1,0 +1,222 @@
+"""``target_transform="auto"`` and ``linear_skip="auto"`` (forecaster.estimators.targets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import edit_saved_config
+
+from forecaster import RNNForecaster, load
+from forecaster.data.panel import Panel
+from forecaster.data.transforms import LOG_MIN_SPREAD, raise_to_positive, resolve_target_transform
+from forecaster.exceptions import DataValidationError, ForecasterWarning, ModelFormatError
+from forecaster.nn.recurrent import RecurrentNet
+
+pytestmark = pytest.mark.timeout(300)
+
+TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
+
+
+def growing_frame(n_series: int = 3, length: int = 200, low: float = 1.0) -> pl.DataFrame:
+    """Hourly series whose daily swing grows with their level (``low``: the smallest value
+    is about ``low`` times the level's start)."""
+    rng = np.random.default_rng(0)
+    start = dt.datetime(2024, 1, 1)
+    frames = []
+    for k in range(n_series):
+        t = np.arange(length)
+        level = 10.0 * (k + 1) * np.exp(t / length)
+        cycle = 1.0 + 0.5 * np.sin(2 * np.pi * t / 24)
+        y = low * 10.0 * (k + 1) + level * cycle * rng.uniform(0.95, 1.05, length)
+        times = [start + dt.timedelta(hours=int(i)) for i in t]
+        frames.append(pl.DataFrame({"id": f"s{k}", "time": times, "y": y}))
+    return pl.concat(frames)
+
+
+def model(**kw) -> RNNForecaster:
+    return RNNForecaster(target="y", id_col="id", lookback=48, horizon=12, **{**TINY, **kw})
+
+
+def panel_of(frame: pl.DataFrame) -> Panel:
+    return Panel.from_frame(frame, target="y", time_col="time", id_col="id")
+
+
+# ---------------------------------------------------------------- the rule
+
+
+def test_auto_takes_the_log_of_positive_levels_that_swing_by_a_factor():
+    assert resolve_target_transform("auto", panel_of(growing_frame())) == "log"
+
+
+@pytest.mark.parametrize("shift", [-1e9, 0.0])
+def test_auto_keeps_the_scale_of_data_with_a_value_at_or_below_zero(shift):
+    frame = growing_frame().with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(shift).otherwise(pl.col("y")).alias("y")
+    )
+    assert resolve_target_transform("auto", panel_of(frame)) == "none"
+
+
+def test_auto_keeps_the_scale_of_positive_data_whose_level_barely_moves():
+    # values 1,000 + swing: the 95th percentile is within LOG_MIN_SPREAD of the 5th
+    frame = growing_frame().with_columns(pl.col("y") + 1_000.0)
+    values = frame["y"].to_numpy()
+    assert np.quantile(values, 0.95) / np.quantile(values, 0.05) < LOG_MIN_SPREAD
+    assert resolve_target_transform("auto", panel_of(frame)) == "none"
+
+
+def test_auto_judges_the_typical_series_not_the_pooled_values():
+    # every series is narrow, their levels differ 1,000-fold: pooled they would span a lot
+    t = np.arange(100)
+    frames = [
+        pl.DataFrame({"id": f"s{k}", "time": t, "y": 10.0**k * (1 + 0.05 * np.sin(t))})
+        for k in range(4)
+    ]
+    assert resolve_target_transform("auto", panel_of(pl.concat(frames))) == "none"
+
+
+@pytest.mark.parametrize("method", ["none", "log", "log1p", "boxcox"])
+def test_an_explicit_transform_is_returned_as_it_is(method):
+    assert resolve_target_transform(method, panel_of(growing_frame(low=0.0))) == method
+
+
+def test_auto_measures_a_bounded_sample_of_a_large_panel_the_same_way():
+    many = pl.concat(
+        [growing_frame(n_series=1).with_columns(pl.lit(f"s{k}").alias("id")) for k in range(600)]
+    )
+    assert resolve_target_transform("auto", panel_of(many)) == "log"
+
+
+# ---------------------------------------------------------------- the estimator
+
+
+def test_fit_resolves_auto_and_turns_the_linear_skip_on_with_the_log():
+    fitted = model().fit(growing_frame())
+    assert fitted.get_params()["target_transform"] == "auto"
+    assert fitted.target_transform_ == "log"
+    assert fitted.network_.linear_skip
+    assert fitted.predict(growing_frame())["y"].is_finite().all()
+
+
+def test_fit_on_data_with_zeros_keeps_the_scale_and_no_skip():
+    frame = growing_frame().with_columns(pl.col("y") - pl.col("y").min())
+    fitted = model().fit(frame)
+    assert fitted.target_transform_ == "none"
+    assert not fitted.network_.linear_skip
+
+
+def test_auto_fits_the_same_network_as_the_choice_spelled_out():
+    frame = growing_frame()
+    auto = model().fit(frame).predict(frame)["y"].to_numpy()
+    spelled = model(target_transform="log", linear_skip=True).fit(frame)
+    np.testing.assert_array_equal(auto, spelled.predict(frame)["y"].to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("params", "skip"),
+    [
+        ({"linear_skip": False}, False),  # an explicit choice wins
+        ({"target_transform": "none"}, False),
+        ({"target_transform": "log"}, True),
+        ({"target_transform": "boxcox"}, False),
+        ({"head": "recursive"}, False),  # the recursive head cannot have one
+    ],
+)
+def test_linear_skip_auto_follows_the_fitted_transform_and_the_head(params, skip):
+    assert model(**params).fit(growing_frame()).network_.linear_skip is skip
+
+
+def test_a_refit_on_other_data_resolves_again():
+    fitted = model().fit(growing_frame())
+    fitted.fit(growing_frame().with_columns(pl.col("y") - pl.col("y").mean()))  # below zero
+    assert (fitted.target_transform_, fitted.network_.linear_skip) == ("none", False)
+
+
+def test_predict_raises_values_outside_the_chosen_log_to_the_series_floor_and_warns():
+    frame = growing_frame()
+    fitted = model().fit(frame)
+    bad = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 150).then(0.0).otherwise(pl.col("y")).alias("y")
+    )
+    with pytest.warns(ForecasterWarning, match=r"'auto' chose the log in fit .* 1 target values "):
+        forecast = fitted.predict(bad)
+    assert forecast["y"].is_finite().all()
+    # the zero is read as series s0's smallest positive value: the same forecast as that frame
+    floor = frame.filter(pl.col("id") == "s0")["y"].min()
+    same = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 150).then(floor).otherwise(pl.col("y")).alias("y")
+    )
+    np.testing.assert_array_equal(forecast["y"].to_numpy(), fitted.predict(same)["y"].to_numpy())
+
+
+def test_an_explicit_log_still_refuses_a_value_outside_its_domain():
+    fitted = model(target_transform="log").fit(growing_frame())
+    bad = growing_frame().with_columns(pl.lit(0.0).alias("y"))
+    with pytest.raises(DataValidationError, match="target_transform='log' needs every target"):
+        fitted.predict(bad)
+
+
+def test_raise_to_positive_uses_the_series_then_the_column_floor():
+    frame = pl.DataFrame(
+        {"id": ["a"] * 3 + ["b"] * 3, "time": [0, 1, 2] * 2, "y": [0.0, 4.0, 2.0, -1.0, 0.0, -5.0]}
+    )
+    raised, mask = raise_to_positive(panel_of(frame))
+    assert raised.values[:, 0].tolist() == [2.0, 4.0, 2.0, 2.0, 2.0, 2.0]
+    assert mask[:, 0].tolist() == [True, False, False, True, True, True]
+
+
+def test_the_chosen_transform_is_saved_and_loaded(tmp_path):
+    frame = growing_frame()
+    fitted = model().fit(frame)
+    fitted.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["target_transform"] == "log"
+    again = load(tmp_path / "m")
+    assert again.target_transform_ == "log" and again.get_params()["target_transform"] == "auto"
+    np.testing.assert_array_equal(
+        again.predict(frame)["y"].to_numpy(), fitted.predict(frame)["y"].to_numpy()
+    )
+
+
+def test_an_explicit_transform_saves_no_entry(tmp_path):
+    model(target_transform="none").fit(growing_frame()).save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert "target_transform" not in config
+    assert load(tmp_path / "m").target_transform_ == "none"
+
+
+@pytest.mark.parametrize("entry", [None, "boxcox", 3])
+def test_loading_auto_without_a_valid_chosen_transform_is_refused(tmp_path, entry):
+    model().fit(growing_frame()).save(tmp_path / "m")
+
+    def edit(config: dict) -> None:
+        if entry is None:
+            del config["target_transform"]
+        else:
+            config["target_transform"] = entry
+
+    edit_saved_config(tmp_path / "m", edit)
+    with pytest.raises(ModelFormatError, match="target_transform='auto' needs the transform"):
+        load(tmp_path / "m")
+
+
+# ---------------------------------------------------------------- parameter checks
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_linear_skip_takes_true_false_or_auto(value):
+    with pytest.raises(DataValidationError, match="linear_skip must be True, False or 'auto'"):
+        model(linear_skip=value).fit(growing_frame())
+
+
+def test_a_network_needs_the_linear_skip_resolved():
+    with pytest.raises(DataValidationError, match="estimators resolve linear_skip='auto'"):
+        RecurrentNet(n_features=1, n_targets=1, lookback=8, horizon=2, linear_skip="auto")
+
+
+def test_target_transform_auto_is_listed_in_the_refusal_of_an_unknown_one():
+    with pytest.raises(DataValidationError, match="'auto'"):
+        model(target_transform="logarithm").fit(growing_frame())
