@@ -77,6 +77,7 @@ Writes ``benchmarks/results/intervals.{json,md}`` (``intervals_quick.*`` with ``
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import inspect
 import itertools
 import json
@@ -91,7 +92,16 @@ import numpy as np
 import polars as pl
 import torch
 from _machine import Timed
-from bench_accuracy import DEFAULT_DATA, RESULTS, ROOT, ett_borders, machine, read_ett, read_m4
+from bench_accuracy import (
+    DEFAULT_DATA,
+    M4_START,
+    RESULTS,
+    ROOT,
+    ett_borders,
+    machine,
+    read_ett,
+    read_m4,
+)
 
 from forecaster import RNNForecaster
 from forecaster.evaluation.baselines import seasonal_naive
@@ -397,11 +407,12 @@ def run_m4(args: argparse.Namespace, features: dict[str, bool]) -> dict[str, Any
     if args.quick:
         ids = ids[:20]
     train, test = train.filter(pl.col("id").is_in(ids)), test.filter(pl.col("id").is_in(ids))
-    # align every series' end on one step: t = position + (longest - length)
+    # align every series' end on one step: t = position + (longest - length) hours
     lengths = train.group_by("id").agg(pl.len().alias("n"))
     longest = int(lengths["n"].max())
-    train = train.join(lengths, on="id").with_columns(pl.col("t") + longest - pl.col("n"))
-    test = test.join(lengths, on="id").with_columns(pl.col("t") + longest)
+    shift = pl.duration(hours=longest - pl.col("n"))
+    train = train.join(lengths, on="id").with_columns(pl.col("t") + shift)
+    test = test.join(lengths, on="id").with_columns(pl.col("t") + pl.duration(hours=longest))
     train, test = train.drop("n").sort("id", "t"), test.drop("n").sort("id", "t")
     order = pl.DataFrame({"id": ids, "row": np.arange(len(ids))})
     train = train.join(order, on="id").sort("row", "t").drop("row")
@@ -437,7 +448,7 @@ def run_m4(args: argparse.Namespace, features: dict[str, bool]) -> dict[str, Any
         rows.append({"method": LIB_SNAIVE, "seed": None, **score(lib, y, scale)})
         print(f"  m4 {LIB_SNAIVE}: {brief(rows[-1])}", flush=True)
     columns = {"target": "y", "time_col": "t", "id_col": "id", "horizon": M4_H}
-    fit_frame = train.filter(pl.col("t") < longest - span)
+    fit_frame = train.filter(pl.col("t") < M4_START + dt.timedelta(hours=longest - span))
     # pooled: 5 origins 24 apart (the span's daily origins); per series: 24 origins 4 apart in
     # the same span (the library needs >= 20 residuals per series and step for its own)
     calibrate = {

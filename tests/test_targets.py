@@ -12,7 +12,13 @@ from conftest import edit_saved_config
 
 from forecaster import RNNForecaster, load
 from forecaster.data.panel import Panel
-from forecaster.data.transforms import LOG_MIN_SPREAD, raise_to_positive, resolve_target_transform
+from forecaster.data.transforms import (
+    LOG_MAX_LAMBDA,
+    LOG_MIN_SPREAD,
+    guerrero_lambda,
+    raise_to_positive,
+    resolve_target_transform,
+)
 from forecaster.exceptions import DataValidationError, ForecasterWarning, ModelFormatError
 from forecaster.nn.recurrent import RecurrentNet
 
@@ -66,6 +72,55 @@ def test_auto_keeps_the_scale_of_positive_data_whose_level_barely_moves():
     values = frame["y"].to_numpy()
     assert np.quantile(values, 0.95) / np.quantile(values, 0.05) < LOG_MIN_SPREAD
     assert resolve_target_transform("auto", panel_of(frame)) == "none"
+
+
+def test_auto_keeps_the_scale_of_a_level_whose_swing_does_not_grow_with_it():
+    # a warming temperature: 10 -> 27 degrees, the same daily swing throughout (Guerrero ~ 1)
+    t = np.arange(960)
+    rng = np.random.default_rng(1)
+    warm = 10 + t / 60 + 4 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.3, len(t))
+    start = dt.datetime(2024, 1, 1)
+    frame = pl.DataFrame(
+        {"id": "s0", "time": [start + dt.timedelta(hours=int(i)) for i in t], "y": warm}
+    )
+    assert np.quantile(warm, 0.95) / np.quantile(warm, 0.05) > LOG_MIN_SPREAD  # spans a factor
+    assert guerrero_lambda(warm, 24) > LOG_MAX_LAMBDA
+    assert resolve_target_transform("auto", panel_of(frame)) == "none"
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [("multiplicative", 0.0), ("additive", 1.0), ("square root", 0.5)],
+)
+def test_guerrero_lambda_finds_how_the_swing_grows_with_the_level(shape, expected):
+    t = np.arange(24 * 40)
+    level = 5 * np.exp(t / 300)
+    cycle = np.sin(2 * np.pi * t / 24)
+    y = {
+        "multiplicative": level * (1 + 0.5 * cycle),
+        "additive": level + 2 * cycle,
+        "square root": level + np.sqrt(level) * cycle,
+    }[shape]
+    assert guerrero_lambda(y, 24) == pytest.approx(expected, abs=0.15)
+
+
+def test_guerrero_lambda_needs_three_blocks():
+    assert np.isnan(guerrero_lambda(np.arange(1.0, 48.0), 24))
+
+
+def test_auto_measures_only_the_rows_before_the_hold_out():
+    # additive before row 480, then the swing explodes with the level: the mask decides
+    t = np.arange(960)
+    level = 10 + t / 60
+    swing = np.where(t < 480, 2.0, 0.5 * level)
+    y = level + swing * np.sin(2 * np.pi * t / 24)
+    start = dt.datetime(2024, 1, 1)
+    frame = pl.DataFrame(
+        {"id": "s0", "time": [start + dt.timedelta(hours=int(i)) for i in t], "y": y}
+    )
+    panel = panel_of(frame)
+    assert resolve_target_transform("auto", panel, mask=t < 480) == "none"
+    assert resolve_target_transform("auto", panel) == "log"  # with the rows after it
 
 
 def test_auto_judges_the_typical_series_not_the_pooled_values():

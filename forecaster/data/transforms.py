@@ -14,13 +14,16 @@ import numpy as np
 
 import forecaster._validation as _validation
 from forecaster.data.panel import Panel
+from forecaster.data.seasons import panel_seasons
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "LOG_MAX_LAMBDA",
     "LOG_MIN_SPREAD",
     "TARGET_TRANSFORMS",
     "check_target_domain",
     "fit_boxcox_lambdas",
+    "guerrero_lambda",
     "inverse_targets",
     "raise_to_positive",
     "resolve_target_transform",
@@ -39,46 +42,99 @@ _BOXCOX_MAX_POINTS = 20_000
 
 
 LOG_MIN_SPREAD = 1.5
-"""``target_transform="auto"`` takes the log when the typical series' 95th percentile is at
-least this multiple of its 5th: below it the log is nearly linear over the data's range (a heart
-rate, a CO2 level, a sea temperature), and the data keeps its own scale."""
+"""``target_transform="auto"`` takes the log only when the typical series' 95th percentile is
+at least this multiple of its 5th: below it the log is nearly linear over the data's range (a
+heart rate, a CO2 level, a sea temperature), and the data keeps its own scale."""
 
-_SPREAD_SERIES = 256
-"""Series (evenly spaced) whose spread ``"auto"`` measures: a panel of any size costs the same."""
+LOG_MAX_LAMBDA = 0.5
+"""``target_transform="auto"`` takes the log only when the typical series' Guerrero lambda
+(:func:`guerrero_lambda`) is below this: its swings grow with its level (lambda near 0), unlike
+a temperature whose daily swing stays the same as it warms (lambda near 1)."""
+
+_AUTO_SERIES = 256
+"""Series (evenly spaced) that ``"auto"`` measures: a panel of any size costs the same."""
+
+_AUTO_ROWS = 20_000
+"""The latest rows of a series that ``"auto"`` measures."""
+
+_LAMBDAS = np.linspace(-1.0, 2.0, 61)
 
 
-def resolve_target_transform(method: str, panel: Panel) -> str:
+def guerrero_lambda(y: np.ndarray, period: int) -> float:
+    """The Box-Cox lambda of Guerrero (1993) for the positive series ``y``: cut into blocks of
+    ``period`` steps (the season; at least 2), the lambda in [-1, 2] (steps of 0.05) that makes
+    the blocks' standard deviation over their mean to the power ``1 - lambda`` most nearly
+    constant (lowest coefficient of variation). Near 0: the spread grows with the level (the
+    log stabilises it); near 1: the spread does not depend on the level. NaN with fewer than
+    three blocks.
+
+    Examples
+    --------
+    >>> t = np.arange(480)
+    >>> level = np.exp(t / 200)
+    >>> round(guerrero_lambda(level * (2 + np.sin(2 * np.pi * t / 24)), 24), 2)  # swings grow
+    0.0
+    >>> round(guerrero_lambda(10 + t / 50 + np.sin(2 * np.pi * t / 24), 24), 2)  # they do not
+    1.0
+    """
+    period = max(int(period), 2)
+    n = len(y) // period
+    if n < 3:
+        return float("nan")
+    blocks = np.asarray(y[len(y) - n * period :], dtype=np.float64).reshape(n, period)
+    mean, spread = blocks.mean(axis=1), blocks.std(axis=1, ddof=1)
+    keep = (mean > 0) & (spread > 0)
+    if keep.sum() < 3:
+        return float("nan")
+    ratios = spread[keep, None] / mean[keep, None] ** (1.0 - _LAMBDAS)
+    variation = ratios.std(axis=0, ddof=1) / ratios.mean(axis=0)
+    return float(_LAMBDAS[int(np.argmin(variation))])
+
+
+def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None = None) -> str:
     """The transform ``method`` stands for on ``panel``: ``"auto"`` is ``"log"`` when every
-    target value is finite and > 0 and the median over series and targets of the ratio of the
-    95th to the 5th percentile is at least :data:`LOG_MIN_SPREAD` (sales, loads, traffic,
-    prices: a level whose swings grow with it), else ``"none"``; other methods are returned
-    as they are.
+    target value is > 0 and the typical series (the median over up to 256 series and the
+    target columns, measured on the rows where ``mask`` is true: before a validation hold-out)
+    spans a factor (95th over 5th percentile at least :data:`LOG_MIN_SPREAD`) with swings that
+    grow with its level (:func:`guerrero_lambda` over blocks of the main season below
+    :data:`LOG_MAX_LAMBDA`): sales, traffic, visits, demand. Otherwise ``"none"``: data with a
+    zero or a negative value, a level that barely moves, or an additive one (a temperature).
+    Other methods are returned as they are.
 
     Examples
     --------
     >>> import polars as pl
-    >>> frame = pl.DataFrame({"t": range(6), "y": [1.0, 5.0, 2.0, 8.0, 3.0, 9.0]})
+    >>> t = np.arange(240)
+    >>> growing = np.exp(t / 100) * (2 + np.sin(2 * np.pi * t / 24))
+    >>> frame = pl.DataFrame({"t": t, "y": growing})
     >>> resolve_target_transform("auto", Panel.from_frame(frame, target="y", time_col="t"))
     'log'
-    >>> frame = frame.with_columns(pl.col("y") - 1.0)  # a zero: no log
-    >>> resolve_target_transform("auto", Panel.from_frame(frame, target="y", time_col="t"))
-    'none'
-    >>> frame = frame.with_columns(pl.col("y") + 100.0)  # 100 to 108: nearly linear
+    >>> frame = pl.DataFrame({"t": t, "y": np.exp(t / 100) + np.sin(2 * np.pi * t / 24)})
     >>> resolve_target_transform("auto", Panel.from_frame(frame, target="y", time_col="t"))
     'none'
     """
     if method != "auto":
         return method
-    targets = panel.values[:, : panel.n_targets]
+    nt = panel.n_targets
+    targets = panel.values[:, :nt]
     if not targets.size or not bool((targets > 0).all()):
         return "none"
-    series = np.unique(np.linspace(0, panel.n_series - 1, _SPREAD_SERIES).astype(np.int64))
-    spreads = [
-        np.quantile(targets[panel.offsets[i] : panel.offsets[i + 1]], [0.05, 0.95], axis=0)
-        for i in series
-    ]
-    ratios = np.concatenate([high / low for low, high in spreads])
-    return "log" if float(np.median(ratios)) >= LOG_MIN_SPREAD else "none"
+    starts = panel.offsets[:-1]
+    counts = panel.lengths if mask is None else np.add.reduceat(mask.astype(np.int64), starts)
+    ends = starts + counts
+    period = (panel_seasons(panel, ends) or (2,))[0]
+    spreads, lambdas = [], []
+    for i in np.unique(np.linspace(0, panel.n_series - 1, _AUTO_SERIES).astype(np.int64)):
+        rows = targets[max(starts[i], ends[i] - _AUTO_ROWS) : ends[i]].astype(np.float64)
+        if len(rows) == 0:
+            continue
+        low, high = np.quantile(rows, [0.05, 0.95], axis=0)
+        spreads.extend(high / low)
+        lambdas.extend(guerrero_lambda(rows[:, j], period) for j in range(nt))
+    finite = [v for v in lambdas if np.isfinite(v)]
+    if not spreads or not finite or float(np.median(spreads)) < LOG_MIN_SPREAD:
+        return "none"
+    return "log" if float(np.median(finite)) < LOG_MAX_LAMBDA else "none"
 
 
 def check_target_domain(method: str, panel: Panel) -> None:

@@ -133,9 +133,10 @@ class RNNForecaster(
     target_transform : {"auto", "none", "log", "log1p", "boxcox"}, default "auto"
         Transform of the targets before scaling, inverted on the forecasts: ``log`` and
         ``boxcox`` need targets > 0, ``log1p`` targets > -1. ``"auto"``: ``log`` when every
-        training target is > 0 and the typical series' 95th percentile is at least 1.5 times
-        its 5th, else ``none`` (:func:`~forecaster.data.transforms.resolve_target_transform`;
-        fitted: ``target_transform_``). Box-Cox fits one lambda per series and target on the
+        training target is > 0 and the typical series spans a factor (95th percentile >= 1.5
+        times the 5th) with swings that grow with its level (Guerrero's lambda < 0.5), else
+        ``none`` (:func:`~forecaster.data.transforms.resolve_target_transform`; fitted:
+        ``target_transform_``). Box-Cox fits one lambda per series and target on the
         training span (series unseen in ``fit`` get theirs from their own history). Forecasts
         of a log-scale model are median-type forecasts.
     calendar : None, "auto", str or list of str, default None

@@ -81,7 +81,7 @@ class TargetPanels:
         ``raw``), check ``raw``'s targets are in its domain, and return the Box-Cox lambdas
         fitted on ``fit_rows`` (the rows before the validation hold-out; None for the other
         transforms)."""
-        self.target_transform_ = resolve_target_transform(self.target_transform, raw)
+        self.target_transform_ = resolve_target_transform(self.target_transform, raw, fit_rows)
         check_target_domain(self.target_transform_, raw)
         if self.target_transform_ != "boxcox":
             return None
