@@ -123,7 +123,8 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
     counts = panel.lengths if mask is None else np.add.reduceat(mask.astype(np.int64), starts)
     ends = starts + counts
     period = (panel_seasons(panel, ends) or (2,))[0]
-    spreads, lambdas = [], []
+    spreads: list[float] = []
+    lambdas: list[float] = []
     for i in np.unique(np.linspace(0, panel.n_series - 1, _AUTO_SERIES).astype(np.int64)):
         rows = targets[max(starts[i], ends[i] - _AUTO_ROWS) : ends[i]].astype(np.float64)
         if len(rows) == 0:
