@@ -104,8 +104,19 @@ def test_guerrero_lambda_finds_how_the_swing_grows_with_the_level(shape, expecte
     assert guerrero_lambda(y, 24) == pytest.approx(expected, abs=0.15)
 
 
-def test_guerrero_lambda_needs_three_blocks():
+def test_guerrero_lambda_needs_three_blocks_and_a_level_that_moves():
     assert np.isnan(guerrero_lambda(np.arange(1.0, 48.0), 24))
+    t = np.arange(24 * 40)
+    flat = 100 * (1 + 0.3 * np.sin(2 * np.pi * t / 24))  # every lambda fits a flat level alike
+    assert np.isnan(guerrero_lambda(flat, 24))
+
+
+def test_auto_keeps_the_scale_of_a_flat_level_it_cannot_judge():
+    t = np.arange(24 * 40)
+    start = dt.datetime(2024, 1, 1)
+    times = [start + dt.timedelta(hours=int(i)) for i in t]
+    frame = pl.DataFrame({"id": "s0", "time": times, "y": 100 * (1 + 0.5 * np.sin(t / 3.82))})
+    assert resolve_target_transform("auto", panel_of(frame)) == "none"
 
 
 def test_auto_measures_only_the_rows_before_the_hold_out():

@@ -59,6 +59,10 @@ _AUTO_ROWS = 20_000
 
 _LAMBDAS = np.linspace(-1.0, 2.0, 61)
 
+_MIN_LEVEL_CHANGE = 1.1
+""":func:`guerrero_lambda` needs block means at least this far apart (highest over lowest):
+with a flat level every lambda fits alike."""
+
 
 def guerrero_lambda(y: np.ndarray, period: int) -> float:
     """The Box-Cox lambda of Guerrero (1993) for the positive series ``y``: cut into blocks of
@@ -66,7 +70,8 @@ def guerrero_lambda(y: np.ndarray, period: int) -> float:
     the blocks' standard deviation over their mean to the power ``1 - lambda`` most nearly
     constant (lowest coefficient of variation). Near 0: the spread grows with the level (the
     log stabilises it); near 1: the spread does not depend on the level. NaN with fewer than
-    three blocks.
+    three blocks, or when the blocks' means lie within 10 % of each other (no level change to
+    relate the spread to).
 
     Examples
     --------
@@ -84,8 +89,8 @@ def guerrero_lambda(y: np.ndarray, period: int) -> float:
     blocks = np.asarray(y[len(y) - n * period :], dtype=np.float64).reshape(n, period)
     mean, spread = blocks.mean(axis=1), blocks.std(axis=1, ddof=1)
     keep = (mean > 0) & (spread > 0)
-    if keep.sum() < 3:
-        return float("nan")
+    if keep.sum() < 3 or mean[keep].max() < _MIN_LEVEL_CHANGE * mean[keep].min():
+        return float("nan")  # too few blocks, or a level too flat to say how the spread follows it
     ratios = spread[keep, None] / mean[keep, None] ** (1.0 - _LAMBDAS)
     variation = ratios.std(axis=0, ddof=1) / ratios.mean(axis=0)
     return float(_LAMBDAS[int(np.argmin(variation))])
