@@ -314,6 +314,7 @@ def test_target_is_required():
         ("validation_size", 1.5, "fraction must be below 1"),
         ("scaling", "log", "scaling must be one of .*, got 'log'"),
         ("device", "tpu", "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
+        ("ema_decay", 1.0, r"ema_decay must be a finite number in \[0, 1\) or None, got 1.0"),
     ],
 )
 def test_bad_parameters_fail_in_fit_with_clear_messages(param, value, message):
@@ -496,6 +497,25 @@ def test_seed_ensemble_averages_members_trained_with_consecutive_seeds(tmp_path)
     from forecaster import load
 
     assert load(tmp_path / "e").predict(frame).equals(ensemble.predict(frame))
+
+
+def test_ema_decay_trains_with_averaged_weights_and_survives_save(tmp_path):
+    from forecaster import load
+
+    frame = seasonal_frame(n_series=2)
+    kw = {"random_state": 3, "baseline": "none", "dropout": 0.1}
+    averaged = forecaster(ema_decay=0.9, **kw).fit(frame)
+    again = forecaster(ema_decay=0.9, **kw).fit(frame)
+    plain = forecaster(**kw).fit(frame)
+    assert averaged.get_params()["ema_decay"] == 0.9
+    assert averaged.predict(frame).equals(again.predict(frame))  # same seed, same result
+    assert not averaged.predict(frame).equals(plain.predict(frame))
+    # the same training steps: only the kept weights differ (the raw ones are plain's)
+    assert [r["train_loss"] for r in averaged.history_] == [r["train_loss"] for r in plain.history_]
+    averaged.save(tmp_path / "m")
+    restored = load(tmp_path / "m")
+    assert restored.get_params()["ema_decay"] == 0.9
+    assert restored.predict(frame).equals(averaged.predict(frame))
 
 
 def test_channel_independent_option_for_the_other_heads():

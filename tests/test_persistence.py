@@ -314,12 +314,13 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
     assert config["format_version"] == FORMAT_VERSION
     assert config["package_version"] == forecaster.__version__
     assert config["estimator"] == "RNNForecaster"
-    # quantiles=None (a point model) and static_covariates=None are not written: its files
-    # stay those of before they existed (so is linear_skip=False; the default is now "auto")
+    # quantiles=None (a point model), static_covariates=None and ema_decay=None are not
+    # written: its files stay those of before they existed (so is linear_skip=False; the
+    # default is now "auto")
     assert config["params"] == {
         k: v
         for k, v in fitted.get_params(deep=False).items()
-        if k not in ("quantiles", "static_covariates")
+        if k not in ("quantiles", "static_covariates", "ema_decay")
     }
     assert config["network"] == fitted.network_.get_config()
     assert config["history"] == fitted.history_

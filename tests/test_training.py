@@ -521,6 +521,83 @@ def test_max_time_stops_after_the_first_epoch() -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# weight averaging (ema_decay)
+# ------------------------------------------------------------------------------------------
+
+
+def stepwise_source(x: Tensor, y: Tensor, net: nn.Module, seen: list[dict[str, Tensor]]):
+    """``source(x, y)`` that records ``net``'s parameters before each batch is handed out:
+    the weights after every step but the last."""
+
+    def batches(epoch: int) -> Iterator[tuple[Tensor, None, Tensor]]:
+        for batch in source(x, y)(epoch):
+            seen.append({k: v.detach().clone() for k, v in net.named_parameters()})
+            yield batch
+
+    return batches
+
+
+def test_ema_decay_keeps_the_moving_average_of_every_step() -> None:
+    x, y = learnable_data(48)
+    plain, steps = make_net(), []
+    start = {k: v.clone() for k, v in plain.state_dict().items()}
+    train(plain, stepwise_source(x, y, plain, steps), max_epochs=3, lr=1e-2, progress=False)
+    trajectory = [*steps[1:], dict(plain.named_parameters())]  # after steps 1 .. n
+    assert len(trajectory) == 9  # 3 epochs of 3 batches
+    expected = {k: v.detach().clone() for k, v in trajectory[0].items()}
+    for weights in trajectory[1:]:
+        for k in expected:
+            expected[k] = 0.8 * expected[k] + 0.2 * weights[k].detach()
+
+    averaged = make_net()
+    averaged.load_state_dict(start)
+    train(averaged, source(x, y), max_epochs=3, lr=1e-2, progress=False, ema_decay=0.8)
+    for k, value in averaged.named_parameters():
+        torch.testing.assert_close(value.detach(), expected[k])
+    assert not same_weights(averaged, plain)  # the raw steps were averaged away
+
+
+def test_ema_validation_and_callbacks_see_the_averaged_weights() -> None:
+    x, y = learnable_data(48)
+    vx, vy = learnable_data(16)
+    net, seen = make_net(), []
+
+    def check(record: EpochRecord, network: nn.Module) -> None:
+        with torch.no_grad():
+            loss = nn.functional.l1_loss(network(vx), vy).item()
+        seen.append((network is net, record.val_loss, loss))
+
+    train(
+        net, source(x, y), val_source=source(vx, vy), max_epochs=3, ema_decay=0.9,
+        lr=1e-2, callbacks=[check], progress=False,
+    )  # fmt: skip
+    assert [s[0] for s in seen] == [False] * 3  # the average, not the network being stepped
+    for _, val_loss, loss in seen:
+        assert val_loss == pytest.approx(loss, rel=1e-5)
+
+
+def test_ema_with_early_stopping_restores_the_best_average(monkeypatch) -> None:
+    scripted = iter([0.5, 0.2, 0.4, 0.3])
+    monkeypatch.setattr(forward, "validation_loss", lambda *args: next(scripted))
+    best, keep = snapshotter()
+    net = make_net()
+    quick_train(net, max_epochs=4, ema_decay=0.9, val_source=source(*learnable_data(8)),
+                callbacks=[keep])  # fmt: skip
+    assert net.state_dict().keys() == best[2].keys()
+    assert all(torch.equal(v, best[2][k]) for k, v in net.state_dict().items())
+    assert not all(torch.equal(v, best[4][k]) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5, "0.9", float("nan")])
+def test_ema_decay_outside_0_1_is_refused_before_training(decay: object) -> None:
+    net = make_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(DataValidationError, match="ema_decay"):
+        quick_train(net, ema_decay=decay)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+# ------------------------------------------------------------------------------------------
 # determinism and progress
 # ------------------------------------------------------------------------------------------
 
@@ -853,6 +930,29 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path) -> None:
         quick_train(make_net(hidden_size=4), max_epochs=2, resume_from=state)
     with pytest.raises(CheckpointError, match="lr_schedule"):
         quick_train(make_net(hidden_size=8), max_epochs=2, resume_from=state, lr_schedule="cosine")
+
+
+def test_resume_with_ema_decay_gives_the_uninterrupted_average(tmp_path) -> None:
+    case = resume_case(ema_decay=0.7)
+    reference = dropout_net()
+    expected = train(reference, **case)
+    checkpointer = Checkpointer(tmp_path / "run.safetensors", every=2)
+    with pytest.raises(Interrupted):
+        train(dropout_net(), checkpoint=checkpointer, **{**case, "callbacks": [interrupt_at(5)]})
+    state = checkpointer.load()
+    assert state.averaged is not None and int(state.averaged["n_averaged"]) == 4 * 6
+    resumed = dropout_net()
+    history = train(resumed, checkpoint=checkpointer, resume_from=state, **case)
+    assert losses_of(history) == losses_of(expected)
+    assert same_weights(resumed, reference)
+    # the average is part of the state: resuming with another ema setting is refused
+    with pytest.raises(CheckpointError, match="ema_decay=None"):
+        train(dropout_net(), resume_from=state, **{**case, "ema_decay": None})
+    plain = Checkpointer(tmp_path / "plain.safetensors")
+    quick_train(make_net(), max_epochs=1, checkpoint=plain)
+    assert plain.load().averaged is None
+    with pytest.raises(CheckpointError, match="written with ema_decay=None"):
+        quick_train(make_net(), max_epochs=2, resume_from=plain.load(), ema_decay=0.9)
 
 
 @pytest.mark.slow

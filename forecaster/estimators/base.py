@@ -389,6 +389,7 @@ class RecurrentEstimator(BaseEstimator):
                     patience=self.patience if val_source is not None else None,
                     grad_clip=self.grad_clip,
                     lr_schedule=self.lr_schedule,
+                    ema_decay=self.ema_decay,
                     steps_per_epoch=steps_per_epoch,
                     device=device,
                     max_time=max_time,

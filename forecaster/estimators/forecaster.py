@@ -164,6 +164,10 @@ class RNNForecaster(
     grad_clip : float or None, default 1.0
         Gradient-norm clipping.
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+    ema_decay : float or None, default None
+        Validate, early-stop on and keep an exponential moving average of the weights
+        (updated after every batch with this decay, e.g. 0.99; Polyak averaging) instead of
+        the weights of the last batch: smoother weights at no extra training time.
     validation_size : int or float, default 0.1
         The last part of every series held out for early stopping: a number of steps (int) or a
         fraction of each series' length (float, at least ``horizon`` steps). 0 disables
@@ -302,6 +306,7 @@ class RNNForecaster(
         patience: int | None = 8,
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
+        ema_decay: float | None = None,
         validation_size: int | float = 0.1,
         baseline: str = "auto",
         stride: int = 1,
@@ -347,6 +352,7 @@ class RNNForecaster(
         self.patience = patience
         self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.validation_size = validation_size
         self.baseline = baseline
         self.stride = stride

@@ -55,6 +55,10 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     patience : int or None, default 10
     grad_clip : float or None, default 1.0
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+    ema_decay : float or None, default None
+        Validate, early-stop on and keep an exponential moving average of the weights
+        (updated after every batch with this decay, e.g. 0.99; Polyak averaging) instead of
+        the weights of the last batch: smoother weights at no extra training time.
     validation_fraction : float, default 0.1
         0 disables early stopping.
     n_ensemble : int, default 1
@@ -114,6 +118,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         patience: int | None = 10,
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
+        ema_decay: float | None = None,
         validation_fraction: float = 0.1,
         n_ensemble: int = 1,
         max_time: float | None = None,
@@ -140,6 +145,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         self.patience = patience
         self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.validation_fraction = validation_fraction
         self.n_ensemble = n_ensemble
         self.max_time = max_time

@@ -72,6 +72,7 @@ _SAVED_ONLY_WHEN_SET: dict[str, Any] = {
     "static_covariates": None,
     "linear_skip": False,
     "baseline": "none",  # the network alone
+    "ema_decay": None,
 }
 """Parameters added after models were first saved, left out of a saved model that has the
 value every model had before them (its files stay byte for byte those of older versions)."""

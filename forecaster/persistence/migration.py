@@ -39,6 +39,7 @@ PARAMS_ADDED = {
     "channel_independent": None,
     "checkpoint_dir": None,
     "checkpoint_every": 1,
+    "ema_decay": None,
     "linear_skip": False,
     "n_ensemble": 1,
     "on_oom": "raise",

@@ -146,6 +146,9 @@ class TrainingState:
         Random number generator states of every rank (torch CPU, CUDA, NumPy and Python).
     fingerprint, extra : dict
         What the state was trained on (see :class:`Checkpointer`) and caller data (the seed).
+    averaged : dict of str to Tensor or None
+        The moving average of the weights with ``ema_decay`` (its ``AveragedModel`` state;
+        None without; a checkpoint written before the setting existed reads as None).
     """
 
     epoch: int
@@ -162,6 +165,7 @@ class TrainingState:
     rng: list[dict[str, Any]]
     fingerprint: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    averaged: dict[str, Tensor] | None = None
 
     _FIELDS = (
         "epoch",
@@ -182,7 +186,7 @@ class TrainingState:
         import safetensors.torch
 
         tensors: dict[str, Tensor] = {}
-        body = {name: getattr(self, name) for name in self._FIELDS}
+        body = {name: getattr(self, name) for name in (*self._FIELDS, "averaged")}
         body["history"] = [record.as_dict() for record in self.history]
         document = {
             "format": CHECKPOINT_FORMAT,
@@ -258,6 +262,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, max_bytes: int | None = Non
             history=history,
             fingerprint=document.get("fingerprint", {}),
             extra=document.get("extra", {}),
+            averaged=body.get("averaged"),
             **{name: body[name] for name in TrainingState._FIELDS},
         )
     except CheckpointError as exc:

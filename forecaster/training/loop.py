@@ -14,7 +14,9 @@ The loop reads top to bottom in :func:`run_training`; each concern lives in a mo
 - batch sources: :mod:`~forecaster.training.sources`; one optimiser step:
   :mod:`~forecaster.training.step`; validation and prediction passes:
   :mod:`~forecaster.training.forward`;
-- early stopping and the time budget: :mod:`~forecaster.training.stopping`; the progress bar:
+- early stopping and the time budget: :mod:`~forecaster.training.stopping`; the weights they
+  judge (the network's, or their moving average with ``ema_decay``):
+  :mod:`~forecaster.training.averaging`; the progress bar:
   :mod:`~forecaster.training.progress`; epoch and fit callbacks:
   :mod:`~forecaster.training.callbacks`;
 - **checkpoints** (:mod:`~forecaster.training.checkpoint`, the file format, and
@@ -54,6 +56,7 @@ from forecaster.exceptions import (
     GPUOutOfMemoryError,
     TrainingDivergedError,
 )
+from forecaster.training.averaging import WeightAverage
 from forecaster.training.callbacks import StopTraining, call_epoch_callbacks
 from forecaster.training.checkpoint import (
     Checkpointer,
@@ -121,6 +124,7 @@ def train(
     patience: int | None = 5,
     grad_clip: float | None = 1.0,
     lr_schedule: str = "none",
+    ema_decay: float | None = None,
     steps_per_epoch: int = 0,
     device: torch.device | str = "cpu",
     amp: bool = True,
@@ -148,20 +152,23 @@ def train(
         restored at the end; a validation loss that is NaN or infinite raises
         :class:`TrainingDivergedError`, and a ``val_source`` that gives no batches a
         :class:`~forecaster.exceptions.DataValidationError`.
-    loss, lr, weight_decay, max_epochs, patience, grad_clip, lr_schedule, steps_per_epoch, \
-device, amp, max_time, progress, description, on_oom
+    loss, lr, weight_decay, max_epochs, patience, grad_clip, lr_schedule, ema_decay, \
+steps_per_epoch, device, amp, max_time, progress, description, on_oom
         The settings of the run, documented (and checked) by :class:`TrainSettings`:
         ``loss`` in ``{"mse", "mae", "huber"}``, AdamW's ``lr`` and ``weight_decay``,
         ``patience`` epochs without validation improvement (None: never stop early), the
         maximum gradient norm ``grad_clip`` (None: no clipping), ``lr_schedule`` in
         ``{"none", "cosine", "plateau", "onecycle"}`` (``"onecycle"`` needs
-        ``steps_per_epoch``), bf16 autocast on CUDA with ``amp``, a time budget ``max_time`` in
+        ``steps_per_epoch``), an exponential moving average of the weights with decay
+        ``ema_decay`` that validation, early stopping and the result use (None: the weights
+        of the last step), bf16 autocast on CUDA with ``amp``, a time budget ``max_time`` in
         seconds (a resumed run counts the seconds before the interruption too), a progress bar
         (None: in a terminal or notebook, rank 0 only), and ``on_oom`` in ``{"raise",
         "split"}``: raise :class:`GPUOutOfMemoryError` (which says a batch size that fits) or
         split every batch into parts and accumulate their gradients (single process only).
     callbacks : sequence of callable
-        ``callback(record, network)`` after every epoch. Raise :class:`StopTraining` to stop
+        ``callback(record, network)`` after every epoch (``network``: the validated weights,
+        the moving average with ``ema_decay``). Raise :class:`StopTraining` to stop
         (best weights kept); any other exception (e.g. ``optuna.TrialPruned``) propagates.
         Under torchrun they run on every rank (a stop on any rank stops all).
     checkpoint : Checkpointer, optional
@@ -210,7 +217,8 @@ device, amp, max_time, progress, description, on_oom
     val_source = None if val_source is None else as_source(val_source, "val_source")
     settings = TrainSettings(
         loss=loss, lr=lr, weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
-        grad_clip=grad_clip, lr_schedule=lr_schedule, steps_per_epoch=steps_per_epoch,
+        grad_clip=grad_clip, lr_schedule=lr_schedule, ema_decay=ema_decay,
+        steps_per_epoch=steps_per_epoch,
         device=device, amp=amp, max_time=max_time, progress=progress,
         description=description, on_oom=on_oom,
     )  # fmt: skip
@@ -265,12 +273,14 @@ def run_training(
     # scaling against underflow even with bf16 autocast.
     scaler = torch.amp.GradScaler("cuda", enabled=settings.use_amp)
     distributed.seed_this_rank()
+    weights = WeightAverage(network, settings.ema_decay)
 
     history: list[EpochRecord] = []
     stopping, elapsed = EarlyStopping(settings.patience), 0.0
     first_epoch, finished = 1, False
     if resume_from is not None:
         restore_training_state(resume_from, network, optimizer, schedule.scheduler, scaler, device)
+        weights.load_state_dict(resume_from.averaged)
         history = list(resume_from.history)
         stopping = EarlyStopping.resumed(
             settings.patience,
@@ -292,7 +302,9 @@ def run_training(
         device=device, use_amp=settings.use_amp, grad_clip=settings.grad_clip,
         on_oom=settings.on_oom,
     )  # fmt: skip
-    epochs = _Epochs(network, train_source, val_source, loss_fn, stepper, schedule, settings)
+    epochs = _Epochs(
+        network, weights, train_source, val_source, loss_fn, stepper, schedule, settings
+    )
     budget = TimeBudget(settings.max_time, elapsed)
     bar = ProgressBar(
         total=settings.max_epochs,
@@ -309,9 +321,9 @@ def run_training(
             record = epochs.run(epoch)
             history.append(record)
             bar.update(record)
-            stop = stopping.update(record.val_loss, network)
+            stop = stopping.update(record.val_loss, weights.model)
             # every callback sees the epoch, even after a stop request
-            stop = call_epoch_callbacks(callbacks, record, network) or stop
+            stop = call_epoch_callbacks(callbacks, record, weights.model) or stop
             stop = budget.spent() or stop
             stop = distributed.any_rank(stop, device)
             finished = stop or epoch == settings.max_epochs
@@ -324,10 +336,12 @@ def run_training(
                         elapsed=budget.elapsed(), network=network.state_dict(),
                         best=stopping.best_state, optimizer=optimizer.state_dict(),
                         scheduler=schedule.state_dict(), scaler=scaler.state_dict(), rng=rng,
+                        averaged=weights.state_dict(),
                     )
                 )  # fmt: skip
     finally:
         bar.close()
+    weights.copy_to_network()  # the average is the result; the best epoch's, with validation
     stopping.restore_best(network)
     network.eval()
     return history
@@ -356,6 +370,7 @@ class _Epochs:
     """One epoch of training and validation, as :func:`run_training` runs it."""
 
     network: nn.Module
+    weights: WeightAverage
     train_source: BatchSource
     val_source: BatchSource | None
     loss_fn: Callable[[Tensor, Tensor], Tensor]
@@ -382,6 +397,7 @@ class _Epochs:
         for step, (x, future, y) in enumerate(self.train_source(epoch)):
             epoch_lr = float(optimizer.param_groups[0]["lr"])
             batch_loss = self.stepper.step(x, future, y, check_finite if step % 50 == 0 else None)
+            self.weights.update()
             self.schedule.after_batch()
             total += batch_loss.float() * x.shape[0]
             n_windows += x.shape[0]
@@ -396,7 +412,7 @@ class _Epochs:
         val_loss = None
         if self.val_source is not None:
             val_loss = forward.validation_loss(
-                self.network, self.val_source, self.loss_fn, device, self.validation, epoch,
+                self.weights.model, self.val_source, self.loss_fn, device, self.validation, epoch,
                 train_loss,
             )  # fmt: skip
         self.schedule.after_epoch(val_loss=val_loss, train_loss=train_loss)

@@ -68,6 +68,12 @@ class TrainSettings:
     grad_clip : float or None
         Maximum gradient norm (``clip_grad_norm_``); ``None`` disables clipping.
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}
+    ema_decay : float or None
+        Keep an exponential moving average of the weights (Polyak averaging, torch's
+        :class:`~torch.optim.swa_utils.AveragedModel`), updated after every optimiser step
+        with this decay: validation, early stopping and the trained network use the averaged
+        weights. ``None`` (default) uses the weights of the last step. 0.99 averages over
+        about the last 100 batches.
     steps_per_epoch : int
         Batches per epoch (needed by ``"onecycle"`` only, which holds its final learning rate
         if an epoch yields more batches than this).
@@ -106,6 +112,7 @@ class TrainSettings:
     patience: int | None = 5
     grad_clip: float | None = 1.0
     lr_schedule: str = "none"
+    ema_decay: float | None = None
     steps_per_epoch: int = 0
     device: torch.device | str = "cpu"
     amp: bool = True
@@ -129,6 +136,7 @@ class TrainSettings:
             check("lr_schedule", self.lr_schedule),
             check("on_oom", self.on_oom),
         )
+        self.ema_decay = check("ema_decay", self.ema_decay)
         self.steps_per_epoch = Integer(low=0).check("steps_per_epoch", self.steps_per_epoch)
         self.max_time, self.progress = (
             check("max_time", self.max_time),

@@ -1,0 +1,91 @@
+"""Weight averaging (``ema_decay``): the weights that validation, early stopping and the trained
+network use.
+
+Without a decay they are the network's own weights after the last step. With one they are an
+exponential moving average of them (Polyak averaging), kept by torch's
+:class:`~torch.optim.swa_utils.AveragedModel` and updated after every optimiser step: an average
+of the last ``1 / (1 - decay)`` steps or so, which smooths the noise of the last batches out of
+the weights at no extra training cost (an ensemble of nearby weights in one network).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from forecaster.exceptions import CheckpointError
+
+__all__ = ["WeightAverage"]
+
+
+class WeightAverage:
+    """The network's weights, or their exponential moving average with ``decay``.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The network being trained.
+    decay : float or None
+        EMA decay in ``[0, 1)`` (``None``: no averaging, :attr:`model` is ``network``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(1, 1, bias=False)
+    >>> weights = WeightAverage(net, decay=0.5)
+    >>> for value in (1.0, 3.0):
+    ...     _ = net.weight.data.fill_(value)
+    ...     weights.update()
+    >>> weights.model.weight.item()  # 0.5 * 1 + 0.5 * 3
+    2.0
+    >>> WeightAverage(net, decay=None).model is net
+    True
+    """
+
+    def __init__(self, network: nn.Module, decay: float | None) -> None:
+        self.network = network
+        self.averaged = (
+            None
+            if decay is None
+            else AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+        )
+
+    @property
+    def model(self) -> nn.Module:
+        """The module to validate and keep: the average, or the network itself."""
+        return self.network if self.averaged is None else self.averaged.module
+
+    def update(self) -> None:
+        """Fold the network's current weights into the average (after an optimiser step; the
+        first call copies them)."""
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.network)
+
+    def state_dict(self) -> dict[str, Tensor] | None:
+        """The average's state for a checkpoint (None without averaging)."""
+        return None if self.averaged is None else self.averaged.state_dict()
+
+    def load_state_dict(self, state: dict[str, Tensor] | None) -> None:
+        """Restore a checkpoint's average; a checkpoint written with another ``ema_decay``
+        setting (averaging on in one, off in the other) raises :class:`CheckpointError`."""
+        if (state is None) != (self.averaged is None):
+            raise CheckpointError(
+                "The checkpoint was written with "
+                + ("ema_decay=None" if state is None else "an ema_decay")
+                + ", this run has "
+                + ("ema_decay=None" if self.averaged is None else "an ema_decay")
+                + ": resume with the parameters of the interrupted run."
+            )
+        if self.averaged is not None and state is not None:
+            try:
+                self.averaged.load_state_dict(state)
+            except (RuntimeError, KeyError) as exc:
+                raise CheckpointError(
+                    f"The checkpoint's averaged weights do not fit this network ({exc}). "
+                    "Resume with the parameters of the interrupted run."
+                ) from exc
+
+    def copy_to_network(self) -> None:
+        """Put the averaged weights into the network (when no best epoch was kept)."""
+        if self.averaged is not None:
+            self.network.load_state_dict(self.averaged.module.state_dict())
