@@ -544,14 +544,15 @@ def test_ema_decay_keeps_the_moving_average_of_every_step() -> None:
     train(plain, stepwise_source(x, y, plain, steps), max_epochs=3, lr=1e-2, progress=False)
     trajectory = [*steps[1:], dict(plain.named_parameters())]  # after steps 1 .. n
     assert len(trajectory) == 9  # 3 epochs of 3 batches
-    expected = {k: v.detach().clone() for k, v in trajectory[0].items()}
-    for weights in trajectory[1:]:
+    expected = {k: v.detach().clone() for k, v in trajectory[0].items()}  # the first copies
+    for n, weights in enumerate(trajectory[1:], start=1):
+        decay = min(0.3, (1 + n) / (10 + n))  # the warm-up, then ema_decay from step 4 on
         for k in expected:
-            expected[k] = 0.8 * expected[k] + 0.2 * weights[k].detach()
+            expected[k] = decay * expected[k] + (1 - decay) * weights[k].detach()
 
     averaged = make_net()
     averaged.load_state_dict(start)
-    train(averaged, source(x, y), max_epochs=3, lr=1e-2, progress=False, ema_decay=0.8)
+    train(averaged, source(x, y), max_epochs=3, lr=1e-2, progress=False, ema_decay=0.3)
     for k, value in averaged.named_parameters():
         torch.testing.assert_close(value.detach(), expected[k])
     assert not same_weights(averaged, plain)  # the raw steps were averaged away

@@ -3,9 +3,16 @@ network use.
 
 Without a decay they are the network's own weights after the last step. With one they are an
 exponential moving average of them (Polyak averaging), kept by torch's
-:class:`~torch.optim.swa_utils.AveragedModel` and updated after every optimiser step: an average
-of the last ``1 / (1 - decay)`` steps or so, which smooths the noise of the last batches out of
-the weights at no extra training cost (an ensemble of nearby weights in one network).
+:class:`~torch.optim.swa_utils.AveragedModel` and updated after every optimiser step, which
+smooths the noise of the last batches out of the weights at no extra training cost (an ensemble
+of nearby weights in one network).
+
+The decay of update ``n`` is ``min(decay, (1 + n) / (10 + n))`` (the warm-up of TensorFlow's
+``ExponentialMovingAverage`` with ``num_updates``): the average spans about the last tenth of
+the steps so far, at most about ``1 / (1 - decay)`` steps. Without the warm-up a fit of few
+steps (a short series: one batch per epoch) would keep weights from early in training: with
+``decay=0.99`` and 100 steps in all, M4 series H201 forecast 12.6x the seasonal naive's error
+instead of 1.4x.
 """
 
 from __future__ import annotations
@@ -32,23 +39,33 @@ class WeightAverage:
     --------
     >>> import torch
     >>> net = torch.nn.Linear(1, 1, bias=False)
-    >>> weights = WeightAverage(net, decay=0.5)
+    >>> weights = WeightAverage(net, decay=0.1)
     >>> for value in (1.0, 3.0):
     ...     _ = net.weight.data.fill_(value)
     ...     weights.update()
-    >>> weights.model.weight.item()  # 0.5 * 1 + 0.5 * 3
-    2.0
+    >>> round(weights.model.weight.item(), 4)  # the first update copies; 0.1 * 1 + 0.9 * 3
+    2.8
+    >>> [round(WeightAverage(net, decay=0.99).current_decay(), 3)]  # warm-up: (1 + 0) / 10
+    [0.1]
     >>> WeightAverage(net, decay=None).model is net
     True
     """
 
     def __init__(self, network: nn.Module, decay: float | None) -> None:
-        self.network = network
+        self.network, self.decay, self.updates = network, decay, 0
         self.averaged = (
             None
             if decay is None
-            else AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+            else AveragedModel(network, multi_avg_fn=self._average, use_buffers=False)
         )
+
+    def current_decay(self) -> float:
+        """The decay of the next update: ``decay``, less while few steps were averaged."""
+        assert self.decay is not None  # only called with averaging on
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    def _average(self, averaged: list[Tensor], current: list[Tensor], n_averaged: Tensor) -> None:
+        get_ema_multi_avg_fn(self.current_decay())(averaged, current, n_averaged)
 
     @property
     def model(self) -> nn.Module:
@@ -60,6 +77,7 @@ class WeightAverage:
         first call copies them)."""
         if self.averaged is not None:
             self.averaged.update_parameters(self.network)
+            self.updates += 1
 
     def state_dict(self) -> dict[str, Tensor] | None:
         """The average's state for a checkpoint (None without averaging)."""
@@ -79,6 +97,7 @@ class WeightAverage:
         if self.averaged is not None and state is not None:
             try:
                 self.averaged.load_state_dict(state)
+                self.updates = int(self.averaged.n_averaged)
             except (RuntimeError, KeyError) as exc:
                 raise CheckpointError(
                     f"The checkpoint's averaged weights do not fit this network ({exc}). "

@@ -73,7 +73,8 @@ class TrainSettings:
         :class:`~torch.optim.swa_utils.AveragedModel`), updated after every optimiser step
         with this decay: validation, early stopping and the trained network use the averaged
         weights. ``None`` (default) uses the weights of the last step. 0.99 averages over
-        about the last 100 batches.
+        about the last 100 batches (over about the last tenth of the steps while there are
+        fewer than 900: see :mod:`~forecaster.training.averaging`).
     steps_per_epoch : int
         Batches per epoch (needed by ``"onecycle"`` only, which holds its final learning rate
         if an epoch yields more batches than this).
