@@ -367,6 +367,9 @@ def _fit_facts(model: RNNForecaster, fit_seconds: float, predict_seconds: float)
         "epoch_seconds": [round(r["seconds"], 1) for r in history],
         "training_seconds": round(sum(r["seconds"] for r in history), 1),
         "best_epoch": None if best is None else best["epoch"],
+        # the fit's own validation loss (the scaled training loss on the hold-out): what a
+        # choice between configurations may use; the test scores may not
+        "best_val_loss": None if best is None else best["val_loss"],
         "device": resolve_device(model.device).type,
     }
 
