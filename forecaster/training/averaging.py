@@ -64,7 +64,12 @@ class WeightAverage:
         assert self.decay is not None  # only called with averaging on
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
-    def _average(self, averaged: list[Tensor], current: list[Tensor], n_averaged: Tensor) -> None:
+    def _average(
+        self,
+        averaged: tuple[Tensor, ...] | list[Tensor],
+        current: tuple[Tensor, ...] | list[Tensor],
+        n_averaged: Tensor | int,
+    ) -> None:
         get_ema_multi_avg_fn(self.current_decay())(averaged, current, n_averaged)
 
     @property
