@@ -52,6 +52,8 @@ class WeightAverage:
     """
 
     def __init__(self, network: nn.Module, decay: float | None) -> None:
+        # updates mirrors AveragedModel.n_averaged on the host: reading the tensor every step
+        # would wait for the GPU
         self.network, self.decay, self.updates = network, decay, 0
         self.averaged = (
             None

@@ -180,13 +180,14 @@ class TrainingState:
         "scaler",
         "rng",
     )
+    _OPTIONAL_FIELDS = ("averaged",)  # added after the format: a file without one reads as None
 
     def to_bytes(self) -> bytes:
         """The state as a safetensors file (JSON metadata under ``forecaster_checkpoint``)."""
         import safetensors.torch
 
         tensors: dict[str, Tensor] = {}
-        body = {name: getattr(self, name) for name in (*self._FIELDS, "averaged")}
+        body = {name: getattr(self, name) for name in (*self._FIELDS, *self._OPTIONAL_FIELDS)}
         body["history"] = [record.as_dict() for record in self.history]
         document = {
             "format": CHECKPOINT_FORMAT,
@@ -262,8 +263,8 @@ def read_checkpoint(path: str | os.PathLike[str], *, max_bytes: int | None = Non
             history=history,
             fingerprint=document.get("fingerprint", {}),
             extra=document.get("extra", {}),
-            averaged=body.get("averaged"),
             **{name: body[name] for name in TrainingState._FIELDS},
+            **{name: body.get(name) for name in TrainingState._OPTIONAL_FIELDS},
         )
     except CheckpointError as exc:
         raise CheckpointError(f"{exc} {_UNREADABLE_HINT}") from exc
