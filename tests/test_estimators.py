@@ -314,7 +314,8 @@ def test_target_is_required():
         ("validation_size", 1.5, "fraction must be below 1"),
         ("scaling", "log", "scaling must be one of .*, got 'log'"),
         ("device", "tpu", "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
-        ("ema_decay", 1.0, r"ema_decay must be a finite number in \[0, 1\) or None, got 1.0"),
+        ("ema_decay", 1.0, r"ema_decay must be a finite number in \[0, 1\) or 'auto' or None"),
+        ("ema_decay", "Auto", r"ema_decay must be .* or 'auto' or None, got 'Auto'"),
     ],
 )
 def test_bad_parameters_fail_in_fit_with_clear_messages(param, value, message):
@@ -506,7 +507,7 @@ def test_ema_decay_trains_with_averaged_weights_and_survives_save(tmp_path):
     kw = {"random_state": 3, "baseline": "none", "dropout": 0.1}
     averaged = forecaster(ema_decay=0.9, **kw).fit(frame)
     again = forecaster(ema_decay=0.9, **kw).fit(frame)
-    plain = forecaster(**kw).fit(frame)
+    plain = forecaster(ema_decay=None, **kw).fit(frame)
     assert averaged.get_params()["ema_decay"] == 0.9
     assert averaged.predict(frame).equals(again.predict(frame))  # same seed, same result
     assert not averaged.predict(frame).equals(plain.predict(frame))
@@ -514,8 +515,28 @@ def test_ema_decay_trains_with_averaged_weights_and_survives_save(tmp_path):
     assert [r["train_loss"] for r in averaged.history_] == [r["train_loss"] for r in plain.history_]
     averaged.save(tmp_path / "m")
     restored = load(tmp_path / "m")
-    assert restored.get_params()["ema_decay"] == 0.9
+    assert restored.get_params()["ema_decay"] == 0.9 == restored.ema_decay_
     assert restored.predict(frame).equals(averaged.predict(frame))
+
+
+@pytest.mark.parametrize(("batch_size", "chosen"), [(16, 0.99), (32, None)])
+def test_ema_decay_auto_averages_when_an_epoch_has_25_batches(tmp_path, batch_size, chosen):
+    from forecaster import load
+
+    frame = seasonal_frame()  # 3 x 157 training windows: 30 batches of 16, 15 of 32
+    kw = {"random_state": 1, "baseline": "none", "max_epochs": 2, "batch_size": batch_size}
+    auto = forecaster(**kw).fit(frame)
+    assert auto.get_params()["ema_decay"] == "auto"
+    assert auto.ema_decay_ == chosen
+    explicit = forecaster(ema_decay=chosen, **kw).fit(frame)
+    assert auto.predict(frame).equals(explicit.predict(frame))
+    other = forecaster(ema_decay=None if chosen else 0.99, **kw).fit(frame)
+    assert not auto.predict(frame).equals(other.predict(frame))
+    auto.save(tmp_path / "m")
+    restored = load(tmp_path / "m")
+    assert restored.get_params()["ema_decay"] == "auto"
+    assert restored.ema_decay_ == chosen
+    assert restored.predict(frame).equals(auto.predict(frame))
 
 
 def test_channel_independent_option_for_the_other_heads():

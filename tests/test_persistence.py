@@ -314,14 +314,16 @@ def test_saved_directory_contents(fitted: RNNForecaster, saved: Path) -> None:
     assert config["format_version"] == FORMAT_VERSION
     assert config["package_version"] == forecaster.__version__
     assert config["estimator"] == "RNNForecaster"
-    # quantiles=None (a point model), static_covariates=None and ema_decay=None are not
-    # written: its files stay those of before they existed (so is linear_skip=False; the
-    # default is now "auto")
+    # quantiles=None (a point model) and static_covariates=None are not written: its files
+    # stay those of before they existed (so are linear_skip=False and ema_decay=None; their
+    # defaults are now "auto", written with the choice: ema_decay in the config)
     assert config["params"] == {
         k: v
         for k, v in fitted.get_params(deep=False).items()
-        if k not in ("quantiles", "static_covariates", "ema_decay")
+        if k not in ("quantiles", "static_covariates")
     }
+    assert config["params"]["ema_decay"] == "auto"
+    assert config["ema_decay"] == fitted.ema_decay_ is None  # a few batches per epoch
     assert config["network"] == fitted.network_.get_config()
     assert config["history"] == fitted.history_
     with safetensors.safe_open(str(saved / "weights.safetensors"), framework="pt") as weights:
@@ -804,6 +806,24 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     "history-not-a-list": (
         lambda d: edit_saved_config(d, lambda c: c.update(history="long")),
         "history in config.json is not a list of records",
+    ),
+    "ema-decay-out-of-range": (
+        lambda d: edit_saved_config(d, lambda c: c.update(ema_decay=1.5)),
+        r"the config's ema_decay 1.5 is not None or in \[0, 1\)",
+    ),
+    "ema-decay-text": (
+        lambda d: edit_saved_config(d, lambda c: c.update(ema_decay="0.99")),
+        r"the config's ema_decay '0.99' is not None or in \[0, 1\)",
+    ),
+    "ema-decay-missing": (
+        lambda d: edit_saved_config(d, lambda c: c.pop("ema_decay")),
+        r"ema_decay='auto' needs the decay chosen in fit",
+    ),
+    "ema-decay-disagrees": (
+        lambda d: edit_saved_config(
+            d, lambda c: c["params"].update(ema_decay=0.5) or c.update(ema_decay=0.9)
+        ),
+        r"the config's ema_decay 0.9 is not 0.5",
     ),
     "windows-a-string": (
         lambda d: edit_saved_config(d, lambda c: c.update(n_train_windows="5")),

@@ -37,6 +37,7 @@ from forecaster.training.loop import (
     GPUOutOfMemoryError,
     StopTraining,
     TrainingDivergedError,
+    TrainSettings,
     evaluate,
     loss_function,
     predict_batched,
@@ -589,7 +590,25 @@ def test_ema_with_early_stopping_restores_the_best_average(monkeypatch) -> None:
     assert not all(torch.equal(v, best[4][k]) for k, v in net.state_dict().items())
 
 
-@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5, "0.9", float("nan")])
+def test_ema_decay_auto_chooses_from_the_steps_per_epoch() -> None:
+    assert TrainSettings(ema_decay="auto", steps_per_epoch=25).ema_decay == 0.99
+    assert TrainSettings(ema_decay="auto", steps_per_epoch=24).ema_decay is None
+    with pytest.raises(DataValidationError, match="ema_decay='auto' chooses from the optim"):
+        TrainSettings(ema_decay="auto")  # steps_per_epoch unknown (0)
+    x, y = learnable_data(64)
+    runs = []
+    for decay in ("auto", 0.99, None):
+        _ = torch.manual_seed(0)
+        net = make_net()
+        train(net, source(x, y), max_epochs=2, steps_per_epoch=25, ema_decay=decay,
+              progress=False)  # fmt: skip
+        runs.append(net.state_dict())
+    auto, averaged, plain = runs
+    assert all(torch.equal(v, averaged[k]) for k, v in auto.items())
+    assert not all(torch.equal(v, plain[k]) for k, v in auto.items())
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5, "0.9", "Auto", float("nan")])
 def test_ema_decay_outside_0_1_is_refused_before_training(decay: object) -> None:
     net = make_net()
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -168,15 +168,19 @@ class Real(Rule):
     high: float = math.inf
     low_open: bool = False
     high_open: bool = False
+    auto: bool = False  # also accept the string "auto" (resolved by the caller)
 
     def describe(self) -> str:
+        auto = " or 'auto'" if self.auto else ""
         if self.high == math.inf:
-            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
+            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}" + auto
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
-        return f"a finite number in {left}{self.low:g}, {self.high:g}{right}"
+        return f"a finite number in {left}{self.low:g}, {self.high:g}{right}" + auto
 
-    def _check(self, name: str, value: Any) -> float:
+    def _check(self, name: str, value: Any) -> float | str:
+        if self.auto and isinstance(value, str) and value == "auto":
+            return value
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             fix = ""
             if isinstance(value, str):

@@ -147,7 +147,7 @@ PARAMETERS: dict[str, Rule] = {
     "patience": Integer(low=1, none=True),
     "grad_clip": Real(low=0.0, high=1e12, low_open=True, none=True),
     "lr_schedule": Choice(choices=LR_SCHEDULES),
-    "ema_decay": Real(low=0.0, high=1.0, high_open=True, none=True),
+    "ema_decay": Real(low=0.0, high=1.0, high_open=True, none=True, auto=True),
     "max_time": Real(low=0.0, high=1e12, none=True),
     "checkpoint_dir": Folder(none=True),
     "checkpoint_every": Integer(low=1),

@@ -38,6 +38,7 @@ from forecaster.training import (
     EpochRecord,
     distributed,
     resolve_device,
+    resolve_ema_decay,
     train,
 )
 
@@ -343,6 +344,7 @@ class RecurrentEstimator(BaseEstimator):
             members.append(network)
             member = {"member": k} if self.n_ensemble > 1 else {}
             history += [{**r.as_dict(), "epoch": r.epoch + offset, **member} for r in records]
+        self.ema_decay_ = resolve_ema_decay(self.ema_decay, steps_per_epoch)
         if len(members) == 1:
             return members[0], history
         return EnsembleNet(members).eval(), history

@@ -164,10 +164,11 @@ class RNNForecaster(
     grad_clip : float or None, default 1.0
         Gradient-norm clipping.
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
-    ema_decay : float or None, default None
+    ema_decay : float, "auto" or None, default "auto"
         Validate, early-stop on and keep an exponential moving average of the weights
         (updated after every batch with this decay, e.g. 0.99; Polyak averaging) instead of
-        the weights of the last batch: smoother weights at no extra training time.
+        the weights of the last batch (None): smoother weights at no extra training time.
+        ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_size : int or float, default 0.1
         The last part of every series held out for early stopping: a number of steps (int) or a
         fraction of each series' length (float, at least ``horizon`` steps). 0 disables
@@ -229,8 +230,8 @@ class RNNForecaster(
     ----------
     network_ : RecurrentNet or EnsembleNet
     scaler_ : PanelScaler
-    target_transform_ : str
-        The target transform used (``target_transform="auto"`` resolved on the data).
+    target_transform_, ema_decay_ : str, float or None
+        The target transform and weight-average decay used (``"auto"`` resolved on the data).
     target_lambdas_ : numpy.ndarray or None
         Box-Cox lambdas, shape ``(n_series, n_targets)`` (``target_transform="boxcox"`` only).
     calendar_ : tuple of str
@@ -306,7 +307,7 @@ class RNNForecaster(
         patience: int | None = 8,
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
-        ema_decay: float | None = None,
+        ema_decay: float | str | None = "auto",
         validation_size: int | float = 0.1,
         baseline: str = "auto",
         stride: int = 1,

@@ -55,10 +55,11 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     patience : int or None, default 10
     grad_clip : float or None, default 1.0
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
-    ema_decay : float or None, default None
+    ema_decay : float, "auto" or None, default None
         Validate, early-stop on and keep an exponential moving average of the weights
         (updated after every batch with this decay, e.g. 0.99; Polyak averaging) instead of
         the weights of the last batch: smoother weights at no extra training time.
+        ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_fraction : float, default 0.1
         0 disables early stopping.
     n_ensemble : int, default 1
@@ -85,6 +86,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     y_ndim_ : int
         Dimensions of ``y`` in ``fit`` (1: predictions are 1-D).
     history_ : list of dict
+    ema_decay_ : float or None
+        The weight-average decay used (``ema_decay="auto"`` resolved).
     fitted_params_ : dict
         The parameters of the last successful fit; :func:`forecaster.save` writes them.
 
@@ -118,7 +121,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         patience: int | None = 10,
         grad_clip: float | None = 1.0,
         lr_schedule: str = "none",
-        ema_decay: float | None = None,
+        ema_decay: float | str | None = None,
         validation_fraction: float = 0.1,
         n_ensemble: int = 1,
         max_time: float | None = None,

@@ -106,6 +106,8 @@ class _EstimatorState:
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
+        if params.get("ema_decay") == "auto":  # the decay it chose
+            config["ema_decay"] = self.__dict__.get("ema_decay_")
         for key, before in _SAVED_ONLY_WHEN_SET.items():
             if key in params and params[key] == before:
                 del params[key]  # as before it existed: such a model's files stay the same
@@ -169,6 +171,7 @@ class _EstimatorState:
         if "feature_names_in" in state.config:
             feature_names = names(state.config["feature_names_in"], "feature_names_in")
             estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        estimator.ema_decay_ = _restore_ema_decay(estimator.ema_decay, state.config)
         estimator._restore(state)
         return estimator
 
@@ -529,6 +532,22 @@ def _restore_transform(param: str, config: dict[str, Any]) -> str:
             f"the config's target_transform entry; found {short(chosen)}"
         )
     return str(chosen)
+
+
+def _restore_ema_decay(param: Any, config: dict[str, Any]) -> float | None:
+    """The fitted weight-average decay: the one ``ema_decay="auto"`` chose (saved in the
+    config's ``ema_decay`` entry), else the parameter itself."""
+    if param != "auto":
+        if config.get("ema_decay", param) != param:
+            raise StateError(f"the config's ema_decay {short(config['ema_decay'])} is not {param}")
+        return param
+    if "ema_decay" not in config:
+        raise StateError("ema_decay='auto' needs the decay chosen in fit in the config's entry")
+    chosen = config["ema_decay"]
+    number = isinstance(chosen, int | float) and not isinstance(chosen, bool)
+    if chosen is not None and not (number and 0 <= chosen < 1):
+        raise StateError(f"the config's ema_decay {short(chosen)} is not None or in [0, 1)")
+    return None if chosen is None else float(chosen)
 
 
 def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:

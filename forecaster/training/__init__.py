@@ -2,16 +2,17 @@
 
 Settings (:mod:`.settings`), learning-rate schedules (:mod:`.schedules`), batch sources
 (:mod:`.sources`), one optimiser step (:mod:`.step`), validation and prediction passes
-(:mod:`.forward`), early stopping and the time budget (:mod:`.stopping`), progress
-(:mod:`.progress`), fit and epoch callbacks (:mod:`.callbacks`), the checkpoint format
-(:mod:`.checkpoint`) and an estimator's checkpoint files (:mod:`.checkpoint_directory`),
-out-of-memory handling (:mod:`.memory`) and data-parallel training under torchrun
-(:mod:`.distributed`). This layer imports only from the layers below it (base, persistence,
-data, nn).
+(:mod:`.forward`), early stopping and the time budget (:mod:`.stopping`), weight averaging
+(:mod:`.averaging`), progress (:mod:`.progress`), fit and epoch callbacks
+(:mod:`.callbacks`), the checkpoint format (:mod:`.checkpoint`) and an estimator's
+checkpoint files (:mod:`.checkpoint_directory`), out-of-memory handling (:mod:`.memory`) and
+data-parallel training under torchrun (:mod:`.distributed`). This layer imports only from the
+layers below it (base, persistence, data, nn).
 """
 
 from __future__ import annotations
 
+from forecaster.training.averaging import resolve_ema_decay
 from forecaster.training.callbacks import (
     FIT_HOOKS,
     FitCallback,
@@ -106,6 +107,7 @@ __all__ = [
     "registered_fit_callbacks",
     "remove_checkpoints",
     "resolve_device",
+    "resolve_ema_decay",
     "run_training",
     "seed_this_rank",
     "shard",

@@ -41,7 +41,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -124,7 +124,7 @@ def train(
     patience: int | None = 5,
     grad_clip: float | None = 1.0,
     lr_schedule: str = "none",
-    ema_decay: float | None = None,
+    ema_decay: float | str | None = None,
     steps_per_epoch: int = 0,
     device: torch.device | str = "cpu",
     amp: bool = True,
@@ -161,11 +161,12 @@ steps_per_epoch, device, amp, max_time, progress, description, on_oom
         ``{"none", "cosine", "plateau", "onecycle"}`` (``"onecycle"`` needs
         ``steps_per_epoch``), an exponential moving average of the weights with decay
         ``ema_decay`` that validation, early stopping and the result use (None: the weights
-        of the last step), bf16 autocast on CUDA with ``amp``, a time budget ``max_time`` in
-        seconds (a resumed run counts the seconds before the interruption too), a progress bar
-        (None: in a terminal or notebook, rank 0 only), and ``on_oom`` in ``{"raise",
-        "split"}``: raise :class:`GPUOutOfMemoryError` (which says a batch size that fits) or
-        split every batch into parts and accumulate their gradients (single process only).
+        of the last step; ``"auto"``: 0.99 with at least 25 ``steps_per_epoch``, else None),
+        bf16 autocast on CUDA with ``amp``, a time budget ``max_time`` in seconds (a resumed
+        run counts the seconds before the interruption too), a progress bar (None: in a
+        terminal or notebook, rank 0 only), and ``on_oom`` in ``{"raise", "split"}``: raise
+        :class:`GPUOutOfMemoryError` (which says a batch size that fits) or split every batch
+        into parts and accumulate their gradients (single process only).
     callbacks : sequence of callable
         ``callback(record, network)`` after every epoch (``network``: the validated weights,
         the moving average with ``ema_decay``). Raise :class:`StopTraining` to stop
@@ -273,7 +274,7 @@ def run_training(
     # scaling against underflow even with bf16 autocast.
     scaler = torch.amp.GradScaler("cuda", enabled=settings.use_amp)
     distributed.seed_this_rank()
-    weights = WeightAverage(network, settings.ema_decay)
+    weights = WeightAverage(network, cast(float | None, settings.ema_decay))  # resolved
 
     history: list[EpochRecord] = []
     stopping, elapsed = EarlyStopping(settings.patience), 0.0

@@ -23,6 +23,7 @@ from forecaster._validation import (
 )
 from forecaster.exceptions import DataValidationError
 from forecaster.nn.quantiles import pinball_loss
+from forecaster.training.averaging import resolve_ema_decay
 
 __all__ = ["LOSSES", "LR_SCHEDULES", "ON_OOM", "TrainSettings", "loss_function"]
 
@@ -68,13 +69,16 @@ class TrainSettings:
     grad_clip : float or None
         Maximum gradient norm (``clip_grad_norm_``); ``None`` disables clipping.
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}
-    ema_decay : float or None
+    ema_decay : float, "auto" or None
         Keep an exponential moving average of the weights (Polyak averaging, torch's
         :class:`~torch.optim.swa_utils.AveragedModel`), updated after every optimiser step
         with this decay: validation, early stopping and the trained network use the averaged
         weights. ``None`` (default) uses the weights of the last step. 0.99 averages over
         about the last 100 batches (over about the last tenth of the steps while there are
-        fewer than 900: see :mod:`~forecaster.training.averaging`).
+        fewer than 900: see :mod:`~forecaster.training.averaging`). ``"auto"`` becomes 0.99
+        with at least 25 ``steps_per_epoch``, None with fewer
+        (:func:`~forecaster.training.averaging.resolve_ema_decay`); the attribute holds the
+        resolved value.
     steps_per_epoch : int
         Batches per epoch (needed by ``"onecycle"`` only, which holds its final learning rate
         if an epoch yields more batches than this).
@@ -113,7 +117,7 @@ class TrainSettings:
     patience: int | None = 5
     grad_clip: float | None = 1.0
     lr_schedule: str = "none"
-    ema_decay: float | None = None
+    ema_decay: float | str | None = None
     steps_per_epoch: int = 0
     device: torch.device | str = "cpu"
     amp: bool = True
@@ -137,8 +141,8 @@ class TrainSettings:
             check("lr_schedule", self.lr_schedule),
             check("on_oom", self.on_oom),
         )
-        self.ema_decay = check("ema_decay", self.ema_decay)
         self.steps_per_epoch = Integer(low=0).check("steps_per_epoch", self.steps_per_epoch)
+        self.ema_decay = resolve_ema_decay(check("ema_decay", self.ema_decay), self.steps_per_epoch)
         self.max_time, self.progress = (
             check("max_time", self.max_time),
             check("progress", self.progress),
