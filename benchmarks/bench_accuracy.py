@@ -495,8 +495,8 @@ def seed_spread(rows: list[dict[str, Any]]) -> list[str]:
         fits = np.array([r["fit_seconds"] for r in group])
         lines.append(
             f"| {group[0]['dataset']} | {key[1]} | {key[2]} | {key[3]} | {metric.upper()} "
-            f"| {sorted(r.get('seed', 0) for r in group)} | {values.mean():.3f} "
-            f"| {values.std(ddof=1):.3f} | {values.min():.3f}-{values.max():.3f} "
+            f"| {sorted(r.get('seed', 0) for r in group)} | {values.mean():#.3g} "
+            f"| {values.std(ddof=1):.2g} | {values.min():#.3g}-{values.max():#.3g} "
             f"| {fits.mean():.0f} |"
         )
     if not lines:

@@ -251,6 +251,7 @@ def run_series(
         "lookback": int(model.lookback_),
         "target_transform": model.target_transform_,  # "auto" resolved on the data
         "linear_skip": bool(model.network_.linear_skip),
+        "ema_decay": model.ema_decay_,  # ema_decay="auto" resolved (None: few batches)
         "rows": len(values),
         "fit_rows": n_fit,
         "test_origins": len(origins),
