@@ -188,6 +188,8 @@ class Real(Rule):
                     fix = f"Pass a number, not text: {name}={float(value)!r}."
                 except ValueError:
                     fix = "Pass a number."
+                if self.auto and value.strip().lower() == "auto":
+                    fix = f"Pass {name}='auto' (lower case, no spaces)."
             self.fail(name, value, fix, typed=True)
         number = float(value)
         too_low = number <= self.low if self.low_open else number < self.low

@@ -316,6 +316,7 @@ class RecurrentEstimator(BaseEstimator):
         members: list[RecurrentNet] = []
         history: list[dict[str, Any]] = []
         started = time.perf_counter()
+        ema_decay = resolve_ema_decay(self.ema_decay, steps_per_epoch)  # "auto" chosen once
         for k in range(int(self.n_ensemble)):
             offset = len(history)
 
@@ -336,6 +337,7 @@ class RecurrentEstimator(BaseEstimator):
                 train_source=train_source,
                 val_source=val_source,
                 steps_per_epoch=steps_per_epoch,
+                ema_decay=ema_decay,
                 device=device,
                 seed=seed + k,
                 callbacks=[renumbered] if callbacks else [],
@@ -344,7 +346,7 @@ class RecurrentEstimator(BaseEstimator):
             members.append(network)
             member = {"member": k} if self.n_ensemble > 1 else {}
             history += [{**r.as_dict(), "epoch": r.epoch + offset, **member} for r in records]
-        self.ema_decay_ = resolve_ema_decay(self.ema_decay, steps_per_epoch)
+        self.ema_decay_ = ema_decay
         if len(members) == 1:
             return members[0], history
         return EnsembleNet(members).eval(), history
@@ -365,6 +367,7 @@ class RecurrentEstimator(BaseEstimator):
         train_source: Any,
         val_source: Any,
         steps_per_epoch: int,
+        ema_decay: float | None,
         device: torch.device,
         seed: int,
         callbacks: Sequence[Any],
@@ -391,7 +394,7 @@ class RecurrentEstimator(BaseEstimator):
                     patience=self.patience if val_source is not None else None,
                     grad_clip=self.grad_clip,
                     lr_schedule=self.lr_schedule,
-                    ema_decay=self.ema_decay,
+                    ema_decay=ema_decay,
                     steps_per_epoch=steps_per_epoch,
                     device=device,
                     max_time=max_time,

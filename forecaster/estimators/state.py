@@ -24,7 +24,7 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
-from forecaster._validation import MAX_SIZE
+from forecaster._validation import MAX_SIZE, check
 from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
@@ -107,7 +107,7 @@ class _EstimatorState:
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
         if params.get("ema_decay") == "auto":  # the decay it chose
-            config["ema_decay"] = self.__dict__.get("ema_decay_")
+            config["ema_decay"] = self.ema_decay_  # type: ignore[attr-defined]
         for key, before in _SAVED_ONLY_WHEN_SET.items():
             if key in params and params[key] == before:
                 del params[key]  # as before it existed: such a model's files stay the same
@@ -544,10 +544,13 @@ def _restore_ema_decay(param: Any, config: dict[str, Any]) -> float | None:
     if "ema_decay" not in config:
         raise StateError("ema_decay='auto' needs the decay chosen in fit in the config's entry")
     chosen = config["ema_decay"]
-    number = isinstance(chosen, int | float) and not isinstance(chosen, bool)
-    if chosen is not None and not (number and 0 <= chosen < 1):
+    try:
+        decay = check("ema_decay", chosen)  # the parameter's own rule, less "auto"
+    except DataValidationError:
+        decay = "auto"
+    if decay == "auto":
         raise StateError(f"the config's ema_decay {short(chosen)} is not None or in [0, 1)")
-    return None if chosen is None else float(chosen)
+    return decay
 
 
 def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:
