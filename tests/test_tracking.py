@@ -196,6 +196,14 @@ def test_fit_inside_active_run_logs_everything_through_http(server, logged, tmp_
     assert run.data.tags["forecaster.version"] == forecaster.__version__
 
     model = logged["model"]
+    # what fit chose for the parameters it resolves on the data, named as the attributes
+    assert params["target_transform"] == "auto" and params["ema_decay"] == "auto"
+    assert params["lookback_"] == "24" and params["freq_"] == str(model.freq_)
+    assert params["target_transform_"] == model.target_transform_
+    assert params["ema_decay_"] == str(model.ema_decay_)
+    assert params["linear_skip_"] == str(model.network_.linear_skip)
+    blend = model.baseline_
+    assert params["baseline_"] == ("None" if blend is None else json.dumps(blend.config()))
     for key in ("train_loss", "val_loss"):
         history = client.get_metric_history(run_id, key)
         assert [m.step for m in history] == [1, 2, 3]
@@ -599,6 +607,7 @@ def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
     assert run.data.metrics["n_pruned"] == 1 and run.data.metrics["n_complete"] == 2
     assert run.data.tags["best.x"] == str(study.best_params["x"])
     assert run.data.params["study_name"] == "s1" and run.data.tags["template.hidden_size"] == "8"
+    assert run.data.tags["best.lookback_"] == run.data.tags["best.lookback"]  # an int there
     assert run.data.params["data.0.rows"] == run.data.tags["data.rows"]  # one dataset so far
     assert run.data.tags["forecaster.study_key"] and "data.1.rows" not in run.data.params
     assert run.data.tags["best.hidden_size"] == "8"  # the best estimator's params, as tags
