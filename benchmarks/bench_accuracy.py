@@ -108,6 +108,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ema": {"ema_decay": 0.99},
     # the defaults before ema_decay="auto" (no moving average)
     "no-ema": {"ema_decay": None},
+    # the linear skip whatever the target transform (linear_skip="auto" turns it on with the
+    # log only)
+    "skip": {"linear_skip": True},
 }
 
 # Published numbers (../shared/data/published_results.md), MSE / MAE on the z-scale. "SegRNN"

@@ -21,12 +21,17 @@ Series (read at run time; nothing is copied into the repository):
   or weekly grid from an arbitrary start), GOOG and MSFT daily close (business days, NYSE
   holidays forward-filled).
 * optional, from packages installed in a separate environment (``--extra-python``, e.g. a
-  throwaway venv with ``pip install statsmodels pmdarima``; skipped when absent): pmdarima's
+  throwaway venv with ``pip install statsmodels pmdarima vega_datasets``; skipped when
+  absent): pmdarima's
   ``taylor`` (half-hourly electricity demand, 12 weeks), ``wineind`` and ``airpassengers``
   (monthly, short), ``sunspots`` (monthly, an 11-year cycle, no 12-month season), ``ausbeer``
   (quarterly) and ``heartrate`` (integer steps); statsmodels' ``co2`` (weekly, gaps
   interpolated), ``elnino`` (monthly sea surface temperature) and ``sunspots`` (yearly).
   pmdarima is MIT-licensed; statsmodels' datasets are public domain or as its docs say.
+  With ``vega_datasets`` in that environment too (BSD-3; its bundled files, no download):
+  hourly temperatures of Seattle and San Francisco in 2010 (NOAA's smooth hourly normals: a
+  daily swing on a slow yearly trend, like M4 H201), Seattle's daily maximum temperature
+  2012-2015 and US nonfarm employment (monthly, 2006-2015).
 
 With ``--integer-time`` every series is read on integer steps 0, 1, ... instead of its dates
 (as a user without timestamps would give it): the model then has no frequency to take a
@@ -82,7 +87,18 @@ EXTRA_LOADER = r"""
 import json, sys, warnings
 warnings.filterwarnings("ignore")
 name = sys.argv[1]
-if name.startswith("sm_"):
+if name.startswith("vega_"):
+    from vega_datasets import data as vega
+    if name.endswith("_temps"):  # hourly; one missing hour (a clock change) interpolated
+        data = getattr(vega, name[5:])().set_index("date")["temp"].asfreq("h").interpolate()
+        out = {"start": "2010-01-01 00:00", "freq": "1h", "y": data.tolist()}
+    elif name == "vega_seattle_weather":
+        data = vega.seattle_weather()["temp_max"]
+        out = {"start": "2012-01-01", "freq": "1d", "y": data.tolist()}
+    else:
+        data = vega.us_employment()["nonfarm"]
+        out = {"start": "2006-01-01", "freq": "1mo", "y": [float(v) for v in data]}
+elif name.startswith("sm_"):
     import statsmodels.api as sm
     if name == "sm_co2":
         data = sm.datasets.co2.load_pandas().data["co2"].interpolate()
@@ -125,6 +141,10 @@ SERIES: dict[str, tuple[int, str]] = {
     "sm_co2": (13, "Mauna Loa CO2, weekly, 2,284, gaps interpolated (statsmodels)"),
     "sm_elnino": (12, "El Nino sea surface temperature, monthly, 732 (statsmodels)"),
     "sm_sunspots": (6, "sunspot activity, yearly, 309 (statsmodels)"),
+    "vega_seattle_temps": (24, "Seattle hourly temperature 2010, 8,760 (vega_datasets, NOAA)"),
+    "vega_sf_temps": (24, "San Francisco hourly temperature 2010, 8,760 (vega_datasets, NOAA)"),
+    "vega_seattle_weather": (7, "Seattle daily maximum temperature 2012-2015 (vega_datasets)"),
+    "vega_us_employment": (12, "US nonfarm employment, monthly 2006-2015 (vega_datasets)"),
 }
 
 
