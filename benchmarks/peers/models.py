@@ -173,14 +173,17 @@ def fit_train_nf(frame: pl.DataFrame, config: argparse.Namespace, timer: Any, st
 
 
 def m4_frames(data: Path, quick: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The training and test frames of ``bench_accuracy.run_m4`` (test times continue each
-    series' integer time; ``quick``: its first 40 series)."""
-    from bench_accuracy import read_m4
+    """The training and test frames of ``bench_accuracy.run_m4`` with ``t`` as integer hours
+    (the peers' time: ``read_m4`` dates them from ``M4_START``; test times continue each
+    series' time; ``quick``: its first 40 series)."""
+    from bench_accuracy import M4_START, read_m4
 
-    train = read_m4(data, test=False)
+    hours = (pl.col("t") - pl.lit(M4_START)).dt.total_hours()
+    train = read_m4(data, test=False).with_columns(hours)
     lengths = train.group_by("id").agg(pl.len().alias("n"))
     test = (
         read_m4(data, test=True)
+        .with_columns(hours)
         .join(lengths, on="id")
         .with_columns(pl.col("t") + pl.col("n"))
         .drop("n")
