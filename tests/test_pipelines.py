@@ -7,6 +7,7 @@ from typing import ClassVar
 import polars as pl
 import pytest
 
+import forecaster
 from forecaster.exceptions import ForecasterWarning
 from forecaster.jobs.cli import main
 from forecaster.jobs.run import SpecError, load_spec, prepare_data, spec_hash
@@ -765,7 +766,13 @@ def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path
     logged = capsys.readouterr()
     assert code == 0, logged.err
     folder = tmp_path / "outputs" / "hostile" / "2024-01-16"
-    metrics = json.loads((folder / "summary.json").read_text())["metrics"]
+    summary = json.loads((folder / "summary.json").read_text())
+    metrics = summary["metrics"]
+    # what the fit chose for the parameters left to the data: the saved model's own choices
+    model = forecaster.load(folder / "model")
+    assert summary["resolved_params"] == model.resolved_params()
+    assert summary["resolved_params"]["lookback_"] == model.lookback_
+    assert set(summary["resolved_params"]) >= {"target_transform_", "ema_decay_", "baseline_"}
     for name in ("mae", "rmse"):
         for base in ("naive", "snaive"):
             assert metrics[f"backtest_{name}_skill_{base}"] == pytest.approx(

@@ -174,6 +174,34 @@ class RecurrentEstimator(BaseEstimator):
         run = {k: current[k] for k in RESUME_FREE_PARAMS if k in current}
         return {**copy.deepcopy(fitted), **run}
 
+    def resolved_params(self) -> dict[str, Any]:
+        """What ``fit`` chose for the parameters it resolves on the data, named as the fitted
+        attributes, JSON-able (only those this estimator has; empty before ``fit``):
+        ``lookback_``, ``freq_`` (text), ``target_transform_``, ``ema_decay_`` (None: no
+        weight averaging), ``linear_skip_`` (the fitted network's) and ``baseline_`` (the
+        blend chosen on validation, None for the network alone). MLflow runs log them as
+        params, pipeline runs write them into ``summary.json``.
+
+        Examples
+        --------
+        >>> from forecaster import RNNForecaster
+        >>> RNNForecaster(target="y").resolved_params()
+        {}
+        """
+        fitted = self.__dict__
+        chosen: dict[str, Any] = {}
+        for name in ("lookback_", "freq_", "target_transform_", "ema_decay_"):
+            if name in fitted:
+                value = fitted[name]
+                chosen[name] = value if value is None or name != "freq_" else str(value)
+        network = fitted.get("network_")
+        if network is not None and hasattr(network, "linear_skip"):
+            chosen["linear_skip_"] = bool(network.linear_skip)
+        if "baseline_" in fitted:
+            blend = fitted["baseline_"]
+            chosen["baseline_"] = None if blend is None else blend.config()
+        return chosen
+
     @contextlib.contextmanager
     def _fitting(self) -> Iterator[FitRun]:
         """Make a fit all or nothing: when it fails or is interrupted (an error, a callback

@@ -110,6 +110,7 @@ class PipelineResult(BaseModel):
     run_id: str | None = None
     tracking_uri: str | None = None
     model_version: str | None = None
+    resolved_params: dict[str, Any] = {}
     metrics: dict[str, float] = {}
     rows: int = 0
     series: int = 0

@@ -468,6 +468,7 @@ def _write_files(
         run_id=run_id,
         tracking_uri=tracking_uri,
         model_version=version,
+        resolved_params=model.resolved_params(),
     )
 
 

@@ -27,12 +27,12 @@ from forecaster.tracking.records import (
     epoch_metrics,
     final_metrics,
     fit_record,
-    fitted_params,
     log_inputs,
     log_metrics,
     log_params,
     log_tags,
     now_ms,
+    resolved_params,
 )
 from forecaster.tracking.resilience import Outcome, save_fallback, warn_not_logged
 
@@ -115,7 +115,7 @@ def log_fitted(
             else outcome.local("backtest table", _write_csv, table, workdir / "backtest.csv")
         )
         if run_id is None:
-            outcome.not_logged += ["params", "dataset fingerprint", "fitted params"]
+            outcome.not_logged += ["params", "dataset fingerprint", "resolved params"]
             outcome.not_logged += ["per-epoch metrics"]
             outcome.not_logged += ["final metrics", "forecast plot", "model"]
         else:
@@ -130,9 +130,9 @@ def log_fitted(
                     prefix=param_prefix,
                     params_as_tags=params_as_tags,
                 )
-            chosen = fitted_params(estimator, param_prefix)
+            chosen = resolved_params(estimator, param_prefix)
             log_chosen = log_tags if params_as_tags else log_params
-            outcome.remote("fitted params", log_chosen, client, run_id, chosen)
+            outcome.remote("resolved params", log_chosen, client, run_id, chosen)
             ts = now_ms()
             if history:
                 what = f"per-epoch metrics from epoch {history[0]['epoch']}"

@@ -4,7 +4,7 @@ horizon step), final metrics, and the batched calls that send them.
 - every estimator parameter (params) and the estimator class and package version (tags);
 - after the fit, what it chose for the parameters it resolves on the data (params named as
   the fitted attributes: ``lookback_``, ``freq_``, ``target_transform_``, ``linear_skip_``,
-  ``ema_decay_``, ``baseline_``; :func:`fitted_params`), so that a run with
+  ``ema_decay_``, ``baseline_``; :func:`resolved_params`), so that a run with
   ``lookback="auto"`` shows the lookback it used;
 - the dataset fingerprint (params ``data.*`` and the artifact ``dataset.json``);
 - the per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``epoch_seconds`` as step metrics
@@ -43,13 +43,13 @@ __all__ = [
     "estimator_params",
     "final_metrics",
     "fit_record",
-    "fitted_params",
     "log_inputs",
     "log_metrics",
     "log_params",
     "log_tags",
     "now_ms",
     "param_value",
+    "resolved_params",
 ]
 
 
@@ -89,32 +89,23 @@ def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
     return params
 
 
-def fitted_params(estimator: Any, prefix: str = "") -> dict[str, str]:
-    """What ``fit`` chose for the parameters it resolves on the data, as params named like
-    the fitted attributes (only those the estimator has): ``lookback_``, ``freq_``,
-    ``target_transform_``, ``ema_decay_`` (``None``: no weight averaging), ``linear_skip_``
-    (the fitted network's) and ``baseline_`` (the blend chosen on validation, ``None`` for
-    the network alone).
+def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:
+    """What ``fit`` chose for the parameters it resolves on the data, as params (the
+    estimator's ``resolved_params()``: ``lookback_``, ``freq_``, ``target_transform_``,
+    ``ema_decay_``, ``linear_skip_``, ``baseline_``), names prefixed; empty for an object
+    without that method (a scikit-learn pipeline).
 
     Examples
     --------
-    >>> from types import SimpleNamespace
-    >>> fitted_params(SimpleNamespace(lookback_=336, ema_decay_=None))
-    {'lookback_': '336', 'ema_decay_': 'None'}
+    >>> from forecaster import RNNForecaster
+    >>> resolved_params(RNNForecaster(target="y"))  # not fitted: nothing chosen yet
+    {}
     """
-    attributes = vars(estimator)
-    chosen = {
-        name: attributes[name]
-        for name in ("lookback_", "freq_", "target_transform_", "ema_decay_")
-        if name in attributes
+    chosen: dict[str, Any] = getattr(estimator, "resolved_params", dict)()
+    return {
+        f"{prefix}{name}": json.dumps(value) if isinstance(value, dict) else param_value(value)
+        for name, value in chosen.items()
     }
-    network = attributes.get("network_")
-    if network is not None and hasattr(network, "linear_skip"):
-        chosen["linear_skip_"] = bool(network.linear_skip)
-    if "baseline_" in attributes:
-        blend = attributes["baseline_"]
-        chosen["baseline_"] = None if blend is None else json.dumps(blend.config())
-    return {f"{prefix}{name}": param_value(value) for name, value in chosen.items()}
 
 
 def now_ms() -> int:
@@ -286,7 +277,7 @@ def fit_record(estimator: Any, fingerprint: Any, metrics: Any, backtest: Any) ->
     return {
         "estimator": type(estimator).__name__,
         "params": {k: param_value(v) for k, v in estimator.get_params(deep=False).items()},
-        "fitted_params": fitted_params(estimator),
+        "resolved_params": resolved_params(estimator),
         "dataset": fingerprint,
         "history": list(getattr(estimator, "history_", []) or []),
         "metrics": metrics,
