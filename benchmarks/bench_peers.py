@@ -90,9 +90,10 @@ TRAIN_METHODS = {
     "samples its 256 windows from 32 series drawn per step (its default batch_size)",
 }
 M4_METHODS = {
-    "ours": "forecaster RNNForecaster, defaults, lookback 192 (bench_accuracy.make_model, "
-    "preset 'default'): early stopping on the last 10 % of each training series; without "
-    "--m4-budget the row is bench_accuracy.run_m4 itself, with it max_time = the budget",
+    "ours": "forecaster RNNForecaster, defaults (lookback='auto': 336 here; "
+    "bench_accuracy.make_model, preset 'default'): early stopping on the last 10 % of each "
+    "training series; without --m4-budget the row is bench_accuracy.run_m4 itself, with it "
+    "max_time = the budget",
     "nf_lstm": "neuralforecast LSTM(h=48, input_size=192), defaults otherwise (max_steps=1000, "
     "MAE loss, robust scaler, batch_size=32 series, windows_batch_size=128, no validation)",
     "nf_gru": "neuralforecast GRU(h=48, input_size=192), defaults otherwise (as nf_lstm)",

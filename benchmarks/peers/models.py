@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-M4_INPUT = 192  # our M4 lookback (bench_accuracy.LOOKBACK["m4"]), the peers' input size
+M4_INPUT = 192  # the peers' input size: 4 x the horizon (our lookback was 192 until "auto")
 
 
 class StepTimes:
