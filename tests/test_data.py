@@ -42,6 +42,14 @@ def test_panel_packs_series_contiguously_in_float32():
     np.testing.assert_array_equal(panel.values[5:, 0], [10, 11, 12, 13, 14])
 
 
+def test_leading_ends_counts_each_series_leading_rows():
+    panel = build(hourly(n=5))  # two series of 5 rows: offsets 0, 5, 10
+    assert panel.leading_ends().tolist() == [5, 10]
+    before_holdout = np.array([True] * 3 + [False] * 2 + [False] * 5)  # none of the second
+    assert panel.leading_ends(before_holdout).tolist() == [3, 5]
+    assert panel.leading_ends(np.ones(10, dtype=bool)).tolist() == [5, 10]
+
+
 def test_lazyframe_input_and_round_trip_to_frame():
     frame = hourly(n=4)
     panel = build(frame.lazy())

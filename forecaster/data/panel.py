@@ -228,6 +228,25 @@ class Panel:
         """Series number of every row (int64, length ``total_rows``)."""
         return np.repeat(np.arange(self.n_series, dtype=np.int64), self.lengths)
 
+    def leading_ends(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Each series' end (the row after its last, an index into :attr:`values`) when only
+        its leading rows marked in ``rows`` count (a boolean mask of the panel's rows whose
+        true rows start every series, e.g. those before a validation hold-out); every
+        series' own end when ``rows`` is None.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> frame = pl.DataFrame({"id": [1, 1, 1, 2, 2], "t": [0, 1, 2, 0, 1], "y": [1.0] * 5})
+        >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+        >>> panel.leading_ends(np.array([True, True, False, True, False])).tolist()
+        [2, 4]
+        """
+        starts = self.offsets[:-1]
+        if rows is None:
+            return self.offsets[1:].copy()
+        return starts + np.add.reduceat(rows.astype(np.int64), starts)
+
     def values_on(self, device: str | torch.device) -> torch.Tensor:
         """The values as a tensor on ``device``, moved there once and cached.
 

@@ -124,9 +124,7 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
     targets = panel.values[:, :nt]
     if not targets.size or not bool((targets > 0).all()):
         return "none"
-    starts = panel.offsets[:-1]
-    counts = panel.lengths if mask is None else np.add.reduceat(mask.astype(np.int64), starts)
-    ends = starts + counts
+    starts, ends = panel.offsets[:-1], panel.leading_ends(mask)
     period = (panel_seasons(panel, ends) or (2,))[0]
     spreads: list[float] = []
     lambdas: list[float] = []

@@ -237,7 +237,7 @@ class BaselineCheck:
         targets = raw.values[:, :nt]
         actual = targets[rows[:, None] + np.arange(1, horizon + 1)].astype(np.float64)
         error = scaled_error(series, actual, naive_scales(raw, fit_rows))
-        ends = raw.offsets[:-1] + np.add.reduceat(fit_rows.astype(np.int64), raw.offsets[:-1])
+        ends = raw.leading_ends(fit_rows)
         found = panel_seasons(raw, ends)  # the frequency's, or detected before the hold-out
         periods = [m for m in found if m <= lookback]
         seasons = {
