@@ -242,9 +242,9 @@ class Panel:
         >>> panel.leading_ends(np.array([True, True, False, True, False])).tolist()
         [2, 4]
         """
-        starts = self.offsets[:-1]
         if rows is None:
             return self.offsets[1:].copy()
+        starts = self.offsets[:-1]
         return starts + np.add.reduceat(rows.astype(np.int64), starts)
 
     def values_on(self, device: str | torch.device) -> torch.Tensor:

@@ -189,11 +189,10 @@ class RecurrentEstimator(BaseEstimator):
         {}
         """
         fitted = self.__dict__
-        chosen: dict[str, Any] = {}
-        for name in ("lookback_", "freq_", "target_transform_", "ema_decay_"):
-            if name in fitted:
-                value = fitted[name]
-                chosen[name] = value if value is None or name != "freq_" else str(value)
+        names = ("lookback_", "freq_", "target_transform_", "ema_decay_")
+        chosen: dict[str, Any] = {name: fitted[name] for name in names if name in fitted}
+        if chosen.get("freq_") is not None:
+            chosen["freq_"] = str(chosen["freq_"])
         network = fitted.get("network_")
         if network is not None and hasattr(network, "linear_skip"):
             chosen["linear_skip_"] = bool(network.linear_skip)

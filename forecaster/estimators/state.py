@@ -545,12 +545,11 @@ def _restore_ema_decay(param: Any, config: dict[str, Any]) -> float | None:
         raise StateError("ema_decay='auto' needs the decay chosen in fit in the config's entry")
     chosen = config["ema_decay"]
     try:
-        decay = check("ema_decay", chosen)  # the parameter's own rule, less "auto"
+        if chosen != "auto":  # the parameter's own rule, less "auto"
+            return check("ema_decay", chosen)
     except DataValidationError:
-        decay = "auto"
-    if decay == "auto":
-        raise StateError(f"the config's ema_decay {short(chosen)} is not None or in [0, 1)")
-    return decay
+        pass
+    raise StateError(f"the config's ema_decay {short(chosen)} is not None or in [0, 1)")
 
 
 def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:

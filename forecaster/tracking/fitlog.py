@@ -116,8 +116,7 @@ def log_fitted(
         )
         if run_id is None:
             outcome.not_logged += ["params", "dataset fingerprint", "resolved params"]
-            outcome.not_logged += ["per-epoch metrics"]
-            outcome.not_logged += ["final metrics", "forecast plot", "model"]
+            outcome.not_logged += ["per-epoch metrics", "final metrics", "forecast plot", "model"]
         else:
             if not inputs_logged and fingerprint is not None:
                 outcome.remote(

@@ -103,7 +103,7 @@ def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:
     """
     chosen: dict[str, Any] = getattr(estimator, "resolved_params", dict)()
     return {
-        f"{prefix}{name}": json.dumps(value) if isinstance(value, dict) else param_value(value)
+        f"{prefix}{name}": param_value(json.dumps(value) if isinstance(value, dict) else value)
         for name, value in chosen.items()
     }
 
