@@ -111,6 +111,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the linear skip whatever the target transform (linear_skip="auto" turns it on with the
     # log only)
     "skip": {"linear_skip": True},
+    # 48-step segments (SegRNN's ETTm1 setting): half the encoder's steps at lookback 720
+    "seg48": {"segment_length": 48},
 }
 
 # Published numbers (../shared/data/published_results.md), MSE / MAE on the z-scale. "SegRNN"

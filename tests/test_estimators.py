@@ -850,3 +850,47 @@ def test_linear_skip_is_trained_saved_and_loaded(head, tmp_path):
     assert again.get_params()["linear_skip"] is True
     assert again.predict(data).equals(model.predict(data))
     assert not forecaster(head=head).fit(data).network_.linear_skip  # off by default
+
+
+# ---------------------------------------------------------------- segment_length="auto"
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # tiny nets
+@pytest.mark.parametrize(("lookback", "expected"), [(48, 24), (385, 48)])
+def test_auto_segment_length_follows_the_lookback_and_is_reported(lookback, expected, tmp_path):
+    from forecaster import load
+
+    data = seasonal_frame(n_series=1, length=lookback + 120)
+    model = forecaster(lookback=lookback, validation_size=12, max_epochs=1, baseline="none")
+    model.fit(data)
+    assert model.get_params()["segment_length"] == "auto"
+    assert model.network_.segment_length == expected
+    assert model.network_.n_segments == -(-lookback // expected)
+    assert model.resolved_params()["segment_length_"] == expected
+    model.save(tmp_path / "m")
+    again = load(tmp_path / "m")
+    assert again.get_params()["segment_length"] == "auto"
+    assert again.network_.segment_length == expected
+    assert again.predict(data).equals(model.predict(data))
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # tiny nets
+def test_an_explicit_segment_length_is_used_and_other_heads_report_none():
+    data = seasonal_frame(n_series=1, length=600)
+    model = forecaster(lookback=400, segment_length=24, validation_size=12, baseline="none")
+    assert model.fit(data).network_.segment_length == 24  # not the 48 "auto" would choose
+    direct = forecaster(head="direct", baseline="none").fit(seasonal_frame(n_series=1))
+    assert "segment_length_" not in direct.resolved_params()
+
+
+@pytest.mark.parametrize("value", ["AUTO", "auto ", 0, 2.5, True])
+def test_segment_length_takes_a_positive_int_or_auto(value):
+    with pytest.raises(DataValidationError, match="segment_length"):
+        forecaster(segment_length=value).fit(seasonal_frame(n_series=1))
+
+
+def test_regressor_resolves_auto_segment_length_from_the_window():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 400, 1)).astype(np.float32), rng.normal(size=(64, 4))
+    model = RNNRegressor(**{**TINY, "max_epochs": 1}, head="segment").fit(X, y)
+    assert model.network_.segment_length == 48

@@ -202,6 +202,7 @@ def test_fit_inside_active_run_logs_everything_through_http(server, logged, tmp_
     assert params["target_transform_"] == model.target_transform_
     assert params["ema_decay_"] == str(model.ema_decay_)
     assert params["linear_skip_"] == str(model.network_.linear_skip)
+    assert params["segment_length_"] == str(model.network_.segment_length)
     blend = model.baseline_
     assert params["baseline_"] == ("None" if blend is None else json.dumps(blend.config()))
     for key in ("train_loss", "val_loss"):

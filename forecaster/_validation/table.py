@@ -121,7 +121,7 @@ PARAMETERS: dict[str, Rule] = {
     "nonlinearity": Choice(choices=NONLINEARITIES),
     "hidden_size": _size(),
     "num_layers": _size(),
-    "segment_length": _size(),
+    "segment_length": _size(auto=True),
     "dropout": Real(low=0.0, high=1.0, high_open=True),
     "channel_independent": Flag(none=True),
     "past_covariates": Flag(),

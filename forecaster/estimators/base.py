@@ -30,6 +30,7 @@ from forecaster._validation import PARAMETERS, check_params, describe_value
 from forecaster.estimators.fitting import FitRun
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 from forecaster.nn.checks import check_memory, check_network_config, out_of_memory
+from forecaster.nn.config import auto_segment_length
 from forecaster.nn.ensemble import EnsembleNet
 from forecaster.nn.recurrent import RecurrentNet
 from forecaster.persistence.writer import save as save_model
@@ -178,8 +179,9 @@ class RecurrentEstimator(BaseEstimator):
         """What ``fit`` chose for the parameters it resolves on the data, named as the fitted
         attributes, JSON-able (only those this estimator has; empty before ``fit``):
         ``lookback_``, ``freq_`` (text), ``target_transform_``, ``ema_decay_`` (None: no
-        weight averaging), ``linear_skip_`` (the fitted network's) and ``baseline_`` (the
-        blend chosen on validation, None for the network alone). MLflow runs log them as
+        weight averaging), ``linear_skip_`` and ``segment_length_`` (the fitted network's; the
+        latter with ``head="segment"`` only) and ``baseline_`` (the blend chosen on
+        validation, None for the network alone). MLflow runs log them as
         params, pipeline runs write them into ``summary.json``.
 
         Examples
@@ -196,6 +198,8 @@ class RecurrentEstimator(BaseEstimator):
         network = fitted.get("network_")
         if network is not None and hasattr(network, "linear_skip"):
             chosen["linear_skip_"] = bool(network.linear_skip)
+        if network is not None and network.head == "segment":
+            chosen["segment_length_"] = int(network.segment_length)
         if "baseline_" in fitted:
             blend = fitted["baseline_"]
             chosen["baseline_"] = None if blend is None else blend.config()
@@ -232,7 +236,15 @@ class RecurrentEstimator(BaseEstimator):
         (the real ones are known in ``fit``)."""
         raise NotImplementedError
 
-    def _network_args(self) -> dict[str, Any]:
+    def _network_config(self, shape: dict[str, Any]) -> dict[str, Any]:
+        """The network's arguments: ``shape`` (the data's sizes, see :meth:`_build_and_train`)
+        and the estimator's parameters, ``"auto"`` ones resolved for ``shape``'s lookback."""
+        return {**shape, **self._network_args(int(shape["lookback"]))}
+
+    def _network_args(self, lookback: int) -> dict[str, Any]:
+        segment_length = self.segment_length
+        if isinstance(segment_length, str) and segment_length == "auto":
+            segment_length = auto_segment_length(lookback)
         return {
             "cell": self.cell,
             "hidden_size": self.hidden_size,
@@ -240,7 +252,7 @@ class RecurrentEstimator(BaseEstimator):
             "dropout": self.dropout,
             "head": self.head,
             "nonlinearity": self.nonlinearity,
-            "segment_length": self.segment_length,
+            "segment_length": segment_length,
             "normalization": self.normalization,
         }
 
@@ -272,7 +284,7 @@ class RecurrentEstimator(BaseEstimator):
     ) -> None:
         """Refuse a fit whose network and training batch (``batch_size`` windows, at most
         ``n_windows``) would not fit in ``device``'s memory, before building anything."""
-        config = check_network_config({**shape, **self._network_args()})
+        config = check_network_config(self._network_config(shape))
         batch = max(1, min(int(self.batch_size), int(n_windows)))
         check_memory(
             config,
@@ -409,7 +421,7 @@ class RecurrentEstimator(BaseEstimator):
         try:
             with FIT_LOCK, torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                network = RecurrentNet(**shape, **self._network_args()).to(device)
+                network = RecurrentNet(**self._network_config(shape)).to(device)
                 history = train(
                     network,
                     train_source,
@@ -435,7 +447,7 @@ class RecurrentEstimator(BaseEstimator):
         except (RuntimeError, MemoryError) as exc:
             error = out_of_memory(
                 exc,
-                {**shape, **self._network_args()},
+                self._network_config(shape),
                 device=device,
                 batch_size=int(self.batch_size),
                 n_ensemble=int(self.n_ensemble),

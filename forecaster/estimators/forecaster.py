@@ -111,8 +111,11 @@ class RNNForecaster(
     hidden_size : int, default 128
     num_layers : int, default 1
     dropout : float, default 0.1
-    segment_length : int, default 24
-        Segment length of the ``"segment"`` head.
+    segment_length : int or "auto", default "auto"
+        Segment length of the ``"segment"`` head. ``"auto"``: 24 steps, doubled until the
+        window has at most 16 segments (:func:`~forecaster.nn.config.auto_segment_length`:
+        24 up to a 384-step lookback, 48 up to 768); the fitted network's ``segment_length``
+        (``resolved_params()["segment_length_"]``) says which.
     normalization : {"last", "revin", "none"}, default "last"
         Per-window normalisation inside the network.
     channel_independent : bool or None, default None
@@ -290,7 +293,7 @@ class RNNForecaster(
         hidden_size: int = 128,
         num_layers: int = 1,
         dropout: float = 0.1,
-        segment_length: int = 24,
+        segment_length: int | str = "auto",
         normalization: str = "last",
         channel_independent: bool | None = None,
         linear_skip: bool | str = "auto",
@@ -407,8 +410,8 @@ class RNNForecaster(
                 "(a point model gets intervals from model.calibrate(frame))."
             )
 
-    def _network_args(self) -> dict[str, Any]:
-        args = super()._network_args()
+    def _network_args(self, lookback: int) -> dict[str, Any]:
+        args = super()._network_args(lookback)
         args["linear_skip"] = self._linear_skip(check("linear_skip", self.linear_skip))
         if self.loss == "quantile":
             quantiles = DEFAULT_QUANTILES if self.quantiles is None else self.quantiles
@@ -420,15 +423,16 @@ class RNNForecaster(
         n_calendar = 0 if calendar in (None, "auto") else len(column_tuple(calendar))
         n_targets = len(column_tuple(self.target))
         n_future = len(column_tuple(self.future_covariates)) + 2 * n_calendar
-        return {
-            **self._network_args(),
-            "n_features": n_targets + len(column_tuple(self.covariates)) + n_future,
-            "n_targets": n_targets,
-            "n_future": n_future,
-            "lookback": 1 if self.lookback == "auto" else self.lookback,
-            "horizon": self.horizon,
-            "channel_independent": self.head == "segment" or bool(self.channel_independent),
-        }
+        return self._network_config(
+            {
+                "n_features": n_targets + len(column_tuple(self.covariates)) + n_future,
+                "n_targets": n_targets,
+                "n_future": n_future,
+                "lookback": 1 if self.lookback == "auto" else self.lookback,
+                "horizon": self.horizon,
+                "channel_independent": self.head == "segment" or bool(self.channel_independent),
+            }
+        )
 
     def column_roles(self) -> dict[str, Any]:
         """The column parameters by role (``target``, ``time_col``, ``id_col``,

@@ -44,7 +44,9 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     hidden_size : int, default 64
     num_layers : int, default 1
     dropout : float, default 0.0
-    segment_length : int, default 24
+    segment_length : int or "auto", default "auto"
+        Segment length of the ``"segment"`` head; ``"auto"`` as in
+        :class:`~forecaster.estimators.forecaster.RNNForecaster` (from ``X``'s window length).
     normalization : {"none", "last", "revin"}, default "none"
     nonlinearity : {"tanh", "relu"}, default "tanh"
     loss : {"mse", "mae", "huber"}, default "mse"
@@ -110,7 +112,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         hidden_size: int = 64,
         num_layers: int = 1,
         dropout: float = 0.0,
-        segment_length: int = 24,
+        segment_length: int | str = "auto",
         normalization: str = "none",
         nonlinearity: str = "tanh",
         loss: str = "mse",
@@ -162,7 +164,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     def _network_shape(self) -> dict[str, Any]:
         # the data's sizes are unknown before fit: the smallest ones (one feature, one step)
         shape = {"n_features": 1, "n_targets": 1, "lookback": 1, "horizon": 1}
-        return {**self._network_args(), **shape}
+        return self._network_config(shape)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

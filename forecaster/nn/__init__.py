@@ -21,7 +21,13 @@ from forecaster.nn.checks import (
     out_of_memory,
     parameter_count,
 )
-from forecaster.nn.config import CELLS, HEADS, NONLINEARITIES, NORMALIZATIONS
+from forecaster.nn.config import (
+    CELLS,
+    HEADS,
+    NONLINEARITIES,
+    NORMALIZATIONS,
+    auto_segment_length,
+)
 from forecaster.nn.ensemble import EnsembleNet, network_from_config
 from forecaster.nn.recurrent import RecurrentNet
 
@@ -34,6 +40,7 @@ __all__ = [
     "MemoryEstimate",
     "OutOfMemoryError",
     "RecurrentNet",
+    "auto_segment_length",
     "check_memory",
     "check_network_config",
     "count_parameters",
