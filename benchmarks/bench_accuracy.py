@@ -45,6 +45,13 @@ Presets
 ``no-ema``
     The defaults before ``ema_decay="auto"`` (``ema_decay=None``). Rows measured as
     ``default`` before that change carry this preset (and ``command_as_run``).
+``seg24`` / ``seg48``
+    ``segment_length`` 24 (the default before ``"auto"``) or 48 (what ``"auto"`` chooses for
+    a 385-768-step window: ETTm1 and the H = 720 rows). Rows measured as ``default`` before
+    that change, with a 720-step window, carry ``seg24``; the ``seg48`` runs of those rows are
+    the default rows since (``command_as_run``).
+``l720``
+    A 720-step window (SegRNN's) on hourly data too, segments as ``"auto"`` chooses (48).
 
 Run from the repository root::
 
@@ -111,8 +118,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the linear skip whatever the target transform (linear_skip="auto" turns it on with the
     # log only)
     "skip": {"linear_skip": True},
-    # 48-step segments (SegRNN's ETTm1 setting): half the encoder's steps at lookback 720
+    # 24- or 48-step segments: segment_length="auto" chooses 48 at lookback 720 (SegRNN's
+    # ETTm1 setting, half the encoder's steps); 24 was the default before "auto"
+    "seg24": {"segment_length": 24},
     "seg48": {"segment_length": 48},
+    # SegRNN's window on hourly data too (segment_length="auto": 48 at 720)
+    "l720": {"lookback": 720},
 }
 
 # Published numbers (../shared/data/published_results.md), MSE / MAE on the z-scale. "SegRNN"
@@ -373,6 +384,7 @@ def _fit_facts(model: RNNForecaster, fit_seconds: float, predict_seconds: float)
         "lookback": int(model.lookback_),
         "target_transform": model.target_transform_,  # "auto" resolved on the data
         "linear_skip": bool(model.network_.linear_skip),
+        "segment_length": int(model.network_.segment_length),  # "auto" resolved (lookback)
         "options": changed,
         "fit_seconds": round(fit_seconds, 1),
         "predict_seconds": round(predict_seconds, 1),
