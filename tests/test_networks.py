@@ -756,3 +756,9 @@ def test_linear_skip_learns_a_linear_autoregression_the_head_alone_misses() -> N
         loss.backward()
         optimiser.step()
     assert loss.item() < 0.05 * before
+
+
+@pytest.mark.parametrize("name", ["lookback", "segment_length"])
+def test_a_network_needs_auto_sizes_resolved(name: str) -> None:
+    with pytest.raises(DataValidationError, match=f"estimators resolve {name}='auto'"):
+        make_net(**{name: "auto"})

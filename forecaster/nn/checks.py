@@ -150,11 +150,13 @@ def check_network_config(
             f"past_covariates=False only rebuilds head='segment' models saved before that head "
             f"used past covariates; head={head!r} always uses them. Leave past_covariates=True."
         )
-    if checked["lookback"] == "auto":
-        raise DataValidationError(
-            "lookback must be an integer >= 1 for a network; received 'auto' (the estimators "
-            "resolve lookback='auto' on the data before building it)."
-        )
+    resolved_by = {"lookback": "on the data", "segment_length": "from the lookback"}
+    for name, how in resolved_by.items():
+        if checked[name] == "auto":
+            raise DataValidationError(
+                f"{name} must be an integer >= 1 for a network; received 'auto' (the "
+                f"estimators resolve {name}='auto' {how} before building it)."
+            )
     if checked["linear_skip"] == "auto":
         raise DataValidationError(
             "linear_skip must be True or False for a network; received 'auto' (the estimators "
