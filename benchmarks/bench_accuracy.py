@@ -529,7 +529,7 @@ def seed_spread(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _options(row: dict[str, Any]) -> str:
-    protocol = ("random_state", "lookback", "horizon", "validation_size")
+    protocol = ("random_state", "horizon", "validation_size")  # a preset's lookback is shown
     shown = {k: v for k, v in row["options"].items() if k not in protocol}
     return ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
 
