@@ -196,10 +196,11 @@ class RecurrentEstimator(BaseEstimator):
         if chosen.get("freq_") is not None:
             chosen["freq_"] = str(chosen["freq_"])
         network = fitted.get("network_")
-        if network is not None and hasattr(network, "linear_skip"):
-            chosen["linear_skip_"] = bool(network.linear_skip)
-        if network is not None and network.head == "segment":
-            chosen["segment_length_"] = int(network.segment_length)
+        if network is not None:
+            if hasattr(network, "linear_skip"):
+                chosen["linear_skip_"] = bool(network.linear_skip)
+            if network.head == "segment":
+                chosen["segment_length_"] = int(network.segment_length)
         if "baseline_" in fitted:
             blend = fitted["baseline_"]
             chosen["baseline_"] = None if blend is None else blend.config()
@@ -243,7 +244,7 @@ class RecurrentEstimator(BaseEstimator):
 
     def _network_args(self, lookback: int) -> dict[str, Any]:
         segment_length = self.segment_length
-        if isinstance(segment_length, str) and segment_length == "auto":
+        if segment_length == "auto":  # checked: "auto" or an int
             segment_length = auto_segment_length(lookback)
         return {
             "cell": self.cell,

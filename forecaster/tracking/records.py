@@ -2,10 +2,9 @@
 horizon step), final metrics, and the batched calls that send them.
 
 - every estimator parameter (params) and the estimator class and package version (tags);
-- after the fit, what it chose for the parameters it resolves on the data (params named as
-  the fitted attributes: ``lookback_``, ``freq_``, ``target_transform_``, ``linear_skip_``,
-  ``ema_decay_``, ``baseline_``; :func:`resolved_params`), so that a run with
-  ``lookback="auto"`` shows the lookback it used;
+- after the fit, what it chose for the parameters it resolves on the data (the estimator's
+  ``resolved_params()``, params named as the fitted attributes; :func:`resolved_params`), so
+  that a run with ``lookback="auto"`` shows the lookback it used;
 - the dataset fingerprint (params ``data.*`` and the artifact ``dataset.json``);
 - the per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``epoch_seconds`` as step metrics
   (``step`` is the epoch);
@@ -90,10 +89,10 @@ def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
 
 
 def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:
-    """What ``fit`` chose for the parameters it resolves on the data, as params (the
-    estimator's ``resolved_params()``: ``lookback_``, ``freq_``, ``target_transform_``,
-    ``ema_decay_``, ``linear_skip_``, ``baseline_``), names prefixed; empty for an object
-    without that method (a scikit-learn pipeline).
+    """What ``fit`` chose for the parameters it resolves on the data, as params: the
+    estimator's ``resolved_params()`` (see
+    :meth:`~forecaster.estimators.base.RecurrentEstimator.resolved_params`), names prefixed;
+    empty for an object without that method (a scikit-learn pipeline).
 
     Examples
     --------
