@@ -397,6 +397,10 @@ def _fit_facts(model: RNNForecaster, fit_seconds: float, predict_seconds: float)
         "best_val_loss": None if best is None else best["val_loss"],
         "ema_decay": model.ema_decay_,  # ema_decay="auto" resolved (steps per epoch)
         "device": resolve_device(model.device).type,
+        # the fit's validation losses per epoch: what another patience would have stopped at
+        "val_losses": [r["val_loss"] for r in history],
+        # the check against the baselines on the validation windows and the blend it chose
+        "baseline": model.validation_baselines_,
     }
 
 

@@ -29,6 +29,8 @@ from forecaster.estimators.baseline_blend import (
     BaselineBlend,
     blend_forecasts,
     choose_blend,
+    origin_partners,
+    partner_forecast,
     repeat_season,
 )
 from forecaster.evaluation.baselines import origin_forecasts
@@ -135,12 +137,39 @@ def test_choose_blend_prefers_the_network_on_ties_and_picks_per_target():
     def error(forecast):
         return np.abs(forecast - actual).mean(axis=(0, 1))
 
-    m, weights, errors = choose_blend(model, {24: season, 1: season + 1}, error)
-    assert (m, weights) == (24, (1.0, 0.0))
+    partners = {(24, False): season, (1, False): season + 1}
+    partner, weights, errors = choose_blend(model, partners, error)
+    assert (partner, weights) == ((24, False), (1.0, 0.0))
     np.testing.assert_array_equal(errors, [0.0, 0.0])
-    m, weights, _ = choose_blend(model, {24: model, 1: model}, error)  # every blend ties
-    assert (m, weights) == (24, (1.0, 1.0))
+    ties = {(24, False): model, (24, True): model, (1, False): model}  # every blend ties
+    partner, weights, _ = choose_blend(model, ties, error)
+    assert (partner, weights) == ((24, False), (1.0, 1.0))
     assert WEIGHTS[0] == 1.0
+
+
+def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
+    """The validation check's partners (running sums over the packed panel) are what the
+    forecast path computes from each input window, with and without drift."""
+    rng = np.random.default_rng(0)
+    values = np.cumsum(rng.normal(size=(130, 2)), axis=0) + 50.0  # two series: 0-59, 60-129
+    starts = np.array([0, 0, 60, 60])
+    origins = np.array([29, 59, 89, 129])
+    lookback, horizon = 30, 20
+    partners = origin_partners(values, starts, origins, lookback, horizon, [6, 24])
+    assert set(partners) == {(6, False), (24, False), (1, False), (6, True), (1, True)}
+    windows = values[origins[:, None] - lookback + 1 + np.arange(lookback)]
+    for (m, drift), forecast in partners.items():
+        expected = partner_forecast(windows, m, horizon, drift)
+        np.testing.assert_allclose(forecast, expected, rtol=1e-12, atol=1e-9)
+
+
+def test_drift_partner_extends_a_linear_trend_exactly():
+    t = np.arange(48.0)
+    window = (2.0 * t + np.tile([0.0, 5.0, -3.0, 1.0], 12)).reshape(1, 48, 1)
+    future = 2.0 * np.arange(48.0, 58.0) + np.tile([0.0, 5.0, -3.0, 1.0], 3)[:10]
+    np.testing.assert_allclose(partner_forecast(window, 4, 10, True)[0, :, 0], future)
+    line = (3.0 + 2.0 * t).reshape(1, 48, 1)  # m = 1: the drift method, first to last value
+    np.testing.assert_allclose(partner_forecast(line, 1, 3, True)[0, :, 0], [99.0, 101.0, 103.0])
 
 
 # ------------------------------------------------------------------------------------------
@@ -192,6 +221,37 @@ def test_every_forecast_path_applies_the_blend(tmp_path):
     assert loaded.baseline_ == model.baseline_
     assert loaded.validation_baselines_ == model.validation_baselines_
     assert loaded.predict(frame).equals(model.predict(frame))
+
+
+def test_a_trending_series_blends_with_the_seasonal_naive_with_drift(tmp_path):
+    """A repeating day on a steady climb: the seasonal naive lags a day of trend, the
+    seasonal naive with drift is exact, and the check chooses it; every path applies it."""
+    frame = hourly(days=14, n_series=2).with_columns(
+        pl.col("y") + 0.05 * pl.int_range(pl.len()).over("id")
+    )
+    with pytest.warns(ForecasterWarning, match=r"seasonal naive \(m=24\) with drift at network"):
+        model = tiny().fit(frame)
+    assert model.baseline_ == BaselineBlend(m=24, weights=(0.0,), drift=True)
+    report = model.validation_baselines_
+    assert report["blend_drift"] is True and report["blended"] < 1e-6 < report["seasonal_naive"]
+    future = hourly(days=15, n_series=2).with_columns(
+        pl.col("y") + 0.05 * pl.int_range(pl.len()).over("id")
+    )
+    actual = future.group_by("id", maintain_order=True).tail(24)
+    forecast = model.predict(frame)
+    np.testing.assert_allclose(forecast["y"], actual.group_by("id").head(12)["y"], atol=1e-4)
+    package.save(model, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["baseline"]["blend"] == {"m": 24, "weights": [0.0], "drift": True}
+    assert package.load(tmp_path / "m").predict(frame).equals(forecast)
+
+
+def test_a_blend_saved_before_the_drift_partners_loads_without_drift():
+    model = fitted(hourly(n_series=2, noise=0.3))
+    entry = baseline_blend.baseline_config(model)["baseline"]
+    del entry["blend"]["drift"]  # the entry as models saved before it wrote it
+    baseline_blend.restore_baseline(model, entry, n_targets=1)
+    assert model.baseline_.drift is False and not model.baseline_.is_identity
 
 
 def test_calibration_scores_the_blended_forecasts():

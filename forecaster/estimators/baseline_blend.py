@@ -11,9 +11,11 @@ units: each series' mean absolute error divided by its in-sample naive error (th
 averaged over the series and the targets, so that no series weighs by its units. It sets
 ``validation_baselines_`` and ``validation_skill_`` and warns when the network is worse than
 either baseline. With ``baseline="auto"`` it also chooses, on those windows only, the period
-``m`` and for each target the weight ``w`` of :data:`WEIGHTS` whose blend
-``w * network + (1 - w) * seasonal_naive`` has the lowest error (ties go to the network,
-``w = 1``, whose forecasts are then unchanged bit for bit): ``baseline_``.
+``m``, with or without drift (:func:`partner_forecast`: the seasonal naive moved on by the
+window's trend, the drift method for ``m = 1``), and for each target the weight ``w`` of
+:data:`WEIGHTS` whose blend ``w * network + (1 - w) * partner`` has the lowest error (ties go to
+the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the partner
+without drift): ``baseline_``.
 :func:`blend_forecasts` applies it in the one network path of every forecast
 (``ForecastInference._forecast_windows``, so ``predict``, cutoff lists, ``backtest``,
 ``calibrate``, ``score``, the pipelines and the MLflow pyfunc) and in a stream's forecast.
@@ -47,12 +49,17 @@ __all__ = [
     "WEIGHTS",
     "BaselineBlend",
     "BaselineCheck",
+    "Partner",
     "baseline_config",
     "blend_forecasts",
     "choose_blend",
+    "drift_steps",
     "naive_scales",
+    "origin_partners",
+    "partner_forecast",
     "repeat_season",
     "restore_baseline",
+    "window_drift",
 ]
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
@@ -77,13 +84,50 @@ def repeat_season(tail: np.ndarray, m: int, horizon: int) -> np.ndarray:
     return tail[:, tail.shape[1] - m + np.arange(horizon) % m]
 
 
+def drift_steps(m: int, horizon: int) -> np.ndarray:
+    """How many steps of trend each forecast step ``h`` of a seasonal naive with drift adds:
+    ``m * ceil(h / m)`` (its source value lies that far back), shape ``(horizon,)``."""
+    return m * np.ceil(np.arange(1, horizon + 1) / m)
+
+
+def window_drift(first: np.ndarray, last: np.ndarray, lookback: int, m: int) -> np.ndarray:
+    """The trend per step of windows of ``lookback`` values: the mean of their last ``m``
+    values (``last``) minus that of their first ``m`` (``first``), over the ``lookback - m``
+    steps between the two (``m = 1``: the drift method's slope from the first to the last
+    value)."""
+    return (last - first) / (lookback - m)
+
+
+def partner_forecast(window: np.ndarray, m: int, horizon: int, drift: bool) -> np.ndarray:
+    """The blend's partner forecast ``(B, horizon, k)`` from whole input windows ``window``
+    ``(B, lookback, k)``: the seasonal naive of period ``m`` (:func:`repeat_season`), with
+    ``drift``, moved on by the window's trend (:func:`window_drift`) for the
+    :func:`drift_steps` of each step (needs ``lookback >= 2 * m``).
+
+    Examples
+    --------
+    >>> window = np.array([0.0, 10, 1, 11, 2, 12]).reshape(1, 6, 1)  # period 2, +1 a season
+    >>> partner_forecast(window, 2, 3, drift=True)[0, :, 0].tolist()
+    [3.0, 13.0, 4.0]
+    """
+    season = repeat_season(window, m, horizon)
+    if not drift:
+        return season
+    lookback = window.shape[1]
+    slope = window_drift(window[:, :m].mean(axis=1), window[:, -m:].mean(axis=1), lookback, m)
+    return season + slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
+
+
 @dataclass(frozen=True)
 class BaselineBlend:
     """The blend chosen on validation: ``weights[j] * network + (1 - weights[j]) *
-    seasonal_naive(m)`` for target ``j`` (``m = 1``: the naive forecast)."""
+    partner`` for target ``j``, the partner the seasonal naive of period ``m`` (``m = 1``:
+    the naive forecast), moved on by each window's trend when ``drift``
+    (:func:`partner_forecast`)."""
 
     m: int
     weights: tuple[float, ...]
+    drift: bool = False
 
     @property
     def is_identity(self) -> bool:
@@ -92,12 +136,16 @@ class BaselineBlend:
 
     def config(self) -> dict[str, Any]:
         """The JSON entry saved with the model."""
-        return {"m": int(self.m), "weights": [float(w) for w in self.weights]}
+        return {
+            "m": int(self.m),
+            "weights": [float(w) for w in self.weights],
+            "drift": bool(self.drift),
+        }
 
 
 def blend_forecasts(
     forecast: np.ndarray,
-    tail: np.ndarray,
+    window: np.ndarray,
     blend: BaselineBlend,
     *,
     transform: str,
@@ -105,12 +153,17 @@ def blend_forecasts(
     median_index: int | None = None,
 ) -> np.ndarray:
     """``forecast`` (float32, targets' units: ``(B, horizon, T)``, or ``(B, horizon, T, Q)``
-    for a quantile model) blended with the seasonal naive of the last ``blend.m`` values of
-    ``tail`` (``(B, L, T)`` on the network's side of ``target_transform``, inverted here with
-    ``lambdas``). A quantile model's quantiles all move by what its median (``median_index``)
-    moves, so they keep their order and their spread."""
-    season = repeat_season(np.asarray(tail, dtype=np.float64), blend.m, forecast.shape[1])
-    season = inverse_targets(transform, season, lambdas)
+    for a quantile model) blended with the partner of ``blend`` (:func:`partner_forecast`)
+    from the input windows ``window`` (``(B, lookback, T)`` on the network's side of
+    ``target_transform``, inverted here with ``lambdas``: the partner is formed in the
+    targets' units, as the validation check scored it). A quantile model's quantiles all move
+    by what its median (``median_index``) moves, so they keep their order and their
+    spread."""
+    values = np.asarray(window, dtype=np.float64)
+    values = values if blend.drift else values[:, -blend.m :]
+    season = partner_forecast(
+        inverse_targets(transform, values, lambdas), blend.m, forecast.shape[1], blend.drift
+    )
     weights = np.asarray(blend.weights, dtype=np.float64)
     if forecast.ndim == 4:
         median = forecast[..., median_index].astype(np.float64)
@@ -163,19 +216,58 @@ def scaled_error(
     return error
 
 
+Partner = tuple[int, bool]
+"""A blend partner: the seasonal period ``m`` and whether it moves on with the trend."""
+
+
 def choose_blend(
-    model: np.ndarray, seasons: dict[int, np.ndarray], error: Callable[[np.ndarray], np.ndarray]
-) -> tuple[int, tuple[float, ...], np.ndarray]:
-    """The period ``m`` of ``seasons`` (forecasts by period, ``(B, horizon, T)`` like
+    model: np.ndarray,
+    partners: dict[Partner, np.ndarray],
+    error: Callable[[np.ndarray], np.ndarray],
+) -> tuple[Partner, tuple[float, ...], np.ndarray]:
+    """The partner of ``partners`` (forecasts by ``(m, drift)``, ``(B, horizon, T)`` like
     ``model``) and per target the weight of :data:`WEIGHTS` whose blend has the lowest
-    ``error``, and those errors ``(T,)``. Ties go to the larger weight, then to the period
+    ``error``, and those errors ``(T,)``. Ties go to the larger weight, then to the partner
     that comes first."""
     choices = []
-    for m, season in seasons.items():
-        errors = np.stack([error(w * model + (1.0 - w) * season) for w in WEIGHTS])  # (W, T)
+    for partner, forecast in partners.items():
+        errors = np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])  # (W, T)
         pick = np.argmin(errors, axis=0)  # the first of equal errors: the larger weight
-        choices.append((m, tuple(WEIGHTS[k] for k in pick), errors[pick, np.arange(len(pick))]))
+        weights = tuple(WEIGHTS[k] for k in pick)
+        choices.append((partner, weights, errors[pick, np.arange(len(pick))]))
     return min(choices, key=lambda choice: choice[2].sum())  # the first of equal totals
+
+
+def origin_partners(
+    targets: np.ndarray,
+    starts: np.ndarray,
+    origins: np.ndarray,
+    lookback: int,
+    horizon: int,
+    periods: list[int],
+) -> dict[Partner, np.ndarray]:
+    """Every blend partner's forecasts ``(B, horizon, T)`` from the windows of ``lookback``
+    rows ending at ``origins`` of the packed ``targets`` (``starts``: the first row of each
+    origin's series): the seasonal naive of each of ``periods`` and 1, then each with drift
+    where the window holds two of its seasons, the formula of :func:`partner_forecast`
+    without gathering the windows (means from running sums)."""
+    seasons = (*periods, 1)
+    partners: dict[Partner, np.ndarray] = {
+        (m, False): origin_forecasts(targets, starts, origins, horizon, m) for m in seasons
+    }
+    sums = np.concatenate(
+        [np.zeros((1, targets.shape[1])), np.cumsum(targets, axis=0, dtype=np.float64)]
+    )
+
+    def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
+        return (sums[first_row + m] - sums[first_row]) / m
+
+    for m in (m for m in seasons if 2 * m <= lookback):
+        first = block_mean(origins - lookback + 1, m)
+        slope = window_drift(first, block_mean(origins - m + 1, m), lookback, m)
+        steps = drift_steps(m, horizon)[None, :, None]
+        partners[(m, True)] = partners[(m, False)] + slope[:, None, :] * steps
+    return partners
 
 
 class BaselineCheck:
@@ -199,10 +291,10 @@ class BaselineCheck:
         blend = self.__dict__.get("baseline_")
         if blend is None or blend.is_identity:
             return forecast
-        tail = x[:, -blend.m :, : forecast.shape[2]]
+        window = x[:, :, : forecast.shape[2]]
         return blend_forecasts(
             forecast,
-            tail.numpy() if isinstance(tail, torch.Tensor) else tail,
+            window.numpy() if isinstance(window, torch.Tensor) else window,
             blend,
             transform=self._fitted_transform(),
             lambdas=lambdas,
@@ -240,21 +332,18 @@ class BaselineCheck:
         ends = raw.leading_ends(fit_rows)
         found = panel_seasons(raw, ends)  # the frequency's, or detected before the hold-out
         periods = [m for m in found if m <= lookback]
-        seasons = {
-            m: origin_forecasts(targets, raw.offsets[series], rows, horizon, m)
-            for m in (*periods, 1)
-        }
+        partners = origin_partners(targets, raw.offsets[series], rows, lookback, horizon, periods)
         main = periods[0] if periods else 1
         scores = {
             "model": float(error(model).mean()),
-            "naive": float(error(seasons[1]).mean()),
-            "seasonal_naive": float(error(seasons[main]).mean()),
+            "naive": float(error(partners[(1, False)]).mean()),
+            "seasonal_naive": float(error(partners[(main, False)]).mean()),
         }
-        m, weights, blended = choose_blend(model, seasons, error)
+        (m, drift), weights, blended = choose_blend(model, partners, error)
         if self.baseline == "none":
-            m, weights, blended = main, (1.0,) * nt, error(model)
+            (m, drift), weights, blended = (main, False), (1.0,) * nt, error(model)
         else:
-            self.baseline_ = BaselineBlend(int(m), weights)
+            self.baseline_ = BaselineBlend(int(m), weights, drift)
         skill = _ratio(scores["model"], scores["seasonal_naive"])
         self.validation_skill_ = skill
         self.validation_baselines_ = {
@@ -263,6 +352,7 @@ class BaselineCheck:
             **scores,
             "skill": skill,
             "blend_m": int(m),
+            "blend_drift": drift,
             "weights": list(weights),
             "blended": float(blended.mean()),
             "windows": len(windows),
@@ -289,8 +379,11 @@ class BaselineCheck:
         else:
             weights = ", ".join(f"{w:g}" for w in report["weights"])
             partner = f"seasonal naive (m={report['blend_m']})" if report["blend_m"] > 1 else ""
+            partner = (partner or "naive forecast") + (
+                " with drift" if report.get("blend_drift") else ""
+            )
             done = (
-                f"baseline='auto' blends them with the {partner or 'naive forecast'} at network "
+                f"baseline='auto' blends them with the {partner} at network "
                 f"weight {weights} (per target), chosen on these windows (scaled error "
                 f"{report['blended']:.3g})"
             )
@@ -338,9 +431,12 @@ def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
         raise StateError(f"the baseline entry is {short(entry)}; expected blend and validation")
     blend, report = entry["blend"], entry["validation"]
     if blend is not None:
-        if not isinstance(blend, dict) or set(blend) != {"m", "weights"}:
-            raise StateError(f"baseline.blend is {short(blend)}; expected m and weights")
+        if not isinstance(blend, dict) or set(blend) - {"drift"} != {"m", "weights"}:
+            raise StateError(f"baseline.blend is {short(blend)}; expected m, weights and drift")
         m = count(blend["m"], "baseline.blend.m", minimum=1)
+        drift = blend.get("drift", False)  # saved before the drift partners: without
+        if not isinstance(drift, bool):
+            raise StateError(f"baseline.blend.drift is {short(drift)}; expected true or false")
         weights = blend["weights"]
         if (
             not isinstance(weights, list)
@@ -350,9 +446,12 @@ def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
             raise StateError(
                 f"baseline.blend.weights is {short(weights)}; expected {n_targets} of {WEIGHTS}"
             )
-        if m > int(estimator.lookback_):
-            raise StateError(f"baseline.blend.m is {m}, beyond lookback={estimator.lookback_}")
-        estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights))
+        if m * (2 if drift else 1) > int(estimator.lookback_):
+            needs = "2 * m (with drift)" if drift else "m"
+            raise StateError(
+                f"baseline.blend.m is {m}: {needs} is beyond lookback={estimator.lookback_}"
+            )
+        estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights), drift)
     if report is not None:
         skill = report.get("skill") if isinstance(report, dict) else None
         if not isinstance(skill, int | float) or isinstance(skill, bool):

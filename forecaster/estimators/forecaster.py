@@ -178,10 +178,10 @@ class RNNForecaster(
         validation (``max_epochs`` epochs are run).
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
-        (``m`` from the frequency) on the validation windows and warns when the network is
-        worse; ``"auto"`` then blends every forecast, ``w * network + (1 - w) * naive``, at the
-        ``w`` of 0, 0.25, ..., 1 per target scoring best there (ties: ``w = 1``). ``"none"``
-        keeps the network's forecasts (see :mod:`~forecaster.estimators.baseline_blend`).
+        on the validation windows and warns when the network is worse; ``"auto"`` then blends
+        every forecast, ``w * network + (1 - w) * partner``, at the partner (naive or seasonal
+        naive, with or without drift) and ``w`` (0, 0.25, ..., 1 per target) scoring best
+        there (ties: ``w = 1``). ``"none"``: the network alone (see ``baseline_blend``).
     stride : int, default 1
         Step between training windows of a series.
     windows_per_epoch : int or None, default 32768
@@ -253,7 +253,7 @@ class RNNForecaster(
         ``predict(frame, level=[...])`` turns into intervals.
     freq_ : Frequency
     baseline_ : BaselineBlend or None
-        The blend chosen by ``baseline="auto"`` (``m``, ``weights`` per target; saved).
+        The blend chosen by ``baseline="auto"`` (``m``, ``weights``, ``drift``; saved).
     validation_baselines_, validation_skill_ : dict or None, float or None
         Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (period ``m``,
         ``season`` "frequency", "detected" or "none"), ``blended``; the blend; ``skill``.

@@ -212,7 +212,19 @@ WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
     ),
     "baseline-m-beyond-lookback": (
         lambda c: c["baseline"].update(blend={"m": 99, "weights": [0.5]}),
-        r"baseline.blend.m is 99, beyond lookback=8",
+        r"baseline.blend.m is 99: m is beyond lookback=8",
+    ),
+    "baseline-drift-a-string": (
+        lambda c: c["baseline"].update(blend={"m": 2, "weights": [0.5], "drift": "yes"}),
+        r"baseline.blend.drift is 'yes'; expected true or false",
+    ),
+    "baseline-drift-beyond-lookback": (
+        lambda c: c["baseline"].update(blend={"m": 5, "weights": [0.5], "drift": True}),
+        r"baseline.blend.m is 5: 2 \* m \(with drift\) is beyond lookback=8",
+    ),
+    "baseline-blend-unknown-key": (
+        lambda c: c["baseline"].update(blend={"m": 2, "weights": [0.5], "trend": True}),
+        r"baseline.blend is .*; expected m, weights and drift",
     ),
     "baseline-report-without-skill": (
         lambda c: c["baseline"].update(validation={"model": 1.0}),
