@@ -240,6 +240,9 @@ def test_a_trending_series_blends_with_the_seasonal_naive_with_drift(tmp_path):
     actual = future.group_by("id", maintain_order=True).tail(24)
     forecast = model.predict(frame)
     np.testing.assert_allclose(forecast["y"], actual.group_by("id").head(12)["y"], atol=1e-4)
+    stream = model.stream(frame.group_by("id", maintain_order=True).head(200))
+    stream.update(frame.group_by("id", maintain_order=True).tail(136))
+    np.testing.assert_allclose(stream.forecast()["y"], forecast["y"], rtol=1e-5)
     package.save(model, tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["baseline"]["blend"] == {"m": 24, "weights": [0.0], "drift": True}
