@@ -159,8 +159,8 @@ def blend_forecasts(
     targets' units, as the validation check scored it). A quantile model's quantiles all move
     by what its median (``median_index``) moves, so they keep their order and their
     spread."""
-    values = np.asarray(window, dtype=np.float64)
-    values = values if blend.drift else values[:, -blend.m :]
+    needed = window if blend.drift else window[:, -blend.m :]  # drift reads the whole window
+    values = np.asarray(needed, dtype=np.float64)
     season = partner_forecast(
         inverse_targets(transform, values, lambdas), blend.m, forecast.shape[1], blend.drift
     )
@@ -378,10 +378,9 @@ class BaselineCheck:
             done = "baseline='auto' kept the network's forecasts: no blend scored better"
         else:
             weights = ", ".join(f"{w:g}" for w in report["weights"])
-            partner = f"seasonal naive (m={report['blend_m']})" if report["blend_m"] > 1 else ""
-            partner = (partner or "naive forecast") + (
-                " with drift" if report.get("blend_drift") else ""
-            )
+            m = report["blend_m"]
+            partner = f"seasonal naive (m={m})" if m > 1 else "naive forecast"
+            partner += " with drift" if report.get("blend_drift") else ""
             done = (
                 f"baseline='auto' blends them with the {partner} at network "
                 f"weight {weights} (per target), chosen on these windows (scaled error "
