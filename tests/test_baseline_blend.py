@@ -114,6 +114,15 @@ def test_blend_point_forecasts_in_the_targets_units():
     assert out.dtype == np.float32
 
 
+def test_a_drift_beyond_float32_is_refused_not_returned_as_inf():
+    window = np.linspace(1e38, 3.3e38, 48).reshape(1, 48, 1)  # a climb near float32's edge
+    blend = BaselineBlend(m=1, weights=(0.0,), drift=True)
+    with pytest.raises(DataValidationError, match=r"not a finite float32 number .* 3.4e38"):
+        blend_forecasts(
+            np.zeros((1, 24, 1), np.float32), window, blend, transform="none", lambdas=None
+        )
+
+
 def test_blend_moves_quantiles_with_their_median_keeping_order_and_spread():
     rng = np.random.default_rng(0)
     median = rng.normal(size=(4, 6, 2))

@@ -167,9 +167,20 @@ def blend_forecasts(
     weights = np.asarray(blend.weights, dtype=np.float64)
     if forecast.ndim == 4:
         median = forecast[..., median_index].astype(np.float64)
-        shift = (1.0 - weights) * (season - median)
-        return (forecast + shift[..., None]).astype(np.float32)
-    return (weights * forecast + (1.0 - weights) * season).astype(np.float32)
+        blended = forecast + ((1.0 - weights) * (season - median))[..., None]
+    else:
+        blended = weights * forecast + (1.0 - weights) * season
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = blended.astype(np.float32)
+    if not np.isfinite(out).all():  # a drift carried beyond the float32 range
+        raise DataValidationError(
+            f"The forecast blended with the seasonal naive (m={blend.m}, drift={blend.drift}) "
+            f"is not a finite float32 number (e.g. {float(blended[~np.isfinite(out)][0]):g}): "
+            "the trend of the input window carried over the horizon passes about 3.4e38. "
+            "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
+            "multiply the forecasts back, or fit with baseline='none'."
+        )
+    return out
 
 
 def naive_scales(panel: Panel, rows: np.ndarray) -> np.ndarray:
