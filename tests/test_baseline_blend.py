@@ -146,29 +146,31 @@ def test_choose_blend_prefers_the_network_on_ties_and_picks_per_target():
     def error(forecast):
         return np.abs(forecast - actual).mean(axis=(0, 1))
 
-    partners = {(24, False): season, (1, False): season + 1}
+    partners = {(24, False, False): season, (1, False, False): season + 1}
     partner, weights, errors = choose_blend(model, partners, error)
-    assert (partner, weights) == ((24, False), (1.0, 0.0))
+    assert (partner, weights) == ((24, False, False), (1.0, 0.0))
     np.testing.assert_array_equal(errors, [0.0, 0.0])
-    ties = {(24, False): model, (24, True): model, (1, False): model}  # every blend ties
-    partner, weights, _ = choose_blend(model, ties, error)
-    assert (partner, weights) == ((24, False), (1.0, 1.0))
+    ties = {(24, False, False): model, (24, True, False): model, (24, False, True): model}
+    partner, weights, _ = choose_blend(model, ties, error)  # every blend ties
+    assert (partner, weights) == ((24, False, False), (1.0, 1.0))
     assert WEIGHTS[0] == 1.0
 
 
 def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
     """The validation check's partners (running sums over the packed panel) are what the
-    forecast path computes from each input window, with and without drift."""
+    forecast path computes from each input window: every form, with and without drift."""
     rng = np.random.default_rng(0)
     values = np.cumsum(rng.normal(size=(130, 2)), axis=0) + 50.0  # two series: 0-59, 60-129
     starts = np.array([0, 0, 60, 60])
     origins = np.array([29, 59, 89, 129])
     lookback, horizon = 30, 20
     partners = origin_partners(values, starts, origins, lookback, horizon, [6, 24])
-    assert set(partners) == {(6, False), (24, False), (1, False), (6, True), (1, True)}
+    seasonal_naive = {(6, False, False), (24, False, False), (1, False, False)}
+    with_drift = {(6, True, False), (1, True, False)}
+    assert set(partners) == seasonal_naive | with_drift | {(6, False, True), (6, True, True)}
     windows = values[origins[:, None] - lookback + 1 + np.arange(lookback)]
-    for (m, drift), forecast in partners.items():
-        expected = partner_forecast(windows, m, horizon, drift)
+    for (m, drift, level), forecast in partners.items():
+        expected = partner_forecast(windows, m, horizon, drift, level)
         np.testing.assert_allclose(forecast, expected, rtol=1e-12, atol=1e-9)
 
 
@@ -179,6 +181,26 @@ def test_drift_partner_extends_a_linear_trend_exactly():
     np.testing.assert_allclose(partner_forecast(window, 4, 10, True)[0, :, 0], future)
     line = (3.0 + 2.0 * t).reshape(1, 48, 1)  # m = 1: the drift method, first to last value
     np.testing.assert_allclose(partner_forecast(line, 1, 3, True)[0, :, 0], [99.0, 101.0, 103.0])
+    with_level = partner_forecast(window, 4, 10, drift=True, level=True)[0, :, 0]
+    np.testing.assert_allclose(with_level, future)  # the same line from the last value
+
+
+def test_level_partner_is_the_mean_season_on_the_last_values_level():
+    """The last value moved along the mean season: the seasonal shape without the noise of
+    any single season, at the level the series has now (not the level of a season ago)."""
+    rng = np.random.default_rng(0)
+    shape = 5.0 * np.sin(2 * np.pi * np.arange(24) / 24)
+    walk = np.cumsum(rng.normal(0.0, 0.2, (300, 264)), axis=1)  # a wandering level
+    series = (walk + np.tile(shape, 11) + rng.normal(0.0, 0.3, walk.shape))[..., None]
+    windows, future = series[:, :240], series[:, 240:, 0]
+    errors = {
+        form: np.abs(partner_forecast(windows, 24, 24, False, form)[..., 0] - future).mean()
+        for form in (False, True)
+    }
+    assert errors[True] < 0.8 * errors[False]
+    exact = (10.0 + np.tile(shape[:4], 10)).reshape(1, 40, 1)
+    forecast = partner_forecast(exact, 4, 6, drift=False, level=True)[0, :, 0]
+    np.testing.assert_allclose(forecast, 10.0 + np.tile(shape[:4], 2)[:6])
 
 
 # ------------------------------------------------------------------------------------------
@@ -254,7 +276,7 @@ def test_a_trending_series_blends_with_the_seasonal_naive_with_drift(tmp_path):
     np.testing.assert_allclose(stream.forecast()["y"], forecast["y"], rtol=1e-5)
     package.save(model, tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["baseline"]["blend"] == {"m": 24, "weights": [0.0], "drift": True}
+    assert config["baseline"]["blend"] == {"m": 24, "weights": [0.0], "drift": True, "level": False}
     assert package.load(tmp_path / "m").predict(frame).equals(forecast)
 
 

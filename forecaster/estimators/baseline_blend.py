@@ -11,11 +11,12 @@ units: each series' mean absolute error divided by its in-sample naive error (th
 averaged over the series and the targets, so that no series weighs by its units. It sets
 ``validation_baselines_`` and ``validation_skill_`` and warns when the network is worse than
 either baseline. With ``baseline="auto"`` it also chooses, on those windows only, the period
-``m``, with or without drift (:func:`partner_forecast`: the seasonal naive moved on by the
-window's trend, the drift method for ``m = 1``), and for each target the weight ``w`` of
+``m`` and the partner's form (:func:`partner_forecast`: the seasonal naive, or the last value
+moved along the window's mean season, each with or without the window's trend; the drift method
+for ``m = 1``), and for each target the weight ``w`` of
 :data:`WEIGHTS` whose blend ``w * network + (1 - w) * partner`` has the lowest error (ties go to
-the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the partner
-without drift): ``baseline_``.
+the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the simpler
+partner): ``baseline_``.
 :func:`blend_forecasts` applies it in the one network path of every forecast
 (``ForecastInference._forecast_windows``, so ``predict``, cutoff lists, ``backtest``,
 ``calibrate``, ``score``, the pipelines and the MLflow pyfunc) and in a stream's forecast.
@@ -46,6 +47,7 @@ from forecaster.persistence.state import StateError
 
 __all__ = [
     "CHECK_WINDOWS",
+    "TIE",
     "WEIGHTS",
     "BaselineBlend",
     "BaselineCheck",
@@ -57,6 +59,7 @@ __all__ = [
     "naive_scales",
     "origin_partners",
     "partner_forecast",
+    "partner_name",
     "repeat_season",
     "restore_baseline",
     "window_drift",
@@ -64,6 +67,10 @@ __all__ = [
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 """The network's weights tried in the blend, the network alone first (it wins ties)."""
+
+TIE = 1e-6
+"""Scaled errors (in units of the in-sample naive error) this close are equal in the choice of
+the blend: what separates them is rounding, not skill."""
 
 CHECK_WINDOWS = 65536
 """At most this many validation windows are scored (evenly spaced over them when there are
@@ -98,36 +105,75 @@ def window_drift(first: np.ndarray, last: np.ndarray, lookback: int, m: int) -> 
     return (last - first) / (lookback - m)
 
 
-def partner_forecast(window: np.ndarray, m: int, horizon: int, drift: bool) -> np.ndarray:
+def mean_season(window: np.ndarray, m: int) -> np.ndarray:
+    """The mean season ``(B, m, k)`` of input windows ``window`` ``(B, lookback, k)``: the
+    mean of each phase over the ``lookback // m`` whole seasons that end the window; row ``j``
+    is the phase of the window's step ``lookback - m + j``."""
+    seasons = window.shape[1] // m
+    tail = window[:, window.shape[1] - seasons * m :]
+    return tail.reshape(tail.shape[0], seasons, m, *tail.shape[2:]).mean(axis=1)
+
+
+def partner_forecast(
+    window: np.ndarray, m: int, horizon: int, drift: bool, level: bool = False
+) -> np.ndarray:
     """The blend's partner forecast ``(B, horizon, k)`` from whole input windows ``window``
-    ``(B, lookback, k)``: the seasonal naive of period ``m`` (:func:`repeat_season`), with
-    ``drift``, moved on by the window's trend (:func:`window_drift`) for the
-    :func:`drift_steps` of each step (needs ``lookback >= 2 * m``).
+    ``(B, lookback, k)``: the seasonal naive of period ``m`` (:func:`repeat_season`), or with
+    ``level`` the last value moved along the window's mean season (:func:`mean_season`: step
+    ``h`` is the last value plus the mean of ``h``'s phase minus that of the last value's, the
+    seasonal profile of a noisy series without its noise, on its latest level). With
+    ``drift``, either is moved on by the window's trend (:func:`window_drift`) for
+    :func:`drift_steps` (the mean season holds the trend within a season, like the seasonal
+    naive's last season). ``drift`` and ``level`` need ``lookback >= 2 * m``.
 
     Examples
     --------
     >>> window = np.array([0.0, 10, 1, 11, 2, 12]).reshape(1, 6, 1)  # period 2, +1 a season
     >>> partner_forecast(window, 2, 3, drift=True)[0, :, 0].tolist()
     [3.0, 13.0, 4.0]
+    >>> partner_forecast(window, 2, 3, drift=False, level=True)[0, :, 0].tolist()
+    [2.0, 12.0, 2.0]
     """
-    season = repeat_season(window, m, horizon)
+    if level:
+        profile = mean_season(window, m)
+        forecast = window[:, -1:] + profile[:, np.arange(horizon) % m] - profile[:, -1:]
+    else:
+        forecast = repeat_season(window, m, horizon)
     if not drift:
-        return season
+        return forecast
     lookback = window.shape[1]
     slope = window_drift(window[:, :m].mean(axis=1), window[:, -m:].mean(axis=1), lookback, m)
-    return season + slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
+    return forecast + slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
+
+
+def partner_name(m: int, drift: bool, level: bool = False) -> str:
+    """How warnings and errors name a blend partner.
+
+    Examples
+    --------
+    >>> partner_name(24, drift=True), partner_name(1, drift=False)
+    ('seasonal naive (m=24) with drift', 'naive forecast')
+    >>> partner_name(24, drift=False, level=True)
+    'last value moved along the mean season (m=24)'
+    """
+    if level:
+        name = f"last value moved along the mean season (m={m})"
+    else:
+        name = f"seasonal naive (m={m})" if m > 1 else "naive forecast"
+    return name + (" with drift" if drift else "")
 
 
 @dataclass(frozen=True)
 class BaselineBlend:
     """The blend chosen on validation: ``weights[j] * network + (1 - weights[j]) *
     partner`` for target ``j``, the partner the seasonal naive of period ``m`` (``m = 1``:
-    the naive forecast), moved on by each window's trend when ``drift``
-    (:func:`partner_forecast`)."""
+    the naive forecast), or with ``level`` the last value moved along the window's mean
+    season, moved on by each window's trend when ``drift`` (:func:`partner_forecast`)."""
 
     m: int
     weights: tuple[float, ...]
     drift: bool = False
+    level: bool = False
 
     @property
     def is_identity(self) -> bool:
@@ -140,6 +186,7 @@ class BaselineBlend:
             "m": int(self.m),
             "weights": [float(w) for w in self.weights],
             "drift": bool(self.drift),
+            "level": bool(self.level),
         }
 
 
@@ -159,10 +206,14 @@ def blend_forecasts(
     targets' units, as the validation check scored it). A quantile model's quantiles all move
     by what its median (``median_index``) moves, so they keep their order and their
     spread."""
-    needed = window if blend.drift else window[:, -blend.m :]  # drift reads the whole window
-    values = np.asarray(needed, dtype=np.float64)
+    whole = blend.drift or blend.level  # the trend and the mean season read the whole window
+    values = np.asarray(window if whole else window[:, -blend.m :], dtype=np.float64)
     season = partner_forecast(
-        inverse_targets(transform, values, lambdas), blend.m, forecast.shape[1], blend.drift
+        inverse_targets(transform, values, lambdas),
+        blend.m,
+        forecast.shape[1],
+        blend.drift,
+        blend.level,
     )
     weights = np.asarray(blend.weights, dtype=np.float64)
     if forecast.ndim == 4:
@@ -174,7 +225,7 @@ def blend_forecasts(
         out = blended.astype(np.float32)
     if not np.isfinite(out).all():  # a drift carried beyond the float32 range
         raise DataValidationError(
-            f"The forecast blended with the seasonal naive (m={blend.m}, drift={blend.drift}) "
+            f"The forecast blended with the {partner_name(blend.m, blend.drift, blend.level)} "
             f"is not a finite float32 number (e.g. {float(blended[~np.isfinite(out)][0]):g}): "
             "the trend of the input window carried over the horizon passes about 3.4e38. "
             "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
@@ -227,8 +278,9 @@ def scaled_error(
     return error
 
 
-Partner = tuple[int, bool]
-"""A blend partner: the seasonal period ``m`` and whether it moves on with the trend."""
+Partner = tuple[int, bool, bool]
+"""A blend partner: the seasonal period ``m``, whether it moves on with the trend (``drift``)
+and whether it is the last value moved along the mean season (``level``)."""
 
 
 def choose_blend(
@@ -236,17 +288,18 @@ def choose_blend(
     partners: dict[Partner, np.ndarray],
     error: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[Partner, tuple[float, ...], np.ndarray]:
-    """The partner of ``partners`` (forecasts by ``(m, drift)``, ``(B, horizon, T)`` like
+    """The partner of ``partners`` (forecasts by ``(m, drift, level)``, ``(B, horizon, T)`` like
     ``model``) and per target the weight of :data:`WEIGHTS` whose blend has the lowest
-    ``error``, and those errors ``(T,)``. Ties go to the larger weight, then to the partner
-    that comes first."""
+    ``error``, and those errors ``(T,)``. Ties (errors within :data:`TIE` of the lowest) go to
+    the larger weight, then to the partner that comes first."""
     choices = []
     for partner, forecast in partners.items():
         errors = np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])  # (W, T)
-        pick = np.argmin(errors, axis=0)  # the first of equal errors: the larger weight
+        pick = np.argmax(errors <= errors.min(axis=0) + TIE, axis=0)  # the first: larger w
         weights = tuple(WEIGHTS[k] for k in pick)
         choices.append((partner, weights, errors[pick, np.arange(len(pick))]))
-    return min(choices, key=lambda choice: choice[2].sum())  # the first of equal totals
+    lowest = min(choice[2].sum() for choice in choices)
+    return next(choice for choice in choices if choice[2].sum() <= lowest + TIE)
 
 
 def origin_partners(
@@ -260,11 +313,12 @@ def origin_partners(
     """Every blend partner's forecasts ``(B, horizon, T)`` from the windows of ``lookback``
     rows ending at ``origins`` of the packed ``targets`` (``starts``: the first row of each
     origin's series): the seasonal naive of each of ``periods`` and 1, then each with drift
-    where the window holds two of its seasons, the formula of :func:`partner_forecast`
-    without gathering the windows (means from running sums)."""
+    where the window holds two of its seasons, then the last value moved along the mean
+    season of each of ``periods`` that fits twice, without and with drift: the formulas of
+    :func:`partner_forecast` without gathering the windows (means from running sums)."""
     seasons = (*periods, 1)
     partners: dict[Partner, np.ndarray] = {
-        (m, False): origin_forecasts(targets, starts, origins, horizon, m) for m in seasons
+        (m, False, False): origin_forecasts(targets, starts, origins, horizon, m) for m in seasons
     }
     sums = np.concatenate(
         [np.zeros((1, targets.shape[1])), np.cumsum(targets, axis=0, dtype=np.float64)]
@@ -273,12 +327,42 @@ def origin_partners(
     def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
         return (sums[first_row + m] - sums[first_row]) / m
 
-    for m in (m for m in seasons if 2 * m <= lookback):
-        first = block_mean(origins - lookback + 1, m)
-        slope = window_drift(first, block_mean(origins - m + 1, m), lookback, m)
-        steps = drift_steps(m, horizon)[None, :, None]
-        partners[(m, True)] = partners[(m, False)] + slope[:, None, :] * steps
+    twice = [m for m in seasons if 2 * m <= lookback]
+    slopes = {
+        m: window_drift(
+            block_mean(origins - lookback + 1, m), block_mean(origins - m + 1, m), lookback, m
+        )[:, None, :]
+        for m in twice
+    }
+    for m in twice:
+        trend = slopes[m] * drift_steps(m, horizon)[None, :, None]
+        partners[(m, True, False)] = partners[(m, False, False)] + trend
+    for m in (m for m in twice if m > 1):  # with m = 1 it is the naive
+        level = _origin_mean_season(targets, origins, lookback, horizon, m)
+        partners[(m, False, True)] = level
+        partners[(m, True, True)] = level + slopes[m] * drift_steps(m, horizon)[None, :, None]
     return partners
+
+
+def _origin_mean_season(
+    targets: np.ndarray, origins: np.ndarray, lookback: int, horizon: int, m: int
+) -> np.ndarray:
+    """The last value moved along the mean season of period ``m`` (:func:`partner_forecast`
+    with ``level``) from the windows ending at ``origins``: each phase's sum over the
+    window's ``lookback // m`` last seasons from running sums taken every ``m`` rows."""
+    rows, width = targets.shape
+    padded = np.zeros((-(-rows // m) * m, width))
+    padded[:rows] = targets
+    every_m = padded.reshape(-1, m, width).cumsum(axis=0).reshape(-1, width)
+    strided = np.concatenate([np.zeros((m, width)), every_m])  # [m + r]: y[r] + y[r - m] + ...
+    seasons = lookback // m
+
+    def phase_mean(last_row: np.ndarray) -> np.ndarray:
+        return (strided[m + last_row] - strided[m + last_row - seasons * m]) / seasons
+
+    last_rows = origins[:, None] - m + 1 + np.arange(horizon) % m  # each step's phase
+    last = targets[origins].astype(np.float64)
+    return (last - phase_mean(origins))[:, None, :] + phase_mean(last_rows)
 
 
 class BaselineCheck:
@@ -347,14 +431,14 @@ class BaselineCheck:
         main = periods[0] if periods else 1
         scores = {
             "model": float(error(model).mean()),
-            "naive": float(error(partners[(1, False)]).mean()),
-            "seasonal_naive": float(error(partners[(main, False)]).mean()),
+            "naive": float(error(partners[(1, False, False)]).mean()),
+            "seasonal_naive": float(error(partners[(main, False, False)]).mean()),
         }
-        (m, drift), weights, blended = choose_blend(model, partners, error)
+        (m, drift, level), weights, blended = choose_blend(model, partners, error)
         if self.baseline == "none":
-            (m, drift), weights, blended = (main, False), (1.0,) * nt, error(model)
+            (m, drift, level), weights, blended = (main, False, False), (1.0,) * nt, error(model)
         else:
-            self.baseline_ = BaselineBlend(int(m), weights, drift)
+            self.baseline_ = BaselineBlend(int(m), weights, drift, level)
         skill = _ratio(scores["model"], scores["seasonal_naive"])
         self.validation_skill_ = skill
         self.validation_baselines_ = {
@@ -364,6 +448,7 @@ class BaselineCheck:
             "skill": skill,
             "blend_m": int(m),
             "blend_drift": drift,
+            "blend_level": level,
             "weights": list(weights),
             "blended": float(blended.mean()),
             "windows": len(windows),
@@ -389,9 +474,8 @@ class BaselineCheck:
             done = "baseline='auto' kept the network's forecasts: no blend scored better"
         else:
             weights = ", ".join(f"{w:g}" for w in report["weights"])
-            m = report["blend_m"]
-            partner = f"seasonal naive (m={m})" if m > 1 else "naive forecast"
-            partner += " with drift" if report.get("blend_drift") else ""
+            flags = (report.get("blend_drift", False), report.get("blend_level", False))
+            partner = partner_name(report["blend_m"], *flags)
             done = (
                 f"baseline='auto' blends them with the {partner} at network "
                 f"weight {weights} (per target), chosen on these windows (scaled error "
@@ -441,12 +525,16 @@ def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
         raise StateError(f"the baseline entry is {short(entry)}; expected blend and validation")
     blend, report = entry["blend"], entry["validation"]
     if blend is not None:
-        if not isinstance(blend, dict) or set(blend) - {"drift"} != {"m", "weights"}:
-            raise StateError(f"baseline.blend is {short(blend)}; expected m, weights and drift")
+        if not isinstance(blend, dict) or set(blend) - {"drift", "level"} != {"m", "weights"}:
+            raise StateError(
+                f"baseline.blend is {short(blend)}; expected m, weights, drift and level"
+            )
         m = count(blend["m"], "baseline.blend.m", minimum=1)
         drift = blend.get("drift", False)  # saved before the drift partners: without
-        if not isinstance(drift, bool):
-            raise StateError(f"baseline.blend.drift is {short(drift)}; expected true or false")
+        level = blend.get("level", False)  # saved before the mean-season partners: without
+        for key, flag in (("drift", drift), ("level", level)):
+            if not isinstance(flag, bool):
+                raise StateError(f"baseline.blend.{key} is {short(flag)}; expected true or false")
         weights = blend["weights"]
         if (
             not isinstance(weights, list)
@@ -456,12 +544,12 @@ def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
             raise StateError(
                 f"baseline.blend.weights is {short(weights)}; expected {n_targets} of {WEIGHTS}"
             )
-        if m * (2 if drift else 1) > int(estimator.lookback_):
-            needs = "2 * m (with drift)" if drift else "m"
+        if m * (2 if drift or level else 1) > int(estimator.lookback_):
+            needs = "2 * m (with drift or level)" if drift or level else "m"
             raise StateError(
                 f"baseline.blend.m is {m}: {needs} is beyond lookback={estimator.lookback_}"
             )
-        estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights), drift)
+        estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights), drift, level)
     if report is not None:
         skill = report.get("skill") if isinstance(report, dict) else None
         if not isinstance(skill, int | float) or isinstance(skill, bool):

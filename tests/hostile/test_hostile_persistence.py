@@ -220,11 +220,19 @@ WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
     ),
     "baseline-drift-beyond-lookback": (
         lambda c: c["baseline"].update(blend={"m": 5, "weights": [0.5], "drift": True}),
-        r"baseline.blend.m is 5: 2 \* m \(with drift\) is beyond lookback=8",
+        r"baseline.blend.m is 5: 2 \* m \(with drift or level\) is beyond lookback=8",
+    ),
+    "baseline-level-a-number": (
+        lambda c: c["baseline"].update(blend={"m": 2, "weights": [0.5], "level": 1}),
+        r"baseline.blend.level is 1; expected true or false",
+    ),
+    "baseline-level-beyond-lookback": (
+        lambda c: c["baseline"].update(blend={"m": 5, "weights": [0.5], "level": True}),
+        r"baseline.blend.m is 5: 2 \* m \(with drift or level\) is beyond lookback=8",
     ),
     "baseline-blend-unknown-key": (
         lambda c: c["baseline"].update(blend={"m": 2, "weights": [0.5], "trend": True}),
-        r"baseline.blend is .*; expected m, weights and drift",
+        r"baseline.blend is .*; expected m, weights, drift and level",
     ),
     "baseline-report-without-skill": (
         lambda c: c["baseline"].update(validation={"model": 1.0}),
