@@ -147,11 +147,12 @@ def test_choose_blend_prefers_the_network_on_ties_and_picks_per_target():
         return np.abs(forecast - actual).mean(axis=(0, 1))
 
     partners = {(24, False, False): season, (1, False, False): season + 1}
-    partner, weights, errors = choose_blend(model, partners, error)
+    partner, weights, errors, alone = choose_blend(model, partners.items(), error)
     assert (partner, weights) == ((24, False, False), (1.0, 0.0))
     np.testing.assert_array_equal(errors, [0.0, 0.0])
+    assert alone == {(24, False, False): 0.5, (1, False, False): 1.5}  # each partner alone
     ties = {(24, False, False): model, (24, True, False): model, (24, False, True): model}
-    partner, weights, _ = choose_blend(model, ties, error)  # every blend ties
+    partner, weights, *_ = choose_blend(model, ties.items(), error)  # every blend ties
     assert (partner, weights) == ((24, False, False), (1.0, 1.0))
     assert WEIGHTS[0] == 1.0
 
@@ -164,7 +165,7 @@ def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
     starts = np.array([0, 0, 60, 60])
     origins = np.array([29, 59, 89, 129])
     lookback, horizon = 30, 20
-    partners = origin_partners(values, starts, origins, lookback, horizon, [6, 24])
+    partners = dict(origin_partners(values, starts, origins, lookback, horizon, [6, 24]))
     seasonal_naive = {(6, False, False), (24, False, False), (1, False, False)}
     with_drift = {(6, True, False), (1, True, False)}
     assert set(partners) == seasonal_naive | with_drift | {(6, False, True), (6, True, True)}
@@ -283,9 +284,48 @@ def test_a_trending_series_blends_with_the_seasonal_naive_with_drift(tmp_path):
 def test_a_blend_saved_before_the_drift_partners_loads_without_drift():
     model = fitted(hourly(n_series=2, noise=0.3))
     entry = baseline_blend.baseline_config(model)["baseline"]
-    del entry["blend"]["drift"]  # the entry as models saved before it wrote it
+    del entry["blend"]["drift"], entry["blend"]["level"]  # as models saved before wrote it
     baseline_blend.restore_baseline(model, entry, n_targets=1)
-    assert model.baseline_.drift is False and not model.baseline_.is_identity
+    assert model.baseline_.drift is False and model.baseline_.level is False
+    assert not model.baseline_.is_identity
+
+
+def test_a_noisy_day_on_a_wandering_level_blends_with_the_mean_season(tmp_path):
+    """A fixed daily shape under noise on a level that wanders: the mean season from the last
+    value beats the seasonal naive (yesterday's noise and level) on validation, the check
+    chooses it, and predict, a cutoff list, the stream and save / load apply it alike."""
+    rng = np.random.default_rng(3)
+    n, start = 24 * 16, dt.datetime(2024, 1, 1)
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    day = 5.0 * np.sin(2 * np.pi * np.arange(n) / 24)
+    frames = [
+        pl.DataFrame({"id": f"s{k}", "time": times, "y": 20.0 + day + level + noise})
+        for k, (level, noise) in enumerate(
+            zip(
+                np.cumsum(rng.normal(0.0, 0.3, (3, n)), axis=1),
+                rng.normal(0.0, 0.5, (3, n)),
+                strict=True,
+            )
+        )
+    ]
+    frame = pl.concat(frames)
+    model = fitted(frame, lookback=96)
+    report = model.validation_baselines_
+    assert model.baseline_.level is True and report["blend_level"] is True
+    assert report["blended"] < report["seasonal_naive"]
+    network = copy.deepcopy(model)
+    network.baseline_ = None
+    window = frame.group_by("id", maintain_order=True).tail(96)["y"].to_numpy().reshape(3, 96, 1)
+    partner = partner_forecast(window, model.baseline_.m, 12, model.baseline_.drift, True)
+    w = model.baseline_.weights[0]
+    expected = w * network.predict(frame)["y"].to_numpy() + (1 - w) * partner.ravel()
+    forecast = model.predict(frame)
+    np.testing.assert_allclose(forecast["y"], expected, rtol=1e-5)
+    stream = model.stream(frame.group_by("id", maintain_order=True).head(300))
+    stream.update(frame.group_by("id", maintain_order=True).tail(n - 300))
+    np.testing.assert_allclose(stream.forecast()["y"], forecast["y"], rtol=1e-4)
+    package.save(model, tmp_path / "m")
+    assert package.load(tmp_path / "m").predict(frame).equals(forecast)
 
 
 def test_calibration_scores_the_blended_forecasts():

@@ -24,7 +24,7 @@ partner): ``baseline_``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,21 +285,26 @@ and whether it is the last value moved along the mean season (``level``)."""
 
 def choose_blend(
     model: np.ndarray,
-    partners: dict[Partner, np.ndarray],
+    partners: Iterable[tuple[Partner, np.ndarray]],
     error: Callable[[np.ndarray], np.ndarray],
-) -> tuple[Partner, tuple[float, ...], np.ndarray]:
-    """The partner of ``partners`` (forecasts by ``(m, drift, level)``, ``(B, horizon, T)`` like
-    ``model``) and per target the weight of :data:`WEIGHTS` whose blend has the lowest
-    ``error``, and those errors ``(T,)``. Ties (errors within :data:`TIE` of the lowest) go to
-    the larger weight, then to the partner that comes first."""
-    choices = []
-    for partner, forecast in partners.items():
+) -> tuple[Partner, tuple[float, ...], np.ndarray, dict[Partner, float]]:
+    """The partner of ``partners`` (``(m, drift, level)`` and its forecasts ``(B, horizon,
+    T)`` like ``model``, read one at a time) and per target the weight of :data:`WEIGHTS`
+    whose blend has the lowest ``error``, those errors ``(T,)``, and each partner's own mean
+    error (its blend at ``w = 0``). Ties (errors within :data:`TIE` of the lowest) go to the
+    larger weight, then to the partner that comes first."""
+    best: tuple[Partner, tuple[float, ...], np.ndarray] | None = None
+    alone: dict[Partner, float] = {}
+    for partner, forecast in partners:
         errors = np.stack([error(w * model + (1.0 - w) * forecast) for w in WEIGHTS])  # (W, T)
         pick = np.argmax(errors <= errors.min(axis=0) + TIE, axis=0)  # the first: larger w
-        weights = tuple(WEIGHTS[k] for k in pick)
-        choices.append((partner, weights, errors[pick, np.arange(len(pick))]))
-    lowest = min(choice[2].sum() for choice in choices)
-    return next(choice for choice in choices if choice[2].sum() <= lowest + TIE)
+        chosen = errors[pick, np.arange(len(pick))]
+        alone[partner] = float(errors[WEIGHTS.index(0.0)].mean())
+        if best is None or chosen.sum() < best[2].sum() - TIE:
+            best = (partner, tuple(WEIGHTS[k] for k in pick), chosen)
+    if best is None:
+        raise ValueError("choose_blend needs at least one partner")
+    return (*best, alone)
 
 
 def origin_partners(
@@ -309,17 +314,17 @@ def origin_partners(
     lookback: int,
     horizon: int,
     periods: list[int],
-) -> dict[Partner, np.ndarray]:
-    """Every blend partner's forecasts ``(B, horizon, T)`` from the windows of ``lookback``
-    rows ending at ``origins`` of the packed ``targets`` (``starts``: the first row of each
-    origin's series): the seasonal naive of each of ``periods`` and 1, then each with drift
-    where the window holds two of its seasons, then the last value moved along the mean
-    season of each of ``periods`` that fits twice, without and with drift: the formulas of
-    :func:`partner_forecast` without gathering the windows (means from running sums)."""
+) -> Iterator[tuple[Partner, np.ndarray]]:
+    """Every blend partner's forecasts ``(B, horizon, T)``, one at a time (each as large as
+    the validation forecasts), from the windows of ``lookback`` rows ending at ``origins`` of
+    the packed ``targets`` (``starts``: the first row of each origin's series): the seasonal
+    naive of each of ``periods`` and 1, then each with drift where the window holds two of its
+    seasons, then the last value moved along the mean season of each of ``periods`` that fits
+    twice, without and with drift: the formulas of :func:`partner_forecast` without gathering
+    the windows (means from running sums)."""
     seasons = (*periods, 1)
-    partners: dict[Partner, np.ndarray] = {
-        (m, False, False): origin_forecasts(targets, starts, origins, horizon, m) for m in seasons
-    }
+    for m in seasons:
+        yield (m, False, False), origin_forecasts(targets, starts, origins, horizon, m)
     sums = np.concatenate(
         [np.zeros((1, targets.shape[1])), np.cumsum(targets, axis=0, dtype=np.float64)]
     )
@@ -327,21 +332,18 @@ def origin_partners(
     def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
         return (sums[first_row + m] - sums[first_row]) / m
 
+    def trend(m: int) -> np.ndarray:
+        first, last = block_mean(origins - lookback + 1, m), block_mean(origins - m + 1, m)
+        slope = window_drift(first, last, lookback, m)
+        return slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
+
     twice = [m for m in seasons if 2 * m <= lookback]
-    slopes = {
-        m: window_drift(
-            block_mean(origins - lookback + 1, m), block_mean(origins - m + 1, m), lookback, m
-        )[:, None, :]
-        for m in twice
-    }
     for m in twice:
-        trend = slopes[m] * drift_steps(m, horizon)[None, :, None]
-        partners[(m, True, False)] = partners[(m, False, False)] + trend
+        yield (m, True, False), origin_forecasts(targets, starts, origins, horizon, m) + trend(m)
     for m in (m for m in twice if m > 1):  # with m = 1 it is the naive
         level = _origin_mean_season(targets, origins, lookback, horizon, m)
-        partners[(m, False, True)] = level
-        partners[(m, True, True)] = level + slopes[m] * drift_steps(m, horizon)[None, :, None]
-    return partners
+        yield (m, False, True), level
+        yield (m, True, True), level + trend(m)
 
 
 def _origin_mean_season(
@@ -428,13 +430,13 @@ class BaselineCheck:
         found = panel_seasons(raw, ends)  # the frequency's, or detected before the hold-out
         periods = [m for m in found if m <= lookback]
         partners = origin_partners(targets, raw.offsets[series], rows, lookback, horizon, periods)
+        (m, drift, level), weights, blended, alone = choose_blend(model, partners, error)
         main = periods[0] if periods else 1
         scores = {
             "model": float(error(model).mean()),
-            "naive": float(error(partners[(1, False, False)]).mean()),
-            "seasonal_naive": float(error(partners[(main, False, False)]).mean()),
+            "naive": alone[(1, False, False)],
+            "seasonal_naive": alone[(main, False, False)],
         }
-        (m, drift, level), weights, blended = choose_blend(model, partners, error)
         if self.baseline == "none":
             (m, drift, level), weights, blended = (main, False, False), (1.0,) * nt, error(model)
         else:
