@@ -179,9 +179,9 @@ class RNNForecaster(
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
         on the validation windows and warns when the network is worse; ``"auto"`` then blends
-        every forecast, ``w * network + (1 - w) * partner``, at the partner (naive or seasonal
-        naive, with or without drift) and ``w`` (0, 0.25, ..., 1 per target) scoring best
-        there (ties: ``w = 1``). ``"none"``: the network alone (see ``baseline_blend``).
+        every forecast, ``w * network + (1 - w) * partner``, at the partner (naive, seasonal
+        naive or mean season, with or without drift) and ``w`` (0, 0.25, ..., 1 per target)
+        scoring best there (ties: ``w = 1``). ``"none"``: the network alone (``baseline_blend``).
     stride : int, default 1
         Step between training windows of a series.
     windows_per_epoch : int or None, default 32768
