@@ -342,12 +342,17 @@ def origin_partners(
     def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
         return (sums[first_row + m] - sums[first_row]) / m
 
-    def trend(m: int) -> np.ndarray:
-        first, last = block_mean(origins - lookback + 1, m), block_mean(origins - m + 1, m)
-        slope = window_drift(first, last, lookback, m)
-        return slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
-
     twice = [m for m in seasons if 2 * m <= lookback]
+    slopes = {  # (B, 1, T) per period, shared by the seasonal naive's and the mean season's drift
+        m: window_drift(
+            block_mean(origins - lookback + 1, m), block_mean(origins - m + 1, m), lookback, m
+        )[:, None, :]
+        for m in twice
+    }
+
+    def trend(m: int) -> np.ndarray:
+        return slopes[m] * drift_steps(m, horizon)[None, :, None]
+
     for m in twice:
         yield (m, True, False), origin_forecasts(targets, starts, origins, horizon, m) + trend(m)
     for m in (m for m in twice if m > 1):  # with m = 1 it is the naive
