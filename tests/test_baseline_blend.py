@@ -117,10 +117,25 @@ def test_blend_point_forecasts_in_the_targets_units():
 def test_a_drift_beyond_float32_is_refused_not_returned_as_inf():
     window = np.linspace(1e38, 3.3e38, 48).reshape(1, 48, 1)  # a climb near float32's edge
     blend = BaselineBlend(m=1, weights=(0.0,), drift=True)
-    with pytest.raises(DataValidationError, match=r"not a finite float32 number .* 3.4e38"):
+    with pytest.raises(DataValidationError, match=r"float32 number .*: the trend of the input"):
         blend_forecasts(
             np.zeros((1, 24, 1), np.float32), window, blend, transform="none", lambdas=None
         )
+
+
+def test_a_mean_season_beyond_float32_is_refused_naming_its_swing_not_a_trend():
+    """Period 2, no trend; the last low is ten times the earlier lows, so the mean season's
+    rise from it to the high phase passes the float32 range: the error names that cause."""
+    window = np.array([3.3e38, 0.1e38] * 3 + [3.3e38, 1.0e38]).reshape(1, 8, 1)
+    blend = BaselineBlend(m=2, weights=(0.0,), level=True)
+    with pytest.raises(DataValidationError) as caught:
+        blend_forecasts(
+            np.zeros((1, 4, 1), np.float32), window, blend, transform="none", lambdas=None
+        )
+    assert "the mean season's swing added to the last value passes about 3.4e38" in str(
+        caught.value
+    )
+    assert "trend" not in str(caught.value)
 
 
 def test_blend_moves_quantiles_with_their_median_keeping_order_and_spread():

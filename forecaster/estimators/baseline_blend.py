@@ -231,11 +231,19 @@ def blend_forecasts(
         blended = weights * forecast + (1.0 - weights) * season
     with np.errstate(over="ignore", invalid="ignore"):
         out = blended.astype(np.float32)
-    if not np.isfinite(out).all():  # a drift carried beyond the float32 range
+    if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float32 range
+        cause = " and ".join(
+            part
+            for part, used in (
+                ("the trend of the input window carried over the horizon", blend.drift),
+                ("the mean season's swing added to the last value", blend.level),
+            )
+            if used
+        )
         raise DataValidationError(
             f"The forecast blended with the {partner_name(blend.m, blend.drift, blend.level)} "
             f"is not a finite float32 number (e.g. {float(blended[~np.isfinite(out)][0]):g}): "
-            "the trend of the input window carried over the horizon passes about 3.4e38. "
+            f"{cause or 'the partner'} passes about 3.4e38. "
             "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
             "multiply the forecasts back, or fit with baseline='none'."
         )
