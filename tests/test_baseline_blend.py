@@ -172,25 +172,26 @@ def test_choose_blend_prefers_the_network_on_ties_and_picks_per_target():
     assert WEIGHTS[0] == 1.0
 
 
-def test_a_partner_with_drift_or_mean_season_must_win_by_the_margin():
-    """A richer partner replaces the plain seasonal naive only for a real gain on validation:
-    half the margin is noise (the plain one stays), twice the margin is taken."""
+def test_a_mean_season_partner_must_win_by_the_margin_a_drift_partner_need_not():
+    """The mean season replaces a simpler choice only for a real gain on validation: half the
+    margin is noise (the simpler one stays), twice the margin is taken. A drift partner
+    needs only to be better (by more than a tie)."""
     actual = np.zeros((4, 3, 1))
     model = np.full((4, 3, 1), 10.0)  # far off: every choice is a partner alone (w = 0)
 
     def error(forecast):
         return np.abs(forecast - actual).mean(axis=(0, 1))
 
-    def partners(gain):
-        return [
-            ((24, False, False), np.ones((4, 3, 1))),
-            ((24, True, False), np.full((4, 3, 1), 1.0 - gain)),
-            ((24, False, True), np.full((4, 3, 1), 1.0 - gain)),
-        ]
+    def partners(form, gain):
+        return [((24, False, False), np.ones((4, 3, 1))), (form, np.full((4, 3, 1), 1.0 - gain))]
 
     small, large = baseline_blend.FORM_MARGIN / 2, baseline_blend.FORM_MARGIN * 2
-    assert choose_blend(model, partners(small), error)[:2] == ((24, False, False), (0.0,))
-    assert choose_blend(model, partners(large), error)[:2] == ((24, True, False), (0.0,))
+    level, drift = (24, False, True), (24, True, False)
+    assert choose_blend(model, partners(level, small), error)[:2] == ((24, False, False), (0.0,))
+    assert choose_blend(model, partners(level, large), error)[:2] == (level, (0.0,))
+    assert choose_blend(model, partners(drift, small), error)[:2] == (drift, (0.0,))
+    tie = baseline_blend.TIE / 2
+    assert choose_blend(model, partners(drift, tie), error)[:2] == ((24, False, False), (0.0,))
 
 
 def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
