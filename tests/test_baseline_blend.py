@@ -23,7 +23,7 @@ import forecaster as package
 from forecaster import DataValidationError, ForecasterWarning, RNNForecaster
 from forecaster.data.frequency import Frequency
 from forecaster.data.seasons import seasonal_periods
-from forecaster.estimators import baseline_blend
+from forecaster.estimators import baseline_blend, blend_state
 from forecaster.estimators.baseline_blend import (
     WEIGHTS,
     BaselineBlend,
@@ -212,6 +212,30 @@ def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
         np.testing.assert_allclose(forecast, expected, rtol=1e-12, atol=1e-9)
 
 
+def test_partners_of_the_check_stay_exact_beside_a_series_of_a_huge_level():
+    """Running sums over a panel whose first series sits near 1e12 lose the small series
+    after it to cancellation; with each series' mean taken off first (``center``, as the
+    check passes it) the small series' partners match the forecast path again."""
+    rng = np.random.default_rng(1)
+    t = np.arange(600)
+    big = 1e12 + 1e6 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1e4, 600)
+    small = 5 + 0.01 * t + np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.1, 600)
+    values = np.concatenate([big, small])[:, None]
+    series = np.repeat([0, 1], 600)
+    center = np.array([big.mean(), small.mean()])[series][:, None]
+    origins = np.array([1100, 1150, 1199 - 24])
+    starts = np.full(3, 600)
+    lookback, horizon = 96, 24
+    windows = values[origins[:, None] - lookback + 1 + np.arange(lookback)]
+    checked = dict(origin_partners(values, starts, origins, lookback, horizon, [24], center))
+    for (m, drift, level), forecast in checked.items():
+        expected = partner_forecast(windows, m, horizon, drift, level)
+        np.testing.assert_allclose(forecast, expected, rtol=0, atol=1e-8, err_msg=str((m, drift)))
+    plain = dict(origin_partners(values, starts, origins, lookback, horizon, [24]))
+    error = np.abs(plain[(24, True, True)] - partner_forecast(windows, 24, horizon, True, True))
+    assert error.max() > 1e-4  # without the centring: what the check used to compute
+
+
 def test_drift_partner_extends_a_linear_trend_exactly():
     t = np.arange(48.0)
     window = (2.0 * t + np.tile([0.0, 5.0, -3.0, 1.0], 12)).reshape(1, 48, 1)
@@ -320,11 +344,62 @@ def test_a_trending_series_blends_with_the_seasonal_naive_with_drift(tmp_path):
 
 def test_a_blend_saved_before_the_drift_partners_loads_without_drift():
     model = fitted(hourly(n_series=2, noise=0.3))
-    entry = baseline_blend.baseline_config(model)["baseline"]
+    entry = blend_state.baseline_config(model)["baseline"]
     del entry["blend"]["drift"], entry["blend"]["level"]  # as models saved before wrote it
-    baseline_blend.restore_baseline(model, entry, n_targets=1)
+    blend_state.restore_baseline(model, entry, n_targets=1)
     assert model.baseline_.drift is False and model.baseline_.level is False
     assert not model.baseline_.is_identity
+
+
+@pytest.mark.parametrize(
+    "values", [np.tile(np.arange(24.0), 12), np.full(288, 5.0)], ids=["exact day", "constant"]
+)
+def test_a_model_whose_seasonal_naive_is_exact_saves_and_loads(tmp_path, values):
+    """The seasonal naive makes no error on validation, the network does: the skill is
+    infinite. JSON has no inf, so the saved report holds null, and loading gives inf back."""
+    frame = pl.DataFrame({"time": np.arange(len(values)), "y": values})
+    model = RNNForecaster(target="y", time_col="time", horizon=12, lookback=48, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        model.fit(frame)
+    assert model.validation_skill_ == np.inf
+    package.save(model, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["baseline"]["validation"]["skill"] is None
+    loaded = package.load(tmp_path / "m")
+    assert loaded.validation_skill_ == np.inf
+    assert loaded.validation_baselines_ == model.validation_baselines_
+    assert loaded.predict(frame).equals(model.predict(frame))
+
+
+def test_a_series_held_out_whole_is_scaled_by_its_own_naive_error_not_its_units():
+    """With an integer validation_size, a short series can lie wholly in the hold-out. Its
+    errors are scaled by its naive error over its own rows, so the baselines' scores do not
+    change when that series alone is given in other units. (The network's do: a series with
+    no row before the hold-out is left unscaled, with a warning, see PanelScaler.fit.)"""
+    rng = np.random.default_rng(0)
+    start = dt.datetime(2024, 1, 1)
+
+    def hours(n):
+        return pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+
+    long = np.tile(rng.normal(0, 3, 24), 12) + 10 + rng.normal(0, 0.2, 288)
+    short = 0.01 * np.arange(72) + 5 + rng.normal(0, 0.001, 72)  # all 72 rows held out
+
+    def check(units):
+        frame = pl.concat(
+            [
+                pl.DataFrame({"id": "a", "time": hours(288), "y": long}),
+                pl.DataFrame({"id": "b", "time": hours(72), "y": short * units}),
+            ]
+        )
+        model = fitted(frame, validation_size=80)
+        return model.baseline_, model.validation_baselines_
+
+    report, report_k = check(1.0)[1], check(1000.0)[1]
+    for key in ("naive", "seasonal_naive"):
+        assert report_k[key] == pytest.approx(report[key], rel=1e-6), key
+    assert report["naive"] < 10  # was the short series' raw error (x 1000 in other units)
 
 
 def test_a_noisy_day_on_a_wandering_level_blends_with_the_mean_season(tmp_path):

@@ -42,8 +42,6 @@ from forecaster.exceptions import (
     ForecasterWarning,
     warn_at_caller,
 )
-from forecaster.persistence.format import count, short
-from forecaster.persistence.state import StateError
 
 __all__ = [
     "CHECK_WINDOWS",
@@ -53,7 +51,6 @@ __all__ = [
     "BaselineBlend",
     "BaselineCheck",
     "Partner",
-    "baseline_config",
     "blend_forecasts",
     "choose_blend",
     "drift_steps",
@@ -62,7 +59,6 @@ __all__ = [
     "partner_forecast",
     "partner_name",
     "repeat_season",
-    "restore_baseline",
     "window_drift",
 ]
 
@@ -255,10 +251,22 @@ def blend_forecasts(
 def naive_scales(panel: Panel, rows: np.ndarray) -> np.ndarray:
     """Each series' and target's in-sample naive error ``(n_series, T)``: the mean absolute
     step-to-step change over its ``rows`` (a boolean mask of the panel's rows). A series
-    without change there is scaled by its mean absolute value instead, or by 1."""
+    without change there is scaled by its mean absolute value instead, or by 1. A series
+    with none of its rows in ``rows`` (all of it held out for validation) is scaled over all
+    its rows, so that no series weighs in the check by its units."""
+    owner = panel.series_of_rows()
+    scales = _naive_errors(panel, owner, rows)
+    unseen = np.bincount(owner[rows], minlength=panel.n_series) == 0
+    if unseen.any():
+        scales[unseen] = _naive_errors(panel, owner, np.ones_like(rows))[unseen]
+    return scales
+
+
+def _naive_errors(panel: Panel, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """:func:`naive_scales` over the ``rows`` (a mask) of each series, ``owner``: each row's
+    series."""
     nt = panel.n_targets
     values = panel.values[:, :nt].astype(np.float64)
-    owner = panel.series_of_rows()
     pairs = (owner[1:] == owner[:-1]) & rows[1:] & rows[:-1]
     change = np.abs(np.diff(values, axis=0))[pairs]
     level = np.abs(values[rows])
@@ -268,6 +276,19 @@ def naive_scales(panel: Panel, rows: np.ndarray) -> np.ndarray:
         still = _per_series(owner[rows], level[:, j], panel.n_series)
         scales[:, j] = np.where(moved > 0, moved, np.where(still > 0, still, 1.0))
     return scales
+
+
+def _series_means(panel: Panel, targets: np.ndarray) -> np.ndarray:
+    """Each row's series mean of ``targets`` (the panel's rows), float64."""
+    owner = panel.series_of_rows()
+    means = np.stack(
+        [
+            _per_series(owner, targets[:, j].astype(np.float64), panel.n_series)
+            for j in range(targets.shape[1])
+        ],
+        axis=1,
+    )
+    return means[owner]
 
 
 def _per_series(series: np.ndarray, values: np.ndarray, n_series: int) -> np.ndarray:
@@ -334,6 +355,7 @@ def origin_partners(
     lookback: int,
     horizon: int,
     periods: list[int],
+    center: np.ndarray | None = None,
 ) -> Iterator[tuple[Partner, np.ndarray]]:
     """Every blend partner's forecasts ``(B, horizon, T)``, one at a time (each as large as
     the validation forecasts), from the windows of ``lookback`` rows ending at ``origins`` of
@@ -341,13 +363,16 @@ def origin_partners(
     naive of each of ``periods`` and 1, then each with drift where the window holds two of its
     seasons, then the last value moved along the mean season of each of ``periods`` that fits
     twice, without and with drift: the formulas of :func:`partner_forecast` without gathering
-    the windows (means from running sums)."""
+    the windows (means from running sums). ``center`` (like ``targets``, constant within each
+    series, e.g. its mean) is taken off before the running sums, so that a series of a large
+    level does not swamp the sums of the small ones after it in the panel."""
     seasons = (*periods, 1)
     for m in seasons:
         yield (m, False, False), origin_forecasts(targets, starts, origins, horizon, m)
-    sums = np.concatenate(
-        [np.zeros((1, targets.shape[1])), np.cumsum(targets, axis=0, dtype=np.float64)]
-    )
+    shifted = np.asarray(targets, dtype=np.float64)
+    if center is not None:
+        shifted = shifted - center
+    sums = np.concatenate([np.zeros((1, targets.shape[1])), np.cumsum(shifted, axis=0)])
 
     def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
         return (sums[first_row + m] - sums[first_row]) / m
@@ -365,8 +390,9 @@ def origin_partners(
 
     for m in twice:
         yield (m, True, False), origin_forecasts(targets, starts, origins, horizon, m) + trend(m)
+    offset = 0.0 if center is None else center[origins][:, None, :]
     for m in (m for m in twice if m > 1):  # with m = 1 it is the naive
-        level = _origin_mean_season(targets, origins, lookback, horizon, m)
+        level = _origin_mean_season(shifted, origins, lookback, horizon, m) + offset
         yield (m, False, True), level
         yield (m, True, True), level + trend(m)
 
@@ -454,7 +480,10 @@ class BaselineCheck:
         ends = raw.leading_ends(fit_rows)
         found = panel_seasons(raw, ends)  # the frequency's, or detected before the hold-out
         periods = [m for m in found if m <= lookback]
-        partners = origin_partners(targets, raw.offsets[series], rows, lookback, horizon, periods)
+        center = _series_means(raw, targets)
+        partners = origin_partners(
+            targets, raw.offsets[series], rows, lookback, horizon, periods, center
+        )
         (m, drift, level), weights, blended, alone = choose_blend(model, partners, error)
         main = periods[0] if periods else 1
         scores = {
@@ -526,62 +555,6 @@ def _season_source(raw: Panel, periods: list[int]) -> str:
     if not periods:
         return "none"
     return "frequency" if seasonal_periods(raw.freq) else "detected"
-
-
-def baseline_config(estimator: Any) -> dict[str, Any]:
-    """The ``baseline`` entry of a saved model's config: the blend and the validation report
-    (none for a model without them, e.g. fitted with ``validation_size=0``)."""
-    blend, report = (
-        estimator.__dict__.get("baseline_"),
-        estimator.__dict__.get("validation_baselines_"),
-    )
-    if blend is None and report is None:
-        return {}
-    return {"baseline": {"blend": None if blend is None else blend.config(), "validation": report}}
-
-
-def restore_baseline(estimator: Any, entry: Any, n_targets: int) -> None:
-    """Set ``baseline_``, ``validation_baselines_`` and ``validation_skill_`` from a saved
-    ``baseline`` entry (None: a model saved without one, which forecasts with its network
-    alone, as it did). Raises :class:`~forecaster.persistence.state.StateError` when the
-    entry is not one :func:`baseline_config` writes."""
-    estimator.baseline_ = estimator.validation_baselines_ = estimator.validation_skill_ = None
-    if entry is None:
-        return
-    if not isinstance(entry, dict) or set(entry) != {"blend", "validation"}:
-        raise StateError(f"the baseline entry is {short(entry)}; expected blend and validation")
-    blend, report = entry["blend"], entry["validation"]
-    if blend is not None:
-        if not isinstance(blend, dict) or set(blend) - {"drift", "level"} != {"m", "weights"}:
-            raise StateError(
-                f"baseline.blend is {short(blend)}; expected m, weights, drift and level"
-            )
-        m = count(blend["m"], "baseline.blend.m", minimum=1)
-        drift = blend.get("drift", False)  # saved before the drift partners: without
-        level = blend.get("level", False)  # saved before the mean-season partners: without
-        for key, flag in (("drift", drift), ("level", level)):
-            if not isinstance(flag, bool):
-                raise StateError(f"baseline.blend.{key} is {short(flag)}; expected true or false")
-        weights = blend["weights"]
-        if (
-            not isinstance(weights, list)
-            or len(weights) != n_targets
-            or not all(w in WEIGHTS for w in weights)
-        ):
-            raise StateError(
-                f"baseline.blend.weights is {short(weights)}; expected {n_targets} of {WEIGHTS}"
-            )
-        if m * (2 if drift or level else 1) > int(estimator.lookback_):
-            needs = "2 * m (with drift or level)" if drift or level else "m"
-            raise StateError(
-                f"baseline.blend.m is {m}: {needs} is beyond lookback={estimator.lookback_}"
-            )
-        estimator.baseline_ = BaselineBlend(m, tuple(float(w) for w in weights), drift, level)
-    if report is not None:
-        skill = report.get("skill") if isinstance(report, dict) else None
-        if not isinstance(skill, int | float) or isinstance(skill, bool):
-            raise StateError(f"baseline.validation is {short(report)}; expected a report")
-        estimator.validation_baselines_, estimator.validation_skill_ = report, float(skill)
 
 
 def _ratio(a: float, b: float) -> float:

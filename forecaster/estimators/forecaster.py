@@ -255,8 +255,8 @@ class RNNForecaster(
     baseline_ : BaselineBlend or None
         The blend chosen by ``baseline="auto"`` (``m``, ``weights``, ``drift``; saved).
     validation_baselines_, validation_skill_ : dict or None, float or None
-        Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (period ``m``,
-        ``season`` "frequency", "detected" or "none"), ``blended``; the blend; ``skill``.
+        Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (``m``, ``season``),
+        ``blended``; the blend; ``skill`` (model over seasonal naive; inf if that is exact).
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict

@@ -29,7 +29,7 @@ from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.statics import StaticEncoding
-from forecaster.estimators.baseline_blend import baseline_config, restore_baseline
+from forecaster.estimators.blend_state import baseline_config, restore_baseline
 from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import saved_network_config
 from forecaster.nn.ensemble import network_from_config
