@@ -238,6 +238,10 @@ WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: c["baseline"].update(validation={"model": 1.0}),
         r"baseline.validation is \{'model': 1.0\}; expected a report",
     ),
+    "baseline-report-skill-a-string": (
+        lambda c: c["baseline"].update(validation={"skill": "inf"}),
+        r"baseline.validation is \{'skill': 'inf'\}; expected a report",
+    ),
     "estimator-a-list": (lambda c: c.update(estimator=["RNNForecaster"]), "unknown estimator"),
     "format-version-a-float": (
         lambda c: c.update(format_version=3.0),
