@@ -894,3 +894,21 @@ def test_regressor_resolves_auto_segment_length_from_the_window():
     X, y = rng.normal(size=(64, 400, 1)).astype(np.float32), rng.normal(size=(64, 4))
     model = RNNRegressor(**{**TINY, "max_epochs": 1}, head="segment").fit(X, y)
     assert model.network_.segment_length == 48
+
+
+@pytest.mark.parametrize(
+    ("lookback", "names"),
+    [("auto", "lookback='auto' chose 1, horizon=20"), (5, "lookback=5, horizon=20")],
+)
+def test_a_series_too_short_for_a_window_before_the_hold_out_says_what_it_takes(lookback, names):
+    """30 hourly rows, horizon 20: the hold-out (20 rows) leaves 10, fewer than a window.
+    The error gives the rows a window takes, how lookback was set, the room left, and (with
+    lookback='auto', which the user did not set) no advice to lower the lookback."""
+    frame = seasonal_frame(n_series=1, length=30)
+    model = forecaster(lookback=lookback, horizon=20)
+    with pytest.raises(DataValidationError) as caught:
+        model.fit(frame)
+    message = str(caught.value)
+    assert names in message and "no series has more than 10" in message
+    assert "Lower validation_size (0: no validation split)" in message
+    assert ("lookback or horizon" in message) is (lookback != "auto")

@@ -168,9 +168,14 @@ def training_windows(
     train_w, val_w = holdout_split(windows, holdout)
     del windows  # the two split indexes replace it (16 bytes per window)
     if len(train_w) == 0:
+        horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
+        room = int(np.max(panel.lengths - holdout, initial=0))  # rows before the hold-out
+        chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
         raise DataValidationError(
             f"No training windows remain after holding out the last validation steps of "
-            f"every series (validation_size={estimator.validation_size!r}). Lower "
-            "validation_size or lookback/horizon, or provide longer series."
+            f"every series (validation_size={estimator.validation_size!r}): a window takes "
+            f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
+            f"no series has more than {room}. Lower validation_size (0: no validation split), "
+            f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
         )
     return train_w, val_w
