@@ -230,18 +230,15 @@ def blend_forecasts(
     with np.errstate(over="ignore", invalid="ignore"):
         out = blended.astype(np.float32)
     if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float32 range
-        cause = " and ".join(
-            part
-            for part, used in (
-                ("the trend of the input window carried over the horizon", blend.drift),
-                ("the mean season's swing added to the last value", blend.level),
-            )
-            if used
-        )
+        causes = [
+            "the trend of the input window carried over the horizon" if blend.drift else "",
+            "the mean season's swing added to the last value" if blend.level else "",
+        ]
+        cause = " and ".join(c for c in causes if c) or "the partner"
         raise DataValidationError(
             f"The forecast blended with the {partner_name(blend.m, blend.drift, blend.level)} "
             f"is not a finite float32 number (e.g. {float(blended[~np.isfinite(out)][0]):g}): "
-            f"{cause or 'the partner'} passes about 3.4e38. "
+            f"{cause} passes about 3.4e38. "
             "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
             "multiply the forecasts back, or fit with baseline='none'."
         )
