@@ -20,6 +20,7 @@ from forecaster.data.seasons import (
     detect_season,
     panel_seasons,
     season_length,
+    seasonal_periods,
 )
 from forecaster.exceptions import DataValidationError
 
@@ -33,7 +34,7 @@ SMALL = {"hidden_size": 4, "max_epochs": 1, "random_state": 0, "progress": False
         ("30m", 48),
         ("15m", 96),
         ("1s", 86_400),
-        ("7h", 1),
+        ("7h", 24),  # a week of 7-hour steps
         ("1d", 7),
         ("1bd", 5),
         ("1w", 52),
@@ -42,7 +43,10 @@ SMALL = {"hidden_size": 4, "max_epochs": 1, "random_state": 0, "progress": False
         ("1y", 1),
         ("1i", 1),
         ("3d", 1),
-        ("2mo", 1),
+        ("2mo", 6),
+        ("7d", 52),
+        ("24h", 7),
+        ("3mo", 4),
     ],
 )
 def test_season_length(freq, season):
@@ -69,6 +73,49 @@ def test_season_length(freq, season):
 )
 def test_auto_lookback_on_long_series(freq, horizon, expected):
     assert auto_lookback(Frequency.parse(freq), horizon, np.array([100_000]), 0) == expected
+
+
+@pytest.mark.parametrize(
+    ("spellings", "periods", "lookback"),
+    [
+        (("1d", "24h", "1440m", "86400s"), (7,), 56),
+        (("1w", "7d", "168h"), (52,), 52),
+        (("1q", "3mo"), (4,), 16),
+        (("1y", "12mo", "4q"), (), 96),
+        (("2w", "14d"), (26,), 26),
+        (("1h", "60m", "3600s"), (24, 168), 336),
+    ],
+)
+def test_every_spelling_of_a_step_has_the_same_seasons_and_lookback(spellings, periods, lookback):
+    for spelling in spellings:
+        freq = Frequency.parse(spelling)
+        assert seasonal_periods(freq) == periods, spelling
+        assert auto_lookback(freq, 7, np.array([100_000]), 0) == lookback, spelling
+
+
+@pytest.mark.parametrize(
+    ("freq", "expected"),
+    [("2h", 168), ("7h", 48), ("12h", 28), ("2mo", 18), ("6mo", 8), ("2q", 8), ("4w", 13)],
+)
+def test_auto_lookback_of_a_multiple_spans_what_its_unit_does(freq, expected):
+    # two weeks of sub-daily steps, a year of weeks, three years of months, four of quarters
+    # ("6mo" is "2q": four years)
+    assert auto_lookback(Frequency.parse(freq), 1, np.array([100_000]), 0) == expected
+
+
+def test_fit_chooses_the_same_lookback_whatever_the_daily_step_is_called():
+    days = pl.date_range(dt.date(2020, 1, 1), dt.date(2022, 12, 31), "1d", eager=True)
+    y = np.sin(np.arange(len(days)) * 2 * np.pi / 7) + 0.1 * np.random.default_rng(0).normal(
+        size=len(days)
+    )
+    data = pl.DataFrame({"day": days.cast(pl.Datetime("us")), "y": y})
+    chosen = {
+        freq: RNNForecaster(target="y", time_col="day", horizon=7, freq=freq, **SMALL)
+        .fit(data)
+        .lookback_
+        for freq in ("1d", "24h")
+    }
+    assert chosen == {"1d": 56, "24h": 56}
 
 
 def test_auto_lookback_shrinks_to_what_a_typical_series_has_room_for():
@@ -272,3 +319,27 @@ def test_detect_season_reads_a_bounded_sample_of_a_large_panel_quickly():
     assert detect_season(values, offsets) == 24
     assert time.perf_counter() - started < 10  # ~0.5 s: about 60,000 values are read
     assert detect_season(np.zeros((0, 1)), np.array([0])) == 1  # no series at all
+
+
+def test_backtest_places_sliding_folds_for_the_window_their_fits_choose():
+    # 200 rows: the whole frame would choose (200 - 12 - 20) // 2 = 84, but each fold fits on
+    # train_size=60 rows, where "auto" chooses (60 - 12 - 12) // 2 = 18: the folds are placed
+    # for 18 (they were refused as "too short" for 84 + 12)
+    data = hourly(200)
+    model = RNNForecaster(target="y", time_col="time", horizon=12, **SMALL)
+    result = model.backtest(data, folds=3, window="sliding", train_size=60, refit=True)
+    assert [fitted.lookback_ for fitted in result.estimators] == [18, 18, 18]
+    assert result.forecasts["fold"].n_unique() == 3
+    with pytest.raises(DataValidationError, match="lookback='auto' chose 1, horizon=12"):
+        model.backtest(data, folds=3, window="sliding", train_size=20, refit=True)
+
+
+def test_backtest_places_expanding_folds_for_the_first_fits_window():
+    data = hourly(200)
+    model = RNNForecaster(target="y", time_col="time", horizon=12, **SMALL)
+    result = model.backtest(data, folds=3, refit=True)
+    first = result.estimators[0].lookback_
+    panel = Panel.from_frame(data, target="y", time_col="time")
+    assert first < model.lookback_for(panel)  # the first fold sees 176 of the 200 rows
+    start, stop = np.array([0]), np.array([200 - 12 - 2 * 12])
+    assert model.lookback_for(panel, span=(start, stop)) == first

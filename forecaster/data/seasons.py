@@ -10,7 +10,9 @@ steps, a week of days (7) or business days (5), a year of weeks (52), months (12
 that holds several seasonal cycles, and at least the horizon. Sub-daily data gets two weeks of
 steps (hourly: 336, the lookback of the best ETTh1 results), daily data eight weeks (56),
 business days twelve weeks (60), weekly data a year (52), monthly three years (36), quarterly
-four years (16); data whose frequency implies no cycle (integer steps, years) four cycles of
+four years (16), the same span for multiples of a unit (``"2mo"``: 18) and for every spelling
+of a step (``"24h"`` as ``"1d"``, ``"7d"`` as ``"1w"``: :func:`canonical_frequency`); data
+whose frequency implies no cycle (integer steps, years) four cycles of
 the season :func:`detect_season` finds in it, at least 96 steps; at most 720 steps (SegRNN's
 lookback on ETT) and at least the horizon, within that cap. When the data is shorter than
 that, the lookback shrinks to half of what a typical series (the median length) has left for
@@ -28,6 +30,7 @@ __all__ = [
     "MAX_DETECTED_SEASON",
     "MAX_SEASON_RATIO",
     "auto_lookback",
+    "canonical_frequency",
     "detect_season",
     "panel_seasons",
     "season_length",
@@ -36,15 +39,20 @@ __all__ = [
 
 import numpy as np
 
-from forecaster.data.frequency import FIXED_UNITS_US, Frequency
+from forecaster.data.frequency import (
+    FIXED_UNITS_US,
+    MONTHS_PER_UNIT,
+    Frequency,
+    simplest_frequency,
+)
 from forecaster.data.panel import Panel
 
 MAX_AUTO_LOOKBACK = 720
 """The longest window ``lookback="auto"`` chooses."""
 
 _DAY_US = 86_400_000_000
-_WEEKS_OF_HISTORY = {"sub-daily": 2, "d": 8, "bd": 12}
-_CYCLES_OF_HISTORY = {"w": 1, "mo": 3, "q": 4}
+_SUB_DAILY_SPAN_US = 14 * _DAY_US  # sub-daily steps: two weeks of history
+_SPAN_STEPS = {"d": 56, "bd": 60, "w": 52, "mo": 36, "q": 16}  # in steps of one unit
 _DEFAULT_LOOKBACK = 96  # integer steps and years: no cycle to go by
 _CYCLES_OF_DETECTED = 4  # integer steps with a detected season: four cycles (at least 96)
 
@@ -65,17 +73,38 @@ _NS["d"] = 24 * _NS["h"]
 _CYCLES = {"w": 52, "mo": 12, "q": 4, "bd": 5}  # weeks, months, quarters a year; weekdays
 
 
+def canonical_frequency(freq: Frequency) -> Frequency:
+    """``freq`` in its largest whole unit, so that every spelling of one step has the same
+    seasons and lookback: ``24h`` is ``1d``, ``7d`` and ``168h`` are ``1w``, ``3mo`` is
+    ``1q``, ``12mo`` and ``4q`` are ``1y``.
+
+    Examples
+    --------
+    >>> [str(canonical_frequency(Frequency.parse(f))) for f in ("24h", "7d", "3mo", "12mo", "2d")]
+    ['1d', '1w', '1q', '1y', '2d']
+    """
+    if freq.unit not in MONTHS_PER_UNIT:
+        return simplest_frequency(freq)
+    months = freq.n * MONTHS_PER_UNIT[freq.unit]
+    unit = next(u for u in ("y", "q", "mo") if months % MONTHS_PER_UNIT[u] == 0)
+    return Frequency(months // MONTHS_PER_UNIT[unit], unit)
+
+
 def seasonal_periods(freq: Frequency) -> tuple[int, ...]:
     """The seasonal periods of a frequency in steps, the main one first: a day and a week of
     sub-daily steps (24 and 168 hourly, 48 and 336 half-hourly), a week of days (7), a year
     of weeks (52), months (12) or quarters (4), a week of business days (5); none for years
-    and integer steps. Only whole numbers of steps above 1 (``"2mo"``: 6, ``"5mo"``: none).
+    and integer steps. Only whole numbers of steps above 1 (``"2mo"``: 6, ``"5mo"``: none);
+    every spelling of a step alike (``"7d"`` as ``"1w"``: :func:`canonical_frequency`).
 
     Examples
     --------
     >>> [seasonal_periods(Frequency.parse(f)) for f in ("1h", "30m", "1d", "1mo", "1y", "1i")]
     [(24, 168), (48, 336), (7,), (12,), (), ()]
+    >>> seasonal_periods(Frequency.parse("7d")), seasonal_periods(Frequency.parse("7h"))
+    ((52,), (24,))
     """
+    freq = canonical_frequency(freq)
     n, unit = freq.n, freq.unit
     if unit in _NS:
         step = n * _NS[unit]
@@ -86,7 +115,8 @@ def seasonal_periods(freq: Frequency) -> tuple[int, ...]:
 
 
 def season_length(freq: Frequency) -> int:
-    """The main seasonal period of ``freq`` in steps (1 when none is implied).
+    """The main seasonal period of ``freq`` in steps (the first of :func:`seasonal_periods`),
+    1 when none is implied.
 
     Examples
     --------
@@ -95,16 +125,24 @@ def season_length(freq: Frequency) -> int:
     >>> season_length(Frequency.parse("1i")), season_length(Frequency.parse("2d"))
     (1, 1)
     """
-    if _sub_daily(freq):
-        per_day = _DAY_US / (FIXED_UNITS_US[freq.unit] * freq.n)
-        return int(per_day) if float(per_day).is_integer() and per_day >= 2 else 1
-    if freq.n != 1:
-        return 1
-    return {"d": 7, "bd": 5, "w": 52, "mo": 12, "q": 4}.get(freq.unit, 1)
+    periods = seasonal_periods(freq)
+    return periods[0] if periods else 1
 
 
 def _sub_daily(freq: Frequency) -> bool:
     return freq.unit in FIXED_UNITS_US and FIXED_UNITS_US[freq.unit] * freq.n < _DAY_US
+
+
+def _frequency_span(freq: Frequency) -> int:
+    """The lookback in steps that the cycles of ``freq`` ask for (0 when it implies none): two
+    weeks of sub-daily steps, eight weeks of days, twelve of business days, a year of weeks,
+    three years of months, four of quarters, whatever the multiple (``"2mo"``: 18 steps)."""
+    freq = canonical_frequency(freq)
+    if not seasonal_periods(freq):
+        return 0
+    if _sub_daily(freq):
+        return int(_SUB_DAILY_SPAN_US // (FIXED_UNITS_US[freq.unit] * freq.n))
+    return _SPAN_STEPS.get(freq.unit, 0) // freq.n
 
 
 def auto_lookback(
@@ -113,7 +151,7 @@ def auto_lookback(
     """The lookback ``lookback="auto"`` chooses for data of frequency ``freq`` whose series
     have ``lengths`` rows, ``holdout`` of them (a typical series') held out for validation;
     ``detected``: the data's main seasonal period (:func:`panel_seasons`), used when
-    :func:`season_length` of ``freq`` is 1.
+    ``freq`` implies no cycle (:func:`seasonal_periods` is empty).
 
     Examples
     --------
@@ -127,17 +165,13 @@ def auto_lookback(
     18
     >>> auto_lookback(Frequency.parse("1i"), 24, long, 0, detected=50)  # four detected cycles
     200
+    >>> [auto_lookback(Frequency.parse(f), 7, long, 0) for f in ("24h", "7d", "3mo", "2mo")]
+    [56, 52, 16, 18]
     """
-    season = season_length(freq)
-    if season > 1 and _sub_daily(freq):  # weeks of days
-        wanted = _WEEKS_OF_HISTORY["sub-daily"] * 7 * season
-    elif freq.n == 1 and freq.unit in _WEEKS_OF_HISTORY:
-        wanted = _WEEKS_OF_HISTORY[freq.unit] * season
-    elif freq.n == 1 and freq.unit in _CYCLES_OF_HISTORY:
-        wanted = _CYCLES_OF_HISTORY[freq.unit] * season
-    elif season == 1 and detected > 1:
+    wanted = _frequency_span(freq)
+    if not wanted and detected > 1:
         wanted = max(_CYCLES_OF_DETECTED * int(detected), _DEFAULT_LOOKBACK)
-    else:
+    elif not wanted:
         wanted = _DEFAULT_LOOKBACK
     wanted = min(max(wanted, int(horizon)), MAX_AUTO_LOOKBACK)
     typical = int(np.median(lengths)) if len(lengths) else 0

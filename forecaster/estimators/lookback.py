@@ -27,12 +27,16 @@ class AutoLookback:
     """The input window of the fitted network: ``lookback``, or what ``"auto"`` chose (set by
     ``fit`` and ``load``)."""
 
-    def lookback_for(self, panel: Any) -> int:
+    def lookback_for(self, panel: Any, span: tuple[np.ndarray, np.ndarray] | None = None) -> int:
         """The lookback a fit on ``panel`` uses: ``lookback`` itself, or for ``"auto"`` the
         window :func:`~forecaster.data.seasons.auto_lookback` chooses from the panel's
         frequency (or, when it implies no cycle, the season found in the data before the
         validation hold-out: :func:`~forecaster.data.seasons.panel_seasons`), the horizon and
         a typical series' length and validation hold-out.
+
+        ``span``: ``(start, stop)``, arrays of positions within each series; the lookback of a
+        fit given only rows ``start[i]:stop[i]`` of series ``i`` (a backtest fold's training
+        span). Default: every row.
 
         Examples
         --------
@@ -49,14 +53,16 @@ class AutoLookback:
             return int(self.lookback)  # type: ignore[attr-defined]
         horizon = int(self.horizon)  # type: ignore[attr-defined]
         size = self.validation_size  # type: ignore[attr-defined]
-        typical = np.array([int(np.median(panel.lengths))]) if panel.n_series else np.zeros(0)
+        start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
+        lengths = np.maximum(stop - start, 0)
+        typical = np.array([int(np.median(lengths))]) if panel.n_series else np.zeros(0)
         holdout = validation_steps(size, typical, horizon)
-        ends = panel.offsets[1:] - validation_steps(size, panel.lengths, horizon)
+        ends = panel.offsets[:-1] + start + lengths - validation_steps(size, lengths, horizon)
         seasons = panel_seasons(panel, ends)  # the frequency's, or detected before the hold-out
         return auto_lookback(
             panel.freq,
             horizon,
-            panel.lengths,
+            lengths,
             int(holdout.max(initial=0)),
             detected=seasons[0] if seasons else 1,
         )

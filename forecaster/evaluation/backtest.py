@@ -102,8 +102,9 @@ class BacktestForecaster(Protocol):
         in the pairs' order, one column per target.
     check_fitted(action)
         Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
-    lookback_for(panel)
-        The lookback a fit on ``panel`` uses (a fitted model's is its ``lookback_``).
+    lookback_for(panel, span=None)
+        The lookback a fit on ``panel`` (only rows ``span``) uses (a fitted model's is its
+        ``lookback_``).
     read_frame(frame, as_fitted=...)
         The frame collected and its :class:`~forecaster.data.panel.Panel`, as the forecaster
         reads it (``as_fitted``: checked against the training schema, at the fitted
@@ -129,7 +130,9 @@ class BacktestForecaster(Protocol):
 
     def check_fitted(self, action: str) -> None: ...
 
-    def lookback_for(self, panel: Panel) -> int: ...
+    def lookback_for(
+        self, panel: Panel, span: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> int: ...
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]: ...
 
@@ -394,9 +397,13 @@ class _Arguments:
 
 def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:
     """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
+    if args.fitted:
+        lookback = fitted_lookback(estimator)
+    else:
+        lookback = _first_fit_lookback(panel, estimator, args)
     return place_folds(
         panel,
-        lookback=fitted_lookback(estimator) if args.fitted else estimator.lookback_for(panel),
+        lookback=lookback,
         horizon=int(estimator.horizon),
         folds=args.folds,
         step=args.step,
@@ -405,6 +412,17 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
         every=args.every,
         trains=not args.fitted,
     )
+
+
+def _first_fit_lookback(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> int:
+    """The lookback of the first fold's fit: what ``lookback="auto"`` chooses from that fold's
+    training span (a sliding window's ``train_size`` rows, not the whole frame), so that the
+    folds are placed for the window the fitted models use."""
+    horizon = int(estimator.horizon)
+    gone = horizon + (args.folds - 1) * args.step + args.gap  # rows after its training span
+    stop = np.maximum(panel.lengths - gone, 0)
+    start = np.zeros_like(stop) if args.train_size is None else stop - args.train_size
+    return estimator.lookback_for(panel, span=(np.maximum(start, 0), stop))
 
 
 def fitted_lookback(estimator: Any) -> int:
