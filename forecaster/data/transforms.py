@@ -63,15 +63,27 @@ _MIN_LEVEL_CHANGE = 1.1
 """:func:`guerrero_lambda` needs block means at least this far apart (highest over lowest):
 with a flat level every lambda fits alike."""
 
+_MIN_SLOPE_ERRORS = 2.0
+""":func:`guerrero_lambda` finds a lambda below 1 only when its blocks show their spread
+growing with their level: the slope of log spread on log mean (about ``1 - lambda``) at least
+this many standard errors above 0."""
+
+_UNSEASONAL_BLOCK = 6
+"""Block length of :func:`guerrero_lambda` for data without a seasonal period: enough steps
+for a block's spread (blocks of two give each a spread from one difference)."""
+
 
 def guerrero_lambda(y: np.ndarray, period: int) -> float:
     """The Box-Cox lambda of Guerrero (1993) for the positive series ``y``: cut into blocks of
     ``period`` steps (the season; at least 2), the lambda in [-1, 2] (steps of 0.05) that makes
     the blocks' standard deviation over their mean to the power ``1 - lambda`` most nearly
     constant (lowest coefficient of variation). Near 0: the spread grows with the level (the
-    log stabilises it); near 1: the spread does not depend on the level. NaN with fewer than
-    three blocks, or when the blocks' means lie within 10 % of each other (no level change to
-    relate the spread to).
+    log stabilises it); near 1: the spread does not depend on the level. 1 unless the blocks
+    show the spread growing with the level (the slope of log spread on log mean at least
+    :data:`_MIN_SLOPE_ERRORS` standard errors above 0): noise around a steady level, whose
+    block means and spreads wander by chance, finds no lambda. NaN with fewer than three
+    blocks, or when the blocks' means lie within 10 % of each other (no level change to relate
+    the spread to).
 
     Examples
     --------
@@ -80,6 +92,9 @@ def guerrero_lambda(y: np.ndarray, period: int) -> float:
     >>> round(guerrero_lambda(level * (2 + np.sin(2 * np.pi * t / 24)), 24), 2)  # swings grow
     0.0
     >>> round(guerrero_lambda(10 + t / 50 + np.sin(2 * np.pi * t / 24), 24), 2)  # they do not
+    1.0
+    >>> noise = np.random.default_rng(0).normal(size=480)
+    >>> guerrero_lambda(10 + 3 * noise, 24)  # white noise: no lambda below 1 by chance
     1.0
     """
     period = max(int(period), 2)
@@ -91,9 +106,22 @@ def guerrero_lambda(y: np.ndarray, period: int) -> float:
     keep = (mean > 0) & (spread > 0)
     if keep.sum() < 3 or mean[keep].max() < _MIN_LEVEL_CHANGE * mean[keep].min():
         return float("nan")  # too few blocks, or a level too flat to say how the spread follows it
+    slope, error = _spread_slope(mean[keep], spread[keep])
+    if slope < _MIN_SLOPE_ERRORS * error:
+        return 1.0  # the spread is not shown to grow with the level: no transform
     ratios = spread[keep, None] / mean[keep, None] ** (1.0 - _LAMBDAS)
     variation = ratios.std(axis=0, ddof=1) / ratios.mean(axis=0)
     return float(_LAMBDAS[int(np.argmin(variation))])
+
+
+def _spread_slope(mean: np.ndarray, spread: np.ndarray) -> tuple[float, float]:
+    """The slope of ``log(spread)`` on ``log(mean)`` over the blocks (least squares: about
+    ``1 - lambda``) and its standard error."""
+    x = np.log(mean) - np.log(mean).mean()
+    y = np.log(spread) - np.log(spread).mean()
+    slope = (x * y).sum() / (x * x).sum()
+    residual = ((y - slope * x) ** 2).sum() / (len(x) - 2)
+    return float(slope), float(np.sqrt(residual / (x * x).sum()))
 
 
 def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None = None) -> str:
@@ -101,9 +129,10 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
     target value is > 0 and the typical series (the median over up to 256 series and the
     target columns, measured on the rows where ``mask`` is true: before a validation hold-out)
     spans a factor (95th over 5th percentile at least :data:`LOG_MIN_SPREAD`) with swings that
-    grow with its level (:func:`guerrero_lambda` over blocks of the main season below
-    :data:`LOG_MAX_LAMBDA`): sales, traffic, visits, demand. Otherwise ``"none"``: data with a
-    zero or a negative value, a level that barely moves, or an additive one (a temperature).
+    grow with its level (:func:`guerrero_lambda` over blocks of the main season, six steps
+    without one, below :data:`LOG_MAX_LAMBDA`): sales, traffic, visits, demand. Otherwise
+    ``"none"``: data with a zero or a negative value, a level that barely moves, or an
+    additive one (a temperature).
     Other methods are returned as they are.
 
     Examples
@@ -125,7 +154,7 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
     if not targets.size or not bool((targets > 0).all()):
         return "none"
     starts, ends = panel.offsets[:-1], panel.leading_ends(mask)
-    period = (panel_seasons(panel, ends) or (2,))[0]
+    period = (panel_seasons(panel, ends) or (_UNSEASONAL_BLOCK,))[0]
     spreads: list[float] = []
     lambdas: list[float] = []
     for i in np.unique(np.linspace(0, panel.n_series - 1, _AUTO_SERIES).astype(np.int64)):
