@@ -569,6 +569,41 @@ def test_calendar_features_auto_follows_the_frequency():
     assert calendar_features(None, Frequency.parse("1h"), pl.Int64) == ()
 
 
+@pytest.mark.parametrize(
+    ("spellings", "expected"),
+    [
+        (("1d", "24h", "1440m"), ("dayofweek", "dayofyear")),
+        (("1w", "7d", "168h"), ("dayofyear",)),
+        (("1q", "3mo"), ("month",)),
+    ],
+)
+def test_calendar_features_auto_is_the_same_for_every_spelling_of_a_step(spellings, expected):
+    from forecaster.data.calendar import calendar_features
+
+    for spelling in spellings:
+        assert calendar_features("auto", Frequency.parse(spelling), pl.Date) == expected, spelling
+
+
+def test_yearly_steps_spelled_in_months_get_no_constant_month_feature():
+    from forecaster.data.calendar import calendar_features
+
+    # 12 x 28 days passed the month's "shorter than a year" check: a constant feature
+    with pytest.raises(DataValidationError, match="finds no calendar feature"):
+        calendar_features("auto", Frequency.parse("12mo"), pl.Date)
+    with pytest.raises(DataValidationError, match="'month' repeats every year"):
+        calendar_features(["month"], Frequency.parse("12mo"), pl.Date)
+
+
+def test_canonical_frequency_names_a_step_in_its_largest_whole_unit():
+    from forecaster.data.frequency import canonical_frequency
+
+    spelled = {f: str(canonical_frequency(Frequency.parse(f))) for f in ("24h", "7d", "14d", "3mo")}
+    assert spelled == {"24h": "1d", "7d": "1w", "14d": "2w", "3mo": "1q"}
+    assert str(canonical_frequency(Frequency.parse("8mo"))) == "8mo"  # no whole quarter
+    assert str(canonical_frequency(Frequency.parse("4q"))) == "1y"
+    assert str(canonical_frequency(Frequency.parse("1bd"))) == "1bd"
+
+
 # ---------------------------------------------------------------- hostile and broken input
 # Each test is a row of the README's "Hostile and broken input" table.
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import CALENDAR_FEATURES, check
-from forecaster.data.frequency import FIXED_UNITS_US, Frequency
+from forecaster.data.frequency import FIXED_UNITS_US, Frequency, canonical_frequency
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["CALENDAR_FEATURES", "calendar_features", "calendar_values"]
@@ -98,10 +98,11 @@ calendar='auto' (('dayofweek', 'dayofyear') for 1d).
             f"{time_dtype} (integer steps have no calendar). Convert it (e.g. "
             "pl.from_epoch(...) or .str.to_datetime()) or set calendar=None."
         )
-    auto = _AUTO_CALENDAR.get(freq.unit, ())
+    step = canonical_frequency(freq)  # every spelling of a step alike: 24h is 1d, 12mo is 1y
+    auto = _AUTO_CALENDAR.get(step.unit, ())
     if calendar == "auto":
         names: tuple[str, ...] = tuple(
-            n for n in auto if _step_days(freq) < _CALENDAR_CYCLE_DAYS[n]
+            n for n in auto if _step_days(step) < _CALENDAR_CYCLE_DAYS[n]
         )
         if not names:  # accepted, it would add nothing
             raise DataValidationError(
@@ -113,7 +114,7 @@ calendar='auto' (('dayofweek', 'dayofyear') for 1d).
         names = (calendar,) if isinstance(calendar, str) else tuple(calendar)
     cycles = {"minute": "hour", "hour": "day", "dayofweek": "week", "dayofmonth": "month"}
     for name in names:
-        if _step_days(freq) >= _CALENDAR_CYCLE_DAYS[name]:
+        if _step_days(step) >= _CALENDAR_CYCLE_DAYS[name]:
             raise DataValidationError(
                 f"calendar feature {name!r} repeats every {cycles.get(name, 'year')}, but the "
                 f"data are sampled every {freq}: it would be constant or aliased. Drop it, or "

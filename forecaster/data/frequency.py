@@ -19,6 +19,7 @@ __all__ = [
     "FIXED_UNITS_US",
     "MONTHS_PER_UNIT",
     "Frequency",
+    "canonical_frequency",
     "grid_periods",
     "holiday_dates",
     "infer_frequency",
@@ -283,6 +284,23 @@ def simplest_frequency(freq: Frequency) -> Frequency:
         if micros % FIXED_UNITS_US[unit] == 0:
             return Frequency(int(micros // FIXED_UNITS_US[unit]), unit)
     return freq
+
+
+def canonical_frequency(freq: Frequency) -> Frequency:
+    """``freq`` in its largest whole unit, so that every spelling of one step has the same
+    seasons and lookback: ``24h`` is ``1d``, ``7d`` and ``168h`` are ``1w``, ``3mo`` is
+    ``1q``, ``12mo`` and ``4q`` are ``1y``.
+
+    Examples
+    --------
+    >>> [str(canonical_frequency(Frequency.parse(f))) for f in ("24h", "7d", "3mo", "12mo", "2d")]
+    ['1d', '1w', '1q', '1y', '2d']
+    """
+    if freq.unit not in MONTHS_PER_UNIT:
+        return simplest_frequency(freq)
+    months = freq.n * MONTHS_PER_UNIT[freq.unit]
+    unit = next(u for u in ("y", "q", "mo") if months % MONTHS_PER_UNIT[u] == 0)
+    return Frequency(months // MONTHS_PER_UNIT[unit], unit)
 
 
 def grid_periods(

@@ -11,8 +11,9 @@ that holds several seasonal cycles, and at least the horizon. Sub-daily data get
 steps (hourly: 336, the lookback of the best ETTh1 results), daily data eight weeks (56),
 business days twelve weeks (60), weekly data a year (52), monthly three years (36), quarterly
 four years (16), the same span for multiples of a unit (``"2mo"``: 18) and for every spelling
-of a step (``"24h"`` as ``"1d"``, ``"7d"`` as ``"1w"``: :func:`canonical_frequency`); data
-whose frequency implies no cycle (integer steps, years) four cycles of
+of a step (``"24h"`` as ``"1d"``, ``"7d"`` as ``"1w"``:
+:func:`~forecaster.data.frequency.canonical_frequency`); data whose frequency implies no cycle
+(integer steps, years) four cycles of
 the season :func:`detect_season` finds in it, at least 96 steps; at most 720 steps (SegRNN's
 lookback on ETT) and at least the horizon, within that cap. When the data is shorter than
 that, the lookback shrinks to half of what a typical series (the median length) has left for
@@ -30,7 +31,6 @@ __all__ = [
     "MAX_DETECTED_SEASON",
     "MAX_SEASON_RATIO",
     "auto_lookback",
-    "canonical_frequency",
     "detect_season",
     "panel_seasons",
     "season_length",
@@ -39,12 +39,7 @@ __all__ = [
 
 import numpy as np
 
-from forecaster.data.frequency import (
-    FIXED_UNITS_US,
-    MONTHS_PER_UNIT,
-    Frequency,
-    simplest_frequency,
-)
+from forecaster.data.frequency import FIXED_UNITS_US, Frequency, canonical_frequency
 from forecaster.data.panel import Panel
 
 MAX_AUTO_LOOKBACK = 720
@@ -73,29 +68,13 @@ _NS["d"] = 24 * _NS["h"]
 _CYCLES = {"w": 52, "mo": 12, "q": 4, "bd": 5}  # weeks, months, quarters a year; weekdays
 
 
-def canonical_frequency(freq: Frequency) -> Frequency:
-    """``freq`` in its largest whole unit, so that every spelling of one step has the same
-    seasons and lookback: ``24h`` is ``1d``, ``7d`` and ``168h`` are ``1w``, ``3mo`` is
-    ``1q``, ``12mo`` and ``4q`` are ``1y``.
-
-    Examples
-    --------
-    >>> [str(canonical_frequency(Frequency.parse(f))) for f in ("24h", "7d", "3mo", "12mo", "2d")]
-    ['1d', '1w', '1q', '1y', '2d']
-    """
-    if freq.unit not in MONTHS_PER_UNIT:
-        return simplest_frequency(freq)
-    months = freq.n * MONTHS_PER_UNIT[freq.unit]
-    unit = next(u for u in ("y", "q", "mo") if months % MONTHS_PER_UNIT[u] == 0)
-    return Frequency(months // MONTHS_PER_UNIT[unit], unit)
-
-
 def seasonal_periods(freq: Frequency) -> tuple[int, ...]:
     """The seasonal periods of a frequency in steps, the main one first: a day and a week of
     sub-daily steps (24 and 168 hourly, 48 and 336 half-hourly), a week of days (7), a year
     of weeks (52), months (12) or quarters (4), a week of business days (5); none for years
     and integer steps. Only whole numbers of steps above 1 (``"2mo"``: 6, ``"5mo"``: none);
-    every spelling of a step alike (``"7d"`` as ``"1w"``: :func:`canonical_frequency`).
+    every spelling of a step alike (``"7d"`` as ``"1w"``:
+    :func:`~forecaster.data.frequency.canonical_frequency`).
 
     Examples
     --------
