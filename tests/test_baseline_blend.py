@@ -440,6 +440,36 @@ def test_a_noisy_day_on_a_wandering_level_blends_with_the_mean_season(tmp_path):
     assert package.load(tmp_path / "m").predict(frame).equals(forecast)
 
 
+def weeks_of_hours(weekend: float, wander: float, seed: int = 0) -> pl.DataFrame:
+    """Five weeks of a daily shape on a level that wanders by ``wander`` an hour,
+    ``weekend`` higher on weekends; its last 100 hours a copy of the week before (a week
+    that happens to repeat)."""
+    rng = np.random.default_rng(seed)
+    n, start = 24 * 7 * 5, dt.datetime(2024, 1, 1)
+    t = np.arange(n)
+    y = 20 + 5 * np.sin(2 * np.pi * t / 24) + np.cumsum(rng.normal(0, wander, n))
+    y = y + weekend * (t // 24 % 7 >= 5)
+    y[-100:] = y[-100 - 168 : -168]
+    times = pl.datetime_range(start, start + dt.timedelta(hours=n - 1), "1h", eager=True)
+    return pl.DataFrame({"id": "s0", "time": times, "y": y})
+
+
+def test_a_week_that_repeats_only_in_the_validation_windows_is_not_chosen():
+    # the weekly seasonal naive is exact on every validation window (they lie in the copy),
+    # but over the rows before them a week ago is a worse guess than a day ago: the check
+    # keeps to the day (it chose m=168 at network weight 0 before)
+    frame = weeks_of_hours(weekend=0.0, wander=0.4)
+    model = fitted(frame, lookback=192)
+    assert model.validation_baselines_["blend_m"] == 24
+    assert model.baseline_.m == 24
+
+
+def test_a_week_the_history_shows_stays_a_partner():
+    frame = weeks_of_hours(weekend=8.0, wander=0.1)  # a week ago beats a day ago
+    model = fitted(frame, lookback=192)
+    assert model.validation_baselines_["blend_m"] == 168
+
+
 def test_calibration_scores_the_blended_forecasts():
     frame = hourly(n_series=2, noise=0.3)
     train = frame.group_by("id", maintain_order=True).head(240)

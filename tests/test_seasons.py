@@ -21,6 +21,7 @@ from forecaster.data.seasons import (
     panel_seasons,
     season_length,
     seasonal_periods,
+    shown_periods,
 )
 from forecaster.exceptions import DataValidationError
 
@@ -343,3 +344,23 @@ def test_backtest_places_expanding_folds_for_the_first_fits_window():
     assert first < model.lookback_for(panel)  # the first fold sees 176 of the 200 rows
     start, stop = np.array([0]), np.array([200 - 12 - 2 * 12])
     assert model.lookback_for(panel, span=(start, stop)) == first
+
+
+def test_shown_periods_keeps_a_longer_period_only_where_it_forecasts_better():
+    t = np.arange(24 * 7 * 4)
+    rng = np.random.default_rng(0)
+    day = np.sin(2 * np.pi * t / 24)
+    frames = {
+        "weekends": day + 3.0 * (t // 24 % 7 >= 5) + 0.1 * rng.normal(size=t.size),
+        "no weeks": day + np.cumsum(rng.normal(0, 0.2, t.size)),
+    }
+    ones = np.ones((1, 1))
+    for name, y in frames.items():
+        panel = Panel.from_frame(pl.DataFrame({"t": t, "y": y}), target="y", time_col="t")
+        rows = np.ones(t.size, dtype=bool)
+        shown = shown_periods(panel, rows, [24, 168], 48, ones)
+        assert shown == ([24, 168] if name == "weekends" else [24]), name
+        assert shown_periods(panel, rows, [24], 48, ones) == [24]
+    early = np.zeros(t.size, dtype=bool)
+    early[:100] = True  # no origin has a week behind it: the main period alone
+    assert shown_periods(panel, early, [24, 168], 48, ones) == [24]

@@ -35,6 +35,7 @@ __all__ = [
     "panel_seasons",
     "season_length",
     "seasonal_periods",
+    "shown_periods",
 ]
 
 import numpy as np
@@ -284,3 +285,51 @@ def panel_seasons(panel: Panel, ends: np.ndarray | None = None) -> tuple[int, ..
         return periods
     season = detect_season(panel.values[:, : panel.n_targets], panel.offsets, ends)
     return (season,) if season > 1 else ()
+
+
+def shown_periods(
+    panel: Panel, rows: np.ndarray, periods: list[int], horizon: int, scales: np.ndarray
+) -> list[int]:
+    """``periods`` (the main one first) without the longer ones the data do not show: a
+    period after the first stays only when its seasonal naive forecasts ``horizon`` steps
+    ahead better than the first period's over the panel's ``rows`` (a boolean mask: those
+    before a validation hold-out), every origin of every series and target, each error scaled
+    by its series' and target's ``scales`` ``(n_series, n_targets)``. Hourly data whose weeks
+    do not repeat (a week ago is a worse guess than a day ago) keep only the day; a few
+    validation windows in which a week happens to repeat cannot then choose it.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> t = np.arange(24 * 7 * 6)
+    >>> daily = np.sin(2 * np.pi * t / 24) + 0.1 * np.random.default_rng(0).normal(size=t.size)
+    >>> weekly = daily + (t // 24 % 7 >= 5)  # weekends sit higher
+    >>> def frame(y):
+    ...     return Panel.from_frame(pl.DataFrame({"t": t, "y": y}), target="y", time_col="t")
+    >>> rows, ones = np.ones(t.size, dtype=bool), np.ones((1, 1))
+    >>> shown_periods(frame(daily), rows, [24, 168], 24, ones)
+    [24]
+    >>> shown_periods(frame(weekly), rows, [24, 168], 24, ones)
+    [24, 168]
+    """
+    if len(periods) < 2:
+        return list(periods)
+    steps = np.arange(1, int(horizon) + 1)
+    lags = {m: m * np.ceil(steps / m).astype(np.int64) for m in periods}
+    first = max(int(lag.max()) for lag in lags.values())  # the same origins for every period
+    owner = panel.series_of_rows()
+    position = np.arange(len(owner)) - panel.offsets[owner]
+    targets = np.asarray(panel.values[:, : panel.n_targets], dtype=np.float64)
+    scaled = targets / scales[owner]
+    at = np.flatnonzero(rows & (position >= first))  # rows lead each series: at - lag is in
+    if at.size == 0:
+        return [periods[0]]
+    errors = {}
+    for m, lag in lags.items():
+        backs, counts = np.unique(lag, return_counts=True)
+        errors[m] = sum(
+            count * float(np.abs(scaled[at] - scaled[at - back]).mean())
+            for back, count in zip(backs, counts, strict=True)
+        )
+    main = errors[periods[0]]
+    return [periods[0], *(m for m in periods[1:] if errors[m] < main)]

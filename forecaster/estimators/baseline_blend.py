@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from forecaster.data.panel import Panel
-from forecaster.data.seasons import panel_seasons, seasonal_periods
+from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import inverse_targets
 from forecaster.data.windows import Windows
 from forecaster.evaluation.baselines import origin_forecasts
@@ -473,10 +473,11 @@ class BaselineCheck:
         model = self._point_of(forecasts)[0].astype(np.float64)
         targets = raw.values[:, :nt]
         actual = targets[rows[:, None] + np.arange(1, horizon + 1)].astype(np.float64)
-        error = scaled_error(series, actual, naive_scales(raw, fit_rows))
-        ends = raw.leading_ends(fit_rows)
-        found = panel_seasons(raw, ends)  # the frequency's, or detected before the hold-out
+        scales = naive_scales(raw, fit_rows)
+        error = scaled_error(series, actual, scales)
+        found = panel_seasons(raw, raw.leading_ends(fit_rows))  # or detected before the hold-out
         periods = [m for m in found if m <= lookback]
+        periods = shown_periods(raw, fit_rows, periods, horizon, scales)  # a week that repeats
         center = _series_means(raw, targets)
         partners = origin_partners(
             targets, raw.offsets[series], rows, lookback, horizon, periods, center
