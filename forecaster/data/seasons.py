@@ -59,6 +59,8 @@ MAX_SEASON_RATIO = 0.8
 """A detected period's seasonal naive must err at most this share of the naive forecast's
 error over a cycle ahead (see :func:`detect_season`)."""
 
+_SHOWN_ORIGINS = 200_000  # :func:`shown_periods` reads at most this many origins
+
 _DETECTION_SERIES = 256  # at most this many series (evenly spaced) are read for detection
 _DETECTION_VALUES = 60_000  # and about this many values in all (each series' latest rows)
 _NEAR_BEST = 1.1  # a shorter period within 10 % of the best score wins (not its multiples)
@@ -293,8 +295,9 @@ def shown_periods(
     """``periods`` (the main one first) without the longer ones the data do not show: a
     period after the first stays only when its seasonal naive forecasts ``horizon`` steps
     ahead better than the first period's over the panel's ``rows`` (a boolean mask: those
-    before a validation hold-out), every origin of every series and target, each error scaled
-    by its series' and target's ``scales`` ``(n_series, n_targets)``. Hourly data whose weeks
+    before a validation hold-out), every origin of every series and target (at most 200,000,
+    evenly spaced), each error scaled by its series' and target's ``scales``
+    ``(n_series, n_targets)``. Hourly data whose weeks
     do not repeat (a week ago is a worse guess than a day ago) keep only the day; a few
     validation windows in which a week happens to repeat cannot then choose it.
 
@@ -319,16 +322,18 @@ def shown_periods(
     first = max(int(lag.max()) for lag in lags.values())  # the same origins for every period
     owner = panel.series_of_rows()
     position = np.arange(len(owner)) - panel.offsets[owner]
-    targets = np.asarray(panel.values[:, : panel.n_targets], dtype=np.float64)
-    scaled = targets / scales[owner]
     at = np.flatnonzero(rows & (position >= first))  # rows lead each series: at - lag is in
     if at.size == 0:
         return [periods[0]]
+    if at.size > _SHOWN_ORIGINS:  # a large panel: evenly spaced origins, the same cost
+        at = at[np.linspace(0, at.size - 1, _SHOWN_ORIGINS).round().astype(np.int64)]
+    targets = panel.values[:, : panel.n_targets]
+    now, scale = targets[at].astype(np.float64), scales[owner[at]]
     errors = {}
     for m, lag in lags.items():
         backs, counts = np.unique(lag, return_counts=True)
         errors[m] = sum(
-            count * float(np.abs(scaled[at] - scaled[at - back]).mean())
+            count * float((np.abs(now - targets[at - back]) / scale).mean())
             for back, count in zip(backs, counts, strict=True)
         )
     main = errors[periods[0]]
