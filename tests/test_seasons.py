@@ -96,11 +96,11 @@ def test_every_spelling_of_a_step_has_the_same_seasons_and_lookback(spellings, p
 
 @pytest.mark.parametrize(
     ("freq", "expected"),
-    [("2h", 168), ("7h", 48), ("12h", 28), ("2mo", 18), ("6mo", 8), ("2q", 8), ("4w", 13)],
+    [("2h", 168), ("7h", 48), ("12h", 28), ("2mo", 18), ("6mo", 16), ("2q", 16), ("26w", 16)],
 )
 def test_auto_lookback_of_a_multiple_spans_what_its_unit_does(freq, expected):
     # two weeks of sub-daily steps, a year of weeks, three years of months, four of quarters
-    # ("6mo" is "2q": four years)
+    # ("6mo" is "2q": four years, 8 steps), and at least 16 steps
     assert auto_lookback(Frequency.parse(freq), 1, np.array([100_000]), 0) == expected
 
 
@@ -360,7 +360,17 @@ def test_shown_periods_keeps_a_longer_period_only_where_it_forecasts_better():
         rows = np.ones(t.size, dtype=bool)
         shown = shown_periods(panel, rows, [24, 168], 48, ones)
         assert shown == ([24, 168] if name == "weekends" else [24]), name
-        assert shown_periods(panel, rows, [24], 48, ones) == [24]
     early = np.zeros(t.size, dtype=bool)
     early[:100] = True  # no origin has a week behind it: the main period alone
     assert shown_periods(panel, early, [24, 168], 48, ones) == [24]
+
+
+def test_shown_periods_does_not_keep_a_week_on_a_coin_flip():
+    # iid noise on a daily shape: a week ago and a day ago are equally good guesses, and the
+    # week would win half the time without the 10 % margin
+    t = np.arange(24 * 7 * 4)
+    rows, ones = np.ones(t.size, dtype=bool), np.ones((1, 1))
+    for seed in range(20):
+        y = np.sin(2 * np.pi * t / 24) + np.random.default_rng(seed).normal(size=t.size)
+        panel = Panel.from_frame(pl.DataFrame({"t": t, "y": y}), target="y", time_col="t")
+        assert shown_periods(panel, rows, [24, 168], 24, ones) == [24], seed

@@ -4,13 +4,15 @@
 :func:`seasonal_periods` are the cycles a frequency implies (a day and a week of hourly steps,
 ...); :func:`season_length` is the main seasonal period of a frequency in steps: a day of sub-daily
 steps, a week of days (7) or business days (5), a year of weeks (52), months (12) or quarters
-(4), and 1 where no cycle is implied (years, integer steps, multi-day steps).
+(4), also for multiples that divide them (``"14d"``: 26), and 1 where no cycle is implied
+(years, integer steps, steps that divide no day, week or year such as ``"3d"``).
 
 :func:`auto_lookback` is the input window an estimator with ``lookback="auto"`` gets: a span
 that holds several seasonal cycles, and at least the horizon. Sub-daily data gets two weeks of
 steps (hourly: 336, the lookback of the best ETTh1 results), daily data eight weeks (56),
 business days twelve weeks (60), weekly data a year (52), monthly three years (36), quarterly
-four years (16), the same span for multiples of a unit (``"2mo"``: 18) and for every spelling
+four years (16), the same span (at least 16 steps) for a multiple of a unit whose cycle it
+divides (``"2mo"``: 18; ``"5mo"`` divides no year: as integer steps) and for every spelling
 of a step (``"24h"`` as ``"1d"``, ``"7d"`` as ``"1w"``:
 :func:`~forecaster.data.frequency.canonical_frequency`); data whose frequency implies no cycle
 (integer steps, years) four cycles of
@@ -49,6 +51,7 @@ MAX_AUTO_LOOKBACK = 720
 _DAY_US = 86_400_000_000
 _SUB_DAILY_SPAN_US = 14 * _DAY_US  # sub-daily steps: two weeks of history
 _SPAN_STEPS = {"d": 56, "bd": 60, "w": 52, "mo": 36, "q": 16}  # in steps of one unit
+_MIN_SPAN_STEPS = 16  # a long step's span still gets a few steps ("26w": 16, not 2)
 _DEFAULT_LOOKBACK = 96  # integer steps and years: no cycle to go by
 _CYCLES_OF_DETECTED = 4  # integer steps with a detected season: four cycles (at least 96)
 
@@ -60,6 +63,7 @@ MAX_SEASON_RATIO = 0.8
 error over a cycle ahead (see :func:`detect_season`)."""
 
 _SHOWN_ORIGINS = 200_000  # :func:`shown_periods` reads at most this many origins
+_SHOWN_MARGIN = 0.9  # and keeps a longer period only when it errs 10 % less than the main one
 
 _DETECTION_SERIES = 256  # at most this many series (evenly spaced) are read for detection
 _DETECTION_VALUES = 60_000  # and about this many values in all (each series' latest rows)
@@ -118,13 +122,14 @@ def _sub_daily(freq: Frequency) -> bool:
 def _frequency_span(freq: Frequency) -> int:
     """The lookback in steps that the cycles of ``freq`` ask for (0 when it implies none): two
     weeks of sub-daily steps, eight weeks of days, twelve of business days, a year of weeks,
-    three years of months, four of quarters, whatever the multiple (``"2mo"``: 18 steps)."""
+    three years of months, four of quarters, for a multiple whose cycle it divides too
+    (``"2mo"``: 18 steps), and at least 16 steps (``"26w"``: 16, not 2)."""
     freq = canonical_frequency(freq)
     if not seasonal_periods(freq):
         return 0
     if _sub_daily(freq):
         return int(_SUB_DAILY_SPAN_US // (FIXED_UNITS_US[freq.unit] * freq.n))
-    return _SPAN_STEPS.get(freq.unit, 0) // freq.n
+    return max(_SPAN_STEPS.get(freq.unit, 0) // freq.n, _MIN_SPAN_STEPS)
 
 
 def auto_lookback(
@@ -161,7 +166,12 @@ def auto_lookback(
     return max(1, min(wanted, room))
 
 
-def detect_season(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | None = None) -> int:
+def detect_season(
+    values: np.ndarray,
+    offsets: np.ndarray,
+    ends: np.ndarray | None = None,
+    starts: np.ndarray | None = None,
+) -> int:
     """The seasonal period found in the data, 1 when none is clear: the lag ``m`` whose
     seasonal-naive error (``mean |y[t] - y[t - m]|``) is lowest against the naive forecast's
     error over the same ``m`` steps ahead (``mean |y[t] - y[t - h]|`` averaged over ``h = 1..m``)
@@ -185,6 +195,9 @@ def detect_season(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | No
     ends : numpy.ndarray, optional
         ``(n_series,)``: read series ``i`` only up to row ``ends[i]`` (e.g. before a
         validation hold-out); default: to its end.
+    starts : numpy.ndarray, optional
+        ``(n_series,)``: and only from row ``starts[i]`` (e.g. a sliding training span);
+        default: from its first row.
 
     Examples
     --------
@@ -197,7 +210,7 @@ def detect_season(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | No
     >>> detect_season(np.cumsum(noise)[:, None], np.array([0, 600]))  # a random walk
     1
     """
-    x, same, typical = _scaled_rows(values, offsets, ends)
+    x, same, typical = _scaled_rows(values, offsets, ends, starts)
     lags = min(2 * MAX_DETECTED_SEASON, typical // 2)
     if lags < 3:
         return 1
@@ -210,22 +223,26 @@ def detect_season(values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | No
 
 
 def _scaled_rows(
-    values: np.ndarray, offsets: np.ndarray, ends: np.ndarray | None
+    values: np.ndarray,
+    offsets: np.ndarray,
+    ends: np.ndarray | None,
+    starts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The rows :func:`detect_season` reads, each series and column without its mean drift
     per step and divided by its mean absolute change (``(rows, k)`` float32), a label per row
     that differs between series, and the median length of the series read."""
     n_series = len(offsets) - 1
-    stops = offsets[1:] if ends is None else np.minimum(ends, offsets[1:])
+    begins = offsets[:-1] if starts is None else np.clip(starts, offsets[:-1], offsets[1:])
+    stops = offsets[1:] if ends is None else np.clip(ends, begins, offsets[1:])
     rows = 4 * MAX_DETECTED_SEASON  # four cycles of the longest period: a series' latest rows
-    typical = int(np.median(stops - offsets[:-1])) if n_series else 0
+    typical = int(np.median(stops - begins)) if n_series else 0
     budget = _DETECTION_VALUES // (max(1, min(typical, rows)) * max(1, values.shape[1]))
     count = min(n_series, _DETECTION_SERIES, max(1, budget))
     picked = np.unique(np.linspace(0, max(n_series - 1, 0), count))
     rows = max(rows, _DETECTION_VALUES // max(1, len(picked) * values.shape[1]))  # a few: longer
     parts, labels = [], []
     for i in picked.round().astype(np.int64):
-        first = max(offsets[i], stops[i] - rows)
+        first = max(begins[i], stops[i] - rows)
         part = np.asarray(values[first : stops[i]], dtype=np.float64)
         if len(part) < 2:
             continue
@@ -266,11 +283,14 @@ def _best_season(errors: np.ndarray) -> int:
     return int(lows[(comb[lows] <= _NEAR_BEST * comb[best]) | divides].min())
 
 
-def panel_seasons(panel: Panel, ends: np.ndarray | None = None) -> tuple[int, ...]:
+def panel_seasons(
+    panel: Panel, ends: np.ndarray | None = None, starts: np.ndarray | None = None
+) -> tuple[int, ...]:
     """The seasonal periods of ``panel``, the main one first: its frequency's
     (:func:`seasonal_periods`), or when the frequency implies none (integer steps, years, a
     step that does not divide a day or a week) the one :func:`detect_season` finds in its
-    targets, read up to row ``ends[i]`` of each series (before a validation hold-out); empty
+    targets, read up to row ``ends[i]`` of each series (before a validation hold-out) and
+    from row ``starts[i]`` (a sliding training span); empty
     when neither gives one.
 
     Examples
@@ -285,7 +305,7 @@ def panel_seasons(panel: Panel, ends: np.ndarray | None = None) -> tuple[int, ..
     periods = seasonal_periods(panel.freq)
     if periods:
         return periods
-    season = detect_season(panel.values[:, : panel.n_targets], panel.offsets, ends)
+    season = detect_season(panel.values[:, : panel.n_targets], panel.offsets, ends, starts)
     return (season,) if season > 1 else ()
 
 
@@ -294,11 +314,11 @@ def shown_periods(
 ) -> list[int]:
     """``periods`` (the main one first) without the longer ones the data do not show: a
     period after the first stays only when its seasonal naive forecasts ``horizon`` steps
-    ahead better than the first period's over the panel's ``rows`` (a boolean mask: those
-    before a validation hold-out), every origin of every series and target (at most 200,000,
-    evenly spaced), each error scaled by its series' and target's ``scales``
-    ``(n_series, n_targets)``. Hourly data whose weeks
-    do not repeat (a week ago is a worse guess than a day ago) keep only the day; a few
+    ahead at least 10 % better (mean absolute error) than the first period's over the panel's
+    ``rows`` (a boolean mask of leading rows: those before a validation hold-out), from every
+    origin of every series and target (at most 200,000, evenly spaced), each error scaled by
+    its series' and target's ``scales`` ``(n_series, n_targets)``. Hourly data whose weeks do
+    not repeat (a week ago is no better a guess than a day ago) keep only the day; a few
     validation windows in which a week happens to repeat cannot then choose it.
 
     Examples
@@ -320,21 +340,25 @@ def shown_periods(
     steps = np.arange(1, int(horizon) + 1)
     lags = {m: m * np.ceil(steps / m).astype(np.int64) for m in periods}
     first = max(int(lag.max()) for lag in lags.values())  # the same origins for every period
-    owner = panel.series_of_rows()
-    position = np.arange(len(owner)) - panel.offsets[owner]
-    at = np.flatnonzero(rows & (position >= first))  # rows lead each series: at - lag is in
-    if at.size == 0:
+    starts = panel.offsets[:-1]
+    counts = np.maximum(panel.leading_ends(rows) - starts - first, 0)  # origins per series
+    total = int(counts.sum())
+    if total == 0:
         return [periods[0]]
-    if at.size > _SHOWN_ORIGINS:  # a large panel: evenly spaced origins, the same cost
-        at = at[np.linspace(0, at.size - 1, _SHOWN_ORIGINS).round().astype(np.int64)]
+    picked = np.arange(total)
+    if total > _SHOWN_ORIGINS:  # a large panel: evenly spaced origins, the same cost
+        picked = np.linspace(0, total - 1, _SHOWN_ORIGINS).round().astype(np.int64)
+    ends = np.cumsum(counts)
+    series = np.searchsorted(ends, picked, side="right")
+    at = starts[series] + first + picked - (ends - counts)[series]
     targets = panel.values[:, : panel.n_targets]
-    now, scale = targets[at].astype(np.float64), scales[owner[at]]
+    now, scale = targets[at].astype(np.float64), scales[series]
     errors = {}
     for m, lag in lags.items():
-        backs, counts = np.unique(lag, return_counts=True)
+        backs, counts_of = np.unique(lag, return_counts=True)
         errors[m] = sum(
             count * float((np.abs(now - targets[at - back]) / scale).mean())
-            for back, count in zip(backs, counts, strict=True)
+            for back, count in zip(backs, counts_of, strict=True)
         )
-    main = errors[periods[0]]
+    main = errors[periods[0]] * _SHOWN_MARGIN
     return [periods[0], *(m for m in periods[1:] if errors[m] < main)]

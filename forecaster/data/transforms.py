@@ -68,6 +68,11 @@ _MIN_SLOPE_ERRORS = 2.0
 growing with their level: the slope of log spread on log mean (about ``1 - lambda``) at least
 this many standard errors above 0."""
 
+_SLOPE_BLOCKS = 8
+""":func:`guerrero_lambda` asks for that slope only with at least this many blocks: with three
+to seven (a few years of a monthly series) its standard error rests on one to five degrees of
+freedom and would refuse the log to most short multiplicative series."""
+
 _UNSEASONAL_BLOCK = 6
 """Block length of :func:`guerrero_lambda` for data without a seasonal period: enough steps
 for a block's spread (blocks of two give each a spread from one difference)."""
@@ -78,12 +83,12 @@ def guerrero_lambda(y: np.ndarray, period: int) -> float:
     ``period`` steps (the season; at least 2), the lambda in [-1, 2] (steps of 0.05) that makes
     the blocks' standard deviation over their mean to the power ``1 - lambda`` most nearly
     constant (lowest coefficient of variation). Near 0: the spread grows with the level (the
-    log stabilises it); near 1: the spread does not depend on the level. 1 unless the blocks
-    show the spread growing with the level (the slope of log spread on log mean at least
-    :data:`_MIN_SLOPE_ERRORS` standard errors above 0): noise around a steady level, whose
-    block means and spreads wander by chance, finds no lambda. NaN with fewer than three
-    blocks, or when the blocks' means lie within 10 % of each other (no level change to relate
-    the spread to).
+    log stabilises it); near 1: the spread does not depend on the level. With eight blocks or
+    more, 1 unless they show the spread growing with the level (the slope of log spread on log
+    mean at least :data:`_MIN_SLOPE_ERRORS` standard errors above 0): noise around a steady
+    level, whose block means and spreads wander by chance, finds no lambda. NaN with fewer
+    than three blocks, or when the blocks' means lie within 10 % of each other (no level change
+    to relate the spread to).
 
     Examples
     --------
@@ -106,9 +111,10 @@ def guerrero_lambda(y: np.ndarray, period: int) -> float:
     keep = (mean > 0) & (spread > 0)
     if keep.sum() < 3 or mean[keep].max() < _MIN_LEVEL_CHANGE * mean[keep].min():
         return float("nan")  # too few blocks, or a level too flat to say how the spread follows it
-    slope, error = _spread_slope(mean[keep], spread[keep])
-    if slope < _MIN_SLOPE_ERRORS * error:
-        return 1.0  # the spread is not shown to grow with the level: no transform
+    if keep.sum() >= _SLOPE_BLOCKS:  # enough blocks for the slope's error to mean something
+        slope, error = _spread_slope(mean[keep], spread[keep])
+        if slope < _MIN_SLOPE_ERRORS * error:
+            return 1.0  # the spread is not shown to grow with the level: no transform
     ratios = spread[keep, None] / mean[keep, None] ** (1.0 - _LAMBDAS)
     variation = ratios.std(axis=0, ddof=1) / ratios.mean(axis=0)
     return float(_LAMBDAS[int(np.argmin(variation))])

@@ -36,7 +36,8 @@ class AutoLookback:
 
         ``span``: ``(start, stop)``, arrays of positions within each series; the lookback of a
         fit given only rows ``start[i]:stop[i]`` of series ``i`` (a backtest fold's training
-        span). Default: every row.
+        span; clipped to the series), without the series whose span is too short for one
+        window (``horizon + 1`` rows), as such a fit leaves them out. Default: every row.
 
         Examples
         --------
@@ -54,15 +55,20 @@ class AutoLookback:
         horizon = int(self.horizon)  # type: ignore[attr-defined]
         size = self.validation_size  # type: ignore[attr-defined]
         start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
-        lengths = np.maximum(stop - start, 0)
-        typical = np.array([int(np.median(lengths))]) if panel.n_series else np.zeros(0)
+        stop = np.clip(stop, 0, panel.lengths)
+        start = np.clip(start, 0, stop)
+        lengths = stop - start
+        kept = lengths > horizon  # the series a fit keeps: room for one window
+        typical = np.array([int(np.median(lengths[kept]))]) if kept.any() else np.zeros(0)
         holdout = validation_steps(size, typical, horizon)
-        ends = panel.offsets[:-1] + start + lengths - validation_steps(size, lengths, horizon)
-        seasons = panel_seasons(panel, ends)  # the frequency's, or detected before the hold-out
+        before = np.maximum(stop - validation_steps(size, lengths, horizon), start)
+        starts = panel.offsets[:-1] + start
+        ends = np.where(kept, panel.offsets[:-1] + before, starts)  # left out: nothing read
+        seasons = panel_seasons(panel, ends, starts)  # or detected before the hold-out
         return auto_lookback(
             panel.freq,
             horizon,
-            lengths,
+            lengths[kept],
             int(holdout.max(initial=0)),
             detected=seasons[0] if seasons else 1,
         )
