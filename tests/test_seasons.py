@@ -374,3 +374,9 @@ def test_shown_periods_does_not_keep_a_week_on_a_coin_flip():
         y = np.sin(2 * np.pi * t / 24) + np.random.default_rng(seed).normal(size=t.size)
         panel = Panel.from_frame(pl.DataFrame({"t": t, "y": y}), target="y", time_col="t")
         assert shown_periods(panel, rows, [24, 168], 24, ones) == [24], seed
+
+
+def test_a_backtest_refused_for_its_folds_names_the_lookback_auto_chose():
+    model = RNNForecaster(target="y", time_col="time", horizon=12, **SMALL)
+    with pytest.raises(DataValidationError, match=r"lookback='auto' chose 1 for the first fold"):
+        model.backtest(hourly(300), folds=5, step=12, gap=1000, refit=True)

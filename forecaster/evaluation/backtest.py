@@ -411,6 +411,7 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
         train_size=args.train_size,
         every=args.every,
         trains=not args.fitted,
+        auto=not args.fitted and estimator.lookback == "auto",
     )
 
 

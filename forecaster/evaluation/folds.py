@@ -63,18 +63,21 @@ def place_folds(
     train_size: int | None,
     every: int,
     trains: bool,
+    auto: bool = False,
 ) -> Folds:
     """The fold geometry of the module docstring, for the series long enough for it (the
     others are left out with a warning); refuses too few rows, a training span too short for
-    one window, or forecasts that would not fit in memory."""
+    one window, or forecasts that would not fit in memory. ``auto``: ``lookback`` is what
+    ``lookback="auto"`` chose for the first fold's training span (the errors say so)."""
     needed = lookback + horizon + (folds - 1) * step
     keep = panel.lengths >= needed
+    chosen = f" (lookback='auto' chose {lookback} for the first fold's rows)" if auto else ""
     if not keep.any():
         raise DataValidationError(
             f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
             f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
-            f"rows; the longest has {int(panel.lengths.max())}. Use fewer folds, a smaller "
-            "step, or a shorter lookback or horizon."
+            f"rows{chosen}; the longest has {int(panel.lengths.max())}. Use fewer folds, a "
+            "smaller step, or a shorter lookback or horizon."
         )
     if not keep.all():
         dropped = panel.keys[panel.id_name].filter(pl.Series(~keep)).head(10).to_list()
@@ -107,7 +110,8 @@ def place_folds(
                     if not rows
                     else ""
                 )
-                + f"but one training window takes lookback + horizon = {lookback + horizon}; "
+                + f"but one training window takes lookback + horizon = {lookback + horizon}"
+                + f"{chosen}; "
                 f"the longest series has {longest:,} rows. Use fewer folds, a smaller step or "
                 "gap, or longer series."
             )
