@@ -57,6 +57,7 @@ from forecaster.evaluation.folds import (
     place_folds,
     refit_every,
     training_rows,
+    training_spans,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
 from forecaster.evaluation.intervals import IntervalColumns
@@ -419,11 +420,15 @@ def _first_fit_lookback(panel: Panel, estimator: BacktestForecaster, args: _Argu
     """The lookback of the first fold's fit: what ``lookback="auto"`` chooses from that fold's
     training span (a sliding window's ``train_size`` rows, not the whole frame), so that the
     folds are placed for the window the fitted models use."""
-    horizon = int(estimator.horizon)
-    gone = horizon + (args.folds - 1) * args.step + args.gap  # rows after its training span
-    stop = np.maximum(panel.lengths - gone, 0)
-    start = np.zeros_like(stop) if args.train_size is None else stop - args.train_size
-    return estimator.lookback_for(panel, span=(np.maximum(start, 0), stop))
+    _, train_start, train_end = training_spans(
+        panel.lengths,
+        horizon=int(estimator.horizon),
+        folds=args.folds,
+        step=args.step,
+        gap=args.gap,
+        train_size=args.train_size,
+    )
+    return estimator.lookback_for(panel, span=(train_start[0], train_end[0] + 1))
 
 
 def fitted_lookback(estimator: Any) -> int:

@@ -33,6 +33,7 @@ __all__ = [
     "place_folds",
     "refit_every",
     "training_rows",
+    "training_spans",
 ]
 
 
@@ -50,6 +51,23 @@ class Folds:
     @property
     def n_folds(self) -> int:
         return self.local_cut.shape[0]
+
+
+def training_spans(
+    lengths: np.ndarray, *, horizon: int, folds: int, step: int, gap: int, train_size: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For series of ``lengths`` rows: each (fold, series) origin's position within its
+    series and its training span's first and last positions, ``(folds, n_series)`` each,
+    fold-major (the geometry of the module docstring; spans may be empty or negative for
+    series too short for them)."""
+    fold_ids = np.arange(folds)
+    local_cut = lengths[None, :] - 1 - horizon - (folds - 1 - fold_ids[:, None]) * step
+    train_end = local_cut - gap
+    if train_size is not None:
+        train_start = np.maximum(train_end - int(train_size) + 1, 0)
+    else:
+        train_start = np.zeros_like(train_end)
+    return local_cut, train_start, train_end
 
 
 def place_folds(
@@ -90,13 +108,9 @@ def place_folds(
     kept = np.flatnonzero(keep)
     check_backtest_size(folds, len(kept), horizon, panel.n_targets)
     fold_ids = np.arange(folds)
-    # local position of each (fold, series) origin, fold-major
-    local_cut = panel.lengths[kept][None, :] - 1 - horizon - (folds - 1 - fold_ids[:, None]) * step
-    train_end = local_cut - gap
-    if train_size is not None:
-        train_start = np.maximum(train_end - int(train_size) + 1, 0)
-    else:
-        train_start = np.zeros_like(train_end)
+    local_cut, train_start, train_end = training_spans(
+        panel.lengths[kept], horizon=horizon, folds=folds, step=step, gap=gap, train_size=train_size
+    )
     if trains:
         span = train_end[::every] - train_start[::every] + 1
         if (span < lookback + horizon).all():
