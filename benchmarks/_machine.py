@@ -1,8 +1,11 @@
-"""What the benchmark scripts share: how busy the rest of the machine is while they time.
+"""What the benchmark scripts share: how busy the rest of the machine is while they time, and
+how they write their results.
 
 These 2-core machines run other jobs; a timing taken while another process uses a CPU is
 pessimistic. Every script records ``other_cpus`` (CPU use of all other processes during a timed
-block, in CPUs) and can wait for the machine to go idle before a measurement.
+block, in CPUs) and can wait for the machine to go idle before a measurement. Every results
+file is written with :func:`write_result` (atomically), so that a benchmark stopped while it
+writes leaves the previous file whole.
 """
 
 from __future__ import annotations
@@ -10,6 +13,15 @@ from __future__ import annotations
 import os
 import time
 from typing import Any
+
+
+def write_result(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write a results (or generated data) file atomically with the package's one writer: a
+    temporary file beside ``path``, flushed and renamed over it, so that a reader sees the old
+    file or the new one, never a part (``accuracy.json`` holds every row measured so far)."""
+    from forecaster._io import write_bytes_atomic
+
+    write_bytes_atomic(path, data.encode() if isinstance(data, str) else data)
 
 
 def machine_busy_s() -> float | None:

@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from _machine import Timed
+from _machine import Timed, write_result
 
 import forecaster
 from forecaster import RNNForecaster
@@ -124,6 +124,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "seg48": {"segment_length": 48},
     # SegRNN's window on hourly data too (segment_length="auto": 48 at 720)
     "l720": {"lookback": 720},
+    # SegRNN's dropout (0.5) on the decoder's output, the defaults otherwise
+    "drop5": {"dropout": 0.5},
+    # the learning rate halved after 3 epochs without improvement (ReduceLROnPlateau)
+    "plateau": {"lr_schedule": "plateau"},
 }
 
 # Published numbers (../shared/data/published_results.md), MSE / MAE on the z-scale. "SegRNN"
@@ -454,9 +458,7 @@ def merge(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r.get("seed", 0),
         )
     )
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(merged, indent=2))
-    tmp.replace(path)
+    write_result(path, json.dumps(merged, indent=2))
     return merged
 
 
@@ -577,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         name = "accuracy_quick" if args.quick else "accuracy"
         merged = merge(args.out / f"{name}.json", [row])
-        (args.out / f"{name}.md").write_text(markdown(merged))
+        write_result(args.out / f"{name}.md", markdown(merged))
 
 
 if __name__ == "__main__":

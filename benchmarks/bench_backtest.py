@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from _machine import Timed, machine_info, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle, write_result
 
 from forecaster import RNNForecaster
 from forecaster.evaluation.backtest import backtest
@@ -318,9 +318,9 @@ def main(argv: list[str] | None = None) -> None:
         command += f" --threads {args.threads}"
     if args.device != "cpu":
         command += f" --device {args.device}"
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_result(out / f"{name}.json", json.dumps(report, indent=2, default=str) + "\n")
     markdown = render_markdown(report, command)
-    (out / f"{name}.md").write_text(markdown)
+    write_result(out / f"{name}.md", markdown)
     print(markdown)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from _machine import write_result
 from bench_accuracy import DEFAULT_DATA, RESULTS, ett_borders, machine, read_ett
 
 LOADS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL"]
@@ -72,7 +73,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(), "rows": rows}
-    (RESULTS / "covariate_signal.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_result(RESULTS / "covariate_signal.json", json.dumps(payload, indent=2) + "\n")
     lines = [
         "### ETTh1 OT, H = 96: ridge regression with and without the loads",
         "",
@@ -87,7 +88,7 @@ def main() -> None:
             for r in rows
         ),
     ]
-    (RESULTS / "covariate_signal.md").write_text("\n".join(lines) + "\n")
+    write_result(RESULTS / "covariate_signal.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from _machine import Timed, machine_info, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPT = "import sys; from forecaster.jobs.cli import main; sys.exit(main())"
@@ -219,8 +219,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "imports_quick" if args.quick else "imports"
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / f"{name}.md").write_text(text)
+    write_result(out / f"{name}.json", json.dumps(report, indent=2, default=str))
+    write_result(out / f"{name}.md", text)
 
 
 if __name__ == "__main__":

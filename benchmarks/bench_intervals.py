@@ -91,7 +91,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from _machine import Timed
+from _machine import Timed, write_result
 from bench_accuracy import (
     DEFAULT_DATA,
     M4_START,
@@ -701,10 +701,8 @@ def main(argv: list[str] | None = None) -> None:
     merged = [r for r in old if r["task"] not in tasks] + results
     merged.sort(key=lambda r: r["task"] != "m4")
     payload = {"quantiles": list(QUANTILES), "levels": list(LEVELS), "results": merged}
-    tmp = args.out / f"{name}.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
-    (args.out / f"{name}.md").write_text(markdown(merged))
+    write_result(path, json.dumps(payload, indent=1))
+    write_result(args.out / f"{name}.md", markdown(merged))
     print(f"done in {time.perf_counter() - started:.0f} s", flush=True)
     print((args.out / f"{name}.md").read_text())
 

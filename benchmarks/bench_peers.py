@@ -388,7 +388,7 @@ def markdown(summary: dict[str, Any]) -> str:
 def write_results(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     """Both files, atomically (the package's one writer), after every finished child. A
     workload this run does not measure keeps its section from the file already there."""
-    from forecaster._io import write_atomic
+    from _machine import write_result
 
     name = "peers_quick" if args.quick else "peers"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -396,9 +396,9 @@ def write_results(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged = {k: v for k, v in merged.items() if k in ("train", "m4")} | summary
     text = json.dumps(merged, indent=2)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    write_result(path, text)
     table = markdown(merged)
-    write_atomic(args.out / f"{name}.md", lambda tmp: tmp.write_text(table))
+    write_result(args.out / f"{name}.md", table)
 
 
 def provenance(args: argparse.Namespace) -> dict[str, Any]:

@@ -73,10 +73,9 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import Timed, machine_info
+from _machine import Timed, machine_info, write_result
 
 from forecaster import RNNForecaster
-from forecaster._io.atomic import write_bytes_atomic
 from forecaster.data.seasons import seasonal_periods
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.exceptions import DataValidationError
@@ -299,7 +298,7 @@ def merge(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names = {r["series"] for r in rows}
     merged = [r for r in old if r["series"] not in names] + rows
     merged.sort(key=lambda r: list(SERIES).index(r["series"]) if r["series"] in SERIES else 99)
-    write_bytes_atomic(path, json.dumps(merged, indent=2).encode())
+    write_result(path, json.dumps(merged, indent=2))
     return merged
 
 
@@ -398,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         row["machine"] = machine
         merged = merge(args.out / f"{stem}.json", [row])  # after every series: nothing lost
         table = markdown(merged, machine, args.integer_time)
-        write_bytes_atomic(args.out / f"{stem}.md", table.encode())
+        write_result(args.out / f"{stem}.md", table)
         print(
             f"{name}: network {row['network_vs_snaive']:.3f}, auto {row['auto_vs_snaive']:.3f} "
             f"x sNaive (m={row['m']}; blend {row['blend_m']}, {row['weights']}; "

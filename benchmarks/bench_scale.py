@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import io
 import json
 import os
 import platform
@@ -60,7 +61,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _machine import Timed, machine_info, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle, write_result
 
 MB = 2**20
 RESULT_TAG = "BENCH_RESULT_JSON:"
@@ -280,9 +281,10 @@ def generate(cache: Path, n_series: int, n_steps: int) -> dict[str, Any]:
         )
         del values
         path = folder / f"part-{k:03d}.parquet"
-        tmp = path.with_suffix(".tmp")
-        frame.write_parquet(tmp, row_group_size=ROWS_PER_GROUP)
-        tmp.rename(path)
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, row_group_size=ROWS_PER_GROUP)
+        write_result(path, buffer.getvalue())
+        del buffer
         files.append(path.name)
         print(f"[bench_scale] wrote {path} ({frame.height:,} rows)", flush=True)
         del frame
@@ -298,7 +300,7 @@ def generate(cache: Path, n_series: int, n_steps: int) -> dict[str, Any]:
         "generated_s": time.perf_counter() - t0,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    meta_file.write_text(json.dumps(meta, indent=2) + "\n")
+    write_result(meta_file, json.dumps(meta, indent=2) + "\n")
     return meta
 
 
@@ -869,10 +871,7 @@ def main(argv: list[str] | None = None) -> None:
         (".json", json.dumps(report, indent=2, default=str) + "\n"),
         (".md", render_markdown(report)),
     ):
-        target = args.out / f"{stem}{suffix}"
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(target)
+        write_result(args.out / f"{stem}{suffix}", text)
     print(render_markdown(report))
     print(f"[bench_scale] wrote {args.out / stem}.json and .md in {report['wall_s']:.0f} s")
 

@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(child(args)))
         return
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _machine import machine_info
+    from _machine import machine_info, write_result
 
     trees = {"base": base_tree(args.base, args.base_dir), "new": ROOT}
     new = subprocess.run(
@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine_info(), "seconds": time.perf_counter() - started, "tasks": tasks,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / f"{args.out}.md").write_text(markdown(result))
+    write_result(RESULTS / f"{args.out}.json", json.dumps(result, indent=1) + "\n")
+    write_result(RESULTS / f"{args.out}.md", markdown(result))
     print(markdown(result))
 
 

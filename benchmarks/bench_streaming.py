@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from _machine import Timed, machine_info, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle, write_result
 
 from forecaster import RNNForecaster
 from forecaster.nn.streaming import SegmentStream
@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     report["config"]["out"] = str(args.out)
     name = "streaming" + ("_quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (args.out / f"{name}.md").write_text(markdown(report))
+    write_result(args.out / f"{name}.json", json.dumps(report, indent=2, default=str) + "\n")
+    write_result(args.out / f"{name}.md", markdown(report))
     print(markdown(report))
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _machine import Timed, wait_for_idle
+from _machine import Timed, wait_for_idle, write_result
 
 TARGET = 0.05
 SMOKE_NOTE = " (smoke run: the fit is far too short for this ratio to mean anything)"
@@ -294,8 +294,8 @@ def main() -> None:
     ]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "tracking_quick" if args.quick else "tracking"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{stem}.md").write_text("\n".join(md))
+    write_result(args.out / f"{stem}.json", json.dumps(report, indent=2) + "\n")
+    write_result(args.out / f"{stem}.md", "\n".join(md))
     print("\n".join(md))
     print(f"[bench_tracking] wrote {args.out / stem}.json and .md")
 

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _machine import Timed, machine_info, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle, write_result
 
 
 def make_frame(n_series: int, n_steps: int, seed: int = 0):
@@ -277,8 +277,8 @@ def main() -> None:
     suffix = "" if args.device == "cpu" else "_" + args.device.split(":")[0]
     if args.quick:
         suffix += "_quick"
-    (out / f"train{suffix}.json").write_text(json.dumps(summary, indent=2))
-    (out / f"train{suffix}.md").write_text(table)
+    write_result(out / f"train{suffix}.json", json.dumps(summary, indent=2))
+    write_result(out / f"train{suffix}.md", table)
 
 
 def run_children(args) -> dict[str, list[dict]]:

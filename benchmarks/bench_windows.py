@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _machine import Timed, machine_info, wait_for_idle
+from _machine import Timed, machine_info, wait_for_idle, write_result
 
 LOOKBACK = 48
 HORIZON = 24
@@ -737,9 +737,9 @@ def main(argv: list[str] | None = None) -> None:
     elif (args.series, args.steps) != (1000, 10_000):
         stem += f"_s{args.series}_t{args.steps}"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_result(args.out / f"{stem}.json", json.dumps(report, indent=2) + "\n")
     markdown = render_markdown(report)
-    (args.out / f"{stem}.md").write_text(markdown)
+    write_result(args.out / f"{stem}.md", markdown)
     print(markdown)
     print(f"[bench_windows] wrote {args.out / stem}.json and .md in {report['wall_s']:.0f} s")
 
