@@ -15,6 +15,7 @@ from forecaster import RNNForecaster
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import fold_points
 from forecaster.evaluation.metrics import PointColumns
+from forecaster.exceptions import DataValidationError
 
 TINY = {
     "lookback": 24,
@@ -108,3 +109,62 @@ def test_fold_points_number_the_blocks_and_repeat_their_scales():
     assert points[columns.mase_scale].to_list() == list(np.repeat(scales.T.ravel(), horizon))
     assert points["target"].to_list() == ["y"] * 12 + ["z"] * 12
     assert "b" not in fold_points(forecasts, ["fold"], ["y"], "id", "id", columns, scales, None)
+
+
+def _daily_panel(lengths: list[int]) -> pl.DataFrame:
+    """Daily series of the given lengths that all end on 2024-06-30 (a weekly shape)."""
+    end, parts = dt.date(2024, 6, 30), []
+    for k, n in enumerate(lengths):
+        t = pl.date_range(end - dt.timedelta(days=n - 1), end, "1d", eager=True)
+        phase = np.arange(n) % 7
+        y = 20.0 + k + 3 * np.sin(2 * np.pi * phase / 7) + np.random.default_rng(k).normal(0, 0.2, n)
+        parts.append(pl.DataFrame({"id": f"s{k}", "t": t, "y": y}))
+    return pl.concat(parts)
+
+
+AUTO = {**TINY, "lookback": "auto", "horizon": 7, "segment_length": 7}
+
+
+def test_auto_lookback_folds_are_placed_for_the_series_the_fits_keep():
+    """The series long enough for the folds depend on the lookback, and lookback="auto"
+    depends on the series: the placement settles both, so that every kept origin has the
+    window its fold's model chose (it crashed in polars when the first fit's lookback was
+    read from series the folds then left out)."""
+    frame = _daily_panel([45, 45, 80, 535, 535])
+    model = RNNForecaster(target="y", time_col="t", id_col="id", **AUTO)
+    with pytest.warns(UserWarning, match="Left out 3 series"):
+        result = backtest(model, frame, folds=5)
+    assert result.folds["id"].unique().sort().to_list() == ["s3", "s4"]
+    assert result.forecasts.height == 5 * 2 * 7
+    assert all(m.lookback_ == result.estimators[0].lookback_ for m in result.estimators)
+
+
+class _LeavesOutAnOrigin(RNNForecaster):
+    """A forecaster whose forecasts miss the last (series, origin) pair, as ``predict`` does
+    for an origin with fewer rows than the model's window."""
+
+    def predict(self, frame, **kwargs):
+        out = super().predict(frame, **kwargs)
+        return out.head(out.height - int(self.horizon))
+
+
+def test_a_fold_model_that_leaves_origins_out_is_refused_clearly(frame):
+    model = _LeavesOutAnOrigin(target="y", id_col="id", **TINY)
+    with pytest.raises(DataValidationError, match=r"forecasts 11 of its 12 \(series, origin\)"):
+        backtest(model, frame, folds=3)
+
+
+def test_fold_models_read_the_frames_frequency_not_one_inferred_from_their_rows():
+    """An early stretch logged every other day, then daily: the frame's step is a day, and a
+    fold's training rows alone look like two-day steps off their grid; the fold models keep
+    the frame's step (they were refused as "off the regular 2d grid")."""
+    first = pl.date_range(dt.date(2020, 1, 1), dt.date(2021, 8, 22), "2d", eager=True)
+    then = pl.date_range(dt.date(2021, 8, 24), dt.date(2022, 9, 27), "1d", eager=True)
+    t = pl.concat([first, then])
+    y = 10 + 2 * np.sin(2 * np.pi * np.arange(len(t)) / 7)
+    frame = pl.DataFrame({"t": t, "y": y})
+    model = RNNForecaster(target="y", time_col="t", missing="ffill", **{**AUTO, "lookback": 14})
+    result = backtest(model, frame, folds=3, step=60, refit=True)
+    assert [str(m.freq_) for m in result.estimators] == ["1d"] * 3
+    assert result.forecasts.height == 3 * 7
+    assert model.get_params()["freq"] == "auto"  # the given estimator is not changed

@@ -190,6 +190,17 @@ def test_validation_size_zero_trains_all_epochs_without_validation():
     assert model.n_val_windows_ == 0
 
 
+def test_a_validation_split_shorter_than_the_horizon_is_refused():
+    """A hold-out of fewer steps than the horizon fits no validation window: it would turn
+    validation, early stopping and baseline="auto" off silently while still taking its rows
+    from training."""
+    horizon = forecaster().horizon
+    with pytest.raises(DataValidationError, match=f"validation_size={horizon - 1} holds out"):
+        forecaster(validation_size=horizon - 1).fit(seasonal_frame())
+    model = forecaster(validation_size=horizon, max_epochs=1).fit(seasonal_frame())
+    assert model.n_val_windows_ > 0 and model.history_[0]["val_loss"] is not None
+
+
 # ---------------------------------------------------------------- scikit-learn contract
 
 

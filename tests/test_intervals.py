@@ -122,6 +122,24 @@ def test_point_model_needs_calibration(point_model, frame):
         point_model.calibrate(frame.filter(pl.col("time") < 120), folds=2)
 
 
+def test_a_refit_drops_the_earlier_models_calibration(frame):
+    """The residuals of calibrate belong to the network they were measured on: a refit (here
+    on data 1,000x larger) forgets them, so predict(level=...) asks for a new calibration
+    instead of drawing the old widths around the new forecasts; a refit that fails keeps
+    the earlier model, calibration included."""
+    model = RNNForecaster(target="y", id_col="id", **SMALL).fit(frame.filter(pl.col("time") < 120))
+    model.calibrate(frame, folds=10, step=4)
+    calibration = model.conformal_
+    with pytest.raises(DataValidationError):
+        model.fit(frame.head(0))
+    assert model.conformal_ is calibration
+    larger = frame.with_columns(pl.col("y") * 1000)
+    model.fit(larger.filter(pl.col("time") < 120))
+    assert "conformal_" not in vars(model)
+    with pytest.raises(DataValidationError, match=r"calibrate\(frame\)"):
+        model.predict(larger, level=80)
+
+
 def test_calibrate_point_model_save_load(point_model, frame, tmp_path):
     before = point_model.predict(frame)
     model = forecaster.load(point_model.save(tmp_path / "p"))

@@ -213,10 +213,16 @@ class RecurrentEstimator(BaseEstimator):
         before it (the earlier model, or none), never a mix of two fits, and then the
         callbacks' ``on_fit_error`` hooks are called. Yields the fit's :class:`FitRun`, which
         holds a copy of the parameters the fit starts with (the fit records them as
-        ``fitted_params_`` with its other fitted attributes, before ``on_fit_end``)."""
+        ``fitted_params_`` with its other fitted attributes, before ``on_fit_end``).
+
+        A fit starts from no fitted attributes, as scikit-learn's do: what an earlier model
+        had and this fit does not set (``conformal_`` of a ``calibrate``, whose residuals
+        belong to the earlier network) does not survive it."""
         before = {k: v for k, v in vars(self).items() if is_fitted_attribute(k)}
         run = FitRun(copy.deepcopy(self.get_params(deep=False)))
         try:
+            for key in before:
+                delattr(self, key)
             yield run
         except BaseException as exc:
             for key in [k for k in vars(self) if is_fitted_attribute(k)]:

@@ -403,6 +403,16 @@ class RNNForecaster(
             )
         if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
             Frequency.parse(self.freq)
+        size, horizon = self.validation_size, int(self.horizon)
+        if isinstance(size, int) and not isinstance(size, bool) and 0 < size < horizon:
+            raise DataValidationError(
+                f"validation_size={size} holds out the last {size} steps of every series, but "
+                f"a validation window needs horizon={horizon} steps after its origin: none "
+                "would fit, so validation, early stopping and baseline='auto' would be off "
+                f"while those rows are still kept from training. Use validation_size >= "
+                f"{horizon}, a fraction (held-out steps are at least the horizon), or 0 for no "
+                "validation."
+            )
         if self.quantiles is not None and self.loss != "quantile":
             raise DataValidationError(
                 f"quantiles={self.quantiles!r} is set with loss={self.loss!r}, which would ignore "

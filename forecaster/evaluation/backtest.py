@@ -74,6 +74,8 @@ __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
 
 
 _RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
+_LOOKBACK_ROUNDS = 4
+"""Rounds in which :func:`_first_fit_lookback` settles the lookback and the kept series."""
 
 
 @runtime_checkable
@@ -418,17 +420,35 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
 
 def _first_fit_lookback(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> int:
     """The lookback of the first fold's fit: what ``lookback="auto"`` chooses from that fold's
-    training span (a sliding window's ``train_size`` rows, not the whole frame), so that the
-    folds are placed for the window the fitted models use."""
+    training span (a sliding window's ``train_size`` rows, not the whole frame) of the series
+    the folds keep, so that the folds are placed for the window the fitted models use.
+
+    Which series are kept (long enough for the folds) depends on the lookback, and the fit
+    sees only those: the two are settled in turn until they agree (at most
+    :data:`_LOOKBACK_ROUNDS` rounds; when they do not, the longest lookback seen, which
+    leaves every origin a window)."""
+    horizon = int(estimator.horizon)
     _, train_start, train_end = training_spans(
         panel.lengths,
-        horizon=int(estimator.horizon),
+        horizon=horizon,
         folds=args.folds,
         step=args.step,
         gap=args.gap,
         train_size=args.train_size,
     )
-    return estimator.lookback_for(panel, span=(train_start[0], train_end[0] + 1))
+    start, stop = train_start[0], train_end[0] + 1
+    keep = np.ones(panel.n_series, dtype=bool)
+    seen: list[int] = []
+    for _ in range(_LOOKBACK_ROUNDS):
+        lookback = estimator.lookback_for(panel, span=(start, np.where(keep, stop, start)))
+        if lookback in seen:
+            break
+        seen.append(lookback)
+        kept_now = panel.lengths >= lookback + horizon + (args.folds - 1) * args.step
+        if not kept_now.any() or (kept_now == keep).all():
+            return lookback  # no series kept (place_folds says so), or the two agree
+        keep = kept_now
+    return max(seen)
 
 
 def fitted_lookback(estimator: Any) -> int:
@@ -525,7 +545,7 @@ def _forecast_folds(
         group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
         if where.trains:
             bounds = folds_frame.filter(pl.col("fold") == first)
-            model = clone(estimator).fit(
+            model = _fold_model(estimator, panel).fit(
                 training_rows(frame, bounds, time_col=time_col, id_col=id_col)
             )
         else:
@@ -534,8 +554,40 @@ def _forecast_folds(
         origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
         if id_col is not None:  # many: (series, origin) pairs
             origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
-        forecasts.append(model.predict(frame, cutoff=origins, **intervals_asked))
+        predicted = model.predict(frame, cutoff=origins, **intervals_asked)
+        _check_forecast_rows(predicted, group.height, first, model, estimator)
+        forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")
+
+
+def _fold_model(estimator: BacktestForecaster, panel: Panel) -> Any:
+    """An unfitted copy of ``estimator`` for a fold's fit, reading the frame's frequency as the
+    backtest did: with ``freq="auto"`` the step found on the whole frame, not one inferred
+    again from the fold's rows (which may look coarser, e.g. an early stretch logged every
+    other day)."""
+    model = clone(estimator)
+    if model.get_params(deep=False).get("freq") == "auto":
+        model.set_params(freq=str(panel.freq))
+    return model
+
+
+def _check_forecast_rows(
+    predicted: pl.DataFrame, origins: int, first: int, model: Any, estimator: Any
+) -> None:
+    """Refuse a fold model's forecasts that leave origins out (``predict`` does so, with a
+    warning, where an origin has fewer than ``lookback_`` rows): the folds were placed for
+    the first fold's window, and a later fold's fit chose a longer one."""
+    horizon = int(estimator.horizon)
+    if predicted.height == origins * horizon:
+        return
+    missing = origins - predicted.height // horizon
+    raise DataValidationError(
+        f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
+        f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
+        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
+        "their cutoff, although the folds were placed for the first fold's window. Pass a "
+        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
+    )
 
 
 def _scored(
