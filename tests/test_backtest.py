@@ -116,8 +116,8 @@ def _daily_panel(lengths: list[int]) -> pl.DataFrame:
     end, parts = dt.date(2024, 6, 30), []
     for k, n in enumerate(lengths):
         t = pl.date_range(end - dt.timedelta(days=n - 1), end, "1d", eager=True)
-        phase = np.arange(n) % 7
-        y = 20.0 + k + 3 * np.sin(2 * np.pi * phase / 7) + np.random.default_rng(k).normal(0, 0.2, n)
+        noise = np.random.default_rng(k).normal(0, 0.2, n)
+        y = 20.0 + k + 3 * np.sin(2 * np.pi * (np.arange(n) % 7) / 7) + noise
         parts.append(pl.DataFrame({"id": f"s{k}", "t": t, "y": y}))
     return pl.concat(parts)
 

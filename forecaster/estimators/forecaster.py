@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from forecaster._validation import check
@@ -32,9 +31,11 @@ from forecaster.estimators.calibration import ForecastIntervals
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.lookback import AutoLookback
 from forecaster.estimators.sampling import (
+    check_validation_size,
     panel_digest,
     steps_per_epoch,
     training_windows,
+    validation_sample,
     validation_steps,
     window_sources,
 )
@@ -403,16 +404,7 @@ class RNNForecaster(
             )
         if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
             Frequency.parse(self.freq)
-        size, horizon = self.validation_size, int(self.horizon)
-        if isinstance(size, int) and not isinstance(size, bool) and 0 < size < horizon:
-            raise DataValidationError(
-                f"validation_size={size} holds out the last {size} steps of every series, but "
-                f"a validation window needs horizon={horizon} steps after its origin: none "
-                "would fit, so validation, early stopping and baseline='auto' would be off "
-                f"while those rows are still kept from training. Use validation_size >= "
-                f"{horizon}, a fraction (held-out steps are at least the horizon), or 0 for no "
-                "validation."
-            )
+        check_validation_size(self.validation_size, int(self.horizon))
         if self.quantiles is not None and self.loss != "quantile":
             raise DataValidationError(
                 f"quantiles={self.quantiles!r} is set with loss={self.loss!r}, which would ignore "
@@ -535,10 +527,7 @@ class RNNForecaster(
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
-        if per_epoch is not None and len(val_w) > per_epoch:
-            # a fixed sample, so that every epoch is compared on the same windows
-            rows = np.random.default_rng([seed, 2]).choice(len(val_w), per_epoch, replace=False)
-            val_w = val_w.with_index(val_w.index[np.sort(rows)])
+        val_w = validation_sample(val_w, per_epoch, seed)
         sources = window_sources(
             train_w,
             val_w,

@@ -19,6 +19,7 @@ from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.training import distributed
 
 __all__ = [
+    "check_validation_size",
     "holdout_split",
     "panel_digest",
     "rank_batch_size",
@@ -27,6 +28,7 @@ __all__ = [
     "rows_before_holdout",
     "steps_per_epoch",
     "training_windows",
+    "validation_sample",
     "validation_steps",
     "window_sources",
 ]
@@ -144,6 +146,31 @@ def window_sources(
         return train_source, val_source if len(val_windows) else None
 
     return sources
+
+
+def validation_sample(windows: Windows, per_epoch: int | None, seed: int) -> Windows:
+    """At most ``per_epoch`` of the validation ``windows`` (all when None or fewer): a fixed
+    random sample drawn from ``seed``, so that every epoch is compared on the same windows."""
+    if per_epoch is None or len(windows) <= per_epoch:
+        return windows
+    rows = np.random.default_rng([seed, 2]).choice(len(windows), per_epoch, replace=False)
+    return windows.with_index(windows.index[np.sort(rows)])
+
+
+def check_validation_size(validation_size: Any, horizon: int) -> None:
+    """Refuse a number of held-out steps below the horizon: it fits no validation window, so
+    validation, early stopping and ``baseline="auto"`` would be off while its rows are still
+    kept from training (a fraction is raised to the horizon instead; 0 means none)."""
+    size = validation_size
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool) and 0 < size < horizon:
+        raise DataValidationError(
+            f"validation_size={size} holds out the last {size} steps of every series, but "
+            f"a validation window needs horizon={horizon} steps after its origin: none "
+            "would fit, so validation, early stopping and baseline='auto' would be off "
+            f"while those rows are still kept from training. Use validation_size >= "
+            f"{horizon}, a fraction (held-out steps are at least the horizon), or 0 for no "
+            "validation."
+        )
 
 
 def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:

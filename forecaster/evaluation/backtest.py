@@ -52,12 +52,12 @@ from forecaster.evaluation.fold_scores import score_folds
 from forecaster.evaluation.folds import (
     Folds,
     check_window,
+    first_fit_lookback,
     fold_points,
     forecasts_frame,
     place_folds,
     refit_every,
     training_rows,
-    training_spans,
 )
 from forecaster.evaluation.folds import folds_frame as make_folds_frame
 from forecaster.evaluation.intervals import IntervalColumns
@@ -74,8 +74,6 @@ __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
 
 
 _RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
-_LOOKBACK_ROUNDS = 4
-"""Rounds in which :func:`_first_fit_lookback` settles the lookback and the kept series."""
 
 
 @runtime_checkable
@@ -403,7 +401,14 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
     if args.fitted:
         lookback = fitted_lookback(estimator)
     else:
-        lookback = _first_fit_lookback(panel, estimator, args)
+        lookback = first_fit_lookback(
+            panel,
+            estimator,
+            folds=args.folds,
+            step=args.step,
+            gap=args.gap,
+            train_size=args.train_size,
+        )
     return place_folds(
         panel,
         lookback=lookback,
@@ -416,39 +421,6 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
         trains=not args.fitted,
         auto=not args.fitted and estimator.lookback == "auto",
     )
-
-
-def _first_fit_lookback(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> int:
-    """The lookback of the first fold's fit: what ``lookback="auto"`` chooses from that fold's
-    training span (a sliding window's ``train_size`` rows, not the whole frame) of the series
-    the folds keep, so that the folds are placed for the window the fitted models use.
-
-    Which series are kept (long enough for the folds) depends on the lookback, and the fit
-    sees only those: the two are settled in turn until they agree (at most
-    :data:`_LOOKBACK_ROUNDS` rounds; when they do not, the longest lookback seen, which
-    leaves every origin a window)."""
-    horizon = int(estimator.horizon)
-    _, train_start, train_end = training_spans(
-        panel.lengths,
-        horizon=horizon,
-        folds=args.folds,
-        step=args.step,
-        gap=args.gap,
-        train_size=args.train_size,
-    )
-    start, stop = train_start[0], train_end[0] + 1
-    keep = np.ones(panel.n_series, dtype=bool)
-    seen: list[int] = []
-    for _ in range(_LOOKBACK_ROUNDS):
-        lookback = estimator.lookback_for(panel, span=(start, np.where(keep, stop, start)))
-        if lookback in seen:
-            break
-        seen.append(lookback)
-        kept_now = panel.lengths >= lookback + horizon + (args.folds - 1) * args.step
-        if not kept_now.any() or (kept_now == keep).all():
-            return lookback  # no series kept (place_folds says so), or the two agree
-        keep = kept_now
-    return max(seen)
 
 
 def fitted_lookback(estimator: Any) -> int:

@@ -22,10 +22,12 @@ from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
+    "LOOKBACK_ROUNDS",
     "Folds",
     "baseline_forecasts",
     "check_backtest_size",
     "check_window",
+    "first_fit_lookback",
     "fold_points",
     "folds_frame",
     "forecasts_frame",
@@ -68,6 +70,47 @@ def training_spans(
     else:
         train_start = np.zeros_like(train_end)
     return local_cut, train_start, train_end
+
+
+LOOKBACK_ROUNDS = 4
+"""Rounds in which :func:`first_fit_lookback` settles the lookback and the kept series."""
+
+
+def first_fit_lookback(
+    panel: Panel,
+    estimator: Any,
+    *,
+    folds: int,
+    step: int,
+    gap: int,
+    train_size: int | None,
+) -> int:
+    """The lookback of a backtest's first fold's fit: what ``estimator.lookback_for`` (e.g.
+    ``lookback="auto"``) chooses from that fold's training span (a sliding window's
+    ``train_size`` rows, not the whole frame) of the series the folds keep, so that the folds
+    are placed for the window the fitted models use.
+
+    Which series are kept (long enough for the folds) depends on the lookback, and the fit
+    sees only those: the two are settled in turn until they agree (at most
+    :data:`LOOKBACK_ROUNDS` rounds; when they do not, the longest lookback seen, which
+    leaves every origin a window)."""
+    horizon = int(estimator.horizon)
+    _, train_start, train_end = training_spans(
+        panel.lengths, horizon=horizon, folds=folds, step=step, gap=gap, train_size=train_size
+    )
+    start, stop = train_start[0], train_end[0] + 1
+    keep = np.ones(panel.n_series, dtype=bool)
+    seen: list[int] = []
+    for _ in range(LOOKBACK_ROUNDS):
+        lookback = int(estimator.lookback_for(panel, span=(start, np.where(keep, stop, start))))
+        if lookback in seen:
+            break
+        seen.append(lookback)
+        kept_now = panel.lengths >= lookback + horizon + (folds - 1) * step
+        if not kept_now.any() or (kept_now == keep).all():
+            return lookback  # no series kept (place_folds says so), or the two agree
+        keep = kept_now
+    return max(seen)
 
 
 def place_folds(
