@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +260,142 @@ def test_temporal_split_test_folds_extend_train_by_the_horizon():
         assert test_times.max() - train_times.max() == dt.timedelta(hours=10)
     with pytest.raises(DataValidationError, match="need more than"):
         list(TemporalSplit("time", n_splits=20, test_size=10).split(frame))
+
+
+def monthly_panel(days=(1, 15), ends=None) -> pl.DataFrame:
+    """Monthly series 2010-01 .. 2019-12 (or to their ``ends``), series k dated on day
+    ``days[k]`` of the month, rows interleaved by time (as a concat-and-sort would leave)."""
+    ends = ends or [dt.date(2019, 12, d) for d in days]
+    parts = []
+    for k, (day, end) in enumerate(zip(days, ends, strict=True)):
+        t = pl.date_range(dt.date(2010, 1, day), end, "1mo", eager=True)
+        y = 10 + np.sin(np.arange(len(t)) * np.pi / 6) + k
+        parts.append(pl.DataFrame({"id": f"s{k}", "time": t, "y": y}))
+    return pl.concat(parts).sort("time")
+
+
+def new_steps_per_fold(frame: pl.DataFrame, cv: TemporalSplit) -> list[dict[str, int]]:
+    """Per fold, per series: its test rows that are not training rows."""
+    out = []
+    for train, test in cv.split(frame):
+        assert np.isin(train, test).all()
+        counts = frame[np.setdiff1d(test, train)].group_by("id").len()
+        out.append(dict(counts.iter_rows()))
+    return out
+
+
+def test_temporal_split_counts_steps_per_series_for_offset_dates():
+    # one series on the 1st, one on the 15th: the frame has twice as many distinct times as
+    # either series has steps (the old split gave each series test_size // 2 new steps)
+    frame = monthly_panel(days=(1, 15))
+    cv = TemporalSplit("time", n_splits=2, test_size=6, id_col="id")
+    assert new_steps_per_fold(frame, cv) == [{"s0": 6, "s1": 6}] * 2
+    last_test = [
+        frame[test].group_by("id").agg(pl.col("time").max()) for _, test in cv.split(frame)
+    ]
+    assert dict(last_test[-1].iter_rows()) == {
+        "s0": dt.date(2019, 12, 1),
+        "s1": dt.date(2019, 12, 15),
+    }
+
+
+def test_temporal_split_series_ending_at_different_times_get_new_steps_in_every_fold():
+    # s1 ends 6 months before s0: with the frame's times it got 0 new steps in the last fold
+    # (an in-sample score mixed into the CV score)
+    frame = monthly_panel(days=(1, 1), ends=[dt.date(2019, 12, 1), dt.date(2019, 6, 1)])
+    cv = TemporalSplit("time", n_splits=3, test_size=4, id_col="id")
+    assert new_steps_per_fold(frame, cv) == [{"s0": 4, "s1": 4}] * 3
+    _, test = list(cv.split(frame))[-1]
+    assert dict(frame[test].group_by("id").agg(pl.col("time").max()).iter_rows()) == {
+        "s0": dt.date(2019, 12, 1),
+        "s1": dt.date(2019, 6, 1),
+    }
+    # without id_col the folds count the frame's times, with a warning that says so
+    with pytest.warns(ForecasterWarning, match=r"rows per time vary .*Pass id_col"):
+        steps = new_steps_per_fold(frame, TemporalSplit("time", n_splits=3, test_size=4))
+    assert steps[-1] == {"s0": 4}
+
+
+def test_temporal_split_cross_validation_scores_an_offset_dated_panel():
+    from sklearn.model_selection import cross_val_score
+
+    frame = monthly_panel(days=(1, 15))
+    model = forecaster(lookback=12, horizon=6, max_epochs=1, validation_size=0)
+    cv = TemporalSplit("time", n_splits=2, test_size=6, id_col="id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # no in-sample score either
+        scores = cross_val_score(model, frame, cv=cv, error_score="raise")
+    assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        seasonal_frame(n_series=3, length=60),  # series share their times
+        seasonal_frame(n_series=3, length=60).sample(fraction=1.0, shuffle=True, seed=0),
+        seasonal_frame(n_series=2, length=60).filter(  # different starts, one end
+            (pl.col("id") == "s0") | (pl.col("time") >= dt.datetime(2024, 1, 1, 20))
+        ),
+    ],
+    ids=["aligned", "aligned-shuffled", "aligned-different-starts"],
+)
+@pytest.mark.parametrize(("n_splits", "test_size"), [(1, 1), (3, 10), (2, 12)])
+def test_temporal_split_of_series_sharing_their_times_is_unchanged(frame, n_splits, test_size):
+    # the rule of the split before id_col: ranks of the frame's distinct times, cutoffs at
+    # multiples of test_size before the last
+    rank = frame["time"].rank("dense").to_numpy()
+    expected = [
+        (
+            np.flatnonzero(rank <= rank.max() - k * test_size),
+            np.flatnonzero(rank <= rank.max() - (k - 1) * test_size),
+        )
+        for k in range(n_splits, 0, -1)
+    ]
+    for id_col in (None, "id"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            folds = list(TemporalSplit("time", n_splits, test_size, id_col=id_col).split(frame))
+        assert len(folds) == n_splits
+        for (train, test), (want_train, want_test) in zip(folds, expected, strict=True):
+            np.testing.assert_array_equal(train, want_train)
+            np.testing.assert_array_equal(test, want_test)
+
+
+def test_temporal_split_leaves_out_series_too_short_for_the_folds():
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "long", "time": range(20), "y": 0.0}),
+            pl.DataFrame({"id": "short", "time": range(10, 16), "y": 0.0}),
+        ]
+    )
+    cv = TemporalSplit("time", n_splits=2, test_size=3, id_col="id")
+    with pytest.warns(ForecasterWarning, match=r"left out 1 series .*6 time steps .*'short' \(6\)"):
+        folds = list(cv.split(frame))
+    assert len(folds) == cv.get_n_splits() == 2
+    assert all((frame["id"].gather(test) == "long").all() for _, test in folds)
+    assert new_steps_per_fold(frame.filter(pl.col("id") == "long"), cv) == [{"long": 3}] * 2
+    with pytest.raises(
+        DataValidationError,
+        match=r"need more than 60 time steps per series.*"
+        r"longest series \('long'\) has 20\. Use fewer folds",
+    ):
+        list(TemporalSplit("time", n_splits=3, test_size=20, id_col="id").split(frame))
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (pl.DataFrame({"time": range(10)}), r"the time column 'time' and the id column 'id'"),
+        (
+            pl.DataFrame({"id": ["a", None] * 5, "time": range(10)}),
+            r"id column 'id' must name the series of every row, got 5 nulls",
+        ),
+    ],
+    ids=["missing-id", "null-id"],
+)
+def test_temporal_split_refuses_a_bad_id_column(frame, match):
+    with pytest.raises(DataValidationError, match=match):
+        list(TemporalSplit("time", n_splits=2, test_size=2, id_col="id").split(frame))
 
 
 def test_forecaster_in_a_pipeline():

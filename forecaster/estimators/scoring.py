@@ -130,8 +130,10 @@ class ForecastScoring:
                 f"for {partial.height} series some of them are in the data the model was "
                 f"fitted on (e.g. {which}{n} of {total} held-out steps at or before its last "
                 f"fitted time {last}), so the score would mix in-sample and new steps. With "
-                f"TemporalSplit, use test_size >= horizon ({self.horizon}); otherwise score on "
-                "a frame that runs at least horizon steps past the fitted data."
+                f"TemporalSplit, use test_size >= horizon ({self.horizon})"
+                + ("" if self.id_col is None else f" and id_col={self.id_col!r}")
+                + "; otherwise score on a frame that runs at least horizon steps past the "
+                "fitted data."
             )
         inside = counts.filter(pl.col("trained") == pl.col("len"))
         warnings.warn(
@@ -157,6 +159,8 @@ class ForecastScoring:
             "cross-validation splitter that is not in time order (cross_val_score(model, "
             "frame, cv=3) or GridSearchCV(..., cv=3) use KFold) trains on rows after the test "
             f"rows: pass cv=TemporalSplit({self.time_col!r}, n_splits=3, "
-            f"test_size={self.horizon}), which trains each fold on the past of its test "
+            f"test_size={self.horizon}"
+            + ("" if self.id_col is None else f", id_col={self.id_col!r}")
+            + "), which trains each fold on the past of its test "
             "steps only; or score on a frame that ends at or after the fitted data."
         )

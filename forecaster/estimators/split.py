@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["TemporalSplit"]
 
@@ -17,19 +18,40 @@ __all__ = ["TemporalSplit"]
 class TemporalSplit:
     """Cross-validation over time cutoffs of a long frame (for ``GridSearchCV``).
 
-    Fold ``k`` trains on the rows with time up to cutoff ``c_k`` and tests on the rows up to
-    ``c_k`` plus the next ``test_size`` time steps (the history the forecast needs plus the
-    held-out horizon), so :meth:`RNNForecaster.score` forecasts exactly the unseen steps. The
-    cutoffs are the ``n_splits`` last multiples of ``test_size`` time steps before the end.
+    Fold ``k`` trains on each series' rows up to its cutoff and tests on its rows up to the
+    cutoff plus the next ``test_size`` steps of that series (the history the forecast needs
+    plus the held-out horizon), so :meth:`RNNForecaster.score` forecasts exactly the unseen
+    steps. The cutoffs of a series are the ``n_splits`` last multiples of ``test_size`` steps
+    before its own last row: every series gets ``test_size`` new steps in every fold, whatever
+    its dates or its end.
+
+    A step is a distinct time of a series (a series with gaps counts its rows, which span at
+    least as many steps of its regular grid). With ``id_col=None`` the whole frame is one
+    timeline of its distinct times: right for one series, or for a panel whose series share
+    their times, but a panel whose series are dated differently (one on the 1st of the month,
+    one on the 15th) or end at different times needs ``id_col``, or its series get fewer (or
+    no) new steps in some folds.
 
     Parameters
     ----------
-    time_col : str
+    time_col : str, default "time"
     n_splits : int, default 3
     test_size : int, default 24
-        Time steps per test fold (use the forecaster's ``horizon``). A forecaster whose
+        Steps per series per test fold (use the forecaster's ``horizon``). A forecaster whose
         ``horizon`` is longer refuses to score such a fold (its held-out steps would include
         rows it was fitted on): see :meth:`RNNForecaster.score`.
+    id_col : str or None, default None
+        The series column of a panel (the forecaster's ``id_col``): the folds count each
+        series' own steps. A series with no more than ``n_splits * test_size`` steps (none
+        left to train on in the first fold) is left out of every fold, with a
+        :class:`~forecaster.exceptions.ForecasterWarning`, as a backtest leaves out series too
+        short for its folds; when no series is long enough, ``split`` raises
+        :class:`~forecaster.exceptions.DataValidationError`.
+
+    Notes
+    -----
+    ``split(X, y=None, groups=None)`` yields ``(train, test)`` arrays of row positions in
+    ``X`` (in frame order; the frame need not be sorted); ``y`` and ``groups`` are ignored.
 
     Examples
     --------
@@ -37,50 +59,160 @@ class TemporalSplit:
     >>> frame = pl.DataFrame({"time": range(10), "y": [0.0] * 10})
     >>> [(len(tr), len(te)) for tr, te in TemporalSplit("time", 2, 3).split(frame)]
     [(4, 7), (7, 10)]
+
+    Two series dated apart (even and odd times), the second ending two steps earlier: each
+    gets three new steps per fold.
+
+    >>> panel = pl.DataFrame({"id": ["a"] * 10 + ["b"] * 8,
+    ...                       "time": [*range(0, 20, 2), *range(1, 17, 2)]})
+    >>> cv = TemporalSplit("time", n_splits=2, test_size=3, id_col="id")
+    >>> [(panel[tr].group_by("id").len().sort("id")["len"].to_list(),
+    ...   panel[te].group_by("id").len().sort("id")["len"].to_list())
+    ...  for tr, te in cv.split(panel)]
+    [([4, 2], [7, 5]), ([7, 5], [10, 8])]
     """
 
-    def __init__(self, time_col: str = "time", n_splits: int = 3, test_size: int = 24) -> None:
+    def __init__(
+        self,
+        time_col: str = "time",
+        n_splits: int = 3,
+        test_size: int = 24,
+        id_col: str | None = None,
+    ) -> None:
         self.time_col = time_col
         self.n_splits = n_splits
         self.test_size = test_size
+        self.id_col = id_col
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds, ``n_splits``."""
         return self.n_splits
 
     def split(
         self, X: pl.DataFrame, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train, test)`` row positions of ``X`` per fold, oldest cutoff first.
+
+        Raises
+        ------
+        DataValidationError
+            For a frame that is not a polars DataFrame with the time column (and ``id_col``),
+            a time column that is not Datetime, Date or integer or has nulls, an ``id_col``
+            with nulls, or too few steps for the folds (every series too short with
+            ``id_col``).
+        """
         n_splits, test_size = check("n_splits", self.n_splits), check("test_size", self.test_size)
-        check("time_col", self.time_col)
-        if not isinstance(X, pl.DataFrame) or self.time_col not in X.columns:
+        time_col, id_col = check("time_col", self.time_col), check("id_col", self.id_col)
+        self._check_frame(X, time_col, id_col)
+        needed = n_splits * test_size
+        if id_col is None:
+            rank = X[time_col].rank("dense").to_numpy().astype(np.int64)
+            n_times = int(rank.max()) if rank.size else 0
+            if needed >= n_times:
+                raise DataValidationError(
+                    f"{n_splits} folds of {test_size} steps need more than {needed} time "
+                    f"steps; the frame has {n_times}. Use fewer folds or a smaller test_size."
+                )
+            self._warn_uneven(rank, n_times, needed, time_col)
+            from_end = n_times - rank
+        else:
+            from_end = self._steps_from_end(X, time_col, id_col, n_splits, test_size)
+        # a row is in fold k's training rows when at least k * test_size steps of its series
+        # follow it, and in its test rows when at least (k - 1) * test_size do (left-out
+        # rows are -1: in none)
+        for k in range(n_splits, 0, -1):
+            yield (
+                np.flatnonzero(from_end >= k * test_size),
+                np.flatnonzero(from_end >= (k - 1) * test_size),
+            )
+
+    def _check_frame(self, X: Any, time_col: str, id_col: str | None) -> None:
+        """Refuse a frame that is not a polars DataFrame with the time (and id) column, a
+        time column that is not temporal or integer or has nulls, or ids with nulls."""
+        required = [time_col] if id_col is None else [time_col, id_col]
+        if not isinstance(X, pl.DataFrame) or not set(required) <= set(X.columns):
+            names = f"the time column {time_col!r}" + (
+                f" and the id column {id_col!r}" if id_col is not None else ""
+            )
             raise DataValidationError(
-                f"TemporalSplit needs a polars DataFrame with the time column {self.time_col!r}"
-                f", got {type(X).__name__}"
+                f"TemporalSplit needs a polars DataFrame with {names}, got {type(X).__name__}"
                 + (f" with columns {X.columns}" if isinstance(X, pl.DataFrame) else "")
                 + ". Collect a LazyFrame first (GridSearchCV indexes rows)."
             )
-        dtype = X.schema[self.time_col]
-        if not (dtype.is_temporal() or dtype.is_integer()) or X[self.time_col].null_count():
+        dtype = X.schema[time_col]
+        if not (dtype.is_temporal() or dtype.is_integer()) or X[time_col].null_count():
             raise DataValidationError(
-                f"TemporalSplit's time column {self.time_col!r} must be Datetime, Date or an "
+                f"TemporalSplit's time column {time_col!r} must be Datetime, Date or an "
                 f"integer step without nulls, got {dtype} with "
-                f"{X[self.time_col].null_count()} nulls."
+                f"{X[time_col].null_count()} nulls."
             )
-        rank = X[self.time_col].rank("dense").to_numpy().astype(np.int64)
-        n_times = int(rank.max()) if rank.size else 0
-        needed = n_splits * test_size
-        if needed >= n_times:
+        if id_col is not None and X[id_col].null_count():
             raise DataValidationError(
-                f"{n_splits} folds of {test_size} steps need more than {needed} time "
-                f"steps; the frame has {n_times}. Use fewer folds or a smaller test_size."
-            )
-        for k in range(n_splits, 0, -1):
-            cutoff = n_times - k * test_size
-            yield (
-                np.flatnonzero(rank <= cutoff),
-                np.flatnonzero(rank <= cutoff + test_size),
+                f"TemporalSplit's id column {id_col!r} must name the series of every row, got "
+                f"{X[id_col].null_count()} nulls. Fill or drop the rows without a series."
             )
 
+    def _steps_from_end(
+        self, X: pl.DataFrame, time_col: str, id_col: str, n_splits: int, test_size: int
+    ) -> np.ndarray:
+        """Per row, how many steps of its series follow it (0 for the series' last time);
+        -1 for the rows of series too short for the folds, which are left out with a
+        warning (refused when every series is)."""
+        needed = n_splits * test_size
+        step = pl.col(time_col).rank("dense").over(id_col)
+        per_row = X.select(
+            (step.max().over(id_col) - step).cast(pl.Int64).alias("from_end"),
+            step.max().over(id_col).cast(pl.Int64).alias("steps"),
+        )
+        keep = per_row["steps"] > needed
+        if not keep.any():
+            longest = (
+                X.group_by(id_col, maintain_order=True)
+                .agg(pl.col(time_col).n_unique().alias("steps"))
+                .sort("steps", descending=True, maintain_order=True)
+                .head(1)
+            )
+            has = (
+                "the frame has no rows"
+                if not longest.height
+                else "the longest series ({!r}) has {}".format(*longest.row(0))
+            )
+            raise DataValidationError(
+                f"{n_splits} folds of {test_size} steps need more than {needed} time steps "
+                f"per series (test_size steps per fold and at least one to train on); {has}. "
+                "Use fewer folds or a smaller test_size."
+            )
+        if not keep.all():
+            short = (
+                X.filter(~keep)
+                .group_by(id_col, maintain_order=True)
+                .agg(pl.col(time_col).n_unique().alias("steps"))
+            )
+            shown = ", ".join(f"{k!r} ({n})" for k, n in short.head(10).iter_rows())
+            warnings.warn(
+                f"TemporalSplit left out {short.height} series with no more than the {needed} "
+                f"time steps that {n_splits} folds of {test_size} steps test on (steps in "
+                f"parentheses): {shown}{', ...' if short.height > 10 else ''}. Their rows are "
+                "in no fold; use fewer folds or a smaller test_size to keep them.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+        return np.where(keep.to_numpy(), per_row["from_end"].to_numpy(), -1)
 
-# ------------------------------------------------------------------------------------------
-# RNNRegressor
+    def _warn_uneven(self, rank: np.ndarray, n_times: int, needed: int, time_col: str) -> None:
+        """Without ``id_col``: warn when the number of rows per time varies over the folds'
+        test times of a frame with repeated times (a panel whose series end at different
+        times or miss rows there: they get fewer, or no, new steps in some folds)."""
+        if rank.size == n_times:  # every time once: one series
+            return
+        rows = np.bincount(rank, minlength=n_times + 1)[n_times - needed + 1 :]
+        if rows.min() != rows.max():
+            warnings.warn(
+                f"TemporalSplit without id_col counts the distinct {time_col!r} times of the "
+                f"whole frame, and the rows per time vary ({rows.min()} to {rows.max()}) over "
+                f"its last {needed}, which the folds test on: series that end earlier or miss "
+                "rows there get fewer (or no) new steps in some folds. Pass id_col (the "
+                "series column) to give each series test_size new steps per fold.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
