@@ -118,6 +118,20 @@ def test_infer_business_days():
     assert str(freq) == "1bd"
 
 
+@pytest.mark.parametrize("step", [9, 700, 1001, 3300])
+def test_nanosecond_steps_are_exact_integers(step):
+    # 700 * 1e-3 us * 1000 was 700.0000000000001 ns: refused as "cannot be expressed in ns"
+    times = pl.Series("t", np.arange(0, 50 * step, step)).cast(pl.Datetime("ns"))
+    frame = pl.DataFrame({"t": times, "y": np.arange(50.0)})
+    for freq in ("auto", f"{step}ns"):
+        assert str(validate_frame(frame, target="y", time_col="t", freq=freq)[1]) == f"{step}ns"
+    assert str(infer_frequency(times, np.array([0, 50]))) == f"{step}ns"  # 1001 was "1000ns"
+    steps = [Frequency(n, "ns").step_in(pl.Datetime("ns")) for n in range(1, 5000)]
+    assert steps == list(range(1, 5000))
+    with pytest.raises(DataValidationError, match=r"700ns cannot be expressed .* \(us\)"):
+        Frequency(700, "ns").step_in(pl.Datetime("us"))
+
+
 def test_month_end_dates_are_regular_monthly():
     ends = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30)]
     frame = pl.DataFrame({"t": ends, "y": [1.0, 2.0, 3.0, 4.0]})
@@ -584,6 +598,20 @@ def test_calendar_features_auto_is_the_same_for_every_spelling_of_a_step(spellin
         assert calendar_features("auto", Frequency.parse(spelling), pl.Date) == expected, spelling
 
 
+def test_calendar_features_count_business_days_by_the_calendar_days_they_span():
+    from forecaster.data.calendar import calendar_features
+
+    # Five business days later is the same weekday: "5bd" is a week, like "1w"
+    for freq in ("1bd", "2bd", "4bd"):
+        expected = ("dayofweek", "dayofyear")
+        assert calendar_features("auto", Frequency.parse(freq), pl.Date) == expected, freq
+    for freq in ("5bd", "10bd", "1w"):
+        assert calendar_features("auto", Frequency.parse(freq), pl.Date) == ("dayofyear",), freq
+    with pytest.raises(DataValidationError, match=r"'dayofweek' repeats every week.* every 5bd"):
+        calendar_features(["dayofweek"], Frequency.parse("5bd"), pl.Date)
+    assert calendar_features(["dayofweek"], Frequency.parse("4bd"), pl.Date) == ("dayofweek",)
+
+
 def test_yearly_steps_spelled_in_months_get_no_constant_month_feature():
     from forecaster.data.calendar import calendar_features
 
@@ -699,6 +727,27 @@ def test_hostile_time_zone_aware_days_across_daylight_saving():
     hours = _london_days(dt.datetime(2024, 3, 30), dt.datetime(2024, 4, 1), "1h")
     _, freq = validate_frame(pl.DataFrame({"t": hours, "y": 1.0}), target="y", time_col="t")
     assert str(freq) == "1h"
+
+
+@pytest.mark.parametrize("every", ["15m", "30m"])
+def test_hostile_time_zone_aware_minutes_across_the_clock_set_back(every):
+    # Sorted and regular in absolute time, but the local clock goes back at 03:00 on
+    # 2024-10-27: inferred from wall-clock steps, that read as "the times decrease".
+    start, end = dt.datetime(2024, 10, 26), dt.datetime(2024, 10, 28)
+    utc = pl.datetime_range(start, end, every, time_zone="UTC", eager=True)
+    times = utc.dt.convert_time_zone("Europe/Berlin")
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    for data in (frame, frame.sample(fraction=1.0, shuffle=True, seed=0)):
+        clean, freq = validate_frame(data, target="y", time_col="t")
+        assert str(freq) == every and clean["t"].equals(times)
+    # Local days across the same change are still days (in absolute time: 25 hours)
+    days = pl.Series("t", [dt.datetime(2024, 10, d) for d in (27, 28)])
+    days = days.dt.replace_time_zone("Europe/Berlin")
+    daily = pl.DataFrame({"t": days, "y": 1.0})
+    assert str(validate_frame(daily, target="y", time_col="t")[1]) == "1d"
+    # Times that really decrease within a series are still refused
+    with pytest.raises(DataValidationError, match="the times decrease within a series"):
+        infer_frequency(times.reverse(), np.array([0, len(times)]))
 
 
 def test_hostile_business_day_datetimes_off_their_time_of_day():

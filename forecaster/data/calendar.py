@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import CALENDAR_FEATURES, check
-from forecaster.data.frequency import FIXED_UNITS_US, Frequency, canonical_frequency
+from forecaster.data.frequency import FIXED_UNITS_NS, Frequency, canonical_frequency
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["CALENDAR_FEATURES", "calendar_features", "calendar_values"]
@@ -44,13 +44,26 @@ _CALENDAR_CYCLE_DAYS = {
 """Shortest length in days of each feature's cycle (an hour, a day, a week, a month, a year):
 sampled every cycle or less often, a feature is constant or aliased."""
 
-_STEP_DAYS = {"bd": 1.0, "mo": 28.0, "q": 89.0, "y": 365.0}
+_STEP_DAYS = {"mo": 28.0, "q": 89.0, "y": 365.0}
+"""Shortest length in days of a month, quarter and year step."""
 
 
 def _step_days(freq: Frequency) -> float:
+    """Length in calendar days of one step of ``freq`` (the shortest, for months and longer).
+
+    A business-day step is measured by the calendar span it covers: five business days are a
+    week, so ``n`` business days are ``7 n / 5`` days (``"5bd"`` is as long as ``"1w"``).
+
+    Examples
+    --------
+    >>> [_step_days(Frequency.parse(f)) for f in ("1bd", "5bd", "1w", "12h", "1mo")]
+    [1.4, 7.0, 7.0, 0.5, 28.0]
+    """
+    if freq.unit == "bd":
+        return freq.n * 7 / 5
     if freq.unit in _STEP_DAYS:
         return freq.n * _STEP_DAYS[freq.unit]
-    return freq.n * FIXED_UNITS_US[freq.unit] / FIXED_UNITS_US["d"]
+    return freq.n * FIXED_UNITS_NS[freq.unit] / FIXED_UNITS_NS["d"]
 
 
 def calendar_features(
@@ -67,7 +80,8 @@ def calendar_features(
     freq : Frequency
         The panel's frequency. A feature whose cycle is not longer than one step (``"hour"``
         on daily data, ``"dayofweek"`` on weekly data, ``"dayofmonth"`` on monthly data) would
-        be constant or aliased and is refused.
+        be constant or aliased and is refused. A business-day step counts as the calendar days
+        it spans (``"5bd"`` is a week, so it has no ``"dayofweek"``).
     time_dtype : polars.DataType
         Dtype of the time column: Date or Datetime (with or without time zone; features follow
         the local clock). Integer time steps have no calendar and are refused.

@@ -16,6 +16,7 @@ from forecaster.data.times import check_series_layout, check_time_span
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "FIXED_UNITS_NS",
     "FIXED_UNITS_US",
     "MONTHS_PER_UNIT",
     "Frequency",
@@ -48,6 +49,18 @@ _PANDAS_ONLY = {
 }
 """pandas offset aliases that mean something else, or nothing, here: what to pass instead."""
 
+FIXED_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 7 * 86_400_000_000_000,
+}
+"""Nanoseconds per fixed unit, as exact integers: steps and grids are computed in these."""
+
 FIXED_UNITS_US = {
     "ns": 1e-3,
     "us": 1,
@@ -58,7 +71,11 @@ FIXED_UNITS_US = {
     "d": 86_400_000_000,
     "w": 7 * 86_400_000_000,
 }
-"""Microseconds per fixed unit."""
+"""Microseconds per fixed unit (``"ns"`` is the float ``1e-3``: exact arithmetic uses
+:data:`FIXED_UNITS_NS`)."""
+
+_TIME_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+"""Nanoseconds per physical unit of a Datetime column."""
 
 _CALENDAR_UNITS = ("mo", "q", "y", "bd")
 
@@ -167,13 +184,24 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         return f"{self.n}{self.unit}"
 
     def step_in(self, dtype: pl.DataType) -> int:
-        """Length of one fixed step in the physical units of a time column of ``dtype``."""
+        """Length of one fixed step in the physical units of a time column of ``dtype``.
+
+        Computed in exact integer nanoseconds, so that every whole number of the column's units
+        is accepted.
+
+        Examples
+        --------
+        >>> Frequency.parse("700ns").step_in(pl.Datetime("ns"))
+        700
+        >>> Frequency.parse("2d").step_in(pl.Date), Frequency.parse("1s").step_in(pl.Datetime("ms"))
+        (2, 1000)
+        """
         if self.unit == "i":
             return self.n
-        micros = self.n * FIXED_UNITS_US[self.unit]
+        nanos = self.n * FIXED_UNITS_NS[self.unit]
         if dtype == pl.Date:
-            days = micros / FIXED_UNITS_US["d"]
-            if days != int(days):
+            days, rest = divmod(nanos, FIXED_UNITS_NS["d"])
+            if rest:
                 raise DataValidationError(
                     f"freq {self} is shorter than a day but the time column is a Date. "
                     "Use a Datetime column or a frequency of whole days."
@@ -183,11 +211,10 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
                     f"freq {self} is longer than a Date column can span. Pass the sampling "
                     "interval of the data."
                 )
-            return int(days)
+            return days
         unit = getattr(dtype, "time_unit", "us") or "us"
-        factor = {"ns": 1000, "us": 1, "ms": 1e-3}[unit]
-        step = micros * factor
-        if step != int(step) or step <= 0:
+        step, rest = divmod(nanos, _TIME_UNIT_NS[unit])
+        if rest or step <= 0:
             raise DataValidationError(
                 f"freq {self} cannot be expressed in the time column's unit ({unit})."
             )
@@ -196,7 +223,7 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
                 f"freq {self} is longer than a time column in {unit} can span. Pass the "
                 "sampling interval of the data."
             )
-        return int(step)
+        return step
 
     def check_dtype(self, dtype: pl.DataType, time_col: str) -> None:
         """Raise when the frequency does not fit a time column of ``dtype``."""
@@ -411,10 +438,10 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
     if dtype.is_integer():
         return Frequency(mode, "i")
     if dtype == pl.Date:
-        day = 1
+        per, day = FIXED_UNITS_NS["d"], 1  # nanoseconds per physical unit, units per day
     else:
-        unit = getattr(dtype, "time_unit", "us") or "us"
-        day = int(86_400_000_000 * {"ns": 1000, "us": 1, "ms": 1e-3}[unit])
+        per = _TIME_UNIT_NS[getattr(dtype, "time_unit", "us") or "us"]
+        day = FIXED_UNITS_NS["d"] // per
     if mode % day == 0:
         days = mode // day
         # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
@@ -432,9 +459,8 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
         if days % 7 == 0:
             return Frequency(days // 7, "w")
         return Frequency(days, "d")
-    micros = mode if dtype == pl.Date else mode / ({"ns": 1000, "us": 1, "ms": 1e-3}[unit])
+    nanos = mode * per
     for name in ("h", "m", "s", "ms", "us"):
-        size = FIXED_UNITS_US[name]
-        if micros % size == 0:
-            return Frequency(int(micros // size), name)
-    return Frequency(int(micros * 1000), "ns")
+        if nanos % FIXED_UNITS_NS[name] == 0:
+            return Frequency(nanos // FIXED_UNITS_NS[name], name)
+    return Frequency(nanos, "ns")
