@@ -17,7 +17,6 @@ from forecaster.exceptions import DataValidationError
 
 __all__ = [
     "FIXED_UNITS_NS",
-    "FIXED_UNITS_US",
     "MONTHS_PER_UNIT",
     "Frequency",
     "canonical_frequency",
@@ -60,19 +59,6 @@ FIXED_UNITS_NS = {
     "w": 7 * 86_400_000_000_000,
 }
 """Nanoseconds per fixed unit, as exact integers: steps and grids are computed in these."""
-
-FIXED_UNITS_US = {
-    "ns": 1e-3,
-    "us": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-    "w": 7 * 86_400_000_000,
-}
-"""Microseconds per fixed unit (``"ns"`` is the float ``1e-3``: exact arithmetic uses
-:data:`FIXED_UNITS_NS`)."""
 
 _TIME_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 """Nanoseconds per physical unit of a Datetime column."""
@@ -304,12 +290,12 @@ def holiday_dates(value: object) -> list[dt.date]:
 
 def simplest_frequency(freq: Frequency) -> Frequency:
     """A fixed duration in its largest whole unit (``1440m`` is ``1d``); others unchanged."""
-    if freq.unit not in FIXED_UNITS_US or freq.unit == "ns":
+    if freq.unit not in FIXED_UNITS_NS or freq.unit == "ns":
         return freq
-    micros = freq.n * FIXED_UNITS_US[freq.unit]
+    nanos = freq.n * FIXED_UNITS_NS[freq.unit]
     for unit in ("w", "d", "h", "m", "s", "ms", "us"):
-        if micros % FIXED_UNITS_US[unit] == 0:
-            return Frequency(int(micros // FIXED_UNITS_US[unit]), unit)
+        if nanos % FIXED_UNITS_NS[unit] == 0:
+            return Frequency(nanos // FIXED_UNITS_NS[unit], unit)
     return freq
 
 

@@ -42,14 +42,14 @@ __all__ = [
 
 import numpy as np
 
-from forecaster.data.frequency import FIXED_UNITS_US, Frequency, canonical_frequency
+from forecaster.data.frequency import FIXED_UNITS_NS, Frequency, canonical_frequency
 from forecaster.data.panel import Panel
 
 MAX_AUTO_LOOKBACK = 720
 """The longest window ``lookback="auto"`` chooses."""
 
-_DAY_US = 86_400_000_000
-_SUB_DAILY_SPAN_US = 14 * _DAY_US  # sub-daily steps: two weeks of history
+_DAY_NS = FIXED_UNITS_NS["d"]
+_SUB_DAILY_SPAN_NS = 14 * _DAY_NS  # sub-daily steps: two weeks of history
 _SPAN_STEPS = {"d": 56, "bd": 60, "w": 52, "mo": 36, "q": 16}  # in steps of one unit
 _MIN_SPAN_STEPS = 16  # a long step's span still gets a few steps ("26w": 16, not 2)
 _DEFAULT_LOOKBACK = 96  # integer steps and years: no cycle to go by
@@ -70,8 +70,7 @@ _DETECTION_VALUES = 60_000  # and about this many values in all (each series' la
 _NEAR_BEST = 1.1  # a shorter period within 10 % of the best score wins (not its multiples)
 
 
-_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_NS["d"] = 24 * _NS["h"]
+_NS = {u: ns for u, ns in FIXED_UNITS_NS.items() if u != "w"}  # a week's cycle: _CYCLES
 _CYCLES = {"w": 52, "mo": 12, "q": 4, "bd": 5}  # weeks, months, quarters a year; weekdays
 
 
@@ -116,7 +115,7 @@ def season_length(freq: Frequency) -> int:
 
 
 def _sub_daily(freq: Frequency) -> bool:
-    return freq.unit in FIXED_UNITS_US and FIXED_UNITS_US[freq.unit] * freq.n < _DAY_US
+    return freq.unit in FIXED_UNITS_NS and FIXED_UNITS_NS[freq.unit] * freq.n < _DAY_NS
 
 
 def _frequency_span(freq: Frequency) -> int:
@@ -128,7 +127,7 @@ def _frequency_span(freq: Frequency) -> int:
     if not seasonal_periods(freq):
         return 0
     if _sub_daily(freq):
-        return int(_SUB_DAILY_SPAN_US // (FIXED_UNITS_US[freq.unit] * freq.n))
+        return _SUB_DAILY_SPAN_NS // (FIXED_UNITS_NS[freq.unit] * freq.n)
     return max(_SPAN_STEPS.get(freq.unit, 0) // freq.n, _MIN_SPAN_STEPS)
 
 
