@@ -273,13 +273,40 @@ def test_an_explicit_log_still_refuses_a_value_outside_its_domain():
         fitted.predict(bad)
 
 
-def test_raise_to_positive_uses_the_series_then_the_column_floor():
+def test_raise_to_positive_reads_earlier_rows_only():
+    """Each value <= 0 is raised to the smallest positive value before it in its series, else
+    in its column at or before its time, else 1: never from a later row."""
     frame = pl.DataFrame(
         {"id": ["a"] * 3 + ["b"] * 3, "time": [0, 1, 2] * 2, "y": [0.0, 4.0, 2.0, -1.0, 0.0, -5.0]}
     )
     raised, mask = raise_to_positive(panel_of(frame))
-    assert raised.values[:, 0].tolist() == [2.0, 4.0, 2.0, 2.0, 2.0, 2.0]
+    assert raised.values[:, 0].tolist() == [1.0, 4.0, 2.0, 1.0, 4.0, 2.0]
     assert mask[:, 0].tolist() == [True, False, False, True, True, True]
+    before = np.array([[3.0], [np.inf]])  # a's rows before this panel had 3; b's none
+    raised, _ = raise_to_positive(panel_of(frame), before)
+    assert raised.values[:, 0].tolist() == [3.0, 4.0, 2.0, 3.0, 3.0, 2.0]
+
+
+def test_values_raised_to_positive_never_read_rows_after_the_origin():
+    """A zero in a log model's predict frame: a cutoff list forecasts each origin as a single
+    cutoff does, a value after the origin does not change its forecast (a backtest's folds
+    stay out of sample), and a stream updated with the rows agrees with predict."""
+    frame = growing_frame(n_series=1, length=300)
+    fitted = model().fit(frame)
+    assert fitted.target_transform_ == "log"
+    y = frame["y"].to_numpy().copy()
+    y[249] = 0.0
+    y[280] = y.min() / 100  # a smaller positive value after the origin
+    changed = frame.with_columns(pl.Series("y", y))
+    origin = changed["time"][249]
+    with pytest.warns(ForecasterWarning, match="smallest positive value before it"):
+        one = fitted.predict(changed, cutoff=origin)["y"].to_numpy()
+        many = fitted.predict(changed, cutoff=changed["time"].gather([249, 260]))
+        stream = fitted.stream(changed.head(240))
+        stream.update(changed.slice(240, 10))
+    np.testing.assert_array_equal(many["y"].to_numpy()[:12], one)
+    np.testing.assert_array_equal(fitted.predict(changed.head(250), cutoff=origin)["y"], one)
+    np.testing.assert_allclose(stream.forecast()["y"].to_numpy(), one, rtol=1e-5)
 
 
 def test_the_chosen_transform_is_saved_and_loaded(tmp_path):

@@ -11,6 +11,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+import polars as pl
 
 import forecaster._validation as _validation
 from forecaster.data.panel import Panel
@@ -27,6 +28,7 @@ __all__ = [
     "inverse_targets",
     "raise_to_positive",
     "resolve_target_transform",
+    "smallest_positive",
     "transform_targets",
 ]
 
@@ -201,34 +203,71 @@ def check_target_domain(method: str, panel: Panel) -> None:
     )
 
 
-def raise_to_positive(panel: Panel) -> tuple[Panel, np.ndarray]:
+def raise_to_positive(panel: Panel, before: np.ndarray | None = None) -> tuple[Panel, np.ndarray]:
     """A copy of ``panel`` whose target values <= 0 are raised to the smallest positive value
-    of their series and column (of the column when the series has none, 1 when the column has
-    none), and the mask ``(rows, n_targets)`` of the values raised: how a model whose
-    ``target_transform="auto"`` chose the log reads data outside its domain.
+    that came before them, and the mask ``(rows, n_targets)`` of the values raised: how a
+    model whose ``target_transform="auto"`` chose the log reads data outside its domain.
+
+    A value's floor is read from earlier rows only, so that a forecast never depends on rows
+    after its origin: the smallest positive value of its series and column up to its row
+    (``before``, ``(n_series, n_targets)``: that of rows before the panel, e.g. a stream's
+    history; ``inf`` where none); when its series has none yet, the smallest positive value of
+    the column in any series at or before its time (and in ``before``); 1 when there is none.
 
     Examples
     --------
     >>> import polars as pl
-    >>> frame = pl.DataFrame({"t": [0, 1, 2], "y": [2.0, 0.0, 3.0]})
+    >>> frame = pl.DataFrame({"t": [0, 1, 2, 3], "y": [2.0, 0.0, 1.0, -1.0]})
     >>> raised, mask = raise_to_positive(Panel.from_frame(frame, target="y", time_col="t"))
     >>> raised.values[:, 0].tolist(), mask[:, 0].tolist()
-    ([2.0, 2.0, 3.0], [False, True, False])
+    ([2.0, 2.0, 1.0, 1.0], [False, True, False, True])
     """
     nt = panel.n_targets
     targets = panel.values[:, :nt]
     bad = targets <= 0  # NaN stays NaN, as with an explicit log
     if not bad.any():
         return panel, bad
-    positive = np.where(targets > 0, targets, np.inf)
-    column = positive.min(axis=0)
-    column[~np.isfinite(column)] = 1.0
-    lowest = np.minimum.reduceat(positive, panel.offsets[:-1], axis=0)  # (n_series, nt)
-    lowest = np.where(np.isfinite(lowest), lowest, column)
+    floor = _earlier_positive_floor(panel, np.where(targets > 0, targets, np.inf), before)
     values = panel.values.copy()
-    floor = np.repeat(lowest, panel.lengths, axis=0).astype(values.dtype)
-    values[:, :nt] = np.where(bad, floor, targets)
+    values[:, :nt] = np.where(bad, floor.astype(values.dtype), targets)
     return dataclasses.replace(panel, values=values, _device_values={}), bad
+
+
+def smallest_positive(panel: Panel) -> np.ndarray:
+    """The smallest positive target of each series, ``(n_series, n_targets)`` (``inf`` where
+    a series has none): the ``before`` of :func:`raise_to_positive` for rows that follow."""
+    targets = panel.values[:, : panel.n_targets].astype(np.float64)
+    positive = np.where(targets > 0, targets, np.inf)
+    if not len(positive):
+        return np.full((panel.n_series, panel.n_targets), np.inf)
+    return np.minimum.reduceat(positive, panel.offsets[:-1], axis=0)
+
+
+def _earlier_positive_floor(
+    panel: Panel, positive: np.ndarray, before: np.ndarray | None
+) -> np.ndarray:
+    """Per row and target: the smallest of ``positive`` (``inf`` where not positive) in its
+    series up to the row (and ``before``), else in the column at or before its time, else 1."""
+    nt = positive.shape[1]
+    series = panel.series_of_rows()
+    names = [f"c{j}" for j in range(nt)]
+    frame = pl.DataFrame(
+        {"s": series, "t": panel.time, **{n: positive[:, j] for j, n in enumerate(names)}}
+    )
+    own = frame.select(pl.col(n).cum_min().over("s") for n in names).to_numpy()
+    by_time = (
+        frame.group_by("t")
+        .agg(pl.col(n).min() for n in names)
+        .sort("t")
+        .with_columns(pl.col(n).cum_min() for n in names)
+    )
+    column = frame.select("t").join(by_time, on="t", how="left", maintain_order="left")
+    column_floor = column.select(names).to_numpy()
+    if before is not None:
+        own = np.minimum(own, before[series])
+        column_floor = np.minimum(column_floor, before.min(axis=0, initial=np.inf))
+    floor = np.where(np.isfinite(own), own, column_floor)
+    return np.where(np.isfinite(floor), floor, 1.0)
 
 
 def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarray:

@@ -24,6 +24,7 @@ from forecaster._columns import temporary_names
 from forecaster.data.frames import check_schema, collect_frame, from_pandas, is_pandas_frame
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
+from forecaster.data.transforms import smallest_positive
 from forecaster.estimators.inference import ForecastInference
 from forecaster.estimators.origins import window_inputs
 from forecaster.exceptions import DataValidationError
@@ -116,6 +117,7 @@ class ForecastStream:
                 "use predict(frame) for them."
             )
         panel, self._lambdas = model._predict_panel(raw)
+        self._positive = smallest_positive(raw)  # floors of values <= 0 in later updates
         nt = panel.n_targets
         self._center = model.scaler_.center_[fitted][:, :nt]
         self._scale = model.scaler_.scale_[fitted][:, :nt]
@@ -158,7 +160,8 @@ class ForecastStream:
         )
         series = self._series_of(raw)
         self._check_continues(raw, series)
-        panel, _ = model._predict_panel(raw)
+        panel, _ = model._predict_panel(raw, before=self._positive[series])
+        self._positive[series] = np.minimum(self._positive[series], smallest_positive(raw))
         nt = panel.n_targets
         per_row = np.repeat(series, raw.lengths)
         values = panel.values[:, :nt].astype(np.float64)

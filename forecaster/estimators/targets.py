@@ -112,13 +112,14 @@ class TargetPanels:
         )
 
     def _predict_panel(
-        self, raw: Panel, history: np.ndarray | None = None
+        self, raw: Panel, history: np.ndarray | None = None, before: np.ndarray | None = None
     ) -> tuple[Panel, np.ndarray | None]:
         """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
         (None for other transforms): fitted ones for series seen in ``fit``, for the others
-        lambdas fitted on the rows where ``history`` is true (all rows when None)."""
+        lambdas fitted on the rows where ``history`` is true (all rows when None). ``before``:
+        the smallest positive target of each series in rows before ``raw`` (a stream's)."""
         if self.target_transform == "auto" and self._fitted_transform() == "log":
-            raw = self._raise_to_positive(raw)
+            raw = self._raise_to_positive(raw, before)
         check_target_domain(self._fitted_transform(), raw)
         lambdas = None
         if self._fitted_transform() == "boxcox":
@@ -130,11 +131,11 @@ class TargetPanels:
                 lambdas[~known] = own[~known]
         return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
 
-    def _raise_to_positive(self, raw: Panel) -> Panel:
-        """``raw`` with its target values <= 0 raised to their series' smallest positive value
-        (:func:`~forecaster.data.transforms.raise_to_positive`), with a warning that names
+    def _raise_to_positive(self, raw: Panel, before: np.ndarray | None = None) -> Panel:
+        """``raw`` with its target values <= 0 raised to the smallest positive value before
+        them (:func:`~forecaster.data.transforms.raise_to_positive`), with a warning that names
         them: a model whose ``"auto"`` transform is the log forecasts such data, never silently."""
-        raised, mask = raise_to_positive(raw)
+        raised, mask = raise_to_positive(raw, before)
         if not mask.any():
             return raw
         row, col = np.argwhere(mask)[0]
@@ -144,8 +145,9 @@ class TargetPanels:
             f"target_transform='auto' chose the log in fit (every training target was > 0), "
             f"but this frame has {int(mask.sum())} target values <= 0 in "
             f"{len(keys)} series, e.g. {float(raw.values[row, col]):g} in column "
-            f"{raw.targets[col]!r} of series {keys[0]!r}: each was raised to its series' "
-            "smallest positive value to forecast. Refit on data like this one "
+            f"{raw.targets[col]!r} of series {keys[0]!r}: each was raised to the smallest "
+            "positive value before it in its series (in the column when its series has none "
+            "yet, 1 when neither has) to forecast. Refit on data like this one "
             "(target_transform='auto' then keeps the targets' scale), or fit with "
             "target_transform='none'.",
             ForecasterWarning,
