@@ -12,8 +12,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from forecaster import RNNForecaster
+from forecaster.data import Panel
 from forecaster.evaluation.backtest import backtest
-from forecaster.evaluation.folds import fold_points
+from forecaster.evaluation.folds import first_fit_lookback, fold_points
 from forecaster.evaluation.metrics import PointColumns
 from forecaster.exceptions import DataValidationError
 
@@ -154,7 +155,8 @@ def test_a_fold_model_that_leaves_origins_out_is_refused_clearly(frame):
         backtest(model, frame, folds=3)
 
 
-def test_fold_models_read_the_frames_frequency_not_one_inferred_from_their_rows():
+@pytest.mark.parametrize("freq", ["auto", " Auto", None])
+def test_fold_models_read_the_frames_frequency_not_one_inferred_from_their_rows(freq):
     """An early stretch logged every other day, then daily: the frame's step is a day, and a
     fold's training rows alone look like two-day steps off their grid; the fold models keep
     the frame's step (they were refused as "off the regular 2d grid")."""
@@ -163,8 +165,31 @@ def test_fold_models_read_the_frames_frequency_not_one_inferred_from_their_rows(
     t = pl.concat([first, then])
     y = 10 + 2 * np.sin(2 * np.pi * np.arange(len(t)) / 7)
     frame = pl.DataFrame({"t": t, "y": y})
-    model = RNNForecaster(target="y", time_col="t", missing="ffill", **{**AUTO, "lookback": 14})
+    model = RNNForecaster(
+        target="y", time_col="t", missing="ffill", freq=freq, **AUTO | {"lookback": 14}
+    )
     result = backtest(model, frame, folds=3, step=60, refit=True)
     assert [str(m.freq_) for m in result.estimators] == ["1d"] * 3
     assert result.forecasts.height == 3 * 7
-    assert model.get_params()["freq"] == "auto"  # the given estimator is not changed
+    assert model.get_params()["freq"] == freq  # the given estimator is not changed
+
+
+class _ShorterWithoutShortSeries:
+    """A stand-in whose lookback is 90 on every series and 50 once a short one is left out."""
+
+    horizon = 7
+
+    def lookback_for(self, panel, span):
+        start, stop = span
+        return 90 if ((stop - start) > self.horizon).all() else 50
+
+
+def test_first_fit_lookback_returns_the_lookback_its_kept_series_agree_with():
+    frame = pl.concat(
+        pl.DataFrame({"id": k, "t": np.arange(n), "y": np.ones(n)})
+        for k, n in (("a", 40), ("b", 60), ("c", 200))
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    estimator = _ShorterWithoutShortSeries()
+    # all series: 90, which keeps c only; then 50, which keeps b and c, and agrees with them
+    assert first_fit_lookback(panel, estimator, folds=1, step=1, gap=0, train_size=None) == 50

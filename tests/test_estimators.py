@@ -200,6 +200,7 @@ def test_a_validation_split_shorter_than_the_horizon_is_refused():
         forecaster(validation_size=horizon - 1).fit(seasonal_frame())
     model = forecaster(validation_size=horizon, max_epochs=1).fit(seasonal_frame())
     assert model.n_val_windows_ > 0 and model.history_[0]["val_loss"] is not None
+    forecaster(validation_size=horizon - 1).validate_params()  # models saved before still load
 
 
 # ---------------------------------------------------------------- scikit-learn contract

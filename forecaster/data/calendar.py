@@ -113,11 +113,11 @@ calendar='auto' (('dayofweek', 'dayofyear') for 1d).
             "pl.from_epoch(...) or .str.to_datetime()) or set calendar=None."
         )
     step = canonical_frequency(freq)  # every spelling of a step alike: 24h is 1d, 12mo is 1y
-    auto = _AUTO_CALENDAR.get(step.unit, ())
+    auto = tuple(  # the features whose cycle is longer than one step
+        n for n in _AUTO_CALENDAR.get(step.unit, ()) if _step_days(step) < _CALENDAR_CYCLE_DAYS[n]
+    )
     if calendar == "auto":
-        names: tuple[str, ...] = tuple(
-            n for n in auto if _step_days(step) < _CALENDAR_CYCLE_DAYS[n]
-        )
+        names: tuple[str, ...] = auto
         if not names:  # accepted, it would add nothing
             raise DataValidationError(
                 f"calendar='auto' finds no calendar feature for data sampled every {freq}: "

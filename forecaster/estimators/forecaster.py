@@ -174,9 +174,9 @@ class RNNForecaster(
         the weights of the last batch (None): smoother weights at no extra training time.
         ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_size : int or float, default 0.1
-        The last part of every series held out for early stopping: a number of steps (int) or a
-        fraction of each series' length (float, at least ``horizon`` steps). 0 disables
-        validation (``max_epochs`` epochs are run).
+        The last part of every series held out for early stopping: steps (int, at least
+        ``horizon``) or a fraction of each series' length (float, at least ``horizon`` steps).
+        0 disables validation (``max_epochs`` epochs are run).
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
         on the validation windows and warns when the network is worse; ``"auto"`` then blends
@@ -404,7 +404,6 @@ class RNNForecaster(
             )
         if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
             Frequency.parse(self.freq)
-        check_validation_size(self.validation_size, int(self.horizon))
         if self.quantiles is not None and self.loss != "quantile":
             raise DataValidationError(
                 f"quantiles={self.quantiles!r} is set with loss={self.loss!r}, which would ignore "
@@ -512,6 +511,7 @@ class RNNForecaster(
 
     def _fit(self, frame: Any, *, callbacks: Any, resume: Any, run: FitRun) -> RNNForecaster:
         self.validate_params()
+        check_validation_size(self.validation_size, int(self.horizon))  # not at load: old models
         callbacks = check_fit_callbacks(callbacks)
         self._begin_fit(resume)
         schema = frame_schema(frame)  # a lazy source that cannot be read fails here

@@ -56,8 +56,8 @@ class TargetPanels:
 
     def _linear_skip(self, value: bool | str) -> bool:
         """``linear_skip`` resolved: ``"auto"`` is on with a log transform (``head`` permitting).
-        Before a fit resolves the transform (the memory check) it reads the last fit's, or the
-        parameter: the skip's few weights are all that differ."""
+        Before a fit resolves the transform (the memory check, when the fit has no fitted
+        attributes yet) it reads the parameter: the skip's few weights are all that differ."""
         if value != "auto":
             return bool(value)
         return self._fitted_transform() == "log" and self.head != "recursive"

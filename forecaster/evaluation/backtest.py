@@ -51,6 +51,7 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.fold_scores import score_folds
 from forecaster.evaluation.folds import (
     Folds,
+    check_forecast_rows,
     check_window,
     first_fit_lookback,
     fold_points,
@@ -517,9 +518,14 @@ def _forecast_folds(
         group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
         if where.trains:
             bounds = folds_frame.filter(pl.col("fold") == first)
-            model = _fold_model(estimator, panel).fit(
-                training_rows(frame, bounds, time_col=time_col, id_col=id_col)
-            )
+            rows = training_rows(frame, bounds, time_col=time_col, id_col=id_col)
+            try:
+                model = _fold_model(estimator, panel).fit(rows)
+            except DataValidationError as exc:
+                raise DataValidationError(
+                    f"The fit of fold {first}'s model (its training rows, read at the frame's "
+                    f"step {panel.freq}) failed: {exc}"
+                ) from exc
         else:
             model = estimator
         estimators.append(model)
@@ -527,7 +533,7 @@ def _forecast_folds(
         if id_col is not None:  # many: (series, origin) pairs
             origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
         predicted = model.predict(frame, cutoff=origins, **intervals_asked)
-        _check_forecast_rows(predicted, group.height, first, model, estimator)
+        check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")
 
@@ -538,28 +544,10 @@ def _fold_model(estimator: BacktestForecaster, panel: Panel) -> Any:
     again from the fold's rows (which may look coarser, e.g. an early stretch logged every
     other day)."""
     model = clone(estimator)
-    if model.get_params(deep=False).get("freq") == "auto":
+    freq = model.get_params(deep=False).get("freq", "")
+    if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
         model.set_params(freq=str(panel.freq))
     return model
-
-
-def _check_forecast_rows(
-    predicted: pl.DataFrame, origins: int, first: int, model: Any, estimator: Any
-) -> None:
-    """Refuse a fold model's forecasts that leave origins out (``predict`` does so, with a
-    warning, where an origin has fewer than ``lookback_`` rows): the folds were placed for
-    the first fold's window, and a later fold's fit chose a longer one."""
-    horizon = int(estimator.horizon)
-    if predicted.height == origins * horizon:
-        return
-    missing = origins - predicted.height // horizon
-    raise DataValidationError(
-        f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
-        f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
-        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
-        "their cutoff, although the folds were placed for the first fold's window. Pass a "
-        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
-    )
 
 
 def _scored(

@@ -26,6 +26,7 @@ __all__ = [
     "Folds",
     "baseline_forecasts",
     "check_backtest_size",
+    "check_forecast_rows",
     "check_window",
     "first_fit_lookback",
     "fold_points",
@@ -76,6 +77,25 @@ LOOKBACK_ROUNDS = 4
 """Rounds in which :func:`first_fit_lookback` settles the lookback and the kept series."""
 
 
+def check_forecast_rows(
+    predicted: pl.DataFrame, origins: int, first: int, model: Any, estimator: Any
+) -> None:
+    """Refuse a fold model's forecasts that leave origins out (``predict`` does so, with a
+    warning, where an origin has fewer than ``lookback_`` rows): the folds were placed for
+    the first fold's window, and a later fold's fit chose a longer one."""
+    horizon = int(estimator.horizon)
+    if predicted.height == origins * horizon:
+        return
+    missing = origins - predicted.height // horizon
+    raise DataValidationError(
+        f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
+        f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
+        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
+        "their cutoff, although the folds were placed for the first fold's window. Pass a "
+        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
+    )
+
+
 def first_fit_lookback(
     panel: Panel,
     estimator: Any,
@@ -103,12 +123,12 @@ def first_fit_lookback(
     seen: list[int] = []
     for _ in range(LOOKBACK_ROUNDS):
         lookback = int(estimator.lookback_for(panel, span=(start, np.where(keep, stop, start))))
-        if lookback in seen:
-            break
-        seen.append(lookback)
         kept_now = panel.lengths >= lookback + horizon + (folds - 1) * step
         if not kept_now.any() or (kept_now == keep).all():
             return lookback  # no series kept (place_folds says so), or the two agree
+        if lookback in seen:  # a cycle
+            break
+        seen.append(lookback)
         keep = kept_now
     return max(seen)
 
