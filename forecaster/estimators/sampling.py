@@ -161,8 +161,9 @@ def check_validation_size(validation_size: Any, horizon: int) -> None:
     """Refuse a number of held-out steps below the horizon: it fits no validation window, so
     validation, early stopping and ``baseline="auto"`` would be off while its rows are still
     kept from training (a fraction is raised to the horizon instead; 0 means none)."""
-    size = validation_size
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool) and 0 < size < horizon:
+    steps = isinstance(validation_size, numbers.Integral) and not isinstance(validation_size, bool)
+    size = int(validation_size) if steps else 0
+    if 0 < size < horizon:
         raise DataValidationError(
             f"validation_size={size} holds out the last {size} steps of every series, but "
             f"a validation window needs horizon={horizon} steps after its origin: none "
