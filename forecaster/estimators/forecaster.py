@@ -389,6 +389,7 @@ class RNNForecaster(
         "scaling",
         "target_transform",
         "calendar",
+        "baseline",
     )
 
     # -- checks ---------------------------------------------------------------------------
@@ -499,8 +500,8 @@ class RNNForecaster(
         A fit is all or nothing: when it fails or is interrupted, the estimator keeps the
         fitted state it had before (or stays unfitted). Parameters changed with
         ``set_params`` after a fit take effect at the next fit; until then the ones that
-        shape predictions (``target``, the other columns, ``lookback``, ``horizon``,
-        ``freq``, ``missing``, ``scaling``, ``target_transform``, ``calendar``) make
+        shape predictions (``target``, the other columns, ``lookback``, ``horizon``, ``freq``,
+        ``missing``, ``scaling``, ``target_transform``, ``calendar``, ``baseline``) make
         ``predict``, ``score``, ``backtest`` and ``save`` refuse, naming them. The networks
         of fits in threads of one process train one at a time (see ``random_state``).
         """

@@ -106,6 +106,7 @@ CHANGES = [
     {"id_col": None},
     {"time_col": "x"},
     {"calendar": "auto"},
+    {"baseline": "none"},
 ]
 ACTIONS = {
     "predict": (lambda m, tmp: m.predict(FRAME), "predict with"),
