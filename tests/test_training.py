@@ -762,6 +762,39 @@ def test_training_on_cuda_with_autocast_and_loss_scaling(
     assert math.isfinite(evaluate(net, source(vx.to(device), vy.to(device)), "mse", device, False))
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_step_is_fused_and_waits_for_no_host_copy() -> None:
+    """A CUDA step (autocast, loss scaling, clipping, AdamW) queues its kernels without one
+    device-to-host synchronisation: the fused AdamW reads the scaler's inf flag on the device.
+    A step that synchronises leaves the GPU idle while Python prepares the next batch."""
+    from forecaster.training.step import Stepper, training_compute
+
+    device = torch.device("cuda")
+    net = make_net(cell="lstm").to(device)
+    settings = TrainSettings(device="cuda", amp=True, lr=1e-2, grad_clip=1.0)
+    optimizer = training._make_optimizer(net, settings)
+    assert optimizer.defaults["fused"] is True
+    scaler = torch.amp.GradScaler("cuda")
+    loss_fn = loss_function("mse")
+    compute = training_compute(net, loss_fn, device, data_parallel=False)
+    stepper = Stepper(
+        compute, net, optimizer, scaler, device=device, use_amp=True, grad_clip=1.0,
+        on_oom="raise",
+    )  # fmt: skip
+    x, y = (t.to(device) for t in learnable_data(64))
+    stepper.step(x, None, y, None)  # warm-up: cuDNN plans, the scaler's state
+    torch.cuda.synchronize()
+    before = [p.detach().clone() for p in net.parameters()]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        losses = [stepper.step(x, None, y, None) for _ in range(3)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(math.isfinite(float(loss)) for loss in losses)
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
 def test_no_loss_scaling_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     scalers: list[torch.amp.GradScaler] = []
     real_scaler = torch.amp.GradScaler
