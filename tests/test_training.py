@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -588,6 +589,23 @@ def test_ema_with_early_stopping_restores_the_best_average(monkeypatch) -> None:
     assert net.state_dict().keys() == best[2].keys()
     assert all(torch.equal(v, best[2][k]) for k, v in net.state_dict().items())
     assert not all(torch.equal(v, best[4][k]) for k, v in net.state_dict().items())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_ema_average_on_cuda_keeps_its_recurrent_weights_in_one_cudnn_buffer() -> None:
+    """The average is a deep copy of the network; unflattened, every validation forward on
+    CUDA copies its weights into one buffer again and warns."""
+    device = torch.device("cuda")
+    x, y = (t.to(device) for t in learnable_data(48))
+    net = make_net(cell="gru").to(device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(
+            net, source(x, y), val_source=source(x, y), device=device, max_epochs=2,
+            ema_decay=0.9, lr=1e-2, progress=False,
+        )  # fmt: skip
+    assert not [w for w in caught if "single contiguous chunk" in str(w.message)]
 
 
 def test_ema_decay_auto_chooses_from_the_steps_per_epoch() -> None:

@@ -101,6 +101,12 @@ class WeightAverage:
             if decay is None
             else AveragedModel(network, multi_avg_fn=self._average, use_buffers=False)
         )
+        if self.averaged is not None:
+            # The average is a deep copy: on CUDA its recurrent weights are no longer one
+            # cuDNN buffer, and every forward would copy them into one (with a warning).
+            for module in self.averaged.module.modules():
+                if isinstance(module, nn.RNNBase):
+                    module.flatten_parameters()
 
     def current_decay(self) -> float:
         """The decay of the next update: ``decay``, less while few steps were averaged."""
