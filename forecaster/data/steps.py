@@ -199,6 +199,6 @@ def _beyond_range(
         fix = "Shift the steps back (e.g. subtract the first time)"
     return DataValidationError(
         f"The {horizon} steps of {freq} after the last time {latest} would pass the largest "
-        f"value of the time column's dtype {dtype} ({range_text(dtype)}). {fix}, or check for "
-        "stray sentinel times."
+        f"time computed in for the time column's dtype {dtype} ({range_text(dtype)}). {fix}, "
+        "or check for stray sentinel times."
     )

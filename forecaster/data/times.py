@@ -29,8 +29,13 @@ __all__ = [
 _DAY_UNITS = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
 """Physical units of a Datetime column per day, by time unit."""
 
-_CHRONO_DAYS = (-96_465_292, 95_026_236)
-"""Days from 1970-01-01 of -262143-01-01 and 262142-12-31: the calendar Polars computes in."""
+_CALENDAR_DAYS = (-719_162, 2_932_896)
+"""Days from 1970-01-01 of 0001-01-01 and 9999-12-31: Python's ``datetime`` range, in which
+times are shown, compared with user-given time points and returned (Polars computes further,
+to the years -262143 and 262142, but such a time cannot become a Python ``datetime``)."""
+
+_POLARS_DAYS = (-96_465_292, 95_026_236)
+"""Days from 1970-01-01 of -262143-01-01 and 262142-12-31: the calendar Polars can show."""
 
 
 def integer_range(dtype: pl.DataType) -> tuple[int, int]:
@@ -59,12 +64,15 @@ def days_per(dtype: pl.DataType) -> int:
 
 def physical_range(dtype: pl.DataType) -> tuple[int, int]:
     """Smallest and largest physical value of a time column of ``dtype`` (integers: their
-    range; dates and datetimes: Polars' calendar, and int64 for nanoseconds)."""
+    range; dates and datetimes: years 1 to 9999, a day less at both ends with a time zone,
+    and int64 for nanoseconds)."""
     if dtype.is_integer():
         return integer_range(dtype)
-    low_days, high_days = _CHRONO_DAYS
+    low_days, high_days = _CALENDAR_DAYS
     if dtype == pl.Date:
         return low_days, high_days
+    if getattr(dtype, "time_zone", None):  # local times may be up to a day from UTC's
+        low_days, high_days = low_days + 1, high_days - 1
     per_day = _DAY_UNITS[getattr(dtype, "time_unit", None) or "us"]
     return max(-(2**63), low_days * per_day), min(2**63 - 1, (high_days + 1) * per_day - 1)
 
@@ -118,18 +126,35 @@ def check_time_span(times: pl.Series, time_col: str) -> None:
     if low < first or high > last:
         what = "64-bit signed integer" if times.dtype.is_integer() else str(times.dtype)
         raise DataValidationError(
-            f"Time column {time_col!r} holds times out of range: from {times.min()} to "
-            f"{times.max()}, where times are computed as {what} values "
+            f"Time column {time_col!r} holds times out of range: from {_shown(low, times)} to "
+            f"{_shown(high, times)}, where times are computed as {what} values "
             f"({range_text(times.dtype if times.dtype.is_temporal() else pl.Int64)}). "
             "Check for stray sentinel values (such as 2**64 - 1 or a year 99999 date), or "
             "shift the steps into that range."
         )
     if high - low >= 2**62:
         raise DataValidationError(
-            f"Time column {time_col!r} spans from {times.min()} to {times.max()}, too far apart "
+            f"Time column {time_col!r} spans from {_shown(low, times)} to {_shown(high, times)}, "
+            "too far apart "
             "for regular time steps (expected the first and last times within 4.6e18 of the "
             "column's units). Check for stray sentinel values such as -1 or 2**63 - 1."
         )
+
+
+def _shown(physical: int, times: pl.Series) -> str:
+    """A physical value of ``times`` as text, without a Python ``datetime`` (which ends at the
+    year 9999): Polars' own rendering, or the number with its unit where Polars has none."""
+    if not times.dtype.is_temporal():
+        return str(physical)
+    days = physical // days_per(times.dtype)
+    if _POLARS_DAYS[0] <= days <= _POLARS_DAYS[1]:
+        try:
+            value = pl.Series([physical], dtype=pl.Int64).cast(times.to_physical().dtype)
+            return str(value.cast(times.dtype).cast(pl.String)[0])
+        except READ_ERRORS:
+            pass
+    unit = "days" if times.dtype == pl.Date else getattr(times.dtype, "time_unit", "us")
+    return f"{physical:,} {unit} from 1970-01-01"
 
 
 def check_series_layout(

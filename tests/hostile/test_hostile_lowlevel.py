@@ -140,7 +140,7 @@ def test_infer_frequency_refuses_what_it_cannot_read(times, offsets, message):
             .dt.replace_time_zone("Europe/Paris"),
             "1d",
             5,
-            r"after the last time 2262-04-09 .*would pass the largest value",
+            r"after the last time 2262-04-09 .*would pass the largest time",
         ),
         (
             pl.Series([dt.datetime(2262, 4, 7), dt.datetime(2262, 4, 8)]).cast(pl.Datetime("ns")),
@@ -154,6 +154,48 @@ def test_infer_frequency_refuses_what_it_cannot_read(times, offsets, message):
 def test_future_times_beyond_the_dtype_are_refused_not_wrapped(times, freq, horizon, message):
     with pytest.raises(DataValidationError, match=message):
         future_times(times.alias("t"), TWO, Frequency.parse(freq), horizon)
+
+
+YEAR_MS = 365 * 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("physical", "unit", "zone", "shown"),
+    [
+        (20_000 * YEAR_MS, "ms", None, r"from \+21956-09-20 22:00:00.000 to \+21956-09-21 00:00"),
+        (2**62, "ms", None, r"from 4,611,686,018,420,\d{3},\d{3} ms from 1970-01-01"),
+        (2**62, "us", None, r"from \+148108-07-06"),
+        (-(2**62), "us", None, r"from -144169-06-28"),
+        (2**63 - 10, "us", "Europe/Paris", r"from [\d,]+ us from 1970-01-01 .*'Europe/Paris'"),
+    ],
+    ids=["year-21956", "ms-2^62", "us-2^62", "us-minus-2^62", "zoned-int64-max"],
+)
+def test_times_beyond_python_datetimes_are_refused_clearly(physical, unit, zone, shown):
+    """Polars computes dates to the year 262142, but a Python datetime ends at 9999: such a
+    time once raised a bare ValueError in fit, or a Rust panic while the error was written."""
+    step = {"ms": 3_600_000, "us": 3_600_000_000}[unit]
+    times = pl.Series("t", [physical - 2 * step, physical - step, physical], dtype=pl.Int64)
+    times = times.cast(pl.Datetime(unit, zone))
+    frame = pl.DataFrame({"t": times, "y": [1.0, 2.0, 3.0]})
+    message = rf"Time column 't' holds times out of range: {shown}.*0001-01-0"
+    with pytest.raises(DataValidationError, match=message):
+        infer_frequency(times, np.array([0, 3]))
+    with pytest.raises(DataValidationError, match=message):
+        Panel.from_frame(frame, target="y", time_col="t")
+
+
+def test_the_last_python_datetimes_still_work_and_no_forecast_passes_them():
+    dates = pl.Series("t", [dt.date(9999, 12, 1) + dt.timedelta(days=i) for i in range(31)])
+    assert str(infer_frequency(dates, np.array([0, 31]))) == "1d"
+    assert future_times(dates.head(30), np.array([0, 30]), Frequency.parse("1d"), 1).to_list() == [
+        dt.date(9999, 12, 31)
+    ]
+    with pytest.raises(DataValidationError, match=r"2 steps of 1d after the last time 9999-12-30"):
+        future_times(dates.head(30), np.array([0, 30]), Frequency.parse("1d"), 2)
+    zoned = pl.Series("t", [dt.datetime(9999, 12, 30, 22), dt.datetime(9999, 12, 30, 23)])
+    zoned = zoned.dt.replace_time_zone("Asia/Tokyo")  # 9999-12-30 14:00 UTC and on
+    with pytest.raises(DataValidationError, match=r"after the last time 9999-12-30 23:00:00\+09"):
+        future_times(zoned, np.array([0, 2]), Frequency.parse("1h"), 30)
 
 
 def test_future_times_at_the_edge_of_the_dtype_still_work():
