@@ -111,6 +111,29 @@ def test_infer_frequency(times, expected):
     assert str(infer_frequency(series, np.array([0, len(times)]))) == expected
 
 
+@pytest.mark.parametrize(
+    ("every", "start", "zone", "expected"),
+    [
+        ("2mo", dt.datetime(2000, 1, 31), None, "2mo"),  # Jan 31, Mar 31, May 31, Jul 31, Sep 30
+        ("4mo", dt.datetime(2000, 1, 1), None, "4mo"),
+        ("6mo", dt.datetime(2000, 8, 31, 5), "Europe/Paris", "6mo"),  # was 4417h (DST)
+        ("18mo", dt.datetime(2000, 2, 29), None, "18mo"),
+        ("2y", dt.datetime(2000, 2, 29), None, "2y"),
+        ("61d", dt.datetime(2000, 1, 1), None, "61d"),  # a steady 61 days drifts in the month
+        ("184d", dt.datetime(2000, 1, 31), None, "184d"),
+        ("1d", dt.datetime(2000, 3, 20, 5), "Europe/Paris", "1d"),  # was 25h-and-23h (DST)
+    ],
+)
+def test_multi_month_steps_are_inferred_as_months(every, start, zone, expected):
+    """Two-monthly, half-yearly and two-yearly data were inferred as 61d / 184d / 730d steps,
+    and freq='auto' then refused their dates as off that grid."""
+    times = pl.datetime_range(start, dt.datetime(2040, 1, 1), every, eager=True, time_zone=zone)
+    times = times.gather([i for i in range(len(times)) if i % 7 != 3])  # gaps stay gaps
+    assert str(infer_frequency(times.alias("t"), np.array([0, len(times)]))) == expected
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    assert str(validate_frame(frame, target="y", time_col="t", missing="ffill")[1]) == expected
+
+
 def test_infer_business_days():
     days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 2, 29), "1d", eager=True)
     frame = pl.DataFrame({"t": days}).filter(pl.col("t").dt.weekday() <= 5).with_columns(y=1.0)

@@ -517,6 +517,19 @@ def test_sklearn_estimator_checks(estimator, check):
 # ---------------------------------------------------------------- accuracy options
 
 
+def test_two_monthly_data_is_forecast_on_its_month_end_dates_with_freq_auto():
+    times = pl.datetime_range(
+        dt.datetime(2000, 1, 31), dt.datetime(2019, 12, 31), "2mo", eager=True
+    )
+    y = 5 + np.sin(2 * np.pi * np.arange(len(times)) / 6)
+    frame = pl.DataFrame({"time": times, "y": y})
+    model = RNNForecaster(target="y", horizon=3, lookback=12, baseline="none", **TINY).fit(frame)
+    assert str(model.freq_) == "2mo"  # was 61d, and the dates were refused as off its grid
+    assert model.predict(frame)["time"].to_list() == [
+        dt.datetime(2020, 1, 31), dt.datetime(2020, 3, 31), dt.datetime(2020, 5, 31)
+    ]  # fmt: skip
+
+
 def test_calendar_features_drive_the_forecast_and_need_no_future_frame():
     frame = seasonal_frame(n_series=2, length=24 * 14)
     kw = {"lookback": 24, "horizon": 6, "segment_length": 6, "baseline": "none"}  # the network

@@ -24,6 +24,7 @@ __all__ = [
     "holiday_dates",
     "infer_frequency",
     "infer_from_diffs",
+    "infer_from_steps",
     "simplest_frequency",
 ]
 
@@ -370,7 +371,11 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     -------
     Frequency
         Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps;
-        daily dates with no weekend day and some 3-day steps are business days (``"1bd"``).
+        longer steps of a whole number of months on one day of the month (its last day in
+        shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
+        and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
+        steps are read on the local calendar (a day across a daylight-saving change lasts 23
+        or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them.
 
     Raises
     ------
@@ -385,11 +390,63 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     >>> t = pl.Series([dt.datetime(2024, 1, 1, h) for h in range(5)])
     >>> str(infer_frequency(t, np.array([0, 5])))
     '1h'
+    >>> t = pl.date_range(dt.date(2024, 1, 31), dt.date(2026, 1, 1), "2mo", eager=True)
+    >>> str(infer_frequency(t, np.array([0, len(t)])))
+    '2mo'
     """
     times, offsets = check_series_layout(times, offsets, "infer_frequency")
     check_time_span(times, times.name or "times")
-    t = times.to_physical().cast(pl.Int64).to_numpy()
-    return infer_from_diffs(np.diff(t), offsets[1:-1] - 1, times)
+    diffs = np.diff(times.to_physical().cast(pl.Int64).to_numpy())
+    local = None
+    if isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None:
+        wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
+        local = np.diff(wall)
+    cross = offsets[1:-1] - 1
+    within = np.ones(len(diffs), dtype=bool)
+    within[cross] = False
+    return infer_from_steps(diffs, local, within, cross, times)
+
+
+def infer_from_steps(
+    diffs: np.ndarray,
+    local: np.ndarray | None,
+    within: np.ndarray,
+    cross: np.ndarray,
+    times: pl.Series,
+) -> Frequency:
+    """Infer the frequency from the steps between the sorted rows, as a declared one is checked.
+
+    ``diffs`` are the absolute steps; ``local`` the wall-clock steps of time-zone-aware times
+    (else ``None``). Days, weeks, months and business days follow the local calendar (a day
+    across a daylight-saving change lasts 23 or 25 hours); shorter steps are absolute (the local
+    clock of quarter-hourly data goes back 45 minutes when it is set back an hour).
+    """
+    if local is None:
+        return infer_from_diffs(diffs, cross, times)
+    steps = local[within]
+    if (steps > 0).any() and not (steps < 0).any():  # set back within a step: sub-daily
+        frequency = infer_from_diffs(local, cross, times)
+        if frequency.is_calendar or frequency.unit in ("d", "w"):
+            return frequency
+    return infer_from_diffs(diffs, cross, times)
+
+
+def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
+    """The whole number of months (>= 2) of every step that starts at the rows ``starts`` of
+    ``times``, when they all step that many months on one day of the month (its last day in
+    shorter months: Jan 31, Mar 31, May 31, Jul 31, Sep 30); else None. A steady 61-day
+    step is not two months: its day of the month drifts."""
+    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
+    n = len(starts)
+    month = (picked.dt.year().cast(pl.Int64) * 12 + picked.dt.month().cast(pl.Int64)).to_numpy()
+    steps = month[n:] - month[:n]
+    if n == 0 or steps.min() != steps.max() or steps[0] < 2:
+        return None
+    day = picked.dt.day().to_numpy()
+    last = (picked.dt.month_end().dt.day() == picked.dt.day()).to_numpy()
+    d1, d2, last1, last2 = day[:n], day[n:], last[:n], last[n:]
+    anchored = (d1 == d2) | ((d1 < d2) & last1) | ((d2 < d1) & last2)
+    return int(steps[0]) if bool(anchored.all()) else None
 
 
 _INFER_SAMPLE = 200_000
@@ -407,6 +464,7 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
         positions = np.arange(len(diffs))
     positions = positions[~np.isin(positions, cross)]
     diffs = diffs[positions]
+    positions = positions[diffs > 0]  # the rows where the remaining steps start
     if (diffs < 0).any():
         raise DataValidationError(
             "Cannot infer the frequency: the times decrease within a series (they must be "
@@ -438,6 +496,9 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
             return Frequency(1, "q")
         if days in (365, 366):
             return Frequency(1, "y")
+        months = _months_per_step(times, positions[diffs == mode]) if days >= 58 else None
+        if months is not None and not weekly:
+            return Frequency(months // 12, "y") if months % 12 == 0 else Frequency(months, "mo")
         if days == 1:
             weekend = (times.dt.weekday() > 5).any()
             if not weekend and bool(np.any(diffs == 3 * day)):

@@ -23,7 +23,7 @@ from forecaster.data.checks import (
     row_examples,
 )
 from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
-from forecaster.data.frequency import Frequency, grid_periods, infer_from_diffs, simplest_frequency
+from forecaster.data.frequency import Frequency, grid_periods, infer_from_steps, simplest_frequency
 from forecaster.data.gaps import fill_gaps
 from forecaster.data.times import check_time_dtype, check_time_span
 from forecaster.exceptions import DataValidationError
@@ -338,7 +338,7 @@ def _check_grid(
     inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
     if inferred:
         local = np.diff(wall) if zoned else None
-        frequency = _infer_frequency(diffs, local, within, cross, times)
+        frequency = infer_from_steps(diffs, local, within, cross, times)
     else:
         frequency = Frequency.parse(freq)
     frequency.check_dtype(times.dtype, time_col)
@@ -367,30 +367,6 @@ def _check_grid(
     if not inferred:
         _check_own_step(counts, frequency, id_col)
     return _Grid(frequency, offsets, t, periods, gap_rows, n_missing)
-
-
-def _infer_frequency(
-    diffs: np.ndarray,
-    local: np.ndarray | None,
-    within: np.ndarray,
-    cross: np.ndarray,
-    times: pl.Series,
-) -> Frequency:
-    """Infer the frequency from the steps between the sorted rows, as a declared one is checked.
-
-    ``diffs`` are the absolute steps; ``local`` the wall-clock steps of time-zone-aware times
-    (else ``None``). Days, weeks, months and business days follow the local calendar (a day
-    across a daylight-saving change lasts 23 or 25 hours); shorter steps are absolute (the local
-    clock of quarter-hourly data goes back 45 minutes when it is set back an hour).
-    """
-    if local is None:
-        return infer_from_diffs(diffs, cross, times)
-    steps = local[within]
-    if (steps > 0).any() and not (steps < 0).any():  # set back within a step: sub-daily
-        frequency = infer_from_diffs(local, cross, times)
-        if frequency.is_calendar or frequency.unit in ("d", "w"):
-            return frequency
-    return infer_from_diffs(diffs, cross, times)
 
 
 def _calendar_steps(
