@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -452,22 +453,24 @@ def read_consistent(
     read: Callable[[PinnedDirectory], T],
     *,
     error: type[Exception] = ForecasterError,
-    attempts: int = 8,
+    patience: float = 30.0,
 ) -> T:
-    """``read(pinned)`` on the folder ``path``, again when the folder was replaced while it was
-    read and the read failed (a concurrent :func:`publish_directory`), up to ``attempts`` times.
+    """``read(pinned)`` on the folder ``path``, again while the folder keeps being replaced
+    under the read (a concurrent :func:`publish_directory`), pausing between tries (10 ms,
+    doubling up to 0.5 s) so that a reader finds a gap between quick successive saves; for up
+    to ``patience`` seconds. A read that fails on a folder nobody replaced raises at once.
     """
-    for attempt in range(attempts):
+    deadline, pause = time.monotonic() + patience, 0.01
+    while True:
         try:
             with PinnedDirectory(path, error=error) as pinned:
                 try:
                     return read(pinned)
                 except (FileNotFoundError, ForecasterError, ValueError):
-                    if attempt + 1 < attempts and pinned.replaced():
-                        continue
-                    raise
+                    if not (pinned.replaced() and time.monotonic() < deadline):
+                        raise
         except FileNotFoundError:
-            if attempt + 1 < attempts and staging_siblings(Path(path)):
-                continue  # two-rename fallback: the folder is between its two renames
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+            if not (staging_siblings(Path(path)) and time.monotonic() < deadline):
+                raise  # (the two-rename fallback: the folder is between its two renames)
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
