@@ -387,6 +387,10 @@ def test_rolling_with_too_few_observed_windows_is_refused(scaled_model):
     model.calibrate(frame, folds=30, step=4, rolling=5)
     with pytest.raises(DataValidationError, match="too few"):
         model.predict(frame, cutoff=[200], level=95)  # 5 windows per series: 10 pooled
+    for normalize in ("series", None, "window"):  # no window observed by the origin yet
+        model.calibrate(frame, folds=30, step=4, rolling=5, normalize=normalize)
+        with pytest.raises(DataValidationError, match=r"0 calibration residuals.*quantile 0\.25"):
+            model.predict(frame, cutoff=[200], quantiles=[0.25, 0.75])  # was an IndexError
     assert "y_lo_80" in model.predict(frame, cutoff=[300], level=80).columns
     del model.conformal_
 
@@ -455,3 +459,86 @@ def test_calibrate_refuses_bad_new_arguments(point_model, frame, bad):
     with pytest.raises(DataValidationError, match=next(iter(bad))):
         point_model.calibrate(frame, folds=5, **bad)
     assert "conformal_" not in point_model.__dict__
+
+
+def _point_conformal(n, seeds, rng):
+    """Exchangeable calibration residuals of ``seeds`` independent one-step targets (a
+    fixed forecast of 0 on standard normal data), shaped as ``conformal_``."""
+    return {
+        "residuals": rng.normal(size=(n, 1, seeds, 1)),
+        "series": np.zeros(n, np.int64),
+        "per_series": False,
+    }
+
+
+def test_point_model_quantiles_are_conformal_and_refuse_too_few_residuals():
+    """A point model's quantile q is the split-conformal bound of the signed residuals (the
+    ceil((n + 1) q)-th smallest; the floor((n + 1) q)-th below the median): a new point
+    falls at or below q97.5 with probability ceil((n + 1) 0.975) / (n + 1), in [0.975,
+    0.975 + 1 / (n + 1)] (np.quantile covered about 0.951 at n = 39). Too few residuals
+    for q are refused as for the interval it is an end of (19 for 0.025 and 0.975, as for
+    95 %: quantiles=[0.025, 0.975] with 5 residuals covered 0.56 of new points); from 19 to
+    38 the 0.975 quantile is the largest residual."""
+    rng = np.random.default_rng(11)
+
+    def quantiles(n, seeds, qs, rng=rng):
+        conformal = _point_conformal(n, seeds, rng)
+        cols = interval_columns(
+            [f"s{k}" for k in range(seeds)],
+            np.zeros((1, 1, seeds)),
+            None,
+            None,
+            conformal,
+            np.zeros(1, np.int64),
+            levels=None,
+            quantiles=qs,
+        )
+        names = [quantile_name(f"s{k}", q) for q in qs for k in range(seeds)]
+        values = np.array([cols[name][0] for name in names]).reshape(len(qs), seeds)
+        return values, conformal["residuals"].reshape(n, seeds)
+
+    n, seeds = 39, 40_000
+    (lo, _, hi), _ = quantiles(n, seeds, [0.025, 0.5, 0.975])
+    y_new = rng.normal(size=seeds)
+    se = np.sqrt(0.975 * 0.025 / seeds)
+    for covered in (y_new <= hi, y_new >= lo):
+        assert 0.975 - 4.5 * se <= covered.mean() <= 0.975 + 1 / (n + 1) + 4.5 * se
+    (lo, hi), residuals = quantiles(19, 50, [0.025, 0.975])
+    assert np.allclose(hi, residuals.max(axis=0), atol=1e-6)
+    assert np.allclose(lo, residuals.min(axis=0), atol=1e-6)
+    for few, qs, need in ((18, [0.025, 0.975], 19), (3, [0.1, 0.5, 0.9], 4), (0, [0.5], 1)):
+        with pytest.raises(DataValidationError, match=rf"{few} calibration .*at least {need}\b"):
+            quantiles(few, 1, qs)
+
+
+def test_per_series_levels_of_one_call_nest():
+    """per_series=True, normalize=None: a series with 30 residuals per step (enough of its
+    own for 80 %, too few for 99 %, which needs 99) gets the pooled residuals for every
+    level of a call asking for both, so its 99 % interval holds its 80 % one (it used its own
+    wide residuals at 80 % and the pooled narrow ones at 99 %, a narrower 99 % band). A
+    call for 80 % alone still uses its own."""
+    rng = np.random.default_rng(5)
+    own, pooled = 30, 10_000
+    residuals = np.concatenate([10 * rng.normal(size=own), rng.normal(size=pooled)])
+    conformal = {
+        "residuals": residuals[:, None, None, None],
+        "series": np.repeat([0, 1], [own, pooled]),
+        "per_series": True,
+        "normalize": None,
+    }
+
+    def width(levels, level):
+        cols = interval_columns(
+            ["y"],
+            np.zeros((1, 1, 1)),
+            None,
+            None,
+            conformal,
+            np.zeros(1, np.int64),  # a forecast of series 0
+            levels=levels,
+            quantiles=None,
+        )
+        return float(cols[f"y_hi_{level}"][0] - cols[f"y_lo_{level}"][0])
+
+    assert width([80, 99], 99) >= width([80, 99], 80)
+    assert width([80], 80) > 5 * width([80, 99], 80)  # alone: its own residuals (scale 10)

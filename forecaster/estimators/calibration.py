@@ -77,8 +77,10 @@ class ForecastIntervals:
             on the data before each origin (every k origins), so ``frame`` may be the training
             data itself.
         per_series : bool, default False
-            Intervals from each series' own residuals (series with fewer than 20 residuals per
-            step use the pooled ones) instead of the residuals pooled across series.
+            Intervals from each series' own residuals instead of the residuals pooled across
+            series. A series with fewer than 20 residuals per step, or fewer than the highest
+            level of a ``predict`` call needs, uses the pooled ones for every level and
+            quantile of that call (so that its intervals nest).
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each
             residual divided by its series' scale (the mean absolute residual of that series'

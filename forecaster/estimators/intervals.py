@@ -15,7 +15,10 @@ windows). A symmetric interval of level ``L`` is ``forecast +- s * spread``, ``s
 ``ceil((n + 1) L / 100)``-th smallest ``|r|`` of the ``n`` residuals at that step (the
 finite-sample correction of split conformal prediction); CQR (Romano et al. 2019) widens
 the model's quantiles ``[q_lo, q_hi]`` by the same order statistic of
-``max(q_lo - y, y - q_hi)``.
+``max(q_lo - y, y - q_hi)``. A point model's quantile ``q`` is ``forecast + r``, ``r`` the
+``ceil((n + 1) q)``-th smallest signed residual (:func:`signed_quantile`). Every conformal
+quantile needs the residuals of its level (19 for 95 %; a quantile those of the central
+interval it is an end of) and refuses fewer.
 
 With a calibration ``window`` ``W``, each forecast uses only the calibration windows that end
 at or before its origin (their actuals are known there), the ``W`` latest of them (per series;
@@ -29,9 +32,13 @@ from __future__ import annotations
 __all__ = [
     "MIN_PER_SERIES",
     "SPREAD_FLOOR",
+    "check_enough",
     "conformal_rank",
     "interval_columns",
     "order_statistic",
+    "quantile_level",
+    "residuals_needed",
+    "signed_quantile",
 ]
 
 import math
@@ -57,19 +64,59 @@ def conformal_rank(n: int, level: float) -> int:
     return math.ceil((n + 1) * level / 100.0 - 1e-9)
 
 
+def residuals_needed(level: float) -> int:
+    """The fewest scores whose :func:`conformal_rank` at ``level`` is at most their number:
+    ``ceil(L / (100 - L))`` (4 for 80 %, 19 for 95 %)."""
+    return max(math.ceil(level / (100.0 - level) - 1e-9), 1)
+
+
+def quantile_level(q: float) -> float:
+    """The level of the central interval that the quantile ``q`` is an end of:
+    ``100 |1 - 2 q|`` (95 for both 0.025 and 0.975, 0 for the median)."""
+    return round(100.0 * abs(1.0 - 2.0 * q), 10)
+
+
+def check_enough(n: int, level: float, *, what: str, aim: str | None = None) -> None:
+    """Refuse ``n`` scores when they are none or too few for a conformal quantile at ``level``
+    (its :func:`conformal_rank` exceeds ``n``), naming ``what`` and ``aim`` (by default
+    ``"a <level>% interval"``)."""
+    if n == 0 or conformal_rank(n, level) > n:
+        raise DataValidationError(
+            f"{what}: {n} calibration residuals per horizon step are too few for "
+            f"{aim or f'a {level:g}% interval'} (it needs at least {residuals_needed(level)}). "
+            "Calibrate on more origins, e.g. model.calibrate(frame, folds=20), or on more "
+            "series (or a larger window)."
+        )
+
+
 def order_statistic(scores: np.ndarray, level: float, *, what: str) -> np.ndarray:
     """The conformal quantile along axis 0 of ``scores`` ``(n, ...)``: its
-    :func:`conformal_rank`-th smallest value; too few scores are refused (naming ``what``)."""
+    :func:`conformal_rank`-th smallest value; too few scores are refused
+    (:func:`check_enough`, naming ``what``)."""
     n = scores.shape[0]
+    check_enough(n, level, what=what)
     rank = conformal_rank(n, level)
-    if rank > n or n == 0:
-        need = math.ceil(level / (100.0 - level))
-        raise DataValidationError(
-            f"{what}: {n} calibration residuals per horizon step are too few for a "
-            f"{level:g}% interval (it needs at least {need}). Calibrate on more origins, e.g. "
-            "model.calibrate(frame, folds=20), or on more series (or a larger window)."
-        )
     return np.partition(scores, rank - 1, axis=0)[rank - 1]
+
+
+def signed_quantile(scores: np.ndarray, q: float, *, what: str) -> np.ndarray:
+    """The split-conformal quantile ``q`` along axis 0 of signed ``scores`` ``(n, ...)``.
+
+    For ``q >= 0.5`` the ``ceil((n + 1) q)``-th smallest score, at most the largest; below,
+    its mirror, the ``floor((n + 1) q)``-th smallest, at least the smallest. A new
+    exchangeable score then falls at or below (at or above) it with probability at least
+    ``q`` (``1 - q``) once ``n >= 1 / min(q, 1 - q) - 1`` (39 for 0.025 and 0.975), and
+    ``n / (n + 1)`` with fewer. Too few scores are refused as for the central interval that
+    ``q`` is an end of (:func:`quantile_level`, :func:`check_enough`): 19 for 0.025 and 0.975
+    as for a 95 % interval, so that a band of quantiles needs the residuals of its level.
+    """
+    n = scores.shape[0]
+    level = quantile_level(q)
+    check_enough(n, level, what=what, aim=f"the quantile {q:g}, an end of the {level:g}% interval")
+    rank = min(conformal_rank(n, 100.0 * max(q, 1.0 - q)), n)
+    if q >= 0.5:
+        return np.partition(scores, rank - 1, axis=0)[rank - 1]
+    return -np.partition(-scores, rank - 1, axis=0)[rank - 1]
 
 
 Reducer = Callable[[np.ndarray], np.ndarray]
@@ -81,10 +128,19 @@ class _Calibration:
     With ``normalize="series"`` the pooled scores of a set of calibration rows are divided by
     each series' scale over those rows (the mean absolute residual of its rows), and the
     conformal quantile is multiplied back by the scale of each forecast row's series.
+
+    ``enough``: the scores the strictest level of the call needs (:func:`residuals_needed`).
+    With ``per_series``, a series uses its own scores when it has at least ``enough`` (and
+    :data:`MIN_PER_SERIES`) of them, else the pooled ones: one choice for every level of the
+    call, so that its intervals nest (a series must not get its own residuals at 80 % and
+    the pooled ones at 99 %).
     """
 
-    def __init__(self, conformal: dict, rows: np.ndarray, origins: np.ndarray | None) -> None:
+    def __init__(
+        self, conformal: dict, rows: np.ndarray, origins: np.ndarray | None, enough: int
+    ) -> None:
         self.conformal, self.rows = conformal, rows
+        self.minimum = max(enough, MIN_PER_SERIES)
         self.window = conformal.get("window")
         if self.window is not None and origins is None:
             raise ValueError("a windowed calibration needs each forecast's origin")
@@ -94,12 +150,12 @@ class _Calibration:
         self.magnitude = np.abs(residuals).mean(axis=(1, 3)) if self.by_series else None
 
     def reduce(
-        self, scores: np.ndarray, reducer: Reducer, enough: int, stacked: int | None = None
+        self, scores: np.ndarray, reducer: Reducer, stacked: int | None = None
     ) -> np.ndarray:
         """``reducer`` of ``scores`` ``(N, H, T)`` over the calibration rows each forecast row
         may use: ``(B, H, T)``, or ``(B, K, H, T)`` for a reducer giving ``stacked=K`` results.
-        Per series, a series with fewer than ``enough`` rows (and :data:`MIN_PER_SERIES`) uses
-        the pooled ones."""
+        Per series, a series with fewer rows than the call's ``minimum`` uses the pooled
+        ones."""
         b = len(self.rows)
         out = np.empty((b, *(() if stacked is None else (stacked,)), *scores.shape[1:]))
         if self.window is None:
@@ -109,8 +165,7 @@ class _Calibration:
             size = self.window * n_series
             self._windowed(out, np.arange(len(scores)), size, np.ones(b, bool), scores, reducer)
         if self.conformal["per_series"]:
-            series = self.conformal["series"]
-            minimum = max(enough, MIN_PER_SERIES)
+            series, minimum = self.conformal["series"], self.minimum
             for s in np.unique(self.rows[self.rows >= 0]):
                 own, mine = np.flatnonzero(series == s), self.rows == s
                 if self.window is None:
@@ -160,7 +215,7 @@ class _Calibration:
     ) -> None:
         """``out[chosen]`` (forecast rows): ``reducer`` of the pooled scores of the calibration
         rows ``index`` (normalised by each series' scale over them with ``normalize="series"``)."""
-        if not self.by_series:
+        if not self.by_series or len(index) == 0:  # no rows: the reducer refuses too few
             out[chosen] = reducer(scores[index])
             return
         assert self.magnitude is not None
@@ -212,7 +267,8 @@ def interval_columns(
     """
     columns: dict[str, np.ndarray] = {}
     fitted_list = None if fitted is None else [round(float(q), 12) for q in fitted]
-    calibration = None if conformal is None else _Calibration(conformal, rows, origins)
+    enough = _strictest(levels, quantiles, fitted_list)
+    calibration = None if conformal is None else _Calibration(conformal, rows, origins, enough)
     norm = _normaliser(conformal, spread, point.shape)
 
     def position(q: float) -> int:
@@ -223,11 +279,8 @@ def interval_columns(
         """``(B, horizon, T)`` conformal quantiles of ``scores`` ``(N, horizon, T)``, back on
         the scale of the forecasts."""
         assert calibration is not None
-        need = math.ceil(level / (100.0 - level))
         what = f"level={level:g}"
-        return norm * calibration.reduce(
-            scores, lambda s: order_statistic(s, level, what=what), need
-        )
+        return norm * calibration.reduce(scores, lambda s: order_statistic(s, level, what=what))
 
     widened: dict[tuple[float, float], np.ndarray] = {}
 
@@ -265,16 +318,15 @@ def interval_columns(
         if conformal is None or calibration is None:
             raise _uncalibrated("quantiles")
         signed = conformal["residuals"][..., 0]
-        shifts = calibration.reduce(signed, _quantiles_of(asked), 1, stacked=len(asked))
+        shifts = calibration.reduce(signed, _quantiles_of(asked), stacked=len(asked))
     values = []
     for k, q in enumerate(asked):
         if model_quantiles is not None:
             _need_fitted(fitted_list, (q,), f"quantiles=[..., {q:g}, ...]")
             value = model_quantiles[..., position(q)].astype(np.float64)
-            pair = round(1.0 - q, 12)
-            if conformal is not None and q != 0.5 and fitted_list and pair in fitted_list:
-                low, high = min(q, pair), max(q, pair)
-                widen = cqr_widen(low, high, round(100.0 * (high - low), 10))
+            band = _cqr_band(q, fitted_list)
+            if conformal is not None and band is not None:
+                widen = cqr_widen(*band, quantile_level(q))
                 value = value - widen if q < 0.5 else value + widen
         else:
             value = point + norm * shifts[:, k]
@@ -288,8 +340,32 @@ def interval_columns(
 
 
 def _quantiles_of(qs: list[float]) -> Reducer:
-    """The reducer giving the ``qs`` quantiles along axis 0, stacked first."""
-    return lambda scores: np.quantile(scores, qs, axis=0)
+    """The reducer giving the split-conformal quantiles ``qs`` of signed scores along axis 0
+    (:func:`signed_quantile`), stacked first."""
+    what = f"quantiles={[float(q) for q in qs]}"
+    return lambda scores: np.stack([signed_quantile(scores, q, what=what) for q in qs])
+
+
+def _cqr_band(q: float, fitted: list[float] | None) -> tuple[float, float] | None:
+    """The band of a quantile model's fitted quantiles that ``q`` is an end of (CQR widens
+    ``q`` by that band's correction); None for the median or without the other end."""
+    pair = round(1.0 - q, 12)
+    if q == 0.5 or not fitted or pair not in fitted:
+        return None
+    return min(q, pair), max(q, pair)
+
+
+def _strictest(
+    levels: Sequence[float] | None, quantiles: Sequence[float] | None, fitted: list[float] | None
+) -> int:
+    """The calibration scores the strictest conformal quantile of a call needs
+    (:func:`residuals_needed`): of each level, and of each quantile of a point model or of a
+    CQR band (those of the central interval it is an end of, :func:`quantile_level`)."""
+    used = list(levels or ())
+    for q in quantiles or ():  # a point model's quantile; a CQR band's end
+        if fitted is None or _cqr_band(q, fitted) is not None:
+            used.append(quantile_level(q))
+    return max((residuals_needed(level) for level in used), default=1)
 
 
 def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple) -> np.ndarray:
