@@ -542,3 +542,43 @@ def test_per_series_levels_of_one_call_nest():
 
     assert width([80, 99], 99) >= width([80, 99], 80)
     assert width([80], 80) > 5 * width([80, 99], 80)  # alone: its own residuals (scale 10)
+
+
+def test_calibrate_refit_uses_each_folds_own_model_quantiles(frame):
+    """calibrate(refit=k) of a quantile model takes each fold's quantiles from the model that
+    forecast it in the backtest (folds=7, refit=5: models of folds 0-4 and 5-6; the
+    calibration's own grouping, ceil(7 / 2) = 4 folds a model, forecast fold 4 with the
+    model fitted on it)."""
+    qs = [0.1, 0.5, 0.9]
+    model = RNNForecaster(target="y", id_col="id", loss="quantile", quantiles=qs, **SMALL)
+    model.fit(frame.filter(pl.col("time") < 120))
+    result = backtest(model, frame, folds=7, refit=5, quantiles=qs)
+    assert result.folds["model"].unique(maintain_order=True).to_list() == [0, 1]
+    model.calibrate(frame, folds=7, refit=5)
+    order = _by_end(result)
+    actual = result.forecasts["y_actual"].to_numpy().reshape(-1, 4, 1)[order]
+    own = result.forecasts.select("y_q10", "y_q50", "y_q90").to_numpy().reshape(-1, 4, 1, 3)
+    assert np.allclose(model.conformal_["residuals"], actual[..., None] - own[order], atol=1e-5)
+
+
+def _by_end(result):
+    """The order of ``conformal_``'s rows (by the end of their window) in a backtest's."""
+    ends = result.forecasts["time"].to_numpy().reshape(-1, 4)[:, -1]
+    return np.argsort(ends, kind="stable")
+
+
+def test_calibrate_quantile_model_targets_sharing_a_prefix(frame):
+    """Targets "y" and "y_qty" (whose quantile columns y_qty_q10 ... start with "y_q"):
+    each target's residuals come from its own quantile columns (calibrate crashed)."""
+    panel = frame.with_columns(y_qty=pl.col("z") * 100)
+    model = RNNForecaster(
+        target=["y", "y_qty"], id_col="id", loss="quantile", quantiles=[0.1, 0.5, 0.9], **SMALL
+    ).fit(panel.filter(pl.col("time") < 120))
+    result = backtest(model, panel, folds=5, step=4, quantiles=[0.1, 0.5, 0.9])  # its own
+    model.calibrate(panel, folds=5, step=4)
+    assert model.conformal_["residuals"].shape == (10, 4, 2, 3)
+    order = _by_end(result)
+    for j, t in enumerate(("y", "y_qty")):
+        actual = result.forecasts[f"{t}_actual"].to_numpy().reshape(-1, 4)[order]
+        q90 = result.forecasts[f"{t}_q90"].to_numpy().reshape(-1, 4)[order]
+        assert np.allclose(model.conformal_["residuals"][..., j, 2], actual - q90, atol=1e-3)

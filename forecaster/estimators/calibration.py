@@ -16,7 +16,6 @@ from __future__ import annotations
 
 __all__ = ["ForecastIntervals"]
 
-import math
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from forecaster.data.frames import column_tuple
 from forecaster.data.windows import window_spread
 from forecaster.estimators.intervals import SPREAD_FLOOR, interval_columns
 from forecaster.evaluation.backtest import backtest as run_backtest
+from forecaster.evaluation.intervals import quantile_name
 from forecaster.exceptions import DataValidationError
 
 
@@ -149,7 +149,11 @@ class ForecastIntervals:
         normalize: str | None,
     ) -> dict[str, Any]:
         """The ``conformal_`` entries of :meth:`calibrate` (but ``window``)."""
-        result = run_backtest(self, frame, folds=folds, step=step, refit=refit)  # type: ignore[arg-type]
+        quantiles = getattr(self.network_, "quantiles", None)
+        qs = None if quantiles is None else [float(q) for q in quantiles]
+        # a quantile model's own quantiles come with the backtest's forecasts: each fold's
+        # from the model that forecast it (out of sample, as its point forecast)
+        result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
         folds_frame = result.folds
         if refit is False:
             self._check_after_training(folds_frame)
@@ -157,13 +161,13 @@ class ForecastIntervals:
         horizon = int(self.horizon)
         actual = result.forecasts.select([f"{t}_actual" for t in targets]).to_numpy()
         actual = actual.astype(np.float64).reshape(-1, horizon, len(targets))
-        quantiles = getattr(self.network_, "quantiles", None)
-        if quantiles is None:
+        if qs is None:
             point = result.forecasts.select(targets).to_numpy().astype(np.float64)
             residuals = (actual - point.reshape(actual.shape))[..., None]
         else:
-            predicted = self._backtest_quantiles(frame, result, quantiles, targets)
-            residuals = actual[..., None] - predicted
+            names = [quantile_name(t, q) for t in targets for q in qs]
+            predicted = result.forecasts.select(names).to_numpy().astype(np.float64)
+            residuals = actual[..., None] - predicted.reshape(*actual.shape, len(qs))
         ids = folds_frame[self.id_col] if self.id_col is not None else None
         series = self._series_rows(ids, len(residuals))
         ends = result.forecasts[self.time_col].to_physical().to_numpy()
@@ -219,35 +223,6 @@ class ForecastIntervals:
                 "step rows more per series), or call calibrate(frame, refit=True) to refit "
                 "clones on the data before each origin."
             )
-
-    def _backtest_quantiles(
-        self, frame: Any, result: Any, quantiles: Any, targets: list[str]
-    ) -> np.ndarray:
-        """The model quantiles ``(N, horizon, T, Q)`` at the backtest's origins, from the
-        backtest's models (each forecasts its folds)."""
-        folds_frame = result.folds
-        n_folds = int(folds_frame["fold"].max()) + 1
-        every = math.ceil(n_folds / len(result.estimators))
-        horizon, qs = int(self.horizon), [float(q) for q in quantiles]
-        parts = []
-        for k, model in enumerate(result.estimators):
-            group = folds_frame.filter(pl.col("fold").is_between(k * every, (k + 1) * every - 1))
-            if self.id_col is None:
-                origins: Any = group["cutoff"]
-            else:
-                origins = group.select(self.id_col, pl.col("cutoff").alias(self.time_col))
-            forecast = model.predict(frame, cutoff=origins, quantiles=qs)
-            block = np.stack(
-                [
-                    forecast.select(
-                        [c for c in forecast.columns if c.startswith(f"{t}_q")]
-                    ).to_numpy()
-                    for t in targets
-                ],
-                axis=-2,
-            )
-            parts.append(block.reshape(-1, horizon, len(targets), len(qs)))
-        return np.concatenate(parts).astype(np.float64)
 
     def _series_rows(self, ids: pl.Series | None, n: int) -> np.ndarray:
         """Each residual row's series as its row of ``keys_`` (-1 for a series unseen in fit)."""
