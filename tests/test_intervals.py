@@ -192,6 +192,10 @@ def test_regressor_intervals(tmp_path):
     loaded = forecaster.load(model.save(tmp_path / "r"))
     again = loaded.predict_interval(X[250:], level=80)
     assert np.array_equal(again[0], lo) and np.array_equal(again[1], hi)
+    for several in ([80, 95], None):  # one (lo, hi) pair: one level (was a bare ValueError)
+        with pytest.raises(DataValidationError, match=r"takes one level.*once per level"):
+            model.predict_interval(X[250:], level=several)
+    assert np.array_equal(model.predict_interval(X[250:], level=[80])[0], lo)
 
 
 def test_split_conformal_coverage_within_finite_sample_bound():

@@ -345,8 +345,22 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     def predict_interval(self, X: Any, level: float = 80) -> tuple[np.ndarray, np.ndarray]:
         """The split-conformal interval ``(lo, hi)`` of ``level`` per cent, arrays shaped
         like ``predict(X)``: ``predict(X) -+ s``, ``s`` the ``ceil((n + 1) level / 100)``-th
-        smallest absolute calibration residual at that output step (:meth:`calibrate`)."""
-        (level,) = check("level", level)
+        smallest absolute calibration residual at that output step (:meth:`calibrate`).
+
+        Raises
+        ------
+        DataValidationError
+            When ``level`` is not one number in (0, 100) (a list of several levels is refused:
+            the method returns one pair), or the model is not calibrated.
+        """
+        levels = check("level", level)
+        if levels is None or len(levels) != 1:
+            raise DataValidationError(
+                f"predict_interval takes one level (it returns one (lo, hi) pair), got "
+                f"level={level!r}. Call it once per level, e.g. "
+                "[model.predict_interval(X, level=v) for v in (80, 95)]."
+            )
+        (level,) = levels
         if "conformal_" not in self.__dict__:
             raise DataValidationError(
                 "predict_interval needs a calibration: call model.calibrate(X_cal, y_cal) "
