@@ -586,3 +586,14 @@ def test_calibrate_quantile_model_targets_sharing_a_prefix(frame):
         actual = result.forecasts[f"{t}_actual"].to_numpy().reshape(-1, 4)[order]
         q90 = result.forecasts[f"{t}_q90"].to_numpy().reshape(-1, 4)[order]
         assert np.allclose(model.conformal_["residuals"][..., j, 2], actual - q90, atol=1e-3)
+
+
+def test_levels_or_quantiles_that_share_a_column_name_are_refused(point_model, frame):
+    """80 and 80.0000001 (or 0.1 and 0.1000000001) both print as y_lo_80 (y_q10): the second
+    silently replaced the first; now refused naming both."""
+    for kw, both in (
+        ({"level": [80, 80.0000001]}, r"80\.0 and 80\.0000001"),
+        ({"quantiles": [0.1, 0.1000000001]}, r"0\.1 and 0\.1000000001"),
+    ):
+        with pytest.raises(DataValidationError, match=rf"{both} would share the column name"):
+            point_model.predict(frame, **kw)

@@ -411,11 +411,15 @@ class Refit(Rule):
 class Probabilities(Rule):
     """A non-empty list of distinct numbers strictly between ``low`` and ``high`` (e.g. the
     quantiles ``(0.1, 0.5, 0.9)`` or the levels ``(80, 95)``), returned sorted as a tuple of
-    floats."""
+    floats. Numbers are also refused when they print alike as ``f"{percent * v:g}"``, the
+    way their columns are named (``y_q10``, ``y_lo_80``: see
+    :func:`forecaster.evaluation.intervals.quantile_name` and ``level_name``), so that no
+    column overwrites another."""
 
     low: float = 0.0
     high: float = 1.0
     example: str = "[0.1, 0.5, 0.9]"
+    percent: float = 100.0  # the factor of the number in its column name
 
     def describe(self) -> str:
         return f"a non-empty list of distinct numbers in ({self.low:g}, {self.high:g})"
@@ -433,4 +437,14 @@ class Probabilities(Rule):
         floats = [float(v) for v in items]
         if any(not (self.low < v < self.high) for v in floats) or len(set(floats)) != len(floats):
             self.fail(name, value, f"e.g. {name}={self.example}.")
+        labels: dict[str, float] = {}
+        for v in floats:
+            other = labels.setdefault(f"{self.percent * v:g}", v)
+            if other != v:
+                self.fail(
+                    name,
+                    value,
+                    f"{other!r} and {v!r} would share the column name ending "
+                    f"{self.percent * v:g} (names keep 6 significant digits). Keep one of them.",
+                )
         return tuple(sorted(floats))

@@ -134,7 +134,7 @@ PARAMETERS: dict[str, Rule] = {
     # training
     "loss": Choice(choices=LOSSES),
     "quantiles": Probabilities(none=True),
-    "level": Probabilities(none=True, low=0.0, high=100.0, example="[80, 95]"),
+    "level": Probabilities(none=True, low=0.0, high=100.0, example="[80, 95]", percent=1.0),
     "lr": Real(low=0.0, high=10.0, low_open=True),
     "weight_decay": Real(low=0.0, high=10.0),
     "batch_size": Integer(

@@ -186,6 +186,10 @@ BAD = [
     ({"covariates": "time"}, r"Column 'time' is used both as covariate and as time"),
     ({"future_covariates": "id"}, r"Column 'id' is used both as future covariate and as id"),
     ({"target": ["y", "y"]}, r"target must be .*\['y'\] is listed more than once"),
+    (
+        {"loss": "quantile", "quantiles": [0.1, 0.1000000001, 0.5, 0.9]},
+        r"quantiles must be .*0\.1 and 0\.1000000001 would share the column name ending 10",
+    ),
     ({"covariates": ["x", "x"]}, r"covariates must be .*\['x'\] is listed more than once"),
     ({"channel_independent": False}, r"channel_independent=False is not possible with head"),
     ({"nonlinearity": "relu"}, r"nonlinearity='relu' only applies to cell='rnn'"),
