@@ -919,6 +919,43 @@ def test_stale_series_are_excluded_or_forecast_by_the_policy(
     assert summary["max_staleness"] == series.get("max_staleness", 2)
 
 
+class _EveryInputSeries:
+    """A stand-in model: one forecast row per series of the frame it is given."""
+
+    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.group_by("id", maintain_order=True).agg(
+            pl.col("date").max().dt.offset_by("1d"), y=pl.lit(0.0)
+        )
+
+
+@pytest.mark.parametrize(
+    ("ids", "dtype", "text"),
+    [
+        (("2021-06-01T09:30:00", "2022-01-01T00:00:00"), pl.Datetime, "2021-06-01 09:30:00"),
+        (("true", "false"), pl.Boolean, "true"),
+        (("2021-06-01", "2022-01-01"), pl.Date, "2021-06-01"),
+        (("7", "8"), pl.Int64, "7"),
+        (("a", "b"), pl.String, "a"),
+    ],
+)
+def test_a_stale_series_is_excluded_whatever_its_id_dtype(tmp_path, ids, dtype, text):
+    # was: a Datetime or Boolean id was named in excluded_series and still forecast (the ids
+    # were compared as Python text, '... 09:30:00' / 'True', with Polars' '....000000' / 'true')
+    from forecaster.jobs.run import forecast_as_of
+
+    data = uneven_rows(dict(zip(ids, (9, 12), strict=True)))
+    spec_file = scheduled_project(tmp_path, data, series={"max_staleness": 1})
+    spec, root = load_spec(spec_file)
+    with pytest.warns(ForecasterWarning, match="1 series end before the as-of"):
+        frame, when = prepare_data(spec, root, None)
+    assert frame.schema["id"] == dtype
+    assert len(when.excluded) == 1 and when.excluded[0].startswith(text)
+    assert [key for key, _ in when.stale] == list(when.excluded)  # one naming of the ids
+    forecast = forecast_as_of(_EveryInputSeries(), frame, spec=spec, when=when)
+    fresh = frame.filter(pl.col("date") == pl.col("date").max())["id"]
+    assert forecast["id"].to_list() == fresh.to_list()
+
+
 def business_rows(last: str = "2024-12-31", skip: tuple[str, ...] = ("2024-11-28",)) -> str:
     import datetime as dt
 

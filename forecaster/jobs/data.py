@@ -55,6 +55,7 @@ from forecaster.jobs.schedule import (
     check_holiday_rows,
     excluded_ids,
     future_frame,
+    id_text,
     max_staleness,
     observed_rows,
     stale_steps,
@@ -426,8 +427,8 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
     if ends.height == 0:
         return when
     id_col = spec.series.id
-    rows = ends.select(id_col, "__last__", "__steps__").head(STALE_LISTED).iter_rows()
-    listed = [(str(key), _iso(end), int(steps)) for key, end, steps in rows]
+    rows = ends.select(id_text(id_col), "__last__", "__steps__").head(STALE_LISTED).iter_rows()
+    listed = [(key, _iso(end), int(steps)) for key, end, steps in rows]
     excluded = excluded_ids(ends, spec)
     shown = ", ".join(
         f"{key} (last {end}) {steps} step{'' if steps == 1 else 's'} behind"

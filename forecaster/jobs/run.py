@@ -78,7 +78,7 @@ from forecaster.jobs.placement import (
     checkpoint_folder,
     load_spec,
 )
-from forecaster.jobs.schedule import finish_forecast, max_staleness
+from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
@@ -412,9 +412,8 @@ def forecast_as_of(
     ``spec`` and ``when`` of :func:`prepare_data` (:mod:`forecaster.jobs.schedule`): the
     series ``when.excluded`` are left out, the future covariates are ``when.future``, and the
     forecast gets its ``origin`` and ``stale_steps`` columns and dates past the holidays."""
-    if spec is not None and when is not None and when.excluded and spec.series.id:
-        keep = ~pl.col(spec.series.id).cast(pl.String).is_in(list(when.excluded))
-        frame = frame.filter(keep)
+    if spec is not None and when is not None:
+        frame = drop_excluded(frame, spec, when.excluded)
     kwargs: dict[str, Any] = {"level": list(levels)} if levels else {}
     if when is not None and when.future is not None:
         kwargs["future"] = when.future

@@ -55,9 +55,11 @@ from forecaster.jobs.spec import Spec, build_estimator
 __all__ = [
     "check_holiday_rows",
     "check_schedule",
+    "drop_excluded",
     "excluded_ids",
     "finish_forecast",
     "future_frame",
+    "id_text",
     "max_staleness",
     "observed_rows",
     "series_frequency",
@@ -165,8 +167,7 @@ def future_frame(
     series = spec.series
     id_col, time_col, names = series.id, series.time, list(series.future_covariates)
     horizon = int(build_estimator(spec, False).horizon)
-    if id_col is not None and excluded:
-        history = history.filter(~pl.col(id_col).cast(pl.String).is_in(list(excluded)))
+    history = drop_excluded(history, spec, excluded)
     ordered, offsets = _layout(history, spec)
     freq = series_frequency(spec, history)
     times = future_times(ordered[time_col], offsets, freq, horizon)
@@ -285,4 +286,19 @@ def excluded_ids(stale: pl.DataFrame, spec: Spec) -> tuple[str, ...]:
         return ()
     limit = max_staleness(spec)
     over = stale.filter(pl.col("__steps__") > limit)
-    return tuple(str(v) for v in over[id_col].to_list())
+    return tuple(over.select(id_text(id_col)).to_series().to_list())
+
+
+def id_text(id_col: str) -> pl.Expr:
+    """The series id of column ``id_col`` as text: the one conversion that names a series in
+    ``summary.json`` and the warnings and that :func:`drop_excluded` matches, whatever the
+    id's dtype (a Python ``str`` of a datetime or a bool differs from Polars' text)."""
+    return pl.col(id_col).cast(pl.String)
+
+
+def drop_excluded(frame: pl.DataFrame, spec: Spec, excluded: tuple[str, ...]) -> pl.DataFrame:
+    """``frame`` without the rows of the series whose :func:`id_text` is in ``excluded``."""
+    id_col = spec.series.id
+    if id_col is None or not excluded:
+        return frame
+    return frame.filter(~id_text(id_col).is_in(list(excluded)))
