@@ -143,8 +143,7 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
         else:
             lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
         if source.id_from_filename:
-            stem = pl.col("__path__").str.extract(r"([^/\\]+?)(\.[^/\\.]+)*$", 1)
-            lazy = lazy.with_columns(stem.alias(source.id_from_filename)).drop("__path__")
+            lazy = _with_file_ids(lazy, spec)
         if source.time_format:
             time_col = spec.series.time
             lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
@@ -173,6 +172,32 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
             "per series."
         )
     return frame
+
+
+_EXTENSIONS = {
+    "csv": r"(?:csv|tsv|txt)(?:\.(?:gz|zst|zstd))?",  # what scan_csv reads, compressed too
+    "parquet": r"(?:parquet|parq|pq)",
+}
+
+
+def _with_file_ids(lazy: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+    """``lazy`` (with the ``__path__`` of each row's file) with the ``source.id_from_filename``
+    column: the file's name without the source format's extension (``BRK.A.csv`` is
+    ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole). A
+    column of that name in the data is refused (``DataValidationError``), never replaced."""
+    name, source = spec.source.id_from_filename, spec.source
+    columns = [c for c in lazy.collect_schema().names() if c != "__path__"]
+    if name in columns:
+        raise DataValidationError(
+            f"source.id_from_filename = {name!r} names the column that takes each file's name, "
+            f"but the files of source.path {source.path!r} already have a column {name!r} "
+            f"(columns: {_header(columns)}). Use that column as series.id and drop "
+            "source.id_from_filename, or give it a name the files do not use."
+        )
+    extension = _EXTENSIONS[str(source.format)]
+    pattern = rf"(?i)([^/\\]+?)(?:\.{extension})?$"
+    stem = pl.col("__path__").str.extract(pattern, 1)
+    return lazy.with_columns(stem.alias(name)).drop("__path__")
 
 
 def _header(columns: list[str], limit: int = 8) -> str:

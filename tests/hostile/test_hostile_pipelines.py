@@ -5,6 +5,7 @@ outside the run's own files changes."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import re
@@ -393,6 +394,56 @@ def test_foreign_exceptions_are_wrapped(tmp_path, monkeypatch, tree_guard, error
     with pytest.raises(ForecasterError, match=message) as info:
         pipelines.run_pipeline(spec, progress=False, log=lambda line: None)
     assert type(info.value) is ForecasterError and info.value.__cause__ is error
+    guard.assert_unchanged()
+
+
+def _file_per_series(root: Path, names: list[str], fmt: str) -> Path:
+    """A project whose ``data/`` holds one file per series, named ``names``, without an id
+    column: ``source.id_from_filename = "id"`` names the series."""
+    (root / "data").mkdir(parents=True)
+    for k, name in enumerate(names):
+        days = [FIRST + dt.timedelta(days=i) for i in range(12)]
+        frame = pl.DataFrame({"date": days, "y": [10.0 * k + i for i in range(12)]})
+        if fmt == "parquet":
+            frame.write_parquet(root / "data" / name)
+        else:
+            text = frame.write_csv().encode()
+            (root / "data" / name).write_bytes(gzip.compress(text) if ".gz" in name else text)
+    (root / "pipelines").mkdir()
+    spec = root / "pipelines" / "spec.toml"
+    source = {"path": "data/*", "format": fmt, "id_from_filename": "id"}
+    spec.write_text(mini_spec(source=source))
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("names", "fmt", "ids"),
+    [
+        (["shop.north.csv", "shop.south.csv"], "csv", ["shop.north", "shop.south"]),
+        (["BRK.A.csv", "BRK.B.CSV.gz"], "csv", ["BRK.A", "BRK.B"]),
+        (["BRK.A.parquet", "BRK.B.pq"], "parquet", ["BRK.A", "BRK.B"]),
+        (["v1.2", "v1.3"], "csv", ["v1.2", "v1.3"]),  # no csv extension: kept whole
+    ],
+)
+def test_id_from_filename_strips_only_the_formats_extension(tmp_path, names, fmt, ids):
+    # was: everything after the first dot dropped: shop.north and shop.south merged into one
+    # series "shop"; BRK.A and BRK.B both "BRK", refused as duplicates
+    spec, root = load_spec(_file_per_series(tmp_path, names, fmt))
+    frame, _ = prepare_data(spec, root, None)
+    counts = frame.group_by("id").len().sort("id")
+    assert counts["id"].to_list() == ids and counts["len"].to_list() == [12, 12]
+
+
+def test_id_from_filename_naming_a_column_of_the_data_exits_3(tmp_path, capsys, tree_guard):
+    # was: the file names silently replaced the data's own id column
+    spec = project(tmp_path)
+    text = spec.read_text().replace('format = "csv"', 'format = "csv"\nid_from_filename = "id"')
+    spec.write_text(text)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3, err
+    assert "source.id_from_filename = 'id'" in err and "already have a column 'id'" in err
+    assert "Traceback" not in err
     guard.assert_unchanged()
 
 
