@@ -535,6 +535,43 @@ def test_predict_level_reaches_the_model_and_the_file(tmp_path, capsys, monkeypa
     assert _RecordingModel.calls[-1] == {"level": [90.0]}
 
 
+def test_a_saved_model_fitted_after_the_as_of_or_the_first_fold_exits_2(tmp_path, capsys):
+    # was: predict --as-of 2024-01-10 with a model fitted to 2024-01-20 wrote forecasts "from
+    # 2024-01-10"; backtest --model scored its folds in-sample; neither said a word
+    spec = csv_project(tmp_path, rows(20))
+    late, early = tmp_path / "late", tmp_path / "early"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(late))[0] == 0
+    out = tmp_path / "f.parquet"
+    code, err = run_cli(
+        capsys,
+        "predict",
+        str(spec),
+        "--model",
+        str(late),
+        "--as-of",
+        "2024-01-10",
+        "--out",
+        str(out),
+    )
+    assert code == 2 and not out.exists(), err
+    assert f"argument --model ({late})" in err and "up to 2024-01-20, after the as-of " in err
+    assert "forecaster fit SPEC --as-of 2024-01-10" in err
+    code, err = run_cli(
+        capsys, "backtest", str(spec), "--model", str(late), "--folds", "2", "--out", str(out)
+    )
+    assert code == 2 and not out.exists(), err
+    assert "after the origin of the first of 2 folds (data up to 2024-01-16)" in err
+    # a model fitted up to the first fold's origin, or before the as-of, is used as it is
+    args = ("--as-of", "2024-01-16", "--out", str(early))
+    assert run_cli(capsys, "fit", str(spec), *args)[0] == 0
+    code, err = run_cli(
+        capsys, "backtest", str(spec), "--model", str(early), "--folds", "2", "--out", str(out)
+    )
+    assert code == 0 and out.exists(), err
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(early), "--out", str(out))
+    assert code == 0, err
+
+
 @pytest.mark.parametrize(
     ("levels", "message"),
     [

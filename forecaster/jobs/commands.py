@@ -21,7 +21,13 @@ from forecaster._version import __version__
 from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
 from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
-from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest, unfit_levels
+from forecaster.jobs.intervals import (
+    before_folds,
+    calibrate_for_levels,
+    check_fitted_before,
+    spec_backtest,
+    unfit_levels,
+)
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from forecaster.jobs.placement import checkpoint_folder, load_spec
@@ -203,6 +209,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     levels = _levels(args.level, spec)
     model = load_model(args.model)
     _check_model_levels(model, levels, args.model)
+    check_fitted_before(model, frame, args.model, f"the as-of {when.label}")
     forecast = forecast_as_of(model, frame, levels, spec, when)
     _write_parquet(forecast, out, "forecast", spec, when)
     log(f"wrote {forecast.height} forecast rows to {out}")
@@ -239,6 +246,8 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     if args.model:
         model = load_model(args.model)
         _check_model_levels(model, levels, args.model)
+        first = before_folds(frame, model, folds)
+        check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")
     else:
         model = build_estimator(spec, args.progress).set_params(checkpoint_dir=None)
         if levels and is_quantile_model(spec):  # a spec's own levels were checked at load

@@ -40,6 +40,7 @@ Scores
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,7 @@ from sklearn.base import clone
 
 from forecaster.estimators.intervals import MIN_PER_SERIES
 from forecaster.evaluation.backtest import backtest
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning
 from forecaster.jobs.scores import (
     is_quantile_model,
     level_quantiles,
@@ -65,6 +66,7 @@ __all__ = [
     "before_folds",
     "calibrate_for_levels",
     "calibration_plan",
+    "check_fitted_before",
     "interval_backtest",
     "spec_backtest",
     "unfit_levels",
@@ -228,3 +230,44 @@ def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
     if keys:
         position, count = position.over(keys), count.over(keys)
     return ordered.filter(position < count - drop)
+
+
+def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: str) -> None:
+    """Refuse (``ArgumentError`` naming ``--model``) a saved ``model`` (from ``folder``) that
+    was fitted on data of a series after that series' last time in ``history``, the data the
+    forecast starts from (``origin``: "the as-of ..." or "the first backtest fold"): it has
+    seen what followed, so its forecast (or backtest) would be in-sample. A model that does
+    not record its last fitted times (``train_end_``, saved by an old version) gets a
+    warning. The rule of ``training.reuse_model`` (a backfill must not see later data), read
+    from the model's own ``train_end_`` as ``score`` reads it."""
+    ends = model.__dict__.get("train_end_")
+    if ends is None:
+        warnings.warn(
+            f"The model in {folder} does not record the last time of the data it was fitted "
+            f"on (saved by an older forecaster), so it may have seen data after {origin}. "
+            "Fit it again to have this checked.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+        return
+    time_col, id_col = model.time_col, model.id_col
+    if id_col is None:
+        table = pl.DataFrame({"id": [None], "last": [history[time_col].max()]})
+        table = table.with_columns(pl.lit(ends.max()).alias("end"))
+    else:
+        table = history.group_by(id_col).agg(pl.col(time_col).max().alias("last"))
+        fitted, known = model._match_keys(table.select(id_col), id_col)
+        table = table.rename({id_col: "id"}).with_columns(ends.gather(fitted).alias("end"))
+        table = table.filter(pl.Series(known))
+    dtype = history.schema[time_col]
+    later = table.filter(pl.col("end").cast(dtype, strict=False) > pl.col("last")).sort("id")
+    if later.height == 0:
+        return
+    key, last, end = later.row(0)
+    which = "" if id_col is None else f" of {later.height} series (e.g. {key!r})"
+    raise ArgumentError(
+        f"argument --model ({folder}): the model was fitted on data{which} up to {end}, after "
+        f"{origin} (data up to {last}): it has seen what followed, so its results would be "
+        f"in-sample (a backfill must not see later data). Fit a model on the data up to then "
+        f"(forecaster fit SPEC --as-of {last}) and pass it, or leave out --model."
+    )

@@ -243,9 +243,9 @@ def test_bad_usage_exits_2(tmp_path, spec, capsys, tree_guard, args):
 # ------------------------------------------------------------------------------------------
 
 
-def _fitted(tmp_path: Path, spec: str) -> str:
+def _fitted(tmp_path: Path, spec: str, *as_of: str) -> str:
     model = tmp_path / "models" / "m"
-    assert cli.main(["fit", spec, "--out", str(model), "--quiet", "--no-progress"]) == 0
+    assert cli.main(["fit", spec, *as_of, "--out", str(model), "--quiet", "--no-progress"]) == 0
     return str(model)
 
 
@@ -346,7 +346,7 @@ def test_a_full_disk_is_the_systems_message_with_exit_1(
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", disk_full)
     guard = tree_guard(tmp_path, allowed=("outputs",))
-    args = {"predict": ["--model", model], "backtest": ["--model", model, "--folds", "1"]}
+    args = {"predict": ["--model", model], "backtest": ["--folds", "1"]}
     code = cli.main([command, spec, *args.get(command, []), "--no-progress"])
     err = capsys.readouterr().err
     last = err.splitlines()[-1]  # after the command's step lines
@@ -361,7 +361,8 @@ def test_a_read_only_folder_is_the_systems_message_with_exit_1(
     tmp_path, spec, capsys, tree_guard, monkeypatch, command
 ):
     # was: a raw PermissionError escaped predict and backtest (run wrapped it)
-    model = _fitted(tmp_path, spec)
+    # (backtest: a model of the data before its one fold; a later one is refused)
+    model = _fitted(tmp_path, spec, *(["--as-of", "2024-01-10"] if command == "backtest" else []))
 
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))

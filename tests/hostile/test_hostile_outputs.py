@@ -450,8 +450,7 @@ def test_default_predict_and_backtest_files_sit_beside_the_run_folder(done, caps
     allowed = tuple(f"project/outputs/mini/{LAST}.{k}.parquet" for k in ("forecasts", "backtest"))
     guard = tree_guard(done.parent, allowed=allowed)
     assert _predict(capsys, done)[0] == 0
-    model = str(done / "outputs" / "mini" / LAST / "model")
-    code, _, err = cli(capsys, "backtest", spec_of(done), "--model", model, "--folds", "1")
+    code, _, err = cli(capsys, "backtest", spec_of(done), "--folds", "1")
     assert code == 0, err
     for kind in ("forecasts", "backtest"):
         assert (done / "outputs" / "mini" / f"{LAST}.{kind}.parquet").is_file()
