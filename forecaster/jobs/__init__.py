@@ -33,7 +33,7 @@ _ORIGINS = {
     "main": "forecaster.jobs.cli",
     "output_dir": "forecaster.jobs.spec",
     "output_lock": "forecaster.jobs.outputs",
-    "path_problem": "forecaster.jobs.spec",
+    "path_problem": "forecaster.jobs.placement",
     "prepare_data": "forecaster.jobs.data",
     "run_pipeline": "forecaster.jobs.run",
     "spec_path": "forecaster.jobs.spec",

@@ -30,10 +30,10 @@ from forecaster.jobs.intervals import (
 )
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from forecaster.jobs.placement import checkpoint_folder, load_spec
+from forecaster.jobs.placement import checkpoint_folder, load_spec, path_problem
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
-from forecaster.jobs.spec import build_estimator, output_dir, path_problem
+from forecaster.jobs.spec import build_estimator, output_dir
 from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_paused
 from forecaster.persistence import FORMAT
 from forecaster.persistence import load as load_model

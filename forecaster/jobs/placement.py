@@ -30,13 +30,58 @@ from forecaster.jobs.spec import (
     normal_path,
     output_dir,
     parse_spec,
-    path_problem,
     spec_file,
     spec_path,
     sqlite_file,
 )
 
-__all__ = ["check_checkpoints", "check_output", "checkpoint_folder", "load_spec"]
+__all__ = [
+    "NAME_MAX",
+    "check_checkpoints",
+    "check_output",
+    "checkpoint_folder",
+    "load_spec",
+    "path_problem",
+]
+
+
+NAME_MAX = 255
+"""Longest file name (bytes) forecaster writes (the limit of common file systems)."""
+
+
+_NAME_ROOM = 40
+"""Bytes the last part of an output path leaves free for the names derived from it
+(``.<name>.staging-<hex>``, ``.<name>.lock``, ``<name>.forecasts.parquet`` and its temporary
+file)."""
+
+
+def path_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why forecaster cannot write a file or folder at ``path`` (None when it can): a NUL
+    character, a part longer than file systems allow (the last one leaves room for the names
+    derived from it), or a part of the path that is a file or a link that leads nowhere."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        return "it contains a NUL character (\\x00), which no file name can hold"
+    parts = Path(text).parts
+    for index, part in enumerate(parts):
+        size = len(os.fsencode(part))
+        limit = NAME_MAX - (_NAME_ROOM if index == len(parts) - 1 else 0)
+        if size > limit:
+            return (
+                f"its part {part[:40]!r}... has {size} bytes, more than the {limit} a name can "
+                "have here; shorten it"
+            )
+    if len(os.fsencode(text)) > 3800:
+        return "it is longer than file systems allow (4096 bytes with the names inside it)"
+    for folder in Path(text).parents:
+        try:
+            if folder.exists() and not folder.is_dir():
+                return f"that path goes through {folder}, which is a file"
+            if folder.is_symlink() and not folder.exists():
+                return f"that path goes through {folder}, a link that leads nowhere (or in a loop)"
+        except OSError:  # not searchable: writing there reports the system's reason
+            return None
+    return None
 
 
 def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:

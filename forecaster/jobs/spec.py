@@ -60,7 +60,6 @@ from forecaster.jobs.scores import (
 
 __all__ = [
     "COLUMN_PARAMS",
-    "NAME_MAX",
     "SPEC_LIMIT",
     "Spec",
     "SpecError",
@@ -71,7 +70,6 @@ __all__ = [
     "normal_path",
     "output_dir",
     "parse_spec",
-    "path_problem",
     "spec_file",
     "spec_hash",
     "spec_path",
@@ -84,8 +82,8 @@ SPEC_LIMIT = 2**20
 """Largest spec file read (bytes)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(BaseModel):  # strict: true is no integer, "20" no number, "yes" no bool
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PipelineInfo(_Strict):
@@ -381,9 +379,25 @@ def _describe_errors(file: Path, exc: ValidationError) -> str:
             )
         elif error["type"] == "missing":
             lines.append(f"{file}: missing required key {key!r}.")
+        elif error["type"] in _TYPE_HINTS:  # strict: values are not converted between types
+            expected, example = _TYPE_HINTS[error["type"]]
+            kind = type(received).__name__
+            lines.append(
+                f"{file}: key {key!r}: expected {expected}; received {received!r} "
+                f"({'an' if kind[0] in 'aeiou' else 'a'} {kind}). Write it without quotes or "
+                f"conversion, e.g. {example}."
+            )
         else:
             lines.append(f"{file}: key {key!r}: {error['msg']}; received {received!r}.")
     return "\n".join(lines)
+
+
+_TYPE_HINTS = {
+    "int_type": ("an integer", '20 (not 20.0, "20" or true)'),
+    "float_type": ("a number", '0.5 or 30 (not "0.5" or true)'),
+    "bool_type": ("true or false", 'true (not "yes", "true" or 1)'),
+    "string_type": ("a text in quotes", '"daily" (not a number or true)'),
+}
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -482,45 +496,6 @@ def spec_path(root: Path, value: str) -> Path:
 def normal_path(path: str | os.PathLike[str]) -> Path:
     """``path`` absolute, with ``.`` and ``..`` removed as written (links not followed)."""
     return Path(os.path.normpath(Path(path).absolute()))
-
-
-NAME_MAX = 255
-"""Longest file name (bytes) forecaster writes (the limit of common file systems)."""
-
-
-_NAME_ROOM = 40
-"""Bytes the last part of an output path leaves free for the names derived from it
-(``.<name>.staging-<hex>``, ``.<name>.lock``, ``<name>.forecasts.parquet`` and its temporary
-file)."""
-
-
-def path_problem(path: str | os.PathLike[str]) -> str | None:
-    """Why forecaster cannot write a file or folder at ``path`` (None when it can): a NUL
-    character, a part longer than file systems allow (the last one leaves room for the names
-    derived from it), or a part of the path that is a file or a link that leads nowhere."""
-    text = os.fspath(path)
-    if "\x00" in text:
-        return "it contains a NUL character (\\x00), which no file name can hold"
-    parts = Path(text).parts
-    for index, part in enumerate(parts):
-        size = len(os.fsencode(part))
-        limit = NAME_MAX - (_NAME_ROOM if index == len(parts) - 1 else 0)
-        if size > limit:
-            return (
-                f"its part {part[:40]!r}... has {size} bytes, more than the {limit} a name can "
-                "have here; shorten it"
-            )
-    if len(os.fsencode(text)) > 3800:
-        return "it is longer than file systems allow (4096 bytes with the names inside it)"
-    for folder in Path(text).parents:
-        try:
-            if folder.exists() and not folder.is_dir():
-                return f"that path goes through {folder}, which is a file"
-            if folder.is_symlink() and not folder.exists():
-                return f"that path goes through {folder}, a link that leads nowhere (or in a loop)"
-        except OSError:  # not searchable: writing there reports the system's reason
-            return None
-    return None
 
 
 def output_dir(spec: Spec, root: Path, label: str) -> Path:

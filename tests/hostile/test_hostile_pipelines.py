@@ -107,6 +107,43 @@ def test_a_bad_series_value_is_named_by_its_series_key(tmp_path):
         load_spec(spec)
 
 
+LOOSE_TYPES = [  # was: each converted (true -> 1 day / 1 step, "yes" -> true, "20" -> 20)
+    ("features", "history_days", True, "expected an integer; received True (a bool)"),
+    ("features", "history_days", 30.0, "expected an integer; received 30.0 (a float)"),
+    ("series", "max_staleness", True, "expected an integer; received True (a bool)"),
+    ("training", "reuse_model", "yes", "expected true or false; received 'yes' (a str)"),
+    ("training", "tune", 1, "expected true or false; received 1 (an int)"),
+    ("training", "trials", "20", "expected an integer; received '20' (a str)"),
+    ("training", "timeout", "60", "expected a number; received '60' (a str)"),
+    ("training", "timeout", True, "expected a number; received True (a bool)"),
+    ("evaluation", "backtest_folds", False, "expected an integer; received False (a bool)"),
+    ("tracking", "enabled", "false", "expected true or false; received 'false' (a str)"),
+    ("output", "plot_series", 1.5, "expected an integer; received 1.5 (a float)"),
+    ("pipeline", "description", 3, "expected a text in quotes; received 3 (an int)"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), LOOSE_TYPES)
+def test_a_value_of_the_wrong_type_is_refused_not_converted(
+    tmp_path, capsys, tree_guard, section, key, value, message
+):
+    spec = project(tmp_path)
+    # the source matches nothing: reading the data would be exit 3, so 2 proves the order
+    spec.write_text(mini_spec(source={"path": "none/*.csv"}, **{section: {key: value}}))
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2, err
+    assert f"key '{section}.{key}': {message}" in err and "without quotes" in err, err
+    guard.assert_unchanged()
+
+
+def test_an_integer_is_a_number_and_paths_stay_text(tmp_path):
+    spec = project(tmp_path, training="timeout = 60", output="levels = [80, 95]")
+    loaded, _ = load_spec(spec)
+    assert loaded.training.timeout == 60.0 and loaded.output.levels == [80.0, 95.0]
+    assert loaded.source.path == "data/*.csv"
+
+
 TEMPLATES = ["out/{nme}", "{as_of.year}", "{0}", "{name!r}", "{name:>10}", "{}", "out/{name"]
 
 
