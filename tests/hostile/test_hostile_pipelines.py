@@ -137,6 +137,32 @@ def test_a_value_of_the_wrong_type_is_refused_not_converted(
     guard.assert_unchanged()
 
 
+IGNORED_KEYS = [  # was: each accepted and ignored (every series read, no MFCCs, nothing registered)
+    ({"source": {"tickers": ["MSFT"]}}, "source.tickers", "format = 'csv'"),
+    ({"features": "[features.mfcc]\nn_mfcc = 4"}, "features.mfcc", "format = 'csv'"),
+    (
+        {"source": {"dataset": "stocks", "path": None, "format": None, "id_from_filename": "t"}},
+        "source.id_from_filename",
+        "dataset = 'stocks'",
+    ),
+    ({"tracking": {"register_as": "m"}}, "tracking.register_as", "enabled = false"),
+]
+
+
+@pytest.mark.parametrize(("sections", "key", "actual"), IGNORED_KEYS)
+def test_a_key_that_does_not_apply_is_refused_not_ignored(
+    tmp_path, capsys, tree_guard, sections, key, actual
+):
+    spec = project(tmp_path)
+    spec.write_text(mini_spec(**sections))
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2, err
+    assert f"key {key!r} is used only with" in err and f"this spec has {actual}" in err, err
+    assert f"Remove {key}" in err
+    guard.assert_unchanged()
+
+
 def test_an_integer_is_a_number_and_paths_stay_text(tmp_path):
     spec = project(tmp_path, training="timeout = 60", output="levels = [80, 95]")
     loaded, _ = load_spec(spec)
