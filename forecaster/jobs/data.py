@@ -131,11 +131,14 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
     kwargs: dict[str, Any] = {}
     if source.id_from_filename:
         kwargs["include_file_paths"] = "__path__"
+    time_col = spec.series.time
     try:
         if source.format == "csv":
             lazy = pl.scan_csv(
                 [str(p) for p in paths],
                 try_parse_dates=True,
+                # time_format parses the text itself (ISO dates would be parsed already)
+                schema_overrides={time_col: pl.String} if source.time_format else None,
                 separator=source.separator,
                 null_values=source.null_values or None,
                 **kwargs,
@@ -144,8 +147,8 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
             lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
         if source.id_from_filename:
             lazy = _with_file_ids(lazy, spec)
-        if source.time_format:
-            time_col = spec.series.time
+        # a Parquet time column that is already a date or datetime needs no parsing
+        if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
             lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
         frame = lazy.collect()
     except pl.exceptions.NoDataError as exc:

@@ -510,6 +510,24 @@ def test_id_from_filename_naming_a_column_of_the_data_exits_3(tmp_path, capsys, 
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_time_format_that_fits_iso_dates_reads_them(tmp_path, fmt):
+    # was: "invalid series dtype: expected String, got date" (the CSV reader had parsed the
+    # ISO dates already, then time_format parsed them again)
+    spec_file = _file_per_series(tmp_path, [f"a.{fmt}", f"b.{fmt}"], fmt)
+    text = spec_file.read_text().replace("[source]", '[source]\ntime_format = "%Y-%m-%d"')
+    spec_file.write_text(text)
+    spec, root = load_spec(spec_file)
+    frame, when = prepare_data(spec, root, None)
+    assert frame["date"].dtype.is_temporal() and when.label == "2024-01-12"
+    assert frame["date"].dt.date().max() == LAST and frame.height == 24
+    if fmt == "csv":  # a format that does not fit the text is still named
+        spec_file.write_text(text.replace("%Y-%m-%d", "%d/%m/%Y"))
+        spec, root = load_spec(spec_file)
+        with pytest.raises(DataValidationError, match=r"source\.time_format"):
+            prepare_data(spec, root, None)
+
+
 def test_a_bad_wait_is_a_spec_error(tmp_path):
     spec = project(tmp_path)
     for wait in (-1, float("nan"), float("inf"), "5", True):
