@@ -189,6 +189,8 @@ def _with_file_ids(lazy: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
     ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole). A
     column of that name in the data is refused (``DataValidationError``), never replaced."""
     name, source = spec.source.id_from_filename, spec.source
+    if name is None:  # no file ids asked for
+        return lazy.drop("__path__")
     columns = [c for c in lazy.collect_schema().names() if c != "__path__"]
     if name in columns:
         raise DataValidationError(
@@ -451,10 +453,9 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
     those the ``[series] stale`` policy leaves out of the forecast
     (:mod:`forecaster.jobs.schedule`), after warning about them (a ``ForecasterWarning``
     naming the first few, their last times and steps)."""
-    ends = stale_steps(frame, spec)
-    if ends.height == 0:
+    ends, id_col = stale_steps(frame, spec), spec.series.id
+    if ends.height == 0 or id_col is None:  # (a single series is never behind itself)
         return when
-    id_col = spec.series.id
     rows = ends.select(id_text(id_col), "__last__", "__steps__").head(STALE_LISTED).iter_rows()
     listed = [(key, _iso(end), int(steps)) for key, end, steps in rows]
     excluded = excluded_ids(ends, spec)
