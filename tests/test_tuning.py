@@ -161,6 +161,23 @@ def test_bad_space_spec(spec):
         resolve_space({"lr": spec}, tiny_model(), None)
 
 
+def test_a_conditional_parameter_no_trial_would_use_is_refused():
+    """segment_length with a direct head, nonlinearity with an LSTM: every trial skipped them
+    and fit the same model, and best_params left them out."""
+    direct = tiny_model(head="direct")
+    with pytest.raises(DataValidationError, match=r"'segment_length', used only with head="):
+        resolve_space({"segment_length": [2, 4]}, direct, None)
+    with pytest.raises(DataValidationError, match=r"head is sampled from \['direct', 'seq2seq'\]"):
+        resolve_space({"segment_length": [2, 4], "head": ["direct", "seq2seq"]}, direct, None)
+    with pytest.raises(DataValidationError, match=r"'nonlinearity', used only with cell='rnn'"):
+        resolve_space({"nonlinearity": ["tanh", "relu"]}, tiny_model(LSTMForecaster), None)
+    space = resolve_space({"segment_length": [2, 4], "head": ["direct", "segment"]}, direct, None)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    heads = [sample_params(study.ask(), space, direct) for _ in range(12)]
+    assert all(("segment_length" in p) == (p["head"] == "segment") for p in heads)
+    assert {p["head"] for p in heads} == {"direct", "segment"}
+
+
 def test_unknown_parameter_names(frame):
     with pytest.raises(DataValidationError) as info:
         quick(frame=frame, search_space={"hiden_size": [8], "learning_rate": (1e-3, 1e-2)})

@@ -395,7 +395,21 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     for name, distribution in space.items():
         _check_distribution(name, search_space[name], distribution)
     _check_template(estimator, space)
+    _check_conditions(space, estimator)
     return space
+
+
+def _check_conditions(space: dict[str, Any], estimator: Any) -> None:
+    """Refuse a conditional parameter that no trial would use (its parent never allows it)."""
+    for name, (parent, allowed) in _CONDITIONS.items():
+        options = list(getattr(space.get(parent), "choices", [getattr(estimator, parent, None)]))
+        if name in space and not any(value in allowed for value in options):
+            shown = f"sampled from {options}" if parent in space else repr(options[0])
+            raise DataValidationError(
+                f"search_space samples {name!r}, used only with {parent}={allowed[0]!r}, but "
+                f"{parent} is {shown}: every trial would ignore it. Drop it from the space, "
+                f"or set or sample {parent}={allowed[0]!r}."
+            )
 
 
 def _suggest(trial: Any, name: str, distribution: Any) -> Any:

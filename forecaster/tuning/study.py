@@ -44,6 +44,10 @@ Storage, resume and crashes
     a trial is, not the units of its value, so a difference is a warning, not a refusal. The
     data is not part of the identity: a study resumed on newer data (a daily pipeline) keeps
     its trials, and its MLflow parent run (with the new data as tags and params ``data.<n>.*``).
+    The default search space is the exception: its lookback choices follow the data's length,
+    so data long enough for a new choice make another space (refused under a fixed
+    ``study_name``, another default name otherwise); pass an explicit ``search_space`` to
+    resume one study on growing data.
 
     A storage that cannot hold a study (an unsupported URL, a missing driver, a file that is
     not a database, a read-only database, a server that refuses the connection, an in-memory
