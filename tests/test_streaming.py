@@ -139,6 +139,33 @@ def test_unseen_series_unknown_series_and_gaps_are_refused():
         state.update(data.filter((pl.col("id") == "s0") & (pl.col("t") == 59)))
 
 
+def test_an_update_whose_rows_span_a_gap_is_filled_as_predict_fills_it():
+    """A ffill model's update of rows 60 and 62 (61 lost) was refused: "The data are not
+    sampled every 1i ... Pass freq='2i'" (the own-step check of a whole frame); with one more
+    row it passed. It continues the stream as predict on the whole history does."""
+    data = panel()
+    model = fitted(data, missing="ffill")
+    state = model.stream(data.filter(pl.col("t") < 60))
+    rows = data.filter(pl.col("t").is_in([60, 62]))
+    state.update(rows)
+    expected = model.predict(pl.concat([data.filter(pl.col("t") < 60), rows]))
+    got = state.forecast()
+    assert got["t"].equals(expected["t"]) and got["t"].min() == 63
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(DataValidationError, match=r"not sampled every 1i"):
+        model.predict(data.filter(pl.col("t") % 2 == 0))  # a whole frame is still checked
+
+
+def test_an_update_of_a_series_too_short_to_start_the_stream_says_why():
+    data = panel()
+    model = fitted(data)
+    start = data.filter((pl.col("t") < 60) & ((pl.col("id") != "s1") | (pl.col("t") >= 50)))
+    with pytest.warns(UserWarning, match=r"Dropped 1 series shorter than 14"):
+        state = model.stream(start)  # s1 has 10 rows: fewer than the lookback
+    with pytest.raises(DataValidationError, match=r"\['s1'\] .* at least lookback_ = 14 rows"):
+        state.update(data.filter(pl.col("t") == 60))
+
+
 def test_business_days_stream_and_skip_weekends():
     days = pl.DataFrame(
         {"t": pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 6, 28), "1d", eager=True)}

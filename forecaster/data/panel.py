@@ -91,6 +91,7 @@ class Panel:
         min_length: int = 1,
         length_reason: str = "lookback + horizon",
         static_covariates: str | Sequence[str] | None = None,
+        continues: bool = False,
     ) -> Panel:
         """Validate a long frame (see :func:`~forecaster.data.validate.validate_frame`) and pack it.
 
@@ -107,7 +108,7 @@ class Panel:
         static_covariates : str or list of str, optional
             Columns with one value per series, read into :attr:`statics` (not into
             :attr:`values`), checked by :func:`~forecaster.data.statics.read_statics`.
-        frame, target, time_col, id_col, covariates, future_covariates, freq, missing
+        frame, target, time_col, id_col, covariates, future_covariates, freq, missing, continues
             As in :func:`~forecaster.data.validate.validate_frame`.
         """
         min_length = check("min_length", min_length)
@@ -133,6 +134,7 @@ class Panel:
             future_covariates=future_covariates,
             freq=freq,
             missing=missing,
+            continues=continues,
         )
         id_name = id_col if id_col is not None else SERIES_ID
         runs = data[id_name].rle().struct.unnest()

@@ -44,6 +44,7 @@ def validate_frame(
     future_covariates: str | Sequence[str] | None = None,
     freq: str | int | None = "auto",
     missing: str = "error",
+    continues: bool = False,
 ) -> tuple[pl.DataFrame, Frequency]:
     """Check a long frame and return it cleaned, sorted and cast to float32.
 
@@ -75,6 +76,10 @@ def validate_frame(
         their times; a missing step gets the series' first time moved forward by its number
         of steps (month steps on the series' day of the month: month-ends stay month-ends,
         see :func:`~forecaster.data.steps.future_times`).
+    continues : bool, default False
+        True for rows that continue series checked before (a stream's update, whose few new
+        rows may all span a gap): a declared ``freq`` is not refused for being finer than
+        every step of these rows alone.
 
     Returns
     -------
@@ -114,7 +119,7 @@ def validate_frame(
     id_name = id_col if id_col is not None else SERIES_ID
     data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
     data, t, lengths = _sort_series(data, id_name, time_col)
-    grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col)
+    grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col, own=not continues)
     data = _handle_missing(data, grid, value_cols, missing, id_col=id_col, time_col=time_col)
     data = data.with_columns(pl.col(value_cols).cast(pl.Float32))
     return data, grid.freq
@@ -310,6 +315,7 @@ def _check_grid(
     *,
     id_col: str | None,
     time_col: str,
+    own: bool = True,
 ) -> _Grid:
     """Refuse duplicate times, resolve the frequency (declared or inferred) and refuse times
     off its grid and a declared frequency finer than every step of the data."""
@@ -364,7 +370,7 @@ def _check_grid(
             "Expected evenly spaced times. Pass the right freq= or resample the data first "
             "(e.g. frame.group_by_dynamic(...))."
         )
-    if not inferred:
+    if not inferred and own:
         _check_own_step(counts, frequency, id_col)
     return _Grid(frequency, offsets, t, periods, gap_rows, n_missing)
 

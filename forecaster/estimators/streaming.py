@@ -156,8 +156,9 @@ class ForecastStream:
             return self
         self._check_missing_ends(rows)
         raw = Panel.from_frame(
-            rows, **model.column_roles(), freq=str(model.freq_), missing=model.missing
-        )
+            rows, **model.column_roles(), freq=str(model.freq_), missing=model.missing,
+            continues=True,
+        )  # fmt: skip
         series = self._series_of(raw)
         self._check_continues(raw, series)
         panel, _ = model._predict_panel(raw, before=self._positive[series])
@@ -211,8 +212,10 @@ class ForecastStream:
         if matched.null_count():
             absent = raw.keys[raw.id_name].filter(matched.is_null()).to_list()
             raise DataValidationError(
-                f"The update has rows of series {absent[:10]} that are not in the stream. "
-                "Start a stream with their history (model.stream(frame)) to forecast them."
+                f"The update has rows of series {absent[:10]} that are not in the stream (it "
+                "holds the series of the frame it started from that had at least lookback_ = "
+                f"{self._model.lookback_} rows). Start a stream with their history "
+                "(model.stream(frame)) to forecast them."
             )
         return matched.to_numpy().astype(np.int64)
 
