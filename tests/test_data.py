@@ -134,6 +134,14 @@ def test_multi_month_steps_are_inferred_as_months(every, start, zone, expected):
     assert str(validate_frame(frame, target="y", time_col="t", missing="ffill")[1]) == expected
 
 
+@pytest.mark.parametrize("offsets", [[0, 5, 5], [0, 0, 5], [0, 2, 2, 5]])
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_infer_frequency_takes_empty_series(offsets, zone):
+    times = pl.Series("t", [dt.datetime(2024, 1, d) for d in range(1, 6)])
+    times = times.dt.replace_time_zone(zone) if zone else times
+    assert str(infer_frequency(times, np.array(offsets))) == "1d"  # was an IndexError
+
+
 def test_infer_business_days():
     days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 2, 29), "1d", eager=True)
     frame = pl.DataFrame({"t": days}).filter(pl.col("t").dt.weekday() <= 5).with_columns(y=1.0)

@@ -66,6 +66,24 @@ def test_a_manifest_that_is_not_ours_proves_nothing(tmp_path, text):
     assert _io.read_manifest(tmp_path) is None
 
 
+def test_read_consistent_fails_at_once_on_a_missing_folder_beside_a_stale_staging_one(tmp_path):
+    """A save killed part-way leaves a staging folder; reading a folder that is not there (or
+    failing inside one nobody replaces) must not wait out the 30 s meant for a folder that
+    keeps being replaced."""
+    (tmp_path / ".model.staging-deadbeef").mkdir()
+    started = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        _io.read_consistent(tmp_path / "model", lambda pinned: None)
+    (tmp_path / "model").mkdir()
+
+    def broken(pinned):
+        raise FileNotFoundError("config.json")
+
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
+        _io.read_consistent(tmp_path / "model", broken)
+    assert time.monotonic() - started < 5.0
+
+
 def test_publish_to_a_free_place_then_replace_our_own(tmp_path):
     destination = tmp_path / "out"
     _io.publish_directory(staged(destination, {"x": b"1"}), destination, kind="thing")

@@ -813,6 +813,30 @@ def test_cuda_training_step_is_fused_and_waits_for_no_host_copy() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
 
+def test_a_resumed_optimizer_keeps_the_implementation_of_its_device() -> None:
+    """load_state_dict copies the saved group's ``fused`` flag: a CUDA checkpoint resumed on
+    the CPU ran the fused AdamW there (other numerics than the CPU's for-each step)."""
+    from forecaster.training.checkpoint import _keep_implementation
+
+    net = make_net()
+    x, y = learnable_data(16)
+    first = training._make_optimizer(net, TrainSettings(lr=1e-2))
+    nn.functional.mse_loss(net(x, None), y).backward()
+    first.step()
+    saved = first.state_dict()
+    saved["param_groups"][0]["fused"] = True  # as written by a CUDA run
+    resumed = training._make_optimizer(net, TrainSettings(lr=1e-2))
+    resumed.load_state_dict(saved)
+    assert resumed.param_groups[0]["fused"] is True
+    _keep_implementation(resumed)
+    assert resumed.param_groups[0]["fused"] is None
+    steps = [state["step"] for state in resumed.state.values()]
+    assert steps and all(step.device.type == "cpu" and float(step) == 1.0 for step in steps)
+    nn.functional.mse_loss(net(x, None), y).backward()
+    resumed.step()
+    assert all(float(state["step"]) == 2.0 for state in resumed.state.values())
+
+
 def test_no_loss_scaling_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     scalers: list[torch.amp.GradScaler] = []
     real_scaler = torch.amp.GradScaler

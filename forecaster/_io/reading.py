@@ -458,19 +458,25 @@ def read_consistent(
     """``read(pinned)`` on the folder ``path``, again while the folder keeps being replaced
     under the read (a concurrent :func:`publish_directory`), pausing between tries (10 ms,
     doubling up to 0.5 s) so that a reader finds a gap between quick successive saves; for up
-    to ``patience`` seconds. A read that fails on a folder nobody replaced raises at once.
+    to ``patience`` seconds. A folder that cannot be opened while a staging folder sits beside
+    it (between the two renames of the fallback publish) is looked for again at once, up to 8
+    times. A read that fails on a folder nobody replaced raises at once.
     """
-    deadline, pause = time.monotonic() + patience, 0.01
+    deadline, pause, reopen = time.monotonic() + patience, 0.01, 8
     while True:
+        opened = False
         try:
             with PinnedDirectory(path, error=error) as pinned:
+                opened = True
                 try:
                     return read(pinned)
                 except (FileNotFoundError, ForecasterError, ValueError):
                     if not (pinned.replaced() and time.monotonic() < deadline):
                         raise
         except FileNotFoundError:
-            if not (staging_siblings(Path(path)) and time.monotonic() < deadline):
-                raise  # (the two-rename fallback: the folder is between its two renames)
+            reopen -= 1
+            if opened or reopen <= 0 or not staging_siblings(Path(path)):
+                raise
+            continue
         time.sleep(pause)
         pause = min(2 * pause, 0.5)

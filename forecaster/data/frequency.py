@@ -401,7 +401,8 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     if isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None:
         wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
         local = np.diff(wall)
-    cross = offsets[1:-1] - 1
+    cross = offsets[1:-1] - 1  # the steps between two series (empty series have none)
+    cross = cross[(cross >= 0) & (cross < len(diffs))]
     within = np.ones(len(diffs), dtype=bool)
     within[cross] = False
     return infer_from_steps(diffs, local, within, cross, times)
@@ -416,10 +417,27 @@ def infer_from_steps(
 ) -> Frequency:
     """Infer the frequency from the steps between the sorted rows, as a declared one is checked.
 
-    ``diffs`` are the absolute steps; ``local`` the wall-clock steps of time-zone-aware times
-    (else ``None``). Days, weeks, months and business days follow the local calendar (a day
-    across a daylight-saving change lasts 23 or 25 hours); shorter steps are absolute (the local
-    clock of quarter-hourly data goes back 45 minutes when it is set back an hour).
+    Days, weeks, months and business days follow the local calendar (a day across a
+    daylight-saving change lasts 23 or 25 hours); shorter steps are absolute (the local clock
+    of quarter-hourly data goes back 45 minutes when it is set back an hour).
+
+    Parameters
+    ----------
+    diffs : numpy.ndarray
+        The absolute steps between consecutive rows (physical units), ``len(times) - 1``.
+    local : numpy.ndarray or None
+        The wall-clock steps of time-zone-aware ``times`` (else None).
+    within : numpy.ndarray
+        Booleans, one per step: True for a step inside a series.
+    cross : numpy.ndarray
+        Positions of the steps between two series.
+    times : polars.Series
+        The sorted times.
+
+    Returns
+    -------
+    Frequency
+        As :func:`infer_frequency` describes.
     """
     if local is None:
         return infer_from_diffs(diffs, cross, times)

@@ -455,6 +455,7 @@ def restore_training_state(
     try:
         network.load_state_dict(state.network)
         optimizer.load_state_dict(state.optimizer)
+        _keep_implementation(optimizer)
         if scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
         if state.scaler:
@@ -476,3 +477,20 @@ def restore_training_state(
             "parameters of the interrupted run, or fit without resume=True."
         ) from exc
     _set_rng_state(state.rng[rank], device)
+
+
+def _keep_implementation(optimizer: torch.optim.Optimizer) -> None:
+    """After ``load_state_dict``, the optimiser's own implementation (``fused`` as it was
+    built for this device: a CUDA checkpoint resumed on the CPU stays unfused, a CPU one
+    resumed on CUDA is fused), with each step counter where that implementation keeps it
+    (on the parameter's device when fused, else on the CPU)."""
+    fused = optimizer.defaults.get("fused")
+    for group in optimizer.param_groups:
+        if "fused" not in group or group["fused"] == fused:
+            continue
+        group["fused"] = fused
+        for parameter in group["params"]:
+            step = optimizer.state.get(parameter, {}).get("step")
+            if isinstance(step, torch.Tensor):
+                where = parameter.device if fused else torch.device("cpu")
+                optimizer.state[parameter]["step"] = step.to(where, torch.float32)
