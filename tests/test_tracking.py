@@ -380,6 +380,17 @@ def test_a_fit_that_raises_leaves_its_run_failed(tracked, frame):
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
 
 
+def test_a_fitted_models_params_are_those_it_was_trained_with(frame):
+    """set_params after a fit changed what log_fit and a fit's run logged (lr 0.5 for a model
+    trained at 0.001) while the network and the saved config kept the fitted values."""
+    model = make_model(max_epochs=1).fit(frame)
+    model.set_params(lr=0.5, hidden_size=64, max_epochs=40)
+    params = tracking_records.estimator_params(model)
+    assert (params["lr"], params["hidden_size"], params["max_epochs"]) == ("0.001", "8", "1")
+    unfitted = tracking_records.estimator_params(make_model(lr=0.5))
+    assert unfitted["lr"] == "0.5" and unfitted["estimator"] == "RNNForecaster"
+
+
 def test_log_fit_with_backtest_metrics_by_horizon_step(tracked, logged, frame):
     from mlflow import MlflowClient
 

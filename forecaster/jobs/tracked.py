@@ -164,7 +164,7 @@ def log_outputs(
         import mlflow
 
         with tracking.bounded_requests():
-            _log_run_outputs(mlflow, tracking, metrics, staging, register_as)
+            _log_run_outputs(mlflow, tracking, metrics, staging, register_as, run_id, log)
     except Exception as exc:
         warnings.warn(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
@@ -180,18 +180,27 @@ def _log_run_outputs(
     metrics: dict[str, float],
     staging: Path,
     register_as: str | None,
+    run_id: str,
+    log: Callable[[str], None],
 ) -> None:
     mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
     if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
         by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
         names = [c for c in by_step.columns if c not in ("step", "target", "n")]
+        several = "target" in by_step.columns and by_step["target"].n_unique() > 1
         for row in by_step.iter_rows(named=True):
-            for name in names:
+            for name in names:  # one metric per target, as the fit's own backtest metrics
+                key = f"backtest_{row['target']}_{name}" if several else f"backtest_{name}"
                 if row[name] is not None:
-                    mlflow.log_metric(f"backtest_{name}_by_step", row[name], step=row["step"])
+                    mlflow.log_metric(f"{key}_by_step", row[name], step=row["step"])
     for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
         if (staging / name).is_file():
             mlflow.log_artifact(str(staging / name), artifact_path="outputs")
     fitted = tracking.last_fit()
-    if register_as and fitted is not None and getattr(fitted, "model_uri", None):
+    if register_as and (fitted is None or fitted.run_id != run_id or not fitted.model_uri):
+        log(  # a reused model was fitted (and logged) by an earlier run, not registered again
+            f"tracking: no model fitted in this run to register as {register_as!r} (a reused "
+            "model stays registered from the run that fitted it)"
+        )
+    elif register_as:
         mlflow.register_model(fitted.model_uri, register_as)

@@ -82,8 +82,12 @@ def param_value(value: Any) -> str:
 
 
 def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
-    """The estimator's parameters (and class name) as params, names prefixed."""
-    params = {f"{prefix}{k}": param_value(v) for k, v in estimator.get_params(deep=False).items()}
+    """The estimator's parameters (and class name) as params, names prefixed: those a fitted
+    forecaster was trained with (``fitted_params()``; ``set_params`` after the fit does not
+    change what its run says), else ``get_params()``."""
+    fitted = getattr(estimator, "fitted_params", None)
+    values = fitted() if callable(fitted) else estimator.get_params(deep=False)
+    params = {f"{prefix}{k}": param_value(v) for k, v in values.items()}
     params[f"{prefix}estimator"] = type(estimator).__name__
     return params
 
