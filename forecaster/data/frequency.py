@@ -26,6 +26,8 @@ __all__ = [
     "infer_from_diffs",
     "infer_from_steps",
     "simplest_frequency",
+    "step_layout",
+    "wall_clock",
 ]
 
 _FREQ_PATTERN = re.compile(r"^(\d*)([a-z]+)$", re.IGNORECASE)
@@ -397,15 +399,29 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     times, offsets = check_series_layout(times, offsets, "infer_frequency")
     check_time_span(times, times.name or "times")
     diffs = np.diff(times.to_physical().cast(pl.Int64).to_numpy())
-    local = None
+    wall = wall_clock(times)
+    cross, within = step_layout(offsets, len(diffs))
+    return infer_from_steps(diffs, None if wall is None else np.diff(wall), within, cross, times)
+
+
+def wall_clock(times: pl.Series) -> np.ndarray | None:
+    """The physical wall-clock times of time-zone-aware datetimes (None for other times):
+    days and longer steps follow the local calendar, on which a day across a daylight-saving
+    change lasts 23 or 25 hours."""
     if isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None:
-        wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
-        local = np.diff(wall)
-    cross = offsets[1:-1] - 1  # the steps between two series (empty series have none)
-    cross = cross[(cross >= 0) & (cross < len(diffs))]
-    within = np.ones(len(diffs), dtype=bool)
+        return times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
+    return None
+
+
+def step_layout(offsets: np.ndarray, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(cross, within)`` of the ``n_steps`` steps between consecutive rows of series laid out
+    by ``offsets``: the positions of the steps between two series (empty series have none),
+    and a mask that is True for the steps inside one."""
+    cross = offsets[1:-1] - 1
+    cross = cross[(cross >= 0) & (cross < n_steps)]
+    within = np.ones(n_steps, dtype=bool)
     within[cross] = False
-    return infer_from_steps(diffs, local, within, cross, times)
+    return cross, within
 
 
 def infer_from_steps(

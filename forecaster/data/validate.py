@@ -23,7 +23,14 @@ from forecaster.data.checks import (
     row_examples,
 )
 from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
-from forecaster.data.frequency import Frequency, grid_periods, infer_from_steps, simplest_frequency
+from forecaster.data.frequency import (
+    Frequency,
+    grid_periods,
+    infer_from_steps,
+    simplest_frequency,
+    step_layout,
+    wall_clock,
+)
 from forecaster.data.gaps import fill_gaps
 from forecaster.data.times import check_time_dtype, check_time_span
 from forecaster.exceptions import DataValidationError
@@ -322,16 +329,15 @@ def _check_grid(
     id_name = id_col if id_col is not None else SERIES_ID
     times = data[time_col]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    # Time-zone aware datetimes: days and weeks follow the local calendar (a day across a
-    # daylight-saving change lasts 23 or 25 hours), so those grids use the wall-clock times.
-    zoned = isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None
-    wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy() if zoned else t
+    # Time-zone aware datetimes: days and weeks follow the local calendar, so those grids use
+    # the wall-clock times.
+    local_times = wall_clock(times)
+    zoned = local_times is not None
+    wall = local_times if local_times is not None else t
 
     # Differences between consecutive rows; those between two series are not meaningful.
     diffs = np.diff(t)
-    cross = offsets[1:-1] - 1
-    within = np.ones(len(diffs), dtype=bool)
-    within[cross] = False
+    cross, within = step_layout(offsets, len(diffs))
     duplicate_rows = np.flatnonzero((diffs == 0) & within) + 1
     if duplicate_rows.size:
         raise DataValidationError(

@@ -146,7 +146,7 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
         else:
             lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
         if source.id_from_filename:
-            lazy = _with_file_ids(lazy, spec)
+            lazy = _with_file_ids(lazy, spec, source.id_from_filename)
         # a Parquet time column that is already a date or datetime needs no parsing
         if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
             lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
@@ -183,14 +183,12 @@ _EXTENSIONS = {
 }
 
 
-def _with_file_ids(lazy: pl.LazyFrame, spec: Spec) -> pl.LazyFrame:
+def _with_file_ids(lazy: pl.LazyFrame, spec: Spec, name: str) -> pl.LazyFrame:
     """``lazy`` (with the ``__path__`` of each row's file) with the ``source.id_from_filename``
-    column: the file's name without the source format's extension (``BRK.A.csv`` is
+    column ``name``: the file's name without the source format's extension (``BRK.A.csv`` is
     ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole). A
     column of that name in the data is refused (``DataValidationError``), never replaced."""
-    name, source = spec.source.id_from_filename, spec.source
-    if name is None:  # no file ids asked for
-        return lazy.drop("__path__")
+    source = spec.source
     columns = [c for c in lazy.collect_schema().names() if c != "__path__"]
     if name in columns:
         raise DataValidationError(
