@@ -193,3 +193,48 @@ def test_first_fit_lookback_returns_the_lookback_its_kept_series_agree_with():
     estimator = _ShorterWithoutShortSeries()
     # all series: 90, which keeps c only; then 50, which keeps b and c, and agrees with them
     assert first_fit_lookback(panel, estimator, folds=1, step=1, gap=0, train_size=None) == 50
+
+
+def _gapped(shift: float) -> pl.DataFrame:
+    """Two series of 120 hourly rows; row 55 (a fold's origin below) of s0 missing, and its
+    next row, the fold's first target, moved by ``shift``."""
+    frame = _frame(n_series=2).with_columns(pl.col("y").cast(pl.Float64))
+    row = pl.int_range(pl.len()).over("id")
+    first = (pl.col("id") == "s0") & (row == 56)
+    return frame.with_columns(
+        pl.when((pl.col("id") == "s0") & (row == 55))
+        .then(None)
+        .otherwise(pl.col("y") + pl.when(first).then(shift).otherwise(0.0))
+        .alias("y")
+    )
+
+
+def test_interpolated_gaps_at_an_origin_do_not_leak_the_first_target():
+    """With missing="interpolate", an origin inside a gap sees the gap filled forward: the
+    model's forecasts, the naive and seasonal-naive baselines and the MASE scales of that fold
+    are those of the data as known at the origin, whatever the first value after it is."""
+    results = []
+    for shift in (0.0, 100.0):
+        model = RNNForecaster(
+            target="y", id_col="id", missing="interpolate", baseline="none", **TINY
+        )
+        results.append(backtest(model, _gapped(shift), folds=30, step=2, m=24, refit=False))
+    before, after = (r.forecasts.filter(pl.col("fold") == 0) for r in results)
+    assert before["cutoff"][0] == dt.datetime(2024, 1, 1) + dt.timedelta(hours=55)
+    assert_frame_equal(before.drop("y_actual"), after.drop("y_actual"))
+    naive = [
+        r.baselines.filter((pl.col("fold") == 0) & (pl.col("id") == "s0")).sort("baseline")
+        for r in results
+    ]
+    # the targets moved by 100 at the first step only: every forecast error grows by exactly
+    # the same amount, so the forecasts themselves are unchanged
+    assert naive[0]["baseline"].to_list() == ["naive", "snaive"]
+    growth = (naive[1]["mae"] - naive[0]["mae"]).to_list()
+    assert growth == pytest.approx([100.0 / TINY["horizon"]] * 2, rel=1e-4)
+    scales = [
+        r.metrics.filter((pl.col("fold") == 0) & (pl.col("id") == "s0"))["mase"] for r in results
+    ]
+    model_mae = [
+        r.metrics.filter((pl.col("fold") == 0) & (pl.col("id") == "s0"))["mae"] for r in results
+    ]
+    assert (scales[1] / scales[0]).item() == pytest.approx((model_mae[1] / model_mae[0]).item())

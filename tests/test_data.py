@@ -9,7 +9,7 @@ import pytest
 
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
-from forecaster.data.validate import validate_frame
+from forecaster.data.validate import validate_frame, validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 
@@ -920,3 +920,84 @@ def test_hostile_parameters(kwargs, message):
     params = {"target": "y", "time_col": "t", "id_col": "id", **kwargs}
     with pytest.raises(DataValidationError, match=message):
         validate_frame(frame, **params)
+
+
+# -- missing="interpolate": what a forecast from an origin inside a filled run may see ------
+
+
+def test_validate_frame_cells_marks_only_interpolated_cells():
+    raw = pl.DataFrame({"t": [0, 1, 3, 4, 5], "y": [1.0, None, 4.0, 5.0, None]})
+    for policy in ("ffill", "zero"):
+        assert (
+            validate_frame_cells(raw, target="y", time_col="t", missing=policy).interpolated is None
+        )
+    checked = validate_frame_cells(raw, target="y", time_col="t", missing="interpolate")
+    assert checked.data["t"].to_list() == [0, 1, 2, 3, 4, 5]  # the gap at t=2 reindexed
+    assert checked.data["y"].to_list() == [1.0, 2.0, 3.0, 4.0, 5.0, 5.0]
+    assert checked.interpolated[:, 0].tolist() == [False, True, True, False, False, True]
+    clean, freq = validate_frame(raw, target="y", time_col="t", missing="interpolate")
+    assert clean.equals(checked.data) and freq == checked.freq
+
+
+def test_known_values_fill_forward_the_run_that_reaches_each_origin():
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 7 + ["b"] * 4,
+            "t": [*range(7), *range(4)],
+            "y": [0.0, None, None, 6.0, None, 10.0, 12.0, 1.0, None, 3.0, 4.0],
+            "x": [1.0, 2.0, 3.0, None, 5.0, 6.0, 7.0, 1.0, 1.0, None, 1.0],
+            "f": [0.0, 1.0, None, 3.0, 4.0, 5.0, 6.0, 0.0, 1.0, 2.0, 3.0],
+        }
+    )
+    panel = Panel.from_frame(
+        frame,
+        target="y",
+        covariates="x",
+        future_covariates="f",
+        time_col="t",
+        id_col="id",
+        missing="interpolate",
+    )
+    assert panel.values[:7, 0].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    assert panel.interpolated.shape == (11, 2)  # targets and covariates only
+    rows = np.arange(7)
+    at_2 = panel.known_values(rows, np.array(2))
+    assert at_2[:, 0].tolist() == [0.0, 0.0, 0.0, 6.0, 8.0, 10.0, 12.0]  # later rows untouched
+    assert at_2[:, 1].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]  # x observed up to t=2
+    assert at_2[:, 2].tolist() == panel.values[:7, 2].tolist()  # future-known: as filled
+    at_3 = panel.known_values(rows, np.array(3))
+    assert at_3[:, 0].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    assert at_3[:, 1].tolist() == [1.0, 2.0, 3.0, 3.0, 5.0, 6.0, 7.0]
+    # one as-of row per window, broadcast over its rows; the second series' own run
+    windows = panel.known_values(np.array([[2, 3, 4], [8, 9, 10]]), np.array([[4], [8]]))
+    assert windows[..., 0].tolist() == [[4.0, 6.0, 6.0], [1.0, 3.0, 4.0]]
+    assert windows[..., 1].tolist() == [[3.0, 4.0, 5.0], [1.0, 1.0, 1.0]]
+    known = panel.known_at(np.array([4, 8]))
+    assert known.values[:, 0].tolist() == [0.0, 2.0, 4.0, 6.0, 6.0, 10.0, 12.0, 1.0, 1.0, 3.0, 4.0]
+    until = [True] * 5 + [False] * 2 + [True] * 2 + [False] * 2
+    assert panel.rows_until(np.array([4, 8])).tolist() == until
+    assert known.interpolated is panel.interpolated
+
+
+def test_a_panel_without_interpolated_cells_reads_its_values():
+    frame = pl.DataFrame({"t": [0, 1, 2, 3], "y": [0.0, None, 2.0, 3.0]})
+    for policy in ("ffill", "zero"):
+        panel = Panel.from_frame(frame, target="y", time_col="t", missing=policy)
+        assert panel.interpolated is None and panel.known_at(np.array([1])) is panel
+        assert panel.known_values(np.arange(4), np.array(1)).tolist() == panel.values.tolist()
+
+
+def test_dropping_short_series_keeps_the_interpolated_cells_aligned():
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 2 + ["b"] * 5,
+            "t": [0, 1, *range(5)],
+            "y": [1.0, 2.0, 0.0, None, 4.0, None, 8.0],
+        }
+    )
+    with pytest.warns(ForecasterWarning, match="Dropped 1 series"):
+        panel = Panel.from_frame(
+            frame, target="y", time_col="t", id_col="id", missing="interpolate", min_length=3
+        )
+    assert panel.interpolated[:, 0].tolist() == [False, True, False, True, False]
+    assert panel.known_values(np.arange(5), np.array(3))[:, 0].tolist() == [0.0, 2.0, 4.0, 4.0, 8.0]

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from polars.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
@@ -119,6 +120,62 @@ def test_unseen_series_are_scaled_with_their_own_history():
     forecast = model.predict(other)
     assert forecast["id"].unique().to_list() == ["new"]
     assert forecast["y"].mean() > 400  # in the new series' own units
+
+
+def _holed_at(
+    frame: pl.DataFrame, cutoff: dt.datetime, shift: float, drop: bool = True
+) -> pl.DataFrame:
+    """``frame`` with its values at ``cutoff`` and the hour before it missing (series s0's
+    rows left out when ``drop``, a gap in its grid) and each series' value an hour after it
+    moved by ``shift``."""
+    hour = dt.timedelta(hours=1)
+    gap = pl.col("time").is_between(cutoff - hour, cutoff)
+    moved = pl.col("y") + pl.when(pl.col("time") == cutoff + hour).then(shift).otherwise(0.0)
+    return frame.filter(~(gap & (pl.col("id") == "s0") & drop)).with_columns(
+        pl.when(gap).then(None).otherwise(moved).alias("y")
+    )
+
+
+@pytest.mark.parametrize("transform", ["none", "boxcox"])
+def test_interpolated_gaps_at_cutoffs_are_forecast_as_known_there(transform):
+    """missing="interpolate": forecasts from cutoffs inside a gap (a list of cutoffs, also
+    for a series unseen in fit, scaled and Box-Cox transformed with its own history) are
+    those of the frame cut at each cutoff, whatever the first value after it is."""
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(missing="interpolate", baseline="none", target_transform=transform)
+    model.fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 7)))
+    new = seasonal_frame(n_series=1, seed=5).with_columns(id=pl.lit("new"), y=pl.col("y") + 50)
+    cutoffs = [dt.datetime(2024, 1, 8, 5), dt.datetime(2024, 1, 9, 17)]
+    forecasts = []
+    for shift in (0.0, 1000.0):
+        gapped, nulled = pl.concat([frame, new]), pl.concat([frame, new])
+        for cutoff in cutoffs:
+            gapped = _holed_at(gapped, cutoff, shift)
+            nulled = _holed_at(nulled, cutoff, shift, drop=False)
+        forecasts.append(model.predict(gapped, cutoff=cutoffs))
+        for cutoff in cutoffs:
+            cut = model.predict(nulled.filter(pl.col("time") <= cutoff))
+            listed = forecasts[-1].filter(pl.col("origin") == cutoff).drop("origin")
+            if transform == "boxcox" and cutoff != cutoffs[0]:  # an unseen series' lambdas:
+                cut, listed = (f.filter(pl.col("id") != "new") for f in (cut, listed))  # from
+            assert_frame_equal(  # its history up to its first origin in a list of cutoffs
+                listed.sort("id", "time"), cut.sort("id", "time"), rtol=1e-5
+            )
+    first = [f.filter(pl.col("origin") == cutoffs[0]) for f in forecasts]  # the later origin
+    assert_frame_equal(first[0], first[1])  # has the first one's moved value in its history
+
+
+def test_score_forecasts_from_the_history_as_known_before_the_held_out_steps():
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(missing="interpolate", baseline="none").fit(frame)
+    held_out = frame.filter(pl.col("time") > frame["time"].max() - dt.timedelta(hours=12))
+    cutoff = held_out["time"].min() - dt.timedelta(hours=1)
+    data = _holed_at(frame, cutoff, 100.0, drop=False)
+    history = data.filter(pl.col("time") <= cutoff)
+    forecast = model.predict(history).join(data, on=["id", "time"], suffix="_true")
+    with pytest.warns(ForecasterWarning, match="in-sample"):
+        score = model.score(data)
+    assert score == pytest.approx(-(forecast["y"] - forecast["y_true"]).abs().mean(), rel=1e-6)
 
 
 # ---------------------------------------------------------------- accuracy

@@ -31,7 +31,12 @@ from forecaster.data.transforms import (
     inverse_targets,
     transform_targets,
 )
-from forecaster.data.validate import MISSING_POLICIES, validate_frame
+from forecaster.data.validate import (
+    MISSING_POLICIES,
+    ValidatedFrame,
+    validate_frame,
+    validate_frame_cells,
+)
 from forecaster.data.windows import (
     Batch,
     Windows,
@@ -48,6 +53,7 @@ __all__ = [
     "Frequency",
     "Panel",
     "PanelScaler",
+    "ValidatedFrame",
     "Windows",
     "calendar_features",
     "calendar_values",
@@ -68,4 +74,5 @@ __all__ = [
     "to_time_point",
     "transform_targets",
     "validate_frame",
+    "validate_frame_cells",
 ]

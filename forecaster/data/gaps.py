@@ -75,8 +75,14 @@ def fill_gaps(
     offsets: np.ndarray,
     freq: Frequency,
     policy: str,
-) -> pl.DataFrame:
-    """Reindex every series to its full regular grid and fill gaps and nulls by ``policy``."""
+) -> tuple[pl.DataFrame, np.ndarray | None]:
+    """Reindex every series to its full regular grid and fill gaps and nulls by ``policy``.
+
+    Returns the filled frame and, for ``policy="interpolate"``, which of its cells were
+    filled: a boolean array of shape ``(rows, len(value_cols))``. An interpolated value
+    between two observations depends on the later one, so a forecast from an origin inside
+    such a run must not see it (see :meth:`forecaster.data.panel.Panel.known_values`). None
+    for the other policies: their filled values depend only on earlier rows."""
     lengths = np.diff(offsets)
     span = periods[offsets[1:] - 1] + 1
     total = int(span.sum())
@@ -92,7 +98,7 @@ def fill_gaps(
     if (span != lengths).any():
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
-        return data.with_columns(pl.col(value_cols).fill_null(0.0))
+        return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
     complete = pl.all_horizontal(pl.col(value_cols).is_not_null())
     started = complete.cast(pl.Int32).cum_max().over(id_name).cast(pl.Boolean)
     dropped = data.filter(~started)
@@ -111,6 +117,7 @@ def fill_gaps(
         )
     if policy == "ffill":
         filled = [pl.col(c).forward_fill().over(id_name) for c in value_cols]
-    else:
-        filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
-    return data.with_columns(filled)
+        return data.with_columns(filled), None
+    interpolated = data.select(pl.col(value_cols).is_null()).to_numpy()
+    filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
+    return data.with_columns(filled), interpolated.reshape(data.height, len(value_cols))

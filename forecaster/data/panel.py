@@ -4,6 +4,7 @@ with the series keys and timestamps kept in Polars.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from forecaster.data.frames import SERIES_ID, column_tuple, format_list
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
-from forecaster.data.validate import validate_frame
+from forecaster.data.validate import validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["Panel"]
@@ -51,6 +52,11 @@ class Panel:
         The static covariates read with ``static_covariates=``: one row per series (row ``i``
         is series ``i``), checked constant within each series (see
         :func:`~forecaster.data.statics.read_statics`); None without.
+    interpolated : numpy.ndarray or None
+        With ``missing="interpolate"``, which cells of the past-observed columns (targets and
+        covariates, the first columns of :attr:`values`) were filled: boolean, shape
+        ``(total_rows, n_targets + n_covariates)``; None when no cell was. Read it through
+        :meth:`known_values`, which forecasts from an origin inside a filled run see.
 
     Examples
     --------
@@ -75,6 +81,7 @@ class Panel:
     _device_values: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     statics: pl.DataFrame | None = field(default=None, repr=False)
     static_columns: tuple[str, ...] = ()
+    interpolated: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_frame(
@@ -125,7 +132,7 @@ class Panel:
             future_covariates=future_covariates,
             static_covariates=static_covariates,
         ).get("static covariate", ())
-        data, frequency = validate_frame(
+        data, frequency, interpolated = validate_frame_cells(
             frame,
             target=target,
             time_col=time_col,
@@ -158,6 +165,7 @@ class Panel:
             )
             keep_rows = np.repeat(~short, lengths)
             data = data.filter(pl.Series(keep_rows))
+            interpolated = None if interpolated is None else interpolated[keep_rows]
             keys = keys.filter(pl.Series(~short))
             lengths = lengths[~short]
         value_cols = [
@@ -187,6 +195,9 @@ class Panel:
             future_covariates=column_tuple(future_covariates),
             freq=frequency,
             statics=statics,
+            interpolated=_past_cells(
+                interpolated, len(column_tuple(target) + column_tuple(covariates))
+            ),
         )
 
     # -- shape ---------------------------------------------------------------------------
@@ -263,6 +274,72 @@ class Panel:
             self._device_values[key] = tensor if device.type == "cpu" else tensor.to(device)
         return self._device_values[key]
 
+    def known_values(self, rows: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        """``values[rows]`` as they were known at the rows ``as_of`` (broadcast against
+        ``rows``; both global row numbers of the same series): a cell that
+        ``missing="interpolate"`` filled in a run reaching ``as_of`` leaned on the first
+        observation after the run, so it holds the run's last observed value before it (the
+        filled values at the end of a series). Rows after ``as_of`` (targets) are left as they
+        are. The rows of every forecast origin inside the data (``predict`` with a list of
+        cutoffs, backtests, baselines) are read through it.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> frame = pl.DataFrame({"t": [0, 1, 2, 3, 4], "y": [0.0, None, None, 6.0, 8.0]})
+        >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
+        >>> panel.values[:, 0].tolist()
+        [0.0, 2.0, 4.0, 6.0, 8.0]
+        >>> rows = np.arange(5)
+        >>> panel.known_values(rows, as_of=np.array(1))[:, 0].tolist()  # origin at t=1
+        [0.0, 0.0, 4.0, 6.0, 8.0]
+        >>> panel.known_values(rows, as_of=np.array(3))[:, 0].tolist()  # t=3 is observed
+        [0.0, 2.0, 4.0, 6.0, 8.0]
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        out = self.values[rows]
+        if self.interpolated is None:
+            return out
+        as_of = np.broadcast_to(np.asarray(as_of, dtype=np.int64), rows.shape)
+        for column in range(self.interpolated.shape[1]):
+            filled = np.flatnonzero(self.interpolated[:, column])
+            if filled.size == 0:
+                continue
+            breaks = np.flatnonzero(np.diff(filled) != 1)
+            run_first = filled[np.r_[0, breaks + 1]]
+            run_last = filled[np.r_[breaks, filled.size - 1]]
+            run = np.searchsorted(run_first, rows, side="right") - 1
+            run = np.maximum(run, 0)
+            unknown = (rows >= run_first[run]) & (rows <= as_of) & (run_last[run] >= as_of)
+            before = self.values[run_first[run] - 1, column]
+            out[..., column] = np.where(unknown, before, out[..., column])
+        return out
+
+    def rows_until(self, ends: np.ndarray) -> np.ndarray:
+        """Boolean mask of the rows of series ``i`` up to its global row ``ends[i]``
+        (inclusive; none of it when ``ends[i]`` is before its first row).
+
+        Examples
+        --------
+        >>> frame = pl.DataFrame({"id": [1, 1, 1, 2, 2], "t": [0, 1, 2, 0, 1], "y": [1.0] * 5})
+        >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+        >>> panel.rows_until(np.array([1, 2])).tolist()
+        [True, True, False, False, False]
+        """
+        rows = np.arange(int(self.offsets[-1]), dtype=np.int64)
+        return rows <= np.asarray(ends, dtype=np.int64)[self.series_of_rows()]
+
+    def known_at(self, ends: np.ndarray) -> Panel:
+        """The panel as it was known when series ``i`` ended at its global row ``ends[i]``
+        (its rows up to there as :meth:`known_values` reads them; later rows as they are):
+        for statistics of each series' history up to an origin. The panel itself when
+        nothing was interpolated."""
+        if self.interpolated is None:
+            return self
+        rows = np.arange(int(self.offsets[-1]), dtype=np.int64)
+        values = self.known_values(rows, np.asarray(ends, dtype=np.int64)[self.series_of_rows()])
+        return dataclasses.replace(self, values=values, _device_values={})
+
     def future_times(self, horizon: int) -> pl.Series:
         """The ``horizon`` times after each series' last row, series after series (see
         :func:`~forecaster.data.steps.future_times`, the one rule for times beyond the data).
@@ -299,3 +376,10 @@ class Panel:
             f"features={self.columns}, freq='{self.freq}', "
             f"length min/max={int(lengths.min())}/{int(lengths.max())})"
         )
+
+
+def _past_cells(interpolated: np.ndarray | None, past: int) -> np.ndarray | None:
+    """The interpolated cells of the first ``past`` value columns; None when there are none."""
+    if interpolated is None or not interpolated[:, :past].any():
+        return None
+    return np.ascontiguousarray(interpolated[:, :past])

@@ -438,4 +438,5 @@ def _with_values(panel: Panel, values: np.ndarray) -> Panel:
         freq=panel.freq,
         statics=panel.statics,
         static_columns=panel.static_columns,
+        interpolated=panel.interpolated,
     )

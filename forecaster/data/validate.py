@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -35,10 +36,49 @@ from forecaster.data.gaps import fill_gaps
 from forecaster.data.times import check_time_dtype, check_time_span
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["MISSING_POLICIES", "validate_frame"]
+__all__ = ["MISSING_POLICIES", "ValidatedFrame", "validate_frame", "validate_frame_cells"]
 
 # MISSING_POLICIES (from the parameter table): how gaps in the time grid and missing values
 # (NaN / null) are handled.
+
+
+def validate_frame_cells(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    target: str | Sequence[str],
+    time_col: str,
+    id_col: str | None = None,
+    covariates: str | Sequence[str] | None = None,
+    future_covariates: str | Sequence[str] | None = None,
+    freq: str | int | None = "auto",
+    missing: str = "error",
+    continues: bool = False,
+) -> ValidatedFrame:
+    """:func:`validate_frame`, also saying which cells ``missing="interpolate"`` filled.
+
+    The arguments are those of :func:`validate_frame`. A forecast from an origin inside a run
+    of interpolated values must not see them (they lean on the first observation after the
+    run): :class:`~forecaster.data.panel.Panel` keeps the cells to forecast as of each origin.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> raw = pl.DataFrame({"t": [1, 2, 3], "y": [1.0, None, 3.0]})
+    >>> checked = validate_frame_cells(raw, target="y", time_col="t", missing="interpolate")
+    >>> checked.data["y"].to_list(), checked.interpolated[:, 0].tolist()
+    ([1.0, 2.0, 3.0], [False, True, False])
+    """
+    return _validate(
+        frame,
+        target=target,
+        time_col=time_col,
+        id_col=id_col,
+        covariates=covariates,
+        future_covariates=future_covariates,
+        freq=freq,
+        missing=missing,
+        continues=continues,
+    )
 
 
 def validate_frame(
@@ -111,6 +151,33 @@ def validate_frame(
     >>> clean["y"].to_list(), str(freq)
     ([1.0, 2.0, 3.0], '1i')
     """
+    checked = _validate(
+        frame,
+        target=target,
+        time_col=time_col,
+        id_col=id_col,
+        covariates=covariates,
+        future_covariates=future_covariates,
+        freq=freq,
+        missing=missing,
+        continues=continues,
+    )
+    return checked.data, checked.freq
+
+
+def _validate(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    target: str | Sequence[str],
+    time_col: str,
+    id_col: str | None,
+    covariates: str | Sequence[str] | None,
+    future_covariates: str | Sequence[str] | None,
+    freq: str | int | None,
+    missing: str,
+    continues: bool,
+) -> ValidatedFrame:
+    """The stages of :func:`validate_frame` in order."""
     roles = check_roles(
         target=target,
         time_col=time_col,
@@ -127,9 +194,31 @@ def validate_frame(
     data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
     data, t, lengths = _sort_series(data, id_name, time_col)
     grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col, own=not continues)
-    data = _handle_missing(data, grid, value_cols, missing, id_col=id_col, time_col=time_col)
+    data, interpolated = _handle_missing(
+        data, grid, value_cols, missing, id_col=id_col, time_col=time_col
+    )
     data = data.with_columns(pl.col(value_cols).cast(pl.Float32))
-    return data, grid.freq
+    return ValidatedFrame(data, grid.freq, interpolated)
+
+
+class ValidatedFrame(NamedTuple):
+    """What :func:`validate_frame_cells` returns.
+
+    Attributes
+    ----------
+    data : polars.DataFrame
+        The checked, sorted and filled frame (as :func:`validate_frame` returns it).
+    freq : Frequency
+        Its frequency.
+    interpolated : numpy.ndarray or None
+        With ``missing="interpolate"``, which cells of the value columns (targets, then
+        covariates, then future covariates: shape ``(rows, n_value_columns)``) were filled;
+        None for the other policies and when nothing was filled.
+    """
+
+    data: pl.DataFrame
+    freq: Frequency
+    interpolated: np.ndarray | None
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,8 +512,9 @@ def _handle_missing(
     *,
     id_col: str | None,
     time_col: str,
-) -> pl.DataFrame:
-    """Refuse gaps and missing values (``missing="error"``) or fill them by the policy."""
+) -> tuple[pl.DataFrame, np.ndarray | None]:
+    """Refuse gaps and missing values (``missing="error"``) or fill them by the policy; also
+    the cells interpolated (see :func:`~forecaster.data.gaps.fill_gaps`)."""
     id_name = id_col if id_col is not None else SERIES_ID
     gap = grid.gap_rows.size > 0
     null_counts = data.select(pl.col(value_cols).null_count()).row(0)
@@ -444,9 +534,9 @@ def _handle_missing(
                 f"{row_examples(data, mask, id_name, time_col)}. Pass missing='ffill', 'zero' or "
                 "'interpolate' to fill them, or clean the data first."
             )
-        return data
+        return data, None
     if not (gap or any(null_counts)):
-        return data
+        return data, None
     periods = grid.periods
     if periods is None:
         step = grid.freq.step_in(data[time_col].dtype)

@@ -275,12 +275,10 @@ class ForecastInference(TargetPanels):
         horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]
         history = None
-        if self._fitted_transform() == "boxcox":
-            limit = np.full(panel.n_series, np.iinfo(np.int64).max)
-            np.minimum.at(limit, series, local)
-            limit[limit == np.iinfo(np.int64).max] = -1
-            position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
-            history = position <= limit[panel.series_of_rows()]
+        if self._fitted_transform() == "boxcox":  # each series' earliest origin
+            history = np.full(panel.n_series, np.iinfo(np.int64).max)
+            np.minimum.at(history, series, rows)
+            history[history == np.iinfo(np.int64).max] = -1
         panel, lambdas = self._predict_panel(panel, history=history)
         if panel.n_future and (local + horizon >= panel.lengths[series]).any():
             raise DataValidationError(

@@ -175,18 +175,16 @@ def window_scaling(
     center, scale = fitted[0][series].copy(), fitted[1][series].copy()
     unknown = ~known[series]
     if unknown.any():
-        position = np.arange(panel.offsets[-1]) - np.repeat(panel.offsets[:-1], panel.lengths)
-        row_series = panel.series_of_rows()
         rounds = pair_rounds(series)
         for k in range(int(rounds.max()) + 1):
             block = rounds == k
             if not (unknown & block).any():
                 continue
-            limit = np.full(panel.n_series, -1)
-            limit[series[block]] = local[block]
+            ends = panel.offsets[:-1] - 1  # no row of the series outside the block
+            ends[series[block]] += local[block] + 1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ForecasterWarning)
-                own = PanelScaler(scaling).fit(panel, mask=position <= limit[row_series])
+                own = PanelScaler(scaling).fit(panel.known_at(ends), mask=panel.rows_until(ends))
             idx = np.flatnonzero(unknown & block)
             center[idx] = own.center_[series[idx]]
             scale[idx] = own.scale_[series[idx]]
@@ -220,8 +218,10 @@ def chunk_size(network: Any, lookback: int, n_features: int, n_targets: int, lea
 
 
 def window_inputs(panel: Panel, rows: np.ndarray, lookback: int) -> torch.Tensor:
-    """The raw input windows ``(B, lookback, n_features)`` ending at ``rows``."""
-    return torch.from_numpy(panel.values[(rows - (lookback - 1))[:, None] + np.arange(lookback)])
+    """The raw input windows ``(B, lookback, n_features)`` ending at ``rows``, as known at
+    each (:meth:`~forecaster.data.panel.Panel.known_values`)."""
+    window = (rows - (lookback - 1))[:, None] + np.arange(lookback)
+    return torch.from_numpy(panel.known_values(window, rows[:, None]))
 
 
 def known_future(panel: Panel, rows: np.ndarray, horizon: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from forecaster.data import polars_frame
 from forecaster.data.frames import SERIES_ID, check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import with_static_columns
-from forecaster.data.validate import validate_frame
+from forecaster.data.validate import validate_frame_cells
 from forecaster.estimators.base import refuse_y
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -48,8 +48,10 @@ class ForecastScoring:
         that grid are held out, the model forecasts them from the steps before, and the score
         is ``-MAE`` over series, steps and targets in the targets' units (higher is better, as
         scikit-learn expects). Every held-out step is scored; a step that the ``missing=``
-        policy filled is scored against its filled value. Used by ``GridSearchCV`` with
-        :class:`TemporalSplit`.
+        policy filled is scored against its filled value. The forecast sees the history as it
+        was known at the last step before the held-out ones: with ``missing="interpolate"``,
+        a gap that reaches into the held-out steps is filled forward, not interpolated towards
+        the first held-out value. Used by ``GridSearchCV`` with :class:`TemporalSplit`.
 
         Raises
         ------
@@ -71,13 +73,20 @@ class ForecastScoring:
         roles = self.column_roles()
         statics = roles.pop("static_covariates", None)
         frame = collect_frame(frame, columns=list(self.schema_))
-        data, _ = validate_frame(frame, **roles, freq=str(self.freq_), missing=self.missing)
+        data, _, interpolated = validate_frame_cells(
+            frame, **roles, freq=str(self.freq_), missing=self.missing
+        )
         data = with_static_columns(data, frame, id_col=self.id_col, names=statics)
         horizon = int(self.horizon)
         id_name = self.id_col if self.id_col is not None else SERIES_ID  # validate_frame's
         # rows are sorted by (id, time): a row's position from its series' end, as a mask
         from_end = data.select(pl.int_range(pl.len()).reverse().over(id_name)).to_series()
-        history = data.filter(from_end >= horizon)
+        value_cols = [
+            *column_tuple(roles["target"]),
+            *column_tuple(roles.get("covariates")),
+            *column_tuple(roles.get("future_covariates")),
+        ]
+        history = _unfilled(data, value_cols, interpolated).filter(from_end >= horizon)
         actual = data.filter(from_end < horizon)
         self._check_held_out(actual, id_name)
         if self.id_col is None:
@@ -164,3 +173,17 @@ class ForecastScoring:
             + "), which trains each fold on the past of its test "
             "steps only; or score on a frame that ends at or after the fitted data."
         )
+
+
+def _unfilled(
+    data: pl.DataFrame, names: list[str], interpolated: np.ndarray | None
+) -> pl.DataFrame:
+    """``data`` with the values ``missing="interpolate"`` filled (``interpolated``: the cells
+    of the value columns ``names``) null again, for a frame cut before some rows to be filled
+    as ``predict`` fills it: from its own rows."""
+    if interpolated is None:
+        return data
+    return data.with_columns(
+        pl.when(pl.Series(interpolated[:, j])).then(None).otherwise(pl.col(name)).alias(name)
+        for j, name in enumerate(names)
+    )

@@ -116,8 +116,9 @@ class TargetPanels:
     ) -> tuple[Panel, np.ndarray | None]:
         """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
         (None for other transforms): fitted ones for series seen in ``fit``, for the others
-        lambdas fitted on the rows where ``history`` is true (all rows when None). ``before``:
-        the smallest positive target of each series in rows before ``raw`` (a stream's)."""
+        lambdas fitted on each series' rows up to its global row ``history[i]`` as known
+        there (:meth:`Panel.known_at`; all rows when None). ``before``: the smallest positive
+        target of each series in rows before ``raw`` (a stream's)."""
         if self.target_transform == "auto" and self._fitted_transform() == "log":
             raw = self._raise_to_positive(raw, before)
         check_target_domain(self._fitted_transform(), raw)
@@ -127,7 +128,9 @@ class TargetPanels:
             lambdas = np.empty((raw.n_series, raw.n_targets))
             lambdas[known] = np.asarray(self.target_lambdas_)[fitted[known]]
             if (~known).any():
-                own = fit_boxcox_lambdas(raw, mask=history)
+                known_raw = raw if history is None else raw.known_at(history)
+                mask = None if history is None else raw.rows_until(history)
+                own = fit_boxcox_lambdas(known_raw, mask=mask)
                 lambdas[~known] = own[~known]
         return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
 

@@ -298,7 +298,12 @@ def backtest(
         :class:`BacktestForecaster` lists. Its ``lookback`` and ``horizon`` define the
         windows. It is never modified: models are fitted on clones.
     frame : polars.DataFrame or polars.LazyFrame
-        The whole history (id, time, targets, covariates), as for ``fit``.
+        The whole history (id, time, targets, covariates), as for ``fit``. It is read as
+        ``fit`` reads it (the estimator's frequency and ``missing=`` policy): rows are
+        positions on the regular grid, and a step the policy filled is scored against its
+        filled value. Each origin sees the data as known there: with
+        ``missing="interpolate"``, a gap reaching past it is filled forward, never
+        interpolated towards the values after it.
     folds : int, default 5
         Number of forecast origins per series.
     step : int, optional

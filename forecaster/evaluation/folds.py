@@ -305,9 +305,35 @@ def mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) -
     :func:`forecaster.evaluation.array_metrics.mase_scales`, as
     :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
     folds, n_kept = local_cut.shape
-    return array_mase_scales(
-        panel.values[:, : panel.n_targets], panel.offsets, m, ends=local_cut, series=kept
-    ).reshape(folds * n_kept, panel.n_targets)
+    nt = panel.n_targets
+    if panel.interpolated is None:
+        scales = array_mase_scales(
+            panel.values[:, :nt], panel.offsets, m, ends=local_cut, series=kept
+        )
+        return scales.reshape(folds * n_kept, nt)
+    out = np.empty((folds, n_kept, nt))
+    for fold, cut in enumerate(local_cut):  # each fold's history as known at its origins
+        ends = panel.offsets[:-1] - 1  # series not kept: none of their rows
+        ends[kept] += cut + 1
+        known = panel.known_at(ends).values[:, :nt]
+        out[fold] = array_mase_scales(known, panel.offsets, m, ends=cut[None], series=kept)[0]
+    return out.reshape(folds * n_kept, nt)
+
+
+def _known_origin_forecasts(
+    panel: Panel, starts: np.ndarray, origins: np.ndarray, horizon: int, m: int
+) -> np.ndarray:
+    """:func:`~forecaster.evaluation.baselines.origin_forecasts` of the panel's targets from
+    the last ``m`` rows up to each origin as known there (:meth:`Panel.known_values`), gathered
+    into one packed window per origin."""
+    n, nt = len(origins), panel.n_targets
+    first = origins - (m - 1)
+    rows = np.maximum(first[:, None] + np.arange(m), starts[:, None])  # none before the series
+    window = panel.known_values(rows, origins[:, None])[..., :nt].reshape(n * m, nt)
+    packed = np.arange(n, dtype=np.int64) * m
+    return origin_forecasts(
+        window, packed + np.maximum(starts - first, 0), packed + m - 1, horizon, m
+    )
 
 
 def refit_every(refit: Any, folds: int) -> int:
@@ -389,9 +415,9 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
     nt = panel.n_targets
     starts = np.tile(panel.offsets[where.kept], where.n_folds)
     origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
-    out = {"naive": origin_forecasts(panel.values[:, :nt], starts, origins, horizon, 1)}
+    out = {"naive": _known_origin_forecasts(panel, starts, origins, horizon, 1)}
     if m > 1:
-        out["snaive"] = origin_forecasts(panel.values[:, :nt], starts, origins, horizon, m)
+        out["snaive"] = _known_origin_forecasts(panel, starts, origins, horizon, m)
         short = int((origins - starts < m - 1).sum())
         if short:
             warnings.warn(
