@@ -22,6 +22,7 @@ from sklearn.base import clone
 import forecaster as package
 from forecaster import DataValidationError, ForecasterWarning, RNNForecaster
 from forecaster.data.frequency import Frequency
+from forecaster.data.panel import Panel
 from forecaster.data.seasons import seasonal_periods
 from forecaster.estimators import baseline_blend, blend_state
 from forecaster.estimators.baseline_blend import (
@@ -29,6 +30,7 @@ from forecaster.estimators.baseline_blend import (
     BaselineBlend,
     blend_forecasts,
     choose_blend,
+    known_partners,
     origin_partners,
     partner_forecast,
     repeat_season,
@@ -210,6 +212,35 @@ def test_partners_of_the_check_are_the_formula_of_the_forecast_path():
     for (m, drift, level), forecast in partners.items():
         expected = partner_forecast(windows, m, horizon, drift, level)
         np.testing.assert_allclose(forecast, expected, rtol=1e-12, atol=1e-9)
+
+
+def test_partners_of_the_check_read_an_interpolated_origin_as_known_there():
+    """missing="interpolate": a validation origin inside a filled run is forecast by the
+    partners from its window as known there (the run filled forward), as the network is;
+    the other origins as from the panel's values."""
+    rng = np.random.default_rng(2)
+    t = np.arange(200)
+    y = 10 + np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.1, 200)
+    holed = [None if 150 <= i <= 152 else float(v) for i, v in enumerate(y)]
+    raw = Panel.from_frame(
+        pl.DataFrame({"t": t, "y": holed}), target="y", time_col="t", missing="interpolate"
+    )
+    origins, series = np.array([140, 151, 152, 170]), np.zeros(4, dtype=np.int64)
+    lookback, horizon = 48, 12
+    center = np.full((200, 1), y.mean())
+    found = dict(known_partners(raw, series, origins, (lookback, horizon, [24]), center))
+    starts = raw.offsets[series]
+    plain = dict(origin_partners(raw.values, starts, origins, lookback, horizon, [24], center))
+    assert set(found) == set(plain)
+    windows = raw.known_values(
+        origins[:, None] - lookback + 1 + np.arange(lookback), origins[:, None]
+    )
+    assert windows[1, -2:, 0].tolist() == [float(np.float32(y[149]))] * 2  # t=150, 151
+    for (m, drift, level), forecast in found.items():
+        expected = partner_forecast(windows.astype(np.float64), m, horizon, drift, level)
+        np.testing.assert_allclose(forecast, expected, rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(forecast[[0, 3]], plain[(m, drift, level)][[0, 3]])
+    assert not np.allclose(found[(1, False, False)][1], plain[(1, False, False)][1])
 
 
 def test_partners_of_the_check_stay_exact_beside_a_series_of_a_huge_level():

@@ -258,3 +258,21 @@ def test_window_spread_matches_a_loop_within_each_series():
         window = panel.values[row - 5 : row + 1, 0].astype(np.float64)
         changes = np.abs(np.diff(window))
         assert value == pytest.approx(changes.mean())
+
+
+def test_interpolated_runs_reaching_a_window_origin_are_read_forward_filled():
+    """missing="interpolate": a window's inputs are those known at its origin (a filled run
+    that reaches the origin holds the value before it); its targets are the filled values."""
+    frame = pl.DataFrame({"t": range(8), "y": [0.0, 1.0, None, None, None, 5.0, 6.0, 7.0]})
+    panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
+    windows = make_windows(panel, lookback=3, horizon=2)
+    batch = windows.gather(np.arange(len(windows)))
+    assert batch.x[..., 0].tolist() == [
+        [0.0, 1.0, 1.0],  # origin t=2: t=2 leaned on t=5
+        [1.0, 1.0, 1.0],  # origin t=3
+        [1.0, 1.0, 1.0],  # origin t=4
+        [3.0, 4.0, 5.0],  # origin t=5, observed: the run is known
+    ]
+    assert batch.y[..., 0].tolist() == [[3.0, 4.0], [4.0, 5.0], [5.0, 6.0], [6.0, 7.0]]
+    (batched,) = windows.batches(4, shuffle=False)  # the training batches read the same
+    assert torch.equal(batched.x, batch.x) and torch.equal(batched.y, batch.y)

@@ -82,6 +82,9 @@ class Panel:
     statics: pl.DataFrame | None = field(default=None, repr=False)
     static_columns: tuple[str, ...] = ()
     interpolated: np.ndarray | None = field(default=None, repr=False)
+    _device_runs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def from_frame(
@@ -297,23 +300,46 @@ class Panel:
         [0.0, 2.0, 4.0, 6.0, 8.0]
         """
         rows = np.asarray(rows, dtype=np.int64)
-        out = self.values[rows]
+        if self.interpolated is None:
+            return self.values[rows]
+        as_of = np.broadcast_to(np.asarray(as_of, dtype=np.int64), rows.shape)
+        known = self.known_values_on("cpu", torch.from_numpy(rows), torch.from_numpy(as_of))
+        return known.numpy()
+
+    def known_values_on(
+        self, device: str | torch.device, rows: torch.Tensor, as_of: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`known_values` as a tensor on ``device`` from int64 tensors of rows there,
+        gathered from :meth:`values_on` (the training batches' windows are read through it)."""
+        values = self.values_on(device)
+        out = values[rows]
         if self.interpolated is None:
             return out
-        as_of = np.broadcast_to(np.asarray(as_of, dtype=np.int64), rows.shape)
-        for column in range(self.interpolated.shape[1]):
-            filled = np.flatnonzero(self.interpolated[:, column])
-            if filled.size == 0:
+        as_of = torch.broadcast_to(as_of, rows.shape)
+        for column, (first, last) in enumerate(self._runs_on(device)):
+            if first.numel() == 0:
                 continue
-            breaks = np.flatnonzero(np.diff(filled) != 1)
-            run_first = filled[np.r_[0, breaks + 1]]
-            run_last = filled[np.r_[breaks, filled.size - 1]]
-            run = np.searchsorted(run_first, rows, side="right") - 1
-            run = np.maximum(run, 0)
-            unknown = (rows >= run_first[run]) & (rows <= as_of) & (run_last[run] >= as_of)
-            before = self.values[run_first[run] - 1, column]
-            out[..., column] = np.where(unknown, before, out[..., column])
+            run = (torch.searchsorted(first, rows.contiguous(), right=True) - 1).clamp_min(0)
+            unknown = (rows >= first[run]) & (rows <= as_of) & (last[run] >= as_of)
+            before = values[first[run] - 1, column]
+            out[..., column] = torch.where(unknown, before, out[..., column])
         return out
+
+    def _runs_on(self, device: str | torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """For each past-observed column, the first and the last row of each of its runs of
+        interpolated cells (int64 tensors on ``device``, computed once per device)."""
+        key = str(resolve_device(device))
+        if key not in self._device_runs:
+            runs = []
+            for column in self.interpolated.T if self.interpolated is not None else ():
+                filled = np.flatnonzero(column)
+                first, last = filled, filled
+                if filled.size:
+                    breaks = np.flatnonzero(np.diff(filled) != 1)
+                    first, last = filled[np.r_[0, breaks + 1]], filled[np.r_[breaks, -1]]
+                runs.append((torch.from_numpy(first).to(key), torch.from_numpy(last).to(key)))
+            self._device_runs[key] = runs
+        return self._device_runs[key]
 
     def rows_until(self, ends: np.ndarray) -> np.ndarray:
         """Boolean mask of the rows of series ``i`` up to its global row ``ends[i]``

@@ -254,7 +254,9 @@ class Windows:
         """Tensors for the windows at positions ``rows`` of the index.
 
         Values are gathered on ``device`` from the panel's device copy (moved there once) by
-        ``start + arange(lookback + horizon)``; nothing else is materialised.
+        ``start + arange(lookback + horizon)``; nothing else is materialised. The inputs are
+        those known at the window's origin (:meth:`~forecaster.data.panel.Panel.known_values`:
+        a run that ``missing="interpolate"`` filled up to the origin holds the value before it).
 
         Parameters
         ----------
@@ -333,9 +335,9 @@ class Windows:
         device: torch.device,
         scaling: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> Batch:
-        values = self.panel.values_on(device)
         steps = torch.arange(self.window_length, device=device)
-        window = values[starts[:, None] + steps]  # (B, L + H, F)
+        origins = starts[:, None] + (self.lookback - 1)  # the inputs as known at the origin
+        window = self.panel.known_values_on(device, starts[:, None] + steps, origins)
         if scaling is not None:
             center, scale = scaling
             window = (window - center[series][:, None, :]) / scale[series][:, None, :]

@@ -394,6 +394,46 @@ def origin_partners(
         yield (m, True, True), level + trend(m)
 
 
+def known_partners(
+    raw: Panel,
+    series: np.ndarray,
+    origins: np.ndarray,
+    shape: tuple[int, int, list[int]],
+    center: np.ndarray,
+) -> Iterator[tuple[Partner, np.ndarray]]:
+    """:func:`origin_partners` of the targets of ``raw`` from the windows ending at the
+    global rows ``origins`` (of ``series``; ``shape``: lookback, horizon and periods), each
+    window as known at its origin: the origins whose own value ``missing="interpolate"``
+    filled are forecast again from their windows gathered by
+    :meth:`~forecaster.data.panel.Panel.known_values` (packed one after the other)."""
+    lookback, horizon, periods = shape
+    nt = raw.n_targets
+    targets, starts = raw.values[:, :nt], raw.offsets[series]
+    partners = origin_partners(targets, starts, origins, lookback, horizon, periods, center)
+    inside = np.flatnonzero(
+        raw.interpolated[origins, :nt].any(axis=1) if raw.interpolated is not None else []
+    )
+    if inside.size == 0:
+        yield from partners
+        return
+    first = origins[inside] - (lookback - 1)
+    rows = np.maximum(first[:, None] + np.arange(lookback), starts[inside, None])
+    known = raw.known_values(rows, origins[inside, None])[..., :nt].reshape(-1, nt)
+    packed = np.arange(inside.size, dtype=np.int64) * lookback
+    own = origin_partners(
+        known,
+        packed + np.maximum(starts[inside] - first, 0),
+        packed + lookback - 1,
+        lookback,
+        horizon,
+        periods,
+        center[rows].reshape(-1, nt),
+    )
+    for (partner, forecasts), (_, corrected) in zip(partners, own, strict=True):
+        forecasts[inside] = corrected
+        yield partner, forecasts
+
+
 def _origin_mean_season(
     targets: np.ndarray, origins: np.ndarray, lookback: int, horizon: int, m: int
 ) -> np.ndarray:
@@ -479,9 +519,7 @@ class BaselineCheck:
         periods = [m for m in found if m <= lookback]
         periods = shown_periods(raw, fit_rows, periods, horizon, scales)  # a week that repeats
         center = _series_means(raw, targets)
-        partners = origin_partners(
-            targets, raw.offsets[series], rows, lookback, horizon, periods, center
-        )
+        partners = known_partners(raw, series, rows, (lookback, horizon, periods), center)
         (m, drift, level), weights, blended, alone = choose_blend(model, partners, error)
         main = periods[0] if periods else 1
         scores = {
