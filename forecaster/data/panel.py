@@ -299,12 +299,10 @@ class Panel:
         >>> panel.known_values(rows, as_of=np.array(3))[:, 0].tolist()  # t=3 is observed
         [0.0, 2.0, 4.0, 6.0, 8.0]
         """
-        rows = np.asarray(rows, dtype=np.int64)
         if self.interpolated is None:
-            return self.values[rows]
-        as_of = np.broadcast_to(np.asarray(as_of, dtype=np.int64), rows.shape)
-        known = self.known_values_on("cpu", torch.from_numpy(rows), torch.from_numpy(as_of))
-        return known.numpy()
+            return self.values[np.asarray(rows, dtype=np.int64)]
+        rows_t, as_of_t = (torch.tensor(np.asarray(a, dtype=np.int64)) for a in (rows, as_of))
+        return self.known_values_on("cpu", rows_t, as_of_t).numpy()
 
     def known_values_on(
         self, device: str | torch.device, rows: torch.Tensor, as_of: torch.Tensor
