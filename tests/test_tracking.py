@@ -29,7 +29,7 @@ from conftest import answers, forget_mlflow_state, free_port, reset_mlflow_state
 
 import forecaster
 from forecaster import RNNForecaster, RNNRegressor, tracking
-from forecaster.exceptions import BaselineWarning, ForecasterWarning
+from forecaster.exceptions import BaselineWarning, DataValidationError, ForecasterWarning
 from forecaster.tracking import records as tracking_records
 
 pytestmark = pytest.mark.slow  # a real MLflow server, fresh processes
@@ -625,6 +625,39 @@ def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
     assert run.data.tags["best.hidden_size"] == "8"  # the best estimator's params, as tags
     assert len(run.outputs.model_outputs) == 1  # the best model
     assert "best_params.json" in {a.path for a in client.list_artifacts(parent)}
+
+
+def test_log_study_backfills_trials_under_the_metric_name_of_the_live_trial_runs(isolated, frame):
+    """Trials that ran without a trial_callback (e.g. the server was down) get their child run
+    from log_study, their intermediate values named as trial_callback names them."""
+    optuna = pytest.importorskip("optuna")
+    from mlflow import MlflowClient
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="s2", sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        for epoch in (1, 2):
+            trial.report(x + 1 / epoch, epoch)
+        return x
+
+    study.optimize(objective, n_trials=2)  # no callback: no child run yet
+    estimator = make_model()
+    with pytest.raises(DataValidationError, match="intermediate_key must be a non-empty string"):
+        tracking.log_study(study, estimator, frame, intermediate_key=" ")
+    parent = tracking.log_study(study, estimator, frame, intermediate_key="best_val_loss")
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # the test's SQLite store
+    children = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == [0, 1]
+    for run in children:
+        trial = study.trials[int(run.data.tags["optuna.trial_number"])]
+        steps = client.get_metric_history(run.info.run_id, "best_val_loss")
+        assert {m.step: m.value for m in steps} == pytest.approx(trial.intermediate_values)
+        assert "intermediate_value" not in run.data.metrics
 
 
 # ------------------------------------------------------------------------------------------

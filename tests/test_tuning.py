@@ -475,7 +475,11 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
     pytest.importorskip("mlflow")
     calls = {"study": [], "trials": [], "paused": 0}
 
-    def log_study(study, estimator, frame, best_estimator=None, experiment=None, *, storage=None):
+    def log_study(
+        study, estimator, frame, best_estimator=None, experiment=None, *, storage=None,
+        intermediate_key="intermediate_value",
+    ):  # fmt: skip
+        assert intermediate_key == "best_val_loss"  # trials it backfills: as trial_callback's
         calls["study"].append(best_estimator)
         return "parent-run"
 

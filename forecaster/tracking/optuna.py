@@ -325,6 +325,7 @@ def log_study(
     *,
     register_as: str | None = None,
     storage: str | None = None,
+    intermediate_key: str = "intermediate_value",
 ) -> str | None:
     """Create (or update) the parent run of an Optuna study.
 
@@ -358,6 +359,11 @@ def log_study(
     storage : str, optional
         Where the study lives, for the tag ``forecaster.study_storage`` (masked by
         :func:`mask_uri`); :func:`forecaster.tune` passes its storage URL, or "in-memory".
+    intermediate_key : str, default "intermediate_value"
+        Metric name of the intermediate values in the child runs this call logs for finished
+        trials that have none yet: pass the ``intermediate_key`` of the study's
+        :func:`trial_callback`, so that every trial run names them alike
+        (:func:`forecaster.tune` passes ``"best_val_loss"``).
 
     Returns
     -------
@@ -388,7 +394,7 @@ def log_study(
     before.
     """
     frame = _check_study_args(
-        study, estimator, frame, best_estimator, experiment, register_as, storage
+        study, estimator, frame, best_estimator, experiment, register_as, storage, intermediate_key
     )
     mlflow = import_mlflow()
     with bounded_requests():
@@ -424,7 +430,7 @@ def log_study(
         return _log_study_run(
             study, estimator, frame, best_estimator, register_as, storage,
             mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
-            fingerprint=fingerprint,
+            fingerprint=fingerprint, intermediate_key=intermediate_key,
         )  # fmt: skip
 
 
@@ -436,6 +442,7 @@ def _check_study_args(
     experiment: Any,
     register_as: Any,
     storage: Any,
+    intermediate_key: Any,
 ) -> Any:
     """Refuse arguments of :func:`log_study` that are not what it needs; the frame (as
     :func:`training_data` returns it when there is a best estimator)."""
@@ -452,6 +459,11 @@ def _check_study_args(
     check_optional_name("experiment", experiment)
     check_optional_name("register_as", register_as)
     check_optional_name("storage", storage)
+    if not isinstance(intermediate_key, str) or not intermediate_key.strip():
+        raise DataValidationError(
+            f"intermediate_key must be a non-empty string (a metric name, e.g. "
+            f"'best_val_loss'), got {intermediate_key!r}."
+        )
     if best_estimator is None:
         return frame
     if not hasattr(best_estimator, "network_"):
@@ -475,6 +487,7 @@ def _log_study_run(
     outcome: Outcome,
     experiment_id: str,
     fingerprint: dict[str, Any] | None,
+    intermediate_key: str,
 ) -> str | None:
     """:func:`log_study` once the study's run is known (``outcome.run_id``)."""
     run_id = outcome.run_id
@@ -512,7 +525,9 @@ def _log_study_run(
         outcome.remote("best params", log_tags, client, run_id, best_tags)
     outcome.remote("study metrics", log_metrics, client, run_id, metrics)
     if finished:
-        outcome.remote("trial runs", _backfill_trials, client, experiment_id, run_id, study)
+        outcome.remote(
+            "trial runs", _backfill_trials, client, experiment_id, run_id, study, intermediate_key
+        )
     if best_estimator is not None:
         return log_fitted(
             best_estimator,
@@ -535,7 +550,11 @@ def _log_study_run(
     return run_id
 
 
-def _backfill_trials(client: Any, experiment_id: str, parent_run_id: str, study: Any) -> None:
+def _backfill_trials(
+    client: Any, experiment_id: str, parent_run_id: str, study: Any, intermediate_key: str
+) -> None:
+    """A child run for each finished trial of ``study`` that has none under the parent run
+    yet (e.g. the server was down while it ran), as :func:`trial_callback` logs it."""
     logged: set[int] = set()
     token = None
     while True:
@@ -554,4 +573,4 @@ def _backfill_trials(client: Any, experiment_id: str, parent_run_id: str, study:
             break
     for trial in study.get_trials(deepcopy=False):
         if trial.state.is_finished() and trial.number not in logged:
-            _log_trial(client, experiment_id, parent_run_id, study, trial, "intermediate_value")
+            _log_trial(client, experiment_id, parent_run_id, study, trial, intermediate_key)

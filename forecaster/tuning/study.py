@@ -93,13 +93,15 @@ Several processes and machines
 
 Tracking
     Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
-    uses :mod:`forecaster.tracking`: ``log_study(study, estimator, frame, storage=...)``
-    creates (or, for a study resumed from its storage, finds again by the key the study keeps;
-    never by its name alone, so an in-memory study always gets its own) the study's parent
-    run before the trials; ``trial_callback(parent_run_id, tracking_uri=...,
-    intermediate_key="best_val_loss")`` logs every finished trial as a nested child run, in
-    the process that ran it; and ``log_study(..., best_estimator=...)`` logs the summary and
-    the refitted best model on the parent run at the end (the refit runs inside
+    uses :mod:`forecaster.tracking`: ``log_study(study, estimator, frame, storage=...,
+    intermediate_key="best_val_loss")`` creates (or, for a study resumed from its storage,
+    finds again by the key the study keeps; never by its name alone, so an in-memory study
+    always gets its own) the study's parent run before the trials; ``trial_callback(
+    parent_run_id, tracking_uri=..., intermediate_key="best_val_loss")`` logs every finished
+    trial as a nested child run, in the process that ran it; and ``log_study(...,
+    best_estimator=...)`` logs the summary, a child run for any trial not logged yet (its
+    epochs' best validation loss also as ``best_val_loss``) and the refitted best model on
+    the parent run at the end (the refit runs inside
     ``tracking.paused()``). Trial fits always run inside ``tracking.paused()``: no run of their
     own, even under ``tracking.autolog()``. A tracking failure is a warning and never stops the
     study (an unreachable server costs one short probe, see :mod:`forecaster.tracking`; one

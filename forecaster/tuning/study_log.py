@@ -16,9 +16,21 @@ from typing import Any
 
 from forecaster.exceptions import ForecasterWarning
 
-__all__ = ["TRACK_HINT", "StudyLogger", "TrialHook", "refit_context", "require_tracking"]
+__all__ = [
+    "TRACK_HINT",
+    "TRIAL_METRIC",
+    "StudyLogger",
+    "TrialHook",
+    "refit_context",
+    "require_tracking",
+]
 
 TRACK_HINT = "pip install 'forecaster[track]'"
+
+TRIAL_METRIC = "best_val_loss"
+"""Metric name of a trial's intermediate values (the running best validation loss, one per
+epoch) in its MLflow run: logged live by :class:`TrialHook` and by the final ``log_study`` for
+trials that were not (both name them alike)."""
 
 
 def require_tracking() -> None:
@@ -73,7 +85,7 @@ class TrialHook:
                 self._callback = trial_callback(
                     self.parent_run_id,
                     tracking_uri=self.tracking_uri,
-                    intermediate_key="best_val_loss",
+                    intermediate_key=TRIAL_METRIC,
                     **self.limits,
                 )
             self._callback(study, trial)
@@ -98,7 +110,13 @@ class StudyLogger:
 
     def __init__(self, track: bool, study: Any, estimator: Any, frame: Any, storage: str) -> None:
         self.track = bool(track)
-        self.kwargs = {"study": study, "estimator": estimator, "frame": frame, "storage": storage}
+        self.kwargs = {
+            "study": study,
+            "estimator": estimator,
+            "frame": frame,
+            "storage": storage,
+            "intermediate_key": TRIAL_METRIC,
+        }
         self.held: list[warnings.WarningMessage] = []
 
     def start(self) -> list[Any]:
