@@ -627,26 +627,40 @@ def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
     assert "best_params.json" in {a.path for a in client.list_artifacts(parent)}
 
 
-def test_log_study_backfills_trials_under_the_metric_name_of_the_live_trial_runs(isolated, frame):
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_log_study_backfills_trials_under_the_metric_name_of_the_live_trial_runs(
+    isolated, frame, direction
+):
     """Trials that ran without a trial_callback (e.g. the server was down) get their child run
-    from log_study, their intermediate values named as trial_callback names them."""
+    from log_study, their intermediate values named (and negated back, for a maximize study
+    whose trials report a loss negated) as trial_callback logs them."""
     optuna = pytest.importorskip("optuna")
     from mlflow import MlflowClient
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="s2", sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        study_name="s2", direction=direction, sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    sign = -1.0 if direction == "maximize" else 1.0
+    losses = {}
 
     def objective(trial):
         x = trial.suggest_float("x", 0, 1)
-        for epoch in (1, 2):
-            trial.report(x + 1 / epoch, epoch)
+        losses[trial.number] = {epoch: x + 1 / epoch for epoch in (1, 2)}
+        for epoch, loss in losses[trial.number].items():
+            trial.report(sign * loss, epoch)
         return x
 
     study.optimize(objective, n_trials=2)  # no callback: no child run yet
     estimator = make_model()
     with pytest.raises(DataValidationError, match="intermediate_key must be a non-empty string"):
         tracking.log_study(study, estimator, frame, intermediate_key=" ")
-    parent = tracking.log_study(study, estimator, frame, intermediate_key="best_val_loss")
+    with pytest.raises(DataValidationError, match="negate_intermediate must be True or False"):
+        tracking.log_study(study, estimator, frame, negate_intermediate="yes")
+    negate = direction == "maximize"
+    parent = tracking.log_study(
+        study, estimator, frame, intermediate_key="best_val_loss", negate_intermediate=negate
+    )
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # the test's SQLite store
     children = client.search_runs(
         [client.get_run(parent).info.experiment_id],
@@ -654,10 +668,11 @@ def test_log_study_backfills_trials_under_the_metric_name_of_the_live_trial_runs
     )
     assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == [0, 1]
     for run in children:
-        trial = study.trials[int(run.data.tags["optuna.trial_number"])]
+        number = int(run.data.tags["optuna.trial_number"])
         steps = client.get_metric_history(run.info.run_id, "best_val_loss")
-        assert {m.step: m.value for m in steps} == pytest.approx(trial.intermediate_values)
+        assert {m.step: m.value for m in steps} == pytest.approx(losses[number])
         assert "intermediate_value" not in run.data.metrics
+        assert run.data.metrics["value"] == pytest.approx(study.trials[number].value)
 
 
 # ------------------------------------------------------------------------------------------

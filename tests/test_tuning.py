@@ -477,14 +477,18 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
 
     def log_study(
         study, estimator, frame, best_estimator=None, experiment=None, *, storage=None,
-        intermediate_key="intermediate_value",
+        intermediate_key="intermediate_value", negate_intermediate=None,
     ):  # fmt: skip
         assert intermediate_key == "best_val_loss"  # trials it backfills: as trial_callback's
+        assert negate_intermediate is False  # a minimize study: the loss as it was reported
         calls["study"].append(best_estimator)
         return "parent-run"
 
-    def trial_callback(parent_run_id, *, tracking_uri=None, intermediate_key="value", **limits):
-        assert intermediate_key == "best_val_loss"
+    def trial_callback(
+        parent_run_id, *, tracking_uri=None, intermediate_key="value", negate_intermediate=None,
+        **limits,
+    ):  # fmt: skip
+        assert intermediate_key == "best_val_loss" and negate_intermediate is False
         return lambda study, trial: calls["trials"].append((parent_run_id, trial.number))
 
     @contextlib.contextmanager
@@ -533,6 +537,34 @@ def test_study_logged_to_mlflow(monkeypatch, tmp_path, frame):
     parents = [r for r in runs if r.data.tags.get("forecaster.study") == result.study_name]
     assert len(parents) == 1 and len(children) == 2
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+
+
+@pytest.mark.slow
+def test_a_maximize_study_logs_the_validation_loss_not_its_negation(monkeypatch, tmp_path, frame):
+    """A maximize study's trials report their running best val_loss negated to Optuna (its
+    pruner ranks them in the study's direction); their runs log the loss itself."""
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+
+    def score(estimator, data):  # higher is better
+        return -float(estimator.history_[-1]["val_loss"])
+
+    result = quick(frame=frame, track=True, direction="maximize", metric=score, pruner="none")
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(children) == 2
+    for run in children:
+        trial = result.study.trials[int(run.data.tags["optuna.trial_number"])]
+        losses = [r["val_loss"] for r in trial.user_attrs["history"]]
+        best = {epoch: min(losses[:epoch]) for epoch in range(1, len(losses) + 1)}
+        assert trial.intermediate_values == pytest.approx({k: -v for k, v in best.items()})
+        assert trial.value == pytest.approx(-losses[-1])  # the metric, as the study maximizes it
+        logged = client.get_metric_history(run.info.run_id, "best_val_loss")
+        assert {m.step: m.value for m in logged} == pytest.approx(best)
+        assert min(m.value for m in logged) > 0
+        assert run.data.metrics["value"] == pytest.approx(trial.value)
 
 
 # ------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from forecaster.exceptions import (
 )
 from forecaster.tracking.config import (
     bounded_requests,
+    check_flag,
     check_limits,
     check_optional_name,
     import_mlflow,
@@ -80,8 +81,10 @@ def _log_trial(
     parent_run_id: str,
     study: Any,
     trial: Any,
-    intermediate_key: str,
+    intermediate: tuple[str, bool],
 ) -> str:
+    """The child run of a finished trial; ``intermediate``: the metric name of its intermediate
+    values and whether to negate them (see :func:`trial_callback`)."""
     from mlflow.entities import Metric, Param, RunTag
 
     state = getattr(trial.state, "name", str(trial.state))
@@ -107,9 +110,10 @@ def _log_trial(
     if values is not None:
         names = ["value"] if len(values) == 1 else [f"value_{i}" for i in range(len(values))]
         metrics += [Metric(n, float(v), ts, 0) for n, v in zip(names, values, strict=True)]
+    key, sign = intermediate[0], -1.0 if intermediate[1] else 1.0
     for step, value in sorted((trial.intermediate_values or {}).items()):
         if value is not None and math.isfinite(value):
-            metrics.append(Metric(intermediate_key, float(value), ts, int(step)))
+            metrics.append(Metric(key, sign * float(value), ts, int(step)))
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
         metrics.append(Metric("trial_seconds", seconds, ts, 0))
@@ -129,14 +133,14 @@ class _TrialLogger:
         self,
         parent_run_id: str,
         tracking_uri: str | None,
-        intermediate_key: str,
+        intermediate: tuple[str, bool],
         limits: Mapping[str, int],
     ) -> None:
         mlflow = import_mlflow()
         self.parent_run_id = parent_run_id
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         self.client: Any = None
-        self.intermediate_key = intermediate_key
+        self.intermediate = intermediate  # (metric name, negated)
         self.limits = dict(limits)
         self.experiment_id: str | None = None
         self.lock = threading.Lock()
@@ -181,7 +185,7 @@ class _TrialLogger:
         if self.experiment_id is None:
             self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
         _log_trial(
-            self.client, self.experiment_id, self.parent_run_id, study, trial, self.intermediate_key
+            self.client, self.experiment_id, self.parent_run_id, study, trial, self.intermediate
         )
         best = _best_value(study)
         if best is not None:
@@ -197,6 +201,7 @@ def trial_callback(
     intermediate_key: str = "intermediate_value",
     request_timeout: float | None = None,
     max_retries: int | None = None,
+    negate_intermediate: bool = False,
 ) -> Callable[[Any, Any], None]:
     """An Optuna callback that logs every finished trial as a nested MLflow run.
 
@@ -217,6 +222,11 @@ def trial_callback(
     request_timeout, max_retries : optional
         HTTP limits of the callback's requests, for a process where :func:`configure` did not
         set them (e.g. a worker process; see :func:`configure`).
+    negate_intermediate : bool, default False
+        Log the intermediate values negated: for an objective that reports a loss negated
+        to a ``direction="maximize"`` study (so that its pruner ranks trials in the study's
+        direction), as :func:`forecaster.tune` does; the metric then holds the loss itself.
+        The trial's value (``value``) is logged as it is.
 
     Returns
     -------
@@ -245,8 +255,10 @@ def trial_callback(
                 f"{value!r}."
             )
     check_optional_name("tracking_uri", tracking_uri)
+    check_flag("negate_intermediate", negate_intermediate)
     limits = check_limits(request_timeout, max_retries)
-    return _TrialLogger(parent_run_id, tracking_uri, intermediate_key, limits)
+    intermediate = (intermediate_key, bool(negate_intermediate))
+    return _TrialLogger(parent_run_id, tracking_uri, intermediate, limits)
 
 
 def _best_value(study: Any) -> float | None:
@@ -326,6 +338,7 @@ def log_study(
     register_as: str | None = None,
     storage: str | None = None,
     intermediate_key: str = "intermediate_value",
+    negate_intermediate: bool = False,
 ) -> str | None:
     """Create (or update) the parent run of an Optuna study.
 
@@ -360,10 +373,11 @@ def log_study(
         Where the study lives, for the tag ``forecaster.study_storage`` (masked by
         :func:`mask_uri`); :func:`forecaster.tune` passes its storage URL, or "in-memory".
     intermediate_key : str, default "intermediate_value"
-        Metric name of the intermediate values in the child runs this call logs for finished
-        trials that have none yet: pass the ``intermediate_key`` of the study's
-        :func:`trial_callback`, so that every trial run names them alike
-        (:func:`forecaster.tune` passes ``"best_val_loss"``).
+        Metric name of the intermediate values of the trials this call logs (finished, with
+        no child run yet): pass :func:`trial_callback`'s (``tune`` passes "best_val_loss").
+    negate_intermediate : bool, default False
+        Log them negated, as :func:`trial_callback` does: pass the same (``tune`` passes True
+        for a ``direction="maximize"`` study, whose trials report their loss negated).
 
     Returns
     -------
@@ -394,8 +408,9 @@ def log_study(
     before.
     """
     frame = _check_study_args(
-        study, estimator, frame, best_estimator, experiment, register_as, storage, intermediate_key
-    )
+        study, estimator, frame, best_estimator, experiment, register_as, storage,
+        intermediate_key, negate_intermediate,
+    )  # fmt: skip
     mlflow = import_mlflow()
     with bounded_requests():
         outcome = Outcome(mlflow.get_tracking_uri(), None)
@@ -430,7 +445,7 @@ def log_study(
         return _log_study_run(
             study, estimator, frame, best_estimator, register_as, storage,
             mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
-            fingerprint=fingerprint, intermediate_key=intermediate_key,
+            fingerprint=fingerprint, intermediate=(intermediate_key, bool(negate_intermediate)),
         )  # fmt: skip
 
 
@@ -443,6 +458,7 @@ def _check_study_args(
     register_as: Any,
     storage: Any,
     intermediate_key: Any,
+    negate_intermediate: Any,
 ) -> Any:
     """Refuse arguments of :func:`log_study` that are not what it needs; the frame (as
     :func:`training_data` returns it when there is a best estimator)."""
@@ -464,6 +480,7 @@ def _check_study_args(
             f"intermediate_key must be a non-empty string (a metric name, e.g. "
             f"'best_val_loss'), got {intermediate_key!r}."
         )
+    check_flag("negate_intermediate", negate_intermediate)
     if best_estimator is None:
         return frame
     if not hasattr(best_estimator, "network_"):
@@ -487,9 +504,10 @@ def _log_study_run(
     outcome: Outcome,
     experiment_id: str,
     fingerprint: dict[str, Any] | None,
-    intermediate_key: str,
+    intermediate: tuple[str, bool],
 ) -> str | None:
-    """:func:`log_study` once the study's run is known (``outcome.run_id``)."""
+    """:func:`log_study` once the study's run is known (``outcome.run_id``); ``intermediate``:
+    its ``(intermediate_key, negate_intermediate)``."""
     run_id = outcome.run_id
     params = {
         "study_name": study.study_name,
@@ -526,7 +544,7 @@ def _log_study_run(
     outcome.remote("study metrics", log_metrics, client, run_id, metrics)
     if finished:
         outcome.remote(
-            "trial runs", _backfill_trials, client, experiment_id, run_id, study, intermediate_key
+            "trial runs", _backfill_trials, client, experiment_id, run_id, study, intermediate
         )
     if best_estimator is not None:
         return log_fitted(
@@ -551,7 +569,7 @@ def _log_study_run(
 
 
 def _backfill_trials(
-    client: Any, experiment_id: str, parent_run_id: str, study: Any, intermediate_key: str
+    client: Any, experiment_id: str, parent_run_id: str, study: Any, intermediate: tuple[str, bool]
 ) -> None:
     """A child run for each finished trial of ``study`` that has none under the parent run
     yet (e.g. the server was down while it ran), as :func:`trial_callback` logs it."""
@@ -573,4 +591,4 @@ def _backfill_trials(
             break
     for trial in study.get_trials(deepcopy=False):
         if trial.state.is_finished() and trial.number not in logged:
-            _log_trial(client, experiment_id, parent_run_id, study, trial, intermediate_key)
+            _log_trial(client, experiment_id, parent_run_id, study, trial, intermediate)

@@ -93,19 +93,21 @@ Several processes and machines
 
 Tracking
     Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
-    uses :mod:`forecaster.tracking`: ``log_study(study, estimator, frame, storage=...,
-    intermediate_key="best_val_loss")`` creates (or, for a study resumed from its storage,
-    finds again by the key the study keeps; never by its name alone, so an in-memory study
-    always gets its own) the study's parent run before the trials; ``trial_callback(
-    parent_run_id, tracking_uri=..., intermediate_key="best_val_loss")`` logs every finished
-    trial as a nested child run, in the process that ran it; and ``log_study(...,
-    best_estimator=...)`` logs the summary, a child run for any trial not logged yet (its
-    epochs' best validation loss also as ``best_val_loss``) and the refitted best model on
-    the parent run at the end (the refit runs inside
-    ``tracking.paused()``). Trial fits always run inside ``tracking.paused()``: no run of their
-    own, even under ``tracking.autolog()``. A tracking failure is a warning and never stops the
-    study (an unreachable server costs one short probe, see :mod:`forecaster.tracking`; one
-    warning at the end says what was not logged and where the best model was kept).
+    uses :mod:`forecaster.tracking`: ``log_study(study, estimator, frame, storage=...)``
+    creates (or, for a study resumed from its storage, finds again by the key the study keeps;
+    never by its name alone, so an in-memory study always gets its own) the study's parent
+    run before the trials; ``trial_callback(parent_run_id, tracking_uri=...,
+    intermediate_key="best_val_loss")`` logs every finished trial as a nested child run, in
+    the process that ran it; and ``log_study(..., best_estimator=...)`` logs the summary, a
+    child run for any trial not logged yet and the refitted best model on the parent run at
+    the end (the refit runs inside ``tracking.paused()``). Both calls log a trial's running
+    best validation loss per epoch as ``best_val_loss``; a ``direction="maximize"`` study's
+    trials report it negated to Optuna (its pruner ranks them in the study's direction), so
+    both pass ``negate_intermediate=True``, and the metric is the loss itself. Trial fits
+    always run inside ``tracking.paused()``: no run of their own, even under
+    ``tracking.autolog()``. A tracking failure is a warning and never stops the study (an
+    unreachable server costs one short probe, see :mod:`forecaster.tracking`; one warning at
+    the end says what was not logged and where the best model was kept).
 
 Example
     >>> import numpy as np, polars as pl
@@ -331,9 +333,9 @@ def tune(
     identity = study_identity(estimator, space, metric, direction)
     with storage_errors(url, "open"):
         study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
-    logger = StudyLogger(
-        bool(track), study, estimator, objective.data, storage_label(storage_obj, url)
-    )
+    label = storage_label(storage_obj, url)
+    negated = objective.sign < 0  # a maximize study's trials report their loss negated
+    logger = StudyLogger(track, study, estimator, objective.data, label, negated=negated)
     try:
         with storage_errors(url, "tuning"):
             fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again

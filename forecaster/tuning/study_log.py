@@ -30,7 +30,9 @@ TRACK_HINT = "pip install 'forecaster[track]'"
 TRIAL_METRIC = "best_val_loss"
 """Metric name of a trial's intermediate values (the running best validation loss, one per
 epoch) in its MLflow run: logged live by :class:`TrialHook` and by the final ``log_study`` for
-trials that were not (both name them alike)."""
+trials that were not (both name them alike). A ``direction="maximize"`` study's trials report
+that loss negated to Optuna (:class:`~forecaster.tuning.trials.PruningReporter`, so that the
+pruner ranks them in the study's direction): both log it negated back, the loss itself."""
 
 
 def require_tracking() -> None:
@@ -61,13 +63,20 @@ class TrialHook:
 
     The tracking callback is built lazily in the process that runs the trials (it holds an
     MLflow client, which does not pickle to worker processes). A failure is a warning.
+    ``negated``: the trials report their loss negated (a maximize study), so it is logged
+    negated back (see :data:`TRIAL_METRIC`).
     """
 
     def __init__(
-        self, parent_run_id: str, tracking_uri: str | None, limits: Mapping[str, Any]
+        self,
+        parent_run_id: str,
+        tracking_uri: str | None,
+        limits: Mapping[str, Any],
+        negated: bool = False,
     ) -> None:
         self.parent_run_id = parent_run_id
         self.tracking_uri = tracking_uri
+        self.negated = negated  # the trials report their loss negated (a maximize study)
         self.limits = {k: v for k, v in limits.items() if k in ("request_timeout", "max_retries")}
         self.broken = False
         self._callback: Any = None
@@ -86,6 +95,7 @@ class TrialHook:
                     self.parent_run_id,
                     tracking_uri=self.tracking_uri,
                     intermediate_key=TRIAL_METRIC,
+                    negate_intermediate=self.negated,
                     **self.limits,
                 )
             self._callback(study, trial)
@@ -106,9 +116,18 @@ class StudyLogger:
     A warning of the first :func:`~forecaster.tracking.log_study` (e.g. an unreachable server)
     is held back: the final call retries everything and warns about what is still missing, so
     one warning says it all. Held-back warnings are shown when the final call is not reached.
+    ``negated``: as :class:`TrialHook`'s, for the trials the final call logs.
     """
 
-    def __init__(self, track: bool, study: Any, estimator: Any, frame: Any, storage: str) -> None:
+    def __init__(
+        self,
+        track: bool,
+        study: Any,
+        estimator: Any,
+        frame: Any,
+        storage: str,
+        negated: bool = False,
+    ) -> None:
         self.track = bool(track)
         self.kwargs = {
             "study": study,
@@ -116,6 +135,7 @@ class StudyLogger:
             "frame": frame,
             "storage": storage,
             "intermediate_key": TRIAL_METRIC,
+            "negate_intermediate": negated,
         }
         self.held: list[warnings.WarningMessage] = []
 
@@ -134,7 +154,8 @@ class StudyLogger:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if not isinstance(parent_run, str):
             return []
-        return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits())]
+        negated = bool(self.kwargs["negate_intermediate"])
+        return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits(), negated)]
 
     def finish(self, best_estimator: Any = None) -> None:
         """The summary (and the best model) on the study's run."""

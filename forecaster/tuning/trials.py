@@ -54,7 +54,13 @@ long for the data)."""
 
 
 class PruningReporter:
-    """Epoch callback: reports the running best validation loss and prunes."""
+    """Epoch callback: reports the running best validation loss times ``sign`` and prunes.
+
+    ``sign`` is -1.0 for a ``direction="maximize"`` study (its pruner ranks the reported
+    values in the study's direction: the lowest loss is the highest value), else 1.0. A
+    trial's logged ``best_val_loss`` is negated back (see
+    :data:`forecaster.tuning.study_log.TRIAL_METRIC`).
+    """
 
     def __init__(self, trial: Any, sign: float) -> None:
         self.trial = trial

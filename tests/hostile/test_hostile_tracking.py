@@ -537,6 +537,7 @@ def test_trial_callback_against_a_silent_server_warns_once_and_never_stalls(isol
         ({"parent_run_id": 7}, "parent_run_id"),
         ({"parent_run_id": "r", "max_retries": "x"}, "max_retries"),
         ({"parent_run_id": "r", "intermediate_key": None}, "intermediate_key"),
+        ({"parent_run_id": "r", "negate_intermediate": 1}, "negate_intermediate"),
     ],
 )
 def test_trial_callback_refuses_bad_arguments(isolated, kwargs, match):
