@@ -608,6 +608,33 @@ def test_a_tracked_spec_with_levels_logs_the_interval_scores(tmp_path, capsys, m
     assert {"y_lo_80", "y_hi_80"} <= set(forecasts.columns)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["run", "fit"])
+def test_a_tracked_spec_with_levels_logs_and_registers_the_calibrated_model(
+    tmp_path, capsys, monkeypatch, command
+):
+    """The model a run (or fit) logs, and registers, is the calibrated one: its pyfunc takes
+    params={"level": [80]} (it was logged before the calibration, which refused them)."""
+    mlflow = pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    named = 'experiment = "tracked"'
+    text = spec.read_text().replace(named, named + '\nregister_as = "hostile-levels"')
+    spec.write_text(text + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    out = ["--out", str(tmp_path / "models" / "m")] if command == "fit" else []
+    code, err = run_cli(capsys, command, str(spec), *out)
+    assert code == 0, err
+    (run,) = _runs(tmp_path)
+    (logged,) = run.outputs.model_outputs
+    uris = [f"models:/{logged.model_id}"]
+    if command == "run":  # [tracking] register_as: run registers the model it logged
+        uris.append("models:/hostile-levels/1")
+    frame = pl.read_csv(tmp_path / "data" / "prices.csv", try_parse_dates=True)
+    for uri in uris:
+        forecast = mlflow.pyfunc.load_model(uri).predict(frame, params={"level": [80]})
+        assert {"y_lo_80", "y_hi_80"} <= set(forecast.columns), uri
+        assert len(forecast) == 4  # two series, horizon 2
+
+
 # ------------------------------------------------------------------------------------------
 # interval scores as [evaluation] metrics and as the tuning objective; backtest --level
 # ------------------------------------------------------------------------------------------

@@ -391,6 +391,36 @@ def test_a_fitted_models_params_are_those_it_was_trained_with(frame):
     assert unfitted["lr"] == "0.5" and unfitted["estimator"] == "RNNForecaster"
 
 
+def test_deferred_logs_a_fit_as_the_block_leaves_the_model(isolated, frame):
+    """Inside tracking.deferred() a fit's model is logged when the block ends (calibrated
+    there), with fit_seconds the fit's own time; a block that raises still logs the fit."""
+    import mlflow
+
+    train = frame.filter(pl.col("date") < pl.date(2020, 5, 1))
+    model = make_model(max_epochs=1)
+    mlflow.set_experiment("deferred")  # not an experiment an earlier test left active
+    with mlflow.start_run() as run, tracking.deferred():
+        started = time.perf_counter()
+        model.fit(train, callbacks=[tracking.FitLogger(plot=False)])
+        fitted = time.perf_counter() - started
+        assert tracking.last_fit() is None  # not logged yet
+        model.calibrate(frame, folds=10, step=2)  # origins after the training data
+        time.sleep(1.0)
+    log = tracking.last_fit()
+    assert log.run_id == run.info.run_id and log.not_logged == []
+    forecast = mlflow.pyfunc.load_model(log.model_uri).predict(train, params={"level": [80]})
+    assert {"y_lo_80", "y_hi_80"} <= set(forecast.columns)
+    metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+    assert 0 < metrics["fit_seconds"] <= fitted  # the block's own time is not the fit's
+
+    with pytest.raises(RuntimeError, match="after the fit"), tracking.deferred():
+        make_model(max_epochs=1).fit(train, callbacks=[tracking.FitLogger(plot=False)])
+        raise RuntimeError("after the fit")
+    raised = tracking.last_fit()  # logged anyway: the fit completed
+    assert raised.run_id != run.info.run_id and raised.model_uri is not None
+    assert mlflow.MlflowClient().get_run(raised.run_id).info.status == "FINISHED"
+
+
 def test_log_fit_with_backtest_metrics_by_horizon_step(tracked, logged, frame):
     from mlflow import MlflowClient
 

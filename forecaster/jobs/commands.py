@@ -181,8 +181,8 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
         with tracked_run(spec, when.label, logger.info) as (run_id, _), logged_fits(run_id):
             fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
-        # [output] levels: intervals at predict
-        calibrate_for_levels(spec, model, frame, logger.info)
+            # [output] levels: intervals at predict (in the block: the logged model has them)
+            calibrate_for_levels(spec, model, frame, logger.info)
         model.save(out)
         remove_checkpoints(checkpoints)
     if run_id:

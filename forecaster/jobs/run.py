@@ -365,12 +365,13 @@ def _write_outputs(
     staging = _io.staging_directory(job.out_dir)
     try:
         with tracked_run(job.spec, job.when.label, job.log) as tracking:
-            with logged_fits(tracking[0]):  # the run's model (not the backtest's) logs
+            # the run's model (not the backtest's) logs, as the block ends: calibrated
+            with logged_fits(tracking[0]):
                 model, how, fitted_in = make_model(
                     job, estimator, tune, progress, checkpoints, resume
                 )
-            job.log(f"model    {how}")
-            calibrate_for_levels(job.spec, model, job.frame, job.log)
+                job.log(f"model    {how}")
+                calibrate_for_levels(job.spec, model, job.frame, job.log)
             metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
             result = _write_files(job, staging, model, backtest, panel, tracking)
             result = result.model_copy(update={"metrics": metrics})

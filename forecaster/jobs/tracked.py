@@ -4,7 +4,10 @@ Tracking is opt-in: a fit logs to MLflow only under ``tracking.autolog()`` or wi
 ``tracking.FitLogger`` callback. A spec whose ``[tracking] enabled`` (the default) asks for it, so
 :func:`tracked_run` opens the run's MLflow run and :func:`logged_fits` registers a
 ``FitLogger`` for the fits of the run's model (the fit, or the refit of a tuning) and for
-nothing else: the backtest's fit and the tuning trials are not models of the run.
+nothing else: the backtest's fit and the tuning trials are not models of the run. The model
+is logged when the :func:`logged_fits` block ends (``tracking.deferred()``), so the
+calibration of the spec's ``[output] levels`` in the block is in the logged (and registered)
+model.
 """
 
 from __future__ import annotations
@@ -124,7 +127,9 @@ def logged_fits(run_id: str | None) -> contextlib.AbstractContextManager[None]:
     :func:`tracked_run` (a ``tracking.FitLogger`` registered as a default fit callback, for the
     block only; not a second one when ``tracking.autolog()`` already gives every fit one);
     nothing when ``run_id`` is None (tracking off or unavailable). Fits under
-    ``tracking.paused()`` (tuning trials) are not logged."""
+    ``tracking.paused()`` (tuning trials, calibration clones) are not logged. A fit's end
+    (final metrics, plot, model) is logged when the block ends (``tracking.deferred()``):
+    calibrate the model inside the block, and the logged model is the calibrated one."""
     if run_id is None:
         return contextlib.nullcontext()
     return _registered_fit_logger()
@@ -135,19 +140,20 @@ def _registered_fit_logger() -> Iterator[None]:
     import forecaster.tracking as tracking
     from forecaster.training.callbacks import register_fit_callback, unregister_fit_callback
 
-    if tracking.autolog_enabled():
-        yield
-        return
-    thread = threading.get_ident()  # MLflow's active run is per thread: so is this scope
+    with tracking.deferred():  # the model is logged as the block leaves it (calibrated)
+        if tracking.autolog_enabled():
+            yield
+            return
+        thread = threading.get_ident()  # MLflow's active run is per thread: so is this scope
 
-    def fit_logger(estimator: Any, data: Any) -> Any:
-        return tracking.FitLogger() if threading.get_ident() == thread else None
+        def fit_logger(estimator: Any, data: Any) -> Any:
+            return tracking.FitLogger() if threading.get_ident() == thread else None
 
-    handle = register_fit_callback(fit_logger)
-    try:
-        yield
-    finally:
-        unregister_fit_callback(handle)
+        handle = register_fit_callback(fit_logger)
+        try:
+            yield
+        finally:
+            unregister_fit_callback(handle)
 
 
 def log_outputs(

@@ -22,7 +22,7 @@ The modules, in import order:
   (``package_wheel``, ``FORECASTER_WHEEL``);
 - :mod:`~forecaster.tracking.fitlog`: logging a fitted estimator into a run (:class:`FitLog`);
 - :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`paused`,
-  :func:`log_fit`, :func:`last_fit`;
+  :func:`deferred`, :func:`log_fit`, :func:`last_fit`;
 - :mod:`~forecaster.tracking.optuna`: :func:`log_study`, :func:`trial_callback`.
 
 Examples
@@ -65,6 +65,7 @@ from forecaster.tracking.runs import (
     FitLogger,
     autolog,
     autolog_enabled,
+    deferred,
     last_fit,
     log_fit,
     paused,
@@ -94,6 +95,7 @@ __all__ = [
     "configure",
     "dataset_fingerprint",
     "default_tracking_uri",
+    "deferred",
     "forecast_plot",
     "last_fit",
     "log_fit",

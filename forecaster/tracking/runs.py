@@ -12,8 +12,10 @@ which registers a factory giving every later fit one
 The first logged fit inside an active run logs into it; later fits inside the same active run
 (e.g. a grid search) log into nested child runs. Without an active run, a run is started and
 ended around each fit. :func:`paused` switches logging off for a block (tuning uses it: trials
-are logged by :func:`~forecaster.tracking.trial_callback` instead). Under torchrun only rank 0
-logs. :func:`last_fit` returns what the latest fit logged (run ID, model URI, what failed).
+are logged by :func:`~forecaster.tracking.trial_callback` instead); :func:`deferred` logs the
+end of a fit (final metrics, plot, model) when a block ends, so that what the block does to the
+fitted model (e.g. ``calibrate``) is in the logged model. Under torchrun only rank 0 logs.
+:func:`last_fit` returns what the latest fit logged (run ID, model URI, what failed).
 
 When a request fails because the backend is unreachable, live logging stops for the rest of
 the fit. At the end of the fit the server is probed again: if it answers, what was missed is
@@ -57,10 +59,15 @@ __all__ = [
     "FitLogger",
     "autolog",
     "autolog_enabled",
+    "deferred",
     "last_fit",
     "log_fit",
     "paused",
 ]
+
+_deferral = threading.local()
+"""``pending``: the ``(fit run, estimator)`` of the fits of this thread that ended inside a
+:func:`deferred` block, logged when it ends (None outside one)."""
 
 
 def _resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
@@ -209,6 +216,7 @@ class _FitRun:
         self.logger = logger
         self.name = type(estimator).__name__
         self.started = time.perf_counter()
+        self.ended: float | None = None  # when the fit ended (its end may be logged later)
         self.live_epochs = 0
         self.inputs_logged = False
         self._finalizer: Any = None
@@ -328,7 +336,7 @@ class _FitRun:
             inputs_logged=self.inputs_logged or self.fingerprint is None,
             live_epochs=self.live_epochs,
             fingerprint=self.fingerprint,
-            fit_seconds=time.perf_counter() - self.started,
+            fit_seconds=(self.ended or time.perf_counter()) - self.started,
             plot=self.logger.plot,
             register_as=self.logger.register_as,
             context="Training completed.",
@@ -399,9 +407,16 @@ class FitLogger:
             self._run.on_epoch(record)
 
     def on_fit_end(self, estimator: Any) -> None:
-        """Log the fitted estimator (see :func:`last_fit` for what was logged)."""
+        """Log the fitted estimator (see :func:`last_fit` for what was logged); inside a
+        :func:`deferred` block, when the block ends."""
         run, self._run = self._run, None
-        if run is not None:
+        if run is None:
+            return
+        run.ended = time.perf_counter()
+        pending = getattr(_deferral, "pending", None)
+        if pending is not None:
+            pending.append((run, estimator))
+        else:
             run.finish(estimator)
 
     def on_fit_error(self, estimator: Any, exc: BaseException) -> None:
@@ -493,6 +508,46 @@ def paused() -> Iterator[None]:
     finally:
         with state.lock:
             state.paused -= 1
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within this block, a logged fit of this thread logs its end - the final metrics, the
+    forecast plot and the model - when the block ends, not when the fit ends: what the block
+    does to the fitted estimator after its fit is in the logged model (e.g. ``calibrate``,
+    without which the logged model refuses ``params={"level": [...]}``).
+
+    Its parameters and per-epoch metrics are logged live as always, and ``fit_seconds`` is
+    the fit's own time; :func:`last_fit` says what it logged once the block has ended. When
+    the block raises an exception, the fits that ended in it are logged as they are then
+    (they did complete); after a ``KeyboardInterrupt`` (or another ``BaseException``) they
+    are not, and a fit's own run ends FAILED. A block inside another one changes nothing:
+    the outer block logs its fits. Fits of other threads are logged as usual.
+
+    Examples
+    --------
+    >>> with deferred():  # model.fit(frame); model.calibrate(frame): the model logged calibrated
+    ...     pass
+    """
+    if getattr(_deferral, "pending", None) is not None:  # nested: the outer block logs
+        yield
+        return
+    pending: list[tuple[_FitRun, Any]] = []
+    _deferral.pending = pending
+    log = False
+    try:
+        yield
+        log = True
+    except Exception:
+        log = True  # the fits completed: log them as they are
+        raise
+    finally:
+        _deferral.pending = None
+        for run, estimator in pending:
+            if log:
+                run.finish(estimator)
+            else:
+                run.fail()
 
 
 def last_fit() -> FitLog | None:
