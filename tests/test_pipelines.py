@@ -635,6 +635,23 @@ def test_a_tracked_spec_with_levels_logs_and_registers_the_calibrated_model(
         assert len(forecast) == 4  # two series, horizon 2
 
 
+@pytest.mark.slow
+def test_a_tracked_tuning_with_levels_logs_the_calibrated_best_model(tmp_path, capsys, monkeypatch):
+    """The best model `forecaster tune` logs on its study's run is the calibrated one (it was
+    logged inside tune, before the command calibrated it, and refused the level)."""
+    mlflow = pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "tune", str(spec), "--no-progress", "--trials", "1")
+    assert code == 0, err
+    logged = [m for run in _runs(tmp_path) for m in run.outputs.model_outputs]
+    assert len(logged) == 1, logged  # the study's run: the trials log no model
+    frame = pl.read_csv(tmp_path / "data" / "prices.csv", try_parse_dates=True)
+    model = mlflow.pyfunc.load_model(f"models:/{logged[0].model_id}")
+    forecast = model.predict(frame, params={"level": [80]})
+    assert {"y_lo_80", "y_hi_80"} <= set(forecast.columns)
+
+
 # ------------------------------------------------------------------------------------------
 # interval scores as [evaluation] metrics and as the tuning objective; backtest --level
 # ------------------------------------------------------------------------------------------

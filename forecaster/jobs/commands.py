@@ -34,7 +34,7 @@ from forecaster.jobs.placement import checkpoint_folder, load_spec, path_problem
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, output_dir
-from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_paused
+from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_deferred, tracking_paused
 from forecaster.persistence import FORMAT
 from forecaster.persistence import load as load_model
 from forecaster.training import distributed
@@ -283,22 +283,24 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     out = _model_destination(tuned_model_dir(spec, root, when))
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):
-        result = tune_model(
-            spec,
-            root,
-            frame,
-            when,
-            n_trials=args.trials,
-            timeout=args.timeout,
-            progress=args.progress,
-            track=True,
-        )
-        log(
-            f"study {result.study_name}: best value {result.best_value:.4g} with "
-            f"{result.best_params}"
-        )
+        with tracking_deferred():  # the study's best model is logged calibrated
+            result = tune_model(
+                spec,
+                root,
+                frame,
+                when,
+                n_trials=args.trials,
+                timeout=args.timeout,
+                progress=args.progress,
+                track=True,
+            )
+            log(
+                f"study {result.study_name}: best value {result.best_value:.4g} with "
+                f"{result.best_params}"
+            )
+            if result.best_estimator is not None:  # [output] levels: intervals at predict
+                calibrate_for_levels(spec, result.best_estimator, frame, logger.info)
         if result.best_estimator is not None:  # the study's best, refitted, under the lock
-            calibrate_for_levels(spec, result.best_estimator, frame, logger.info)  # [output] levels
             result.best_estimator.save(out)
             log(f"best model refitted and saved to {out}")
     return EXIT_OK

@@ -256,9 +256,10 @@ def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: 
         table = table.with_columns(pl.lit(ends.max()).alias("end"))
     else:
         table = history.group_by(id_col).agg(pl.col(time_col).max().alias("last"))
-        fitted, known = model._match_keys(table.select(id_col), id_col)
-        table = table.rename({id_col: "id"}).with_columns(ends.gather(fitted).alias("end"))
-        table = table.filter(pl.Series(known))
+        table = table.rename({id_col: "id"}).with_columns(
+            model.train_end_of(table[id_col]).alias("end")
+        )
+        table = table.filter(pl.col("end").is_not_null())
     dtype = history.schema[time_col]
     later = table.filter(pl.col("end").cast(dtype, strict=False) > pl.col("last")).sort("id")
     if later.height == 0:

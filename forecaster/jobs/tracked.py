@@ -76,6 +76,17 @@ def tracking_paused() -> contextlib.AbstractContextManager[None]:
     return tracking.paused()
 
 
+def tracking_deferred() -> contextlib.AbstractContextManager[None]:
+    """Fits and studies that end within the block log their model when it ends
+    (``tracking.deferred()``: calibrate the model in the block, and it is logged calibrated;
+    nothing to defer without tracking)."""
+    try:
+        import forecaster.tracking as tracking
+    except ImportError:
+        return contextlib.nullcontext()
+    return tracking.deferred()
+
+
 @contextlib.contextmanager
 def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     """An active MLflow run for the pipeline, yielding ``(run_id, tracking_uri)``, or

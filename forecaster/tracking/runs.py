@@ -31,7 +31,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
@@ -66,8 +66,9 @@ __all__ = [
 ]
 
 _deferral = threading.local()
-"""``pending``: the ``(fit run, estimator)`` of the fits of this thread that ended inside a
-:func:`deferred` block, logged when it ends (None outside one)."""
+"""``pending``: the ``(log, fail)`` calls of the fits of this thread that ended inside a
+:func:`deferred` block (and of what else :func:`defer` was given), made when it ends (None
+outside one)."""
 
 
 def _resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
@@ -413,10 +414,7 @@ class FitLogger:
         if run is None:
             return
         run.ended = time.perf_counter()
-        pending = getattr(_deferral, "pending", None)
-        if pending is not None:
-            pending.append((run, estimator))
-        else:
+        if not defer(lambda: run.finish(estimator), run.fail):
             run.finish(estimator)
 
     def on_fit_error(self, estimator: Any, exc: BaseException) -> None:
@@ -532,7 +530,7 @@ def deferred() -> Iterator[None]:
     if getattr(_deferral, "pending", None) is not None:  # nested: the outer block logs
         yield
         return
-    pending: list[tuple[_FitRun, Any]] = []
+    pending: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
     _deferral.pending = pending
     log = False
     try:
@@ -543,11 +541,24 @@ def deferred() -> Iterator[None]:
         raise
     finally:
         _deferral.pending = None
-        for run, estimator in pending:
+        for finish, fail in pending:
             if log:
-                run.finish(estimator)
+                finish()
             else:
-                run.fail()
+                fail()
+
+
+def defer(log: Callable[[], Any], fail: Callable[[], Any] = lambda: None) -> bool:
+    """Inside a :func:`deferred` block of this thread, keep ``log`` to be called when the
+    block ends (``fail`` instead after a ``KeyboardInterrupt``) and return True; outside
+    one, return False (the caller logs now). What a fit logs at its end goes through it, and
+    so does the best model of a tuning study (``tune(track=True)``), so that a block that
+    calibrates the model logs it calibrated."""
+    pending = getattr(_deferral, "pending", None)
+    if pending is None:
+        return False
+    pending.append((log, fail))
+    return True
 
 
 def last_fit() -> FitLog | None:

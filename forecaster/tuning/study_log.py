@@ -158,11 +158,16 @@ class StudyLogger:
         return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits(), negated)]
 
     def finish(self, best_estimator: Any = None) -> None:
-        """The summary (and the best model) on the study's run."""
+        """The summary (and the best model) on the study's run; inside
+        ``tracking.deferred()``, when that block ends (a block that calibrates the best model
+        logs it calibrated)."""
         if not self.track:
             return
         self.held = []
-        self._log_study(best_estimator=best_estimator)
+        from forecaster.tracking.runs import defer
+
+        if not defer(lambda: self._log_study(best_estimator=best_estimator)):
+            self._log_study(best_estimator=best_estimator)
 
     def replay(self) -> None:
         """Show the held-back warnings (the final call was not reached)."""
