@@ -539,7 +539,7 @@ class ForecastInference(TargetPanels):
         """The last time of the data the model was fitted on for each series of ``ids``
         (matched as ``predict`` matches series: text, Categorical and Enum ids by their text),
         null for a series not seen in ``fit`` or a model that does not record it
-        (``train_end_``, saved by an older version).
+        (``train_end_``, saved by an older version); a Series named as the time column.
 
         Examples
         --------
@@ -556,9 +556,9 @@ class ForecastInference(TargetPanels):
         ends = self.__dict__.get("train_end_")
         name = self.keys_.columns[0]
         if ends is None:
-            return pl.Series(name, [None] * len(ids), dtype=self.schema_[self.time_col])
+            return pl.Series(self.time_col, [None] * len(ids), dtype=pl.Null)
         fitted, known = self._match_keys(ids.alias(name).to_frame(), name)
-        return ends.gather(fitted).set(pl.Series(~known), None).alias(name)
+        return ends.gather(fitted).set(pl.Series(~known), None).alias(self.time_col)
 
     def _match_keys(self, keys: pl.DataFrame, id_name: str) -> tuple[np.ndarray, np.ndarray]:
         """For each row of ``keys`` (column ``id_name``): the row of its series in ``keys_``
