@@ -327,6 +327,8 @@ def _known_origin_forecasts(
     the last ``m`` rows up to each origin as known there (:meth:`Panel.known_values`), gathered
     into one packed window per origin."""
     n, nt = len(origins), panel.n_targets
+    if panel.interpolated is None:  # every row as known anywhere: no windows to gather
+        return origin_forecasts(panel.values[:, :nt], starts, origins, horizon, m)
     first = origins - (m - 1)
     rows = np.maximum(first[:, None] + np.arange(m), starts[:, None])  # none before the series
     window = panel.known_values(rows, origins[:, None])[..., :nt].reshape(n * m, nt)
