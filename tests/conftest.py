@@ -225,3 +225,10 @@ def edit_saved_config(folder: Path, edit: Callable[[dict], object], resign: bool
     path.write_text(json.dumps(config))
     if resign and (folder / "manifest.json").exists():
         resign_manifest(folder)
+
+
+def for_head(params: dict, head: str) -> dict:
+    """``params`` with ``head``, without ``segment_length`` unless the head is the segment
+    head (fit refuses a segment_length another head would ignore)."""
+    kept = {k: v for k, v in params.items() if k != "segment_length" or head == "segment"}
+    return {**kept, "head": head}

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import for_head
 from polars.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
@@ -66,7 +67,9 @@ def forecaster(**kw) -> RNNForecaster:
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_every_head_and_cell_fits_and_forecasts(head, cell):
     frame = seasonal_frame(n_series=2, length=120)
-    model = forecaster(head=head, cell=cell, covariates="x", max_epochs=1, segment_length=12)
+    model = forecaster(
+        cell=cell, covariates="x", max_epochs=1, **for_head({"segment_length": 12}, head)
+    )
     model.fit(frame)
     forecast = model.predict(frame)
     assert forecast.columns == ["id", "time", "y"]
@@ -494,7 +497,42 @@ def test_regressor_learns_a_simple_relation():
     assert model.score(X, y) > 0.9
 
 
+def test_regressor_standardises_values_whose_float32_square_overflows():
+    """Targets and inputs near 1e20 (finite in float32, their squares are not): the
+    statistics are taken in float64 there, so the fit is that of the data divided by 1e20
+    (the float32 std was inf, read as 1, and training diverged)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 8, 2)).astype(np.float32)
+    y = X[:, -1, 0] - 0.5 * X[:, 0, 1]
+    small = RNNRegressor(**TINY).fit(X, y)
+    huge = RNNRegressor(**TINY).fit(X * np.float32(1e20), y * np.float32(1e20))
+    assert huge.y_scale_ == pytest.approx(small.y_scale_ * 1e20, rel=1e-5)
+    assert np.allclose(huge.x_scale_, small.x_scale_ * 1e20, rtol=1e-5)
+    ratio = huge.predict(X * np.float32(1e20)) / 1e20
+    np.testing.assert_allclose(ratio, small.predict(X), rtol=1e-3, atol=1e-4)
+
+
 # ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"head": "direct", "segment_length": 4}, r"segment_length=4 only applies to head="),
+        ({"head": "seq2seq", "segment_length": 12}, r"received head='seq2seq', which would"),
+        ({"checkpoint_every": 5}, r"checkpoint_every=5 is set without checkpoint_dir"),
+    ],
+)
+def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
+    """Both were accepted and ignored: the forecasts equalled a fit without them."""
+    X = np.random.default_rng(0).normal(size=(40, 12, 1)).astype(np.float32)
+    for model in (forecaster(**params), RNNRegressor(**TINY, **params)):
+        model.validate_params()  # a folder saved with them still loads: fit refuses them
+        data = (
+            (seasonal_frame(n_series=1),) if isinstance(model, RNNForecaster) else (X, X[:, -1, 0])
+        )
+        with pytest.raises(DataValidationError, match=message):
+            model.fit(*data)
 
 
 def test_not_fitted():

@@ -113,7 +113,7 @@ def test_batched_forecasts_equal_one_predict_per_origin(fitted, frame):
 
 def test_batched_with_covariates_and_future_covariates(frame):
     model = RNNForecaster(**{**TINY, "covariates": "x", "future_covariates": "hour"})
-    model.set_params(head="seq2seq").fit(frame)
+    model.set_params(head="seq2seq", segment_length="auto").fit(frame)
     result = backtest(model, frame, folds=3, step=5)
     expected = per_origin(model, frame, result.folds, future=frame)
     joined = result.forecasts.join(expected, on=["fold", "id", "time"], suffix="_ref")

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import polars as pl
 import pytest
-from conftest import forget_mlflow_state, reset_mlflow_state
+from conftest import for_head, forget_mlflow_state, reset_mlflow_state
 
 import forecaster
 from forecaster.estimators.forecaster import RNNForecaster
@@ -74,7 +74,7 @@ def test_names():
 
 @pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive", "segment"])
 def test_quantile_model_every_head(frame, head, tmp_path):
-    model = RNNForecaster(target="y", id_col="id", loss="quantile", head=head, **SMALL)
+    model = RNNForecaster(target="y", id_col="id", loss="quantile", **for_head(SMALL, head))
     model.fit(frame.filter(pl.col("time") < 120))
     out = model.predict(frame, quantiles=[0.1, 0.5, 0.9], level=80)
     q = out.select("y_q10", "y_q50", "y_q90").to_numpy()
@@ -196,6 +196,10 @@ def test_regressor_intervals(tmp_path):
         with pytest.raises(DataValidationError, match=r"takes one level.*once per level"):
             model.predict_interval(X[250:], level=several)
     assert np.array_equal(model.predict_interval(X[250:], level=[80])[0], lo)
+    model.calibrate(X[200:210], y[200:210])  # 10 residuals: a 95 % interval needs 19
+    advice = r"19\)\. Calibrate on more windows held out from fit: model\.calibrate\(X_cal, y_cal\)"
+    with pytest.raises(DataValidationError, match=advice):  # was the forecaster's folds=
+        model.predict_interval(X[250:], level=95)
 
 
 def test_split_conformal_coverage_within_finite_sample_bound():
@@ -243,7 +247,7 @@ def test_calibrated_forecaster_covers_ar1():
             "y": values.ravel(),
         }
     )
-    model = RNNForecaster(target="y", id_col="id", head="direct", **SMALL)
+    model = RNNForecaster(target="y", id_col="id", **for_head(SMALL, "direct"))
     model.fit(frame.filter(pl.col("time") < 120))
     model.calibrate(frame.filter(pl.col("time") < 190), folds=15, step=4)
     out = model.predict(frame, cutoff=list(range(190, 256, 4)), level=80)
@@ -322,7 +326,7 @@ def _calm_then_volatile(n=400, switch=250, seed=3):
 @pytest.fixture(scope="module")
 def scaled_model():
     frame = _calm_then_volatile()
-    model = RNNForecaster(target="y", id_col="id", head="direct", **SMALL)
+    model = RNNForecaster(target="y", id_col="id", **for_head(SMALL, "direct"))
     return model.fit(frame.filter(pl.col("time") < 150)), frame
 
 
@@ -371,7 +375,7 @@ def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_mod
     changed = frame.with_columns(
         pl.when(pl.col("time") > 300).then(pl.col("y") * 5).otherwise(pl.col("y")).alias("y")
     )
-    again = RNNForecaster(target="y", id_col="id", head="direct", **SMALL)
+    again = RNNForecaster(target="y", id_col="id", **for_head(SMALL, "direct"))
     again.fit(frame.filter(pl.col("time") < 150))
     again.calibrate(changed, folds=60, rolling=20, **options)
     same = again.predict(changed, cutoff=[300], level=80)

@@ -163,6 +163,30 @@ def test_forecaster_round_trip_is_exact(
     assert not loaded.network_.training
 
 
+def test_an_ensemble_cut_short_by_max_time_loads_as_it_was_fitted(
+    frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    """max_time ended the ensemble after its first member (n_members_ 1 of n_ensemble 3):
+    the folder loads and forecasts as the model did (load refused the member count)."""
+    X, y = regressor_data()
+    models = [
+        RNNRegressor(hidden_size=8, max_epochs=2, n_ensemble=3, max_time=1e-6, random_state=0),
+        make_forecaster(n_ensemble=3, max_time=1e-6),
+    ]
+    for model, data in zip(models, [(X, y), (frame,)], strict=True):
+        with pytest.warns(ForecasterWarning, match="max_time"):
+            model.fit(*data)
+        assert model.n_members_ == 1
+        loaded = forecaster.load(forecaster.save(model, tmp_path / type(model).__name__))
+        assert loaded.n_members_ == 1 and loaded.n_ensemble == 3
+        before, after = model.predict(data[0]), loaded.predict(data[0])
+        assert (
+            np.array_equal(before, after)
+            if isinstance(before, np.ndarray)
+            else after.equals(before)
+        )
+
+
 def test_forecaster_round_trip_with_a_cutoff(
     fitted: RNNForecaster, frame: pl.DataFrame, saved: Path
 ) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import for_head
 from sklearn.base import clone
 
 import forecaster
@@ -150,7 +151,7 @@ def test_encoding_standardises_numbers_over_series_not_within():
 @pytest.mark.parametrize("head", HEADS)
 def test_changing_a_series_category_changes_only_its_forecast(head):
     frame = panel_frame()
-    model = RNNForecaster(**TINY, head=head, static_covariates="region").fit(frame)
+    model = RNNForecaster(**for_head(TINY, head), static_covariates="region").fit(frame)
     base = model.predict(frame)
     moved = model.predict(with_region(frame, "a", "s"))
     diff = (base["y"] - moved["y"]).abs().to_numpy().reshape(3, -1)

@@ -9,6 +9,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from conftest import for_head
 
 from forecaster import RNNForecaster
 from forecaster.exceptions import DataValidationError
@@ -30,7 +31,7 @@ def fitted(data: pl.DataFrame, **params: object) -> RNNForecaster:
     args = {"target": "y", "time_col": "t", "id_col": "id", "lookback": 14, "horizon": 5}
     args.update(segment_length=4, **SMALL)
     args.update(params)
-    return RNNForecaster(**args).fit(data)
+    return RNNForecaster(**for_head(args, str(args.get("head", "segment")))).fit(data)
 
 
 def stream_in_steps(model: RNNForecaster, data: pl.DataFrame, start: int, sizes: list[int]):

@@ -38,6 +38,7 @@ from forecaster.tuning import (  # noqa: E402
     make_storage,
     tune,
 )
+from forecaster.tuning.conditions import trial_params  # noqa: E402
 from forecaster.tuning.space import resolve_space, sample_params  # noqa: E402
 from forecaster.tuning.trials import PruningReporter, make_pruner  # noqa: E402
 
@@ -176,6 +177,30 @@ def test_a_conditional_parameter_no_trial_would_use_is_refused():
     heads = [sample_params(study.ask(), space, direct) for _ in range(12)]
     assert all(("segment_length" in p) == (p["head"] == "segment") for p in heads)
     assert {p["head"] for p in heads} == {"direct", "segment"}
+
+
+def test_a_template_setting_a_conditional_parameter_tunes_its_parent(frame):
+    """A template with segment_length=4 (or nonlinearity='relu') and a space sampling the
+    head (the cell): trials whose head leaves it unused fit with the default instead (fit
+    refuses a parameter it would ignore), and so does the refit of the best; a template whose
+    own head leaves it unused is refused before any trial."""
+    template = tiny_model(segment_length=4)
+    assert trial_params({"head": "direct"}, template) == {
+        "head": "direct",
+        "segment_length": "auto",
+    }
+    assert trial_params({"head": "segment"}, template) == {"head": "segment"}
+    relu = tiny_model(RNNForecaster, nonlinearity="relu")
+    assert trial_params({"cell": "gru"}, relu) == {"cell": "gru", "nonlinearity": "tanh"}
+    result = quick(
+        template, frame, search_space={"head": ["direct", "segment"]}, n_trials=4, refit=True
+    )
+    states = {t.params["head"]: t.state for t in result.study.trials}
+    assert states == {"direct": COMPLETE, "segment": COMPLETE}, states
+    best = result.best_estimator
+    assert best.segment_length == (4 if best.head == "segment" else "auto")
+    with pytest.raises(DataValidationError, match=r"sets segment_length=4, used only with head="):
+        quick(tiny_model(segment_length=4, head="direct"), frame, search_space={"lr": [1e-3]})
 
 
 def test_unknown_parameter_names(frame):

@@ -317,6 +317,24 @@ class RecurrentEstimator(BaseEstimator):
                 f"checkpoints to, e.g. {type(self).__name__}(..., checkpoint_dir='checkpoints/"
                 "run1'). Fit without resume=True to start from scratch."
             )
+        self._check_used_params()
+
+    def _check_used_params(self) -> None:
+        """Refuse (in ``fit``) a parameter set away from its default that the other
+        parameters leave unused: it would be ignored without a word. ``load`` does not ask,
+        so a folder saved before this check still loads."""
+        if self.segment_length != "auto" and self.head != "segment":
+            raise DataValidationError(
+                f"segment_length={self.segment_length!r} only applies to head='segment'; "
+                f"received head={self.head!r}, which would ignore it. Leave segment_length="
+                "'auto', or use head='segment'."
+            )
+        if self.checkpoint_every != 1 and self.checkpoint_dir is None:
+            raise DataValidationError(
+                f"checkpoint_every={self.checkpoint_every!r} is set without checkpoint_dir, so "
+                "no checkpoint would be written. Pass checkpoint_dir='checkpoints/run1' (a "
+                "folder for this fit), or leave checkpoint_every at 1."
+            )
 
     def _start_checkpoints(self, resume: bool, seed: int, data_digest: str) -> int:
         """Open ``checkpoint_dir`` for this fit (a no-op without one); returns the seed to

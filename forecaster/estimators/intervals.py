@@ -31,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "MIN_PER_SERIES",
+    "MORE_ORIGINS",
     "SPREAD_FLOOR",
     "check_enough",
     "conformal_rank",
@@ -76,25 +77,35 @@ def quantile_level(q: float) -> float:
     return round(100.0 * abs(1.0 - 2.0 * q), 10)
 
 
-def check_enough(n: int, level: float, *, what: str, aim: str | None = None) -> None:
+MORE_ORIGINS = (
+    "Calibrate on more origins, e.g. model.calibrate(frame, folds=20), or on more series (or "
+    "a larger window)."
+)
+"""How a forecaster gets more calibration residuals (the advice of :func:`check_enough`)."""
+
+
+def check_enough(
+    n: int, level: float, *, what: str, aim: str | None = None, fix: str = MORE_ORIGINS
+) -> None:
     """Refuse ``n`` scores when they are none or too few for a conformal quantile at ``level``
     (its :func:`conformal_rank` exceeds ``n``), naming ``what`` and ``aim`` (by default
-    ``"a <level>% interval"``)."""
+    ``"a <level>% interval"``) and saying how to get more (``fix``)."""
     if n == 0 or conformal_rank(n, level) > n:
         raise DataValidationError(
             f"{what}: {n} calibration residuals per horizon step are too few for "
             f"{aim or f'a {level:g}% interval'} (it needs at least {residuals_needed(level)}). "
-            "Calibrate on more origins, e.g. model.calibrate(frame, folds=20), or on more "
-            "series (or a larger window)."
+            f"{fix}"
         )
 
 
-def order_statistic(scores: np.ndarray, level: float, *, what: str) -> np.ndarray:
+def order_statistic(
+    scores: np.ndarray, level: float, *, what: str, fix: str = MORE_ORIGINS
+) -> np.ndarray:
     """The conformal quantile along axis 0 of ``scores`` ``(n, ...)``: its
     :func:`conformal_rank`-th smallest value; too few scores are refused
-    (:func:`check_enough`, naming ``what``)."""
+    (:func:`check_enough`, naming ``what`` and the ``fix``)."""
     n = scores.shape[0]
-    check_enough(n, level, what=what)
+    check_enough(n, level, what=what, fix=fix)
     rank = conformal_rank(n, level)
     return np.partition(scores, rank - 1, axis=0)[rank - 1]
 

@@ -219,10 +219,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         if n - n_val < 1:
             n_val = 0
         n_fit = n - n_val
-        x_mean = X3[:n_fit].mean(axis=(0, 1)).astype(np.float64)
-        x_scale = _safe_std(X3[:n_fit].std(axis=(0, 1)))
-        y_mean = float(y2[:n_fit].mean())
-        y_scale = float(_safe_std(np.array([y2[:n_fit].std()]))[0])
+        x_mean, x_scale = _moments(X3[:n_fit], axis=(0, 1))
+        y_mean, y_scale = (float(m) for m in _moments(y2[:n_fit], axis=None))
         shape = {
             "n_features": X3.shape[2],
             "n_targets": 1,
@@ -367,7 +365,12 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
                 "first with windows held out from fit."
             )
         pred = self.predict(X)
-        half = order_statistic(self.conformal_, level, what=f"level={level:g}")
+        half = order_statistic(
+            self.conformal_,
+            level,
+            what=f"level={level:g}",
+            fix="Calibrate on more windows held out from fit: model.calibrate(X_cal, y_cal).",
+        )
         half = half[0] if pred.ndim == 1 else half
         return pred - half, pred + half
 
@@ -457,6 +460,16 @@ def _as_3d(X: np.ndarray) -> np.ndarray:
 
 def _scaled(X3: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return ((X3 - mean) / scale).astype(np.float32)
+
+
+def _moments(a: np.ndarray, axis: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (:func:`_safe_std`) of ``a`` over ``axis``, as float64:
+    computed in ``a``'s own float32, and again in float64 where that overflows (values near
+    1e19 and beyond square past the float32 range)."""
+    mean, std = a.mean(axis=axis), a.std(axis=axis)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        mean, std = a.mean(axis=axis, dtype=np.float64), a.std(axis=axis, dtype=np.float64)
+    return np.asarray(mean, dtype=np.float64), _safe_std(std)
 
 
 def _safe_std(std: np.ndarray) -> np.ndarray:

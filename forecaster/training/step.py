@@ -68,8 +68,9 @@ def diverged(epoch: int, lr: float, grad_clip: float | None) -> TrainingDiverged
     clip = f"grad_clip={grad_clip}" if grad_clip is not None else "no gradient clipping"
     return TrainingDivergedError(
         f"The training loss became NaN or infinite in epoch {epoch} (lr={lr}, {clip}). "
-        "Try a lower lr (e.g. lr/10), gradient clipping (grad_clip=1.0), a scaling of the data "
-        "(scaling='standard' or 'robust'), loss='huber', or check the input for extreme values."
+        "Try a lower lr (e.g. lr/10), gradient clipping (grad_clip=1.0), loss='huber', a "
+        "scaling of the data (a forecaster's scaling='standard' or 'robust'; RNNRegressor "
+        "standardises its inputs and targets itself), or check the input for extreme values."
     )
 
 

@@ -26,6 +26,7 @@ from forecaster.exceptions import (
     SearchSpaceError,
 )
 from forecaster.tuning.common import import_optuna, is_int, plain, reason
+from forecaster.tuning.conditions import CONDITIONS, applies, check_conditions
 from forecaster.tuning.scores import score_column
 
 __all__ = [
@@ -40,11 +41,6 @@ __all__ = [
 ]
 
 _FIRST = ("cell", "head", "lookback")
-# parameter -> (parameter it depends on, values of that parameter for which it is sampled)
-_CONDITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "segment_length": ("head", ("segment",)),
-    "nonlinearity": ("cell", ("rnn",)),
-}
 
 
 def default_search_space(estimator: Any, frame: Any = None) -> dict[str, Any]:
@@ -395,21 +391,8 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     for name, distribution in space.items():
         _check_distribution(name, search_space[name], distribution)
     _check_template(estimator, space)
-    _check_conditions(space, estimator)
+    check_conditions(space, estimator)
     return space
-
-
-def _check_conditions(space: dict[str, Any], estimator: Any) -> None:
-    """Refuse a conditional parameter that no trial would use (its parent never allows it)."""
-    for name, (parent, allowed) in _CONDITIONS.items():
-        options = list(getattr(space.get(parent), "choices", [getattr(estimator, parent, None)]))
-        if name in space and not any(value in allowed for value in options):
-            shown = f"sampled from {options}" if parent in space else repr(options[0])
-            raise DataValidationError(
-                f"search_space samples {name!r}, used only with {parent}={allowed[0]!r}, but "
-                f"{parent} is {shown}: every trial would ignore it. Drop it from the space, "
-                f"or set or sample {parent}={allowed[0]!r}."
-            )
 
 
 def _suggest(trial: Any, name: str, distribution: Any) -> Any:
@@ -440,12 +423,8 @@ def sample_params(
     names = [n for n in _FIRST if n in space] + [n for n in space if n not in _FIRST]
     params: dict[str, Any] = {}
     for name in names:
-        condition = _CONDITIONS.get(name)
-        if condition is not None:
-            parent, allowed = condition
-            value = params[parent] if parent in params else getattr(estimator, parent, None)
-            if value not in allowed:
-                continue
+        if name in CONDITIONS and not applies(name, params, estimator):
+            continue
         params[name] = _suggest(trial, name, space[name])
     return params
 

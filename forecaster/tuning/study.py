@@ -142,6 +142,7 @@ from forecaster.exceptions import (
 )
 from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
+from forecaster.tuning.conditions import trial_params
 from forecaster.tuning.identity import default_study_name, open_study, study_identity
 from forecaster.tuning.space import check_data, check_frame, resolve_space
 from forecaster.tuning.storage import (
@@ -435,7 +436,7 @@ def _refit(estimator: Any, objective: Objective, best_params: dict[str, Any], tr
     """A clone with the best parameters, fitted on the whole frame (with the seed the trials
     got; tracked, the model is logged on the study's run, not as a run of its own)."""
     overrides = {k: v for k, v in objective.overrides.items() if k == "random_state"}
-    model = clone(estimator).set_params(**{**overrides, **best_params})
+    model = clone(estimator).set_params(**trial_params({**overrides, **best_params}, estimator))
     with refit_context(track):
         fit_estimator(model, objective.data, ())
     return model

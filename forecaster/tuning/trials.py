@@ -28,6 +28,7 @@ from forecaster.exceptions import (
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
+from forecaster.tuning.conditions import trial_params
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import fail_stale_trials, is_storage_error
@@ -128,7 +129,8 @@ class Objective:
         params = sample_params(trial, self.space, self.estimator, self.metric)
         trial.set_user_attr("params", params)
         self._check_template_lookback(params)
-        model = clone(self.estimator).set_params(**{**self.overrides, **params})
+        model = clone(self.estimator)
+        model.set_params(**trial_params({**self.overrides, **params}, self.estimator))
         from forecaster.tracking import paused
 
         with paused():  # a trial's fit is no run of its own (tune(track=True) logs the trial)

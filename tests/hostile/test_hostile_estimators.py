@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 import pytest
+from conftest import for_head
 from sklearn.model_selection import KFold, cross_val_score
 
 import forecaster
@@ -52,7 +53,8 @@ KW = {
 
 
 def model(**kw) -> RNNForecaster:
-    return RNNForecaster(**{**KW, **kw})
+    params = {**KW, **kw}
+    return RNNForecaster(**for_head(params, str(params.get("head", "segment"))))
 
 
 def panel(n: int = 40) -> pl.DataFrame:
