@@ -181,6 +181,47 @@ def test_score_forecasts_from_the_history_as_known_before_the_held_out_steps():
     assert score == pytest.approx(-(forecast["y"] - forecast["y_true"]).abs().mean(), rel=1e-6)
 
 
+def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
+    """Ids 1 and 2 fitted: a series 1.5 (Float64 ids match Int64 ones by value) is unseen,
+    scaled with its own history like 99.0 (it was truncated onto series 1)."""
+    frame = seasonal_frame(n_series=2).with_columns(pl.col("id").str.slice(1).cast(pl.Int64) + 1)
+    model = forecaster(baseline="none").fit(frame)
+    new = seasonal_frame(n_series=1, seed=3).with_columns(pl.col("y") + 500)
+    half, other = (model.predict(new.with_columns(id=pl.lit(v))) for v in (1.5, 99.0))
+    assert half["y"].to_list() == other["y"].to_list()
+    assert half["y"].mean() > 400
+    assert model.train_end_of(pl.Series([1.0, 1.5, 2.0])).null_count() == 1
+
+
+def test_a_cutoff_frame_reads_its_times_as_a_list_of_cutoffs_does():
+    """Naive times on a time-zone-aware model are in the column's zone (they were read as
+    UTC: 08:00 New York for 12:00), and a float step is refused (it was truncated)."""
+    frame = seasonal_frame(n_series=2).with_columns(
+        pl.col("time").dt.replace_time_zone("America/New_York")
+    )
+    model = forecaster(max_epochs=1).fit(frame)
+    point = dt.datetime(2024, 1, 8, 12)
+    listed = model.predict(frame, cutoff=[point]).filter(pl.col("id") == "s0")
+    paired = model.predict(frame, cutoff=pl.DataFrame({"id": ["s0"], "time": [point]}))
+    assert paired.equals(listed)
+    assert str(paired["origin"][0]) == "2024-01-08 12:00:00-05:00"
+    steps = frame.with_columns(pl.col("time").dt.epoch("s") // 3600)
+    stepped = forecaster(max_epochs=1).fit(steps)
+    last = int(steps["time"][-1]) - 20
+    with pytest.raises(DataValidationError, match=r"a float is not one"):
+        stepped.predict(steps, cutoff=pl.DataFrame({"id": ["s0"], "time": [last + 0.5]}))
+
+
+def test_a_boolean_future_covariate_is_read_in_the_future_frame_as_in_fit():
+    frame = seasonal_frame(n_series=2).with_columns(promo=pl.col("hour") > 12)
+    model = forecaster(future_covariates="promo", max_epochs=1).fit(frame)
+    history = frame.filter(pl.col("time") <= frame["time"].max() - dt.timedelta(hours=12))
+    future = frame.filter(pl.col("time") > history["time"].max()).select("id", "time", "promo")
+    forecast = model.predict(history, future=future)  # refused: "must hold ... as numbers"
+    origin = history["time"].max()
+    assert forecast.equals(model.predict(frame, cutoff=[origin]).drop("origin"))
+
+
 # ---------------------------------------------------------------- accuracy
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "format_list",
     "frame_schema",
     "from_pandas",
+    "id_cast",
     "is_pandas_frame",
     "polars_frame",
     "same_kind",
@@ -43,6 +44,26 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 """What collecting a LazyFrame raises when its source is gone, unreadable or malformed."""
+
+
+def id_cast(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """Column ``name`` (of dtype ``source``) as ``target``, to match ids of one dtype against
+    ids of another: null where a number is not exactly a ``target`` value (an id 1.5 is no
+    integer id; a plain cast would truncate it onto series 1), or where a value does not
+    convert at all.
+
+    Examples
+    --------
+    >>> ids = pl.DataFrame({"id": [1.0, 1.5, 2.0]})
+    >>> ids.select(id_cast("id", pl.Float64, pl.Int64))["id"].to_list()
+    [1, None, 2]
+    """
+    if source == target:
+        return pl.col(name)
+    cast = pl.col(name).cast(target, strict=False)
+    if source.is_numeric() and target.is_numeric():
+        return pl.when(cast.cast(source, strict=False) == pl.col(name)).then(cast).alias(name)
+    return cast
 
 
 def format_list(items: Sequence[Any], limit: int = MAX_EXAMPLES) -> str:

@@ -25,7 +25,7 @@ from forecaster._validation import check
 from forecaster.data import is_pandas_frame, polars_frame, same_kind
 from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_unique_keys, check_values
-from forecaster.data.frames import check_schema, collect_frame, column_tuple
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -112,8 +112,12 @@ class ForecastInference(TargetPanels):
             (cutoff, series), cutoff after cutoff. A frame of (id, time) pairs (the model's
             id and time columns) forecasts each series from its own time point, in the
             frame's row order. Each origin is the series' last row at or before its time
-            point (the ``origin`` column shows a series that ended before it; no warning) and
-            is forecast as ``predict(frame, cutoff=point)`` would (series unseen in
+            point on the grid of the whole frame (the ``origin`` column shows a series that
+            ended before it; no warning): a point inside a gap that ``missing=`` fills is
+            itself an origin, its gap filled up to it as known there, where
+            ``predict(frame, cutoff=point)`` (which sees the rows up to the point only)
+            forecasts from the last row before the gap. Otherwise each is forecast as
+            ``predict(frame, cutoff=point)`` would (series unseen in
             ``fit`` are scaled with their history up to each origin; their Box-Cox lambdas
             come from the history up to their earliest origin); origins with fewer than
             ``lookback`` rows up to them are left out with a warning. The future covariates
@@ -478,7 +482,11 @@ class ForecastInference(TargetPanels):
             future, expected, id_col=self.id_col, time_col=self.time_col, what="future frame"
         )
         absent = [c for c in names if c not in schema]
-        text = [f"{c} ({schema[c]})" for c in names if c in schema and not schema[c].is_numeric()]
+        text = [
+            f"{c} ({schema[c]})"
+            for c in names
+            if c in schema and not (schema[c].is_numeric() or schema[c] == pl.Boolean)
+        ]  # as fit reads them: numbers or booleans
         if absent or text:
             raise DataValidationError(
                 f"The future frame must hold the future covariates {names} as numbers; "
@@ -498,7 +506,7 @@ class ForecastInference(TargetPanels):
             future = future.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
         else:
             dtype = horizon_times.schema[id_name]
-            future = future.with_columns(pl.col(id_name).cast(dtype, strict=False))
+            future = future.with_columns(id_cast(id_name, future.schema[id_name], dtype))
         time_dtype = horizon_times.schema[self.time_col]
         (present,) = temporary_names([id_name, self.time_col, *names], "_present")
         joined = horizon_times.join(
@@ -569,7 +577,7 @@ class ForecastInference(TargetPanels):
         if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
             fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
             lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
-        keys = keys.select(pl.col(id_name).cast(fitted_dtype, strict=False))
+        keys = keys.select(id_cast(id_name, keys.schema[id_name], fitted_dtype))
         matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")[row]
         known = ~matched.is_null().to_numpy()
         return matched.fill_null(0).to_numpy().astype(np.int64), known

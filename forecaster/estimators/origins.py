@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from forecaster.data.frames import id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -107,28 +108,36 @@ def _pair_series(
             f"cutoff as a frame needs the columns {keys} (the series and its cutoff); it has "
             f"{pairs.columns}."
         )
-    try:
-        times = pairs[time_col].cast(panel.time.dtype, strict=True)
-    except pl.exceptions.PolarsError as exc:
-        raise DataValidationError(
-            f"The cutoff frame's {time_col!r} ({pairs.schema[time_col]}) cannot be read as the "
-            f"time column's {panel.time.dtype}: {exc}"
-        ) from None
-    if times.null_count():
+    if pairs[time_col].null_count():
         raise DataValidationError(f"The cutoff frame's {time_col!r} has nulls.")
+    times = _pair_times(pairs[time_col], panel.time.dtype)
     if id_col is None:
         return np.zeros(len(pairs), dtype=np.int64), times
     id_name = panel.id_name
     lookup = panel.keys.select(id_name).with_row_index("__series__")
-    wanted = pairs.select(pl.col(id_col).cast(panel.keys.schema[id_name], strict=False))
+    wanted = pairs.select(id_cast(id_col, pairs.schema[id_col], panel.keys.schema[id_name]))
     matched = wanted.join(lookup, on=id_name, how="left", maintain_order="left")["__series__"]
     if matched.null_count():
-        absent = wanted.filter(matched.is_null())[id_name].head(10).to_list()
+        absent = pairs.filter(matched.is_null())[id_col].head(10).to_list()
         raise DataValidationError(
             f"The cutoff frame names series that the frame does not hold with at least "
             f"lookback rows: {absent}."
         )
     return matched.to_numpy().astype(np.int64), times
+
+
+def _pair_times(times: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """A cutoff frame's times as values of the time column's ``dtype``, each distinct one by
+    :func:`~forecaster.data.times.to_time_point` (as a list of cutoffs reads them: a naive
+    time in the column's zone, no float steps, no numbers for dates)."""
+    if times.dtype == dtype:
+        return times
+    distinct = times.unique(maintain_order=True)
+    points = [to_time_point(value, dtype, name="cutoff") for value in distinct.to_list()]
+    (key, point) = ("__cutoff__", "__point__")
+    table = pl.DataFrame([distinct.alias(key), pl.Series(point, points, dtype=dtype)])
+    matched = times.alias(key).to_frame().join(table, on=key, how="left", maintain_order="left")
+    return matched[point].alias(times.name)
 
 
 def _last_rows_at_or_before(panel: Panel, series: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -21,7 +21,13 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
-from forecaster.data.frames import check_schema, collect_frame, from_pandas, is_pandas_frame
+from forecaster.data.frames import (
+    check_schema,
+    collect_frame,
+    from_pandas,
+    id_cast,
+    is_pandas_frame,
+)
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.transforms import smallest_positive
@@ -207,7 +213,7 @@ class ForecastStream:
         (row,) = temporary_names([self._id_name], "_stream")
         lookup = self._keys.select(self._id_name).with_row_index(row)
         dtype = lookup.schema[self._id_name]
-        keys = raw.keys.select(pl.col(self._id_name).cast(dtype, strict=False))
+        keys = raw.keys.select(id_cast(self._id_name, raw.keys.schema[self._id_name], dtype))
         matched = keys.join(lookup, on=self._id_name, how="left", maintain_order="left")[row]
         if matched.null_count():
             absent = raw.keys[raw.id_name].filter(matched.is_null()).to_list()

@@ -17,6 +17,7 @@ import polars as pl
 
 from forecaster._hashing import fingerprint_digest
 from forecaster.data import check_schema, frame_schema
+from forecaster.data.frames import id_cast
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
 
@@ -227,7 +228,7 @@ def _training_differences(estimator: Any, data: Any) -> list[str]:
     if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
         fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
         fitted = fitted.with_columns(pl.col(id_name).cast(pl.String))
-    seen = seen.with_columns(pl.col(id_name).cast(fitted_dtype, strict=False))
+    seen = seen.with_columns(id_cast(id_name, seen.schema[id_name], fitted_dtype))
     both = fitted.join(seen, on=id_name, how="full", coalesce=True)
     return _describe_differences(estimator, both, id_name)
 
