@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import SCALING_METHODS, PanelScaler
+from forecaster.data.transforms import fit_boxcox_lambdas
 from forecaster.data.windows import make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
@@ -253,3 +254,31 @@ def test_fit_memory_does_not_grow_with_the_panel(monkeypatch):
     rows = n_series * steps
     # until= builds one bool per row (1 byte); the per-block arrays are ~50,000 rows.
     assert peak < 1.2 * rows + 2_000_000, f"{peak / rows:.2f} bytes per row"
+
+
+def test_statistics_of_a_span_read_its_interpolated_end_as_known_there():
+    """missing="interpolate": a gap across the end of the fitted span leaned on the first
+    value after it; the scaler and the Box-Cox lambdas of the span are those of the frame cut
+    at its end (the gap filled forward), whatever that value is."""
+    rng = np.random.default_rng(0)
+    y = 50 + 10 * np.sin(np.arange(80) / 4) + rng.normal(0, 1, 80)
+    stats = []
+    for shift in (0.0, 500.0):
+        values = [None if 58 <= i <= 61 else float(v) for i, v in enumerate(y)]
+        values[62] += shift
+        frame = pl.DataFrame({"t": np.arange(80), "y": values})
+        panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
+        span = np.arange(80) <= 60
+        cut = Panel.from_frame(
+            frame.filter(pl.col("t") <= 60), target="y", time_col="t", missing="interpolate"
+        )
+        scaler, alone = (
+            PanelScaler("standard").fit(panel, mask=span),
+            PanelScaler("standard").fit(cut),
+        )
+        np.testing.assert_array_equal(scaler.center_, alone.center_)
+        np.testing.assert_array_equal(scaler.scale_, alone.scale_)
+        lambdas = fit_boxcox_lambdas(panel, mask=span)
+        np.testing.assert_array_equal(lambdas, fit_boxcox_lambdas(cut))
+        stats.append((scaler.center_.copy(), lambdas))
+    np.testing.assert_array_equal(stats[0][0], stats[1][0])

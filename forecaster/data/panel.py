@@ -364,6 +364,16 @@ class Panel:
         values = self.known_values(rows, np.asarray(ends, dtype=np.int64)[self.series_of_rows()])
         return dataclasses.replace(self, values=values, _device_values={})
 
+    def known_through(self, rows: np.ndarray | None) -> Panel:
+        """The panel as known at each series' last row marked in ``rows`` (a boolean mask of
+        the panel's rows; :meth:`known_at` those rows): for statistics fitted on the marked
+        rows, which must not lean on the rows after them. The panel itself when ``rows`` is
+        None or nothing was interpolated."""
+        if rows is None or self.interpolated is None:
+            return self
+        marked = np.where(rows, np.arange(len(rows), dtype=np.int64), -1)
+        return self.known_at(np.maximum.reduceat(marked, self.offsets[:-1]))
+
     def future_times(self, horizon: int) -> pl.Series:
         """The ``horizon`` times after each series' last row, series after series (see
         :func:`~forecaster.data.steps.future_times`, the one rule for times beyond the data).

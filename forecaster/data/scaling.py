@@ -112,6 +112,7 @@ class PanelScaler:
             bound = pl.lit(to_time_point(until, dtype, name="until"), dtype=dtype)
             mask = pl.DataFrame({"t": panel.time}).select(pl.col("t") <= bound).to_series()
             mask = mask.to_numpy()
+        panel = panel.known_through(mask)  # "interpolate": the span as known at its end
         # Statistics per block of whole series (about _FIT_CHUNK_ROWS rows each), so that the
         # per-row series numbers and float64 copies never exist for the whole panel at once.
         cols = [f"c{j}" for j in range(f)]

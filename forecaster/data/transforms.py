@@ -279,6 +279,7 @@ def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarr
     """
     from scipy.stats import boxcox_normmax
 
+    panel = panel.known_through(mask)  # "interpolate": the rows as known at their end
     nt = panel.n_targets
     lambdas = np.ones((panel.n_series, nt))
     for i in range(panel.n_series):  # fit time only: one small optimisation per series

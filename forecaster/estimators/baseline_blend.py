@@ -263,7 +263,7 @@ def _naive_errors(panel: Panel, owner: np.ndarray, rows: np.ndarray) -> np.ndarr
     """:func:`naive_scales` over the ``rows`` (a mask) of each series, ``owner``: each row's
     series."""
     nt = panel.n_targets
-    values = panel.values[:, :nt].astype(np.float64)
+    values = panel.known_through(rows).values[:, :nt].astype(np.float64)
     pairs = (owner[1:] == owner[:-1]) & rows[1:] & rows[:-1]
     change = np.abs(np.diff(values, axis=0))[pairs]
     level = np.abs(values[rows])

@@ -193,7 +193,7 @@ def window_scaling(
             ends[series[block]] += local[block] + 1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ForecasterWarning)
-                own = PanelScaler(scaling).fit(panel.known_at(ends), mask=panel.rows_until(ends))
+                own = PanelScaler(scaling).fit(panel, mask=panel.rows_until(ends))
             idx = np.flatnonzero(unknown & block)
             center[idx] = own.center_[series[idx]]
             scale[idx] = own.scale_[series[idx]]

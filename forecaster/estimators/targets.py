@@ -117,7 +117,7 @@ class TargetPanels:
         """:meth:`_model_panel` for a prediction panel, and the Box-Cox lambdas per series
         (None for other transforms): fitted ones for series seen in ``fit``, for the others
         lambdas fitted on each series' rows up to its global row ``history[i]`` as known
-        there (:meth:`Panel.known_at`; all rows when None). ``before``: the smallest positive
+        there (:meth:`Panel.known_through`; all rows when None). ``before``: the smallest positive
         target of each series in rows before ``raw`` (a stream's)."""
         if self.target_transform == "auto" and self._fitted_transform() == "log":
             raw = self._raise_to_positive(raw, before)
@@ -128,9 +128,8 @@ class TargetPanels:
             lambdas = np.empty((raw.n_series, raw.n_targets))
             lambdas[known] = np.asarray(self.target_lambdas_)[fitted[known]]
             if (~known).any():
-                known_raw = raw if history is None else raw.known_at(history)
                 mask = None if history is None else raw.rows_until(history)
-                own = fit_boxcox_lambdas(known_raw, mask=mask)
+                own = fit_boxcox_lambdas(raw, mask=mask)
                 lambdas[~known] = own[~known]
         return self._model_panel(raw, getattr(self, "calendar_", ()), lambdas), lambdas
 
