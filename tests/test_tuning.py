@@ -203,6 +203,16 @@ def test_a_template_setting_a_conditional_parameter_tunes_its_parent(frame):
         quick(tiny_model(segment_length=4, head="direct"), frame, search_space={"lr": [1e-3]})
 
 
+def test_a_space_without_one_valid_combination_is_refused_before_any_trial(frame):
+    """Every trial of it failed the same check (linear_skip=True with a recursive head), and
+    the study stopped after its failed-trial limit; a space with one valid combination runs."""
+    recursive = tiny_model(head="recursive", segment_length="auto")
+    with pytest.raises(DataValidationError, match=r"no combination.*linear_skip=True is not"):
+        resolve_space({"linear_skip": [True], "lr": (1e-4, 1e-2)}, recursive, None)
+    space = resolve_space({"linear_skip": [True], "head": ["recursive", "direct"]}, recursive, None)
+    assert set(space) == {"linear_skip", "head"}
+
+
 def test_unknown_parameter_names(frame):
     with pytest.raises(DataValidationError) as info:
         quick(frame=frame, search_space={"hiden_size": [8], "learning_rate": (1e-3, 1e-2)})

@@ -1,20 +1,29 @@
-"""Conditional parameters: a parameter that only some values of another one use
-(``segment_length`` only with ``head="segment"``, ``nonlinearity`` only with ``cell="rnn"``).
+"""Relations between the parameters of a search space's trials.
 
-A search space samples one only where its parent allows it (:func:`applies`), a space that
-samples one its parent never allows is refused before any trial (:func:`check_conditions`),
-and a trial whose parent leaves the estimator's own setting unused gets the default instead
-(:func:`trial_params`): ``fit`` refuses a parameter it would ignore.
+Conditional parameters are used by some values of another one only (``segment_length`` with
+``head="segment"``, ``nonlinearity`` with ``cell="rnn"``): a space samples one only where its
+parent allows it (:func:`applies`), a space that samples one its parent never allows is
+refused before any trial (:func:`check_conditions`), and a trial whose parent leaves the
+estimator's own setting unused gets the default instead (:func:`trial_params`): ``fit``
+refuses a parameter it would ignore. A space none of whose combinations the estimator accepts
+is refused before any trial too (:func:`check_some_trial_valid`).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from sklearn.base import clone
+
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["CONDITIONS", "applies", "check_conditions", "trial_params"]
+__all__ = ["CONDITIONS", "applies", "check_conditions", "check_some_trial_valid", "trial_params"]
+
+MAX_COMBINATIONS = 256
+"""Spaces with more combinations of choices (numbers: their bounds) are not enumerated."""
 
 CONDITIONS: dict[str, tuple[str, tuple[str, ...], Any]] = {
     "segment_length": ("head", ("segment",), "auto"),
@@ -79,3 +88,36 @@ def trial_params(params: Mapping[str, Any], estimator: Any) -> dict[str, Any]:
         if not unset and not applies(name, out, estimator):
             out[name] = default
     return out
+
+
+def check_some_trial_valid(space: Mapping[str, Any], estimator: Any) -> None:
+    """Refuse a dict space of which no combination of choices (the bounds of a number's
+    range) passes the estimator's ``validate_params``: every trial would fail (e.g.
+    ``linear_skip=[True]`` with ``head=["recursive"]``), and the study would stop only after
+    its failed-trial limit. Spaces of more than :data:`MAX_COMBINATIONS` combinations are not
+    enumerated."""
+    if not hasattr(estimator, "validate_params"):
+        return
+    names = list(space)
+    options = [
+        list(getattr(space[n], "choices", None) or (space[n].low, space[n].high)) for n in names
+    ]
+    if math.prod(len(o) for o in options) > MAX_COMBINATIONS:
+        return
+    first: DataValidationError | None = None
+    for values in itertools.product(*options):
+        sampled = dict(zip(names, values, strict=True))
+        used = {
+            k: v
+            for k, v in sampled.items()
+            if k not in CONDITIONS or applies(k, sampled, estimator)
+        }
+        try:
+            clone(estimator).set_params(**trial_params(used, estimator)).validate_params()
+            return
+        except DataValidationError as exc:
+            first = first or exc
+    raise DataValidationError(
+        f"search_space has no combination of values the estimator accepts, so every trial "
+        f"would fail; e.g. {dict(zip(names, (o[0] for o in options), strict=True))}: {first}"
+    )

@@ -26,7 +26,12 @@ from forecaster.exceptions import (
     SearchSpaceError,
 )
 from forecaster.tuning.common import import_optuna, is_int, plain, reason
-from forecaster.tuning.conditions import CONDITIONS, applies, check_conditions
+from forecaster.tuning.conditions import (
+    CONDITIONS,
+    applies,
+    check_conditions,
+    check_some_trial_valid,
+)
 from forecaster.tuning.scores import score_column
 
 __all__ = [
@@ -392,6 +397,7 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
         _check_distribution(name, search_space[name], distribution)
     _check_template(estimator, space)
     check_conditions(space, estimator)
+    check_some_trial_valid(space, estimator)
     return space
 
 
