@@ -191,6 +191,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_a_spec_with_checkpoint_every_runs_backtests_calibrates_and_tunes(tmp_path, capsys):
+    """[model] checkpoint_every = 2: the pipeline's other fits (backtest and calibration
+    clones, tuning trials) drop the run's checkpoint_dir, and fit refuses checkpoint_every
+    without one; they drop both (run and backtest exited 3, tune failed every trial)."""
+    spec = csv_project(tmp_path, rows(24), model="checkpoint_every = 2")
+    text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 2")
+    spec.write_text(text + "\n[output]\nlevels = [50]\nplot_series = 0\n")
+    for command in (("run",), ("backtest",), ("tune", "--trials", "1")):
+        code, err = run_cli(capsys, *command, str(spec))
+        assert code == 0, (command, err)
+    saved = next((tmp_path / "outputs").rglob("model"))
+    assert forecaster.load(saved).checkpoint_every == 2  # the spec's, kept on the run's model
+
+
 def assert_no_outputs(tmp_path: Path) -> None:
     """Nothing but the inputs: no output, model or staging folder was left behind (the empty
     lock file of a fit that started, ``.<as-of>.lock``, stays by design)."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster.data.panel import Panel
-from forecaster.data.windows import make_windows
+from forecaster.data.windows import make_windows, window_spread
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 # ---------------------------------------------------------------- random ragged panels
@@ -276,3 +276,16 @@ def test_interpolated_runs_reaching_a_window_origin_are_read_forward_filled():
     assert batch.y[..., 0].tolist() == [[3.0, 4.0], [4.0, 5.0], [5.0, 6.0], [6.0, 7.0]]
     (batched,) = windows.batches(4, shuffle=False)  # the training batches read the same
     assert torch.equal(batched.x, batch.x) and torch.equal(batched.y, batch.y)
+
+
+def test_window_spread_reads_a_window_ending_in_an_interpolated_run_as_known_there():
+    """The interval widths of normalize="window" models: the spread and level of a window
+    whose origin a filled run reaches are those of the frame cut at the origin."""
+    y = [0.0, 4.0, 1.0, 5.0, 2.0, None, None, 30.0, 31.0]
+    frame = pl.DataFrame({"t": range(9), "y": y})
+    panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
+    cut = Panel.from_frame(frame.head(7), target="y", time_col="t", missing="interpolate")
+    for floor in (0.0, 0.5):
+        got = window_spread(panel, np.array([6, 8]), 4, floor=floor)
+        assert got[0].tolist() == window_spread(cut, np.array([6]), 4, floor=floor)[0].tolist()
+        assert got[1].tolist() == window_spread(panel, np.array([8]), 4, floor=floor)[0].tolist()

@@ -356,12 +356,27 @@ class Panel:
     def known_at(self, ends: np.ndarray) -> Panel:
         """The panel as it was known when series ``i`` ended at its global row ``ends[i]``
         (its rows up to there as :meth:`known_values` reads them; later rows as they are):
-        for statistics of each series' history up to an origin. The panel itself when
-        nothing was interpolated."""
+        for statistics of each series' history up to an origin. Only the runs that reach an
+        end change (one copy of :attr:`values`); the panel itself when none does."""
         if self.interpolated is None:
             return self
-        rows = np.arange(int(self.offsets[-1]), dtype=np.int64)
-        values = self.known_values(rows, np.asarray(ends, dtype=np.int64)[self.series_of_rows()])
+        ends = np.asarray(ends, dtype=np.int64)
+        values = None
+        for column, (first_t, last_t) in enumerate(self._runs_on("cpu")):
+            first, last = first_t.numpy(), last_t.numpy()
+            run = np.maximum(np.searchsorted(first, ends, side="right") - 1, 0)
+            hit = (ends >= self.offsets[:-1]) & (ends >= first[run]) & (ends <= last[run])
+            hit &= first.size > 0
+            if not hit.any():
+                continue
+            starts, stops = first[run[hit]], ends[hit]  # each run up to its series' end
+            counts = stops - starts + 1
+            cells = np.repeat(starts - np.cumsum(np.r_[0, counts[:-1]]), counts)
+            cells += np.arange(int(counts.sum()))
+            values = self.values.copy() if values is None else values
+            values[cells, column] = self.values[np.repeat(starts - 1, counts), column]
+        if values is None:
+            return self
         return dataclasses.replace(self, values=values, _device_values={})
 
     def known_through(self, rows: np.ndarray | None) -> Panel:

@@ -482,13 +482,24 @@ def window_spread(
     >>> window_spread(panel, np.array([3]), 2, floor=0.1).tolist()  # no change: 0.1 * 2
     [[0.2]]
     """
-    targets = panel.values[:, : panel.n_targets].astype(np.float64)
+    nt = panel.n_targets
+    targets = panel.values[:, :nt].astype(np.float64)
     rows = np.asarray(rows, dtype=np.int64)
     change = np.abs(np.diff(targets, axis=0, prepend=np.nan))
     change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
     spread = _window_mean(change, rows, lookback - 1)
-    if floor > 0:
-        level = _window_mean(np.abs(targets), rows, lookback)
+    level = _window_mean(np.abs(targets), rows, lookback) if floor > 0 else None
+    # origins inside a run missing="interpolate" filled: their windows as known there
+    inside = np.flatnonzero(
+        panel.interpolated[rows, :nt].any(axis=1) if panel.interpolated is not None else []
+    )
+    if inside.size:
+        window = rows[inside, None] - (lookback - 1) + np.arange(lookback)
+        known = panel.known_values(window, rows[inside, None])[..., :nt].astype(np.float64)
+        spread[inside] = np.abs(np.diff(known, axis=1)).mean(axis=1) if lookback > 1 else 0.0
+        if level is not None:
+            level[inside] = np.abs(known).mean(axis=1)
+    if level is not None:
         spread = np.maximum(spread, np.maximum(floor * level, 1e-12))
     return spread
 

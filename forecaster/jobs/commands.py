@@ -33,7 +33,7 @@ from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, 
 from forecaster.jobs.placement import checkpoint_folder, load_spec, path_problem
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
-from forecaster.jobs.spec import build_estimator, output_dir
+from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
 from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_deferred, tracking_paused
 from forecaster.persistence import FORMAT
 from forecaster.persistence import load as load_model
@@ -249,7 +249,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         first = before_folds(frame, model, folds)
         check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")
     else:
-        model = build_estimator(spec, args.progress).set_params(checkpoint_dir=None)
+        model = without_checkpoints(build_estimator(spec, args.progress))
         if levels and is_quantile_model(spec):  # a spec's own levels were checked at load
             problem = unfit_levels(model, levels)
             if problem is not None:

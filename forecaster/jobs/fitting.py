@@ -39,6 +39,7 @@ from forecaster.jobs.spec import (
     normal_path,
     spec_hash,
     storage_url,
+    without_checkpoints,
 )
 from forecaster.jobs.tracked import tracking_ready
 from forecaster.training import distributed
@@ -131,7 +132,7 @@ def tune_model(
         )
     training = spec.training
     # the trials show no bars of their own (the study's bar shows the progress)
-    estimator = build_estimator(spec, False).set_params(checkpoint_dir=None)
+    estimator = without_checkpoints(build_estimator(spec, False))
     return tuning.tune(  # looked up at call time (tests replace it)
         estimator,
         frame,

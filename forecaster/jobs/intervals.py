@@ -58,7 +58,7 @@ from forecaster.jobs.scores import (
     point_metrics,
     score_quantiles,
 )
-from forecaster.jobs.spec import Spec, first_line
+from forecaster.jobs.spec import Spec, first_line, without_checkpoints
 from forecaster.jobs.tracked import tracking_paused
 
 __all__ = [
@@ -132,8 +132,8 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     ``DataValidationError`` that names the levels and what to change when the data are too
     short for it."""
     plan = _plan(spec, model, frame)
-    original = model.checkpoint_dir
-    model.set_params(checkpoint_dir=None)  # the clones must not replace the fit's checkpoints
+    original = {k: getattr(model, k) for k in ("checkpoint_dir", "checkpoint_every")}
+    without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
         with tracking_paused():
             model.calibrate(frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series)
@@ -146,7 +146,7 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
             "Use longer series, lower levels or a shorter horizon."
         ) from exc
     finally:
-        model.set_params(checkpoint_dir=original)
+        model.set_params(**original)
     return plan
 
 
@@ -186,7 +186,7 @@ def spec_backtest(spec: Spec, model: Any, frame: pl.DataFrame, *, fitted: bool =
     if levels is not None and not fitted:
         return interval_backtest(spec, model, frame)
     return backtest(
-        model if fitted else clone(model).set_params(checkpoint_dir=None),
+        model if fitted else without_checkpoints(clone(model)),
         frame,
         folds=spec.evaluation.backtest_folds,
         refit=False,
@@ -202,7 +202,7 @@ def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
     fitted on the data before the first target (and calibrated there, for a point model)
     forecasts every fold as it is, with its intervals. The caller pauses tracking."""
     folds = spec.evaluation.backtest_folds
-    template = clone(model).set_params(checkpoint_dir=None)
+    template = without_checkpoints(clone(model))
     history = before_folds(frame, template, folds)
     template.fit(history)
     if not is_quantile_model(spec):

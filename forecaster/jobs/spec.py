@@ -584,3 +584,10 @@ def build_estimator(spec: Spec, progress: bool) -> Any:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def without_checkpoints(model: Any) -> Any:
+    """``model`` set to write no checkpoints (``checkpoint_dir=None``, ``checkpoint_every=1``,
+    which ``fit`` would refuse otherwise): for the pipeline's other fits (backtest and
+    calibration clones, tuning trials), which must not replace the run's checkpoints."""
+    return model.set_params(checkpoint_dir=None, checkpoint_every=1)
