@@ -16,7 +16,7 @@ from forecaster.data import Panel
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import first_fit_lookback, fold_points
 from forecaster.evaluation.metrics import PointColumns
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 TINY = {
     "lookback": 24,
@@ -238,3 +238,23 @@ def test_interpolated_gaps_at_an_origin_do_not_leak_the_first_target():
         r.metrics.filter((pl.col("fold") == 0) & (pl.col("id") == "s0"))["mae"] for r in results
     ]
     assert (scales[1] / scales[0]).item() == pytest.approx((model_mae[1] / model_mae[0]).item())
+
+
+def test_a_series_flat_up_to_an_origin_has_an_infinite_mase_with_a_warning():
+    """Its MASE was NaN (exact points: 0/0), without the warning evaluate gives, and the
+    pooled MASE of the whole panel NaN too."""
+    frame = _frame(n_series=2).with_columns(
+        pl.when(pl.col("id") == "s0").then(5.0).otherwise(pl.col("y")).alias("y")
+    )
+    frame = frame.with_columns(  # a level shift inside the last fold's targets
+        pl.when((pl.col("id") == "s0") & (pl.int_range(pl.len()).over("id") >= 117))
+        .then(6.0)
+        .otherwise(pl.col("y"))
+        .alias("y")
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+    with pytest.warns(ForecasterWarning, match=r"MASE is infinite for series \['s0'\]"):
+        result = backtest(model, frame, folds=2)
+    flat = result.metrics.filter((pl.col("id") == "s0") & (pl.col("fold") == 1))
+    assert flat["mae"][0] > 0 and flat["mase"][0] == float("inf")
+    assert result.aggregate["mase"][0] == float("inf")

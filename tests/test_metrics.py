@@ -405,3 +405,17 @@ def test_m4_weekly_official_naive_score():
     scores = evaluate(naive(train, 13, **kw), test, insample=train, m=1, **kw)
     total = aggregate(scores)
     assert (round(total["smape"].item(), 3), round(total["mase"].item(), 3)) == (9.161, 2.777)
+
+
+def test_mase_of_a_flat_history_is_infinite_even_with_exact_points():
+    """Scale 0 (a constant history) and one exact forecast point: the point's 0/0 made the
+    mean NaN, against the warning's 'MASE is infinite'."""
+    insample = pl.DataFrame({"time": range(10), "y": [5.0] * 10})
+    actual = pl.DataFrame({"time": [10, 11, 12], "y": [5.0, 6.0, 6.0]})
+    forecast = pl.DataFrame({"time": [10, 11, 12], "y": [5.0, 5.0, 5.0]})
+    with pytest.warns(ForecasterWarning, match="MASE is infinite"):
+        out = evaluate(forecast, actual, target="y", insample=insample, metrics=["mase"])
+    assert out["mase"][0] == float("inf")
+    with pytest.warns(ForecasterWarning, match="MASE is infinite"):
+        exact = evaluate(forecast, forecast, target="y", insample=insample, metrics=["mase"])
+    assert exact["mase"][0] == 0.0  # every point exact: no error to scale

@@ -170,10 +170,10 @@ def _reference_statistics(panel, mask, method):
             center[i], s = x.mean(axis=0), x.std(axis=0)
         elif method == "robust":
             q1, q2, q3 = np.quantile(x, [0.25, 0.5, 0.75], axis=0)
-            center[i], s = q2, q3 - q1
+            center[i], s = q2, np.where(q3 > q1, q3 - q1, x.std(axis=0))
         else:
             center[i], s = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
-        spread[i] = np.where(s > 0, np.maximum(s, 1e-6), 1.0)
+        spread[i] = np.where(s > 0, np.maximum(s, 1e-6 * np.abs(center[i])), 1.0)
     return center, spread
 
 
@@ -282,3 +282,29 @@ def test_statistics_of_a_span_read_its_interpolated_end_as_known_there():
         np.testing.assert_array_equal(lambdas, fit_boxcox_lambdas(cut))
         stats.append((scaler.center_.copy(), lambdas))
     np.testing.assert_array_equal(stats[0][0], stats[1][0])
+
+
+def test_the_scale_floor_is_relative_to_the_level_and_robust_falls_back_to_the_std():
+    """A series near 1e-11 kept the absolute floor 1e-6 as its scale (its inputs scaled to
+    ~0, forecasts of +-1e5 times its level); an intermittent series (three quarters zeros) got
+    scale 1 from its zero inter-quartile range (its loss in raw units)."""
+    rng = np.random.default_rng(0)
+    tiny = 1e-11 * (10 + rng.normal(size=100))
+    spikes = np.where(rng.random(100) < 0.9, 0.0, rng.integers(1, 50, 100)).astype(float)
+    flat = 1e3 + 2e-4 * rng.normal(size=100)  # noise on a level: the relative floor
+    frame = pl.DataFrame(
+        {"id": np.repeat(["tiny", "spikes", "flat"], 100), "t": np.tile(np.arange(100), 3),
+         "y": np.concatenate([tiny, spikes, flat])}
+    )  # fmt: skip
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    order = panel.keys["id"].to_list()
+    standard = PanelScaler("standard").fit(panel).scale_[:, 0]
+    robust = PanelScaler("robust").fit(panel).scale_[:, 0]
+    values = {
+        k: panel.values[panel.offsets[i] : panel.offsets[i + 1], 0] for i, k in enumerate(order)
+    }
+    assert standard[order.index("tiny")] == pytest.approx(
+        values["tiny"].astype(float).std(), rel=1e-5
+    )
+    assert robust[order.index("spikes")] == pytest.approx(values["spikes"].std(), rel=1e-6)
+    assert standard[order.index("flat")] == pytest.approx(1e-6 * values["flat"].mean(), rel=1e-6)

@@ -18,6 +18,7 @@ from forecaster.data.transforms import (
     guerrero_lambda,
     raise_to_positive,
     resolve_target_transform,
+    transform_targets,
 )
 from forecaster.exceptions import DataValidationError, ForecasterWarning, ModelFormatError
 from forecaster.nn.recurrent import RecurrentNet
@@ -361,3 +362,22 @@ def test_a_network_needs_the_linear_skip_resolved():
 def test_target_transform_auto_is_listed_in_the_refusal_of_an_unknown_one():
     with pytest.raises(DataValidationError, match="'auto'"):
         model(target_transform="logarithm").fit(growing_frame())
+
+
+@pytest.mark.parametrize(("level", "lam"), [(1e-11, 1.09), (5e9, -1.0)])
+def test_boxcox_values_float32_cannot_tell_apart_are_refused(level, lam):
+    """Around 1e-11 (lambda 1.09, as fitted on such a series), or 5e9 with lambda -1,
+    (y**lam - 1)/lam holds the whole series within float32 rounding of -1/lam: the
+    forecasts came out flat (0 at 1e-11,
+    7.6 % off at 5e9) without a word. The same series near 1 is fine (lambda is scale-free)."""
+    rng = np.random.default_rng(0)
+    y = 1 + 0.05 * np.sin(np.arange(200) / 3) + rng.normal(0, 0.002, 200)
+    panel = Panel.from_frame(
+        pl.DataFrame({"t": range(200), "y": level * y}), target="y", time_col="t"
+    )
+    lambdas = np.array([[lam]])
+    with pytest.raises(DataValidationError, match=r"float32 loses their variation.*Rescale"):
+        transform_targets("boxcox", panel, lambdas)
+    near_one = Panel.from_frame(pl.DataFrame({"t": range(200), "y": y}), target="y", time_col="t")
+    out = transform_targets("boxcox", near_one, lambdas)
+    assert np.unique(out.values[:, 0]).size > 150

@@ -29,8 +29,10 @@ __all__ = [
 ]
 
 MIN_SCALE = 1e-6
-"""Smallest scale used: a spread below it is raised to it so that scaled values stay finite in
-float32 (a spread of exactly 0, a constant series, gets a scale of 1)."""
+"""Smallest scale relative to a series' level (the absolute value of its center): a spread
+below ``MIN_SCALE * |center|`` is raised to it, so that a nearly constant series is not blown
+up to float32 noise, while a series in small units (values near 1e-11) keeps its own scale (a
+spread of exactly 0, a constant series, gets a scale of 1)."""
 
 _FIT_CHUNK_ROWS = 1 << 22
 """Rows per block of series in :meth:`PanelScaler.fit` (a series is never split)."""
@@ -49,7 +51,9 @@ class PanelScaler:
         ``standard`` subtracts the mean and divides by the standard deviation (ddof=0);
         ``robust`` uses the median and the inter-quartile range; ``minmax`` maps the training
         range to [0, 1]. A zero spread (constant series) gets a scale of 1, so such a series is
-        only shifted; spreads below ``MIN_SCALE`` (1e-6) are raised to it.
+        only shifted; spreads below ``MIN_SCALE`` (1e-6) times the absolute center are raised
+        to it. A ``robust`` series whose inter-quartile range is 0 but which is not constant
+        (intermittent demand: more than half zeros) is scaled by its standard deviation.
 
     Attributes
     ----------
@@ -142,8 +146,12 @@ class PanelScaler:
             rows = s0 + stats["s"].to_numpy()
             center[rows] = stats.select([f"{c}_center" for c in cols]).to_numpy()
             spread = stats.select([f"{c}_scale" for c in cols]).to_numpy()
+            if self.method == "robust":  # no spread between the quartiles: the std
+                std = stats.select([f"{c}_std" for c in cols]).to_numpy()
+                spread = np.where(spread > 0, spread, std)
             valid = np.isfinite(spread) & (spread > 0)
-            scale[rows] = np.where(valid, np.maximum(spread, MIN_SCALE), 1.0)
+            floor = np.maximum(MIN_SCALE * np.abs(center[rows]), np.finfo(np.float64).tiny)
+            scale[rows] = np.where(valid, np.maximum(spread, floor), 1.0)
         empty = counts == 0
         if self.method != "none" and empty.any():
             names = panel.keys[panel.id_name].filter(pl.Series(empty)).to_list()
@@ -189,6 +197,7 @@ class PanelScaler:
                     (col(c).quantile(0.75, "linear") - col(c).quantile(0.25, "linear")).alias(
                         f"{c}_scale"
                     ),
+                    col(c).std(ddof=0).alias(f"{c}_std"),
                 )
             ]
         else:  # minmax

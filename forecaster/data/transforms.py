@@ -330,7 +330,46 @@ def transform_targets(method: str, panel: Panel, lambdas: np.ndarray | None = No
             "it by a constant) or use target_transform='log'."
         )
     values[:, :nt] = y.astype(np.float32)
+    if method == "boxcox":
+        _check_precision(panel, y, values[:, :nt], _boxcox_lambdas(method, lambdas))
     return dataclasses.replace(panel, values=values, _device_values={})
+
+
+def _check_precision(
+    panel: Panel, exact: np.ndarray, stored: np.ndarray, lambdas: np.ndarray
+) -> None:
+    """Refuse Box-Cox values whose variation float32 cannot hold: with a lambda far from 0
+    on values far from 1 (around 1e-11, or 5e9 with a negative lambda), ``(y**lam - 1)/lam``
+    sits within float32 rounding of ``-1/lam`` for a whole series, and its forecasts came
+    out flat (or 0) without a word. A series fails when rounding moves a value by more than
+    1 % of the series' standard deviation of the transformed values."""
+    starts = panel.offsets[:-1]
+    lengths = np.maximum(panel.lengths, 1)[:, None]
+    mean = np.add.reduceat(exact, starts, axis=0) / lengths
+    spread = np.sqrt(
+        np.add.reduceat((exact - np.repeat(mean, panel.lengths, axis=0)) ** 2, starts, axis=0)
+        / lengths
+    )
+    rounding = np.maximum.reduceat(np.abs(stored - exact), starts, axis=0)
+    lost = (spread > 0) & (rounding > 0.01 * spread)
+    if lost.any():
+        series, col = np.argwhere(lost)[0]
+        level = float(
+            np.median(np.abs(panel.values[starts[series] : panel.offsets[series + 1], col]))
+        )
+        raise DataValidationError(
+            f"target_transform='boxcox' maps the values of {panel.targets[col]!r} in "
+            + (
+                f"series {panel.keys[panel.id_name][int(series)]!r}"
+                if panel.id_col
+                else "the series"
+            )
+            + f" (about {level:.3g}; lambda "
+            f"{float(lambdas[series, col]):.3g}) so close together that float32 loses their "
+            f"variation ({int(lost.sum())} series and columns), and its forecasts would be "
+            "flat. Rescale the column to values near 1 (e.g. divide it by its typical level; "
+            "the lambda does not change with the scale), or use target_transform='log'."
+        )
 
 
 def inverse_targets(method: str, y: np.ndarray, lambdas: np.ndarray | None = None) -> np.ndarray:

@@ -12,6 +12,7 @@ the folds frame afterwards: no join, and no hashing of the id and time keys.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from forecaster.evaluation.metrics import (
     summarize_points,
 )
 from forecaster.evaluation.pooling import with_skill
+from forecaster.exceptions import ForecasterWarning
 
 __all__ = ["FoldScores", "score_folds"]
 
@@ -71,6 +73,7 @@ def score_folds(
     temporary = [*intervals.lo, *intervals.hi, *intervals.q] if intervals is not None else []
     (block,) = temporary_names([*avoid, *temporary], "__block__")
     scales = mase_scales(panel, where.kept, where.local_cut, m)
+    _warn_flat(panel, where, scales, m)
     error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
     targets = panel.targets
@@ -140,3 +143,19 @@ def _error_scales(
     if id_name in on:
         divisors = divisors.with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
     return divisors, on
+
+
+def _warn_flat(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
+    """Warn, as ``evaluate`` does, about (fold, series) blocks whose history does not change
+    at lag ``m`` up to the origin (MASE scale 0: their MASE is infinite, and so is a pooled
+    one)."""
+    flat = (scales == 0).any(axis=1).reshape(where.n_folds, len(where.kept)).any(axis=0)
+    if flat.any():
+        which = panel.keys[panel.id_name].gather(where.kept[flat]).head(10).to_list()
+        warnings.warn(
+            f"MASE is infinite for {'series ' + str(which) if panel.id_col else 'the series'} "
+            f"in some folds: their values up to the origin do not change at lag m={m} "
+            "(scale 0).",
+            ForecasterWarning,
+            stacklevel=4,
+        )

@@ -205,7 +205,9 @@ def summarize_points(
         "smape": pl.when(den == 0).then(0.0).otherwise(200.0 * absolute / den).mean(),
     }
     if columns.mase_scale in schema:
-        exprs["mase"] = (absolute / pl.col(columns.mase_scale)).mean()
+        mase_scale = pl.col(columns.mase_scale)  # an exact point on a flat history: 0, not 0/0
+        exact = (absolute == 0) & (mase_scale == 0)
+        exprs["mase"] = pl.when(exact).then(0.0).otherwise(absolute / mase_scale).mean()
     aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
     if intervals is not None:
         scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
