@@ -304,6 +304,8 @@ def panel_seasons(
     periods = seasonal_periods(panel.freq)
     if periods:
         return periods
+    if ends is not None:  # "interpolate": the rows before each end as known there
+        panel = panel.known_at(np.asarray(ends, dtype=np.int64) - 1)
     season = detect_season(panel.values[:, : panel.n_targets], panel.offsets, ends, starts)
     return (season,) if season > 1 else ()
 
@@ -350,7 +352,7 @@ def shown_periods(
     ends = np.cumsum(counts)
     series = np.searchsorted(ends, picked, side="right")
     at = starts[series] + first + picked - (ends - counts)[series]
-    targets = panel.values[:, : panel.n_targets]
+    targets = panel.known_through(rows).values[:, : panel.n_targets]  # as known at the end
     now, scale = targets[at].astype(np.float64), scales[series]
     errors = {}
     for m, lag in lags.items():
