@@ -115,8 +115,8 @@ class RNNForecaster(
     segment_length : int or "auto", default "auto"
         Segment length of the ``"segment"`` head. ``"auto"``: 24 steps, doubled until the
         window has at most 16 segments (:func:`~forecaster.nn.config.auto_segment_length`:
-        24 up to a 384-step lookback, 48 up to 768); the fitted network's ``segment_length``
-        (``resolved_params()["segment_length_"]``) says which.
+        24 up to a 384-step lookback, 48 up to 768; ``resolved_params()["segment_length_"]``
+        says which). ``fit`` refuses a number with another head, which would ignore it.
     normalization : {"last", "revin", "none"}, default "last"
         Per-window normalisation inside the network.
     channel_independent : bool or None, default None
@@ -211,7 +211,7 @@ class RNNForecaster(
         result of an uninterrupted one. A fit without ``resume`` starts over and replaces the
         folder's checkpoints: use one folder per fit.
     checkpoint_every : int, default 1
-        Epochs between checkpoints.
+        Epochs between checkpoints (another value without ``checkpoint_dir`` is refused).
     on_oom : {"raise", "split"}, default "raise"
         When a training batch runs out of GPU memory: raise
         :class:`~forecaster.training.loop.GPUOutOfMemoryError`, which names a batch size that fits,

@@ -47,6 +47,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     segment_length : int or "auto", default "auto"
         Segment length of the ``"segment"`` head; ``"auto"`` as in
         :class:`~forecaster.estimators.forecaster.RNNForecaster` (from ``X``'s window length).
+        ``fit`` refuses a number with another head, which would ignore it.
     normalization : {"none", "last", "revin"}, default "none"
     nonlinearity : {"tanh", "relu"}, default "tanh"
     loss : {"mse", "mae", "huber"}, default "mse"
@@ -71,6 +72,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     checkpoint_dir : str or None, default None
         Checkpoint folder for ``fit(X, y, resume=True)`` (see :class:`RNNForecaster`).
     checkpoint_every : int, default 1
+        Epochs between checkpoints (another value without ``checkpoint_dir`` is refused).
     on_oom : {"raise", "split"}, default "raise"
     device : str, default "auto"
     random_state : int or None, default None
