@@ -191,6 +191,12 @@ def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
     assert half["y"].to_list() == other["y"].to_list()
     assert half["y"].mean() > 400
     assert model.train_end_of(pl.Series([1.0, 1.5, 2.0])).null_count() == 1
+    hour = dt.timedelta(hours=1)
+    steps = [frame["time"].max() + hour * k for k in range(1, 13)]
+    future = pl.DataFrame({"id": [1.5] * 12 + [2.0] * 12, "time": steps * 2, "x": [0.0] * 24})
+    with_x = forecaster(future_covariates="x", max_epochs=1).fit(frame)
+    with pytest.raises(DataValidationError, match=r"Its ids \[1\.5\] match no series"):
+        with_x.predict(frame, future=future)  # was: only "no rows for 12 forecast steps"
 
 
 def test_a_cutoff_frame_reads_its_times_as_a_list_of_cutoffs_does():

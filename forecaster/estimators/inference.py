@@ -502,6 +502,7 @@ class ForecastInference(TargetPanels):
     ) -> torch.Tensor:
         """The rows of ``future`` at the forecast steps ``horizon_times``: every step present,
         every value finite (checked like the history)."""
+        given = future[id_name] if self.id_col is not None else None
         if self.id_col is None:
             future = future.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
         else:
@@ -523,10 +524,15 @@ class ForecastInference(TargetPanels):
         absent_rows = joined[present].is_null()
         if absent_rows.any():
             example = joined.filter(absent_rows).head(3).select(id_name, self.time_col).rows()
+            known = future[id_name].is_in(horizon_times[id_name].implode()).fill_null(False)
+            strays: list[Any] = []
+            if given is not None:
+                strays = given.filter(~known).unique(maintain_order=True).head(5).to_list()
             raise DataValidationError(
                 f"The future frame has no rows for {int(absent_rows.sum())} forecast steps, "
                 f"e.g. {example}. It must cover the next {self.horizon} steps of every series "
                 f"with the values of {names}."
+                + (f" Its ids {strays} match no series of the frame." if strays else "")
             )
         check_values(
             joined,
