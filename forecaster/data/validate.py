@@ -68,17 +68,27 @@ def validate_frame_cells(
     >>> checked.data["y"].to_list(), checked.interpolated[:, 0].tolist()
     ([1.0, 2.0, 3.0], [False, True, False])
     """
-    return _validate(
-        frame,
+    roles = check_roles(
         target=target,
         time_col=time_col,
         id_col=id_col,
         covariates=covariates,
         future_covariates=future_covariates,
-        freq=freq,
-        missing=missing,
-        continues=continues,
     )
+    check("missing", missing)
+    value_cols = [*roles["target"], *roles["covariate"], *roles["future covariate"]]
+    _check_reserved_name(id_col, time_col, value_cols)
+    _check_columns(frame, roles, id_col=id_col, time_col=time_col, value_cols=value_cols)
+    data = _read_rows(frame, id_col=id_col, time_col=time_col, value_cols=value_cols)
+    id_name = id_col if id_col is not None else SERIES_ID
+    data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
+    data, t, lengths = _sort_series(data, id_name, time_col)
+    grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col, own=not continues)
+    data, interpolated = _handle_missing(
+        data, grid, value_cols, missing, id_col=id_col, time_col=time_col
+    )
+    data = data.with_columns(pl.col(value_cols).cast(pl.Float32))
+    return ValidatedFrame(data, grid.freq, interpolated)
 
 
 def validate_frame(
@@ -151,7 +161,7 @@ def validate_frame(
     >>> clean["y"].to_list(), str(freq)
     ([1.0, 2.0, 3.0], '1i')
     """
-    checked = _validate(
+    checked = validate_frame_cells(
         frame,
         target=target,
         time_col=time_col,
@@ -163,42 +173,6 @@ def validate_frame(
         continues=continues,
     )
     return checked.data, checked.freq
-
-
-def _validate(
-    frame: pl.DataFrame | pl.LazyFrame,
-    *,
-    target: str | Sequence[str],
-    time_col: str,
-    id_col: str | None,
-    covariates: str | Sequence[str] | None,
-    future_covariates: str | Sequence[str] | None,
-    freq: str | int | None,
-    missing: str,
-    continues: bool,
-) -> ValidatedFrame:
-    """The stages of :func:`validate_frame` in order."""
-    roles = check_roles(
-        target=target,
-        time_col=time_col,
-        id_col=id_col,
-        covariates=covariates,
-        future_covariates=future_covariates,
-    )
-    check("missing", missing)
-    value_cols = [*roles["target"], *roles["covariate"], *roles["future covariate"]]
-    _check_reserved_name(id_col, time_col, value_cols)
-    _check_columns(frame, roles, id_col=id_col, time_col=time_col, value_cols=value_cols)
-    data = _read_rows(frame, id_col=id_col, time_col=time_col, value_cols=value_cols)
-    id_name = id_col if id_col is not None else SERIES_ID
-    data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
-    data, t, lengths = _sort_series(data, id_name, time_col)
-    grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col, own=not continues)
-    data, interpolated = _handle_missing(
-        data, grid, value_cols, missing, id_col=id_col, time_col=time_col
-    )
-    data = data.with_columns(pl.col(value_cols).cast(pl.Float32))
-    return ValidatedFrame(data, grid.freq, interpolated)
 
 
 class ValidatedFrame(NamedTuple):
