@@ -258,3 +258,10 @@ def test_a_series_flat_up_to_an_origin_has_an_infinite_mase_with_a_warning():
     flat = result.metrics.filter((pl.col("id") == "s0") & (pl.col("fold") == 1))
     assert flat["mae"][0] > 0 and flat["mase"][0] == float("inf")
     assert result.aggregate["mase"][0] == float("inf")
+
+
+def test_interpolated_gaps_in_the_target_only_fit_and_backtest_with_a_covariate():
+    frame = _gapped(100.0)  # y has a gap; the covariate z has none
+    model = RNNForecaster(target="y", id_col="id", covariates="z", missing="interpolate", **TINY)
+    result = backtest(model, frame, folds=3, m=24)
+    assert result.aggregate["mase"].is_finite().all()

@@ -1001,3 +1001,16 @@ def test_dropping_short_series_keeps_the_interpolated_cells_aligned():
         )
     assert panel.interpolated[:, 0].tolist() == [False, True, False, True, False]
     assert panel.known_values(np.arange(5), np.array(3))[:, 0].tolist() == [0.0, 2.0, 4.0, 4.0, 8.0]
+
+
+def test_known_at_with_a_column_that_has_no_interpolated_cell():
+    """Only the target has a gap: known_at (span statistics, MASE scales) indexed the empty
+    run list of the covariate and raised IndexError, so fit and backtest crashed."""
+    frame = pl.DataFrame(
+        {"t": range(6), "y": [0.0, None, None, 6.0, 8.0, 10.0], "x": [1.0, 2, 3, 4, 5, 6]}
+    )
+    panel = Panel.from_frame(frame, target="y", covariates="x", time_col="t", missing="interpolate")
+    known = panel.known_at(np.array([2]))
+    assert known.values[:, 0].tolist() == [0.0, 0.0, 0.0, 6.0, 8.0, 10.0]
+    assert known.values[:, 1].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert panel.known_at(np.array([4])) is panel  # no run reaches row 4

@@ -364,9 +364,10 @@ class Panel:
         values = None
         for column, (first_t, last_t) in enumerate(self._runs_on("cpu")):
             first, last = first_t.numpy(), last_t.numpy()
+            if first.size == 0:  # nothing filled in this column
+                continue
             run = np.maximum(np.searchsorted(first, ends, side="right") - 1, 0)
             hit = (ends >= self.offsets[:-1]) & (ends >= first[run]) & (ends <= last[run])
-            hit &= first.size > 0
             if not hit.any():
                 continue
             starts, stops = first[run[hit]], ends[hit]  # each run up to its series' end

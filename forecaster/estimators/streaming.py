@@ -205,7 +205,15 @@ class ForecastStream:
                 f"The {where} new row{which} has a missing target. With missing={policy!r}, "
                 f"predict fills it from the rows {'before' if where == 'first' else 'after'} "
                 "it, which the update does not hold, so the stream cannot give predict's "
-                "forecast. Send that row once its value is known (or with the rows after it)."
+                "forecast. "
+                + (
+                    "Hold rows back while targets are missing: send the last row with a "
+                    "known target before them, the missing ones and the next known one in one "
+                    "update."
+                    if where == "first"
+                    else "Send that row once its value is known, or with the rows after it up "
+                    "to one with a known target."
+                )
             )
 
     def _series_of(self, raw: Panel) -> np.ndarray:
