@@ -349,3 +349,10 @@ def test_seasonal_naive_conformal_covers_a_seasonal_process():
     pooled = aggregate(evaluate(fc, future, **kw))
     assert abs(pooled["coverage_80"][0] - 0.80) < 0.03
     assert abs(pooled["coverage_95"][0] - 0.95) < 0.02
+
+
+def test_coverage_with_a_nan_is_nan_as_the_point_metrics_are():
+    """A NaN actual or bound counted as a miss (0.5 here) where mae gives NaN."""
+    assert np.isnan(coverage([np.nan, 1.0], [0.0, 0.0], [2.0, 2.0]))
+    assert np.isnan(coverage([1.0, 1.0], [0.0, np.nan], [2.0, 2.0]))
+    assert coverage([1.0, 5.0], [0.0, 0.0], [2.0, 4.0]) == 0.5

@@ -419,3 +419,27 @@ def test_mase_of_a_flat_history_is_infinite_even_with_exact_points():
     with pytest.warns(ForecasterWarning, match="MASE is infinite"):
         exact = evaluate(forecast, forecast, target="y", insample=insample, metrics=["mase"])
     assert exact["mase"][0] == 0.0  # every point exact: no error to scale
+
+
+def test_missing_actuals_of_one_target_are_counted_per_target():
+    """z had no actual value at all (or some): it vanished from the result (or was partly
+    left out) without a word, since a row counted as matched when any target had one."""
+    forecast = pl.DataFrame({"time": [1, 2, 3], "y": [2.0, 2, 3], "z": [4.0, 6, 9]})
+    actual = pl.DataFrame({"time": [1, 2, 3], "y": [1.0, 2, 3], "z": [None, 5.0, None]})
+    with pytest.warns(ForecasterWarning, match=r"2 \('z'\) of 3 forecast rows have no actual"):
+        out = evaluate(forecast, actual, target=["y", "z"], metrics=["mae"])
+    assert out["n"].to_list() == [3, 1]
+    none = actual.with_columns(pl.lit(None, pl.Float64).alias("z"))
+    with pytest.warns(ForecasterWarning, match=r"\['z'\] has none, so the result has no row"):
+        out = evaluate(forecast, none, target=["y", "z"], metrics=["mae"])
+    assert out["target"].to_list() == ["y"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_seasonality_test_refuses_values_that_are_not_finite(bad):
+    """One NaN made every autocorrelation NaN, and a clearly seasonal series 'not seasonal'."""
+    values = np.tile([1.0, 2.0, 3.0, 9.0], 20)
+    assert seasonality_test(values, 4)
+    values[5] = bad
+    with pytest.raises(DataValidationError, match=r"1 of the 80 values are NaN or infinite"):
+        seasonality_test(values, 4)

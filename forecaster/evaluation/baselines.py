@@ -373,6 +373,13 @@ def seasonality_test(values: Any, m: int) -> bool:
     """
     m = check("m", m)
     x = float_values(values, "values").ravel()
+    if not np.isfinite(x).all():  # one NaN made every autocorrelation NaN: "not seasonal"
+        bad = int((~np.isfinite(x)).sum())
+        raise DataValidationError(
+            f"seasonality_test needs finite values; {bad} of the {x.size} values are NaN or "
+            f"infinite (e.g. at index {int(np.flatnonzero(~np.isfinite(x))[0])}). Fill or drop "
+            "them first."
+        )
     return bool(_seasonal_flags(x, np.array([0, len(x)]), m)[0])
 
 

@@ -134,7 +134,8 @@ def pinball_loss(y_true: Any, y_pred: Any, quantile: float | Sequence[float]) ->
 def coverage(y_true: Any, lo: Any, hi: Any) -> float:
     """Empirical coverage: the fraction (0 to 1) of points with ``lo <= y <= hi``.
 
-    Compare it with the nominal level as a fraction (0.8 for an 80 % interval).
+    Compare it with the nominal level as a fraction (0.8 for an 80 % interval). A NaN value
+    or bound makes it NaN, as it makes the point metrics NaN (it counted as a miss).
 
     Examples
     --------
@@ -142,7 +143,9 @@ def coverage(y_true: Any, lo: Any, hi: Any) -> float:
     0.75
     """
     a, low, high = _bounds(y_true, lo, hi)
-    return float(np.mean((a >= low) & (a <= high)))
+    inside = ((a >= low) & (a <= high)).astype(np.float64)
+    inside[np.isnan(a) | np.isnan(low) | np.isnan(high)] = np.nan
+    return float(np.mean(inside))
 
 
 def interval_width(lo: Any, hi: Any) -> float:

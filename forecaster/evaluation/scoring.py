@@ -400,13 +400,19 @@ def _matched_points(
             + (f" ({int(nan.sum())} are NaN there)" if nan.any() else "")
             + ". Pass the frame that holds the future values, with the same id and time columns."
         )
-    if not matched.all():
+    unscored = dict(zip(targets, joined.select(pl.col(observed).null_count()).row(0), strict=True))
+    if any(unscored.values()):  # per target: one may lack actual values the others have
         n_nan = int((nan & ~matched).sum())
+        of = (lambda t: f" ({t!r})") if len(targets) > 1 else (lambda t: "")
+        counts = ", ".join(f"{n}{of(t)}" for t, n in unscored.items() if n)
+        wholly = [t for t, n in unscored.items() if n == forecast.height]
         warnings.warn(
-            f"{int((~matched).sum())} of {forecast.height} forecast rows have no actual value "
+            f"{counts} of {forecast.height} forecast rows have no actual value "
             "(no row in the actual frame, or null or NaN there"
             + (f": {n_nan} NaN, which counts as missing" if n_nan else "")
-            + ") and are not scored.",
+            + ") and are not scored"
+            + (f"; {wholly} has none, so the result has no row for it" if wholly else "")
+            + ".",
             ForecasterWarning,
             stacklevel=3,
         )
