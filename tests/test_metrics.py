@@ -443,3 +443,12 @@ def test_seasonality_test_refuses_values_that_are_not_finite(bad):
     values[5] = bad
     with pytest.raises(DataValidationError, match=r"1 of the 80 values are NaN or infinite"):
         seasonality_test(values, 4)
+
+
+def test_null_ids_are_refused_not_dropped():
+    """A series with a null id matched nothing: evaluate dropped it, saying its rows had no
+    actual row although the actual frame held them."""
+    actual = pl.DataFrame({"id": ["a", "a", None, None], "time": [1, 2, 1, 2], "y": [1.0, 2, 3, 4]})
+    forecast = actual.with_columns(pl.col("y") + 1)
+    with pytest.raises(DataValidationError, match=r"nulls in its key columns \['id'\] \(2 in"):
+        evaluate(forecast, actual, target="y", id_col="id", metrics=["mae"])

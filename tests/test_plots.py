@@ -303,3 +303,10 @@ def test_several_targets_are_drawn_in_columns():
     assert len(bands(fig.axes[1])) == 1 and len(fig.legends) == 1
     with pytest.raises(DataValidationError, match="'w' is not a column"):
         plot_forecast(history, fc, id_col="id", target=["y", "w"])
+
+
+def test_an_empty_forecast_frame_is_refused_by_name():
+    """Both plots raised matplotlib's 'Number of rows must be a positive integer, not 0'."""
+    empty = pl.DataFrame({"id": ["a"], "time": [5], "y": [1.0]}).clear()
+    with pytest.raises(DataValidationError, match="plot_forecast has nothing to draw"):
+        plot_forecast(None, empty, id_col="id")

@@ -117,6 +117,13 @@ def checked_frame(
             f"The {name} frame must hold numbers in {', '.join(text)}. Cast them, e.g. "
             "pl.col(name).cast(pl.Float64), or name other columns."
         )
+    nulls = [c for c in keys if data[c].null_count()]
+    if nulls:  # a null id or time matches nothing: its rows were dropped without a word
+        raise DataValidationError(
+            f"The {name} frame has nulls in its key columns {nulls} ({data[nulls[0]].null_count()} "
+            f"in {nulls[0]!r}): every row needs its series and time. Fill them (e.g. "
+            f"pl.col({nulls[0]!r}).fill_null('unknown')) or drop those rows."
+        )
     if unique:
         check_unique_keys(data, keys, what=f"{name} frame")
     return data

@@ -52,6 +52,11 @@ def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray
     """A figure of ``n_rows`` by ``n_cols`` axes (a 2-d array; matplotlib imported here), laid
     out by matplotlib's constrained layout so that titles, labels and the legend never
     overlap."""
+    if n_rows < 1:
+        raise DataValidationError(
+            f"{what} has nothing to draw: the forecast frame (or the series= selection) holds "
+            "no series. Pass a frame with forecast rows, or series= names it holds."
+        )
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib ships with the track extra
