@@ -452,3 +452,16 @@ def test_null_ids_are_refused_not_dropped():
     forecast = actual.with_columns(pl.col("y") + 1)
     with pytest.raises(DataValidationError, match=r"nulls in its key columns \['id'\] \(2 in"):
         evaluate(forecast, actual, target="y", id_col="id", metrics=["mae"])
+
+
+def test_mase_refuses_an_insample_with_a_missing_step():
+    """Time 3 missing: the scale paired values 2 rows apart, not 2 steps (0.2 instead of
+    the scale of the real lag-2 pairs)."""
+    insample = pl.DataFrame({"time": [0, 1, 2, 4, 5, 6], "y": [0.0, 10, 0, 0, 10, 0]})
+    actual, forecast = (pl.DataFrame({"time": [7], "y": [v]}) for v in (5.0, 6.0))
+    with pytest.raises(DataValidationError, match=r"regular grid: 1 time steps are missing"):
+        evaluate(forecast, actual, target="y", insample=insample, m=2, metrics=["mase"])
+    filled = insample.vstack(pl.DataFrame({"time": [3], "y": [None]}, schema=insample.schema))
+    with pytest.warns(ForecasterWarning, match="MASE is infinite"):  # the real pairs: scale 0
+        out = evaluate(forecast, actual, target="y", insample=filled, m=2, metrics=["mase"])
+    assert out["mase"][0] == float("inf")

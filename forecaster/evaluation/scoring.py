@@ -16,6 +16,7 @@ from forecaster._columns import temporary_names
 from forecaster._validation import Real, check, describe_value
 from forecaster.data.checks import check_values
 from forecaster.data.frames import SERIES_ID
+from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import mase_scales
 from forecaster.evaluation.frames import (
     TARGET_COLUMN,
@@ -63,6 +64,24 @@ def _mase_scales(
             for j, t in enumerate(targets)
         ]
     ).select(id_name, TARGET_COLUMN, column)
+
+
+def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) -> None:
+    """Refuse an insample whose times are not on one regular grid per series (a missing step,
+    an off-grid time): MASE's scale pairs the values ``m`` rows apart, which are then not
+    ``m`` steps apart. The one grid check of :func:`~forecaster.data.validate.validate_frame`,
+    on the times alone (missing values are allowed: they count as missing)."""
+    (value,) = temporary_names([id_name, time_col], "__grid__")
+    times = insample.select(id_name, time_col, pl.lit(0.0).alias(value))
+    try:
+        validate_frame(times, target=value, time_col=time_col, id_col=id_name, freq="auto")
+    except DataValidationError as exc:
+        found = str(exc).split(" Pass missing=")[0].rstrip(".")
+        raise DataValidationError(
+            f"MASE's scale pairs each in-sample value with the one m rows before it, so the "
+            f"insample frame must hold every step of each series' regular grid: {found}. Add "
+            "the missing steps with null values (they count as missing), or drop 'mase'."
+        ) from None
 
 
 def _check_mase_scales(
@@ -289,6 +308,7 @@ def evaluate(
         frames["forecast"], frames["actual"], by, id_name, time_col, targets, columns, intervals
     )
     if scaled:
+        _check_insample_grid(frames["insample"], id_name, time_col)
         scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
         points = points.join(scales, on=[id_name, TARGET_COLUMN], how="left", maintain_order="left")
         _check_mase_scales(points, id_name, m, id_col is not None, columns)
