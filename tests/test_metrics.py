@@ -465,3 +465,17 @@ def test_mase_refuses_an_insample_with_a_missing_step():
     with pytest.warns(ForecasterWarning, match="MASE is infinite"):  # the real pairs: scale 0
         out = evaluate(forecast, actual, target="y", insample=filled, m=2, metrics=["mase"])
     assert out["mase"][0] == float("inf")
+
+
+@pytest.mark.parametrize("key", [{"id_col": "n"}, {"by": "mae"}])
+def test_a_key_named_like_an_output_column_is_refused(key):
+    """A key column 'n' or 'mae' raised polars' DuplicateError."""
+    name = key.get("id_col") or key["by"]
+    actual = pl.DataFrame({name: ["a", "a"], "time": [3, 4], "y": [5.0, 9.0]})
+    forecast = actual.with_columns(pl.col("y") + 1)
+    if "by" in key:
+        actual = actual.drop(name)
+    with pytest.raises(
+        DataValidationError, match=rf"Key column '{name}' has the name of an output"
+    ):
+        evaluate(forecast, actual, target="y", metrics=["mae"], **key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import types
 
 import matplotlib
 import numpy as np
@@ -310,3 +311,16 @@ def test_an_empty_forecast_frame_is_refused_by_name():
     empty = pl.DataFrame({"id": ["a"], "time": [5], "y": [1.0]}).clear()
     with pytest.raises(DataValidationError, match="plot_forecast has nothing to draw"):
         plot_forecast(None, empty, id_col="id")
+
+
+def test_plot_backtest_refuses_a_frame_without_a_forecast_series():
+    """Series b was drawn with no actual line although the forecasts hold its actuals."""
+    forecasts = pl.DataFrame(
+        {"fold": [0] * 4, "cutoff": [3] * 4, "id": ["a", "a", "b", "b"], "time": [4, 5, 4, 5],
+         "step": [1, 2, 1, 2], "y": [1.0, 2, 3, 4], "y_actual": [1.5, 2.5, 3.5, 4.5]}
+    )  # fmt: skip
+    result = types.SimpleNamespace(forecasts=forecasts)
+    history = pl.DataFrame({"id": ["a"] * 6, "time": range(6), "y": np.arange(6.0)})
+    with pytest.raises(DataValidationError, match=r"no rows of series \['b'\]"):
+        plot_backtest(result, history)
+    assert len(plot_backtest(result).axes) == 2  # without a frame: the folds' actuals

@@ -443,6 +443,14 @@ def plot_backtest(
     ids = _series_ids(forecasts, id_col, series, max_series)
     keys = [c for c in (id_col, time_col) if c is not None]
     history = None if frame is None else _drawn_frame(frame, "history", keys, [target])
+    if history is not None and id_col is not None:
+        absent = [k for k in ids if not history.filter(_mask(id_col, k)).height]
+        if absent:  # they were drawn without any actual line
+            raise DataValidationError(
+                f"The frame has no rows of series {absent[:10]} that the backtest forecast: "
+                "pass the frame the backtest ran on, or no frame (the actual values of the "
+                "folds are drawn then)."
+            )
     fig, grid = _figure(len(ids), "plot_backtest")
     actual = f"{target}_actual"
     for ax, key in zip(grid[:, 0], ids, strict=True):

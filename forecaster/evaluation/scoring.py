@@ -288,6 +288,12 @@ def evaluate(
     if id_col is not None:
         reserved[id_col] = "the id column"
     by = check_by(by, reserved)
+    clash = [c for c in (id_col, *by) if c in ("n", *names)]
+    if clash:  # the result has a column of that name: polars refused the duplicate
+        raise DataValidationError(
+            f"Key column {clash[0]!r} has the name of an output column of the scores (n and "
+            f"the metrics {names}); rename it, e.g. frame.rename({{{clash[0]!r}: 'series'}})."
+        )
     keys = [c for c in (id_col, time_col) if c is not None]
     frames = {
         "forecast": checked_frame(forecast, "forecast", keys=[*by, *keys], numbers=targets),
