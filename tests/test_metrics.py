@@ -479,3 +479,18 @@ def test_a_key_named_like_an_output_column_is_refused(key):
         DataValidationError, match=rf"Key column '{name}' has the name of an output"
     ):
         evaluate(forecast, actual, target="y", metrics=["mae"], **key)
+
+
+def test_uint64_ids_beyond_int64_match_narrower_integer_ids():
+    """Ids above 2**63 - 1 (hashes) against UInt32 ones raised polars' InvalidOperationError
+    (both were cast to Int64); they are compared as Int128."""
+    big = 2**63 + 5
+    forecast = pl.DataFrame({"id": [big, 1], "time": [1, 1], "y": [1.0, 2.0]})
+    forecast = forecast.with_columns(pl.col("id").cast(pl.UInt64))
+    actual = forecast.with_columns(pl.col("id").cast(pl.Int128), pl.col("y") + 1)
+    small = actual.filter(pl.col("id") == 1).with_columns(pl.col("id").cast(pl.UInt32))
+    out = evaluate(forecast.filter(pl.col("id") == 1), small, target="y", id_col="id")
+    assert out["mae"].to_list() == [1.0]
+    with pytest.warns(ForecasterWarning, match="1 of 2 forecast rows have no actual"):
+        out = evaluate(forecast, small, target="y", id_col="id", metrics=["mae"])
+    assert out["id"].to_list() == [1]

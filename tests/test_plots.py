@@ -324,3 +324,11 @@ def test_plot_backtest_refuses_a_frame_without_a_forecast_series():
     with pytest.raises(DataValidationError, match=r"no rows of series \['b'\]"):
         plot_backtest(result, history)
     assert len(plot_backtest(result).axes) == 2  # without a frame: the folds' actuals
+
+
+def test_plot_forecast_refuses_key_dtypes_that_differ_between_frames():
+    """An Int id history against a String id forecast raised polars' ComputeError."""
+    forecast = pl.DataFrame({"id": ["1", "1"], "time": [6, 7], "y": [1.0, 2.0]})
+    history = pl.DataFrame({"id": [1] * 6, "time": range(6), "y": np.arange(6.0)})
+    with pytest.raises(DataValidationError, match=r"key column 'id' has different dtypes"):
+        plot_forecast(history, forecast, id_col="id")

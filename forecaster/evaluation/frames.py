@@ -130,8 +130,9 @@ def checked_frame(
 
 
 def align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str, pl.DataFrame]:
-    """Give each key column one dtype in all ``frames``: integers of any width become Int64,
-    text / Categorical / Enum become String; other differences (a text id against a number,
+    """Give each key column one dtype in all ``frames``: integers of any width become Int64
+    (Int128 beside a UInt64, whose values may pass Int64's), text / Categorical / Enum become
+    String; other differences (a text id against a number,
     dates against datetimes, two time zones) are refused, naming both dtypes."""
     out = dict(frames)
     for key in keys:
@@ -139,7 +140,7 @@ def align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str
         if len({str(d) for d in dtypes.values()}) <= 1:
             continue
         if all(d.is_integer() for d in dtypes.values()):
-            common: pl.DataType = pl.Int64
+            common: pl.DataType = pl.Int128 if pl.UInt64 in dtypes.values() else pl.Int64
         elif all(_text_like(d) for d in dtypes.values()):
             common = pl.String
         else:

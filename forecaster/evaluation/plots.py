@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.frames import collect_frame
+from forecaster.evaluation.frames import align_keys
 from forecaster.evaluation.intervals import (
     IntervalColumns,
     level_bounds,
@@ -320,6 +321,8 @@ def plot_forecast(
         for name, f in (("history", history), ("actual", actual))
         if f is not None
     }
+    aligned = align_keys({"forecast": fc, **frames}, keys)  # one dtype per key, or refused
+    fc, frames = aligned.pop("forecast"), aligned
     fig, grid = _figure(len(ids), "plot_forecast", len(targets))
     for row, key in enumerate(ids):
         rows = fc.filter(_mask(id_col, key)).sort(time_col)
@@ -443,6 +446,9 @@ def plot_backtest(
     ids = _series_ids(forecasts, id_col, series, max_series)
     keys = [c for c in (id_col, time_col) if c is not None]
     history = None if frame is None else _drawn_frame(frame, "history", keys, [target])
+    if history is not None:  # one dtype per key, or refused
+        aligned = align_keys({"forecast": forecasts, "history": history}, keys)
+        forecasts, history = aligned["forecast"], aligned["history"]
     if history is not None and id_col is not None:
         absent = [k for k in ids if not history.filter(_mask(id_col, k)).height]
         if absent:  # they were drawn without any actual line
