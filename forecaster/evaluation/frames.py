@@ -140,7 +140,7 @@ def align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str
         if len({str(d) for d in dtypes.values()}) <= 1:
             continue
         if all(d.is_integer() for d in dtypes.values()):
-            common: pl.DataType = pl.Int128 if pl.UInt64 in dtypes.values() else pl.Int64
+            common: Any = pl.Int128 if pl.UInt64 in dtypes.values() else pl.Int64
         elif all(_text_like(d) for d in dtypes.values()):
             common = pl.String
         else:
