@@ -494,3 +494,9 @@ def test_uint64_ids_beyond_int64_match_narrower_integer_ids():
     with pytest.warns(ForecasterWarning, match="1 of 2 forecast rows have no actual"):
         out = evaluate(forecast, small, target="y", id_col="id", metrics=["mae"])
     assert out["id"].to_list() == [1]
+
+
+def test_aggregate_refuses_an_empty_scores_frame():
+    scores = pl.DataFrame({"n": [1], "mae": [4.0], "rmse": [4.0]})
+    with pytest.raises(DataValidationError, match="empty scores frame"):  # was n=0 and NaN
+        aggregate(scores.clear())

@@ -332,3 +332,10 @@ def test_plot_forecast_refuses_key_dtypes_that_differ_between_frames():
     history = pl.DataFrame({"id": [1] * 6, "time": range(6), "y": np.arange(6.0)})
     with pytest.raises(DataValidationError, match=r"key column 'id' has different dtypes"):
         plot_forecast(history, forecast, id_col="id")
+
+
+def test_a_negative_tail_is_refused():
+    forecast = pl.DataFrame({"time": [6, 7], "y": [1.0, 2.0]})
+    history = pl.DataFrame({"time": range(6), "y": np.arange(6.0)})
+    with pytest.raises(DataValidationError, match=r"tail must be None or an integer >= 0"):
+        plot_forecast(history, forecast, tail=-1)  # polars' tail(-1): all but the first row

@@ -176,6 +176,14 @@ def _draw_forecast(
     ax.plot(times, point, color=color, linewidth=1.6, label=label)
 
 
+def _check_tail(tail: Any) -> None:
+    """``tail``: None or an integer >= 0 (polars' tail(-1) would draw all but one row)."""
+    if tail is not None and (
+        isinstance(tail, bool) or not isinstance(tail, numbers.Integral) or tail < 0
+    ):
+        raise DataValidationError(f"tail must be None or an integer >= 0, got {tail!r}.")
+
+
 def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series: Any) -> list:
     if isinstance(max_series, bool) or not isinstance(max_series, numbers.Integral):
         raise DataValidationError(f"max_series must be an integer >= 1, got {max_series!r}.")
@@ -315,6 +323,7 @@ def plot_forecast(
             f"frame {fc.columns}."
         )
     bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
+    _check_tail(tail)
     ids = _series_ids(fc, id_col, series, max_series)
     frames = {
         name: _drawn_frame(f, name, keys, targets)
@@ -443,6 +452,7 @@ def plot_backtest(
     if target not in targets:
         raise DataValidationError(f"target {target!r} is not among the backtest's {targets}.")
     bands = _bands(IntervalColumns.find(columns, targets), levels)
+    _check_tail(tail)
     ids = _series_ids(forecasts, id_col, series, max_series)
     keys = [c for c in (id_col, time_col) if c is not None]
     history = None if frame is None else _drawn_frame(frame, "history", keys, [target])

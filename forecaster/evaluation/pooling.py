@@ -54,6 +54,11 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
         keys.append(TARGET_COLUMN)
     present = [m for m in scored if m in frame.columns]
     scores = checked_frame(frame, "scores", keys=keys, numbers=["n", *present], unique=False)
+    if scores.height == 0:  # pooled nothing: n=0 and NaN scores, as if scores existed
+        raise DataValidationError(
+            "aggregate got an empty scores frame: there is nothing to pool. Pass the scores of "
+            "evaluate (or a backtest's metrics) with at least one row."
+        )
     _check_scores(scores, present, "scores")
     weight = pl.col("n").cast(pl.Float64)
     total = weight.sum()
