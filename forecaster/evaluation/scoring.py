@@ -66,6 +66,29 @@ def _mase_scales(
     ).select(id_name, TARGET_COLUMN, column)
 
 
+def _checked_keys(
+    by: Any, id_col: str | None, time_col: str, targets: list[str], names: list[str]
+) -> list[str]:
+    """The ``by`` columns, checked; key columns named like a column of the result (the
+    target column, ``n``, a metric: polars refused the duplicate) are refused."""
+    if TARGET_COLUMN in (id_col, time_col):
+        raise DataValidationError(
+            f"'{TARGET_COLUMN}' is the name of an output column; rename that key column."
+        )
+    reserved = {time_col: "the time column", TARGET_COLUMN: "the name of an output column"}
+    reserved.update({t: "a target" for t in targets})
+    if id_col is not None:
+        reserved[id_col] = "the id column"
+    by = check_by(by, reserved)
+    clash = [c for c in (id_col, *by) if c in ("n", *names)]
+    if clash:
+        raise DataValidationError(
+            f"Key column {clash[0]!r} has the name of an output column of the scores (n and "
+            f"the metrics {names}); rename it, e.g. frame.rename({{{clash[0]!r}: 'series'}})."
+        )
+    return by
+
+
 def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) -> None:
     """Refuse an insample whose times are not on one regular grid per series (a missing step,
     an off-grid time): MASE's scale pairs the values ``m`` rows apart, which are then not
@@ -279,21 +302,7 @@ def evaluate(
     time_col, id_col = check("time_col", time_col), check("id_col", id_col)
     m = check("m", m)
     names = check_metric_names(metrics, insample is not None)
-    if TARGET_COLUMN in (id_col, time_col):
-        raise DataValidationError(
-            f"'{TARGET_COLUMN}' is the name of an output column; rename that key column."
-        )
-    reserved = {time_col: "the time column", TARGET_COLUMN: "the name of an output column"}
-    reserved.update({t: "a target" for t in targets})
-    if id_col is not None:
-        reserved[id_col] = "the id column"
-    by = check_by(by, reserved)
-    clash = [c for c in (id_col, *by) if c in ("n", *names)]
-    if clash:  # the result has a column of that name: polars refused the duplicate
-        raise DataValidationError(
-            f"Key column {clash[0]!r} has the name of an output column of the scores (n and "
-            f"the metrics {names}); rename it, e.g. frame.rename({{{clash[0]!r}: 'series'}})."
-        )
+    by = _checked_keys(by, id_col, time_col, targets, names)
     keys = [c for c in (id_col, time_col) if c is not None]
     frames = {
         "forecast": checked_frame(forecast, "forecast", keys=[*by, *keys], numbers=targets),
