@@ -28,7 +28,15 @@ from forecaster.data.panel import Panel
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
-__all__ = ["Batch", "Windows", "make_windows", "window_spread"]
+__all__ = [
+    "Batch",
+    "KnownWindows",
+    "Windows",
+    "known_windows",
+    "make_windows",
+    "origins_in_runs",
+    "window_spread",
+]
 
 
 class Batch(NamedTuple):
@@ -335,9 +343,9 @@ class Windows:
         device: torch.device,
         scaling: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> Batch:
-        steps = torch.arange(self.window_length, device=device)
-        origins = starts[:, None] + (self.lookback - 1)  # the inputs as known at the origin
-        window = self.panel.known_values_on(device, starts[:, None] + steps, origins)
+        rows = starts[:, None] + torch.arange(self.window_length, device=device)
+        origins = rows[:, self.lookback - 1 : self.lookback]  # inputs as known there (a view)
+        window = self.panel.known_values_on(device, rows, origins)
         if scaling is not None:
             center, scale = scaling
             window = (window - center[series][:, None, :]) / scale[series][:, None, :]
@@ -489,19 +497,77 @@ def window_spread(
     change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
     spread = _window_mean(change, rows, lookback - 1)
     level = _window_mean(np.abs(targets), rows, lookback) if floor > 0 else None
-    # origins inside a run missing="interpolate" filled: their windows as known there
-    inside = np.flatnonzero(
-        panel.interpolated[rows, :nt].any(axis=1) if panel.interpolated is not None else []
-    )
+    inside = origins_in_runs(panel, rows)  # their windows as known at the origin
     if inside.size:
-        window = rows[inside, None] - (lookback - 1) + np.arange(lookback)
-        known = panel.known_values(window, rows[inside, None])[..., :nt].astype(np.float64)
+        first = rows[inside] - (lookback - 1)
+        known = known_windows(panel, rows[inside], lookback, first).values
+        known = known.reshape(inside.size, lookback, nt)
         spread[inside] = np.abs(np.diff(known, axis=1)).mean(axis=1) if lookback > 1 else 0.0
         if level is not None:
             level[inside] = np.abs(known).mean(axis=1)
     if level is not None:
         spread = np.maximum(spread, np.maximum(floor * level, 1e-12))
     return spread
+
+
+class KnownWindows(NamedTuple):
+    """What :func:`known_windows` returns.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        ``(n, length)`` global rows of each window (its series' first row repeated where the
+        window would start before it).
+    values : numpy.ndarray
+        ``(n * length, n_targets)`` float64: the windows' targets as known at their origins,
+        one window after another (a panel of ``n`` short series).
+    starts, origins : numpy.ndarray
+        Each window's first row of its own series and its origin, as rows of ``values``.
+    """
+
+    rows: np.ndarray
+    values: np.ndarray
+    starts: np.ndarray
+    origins: np.ndarray
+
+
+def origins_in_runs(panel: Panel, rows: np.ndarray) -> np.ndarray:
+    """Positions in ``rows`` (global rows) of the origins whose own target value
+    ``missing="interpolate"`` filled: the only ones whose windows read differently as known
+    there (:meth:`~forecaster.data.panel.Panel.known_values`) than from the panel's values."""
+    if panel.interpolated is None:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(panel.interpolated[rows, : panel.n_targets].any(axis=1))
+
+
+def known_windows(
+    panel: Panel, origins: np.ndarray, length: int, starts: np.ndarray
+) -> KnownWindows:
+    """The ``length`` target rows up to each of the global rows ``origins`` as known there
+    (:meth:`~forecaster.data.panel.Panel.known_values`), packed one window after another, so
+    that the running-sum forecasts of the baselines (which read a panel of series) take
+    them as they take the panel's own values; ``starts``: the first row of each origin's
+    series (no row before it is read).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"t": [0, 1, 2, 3], "y": [0.0, None, None, 6.0]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
+    >>> packed = known_windows(panel, np.array([2]), 4, np.array([0]))  # row 0 read twice
+    >>> packed.values[:, 0].tolist(), packed.starts.tolist(), packed.origins.tolist()
+    ([0.0, 0.0, 0.0, 0.0], [1], [3])
+    """
+    first = origins - (length - 1)
+    rows = np.maximum(first[:, None] + np.arange(length), starts[:, None])
+    known = panel.known_values(rows, origins[:, None])[..., : panel.n_targets]
+    packed = np.arange(len(origins), dtype=np.int64) * length
+    return KnownWindows(
+        rows,
+        known.reshape(-1, panel.n_targets).astype(np.float64),
+        packed + np.maximum(starts - first, 0),
+        packed + length - 1,
+    )
 
 
 def _window_mean(values: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:

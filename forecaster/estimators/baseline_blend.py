@@ -34,7 +34,7 @@ import torch
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import inverse_targets
-from forecaster.data.windows import Windows
+from forecaster.data.windows import Windows, known_windows, origins_in_runs
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.exceptions import (
     BaselineWarning,
@@ -410,24 +410,19 @@ def known_partners(
     nt = raw.n_targets
     targets, starts = raw.values[:, :nt], raw.offsets[series]
     partners = origin_partners(targets, starts, origins, lookback, horizon, periods, center)
-    inside = np.flatnonzero(
-        raw.interpolated[origins, :nt].any(axis=1) if raw.interpolated is not None else []
-    )
+    inside = origins_in_runs(raw, origins)
     if inside.size == 0:
         yield from partners
         return
-    first = origins[inside] - (lookback - 1)
-    rows = np.maximum(first[:, None] + np.arange(lookback), starts[inside, None])
-    known = raw.known_values(rows, origins[inside, None])[..., :nt].reshape(-1, nt)
-    packed = np.arange(inside.size, dtype=np.int64) * lookback
+    packed = known_windows(raw, origins[inside], lookback, starts[inside])
     own = origin_partners(
-        known,
-        packed + np.maximum(starts[inside] - first, 0),
-        packed + lookback - 1,
+        packed.values,
+        packed.starts,
+        packed.origins,
         lookback,
         horizon,
         periods,
-        center[rows].reshape(-1, nt),
+        center[packed.rows].reshape(-1, nt),
     )
     for (partner, forecasts), (_, corrected) in zip(partners, own, strict=True):
         forecasts[inside] = corrected

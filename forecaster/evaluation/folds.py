@@ -15,6 +15,7 @@ import polars as pl
 from forecaster._columns import temporary_names
 from forecaster._validation import check, check_allocation
 from forecaster.data.panel import Panel
+from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.intervals import IntervalColumns
@@ -324,18 +325,15 @@ def _known_origin_forecasts(
     panel: Panel, starts: np.ndarray, origins: np.ndarray, horizon: int, m: int
 ) -> np.ndarray:
     """:func:`~forecaster.evaluation.baselines.origin_forecasts` of the panel's targets from
-    the last ``m`` rows up to each origin as known there (:meth:`Panel.known_values`), gathered
-    into one packed window per origin."""
-    n, nt = len(origins), panel.n_targets
-    if panel.interpolated is None:  # every row as known anywhere: no windows to gather
-        return origin_forecasts(panel.values[:, :nt], starts, origins, horizon, m)
-    first = origins - (m - 1)
-    rows = np.maximum(first[:, None] + np.arange(m), starts[:, None])  # none before the series
-    window = panel.known_values(rows, origins[:, None])[..., :nt].reshape(n * m, nt)
-    packed = np.arange(n, dtype=np.int64) * m
-    return origin_forecasts(
-        window, packed + np.maximum(starts - first, 0), packed + m - 1, horizon, m
-    )
+    the last ``m`` rows up to each origin, as known there: an origin inside a run that
+    ``missing="interpolate"`` filled is forecast again from its packed window
+    (:func:`~forecaster.data.windows.known_windows`)."""
+    out = origin_forecasts(panel.values[:, : panel.n_targets], starts, origins, horizon, m)
+    inside = origins_in_runs(panel, origins)
+    if inside.size:
+        packed = known_windows(panel, origins[inside], m, starts[inside])
+        out[inside] = origin_forecasts(packed.values, packed.starts, packed.origins, horizon, m)
+    return out
 
 
 def refit_every(refit: Any, folds: int) -> int:
