@@ -83,7 +83,9 @@ def validate_frame_cells(
     id_name = id_col if id_col is not None else SERIES_ID
     data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
     data, t, lengths = _sort_series(data, id_name, time_col)
-    grid = _check_grid(data, t, lengths, freq, id_col=id_col, time_col=time_col, own=not continues)
+    grid = _check_grid(
+        data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
+    )
     data, interpolated = _handle_missing(
         data, grid, value_cols, missing, id_col=id_col, time_col=time_col
     )
@@ -385,18 +387,17 @@ def _check_grid(
     *,
     id_col: str | None,
     time_col: str,
-    own: bool = True,
+    continues: bool = False,
 ) -> _Grid:
     """Refuse duplicate times, resolve the frequency (declared or inferred) and refuse times
-    off its grid and a declared frequency finer than every step of the data."""
+    off its grid and a declared frequency finer than every step of the data (not for rows
+    that continue checked series: ``continues``)."""
     id_name = id_col if id_col is not None else SERIES_ID
     times = data[time_col]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     # Time-zone aware datetimes: days and weeks follow the local calendar, so those grids use
     # the wall-clock times.
-    local_times = wall_clock(times)
-    zoned = local_times is not None
-    wall = local_times if local_times is not None else t
+    wall = wall_clock(times)  # None without a time zone
 
     # Differences between consecutive rows; those between two series are not meaningful.
     diffs = np.diff(t)
@@ -412,7 +413,7 @@ def _check_grid(
 
     inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
     if inferred:
-        local = np.diff(wall) if zoned else None
+        local = np.diff(wall) if wall is not None else None
         frequency = infer_from_steps(diffs, local, within, cross, times)
     else:
         frequency = Frequency.parse(freq)
@@ -424,7 +425,7 @@ def _check_grid(
             times, offsets, within, frequency
         )
     else:
-        if zoned and frequency.unit in ("d", "w"):
+        if wall is not None and frequency.unit in ("d", "w"):
             t = wall
             diffs = np.diff(t)
         off_rows, gap_rows, n_missing, counts = _fixed_steps(
@@ -439,7 +440,7 @@ def _check_grid(
             "Expected evenly spaced times. Pass the right freq= or resample the data first "
             "(e.g. frame.group_by_dynamic(...))."
         )
-    if not inferred and own:
+    if not inferred and not continues:
         _check_own_step(counts, frequency, id_col)
     return _Grid(frequency, offsets, t, periods, gap_rows, n_missing)
 

@@ -48,7 +48,7 @@ from typing import Any
 import polars as pl
 from sklearn.base import clone
 
-from forecaster.estimators.intervals import MIN_PER_SERIES
+from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
 from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning
 from forecaster.jobs.scores import (
@@ -94,7 +94,7 @@ def calibration_plan(
     more errors per step. At most ``max(backtest_folds, 3)`` models are fitted (``refit=k``:
     a model every ``k`` folds, each forecasting from its own later origins)."""
     top = max(spec.output.levels or [80.0])
-    needed = math.ceil(top / (100.0 - top) - 1e-9)  # errors per step for a finite bound
+    needed = residuals_needed(top)  # errors per step for a finite bound
     base = max(spec.evaluation.backtest_folds, 3)
     own = max(base, needed, MIN_PER_SERIES)
     per_series = n_series > 1 and shortest - own * horizon >= 2 * window

@@ -200,6 +200,8 @@ def _log_run_outputs(
     run_id: str,
     log: Callable[[str], None],
 ) -> None:
+    from forecaster.tracking.records import backtest_key
+
     mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
     if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
         by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
@@ -207,17 +209,19 @@ def _log_run_outputs(
         several = "target" in by_step.columns and by_step["target"].n_unique() > 1
         for row in by_step.iter_rows(named=True):
             for name in names:  # one metric per target, as the fit's own backtest metrics
-                key = f"backtest_{row['target']}_{name}" if several else f"backtest_{name}"
+                key = backtest_key(name, row["target"] if several else None)
                 if row[name] is not None:
                     mlflow.log_metric(f"{key}_by_step", row[name], step=row["step"])
     for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
         if (staging / name).is_file():
             mlflow.log_artifact(str(staging / name), artifact_path="outputs")
+    if not register_as:
+        return
     fitted = tracking.last_fit()
-    if register_as and (fitted is None or fitted.run_id != run_id or not fitted.model_uri):
+    if fitted is None or fitted.run_id != run_id or not fitted.model_uri:
         log(  # a reused model was fitted (and logged) by an earlier run, not registered again
             f"tracking: no model fitted in this run to register as {register_as!r} (a reused "
             "model stays registered from the run that fitted it)"
         )
-    elif register_as:
+    else:
         mlflow.register_model(fitted.model_uri, register_as)

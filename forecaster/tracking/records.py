@@ -35,6 +35,7 @@ __all__ = [
     "MAX_METRICS_PER_BATCH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_PARAM_CHARS",
+    "backtest_key",
     "backtest_metrics",
     "backtest_tables",
     "check_backtest",
@@ -176,6 +177,18 @@ def backtest_tables(backtest: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     return _as_frame(backtest), None
 
 
+def backtest_key(name: str, target: Any = None) -> str:
+    """The MLflow key of a backtest metric: ``backtest_<metric>``, or with several targets
+    (``target`` given) ``backtest_<target>_<metric>``.
+
+    Examples
+    --------
+    >>> backtest_key("mae"), backtest_key("mae", "close")
+    ('backtest_mae', 'backtest_close_mae')
+    """
+    return f"backtest_{name}" if target is None else f"backtest_{target}_{name}"
+
+
 def backtest_metrics(
     table: pl.DataFrame, overall: pl.DataFrame | None = None
 ) -> list[tuple[str, float, int]]:
@@ -192,7 +205,7 @@ def backtest_metrics(
     ]
 
     def key(row: Mapping[str, Any], name: str) -> str:
-        return f"backtest_{row[_TARGET_COLUMN]}_{name}" if multi else f"backtest_{name}"
+        return backtest_key(name, row[_TARGET_COLUMN] if multi else None)
 
     out: list[tuple[str, float, int]] = []
     if not names:
