@@ -9,6 +9,7 @@ import pytest
 
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
+from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame, validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -760,6 +761,53 @@ def test_hostile_time_zone_aware_days_across_daylight_saving():
     hours = _london_days(dt.datetime(2024, 3, 30), dt.datetime(2024, 4, 1), "1h")
     _, freq = validate_frame(pl.DataFrame({"t": hours, "y": 1.0}), target="y", time_col="t")
     assert str(freq) == "1h"
+
+
+def _sao_paulo_days(start: dt.datetime, end: dt.datetime) -> pl.Series:
+    # On 2018-11-04 the clocks jumped from 00:00 to 01:00: that day has no midnight, and
+    # polars dates its step 23:00 the day before (midnight in the new UTC offset).
+    return pl.datetime_range(start, end, "1d", time_zone="America/Sao_Paulo", eager=True)
+
+
+def test_hostile_time_zone_aware_days_whose_midnight_is_skipped():
+    times = _sao_paulo_days(dt.datetime(2018, 10, 20), dt.datetime(2018, 11, 20))
+    assert times.dt.hour().to_list().count(23) == 1  # 2018-11-03 23:00 -03
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    # The first instant of the day (01:00 -02, one hour later) is the day's row as well.
+    at_one = frame.with_columns(
+        pl.when(pl.col("t").dt.hour() == 23)
+        .then(pl.col("t") + pl.duration(hours=1))
+        .otherwise(pl.col("t"))
+    )
+    assert at_one["t"].dt.hour().to_list().count(1) == 1
+    for data in (frame, at_one):
+        for freq in (None, "1d"):
+            clean, inferred = validate_frame(data, target="y", time_col="t", freq=freq)
+            assert str(inferred) == "1d" and clean["t"].equals(data["t"])
+    # A gap across the day is filled with the step polars dates it with.
+    holed = frame.filter(pl.col("t").dt.hour() != 23)
+    filled, _ = validate_frame(holed, target="y", time_col="t", freq="1d", missing="interpolate")
+    assert filled["t"].equals(times) and filled["y"].to_list() == frame["y"].to_list()
+    # Other times near the skipped midnight stay off the grid.
+    for hours in (-1, 2):
+        moved = frame.with_columns(
+            pl.when(pl.col("t").dt.hour() == 23)
+            .then(pl.col("t") + pl.duration(hours=hours))
+            .otherwise(pl.col("t"))
+        )
+        with pytest.raises(DataValidationError, match="timestamps are off the regular 1d grid"):
+            validate_frame(moved, target="y", time_col="t", freq="1d")
+    # A series whose time of day is 23:00 keeps its 23:00 rows on the grid, not moved.
+    late = _sao_paulo_days(dt.datetime(2018, 10, 20, 23), dt.datetime(2018, 11, 20, 23))
+    assert late.dt.hour().unique().to_list() == [23]
+    clean, _ = validate_frame(pl.DataFrame({"t": late, "y": 1.0}), target="y", time_col="t")
+    assert clean["t"].equals(late)
+
+
+def test_future_times_across_a_skipped_midnight_follow_polars():
+    times = _sao_paulo_days(dt.datetime(2018, 10, 20), dt.datetime(2018, 11, 1))
+    ahead = future_times(times, np.array([0, len(times)]), Frequency.parse("1d"), 7)
+    assert ahead.equals(_sao_paulo_days(dt.datetime(2018, 11, 2), dt.datetime(2018, 11, 8)))
 
 
 @pytest.mark.parametrize("every", ["15m", "30m"])

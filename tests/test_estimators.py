@@ -228,6 +228,37 @@ def test_a_boolean_future_covariate_is_read_in_the_future_frame_as_in_fit():
     assert forecast.equals(model.predict(frame, cutoff=[origin]).drop("origin"))
 
 
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # a tiny net
+def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
+    """On 2018-11-04 Sao Paulo had no midnight: fit refused polars' own daily range (its step
+    23:00 the day before was off the grid); forecasts and backtests step across the day."""
+    times = pl.datetime_range(
+        dt.datetime(2018, 8, 1),
+        dt.datetime(2018, 11, 15),
+        "1d",
+        time_zone="America/Sao_Paulo",
+        eager=True,
+    )
+    rng = np.random.default_rng(0)
+    values = np.sin(np.arange(len(times)) * 2 * np.pi / 7) + 5 + rng.normal(0, 0.2, len(times))
+    frame = pl.DataFrame({"time": times, "y": values})
+    model = RNNForecaster(
+        target="y",
+        freq="1d",
+        calendar="auto",
+        lookback=14,
+        horizon=5,
+        hidden_size=8,
+        max_epochs=1,
+        baseline="none",
+        progress=False,
+        random_state=0,
+    ).fit(frame.head(93))  # ends 2018-11-01
+    assert model.predict(frame.head(93))["time"].equals(times[93:98])
+    folds = model.backtest(frame, folds=4, refit=False).forecasts
+    assert folds["time"].is_in(times.implode()).all() and folds.height == 20
+
+
 # ---------------------------------------------------------------- accuracy
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "days_from_civil",
     "days_per",
     "integer_range",
+    "on_day_grid",
     "physical_range",
     "range_text",
     "to_time_point",
@@ -60,6 +61,57 @@ def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.
 def days_per(dtype: pl.DataType) -> int:
     """Physical units of a Date or Datetime column per day."""
     return 1 if dtype == pl.Date else _DAY_UNITS[getattr(dtype, "time_unit", None) or "us"]
+
+
+_LONGEST_CLOCK_JUMP_HOURS = 3
+"""Longer than any daylight-saving jump of the tz database (at most two hours)."""
+
+
+def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.Datetime) -> np.ndarray:
+    """Wall-clock times of daily or weekly rows with the days whose time of day does not exist
+    read as that time: where the clocks jump forward at the series' time of day (midnight in
+    America/Sao_Paulo on 2018-11-04), the day's row is dated an hour away, 23:00 the day before
+    (as ``pl.datetime_range`` and ``dt.offset_by`` date it: midnight in the new UTC offset) or
+    01:00 (midnight in the old one). Those rows are moved to the skipped time, so that the
+    day grid that starts at each series' first time holds them. ``wall``: the physical local
+    times of :func:`~forecaster.data.frequency.wall_clock`, series after series (``offsets``);
+    a copy is returned when a row moves.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> times = pl.datetime_range(dt.datetime(2018, 11, 3), dt.datetime(2018, 11, 5), "1d",
+    ...                           time_zone="America/Sao_Paulo", eager=True)
+    >>> times.dt.hour().to_list()
+    [0, 23, 0]
+    >>> wall = times.dt.replace_time_zone(None).to_physical().to_numpy()
+    >>> int(np.diff(on_day_grid(wall, np.array([0, 3]), times.dtype))[0] // 3_600_000_000)
+    24
+    """
+    day = days_per(dtype)
+    lengths = np.diff(offsets)
+    shift = (wall - np.repeat(wall[offsets[:-1]], lengths)) % day  # time of day past the first
+    shift = np.where(shift > day // 2, shift - day, shift)
+    hour = day // 24
+    near = np.flatnonzero((shift != 0) & (np.abs(shift) < _LONGEST_CLOCK_JUMP_HOURS * hour))
+    if near.size == 0:
+        return wall
+    skipped = wall[near] - shift[near]
+    around = np.concatenate([skipped - _LONGEST_CLOCK_JUMP_HOURS * hour, skipped])
+    around = np.concatenate([around, skipped + _LONGEST_CLOCK_JUMP_HOURS * hour])
+    zoned = pl.Series(around, dtype=pl.Int64).cast(pl.Datetime(dtype.time_unit or "us"))
+    instants = zoned.dt.replace_time_zone(
+        dtype.time_zone, non_existent="null", ambiguous="earliest"
+    ).to_physical()
+    before, at, after = (instants[i * near.size : (i + 1) * near.size] for i in range(3))
+    # The clocks jump by the time the window around the skipped time loses.
+    jump = (2 * _LONGEST_CLOCK_JUMP_HOURS * hour - (after - before)).to_numpy()
+    moved = at.is_null().to_numpy() & (np.abs(shift[near]) == jump)
+    if not moved.any():
+        return wall
+    wall = wall.copy()
+    wall[near[moved]] = skipped[moved]
+    return wall
 
 
 def physical_range(dtype: pl.DataType) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from forecaster.data.frequency import (
     wall_clock,
 )
 from forecaster.data.gaps import fill_gaps
-from forecaster.data.times import check_time_dtype, check_time_span
+from forecaster.data.times import check_time_dtype, check_time_span, on_day_grid
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["MISSING_POLICIES", "ValidatedFrame", "validate_frame", "validate_frame_cells"]
@@ -426,7 +426,7 @@ def _check_grid(
         )
     else:
         if wall is not None and frequency.unit in ("d", "w"):
-            t = wall
+            t = on_day_grid(wall, offsets, times.dtype)
             diffs = np.diff(t)
         off_rows, gap_rows, n_missing, counts = _fixed_steps(
             diffs, cross, within, frequency.step_in(times.dtype)
