@@ -805,9 +805,73 @@ def test_hostile_time_zone_aware_days_whose_midnight_is_skipped():
 
 
 def test_future_times_across_a_skipped_midnight_follow_polars():
-    times = _sao_paulo_days(dt.datetime(2018, 10, 20), dt.datetime(2018, 11, 1))
-    ahead = future_times(times, np.array([0, len(times)]), Frequency.parse("1d"), 7)
-    assert ahead.equals(_sao_paulo_days(dt.datetime(2018, 11, 2), dt.datetime(2018, 11, 8)))
+    times = _sao_paulo_days(dt.datetime(2018, 10, 20), dt.datetime(2018, 11, 12))
+    skipped = times.dt.hour().to_list().index(23)
+    one_day = Frequency.parse("1d")
+    ahead = future_times(times[:13], np.array([0, 13]), one_day, 7)
+    assert ahead.equals(times[13:20])
+    # From a series that ends on the day, whichever way it is dated (were 23:00 or 01:00
+    # steps, off the series' grid), or starts on it (was refused as off the grid).
+    end = times[: skipped + 1]
+    at_one = pl.concat([end[:-1], end[-1:] + dt.timedelta(hours=1)])
+    for head in (end, at_one):
+        got = future_times(head, np.array([0, len(head)]), one_day, 3)
+        assert got.equals(times[skipped + 1 : skipped + 4])
+    tail = pl.DataFrame({"t": times[skipped:], "y": 1.0})
+    assert validate_frame(tail, target="y", time_col="t", freq="1d")[0]["t"].equals(tail["t"])
+    # Samoa skipped 2011-12-30 altogether: refused with advice, not a polars error.
+    apia = pl.datetime_range(
+        dt.datetime(2011, 12, 20), dt.datetime(2011, 12, 28), "1d", time_zone="Pacific/Apia",
+        eager=True,
+    )  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"2011-12-30 00:00:00 in Pacific/Apia.*UTC"):
+        future_times(apia, np.array([0, len(apia)]), one_day, 3)
+
+
+def test_two_rows_for_one_skipped_day_are_refused():
+    # 23:00 -03 and 01:00 -02 both date 2018-11-04 (no midnight): they were read as one step
+    # apart by 0, and a gap elsewhere was then left unfilled.
+    times = _sao_paulo_days(dt.datetime(2018, 10, 28), dt.datetime(2018, 11, 10))
+    skipped = times.dt.hour().to_list().index(23)
+    at_one = times[skipped : skipped + 1] + dt.timedelta(hours=1)
+    frame = pl.DataFrame({"t": pl.concat([times, at_one]).sort()})
+    frame = frame.with_columns(y=pl.int_range(pl.len()).cast(pl.Float64))
+    assert frame.height == len(times) + 1
+    frame = frame.filter(pl.col("t").dt.day() != 30)  # and a real gap
+    for missing in ("error", "ffill"):
+        with pytest.raises(DataValidationError, match="off the regular 1d grid"):
+            validate_frame(frame, target="y", time_col="t", freq="1d", missing=missing)
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end", "freq"),
+    [
+        ("America/Asuncion", dt.datetime(2017, 5, 1), dt.datetime(2018, 2, 1), "1mo"),
+        ("Asia/Tehran", dt.datetime(2021, 3, 1), dt.datetime(2021, 4, 2), "1bd"),
+        ("America/Sao_Paulo", dt.datetime(2018, 9, 2), dt.datetime(2018, 12, 30), "1w"),
+    ],
+)
+def test_local_calendars_across_a_skipped_midnight(zone, start, end, freq):
+    """Months and business days on a day with no midnight (Asuncion 2017-10-01, Tehran
+    Monday 2021-03-22; polars dates them 23:00 the day before) were off the grid, future
+    times from the day before failed or were refused when validated, and gaps across them
+    could not be filled."""
+    every = {"1mo": "1mo", "1bd": "1d", "1w": "1w"}[freq]
+    times = pl.datetime_range(start, end, every, time_zone=zone, eager=True)
+    if freq == "1bd":
+        local = times.dt.replace_time_zone(None) + dt.timedelta(hours=1)
+        times = times.filter(local.dt.weekday() <= 5)
+    skipped = times.dt.hour().to_list().index(23)
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    step = Frequency.parse(freq)
+    clean, inferred = validate_frame(frame, target="y", time_col="t", freq=freq)
+    assert clean["t"].equals(times) and inferred == step
+    head = times[:skipped]
+    ahead = future_times(head, np.array([0, skipped]), step, 3)
+    assert ahead.equals(times[skipped : skipped + 3])
+    holed = frame.filter(pl.int_range(pl.len()) != skipped)
+    filled, _ = validate_frame(holed, target="y", time_col="t", freq=freq, missing="ffill")
+    assert filled["t"].equals(times)
 
 
 @pytest.mark.parametrize("every", ["15m", "30m"])

@@ -181,6 +181,27 @@ def test_business_days_stream_and_skip_weekends():
     np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # a tiny net
+def test_a_stream_steps_across_a_skipped_local_midnight():
+    """Sao Paulo had no midnight on 2018-11-04 (polars dates it 23:00 the day before): a
+    stream whose last row is that day expected its next step at 23:00 (stepped from the last
+    row alone) and refused the next midnight."""
+    times = pl.datetime_range(
+        dt.datetime(2018, 9, 1), dt.datetime(2018, 11, 30), "1d",
+        time_zone="America/Sao_Paulo", eager=True,
+    )  # fmt: skip
+    days = pl.DataFrame({"t": times, "y": np.sin(np.arange(len(times))) + 5.0}).head(76)
+    skipped = times.dt.hour().to_list().index(23)
+    model = fitted(days.head(skipped - 3), id_col=None, freq="1d")
+    for start, size in ((skipped + 1, 3), (skipped, 3), (skipped - 1, 1)):
+        state = model.stream(days.head(start))
+        state.update(days.slice(start, size))  # refused: "its next step is ... 23:00"
+        expected = model.predict(days.head(start + size))
+        got = state.forecast()
+        assert got["t"].equals(expected["t"]) and got["t"].is_in(times.implode()).all()
+        np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
+
+
 def test_month_frequencies_and_unfitted_models_are_refused():
     months = pl.DataFrame(
         {"t": pl.date_range(dt.date(2000, 1, 31), dt.date(2006, 12, 31), "1mo", eager=True)}

@@ -11,7 +11,8 @@ import polars as pl
 
 from forecaster.data.frames import READ_ERRORS, first_line
 from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
-from forecaster.data.steps import anchor_days, stepped_times
+from forecaster.data.steps import anchor_days, on_local_calendar, stepped_times
+from forecaster.data.times import local_day_grid, zoned_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = ["fill_gaps"]
@@ -47,8 +48,11 @@ def _reindex(
     ).to_series()
     filled = data.select(pl.all().gather(index))
     hole_series = np.searchsorted(starts, holes, side="right") - 1
-    first = data[time_col].gather(offsets[:-1])
-    days = anchor_days(data[time_col], offsets) if freq.unit in MONTHS_PER_UNIT else None
+    dtype = data[time_col].dtype
+    local = on_local_calendar(dtype, freq)
+    grid = local_day_grid(data[time_col], offsets) if local else data[time_col]
+    first = grid.gather(offsets[:-1])
+    days = anchor_days(grid, offsets) if freq.unit in MONTHS_PER_UNIT else None
     try:
         times = stepped_times(
             first.gather(hole_series),
@@ -56,6 +60,7 @@ def _reindex(
             freq,
             None if days is None else days[hole_series],
         )
+        times = zoned_times(times, dtype) if local else times
     except READ_ERRORS as exc:
         raise DataValidationError(
             f"Cannot build the regular {freq} grid to fill the gaps (missing={policy!r}): "

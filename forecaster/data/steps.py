@@ -16,12 +16,14 @@ from forecaster.data.times import (
     check_series_layout,
     days_from_civil,
     days_per,
+    local_day_grid,
     physical_range,
     range_text,
+    zoned_times,
 )
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["anchor_days", "future_times", "stepped_times"]
+__all__ = ["anchor_days", "future_times", "on_local_calendar", "stepped_times"]
 
 
 def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
@@ -111,10 +113,21 @@ wider dtype, e.g. pl.col(time_col).cast(pl.Int64), or check for stray sentinel t
             f"freq must be a Frequency, e.g. Frequency.parse('1d'), got {describe_value(freq)}."
         )
     freq.check_dtype(times.dtype, times.name or "time")
-    zoned = isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None
-    if not freq.is_calendar and not (zoned and freq.unit in ("d", "w")):
+    if on_local_calendar(times.dtype, freq):
+        steps = future_times(local_day_grid(times, offsets), offsets, freq, horizon)
+        return zoned_times(steps, times.dtype)
+    if not freq.is_calendar:
         return _fixed_future(times, offsets, freq, horizon)
     return _calendar_future(times, offsets, freq, horizon)
+
+
+def on_local_calendar(dtype: pl.DataType, freq: Frequency) -> bool:
+    """Whether steps of ``freq`` on a time column of ``dtype`` follow a local calendar: days,
+    weeks, months and business days of time-zone-aware datetimes, counted on the wall clock
+    (:func:`~forecaster.data.times.local_day_grid`) and dated by
+    :func:`~forecaster.data.times.zoned_times`."""
+    zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    return zoned and (freq.is_calendar or freq.unit in ("d", "w"))
 
 
 def _fixed_future(
@@ -139,7 +152,7 @@ def _calendar_future(
     times: pl.Series, offsets: np.ndarray, freq: Frequency, horizon: int
 ) -> pl.Series:
     """:func:`future_times` for months, quarters, years (from each series' first time, on its
-    day of the month), business days and local days and weeks (from its last time). An upper
+    day of the month) and business days (from its last time). An upper
     bound of the furthest time, in days, is checked against the dtype's range first."""
     dtype = times.dtype
     n_series = len(offsets) - 1
@@ -156,7 +169,7 @@ def _calendar_future(
         _check_reach(days_from_civil(year, month, days) + 2, last, dtype, freq, horizon)
         anchors, steps = first.gather(rows), (counted - horizon)[rows] + steps
         days = days[rows]
-    else:  # business days, local days and weeks
+    else:  # business days
         per_step = {"bd": 1.4, "d": 1.0, "w": 7.0}[freq.unit] * freq.n
         span = np.ceil(per_step * horizon) + 4  # weekends and daylight-saving slack
         reached = np.floor_divide(last.to_physical().to_numpy(), days_per(dtype)) + span

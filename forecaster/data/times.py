@@ -21,10 +21,12 @@ __all__ = [
     "days_from_civil",
     "days_per",
     "integer_range",
+    "local_day_grid",
     "on_day_grid",
     "physical_range",
     "range_text",
     "to_time_point",
+    "zoned_times",
 ]
 
 _DAY_UNITS = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
@@ -68,14 +70,17 @@ _LONGEST_CLOCK_JUMP_HOURS = 3
 
 
 def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.Datetime) -> np.ndarray:
-    """Wall-clock times of daily or weekly rows with the days whose time of day does not exist
-    read as that time: where the clocks jump forward at the series' time of day (midnight in
-    America/Sao_Paulo on 2018-11-04), the day's row is dated an hour away, 23:00 the day before
-    (as ``pl.datetime_range`` and ``dt.offset_by`` date it: midnight in the new UTC offset) or
-    01:00 (midnight in the old one). Those rows are moved to the skipped time, so that the
-    day grid that starts at each series' first time holds them. ``wall``: the physical local
-    times of :func:`~forecaster.data.frequency.wall_clock`, series after series (``offsets``);
-    a copy is returned when a row moves.
+    """Wall-clock times of rows a day or more apart with the days whose time of day does not
+    exist read as that time.
+
+    Where the clocks jump forward at a series' time of day (midnight in America/Sao_Paulo on
+    2018-11-04), the day's row is dated an hour away: 23:00 the day before (as
+    ``pl.datetime_range`` and ``dt.offset_by`` date it: midnight in the new UTC offset) or
+    01:00 (midnight in the old one). Such rows are moved to the skipped time, so that the
+    grid of the series' time of day holds them; that time of day is the first row's, or the
+    second row's when the first is such a day. Two rows of one day (both datings) stay as
+    they are, off the grid. ``wall``: the physical local times, series after series
+    (``offsets``); a copy is returned when a row moves.
 
     Examples
     --------
@@ -88,30 +93,84 @@ def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.Datetime) -> np
     >>> int(np.diff(on_day_grid(wall, np.array([0, 3]), times.dtype))[0] // 3_600_000_000)
     24
     """
-    day = days_per(dtype)
     lengths = np.diff(offsets)
-    shift = (wall - np.repeat(wall[offsets[:-1]], lengths)) % day  # time of day past the first
-    shift = np.where(shift > day // 2, shift - day, shift)
-    hour = day // 24
-    near = np.flatnonzero((shift != 0) & (np.abs(shift) < _LONGEST_CLOCK_JUMP_HOURS * hour))
-    if near.size == 0:
+    anchors = wall[offsets[:-1]].copy()
+    paired = np.flatnonzero(lengths >= 2)
+    first = offsets[paired]
+    moved, skipped = _skipped_days(wall[first], wall[first + 1], dtype)
+    anchors[paired[moved]] = skipped[moved]
+    moved, skipped = _skipped_days(wall, np.repeat(anchors, lengths), dtype)
+    if not moved.any():
         return wall
-    skipped = wall[near] - shift[near]
-    around = np.concatenate([skipped - _LONGEST_CLOCK_JUMP_HOURS * hour, skipped])
-    around = np.concatenate([around, skipped + _LONGEST_CLOCK_JUMP_HOURS * hour])
-    zoned = pl.Series(around, dtype=pl.Int64).cast(pl.Datetime(dtype.time_unit or "us"))
-    instants = zoned.dt.replace_time_zone(
+    rows = np.flatnonzero(moved)
+    out = wall.copy()
+    out[rows] = skipped[moved]
+    series = np.repeat(np.arange(len(lengths)), lengths)
+    before, after = np.maximum(rows - 1, 0), np.minimum(rows + 1, len(out) - 1)
+    twice = ((before != rows) & (series[before] == series[rows]) & (out[before] == out[rows])) | (
+        (after != rows) & (series[after] == series[rows]) & (out[after] == out[rows])
+    )
+    out[rows[twice]] = wall[rows[twice]]
+    return out
+
+
+def _skipped_days(
+    wall: np.ndarray, reference: np.ndarray, dtype: pl.Datetime
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the local times ``wall`` date a day whose time of day of ``reference`` (one
+    per row) the clocks skip, by the jump, and those skipped times (any value elsewhere)."""
+    day = days_per(dtype)
+    hour = day // 24
+    shift = (wall - reference) % day
+    shift = np.where(shift > day // 2, shift - day, shift)
+    reach = _LONGEST_CLOCK_JUMP_HOURS * hour
+    near = np.flatnonzero((shift != 0) & (np.abs(shift) < reach))
+    skipped = wall - shift
+    moved = np.zeros(len(wall), dtype=bool)
+    if near.size == 0:
+        return moved, skipped
+    window = np.concatenate([skipped[near] - reach, skipped[near], skipped[near] + reach])
+    naive = pl.Series(window, dtype=pl.Int64).cast(pl.Datetime(dtype.time_unit or "us"))
+    instants = naive.dt.replace_time_zone(
         dtype.time_zone, non_existent="null", ambiguous="earliest"
     ).to_physical()
     before, at, after = (instants[i * near.size : (i + 1) * near.size] for i in range(3))
     # The clocks jump by the time the window around the skipped time loses.
-    jump = (2 * _LONGEST_CLOCK_JUMP_HOURS * hour - (after - before)).to_numpy()
-    moved = at.is_null().to_numpy() & (np.abs(shift[near]) == jump)
-    if not moved.any():
-        return wall
-    wall = wall.copy()
-    wall[near[moved]] = skipped[moved]
-    return wall
+    jump = (2 * reach - (after - before)).to_numpy()
+    moved[near] = at.is_null().to_numpy() & (np.abs(shift[near]) == jump)
+    return moved, skipped
+
+
+def local_day_grid(times: pl.Series, offsets: np.ndarray) -> pl.Series:
+    """The wall-clock times of time-zone-aware ``times`` (series after series: ``offsets``)
+    on their day grid (:func:`on_day_grid`), as naive datetimes: days, weeks, months and
+    business days are counted on them, and :func:`zoned_times` dates the results."""
+    naive = times.dt.replace_time_zone(None)
+    wall = naive.to_physical().cast(pl.Int64).to_numpy()
+    return pl.Series(times.name, on_day_grid(wall, offsets, times.dtype)).cast(naive.dtype)
+
+
+def zoned_times(naive: pl.Series, dtype: pl.Datetime) -> pl.Series:
+    """Local wall-clock times as times of the zoned ``dtype``, as ``dt.offset_by`` dates the
+    steps it makes: a time repeated when the clocks go back is its first instant, and a time
+    they skip is read in the new UTC offset (midnight skipped at 00:00 -03 is 23:00 -03 the
+    day before)."""
+    zone = dtype.time_zone
+    zoned = naive.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
+    if zoned.null_count() == naive.null_count():
+        return zoned
+    later = dt.timedelta(hours=_LONGEST_CLOCK_JUMP_HOURS)
+    moved = (naive + later).dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
+    lost = zoned.is_null() & moved.is_null() & naive.is_not_null()
+    if lost.any():  # a whole day skipped (Pacific/Apia 2011-12-30)
+        raise DataValidationError(
+            f"Cannot date the step at the local time {naive.filter(lost)[0]} in {zone}: it "
+            "does not exist, nor does the time three hours later (the clocks skip more than a "
+            "daylight-saving jump). Convert the time column to UTC first, e.g. "
+            "pl.col(time_col).dt.convert_time_zone('UTC')."
+        )
+    moved = moved - later
+    return pl.select(pl.coalesce(zoned, moved)).to_series().alias(naive.name)
 
 
 def physical_range(dtype: pl.DataType) -> tuple[int, int]:

@@ -33,7 +33,12 @@ from forecaster.data.frequency import (
     wall_clock,
 )
 from forecaster.data.gaps import fill_gaps
-from forecaster.data.times import check_time_dtype, check_time_span, on_day_grid
+from forecaster.data.times import (
+    check_time_dtype,
+    check_time_span,
+    local_day_grid,
+    on_day_grid,
+)
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["MISSING_POLICIES", "ValidatedFrame", "validate_frame", "validate_frame_cells"]
@@ -421,8 +426,9 @@ def _check_grid(
 
     periods: np.ndarray | None = None
     if frequency.is_calendar:
+        local = times if wall is None else local_day_grid(times, offsets)
         periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
-            times, offsets, within, frequency
+            local, offsets, within, frequency
         )
     else:
         if wall is not None and frequency.unit in ("d", "w"):

@@ -131,7 +131,7 @@ class ForecastStream:
         windows = (x[..., :nt].astype(np.float64) - self._center[:, None]) / self._scale[:, None]
         self._keys, self._targets = raw.keys, raw.targets
         self._id_name = raw.id_name
-        self._last = raw.time.gather(raw.offsets[1:] - 1)
+        self._previous, self._last = _last_two(raw.time, raw.offsets)
         self._state = SegmentStream(copy.deepcopy(model.network_), windows)
 
     @property
@@ -174,8 +174,21 @@ class ForecastStream:
         values = panel.values[:, :nt].astype(np.float64)
         scaled = (values - self._center[per_row]) / self._scale[per_row]
         self._state.update(per_row, scaled)
-        self._last = self._last.scatter(series, raw.time.gather(raw.offsets[1:] - 1))
+        previous, last = _last_two(raw.time, raw.offsets)
+        previous = pl.select(pl.coalesce(previous, self._last.gather(series))).to_series()
+        self._previous = self._previous.scatter(series, previous)
+        self._last = self._last.scatter(series, last)
         return self
+
+    def _steps_after(self, series: np.ndarray, horizon: int) -> pl.Series:
+        """The ``horizon`` times after the last time of each of ``series``, stepped from its
+        last two times (a local day grid needs the series' time of day: a last row dated
+        23:00 for a skipped midnight)."""
+        pairs = pl.DataFrame({"a": self._previous.gather(series), "b": self._last.gather(series)})
+        times = pairs.select(pl.concat_list("a", "b").list.drop_nulls().explode())
+        counts = 1 + pairs["a"].is_not_null().to_numpy().astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        return future_times(times.to_series(), offsets, self._model.freq_, horizon)
 
     def _check_missing_ends(self, rows: pl.DataFrame) -> None:
         """Refuse a missing target that ``predict`` would fill from rows outside the update: at
@@ -236,7 +249,7 @@ class ForecastStream:
     def _check_continues(self, raw: Panel, series: np.ndarray) -> None:
         """Refuse rows that do not start at the next step after each series' last time."""
         last = self._last.gather(series)
-        expected = future_times(last, np.arange(len(last) + 1), self._model.freq_, 1)
+        expected = self._steps_after(series, 1)
         first = raw.time.gather(raw.offsets[:-1]).cast(expected.dtype)
         wrong = (first != expected).fill_null(True).to_numpy()
         if wrong.any():
@@ -272,10 +285,19 @@ class ForecastStream:
         pred = model._blend_baseline(
             model._forecast_values(y, self._lambdas, ids), self._window(), self._lambdas
         )
-        times = future_times(self._last, np.arange(len(ids) + 1), model.freq_, horizon)
+        times = self._steps_after(np.arange(len(ids)), horizon)
         flat = pred.reshape(-1, pred.shape[-1])
         out = pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(model.time_col)]
         ).with_columns(pl.Series(name, flat[:, j]) for j, name in enumerate(self._targets))
         out = out if model.id_col is not None else out.drop(self._id_name)
         return out.to_pandas() if self._pandas else out
+
+
+def _last_two(times: pl.Series, offsets: np.ndarray) -> tuple[pl.Series, pl.Series]:
+    """The time before the last of each series (null for a series of one row) and its last."""
+    ends = offsets[1:] - 1
+    previous = times.gather(np.maximum(ends - 1, 0))
+    single = pl.Series(ends == offsets[:-1])
+    previous = pl.select(pl.when(single).then(None).otherwise(previous)).to_series()
+    return previous.alias(times.name), times.gather(ends)
