@@ -596,6 +596,12 @@ def _edit_weights(folder: Path, edit: Callable[[dict[str, torch.Tensor]], None])
     safetensors.torch.save_file(state, path)
 
 
+def _edit_keys(folder: Path, edit: Callable[[pl.DataFrame], pl.DataFrame]) -> None:
+    path = folder / "keys.parquet"
+    edit(pl.read_parquet(path)).write_parquet(path)
+    resign_manifest(folder)
+
+
 def _edit_state(folder: Path, edit: Callable[[dict[str, np.ndarray]], None]) -> None:
     path = folder / "state.safetensors"
     state = safetensors.numpy.load_file(str(path))
@@ -656,6 +662,14 @@ _WEIGHTS_MISMATCH = (
     "weights in weights.safetensors do not match the network configuration in config.json"
 )
 _NOT_SAFETENSORS = r"weights.safetensors is not a safetensors file"
+
+_COLUMNS_DISAGREE = (
+    r"the scaler's columns \['y', 'x'\] and the network's 0 future inputs disagree with the "
+    r"target, covariates, static_covariates, future_covariates and calendar in config.json, "
+    r"which give the columns "
+)
+_KEYS_INVALID = r"keys.parquet must hold each series' id once, without nulls, as "
+
 
 CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     "missing-dir": (lambda d: shutil.rmtree(d), "no such folder"),
@@ -825,7 +839,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "scaler-columns-swapped": (
         lambda d: edit_saved_config(d, lambda c: c["scaler"].update(columns=["x", "y"])),
-        r"scaler's columns \['x', 'y'\] do not start with the targets \['y'\]",
+        r"scaler's columns \['x', 'y'\] and the network's 0 future inputs disagree with the "
+        r"target, .* which give the columns \['y', 'x'\]",
     ),
     "history-not-a-list": (
         lambda d: edit_saved_config(d, lambda c: c.update(history="long")),
@@ -918,6 +933,38 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
             resign_manifest(d),
         ),
         r"keys.parquet has the columns \['ticker'\], expected \['id'\]",
+    ),
+    # the parameters that name the scaler's columns, edited and re-signed: each was loaded
+    # (covariates=None then died in predict with a numpy error; another name forecast with
+    # another column; a past covariate made future-known was fed to the wrong inputs)
+    "resigned-covariates-dropped": (
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(covariates=None)),
+        _COLUMNS_DISAGREE + r"\['y'\] and 0 future inputs",
+    ),
+    "resigned-covariates-renamed": (
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(covariates=["z"])),
+        _COLUMNS_DISAGREE + r"\['y', 'z'\] and 0 future inputs",
+    ),
+    "resigned-covariates-made-future": (
+        lambda d: edit_saved_config(
+            d, lambda c: c["params"].update(covariates=None, future_covariates=["x"])
+        ),
+        _COLUMNS_DISAGREE + r"\['y', 'x'\] and 1 future inputs",
+    ),
+    # the series keys, edited and re-signed: a repeated id was loaded and died in predict with
+    # a numpy IndexError; a null id or ids of another dtype than fit's forecast every series as
+    # unseen (their fitted scaling dropped)
+    "resigned-keys-repeated": (
+        lambda d: _edit_keys(d, lambda k: k.with_columns(pl.lit("alpha").alias("id"))),
+        _KEYS_INVALID + r"String .* holds String with 0 nulls and the ids \['alpha'\] more",
+    ),
+    "resigned-keys-null": (
+        lambda d: _edit_keys(d, lambda k: k.with_columns(pl.col("id").replace({"alpha": None}))),
+        _KEYS_INVALID + r"String .* holds String with 1 nulls and the ids \[\] more",
+    ),
+    "resigned-keys-other-dtype": (
+        lambda d: _edit_keys(d, lambda k: k.with_columns(pl.Series("id", [1, 2]))),
+        _KEYS_INVALID + r"String .* holds Int64 with 0 nulls",
     ),
 }
 

@@ -357,19 +357,9 @@ class ForecasterState(_EstimatorState):
         if not isinstance(schema, dict) or not all(isinstance(v, str) for v in schema.values()):
             raise StateError(f"the schema in {CONFIG} is not a mapping of column to dtype")
         self.schema_ = dict(schema)
-        calendar = names(config.get("calendar", []), "calendar")
-        columns = config["scaler"]["columns"]
-        targets = _targets(self)
-        features = [f"{name}_{part}" for name in calendar for part in ("sin", "cos")]
-        if columns[: len(targets)] != targets or (
-            features and columns[-len(features) :] != features
-        ):
-            raise StateError(
-                f"the scaler's columns {short(columns)} do not start with the targets {targets} "
-                f"and end with the calendar features {features}"
-            )
-        self.calendar_ = tuple(calendar)
+        self.calendar_ = tuple(names(config.get("calendar", []), "calendar"))
         self.static_encoding_ = _restore_statics(self, config)
+        _check_columns(self, config)
         for key in ("n_train_windows", "n_val_windows"):
             setattr(self, f"{key}_", count(config.get(key, 0), key))
         lambdas = arrays.get("target_lambdas")
@@ -380,7 +370,7 @@ class ForecasterState(_EstimatorState):
         self.keys_ = self._restore_keys(state.keys)
         if "conformal" in config:
             self.conformal_ = _restore_conformal(config["conformal"], arrays, self.keys_.height)
-        restore_baseline(self, config.get("baseline"), len(targets))
+        restore_baseline(self, config.get("baseline"), len(_targets(self)))
 
     def _restore_keys(self, keys: pl.DataFrame | None) -> pl.DataFrame:
         """The series keys in the id column (and ``train_end_`` set from the
@@ -393,6 +383,16 @@ class ForecasterState(_EstimatorState):
             raise StateError(
                 f"{KEYS} has the columns {keys.columns}, expected [{column!r}] or "
                 f"[{column!r}, {train_end!r}]"
+            )
+        ids = keys[column]
+        dtype = self.schema_.get(column, str(ids.dtype))  # the fitted frame's id dtype
+        repeated = ids.filter(ids.is_duplicated()).unique().to_list()
+        if ids.null_count() or repeated or str(ids.dtype) != dtype:
+            raise StateError(
+                f"{KEYS} must hold each series' id once, without nulls, as {dtype} (the id "
+                f"column's dtype in the schema of {CONFIG}); its column {column!r} holds "
+                f"{ids.dtype} with {ids.null_count()} nulls and the ids {short(repeated)} "
+                "more than once"
             )
         if train_end in keys.columns:
             ends = keys[train_end]
@@ -488,6 +488,25 @@ def _restore_statics(estimator: Any, config: dict[str, Any]) -> StaticEncoding |
             "or the network"
         )
     return encoding
+
+
+def _check_columns(estimator: Any, config: dict[str, Any]) -> None:
+    """The scaler's columns must be those fit builds from the parameters, in fit's order
+    (``Panel.columns``: targets, covariates, encoded statics, future covariates, calendar
+    features), and the network's future inputs the last two kinds."""
+    encoding = estimator.static_encoding_
+    calendar = [f"{name}_{part}" for name in estimator.calendar_ for part in ("sin", "cos")]
+    future = [*column_tuple(estimator.future_covariates), *calendar]
+    expected = [*_targets(estimator), *column_tuple(estimator.covariates)]
+    expected += [*(encoding.names if encoding is not None else []), *future]
+    columns, n_future = config["scaler"]["columns"], config["network"].get("n_future", 0)
+    if columns != expected or n_future != len(future):
+        raise StateError(
+            f"the scaler's columns {short(columns)} and the network's {n_future!r} future "
+            f"inputs disagree with the target, covariates, static_covariates, "
+            f"future_covariates and calendar in {CONFIG}, which give the columns "
+            f"{short(expected)} and {len(future)} future inputs"
+        )
 
 
 def _train_end_column(id_column: str) -> str:
