@@ -1,10 +1,38 @@
-"""Names of the temporary columns forecaster adds to a user's frame (base layer)."""
+"""Names of the temporary columns forecaster adds to a user's frame, and the numbers in the
+names of its interval and quantile columns (base layer)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
-__all__ = ["temporary_names"]
+__all__ = ["is_number_label", "number_label", "temporary_names"]
+
+_PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def number_label(value: float) -> str:
+    """The number ``value`` as it is written in a column name (``y_lo_80``, ``y_q2.5``): at
+    most 6 significant digits, ``f"{value:g}"``.
+
+    Examples
+    --------
+    >>> number_label(80.0), number_label(2.5), number_label(5e-05)
+    ('80', '2.5', '5e-05')
+    """
+    return f"{value:g}"
+
+
+def is_number_label(text: str) -> bool:
+    """Whether ``text`` is a number as column names are read back: plain digits with an
+    optional decimal part (``80``, ``2.5``; not ``5e-05``, ``-1`` or ``inf``).
+
+    Examples
+    --------
+    >>> is_number_label("2.5"), is_number_label("5e-05")
+    (True, False)
+    """
+    return bool(_PLAIN_NUMBER.match(text))
 
 
 def temporary_names(taken: Iterable[str], *bases: str) -> tuple[str, ...]:

@@ -12,10 +12,12 @@ import pytest
 from conftest import for_head, forget_mlflow_state, reset_mlflow_state
 
 import forecaster
+from forecaster._validation import check
 from forecaster.estimators.forecaster import RNNForecaster
 from forecaster.estimators.intervals import conformal_rank, interval_columns, quantile_name
 from forecaster.estimators.regressor import RNNRegressor
 from forecaster.evaluation import backtest
+from forecaster.evaluation.intervals import IntervalColumns, level_name
 from forecaster.exceptions import DataValidationError
 
 SMALL = dict(
@@ -601,3 +603,32 @@ def test_levels_or_quantiles_that_share_a_column_name_are_refused(point_model, f
     ):
         with pytest.raises(DataValidationError, match=rf"{both} would share the column name"):
             point_model.predict(frame, **kw)
+
+
+@pytest.mark.parametrize(
+    ("kw", "label"),
+    [
+        ({"level": [80, 5e-05]}, "5e-05"),
+        ({"level": [99.99999]}, "100"),
+        ({"quantiles": [5e-07, 0.5]}, "5e-05"),
+        ({"quantiles": [0.9999999]}, "100"),
+    ],
+)
+def test_levels_and_quantiles_whose_names_evaluate_cannot_read_are_refused(
+    point_model, frame, kw, label
+):
+    """level=5e-05 was written y_lo_5e-05, which evaluate does not read as a level (it scored
+    no interval, silently), and 99.99999 y_lo_100, which it refuses: now refused up front."""
+    with pytest.raises(DataValidationError, match=rf"would end its column names in '{label}'"):
+        point_model.predict(frame, **kw)
+
+
+def test_every_accepted_level_and_quantile_is_named_as_evaluate_reads_it():
+    """The extremes that are accepted round-trip through their column names."""
+    levels = check("level", [0.0001, 12.5, 99.9999])
+    quantiles = check("quantiles", [0.000001, 0.025, 0.999999])
+    columns = [level_name("y", v, side) for v in levels for side in ("lo", "hi")]
+    columns += [quantile_name("y", q) for q in quantiles]
+    found = IntervalColumns.find(["y", *columns], ["y"])
+    assert found.levels == levels
+    assert found.quantiles == pytest.approx(quantiles)

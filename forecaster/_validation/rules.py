@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from forecaster._columns import is_number_label, number_label
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -411,10 +412,12 @@ class Refit(Rule):
 class Probabilities(Rule):
     """A non-empty list of distinct numbers strictly between ``low`` and ``high`` (e.g. the
     quantiles ``(0.1, 0.5, 0.9)`` or the levels ``(80, 95)``), returned sorted as a tuple of
-    floats. Numbers are also refused when they print alike as ``f"{percent * v:g}"``, the
-    way their columns are named (``y_q10``, ``y_lo_80``: see
-    :func:`forecaster.evaluation.intervals.quantile_name` and ``level_name``), so that no
-    column overwrites another."""
+    floats. Numbers are also refused when they print alike as
+    :func:`~forecaster._columns.number_label` of ``percent * v``, the way their columns are
+    named (``y_q10``, ``y_lo_80``: see :func:`forecaster.evaluation.intervals.quantile_name`
+    and ``level_name``), so that no column overwrites another, and when that name is not read
+    back (:func:`~forecaster._columns.is_number_label`) as a number in the range (``5e-05``,
+    or ``100`` for 99.99999), so that every column written is one that evaluate scores."""
 
     low: float = 0.0
     high: float = 1.0
@@ -439,12 +442,24 @@ class Probabilities(Rule):
             self.fail(name, value, f"e.g. {name}={self.example}.")
         labels: dict[str, float] = {}
         for v in floats:
-            other = labels.setdefault(f"{self.percent * v:g}", v)
+            label = number_label(self.percent * v)
+            if not (is_number_label(label) and self.low < float(label) / self.percent < self.high):
+                top = number_label(self.high * self.percent - 1e-4)
+                scaled = "it" if self.percent == 1 else f"{self.percent:g} times it"
+                self.fail(
+                    name,
+                    value,
+                    f"{v!r} would end its column names in {label!r}, which evaluate cannot "
+                    f"read back as a number in ({self.low:g}, {self.high:g}): names keep 6 "
+                    f"significant digits and no exponent, so {scaled} must be from 0.0001 to "
+                    f"{top}, e.g. {name}={self.example}.",
+                )
+            other = labels.setdefault(label, v)
             if other != v:
                 self.fail(
                     name,
                     value,
-                    f"{other!r} and {v!r} would share the column name ending "
-                    f"{self.percent * v:g} (names keep 6 significant digits). Keep one of them.",
+                    f"{other!r} and {v!r} would share the column name ending {label} (names "
+                    "keep 6 significant digits). Keep one of them.",
                 )
         return tuple(sorted(floats))

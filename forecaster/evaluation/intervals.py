@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from forecaster._columns import temporary_names
+from forecaster._columns import is_number_label, number_label, temporary_names
 from forecaster.data.checks import check_values
 from forecaster.exceptions import DataValidationError
 
@@ -45,7 +45,6 @@ INTERVAL_METRICS = ("coverage", "width", "winkler", "msis")
 """Scores per level, named ``<score>_<level>`` (e.g. ``coverage_80``)."""
 
 _PER_LEVEL = re.compile(rf"^(?:{'|'.join(INTERVAL_METRICS)})_\d+(?:\.\d+)?$")
-_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def is_interval_metric(name: str) -> bool:
@@ -56,7 +55,7 @@ def is_interval_metric(name: str) -> bool:
 
 def level_name(target: str, level: float, side: str) -> str:
     """The column of a bound: ``level_name("y", 80, "lo") == "y_lo_80"``."""
-    return f"{target}_{side}_{level:g}"
+    return f"{target}_{side}_{number_label(level)}"
 
 
 def level_bounds(level: float) -> tuple[float, float]:
@@ -68,7 +67,7 @@ def level_bounds(level: float) -> tuple[float, float]:
 
 def quantile_name(target: str, quantile: float) -> str:
     """The column of a quantile forecast: ``quantile_name("y", 0.1) == "y_q10"``."""
-    return f"{target}_q{100 * quantile:g}"
+    return f"{target}_q{number_label(100 * quantile)}"
 
 
 def _suffixes(columns: Iterable[str], prefix: str, skip: set[str]) -> dict[str, float]:
@@ -78,7 +77,7 @@ def _suffixes(columns: Iterable[str], prefix: str, skip: set[str]) -> dict[str, 
         if column in skip or not column.startswith(prefix):
             continue
         rest = column[len(prefix) :]
-        if _NUMBER.match(rest):
+        if is_number_label(rest):
             found[rest] = float(rest)
     return found
 
@@ -246,6 +245,6 @@ def _is_ours(column: str, target: str) -> set[str]:
     """``{column}`` when it looks like an interval or quantile column of ``target`` written
     another way (e.g. ``y_q010`` or ``y_lo_80.0``), else the empty set."""
     for prefix in (f"{target}_lo_", f"{target}_hi_", f"{target}_q"):
-        if column.startswith(prefix) and _NUMBER.match(column[len(prefix) :]):
+        if column.startswith(prefix) and is_number_label(column[len(prefix) :]):
             return {column}
     return set()
