@@ -1124,3 +1124,116 @@ def test_schedule_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
     assert spec_hash(load_spec(write(tmp_path, explicit))[0]) == base
     other = MINIMAL + 'stale = "forecast"\n'
     assert spec_hash(load_spec(write(tmp_path, other))[0]) != base
+
+
+# ------------------------------------------------------------------------------------------
+# keys the spec's other choices leave unused (forecaster.jobs.unused) and the dry run's plan
+# ------------------------------------------------------------------------------------------
+
+PARQUET = MINIMAL.replace('dataset = "stocks"', 'path = "data/*.parquet"\nformat = "parquet"')
+WAV = MINIMAL.replace('dataset = "stocks"', 'path = "clips"\nformat = "wav"')
+AUDIO = MINIMAL.replace('"stocks"', '"audio"')
+NO_ID = MINIMAL.replace('id = "ticker"\n', "")
+
+UNUSED_KEYS = [  # was: each accepted and ignored
+    (PARQUET, "[source]", 'separator = ";"', "source.separator", "format = 'parquet'"),
+    (PARQUET, "[source]", 'null_values = ["NA"]', "source.null_values", "format = 'parquet'"),
+    (PARQUET, "[source]", 'separator = ","', "source.separator", "format = 'parquet'"),
+    (MINIMAL, "[source]", 'format = "csv"', "source.format", "dataset = 'stocks'"),
+    (MINIMAL, "[source]", 'separator = ";"', "source.separator", "dataset = 'stocks'"),
+    (MINIMAL, "[source]", 'null_values = ["-"]', "source.null_values", "dataset = 'stocks'"),
+    (MINIMAL, "[source]", 'time_format = "%d/%m/%Y"', "source.time_format", "dataset = 'stocks'"),
+    (AUDIO, "[source]", 'time_format = "%Y"', "source.time_format", "dataset = 'audio'"),
+    (WAV, "[source]", 'separator = ";"', "source.separator", "format = 'wav'"),
+    (AUDIO, "[features]", "history_days = 5", "features.history_days", "dataset = 'audio'"),
+    (MINIMAL, "[series]", 'max_staleness = 2\nstale = "forecast"', "series.max_staleness",
+     "stale = 'forecast'"),
+    (NO_ID, "[series]", "max_staleness = 2", "series.max_staleness", "no series.id"),
+    (NO_ID, "[series]", 'stale = "forecast"', "series.stale", "no series.id"),
+    (MINIMAL, "[tracking]", 'enabled = false\nexperiment = "e"', "tracking.experiment",
+     "enabled = false"),
+]  # fmt: skip
+
+
+def _with_keys(text: str, section: str, keys: str) -> str:
+    if section in text:
+        return text.replace(f"{section}\n", f"{section}\n{keys}\n", 1)
+    return f"{text}\n{section}\n{keys}\n"
+
+
+@pytest.mark.parametrize(
+    ("base", "section", "keys", "key", "actual"),
+    UNUSED_KEYS,
+    ids=[f"{case[3]} with {case[4]}" for case in UNUSED_KEYS],
+)
+def test_a_key_the_other_choices_leave_unused_is_refused(
+    tmp_path, base, section, keys, key, actual
+):
+    text = _with_keys(base, section, keys)
+    if "features.mfcc" not in text and 'format = "wav"' in text:
+        text += "\n[features.mfcc]\nn_mfcc = 4\n"
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    message = str(info.value)
+    assert f"key {key!r} is used only with" in message and f"this spec has {actual}" in message
+    assert f"Remove {key}" in message
+
+
+def test_the_keys_each_source_uses_are_accepted(tmp_path):
+    csv = CSV_SPEC.format(
+        source='separator = ","\nnull_values = ["NA"]\ntime_format = "%Y-%m-%d"\n'
+        'id_from_filename = "file"',
+        series='stale = "forecast"',
+        model="",
+    )
+    load_spec(write(tmp_path, csv))
+    parquet = _with_keys(PARQUET, "[source]", 'time_format = "%Y-%m-%d"\nid_from_filename = "f"')
+    load_spec(write(tmp_path, _with_keys(parquet, "[series]", "max_staleness = 2")))
+    tracked = _with_keys(MINIMAL, "[tracking]", 'enabled = true\nexperiment = "e"')
+    load_spec(write(tmp_path, _with_keys(tracked, "[features]", "history_days = 5")))
+
+
+def integer_rows(n: int = 12) -> str:
+    lines = ["id,date,y"] + [f"{key},{i},{i % 4 + 0.5}" for key in "ab" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def test_history_days_on_an_integer_time_column_exits_2(tmp_path, capsys, tree_guard):
+    # was: "the last 5 days" of integer steps kept every row
+    spec = csv_project(tmp_path, integer_rows(), series='freq = "1i"')
+    assert run_cli(capsys, "run", str(spec), "--dry-run")[0] == 0
+    spec.write_text(spec.read_text() + "\n[features]\nhistory_days = 5\n")
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2, err
+    assert "key 'features.history_days' is used only with a Date or Datetime time column" in err
+    assert "time column 'date' of type Int64" in err and "Remove features.history_days" in err
+    guard.assert_unchanged()
+
+
+def plan_of(capsys: pytest.CaptureFixture[str], spec: Path, *flags: str) -> str:
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run", *flags)
+    assert code == 0, err
+    return next(line for line in err.splitlines() if line.startswith("plan"))
+
+
+def test_the_dry_run_plans_what_tune_resume_reuse_and_force_would_do(tmp_path, capsys):
+    # was: "fit RNNForecaster ..., write ..." whatever the flags asked for
+    spec = csv_project(tmp_path, rows())
+    assert "plan     fit RNNForecaster (lookback 4, horizon 2), backtest 0 folds, write " in (
+        plan_of(capsys, spec)
+    )
+    tuned = plan_of(capsys, spec, "--tune", "--resume")
+    assert tuned.startswith("plan     tune RNNForecaster (20 trials, no time limit, over ")
+    assert "hidden_size" in tuned and "minimising val_loss) in the study hostile-" in tuned
+    assert "--resume: nothing to resume" in tuned
+    assert "from the start (--resume: no checkpoint in " in plan_of(capsys, spec, "--resume")
+    text = spec.read_text()
+    spec.write_text(text.replace("[model]", "[training]\ntune = true\ntrials = 3\n\n[model]"))
+    assert "tune RNNForecaster (3 trials" in plan_of(capsys, spec)
+    spec.write_text(text.replace("[model]", "[training]\nreuse_model = true\n\n[model]"))
+    assert "plan     reuse the model models/hostile/latest.json names" in plan_of(capsys, spec)
+    spec.write_text(text)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    assert "plan     nothing: the outputs in " in plan_of(capsys, spec)
+    assert ", replace (--force) " in plan_of(capsys, spec, "--force")

@@ -61,6 +61,7 @@ from forecaster.jobs.schedule import (
     stale_steps,
 )
 from forecaster.jobs.spec import MfccSpec, Spec, first_line, spec_path
+from forecaster.jobs.unused import check_history_days
 
 __all__ = [
     "STALE_LISTED",
@@ -436,10 +437,12 @@ def _day(value: Any) -> dt.date:
 
 
 def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """Keep the last ``features.history_days`` days of every series (dates / datetimes)."""
+    """Keep the last ``features.history_days`` days of every series (dates / datetimes; an
+    integer time column is refused: :func:`forecaster.jobs.unused.check_history_days`)."""
     days = spec.features.history_days
     time_col = spec.series.time
-    if days is None or not frame.schema[time_col].is_temporal():
+    check_history_days(spec, frame.schema[time_col])
+    if days is None:
         return frame
     last = pl.col(time_col).max()
     last = last.over(spec.series.id) if spec.series.id else last

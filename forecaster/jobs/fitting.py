@@ -38,6 +38,7 @@ from forecaster.jobs.spec import (
     first_line,
     normal_path,
     spec_hash,
+    sqlite_file,
     storage_url,
     without_checkpoints,
 )
@@ -48,6 +49,7 @@ from forecaster.training.loop import latest_checkpoint
 __all__ = [
     "fit_with_checkpoints",
     "make_model",
+    "model_plan",
     "study_name",
     "tune_model",
     "tuned_model_dir",
@@ -171,6 +173,58 @@ def make_model(
     folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder
+
+
+def model_plan(
+    job: Job, estimator: Any, lookback: int, tune: bool | None, checkpoints: Path, resume: bool
+) -> str:
+    """How :func:`make_model` would make the run's model, in words (for ``run --dry-run``):
+    the reuse of ``training.reuse_model``, the tuning of ``--tune`` or ``training.tune`` (its
+    trials, time limit, search space, objective and study) or the fit, resumed or not."""
+    spec, training = job.spec, job.spec.training
+    fit = f"fit {type(estimator).__name__} (lookback {lookback}, horizon {estimator.horizon})"
+    if spec.training.tune if tune is None else tune:
+        limit = f"at most {training.timeout:g} s" if training.timeout else "no time limit"
+        try:
+            names = ", ".join(tuning.default_search_space(estimator, job.frame))
+        except ImportError as exc:
+            raise ForecasterError(
+                f"{exc}; the run would tune (--tune or training.tune = true). Install it, or "
+                "run without tuning."
+            ) from None
+        plan = (
+            f"tune {type(estimator).__name__} ({training.trials} trials, {limit}, over {names}; "
+            f"minimising {training.objective}) in the study {study_name(spec, job.when)} "
+            f"({_storage_text(spec, job.root)}), then fit its best parameters on all the data"
+        )
+        if resume:
+            plan += " (--resume: nothing to resume, tuning writes no checkpoints)"
+    elif resume and latest_checkpoint(checkpoints) is not None:
+        plan = (
+            f"{fit} resumed from the checkpoint in {checkpoints} (from the start if it was "
+            "written for other data or parameters)"
+        )
+    elif resume:
+        plan = f"{fit} from the start (--resume: no checkpoint in {checkpoints})"
+    else:
+        plan = fit
+    if training.reuse_model and tune is True:
+        return f"{plan} (--tune: training.reuse_model is not used)"
+    if training.reuse_model:
+        return (
+            f"reuse the model models/{job.name}/latest.json names if it is intact and trained on "
+            f"data up to {job.when.label}, else {plan}"
+        )
+    return plan
+
+
+def _storage_text(spec: Spec, root: Path) -> str:
+    """Where the study is kept, without a database URL's password: the SQLite file, else the
+    database's kind."""
+    storage = spec.training.storage
+    if storage == "default" or sqlite_file(storage) is not None:
+        return f"storage {storage_url(spec, root)}"
+    return f"a {storage.split('://', 1)[0]} database"
 
 
 def _tuned(job: Job, progress: bool) -> tuple[Any, str]:

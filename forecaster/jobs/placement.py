@@ -34,6 +34,7 @@ from forecaster.jobs.spec import (
     spec_path,
     sqlite_file,
 )
+from forecaster.jobs.unused import check_unused_keys
 
 __all__ = [
     "NAME_MAX",
@@ -94,7 +95,8 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     path-valued key (``source.path``, ``output.dir``, ``model.checkpoint_dir``, the file of a
     ``sqlite:///`` ``training.storage``; a leading ``~`` expanded) is relative to that root,
     must stay inside it, and is checked against the placement rules above,
-    as are the ``[model]`` parameters (by the estimator), before any data is read.
+    as are the ``[model]`` parameters (by the estimator) and the keys the spec's other choices
+    would leave unused (:mod:`forecaster.jobs.unused`), before any data is read.
 
     Raises
     ------
@@ -103,6 +105,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     """
     file = spec_file(path)
     spec, root = parse_spec(file)
+    check_unused_keys(file, spec)
     check_schedule(file, spec)
     check_output(file, spec, root, None)
     _check_side_paths(file, spec, root)

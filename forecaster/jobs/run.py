@@ -54,6 +54,7 @@ from forecaster.jobs.data import AsOf, as_of_label, as_of_text, prepare_data
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
     make_model,
+    model_plan,
     study_name,
     tune_model,
     tuned_model_dir,
@@ -203,7 +204,9 @@ def run_pipeline(
         wrote and nobody changed since; with a ``dir`` template without ``{as_of}``, also the
         outputs of a later as-of).
     dry_run : bool
-        Validate the spec and the data, log the plan, write nothing.
+        Validate the spec and the data, log the plan of this call (what ``tune``, ``force``
+        and ``resume`` would do: tune or fit, resume or start, write, replace or find the
+        outputs written), write nothing.
     resume : bool
         Continue the fit from the checkpoints of an interrupted run of the same spec and as-of
         date (see :func:`checkpoint_folder`; written every ``checkpoint_every`` epochs, a
@@ -278,7 +281,7 @@ def _run_pipeline(
     job = Job(spec, file, root, frame, when, out_dir, spec_hash(spec), log, started, wait)
     estimator = build_estimator(spec, progress)
     if dry_run:
-        return _dry_run(job, estimator)
+        return _dry_run(job, estimator, tune, force, resume)
     skipped = None if force else skipped_result(job)
     if skipped is not None:
         return skipped
@@ -320,15 +323,27 @@ def _panel(frame: pl.DataFrame, estimator: Any) -> Any:
     return estimator.windowed_panel(frame, **options)[0]
 
 
-def _dry_run(job: Job, estimator: Any) -> PipelineResult:
+def _dry_run(
+    job: Job, estimator: Any, tune: bool | None, force: bool, resume: bool
+) -> PipelineResult:
+    """Log the data and the plan of the run ``--tune``, ``--force`` and ``--resume`` ask for,
+    after the checks the run makes before it fits (outputs damaged, or not forecaster's to
+    replace: the same errors); write nothing."""
     panel = _panel(job.frame, estimator)
     job.log(f"data     {panel}")
+    checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     lookback = estimator.lookback_for(panel)
-    job.log(
-        f"plan     fit {type(estimator).__name__} (lookback {lookback}, horizon "
-        f"{estimator.horizon}), backtest {job.spec.evaluation.backtest_folds} folds, write "
-        f"{job.out_dir}"
-    )
+    work = model_plan(job, estimator, lookback, tune, checkpoints, resume)
+    work += f", backtest {job.spec.evaluation.backtest_folds} folds"
+    if not force and skipped_result(job) is not None:
+        plan = f"nothing: the outputs in {job.out_dir} exist (--force: {work}, replace them)"
+    else:
+        if not force:
+            check_not_later(job)
+        check_outputs_replaceable(job)
+        replace = force and job.out_dir.exists()
+        plan = f"{work}, {'replace (--force)' if replace else 'write'} {job.out_dir}"
+    job.log(f"plan     {plan}")
     return _result(job, panel, "dry-run")
 
 

@@ -484,22 +484,6 @@ def _check_source(file: Path, spec: Spec, root: Path) -> None:
             )
         if source.format == "wav" and spec.features.mfcc is None:
             raise SpecError(f"{file}: a 'wav' source needs a [features.mfcc] section.")
-    audio = source.dataset == "audio" or source.format == "wav"
-    read = f"dataset = {source.dataset!r}" if source.dataset else f"format = {source.format!r}"
-    unused = [
-        ("source.tickers", source.tickers, source.dataset == "stocks", "dataset = 'stocks'", read),
-        ("features.mfcc", spec.features.mfcc, audio, "dataset = 'audio' or format = 'wav'", read),
-        ("source.id_from_filename", source.id_from_filename, source.format in ("csv", "parquet"),
-         "format = 'csv' or 'parquet'", read),
-        ("tracking.register_as", spec.tracking.register_as, spec.tracking.enabled,
-         "tracking.enabled = true", "enabled = false"),
-    ]  # fmt: skip
-    for key, value, applies, where, actual in unused:
-        if value is not None and not applies:
-            raise SpecError(
-                f"{file}: key {key!r} is used only with {where}, and this spec has {actual}: "
-                f"it would be ignored. Remove {key}, or set {where}."
-            )
 
 
 def spec_path(root: Path, value: str) -> Path:

@@ -1,0 +1,108 @@
+"""Spec keys that the spec's other choices would leave unused: refused, never ignored.
+
+A key written in a spec is either used or refused (``SpecError``, exit 2) naming the key,
+what it needs and what the spec has instead. :func:`check_unused_keys` holds the one table of
+these rules, checked before any data is read; :func:`check_history_days` the one rule that
+needs the data (the dtype of the time column):
+
+==========================  ===================================================================
+key                         used only with
+==========================  ===================================================================
+source.format               ``source.path`` (a bundled ``dataset`` has its own format)
+source.tickers              ``dataset = "stocks"``
+source.separator            ``format = "csv"``
+source.null_values          ``format = "csv"``
+source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column)
+source.id_from_filename     ``format = "csv"`` or ``"parquet"``
+features.mfcc               audio: ``dataset = "audio"`` or ``format = "wav"``
+features.history_days       a ``Date`` or ``Datetime`` time column (not audio frames, nor any
+                            integer step: it counts days)
+series.stale                a ``series.id`` (one series is never behind itself)
+series.max_staleness        a ``series.id`` and ``series.stale = "exclude"`` (``"forecast"``
+                            forecasts every series, however far behind)
+tracking.experiment         ``tracking.enabled = true``
+tracking.register_as        ``tracking.enabled = true``
+==========================  ===================================================================
+
+A key counts as written when the spec file has it, even at its default value
+(``separator = ","`` with Parquet files is refused too: it reads as if it did something).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from forecaster.exceptions import SpecError
+from forecaster.jobs.spec import Spec
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["check_history_days", "check_unused_keys"]
+
+
+def check_unused_keys(file: Path, spec: Spec) -> None:
+    """Refuse the first key of ``spec`` (read from ``file``) that its other choices leave
+    unused (see this module's table).
+
+    Raises
+    ------
+    SpecError
+        Naming the key, what it is used with, what the spec has and how to fix it.
+    """
+    source, series, tracking = spec.source, spec.series, spec.tracking
+    audio = source.dataset == "audio" or source.format == "wav"
+    files = source.format in ("csv", "parquet")
+    read = f"dataset = {source.dataset!r}" if source.dataset else f"format = {source.format!r}"
+    no_id = "no series.id (a single series)"
+    stale = f"stale = {series.stale!r}" if series.id else no_id
+    tracking_off = "enabled = false"
+    rules = [  # (key, used, where it is used, what the spec has instead)
+        ("source.format", source.path is not None, "source.path (files)", read),
+        ("source.tickers", source.dataset == "stocks", "dataset = 'stocks'", read),
+        ("source.separator", source.format == "csv", "format = 'csv'", read),
+        ("source.null_values", source.format == "csv", "format = 'csv'", read),
+        ("source.time_format", files, "format = 'csv' or 'parquet'", read),
+        ("source.id_from_filename", files, "format = 'csv' or 'parquet'", read),
+        ("features.mfcc", audio, "dataset = 'audio' or format = 'wav'", read),
+        ("features.history_days", not audio, _DATED, f"{read} (integer frames)"),
+        ("series.stale", series.id is not None, "a series.id (several series)", no_id),
+        ("series.max_staleness", series.id is not None and series.stale == "exclude",
+         "series.stale = 'exclude' and a series.id", stale),
+        ("tracking.experiment", tracking.enabled, "tracking.enabled = true", tracking_off),
+        ("tracking.register_as", tracking.enabled, "tracking.enabled = true", tracking_off),
+    ]  # fmt: skip
+    for key, used, where, actual in rules:
+        section, name = key.split(".")
+        if name in getattr(spec, section).model_fields_set and not used:
+            raise SpecError(f"{file}: {_message(key, where, actual)}")
+
+
+_DATED = "a Date or Datetime time column"
+
+
+def check_history_days(spec: Spec, dtype: pl.DataType) -> None:
+    """Refuse ``features.history_days`` when the time column the data has (``dtype``) is not
+    a date or datetime: it counts days, which integer steps do not have.
+
+    Raises
+    ------
+    SpecError
+        Naming the key, the time column and its dtype, and the fix.
+    """
+    if spec.features.history_days is None or dtype.is_temporal():
+        return
+    actual = f"the time column {spec.series.time!r} of type {dtype} in its data (steps, not days)"
+    raise SpecError(
+        _message("features.history_days", _DATED, actual)
+        + " To read text times as dates, give their format as source.time_format."
+    )
+
+
+def _message(key: str, where: str, actual: str) -> str:
+    """The refusal of a ``key`` used only with ``where`` when the spec has ``actual``."""
+    return (
+        f"key {key!r} is used only with {where}, and this spec has {actual}: it would be "
+        f"ignored. Remove {key}, or set {where}."
+    )
