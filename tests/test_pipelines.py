@@ -1237,3 +1237,127 @@ def test_the_dry_run_plans_what_tune_resume_reuse_and_force_would_do(tmp_path, c
     assert run_cli(capsys, "run", str(spec))[0] == 0
     assert "plan     nothing: the outputs in " in plan_of(capsys, spec)
     assert ", replace (--force) " in plan_of(capsys, spec, "--force")
+
+
+# the command line's logging of Optuna, reruns of an edited spec, --out placement
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("json_logs", [False, True])
+def test_the_cli_routes_optuna_records_and_puts_optuna_logging_back(capfd, json_logs):
+    """Optuna's records go through the command's logging (none with --quiet, JSON lines with
+    --json-logs), and Optuna's own handler is back afterwards (was: Optuna printed them
+    itself on stderr, whatever the options)."""
+    import json
+    import logging
+
+    with capfd.disabled():  # Optuna's own handler takes the stderr of its first import
+        optuna = pytest.importorskip("optuna")
+    from forecaster.jobs.cli import _logging_to
+
+    record = optuna.logging.get_logger("optuna.study.study")
+    handlers = list(logging.getLogger("optuna").handlers)
+    with _logging_to(quiet=True, verbose=False, json_logs=json_logs, optuna=True):
+        record.info("Trial 0 finished with value: 1.0")
+    out, err = capfd.readouterr()
+    assert err == ""
+    if json_logs:
+        (line,) = out.splitlines()
+        assert json.loads(line)["logger"] == "optuna.study.study" and "Trial 0" in line
+    else:
+        assert out == ""
+    assert logging.getLogger("optuna").handlers == handlers  # forecaster.tune keeps Optuna's
+
+
+@pytest.mark.slow
+def test_tune_quiet_prints_nothing_and_json_logs_only_json_lines(tmp_path, capfd):
+    import json
+
+    with capfd.disabled():  # Optuna's own handler takes the stderr of its first import
+        pytest.importorskip("optuna")
+    spec = csv_project(tmp_path, rows(24))
+    assert main(["tune", str(spec), "--trials", "1", "--quiet"]) == 0
+    assert capfd.readouterr() == ("", "")  # was: "[I ...] A new study created in RDB ..."
+    assert main(["run", str(spec), "--tune", "--json-logs"]) == 0
+    out, err = capfd.readouterr()
+    records = [json.loads(line) for line in (out + err).splitlines()]
+    assert any(record.get("logger", "").startswith("optuna") for record in records)
+
+
+def test_a_rerun_of_an_edited_spec_refuses_the_old_outputs(tmp_path, capsys):
+    """The outputs of another version of the spec are refused, naming both hashes, and
+    --force replaces them (was: exit 0 reporting the old spec's forecasts); a comment
+    leaves the hash as it was, so such a rerun still reports its outputs."""
+    import json
+
+    spec = csv_project(tmp_path, rows(12))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    folder = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    before = json.loads((folder / "summary.json").read_text())["spec_hash"]
+    spec.write_text("# a comment\n" + spec.read_text())
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+    spec.write_text(spec.read_text().replace("horizon = 2", "horizon = 3"))
+    after = spec_hash(load_spec(spec)[0])
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and "made by another version of the spec" in err, err
+    assert f"spec hash {before}; the spec now has {after}" in err and "--force" in err
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 0, err
+    assert json.loads((folder / "summary.json").read_text())["spec_hash"] == after
+    assert pl.read_parquet(folder / "forecasts.parquet").group_by("id").len()["len"].max() == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "out"),
+    [
+        (("predict", "--model", "models/none"), "data/forecast.csv"),
+        (("backtest",), "data/backtest.csv"),
+        (("fit",), "data/model"),  # the glob below reads data/model/*.csv
+    ],
+)
+def test_out_that_source_path_reads_as_data_exits_2(tmp_path, capsys, tree_guard, command, out):
+    """``--out`` where the spec's source.path glob would read it is refused before any work,
+    as output.dir is (was: written, and every later run failed on it)."""
+    spec = csv_project(tmp_path, rows(12))
+    spec.write_text(spec.read_text().replace('"data/*.csv"', '"data/**/*.csv"'))
+    guard = tree_guard(tmp_path)
+    args = (*command[1:], "--out", str(tmp_path / out))
+    code, err = run_cli(capsys, command[0], str(spec), *args)
+    assert code == 2 and "argument --out" in err, err
+    assert "source.path 'data/**/*.csv' would read" in err, err
+    guard.assert_unchanged()
+
+
+@pytest.mark.parametrize(
+    ("command", "out"),
+    [
+        (("fit",), "outputs/hostile/2024-01-12/model"),
+        (("fit",), "outputs/hostile/2023-12-31"),
+        (("predict", "--model", "models/none"), "outputs/hostile/2024-01-12/forecasts.parquet"),
+        (("backtest",), "outputs/hostile/2024-01-12/b.parquet"),
+    ],
+)
+def test_out_inside_the_run_outputs_exits_2(tmp_path, capsys, tree_guard, command, out):
+    """``--out`` inside (for a model: or being) a folder output.dir names for the outputs of
+    a run is refused (was: fit saved there, and the run of that as-of was blocked)."""
+    spec = csv_project(tmp_path, rows(12))
+    guard = tree_guard(tmp_path)
+    args = (*command[1:], "--out", str(tmp_path / out))
+    code, err = run_cli(capsys, command[0], str(spec), *args)
+    assert code == 2 and "argument --out" in err, err
+    assert "output.dir ('outputs/{name}/{as_of}') names for the outputs of a run" in err, err
+    guard.assert_unchanged()
+
+
+def test_a_foreign_folder_at_the_default_output_dir_gets_other_advice(tmp_path, capsys):
+    """A spec with the default output.dir is not told to use it (was: "Give the outputs a
+    folder of their own, such as 'outputs/{name}/{as_of}'", the value it has)."""
+    spec = csv_project(tmp_path, rows(12))
+    folder = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2 and "forecaster did not write (it holds notes.txt)" in err, err
+    assert "such as 'outputs/{name}/{as_of}'" not in err and "out of the way" in err, err

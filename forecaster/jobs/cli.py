@@ -69,9 +69,11 @@ Output
 A command's results (the run's summary table and paths, ``wrote ... to``, the forecast's
 first rows, the backtest's scores, ``datasets``) go to standard output. Its steps (the data,
 the model, calibration, reuse, checkpoints, tracking) are ``INFO`` records of the
-``forecaster`` logger and its per-module children, shown on standard error, with the
-progress of training and tuning: a bar in a terminal, one line per epoch or trial in a log
-file or any other output that is no terminal (:mod:`forecaster.training.progress`).
+``forecaster`` logger and its per-module children (and, for ``run`` and ``tune``, Optuna's
+own records: the study created or loaded, each trial finished, which Optuna would otherwise
+print itself), shown on standard error, with the progress of training and tuning: a bar in
+a terminal, one line per epoch or trial in a log file or any other output that is no
+terminal (:mod:`forecaster.training.progress`).
 Warnings are one ``warning: ...`` line on standard error, a failure one ``error: ...`` line.
 ``--quiet`` keeps only errors; ``--verbose`` adds ``DEBUG`` records and tracebacks;
 ``--json-logs`` writes results, steps and warnings as JSON objects, one per line, on standard
@@ -157,12 +159,15 @@ class _JsonFormatter(logging.Formatter):
 
 
 @contextlib.contextmanager
-def _logging_to(quiet: bool, verbose: bool, json_logs: bool) -> Iterator[None]:
+def _logging_to(
+    quiet: bool, verbose: bool, json_logs: bool, optuna: bool = False
+) -> Iterator[None]:
     """Show the ``forecaster`` logger's records while a command runs: its steps and
     progress (``INFO``; ``DEBUG`` with ``--verbose``; none with ``--quiet``) on standard error
     as plain lines, or with ``--json-logs`` as JSON lines on standard output beside the
     results (all of them, also with ``--quiet``). The handler is removed afterwards (the
-    library itself adds only a ``NullHandler``)."""
+    library itself adds only a ``NullHandler``). ``optuna``: a command that may tune, whose
+    Optuna records go the same way (:func:`_optuna_logging_to`)."""
     root = logging.getLogger("forecaster")
     if json_logs:
         handler: logging.Handler = logging.StreamHandler(sys.stdout)
@@ -178,15 +183,52 @@ def _logging_to(quiet: bool, verbose: bool, json_logs: bool) -> Iterator[None]:
     root.setLevel(level)
     root.addHandler(handler)
     try:
-        yield
+        with _optuna_logging_to(handler, level) if optuna else contextlib.nullcontext():
+            yield
     finally:
         root.removeHandler(handler)
         root.setLevel(before)
 
 
+@contextlib.contextmanager
+def _optuna_logging_to(handler: logging.Handler, level: int) -> Iterator[None]:
+    """Optuna's own records (the ``optuna`` logger: "A new study created ...", "Trial 0
+    finished ...") through the command's ``handler`` at the command's ``level``, instead of
+    Optuna's handler, which writes them to standard error whatever ``--quiet`` or
+    ``--json-logs`` say. Optuna's handlers, level and propagation are put back afterwards, so
+    :func:`forecaster.tune` called from Python keeps Optuna's own logging. Nothing to do
+    when Optuna is not installed."""
+    try:
+        import optuna  # noqa: F401  (importing it sets up the "optuna" logger and its handler)
+    except ImportError:
+        yield
+        return
+    optuna_logger = logging.getLogger("optuna")
+    handlers = list(optuna_logger.handlers)
+    before = (optuna_logger.level, optuna_logger.propagate)
+    for other in handlers:
+        optuna_logger.removeHandler(other)
+    optuna_logger.addHandler(handler)
+    optuna_logger.setLevel(level)
+    optuna_logger.propagate = False  # not also through the root logger's handlers
+    try:
+        yield
+    finally:
+        optuna_logger.removeHandler(handler)
+        for other in handlers:
+            optuna_logger.addHandler(other)
+        optuna_logger.setLevel(before[0])
+        optuna_logger.propagate = before[1]
+
+
 # ------------------------------------------------------------------------------------------
 # entry point
 # ------------------------------------------------------------------------------------------
+
+
+_TUNING_COMMANDS = frozenset({"run", "tune"})
+"""The commands that may run an Optuna study (``run``: with ``--tune`` or the spec's
+``training.tune``), whose Optuna log records :func:`_logging_to` routes."""
 
 
 def _exit_code(exc: BaseException) -> tuple[int, str]:
@@ -236,7 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.quiet or args.json_logs:
                 args.progress = False
             with (
-                _logging_to(args.quiet, args.verbose, args.json_logs),
+                _logging_to(
+                    args.quiet, args.verbose, args.json_logs, args.command in _TUNING_COMMANDS
+                ),
                 translated_errors(f"forecaster {args.command}"),
             ):
                 return getattr(commands, args.handler)(args, log)

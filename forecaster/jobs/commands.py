@@ -30,7 +30,7 @@ from forecaster.jobs.intervals import (
 )
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from forecaster.jobs.placement import checkpoint_folder, load_spec, path_problem
+from forecaster.jobs.placement import checkpoint_folder, load_spec, out_problem, path_problem
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
@@ -78,14 +78,23 @@ def _spec_and_frame(
     return spec, root, frame, when
 
 
-def _out_path(value: str | None, option: str, default: Path) -> Path:
+def _out_path(
+    value: str | None, default: Path, spec: Any, root: Path, *, folder: bool = False
+) -> Path:
     """``--out`` (absolute, normalised as written), or ``default``; an argument naming no
-    path forecaster can write is refused (``ArgumentError``) before any work."""
+    path forecaster can write, a path the spec's ``source.path`` would read as data, or one
+    inside the folders ``output.dir`` names for a run's outputs
+    (:func:`forecaster.jobs.placement.out_problem`) is refused (``ArgumentError``) before
+    any work. ``folder``: ``--out`` names a model folder, not a file."""
 
     path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
-    problem = path_problem(path)
+    problem = path_problem(path) or out_problem(spec, root, path, folder=folder)
     if problem:
-        raise ArgumentError(f"argument {option} ({value or str(default)!r}): {problem}.")
+        what = "a model folder" if folder else "a file"
+        raise ArgumentError(
+            f"argument --out ({value or str(default)!r}) resolves to {path}: {problem}. Give "
+            f"--out {what} of its own, apart from the data and the run outputs of the spec."
+        )
     return path
 
 
@@ -164,7 +173,9 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
 
     spec, root, frame, when = _spec_and_frame(args)
     model = build_estimator(spec, args.progress)
-    out = _out_path(args.out, "--out", root / "models" / spec.pipeline.name / when.label)
+    out = _out_path(
+        args.out, root / "models" / spec.pipeline.name / when.label, spec, root, folder=True
+    )
     checkpoints = checkpoint_folder(out, spec, root)
     started = time.perf_counter()
     if not distributed.is_main_process():  # torchrun: train in lockstep with rank 0, which writes
@@ -204,7 +215,7 @@ def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
 def predict_command(args: argparse.Namespace, log: Log) -> int:
 
     spec, root, frame, when = _spec_and_frame(args, forecast=True)
-    out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "forecasts"))
+    out = _out_path(args.out, _default_output(spec, root, when.label, "forecasts"), spec, root)
     _check_parquet_destination(out)
     levels = _levels(args.level, spec)
     model = load_model(args.model)
@@ -238,7 +249,7 @@ def _check_model_levels(model: Any, levels: list[float] | None, folder: str) -> 
 def backtest_command(args: argparse.Namespace, log: Log) -> int:
 
     spec, root, frame, when = _spec_and_frame(args)
-    out = _out_path(args.out, "--out", _default_output(spec, root, when.label, "backtest"))
+    out = _out_path(args.out, _default_output(spec, root, when.label, "backtest"), spec, root)
     _check_parquet_destination(out)
     folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
     levels = _levels(args.level, spec)

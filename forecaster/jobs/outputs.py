@@ -21,7 +21,11 @@ Idempotency and concurrency
     ``skipped``, with the paths of the folder as it is now) unless ``force=True``, after
     checking every file against the manifest: a file missing or changed is refused
     (``OwnershipError``, exit 2, naming the files; missing only: ``--force`` writes them
-    again; changed: move them out, forecaster never replaces what it did not write). A file
+    again; changed: move them out, forecaster never replaces what it did not write). Outputs
+    of another version of the spec (their summary's ``spec_hash`` is not the spec's
+    :func:`forecaster.jobs.spec.spec_hash`, a hash of the parsed spec: comments and layout do
+    not count) are refused too (``OwnershipError``, exit 2, both hashes; ``--force`` replaces
+    them), never reported as this spec's. A file
     added beside intact outputs does not stop the report (``--force`` refuses it). A
     template without ``{as_of}`` keeps the latest as-of: a run of a later as-of replaces its
     outputs, one of an earlier as-of (a backfill) needs ``force`` (``OwnershipError``, exit 2,
@@ -265,7 +269,8 @@ def output_lock(
 
 def skipped_result(job: Job) -> PipelineResult | None:
     """The result of a rerun that finds the outputs of its spec and as-of whole (else None);
-    outputs with a file missing or changed are refused (``OwnershipError``, exit 2)."""
+    outputs with a file missing or changed, or made by another version of the spec (another
+    spec hash in their summary), are refused (``OwnershipError``, exit 2)."""
     previous = _previous_outputs(job.out_dir, job.name, job.when.label)
     if previous is None:
         return None
@@ -284,6 +289,13 @@ def skipped_result(job: Job) -> PipelineResult | None:
         raise OwnershipError(
             f"{job.file}: key 'output.dir': the outputs of {job.name} as of {job.when.label} in "
             f"{job.out_dir} are damaged: {', '.join(listed[:5])}{more}. {fix}."
+        )
+    if previous.spec_hash and previous.spec_hash != job.digest:
+        raise OwnershipError(
+            f"{job.file}: the outputs of {job.name} as of {job.when.label} in {job.out_dir} "
+            f"were made by another version of the spec (spec hash {previous.spec_hash}; the "
+            f"spec now has {job.digest}), so they are not this spec's results. Run again with "
+            "--force to replace them with this spec's, or put the spec back as it was."
         )
     job.log(
         f"outputs for {job.name} as of {job.when.label} already exist: {job.out_dir} "

@@ -9,6 +9,10 @@ Where outputs may go
     :func:`load_spec` checks this before reading data (with the as-of still open), the run
     again with its as-of, before training. A ``SpecError`` (exit 2) names ``output.dir``, what
     it resolves to and why.
+Where the command line's ``--out`` may go
+    Not where ``source.path`` would read it as data (the check ``output.dir`` gets), and not
+    inside a folder ``output.dir`` names for a run's outputs of any as-of (a model folder: nor
+    one of those folders), which only ``run`` writes (:func:`out_problem`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ __all__ = [
     "check_checkpoints",
     "check_output",
     "checkpoint_folder",
+    "data_problem",
     "load_spec",
+    "out_problem",
     "path_problem",
 ]
 
@@ -132,11 +138,20 @@ def check_output(file: Path, spec: Spec, root: Path, label: str | None) -> Path:
     if why is None and (label is not None or "{as_of}" not in spec.output.dir):
         why = _occupant_problem(out, spec.pipeline.name)
     if why:
+        fix = "Give the outputs a folder of their own, such as 'outputs/{name}/{as_of}'"
+        if spec.output.dir == _DEFAULT_DIR:  # the advice would be the value it has
+            fix = (
+                f"Move what is at {out} out of the way (forecaster replaces only what it "
+                "wrote), or give the outputs another folder of their own in output.dir"
+            )
         raise SpecError(
-            f"{file}: key 'output.dir' ({spec.output.dir!r}) resolves to {out}: {why}. Give "
-            "the outputs a folder of their own, such as 'outputs/{name}/{as_of}'."
+            f"{file}: key 'output.dir' ({spec.output.dir!r}) resolves to {out}: {why}. {fix}."
         )
     return out
+
+
+_DEFAULT_DIR = "outputs/{name}/{as_of}"
+"""The default ``output.dir``, which :func:`check_output` suggests to a spec with another."""
 
 
 def _placement_problem(out: Path, file: Path, spec: Spec, root: Path) -> str | None:
@@ -149,12 +164,7 @@ def _placement_problem(out: Path, file: Path, spec: Spec, root: Path) -> str | N
                 return f"that is {what} ({path})"
             if theirs.is_relative_to(mine):
                 return f"that folder holds {what} ({path}), which the outputs would replace"
-    if _read_as_data(spec, root, out):
-        return (
-            f"source.path {spec.source.path!r} would read the files written there as data in "
-            "the next run"
-        )
-    return _owner_problem(out, root)
+    return data_problem(spec, root, out, folder=True) or _owner_problem(out, root)
 
 
 def _owner_problem(path: Path, root: Path, *, itself: bool = False) -> str | None:
@@ -214,17 +224,64 @@ def _source_pattern(spec: Spec, root: Path) -> tuple[str, ...] | None:
     return (*pattern, "**") if spec.source.format == "wav" else pattern  # a wav folder: all
 
 
-def _read_as_data(spec: Spec, root: Path, folder: Path) -> bool:
-    """Whether ``source.path`` can match files below ``folder`` (as written, or with its links
-    followed)."""
+def data_problem(spec: Spec, root: Path, path: Path, *, folder: bool) -> str | None:
+    """Why forecaster must not write at ``path``: ``source.path`` would read what it writes
+    there as data in the next run (a ``folder``: any file below it the glob can reach; a file:
+    the file itself), as written or with its links followed. None when it would not.
+
+    The one check of what the outputs (``output.dir``), the side paths
+    (``model.checkpoint_dir``, a SQLite ``training.storage``) and the command line's ``--out``
+    write."""
     pattern = _source_pattern(spec, root)
     if pattern is None:
-        return False
-    places = ((folder, normal_path(root)), (_resolved(folder), _resolved(root)))
-    return any(
-        path.is_relative_to(base) and _pattern_reaches(pattern, path.relative_to(base).parts)
-        for path, base in places
+        return None
+    places = ((normal_path(path), normal_path(root)), (_resolved(path), _resolved(root)))
+    for place, base in places:
+        if not place.is_relative_to(base):
+            continue
+        parts = place.relative_to(base).parts
+        if _pattern_reaches(pattern, parts) if folder else _glob_matches(pattern, parts):
+            return (
+                f"source.path {spec.source.path!r} would read the files written there as data "
+                "in the next run"
+            )
+    return None
+
+
+def out_problem(spec: Spec, root: Path, path: Path, *, folder: bool) -> str | None:
+    """Why a command's ``--out`` (``path``: a file, or a model ``folder``) must not be written
+    there: ``source.path`` would read it as data (:func:`data_problem`, as for
+    ``output.dir``), or it is inside a folder that ``output.dir`` names for the outputs of a
+    run of some as-of (a ``folder``: or is one), which ``forecaster run`` writes and replaces
+    as a whole. None when it may."""
+    return data_problem(spec, root, path, folder=folder) or _run_folder_problem(
+        spec, root, path, folder=folder
     )
+
+
+_ANY_LABEL = "\x00"
+"""Stands for the as-of in ``output.dir`` while it is made a glob (no path holds it)."""
+
+
+def _run_folder_problem(spec: Spec, root: Path, path: Path, *, folder: bool) -> str | None:
+    """Why ``path`` is inside (a ``folder``: or is) a folder that ``output.dir`` names for a
+    run's outputs, whatever the as-of (as written, or with the links followed)."""
+    for base in dict.fromkeys((normal_path(root), _resolved(root))):
+        template = output_dir(spec, base, _ANY_LABEL).parts
+        pattern = [glob.escape(part).replace(_ANY_LABEL, "*") for part in template]
+        for place in dict.fromkeys((normal_path(path), _resolved(path))):
+            parts = place.parts
+            if len(parts) < len(pattern) + (0 if folder else 1):
+                continue
+            run = Path(*parts[: len(pattern)])
+            if all(map(fnmatch.fnmatchcase, run.parts, pattern)):
+                where = "a folder" if place == run else f"inside {run}, a folder"
+                return (
+                    f"that is {where} that output.dir ({spec.output.dir!r}) names for the "
+                    "outputs of a run, which `forecaster run` writes and replaces as a whole "
+                    "(the run would then refuse that folder, or fail when it publishes)"
+                )
+    return None
 
 
 def _pattern_reaches(pattern: tuple[str, ...], folder: tuple[str, ...]) -> bool:
@@ -281,13 +338,9 @@ def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
             why = _owner_problem(path, root, itself=True)
         if why is None and path == normal_path(root) and is_folder:
             why = "that is the project folder itself"
-        pattern = _source_pattern(spec, root)
-        if why is None and pattern is not None:
+        if why is None:  # a checkpoint folder holds checkpoint-<epoch>.safetensors files
             probe = path / "checkpoint-0.safetensors" if is_folder else path
-            if probe.is_relative_to(normal_path(root)) and _glob_matches(
-                pattern, probe.relative_to(normal_path(root)).parts
-            ):
-                why = f"source.path {spec.source.path!r} would read the files written there as data"
+            why = data_problem(spec, root, probe, folder=False)
         if why:
             raise SpecError(
                 f"{file}: key {key!r} ({value!r}) resolves to {path}: {why}. Give it a path of "

@@ -417,13 +417,26 @@ def _predict(capsys, project: Path, *out: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("data/prices.csv", "not a file forecaster wrote (no 'forecaster' Parquet metadata)"),
+        # the source's own data, and a run's folder: refused as places for --out at all
+        ("data/prices.csv", "invalid argument: argument --out ('"),
+        ("data/prices.csv", "source.path 'data/*.csv' would read the files written there"),
+        ("foreign.parquet", "refused: Refusing to replace"),
         ("foreign.parquet", "not a file forecaster wrote (no 'forecaster' Parquet metadata)"),
         ("data", "a folder or special file"),
         ("link.parquet", "it is a link"),
-        (f"outputs/mini/{LAST}/extra.parquet", "inside"),
+        (f"outputs/mini/{LAST}/extra.parquet", "invalid argument: argument --out ('"),
+        (f"outputs/mini/{LAST}/extra.parquet", "names for the outputs of a run"),
     ],
-    ids=["csv-data", "foreign-parquet", "folder", "link", "inside-run"],
+    ids=[
+        "csv-data",
+        "csv-data-source",
+        "foreign-parquet",
+        "foreign-parquet-metadata",
+        "folder",
+        "link",
+        "inside-run",
+        "inside-run-output-dir",
+    ],
 )
 def test_predict_out_never_replaces_what_forecaster_did_not_write(
     done, capsys, tree_guard, target, message
@@ -432,7 +445,7 @@ def test_predict_out_never_replaces_what_forecaster_did_not_write(
     (done / "link.parquet").symlink_to(done / "foreign.parquet")
     guard = tree_guard(done.parent)
     code, _, err = _predict(capsys, done, "--out", str(done / target))
-    assert code == 2 and err.startswith("error: refused: ") and message in err, err
+    assert code == 2 and err.startswith("error: ") and message in err, err
     guard.assert_unchanged()
 
 
@@ -468,18 +481,32 @@ def test_backtest_out_over_a_foreign_file_is_refused(done, capsys, tree_guard):
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        (".", "a folder forecaster did not write"),
-        ("data", "a folder forecaster did not write"),
+        # folders the source's glob reaches into, and a run's folder: no place for --out
+        (".", "argument --out ('.') resolves to"),
+        (".", "source.path 'data/*.csv' would read the files written there"),
+        ("data", "source.path 'data/*.csv' would read the files written there"),
+        ("src", "refused: Refusing to save the model into"),
+        ("src", "a folder forecaster did not write"),
         ("src/app.py", "it is a file"),
-        (f"outputs/mini/{LAST}/model2", "inside"),
+        (f"outputs/mini/{LAST}/model2", "argument --out"),
+        (f"outputs/mini/{LAST}/model2", "names for the outputs of a run"),
     ],
-    ids=["project", "data", "a-file", "inside-run"],
+    ids=[
+        "project",
+        "project-source",
+        "data",
+        "foreign",
+        "foreign-folder",
+        "a-file",
+        "inside-run",
+        "inside-run-output-dir",
+    ],
 )
 def test_fit_out_is_checked_before_training(done, capsys, tree_guard, monkeypatch, target, message):
     monkeypatch.chdir(done)
     guard = tree_guard(done.parent)
     code, out, err = cli(capsys, "fit", spec_of(done), "--out", target)
-    assert code == 2 and err.startswith("error: refused: ") and message in err, err
+    assert code == 2 and err.startswith("error: ") and message in err, err
     assert "fitted" not in out + err
     guard.assert_unchanged()
 
