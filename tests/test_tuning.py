@@ -741,3 +741,60 @@ def test_a_probabilistic_objective_refuses_sampling_what_it_scores(frame):
             quick(model, frame, metric="pinball", search_space={name: values})
     result = quick(model, frame, metric="pinball", search_space={"scaling": ["standard", "none"]})
     assert all(t.value is not None for t in result.study.trials)  # original scale: comparable
+
+
+def _gapped_frame() -> pl.DataFrame:
+    """tiny_frame's two series with every other step missing over their last 30 steps, the
+    second one 20 steps shorter: the rows no longer count the steps of the grid."""
+    parts = []
+    for k, length in enumerate((160, 140)):
+        series = tiny_frame().filter(pl.col("id") == f"s{k}").head(length)
+        late = pl.col("time") >= length - 30
+        parts.append(series.filter(~(late & (pl.col("time") % 2 == 1))))
+    return pl.concat(parts)
+
+
+@pytest.mark.parametrize(("missing", "metric"), [("ffill", "pinball"), ("interpolate", "scrps")])
+def test_a_probabilistic_score_forecasts_only_the_validation_steps_of_the_grid(
+    monkeypatch, missing, metric
+):
+    from forecaster.tuning.scores import probabilistic_score
+
+    gapped = _gapped_frame()
+    model = tiny_model(loss="quantile", freq=1, missing=missing, validation_size=10).fit(gapped)
+    cutoffs = []
+    predict = model.predict
+
+    def spy(frame, **kwargs):
+        cutoffs.append(kwargs["cutoff"])
+        return predict(frame, **kwargs)
+
+    monkeypatch.setattr(model, "predict", spy)
+    assert np.isfinite(probabilistic_score(model, gapped, metric))
+    (cutoff,) = cutoffs
+    # the fit holds out the last 10 steps of each series' grid (ending at 158 and 138, the
+    # last rows): the origins are the steps from the one before them to the 6th (the horizon)
+    # before the end, whether the frame has a row there or not (the last 10 rows span 20
+    # steps: counted by rows, the origins reach into the training span)
+    for key, end in (("s0", 158), ("s1", 138)):
+        origins = cutoff.filter(pl.col("id") == key)["time"].to_list()
+        assert origins == list(range(end - 10, end - 6 + 1))
+    assert cutoff.height == model.n_val_windows_  # the fit's own validation windows
+
+
+def test_a_probabilistic_score_of_a_lazy_frame(monkeypatch, frame):
+    import forecaster.tuning.trials as trials
+
+    read = []
+    score = trials.probabilistic_score
+
+    def spy(model, data, metric):
+        read.append(type(data))
+        return score(model, data, metric)
+
+    monkeypatch.setattr(trials, "probabilistic_score", spy)
+    model = tiny_model(loss="quantile", quantiles=[0.1, 0.5, 0.9])
+    eager = quick(model, frame, n_trials=1, metric="pinball")
+    lazy = quick(model, frame.lazy(), n_trials=1, metric="pinball")
+    assert lazy.best_value == pytest.approx(eager.best_value)
+    assert read == [pl.DataFrame, pl.DataFrame]  # collected once, before the trials

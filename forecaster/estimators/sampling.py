@@ -28,6 +28,7 @@ __all__ = [
     "rows_before_holdout",
     "steps_per_epoch",
     "training_windows",
+    "validation_origins",
     "validation_sample",
     "validation_steps",
     "window_sources",
@@ -109,6 +110,32 @@ def rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
     keep = np.clip(panel.lengths - holdout, 0, panel.lengths)  # leading rows of each series
     runs = np.stack([keep, panel.lengths - keep], axis=1).ravel()
     return np.repeat(np.tile(np.array([True, False]), panel.n_series), runs)  # 1 byte per row
+
+
+def validation_origins(
+    panel: Panel, holdout: np.ndarray, lookback: int, horizon: int
+) -> np.ndarray:
+    """The global rows of ``panel`` that end the inputs of a fit's validation windows (each
+    origin whose ``horizon`` targets lie in the last ``holdout`` rows of its series, with
+    ``lookback`` rows up to it), as :func:`holdout_split` keeps them before any stride: per
+    series long enough for one window, from the last row before its hold-out (or its
+    ``lookback``-th row) to the row ``horizon`` before its end; series by series, in time order.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"id": ["a"] * 8 + ["b"] * 6 + ["c"] * 3,
+    ...                       "t": [*range(8), *range(6), *range(3)], "y": [0.0] * 17})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    >>> validation_origins(panel, np.array([3, 3, 3]), lookback=3, horizon=2).tolist()
+    [4, 5, 10, 11]
+    """
+    lengths = panel.lengths
+    first = np.maximum(lengths - holdout - 1, lookback - 1)
+    last = lengths - 1 - horizon
+    counts = np.where(holdout > 0, np.clip(last - first + 1, 0, None), 0)
+    starts = np.repeat(panel.offsets[:-1] + first - np.cumsum(counts) + counts, counts)
+    return (starts + np.arange(int(counts.sum()))).astype(np.int64)
 
 
 def window_sources(

@@ -4,7 +4,8 @@
 
 They score the quantile forecasts of a model that emits them (``loss="quantile"``) on its
 validation span, the steps ``val_loss`` is measured on: every series is forecast from each
-origin whose ``horizon`` targets lie in its last validation steps (one batched ``predict``
+origin whose ``horizon`` targets lie in its last validation steps (steps of its regular
+grid, with the gaps ``missing`` fills, as the fit holds them out; one batched ``predict``
 call with the model's quantiles, or the level's bounds), and
 :func:`forecaster.evaluation.evaluate` scores them against the data, on the original scale:
 the pinball loss averaged over the quantiles, the scaled CRPS, or the Winkler score / MSIS of
@@ -20,9 +21,12 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from forecaster.data.panel import Panel
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
+from forecaster.estimators.sampling import validation_origins, validation_steps
 from forecaster.evaluation import evaluate
 from forecaster.exceptions import DataValidationError, StudyStopError
 
@@ -92,7 +96,15 @@ def check_probabilistic(estimator: Any, metric: str, direction: str) -> None:
 
 def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
     """The score ``metric`` of the fitted quantile ``model`` on the validation span of
-    ``frame`` (see the module docstring)."""
+    ``frame`` (see the module docstring).
+
+    The origins are those of the fit's validation windows
+    (:func:`~forecaster.estimators.sampling.validation_origins`): steps of each series' regular
+    grid as the fit reads it (after ``missing`` fills its gaps), not rows of ``frame``, so
+    that no forecast of the training span is scored. Forecasts are scored against the rows
+    of ``frame`` (a filled step has no actual value and is not scored), and the scale of
+    sCRPS and MSIS is taken on the grid up to the first origin (filled steps missing).
+    """
     if getattr(model, "loss", None) != "quantile":
         raise StudyStopError(
             f"metric={metric!r} needs quantile forecasts, but a trial's model has "
@@ -100,30 +112,23 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
         )
     column = score_column(metric)
     assert column is not None
-    horizon, id_col, time_col = int(model.horizon), model.id_col, model.time_col
-    keys = [id_col] if id_col else []
-    ordered = frame.sort([*keys, time_col])
-    position, count = pl.int_range(pl.len()), pl.len()
-    if keys:
-        position, count = position.over(keys), count.over(keys)
-    holdout = _holdout(model.validation_size, count, horizon)
-    first = count - holdout - 1  # the first origin whose targets lie in the validation span
-    origins = ordered.filter((position >= first) & (position <= count - 1 - horizon))
-    insample = ordered.filter(position <= first)
-    cutoff = origins.select([*keys, time_col]) if keys else origins[time_col]
+    data, panel = model.read_frame(frame, as_fitted=True)
+    origins, insample = _validation_span(model, data, panel)
+    keys = [model.id_col] if model.id_col else []
     level = _level(column) if column not in ("pinball", "scrps") else None
     forecast = model.predict(
-        ordered,
-        cutoff=cutoff,
+        data,
+        cutoff=origins if keys else origins[model.time_col],
         quantiles=None if level is not None else _quantiles(model),
         level=None if level is None else [level],
     )
+    observed = data.select(*keys, model.time_col)
     scores = evaluate(
-        forecast,
-        ordered,
+        forecast.join(observed, on=[*keys, model.time_col], how="semi"),  # no filled steps
+        data,
         target=model.target,
-        time_col=time_col,
-        id_col=id_col,
+        time_col=model.time_col,
+        id_col=model.id_col,
         insample=insample if column != "pinball" else None,
         metrics=["mae"],
         by=["origin"],
@@ -135,9 +140,28 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
     return value
 
 
-def _holdout(validation: Any, count: pl.Expr, horizon: int) -> pl.Expr:
-    """Each series' validation steps as the estimator holds them out (an integer, or a
-    fraction of the series' length rounded up), and at least ``horizon`` (one origin)."""
-    if isinstance(validation, int):
-        return pl.lit(max(int(validation), horizon))
-    return pl.max_horizontal((count * float(validation)).ceil().cast(pl.Int64), pl.lit(horizon))
+def _validation_span(model: Any, data: pl.DataFrame, panel: Panel) -> tuple[Any, Any]:
+    """The (id, time) origins of the fitted ``model``'s validation windows on ``panel`` (the
+    grid of ``data`` as the fit read it), and the in-sample frame: each series' grid steps up
+    to its first origin, with the targets of ``data`` (null at the steps it lacks)."""
+    horizon, id_col, time_col = int(model.horizon), model.id_col, model.time_col
+    holdout = validation_steps(model.validation_size, panel.lengths, horizon)
+    rows = validation_origins(panel, holdout, int(model.lookback_), horizon)
+    if not rows.size:
+        raise DataValidationError(
+            "No series has a validation origin: none is long enough for lookback + horizon "
+            "steps with its targets in the validation span. Use more data or a smaller "
+            "lookback or horizon."
+        )
+    series = panel.series_of_rows()
+    grid = pl.DataFrame({time_col: panel.time.cast(data.schema[time_col])})
+    if id_col:
+        ids = panel.keys[id_col].gather(series).cast(data.schema[id_col])
+        grid = grid.with_columns(ids.alias(id_col)).select(id_col, time_col)
+    first = np.full(panel.n_series, -1, dtype=np.int64)  # each series' first origin
+    with_origins, at = np.unique(series[rows], return_index=True)  # rows ascend
+    first[with_origins] = rows[at]
+    before = np.arange(len(series)) <= first[series]
+    targets = data.select(*grid.columns, *panel.targets)
+    insample = grid.filter(pl.Series(before)).join(targets, on=grid.columns, how="left")
+    return grid[rows], insample

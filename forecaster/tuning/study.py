@@ -134,6 +134,7 @@ from typing import Any
 import polars as pl
 from sklearn.base import clone
 
+from forecaster.data.frames import collect_frame
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -144,6 +145,7 @@ from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
 from forecaster.tuning.conditions import trial_params
 from forecaster.tuning.identity import default_study_name, open_study, study_identity
+from forecaster.tuning.scores import score_column
 from forecaster.tuning.space import check_data, check_frame, resolve_space
 from forecaster.tuning.storage import (
     GRACE_PERIOD,
@@ -388,8 +390,8 @@ def _objective(
     """The trials' objective, after the checks of the frame, the search space and the data
     that every trial would otherwise fail the same way."""
     check_frame(estimator, frame)
-    if isinstance(frame, pl.LazyFrame) and n_workers > 1:
-        frame = frame.collect()
+    if isinstance(frame, pl.LazyFrame) and (n_workers > 1 or score_column(metric) is not None):
+        frame = collect_frame(frame)  # once for every trial: workers and scores read a DataFrame
     space = resolve_space(search_space, estimator, frame, metric)
     max_lookback = check_data(estimator, frame, space, default_space=search_space is None)
     params = estimator.get_params(deep=False)
