@@ -153,10 +153,12 @@ def test_package_data_inside_an_archive(tmp_path: Path, monkeypatch: pytest.Monk
     # A package imported from a zip file: importlib.resources hands out zipfile.Path objects.
     # The loaders read through temporary copies (importlib.resources.as_file); there is no
     # folder on disk to return, and datasets_dir says how to get one.
+    # The clips are a folder, which as_file extracts only from Python 3.12 on (was: a raw
+    # IsADirectoryError on 3.11).
     archive = tmp_path / "forecaster.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for file in sorted(REPO_DATASETS.rglob("*")):
-            if file.is_file() and file.parent.name in {"stocks", "audio"}:
+            if file.is_file() and file.parent.name in {"stocks", "audio", "fsdd"}:
                 zf.write(file, f"forecaster/datasets/data/{file.relative_to(REPO_DATASETS)}")
     root = zipfile.Path(archive, "forecaster/datasets/data/")
     monkeypatch.setattr(datasets, "_package_data", lambda: root)
@@ -168,9 +170,13 @@ def test_package_data_inside_an_archive(tmp_path: Path, monkeypatch: pytest.Monk
     ]
     with pytest.raises(DataValidationError, match=f"inside an archive .*{DATASETS_DIR_ENV}"):
         datasets_dir()
+    missing = pytest.raises(DataValidationError, match=r"audio.nothing does not exist")
+    with missing, datasets._bundled_path("audio", "nothing"):
+        pass
     pytest.importorskip("librosa")
-    with pytest.raises(DataValidationError, match=r"audio.fsdd does not exist"):
-        load_audio_mfcc()  # the archive above holds no clips
+    from_archive = load_audio_mfcc()
+    assert from_archive.shape == (871, 15)
+    assert sorted(from_archive["clip"].unique()) == FSDD_CLIPS
 
 
 def _reference_ndx() -> pl.DataFrame:
@@ -614,3 +620,30 @@ def test_hostile_clip_shorter_than_the_fft_window(tmp_path: Path) -> None:
         frame = load_audio_mfcc(tmp_path)
     assert frame.height == 1 + 100 // 80
     assert np.isfinite(frame.drop("clip", "frame").to_numpy()).all()
+
+
+def test_clips_of_different_sample_rates_warn(tmp_path: Path) -> None:
+    # was: silent, although a frame of 80 samples is 10 ms at 8 kHz and 5 ms at 16 kHz
+    _write_wav(tmp_path / "a.wav", _tone(8000, 8000), 8000)
+    _write_wav(tmp_path / "b.wav", _tone(16000, 16000), 16000)
+    with pytest.warns(ForecasterWarning, match="different sample rates") as record:
+        load_audio_mfcc(tmp_path)
+    message = str(record[0].message)
+    assert "8,000 Hz: a; 16,000 Hz: b" in message and "sample_rate=8000" in message
+    assert record[0].filename == __file__  # points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resampled = load_audio_mfcc(tmp_path, sample_rate=8000)
+    assert resampled.group_by("clip").len().sort("clip")["len"].to_list() == [101, 101]
+
+
+@pytest.mark.parametrize("n_fft", [255, 256, 257])
+def test_frames_per_clip_follow_librosa_padding(tmp_path: Path, n_fft: int) -> None:
+    # was documented (and estimated) as 1 + n // hop_length, wrong for an odd n_fft
+    from forecaster.data.audio import frame_count
+
+    _write_wav(tmp_path / "a.wav", _tone(8000, 8000), 8000)
+    expected = 1 + (8000 + 2 * (n_fft // 2) - n_fft) // 80
+    assert load_audio_mfcc(tmp_path, n_fft=n_fft).height == frame_count(8000, n_fft, 80)
+    assert frame_count(8000, n_fft, 80) == expected == (100 if n_fft % 2 else 101)
+    assert "1 + (n - 1) // hop_length`` for an odd" in (load_audio_mfcc.__doc__ or "")

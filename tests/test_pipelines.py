@@ -1361,3 +1361,140 @@ def test_a_foreign_folder_at_the_default_output_dir_gets_other_advice(tmp_path, 
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 2 and "forecaster did not write (it holds notes.txt)" in err, err
     assert "such as 'outputs/{name}/{as_of}'" not in err and "out of the way" in err, err
+
+
+# ------------------------------------------------------------------------------------------
+# audio sources: format = "wav" paths, a missing audio extra, the stale-series advice
+# ------------------------------------------------------------------------------------------
+
+WAV_SPEC = """
+[pipeline]
+name = "wav"
+
+[source]
+path = "{path}"
+format = "wav"
+
+[features.mfcc]
+n_mfcc = 3
+n_mels = 10
+
+[series]
+id = "clip"
+time = "frame"
+targets = ["mfcc_0", "mfcc_1", "mfcc_2"]
+freq = "1i"
+{series}
+
+[model]
+lookback = 8
+horizon = 2
+max_epochs = 1
+"""
+
+
+def _clips(folder: Path, names: dict[str, int], sr: int = 8000) -> None:
+    """Write ``names`` (file name -> samples) as tones in ``folder``."""
+    import numpy as np
+
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in names.items():
+        sf.write(str(folder / name), 0.5 * np.sin(np.arange(n) * 0.3), sr, subtype="PCM_16")
+
+
+def _wav_spec(tmp_path: Path, path: str, series: str = 'stale = "forecast"') -> Path:
+    return write(tmp_path, WAV_SPEC.format(path=path, series=series))
+
+
+@pytest.mark.filterwarnings("ignore:1 series end before the as-of")
+@pytest.mark.parametrize(
+    ("path", "clips"),
+    [
+        ("clips/*.wav", ["a", "b"]),
+        ("clips/a.wav", ["a"]),
+        ("clips", ["a", "b"]),  # a folder: its .wav files
+        ("upper/*.WAV", ["C", "D"]),
+        ("upper", ["C", "D"]),  # in any case
+    ],
+)
+def test_a_wav_source_path_is_a_glob_a_file_or_a_folder(tmp_path, path, clips):
+    # was: only a folder, and only its lower-case *.wav (Audio folder .../clips/*.wav does not
+    # exist or is not a folder ... pass an existing folder as `path`)
+    _clips(tmp_path / "clips", {"a.wav": 1600, "b.wav": 2400})
+    _clips(tmp_path / "upper", {"C.WAV": 1600, "D.WAV": 2400})
+    (tmp_path / "clips" / "notes.txt").write_text("not audio")
+    spec, root = load_spec(_wav_spec(tmp_path, path))
+    frame, _ = prepare_data(spec, root, None)
+    assert sorted(frame["clip"].unique()) == clips
+    assert frame.filter(clip=clips[0]).height == 1 + 1600 // 80
+
+
+def test_wav_source_errors_speak_of_source_path(tmp_path):
+    _clips(tmp_path / "clips" / "x", {"a.wav": 1600})
+    _clips(tmp_path / "clips" / "y", {"a.wav": 1600})
+    spec, root = load_spec(_wav_spec(tmp_path, "clips/**/*.wav"))
+    with pytest.raises(forecaster.DataValidationError, match="clip name") as info:
+        prepare_data(spec, root, None)
+    assert "Narrow source.path" in str(info.value) and "pattern" not in str(info.value)
+    (tmp_path / "clips" / "y" / "a.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    spec, root = load_spec(_wav_spec(tmp_path, "clips/y/*.wav"))
+    with pytest.raises(forecaster.DataValidationError, match=r"a\.wav") as info:
+        prepare_data(spec, root, None)
+    assert "narrow source.path" in str(info.value) and "`pattern`" not in str(info.value)
+    spec, root = load_spec(_wav_spec(tmp_path, "nowhere/*.wav"))
+    with pytest.raises(forecaster.DataValidationError, match=r"No file matches source\.path"):
+        prepare_data(spec, root, None)
+
+
+@pytest.mark.filterwarnings("ignore:1 series end before the as-of")
+def test_wav_clips_of_different_rates_warn_with_the_spec_key(tmp_path):
+    _clips(tmp_path / "clips", {"a.wav": 1600})
+    _clips(tmp_path / "clips", {"b.wav": 3200}, sr=16000)
+    spec, root = load_spec(_wav_spec(tmp_path, "clips/*.wav"))
+    with pytest.warns(ForecasterWarning, match=r"different sample rates") as record:
+        prepare_data(spec, root, None)
+    message = "\n".join(str(w.message) for w in record)
+    assert "8,000 Hz: a; 16,000 Hz: b" in message
+    assert "[features.mfcc] sample_rate = 8000" in message
+
+
+def test_stale_advice_fits_the_source(tmp_path):
+    # was: "Drop them from the source (e.g. source.tickers, a narrower source.path)" for audio
+    _clips(tmp_path / "clips", {"a.wav": 1600, "b.wav": 2400})
+    spec, root = load_spec(_wav_spec(tmp_path, "clips", series=""))
+    with pytest.warns(ForecasterWarning, match="end before the as-of") as record:
+        prepare_data(spec, root, None)
+    message = "\n".join(str(w.message) for w in record)
+    assert "source.tickers" not in message
+    assert "series.stale = 'forecast' forecasts each from its own end" in message
+    assert "a narrower source.path drops clips" in message
+    spec, root = load_spec(write(tmp_path, MINIMAL))
+    with pytest.warns(ForecasterWarning, match="end before the as-of") as record:
+        prepare_data(spec, root, None)
+    assert "Drop them from the source (source.tickers)" in str(record[0].message)
+
+
+def test_a_missing_audio_extra_is_a_clean_error_naming_the_extra(tmp_path, capsys, monkeypatch):
+    # was: "Unexpected ImportError in the pipeline run: ... This is a bug in forecaster"
+    import sys
+
+    monkeypatch.setitem(sys.modules, "librosa", None)  # the audio extra is not installed
+    (tmp_path / "pipelines").mkdir()
+    spec = tmp_path / "pipelines" / "audio_mfcc.toml"
+    spec.write_text((REPO / "pipelines" / "audio_mfcc.toml").read_text())
+    _clips_free = _wav_spec(tmp_path, "clips/*.wav")
+    for path in (spec, _clips_free):
+        code, err = run_cli(capsys, "run", str(path), "--dry-run")
+        assert code == 1, err
+        assert 'pip install "forecaster[audio]"' in err
+        assert "bug in forecaster" not in err
+
+
+def test_an_import_error_of_no_extra_is_still_a_bug():
+    from forecaster.jobs.run import translated_errors
+
+    bug = pytest.raises(forecaster.ForecasterError, match=r"Unexpected ImportError.*a bug")
+    with bug, translated_errors("the pipeline run"):
+        raise ImportError("cannot import name 'x' from 'forecaster.nowhere'")

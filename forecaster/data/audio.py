@@ -1,9 +1,12 @@
 """Audio clips as MFCC frames: reading WAV (libsndfile) files safely and computing their
-features with librosa, the steps of :func:`forecaster.datasets.load_audio_mfcc`."""
+features with librosa, the steps of :func:`forecaster.datasets.load_audio_mfcc` and of a
+pipeline's ``format = "wav"`` source (:func:`mfcc_frames`, whichever way the files were
+chosen: a folder and a ``pattern``, or ``source.path``)."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +23,9 @@ __all__ = [
     "audio_files",
     "clip_mfcc",
     "clip_signal",
+    "frame_count",
     "import_audio_backend",
+    "mfcc_frames",
     "mfcc_settings",
 ]
 
@@ -35,13 +40,14 @@ def import_audio_backend() -> tuple[ModuleType, ModuleType]:
         import soundfile
     except ImportError as err:
         raise ImportError(
-            "load_audio_mfcc needs the optional audio dependencies (librosa and soundfile), "
-            f"which are not installed: {err}. Install them with `{AUDIO_INSTALL_HINT}`."
+            "Audio features (load_audio_mfcc, a pipeline's audio source) need the optional "
+            f"audio dependencies (librosa and soundfile), which are not installed: {err}. "
+            f"Install them with `{AUDIO_INSTALL_HINT}`."
         ) from err
     return librosa, soundfile
 
 
-def _check_riff_length(path: Path) -> None:
+def _check_riff_length(path: Path, chosen_by: str) -> None:
     """Refuse a RIFF (WAV) file shorter than its header says: libsndfile would read the part
     that is there without a word, and the clip would silently lose its end."""
     try:
@@ -56,22 +62,22 @@ def _check_riff_length(path: Path) -> None:
     if declared not in (8, 0xFFFFFFFF + 8) and size < declared:  # 0 / -1: length not known
         raise DataValidationError(
             f"Audio file {path} is truncated: its header declares {declared:,} bytes but the "
-            f"file has {size:,}. Re-copy or re-export it, or remove it (or narrow `pattern`)."
+            f"file has {size:,}. Re-copy or re-export it, or remove it (or narrow {chosen_by})."
         )
 
 
-def _read_clip(path: Path, soundfile: ModuleType) -> tuple[np.ndarray, int]:
-    _check_riff_length(path)
+def _read_clip(path: Path, soundfile: ModuleType, chosen_by: str) -> tuple[np.ndarray, int]:
+    _check_riff_length(path, chosen_by)
     try:
         data, native_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, TypeError) as err:
         raise DataValidationError(
             f"Could not read audio file {path}: {err}. Expected a readable WAV (or other "
-            "libsndfile) file; remove or replace it, or narrow `pattern`."
+            f"libsndfile) file; remove or replace it, or narrow {chosen_by}."
         ) from err
     if data.shape[0] == 0:
         raise DataValidationError(
-            f"Audio file {path} has no samples; remove it or narrow `pattern`."
+            f"Audio file {path} has no samples; remove it or narrow {chosen_by}."
         )
     signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(signal)):
@@ -97,7 +103,7 @@ def mfcc_settings(
     hop_length: int,
     n_fft: int,
     n_mels: int,
-    pattern: str,
+    pattern: str = "*.wav",
 ) -> MfccSettings:
     """Check the parameters of :func:`~forecaster.datasets.load_audio_mfcc` (the parameter
     table, then how they relate) before anything is read."""
@@ -120,8 +126,8 @@ def mfcc_settings(
 
 
 def audio_files(folder: Path, pattern: str) -> list[Path]:
-    """The files of ``folder`` matching ``pattern``, sorted by name stem; refuses a missing
-    folder, no match and two files with one stem."""
+    """The files of ``folder`` matching ``pattern`` (:func:`load_audio_mfcc`'s arguments),
+    sorted; refuses a missing folder and no match."""
     if not folder.is_dir():
         raise DataValidationError(
             f"Audio folder {folder} does not exist or is not a folder. Expected a folder of "
@@ -129,7 +135,7 @@ def audio_files(folder: Path, pattern: str) -> list[Path]:
             "clips."
         )
     try:
-        files = sorted((p for p in folder.glob(pattern) if p.is_file()), key=lambda p: p.stem)
+        files = sorted(p for p in folder.glob(pattern) if p.is_file())
     except (ValueError, NotImplementedError) as err:
         raise DataValidationError(
             f"pattern={pattern!r} is not a valid relative glob pattern: {err}"
@@ -139,22 +145,84 @@ def audio_files(folder: Path, pattern: str) -> list[Path]:
             f"No audio files match pattern {pattern!r} in {folder}. Expected at least one file, "
             "e.g. *.wav; check the folder or the pattern."
         )
-    stems = [p.stem for p in files]
-    duplicated = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicated:
-        raise DataValidationError(
-            f"Several files matching {pattern!r} in {folder} share the clip name(s) {duplicated}; "
-            "clip names (file stems) must be unique. Narrow `pattern` or rename the files."
-        )
     return files
 
 
+def mfcc_frames(
+    files: Sequence[Path],
+    settings: MfccSettings,
+    *,
+    chosen_by: str = "`pattern`",
+    rate_key: str = "sample_rate=",
+) -> pl.DataFrame:
+    """The MFCC frames of ``files`` (one clip each, named by its file's stem), sorted by
+    ``(clip, frame)``: the one way clips are read, whoever chose the files.
+
+    ``chosen_by`` names what chose the files (``pattern``, ``source.path``) and ``rate_key``
+    the setting of the sample rate, for the messages. Two files with one stem are refused
+    (``DataValidationError``); clips of different native rates kept as they are
+    (``settings.sample_rate`` None) get a ``ForecasterWarning``."""
+    stems: dict[str, list[Path]] = {}
+    for file in files:
+        stems.setdefault(file.stem, []).append(file)
+    duplicated = {stem: paths for stem, paths in stems.items() if len(paths) > 1}
+    if duplicated:
+        shown = "; ".join(
+            f"{stem}: {', '.join(map(str, paths))}" for stem, paths in sorted(duplicated.items())
+        )
+        raise DataValidationError(
+            f"Several audio files share a clip name ({shown}); clip names (file names without "
+            f"their extension) must be unique. Narrow {chosen_by} or rename the files."
+        )
+    librosa, soundfile = import_audio_backend()
+    frames: list[pl.DataFrame] = []
+    rates: dict[int, list[str]] = {}
+    for file in sorted(files, key=lambda p: p.stem):
+        signal, sr = clip_signal(file, settings, librosa, soundfile, chosen_by)
+        rates.setdefault(sr, []).append(file.stem)
+        frames.append(clip_mfcc(file, signal, sr, settings, librosa))
+    if len(rates) > 1:
+        _warn_mixed_rates(rates, settings, rate_key)
+    return pl.concat(frames, how="vertical").sort(["clip", "frame"])
+
+
+def _warn_mixed_rates(rates: dict[int, list[str]], settings: MfccSettings, key: str) -> None:
+    """Warn that clips kept at different native rates give frames of different meaning."""
+    listed = "; ".join(
+        f"{sr:,} Hz: {', '.join(clips[:3])}" + (f" and {len(clips) - 3} more" * (len(clips) > 3))
+        for sr, clips in sorted(rates.items())
+    )
+    low, high = min(rates), max(rates)
+    hop = settings.hop_length
+    warnings.warn(
+        f"The audio clips have different sample rates ({listed}), each kept as it is "
+        f"(sample rate not set): a frame of hop_length={hop} samples spans "
+        f"{1000 * hop / low:.3g} ms at {low:,} Hz but {1000 * hop / high:.3g} ms at "
+        f"{high:,} Hz, and the mel bands cover different frequencies, so their MFCCs are not "
+        f"comparable. Resample them all to one rate, e.g. {key}{low}.",
+        ForecasterWarning,
+        stacklevel=4,  # the caller of load_audio_mfcc
+    )
+
+
+def frame_count(n_samples: int, n_fft: int, hop_length: int) -> int:
+    """The number of librosa's centred frames of ``n_samples`` samples: the signal is padded
+    with ``n_fft // 2`` samples at each end, so ``1 + (n_samples + 2 * (n_fft // 2) - n_fft)
+    // hop_length`` (``1 + n_samples // hop_length`` for an even ``n_fft``)."""
+    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
+
+
 def clip_signal(
-    file: Path, settings: MfccSettings, librosa: ModuleType, soundfile: ModuleType
+    file: Path,
+    settings: MfccSettings,
+    librosa: ModuleType,
+    soundfile: ModuleType,
+    chosen_by: str = "`pattern`",
 ) -> tuple[np.ndarray, int]:
     """The mono samples of ``file`` (resampled to ``settings.sample_rate`` when given) and
-    their rate; refuses features that would not fit in memory, before computing them."""
-    signal, native_sr = _read_clip(file, soundfile)
+    their rate; refuses features that would not fit in memory, before computing them.
+    ``chosen_by`` names what chose the file, for the messages."""
+    signal, native_sr = _read_clip(file, soundfile, chosen_by)
     sr = native_sr
     sample_rate = settings.sample_rate
     if sample_rate is not None and sample_rate != native_sr:
@@ -162,7 +230,7 @@ def clip_signal(
         signal = librosa.resample(signal, orig_sr=native_sr, target_sr=sample_rate)
         sr = sample_rate
     n_fft, hop_length, n_mels = settings.n_fft, settings.hop_length, settings.n_mels
-    bins, n_frames = n_fft // 2 + 1, 1 + signal.shape[0] // hop_length
+    bins, n_frames = n_fft // 2 + 1, frame_count(signal.shape[0], n_fft, hop_length)
     # the padded signal, the complex spectrogram, its power, the mel basis and bands
     needed = 8 * (len(signal) + n_fft) + 16 * bins * n_frames + 8 * n_mels * (bins + n_frames)
     _check_feature_memory(
@@ -183,7 +251,7 @@ def clip_mfcc(
             f"Audio file {file} has {signal.shape[0]} samples, fewer than n_fft={n_fft}: "
             "its MFCC frames are mostly zero padding. Use a smaller n_fft or drop the clip.",
             ForecasterWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of load_audio_mfcc
         )
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")  # said above

@@ -36,23 +36,22 @@ __all__ = [
 ]
 
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from types import ModuleType
 
 import polars as pl
 
 from forecaster._validation import describe_value
 from forecaster.data.audio import (
-    MfccSettings,
     audio_files,
-    clip_mfcc,
-    clip_signal,
+    frame_count,
     import_audio_backend,
+    mfcc_frames,
     mfcc_settings,
 )
 from forecaster.exceptions import DataValidationError
@@ -187,8 +186,10 @@ def datasets_dir() -> Path:
 def _bundled_path(*parts: str) -> Iterator[Path]:
     """A real path to a bundled file or folder, for the time of the ``with`` block.
 
-    Uses :func:`importlib.resources.as_file`, which hands back the file itself when the package
-    lives in a folder (the usual case) and a temporary copy otherwise (an archive).
+    The file or folder itself when the data lives in a folder on disk (the usual case);
+    otherwise (the package imported from an archive) a temporary copy: of a file through
+    :func:`importlib.resources.as_file`, of a folder file by file (``as_file`` extracts a
+    folder only from Python 3.12 on).
     """
     resource = _data_root().joinpath(*parts)
     if not (resource.is_file() or resource.is_dir()):
@@ -198,8 +199,24 @@ def _bundled_path(*parts: str) -> Iterator[Path]:
             "reinstall forecaster (`pip install --force-reinstall forecaster`) or restore the "
             "file from git in a clone."
         )
-    with resources.as_file(resource) as path:
-        yield path
+    if isinstance(resource, Path) or resource.is_file():
+        with resources.as_file(resource) as path:
+            yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="forecaster-data-") as temporary:
+        copy = Path(temporary, resource.name)
+        _copy_folder(resource, copy)
+        yield copy
+
+
+def _copy_folder(folder: Traversable, target: Path) -> None:
+    """Copy the Traversable ``folder`` (inside an archive) to the new folder ``target``."""
+    target.mkdir()
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            _copy_folder(entry, target / entry.name)
+        else:
+            (target / entry.name).write_bytes(entry.read_bytes())
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,8 +361,11 @@ def load_audio_mfcc(
 
     Each clip (file) is one multivariate series: ``librosa.feature.mfcc`` turns its samples into
     a matrix of shape ``[sr / hop_length * duration, n_mfcc]`` (time steps x features). Exactly,
-    with librosa's centred frames, a clip of ``n`` samples gives ``1 + n // hop_length`` frames,
-    so clips of different lengths give different numbers of frames (variable-length sequences).
+    librosa centres the frames by padding ``n_fft // 2`` samples at each end, so a clip of ``n``
+    samples gives ``1 + (n + 2 * (n_fft // 2) - n_fft) // hop_length`` frames: ``1 + n //
+    hop_length`` for an even ``n_fft`` (the default), ``1 + (n - 1) // hop_length`` for an odd
+    one. Clips of different lengths give different numbers of frames (variable-length
+    sequences).
     The defaults suit the bundled 8 kHz clips: a 32 ms window (``n_fft=256``) every 10 ms
     (``hop_length=80``), 40 mel bands and 13 coefficients.
 
@@ -364,7 +384,9 @@ def load_audio_mfcc(
         Number of coefficients per frame; 1 <= ``n_mfcc`` <= ``n_mels``.
     sample_rate : int or None, default None
         Resample every clip to this rate (Hz, at most 1,000,000) before computing the
-        features. ``None`` keeps each file's native rate.
+        features. ``None`` keeps each file's native rate; clips of different native rates then
+        get a ``ForecasterWarning`` (a frame of ``hop_length`` samples spans a different time
+        in each, and the mel bands different frequencies), which names the rates.
     hop_length : int, default 80
         Samples between successive frames (80 samples = 10 ms at 8 kHz), at most 65,536.
     n_fft : int, default 256
@@ -381,6 +403,12 @@ def load_audio_mfcc(
         Columns ``clip`` (String, the file name without extension), ``frame`` (Int64, 0-based
         frame index within the clip; frame ``k`` is centred at sample ``k * hop_length``) and
         ``mfcc_0`` .. ``mfcc_{n_mfcc-1}`` (Float32), sorted by ``(clip, frame)``.
+
+    Warns
+    -----
+    ForecasterWarning
+        If a clip is shorter than ``n_fft`` (its frames are mostly padding), or, with
+        ``sample_rate=None``, clips have different native sample rates.
 
     Raises
     ------
@@ -417,25 +445,11 @@ def load_audio_mfcc(
         n_mels=n_mels,
         pattern=pattern,
     )
-    librosa, soundfile = import_audio_backend()
+    import_audio_backend()  # before the folder is looked at: the missing extra comes first
     if path is not None:
-        return _mfcc_of_folder(Path(path).expanduser(), pattern, settings, librosa, soundfile)
+        return mfcc_frames(audio_files(Path(path).expanduser(), pattern), settings)
     with _bundled_path("audio", "fsdd") as folder:
-        return _mfcc_of_folder(folder, pattern, settings, librosa, soundfile)
-
-
-def _mfcc_of_folder(
-    folder: Path,
-    pattern: str,
-    settings: MfccSettings,
-    librosa: ModuleType,
-    soundfile: ModuleType,
-) -> pl.DataFrame:
-    frames: list[pl.DataFrame] = []
-    for file in audio_files(folder, pattern):
-        signal, sr = clip_signal(file, settings, librosa, soundfile)
-        frames.append(clip_mfcc(file, signal, sr, settings, librosa))
-    return pl.concat(frames, how="vertical").sort(["clip", "frame"])
+        return mfcc_frames(audio_files(folder, pattern), settings)
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,7 +488,7 @@ def list_datasets() -> pl.DataFrame:
             stock_rows += pl.scan_csv(path, glob=False).select(pl.len()).collect().item()
     with _bundled_path("audio", "fsdd_manifest.csv") as path:
         manifest = pl.read_csv(path)
-    audio_rows = manifest.select((1 + pl.col("n_samples") // 80).sum()).item()
+    audio_rows = manifest.select(frame_count(pl.col("n_samples"), 256, 80).sum()).item()
     return pl.DataFrame(
         {
             "name": ["stocks", "audio"],

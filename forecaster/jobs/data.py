@@ -48,6 +48,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster.data.audio import import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
@@ -80,9 +81,17 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     mfcc = spec.features.mfcc
     if source.dataset == "stocks":
         frame = load_stocks(source.tickers)
-    elif source.dataset == "audio" or source.format == "wav":
-        folder = None if source.path is None else spec_path(root, source.path)
-        frame = load_audio_mfcc(folder, **(mfcc or MfccSpec()).model_dump())
+    elif source.dataset == "audio":
+        frame = load_audio_mfcc(**(mfcc or MfccSpec()).model_dump())
+    elif source.format == "wav":
+        settings = mfcc_settings(**(mfcc or MfccSpec()).model_dump())
+        import_audio_backend()  # the missing extra before the files
+        frame = mfcc_frames(
+            _source_files(spec, root),
+            settings,
+            chosen_by="source.path",
+            rate_key="[features.mfcc] sample_rate = ",
+        )
     else:
         frame = _read_files(spec, root)
     _check_columns(frame, spec)
@@ -103,9 +112,12 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
 
 def _source_files(spec: Spec, root: Path) -> list[Path]:
     """The regular files that ``source.path`` matches (a FIFO or a device would block or never
-    end the read; a folder is not data)."""
+    end the read; a folder is not data). For ``format = "wav"`` a folder stands for its
+    ``.wav`` files, in any case."""
     source = spec.source
     pattern = str(spec_path(root, source.path))
+    if source.format == "wav" and not glob.has_magic(pattern) and Path(pattern).is_dir():
+        pattern = str(Path(glob.escape(pattern), "*.[wW][aA][vV]"))
     paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
     if not paths:
         raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
@@ -485,8 +497,7 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
         )
     warnings.warn(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
-        f"used, {when.effective}): {shown}{more}. {policy} Drop them from the source (e.g. "
-        "source.tickers, a narrower source.path) or bring their data up to date.",
+        f"used, {when.effective}): {shown}{more}. {policy} {_stale_advice(spec)}",
         ForecasterWarning,
         stacklevel=3,
     )
@@ -497,6 +508,20 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
         stale_steps=tuple((key, steps) for key, _, steps in listed),
         excluded=excluded,
     )
+
+
+def _stale_advice(spec: Spec) -> str:
+    """What to do about stale series, in the keys of the spec's kind of source."""
+    source = spec.source
+    if source.dataset == "audio" or source.format == "wav":
+        advice = "Clips of different lengths end at different frames, as expected of audio"
+        if spec.series.stale != "forecast":
+            advice += ": series.stale = 'forecast' forecasts each from its own end"
+        if source.format == "wav":
+            advice += "; a narrower source.path drops clips"
+        return advice + "."
+    drop = "source.tickers" if source.dataset == "stocks" else "a narrower source.path"
+    return f"Drop them from the source ({drop}) or bring their data up to date."
 
 
 def prepare_data(

@@ -221,7 +221,8 @@ def _source_pattern(spec: Spec, root: Path) -> tuple[str, ...] | None:
     if not full.is_relative_to(normal_path(root)):
         return None
     pattern = full.relative_to(normal_path(root)).parts
-    return (*pattern, "**") if spec.source.format == "wav" else pattern  # a wav folder: all
+    # a wav folder stands for its clips; anything below it or below a match, conservatively
+    return (*pattern, "**") if spec.source.format == "wav" else pattern
 
 
 def data_problem(spec: Spec, root: Path, path: Path, *, folder: bool) -> str | None:

@@ -22,7 +22,9 @@ Errors
     string, date, datetime or int, ``wait`` seconds or None, ``log`` a callable),
     ``OwnershipError`` and ``ModelFormatError`` (exit 2 in the CLI), ``DataValidationError``
     (3), ``ConcurrentRunError`` (4), any other ``ForecasterError`` (1): an operating-system
-    error (also inside Polars: a full disk) with the system's message, anything else as a bug.
+    error (also inside Polars: a full disk) with the system's message, an optional dependency
+    not installed with the ``pip install "forecaster[...]"`` that installs it (1), anything
+    else as a bug.
 """
 
 from __future__ import annotations
@@ -135,8 +137,10 @@ def translated_errors(doing: str) -> Iterator[None]:
 
     A ``ForecasterError`` passes as it is. An operating-system error (``OSError``, or a Polars
     error that carries one: a full disk while writing Parquet) becomes a ``ForecasterError``
-    with the system's message and the path; anything else a ``ForecasterError`` that calls it
-    a bug, with the original as its ``__cause__``. ``BrokenPipeError`` and
+    with the system's message and the path; an ``ImportError`` of an optional dependency (its
+    message names the ``pip install "forecaster[...]"`` command) a ``ForecasterError`` with
+    that message; anything else a ``ForecasterError`` that calls it a bug, with the original
+    as its ``__cause__``. ``BrokenPipeError`` and
     ``KeyboardInterrupt`` pass (the command line handles them).
     """
     try:
@@ -153,6 +157,8 @@ def translated_errors(doing: str) -> Iterator[None]:
         raise ForecasterError(
             f"{os.strerror(int(code.group(1)))} ({first_line(exc)}). {_SYSTEM_HINT}"
         ) from exc
+    except ImportError as exc:
+        raise _missing_extra(exc, doing) from exc
     except MemoryError as exc:
         raise ForecasterError(
             f"Out of memory in {doing}. Use less data (features.history_days) or a smaller "
@@ -165,6 +171,20 @@ def translated_errors(doing: str) -> Iterator[None]:
 _SYSTEM_HINT = (
     "Check that the project's folders are writable and the disk has room, then run again."
 )
+
+
+_EXTRA = re.compile(r"""pip install ["']?forecaster\[\w+\]""")
+
+
+def _missing_extra(exc: ImportError, doing: str) -> ForecasterError:
+    """The ``ForecasterError`` of an optional dependency that is not installed: the message of
+    the ImportError that names the ``pip install "forecaster[...]"`` command that installs it
+    (every import of an extra raises one), else a bug."""
+    if _EXTRA.search(str(exc)) is None:
+        return _unexpected(exc, doing)
+    return ForecasterError(
+        f"An optional dependency that is not installed stops {doing}: {first_line(exc)}"
+    )
 
 
 def _unexpected(exc: BaseException, doing: str) -> ForecasterError:
