@@ -5,6 +5,7 @@ series) block's number, and must be those of a group-by on the key columns thems
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import polars as pl
@@ -265,3 +266,89 @@ def test_interpolated_gaps_in_the_target_only_fit_and_backtest_with_a_covariate(
     model = RNNForecaster(target="y", id_col="id", covariates="z", missing="interpolate", **TINY)
     result = backtest(model, frame, folds=3, m=24)
     assert result.aggregate["mase"].is_finite().all()
+
+
+def _in_sample(caught: list) -> list[str]:
+    return [str(w.message) for w in caught if "In-sample backtest" in str(w.message)]
+
+
+def test_a_fitted_model_backtested_on_its_own_training_data_warns_and_shows_its_train_end():
+    """refit=False of a model fitted on the folds' targets scored them in-sample silently,
+    and result.folds showed train_start / train_end / train_rows null ("nothing trained")."""
+    frame = _frame(n_series=2)
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
+    with pytest.warns(ForecasterWarning, match=r"In-sample backtest.* 3 of the 3 folds of 2 of"):
+        result = backtest(model, frame, folds=3)
+    last = frame.group_by("id").agg(pl.col("time").max()).sort("id")
+    folds = result.folds.join(last, on="id")
+    assert folds["train_end"].to_list() == folds["time"].to_list()
+    assert (folds["cutoff"] < folds["train_end"]).to_list() == [True] * 6
+    assert folds["train_start"].is_null().all() and folds["train_rows"].is_null().all()
+    with pytest.warns(ForecasterWarning, match="In-sample backtest"):  # the method, too
+        model.backtest(frame, folds=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataValidationError, match="inside the model's training data"):
+            model.calibrate(frame, folds=3)  # refuses those origins itself, without the warning
+    assert not _in_sample(caught)
+
+
+def test_a_model_fitted_before_the_first_origin_backtests_without_the_in_sample_warning():
+    """A series unseen in fit has no training end: its folds are out of sample."""
+    frame = _frame(n_series=2)
+    head = frame.filter((pl.col("id") == "s0") & (pl.int_range(pl.len()).over("id") < 90))
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(head)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = backtest(model, frame, folds=3)  # origins 101, 107, 113 of each series
+    assert not _in_sample(caught)
+    seen = result.folds.filter(pl.col("id") == "s0")
+    assert seen["train_end"].to_list() == [head["time"].max()] * 3
+    assert result.folds.filter(pl.col("id") == "s1")["train_end"].is_null().all()
+
+
+def _calibrated(frame: pl.DataFrame, rolling: int | None) -> RNNForecaster:
+    head = frame.filter(pl.int_range(pl.len()).over("id") < 100)
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(head)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.calibrate(frame, folds=25, step=2, rolling=rolling)  # windows to the end
+
+
+def test_intervals_calibrated_after_a_folds_origin_are_scored_with_a_warning():
+    """A calibration with rolling=None on windows ending after the folds' origins set every
+    fold's interval from later errors (the ones being scored), silently."""
+    frame = _frame(n_series=2, n=160)
+    model = _calibrated(frame, rolling=None)
+    with pytest.warns(ForecasterWarning, match=r"calibrated on later data.* 3 of the 3 folds"):
+        result = backtest(model, frame, folds=3, level=80)
+    assert "coverage_80" in result.aggregate.columns
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, frame, folds=3)  # no intervals scored: nothing to warn about
+        backtest(_calibrated(frame, rolling=8), frame, folds=3, level=80)  # windows seen by then
+    assert not [w for w in caught if "calibrated on later data" in str(w.message)]
+
+
+def test_a_fold_with_at_most_m_values_is_left_out_of_the_pooled_mase_with_a_warning():
+    """Its NaN MASE scale turned every pooled MASE (and the baselines' and the skill ratios)
+    NaN, silently."""
+    rng = np.random.default_rng(0)
+    t = np.r_[np.arange(200), np.arange(60)]
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 200 + ["b"] * 60,
+            "time": t,
+            "y": 10 + 3 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, 260),
+        }
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+    with pytest.warns(ForecasterWarning, match=r"undefined for 1 of the 4 .*\(fold 0, 'b'\)"):
+        result = backtest(model, frame, folds=2, m=48)  # b's first origin: its 48th row
+    mase = result.metrics.sort("fold", "id")["mase"].to_numpy()
+    assert np.isnan(mase[1]) and np.isfinite(mase[[0, 2, 3]]).all()
+    aggregate = result.aggregate.row(0, named=True)
+    assert aggregate["mase"] == pytest.approx(mase[[0, 2, 3]].mean())
+    for name in ("mase_naive", "mase_snaive", "mase_skill_naive", "mase_skill_snaive"):
+        assert np.isfinite(aggregate[name]), name
+    assert np.isfinite(result.by_step["mase"].to_numpy()).all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = ["ForecastIntervals"]
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,9 @@ from forecaster.data.frames import column_tuple
 from forecaster.data.windows import window_spread
 from forecaster.estimators.intervals import SPREAD_FLOOR, interval_columns
 from forecaster.evaluation.backtest import backtest as run_backtest
+from forecaster.evaluation.fitted import IN_SAMPLE
 from forecaster.evaluation.intervals import quantile_name
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 
 class ForecastIntervals:
@@ -153,7 +155,10 @@ class ForecastIntervals:
         qs = None if quantiles is None else [float(q) for q in quantiles]
         # a quantile model's own quantiles come with the backtest's forecasts: each fold's
         # from the model that forecast it (out of sample, as its point forecast)
-        result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            if refit is False:  # such origins are refused below, by _check_after_training
+                warnings.filterwarnings("ignore", IN_SAMPLE, ForecasterWarning)
+            result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
         folds_frame = result.folds
         if refit is False:
             self._check_after_training(folds_frame)

@@ -48,6 +48,11 @@ from sklearn.base import clone
 
 from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
+from forecaster.evaluation.fitted import (
+    backtest_folds_frame,
+    fitted_lookback,
+    warn_calibrated_after,
+)
 from forecaster.evaluation.fold_scores import score_folds
 from forecaster.evaluation.folds import (
     Folds,
@@ -60,7 +65,6 @@ from forecaster.evaluation.folds import (
     refit_every,
     training_rows,
 )
-from forecaster.evaluation.folds import folds_frame as make_folds_frame
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
@@ -174,8 +178,11 @@ class BacktestResult:
         One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
         fold's forecast), ``train_rows`` (its number of rows; these three are null where
-        nothing was trained, e.g. for a given fitted model) and ``model`` (position in
-        ``estimators`` of that model).
+        nothing was trained) and ``model`` (position in ``estimators`` of that model). For a
+        given fitted model ``train_end`` is the last time of its series in the data it was
+        fitted on (null for a series it was not fitted on, or a model that does not record
+        it) and ``train_start`` and ``train_rows`` are null (unknown): a ``cutoff`` before
+        ``train_end`` is an in-sample fold.
     estimators : list of RNNForecaster
         The fitted models, in fold order (one when ``refit=False``).
     metric_names : tuple of str
@@ -318,11 +325,12 @@ def backtest(
     train_size : int, optional
         Rows per series in a sliding training span (required with ``window="sliding"``).
     refit : bool or int, default False
-        ``False``: one model for every fold. If ``estimator`` is fitted it is used as it is
-        (the backtest is then only leak-free if it was fitted on data up to the first fold's
-        training end; a parameter that shapes predictions changed with ``set_params`` since
-        its fit is refused, as by ``predict``); otherwise a clone is fitted on the first
-        fold's training span. The forecasts of all folds are then computed in large batches.
+        ``False``: one model for every fold. If ``estimator`` is fitted it is used as it is:
+        its scores are out of sample only if it was fitted (and calibrated) on data up to the
+        first fold's origin, and a warning names the folds whose origin precedes its last
+        fitted time (in-sample scores) or, with ``level``, the end of its calibration windows
+        (a parameter changed by ``set_params`` since its fit is refused, as by ``predict``).
+        Otherwise a clone is fitted on the first fold's training span.
         ``True``: a clone is fitted on every fold's training span; an integer ``k``: on folds
         0, k, 2k, ..., each model forecasting its fold and the next ``k - 1`` (from their own
         origins). Clones take the estimator's parameters as they are now, never its fitted
@@ -331,7 +339,8 @@ def backtest(
         Names from :data:`forecaster.evaluation.metrics.METRICS`; default all.
     m : int, default 1
         Seasonal period (e.g. 5 for business days, 24 for hours) of MASE's scale, which is
-        computed per series and fold from the history up to the fold's origin, and of the
+        computed per series and fold from the history up to the fold's origin (NaN, left out
+        of the pooled scores with a warning, where it has at most ``m`` values), and of the
         seasonal-naive baseline (``m = 1``: the naive baseline only).
     scale : float, dict or polars.DataFrame, optional
         Divisor of the errors of MAE, MSE and RMSE (see
@@ -339,7 +348,7 @@ def backtest(
     level, quantiles : float or sequence of float, optional
         Passed to each model's ``predict``; the interval and quantile columns are scored
         (coverage, width, Winkler, MSIS, pinball, scaled CRPS). A point model needs its
-        conformal calibration: pass it fitted and calibrated, with ``refit=False``.
+        conformal calibration: pass it fitted and calibrated (see ``refit``), ``refit=False``.
 
     Returns
     -------
@@ -375,7 +384,7 @@ def backtest(
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
     where = _place(panel, estimator, args)
-    folds_frame = make_folds_frame(panel, where)
+    folds_frame = backtest_folds_frame(panel, where, estimator)
     asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
     estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     id_col, time_col = estimator.id_col, estimator.time_col
@@ -427,12 +436,6 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
         trains=not args.fitted,
         auto=not args.fitted and estimator.lookback == "auto",
     )
-
-
-def fitted_lookback(estimator: Any) -> int:
-    """The input window of a fitted forecaster (its ``lookback_``, which the protocol cannot
-    list: ``isinstance`` would then refuse unfitted ones)."""
-    return int(estimator.lookback_)
 
 
 def _check_arguments(
@@ -531,8 +534,10 @@ def _forecast_folds(
                     f"The fit of fold {first}'s model (its training rows, read at the frame's "
                     f"step {panel.freq}) failed: {exc}"
                 ) from exc
-        else:
+        else:  # the given model: were its intervals calibrated on later data?
             model = estimator
+            if intervals_asked:
+                warn_calibrated_after(model, folds_frame, time_col)
         estimators.append(model)
         origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
         if id_col is not None:  # many: (series, origin) pairs

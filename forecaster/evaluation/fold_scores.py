@@ -74,6 +74,8 @@ def score_folds(
     (block,) = temporary_names([*avoid, *temporary], "__block__")
     scales = mase_scales(panel, where.kept, where.local_cut, m)
     _warn_flat(panel, where, scales, m)
+    if "mase" in names or intervals is not None:  # the scores scaled by it
+        _warn_undefined(panel, where, scales, m)
     error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
     targets = panel.targets
@@ -159,3 +161,31 @@ def _warn_flat(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
             ForecasterWarning,
             stacklevel=4,
         )
+
+
+def _warn_undefined(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
+    """Warn about (fold, series) blocks whose MASE scale is undefined (NaN: at most ``m``
+    observed values up to the origin, so no lag-``m`` difference): their MASE, MSIS and sCRPS
+    are NaN, and the pooled ones are over the other blocks only
+    (:func:`~forecaster.evaluation.intervals.scaled_mean`)."""
+    undefined = np.isnan(scales).any(axis=1)
+    if not undefined.any():
+        return
+    fold, series = np.divmod(np.flatnonzero(undefined), len(where.kept))
+    ids = panel.keys[panel.id_name].gather(where.kept[series]).to_list()
+    blocks = [
+        f"(fold {f}, {ids[i]!r})" if panel.id_col else f"fold {f}"
+        for i, f in enumerate(fold[:10].tolist())
+    ]
+    warnings.warn(
+        f"MASE's scale is undefined for {int(undefined.sum())} of the {undefined.size} "
+        f"(fold, series) forecasts: {', '.join(blocks)}"
+        + (", ..." if fold.size > 10 else "")
+        + f". Their history up to the origin has at most m={m} observed values, so no lag-{m} "
+        "difference. Their mase (and msis, scrps) in result.metrics are NaN, and the pooled "
+        "scores (by_step, aggregate, the baselines' mase and the skill ratios) are over the "
+        "other forecasts only. Use a smaller m or fewer folds (or a larger step) to score "
+        "every forecast.",
+        ForecasterWarning,
+        stacklevel=4,
+    )

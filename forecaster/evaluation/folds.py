@@ -205,15 +205,18 @@ def place_folds(
     )
 
 
-def folds_frame(panel: Panel, where: Folds) -> pl.DataFrame:
+def folds_frame(panel: Panel, where: Folds, fitted_ends: pl.Series | None = None) -> pl.DataFrame:
     """One row per (fold, series): its origin, training span and model (see
-    :attr:`BacktestResult.folds`), with the series column ``panel.id_name``."""
+    :attr:`BacktestResult.folds`), with the series column ``panel.id_name``. For a given
+    fitted model (``where.trains`` false), ``fitted_ends`` (one per kept series, in the
+    panel's time dtype; null where unknown) is the ``train_end`` of every fold: the last time
+    of the data it was fitted on (``train_start`` and ``train_rows`` stay null: unknown)."""
     n_kept, folds = len(where.kept), where.n_folds
     offsets = panel.offsets[where.kept][None, :]
     train_rows = (where.train_end - where.train_start + 1).ravel()
     has_span = pl.Series(train_rows > 0) if where.trains else pl.Series([False] * train_rows.size)
     id_name = panel.id_name
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "fold": np.repeat(np.arange(folds), n_kept).astype(np.int32),
             id_name: panel.keys[id_name].gather(np.tile(where.kept, folds)),
@@ -227,6 +230,10 @@ def folds_frame(panel: Panel, where: Folds) -> pl.DataFrame:
         pl.when(has_span).then(pl.col(c)).alias(c)
         for c in ("train_start", "train_end", "train_rows")
     )
+    if where.trains or fitted_ends is None:
+        return frame
+    ends = fitted_ends.gather(np.tile(np.arange(n_kept), folds))
+    return frame.with_columns(ends.cast(frame.schema["train_end"]).alias("train_end"))
 
 
 def forecasts_frame(
@@ -304,7 +311,9 @@ def mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) -
     """MASE denominators ``(folds * n_kept, n_targets)`` per (fold, series), fold-major as the
     forecasts' blocks: mean |y_t - y_{t-m}| over rows <= origin (computed by
     :func:`forecaster.evaluation.array_metrics.mase_scales`, as
-    :func:`~forecaster.evaluation.scoring.evaluate` computes its scales)."""
+    :func:`~forecaster.evaluation.scoring.evaluate` computes its scales); NaN for a block
+    with at most ``m`` observed values up to its origin, which the pooled scores leave out
+    (:func:`~forecaster.evaluation.intervals.scaled_mean`; the backtest warns)."""
     folds, n_kept = local_cut.shape
     nt = panel.n_targets
     if panel.interpolated is None:

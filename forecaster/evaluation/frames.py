@@ -17,7 +17,7 @@ from forecaster._validation import describe_value
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, column_tuple
 from forecaster.evaluation.array_metrics import METRICS
-from forecaster.evaluation.intervals import IntervalColumns
+from forecaster.evaluation.intervals import IntervalColumns, scaled_mean
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -195,9 +195,10 @@ def summarize_points(
     actual value and, when used, the MASE denominator of the point's series and the divisor
     of the errors of MAE / MSE / RMSE. A point is scored when both its forecast and its
     actual value are there; ``n`` counts the points scored, the points every metric is the
-    mean over. With ``intervals``, the points also carry interval bounds and quantile
-    forecasts, scored after the metrics (:meth:`IntervalColumns.scores`; MSIS and sCRPS when
-    the MASE denominator is there).
+    mean over (MASE, MSIS and sCRPS: those whose MASE denominator is not NaN, see
+    :func:`~forecaster.evaluation.intervals.scaled_mean`). With ``intervals``, the points
+    also carry interval bounds and quantile forecasts, scored after the metrics
+    (:meth:`IntervalColumns.scores`; MSIS and sCRPS when the MASE denominator is there).
     """
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
     forecast, actual = pl.col(columns.forecast), pl.col(columns.actual)
@@ -215,7 +216,8 @@ def summarize_points(
     if columns.mase_scale in schema:
         mase_scale = pl.col(columns.mase_scale)  # an exact point on a flat history: 0, not 0/0
         exact = (absolute == 0) & (mase_scale == 0)
-        exprs["mase"] = pl.when(exact).then(0.0).otherwise(absolute / mase_scale).mean()
+        ratio = pl.when(exact).then(0.0).otherwise(absolute / mase_scale)
+        exprs["mase"] = scaled_mean(ratio, mase_scale)  # over the points with a scale
     aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
     if intervals is not None:
         scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None

@@ -16,7 +16,8 @@ expressions of :meth:`IntervalColumns.scores`, into the columns (``L`` a level a
   MASE), when in-sample data gives the scale.
 
 Every one is a mean over points, so :func:`~forecaster.evaluation.pooling.aggregate` pools
-them weighted by ``n``.
+them weighted by ``n``. The scaled ones (MSIS, sCRPS, and MASE) are means over the points
+whose MASE scale is defined (:func:`scaled_mean`): NaN only where no point's is.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "level_bounds",
     "level_name",
     "quantile_name",
+    "scaled_mean",
 ]
 
 INTERVAL_METRICS = ("coverage", "width", "winkler", "msis")
@@ -51,6 +53,29 @@ def is_interval_metric(name: str) -> bool:
     """Whether ``name`` is a score column of intervals or quantiles (``coverage_80``,
     ``pinball``, ...)."""
     return name in ("pinball", "scrps") or bool(_PER_LEVEL.match(name))
+
+
+def scaled_mean(values: pl.Expr, scale: pl.Expr) -> pl.Expr:
+    """The mean of ``values`` (a score already divided by ``scale``) over the points whose
+    MASE ``scale`` is not NaN (a series too short for it, e.g. a backtest fold whose origin
+    has at most ``m`` values), NaN when no point's scale is: one undefined scale does not
+    turn the pooled score NaN. Points with a null scale count as before (their value is
+    null, left out of the mean).
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"e": [1.0, 2.0, 3.0], "s": [1.0, 2.0, float("nan")]})
+    >>> frame.select(scaled_mean(pl.col("e") / pl.col("s"), pl.col("s"))).item()
+    1.0
+    >>> frame.tail(1).select(scaled_mean(pl.col("e") / pl.col("s"), pl.col("s"))).item()
+    nan
+    """
+    undefined = scale.is_nan().fill_null(False)
+    return (
+        pl.when(undefined.all())
+        .then(pl.lit(float("nan")))
+        .otherwise(values.filter(~undefined).mean())
+    )
 
 
 def level_name(target: str, level: float, side: str) -> str:
@@ -220,7 +245,7 @@ class IntervalColumns:
             out[f"width_{v:g}"] = (hi - lo).mean()
             out[f"winkler_{v:g}"] = winkler.mean()
             if scale is not None:
-                out[f"msis_{v:g}"] = (winkler / scale).mean()
+                out[f"msis_{v:g}"] = scaled_mean(winkler / scale, scale)
         if self.quantiles:
             losses = []
             for q, name in zip(self.quantiles, self.q, strict=True):
@@ -229,7 +254,7 @@ class IntervalColumns:
             pinball = pl.sum_horizontal(losses) / len(losses)
             out["pinball"] = pinball.mean()
             if scale is not None:
-                out["scrps"] = (2.0 * pinball / scale).mean()
+                out["scrps"] = scaled_mean(2.0 * pinball / scale, scale)
         return out
 
 

@@ -1,0 +1,140 @@
+"""What a backtest of a given fitted model (``refit=False``) checks of it: the folds whose
+origins lie inside the data it was fitted on, and the folds whose intervals come from a
+conformal calibration on errors observed after their origin.
+
+:func:`~forecaster.evaluation.backtest.backtest` uses a fitted estimator as it is, so its
+scores are out of sample only if the model was fitted (and calibrated) on data up to the
+first fold's origin. Neither case is refused (an in-sample backtest is a legitimate
+diagnostic), but each is warned about, naming how many folds it concerns, and the folds frame
+shows each series' last fitted time as ``train_end``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster.data.panel import Panel
+from forecaster.evaluation.folds import Folds, folds_frame
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
+
+__all__ = [
+    "IN_SAMPLE",
+    "backtest_folds_frame",
+    "fitted_ends",
+    "fitted_lookback",
+    "warn_calibrated_after",
+    "warn_in_sample",
+]
+
+IN_SAMPLE = "In-sample backtest"
+"""The start of the warning of :func:`warn_in_sample` (``calibrate`` filters it: it refuses
+those origins itself)."""
+
+
+def fitted_lookback(estimator: Any) -> int:
+    """The input window of a fitted forecaster (its ``lookback_``, which the protocol cannot
+    list: ``isinstance`` would then refuse unfitted ones)."""
+    return int(estimator.lookback_)
+
+
+def backtest_folds_frame(panel: Panel, where: Folds, estimator: Any) -> pl.DataFrame:
+    """The folds frame of a backtest (:func:`~forecaster.evaluation.folds.folds_frame`); for a
+    given fitted ``estimator`` (``where.trains`` false), with each series' last fitted time
+    as ``train_end`` (:func:`fitted_ends`) and a warning when some origins lie before it
+    (:func:`warn_in_sample`)."""
+    if where.trains:
+        return folds_frame(panel, where)
+    frame = folds_frame(panel, where, fitted_ends(estimator, panel, where.kept))
+    warn_in_sample(frame, panel.id_name, estimator.id_col is not None)
+    return frame
+
+
+def fitted_ends(estimator: Any, panel: Panel, kept: np.ndarray) -> pl.Series | None:
+    """The last time of the data the fitted ``estimator`` was fitted on, for each series of
+    ``panel`` at the positions ``kept``, in the panel's time dtype: null for a series not
+    seen in fit; None when the model does not record it (no ``train_end_of``, or a model
+    saved by an older version)."""
+    if not callable(getattr(estimator, "train_end_of", None)):
+        return None
+    ends = estimator.train_end_of(panel.keys[panel.id_name].gather(kept))
+    if ends.dtype == pl.Null:
+        return None
+    return ends.cast(panel.time.dtype, strict=False).alias("train_end")
+
+
+def warn_in_sample(folds_frame: pl.DataFrame, id_name: str, has_id: bool) -> None:
+    """Warn when some (fold, series) origins of ``folds_frame`` lie before the last fitted
+    time of their series (``train_end``, filled for a given fitted model): the targets of
+    those folds are in the model's training data, so their scores are in-sample."""
+    early = (folds_frame["cutoff"] < folds_frame["train_end"]).fill_null(False)
+    if not early.any():
+        return
+    inside = folds_frame.filter(early)
+    n_folds, total = inside["fold"].n_unique(), folds_frame["fold"].n_unique()
+    series = inside[id_name].unique(maintain_order=True)
+    which = (
+        f" of {series.len()} of {folds_frame[id_name].n_unique()} series (e.g. "
+        f"{series.head(5).to_list()})"
+        if has_id
+        else ""
+    )
+    warn_at_caller(
+        f"{IN_SAMPLE}: the given fitted model (refit=False) was trained on data after the "
+        f"origin of {n_folds} of the {total} folds{which}, {inside.height} of the "
+        f"{folds_frame.height} (fold, series) forecasts (compare cutoff and train_end in "
+        "result.folds). Their targets are in the model's training data, so their scores, and "
+        "the skill ratios against the naive baselines, are in-sample: they overstate the "
+        "accuracy of forecasts of new data. For out-of-sample scores pass refit=True (a "
+        "clone is fitted on the data before each fold's origin), or fit the model on the "
+        "data up to the first fold's origin (all but the last horizon + (folds - 1) * step "
+        "rows of each series).",
+        ForecasterWarning,
+    )
+
+
+def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: str) -> None:
+    """Warn when the intervals or quantiles a given fitted ``estimator`` forecasts for the
+    folds of ``folds_frame`` come from a conformal calibration (``conformal_``) that uses
+    every calibration window (``calibrate(rolling=None)``) and some of those windows end
+    after a fold's origin: that fold's interval is set from errors observed after it (with
+    the same frame, the very errors being scored)."""
+    conformal = estimator.__dict__.get("conformal_")
+    if conformal is None or conformal.get("window") is not None:
+        return  # uncalibrated (the model's own quantiles), or rolling: windows seen by then
+    advice = (
+        "Calibrate the model on data up to the first fold's origin (e.g. fit and calibrate "
+        "it on all but the last horizon + (folds - 1) * step rows of each series), or with "
+        "calibrate(..., rolling=W), whose forecasts use only the calibration windows their "
+        "origin has observed. (refit=True does not help: the refitted clones are not "
+        "calibrated.)"
+    )
+    ends = conformal.get("ends")
+    if ends is None or not len(ends):
+        warn_at_caller(
+            "The model's calibration does not record when its windows end (calibrated by an "
+            "older version of forecaster), so the backtest cannot check whether the intervals "
+            "it scores use errors observed after the folds' origins. " + advice,
+            ForecasterWarning,
+        )
+        return
+    cutoff = folds_frame["cutoff"]
+    physical = cutoff.to_physical().to_numpy().astype(np.int64)
+    last = int(np.max(ends))
+    early = physical < last
+    if not early.any():
+        return
+    last_time = pl.Series([last], dtype=pl.Int64).cast(cutoff.dtype)[0]
+    n_folds = folds_frame.filter(pl.Series(early))["fold"].n_unique()
+    warn_at_caller(
+        f"Interval scores calibrated on later data: the model's conformal calibration "
+        f"(rolling=None) uses errors of windows ending up to {time_col}={last_time}, after "
+        f"the origin of {n_folds} of the {folds_frame['fold'].n_unique()} folds "
+        f"({int(early.sum())} of the {early.size} (fold, series) forecasts). Their intervals "
+        "are set from errors observed after their origin (possibly the very errors "
+        "being scored), so their coverage, width, Winkler, MSIS, pinball and sCRPS scores are "
+        "not those of forecasts of new data. " + advice,
+        ForecasterWarning,
+    )
