@@ -30,6 +30,7 @@ from forecaster.exceptions import (  # noqa: E402
     DataValidationError,
     ForecasterError,
     ForecasterWarning,
+    StorageError,
 )
 from forecaster.tuning import (  # noqa: E402
     TuneResult,
@@ -39,8 +40,9 @@ from forecaster.tuning import (  # noqa: E402
     tune,
 )
 from forecaster.tuning.conditions import trial_params  # noqa: E402
+from forecaster.tuning.identity import study_identity  # noqa: E402
 from forecaster.tuning.space import resolve_space, sample_params  # noqa: E402
-from forecaster.tuning.trials import PruningReporter, make_pruner  # noqa: E402
+from forecaster.tuning.trials import PruningReporter, make_pruner, make_sampler  # noqa: E402
 
 WORKER = Path(__file__).with_name("tuning_worker.py")
 COMPLETE, PRUNED, FAIL, RUNNING = (
@@ -316,6 +318,75 @@ def test_same_random_state_same_params(frame):
     assert [t.value for t in runs[0].study.trials] == [t.value for t in runs[1].study.trials]
 
 
+def test_samplers_of_processes_sharing_a_study_draw_from_their_trial_numbers(tmp_path):
+    """Two processes' samplers on one study (same random_state): each trial's draw is seeded by
+    its number, so interleaved trials differ, and a study run by one process alone repeats."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    optuna.create_study(storage=url, study_name="shared")
+    processes = [
+        optuna.load_study(study_name="shared", storage=url, sampler=make_sampler(0))
+        for _ in range(2)
+    ]
+    distribution = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    shared = []
+    for _ in range(3):  # both processes ask before either tells, as they do side by side
+        trials = [study.ask({"lr": distribution}) for study in processes]
+        shared += [t.params["lr"] for t in trials]
+        for study, trial in zip(processes, trials, strict=True):
+            study.tell(trial, 1.0)
+    assert len(set(shared)) == len(shared)
+    alone = optuna.create_study(sampler=make_sampler(0))
+    assert [alone.ask({"lr": distribution}).params["lr"] for _ in range(6)] == shared
+    assert isinstance(make_sampler(0), optuna.samplers.BaseSampler)
+
+
+def test_two_calls_joining_one_study_at_once_do_not_repeat_trials(monkeypatch, tmp_path, frame):
+    """The documented multi-machine recipe: the same tune(..., random_state=0) call, started
+    at the same moment by two processes (here two threads, held together until both have
+    looked at the study and before either samples) on one storage: no trial repeats the
+    parameters of another."""
+    import threading
+
+    from forecaster.tuning import study as study_module
+
+    barrier, real = threading.Barrier(2, timeout=60), study_module.bounded_workers
+
+    def together(*args):  # called by tune after it looked at the study, before any trial
+        barrier.wait()
+        return real(*args)
+
+    monkeypatch.setattr(study_module, "bounded_workers", together)
+    url, results, errors = f"sqlite:///{tmp_path}/optuna.db", [], []
+    make_storage(url)  # the tables exist before the two calls open the storage
+
+    def call():
+        try:
+            results.append(quick(frame=frame, n_trials=4, storage=url, study_name="shared"))
+        except Exception as exc:  # shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors and len(results) == 2, errors
+    drawn = [(t.params["hidden_size"], t.params["lr"]) for t in _trials(url, "shared")]
+    assert len(drawn) >= 4 and len(set(drawn)) == len(drawn), drawn
+
+
+def test_a_study_whose_identity_another_process_is_writing_is_joined(tmp_path, frame):
+    """A process that created the study writes its identity one attribute at a time; another
+    one starting the same call then finds the task but not yet the search space."""
+    url, model = f"sqlite:///{tmp_path}/optuna.db", tiny_model()
+    space = resolve_space(TINY_SPACE, model, frame, "val_loss")
+    identity = study_identity(model, space, "val_loss", "minimize")
+    study = optuna.create_study(storage=url, study_name="half")
+    study.set_user_attr("forecaster.task", identity["forecaster.task"])
+    result = quick(model, frame, storage=url, study_name="half", n_trials=1)
+    assert result.study.user_attrs["forecaster.search_space"] == identity["forecaster.search_space"]
+
+
 def test_failed_trials_do_not_stop_the_study(frame):
     def space(trial):  # the first trial's lookback is longer than the series
         return {"lookback": 1000 if trial.number == 0 else 24}
@@ -379,6 +450,81 @@ def test_default_storage_path(monkeypatch, tmp_path):
         make_storage("studies/optuna.db")
 
 
+def _schema_race() -> Exception:
+    import sqlalchemy.exc
+
+    orig = Exception("UNIQUE constraint failed: alembic_version.version_num")
+    return sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version ...", {}, orig)
+
+
+def test_make_storage_retries_the_schema_creation_race(monkeypatch, tmp_path):
+    """Another process creating the same new database's tables at the same moment: the loser's
+    IntegrityError is retried (it then finds the tables), and when it never stops the error
+    says so instead of blaming the database."""
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) <= failures:
+            raise _schema_race()
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    failures, url = 2, f"sqlite:///{tmp_path}/optuna.db"
+    assert isinstance(make_storage(url), real) and len(calls) == 3
+    calls.clear()
+    failures = 99
+    with pytest.raises(StorageError, match="creating its tables at the same moment") as info:
+        make_storage(f"sqlite:///{tmp_path}/other.db")
+    assert "alembic_version" in str(info.value) and "exists and is writable" not in str(info.value)
+    assert "make_storage(" in str(info.value) and len(calls) == 5
+    calls.clear()
+    import sqlalchemy.exc
+
+    def unwritable(url, **kwargs):  # another database error is not retried
+        calls.append(url)
+        raise sqlalchemy.exc.OperationalError(
+            "CREATE TABLE", {}, Exception("attempt to write a readonly database")
+        )
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", unwritable)
+    with pytest.raises(StorageError, match="exists and is writable"):
+        make_storage(f"sqlite:///{tmp_path}/third.db")
+    assert len(calls) == 1
+
+
+def _open_storage(url, barrier, queue):  # a process of the test below
+    from forecaster.tuning import make_storage
+
+    barrier.wait()
+    try:
+        make_storage(url)
+        queue.put("ok")
+    except Exception as exc:
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.slow
+def test_processes_opening_one_new_storage_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = []
+    for attempt in range(3):  # the race is lost in most rounds without the retry
+        url = f"sqlite:///{tmp_path}/optuna{attempt}.db"
+        barrier, queue = context.Barrier(3), context.Queue()
+        processes = [
+            context.Process(target=_open_storage, args=(url, barrier, queue)) for _ in range(3)
+        ]
+        for process in processes:
+            process.start()
+        results += [queue.get(timeout=120) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+    assert results == ["ok"] * 9, results
+
+
 def test_resume_runs_only_the_missing_trials(monkeypatch, tmp_path, frame):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -420,6 +566,7 @@ def test_stale_trial_of_another_machine_fails_after_the_grace_period(tmp_path, f
     result = quick(frame=frame, storage=storage, study_name="stale", n_trials=1)
     failed, retry = result.study.trials
     assert (failed.state, retry.state) == (FAIL, COMPLETE)
+    assert result.n_trials_run == 1  # the retry that this call queued and ran
     # the stale trial is queued again with its parameters (Optuna's retry callback)
     retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number(retry)
     assert retried == failed.number and retry.params["hidden_size"] == failed.params["hidden_size"]
@@ -480,7 +627,7 @@ def test_sigkill_mid_study_then_resume(tmp_path):
     ]
     assert retry.state == COMPLETE and retry.params == lost.params  # run again, same params
     assert sum(t.state == COMPLETE for t in after.values()) == 3
-    assert "finished 3" in rerun.stdout
+    assert f"finished 3 run {len(after) - len(before)}" in rerun.stdout  # the retry included
 
 
 @pytest.mark.slow
@@ -798,3 +945,55 @@ def test_a_probabilistic_score_of_a_lazy_frame(monkeypatch, frame):
     lazy = quick(model, frame.lazy(), n_trials=1, metric="pinball")
     assert lazy.best_value == pytest.approx(eager.best_value)
     assert read == [pl.DataFrame, pl.DataFrame]  # collected once, before the trials
+
+
+def test_val_loss_refuses_sampling_quantiles(frame):
+    """The validation loss of a quantile model averages the pinball loss over its quantiles:
+    trials of other quantiles are in other units (extreme quantiles lower the average)."""
+    model = tiny_model(loss="quantile", quantiles=[0.5])
+    with pytest.raises(DataValidationError, match="samples 'quantiles' while the objective"):
+        quick(model, frame, search_space={"quantiles": [[0.5], [0.1, 0.5, 0.9]]})
+
+    def space(trial):
+        choice = trial.suggest_categorical("tails", [False, True])
+        return {"quantiles": [0.02, 0.5, 0.98] if choice else [0.5]}
+
+    with pytest.raises(DataValidationError, match="callable samples 'quantiles'"):
+        quick(model, frame, search_space=space)
+
+
+def test_a_study_resumed_with_other_quantiles_is_refused(tmp_path, frame):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    model = tiny_model(loss="quantile", quantiles=[0.5])
+    quick(model, frame, storage=url, study_name="q", n_trials=1)
+    with pytest.raises(DataValidationError, match=r"quantiles: the study has \[0.5\], this call"):
+        other = clone(model).set_params(quantiles=[0.02, 0.5, 0.98])
+        quick(other, frame, storage=url, study_name="q", n_trials=2)
+    names = {quick(m, frame, n_trials=1).study_name for m in (model, other)}
+    assert len(names) == 2  # default names: a study each
+
+
+def test_a_study_recorded_before_quantiles_were_its_identity_resumes(tmp_path, frame):
+    """A study whose record has quantiles among its fixed parameters (written before they were
+    part of its task) resumes with the same quantiles, without a warning, and is refused with
+    others."""
+    import json
+    import warnings
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    model = tiny_model(loss="quantile", quantiles=[0.1, 0.5, 0.9])
+    study = quick(model, frame, storage=url, study_name="old", n_trials=1).study
+    task = json.loads(study.user_attrs["forecaster.task"])
+    fixed = json.loads(study.user_attrs["forecaster.fixed_params"])
+    fixed["quantiles"] = task.pop("quantiles")  # the record as it was written before
+    study.set_user_attr("forecaster.task", json.dumps(task, sort_keys=True))
+    study.set_user_attr("forecaster.fixed_params", json.dumps(fixed, sort_keys=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .* other fixed parameters", ForecasterWarning)
+        assert quick(model, frame, storage=url, study_name="old", n_trials=2).n_trials_run == 1
+    with pytest.raises(DataValidationError, match="quantiles: the study has"):
+        quick(clone(model).set_params(quantiles=[0.5]), frame, storage=url, study_name="old")
+    space = resolve_space(TINY_SPACE, tiny_model(), frame, "val_loss")
+    point = study_identity(tiny_model(), space, "val_loss", "minimize")
+    assert "quantiles" not in json.loads(point["forecaster.task"])  # names and records kept
+    assert "quantiles" in json.loads(point["forecaster.fixed_params"])  # as before

@@ -36,6 +36,8 @@ _FIXED_ATTR = "forecaster.fixed_params"
 # the reuse of a study). covariates and calendar (inputs) are part of it too; lookback and the
 # network and training parameters are not (they change how good a trial is, not what its value
 # measures): they are recorded in _FIXED_ATTR and a difference is a warning.
+# quantiles is in the identity of a quantile-loss study only (the only loss that reads it: the
+# others refuse it), so that the names and records of other studies stay as they were.
 _IDENTITY_PARAMS = (*TASK_PARAMS, *UNIT_PARAMS, "covariates", "future_covariates", "calendar")
 # Settings of a run, not of the model: neither identity nor fixed parameters.
 _RUN_PARAMS = (
@@ -51,7 +53,10 @@ def study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> d
     (a metric, a search space) are named by :func:`_callable_key`."""
     params = estimator.get_params(deep=False)
     task: dict[str, Any] = {"estimator": type(estimator).__name__}
-    task.update({k: _json_value(params[k]) for k in _IDENTITY_PARAMS if k in params})
+    keys = [k for k in _IDENTITY_PARAMS if k in params]
+    if params.get("loss") != "quantile":  # quantiles are read by the quantile loss alone
+        keys = [k for k in keys if k != "quantiles"]
+    task.update({k: _json_value(params[k]) for k in keys})
     task["metric"] = _callable_key(metric) if callable(metric) else metric
     task["direction"] = direction
     if isinstance(space, Mapping):
@@ -63,7 +68,7 @@ def study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> d
     else:
         space_json = {"callable": _callable_key(space)}
     sampled = set(space) if isinstance(space, Mapping) else set()
-    skip = {*_IDENTITY_PARAMS, *_RUN_PARAMS, *sampled}
+    skip = {*keys, *_RUN_PARAMS, *sampled}
     fixed = {k: _json_value(v) for k, v in params.items() if k not in skip}
     return {
         _TASK_ATTR: json.dumps(task, sort_keys=True),
@@ -175,10 +180,12 @@ def open_study(
             "Use another study_name."
         )
     recorded = study.user_attrs
-    if all(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
-        _check_existing_space(study, space)  # a study written before the attributes existed
-        for key, value in identity.items():
-            study.set_user_attr(key, value)
+    if any(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
+        if all(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
+            _check_existing_space(study, space)  # a study written before the attributes existed
+        for key, value in identity.items():  # those another process has not written yet
+            if recorded.get(key) is None:  # (it writes them one by one)
+                study.set_user_attr(key, value)
         recorded = study.user_attrs  # read again: another process may have been first
     differences = _identity_differences(recorded, identity)
     if differences:
@@ -188,11 +195,13 @@ def open_study(
             f"study_name for this task (or delete the old study with "
             f"optuna.delete_study(study_name={name!r}, storage=...))."
         )
-    _compare_fixed(study, recorded, identity[_FIXED_ATTR], f"{name!r}{where}")
+    _compare_fixed(study, recorded, identity[_FIXED_ATTR], identity[_TASK_ATTR], f"{name!r}{where}")
     return study
 
 
-def _compare_fixed(study: Any, recorded: Mapping[str, Any], fixed: str, shown: str) -> None:
+def _compare_fixed(
+    study: Any, recorded: Mapping[str, Any], fixed: str, task: str, shown: str
+) -> None:
     """Warn when the template's fixed parameters (not sampled, not part of the identity)
     differ from those the study was created with: its earlier trials were measured in the same
     units but with other settings. A study without the record gets this call's."""
@@ -207,6 +216,8 @@ def _compare_fixed(study: Any, recorded: Mapping[str, Any], fixed: str, shown: s
     new = json.loads(fixed)
     if not isinstance(old, dict):
         old = {}
+    for key in json.loads(task):  # compared with the task (a study recorded before it was in it)
+        old.pop(key, None)
     changed = [
         f"{k}: the study has {_show(old[k]) if k in old else 'none'}, this call "
         f"{_show(new[k]) if k in new else 'none'}"
@@ -239,8 +250,11 @@ def _identity_differences(recorded: Mapping[str, Any], identity: Mapping[str, st
         return value if isinstance(value, dict) else {"(unreadable)": text}
 
     out = []
+    legacy = parse(recorded.get(_FIXED_ATTR, "{}"))  # a study recorded before a key moved
     for key, label in ((_TASK_ATTR, ""), (_SPACE_ATTR, "search space ")):
         old, new = parse(recorded.get(key)), parse(identity[key])
+        if key == _TASK_ATTR:  # e.g. quantiles, a fixed parameter before it was a unit one
+            old.update({k: legacy[k] for k in new if k not in old and k in legacy})
         for name in sorted(set(old) | set(new), key=str):
             if name not in new or name not in old or old[name] != new[name]:
                 before = _show(old[name]) if name in old else "none"

@@ -286,7 +286,9 @@ def _check_names(names: Iterable[str], estimator: Any) -> None:
 TASK_PARAMS = ("target", "id_col", "time_col", "horizon", "freq", "missing")
 # Parameters that change the units of the validation loss, or the steps it is measured on:
 # refused with metric="val_loss" (a metric callable on the original scale may rank them).
-UNIT_PARAMS = ("scaling", "target_transform", "loss", "validation_size", "validation_fraction")
+UNIT_PARAMS = (
+    "scaling", "target_transform", "loss", "quantiles", "validation_size", "validation_fraction",
+)  # fmt: skip
 _WHY = {
     "target": "which column is forecast",
     "id_col": "which rows form a series",
@@ -297,6 +299,8 @@ _WHY = {
     "scaling": "the scale the loss is measured in (e.g. 446.7 unscaled, 0.25 after minmax)",
     "target_transform": "the scale the loss is measured in (log, Box-Cox or the original)",
     "loss": "the loss function itself (MSE, MAE and Huber values are not comparable)",
+    "quantiles": "what a quantile loss averages (the pinball loss over these quantiles: "
+    "extreme quantiles have small losses and lower the average)",
     "validation_size": "the steps the loss is measured on",
     "validation_fraction": "the samples the loss is measured on",
 }

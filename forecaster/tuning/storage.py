@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import random
 import re
 import stat
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +85,10 @@ _SUPPORTED_STORAGE = (
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _CONNECT_TIMEOUT = 10
 """Seconds a PostgreSQL storage waits to connect (unless the URL sets ``connect_timeout``)."""
+_CREATE_ATTEMPTS = 5
+"""Tries to open a new database whose tables another process is creating at the same moment."""
+_CREATE_BACKOFF = 0.1
+"""Seconds before the second try (doubled, and up to twice as long at random, each time)."""
 
 
 def make_storage(
@@ -149,15 +155,49 @@ def make_storage(
         driver = url.split("://", 1)[0]
         if driver in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
             engine_kwargs = {"connect_args": {"connect_timeout": _CONNECT_TIMEOUT}}
-    with warnings.catch_warnings(), storage_errors(url, "open"):
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            **_retry_callback(optuna, int(max_retry)),
-        )
+    options = dict(engine_kwargs=engine_kwargs, **_retry_callback(optuna, int(max_retry)))
+    options.update(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+    with storage_errors(url, "open"):
+        return _open_rdb_storage(optuna, url, options)
+
+
+def _open_rdb_storage(optuna: Any, url: str, options: dict[str, Any]) -> Any:
+    """``optuna.storages.RDBStorage(url, **options)``, tried again (after a short, growing,
+    jittered pause) when it lost the race to create a new database's tables to another process
+    opening the same new storage at the same moment: both create the tables and stamp the schema
+    version, and the loser fails with ``UNIQUE constraint failed: alembic_version`` or ``table
+    ... already exists``. The next try finds the schema the winner made. Optuna has no retry of
+    its own for this (its retry callbacks are for trials)."""
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **options)
+        except Exception as exc:
+            if not _is_creation_race(exc):
+                raise
+            if attempt == _CREATE_ATTEMPTS - 1:
+                detail = re.sub(r"\s+", " ", str(getattr(exc, "orig", None) or exc)).strip()
+                raise StorageError(
+                    f"Cannot use the study storage {mask_uri(url)!r}: {_CREATE_ATTEMPTS} tries "
+                    "to open it failed while other processes were creating its tables at the "
+                    f"same moment (last: {type(exc).__name__}: {detail[:300]}). Create the "
+                    "storage once before starting the processes that share it, e.g. "
+                    f"forecaster.tuning.make_storage({mask_uri(url)!r}), then start them."
+                ) from exc
+            time.sleep(_CREATE_BACKOFF * 2**attempt * (1 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_creation_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a process gets when another one creates the same new database's
+    tables at the same moment: a duplicate schema-version row, or a table created in between."""
+    if type(exc).__module__.split(".", 1)[0] != "sqlalchemy":
+        return False
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if type(exc).__name__ == "IntegrityError":
+        return "alembic_version" in text or "version_info" in text
+    return "already exists" in text
 
 
 def _retry_callback(optuna: Any, max_retry: int) -> dict[str, Any]:
@@ -166,9 +206,11 @@ def _retry_callback(optuna: Any, max_retry: int) -> dict[str, Any]:
     if max_retry == 0:
         return {}
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    if retry is not None:
-        return {"heartbeat_stale_trial_callback": retry(max_retry=max_retry)}
-    callback = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+    with warnings.catch_warnings():  # experimental in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if retry is not None:
+            return {"heartbeat_stale_trial_callback": retry(max_retry=max_retry)}
+        callback = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
     return {"failed_trial_callback": callback}
 
 

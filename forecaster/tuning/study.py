@@ -31,23 +31,23 @@ Storage, resume and crashes
     the grace period runs only the trials missing beside it, and the next run after the grace
     period retries it. A study in memory (``storage=None``) has no heartbeat and no resume.
 
-    A study is for one task and one search space: it records both when it is created (study
-    user attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later
-    call that names the same study for another estimator class, target, columns, covariates,
-    calendar, horizon, frequency, missing-value policy, scaling, target transform, loss,
-    validation split, metric, direction or search space is refused, naming what the study was
-    created with and what is asked now. Callables (a metric, a search space) are told apart by
-    their qualified name and a digest of their code and captured values, so two lambdas are
-    two callables. The template's other fixed parameters (lookback, network and training
-    settings; not the run settings ``progress``, ``device``, ``checkpoint_dir``,
-    ``random_state``...) are recorded too (``forecaster.fixed_params``): they change how good
-    a trial is, not the units of its value, so a difference is a warning, not a refusal. The
-    data is not part of the identity: a study resumed on newer data (a daily pipeline) keeps
-    its trials, and its MLflow parent run (with the new data as tags and params ``data.<n>.*``).
-    The default search space is the exception: its lookback choices follow the data's length,
-    so data long enough for a new choice make another space (refused under a fixed
-    ``study_name``, another default name otherwise); pass an explicit ``search_space`` to
-    resume one study on growing data.
+    A study is for one task and one search space: it records both when it is created (study user
+    attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later call that
+    names the same study for another estimator class, target, columns, covariates, calendar,
+    horizon, frequency, missing-value policy, scaling, target transform, loss (and a quantile
+    loss's quantiles), validation split, metric, direction or search space is refused, naming
+    what the study was created with and what is asked now. Callables (a metric, a search space)
+    are told apart by their qualified name and a digest of their code and captured values, so
+    two lambdas are two callables. The template's other fixed parameters (lookback, network and
+    training settings; not the run settings ``progress``, ``device``, ``checkpoint_dir``,
+    ``random_state``...) are recorded too (``forecaster.fixed_params``): they change how good a
+    trial is, not the units of its value, so a difference is a warning, not a refusal. The data
+    is not part of the identity: a study resumed on newer data (a daily pipeline) keeps its
+    trials, and its MLflow parent run (with the new data as tags and params ``data.<n>.*``). The
+    default search space is the exception: its lookback choices follow the data's length, so
+    data long enough for a new choice make another space (refused under a fixed ``study_name``,
+    another default name otherwise); pass an explicit ``search_space`` to resume one study on
+    growing data.
 
     A storage that cannot hold a study (an unsupported URL, a missing driver, a file that is
     not a database, a read-only database, a server that refuses the connection, an in-memory
@@ -56,20 +56,20 @@ Storage, resume and crashes
     trials are kept).
 
 Checked before any trial
-    A search space may not sample the task (target, id_col, time_col, horizon, freq,
-    missing): trials would answer different questions. Nor, with the validation loss as the
-    objective, its units or the steps it is measured on (scaling, target_transform, loss,
+    A search space may not sample the task (target, id_col, time_col, horizon, freq, missing):
+    trials would answer different questions. Nor, with the validation loss as the objective, its
+    units or the steps it is measured on (scaling, target_transform, loss, quantiles,
     validation_size, validation_fraction): a loss of 446.7 unscaled and of 0.25 after minmax
     scaling cannot be ranked. Tune those in separate studies, or with a metric callable that
     scores every trial on the original scale. Every value a search space can sample is checked
-    against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g.
-    a float range for ``hidden_size`` is refused), and what a callable search space returns
-    is checked at the first trial: an error there stops the study instead of failing every
-    trial. The same goes for what depends on the data and the metric: the frame is read once
-    as each trial's fit reads it (missing values, the grid, its type and columns), lookbacks
-    the longest series has no training window for are refused, a metric callable must take
-    ``(estimator, frame)``, and a metric that returns no number (None, text, a bool, a tensor
-    of several values) stops the study at its first trial.
+    against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g. a
+    float range for ``hidden_size`` is refused), and what a callable search space returns is
+    checked at the first trial: an error there stops the study instead of failing every trial.
+    The same goes for what depends on the data and the metric: the frame is read once as each
+    trial's fit reads it (missing values, the grid, its type and columns), lookbacks the longest
+    series has no training window for are refused, a metric callable must take ``(estimator,
+    frame)``, and a metric that returns no number (None, text, a bool, a tensor of several
+    values) stops the study at its first trial.
 
 Failed trials
     A trial that fails - its sampled parameters do not suit the data (a
@@ -89,7 +89,12 @@ Several processes and machines
     (or ``postgresql+psycopg2://...`` with ``pip install psycopg2-binary``; a bare
     ``postgresql://`` uses SQLAlchemy's default driver, psycopg from SQLAlchemy 2.1 on).
     SQLite suits the processes of one machine only. Parallel workers share the finished-trial
-    count, so a study may end one or two trials past ``n_trials``.
+    count, so a study may end one or two trials past ``n_trials``. With ``random_state``, each
+    trial's TPE draw is seeded by ``random_state`` and the trial's number, which the storage
+    gives out once per study, so processes never repeat each other's parameters; one process
+    alone reproduces its run (trials 0, 1, 2, ... on every run), several do not (which process
+    gets which number is a race). Processes that open one new storage at the same moment race
+    to create its tables: the loser tries again (:func:`make_storage`).
 
 Tracking
     Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
@@ -293,7 +298,8 @@ def tune(
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
         ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` or ``HyperbandPruner``.
     random_state : int, optional
-        Seeds the TPE sampler (and the trials' fits, when the estimator has no random_state).
+        Seeds the TPE sampler (per trial, with the trial's number: processes sharing the study
+        never repeat each other's draws) and the trials' fits, when the estimator has none.
     refit : bool, default True
         Fit a clone with the best parameters on the whole frame (``best_estimator``).
     track : bool, default False
@@ -337,14 +343,13 @@ def tune(
     with storage_errors(url, "open"):
         study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
     label = storage_label(storage_obj, url)
-    negated = objective.sign < 0  # a maximize study's trials report their loss negated
-    logger = StudyLogger(track, study, estimator, objective.data, label, negated=negated)
+    logger = StudyLogger(track, study, estimator, objective.data, label, negated=objective.sign < 0)
     try:
         with storage_errors(url, "tuning"):
+            n_existing = len(study.get_trials(deepcopy=False))  # before: a retry is this call's
             fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
-            n_existing = len(study.get_trials(deepcopy=False))
             workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
-            study.sampler = make_sampler(random_state, n_existing)
+            study.sampler = make_sampler(random_state)
             all_callbacks = [*callbacks, *logger.start()]
             deadline = None if timeout is None else time.time() + float(timeout)
             settings = TrialSettings(

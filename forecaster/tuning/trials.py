@@ -37,6 +37,7 @@ __all__ = [
     "MAX_CONSECUTIVE_FAILURES",
     "Objective",
     "PruningReporter",
+    "TrialSeededSampler",
     "TrialSettings",
     "available_cores",
     "bounded_workers",
@@ -252,19 +253,76 @@ def run_trials(
     )
 
 
-def make_sampler(random_state: int | None, n_existing: int, worker: int = 0) -> Any:
-    """TPE seeded by ``random_state``, shifted by the trials already in the study (so that a
-    resumed study does not repeat the first trials' draws) and by the worker index."""
+def make_sampler(random_state: int | None) -> Any:
+    """TPE (multivariate, grouped); with ``random_state``, seeded per trial (see
+    :class:`TrialSeededSampler`), so that the processes and machines that share a study never
+    repeat each other's draws while one process's run stays reproducible."""
+    if random_state is None:
+        return _tpe(None)
+    optuna = import_optuna()  # an optional dependency: the class is registered, not derived
+    optuna.samplers.BaseSampler.register(TrialSeededSampler)
+    return TrialSeededSampler(int(random_state))
+
+
+def _tpe(seed: int | None) -> Any:
     optuna = import_optuna()
-    seed = None
-    if random_state is not None:
-        seed = int(random_state)
-        if n_existing or worker:
-            digest = sha256_hasher(f"{random_state}:{n_existing}:{worker}".encode()).digest()
-            seed = int.from_bytes(digest[:4], "little")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def trial_seed(random_state: int, number: int) -> int:
+    """The TPE seed of trial ``number`` of a study tuned with ``random_state``."""
+    digest = sha256_hasher(f"{random_state}:trial:{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class TrialSeededSampler:
+    """Optuna's TPE sampler, seeded afresh for every trial from ``(random_state, trial
+    number)``.
+
+    The storage gives every trial of a study its own number, whichever process or machine
+    asks for it, so the processes that run the same ``tune(..., random_state=...)`` call on
+    one shared study draw from different random streams (one seed per process would repeat
+    the same parameters in each of them), and a resumed study does not replay its first draws.
+    One process alone numbers its trials 0, 1, 2, ... on every run: the same seeds, the same
+    parameters. Optuna itself gives each copy of a sampler another seed for the same reason
+    (``BaseSampler.reseed_rng``, for ``n_jobs > 1``), but from fresh entropy, which no run
+    reproduces. TPE keeps no state between trials beyond its random generator: it reads the
+    study's trials at every draw, so a fresh TPE per trial samples as one would. It implements
+    ``optuna.samplers.BaseSampler`` (registered as a virtual subclass by :func:`make_sampler`:
+    Optuna is an optional dependency, not imported with this module).
+    """
+
+    def __init__(self, random_state: int) -> None:
+        self.random_state = int(random_state)
+        self._number: int | None = None
+        self._sampler: Any = None
+
+    def _for(self, trial: Any) -> Any:
+        if trial.number != self._number or self._sampler is None:
+            self._number = trial.number
+            self._sampler = _tpe(trial_seed(self.random_state, trial.number))
+        return self._sampler
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+        return self._for(trial).sample_independent(study, trial, name, distribution)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Nothing to do: every trial's seed is its own already (Optuna calls this for each
+        thread of ``n_jobs > 1``)."""
 
 
 def make_pruner(pruner: Any, max_epochs: int | None) -> Any:
@@ -296,7 +354,7 @@ def worker_main(settings: TrialSettings, index: int) -> int:
     study = optuna.load_study(
         study_name=settings.study_name,
         storage=settings.storage,
-        sampler=make_sampler(settings.random_state, settings.n_existing, index + 1),
+        sampler=make_sampler(settings.random_state),
         pruner=settings.pruner,
     )
     before = len(study.get_trials(deepcopy=False))
