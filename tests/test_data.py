@@ -788,6 +788,10 @@ def test_hostile_time_zone_aware_days_whose_midnight_is_skipped():
     holed = frame.filter(pl.col("t").dt.hour() != 23)
     filled, _ = validate_frame(holed, target="y", time_col="t", freq="1d", missing="interpolate")
     assert filled["t"].equals(times) and filled["y"].to_list() == frame["y"].to_list()
+    for unit in ("ns", "ms"):  # the fill kept microseconds: 1970 dates in a ns column
+        other = holed.with_columns(pl.col("t").dt.cast_time_unit(unit))
+        filled, _ = validate_frame(other, target="y", time_col="t", freq="1d", missing="ffill")
+        assert filled["t"].equals(times.dt.cast_time_unit(unit))
     # Other times near the skipped midnight stay off the grid.
     for hours in (-1, 2):
         moved = frame.with_columns(

@@ -114,11 +114,23 @@ wider dtype, e.g. pl.col(time_col).cast(pl.Int64), or check for stray sentinel t
         )
     freq.check_dtype(times.dtype, times.name or "time")
     if on_local_calendar(times.dtype, freq):
+        if freq.unit not in MONTHS_PER_UNIT:  # the anchor's time of day and the last row
+            times, offsets = _first_two_and_last(times, offsets)
         steps = future_times(local_day_grid(times, offsets), offsets, freq, horizon)
         return zoned_times(steps, times.dtype)
     if not freq.is_calendar:
         return _fixed_future(times, offsets, freq, horizon)
     return _calendar_future(times, offsets, freq, horizon)
+
+
+def _first_two_and_last(times: pl.Series, offsets: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+    """The first two rows and the last row of every series (fewer for shorter series): what
+    the day grid of a series needs to place its last row."""
+    lengths = np.diff(offsets)
+    starts = np.asarray(offsets[:-1], dtype=np.int64)
+    rows = np.stack([starts, starts + 1, starts + lengths - 1], axis=1)
+    kept = np.arange(3)[None, :] < np.minimum(lengths, 3)[:, None]
+    return times.gather(rows[kept]), np.concatenate([[0], np.cumsum(kept.sum(axis=1))])
 
 
 def on_local_calendar(dtype: pl.DataType, freq: Frequency) -> bool:

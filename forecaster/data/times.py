@@ -141,13 +141,17 @@ def _skipped_days(
     return moved, skipped
 
 
-def local_day_grid(times: pl.Series, offsets: np.ndarray) -> pl.Series:
+def local_day_grid(
+    times: pl.Series, offsets: np.ndarray, wall: np.ndarray | None = None
+) -> pl.Series:
     """The wall-clock times of time-zone-aware ``times`` (series after series: ``offsets``)
     on their day grid (:func:`on_day_grid`), as naive datetimes: days, weeks, months and
-    business days are counted on them, and :func:`zoned_times` dates the results."""
-    naive = times.dt.replace_time_zone(None)
-    wall = naive.to_physical().cast(pl.Int64).to_numpy()
-    return pl.Series(times.name, on_day_grid(wall, offsets, times.dtype)).cast(naive.dtype)
+    business days are counted on them, and :func:`zoned_times` dates the results. ``wall``:
+    the physical wall-clock times when already at hand."""
+    naive = pl.Datetime(times.dtype.time_unit or "us")
+    if wall is None:
+        wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
+    return pl.Series(times.name, on_day_grid(wall, offsets, times.dtype)).cast(naive)
 
 
 def zoned_times(naive: pl.Series, dtype: pl.Datetime) -> pl.Series:
@@ -156,21 +160,24 @@ def zoned_times(naive: pl.Series, dtype: pl.Datetime) -> pl.Series:
     they skip is read in the new UTC offset (midnight skipped at 00:00 -03 is 23:00 -03 the
     day before)."""
     zone = dtype.time_zone
+    naive = naive.cast(pl.Datetime(dtype.time_unit or "us"))
     zoned = naive.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
     if zoned.null_count() == naive.null_count():
         return zoned
-    later = dt.timedelta(hours=_LONGEST_CLOCK_JUMP_HOURS)
-    moved = (naive + later).dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
-    lost = zoned.is_null() & moved.is_null() & naive.is_not_null()
-    if lost.any():  # a whole day skipped (Pacific/Apia 2011-12-30)
+    later = pl.duration(hours=_LONGEST_CLOCK_JUMP_HOURS, time_unit=dtype.time_unit or "us")
+    t = pl.col("t")
+    moved = (t + later).dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
+    steps = pl.DataFrame({"t": naive, "z": zoned}).with_columns(moved.alias("m"))
+    lost = steps.filter(pl.col("z").is_null() & pl.col("m").is_null() & t.is_not_null())
+    if lost.height:  # a whole day skipped (Pacific/Apia 2011-12-30)
         raise DataValidationError(
-            f"Cannot date the step at the local time {naive.filter(lost)[0]} in {zone}: it "
-            "does not exist, nor does the time three hours later (the clocks skip more than a "
+            f"Cannot date the step at the local time {lost['t'][0]} in {zone}: it does not "
+            "exist, nor does the time three hours later (the clocks skip more than a "
             "daylight-saving jump). Convert the time column to UTC first, e.g. "
             "pl.col(time_col).dt.convert_time_zone('UTC')."
         )
-    moved = moved - later
-    return pl.select(pl.coalesce(zoned, moved)).to_series().alias(naive.name)
+    dated = pl.coalesce(pl.col("z"), pl.col("m") - later)
+    return steps.select(dated.cast(dtype)).to_series().alias(naive.name)
 
 
 def physical_range(dtype: pl.DataType) -> tuple[int, int]:

@@ -426,7 +426,7 @@ def _check_grid(
 
     periods: np.ndarray | None = None
     if frequency.is_calendar:
-        local = times if wall is None else local_day_grid(times, offsets)
+        local = times if wall is None else local_day_grid(times, offsets, wall)
         periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
             local, offsets, within, frequency
         )
