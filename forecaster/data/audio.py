@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -205,10 +206,11 @@ def _warn_mixed_rates(rates: dict[int, list[str]], settings: MfccSettings, key: 
     )
 
 
-def frame_count(n_samples: int, n_fft: int, hop_length: int) -> int:
+def frame_count(n_samples: Any, n_fft: int, hop_length: int) -> Any:
     """The number of librosa's centred frames of ``n_samples`` samples: the signal is padded
     with ``n_fft // 2`` samples at each end, so ``1 + (n_samples + 2 * (n_fft // 2) - n_fft)
-    // hop_length`` (``1 + n_samples // hop_length`` for an even ``n_fft``)."""
+    // hop_length`` (``1 + n_samples // hop_length`` for an even ``n_fft``). ``n_samples``:
+    an integer, an integer array or a polars expression."""
     return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
 
 

@@ -69,7 +69,7 @@ _LONGEST_CLOCK_JUMP_HOURS = 3
 """Longer than any daylight-saving jump of the tz database (at most two hours)."""
 
 
-def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.Datetime) -> np.ndarray:
+def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.DataType) -> np.ndarray:
     """Wall-clock times of rows a day or more apart with the days whose time of day does not
     exist read as that time.
 
@@ -115,7 +115,7 @@ def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.Datetime) -> np
 
 
 def _skipped_days(
-    wall: np.ndarray, reference: np.ndarray, dtype: pl.Datetime
+    wall: np.ndarray, reference: np.ndarray, dtype: pl.DataType
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which of the local times ``wall`` date a day whose time of day of ``reference`` (one
     per row) the clocks skip, by the jump, and those skipped times (any value elsewhere)."""
@@ -130,9 +130,10 @@ def _skipped_days(
     if near.size == 0:
         return moved, skipped
     window = np.concatenate([skipped[near] - reach, skipped[near], skipped[near] + reach])
-    naive = pl.Series(window, dtype=pl.Int64).cast(pl.Datetime(dtype.time_unit or "us"))
+    unit, zone = _unit_and_zone(dtype)
+    naive = pl.Series(window, dtype=pl.Int64).cast(pl.Datetime(unit))
     instants = naive.dt.replace_time_zone(
-        dtype.time_zone, non_existent="null", ambiguous="earliest"
+        zone, non_existent="null", ambiguous="earliest"
     ).to_physical()
     before, at, after = (instants[i * near.size : (i + 1) * near.size] for i in range(3))
     # The clocks jump by the time the window around the skipped time loses.
@@ -148,23 +149,23 @@ def local_day_grid(
     on their day grid (:func:`on_day_grid`), as naive datetimes: days, weeks, months and
     business days are counted on them, and :func:`zoned_times` dates the results. ``wall``:
     the physical wall-clock times when already at hand."""
-    naive = pl.Datetime(times.dtype.time_unit or "us")
+    naive = pl.Datetime(_unit_and_zone(times.dtype)[0])
     if wall is None:
         wall = times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
     return pl.Series(times.name, on_day_grid(wall, offsets, times.dtype)).cast(naive)
 
 
-def zoned_times(naive: pl.Series, dtype: pl.Datetime) -> pl.Series:
+def zoned_times(naive: pl.Series, dtype: pl.DataType) -> pl.Series:
     """Local wall-clock times as times of the zoned ``dtype``, as ``dt.offset_by`` dates the
     steps it makes: a time repeated when the clocks go back is its first instant, and a time
     they skip is read in the new UTC offset (midnight skipped at 00:00 -03 is 23:00 -03 the
     day before)."""
-    zone = dtype.time_zone
-    naive = naive.cast(pl.Datetime(dtype.time_unit or "us"))
+    unit, zone = _unit_and_zone(dtype)
+    naive = naive.cast(pl.Datetime(unit))
     zoned = naive.dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
     if zoned.null_count() == naive.null_count():
         return zoned
-    later = pl.duration(hours=_LONGEST_CLOCK_JUMP_HOURS, time_unit=dtype.time_unit or "us")
+    later = pl.duration(hours=_LONGEST_CLOCK_JUMP_HOURS, time_unit=unit)
     t = pl.col("t")
     moved = (t + later).dt.replace_time_zone(zone, non_existent="null", ambiguous="earliest")
     steps = pl.DataFrame({"t": naive, "z": zoned}).with_columns(moved.alias("m"))
@@ -178,6 +179,11 @@ def zoned_times(naive: pl.Series, dtype: pl.Datetime) -> pl.Series:
         )
     dated = pl.coalesce(pl.col("z"), pl.col("m") - later)
     return steps.select(dated.cast(dtype)).to_series().alias(naive.name)
+
+
+def _unit_and_zone(dtype: pl.DataType) -> tuple[Any, Any]:
+    """The time unit (``"us"`` when unset) and time zone of a Datetime dtype."""
+    return getattr(dtype, "time_unit", None) or "us", getattr(dtype, "time_zone", None)
 
 
 def physical_range(dtype: pl.DataType) -> tuple[int, int]:

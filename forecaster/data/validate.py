@@ -426,9 +426,9 @@ def _check_grid(
 
     periods: np.ndarray | None = None
     if frequency.is_calendar:
-        local = times if wall is None else local_day_grid(times, offsets, wall)
+        on_grid = times if wall is None else local_day_grid(times, offsets, wall)
         periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
-            local, offsets, within, frequency
+            on_grid, offsets, within, frequency
         )
     else:
         if wall is not None and frequency.unit in ("d", "w"):
