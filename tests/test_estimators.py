@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import time
 import warnings
 from pathlib import Path
 
@@ -327,6 +328,8 @@ def test_validation_size_zero_trains_all_epochs_without_validation():
     model = forecaster(validation_size=0, max_epochs=3).fit(seasonal_frame())
     assert [r["val_loss"] for r in model.history_] == [None, None, None]
     assert model.n_val_windows_ == 0
+    # patience at its default, or None, is no request to stop early: accepted
+    forecaster(validation_size=0, patience=None).fit(seasonal_frame(n_series=1))
 
 
 def test_a_validation_split_shorter_than_the_horizon_is_refused():
@@ -599,12 +602,20 @@ def test_regressor_standardises_values_whose_float32_square_overflows():
         ({"head": "direct", "segment_length": 4}, r"segment_length=4 only applies to head="),
         ({"head": "seq2seq", "segment_length": 12}, r"received head='seq2seq', which would"),
         ({"checkpoint_every": 5}, r"checkpoint_every=5 is set without checkpoint_dir"),
+        (
+            {"patience": 3, "validation_size": 0, "validation_fraction": 0},
+            r"patience=3 is set with validation_(size|fraction)=0, so there is no validation",
+        ),
     ],
 )
 def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
     """Both were accepted and ignored: the forecasts equalled a fit without them."""
     X = np.random.default_rng(0).normal(size=(40, 12, 1)).astype(np.float32)
-    for model in (forecaster(**params), RNNRegressor(**TINY, **params)):
+    models = (
+        forecaster(**{k: v for k, v in params.items() if k != "validation_fraction"}),
+        RNNRegressor(**TINY, **{k: v for k, v in params.items() if k != "validation_size"}),
+    )
+    for model in models:
         model.validate_params()  # a folder saved with them still loads: fit refuses them
         data = (
             (seasonal_frame(n_series=1),) if isinstance(model, RNNForecaster) else (X, X[:, -1, 0])
@@ -833,6 +844,87 @@ def test_seed_ensemble_averages_members_trained_with_consecutive_seeds(tmp_path)
     from forecaster import load
 
     assert load(tmp_path / "e").predict(frame).equals(ensemble.predict(frame))
+
+
+def test_ensemble_members_never_share_an_epoch_batch_order(monkeypatch):
+    """The batch order of an epoch was drawn from member_seed + epoch, with member seeds
+    seed + k: member 1's epoch e had member 0's epoch e + 1 batches."""
+    import forecaster.estimators.sampling as sampling
+
+    seeds: list[int] = []
+    original = sampling.rank_batches
+
+    def recording(windows, batch_size, *, seed, **kw):
+        seeds.append(int(seed))
+        return original(windows, batch_size, seed=seed, **kw)
+
+    monkeypatch.setattr(sampling, "rank_batches", recording)
+    forecaster(n_ensemble=2, max_epochs=3, patience=None).fit(seasonal_frame(n_series=2))
+    assert len(seeds) == 6 and len(set(seeds)) == 6
+
+    seeds.clear()
+    original_randperm = torch.randperm
+
+    def randperm(n, *args, generator=None, **kw):
+        seeds.append(generator.initial_seed())
+        return original_randperm(n, *args, generator=generator, **kw)
+
+    monkeypatch.setattr(torch, "randperm", randperm)
+    X = np.random.default_rng(0).normal(size=(60, 12, 1)).astype(np.float32)
+    RNNRegressor(**{**TINY, "max_epochs": 3}, n_ensemble=2, patience=None).fit(X, X[:, -1, 0])
+    assert len(seeds) == 6 and len(set(seeds)) == 6
+
+
+def test_stop_training_from_a_callback_ends_an_ensemble_fit():
+    """StopTraining ended only the current member: the next members trained one epoch each
+    (the callback's condition held again at once) and were averaged in, silently."""
+    from forecaster.training import StopTraining
+
+    seen: list[int] = []
+
+    def stop_from_epoch_two(record, network):
+        seen.append(record.epoch)
+        if record.epoch >= 2:
+            raise StopTraining
+
+    model = forecaster(n_ensemble=3, max_epochs=10)
+    with pytest.warns(
+        ForecasterWarning, match=r"StopTraining .*ensemble member 1 .*n_members_ = 1"
+    ):
+        model.fit(seasonal_frame(n_series=2), callbacks=[stop_from_epoch_two])
+    assert seen == [1, 2] and model.n_members_ == 1 and model.stopped_by_ == "callback"
+    assert [(r["member"], r["epoch"]) for r in model.history_] == [(0, 1), (0, 2)]
+    with warnings.catch_warnings(record=True) as caught:  # one network: the stop was asked
+        warnings.simplefilter("always")
+        single = forecaster(max_epochs=10).fit(
+            seasonal_frame(n_series=2), callbacks=[stop_from_epoch_two]
+        )
+    assert not [w for w in caught if "StopTraining" in str(w.message)]
+    assert len(single.history_) == 2 and single.stopped_by_ == "callback"
+
+
+def test_max_time_cutting_a_network_warns_and_says_so():
+    """max_epochs=50 with max_time=0 trained one epoch without a word."""
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(max_epochs=50, max_time=0.0, patience=None, baseline="none")
+    with pytest.warns(ForecasterWarning, match=r"max_time=0 s ran out .* after 1 of max_epochs=50"):
+        model.fit(frame)
+    assert len(model.history_) == 1 and model.stopped_by_ == "max_time"
+    with warnings.catch_warnings(record=True) as caught:  # max_epochs ended it: no warning
+        warnings.simplefilter("always")
+        finished = forecaster(max_time=1e6, patience=None, baseline="none").fit(frame)
+    assert not [w for w in caught if "max_time" in str(w.message)]
+    assert finished.stopped_by_ == "max_epochs"
+
+    def slow(record, network):
+        time.sleep(0.25)
+
+    # member 1 trains 4 epochs (about 1 s); member 2 starts with about 0.5 s left and is cut
+    ensemble = forecaster(n_ensemble=2, max_epochs=4, max_time=1.5, patience=None)
+    with pytest.warns(ForecasterWarning, match=r"while training ensemble member 2: it stopped"):
+        ensemble.fit(frame, callbacks=[slow])
+    assert ensemble.n_members_ == 2 and ensemble.stopped_by_ == "max_time"
+    assert [r["member"] for r in ensemble.history_].count(1) < 4
 
 
 def test_ema_decay_trains_with_averaged_weights_and_survives_save(tmp_path):

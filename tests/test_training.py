@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -519,7 +520,37 @@ def test_other_callback_exceptions_propagate() -> None:
 
 def test_max_time_stops_after_the_first_epoch() -> None:
     history = quick_train(max_epochs=50, max_time=1e-9)
-    assert len(history) == 1
+    assert len(history) == 1 and history.stopped_by == "max_time"
+
+
+def test_the_history_says_what_ended_training(monkeypatch, tmp_path) -> None:
+    """max_time cutting a run was told apart from nothing (len(history) only)."""
+    x, y = learnable_data(32)
+
+    def stop(record: EpochRecord, network: nn.Module) -> None:
+        raise StopTraining
+
+    assert quick_train(max_epochs=2).stopped_by == "max_epochs"
+    assert quick_train(max_epochs=5, callbacks=[stop]).stopped_by == "callback"
+    # the budget spent at the last epoch cut nothing
+    assert quick_train(max_epochs=1, max_time=1e-9).stopped_by == "max_epochs"
+    scripted = iter([1.0, 0.2, 0.5, 0.6])
+    with monkeypatch.context() as patched:
+        patched.setattr(forward, "validation_loss", lambda *args, **kwargs: next(scripted))
+        early = quick_train(max_epochs=50, patience=2, val_source=source(x, y))
+    assert early.stopped_by == "early_stopping" and len(early) == 4
+    # a checkpoint keeps it for a resume of the finished run
+    checkpointer = Checkpointer(tmp_path / "run.safetensors")
+    quick_train(max_epochs=5, callbacks=[stop], checkpoint=checkpointer)
+    state = checkpointer.load()
+    assert state.stopped_by == "callback"
+    assert quick_train(max_epochs=5, resume_from=state).stopped_by == "callback"
+    # a checkpoint written before the reason was stored reads as None (unknown)
+    old = Checkpointer(tmp_path / "old.safetensors")
+    with monkeypatch.context() as patched:
+        patched.setattr(training.TrainingState, "_OPTIONAL_FIELDS", ("averaged",))
+        quick_train(max_epochs=1, checkpoint=old)
+    assert old.load().stopped_by is None
 
 
 # ------------------------------------------------------------------------------------------
@@ -1174,6 +1205,49 @@ def test_forecaster_ensemble_and_unseeded_fits_resume(tmp_path) -> None:
     seed = read_checkpoint(Path(folder) / "checkpoint-0.safetensors").extra["fit_seed"]
     resumed = worker.model(random_state=None, checkpoint_dir=folder).fit(frame, resume=True)
     assert resumed.predict(frame).equals(worker.model(random_state=seed).fit(frame).predict(frame))
+
+
+def test_resume_leaves_the_global_numpy_and_random_streams_alone(tmp_path) -> None:
+    """A resume set the global NumPy and Python generators to the interrupted process's
+    states (from the checkpoint), though training draws nothing from them."""
+    worker = worker_module()
+    frame = worker.frame()
+    folder = str(tmp_path)
+    np.random.seed(999)  # noqa: NPY002 (the interrupted process's own global state)
+    random.seed(999)
+    interrupted_fit(worker.model(max_epochs=4, checkpoint_dir=folder), frame, 2)
+    np.random.seed(123)  # noqa: NPY002
+    random.seed(123)
+    expected = (np.random.rand(), random.random())  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
+    random.seed(123)
+    resumed = worker.model(max_epochs=4, checkpoint_dir=folder).fit(frame, resume=True)
+    assert (np.random.rand(), random.random()) == expected  # noqa: NPY002
+    assert resumed.predict(frame).equals(worker.model(max_epochs=4).fit(frame).predict(frame))
+
+
+def test_a_resumed_ensemble_counts_max_time_spent_before_the_interruption(tmp_path) -> None:
+    """The budget of later members was measured from the resumed process's start, so the
+    resumed fit trained a member the uninterrupted one never had."""
+    worker = worker_module()
+    frame = worker.frame()
+
+    def slow(record: EpochRecord, network: nn.Module) -> None:
+        time.sleep(0.3)
+
+    def model(**params: object) -> object:
+        return worker.model(max_epochs=20, n_ensemble=2, max_time=1.0, patience=None, **params)
+
+    with pytest.warns(ForecasterWarning, match="max_time"):
+        reference = model().fit(frame, callbacks=[slow])
+    assert reference.n_members_ == 1  # max_time ran out during the first member
+    folder = str(tmp_path)
+    with pytest.raises(Interrupted):  # after the checkpoint of epoch 2 (about 0.7 s)
+        model(checkpoint_dir=folder).fit(frame, callbacks=[slow, interrupt_at(3)])
+    with pytest.warns(ForecasterWarning, match="max_time"):
+        resumed = model(checkpoint_dir=folder).fit(frame, callbacks=[slow], resume=True)
+    assert resumed.n_members_ == 1 and resumed.stopped_by_ == "max_time"
+    assert {r.get("member", 0) for r in resumed.history_} == {0}
 
 
 def test_regressor_resume_gives_the_uninterrupted_predictions(tmp_path) -> None:

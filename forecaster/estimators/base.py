@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import inspect
 import os
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,8 @@ import torch
 from sklearn.base import BaseEstimator
 
 from forecaster._validation import PARAMETERS, check_params, describe_value
-from forecaster.estimators.fitting import FitRun
-from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.estimators.fitting import FitRun, member_ended, warn_short_ensemble
+from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import check_memory, check_network_config, out_of_memory
 from forecaster.nn.config import auto_segment_length
 from forecaster.nn.ensemble import EnsembleNet
@@ -37,6 +37,7 @@ from forecaster.persistence.writer import save as save_model
 from forecaster.training import (
     CheckpointDirectory,
     EpochRecord,
+    TrainingHistory,
     distributed,
     resolve_device,
     resolve_ema_decay,
@@ -122,6 +123,10 @@ class RecurrentEstimator(BaseEstimator):
     """Parameters that shape what ``predict``, ``score``, ``backtest`` and ``save`` do with a
     fitted model (columns, window sizes, frequency, transforms): changed since fit, those
     refuse (see :meth:`check_fitted`)."""
+
+    _VALIDATION_PARAM = "validation_size"
+    """The parameter whose 0 leaves no validation split (``patience`` then has nothing to
+    stop on)."""
 
     _FIT_CALL = "fit(X, y)"
     """How the error of an unfitted estimator says to fit it."""
@@ -329,6 +334,18 @@ class RecurrentEstimator(BaseEstimator):
                 f"received head={self.head!r}, which would ignore it. Leave segment_length="
                 "'auto', or use head='segment'."
             )
+        validation, patience = self._VALIDATION_PARAM, self.patience
+        default = next(
+            signature.parameters["patience"].default
+            for signature in map(inspect.signature, type(self).__mro__)
+            if "patience" in signature.parameters
+        )
+        if getattr(self, validation) == 0 and patience is not None and patience != default:
+            raise DataValidationError(
+                f"patience={patience!r} is set with {validation}=0, so there is no validation "
+                "loss to stop on and early stopping would never run. Pass a "
+                f"{validation} > 0 to stop early, or patience=None to train max_epochs epochs."
+            )
         if self.checkpoint_every != 1 and self.checkpoint_dir is None:
             raise DataValidationError(
                 f"checkpoint_every={self.checkpoint_every!r} is set without checkpoint_dir, so "
@@ -379,8 +396,9 @@ class RecurrentEstimator(BaseEstimator):
         others are the estimator's parameters."""
         members: list[RecurrentNet] = []
         history: list[dict[str, Any]] = []
-        started = time.perf_counter()
+        started, checkpoints = time.perf_counter(), getattr(self, "_checkpoints", None)
         ema_decay = resolve_ema_decay(self.ema_decay, steps_per_epoch)  # "auto" chosen once
+        self.stopped_by_ = None
         for k in range(int(self.n_ensemble)):
             offset = len(history)
 
@@ -391,9 +409,13 @@ class RecurrentEstimator(BaseEstimator):
 
             budget = None
             if self.max_time is not None:
-                budget = max(float(self.max_time) - (time.perf_counter() - started), 0.0)
+                # this process's seconds, and those the resumed runs' checkpoints recorded
+                spent = time.perf_counter() - started
+                spent += checkpoints.resumed_seconds if checkpoints else 0.0
+                budget = max(float(self.max_time) - spent, 0.0)
                 if k and budget <= 0:
                     warn_short_ensemble(k, int(self.n_ensemble), float(self.max_time))
+                    self.stopped_by_ = "max_time"
                     break  # the time budget ran out: the ensemble has fewer members
             train_source, val_source = sources(seed + k)
             network, records = self._train_one(
@@ -410,15 +432,33 @@ class RecurrentEstimator(BaseEstimator):
             members.append(network)
             member = {"member": k} if self.n_ensemble > 1 else {}
             history += [{**r.as_dict(), "epoch": r.epoch + offset, **member} for r in records]
+            self.stopped_by_ = records.stopped_by
+            if member_ended(
+                records.stopped_by,
+                member=k,
+                n_epochs=len(records),
+                n_ensemble=int(self.n_ensemble),
+                max_epochs=int(self.max_epochs),
+                max_time=self.max_time,
+            ):
+                break  # the time budget ran out, or a callback asked to stop the fit
         self.ema_decay_ = ema_decay
         if len(members) == 1:
             return members[0], history
         return EnsembleNet(members).eval(), history
 
+    stopped_by_: str | None
+    """What ended training (set by ``fit``; not saved, so None on a loaded model):
+    ``"max_epochs"``, ``"early_stopping"`` (``patience``), ``"callback"`` (a callback raised
+    :class:`~forecaster.training.StopTraining`, which ends an ensemble fit there) or
+    ``"max_time"`` (the budget cut a network's epochs or the ensemble's members; ``fit``
+    warns). For an ensemble, what ended its last member or the ensemble; None also after a
+    resume from a checkpoint written before it was recorded."""
+
     @property
     def n_members_(self) -> int:
         """Number of networks actually trained: ``n_ensemble``, or fewer when ``max_time`` ran
-        out first (``fit`` then warns)."""
+        out first or a callback raised ``StopTraining`` (``fit`` then warns)."""
         network = self.__dict__.get("network_")
         if network is None:
             raise AttributeError("n_members_ is set by fit")
@@ -436,7 +476,7 @@ class RecurrentEstimator(BaseEstimator):
         seed: int,
         callbacks: Sequence[Any],
         max_time: float | None,
-    ) -> tuple[RecurrentNet, list[EpochRecord]]:
+    ) -> tuple[RecurrentNet, TrainingHistory]:
         """Build one network and train it, torch's generator seeded with ``seed`` while
         :data:`FIT_LOCK` is held, with its checkpoints when ``checkpoint_dir`` is set; running
         out of memory raises the error that names the parameters to lower."""
@@ -527,17 +567,6 @@ def refuse_y(estimator: Any, method: str, y: Any) -> None:
         f"its targets are the frame's columns (target={estimator.target!r}); y would be "
         "ignored. Drop y (scikit-learn passes y=None), or put the values in a column of the "
         "frame and name it in target."
-    )
-
-
-def warn_short_ensemble(trained: int, wanted: int, max_time: float) -> None:
-    """Say that ``max_time`` ran out after ``trained`` of ``wanted`` ensemble members."""
-    warnings.warn(
-        f"max_time={max_time:g} s ran out after {trained} of the n_ensemble={wanted} networks: "
-        f"the ensemble averages {trained} member{'s' if trained > 1 else ''} "
-        f"(n_members_ = {trained}). Raise max_time, or lower n_ensemble to what fits in it.",
-        ForecasterWarning,
-        stacklevel=5,
     )
 
 

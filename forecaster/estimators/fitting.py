@@ -21,7 +21,7 @@ from forecaster.training.callbacks import (
     epoch_callables,
 )
 
-__all__ = ["FitRun", "check_fit_callbacks"]
+__all__ = ["FitRun", "check_fit_callbacks", "member_ended", "warn_short_ensemble"]
 
 
 class FitRun:
@@ -103,3 +103,63 @@ def check_fit_callbacks(callbacks: Any) -> list[Any]:
     ]
     check_callbacks(stand_ins)
     return list(callbacks)
+
+
+def member_ended(
+    stopped_by: str | None,
+    *,
+    member: int,
+    n_epochs: int,
+    n_ensemble: int,
+    max_epochs: int,
+    max_time: float | None,
+) -> bool:
+    """After ensemble member ``member`` (0-based; the only network with ``n_ensemble=1``)
+    trained ``n_epochs`` epochs and ``stopped_by`` ended it: warn when ``max_time`` cut its
+    training, or when a callback's :class:`~forecaster.training.callbacks.StopTraining` ends
+    an ensemble before its last member. True when the fit trains no further member (the time
+    budget is spent, or a callback asked to stop).
+
+    Examples
+    --------
+    >>> member_ended("max_epochs", member=0, n_epochs=3, n_ensemble=2, max_epochs=3,
+    ...              max_time=None)
+    False
+    """
+    which = "the network" if n_ensemble == 1 else f"ensemble member {member + 1}"
+    later = member + 1 < n_ensemble
+    if stopped_by == "max_time":
+        warnings.warn(
+            f"max_time={max_time:g} s ran out while training {which}: it stopped after "
+            f"{n_epochs} of max_epochs={max_epochs} epochs (stopped_by_ = 'max_time'), before "
+            "early stopping or max_epochs ended it, and keeps the best weights so far. Raise "
+            "max_time, or lower max_epochs to what fits in it.",
+            ForecasterWarning,
+            stacklevel=5,
+        )
+        if later:
+            warn_short_ensemble(member + 1, n_ensemble, float(max_time or 0.0), stacklevel=6)
+        return True
+    if stopped_by == "callback" and later:
+        trained = member + 1
+        warnings.warn(
+            f"A callback raised StopTraining while training {which} of n_ensemble="
+            f"{n_ensemble}: the fit stops there (stopped_by_ = 'callback'), that member keeps "
+            f"its best weights and the ensemble averages the {trained} member"
+            f"{'s' if trained > 1 else ''} trained (n_members_ = {trained}). Raise StopTraining "
+            "only to end the fit, or lower n_ensemble to the members wanted.",
+            ForecasterWarning,
+            stacklevel=5,
+        )
+    return stopped_by == "callback"
+
+
+def warn_short_ensemble(trained: int, wanted: int, max_time: float, stacklevel: int = 5) -> None:
+    """Say that ``max_time`` ran out after ``trained`` of ``wanted`` ensemble members."""
+    warnings.warn(
+        f"max_time={max_time:g} s ran out after {trained} of the n_ensemble={wanted} networks: "
+        f"the ensemble averages {trained} member{'s' if trained > 1 else ''} "
+        f"(n_members_ = {trained}). Raise max_time, or lower n_ensemble to what fits in it.",
+        ForecasterWarning,
+        stacklevel=stacklevel,
+    )

@@ -195,9 +195,9 @@ class RNNForecaster(
     n_ensemble : int, default 1
         Number of networks trained with seeds ``random_state + k`` (initialisation, batch
         order and dropout) whose forecasts are averaged. ``max_time`` bounds all of them
-        together: when it runs out first, the members trained so far (at least one) form the
-        ensemble, with a :class:`~forecaster.exceptions.ForecasterWarning`, and
-        ``n_members_`` says how many.
+        together: when it runs out first (or a callback raises ``StopTraining``), the members
+        trained so far form the ensemble, with a ``ForecasterWarning``; ``n_members_`` and
+        ``stopped_by_`` say how many and why.
     freq : str, default "auto"
         Sampling frequency (see :class:`~forecaster.data.frequency.Frequency`).
     missing : {"error", "ffill", "zero", "interpolate"}, default "error"
@@ -247,8 +247,8 @@ class RNNForecaster(
     train_end_ : polars.Series
         The last time of each series of ``keys_`` in the fitted frame; :meth:`score` refuses
         held-out steps partly at or before it. Not saved by :func:`forecaster.save`.
-    n_members_ : int
-        Networks actually trained (``n_ensemble``, or fewer when ``max_time`` ran out).
+    n_members_, stopped_by_ : int, str
+        Networks trained (``n_ensemble``, or fewer: see it); what ended training (not saved).
     conformal_ : dict
         Set by :meth:`calibrate` (saved): the out-of-sample residuals per horizon step that
         ``predict(frame, level=[...])`` turns into intervals.

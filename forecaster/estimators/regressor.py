@@ -17,7 +17,7 @@ from forecaster._validation import check
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.intervals import order_statistic
-from forecaster.estimators.sampling import rank_batch_size, steps_per_epoch
+from forecaster.estimators.sampling import epoch_seed, rank_batch_size, steps_per_epoch
 from forecaster.estimators.state import RegressorState
 from forecaster.exceptions import DataValidationError
 from forecaster.persistence import register_model_class
@@ -67,7 +67,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         0 disables early stopping.
     n_ensemble : int, default 1
         Number of networks (seeds ``random_state + k``) whose predictions are averaged (fewer,
-        with a warning, when ``max_time`` runs out first; see ``n_members_``).
+        with a warning, when ``max_time`` runs out first or a callback raises
+        ``StopTraining``; see ``n_members_`` and ``stopped_by_``).
     max_time : float or None, default None
     checkpoint_dir : str or None, default None
         Checkpoint folder for ``fit(X, y, resume=True)`` (see :class:`RNNForecaster`).
@@ -90,6 +91,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     y_ndim_ : int
         Dimensions of ``y`` in ``fit`` (1: predictions are 1-D).
     history_ : list of dict
+    stopped_by_ : str or None
+        What ended training (see :attr:`RecurrentEstimator.stopped_by_`; not saved).
     ema_decay_ : float or None
         The weight-average decay used (``ema_decay="auto"`` resolved).
     fitted_params_ : dict
@@ -105,6 +108,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     >>> model.predict(X).shape
     (64,)
     """
+
+    _VALIDATION_PARAM = "validation_fraction"
 
     def __init__(
         self,
@@ -247,7 +252,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
 
         def sources(member_seed: int):
             def train_source(epoch: int):
-                generator = torch.Generator().manual_seed(member_seed + epoch)
+                generator = torch.Generator().manual_seed(epoch_seed(member_seed, epoch))
                 order = torch.randperm(n_fit, generator=generator)
                 order = torch.from_numpy(distributed.shard(order.numpy())).to(device)
                 for lo in range(0, len(order), rank_batch):

@@ -20,6 +20,7 @@ from forecaster.training import distributed
 
 __all__ = [
     "check_validation_size",
+    "epoch_seed",
     "holdout_split",
     "panel_digest",
     "rank_batch_size",
@@ -81,6 +82,20 @@ def rank_batches(
     order = torch.randperm(len(windows), generator=generator, dtype=torch.int32).numpy()
     mine = windows.with_index(windows.index[distributed.shard(order)])
     return mine.batches(rank_batch_size(batch_size), shuffle=False, device=device, scaling=scaling)
+
+
+def epoch_seed(member_seed: int, epoch: int) -> int:
+    """The seed of the batch order of ``epoch`` for the ensemble member seeded ``member_seed``:
+    drawn from the pair (NumPy's ``SeedSequence``), so that no two pairs share an order
+    (``member_seed + epoch`` gave member ``k``'s epoch ``e`` the order of member ``k + 1``'s
+    epoch ``e - 1``).
+
+    Examples
+    --------
+    >>> epoch_seed(1, 1) == epoch_seed(0, 2), epoch_seed(0, 2) == epoch_seed(0, 2)
+    (False, True)
+    """
+    return int(np.random.SeedSequence([int(member_seed), int(epoch)]).generate_state(1)[0])
 
 
 def steps_per_epoch(n_windows: int, batch_size: int) -> int:
@@ -166,7 +181,11 @@ def window_sources(
                 rows = np.sort(rng.choice(len(train_windows), size=per_epoch, replace=False))
                 windows_e = train_windows.with_index(train_windows.index[rows])
             for b in rank_batches(
-                windows_e, batch_size, seed=member_seed + epoch, device=device, scaling=scaling
+                windows_e,
+                batch_size,
+                seed=epoch_seed(member_seed, epoch),
+                device=device,
+                scaling=scaling,
             ):
                 yield b.x, b.future, b.y
 

@@ -57,7 +57,11 @@ __all__ = [
 
 
 class StopTraining(Exception):
-    """Raise from an epoch callback to stop training early (the best weights are kept)."""
+    """Raise from an epoch callback to stop training early (the best weights are kept).
+
+    In an estimator's ``fit`` it ends the whole fit: an ensemble (``n_ensemble > 1``) keeps
+    the members trained so far, with a warning, as when ``max_time`` runs out; the fitted
+    ``stopped_by_`` is then ``"callback"``."""
 
 
 FIT_HOOKS = ("on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_error")
@@ -80,7 +84,8 @@ class FitCallback(Protocol):
     on_epoch_end(record, network)
         After every epoch: an :class:`~forecaster.training.records.EpochRecord` and the network
         being trained. Raise :class:`StopTraining` to stop (the
-        best weights are kept); any other exception ends the fit.
+        best weights are kept; an ensemble fit ends with the members trained so far); any
+        other exception ends the fit.
     on_fit_end(estimator)
         After a successful fit: the fitted estimator.
     on_fit_error(estimator, exc)

@@ -3,11 +3,12 @@
 :class:`Checkpointer` writes a :class:`TrainingState` every ``every`` epochs (and when training
 ends) to one safetensors file, atomically (temporary file, fsync, ``os.replace``): weights,
 optimizer, learning-rate schedule and loss-scaler state, the best weights and early-stopping
-counters, the history, the epoch and the random number generator states (torch CPU and CUDA,
-NumPy, Python) of every rank. Tensors are safetensors tensors; everything else is JSON in the
-file's metadata under ``forecaster_checkpoint`` (never pickle). :func:`read_checkpoint` reads
-such a file (bounded, header checked first) and :func:`restore_training_state` loads it into the
-training objects of a resumed run.
+counters, the history, the epoch, what ended training, and the random number generator states
+(torch CPU and CUDA, NumPy, Python; a resume restores torch's only) of every rank. Tensors
+are safetensors tensors; everything else is JSON in the file's metadata under
+``forecaster_checkpoint`` (never pickle). :func:`read_checkpoint` reads such a file (bounded,
+header checked first) and :func:`restore_training_state` loads it into the training objects of
+a resumed run.
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ def rng_state(device: torch.device) -> dict[str, Any]:
 
 
 def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    """Restore torch's generators (dropout draws from them). The NumPy and Python states a
+    checkpoint holds are not restored: training draws nothing from those global generators
+    (batch orders come from generators seeded of their own), and setting them would change
+    the caller's random streams."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    random.setstate(state["python"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
 
@@ -143,12 +146,16 @@ class TrainingState:
         ``state_dict()`` of the AdamW optimizer, the learning-rate schedule (None without one)
         and the gradient scaler.
     rng : list of dict
-        Random number generator states of every rank (torch CPU, CUDA, NumPy and Python).
+        Random number generator states of every rank (torch CPU, CUDA, NumPy and Python;
+        a resume restores torch's only).
     fingerprint, extra : dict
         What the state was trained on (see :class:`Checkpointer`) and caller data (the seed).
     averaged : dict of str to Tensor or None
         The moving average of the weights with ``ema_decay`` (its ``AveragedModel`` state;
         None without; a checkpoint written before the setting existed reads as None).
+    stopped_by : str or None
+        What ended training (:data:`~forecaster.training.records.STOP_REASONS`) once
+        ``finished``; None before, and in a checkpoint written before it was recorded.
     """
 
     epoch: int
@@ -166,6 +173,7 @@ class TrainingState:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     averaged: dict[str, Tensor] | None = None
+    stopped_by: str | None = None
 
     _FIELDS = (
         "epoch",
@@ -180,7 +188,7 @@ class TrainingState:
         "scaler",
         "rng",
     )
-    _OPTIONAL_FIELDS = ("averaged",)  # added after the format: a file without one reads as None
+    _OPTIONAL_FIELDS = ("averaged", "stopped_by")  # added later: a file without reads as None
 
     def to_bytes(self) -> bytes:
         """The state as a safetensors file (JSON metadata under ``forecaster_checkpoint``)."""
@@ -440,7 +448,8 @@ def restore_training_state(
     scaler: torch.amp.GradScaler,
     device: torch.device,
 ) -> None:
-    """Load ``state`` into the training objects and the random number generators."""
+    """Load ``state`` into the training objects and torch's random number generators (not
+    the global NumPy and Python ones: see :func:`_set_rng_state`)."""
     rank = distributed.rank()
     if len(state.rng) != distributed.world_size():
         raise CheckpointError(

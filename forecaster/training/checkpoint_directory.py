@@ -63,6 +63,9 @@ class CheckpointDirectory:
         self.seed: int | None = None
         self._runs = 0
         self._first: TrainingState | None = None
+        self.resumed_seconds = 0.0
+        """Training seconds recorded in the checkpoints the runs so far resumed from (a
+        fit's ``max_time`` counts them with its own)."""
 
     def path(self, run: int) -> Path:
         return self.directory / self.PATTERN.format(run)
@@ -127,6 +130,8 @@ class CheckpointDirectory:
                 state, self._first = self._first, None  # not kept alive after the fit
             elif checkpointer.exists():
                 state = checkpointer.load()
+        if state is not None:
+            self.resumed_seconds += float(state.elapsed)
         return checkpointer, state
 
 

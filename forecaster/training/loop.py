@@ -73,7 +73,7 @@ from forecaster.training.checkpoint_directory import (
 from forecaster.training.forward import evaluate, predict_batched
 from forecaster.training.memory import Backoff
 from forecaster.training.progress import ProgressBar, progress_enabled
-from forecaster.training.records import EpochRecord
+from forecaster.training.records import EpochRecord, TrainingHistory
 from forecaster.training.schedules import Schedule
 from forecaster.training.settings import (
     LOSSES,
@@ -98,6 +98,7 @@ __all__ = [
     "StopTraining",
     "TrainSettings",
     "TrainingDivergedError",
+    "TrainingHistory",
     "TrainingState",
     "digest_arrays",
     "evaluate",
@@ -135,7 +136,7 @@ def train(
     checkpoint: Checkpointer | None = None,
     resume_from: TrainingState | None = None,
     on_oom: str = "raise",
-) -> list[EpochRecord]:
+) -> TrainingHistory:
     """Train ``network`` in place and return the per-epoch history.
 
     Parameters
@@ -184,9 +185,9 @@ steps_per_epoch, device, amp, max_time, progress, description, on_oom
 
     Returns
     -------
-    list of EpochRecord
-        ``lr`` is the learning rate used in the epoch (its last step for ``"onecycle"``).
-        After a resume it includes the epochs before the interruption.
+    TrainingHistory
+        The :class:`EpochRecord` list (after a resume, with the epochs before it); its
+        ``stopped_by`` says what ended training (:class:`TrainingHistory`).
 
     Raises
     ------
@@ -243,7 +244,7 @@ def run_training(
     callbacks: Sequence[Callable[[EpochRecord, nn.Module], Any]] = (),
     checkpoint: Checkpointer | None = None,
     resume_from: TrainingState | None = None,
-) -> list[EpochRecord]:
+) -> TrainingHistory:
     """:func:`train` with its settings in a :class:`TrainSettings`: the loop itself.
 
     Examples
@@ -276,7 +277,7 @@ def run_training(
 
     history: list[EpochRecord] = []
     stopping, elapsed = EarlyStopping(settings.patience), 0.0
-    first_epoch, finished = 1, False
+    first_epoch, finished, stopped_by = 1, False, None
     if resume_from is not None:
         restore_training_state(resume_from, network, optimizer, schedule.scheduler, scaler, device)
         weights.load_state_dict(resume_from.averaged)
@@ -288,10 +289,11 @@ def run_training(
             best_state=resume_from.best,
             device=device,
         )
-        elapsed, first_epoch, finished = (
+        elapsed, first_epoch, finished, stopped_by = (
             resume_from.elapsed,
             resume_from.epoch + 1,
             resume_from.finished,
+            resume_from.stopped_by,
         )
 
     data_parallel = distributed.world_size() > 1 and not finished
@@ -320,12 +322,14 @@ def run_training(
             record = epochs.run(epoch)
             history.append(record)
             bar.update(record)
-            stop = stopping.update(record.val_loss, weights.model)
+            early = stopping.update(record.val_loss, weights.model)
             # every callback sees the epoch, even after a stop request
-            stop = call_epoch_callbacks(callbacks, record, weights.model) or stop
-            stop = budget.spent() or stop
-            stop = distributed.any_rank(stop, device)
-            finished = stop or epoch == settings.max_epochs
+            requested = call_epoch_callbacks(callbacks, record, weights.model)
+            stopped_by = _stop_reason(
+                *(distributed.any_rank(f, device) for f in (requested, early, budget.spent())),
+                last=epoch == settings.max_epochs,
+            )
+            finished = stopped_by is not None
             if checkpoint is not None and checkpoint.due(epoch, finished):
                 rng = distributed.all_gather_objects(rng_state(device))
                 checkpoint.save(
@@ -335,7 +339,7 @@ def run_training(
                         elapsed=budget.elapsed(), network=network.state_dict(),
                         best=stopping.best_state, optimizer=optimizer.state_dict(),
                         scheduler=schedule.state_dict(), scaler=scaler.state_dict(), rng=rng,
-                        averaged=weights.state_dict(),
+                        averaged=weights.state_dict(), stopped_by=stopped_by,
                     )
                 )  # fmt: skip
     finally:
@@ -343,7 +347,21 @@ def run_training(
     weights.copy_to_network()  # the average is the result; the best epoch's, with validation
     stopping.restore_best(network)
     network.eval()
-    return history
+    return TrainingHistory(history, stopped_by)
+
+
+def _stop_reason(requested: bool, early: bool, timed: bool, *, last: bool) -> str | None:
+    """What ends training after an epoch (None: nothing, training goes on): a callback's
+    stop request, early stopping, the last epoch, then the time budget, in that order (so
+    ``"max_time"`` means the budget cut a run that would have gone on).
+
+    Examples
+    --------
+    >>> _stop_reason(False, False, True, last=False), _stop_reason(False, False, True, last=True)
+    ('max_time', 'max_epochs')
+    """
+    flags = {"callback": requested, "early_stopping": early, "max_epochs": last, "max_time": timed}
+    return next((reason for reason, flag in flags.items() if flag), None)
 
 
 def _make_optimizer(network: nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
