@@ -386,7 +386,7 @@ class RecurrentEstimator(BaseEstimator):
         callbacks: Sequence[Any],
     ) -> tuple[RecurrentNet | EnsembleNet, list[dict[str, Any]]]:
         """Train ``n_ensemble`` networks; member ``k`` uses seed ``seed + k`` for its
-        initialisation, dropout and batches (``sources(member_seed)`` returns its
+        initialisation, dropout and batches (``sources(seed + k, k)`` returns its
         ``(train_source, val_source)``). Returns the network and the ``history_`` rows. Epoch
         numbers run on across members, so callbacks and ``history_`` see one increasing
         sequence (with several members, each row also names its ``member``).
@@ -417,7 +417,7 @@ class RecurrentEstimator(BaseEstimator):
                     warn_short_ensemble(k, int(self.n_ensemble), float(self.max_time))
                     self.stopped_by_ = "max_time"
                     break  # the time budget ran out: the ensemble has fewer members
-            train_source, val_source = sources(seed + k)
+            train_source, val_source = sources(seed + k, k)
             network, records = self._train_one(
                 shape=shape,
                 train_source=train_source,

@@ -194,7 +194,7 @@ class RNNForecaster(
         of this many windows (the same every epoch).
     n_ensemble : int, default 1
         Number of networks trained with seeds ``random_state + k`` (initialisation, batch
-        order and dropout) whose forecasts are averaged. ``max_time`` bounds all of them
+        order, dropout; the first is the single network), averaged. ``max_time`` bounds all of them
         together: when it runs out first (or a callback raises ``StopTraining``), the members
         trained so far form the ensemble, with a ``ForecasterWarning``; ``n_members_`` and
         ``stopped_by_`` say how many and why.

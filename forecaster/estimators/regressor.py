@@ -250,9 +250,9 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
                 rows = torch.from_numpy(val_rows[lo : lo + 4 * batch_size]).to(device)
                 yield Xs[rows], None, ys[rows]
 
-        def sources(member_seed: int):
+        def sources(member_seed: int, member: int):
             def train_source(epoch: int):
-                generator = torch.Generator().manual_seed(epoch_seed(member_seed, epoch))
+                generator = torch.Generator().manual_seed(epoch_seed(member_seed, epoch, member))
                 order = torch.randperm(n_fit, generator=generator)
                 order = torch.from_numpy(distributed.shard(order.numpy())).to(device)
                 for lo in range(0, len(order), rank_batch):

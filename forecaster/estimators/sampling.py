@@ -84,17 +84,22 @@ def rank_batches(
     return mine.batches(rank_batch_size(batch_size), shuffle=False, device=device, scaling=scaling)
 
 
-def epoch_seed(member_seed: int, epoch: int) -> int:
-    """The seed of the batch order of ``epoch`` for the ensemble member seeded ``member_seed``:
-    drawn from the pair (NumPy's ``SeedSequence``), so that no two pairs share an order
-    (``member_seed + epoch`` gave member ``k``'s epoch ``e`` the order of member ``k + 1``'s
-    epoch ``e - 1``).
+def epoch_seed(member_seed: int, epoch: int, member: int) -> int:
+    """The seed of the batch order of ``epoch`` for ensemble member ``member``, seeded
+    ``member_seed`` (``seed + member``). The first member (a single network) takes
+    ``member_seed + epoch``; the others draw theirs from the pair (NumPy's ``SeedSequence``),
+    so that no two members share an order (``member_seed + epoch`` for every member gave
+    member ``k``'s epoch ``e`` the order of member ``k + 1``'s epoch ``e - 1``).
 
     Examples
     --------
-    >>> epoch_seed(1, 1) == epoch_seed(0, 2), epoch_seed(0, 2) == epoch_seed(0, 2)
-    (False, True)
+    >>> epoch_seed(5, 3, member=0)
+    8
+    >>> epoch_seed(6, 2, member=1) == epoch_seed(5, 3, member=0)
+    False
     """
+    if member == 0:
+        return int(member_seed) + int(epoch)
     return int(np.random.SeedSequence([int(member_seed), int(epoch)]).generate_state(1)[0])
 
 
@@ -161,8 +166,8 @@ def window_sources(
     per_epoch: int | None,
     device: torch.device,
     scaling: Any,
-) -> Callable[[int], tuple[Any, Any]]:
-    """``sources(member_seed)``: the ``(train_source, val_source)`` of an ensemble member,
+) -> Callable[[int, int], tuple[Any, Any]]:
+    """``sources(member_seed, member)``: the ``(train_source, val_source)`` of an ensemble member,
     ``source(epoch)`` yielding ``(x, future, y)`` batches. Each epoch trains on ``per_epoch``
     windows drawn from ``member_seed`` and the epoch (all when None or fewer); validation
     (None without validation windows) runs this process's share in batches of
@@ -173,7 +178,7 @@ def window_sources(
         for b in val_rank.batches(4 * batch_size, shuffle=False, device=device, scaling=scaling):
             yield b.x, b.future, b.y
 
-    def sources(member_seed: int) -> tuple[Any, Any]:
+    def sources(member_seed: int, member: int) -> tuple[Any, Any]:
         def train_source(epoch: int) -> Iterator[Any]:
             windows_e = train_windows
             if per_epoch is not None and per_epoch < len(train_windows):
@@ -183,7 +188,7 @@ def window_sources(
             for b in rank_batches(
                 windows_e,
                 batch_size,
-                seed=epoch_seed(member_seed, epoch),
+                seed=epoch_seed(member_seed, epoch, member),
                 device=device,
                 scaling=scaling,
             ):
