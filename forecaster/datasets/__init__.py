@@ -347,13 +347,18 @@ def load_stocks(tickers: Sequence[str] | None = None) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+_HOP_LENGTH, _N_FFT = 80, 256
+"""The default frame step and window of :func:`load_audio_mfcc` (also its row count in
+:func:`list_datasets`)."""
+
+
 def load_audio_mfcc(
     path: str | Path | None = None,
     *,
     n_mfcc: int = 13,
     sample_rate: int | None = None,
-    hop_length: int = 80,
-    n_fft: int = 256,
+    hop_length: int = _HOP_LENGTH,
+    n_fft: int = _N_FFT,
     n_mels: int = 40,
     pattern: str = "*.wav",
 ) -> pl.DataFrame:
@@ -488,7 +493,7 @@ def list_datasets() -> pl.DataFrame:
             stock_rows += pl.scan_csv(path, glob=False).select(pl.len()).collect().item()
     with _bundled_path("audio", "fsdd_manifest.csv") as path:
         manifest = pl.read_csv(path)
-    audio_rows = manifest.select(frame_count(pl.col("n_samples"), 256, 80).sum()).item()
+    audio_rows = manifest.select(frame_count(pl.col("n_samples"), _N_FFT, _HOP_LENGTH).sum()).item()
     return pl.DataFrame(
         {
             "name": ["stocks", "audio"],
