@@ -260,6 +260,33 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
     assert folds["time"].is_in(times.implode()).all() and folds.height == 20
 
 
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ({"target": ["origin", "y"]}, "Column 'origin' \\(target\\)"),
+        ({"id_col": "origin"}, "Column 'origin' \\(id\\)"),
+        ({"time_col": "origin"}, "Column 'origin' \\(time\\)"),
+        ({"target": ["y", "y_lo_80"]}, "'y_lo_80' \\(target\\) is named like the interval"),
+        ({"target": ["y", "y_q10"]}, "'y_q10' \\(target\\) is named like the interval"),
+    ],
+)
+def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message):
+    """predict(cutoff=[...]) wrote its origins into a target, id or time column named
+    'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound."""
+    frame = seasonal_frame(n_series=2)
+    names = {"y": "y", "id": "id", "time": "time"}
+    for role, value in roles.items():
+        if role == "target":
+            names.update({n: n for n in value})
+        else:
+            names[{"id_col": "id", "time_col": "time"}[role]] = value
+    data = frame.with_columns(pl.col("y").alias(n) for n in names if n not in frame.columns)
+    data = data.rename({k: v for k, v in names.items() if k in frame.columns and k != v})
+    params = {"target": "y", **roles}
+    with pytest.raises(DataValidationError, match=message):
+        forecaster(max_epochs=1, **params).fit(data)
+
+
 # ---------------------------------------------------------------- accuracy
 
 

@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import is_number_label
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "check_output_names",
     "check_roles",
     "check_unique_keys",
     "check_values",
@@ -87,6 +89,42 @@ covariate. Each column can have one role only: pass target=..., covariates=... w
                 )
             seen[name] = role
     return roles
+
+
+def check_output_names(roles: dict[str, tuple[str, ...]]) -> None:
+    """Refuse target, id and time columns (``roles`` from :func:`check_roles`) named like a
+    column ``predict`` writes beside them: ``origin`` (a list of cutoffs), or a target's
+    interval and quantile columns (``<target>_lo_<L>``, ``<target>_hi_<L>``,
+    ``<target>_q<P>``), which would replace them in the forecasts.
+
+    Examples
+    --------
+    >>> check_output_names({"target": ("a", "a_lo_80"), "time": ("t",)})
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Column 'a_lo_80' (target) is named like the \
+interval or quantile column predict writes for target 'a': the forecasts would replace one \
+with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'})).
+    """
+    targets = roles["target"]
+    named = [(name, role) for role in ("target", "id", "time") for name in roles.get(role, ())]
+    for name, role in named:
+        if name == "origin":
+            raise DataValidationError(
+                f"Column 'origin' ({role}) is named like the column predict writes with a "
+                "list of cutoffs (each forecast's origin): one would replace the other. Rename "
+                "the column (e.g. frame.rename({'origin': 'origin_value'}))."
+            )
+        for target in targets:
+            suffix = name[len(target) + 1 :] if name.startswith(f"{target}_") else ""
+            number = suffix[3:] if suffix.startswith(("lo_", "hi_")) else suffix[1:]
+            if suffix.startswith(("lo_", "hi_", "q")) and is_number_label(number):
+                raise DataValidationError(
+                    f"Column {name!r} ({role}) is named like the interval or quantile column "
+                    f"predict writes for target {target!r}: the forecasts would replace one "
+                    f"with the other. Rename the column (e.g. frame.rename({{{name!r}: "
+                    f"{name + '_value'!r}}}))."
+                )
 
 
 def missing_columns_message(missing: list[str], available: list[str], role: str) -> str:

@@ -19,7 +19,7 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import polars_frame
-from forecaster.data.checks import check_roles
+from forecaster.data.checks import check_output_names, check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -394,7 +394,7 @@ class RNNForecaster(
 
     # -- checks ---------------------------------------------------------------------------
     def _check_columns(self) -> None:
-        check_roles(**self.column_roles())
+        check_output_names(check_roles(**self.column_roles()))
 
     def _check_relations(self) -> None:
         if self.channel_independent is False and self.head == "segment":
