@@ -178,6 +178,8 @@ def test_evaluate_scale_divides_absolute_errors_only():
     mixed = evaluate(forecast, future, scale=per_series, **kw)
     assert mixed["mae"].to_list() == pytest.approx([1.5, 2.0 / 4])
     assert evaluate(forecast, future, scale={"y": 2.0}, **kw).equals(halved)
+    with pytest.raises(DataValidationError, match=r"scale has values for \['c'\], which are"):
+        evaluate(forecast, future, scale={"y": 2.0, "c": 3.0}, **kw)  # was: c ignored
 
 
 def test_evaluate_unmatched_rows():

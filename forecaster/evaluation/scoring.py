@@ -160,6 +160,13 @@ def error_scale_frame(
         missing = [t for t in targets if t not in scale]
         if missing:
             raise DataValidationError(f"scale has no value for the targets {missing}.")
+        stray = [key for key in scale if key not in targets]
+        if stray:
+            raise DataValidationError(
+                f"scale has values for {stray}, which are not targets of the scored frames "
+                f"(targets: {list(targets)}). Pass one value per target, e.g. "
+                f"scale={{{targets[0]!r}: 1.0}}."
+            )
         values = [_SCALE.check(f"scale[{t!r}]", scale[t]) for t in targets]
         frame = pl.DataFrame({TARGET_COLUMN: list(targets), column: values})
         return frame, [TARGET_COLUMN]
