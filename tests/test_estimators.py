@@ -243,17 +243,8 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
     rng = np.random.default_rng(0)
     values = np.sin(np.arange(len(times)) * 2 * np.pi / 7) + 5 + rng.normal(0, 0.2, len(times))
     frame = pl.DataFrame({"time": times, "y": values})
-    model = RNNForecaster(
-        target="y",
-        freq="1d",
-        calendar="auto",
-        lookback=14,
-        horizon=5,
-        hidden_size=8,
-        max_epochs=1,
-        baseline="none",
-        progress=False,
-        random_state=0,
+    model = forecaster(
+        id_col=None, freq="1d", calendar="auto", lookback=14, horizon=5, max_epochs=1
     ).fit(frame.head(93))  # ends 2018-11-01
     assert model.predict(frame.head(93))["time"].equals(times[93:98])
     folds = model.backtest(frame, folds=4, refit=False).forecasts

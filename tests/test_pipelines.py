@@ -1309,45 +1309,40 @@ def test_a_rerun_of_an_edited_spec_refuses_the_old_outputs(tmp_path, capsys):
     assert pl.read_parquet(folder / "forecasts.parquet").group_by("id").len()["len"].max() == 3
 
 
+_READ_AS_DATA = "source.path 'data/**/*.csv' would read"
+_RUN_OUTPUTS = "output.dir ('outputs/{name}/{as_of}') names for the outputs of a run"
+
+
 @pytest.mark.parametrize(
-    ("command", "out"),
+    ("command", "out", "message"),
     [
-        (("predict", "--model", "models/none"), "data/forecast.csv"),
-        (("backtest",), "data/backtest.csv"),
-        (("fit",), "data/model"),  # the glob below reads data/model/*.csv
+        (("predict", "--model", "models/none"), "data/forecast.csv", _READ_AS_DATA),
+        (("backtest",), "data/backtest.csv", _READ_AS_DATA),
+        (("fit",), "data/model", _READ_AS_DATA),  # the glob below reads data/model/*.csv
+        (("fit",), "outputs/hostile/2024-01-12/model", _RUN_OUTPUTS),
+        (("fit",), "outputs/hostile/2023-12-31", _RUN_OUTPUTS),
+        (
+            ("predict", "--model", "models/none"),
+            "outputs/hostile/2024-01-12/forecasts.parquet",
+            _RUN_OUTPUTS,
+        ),
+        (("backtest",), "outputs/hostile/2024-01-12/b.parquet", _RUN_OUTPUTS),
     ],
 )
-def test_out_that_source_path_reads_as_data_exits_2(tmp_path, capsys, tree_guard, command, out):
-    """``--out`` where the spec's source.path glob would read it is refused before any work,
-    as output.dir is (was: written, and every later run failed on it)."""
+def test_out_that_a_run_would_read_or_owns_exits_2(
+    tmp_path, capsys, tree_guard, command, out, message
+):
+    """``--out`` where the spec's source.path glob would read it (was: written, and every
+    later run failed on it), or inside (for a model: or being) a folder output.dir names for
+    the outputs of a run (was: fit saved there, and the run of that as-of was blocked), is
+    refused before any work, as output.dir is."""
     spec = csv_project(tmp_path, rows(12))
     spec.write_text(spec.read_text().replace('"data/*.csv"', '"data/**/*.csv"'))
     guard = tree_guard(tmp_path)
     args = (*command[1:], "--out", str(tmp_path / out))
     code, err = run_cli(capsys, command[0], str(spec), *args)
     assert code == 2 and "argument --out" in err, err
-    assert "source.path 'data/**/*.csv' would read" in err, err
-    guard.assert_unchanged()
-
-
-@pytest.mark.parametrize(
-    ("command", "out"),
-    [
-        (("fit",), "outputs/hostile/2024-01-12/model"),
-        (("fit",), "outputs/hostile/2023-12-31"),
-        (("predict", "--model", "models/none"), "outputs/hostile/2024-01-12/forecasts.parquet"),
-        (("backtest",), "outputs/hostile/2024-01-12/b.parquet"),
-    ],
-)
-def test_out_inside_the_run_outputs_exits_2(tmp_path, capsys, tree_guard, command, out):
-    """``--out`` inside (for a model: or being) a folder output.dir names for the outputs of
-    a run is refused (was: fit saved there, and the run of that as-of was blocked)."""
-    spec = csv_project(tmp_path, rows(12))
-    guard = tree_guard(tmp_path)
-    args = (*command[1:], "--out", str(tmp_path / out))
-    code, err = run_cli(capsys, command[0], str(spec), *args)
-    assert code == 2 and "argument --out" in err, err
-    assert "output.dir ('outputs/{name}/{as_of}') names for the outputs of a run" in err, err
+    assert message in err, err
     guard.assert_unchanged()
 
 
