@@ -921,6 +921,23 @@ def test_stop_training_from_a_callback_ends_an_ensemble_fit():
     assert len(single.history_) == 2 and single.stopped_by_ == "callback"
 
 
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.ForecasterWarning")
+def test_an_ensemble_a_callback_ended_saves_and_loads(tmp_path):
+    """load refused it: fewer members than n_ensemble were accepted only with max_time."""
+    from forecaster import load
+    from forecaster.training import StopTraining
+
+    def stop_in_member_two(record, network):
+        if record.epoch >= 3:
+            raise StopTraining
+
+    frame = seasonal_frame(n_series=2)
+    model = forecaster(n_ensemble=3).fit(frame, callbacks=[stop_in_member_two])
+    assert model.n_members_ == 2 and model.stopped_by_ == "callback"
+    model.save(tmp_path / "m")
+    assert load(tmp_path / "m").predict(frame).equals(model.predict(frame))
+
+
 def test_max_time_cutting_a_network_warns_and_says_so():
     """max_epochs=50 with max_time=0 trained one epoch without a word."""
     frame = seasonal_frame(n_series=2)

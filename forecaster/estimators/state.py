@@ -576,8 +576,8 @@ def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str,
     params = estimator.get_params()
     expected = {k: params[k] for k in _SHARED_WITH_NETWORK if params.get(k) not in (None, "auto")}
     expected["n_members"] = params.get("n_ensemble", 1)
-    members = network.get("n_members")  # fewer when max_time cut the ensemble short
-    if params.get("max_time") is not None and isinstance(members, int) and members >= 1:
+    members = network.get("n_members")  # fewer when max_time or a callback ended the fit
+    if isinstance(members, int) and members >= 1:
         expected["n_members"] = min(members, expected["n_members"])
     if "regressor" in config:
         reg = config["regressor"]
