@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["is_number_label", "number_label", "temporary_names"]
+__all__ = ["is_bound_column", "is_number_label", "number_label", "temporary_names"]
 
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 
@@ -33,6 +33,21 @@ def is_number_label(text: str) -> bool:
     (True, False)
     """
     return bool(_PLAIN_NUMBER.match(text))
+
+
+def is_bound_column(column: str, target: str) -> bool:
+    """Whether ``column`` is named like an interval bound or quantile column of ``target``:
+    ``<target>_lo_<L>``, ``<target>_hi_<L>`` or ``<target>_q<P>`` with a plain number.
+
+    Examples
+    --------
+    >>> is_bound_column("y_lo_80", "y"), is_bound_column("y_q10", "y"), is_bound_column("y_h5", "y")
+    (True, True, False)
+    """
+    return any(
+        column.startswith(prefix) and is_number_label(column[len(prefix) :])
+        for prefix in (f"{target}_lo_", f"{target}_hi_", f"{target}_q")
+    )
 
 
 def temporary_names(taken: Iterable[str], *bases: str) -> tuple[str, ...]:

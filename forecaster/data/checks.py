@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster._columns import is_number_label
+from forecaster._columns import is_bound_column
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
 from forecaster.exceptions import DataValidationError
@@ -116,9 +116,7 @@ with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'
                 "the column (e.g. frame.rename({'origin': 'origin_value'}))."
             )
         for target in targets:
-            suffix = name[len(target) + 1 :] if name.startswith(f"{target}_") else ""
-            number = suffix[3:] if suffix.startswith(("lo_", "hi_")) else suffix[1:]
-            if suffix.startswith(("lo_", "hi_", "q")) and is_number_label(number):
+            if is_bound_column(name, target):
                 raise DataValidationError(
                     f"Column {name!r} ({role}) is named like the interval or quantile column "
                     f"predict writes for target {target!r}: the forecasts would replace one "

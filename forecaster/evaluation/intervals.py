@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from forecaster._columns import is_number_label, number_label, temporary_names
+from forecaster._columns import is_bound_column, is_number_label, number_label, temporary_names
 from forecaster.data.checks import check_values
 from forecaster.exceptions import DataValidationError
 
@@ -269,7 +269,4 @@ def interval_part(forecast: pl.DataFrame, targets: Sequence[str]) -> pl.DataFram
 def _is_ours(column: str, target: str) -> set[str]:
     """``{column}`` when it looks like an interval or quantile column of ``target`` written
     another way (e.g. ``y_q010`` or ``y_lo_80.0``), else the empty set."""
-    for prefix in (f"{target}_lo_", f"{target}_hi_", f"{target}_q"):
-        if column.startswith(prefix) and is_number_label(column[len(prefix) :]):
-            return {column}
-    return set()
+    return {column} if is_bound_column(column, target) else set()

@@ -167,12 +167,17 @@ def make_model(
         reused = reused_model(job)
         if reused is not None:
             return (*reused, None)
-    if spec.training.tune if tune is None else tune:
+    if _tunes(spec, tune):
         return (*_tuned(job, progress), None)
     t0 = time.perf_counter()
     folder = fit_with_checkpoints(estimator, job.frame, checkpoints, resume, job.log)
     epochs = len(estimator.history_)
     return estimator, f"fitted in {time.perf_counter() - t0:.1f} s ({epochs} epochs)", folder
+
+
+def _tunes(spec: Spec, tune: bool | None) -> bool:
+    """Whether the run tunes: ``--tune`` (``tune``) when given, else ``training.tune``."""
+    return bool(spec.training.tune if tune is None else tune)
 
 
 def model_plan(
@@ -183,7 +188,7 @@ def model_plan(
     trials, time limit, search space, objective and study) or the fit, resumed or not."""
     spec, training = job.spec, job.spec.training
     fit = f"fit {type(estimator).__name__} (lookback {lookback}, horizon {estimator.horizon})"
-    if spec.training.tune if tune is None else tune:
+    if _tunes(spec, tune):
         limit = f"at most {training.timeout:g} s" if training.timeout else "no time limit"
         try:
             names = ", ".join(tuning.default_search_space(estimator, job.frame))

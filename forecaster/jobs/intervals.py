@@ -58,7 +58,7 @@ from forecaster.jobs.scores import (
     point_metrics,
     score_quantiles,
 )
-from forecaster.jobs.spec import Spec, first_line, without_checkpoints
+from forecaster.jobs.spec import NO_CHECKPOINTS, Spec, first_line, without_checkpoints
 from forecaster.jobs.tracked import tracking_paused
 
 __all__ = [
@@ -132,7 +132,7 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     ``DataValidationError`` that names the levels and what to change when the data are too
     short for it."""
     plan = _plan(spec, model, frame)
-    original = {k: getattr(model, k) for k in ("checkpoint_dir", "checkpoint_every")}
+    original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
         with tracking_paused():

@@ -60,6 +60,7 @@ from forecaster.jobs.scores import (
 
 __all__ = [
     "COLUMN_PARAMS",
+    "NO_CHECKPOINTS",
     "SPEC_LIMIT",
     "Spec",
     "SpecError",
@@ -570,8 +571,12 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+NO_CHECKPOINTS = {"checkpoint_dir": None, "checkpoint_every": 1}
+"""The parameters :func:`without_checkpoints` sets (a caller that restores them reads these)."""
+
+
 def without_checkpoints(model: Any) -> Any:
     """``model`` set to write no checkpoints (``checkpoint_dir=None``, ``checkpoint_every=1``,
     which ``fit`` would refuse otherwise): for the pipeline's other fits (backtest and
     calibration clones, tuning trials), which must not replace the run's checkpoints."""
-    return model.set_params(checkpoint_dir=None, checkpoint_every=1)
+    return model.set_params(**NO_CHECKPOINTS)

@@ -41,6 +41,7 @@ import contextlib
 import datetime as dt
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "any_rank",
+    "any_rank_each",
     "init_from_env",
     "is_distributed",
     "is_launched",
@@ -266,11 +268,16 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True when ``flag`` is true on any rank (every rank gets the same answer)."""
+    return any_rank_each((flag,), device)[0]
+
+
+def any_rank_each(flags: Sequence[bool], device: torch.device) -> tuple[bool, ...]:
+    """For each of ``flags``, whether it is true on any rank: one collective for all."""
     if not is_distributed():
-        return bool(flag)
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
+        return tuple(bool(flag) for flag in flags)
+    values = torch.tensor([1.0 if flag else 0.0 for flag in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v > 0) for v in values.tolist())
 
 
 def all_gather_objects(obj: Any) -> list[Any]:

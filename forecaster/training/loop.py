@@ -326,7 +326,7 @@ def run_training(
             # every callback sees the epoch, even after a stop request
             requested = call_epoch_callbacks(callbacks, record, weights.model)
             stopped_by = _stop_reason(
-                *(distributed.any_rank(f, device) for f in (requested, early, budget.spent())),
+                *distributed.any_rank_each((requested, early, budget.spent()), device),
                 last=epoch == settings.max_epochs,
             )
             finished = stopped_by is not None

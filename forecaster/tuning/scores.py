@@ -161,7 +161,7 @@ def _validation_span(model: Any, data: pl.DataFrame, panel: Panel) -> tuple[Any,
     first = np.full(panel.n_series, -1, dtype=np.int64)  # each series' first origin
     with_origins, at = np.unique(series[rows], return_index=True)  # rows ascend
     first[with_origins] = rows[at]
-    before = np.arange(len(series)) <= first[series]
+    before = panel.rows_until(first)
     targets = data.select(*grid.columns, *panel.targets)
     insample = grid.filter(pl.Series(before)).join(targets, on=grid.columns, how="left")
     return grid[rows], insample

@@ -259,8 +259,9 @@ def make_sampler(random_state: int | None) -> Any:
     repeat each other's draws while one process's run stays reproducible."""
     if random_state is None:
         return _tpe(None)
-    optuna = import_optuna()  # an optional dependency: the class is registered, not derived
-    optuna.samplers.BaseSampler.register(TrialSeededSampler)
+    base = import_optuna().samplers.BaseSampler  # optional: registered, not derived
+    if not issubclass(TrialSeededSampler, base):  # once per process
+        base.register(TrialSeededSampler)
     return TrialSeededSampler(int(random_state))
 
 
@@ -300,7 +301,7 @@ class TrialSeededSampler:
         self._sampler: Any = None
 
     def _for(self, trial: Any) -> Any:
-        if trial.number != self._number or self._sampler is None:
+        if trial.number != self._number:
             self._number = trial.number
             self._sampler = _tpe(trial_seed(self.random_state, trial.number))
         return self._sampler
