@@ -271,7 +271,7 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return any_rank_each((flag,), device)[0]
 
 
-def any_rank_each(flags: Sequence[bool], device: torch.device) -> tuple[bool, ...]:
+def any_rank_each(flags: Sequence[bool], device: torch.device | str) -> tuple[bool, ...]:
     """For each of ``flags``, whether it is true on any rank: one collective for all."""
     if not is_distributed():
         return tuple(bool(flag) for flag in flags)
