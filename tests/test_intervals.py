@@ -311,6 +311,21 @@ def test_backtest_passes_level_and_quantiles_and_scores_them(quantile_model, fra
         backtest(RNNForecaster(target="y", id_col="id", **SMALL), frame, folds=2, level=80)
 
 
+def test_predict_orders_bounds_as_backtest_target_after_target(quantile_model, frame):
+    """predict's and backtest's interval and quantile columns come in one order: target after
+    target, each target's bounds (lo and hi of each level, levels ascending), then its
+    quantiles (before: predict grouped quantiles by quantile, backtest lo bounds before hi)."""
+    asked = {"level": [80, 50], "quantiles": [0.9, 0.1]}
+    predicted = quantile_model.predict(frame, **asked).columns
+    backtested = backtest(quantile_model, frame, folds=2, **asked).forecasts.columns
+    bounds = [c for c in backtested if c in predicted and c not in ("time", "id", "y", "z")]
+    assert [c for c in predicted if c in bounds] == bounds
+    assert bounds == [
+        *("y_lo_50", "y_hi_50", "y_lo_80", "y_hi_80", "y_q10", "y_q90"),
+        *("z_lo_50", "z_hi_50", "z_lo_80", "z_hi_80", "z_q10", "z_q90"),
+    ]
+
+
 def _calm_then_volatile(n=400, switch=250, seed=3):
     """Two series of very different scales (1 and 1000) whose noise grows tenfold after
     ``switch``."""

@@ -265,7 +265,9 @@ def interval_columns(
     spread: np.ndarray | None = None,
     origins: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The interval and quantile columns, name -> float32 values ``(B * horizon,)``.
+    """The interval and quantile columns, name -> float32 values ``(B * horizon,)``, target
+    after target (each target's interval bounds, then its quantiles, as in a backtest's
+    forecasts).
 
     ``point`` ``(B, horizon, T)``: the point forecasts; ``model_quantiles`` ``(B, horizon, T,
     Q)`` the model's ``fitted`` quantiles (None for a point model); ``conformal``: the
@@ -276,7 +278,7 @@ def interval_columns(
     ``origins`` ``(B,)``: each forecast's origin as the physical value of its time (needed
     with a window).
     """
-    columns: dict[str, np.ndarray] = {}
+    by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
     fitted_list = None if fitted is None else [round(float(q), 12) for q in fitted]
     enough = _strictest(levels, quantiles, fitted_list)
     calibration = None if conformal is None else _Calibration(conformal, rows, origins, enough)
@@ -321,8 +323,8 @@ def interval_columns(
             lo, hi = point - half, point + half
         hi = np.maximum(hi, lo)  # a CQR correction below zero never inverts the band
         for j, target in enumerate(targets):
-            columns[level_name(target, level, "lo")] = _flat(lo[..., j])
-            columns[level_name(target, level, "hi")] = _flat(hi[..., j])
+            by_target[j][level_name(target, level, "lo")] = _flat(lo[..., j])
+            by_target[j][level_name(target, level, "hi")] = _flat(hi[..., j])
 
     asked = sorted(quantiles or ())
     if asked and model_quantiles is None:  # a point model: every quantile in one pass
@@ -346,8 +348,8 @@ def interval_columns(
         ordered = np.sort(np.stack(values, axis=-1), axis=-1)
         for k, q in enumerate(asked):
             for j, target in enumerate(targets):
-                columns[quantile_name(target, q)] = _flat(ordered[..., j, k])
-    return columns
+                by_target[j][quantile_name(target, q)] = _flat(ordered[..., j, k])
+    return {name: values for columns in by_target for name, values in columns.items()}
 
 
 def _quantiles_of(qs: list[float]) -> Reducer:

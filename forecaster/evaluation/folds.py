@@ -256,7 +256,8 @@ def forecasts_frame(
     target_rows = (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
     actual = panel.values[target_rows, :nt]
     found = IntervalColumns.find(predicted.columns, panel.targets)
-    bounds = [c for t in panel.targets for c in found.sources(t)] if found is not None else []
+    sources = {c for t in panel.targets for c in found.sources(t)} if found is not None else set()
+    bounds = [c for c in predicted.columns if c in sources]  # predict's order: target by target
     return predicted.select(
         pl.Series("fold", np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32)),
         pl.col("origin").alias("cutoff"),
@@ -264,7 +265,7 @@ def forecasts_frame(
         pl.col(time_col),
         pl.Series("step", np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)),
         *panel.targets,
-        *bounds,  # target after target: its interval bounds and quantile forecasts
+        *bounds,  # each target's interval bounds (lo, hi per level), then its quantiles
         *(pl.Series(f"{t}_actual", actual[:, j]) for j, t in enumerate(panel.targets)),
     )
 
