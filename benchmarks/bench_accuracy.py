@@ -45,13 +45,15 @@ Presets
 ``no-ema``
     The defaults before ``ema_decay="auto"`` (``ema_decay=None``). Rows measured as
     ``default`` before that change carry this preset (and ``command_as_run``).
-``seg24`` / ``seg48``
-    ``segment_length`` 24 (the default before ``"auto"``) or 48 (what ``"auto"`` chooses for
-    a 385-768-step window: ETTm1 and the H = 720 rows). Rows measured as ``default`` before
-    that change, with a 720-step window, carry ``seg24``; the ``seg48`` runs of those rows are
-    the default rows since (``command_as_run``).
+``seg24`` / ``seg48`` / ``seg96`` / ``seg144``
+    A fixed ``segment_length``: 24 (the default before ``"auto"``), 48 (``"auto"``'s choice
+    for the 720-step windows of ETTm1 and ETTh1-M H = 720 from session 10 to 18), 96 and 144.
+    Rows measured as ``default`` with another segment length than today's ``"auto"`` carry
+    the preset of the length they used (``command_as_run``). Since session 19 ``"auto"``
+    takes a day of sub-daily steps for windows of 4 to 32 days: 96 on ETTm1, 24 on hourly
+    720-step windows.
 ``l720``
-    A 720-step window (SegRNN's) on hourly data too, segments as ``"auto"`` chooses (48).
+    A 720-step window (SegRNN's) on hourly data too, segments as ``"auto"`` chooses.
 
 Run from the repository root::
 
@@ -118,11 +120,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the linear skip whatever the target transform (linear_skip="auto" turns it on with the
     # log only)
     "skip": {"linear_skip": True},
-    # 24- or 48-step segments: segment_length="auto" chooses 48 at lookback 720 (SegRNN's
-    # ETTm1 setting, half the encoder's steps); 24 was the default before "auto"
+    # fixed segment lengths; segment_length="auto" takes a day of sub-daily steps for windows
+    # of 4 to 32 days (ETTm1 at 720: 96; hourly: 24), else 24 doubled up to 16 segments.
+    # 24 was the default before "auto"; 48 at lookback 720 (SegRNN's ETTm1 setting) was
+    # "auto"'s choice for ETTm1 and hourly 720 before session 19
     "seg24": {"segment_length": 24},
     "seg48": {"segment_length": 48},
-    # SegRNN's window on hourly data too (segment_length="auto": 48 at 720)
+    "seg96": {"segment_length": 96},
+    "seg144": {"segment_length": 144},
+    # SegRNN's window on hourly data too (segment_length="auto": 24, a day)
     "l720": {"lookback": 720},
     # SegRNN's dropout (0.5) on the decoder's output, the defaults otherwise
     "drop5": {"dropout": 0.5},

@@ -1318,11 +1318,30 @@ def test_linear_skip_is_trained_saved_and_loaded(head, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # tiny nets
-@pytest.mark.parametrize(("lookback", "expected"), [(48, 24), (385, 48)])
-def test_auto_segment_length_follows_the_lookback_and_is_reported(lookback, expected, tmp_path):
+@pytest.mark.parametrize(
+    ("lookback", "step", "expected"),
+    [
+        (48, "1h", 24),  # two days: 24, doubled until at most 16 segments
+        (385, "1h", 24),  # 4 to 32 days of sub-daily steps: a day (before: 48)
+        (800, "1h", 96),  # over 32 days: 24 doubled
+        (720, "15m", 96),  # ETTm1's window: a day of 15-minute steps
+        (385, "15m", 96),
+        (300, "15m", 24),  # under four days
+        (385, None, 48),  # integer steps: no day
+    ],
+)
+def test_auto_segment_length_follows_the_lookback_and_is_reported(
+    lookback, step, expected, tmp_path
+):
     from forecaster import load
 
     data = seasonal_frame(n_series=1, length=lookback + 120)
+    if step is None:
+        data = data.with_columns(pl.int_range(pl.len()).alias("time"))
+    else:
+        start, n = dt.datetime(2024, 1, 1), lookback + 119
+        end = pl.select(pl.lit(start).dt.offset_by(f"{n * int(step[:-1])}{step[-1]}")).item()
+        data = data.with_columns(pl.datetime_range(start, end, step, eager=True).alias("time"))
     model = forecaster(lookback=lookback, validation_size=12, max_epochs=1, baseline="none")
     model.fit(data)
     assert model.get_params()["segment_length"] == "auto"

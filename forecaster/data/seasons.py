@@ -38,6 +38,7 @@ __all__ = [
     "season_length",
     "seasonal_periods",
     "shown_periods",
+    "steps_per_day",
 ]
 
 import numpy as np
@@ -112,6 +113,24 @@ def season_length(freq: Frequency) -> int:
     """
     periods = seasonal_periods(freq)
     return periods[0] if periods else 1
+
+
+def steps_per_day(freq: Frequency) -> int:
+    """The steps in a day of sub-daily ``freq`` (hourly: 24), 1 for daily and coarser steps,
+    integer steps and steps that divide no day.
+
+    Examples
+    --------
+    >>> [steps_per_day(Frequency.parse(f)) for f in ("1h", "15m", "60m", "1d", "1w", "1i")]
+    [24, 96, 24, 1, 1, 1]
+    >>> steps_per_day(Frequency.parse("7m")), steps_per_day(Frequency.parse("20s"))
+    (1, 4320)
+    """
+    freq = canonical_frequency(freq)
+    if not _sub_daily(freq):
+        return 1
+    step = FIXED_UNITS_NS[freq.unit] * freq.n
+    return _DAY_NS // step if _DAY_NS % step == 0 else 1
 
 
 def _sub_daily(freq: Frequency) -> bool:

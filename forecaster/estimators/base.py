@@ -27,6 +27,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from forecaster._validation import PARAMETERS, check_params, describe_value
+from forecaster.data.seasons import steps_per_day
 from forecaster.estimators.fitting import FitRun, member_ended, warn_short_ensemble
 from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import check_memory, check_network_config, out_of_memory
@@ -255,8 +256,11 @@ class RecurrentEstimator(BaseEstimator):
 
     def _network_args(self, lookback: int) -> dict[str, Any]:
         segment_length = self.segment_length
-        if segment_length == "auto":  # checked: "auto" or an int
-            segment_length = auto_segment_length(lookback)
+        if segment_length == "auto":  # checked: "auto" or an int; a day of the fit's steps
+            freq = vars(self).get("freq_")  # set by a forecaster's fit before the network
+            segment_length = auto_segment_length(
+                lookback, 1 if freq is None else steps_per_day(freq)
+            )
         return {
             "cell": self.cell,
             "hidden_size": self.hidden_size,

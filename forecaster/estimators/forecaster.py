@@ -113,10 +113,10 @@ class RNNForecaster(
     num_layers : int, default 1
     dropout : float, default 0.1
     segment_length : int or "auto", default "auto"
-        Segment length of the ``"segment"`` head. ``"auto"``: 24 steps, doubled until the
-        window has at most 16 segments (:func:`~forecaster.nn.config.auto_segment_length`:
-        24 up to a 384-step lookback, 48 up to 768; ``resolved_params()["segment_length_"]``
-        says which). ``fit`` refuses a number with another head, which would ignore it.
+        Segment length of the ``"segment"`` head. ``"auto"``: one day of sub-daily steps when
+        the window holds 4 to 32 days, else 24 doubled until at most 16 segments
+        (:func:`~forecaster.nn.config.auto_segment_length`; ``resolved_params()`` says which).
+        ``fit`` refuses a number with another head, which would ignore it.
     normalization : {"last", "revin", "none"}, default "last"
         Per-window normalisation inside the network.
     channel_independent : bool or None, default None
@@ -521,6 +521,7 @@ class RNNForecaster(
         epoch_callbacks = run.start(self, frame, callbacks)
         device = distributed.init_from_env(device)
         raw, fit_rows, lambdas, calendar, lookback = self._training_panel(frame)
+        self.freq_ = raw.freq  # before the network is built: segment_length="auto" reads it
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
@@ -563,7 +564,6 @@ class RNNForecaster(
         self.calendar_ = calendar
         self.keys_ = panel.keys
         self.train_end_ = raw.time.gather(raw.offsets[1:] - 1)
-        self.freq_ = panel.freq
         self.history_ = history
         names = [c for c in (raw.id_col, raw.time_col) if c] + raw.columns
         names += list(column_tuple(self.static_covariates))

@@ -66,18 +66,29 @@ MAX_AUTO_SEGMENTS = 16
 """``segment_length="auto"`` keeps the segment head's encoder at most this many steps long."""
 
 
-def auto_segment_length(lookback: int) -> int:
-    """The segment length ``segment_length="auto"`` chooses for a ``lookback``-step window:
-    24 steps, doubled until the window has at most :data:`MAX_AUTO_SEGMENTS` segments, so
-    that the encoder runs at most 16 recurrent steps (an hourly 336-step window: 14 segments of
-    24; a 720-step window: 15 of 48, SegRNN's ETTm1 setting). On ETTm1-M (lookback 720) 48-step
-    segments were both more accurate on validation and test and about 1.7x faster to train
-    than 24 (``benchmarks/results/accuracy_variants.md``).
+def auto_segment_length(lookback: int, day: int = 1) -> int:
+    """The segment length ``segment_length="auto"`` chooses for a ``lookback``-step window of
+    data with ``day`` steps a day (1 for daily and coarser steps, and where no day is known):
+    one day of steps when a day has at least 24 steps and the window holds 4 to 32 days
+    (hourly 96-768 steps: 24; 15-minute steps at lookback 720: 96); otherwise 24 steps,
+    doubled until the window has at most :data:`MAX_AUTO_SEGMENTS` segments (a 336-step
+    window: 14 segments of 24; 720 steps: 15 of 48, SegRNN's ETTm1 setting).
+
+    A segment of one day gives each encoder step a whole daily cycle. On ETTm1-M (15-minute
+    steps, lookback 720) 96-step segments were more accurate on validation and test at every
+    horizon than 48 (and 48 than 24), and 144 less; on hourly ETTh1-M at lookback 720, 24 and
+    48 tied and 96 was worse (``benchmarks/results/accuracy_variants.md``). Fewer, longer
+    segments also train faster: the encoder runs one step per segment.
 
     Examples
     --------
     >>> [auto_segment_length(n) for n in (56, 336, 384, 385, 720, 1000)]
     [24, 24, 24, 48, 48, 96]
+    >>> [auto_segment_length(720, day) for day in (24, 48, 96, 144, 288)]
+    [24, 48, 96, 144, 48]
     """
-    segments = math.ceil(max(int(lookback), 1) / (24 * MAX_AUTO_SEGMENTS))
+    lookback = max(int(lookback), 1)
+    if day >= 24 and 4 * day <= lookback <= 32 * day:
+        return int(day)
+    segments = math.ceil(lookback / (24 * MAX_AUTO_SEGMENTS))
     return 24 * 2 ** max(segments - 1, 0).bit_length()
