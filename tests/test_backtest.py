@@ -17,6 +17,7 @@ from forecaster.data import Panel
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import first_fit_lookback, fold_points
 from forecaster.evaluation.metrics import PointColumns
+from forecaster.evaluation.pooling import aggregate as pool_scores
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 TINY = {
@@ -349,6 +350,9 @@ def test_a_fold_with_at_most_m_values_is_left_out_of_the_pooled_mase_with_a_warn
     assert np.isnan(mase[1]) and np.isfinite(mase[[0, 2, 3]]).all()
     aggregate = result.aggregate.row(0, named=True)
     assert aggregate["mase"] == pytest.approx(mase[[0, 2, 3]].mean())
+    pooled = pool_scores(result.metrics).row(0, named=True)  # the same rule (it kept the NaN)
+    assert pooled["mase"] == pytest.approx(aggregate["mase"])
+    assert pooled["mae"] == pytest.approx(aggregate["mae"])
     for name in ("mase_naive", "mase_snaive", "mase_skill_naive", "mase_skill_snaive"):
         assert np.isfinite(aggregate[name]), name
     assert np.isfinite(result.by_step["mase"].to_numpy()).all()

@@ -37,6 +37,7 @@ __all__ = [
     "IntervalColumns",
     "interval_part",
     "is_interval_metric",
+    "is_scaled_metric",
     "level_bounds",
     "level_name",
     "quantile_name",
@@ -53,6 +54,13 @@ def is_interval_metric(name: str) -> bool:
     """Whether ``name`` is a score column of intervals or quantiles (``coverage_80``,
     ``pinball``, ...)."""
     return name in ("pinball", "scrps") or bool(_PER_LEVEL.match(name))
+
+
+def is_scaled_metric(name: str) -> bool:
+    """Whether score ``name`` is divided by the MASE scale (``mase``, ``msis_80``, ``scrps``):
+    a series (or backtest block) whose scale is undefined has it NaN, and pooling leaves such
+    rows out (:func:`scaled_mean`)."""
+    return name in ("mase", "scrps") or (name.startswith("msis_") and is_interval_metric(name))
 
 
 def scaled_mean(values: pl.Expr, scale: pl.Expr) -> pl.Expr:

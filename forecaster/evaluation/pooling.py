@@ -12,7 +12,7 @@ from forecaster._columns import temporary_names
 from forecaster.data.frames import collect_frame
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
-from forecaster.evaluation.intervals import is_interval_metric
+from forecaster.evaluation.intervals import is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["aggregate", "owa", "with_skill"]
@@ -29,7 +29,10 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     ``scrps``: means over points, see :mod:`forecaster.evaluation.intervals`). The rows are
     grouped by ``target`` (when present) and ``by``. Every row needs ``n >= 1`` (a whole
     number) and a value of every metric column: a null score is refused (pooled, it would count
-    as 0 with its full weight); a NaN score makes the pooled value NaN.
+    as 0 with its full weight); a NaN score makes the pooled value NaN, except for the scores
+    divided by the MASE scale (``mase``, ``msis_80``, ``scrps``): a row whose scale is
+    undefined (NaN, e.g. a backtest block with at most ``m`` values before its origin) is left
+    out of their mean, as a backtest's own ``aggregate`` does (NaN only when every row's is).
 
     Parameters
     ----------
@@ -65,7 +68,13 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
     for name in present:
         value = pl.col(name).cast(pl.Float64)
-        if name in _MEAN_METRICS or is_interval_metric(name):
+        if is_scaled_metric(name):  # over the rows whose scale is defined (NaN: not)
+            defined = weight.filter(value.is_not_nan())
+            pooled = (value * weight).filter(value.is_not_nan()).sum() / defined.sum()
+            exprs.append(
+                pl.when(defined.len() > 0).then(pooled).otherwise(float("nan")).alias(name)
+            )
+        elif name in _MEAN_METRICS or is_interval_metric(name):
             exprs.append(((value * weight).sum() / total).alias(name))
         else:  # rmse
             exprs.append(((value**2 * weight).sum() / total).sqrt().alias(name))
