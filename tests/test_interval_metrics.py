@@ -356,3 +356,16 @@ def test_coverage_with_a_nan_is_nan_as_the_point_metrics_are():
     assert np.isnan(coverage([np.nan, 1.0], [0.0, 0.0], [2.0, 2.0]))
     assert np.isnan(coverage([1.0, 1.0], [0.0, np.nan], [2.0, 2.0]))
     assert coverage([1.0, 5.0], [0.0, 0.0], [2.0, 4.0]) == 0.5
+
+
+def test_exact_bounds_on_a_flat_history_score_zero_as_mase_does():
+    """A series whose history is flat has MASE scale 0; exact forecasts and bounds there
+    scored MASE 0 but MSIS and sCRPS NaN (0/0), which made every pooled MSIS / sCRPS NaN."""
+    insample = pl.DataFrame({"id": "c", "time": [0, 1, 2, 3], "y": 3.0})
+    actual = pl.concat([insample, pl.DataFrame({"id": "c", "time": [4, 5], "y": 3.0})])
+    bounds = ("y_lo_80", "y_hi_80", "y_q10", "y_q90")
+    forecast = actual.filter(pl.col("time") >= 4).with_columns(pl.col("y").alias(b) for b in bounds)
+    scores = evaluate(forecast, actual, target="y", id_col="id", insample=insample)
+    row = scores.row(0, named=True)
+    assert (row["mase"], row["msis_80"], row["scrps"]) == (0.0, 0.0, 0.0)
+    assert aggregate(scores).row(0, named=True)["msis_80"] == 0.0

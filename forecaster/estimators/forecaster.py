@@ -113,8 +113,8 @@ class RNNForecaster(
     num_layers : int, default 1
     dropout : float, default 0.1
     segment_length : int or "auto", default "auto"
-        Segment length of the ``"segment"`` head. ``"auto"``: one day of sub-daily steps when
-        the window holds 4 to 32 days, else 24 doubled until at most 16 segments
+        Segment length of the ``"segment"`` head. ``"auto"``: one day of steps (24 or more a
+        day) when the window holds 4 to 32 days, else 24 doubled until at most 16 segments
         (:func:`~forecaster.nn.config.auto_segment_length`; ``resolved_params()`` says which).
         ``fit`` refuses a number with another head, which would ignore it.
     normalization : {"last", "revin", "none"}, default "last"

@@ -17,7 +17,7 @@ from forecaster._validation import describe_value
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, column_tuple
 from forecaster.evaluation.array_metrics import METRICS
-from forecaster.evaluation.intervals import IntervalColumns, scaled_mean
+from forecaster.evaluation.intervals import IntervalColumns, exact_ratio, scaled_mean
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -215,9 +215,7 @@ def summarize_points(
     }
     if columns.mase_scale in schema:
         mase_scale = pl.col(columns.mase_scale)  # an exact point on a flat history: 0, not 0/0
-        exact = (absolute == 0) & (mase_scale == 0)
-        ratio = pl.when(exact).then(0.0).otherwise(absolute / mase_scale)
-        exprs["mase"] = scaled_mean(ratio, mase_scale)  # over the points with a scale
+        exprs["mase"] = scaled_mean(exact_ratio(absolute, mase_scale), mase_scale)
     aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
     if intervals is not None:
         scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None

@@ -35,6 +35,7 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "INTERVAL_METRICS",
     "IntervalColumns",
+    "exact_ratio",
     "interval_part",
     "is_interval_metric",
     "is_scaled_metric",
@@ -61,6 +62,19 @@ def is_scaled_metric(name: str) -> bool:
     a series (or backtest block) whose scale is undefined has it NaN, and pooling leaves such
     rows out (:func:`scaled_mean`)."""
     return name in ("mase", "scrps") or (name.startswith("msis_") and is_interval_metric(name))
+
+
+def exact_ratio(value: pl.Expr, scale: pl.Expr) -> pl.Expr:
+    """``value / scale``, 0 where both are 0: an exact score on a flat history (a MASE scale of
+    0) is 0, not the NaN of 0/0, for MASE, MSIS and sCRPS alike.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"v": [0.0, 1.0, 0.0], "s": [0.0, 0.0, 2.0]})
+    >>> frame.select(exact_ratio(pl.col("v"), pl.col("s"))).to_series().to_list()
+    [0.0, inf, 0.0]
+    """
+    return pl.when((value == 0) & (scale == 0)).then(0.0).otherwise(value / scale)
 
 
 def scaled_mean(values: pl.Expr, scale: pl.Expr) -> pl.Expr:
@@ -253,7 +267,7 @@ class IntervalColumns:
             out[f"width_{v:g}"] = (hi - lo).mean()
             out[f"winkler_{v:g}"] = winkler.mean()
             if scale is not None:
-                out[f"msis_{v:g}"] = scaled_mean(winkler / scale, scale)
+                out[f"msis_{v:g}"] = scaled_mean(exact_ratio(winkler, scale), scale)
         if self.quantiles:
             losses = []
             for q, name in zip(self.quantiles, self.q, strict=True):
@@ -262,7 +276,7 @@ class IntervalColumns:
             pinball = pl.sum_horizontal(losses) / len(losses)
             out["pinball"] = pinball.mean()
             if scale is not None:
-                out["scrps"] = scaled_mean(2.0 * pinball / scale, scale)
+                out["scrps"] = scaled_mean(exact_ratio(2.0 * pinball, scale), scale)
         return out
 
 

@@ -150,7 +150,10 @@ def check_network_config(
             f"past_covariates=False only rebuilds head='segment' models saved before that head "
             f"used past covariates; head={head!r} always uses them. Leave past_covariates=True."
         )
-    resolved_by = {"lookback": "on the data", "segment_length": "from the lookback"}
+    resolved_by = {
+        "lookback": "on the data",
+        "segment_length": "from the lookback and the frequency",
+    }
     for name, how in resolved_by.items():
         if checked[name] == "auto":
             raise DataValidationError(

@@ -63,7 +63,8 @@ values; a test keeps them equal)."""
 
 
 MAX_AUTO_SEGMENTS = 16
-"""``segment_length="auto"`` keeps the segment head's encoder at most this many steps long."""
+"""``segment_length="auto"``'s rule outside whole days: 24 steps, doubled until the window has
+at most this many segments (one-day segments may be more: hourly data at 720 steps has 30)."""
 
 
 def auto_segment_length(lookback: int, day: int = 1) -> int:
@@ -74,7 +75,9 @@ def auto_segment_length(lookback: int, day: int = 1) -> int:
     doubled until the window has at most :data:`MAX_AUTO_SEGMENTS` segments (a 336-step
     window: 14 segments of 24; 720 steps: 15 of 48, SegRNN's ETTm1 setting).
 
-    A segment of one day gives each encoder step a whole daily cycle. On ETTm1-M (15-minute
+    A segment of one day gives each encoder step a whole daily cycle (when the window is not a
+    whole number of days, the first segment is left-padded with the window's first value: 48
+    steps at 720 / 96). On ETTm1-M (15-minute
     steps, lookback 720) 96-step segments were more accurate on validation and test at every
     horizon than 48 (and 48 than 24), and 144 less; on hourly ETTh1-M at lookback 720, 24 and
     48 tied and 96 was worse (``benchmarks/results/accuracy_variants.md``). Fewer, longer
