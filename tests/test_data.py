@@ -317,6 +317,18 @@ def test_leading_missing_rows_are_dropped_for_ffill():
     assert panel.values[:, 0].tolist() == [2, 3, 4]
 
 
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
+    """An all-null series vanished from the panel (and from fit and predict) under a warning
+    about "leading rows" that did not say a whole series went."""
+    frame = hourly(ids=("a", "b", "c"), n=4).with_columns(
+        y=pl.when(pl.col("id") == "b").then(None).otherwise("y")
+    )
+    with pytest.warns(ForecasterWarning, match=r"1 series .* left out whole: \['b'\]"):
+        panel = build(frame, missing=policy)
+    assert panel.keys["id"].to_list() == ["a", "c"]
+
+
 def test_business_day_gaps_are_filled_on_the_business_grid():
     days = [dt.date(2024, 1, 5), dt.date(2024, 1, 9), dt.date(2024, 1, 10)]  # Mon 8th missing
     frame = pl.DataFrame({"t": days, "y": [1.0, 3.0, 4.0]})

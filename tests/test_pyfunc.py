@@ -75,6 +75,36 @@ def logged(tmp_path_factory):
             "local": local, "root": root}  # fmt: skip
 
 
+def test_a_null_target_in_the_history_is_not_taken_for_a_future_row():
+    """A pyfunc request of a future-covariate model with missing="ffill": a history row with a
+    null target (the series' last, or one inside) was split off as a future row, so the
+    forecast started a step early (from inside the data) or lost that row's covariates."""
+    frame = make_frame().with_columns(
+        x=pl.col("y").shift(1).over("id").fill_null(0.0), f=pl.col("date").dt.weekday() / 7.0
+    )
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", covariates="x", future_covariates="f",
+        lookback=12, horizon=4, hidden_size=8, segment_length=4, max_epochs=1,
+        missing="ffill", random_state=0, progress=False, validation_size=0, baseline="none",
+    ).fit(frame)  # fmt: skip
+    last = frame["date"].max()
+    holes = (pl.col("id") == "s0") & pl.col("date").is_in([last, last - dt.timedelta(days=5)])
+    history = frame.with_columns(y=pl.when(holes).then(None).otherwise("y"))
+    future = (
+        history.group_by("id")
+        .agg(pl.col("date").max())
+        .select("id", pl.col("date").dt.offset_by("1d").dt.date())
+    )
+    future = future.join(pl.DataFrame({"k": range(4)}), how="cross").select(
+        "id", (pl.col("date") + pl.duration(days=pl.col("k"))).alias("date")
+    )
+    future = future.with_columns(f=pl.col("date").dt.weekday() / 7.0)
+    expected = model.predict(history, future=future)
+    request = pl.concat([history, future], how="diagonal_relaxed").to_pandas()
+    got = pl.from_pandas(pyfunc.pyfunc_predict(model, request))
+    assert got.select(expected.columns).equals(expected)
+
+
 # ------------------------------------------------------------------------------------------
 # the wheel inside the model
 # ------------------------------------------------------------------------------------------

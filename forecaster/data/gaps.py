@@ -114,15 +114,32 @@ def fill_gaps(
             f"nothing to fill from (missing={policy!r}). Check the columns or use missing='zero'."
         )
     if dropped.height:
-        warnings.warn(
-            f"Dropped {dropped.height} leading rows with missing values before each series' "
-            f"first complete observation (missing={policy!r} cannot fill before it).",
-            ForecasterWarning,
-            stacklevel=3,
-        )
+        _warn_dropped(dropped, data, id_name, policy)
     if policy == "ffill":
         filled = [pl.col(c).forward_fill().over(id_name) for c in value_cols]
         return data.with_columns(filled), None
     interpolated = data.select(pl.col(value_cols).is_null()).to_numpy()
     filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
     return data.with_columns(filled), interpolated.reshape(data.height, len(value_cols))
+
+
+def _warn_dropped(dropped: pl.DataFrame, kept: pl.DataFrame, id_name: str, policy: str) -> None:
+    """Warn of the leading rows ``policy`` could not fill, naming the series it left out
+    whole (no row where every column is observed), which fit and predict then lack."""
+    gone = dropped[id_name].unique(maintain_order=True)
+    gone = gone.filter(~gone.is_in(kept[id_name].unique().implode()))
+    whole = ""
+    if gone.len():
+        shown = gone.head(10).to_list()
+        more = f" and {gone.len() - 10} more" if gone.len() > 10 else ""
+        whole = (
+            f" {gone.len()} series have no such row at all and are left out whole: "
+            f"{shown}{more} (no forecasts for them); give them an observed row or use "
+            "missing='zero'."
+        )
+    warnings.warn(
+        f"Dropped {dropped.height} leading rows with missing values before each series' "
+        f"first complete observation (missing={policy!r} cannot fill before it).{whole}",
+        ForecasterWarning,
+        stacklevel=4,
+    )

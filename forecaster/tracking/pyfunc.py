@@ -47,6 +47,7 @@ import polars as pl
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import __version__
 from forecaster.data import collect_frame
+from forecaster.data.frames import column_tuple
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.persistence import load
 from forecaster.tracking.config import MODEL_NAME, describe_kind, import_mlflow, short_error
@@ -98,10 +99,11 @@ def _define_pyfunc(base: type) -> type:
 
     Stateless until :meth:`load_context`, which loads the saved directory with
     :func:`forecaster.load`: nothing of the model is pickled. ``predict`` takes a pandas frame
-    in the long format of the training frame (id, time, targets, covariates; rows with all
-    targets null are the future-covariate values over the horizon, for a model with future
-    covariates) and returns the forecast as a pandas frame (id, time, targets);
-    ``params={"cutoff": ...}`` forecasts from that time. For an
+    in the long format of the training frame (id, time, targets, covariates; for a model with
+    future covariates, the rows after a series' last observed target whose targets and past
+    covariates are all null are the future-covariate values over the horizon; a null target
+    in the history stays history, for ``missing=`` to fill) and returns the forecast as a
+    pandas frame (id, time, targets); ``params={"cutoff": ...}`` forecasts from that time. For an
     :class:`~forecaster.RNNRegressor` it takes the ``X`` windows (an array, or a frame of 2-D
     windows) and returns the predictions as an array.
     """
@@ -250,7 +252,7 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     future = None
     targets = target_names(estimator)
     if estimator.future_covariates and set(targets) <= set(frame.columns):
-        is_future = pl.all_horizontal(pl.col(targets).is_null())
+        is_future = _future_rows(frame, estimator, targets)
         future = frame.filter(is_future)
         frame = frame.filter(~is_future)
     intervals = {  # MLflow gives the signature's default [] for a list param not passed
@@ -258,6 +260,20 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     }
     forecast = estimator.predict(frame, future=future, cutoff=params.get("cutoff"), **intervals)
     return forecast.to_pandas()
+
+
+def _future_rows(frame: pl.DataFrame, estimator: Any, targets: list[str]) -> pl.Expr:
+    """The rows of a pyfunc request that carry future-covariate values: after each series'
+    last row with an observed target, with every target and past covariate null (a history
+    row whose target is null, which ``missing=`` may fill, keeps its place in the history)."""
+    past = [c for c in column_tuple(estimator.covariates) if c in frame.columns]
+    unknown = pl.all_horizontal(pl.col([*targets, *past]).is_null())
+    observed = pl.any_horizontal(pl.col(targets).is_not_null())
+    last = pl.when(observed).then(pl.col(estimator.time_col)).max()
+    if estimator.id_col is not None:
+        last = last.over(estimator.id_col)
+    after = (pl.col(estimator.time_col) > last).fill_null(False)
+    return unknown & after
 
 
 def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
