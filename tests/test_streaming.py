@@ -157,6 +157,40 @@ def test_an_update_whose_rows_span_a_gap_is_filled_as_predict_fills_it():
         model.predict(data.filter(pl.col("t") % 2 == 0))  # a whole frame is still checked
 
 
+def test_a_stream_refuses_a_model_refitted_or_changed_after_it_started():
+    """The stream held the earlier network but read the model's current transforms, horizon
+    and missing policy: after a refit with a log transform it forecast ~15,000 for values
+    near 10; after set_params(missing="zero") it filled silently; horizon gave a raw error."""
+    data = panel()
+    model = fitted(data, target_transform="none")
+    state = model.stream(data.filter(pl.col("t") < 60))
+    model.set_params(missing="zero")
+    with pytest.raises(DataValidationError, match=r"update a stream of .* missing"):
+        state.update(data.filter(pl.col("t") == 60))
+    model.set_params(missing="error", target_transform="log").fit(data)
+    with pytest.raises(DataValidationError, match=r"fitted again after this stream started"):
+        state.forecast()
+    fresh = model.stream(data.filter(pl.col("t") < 60))  # a new stream follows the new fit
+    np.testing.assert_allclose(
+        fresh.forecast()["y"], model.predict(data.filter(pl.col("t") < 60))["y"], rtol=1e-5
+    )
+
+
+def test_interpolate_refuses_a_start_frame_whose_last_target_is_missing():
+    """predict fills that value again from the next row, which the stream's state froze:
+    after one update the stream drifted from predict by 2e-2 (values near 15)."""
+    data = panel().with_columns(
+        y=pl.when((pl.col("id") == "s1") & (pl.col("t") == 59)).then(None).otherwise("y")
+    )
+    model = fitted(data.filter(pl.col("t") < 50), missing="interpolate")
+    with pytest.raises(DataValidationError, match=r"last row of the stream's start frame of "):
+        model.stream(data.filter(pl.col("t") < 60))
+    state = model.stream(data.filter(pl.col("t") < 58))  # as the message advises
+    state.update(data.filter(pl.col("t").is_in([58, 59, 60])))
+    expected = model.predict(data.filter(pl.col("t") <= 60))
+    np.testing.assert_allclose(state.forecast()["y"], expected["y"], rtol=1e-5, atol=1e-5)
+
+
 def test_an_update_of_a_series_too_short_to_start_the_stream_says_why():
     data = panel()
     model = fitted(data)

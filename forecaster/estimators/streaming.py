@@ -104,6 +104,7 @@ class ForecastStream:
 
     def __init__(self, model: ForecastStreaming, frame: Any) -> None:
         self._model = model
+        self._network = model.network_  # a refit replaces it: the stream then refuses
         self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
         frame = from_pandas(frame) if self._pandas else frame
         if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
@@ -130,6 +131,8 @@ class ForecastStream:
         x = window_inputs(panel, panel.offsets[1:] - 1, model.lookback_).numpy()
         windows = (x[..., :nt].astype(np.float64) - self._center[:, None]) / self._scale[:, None]
         self._keys, self._targets = raw.keys, raw.targets
+        if model.missing == "interpolate":  # a missing last target is filled again later
+            self._check_missing_ends(collect_frame(frame, columns=list(model.schema_)), True)
         self._id_name = raw.id_name
         self._previous, self._last = _last_two(raw.time, raw.offsets)
         self._state = SegmentStream(copy.deepcopy(model.network_), windows)
@@ -154,7 +157,7 @@ class ForecastStream:
         ForecastStream
             ``self``, advanced.
         """
-        model = self._model
+        model = self._fitted_model("update a stream of")
         rows = from_pandas(rows, what="update") if is_pandas_frame(rows) else rows
         check_schema(rows, model.schema_, id_col=model.id_col, time_col=model.time_col)
         rows = collect_frame(rows, columns=list(model.schema_))
@@ -190,11 +193,26 @@ class ForecastStream:
         offsets = np.concatenate([[0], np.cumsum(counts)])
         return future_times(times.to_series(), offsets, self._model.freq_, horizon)
 
-    def _check_missing_ends(self, rows: pl.DataFrame) -> None:
+    def _fitted_model(self, action: str) -> ForecastStreaming:
+        """The model, refused (``check_fitted``) when its prediction parameters changed since
+        its fit, or when it was fitted again since the stream started (the stream holds the
+        earlier network; the model's scaling and transforms are the new fit's)."""
+        model = self._model
+        model.check_fitted(action)
+        if model.network_ is not self._network:
+            raise DataValidationError(
+                f"The model was fitted again after this stream started, so the stream's state "
+                f"(the earlier network's) no longer matches it. Start a new stream with "
+                f"model.stream(frame) to {action.split()[0]} with the new fit."
+            )
+        return model
+
+    def _check_missing_ends(self, rows: pl.DataFrame, start: bool = False) -> None:
         """Refuse a missing target that ``predict`` would fill from rows outside the update: at
         a series' first new row with ``missing="ffill"`` or ``"interpolate"`` (filled from the
         rows before), at its last with ``"interpolate"`` (filled again once the next row
-        comes)."""
+        comes); ``start``: the stream's start frame, whose first rows ``predict`` drops as it
+        does, so only its last row counts."""
         policy, model = self._model.missing, self._model
         if policy not in ("ffill", "interpolate"):
             return
@@ -210,20 +228,25 @@ class ForecastStream:
             .group_by(key, maintain_order=True)
             .agg(gone.first().alias("first"), gone.last().alias("last"))
         )
-        bad = ends.filter(pl.col("first") | (pl.col("last") & (policy == "interpolate")))
+        first = pl.lit(False) if start else pl.col("first")
+        bad = ends.filter(first | (pl.col("last") & (policy == "interpolate")))
         if bad.height:
-            where = "first" if bad["first"][0] else "last"
+            where = "first" if bad["first"][0] and not start else "last"
             which = "" if model.id_col is None else f" of series {bad[key][0]!r}"
+            kind = "row of the stream's start frame" if start else "new row"
             raise DataValidationError(
-                f"The {where} new row{which} has a missing target. With missing={policy!r}, "
+                f"The {where} {kind}{which} has a missing target. With missing={policy!r}, "
                 f"predict fills it from the rows {'before' if where == 'first' else 'after'} "
-                "it, which the update does not hold, so the stream cannot give predict's "
-                "forecast. "
+                f"it, which the {'start frame' if start else 'update'} does not hold, so the "
+                "stream cannot give predict's forecast. "
                 + (
                     "Hold rows back while targets are missing: send the last row with a "
                     "known target before them, the missing ones and the next known one in one "
                     "update."
                     if where == "first"
+                    else "Start the stream from the rows before the last known target, then "
+                    "send that row, the missing ones and the next known one in one update."
+                    if start
                     else "Send that row once its value is known, or with the rows after it up "
                     "to one with a known target."
                 )
@@ -278,7 +301,7 @@ class ForecastStream:
         polars.DataFrame
             A pandas.DataFrame when the stream was started from one.
         """
-        model = self._model
+        model = self._fitted_model("forecast with")
         horizon = int(model.horizon)
         y = self._state.forecast() * self._scale[:, None] + self._center[:, None]
         ids = self._keys[self._id_name]
