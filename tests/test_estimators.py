@@ -89,9 +89,12 @@ def test_multivariate_targets_and_future_covariates():
     model.fit(frame)
     history = frame.filter(pl.col("time") < dt.datetime(2024, 1, 6))
     future = frame.filter(pl.col("time") >= dt.datetime(2024, 1, 6))
-    forecast = model.predict(history, future=future)
+    with pytest.warns(ForecasterWarning, match=r"holds \['y', 'y2'\], which predict does not"):
+        forecast = model.predict(history, future=future)  # their future values: not used
     assert forecast.columns == ["id", "time", "y", "y2"]
     assert forecast.height == 24
+    only = future.select("id", "time", "hour")
+    assert model.predict(history, future=only).equals(forecast)
     with pytest.raises(DataValidationError, match=r"future covariates \['hour'\]"):
         model.predict(history)
     with pytest.raises(DataValidationError, match="no rows for"):

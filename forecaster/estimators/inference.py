@@ -42,7 +42,7 @@ from forecaster.estimators.origins import (
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
@@ -492,6 +492,16 @@ class ForecastInference(TargetPanels):
                 f"The future frame must hold the future covariates {names} as numbers; "
                 + (f"it lacks {absent}" if absent else f"it has {text}")
                 + ". Add or cast them, e.g. pl.col(name).cast(pl.Float64)."
+            )
+        roles = (*column_tuple(self.target), *column_tuple(self.covariates))
+        unread = [c for c in roles if c in schema]
+        if unread:  # values a user may expect to be used: the history frame's roles
+            warn_at_caller(
+                f"The future frame holds {unread}, which predict does not read from it: it "
+                f"takes only the future covariates {names} from it (targets and past "
+                "covariates come from the history frame, up to each forecast's origin). "
+                "Drop them from future= to silence this.",
+                ForecasterWarning,
             )
         future = collect_frame(future, columns=[*keys, *names], what="future frame")
         check_unique_keys(future, keys, what="future frame")

@@ -253,7 +253,8 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     targets = target_names(estimator)
     if estimator.future_covariates and set(targets) <= set(frame.columns):
         is_future = _future_rows(frame, estimator, targets)
-        future = frame.filter(is_future)
+        keys = [c for c in (estimator.id_col, estimator.time_col) if c]
+        future = frame.filter(is_future).select(*keys, *column_tuple(estimator.future_covariates))
         frame = frame.filter(~is_future)
     intervals = {  # MLflow gives the signature's default [] for a list param not passed
         k: params[k] for k in ("level", "quantiles") if params.get(k) not in (None, [], ())
