@@ -52,6 +52,10 @@ class ForecastScoring:
         was known at the last step before the held-out ones: with ``missing="interpolate"``,
         a gap that reaches into the held-out steps is filled forward, not interpolated towards
         the first held-out value. Used by ``GridSearchCV`` with :class:`TemporalSplit`.
+        scikit-learn's ``scoring=`` strings (``"neg_mean_absolute_error"``, ...) compare
+        ``predict(X)`` with a ``y``, which a frame forecaster does not take: leave
+        ``scoring=None``, which calls this method (scikit-learn's own error says a ``y_true``
+        is missing otherwise).
 
         Raises
         ------
