@@ -331,6 +331,30 @@ def test_intervals_calibrated_after_a_folds_origin_are_scored_with_a_warning():
     assert not [w for w in caught if "calibrated on later data" in str(w.message)]
 
 
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ({"scale": {"z": 1.0}}, r"scale has values for \['z'\]"),
+        ({"scale": -1.0}, r"scale must be a finite number > 0"),
+        ({"level": [180]}, r"level must be"),
+        ({"quantiles": [2.0]}, r"quantiles must be"),
+    ],
+)
+def test_bad_scale_level_or_quantiles_are_refused_before_any_fit(asked, message, monkeypatch):
+    """They were checked when the folds were scored or forecast: after every fold's model
+    (scale) or the first (level, quantiles) had been trained."""
+    fits = []
+    monkeypatch.setattr(RNNForecaster, "fit", lambda self, *a, **k: fits.append(1))
+    t = np.arange(60)
+    frame = pl.DataFrame({"id": np.repeat(["a", "b"], 60), "time": np.r_[t, t]})
+    frame = frame.with_columns(y=pl.col("time").cast(pl.Float64).sin())
+    with pytest.raises(DataValidationError, match=message):
+        backtest(
+            RNNForecaster(target="y", id_col="id", **TINY), frame, folds=2, refit=True, **asked
+        )
+    assert fits == []
+
+
 def test_a_fold_with_at_most_m_values_is_left_out_of_the_pooled_mase_with_a_warning():
     """Its NaN MASE scale turned every pooled MASE (and the baselines' and the skill ratios)
     NaN, silently."""

@@ -53,7 +53,7 @@ from forecaster.evaluation.fitted import (
     fitted_lookback,
     warn_calibrated_after,
 )
-from forecaster.evaluation.fold_scores import score_folds
+from forecaster.evaluation.fold_scores import check_error_scale, score_folds
 from forecaster.evaluation.folds import (
     Folds,
     check_forecast_rows,
@@ -381,11 +381,14 @@ def backtest(
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
+    asked = {
+        k: check(k, v) for k, v in (("level", level), ("quantiles", quantiles)) if v is not None
+    }
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
     where = _place(panel, estimator, args)
+    check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # before fits
     folds_frame = backtest_folds_frame(panel, where, estimator)
-    asked = {k: v for k, v in (("level", level), ("quantiles", quantiles)) if v is not None}
     estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     id_col, time_col = estimator.id_col, estimator.time_col
     forecasts = forecasts_frame(

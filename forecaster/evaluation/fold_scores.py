@@ -33,7 +33,7 @@ from forecaster.evaluation.metrics import (
 from forecaster.evaluation.pooling import with_skill
 from forecaster.exceptions import ForecasterWarning
 
-__all__ = ["FoldScores", "score_folds"]
+__all__ = ["FoldScores", "check_error_scale", "score_folds"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,13 @@ def series_keys(
     if id_col is not None:
         pairs = pairs.rename({id_name: id_col})
     return pl.concat([pairs.with_columns(pl.lit(t).alias(TARGET_COLUMN)) for t in targets])
+
+
+def check_error_scale(scale: Any, panel: Panel, where: Folds, *, has_id: bool) -> None:
+    """Refuse a ``scale`` that :func:`score_folds` would refuse, before any model is trained
+    (:func:`~forecaster.evaluation.metrics.error_scale_frame`'s checks)."""
+    (column,) = temporary_names(["__check__"], "__error_scale__")
+    _error_scales(scale, panel, where, has_id, column)
 
 
 def _error_scales(

@@ -92,7 +92,7 @@ def _check_scores(scores: pl.DataFrame, metrics: Sequence[str], name: str) -> No
     (pooling would add them as 0 while keeping their weight). :func:`evaluate` writes
     neither; NaN metrics (e.g. a MAPE of 0/0) are kept: they make the pooled value NaN."""
     n = pl.col("n").cast(pl.Float64)
-    bad_n = n.is_null() | n.is_nan() | (n <= 0) | (n != n.floor())
+    bad_n = n.is_null() | n.is_nan() | n.is_infinite() | (n <= 0) | (n != n.floor())
     null = [pl.col(m).is_null() for m in metrics]
     checks = {"n": bad_n, **dict(zip(metrics, null, strict=True))}
     counts = scores.select(c.sum().alias(k) for k, c in checks.items()).row(0, named=True)
@@ -204,8 +204,10 @@ def owa(
     [0.5]
     """
     frames = {}
+    keys = check_by(by, {"n": "the count of points", "smape": "a metric", "mase": "a metric"})
     for frame, name in ((scores, "scores"), (naive2_scores, "naive2_scores")):
-        frames[name] = checked_frame(frame, name, numbers=["n", "smape", "mase"], unique=False)
+        numbers = ["n", "smape", "mase"]  # and the by columns, named with their frame
+        frames[name] = checked_frame(frame, name, keys=keys, numbers=numbers, unique=False)
         _check_scores(frames[name], ["smape", "mase"], name)
     _check_same_points(frames["scores"], frames["naive2_scores"])
     others = [m for m in METRICS if m not in ("smape", "mase")]

@@ -75,6 +75,14 @@ def _checked_keys(
         raise DataValidationError(
             f"'{TARGET_COLUMN}' is the name of an output column; rename that key column."
         )
+    keys = {time_col: "the time column", **({id_col: "the id column"} if id_col else {})}
+    both = [t for t in targets if t in keys]
+    if both:
+        raise DataValidationError(
+            f"target {both[0]!r} is also {keys[both[0]]}: a target is a column of values to "
+            "score, apart from the id and time columns. Pass the value column as target (and "
+            "id_col / time_col for the keys)."
+        )
     reserved = {time_col: "the time column", TARGET_COLUMN: "the name of an output column"}
     reserved.update({t: "a target" for t in targets})
     if id_col is not None:
@@ -158,14 +166,17 @@ def error_scale_frame(
     for every id of ``series`` (the scored series), cast to their dtype."""
     if isinstance(scale, Mapping):
         missing = [t for t in targets if t not in scale]
-        if missing:
-            raise DataValidationError(f"scale has no value for the targets {missing}.")
         stray = [key for key in scale if key not in targets]
-        if stray:
+        if stray:  # first: a misspelt target is both stray and missing
             raise DataValidationError(
                 f"scale has values for {stray}, which are not targets of the scored frames "
                 f"(targets: {list(targets)}). Pass one value per target, e.g. "
                 f"scale={{{targets[0]!r}: 1.0}}."
+            )
+        if missing:
+            raise DataValidationError(
+                f"scale has no value for the targets {missing}. Pass one value per target, "
+                f"e.g. scale={{{missing[0]!r}: 1.0}}."
             )
         values = [_SCALE.check(f"scale[{t!r}]", scale[t]) for t in targets]
         frame = pl.DataFrame({TARGET_COLUMN: list(targets), column: values})

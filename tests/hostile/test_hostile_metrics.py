@@ -125,7 +125,8 @@ def test_constant_insample_gives_an_infinite_mase_with_a_warning():
         (True, r"scale must be a number, a dict"),
         ("2", r"scale must be a number, a dict"),
         ({"y": 0.0}, r"scale\['y'\] must be a finite number > 0"),
-        ({"z": 1.0}, r"scale has no value for the targets \['y'\]"),
+        ({"z": 1.0}, r"scale has values for \['z'\], which are not targets .*'y'"),
+        ({}, r"scale has no value for the targets \['y'\]. Pass one value per target"),
         (pl.DataFrame({"id": ["a"], "y": [1.0]}), r"no row for 1 scored series: \['b'\]"),
         (pl.DataFrame({"id": ["a", "b"], "y": [1.0, -1.0]}), r"not finite numbers > 0.*'b'"),
         (pl.DataFrame({"id": ["a", "b"], "y": [1.0, None]}), r"not finite numbers > 0"),
@@ -672,3 +673,21 @@ def test_a_frame_without_id_whose_extra_column_is_named_like_the_series_column(n
     assert M.evaluate(
         forecast.with_columns(pl.lit(7.0).alias(name)), extra, insample=extra_history, **kw
     ).equals(plain)
+
+
+@pytest.mark.parametrize(("target", "what"), [("t", "the time column"), ("id", "the id column")])
+def test_a_target_that_is_also_a_key_column_is_refused(target, what):
+    """target="t" raised polars' raw DuplicateError; target=id_col a misleading "must hold
+    numbers" error."""
+    with pytest.raises(DataValidationError, match=rf"target '{target}' is also {what}"):
+        M.evaluate(FORECAST, FULL, **{**KW, "target": target})
+
+
+def test_pooling_refuses_an_infinite_count_and_owa_names_the_frame_that_lacks_by():
+    """n = inf reached a raw polars cast error; owa(by=...) blamed 'scores' for a column
+    missing from naive2_scores."""
+    scores = pl.DataFrame({"model": ["m"], "n": [1.0], "smape": [1.0], "mase": [1.0]})
+    with pytest.raises(DataValidationError, match=r"not whole numbers > 0 in 'n'"):
+        M.aggregate(scores.with_columns(n=pl.lit(math.inf)))
+    with pytest.raises(DataValidationError, match=r"naive2_scores frame lacks .*'model'"):
+        M.owa(scores, scores.drop("model"), by="model")
