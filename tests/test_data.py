@@ -1142,3 +1142,11 @@ def test_known_at_with_a_column_that_has_no_interpolated_cell():
     assert known.values[:, 0].tolist() == [0.0, 0.0, 0.0, 6.0, 8.0, 10.0]
     assert known.values[:, 1].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     assert panel.known_at(np.array([4])) is panel  # no run reaches row 4
+
+
+def test_values_below_the_float32_range_are_refused():
+    """A series around 1e-49 became all zeros in float32 and was forecast as a zero series."""
+    frame = hourly(ids=("a",), n=6).with_columns(y=pl.col("y") * 1e-49 + 1e-49)
+    with pytest.raises(DataValidationError, match=r"'y' are nonzero but below the float32"):
+        build(frame)
+    assert build(frame.with_columns(y=pl.col("y") * 1e30)).n_series == 1  # 1e-19: fine

@@ -95,6 +95,8 @@ def test_multivariate_targets_and_future_covariates():
     assert forecast.height == 24
     only = future.select("id", "time", "hour")
     assert model.predict(history, future=only).equals(forecast)
+    with pytest.raises(DataValidationError, match=r"'hour' of the future frame exceed the float"):
+        model.predict(history, future=only.with_columns(hour=pl.lit(1e39)))  # not the target's
     with pytest.raises(DataValidationError, match=r"future covariates \['hour'\]"):
         model.predict(history)
     with pytest.raises(DataValidationError, match="no rows for"):
@@ -1396,3 +1398,24 @@ def test_a_series_too_short_for_a_window_before_the_hold_out_says_what_it_takes(
     assert names in message and "no series has more than 10" in message
     assert "Lower validation_size (0: no validation split)" in message
     assert ("lookback or horizon" in message) is (lookback != "auto")
+
+
+def test_regressor_in_small_units_forecasts_as_in_unit_ones():
+    """Its scaler floored spreads at an absolute 1e-12: X and y in units of 1e-13 were left
+    unscaled and the forecasts were the network's raw output, 1e12 times too large."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 12, 1)), rng.normal(size=(64, 3))
+    unit = RNNRegressor(**{**TINY, "max_epochs": 1}).fit(X, y).predict(X[:4])
+    small = (
+        RNNRegressor(**{**TINY, "max_epochs": 1}).fit(X * 1e-13, y * 1e-13).predict(X[:4] * 1e-13)
+    )
+    np.testing.assert_allclose(small / 1e-13, unit, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("y", [np.array(["1.5", "abc"] * 16), np.arange(32).astype("M8[D]")])
+def test_regressor_refuses_text_or_datetime_targets_clearly(y):
+    """A text y with a non-number raised numpy's raw ValueError (outside the checks); a
+    datetime64 y was trained on as day numbers."""
+    X = np.random.default_rng(0).normal(size=(32, 6))
+    with pytest.raises(DataValidationError, match=r"dense arrays of real numbers"):
+        RNNRegressor(**TINY).fit(X, y)

@@ -19,6 +19,7 @@ from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "check_float32_range",
     "check_output_names",
     "check_roles",
     "check_unique_keys",
@@ -228,6 +229,42 @@ frame.unique(subset=['t'], keep='last').
         f"{', '.join(map(repr, examples))}. Expected one row per ({label}): aggregate or drop "
         f"the duplicates first, e.g. frame.unique(subset={keys}, keep='last')."
     )
+
+
+def check_float32_range(frame: pl.DataFrame, columns: Sequence[str], what: str = "") -> None:
+    """Refuse values of ``columns`` (Float64) that float32, which the networks compute in,
+    cannot hold: beyond ±3.4e38, or nonzero below 1.2e-38 (made 0 or imprecise). ``what``
+    names the frame in the message (e.g. ``" of the future frame"``).
+
+    Examples
+    --------
+    >>> check_float32_range(pl.DataFrame({"x": [1e-50, 0.0]}), ["x"])
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: Values in 'x' are nonzero but below the \
+float32 range (1.2e-38) used for training, which makes them 0 or loses their precision. \
+Rescale those columns (e.g. multiply by a constant).
+    """
+    if not columns:
+        return
+    info, size = np.finfo(np.float32), pl.col(columns).abs()
+    counts = frame.select(
+        (size > float(info.max)).sum().name.suffix("_big"),
+        ((size > 0) & (size < float(info.tiny))).sum().name.suffix("_small"),
+    ).row(0)
+    for found, problem, fix in (
+        (counts[: len(columns)], "exceed the float32 range (±3.4e38)",
+         "divide by a constant or take a log"),
+        (counts[len(columns) :], "are nonzero but below the float32 range (1.2e-38)",
+         "multiply by a constant"),
+    ):  # fmt: skip
+        bad = [c for c, n in zip(columns, found, strict=True) if n]
+        if bad:
+            loses = ", which makes them 0 or loses their precision" if "below" in problem else ""
+            raise DataValidationError(
+                f"Values in {format_list(bad)}{what} {problem} used for training{loses}. "
+                f"Rescale those columns (e.g. {fix})."
+            )
 
 
 def check_values(

@@ -26,6 +26,7 @@ __all__ = [
     "MIN_SCALE",
     "SCALING_METHODS",
     "PanelScaler",
+    "spread_scale",
 ]
 
 MIN_SCALE = 1e-6
@@ -40,6 +41,21 @@ _FIT_CHUNK_ROWS = 1 << 22
 SCALING_METHODS = _validation.SCALING_METHODS
 """``standard``: mean / std; ``robust``: median / inter-quartile range; ``minmax``: min / range
 (to [0, 1]); ``none``: identity."""
+
+
+def spread_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """The scales of spreads around ``center``: a spread below :data:`MIN_SCALE` times the
+    absolute center is raised to it; a spread of 0 or not finite (a constant series) gets 1.
+
+    Examples
+    --------
+    >>> spread_scale(np.array([2.0, 1e-9, 0.0, 1e-14]), np.array([0.0, 10.0, 5.0, 1e-14]))
+    array([2.e+00, 1.e-05, 1.e+00, 1.e-14])
+    """
+    spread, center = np.asarray(spread, np.float64), np.asarray(center, np.float64)
+    valid = np.isfinite(spread) & (spread > 0)
+    floor = np.maximum(MIN_SCALE * np.abs(center), np.finfo(np.float64).tiny)
+    return np.where(valid, np.maximum(spread, floor), 1.0)
 
 
 class PanelScaler:
@@ -149,9 +165,7 @@ class PanelScaler:
             if self.method == "robust":  # no spread between the quartiles: the std
                 std = stats.select([f"{c}_std" for c in cols]).to_numpy()
                 spread = np.where(spread > 0, spread, std)
-            valid = np.isfinite(spread) & (spread > 0)
-            floor = np.maximum(MIN_SCALE * np.abs(center[rows]), np.finfo(np.float64).tiny)
-            scale[rows] = np.where(valid, np.maximum(spread, floor), 1.0)
+            scale[rows] = spread_scale(spread, center[rows])
         empty = counts == 0
         if self.method != "none" and empty.any():
             names = panel.keys[panel.id_name].filter(pl.Series(empty)).to_list()

@@ -17,6 +17,7 @@ import polars as pl
 
 from forecaster._validation import MISSING_POLICIES, check
 from forecaster.data.checks import (
+    check_float32_range,
     check_roles,
     check_values,
     missing_columns_message,
@@ -307,16 +308,7 @@ def _clean_values(
         ]
         if nan_cols:
             data = data.with_columns(pl.col(nan_cols).fill_nan(None))
-    wide = [c for c in value_cols if data.schema[c] == pl.Float64]
-    if wide:
-        limit = float(np.finfo(np.float32).max)
-        too_big = data.select((pl.col(wide).abs() > limit).sum()).row(0)
-        if any(too_big):
-            bad = [c for c, n in zip(wide, too_big, strict=True) if n]
-            raise DataValidationError(
-                f"Values in {format_list(bad)} exceed the float32 range (±3.4e38) used for "
-                "training. Rescale those columns (e.g. divide by a constant or take a log)."
-            )
+    check_float32_range(data, [c for c in value_cols if data.schema[c] == pl.Float64])
     _check_spread(data, id_name, value_cols)
     return data
 

@@ -24,7 +24,7 @@ from forecaster._columns import temporary_names
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, polars_frame, same_kind
 from forecaster.data.calendar import calendar_values
-from forecaster.data.checks import check_unique_keys, check_values
+from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -553,6 +553,7 @@ class ForecastInference(TargetPanels):
             fix="Future covariates need a finite value at every forecast step: fill them "
             "(e.g. pl.col(c).fill_nan(None).forward_fill()) or fix the source.",
         )
+        check_float32_range(joined, names, what=" of the future frame")
         return torch.from_numpy(joined.select(names).to_numpy().astype(np.float64))
 
     def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from sklearn.utils.validation import validate_data
 
 from forecaster._hashing import digest_arrays
 from forecaster._validation import check
+from forecaster.data.scaling import spread_scale
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.intervals import order_statistic
@@ -219,7 +220,6 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         X, y = _checked_arrays(self, X, y)
         X3 = _as_3d(X)
         epoch_callbacks = run.start(self, (X, y), callbacks)
-        y = np.asarray(y, dtype=np.float32)
         y2 = y.reshape(len(y), -1)
         n = len(X3)
         n_val = math.floor(n * float(self.validation_fraction))
@@ -427,7 +427,9 @@ def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
     try:
         if not y:
             return validate_data(estimator, X, reset=False, allow_nd=True, dtype=np.float32)
-        return validate_data(
+        if getattr(y[0], "dtype", np.dtype(float)).kind in "mM":  # not numbers to forecast
+            raise ValueError(f"y holds {y[0].dtype} values, which are no numeric dtype")
+        X, target = validate_data(
             estimator,
             X,
             y[0],
@@ -437,6 +439,7 @@ def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
             y_numeric=True,
             ensure_min_samples=2,
         )
+        return X, np.asarray(target, dtype=np.float32)  # text that is no number: refused here
     except (ValueError, TypeError) as exc:
         if isinstance(exc, DataValidationError):
             raise
@@ -470,15 +473,12 @@ def _scaled(X3: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def _moments(a: np.ndarray, axis: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (:func:`_safe_std`) of ``a`` over ``axis``, as float64:
+    """Mean and standard deviation (a scale: :func:`~forecaster.data.scaling.spread_scale`)
+    of ``a`` over ``axis``, as float64:
     computed in ``a``'s own float32, and again in float64 where that overflows (values near
     1e19 and beyond square past the float32 range)."""
     mean, std = a.mean(axis=axis), a.std(axis=axis)
     if not (np.isfinite(mean).all() and np.isfinite(std).all()):
         mean, std = a.mean(axis=axis, dtype=np.float64), a.std(axis=axis, dtype=np.float64)
-    return np.asarray(mean, dtype=np.float64), _safe_std(std)
-
-
-def _safe_std(std: np.ndarray) -> np.ndarray:
-    std = np.asarray(std, dtype=np.float64)
-    return np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+    mean = np.asarray(mean, dtype=np.float64)
+    return mean, spread_scale(std, mean)  # relative to the level, as the forecaster's scaler
