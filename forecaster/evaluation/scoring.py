@@ -279,9 +279,12 @@ def evaluate(
         scored series needs more than ``m`` observed values there; a series whose values do
         not change at lag ``m`` has an infinite MASE (with a warning).
     m : int, default 1
-        Seasonal period of MASE's scale (M4: 24 for hourly, 1 for weekly and daily data).
+        Seasonal period of MASE's scale (M4: 24 for hourly, 1 for weekly and daily data);
+        refused without ``insample``. Values are compared in float64: integers above 2**53
+        lose their last digits.
     metrics : sequence of str, optional
-        Names from :data:`METRICS`; default all, MASE only when ``insample`` is given.
+        Names from :data:`METRICS`; default all, MASE only when ``insample`` is given (which
+        is refused when no chosen score, nor an interval column, uses it).
     scale : float, dict or polars.DataFrame, optional
         Divisor of the errors of MAE, MSE and RMSE, to report them on another scale, e.g. the
         training standard deviation of each target for the ETT protocol's z-scale MSE / MAE: a
@@ -328,6 +331,7 @@ def evaluate(
     }
     intervals = _interval_columns(frames["forecast"], targets)
     scaled = "mase" in names or (intervals is not None and insample is not None)
+    _check_scale_inputs(insample, m, scaled, names)
     if scaled:
         frames["insample"] = checked_frame(insample, "insample", keys=keys, numbers=targets)
     frames = align_keys(frames, keys)
@@ -349,6 +353,24 @@ def evaluate(
         points = _with_error_scale(points, scale, id_name, targets, id_col is not None, columns)
     out = summarize_points(points, [*by, id_name, TARGET_COLUMN], names, columns, intervals)
     return out.drop(id_name) if id_col is None else out
+
+
+def _check_scale_inputs(insample: Any, m: int, scaled: bool, names: list[str]) -> None:
+    """Refuse ``insample`` and ``m`` when nothing is scaled by MASE's scale: they would be
+    ignored without a word (``metrics`` without ``"mase"``, no interval columns)."""
+    if scaled:
+        return
+    if insample is not None:
+        raise DataValidationError(
+            f"insample is used only for MASE's scale (and MSIS / sCRPS of interval columns), "
+            f"and metrics={names} computes none of them. Add 'mase' to metrics, or leave "
+            "insample out."
+        )
+    if m != 1:
+        raise DataValidationError(
+            f"m={m} is the seasonal period of MASE's scale, which needs insample (and 'mase' "
+            "in metrics): pass insample=<the history before the forecasts>, or leave m out."
+        )
 
 
 def _interval_columns(forecast: pl.DataFrame, targets: list[str]) -> IntervalColumns | None:

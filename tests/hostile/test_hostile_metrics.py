@@ -691,3 +691,12 @@ def test_pooling_refuses_an_infinite_count_and_owa_names_the_frame_that_lacks_by
         M.aggregate(scores.with_columns(n=pl.lit(math.inf)))
     with pytest.raises(DataValidationError, match=r"naive2_scores frame lacks .*'model'"):
         M.owa(scores, scores.drop("model"), by="model")
+
+
+def test_insample_or_m_that_nothing_uses_are_refused():
+    """evaluate(insample="garbage", metrics=["mae"]) was accepted unchecked and m=24 without
+    insample had no effect: both were ignored without a word."""
+    with pytest.raises(DataValidationError, match=r"insample is used only for MASE"):
+        M.evaluate(FORECAST, FULL, insample="garbage", metrics=["mae"], **KW)
+    with pytest.raises(DataValidationError, match=r"m=24 is the seasonal period of MASE"):
+        M.evaluate(FORECAST, FULL, m=24, **KW)
