@@ -45,7 +45,9 @@ SCALING_METHODS = _validation.SCALING_METHODS
 
 def spread_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
     """The scales of spreads around ``center``: a spread below :data:`MIN_SCALE` times the
-    absolute center is raised to it; a spread of 0 or not finite (a constant series) gets 1.
+    absolute center is raised to it; a spread of 0, below float32's smallest normal number
+    (1.2e-38: float32 noise, whose inverse overflows) or not finite gets 1, as a constant
+    series does.
 
     Examples
     --------
@@ -53,8 +55,9 @@ def spread_scale(spread: np.ndarray, center: np.ndarray) -> np.ndarray:
     array([2.e+00, 1.e-05, 1.e+00, 1.e-14])
     """
     spread, center = np.asarray(spread, np.float64), np.asarray(center, np.float64)
-    valid = np.isfinite(spread) & (spread > 0)
-    floor = np.maximum(MIN_SCALE * np.abs(center), np.finfo(np.float64).tiny)
+    tiny = float(np.finfo(np.float32).tiny)
+    valid = np.isfinite(spread) & (spread >= tiny)
+    floor = np.maximum(MIN_SCALE * np.abs(center), tiny)
     return np.where(valid, np.maximum(spread, floor), 1.0)
 
 

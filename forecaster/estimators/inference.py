@@ -493,7 +493,7 @@ class ForecastInference(TargetPanels):
                 + (f"it lacks {absent}" if absent else f"it has {text}")
                 + ". Add or cast them, e.g. pl.col(name).cast(pl.Float64)."
             )
-        roles = (*column_tuple(self.target), *column_tuple(self.covariates))
+        roles = (*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None)))
         unread = [c for c in roles if c in schema]
         if unread:  # values a user may expect to be used: the history frame's roles
             warn_at_caller(

@@ -381,9 +381,7 @@ def backtest(
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
-    asked = {
-        k: check(k, v) for k, v in (("level", level), ("quantiles", quantiles)) if v is not None
-    }
+    asked = _asked_intervals(level, quantiles)  # checked before any fit
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
     where = _place(panel, estimator, args)
@@ -394,8 +392,7 @@ def backtest(
     forecasts = forecasts_frame(
         panel, where, predicted, horizon=int(estimator.horizon), time_col=time_col, id_col=id_col
     )
-    if id_col is None:
-        folds_frame = folds_frame.drop(panel.id_name)
+    folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
     scored = (forecasts, panel, where, folds_frame, estimators)
     return _scored(*scored, names=args.names, m=args.m, scale=scale, id_col=id_col)
 
@@ -412,6 +409,12 @@ class _Arguments:
     m: int
     names: list[str]
     fitted: bool  # the given fitted model forecasts every fold
+
+
+def _asked_intervals(level: Any, quantiles: Any) -> dict[str, Any]:
+    """``level`` and ``quantiles`` checked (before any model is trained), those given."""
+    given = (("level", level), ("quantiles", quantiles))
+    return {name: check(name, value) for name, value in given if value is not None}
 
 
 def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:
@@ -472,15 +475,11 @@ def _check_arguments(
     lookback = None if estimator.lookback == "auto" else int(estimator.lookback)  # auto: at fit
     if fitted:
         lookback = fitted_lookback(estimator)
-    if (
-        not fitted
-        and window == "sliding"
-        and lookback is not None
-        and train_size < lookback + horizon
-    ):
+    least = horizon + (lookback or 0)
+    if window == "sliding" and not fitted and lookback is not None and train_size < least:
         raise DataValidationError(
             f"train_size={train_size} is shorter than one training window (lookback + horizon "
-            f"= {lookback + horizon}). Use a larger train_size."
+            f"= {least}). Use a larger train_size."
         )
     return _Arguments(
         folds=folds,
