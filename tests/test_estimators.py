@@ -1419,3 +1419,15 @@ def test_regressor_refuses_text_or_datetime_targets_clearly(y):
     X = np.random.default_rng(0).normal(size=(32, 6))
     with pytest.raises(DataValidationError, match=r"dense arrays of real numbers"):
         RNNRegressor(**TINY).fit(X, y)
+
+
+def test_regressor_refuses_values_below_the_float32_range():
+    """They became zeros in float32 and were trained on (y * 1e-50: predictions of about
+    -0.22 for targets near 1e-50)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 6)), rng.normal(size=32)
+    with pytest.raises(DataValidationError, match=r"y holds nonzero values below the float32"):
+        RNNRegressor(**TINY).fit(X, y * 1e-50)
+    model = RNNRegressor(**TINY).fit(X, y)
+    with pytest.raises(DataValidationError, match=r"X holds nonzero values below .*predict"):
+        model.predict(X * 1e-50)

@@ -424,6 +424,8 @@ def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
     still starting with scikit-learn's own words, which its estimator checks look for) that
     says which method, what was expected and how to fix it."""
     method = "fit" if y else "predict"  # fit passes y, even when it is None
+    for name, values in (("X", X), *((("y", y[0]),) if y else ())):
+        _refuse_below_float32(name, values, f"{type(estimator).__name__}.{method}")
     try:
         if not y:
             return validate_data(estimator, X, reset=False, allow_nd=True, dtype=np.float32)
@@ -455,6 +457,20 @@ def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
         hint = hint.format(method=method.capitalize(), minimum=minimum)
         kind = _ArrayTypeError if isinstance(exc, TypeError) else DataValidationError
         raise kind(f"{text} ({type(estimator).__name__}.{method}: {hint})") from exc
+
+
+def _refuse_below_float32(name: str, values: Any, where: str) -> None:
+    """Refuse nonzero float64 values below float32's smallest normal number (1.2e-38): the
+    cast to float32 makes them 0 (the frame estimators refuse them too)."""
+    array = values.to_numpy() if hasattr(values, "to_numpy") else values
+    if not isinstance(array, np.ndarray) or array.dtype != np.float64:
+        return
+    size = np.abs(array)
+    if ((size > 0) & (size < np.finfo(np.float32).tiny)).any():
+        raise DataValidationError(
+            f"{name} holds nonzero values below the float32 range (1.2e-38) used for training, "
+            f"which makes them 0 ({where}). Rescale {name} (e.g. multiply by a constant)."
+        )
 
 
 def _as_3d(X: np.ndarray) -> np.ndarray:
