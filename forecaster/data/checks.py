@@ -253,17 +253,15 @@ Rescale those columns (e.g. multiply by a constant).
         ((size > 0) & (size < float(info.tiny))).sum().name.suffix("_small"),
     ).row(0)
     for found, problem, fix in (
-        (counts[: len(columns)], "exceed the float32 range (±3.4e38)",
+        (counts[: len(columns)], "exceed the float32 range (±3.4e38) used for training",
          "divide by a constant or take a log"),
-        (counts[len(columns) :], "are nonzero but below the float32 range (1.2e-38)",
-         "multiply by a constant"),
+        (counts[len(columns) :], "are nonzero but below the float32 range (1.2e-38) used for "
+         "training, which makes them 0 or loses their precision", "multiply by a constant"),
     ):  # fmt: skip
         bad = [c for c, n in zip(columns, found, strict=True) if n]
         if bad:
-            loses = ", which makes them 0 or loses their precision" if "below" in problem else ""
             raise DataValidationError(
-                f"Values in {format_list(bad)}{what} {problem} used for training{loses}. "
-                f"Rescale those columns (e.g. {fix})."
+                f"Values in {format_list(bad)}{what} {problem}. Rescale those columns (e.g. {fix})."
             )
 
 

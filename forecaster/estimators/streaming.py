@@ -131,8 +131,7 @@ class ForecastStream:
         x = window_inputs(panel, panel.offsets[1:] - 1, model.lookback_).numpy()
         windows = (x[..., :nt].astype(np.float64) - self._center[:, None]) / self._scale[:, None]
         self._keys, self._targets = raw.keys, raw.targets
-        if model.missing == "interpolate":  # a missing last target is filled again later
-            self._check_missing_ends(collect_frame(frame, columns=list(model.schema_)), True)
+        _refuse_interpolated_ends(raw, model.id_col)
         self._id_name = raw.id_name
         self._previous, self._last = _last_two(raw.time, raw.offsets)
         self._state = SegmentStream(copy.deepcopy(model.network_), windows)
@@ -207,12 +206,11 @@ class ForecastStream:
             )
         return model
 
-    def _check_missing_ends(self, rows: pl.DataFrame, start: bool = False) -> None:
+    def _check_missing_ends(self, rows: pl.DataFrame) -> None:
         """Refuse a missing target that ``predict`` would fill from rows outside the update: at
         a series' first new row with ``missing="ffill"`` or ``"interpolate"`` (filled from the
         rows before), at its last with ``"interpolate"`` (filled again once the next row
-        comes); ``start``: the stream's start frame, whose first rows ``predict`` drops as it
-        does, so only its last row counts."""
+        comes)."""
         policy, model = self._model.missing, self._model
         if policy not in ("ffill", "interpolate"):
             return
@@ -228,25 +226,20 @@ class ForecastStream:
             .group_by(key, maintain_order=True)
             .agg(gone.first().alias("first"), gone.last().alias("last"))
         )
-        first = pl.lit(False) if start else pl.col("first")
-        bad = ends.filter(first | (pl.col("last") & (policy == "interpolate")))
+        bad = ends.filter(pl.col("first") | (pl.col("last") & (policy == "interpolate")))
         if bad.height:
-            where = "first" if bad["first"][0] and not start else "last"
+            where = "first" if bad["first"][0] else "last"
             which = "" if model.id_col is None else f" of series {bad[key][0]!r}"
-            kind = "row of the stream's start frame" if start else "new row"
             raise DataValidationError(
-                f"The {where} {kind}{which} has a missing target. With missing={policy!r}, "
+                f"The {where} new row{which} has a missing target. With missing={policy!r}, "
                 f"predict fills it from the rows {'before' if where == 'first' else 'after'} "
-                f"it, which the {'start frame' if start else 'update'} does not hold, so the "
-                "stream cannot give predict's forecast. "
+                "it, which the update does not hold, so the stream cannot give predict's "
+                "forecast. "
                 + (
                     "Hold rows back while targets are missing: send the last row with a "
                     "known target before them, the missing ones and the next known one in one "
                     "update."
                     if where == "first"
-                    else "Start the stream from the rows before the last known target, then "
-                    "send that row, the missing ones and the next known one in one update."
-                    if start
                     else "Send that row once its value is known, or with the rows after it up "
                     "to one with a known target."
                 )
@@ -315,6 +308,26 @@ class ForecastStream:
         ).with_columns(pl.Series(name, flat[:, j]) for j, name in enumerate(self._targets))
         out = out if model.id_col is not None else out.drop(self._id_name)
         return out.to_pandas() if self._pandas else out
+
+
+def _refuse_interpolated_ends(raw: Panel, id_col: str | None) -> None:
+    """Refuse a stream's start frame whose last target of a series was interpolated
+    (``missing="interpolate"``): ``predict`` fills it again from the next row, which the
+    stream's state would not see."""
+    if raw.interpolated is None:
+        return
+    ends = raw.interpolated[raw.offsets[1:] - 1, : len(raw.targets)].any(axis=1)
+    if ends.any():
+        which = (
+            "" if id_col is None else f" of series {raw.keys[raw.id_name][int(ends.argmax())]!r}"
+        )
+        raise DataValidationError(
+            f"The last row of the stream's start frame{which} has a missing target. With "
+            "missing='interpolate', predict fills it from the rows after it, which the start "
+            "frame does not hold, so the stream cannot give predict's forecast. Start the "
+            "stream from the rows before the last known target, then send that row, the "
+            "missing ones and the next known one in one update."
+        )
 
 
 def _last_two(times: pl.Series, offsets: np.ndarray) -> tuple[pl.Series, pl.Series]:

@@ -134,8 +134,7 @@ def series_keys(
 def check_error_scale(scale: Any, panel: Panel, where: Folds, *, has_id: bool) -> None:
     """Refuse a ``scale`` that :func:`score_folds` would refuse, before any model is trained
     (:func:`~forecaster.evaluation.metrics.error_scale_frame`'s checks)."""
-    (column,) = temporary_names(["__check__"], "__error_scale__")
-    _error_scales(scale, panel, where, has_id, column)
+    _error_scales(scale, panel, where, has_id, "scale")  # the column's name: unused here
 
 
 def _error_scales(

@@ -68,12 +68,10 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
     for name in present:
         value = pl.col(name).cast(pl.Float64)
-        if is_scaled_metric(name):  # over the rows whose scale is defined (NaN: not)
-            defined = weight.filter(value.is_not_nan())
-            pooled = (value * weight).filter(value.is_not_nan()).sum() / defined.sum()
-            exprs.append(
-                pl.when(defined.len() > 0).then(pooled).otherwise(float("nan")).alias(name)
-            )
+        if is_scaled_metric(name):  # over the rows whose scale is defined (none: 0/0, NaN)
+            defined = value.is_not_nan()
+            pooled = (value * weight).filter(defined).sum() / weight.filter(defined).sum()
+            exprs.append(pooled.alias(name))
         elif name in _MEAN_METRICS or is_interval_metric(name):
             exprs.append(((value * weight).sum() / total).alias(name))
         else:  # rmse
