@@ -383,7 +383,7 @@ def _parse_iso(text: str) -> dt.date | dt.datetime:
 
 
 def _on_datetime(value: dt.date, dtype: pl.Datetime) -> dt.datetime:
-    zone, unit = dtype.time_zone, dtype.time_unit or "us"
+    unit, zone = _unit_and_zone(dtype)
     if not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     series = pl.Series([value])

@@ -339,11 +339,7 @@ class RecurrentEstimator(BaseEstimator):
                 "'auto', or use head='segment'."
             )
         validation, patience = self._VALIDATION_PARAM, self.patience
-        default = next(
-            signature.parameters["patience"].default
-            for signature in map(inspect.signature, type(self).__mro__)
-            if "patience" in signature.parameters
-        )
+        default = inspect.signature(type(self)).parameters["patience"].default
         if getattr(self, validation) == 0 and patience is not None and patience != default:
             raise DataValidationError(
                 f"patience={patience!r} is set with {validation}=0, so there is no validation "

@@ -178,7 +178,7 @@ def _warn_undefined(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> N
     if not undefined.any():
         return
     fold, series = np.divmod(np.flatnonzero(undefined), len(where.kept))
-    ids = panel.keys[panel.id_name].gather(where.kept[series]).to_list()
+    ids = panel.keys[panel.id_name].gather(where.kept[series[:10]]).to_list()  # those shown
     blocks = [
         f"(fold {f}, {ids[i]!r})" if panel.id_col else f"fold {f}"
         for i, f in enumerate(fold[:10].tolist())

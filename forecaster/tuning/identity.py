@@ -180,8 +180,9 @@ def open_study(
             "Use another study_name."
         )
     recorded = study.user_attrs
-    if any(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
-        if all(recorded.get(key) is None for key in (_TASK_ATTR, _SPACE_ATTR)):
+    missing = [key for key in (_TASK_ATTR, _SPACE_ATTR) if recorded.get(key) is None]
+    if missing:
+        if len(missing) == 2:
             _check_existing_space(study, space)  # a study written before the attributes existed
         for key, value in identity.items():  # those another process has not written yet
             if recorded.get(key) is None:  # (it writes them one by one)
