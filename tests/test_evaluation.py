@@ -318,6 +318,10 @@ def test_score_errors(fitted, frame):
     result = backtest(fitted, frame, folds=2, metrics=["mae"])
     with pytest.raises(DataValidationError, match="Cannot group by"):
         result.score("y")
+    # value columns are not groups: grouping by the actual values made one group per value
+    with pytest.raises(DataValidationError, match=r"\['y_actual'\]: .* not groups"):
+        result.score("y_actual")
+    assert result.score("id")["id"].to_list() == ["s0", "s1", "s2"]
     with pytest.raises(DataValidationError, match="were not computed"):
         result.score(metrics=["rmse"])
 

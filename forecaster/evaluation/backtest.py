@@ -255,11 +255,12 @@ class BacktestResult:
 def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.DataFrame:
     """Pool the forecast points of ``result`` into metrics per group ``by`` (and target)."""
     forecasts, targets = result.forecasts, result._targets
-    missing = [k for k in by if k not in forecasts.columns or k in targets]
+    keys = forecasts.columns[: forecasts.columns.index(targets[0])]  # fold ... step
+    missing = [k for k in by if k not in keys]
     if missing:
         raise DataValidationError(
-            f"Cannot group by {missing}: expected columns of the forecasts frame among "
-            f"{[c for c in forecasts.columns if c not in targets]}."
+            f"Cannot group by {missing}: expected key columns of the forecasts frame among "
+            f"{keys} (the columns after them hold forecast and actual values, not groups)."
         )
     points = fold_points(
         forecasts,
