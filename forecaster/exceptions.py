@@ -32,6 +32,7 @@ __all__ = [
     "ForecasterError",
     "ForecasterWarning",
     "GPUOutOfMemoryError",
+    "MissingExtraError",
     "ModelFormatError",
     "ModelSaveError",
     "NotFittedError",
@@ -56,6 +57,12 @@ from typing import TYPE_CHECKING, Any
 
 class ForecasterError(Exception):
     """Base class of every error raised by forecaster."""
+
+
+class MissingExtraError(ForecasterError, ImportError):
+    """An optional dependency is not installed. The message names the ``pip install
+    "forecaster[...]"`` command (the extra) that installs it; ``except ImportError`` catches it
+    too."""
 
 
 class DataValidationError(ForecasterError, ValueError):

@@ -1493,3 +1493,36 @@ def test_an_import_error_of_no_extra_is_still_a_bug():
     bug = pytest.raises(forecaster.ForecasterError, match=r"Unexpected ImportError.*a bug")
     with bug, translated_errors("the pipeline run"):
         raise ImportError("cannot import name 'x' from 'forecaster.nowhere'")
+    # the extra is recognised by the error's class, not by a hint in its text
+    with bug, translated_errors("the pipeline run"):
+        raise ImportError('no module named x; pip install "forecaster[tune]"')
+
+
+@pytest.mark.parametrize(
+    ("module", "importer", "extra"),
+    [
+        ("optuna", "forecaster.tuning.common:import_optuna", "tune"),
+        ("mlflow", "forecaster.tracking.config:import_mlflow", "track"),
+        ("librosa", "forecaster.data.audio:import_audio_backend", "audio"),
+    ],
+)
+def test_each_missing_extra_is_a_missing_extra_error_that_runs_translate(
+    monkeypatch, module, importer, extra
+):
+    import importlib
+    import sys
+
+    from forecaster.exceptions import MissingExtraError
+    from forecaster.jobs.run import translated_errors
+
+    monkeypatch.setitem(sys.modules, module, None)  # not installed
+    path, name = importer.split(":")
+    load = getattr(importlib.import_module(path), name)
+    with pytest.raises(ImportError) as caught:  # what `except ImportError` code expects
+        load()
+    assert isinstance(caught.value, MissingExtraError)
+    assert f"forecaster[{extra}]" in str(caught.value)
+    clean = pytest.raises(forecaster.ForecasterError, match=r"An optional dependency .* stops")
+    with clean as raised, translated_errors("the pipeline run"):
+        load()
+    assert "bug" not in str(raised.value)

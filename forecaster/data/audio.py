@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check, check_allocation
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, MissingExtraError
 
 __all__ = [
     "AUDIO_INSTALL_HINT",
@@ -40,7 +40,7 @@ def import_audio_backend() -> tuple[ModuleType, ModuleType]:
         import librosa
         import soundfile
     except ImportError as err:
-        raise ImportError(
+        raise MissingExtraError(
             "Audio features (load_audio_mfcc, a pipeline's audio source) need the optional "
             f"audio dependencies (librosa and soundfile), which are not installed: {err}. "
             f"Install them with `{AUDIO_INSTALL_HINT}`."

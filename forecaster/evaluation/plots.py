@@ -32,7 +32,7 @@ from forecaster.evaluation.intervals import (
     level_name,
     quantile_name,
 )
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, MissingExtraError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -61,7 +61,7 @@ def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib ships with the track extra
-        raise ImportError(
+        raise MissingExtraError(
             f"{what} needs matplotlib: pip install 'forecaster[track]' (or pip install matplotlib)."
         ) from exc
     width = 9 if n_cols == 1 else 4.5 * n_cols

@@ -49,6 +49,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
     ForecasterWarning,
+    MissingExtraError,
     OwnershipError,
     SpecError,
 )
@@ -137,14 +138,18 @@ def translated_errors(doing: str) -> Iterator[None]:
 
     A ``ForecasterError`` passes as it is. An operating-system error (``OSError``, or a Polars
     error that carries one: a full disk while writing Parquet) becomes a ``ForecasterError``
-    with the system's message and the path; an ``ImportError`` of an optional dependency (its
-    message names the ``pip install "forecaster[...]"`` command) a ``ForecasterError`` with
-    that message; anything else a ``ForecasterError`` that calls it a bug, with the original
-    as its ``__cause__``. ``BrokenPipeError`` and
-    ``KeyboardInterrupt`` pass (the command line handles them).
+    with the system's message and the path; a :class:`~forecaster.exceptions.MissingExtraError`
+    (an optional dependency that is not installed; its message names the ``pip install
+    "forecaster[...]"`` command) a ``ForecasterError`` with that message; anything else a
+    ``ForecasterError`` that calls it a bug, with the original as its ``__cause__``.
+    ``BrokenPipeError`` and ``KeyboardInterrupt`` pass (the command line handles them).
     """
     try:
         yield
+    except MissingExtraError as exc:
+        raise ForecasterError(
+            f"An optional dependency that is not installed stops {doing}: {first_line(exc)}"
+        ) from exc
     except (ForecasterError, BrokenPipeError):
         raise
     except OSError as exc:
@@ -157,8 +162,6 @@ def translated_errors(doing: str) -> Iterator[None]:
         raise ForecasterError(
             f"{os.strerror(int(code.group(1)))} ({first_line(exc)}). {_SYSTEM_HINT}"
         ) from exc
-    except ImportError as exc:
-        raise _missing_extra(exc, doing) from exc
     except MemoryError as exc:
         raise ForecasterError(
             f"Out of memory in {doing}. Use less data (features.history_days) or a smaller "
@@ -171,20 +174,6 @@ def translated_errors(doing: str) -> Iterator[None]:
 _SYSTEM_HINT = (
     "Check that the project's folders are writable and the disk has room, then run again."
 )
-
-
-_EXTRA = re.compile(r"""pip install ["']?forecaster\[\w+\]""")
-
-
-def _missing_extra(exc: ImportError, doing: str) -> ForecasterError:
-    """The ``ForecasterError`` of an optional dependency that is not installed: the message of
-    the ImportError that names the ``pip install "forecaster[...]"`` command that installs it
-    (every import of an extra raises one), else a bug."""
-    if _EXTRA.search(str(exc)) is None:
-        return _unexpected(exc, doing)
-    return ForecasterError(
-        f"An optional dependency that is not installed stops {doing}: {first_line(exc)}"
-    )
 
 
 def _unexpected(exc: BaseException, doing: str) -> ForecasterError:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, MissingExtraError
 
 __all__ = [
     "DEFAULT_ARTIFACT_ROOT",
@@ -206,12 +206,12 @@ def import_mlflow() -> Any:
         import mlflow
         from mlflow import MlflowClient  # noqa: F401
     except ImportError as exc:
-        raise ImportError(
+        raise MissingExtraError(
             f"forecaster.tracking needs MLflow (and matplotlib for plots), which are not "
             f"installed: {INSTALL_HINT}"
         ) from exc
     if not hasattr(mlflow, "start_run"):  # e.g. a folder named mlflow/ shadowing the library
-        raise ImportError(
+        raise MissingExtraError(
             f"'import mlflow' found {getattr(mlflow, '__path__', mlflow)!r}, not the MLflow "
             f"library (a folder named mlflow shadows it). Install it with {INSTALL_HINT} or "
             "run from another directory."

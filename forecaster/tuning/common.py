@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.exceptions import ForecasterError
+from forecaster.exceptions import ForecasterError, MissingExtraError
 
 INSTALL_HINT = 'pip install "forecaster[tune]"'
 
@@ -19,7 +19,7 @@ def import_optuna() -> Any:
     try:
         import optuna
     except ImportError as exc:
-        raise ImportError(
+        raise MissingExtraError(
             f"forecaster.tune needs Optuna, an optional dependency: {INSTALL_HINT}"
         ) from exc
     return optuna

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, MissingExtraError
 
 __all__ = [
     "TRACK_HINT",
@@ -42,7 +42,7 @@ def require_tracking() -> None:
         import mlflow  # noqa: F401
         from forecaster.tracking import log_study  # noqa: F401
     except ImportError as exc:
-        raise ImportError(
+        raise MissingExtraError(
             f"tune(track=True) logs the study to MLflow, an optional dependency ({exc}): "
             f"{TRACK_HINT}"
         ) from exc
