@@ -371,6 +371,10 @@ def test_a_fit_that_raises_leaves_its_run_failed(tracked, frame):
 
     tracking.autolog()
     client = MlflowClient(tracked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineWarning)  # a small model's: not tested here
+        make_model(max_epochs=1).fit(frame)
+    earlier = tracking.last_fit()
     with pytest.raises(RuntimeError, match="boom"):
         make_model().fit(frame, callbacks=[boom])
     gc.collect()
@@ -378,6 +382,10 @@ def test_a_fit_that_raises_leaves_its_run_failed(tracked, frame):
     (run,) = client.search_runs([experiment.experiment_id], max_results=1)
     assert run.info.status == "FAILED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
+    # last_fit tells of the failed fit, not of the earlier one (it returned that one)
+    failed = tracking.last_fit()
+    assert earlier.model_uri is not None and failed.run_id == run.info.run_id != earlier.run_id
+    assert failed.model_uri is None and failed.not_logged == ["final metrics", "model"]
 
 
 def test_a_fitted_models_params_are_those_it_was_trained_with(frame):

@@ -311,11 +311,13 @@ class _FitRun:
                 self._finalizer.detach()
 
     def fail(self) -> None:
-        """The fit raised: its own run ends FAILED now."""
+        """The fit raised: its own run ends FAILED now, and :func:`last_fit` tells of it
+        (not of an earlier fit)."""
         detached = self._finalizer.detach() if self._finalizer is not None else None
         if detached is not None:  # not yet marked
             _, mark_failed, args, _ = detached
             mark_failed(*args)
+        state.last = FitLog(run_id=self.outcome.run_id, not_logged=list(FAILED_FIT_NOT_LOGGED))
 
     def _finish(self, estimator: Any) -> FitLog:
         outcome = self.outcome
@@ -561,6 +563,12 @@ def defer(log: Callable[[], Any], fail: Callable[[], Any] = lambda: None) -> boo
     return True
 
 
+FAILED_FIT_NOT_LOGGED = ("final metrics", "model")
+"""What :func:`last_fit` lists as not logged after a tracked fit that raised."""
+
+
 def last_fit() -> FitLog | None:
-    """What the most recent logged fit or :func:`log_fit` of this process logged."""
+    """What the most recent logged fit or :func:`log_fit` of this process logged (None before
+    any). After a tracked fit that raised: its run (``run_id``, FAILED; None when no run could
+    be created), no model, and ``not_logged`` ``["final metrics", "model"]``."""
     return state.last
