@@ -299,7 +299,8 @@ def test_quantile_ensemble_and_log_transform(frame):
 def test_backtest_passes_level_and_quantiles_and_scores_them(quantile_model, frame):
     """A quantile model's backtest carries its interval and quantile columns and scores them;
     the point columns are those of a backtest without intervals; a clone of a point model is
-    not calibrated, so its predict refuses (the message says how)."""
+    not calibrated, so the backtest refuses before any fit (the message said to call
+    calibrate, which cannot help the clones)."""
     plain = backtest(quantile_model, frame, folds=3)
     banded = backtest(quantile_model, frame, folds=3, level=80, quantiles=[0.1, 0.9])
     assert {"y_lo_80", "y_hi_80", "y_q10", "y_q90", "z_lo_80"} <= set(banded.forecasts.columns)
@@ -307,8 +308,13 @@ def test_backtest_passes_level_and_quantiles_and_scores_them(quantile_model, fra
     assert {"coverage_80", "width_80", "winkler_80"} <= set(banded.aggregate.columns)
     coverage = banded.aggregate["coverage_80"].to_numpy()
     assert ((coverage >= 0) & (coverage <= 1)).all()
-    with pytest.raises(DataValidationError, match=r"calibrate\(frame\)"):
-        backtest(RNNForecaster(target="y", id_col="id", **SMALL), frame, folds=2, level=80)
+    point = RNNForecaster(target="y", id_col="id", **SMALL)
+    with pytest.raises(DataValidationError, match=r"models a backtest fits .* have none"):
+        backtest(point, frame, folds=2, level=80)
+    assert not hasattr(point, "network_")  # refused before any fit
+    calibrated = point.fit(frame.filter(pl.col("time") < 100)).calibrate(frame, folds=5)
+    with pytest.raises(DataValidationError, match=r"fitted and calibrated .* refit=False"):
+        backtest(calibrated, frame, folds=2, refit=True, quantiles=[0.1])
 
 
 def test_predict_orders_bounds_as_backtest_target_after_target(quantile_model, frame):
@@ -455,6 +461,50 @@ def test_normalised_split_conformal_covers_within_bound():
     low, high, se = 0.8, 0.8 + 1 / (n + 1), np.sqrt(0.16 / seeds)
     assert low - 4.5 * se <= covered.mean() <= high + 4.5 * se, covered.mean()
     assert np.corrcoef(hi - lo, new_sigma)[0, 1] > 0.5  # widths follow each spread
+
+
+def test_window_normalised_intervals_survive_a_run_of_zeros():
+    """A shutdown (a run of zeros) in the calibration span: its flat windows had a spread of
+    1e-12, and their residuals divided by it made the pooled quantile, so every interval,
+    about 1e11 wide. A window's spread is now at least a tenth of its series' history's."""
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    y = 5 + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.2, t.size)
+    y[250:285] = 0.0
+    frame = pl.DataFrame({"time": t, "y": y})
+    model = RNNForecaster(target="y", **SMALL).fit(frame.head(200))
+    widths = {}
+    for normalize in ("series", "window"):
+        model.calibrate(frame, folds=60, step=3, normalize=normalize)
+        forecast = model.predict(frame, level=[95])
+        widths[normalize] = float((forecast["y_hi_95"] - forecast["y_lo_95"]).mean())
+    assert widths["window"] < 3 * widths["series"], widths
+    # a window of zeros after a history of change keeps an interval of nonzero width
+    zeros = frame.with_columns(pl.when(pl.col("time") >= 370).then(0.0).otherwise("y").alias("y"))
+    forecast = model.predict(zeros, level=[80])
+    assert (forecast["y_hi_80"] - forecast["y_lo_80"]).min() > 0.05
+
+
+def test_cqr_level_bounds_are_their_quantile_columns_and_levels_nest():
+    """Calibrated on data calmer than the training data, CQR narrows each band by its own
+    correction, and the quantile columns were sorted afterwards but the level bounds were
+    not: y_lo_90 (the 0.05 quantile) differed from y_q5 and lay above y_lo_80."""
+    rng = np.random.default_rng(1)
+    t = np.arange(400)
+    y = 5 + np.sin(2 * np.pi * t / 12) + np.where(t < 200, rng.normal(0, 1.0, t.size), 0.0)
+    frame = pl.DataFrame({"time": t, "y": y})
+    quantiles = [0.05, 0.1, 0.5, 0.9, 0.95]
+    small = dict(lookback=24, horizon=6, hidden_size=8, max_epochs=2, random_state=0)
+    model = RNNForecaster(
+        target="y", loss="quantile", quantiles=quantiles, baseline="none", **small
+    ).fit(frame.head(200))
+    model.calibrate(frame, folds=60, step=3)
+    forecast = model.predict(frame, level=[80, 90], quantiles=quantiles)
+    for level, (lo, hi) in {80: ("q10", "q90"), 90: ("q5", "q95")}.items():
+        assert forecast[f"y_lo_{level}"].equals(forecast[f"y_{lo}"], check_names=False)
+        assert forecast[f"y_hi_{level}"].equals(forecast[f"y_{hi}"], check_names=False)
+    assert (forecast["y_lo_90"] <= forecast["y_lo_80"]).all()
+    assert (forecast["y_hi_90"] >= forecast["y_hi_80"]).all()
 
 
 def test_cqr_adjusts_quantile_columns_and_recalibration_starts_afresh(quantile_model, frame):

@@ -469,14 +469,16 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
 
 
 def window_spread(
-    panel: Panel, rows: np.ndarray, lookback: int, *, floor: float = 0.0
+    panel: Panel, rows: np.ndarray, lookback: int, *, floor: float = 0.0, history: float = 0.0
 ) -> np.ndarray:
     """The mean absolute one-step change of every target ``(len(rows), n_targets)``, float64,
     over the ``lookback`` rows of each window ending at the global ``rows`` of ``panel``.
 
     Changes with a missing value on either side are skipped; a window without any gives 0.
     With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
-    value (and 1e-12), so a flat window keeps a scale of its own level. Computed from running
+    value (and 1e-12), so a flat window keeps a scale of its own level; with ``history > 0``
+    at least ``history`` times its series' mean absolute change from its first row to the
+    window's end, so a window of zeros keeps a scale of its series' past. Computed from running
     sums over the panel (no per-window Python), so it costs one pass over the targets
     whatever the number of windows. Each window must lie inside its series.
 
@@ -489,6 +491,8 @@ def window_spread(
     [[1.5], [0.5]]
     >>> window_spread(panel, np.array([3]), 2, floor=0.1).tolist()  # no change: 0.1 * 2
     [[0.2]]
+    >>> window_spread(panel, np.array([3]), 2, history=0.5).tolist()  # 0.5 * mean(2, 1, 0)
+    [[0.5]]
     """
     nt = panel.n_targets
     targets = panel.values[:, :nt].astype(np.float64)
@@ -507,7 +511,15 @@ def window_spread(
             level[inside] = np.abs(known).mean(axis=1)
     if level is not None:
         spread = np.maximum(spread, np.maximum(floor * level, 1e-12))
+    if history > 0:
+        spread = np.maximum(spread, history * _series_mean_to(panel, change, rows))
     return spread
+
+
+def _series_mean_to(panel: Panel, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The mean of the finite ``values`` of each of ``rows``' series from its first row up to
+    the row (0 where there is none)."""
+    return _span_mean(values, rows, panel.offsets[panel.series_of_rows()[rows]])
 
 
 class KnownWindows(NamedTuple):
@@ -572,11 +584,16 @@ def known_windows(
 
 def _window_mean(values: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
     """The mean of the finite ``values`` over the ``length`` rows ending at each of ``rows``
-    (0 where there is none), from running sums."""
+    (0 where there is none)."""
+    return _span_mean(values, rows, rows + 1 - max(length, 0))
+
+
+def _span_mean(values: np.ndarray, rows: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The mean of the finite ``values`` over the rows from ``first`` to ``rows`` (both
+    included; 0 where there is none), from running sums."""
     seen = np.isfinite(values)
     zero = np.zeros((1, values.shape[1]))
     total = np.concatenate([zero, np.where(seen, values, 0.0)]).cumsum(0)
     count = np.concatenate([zero, seen]).cumsum(0)
-    first = rows + 1 - max(length, 0)
     span_total, span_count = total[rows + 1] - total[first], count[rows + 1] - count[first]
     return np.where(span_count > 0, span_total / np.maximum(span_count, 1), 0.0)

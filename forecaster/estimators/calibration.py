@@ -25,8 +25,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data import polars_frame
 from forecaster.data.frames import column_tuple
-from forecaster.data.windows import window_spread
-from forecaster.estimators.intervals import SPREAD_FLOOR, interval_columns
+from forecaster.estimators.intervals import conformal_spread, interval_columns
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.evaluation.fitted import IN_SAMPLE
 from forecaster.evaluation.intervals import quantile_name
@@ -199,7 +198,7 @@ class ForecastIntervals:
         raw, _, rows = self._origin_panel(frame, pairs)  # type: ignore[attr-defined]
         if len(rows) != folds_frame.height:  # the backtest kept only origins with a lookback
             raise DataValidationError("calibrate: an origin of the backtest has no input window")
-        return window_spread(raw, rows, self.lookback_, floor=SPREAD_FLOOR)
+        return conformal_spread(raw, rows, self.lookback_)
 
     def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
         ends = self.__dict__.get("train_end_")
@@ -253,7 +252,7 @@ class ForecastIntervals:
         conformal = self.__dict__.get("conformal_")
         spread = None
         if conformal is not None and conformal.get("normalize") == "window":
-            spread = window_spread(panel, rows, self.lookback_, floor=SPREAD_FLOOR)
+            spread = conformal_spread(panel, rows, self.lookback_)
         times = panel.time.gather(rows).to_physical().to_numpy().astype(np.int64)
         return interval_columns(
             list(column_tuple(self.target)),

@@ -30,11 +30,13 @@ the recent windows).
 from __future__ import annotations
 
 __all__ = [
+    "HISTORY_SPREAD_FLOOR",
     "MIN_PER_SERIES",
     "MORE_ORIGINS",
     "SPREAD_FLOOR",
     "check_enough",
     "conformal_rank",
+    "conformal_spread",
     "interval_columns",
     "order_statistic",
     "quantile_level",
@@ -47,6 +49,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from forecaster.data.panel import Panel
+from forecaster.data.windows import window_spread
 from forecaster.evaluation.intervals import level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
 
@@ -57,6 +61,20 @@ use the pooled residuals."""
 SPREAD_FLOOR = 1e-3
 """A window's spread is at least this fraction of its mean absolute value (so a flat window
 keeps a scale of its own level; see :func:`forecaster.data.windows.window_spread`)."""
+
+HISTORY_SPREAD_FLOOR = 0.1
+"""A window's spread is at least this fraction of its series' mean absolute one-step change
+up to the window's end, so that a window flatter than its history (a run of zeros, a
+shutdown) does not divide its residual by almost nothing: one such calibration window made
+the pooled quantile, and every interval, about 1e11 times too wide."""
+
+
+def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarray:
+    """The spread that ``normalize="window"`` divides residuals by: each window's mean
+    absolute one-step change (:func:`~forecaster.data.windows.window_spread`, ending at the
+    global ``rows``), floored by :data:`SPREAD_FLOOR` of its level and
+    :data:`HISTORY_SPREAD_FLOOR` of its series' history."""
+    return window_spread(panel, rows, lookback, floor=SPREAD_FLOOR, history=HISTORY_SPREAD_FLOOR)
 
 
 def conformal_rank(n: int, level: float) -> int:
@@ -307,48 +325,53 @@ def interval_columns(
             widened[q_lo, q_hi] = conformal_quantile(scores, level)
         return widened[q_lo, q_hi]
 
-    for level in levels or ():
-        q_lo, q_hi = level_bounds(level)
+    def model_quantile(q: float) -> np.ndarray:
+        """The model's quantile ``q`` ``(B, horizon, T)``, widened by CQR when calibrated."""
+        assert model_quantiles is not None
+        value = model_quantiles[..., position(q)].astype(np.float64)
+        band = _cqr_band(q, fitted_list)
+        if conformal is not None and band is not None:
+            widen = cqr_widen(*band, quantile_level(q))
+            value = value - widen if q < 0.5 else value + widen
+        return value
+
+    asked = sorted(quantiles or ())
+    ends = {level: level_bounds(level) for level in levels or ()}
+    ordered: dict[float, np.ndarray] = {}  # a quantile model's quantiles, in order
+    if model_quantiles is not None:
+        for level, pair in ends.items():
+            _need_fitted(fitted_list, pair, f"level={level:g}")
+        for q in asked:
+            _need_fitted(fitted_list, (q,), f"quantiles=[..., {q:g}, ...]")
+        # one sort of every quantile used, so that a level's bounds are its quantile columns
+        # and a wider level's interval holds a narrower one's after CQR (as the model's do)
+        used = sorted(
+            {round(q, 12) for q in (*(q for pair in ends.values() for q in pair), *asked)}
+        )
+        stacked = np.sort(np.stack([model_quantile(q) for q in used], axis=-1), axis=-1)
+        ordered = {q: stacked[..., k] for k, q in enumerate(used)}
+    for level, (q_lo, q_hi) in ends.items():
         if model_quantiles is not None:
-            _need_fitted(fitted_list, (q_lo, q_hi), f"level={level:g}")
-            lo = model_quantiles[..., position(q_lo)].astype(np.float64)
-            hi = model_quantiles[..., position(q_hi)].astype(np.float64)
-            if conformal is not None:  # CQR
-                widen = cqr_widen(q_lo, q_hi, level)
-                lo, hi = lo - widen, hi + widen
+            lo, hi = ordered[q_lo], ordered[q_hi]
         else:
             if conformal is None:
                 raise _uncalibrated("level")
             half = conformal_quantile(np.abs(conformal["residuals"][..., 0]), level)
             lo, hi = point - half, point + half
-        hi = np.maximum(hi, lo)  # a CQR correction below zero never inverts the band
         for j, target in enumerate(targets):
             by_target[j][level_name(target, level, "lo")] = _flat(lo[..., j])
             by_target[j][level_name(target, level, "hi")] = _flat(hi[..., j])
 
-    asked = sorted(quantiles or ())
     if asked and model_quantiles is None:  # a point model: every quantile in one pass
         if conformal is None or calibration is None:
             raise _uncalibrated("quantiles")
         signed = conformal["residuals"][..., 0]
         shifts = calibration.reduce(signed, _quantiles_of(asked), stacked=len(asked))
-    values = []
-    for k, q in enumerate(asked):
-        if model_quantiles is not None:
-            _need_fitted(fitted_list, (q,), f"quantiles=[..., {q:g}, ...]")
-            value = model_quantiles[..., position(q)].astype(np.float64)
-            band = _cqr_band(q, fitted_list)
-            if conformal is not None and band is not None:
-                widen = cqr_widen(*band, quantile_level(q))
-                value = value - widen if q < 0.5 else value + widen
-        else:
-            value = point + norm * shifts[:, k]
-        values.append(value)
-    if values:  # calibrated quantiles stay in order, as the model's own do
-        ordered = np.sort(np.stack(values, axis=-1), axis=-1)
-        for k, q in enumerate(asked):
-            for j, target in enumerate(targets):
-                by_target[j][quantile_name(target, q)] = _flat(ordered[..., j, k])
+        values = np.sort(point[..., None] + norm[..., None] * shifts.transpose(0, 2, 3, 1), -1)
+        ordered = {round(q, 12): values[..., k] for k, q in enumerate(asked)}
+    for q in asked:
+        for j, target in enumerate(targets):
+            by_target[j][quantile_name(target, q)] = _flat(ordered[round(q, 12)][..., j])
     return {name: values for columns in by_target for name, values in columns.items()}
 
 

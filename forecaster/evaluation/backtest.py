@@ -49,6 +49,7 @@ from sklearn.base import clone
 from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import (
+    asked_intervals,
     backtest_folds_frame,
     fitted_lookback,
     warn_calibrated_after,
@@ -382,7 +383,7 @@ def backtest(
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
-    asked = _asked_intervals(level, quantiles)  # checked before any fit
+    asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
     where = _place(panel, estimator, args)
@@ -410,12 +411,6 @@ class _Arguments:
     m: int
     names: list[str]
     fitted: bool  # the given fitted model forecasts every fold
-
-
-def _asked_intervals(level: Any, quantiles: Any) -> dict[str, Any]:
-    """``level`` and ``quantiles`` checked (before any model is trained), those given."""
-    given = (("level", level), ("quantiles", quantiles))
-    return {name: check(name, value) for name, value in given if value is not None}
 
 
 def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:

@@ -1,6 +1,7 @@
 """What a backtest of a given fitted model (``refit=False``) checks of it: the folds whose
 origins lie inside the data it was fitted on, and the folds whose intervals come from a
-conformal calibration on errors observed after their origin.
+conformal calibration on errors observed after their origin; and the intervals a backtest
+can score at all (:func:`asked_intervals`: not those of point models it trains itself).
 
 :func:`~forecaster.evaluation.backtest.backtest` uses a fitted estimator as it is, so its
 scores are out of sample only if the model was fitted (and calibrated) on data up to the
@@ -16,12 +17,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._validation import check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import Folds, folds_frame
-from forecaster.exceptions import ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "IN_SAMPLE",
+    "asked_intervals",
     "backtest_folds_frame",
     "fitted_ends",
     "fitted_lookback",
@@ -138,3 +141,22 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
         "not those of forecasts of new data. " + advice,
         ForecasterWarning,
     )
+
+
+def asked_intervals(level: Any, quantiles: Any, estimator: Any, trains: bool) -> dict[str, Any]:
+    """``level`` and ``quantiles`` checked (before any model is trained), those given. A
+    point model's intervals need its conformal calibration, which the models a backtest
+    trains (``trains``: refit, or an unfitted estimator) do not have: refused here, before
+    any fit (predict's own message would ask for a calibrate that cannot help)."""
+    given = (("level", level), ("quantiles", quantiles))
+    asked = {name: check(name, value) for name, value in given if value is not None}
+    if asked and trains and getattr(estimator, "loss", None) != "quantile":
+        raise DataValidationError(
+            f"backtest({', '.join(f'{name}=...' for name in asked)}) of a point model "
+            f"(loss={getattr(estimator, 'loss', None)!r}) needs the model's conformal "
+            "calibration, and the models a backtest fits (refit, or an unfitted estimator) "
+            "have none. Pass the model fitted and calibrated (model.fit(...).calibrate(...)) "
+            "with refit=False, or fit with loss='quantile' so that every fold's model gives "
+            "its own quantiles."
+        )
+    return asked
