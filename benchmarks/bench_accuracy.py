@@ -134,6 +134,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "drop5": {"dropout": 0.5},
     # the learning rate halved after 3 epochs without improvement (ReduceLROnPlateau)
     "plateau": {"lr_schedule": "plateau"},
+    # a wider recurrent state (the default is 128; SegRNN uses 512)
+    "h256": {"hidden_size": 256},
 }
 
 # Published numbers (../shared/data/published_results.md), MSE / MAE on the z-scale. "SegRNN"

@@ -8,7 +8,7 @@ means the quantiles ``(1 - L / 100) / 2`` and ``1 - (1 - L / 100) / 2``.
 Split-conformal calibration keeps signed out-of-sample residuals ``r = y - forecast`` per
 horizon step (and, for quantile models, per model quantile), each divided by its window's
 *spread* when it is normalised (the mean absolute one-step change of the target over the
-input window, :func:`forecaster.data.windows.window_spread`: the normalised nonconformity
+input window, floored: :func:`conformal_spread`; the normalised nonconformity
 score of locally weighted conformal prediction, Lei et al. 2018, sec. 5.2, which makes
 residuals of series of different scales comparable and widens the intervals of volatile
 windows). A symmetric interval of level ``L`` is ``forecast +- s * spread``, ``s`` the
