@@ -469,6 +469,28 @@ def test_mase_refuses_an_insample_with_a_missing_step():
     assert out["mase"][0] == float("inf")
 
 
+def test_mase_takes_series_of_different_frequencies_each_on_its_own_grid():
+    """An hourly and a daily series in one insample: the one grid check of the whole frame
+    refused the hourly one as off the daily grid. A missing hour is still refused."""
+    start = dt.datetime(2020, 1, 1)
+    hours = pl.datetime_range(start, dt.datetime(2020, 1, 3), "1h", eager=True)
+    days = pl.datetime_range(start, dt.datetime(2020, 3, 1), "1d", eager=True)
+    insample = pl.concat(
+        [
+            pl.DataFrame({"id": "h", "time": hours, "y": np.arange(len(hours), dtype=float)}),
+            pl.DataFrame({"id": "d", "time": days, "y": np.arange(len(days), dtype=float)}),
+        ]
+    )
+    after = [hours[-1] + dt.timedelta(hours=1), days[-1] + dt.timedelta(days=1)]
+    actual = pl.DataFrame({"id": ["h", "d"], "time": after, "y": [1.0, 1.0]})
+    forecast = actual.with_columns(pl.lit(2.0).alias("y"))
+    out = evaluate(forecast, actual, target="y", id_col="id", insample=insample, metrics="mase")
+    assert out["mase"].to_list() == [1.0, 1.0]  # each series' own naive step is 1
+    gappy = insample.filter(pl.col("time") != dt.datetime(2020, 1, 2, 5))
+    with pytest.raises(DataValidationError, match=r"regular grid: 1 time steps are missing"):
+        evaluate(forecast, actual, target="y", id_col="id", insample=gappy, metrics="mase")
+
+
 @pytest.mark.parametrize("key", [{"id_col": "n"}, {"by": "mae"}])
 def test_a_key_named_like_an_output_column_is_refused(key):
     """A key column 'n' or 'mae' raised polars' DuplicateError."""

@@ -101,14 +101,18 @@ def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) ->
     """Refuse an insample whose times are not on one regular grid per series (a missing step,
     an off-grid time): MASE's scale pairs the values ``m`` rows apart, which are then not
     ``m`` steps apart. The one grid check of :func:`~forecaster.data.validate.validate_frame`,
-    on the times alone (missing values are allowed: they count as missing)."""
-    (value,) = temporary_names([id_name, time_col], "__grid__")
+    on the times alone (missing values are allowed: they count as missing), of the series
+    of each smallest step apart: each series has a grid of its own (hourly and daily series
+    in one frame are each regular)."""
+    value, step = temporary_names([id_name, time_col], "__grid__", "__step__")
     times = insample.select(id_name, time_col, pl.lit(0.0).alias(value))
     times = times.filter(pl.len().over(id_name) > 1)  # one row: no step to miss (nor a grid)
     if times.height == 0:  # the scale's own check says why MASE is undefined
         return
+    smallest = pl.col(time_col).sort().diff().min().over(id_name).alias(step)
     try:
-        validate_frame(times, target=value, time_col=time_col, id_col=id_name, freq="auto")
+        for group in times.with_columns(smallest).partition_by(step, include_key=False):
+            validate_frame(group, target=value, time_col=time_col, id_col=id_name, freq="auto")
     except DataValidationError as exc:
         found = str(exc).split(" Pass missing=")[0].rstrip(".")
         raise DataValidationError(
