@@ -1149,6 +1149,11 @@ UNUSED_KEYS = [  # was: each accepted and ignored
     (MINIMAL, "[series]", 'max_staleness = 2\nstale = "forecast"', "series.max_staleness",
      "stale = 'forecast'"),
     (NO_ID, "[series]", "max_staleness = 2", "series.max_staleness", "no series.id"),
+    # was: the column of the file names read and left unused beside another id
+    (PARQUET, "[source]", 'id_from_filename = "f"', "source.id_from_filename",
+     "series.id = 'ticker'"),
+    (PARQUET.replace('id = "ticker"\n', ""), "[source]", 'id_from_filename = "f"',
+     "source.id_from_filename", "no series.id"),
     (NO_ID, "[series]", 'stale = "forecast"', "series.stale", "no series.id"),
     (MINIMAL, "[tracking]", 'enabled = false\nexperiment = "e"', "tracking.experiment",
      "enabled = false"),
@@ -1182,12 +1187,12 @@ def test_a_key_the_other_choices_leave_unused_is_refused(
 def test_the_keys_each_source_uses_are_accepted(tmp_path):
     csv = CSV_SPEC.format(
         source='separator = ","\nnull_values = ["NA"]\ntime_format = "%Y-%m-%d"\n'
-        'id_from_filename = "file"',
+        'id_from_filename = "id"',
         series='stale = "forecast"',
         model="",
     )
     load_spec(write(tmp_path, csv))
-    parquet = _with_keys(PARQUET, "[source]", 'time_format = "%Y-%m-%d"\nid_from_filename = "f"')
+    parquet = _with_keys(PARQUET, "[source]", 'time_format = "%Y"\nid_from_filename = "ticker"')
     load_spec(write(tmp_path, _with_keys(parquet, "[series]", "max_staleness = 2")))
     tracked = _with_keys(MINIMAL, "[tracking]", 'enabled = true\nexperiment = "e"')
     load_spec(write(tmp_path, _with_keys(tracked, "[features]", "history_days = 5")))

@@ -13,7 +13,8 @@ source.tickers              ``dataset = "stocks"``
 source.separator            ``format = "csv"``
 source.null_values          ``format = "csv"``
 source.time_format          ``format = "csv"`` or ``"parquet"`` (files with a time column)
-source.id_from_filename     ``format = "csv"`` or ``"parquet"``
+source.id_from_filename     ``format = "csv"`` or ``"parquet"``, and the column it names as
+                            ``series.id`` or among ``series.static_covariates``
 features.mfcc               audio: ``dataset = "audio"`` or ``format = "wav"``
 features.history_days       a ``Date`` or ``Datetime`` time column (not audio frames, nor any
                             integer step: it counts days)
@@ -58,6 +59,7 @@ def check_unused_keys(file: Path, spec: Spec) -> None:
     no_id = "no series.id (a single series)"
     stale = f"stale = {series.stale!r}" if series.id else no_id
     tracking_off = "enabled = false"
+    named = source.id_from_filename  # the column of each row's file name
     rules = [  # (key, used, where it is used, what the spec has instead)
         ("source.format", source.path is not None, "source.path (files)", read),
         ("source.tickers", source.dataset == "stocks", "dataset = 'stocks'", read),
@@ -65,6 +67,9 @@ def check_unused_keys(file: Path, spec: Spec) -> None:
         ("source.null_values", source.format == "csv", "format = 'csv'", read),
         ("source.time_format", files, "format = 'csv' or 'parquet'", read),
         ("source.id_from_filename", files, "format = 'csv' or 'parquet'", read),
+        ("source.id_from_filename", named in (series.id, *series.static_covariates),
+         f"series.id = {named!r} (or {named!r} among series.static_covariates)",
+         f"series.id = {series.id!r}" if series.id else no_id),
         ("features.mfcc", audio, "dataset = 'audio' or format = 'wav'", read),
         ("features.history_days", not audio, _DATED, f"{read} (integer frames)"),
         ("series.stale", series.id is not None, "a series.id (several series)", no_id),
