@@ -1118,6 +1118,24 @@ def test_the_shipped_main_job_excludes_the_delisted_tickers():
     assert 2019 in {day.year for day in spec.series.holidays}
 
 
+def test_model_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
+    """docs/pipelines.md: keys written at their default value do not change the hash. [model]
+    is a free table: dropout = 0.1 or estimator = "RNNForecaster" changed it (a new study,
+    and the outputs refused as made by another version of the spec)."""
+    base = spec_hash(load_spec(write(tmp_path, MINIMAL))[0])
+    for keys in ('estimator = "RNNForecaster"', "dropout = 0.1", "lr = 1e-3\nnum_layers = 1"):
+        explicit = _with_keys(MINIMAL, "[model]", keys)
+        assert spec_hash(load_spec(write(tmp_path, explicit))[0]) == base, keys
+    for keys in ("dropout = 0.2", 'estimator = "LSTMForecaster"', "num_layers = 2"):
+        other = _with_keys(MINIMAL, "[model]", keys)
+        assert spec_hash(load_spec(write(tmp_path, other))[0]) != base, keys
+    lstm = _with_keys(MINIMAL, "[model]", 'estimator = "LSTMForecaster"')
+    lstm_default = _with_keys(lstm, "[model]", "dropout = 0.1")  # LSTMForecaster's default
+    assert spec_hash(load_spec(write(tmp_path, lstm_default))[0]) == spec_hash(
+        load_spec(write(tmp_path, lstm))[0]
+    )
+
+
 def test_schedule_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
     base = spec_hash(load_spec(write(tmp_path, MINIMAL))[0])
     explicit = MINIMAL + 'stale = "exclude"\nholidays = []\n'

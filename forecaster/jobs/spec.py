@@ -537,13 +537,30 @@ a spec keeps the default, so a spec without them keeps the hash it always had.""
 
 
 def spec_hash(spec: Spec) -> str:
-    """A short content hash of the validated spec (identifies models and outputs)."""
+    """A short content hash of the validated spec (identifies models and outputs): keys written
+    at their default value do not change it (the sections' defaults are in the dump whether
+    written or not; ``[model]`` keys at the estimator's default are left out)."""
     data = spec.model_dump(mode="json")
     for (section, key), default in _LATER_KEYS.items():
         if data[section][key] == default:
             del data[section][key]
+    data["model"] = _model_without_defaults(data["model"])
     payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
+
+
+def _model_without_defaults(model: dict[str, Any]) -> dict[str, Any]:
+    """The ``[model]`` keys (JSON values) whose value is not the estimator's default (nor the
+    default estimator): ``dropout = 0.1`` hashes as no key at all."""
+    name = model.get("estimator", "RNNForecaster")
+    defaults = json.loads(json.dumps(_ESTIMATORS[name]().get_params(), default=str))
+    defaults["estimator"] = "RNNForecaster"
+
+    def is_default(key: str, value: Any) -> bool:
+        default = defaults.get(key, object())
+        return value == default and isinstance(value, bool) == isinstance(default, bool)
+
+    return {key: value for key, value in model.items() if not is_default(key, value)}
 
 
 def build_estimator(spec: Spec, progress: bool) -> Any:
