@@ -519,6 +519,9 @@ class _RecordingModel:
     calls: ClassVar[list[dict]] = []
     conformal_: ClassVar[dict] = {"residuals": None}  # calibrated
 
+    def get_params(self):
+        return {}  # no data parameters: check_model_matches_spec has none to compare
+
     def predict(self, frame, **kwargs):
         self.calls.append(kwargs)
         last = frame.group_by("id").agg(pl.col("date").max())
@@ -584,6 +587,30 @@ def test_a_saved_model_fitted_after_the_as_of_or_the_first_fold_exits_2(tmp_path
     )
     assert code == 0 and out.exists(), err
     code, err = run_cli(capsys, "predict", str(spec), "--model", str(early), "--out", str(out))
+    assert code == 0, err
+
+
+def test_a_saved_model_of_another_horizon_or_frequency_exits_2(tmp_path, capsys):
+    # was: predict and backtest --model wrote the model's own targets and horizon as the
+    # spec's (y forecasts in the file of a spec of x; 2 steps for a spec of 3)
+    spec = csv_project(tmp_path, rows(20))
+    model = tmp_path / "m"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-16", "--out", str(model))[0] == 0
+    out = tmp_path / "f.parquet"
+    text = spec.read_text()
+    for old, new, named in [
+        ("horizon = 2", "horizon = 3", "horizon=2, but the spec has model.horizon = 3"),
+        ('id = "id"', 'id = "id"\nfreq = "2d"', "freq='auto', but the spec has series.freq = '2d'"),
+    ]:
+        spec.write_text(text.replace(old, new))
+        for command in ("predict", "backtest"):
+            code, err = run_cli(
+                capsys, command, str(spec), "--model", str(model), "--out", str(out)
+            )
+            assert code == 2 and not out.exists(), err
+            assert f"argument --model: the model in {model} was fitted with {named}" in err
+    spec.write_text(text.replace("hidden_size = 4", "hidden_size = 8"))  # training: may differ
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", str(out))
     assert code == 0, err
 
 
@@ -760,7 +787,8 @@ def test_the_tuning_objective_reaches_the_study_and_its_name(tmp_path, monkeypat
 
 
 def _point_model(loss=None, conformal=None):
-    return type("Saved", (), {"loss": loss, "quantiles": None, "conformal_": conformal})()
+    attributes = {"loss": loss, "quantiles": None, "conformal_": conformal}
+    return type("Saved", (), {**attributes, "get_params": lambda self: {}})()
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from forecaster.jobs.intervals import (
     before_folds,
     calibrate_for_levels,
     check_fitted_before,
+    check_model_matches_spec,
     spec_backtest,
     unfit_levels,
 )
@@ -219,6 +220,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     _check_parquet_destination(out)
     levels = _levels(args.level, spec)
     model = load_model(args.model)
+    check_model_matches_spec(model, spec, args.model)
     _check_model_levels(model, levels, args.model)
     check_fitted_before(model, frame, args.model, f"the as-of {when.label}")
     forecast = forecast_as_of(model, frame, levels, spec, when)
@@ -256,6 +258,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     spec = with_levels(spec, levels, folds)
     if args.model:
         model = load_model(args.model)
+        check_model_matches_spec(model, spec, args.model)
         _check_model_levels(model, levels, args.model)
         first = before_folds(frame, model, folds)
         check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")

@@ -58,7 +58,14 @@ from forecaster.jobs.scores import (
     point_metrics,
     score_quantiles,
 )
-from forecaster.jobs.spec import NO_CHECKPOINTS, Spec, first_line, without_checkpoints
+from forecaster.jobs.spec import (
+    NO_CHECKPOINTS,
+    SERIES_KEYS,
+    Spec,
+    build_estimator,
+    first_line,
+    without_checkpoints,
+)
 from forecaster.jobs.tracked import tracking_paused
 
 __all__ = [
@@ -67,6 +74,7 @@ __all__ = [
     "calibrate_for_levels",
     "calibration_plan",
     "check_fitted_before",
+    "check_model_matches_spec",
     "interval_backtest",
     "spec_backtest",
     "unfit_levels",
@@ -272,3 +280,28 @@ def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: 
         f"in-sample (a backfill must not see later data). Fit a model on the data up to then "
         f"(forecaster fit SPEC --as-of {last}) and pass it, or leave out --model."
     )
+
+
+def check_model_matches_spec(model: Any, spec: Spec, folder: str) -> None:
+    """Refuse (``ArgumentError`` naming ``--model``) a saved ``model`` (from ``folder``) that
+    describes other data than ``spec``: other targets, columns, frequency, missing-value
+    policy or horizon (its forecasts would be written and scored as the spec's). Training
+    parameters (``lookback``, ``hidden_size``, a tuned ``lr``, ...) may differ."""
+    expected = build_estimator(spec, False).get_params()
+    saved = model.get_params()
+    keys = {**SERIES_KEYS, "horizon": "model.horizon"}
+
+    def plain(value: Any) -> Any:  # "y" and ["y"], None and [] name the same columns
+        if value is None or isinstance(value, str | list | tuple):
+            return [value] if isinstance(value, str) else list(value or [])
+        return value
+
+    differ = [p for p in keys if p in saved and plain(saved[p]) != plain(expected.get(p))]
+    if differ:
+        found = ", ".join(f"{p}={saved[p]!r}" for p in differ)
+        wanted = ", ".join(f"{keys[p]} = {expected.get(p)!r}" for p in differ)
+        raise ArgumentError(
+            f"argument --model: the model in {folder} was fitted with {found}, but the spec "
+            f"has {wanted}: its forecasts would be written and scored as this spec's. Give "
+            "--model a model fitted from this spec (forecaster fit SPEC), or leave out --model."
+        )

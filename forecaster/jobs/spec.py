@@ -61,6 +61,7 @@ from forecaster.jobs.scores import (
 __all__ = [
     "COLUMN_PARAMS",
     "NO_CHECKPOINTS",
+    "SERIES_KEYS",
     "SPEC_LIMIT",
     "Spec",
     "SpecError",
@@ -305,7 +306,7 @@ _ESTIMATORS: dict[str, type] = {
 _MODEL_CLASSES = tuple(_ESTIMATORS)
 
 
-_SERIES_KEYS = {
+SERIES_KEYS = {  # the estimator parameters that [series] sets, and their spec keys
     "target": "series.targets",
     "time_col": "series.time",
     "id_col": "series.id",
@@ -317,7 +318,7 @@ _SERIES_KEYS = {
 }
 
 
-COLUMN_PARAMS = tuple(_SERIES_KEYS)
+COLUMN_PARAMS = tuple(SERIES_KEYS)
 
 
 def parse_spec(file: Path) -> tuple[Spec, Path]:
@@ -454,7 +455,7 @@ def _check_model_section(file: Path, spec: Spec) -> None:
 def _parameter_key(message: str, spec: Spec) -> str:
     """The spec key that a parameter error is about: the parameter it starts with, else the
     first one it names (``[model]`` when it names none the spec sets)."""
-    keys = {**_SERIES_KEYS, **{key: f"model.{key}" for key in spec.model}}
+    keys = {**SERIES_KEYS, **{key: f"model.{key}" for key in spec.model}}
     first = re.match(r"\W*(\w+)", message)
     if first and first.group(1) in keys:
         return f"key {keys[first.group(1)]!r}"
