@@ -122,6 +122,23 @@ def test_model_values_are_checked_at_load(tmp_path):
         load_spec(path)
 
 
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ('head = "direct"\nsegment_length = 4', r"key 'model\.segment_length': segment_length=4"),
+        ("validation_size = 0\npatience = 3", r"key 'model\.patience': patience=3 is set with"),
+        ('device = "mps"', r"key 'model\.device': device='mps'"),
+    ],
+)
+def test_model_relations_and_device_are_checked_at_load(tmp_path, keys, message):
+    """What fit would refuse without reading data is refused with the spec (exit 2, a dry run
+    says so): these passed the dry run, then the run exited 3 as invalid data."""
+    with pytest.raises(SpecError, match=rf"spec\.toml: {message}"):
+        load_spec(write(tmp_path, MINIMAL + f"\n[model]\n{keys}\n"))
+    # checkpoint_every needs no checkpoint_dir in a spec: the run gives its fits one
+    load_spec(write(tmp_path, MINIMAL + "\n[model]\ncheckpoint_every = 2\n"))
+
+
 def test_output_dir_must_be_a_folder_of_its_own(tmp_path):
     for folder, reason in ((".", "project folder itself"), ("pipelines", "holds the spec file")):
         path = write(tmp_path, MINIMAL + f'\n[output]\ndir = "{folder}"\n')

@@ -326,12 +326,18 @@ class RecurrentEstimator(BaseEstimator):
                 f"checkpoints to, e.g. {type(self).__name__}(..., checkpoint_dir='checkpoints/"
                 "run1'). Fit without resume=True to start from scratch."
             )
-        self._check_used_params()
+        self.check_used_params()
 
-    def _check_used_params(self) -> None:
-        """Refuse (in ``fit``) a parameter set away from its default that the other
-        parameters leave unused: it would be ignored without a word. ``load`` does not ask,
-        so a folder saved before this check still loads."""
+    def check_used_params(self) -> None:
+        """Refuse (in ``fit``, and in a pipeline spec's check) a parameter set away from its
+        default that the other parameters leave unused: it would be ignored without a word.
+        ``load`` does not ask, so a folder saved before this check still loads.
+
+        Raises
+        ------
+        DataValidationError
+            Naming both parameters and the fix.
+        """
         if self.segment_length != "auto" and self.head != "segment":
             raise DataValidationError(
                 f"segment_length={self.segment_length!r} only applies to head='segment'; "

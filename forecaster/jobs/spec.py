@@ -40,7 +40,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 import forecaster._io as _io
 from forecaster._hashing import sha256_bytes
-from forecaster._validation import check
+from forecaster._validation import check, resolve_device
 from forecaster.data.frequency import holiday_dates
 from forecaster.estimators import (
     GRUForecaster,
@@ -447,7 +447,12 @@ def _check_model_section(file: Path, spec: Spec) -> None:
                 f"{file}: unknown key 'model.{key}'{hint}. Allowed: {', '.join(sorted(allowed))}."
             )
     try:
-        build_estimator(spec, False).validate_params()
+        estimator = build_estimator(spec, False)
+        estimator.validate_params()
+        resolve_device(estimator.device)  # cuda on a machine without it: exit 2, not 3
+        # the run's fits have a checkpoint folder of their own (forecaster.jobs.fitting)
+        estimator.set_params(checkpoint_dir=estimator.checkpoint_dir or "checkpoints")
+        estimator.check_used_params()  # as fit would, before any data is read
     except (DataValidationError, TypeError, ValueError) as exc:
         raise SpecError(f"{file}: {_parameter_key(str(exc), spec)}: {exc}") from None
 
