@@ -217,7 +217,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
 
     spec, root, frame, when = _spec_and_frame(args, forecast=True)
     out = _out_path(args.out, _default_output(spec, root, when.label, "forecasts"), spec, root)
-    _check_parquet_destination(out)
+    _check_parquet_destination(out, "forecast", spec)
     levels = _levels(args.level, spec)
     model = load_model(args.model)
     check_model_matches_spec(model, spec, args.model)
@@ -252,7 +252,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
 
     spec, root, frame, when = _spec_and_frame(args)
     out = _out_path(args.out, _default_output(spec, root, when.label, "backtest"), spec, root)
-    _check_parquet_destination(out)
+    _check_parquet_destination(out, "backtest", spec)
     folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
     levels = _levels(args.level, spec)
     spec = with_levels(spec, levels, folds)
@@ -340,10 +340,11 @@ def datasets_command(args: argparse.Namespace, log: Log) -> int:
     return EXIT_OK
 
 
-def _check_parquet_destination(path: Path) -> None:
+def _check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
     """Refuse (``OwnershipError``) to replace anything at ``path`` but a regular Parquet file
-    that this command line wrote (its ``forecaster`` metadata); a link, folder, pipe or any
-    other file is left alone. Also refuse a path inside a folder forecaster wrote."""
+    that this command line wrote (its ``forecaster`` metadata) for the same pipeline and of
+    the same ``kind``; a link, folder, pipe or any other file is left alone. Also refuse a
+    path inside a folder forecaster wrote."""
     owner = _io.owning_folder(path)
     if owner is not None:
         raise OwnershipError(
@@ -362,11 +363,20 @@ def _check_parquet_destination(path: Path) -> None:
             f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
             "file name with --out."
         )
-    if _parquet_owner(path) is None:
+    owner = _parquet_owner(path)
+    if owner is None:
         raise OwnershipError(
             f"Refusing to replace {path}: it is not a file forecaster wrote (no '{PARQUET_KEY}' "
             "Parquet metadata), and replacing it would lose what it holds. Choose a new file "
             "name with --out, or move the file away."
+        )
+    mine = {"kind": kind, "pipeline": spec.pipeline.name}
+    if {key: owner.get(key) for key in mine} != mine:
+        raise OwnershipError(
+            f"Refusing to replace {path}: it holds the {owner.get('kind')} of the pipeline "
+            f"{owner.get('pipeline')!r} (as of {owner.get('as_of')}), not a {kind} of "
+            f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
+            "with --out, or move the file away."
         )
 
 

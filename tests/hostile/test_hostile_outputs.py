@@ -459,6 +459,26 @@ def test_predict_replaces_its_own_file_and_marks_it(done, capsys, tree_guard):
     guard.assert_unchanged()
 
 
+def test_out_never_replaces_a_file_of_another_kind_or_pipeline(done, capsys, tree_guard):
+    """--out over a forecast file: a backtest replaced it without a word (the forecasts
+    lost), and so did a predict of another spec."""
+    guard = tree_guard(done.parent, allowed=("project/f.parquet",))
+    assert _predict(capsys, done, "--out", str(done / "f.parquet"))[0] == 0
+    before = (done / "f.parquet").read_bytes()
+    code, _, err = cli(capsys, "backtest", spec_of(done), "--out", str(done / "f.parquet"))
+    assert code == 2 and "holds the forecast of the pipeline 'mini'" in err, err
+    assert "not a backtest of 'mini'" in err
+    other = Path(spec_of(done)).with_name("other.toml")
+    other.write_text(Path(spec_of(done)).read_text().replace('name = "mini"', 'name = "other"'))
+    code, _, err = cli(
+        capsys, "predict", str(other), "--model", "m", "--out", str(done / "f.parquet")
+    )
+    assert code == 2 and "not a forecast of 'other'" in err, err
+    assert (done / "f.parquet").read_bytes() == before
+    other.unlink()
+    guard.assert_unchanged()
+
+
 def test_default_predict_and_backtest_files_sit_beside_the_run_folder(done, capsys, tree_guard):
     allowed = tuple(f"project/outputs/mini/{LAST}.{k}.parquet" for k in ("forecasts", "backtest"))
     guard = tree_guard(done.parent, allowed=allowed)
