@@ -966,6 +966,11 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda d: _edit_keys(d, lambda k: k.with_columns(pl.Series("id", [1, 2]))),
         _KEYS_INVALID + r"String .* holds Int64 with 0 nulls",
     ),
+    # time_col renamed: "must hold the last fitted time of each series as None"
+    "resigned-time-col-renamed": (
+        lambda d: edit_saved_config(d, lambda c: c["params"].update(time_col="when")),
+        r"the time column 'when' \(the parameter time_col\) is not in the schema of config",
+    ),
 }
 
 

@@ -223,8 +223,8 @@ def _previous_outputs(out: Path, name: str, label: str) -> PipelineResult | None
     except (OSError, ForecasterError) as exc:
         raise OwnershipError(
             f"{out} holds the outputs of {name} as of {label}, but its summary.json cannot be "
-            f"read ({exc}); forecaster did not leave it so. Delete the folder yourself, then "
-            "run again."
+            f"read ({exc}); forecaster did not leave it so. Restore it, or run again with "
+            "--force to write these outputs anew (the folder's other files are replaced)."
         ) from None
 
 
