@@ -90,6 +90,8 @@ def _out_path(
 
     path = Path(os.path.normpath(Path(value if value is not None else default).absolute()))
     problem = path_problem(path) or out_problem(spec, root, path, folder=folder)
+    if not problem and not folder and path.suffix.lower() in _OTHER_FORMATS:
+        problem = f"the command writes Parquet, not {path.suffix} (name the file .parquet)"
     if problem:
         what = "a model folder" if folder else "a file"
         raise ArgumentError(
@@ -97,6 +99,10 @@ def _out_path(
             f"--out {what} of its own, apart from the data and the run outputs of the spec."
         )
     return path
+
+
+_OTHER_FORMATS = frozenset({".csv", ".tsv", ".txt", ".json", ".xlsx", ".xls", ".feather", ".arrow"})
+"""File suffixes of other formats than the Parquet the commands write: refused for --out."""
 
 
 def _is_saved_model(folder: Path) -> bool:
