@@ -162,7 +162,7 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
             lazy = _with_file_ids(lazy, spec, source.id_from_filename)
         # a Parquet time column that is already a date or datetime needs no parsing
         if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
-            lazy = lazy.with_columns(pl.col(time_col).str.to_datetime(source.time_format))
+            lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
         frame = lazy.collect()
     except pl.exceptions.NoDataError as exc:
         raise DataValidationError(
@@ -188,6 +188,19 @@ def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
             "per series."
         )
     return frame
+
+
+_CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL]")
+"""strftime directives of a time of day (or a whole timestamp): a format without any reads
+dates."""
+
+
+def _parse_times(column: pl.Expr, time_format: str) -> pl.Expr:
+    """``column`` (text) parsed with ``source.time_format``: dates when the format has no
+    time of day (``"%d/%m/%Y"``), as an ISO date column is read, else datetimes."""
+    if _CLOCK_DIRECTIVES.search(time_format):
+        return column.str.to_datetime(time_format)
+    return column.str.to_date(time_format)
 
 
 _EXTENSIONS = {

@@ -519,8 +519,19 @@ def test_a_time_format_that_fits_iso_dates_reads_them(tmp_path, fmt):
     spec_file.write_text(text)
     spec, root = load_spec(spec_file)
     frame, when = prepare_data(spec, root, None)
-    assert frame["date"].dtype.is_temporal() and when.label == "2024-01-12"
-    assert frame["date"].dt.date().max() == LAST and frame.height == 24
+    assert frame["date"].dtype == pl.Date and when.label == "2024-01-12"  # was: Datetime
+    assert frame["date"].max() == LAST and frame.height == 24
+    if fmt == "csv":  # a day-first format reads dates; a time of day reads datetimes
+        dated = _file_per_series(tmp_path / "dmy", [f"a.{fmt}", f"b.{fmt}"], fmt)
+        for path in (tmp_path / "dmy" / "data").glob("*.csv"):
+            head, *lines = path.read_text().splitlines()
+            day_first = ["/".join(reversed(x[:10].split("-"))) + x[10:] for x in lines]
+            path.write_text("\n".join([head, *day_first]) + "\n")
+        dated.write_text(
+            dated.read_text().replace("[source]", '[source]\ntime_format = "%d/%m/%Y"')
+        )
+        spec, root = load_spec(dated)
+        assert prepare_data(spec, root, None)[0]["date"].dtype == pl.Date
     if fmt == "csv":  # a format that does not fit the text is still named
         spec_file.write_text(text.replace("%Y-%m-%d", "%d/%m/%Y"))
         spec, root = load_spec(spec_file)
