@@ -603,7 +603,10 @@ def test_a_saved_model_fitted_after_the_as_of_or_the_first_fold_exits_2(tmp_path
         capsys, "backtest", str(spec), "--model", str(early), "--folds", "2", "--out", str(out)
     )
     assert code == 0 and out.exists(), err
-    code, err = run_cli(capsys, "predict", str(spec), "--model", str(early), "--out", str(out))
+    forecasts = tmp_path / "p.parquet"  # not over the backtest's file: that is refused
+    code, err = run_cli(
+        capsys, "predict", str(spec), "--model", str(early), "--out", str(forecasts)
+    )
     assert code == 0, err
 
 
