@@ -940,6 +940,43 @@ def test_hostile_four_weekly_dates_are_not_monthly():
     assert str(validate_frame(holed, target="y", time_col="t", missing="ffill")[1]) == "4w"
 
 
+def test_hostile_a_steady_31_day_step_is_not_monthly():
+    """Read as monthly, its forecasts were dated on the 21st of each month instead of every
+    31 days (5 days off by step 12). Monthly data on the first business day still is."""
+    dates = pl.date_range(dt.date(2020, 1, 1), dt.date(2022, 12, 31), "31d", eager=True)
+    frame = pl.DataFrame({"t": dates, "y": np.arange(len(dates), dtype=float)})
+    assert str(validate_frame(frame, target="y", time_col="t")[1]) == "31d"
+    first_business = [dt.date(2023, 1, 2), dt.date(2023, 2, 1), dt.date(2023, 3, 1)]
+    first_business += [dt.date(2023, 4, 3), dt.date(2023, 5, 1), dt.date(2023, 6, 1)]
+    monthly = pl.DataFrame({"t": first_business, "y": np.arange(6.0)})
+    assert str(validate_frame(monthly, target="y", time_col="t")[1]) == "1mo"
+    panel = pl.concat(  # each series its own day of the month: still monthly
+        [
+            monthly.with_columns(id=pl.lit("a")),
+            monthly.with_columns(pl.col("t") + dt.timedelta(days=14), id=pl.lit("b")),
+        ]
+    )
+    assert str(validate_frame(panel, target="y", time_col="t", id_col="id")[1]) == "1mo"
+
+
+def test_hostile_off_grid_rows_named_are_the_ones_off_the_grid():
+    """Half-hourly rows read as hourly: every other row is off the grid, and the message
+    counted 19 of 20 and named on-grid hours (01:00, 02:00); a Saturday among business days
+    named the Monday after it too."""
+    times = pl.datetime_range(
+        dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 9, 30), "30m", eager=True
+    )
+    frame = pl.DataFrame({"t": times, "y": np.arange(20.0)})
+    with pytest.raises(DataValidationError, match=r"^10 timestamps are off") as info:
+        validate_frame(frame, target="y", time_col="t", freq="1h")
+    assert "01:00:00" not in str(info.value) and "00:30:00" in str(info.value)
+    days = [dt.date(2024, 1, d) for d in (2, 3, 4, 5, 6, 8, 9)]  # the 6th is a Saturday
+    weekdays = pl.DataFrame({"t": days, "y": np.arange(7.0)})
+    with pytest.raises(DataValidationError, match=r"^1 timestamps are off") as info:
+        validate_frame(weekdays, target="y", time_col="t", freq="1bd")
+    assert "2024-01-06" in str(info.value) and "2024-01-08" not in str(info.value)
+
+
 BAD_VALUES = {"nan": float("nan"), "null": None, "inf": float("inf"), "-inf": float("-inf")}
 
 

@@ -483,6 +483,20 @@ def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
     return int(steps[0]) if bool(anchored.all()) else None
 
 
+def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
+    """Whether each series keeps one day of the month, give or take 3 days (the first
+    business day, a weekend moved; a month's last day counts as 31): monthly steps. A steady
+    31-day step drifts through the month (half a day a step): not monthly. ``cross``: the
+    positions between two series in the differences of ``times``."""
+    last = times.dt.month_end().dt.day() == times.dt.day()
+    day = pl.when(last).then(31).otherwise(times.dt.day().cast(pl.Int64))
+    boundaries = np.sort(np.asarray(cross, dtype=np.int64))
+    series = np.searchsorted(boundaries, np.arange(len(times)), side="left")
+    frame = pl.DataFrame({"series": series, "day": pl.select(day).to_series()})
+    spread = frame.group_by("series").agg(pl.col("day").max() - pl.col("day").min())
+    return bool(spread["day"].max() <= 3)
+
+
 _INFER_SAMPLE = 200_000
 
 
@@ -524,7 +538,7 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
         days = mode // day
         # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
         weekly = bool(np.all(diffs % (7 * day) == 0))
-        if 28 <= days <= 31 and not weekly:
+        if 28 <= days <= 31 and not weekly and _holds_its_day(times, cross):
             return Frequency(1, "mo")
         if 89 <= days <= 92 and not weekly:
             return Frequency(1, "q")

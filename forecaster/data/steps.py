@@ -222,7 +222,7 @@ def _beyond_range(
         fix = "Cast the time column to microseconds, pl.col(time_col).dt.cast_time_unit('us')"
     else:
         fix = "Shift the steps back (e.g. subtract the first time)"
-    limit = "value of" if dtype.is_integer() else "time computed in for"
+    limit = "value of" if dtype.is_integer() else "time forecaster computes for"
     return DataValidationError(
         f"The {horizon} steps of {freq} after the last time {latest} would pass the largest "
         f"{limit} the time column's dtype {dtype} ({range_text(dtype)}). {fix}, or check for "

@@ -426,9 +426,12 @@ def _check_grid(
         if wall is not None and frequency.unit in ("d", "w"):
             t = on_day_grid(wall, offsets, times.dtype)
             diffs = np.diff(t)
-        off_rows, gap_rows, n_missing, counts = _fixed_steps(
-            diffs, cross, within, frequency.step_in(times.dtype)
-        )
+        step = frequency.step_in(times.dtype)
+        off_rows, gap_rows, n_missing, counts = _fixed_steps(diffs, cross, within, step)
+        if off_rows.size:  # the rows off the grid from each series' first time (a step's
+            # end is off whenever its start is: only the first of the two is named)
+            first = np.repeat(t[offsets[:-1]], np.diff(offsets))
+            off_rows = np.flatnonzero((t - first) % step != 0)
     del diffs, within
     if off_rows.size:
         raise DataValidationError(
@@ -454,8 +457,9 @@ def _calendar_steps(
     periods, off_grid = grid_periods(times, first, freq)
     del first
     steps = np.diff(periods)
-    # Two rows of a series in the same period (e.g. two dates in one month) are off-grid.
-    off_grid[1:] |= (steps == 0) & within
+    # Two rows of a series in the same period (e.g. two dates in one month) are off-grid: the
+    # second one, unless the first is off the grid already (a Saturday before its Monday).
+    off_grid[1:] |= (steps == 0) & within & ~off_grid[:-1]
     off_rows = np.flatnonzero(off_grid)
     gap_rows = np.flatnonzero((steps > 1) & within)
     n_missing = int((steps[gap_rows] - 1).sum())
