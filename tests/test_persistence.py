@@ -969,7 +969,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     # time_col renamed: "must hold the last fitted time of each series as None"
     "resigned-time-col-renamed": (
         lambda d: edit_saved_config(d, lambda c: c["params"].update(time_col="when")),
-        r"the time column 'when' \(the parameter time_col\) is not in the schema of config",
+        r"as the dtype of time_col 'when', a column config.json lacks, without nulls",
     ),
 }
 

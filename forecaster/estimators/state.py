@@ -396,12 +396,8 @@ class ForecasterState(_EstimatorState):
             )
         if train_end in keys.columns:
             ends = keys[train_end]
-            expected = self.schema_.get(self.time_col)
-            if expected is None:
-                raise StateError(
-                    f"the time column {self.time_col!r} (the parameter time_col) is not in the "
-                    f"schema of {CONFIG} (columns {short(list(self.schema_))})"
-                )
+            lacking = f"the dtype of time_col {self.time_col!r}, a column {CONFIG} lacks"
+            expected = self.schema_.get(self.time_col, lacking)
             if str(ends.dtype) != expected or ends.null_count():
                 raise StateError(
                     f"the column {train_end!r} of {KEYS} must hold the last fitted time of each "

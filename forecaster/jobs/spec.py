@@ -450,9 +450,8 @@ def _check_model_section(file: Path, spec: Spec) -> None:
         estimator = build_estimator(spec, False)
         estimator.validate_params()
         resolve_device(estimator.device)  # cuda on a machine without it: exit 2, not 3
-        # the run's fits have a checkpoint folder of their own (forecaster.jobs.fitting)
-        estimator.set_params(checkpoint_dir=estimator.checkpoint_dir or "checkpoints")
-        estimator.check_used_params()  # as fit would, before any data is read
+        # as fit would, before any data (the run's fits have a checkpoint folder of their own)
+        estimator.set_params(checkpoint_dir=estimator.checkpoint_dir or ".").check_used_params()
     except (DataValidationError, TypeError, ValueError) as exc:
         raise SpecError(f"{file}: {_parameter_key(str(exc), spec)}: {exc}") from None
 
@@ -543,9 +542,8 @@ a spec keeps the default, so a spec without them keeps the hash it always had.""
 
 
 def spec_hash(spec: Spec) -> str:
-    """A short content hash of the validated spec (identifies models and outputs): keys written
-    at their default value do not change it (the sections' defaults are in the dump whether
-    written or not; ``[model]`` keys at the estimator's default are left out)."""
+    """A short content hash of the validated spec (identifies models and outputs); keys written
+    at their default value leave it unchanged."""
     data = spec.model_dump(mode="json")
     for (section, key), default in _LATER_KEYS.items():
         if data[section][key] == default:
@@ -556,17 +554,14 @@ def spec_hash(spec: Spec) -> str:
 
 
 def _model_without_defaults(model: dict[str, Any]) -> dict[str, Any]:
-    """The ``[model]`` keys (JSON values) whose value is not the estimator's default (nor the
-    default estimator): ``dropout = 0.1`` hashes as no key at all."""
-    name = model.get("estimator", "RNNForecaster")
-    defaults = json.loads(json.dumps(_ESTIMATORS[name]().get_params(), default=str))
-    defaults["estimator"] = "RNNForecaster"
+    """``[model]`` without the keys at the estimator's default (``dropout = 0.1``: no key)."""
+    params = _ESTIMATORS[model.get("estimator", "RNNForecaster")]().get_params()
+    defaults = {**json.loads(json.dumps(params, default=str)), "estimator": "RNNForecaster"}
 
-    def is_default(key: str, value: Any) -> bool:
-        default = defaults.get(key, object())
+    def same(value: Any, default: Any) -> bool:  # True == 1, but a bool is no int's default
         return value == default and isinstance(value, bool) == isinstance(default, bool)
 
-    return {key: value for key, value in model.items() if not is_default(key, value)}
+    return {k: v for k, v in model.items() if not (k in defaults and same(v, defaults[k]))}
 
 
 def build_estimator(spec: Spec, progress: bool) -> Any:
