@@ -310,6 +310,67 @@ def test_median_pruner_prunes_a_bad_trial():
             reporter(EpochRecord(epoch, 1.0, 5.0, 1e-3, 0.1, 1.0), None)
 
 
+def test_an_ensembles_trial_is_scored_as_the_ensemble_not_its_best_member():
+    """The objective was the best epoch over every member's history: an ensemble trial scored
+    as its luckiest network, so tune preferred more members whatever they did together."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 12, 2)).astype("float32")
+    y = x[:, -1, 0] + x[:, -2, 1]
+    params = dict(hidden_size=8, max_epochs=3, random_state=0, n_ensemble=2)
+    model = RNNRegressor(**params).fit(x, y)
+    fit_rows = len(x) - round(0.1 * len(x))  # the last 10 % validate (scaled squared error)
+    errors = (model.predict(x[fit_rows:]) - y[fit_rows:]) / y[:fit_rows].std()
+    assert model.val_loss_ == pytest.approx(float(np.mean(errors**2)), rel=1e-4)
+    assert model.val_loss_ != pytest.approx(min(r["val_loss"] for r in model.history_))
+    result = tune(
+        RNNRegressor(**params), (x, y), n_trials=1, search_space={"hidden_size": [8]},
+        storage=None, random_state=0, show_progress=False, refit=False,
+    )  # fmt: skip
+    assert result.study.best_value == pytest.approx(model.val_loss_, rel=1e-6)
+
+
+def test_bad_arrays_of_a_regressor_are_refused_before_any_trial(tmp_path):
+    """(X, y) of different lengths, or NaN in X: ten trials failed the same way, and stayed
+    in the study, before tune said so."""
+    x = np.random.default_rng(0).normal(size=(60, 8, 2)).astype("float32")
+    y, nan_x = x[:, -1, 0], np.where(np.arange(60)[:, None, None] == 0, np.nan, x)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    for data, message in (((x, y[:50]), "inconsistent numbers"), ((nan_x, y), "contains NaN")):
+        with pytest.raises(
+            DataValidationError, match=f"every trial would fail as fit does: .*{message}"
+        ):
+            tune(
+                RNNRegressor(hidden_size=4, max_epochs=1), data, n_trials=2,
+                search_space={"hidden_size": [4, 8]}, storage=url, study_name="arrays",
+                show_progress=False,
+            )  # fmt: skip
+    studies = optuna.get_all_study_summaries(url) if (tmp_path / "optuna.db").exists() else []
+    assert all(summary.n_trials == 0 for summary in studies)
+
+
+def test_tune_refuses_an_estimator_that_is_not_forecasters():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipeline = make_pipeline(FunctionTransformer(), RNNRegressor(hidden_size=4))
+    x = np.zeros((20, 4, 1), dtype="float32")
+    with pytest.raises(DataValidationError, match="forecaster's estimators, not a Pipeline"):
+        tune(pipeline, (x, x[:, -1, 0]), n_trials=1, storage=None, show_progress=False)
+
+
+def test_pruning_follows_the_first_member_of_an_ensemble_only():
+    from forecaster.training.loop import EpochRecord
+
+    study = optuna.create_study(pruner=make_pruner("none", 10))
+    trial = study.ask()
+    reporter = PruningReporter(trial, 1.0)
+    first, second = object(), object()
+    for epoch, network, loss in [(1, first, 0.5), (2, first, 0.4), (3, second, 0.1)]:
+        reporter(EpochRecord(epoch, 1.0, loss, 1e-3, 0.1, 1.0), network)
+    assert study.trials[0].intermediate_values == {1: 0.5, 2: 0.4}
+    assert len(reporter.history) == 3  # every epoch is kept in the trial's history
+
+
 def test_same_random_state_same_params(frame):
     space = {**TINY_SPACE, "lookback": [16, 24]}
     runs = [quick(frame=frame, n_trials=3, search_space=space) for _ in range(2)]

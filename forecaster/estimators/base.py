@@ -40,6 +40,7 @@ from forecaster.training import (
     EpochRecord,
     TrainingHistory,
     distributed,
+    evaluate,
     resolve_device,
     resolve_ema_decay,
     train,
@@ -449,9 +450,18 @@ class RecurrentEstimator(BaseEstimator):
             ):
                 break  # the time budget ran out, or a callback asked to stop the fit
         self.ema_decay_ = ema_decay
+        losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
         if len(members) == 1:
+            self.val_loss_ = min(losses, default=None)
             return members[0], history
-        return EnsembleNet(members).eval(), history
+        ensemble = EnsembleNet(members).eval()  # scored as it forecasts: the members averaged
+        self.val_loss_ = None if not losses else evaluate(ensemble, val_source, self.loss, device)
+        return ensemble, history
+
+    val_loss_: float | None
+    """The fitted model's validation loss (set by ``fit``; not saved): its best epoch's for one
+    network, the averaged members' forecasts' for an ensemble (not its best member's, which
+    ``history_`` shows); None without validation windows. ``tune`` minimises it."""
 
     stopped_by_: str | None
     """What ended training (set by ``fit``; not saved, so None on a loaded model):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, clone
 from sklearn.utils.validation import validate_data
 
 from forecaster._hashing import digest_arrays
@@ -24,7 +24,7 @@ from forecaster.exceptions import DataValidationError
 from forecaster.persistence import register_model_class
 from forecaster.training import distributed, predict_batched
 
-__all__ = ["RNNRegressor"]
+__all__ = ["RNNRegressor", "check_fit_arrays"]
 
 
 @register_model_class  # forecaster.load builds it by name
@@ -416,6 +416,13 @@ _ARRAY_HINTS = (
 class _ArrayTypeError(DataValidationError, TypeError):
     """A :class:`DataValidationError` that stays the ``TypeError`` scikit-learn raised (its
     estimator checks expect one for, e.g., a dict inside an object array)."""
+
+
+def check_fit_arrays(estimator: RNNRegressor, X: Any, y: Any) -> None:
+    """Refuse (:class:`DataValidationError`) the ``(X, y)`` that ``estimator.fit`` would
+    refuse, checked on a clone (``estimator`` keeps no state): for a check made once before
+    many fits, as ``tune`` does before its trials."""
+    _checked_arrays(clone(estimator), X, y)
 
 
 def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:

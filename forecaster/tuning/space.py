@@ -19,6 +19,8 @@ import polars as pl
 
 from forecaster._validation import PARAMETERS, check_params
 from forecaster.data import frame_schema
+from forecaster.estimators.base import RecurrentEstimator
+from forecaster.estimators.regressor import check_fit_arrays
 from forecaster.estimators.sampling import validation_steps
 from forecaster.exceptions import (
     DataValidationError,
@@ -476,7 +478,11 @@ def same_kind(old: Any, new: Any) -> bool:
 
 def check_frame(estimator: Any, frame: Any) -> None:
     """The tuning data must be what the estimator fits on (a polars frame with its columns, or
-    ``(X, y)`` for the regressor): otherwise every trial would fail the same way."""
+    ``(X, y)`` for the regressor) of one of forecaster's estimators: otherwise every trial
+    would fail the same way."""
+    if not isinstance(estimator, RecurrentEstimator):  # e.g. a Pipeline: GridSearchCV's job
+        name = type(estimator).__name__
+        raise DataValidationError(f"tune takes forecaster's estimators, not a {name}.")
     params = estimator.get_params(deep=False)
     if "lookback" not in params or "horizon" not in params:  # RNNRegressor: fit(X, y)
         if not (isinstance(frame, tuple) and len(frame) == 2):
@@ -484,6 +490,10 @@ def check_frame(estimator: Any, frame: Any) -> None:
                 f"tune fits a {type(estimator).__name__} on arrays: pass frame=(X, y), got "
                 f"{type(frame).__module__}.{type(frame).__name__}."
             )
+        try:
+            check_fit_arrays(estimator, *frame)
+        except DataValidationError as exc:
+            raise DataValidationError(f"every trial would fail as fit does: {exc}") from None
         return
     schema = frame_schema(frame, what="frame given to tune")
     wanted: list[str] = []

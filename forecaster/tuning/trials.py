@@ -57,6 +57,8 @@ long for the data)."""
 
 class PruningReporter:
     """Epoch callback: reports the running best validation loss times ``sign`` and prunes.
+    Only the first network's epochs are reported: an ensemble's later members start their own
+    curves (and the ensemble is scored as a whole, ``val_loss_``).
 
     ``sign`` is -1.0 for a ``direction="maximize"`` study (its pruner ranks the reported
     values in the study's direction: the lowest loss is the highest value), else 1.0. A
@@ -69,11 +71,13 @@ class PruningReporter:
         self.sign = sign
         self.best = math.inf
         self.history: list[dict[str, Any]] = []
+        self.first: Any = None  # the network of the first member
 
     def __call__(self, record: Any, network: Any) -> None:
         self.history.append(record.as_dict())
+        self.first = network if self.first is None else self.first
         value = record.val_loss
-        if value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value) or network is not self.first:
             return
         self.best = min(self.best, float(value))
         self.trial.report(self.sign * self.best, record.epoch)
@@ -142,8 +146,12 @@ class Objective:
             return _metric_value(self.metric(model, self.data))
         if score_column(self.metric) is not None:  # "pinball", "msis", ...
             return probabilistic_score(model, self.data, self.metric)
-        losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
-        losses = [v for v in losses if math.isfinite(v)]
+        # the fitted model's own loss (an ensemble's, not its best member's), else the best
+        # epoch's of the history (an estimator that does not set val_loss_)
+        losses = [getattr(model, "val_loss_", None)]
+        if losses[0] is None:
+            losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
+        losses = [v for v in losses if v is not None and math.isfinite(v)]
         if not losses:
             raise DataValidationError(
                 "The fit produced no validation loss: no series is long enough for a validation "
