@@ -213,6 +213,7 @@ def test_fit_inside_active_run_logs_everything_through_http(server, logged, tmp_
     metrics = run.data.metrics
     assert metrics["epochs"] == 3
     assert metrics["best_val_loss"] == pytest.approx(min(r["val_loss"] for r in model.history_))
+    assert metrics["model_val_loss"] == pytest.approx(model.val_loss_)  # one network: the same
     assert metrics["train_windows"] == model.n_train_windows_
     assert metrics["fit_seconds"] >= metrics["train_seconds"] > 0
 

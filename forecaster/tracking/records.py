@@ -10,7 +10,8 @@ horizon step), final metrics, and the batched calls that send them.
   (``step`` is the epoch);
 - final metrics: ``best_val_loss``, ``best_epoch``, ``final_train_loss``, ``epochs``,
   ``fit_seconds``, ``train_seconds``, ``train_windows``, ``val_windows``,
-  ``windows_per_second``;
+  ``windows_per_second``, and ``model_val_loss`` (the fitted model's ``val_loss_``: an
+  ensemble's as it forecasts, where ``best_val_loss`` is its best member's epoch);
 - backtest metrics by horizon step, when given (``backtest_<metric>`` with ``step`` = horizon
   step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``).
 """
@@ -150,6 +151,9 @@ def final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]
             best, epoch = min(val)
             metrics["best_val_loss"] = float(best)
             metrics["best_epoch"] = float(epoch)
+    model_loss = estimator.__dict__.get("val_loss_")
+    if model_loss is not None and math.isfinite(model_loss):
+        metrics["model_val_loss"] = float(model_loss)
     metrics["fit_seconds"] = float(
         fit_seconds if fit_seconds is not None else metrics.get("train_seconds", 0.0)
     )
