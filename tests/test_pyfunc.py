@@ -32,7 +32,7 @@ import pytest
 from conftest import answers, forget_mlflow_state, free_port, reset_mlflow_state, sine_panel
 
 from forecaster import RNNForecaster, __version__, tracking
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -103,6 +103,38 @@ def test_a_null_target_in_the_history_is_not_taken_for_a_future_row():
     request = pl.concat([history, future], how="diagonal_relaxed").to_pandas()
     got = pl.from_pandas(pyfunc.pyfunc_predict(model, request))
     assert got.select(expected.columns).equals(expected)
+
+
+def test_the_input_example_of_a_future_covariate_model_is_a_request_with_its_future():
+    """The example was the last lookback rows alone, which the model cannot forecast from
+    (no future covariates): MLflow warned that it could not validate the example, and the
+    logged model had no output schema."""
+    frame = make_frame().with_columns(
+        x=pl.col("y").shift(1).over("id").fill_null(0.0), f=pl.col("date").dt.weekday() / 7.0
+    )
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", covariates="x", future_covariates="f",
+        lookback=12, horizon=4, hidden_size=8, segment_length=4, max_epochs=1,
+        random_state=0, progress=False, validation_size=0, baseline="none",
+    ).fit(frame)  # fmt: skip
+    example, output = pyfunc._input_example(model, frame)
+    request = pl.from_pandas(example)
+    assert request.height == 16 and request["id"].n_unique() == 1
+    assert request.tail(4).select("y", "x").null_count().row(0) == (4, 4)
+    assert request.head(12).select("y", "x").null_count().row(0) == (0, 0)
+    assert request.tail(4)["f"].null_count() == 0
+    assert len(output) == 4  # the forecast of the 4 future rows
+
+
+def test_a_request_without_future_rows_says_what_a_request_holds():
+    frame = make_frame().with_columns(f=pl.col("date").dt.weekday() / 7.0)
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", future_covariates="f", lookback=12,
+        horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
+        progress=False, validation_size=0, baseline="none",
+    ).fit(frame)  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"The request has no future rows: .*\['f'\]"):
+        pyfunc.pyfunc_predict(model, frame.to_pandas())  # was: "The future frame has no rows"
 
 
 # ------------------------------------------------------------------------------------------

@@ -259,6 +259,14 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     intervals = {  # MLflow gives the signature's default [] for a list param not passed
         k: params[k] for k in ("level", "quantiles") if params.get(k) not in (None, [], ())
     }
+    if future is not None and future.height == 0 and params.get("cutoff") is None:
+        raise DataValidationError(  # (predict's message would speak of a future frame)
+            f"The request has no future rows: this model forecasts with the future covariates "
+            f"{list(column_tuple(estimator.future_covariates))}, which a request carries after "
+            f"each series' last observed {'/'.join(targets)}: {estimator.horizon} rows with "
+            "their values and every target and past covariate null. Add them, or pass "
+            "params={'cutoff': ...} to forecast from inside the data."
+        )
     forecast = estimator.predict(frame, future=future, cutoff=params.get("cutoff"), **intervals)
     return forecast.to_pandas()
 
@@ -294,9 +302,17 @@ def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
         raise DataValidationError(
             f"the frame has no rows of the first series the model was trained on{which}."
         )
-    frame = frame.tail(estimator.lookback_)
-    if estimator.future_covariates:  # no future values in the example: no forecast for it
-        return frame.to_pandas(), None
+    lookback, horizon = int(estimator.lookback_), int(estimator.horizon)
+    if not estimator.future_covariates:
+        frame = frame.tail(lookback)
+    elif frame.height >= lookback + horizon:  # the last horizon rows as the future: their
+        # targets and past covariates unknown, their future covariates given
+        frame = frame.tail(lookback + horizon)
+        unknown = [*column_tuple(estimator.target), *column_tuple(estimator.covariates)]
+        future = pl.int_range(pl.len()) >= lookback
+        frame = frame.with_columns(pl.when(~future).then(pl.col(unknown)))
+    else:  # a series too short for a request with its future rows: no forecast for it
+        return frame.tail(lookback).to_pandas(), None
     return frame.to_pandas(), pyfunc_predict(estimator, frame)
 
 
