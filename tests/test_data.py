@@ -977,6 +977,21 @@ def test_hostile_off_grid_rows_named_are_the_ones_off_the_grid():
     assert "2024-01-06" in str(info.value) and "2024-01-08" not in str(info.value)
 
 
+def test_hostile_a_series_float32_rounds_flat_is_named_in_a_warning():
+    """1e9 + 10 sin(t): float32 (spacing 64 there) keeps 1e9 only, and the forecasts came out
+    flat at 1e9 without a word."""
+    t = np.arange(100)
+    wave = 10 * np.sin(2 * np.pi * t / 24)
+    frame = pl.DataFrame(
+        {"id": np.repeat(["big", "fine"], 100), "t": np.tile(t, 2), "y": [*(1e9 + wave), *wave]}
+    )
+    with pytest.warns(ForecasterWarning, match=r"'y' of the series 'big' vary by less"):
+        validate_frame(frame, target="y", time_col="t", id_col="id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a series that float32 holds: no warning
+        validate_frame(frame.filter(pl.col("id") == "fine"), target="y", time_col="t")
+
+
 BAD_VALUES = {"nan": float("nan"), "null": None, "inf": float("inf"), "-inf": float("-inf")}
 
 
