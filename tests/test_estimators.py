@@ -629,6 +629,8 @@ def test_regressor_standardises_values_whose_float32_square_overflows():
             {"patience": 3, "validation_size": 0, "validation_fraction": 0},
             r"patience=3 is set with validation_(size|fraction)=0, so there is no validation",
         ),
+        # the halved rate never trained: early stopping ended the fit at the first flat epoch
+        ({"lr_schedule": "plateau", "patience": 1}, r"patience=1 stops the fit at the first"),
     ],
 )
 def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
@@ -645,6 +647,17 @@ def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
         )
         with pytest.raises(DataValidationError, match=message):
             model.fit(*data)
+
+
+@pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])
+def test_channel_independent_with_one_target_is_refused(head):
+    """One target has no channels to separate: the weights and forecasts equalled a fit
+    without it (the segment head is channel independent anyway, and takes it)."""
+    with pytest.raises(DataValidationError, match=r"channel_independent=True separates"):
+        forecaster(head=head, channel_independent=True).fit(seasonal_frame(n_series=1))
+    forecaster(channel_independent=True).check_used_params()  # segment head: documented
+    two = forecaster(target=["y", "y2"], head=head, channel_independent=True)
+    two.check_used_params()  # two targets: it separates them
 
 
 def test_not_fitted():

@@ -1586,3 +1586,21 @@ def test_training_errors_live_in_the_exceptions_module() -> None:
         assert getattr(exceptions, error.__name__) is error
         assert getattr(package, error.__name__) is error
         assert issubclass(error, ForecasterError)
+
+
+@pytest.mark.parametrize(("patience", "halved_after"), [(None, 3), (8, 3), (3, 2), (2, 1)])
+def test_plateau_halves_the_rate_before_early_stopping_would_end_the_run(patience, halved_after):
+    """With patience <= 3 the plateau schedule (halve after 3 flat epochs) never acted: early
+    stopping ended the run at or before that epoch. Its patience now follows early stopping's."""
+    from forecaster.training.schedules import Schedule
+
+    optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    schedule = Schedule("plateau", optimizer, max_epochs=20, steps_per_epoch=1, patience=patience)
+    rates = []
+    for _ in range(6):  # a validation loss that never improves after the first epoch
+        schedule.after_epoch(val_loss=1.0, train_loss=1.0)
+        rates.append(optimizer.param_groups[0]["lr"])
+    flat_epochs = rates.index(0.5)  # epochs after the first before the rate is halved
+    assert flat_epochs == halved_after
+    if patience is not None:
+        assert flat_epochs < patience  # the halved rate trains before early stopping

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import inspect
 import os
 import threading
 import time
@@ -29,6 +28,7 @@ from sklearn.base import BaseEstimator
 from forecaster._validation import PARAMETERS, check_params, describe_value
 from forecaster.data.seasons import steps_per_day
 from forecaster.estimators.fitting import FitRun, member_ended, warn_short_ensemble
+from forecaster.estimators.unused import unused_parameter
 from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import check_memory, check_network_config, out_of_memory
 from forecaster.nn.config import auto_segment_length
@@ -331,34 +331,18 @@ class RecurrentEstimator(BaseEstimator):
 
     def check_used_params(self) -> None:
         """Refuse (in ``fit``, and in a pipeline spec's check) a parameter set away from its
-        default that the other parameters leave unused: it would be ignored without a word.
-        ``load`` does not ask, so a folder saved before this check still loads.
+        default that the other parameters leave unused: it would be ignored without a word
+        (the table of :mod:`forecaster.estimators.unused`). ``load`` does not ask, so a folder
+        saved before a rule existed still loads.
 
         Raises
         ------
         DataValidationError
             Naming both parameters and the fix.
         """
-        if self.segment_length != "auto" and self.head != "segment":
-            raise DataValidationError(
-                f"segment_length={self.segment_length!r} only applies to head='segment'; "
-                f"received head={self.head!r}, which would ignore it. Leave segment_length="
-                "'auto', or use head='segment'."
-            )
-        validation, patience = self._VALIDATION_PARAM, self.patience
-        default = inspect.signature(type(self)).parameters["patience"].default
-        if getattr(self, validation) == 0 and patience is not None and patience != default:
-            raise DataValidationError(
-                f"patience={patience!r} is set with {validation}=0, so there is no validation "
-                "loss to stop on and early stopping would never run. Pass a "
-                f"{validation} > 0 to stop early, or patience=None to train max_epochs epochs."
-            )
-        if self.checkpoint_every != 1 and self.checkpoint_dir is None:
-            raise DataValidationError(
-                f"checkpoint_every={self.checkpoint_every!r} is set without checkpoint_dir, so "
-                "no checkpoint would be written. Pass checkpoint_dir='checkpoints/run1' (a "
-                "folder for this fit), or leave checkpoint_every at 1."
-            )
+        problem = unused_parameter(self, self._VALIDATION_PARAM)
+        if problem is not None:
+            raise DataValidationError(problem)
 
     def _start_checkpoints(self, resume: bool, seed: int, data_digest: str) -> int:
         """Open ``checkpoint_dir`` for this fit (a no-op without one); returns the seed to

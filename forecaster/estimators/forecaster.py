@@ -120,9 +120,8 @@ class RNNForecaster(
     normalization : {"last", "revin", "none"}, default "last"
         Per-window normalisation inside the network.
     channel_independent : bool or None, default None
-        Model each target column as its own series with shared weights (covariates are fed
-        beside every channel). ``None`` means the head's natural choice: True for
-        ``"segment"`` (always channel independent), False for the other heads.
+        Each target column as its own series, shared weights (covariates beside every
+        channel). ``None``: True for ``"segment"`` (always), else False (True needs 2 targets).
     linear_skip : bool or "auto", default "auto"
         Add a linear map of each target's window (minus its last value) straight to the
         horizon to the head's forecast (LSTNet's autoregressive highway; see
@@ -166,12 +165,12 @@ class RNNForecaster(
     patience : int or None, default 8
         Early stopping patience on the validation loss (best weights restored).
     grad_clip : float or None, default 1.0
-        Gradient-norm clipping.
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+        ``"plateau"``: halve the rate after 3 flat epochs (sooner below ``patience=4``).
     ema_decay : float, "auto" or None, default "auto"
         Validate, early-stop on and keep an exponential moving average of the weights
-        (updated after every batch with this decay, e.g. 0.99; Polyak averaging) instead of
-        the weights of the last batch (None): smoother weights at no extra training time.
+        (Polyak, after every batch; batch n decays by min(ema_decay, (1 + n) / (10 + n)), so
+        0.99 acts from about 900 batches, 0.999 from 9,000) instead of the last batch's.
         ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_size : int or float, default 0.1
         The last part of every series held out for early stopping: steps (int, at least

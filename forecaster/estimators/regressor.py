@@ -59,10 +59,13 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     patience : int or None, default 10
     grad_clip : float or None, default 1.0
     lr_schedule : {"none", "cosine", "plateau", "onecycle"}, default "none"
+        ``"cosine"``: annealed over ``max_epochs``; ``"plateau"``: halved after 3 epochs
+        without improvement (sooner below ``patience=4``, so that the halved rate trains
+        before early stopping); ``"onecycle"``: one cycle over the fit.
     ema_decay : float, "auto" or None, default None
         Validate, early-stop on and keep an exponential moving average of the weights
-        (updated after every batch with this decay, e.g. 0.99; Polyak averaging) instead of
-        the weights of the last batch: smoother weights at no extra training time.
+        (Polyak, after every batch; batch n decays by min(ema_decay, (1 + n) / (10 + n)), so
+        0.99 acts from about 900 batches, 0.999 from 9,000) instead of the last batch's.
         ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_fraction : float, default 0.1
         0 disables early stopping.

@@ -266,7 +266,11 @@ def run_training(
     loss_fn = loss_function(settings.loss, getattr(network, "quantiles", None))
     optimizer = _make_optimizer(network, settings)
     schedule = Schedule(
-        settings.lr_schedule, optimizer, settings.max_epochs, settings.steps_per_epoch
+        settings.lr_schedule,
+        optimizer,
+        settings.max_epochs,
+        settings.steps_per_epoch,
+        settings.patience if val_source is not None else None,
     )
     # Under CUDA autocast PyTorch runs cuDNN RNN / LSTM / GRU kernels in float16 whatever the
     # autocast dtype (aten/src/ATen/cudnn/AutocastRNN.cpp), so the recurrent gradients need loss

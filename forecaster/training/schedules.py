@@ -9,13 +9,37 @@ import torch
 from forecaster._validation import LR_SCHEDULES
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["Schedule", "make_scheduler"]
+__all__ = ["PLATEAU_PATIENCE", "Schedule", "make_scheduler", "plateau_patience"]
+
+
+PLATEAU_PATIENCE = 2
+"""``"plateau"`` halves the learning rate after this many epochs without improvement and one
+more (torch's ``ReduceLROnPlateau(patience=2)``), or sooner when early stopping's
+``patience`` would end the run first (:func:`plateau_patience`)."""
+
+
+def plateau_patience(patience: int | None) -> int:
+    """The plateau schedule's patience under early stopping's ``patience``: low enough that the
+    halved rate trains for an epoch before a run of flat epochs stops it (``patience - 2``,
+    at most :data:`PLATEAU_PATIENCE`; ``patience=1`` leaves it no epoch: ``fit`` refuses it).
+
+    Examples
+    --------
+    >>> [plateau_patience(p) for p in (None, 8, 3, 2)]
+    [2, 2, 1, 0]
+    """
+    return PLATEAU_PATIENCE if patience is None else max(0, min(PLATEAU_PATIENCE, patience - 2))
 
 
 def make_scheduler(
-    name: str, optimizer: torch.optim.Optimizer, max_epochs: int, steps_per_epoch: int
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    max_epochs: int,
+    steps_per_epoch: int,
+    patience: int | None = None,
 ) -> Any:
-    """The torch scheduler of ``name`` for ``optimizer``, or None for ``"none"``.
+    """The torch scheduler of ``name`` for ``optimizer``, or None for ``"none"``
+    (``patience``: early stopping's, which the plateau schedule's follows).
 
     Examples
     --------
@@ -28,7 +52,9 @@ def make_scheduler(
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(max_epochs, 1))
     if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=plateau_patience(patience)
+        )
     if name == "onecycle":
         if steps_per_epoch < 1:
             raise DataValidationError(
@@ -61,10 +87,15 @@ class Schedule:
     """
 
     def __init__(
-        self, name: str, optimizer: torch.optim.Optimizer, max_epochs: int, steps_per_epoch: int
+        self,
+        name: str,
+        optimizer: torch.optim.Optimizer,
+        max_epochs: int,
+        steps_per_epoch: int,
+        patience: int | None = None,
     ) -> None:
         self.name = name
-        self.scheduler = make_scheduler(name, optimizer, max_epochs, steps_per_epoch)
+        self.scheduler = make_scheduler(name, optimizer, max_epochs, steps_per_epoch, patience)
 
     def after_batch(self) -> None:
         # OneCycleLR raises when stepped past total_steps (an epoch with more batches than

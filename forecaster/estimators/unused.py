@@ -1,0 +1,82 @@
+"""Parameters that an estimator's other parameters would leave without effect: refused, never
+ignored.
+
+A parameter set away from its default whose effect the other parameters cancel is refused
+(:class:`~forecaster.exceptions.DataValidationError`) naming both and the fix. This module holds
+the one table of these rules, :func:`unused_parameter`, which
+:meth:`~forecaster.estimators.base.RecurrentEstimator.check_used_params` raises from (in
+``fit``, and in a pipeline spec's check, before any data is read). ``load`` does not ask, so
+a folder saved before a rule existed still loads.
+
+=============================  =================================================================
+parameter                      without effect when
+=============================  =================================================================
+``segment_length`` (not auto)  ``head`` is not ``"segment"``
+``patience`` (not default)     there is no validation split (``validation_size=0``,
+                               ``validation_fraction=0``): nothing to stop on
+``checkpoint_every`` (not 1)   there is no ``checkpoint_dir``
+``lr_schedule="plateau"``      ``patience=1``: early stopping ends the run at the first flat
+                               epoch, before the halved rate could train
+``channel_independent=True``   one target with the ``direct``, ``seq2seq`` or ``recursive``
+                               head: there are no channels to separate (the segment head is
+                               channel independent anyway)
+=============================  =================================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+__all__ = ["unused_parameter"]
+
+
+def unused_parameter(estimator: Any, validation: str) -> str | None:
+    """The message of the first rule of this module's table that ``estimator``'s parameters
+    break, or None. ``validation``: the name of its validation-split parameter.
+
+    Examples
+    --------
+    >>> from forecaster import RNNForecaster
+    >>> unused_parameter(RNNForecaster(target="y", head="direct", segment_length=12),
+    ...                  "validation_size")[:40]
+    "segment_length=12 only applies to head='"
+    """
+    params = estimator.get_params(deep=False)
+    patience = params["patience"]
+    default = inspect.signature(type(estimator)).parameters["patience"].default
+    head = params.get("head")
+    if params.get("segment_length", "auto") != "auto" and head != "segment":
+        return (
+            f"segment_length={params['segment_length']!r} only applies to head='segment'; "
+            f"received head={head!r}, which would ignore it. Leave segment_length='auto', or "
+            "use head='segment'."
+        )
+    if params[validation] == 0 and patience is not None and patience != default:
+        return (
+            f"patience={patience!r} is set with {validation}=0, so there is no validation loss "
+            f"to stop on and early stopping would never run. Pass a {validation} > 0 to stop "
+            "early, or patience=None to train max_epochs epochs."
+        )
+    if params["checkpoint_every"] != 1 and params["checkpoint_dir"] is None:
+        return (
+            f"checkpoint_every={params['checkpoint_every']!r} is set without checkpoint_dir, so "
+            "no checkpoint would be written. Pass checkpoint_dir='checkpoints/run1' (a folder "
+            "for this fit), or leave checkpoint_every at 1."
+        )
+    if params["lr_schedule"] == "plateau" and patience == 1 and params[validation] != 0:
+        return (
+            "lr_schedule='plateau' halves the learning rate after epochs without improvement, "
+            "and patience=1 stops the fit at the first of them, so the halved rate would never "
+            "train. Pass patience >= 2 (the schedule then halves one epoch before early "
+            "stopping would), or another lr_schedule."
+        )
+    target = params.get("target")
+    single = isinstance(target, str) or (isinstance(target, list | tuple) and len(target) == 1)
+    if params.get("channel_independent") is True and single and head != "segment":
+        return (
+            f"channel_independent=True separates the targets' channels, and {target!r} is one "
+            f"target: with head={head!r} the model is the same without it. Leave "
+            "channel_independent=None, or forecast several targets."
+        )
+    return None
