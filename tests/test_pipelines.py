@@ -116,6 +116,31 @@ def test_output_template_placeholders(tmp_path):
             load_spec(path)
 
 
+def test_a_tracked_spec_without_mlflow_or_matplotlib_warns(tmp_path, monkeypatch):
+    """A missing [track] extra left the run untracked and without forecast.png with only a
+    step line (none under --quiet or in JSON logs as a warning)."""
+    import sys
+
+    import forecaster.jobs.outputs as outputs
+    from forecaster.exceptions import MissingExtraError
+    from forecaster.jobs.tracked import tracked_run
+
+    spec = load_spec(write(tmp_path, MINIMAL))[0]  # [tracking] enabled by default
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster\[track\]"):
+        with tracked_run(spec, "2024-01-01", lambda line: None) as ids:
+            assert ids == (None, None)
+
+    def no_matplotlib(*args, **kwargs):
+        raise MissingExtraError("plot needs matplotlib")
+
+    monkeypatch.setattr(outputs, "plot_forecast", no_matplotlib)
+    attributes = {"target": "y", "horizon": 2, "lookback_": 4, "id_col": None, "time_col": "t"}
+    model = type("M", (), attributes)()
+    with pytest.warns(ForecasterWarning, match=r"No forecast.png: .*plot_series = 3"):
+        assert not outputs.write_forecast_plot(None, None, model, tmp_path / "f.png", 3)
+
+
 def test_model_values_are_checked_at_load(tmp_path):
     path = write(tmp_path, MINIMAL + '\n[model]\nhorizon = "five"\n')
     with pytest.raises(SpecError, match=r"spec\.toml: key 'model\.horizon': horizon must be"):

@@ -124,8 +124,8 @@ def read_file_bounded(
         if not stat.S_ISREG(info.st_mode):
             raise error(
                 f"{what} {path} is {_describe_kind(info.st_mode)}, not a regular file; "
-                "forecaster reads only regular files here. Replace it with the file that was "
-                "written there."
+                "forecaster reads only regular files here. Pass the path of the file itself "
+                "(or, if one was written there, restore it)."
             )
         if info.st_size > max_bytes:
             raise error(

@@ -77,7 +77,8 @@ terminal (:mod:`forecaster.training.progress`).
 Warnings are one ``warning: ...`` line on standard error, a failure one ``error: ...`` line.
 ``--quiet`` keeps only errors; ``--verbose`` adds ``DEBUG`` records and tracebacks;
 ``--json-logs`` writes results, steps and warnings as JSON objects, one per line, on standard
-output (all of them, also with ``--quiet``; with ``--no-progress`` implied).
+output (all of them, also with ``--quiet``; with ``--no-progress`` implied), and a failure as
+one JSON object on standard error.
 
 Exit codes
 ----------
@@ -145,8 +146,9 @@ class _Logger:
         self.quiet, self.json_logs = quiet, json_logs
 
     def __call__(self, message: str, level: str = "info", **fields: Any) -> None:
-        if self.json_logs:
-            print(_record(level, message, **fields), flush=True)
+        if self.json_logs:  # a failure on standard error, as without --json-logs
+            stream = sys.stderr if level == "error" else sys.stdout
+            print(_record(level, message, **fields), file=stream, flush=True)
         elif not self.quiet or level == "error":
             print(message, file=sys.stderr if level == "error" else sys.stdout, flush=True)
 

@@ -51,7 +51,7 @@ import polars as pl
 from forecaster.data.audio import import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message
 from forecaster.datasets import load_audio_mfcc, load_stocks
-from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
+from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning, SpecError
 from forecaster.jobs.schedule import (
     check_holiday_rows,
     excluded_ids,
@@ -360,8 +360,8 @@ def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, boo
     """``(bound, whole_day)`` for ``--as-of text`` on a time column of ``dtype``; the bound is
     comparable with the column's values (aware in its time zone, when it has one)."""
 
-    def refuse(why: str) -> SpecError:
-        return SpecError(
+    def refuse(why: str) -> ArgumentError:
+        return ArgumentError(
             f"--as-of {text!r} does not fit the time column {time_col!r} ({dtype}): {why}."
         )
 

@@ -553,6 +553,13 @@ def write_forecast_plot(
             tail=4 * int(model.horizon) + model.lookback_,
         )
     except ImportError:  # no matplotlib: no plot (it ships with the track extra)
+        warnings.warn(
+            f"No forecast.png: [output] plot_series = {n} asks for a plot, and matplotlib is "
+            'not installed. Install it with pip install "forecaster[track]", or set '
+            "plot_series = 0.",
+            ForecasterWarning,
+            stacklevel=2,
+        )
         return False
     _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
     return True

@@ -364,7 +364,7 @@ def spec_file(path: Any) -> Path:
 
 
 def _describe_errors(file: Path, exc: ValidationError) -> str:
-    lines = []
+    lines, missing = [], []  # one line in all (a failure prints one line)
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
         received = error.get("input")
@@ -376,22 +376,23 @@ def _describe_errors(file: Path, exc: ValidationError) -> str:
             close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(
-                f"{file}: unknown key {key!r}{hint}. Allowed keys in "
+                f"unknown key {key!r}{hint}. Allowed keys in "
                 f"[{section or 'top level'}]: {', '.join(known)}."
             )
         elif error["type"] == "missing":
-            lines.append(f"{file}: missing required key {key!r}.")
+            missing.append(repr(key))
         elif error["type"] in _TYPE_HINTS:  # strict: values are not converted between types
             expected, example = _TYPE_HINTS[error["type"]]
             kind = type(received).__name__
             lines.append(
-                f"{file}: key {key!r}: expected {expected}; received {received!r} "
+                f"key {key!r}: expected {expected}; received {received!r} "
                 f"({'an' if kind[0] in 'aeiou' else 'a'} {kind}). Write it without quotes or "
                 f"conversion, e.g. {example}."
             )
         else:
-            lines.append(f"{file}: key {key!r}: {error['msg']}; received {received!r}.")
-    return "\n".join(lines)
+            lines.append(f"key {key!r}: {error['msg']}; received {received!r}.")
+    missing_keys = f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}."
+    return f"{file}: " + " ".join([missing_keys] * bool(missing) + lines)
 
 
 _TYPE_HINTS = {
@@ -542,8 +543,7 @@ a spec keeps the default, so a spec without them keeps the hash it always had.""
 
 
 def spec_hash(spec: Spec) -> str:
-    """A short content hash of the validated spec (identifies models and outputs); keys written
-    at their default value leave it unchanged."""
+    """A short content hash of the validated spec; keys at their default value leave it be."""
     data = spec.model_dump(mode="json")
     for (section, key), default in _LATER_KEYS.items():
         if data[section][key] == default:

@@ -100,8 +100,14 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     try:
         import forecaster.tracking as tracking
         import mlflow
-    except ImportError:
-        log('tracking off: mlflow is not installed (pip install "forecaster[track]")')
+    except ImportError:  # a warning, not only a step line: the spec asked for tracking
+        warnings.warn(
+            "This run is not tracked: [tracking] enabled = true (the default) needs MLflow, "
+            'which is not installed. Install it with pip install "forecaster[track]", or set '
+            "[tracking] enabled = false.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
         yield None, None
         return
     with tracking.bounded_requests():  # a server that dies mid-run costs seconds per call

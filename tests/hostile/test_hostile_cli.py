@@ -5,6 +5,7 @@ documented exit code with one line on stderr, and nothing written by a refused c
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import polars as pl
@@ -77,6 +78,16 @@ def test_quiet_and_json_logs_work_before_the_command(tmp_path, spec, capsys, tre
         else:
             assert out and all(line.startswith('{"ts": ') for line in out.splitlines())
     guard.assert_unchanged()
+
+
+def test_a_failure_under_json_logs_is_one_json_line_on_stderr(tmp_path, capsys):
+    """docs/pipelines.md: a failure prints one line on stderr; with --json-logs it went to
+    stdout, and a scheduler that keeps stderr for failures got nothing."""
+    assert cli.main(["--json-logs", "run", str(tmp_path / "nope.toml")]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert json.loads(line)["level"] == "error" and "nope.toml" in line
+    assert "error" not in captured.out
 
 
 @pytest.mark.parametrize(
