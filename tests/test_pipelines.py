@@ -127,9 +127,9 @@ def test_a_tracked_spec_without_mlflow_or_matplotlib_warns(tmp_path, monkeypatch
 
     spec = load_spec(write(tmp_path, MINIMAL))[0]  # [tracking] enabled by default
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    with pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster\[track\]"):
-        with tracked_run(spec, "2024-01-01", lambda line: None) as ids:
-            assert ids == (None, None)
+    warned = pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster\[track\]")
+    with warned, tracked_run(spec, "2024-01-01", lambda line: None) as ids:
+        assert ids == (None, None)
 
     def no_matplotlib(*args, **kwargs):
         raise MissingExtraError("plot needs matplotlib")
