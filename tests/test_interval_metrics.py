@@ -144,8 +144,9 @@ def test_msis_of_a_conformal_seasonal_naive_interval_on_m4_hourly():
         (lambda: coverage([1.0, 2.0], [0.0], [3.0, 3.0]), "same shape"),
         (lambda: coverage([1.0], [2.0], [1.0]), "lo must not exceed hi"),
         (lambda: interval_width([], []), "empty"),
-        (lambda: winkler_score([1.0], [0.0], [2.0], level=100), r"level must be .*\(0, 100\)"),
-        (lambda: winkler_score([1.0], [0.0], [2.0], level=0.95), None),
+        (lambda: winkler_score([1.0], [0.0], [2.0], level=100), r"level must be .*\(1, 100\)"),
+        (lambda: winkler_score([1.0], [0.0], [2.0], level=0.95), "80 for an 80 % interval"),
+        (lambda: winkler_score([1.0], [0.0], [2.0], level=1.5), None),
         (lambda: pinball_loss([1.0], [1.0], 1.5), r"quantile must be .*\(0, 1\)"),
         (lambda: pinball_loss([1.0], [1.0], [0.1, 0.1]), "more than once"),
         (lambda: pinball_loss([1.0], [1.0], [0.1, 0.9]), r"shape \(1, 2\)"),
@@ -157,7 +158,7 @@ def test_msis_of_a_conformal_seasonal_naive_interval_on_m4_hourly():
     ],
 )
 def test_array_interval_metric_errors(call, message):
-    if message is None:  # a level of 0.95 is valid (0.95 %), not refused
+    if message is None:  # a level of 1.5 is valid (1.5 %), not refused
         assert call() > 0
         return
     with pytest.raises(DataValidationError, match=message):
@@ -282,7 +283,7 @@ def test_owa_ignores_interval_scores(panel):
         (lambda f: f.with_columns(pl.lit(None, pl.Float64).alias("y_q10")), "Missing values"),
         (lambda f: f.with_columns(pl.lit("x").alias("y_q90")), "must hold numbers"),
         (lambda f: f.rename({"y_q10": "y_q010"}), "unlike the package"),
-        (lambda f: f.rename({"y_lo_80": "y_lo_180", "y_hi_80": "y_hi_180"}), r"\(0, 100\)"),
+        (lambda f: f.rename({"y_lo_80": "y_lo_180", "y_hi_80": "y_hi_180"}), r"\(1, 100\)"),
     ],
 )
 def test_evaluate_refuses_bad_interval_columns(panel, change, message):

@@ -16,7 +16,7 @@ from forecaster._validation import check
 from forecaster.estimators.forecaster import RNNForecaster
 from forecaster.estimators.intervals import conformal_rank, interval_columns, quantile_name
 from forecaster.estimators.regressor import RNNRegressor
-from forecaster.evaluation import backtest
+from forecaster.evaluation import backtest, seasonal_naive
 from forecaster.evaluation.intervals import IntervalColumns, level_name
 from forecaster.exceptions import DataValidationError
 
@@ -673,7 +673,6 @@ def test_levels_or_quantiles_that_share_a_column_name_are_refused(point_model, f
 @pytest.mark.parametrize(
     ("kw", "label"),
     [
-        ({"level": [80, 5e-05]}, "5e-05"),
         ({"level": [99.99999]}, "100"),
         ({"quantiles": [5e-07, 0.5]}, "5e-05"),
         ({"quantiles": [0.9999999]}, "100"),
@@ -682,18 +681,35 @@ def test_levels_or_quantiles_that_share_a_column_name_are_refused(point_model, f
 def test_levels_and_quantiles_whose_names_evaluate_cannot_read_are_refused(
     point_model, frame, kw, label
 ):
-    """level=5e-05 was written y_lo_5e-05, which evaluate does not read as a level (it scored
-    no interval, silently), and 99.99999 y_lo_100, which it refuses: now refused up front."""
+    """level=99.99999 was written y_lo_100, which evaluate refuses (and quantile 5e-07
+    y_q5e-05, which it did not read as a quantile): now refused up front."""
     with pytest.raises(DataValidationError, match=rf"would end its column names in '{label}'"):
         point_model.predict(frame, **kw)
 
 
 def test_every_accepted_level_and_quantile_is_named_as_evaluate_reads_it():
     """The extremes that are accepted round-trip through their column names."""
-    levels = check("level", [0.0001, 12.5, 99.9999])
+    levels = check("level", [1.0001, 12.5, 99.9999])
     quantiles = check("quantiles", [0.000001, 0.025, 0.999999])
     columns = [level_name("y", v, side) for v in levels for side in ("lo", "hi")]
     columns += [quantile_name("y", q) for q in quantiles]
     found = IntervalColumns.find(["y", *columns], ["y"])
     assert found.levels == levels
     assert found.quantiles == pytest.approx(quantiles)
+
+
+@pytest.mark.parametrize("level", [0.8, [0.8, 0.95], 1, [0.5, 80]])
+def test_a_level_given_as_a_fraction_is_refused(point_model, frame, level):
+    """level=0.8 gave a 0.8 % interval (nearly zero width) without a word, where the user
+    almost surely meant 80 %: levels are now percentages in (1, 100), and the message says so."""
+    with pytest.raises(DataValidationError, match=r"in \(1, 100\).*80 for an 80 % interval"):
+        point_model.predict(frame, level=level)
+    with pytest.raises(DataValidationError, match=r"80 for an 80 % interval"):
+        seasonal_naive(frame, 2, m=2, target="y", id_col="id", time_col="time", level=level)
+
+
+def test_evaluate_refuses_columns_that_name_a_fraction_as_level():
+    """Columns y_lo_0.9 / y_hi_0.9 were scored as a 0.9 % interval (MSIS with a = 0.991)."""
+    columns = ["y", level_name("y", 0.9, "lo"), level_name("y", 0.9, "hi")]
+    with pytest.raises(DataValidationError, match=r"name a level outside \(1, 100\)"):
+        IntervalColumns.find(columns, ["y"])

@@ -467,12 +467,24 @@ def test_a_tracked_run_with_tune_logs_the_refit_not_the_trials(tmp_path, capsys,
 # prediction intervals: [output] levels and predict --level (issue 13)
 # ------------------------------------------------------------------------------------------
 
-LEVELS_MESSAGE = r"key 'output\.levels'.*distinct numbers in \(0, 100\), in increasing order"
+LEVELS_MESSAGE = r"key 'output\.levels'.*distinct numbers in \(1, 100\), in increasing order"
 
 
 @pytest.mark.parametrize(
     "value",
-    ["[0]", "[100]", "[-5]", "[95, 80]", "[80, 80]", '["80"]', "[true]", "80", "[]", "[nan]"],
+    [
+        "[0]",
+        "[0.8]",
+        "[100]",
+        "[-5]",
+        "[95, 80]",
+        "[80, 80]",
+        '["80"]',
+        "[true]",
+        "80",
+        "[]",
+        "[nan]",
+    ],
 )
 def test_output_levels_are_validated_naming_the_key(tmp_path, capsys, value):
     path = write(tmp_path, MINIMAL + f"\n[output]\nlevels = {value}\n")
@@ -663,6 +675,7 @@ def test_a_saved_model_of_another_horizon_or_frequency_exits_2(tmp_path, capsys)
     ("levels", "message"),
     [
         (["0"], r"argument --level: expected a level in percent.*got '0'"),
+        (["0.8"], r"argument --level: expected a level in percent, a number in \(1, 100\)"),
         (["100"], r"argument --level: expected a level in percent"),
         (["eighty"], r"argument --level: expected a level in percent"),
         (["nan"], r"argument --level: expected a level in percent"),
@@ -760,7 +773,7 @@ def test_evaluation_metrics_take_interval_scores_of_the_levels(tmp_path):
         ('["coverage_95"]', "[80]", r"'coverage_95' scores the 95 % interval.*levels is \['80'\]"),
         ('["width_80"]', None, r"'width_80' scores the 80 % interval.*levels is not set"),
         ('["pinball"]', None, r"'pinball' scores quantile forecasts.*levels is not set"),
-        ('["coverage_0"]', "[80]", r"the level of 'coverage_0' is not in \(0, 100\)"),
+        ('["coverage_0"]', "[80]", r"the level of 'coverage_0' is not in \(1, 100\)"),
         ('["coverage"]', "[80]", r"expected one of .*coverage_<L>.*got 'coverage'"),
         ('["crps"]', "[80]", r"expected one of.*got 'crps'"),
         ('["mae", "mae"]', None, r"each metric once, got \['mae'\]"),

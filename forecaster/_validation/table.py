@@ -88,6 +88,13 @@ MAX_N_FFT = 2**16
 MAX_SAMPLE_RATE = 1_000_000
 """Largest audio sample rate accepted (1 MHz; studio audio is at most 384 kHz)."""
 
+MIN_LEVEL = 1.0
+"""Prediction-interval levels are percentages above this and below 100. A level up to 1 (a
+0.8 % interval) is almost always a fraction meant as a percentage (0.8 for 80 %), so it is
+refused rather than silently giving an interval of nearly zero width."""
+
+LEVEL_HINT = "A level is the nominal coverage in percent: 80 for an 80 % interval, not 0.8."
+
 
 def _size(**kwargs: Any) -> Integer:
     return Integer(low=kwargs.pop("low", 1), high=MAX_SIZE, **kwargs)
@@ -134,7 +141,9 @@ PARAMETERS: dict[str, Rule] = {
     # training
     "loss": Choice(choices=LOSSES),
     "quantiles": Probabilities(none=True),
-    "level": Probabilities(none=True, low=0.0, high=100.0, example="[80, 95]", percent=1.0),
+    "level": Probabilities(
+        none=True, low=MIN_LEVEL, high=100.0, example="[80, 95]", percent=1.0, hint=LEVEL_HINT
+    ),
     "lr": Real(low=0.0, high=10.0, low_open=True),
     "weight_decay": Real(low=0.0, high=10.0),
     "batch_size": Integer(

@@ -443,9 +443,10 @@ class RecurrentEstimator(BaseEstimator):
         return ensemble, history
 
     val_loss_: float | None
-    """The fitted model's validation loss (set by ``fit``; not saved): its best epoch's for one
-    network, the averaged members' forecasts' for an ensemble (not its best member's, which
-    ``history_`` shows); None without validation windows. ``tune`` minimises it."""
+    """The fitted model's validation loss (set by ``fit``, saved with it): its best epoch's for
+    one network, the averaged members' forecasts' for an ensemble (not its best member's, which
+    ``history_`` shows); None without validation windows, or when loaded from an older save.
+    ``tune`` minimises it."""
 
     stopped_by_: str | None
     """What ended training (set by ``fit``; not saved, so None on a loaded model):

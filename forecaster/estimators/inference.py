@@ -127,7 +127,7 @@ class ForecastInference(TargetPanels):
             The future covariates over the horizon (id, time and those columns): required when
             the model has any, refused otherwise. Checked like the history: training id and
             time dtypes, one row per (id, time), a finite value at every forecast step.
-        level : number or list of numbers in (0, 100), optional
+        level : number or list of numbers in (1, 100), optional
             Add the prediction intervals of these levels: ``<target>_lo_80`` and
             ``<target>_hi_80`` for ``level=[80]``. A point model needs :meth:`calibrate`
             first (split conformal); a quantile model (``loss="quantile"``) gives its own

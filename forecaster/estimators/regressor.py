@@ -358,7 +358,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         Raises
         ------
         DataValidationError
-            When ``level`` is not one number in (0, 100) (a list of several levels is refused:
+            When ``level`` is not one number in (1, 100) (a list of several levels is refused:
             the method returns one pair), or the model is not calibrated.
         """
         levels = check("level", level)

@@ -24,12 +24,17 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
-from forecaster._validation import MAX_SIZE, check
+from forecaster._validation import check
 from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.statics import StaticEncoding
 from forecaster.estimators.blend_state import baseline_config, restore_baseline
+from forecaster.estimators.conformal_state import (
+    conformal_config,
+    regressor_conformal_config,
+    restore_conformal,
+)
 from forecaster.exceptions import DataValidationError, NotFittedError
 from forecaster.nn.checks import saved_network_config
 from forecaster.nn.ensemble import network_from_config
@@ -104,6 +109,9 @@ class _EstimatorState:
         }
         if hasattr(self, "feature_names_in_"):
             config["feature_names_in"] = [str(name) for name in self.feature_names_in_]
+        val_loss = self.__dict__.get("val_loss_")
+        if val_loss is not None and math.isfinite(val_loss):
+            config["val_loss"] = float(val_loss)
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
         if params.get("ema_decay") == "auto":  # the decay it chose
@@ -172,6 +180,7 @@ class _EstimatorState:
             feature_names = names(state.config["feature_names_in"], "feature_names_in")
             estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
         estimator.ema_decay_ = _restore_ema_decay(estimator.ema_decay, state.config)
+        estimator.val_loss_ = _restore_val_loss(state.config)
         estimator._restore(state)
         return estimator
 
@@ -211,7 +220,7 @@ class RegressorState(_EstimatorState):
                 "n_channels": int(self.n_channels_),
                 "lookback": int(self.lookback_),
                 "horizon": int(self.horizon_),
-                **_regressor_conformal(self.__dict__.get("conformal_")),
+                **regressor_conformal_config(self.__dict__.get("conformal_")),
             }
         }
 
@@ -287,7 +296,7 @@ class ForecasterState(_EstimatorState):
             "n_train_windows": int(self.n_train_windows_),
             "n_val_windows": int(self.n_val_windows_),
             "calendar": list(getattr(self, "calendar_", ())),
-            **_conformal_config(self.__dict__.get("conformal_")),
+            **conformal_config(self.__dict__.get("conformal_")),
             **_statics_config(self.__dict__.get("static_encoding_")),
             **baseline_config(self),
             **({"target_transform": self._fitted_transform()} if auto else {}),
@@ -369,7 +378,7 @@ class ForecasterState(_EstimatorState):
         self.target_transform_ = _restore_transform(self.target_transform, config)
         self.keys_ = self._restore_keys(state.keys)
         if "conformal" in config:
-            self.conformal_ = _restore_conformal(config["conformal"], arrays, self.keys_.height)
+            self.conformal_ = restore_conformal(config["conformal"], arrays, self.keys_.height)
         restore_baseline(self, config.get("baseline"), len(_targets(self)))
 
     def _restore_keys(self, keys: pl.DataFrame | None) -> pl.DataFrame:
@@ -407,54 +416,6 @@ class ForecasterState(_EstimatorState):
             self.train_end_ = ends.alias(self.time_col)
             keys = keys.drop(train_end)
         return keys
-
-
-def _regressor_conformal(conformal: np.ndarray | None) -> dict[str, Any]:
-    """The regressor's ``conformal_shape`` entry (none when it is not calibrated)."""
-    return {} if conformal is None else {"conformal_shape": [int(n) for n in conformal.shape]}
-
-
-def _conformal_config(conformal: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``conformal`` entry of ``config.json`` (none for a model not calibrated, whose
-    saved folder stays as before)."""
-    if conformal is None:
-        return {}
-    shape = [int(n) for n in conformal["residuals"].shape]
-    entry = {
-        "per_series": bool(conformal["per_series"]),
-        "shape": shape,
-        "normalize": conformal.get("normalize"),
-        "ends": "ends" in conformal,
-        "window": conformal.get("window"),
-    }
-    return {"conformal": entry}
-
-
-def _restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: int) -> dict:
-    """``conformal_`` from its config entry and arrays (a calibration saved before
-    ``normalize`` / ``rolling`` existed: plain residuals, no window)."""
-    residuals, series = arrays["conformal.residuals"], arrays["conformal.series"]
-    per_series, normalize = entry.get("per_series"), entry.get("normalize")
-    window, has_ends = entry.get("window"), entry.get("ends", False)
-    flags_ok = all(isinstance(v, bool) for v in (per_series, has_ends))
-    flags_ok = flags_ok and normalize in (None, "series", "window")
-    window_ok = window is None or (
-        isinstance(window, int)
-        and not isinstance(window, bool)
-        and 1 <= window <= MAX_SIZE
-        and has_ends
-    )
-    if not (flags_ok and window_ok and np.isfinite(residuals).all()):
-        raise StateError("the calibration (conformal) is invalid")
-    if ((series < -1) | (series >= n_keys)).any():
-        raise StateError("the calibration's series rows are out of range")
-    conformal = {"residuals": residuals, "series": series, "per_series": per_series}
-    conformal.update(normalize=normalize, window=window)
-    if has_ends:
-        conformal["ends"] = arrays["conformal.ends"]
-        if (np.diff(conformal["ends"]) < 0).any():
-            raise StateError("the calibration's window ends must be in increasing order")
-    return conformal
 
 
 def _statics_config(encoding: StaticEncoding | None) -> dict[str, Any]:
@@ -570,6 +531,16 @@ def _restore_ema_decay(param: Any, config: dict[str, Any]) -> float | None:
     except DataValidationError:
         pass
     raise StateError(f"the config's ema_decay {short(chosen)} is not None or in [0, 1)")
+
+
+def _restore_val_loss(config: dict[str, Any]) -> float | None:
+    """The saved validation loss (None: saved before it was, or fitted without validation)."""
+    loss = config.get("val_loss")
+    if loss is None:
+        return None
+    if isinstance(loss, bool) or not isinstance(loss, int | float) or not math.isfinite(loss):
+        raise StateError(f"the config's val_loss {short(loss)} is not a finite number")
+    return float(loss)
 
 
 def _check_consistent(estimator: Any, config: dict[str, Any], network: dict[str, Any]) -> None:

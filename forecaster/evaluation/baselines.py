@@ -221,7 +221,7 @@ def seasonal_naive(
     m : int
         Seasonal period (``m = 1`` is :func:`naive`).
     level : list of float, optional
-        Interval levels in (0, 100), e.g. ``[80, 95]``: adds ``<target>_lo_<L>`` and
+        Interval levels in percent, in (1, 100), e.g. ``[80, 95]``: adds ``<target>_lo_<L>`` and
         ``<target>_hi_<L>`` columns. Every series then needs more than ``m ceil(horizon / m)``
         values.
     quantiles : list of float, optional

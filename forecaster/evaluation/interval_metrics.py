@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from forecaster._validation import Real
+from forecaster._validation import LEVEL_HINT, MIN_LEVEL, Real
 from forecaster.evaluation.array_metrics import float_values, mase_scale
 from forecaster.exceptions import DataValidationError
 
@@ -35,13 +35,7 @@ __all__ = [
     "winkler_score",
 ]
 
-_LEVEL = Real(
-    low=0.0,
-    high=100.0,
-    low_open=True,
-    high_open=True,
-    hint="A level is the nominal coverage in percent, e.g. 80 or 95.",
-)
+_LEVEL = Real(low=MIN_LEVEL, high=100.0, low_open=True, high_open=True, hint=LEVEL_HINT)
 _QUANTILE = Real(
     low=0.0, high=1.0, low_open=True, high_open=True, hint="A quantile is a fraction, e.g. 0.9."
 )

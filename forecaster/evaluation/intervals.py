@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from forecaster._columns import is_bound_column, is_number_label, number_label, temporary_names
+from forecaster._validation import MIN_LEVEL
 from forecaster.data.checks import check_values
 from forecaster.exceptions import DataValidationError
 
@@ -150,7 +151,7 @@ class IntervalColumns:
         ------
         DataValidationError
             When a level has a lower bound without an upper one (or the other way), a level
-            is not in (0, 100) or a quantile not in (0, 1), or the targets differ in levels or
+            is not in (1, 100) or a quantile not in (0, 1), or the targets differ in levels or
             quantiles.
         """
         skip = set(targets)
@@ -165,12 +166,13 @@ class IntervalColumns:
                     f"{t!r}: each level needs both {t}_lo_<level> and {t}_hi_<level>."
                 )
             qs = _suffixes(columns, f"{t}_q", skip)
-            bad = [f"{t}_lo_{k}" for k, v in lo.items() if not 0 < v < 100]
+            bad = [f"{t}_lo_{k}" for k, v in lo.items() if not MIN_LEVEL < v < 100]
             bad += [f"{t}_q{k}" for k, v in qs.items() if not 0 < v < 100]
             if bad:
                 raise DataValidationError(
-                    f"Columns {bad} name a level outside (0, 100) or a quantile outside (0, 1) "
-                    "(named in percent: y_q10 is the quantile 0.1). Rename or drop them."
+                    f"Columns {bad} name a level outside (1, 100) or a quantile outside (0, 1) "
+                    "(both named in percent: y_lo_80 bounds the 80 % interval, y_q10 is the "
+                    "quantile 0.1). Rename or drop them."
                 )
             levels = tuple(sorted({v for v in lo.values()}))
             quantiles = tuple(sorted({v / 100 for v in qs.values()}))

@@ -77,14 +77,15 @@ def _seconds(*, zero: bool) -> Callable[[str], float]:
 
 
 def _level(text: str) -> float:
-    """An argparse type: a prediction-interval level in percent, a number in (0, 100)."""
+    """An argparse type: a prediction-interval level in percent, a number in (1, 100) (the
+    range of ``forecaster._validation.MIN_LEVEL``, not imported: the parser stays light)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and 0 < value < 100):
+    if not (math.isfinite(value) and 1 < value < 100):
         raise argparse.ArgumentTypeError(
-            f"expected a level in percent, a number in (0, 100) such as 80 or 95, got {text!r}"
+            f"expected a level in percent, a number in (1, 100) such as 80 or 95, got {text!r}"
         )
     return value
 

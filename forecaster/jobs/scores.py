@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from forecaster._validation import MIN_LEVEL
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
@@ -85,8 +86,8 @@ def metric_name(value: Any) -> str:
     if match is None:
         raise ValueError(f"{_METRIC_HINT}, got {value!r}")
     level = float(match.group(2))
-    if not 0 < level < 100:
-        raise ValueError(f"{_METRIC_HINT}; the level of {value!r} is not in (0, 100)")
+    if not MIN_LEVEL < level < 100:
+        raise ValueError(f"{_METRIC_HINT}; the level of {value!r} is not in (1, 100)")
     return f"{match.group(1)}_{level:g}"
 
 

@@ -210,10 +210,10 @@ class OutputSpec(_Strict):
     @field_validator("levels", mode="before")
     @classmethod
     def _levels(cls, value: Any) -> Any:
-        """Prediction-interval levels in percent: distinct numbers in (0, 100), in increasing
+        """Prediction-interval levels in percent: distinct numbers in (1, 100), in increasing
         order (the table's rule of ``level``, which every ``predict(level=...)`` applies)."""
         expected = (
-            "expected a non-empty list of distinct numbers in (0, 100), in increasing order, "
+            "expected a non-empty list of distinct numbers in (1, 100), in increasing order, "
             "e.g. levels = [80, 95] (the 80 % and 95 % prediction intervals)"
         )
         if not isinstance(value, list):

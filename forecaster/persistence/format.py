@@ -90,14 +90,15 @@ ENVELOPE = frozenset({"format", "format_version", "package_version", "estimator"
 """The format's entries that are not part of a :class:`ModelState`'s ``config``."""
 OPTIONAL_ENTRIES = frozenset(
     {"package_version", "history", "feature_names_in", "conformal", "static_covariates"}
-    | {"baseline", "target_transform", "ema_decay"}
+    | {"baseline", "target_transform", "ema_decay", "val_loss"}
 )
 """Entries a config may lack (``package_version``: formats 1 and 2; ``conformal``: the
 calibration of a calibrated model, see ``RNNForecaster.calibrate``; ``static_covariates``: the
 encoding of a model's static covariates; ``baseline``: the blend with the seasonal naive and the
 validation report of ``RNNForecaster(baseline=...)``, absent in older saves;
 ``target_transform``: the transform ``target_transform="auto"`` chose in fit; ``ema_decay``:
-the weight-average decay ``ema_decay="auto"`` chose)."""
+the weight-average decay ``ema_decay="auto"`` chose; ``val_loss``: the fitted model's
+``val_loss_``, absent in older saves and without validation windows)."""
 
 
 # ------------------------------------------------------------------------------------------

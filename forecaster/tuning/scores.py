@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._validation import MIN_LEVEL
 from forecaster.data.panel import Panel
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
 from forecaster.estimators.sampling import validation_origins, validation_steps
@@ -48,7 +49,7 @@ def score_column(metric: Any) -> str | None:
     if metric in ("msis", "winkler"):
         return f"{metric}_95"
     match = _PER_LEVEL.fullmatch(metric)
-    if match is None or not 0 < float(match.group(2)) < 100:
+    if match is None or not MIN_LEVEL < float(match.group(2)) < 100:
         return None
     return f"{match.group(1)}_{float(match.group(2)):g}"
 
