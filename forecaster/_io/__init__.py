@@ -83,10 +83,12 @@ from forecaster._io.reading import (
     JSON_MAX_DEPTH,
     SAFETENSORS_HEADER_LIMIT,
     PinnedDirectory,
+    is_memory_sqlite,
     load_json_bounded,
     read_consistent,
     read_file_bounded,
     read_safetensors_header,
+    sqlite_file_problem,
 )
 
 __all__ = [
@@ -103,6 +105,7 @@ __all__ = [
     "exclusive_lock",
     "fcntl",
     "fsync_directory",
+    "is_memory_sqlite",
     "load_json_bounded",
     "manifest_bytes",
     "manifest_digest",
@@ -115,6 +118,7 @@ __all__ = [
     "remove_owned",
     "remove_staging",
     "sha256_bytes",
+    "sqlite_file_problem",
     "staging_directory",
     "temporary_files",
     "write_atomic",

@@ -7,6 +7,9 @@
 - :class:`PinnedDirectory` / :func:`read_consistent`: every file of one read comes from the same
   version of a folder, even when :func:`~forecaster._io.publishing.publish_directory` replaces
   it meanwhile; where folders cannot be pinned, a read that failed is retried.
+- :func:`sqlite_file_problem` / :func:`is_memory_sqlite`: whether a path can hold a SQLite
+  database, and whether a ``sqlite`` URL names an in-memory one: the checks of a study's
+  storage that ``tune`` and a pipeline spec's dry run share.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -28,11 +32,15 @@ __all__ = [
     "JSON_MAX_DEPTH",
     "SAFETENSORS_HEADER_LIMIT",
     "PinnedDirectory",
+    "is_memory_sqlite",
     "load_json_bounded",
     "read_consistent",
     "read_file_bounded",
     "read_safetensors_header",
+    "sqlite_file_problem",
 ]
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 JSON_MAX_DEPTH = 64
 """Deepest nesting of lists and objects accepted in a JSON file the package reads."""
@@ -480,3 +488,59 @@ def read_consistent(
             continue
         time.sleep(pause)
         pause = min(2 * pause, 0.5)
+
+
+def sqlite_file_problem(path: Path, *, create_parents: bool = False) -> str | None:
+    """Why ``path`` cannot hold a SQLite database (None when it can): it is a folder, a device,
+    FIFO or socket, an unreadable file or one that is not a SQLite database, or its folder is a
+    file or cannot be created (only the last folder is, unless ``create_parents``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> sqlite_file_problem(folder / "optuna.db") is None
+    True
+    >>> sqlite_file_problem(folder).endswith("is a folder, not a database file")
+    True
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})"
+    if info is None:
+        parent = path.parent
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+        if not parent.exists() and not create_parents and not parent.parent.is_dir():
+            return f"the folder {parent.parent} does not exist"
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return f"{path} is a folder, not a database file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file (a device, FIFO or socket)"
+    if info.st_size:
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            return f"{path} cannot be read ({exc.strerror or exc})"
+        if header != _SQLITE_HEADER:
+            return f"{path} is not a SQLite database (it starts with {header[:8]!r})"
+    return None
+
+
+def is_memory_sqlite(url: str) -> bool:
+    """Whether a ``sqlite`` database URL names an in-memory database (``sqlite://``,
+    ``sqlite:///:memory:``, ``?mode=memory``), which lives and dies with one connection.
+
+    Examples
+    --------
+    >>> is_memory_sqlite("sqlite://"), is_memory_sqlite("sqlite:///studies/optuna.db")
+    (True, False)
+    """
+    path_text = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    memory = not path_text or ":memory:" in path_text
+    return memory or re.search(r"[?&]mode=memory\b", url) is not None

@@ -325,7 +325,16 @@ def side_paths(spec: Spec, root: Path) -> list[tuple[str, str, Path, bool]]:
 
 def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
     """``model.checkpoint_dir`` and a SQLite ``training.storage`` file: inside the project,
-    writable names, not inside (or being) a folder forecaster wrote, not read as data."""
+    writable names, not inside (or being) a folder forecaster wrote, not read as data; the
+    storage a file that can hold a SQLite database, as ``tune`` checks it when it opens."""
+    storage = spec.training.storage
+    sqlite = storage.split("://", 1)[0].split("+", 1)[0].lower() == "sqlite"
+    if sqlite and _io.is_memory_sqlite(storage):
+        raise SpecError(
+            f"{file}: key 'training.storage' ({storage!r}) is an in-memory SQLite database, "
+            "which lives with one connection: a study needs several, and could not be resumed. "
+            "Use a file such as 'sqlite:///studies/optuna.db' (relative to the project folder)."
+        )
     for key, value, path, is_folder in side_paths(spec, root):
         why = path_problem(path)
         if why is None and not path.is_relative_to(normal_path(root)):
@@ -342,6 +351,8 @@ def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
         if why is None:  # a checkpoint folder holds checkpoint-<epoch>.safetensors files
             probe = path / "checkpoint-0.safetensors" if is_folder else path
             why = data_problem(spec, root, probe, folder=False)
+        if why is None and not is_folder:
+            why = _io.sqlite_file_problem(path)
         if why:
             raise SpecError(
                 f"{file}: key {key!r} ({value!r}) resolves to {path}: {why}. Give it a path of "

@@ -13,13 +13,13 @@ import numbers
 import os
 import random
 import re
-import stat
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from forecaster._io import is_memory_sqlite, sqlite_file_problem
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -82,7 +82,6 @@ _SUPPORTED_STORAGE = (
     "'postgresql+psycopg://user:password@host/db' (also mysql+pymysql://...), a pathlib.Path to "
     "a SQLite file, or an optuna storage object (e.g. optuna.storages.JournalStorage)."
 )
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _CONNECT_TIMEOUT = 10
 """Seconds a PostgreSQL storage waits to connect (unless the URL sets ``connect_timeout``)."""
 _CREATE_ATTEMPTS = 5
@@ -260,14 +259,14 @@ def _dialect(url: str) -> str:
 def _check_sqlite_file(url: str, *, create_parents: bool) -> None:
     """Refuse a SQLite path that cannot hold a study: a folder, a device or FIFO, a file that is
     not a SQLite database, a folder chain that does not exist (created for ``"default"``)."""
-    path_text = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
-    if not path_text or ":memory:" in path_text or re.search(r"[?&]mode=memory\b", url):
+    if is_memory_sqlite(url):
         raise StorageError(
             f"Cannot use the study storage {url!r}: an in-memory SQLite database belongs to one "
             "connection, and Optuna's storage opens several (heartbeats, worker processes), so "
             "the study would break mid-run and could not be resumed. Pass storage=None for an "
             "in-memory study, or a file such as 'sqlite:///studies/optuna.db'."
         )
+    path_text = url.split(":///", 1)[1].split("?", 1)[0]
     if path_text.startswith("file:"):
         return  # a SQLite URI filename (sqlite:///file:...?uri=true)
     path = Path(path_text)
@@ -278,33 +277,12 @@ def _check_sqlite_file(url: str, *, create_parents: bool) -> None:
             f"existing folder, or at a SQLite database written by Optuna. {_SUPPORTED_STORAGE}"
         )
 
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise refuse(f"{path} cannot be read ({exc.strerror or exc})") from exc
-    if info is not None:
-        if stat.S_ISDIR(info.st_mode):
-            raise refuse(f"{path} is a folder, not a database file")
-        if not stat.S_ISREG(info.st_mode):
-            raise refuse(f"{path} is not a regular file (a device, FIFO or socket)")
-        if info.st_size:
-            try:
-                with open(path, "rb") as handle:
-                    header = handle.read(len(_SQLITE_HEADER))
-            except OSError as exc:
-                raise refuse(f"{path} cannot be read ({exc.strerror or exc})") from exc
-            if header != _SQLITE_HEADER:
-                raise refuse(f"{path} is not a SQLite database (it starts with {header[:8]!r})")
-        return
+    problem = sqlite_file_problem(path, create_parents=create_parents)
+    if problem is not None:
+        raise refuse(problem)
     parent = path.parent
-    if parent.is_dir():
+    if path.exists() or parent.is_dir():
         return
-    if parent.exists():
-        raise refuse(f"{parent} is a file, not a folder")
-    if not create_parents and not parent.parent.is_dir():
-        raise refuse(f"the folder {parent.parent} does not exist")
     try:
         parent.mkdir(parents=create_parents, exist_ok=True)
     except OSError as exc:

@@ -1121,3 +1121,30 @@ def test_a_future_covariate_step_given_twice_is_refused_not_picked(tmp_path, cap
     code, _, err = cli(capsys, "run", str(spec))
     assert code == 3 and "2 rows of the source after the as-of share" in err, err
     assert "share their (id, date)" in err and "2024, 1, 14" in err and "fitted" not in err
+
+
+@pytest.mark.parametrize(
+    ("url", "prepare", "message"),
+    [
+        ("sqlite://rel.db", None, "is an in-memory SQLite database"),
+        ("sqlite:///:memory:", None, "is an in-memory SQLite database"),
+        ("sqlite:///studies", "folder", "is a folder, not a database file"),
+        ("sqlite:///notes.db", "text", "is not a SQLite database"),
+        ("sqlite:///a/b/optuna.db", None, "does not exist"),
+    ],
+)
+def test_a_storage_that_tune_refuses_is_refused_by_the_dry_run_too(
+    tmp_path, capsys, tree_guard, url, prepare, message
+):
+    """The dry run said yes to storages the run then refused (it checked only the URL's
+    scheme): now both refuse them when the spec loads, naming the key, before any data."""
+    spec = project(tmp_path, training=f'storage = "{url}"')
+    if prepare == "folder":
+        (tmp_path / "studies").mkdir()
+    elif prepare == "text":
+        (tmp_path / "notes.db").write_text("my notes")
+    guard = tree_guard(tmp_path)
+    for args in (["run", str(spec), "--tune", "--dry-run"], ["tune", str(spec)]):
+        code, _, err = cli(capsys, *args)
+        assert code == 2 and "key 'training.storage'" in err and message in err, (args, err)
+    guard.assert_unchanged()  # the notes file too
