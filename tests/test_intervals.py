@@ -713,3 +713,21 @@ def test_evaluate_refuses_columns_that_name_a_fraction_as_level():
     columns = ["y", level_name("y", 0.9, "lo"), level_name("y", 0.9, "hi")]
     with pytest.raises(DataValidationError, match=r"name a level outside \(1, 100\)"):
         IntervalColumns.find(columns, ["y"])
+
+
+def test_bounds_of_a_log_target_stay_in_its_domain():
+    """A conformal band is computed on the targets' own scale: for a log target (values > 0,
+    forecasts > 0) it reached below zero, an impossible value. Bounds and quantiles are now
+    floored at the transform's domain (0), which never lowers coverage."""
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    y = np.exp(0.1 * rng.normal(0, 1.0, 400).cumsum() + np.sin(t / 4)) + 0.01
+    frame = pl.DataFrame({"t": t, "y": y})
+    model = RNNForecaster(target="y", time_col="t", target_transform="log", **SMALL)
+    model.fit(frame.head(300))
+    model.calibrate(frame, folds=30, step=2)
+    out = model.predict(frame, level=[95], quantiles=[0.025, 0.5])
+    assert (out["y_lo_95"] >= 0).all() and (out["y_q2.5"] >= 0).all()
+    assert (out["y_lo_95"] == 0).any()  # the band reached below 0 here: floored, not shifted
+    assert (out["y_hi_95"] > out["y"]).all()
+    assert out.select("t", "y").equals(model.predict(frame))

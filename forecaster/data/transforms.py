@@ -23,6 +23,7 @@ __all__ = [
     "LOG_MIN_SPREAD",
     "TARGET_TRANSFORMS",
     "check_target_domain",
+    "domain_bound",
     "fit_boxcox_lambdas",
     "guerrero_lambda",
     "inverse_targets",
@@ -178,12 +179,27 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
     return "log" if float(np.median(finite)) < LOG_MAX_LAMBDA else "none"
 
 
+def domain_bound(method: str) -> float | None:
+    """The value every target must exceed under the transform ``method`` (``0`` for log and
+    Box-Cox, ``-1`` for log1p; None for ``"none"``), which its forecasts' inverse keeps above
+    too.
+
+    Examples
+    --------
+    >>> domain_bound("log"), domain_bound("log1p"), domain_bound("none")
+    (0.0, -1.0, None)
+    """
+    if method == "none":
+        return None
+    return -1.0 if method == "log1p" else 0.0
+
+
 def check_target_domain(method: str, panel: Panel) -> None:
     """Raise :class:`DataValidationError` when a target value is outside the transform's
     domain (``> 0`` for log and Box-Cox, ``> -1`` for log1p), naming the column and series."""
-    if method == "none":
+    bound = domain_bound(method)
+    if bound is None:
         return
-    bound = -1.0 if method == "log1p" else 0.0
     targets = panel.values[:, : panel.n_targets]
     bad = targets <= bound
     if not bad.any():

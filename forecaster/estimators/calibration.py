@@ -17,6 +17,7 @@ from __future__ import annotations
 __all__ = ["ForecastIntervals"]
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data import polars_frame
 from forecaster.data.frames import column_tuple
+from forecaster.data.transforms import domain_bound
 from forecaster.estimators.intervals import conformal_spread, interval_columns
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.evaluation.fitted import IN_SAMPLE
@@ -44,6 +46,7 @@ class ForecastIntervals:
     loss: str
     network_: Any
     keys_: pl.DataFrame
+    _fitted_transform: Callable[[], str]
 
     def calibrate(
         self,
@@ -265,4 +268,5 @@ class ForecastIntervals:
             quantiles=quantiles,
             spread=spread,
             origins=times,
+            floor=domain_bound(self._fitted_transform()),
         )

@@ -282,6 +282,7 @@ def interval_columns(
     quantiles: Sequence[float] | None,
     spread: np.ndarray | None = None,
     origins: np.ndarray | None = None,
+    floor: float | None = None,
 ) -> dict[str, np.ndarray]:
     """The interval and quantile columns, name -> float32 values ``(B * horizon,)``, target
     after target (each target's interval bounds, then its quantiles, as in a backtest's
@@ -294,7 +295,9 @@ def interval_columns(
     None; ``rows`` ``(B,)``: each forecast's series (row of ``keys_``, -1 unseen);
     ``spread`` ``(B, T)``: each forecast window's spread (needed when normalised);
     ``origins`` ``(B,)``: each forecast's origin as the physical value of its time (needed
-    with a window).
+    with a window); ``floor``: the value the targets stay above (the target transform's
+    domain, e.g. 0 for a log target), below which no bound or quantile is put: a conformal
+    band computed on the targets' own scale would reach below it.
     """
     by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
     fitted_list = None if fitted is None else [round(float(q), 12) for q in fitted]
@@ -372,7 +375,10 @@ def interval_columns(
     for q in asked:
         for j, target in enumerate(targets):
             by_target[j][quantile_name(target, q)] = _flat(ordered[round(q, 12)][..., j])
-    return {name: values for columns in by_target for name, values in columns.items()}
+    columns = {name: values for target in by_target for name, values in target.items()}
+    if floor is not None:
+        columns = {name: np.maximum(values, np.float32(floor)) for name, values in columns.items()}
+    return columns
 
 
 def _quantiles_of(qs: list[float]) -> Reducer:
