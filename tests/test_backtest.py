@@ -355,6 +355,25 @@ def test_bad_scale_level_or_quantiles_are_refused_before_any_fit(asked, message,
     assert fits == []
 
 
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ({"gap": 5}, r"gap=5 shapes the span each fold trains on"),
+        ({"window": "sliding", "train_size": 80}, r"window='sliding' shapes the span"),
+        ({"metrics": ["mape"], "scale": 1000.0}, r"scale divides the errors of"),
+    ],
+)
+def test_backtest_refuses_what_a_fitted_model_or_its_metrics_would_not_use(asked, message):
+    """A fitted model with refit=False trains nothing, so gap and a sliding window changed
+    nothing; nor did scale without MAE, MSE or RMSE: all accepted, forecasts identical."""
+    t = np.arange(160)
+    frame = pl.DataFrame({"id": np.repeat(["a", "b"], 160), "time": np.r_[t, t]})
+    frame = frame.with_columns(y=pl.col("time").cast(pl.Float64).sin())
+    model = RNNForecaster(target="y", id_col="id", **TINY).fit(frame.filter(pl.col("time") < 100))
+    with pytest.raises(DataValidationError, match=message):
+        backtest(model, frame, folds=2, **asked)
+
+
 def test_a_fold_with_at_most_m_values_is_left_out_of_the_pooled_mase_with_a_warning():
     """Its NaN MASE scale turned every pooled MASE (and the baselines' and the skill ratios)
     NaN, silently."""

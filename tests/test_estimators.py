@@ -631,6 +631,12 @@ def test_regressor_standardises_values_whose_float32_square_overflows():
         ),
         # the halved rate never trained: early stopping ended the fit at the first flat epoch
         ({"lr_schedule": "plateau", "patience": 1}, r"patience=1 stops the fit at the first"),
+        # the rate is lowered after an epoch: with one epoch the lowered rate never trained
+        ({"lr_schedule": "cosine", "max_epochs": 1}, r"'cosine' lowers .* max_epochs=1 ends"),
+        # the earliest halving (3 flat epochs after the first) came after the last epoch
+        ({"lr_schedule": "plateau", "max_epochs": 4}, r"after epoch 4 at the earliest"),
+        # it acts on a GPU's out-of-memory error only
+        ({"on_oom": "split", "device": "cpu"}, r"on_oom='split' retries .* never acts"),
     ],
 )
 def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
@@ -638,7 +644,7 @@ def test_fit_refuses_a_parameter_the_others_leave_unused(params, message):
     X = np.random.default_rng(0).normal(size=(40, 12, 1)).astype(np.float32)
     models = (
         forecaster(**{k: v for k, v in params.items() if k != "validation_fraction"}),
-        RNNRegressor(**TINY, **{k: v for k, v in params.items() if k != "validation_size"}),
+        RNNRegressor(**{**TINY, **{k: v for k, v in params.items() if k != "validation_size"}}),
     )
     for model in models:
         model.validate_params()  # a folder saved with them still loads: fit refuses them

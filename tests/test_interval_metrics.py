@@ -244,6 +244,7 @@ def test_aggregate_pools_interval_scores_weighted_by_points(panel):
     # series b gets one more point: unequal n
     extra = forecast.filter(pl.col("id") == "b").head(1)
     extra = extra.with_columns(pl.lit(3, pl.Int64).alias("time"))
+    insample = insample.filter((pl.col("id") != "b") | (pl.col("time") < 3))  # before it
     scores = evaluate(
         pl.concat([forecast, extra]), actual, target="y", id_col="id", insample=insample
     )

@@ -182,6 +182,30 @@ def test_evaluate_scale_divides_absolute_errors_only():
         evaluate(forecast, future, scale={"y": 2.0, "c": 3.0}, **kw)  # was: c ignored
 
 
+def test_evaluate_refuses_a_scale_that_no_chosen_metric_uses():
+    """scale divides MAE, MSE and RMSE only: with metrics=["mape", "smape"] it was accepted
+    and changed nothing."""
+    _, future, forecast = two_series()
+    kw = {"target": "y", "time_col": "t", "id_col": "id"}
+    with pytest.raises(DataValidationError, match=r"scale divides the errors of .* holds none"):
+        evaluate(forecast, future, metrics=["mape", "smape"], scale=1000.0, **kw)
+    evaluate(forecast, future, metrics=["smape", "rmse"], scale=1000.0, **kw)  # rmse uses it
+
+
+def test_evaluate_refuses_an_insample_that_reaches_into_the_forecasts():
+    """insample=<the whole frame> measured MASE's scale on the values being scored and later
+    ones (a look-ahead: MASE 200x lower after multiplying the later values by 1000)."""
+    history, future, forecast = two_series()
+    kw = {"target": "y", "time_col": "t", "id_col": "id", "metrics": ["mae", "mase"]}
+    evaluate(forecast, future, insample=history, **kw)
+    whole = pl.concat([history, future])
+    with pytest.raises(DataValidationError, match=r"reaches into the forecasts for 2 series"):
+        evaluate(forecast, future, insample=whole, **kw)
+    one_late = pl.concat([history, future.filter((pl.col("id") == "b") & (pl.col("t") == 4))])
+    with pytest.raises(DataValidationError, match=r"for 1 series \(series 'b': insample up to 4"):
+        evaluate(forecast, future, insample=one_late, **kw)
+
+
 def test_evaluate_unmatched_rows():
     history, future, forecast = two_series()
     kw = {"target": "y", "time_col": "t", "id_col": "id"}

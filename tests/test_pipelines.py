@@ -804,7 +804,7 @@ QUANTILE_MODEL = '\n[model]\nloss = "quantile"\n'
         ("mae", QUANTILE_MODEL, "[80]", r"a point score is not a tuning objective"),
         ("winkler_95", QUANTILE_MODEL, "[80]", r"scores the 95 % interval.*levels is \['80'\]"),
         ("msis_80", QUANTILE_MODEL, None, r"levels is not set"),
-        ("pinball", "", "[80]", r"the model emits none \(loss = 'mse'"),
+        ("pinball", "", "[80]", r"the model emits none \(loss = 'mae'"),
         ("pinball", QUANTILE_MODEL + "validation_size = 0\n", None, r"validation_size = 0"),
         ("loss", QUANTILE_MODEL, None, r"expected one of \['val_loss', 'pinball'"),
         (3, QUANTILE_MODEL, None, r"expected one of .*got 3"),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 
 import numpy as np
 import polars as pl
@@ -125,12 +126,9 @@ def panels(draw):
 @settings(max_examples=60, deadline=None)
 @given(panel=panels(), method=st.sampled_from(SCALING_METHODS), until=st.integers(0, 30))
 def test_scaling_round_trips(panel, method, until):
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ForecasterWarning)
-            scaler = PanelScaler(method).fit(panel, until=until)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        scaler = PanelScaler(method).fit(panel, until=until)
     back = scaler.inverse_transform(scaler.transform(panel)).values
     np.testing.assert_allclose(back, panel.values, rtol=1e-5, atol=1e-3)
     assert np.all(scaler.scale_ > 0)
@@ -308,3 +306,27 @@ def test_the_scale_floor_is_relative_to_the_level_and_robust_falls_back_to_the_s
     )
     assert robust[order.index("spikes")] == pytest.approx(values["spikes"].std(), rel=1e-6)
     assert standard[order.index("flat")] == pytest.approx(1e-6 * values["flat"].mean(), rel=1e-6)
+
+
+def test_a_covariate_constant_within_every_series_warns_at_fit():
+    """Per-series scaling maps a covariate constant within each series to 0 (1.0 in one series
+    and 5.0 in the other both became 0): it changed nothing, without a word."""
+    from forecaster import RNNForecaster
+
+    n = 100
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * n + ["b"] * n,
+            "t": list(range(n)) * 2,
+            "y": np.r_[np.sin(np.arange(n) / 3), np.cos(np.arange(n) / 3)],
+            "c": [1.0] * n + [5.0] * n,
+            "d": np.arange(2 * n) * 1.0,
+        }
+    )
+    params = dict(target="y", id_col="id", time_col="t", horizon=4, lookback=12)
+    params |= dict(max_epochs=1, hidden_size=4, random_state=0, progress=False)
+    with pytest.warns(ForecasterWarning, match=r"Covariates \['c'\] are constant within every"):
+        RNNForecaster(covariates=["c", "d"], **params).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        RNNForecaster(covariates=["c"], scaling="none", baseline="none", **params).fit(frame)

@@ -218,11 +218,21 @@ def test_score_backtest_calibrate_and_many_origins_read_the_statics():
     assert model.predict(frame, level=50).columns[-2:] == ["y_lo_50", "y_hi_50"]
 
 
-def test_single_series_without_id_column():
+def test_static_covariates_of_a_single_series_are_refused():
+    """One series (id_col=None) has one value of each static covariate: they were accepted
+    and changed nothing; now refused before any data is read."""
     frame = panel_frame().filter(pl.col("id") == "a").drop("id")
-    model = RNNForecaster(**{**TINY, "id_col": None}, static_covariates="region").fit(frame)
-    with pytest.warns(ForecasterWarning, match="'region' has categories unseen"):
-        model.predict(frame.with_columns(pl.lit("q").alias("region")))
+    model = RNNForecaster(**{**TINY, "id_col": None}, static_covariates="region")
+    with pytest.raises(DataValidationError, match=r"describe how series differ.*id_col=None"):
+        model.fit(frame)
+
+
+def test_a_static_covariate_with_one_value_in_every_series_warns():
+    """A static column equal in every training series tells them apart in no way: the fit
+    says so (its statistics are the same for every series)."""
+    frame = panel_frame().with_columns(pl.lit(3.0).alias("size"))
+    with pytest.warns(ForecasterWarning, match=r"Static covariates \['size'\] have one value"):
+        RNNForecaster(**TINY, static_covariates=["region", "size"]).fit(frame)
 
 
 def test_tracking_logs_the_static_covariates():

@@ -72,6 +72,8 @@ def model(**params: Any) -> Any:
         "progress": False,
     }
     settings.update(params)
+    if settings["max_epochs"] == 1 and "lr_schedule" not in params:
+        settings["lr_schedule"] = "none"  # a cosine schedule acts after an epoch: refused
     return RNNForecaster(**settings)
 
 

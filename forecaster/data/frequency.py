@@ -494,7 +494,7 @@ def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
     series = np.searchsorted(boundaries, np.arange(len(times)), side="left")
     frame = pl.DataFrame({"series": series, "day": pl.select(day).to_series()})
     spread = frame.group_by("series").agg(pl.col("day").max() - pl.col("day").min())
-    return bool(spread["day"].max() <= 3)
+    return bool((spread["day"] <= 3).all())
 
 
 _INFER_SAMPLE = 200_000

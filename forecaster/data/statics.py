@@ -33,7 +33,7 @@ from forecaster.data.frames import (
     format_list,
     frame_schema,
 )
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 
 def static_kind(name: str, dtype: Any) -> str:
@@ -163,6 +163,14 @@ class StaticEncoding:
                 values = column.cast(pl.Float64).to_numpy()
                 std = float(values.std())
                 numeric[name] = (float(values.mean()), std if std > 0 else 1.0)
+        same = [name for name in statics.columns if statics[name].n_unique() == 1]
+        if same:
+            warn_at_caller(
+                f"Static covariates {same} have one value in every training series "
+                f"({statics.height}), so they tell the series apart in no way and the network "
+                "learns nothing from them. Drop them, or train on series whose values differ.",
+                ForecasterWarning,
+            )
         return cls(vocabularies, numeric)
 
     @property

@@ -278,6 +278,7 @@ class ForecasterState(_EstimatorState):
     """The saved state of an :class:`~forecaster.estimators.forecaster.RNNForecaster`."""
 
     target_transform: str
+    time_col: str
     _fitted_transform: Callable[[], str]
 
     _ENTRIES = frozenset(

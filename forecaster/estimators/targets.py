@@ -18,6 +18,7 @@ import numpy as np
 
 from forecaster.data.calendar import calendar_features, calendar_values
 from forecaster.data.panel import Panel
+from forecaster.data.scaling import warn_flat_covariates
 from forecaster.data.transforms import (
     check_target_domain,
     fit_boxcox_lambdas,
@@ -42,6 +43,7 @@ class TargetPanels:
     calendar: Any
     freq: Any
     missing: str
+    scaling: str
     validation_size: int | float
     column_roles: Callable[[], dict[str, Any]]
     windowed_panel: Callable[..., tuple[Panel, int]]
@@ -73,6 +75,7 @@ class TargetPanels:
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)
+        warn_flat_covariates(raw, fit_rows, self.scaling)
         lambdas = self._fit_target_transform(raw, fit_rows)  # sets target_transform_
         return raw, fit_rows, lambdas, calendar, lookback
 

@@ -20,6 +20,13 @@ parameter                      without effect when
 ``channel_independent=True``   one target with the ``direct``, ``seq2seq`` or ``recursive``
                                head: there are no channels to separate (the segment head is
                                channel independent anyway)
+``static_covariates``          ``id_col=None``: one series, whose static values describe no
+                               difference between series
+``lr_schedule="cosine"``       ``max_epochs=1``: the rate is lowered after each epoch, so the
+                               lowered rate would never train
+``lr_schedule="plateau"``      ``max_epochs`` at most its patience + 2: the earliest halving
+                               comes after the last epoch
+``on_oom="split"``             ``device="cpu"``: it acts on a GPU's out-of-memory error only
 =============================  =================================================================
 """
 
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import inspect
 from typing import Any
+
+from forecaster.training.schedules import plateau_patience
 
 __all__ = ["unused_parameter"]
 
@@ -78,5 +87,39 @@ def unused_parameter(estimator: Any, validation: str) -> str | None:
             f"channel_independent=True separates the targets' channels, and {target!r} is one "
             f"target: with head={head!r} the model is the same without it. Leave "
             "channel_independent=None, or forecast several targets."
+        )
+    if params.get("static_covariates") and "id_col" in params and params["id_col"] is None:
+        return (
+            f"static_covariates={params['static_covariates']!r} describe how series differ, "
+            "and id_col=None is one series: the model would learn nothing from them. Pass "
+            "id_col (the column naming each series) for a panel, or leave static_covariates "
+            "unset."
+        )
+    return _training_rule(params)
+
+
+def _training_rule(params: dict[str, Any]) -> str | None:
+    """The rules on the training budget and device (see the module's table)."""
+    epochs, patience, schedule = params["max_epochs"], params["patience"], params["lr_schedule"]
+    if schedule == "cosine" and epochs == 1:
+        return (
+            "lr_schedule='cosine' lowers the learning rate after each epoch, and max_epochs=1 "
+            "ends the fit after the first, so the lowered rate would never train. Pass "
+            "max_epochs >= 2, or lr_schedule='onecycle' (it steps after every batch)."
+        )
+    earliest = plateau_patience(patience) + 2  # the epoch after which it can first halve
+    if schedule == "plateau" and epochs <= earliest:
+        return (
+            f"lr_schedule='plateau' halves the learning rate after {earliest - 1} epochs "
+            f"without improvement, so after epoch {earliest} at the earliest, and "
+            f"max_epochs={epochs!r} ends the fit by then: the halved rate would never train. "
+            f"Pass max_epochs >= {earliest + 1}, or another lr_schedule."
+        )
+    device = params.get("device")
+    if params.get("on_oom") == "split" and isinstance(device, str) and device.startswith("cpu"):
+        return (
+            f"on_oom='split' retries a batch in halves after a GPU out-of-memory error, and "
+            f"device={device!r} trains on the CPU, where it never acts. Leave on_oom='raise', "
+            "or train on a GPU (device='cuda' or 'auto')."
         )
     return None

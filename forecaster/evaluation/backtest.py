@@ -58,6 +58,7 @@ from forecaster.evaluation.fold_scores import check_error_scale, score_folds
 from forecaster.evaluation.folds import (
     Folds,
     check_forecast_rows,
+    check_untrained_span,
     check_window,
     first_fit_lookback,
     fold_points,
@@ -72,6 +73,7 @@ from forecaster.evaluation.metrics import (
     PointColumns,
     check_by,
     check_metric_names,
+    check_scale_used,
     summarize_points,
 )
 from forecaster.exceptions import DataValidationError
@@ -323,7 +325,7 @@ def backtest(
         are not trained on but are observed at the origin (inputs of the forecast).
     window : {"expanding", "sliding"}, default "expanding"
         Training span of a fold: all rows up to its training end, or only the last
-        ``train_size`` of them.
+        ``train_size`` of them (with ``gap``, refused when nothing is trained: see ``refit``).
     train_size : int, optional
         Rows per series in a sliding training span (required with ``window="sliding"``).
     refit : bool or int, default False
@@ -345,8 +347,7 @@ def backtest(
         of the pooled scores with a warning, where it has at most ``m`` values), and of the
         seasonal-naive baseline (``m = 1``: the naive baseline only).
     scale : float, dict or polars.DataFrame, optional
-        Divisor of the errors of MAE, MSE and RMSE (see
-        :func:`forecaster.evaluation.metrics.evaluate`).
+        Divisor of the errors of MAE, MSE and RMSE (refused without them; see ``evaluate``).
     level, quantiles : float or sequence of float, optional
         Passed to each model's ``predict``; the interval and quantile columns are scored
         (coverage, width, Winkler, MSIS, pinball, scaled CRPS). A point model needs its
@@ -383,6 +384,7 @@ def backtest(
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
+    check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
     _check_reserved(panel, estimator)
@@ -468,6 +470,7 @@ def _check_arguments(
     fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
     if fitted:
         estimator.check_fitted("backtest")  # refuses parameters set after its fit
+        check_untrained_span(gap, window)
     lookback = None if estimator.lookback == "auto" else int(estimator.lookback)  # auto: at fit
     if fitted:
         lookback = fitted_lookback(estimator)

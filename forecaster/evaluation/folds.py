@@ -28,6 +28,7 @@ __all__ = [
     "baseline_forecasts",
     "check_backtest_size",
     "check_forecast_rows",
+    "check_untrained_span",
     "check_window",
     "first_fit_lookback",
     "fold_points",
@@ -352,6 +353,19 @@ def refit_every(refit: Any, folds: int) -> int:
     if isinstance(refit, bool):
         return 1 if refit else folds
     return refit
+
+
+def check_untrained_span(gap: int, window: str) -> None:
+    """Refuse ``gap`` and a sliding ``window`` for a backtest that trains nothing (a fitted
+    model with ``refit=False``, used as it is): both shape only the spans folds train on."""
+    if gap or window == "sliding":
+        given = f"gap={gap}" if gap else "window='sliding'"
+        raise DataValidationError(
+            f"{given} shapes the span each fold trains on, and refit=False with a fitted "
+            "model trains nothing: the model forecasts every fold as it was fitted. Pass "
+            f"refit=True (or an integer) to train per fold, or leave {given.split('=')[0]} at "
+            "its default."
+        )
 
 
 def check_window(window: Any, train_size: Any) -> tuple[str, int | None]:

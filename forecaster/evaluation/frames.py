@@ -21,11 +21,13 @@ from forecaster.evaluation.intervals import IntervalColumns, exact_ratio, scaled
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "ERROR_SCALED",
     "TARGET_COLUMN",
     "PointColumns",
     "align_keys",
     "check_by",
     "check_metric_names",
+    "check_scale_used",
     "checked_frame",
     "summarize_points",
 ]
@@ -78,6 +80,20 @@ def check_metric_names(metrics: Sequence[str] | str | None, has_insample: bool) 
             "insample=<training frame> (and m=<seasonal period>), or drop 'mase'."
         )
     return [m for m in METRICS if m in names]
+
+
+ERROR_SCALED = ("mae", "mse", "rmse")
+"""The metrics that ``scale=`` divides (the relative ones need no divisor)."""
+
+
+def check_scale_used(scale: object, names: Sequence[str]) -> None:
+    """Refuse ``scale=`` when none of the metrics ``names`` is one it divides."""
+    if scale is not None and not any(m in ERROR_SCALED for m in names):
+        raise DataValidationError(
+            f"scale divides the errors of {list(ERROR_SCALED)}, and metrics={list(names)} "
+            "holds none of them, so it would change nothing. Add one of them to metrics, or "
+            "leave scale out."
+        )
 
 
 def _require_columns(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:

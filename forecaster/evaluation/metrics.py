@@ -60,6 +60,7 @@ from forecaster.evaluation.frames import (
     align_keys,
     check_by,
     check_metric_names,
+    check_scale_used,
     checked_frame,
     summarize_points,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "align_keys",
     "check_by",
     "check_metric_names",
+    "check_scale_used",
     "checked_frame",
     "coverage",
     "error_scale_frame",

@@ -24,6 +24,7 @@ from forecaster.evaluation.frames import (
     align_keys,
     check_by,
     check_metric_names,
+    check_scale_used,
     checked_frame,
     summarize_points,
 )
@@ -95,6 +96,28 @@ def _checked_keys(
             f"the metrics {names}); rename it, e.g. frame.rename({{{clash[0]!r}: 'series'}})."
         )
     return by
+
+
+def _check_insample_before(
+    frames: dict[str, pl.DataFrame], id_name: str, time_col: str, has_id: bool
+) -> None:
+    """Refuse in-sample rows at or after a series' first forecast time: MASE's scale (and
+    MSIS's, sCRPS's) would be measured on the values being scored, and on later ones, a
+    look-ahead that no forecast had (``insample=frame`` for ``insample=history``)."""
+    last, first = temporary_names([id_name, time_col], "__last__", "__first__")
+    ends = frames["insample"].group_by(id_name).agg(pl.col(time_col).max().alias(last))
+    starts = frames["forecast"].group_by(id_name).agg(pl.col(time_col).min().alias(first))
+    late = ends.join(starts, on=id_name).filter(pl.col(last) >= pl.col(first)).sort(id_name)
+    if late.height:
+        row = late.row(0, named=True)
+        which = f"series {row[id_name]!r}: " if has_id else ""
+        raise DataValidationError(
+            f"The insample frame reaches into the forecasts for {late.height} series ({which}"
+            f"insample up to {row[last]}, forecasts from {row[first]}): MASE's scale would be "
+            "measured on the values being scored and later ones, which no forecast saw. Pass "
+            "the history the forecasts were made from, e.g. insample=frame.filter("
+            f"pl.col({time_col!r}) < <first forecast time>)."
+        )
 
 
 def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) -> None:
@@ -330,6 +353,7 @@ def evaluate(
     time_col, id_col = check("time_col", time_col), check("id_col", id_col)
     m = check("m", m)
     names = check_metric_names(metrics, insample is not None)
+    check_scale_used(scale, names)
     by = _checked_keys(by, id_col, time_col, targets, names)
     keys = [c for c in (id_col, time_col) if c is not None]
     frames = {
@@ -352,6 +376,7 @@ def evaluate(
         frames["forecast"], frames["actual"], by, id_name, time_col, targets, columns, intervals
     )
     if scaled:
+        _check_insample_before(frames, id_name, time_col, id_col is not None)
         _check_insample_grid(frames["insample"], id_name, time_col)
         scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
         points = points.join(scales, on=[id_name, TARGET_COLUMN], how="left", maintain_order="left")

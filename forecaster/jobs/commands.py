@@ -369,18 +369,18 @@ def _check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
             f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
             "file name with --out."
         )
-    owner = _parquet_owner(path)
-    if owner is None:
+    written = _parquet_owner(path)
+    if written is None:
         raise OwnershipError(
             f"Refusing to replace {path}: it is not a file forecaster wrote (no '{PARQUET_KEY}' "
             "Parquet metadata), and replacing it would lose what it holds. Choose a new file "
             "name with --out, or move the file away."
         )
     mine = {"kind": kind, "pipeline": spec.pipeline.name}
-    if {key: owner.get(key) for key in mine} != mine:
+    if {key: written.get(key) for key in mine} != mine:
         raise OwnershipError(
-            f"Refusing to replace {path}: it holds the {owner.get('kind')} of the pipeline "
-            f"{owner.get('pipeline')!r} (as of {owner.get('as_of')}), not a {kind} of "
+            f"Refusing to replace {path}: it holds the {written.get('kind')} of the pipeline "
+            f"{written.get('pipeline')!r} (as of {written.get('as_of')}), not a {kind} of "
             f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
             "with --out, or move the file away."
         )

@@ -27,12 +27,13 @@ read.
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
 
 from forecaster._validation import MIN_LEVEL
-from forecaster.estimators.forecaster import DEFAULT_QUANTILES
+from forecaster.estimators.forecaster import DEFAULT_QUANTILES, RNNForecaster
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
 from forecaster.exceptions import SpecError
@@ -68,6 +69,8 @@ OBJECTIVES = ("val_loss", "pinball", "scrps", "winkler_<L>", "msis_<L>")
 
 
 _PER_LEVEL = re.compile(rf"({'|'.join(LEVEL_SCORES)})_(\d+(?:\.\d*)?)")
+
+_DEFAULT_LOSS = inspect.signature(RNNForecaster).parameters["loss"].default
 
 _METRIC_HINT = (
     f"expected one of {list(POINT_METRICS)}, {list(QUANTILE_SCORES)}, or a score of a level of "
@@ -198,7 +201,7 @@ def _check_objective(file: Path, spec: Any, have: set[float]) -> None:
         raise SpecError(
             f"{file}: key 'training.objective': {objective!r} scores the quantile forecasts "
             f"of the tuning trials, and the model emits none (loss = "
-            f"{spec.model.get('loss', 'mse')!r}; a point model's intervals come from its "
+            f"{spec.model.get('loss', _DEFAULT_LOSS)!r}; a point model's intervals come from its "
             'calibration after the fit). Set [model] loss = "quantile", or tune on '
             "objective = 'val_loss'."
         )

@@ -76,7 +76,7 @@ def default_search_space(estimator: Any, frame: Any = None) -> dict[str, Any]:
     lr                  1e-4 to 1e-2, log scale
     weight_decay        1e-6 to 1e-2, log scale
     batch_size          32, 64, 128, 256
-    lr_schedule         none, cosine
+    lr_schedule         none, cosine (not with max_epochs=1)
     ==================  =====================================================================
 
     Parameters
@@ -157,7 +157,7 @@ def _default_space(estimator: Any, frame: Any) -> dict[str, Any]:
         space["weight_decay"] = dist.FloatDistribution(1e-6, 1e-2, log=True)
     if "batch_size" in params:
         space["batch_size"] = dist.CategoricalDistribution((32, 64, 128, 256))
-    if "lr_schedule" in params:
+    if "lr_schedule" in params and params.get("max_epochs", 2) > 1:  # cosine acts per epoch
         space["lr_schedule"] = dist.CategoricalDistribution(("none", "cosine"))
     return space
 

@@ -151,13 +151,13 @@ class Objective:
         losses = [getattr(model, "val_loss_", None)]
         if losses[0] is None:
             losses = [r["val_loss"] for r in history if r.get("val_loss") is not None]
-        losses = [v for v in losses if v is not None and math.isfinite(v)]
-        if not losses:
+        finite = [float(v) for v in losses if v is not None and math.isfinite(v)]
+        if not finite:
             raise DataValidationError(
                 "The fit produced no validation loss: no series is long enough for a validation "
                 "window after lookback + horizon. Use a shorter lookback or more data."
             )
-        return min(losses)
+        return min(finite)
 
     def _check_template_lookback(self, params: Mapping[str, Any]) -> None:
         """A callable space that sets no lookback leaves the template's to every trial: when

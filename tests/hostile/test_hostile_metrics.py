@@ -704,6 +704,6 @@ def test_insample_or_m_that_nothing_uses_are_refused():
 
 def test_a_one_row_insample_gets_the_scale_message_not_advice_to_pass_freq():
     """A one-row in-sample series was told to pass freq=, which evaluate does not take."""
-    forecast = pl.DataFrame({"t": [3], "y": [5.0]})
+    forecast, history = pl.DataFrame({"t": [4], "y": [5.0]}), pl.DataFrame({"t": [3], "y": [4.0]})
     with pytest.raises(DataValidationError, match=r"undefined for the series: at most m=1"):
-        M.evaluate(forecast, forecast, target="y", time_col="t", insample=forecast.head(1))
+        M.evaluate(forecast, forecast, target="y", time_col="t", insample=history)
