@@ -107,3 +107,34 @@ def test_cli_quiet_json_logs_still_records_every_step(spec, capsys):
     assert cli.main(["--quiet", "--json-logs", "run", spec, "--dry-run"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["msg"].split()[0] for r in records] == ["data", "plan", "dry"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--json-logs", "run"], "the following arguments are required: spec"),
+        (["run", "--json-logs", "--bogus", "x.toml"], "unrecognized arguments: --bogus"),
+        (["--json-logs", "predict", "s.toml", "--level", "0.8"], "expected a level in percent"),
+    ],
+)
+def test_cli_json_logs_writes_a_usage_error_as_one_json_record(argv, message, capsys):
+    """argparse printed its usage text and error line, which a scheduler reading JSON lines
+    cannot parse; with --json-logs it is one record on standard error, exit code 2."""
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    (record,) = [json.loads(line) for line in err.splitlines()]
+    assert out == "" and record["level"] == "error" and message in record["msg"]
+    assert record["usage"].startswith("usage: forecaster")
+    assert cli.main(["run"]) == 2  # without --json-logs: argparse's own text, as before
+    assert "usage: forecaster run" in capsys.readouterr().err
+
+
+def test_cli_datasets_with_json_logs_gives_one_record_per_data_set(capsys):
+    """The catalogue was printed as a table whatever --json-logs and --quiet said."""
+    assert cli.main(["--json-logs", "datasets"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["name"] for r in records} >= {"stocks", "audio"} and all(r["rows"] for r in records)
+    assert cli.main(["--json-logs", "datasets", "stocks"]) == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["name"] == "stocks" and record["data_card"].endswith("README.md")
+    assert cli.main(["--quiet", "datasets"]) == 0 and capsys.readouterr().out == ""

@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -252,6 +253,14 @@ def _exit_code(exc: BaseException) -> tuple[int, str]:
     return EXIT_FAILURE, type(exc).__name__
 
 
+def _usage_record(text: str) -> str:
+    """argparse's usage error (its usage lines, then ``prog: error: message``) as one
+    ``--json-logs`` record."""
+    *usage, last = text.strip().splitlines()
+    message = last.split(": error: ", 1)[-1]
+    return _record("error", f"error: {message}", usage=" ".join(" ".join(usage).split()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecaster`` command; returns the exit code.
 
@@ -260,9 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback on stderr without changing the code.
     """
     parser = build_parser()
+    raw = list(sys.argv[1:] if argv is None else argv)
+    usage = io.StringIO()  # with --json-logs, a usage error is one JSON record on stderr
     try:
-        args = parser.parse_args(argv)
+        captured = contextlib.redirect_stderr(usage) if "--json-logs" in raw else None
+        with captured or contextlib.nullcontext():
+            args = parser.parse_args(raw)
     except SystemExit as exc:  # --help, --version, or a bad argument (usage printed, code 2)
+        if usage.getvalue().strip():
+            print(_usage_record(usage.getvalue()), file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     log = _Logger(args.quiet, args.json_logs)
     try:

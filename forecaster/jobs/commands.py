@@ -327,22 +327,30 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
 
 
 def datasets_command(args: argparse.Namespace, log: Log) -> int:
-
+    """List the bundled data sets, or show one (its catalogue row and data card): a table or
+    lines of text, one JSON record each with ``--json-logs``, nothing with ``--quiet``."""
     catalogue = datasets.list_datasets()
     if args.name is None:
+        if args.json_logs:  # one record per data set, as a scheduler reads them
+            for row in catalogue.iter_rows(named=True):
+                log(f"dataset {row['name']}", **row)
+            return EXIT_OK
         with pl.Config(fmt_str_lengths=80, tbl_hide_dataframe_shape=True):
-            print(catalogue)
+            log(str(catalogue))
         return EXIT_OK
     chosen = catalogue.filter(pl.col("name") == args.name)
     if chosen.height == 0:
         names = catalogue["name"].to_list()
         log(f"error: no bundled data set {args.name!r}; choose one of {names}", "error")
         return EXIT_USAGE
-    for key, value in chosen.row(0, named=True).items():
-        print(f"{key:12} {value}")
+    row = chosen.row(0, named=True)
     card = datasets.datasets_dir() / args.name / "README.md"
     if card.is_file():
-        print(f"{'data card':12} {card}")
+        row["data card"] = str(card)
+    if args.json_logs:
+        log(f"dataset {args.name}", **{k.replace(" ", "_"): v for k, v in row.items()})
+        return EXIT_OK
+    log("\n".join(f"{key:12} {value}" for key, value in row.items()))
     return EXIT_OK
 
 
