@@ -31,7 +31,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from forecaster._io import (
     discard_staging,
     owning_folder,
     publish_directory,
+    sqlite_file_problem,
     staging_directory,
     write_atomic,
     write_bytes_atomic,
@@ -85,9 +85,6 @@ _CHEAP_PROBE = 0.5  # seconds: a probe that failed faster than this is not cache
 
 
 _DB_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
-
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def store_scheme(uri: str) -> str:
@@ -172,25 +169,11 @@ def _sqlite_problem(uri: str) -> str | None:
     if not path_text or path_text == ":memory:" or path_text.startswith("file:"):
         return None
     path = Path(path_text).absolute()
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        return f"the SQLite file {path} cannot be read ({exc.strerror or exc})"
-    if info is not None:
-        if not stat.S_ISREG(info.st_mode):
-            return f"{path} is not a regular file (a folder, device or FIFO), not a database"
-        if not os.access(path, os.R_OK | os.W_OK):
-            return f"the SQLite file {path} is not writable by this user"
-        if info.st_size:
-            try:
-                with open(path, "rb") as handle:
-                    header = handle.read(len(_SQLITE_HEADER))
-            except OSError as exc:
-                return f"the SQLite file {path} cannot be read ({exc.strerror or exc})"
-            if header != _SQLITE_HEADER:
-                return f"{path} is not a SQLite database (it starts with {header[:8]!r})"
+    problem = sqlite_file_problem(path, create_parents=True)  # a folder, not SQLite, ...
+    if problem is not None:
+        return problem
+    if path.is_file() and not os.access(path, os.R_OK | os.W_OK):
+        return f"the SQLite file {path} is not writable by this user"
     folder = path.parent
     try:  # as MLflow does before it opens the store
         folder.mkdir(parents=True, exist_ok=True)
