@@ -4,6 +4,7 @@ regressor's intervals, and the coverage guarantee of split conformal prediction.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -18,7 +19,7 @@ from forecaster.estimators.intervals import conformal_rank, interval_columns, qu
 from forecaster.estimators.regressor import RNNRegressor
 from forecaster.evaluation import backtest, seasonal_naive
 from forecaster.evaluation.intervals import IntervalColumns, level_name
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 SMALL = dict(
     lookback=24,
@@ -731,3 +732,47 @@ def test_bounds_of_a_log_target_stay_in_its_domain():
     assert (out["y_lo_95"] == 0).any()  # the band reached below 0 here: floored, not shifted
     assert (out["y_hi_95"] > out["y"]).all()
     assert out.select("t", "y").equals(model.predict(frame))
+
+
+def test_series_unseen_in_fit_are_left_out_of_a_series_normalised_calibration(point_model):
+    """Their residuals all had the series row -1, so they were normalised as one series with
+    one shared scale and pooled into every fitted series' quantile (coverage 0.36 at 50 %
+    in the reviewer's run), without a word; predict refuses them under this normalisation."""
+    known = _panel()
+    both = pl.concat([known, _panel(series=("c", "d"), seed=3).with_columns(pl.col("y") * 100)])
+    alone = copy.deepcopy(point_model).calibrate(known, folds=8, step=2)
+    with pytest.warns(ForecasterWarning, match=r"2 series of the calibration frame were not seen"):
+        pooled = copy.deepcopy(point_model).calibrate(both, folds=8, step=2)
+    assert (pooled.conformal_["series"] >= 0).all()
+    assert pooled.predict(known, level=[80]).equals(alone.predict(known, level=[80]))
+    with pytest.raises(DataValidationError, match=r"1 of them to series unseen in fit"):
+        pooled.predict(both.filter(pl.col("id") == "c"), level=[80])
+    window = copy.deepcopy(point_model).calibrate(both, folds=8, step=2, normalize="window")
+    assert (window.conformal_["series"] == -1).any()  # the window's spread scales them
+
+
+def test_a_narrowing_cqr_correction_stops_at_the_median():
+    """A quantile model's asymmetric band (q25 = m - 1, q75 = m + 3) that calibration finds
+    far too wide was narrowed past the median: y_lo_50 rose above the point forecast, and with
+    quantiles=[0.5] the sort moved y_q50 off it."""
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.1, (200, 1, 1))
+    conformal = {
+        "residuals": np.stack([noise + 1.0, noise, noise - 3.0], -1),
+        "series": np.zeros(200, np.int64),
+        "per_series": False,
+        "normalize": None,
+    }
+    point, model_quantiles = np.zeros((1, 1, 1)), np.array([-1.0, 0.0, 3.0]).reshape(1, 1, 1, 3)
+    for asked in ({"levels": [50], "quantiles": None}, {"levels": [50], "quantiles": [0.5]}):
+        cols = interval_columns(
+            ["y"],
+            point,
+            model_quantiles,
+            [0.25, 0.5, 0.75],
+            conformal,
+            np.zeros(1, np.int64),
+            **asked,
+        )
+        assert cols["y_lo_50"][0] == 0.0 and 0.0 < cols["y_hi_50"][0] < 3.0
+        assert cols.get("y_q50", np.zeros(1))[0] == 0.0

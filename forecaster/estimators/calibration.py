@@ -177,7 +177,13 @@ class ForecastIntervals:
             residuals = actual[..., None] - predicted.reshape(*actual.shape, len(qs))
         ids = folds_frame[self.id_col] if self.id_col is not None else None
         series = self._series_rows(ids, len(residuals))
-        ends = result.forecasts[self.time_col].to_physical().to_numpy()
+        forecasts = result.forecasts
+        if normalize == "series" and (series < 0).any():
+            keep = self._without_unseen(ids, series)
+            residuals, series = residuals[keep], series[keep]
+            folds_frame = folds_frame.filter(pl.Series(keep))
+            forecasts = forecasts.filter(pl.Series(np.repeat(keep, horizon)))
+        ends = forecasts[self.time_col].to_physical().to_numpy()
         ends = ends.astype(np.int64).reshape(-1, horizon)[:, -1]
         order = np.argsort(ends, kind="stable")  # windowing takes spans of this order
         conformal: dict[str, Any] = {"per_series": per_series, "normalize": normalize}
@@ -230,6 +236,30 @@ class ForecastIntervals:
                 "step rows more per series), or call calibrate(frame, refit=True) to refit "
                 "clones on the data before each origin."
             )
+
+    @staticmethod
+    def _without_unseen(ids: Any, series: np.ndarray) -> np.ndarray:
+        """The residual rows of series seen in fit (a mask), with a warning naming the others:
+        under ``normalize="series"`` a residual is divided by its series' scale, which an
+        unseen series (row -1 for all of them alike) does not have, and which predict could
+        not give it either (it refuses such series)."""
+        keep = series >= 0
+        if not keep.any():
+            raise DataValidationError(
+                "calibrate(normalize='series'): no series of the calibration frame was seen in "
+                "fit, so no residual has a series scale. Calibrate on the fitted series, or "
+                "pass normalize='window' (the input window's spread) or normalize=None."
+            )
+        unseen = ids.filter(pl.Series(~keep)).unique(maintain_order=True)
+        warnings.warn(
+            f"calibrate(normalize='series'): {unseen.len()} series of the calibration frame "
+            f"were not seen in fit (e.g. {unseen.head(3).to_list()}); their residuals are left "
+            "out, since a series' scale is its own and predict refuses unseen series under "
+            "this normalisation. Pass normalize='window' to calibrate on them too.",
+            ForecasterWarning,
+            stacklevel=4,
+        )
+        return keep
 
     def _series_rows(self, ids: pl.Series | None, n: int) -> np.ndarray:
         """Each residual row's series as its row of ``keys_`` (-1 for a series unseen in fit)."""

@@ -259,12 +259,14 @@ class _Calibration:
         where = np.searchsorted(series, rows).clip(max=len(series) - 1)
         known = (series[where] == rows) & (rows >= 0)
         if not known.all():
+            unseen = int((rows[~known] < 0).sum())
             raise DataValidationError(
                 f"normalize='series': {int((~known).sum())} forecast rows belong to series with "
-                "no calibration residuals (unseen in fit, missing from the calibration frame, "
+                f"no calibration residuals ({unseen} of them to series unseen in fit, whose "
+                "scale no calibration can give; the others missing from the calibration frame "
                 "or with no window observed by their origin), so their intervals have no "
-                "scale. Calibrate on a frame that holds them, or calibrate with "
-                "normalize='window' (the input window's spread) or normalize=None."
+                "scale. Calibrate with normalize='window' (the input window's spread) or "
+                "normalize=None for unseen series; calibrate on a frame that holds the others."
             )
         per_row = scale[where].reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
@@ -329,13 +331,17 @@ def interval_columns(
         return widened[q_lo, q_hi]
 
     def model_quantile(q: float) -> np.ndarray:
-        """The model's quantile ``q`` ``(B, horizon, T)``, widened by CQR when calibrated."""
+        """The model's quantile ``q`` ``(B, horizon, T)``, widened by CQR when calibrated (a
+        negative correction narrows it, never past the median, the point forecast)."""
         assert model_quantiles is not None
         value = model_quantiles[..., position(q)].astype(np.float64)
         band = _cqr_band(q, fitted_list)
         if conformal is not None and band is not None:
             widen = cqr_widen(*band, quantile_level(q))
-            value = value - widen if q < 0.5 else value + widen
+            median = model_quantiles[..., position(0.5)].astype(np.float64)
+            value = (
+                np.minimum(value - widen, median) if q < 0.5 else np.maximum(value + widen, median)
+            )
         return value
 
     asked = sorted(quantiles or ())
