@@ -246,11 +246,16 @@ def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     shutil.copytree(built.parent, cache / built.parent.name)
     old = []
-    for i in range(wheel.CACHE_KEEP):  # older entries of other code
-        old.append(cache / f"old{i}" / WHEEL_NAME)
+    for i in range(wheel.CACHE_KEEP):  # older entries of other code (before manifests)
+        old.append(cache / f"{i:024x}" / WHEEL_NAME)
         old[-1].parent.mkdir()
         old[-1].write_bytes(b"")
         os.utime(old[-1], (1e9 + i, 1e9 + i))
+    mine = cache / "release-0.0.1"  # a user's folder holding a wheel: never pruned
+    mine.mkdir()
+    (mine / WHEEL_NAME).write_bytes(b"")
+    (mine / "NOTES.md").write_text("my notes")
+    os.utime(mine / WHEEL_NAME, (1e8, 1e8))  # the oldest of all
     monkeypatch.setenv(wheel.CACHE_ENV, str(cache))
     first = wheel.package_wheel()
     assert first == cache / built.parent.name / built.name
@@ -261,6 +266,7 @@ def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
     first.write_bytes(b"damaged")
     assert wheel.package_wheel() == first and wheel.check_wheel(first) == first  # made again
     assert [p.exists() for p in old] == [False] + [True] * (wheel.CACHE_KEEP - 1)
+    assert (mine / "NOTES.md").read_text() == "my notes" and (mine / WHEEL_NAME).exists()
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv(wheel.CACHE_ENV, str(blocker / "cache"))

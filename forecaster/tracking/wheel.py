@@ -53,8 +53,9 @@ from filelock import FileLock, Timeout
 
 from forecaster._hashing import sha256_hasher
 from forecaster._io.atomic import write_atomic
+from forecaster._io.manifests import check_replaceable, write_manifest
 from forecaster._version import __version__
-from forecaster.exceptions import ForecasterError
+from forecaster.exceptions import ForecasterError, OwnershipError
 
 __all__ = [
     "BUILD_TIMEOUT",
@@ -231,7 +232,7 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
                 try:
                     check_wheel(found[0], what=f"the cached wheel of {what}")
                 except WheelError:  # damaged since it was written whole: made again
-                    shutil.rmtree(cache / key, ignore_errors=True)
+                    found[0].unlink(missing_ok=True)
                 else:
                     os.utime(found[0])  # recently used: kept by the pruning
                     return found[0]
@@ -239,6 +240,7 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
                 built = check_wheel(make(Path(tmp)), what=f"the wheel built from {what}")
                 target = cache / key / _tagged(built.name, key)
                 write_atomic(target, lambda out: shutil.copyfile(built, out))
+            write_manifest(cache / key, _CACHE_KIND)  # the proof that pruning may delete it
             _prune(cache)
             return target
     except Timeout:
@@ -261,12 +263,36 @@ def _tagged(name: str, key: str) -> str:
     return "-".join([PACKAGE, version, f"1{key[:12]}", *rest])
 
 
+_CACHE_KIND = "wheel"
+"""The kind of a cache entry's manifest (see :func:`forecaster._io.write_manifest`)."""
+
+
 def _prune(cache: Path) -> None:
-    """Keep the :data:`CACHE_KEEP` most recently used wheels of the cache."""
-    entries = [wheel for wheel in cache.glob(f"*/{PACKAGE}-*.whl") if wheel.is_file()]
+    """Keep the :data:`CACHE_KEEP` most recently used wheels of the cache. Only entries the
+    cache provably wrote are counted and deleted (their manifest, or the shape of an entry
+    from before manifests: :func:`_is_old_entry`): a folder of the user's that holds a
+    forecaster wheel (``FORECASTER_WHEEL_CACHE`` pointed at a releases folder) is left alone."""
+    entries = [wheel for wheel in cache.glob(f"*/{PACKAGE}-*.whl") if _is_entry(wheel.parent)]
     entries.sort(key=lambda wheel: wheel.stat().st_mtime, reverse=True)
     for wheel in entries[CACHE_KEEP:]:
         shutil.rmtree(wheel.parent, ignore_errors=True)
+
+
+def _is_entry(folder: Path) -> bool:
+    """Whether ``folder`` is a cache entry whose files are as the cache wrote them."""
+    try:
+        check_replaceable(folder, _CACHE_KIND, purpose="delete", adopt=_is_old_entry)
+    except (OwnershipError, OSError):
+        return False
+    return True
+
+
+def _is_old_entry(folder: Path) -> bool:
+    """An entry written before entries had a manifest: a folder named by its 24 hex digits of
+    content key that holds one forecaster wheel and nothing else."""
+    files = [path.name for path in folder.iterdir()]
+    one_wheel = len(files) == 1 and _WHEEL_NAME.match(files[0]) is not None
+    return one_wheel and re.fullmatch(r"[0-9a-f]{24}", folder.name) is not None
 
 
 # ------------------------------------------------------------------------------------------
