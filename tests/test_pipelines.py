@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -1123,10 +1124,19 @@ class _EveryInputSeries:
 def test_a_stale_series_is_excluded_whatever_its_id_dtype(tmp_path, ids, dtype, text):
     # was: a Datetime or Boolean id was named in excluded_series and still forecast (the ids
     # were compared as Python text, '... 09:30:00' / 'True', with Polars' '....000000' / 'true')
+    import io
+
+    from conftest import mini_spec
+
     from forecaster.jobs.run import forecast_as_of
 
+    # typed ids come from Parquet (a CSV's ids are text, or integers written plainly)
     data = uneven_rows(dict(zip(ids, (9, 12), strict=True)))
-    spec_file = scheduled_project(tmp_path, data, series={"max_staleness": 1})
+    (tmp_path / "data").mkdir()
+    typed = pl.read_csv(io.StringIO(data), try_parse_dates=True)
+    typed.write_parquet(tmp_path / "data" / "prices.parquet")
+    source = {"path": "data/*.parquet", "format": "parquet"}
+    spec_file = write(tmp_path, mini_spec(source=source, series={"max_staleness": 1}))
     spec, root = load_spec(spec_file)
     with pytest.warns(ForecasterWarning, match="1 series end before the as-of"):
         frame, when = prepare_data(spec, root, None)
@@ -1635,3 +1645,30 @@ def test_each_missing_extra_is_a_missing_extra_error_that_runs_translate(
     with clean as raised, translated_errors("the pipeline run"):
         load()
     assert "bug" not in str(raised.value)
+
+
+def test_csv_dates_with_day_and_month_in_an_unsaid_order_are_refused(tmp_path, capsys):
+    """US month-starts 01/01/2024 ... 12/01/2024 were read day first (January 1 to 12): the
+    run detected daily data and forecast January 13-15 "as of 2024-01-12", without a word."""
+    lines = ["id,date,y"] + [f"a,{m:02d}/01/2024,{m}.5" for m in range(1, 13)]
+    spec = csv_project(tmp_path, "\n".join(lines) + "\n")
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3 and "whose day and month can be read either way" in err, err
+    assert "'%m/%d/%Y' for month first" in err
+    spec.write_text(spec.read_text().replace("[source]", '[source]\ntime_format = "%m/%d/%Y"'))
+    assert load_spec(spec)[0].source.time_format == "%m/%d/%Y"
+    frame, when = prepare_data(*load_spec(spec), None)
+    assert frame["date"].to_list()[:2] == [dt.date(2024, 1, 1), dt.date(2024, 2, 1)]
+    assert when.label == "2024-12-01"
+
+
+def test_csv_ids_keep_their_leading_zeros(tmp_path):
+    """Ids 007, 010 and 100 were read as the integers 7, 10 and 100 (and 07 and 7 would have
+    been one series); ids written as plain integers are still read as integers."""
+    text = rows(6, ids=("007", "010", "100"))
+    frame, _ = prepare_data(*load_spec(csv_project(tmp_path, text)), None)
+    assert frame.schema["id"] == pl.String
+    assert sorted(frame["id"].unique().to_list()) == ["007", "010", "100"]
+    plain = tmp_path / "plain"
+    frame, _ = prepare_data(*load_spec(csv_project(plain, rows(6, ids=("7", "10")))), None)
+    assert frame.schema["id"] == pl.Int64 and sorted(frame["id"].unique()) == [7, 10]

@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import glob
 import numbers
 import re
-import stat
 import warnings
 import zoneinfo
 from pathlib import Path
@@ -61,7 +59,8 @@ from forecaster.jobs.schedule import (
     observed_rows,
     stale_steps,
 )
-from forecaster.jobs.spec import MfccSpec, Spec, first_line, spec_path
+from forecaster.jobs.sources import read_files, source_files
+from forecaster.jobs.spec import MfccSpec, Spec
 from forecaster.jobs.unused import check_history_days
 
 __all__ = [
@@ -87,13 +86,13 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
         settings = mfcc_settings(**(mfcc or MfccSpec()).model_dump())
         import_audio_backend()  # the missing extra before the files
         frame = mfcc_frames(
-            _source_files(spec, root),
+            source_files(spec, root),
             settings,
             chosen_by="source.path",
             rate_key="[features.mfcc] sample_rate = ",
         )
     else:
-        frame = _read_files(spec, root)
+        frame = read_files(spec, root)
     _check_columns(frame, spec)
     if spec.features.log_returns:
         order = [c for c in (spec.series.id, spec.series.time) if c]
@@ -108,132 +107,6 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
             [f"{c}_logret" for c in spec.features.log_returns]
         )
     return frame
-
-
-def _source_files(spec: Spec, root: Path) -> list[Path]:
-    """The regular files that ``source.path`` matches (a FIFO or a device would block or never
-    end the read; a folder is not data). For ``format = "wav"`` a folder stands for its
-    ``.wav`` files, in any case."""
-    source = spec.source
-    pattern = str(spec_path(root, source.path))
-    if source.format == "wav" and not glob.has_magic(pattern) and Path(pattern).is_dir():
-        pattern = str(Path(glob.escape(pattern), "*.[wW][aA][vV]"))
-    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-    if not paths:
-        raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
-    for path in paths:
-        try:
-            mode = path.stat().st_mode
-        except OSError as exc:
-            raise DataValidationError(
-                f"Cannot read {path}, matched by source.path {source.path!r}: "
-                f"{exc.strerror or exc}. Fix or remove it."
-            ) from None
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or device)"
-            raise DataValidationError(
-                f"source.path {source.path!r} matches {path}, which is {kind}; forecaster reads "
-                f"only regular {source.format} files. Move it away or narrow the pattern."
-            )
-    return paths
-
-
-def _read_files(spec: Spec, root: Path) -> pl.DataFrame:
-    source = spec.source
-    paths = _source_files(spec, root)
-    kwargs: dict[str, Any] = {}
-    if source.id_from_filename:
-        kwargs["include_file_paths"] = "__path__"
-    time_col = spec.series.time
-    try:
-        if source.format == "csv":
-            lazy = pl.scan_csv(
-                [str(p) for p in paths],
-                try_parse_dates=True,
-                # time_format parses the text itself (ISO dates would be parsed already)
-                schema_overrides={time_col: pl.String} if source.time_format else None,
-                separator=source.separator,
-                null_values=source.null_values or None,
-                **kwargs,
-            )
-        else:
-            lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
-        if source.id_from_filename:
-            lazy = _with_file_ids(lazy, spec, source.id_from_filename)
-        # a Parquet time column that is already a date or datetime needs no parsing
-        if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
-            lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
-        frame = lazy.collect()
-    except pl.exceptions.NoDataError as exc:
-        raise DataValidationError(
-            f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
-            f"{first_line(exc)}. Expected {source.format} data; remove or replace the file."
-        ) from exc
-    except pl.exceptions.PolarsError as exc:
-        raise DataValidationError(
-            f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}. "
-            "Check the files (format, separator, a consistent number of fields per line) "
-            "and source.time_format."
-        ) from exc
-    except OSError as exc:
-        raise DataValidationError(
-            f"Cannot read source.path {source.path!r}: {first_line(exc)}. A file it matched "
-            "disappeared or became unreadable while it was read (replaced by another process?); "
-            "run again once the data is in place."
-        ) from exc
-    if frame.height == 0:
-        raise DataValidationError(
-            f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
-            f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
-            "per series."
-        )
-    return frame
-
-
-_CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL]")
-"""strftime directives of a time of day (or a whole timestamp): a format without any reads
-dates."""
-
-
-def _parse_times(column: pl.Expr, time_format: str) -> pl.Expr:
-    """``column`` (text) parsed with ``source.time_format``: dates when the format has no
-    time of day (``"%d/%m/%Y"``), as an ISO date column is read, else datetimes."""
-    if _CLOCK_DIRECTIVES.search(time_format):
-        return column.str.to_datetime(time_format)
-    return column.str.to_date(time_format)
-
-
-_EXTENSIONS = {
-    "csv": r"(?:csv|tsv|txt)(?:\.(?:gz|zst|zstd))?",  # what scan_csv reads, compressed too
-    "parquet": r"(?:parquet|parq|pq)",
-}
-
-
-def _with_file_ids(lazy: pl.LazyFrame, spec: Spec, name: str) -> pl.LazyFrame:
-    """``lazy`` (with the ``__path__`` of each row's file) with the ``source.id_from_filename``
-    column ``name``: the file's name without the source format's extension (``BRK.A.csv`` is
-    ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole). A
-    column of that name in the data is refused (``DataValidationError``), never replaced."""
-    source = spec.source
-    columns = [c for c in lazy.collect_schema().names() if c != "__path__"]
-    if name in columns:
-        raise DataValidationError(
-            f"source.id_from_filename = {name!r} names the column that takes each file's name, "
-            f"but the files of source.path {source.path!r} already have a column {name!r} "
-            f"(columns: {_header(columns)}). Use that column as series.id and drop "
-            "source.id_from_filename, or give it a name the files do not use."
-        )
-    extension = _EXTENSIONS[str(source.format)]
-    pattern = rf"(?i)([^/\\]+?)(?:\.{extension})?$"
-    stem = pl.col("__path__").str.extract(pattern, 1)
-    return lazy.with_columns(stem.alias(name)).drop("__path__")
-
-
-def _header(columns: list[str], limit: int = 8) -> str:
-    """Column names as read: plain when printable, escaped when the file was not text."""
-    shown = [c if c.isprintable() else repr(c) for c in columns[:limit]]
-    more = f", ... ({len(columns)} columns)" if len(columns) > limit else ""
-    return ", ".join(shown) + more
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:

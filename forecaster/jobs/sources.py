@@ -1,0 +1,192 @@
+"""Reading a spec's files: the paths ``source.path`` matches (:func:`source_files`) and the
+CSV or Parquet rows in them (:func:`read_files`), with the time column parsed
+(``source.time_format``; a CSV date whose day and month order the text does not say is
+refused), the ids kept as written (a CSV id read as text unless every id is a plain
+integer) and ``source.id_from_filename``."""
+
+from __future__ import annotations
+
+import glob
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from forecaster.exceptions import DataValidationError
+from forecaster.jobs.spec import Spec, first_line, spec_path
+
+__all__ = ["read_files", "source_files"]
+
+
+def source_files(spec: Spec, root: Path) -> list[Path]:
+    """The regular files that ``source.path`` matches (a FIFO or a device would block or never
+    end the read; a folder is not data). For ``format = "wav"`` a folder stands for its
+    ``.wav`` files, in any case."""
+    source = spec.source
+    pattern = str(spec_path(root, source.path))
+    if source.format == "wav" and not glob.has_magic(pattern) and Path(pattern).is_dir():
+        pattern = str(Path(glob.escape(pattern), "*.[wW][aA][vV]"))
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+    if not paths:
+        raise DataValidationError(f"No file matches source.path {source.path!r} ({pattern}).")
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise DataValidationError(
+                f"Cannot read {path}, matched by source.path {source.path!r}: "
+                f"{exc.strerror or exc}. Fix or remove it."
+            ) from None
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or device)"
+            raise DataValidationError(
+                f"source.path {source.path!r} matches {path}, which is {kind}; forecaster reads "
+                f"only regular {source.format} files. Move it away or narrow the pattern."
+            )
+    return paths
+
+
+def read_files(spec: Spec, root: Path) -> pl.DataFrame:
+    source = spec.source
+    paths = source_files(spec, root)
+    kwargs: dict[str, Any] = {}
+    if source.id_from_filename:
+        kwargs["include_file_paths"] = "__path__"
+    time_col, id_col = spec.series.time, spec.series.id
+    # ids are names: read as text, so "007" keeps its zeros (see _typed_ids)
+    csv_ids = source.format == "csv" and not source.id_from_filename
+    text: dict[str, Any] = {id_col: pl.String} if id_col and csv_ids else {}
+    try:
+        if source.format == "csv":
+            if not source.time_format:
+                _check_day_month_order(paths, spec)
+            lazy = pl.scan_csv(
+                [str(p) for p in paths],
+                try_parse_dates=True,
+                # time_format parses the text itself (ISO dates would be parsed already)
+                schema_overrides={**text, **({time_col: pl.String} if source.time_format else {})},
+                separator=source.separator,
+                null_values=source.null_values or None,
+                **kwargs,
+            )
+        else:
+            lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
+        if source.id_from_filename:
+            lazy = _with_file_ids(lazy, spec, source.id_from_filename)
+        # a Parquet time column that is already a date or datetime needs no parsing
+        if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
+            lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
+        frame = lazy.collect()
+        frame = _typed_ids(frame, id_col) if id_col and text else frame
+    except pl.exceptions.NoDataError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
+            f"{first_line(exc)}. Expected {source.format} data; remove or replace the file."
+        ) from exc
+    except pl.exceptions.PolarsError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}. "
+            "Check the files (format, separator, a consistent number of fields per line) "
+            "and source.time_format."
+        ) from exc
+    except OSError as exc:
+        raise DataValidationError(
+            f"Cannot read source.path {source.path!r}: {first_line(exc)}. A file it matched "
+            "disappeared or became unreadable while it was read (replaced by another process?); "
+            "run again once the data is in place."
+        ) from exc
+    if frame.height == 0:
+        raise DataValidationError(
+            f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
+            f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
+            "per series."
+        )
+    return frame
+
+
+_DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:$|[\sT])")
+"""A date that begins with day and month in either order (``01/02/2024``, ``1.2.24``)."""
+
+
+def _check_day_month_order(paths: list[Path], spec: Spec) -> None:
+    """Refuse a CSV time column whose dates put day and month first in an order the text does
+    not say (``01/02/2024``): the reader would guess day first, and US month-starts
+    (``01/01/2024 ... 12/01/2024``) would become January 1 to 12, silently."""
+    time_col, source = spec.series.time, spec.source
+    text = pl.scan_csv(
+        [str(p) for p in paths],
+        infer_schema=False,
+        separator=source.separator,
+        null_values=source.null_values or None,
+    )
+    if time_col not in text.collect_schema().names():
+        return  # the column check names it
+    first = text.select(pl.col(time_col).drop_nulls().first()).collect()
+    value = first.item() if first.height else None
+    if isinstance(value, str) and _DAY_MONTH.match(value):
+        raise DataValidationError(
+            f"Time column {time_col!r} holds dates such as {value!r}, whose day and month can "
+            "be read either way (the CSV reader would guess day first). Give the order as "
+            "source.time_format in the spec: '%m/%d/%Y' for month first, '%d/%m/%Y' for day "
+            "first (with '%H:%M' after it for times of day)."
+        )
+
+
+def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
+    """The id column read as text, as integers when every id is one written plainly (``7``,
+    ``-3``: what the CSV reader infers), else as text: ``007`` and ``7`` stay two ids."""
+    if id_col not in frame.columns:
+        return frame
+    ids = frame[id_col]
+    numbers = ids.str.to_integer(strict=False)
+    if numbers.null_count() == ids.null_count() and numbers.cast(pl.String).equals(ids):
+        return frame.with_columns(numbers)
+    return frame
+
+
+_CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL]")
+"""strftime directives of a time of day (or a whole timestamp): a format without any reads
+dates."""
+
+
+def _parse_times(column: pl.Expr, time_format: str) -> pl.Expr:
+    """``column`` (text) parsed with ``source.time_format``: dates when the format has no
+    time of day (``"%d/%m/%Y"``), as an ISO date column is read, else datetimes."""
+    if _CLOCK_DIRECTIVES.search(time_format):
+        return column.str.to_datetime(time_format)
+    return column.str.to_date(time_format)
+
+
+_EXTENSIONS = {
+    "csv": r"(?:csv|tsv|txt)(?:\.(?:gz|zst|zstd))?",  # what scan_csv reads, compressed too
+    "parquet": r"(?:parquet|parq|pq)",
+}
+
+
+def _with_file_ids(lazy: pl.LazyFrame, spec: Spec, name: str) -> pl.LazyFrame:
+    """``lazy`` (with the ``__path__`` of each row's file) with the ``source.id_from_filename``
+    column ``name``: the file's name without the source format's extension (``BRK.A.csv`` is
+    ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole). A
+    column of that name in the data is refused (``DataValidationError``), never replaced."""
+    source = spec.source
+    columns = [c for c in lazy.collect_schema().names() if c != "__path__"]
+    if name in columns:
+        raise DataValidationError(
+            f"source.id_from_filename = {name!r} names the column that takes each file's name, "
+            f"but the files of source.path {source.path!r} already have a column {name!r} "
+            f"(columns: {_header(columns)}). Use that column as series.id and drop "
+            "source.id_from_filename, or give it a name the files do not use."
+        )
+    extension = _EXTENSIONS[str(source.format)]
+    pattern = rf"(?i)([^/\\]+?)(?:\.{extension})?$"
+    stem = pl.col("__path__").str.extract(pattern, 1)
+    return lazy.with_columns(stem.alias(name)).drop("__path__")
+
+
+def _header(columns: list[str], limit: int = 8) -> str:
+    """Column names as read: plain when printable, escaped when the file was not text."""
+    shown = [c if c.isprintable() else repr(c) for c in columns[:limit]]
+    more = f", ... ({len(columns)} columns)" if len(columns) > limit else ""
+    return ", ".join(shown) + more
