@@ -1672,3 +1672,21 @@ def test_csv_ids_keep_their_leading_zeros(tmp_path):
     plain = tmp_path / "plain"
     frame, _ = prepare_data(*load_spec(csv_project(plain, rows(6, ids=("7", "10")))), None)
     assert frame.schema["id"] == pl.Int64 and sorted(frame["id"].unique()) == [7, 10]
+
+
+def test_a_series_whose_last_values_are_missing_is_stale_as_if_its_rows_were_absent(tmp_path):
+    """b's last 5 rows held no y: with missing='ffill' it was filled forward and forecast from
+    the last row present, neither stale nor warned about, while the same data without those
+    rows was 5 steps behind and excluded."""
+    present = uneven_rows({"a": 12, "b": 12}).splitlines()
+    lines = [present[0]] + [
+        ",".join(row.split(",")[:2] + [""]) if row.startswith("b,") and k >= 7 else row
+        for k, row in enumerate(present[1:], start=-12)
+    ]
+    spec_file = scheduled_project(
+        tmp_path, "\n".join(lines) + "\n", series={"max_staleness": 1, "missing": "ffill"}
+    )
+    with pytest.warns(ForecasterWarning, match=r"b \(last 2024-01-07\) 5 steps behind"):
+        frame, when = prepare_data(*load_spec(spec_file), None)
+    assert when.excluded == ("b",) and when.label == "2024-01-12"
+    assert frame.filter(pl.col("id") == "b")["date"].max() == dt.date(2024, 1, 7)

@@ -148,12 +148,19 @@ def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
 
 
 def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """With future covariates, each series' rows up to its last row with a target (the rows
-    after it hold scheduled covariate values); without, ``source`` as it is."""
+    """Each series' rows up to its last row with a target value (not null, not NaN): the rows
+    after it hold scheduled future covariates, or targets not known yet, so a series whose
+    last values are missing ends at its last observed one, and is stale by the steps after
+    it (not forecast from values ``missing="ffill"`` would make up)."""
     series = spec.series
-    if not series.future_covariates:
-        return source
-    observed = pl.any_horizontal([pl.col(t).is_not_null() for t in series.targets])
+    observed = pl.any_horizontal(
+        [
+            pl.col(t).is_not_null() & ~pl.col(t).is_nan()
+            if source.schema[t].is_float()
+            else pl.col(t).is_not_null()
+            for t in series.targets
+        ]
+    )
     last = pl.col(series.time).filter(observed).max()
     return source.filter(pl.col(series.time) <= (last.over(series.id) if series.id else last))
 
