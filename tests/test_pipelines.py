@@ -1678,11 +1678,9 @@ def test_a_series_whose_last_values_are_missing_is_stale_as_if_its_rows_were_abs
     """b's last 5 rows held no y: with missing='ffill' it was filled forward and forecast from
     the last row present, neither stale nor warned about, while the same data without those
     rows was 5 steps behind and excluded."""
-    present = uneven_rows({"a": 12, "b": 12}).splitlines()
-    lines = [present[0]] + [
-        ",".join(row.split(",")[:2] + [""]) if row.startswith("b,") and k >= 7 else row
-        for k, row in enumerate(present[1:], start=-12)
-    ]
+    header, *present = uneven_rows({"a": 12, "b": 12}).splitlines()
+    late = {f"b,2024-01-{day:02d}" for day in range(8, 13)}  # b's last 5 rows, y left empty
+    lines = [header] + [row[:12] + "," if row[:12] in late else row for row in present]
     spec_file = scheduled_project(
         tmp_path, "\n".join(lines) + "\n", series={"max_staleness": 1, "missing": "ffill"}
     )
