@@ -338,6 +338,37 @@ def test_a_fit_inside_an_active_run_logs_only_when_asked(tracked, frame):
     assert client.get_run(run.info.run_id).data.params["max_epochs"] == "1"
 
 
+def test_a_fit_in_an_active_run_that_holds_its_records_logs_into_a_nested_run(
+    tracked, frame, tmp_path
+):
+    """A user's own forecast.png and dataset.json in the active run were replaced by the
+    fit's, and its val_loss became one history with the user's points (and a param logged
+    with another value made MLflow refuse all the fit's params): the fit now logs into a
+    nested run, with a warning, and the user's records stay as they were."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment("collisions")
+    plot = tmp_path / "forecast.png"
+    plot.write_bytes(b"USER PLOT")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(plot))
+        mlflow.log_metric("val_loss", 123.0, step=1)
+        mlflow.log_param("max_epochs", "7")
+        with pytest.warns(ForecasterWarning, match=r"already holds the artifact 'forecast.png'"):
+            make_model(max_epochs=1).fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    client = MlflowClient(tracked)
+    nested = tracking.last_fit().run_id
+    assert nested != run.info.run_id
+    assert client.get_run(nested).data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert client.get_run(nested).data.params["max_epochs"] == "1"
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 123.0)]
+    assert client.get_run(run.info.run_id).data.params["max_epochs"] == "7"
+    mine = client.download_artifacts(run.info.run_id, "forecast.png", str(tmp_path / "back"))
+    assert Path(mine).read_bytes() == b"USER PLOT"
+
+
 def test_forecasters_default_http_limits_log_everything_to_a_live_server(
     tracked, frame, monkeypatch
 ):

@@ -33,6 +33,8 @@ from forecaster.tracking.config import describe_kind
 from forecaster.tracking.fingerprint import fingerprint_params
 
 __all__ = [
+    "FIT_ARTIFACTS",
+    "FIT_METRICS",
     "MAX_METRICS_PER_BATCH",
     "MAX_PARAMS_PER_BATCH",
     "MAX_PARAM_CHARS",
@@ -40,6 +42,7 @@ __all__ = [
     "backtest_metrics",
     "backtest_tables",
     "check_backtest",
+    "collisions_message",
     "epoch_metrics",
     "estimator_params",
     "final_metrics",
@@ -51,6 +54,7 @@ __all__ = [
     "now_ms",
     "param_value",
     "resolved_params",
+    "run_collisions",
 ]
 
 
@@ -161,6 +165,43 @@ def final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]
         if hasattr(estimator, attr):
             metrics[name] = float(getattr(estimator, attr))
     return metrics
+
+
+FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model")
+"""The artifacts a fit logs at the root of its run."""
+
+FIT_METRICS = ("train_loss", "val_loss", "lr", "epoch_seconds", "epochs", "final_train_loss")
+FIT_METRICS += ("train_seconds", "windows_per_second", "best_val_loss", "best_epoch")
+FIT_METRICS += ("model_val_loss", "fit_seconds", "train_windows", "val_windows")
+"""The metrics a fit logs (:func:`epoch_metrics`, :func:`final_metrics`)."""
+
+
+def run_collisions(client: Any, run_id: str, estimator: Any) -> list[str]:
+    """What of the run ``run_id`` (a user's active run) a fit of ``estimator`` would replace or
+    mix with: artifacts of :data:`FIT_ARTIFACTS`, metrics of :data:`FIT_METRICS` (a second
+    history under one key) and params logged with other values (MLflow refuses them, and
+    with them the whole batch)."""
+    run = client.get_run(run_id)
+    found = {a.path for a in client.list_artifacts(run_id)} & set(FIT_ARTIFACTS)
+    what = [f"the artifact {name!r}" for name in sorted(found)]
+    what += [f"the metric {m!r}" for m in FIT_METRICS if m in run.data.metrics]
+    params = estimator_params(estimator)
+    what += [
+        f"the param {k!r} = {v!r} (the fit's: {params[k]!r})"
+        for k, v in run.data.params.items()
+        if k in params and params[k] != v
+    ]
+    return what
+
+
+def collisions_message(run_id: str, found: Sequence[str]) -> str:
+    """The warning of a fit that logs into a nested run since the active run holds ``found``
+    (see :func:`run_collisions`)."""
+    more = " and more" if len(found) > 5 else ""
+    return (
+        f"The active MLflow run {run_id} already holds {', '.join(found[:5])}{more}: this fit "
+        "logs into a nested run of it, so nothing of yours is replaced or mixed with its records."
+    )
 
 
 def _as_frame(table: Any) -> pl.DataFrame:

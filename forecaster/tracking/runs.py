@@ -45,7 +45,14 @@ from forecaster.tracking.config import (
 )
 from forecaster.tracking.fingerprint import fingerprint_for, training_data
 from forecaster.tracking.fitlog import FitLog, log_fitted
-from forecaster.tracking.records import check_backtest, epoch_metrics, log_inputs, log_metrics
+from forecaster.tracking.records import (
+    check_backtest,
+    collisions_message,
+    epoch_metrics,
+    log_inputs,
+    log_metrics,
+    run_collisions,
+)
 from forecaster.tracking.resilience import Outcome, user_stacklevel
 from forecaster.tracking.target import create_run, experiment_for_new_run
 from forecaster.training.callbacks import (
@@ -226,14 +233,14 @@ class _FitRun:
         self.outcome = Outcome(mlflow.get_tracking_uri(), None)
         self.outcome.check_server()
         self.client = self.outcome.client(mlflow)
-        self.own_run = self._choose_run(mlflow.active_run())
+        self.own_run = self._choose_run(mlflow.active_run(), estimator)
         self._start_run()
         self.fingerprint = self.outcome.local(
             "dataset fingerprint", fingerprint_for, estimator, data
         )
         self._log_inputs(estimator)
 
-    def _choose_run(self, active: Any) -> bool:
+    def _choose_run(self, active: Any, estimator: Any) -> bool:
         """Whether the fit gets a run of its own: not for the first fit inside an active run
         (it logs into that run); a nested run for a further fit in it; else a new run in the
         experiment chosen as the module docstring says."""
@@ -241,6 +248,8 @@ class _FitRun:
             use_active = active is not None and active.info.run_id not in state.fitted_runs
             if use_active:
                 state.fitted_runs.add(active.info.run_id)
+        if use_active and self._collides(active, estimator):
+            use_active = False  # a nested run: nothing of the user's is replaced
         if use_active:
             self.outcome.run_id = active.info.run_id
         elif active is not None:  # a further fit in the same active run: a nested run
@@ -251,6 +260,15 @@ class _FitRun:
                 self.outcome.tracking_uri = self.mlflow.get_tracking_uri()
                 self.client = self.outcome.client(self.mlflow)
         return not use_active
+
+    def _collides(self, active: Any, estimator: Any) -> bool:
+        """Whether the fit's records would replace or mix with what the user's active run
+        holds (:func:`~forecaster.tracking.records.run_collisions`), with a warning then."""
+        run_id = active.info.run_id
+        found = self.outcome.remote("active run", run_collisions, self.client, run_id, estimator)
+        if found:
+            warnings.warn(collisions_message(run_id, found), ForecasterWarning, stacklevel=2)
+        return bool(found)
 
     def _start_run(self) -> None:
         if not self.own_run or self.outcome.run_id is not None or self.experiment_id is None:
