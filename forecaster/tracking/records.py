@@ -170,7 +170,8 @@ def final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]
 FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model")
 """The artifacts a fit logs at the root of its run."""
 
-FIT_METRICS = ("train_loss", "val_loss", "lr", "epoch_seconds", "epochs", "final_train_loss")
+FIT_METRICS: tuple[str, ...] = ("train_loss", "val_loss", "lr", "epoch_seconds", "epochs")
+FIT_METRICS += ("final_train_loss",)
 FIT_METRICS += ("train_seconds", "windows_per_second", "best_val_loss", "best_epoch")
 FIT_METRICS += ("model_val_loss", "fit_seconds", "train_windows", "val_windows")
 """The metrics a fit logs (:func:`epoch_metrics`, :func:`final_metrics`)."""
