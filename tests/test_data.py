@@ -1202,3 +1202,16 @@ def test_values_below_the_float32_range_are_refused():
     with pytest.raises(DataValidationError, match=r"'y' are nonzero but below the float32"):
         build(frame)
     assert build(frame.with_columns(y=pl.col("y") * 1e30)).n_series == 1  # 1e-19: fine
+
+
+def test_integer_ids_are_refused_as_floats_at_predict():
+    """A model fitted on integer ids took Float64 ids: 2**53 + 1 became 2**53, another series
+    (forecast as unseen), and ids such as 1.25 were forecast without a word."""
+    from forecaster.data.frames import check_schema
+
+    trained = {"id": "Int64", "t": "Int64", "y": "Float64"}
+    frame = pl.DataFrame({"id": [2.0**53 + 1], "t": [1], "y": [1.0]})
+    with pytest.raises(DataValidationError, match=r"id: trained on Int64, got Float64"):
+        check_schema(frame, trained, id_col="id", time_col="t")
+    narrower = pl.DataFrame({"id": [7], "t": [1], "y": [1.0]}, schema_overrides={"id": pl.Int32})
+    check_schema(narrower, trained, id_col="id", time_col="t")  # widths of integers and values

@@ -288,6 +288,8 @@ def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
         return True
     if role == "time":  # integer steps of any width; dates and datetimes exactly
         return expected.startswith(("Int", "UInt")) and found.is_integer()
+    if role == "id" and expected.startswith(("Int", "UInt")):  # a key: never a float
+        return found.is_integer()  # (2**53 + 1 as a float is 2**53: another series)
     numeric = expected.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
     if numeric and found.is_numeric():
         return True
@@ -306,7 +308,8 @@ def check_schema(
     """Check that ``frame`` has the columns of ``expected`` (name to dtype name, e.g. a fitted
     model's ``schema_``) with compatible dtypes, and return its schema.
 
-    Numeric columns may change width (Int64 for Float32 ...); the id column ``id_col`` may be
+    Numeric columns may change width (Int64 for Float32 ...), but integer ids stay integers
+    (a float id would round large ids into others); a text id column ``id_col`` may be
     text, Categorical or Enum for any of them (ids are matched by value); the time column
     ``time_col`` may change only its integer width (a float is no time step); other dtypes,
     time zones and time units must be the same.
