@@ -245,7 +245,7 @@ class RNNForecaster(
         The series seen in ``fit`` (row ``i`` is scaler row ``i``).
     train_end_ : polars.Series
         The last time of each series of ``keys_`` in the fitted frame; :meth:`score` refuses
-        held-out steps partly at or before it. Not saved by :func:`forecaster.save`.
+        held-out steps partly at or before it. Saved with the model (in ``keys.parquet``).
     n_members_, stopped_by_ : int, str
         Networks trained (``n_ensemble``, or fewer: see it); what ended training (not saved).
     conformal_ : dict
