@@ -1215,3 +1215,28 @@ def test_integer_ids_are_refused_as_floats_at_predict():
         check_schema(frame, trained, id_col="id", time_col="t")
     narrower = pl.DataFrame({"id": [7], "t": [1], "y": [1.0]}, schema_overrides={"id": pl.Int32})
     check_schema(narrower, trained, id_col="id", time_col="t")  # widths of integers and values
+
+
+def test_calendar_grid_datetimes_keep_one_time_of_day():
+    """Month starts at UTC midnight stored as Europe/Berlin (01:00 in winter, 02:00 in
+    summer) passed, and every forecast took the first row's 01:00: April's was 23:00 UTC on
+    March 31 and matched no actual. Wandering times of day (13:37) passed as well."""
+    utc = pl.datetime_range(
+        dt.datetime(2022, 1, 1), dt.datetime(2023, 6, 1), "1mo", time_zone="UTC", eager=True
+    )
+    berlin = pl.DataFrame({"t": utc.dt.convert_time_zone("Europe/Berlin"), "y": 1.0})
+    with pytest.raises(
+        DataValidationError, match=r"off the regular 1mo grid.*dt.convert_time_zone"
+    ):
+        validate_frame(berlin, target="y", time_col="t")
+    validate_frame(
+        berlin.with_columns(pl.col("t").dt.convert_time_zone("UTC")), target="y", time_col="t"
+    )
+    naive = pl.DataFrame({"t": utc.dt.replace_time_zone(None), "y": 1.0})
+    moved = naive.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.col("t") + dt.timedelta(hours=13, minutes=37))
+        .otherwise(pl.col("t"))
+    )
+    with pytest.raises(DataValidationError, match=r"1 timestamps are off the regular 1mo grid"):
+        validate_frame(moved, target="y", time_col="t")

@@ -188,20 +188,21 @@ def test_score_forecasts_from_the_history_as_known_before_the_held_out_steps():
 
 
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
-    """Ids 1 and 2 fitted: a series 1.5 (Float64 ids match Int64 ones by value) is unseen,
-    scaled with its own history like 99.0 (it was truncated onto series 1)."""
+    """Ids 1 and 2 fitted: float ids are refused (1.5 was truncated onto series 1, and ids
+    above 2**53 round into others); an integer id not fitted is unseen, scaled with its own
+    history."""
     frame = seasonal_frame(n_series=2).with_columns(pl.col("id").str.slice(1).cast(pl.Int64) + 1)
     model = forecaster(baseline="none").fit(frame)
     new = seasonal_frame(n_series=1, seed=3).with_columns(pl.col("y") + 500)
-    half, other = (model.predict(new.with_columns(id=pl.lit(v))) for v in (1.5, 99.0))
-    assert half["y"].to_list() == other["y"].to_list()
-    assert half["y"].mean() > 400
-    assert model.train_end_of(pl.Series([1.0, 1.5, 2.0])).null_count() == 1
+    with pytest.raises(DataValidationError, match=r"id: trained on Int64, got Float64"):
+        model.predict(new.with_columns(id=pl.lit(1.5)))
+    assert model.predict(new.with_columns(id=pl.lit(99)))["y"].mean() > 400
+    assert model.train_end_of(pl.Series([1, 99, 2])).null_count() == 1
     hour = dt.timedelta(hours=1)
     steps = [frame["time"].max() + hour * k for k in range(1, 13)]
-    future = pl.DataFrame({"id": [1.5] * 12 + [2.0] * 12, "time": steps * 2, "x": [0.0] * 24})
+    future = pl.DataFrame({"id": [99] * 12 + [2] * 12, "time": steps * 2, "x": [0.0] * 24})
     with_x = forecaster(future_covariates="x", max_epochs=1).fit(frame)
-    with pytest.raises(DataValidationError, match=r"Its ids \[1\.5\] match no series"):
+    with pytest.raises(DataValidationError, match=r"Its ids \[99\] match no series"):
         with_x.predict(frame, future=future)  # was: only "no rows for 12 forecast steps"
 
 

@@ -18,10 +18,12 @@ __all__ = [
     "check_series_layout",
     "check_time_dtype",
     "check_time_span",
+    "clock_hint",
     "days_from_civil",
     "days_per",
     "integer_range",
     "local_day_grid",
+    "off_clock_rows",
     "on_day_grid",
     "physical_range",
     "range_text",
@@ -503,3 +505,48 @@ def _time_point(value: Any, dtype: pl.DataType) -> Any:
     if isinstance(dtype, pl.Datetime):
         return _on_datetime(point, dtype)
     raise ValueError(f"the time column's dtype {dtype} is not a time dtype")
+
+
+def off_clock_rows(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
+    """The rows of datetimes on a calendar grid (months, business days, ...) whose time of day
+    (the wall clock, in the column's zone) is not their series' first one (``offsets``: the
+    series' first rows and the end): such a grid keeps one time of day, and its forecasts
+    would all take the first row's.
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> times = pl.Series([dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 1, 13, 37)])
+    >>> off_clock_rows(times, np.array([0, 2])).tolist()
+    [1]
+    """
+    if not isinstance(times.dtype, pl.Datetime):
+        return np.empty(0, np.int64)
+    clock = times.dt.time()
+    first = clock.gather(np.repeat(offsets[:-1], np.diff(offsets)))
+    off = np.flatnonzero((clock != first).fill_null(False).to_numpy())
+    zone = times.dtype.time_zone
+    if zone is None or off.size == 0:
+        return off
+    # a day whose first clock time does not exist (a midnight skipped by daylight saving
+    # time) is dated earlier, the day before: on the grid
+    day = times.gather(off).dt.replace_time_zone(None).dt.date() + dt.timedelta(days=1)
+    intended = pl.DataFrame({"day": day, "clock": first.gather(off)}).select(
+        pl.col("day").cast(pl.Datetime(times.dtype.time_unit)).dt.combine(pl.col("clock"))
+    )
+    exists = intended.to_series().dt.replace_time_zone(
+        zone, non_existent="null", ambiguous="earliest"
+    )
+    return off[exists.is_not_null().to_numpy()]
+
+
+def clock_hint(grid: str, times: pl.Series) -> str:
+    """Advice for datetimes of a zone with daylight saving time off a calendar ``grid``."""
+    zone = getattr(times.dtype, "time_zone", None)
+    if zone is None:
+        return ""
+    return (
+        f" A {grid} grid keeps one time of day, and midnights of another zone stored as "
+        f"{zone} move by an hour with daylight saving time: convert the column to the zone "
+        "the times were made in (e.g. .dt.convert_time_zone('UTC')) or to dates (.dt.date())."
+    )

@@ -37,7 +37,9 @@ from forecaster.data.gaps import fill_gaps
 from forecaster.data.times import (
     check_time_dtype,
     check_time_span,
+    clock_hint,
     local_day_grid,
+    off_clock_rows,
     on_day_grid,
 )
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -455,6 +457,7 @@ def _check_grid(
         periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
             on_grid, offsets, within, frequency
         )
+        off_rows = np.union1d(off_rows, off_clock_rows(times, offsets))
     else:
         if wall is not None and frequency.unit in ("d", "w"):
             t = on_day_grid(wall, offsets, times.dtype)
@@ -467,12 +470,13 @@ def _check_grid(
             off_rows = np.flatnonzero((t - first) % step != 0)
     del diffs, within
     if off_rows.size:
+        hint = clock_hint(str(frequency), times) if frequency.is_calendar else ""
         raise DataValidationError(
             f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
             f"at each series' first time, e.g. "
             f"{row_examples(data, _mask(len(t), off_rows), id_name, time_col)}. "
             "Expected evenly spaced times. Pass the right freq= or resample the data first "
-            "(e.g. frame.group_by_dynamic(...))."
+            f"(e.g. frame.group_by_dynamic(...)).{hint}"
         )
     if not inferred and not continues:
         _check_own_step(counts, frequency, id_col)
