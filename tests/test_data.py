@@ -1240,3 +1240,19 @@ def test_calendar_grid_datetimes_keep_one_time_of_day():
     )
     with pytest.raises(DataValidationError, match=r"1 timestamps are off the regular 1mo grid"):
         validate_frame(moved, target="y", time_col="t")
+
+
+def test_filling_that_makes_up_much_of_the_grid_warns():
+    """Weekday data with one Saturday row was read as daily and ffill made up every weekend
+    (23 of 89 rows) without a word; a few filled gaps stay quiet."""
+    days = pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 3, 29), "1d", eager=True)
+    weekdays = days.filter((days.dt.weekday() <= 5) | (days == dt.date(2024, 1, 6)))
+    frame = pl.DataFrame({"t": weekdays, "y": np.arange(len(weekdays), dtype=float)})
+    with pytest.warns(ForecasterWarning, match=r"made up 23 of the 89 rows of the regular 1d"):
+        validate_frame(frame, target="y", time_col="t", missing="ffill")
+    few = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float)}).filter(
+        pl.int_range(pl.len()) % 10 != 5
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        validate_frame(few, target="y", time_col="t", missing="ffill")

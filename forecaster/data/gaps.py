@@ -101,6 +101,7 @@ def fill_gaps(
             "time column (units, stray far-off timestamps) and freq=, or resample the data first."
         )
     if (span != lengths).any():
+        _warn_made_up(data, id_name, offsets, span, freq, policy)
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
@@ -121,6 +122,42 @@ def fill_gaps(
     interpolated = data.select(pl.col(value_cols).is_null()).to_numpy()
     filled = [pl.col(c).interpolate().forward_fill().over(id_name) for c in value_cols]
     return data.with_columns(filled), interpolated.reshape(data.height, len(value_cols))
+
+
+FILL_WARN_SHARE = 0.2
+"""Share of the filled grid's rows that filling may make up before :func:`fill_gaps` warns: a
+grid mostly made up is usually the wrong grid (a Saturday row turning business days into
+days, ``YYYYMMDD`` integers read as steps of 1)."""
+
+
+def _warn_made_up(
+    data: pl.DataFrame,
+    id_name: str,
+    offsets: np.ndarray,
+    span: np.ndarray,
+    freq: Frequency,
+    policy: str,
+) -> None:
+    """Warn when the missing steps filled are more than :data:`FILL_WARN_SHARE` of the grid."""
+    lengths = np.diff(offsets)
+    made, total = int((span - lengths).sum()), int(span.sum())
+    if made <= FILL_WARN_SHARE * total:
+        return
+    widest = int(np.argmax(span - lengths))
+    example = (
+        f"; e.g. series {data[id_name][int(offsets[widest])]!r}: "
+        f"{int(span[widest] - lengths[widest]):,} of {int(span[widest]):,}"
+        if len(span) > 1
+        else ""
+    )
+    warnings.warn(
+        f"missing={policy!r} made up {made:,} of the {total:,} rows of the regular {freq} grid "
+        f"({made / total:.0%}{example}). So much filling "
+        "usually means another grid: check freq= (business days: '1bd') and the time "
+        "column (dates written as integers such as 20240131 are steps of 1).",
+        ForecasterWarning,
+        stacklevel=4,
+    )
 
 
 def _warn_dropped(dropped: pl.DataFrame, kept: pl.DataFrame, id_name: str, policy: str) -> None:
