@@ -548,3 +548,14 @@ def test_aggregate_refuses_an_empty_scores_frame():
     scores = pl.DataFrame({"n": [1], "mae": [4.0], "rmse": [4.0]})
     with pytest.raises(DataValidationError, match="empty scores frame"):  # was n=0 and NaN
         aggregate(scores.clear())
+
+
+def test_mape_counts_an_actual_zero_forecast_exactly_as_zero():
+    """0/0 made the series' MAPE NaN (and every pooled MAPE with it), where the docs said
+    infinite and sMAPE counts such a point as 0; a missed zero is still infinite."""
+    assert mape([0.0, 100.0], [0.0, 110.0]) == 5.0
+    assert mape([0.0, 100.0], [1.0, 110.0]) == math.inf
+    actual = pl.DataFrame({"t": [1, 2], "y": [0.0, 100.0]})
+    forecast = pl.DataFrame({"t": [1, 2], "y": [0.0, 110.0]})
+    scores = evaluate(forecast, actual, target="y", time_col="t", metrics=["mape"])
+    assert scores["mape"].to_list() == [5.0]

@@ -1688,3 +1688,14 @@ def test_a_series_whose_last_values_are_missing_is_stale_as_if_its_rows_were_abs
         frame, when = prepare_data(*load_spec(spec_file), None)
     assert when.excluded == ("b",) and when.label == "2024-01-12"
     assert frame.filter(pl.col("id") == "b")["date"].max() == dt.date(2024, 1, 7)
+
+
+def test_a_summary_skill_that_is_not_the_ratio_of_the_scores_shown_says_so():
+    """Two targets (load: mae 100, naive 50; temp: 1, 2) printed "50.5 (naive 26, skill
+    1.250)", which reads as 50.5 / 26 = 1.94: the skill is the mean of the targets' ratios."""
+    from forecaster.jobs.run import score_lines
+
+    two = {"backtest_mae": 50.5, "backtest_mae_naive": 26.0, "backtest_mae_skill_naive": 1.25}
+    assert score_lines(two) == [("backtest_mae", "50.5 (naive 26, targets' mean skill 1.250)")]
+    one = {"backtest_mae": 2.0, "backtest_mae_naive": 1.6, "backtest_mae_skill_naive": 1.25}
+    assert score_lines(one) == [("backtest_mae", "2 (naive 1.6, skill 1.250)")]

@@ -34,6 +34,7 @@ from forecaster.data.frequency import (
     wall_clock,
 )
 from forecaster.data.gaps import fill_gaps
+from forecaster.data.suspicious import warn_flat_in_float32, warn_trailing_missing
 from forecaster.data.times import (
     check_time_dtype,
     check_time_span,
@@ -42,7 +43,7 @@ from forecaster.data.times import (
     off_clock_rows,
     on_day_grid,
 )
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError
 
 __all__ = ["MISSING_POLICIES", "ValidatedFrame", "validate_frame", "validate_frame_cells"]
 
@@ -91,10 +92,12 @@ def validate_frame_cells(
     id_name = id_col if id_col is not None else SERIES_ID
     data = _clean_values(data, id_name=id_name, time_col=time_col, value_cols=value_cols)
     data, t, lengths = _sort_series(data, id_name, time_col)
-    _warn_flat_in_float32(data, lengths, id_name, value_cols)
+    warn_flat_in_float32(data, lengths, id_name, value_cols)
     grid = _check_grid(
         data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
     )
+    if missing != "error":
+        warn_trailing_missing(data, roles["target"], id_name, time_col, missing)
     data, interpolated = _handle_missing(
         data, grid, value_cols, missing, id_col=id_col, time_col=time_col
     )
@@ -339,38 +342,6 @@ def _check_spread(data: pl.DataFrame, id_name: str, value_cols: list[str]) -> No
             "series (max - min > 3.4e38); scaling divides by that spread and training runs in "
             "float32. Rescale those columns (e.g. divide by a constant or take a log)."
         )
-
-
-FLOAT32_STEPS = 2.0**-16
-"""A series whose values vary by less than this fraction of their size (fewer than about 128
-float32 steps: 1e9 +- 10) loses its changes to float32's rounding; :func:`validate_frame` warns."""
-
-
-def _warn_flat_in_float32(
-    data: pl.DataFrame, lengths: np.ndarray, id_name: str, value_cols: list[str]
-) -> None:
-    """Warn (naming the column and series) about series that float32, which the networks
-    compute in, rounds flat: their forecasts come out flat (1e9 + 10 sin(t) in, 1e9 out).
-    ``data``: grouped by series, ``lengths`` rows each (per-series extremes by ``reduceat``)."""
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    if not len(starts):
-        return
-    for c in value_cols:
-        values = data[c].cast(pl.Float64).to_numpy()  # nulls: NaN, which fmax / fmin skip
-        high, low = np.fmax.reduceat(values, starts), np.fmin.reduceat(values, starts)
-        spread, size = high - low, np.fmax(np.abs(high), np.abs(low))
-        flat = np.flatnonzero((spread > 0) & (spread < size * FLOAT32_STEPS))
-        if flat.size:
-            ids = data[id_name].gather(starts[flat]).to_list()
-            which = "" if id_name == SERIES_ID else f" of the series {format_list(ids)}"
-            warn_at_caller(
-                f"The values in {c!r}{which} vary by less than {FLOAT32_STEPS:.1e} of their "
-                "size: float32, which training and forecasts compute in (about 7 digits), "
-                "rounds their changes away, so the forecasts come out flat. Subtract a "
-                f"constant first (e.g. pl.col({c!r}) minus its first value) and add it back "
-                "to the forecasts.",
-                ForecasterWarning,
-            )
 
 
 def _sort_series(

@@ -128,16 +128,20 @@ def rmse(y_true: Any, y_pred: Any) -> float:
 def mape(y_true: Any, y_pred: Any) -> float:
     """Mean absolute percentage error, in percent: mean of ``100 |y - ŷ| / |y|``.
 
-    Infinite when some actual value is 0.
+    Infinite when some actual value is 0 and its forecast is not; an actual 0 forecast
+    exactly counts as 0 (a perfect forecast, as in :func:`smape`), not NaN.
 
     Examples
     --------
     >>> mape([100.0, 200.0], [110.0, 150.0])
     17.5
+    >>> mape([0.0, 100.0], [0.0, 110.0])
+    5.0
     """
     a, f = _pair(y_true, y_pred)
+    error = np.abs(f - a)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.mean(100.0 * np.abs(f - a) / np.abs(a)))
+        return float(np.mean(np.where(error == 0, 0.0, 100.0 * error / np.abs(a))))
 
 
 def smape(y_true: Any, y_pred: Any) -> float:

@@ -226,7 +226,7 @@ def summarize_points(
         "mae": scaled.abs().mean(),
         "mse": (scaled * scaled).mean(),
         "rmse": (scaled * scaled).mean().sqrt(),
-        "mape": (100.0 * absolute / actual.abs()).mean(),
+        "mape": (100.0 * exact_ratio(absolute, actual.abs())).mean(),  # exact at 0: 0
         "smape": pl.when(den == 0).then(0.0).otherwise(200.0 * absolute / den).mean(),
     }
     if columns.mase_scale in schema:

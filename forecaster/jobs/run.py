@@ -537,7 +537,8 @@ def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
     """``(name, text)`` per score of a run's ``metrics``, with the baselines' scores and skill
     ratios in the text of their score rather than on lines of their own: ``("backtest_mase",
     "5.234 (naive 5.1, skill 1.026)")``. Skill is the model's score over the baseline's (below
-    1: the model is better).
+    1: the model is better); with several targets, whose scores are averaged, the skill is the
+    mean of the targets' ratios, and says so.
 
     Examples
     --------
@@ -552,8 +553,11 @@ def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
         parts = []
         for base in ("naive", "snaive"):
             if f"{key}_{base}" in metrics:
-                skill = metrics.get(f"{key}_skill_{base}")
-                ratio = f", skill {skill:.3f}" if skill is not None else ""
-                parts.append(f"{base} {metrics[f'{key}_{base}']:.4g}{ratio}")
+                shown, skill = metrics[f"{key}_{base}"], metrics.get(f"{key}_skill_{base}")
+                # several targets: the mean of their ratios, not the ratio of the means shown
+                alike = skill is not None and shown and math.isclose(value / shown, skill)
+                label = "skill" if alike else "targets' mean skill"
+                ratio = f", {label} {skill:.3f}" if skill is not None else ""
+                parts.append(f"{base} {shown:.4g}{ratio}")
         rows.append((key, f"{value:.4g}" + (f" ({'; '.join(parts)})" if parts else "")))
     return rows

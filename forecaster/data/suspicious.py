@@ -1,0 +1,71 @@
+"""Data that validates but would give forecasts a user does not expect, each named in a
+``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
+rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value,
+which a ``missing`` policy fills (:func:`warn_trailing_missing`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from forecaster.data.frames import SERIES_ID, format_list
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
+
+__all__ = ["FLOAT32_STEPS", "warn_flat_in_float32", "warn_trailing_missing"]
+
+
+FLOAT32_STEPS = 2.0**-16
+"""A series whose values vary by less than this fraction of their size (fewer than about 128
+float32 steps: 1e9 +- 10) loses its changes to float32's rounding; :func:`validate_frame` warns."""
+
+
+def warn_flat_in_float32(
+    data: pl.DataFrame, lengths: np.ndarray, id_name: str, value_cols: list[str]
+) -> None:
+    """Warn (naming the column and series) about series that float32, which the networks
+    compute in, rounds flat: their forecasts come out flat (1e9 + 10 sin(t) in, 1e9 out).
+    ``data``: grouped by series, ``lengths`` rows each (per-series extremes by ``reduceat``)."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    if not len(starts):
+        return
+    for c in value_cols:
+        values = data[c].cast(pl.Float64).to_numpy()  # nulls: NaN, which fmax / fmin skip
+        high, low = np.fmax.reduceat(values, starts), np.fmin.reduceat(values, starts)
+        spread, size = high - low, np.fmax(np.abs(high), np.abs(low))
+        flat = np.flatnonzero((spread > 0) & (spread < size * FLOAT32_STEPS))
+        if flat.size:
+            ids = data[id_name].gather(starts[flat]).to_list()
+            which = "" if id_name == SERIES_ID else f" of the series {format_list(ids)}"
+            warn_at_caller(
+                f"The values in {c!r}{which} vary by less than {FLOAT32_STEPS:.1e} of their "
+                "size: float32, which training and forecasts compute in (about 7 digits), "
+                "rounds their changes away, so the forecasts come out flat, and a backtest "
+                "scores them against these rounded values (its errors and its baselines' can "
+                "read 0): use evaluate() on the float64 actual values. Subtract a "
+                f"constant first (e.g. pl.col({c!r}) minus its first value) and add it back "
+                "to the forecasts.",
+                ForecasterWarning,
+            )
+
+
+def warn_trailing_missing(
+    data: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+) -> None:
+    """Warn about series whose last row holds no target value: ``missing`` fills it, so a
+    forecast from these data starts after made-up values, not after the last observed one."""
+    unknown = pl.all_horizontal([pl.col(t).is_null() for t in targets])
+    ends = data.group_by(id_name, maintain_order=True).agg(
+        unknown.last().alias("__unknown__"),
+        pl.col(time_col).filter(~unknown).last().alias("__observed__"),
+    )
+    late = ends.filter(pl.col("__unknown__"))
+    if late.height == 0:
+        return
+    key, observed = late.row(0)[0], late["__observed__"][0]
+    warn_at_caller(
+        f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, last "
+        f"observed at {observed}): missing={missing!r} fills them, so a forecast from these "
+        "data starts after made-up values, not after the last observed one. Drop those "
+        "trailing rows to forecast from the last observed value.",
+        ForecasterWarning,
+    )
