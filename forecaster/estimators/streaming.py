@@ -57,7 +57,8 @@ class ForecastStreaming(ForecastInference):
         point forecast of ``predict``) and ensemble. Refused with
         :class:`~forecaster.exceptions.DataValidationError`: the other heads (they read every
         step of the window from its first, so no update is cheaper than ``predict``),
-        covariates and calendar features (their windows are not kept), series unseen in
+        covariates, static covariates and calendar features (their windows, or the encoder's
+        initial state, are not kept), series unseen in
         ``fit`` (``predict`` scales them with their whole history, which changes with every
         row) and month, quarter or year frequencies (their forecast times depend on the whole
         history of times).
