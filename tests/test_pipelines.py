@@ -1699,3 +1699,21 @@ def test_a_summary_skill_that_is_not_the_ratio_of_the_scores_shown_says_so():
     assert score_lines(two) == [("backtest_mae", "50.5 (naive 26, targets' mean skill 1.250)")]
     one = {"backtest_mae": 2.0, "backtest_mae_naive": 1.6, "backtest_mae_skill_naive": 1.25}
     assert score_lines(one) == [("backtest_mae", "2 (naive 1.6, skill 1.250)")]
+
+
+def test_the_study_is_named_after_what_its_trials_scores_depend_on(tmp_path):
+    """Raising [training] trials (or changing [evaluation], [tracking], [output]) in the spec
+    started a new study from trial 0 beside the old one; --trials extended it. The model,
+    data and objective still name another study."""
+    from forecaster.jobs.fitting import study_name
+
+    spec_path = csv_project(tmp_path, rows())
+    base = spec_path.read_text()
+    spec, root = load_spec(spec_path)
+    _, when = prepare_data(spec, root, None)
+    named = study_name(spec, when)
+    for extra in ("\n[training]\ntrials = 50\ntimeout = 60\n", "\n[output]\nplot_series = 1\n"):
+        spec_path.write_text(base + extra)
+        assert study_name(load_spec(spec_path)[0], when) == named, extra
+    spec_path.write_text(base.replace("hidden_size = 4", "hidden_size = 8"))
+    assert study_name(load_spec(spec_path)[0], when) != named

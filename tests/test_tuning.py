@@ -95,6 +95,15 @@ def test_default_space_rnn_forecaster():
     assert space["lr"].log and space["weight_decay"].log
 
 
+def test_default_space_samples_only_settings_that_can_act():
+    """A batch larger than windows_per_epoch holds windows_per_epoch windows (64, 128 and 256
+    gave bit-identical trials), and a cosine schedule acts after an epoch (max_epochs=1)."""
+    space = default_search_space(RNNForecaster(target="y", windows_per_epoch=64, max_epochs=1))
+    assert space["batch_size"].choices == (32, 64) and "lr_schedule" not in space
+    space = default_search_space(RNNForecaster(target="y"))
+    assert space["batch_size"].choices == (32, 64, 128, 256) and "lr_schedule" in space
+
+
 def test_default_space_lookback_fits_the_data():
     model = RNNForecaster(target="y", id_col="id", lookback=24, horizon=6)
     assert default_search_space(model, tiny_frame())["lookback"].choices == (16, 24, 32, 48, 64)
@@ -1058,3 +1067,22 @@ def test_a_study_recorded_before_quantiles_were_its_identity_resumes(tmp_path, f
     point = study_identity(tiny_model(), space, "val_loss", "minimize")
     assert "quantiles" not in json.loads(point["forecaster.task"])  # names and records kept
     assert "quantiles" in json.loads(point["forecaster.fixed_params"])  # as before
+
+
+def test_a_study_resumed_with_another_seed_warns(tmp_path, frame):
+    """Resumed with another random_state, the study kept its best value while best_estimator
+    was refitted with the new seed (val_loss_ 0.97 against best_value 0.90), without a word; a
+    study recorded before the seed was recorded resumes quietly."""
+    import json
+    import warnings
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = quick(tiny_model(), frame, storage=url, study_name="s", n_trials=1, random_state=0)
+    with pytest.warns(ForecasterWarning, match=r"random_state: the study has 0, this call 1"):
+        quick(tiny_model(), frame, storage=url, study_name="s", n_trials=1, random_state=1)
+    fixed = json.loads(study.study.user_attrs["forecaster.fixed_params"])
+    del fixed["random_state"]  # as a study recorded before it was
+    study.study.set_user_attr("forecaster.fixed_params", json.dumps(fixed, sort_keys=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .* other fixed parameters", ForecasterWarning)
+        quick(tiny_model(), frame, storage=url, study_name="s", n_trials=1, random_state=1)

@@ -95,10 +95,23 @@ def fit_with_checkpoints(
 
 
 def study_name(spec: Spec, when: AsOf) -> str:
-    """The Optuna study of a spec as of a date: ``<name>-<spec hash>-<as-of label>``. A study
-    holds the trials of one as-of only: the scores of a study measured on later data would
-    leak that data into a backfill."""
-    return f"{spec.pipeline.name}-{spec_hash(spec)}-{when.label}"
+    """The Optuna study of a spec as of a date: ``<name>-<hash>-<as-of label>``. A study holds
+    the trials of one as-of only: the scores of a study measured on later data would leak
+    that data into a backfill. The hash is the spec's without what no trial's score depends
+    on (the tuning budget ``trials`` / ``timeout``, ``tune``, ``reuse_model``, and the
+    ``[evaluation]``, ``[tracking]`` and ``[output]`` sections): raising ``trials`` in the
+    spec extends the study, as ``--trials`` does, instead of starting another."""
+    budget = type(spec.training)()  # the defaults of the keys no score depends on
+    training = spec.training.model_copy(
+        update={k: getattr(budget, k) for k in ("trials", "timeout", "tune", "reuse_model")}
+    )
+    searched = spec.model_copy(
+        update={
+            "training": training,
+            **{k: type(getattr(spec, k))() for k in ("evaluation", "tracking", "output")},
+        }
+    )
+    return f"{spec.pipeline.name}-{spec_hash(searched)}-{when.label}"
 
 
 def tuned_model_dir(spec: Spec, root: Path, when: AsOf) -> Path:

@@ -42,8 +42,10 @@ _IDENTITY_PARAMS = (*TASK_PARAMS, *UNIT_PARAMS, "covariates", "future_covariates
 # Settings of a run, not of the model: neither identity nor fixed parameters.
 _RUN_PARAMS = (
     "progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom",
-    "random_state",
 )  # fmt: skip
+# Fixed parameters recorded since a later version: a study recorded without one is not warned
+# about it (random_state: the refit of best_params uses this call's seed).
+_RECORDED_LATER = ("random_state",)
 
 
 def study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> dict[str, str]:
@@ -219,6 +221,9 @@ def _compare_fixed(
         old = {}
     for key in json.loads(task):  # compared with the task (a study recorded before it was in it)
         old.pop(key, None)
+    for key in _RECORDED_LATER:  # not recorded by the version that created the study
+        if key not in old:
+            new.pop(key, None)
     changed = [
         f"{k}: the study has {_show(old[k]) if k in old else 'none'}, this call "
         f"{_show(new[k]) if k in new else 'none'}"

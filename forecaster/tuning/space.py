@@ -75,7 +75,7 @@ def default_search_space(estimator: Any, frame: Any = None) -> dict[str, Any]:
     normalization       last, revin, none (forecasters)
     lr                  1e-4 to 1e-2, log scale
     weight_decay        1e-6 to 1e-2, log scale
-    batch_size          32, 64, 128, 256
+    batch_size          32, 64, 128, 256 (at most ``windows_per_epoch``)
     lr_schedule         none, cosine (not with max_epochs=1)
     ==================  =====================================================================
 
@@ -155,8 +155,10 @@ def _default_space(estimator: Any, frame: Any) -> dict[str, Any]:
         space["lr"] = dist.FloatDistribution(1e-4, 1e-2, log=True)
     if "weight_decay" in params:
         space["weight_decay"] = dist.FloatDistribution(1e-6, 1e-2, log=True)
-    if "batch_size" in params:
-        space["batch_size"] = dist.CategoricalDistribution((32, 64, 128, 256))
+    if "batch_size" in params:  # a batch beyond windows_per_epoch holds that many windows
+        most = max(params.get("windows_per_epoch") or 256, 32)
+        sizes = tuple(b for b in (32, 64, 128, 256) if b <= most)
+        space["batch_size"] = dist.CategoricalDistribution(sizes)
     if "lr_schedule" in params and params.get("max_epochs", 2) > 1:  # cosine acts per epoch
         space["lr_schedule"] = dist.CategoricalDistribution(("none", "cosine"))
     return space
@@ -583,10 +585,9 @@ def _check_lookbacks(
     if not too_long:
         return longest
     held = f" and the {int(holdout[best])} validation steps fit holds out" if holdout[best] else ""
+    problem = f"{where} can sample lookbacks too long for the data ({too_long})"
     if where.startswith("lookback="):
         problem = f"{where} is too long for the data"
-    else:
-        problem = f"{where} can sample lookbacks too long for the data ({too_long})"
     fix = (
         f"Use lookbacks up to {longest}, a shorter horizon or validation_size, or longer series"
         if longest >= 1
