@@ -48,12 +48,19 @@ _RUN_PARAMS = (
 _RECORDED_LATER = ("random_state",)
 
 
-def study_identity(estimator: Any, space: Any, metric: Any, direction: str) -> dict[str, str]:
+def study_identity(
+    estimator: Any,
+    space: Any,
+    metric: Any,
+    direction: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
     """What a study is for, as JSON study user attributes: the task (estimator class, the
     parameters that define the task and the objective's units, metric, direction), the search
-    space, and the template's other fixed parameters (see :data:`_IDENTITY_PARAMS`). Callables
+    space, and the template's other fixed parameters (see :data:`_IDENTITY_PARAMS`), with the
+    ``overrides`` every trial fits with (the seed of ``tune(random_state=...)``). Callables
     (a metric, a search space) are named by :func:`_callable_key`."""
-    params = estimator.get_params(deep=False)
+    params = {**estimator.get_params(deep=False), **(overrides or {})}
     task: dict[str, Any] = {"estimator": type(estimator).__name__}
     keys = [k for k in _IDENTITY_PARAMS if k in params]
     if params.get("loss") != "quantile":  # quantiles are read by the quantile loss alone

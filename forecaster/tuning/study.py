@@ -339,8 +339,7 @@ def tune(
     storage_obj = _storage(storage, n_workers)
     space, url = objective.space, storage_url(storage_obj)
     name = study_name or default_study_name(estimator, space, metric, direction)
-    seeded = clone(estimator).set_params(**objective.overrides)  # the seed trials fit with
-    identity = study_identity(seeded, space, metric, direction)
+    identity = study_identity(estimator, space, metric, direction, objective.overrides)
     with storage_errors(url, "open"):
         study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
     label = storage_label(storage_obj, url)
