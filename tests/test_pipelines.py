@@ -1717,3 +1717,18 @@ def test_the_study_is_named_after_what_its_trials_scores_depend_on(tmp_path):
         assert study_name(load_spec(spec_path)[0], when) == named, extra
     spec_path.write_text(base.replace("hidden_size = 4", "hidden_size = 8"))
     assert study_name(load_spec(spec_path)[0], when) != named
+
+
+def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
+    """fit --out over a model of another spec (a copy kept aside, another pipeline's) replaced
+    it without a word; a refit of the same spec's model there (a daily fit --out) still
+    replaces it."""
+    spec = csv_project(tmp_path, rows())
+    kept = tmp_path / "models" / "kept"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(kept))[0] == 0
+    weights = (kept / "weights.safetensors").read_bytes()
+    assert run_cli(capsys, "fit", str(spec), "--out", str(kept))[0] == 0  # the same model
+    spec.write_text(spec.read_text().replace("lookback = 4", "lookback = 3"))
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(kept))
+    assert code == 2 and "fitted with other parameters (lookback=4 (this fit: 3))" in err, err
+    assert (kept / "weights.safetensors").read_bytes() == weights  # random_state = 0: same bytes

@@ -18,6 +18,7 @@ import forecaster._io as _io
 import forecaster.datasets as datasets
 import forecaster.jobs.run as run_module
 from forecaster._version import __version__
+from forecaster.estimators.base import RESUME_FREE_PARAMS
 from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
 from forecaster.jobs.data import prepare_data
 from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
@@ -117,10 +118,15 @@ def _is_saved_model(folder: Path) -> bool:
     return isinstance(config, dict) and config.get("format") == FORMAT
 
 
-def _model_destination(path: Path) -> Path:
+def _model_destination(path: Path, *, replace: Any = None) -> Path:
     """``path`` (absolute) after checking, before any training, that a model may be saved
-    there: not inside a folder forecaster wrote, and free, empty or a saved model."""
+    there: not inside a folder forecaster wrote, and free, empty or a saved model. At a
+    ``--out`` the user chose, a saved model is replaced only when it has the parameters of
+    ``replace`` (the estimator about to be fitted: the same spec's model, refitted); another
+    pipeline's model, or a copy kept aside of another, is refused."""
     path = Path(os.path.normpath(path.absolute()))
+    if replace is not None and (path / "config.json").is_file():
+        _check_same_model(path, replace)
     owner = _io.owning_folder(path)
     if owner is not None:
         raise OwnershipError(
@@ -132,6 +138,27 @@ def _model_destination(path: Path) -> Path:
     # that is not free is refused now, not after training
     _io.check_replaceable(path, "model", purpose="save the model into", adopt=_is_saved_model)
     return path
+
+
+def _check_same_model(path: Path, estimator: Any) -> None:
+    """Refuse (``OwnershipError``) to replace the model saved at ``path`` unless it was fitted
+    with ``estimator``'s parameters (run settings such as ``device`` aside)."""
+    try:
+        saved = load_model(path).get_params(deep=False)
+    except ForecasterError:
+        return  # not a model this version reads: check_replaceable decides
+    wanted = estimator.get_params(deep=False)
+    differ = sorted(
+        k for k in wanted if k not in RESUME_FREE_PARAMS and saved.get(k, ...) != wanted[k]
+    )
+    if differ:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (this fit: {wanted[k]!r})" for k in differ[:4])
+        raise OwnershipError(
+            f"Refusing to replace the model saved in {path} (--out): it was fitted with other "
+            f"parameters ({shown}{', ...' if len(differ) > 4 else ''}), so it is another "
+            "model (another pipeline's, or a copy kept aside). Choose a new folder, or delete "
+            "this one first."
+        )
 
 
 def run_command(args: argparse.Namespace, log: Log) -> int:
@@ -195,7 +222,7 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
             f"{'is inside' if checkpoints.is_relative_to(out) else 'holds'} it. Choose a model "
             "folder apart from the checkpoints."
         )
-    _model_destination(out)
+    _model_destination(out, replace=model if args.out is not None else None)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
         with tracked_run(spec, when.label, logger.info) as (run_id, _), logged_fits(run_id):
             fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
