@@ -1732,3 +1732,22 @@ def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
     code, err = run_cli(capsys, "fit", str(spec), "--out", str(kept))
     assert code == 2 and "fitted with other parameters (lookback=4 (this fit: 3))" in err, err
     assert (kept / "weights.safetensors").read_bytes() == weights  # random_state = 0: same bytes
+
+
+def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
+    """A run as of 01-12 that reused the model fitted as of 01-10 wrote model_version
+    "...-2024-01-12-..." on every forecast row and moved latest.json to its copy, whose
+    weights saw data to 01-10 only (a backfill as of 01-11 then refused that model)."""
+    import json
+
+    spec = scheduled_project(
+        tmp_path, uneven_rows({"a": 12, "b": 12}), training={"reuse_model": True}
+    )
+    for as_of in ("2024-01-10", "2024-01-12"):
+        assert run_cli(capsys, "run", str(spec), "--as-of", as_of)[0] == 0
+    forecasts = pl.read_parquet(tmp_path / "outputs" / "mini" / "2024-01-12" / "forecasts.parquet")
+    assert forecasts["model_version"].unique().to_list() == [
+        f"mini-2024-01-10-{spec_hash(load_spec(spec)[0])}"
+    ]
+    pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
+    assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")

@@ -83,6 +83,7 @@ __all__ = [
     "manifest_details",
     "output_lock",
     "remember_model",
+    "reused_label",
     "reused_model",
     "same_pipeline",
     "skipped_result",
@@ -400,6 +401,16 @@ def latest_pointer(root: Path, name: str) -> Path:
 
 _POINTER_OWNER = "forecaster latest-model pointer"
 
+REUSED = "reused "
+"""How a run's model was made when ``reuse_model`` took a run's model: ``reused <its folder>``
+(``<outputs of the run>/model``: the run's as-of label is the folder's parent's name)."""
+
+
+def reused_label(how: str) -> str | None:
+    """The as-of label of the run whose model was reused (``how``: see :data:`REUSED`), else
+    None (the model was fitted or tuned by this run)."""
+    return Path(how[len(REUSED) :]).parent.name if how.startswith(REUSED) else None
+
 
 def remember_model(job: Job) -> None:
     """Point ``models/<name>/latest.json`` at the run's model (relative to the project) with
@@ -477,7 +488,7 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
         problem = _reuse_problem(job, model_dir)
         if problem is None:
             try:
-                return load_model(model_dir), f"reused {model_dir}"
+                return load_model(model_dir), f"{REUSED}{model_dir}"
             except ForecasterError as exc:
                 problem = f"the model in {model_dir} does not load ({first_line(exc)})"
     _say(f"not reusing the latest model: {problem}; training a new one")

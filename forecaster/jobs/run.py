@@ -72,6 +72,7 @@ from forecaster.jobs.outputs import (
     manifest_details,
     output_lock,
     remember_model,
+    reused_label,
     same_pipeline,
     skipped_result,
     write_forecast_plot,
@@ -397,7 +398,8 @@ def _write_outputs(
                 job.log(f"model    {how}")
                 calibrate_for_levels(job.spec, model, job.frame, job.log)
             metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
-            result = _write_files(job, staging, model, backtest, panel, tracking)
+            fitted = reused_label(how) or job.when.label  # the as-of its model was fitted
+            result = _write_files(job, staging, model, backtest, panel, tracking, fitted)
             result = result.model_copy(update={"metrics": metrics})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
@@ -417,7 +419,8 @@ def _write_outputs(
     except BaseException:
         _io.discard_staging(staging)
         raise
-    remember_model(job)
+    if reused_label(how) is None:  # a reused model stays the pointer's (data to its as-of)
+        remember_model(job)
     if fitted_in is not None:  # only the checkpoints of this run's fit (a reused model: none)
         remove_checkpoints(fitted_in)
     return summary
@@ -459,10 +462,13 @@ def _write_files(
     backtest: tuple[pl.DataFrame, pl.DataFrame] | None,
     panel: Any,
     tracking: tuple[str | None, str | None],
+    fitted: str,
 ) -> PipelineResult:
-    """The forecasts, backtest tables, plot and model, written into ``staging``."""
+    """The forecasts, backtest tables, plot and model, written into ``staging``; the model's
+    version names the as-of ``fitted`` of the run that fitted it (an earlier one's when
+    reused)."""
     out_dir, (run_id, tracking_uri) = job.out_dir, tracking
-    version = f"{job.name}-{job.when.label}-{job.digest}"
+    version = f"{job.name}-{fitted}-{job.digest}"
     forecast = forecast_as_of(
         model, job.frame, job.spec.output.levels, job.spec, job.when
     ).with_columns(
