@@ -1751,3 +1751,18 @@ def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     ]
     pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
     assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
+
+
+def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):
+    """<as-of>.forecasts.parquet had no model version, run id or digest: a later predict with
+    another model replaced it with other numbers and nothing recorded the change."""
+    import json
+
+    spec = csv_project(tmp_path, rows())
+    model = tmp_path / "models" / "m"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(model))[0] == 0
+    out = tmp_path / "f.parquet"
+    assert run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", str(out))[0] == 0
+    marker = json.loads(pl.read_parquet_metadata(out)["forecaster"])
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert marker["model"] == str(model) and marker["model_digest"] == manifest["digest"]

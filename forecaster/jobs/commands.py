@@ -257,7 +257,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     _check_model_levels(model, levels, args.model)
     check_fitted_before(model, frame, args.model, f"the as-of {when.label}")
     forecast = forecast_as_of(model, frame, levels, spec, when)
-    _write_parquet(forecast, out, "forecast", spec, when)
+    _write_parquet(forecast, out, "forecast", spec, when, args.model)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:
         print(forecast.head(20))
@@ -303,7 +303,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
     with tracking_paused():  # the backtest's fits are not logged models
         result = spec_backtest(spec, model, frame, fitted=bool(args.model))
-    _write_parquet(result.metrics, out, "backtest", spec, when)
+    _write_parquet(result.metrics, out, "backtest", spec, when, args.model)
     log(
         f"backtest over {folds} folds written to {out}",
         summary=backtest_scores(spec, result),
@@ -446,12 +446,21 @@ def _parquet_owner(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any) -> None:
+def _write_parquet(
+    frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any, model: str | None = None
+) -> None:
+    """Write ``frame`` atomically with the ``forecaster`` metadata: its kind, pipeline, as-of,
+    package version and, with ``--model``, that folder and its manifest's digest (which model
+    made it: a later predict with another model replaces the file)."""
     marker = {
         "kind": kind,
         "pipeline": spec.pipeline.name,
         "as_of": when.label,
         "package_version": __version__,
     }
+    if model is not None:
+        manifest = _io.read_manifest(model)
+        marker["model"] = str(Path(model).absolute())
+        marker["model_digest"] = None if manifest is None else manifest.get("digest")
     metadata = {PARQUET_KEY: json.dumps(marker)}
     _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))
