@@ -533,14 +533,19 @@ def sqlite_file_problem(path: Path, *, create_parents: bool = False) -> str | No
 
 
 def is_memory_sqlite(url: str) -> bool:
-    """Whether a ``sqlite`` database URL names an in-memory database (``sqlite://``,
-    ``sqlite:///:memory:``, ``?mode=memory``), which lives and dies with one connection.
+    """Whether a database URL names an in-memory SQLite database (``sqlite://``,
+    ``sqlite:///:memory:``, ``?mode=memory``), which lives and dies with one connection (False
+    for other databases).
 
     Examples
     --------
     >>> is_memory_sqlite("sqlite://"), is_memory_sqlite("sqlite:///studies/optuna.db")
     (True, False)
+    >>> is_memory_sqlite("postgresql://host/db")
+    False
     """
+    if url.split("://", 1)[0].split("+", 1)[0].lower() != "sqlite":
+        return False
     path_text = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
     memory = not path_text or ":memory:" in path_text
     return memory or re.search(r"[?&]mode=memory\b", url) is not None

@@ -20,19 +20,13 @@ import forecaster._validation as _validation
 from forecaster._validation import check, resolve_device
 from forecaster.data.panel import Panel
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import (
-    DataValidationError,
-    ForecasterWarning,
-    NotFittedError,
-    warn_at_caller,
-)
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
 __all__ = [
     "MIN_SCALE",
     "SCALING_METHODS",
     "PanelScaler",
     "spread_scale",
-    "warn_flat_covariates",
 ]
 
 MIN_SCALE = 1e-6
@@ -409,36 +403,6 @@ class PanelScaler:
 
     def __repr__(self) -> str:
         return f"PanelScaler(method={self.method!r})"
-
-
-def warn_flat_covariates(panel: Panel, mask: np.ndarray | None, method: str) -> None:
-    """Warn about covariates constant within every series over the rows ``mask`` selects (all
-    rows when None): a per-series scaler (any ``method`` but ``"none"``) maps each series'
-    constant to 0, so the network never sees their values."""
-    first = panel.n_targets
-    names = panel.columns[first : first + len(panel.covariates) + len(panel.future_covariates)]
-    if method == "none" or not names:
-        return
-    values = panel.values[:, first : first + len(names)]
-    series = np.repeat(np.arange(panel.n_series), panel.lengths)
-    if mask is not None:
-        values, series = values[mask], series[mask]
-    if series.size == 0:
-        return
-    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a series of NaN only: NaN
-        spread = np.fmax.reduceat(values, starts, 0) - np.fmin.reduceat(values, starts, 0)
-    flat = [n for j, n in enumerate(names) if not np.nan_to_num(spread[:, j]).any()]
-    if flat:
-        warn_at_caller(
-            f"Covariates {flat} are constant within every series over the training rows, and "
-            f"scaling={method!r} scales each series to its own level, which maps them to 0: "
-            "the network learns nothing from them. A value that differs between series is a "
-            "static covariate (static_covariates=[...]); drop a column that never changes, or "
-            "pass scaling='none'.",
-            ForecasterWarning,
-        )
 
 
 def _need_panel(panel: Any, where: str) -> None:

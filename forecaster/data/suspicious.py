@@ -1,9 +1,12 @@
 """Data that validates but would give forecasts a user does not expect, each named in a
 ``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
 rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value,
-which a ``missing`` policy fills (:func:`warn_trailing_missing`)."""
+which a ``missing`` policy fills (:func:`warn_trailing_missing`); and, named by ``fit``,
+covariates that per-series scaling maps to 0 (:func:`warn_flat_covariates`)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -11,12 +14,62 @@ import polars as pl
 from forecaster.data.frames import SERIES_ID, format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
-__all__ = ["FLOAT32_STEPS", "warn_flat_in_float32", "warn_trailing_missing"]
+__all__ = [
+    "FLOAT32_STEPS",
+    "series_extremes",
+    "warn_flat_covariates",
+    "warn_flat_in_float32",
+    "warn_trailing_missing",
+]
 
 
 FLOAT32_STEPS = 2.0**-16
 """A series whose values vary by less than this fraction of their size (fewer than about 128
 float32 steps: 1e9 +- 10) loses its changes to float32's rounding; :func:`validate_frame` warns."""
+
+
+def series_extremes(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' largest and smallest values (per column of a 2-D ``values``): ``starts``
+    are the first rows of the series, grouped; NaN is skipped (NaN for a series of NaN only).
+
+    Examples
+    --------
+    >>> high, low = series_extremes(np.array([3.0, 1.0, np.nan, 5.0]), np.array([0, 2]))
+    >>> high.tolist(), low.tolist()
+    ([3.0, 5.0], [1.0, 5.0])
+    """
+    return np.fmax.reduceat(values, starts, 0), np.fmin.reduceat(values, starts, 0)
+
+
+def warn_flat_covariates(
+    values: np.ndarray,
+    lengths: np.ndarray,
+    names: Sequence[str],
+    mask: np.ndarray | None,
+    method: str,
+) -> None:
+    """Warn about covariates (the columns ``names`` of ``values``, series of ``lengths`` rows
+    each) constant within every series over the rows ``mask`` selects (all rows when None): a
+    per-series scaler (any ``method`` but ``"none"``) maps each series' constant to 0, so the
+    network never sees their values."""
+    if method == "none" or not names:
+        return
+    series = np.repeat(np.arange(len(lengths)), lengths)
+    if mask is not None:
+        values, series = values[mask], series[mask]
+    if series.size == 0:
+        return
+    high, low = series_extremes(values, np.flatnonzero(np.r_[True, series[1:] != series[:-1]]))
+    flat = [n for j, n in enumerate(names) if not np.nan_to_num(high[:, j] - low[:, j]).any()]
+    if flat:
+        warn_at_caller(
+            f"Covariates {flat} are constant within every series over the training rows, and "
+            f"scaling={method!r} scales each series to its own level, which maps them to 0: "
+            "the network learns nothing from them. A value that differs between series is a "
+            "static covariate (static_covariates=[...]); drop a column that never changes, or "
+            "pass scaling='none'.",
+            ForecasterWarning,
+        )
 
 
 def warn_flat_in_float32(
@@ -30,7 +83,7 @@ def warn_flat_in_float32(
         return
     for c in value_cols:
         values = data[c].cast(pl.Float64).to_numpy()  # nulls: NaN, which fmax / fmin skip
-        high, low = np.fmax.reduceat(values, starts), np.fmin.reduceat(values, starts)
+        high, low = series_extremes(values, starts)
         spread, size = high - low, np.fmax(np.abs(high), np.abs(low))
         flat = np.flatnonzero((spread > 0) & (spread < size * FLOAT32_STEPS))
         if flat.size:

@@ -18,7 +18,7 @@ import numpy as np
 
 from forecaster.data.calendar import calendar_features, calendar_values
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import warn_flat_covariates
+from forecaster.data.suspicious import warn_flat_covariates
 from forecaster.data.transforms import (
     check_target_domain,
     fit_boxcox_lambdas,
@@ -75,7 +75,9 @@ class TargetPanels:
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)
-        warn_flat_covariates(raw, fit_rows, self.scaling)
+        covariates = [*raw.covariates, *raw.future_covariates]
+        values = raw.values[:, raw.n_targets : raw.n_targets + len(covariates)]
+        warn_flat_covariates(values, raw.lengths, covariates, fit_rows, self.scaling)
         lambdas = self._fit_target_transform(raw, fit_rows)  # sets target_transform_
         return raw, fit_rows, lambdas, calendar, lookback
 

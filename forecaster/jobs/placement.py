@@ -328,8 +328,7 @@ def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
     writable names, not inside (or being) a folder forecaster wrote, not read as data; the
     storage a file that can hold a SQLite database, as ``tune`` checks it when it opens."""
     storage = spec.training.storage
-    sqlite = storage.split("://", 1)[0].split("+", 1)[0].lower() == "sqlite"
-    if sqlite and _io.is_memory_sqlite(storage):
+    if _io.is_memory_sqlite(storage):
         raise SpecError(
             f"{file}: key 'training.storage' ({storage!r}) is an in-memory SQLite database, "
             "which lives with one connection: a study needs several, and could not be resumed. "

@@ -398,8 +398,10 @@ def _write_outputs(
                 job.log(f"model    {how}")
                 calibrate_for_levels(job.spec, model, job.frame, job.log)
             metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
-            fitted = reused_label(how) or job.when.label  # the as-of its model was fitted
-            result = _write_files(job, staging, model, backtest, panel, tracking, fitted)
+            reused = reused_label(how)  # the as-of of the run whose model this run reuses
+            result = _write_files(
+                job, staging, model, backtest, panel, tracking, reused or job.when.label
+            )
             result = result.model_copy(update={"metrics": metrics})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
@@ -419,7 +421,7 @@ def _write_outputs(
     except BaseException:
         _io.discard_staging(staging)
         raise
-    if reused_label(how) is None:  # a reused model stays the pointer's (data to its as-of)
+    if reused is None:  # a reused model stays the pointer's (data to its as-of)
         remember_model(job)
     if fitted_in is not None:  # only the checkpoints of this run's fit (a reused model: none)
         remove_checkpoints(fitted_in)

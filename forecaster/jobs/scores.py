@@ -27,7 +27,6 @@ read.
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -69,8 +68,6 @@ OBJECTIVES = ("val_loss", "pinball", "scrps", "winkler_<L>", "msis_<L>")
 
 
 _PER_LEVEL = re.compile(rf"({'|'.join(LEVEL_SCORES)})_(\d+(?:\.\d*)?)")
-
-_DEFAULT_LOSS = inspect.signature(RNNForecaster).parameters["loss"].default
 
 _METRIC_HINT = (
     f"expected one of {list(POINT_METRICS)}, {list(QUANTILE_SCORES)}, or a score of a level of "
@@ -201,8 +198,8 @@ def _check_objective(file: Path, spec: Any, have: set[float]) -> None:
         raise SpecError(
             f"{file}: key 'training.objective': {objective!r} scores the quantile forecasts "
             f"of the tuning trials, and the model emits none (loss = "
-            f"{spec.model.get('loss', _DEFAULT_LOSS)!r}; a point model's intervals come from its "
-            'calibration after the fit). Set [model] loss = "quantile", or tune on '
+            f"{spec.model.get('loss', RNNForecaster().loss)!r}; a point model's intervals come "
+            'from its calibration after the fit). Set [model] loss = "quantile", or tune on '
             "objective = 'val_loss'."
         )
     if spec.model.get("validation_size") == 0:

@@ -106,6 +106,9 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
     return frame
 
 
+_FORMAT_ROWS = 10_000
+"""Rows :func:`_check_day_month_order` reads for the time column's first value (not the files)."""
+
 _DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:$|[\sT])")
 """A date that begins with day and month in either order (``01/02/2024``, ``1.2.24``)."""
 
@@ -115,11 +118,12 @@ def _check_day_month_order(paths: list[Path], spec: Spec) -> None:
     not say (``01/02/2024``): the reader would guess day first, and US month-starts
     (``01/01/2024 ... 12/01/2024``) would become January 1 to 12, silently."""
     time_col, source = spec.series.time, spec.source
-    text = pl.scan_csv(
+    text = pl.scan_csv(  # the first rows only: one value tells the format
         [str(p) for p in paths],
         infer_schema=False,
         separator=source.separator,
         null_values=source.null_values or None,
+        n_rows=_FORMAT_ROWS,
     )
     if time_col not in text.collect_schema().names():
         return  # the column check names it

@@ -122,18 +122,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_EPOCH_METRICS = {
+    "train_loss": "train_loss", "val_loss": "val_loss", "lr": "lr", "epoch_seconds": "seconds"
+}  # fmt: skip
+"""The metrics :func:`epoch_metrics` logs, each with its key in an epoch record."""
+
+
 def epoch_metrics(record: Mapping[str, Any], timestamp: int | None = None) -> list[Any]:
     """The step metrics of one epoch record (finite values only)."""
     from mlflow.entities import Metric
 
     ts = now_ms() if timestamp is None else timestamp
     step = int(record["epoch"])
-    values = {
-        "train_loss": record.get("train_loss"),
-        "val_loss": record.get("val_loss"),
-        "lr": record.get("lr"),
-        "epoch_seconds": record.get("seconds"),
-    }
+    values = {metric: record.get(key) for metric, key in _EPOCH_METRICS.items()}
     return [
         Metric(key, float(v), ts, step)
         for key, v in values.items()
@@ -170,10 +171,11 @@ def final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]
 FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model")
 """The artifacts a fit logs at the root of its run."""
 
-FIT_METRICS: tuple[str, ...] = ("train_loss", "val_loss", "lr", "epoch_seconds", "epochs")
-FIT_METRICS += ("final_train_loss",)
-FIT_METRICS += ("train_seconds", "windows_per_second", "best_val_loss", "best_epoch")
-FIT_METRICS += ("model_val_loss", "fit_seconds", "train_windows", "val_windows")
+_FINAL_METRICS = (
+    "epochs", "final_train_loss", "train_seconds", "windows_per_second", "best_val_loss",
+    "best_epoch", "model_val_loss", "fit_seconds", "train_windows", "val_windows",
+)  # fmt: skip
+FIT_METRICS = (*_EPOCH_METRICS, *_FINAL_METRICS)
 """The metrics a fit logs (:func:`epoch_metrics`, :func:`final_metrics`)."""
 
 
