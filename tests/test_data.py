@@ -1256,3 +1256,63 @@ def test_filling_that_makes_up_much_of_the_grid_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
         validate_frame(few, target="y", time_col="t", missing="ffill")
+        # rows only on days with sales, absent rows zeros by the user's word: not warned
+        daily = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float) + 1})
+        sparse = daily.filter(pl.int_range(pl.len()) % 5 < 2)
+        filled, _ = validate_frame(sparse, target="y", time_col="t", freq="1d", missing="zero")
+        assert filled.height == (sparse["t"].max() - sparse["t"].min()).days + 1
+        assert (filled["y"] == 0).sum() == filled.height - sparse.height > 0.5 * filled.height
+
+
+def _cairo_business_days(first_dated_at: int | None) -> pl.Series:
+    """Business days 2023-04-17 .. 2023-05-31 at local midnight in Africa/Cairo, whose
+    midnight of Friday 2023-04-28 does not exist: that day dated 23:00 the day before
+    (``first_dated_at=23``) or 01:00 on the day (``1``); None: the series starts the day
+    after it."""
+    days = pl.date_range(dt.date(2023, 4, 17), dt.date(2023, 5, 31), eager=True)
+    days = days.filter(days.dt.weekday() <= 5)
+    if first_dated_at is None:
+        days = days.filter(days > dt.date(2023, 4, 28))
+    naive = days.cast(pl.Datetime("us"))
+    skipped = naive == dt.datetime(2023, 4, 28)
+    shift = dt.timedelta(hours=-1 if first_dated_at == 23 else 1)
+    naive = pl.select(pl.when(skipped).then(naive + shift).otherwise(naive)).to_series()
+    return naive.dt.replace_time_zone("Africa/Cairo")
+
+
+@pytest.mark.parametrize("dated_at", [23, 1])
+@pytest.mark.parametrize("start_on_it", [False, True])
+def test_calendar_grid_a_skipped_midnight_dated_either_way_is_on_the_grid(dated_at, start_on_it):
+    """The one-time-of-day rule took each series' first row as its clock and excused only a
+    skipped midnight dated 23:00 the day before: a day dated 01:00 (pandas'
+    nonexistent="shift_forward", polars' month ranges in some zones) was refused, and a
+    series starting on that day had every other row refused."""
+    times = _cairo_business_days(dated_at)
+    if start_on_it:
+        times = times.filter(times >= times.filter(times.dt.hour() != 0)[0])
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    clean, freq = validate_frame(frame, target="y", time_col="t", freq="1bd")
+    assert clean["t"].equals(times) and str(freq) == "1bd"
+    # other times of that day, or of the day before, stay off the grid (a first row off the
+    # grid moves the grid that starts there: more rows are named then)
+    count = r"\d+" if start_on_it else "1"
+    for hours in (-2, 3):
+        moved = frame.with_columns(
+            pl.when(pl.col("t").dt.hour() != 0)
+            .then(pl.col("t") + dt.timedelta(hours=hours))
+            .otherwise(pl.col("t"))
+        )
+        with pytest.raises(DataValidationError, match=rf"{count} timestamps are off the regular"):
+            validate_frame(moved, target="y", time_col="t", freq="1bd")
+
+
+def test_calendar_grid_off_clock_rows_are_explained_without_a_time_zone():
+    """Monthly readings at wandering times of day (no time zone) were refused with advice on
+    the frequency and resampling only, which does not help: the advice names dates."""
+    months = pl.datetime_range(dt.datetime(2022, 1, 1), dt.datetime(2023, 12, 1), "1mo", eager=True)
+    read = months + pl.Series([dt.timedelta(hours=9 + i % 5, minutes=7 * i) for i in range(24)])
+    frame = pl.DataFrame({"t": read, "y": np.arange(24, dtype=float)})
+    with pytest.raises(DataValidationError, match=r"one time of day.*\.dt\.date\(\)"):
+        validate_frame(frame, target="y", time_col="t", freq="1mo")
+    dated = frame.with_columns(pl.col("t").dt.truncate("1d"))
+    assert validate_frame(dated, target="y", time_col="t", freq="1mo")[0].height == 24

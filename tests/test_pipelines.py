@@ -1653,13 +1653,56 @@ def test_csv_dates_with_day_and_month_in_an_unsaid_order_are_refused(tmp_path, c
     lines = ["id,date,y"] + [f"a,{m:02d}/01/2024,{m}.5" for m in range(1, 13)]
     spec = csv_project(tmp_path, "\n".join(lines) + "\n")
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
-    assert code == 3 and "whose day and month can be read either way" in err, err
+    assert code == 3 and "so their day and month can be read either way" in err, err
     assert "'%m/%d/%Y' for month first" in err
     spec.write_text(spec.read_text().replace("[source]", '[source]\ntime_format = "%m/%d/%Y"'))
     assert load_spec(spec)[0].source.time_format == "%m/%d/%Y"
     frame, when = prepare_data(*load_spec(spec), None)
     assert frame["date"].to_list()[:2] == [dt.date(2024, 1, 1), dt.date(2024, 2, 1)]
     assert when.label == "2024-12-01"
+
+
+@pytest.mark.parametrize(
+    ("files", "refusal"),
+    [
+        # an ISO file sorted first hid a US file's month-starts, read as January 1-12
+        ({"a": "2024-01-{d:02d}", "b": "{m:02d}/01/2024"}, r"of b\.csv .* can be read either way"),
+        # a day above 12 settles the order: day first is read, month first refused
+        ({"a": "{d}/01/2024"}, None),
+        ({"a": "{d}.01.2024 10:00"}, None),
+        ({"a": "2024-01-{d:02d}", "b": "{d}/01/2024"}, None),
+        ({"a": "01/{d}/2024"}, r"such as '01/13/2024', month first"),
+        ({"a": "{m:02d}/{d}/2024"}, r"both '28/12/2024' \(day first\) and '01/13/2024'"),
+    ],
+)
+def test_csv_day_and_month_order_is_settled_by_each_file(tmp_path, files, refusal):
+    """The check read one value, the first of the first file: day-first dates that a day
+    above 12 settles (13/01/2024) were refused as ambiguous, and a second file's US dates
+    were read day first."""
+    (tmp_path / "data").mkdir()
+    for name, pattern in files.items():
+        days = [pattern.format(d=13 + i, m=1 + i % 12) for i in range(12)]
+        if name == "a" and "{m" in pattern and "{d}" in pattern:
+            days.append("28/12/2024")  # one day-first date among month-first ones
+        body = "".join(f"{name},{day},{i}.5\n" for i, day in enumerate(days))
+        (tmp_path / "data" / f"{name}.csv").write_text("id,date,y\n" + body)
+    spec = write(tmp_path, CSV_SPEC.format(source="", series="", model=""))
+    if refusal is None:
+        frame, _ = prepare_data(*load_spec(spec), None)
+        for name in files:
+            dates = frame.filter(pl.col("id") == name)["date"].cast(pl.Date)
+            assert (dates.min(), dates.max()) == (dt.date(2024, 1, 13), dt.date(2024, 1, 24))
+        return
+    with pytest.raises(forecaster.ForecasterError, match=refusal):
+        prepare_data(*load_spec(spec), None)
+
+
+def test_csv_time_format_with_a_full_iso_datetime_keeps_the_time(tmp_path):
+    """time_format="%+" (a whole ISO 8601 timestamp) was read as dates: hours were dropped."""
+    lines = ["id,date,y"] + [f"a,2024-01-01T{h:02d}:00:00+00:00,{h}.5" for h in range(12)]
+    spec = csv_project(tmp_path, "\n".join(lines) + "\n", source='time_format = "%+"')
+    frame, _ = prepare_data(*load_spec(spec), None)
+    assert frame["date"].dt.hour().to_list() == list(range(12))
 
 
 def test_csv_ids_keep_their_leading_zeros(tmp_path):

@@ -101,7 +101,8 @@ def fill_gaps(
             "time column (units, stray far-off timestamps) and freq=, or resample the data first."
         )
     if (span != lengths).any():
-        _warn_made_up(data, id_name, offsets, span, freq, policy)
+        if policy != "zero":  # absent rows are zeros, by the user's word (sparse demand)
+            _warn_made_up(data, id_name, offsets, span, freq, policy)
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
@@ -127,7 +128,8 @@ def fill_gaps(
 FILL_WARN_SHARE = 0.2
 """Share of the filled grid's rows that filling may make up before :func:`fill_gaps` warns: a
 grid mostly made up is usually the wrong grid (a Saturday row turning business days into
-days, ``YYYYMMDD`` integers read as steps of 1)."""
+days, ``YYYYMMDD`` integers read as steps of 1). ``missing="zero"`` is not warned: it says
+the absent rows are zeros (intermittent demand, rows only on days with sales)."""
 
 
 def _warn_made_up(

@@ -423,12 +423,14 @@ def _check_grid(
     frequency.check_dtype(times.dtype, time_col)
 
     periods: np.ndarray | None = None
+    clock_rows = np.empty(0, np.int64)
     if frequency.is_calendar:
         on_grid = times if wall is None else local_day_grid(times, offsets, wall)
         periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
             on_grid, offsets, within, frequency
         )
-        off_rows = np.union1d(off_rows, off_clock_rows(times, offsets))
+        clock_rows = off_clock_rows(times, offsets)
+        off_rows = np.union1d(off_rows, clock_rows)
     else:
         if wall is not None and frequency.unit in ("d", "w"):
             t = on_day_grid(wall, offsets, times.dtype)
@@ -441,7 +443,7 @@ def _check_grid(
             off_rows = np.flatnonzero((t - first) % step != 0)
     del diffs, within
     if off_rows.size:
-        hint = clock_hint(str(frequency), times) if frequency.is_calendar else ""
+        hint = clock_hint(str(frequency), times) if clock_rows.size else ""
         raise DataValidationError(
             f"{off_rows.size} timestamps are off the regular {frequency} grid that starts "
             f"at each series' first time, e.g. "

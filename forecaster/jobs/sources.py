@@ -107,35 +107,75 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
 
 
 _FORMAT_ROWS = 10_000
-"""Rows :func:`_check_day_month_order` reads for the time column's first value (not the files)."""
+"""Rows of each file :func:`_check_day_month_order` reads for the time column's format."""
 
-_DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?:$|[\sT])")
-"""A date that begins with day and month in either order (``01/02/2024``, ``1.2.24``)."""
+_DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:$|[\sT])"
+"""A date that begins with day and month in either order (``01/02/2024``, ``1.2.24``): the
+two numbers as groups."""
 
 
 def _check_day_month_order(paths: list[Path], spec: Spec) -> None:
     """Refuse a CSV time column whose dates put day and month first in an order the text does
-    not say (``01/02/2024``): the reader would guess day first, and US month-starts
-    (``01/01/2024 ... 12/01/2024``) would become January 1 to 12, silently."""
+    not settle: the reader guesses day first, so US month-starts (``01/01/2024 ...
+    12/01/2024``) would become January 1 to 12, silently. Each file settles its own order (a
+    day above 12 in either place); one whose dates fit both orders, put the month first or mix
+    the two orders is refused, with the ``source.time_format`` to give."""
+    for path in paths:
+        widest, month_first = _leading_numbers(path, spec)
+        if widest is None:
+            continue  # no such dates in this file (ISO dates, or the column is missing)
+        day_first = widest[1] > 12
+        if day_first and month_first is None:
+            continue  # 13/01/2024: the reader's guess, settled by the file
+        if day_first and month_first is not None:
+            problem = f"both {widest[0]!r} (day first) and {month_first[0]!r} (month first)"
+        elif month_first is not None:
+            problem = f"dates such as {month_first[0]!r}, month first, which the reader misreads"
+        else:
+            problem = (
+                f"dates such as {widest[0]!r} and none with a day above 12, so their day and "
+                "month can be read either way (the reader would guess day first)"
+            )
+        raise DataValidationError(
+            f"Time column {spec.series.time!r} of {path.name} holds {problem}. Give the order "
+            "as source.time_format in the spec: '%m/%d/%Y' for month first, '%d/%m/%Y' for "
+            "day first (with '%H:%M' after it for times of day)."
+        )
+
+
+def _leading_numbers(
+    path: Path, spec: Spec
+) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+    """From the first rows of one CSV file, a date whose first number is the largest of the
+    column's (the date, that number) and one whose second number is above 12 (or None): what
+    settles whether its dates put the day first."""
     time_col, source = spec.series.time, spec.source
-    text = pl.scan_csv(  # the first rows only: one value tells the format
-        [str(p) for p in paths],
+    text = pl.scan_csv(
+        str(path),
         infer_schema=False,
         separator=source.separator,
         null_values=source.null_values or None,
         n_rows=_FORMAT_ROWS,
     )
     if time_col not in text.collect_schema().names():
-        return  # the column check names it
-    first = text.select(pl.col(time_col).drop_nulls().first()).collect()
-    value = first.item() if first.height else None
-    if isinstance(value, str) and _DAY_MONTH.match(value):
-        raise DataValidationError(
-            f"Time column {time_col!r} holds dates such as {value!r}, whose day and month can "
-            "be read either way (the CSV reader would guess day first). Give the order as "
-            "source.time_format in the spec: '%m/%d/%Y' for month first, '%d/%m/%Y' for day "
-            "first (with '%H:%M' after it for times of day)."
+        return None, None  # the column check names it
+    parts = (
+        text.select(pl.col(time_col).alias("text"))
+        .with_columns(pl.col("text").str.extract_groups(_DAY_MONTH).alias("parts"))
+        .filter(pl.col("parts").struct.field("1").is_not_null())
+        .select(
+            "text",
+            a=pl.col("parts").struct.field("1").cast(pl.Int32),
+            b=pl.col("parts").struct.field("2").cast(pl.Int32),
         )
+        .collect()
+    )
+    if parts.height == 0:
+        return None, None
+    top = parts.row(int(parts["a"].arg_max()), named=True)
+    later = parts.filter(pl.col("b") > 12)
+    second = (later["text"][0], int(later["b"][0])) if later.height else None
+    return (top["text"], int(top["a"])), second
 
 
 def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
@@ -150,7 +190,7 @@ def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
     return frame
 
 
-_CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL]")
+_CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL+]")
 """strftime directives of a time of day (or a whole timestamp): a format without any reads
 dates."""
 
