@@ -399,3 +399,53 @@ def test_a_fold_with_at_most_m_values_is_left_out_of_the_pooled_mase_with_a_warn
     for name in ("mase_naive", "mase_snaive", "mase_skill_naive", "mase_skill_snaive"):
         assert np.isfinite(aggregate[name]), name
     assert np.isfinite(result.by_step["mase"].to_numpy()).all()
+
+
+def test_scores_use_the_frames_float64_values_not_their_float32_rounding():
+    """1e8 + whole numbers: float32 (steps of 8 there) rounds the changes away. The actual
+    values, the naive baseline and MASE's scales come from the frame's own values, so the
+    scores are those of evaluate on the frame; they read MAE 0 against the rounded values."""
+    rng = np.random.default_rng(3)
+    frame = _frame(n_series=2, n=80).select(
+        "id", "time", pl.Series("y", 1e8 + rng.integers(-3, 4, 160).astype(np.float64))
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+    with pytest.warns(ForecasterWarning, match="not their float32 rounding"):
+        result = backtest(model, frame, folds=2, metrics=["mae", "mase"])
+    forecasts = result.forecasts
+    truth = forecasts.select("id", "time").join(frame, on=["id", "time"], how="left")["y"]
+    assert forecasts["y_actual"].dtype == pl.Float64
+    assert forecasts["y_actual"].to_list() == truth.to_list()  # exactly the frame's values
+    error = (forecasts["y"].cast(pl.Float64) - truth).abs()
+    assert result.aggregate["mae"].item() == pytest.approx(error.mean(), rel=1e-12)
+    assert result.aggregate["mae"].item() > 0.5  # the rounded actual values read it 0 or 8
+    origin = forecasts.select("id", pl.col("cutoff").alias("time"))
+    last = origin.join(frame, on=["id", "time"], how="left")["y"]  # the naive forecast
+    assert result.aggregate["mae_naive"].item() == pytest.approx((last - truth).abs().mean())
+    first = result.metrics.row(0, named=True)  # fold 0, series s0: its history's lag-1 scale
+    history = frame.filter((pl.col("id") == "s0") & (pl.col("time") <= first["cutoff"]))["y"]
+    assert first["mase"] == pytest.approx(first["mae"] / history.diff().abs().mean())
+
+
+def test_metrics_and_score_show_the_baselines_beside_the_model(frame):
+    """Every score a backtest shows (by fold and series, by any keys of score(), by step,
+    overall) has the naive and seasonal-naive scores and the skill ratios beside it."""
+    result = backtest(RNNForecaster(target="y", id_col="id", **TINY), frame, folds=3, m=24)
+    beside = ["mae", "mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive", "mse"]
+    keys = ["fold", "cutoff", "id", "target"]
+    metrics = result.metrics
+    assert metrics.columns[: len(keys) + 1 + len(beside)] == [*keys, "n", *beside]
+    for base in ("naive", "snaive"):
+        theirs = result.baselines.filter(pl.col("baseline") == base)
+        assert metrics.select(keys).equals(theirs.select(keys))
+        assert metrics[f"mase_{base}"].to_list() == theirs["mase"].to_list()
+        assert metrics[f"mae_skill_{base}"].to_list() == pytest.approx(
+            (metrics["mae"] / metrics[f"mae_{base}"]).to_list()
+        )
+    assert_frame_equal(result.score("step"), result.by_step, check_exact=False)
+    assert_frame_equal(result.score([]), result.aggregate, check_exact=False)
+    by_series = result.score("id", metrics=["mae"])
+    assert by_series.columns == ["id", "target", "n", *beside[:5]]
+    naive = result.baselines.filter(pl.col("baseline") == "naive").drop("baseline")
+    pooled = pool_scores(naive, by="id")  # the naive's points of each series, pooled
+    assert by_series["mae_naive"].to_list() == pytest.approx(pooled["mae"].to_list())

@@ -161,9 +161,10 @@ def test_fold_geometry_on_integer_time():
     assert fc.filter(pl.col("fold") == 3)["t"].to_list() == list(range(94, 100))
     assert fc["step"].to_list() == list(range(1, 7)) * 4
     assert (fc["t"] - fc["cutoff"]).to_list() == fc["step"].cast(pl.Int64).to_list()
-    truth = frame.select("t", pl.col("v").cast(pl.Float32).alias("v_actual"))
+    truth = frame.select("t", pl.col("v").alias("v_actual"))  # the frame's float64 values
     assert fc.select("t", "v_actual").equals(fc.select("t").join(truth, on="t", how="left"))
-    assert result.metrics.columns == ["fold", "cutoff", "target", "n", *METRICS]
+    beside = [f"{m}{b}" for m in METRICS for b in ("", "_naive", "_skill_naive")]  # m=1
+    assert result.metrics.columns == ["fold", "cutoff", "target", "n", *beside]
     assert result.by_step["step"].to_list() == list(range(1, 7))
     assert result.by_step["n"].to_list() == [4] * 6
     assert result.aggregate["n"].to_list() == [24]
@@ -175,10 +176,10 @@ def test_metrics_agree_with_the_metrics_module(fitted, frame):
     cutoff = fold["cutoff"][0]
     expected = evaluate(
         fold.select("id", "time", "y"),
-        frame.with_columns(pl.col("y").cast(pl.Float32)),
+        frame,
         target="y",
         id_col="id",
-        insample=frame.filter(pl.col("time") <= cutoff).with_columns(pl.col("y").cast(pl.Float32)),
+        insample=frame.filter(pl.col("time") <= cutoff),
         m=24,
     )
     got = result.metrics.filter(pl.col("fold") == 1).drop("fold", "cutoff")
@@ -188,7 +189,8 @@ def test_metrics_agree_with_the_metrics_module(fitted, frame):
         pooled.select(METRICS).to_numpy(), result.aggregate.select(METRICS).to_numpy()
     )
     by = result.score(["fold", "step"], metrics=["mae"])
-    assert by.columns == ["fold", "step", "target", "n", "mae"]
+    skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
+    assert by.columns == ["fold", "step", "target", "n", "mae", *skill]
     assert by.height == 3 * 6 and by["n"].to_list() == [3] * 18
     halved = backtest(fitted, frame, folds=3, scale=2.0, metrics=["mae", "smape"]).aggregate
     assert halved["mae"].item() == pytest.approx(result.aggregate["mae"].item() / 2)
@@ -382,7 +384,8 @@ def test_backtest_scores_interval_columns(fitted, frame):
         result.aggregate.select(added).to_numpy()
     )
     by = result.score("step", metrics=["mae"])
-    assert by.columns == ["step", "target", "n", "mae", *added]
+    skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
+    assert by.columns == ["step", "target", "n", "mae", *skill, *added]
 
 
 # ---------------------------------------------------------------- baselines and skill
@@ -390,7 +393,7 @@ def test_backtest_scores_interval_columns(fitted, frame):
 
 def test_backtest_scores_naive_and_seasonal_naive_on_the_same_origins(fitted, frame):
     result = backtest(fitted, frame, folds=3, m=24, metrics=["mae", "rmse", "mase"])
-    y = {k: g.sort("time")["y"].cast(pl.Float32).cast(pl.Float64).to_numpy()
+    y = {k: g.sort("time")["y"].to_numpy()
          for (k,), g in frame.group_by("id")}  # fmt: skip
     times = frame.filter(pl.col("id") == "s0")["time"].to_list()
     steps = np.arange(6)
@@ -423,7 +426,11 @@ def test_backtest_scores_naive_and_seasonal_naive_on_the_same_origins(fitted, fr
     assert by_step["mae_skill_snaive"].to_list() == pytest.approx(
         (by_step["mae"] / by_step["mae_snaive"]).to_list()
     )
-    assert result.metrics.columns == ["fold", "cutoff", "id", "target", "n", "mae", "rmse", "mase"]
+    beside = ["", "_naive", "_skill_naive", "_snaive", "_skill_snaive"]
+    scored = [f"{m}{b}" for m in ("mae", "rmse", "mase") for b in beside]
+    assert result.metrics.columns == ["fold", "cutoff", "id", "target", "n", *scored]
+    naive = result.baselines.filter(pl.col("baseline") == "naive")  # the same blocks' scores
+    assert result.metrics["mase_naive"].to_list() == naive["mase"].to_list()
 
 
 def test_backtest_with_m_1_has_the_naive_baseline_only(fitted, frame):
@@ -432,7 +439,7 @@ def test_backtest_with_m_1_has_the_naive_baseline_only(fitted, frame):
     assert result.baselines["baseline"].unique().to_list() == ["naive"]
     at_origin = frame.select("id", pl.col("time").alias("cutoff"), pl.col("y").alias("last"))
     points = result.forecasts.join(at_origin, on=["id", "cutoff"], how="left")
-    error = (points["y_actual"].cast(pl.Float64) - points["last"].cast(pl.Float32)).abs()
+    error = (points["y_actual"] - points["last"]).abs()  # the frame's float64 values
     assert result.aggregate["mae_naive"].item() == pytest.approx(error.mean(), rel=1e-6)
     halved = backtest(fitted, frame, folds=2, metrics=["mae"], scale=2.0).aggregate  # divisors too
     assert halved["mae_naive"].item() == pytest.approx(error.mean() / 2, rel=1e-6)

@@ -252,6 +252,30 @@ def test_aggregate_pools_points():
     assert by_fold["rmse"].to_list() == pytest.approx([2.0, 1.0])
 
 
+@pytest.mark.parametrize("column", ["model", "baseline"])
+def test_aggregate_refuses_to_pool_several_models_into_one_score(column):
+    """evaluate(..., by="model") and a backtest's baselines hold several models' scores: one
+    pooled number of them (here MAE 5, between the models' 1 and 9) describes no model."""
+    scores = pl.DataFrame(
+        {
+            column: ["rnn", "rnn", "naive", "naive"],
+            "id": ["a", "b", "a", "b"],
+            "target": "y",
+            "n": [4, 4, 4, 4],
+            "mae": [1.0, 1.0, 9.0, 9.0],
+        }
+    )
+    message = rf"2 models .* {column}=\['rnn', 'naive'\] .* Pass by='{column}'"
+    with pytest.raises(DataValidationError, match=message):
+        aggregate(scores)
+    with pytest.raises(DataValidationError, match=message):
+        aggregate(scores, by="id")  # still pools the models per series
+    per_model = aggregate(scores, by=column)
+    assert per_model.rows() == [("rnn", "y", 8, 1.0), ("naive", "y", 8, 9.0)]
+    one = aggregate(scores.filter(pl.col(column) == "rnn"))  # one model: pooled as before
+    assert one.rows() == [("y", 8, 1.0)]
+
+
 def test_owa_is_a_ratio_of_set_averages():
     model = pl.DataFrame({"id": ["a", "b"], "n": [2, 2], "smape": [10.0, 30.0], "mase": [1.0, 3.0]})
     base = pl.DataFrame({"id": ["a", "b"], "n": [2, 2], "smape": [40.0, 40.0], "mase": [1.0, 1.0]})

@@ -390,6 +390,48 @@ class Panel:
         marked = np.where(rows, np.arange(len(rows), dtype=np.int64), -1)
         return self.known_at(np.maximum.reduceat(marked, self.offsets[:-1]))
 
+    def exact_targets(self, frame: pl.DataFrame) -> Panel:
+        """The panel's target columns only, holding the values of ``frame`` (the frame the
+        panel was read from) as float64, not float32: for scores, which compare forecasts
+        with what was observed, not with its float32 rounding (1e8 + 1 reads 1e8 in float32).
+        A cell ``frame`` holds no value for (a row or a value the ``missing`` policy made up)
+        keeps the panel's value. Same rows, series, times and filled cells
+        (:meth:`known_values` reads it as it reads the panel); one join on (id, time), linear
+        in the rows.
+
+        Examples
+        --------
+        >>> frame = pl.DataFrame({"t": [0, 1, 2], "y": [1e8, 1e8 + 1, 1e8 + 2]})
+        >>> panel = Panel.from_frame(frame, target="y", time_col="t")
+        >>> panel.values[:, 0].tolist(), panel.exact_targets(frame).values[:, 0].tolist()
+        ([100000000.0, 100000000.0, 100000000.0], [100000000.0, 100000001.0, 100000002.0])
+        """
+        on = [self.time_col] if self.id_col is None else [self.id_col, self.time_col]
+        rows = pl.DataFrame([self.keys[self.id_name].gather(self.series_of_rows()), self.time])
+        rows = rows.rename({self.id_name: self.id_col}) if self.id_col is not None else rows
+        rows = rows.select(on)
+        original = frame.select(
+            *(pl.col(c).cast(rows.schema[c], strict=False) for c in on),
+            *(pl.col(t).cast(pl.Float64).fill_nan(None) for t in self.targets),
+        )
+        exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
+        filled = self.values[:, : self.n_targets]
+        values = exact.select(
+            pl.coalesce(pl.col(t), pl.Series(filled[:, j]).cast(pl.Float64))
+            for j, t in enumerate(self.targets)
+        ).to_numpy()
+        return dataclasses.replace(
+            self,
+            values=np.ascontiguousarray(values.reshape(len(exact), self.n_targets)),
+            covariates=(),
+            future_covariates=(),
+            static_columns=(),
+            statics=None,
+            interpolated=_past_cells(self.interpolated, self.n_targets),
+            _device_values={},
+            _device_runs={},
+        )
+
     def future_times(self, horizon: int) -> pl.Series:
         """The ``horizon`` times after each series' last row, series after series (see
         :func:`~forecaster.data.steps.future_times`, the one rule for times beyond the data).

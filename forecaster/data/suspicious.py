@@ -92,9 +92,9 @@ def warn_flat_in_float32(
             warn_at_caller(
                 f"The values in {c!r}{which} vary by less than {FLOAT32_STEPS:.1e} of their "
                 "size: float32, which training and forecasts compute in (about 7 digits), "
-                "rounds their changes away, so the forecasts come out flat, and a backtest "
-                "scores them against these rounded values (its errors and its baselines' can "
-                "read 0): use evaluate() on the float64 actual values. Subtract a "
+                "rounds their changes away, so the forecasts come out flat (a backtest and "
+                "evaluate() score them against your values as given, not their float32 "
+                "rounding, so their errors show it). Subtract a "
                 f"constant first (e.g. pl.col({c!r}) minus its first value) and add it back "
                 "to the forecasts.",
                 ForecasterWarning,

@@ -30,10 +30,15 @@ the origin), as :func:`~forecaster.evaluation.metrics.naive` and
 :func:`~forecaster.evaluation.metrics.seasonal_naive` forecast
 (:func:`~forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds). They are
 scored on the same points, with the same MASE scales and ``scale`` divisors, into
-:attr:`BacktestResult.baselines`; ``by_step`` and ``aggregate`` set, beside each point metric
+:attr:`BacktestResult.baselines`; ``metrics``, ``by_step``, ``aggregate`` and
+:meth:`BacktestResult.score` set, beside each point metric
 ``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``: below 1
 the model beats the baseline; null where the baseline's score is 0), then ``<m>_snaive`` and
 ``<m>_skill_snaive``. Interval and quantile scores have no baseline.
+
+Scores compare the forecasts (float32, as the network computes them) with the frame's own
+values read as float64, and the baselines and MASE scales are computed from those: a series
+near 1e8 changing by units (float32 steps of 8 there) is scored on its true changes.
 """
 
 from __future__ import annotations
@@ -54,10 +59,16 @@ from forecaster.evaluation.fitted import (
     fitted_lookback,
     warn_calibrated_after,
 )
-from forecaster.evaluation.fold_scores import check_error_scale, score_folds
+from forecaster.evaluation.fold_scores import (
+    baseline_points,
+    check_error_scale,
+    pooled_with_skill,
+    score_folds,
+)
 from forecaster.evaluation.folds import (
     Folds,
     check_forecast_rows,
+    check_reserved,
     check_untrained_span,
     check_window,
     first_fit_lookback,
@@ -74,14 +85,10 @@ from forecaster.evaluation.metrics import (
     check_by,
     check_metric_names,
     check_scale_used,
-    summarize_points,
 )
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
-
-
-_RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
 
 
 @runtime_checkable
@@ -161,11 +168,11 @@ class BacktestResult:
         forecast (Float32), the interval and quantile columns of the forecasts when it has
         them (``<target>_lo_80``, ``<target>_q10``, ..., scored into ``coverage_80``, ...,
         ``pinball``, ``scrps``: see :mod:`forecaster.evaluation.intervals`) and
-        ``<target>_actual`` with the true value (the validated panel's value: float32, and
-        filled where the estimator's ``missing`` policy fills).
+        ``<target>_actual`` with the true value (Float64: the frame's own value, not its
+        float32 rounding; the filled value where the estimator's ``missing`` policy fills).
     metrics : polars.DataFrame
         Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` and one column
-        per metric.
+        per metric, with the baselines' scores and skill ratios as in ``by_step``.
     by_step : polars.DataFrame
         Scores by horizon step over all folds and series: ``step``, ``target``, ``n``, metrics,
         each point metric ``<m>`` followed by the baselines' ``<m>_naive``,
@@ -176,7 +183,7 @@ class BacktestResult:
     baselines : polars.DataFrame
         The naive and (``m > 1``) seasonal-naive forecasts scored on the same points as the
         model (same origins, steps and MASE scales): ``baseline`` (``"naive"``,
-        ``"snaive"``) and the columns of ``metrics`` (point metrics only).
+        ``"snaive"``), ``fold``, ``cutoff``, id, ``target``, ``n`` and the point metrics.
     folds : polars.DataFrame
         One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
@@ -214,6 +221,7 @@ class BacktestResult:
     _scales: np.ndarray = field(repr=False)  # MASE denominators per (fold, series) block
     _error_scales: tuple[pl.DataFrame, list[str]] | None = field(repr=False, default=None)
     _intervals: IntervalColumns | None = field(repr=False, default=None)
+    _baseline_values: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
     def __repr__(self) -> str:
         n_folds = self.folds["fold"].n_unique() if self.folds.height else 0
@@ -240,7 +248,9 @@ class BacktestResult:
         Returns
         -------
         polars.DataFrame
-            The ``by`` columns, ``target``, ``n`` and one column per metric.
+            The ``by`` columns, ``target``, ``n`` and one column per metric, each point metric
+            ``<m>`` followed by the baselines' ``<m>_naive``, ``<m>_skill_naive`` (and
+            ``<m>_snaive``, ``<m>_skill_snaive`` when ``m > 1``) on the same points.
         """
         if metrics is None:
             names = list(self.metric_names)
@@ -265,18 +275,11 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
             f"Cannot group by {missing}: expected key columns of the forecasts frame among "
             f"{keys} (the columns after them hold forecast and actual values, not groups)."
         )
-    points = fold_points(
-        forecasts,
-        by,
-        targets,
-        result._id_col,
-        result._id_name,
-        result._columns,
-        result._scales,
-        result._error_scales,
-        result._intervals,
-    )
-    return summarize_points(points, [*by, TARGET_COLUMN], names, result._columns, result._intervals)
+    scored = (by, targets, result._id_col, result._id_name, result._columns, result._scales)
+    points = fold_points(forecasts, *scored, result._error_scales, result._intervals)
+    theirs = baseline_points(forecasts, result._baseline_values, *scored, result._error_scales)
+    keys = [*by, TARGET_COLUMN]
+    return pooled_with_skill(points, theirs, keys, names, result._columns, result._intervals)
 
 
 def backtest(
@@ -387,18 +390,18 @@ def backtest(
     check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
     frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
-    _check_reserved(panel, estimator)
+    check_reserved(panel, estimator.id_col, estimator.time_col)
     where = _place(panel, estimator, args)
     check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # before fits
     folds_frame = backtest_folds_frame(panel, where, estimator)
     estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     id_col, time_col = estimator.id_col, estimator.time_col
+    exact = panel.exact_targets(frame)  # scored against the frame's values, not float32's
     forecasts = forecasts_frame(
-        panel, where, predicted, horizon=int(estimator.horizon), time_col=time_col, id_col=id_col
+        exact, where, predicted, horizon=int(estimator.horizon), time_col=time_col, id_col=id_col
     )
     folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
-    scored = (forecasts, panel, where, folds_frame, estimators)
-    return _scored(*scored, names=args.names, m=args.m, scale=scale, id_col=id_col)
+    return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, id_col)
 
 
 @dataclass(frozen=True)
@@ -492,18 +495,6 @@ def _check_arguments(
     )
 
 
-def _check_reserved(panel: Panel, estimator: BacktestForecaster) -> None:
-    """Refuse columns named like the backtest's output columns."""
-    id_col, time_col = estimator.id_col, estimator.time_col
-    clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
-    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
-    if clash:
-        raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {_RESERVED} or "
-            "'<target>_actual'. Rename them."
-        )
-
-
 def _forecast_folds(
     estimator: BacktestForecaster,
     frame: pl.DataFrame,
@@ -567,16 +558,16 @@ def _scored(
     where: Folds,
     folds_frame: pl.DataFrame,
     estimators: list[Any],
-    *,
-    names: list[str],
-    m: int,
+    args: _Arguments,
     scale: Any,
     id_col: str | None,
 ) -> BacktestResult:
     """The :class:`BacktestResult`: the forecasts scored by fold and series, by step and over
-    everything (:func:`~forecaster.evaluation.fold_scores.score_folds`)."""
+    everything (:func:`~forecaster.evaluation.fold_scores.score_folds`) against the values of
+    ``panel`` (:meth:`~forecaster.data.panel.Panel.exact_targets`)."""
+    names = args.names
     scores = score_folds(
-        forecasts, panel, where, folds_frame, names=names, m=m, scale=scale, id_col=id_col
+        forecasts, panel, where, folds_frame, names=names, m=args.m, scale=scale, id_col=id_col
     )
     return BacktestResult(
         forecasts=forecasts,
@@ -594,4 +585,5 @@ def _scored(
         _scales=scores.scales,
         _error_scales=scores.error_scales,
         _intervals=scores.intervals,
+        _baseline_values=scores.baseline_values,
     )

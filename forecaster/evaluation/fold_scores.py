@@ -13,7 +13,7 @@ the folds frame afterwards: no join, and no hashing of the id and time keys.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,13 @@ from forecaster.evaluation.metrics import (
 from forecaster.evaluation.pooling import with_skill
 from forecaster.exceptions import ForecasterWarning
 
-__all__ = ["FoldScores", "check_error_scale", "score_folds"]
+__all__ = [
+    "FoldScores",
+    "baseline_points",
+    "check_error_scale",
+    "pooled_with_skill",
+    "score_folds",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class FoldScores:
     scales: np.ndarray
     error_scales: tuple[pl.DataFrame, list[str]] | None
     intervals: IntervalColumns | None
+    baseline_values: dict[str, np.ndarray]  # the baselines' forecasts, in the forecasts' rows
 
 
 def score_folds(
@@ -82,14 +89,8 @@ def score_folds(
     scored = ([*by_series, "step"], targets, id_col, id_name, columns, scales, error_scales)
     points = fold_points(forecasts, *scored, intervals, block=block)
     horizon = forecasts.height // max(len(scales), 1)
-    base_points = {  # the baselines' forecasts on the same rows (points, scales)
-        name: fold_points(
-            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
-            *scored,
-            block=block,
-        )
-        for name, values in baseline_forecasts(panel, where, horizon, m).items()
-    }
+    baselines = baseline_forecasts(panel, where, horizon, m)
+    base_points = baseline_points(forecasts, baselines, *scored, block=block)
     point_names = [n for n in names if not is_interval_metric(n)]
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
@@ -97,25 +98,79 @@ def score_folds(
         scores = summarize_points(points, [block], names, columns, intervals)
         return pl.concat([keys[scores[block]], scores.drop(block)], how="horizontal")
 
-    def summary(keys: list[str]) -> pl.DataFrame:
-        by = [*keys, TARGET_COLUMN]
-        ours = summarize_points(points, by, names, columns, intervals)
-        theirs = {k: summarize_points(p, by, point_names, columns) for k, p in base_points.items()}
-        return with_skill(ours, theirs, keys=by, metrics=point_names)
+    def summary(by: list[str]) -> pl.DataFrame:
+        return pooled_with_skill(
+            points, base_points, [*by, TARGET_COLUMN], names, columns, intervals
+        )
 
+    theirs = {name: by_block(p, point_names) for name, p in base_points.items()}
+    # the same blocks in the same order (summarize_points keeps it): set side by side, no join
     return FoldScores(
-        metrics=by_block(points, names, intervals),
+        metrics=with_skill(
+            by_block(points, names, intervals), theirs, keys=[], metrics=point_names
+        ),
         by_step=summary(["step"]),
         aggregate=summary([]),
         baselines=pl.concat(
-            by_block(p, point_names).select(pl.lit(name).alias("baseline"), pl.all())
-            for name, p in base_points.items()
+            frame.select(pl.lit(name).alias("baseline"), pl.all()) for name, frame in theirs.items()
         ),
         columns=columns,
         scales=scales,
         error_scales=error_scales,
         intervals=intervals,
+        baseline_values=baselines,
     )
+
+
+def baseline_points(
+    forecasts: pl.DataFrame,
+    baselines: Mapping[str, np.ndarray],
+    keys: Sequence[str],
+    targets: Sequence[str],
+    id_col: str | None,
+    id_name: str,
+    columns: PointColumns,
+    scales: np.ndarray,
+    error_scales: tuple[pl.DataFrame, list[str]] | None,
+    block: str | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The points (:func:`~forecaster.evaluation.folds.fold_points`, same arguments) of every
+    baseline's forecasts: ``baselines`` maps a name to an array ``(rows of forecasts,
+    n_targets)`` (:func:`~forecaster.evaluation.folds.baseline_forecasts`), scored on the
+    rows of ``forecasts`` in place of the model's forecasts."""
+    return {
+        name: fold_points(
+            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
+            keys,
+            targets,
+            id_col,
+            id_name,
+            columns,
+            scales,
+            error_scales,
+            block=block,
+        )
+        for name, values in baselines.items()
+    }
+
+
+def pooled_with_skill(
+    points: pl.DataFrame,
+    base_points: Mapping[str, pl.DataFrame],
+    keys: list[str],
+    names: list[str],
+    columns: PointColumns,
+    intervals: IntervalColumns | None,
+) -> pl.DataFrame:
+    """The metrics ``names`` of ``points`` pooled per ``keys``
+    (:func:`~forecaster.evaluation.metrics.summarize_points`), each point metric ``<m>``
+    followed by every baseline's ``<m>_<baseline>`` and skill ratio ``<m>_skill_<baseline>``
+    (:func:`~forecaster.evaluation.pooling.with_skill`) from ``base_points``
+    (:func:`baseline_points`). Interval scores have no baseline."""
+    point_names = [n for n in names if not is_interval_metric(n)]
+    ours = summarize_points(points, keys, names, columns, intervals)
+    theirs = {k: summarize_points(p, keys, point_names, columns) for k, p in base_points.items()}
+    return with_skill(ours, theirs, keys=keys, metrics=point_names)
 
 
 def series_keys(

@@ -28,6 +28,7 @@ __all__ = [
     "baseline_forecasts",
     "check_backtest_size",
     "check_forecast_rows",
+    "check_reserved",
     "check_untrained_span",
     "check_window",
     "first_fit_lookback",
@@ -74,6 +75,8 @@ def training_spans(
         train_start = np.zeros_like(train_end)
     return local_cut, train_start, train_end
 
+
+_RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
 
 LOOKBACK_ROUNDS = 4
 """Rounds in which :func:`first_fit_lookback` settles the lookback and the kept series."""
@@ -353,6 +356,18 @@ def refit_every(refit: Any, folds: int) -> int:
     if isinstance(refit, bool):
         return 1 if refit else folds
     return refit
+
+
+def check_reserved(panel: Panel, id_col: str | None, time_col: str) -> None:
+    """Refuse columns named like the output columns of a backtest (:func:`forecasts_frame`):
+    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``."""
+    clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
+    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
+    if clash:
+        raise DataValidationError(
+            f"Columns {clash} clash with the output columns of a backtest {_RESERVED} or "
+            "'<target>_actual'. Rename them."
+        )
 
 
 def check_untrained_span(gap: int, window: str) -> None:

@@ -15,9 +15,13 @@ from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, ch
 from forecaster.evaluation.intervals import is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["aggregate", "owa", "with_skill"]
+__all__ = ["MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
+
+MODEL_COLUMNS = ("model", "baseline")
+"""Columns that name the model a score row belongs to (``evaluate(..., by="model")``, a
+backtest's ``baselines``): :func:`aggregate` pools several models only per model."""
 
 
 def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) -> pl.DataFrame:
@@ -34,13 +38,24 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     undefined (NaN, e.g. a backtest block with at most ``m`` values before its origin) is left
     out of their mean, as a backtest's own ``aggregate`` does (NaN only when every row's is).
 
+    Scores of several models are never pooled into one number: a frame whose ``model`` or
+    ``baseline`` column (:data:`MODEL_COLUMNS`) holds more than one value is refused unless
+    that column is in ``by`` (e.g. ``aggregate(scores, by="model")``, one row per model).
+
     Parameters
     ----------
     scores : polars.DataFrame
         With the column ``n`` and metric columns, all numeric (checked like every frame of
         this module).
     by : str or sequence of str, optional
-        Columns to keep (e.g. ``"fold"``); default: pool everything (per target).
+        Columns to keep (e.g. ``"fold"``, ``"model"``); default: pool everything (per
+        target).
+
+    Raises
+    ------
+    DataValidationError
+        For an empty frame, rows that cannot be pooled (``n`` not a count >= 1, a null
+        score), or several models pooled together (see above).
 
     Examples
     --------
@@ -63,6 +78,7 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
             "evaluate (or a backtest's metrics) with at least one row."
         )
     _check_scores(scores, present, "scores")
+    _check_one_model(scores, keys)
     weight = pl.col("n").cast(pl.Float64)
     total = weight.sum()
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
@@ -79,6 +95,25 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     if keys:
         return scores.group_by(keys, maintain_order=True).agg(exprs)
     return scores.select(exprs)
+
+
+def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
+    """Refuse pooling the scores of several models (a :data:`MODEL_COLUMNS` column with more
+    than one value, not among the group ``keys``) into one number."""
+    for column in MODEL_COLUMNS:
+        if column not in scores.columns or column in keys:
+            continue
+        models = scores[column].unique(maintain_order=True)
+        if len(models) > 1:
+            shown = models.head(5).to_list()
+            raise DataValidationError(
+                f"aggregate would pool the scores of {len(models)} models into one number: "
+                f"the scores frame holds {column}={shown}{', ...' if len(models) > 5 else ''} "
+                f"and by={[k for k in keys if k != TARGET_COLUMN]} leaves {column!r} out. "
+                f"Pass by={column!r} (or add it to your by list) for one row per {column}, or "
+                f"filter the frame to one {column} first (e.g. "
+                f"scores.filter(pl.col({column!r}) == {shown[0]!r}))."
+            )
 
 
 def _interval_scores(frame: pl.DataFrame) -> list[str]:

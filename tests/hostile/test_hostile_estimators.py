@@ -518,7 +518,7 @@ def test_backtest_score_refuses_repeated_or_unknown_keys(result, kwargs, message
 
 def test_backtest_score_by_step_and_fold(result):
     scores = result.score(["fold", "step"], metrics=["mae"])
-    assert scores.columns == ["fold", "step", "target", "n", "mae"]
+    assert scores.columns == ["fold", "step", "target", "n", "mae", "mae_naive", "mae_skill_naive"]
     assert scores["n"].to_list() == [2] * 6
 
 
