@@ -1809,3 +1809,199 @@ def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):
     marker = json.loads(pl.read_parquet_metadata(out)["forecaster"])
     manifest = json.loads((model / "manifest.json").read_text())
     assert marker["model"] == str(model) and marker["model_digest"] == manifest["digest"]
+
+
+# ------------------------------------------------------------------------------------------
+# what dead runs and hand edits leave: staging and checkpoint folders, a run folder that
+# lost its manifest, an unreadable latest.json
+# ------------------------------------------------------------------------------------------
+
+
+def _write_checkpoint(path: Path) -> None:
+    """A real forecaster checkpoint file at ``path`` (one epoch of a tiny network)."""
+    import torch
+
+    from forecaster.nn import RecurrentNet
+    from forecaster.training.checkpoint import Checkpointer
+    from forecaster.training.loop import train
+
+    torch.manual_seed(0)
+    net = RecurrentNet(n_features=1, n_targets=1, lookback=4, horizon=1, hidden_size=2)
+    x, y = torch.randn(8, 4, 1), torch.randn(8, 1, 1)
+    train(
+        net, lambda e: [(x, None, y)], max_epochs=1, checkpoint=Checkpointer(path), progress=False
+    )
+
+
+def _dead_run_leftovers(parent: Path, label: str) -> tuple[Path, Path]:
+    """What a run of ``label`` killed while it fitted leaves beside its outputs: a marked
+    staging folder whose writer is gone, and a checkpoint folder (with a user's file)."""
+    import json
+
+    from forecaster import _io
+
+    staging = parent / f".{label}.staging-0123456789ab"
+    staging.mkdir()
+    (staging / "forecasts.parquet").write_bytes(b"half")
+    (staging / _io.STAGING_MARKER).write_text(json.dumps({"owner": "forecaster", "pid": 1}))
+    checkpoints = parent / f".{label}.checkpoints"
+    checkpoints.mkdir()
+    _write_checkpoint(checkpoints / "checkpoint-0.safetensors")
+    (checkpoints / ".checkpoint-1.safetensors.0123456789ab.tmp").write_bytes(b"half")
+    return staging, checkpoints
+
+
+def test_a_skipped_run_removes_what_a_dead_run_of_its_outputs_left(tmp_path, capsys):
+    """A --force run killed mid-fit left its staging and checkpoint folders; the next plain
+    run found the outputs intact, skipped, and left them there until some later --force.
+    Only what forecaster proves its own goes: a user's files and look-alikes stay."""
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    parent = tmp_path / "outputs" / "hostile"
+    staging, checkpoints = _dead_run_leftovers(parent, "2024-01-12")
+    (checkpoints / "notes.txt").write_text("mine")
+    lookalike = parent / ".2024-01-12.staging-mybackup"
+    lookalike.mkdir()
+    (lookalike / "notes.txt").write_text("mine too")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+    assert not staging.exists()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["notes.txt"]
+    assert (lookalike / "notes.txt").read_text() == "mine too"
+    assert f"cleanup  removed {staging}" in err
+
+
+def test_a_skipped_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_path, capsys):
+    """The clean-up needs the outputs' lock, taken without waiting: a run of the same outputs
+    that lives (holds the lock) keeps its checkpoints, and the skip is still reported."""
+    from forecaster.jobs.outputs import output_lock
+
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    staging, checkpoints = _dead_run_leftovers(out.parent, "2024-01-12")
+    with output_lock(out, 0.0, "a live run"):
+        code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+    assert staging.exists() and (checkpoints / "checkpoint-0.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_a_force_run_killed_mid_fit_is_cleaned_up_by_the_next_plain_run(tmp_path):
+    """The defect as it happened: ``run --force`` killed (SIGKILL) while it fitted, then a
+    plain run of the spec, which skips: its staging and checkpoint folders are gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = csv_project(tmp_path, rows(), model="max_time = 4.0\npatience = 100000")
+    text = spec.read_text().replace("max_epochs = 1\n", "max_epochs = 100000\n")
+    spec.write_text(text.replace("[model]", "[model]\ncheckpoint_every = 1"))
+    command = [sys.executable, "-m", "forecaster", "run", str(spec), "--no-progress", "--quiet"]
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}  # this checkout's code
+    assert subprocess.run(command, cwd=tmp_path, env=env, timeout=300).returncode == 0
+    parent = tmp_path / "outputs" / "hostile"
+    checkpoints = parent / ".2024-01-12.checkpoints"
+    forced = subprocess.Popen([*command, "--force"], cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (checkpoints / "checkpoint-0.safetensors").exists():
+            assert forced.poll() is None and time.monotonic() < deadline, "no checkpoint seen"
+            time.sleep(0.05)
+        forced.send_signal(signal.SIGKILL)
+    finally:
+        forced.wait(timeout=60)
+    assert list(parent.glob(".2024-01-12.staging-*")), "the killed run left no staging folder"
+    plain = command[:-1]  # without --quiet: the skip's lines
+    done = subprocess.run(plain, cwd=tmp_path, env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0 and "already exist" in done.stderr, done.stderr
+    assert not list(parent.glob(".2024-01-12.staging-*"))
+    assert not checkpoints.exists()
+
+
+def test_a_run_folder_that_lost_its_manifest_says_so_and_force_rebuilds_only_ours(tmp_path, capsys):
+    """Without its manifest.json a run folder got "invalid spec ... a folder forecaster did
+    not write", which --force could not repair. The message now names the missing manifest;
+    --force rebuilds a folder holding only what a run writes (its model intact), and refuses
+    one with anything else in it, naming it."""
+    from forecaster import _io
+
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    run = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    (run / "manifest.json").unlink()
+    for flags in ((), ("--dry-run",)):
+        code, err = run_cli(capsys, "run", str(spec), *flags)
+        assert code == 2 and f"their manifest {run / 'manifest.json'} is missing" in err, err
+        assert "Run again with --force" in err and "invalid spec" not in err
+    (run / "notes.txt").write_text("mine")
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 2 and "notes.txt (not written by forecaster)" in err, err
+    assert "Move those entries out of the folder" in err
+    assert (run / "notes.txt").read_text() == "mine"
+    (run / "notes.txt").unlink()
+    config = run / "model" / "config.json"
+    original = config.read_bytes()
+    config.write_bytes(original + b" ")
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 2 and "model (not a model forecaster saved, or changed since" in err, err
+    config.write_bytes(original)
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 0, err
+    assert _io.read_manifest(run) is not None
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+
+
+def test_an_unreadable_latest_pointer_is_rewritten_by_the_next_run(tmp_path, capsys):
+    """A corrupted models/<name>/latest.json was never rewritten: every reuse_model run
+    retrained, with a warning that did not say what to do. The next successful run rewrites
+    it (the package's own file) and says so; the run after it reuses the model."""
+    import json
+
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text() + "\n[training]\nreuse_model = true\n")
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    pointer = tmp_path / "models" / "hostile" / "latest.json"
+    pointer.write_text('{"spec_hash": "abc", "model_di')  # a write cut short
+    code, said = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 0, said
+    assert f"{pointer} cannot be read as a latest-model pointer" in said, said
+    assert "this run rewrites it when it succeeds" in said
+    assert "rewrote it to point at this run's model" in said
+    assert json.loads(pointer.read_text())["model_dir"] == "outputs/hostile/2024-01-12/model"
+    code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 0 and "reused" in err, err
+
+
+def test_an_oversized_latest_pointer_is_not_replaced_and_the_warning_says_why(tmp_path, capsys):
+    """A file at the pointer's path larger than any pointer is not one forecaster wrote: it
+    is left as it is, and the warning says to move it away."""
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text() + "\n[training]\nreuse_model = true\n")
+    pointer = tmp_path / "models" / "hostile" / "latest.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_bytes(b"x" * (64 * 2**10 + 1))
+    code, said = run_cli(capsys, "run", str(spec))
+    assert code == 0, said
+    assert "more than a pointer" in said and "move it away" in said, said
+    assert pointer.read_bytes() == b"x" * (64 * 2**10 + 1)
+
+
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_missing_model_folder_is_refused_before_the_data_is_read(
+    tmp_path, capsys, monkeypatch, command
+):
+    """predict / backtest --model DIR read (and prepared) all the data before refusing a
+    model folder that does not exist: the cheap check comes first now."""
+    import forecaster.jobs.commands as commands
+
+    read = []
+    monkeypatch.setattr(commands, "prepare_data", lambda *a, **k: read.append(a) or 1 / 0)
+    spec = csv_project(tmp_path, rows())
+    code, err = run_cli(capsys, command, str(spec), "--model", str(tmp_path / "nowhere"))
+    assert code == 2 and "is not a saved forecaster model" in err, err
+    assert read == []

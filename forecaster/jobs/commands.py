@@ -246,15 +246,28 @@ def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
     return folder.parent / f"{folder.name}.{what}.parquet"
 
 
+def _given_out(args: argparse.Namespace, spec: Any, root: Path, kind: str) -> Path | None:
+    """The ``--out`` file of ``predict`` / ``backtest`` when one is given, checked (cheap: no
+    data is read) before the model and the data; None: the default, named after the as-of."""
+    if args.out is None:
+        return None
+    out = _out_path(args.out, Path(args.out), spec, root)
+    _check_parquet_destination(out, kind, spec)
+    return out
+
+
 def predict_command(args: argparse.Namespace, log: Log) -> int:
 
-    spec, root, frame, when = _spec_and_frame(args, forecast=True)
-    out = _out_path(args.out, _default_output(spec, root, when.label, "forecasts"), spec, root)
-    _check_parquet_destination(out, "forecast", spec)
+    spec, root = load_spec(args.spec)
     levels = _levels(args.level, spec)
-    model = load_model(args.model)
+    out = _given_out(args, spec, root, "forecast")
+    model = load_model(args.model)  # a missing or invalid --model: refused before any data
     check_model_matches_spec(model, spec, args.model)
     _check_model_levels(model, levels, args.model)
+    frame, when = prepare_data(spec, root, args.as_of, future=True)
+    if out is None:
+        out = _out_path(None, _default_output(spec, root, when.label, "forecasts"), spec, root)
+        _check_parquet_destination(out, "forecast", spec)
     check_fitted_before(model, frame, args.model, f"the as-of {when.label}")
     forecast = forecast_as_of(model, frame, levels, spec, when)
     _write_parquet(forecast, out, "forecast", spec, when, args.model)
@@ -283,16 +296,20 @@ def _check_model_levels(model: Any, levels: list[float] | None, folder: str) -> 
 
 def backtest_command(args: argparse.Namespace, log: Log) -> int:
 
-    spec, root, frame, when = _spec_and_frame(args)
-    out = _out_path(args.out, _default_output(spec, root, when.label, "backtest"), spec, root)
-    _check_parquet_destination(out, "backtest", spec)
+    spec, root = load_spec(args.spec)
     folds = args.folds if args.folds is not None else max(spec.evaluation.backtest_folds, 1)
     levels = _levels(args.level, spec)
     spec = with_levels(spec, levels, folds)
-    if args.model:
+    out = _given_out(args, spec, root, "backtest")
+    if args.model:  # a missing or invalid --model: refused before any data is read
         model = load_model(args.model)
         check_model_matches_spec(model, spec, args.model)
         _check_model_levels(model, levels, args.model)
+    frame, when = prepare_data(spec, root, args.as_of)
+    if out is None:
+        out = _out_path(None, _default_output(spec, root, when.label, "backtest"), spec, root)
+        _check_parquet_destination(out, "backtest", spec)
+    if args.model:
         first = before_folds(frame, model, folds)
         check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")
     else:

@@ -31,7 +31,8 @@ import polars as pl
 import forecaster.tuning as tuning
 from forecaster.exceptions import CheckpointError, ForecasterError
 from forecaster.jobs.data import AsOf
-from forecaster.jobs.outputs import Job, output_lock, reused_model
+from forecaster.jobs.outputs import Job, output_lock
+from forecaster.jobs.pointer import reused_model
 from forecaster.jobs.spec import (
     Spec,
     build_estimator,

@@ -36,22 +36,13 @@ Idempotency and concurrency
     with ``wait`` queues behind the first and then finds its outputs (``skipped``). Staging
     folders of killed runs are removed by the next run, while it holds that lock.
 Reusing the latest model (``training.reuse_model``)
-    ``models/<name>/latest.json`` points at the model of the pipeline's latest run, with the
-    as-of of its data. It is read bounded and checked: same spec hash, inside a run folder of
-    this pipeline whose files are unchanged, trained on data up to this run's effective as-of
-    at most (a backfill never gets a model that saw later data), a model that loads. When one
-    of these fails the run says why (a ``ForecasterWarning``) and trains a new
-    model: reuse is a shortcut, and a scheduled run should not fail because a cache went
-    stale. A backfill does not move the pointer back to its older model. ``tune=True``
-    (``--tune``) wins over ``reuse_model`` (a log line says so); the spec's ``training.tune``
-    applies when no model is reused.
+    See :mod:`forecaster.jobs.pointer`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import stat
 import warnings
@@ -67,24 +58,19 @@ from forecaster._version import __version__
 from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
 from forecaster.jobs.data import AsOf, is_later
-from forecaster.jobs.spec import Spec, first_line, normal_path
-from forecaster.persistence import load as load_model
+from forecaster.jobs.orphans import lost_manifest, rebuildable
+from forecaster.jobs.spec import Spec, normal_path
 
 __all__ = [
-    "POINTER_LIMIT",
     "SUMMARY_LIMIT",
     "Job",
     "PipelineResult",
     "adopt_legacy",
     "check_not_later",
     "check_outputs_replaceable",
-    "latest_pointer",
     "legacy_summary",
     "manifest_details",
     "output_lock",
-    "remember_model",
-    "reused_label",
-    "reused_model",
     "same_pipeline",
     "skipped_result",
     "write_forecast_plot",
@@ -93,10 +79,6 @@ __all__ = [
 
 SUMMARY_LIMIT = 4 * 2**20
 """Largest ``summary.json`` read (bytes)."""
-
-
-POINTER_LIMIT = 64 * 2**10
-"""Largest ``models/<name>/latest.json`` read (bytes)."""
 
 
 class PipelineResult(BaseModel):
@@ -213,7 +195,12 @@ def _previous_outputs(out: Path, name: str, label: str) -> PipelineResult | None
     manifest = _io.read_manifest(out)
     if manifest is None:
         legacy = legacy_summary(out, name) if out.is_dir() else None
-        return legacy if legacy is not None and legacy.as_of == label else None
+        if legacy is not None:
+            return legacy if legacy.as_of == label else None
+        lost = lost_manifest(out, name)
+        if lost is not None:  # never reported as intact: nothing can check its files
+            raise OwnershipError(lost.message())
+        return None
     details = manifest["details"]
     if manifest["kind"] != "run" or details.get("pipeline") != name:
         return None
@@ -362,11 +349,17 @@ def check_not_later(job: Job) -> None:
 
 
 def adopt_legacy(name: str) -> Callable[[Path], bool]:
-    return lambda folder: legacy_summary(folder, name) is not None
+    """For :func:`forecaster._io.check_replaceable`: vouch for a folder of ``name`` without a
+    manifest: outputs written before run folders had one, or a run folder that lost it and
+    holds only what a run writes (:func:`forecaster.jobs.orphans.rebuildable`)."""
+    return lambda folder: legacy_summary(folder, name) is not None or rebuildable(folder, name)
 
 
 def check_outputs_replaceable(job: Job) -> None:
     """Before training: the outputs already at the folder (if any) may be replaced."""
+    lost = lost_manifest(job.out_dir, job.name)
+    if lost is not None and not lost.rebuildable and legacy_summary(job.out_dir, job.name) is None:
+        raise OwnershipError(f"{job.file}: key 'output.dir': {lost.message()}")
     try:
         _io.check_replaceable(
             job.out_dir,
@@ -393,147 +386,6 @@ def manifest_details(job: Job) -> dict[str, Any]:
             else str(spec_file)
         ),
     }
-
-
-def latest_pointer(root: Path, name: str) -> Path:
-    return root / "models" / name / "latest.json"
-
-
-_POINTER_OWNER = "forecaster latest-model pointer"
-
-REUSED = "reused "
-"""How a run's model was made when ``reuse_model`` took a run's model: ``reused <its folder>``
-(``<outputs of the run>/model``: the run's as-of label is the folder's parent's name)."""
-
-
-def reused_label(how: str) -> str | None:
-    """The as-of label of the run whose model was reused (``how``: see :data:`REUSED`), else
-    None (the model was fitted or tuned by this run)."""
-    return Path(how[len(REUSED) :]).parent.name if how.startswith(REUSED) else None
-
-
-def remember_model(job: Job) -> None:
-    """Point ``models/<name>/latest.json`` at the run's model (relative to the project) with
-    the as-of of its data, unless that file or its folder is not forecaster's to write, or it
-    points at a model of a later as-of (a backfill does not move it back); say why then."""
-    pointer = latest_pointer(job.root, job.name)
-    problem = None
-    if _io.owning_folder(pointer, stop=job.root) is not None or pointer.is_symlink():
-        problem = f"{pointer.parent} is a folder forecaster wrote, or {pointer} is a link"
-    elif pointer.exists():
-        saved, why = _read_pointer(pointer)
-        if why is not None:
-            problem = f"{pointer} is not a pointer forecaster wrote"
-        elif (
-            saved is not None
-            and saved["spec_hash"] == job.digest
-            and is_later(saved.get("effective_as_of"), job.when.effective)
-        ):
-            job.log(
-                f"model    {pointer} keeps the model as of {saved.get('as_of')}, later than "
-                f"this run's {job.when.label}"
-            )
-            return
-    if problem is None:
-        payload = {
-            "owner": _POINTER_OWNER,
-            "spec_hash": job.digest,
-            "model_dir": (job.out_dir / "model").relative_to(normal_path(job.root)).as_posix(),
-            "as_of": job.when.label,
-            "effective_as_of": job.when.effective,
-        }
-        try:
-            _io.write_bytes_atomic(pointer, json.dumps(payload, indent=2).encode("utf-8"))
-            return
-        except OSError as exc:
-            problem = f"cannot write {pointer} ({exc.strerror or exc})"
-    _say(f"not recording the latest model: {problem}; reuse_model will retrain")
-
-
-_POINTER_KEYS = frozenset({"spec_hash", "model_dir"})
-
-
-_POINTER_OPTIONAL = frozenset({"owner", "as_of", "effective_as_of"})
-
-
-def _read_pointer(pointer: Path) -> tuple[dict[str, str] | None, str | None]:
-    """``(pointer, None)``, or ``(None, why it is not a forecaster pointer)``."""
-    try:
-        data = _io.read_file_bounded(pointer, POINTER_LIMIT, what="latest-model pointer")
-        value = _io.load_json_bounded(data, source=str(pointer), max_depth=2)
-    except (OSError, ForecasterError) as exc:
-        return None, str(exc)
-    if not (
-        isinstance(value, dict)
-        and _POINTER_KEYS <= set(value) <= _POINTER_KEYS | _POINTER_OPTIONAL
-        and value.get("owner", _POINTER_OWNER) == _POINTER_OWNER
-        and all(isinstance(item, str) for item in value.values())
-    ):
-        return None, f"{pointer} is not a latest-model pointer forecaster wrote"
-    return value, None
-
-
-def reused_model(job: Job) -> tuple[Any, str] | None:
-    """The model the pointer names, when it is this spec's, intact, and trained on data up to
-    this run's as-of at most; else None (after saying why, when the pointer is there but
-    cannot be followed or names a model of later data)."""
-    pointer = latest_pointer(job.root, job.name)
-    if not pointer.exists() and not pointer.is_symlink():
-        return None
-    saved, problem = _read_pointer(pointer)
-    if saved is not None and saved["spec_hash"] != job.digest:
-        return None  # another spec: a new model is due, nothing to report
-    if saved is not None:
-        model_dir = normal_path(job.root / saved["model_dir"])
-        problem = _reuse_problem(job, model_dir)
-        if problem is None:
-            try:
-                return load_model(model_dir), f"{REUSED}{model_dir}"
-            except ForecasterError as exc:
-                problem = f"the model in {model_dir} does not load ({first_line(exc)})"
-    _say(f"not reusing the latest model: {problem}; training a new one")
-    return None
-
-
-def _reuse_problem(job: Job, model_dir: Path) -> str | None:
-    """Why the model folder the pointer names is not this pipeline's intact model of data up
-    to this run's as-of."""
-    run = model_dir.parent
-    if model_dir.name != "model" or not run.is_dir():
-        return f"{model_dir} is not the model of a run's outputs"
-    manifest = _io.read_manifest(run)
-    if manifest is None:
-        legacy = legacy_summary(run, job.name)
-        if legacy is None or legacy.spec_hash != job.digest:
-            return f"{run} holds no outputs of this pipeline and spec"
-        effective = legacy.effective_as_of
-    elif manifest["details"].get("spec_hash") != job.digest:
-        return f"{run} holds no outputs of this pipeline and spec"
-    else:
-        effective = manifest["details"].get("effective_as_of")
-        try:
-            _io.check_replaceable(run, "run", same=same_pipeline(job.name), purpose="reuse")
-        except OwnershipError as exc:
-            return str(exc)
-    later = is_later(effective, job.when.effective)
-    if later is None:
-        return (
-            f"the model in {model_dir} does not record the as-of of its data (it was written by "
-            "an older forecaster), so it may have seen data after this run's as-of "
-            f"{job.when.label}"
-        )
-    if later:
-        return (
-            f"the model in {model_dir} was trained on data up to {effective}, after this run's "
-            f"as-of {job.when.label} ({job.when.effective}): a backfill must not see later data"
-        )
-    return None
-
-
-def _say(message: str) -> None:
-    """A ``ForecasterWarning`` (the ``forecaster`` command shows it as one ``warning:`` line
-    on standard error)."""
-    warnings.warn(message[0].upper() + message[1:] + ".", ForecasterWarning, stacklevel=3)
 
 
 def write_forecast_plot(

@@ -27,7 +27,9 @@ from pathlib import Path
 import forecaster._io as _io
 from forecaster.datasets import datasets_dir
 from forecaster.exceptions import ForecasterError, SpecError
-from forecaster.jobs.outputs import latest_pointer, legacy_summary
+from forecaster.jobs.orphans import lost_manifest
+from forecaster.jobs.outputs import legacy_summary
+from forecaster.jobs.pointer import latest_pointer
 from forecaster.jobs.schedule import check_schedule
 from forecaster.jobs.spec import (
     Spec,
@@ -383,8 +385,8 @@ def _occupant_problem(out: Path, name: str) -> str | None:
         return "that is a file"
     manifest = _io.read_manifest(out)
     if manifest is None:
-        if legacy_summary(out, name) is not None:
-            return None
+        if legacy_summary(out, name) is not None or lost_manifest(out, name) is not None:
+            return None  # a run folder that lost its manifest: the run says what to do
         with os.scandir(out) as listing:
             names = sorted(entry.name for entry in itertools.islice(listing, 6))
         if not names:

@@ -63,6 +63,7 @@ from forecaster.jobs.fitting import (
     tuned_model_dir,
 )
 from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest
+from forecaster.jobs.leftovers import own_checkpoint_folder, remove_leftovers
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -71,8 +72,6 @@ from forecaster.jobs.outputs import (
     check_outputs_replaceable,
     manifest_details,
     output_lock,
-    remember_model,
-    reused_label,
     same_pipeline,
     skipped_result,
     write_forecast_plot,
@@ -83,6 +82,7 @@ from forecaster.jobs.placement import (
     checkpoint_folder,
     load_spec,
 )
+from forecaster.jobs.pointer import remember_model, reused_label
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
@@ -294,6 +294,7 @@ def _run_pipeline(
         return _dry_run(job, estimator, tune, force, resume)
     skipped = None if force else skipped_result(job)
     if skipped is not None:
+        remove_leftovers(job, checkpoint_folder(out_dir, spec, root))  # of dead runs
         return skipped
     panel = _panel(frame, estimator)  # bad data: exit 3 before anything is written
     log(f"data     {panel}")
@@ -309,6 +310,7 @@ def _run_pipeline(
     with output_lock(out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})"):
         skipped = None if force else skipped_result(job)  # written while we waited?
         if skipped is not None:
+            remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             return skipped
         if not force:
             check_not_later(job)
@@ -425,6 +427,8 @@ def _write_outputs(
         remember_model(job)
     if fitted_in is not None:  # only the checkpoints of this run's fit (a reused model: none)
         remove_checkpoints(fitted_in)
+    elif own_checkpoint_folder(job.out_dir, checkpoints) is not None:
+        remove_checkpoints(checkpoints)  # a dead run's, of these outputs (we hold their lock)
     return summary
 
 

@@ -382,7 +382,7 @@ def _fifo(pointer: Path, project: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message", "kept"),
     [
-        (_garbage, "not valid JSON", True),
+        (_garbage, "not valid JSON", False),  # the package's own file: rewritten
         (_elsewhere, "is not the model of a run's outputs", False),
         (_tampered_run, "summary.json (changed since forecaster wrote it)", False),
         (_fifo, "a FIFO", True),
@@ -401,7 +401,7 @@ def test_a_pointer_that_cannot_be_followed_means_retraining(
     # the warning (one line on stderr) and the steps (stderr too)
     assert "warning: Not reusing the latest model" in err and message in err, err
     assert "fitted in" in err
-    guard.assert_unchanged()  # a pointer forecaster did not write is left as it is
+    guard.assert_unchanged()  # a link, folder or FIFO at the pointer is left as it is
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,239 @@
+"""The pointer ``models/<name>/latest.json`` to a pipeline's latest model, and its reuse.
+
+``models/<name>/latest.json`` points at the model of the pipeline's latest run, with the
+as-of of its data. It is read bounded and checked: same spec hash, inside a run folder of
+this pipeline whose files are unchanged, trained on data up to this run's effective as-of
+at most (a backfill never gets a model that saw later data), a model that loads. When one
+of these fails the run says why (a ``ForecasterWarning``) and trains a new
+model: reuse is a shortcut, and a scheduled run should not fail because a cache went
+stale. A backfill does not move the pointer back to its older model. ``tune=True``
+(``--tune``) wins over ``reuse_model`` (a log line says so); the spec's ``training.tune``
+applies when no model is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import warnings
+from pathlib import Path
+from typing import Any
+
+import forecaster._io as _io
+from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
+from forecaster.jobs.data import is_later
+from forecaster.jobs.outputs import Job, legacy_summary, same_pipeline
+from forecaster.jobs.spec import first_line, normal_path
+from forecaster.persistence import load as load_model
+
+__all__ = [
+    "POINTER_LIMIT",
+    "REUSED",
+    "latest_pointer",
+    "remember_model",
+    "reused_label",
+    "reused_model",
+]
+
+
+POINTER_LIMIT = 64 * 2**10
+"""Largest ``models/<name>/latest.json`` read (bytes)."""
+
+
+def latest_pointer(root: Path, name: str) -> Path:
+    return root / "models" / name / "latest.json"
+
+
+_POINTER_OWNER = "forecaster latest-model pointer"
+
+REUSED = "reused "
+"""How a run's model was made when ``reuse_model`` took a run's model: ``reused <its folder>``
+(``<outputs of the run>/model``: the run's as-of label is the folder's parent's name)."""
+
+
+def reused_label(how: str) -> str | None:
+    """The as-of label of the run whose model was reused (``how``: see :data:`REUSED`), else
+    None (the model was fitted or tuned by this run)."""
+    return Path(how[len(REUSED) :]).parent.name if how.startswith(REUSED) else None
+
+
+def remember_model(job: Job) -> None:
+    """Point ``models/<name>/latest.json`` at the run's model (relative to the project) with
+    the as-of of its data, unless its folder is not forecaster's to write, it is a link, a
+    folder or anything but a file of a pointer's size, or it points at a model of a later
+    as-of (a backfill does not move it back); say why then. A pointer that cannot be read (a
+    write cut short, an edit gone wrong) is the package's own file: it is rewritten, through
+    :func:`forecaster._io.write_atomic`, and a warning says so."""
+    pointer = latest_pointer(job.root, job.name)
+    problem = unreadable = None
+    if _io.owning_folder(pointer, stop=job.root) is not None or pointer.is_symlink():
+        problem = f"{pointer.parent} is a folder forecaster wrote, or {pointer} is a link"
+    elif pointer.exists():
+        saved, why = _read_pointer(pointer)
+        if why is not None:
+            problem = _pointer_blocker(pointer)
+            unreadable = why
+        elif (
+            saved is not None
+            and saved["spec_hash"] == job.digest
+            and is_later(saved.get("effective_as_of"), job.when.effective)
+        ):
+            job.log(
+                f"model    {pointer} keeps the model as of {saved.get('as_of')}, later than "
+                f"this run's {job.when.label}"
+            )
+            return
+    if problem is None:
+        model_dir = (job.out_dir / "model").relative_to(normal_path(job.root)).as_posix()
+        payload = {
+            "owner": _POINTER_OWNER,
+            "spec_hash": job.digest,
+            "model_dir": model_dir,
+            "as_of": job.when.label,
+            "effective_as_of": job.when.effective,
+        }
+        data = json.dumps(payload, indent=2).encode("utf-8")
+        try:
+            _io.write_atomic(pointer, lambda tmp: tmp.write_bytes(data), replace_check=_check)
+        except OSError as exc:
+            problem = f"cannot write {pointer} ({exc.strerror or exc})"
+        except OwnershipError as exc:
+            problem = str(exc).rstrip(".")
+        else:
+            if unreadable is not None:
+                _say(
+                    f"{pointer} could not be read as a latest-model pointer ({_clause(unreadable)})"
+                    f"; rewrote it to point at this run's model {model_dir}"
+                )
+            return
+    _say(f"not recording the latest model: {problem}; reuse_model will retrain")
+
+
+def _pointer_blocker(pointer: Path) -> str | None:
+    """Why the entry at ``pointer`` may not be replaced by a pointer (None: it may: nothing is
+    there, or a regular file no larger than a pointer may be)."""
+    try:
+        info = os.lstat(pointer)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot examine {pointer} ({exc.strerror or exc})"
+    if not stat.S_ISREG(info.st_mode):
+        return (
+            f"{pointer} is not a regular file (a link, a folder or a special file), which "
+            "forecaster never replaces: move it away so that the next run can write the pointer"
+        )
+    if info.st_size > POINTER_LIMIT:
+        return (
+            f"{pointer} holds {info.st_size} bytes, more than a pointer ({POINTER_LIMIT} at "
+            "most), so forecaster does not replace it: move it away so that the next run can "
+            "write the pointer"
+        )
+    return None
+
+
+def _check(pointer: Path) -> None:
+    """``replace_check`` of the pointer's write (see :func:`_pointer_blocker`)."""
+    blocker = _pointer_blocker(pointer)
+    if blocker is not None:
+        raise OwnershipError(blocker)
+
+
+def _clause(text: str) -> str:
+    """``text`` as a clause inside a sentence (without its final full stop)."""
+    return text.strip().rstrip(".")
+
+
+_POINTER_KEYS = frozenset({"spec_hash", "model_dir"})
+
+
+_POINTER_OPTIONAL = frozenset({"owner", "as_of", "effective_as_of"})
+
+
+def _read_pointer(pointer: Path) -> tuple[dict[str, str] | None, str | None]:
+    """``(pointer, None)``, or ``(None, why it is not a forecaster pointer)``."""
+    try:
+        data = _io.read_file_bounded(pointer, POINTER_LIMIT, what="latest-model pointer")
+        value = _io.load_json_bounded(data, source=str(pointer), max_depth=2)
+    except (OSError, ForecasterError) as exc:
+        return None, str(exc)
+    if not (
+        isinstance(value, dict)
+        and _POINTER_KEYS <= set(value) <= _POINTER_KEYS | _POINTER_OPTIONAL
+        and value.get("owner", _POINTER_OWNER) == _POINTER_OWNER
+        and all(isinstance(item, str) for item in value.values())
+    ):
+        return None, f"{pointer} is not a latest-model pointer forecaster wrote"
+    return value, None
+
+
+def reused_model(job: Job) -> tuple[Any, str] | None:
+    """The model the pointer names, when it is this spec's, intact, and trained on data up to
+    this run's as-of at most; else None (after saying why, when the pointer is there but
+    cannot be followed or names a model of later data)."""
+    pointer = latest_pointer(job.root, job.name)
+    if not pointer.exists() and not pointer.is_symlink():
+        return None
+    saved, problem = _read_pointer(pointer)
+    if saved is not None and saved["spec_hash"] != job.digest:
+        return None  # another spec: a new model is due, nothing to report
+    if saved is not None:
+        model_dir = normal_path(job.root / saved["model_dir"])
+        problem = _reuse_problem(job, model_dir)
+        if problem is None:
+            try:
+                return load_model(model_dir), f"{REUSED}{model_dir}"
+            except ForecasterError as exc:
+                problem = f"the model in {model_dir} does not load ({first_line(exc)})"
+    if saved is None:  # the pointer cannot be read: the package's own file, rewritten
+        blocker = _pointer_blocker(pointer)
+        then = "this run rewrites it when it succeeds" if blocker is None else _clause(blocker)
+        _say(
+            f"not reusing the latest model: {pointer} cannot be read as a latest-model pointer "
+            f"({_clause(problem or '')}); training a new one, and {then}"
+        )
+        return None
+    _say(f"not reusing the latest model: {problem}; training a new one")
+    return None
+
+
+def _reuse_problem(job: Job, model_dir: Path) -> str | None:
+    """Why the model folder the pointer names is not this pipeline's intact model of data up
+    to this run's as-of."""
+    run = model_dir.parent
+    if model_dir.name != "model" or not run.is_dir():
+        return f"{model_dir} is not the model of a run's outputs"
+    manifest = _io.read_manifest(run)
+    if manifest is None:
+        legacy = legacy_summary(run, job.name)
+        if legacy is None or legacy.spec_hash != job.digest:
+            return f"{run} holds no outputs of this pipeline and spec"
+        effective = legacy.effective_as_of
+    elif manifest["details"].get("spec_hash") != job.digest:
+        return f"{run} holds no outputs of this pipeline and spec"
+    else:
+        effective = manifest["details"].get("effective_as_of")
+        try:
+            _io.check_replaceable(run, "run", same=same_pipeline(job.name), purpose="reuse")
+        except OwnershipError as exc:
+            return str(exc)
+    later = is_later(effective, job.when.effective)
+    if later is None:
+        return (
+            f"the model in {model_dir} does not record the as-of of its data (it was written by "
+            "an older forecaster), so it may have seen data after this run's as-of "
+            f"{job.when.label}"
+        )
+    if later:
+        return (
+            f"the model in {model_dir} was trained on data up to {effective}, after this run's "
+            f"as-of {job.when.label} ({job.when.effective}): a backfill must not see later data"
+        )
+    return None
+
+
+def _say(message: str) -> None:
+    """A ``ForecasterWarning`` (the ``forecaster`` command shows it as one ``warning:`` line
+    on standard error)."""
+    warnings.warn(message[0].upper() + message[1:] + ".", ForecasterWarning, stacklevel=3)
