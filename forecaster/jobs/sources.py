@@ -172,10 +172,10 @@ def _leading_numbers(
     )
     if parts.height == 0:
         return None, None
-    top = parts.row(int(parts["a"].arg_max()), named=True)
+    top = parts.sort("a", descending=True).row(0)
     later = parts.filter(pl.col("b") > 12)
     second = (later["text"][0], int(later["b"][0])) if later.height else None
-    return (top["text"], int(top["a"])), second
+    return (top[0], int(top[1])), second
 
 
 def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
