@@ -232,3 +232,17 @@ def for_head(params: dict, head: str) -> dict:
     head (fit refuses a segment_length another head would ignore)."""
     kept = {k: v for k, v in params.items() if k != "segment_length" or head == "segment"}
     return {**kept, "head": head}
+
+
+def write_checkpoint(path: Path) -> None:
+    """A real forecaster checkpoint file at ``path`` (one epoch of a tiny network)."""
+    from forecaster.nn import RecurrentNet
+    from forecaster.training.checkpoint import Checkpointer
+    from forecaster.training.loop import train
+
+    torch.manual_seed(0)
+    net = RecurrentNet(n_features=1, n_targets=1, lookback=4, horizon=1, hidden_size=2)
+    x, y = torch.randn(8, 4, 1), torch.randn(8, 1, 1)
+    train(
+        net, lambda e: [(x, None, y)], max_epochs=1, checkpoint=Checkpointer(path), progress=False
+    )

@@ -1817,22 +1817,6 @@ def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------
 
 
-def _write_checkpoint(path: Path) -> None:
-    """A real forecaster checkpoint file at ``path`` (one epoch of a tiny network)."""
-    import torch
-
-    from forecaster.nn import RecurrentNet
-    from forecaster.training.checkpoint import Checkpointer
-    from forecaster.training.loop import train
-
-    torch.manual_seed(0)
-    net = RecurrentNet(n_features=1, n_targets=1, lookback=4, horizon=1, hidden_size=2)
-    x, y = torch.randn(8, 4, 1), torch.randn(8, 1, 1)
-    train(
-        net, lambda e: [(x, None, y)], max_epochs=1, checkpoint=Checkpointer(path), progress=False
-    )
-
-
 def _dead_run_leftovers(parent: Path, label: str) -> tuple[Path, Path]:
     """What a run of ``label`` killed while it fitted leaves beside its outputs: a marked
     staging folder whose writer is gone, and a checkpoint folder (with a user's file)."""
@@ -1846,7 +1830,9 @@ def _dead_run_leftovers(parent: Path, label: str) -> tuple[Path, Path]:
     (staging / _io.STAGING_MARKER).write_text(json.dumps({"owner": "forecaster", "pid": 1}))
     checkpoints = parent / f".{label}.checkpoints"
     checkpoints.mkdir()
-    _write_checkpoint(checkpoints / "checkpoint-0.safetensors")
+    from conftest import write_checkpoint
+
+    write_checkpoint(checkpoints / "checkpoint-0.safetensors")
     (checkpoints / ".checkpoint-1.safetensors.0123456789ab.tmp").write_bytes(b"half")
     return staging, checkpoints
 

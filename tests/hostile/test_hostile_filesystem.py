@@ -26,17 +26,16 @@ import polars as pl
 import pytest
 import safetensors.torch
 import torch
+from conftest import write_checkpoint
 
 import forecaster
 from forecaster import _io
 from forecaster.exceptions import OwnershipError
 from forecaster.persistence import ModelFormatError, ModelSaveError
 from forecaster.training.loop import (
-    Checkpointer,
     CheckpointError,
     read_checkpoint,
     remove_checkpoints,
-    train,
 )
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file kinds")
@@ -316,17 +315,6 @@ def test_save_wraps_what_the_operating_system_refuses(
 # ------------------------------------------------------------------------------------------
 # checkpoints
 # ------------------------------------------------------------------------------------------
-
-
-def write_checkpoint(path: Path) -> None:
-    from forecaster.nn import RecurrentNet
-
-    torch.manual_seed(0)
-    net = RecurrentNet(n_features=1, n_targets=1, lookback=4, horizon=1, hidden_size=2)
-    x, y = torch.randn(8, 4, 1), torch.randn(8, 1, 1)
-    train(
-        net, lambda e: [(x, None, y)], max_epochs=1, checkpoint=Checkpointer(path), progress=False
-    )
 
 
 def lying_header(path: Path) -> None:
