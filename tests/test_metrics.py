@@ -252,6 +252,38 @@ def test_aggregate_pools_points():
     assert by_fold["rmse"].to_list() == pytest.approx([2.0, 1.0])
 
 
+def test_aggregate_pools_a_backtests_baselines_and_recomputes_their_skill():
+    """A backtest's metrics carry mae_naive and mae_skill_naive beside mae: aggregate dropped
+    them, so the pooled score had no baseline beside it."""
+    metrics = pl.DataFrame(
+        {
+            "fold": [0, 1],
+            "n": [1, 3],
+            "mae": [4.0, 1.0],
+            "mae_naive": [2.0, 2.0],
+            "mae_skill_naive": [2.0, 0.5],
+            "rmse": [4.0, 1.0],
+            "rmse_naive": [2.0, 2.0],
+            "rmse_skill_naive": [2.0, 0.5],
+            "mae_snaive": [0.0, 0.0],
+            "mae_skill_snaive": [None, None],
+        }
+    )
+    pooled = aggregate(metrics)
+    assert pooled.columns == [
+        "n", "mae", "mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive",
+        "rmse", "rmse_naive", "rmse_skill_naive",
+    ]  # fmt: skip
+    row = pooled.row(0, named=True)
+    assert row["mae"] == pytest.approx(7 / 4) and row["mae_naive"] == pytest.approx(2.0)
+    assert row["mae_skill_naive"] == pytest.approx(7 / 8)  # 1.75 / 2, not the mean of ratios
+    assert row["rmse"] == pytest.approx(math.sqrt(19 / 4))
+    assert row["rmse_skill_naive"] == pytest.approx(math.sqrt(19 / 4) / 2)
+    assert row["mae_snaive"] == 0.0 and row["mae_skill_snaive"] is None  # no ratio to exact
+    per_fold = aggregate(metrics, by="fold")
+    assert per_fold["mae_skill_naive"].to_list() == [2.0, 0.5]
+
+
 @pytest.mark.parametrize("column", ["model", "baseline"])
 def test_aggregate_refuses_to_pool_several_models_into_one_score(column):
     """evaluate(..., by="model") and a backtest's baselines hold several models' scores: one

@@ -15,7 +15,7 @@ from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, ch
 from forecaster.evaluation.intervals import is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
+__all__ = ["BASELINES", "MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
 
@@ -37,6 +37,10 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     divided by the MASE scale (``mase``, ``msis_80``, ``scrps``): a row whose scale is
     undefined (NaN, e.g. a backtest block with at most ``m`` values before its origin) is left
     out of their mean, as a backtest's own ``aggregate`` does (NaN only when every row's is).
+
+    A backtest's baseline scores beside a metric (``mae_naive``, ``mae_snaive``: its
+    ``metrics``) are pooled the same way, and their skill ratios (``mae_skill_naive``)
+    recomputed from the pooled scores.
 
     Scores of several models are never pooled into one number: a frame whose ``model`` or
     ``baseline`` column (:data:`MODEL_COLUMNS`) holds more than one value is refused unless
@@ -79,6 +83,21 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
         )
     _check_scores(scores, present, "scores")
     _check_one_model(scores, keys)
+    pooled = _pooled(scores, keys, present)
+    theirs = _baseline_scores(scores, keys, present)
+    if not theirs:
+        return pooled
+    metrics = [m for m in present if not is_interval_metric(m)]
+    return with_skill(pooled, theirs, keys=keys, metrics=metrics)
+
+
+BASELINES = ("naive", "snaive")
+"""The baselines whose scores ``<m>_<baseline>`` (and skill ``<m>_skill_<baseline>``) a
+backtest's ``metrics`` and ``score`` set beside each point metric ``<m>``."""
+
+
+def _pooled(scores: pl.DataFrame, keys: Sequence[str], present: Sequence[str]) -> pl.DataFrame:
+    """The metrics ``present`` pooled per ``keys`` (rules: :func:`aggregate`)."""
     weight = pl.col("n").cast(pl.Float64)
     total = weight.sum()
     exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
@@ -95,6 +114,23 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     if keys:
         return scores.group_by(keys, maintain_order=True).agg(exprs)
     return scores.select(exprs)
+
+
+def _baseline_scores(
+    scores: pl.DataFrame, keys: Sequence[str], present: Sequence[str]
+) -> dict[str, pl.DataFrame]:
+    """Each baseline's scores ``<m>_<baseline>`` in ``scores`` (a backtest's ``metrics``),
+    pooled per ``keys`` as the model's and named ``<m>``: their skill ratios are recomputed
+    from the pooled values, never averaged."""
+    out = {}
+    for base in BASELINES:
+        metrics = [m for m in present if f"{m}_{base}" in scores.columns]
+        if not metrics:
+            continue
+        renamed = scores.select(*keys, "n", *(pl.col(f"{m}_{base}").alias(m) for m in metrics))
+        _check_scores(renamed, metrics, f"{base} baseline's scores")
+        out[base] = _pooled(renamed, keys, metrics)
+    return out
 
 
 def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
@@ -276,9 +312,9 @@ def with_skill(
     and the skill ratio ``<m>_skill_<baseline>`` (ours / baseline: below 1 the model is
     better; null where the baseline's score is 0, as there is no ratio to an exact baseline).
 
-    ``baselines`` maps a baseline's name to its scores of the same points, one row per
-    ``keys`` as in ``scores`` (rows are matched on ``keys``). Other columns of ``scores``
-    (``n``, interval scores) keep their place.
+    ``baselines`` maps a baseline's name to its scores of the same points (of ``metrics`` or
+    some of them), one row per ``keys`` as in ``scores`` (rows are matched on ``keys``).
+    Other columns of ``scores`` (``n``, interval scores) keep their place.
 
     Examples
     --------
@@ -290,7 +326,8 @@ def with_skill(
     """
     out = scores
     for name, frame in baselines.items():
-        renamed = frame.select(*keys, *(pl.col(m).alias(f"{m}_{name}") for m in metrics))
+        scored = [m for m in metrics if m in frame.columns]  # a baseline may score fewer
+        renamed = frame.select(*keys, *(pl.col(m).alias(f"{m}_{name}") for m in scored))
         out = (
             out.join(renamed, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
             if keys
@@ -300,12 +337,12 @@ def with_skill(
             (pl.col(m) / pl.when(pl.col(f"{m}_{name}") != 0).then(pl.col(f"{m}_{name}"))).alias(
                 f"{m}_skill_{name}"
             )
-            for m in metrics
+            for m in scored
         )
     order: list[str] = []
     for column in scores.columns:
         order.append(column)
         if column in metrics:
             for name in baselines:
-                order += [f"{column}_{name}", f"{column}_skill_{name}"]
+                order += [c for c in (f"{column}_{name}", f"{column}_skill_{name}") if c in out]
     return out.select(order)
