@@ -23,6 +23,7 @@ __all__ = [
     "check_schema",
     "collect_frame",
     "column_tuple",
+    "exact_values",
     "first_line",
     "format_list",
     "frame_schema",
@@ -351,3 +352,33 @@ def check_schema(
             f"e.g. pl.col(name).cast(...), or refit the model on the new dtypes.{hint}"
         )
     return schema
+
+
+def exact_values(
+    rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[str], filled: Any
+) -> Any:
+    """The values of ``targets`` in ``frame`` as float64, at each row of ``rows`` (its
+    columns: the keys, e.g. id and time, of a validated frame made from ``frame``), where
+    validation keeps Float32: scores compare forecasts with what was observed, not with its
+    float32 rounding (``1e8 + 1`` reads ``1e8``). Where ``frame`` holds no value (a row or a
+    value a ``missing`` policy made up) the value is ``filled``'s (an array, rows by
+    targets). One join on the keys: linear in the rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = pl.DataFrame({"t": [0, 1], "y": [1e8 + 1, None]})
+    >>> exact_values(frame.select("t"), frame, ["y"], np.array([[1e8], [7.0]])).tolist()
+    [[100000001.0], [7.0]]
+    """
+    on = rows.columns
+    original = frame.select(
+        *(pl.col(c).cast(rows.schema[c], strict=False) for c in on),
+        *(pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets),
+    )
+    exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
+    values = exact.select(
+        pl.coalesce(pl.col(t), pl.Series(filled[:, j]).cast(pl.Float64))
+        for j, t in enumerate(targets)
+    ).to_numpy()
+    return values.reshape(len(exact), len(targets))

@@ -15,7 +15,7 @@ import torch
 
 from forecaster._validation import check, describe_value, resolve_device
 from forecaster.data.checks import check_roles
-from forecaster.data.frames import SERIES_ID, column_tuple, format_list
+from forecaster.data.frames import SERIES_ID, column_tuple, exact_values, format_list
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
@@ -409,20 +409,11 @@ class Panel:
         on = [self.time_col] if self.id_col is None else [self.id_col, self.time_col]
         rows = pl.DataFrame([self.keys[self.id_name].gather(self.series_of_rows()), self.time])
         rows = rows.rename({self.id_name: self.id_col}) if self.id_col is not None else rows
-        rows = rows.select(on)
-        original = frame.select(
-            *(pl.col(c).cast(rows.schema[c], strict=False) for c in on),
-            *(pl.col(t).cast(pl.Float64).fill_nan(None) for t in self.targets),
-        )
-        exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
         filled = self.values[:, : self.n_targets]
-        values = exact.select(
-            pl.coalesce(pl.col(t), pl.Series(filled[:, j]).cast(pl.Float64))
-            for j, t in enumerate(self.targets)
-        ).to_numpy()
+        values = exact_values(rows.select(on), frame, self.targets, filled)
         return dataclasses.replace(
             self,
-            values=np.ascontiguousarray(values.reshape(len(exact), self.n_targets)),
+            values=np.ascontiguousarray(values),
             covariates=(),
             future_covariates=(),
             static_columns=(),

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check, check_allocation
-from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple
+from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple, exact_values
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import float_values
@@ -44,21 +44,17 @@ class _Series:
             frame, target=targets, time_col=time_col, id_col=id_col, freq=freq, missing=missing
         )
         id_name = id_col if id_col is not None else SERIES_ID  # validate_frame's id column
-        # validate_frame returns Float32 values: take the original values (Float64) back by
-        # (id, time), keeping filled ones (missing != "error") where the original has none.
+        # validate_frame returns Float32 values: the original values (Float64) back by
+        # (id, time), keeping filled ones (missing != "error") where the original has none
         on = [id_col, time_col] if id_col is not None else [time_col]
-        original = collect_frame(frame, what="frame").select(
-            *on, *[pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets]
-        )
-        exact = data.select(on).join(original, on=on, how="left", maintain_order="left")
-        values = exact.select(
-            pl.coalesce(pl.col(t), data[t].cast(pl.Float64)) for t in targets
-        ).to_numpy()
+        original = collect_frame(frame, what="frame")
+        filled = data.select(targets).to_numpy()
+        values = exact_values(data.select(on), original, targets, filled)
         runs = data[id_name].rle().struct.unnest()
         self.lengths = runs["len"].to_numpy().astype(np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         self.keys = pl.DataFrame(runs["value"].alias(id_name))
-        self.values = np.ascontiguousarray(values.reshape(len(data), len(targets)))
+        self.values = np.ascontiguousarray(values)
         self.time = data[time_col]
         self.targets = targets
         self.id_col = id_col
