@@ -1,13 +1,12 @@
 """Pipeline specs: the TOML file and its validation, before any data is read.
 
 A spec (``pipelines/*.toml``) names a data source, the series' columns, a few features, the
-estimator's parameters, training / tuning, evaluation, tracking and outputs.
-:func:`parse_spec` validates it with pydantic (unknown keys are errors, and every error names
-the file, the key, what was expected and what was received) and checks the ``[model]``
-parameters with the estimator's own ``validate_params``;
-:func:`forecaster.jobs.placement.load_spec` then checks where the outputs go. This module also
-resolves the spec's paths (:func:`spec_path`, :func:`output_dir`, :func:`storage_url`,
-:func:`checkpoint_folder`) and builds its estimator (:func:`build_estimator`).
+estimator's parameters, training / tuning, evaluation, tracking and outputs. :func:`parse_spec`
+validates it with pydantic (unknown keys are errors, and every error names the file, the key,
+what was expected and what was received) and checks ``[model]`` with the estimator's own
+``validate_params``; :func:`forecaster.jobs.placement.load_spec` then checks where the outputs
+go. This module also resolves the spec's paths (:func:`spec_path`, :func:`output_dir`,
+:func:`storage_url`, :func:`checkpoint_folder`); :func:`build_estimator` builds its estimator.
 
 The project and its paths
     The project root is the parent of the ``pipelines/`` folder holding the spec (else the
@@ -42,12 +41,7 @@ import forecaster._io as _io
 from forecaster._hashing import sha256_bytes
 from forecaster._validation import check, resolve_device
 from forecaster.data.frequency import holiday_dates
-from forecaster.estimators import (
-    GRUForecaster,
-    LSTMForecaster,
-    RNNForecaster,
-    SimpleRNNForecaster,
-)
+from forecaster.estimators import GRUForecaster, LSTMForecaster, RNNForecaster, SimpleRNNForecaster
 from forecaster.exceptions import DataValidationError, SpecError
 from forecaster.jobs.scores import (
     check_levels,
@@ -96,9 +90,10 @@ class PipelineInfo(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", value):
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", value).lstrip(".")[:100] or "my_pipeline"
             raise ValueError(
-                "expected 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' (the "
-                "name names folders: outputs/<name>, models/<name>)"
+                "expected 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' (it "
+                f"names folders: outputs/<name>, models/<name>), e.g. name = {safe!r}"
             )
         return value
 
@@ -390,7 +385,8 @@ def _describe_errors(file: Path, exc: ValidationError) -> str:
                 f"conversion, e.g. {example}."
             )
         else:
-            lines.append(f"key {key!r}: {error['msg']}; received {received!r}.")
+            message = str(error["msg"]).removeprefix("Value error, ")  # pydantic's label
+            lines.append(f"key {key!r}: {message}; received {received!r}.")
     missing_keys = f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}."
     return f"{file}: " + " ".join([missing_keys] * bool(missing) + lines)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -127,6 +128,9 @@ def test_pipeline_name_that_is_not_a_folder_name_is_refused(tmp_path, capsys, tr
     guard = tree_guard(tmp_path)
     code, _, err = cli(capsys, "run", spec_of(project))
     assert code == 2 and "key 'pipeline.name'" in err and "not starting with '.'" in err, err
+    assert "Value error" not in err  # pydantic's label, not ours
+    suggested = re.search(r"e\.g\. name = '([^']*)'", err)
+    assert suggested and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", suggested[1]), err
     guard.assert_unchanged()
 
 
