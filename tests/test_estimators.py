@@ -1163,6 +1163,37 @@ def test_predict_with_cutoff_pairs_and_its_refusals():
     assert short["origin"].unique().to_list() == [t[100]]
 
 
+def test_cutoffs_after_a_series_end_warn_and_a_cutoff_frame_takes_only_its_pairs():
+    """A list of cutoffs forecast series that ended before a cutoff from their last time
+    without a word (one cutoff warns), and a cutoff frame's other columns (a level of 80)
+    were dropped without a word."""
+    frame = seasonal_frame(length=200)
+    t = frame["time"].unique().sort()
+    model = forecaster(max_epochs=1).fit(frame)
+    ragged = frame.filter((pl.col("id") != "s1") | (pl.col("time") <= t[180]))
+    with pytest.warns(ForecasterWarning, match=r"1 forecast origins lie .*\('s1', "):
+        got = model.predict(ragged, cutoff=[t[150], t[190]])
+    late = got.filter(pl.col("id") == "s1")["origin"].unique().sort().to_list()
+    assert late == [t[150], t[180]]  # forecast from its last time, as the origin column says
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        model.predict(frame, cutoff=[t[150], t[199]])  # every series has its cutoff's row
+    pairs = pl.DataFrame({"id": ["s0"], "time": [t[150]], "level": [80]})
+    with pytest.raises(DataValidationError, match=r"holds \['level'\] .*\(pass level="):
+        model.predict(frame, cutoff=pairs)
+
+
+def test_score_passes_predict_only_the_future_covariates():
+    """score() handed its held-out rows (targets, past covariates) to predict as future=,
+    which warned the user about a future frame they never passed."""
+    frame = seasonal_frame(length=200)
+    model = forecaster(max_epochs=1, covariates="x", future_covariates="hour", head="seq2seq")
+    model.fit(frame.filter(pl.col("time") < frame["time"].unique().sort()[-30]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        assert np.isfinite(model.score(frame))
+
+
 def test_predict_with_a_list_reads_future_covariates_from_the_frame():
     frame = seasonal_frame(length=200)
     model = forecaster(max_epochs=1, future_covariates="hour", head="seq2seq").fit(frame)

@@ -113,12 +113,12 @@ class ForecastInference(TargetPanels):
             id and time columns) forecasts each series from its own time point, in the
             frame's row order. Each origin is the series' last row at or before its time
             point on the grid of the whole frame (the ``origin`` column shows a series that
-            ended before it; no warning): a point inside a gap that ``missing=`` fills is
-            itself an origin, its gap filled up to it as known there, where
-            ``predict(frame, cutoff=point)`` (which sees the rows up to the point only)
+            ended before it, and a warning names them): a point inside a gap that
+            ``missing=`` fills is itself an origin, its gap filled up to it as known there,
+            where ``predict(frame, cutoff=point)`` (which sees the rows up to the point only)
             forecasts from the last row before the gap. Otherwise each is forecast as
-            ``predict(frame, cutoff=point)`` would (series unseen in
-            ``fit`` are scaled with their history up to each origin; their Box-Cox lambdas
+            ``predict(frame, cutoff=point)`` would (series unseen in ``fit`` are scaled with
+            their history up to each origin; their Box-Cox lambdas
             come from the history up to their earliest origin); origins with fewer than
             ``lookback`` rows up to them are left out with a warning. The future covariates
             and calendar features over each horizon are read from ``frame`` itself (its rows
@@ -256,9 +256,8 @@ class ForecastInference(TargetPanels):
             min_length=self.lookback_,
             length_reason="lookback",
         )
-        series, rows = origin_rows(
-            raw, cutoff, id_col=self.id_col, time_col=self.time_col, lookback=self.lookback_
-        )
+        roles = {"id_col": self.id_col, "time_col": self.time_col, "lookback": self.lookback_}
+        series, rows = origin_rows(raw, cutoff, **roles, freq=self.freq_)
         return raw, series, rows
 
     def _inference_network(self) -> tuple[Any, torch.device]:

@@ -53,12 +53,15 @@ def origin_rows(
     id_col: str | None,
     time_col: str,
     lookback: int,
+    freq: Frequency | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The series and global panel row of every forecast origin of ``cutoff``: the last row of
     the series at or before the time point. ``cutoff`` is a sequence of time points (every
     series from each, cutoff after cutoff) or a frame of (``id_col``, ``time_col``) pairs (in
     its row order). Origins with fewer than ``lookback`` rows up to them are left out with a
-    :class:`~forecaster.exceptions.ForecasterWarning`."""
+    :class:`~forecaster.exceptions.ForecasterWarning`; with ``freq``, so are named the origins
+    a step or more before their time point (a series that ended before it), forecast from
+    there (as ``predict(frame, cutoff=point)`` warns)."""
     dtype = panel.time.dtype
     if isinstance(cutoff, pl.DataFrame):
         series, times = _pair_series(panel, cutoff, id_col=id_col, time_col=time_col)
@@ -89,13 +92,40 @@ def origin_rows(
             ForecasterWarning,
             stacklevel=4,
         )
-        series, rows = series[~short], rows[~short]
+        series, rows, times = series[~short], rows[~short], times.filter(pl.Series(~short))
+    if freq is not None and len(rows):
+        _warn_early_origins(panel, series, rows, times, freq)
     if not len(rows):
         raise DataValidationError(
             f"No series has lookback={lookback} rows up to any of the cutoffs. Pass later "
             "cutoffs or more history."
         )
     return series, rows
+
+
+def _warn_early_origins(
+    panel: Panel, series: np.ndarray, rows: np.ndarray, points: pl.Series, freq: Frequency
+) -> None:
+    """Warn about origins whose next step is still at or before their time point: their
+    series ended before it, and its forecast starts earlier than asked."""
+    frame = pl.DataFrame({"origin": panel.time.gather(rows), "point": points})
+    following = freq.offset(pl.col("origin"), 1).cast(points.dtype)
+    early = frame.select(following <= pl.col("point")).to_series().to_numpy()
+    if not early.any():
+        return
+    cutoffs = points.filter(pl.Series(early)).to_list()
+    pairs: list[Any] = cutoffs  # one series: its cutoffs
+    if panel.id_col is not None:
+        ids = panel.keys[panel.id_name].gather(series[early]).to_list()
+        pairs = list(zip(ids, cutoffs, strict=True))
+    warnings.warn(
+        f"{int(early.sum())} forecast origins lie a step or more before their cutoff, as "
+        f"their series end before it: {'(series, cutoff) ' * bool(panel.id_col)}{pairs[:5]}"
+        f"{' ...' if len(pairs) > 5 else ''}. They are forecast from the series' last time "
+        "(the origin column); drop them or bring the series' data up to date.",
+        ForecasterWarning,
+        stacklevel=4,
+    )
 
 
 def _pair_series(
@@ -107,6 +137,13 @@ def _pair_series(
         raise DataValidationError(
             f"cutoff as a frame needs the columns {keys} (the series and its cutoff); it has "
             f"{pairs.columns}."
+        )
+    other = [c for c in pairs.columns if c not in keys]
+    if other:  # e.g. a level column: predict reads level= and the rest as arguments
+        raise DataValidationError(
+            f"The cutoff frame holds {other} beside its (series, cutoff) columns {keys}; "
+            "predict reads only those from it. Drop the other columns (pass level= or "
+            "quantiles= as arguments of predict)."
         )
     if pairs[time_col].null_count():
         raise DataValidationError(f"The cutoff frame's {time_col!r} has nulls.")

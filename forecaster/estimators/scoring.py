@@ -95,8 +95,9 @@ class ForecastScoring:
         self._check_held_out(actual, id_name)
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
-        forecast = self.predict(history, future=actual if self.future_covariates else None)
         keys = [c for c in (self.id_col, self.time_col) if c]
+        future = column_tuple(self.future_covariates)  # only what predict reads from future=
+        forecast = self.predict(history, future=actual.select(*keys, *future) if future else None)
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
         renamed = [pl.col(t).alias(o) for t, o in zip(targets, true, strict=True)]
