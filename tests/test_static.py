@@ -105,6 +105,47 @@ def test_a_network_without_statics_is_unchanged(head):
     assert network_from_config(config).n_static == 2
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_seq2seq_decoder_starts_from_the_statics_state_too(cell):
+    """The statics set only the encoder's first state: over a 64-step window a seq2seq
+    network forgot them (the forecast did not move at all when the category changed); with
+    static_at_horizon its decoder starts from them too."""
+    x = torch.randn(4, 64, 2)
+    x[..., 1] = 1.0
+    other = x.clone()
+    other[..., 1] = 2.0
+    moved = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        net = RecurrentNet(
+            n_features=1, n_targets=1, lookback=64, horizon=4, hidden_size=8, head="seq2seq",
+            cell=cell, static_cardinalities=[3], static_at_horizon=flag,
+        ).eval()  # fmt: skip
+        moved[flag] = float((net(x) - net(other)).abs().max())
+        config = net.get_config()
+        assert config.get("static_at_horizon", False) is flag  # absent when off, as before
+        rebuilt = network_from_config(config)
+        rebuilt.load_state_dict(net.state_dict())
+        assert torch.equal(rebuilt.eval()(x), net(x))
+    assert moved[False] < 1e-6 and moved[True] > 1e-2, moved
+    for wrong in ({"head": "direct", "static_cardinalities": [3]}, {"head": "seq2seq"}):
+        with pytest.raises(DataValidationError, match="static_at_horizon=True"):
+            RecurrentNet(
+                n_features=1, n_targets=1, lookback=8, horizon=2, static_at_horizon=True, **wrong
+            )
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_only_a_seq2seq_forecaster_sets_static_at_horizon(head, tmp_path):
+    frame = panel_frame()
+    model = RNNForecaster(**for_head(TINY, head), static_covariates=["region"])
+    model.fit(frame)
+    assert model.network_.static_at_horizon is (head == "seq2seq")
+    loaded = forecaster.load(forecaster.save(model, tmp_path / "m"))
+    assert loaded.network_.static_at_horizon is (head == "seq2seq")
+    assert loaded.predict(frame).equals(model.predict(frame))
+
+
 def test_network_refuses_codes_outside_the_vocabulary():
     net = network("direct", static_cardinalities=[3])
     x = torch.randn(1, 8, 4)

@@ -133,6 +133,7 @@ PARAMETERS: dict[str, Rule] = {
     "channel_independent": Flag(none=True),
     "past_covariates": Flag(),
     "linear_skip": Flag(auto=True),
+    "static_at_horizon": Flag(),
     "n_features": _size(),
     "n_targets": _size(),
     "n_future": _size(low=0),

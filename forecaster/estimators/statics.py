@@ -37,7 +37,12 @@ class StaticCovariates:
     def _static_network_config(self) -> dict[str, Any]:
         """The network arguments of the fitted statics (none without)."""
         encoding = self.__dict__.get("static_encoding_")
-        return {} if encoding is None else encoding.network_config()
+        if encoding is None:
+            return {}
+        config = encoding.network_config()
+        if config and getattr(self, "head", None) == "seq2seq":  # its decoder starts from them
+            config["static_at_horizon"] = True
+        return config
 
     def _with_statics(self, panel: Panel) -> Panel:
         """``panel`` with its encoded statics appended after the past covariates (one row per

@@ -123,6 +123,15 @@ def check_network_config(
     checked = {name: check(name, value) for name, value in merged.items()}
     cards, checked["n_static_numeric"] = check_static_config(statics)
     checked["static_cardinalities"] = cards or None
+    if checked["static_at_horizon"] and (
+        checked["head"] != "seq2seq" or not (cards or checked["n_static_numeric"])
+    ):
+        raise DataValidationError(
+            "static_at_horizon=True adds the static covariates' state to the seq2seq decoder's; "
+            f"this network has head={checked['head']!r}, static_cardinalities={cards or None} "
+            f"and n_static_numeric={checked['n_static_numeric']}. Drop it, or use it with "
+            "head='seq2seq' and static covariates."
+        )
     checked["channel_independent"] = bool(checked["channel_independent"])
     cell, head, nonlinearity = checked["cell"], checked["head"], checked["nonlinearity"]
     if cell != "rnn" and nonlinearity != "tanh":

@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "static_cardinalities": None,
     "n_static_numeric": 0,
     "linear_skip": False,
+    "static_at_horizon": False,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

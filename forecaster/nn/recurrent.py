@@ -165,6 +165,9 @@ class RecurrentNet(nn.Module):
         :class:`~forecaster.nn.statics.StaticEncoder` gives every head the initial state of
         its encoder (``static_encoder``); without, the network is built and initialised as if
         the option did not exist.
+    static_at_horizon : bool, default=False
+        The ``"seq2seq"`` head also adds the statics' state to the one its decoder starts from
+        (:func:`~forecaster.nn.statics.plus_static`; only with statics).
     linear_skip : bool, default=False
         Add a linear map of the input window straight to the horizon to the head's forecast
         (the autoregressive highway of LSTNet, Lai et al., 2018; NLinear, Zeng et al., 2023):
@@ -231,6 +234,7 @@ class RecurrentNet(nn.Module):
         static_cardinalities: Any = None,
         n_static_numeric: int = 0,
         linear_skip: bool = False,
+        static_at_horizon: bool = False,
     ) -> None:
         super().__init__()
         config = check_network_config(
@@ -254,6 +258,7 @@ class RecurrentNet(nn.Module):
                 "static_cardinalities": static_cardinalities,
                 "n_static_numeric": n_static_numeric,
                 "linear_skip": linear_skip,
+                "static_at_horizon": static_at_horizon,
             }
         )
         n_features, n_targets, n_future = (
@@ -306,6 +311,7 @@ class RecurrentNet(nn.Module):
         self.n_static_numeric: int = config["n_static_numeric"]
         self.n_static = len(self.static_cardinalities) + self.n_static_numeric
         self.static_encoder: StaticEncoder | None = None
+        self.static_at_horizon: bool = config["static_at_horizon"]
         if self.n_static:  # last: a network without statics draws the same initial weights
             self.static_encoder = StaticEncoder(
                 self.static_cardinalities,
@@ -357,8 +363,9 @@ class RecurrentNet(nn.Module):
             config["static_cardinalities"] = list(self.static_cardinalities)
         if self.n_static_numeric:
             config["n_static_numeric"] = self.n_static_numeric
-        if self.linear_skip:  # absent without it: configs saved before it load unchanged
-            config["linear_skip"] = True
+        for flag in ("linear_skip", "static_at_horizon"):  # absent when off: older configs
+            if getattr(self, flag):  # load unchanged
+                config[flag] = True
         return config
 
     @classmethod

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from forecaster.nn.cells import cell_parameters
 from forecaster.nn.heads.base import ChannelwiseHead, MakeCell, normalize_input
+from forecaster.nn.statics import plus_static
 
 
 class Seq2SeqHead(ChannelwiseHead):
@@ -37,9 +38,11 @@ class Seq2SeqHead(ChannelwiseHead):
     def forward_core(self, net: Any, x: Tensor, future: Tensor | None, state: Any = None) -> Tensor:
         xn, stats = normalize_input(net, x)
         batch = x.shape[0]
-        _, state = net.rnn(xn, state)
+        _, encoded = net.rnn(xn, state)
+        if net.static_at_horizon and state is not None:
+            encoded = plus_static(encoded, state)
         positions = net.position_embedding.expand(batch, -1, -1)
         dec_in = positions if future is None else torch.cat([future, positions], dim=-1)
-        dec_out, _ = net.decoder(dec_in, state)
+        dec_out, _ = net.decoder(dec_in, encoded)
         y = net.out(net.output_dropout(dec_out))
         return net.norm.inverse(y, stats)
