@@ -256,8 +256,8 @@ class ForecastInference(TargetPanels):
             min_length=self.lookback_,
             length_reason="lookback",
         )
-        roles = {"id_col": self.id_col, "time_col": self.time_col, "lookback": self.lookback_}
-        series, rows = origin_rows(raw, cutoff, **roles, freq=self.freq_)
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
         return raw, series, rows
 
     def _inference_network(self) -> tuple[Any, torch.device]:
