@@ -1963,6 +1963,24 @@ def test_an_unreadable_latest_pointer_is_rewritten_by_the_next_run(tmp_path, cap
     assert code == 0 and "reused" in err, err
 
 
+@pytest.mark.parametrize(
+    "text", ['{"owner": "alice", "spec_hash": "x", "model_dir": "m"}', '{"my": "notes"}', "[1]"]
+)
+def test_a_latest_json_of_someone_else_is_not_rewritten(tmp_path, capsys, text):
+    """The rewrite of an unreadable pointer also replaced JSON that says it is not
+    forecaster's (another owner, other keys): only a file cut short or forecaster's own
+    pointer is rewritten; anything else is left, and the warning says to move it away."""
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text() + "\n[training]\nreuse_model = true\n")
+    pointer = tmp_path / "models" / "hostile" / "latest.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text(text)
+    code, said = run_cli(capsys, "run", str(spec))
+    assert code == 0, said
+    assert "not a latest-model pointer forecaster wrote" in said and "move it away" in said
+    assert pointer.read_text() == text
+
+
 def test_an_oversized_latest_pointer_is_not_replaced_and_the_warning_says_why(tmp_path, capsys):
     """A file at the pointer's path larger than any pointer is not one forecaster wrote: it
     is left as it is, and the warning says to move it away."""

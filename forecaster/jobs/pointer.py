@@ -72,7 +72,7 @@ def remember_model(job: Job) -> None:
     elif pointer.exists():
         saved, why = _read_pointer(pointer)
         if why is not None:
-            problem = _pointer_blocker(pointer)
+            problem = _pointer_blocker(pointer) or _foreign_pointer(pointer)
             unreadable = why
         elif (
             saved is not None
@@ -131,6 +131,25 @@ def _pointer_blocker(pointer: Path) -> str | None:
             "write the pointer"
         )
     return None
+
+
+def _foreign_pointer(pointer: Path) -> str | None:
+    """Why an unreadable pointer is not the package's to rewrite (None: it is: its text is
+    not JSON, as a write cut short leaves it, or it is a JSON object that forecaster's owner
+    marks, or one of a pointer's keys alone, as older pointers were written)."""
+    try:
+        value = json.loads(_io.read_file_bounded(pointer, POINTER_LIMIT, what="pointer"))
+    except (OSError, ForecasterError, ValueError):
+        return None
+    if isinstance(value, dict) and (
+        value.get("owner") == _POINTER_OWNER
+        or ("owner" not in value and set(value) <= _POINTER_KEYS | _POINTER_OPTIONAL)
+    ):
+        return None
+    return (
+        f"{pointer} holds JSON that is not a latest-model pointer forecaster wrote, so "
+        "forecaster does not replace it: move it away so that the next run can write the pointer"
+    )
 
 
 def _check(pointer: Path) -> None:
