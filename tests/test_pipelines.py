@@ -1935,9 +1935,14 @@ def test_a_run_folder_that_lost_its_manifest_says_so_and_force_rebuilds_only_our
     code, err = run_cli(capsys, "run", str(spec), "--force")
     assert code == 2 and "model (not a model forecaster saved, or changed since" in err, err
     config.write_bytes(original)
+    edited = pl.read_parquet(run / "forecasts.parquet").with_columns(pl.col("y") * 2)
+    edited.write_parquet(run / "forecasts.parquet")  # a user's edit: nothing can check it
     code, err = run_cli(capsys, "run", str(spec), "--force")
     assert code == 0, err
     assert _io.read_manifest(run) is not None
+    (kept,) = run.parent.glob(".2024-01-12.without-manifest-*")  # moved aside, not deleted
+    assert f"moved it to {kept}" in err
+    assert pl.read_parquet(kept / "forecasts.parquet").equals(edited)
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0 and "already exist" in err, err
 

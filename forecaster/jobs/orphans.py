@@ -1,24 +1,26 @@
 """A run's output folder that lost its ``manifest.json`` (the other files still there).
 
 The manifest, written last, is what proves a run folder forecaster's. Without it the folder
-is not reported as this spec's outputs (nothing can check its files), and it is replaced by
-``--force`` only when the rest proves it a run folder of the same pipeline: every entry is a
+is not reported as this spec's outputs (nothing can check its files), and ``--force`` writes
+them anew only when the rest proves it a run folder of the same pipeline: every entry is a
 file a run writes (:data:`RUN_ENTRIES`, no links), its ``summary.json`` names the pipeline,
 and its ``model/`` is a model forecaster saved, unchanged since (that folder's own manifest
-checks every file in it). Anything else in it stops ``--force`` too, and the message names
-it: forecaster never replaces what it cannot prove it wrote.
+checks every file in it). Even then the top-level files cannot be checked (a user may have
+edited ``forecasts.parquet``), so the folder is moved aside (:func:`set_aside`), not
+deleted. Anything else in it stops ``--force`` too, and the message names it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from pathlib import Path
 
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError, OwnershipError
 
-__all__ = ["RUN_ENTRIES", "LostManifest", "lost_manifest", "rebuildable"]
+__all__ = ["RUN_ENTRIES", "LostManifest", "lost_manifest", "rebuildable", "set_aside"]
 
 
 RUN_ENTRIES = frozenset(
@@ -64,8 +66,8 @@ class LostManifest:
         if self.rebuildable:
             return (
                 f"{lost}. Run again with --force to write these outputs anew (every file in "
-                "the folder is one a run writes and its model is intact, so forecaster may "
-                "replace it), or move the folder away to keep it."
+                "the folder is one a run writes and its model is intact: forecaster moves the "
+                "folder aside, beside it, and says where), or move the folder away yourself."
             )
         more = f" and {len(self.foreign) - 5} more" if len(self.foreign) > 5 else ""
         return (
@@ -101,6 +103,17 @@ def rebuildable(folder: Path, name: str) -> bool:
     ``--force`` may replace (see this module's docstring)."""
     lost = lost_manifest(folder, name)
     return lost is not None and lost.rebuildable
+
+
+def set_aside(lost: LostManifest) -> Path:
+    """Move the folder of ``lost`` to a new hidden folder beside it,
+    ``.<name>.without-manifest-<hex>`` (never onto an existing entry); return where."""
+    folder = lost.folder
+    while True:
+        target = folder.parent / f".{folder.name}.without-manifest-{secrets.token_hex(4)}"
+        if not os.path.lexists(target):
+            os.rename(folder, target)
+            return target
 
 
 def _foreign(folder: Path) -> list[str]:

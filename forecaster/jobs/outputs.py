@@ -58,7 +58,7 @@ from forecaster._version import __version__
 from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
 from forecaster.jobs.data import AsOf, is_later
-from forecaster.jobs.orphans import lost_manifest, rebuildable
+from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.spec import Spec, normal_path
 
 __all__ = [
@@ -355,11 +355,21 @@ def adopt_legacy(name: str) -> Callable[[Path], bool]:
     return lambda folder: legacy_summary(folder, name) is not None or rebuildable(folder, name)
 
 
-def check_outputs_replaceable(job: Job) -> None:
-    """Before training: the outputs already at the folder (if any) may be replaced."""
+def check_outputs_replaceable(job: Job, set_aside_lost: bool = False) -> None:
+    """Before training: the outputs already at the folder (if any) may be replaced. With
+    ``set_aside_lost`` (a run, under the outputs' lock, not a dry run), a run folder that lost
+    its manifest is moved aside first (:func:`forecaster.jobs.orphans.set_aside`)."""
     lost = lost_manifest(job.out_dir, job.name)
-    if lost is not None and not lost.rebuildable and legacy_summary(job.out_dir, job.name) is None:
+    legacy = legacy_summary(job.out_dir, job.name) is not None
+    if lost is not None and not lost.rebuildable and not legacy:
         raise OwnershipError(f"{job.file}: key 'output.dir': {lost.message()}")
+    if lost is not None and not legacy and set_aside_lost:
+        kept = set_aside(lost)
+        job.log(
+            f"outputs  {job.out_dir} had lost its manifest: moved it to {kept} (its files "
+            "could not be checked; delete it once you no longer need it)"
+        )
+        return
     try:
         _io.check_replaceable(
             job.out_dir,

@@ -314,7 +314,7 @@ def _run_pipeline(
             return skipped
         if not force:
             check_not_later(job)
-        check_outputs_replaceable(job)
+        check_outputs_replaceable(job, set_aside_lost=True)
         _io.remove_staging(out_dir)  # left by killed runs; no other writer while we hold the lock
         return _write_outputs(job, estimator, panel, tune, progress, resume)
 
