@@ -1673,6 +1673,8 @@ def test_csv_dates_with_day_and_month_in_an_unsaid_order_are_refused(tmp_path, c
         ({"a": "2024-01-{d:02d}", "b": "{d}/01/2024"}, None),
         ({"a": "01/{d}/2024"}, r"such as '01/13/2024', month first"),
         ({"a": "{m:02d}/{d}/2024"}, r"both '28/12/2024' \(day first\) and '01/13/2024'"),
+        # a day above 12, but a year of two digits: read as the year 24
+        ({"a": "{d}/01/24"}, r"such as '13/01/24', whose year has fewer than four digits"),
     ],
 )
 def test_csv_day_and_month_order_is_settled_by_each_file(tmp_path, files, refusal):

@@ -109,46 +109,58 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
 _FORMAT_ROWS = 10_000
 """Rows of each file :func:`_check_day_month_order` reads for the time column's format."""
 
-_DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:$|[\sT])"
+_DAY_MONTH = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})(?:$|[\sT])"
 """A date that begins with day and month in either order (``01/02/2024``, ``1.2.24``): the
-two numbers as groups."""
+two numbers and the year as groups."""
 
 
 def _check_day_month_order(paths: list[Path], spec: Spec) -> None:
     """Refuse a CSV time column whose dates put day and month first in an order the text does
     not settle: the reader guesses day first, so US month-starts (``01/01/2024 ...
     12/01/2024``) would become January 1 to 12, silently. Each file settles its own order (a
-    day above 12 in either place); one whose dates fit both orders, put the month first or mix
-    the two orders is refused, with the ``source.time_format`` to give."""
+    day above 12 in either place); one whose dates fit both orders, put the month first, mix
+    the two orders or have years of two digits (read as the year 24) is refused, with the
+    ``source.time_format`` to give."""
     for path in paths:
-        widest, month_first = _leading_numbers(path, spec)
-        if widest is None:
-            continue  # no such dates in this file (ISO dates, or the column is missing)
-        day_first = widest[1] > 12
-        if day_first and month_first is None:
-            continue  # 13/01/2024: the reader's guess, settled by the file
-        if day_first and month_first is not None:
-            problem = f"both {widest[0]!r} (day first) and {month_first[0]!r} (month first)"
-        elif month_first is not None:
-            problem = f"dates such as {month_first[0]!r}, month first, which the reader misreads"
-        else:
-            problem = (
-                f"dates such as {widest[0]!r} and none with a day above 12, so their day and "
-                "month can be read either way (the reader would guess day first)"
+        dates = _day_month_dates(path, spec)
+        problem = None if dates is None else _order_problem(dates)
+        if problem is not None:
+            raise DataValidationError(
+                f"Time column {spec.series.time!r} of {path.name} holds {problem}. Give the "
+                "order as source.time_format in the spec: '%m/%d/%Y' for month first, "
+                "'%d/%m/%Y' for day first ('%y' for a year of two digits, '%H:%M' after it "
+                "for times of day)."
             )
-        raise DataValidationError(
-            f"Time column {spec.series.time!r} of {path.name} holds {problem}. Give the order "
-            "as source.time_format in the spec: '%m/%d/%Y' for month first, '%d/%m/%Y' for "
-            "day first (with '%H:%M' after it for times of day)."
+
+
+def _order_problem(dates: pl.DataFrame) -> str | None:
+    """Why dates ``text`` beginning with day and month (``a``, ``b``, ``year``) are not read
+    right without a format, or None (day first, settled by a day above 12)."""
+    short = dates.filter(pl.col("year").str.len_chars() < 4)
+    if short.height:
+        return (
+            f"dates such as {short['text'][0]!r}, whose year has fewer than four digits (the "
+            f"reader would take it as the year {int(short['year'][0])}, not a year of this era)"
         )
+    widest = dates.sort("a", descending=True).row(0, named=True)
+    later = dates.filter(pl.col("b") > 12)
+    month_first = later["text"][0] if later.height else None
+    if widest["a"] > 12 and month_first is None:
+        return None  # 13/01/2024: the reader's guess, settled by the file
+    if widest["a"] > 12:
+        return f"both {widest['text']!r} (day first) and {month_first!r} (month first)"
+    if month_first is not None:
+        return f"dates such as {month_first!r}, month first, which the reader misreads"
+    return (
+        f"dates such as {widest['text']!r} and none with a day above 12, so their day and "
+        "month can be read either way (the reader would guess day first)"
+    )
 
 
-def _leading_numbers(
-    path: Path, spec: Spec
-) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
-    """From the first rows of one CSV file, a date whose first number is the largest of the
-    column's (the date, that number) and one whose second number is above 12 (or None): what
-    settles whether its dates put the day first."""
+def _day_month_dates(path: Path, spec: Spec) -> pl.DataFrame | None:
+    """The values of the time column among the first rows of one CSV file that begin with
+    day and month (``text``, the two numbers ``a`` and ``b``, the ``year`` as written), or
+    None when there is none (ISO dates, numbers, or the column is missing)."""
     time_col, source = spec.series.time, spec.source
     text = pl.scan_csv(
         str(path),
@@ -158,24 +170,21 @@ def _leading_numbers(
         n_rows=_FORMAT_ROWS,
     )
     if time_col not in text.collect_schema().names():
-        return None, None  # the column check names it
-    parts = (
+        return None  # the column check names it
+    parts = pl.col("parts").struct
+    dates = (
         text.select(pl.col(time_col).alias("text"))
         .with_columns(pl.col("text").str.extract_groups(_DAY_MONTH).alias("parts"))
-        .filter(pl.col("parts").struct.field("1").is_not_null())
+        .filter(parts.field("1").is_not_null())
         .select(
             "text",
-            a=pl.col("parts").struct.field("1").cast(pl.Int32),
-            b=pl.col("parts").struct.field("2").cast(pl.Int32),
+            a=parts.field("1").cast(pl.Int32),
+            b=parts.field("2").cast(pl.Int32),
+            year=parts.field("3"),
         )
         .collect()
     )
-    if parts.height == 0:
-        return None, None
-    top = parts.sort("a", descending=True).row(0)
-    later = parts.filter(pl.col("b") > 12)
-    second = (later["text"][0], int(later["b"][0])) if later.height else None
-    return (top[0], int(top[1])), second
+    return dates if dates.height else None
 
 
 def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
