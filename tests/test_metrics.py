@@ -306,6 +306,9 @@ def test_aggregate_refuses_to_pool_several_models_into_one_score(column):
     assert per_model.rows() == [("rnn", "y", 8, 1.0), ("naive", "y", 8, 9.0)]
     one = aggregate(scores.filter(pl.col(column) == "rnn"))  # one model: pooled as before
     assert one.rows() == [("y", 8, 1.0)]
+    # numbers are not names: a backtest's folds number the refits of one estimator "model"
+    refits = scores.with_columns(pl.Series(column, [0, 1, 2, 3]))
+    assert aggregate(refits).rows() == [("y", 16, 5.0)]
 
 
 def test_owa_is_a_ratio_of_set_averages():

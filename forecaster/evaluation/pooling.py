@@ -43,8 +43,9 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     recomputed from the pooled scores.
 
     Scores of several models are never pooled into one number: a frame whose ``model`` or
-    ``baseline`` column (:data:`MODEL_COLUMNS`) holds more than one value is refused unless
-    that column is in ``by`` (e.g. ``aggregate(scores, by="model")``, one row per model).
+    ``baseline`` column (:data:`MODEL_COLUMNS`) holds more than one name (text; the refit
+    numbers of a backtest's ``folds`` are one estimator's) is refused unless that column is
+    in ``by`` (e.g. ``aggregate(scores, by="model")``, one row per model).
 
     Parameters
     ----------
@@ -134,10 +135,12 @@ def _baseline_scores(
 
 
 def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
-    """Refuse pooling the scores of several models (a :data:`MODEL_COLUMNS` column with more
-    than one value, not among the group ``keys``) into one number."""
+    """Refuse pooling the scores of several models (a :data:`MODEL_COLUMNS` column of names
+    with more than one value, not among the group ``keys``) into one number. A column of
+    numbers is not names: a backtest's ``folds`` number its refits of one estimator
+    ``model``, and its own ``aggregate`` pools them."""
     for column in MODEL_COLUMNS:
-        if column not in scores.columns or column in keys:
+        if column not in scores.columns or column in keys or scores[column].dtype.is_numeric():
             continue
         models = scores[column].unique(maintain_order=True)
         if len(models) > 1:
