@@ -535,7 +535,9 @@ def off_clock_rows(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
         .sort(["series", "len", "clock"], descending=[False, True, False])
         .unique("series", keep="first")
     )
-    expected = rows.join(usual.drop("len"), on="series", how="left", suffix="_usual")
+    expected = rows.join(
+        usual.drop("len"), on="series", how="left", suffix="_usual", maintain_order="left"
+    )
     off = np.flatnonzero((expected["clock"] != expected["clock_usual"]).fill_null(False))
     zone = times.dtype.time_zone
     if zone is None or off.size == 0:
