@@ -354,6 +354,15 @@ def test_load_audio_mfcc_matches_librosa(fsdd_mfcc: pl.DataFrame) -> None:
     np.testing.assert_allclose(got, ref.T, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize(("n_fft", "n_mels", "empty"), [(2, 40, 40), (256, 1024, 770)])
+def test_load_audio_mfcc_refuses_empty_mel_bands(n_fft: int, n_mels: int, empty: int) -> None:
+    """n_fft=2 left every mel band empty at 8 kHz: every coefficient of every clip was one
+    constant, and the only sign was librosa's warning, once per clip."""
+    pytest.importorskip("librosa")
+    with pytest.raises(DataValidationError, match=rf"leave {empty} of the {n_mels} mel bands"):
+        load_audio_mfcc(n_fft=n_fft, n_mels=n_mels, n_mfcc=13)
+
+
 # --------------------------------------------------------------------------------------------
 # load_audio_mfcc: custom folders
 # --------------------------------------------------------------------------------------------

@@ -180,11 +180,31 @@ def mfcc_frames(
     rates: dict[int, list[str]] = {}
     for file in sorted(files, key=lambda p: p.stem):
         signal, sr = clip_signal(file, settings, librosa, soundfile, chosen_by)
+        if sr not in rates:
+            _check_mel_bands(sr, settings, librosa)
         rates.setdefault(sr, []).append(file.stem)
         frames.append(clip_mfcc(file, signal, sr, settings, librosa))
     if len(rates) > 1:
         _warn_mixed_rates(rates, settings, rate_key)
     return pl.concat(frames, how="vertical").sort(["clip", "frame"])
+
+
+def _check_mel_bands(sr: int, settings: MfccSettings, librosa: ModuleType) -> None:
+    """Refuse ``n_fft`` / ``n_mels`` whose mel filters at ``sr`` include empty ones (no
+    frequency bin in them): their bands are always 0, and with few bins every coefficient
+    comes out constant (librosa only warns, once per clip)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        basis = librosa.filters.mel(sr=sr, n_fft=settings.n_fft, n_mels=settings.n_mels)
+    empty = int((basis.max(axis=1) <= 0).sum())
+    if empty:
+        raise DataValidationError(
+            f"n_fft={settings.n_fft} and n_mels={settings.n_mels} leave {empty} of the "
+            f"{settings.n_mels} mel bands empty at {sr:,} Hz: the spectrum has only "
+            f"{settings.n_fft // 2 + 1} frequency bins to share between them, so those bands "
+            "are always 0 and the MFCCs lose what they should hold. Raise n_fft (e.g. 512 or "
+            "more) or lower n_mels."
+        )
 
 
 def _warn_mixed_rates(rates: dict[int, list[str]], settings: MfccSettings, key: str) -> None:
