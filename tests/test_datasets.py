@@ -570,6 +570,19 @@ def _good_wav_bytes(tmp_path: Path, subtype: str = "PCM_16") -> bytes:
     return data
 
 
+def _riff_size(wav: bytes, size: int) -> bytes:
+    """``wav`` with the RIFF header's size field set to ``size``."""
+    return wav[:4] + size.to_bytes(4, "little") + wav[8:]
+
+
+def test_a_wav_whose_riff_size_is_off_but_whose_samples_are_whole_is_read(tmp_path: Path) -> None:
+    """Only the data chunk says whether samples are missing: a RIFF size 8 bytes too large
+    (samples complete) was refused as truncated."""
+    good = _good_wav_bytes(tmp_path)
+    (tmp_path / "off.wav").write_bytes(_riff_size(good, len(good) - 8 + 8))
+    assert load_audio_mfcc(tmp_path).height == 1 + 4000 // 80
+
+
 CORRUPT_WAVS = {
     "zero-bytes": (lambda good: b"", r"Could not read audio file .*broken\.wav"),
     "text": (lambda good: b"this is not audio\n" * 10, r"Could not read audio file .*broken\.wav"),
@@ -577,10 +590,21 @@ CORRUPT_WAVS = {
         lambda good: b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(64)),
         r"Could not read audio file .*broken\.wav",
     ),
-    "header-only": (lambda good: good[:44], r"broken\.wav is truncated: its header declares"),
+    "header-only": (lambda good: good[:44], r"broken\.wav is truncated: its data chunk declares"),
     "truncated-half": (
         lambda good: good[: len(good) // 2],
-        r"broken\.wav is truncated: its header declares 8,044 bytes but the file has 4,022",
+        r"broken\.wav is truncated: its data chunk declares 8,000 bytes of samples but the file "
+        r"holds 3,978",
+    ),
+    # the data chunk cut short while the RIFF size says the file is whole, or is not known
+    # (0xFFFFFFFF, as streaming writers leave it): half the clip was read without a word
+    "riff-size-of-the-cut-file": (
+        lambda good: _riff_size(good[: len(good) // 2], len(good) // 2 - 8),
+        r"broken\.wav is truncated: its data chunk declares 8,000",
+    ),
+    "riff-size-unknown": (
+        lambda good: _riff_size(good[: len(good) // 2], 0xFFFFFFFF),
+        r"broken\.wav is truncated: its data chunk declares 8,000",
     ),
     "random-bytes": (
         lambda good: np.random.default_rng(0).bytes(3000),

@@ -49,22 +49,42 @@ def import_audio_backend() -> tuple[ModuleType, ModuleType]:
 
 
 def _check_riff_length(path: Path, chosen_by: str) -> None:
-    """Refuse a RIFF (WAV) file shorter than its header says: libsndfile would read the part
-    that is there without a word, and the clip would silently lose its end."""
+    """Refuse a RIFF (WAV) file whose ``data`` chunk is shorter than its header says:
+    libsndfile would read the part that is there without a word, and the clip would silently
+    lose its end. Only the ``data`` chunk counts (a RIFF size that is off, or a missing pad
+    byte after complete samples, loses nothing); a size of 0 or 0xFFFFFFFF (not known, as
+    streaming writers leave it) cannot be checked."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(12)
+        found = _data_chunk(path)
         size = path.stat().st_size
     except OSError as err:
         raise DataValidationError(f"Could not read audio file {path}: {err}.") from err
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if found is None:
         return
-    declared = int.from_bytes(head[4:8], "little") + 8
-    if declared not in (8, 0xFFFFFFFF + 8) and size < declared:  # 0 / -1: length not known
+    start, declared = found
+    if declared not in (0, 0xFFFFFFFF) and size - start < declared:
         raise DataValidationError(
-            f"Audio file {path} is truncated: its header declares {declared:,} bytes but the "
-            f"file has {size:,}. Re-copy or re-export it, or remove it (or narrow {chosen_by})."
+            f"Audio file {path} is truncated: its data chunk declares {declared:,} bytes of "
+            f"samples but the file holds {max(size - start, 0):,}. Re-copy or re-export it, or "
+            f"remove it (or narrow {chosen_by})."
         )
+
+
+def _data_chunk(path: Path, max_chunks: int = 1024) -> tuple[int, int] | None:
+    """Where the samples of a RIFF/WAVE file start and the size its ``data`` chunk declares
+    (None: not a RIFF/WAVE file, or no ``data`` chunk header within the file)."""
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"RIFF" or not handle.read(4) or handle.read(4) != b"WAVE":
+            return None
+        for _ in range(max_chunks):
+            header = handle.read(8)
+            if len(header) < 8:
+                return None
+            size = int.from_bytes(header[4:], "little")
+            if header[:4] == b"data":
+                return handle.tell(), size
+            handle.seek(size + (size & 1), 1)  # chunks are padded to an even size
+    return None
 
 
 def _read_clip(path: Path, soundfile: ModuleType, chosen_by: str) -> tuple[np.ndarray, int]:
