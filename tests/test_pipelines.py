@@ -937,6 +937,23 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------
 
 
+def test_summary_names_the_series_too_short_to_model_as_dropped(tmp_path, capsys):
+    """A series with fewer rows than lookback + horizon was left out of the fit and the
+    forecast with a warning only, and summary.json listed it among the stale series that
+    stale = "forecast" forecasts: a reader took it as forecast."""
+    import json
+
+    text = rows(12, ids=("a", "b")) + "c,2024-01-01,1.5\nc,2024-01-02,2.5\n"
+    spec = csv_project(tmp_path, text, series='stale = "forecast"')
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["dropped_series"] == ["c"] and summary["series"] == 2
+    assert "c" not in summary["stale_series"] and "c" not in summary["stale_steps"]
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    assert sorted(forecasts["id"].unique()) == ["a", "b"]
+
+
 def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path, capsys):
     import json
 

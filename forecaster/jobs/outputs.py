@@ -105,6 +105,7 @@ class PipelineResult(BaseModel):
     stale_series_count: int = 0
     stale_steps: dict[str, int] = {}
     excluded_series: list[str] = []
+    dropped_series: list[str] = []
     max_staleness: int | None = None
     stale_policy: str | None = None
     seconds: float = 0.0

@@ -83,7 +83,7 @@ from forecaster.jobs.placement import (
     load_spec,
 )
 from forecaster.jobs.pointer import remember_model, reused_label
-from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
+from forecaster.jobs.schedule import drop_excluded, finish_forecast, id_text, max_staleness
 from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
@@ -364,6 +364,7 @@ def _result(
 ) -> PipelineResult:
     """What a run of ``job`` on ``panel`` did (``fields``: what it wrote)."""
     when = job.when
+    dropped = _dropped_series(job, panel)
     return PipelineResult(
         name=job.name,
         as_of=when.label,
@@ -374,14 +375,27 @@ def _result(
         rows=int(panel.offsets[-1]),
         series=panel.n_series,
         spec_hash=job.digest,
-        stale_series=dict(when.stale),
-        stale_series_count=when.stale_count,
-        stale_steps=dict(when.stale_steps),
+        stale_series={k: v for k, v in when.stale if k not in dropped},
+        stale_series_count=when.stale_count - sum(k in dropped for k, _ in when.stale),
+        stale_steps={k: v for k, v in when.stale_steps if k not in dropped},
         excluded_series=list(when.excluded),
+        dropped_series=dropped,
         max_staleness=max_staleness(job.spec) if job.spec.series.id else None,
         stale_policy=job.spec.series.stale,
         **fields,
     )
+
+
+def _dropped_series(job: Job, panel: Any) -> list[str]:
+    """The series of the data that the panel left out (too short for the model's windows,
+    with a warning), but those the stale policy excluded: neither fitted nor forecast."""
+    id_col = job.spec.series.id
+    if id_col is None:
+        return []
+    kept = pl.DataFrame({id_col: panel.keys[panel.id_name]}).select(id_text(id_col))
+    given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
+    absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
+    return [key for key in absent.to_list() if key not in job.when.excluded]
 
 
 def _write_outputs(
