@@ -307,6 +307,24 @@ def test_save_function_and_method_write_the_same_model(
     assert forecaster.load(tmp_path / "by_method").predict(frame).equals(fitted.predict(frame))
 
 
+def test_provenance_is_recorded_with_the_model_and_read_back(
+    fitted: RNNForecaster, frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    from forecaster.persistence import saved_provenance
+
+    made = {"features": {"log_returns": ["y"], "mfcc": None}}
+    folder = fitted.save(tmp_path / "with", provenance=made)
+    assert saved_provenance(folder) == made
+    assert forecaster.load(folder).predict(frame).equals(fitted.predict(frame))
+    plain = fitted.save(tmp_path / "without")
+    assert saved_provenance(plain) is None  # as every model saved before it
+    assert (plain / "config.json").read_bytes() == (folder / "config.json").read_bytes()
+    assert saved_provenance(tmp_path / "nowhere") is None
+    with pytest.raises(forecaster.DataValidationError, match="provenance must be a mapping"):
+        fitted.save(tmp_path / "bad", provenance={"path": tmp_path})
+    assert not (tmp_path / "bad").exists()
+
+
 def test_save_creates_missing_parent_directories(regressor: RNNRegressor, tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "model"
     forecaster.save(regressor, target)

@@ -386,6 +386,28 @@ def test_hostile_column_typo_and_log_returns_on_bad_values(tmp_path, capsys):
     assert_no_outputs(tmp_path)
 
 
+def test_a_model_fitted_on_other_features_is_refused_by_predict_and_backtest(tmp_path, capsys):
+    """[features] change what the target columns hold (log returns, MFCC settings): a model
+    fitted on log returns forecast prices (and one fitted at hop_length 160 forecast frames
+    of 80) without a word. The pipeline records its features with the model; --model refuses
+    a model whose record differs, and one saved without a record is not checked."""
+    from forecaster.persistence import saved_provenance
+
+    spec = csv_project(tmp_path, rows(24))
+    returns = spec.read_text() + '\n[features]\nlog_returns = ["y"]\n'
+    spec.write_text(returns)
+    model = tmp_path / "m"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(model))[0] == 0
+    assert saved_provenance(model)["features"]["log_returns"] == ["y"]
+    spec.write_text(returns.replace('\n[features]\nlog_returns = ["y"]\n', "\n"))
+    for command in ("predict", "backtest"):
+        code, err = run_cli(capsys, command, str(spec), "--model", str(model))
+        assert code == 2 and "[features] log_returns=['y'], but the spec makes" in err, err
+    spec.write_text(returns)
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model))
+    assert code == 0, err
+
+
 def test_hostile_predict_with_a_tampered_model_exits_2(tmp_path, capsys):
     spec = csv_project(tmp_path, rows())
     model = tmp_path / "model"

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -523,9 +523,12 @@ class RecurrentEstimator(BaseEstimator):
             raise error from exc
         return network.cpu().eval(), history
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`)."""
-        return save_model(self, path)
+    def save(
+        self, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Write the fitted estimator to the directory ``path`` (see :func:`forecaster.save`;
+        ``provenance``: how its data were made, recorded with it)."""
+        return save_model(self, path, provenance=provenance)
 
     def _network_on(self, device: torch.device) -> RecurrentNet | EnsembleNet:
         """The fitted network on ``device`` for inference (a copy off the CPU; ``network_``

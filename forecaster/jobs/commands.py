@@ -27,6 +27,7 @@ from forecaster.jobs.intervals import (
     calibrate_for_levels,
     check_fitted_before,
     check_model_matches_spec,
+    data_provenance,
     spec_backtest,
     unfit_levels,
 )
@@ -228,7 +229,7 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
             fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
             # [output] levels: intervals at predict (in the block: the logged model has them)
             calibrate_for_levels(spec, model, frame, logger.info)
-        model.save(out)
+        model.save(out, provenance=data_provenance(spec))
         remove_checkpoints(checkpoints)
     if run_id:
         log(f"mlflow run {run_id}")
@@ -365,7 +366,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
             if result.best_estimator is not None:  # [output] levels: intervals at predict
                 calibrate_for_levels(spec, result.best_estimator, frame, logger.info)
         if result.best_estimator is not None:  # the study's best, refitted, under the lock
-            result.best_estimator.save(out)
+            result.best_estimator.save(out, provenance=data_provenance(spec))
             log(f"best model refitted and saved to {out}")
     return EXIT_OK
 

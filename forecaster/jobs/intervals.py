@@ -67,6 +67,7 @@ from forecaster.jobs.spec import (
     without_checkpoints,
 )
 from forecaster.jobs.tracked import tracking_paused
+from forecaster.persistence import saved_provenance
 
 __all__ = [
     "Plan",
@@ -75,6 +76,7 @@ __all__ = [
     "calibration_plan",
     "check_fitted_before",
     "check_model_matches_spec",
+    "data_provenance",
     "interval_backtest",
     "spec_backtest",
     "unfit_levels",
@@ -297,6 +299,7 @@ def check_model_matches_spec(model: Any, spec: Spec, folder: str) -> None:
         return value
 
     differ = [p for p in keys if p in saved and plain(saved[p]) != plain(expected.get(p))]
+    _check_features(folder, spec)
     if differ:
         found = ", ".join(f"{p}={saved[p]!r}" for p in differ)
         wanted = ", ".join(f"{keys[p]} = {expected.get(p)!r}" for p in differ)
@@ -304,4 +307,32 @@ def check_model_matches_spec(model: Any, spec: Spec, folder: str) -> None:
             f"argument --model: the model in {folder} was fitted with {found}, but the spec "
             f"has {wanted}: its forecasts would be written and scored as this spec's. Give "
             "--model a model fitted from this spec (forecaster fit SPEC), or leave out --model."
+        )
+
+
+def data_provenance(spec: Spec) -> dict[str, Any]:
+    """What a pipeline records with the models it saves (``provenance``): its ``[features]``
+    that change what the target columns hold (``log_returns``, ``mfcc``), not how much
+    history is read (``history_days``)."""
+    features = spec.features.model_dump(exclude={"history_days"})
+    features["log_returns"] = sorted(features["log_returns"])
+    return {"features": features}
+
+
+def _check_features(folder: str, spec: Spec) -> None:
+    """Refuse a model saved by a pipeline whose ``[features]`` made its data otherwise than
+    ``spec``'s (a model saved without a record of them is not checked)."""
+    recorded = (saved_provenance(folder) or {}).get("features")
+    if not isinstance(recorded, dict):
+        return
+    wanted = data_provenance(spec)["features"]
+    differ = sorted(k for k in {*recorded, *wanted} if recorded.get(k) != wanted.get(k))
+    if differ:
+        found = ", ".join(f"{k}={recorded.get(k)!r}" for k in differ)
+        given = ", ".join(f"{k}={wanted.get(k)!r}" for k in differ)
+        raise ArgumentError(
+            f"argument --model: the model in {folder} was fitted on data made with "
+            f"[features] {found}, but the spec makes them with {given}: the same columns "
+            "would hold other values. Give --model a model fitted from this spec (forecaster "
+            "fit SPEC), or leave out --model."
         )

@@ -62,7 +62,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
-from forecaster.jobs.intervals import calibrate_for_levels, spec_backtest
+from forecaster.jobs.intervals import calibrate_for_levels, data_provenance, spec_backtest
 from forecaster.jobs.leftovers import own_checkpoint_folder, remove_leftovers
 from forecaster.jobs.outputs import (
     Job,
@@ -506,7 +506,7 @@ def _write_files(
         job.spec.output.plot_series,
         job.spec.output.levels,
     )
-    model.save(staging / "model")
+    model.save(staging / "model", provenance=data_provenance(job.spec))
     return _result(
         job,
         panel,

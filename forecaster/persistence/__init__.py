@@ -87,7 +87,7 @@ from forecaster.persistence.format import (
     MANIFEST_LIMIT,
     TRAIN_END,
 )
-from forecaster.persistence.reader import load
+from forecaster.persistence.reader import load, saved_provenance
 from forecaster.persistence.state import (
     ModelState,
     StateError,
@@ -117,5 +117,6 @@ __all__ = [
     "register_model_class",
     "registered_model_classes",
     "save",
+    "saved_provenance",
     "tensor_specs",
 ]

@@ -371,6 +371,17 @@ class _Reader:
             raise self.refuse(f"{name} does not hold {what} ({detail})")
 
 
+def saved_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``provenance`` recorded when the model in ``path`` was saved
+    (:func:`~forecaster.persistence.save`), or None: none recorded, a model saved before
+    provenance existed, or no model forecaster saved there (its manifest unreadable)."""
+    manifest = _io.read_manifest(_io.as_path(path, "path"))
+    if manifest is None or manifest.get("kind") != KIND:
+        return None
+    value = manifest["details"].get("provenance")
+    return value if isinstance(value, dict) else None
+
+
 def _safetensors_limit(expected: dict[str, TensorSpec]) -> int:
     """Largest size of a safetensors file holding exactly ``expected``."""
     data = sum(ITEM_SIZE.get(dtype, 8) * math.prod(shape) for dtype, shape in expected.values())

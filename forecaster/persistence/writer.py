@@ -41,7 +41,9 @@ from forecaster.persistence.migration import LEGACY_WITHOUT_KEYS
 from forecaster.persistence.state import ModelState, registered_model_classes
 
 
-def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
+def save(
+    estimator: Any, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None
+) -> Path:
     """Write a fitted estimator to the folder ``path`` atomically.
 
     Parameters
@@ -52,6 +54,11 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     path : str or path-like
         Destination folder: a new path, an empty folder, or a model saved earlier (replaced
         in one step when nothing was added to it or changed in it since).
+    provenance : mapping, optional
+        JSON values that describe how the model's data were made, recorded in the folder's
+        manifest (``details["provenance"]``; :func:`saved_provenance` reads them): a pipeline
+        records its ``[features]`` there, which change what the target columns hold (log
+        returns, MFCC settings), so that a model is not used on data made another way.
 
     Returns
     -------
@@ -109,7 +116,21 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
         state.keys.write_parquet(buffer)
         files[KEYS] = buffer.getvalue()
     details = {"format": FORMAT, "format_version": FORMAT_VERSION, "estimator": name}
+    if provenance is not None:
+        details["provenance"] = _json_values(provenance)
     return _writing(destination, lambda: _publish(destination, files, details))
+
+
+def _json_values(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """``provenance`` as a dict of JSON values (a round trip through JSON), else an error."""
+    try:
+        value = json.loads(json.dumps(dict(provenance), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(
+            f"provenance must be a mapping of JSON values (text, numbers, lists, mappings); "
+            f"{exc}. Convert the values first, e.g. str(path)."
+        ) from exc
+    return value
 
 
 def _writing(destination: Path, action: Callable[[], Any]) -> Any:
