@@ -976,6 +976,22 @@ def test_summary_names_the_series_too_short_to_model_as_dropped(tmp_path, capsys
     assert sorted(forecasts["id"].unique()) == ["a", "b"]
 
 
+def test_a_skipped_run_warns_when_the_data_changed_since_its_outputs(tmp_path, capsys):
+    """A rerun of the same as-of skips: a clip or a series added to the data (the as-of of
+    audio rarely moves), or a value corrected, kept the old outputs without a word."""
+    spec = csv_project(tmp_path, rows(12, ids=("a", "b")))
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    code, err = run_cli(capsys, "run", str(spec))  # the same data: quiet
+    assert code == 0 and "already exist" in err and "changed since" not in err, err
+    data = tmp_path / "data" / "prices.csv"
+    data.write_text(rows(12, ids=("a", "b", "c")))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and re.search(r"warning: .* changed since .*series 2 -> 3.*--force", err)
+    data.write_text(rows(12, ids=("a", "b")).replace("0.5\n", "0.75\n", 1))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and re.search(r"changed since .*\(values changed\)", err), err
+
+
 def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path, capsys):
     import json
 

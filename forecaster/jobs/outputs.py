@@ -60,6 +60,7 @@ from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipE
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.spec import Spec, normal_path
+from forecaster.tracking.fingerprint import dataset_fingerprint
 
 __all__ = [
     "SUMMARY_LIMIT",
@@ -68,6 +69,7 @@ __all__ = [
     "adopt_legacy",
     "check_not_later",
     "check_outputs_replaceable",
+    "data_record",
     "legacy_summary",
     "manifest_details",
     "output_lock",
@@ -106,6 +108,7 @@ class PipelineResult(BaseModel):
     stale_steps: dict[str, int] = {}
     excluded_series: list[str] = []
     dropped_series: list[str] = []
+    data: dict[str, Any] | None = None
     max_staleness: int | None = None
     stale_policy: str | None = None
     seconds: float = 0.0
@@ -290,6 +293,7 @@ def skipped_result(job: Job) -> PipelineResult | None:
         f"outputs for {job.name} as of {job.when.label} already exist: {job.out_dir} "
         "(use --force to replace them)"
     )
+    _warn_data_changed(job, previous.data)
     out = job.out_dir
     moved = {  # the paths of the folder as it is now (the project may have moved)
         key: str(out / name) if getattr(previous, key) else None
@@ -301,6 +305,35 @@ def skipped_result(job: Job) -> PipelineResult | None:
         )
     }
     return previous.model_copy(update={"status": "skipped", "output_dir": str(out), **moved})
+
+
+def data_record(job: Job) -> dict[str, Any]:
+    """What identifies the data a run used (``summary.json``'s ``data``): rows, series, first
+    and last time, and a content hash (stable for one Polars version, which is recorded)."""
+    series = job.spec.series
+    fingerprint = dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)
+    record = {k: fingerprint[k] for k in ("rows", "series", "start", "end", "hash")}
+    return {**record, "polars": pl.__version__}
+
+
+def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:
+    """Warn when a skipped run's data differ from those its outputs were made from (a clip or
+    a series added, values corrected): the outputs stay those of the older data."""
+    if not recorded:
+        return  # written before runs recorded their data
+    now = data_record(job)
+    shape = [k for k in ("rows", "series", "start", "end") if recorded.get(k) != now[k]]
+    same_polars = recorded.get("polars") == now["polars"]
+    if not shape and (recorded.get("hash") == now["hash"] or not same_polars):
+        return
+    what = ", ".join(f"{k} {recorded.get(k)} -> {now[k]}" for k in shape) or "values changed"
+    warnings.warn(
+        f"The data of {job.name} as of {job.when.label} changed since its outputs in "
+        f"{job.out_dir} were written ({what}); they stay the outputs of the older data. Run "
+        "again with --force to make them from the data as they are now.",
+        ForecasterWarning,
+        stacklevel=2,
+    )
 
 
 def _damage(folder: Path) -> tuple[list[str], list[str]]:
