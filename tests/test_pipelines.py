@@ -1304,6 +1304,21 @@ WAV = MINIMAL.replace('dataset = "stocks"', 'path = "clips"\nformat = "wav"')
 AUDIO = MINIMAL.replace('"stocks"', '"audio"')
 NO_ID = MINIMAL.replace('id = "ticker"\n', "")
 
+
+@pytest.mark.parametrize(
+    ("mfcc", "message"),
+    [("n_fft = 70000", "n_fft must be an integer <= 65,536"), ("n_mfcc = 50", "n_mfcc must be <=")],
+)
+def test_mfcc_keys_out_of_range_are_spec_errors(tmp_path, capsys, mfcc, message):
+    """Bad [features.mfcc] values were exit 3 "invalid data" naming a Python argument: a
+    scheduler reads exit 3 as a data problem. They are the spec's: exit 2, naming the key."""
+    shipped = (REPO / "pipelines" / "audio_mfcc.toml").read_text()
+    key = mfcc.split(" = ")[0]
+    spec = write(tmp_path, re.sub(rf"(?m)^{key} = \d+", mfcc, shipped))
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2 and f"invalid spec: key 'features.mfcc': {message}" in err, err
+
+
 UNUSED_KEYS = [  # was: each accepted and ignored
     (PARQUET, "[source]", 'separator = ";"', "source.separator", "format = 'parquet'"),
     (PARQUET, "[source]", 'null_values = ["NA"]', "source.null_values", "format = 'parquet'"),

@@ -78,6 +78,8 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     """Read the spec's source (lazily where possible) and add its features."""
     source = spec.source
     mfcc = spec.features.mfcc
+    if source.dataset == "audio" or source.format == "wav":
+        _check_mfcc(mfcc or MfccSpec())
     if source.dataset == "stocks":
         frame = load_stocks(source.tickers)
     elif source.dataset == "audio":
@@ -328,6 +330,15 @@ def as_of_text(as_of: Any) -> str | None:
         f"as_of must be an ISO date or datetime (a string, datetime.date or datetime.datetime) "
         f"or an integer step, got {type(as_of).__name__} {as_of!r}."
     )
+
+
+def _check_mfcc(mfcc: MfccSpec) -> None:
+    """The ``[features.mfcc]`` keys checked as ``load_audio_mfcc`` checks its arguments, a
+    refusal being the spec's (``SpecError``, exit 2), not the data's."""
+    try:
+        mfcc_settings(**mfcc.model_dump())
+    except DataValidationError as exc:
+        raise SpecError(f"key 'features.mfcc': {exc}") from None
 
 
 def _day(value: Any) -> dt.date:
