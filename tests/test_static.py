@@ -146,6 +146,41 @@ def test_only_a_seq2seq_forecaster_sets_static_at_horizon(head, tmp_path):
     assert loaded.predict(frame).equals(model.predict(frame))
 
 
+class _Stop(Exception):
+    pass
+
+
+def _stop_at_epoch_two(record, network):
+    if record.epoch == 2:
+        raise _Stop
+
+
+def test_a_seq2seq_checkpoint_from_before_static_at_horizon_is_not_resumed(tmp_path):
+    """A fit interrupted before the decoder started from the statics' state resumed under
+    the new decoder without a word (its first epochs trained without it)."""
+    from forecaster.training.checkpoint import Checkpointer, CheckpointError, read_checkpoint
+
+    frame = panel_frame()
+    params = {**for_head(TINY, "seq2seq"), "max_epochs": 4, "checkpoint_dir": str(tmp_path)}
+    model = RNNForecaster(**params, static_covariates=["region"])
+    with pytest.raises(_Stop):
+        model.fit(frame, callbacks=[_stop_at_epoch_two])
+    (path,) = tmp_path.glob("checkpoint-*.safetensors")
+    state = read_checkpoint(path)
+    assert state.fingerprint["static_at_horizon"] is True
+    older = {k: v for k, v in state.fingerprint.items() if k != "static_at_horizon"}
+    Checkpointer(path, fingerprint=older).save(state)  # as written before the change
+    with pytest.raises(CheckpointError, match="static_at_horizon: checkpoint None"):
+        RNNForecaster(**params, static_covariates=["region"]).fit(frame, resume=True)
+    direct = {**for_head(TINY, "direct"), "max_epochs": 4, "checkpoint_dir": str(tmp_path / "d")}
+    with pytest.raises(_Stop):
+        RNNForecaster(**direct, static_covariates=["region"]).fit(
+            frame, callbacks=[_stop_at_epoch_two]
+        )
+    (other,) = (tmp_path / "d").glob("checkpoint-*.safetensors")
+    assert "static_at_horizon" not in read_checkpoint(other).fingerprint  # unchanged
+
+
 def test_network_refuses_codes_outside_the_vocabulary():
     net = network("direct", static_cardinalities=[3])
     x = torch.randn(1, 8, 4)

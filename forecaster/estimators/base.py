@@ -358,6 +358,10 @@ class RecurrentEstimator(BaseEstimator):
             "data": data_digest,
             "world_size": distributed.world_size(),
         }
+        if params.get("head") == "seq2seq" and params.get("static_covariates"):
+            # the network's decoder starts from the statics' state since this was added: a
+            # checkpoint written before it (no entry) was trained without, and is refused
+            fingerprint["static_at_horizon"] = True
         self._checkpoints = CheckpointDirectory(
             self.checkpoint_dir,
             every=int(self.checkpoint_every),
