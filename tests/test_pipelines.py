@@ -1849,6 +1849,23 @@ def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
     assert (kept / "weights.safetensors").read_bytes() == weights  # random_state = 0: same bytes
 
 
+def test_fit_out_refuses_a_model_of_the_same_parameters_on_other_features(tmp_path, capsys):
+    """Two audio specs that differ only in [features.mfcc] hop_length fit estimators of the
+    same parameters: fit --out of one replaced the other's model without a word."""
+    shipped = (REPO / "pipelines" / "audio_mfcc.toml").read_text()
+    small = shipped.replace("hidden_size = 64", "hidden_size = 4").replace(
+        "max_epochs = 40", "max_epochs = 1"
+    )
+    spec = write(tmp_path, small)
+    kept = tmp_path / "models" / "kept"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(kept))[0] == 0
+    weights = (kept / "weights.safetensors").read_bytes()
+    spec.write_text(small.replace("hop_length = 80", "hop_length = 160"))
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(kept))
+    assert code == 2 and "other parameters ([features]=" in err and "160" in err, err
+    assert (kept / "weights.safetensors").read_bytes() == weights
+
+
 def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     """A run as of 01-12 that reused the model fitted as of 01-10 wrote model_version
     "...-2024-01-12-..." on every forecast row and moved latest.json to its copy, whose

@@ -38,7 +38,7 @@ from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
 from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_deferred, tracking_paused
-from forecaster.persistence import FORMAT
+from forecaster.persistence import FORMAT, saved_provenance
 from forecaster.persistence import load as load_model
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
@@ -119,15 +119,18 @@ def _is_saved_model(folder: Path) -> bool:
     return isinstance(config, dict) and config.get("format") == FORMAT
 
 
-def _model_destination(path: Path, *, replace: Any = None) -> Path:
+def _model_destination(
+    path: Path, *, replace: Any = None, provenance: dict[str, Any] | None = None
+) -> Path:
     """``path`` (absolute) after checking, before any training, that a model may be saved
     there: not inside a folder forecaster wrote, and free, empty or a saved model. At a
     ``--out`` the user chose, a saved model is replaced only when it has the parameters of
-    ``replace`` (the estimator about to be fitted: the same spec's model, refitted); another
-    pipeline's model, or a copy kept aside of another, is refused."""
+    ``replace`` (the estimator about to be fitted: the same spec's model, refitted) and was
+    fitted on data made as ``provenance`` says (when it recorded how); another pipeline's
+    model, or a copy kept aside of another, is refused."""
     path = Path(os.path.normpath(path.absolute()))
     if replace is not None and (path / "config.json").is_file():
-        _check_same_model(path, replace)
+        _check_same_model(path, replace, provenance)
     owner = _io.owning_folder(path)
     if owner is not None:
         raise OwnershipError(
@@ -141,9 +144,10 @@ def _model_destination(path: Path, *, replace: Any = None) -> Path:
     return path
 
 
-def _check_same_model(path: Path, estimator: Any) -> None:
+def _check_same_model(path: Path, estimator: Any, provenance: dict[str, Any] | None) -> None:
     """Refuse (``OwnershipError``) to replace the model saved at ``path`` unless it was fitted
-    with ``estimator``'s parameters (run settings such as ``device`` aside)."""
+    with ``estimator``'s parameters (run settings such as ``device`` aside) on data made as
+    ``provenance`` says (when the saved model recorded how: :func:`saved_provenance`)."""
     try:
         saved = load_model(path).get_params(deep=False)
     except ForecasterError:
@@ -152,6 +156,10 @@ def _check_same_model(path: Path, estimator: Any) -> None:
     differ = sorted(
         k for k in wanted if k not in RESUME_FREE_PARAMS and saved.get(k, ...) != wanted[k]
     )
+    made = (saved_provenance(path) or {}).get("features")
+    if provenance is not None and made is not None and made != provenance["features"]:
+        differ.append("[features]")
+        saved["[features]"], wanted["[features]"] = made, provenance["features"]
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} (this fit: {wanted[k]!r})" for k in differ[:4])
         raise OwnershipError(
@@ -223,13 +231,14 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
             f"{'is inside' if checkpoints.is_relative_to(out) else 'holds'} it. Choose a model "
             "folder apart from the checkpoints."
         )
-    _model_destination(out, replace=model if args.out is not None else None)
+    provenance = data_provenance(spec)
+    _model_destination(out, replace=model if args.out is not None else None, provenance=provenance)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
         with tracked_run(spec, when.label, logger.info) as (run_id, _), logged_fits(run_id):
             fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
             # [output] levels: intervals at predict (in the block: the logged model has them)
             calibrate_for_levels(spec, model, frame, logger.info)
-        model.save(out, provenance=data_provenance(spec))
+        model.save(out, provenance=provenance)
         remove_checkpoints(checkpoints)
     if run_id:
         log(f"mlflow run {run_id}")
