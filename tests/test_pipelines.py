@@ -408,6 +408,16 @@ def test_a_model_fitted_on_other_features_is_refused_by_predict_and_backtest(tmp
     assert code == 0, err
 
 
+def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
+    from forecaster.jobs.intervals import features_differ
+
+    older = {"log_returns": ["y"], "mfcc": None}
+    assert features_differ(older, {**older, "log_returns": ["y"]}) == []
+    assert features_differ(older, {**older, "smoothing": None}) == []  # a new key at default
+    assert features_differ(older, {**older, "smoothing": 3}) == ["smoothing"]
+    assert features_differ(older, {"log_returns": [], "mfcc": None}) == ["log_returns"]
+
+
 def test_hostile_predict_with_a_tampered_model_exits_2(tmp_path, capsys):
     spec = csv_project(tmp_path, rows())
     model = tmp_path / "model"

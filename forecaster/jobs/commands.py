@@ -28,6 +28,7 @@ from forecaster.jobs.intervals import (
     check_fitted_before,
     check_model_matches_spec,
     data_provenance,
+    features_differ,
     spec_backtest,
     unfit_levels,
 )
@@ -157,9 +158,10 @@ def _check_same_model(path: Path, estimator: Any, provenance: dict[str, Any] | N
         k for k in wanted if k not in RESUME_FREE_PARAMS and saved.get(k, ...) != wanted[k]
     )
     made = (saved_provenance(path) or {}).get("features")
-    if provenance is not None and made is not None and made != provenance["features"]:
+    features = None if provenance is None else provenance["features"]
+    if made is not None and features is not None and features_differ(made, features):
         differ.append("[features]")
-        saved["[features]"], wanted["[features]"] = made, provenance["features"]
+        saved["[features]"], wanted["[features]"] = made, features
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} (this fit: {wanted[k]!r})" for k in differ[:4])
         raise OwnershipError(

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ from forecaster.jobs.scores import (
 from forecaster.jobs.spec import (
     NO_CHECKPOINTS,
     SERIES_KEYS,
+    FeaturesSpec,
     Spec,
     build_estimator,
     first_line,
@@ -77,6 +78,7 @@ __all__ = [
     "check_fitted_before",
     "check_model_matches_spec",
     "data_provenance",
+    "features_differ",
     "interval_backtest",
     "spec_backtest",
     "unfit_levels",
@@ -314,9 +316,23 @@ def data_provenance(spec: Spec) -> dict[str, Any]:
     """What a pipeline records with the models it saves (``provenance``): its ``[features]``
     that change what the target columns hold (``log_returns``, ``mfcc``), not how much
     history is read (``history_days``)."""
-    features = spec.features.model_dump(exclude={"history_days"})
-    features["log_returns"] = sorted(features["log_returns"])
-    return {"features": features}
+    return {"features": _features_record(spec.features)}
+
+
+def _features_record(features: FeaturesSpec) -> dict[str, Any]:
+    record = features.model_dump(exclude={"history_days"})
+    record["log_returns"] = sorted(record["log_returns"])
+    return record
+
+
+def features_differ(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """The ``[features]`` keys whose recorded value (:func:`data_provenance`) is not the
+    wanted one; a key a model's record lacks (added to the spec since) counts as its default,
+    so models saved before a new key stay usable where the key is left at its default."""
+    defaults = _features_record(FeaturesSpec())
+    return sorted(
+        k for k in {*recorded, *wanted} if recorded.get(k, defaults.get(k)) != wanted.get(k)
+    )
 
 
 def _check_features(folder: str, spec: Spec) -> None:
@@ -326,7 +342,7 @@ def _check_features(folder: str, spec: Spec) -> None:
     if not isinstance(recorded, dict):
         return
     wanted = data_provenance(spec)["features"]
-    differ = sorted(k for k in {*recorded, *wanted} if recorded.get(k) != wanted.get(k))
+    differ = features_differ(recorded, wanted)
     if differ:
         found = ", ".join(f"{k}={recorded.get(k)!r}" for k in differ)
         given = ", ".join(f"{k}={wanted.get(k)!r}" for k in differ)
