@@ -408,6 +408,24 @@ def test_a_model_fitted_on_other_features_is_refused_by_predict_and_backtest(tmp
     assert code == 0, err
 
 
+def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tmp_path, capsys):
+    """A model fitted with log_returns = ["y", "x"] was refused for a spec listing ["x", "y"]:
+    the derived covariates were compared in order, although they are read by name."""
+    lines = ["id,date,y,x"] + [
+        f"{k},2024-01-{i + 1:02d},{10 + i + j},{20 + 2 * i + j}"
+        for j, k in enumerate("ab")
+        for i in range(24)
+    ]
+    spec = csv_project(tmp_path, "\n".join(lines) + "\n", series='covariates = ["x"]')
+    text = spec.read_text()
+    spec.write_text(text + '\n[features]\nlog_returns = ["y", "x"]\n')
+    model = tmp_path / "m"
+    assert run_cli(capsys, "fit", str(spec), "--out", str(model))[0] == 0
+    spec.write_text(text + '\n[features]\nlog_returns = ["x", "y"]\n')
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model))
+    assert code == 0, err
+
+
 def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
     from forecaster.jobs.intervals import features_differ
 

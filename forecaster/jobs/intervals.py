@@ -295,9 +295,9 @@ def check_model_matches_spec(model: Any, spec: Spec, folder: str) -> None:
     saved = model.get_params()
     keys = {**SERIES_KEYS, "horizon": "model.horizon"}
 
-    def plain(value: Any) -> Any:  # "y" and ["y"], None and [] name the same columns
-        if value is None or isinstance(value, str | list | tuple):
-            return [value] if isinstance(value, str) else list(value or [])
+    def plain(value: Any) -> Any:  # "y" and ["y"], None and [], [a, b] and [b, a]: the same
+        if value is None or isinstance(value, str | list | tuple):  # columns (read by name)
+            return sorted([value] if isinstance(value, str) else list(value or []))
         return value
 
     differ = [p for p in keys if p in saved and plain(saved[p]) != plain(expected.get(p))]
