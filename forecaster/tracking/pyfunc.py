@@ -215,11 +215,19 @@ def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
     """ISO 8601 text as ``dtype``: a Date column may come as dates or as midnight datetimes
     (JSON serving payloads write pandas' datetime64 dates as ``2018-12-31T00:00:00``); raises
     when a value is not ISO text (``31/12/2018`` is left for ``predict`` to refuse, not read
-    in a guessed day/month order), does not parse, or holds a time of day for a Date."""
+    in a guessed day/month order), does not parse, holds a time of day for a Date, or has a
+    UTC offset where the trained times have no zone (or none where they have one): shifted
+    to UTC, the times would be read an offset off, as native ``predict`` refuses them."""
     if not column.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])").all():
         raise ValueError(f"{column.name}: not ISO 8601 text (an ambiguous day/month order?)")
     if dtype != pl.Date:
-        return column.str.to_datetime(strict=True).cast(dtype)
+        moments = column.str.to_datetime(strict=True)
+        zone, wanted = getattr(moments.dtype, "time_zone", None), dtype.time_zone
+        if (zone is None) != (wanted is None):  # an offset on zone-less times, or none on
+            raise ValueError(f"{column.name}: time zone {zone}, trained on {wanted}")  # zoned
+        if zone is not None:
+            moments = moments.dt.convert_time_zone(wanted)
+        return moments.cast(dtype)
     with contextlib.suppress(Exception):
         return column.str.to_date(strict=True)
     moments = column.str.to_datetime(strict=True)

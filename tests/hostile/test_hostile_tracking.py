@@ -1446,3 +1446,23 @@ def test_pyfunc_reads_the_date_text_of_a_serving_payload(dated_model, pattern, r
     else:
         with pytest.raises(DataValidationError, match="time"):
             pyfunc_predict(model, payload.to_pandas())
+
+
+@pytest.mark.parametrize(("offset", "read"), [("+02:00", False), ("", True)])
+def test_pyfunc_refuses_offset_times_for_a_model_of_zone_less_times(offset, read):
+    """An ISO time with a UTC offset was shifted to UTC and its zone dropped: the forecast of
+    a zone-less hourly model started two hours before the payload's own last time."""
+    import datetime as dt
+
+    from forecaster.tracking.pyfunc import pyfunc_predict
+
+    hours = pl.datetime_range(dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 9, 5), "1h", eager=True)
+    frame = pl.DataFrame({"id": "a", "time": hours, "y": np.sin(np.arange(len(hours)) / 3.0)})
+    model = tiny_model(freq="1h").fit(frame)
+    payload = frame.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S") + offset)
+    if read:
+        got = pl.from_pandas(pyfunc_predict(model, payload.to_pandas()))
+        assert got["y"].to_list() == model.predict(frame)["y"].to_list()
+    else:
+        with pytest.raises(DataValidationError, match="time: trained on Datetime"):
+            pyfunc_predict(model, payload.to_pandas())
