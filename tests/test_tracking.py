@@ -369,6 +369,27 @@ def test_a_fit_in_an_active_run_that_holds_its_records_logs_into_a_nested_run(
     assert Path(mine).read_bytes() == b"USER PLOT"
 
 
+def test_a_second_log_fit_in_one_active_run_logs_into_a_nested_run(isolated, frame):
+    """log_fit of a second model into the same active run kept the first model's params,
+    merged the two val_loss histories and attached both models to one run."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    first = make_model(max_epochs=1).fit(frame)
+    second = make_model(max_epochs=2, hidden_size=4).fit(frame)
+    with mlflow.start_run() as run:
+        one = tracking.log_fit(first, frame, plot=False)
+        with pytest.warns(ForecasterWarning, match=r"already holds .* a nested run"):
+            two = tracking.log_fit(second, frame, plot=False)
+    client = MlflowClient()
+    assert one.run_id == run.info.run_id and two.run_id != run.info.run_id
+    assert client.get_run(two.run_id).data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert client.get_run(run.info.run_id).data.params["hidden_size"] == "8"
+    assert client.get_run(two.run_id).data.params["hidden_size"] == "4"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert len(steps) == len(set(steps)) == len(first.history_)  # one history, the first's
+
+
 def test_forecasters_default_http_limits_log_everything_to_a_live_server(
     tracked, frame, monkeypatch
 ):

@@ -91,11 +91,16 @@ def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
     """The estimator's parameters (and class name) as params, names prefixed: those a fitted
     forecaster was trained with (``fitted_params()``; ``set_params`` after the fit does not
     change what its run says), else ``get_params()``."""
-    fitted = getattr(estimator, "fitted_params", None)
-    values = fitted() if callable(fitted) else estimator.get_params(deep=False)
-    params = {f"{prefix}{k}": param_value(v) for k, v in values.items()}
+    params = {f"{prefix}{k}": param_value(v) for k, v in _trained_with(estimator).items()}
     params[f"{prefix}estimator"] = type(estimator).__name__
     return params
+
+
+def _trained_with(estimator: Any) -> dict[str, Any]:
+    """The parameters a fitted forecaster was trained with (``fitted_params()``), else
+    ``get_params()``."""
+    fitted = getattr(estimator, "fitted_params", None)
+    return dict(fitted() if callable(fitted) else estimator.get_params(deep=False))
 
 
 def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:
@@ -340,7 +345,7 @@ def fit_record(estimator: Any, fingerprint: Any, metrics: Any, backtest: Any) ->
     """What a fit logs, as one JSON-able record (the fallback folder's ``run.json``)."""
     return {
         "estimator": type(estimator).__name__,
-        "params": {k: param_value(v) for k, v in estimator.get_params(deep=False).items()},
+        "params": {k: param_value(v) for k, v in _trained_with(estimator).items()},
         "resolved_params": resolved_params(estimator),
         "dataset": fingerprint,
         "history": list(getattr(estimator, "history_", []) or []),

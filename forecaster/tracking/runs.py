@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.exceptions import ForecasterWarning, NotFittedError
 from forecaster.tracking.config import (
     bounded_requests,
     check_flag,
@@ -54,7 +54,12 @@ from forecaster.tracking.records import (
     run_collisions,
 )
 from forecaster.tracking.resilience import Outcome, user_stacklevel
-from forecaster.tracking.target import create_run, experiment_for_new_run
+from forecaster.tracking.target import (
+    create_run,
+    experiment_for_new_run,
+    nested_parent,
+    resolve_run,
+)
 from forecaster.training.callbacks import (
     FitCallbackHandle,
     register_fit_callback,
@@ -76,23 +81,6 @@ _deferral = threading.local()
 """``pending``: the ``(log, fail)`` calls of the fits of this thread that ended inside a
 :func:`deferred` block (and of what else :func:`defer` was given), made when it ends (None
 outside one)."""
-
-
-def _resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
-    """``(run_id, own_run)`` for :func:`log_fit`'s ``run`` argument."""
-    if run is not None:
-        run_id = (
-            run if isinstance(run, str) else getattr(getattr(run, "info", None), "run_id", None)
-        )
-        if not isinstance(run_id, str) or not run_id.strip():
-            raise DataValidationError(
-                f"run must be an MLflow run, a run ID (a non-empty string) or None, got {run!r}."
-            )
-        return run_id, False
-    active = mlflow.active_run()
-    if active is not None:
-        return active.info.run_id, False
-    return None, True
 
 
 def log_fit(
@@ -160,12 +148,14 @@ def log_fit(
     check_flag("plot", plot)
     check_optional_name("register_as", register_as)
     with bounded_requests():
-        run_id, own = _resolve_run(mlflow, run)
+        run_id, own = resolve_run(mlflow, run)
         outcome = Outcome(mlflow.get_tracking_uri(), run_id)
         outcome.check_server()
+        parent = None if run is not None or own else nested_parent(outcome, mlflow, estimator)
         return _log_new_fit(
-            mlflow, outcome, estimator, frame, own, backtest, bool(plot), register_as
-        )
+            mlflow, outcome, estimator, frame, own or bool(parent), backtest, bool(plot),
+            register_as, parent,
+        )  # fmt: skip
 
 
 def _log_new_fit(
@@ -177,18 +167,23 @@ def _log_new_fit(
     backtest: Any,
     plot: bool,
     register_as: str | None,
+    parent: tuple[str, str] | None = None,
 ) -> FitLog:
-    """:func:`log_fit` after its checks: create the run when it is ours, then log."""
+    """:func:`log_fit` after its checks: create the run when it is ours (nested in ``parent``,
+    ``(run ID, experiment ID)``, when given), then log."""
     run_id = outcome.run_id
     client = outcome.client(mlflow)
     if own:
-        experiment_id = outcome.remote("run", experiment_for_new_run, mlflow)
+        experiment_id = (
+            parent[1] if parent else outcome.remote("run", experiment_for_new_run, mlflow)
+        )
         if experiment_id is not None:
             outcome.tracking_uri = mlflow.get_tracking_uri()
             client = outcome.client(mlflow)
             run_id = outcome.remote(
-                "run", create_run, mlflow, client, experiment_id, type(estimator).__name__
-            )
+                "run", create_run, mlflow, client, experiment_id, type(estimator).__name__,
+                parent[0] if parent else None,
+            )  # fmt: skip
             outcome.run_id = run_id
     return log_fitted(
         estimator,
@@ -267,7 +262,9 @@ class _FitRun:
         run_id = active.info.run_id
         found = self.outcome.remote("active run", run_collisions, self.client, run_id, estimator)
         if found:
-            warnings.warn(collisions_message(run_id, found), ForecasterWarning, stacklevel=2)
+            warnings.warn(
+                collisions_message(run_id, found), ForecasterWarning, stacklevel=user_stacklevel()
+            )
         return bool(found)
 
     def _start_run(self) -> None:

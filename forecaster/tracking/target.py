@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from forecaster._io import as_path
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
+    ForecasterWarning,
     TrackingUnavailableError,
 )
 from forecaster.tracking.config import (
@@ -36,15 +38,23 @@ from forecaster.tracking.config import (
     short_error,
     state,
 )
+from forecaster.tracking.records import collisions_message, run_collisions
 from forecaster.tracking.resilience import (
     check_fallback_root,
     is_unreachable,
     mark_down,
     unreachable_message,
     unreachable_reason,
+    user_stacklevel,
 )
 
-__all__ = ["configure", "create_run", "experiment_for_new_run"]
+__all__ = [
+    "configure",
+    "create_run",
+    "experiment_for_new_run",
+    "nested_parent",
+    "resolve_run",
+]
 
 
 def _local_artifact_root(uri: str) -> Path | None:
@@ -246,3 +256,43 @@ def create_run(
     except Exception:
         pass
     return client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+
+
+def resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
+    """``(run_id, own_run)`` for :func:`~forecaster.tracking.log_fit`'s ``run`` argument:
+    the run given, else the active run, else none yet (a run of its own)."""
+    if run is not None:
+        run_id = (
+            run if isinstance(run, str) else getattr(getattr(run, "info", None), "run_id", None)
+        )
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise DataValidationError(
+                f"run must be an MLflow run, a run ID (a non-empty string) or None, got {run!r}."
+            )
+        return run_id, False
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id, False
+    return None, True
+
+
+def nested_parent(outcome: Any, mlflow: Any, estimator: Any) -> tuple[str, str] | None:
+    """For :func:`~forecaster.tracking.log_fit` into the active run (``outcome.run_id``):
+    ``(run ID, experiment ID)`` of that run when the fit's records would replace or mix with
+    what it holds (:func:`~forecaster.tracking.records.run_collisions`, with a warning), the
+    parent of a nested run then; else None, and the run counts as fitted (a later tracked
+    fit in it nests, as after a fit)."""
+    active, run_id = mlflow.active_run(), outcome.run_id
+    client = outcome.client(mlflow)
+    found = outcome.remote("active run", run_collisions, client, run_id, estimator)
+    with state.lock:
+        seen = run_id in state.fitted_runs
+        state.fitted_runs.add(run_id)
+    if not found and not seen:
+        return None
+    if found:
+        warnings.warn(
+            collisions_message(run_id, found), ForecasterWarning, stacklevel=user_stacklevel()
+        )
+    outcome.run_id = None
+    return run_id, active.info.experiment_id

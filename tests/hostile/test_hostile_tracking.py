@@ -1466,3 +1466,15 @@ def test_pyfunc_refuses_offset_times_for_a_model_of_zone_less_times(offset, read
     else:
         with pytest.raises(DataValidationError, match="time: trained on Datetime"):
             pyfunc_predict(model, payload.to_pandas())
+
+
+def test_the_fallback_record_names_the_parameters_the_model_was_fitted_with():
+    """run.json (written when the store is down) took get_params(): after set_params it
+    described a model that was never fitted (hidden_size 99, lr 0.5 for one of 4, 0.001)."""
+    from forecaster.tracking.records import estimator_params, fit_record
+
+    model = tiny_model().fit(FRAME)
+    model.set_params(hidden_size=99, lr=0.5)
+    params = fit_record(model, None, {}, None)["params"]
+    assert (params["hidden_size"], params["lr"]) == ("4", "0.001")
+    assert {k: v for k, v in estimator_params(model).items() if k != "estimator"} == params
