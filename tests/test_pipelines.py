@@ -1020,6 +1020,26 @@ def test_a_skipped_run_warns_when_the_data_changed_since_its_outputs(tmp_path, c
     assert code == 0 and re.search(r"changed since .*\(values changed\)", err), err
 
 
+def test_the_validation_score_is_shown_beside_its_baselines(tmp_path, capsys):
+    """Without a backtest, the run's summary showed val_loss alone: no naive or seasonal
+    naive score on the same validation windows to judge it by."""
+    import json
+
+    spec = csv_project(tmp_path, rows(24, ids=("a", "b")))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    metrics = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())["metrics"]
+    names = (
+        "validation_model",
+        "validation_naive",
+        "validation_seasonal_naive",
+        "validation_skill",
+    )
+    assert all(name in metrics for name in names), metrics
+    skill = metrics["validation_model"] / metrics["validation_seasonal_naive"]
+    assert metrics["validation_skill"] == pytest.approx(skill)
+
+
 def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path, capsys):
     import json
 
@@ -1341,6 +1361,7 @@ def test_mfcc_keys_out_of_range_are_spec_errors(tmp_path, capsys, mfcc, message)
     """Bad [features.mfcc] values were exit 3 "invalid data" naming a Python argument: a
     scheduler reads exit 3 as a data problem. They are the spec's: exit 2, naming the key."""
     shipped = (REPO / "pipelines" / "audio_mfcc.toml").read_text()
+    shipped = shipped.replace('experiment = "audio_mfcc"', "enabled = false")
     key = mfcc.split(" = ")[0]
     spec = write(tmp_path, re.sub(rf"(?m)^{key} = \d+", mfcc, shipped))
     code, err = run_cli(capsys, "run", str(spec), "--dry-run")
@@ -1881,8 +1902,10 @@ def test_fit_out_refuses_a_model_of_the_same_parameters_on_other_features(tmp_pa
     """Two audio specs that differ only in [features.mfcc] hop_length fit estimators of the
     same parameters: fit --out of one replaced the other's model without a word."""
     shipped = (REPO / "pipelines" / "audio_mfcc.toml").read_text()
-    small = shipped.replace("hidden_size = 64", "hidden_size = 4").replace(
-        "max_epochs = 40", "max_epochs = 1"
+    small = (
+        shipped.replace("hidden_size = 64", "hidden_size = 4")
+        .replace("max_epochs = 40", "max_epochs = 1")
+        .replace('experiment = "audio_mfcc"', "enabled = false")  # no MLflow store here
     )
     spec = write(tmp_path, small)
     kept = tmp_path / "models" / "kept"

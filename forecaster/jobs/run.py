@@ -100,6 +100,7 @@ from forecaster.jobs.tracked import (
     tracked_run,
     tracking_paused,
 )
+from forecaster.tracking.records import validation_metrics
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
 
@@ -532,6 +533,7 @@ def _evaluate(
     best = [r["val_loss"] for r in model.history_ if r["val_loss"] is not None]
     if best:
         metrics["val_loss"] = float(min(best))
+    metrics.update(validation_metrics(model))  # beside its baselines, on the same windows
     if folds == 0:
         return metrics, None
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of

@@ -55,6 +55,7 @@ __all__ = [
     "param_value",
     "resolved_params",
     "run_collisions",
+    "validation_metrics",
 ]
 
 
@@ -170,7 +171,29 @@ def final_metrics(estimator: Any, fit_seconds: float | None) -> dict[str, float]
     for name, attr in (("train_windows", "n_train_windows_"), ("val_windows", "n_val_windows_")):
         if hasattr(estimator, attr):
             metrics[name] = float(getattr(estimator, attr))
-    return metrics
+    return {**metrics, **validation_metrics(estimator)}
+
+
+_VALIDATION_SCORES = {
+    "validation_model": "model",
+    "validation_naive": "naive",
+    "validation_seasonal_naive": "seasonal_naive",
+    "validation_blended": "blended",
+    "validation_skill": "skill",
+}
+"""Metric names of the validation scores a fit compares with its baselines
+(``validation_baselines_``: the network, the naive and seasonal naive forecasts and the
+blended model, each a mean absolute error over the series' in-sample naive error, and the
+network's over the seasonal naive's)."""
+
+
+def validation_metrics(estimator: Any) -> dict[str, float]:
+    """The validation scores of the network, its baselines, the blended model and the skill
+    ratio (:data:`_VALIDATION_SCORES`), for a score shown beside its baselines; empty without
+    validation (``validation_baselines_`` None)."""
+    report = getattr(estimator, "validation_baselines_", None) or {}
+    values = {name: report.get(key) for name, key in _VALIDATION_SCORES.items()}
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
 FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model")
@@ -179,6 +202,7 @@ FIT_ARTIFACTS = ("dataset.json", "forecast.png", "model")
 _FINAL_METRICS = (
     "epochs", "final_train_loss", "train_seconds", "windows_per_second", "best_val_loss",
     "best_epoch", "model_val_loss", "fit_seconds", "train_windows", "val_windows",
+    *_VALIDATION_SCORES,
 )  # fmt: skip
 FIT_METRICS = (*_EPOCH_METRICS, *_FINAL_METRICS)
 """The metrics a fit logs (:func:`epoch_metrics`, :func:`final_metrics`)."""
