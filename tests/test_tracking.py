@@ -377,6 +377,7 @@ def test_a_second_log_fit_in_one_active_run_logs_into_a_nested_run(isolated, fra
 
     first = make_model(max_epochs=1).fit(frame)
     second = make_model(max_epochs=2, hidden_size=4).fit(frame)
+    mlflow.set_experiment("two-log-fits")  # of this store (an earlier test's may be set)
     with mlflow.start_run() as run:
         one = tracking.log_fit(first, frame, plot=False)
         with pytest.warns(ForecasterWarning, match=r"already holds .* a nested run"):
