@@ -34,6 +34,7 @@ from forecaster.nn.checks import check_memory, check_network_config, out_of_memo
 from forecaster.nn.config import auto_segment_length
 from forecaster.nn.ensemble import EnsembleNet
 from forecaster.nn.recurrent import RecurrentNet
+from forecaster.nn.statics import decodes_from_statics
 from forecaster.persistence.writer import save as save_model
 from forecaster.training import (
     CheckpointDirectory,
@@ -358,7 +359,7 @@ class RecurrentEstimator(BaseEstimator):
             "data": data_digest,
             "world_size": distributed.world_size(),
         }
-        if params.get("head") == "seq2seq" and params.get("static_covariates"):
+        if decodes_from_statics(params.get("head"), bool(params.get("static_covariates"))):
             # the network's decoder starts from the statics' state since this was added: a
             # checkpoint written before it (no entry) was trained without, and is refused
             fingerprint["static_at_horizon"] = True

@@ -22,6 +22,7 @@ import numpy as np
 
 from forecaster.data.panel import Panel
 from forecaster.data.statics import StaticEncoding
+from forecaster.nn.statics import decodes_from_statics
 
 
 class StaticCovariates:
@@ -40,7 +41,7 @@ class StaticCovariates:
         if encoding is None:
             return {}
         config = encoding.network_config()
-        if config and getattr(self, "head", None) == "seq2seq":  # its decoder starts from them
+        if decodes_from_statics(getattr(self, "head", None), bool(config)):
             config["static_at_horizon"] = True
         return config
 

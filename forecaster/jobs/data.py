@@ -46,7 +46,7 @@ from typing import Any
 
 import polars as pl
 
-from forecaster.data.audio import import_audio_backend, mfcc_frames, mfcc_settings
+from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning, SpecError
@@ -78,14 +78,14 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     """Read the spec's source (lazily where possible) and add its features."""
     source = spec.source
     mfcc = spec.features.mfcc
+    settings = None
     if source.dataset == "audio" or source.format == "wav":
-        _check_mfcc(mfcc or MfccSpec())
+        settings = _checked_mfcc(mfcc or MfccSpec())
     if source.dataset == "stocks":
         frame = load_stocks(source.tickers)
     elif source.dataset == "audio":
         frame = load_audio_mfcc(**(mfcc or MfccSpec()).model_dump())
-    elif source.format == "wav":
-        settings = mfcc_settings(**(mfcc or MfccSpec()).model_dump())
+    elif settings is not None:  # format = "wav"
         import_audio_backend()  # the missing extra before the files
         frame = mfcc_frames(
             source_files(spec, root),
@@ -332,11 +332,11 @@ def as_of_text(as_of: Any) -> str | None:
     )
 
 
-def _check_mfcc(mfcc: MfccSpec) -> None:
+def _checked_mfcc(mfcc: MfccSpec) -> MfccSettings:
     """The ``[features.mfcc]`` keys checked as ``load_audio_mfcc`` checks its arguments, a
     refusal being the spec's (``SpecError``, exit 2), not the data's."""
     try:
-        mfcc_settings(**mfcc.model_dump())
+        return mfcc_settings(**mfcc.model_dump())
     except DataValidationError as exc:
         raise SpecError(f"key 'features.mfcc': {exc}") from None
 

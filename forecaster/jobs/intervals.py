@@ -305,11 +305,10 @@ def check_model_matches_spec(model: Any, spec: Spec, folder: str) -> None:
     if differ:
         found = ", ".join(f"{p}={saved[p]!r}" for p in differ)
         wanted = ", ".join(f"{keys[p]} = {expected.get(p)!r}" for p in differ)
-        raise ArgumentError(
-            f"argument --model: the model in {folder} was fitted with {found}, but the spec "
-            f"has {wanted}: its forecasts would be written and scored as this spec's. Give "
-            "--model a model fitted from this spec (forecaster fit SPEC), or leave out --model."
-        )
+        raise _other_model(
+            folder, f"with {found}", f"has {wanted}", "its forecasts would be written and "
+            "scored as this spec's",
+        )  # fmt: skip
 
 
 def data_provenance(spec: Spec) -> dict[str, Any]:
@@ -346,9 +345,16 @@ def _check_features(folder: str, spec: Spec) -> None:
     if differ:
         found = ", ".join(f"{k}={recorded.get(k)!r}" for k in differ)
         given = ", ".join(f"{k}={wanted.get(k)!r}" for k in differ)
-        raise ArgumentError(
-            f"argument --model: the model in {folder} was fitted on data made with "
-            f"[features] {found}, but the spec makes them with {given}: the same columns "
-            "would hold other values. Give --model a model fitted from this spec (forecaster "
-            "fit SPEC), or leave out --model."
-        )
+        raise _other_model(
+            folder, f"on data made with [features] {found}", f"makes them with {given}",
+            "the same columns would hold other values",
+        )  # fmt: skip
+
+
+def _other_model(folder: str, fitted: str, spec: str, consequence: str) -> ArgumentError:
+    """The refusal of a ``--model`` from ``folder`` made for other data than the spec's."""
+    return ArgumentError(
+        f"argument --model: the model in {folder} was fitted {fitted}, but the spec {spec}: "
+        f"{consequence}. Give --model a model fitted from this spec (forecaster fit SPEC), or "
+        "leave out --model."
+    )

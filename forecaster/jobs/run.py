@@ -45,6 +45,7 @@ import polars as pl
 
 import forecaster._io as _io
 from forecaster.evaluation.intervals import is_interval_metric
+from forecaster.evaluation.pooling import BASELINES
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -560,7 +561,7 @@ def backtest_scores(spec: Spec, result: Any) -> dict[str, float]:
     return {f"backtest_{n}": float(v) for n, v in means.items() if v is not None}
 
 
-_BASELINE_SUFFIXES = ("_naive", "_skill_naive", "_snaive", "_skill_snaive")
+_BASELINE_SUFFIXES = tuple(f"_{skill}{base}" for base in BASELINES for skill in ("", "skill_"))
 
 
 def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
@@ -581,7 +582,7 @@ def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
         if any(key.endswith(s) and key[: -len(s)] in metrics for s in _BASELINE_SUFFIXES):
             continue
         parts = []
-        for base in ("naive", "snaive"):
+        for base in BASELINES:
             if f"{key}_{base}" in metrics:
                 shown, skill = metrics[f"{key}_{base}"], metrics.get(f"{key}_skill_{base}")
                 # several targets: the mean of their ratios, not the ratio of the means shown

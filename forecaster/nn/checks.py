@@ -33,7 +33,11 @@ from forecaster.nn.heads import HEAD_TYPES
 from forecaster.nn.heads.base import core_sizes
 from forecaster.nn.heads.segment import covariate_channels
 from forecaster.nn.quantiles import median_index
-from forecaster.nn.statics import check_static_config, static_parameter_count
+from forecaster.nn.statics import (
+    check_static_config,
+    decodes_from_statics,
+    static_parameter_count,
+)
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
@@ -123,9 +127,8 @@ def check_network_config(
     checked = {name: check(name, value) for name, value in merged.items()}
     cards, checked["n_static_numeric"] = check_static_config(statics)
     checked["static_cardinalities"] = cards or None
-    if checked["static_at_horizon"] and (
-        checked["head"] != "seq2seq" or not (cards or checked["n_static_numeric"])
-    ):
+    has_statics = bool(cards or checked["n_static_numeric"])
+    if checked["static_at_horizon"] and not decodes_from_statics(checked["head"], has_statics):
         raise DataValidationError(
             "static_at_horizon=True adds the static covariates' state to the seq2seq decoder's; "
             f"this network has head={checked['head']!r}, static_cardinalities={cards or None} "

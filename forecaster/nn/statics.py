@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "StaticEncoder",
     "check_static_config",
+    "decodes_from_statics",
     "initial_state",
     "n_static",
     "plus_static",
@@ -139,6 +140,12 @@ def initial_state(net: Any, static: Tensor | None, repeats: int = 1) -> Any:
     if net.cell == "lstm":
         return static, torch.zeros_like(static)
     return static
+
+
+def decodes_from_statics(head: Any, has_statics: bool) -> bool:
+    """Whether a network of ``head`` with (``has_statics``) static covariates also starts its
+    horizon from the statics' state (``static_at_horizon``): the ``"seq2seq"`` decoder."""
+    return head == "seq2seq" and bool(has_statics)
 
 
 def plus_static(state: Any, initial: Any) -> Any:
