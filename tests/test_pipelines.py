@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import ClassVar
 
 import polars as pl
 import pytest
+from conftest import reset_mlflow_state
 
 import forecaster
 from forecaster.exceptions import ForecasterWarning
@@ -512,6 +514,38 @@ def test_a_tracked_run_with_tune_logs_the_refit_not_the_trials(tmp_path, capsys,
     runs = _runs(tmp_path)
     assert len(runs) == 1, [r.info.run_name for r in runs]  # no run per trial
     assert runs[0].info.run_name == "hostile-2024-01-16" and "hidden_size" in runs[0].data.params
+
+
+@pytest.mark.slow
+def test_a_tracked_run_leaves_the_users_mlflow_experiment_as_it_was(tmp_path, capsys, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    mlflow.set_experiment("mine")  # the user's own choice, before the pipeline runs
+    chosen = os.environ["MLFLOW_EXPERIMENT_ID"]
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert [r.info.run_name for r in _runs(tmp_path)] == ["hostile-2024-01-16"]
+    assert os.environ["MLFLOW_EXPERIMENT_ID"] == chosen  # it was the pipeline's experiment
+    with mlflow.start_run() as run:  # went to the pipeline's experiment "tracked"
+        assert run.info.experiment_id == chosen
+
+
+@pytest.mark.slow
+def test_a_tracked_study_chooses_no_mlflow_experiment_for_the_process(
+    tmp_path, capsys, monkeypatch
+):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("optuna")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    spec.write_text(spec.read_text() + "\n[training]\ntrials = 1\n")
+    code, err = run_cli(capsys, "tune", str(spec))
+    assert code == 0, err
+    assert _runs(tmp_path), "the study logs into the spec's experiment"
+    # before: MLFLOW_EXPERIMENT_ID named the spec's experiment, so a user's later
+    # mlflow.start_run() on another store failed with "No Experiment with id=..."
+    assert "MLFLOW_EXPERIMENT_ID" not in os.environ
 
 
 # ------------------------------------------------------------------------------------------

@@ -38,7 +38,13 @@ from forecaster.jobs.placement import checkpoint_folder, load_spec, out_problem,
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
-from forecaster.jobs.tracked import logged_fits, tracked_run, tracking_deferred, tracking_paused
+from forecaster.jobs.tracked import (
+    logged_fits,
+    study_tracking,
+    tracked_run,
+    tracking_deferred,
+    tracking_paused,
+)
 from forecaster.persistence import FORMAT, saved_provenance
 from forecaster.persistence import load as load_model
 from forecaster.training import distributed
@@ -359,7 +365,9 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     out = _model_destination(tuned_model_dir(spec, root, when))
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):
-        with tracking_deferred():  # the study's best model is logged calibrated
+        # the study logs into the spec's experiment; its best model, logged calibrated as
+        # the deferred block ends, too (hence the scope around it)
+        with study_tracking(spec) as tracked, tracking_deferred():
             result = tune_model(
                 spec,
                 root,
@@ -368,7 +376,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
                 n_trials=args.trials,
                 timeout=args.timeout,
                 progress=args.progress,
-                track=True,
+                track=tracked,
             )
             log(
                 f"study {result.study_name}: best value {result.best_value:.4g} with "

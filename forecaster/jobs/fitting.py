@@ -43,7 +43,6 @@ from forecaster.jobs.spec import (
     storage_url,
     without_checkpoints,
 )
-from forecaster.jobs.tracked import tracking_ready
 from forecaster.training import distributed
 from forecaster.training.loop import latest_checkpoint
 
@@ -138,8 +137,9 @@ def tune_model(
 
     ``n_trials`` / ``timeout`` default to the spec's; the study minimises the spec's
     ``training.objective`` (``"val_loss"``, or a probabilistic score of a quantile model:
-    :mod:`forecaster.jobs.scores`). ``track``: log the study to MLflow
-    (only when the spec's ``[tracking]`` is enabled). Trials write no checkpoints.
+    :mod:`forecaster.jobs.scores`). ``track``: log the study to MLflow; pass what
+    :func:`forecaster.jobs.tracked.study_tracking` yields, inside its block (the spec's
+    experiment, while the process's own is unchanged). Trials write no checkpoints.
     """
     if distributed.launched_world_size() > 1:
         raise ForecasterError(
@@ -158,7 +158,7 @@ def tune_model(
         study_name=study_name(spec, when),
         random_state=spec.model.get("random_state"),
         metric=training.objective,  # "val_loss" or a score (forecaster.jobs.scores)
-        track=tracking_ready(spec) if track else False,
+        track=track,
         show_progress=progress,
     )
 

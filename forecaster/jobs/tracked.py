@@ -30,32 +30,40 @@ __all__ = [
     "log_outputs",
     "logged_fits",
     "masked",
+    "study_tracking",
     "tracked_run",
     "tracking_paused",
-    "tracking_ready",
 ]
 
 
-def tracking_ready(spec: Spec) -> bool:
-    """Point MLflow at the spec's experiment for a study of its own (True: log the study);
-    False when tracking is off, unavailable (a warning says why) or mlflow is not installed."""
+@contextlib.contextmanager
+def study_tracking(spec: Spec) -> Iterator[bool]:
+    """Within the block, a study of the spec logs to its experiment (``tracking.experiment_scope``;
+    the process's own MLflow experiment is unchanged after it): yields True, or False when
+    tracking is off, unavailable (a warning says why) or mlflow is not installed."""
     if not spec.tracking.enabled:
-        return False
+        yield False
+        return
     try:
         import forecaster.tracking as tracking
     except ImportError:
-        return False
-    try:
-        with tracking.bounded_requests():
-            tracking.configure(experiment=spec.tracking.experiment or spec.pipeline.name)
-    except Exception as exc:  # tracking must never stop the job
-        warnings.warn(
-            f"MLflow tracking is unavailable ({masked(first_line(exc))}); the study is not logged.",
-            ForecasterWarning,
-            stacklevel=3,
-        )
-        return False
-    return True
+        yield False
+        return
+    with contextlib.ExitStack() as scope:
+        try:
+            with tracking.bounded_requests():
+                experiment = spec.tracking.experiment or spec.pipeline.name
+                scope.enter_context(tracking.experiment_scope(experiment))
+        except Exception as exc:  # tracking must never stop the job
+            warnings.warn(
+                f"MLflow tracking is unavailable ({masked(first_line(exc))}); the study is not "
+                "logged.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+            yield False
+            return
+        yield True
 
 
 def masked(text: str) -> str:
@@ -110,16 +118,19 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         )
         yield None, None
         return
-    with tracking.bounded_requests():  # a server that dies mid-run costs seconds per call
-        try:
+    with tracking.bounded_requests(), contextlib.ExitStack() as scope:
+        try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()
                 mlflow.set_tracking_uri(uri)
                 run = mlflow.start_run()
-            else:
+            else:  # the spec's experiment, for this run only (the process's is unchanged)
                 experiment = spec.tracking.experiment or spec.pipeline.name
-                uri = tracking.configure(experiment=experiment).tracking_uri
-                run = mlflow.start_run(run_name=f"{spec.pipeline.name}-{as_of}")
+                target = scope.enter_context(tracking.experiment_scope(experiment))
+                uri = target.tracking_uri
+                run = mlflow.start_run(
+                    experiment_id=target.experiment_id, run_name=f"{spec.pipeline.name}-{as_of}"
+                )
         except Exception as exc:  # tracking must never stop the job
             warnings.warn(
                 f"MLflow tracking is unavailable ({masked(str(exc))}); the pipeline runs "

@@ -12,7 +12,8 @@ The modules, in import order:
   module state, :func:`mask_uri`;
 - :mod:`~forecaster.tracking.resilience`: the health probe, error classification, the local
   fallback store;
-- :mod:`~forecaster.tracking.target`: :func:`configure`, where runs go;
+- :mod:`~forecaster.tracking.target`: :func:`configure`, where runs go (:func:`experiment_scope`
+  for a block);
 - :mod:`~forecaster.tracking.fingerprint`: :func:`dataset_fingerprint`;
 - :mod:`~forecaster.tracking.plot`: :func:`forecast_plot`;
 - :mod:`~forecaster.tracking.records`: what a fit logs, as MLflow records;
@@ -70,7 +71,7 @@ from forecaster.tracking.runs import (
     log_fit,
     paused,
 )
-from forecaster.tracking.target import configure
+from forecaster.tracking.target import configure, experiment_scope
 
 __all__ = [
     "DEFAULT_ARTIFACT_ROOT",
@@ -96,6 +97,7 @@ __all__ = [
     "dataset_fingerprint",
     "default_tracking_uri",
     "deferred",
+    "experiment_scope",
     "forecast_plot",
     "last_fit",
     "log_fit",

@@ -462,12 +462,25 @@ def log_model(
 
 
 def _store_model(mlflow: Any, **kwargs: Any) -> Any:
-    """``mlflow.models.Model.log(**kwargs)``; a failure says that MLflow failed to store
-    (or register) the model, with MLflow's reason (its cause is kept: an unreachable store
-    is still recognised as one)."""
+    """``mlflow.models.Model.log(**kwargs)`` into a logged model of the run's experiment; a
+    failure says that MLflow failed to store (or register) the model, with MLflow's reason (its
+    cause is kept: an unreachable store is still recognised as one)."""
     try:
-        return mlflow.models.Model.log(**kwargs)
+        return mlflow.models.Model.log(model_id=_model_of_run(mlflow, kwargs["run_id"]), **kwargs)
     except Exception as exc:
         registered = kwargs.get("registered_model_name")
         doing = "store the model" + (f" or register it as {registered!r}" if registered else "")
         raise ForecasterError(f"MLflow could not {doing}: {short_error(exc)}") from exc
+
+
+def _model_of_run(mlflow: Any, run_id: str) -> str:
+    """A new (pending) logged model in the experiment of the run ``run_id``, with the run's
+    parameters, as ``Model.log`` makes one: left to itself, it puts the model in the process's
+    current experiment whenever the run is not the active one (a study's run, a fit's run
+    started by the client), which is not always the run's."""
+    run = mlflow.MlflowClient().get_run(run_id)
+    params = {key: str(value) for key, value in run.data.params.items()}
+    model = mlflow.initialize_logged_model(
+        name=MODEL_NAME, source_run_id=run_id, params=params, experiment_id=run.info.experiment_id
+    )
+    return str(model.model_id)

@@ -13,10 +13,11 @@ state is read).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "configure",
     "create_run",
     "experiment_for_new_run",
+    "experiment_scope",
     "nested_parent",
     "resolve_run",
 ]
@@ -146,33 +148,67 @@ def configure(
         state.limits.update(limits)
         if fallback_dir is not None:
             state.fallback_dir = Path(fallback_dir)
-        with bounded_requests():
-            try:
-                down = unreachable_reason(uri)  # before anything waits on the store
-                if down is None:
-                    _prepare_local_store(uri)
-                    mlflow.set_tracking_uri(uri)
-                    uri = mlflow.get_tracking_uri()
-                    down = unreachable_reason(uri)
-                if down is not None:
-                    mlflow.set_tracking_uri(uri)  # kept: fits keep their records locally
-                    raise TrackingUnavailableError(unreachable_message(uri, down))
-                location = _experiment_location(uri, name)
-                experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
-                mlflow.set_experiment(experiment_id=experiment_id)
-            except ForecasterError:
-                raise
-            except Exception as exc:
-                kind = TrackingUnavailableError if is_unreachable(exc) else ForecasterError
-                if kind is TrackingUnavailableError:
-                    mark_down(uri, short_error(exc))
-                raise kind(
-                    f"Cannot use the MLflow tracking store {mask_uri(uri)} (experiment "
-                    f"{name!r}): {short_error(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI "
-                    "or forecaster.tracking.configure) and that the store is reachable."
-                ) from exc
-        state.target = TrackingTarget(uri, experiment_id, name, location)
+        state.target = _resolved_target(mlflow, uri, name, choose=True)
         return state.target
+
+
+@contextlib.contextmanager
+def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
+    """Within the block, the runs forecaster starts go to ``experiment`` (created when
+    missing) on the store :func:`configure` would use; the process's own choice is left as it
+    was: :func:`mlflow.set_experiment` is not called, ``MLFLOW_EXPERIMENT_ID`` and what
+    :func:`configure` set are unchanged after the block. The tracking URI is set (as
+    :func:`configure` sets it) and stays set, so the ``models:/`` URIs of the block's runs
+    resolve after it. A pipeline run tracks this way: a user's ``mlflow.start_run()`` after it
+    goes to the user's experiment, not the pipeline's. Start the block's runs with
+    ``mlflow.start_run(experiment_id=target.experiment_id)``.
+
+    Raises
+    ------
+    TrackingUnavailableError, ForecasterError
+        As :func:`configure`.
+    """
+    mlflow = import_mlflow()
+    with state.lock:
+        target = _resolved_target(mlflow, default_tracking_uri(), experiment, choose=False)
+        before, state.scoped = state.scoped, target
+    try:
+        yield target
+    finally:
+        with state.lock:
+            state.scoped = before
+
+
+def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> TrackingTarget:
+    """Point MLflow at ``uri`` (probed first) and make sure the experiment ``name`` exists
+    there; ``choose``: also make it MLflow's current experiment (``mlflow.set_experiment``)."""
+    with bounded_requests():
+        try:
+            down = unreachable_reason(uri)  # before anything waits on the store
+            if down is None:
+                _prepare_local_store(uri)
+                mlflow.set_tracking_uri(uri)
+                uri = mlflow.get_tracking_uri()
+                down = unreachable_reason(uri)
+            if down is not None:
+                mlflow.set_tracking_uri(uri)  # kept: fits keep their records locally
+                raise TrackingUnavailableError(unreachable_message(uri, down))
+            location = _experiment_location(uri, name)
+            experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
+            if choose:
+                mlflow.set_experiment(experiment_id=experiment_id)
+        except ForecasterError:
+            raise
+        except Exception as exc:
+            kind = TrackingUnavailableError if is_unreachable(exc) else ForecasterError
+            if kind is TrackingUnavailableError:
+                mark_down(uri, short_error(exc))
+            raise kind(
+                f"Cannot use the MLflow tracking store {mask_uri(uri)} (experiment "
+                f"{name!r}): {short_error(exc)}. Check the tracking URI (MLFLOW_TRACKING_URI "
+                "or forecaster.tracking.configure) and that the store is reachable."
+            ) from exc
+    return TrackingTarget(uri, experiment_id, name, location)
 
 
 def _ensure_experiment(client: Any, name: str, artifact_location: str | None) -> str:
@@ -203,6 +239,9 @@ def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
     """Experiment ID for a run started here (no active run): see the module docstring."""
     with state.lock:
         uri_set = mlflow.is_tracking_uri_set()
+        scoped = _scope_on(mlflow) if uri_set else None
+        if experiment is None and scoped is not None:
+            return scoped
         if experiment is not None:
             if not uri_set:
                 return configure(experiment=experiment).experiment_id
@@ -218,6 +257,15 @@ def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
             if chosen is not None:
                 return chosen
         return configure(mlflow.get_tracking_uri() if uri_set else None).experiment_id
+
+
+def _scope_on(mlflow: Any) -> str | None:
+    """The experiment ID of the :func:`experiment_scope` block, when there is one and MLflow
+    points at its store; else None."""
+    scoped = state.scoped
+    if scoped is None or scoped.tracking_uri != mlflow.get_tracking_uri():
+        return None
+    return scoped.experiment_id
 
 
 def _chosen_experiment(mlflow: Any) -> str | None:
