@@ -138,6 +138,123 @@ def test_a_request_without_future_rows_says_what_a_request_holds():
 
 
 # ------------------------------------------------------------------------------------------
+# what a request gets back, and what the signature says it gets
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def logged_regressor(tmp_path_factory):
+    """A calibrated RNNRegressor logged to a SQLite store of its own, loaded back as a pyfunc,
+    with its windows: ``(pyfunc, model, X)``."""
+    from forecaster import RNNRegressor
+
+    root = tmp_path_factory.mktemp("pyfunc-regressor")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 8, 2)).astype(np.float32)
+    y = X[:, -1, 0]
+    model = RNNRegressor(hidden_size=4, max_epochs=1, random_state=0).fit(X[:48], y[:48])
+    model.calibrate(X[48:], y[48:])
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        reset_mlflow_state(monkeypatch, root)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # MLflow's notes
+                log = tracking.log_fit(model, (X[:48], y[:48]), plot=False)
+            assert log.model_uri is not None, log.not_logged
+            loaded = mlflow.pyfunc.load_model(log.model_uri)
+        finally:
+            forget_mlflow_state()
+    return loaded, model, X
+
+
+def test_a_regressor_pyfunc_refuses_the_interval_params_it_does_not_serve(logged_regressor):
+    """The regressor's pyfunc had no params in its signature, so MLflow dropped
+    ``params={"level": [80]}`` (a log line) and the client got point predictions as if they
+    were what it asked for."""
+    loaded, model, X = logged_regressor
+    for params in ({"level": [80]}, {"quantiles": [0.1, 0.9]}):
+        with pytest.raises(DataValidationError, match=r"point predictions.*predict_interval"):
+            loaded.predict(X[:3], params=params)
+    np.testing.assert_allclose(loaded.predict(X[:3]), model.predict(X[:3]), rtol=1e-6)
+    lo, hi = loaded.get_raw_model().predict_interval(X[:3], level=80)  # the way to intervals
+    np.testing.assert_array_equal((lo, hi), model.predict_interval(X[:3], level=80))
+
+
+def test_the_output_schema_declares_the_columns_a_request_can_add(logged):
+    """The signature declared id, date and y only: the interval and quantile columns of
+    ``level`` / ``quantiles`` (and the stale series' ``origin``) came back undeclared."""
+    signature = mlflow.models.Model.load(str(logged["local"])).signature
+    declared = {spec.name: spec for spec in signature.outputs.inputs}
+    optional = {"origin", "y_lo_80", "y_hi_80", "y_q10", "y_q50", "y_q90", "stale_steps"}
+    assert set(declared) == {"id", "date", "y"} | optional
+    assert {name for name, spec in declared.items() if not spec.required} == optional
+    assert declared["origin"].type == declared["date"].type
+    assert declared["y_lo_80"].type == declared["y"].type
+    loaded = mlflow.pyfunc.load_model(str(logged["local"]))
+    everything = {"level": [80], "quantiles": [0.1, 0.5, 0.9]}
+    got = loaded.predict(logged["frame"].to_pandas(), params=everything)
+    assert set(got.columns) == set(declared) - {"origin", "stale_steps"}
+
+
+def test_the_raw_model_takes_what_mlflow_params_cannot_carry(logged):
+    """MLflow checks params against their declared shape before the pyfunc sees them: a scalar
+    ``level`` or a list of cutoffs is its ``MlflowException``. ``get_raw_model()`` is the
+    estimator, whose ``predict`` takes them."""
+    from mlflow.exceptions import MlflowException
+
+    loaded = mlflow.pyfunc.load_model(str(logged["local"]))
+    frame, model = logged["frame"], logged["model"]
+    with pytest.raises(MlflowException, match="1D array"):
+        loaded.predict(frame.to_pandas(), params={"level": 80})
+    raw = loaded.get_raw_model()
+    assert raw.get_params() == model.get_params()
+    cutoffs = [dt.date(2021, 3, 1), dt.date(2021, 3, 15)]
+    got = raw.predict(frame, cutoff=cutoffs, level=80)
+    assert got.equals(model.predict(frame, cutoff=cutoffs, level=80))
+    assert {"origin", "y_lo_80"} <= set(got.columns)
+
+
+@pytest.mark.parametrize("index", [["date"], ["id"], ["id", "date"]])
+def test_a_pandas_frame_with_keys_in_its_index_is_told_to_reset_it(logged, index):
+    """Was: "The frame lacks the columns ['date'] that the model was trained with", about a
+    column that is there, in the index."""
+    request = logged["frame"].to_pandas().set_index(index)
+    with pytest.raises(DataValidationError, match=rf"index {index[0]!r}.*reset_index\(\)"):
+        pyfunc.pyfunc_predict(logged["model"], request)
+
+
+def test_a_series_that_ends_early_says_its_origin_in_the_pyfunc_output(logged):
+    """A series whose data ends before the request's as-of is forecast from its own last
+    time: native ``predict`` warns, but the pyfunc's answer (over HTTP too) was dated before
+    the as-of with nothing to say so. It has ``origin`` and ``stale_steps`` columns then, as a
+    pipeline's forecasts have; an up-to-date request's answer keeps its columns."""
+    loaded = mlflow.pyfunc.load_model(str(logged["local"]))
+    frame, model = logged["frame"], logged["model"]
+    last = frame["date"].max()
+    early = last - dt.timedelta(days=10)
+    request = frame.filter((pl.col("id") == "s0") | (pl.col("date") <= early))
+    with pytest.warns(ForecasterWarning, match="forecast from their last time"):
+        expected = model.predict(request)
+        got = pl.from_pandas(loaded.predict(request.to_pandas()))
+    assert got.columns == ["id", "date", "origin", "y", "stale_steps"]
+    assert got["y"].equals(expected["y"]) and got["id"].equals(expected["id"])
+    assert got["date"].dt.date().equals(expected["date"])
+    ends = got.group_by("id", maintain_order=True).agg(pl.col("origin", "stale_steps").first())
+    assert ends.with_columns(pl.col("origin").dt.date()).rows() == [
+        ("s0", last, 0),
+        ("s1", early, 10),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        cut = pl.from_pandas(loaded.predict(request.to_pandas(), params={"cutoff": str(last)}))
+        assert cut["stale_steps"].unique().sort().to_list() == [0, 10]  # the as-of: the cutoff
+        inside = loaded.predict(request.to_pandas(), params={"cutoff": str(early)})
+    assert list(inside.columns) == ["id", "date", "y"]  # every series reaches the cutoff
+    assert list(loaded.predict(frame.to_pandas()).columns) == ["id", "date", "y"]
+
+
+# ------------------------------------------------------------------------------------------
 # the wheel inside the model
 # ------------------------------------------------------------------------------------------
 
@@ -387,15 +504,25 @@ def _serve_env(logged: dict) -> dict[str, str]:
 
 def _check_served(logged: dict, env: dict[str, str], manager: str, timeout: float) -> None:
     """Serve the logged model, POST a pandas-split payload with and without interval params
-    and compare the answers with ``predict``."""
+    and compare the answers with ``predict``; a payload with a series that ends early gets
+    its ``origin`` and ``stale_steps``."""
     frame, model = logged["frame"], logged["model"]
-    split = json.loads(frame.to_pandas().to_json(orient="split", date_format="iso", index=False))
+
+    def payload(data: pl.DataFrame) -> dict:
+        return json.loads(data.to_pandas().to_json(orient="split", date_format="iso", index=False))
+
+    split = payload(frame)
+    early = frame["date"].max() - dt.timedelta(days=3)
+    stale = payload(frame.filter((pl.col("id") == "s0") | (pl.col("date") <= early)))
     log = logged["root"] / f"serve-{manager}.log"
     with serving(logged["uri"], env, log, manager, timeout) as url:
         point = _post(url, {"dataframe_split": split})
         bands = _post(
             url, {"dataframe_split": split, "params": {"level": [80], "quantiles": [0.1, 0.9]}}
         )
+        behind = _post(url, {"dataframe_split": stale})
+    ends = {(r["id"], r["origin"][:10], r["stale_steps"]) for r in behind["predictions"]}
+    assert ends == {("s0", str(frame["date"].max()), 0), ("s1", str(early), 3)}
     for answer, expected in (
         (point, model.predict(frame)),
         (bands, model.predict(frame, level=[80], quantiles=[0.1, 0.9])),

@@ -18,7 +18,8 @@ The modules, in import order:
 - :mod:`~forecaster.tracking.plot`: :func:`forecast_plot`;
 - :mod:`~forecaster.tracking.records`: what a fit logs, as MLflow records;
 - :mod:`~forecaster.tracking.pyfunc`: the servable model (through the estimator's
-  ``predict``);
+  ``predict``) and its signature;
+- :mod:`~forecaster.tracking.serving`: the pyfunc's ``predict``, what a request gets back;
 - :mod:`~forecaster.tracking.wheel`: the package's wheel shipped with logged models
   (``package_wheel``, ``FORECASTER_WHEEL``);
 - :mod:`~forecaster.tracking.fitlog`: logging a fitted estimator into a run (:class:`FitLog`);

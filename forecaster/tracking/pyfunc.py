@@ -8,16 +8,24 @@ calls ``forecaster.tracking.pyfunc._load_pyfunc`` (the name MLflow's loader prot
 which loads the directory with :func:`forecaster.load`. Models logged by earlier versions name
 ``loader_module="forecaster.tracking"``, which loads them the same way.
 
-The pyfunc predicts through the estimator's public ``predict`` (the one inference path) from a
-pandas or polars frame (or a dict of columns) in the long format of the training frame and
-returns the forecast as a pandas frame; ``params={"cutoff": ...}`` forecasts from that time
-(ISO text, or an int for integer time columns). Its signature declares the output and the
-``cutoff`` parameter but no input schema: MLflow's schema enforcement refused what ``predict``
-accepts (an integer column for a float one, a Categorical id, a polars frame) with its own
-errors, so ``predict`` checks the input itself, as the native ``predict`` does, with
-forecaster's errors (after restoring dtypes a trip through pandas or JSON changed: dates that
-came back as midnight datetimes, ISO text). Unknown ``params`` are dropped by MLflow before
-``predict`` sees them (with a log message of MLflow's).
+The pyfunc predicts through the estimator's public ``predict`` (the one inference path; the
+request side is :mod:`forecaster.tracking.serving`) from a pandas or polars frame (or a dict of
+columns) in the long format of the training frame and returns the forecast as a pandas frame;
+``params={"cutoff": ...}`` forecasts from that time (ISO text, or an int for integer time
+columns) and ``{"level": [...], "quantiles": [...]}`` adds interval and quantile columns. A
+request where some series ends before the as-of gets ``origin`` and ``stale_steps`` columns.
+Its signature declares the output (those columns optional) and the params but no input
+schema: MLflow's schema enforcement refused what ``predict`` accepts (an integer column for a
+float one, a Categorical id, a polars frame) with its own errors, so ``predict`` checks the
+input itself, as the native ``predict`` does, with forecaster's errors (after restoring dtypes
+a trip through pandas or JSON changed: dates that came back as midnight datetimes, ISO text).
+
+MLflow checks the params before ``predict`` sees them, and offers no hook to change that
+(``mlflow.models.utils._enforce_params_schema``, MLflow 3.x): a param the signature does not
+declare (a typo, ``"cutof"``) is dropped with a log message of MLflow's, and a value of the
+other shape (``{"level": 90}``, a list of cutoffs) is its ``MlflowException``.
+``mlflow.pyfunc.load_model(uri).get_raw_model()`` is the fitted estimator, whose ``predict``
+takes those in Python.
 
 The model carries forecaster's own wheel (:func:`forecaster.tracking.wheel.package_wheel`),
 logged as a ``code_paths`` file (MLflow copies it to the model's ``code/`` folder) and named in
@@ -32,12 +40,9 @@ how to fix it (such a model serves with ``--env-manager local`` only).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import os
-import re
 import warnings
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +51,15 @@ import polars as pl
 
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import __version__
-from forecaster.data import collect_frame
 from forecaster.data.frames import column_tuple
+from forecaster.estimators.intervals import quantile_level
+from forecaster.evaluation.intervals import level_name, quantile_name
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.persistence import load
-from forecaster.tracking.config import MODEL_NAME, describe_kind, import_mlflow, short_error
+from forecaster.tracking.config import MODEL_NAME, import_mlflow, short_error
 from forecaster.tracking.fingerprint import target_names
 from forecaster.tracking.resilience import user_stacklevel
+from forecaster.tracking.serving import INTERVAL_PARAMS, parse_dtype, pyfunc_predict
 from forecaster.tracking.wheel import WHEEL_ENV, WheelError, package_wheel
 
 __all__ = [
@@ -103,9 +110,10 @@ def _define_pyfunc(base: type) -> type:
     future covariates, the rows after a series' last observed target whose targets and past
     covariates are all null are the future-covariate values over the horizon; a null target
     in the history stays history, for ``missing=`` to fill) and returns the forecast as a
-    pandas frame (id, time, targets); ``params={"cutoff": ...}`` forecasts from that time. For an
+    pandas frame (id, time, targets; ``origin`` and ``stale_steps`` when a series ends before
+    the as-of); ``params={"cutoff": ...}`` forecasts from that time. For an
     :class:`~forecaster.RNNRegressor` it takes the ``X`` windows (an array, or a frame of 2-D
-    windows) and returns the predictions as an array.
+    windows) and returns the predictions as an array (params are refused).
     """
     namespace = {"__doc__": doc, "__module__": __name__, "load_context": load_context}
     namespace["predict"] = predict
@@ -120,6 +128,12 @@ class _LoadedModel:
 
     def predict(self, model_input: Any, params: Any = None) -> Any:
         return pyfunc_predict(self.estimator, model_input, params)
+
+    def get_raw_model(self) -> Any:
+        """The fitted estimator (``mlflow.pyfunc.load_model(uri).get_raw_model()``), whose
+        own ``predict`` takes what MLflow's param schema cannot pass: a scalar ``level``,
+        date objects or a list of cutoffs, ``predict_interval`` of a regressor."""
+        return self.estimator
 
 
 def load_model_directory(data_path: str) -> _LoadedModel:
@@ -136,161 +150,6 @@ def __getattr__(name: str) -> Any:
     if name == "ForecasterPyfunc":
         return pyfunc_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _parse_dtype(name: str) -> Any:
-    """The Polars dtype written as ``str(dtype)`` for the common cases, else None."""
-    if re.fullmatch(r"[A-Za-z0-9]+", name):
-        dtype = getattr(pl, name, None)
-        is_dtype = isinstance(dtype, type) and issubclass(dtype, pl.DataType)
-        return dtype if is_dtype else None
-    match = re.fullmatch(r"Datetime\(time_unit='(\w+)', time_zone=(None|'([^']*)')\)", name)
-    if match:
-        time_unit: Any = match.group(1)
-        return pl.Datetime(time_unit, match.group(3))
-    return None
-
-
-def _pyfunc_frame(model_input: Any) -> pl.DataFrame:
-    """A Polars frame from what the pyfunc was given (pandas or polars frame, dict of
-    columns, list of rows), or our error."""
-    if isinstance(model_input, pl.LazyFrame):
-        return collect_frame(model_input, what="pyfunc input")
-    if isinstance(model_input, pl.DataFrame):
-        return model_input
-    module = type(model_input).__module__
-    if module.startswith("pandas") and hasattr(model_input, "columns"):
-        duplicated = model_input.columns[model_input.columns.duplicated()]
-        if len(duplicated):
-            raise DataValidationError(
-                f"The pyfunc input has the column names {sorted(map(str, set(duplicated)))} "
-                "more than once; give each column one name."
-            )
-        convert: Callable[[], pl.DataFrame] = lambda: pl.from_pandas(model_input)  # noqa: E731
-    elif isinstance(model_input, Mapping | list):
-        convert = lambda: pl.DataFrame(model_input)  # noqa: E731
-    else:
-        raise DataValidationError(
-            f"The pyfunc model of a forecaster takes a pandas or polars DataFrame (or a dict of "
-            f"columns) in the long format of the training frame, got {describe_kind(model_input)}."
-        )
-    try:
-        return convert()
-    except Exception as exc:  # pyarrow / polars cannot represent a column
-        raise DataValidationError(
-            f"Cannot read the pyfunc input as a frame: {short_error(exc)}. Pass a frame in the "
-            "long format of the training frame, with one type per column."
-        ) from None
-
-
-def _restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFrame:
-    """The training dtypes where a round trip through pandas or JSON changed them without
-    changing the values: a Date column that came back as midnight datetimes, a datetime of
-    another time unit (same time zone), ISO text for a Date or Datetime column. Anything else
-    is left for ``predict``, which refuses what does not fit, naming the column."""
-    casts = []
-    for name, expected in schema.items():
-        if name not in frame.columns or str(frame.schema[name]) == expected:
-            continue
-        dtype, found = _parse_dtype(expected), frame.schema[name]
-        if dtype is None or not dtype.is_temporal():
-            continue
-        column = frame[name]
-        if found == pl.String:
-            with contextlib.suppress(Exception):
-                casts.append(_parse_time_text(column, dtype).alias(name))
-        elif isinstance(found, pl.Datetime) and dtype == pl.Date:
-            if found.time_zone is None and (column.dt.truncate("1d") == column).all():
-                casts.append(column.cast(pl.Date))
-        elif (
-            isinstance(found, pl.Datetime)
-            and isinstance(dtype, pl.Datetime)
-            and found.time_zone == dtype.time_zone
-        ):
-            casts.append(column.cast(dtype))
-    return frame.with_columns(casts) if casts else frame
-
-
-def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
-    """ISO 8601 text as ``dtype``: a Date column may come as dates or as midnight datetimes
-    (JSON serving payloads write pandas' datetime64 dates as ``2018-12-31T00:00:00``); raises
-    when a value is not ISO text (``31/12/2018`` is left for ``predict`` to refuse, not read
-    in a guessed day/month order), does not parse, holds a time of day for a Date, or has a
-    UTC offset where the trained times have no zone (or none where they have one): shifted
-    to UTC, the times would be read an offset off, as native ``predict`` refuses them."""
-    if not column.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])").all():
-        raise ValueError(f"{column.name}: not ISO 8601 text (an ambiguous day/month order?)")
-    if dtype != pl.Date:
-        moments = column.str.to_datetime(strict=True)
-        zone, wanted = getattr(moments.dtype, "time_zone", None), dtype.time_zone
-        if (zone is None) != (wanted is None):  # an offset on zone-less times, or none on
-            raise ValueError(f"{column.name}: time zone {zone}, trained on {wanted}")  # zoned
-        if zone is not None:
-            moments = moments.dt.convert_time_zone(wanted)
-        return moments.cast(dtype)
-    with contextlib.suppress(Exception):
-        return column.str.to_date(strict=True)
-    moments = column.str.to_datetime(strict=True)
-    if getattr(moments.dtype, "time_zone", None) or (moments.dt.truncate("1d") != moments).any():
-        raise ValueError(f"{column.name}: not midnight datetimes")
-    return moments.cast(pl.Date)
-
-
-def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
-    """The pyfunc's ``predict``: what native ``predict`` accepts, the pyfunc accepts (the
-    model is logged without an enforced input schema); what it refuses is our error."""
-    params = dict(params or {}) if isinstance(params, Mapping | type(None)) else params
-    allowed = {"cutoff", "level", "quantiles"} if hasattr(estimator, "schema_") else set()
-    if not isinstance(params, dict) or set(params) - allowed:
-        raise DataValidationError(
-            f"The pyfunc model takes the params {sorted(allowed) or 'none'}, got {params!r}."
-        )
-    if not hasattr(estimator, "schema_"):  # RNNRegressor: arrays in, arrays out
-        if hasattr(model_input, "to_numpy"):
-            model_input = model_input.to_numpy()
-        try:
-            windows = np.asarray(model_input, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise DataValidationError(
-                f"The pyfunc model of an RNNRegressor takes numeric windows X, got "
-                f"{describe_kind(model_input)} ({exc})."
-            ) from None
-        return estimator.predict(windows)
-    frame = _restore_dtypes(_pyfunc_frame(model_input), estimator.schema_)
-    future = None
-    targets = target_names(estimator)
-    if estimator.future_covariates and set(targets) <= set(frame.columns):
-        is_future = _future_rows(frame, estimator, targets)
-        keys = [c for c in (estimator.id_col, estimator.time_col) if c]
-        future = frame.filter(is_future).select(*keys, *column_tuple(estimator.future_covariates))
-        frame = frame.filter(~is_future)
-    intervals = {  # MLflow gives the signature's default [] for a list param not passed
-        k: params[k] for k in ("level", "quantiles") if params.get(k) not in (None, [], ())
-    }
-    if future is not None and future.height == 0 and params.get("cutoff") is None:
-        raise DataValidationError(  # (predict's message would speak of a future frame)
-            f"The request has no future rows: this model forecasts with the future covariates "
-            f"{list(column_tuple(estimator.future_covariates))}, which a request carries after "
-            f"each series' last observed {'/'.join(targets)}: {estimator.horizon} rows with "
-            "their values and every target and past covariate null. Add them, or pass "
-            "params={'cutoff': ...} to forecast from inside the data."
-        )
-    forecast = estimator.predict(frame, future=future, cutoff=params.get("cutoff"), **intervals)
-    return forecast.to_pandas()
-
-
-def _future_rows(frame: pl.DataFrame, estimator: Any, targets: list[str]) -> pl.Expr:
-    """The rows of a pyfunc request that carry future-covariate values: after each series'
-    last row with an observed target, with every target and past covariate null (a history
-    row whose target is null, which ``missing=`` may fill, keeps its place in the history)."""
-    past = [c for c in column_tuple(estimator.covariates) if c in frame.columns]
-    unknown = pl.all_horizontal(pl.col([*targets, *past]).is_null())
-    observed = pl.any_horizontal(pl.col(targets).is_not_null())
-    last = pl.when(observed).then(pl.col(estimator.time_col)).max()
-    if estimator.id_col is not None:
-        last = last.over(estimator.id_col)
-    after = (pl.col(estimator.time_col) > last).fill_null(False)
-    return unknown & after
 
 
 def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
@@ -325,34 +184,68 @@ def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
 
 
 def _signature(estimator: Any, example: Any, output: Any) -> Any:
-    """The logged signature: the output schema, and ``cutoff`` as a parameter of a
-    forecaster's ``predict`` (ISO text for Date / Datetime time columns, a long for integer
-    steps; MLflow's datetime parameters cannot default to None). No input schema: MLflow
-    would enforce it with its own casting rules (no int for a float column, no Categorical
-    id, no polars frame, ...), and ``predict`` checks its input itself, with forecaster's
-    errors."""
-    from mlflow.models import ModelSignature, infer_signature
+    """The logged signature: the output schema (:func:`_output_schema`) and the params of
+    ``predict``: for a forecaster ``cutoff`` (ISO text for Date / Datetime time columns, a
+    long for integer steps; MLflow's datetime parameters cannot default to None) and the
+    lists ``level`` and ``quantiles``; for an :class:`~forecaster.RNNRegressor` ``level`` and
+    ``quantiles`` too, so that they reach its ``predict``, which refuses them (MLflow drops
+    the params a signature does not declare, with a log message only). No input schema:
+    MLflow would enforce it with its own casting rules (no int for a float column, no
+    Categorical id, no polars frame, ...), and ``predict`` checks its input itself, with
+    forecaster's errors.
+
+    MLflow checks every param against its declared shape before ``predict`` sees it: a
+    scalar where a list is declared (``{"level": 90}``) or a list where a scalar is
+    (``{"cutoff": ["2021-03-01", ...]}``) is refused with its ``MlflowException``, and a
+    ParamSpec cannot take both shapes. The declared shapes are the ones that carry every
+    value (several levels; one cutoff, as text over HTTP)."""
+    from mlflow.models import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    outputs = None
-    if output is not None:
-        with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
-            warnings.simplefilter("ignore", UserWarning)
-            outputs = infer_signature(example, output).outputs
-    params = None
+    specs = [ParamSpec(name, "double", [], (-1,)) for name in INTERVAL_PARAMS]  # [] none
     if hasattr(estimator, "schema_"):
-        time_dtype = _parse_dtype(estimator.schema_[estimator.time_col])
+        time_dtype = parse_dtype(estimator.schema_[estimator.time_col])
         kind = "long" if time_dtype is not None and time_dtype.is_integer() else "string"
-        params = ParamSchema(
-            [
-                ParamSpec("cutoff", kind, None),
-                ParamSpec("level", "double", [], (-1,)),  # predict(level=[80, 95]); [] none
-                ParamSpec("quantiles", "double", [], (-1,)),
-            ]
-        )
-    if outputs is None and params is None:
-        return None
-    return ModelSignature(inputs=None, outputs=outputs, params=params)  # type: ignore[arg-type]
+        specs.insert(0, ParamSpec("cutoff", kind, None))
+    outputs = None if output is None else _output_schema(estimator, example, output)
+    return ModelSignature(inputs=None, outputs=outputs, params=ParamSchema(specs))  # type: ignore[arg-type]
+
+
+def _output_schema(estimator: Any, example: Any, output: Any) -> Any:
+    """The output schema: the columns of the example's forecast (required), and as optional
+    columns those a request can add: ``origin`` and ``stale_steps`` (a series forecast from
+    before the as-of, :func:`_stale_origins`) and, for a quantile model, the interval and
+    quantile columns of its own quantiles (``y_lo_80`` / ``y_hi_80`` of each symmetric pair,
+    ``y_q10`` of each quantile: every ``level`` and ``quantiles`` it can serve). A calibrated
+    point model serves any level in (1, 100) and any quantile in (0, 1), columns no list of
+    names can hold: they are returned, undeclared (MLflow does not enforce an output schema).
+    An :class:`~forecaster.RNNRegressor`'s output is its predictions' tensor."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, DataType, Schema
+
+    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+        warnings.simplefilter("ignore", UserWarning)
+        inferred = infer_signature(example, output).outputs
+    if not hasattr(estimator, "schema_"):
+        return inferred
+    declared = {spec.name: spec for spec in inferred.inputs}
+    columns = list(declared.values())
+    fitted = sorted(
+        round(float(q), 12) for q in getattr(estimator.network_, "quantiles", None) or ()
+    )
+    levels = [quantile_level(q) for q in fitted if q < 0.5 and round(1.0 - q, 12) in fitted]
+    targets = target_names(estimator)
+    extra = []  # predict's order: each target's interval bounds, then its quantiles
+    for t in targets:
+        names = [level_name(t, level, side) for level in levels for side in ("lo", "hi")]
+        names += [quantile_name(t, q) for q in fitted]
+        extra += [ColSpec(declared[t].type, name, required=False) for name in names]
+    at = [spec.name for spec in columns].index(targets[-1]) + 1
+    columns[at:at] = extra
+    at = [spec.name for spec in columns].index(estimator.time_col) + 1
+    columns.insert(at, ColSpec(declared[estimator.time_col].type, "origin", required=False))
+    columns.append(ColSpec(DataType.long, "stale_steps", required=False))
+    return Schema(columns)
 
 
 CODE_DIR = "code"
@@ -433,8 +326,8 @@ def log_model(
         signature = _signature(estimator, example, output)
     except Exception as exc:
         raise ForecasterError(
-            f"Could not build the model's signature (its output schema and the cutoff "
-            f"parameter): {short_error(exc)}"
+            f"Could not build the model's signature (its output schema and params): "
+            f"{short_error(exc)}"
         ) from exc
     requirements, code_paths = packaging()
     with warnings.catch_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)

@@ -1399,8 +1399,9 @@ def test_pyfunc_interval_params_forecast_as_native_predict(quantile_pyfunc):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="MLflow's param schema (shape (-1,)) refuses a scalar level that native predict "
-    "takes (predict(level=80)); forecaster/tracking/pyfunc.py would need to accept it",
+    reason="MLflow checks params against the signature's ParamSpec before the pyfunc sees them, "
+    "and a ParamSpec is a scalar or a list, never both: the list level (several levels) refuses "
+    "a scalar with MLflow's MlflowException. get_raw_model().predict(frame, level=80) takes it",
 )
 def test_pyfunc_takes_a_scalar_level_as_native_predict_does(quantile_pyfunc):
     loaded, _ = quantile_pyfunc
