@@ -363,11 +363,16 @@ def _dry_run(
 
 
 def _result(
-    job: Job, panel: Any, status: Literal["completed", "dry-run"], **fields: Any
+    job: Job,
+    panel: Any,
+    status: Literal["completed", "dry-run"],
+    forecast: pl.DataFrame | None = None,
+    **fields: Any,
 ) -> PipelineResult:
-    """What a run of ``job`` on ``panel`` did (``fields``: what it wrote)."""
-    when = job.when
-    dropped = _dropped_series(job, panel)
+    """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made; ``fields``:
+    what it wrote). The stale series it lists and counts are those it did not drop."""
+    dropped = _dropped_series(job, panel, forecast)
+    when = job.when.without(dropped)
     return PipelineResult(
         name=job.name,
         as_of=when.label,
@@ -378,9 +383,9 @@ def _result(
         rows=int(panel.offsets[-1]),
         series=panel.n_series,
         spec_hash=job.digest,
-        stale_series={k: v for k, v in when.stale if k not in dropped},
-        stale_series_count=when.stale_count - sum(k in dropped for k, _ in when.stale),
-        stale_steps={k: v for k, v in when.stale_steps if k not in dropped},
+        stale_series=dict(when.stale),
+        stale_series_count=when.stale_count,
+        stale_steps=dict(when.stale_steps),
         excluded_series=list(when.excluded),
         dropped_series=dropped,
         data=data_record(job),
@@ -390,13 +395,17 @@ def _result(
     )
 
 
-def _dropped_series(job: Job, panel: Any) -> list[str]:
-    """The series of the data that the panel left out (too short for the model's windows,
-    with a warning), but those the stale policy excluded: neither fitted nor forecast."""
+def _dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[str]:
+    """The series of the data, but those the stale policy excluded, that the run leaves out
+    as too short for the model (with a warning): with its ``forecast``, those absent from it
+    (neither fitted nor forecast: a series with the lookback's rows but fewer than lookback +
+    horizon is left out of the fit, yet forecast); without one (a dry run), those the
+    ``panel`` of the fit leaves out."""
     id_col = job.spec.series.id
     if id_col is None:
         return []
-    kept = pl.DataFrame({id_col: panel.keys[panel.id_name]}).select(id_text(id_col))
+    made = pl.DataFrame({id_col: panel.keys[panel.id_name]}) if forecast is None else forecast
+    kept = made.select(id_text(id_col)).unique()
     given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
     absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
     return [key for key in absent.to_list() if key not in job.when.excluded]
@@ -515,6 +524,7 @@ def _write_files(
         job,
         panel,
         "completed",
+        forecast,
         forecasts=str(out_dir / "forecasts.parquet"),
         backtest=str(out_dir / "backtest.parquet") if backtest is not None else None,
         plot=str(out_dir / "forecast.png") if plot else None,
