@@ -72,6 +72,7 @@ from forecaster.jobs.outputs import (
     check_not_later,
     check_outputs_replaceable,
     data_record,
+    dropped_series,
     manifest_details,
     output_lock,
     same_pipeline,
@@ -85,7 +86,7 @@ from forecaster.jobs.placement import (
     load_spec,
 )
 from forecaster.jobs.pointer import remember_model, reused_label
-from forecaster.jobs.schedule import drop_excluded, finish_forecast, id_text, max_staleness
+from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
@@ -371,7 +372,7 @@ def _result(
 ) -> PipelineResult:
     """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made; ``fields``:
     what it wrote). The stale series it lists and counts are those it did not drop."""
-    dropped = _dropped_series(job, panel, forecast)
+    dropped = dropped_series(job, panel, forecast)
     when = job.when.without(dropped)
     return PipelineResult(
         name=job.name,
@@ -393,22 +394,6 @@ def _result(
         stale_policy=job.spec.series.stale,
         **fields,
     )
-
-
-def _dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[str]:
-    """The series of the data, but those the stale policy excluded, that the run leaves out
-    as too short for the model (with a warning): with its ``forecast``, those absent from it
-    (neither fitted nor forecast: a series with the lookback's rows but fewer than lookback +
-    horizon is left out of the fit, yet forecast); without one (a dry run), those the
-    ``panel`` of the fit leaves out."""
-    id_col = job.spec.series.id
-    if id_col is None:
-        return []
-    made = pl.DataFrame({id_col: panel.keys[panel.id_name]}) if forecast is None else forecast
-    kept = made.select(id_text(id_col)).unique()
-    given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
-    absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
-    return [key for key in absent.to_list() if key not in job.when.excluded]
 
 
 def _write_outputs(
