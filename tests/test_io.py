@@ -99,7 +99,7 @@ def test_publish_to_a_free_place_then_replace_our_own(tmp_path):
         (lambda d: (d / "notes.txt").write_text("mine"), "did not write"),
         (lambda d: (d / "x").write_bytes(b"edited"), "changed since"),
         (lambda d: (d / "extra.csv").write_text("1,2"), "not written by forecaster"),
-        (lambda d: (d / "sub").mkdir() or (d / "sub" / "deep.txt").write_text("z"), "sub/"),
+        (lambda d: (d / "sub").mkdir() or (d / "sub" / "deep.txt").write_text("z"), "deep.txt"),
         (lambda d: os.symlink("/etc", d / "link"), "link"),
         # was: an empty folder someone added was deleted with the version it was in
         (lambda d: (d / "empty").mkdir(), r"empty/ \(a folder forecaster did not write\)"),

@@ -145,15 +145,11 @@ def _ownership_problems(pinned: PinnedDirectory, manifest: Mapping[str, Any]) ->
     added, even an empty one, is theirs: replacing the folder would delete it)."""
     listed: dict[str, str] = manifest["files"]
     written = {parent for name in listed for parent in _parents(name)}
-    foreign: set[str] = set()  # named once, not again for what they hold
     problems = []
-    for relative, kind, digest in pinned.walk():  # (a folder before what it holds)
+    for relative, kind, digest in pinned.walk():
         if relative == MANIFEST or (kind == "dir" and relative in written):
             continue
-        if foreign.intersection(_parents(relative)):
-            continue
         if kind == "dir":
-            foreign.add(relative)
             problems.append(f"{relative}/ (a folder forecaster did not write)")
             continue
         if kind == "unreadable":
@@ -244,7 +240,8 @@ def check_replaceable(
     replaced by a new folder of ``kind``; return its manifest (None when it is free).
 
     It may when it does not exist, is an empty folder, or holds a folder of the same kind that
-    the package wrote (its manifest) in which no file was added or changed since. ``same`` can
+    the package wrote (its manifest) in which no file was added or changed since, nor a folder
+    that holds none of its files (an empty folder a user added is theirs). ``same`` can
     refuse further (e.g. the outputs of another pipeline): it returns a reason, or None.
     ``adopt(folder)`` can vouch for a folder without a manifest (one an older version of the
     package wrote before it wrote manifests). The folder is checked as one version: when
