@@ -424,7 +424,7 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
 
 _UNLESS_SHORT = (
     "unless it is too short for the model (fewer rows than its lookback: then it is dropped "
-    "and not forecast, named in a warning and in dropped_series)"
+    "and not forecast, named in a warning and in a run's dropped_series)"
 )
 """Why a stale series the stale policy would forecast may have no forecast: the warning
 about stale series comes before the model is fitted (its lookback may depend on the data)."""
