@@ -625,6 +625,46 @@ def test_hostile_corrupt_wav_files(tmp_path: Path, case: str) -> None:
     assert load_audio_mfcc(tmp_path, pattern="good.wav").height == 1 + 4000 // 80
 
 
+WAV_LAYOUTS = {  # soundfile's format and endianness: RIFF's cousins libsndfile reads
+    "rf64": ("RF64", "FILE"),  # sizes in the ds64 chunk, the data chunk's 0xFFFFFFFF
+    "w64": ("W64", "FILE"),  # GUIDs and 64-bit sizes
+    "rifx": ("WAV", "BIG"),  # big-endian sizes
+}
+
+
+@pytest.mark.parametrize("layout", list(WAV_LAYOUTS))
+def test_a_truncated_rf64_w64_or_rifx_wav_is_refused(tmp_path: Path, layout: str) -> None:
+    """Only RIFF files were checked for a data chunk cut short: half an RF64, Wave64 or RIFX
+    clip was read without a word."""
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    kind, endian = WAV_LAYOUTS[layout]
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), _tone(4000, 8000), 8000, format=kind, subtype="PCM_16", endian=endian)
+    assert sf.info(str(whole)).format == kind
+    assert load_audio_mfcc(tmp_path).height == 1 + 4000 // 80  # a whole file is read
+    good = whole.read_bytes()
+    (tmp_path / "broken.wav").write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataValidationError, match=r"broken\.wav is truncated: .* declares 8,000"):
+        load_audio_mfcc(tmp_path)
+
+
+def test_an_rf64_wav_without_its_ds64_chunk_is_unreadable_not_truncated(tmp_path: Path) -> None:
+    """An RF64 data chunk whose size is in no ds64 chunk has no known size: libsndfile's
+    refusal is reported (the file cannot be read), not a truncation made up from 0xFFFFFFFF."""
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    path = tmp_path / "clip.wav"
+    sf.write(str(path), _tone(4000, 8000), 8000, format="RF64", subtype="PCM_16")
+    data = path.read_bytes()
+    at = data.index(b"ds64")
+    size = int.from_bytes(data[at + 4 : at + 8], "little")
+    junk = b"JUNK" + data[at + 4 : at + 8] + bytes(size)  # the ds64 chunk blanked out
+    path.write_bytes(data[:at] + junk + data[at + 8 + size :])
+    with pytest.raises(DataValidationError, match=r"Could not read audio file .*clip\.wav"):
+        load_audio_mfcc(tmp_path)
+
+
 def test_hostile_wav_with_huge_float_samples(tmp_path: Path) -> None:
     sf = pytest.importorskip("soundfile")
     pytest.importorskip("librosa")

@@ -101,6 +101,9 @@ def test_publish_to_a_free_place_then_replace_our_own(tmp_path):
         (lambda d: (d / "extra.csv").write_text("1,2"), "not written by forecaster"),
         (lambda d: (d / "sub").mkdir() or (d / "sub" / "deep.txt").write_text("z"), "deep.txt"),
         (lambda d: os.symlink("/etc", d / "link"), "link"),
+        # was: an empty folder someone added was deleted with the version it was in
+        (lambda d: (d / "empty").mkdir(), r"empty/ \(a folder forecaster did not write\)"),
+        (lambda d: (d / "a" / "b").mkdir(parents=True), r"a/ \(a folder"),
     ],
 )
 def test_publish_refuses_what_is_not_provably_ours(tmp_path, prepare, message):
@@ -113,7 +116,17 @@ def test_publish_refuses_what_is_not_provably_ours(tmp_path, prepare, message):
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     with pytest.raises(OwnershipError, match=message):
         _io.publish_directory(staged(destination, {"x": b"2"}), destination, kind="thing")
+    assert _io.remove_owned(destination, "thing") is False
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_folder_that_holds_written_files_is_ours(tmp_path):
+    """Sub-folders that hold listed files (a run's model/) are the package's: replaced."""
+    destination = tmp_path / "out"
+    files = {"x": b"1", "model/deep/y": b"2"}
+    _io.publish_directory(staged(destination, files), destination, kind="thing")
+    _io.publish_directory(staged(destination, {"x": b"3"}), destination, kind="thing")
+    assert sorted(p.name for p in destination.iterdir()) == ["manifest.json", "x"]
 
 
 def test_publish_refuses_another_kind_a_file_and_a_link(tmp_path):

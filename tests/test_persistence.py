@@ -567,6 +567,20 @@ def test_refuses_to_overwrite_a_model_folder_holding_a_users_file(
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_refuses_to_overwrite_a_model_folder_holding_a_users_empty_folder(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    # Regression: saving over an earlier model deleted an empty folder a user had added to it
+    # (a file there was refused and kept).
+    folder = forecaster.save(regressor, tmp_path / "model")
+    (folder / "results").mkdir()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(OwnershipError, match=r"results/ \(a folder forecaster did not write\)"):
+        forecaster.save(regressor, folder)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
 def test_refuses_to_overwrite_a_file(regressor: RNNRegressor, tmp_path: Path) -> None:
     target = tmp_path / "model"
     target.write_text("a file")

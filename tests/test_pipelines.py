@@ -1038,6 +1038,62 @@ def test_summary_names_the_series_too_short_to_model_as_dropped(tmp_path, capsys
     assert sorted(forecasts["id"].unique()) == ["a", "b"]
 
 
+def test_the_stale_warning_does_not_promise_a_forecast_to_a_series_too_short(tmp_path, capsys):
+    """A stale series too short for the model was named in the warning as "forecast from its
+    own last time", then dropped by the panel: the warning promised a forecast never made."""
+    text = rows(12, ids=("a", "b")) + "c,2024-01-01,1.5\nc,2024-01-02,2.5\n"
+    spec = csv_project(tmp_path, text, series='stale = "forecast"')
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    stale = next(line for line in err.splitlines() if "end before the as-of" in line)
+    assert "c (last 2024-01-02)" in stale and "too short for the model" in stale, stale
+    assert "not forecast" in stale and "dropped_series" in stale, stale
+
+
+def _summary(tmp_path: Path) -> dict:
+    import json
+
+    return json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+
+
+def test_a_series_too_short_to_fit_but_long_enough_to_forecast_is_not_dropped(tmp_path, capsys):
+    """A stale series with the lookback's rows (5) but fewer than lookback + horizon (6) is
+    left out of the fit but forecast: summary.json listed it in dropped_series ("neither
+    fitted nor forecast") and not among the stale series, while forecasts.parquet held it."""
+    lines = "".join(f"c,2024-01-0{i},{i}.5\n" for i in range(1, 6))
+    spec = csv_project(tmp_path, rows(12, ids=("a", "b")) + lines, series='stale = "forecast"')
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    assert sorted(forecasts["id"].unique()) == ["a", "b", "c"]
+    summary = _summary(tmp_path)
+    assert summary["dropped_series"] == []
+    assert summary["stale_series"] == {"c": "2024-01-05"} and summary["stale_steps"] == {"c": 7}
+    assert summary["stale_series_count"] == 1
+
+
+@pytest.mark.parametrize(
+    "short", ["2024-01-01", "2024-01-10"], ids=["listed-first", "after-the-listed"]
+)
+def test_the_stale_count_leaves_out_every_dropped_series(tmp_path, capsys, monkeypatch, short):
+    """The stale count left out the dropped series only among the first STALE_LISTED (1,000)
+    listed: one listed later was still counted; and a dropped series listed first left the
+    list shorter than the stale series that were there to list."""
+    import forecaster.jobs.data as data_module
+
+    monkeypatch.setattr(data_module, "STALE_LISTED", 1)
+    start = dt.date.fromisoformat(short)
+    lines = "".join(f"c,{start + dt.timedelta(days=i)},{i}.5\n" for i in range(2))
+    text = rows(12, ids=("a",)) + rows(9, ids=("b",)).split("\n", 1)[1] + lines
+    spec = csv_project(tmp_path, text, series='stale = "forecast"')
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    summary = _summary(tmp_path)
+    assert summary["dropped_series"] == ["c"]
+    assert summary["stale_series"] == {"b": "2024-01-09"} and summary["stale_steps"] == {"b": 3}
+    assert summary["stale_series_count"] == 1
+
+
 def test_a_skipped_run_warns_when_the_data_changed_since_its_outputs(tmp_path, capsys):
     """A rerun of the same as-of skips: a clip or a series added to the data (the as-of of
     audio rarely moves), or a value corrected, kept the old outputs without a word."""

@@ -141,11 +141,16 @@ def read_manifest(
 
 def _ownership_problems(pinned: PinnedDirectory, manifest: Mapping[str, Any]) -> list[str]:
     """What in the pinned folder its manifest does not vouch for: files added, changed, not
-    regular or unreadable (empty sub-folders and the manifest itself are fine)."""
+    regular or unreadable, and sub-folders that hold none of its files (a folder someone
+    added, even an empty one, is theirs: replacing the folder would delete it)."""
     listed: dict[str, str] = manifest["files"]
+    written = {parent for name in listed for parent in _parents(name)}
     problems = []
     for relative, kind, digest in pinned.walk():
-        if relative == MANIFEST or kind == "dir":
+        if relative == MANIFEST or (kind == "dir" and relative in written):
+            continue
+        if kind == "dir":
+            problems.append(f"{relative}/ (a folder forecaster did not write)")
             continue
         if kind == "unreadable":
             problems.append(f"{relative} (cannot read it: {digest})")
@@ -158,6 +163,13 @@ def _ownership_problems(pinned: PinnedDirectory, manifest: Mapping[str, Any]) ->
         elif digest != listed[relative]:
             problems.append(f"{relative} (changed since forecaster wrote it)")
     return problems
+
+
+def _parents(relative: str) -> Iterator[str]:
+    """The folders above a relative posix path: ``a/b/c`` -> ``a/b``, ``a``."""
+    parts = relative.split("/")[:-1]
+    for end in range(len(parts), 0, -1):
+        yield "/".join(parts[:end])
 
 
 def _refusal(destination: Path, kind: str, purpose: str) -> str | None:
@@ -210,8 +222,8 @@ def check_pinned(
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
         raise OwnershipError(
             f"Refusing to {purpose} {destination}: it holds what forecaster did not write there "
-            f"or cannot check: {', '.join(problems[:5])}{more}. Move those files out (or delete "
-            "the folder yourself), then run again."
+            f"or cannot check: {', '.join(problems[:5])}{more}. Move those out (or delete the "
+            "folder yourself), then run again."
         )
     return manifest
 
@@ -228,7 +240,8 @@ def check_replaceable(
     replaced by a new folder of ``kind``; return its manifest (None when it is free).
 
     It may when it does not exist, is an empty folder, or holds a folder of the same kind that
-    the package wrote (its manifest) in which no file was added or changed since. ``same`` can
+    the package wrote (its manifest) in which no file was added or changed since, nor a folder
+    that holds none of its files (an empty folder a user added is theirs). ``same`` can
     refuse further (e.g. the outputs of another pipeline): it returns a reason, or None.
     ``adopt(folder)`` can vouch for a folder without a manifest (one an older version of the
     package wrote before it wrote manifests). The folder is checked as one version: when

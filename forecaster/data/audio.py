@@ -48,12 +48,13 @@ def import_audio_backend() -> tuple[ModuleType, ModuleType]:
     return librosa, soundfile
 
 
-def _check_riff_length(path: Path, chosen_by: str) -> None:
-    """Refuse a RIFF (WAV) file whose ``data`` chunk is shorter than its header says:
-    libsndfile would read the part that is there without a word, and the clip would silently
-    lose its end. Only the ``data`` chunk counts (a RIFF size that is off, or a missing pad
-    byte after complete samples, loses nothing); a size of 0 or 0xFFFFFFFF (not known, as
-    streaming writers leave it) cannot be checked."""
+def _check_wav_length(path: Path, chosen_by: str) -> None:
+    """Refuse a WAV file whose ``data`` chunk is shorter than its header says: libsndfile
+    would read the part that is there without a word, and the clip would silently lose its
+    end. RIFF and RIFX (big-endian) WAVE, RF64 and BW64 (the real size in their ``ds64``
+    chunk) and Sony Wave64 are checked (:func:`_data_chunk`). Only the ``data`` chunk counts
+    (a RIFF size that is off, or a missing pad byte after complete samples, loses nothing); a
+    size of 0 or all ones (not known, as streaming writers leave it) cannot be checked."""
     try:
         found = _data_chunk(path)
         size = path.stat().st_size
@@ -62,7 +63,7 @@ def _check_riff_length(path: Path, chosen_by: str) -> None:
     if found is None:
         return
     start, declared = found
-    if declared not in (0, 0xFFFFFFFF) and size - start < declared:
+    if declared not in (0, 0xFFFFFFFF, 2**64 - 1) and size - start < declared:
         raise DataValidationError(
             f"Audio file {path} is truncated: its data chunk declares {declared:,} bytes of "
             f"samples but the file holds {max(size - start, 0):,}. Re-copy or re-export it, or "
@@ -70,25 +71,75 @@ def _check_riff_length(path: Path, chosen_by: str) -> None:
         )
 
 
+_W64_GUIDS = {
+    name: bytes.fromhex(guid)
+    for name, guid in (
+        ("riff", "726966662e91cf11a5d628db04c10000"),
+        ("wave", "77617665f3acd3118cd100c04f8edb8a"),
+        ("data", "64617461f3acd3118cd100c04f8edb8a"),
+    )
+}
+"""The GUIDs of Sony Wave64 (W64) that :func:`_data_chunk` reads: the file's header, its form
+type and the chunk of samples."""
+
+
 def _data_chunk(path: Path, max_chunks: int = 1024) -> tuple[int, int] | None:
-    """Where the samples of a RIFF/WAVE file start and the size its ``data`` chunk declares
-    (None: not a RIFF/WAVE file, or no ``data`` chunk header within the file)."""
+    """Where the samples of a WAV file start and the size its ``data`` chunk declares (None:
+    another format, or no ``data`` chunk header within the file). RIFF (little-endian sizes),
+    RIFX (big-endian), RF64 / BW64 (a ``data`` size of 0xFFFFFFFF stands for the 64-bit one
+    of the ``ds64`` chunk) and Wave64 (GUIDs, 64-bit sizes that count the chunk's header)."""
     with open(path, "rb") as handle:
-        if handle.read(4) != b"RIFF" or not handle.read(4) or handle.read(4) != b"WAVE":
+        head = handle.read(12)
+        if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:] == b"WAVE":
+            return _riff_data(handle, head[:4], max_chunks)
+        head += handle.read(28)
+        if head[:16] == _W64_GUIDS["riff"] and head[24:40] == _W64_GUIDS["wave"]:
+            return _w64_data(handle, max_chunks)
+    return None
+
+
+def _riff_data(handle: Any, form: bytes, max_chunks: int) -> tuple[int, int] | None:
+    """:func:`_data_chunk` of a RIFF-like file after its 12-byte header (``form``: its tag)."""
+    order: Any = "big" if form == b"RIFX" else "little"
+    sized_apart = form in (b"RF64", b"BW64")
+    wide = None  # the data size of an RF64 / BW64 file's ds64 chunk
+    for _ in range(max_chunks):
+        header = handle.read(8)
+        if len(header) < 8:
             return None
-        for _ in range(max_chunks):
-            header = handle.read(8)
-            if len(header) < 8:
+        size = int.from_bytes(header[4:], order)
+        if header[:4] == b"data":
+            if sized_apart and size == 0xFFFFFFFF:
+                size = 0 if wide is None else wide  # no ds64: not known
+            return handle.tell(), size
+        if header[:4] == b"ds64" and sized_apart and size >= 16:
+            sizes = handle.read(16)  # of the RIFF form, then of the data
+            if len(sizes) < 16:
                 return None
-            size = int.from_bytes(header[4:], "little")
-            if header[:4] == b"data":
-                return handle.tell(), size
-            handle.seek(size + (size & 1), 1)  # chunks are padded to an even size
+            wide = int.from_bytes(sizes[8:], "little")
+            size -= 16
+        handle.seek(size + (size & 1), 1)  # chunks are padded to an even size
+    return None
+
+
+def _w64_data(handle: Any, max_chunks: int) -> tuple[int, int] | None:
+    """:func:`_data_chunk` of a Wave64 file after its 40-byte header: chunks of a 16-byte
+    GUID and a 64-bit size counting those 24 bytes, each padded to a multiple of 8."""
+    for _ in range(max_chunks):
+        header = handle.read(24)
+        if len(header) < 24:
+            return None
+        size = int.from_bytes(header[16:], "little")
+        if header[:16] == _W64_GUIDS["data"]:
+            return handle.tell(), max(size - 24, 0)
+        if size < 24:
+            return None  # a malformed size: the next chunk cannot be found
+        handle.seek(size - 24 + (-size % 8), 1)
     return None
 
 
 def _read_clip(path: Path, soundfile: ModuleType, chosen_by: str) -> tuple[np.ndarray, int]:
-    _check_riff_length(path, chosen_by)
+    _check_wav_length(path, chosen_by)
     try:
         data, native_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, ValueError, TypeError) as err:

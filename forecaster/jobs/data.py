@@ -27,7 +27,10 @@ Series that end before the as-of
     :func:`prepare_data`, which every command goes through, names the stale series in a
     ``ForecasterWarning`` (their count, the first five with their last times and steps), and
     the run records them in ``summary.json`` (``stale_series``: id -> last time, at most
-    :data:`STALE_LISTED`; ``stale_series_count``; ``stale_steps``; ``excluded_series``). The
+    :data:`STALE_LISTED`; ``stale_series_count``; ``stale_steps``; ``excluded_series``), but
+    those too short for the model, which it neither fits nor forecasts (``dropped_series``;
+    :meth:`AsOf.without`). The warning comes before the model is fitted, so it says that a
+    series too short for the model's lookback is dropped rather than forecast. The
     spec's ``[series] max_staleness`` and ``stale`` policy decide whether each is left out of
     the forecast or forecast from its own last time (:mod:`forecaster.jobs.schedule`); every
     forecast row carries its ``origin`` and ``stale_steps``. All are still used to fit.
@@ -41,6 +44,7 @@ import numbers
 import re
 import warnings
 import zoneinfo
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +175,9 @@ class AsOf:
     future : polars.DataFrame or None
         With future covariates: their values over the horizon after each forecast series,
         read from the source beyond the as-of (:func:`forecaster.jobs.schedule.future_frame`).
+    ends : polars.DataFrame or None
+        Every stale series (not only the listed ones): its id as text, its last time and its
+        steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
     """
 
     label: str
@@ -181,9 +188,20 @@ class AsOf:
     stale_steps: tuple[tuple[str, int], ...] = ()
     excluded: tuple[str, ...] = ()
     future: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
+    ends: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.label
+
+    def without(self, ids: Collection[str]) -> AsOf:
+        """This as-of with the series ``ids`` (by their id as text) no longer among its stale
+        series: listed (up to :data:`STALE_LISTED`, the next ones taking their places) and
+        counted, however many series are stale. A run leaves out the series it neither fits
+        nor forecasts (too short for the model), so a stale series is never reported as if
+        forecast when it was dropped."""
+        if self.ends is None or not ids:
+            return self
+        return dataclasses.replace(self, **_stale_fields(self.ends, ids))
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -366,12 +384,15 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
     ends, id_col = stale_steps(frame, spec), spec.series.id
     if ends.height == 0 or id_col is None:  # (a single series is never behind itself)
         return when
-    rows = ends.select(id_text(id_col), "__last__", "__steps__").head(STALE_LISTED).iter_rows()
-    listed = [(key, _iso(end), int(steps)) for key, end, steps in rows]
-    excluded = excluded_ids(ends, spec)
+    table = ends.select(
+        id_text(id_col).alias("id"),
+        pl.col("__last__").alias("last"),
+        pl.col("__steps__").cast(pl.Int64).alias("steps"),
+    )
+    fields, excluded = _stale_fields(table), excluded_ids(ends, spec)
     shown = ", ".join(
-        f"{key} (last {end}) {steps} step{'' if steps == 1 else 's'} behind"
-        for key, end, steps in listed[:5]
+        f"{key} (last {_iso(end)}) {steps} step{'' if steps == 1 else 's'} behind"
+        for key, end, steps in table.head(5).iter_rows()
     )
     more = f" and {ends.height - 5} more" if ends.height > 5 else ""
     if excluded:
@@ -384,13 +405,13 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
         policy += (
             "."
             if n == ends.height
-            else "; the others are forecast from their own last time, "
-            "dated before the as-of (stale_steps in forecasts.parquet)."
+            else "; the others are forecast from their own last time, dated before the as-of "
+            f"(stale_steps in forecasts.parquet), {_UNLESS_SHORT}."
         )
     else:
         policy = (
-            "Their forecasts start after their own last time, not after the as-of (stale_steps "
-            "in forecasts.parquet)."
+            "Each is forecast from its own last time, not from the as-of (stale_steps in "
+            f"forecasts.parquet), {_UNLESS_SHORT}."
         )
     warnings.warn(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
@@ -398,13 +419,30 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
         ForecasterWarning,
         stacklevel=3,
     )
-    return dataclasses.replace(
-        when,
-        stale=tuple((key, end) for key, end, _ in listed),
-        stale_count=ends.height,
-        stale_steps=tuple((key, steps) for key, _, steps in listed),
-        excluded=excluded,
-    )
+    return dataclasses.replace(when, **fields, excluded=excluded, ends=table)
+
+
+_UNLESS_SHORT = (
+    "unless it is too short for the model (fewer rows than its lookback: then it is dropped "
+    "and not forecast, named in a warning and in a run's dropped_series)"
+)
+"""Why a stale series the stale policy would forecast may have no forecast: the warning
+about stale series comes before the model is fitted (its lookback may depend on the data)."""
+
+
+def _stale_fields(table: pl.DataFrame, left_out: Collection[str] = ()) -> dict[str, Any]:
+    """The ``stale``, ``stale_count`` and ``stale_steps`` of :class:`AsOf` from the table of
+    every stale series (``id``, ``last``, ``steps``), without the series ``left_out``."""
+    if left_out:
+        table = table.filter(~pl.col("id").is_in(list(left_out)))
+    rows = [
+        (key, _iso(end), int(steps)) for key, end, steps in table.head(STALE_LISTED).iter_rows()
+    ]
+    return {
+        "stale": tuple((key, end) for key, end, _ in rows),
+        "stale_count": table.height,
+        "stale_steps": tuple((key, steps) for key, _, steps in rows),
+    }
 
 
 def _stale_advice(spec: Spec) -> str:

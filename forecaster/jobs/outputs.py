@@ -59,6 +59,7 @@ from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
+from forecaster.jobs.schedule import id_text
 from forecaster.jobs.spec import Spec, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
@@ -70,6 +71,7 @@ __all__ = [
     "check_not_later",
     "check_outputs_replaceable",
     "data_record",
+    "dropped_series",
     "legacy_summary",
     "manifest_details",
     "output_lock",
@@ -314,6 +316,23 @@ def data_record(job: Job) -> dict[str, Any]:
     fingerprint = dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)
     record = {k: fingerprint[k] for k in ("rows", "series", "start", "end", "hash")}
     return {**record, "polars": pl.__version__}
+
+
+def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[str]:
+    """The series of the data, but those the stale policy excluded, that the run leaves out
+    as too short for the model (with a warning): with its ``forecast``, those absent from it
+    (neither fitted nor forecast: a series with the lookback's rows but fewer than lookback +
+    horizon is left out of the fit, yet forecast); without one (a dry run), those the
+    ``panel`` of the fit leaves out."""
+    id_col = job.spec.series.id
+    if id_col is None:
+        return []
+    made = pl.DataFrame({id_col: panel.keys[panel.id_name]}) if forecast is None else forecast
+    kept = made.select(id_text(id_col)).unique()
+    given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
+    absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
+    excluded = set(job.when.excluded)
+    return [key for key in absent.to_list() if key not in excluded]
 
 
 def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:

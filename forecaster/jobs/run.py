@@ -72,6 +72,7 @@ from forecaster.jobs.outputs import (
     check_not_later,
     check_outputs_replaceable,
     data_record,
+    dropped_series,
     manifest_details,
     output_lock,
     same_pipeline,
@@ -85,7 +86,7 @@ from forecaster.jobs.placement import (
     load_spec,
 )
 from forecaster.jobs.pointer import remember_model, reused_label
-from forecaster.jobs.schedule import drop_excluded, finish_forecast, id_text, max_staleness
+from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import point_metrics
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
@@ -363,11 +364,16 @@ def _dry_run(
 
 
 def _result(
-    job: Job, panel: Any, status: Literal["completed", "dry-run"], **fields: Any
+    job: Job,
+    panel: Any,
+    status: Literal["completed", "dry-run"],
+    forecast: pl.DataFrame | None = None,
+    **fields: Any,
 ) -> PipelineResult:
-    """What a run of ``job`` on ``panel`` did (``fields``: what it wrote)."""
-    when = job.when
-    dropped = _dropped_series(job, panel)
+    """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made; ``fields``:
+    what it wrote). The stale series it lists and counts are those it did not drop."""
+    dropped = dropped_series(job, panel, forecast)
+    when = job.when.without(dropped)
     return PipelineResult(
         name=job.name,
         as_of=when.label,
@@ -378,9 +384,9 @@ def _result(
         rows=int(panel.offsets[-1]),
         series=panel.n_series,
         spec_hash=job.digest,
-        stale_series={k: v for k, v in when.stale if k not in dropped},
-        stale_series_count=when.stale_count - sum(k in dropped for k, _ in when.stale),
-        stale_steps={k: v for k, v in when.stale_steps if k not in dropped},
+        stale_series=dict(when.stale),
+        stale_series_count=when.stale_count,
+        stale_steps=dict(when.stale_steps),
         excluded_series=list(when.excluded),
         dropped_series=dropped,
         data=data_record(job),
@@ -388,18 +394,6 @@ def _result(
         stale_policy=job.spec.series.stale,
         **fields,
     )
-
-
-def _dropped_series(job: Job, panel: Any) -> list[str]:
-    """The series of the data that the panel left out (too short for the model's windows,
-    with a warning), but those the stale policy excluded: neither fitted nor forecast."""
-    id_col = job.spec.series.id
-    if id_col is None:
-        return []
-    kept = pl.DataFrame({id_col: panel.keys[panel.id_name]}).select(id_text(id_col))
-    given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
-    absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
-    return [key for key in absent.to_list() if key not in job.when.excluded]
 
 
 def _write_outputs(
@@ -515,6 +509,7 @@ def _write_files(
         job,
         panel,
         "completed",
+        forecast,
         forecasts=str(out_dir / "forecasts.parquet"),
         backtest=str(out_dir / "backtest.parquet") if backtest is not None else None,
         plot=str(out_dir / "forecast.png") if plot else None,

@@ -14,9 +14,10 @@ Series that end before the as-of
 
     Either way every series that ends before the as-of is named in a ``ForecasterWarning`` and
     in ``summary.json`` (``stale_series``: id -> last time, ``stale_steps``: id -> steps,
-    ``excluded_series``), and ``forecasts.parquet`` has a ``stale_steps`` column (0 for a series
-    that reaches the as-of) and an ``origin`` column (the time of the series' last input row),
-    so a forecast dated before the as-of is never silent.
+    ``excluded_series``; but one too short for the model, neither fitted nor forecast, is in
+    ``dropped_series`` instead), and ``forecasts.parquet`` has a ``stale_steps`` column (0 for
+    a series that reaches the as-of) and an ``origin`` column (the time of the series' last
+    input row), so a forecast dated before the as-of is never silent.
 Future covariates
     With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
     after each series' last observation, with the future covariate columns filled and the

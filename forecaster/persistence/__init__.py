@@ -28,9 +28,10 @@ limits, entries), :mod:`~forecaster.persistence.migration` (formats 1 and 2),
 :func:`save` writes the folder beside its destination and publishes it in one step (an atomic
 exchange with an earlier model, see :func:`forecaster._io.publish_directory`), so a crash never
 leaves a half-written model and a concurrent :func:`load` sees the old model or the new one. It
-replaces only a folder that is provably a model it wrote with nothing added or changed (or an
-empty folder); anything else is refused with an :class:`~forecaster.exceptions.OwnershipError`
-before anything is written: a folder it cannot read entirely (a sub-folder of mode 000) too.
+replaces only a folder that is provably a model it wrote with nothing added (a file or a
+folder, even an empty one) or changed (or an empty folder); anything else is refused with an
+:class:`~forecaster.exceptions.OwnershipError` before anything is written: a folder it cannot
+read entirely (a sub-folder of mode 000) too.
 The earlier model is checked again after the exchange, so a file a user drops into it while
 the save runs is put back with it (and the save refused), never deleted with it.
 
