@@ -649,6 +649,21 @@ def test_a_truncated_rf64_w64_or_rifx_wav_is_refused(tmp_path: Path, layout: str
         load_audio_mfcc(tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["AIFF", "AU"])
+def test_a_truncated_aiff_or_au_clip_is_refused(tmp_path: Path, kind: str) -> None:
+    """Half an AIFF or Sun ``.au`` clip was read without a word (only WAV layouts were checked)."""
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    suffix = kind.lower()
+    whole = tmp_path / f"whole.{suffix}"
+    sf.write(str(whole), _tone(4000, 8000), 8000, format=kind, subtype="PCM_16")
+    assert load_audio_mfcc(tmp_path, pattern=f"*.{suffix}").height == 1 + 4000 // 80
+    good = whole.read_bytes()
+    (tmp_path / f"broken.{suffix}").write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataValidationError, match=rf"broken\.{suffix} is truncated: .* 8,000"):
+        load_audio_mfcc(tmp_path, pattern=f"*.{suffix}")
+
+
 def test_an_rf64_wav_without_its_ds64_chunk_is_unreadable_not_truncated(tmp_path: Path) -> None:
     """An RF64 data chunk whose size is in no ds64 chunk has no known size: libsndfile's
     refusal is reported (the file cannot be read), not a truncation made up from 0xFFFFFFFF."""

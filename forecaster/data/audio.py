@@ -49,10 +49,11 @@ def import_audio_backend() -> tuple[ModuleType, ModuleType]:
 
 
 def _check_wav_length(path: Path, chosen_by: str) -> None:
-    """Refuse a WAV file whose ``data`` chunk is shorter than its header says: libsndfile
-    would read the part that is there without a word, and the clip would silently lose its
-    end. RIFF and RIFX (big-endian) WAVE, RF64 and BW64 (the real size in their ``ds64``
-    chunk) and Sony Wave64 are checked (:func:`_data_chunk`). Only the ``data`` chunk counts
+    """Refuse an audio file whose samples are fewer than its header says: libsndfile would
+    read the part that is there without a word, and the clip would silently lose its end.
+    RIFF and RIFX (big-endian) WAVE, RF64 and BW64 (the real size in their ``ds64`` chunk),
+    Sony Wave64, AIFF / AIFF-C and Sun / NeXT ``.au`` files are checked
+    (:func:`_data_chunk`). Only the chunk of samples counts
     (a RIFF size that is off, or a missing pad byte after complete samples, loses nothing); a
     size of 0 or all ones (not known, as streaming writers leave it) cannot be checked."""
     try:
@@ -84,17 +85,39 @@ type and the chunk of samples."""
 
 
 def _data_chunk(path: Path, max_chunks: int = 1024) -> tuple[int, int] | None:
-    """Where the samples of a WAV file start and the size its ``data`` chunk declares (None:
-    another format, or no ``data`` chunk header within the file). RIFF (little-endian sizes),
-    RIFX (big-endian), RF64 / BW64 (a ``data`` size of 0xFFFFFFFF stands for the 64-bit one
-    of the ``ds64`` chunk) and Wave64 (GUIDs, 64-bit sizes that count the chunk's header)."""
+    """Where the samples of an audio file start and the size its header declares for them
+    (None: another format, or no chunk of samples within the file). RIFF (little-endian
+    sizes), RIFX (big-endian), RF64 / BW64 (a ``data`` size of 0xFFFFFFFF stands for the
+    64-bit one of the ``ds64`` chunk), Wave64 (GUIDs, 64-bit sizes that count the chunk's
+    header), AIFF / AIFF-C (:func:`_aiff_data`) and Sun / NeXT ``.au`` (offset and size in
+    the header; a size of all ones is not known)."""
     with open(path, "rb") as handle:
         head = handle.read(12)
         if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:] == b"WAVE":
             return _riff_data(handle, head[:4], max_chunks)
+        if head[:4] == b"FORM" and head[8:] in (b"AIFF", b"AIFC"):
+            return _aiff_data(handle, max_chunks)
+        if head[:4] == b".snd":  # Sun / NeXT: the data's offset and size in the header
+            start, size = int.from_bytes(head[4:8], "big"), int.from_bytes(head[8:12], "big")
+            return start, size
         head += handle.read(28)
         if head[:16] == _W64_GUIDS["riff"] and head[24:40] == _W64_GUIDS["wave"]:
             return _w64_data(handle, max_chunks)
+    return None
+
+
+def _aiff_data(handle: Any, max_chunks: int) -> tuple[int, int] | None:
+    """:func:`_data_chunk` of an AIFF / AIFF-C file after its 12-byte header: big-endian
+    chunks padded to an even size; the samples are the ``SSND`` chunk's, after its 8 bytes of
+    offset and block size."""
+    for _ in range(max_chunks):
+        header = handle.read(8)
+        if len(header) < 8:
+            return None
+        size = int.from_bytes(header[4:], "big")
+        if header[:4] == b"SSND":
+            return handle.tell() + 8, max(size - 8, 0)
+        handle.seek(size + (size & 1), 1)
     return None
 
 
