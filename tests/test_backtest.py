@@ -401,6 +401,93 @@ def test_a_fold_with_at_most_m_values_is_left_out_of_the_pooled_mase_with_a_warn
     assert np.isfinite(result.by_step["mase"].to_numpy()).all()
 
 
+def _short_and_long(seed: int = 0) -> pl.DataFrame:
+    """Series a (200 rows) and b (60 rows) of a 12-step cycle."""
+    rng = np.random.default_rng(seed)
+    t = np.r_[np.arange(200), np.arange(60)]
+    y = 10 + 3 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, 260)
+    return pl.DataFrame({"id": ["a"] * 200 + ["b"] * 60, "time": t, "y": y})
+
+
+def test_baselines_and_their_skill_are_pooled_over_the_points_they_forecast():
+    """b's first origin has 48 values, fewer than m=50: no seasonal-naive forecast there.
+    aggregate's mae_snaive was NaN while its mase_snaive pooled the other blocks (and the
+    block's own mae_snaive was NaN though 4 of its 6 steps had a forecast). Every baseline
+    column now pools the points the baseline forecast, the model's score in the skill ratio
+    the same points, and n_snaive counts them, in every breakdown alike."""
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+    with pytest.warns(ForecasterWarning, match=r"1 of the 4 .* fewer than m=50 values.*n_snaive"):
+        result = backtest(model, _short_and_long(), folds=2, m=50, metrics=["mae", "rmse", "mase"])
+    metrics = result.metrics.sort("fold", "id")
+    assert metrics["n_snaive"].to_list() == [6, 0, 6, 6] and metrics["n_naive"].to_list() == [6] * 4
+    short = metrics.row(1, named=True)  # (fold 0, b)
+    assert np.isnan(short["mae_snaive"]) and np.isnan(short["mae_skill_snaive"])
+    snaive = result.baselines.filter(pl.col("baseline") == "snaive").sort("fold", "id")
+    assert np.isnan(snaive["mae"][1])  # no forecast at any step (were 2 of 6 missing)
+    forecast = metrics.filter(pl.col("n_snaive") > 0)
+    weights = forecast["n"].to_numpy()
+    overall = result.aggregate.row(0, named=True)
+    assert overall["n"] == 24 and overall["n_snaive"] == 18 and overall["n_naive"] == 24
+    for name in ("mae", "rmse"):
+        ours, theirs = forecast[name].to_numpy(), forecast[f"{name}_snaive"].to_numpy()
+        power = 2 if name == "rmse" else 1
+        pooled = [np.average(v**power, weights=weights) ** (1 / power) for v in (ours, theirs)]
+        assert overall[f"{name}_snaive"] == pytest.approx(pooled[1])  # was NaN
+        assert overall[f"{name}_skill_snaive"] == pytest.approx(pooled[0] / pooled[1])
+        assert overall[f"{name}_skill_naive"] == pytest.approx(
+            overall[name] / overall[f"{name}_naive"]
+        )
+    scaled = forecast.filter(pl.col("mase").is_not_nan())
+    assert overall["mase_skill_snaive"] == pytest.approx(
+        np.average(scaled["mase"], weights=scaled["n"])
+        / np.average(scaled["mase_snaive"], weights=scaled["n"])
+    )
+    assert_frame_equal(pool_scores(result.metrics), result.aggregate, check_exact=False)
+    assert_frame_equal(result.score([]), result.aggregate, check_exact=False)
+    by_fold = result.score("fold").sort("fold")
+    assert by_fold["n_snaive"].to_list() == [6, 12]
+    first = metrics.row(0, named=True)  # fold 0's only seasonal-naive forecast: a's
+    assert by_fold["mae_snaive"][0] == pytest.approx(first["mae_snaive"])
+    assert by_fold["mae_skill_snaive"][0] == pytest.approx(first["mae_skill_snaive"])
+    by_step = result.by_step
+    assert by_step["n_snaive"].to_list() == [3] * 6 and not by_step["mae_snaive"].is_nan().any()
+
+
+@pytest.mark.parametrize("missing", ["ffill", "interpolate"])
+def test_steps_the_missing_policy_filled_are_not_scored(missing):
+    """A gap inside the last fold's targets, filled by missing=: the model and the baselines
+    were scored against the filled values (float32 ones, at that), and the filled values
+    were in the MASE scales. Only the frame's own values are scored now."""
+    frame = _frame(n_series=2, n=80).drop("z")
+    gap = pl.col("time").dt.hour().is_in([4, 5, 6]) & (pl.col("time").dt.day() == 4)
+    early = pl.col("time").dt.hour().is_in([10, 11]) & (pl.col("time").dt.day() == 2)
+    holed = frame.filter(~((gap | early) & (pl.col("id") == "s1")))  # 3 of fold 1's targets
+    model = RNNForecaster(target="y", id_col="id", missing=missing, baseline="none", **TINY)
+    with pytest.warns(ForecasterWarning, match="3 of the 24 forecast points .* not scored"):
+        result = backtest(model, holed, folds=2, metrics=["mae", "mase"])
+    forecasts = result.forecasts
+    observed = forecasts.join(holed.select("id", "time"), on=["id", "time"], how="semi")
+    assert forecasts.height == 24 and observed.height == 21
+    metrics = result.metrics.sort("fold", "id")
+    assert metrics["n"].to_list() == [6, 6, 6, 3] and metrics["n_naive"].to_list() == [6, 6, 6, 3]
+    error = (observed["y"].cast(pl.Float64) - observed["y_actual"]).abs()
+    assert result.aggregate["mae"].item() == pytest.approx(error.mean())
+    last = observed.filter((pl.col("id") == "s1") & (pl.col("fold") == 1))
+    origin = holed.filter((pl.col("id") == "s1") & (pl.col("time") == last["cutoff"][0]))["y"]
+    assert metrics["mae_naive"][3] == pytest.approx((last["y_actual"] - origin).abs().mean())
+    history = holed.filter((pl.col("id") == "s1") & (pl.col("time") <= last["cutoff"][0]))
+    grid = history.select(pl.col("y").diff().abs())["y"]  # the frame's own steps only
+    by_hand = grid.filter(history["time"].diff() == dt.timedelta(hours=1)).mean()
+    assert metrics["mase"][3] == pytest.approx(metrics["mae"][3] / by_hand)
+    assert_frame_equal(result.score(["fold", "cutoff", "id"]), result.metrics, check_exact=False)
+    zero = RNNForecaster(target="y", id_col="id", missing="zero", baseline="none", **TINY)
+    with warnings.catch_warnings(record=True) as caught:  # zeros by the user's word: scored
+        warnings.simplefilter("always")
+        counted = backtest(zero, holed, folds=2, metrics=["mae"])
+    assert not [w for w in caught if "not scored" in str(w.message)]
+    assert counted.aggregate["n"].item() == 24
+
+
 def test_scores_use_the_frames_float64_values_not_their_float32_rounding():
     """1e8 + whole numbers: float32 (steps of 8 there) rounds the changes away. The actual
     values, the naive baseline and MASE's scales come from the frame's own values, so the
@@ -434,7 +521,9 @@ def test_metrics_and_score_show_the_baselines_beside_the_model(frame):
     beside = ["mae", "mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive", "mse"]
     keys = ["fold", "cutoff", "id", "target"]
     metrics = result.metrics
-    assert metrics.columns[: len(keys) + 1 + len(beside)] == [*keys, "n", *beside]
+    counts = ["n", "n_naive", "n_snaive"]  # the points each scored: all of them here
+    assert metrics.columns[: len(keys) + 3 + len(beside)] == [*keys, *counts, *beside]
+    assert metrics.select(pl.col(counts[1:]) == pl.col("n")).to_numpy().all()
     for base in ("naive", "snaive"):
         theirs = result.baselines.filter(pl.col("baseline") == base)
         assert metrics.select(keys).equals(theirs.select(keys))
@@ -445,7 +534,7 @@ def test_metrics_and_score_show_the_baselines_beside_the_model(frame):
     assert_frame_equal(result.score("step"), result.by_step, check_exact=False)
     assert_frame_equal(result.score([]), result.aggregate, check_exact=False)
     by_series = result.score("id", metrics=["mae"])
-    assert by_series.columns == ["id", "target", "n", *beside[:5]]
+    assert by_series.columns == ["id", "target", *counts, *beside[:5]]
     naive = result.baselines.filter(pl.col("baseline") == "naive").drop("baseline")
     pooled = pool_scores(naive, by="id")  # the naive's points of each series, pooled
     assert by_series["mae_naive"].to_list() == pytest.approx(pooled["mae"].to_list())

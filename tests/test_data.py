@@ -890,6 +890,31 @@ def test_local_calendars_across_a_skipped_midnight(zone, start, end, freq):
     assert filled["t"].equals(times)
 
 
+@pytest.mark.parametrize("end", [False, True])
+def test_auto_months_from_or_to_a_skipped_midnight_are_months(end):
+    """Monthly midnights in Asuncion whose first (or last) row is 2017-10-01, a midnight the
+    clocks skipped, dated 23:00 the day before (as dt.offset_by dates the month's step): that
+    row's day of the month read 30 (the last) beside 1, so freq="auto" inferred 31d and then
+    refused the grid, while freq="1mo" (whose grid check reads the day as its midnight) took
+    the same frame."""
+    zone = "America/Asuncion"
+    skipped = pl.Series("t", [dt.datetime(2017, 9, 30, 23)]).dt.replace_time_zone(zone)
+    first = pl.Series("t", [dt.datetime(2016, 10, 1) if end else dt.datetime(2017, 11, 1)])
+    months = pl.concat([first.dt.replace_time_zone(zone).dt.offset_by(f"{k}mo") for k in range(12)])
+    times = months.append(skipped) if end else skipped.append(months)
+    assert times.dt.day().to_list().count(30) == 1 and times.is_sorted()
+    assert str(infer_frequency(times, np.array([0, len(times)]))) == "1mo"
+    frame = pl.DataFrame({"t": times, "y": np.arange(len(times), dtype=float)})
+    for freq in ("auto", "1mo"):
+        clean, inferred = validate_frame(frame, target="y", time_col="t", freq=freq)
+        assert str(inferred) == "1mo" and clean["t"].equals(times)
+    later = pl.datetime_range(dt.datetime(2019, 1, 1), dt.datetime(2019, 12, 1), "1mo",
+                              time_zone=zone, eager=True)  # fmt: skip
+    other = pl.DataFrame({"id": "b", "t": later, "y": 1.0})  # a panel of both
+    panel = pl.concat([frame.with_columns(id=pl.lit("a")).select(other.columns), other])
+    assert str(validate_frame(panel, target="y", time_col="t", id_col="id")[1]) == "1mo"
+
+
 @pytest.mark.parametrize("every", ["15m", "30m"])
 def test_hostile_time_zone_aware_minutes_across_the_clock_set_back(every):
     # Sorted and regular in absolute time, but the local clock goes back at 03:00 on

@@ -164,7 +164,7 @@ def test_fold_geometry_on_integer_time():
     truth = frame.select("t", pl.col("v").alias("v_actual"))  # the frame's float64 values
     assert fc.select("t", "v_actual").equals(fc.select("t").join(truth, on="t", how="left"))
     beside = [f"{m}{b}" for m in METRICS for b in ("", "_naive", "_skill_naive")]  # m=1
-    assert result.metrics.columns == ["fold", "cutoff", "target", "n", *beside]
+    assert result.metrics.columns == ["fold", "cutoff", "target", "n", "n_naive", *beside]
     assert result.by_step["step"].to_list() == list(range(1, 7))
     assert result.by_step["n"].to_list() == [4] * 6
     assert result.aggregate["n"].to_list() == [24]
@@ -190,7 +190,7 @@ def test_metrics_agree_with_the_metrics_module(fitted, frame):
     )
     by = result.score(["fold", "step"], metrics=["mae"])
     skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
-    assert by.columns == ["fold", "step", "target", "n", "mae", *skill]
+    assert by.columns == ["fold", "step", "target", "n", "n_naive", "n_snaive", "mae", *skill]
     assert by.height == 3 * 6 and by["n"].to_list() == [3] * 18
     halved = backtest(fitted, frame, folds=3, scale=2.0, metrics=["mae", "smape"]).aggregate
     assert halved["mae"].item() == pytest.approx(result.aggregate["mae"].item() / 2)
@@ -385,7 +385,8 @@ def test_backtest_scores_interval_columns(fitted, frame):
     )
     by = result.score("step", metrics=["mae"])
     skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
-    assert by.columns == ["step", "target", "n", "mae", *skill, *added]
+    counts = ["n_naive", "n_snaive"]
+    assert by.columns == ["step", "target", "n", *counts, "mae", *skill, *added]
 
 
 # ---------------------------------------------------------------- baselines and skill
@@ -421,21 +422,26 @@ def test_backtest_scores_naive_and_seasonal_naive_on_the_same_origins(fitted, fr
             )
         theirs = aggregate(result.baselines.filter(pl.col("baseline") == base).drop("baseline"))
         assert pooled[f"mae_{base}"] == pytest.approx(theirs["mae"].item())
-    assert result.aggregate.columns[:5] == ["target", "n", "mae", "mae_naive", "mae_skill_naive"]
+    assert result.aggregate.columns[:7] == [
+        "target", "n", "n_naive", "n_snaive", "mae", "mae_naive", "mae_skill_naive"
+    ]  # fmt: skip
     by_step = result.by_step
     assert by_step["mae_skill_snaive"].to_list() == pytest.approx(
         (by_step["mae"] / by_step["mae_snaive"]).to_list()
     )
     beside = ["", "_naive", "_skill_naive", "_snaive", "_skill_snaive"]
     scored = [f"{m}{b}" for m in ("mae", "rmse", "mase") for b in beside]
-    assert result.metrics.columns == ["fold", "cutoff", "id", "target", "n", *scored]
+    counts = ["n_naive", "n_snaive"]
+    assert result.metrics.columns == ["fold", "cutoff", "id", "target", "n", *counts, *scored]
     naive = result.baselines.filter(pl.col("baseline") == "naive")  # the same blocks' scores
     assert result.metrics["mase_naive"].to_list() == naive["mase"].to_list()
 
 
 def test_backtest_with_m_1_has_the_naive_baseline_only(fitted, frame):
     result = backtest(fitted, frame, folds=2, metrics=["mae"])
-    assert result.aggregate.columns == ["target", "n", "mae", "mae_naive", "mae_skill_naive"]
+    assert result.aggregate.columns == [
+        "target", "n", "n_naive", "mae", "mae_naive", "mae_skill_naive"
+    ]  # fmt: skip
     assert result.baselines["baseline"].unique().to_list() == ["naive"]
     at_origin = frame.select("id", pl.col("time").alias("cutoff"), pl.col("y").alias("last"))
     points = result.forecasts.join(at_origin, on=["id", "cutoff"], how="left")

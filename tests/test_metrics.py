@@ -271,8 +271,8 @@ def test_aggregate_pools_a_backtests_baselines_and_recomputes_their_skill():
     )
     pooled = aggregate(metrics)
     assert pooled.columns == [
-        "n", "mae", "mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive",
-        "rmse", "rmse_naive", "rmse_skill_naive",
+        "n", "n_naive", "n_snaive", "mae", "mae_naive", "mae_skill_naive", "mae_snaive",
+        "mae_skill_snaive", "rmse", "rmse_naive", "rmse_skill_naive",
     ]  # fmt: skip
     row = pooled.row(0, named=True)
     assert row["mae"] == pytest.approx(7 / 4) and row["mae_naive"] == pytest.approx(2.0)
@@ -282,6 +282,62 @@ def test_aggregate_pools_a_backtests_baselines_and_recomputes_their_skill():
     assert row["mae_snaive"] == 0.0 and row["mae_skill_snaive"] is None  # no ratio to exact
     per_fold = aggregate(metrics, by="fold")
     assert per_fold["mae_skill_naive"].to_list() == [2.0, 0.5]
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_aggregate_pools_a_baseline_and_its_skill_over_the_rows_it_forecast(counted):
+    """A backtest block whose origin has fewer than m values has no seasonal-naive forecast
+    (NaN scores). Its mae_snaive pooled to NaN while mase_snaive skipped the block: now every
+    baseline column pools the rows where the baseline has a forecast, the model's score in
+    the skill ratio the same rows, and n_snaive counts their points."""
+    metrics = pl.DataFrame(
+        {
+            "fold": [0, 0, 1, 1],
+            "n": [2, 2, 2, 2],
+            "n_naive": [2, 2, 2, 2],
+            "n_snaive": [2, 0, 2, 2],
+            "mae": [1.0, 9.0, 2.0, 3.0],
+            "mae_naive": [2.0, 3.0, 2.0, 2.0],
+            "mae_skill_naive": [0.5, 3.0, 1.0, 1.5],
+            "mae_snaive": [4.0, float("nan"), 4.0, 4.0],
+            "mae_skill_snaive": [0.25, float("nan"), 0.5, 0.75],
+            "mase": [1.0, float("nan"), 2.0, 3.0],  # the short block's scale: undefined
+            "mase_snaive": [4.0, float("nan"), 4.0, 4.0],
+            "mase_skill_snaive": [0.25, float("nan"), 0.5, 0.75],
+        }
+    )
+    if not counted:  # a frame without the counts: read from the NaN scores
+        metrics = metrics.drop("n_naive", "n_snaive")
+    row = aggregate(metrics).row(0, named=True)
+    assert row["n"] == 8 and row["mae"] == pytest.approx(15 / 4)
+    assert row["mae_naive"] == pytest.approx(9 / 4)
+    assert row["mae_skill_naive"] == pytest.approx(15 / 9)  # every row: the naive forecast all
+    assert row["n_snaive"] == 6 and row["mae_snaive"] == pytest.approx(4.0)  # was NaN
+    assert row["mae_skill_snaive"] == pytest.approx((6 / 3) / 4)  # the model on those 6 points
+    assert row["mase_snaive"] == pytest.approx(4.0) and row["mase"] == pytest.approx(2.0)
+    assert row["mase_skill_snaive"] == pytest.approx(2.0 / 4.0)
+    assert row["n_naive"] == 8
+    by_fold = aggregate(metrics, by="fold")
+    assert by_fold["n_snaive"].to_list() == [2, 4]
+    assert by_fold["mae_snaive"].to_list() == pytest.approx([4.0, 4.0])
+    assert by_fold["mae_skill_snaive"].to_list() == pytest.approx([0.25, 2.5 / 4])
+    none = aggregate(metrics.filter(pl.col("mae_snaive").is_nan()))  # no forecast at all
+    assert np.isnan(none["mae_snaive"].item()) and np.isnan(none["mae_skill_snaive"].item())
+    assert none["n_snaive"].item() == 0 and none["mae"].item() == 9.0
+
+
+def test_aggregate_refuses_a_baseline_count_of_part_of_a_row():
+    """A row pooled from several blocks (score("fold")) may hold a baseline's forecasts for
+    only some of its points: the model's score on those is not in the frame, so its skill
+    ratio cannot be pooled again."""
+    by_fold = pl.DataFrame(
+        {"fold": [0, 1], "n": [12, 12], "n_snaive": [6, 12], "mae": [2.0, 2.0],
+         "mae_snaive": [1.0, 1.0], "mae_skill_snaive": [2.5, 2.0]}
+    )  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"'n_snaive' must be 0 or n .*score\(by="):
+        aggregate(by_fold)
+    with pytest.raises(DataValidationError, match="'n_snaive' is the count of points"):
+        aggregate(by_fold.with_columns(pl.col("n_snaive").alias("n")), by="n_snaive")
 
 
 @pytest.mark.parametrize("column", ["model", "baseline"])

@@ -537,6 +537,18 @@ def test_backtest_result_by_step_and_pooled_aggregate():
     ]
 
 
+def test_backtest_metrics_leave_out_the_baselines_counts_of_points():
+    """n_naive and n_snaive (the points a baseline forecast) are counts beside n, not scores:
+    they were logged as backtest_n_naive, by step and overall."""
+    by_step = pl.DataFrame(
+        {"step": [1, 2], "n": [4, 4], "n_naive": [4, 4], "n_snaive": [2, 4],
+         "mae": [1.0, 2.0], "mae_snaive": [2.0, 2.0]}
+    )  # fmt: skip
+    logged = {key for key, _, _ in tracking_records.backtest_metrics(by_step)}
+    assert logged == {"backtest_mae", "backtest_mae_snaive", "backtest_mae_overall",
+                      "backtest_mae_snaive_overall"}  # fmt: skip
+
+
 def test_regressor_fit_is_logged_and_its_pyfunc_takes_arrays(tracked):
     import mlflow
 

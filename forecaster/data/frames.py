@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from forecaster.exceptions import DataValidationError
@@ -30,6 +31,7 @@ __all__ = [
     "from_pandas",
     "id_cast",
     "is_pandas_frame",
+    "observed_values",
     "polars_frame",
     "same_kind",
 ]
@@ -362,7 +364,7 @@ def exact_values(
     validation keeps Float32: scores compare forecasts with what was observed, not with its
     float32 rounding (``1e8 + 1`` reads ``1e8``). Where ``frame`` holds no value (a row or a
     value a ``missing`` policy made up) the value is ``filled``'s (an array, rows by
-    targets). One join on the keys: linear in the rows.
+    targets). One join on the keys (:func:`observed_values`): linear in the rows.
 
     Examples
     --------
@@ -371,14 +373,27 @@ def exact_values(
     >>> exact_values(frame.select("t"), frame, ["y"], np.array([[1e8], [7.0]])).tolist()
     [[100000001.0], [7.0]]
     """
+    values = observed_values(rows, frame, targets)
+    return np.where(np.isnan(values), np.asarray(filled, dtype=np.float64), values)
+
+
+def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[str]) -> Any:
+    """The values of ``targets`` in ``frame`` as float64 (rows by targets), at each row of
+    ``rows`` (its columns: the keys of a validated frame made from ``frame``); NaN where
+    ``frame`` holds no value (a null or NaN, or no row: a step a ``missing`` policy fills).
+    One join on the keys: linear in the rows.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"t": [0, 2], "y": [1e8 + 1, None]})
+    >>> observed_values(pl.DataFrame({"t": [0, 1, 2]}), frame, ["y"]).ravel().tolist()
+    [100000001.0, nan, nan]
+    """
     on = rows.columns
     original = frame.select(
         *(pl.col(c).cast(rows.schema[c], strict=False) for c in on),
         *(pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets),
     )
     exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
-    values = exact.select(
-        pl.coalesce(pl.col(t), pl.Series(filled[:, j]).cast(pl.Float64))
-        for j, t in enumerate(targets)
-    ).to_numpy()
-    return values.reshape(len(exact), len(targets))
+    values = exact.select(pl.col(t).fill_null(float("nan")) for t in targets).to_numpy()
+    return np.array(values, dtype=np.float64).reshape(len(exact), len(targets))  # writable

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.data.times import check_series_layout, check_time_span
+from forecaster.data.times import check_series_layout, check_time_span, local_day_grid
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -377,7 +377,10 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
         shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
         and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
         steps are read on the local calendar (a day across a daylight-saving change lasts 23
-        or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them.
+        or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them; a day
+        whose time of day the clocks skip (a midnight skipped by daylight saving time, dated
+        23:00 the day before or 01:00) counts as that time of day, as the calendar grid check
+        of a declared frequency reads it (:func:`~forecaster.data.times.local_day_grid`).
 
     Raises
     ------
@@ -401,7 +404,8 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     diffs = np.diff(times.to_physical().cast(pl.Int64).to_numpy())
     wall = wall_clock(times)
     cross, within = step_layout(offsets, len(diffs))
-    return infer_from_steps(diffs, None if wall is None else np.diff(wall), within, cross, times)
+    local = None if wall is None else local_day_grid(times, offsets, wall)
+    return infer_from_steps(diffs, local, within, cross, times)
 
 
 def wall_clock(times: pl.Series) -> np.ndarray | None:
@@ -426,7 +430,7 @@ def step_layout(offsets: np.ndarray, n_steps: int) -> tuple[np.ndarray, np.ndarr
 
 def infer_from_steps(
     diffs: np.ndarray,
-    local: np.ndarray | None,
+    local: pl.Series | None,
     within: np.ndarray,
     cross: np.ndarray,
     times: pl.Series,
@@ -434,15 +438,19 @@ def infer_from_steps(
     """Infer the frequency from the steps between the sorted rows, as a declared one is checked.
 
     Days, weeks, months and business days follow the local calendar (a day across a
-    daylight-saving change lasts 23 or 25 hours); shorter steps are absolute (the local clock
-    of quarter-hourly data goes back 45 minutes when it is set back an hour).
+    daylight-saving change lasts 23 or 25 hours) on the grid of each series' time of day,
+    where a day whose time of day the clocks skip is read at that time (a monthly series of
+    midnights whose first or last row is a skipped midnight dated 23:00 the day before is
+    monthly, not ``31d``); shorter steps are absolute (the local clock of quarter-hourly data
+    goes back 45 minutes when it is set back an hour).
 
     Parameters
     ----------
     diffs : numpy.ndarray
         The absolute steps between consecutive rows (physical units), ``len(times) - 1``.
-    local : numpy.ndarray or None
-        The wall-clock steps of time-zone-aware ``times`` (else None).
+    local : polars.Series or None
+        The wall-clock times of time-zone-aware ``times`` on their day grid, as the calendar
+        grid check reads them (:func:`~forecaster.data.times.local_day_grid`; else None).
     within : numpy.ndarray
         Booleans, one per step: True for a step inside a series.
     cross : numpy.ndarray
@@ -457,9 +465,10 @@ def infer_from_steps(
     """
     if local is None:
         return infer_from_diffs(diffs, cross, times)
-    steps = local[within]
+    wall = np.diff(local.to_physical().cast(pl.Int64).to_numpy())
+    steps = wall[within]
     if (steps > 0).any() and not (steps < 0).any():  # set back within a step: sub-daily
-        frequency = infer_from_diffs(local, cross, times)
+        frequency = infer_from_diffs(wall, cross, local)
         if frequency.is_calendar or frequency.unit in ("d", "w"):
             return frequency
     return infer_from_diffs(diffs, cross, times)

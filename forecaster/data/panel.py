@@ -15,7 +15,7 @@ import torch
 
 from forecaster._validation import check, describe_value, resolve_device
 from forecaster.data.checks import check_roles
-from forecaster.data.frames import SERIES_ID, column_tuple, exact_values, format_list
+from forecaster.data.frames import SERIES_ID, column_tuple, format_list, observed_values
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
@@ -57,6 +57,10 @@ class Panel:
         covariates, the first columns of :attr:`values`) were filled: boolean, shape
         ``(total_rows, n_targets + n_covariates)``; None when no cell was. Read it through
         :meth:`known_values`, which forecasts from an origin inside a filled run see.
+    unobserved : numpy.ndarray or None
+        Set by :meth:`exact_targets`: which cells of its targets the frame read holds no
+        value for (a row or a value the ``missing`` policy made up), boolean, shape
+        ``(total_rows, n_targets)``; None when it holds every one, and for other panels.
 
     Examples
     --------
@@ -85,6 +89,7 @@ class Panel:
     _device_runs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = field(
         default_factory=dict, repr=False
     )
+    unobserved: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_frame(
@@ -395,9 +400,9 @@ class Panel:
         panel was read from) as float64, not float32: for scores, which compare forecasts
         with what was observed, not with its float32 rounding (1e8 + 1 reads 1e8 in float32).
         A cell ``frame`` holds no value for (a row or a value the ``missing`` policy made up)
-        keeps the panel's value. Same rows, series, times and filled cells
-        (:meth:`known_values` reads it as it reads the panel); one join on (id, time), linear
-        in the rows.
+        keeps the panel's value and is marked in :attr:`unobserved`. Same rows, series, times
+        and filled cells (:meth:`known_values` reads it as it reads the panel); one join on
+        (id, time), linear in the rows.
 
         Examples
         --------
@@ -405,15 +410,24 @@ class Panel:
         >>> panel = Panel.from_frame(frame, target="y", time_col="t")
         >>> panel.values[:, 0].tolist(), panel.exact_targets(frame).values[:, 0].tolist()
         ([100000000.0, 100000000.0, 100000000.0], [100000000.0, 100000001.0, 100000002.0])
+        >>> holed = pl.DataFrame({"t": [0, 1, 3], "y": [0.1, 0.2, 0.4]})  # t=2 filled
+        >>> exact = Panel.from_frame(holed, target="y", time_col="t", missing="ffill", freq=1)
+        >>> exact = exact.exact_targets(holed)
+        >>> exact.values[:, 0].tolist(), exact.unobserved[:, 0].tolist()
+        ([0.1, 0.2, 0.20000000298023224, 0.4], [False, False, True, False])
         """
         on = [self.time_col] if self.id_col is None else [self.id_col, self.time_col]
         rows = pl.DataFrame([self.keys[self.id_name].gather(self.series_of_rows()), self.time])
         rows = rows.rename({self.id_name: self.id_col}) if self.id_col is not None else rows
+        values = observed_values(rows.select(on), frame, self.targets)
+        unobserved = np.isnan(values)
         filled = self.values[:, : self.n_targets]
-        values = exact_values(rows.select(on), frame, self.targets, filled)
+        if unobserved.any():  # the policy's value (the panel's)
+            values[unobserved] = filled[unobserved]
         return dataclasses.replace(
             self,
             values=np.ascontiguousarray(values),
+            unobserved=unobserved if unobserved.any() else None,
             covariates=(),
             future_covariates=(),
             static_columns=(),

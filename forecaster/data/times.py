@@ -96,7 +96,8 @@ def on_day_grid(wall: np.ndarray, offsets: np.ndarray, dtype: pl.DataType) -> np
     24
     """
     lengths = np.diff(offsets)
-    anchors = wall[offsets[:-1]].copy()
+    anchors = np.zeros(len(lengths), dtype=wall.dtype)  # an empty series has no anchor
+    anchors[lengths > 0] = wall[offsets[:-1][lengths > 0]]
     paired = np.flatnonzero(lengths >= 2)
     first = offsets[paired]
     moved, skipped = _skipped_days(wall[first], wall[first + 1], dtype)

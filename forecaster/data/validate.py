@@ -415,17 +415,19 @@ def _check_grid(
         )
 
     inferred = freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto")
-    if inferred:
-        local = np.diff(wall) if wall is not None else None
-        frequency = infer_from_steps(diffs, local, within, cross, times)
-    else:
-        frequency = Frequency.parse(freq)
+    declared = None if inferred else Frequency.parse(freq)
+    local = None  # the wall-clock times on each series' day grid (a skipped midnight at 00:00)
+    if wall is not None and (declared is None or declared.is_calendar):
+        local = local_day_grid(times, offsets, wall)
+    frequency = (
+        declared if declared is not None else infer_from_steps(diffs, local, within, cross, times)
+    )
     frequency.check_dtype(times.dtype, time_col)
 
     periods: np.ndarray | None = None
     clock_rows = np.empty(0, np.int64)
     if frequency.is_calendar:
-        on_grid = times if wall is None else local_day_grid(times, offsets, wall)
+        on_grid = times if local is None else local
         periods, off_rows, gap_rows, n_missing, counts = _calendar_steps(
             on_grid, offsets, within, frequency
         )

@@ -31,14 +31,17 @@ the origin), as :func:`~forecaster.evaluation.metrics.naive` and
 (:func:`~forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds). They are
 scored on the same points, with the same MASE scales and ``scale`` divisors, into
 :attr:`BacktestResult.baselines`; ``metrics``, ``by_step``, ``aggregate`` and
-:meth:`BacktestResult.score` set, beside each point metric
-``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``: below 1
-the model beats the baseline; null where the baseline's score is 0), then ``<m>_snaive`` and
-``<m>_skill_snaive``. Interval and quantile scores have no baseline.
+:meth:`BacktestResult.score` set ``n_naive`` (``n_snaive``) after ``n`` and, beside each point
+metric ``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``:
+below 1 the model beats the baseline; null where the baseline's score is 0), then
+``<m>_snaive`` and ``<m>_skill_snaive``: over the ``n_<baseline>`` points the baseline
+forecast, the model's score in the ratio too (an origin with fewer than ``m`` values has no
+seasonal-naive forecast). Interval and quantile scores have no baseline. Values that
+``missing="ffill"`` or ``"interpolate"`` made up are not scored, nor in the MASE scales.
 
 Scores compare the forecasts (float32, as the network computes them) with the frame's own
-values read as float64, and the baselines and MASE scales are computed from those: a series
-near 1e8 changing by units (float32 steps of 8 there) is scored on its true changes.
+values read as float64, the baselines and MASE scales too: a series near 1e8 changing by
+units (float32 steps of 8 there) is scored on its true changes.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ from forecaster.evaluation.folds import (
     place_folds,
     refit_every,
     training_rows,
+    unscored_cells,
 )
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import (
@@ -109,7 +113,7 @@ class BacktestForecaster(Protocol):
     validate_params()
         Check the parameters (raising ``DataValidationError``).
     get_params(deep=True)
-        For :func:`sklearn.base.clone`: every fold's model is a clone.
+        For :func:`sklearn.base.clone` (every fold's model is a clone), and ``missing``.
     fit(frame)
         Fit on a training span of the frame.
     predict(frame, cutoff=pairs)
@@ -169,21 +173,23 @@ class BacktestResult:
         them (``<target>_lo_80``, ``<target>_q10``, ..., scored into ``coverage_80``, ...,
         ``pinball``, ``scrps``: see :mod:`forecaster.evaluation.intervals`) and
         ``<target>_actual`` with the true value (Float64: the frame's own value, not its
-        float32 rounding; the filled value where the estimator's ``missing`` policy fills).
+        float32 rounding; the filled value where the ``missing`` policy fills: not scored,
+        but for ``missing="zero"``, whose zeros are the data).
     metrics : polars.DataFrame
-        Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` and one column
-        per metric, with the baselines' scores and skill ratios as in ``by_step``.
+        Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` (the points
+        scored) and one column per metric, with the baselines as in ``by_step``.
     by_step : polars.DataFrame
-        Scores by horizon step over all folds and series: ``step``, ``target``, ``n``, metrics,
-        each point metric ``<m>`` followed by the baselines' ``<m>_naive``,
-        ``<m>_skill_naive`` (and ``<m>_snaive``, ``<m>_skill_snaive`` when ``m > 1``).
+        Scores by horizon step over all folds and series: ``step``, ``target``, ``n``,
+        ``n_naive`` (``n_snaive``), metrics, each point metric ``<m>`` followed by
+        ``<m>_naive``, ``<m>_skill_naive`` (and ``<m>_snaive``, ``<m>_skill_snaive``).
     aggregate : polars.DataFrame
         One row per target: every metric over all folds, series and steps, with the baselines'
         scores and skill ratios as in ``by_step``.
     baselines : polars.DataFrame
         The naive and (``m > 1``) seasonal-naive forecasts scored on the same points as the
         model (same origins, steps and MASE scales): ``baseline`` (``"naive"``,
-        ``"snaive"``), ``fold``, ``cutoff``, id, ``target``, ``n`` and the point metrics.
+        ``"snaive"``), ``fold``, ``cutoff``, id, ``target``, ``n`` and the point metrics
+        (NaN where the baseline has no forecast).
     folds : polars.DataFrame
         One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
@@ -201,9 +207,8 @@ class BacktestResult:
     Notes
     -----
     Any other breakdown is :meth:`score` with other keys, e.g. ``score(["fold", "step"])``.
-    Every score pools all points of its group (see :func:`forecaster.evaluation.metrics.aggregate`).
-    A skill ratio is the model's score divided by the baseline's (below 1: the model is
-    better; null where the baseline's score is 0): see :func:`backtest`.
+    Every score pools all points of its group (see :func:`forecaster.evaluation.metrics.aggregate`);
+    a skill ratio is the model's score over the baseline's on the same points: see the module.
     """
 
     forecasts: pl.DataFrame
@@ -222,6 +227,7 @@ class BacktestResult:
     _error_scales: tuple[pl.DataFrame, list[str]] | None = field(repr=False, default=None)
     _intervals: IntervalColumns | None = field(repr=False, default=None)
     _baseline_values: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    _unscored: np.ndarray | None = field(repr=False, default=None)  # made-up actual values
 
     def __repr__(self) -> str:
         n_folds = self.folds["fold"].n_unique() if self.folds.height else 0
@@ -276,8 +282,10 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
             f"{keys} (the columns after them hold forecast and actual values, not groups)."
         )
     scored = (by, targets, result._id_col, result._id_name, result._columns, result._scales)
-    points = fold_points(forecasts, *scored, result._error_scales, result._intervals)
-    theirs = baseline_points(forecasts, result._baseline_values, *scored, result._error_scales)
+    errors, made_up = result._error_scales, result._unscored  # made-up values: not scored
+    points = fold_points(forecasts, *scored, errors, result._intervals, unscored=made_up)
+    base = result._baseline_values
+    theirs = baseline_points(forecasts, base, *scored, errors, unscored=made_up)
     keys = [*by, TARGET_COLUMN]
     return pooled_with_skill(points, theirs, keys, names, result._columns, result._intervals)
 
@@ -314,8 +322,8 @@ def backtest(
     frame : polars.DataFrame or polars.LazyFrame
         The whole history (id, time, targets, covariates), as for ``fit``. It is read as
         ``fit`` reads it (the estimator's frequency and ``missing=`` policy): rows are
-        positions on the regular grid, and a step the policy filled is scored against its
-        filled value. Each origin sees the data as known there: with
+        positions on the regular grid; a value ``"ffill"`` or ``"interpolate"`` filled is
+        not scored (``"zero"``'s are). Each origin sees the data as known there: with
         ``missing="interpolate"``, a gap reaching past it is filled forward, never
         interpolated towards the values after it.
     folds : int, default 5
@@ -383,7 +391,7 @@ def backtest(
     ['fold', 'cutoff', 'time', 'step', 'y', 'y_actual']
     >>> result.metrics["cutoff"].to_list()
     [181, 187, 193]
-    >>> result.aggregate.columns[2:5]  # mae, the naive forecast's mae and the ratio of both
+    >>> result.aggregate.columns[3:6]  # mae, the naive forecast's mae and the ratio of both
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
@@ -416,6 +424,7 @@ class _Arguments:
     m: int
     names: list[str]
     fitted: bool  # the given fitted model forecasts every fold
+    missing: Any  # the estimator's policy: the values it made up are not scored
 
 
 def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:
@@ -492,6 +501,7 @@ def _check_arguments(
         m=m,
         names=names,
         fitted=fitted,
+        missing=estimator.get_params(deep=False).get("missing"),
     )
 
 
@@ -564,11 +574,11 @@ def _scored(
 ) -> BacktestResult:
     """The :class:`BacktestResult`: the forecasts scored by fold and series, by step and over
     everything (:func:`~forecaster.evaluation.fold_scores.score_folds`) against the values of
-    ``panel`` (:meth:`~forecaster.data.panel.Panel.exact_targets`)."""
-    names = args.names
-    scores = score_folds(
-        forecasts, panel, where, folds_frame, names=names, m=args.m, scale=scale, id_col=id_col
-    )
+    ``panel`` (:meth:`~forecaster.data.panel.Panel.exact_targets`) but those the ``missing``
+    policy made up (:func:`~forecaster.evaluation.folds.unscored_cells`)."""
+    names, made_up = args.names, unscored_cells(panel, args.missing)
+    scores = score_folds(forecasts, panel, where, folds_frame, names=names, m=args.m, scale=scale,
+                         id_col=id_col, unscored=made_up)  # fmt: skip
     return BacktestResult(
         forecasts=forecasts,
         metrics=scores.metrics,
@@ -586,4 +596,5 @@ def _scored(
         _error_scales=scores.error_scales,
         _intervals=scores.intervals,
         _baseline_values=scores.baseline_values,
+        _unscored=scores.unscored,
     )

@@ -22,7 +22,13 @@ import polars as pl
 
 from forecaster._columns import temporary_names
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import Folds, baseline_forecasts, fold_points, mase_scales
+from forecaster.evaluation.folds import (
+    Folds,
+    baseline_forecasts,
+    fold_points,
+    forecast_rows,
+    mase_scales,
+)
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
@@ -36,6 +42,7 @@ from forecaster.exceptions import ForecasterWarning
 __all__ = [
     "FoldScores",
     "baseline_points",
+    "baseline_scores",
     "check_error_scale",
     "pooled_with_skill",
     "score_folds",
@@ -57,6 +64,7 @@ class FoldScores:
     error_scales: tuple[pl.DataFrame, list[str]] | None
     intervals: IntervalColumns | None
     baseline_values: dict[str, np.ndarray]  # the baselines' forecasts, in the forecasts' rows
+    unscored: np.ndarray | None  # (forecast rows, targets): actual values made up, not scored
 
 
 def score_folds(
@@ -69,33 +77,38 @@ def score_folds(
     m: int,
     scale: Any,
     id_col: str | None,
+    unscored: np.ndarray | None = None,
 ) -> FoldScores:
     """Score ``forecasts`` (:func:`~forecaster.evaluation.folds.forecasts_frame`) with the
     metrics ``names``, MASE scales from each fold's history (seasonal period ``m``) and the
-    ``scale`` divisors, beside the naive (and, with ``m > 1``, seasonal-naive) baselines."""
+    ``scale`` divisors, beside the naive (and, with ``m > 1``, seasonal-naive) baselines.
+    The cells ``unscored`` of the panel (:func:`~forecaster.evaluation.folds.unscored_cells`:
+    values the ``missing`` policy made up) are neither scored nor in the MASE scales."""
     id_name = panel.id_name
     columns = PointColumns.avoiding([*forecasts.columns, id_name, TARGET_COLUMN])
     avoid = [*forecasts.columns, id_name, TARGET_COLUMN, *columns]
     intervals = IntervalColumns.find(forecasts.columns, panel.targets, avoid=avoid)
     temporary = [*intervals.lo, *intervals.hi, *intervals.q] if intervals is not None else []
     (block,) = temporary_names([*avoid, *temporary], "__block__")
-    scales = mase_scales(panel, where.kept, where.local_cut, m)
+    scales = mase_scales(panel, where.kept, where.local_cut, m, unscored)
     _warn_flat(panel, where, scales, m)
     if "mase" in names or intervals is not None:  # the scores scaled by it
         _warn_undefined(panel, where, scales, m)
     error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
+    horizon = forecasts.height // max(len(scales), 1)
+    if unscored is not None:  # the forecasts' points, not the panel's rows
+        unscored = unscored[forecast_rows(panel, where, horizon)]
+        _warn_unscored(unscored, horizon)
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
     targets = panel.targets
     scored = ([*by_series, "step"], targets, id_col, id_name, columns, scales, error_scales)
-    points = fold_points(forecasts, *scored, intervals, block=block)
-    horizon = forecasts.height // max(len(scales), 1)
+    points = fold_points(forecasts, *scored, intervals, block=block, unscored=unscored)
     baselines = baseline_forecasts(panel, where, horizon, m)
-    base_points = baseline_points(forecasts, baselines, *scored, block=block)
+    base_points = baseline_points(forecasts, baselines, *scored, block=block, unscored=unscored)
     point_names = [n for n in names if not is_interval_metric(n)]
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
-    def by_block(points: pl.DataFrame, names: list[str], intervals: Any = None) -> pl.DataFrame:
-        scores = summarize_points(points, [block], names, columns, intervals)
+    def named(scores: pl.DataFrame) -> pl.DataFrame:  # the block's keys for its number
         return pl.concat([keys[scores[block]], scores.drop(block)], how="horizontal")
 
     def summary(by: list[str]) -> pl.DataFrame:
@@ -103,22 +116,28 @@ def score_folds(
             points, base_points, [*by, TARGET_COLUMN], names, columns, intervals
         )
 
-    theirs = {name: by_block(p, point_names) for name, p in base_points.items()}
-    # the same blocks in the same order (summarize_points keeps it): set side by side, no join
+    theirs, ours = baseline_scores(points, base_points, [block], point_names, columns)
+    by_block = summarize_points(points, [block], names, columns, intervals)
+    shown = {  # every block the model scored, NaN where the baseline has no forecast
+        name: summarize_points(base_points[name], [block], point_names, columns)
+        if name in ours
+        else frame
+        for name, frame in theirs.items()
+    }
     return FoldScores(
-        metrics=with_skill(
-            by_block(points, names, intervals), theirs, keys=[], metrics=point_names
-        ),
+        metrics=named(with_skill(by_block, theirs, keys=[block], metrics=point_names, ours=ours)),
         by_step=summary(["step"]),
         aggregate=summary([]),
         baselines=pl.concat(
-            frame.select(pl.lit(name).alias("baseline"), pl.all()) for name, frame in theirs.items()
+            named(frame).select(pl.lit(name).alias("baseline"), pl.all())
+            for name, frame in shown.items()
         ),
         columns=columns,
         scales=scales,
         error_scales=error_scales,
         intervals=intervals,
         baseline_values=baselines,
+        unscored=unscored,
     )
 
 
@@ -133,6 +152,7 @@ def baseline_points(
     scales: np.ndarray,
     error_scales: tuple[pl.DataFrame, list[str]] | None,
     block: str | None = None,
+    unscored: np.ndarray | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The points (:func:`~forecaster.evaluation.folds.fold_points`, same arguments) of every
     baseline's forecasts: ``baselines`` maps a name to an array ``(rows of forecasts,
@@ -149,9 +169,33 @@ def baseline_points(
             scales,
             error_scales,
             block=block,
+            unscored=unscored,
         )
         for name, values in baselines.items()
     }
+
+
+def baseline_scores(
+    points: pl.DataFrame,
+    base_points: Mapping[str, pl.DataFrame],
+    keys: list[str],
+    names: list[str],
+    columns: PointColumns,
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """The ``baselines`` and ``ours`` of :func:`~forecaster.evaluation.pooling.with_skill`:
+    each baseline's metrics ``names`` per ``keys`` over the points where it has a forecast
+    (its forecast is not NaN: the seasonal naive has none from an origin with fewer than
+    ``m`` values) and, for a baseline that lacks some, the model's over the same points (the
+    numerators of its skill ratios). ``base_points`` (:func:`baseline_points`) hold the
+    points of ``points`` in the same rows."""
+    theirs, ours = {}, {}
+    for name, frame in base_points.items():
+        forecast = ~frame[columns.forecast].is_nan()
+        if not forecast.all():
+            frame = frame.filter(forecast)
+            ours[name] = summarize_points(points.filter(forecast), keys, names, columns)
+        theirs[name] = summarize_points(frame, keys, names, columns)
+    return theirs, ours
 
 
 def pooled_with_skill(
@@ -163,14 +207,15 @@ def pooled_with_skill(
     intervals: IntervalColumns | None,
 ) -> pl.DataFrame:
     """The metrics ``names`` of ``points`` pooled per ``keys``
-    (:func:`~forecaster.evaluation.metrics.summarize_points`), each point metric ``<m>``
-    followed by every baseline's ``<m>_<baseline>`` and skill ratio ``<m>_skill_<baseline>``
-    (:func:`~forecaster.evaluation.pooling.with_skill`) from ``base_points``
-    (:func:`baseline_points`). Interval scores have no baseline."""
+    (:func:`~forecaster.evaluation.metrics.summarize_points`), with every baseline's count of
+    points ``n_<baseline>`` and, after each point metric ``<m>``, its ``<m>_<baseline>`` and
+    skill ratio ``<m>_skill_<baseline>`` (:func:`~forecaster.evaluation.pooling.with_skill`)
+    from ``base_points`` (:func:`baseline_points`), both over the points where the baseline
+    has a forecast (:func:`baseline_scores`). Interval scores have no baseline."""
     point_names = [n for n in names if not is_interval_metric(n)]
     ours = summarize_points(points, keys, names, columns, intervals)
-    theirs = {k: summarize_points(p, keys, point_names, columns) for k, p in base_points.items()}
-    return with_skill(ours, theirs, keys=keys, metrics=point_names)
+    theirs, mine = baseline_scores(points, base_points, keys, point_names, columns)
+    return with_skill(ours, theirs, keys=keys, metrics=point_names, ours=mine)
 
 
 def series_keys(
@@ -222,6 +267,29 @@ def _warn_flat(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
             ForecasterWarning,
             stacklevel=4,
         )
+
+
+def _warn_unscored(unscored: np.ndarray, horizon: int) -> None:
+    """Warn that the forecast points ``unscored`` (rows of the forecasts by targets) are not
+    scored: the ``missing`` policy made up their actual values."""
+    count = int(unscored.sum())
+    if not count:
+        return
+    empty = int(unscored.reshape(-1, horizon, unscored.shape[1]).all(axis=1).sum())
+    lost = (
+        f" {empty} (fold, series, target) forecasts have none left: no row in metrics."
+        if empty
+        else ""
+    )
+    warnings.warn(
+        f"{count} of the {unscored.size} forecast points (fold, series, step, target) are at "
+        "steps the frame holds no value for, which the missing= policy filled: they are not "
+        f"scored (n counts the observed points; their <target>_actual holds the filled "
+        f"value), nor are filled values in the MASE scales.{lost} Scores on made-up values "
+        "would reward forecasting the fill.",
+        ForecasterWarning,
+        stacklevel=4,
+    )
 
 
 def _warn_undefined(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:

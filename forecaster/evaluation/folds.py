@@ -34,12 +34,14 @@ __all__ = [
     "first_fit_lookback",
     "fold_points",
     "folds_frame",
+    "forecast_rows",
     "forecasts_frame",
     "mase_scales",
     "place_folds",
     "refit_every",
     "training_rows",
     "training_spans",
+    "unscored_cells",
 ]
 
 
@@ -256,9 +258,7 @@ def forecasts_frame(
     cutoff=<pairs>)`` one below the other (``origin``, id, time, the targets and the interval
     and quantile columns), whose columns are taken as they are."""
     n_kept, folds, nt = len(where.kept), where.n_folds, panel.n_targets
-    origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
-    target_rows = (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
-    actual = panel.values[target_rows, :nt]
+    actual = panel.values[forecast_rows(panel, where, horizon), :nt]
     found = IntervalColumns.find(predicted.columns, panel.targets)
     sources = {c for t in panel.targets for c in found.sources(t)} if found is not None else set()
     bounds = [c for c in predicted.columns if c in sources]  # predict's order: target by target
@@ -272,6 +272,24 @@ def forecasts_frame(
         *bounds,  # each target's interval bounds (lo, hi per level), then its quantiles
         *(pl.Series(f"{t}_actual", actual[:, j]) for j, t in enumerate(panel.targets)),
     )
+
+
+def forecast_rows(panel: Panel, where: Folds, horizon: int) -> np.ndarray:
+    """The panel row of every forecast (fold, series, step), in the rows of
+    :func:`forecasts_frame`: the ``horizon`` rows after each (fold, series) origin."""
+    origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
+    return (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
+
+
+def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
+    """The target cells of ``panel`` (read by :meth:`~forecaster.data.panel.Panel.exact_targets`)
+    that a backtest does not score: those its frame holds no value for, which
+    ``missing="ffill"`` or ``"interpolate"`` made up (boolean, rows by targets; None when
+    there are none). ``missing="zero"`` says that an absent value is 0 (e.g. intermittent
+    demand with rows only on days with sales): its zeros are the data, and are scored."""
+    if panel.unobserved is None or missing == "zero":
+        return None
+    return panel.unobserved
 
 
 def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
@@ -312,19 +330,29 @@ def training_rows(
     )
 
 
-def mase_scales(panel: Panel, kept: np.ndarray, local_cut: np.ndarray, m: int) -> np.ndarray:
+def mase_scales(
+    panel: Panel,
+    kept: np.ndarray,
+    local_cut: np.ndarray,
+    m: int,
+    unscored: np.ndarray | None = None,
+) -> np.ndarray:
     """MASE denominators ``(folds * n_kept, n_targets)`` per (fold, series), fold-major as the
     forecasts' blocks: mean |y_t - y_{t-m}| over rows <= origin (computed by
     :func:`forecaster.evaluation.array_metrics.mase_scales`, as
     :func:`~forecaster.evaluation.scoring.evaluate` computes its scales); NaN for a block
     with at most ``m`` observed values up to its origin, which the pooled scores leave out
-    (:func:`~forecaster.evaluation.intervals.scaled_mean`; the backtest warns)."""
+    (:func:`~forecaster.evaluation.intervals.scaled_mean`; the backtest warns). The cells
+    ``unscored`` (:func:`unscored_cells`: made up by the ``missing`` policy) are not
+    observed values: no difference with one of them counts, as ``evaluate`` leaves out the
+    null values of its ``insample`` frame."""
     folds, n_kept = local_cut.shape
     nt = panel.n_targets
-    if panel.interpolated is None:
-        scales = array_mase_scales(
-            panel.values[:, :nt], panel.offsets, m, ends=local_cut, series=kept
-        )
+    if panel.interpolated is None or unscored is not None:  # (interpolated: unscored too)
+        values = panel.values[:, :nt]
+        if unscored is not None:
+            values = np.where(unscored, np.nan, values)
+        scales = array_mase_scales(values, panel.offsets, m, ends=local_cut, series=kept)
         return scales.reshape(folds * n_kept, nt)
     out = np.empty((folds, n_kept, nt))
     for fold, cut in enumerate(local_cut):  # each fold's history as known at its origins
@@ -411,6 +439,7 @@ def fold_points(
     error_scales: tuple[pl.DataFrame, list[str]] | None,
     intervals: IntervalColumns | None = None,
     block: str | None = None,
+    unscored: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """One row per (forecast row, target) of a backtest's ``forecasts`` (target after target)
     with the columns ``keys`` and those that
@@ -419,18 +448,27 @@ def fold_points(
     MASE denominators of the forecasts' (fold, series) blocks of ``horizon`` rows
     (:func:`mase_scales`), repeated over each block's rows. ``block`` (optional) names an
     added column numbering the (target, fold, series) blocks 0, 1, ... (sorted). Without an
-    id column, the series column ``id_name`` is added."""
+    id column, the series column ``id_name`` is added. ``unscored`` (rows of ``forecasts``
+    by targets, optional) marks the points whose actual value the ``missing`` policy made up
+    (:func:`unscored_cells`): their actual value is null, so they are not scored."""
     if id_col is None:
         forecasts = forecasts.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
     horizon = forecasts.height // max(scales.shape[0], 1)
     carried = list(dict.fromkeys([*keys, "fold", id_name]))
+
+    def actual(j: int, t: str) -> pl.Expr:
+        value = pl.col(f"{t}_actual").cast(pl.Float64)
+        if unscored is None or not unscored[:, j].any():
+            return value
+        return pl.when(pl.lit(pl.Series(~unscored[:, j]))).then(value)
+
     points = pl.concat(
         [
             forecasts.select(
                 *carried,
                 pl.lit(t).alias(TARGET_COLUMN),
                 pl.col(t).cast(pl.Float64).alias(columns.forecast),
-                pl.col(f"{t}_actual").cast(pl.Float64).alias(columns.actual),
+                actual(j, t).alias(columns.actual),
                 *(intervals.renamed(t) if intervals is not None else []),
             ).with_columns(pl.Series(columns.mase_scale, np.repeat(scales[:, j], horizon)))
             for j, t in enumerate(targets)
@@ -449,20 +487,28 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
     """The naive and (``m > 1``) seasonal-naive forecasts of every (fold, series) origin of
     ``where``, each ``(folds * n_kept * horizon, n_targets)`` in the rows of
     :func:`forecasts_frame`, from the series' values up to the origin
-    (:func:`forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds). A
-    seasonal-naive forecast from an origin with fewer than ``m`` values is NaN, with a warning."""
+    (:func:`forecaster.evaluation.baselines.origin_forecasts`, one gather for all folds).
+    An origin with fewer than ``m`` values has no seasonal-naive forecast (as
+    :func:`~forecaster.evaluation.baselines.seasonal_naive` refuses a series shorter than
+    ``m``): NaN at every step of it, with a warning; the scores leave such points out of the
+    baseline's scores and of the skill ratios against it
+    (:func:`~forecaster.evaluation.fold_scores.baseline_scores`)."""
     nt = panel.n_targets
     starts = np.tile(panel.offsets[where.kept], where.n_folds)
     origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
     out = {"naive": _known_origin_forecasts(panel, starts, origins, horizon, 1)}
     if m > 1:
         out["snaive"] = _known_origin_forecasts(panel, starts, origins, horizon, m)
-        short = int((origins - starts < m - 1).sum())
-        if short:
+        short = origins - starts < m - 1
+        if short.any():
+            out["snaive"][short] = np.nan  # not the steps that reach back m values only
             warnings.warn(
-                f"{short} of the {origins.size} (fold, series) origins have fewer than m={m} "
-                "values: their seasonal-naive forecasts, and so the backtest's snaive scores, "
-                "are NaN. Use a smaller m or fewer folds.",
+                f"{int(short.sum())} of the {origins.size} (fold, series) origins have fewer "
+                f"than m={m} values, so no seasonal-naive forecast: their snaive scores in "
+                "result.metrics are NaN (n_snaive 0), and the pooled ones (by_step, aggregate, "
+                "score()) and the skill ratios against snaive are over the other forecasts "
+                "only, the model's score in each ratio too (n_snaive counts their points). "
+                "Use a smaller m or fewer folds to compare every forecast.",
                 ForecasterWarning,
                 stacklevel=3,
             )

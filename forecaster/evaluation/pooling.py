@@ -15,13 +15,21 @@ from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, ch
 from forecaster.evaluation.intervals import is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["BASELINES", "MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
+__all__ = ["BASELINES", "BASELINE_COUNTS", "MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
 
 MODEL_COLUMNS = ("model", "baseline")
 """Columns that name the model a score row belongs to (``evaluate(..., by="model")``, a
 backtest's ``baselines``): :func:`aggregate` pools several models only per model."""
+
+BASELINES = ("naive", "snaive")
+"""The baselines whose scores ``<m>_<baseline>`` (and skill ``<m>_skill_<baseline>``) a
+backtest's ``metrics`` and ``score`` set beside each point metric ``<m>``."""
+
+BASELINE_COUNTS = tuple(f"n_{name}" for name in BASELINES)
+"""The columns ``n_<baseline>``: the points of a row that the baseline forecast, those its
+scores and the skill ratios against it are over (see :func:`with_skill`)."""
 
 
 def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) -> pl.DataFrame:
@@ -39,8 +47,15 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     out of their mean, as a backtest's own ``aggregate`` does (NaN only when every row's is).
 
     A backtest's baseline scores beside a metric (``mae_naive``, ``mae_snaive``: its
-    ``metrics``) are pooled the same way, and their skill ratios (``mae_skill_naive``)
-    recomputed from the pooled scores.
+    ``metrics``) are pooled over the rows where the baseline has a forecast (the seasonal
+    naive has none from an origin with fewer than ``m`` values): those whose ``n_<baseline>``
+    (:data:`BASELINE_COUNTS`) is not 0, or without that column those where some score of the
+    baseline is not NaN. Their skill ratios (``mae_skill_naive``) are recomputed from the
+    pooled scores, the model's pooled over the same rows, so that both compare the same
+    points; ``n_<baseline>`` counts them (``n`` minus the points left out), and a group
+    without any has NaN baseline scores and skill ratios. A row of a frame pooled by other
+    keys (``BacktestResult.score("fold")``) whose baseline forecast only part of its points
+    (``0 < n_<baseline> < n``) is refused: the model's score on that part is not in it.
 
     Scores of several models are never pooled into one number: a frame whose ``model`` or
     ``baseline`` column (:data:`MODEL_COLUMNS`) holds more than one name (text; the refit
@@ -60,7 +75,8 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     ------
     DataValidationError
         For an empty frame, rows that cannot be pooled (``n`` not a count >= 1, a null
-        score), or several models pooled together (see above).
+        score, an ``n_<baseline>`` other than 0 or ``n``), or several models pooled
+        together (see above).
 
     Examples
     --------
@@ -72,11 +88,14 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     """
     frame = collect_frame(scores, what="scores frame")
     scored = [*METRICS, *(c for c in frame.columns if is_interval_metric(c))]
-    keys = check_by(by, {"n": "the count of points", **{m: "a metric" for m in scored}})
+    counts = {c: "the count of points a baseline forecast" for c in BASELINE_COUNTS}
+    reserved = {"n": "the count of points", **counts, **{m: "a metric" for m in scored}}
+    keys = check_by(by, reserved)
     if TARGET_COLUMN in frame.columns and TARGET_COLUMN not in keys:
         keys.append(TARGET_COLUMN)
     present = [m for m in scored if m in frame.columns]
-    scores = checked_frame(frame, "scores", keys=keys, numbers=["n", *present], unique=False)
+    numbers = ["n", *(c for c in BASELINE_COUNTS if c in frame.columns), *present]
+    scores = checked_frame(frame, "scores", keys=keys, numbers=numbers, unique=False)
     if scores.height == 0:  # pooled nothing: n=0 and NaN scores, as if scores existed
         raise DataValidationError(
             "aggregate got an empty scores frame: there is nothing to pool. Pass the scores of "
@@ -85,33 +104,38 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     _check_scores(scores, present, "scores")
     _check_one_model(scores, keys)
     pooled = _pooled(scores, keys, present)
-    theirs = _baseline_scores(scores, keys, present)
+    theirs, ours = _baseline_scores(scores, keys, present)
     if not theirs:
         return pooled
     metrics = [m for m in present if not is_interval_metric(m)]
-    return with_skill(pooled, theirs, keys=keys, metrics=metrics)
+    return with_skill(pooled, theirs, keys=keys, metrics=metrics, ours=ours)
 
 
-BASELINES = ("naive", "snaive")
-"""The baselines whose scores ``<m>_<baseline>`` (and skill ``<m>_skill_<baseline>``) a
-backtest's ``metrics`` and ``score`` set beside each point metric ``<m>``."""
+def _pooled(
+    scores: pl.DataFrame,
+    keys: Sequence[str],
+    present: Sequence[str],
+    rows: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """The metrics ``present`` pooled per ``keys`` (rules: :func:`aggregate`), over the rows
+    ``rows`` only when given (a group without any: ``n`` 0 and NaN metrics)."""
 
+    def kept(expr: pl.Expr) -> pl.Expr:
+        return expr if rows is None else expr.filter(rows)
 
-def _pooled(scores: pl.DataFrame, keys: Sequence[str], present: Sequence[str]) -> pl.DataFrame:
-    """The metrics ``present`` pooled per ``keys`` (rules: :func:`aggregate`)."""
     weight = pl.col("n").cast(pl.Float64)
-    total = weight.sum()
-    exprs = [pl.col("n").sum().cast(pl.Int64).alias("n")]
+    total = kept(weight).sum()
+    exprs = [kept(pl.col("n")).sum().cast(pl.Int64).alias("n")]
     for name in present:
         value = pl.col(name).cast(pl.Float64)
         if is_scaled_metric(name):  # over the rows whose scale is defined (none: 0/0, NaN)
-            defined = value.is_not_nan()
+            defined = value.is_not_nan() if rows is None else value.is_not_nan() & rows
             pooled = (value * weight).filter(defined).sum() / weight.filter(defined).sum()
             exprs.append(pooled.alias(name))
         elif name in _MEAN_METRICS or is_interval_metric(name):
-            exprs.append(((value * weight).sum() / total).alias(name))
+            exprs.append((kept(value * weight).sum() / total).alias(name))
         else:  # rmse
-            exprs.append(((value**2 * weight).sum() / total).sqrt().alias(name))
+            exprs.append((kept(value**2 * weight).sum() / total).sqrt().alias(name))
     if keys:
         return scores.group_by(keys, maintain_order=True).agg(exprs)
     return scores.select(exprs)
@@ -119,19 +143,50 @@ def _pooled(scores: pl.DataFrame, keys: Sequence[str], present: Sequence[str]) -
 
 def _baseline_scores(
     scores: pl.DataFrame, keys: Sequence[str], present: Sequence[str]
-) -> dict[str, pl.DataFrame]:
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
     """Each baseline's scores ``<m>_<baseline>`` in ``scores`` (a backtest's ``metrics``),
-    pooled per ``keys`` as the model's and named ``<m>``: their skill ratios are recomputed
-    from the pooled values, never averaged."""
-    out = {}
+    pooled per ``keys`` as the model's over the rows where it has a forecast and named
+    ``<m>`` (``n``: their points), and where it lacks some, the model's scores pooled over
+    the same rows: the ``baselines`` and ``ours`` of :func:`with_skill`, whose skill ratios
+    are recomputed from the pooled values, never averaged."""
+    theirs, ours = {}, {}
     for base in BASELINES:
         metrics = [m for m in present if f"{m}_{base}" in scores.columns]
         if not metrics:
             continue
         renamed = scores.select(*keys, "n", *(pl.col(f"{m}_{base}").alias(m) for m in metrics))
         _check_scores(renamed, metrics, f"{base} baseline's scores")
-        out[base] = _pooled(renamed, keys, metrics)
-    return out
+        forecast = _forecast_rows(scores, base, metrics)
+        if bool(forecast.all()):
+            theirs[base] = _pooled(renamed, keys, metrics)
+            continue
+        (flag,) = temporary_names(scores.columns, "__forecast__")
+        rows = pl.col(flag)
+        theirs[base] = _pooled(renamed.with_columns(forecast.alias(flag)), keys, metrics, rows)
+        ours[base] = _pooled(scores.with_columns(forecast.alias(flag)), keys, metrics, rows)
+    return theirs, ours
+
+
+def _forecast_rows(scores: pl.DataFrame, base: str, metrics: Sequence[str]) -> pl.Series:
+    """The rows of ``scores`` where baseline ``base`` has a forecast: ``n_<base>`` not 0
+    (refused unless 0 or ``n``), or without that column some of its scores not NaN."""
+    count = f"n_{base}"
+    if count not in scores.columns:
+        scored = [pl.col(f"{m}_{base}").cast(pl.Float64).is_not_nan() for m in metrics]
+        return scores.select(pl.any_horizontal(scored)).to_series()
+    forecast = pl.col(count)
+    wrong = scores.filter(forecast.is_null() | ((forecast != 0) & (forecast != pl.col("n"))))
+    if wrong.height:
+        raise DataValidationError(
+            f"The scores frame's {count!r} must be 0 or n in every row (the {base} baseline "
+            f"forecast all of the row's points or none, as in a backtest's metrics), but "
+            f"{wrong.height} rows hold another count, e.g. {wrong.row(0, named=True)}. The "
+            f"model's score on part of a row's points is not in the frame, so the skill "
+            f"ratios against {base} cannot be pooled from it: pool the forecast points "
+            "instead (BacktestResult.score(by=...)), or pass the backtest's metrics (one row "
+            "per fold and series)."
+        )
+    return scores.select(forecast > 0).to_series()
 
 
 def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
@@ -310,14 +365,20 @@ def with_skill(
     *,
     keys: Sequence[str],
     metrics: Sequence[str],
+    ours: Mapping[str, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
-    """``scores`` with, after each metric ``<m>``, every baseline's score ``<m>_<baseline>``
-    and the skill ratio ``<m>_skill_<baseline>`` (ours / baseline: below 1 the model is
+    """``scores`` with every baseline's count of points ``n_<baseline>`` after ``n`` and,
+    after each metric ``<m>``, every baseline's score ``<m>_<baseline>`` and the skill ratio
+    ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the model is
     better; null where the baseline's score is 0, as there is no ratio to an exact baseline).
 
-    ``baselines`` maps a baseline's name to its scores of the same points (of ``metrics`` or
-    some of them), one row per ``keys`` as in ``scores`` (rows are matched on ``keys``).
-    Other columns of ``scores`` (``n``, interval scores) keep their place.
+    ``baselines`` maps a baseline's name to its scores over the points where it has a
+    forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
+    ``keys`` as in ``scores`` (rows are matched on ``keys``; a group it has no row for has
+    ``n_<baseline>`` 0 and NaN scores and skill ratios). ``ours`` maps a baseline that lacks
+    a forecast at some points of ``scores`` to the model's scores over its points (one row
+    per ``keys``), the numerators of its skill ratios; for the others they are the metrics
+    of ``scores``. Other columns of ``scores`` (interval scores) keep their place.
 
     Examples
     --------
@@ -325,26 +386,44 @@ def with_skill(
     >>> ours = pl.DataFrame({"target": ["y"], "n": [4], "mae": [1.0]})
     >>> naive = pl.DataFrame({"target": ["y"], "n": [4], "mae": [2.0]})
     >>> with_skill(ours, {"naive": naive}, keys=["target"], metrics=["mae"]).row(0)
-    ('y', 4, 1.0, 2.0, 0.5)
+    ('y', 4, 4, 1.0, 2.0, 0.5)
     """
     out = scores
     for name, frame in baselines.items():
         scored = [m for m in metrics if m in frame.columns]  # a baseline may score fewer
-        renamed = frame.select(*keys, *(pl.col(m).alias(f"{m}_{name}") for m in scored))
-        out = (
-            out.join(renamed, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
-            if keys
-            else pl.concat([out, renamed], how="horizontal")
+        added = {"n": f"n_{name}", **{m: f"{m}_{name}" for m in scored}}
+        numerators = {m: m for m in scored}
+        parts = [frame.select(*keys, *(pl.col(k).alias(v) for k, v in added.items()))]
+        mine = (ours or {}).get(name)
+        if mine is not None:  # the model's scores on the baseline's points
+            hidden = temporary_names([*out.columns, *added.values()], *(f"__{m}__" for m in scored))
+            numerators = dict(zip(scored, hidden, strict=True))
+            parts.append(mine.select(*keys, *(pl.col(m).alias(numerators[m]) for m in scored)))
+        for part in parts:
+            out = (
+                out.join(part, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
+                if keys
+                else pl.concat([out, part], how="horizontal")
+            )
+        nan = pl.lit(float("nan"))  # a group the baseline has no forecast for
+        out = out.with_columns(
+            pl.col(added["n"]).fill_null(0),
+            *(pl.col(c).fill_null(nan) for c in list(added.values())[1:]),
+            *(pl.col(c).fill_null(nan) for c in numerators.values() if c not in scored),
         )
         out = out.with_columns(
-            (pl.col(m) / pl.when(pl.col(f"{m}_{name}") != 0).then(pl.col(f"{m}_{name}"))).alias(
-                f"{m}_skill_{name}"
-            )
+            (
+                pl.col(numerators[m])
+                / pl.when(pl.col(f"{m}_{name}") != 0).then(pl.col(f"{m}_{name}"))
+            ).alias(f"{m}_skill_{name}")
             for m in scored
         )
-    order: list[str] = []
+    counts = [f"n_{name}" for name in baselines]
+    order: list[str] = [] if "n" in scores.columns else counts
     for column in scores.columns:
         order.append(column)
+        if column == "n":
+            order += counts
         if column in metrics:
             for name in baselines:
                 order += [c for c in (f"{column}_{name}", f"{column}_skill_{name}") if c in out]

@@ -473,7 +473,13 @@ def test_a_seasonal_period_longer_than_the_history_at_an_origin_warns_and_gives_
     snaive = result.baselines.filter(pl.col("baseline") == "snaive").sort("fold")
     assert snaive["mae"].is_nan().to_list() == [True, True, False, False]
     assert result.baselines.filter(pl.col("baseline") == "naive")["mae"].is_finite().all()
-    assert result.aggregate["mae_skill_snaive"].is_nan().all()  # NaN, never a silent number
+    # pooled over the points the seasonal naive forecast (fold 1's), the model's MAE in the
+    # skill ratio too, and n_snaive says how many (was NaN beside a finite mase_snaive)
+    overall = result.aggregate.row(0, named=True)
+    assert overall["n_snaive"] * 2 == overall["n"]
+    fold_1 = result.score("fold").filter(pl.col("fold") == 1).row(0, named=True)
+    assert overall["n_snaive"] == fold_1["n"] == fold_1["n_snaive"]
+    assert overall["mae_skill_snaive"] == pytest.approx(fold_1["mae_skill_snaive"])
 
 
 def test_a_backtest_too_large_for_memory_is_refused_before_allocating():
@@ -518,7 +524,9 @@ def test_backtest_score_refuses_repeated_or_unknown_keys(result, kwargs, message
 
 def test_backtest_score_by_step_and_fold(result):
     scores = result.score(["fold", "step"], metrics=["mae"])
-    assert scores.columns == ["fold", "step", "target", "n", "mae", "mae_naive", "mae_skill_naive"]
+    assert scores.columns == [
+        "fold", "step", "target", "n", "n_naive", "mae", "mae_naive", "mae_skill_naive"
+    ]  # fmt: skip
     assert scores["n"].to_list() == [2] * 6
 
 
