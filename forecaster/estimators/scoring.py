@@ -12,7 +12,13 @@ import polars as pl
 
 from forecaster._columns import temporary_names
 from forecaster.data import polars_frame
-from forecaster.data.frames import SERIES_ID, check_schema, collect_frame, column_tuple
+from forecaster.data.frames import (
+    SERIES_ID,
+    check_schema,
+    collect_frame,
+    column_tuple,
+    observed_values,
+)
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import with_static_columns
 from forecaster.data.validate import validate_frame_cells
@@ -47,11 +53,13 @@ class ForecastScoring:
         so gaps are filled on the regular grid); the last ``horizon`` steps of every series on
         that grid are held out, the model forecasts them from the steps before, and the score
         is ``-MAE`` over series, steps and targets in the targets' units (higher is better, as
-        scikit-learn expects). Every held-out step is scored; a step that the ``missing=``
-        policy filled is scored against its filled value. The forecast sees the history as it
-        was known at the last step before the held-out ones: with ``missing="interpolate"``,
-        a gap that reaches into the held-out steps is filled forward, not interpolated towards
-        the first held-out value. Used by ``GridSearchCV`` with :class:`TemporalSplit`.
+        scikit-learn expects), against the frame's own values (float64). A held-out value
+        the frame does not hold (a gap the ``missing=`` policy filled) is not scored, with a
+        warning (the zeros of ``missing="zero"`` are data, and scored). The forecast sees
+        the history as it was known at the last step before the held-out ones: with
+        ``missing="interpolate"``, a gap that reaches into the held-out steps is filled
+        forward, not interpolated towards the first held-out value. Used by ``GridSearchCV``
+        with :class:`TemporalSplit`.
         scikit-learn's ``scoring=`` strings (``"neg_mean_absolute_error"``, ...) compare
         ``predict(X)`` with a ``y``, which a frame forecaster does not take: leave
         ``scoring=None``, which calls this method (scikit-learn's own error says a ``y_true``
@@ -100,12 +108,41 @@ class ForecastScoring:
         forecast = self.predict(history, future=actual.select(*keys, *future) if future else None)
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
-        renamed = [pl.col(t).alias(o) for t, o in zip(targets, true, strict=True)]
-        joined = forecast.join(actual.select(*keys, *renamed), on=keys)
+        observed = self._observed_held_out(actual.select(keys), frame, targets, true)
+        joined = forecast.join(observed, on=keys)
         if joined.height == 0:
             raise DataValidationError("No forecast step matched the held-out rows of the frame.")
         errors = [(pl.col(t) - pl.col(o)).abs().mean() for t, o in zip(targets, true, strict=True)]
         return -float(np.mean(joined.select(errors).row(0)))
+
+    def _observed_held_out(
+        self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: list[str]
+    ) -> pl.DataFrame:
+        """The held-out ``rows`` (keys) with the user's values of ``targets`` (float64, as
+        ``names``): a cell the ``missing=`` policy filled is null, so not scored (the zeros of
+        ``missing="zero"`` are data, and scored); a warning says how many; an error when no
+        held-out cell was observed."""
+        values = observed_values(rows, frame, targets)
+        unobserved = np.isnan(values)
+        if self.missing == "zero":
+            values, unobserved = np.where(unobserved, 0.0, values), unobserved & False
+        if unobserved.all():
+            raise DataValidationError(
+                f"score holds out the last horizon={self.horizon} steps of every series, and "
+                f"the frame holds none of their {'/'.join(targets)} values (every one was "
+                f"filled by missing={self.missing!r}): there is nothing to score. Score on a "
+                "frame whose last steps were observed."
+            )
+        if unobserved.any():
+            warnings.warn(
+                f"score: {int(unobserved.sum())} of {unobserved.size} held-out target values "
+                f"are not in the frame (filled by missing={self.missing!r}); they are not "
+                "scored.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+        columns = [pl.Series(name, values[:, j]).fill_nan(None) for j, name in enumerate(names)]
+        return rows.with_columns(columns)
 
     def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> None:
         """Refuse held-out steps of a series that the model was fitted on data after (its

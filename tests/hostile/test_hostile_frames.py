@@ -560,7 +560,9 @@ def test_stale_series_are_named_with_or_without_a_cutoff(fitted):
 # ------------------------------------------------------------------------------------------
 
 
-def test_score_on_a_frame_with_gaps_scores_every_held_out_step():
+def test_score_on_a_frame_with_gaps_scores_the_observed_held_out_steps():
+    """The held-out steps are those of the regular grid; a step the missing= policy filled is
+    not scored (it was scored against its forward-filled value)."""
     frame = steps().drop("fx")
     model_ = step_model(missing="ffill").fit(frame.filter(pl.col("t") < 45))
     gappy = frame.filter(pl.col("t") != 58)  # a gap among the last horizon steps
@@ -570,13 +572,16 @@ def test_score_on_a_frame_with_gaps_scores_every_held_out_step():
         .with_columns(pl.col("id", "y").forward_fill())
     )
     history = filled.filter(pl.col("t") < 57)
-    actual = filled.filter(pl.col("t") >= 57)
     forecast = model_.predict(history)
     assert forecast["t"].to_list() == [57, 58, 59] * 2  # the held-out grid steps
-    joined = forecast.join(actual, on=["id", "t"], suffix="_true")
-    assert joined.height == 6  # every held-out step is scored, the filled one included
+    joined = forecast.join(gappy, on=["id", "t"], suffix="_true")
+    assert joined.height == 4  # the observed held-out steps: t=58 is filled in both series
     expected = -float((joined["y"] - joined["y_true"]).abs().mean())
-    assert model_.score(gappy) == pytest.approx(expected, rel=1e-5)
+    with pytest.warns(ForecasterWarning, match=r"2 of 6 held-out target values are not in"):
+        assert model_.score(gappy) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(DataValidationError, match="there is nothing to score"):
+        unknown = pl.when(pl.col("t") >= 57).then(None).otherwise(pl.col("y")).alias("y")
+        model_.score(frame.with_columns(unknown))  # rows with null targets: filled, unknown
 
 
 def test_score_refuses_held_out_steps_partly_in_the_fitted_data():
