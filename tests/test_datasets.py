@@ -664,6 +664,26 @@ def test_a_truncated_aiff_or_au_clip_is_refused(tmp_path: Path, kind: str) -> No
         load_audio_mfcc(tmp_path, pattern=f"*.{suffix}")
 
 
+@pytest.mark.parametrize(
+    ("kind", "marker", "width"),
+    [("AIFF", b"SSND", 4), ("W64", bytes.fromhex("64617461f3acd3118cd100c04f8edb8a"), 8)],
+)
+def test_a_size_of_all_ones_is_not_known_not_truncated(
+    tmp_path: Path, kind: str, marker: bytes, width: int
+) -> None:
+    """A streaming writer's all-ones size of the samples cannot be checked: it was read as a
+    real size (less the chunk's own bytes) and the whole clip refused as truncated."""
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("librosa")
+    path = tmp_path / "clip.wav"
+    sf.write(str(path), _tone(4000, 8000), 8000, format=kind, subtype="PCM_16")
+    data = path.read_bytes()
+    at = data.index(marker) + len(marker)
+    path.write_bytes(data[:at] + b"\xff" * width + data[at + width :])
+    assert sf.info(str(path)).frames == 4000  # libsndfile reads it whole
+    assert load_audio_mfcc(tmp_path).height == 1 + 4000 // 80
+
+
 def test_an_rf64_wav_without_its_ds64_chunk_is_unreadable_not_truncated(tmp_path: Path) -> None:
     """An RF64 data chunk whose size is in no ds64 chunk has no known size: libsndfile's
     refusal is reported (the file cannot be read), not a truncation made up from 0xFFFFFFFF."""

@@ -263,6 +263,8 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
         ({"target": ["origin", "y"]}, "Column 'origin' \\(target\\)"),
         ({"id_col": "origin"}, "Column 'origin' \\(id\\)"),
         ({"time_col": "origin"}, "Column 'origin' \\(time\\)"),
+        ({"target": ["stale_steps", "y"]}, "Column 'stale_steps' \\(target\\)"),
+        ({"id_col": "stale_steps"}, "Column 'stale_steps' \\(id\\)"),
         ({"target": ["y", "y_lo_80"]}, "'y_lo_80' \\(target\\) is named like the interval"),
         ({"target": ["y", "y_q10"]}, "'y_q10' \\(target\\) is named like the interval"),
     ],

@@ -546,6 +546,46 @@ def test_a_tracked_study_chooses_no_mlflow_experiment_for_the_process(
     # before: MLFLOW_EXPERIMENT_ID named the spec's experiment, so a user's later
     # mlflow.start_run() on another store failed with "No Experiment with id=..."
     assert "MLFLOW_EXPERIMENT_ID" not in os.environ
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+    models = {name: client.search_logged_models([i]) for name, i in experiments.items()}
+    # the best model is in its study run's experiment (MLflow put it in the process's own)
+    assert [len(models[name]) for name in ("tracked", "Default")] == [1, 0], models
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("enabled", [False, True])
+def test_tune_model_with_track_follows_the_specs_tracking_section(tmp_path, monkeypatch, enabled):
+    """forecaster.jobs.tune_model(track=True) logs only when [tracking] is enabled, into its
+    experiment (a regression of the scope change logged into the process's experiment)."""
+    pytest.importorskip("mlflow")
+    pytest.importorskip("optuna")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec_path = _tracked_project(tmp_path, monkeypatch)
+    if not enabled:
+        text = spec_path.read_text().replace(
+            'enabled = true\nexperiment = "tracked"', "enabled = false"
+        )
+        spec_path.write_text(text)
+    spec, root = load_spec(spec_path)
+    frame, when = prepare_data(spec, root, None)
+    forecaster.jobs.tune_model(spec, root, frame, when, n_trials=1, track=True)
+    store = tmp_path / "mlflow" / "mlflow.db"
+    if not enabled:
+        assert not store.exists() or not _all_runs(store)
+        return
+    assert _runs(tmp_path) and set(_all_runs(store)) == {"tracked"}
+
+
+def _all_runs(store: Path) -> dict[str, int]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store}")
+    experiments = client.search_experiments()
+    counts = {e.name: len(client.search_runs([e.experiment_id])) for e in experiments}
+    return {name: n for name, n in counts.items() if n}
 
 
 # ------------------------------------------------------------------------------------------
@@ -1062,6 +1102,9 @@ def test_a_series_too_short_to_fit_but_long_enough_to_forecast_is_not_dropped(tm
     fitted nor forecast") and not among the stale series, while forecasts.parquet held it."""
     lines = "".join(f"c,2024-01-0{i},{i}.5\n" for i in range(1, 6))
     spec = csv_project(tmp_path, rows(12, ids=("a", "b")) + lines, series='stale = "forecast"')
+    dry = forecaster.jobs.run_pipeline(spec, dry_run=True, progress=False, log=lambda line: None)
+    assert dry.dropped_series == []  # as the run below (it read the fit's panel: ["c"])
+    assert dry.stale_series == {"c": "2024-01-05"} and dry.stale_series_count == 1
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))

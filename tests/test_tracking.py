@@ -858,3 +858,42 @@ def test_without_mlflow_fit_works_and_tracking_says_how_to_install(monkeypatch):
             call()
     model = make_model(max_epochs=1).fit(make_frame(1, 60))
     assert len(model.history_) == 1
+
+
+def test_an_experiment_scope_is_its_threads_own(isolated):
+    """Blocks of two threads that end out of order: each thread's runs go to its own block's
+    experiment, and after both the user's choice holds (one process-wide slot restored a
+    stale block, and every later run went to the pipeline's experiment)."""
+    import mlflow
+    from forecaster.tracking.target import experiment_for_new_run
+
+    mlflow.set_experiment("mine")
+
+    def name(experiment_id: str) -> str:
+        return mlflow.MlflowClient().get_experiment(experiment_id).name
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, str] = {}
+
+    def block_a() -> None:
+        with tracking.experiment_scope("pipeline-A"):
+            a_in.set()
+            b_in.wait(30)
+            seen["a"] = name(experiment_for_new_run(mlflow))
+        a_out.set()
+
+    def block_b() -> None:
+        a_in.wait(30)
+        with tracking.experiment_scope("pipeline-B"):
+            b_in.set()
+            a_out.wait(30)
+            seen["b"] = name(experiment_for_new_run(mlflow))
+
+    threads = [threading.Thread(target=block_a), threading.Thread(target=block_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert seen == {"a": "pipeline-A", "b": "pipeline-B"}
+    assert name(experiment_for_new_run(mlflow)) == "mine"
+    assert name(os.environ["MLFLOW_EXPERIMENT_ID"]) == "mine"

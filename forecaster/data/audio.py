@@ -115,8 +115,8 @@ def _aiff_data(handle: Any, max_chunks: int) -> tuple[int, int] | None:
         if len(header) < 8:
             return None
         size = int.from_bytes(header[4:], "big")
-        if header[:4] == b"SSND":
-            return handle.tell() + 8, max(size - 8, 0)
+        if header[:4] == b"SSND":  # all ones: not known (kept, so it is not checked)
+            return handle.tell() + 8, size if size == 0xFFFFFFFF else max(size - 8, 0)
         handle.seek(size + (size & 1), 1)
     return None
 
@@ -153,8 +153,8 @@ def _w64_data(handle: Any, max_chunks: int) -> tuple[int, int] | None:
         if len(header) < 24:
             return None
         size = int.from_bytes(header[16:], "little")
-        if header[:16] == _W64_GUIDS["data"]:
-            return handle.tell(), max(size - 24, 0)
+        if header[:16] == _W64_GUIDS["data"]:  # all ones: not known (kept, so not checked)
+            return handle.tell(), size if size == 2**64 - 1 else max(size - 24, 0)
         if size < 24:
             return None  # a malformed size: the next chunk cannot be found
         handle.seek(size - 24 + (-size % 8), 1)

@@ -94,7 +94,8 @@ covariate. Each column can have one role only: pass target=..., covariates=... w
 
 def check_output_names(roles: dict[str, tuple[str, ...]]) -> None:
     """Refuse target, id and time columns (``roles`` from :func:`check_roles`) named like a
-    column ``predict`` writes beside them: ``origin`` (a list of cutoffs), or a target's
+    column forecasts carry beside them: ``origin`` (a list of cutoffs), ``stale_steps`` (a
+    pipeline's or a served model's forecasts of a series that ends early), or a target's
     interval and quantile columns (``<target>_lo_<L>``, ``<target>_hi_<L>``,
     ``<target>_q<P>``), which would replace them in the forecasts.
 
@@ -110,11 +111,13 @@ with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'
     targets = roles["target"]
     named = [(name, role) for role in ("target", "id", "time") for name in roles.get(role, ())]
     for name, role in named:
-        if name == "origin":
+        if name in ("origin", "stale_steps"):
             raise DataValidationError(
-                f"Column 'origin' ({role}) is named like the column predict writes with a "
-                "list of cutoffs (each forecast's origin): one would replace the other. Rename "
-                "the column (e.g. frame.rename({'origin': 'origin_value'}))."
+                f"Column {name!r} ({role}) is named like a column forecasts carry beside the "
+                "targets (origin: each forecast's origin, with a list of cutoffs; stale_steps: "
+                "how far a series' data ends before the as-of, in a pipeline's or a served "
+                "model's forecasts): one would replace the other. Rename the column (e.g. "
+                f"frame.rename({{{name!r}: '{name}_value'}}))."
             )
         for target in targets:
             if is_bound_column(name, target):

@@ -367,11 +367,11 @@ class ForecastInference(TargetPanels):
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
         with at least ``lookback`` rows (shorter ones dropped with a warning)."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        point = None
+        frame = collect_frame(frame, columns=list(self.schema_))
+        point = frame[self.time_col].max()  # the as-of: the frame's last time, or the cutoff
         if cutoff is not None:
             dtype = schema[self.time_col]
             point = to_time_point(cutoff, dtype, name="cutoff")
-            frame = collect_frame(frame, columns=list(self.schema_))
             before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
             if before.height == 0 and frame.height:
                 raise DataValidationError(
@@ -392,16 +392,17 @@ class ForecastInference(TargetPanels):
         return panel
 
     def _warn_stale_series(self, panel: Panel, point: Any, cutoff: Any) -> None:
-        """Warn about series that end before the forecast origin: ``cutoff`` (converted to
-        ``point``) when given, else the frame's last time (the latest end of any series).
-        The next step after their last row is still at or before it, so they are forecast
-        from their last row, an earlier origin than the others'."""
+        """Warn about series that end before the forecast origin ``point``: ``cutoff``
+        (converted) when given, else the frame's last time (the latest end of any series,
+        those dropped as too short included). The next step after their last row is still at
+        or before it, so they are forecast from their last row, an earlier origin than the
+        others'."""
+        if point is None or panel.n_series == 0:
+            return
         last = panel.time.gather(panel.offsets[1:] - 1)
         following = self.freq_.offset(pl.col("t"), 1).cast(last.dtype)
-        if point is None:
-            bound, reference = pl.col("t").max(), f"the frame's last time ({last.max()})"
-        else:
-            bound, reference = pl.lit(point, dtype=last.dtype), f"cutoff={cutoff!r}"
+        bound = pl.lit(point, dtype=last.dtype)
+        reference = f"the frame's last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
         stale = pl.DataFrame({"t": last}).select(following <= bound).to_series().to_numpy()
         if not stale.any():
             return
@@ -413,7 +414,7 @@ class ForecastInference(TargetPanels):
             + ("" if self.id_col is None else f": {ids[:10]}")
             + f" (last time {latest} at the latest). They are forecast from their last time, "
             "not from "
-            + ("the cutoff." if point is not None else "the frame's last time.")
+            + ("the cutoff." if cutoff is not None else "the frame's last time.")
             + " Drop them or bring their data up to date to forecast every series from the "
             "same time.",
             ForecasterWarning,

@@ -366,7 +366,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):
         # the study logs into the spec's experiment; its best model, logged calibrated as
-        # the deferred block ends, too (hence the scope around it)
+        # the deferred block ends, too (hence a scope around it as well as tune_model's)
         with study_tracking(spec) as tracked, tracking_deferred():
             result = tune_model(
                 spec,

@@ -21,6 +21,7 @@ Checkpoints
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,7 @@ from forecaster.jobs.spec import (
     storage_url,
     without_checkpoints,
 )
+from forecaster.jobs.tracked import study_tracking
 from forecaster.training import distributed
 from forecaster.training.loop import latest_checkpoint
 
@@ -137,9 +139,9 @@ def tune_model(
 
     ``n_trials`` / ``timeout`` default to the spec's; the study minimises the spec's
     ``training.objective`` (``"val_loss"``, or a probabilistic score of a quantile model:
-    :mod:`forecaster.jobs.scores`). ``track``: log the study to MLflow; pass what
-    :func:`forecaster.jobs.tracked.study_tracking` yields, inside its block (the spec's
-    experiment, while the process's own is unchanged). Trials write no checkpoints.
+    :mod:`forecaster.jobs.scores`). ``track``: log the study to MLflow when the spec's
+    ``[tracking]`` is enabled, into its experiment (the process's own is unchanged:
+    :func:`forecaster.jobs.tracked.study_tracking`). Trials write no checkpoints.
     """
     if distributed.launched_world_size() > 1:
         raise ForecasterError(
@@ -149,18 +151,20 @@ def tune_model(
     training = spec.training
     # the trials show no bars of their own (the study's bar shows the progress)
     estimator = without_checkpoints(build_estimator(spec, False))
-    return tuning.tune(  # looked up at call time (tests replace it)
-        estimator,
-        frame,
-        n_trials=training.trials if n_trials is None else n_trials,
-        timeout=training.timeout if timeout is None else timeout,
-        storage=storage_url(spec, root),
-        study_name=study_name(spec, when),
-        random_state=spec.model.get("random_state"),
-        metric=training.objective,  # "val_loss" or a score (forecaster.jobs.scores)
-        track=track,
-        show_progress=progress,
-    )
+    logged = study_tracking(spec) if track else contextlib.nullcontext(False)
+    with logged as tracked:  # the spec's [tracking]: enabled, and its experiment
+        return tuning.tune(  # looked up at call time (tests replace it)
+            estimator,
+            frame,
+            n_trials=training.trials if n_trials is None else n_trials,
+            timeout=training.timeout if timeout is None else timeout,
+            storage=storage_url(spec, root),
+            study_name=study_name(spec, when),
+            random_state=spec.model.get("random_state"),
+            metric=training.objective,  # "val_loss" or a score (forecaster.jobs.scores)
+            track=tracked,
+            show_progress=progress,
+        )
 
 
 def make_model(

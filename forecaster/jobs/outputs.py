@@ -55,12 +55,13 @@ from pydantic import BaseModel, ValidationError
 
 import forecaster._io as _io
 from forecaster._version import __version__
+from forecaster.data.panel import Panel
 from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import id_text
-from forecaster.jobs.spec import Spec, normal_path
+from forecaster.jobs.spec import COLUMN_PARAMS, Spec, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "check_outputs_replaceable",
     "data_record",
     "dropped_series",
+    "forecast_ids",
     "legacy_summary",
     "manifest_details",
     "output_lock",
@@ -318,12 +320,26 @@ def data_record(job: Job) -> dict[str, Any]:
     return {**record, "polars": pl.__version__}
 
 
+def forecast_ids(job: Job, estimator: Any, lookback: int) -> pl.DataFrame | None:
+    """The series a forecast of ``job``'s data would be made for (a frame of the id column;
+    None without one): those with at least ``lookback`` steps on the grid, as ``predict``
+    keeps them. What a dry run, which forecasts nothing, passes :func:`dropped_series`."""
+    id_col = job.spec.series.id
+    if id_col is None:
+        return None
+    options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
+    with warnings.catch_warnings():  # the series it leaves out are named by the fit's panel
+        warnings.simplefilter("ignore", ForecasterWarning)
+        panel = Panel.from_frame(job.frame, **options, min_length=lookback)
+    return pl.DataFrame({id_col: panel.keys[panel.id_name]})
+
+
 def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[str]:
     """The series of the data, but those the stale policy excluded, that the run leaves out
-    as too short for the model (with a warning): with its ``forecast``, those absent from it
-    (neither fitted nor forecast: a series with the lookback's rows but fewer than lookback +
-    horizon is left out of the fit, yet forecast); without one (a dry run), those the
-    ``panel`` of the fit leaves out."""
+    as too short for the model (with a warning): those absent from its ``forecast`` (neither
+    fitted nor forecast: a series with the lookback's rows but fewer than lookback + horizon
+    is left out of the fit, yet forecast; a dry run passes :func:`forecast_ids`); without
+    one, those the ``panel`` of the fit leaves out."""
     id_col = job.spec.series.id
     if id_col is None:
         return []

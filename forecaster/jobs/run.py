@@ -73,6 +73,7 @@ from forecaster.jobs.outputs import (
     check_outputs_replaceable,
     data_record,
     dropped_series,
+    forecast_ids,
     manifest_details,
     output_lock,
     same_pipeline,
@@ -360,7 +361,7 @@ def _dry_run(
         replace = force and job.out_dir.exists()
         plan = f"{work}, {'replace (--force)' if replace else 'write'} {job.out_dir}"
     job.log(f"plan     {plan}")
-    return _result(job, panel, "dry-run")
+    return _result(job, panel, "dry-run", forecast_ids(job, estimator, lookback))
 
 
 def _result(
@@ -370,8 +371,9 @@ def _result(
     forecast: pl.DataFrame | None = None,
     **fields: Any,
 ) -> PipelineResult:
-    """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made; ``fields``:
-    what it wrote). The stale series it lists and counts are those it did not drop."""
+    """What a run of ``job`` on ``panel`` did (``forecast``: the forecast it made, or the ids
+    a dry run would forecast; ``fields``: what it wrote). The stale series it lists and
+    counts are those it did not drop."""
     dropped = dropped_series(job, panel, forecast)
     when = job.when.without(dropped)
     return PipelineResult(

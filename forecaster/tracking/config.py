@@ -161,8 +161,6 @@ class TrackingState:
         Depth of :func:`~forecaster.tracking.runs.paused` blocks (fits are not logged when > 0).
     target : TrackingTarget or None
         What :func:`~forecaster.tracking.target.configure` set.
-    scoped : TrackingTarget or None
-        The target of the innermost :func:`~forecaster.tracking.target.experiment_scope` block.
     fallback_dir : pathlib.Path or None
         Root of the fallback folders, when configured.
     fitted_runs : set of str
@@ -184,7 +182,6 @@ class TrackingState:
         with self.lock:
             self.paused = 0
             self.target: TrackingTarget | None = None
-            self.scoped: TrackingTarget | None = None  # an experiment_scope block's target
             self.fallback_dir: Path | None = None
             self.fitted_runs: set[str] = set()  # active runs that already hold a fit
             self.last: Any = None  # a runs.FitLog

@@ -14,6 +14,7 @@ state is read).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import warnings
@@ -152,6 +153,13 @@ def configure(
         return state.target
 
 
+_scope: contextvars.ContextVar[TrackingTarget | None] = contextvars.ContextVar(
+    "forecaster_experiment_scope", default=None
+)
+"""The target of the innermost :func:`experiment_scope` block of this thread (context): a
+block in another thread neither sees nor restores it."""
+
+
 @contextlib.contextmanager
 def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
     """Within the block, the runs forecaster starts go to ``experiment`` (created when
@@ -159,9 +167,10 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
     was: :func:`mlflow.set_experiment` is not called, ``MLFLOW_EXPERIMENT_ID`` and what
     :func:`configure` set are unchanged after the block. The tracking URI is set (as
     :func:`configure` sets it) and stays set, so the ``models:/`` URIs of the block's runs
-    resolve after it. A pipeline run tracks this way: a user's ``mlflow.start_run()`` after it
-    goes to the user's experiment, not the pipeline's. Start the block's runs with
-    ``mlflow.start_run(experiment_id=target.experiment_id)``.
+    resolve after it. The block is this thread's: runs started in other threads are not in
+    it (a thread started inside it included). A pipeline run tracks this way: a user's
+    ``mlflow.start_run()`` after it goes to the user's experiment, not the pipeline's. Start
+    the block's runs with ``mlflow.start_run(experiment_id=target.experiment_id)``.
 
     Raises
     ------
@@ -171,12 +180,11 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
     mlflow = import_mlflow()
     with state.lock:
         target = _resolved_target(mlflow, default_tracking_uri(), experiment, choose=False)
-        before, state.scoped = state.scoped, target
+    token = _scope.set(target)  # this thread's (context's) block only
     try:
         yield target
     finally:
-        with state.lock:
-            state.scoped = before
+        _scope.reset(token)
 
 
 def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> TrackingTarget:
@@ -262,7 +270,7 @@ def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
 def _scope_on(mlflow: Any) -> str | None:
     """The experiment ID of the :func:`experiment_scope` block, when there is one and MLflow
     points at its store; else None."""
-    scoped = state.scoped
+    scoped = _scope.get()
     if scoped is None or scoped.tracking_uri != mlflow.get_tracking_uri():
         return None
     return scoped.experiment_id

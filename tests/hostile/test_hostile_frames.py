@@ -409,6 +409,23 @@ def test_cutoff_outside_the_data(fitted):
     assert between.equals(fitted.predict(frame, cutoff=dt.datetime(2024, 1, 1, 20)))
 
 
+def test_series_behind_a_series_dropped_as_too_short_are_stale(fitted):
+    """The as-of is the frame's last time, that of a series dropped as too short included:
+    the others, several steps behind it, got no warning (the pyfunc and the pipelines said
+    they were stale)."""
+    frame = hourly()
+    end = frame["t"].max()
+    short = pl.DataFrame({"id": "c", "t": [end + dt.timedelta(hours=k) for k in (3, 4)]})
+    request = pl.concat([frame, short.with_columns(y=pl.lit(0.5))])
+    with pytest.warns(ForecasterWarning) as caught:
+        out = fitted.predict(request)
+    messages = [str(w.message) for w in caught]
+    assert any("Dropped 1 series" in m for m in messages), messages
+    stale = [m for m in messages if "end before the frame's last time" in m]
+    assert len(stale) == 1 and "['a', 'b']" in stale[0], messages
+    assert out.equals(fitted.predict(frame))
+
+
 def test_readme_split_with_pl_date_expressions():
     days = pl.date_range(dt.date(2012, 1, 1), dt.date(2015, 6, 30), eager=True)
     frame = pl.DataFrame({"date": days, "close": np.arange(len(days), dtype=float)})
