@@ -642,6 +642,32 @@ def test_stale_trial_of_another_machine_fails_after_the_grace_period(tmp_path, f
     assert retried == failed.number and retry.params["hidden_size"] == failed.params["hidden_size"]
 
 
+def _storage_without_heartbeat(kind: str, folder: Path):
+    if kind == "journal":
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(folder / "journal.log")))
+    return optuna.storages.RDBStorage(f"sqlite:///{folder}/optuna.db")  # no heartbeat_interval
+
+
+@pytest.mark.parametrize("kind", ["journal", "rdb"])
+def test_a_running_trial_its_storage_cannot_judge_does_not_block_the_study(kind, tmp_path, frame):
+    """A storage without heartbeat keeps the trial of a killed process RUNNING forever: it is
+    not counted toward n_trials (counted, no rerun ever completed the study), with a warning
+    that says how to fix it."""
+    storage = _storage_without_heartbeat(kind, tmp_path)
+    optuna.create_study(storage=storage, study_name="j").ask()  # its process was killed
+    with pytest.warns(ForecasterWarning, match=r"1 RUNNING trial\(s\) \[0\]") as caught:
+        result = quick(frame=frame, storage=storage, study_name="j", n_trials=2)
+    assert (result.n_trials_finished, result.n_trials_run) == (2, 2)
+    message = next(str(w.message) for w in caught if "RUNNING" in str(w.message))
+    assert "does not count them toward n_trials" in message
+    assert "study.tell(n, state=optuna.trial.TrialState.FAIL)" in message
+    assert "heartbeat_interval" in message and "grace_period" in message
+    again = quick(frame=frame, storage=storage, study_name="j", n_trials=2)  # complete now
+    assert (again.n_trials_finished, again.n_trials_run) == (2, 0)
+
+
 def _trials(storage, name: str):
     try:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)

@@ -30,6 +30,11 @@ Storage, resume and crashes
     ``failed_trial`` names the killed trial). Until then it counts as running: a rerun within
     the grace period runs only the trials missing beside it, and the next run after the grace
     period retries it. A study in memory (``storage=None``) has no heartbeat and no resume.
+    A storage object without heartbeat (a ``JournalStorage``, an ``RDBStorage`` opened without
+    ``heartbeat_interval``) cannot tell the trial of a killed process, RUNNING forever, from
+    one another process is running: a call that finds RUNNING trials there warns (how many,
+    and how to fail them by hand or to open the storage with a heartbeat) and does not count
+    them toward ``n_trials`` (were they alive, the study ends up to that many trials past it).
 
     A study is for one task and one search space: it records both when it is created (study user
     attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later call that
@@ -161,6 +166,7 @@ from forecaster.tuning.storage import (
     storage_errors,
     storage_label,
     storage_url,
+    warn_unjudged_trials,
 )
 from forecaster.tuning.study_log import StudyLogger, refit_context, require_tracking
 from forecaster.tuning.trials import (
@@ -348,13 +354,14 @@ def tune(
         with storage_errors(url, "tuning"):
             n_existing = len(study.get_trials(deepcopy=False))  # before: a retry is this call's
             fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
+            unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
             workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
             study.sampler = make_sampler(random_state)
             all_callbacks = [*callbacks, *logger.start()]
             deadline = None if timeout is None else time.time() + float(timeout)
             settings = TrialSettings(
                 name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
-                deadline, all_callbacks, workers, show_progress,
+                deadline, all_callbacks, workers, show_progress, unjudged,
             )  # fmt: skip
             study, best_trial = _run_study(study, settings, logger)
         result = _result(

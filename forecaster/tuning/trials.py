@@ -9,7 +9,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,12 +195,14 @@ def _metric_value(value: Any) -> float:
 
 class _Stopper:
     """Study callback: stop once enough trials are finished (or running elsewhere), or after
-    too many failures in a row; updates the progress bar."""
+    too many failures in a row; updates the progress bar. ``ignore``: running trials not
+    counted (see :func:`trial_counts`)."""
 
-    def __init__(self, n_trials: int | None, bar: Any = None) -> None:
+    def __init__(self, n_trials: int | None, bar: Any = None, ignore: Collection[int] = ()) -> None:
         self.n_trials = n_trials
         self.bar = bar
         self.failures = 0
+        self.ignore = ignore
 
     def __call__(self, study: Any, trial: Any) -> None:
         optuna = import_optuna()
@@ -211,7 +213,7 @@ class _Stopper:
                 f"error: {trial.user_attrs.get('error', 'see the log')}"
             )
             study.stop()
-        finished, running = trial_counts(study)
+        finished, running = trial_counts(study, self.ignore)
         if self.bar is not None:
             self.bar.set_count(finished, _best(study))
         if self.n_trials is not None and finished + running >= self.n_trials:
@@ -226,11 +228,13 @@ def _best(study: Any) -> str:
         return ""
 
 
-def trial_counts(study: Any) -> tuple[int, int]:
-    """(finished, running) trial counts of the study."""
+def trial_counts(study: Any, ignore: Collection[int] = ()) -> tuple[int, int]:
+    """(finished, running) trial counts of the study, without the running trials numbered in
+    ``ignore`` (those a storage without heartbeat cannot tell dead or alive:
+    :func:`~forecaster.tuning.storage.warn_unjudged_trials`)."""
     counts = {"COMPLETE": 0, "PRUNED": 0, "RUNNING": 0}
     for t in study.get_trials(deepcopy=False):
-        if t.state.name in counts:
+        if t.state.name in counts and not (t.state.name == "RUNNING" and t.number in ignore):
             counts[t.state.name] += 1
     return counts["COMPLETE"] + counts["PRUNED"], counts["RUNNING"]
 
@@ -242,10 +246,12 @@ def run_trials(
     deadline: float | None,
     callbacks: Sequence[Any],
     bar: Any = None,
+    ignore: Collection[int] = (),
 ) -> None:
-    """Run trials in this process until the study has ``n_trials`` finished or time is up."""
+    """Run trials in this process until the study has ``n_trials`` finished or time is up
+    (running trials count, but not those numbered in ``ignore``: see :func:`trial_counts`)."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
-    if n_trials is not None and sum(trial_counts(study)) >= n_trials:
+    if n_trials is not None and sum(trial_counts(study, ignore)) >= n_trials:
         return
     timeout = None
     if deadline is not None:
@@ -257,7 +263,7 @@ def run_trials(
         n_trials=None,
         timeout=timeout,
         catch=(TrialFailedError,),
-        callbacks=[*callbacks, _Stopper(n_trials, bar)],
+        callbacks=[*callbacks, _Stopper(n_trials, bar, ignore)],
     )
 
 
@@ -368,7 +374,8 @@ def worker_main(settings: TrialSettings, index: int) -> int:
     )
     before = len(study.get_trials(deepcopy=False))
     run_trials(
-        study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks
+        study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
+        ignore=settings.unjudged,
     )  # fmt: skip
     return len(study.get_trials(deepcopy=False)) - before
 
@@ -443,6 +450,7 @@ class TrialSettings:
     callbacks: list[Any]
     n_workers: int
     show_progress: bool | None
+    unjudged: frozenset[int] = frozenset()  # running trials not counted (see trial_counts)
 
 
 def optimize(study: Any, settings: TrialSettings) -> Any:
@@ -468,7 +476,7 @@ def optimize(study: Any, settings: TrialSettings) -> Any:
     try:
         run_trials(
             study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
-            bar,
+            bar, settings.unjudged,
         )  # fmt: skip
     finally:
         bar.close()
