@@ -1058,6 +1058,67 @@ def test_val_loss_refuses_sampling_quantiles(frame):
         quick(model, frame, search_space=space)
 
 
+def _long_and_short(long: int = 150, short: int = 50, n_long: int = 1) -> pl.DataFrame:
+    short_series = tiny_frame(1, short).with_columns(pl.lit("short").alias("id"))
+    return pl.concat([tiny_frame(n_long, long), short_series])
+
+
+def test_val_loss_refuses_lookbacks_scored_on_other_validation_windows():
+    """A validation origin needs lookback steps before it: lookback 46 scored only the long
+    series (7 of the 14 windows), so the study ranked window sets, not models."""
+    frame, model = _long_and_short(), tiny_model(validation_size=12)
+    with pytest.raises(DataValidationError, match="different validation windows") as info:
+        quick(model, frame, search_space={"lookback": [12, 46]})
+    assert "lookback=46 leaves out 7 (all those of 1 series)" in str(info.value)
+    assert "Sample lookbacks up to 38" in str(info.value)
+    with pytest.raises(DataValidationError, match="lookback=46 leaves out 7"):
+        quick(tiny_model(validation_size=12, loss="quantile"), frame, metric="pinball",
+              search_space={"lookback": [12, 46]})  # fmt: skip
+    kept = quick(model, frame, n_trials=1, search_space={"lookback": [12, 38]})
+    assert kept.n_trials_finished == 1
+
+
+def test_a_callable_spaces_trial_on_other_validation_windows_fails():
+    def space(trial):
+        return {"lookback": 46 if trial.number == 0 else 12}
+
+    result = quick(tiny_model(validation_size=12), _long_and_short(), n_trials=1,
+                   search_space=space)  # fmt: skip
+    first, second = result.study.trials
+    assert (first.state, second.state) == (FAIL, COMPLETE)
+    assert "lookback=46 leaves out 7 of the 14 validation windows" in first.user_attrs["error"]
+    assert "Sample lookbacks up to 38" in first.user_attrs["error"]
+
+
+def test_the_default_space_warns_of_lookbacks_scored_on_other_validation_windows():
+    from forecaster.tuning.data_checks import check_data
+
+    frame = _long_and_short(long=400, short=60, n_long=9)
+    model = tiny_model(validation_size=12)
+    space = default_search_space(model, frame)
+    assert 64 in space["lookback"].choices  # more than the short series has before its split
+    with pytest.warns(ForecasterWarning, match="lookback=64 leaves out 7 .*up to 48"):
+        check_data(model, frame, space, "val_loss", default_space=True)
+
+
+def test_val_loss_refuses_windows_per_epoch_that_samples_the_validation_windows(frame):
+    """windows_per_epoch also caps the validation windows: trials of 8 were scored on a
+    random sample of 8 of the 22, the others on all of them."""
+    with pytest.raises(DataValidationError, match=r"the data has 22, so trials of .* \[8\]"):
+        quick(frame=frame, search_space={"windows_per_epoch": [8, 64]})
+    quick(frame=frame, n_trials=1, search_space={"windows_per_epoch": [32, 64]})
+    quick(frame=frame, n_trials=1, metric=lambda model, data: model.val_loss_,
+          search_space={"windows_per_epoch": [8, 64]})  # fmt: skip  # its own choice
+
+    def space(trial):
+        return {"windows_per_epoch": 8 if trial.number == 0 else 64}
+
+    result = quick(frame=frame, n_trials=1, search_space=space)
+    first, second = result.study.trials
+    assert (first.state, second.state) == (FAIL, COMPLETE)
+    assert "windows_per_epoch=8 also caps" in first.user_attrs["error"]
+
+
 def test_a_study_resumed_with_other_quantiles_is_refused(tmp_path, frame):
     url = f"sqlite:///{tmp_path}/optuna.db"
     model = tiny_model(loss="quantile", quantiles=[0.5])

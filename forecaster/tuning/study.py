@@ -74,7 +74,13 @@ Checked before any trial
     trial's fit reads it (missing values, the grid, its type and columns), lookbacks the longest
     series has no training window for are refused, a metric callable must take ``(estimator,
     frame)``, and a metric that returns no number (None, text, a bool, a tensor of several
-    values) stops the study at its first trial.
+    values) stops the study at its first trial. With the validation loss or a probabilistic
+    score as the objective, every trial must be scored on the same validation windows
+    (:mod:`forecaster.tuning.data_checks`): sampled lookbacks that leave out a short series'
+    first validation origins are refused (the default space warns), and so are sampled
+    ``windows_per_epoch`` values below the number of validation windows (with
+    ``"val_loss"``: a fit scores a random sample of that many); a callable space's trial that
+    would be scored on other windows fails. ``stride`` thins the training windows only.
 
 Failed trials
     A trial that fails - its sampled parameters do not suit the data (a
@@ -154,9 +160,10 @@ from forecaster.exceptions import (
 from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
 from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.data_checks import check_data
 from forecaster.tuning.identity import default_study_name, open_study, study_identity
 from forecaster.tuning.scores import score_column
-from forecaster.tuning.space import check_data, check_frame, resolve_space
+from forecaster.tuning.space import check_frame, resolve_space
 from forecaster.tuning.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
@@ -336,13 +343,10 @@ def tune(
         estimator, n_trials, timeout, n_workers, direction, metric, study_name, random_state,
         refit, track, callbacks, show_progress,
     )  # fmt: skip
-    if track:
-        require_tracking()
-    objective = _objective(
-        estimator, frame, search_space, metric, direction, random_state, n_workers
-    )
-    pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
-    storage_obj = _storage(storage, n_workers)
+    objective, pruner_obj, storage_obj = _prepare(
+        estimator, frame, search_space, metric, direction, random_state, n_workers, pruner,
+        storage, track,
+    )  # fmt: skip
     space, url = objective.space, storage_url(storage_obj)
     name = study_name or default_study_name(estimator, space, metric, direction)
     identity = study_identity(estimator, space, metric, direction, objective.overrides)
@@ -390,6 +394,29 @@ def _result(
         )  # fmt: skip
 
 
+def _prepare(
+    estimator: Any,
+    frame: Any,
+    search_space: Any,
+    metric: Any,
+    direction: str,
+    random_state: int | None,
+    n_workers: int,
+    pruner: Any,
+    storage: Any,
+    track: bool,
+) -> tuple[Objective, Any, Any]:
+    """What the study needs, checked before its storage is opened: the objective (see
+    :func:`_objective`), the pruner and the storage."""
+    if track:
+        require_tracking()
+    objective = _objective(
+        estimator, frame, search_space, metric, direction, random_state, n_workers
+    )
+    pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
+    return objective, pruner_obj, _storage(storage, n_workers)
+
+
 def _objective(
     estimator: Any,
     frame: Any,
@@ -405,7 +432,9 @@ def _objective(
     if isinstance(frame, pl.LazyFrame) and (n_workers > 1 or score_column(metric) is not None):
         frame = collect_frame(frame)  # once for every trial: workers and scores read a DataFrame
     space = resolve_space(search_space, estimator, frame, metric)
-    max_lookback = check_data(estimator, frame, space, default_space=search_space is None)
+    max_lookback, span = check_data(
+        estimator, frame, space, metric, default_space=search_space is None
+    )
     params = estimator.get_params(deep=False)
     overrides: dict[str, Any] = {}
     if params.get("progress", False) is None:
@@ -413,7 +442,7 @@ def _objective(
     if random_state is not None and "random_state" in params and params["random_state"] is None:
         overrides["random_state"] = int(random_state)
     sign = -1.0 if direction == "maximize" else 1.0
-    return Objective(estimator, frame, space, overrides, metric, sign, max_lookback)
+    return Objective(estimator, frame, space, overrides, metric, sign, max_lookback, span)
 
 
 def _storage(storage: Any, n_workers: int) -> Any:

@@ -29,6 +29,7 @@ from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.data_checks import ValidationSpan
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import fail_stale_trials, is_storage_error
@@ -103,6 +104,7 @@ class Objective:
     metric: Any
     sign: float
     max_lookback: int | None = None  # the longest lookback the data has room for
+    span: ValidationSpan | None = None  # the validation split the trials are scored on
 
     def __call__(self, trial: Any) -> float:
         optuna = import_optuna()
@@ -134,6 +136,10 @@ class Objective:
         params = sample_params(trial, self.space, self.estimator, self.metric)
         trial.set_user_attr("params", params)
         self._check_template_lookback(params)
+        if self.span is not None and not isinstance(self.space, Mapping):  # a dict: checked
+            problem = self.span.trial_problem(params)  # (a trial on other validation windows)
+            if problem is not None:
+                raise DataValidationError(problem)
         model = clone(self.estimator)
         model.set_params(**trial_params({**self.overrides, **params}, self.estimator))
         from forecaster.tracking import paused
