@@ -291,6 +291,29 @@ def test_pruned_trials_are_recorded(frame):
     assert result.n_trials_finished == 3
 
 
+def test_a_pruned_trial_shows_no_objective_value(frame):
+    """Optuna gives a pruned trial its last intermediate value, the running best validation
+    loss (negated in a maximize study): other units than a metric callable's objective."""
+
+    class PruneOdd(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number % 2 == 1
+
+    def score(model, data):  # higher is better, in other units than the loss
+        return 1000.0 - float(model.val_loss_)
+
+    result = quick(frame=frame, n_trials=3, pruner=PruneOdd(), metric=score,
+                   direction="maximize")  # fmt: skip
+    table = result.trials_frame()
+    assert table["state"].to_list() == ["COMPLETE", "PRUNED", "COMPLETE"]
+    assert table["value"][1] is None  # not the negated loss Optuna holds
+    assert result.study.trials[1].value < 0
+    first_epoch_loss = result.study.trials[1].user_attrs["history"][0]["val_loss"]
+    assert table["best_val_loss"][1] == pytest.approx(first_epoch_loss)  # where it stopped
+    assert (table["value"][[0, 2]] > 900).all() and (table["best_val_loss"] > 0).all()
+    assert result.best_value == max(table["value"][[0, 2]])
+
+
 def test_pruner_choices():
     assert isinstance(make_pruner("median", 50), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner("hyperband", 50), optuna.pruners.HyperbandPruner)

@@ -175,7 +175,12 @@ from forecaster.tuning.storage import (
     storage_url,
     warn_unjudged_trials,
 )
-from forecaster.tuning.study_log import StudyLogger, refit_context, require_tracking
+from forecaster.tuning.study_log import (
+    TRIAL_METRIC,
+    StudyLogger,
+    refit_context,
+    require_tracking,
+)
 from forecaster.tuning.trials import (
     MAX_CONSECUTIVE_FAILURES,
     Objective,
@@ -236,17 +241,24 @@ class TuneResult:
     search_space: Any = field(default=None, repr=False)
 
     def trials_frame(self) -> pl.DataFrame:
-        """One row per trial: number, state, value, epochs, seconds, pid and the parameters
-        (columns ``params_<name>``)."""
+        """One row per trial: number, state, value (the objective; null for a pruned trial,
+        stopped before it was scored), ``best_val_loss`` (the trial's running best validation
+        loss at its last epoch: where a pruned trial stopped), epochs, seconds, pid and the
+        parameters (columns ``params_<name>``)."""
+        # the trials report the loss negated to a maximize study (PruningReporter)
+        sign = -1.0 if self.study.directions[0].name == "MAXIMIZE" else 1.0
         rows = []
         for t in self.study.get_trials(deepcopy=False):
             seconds = None
             if t.datetime_start is not None and t.datetime_complete is not None:
                 seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            reports = t.intermediate_values
             row = {
                 "number": t.number,
                 "state": t.state.name,
-                "value": t.value,
+                # Optuna gives a pruned trial its last report: a loss, not the objective
+                "value": None if t.state.name == "PRUNED" else t.value,
+                TRIAL_METRIC: sign * reports[max(reports)] if reports else None,
                 "epochs": len(t.intermediate_values),
                 "seconds": seconds,
                 "pid": t.user_attrs.get("pid"),
