@@ -749,6 +749,26 @@ def test_sigkill_mid_study_then_resume(tmp_path):
     assert f"finished 3 run {len(after) - len(before)}" in rerun.stdout  # the retry included
 
 
+def test_workers_refuse_what_does_not_pickle_before_the_storage_is_opened(
+    monkeypatch, tmp_path, frame
+):
+    """The workers failed to unpickle a lambda after an empty study was created, advising to
+    rerun the same call."""
+    import forecaster.tuning.trials as trials
+
+    monkeypatch.setattr(trials, "available_cores", lambda: 4)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    with pytest.raises(DataValidationError, match="receive the metric .* cannot be pickled"):
+        quick(frame=frame, storage=url, n_workers=2, metric=lambda model, data: 1.0)
+
+    def local_callback(study, trial):
+        pass
+
+    with pytest.raises(DataValidationError, match=r"callbacks\[0\] .*module level"):
+        quick(frame=frame, storage=url, n_workers=2, callbacks=[local_callback])
+    assert not (tmp_path / "optuna.db").exists()  # checked before the storage was opened
+
+
 @pytest.mark.slow
 def test_two_worker_processes_share_one_study(tmp_path, frame):
     result = quick(

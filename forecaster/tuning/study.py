@@ -105,7 +105,11 @@ Several processes and machines
     gives out once per study, so processes never repeat each other's parameters; one process
     alone reproduces its run (trials 0, 1, 2, ... on every run), several do not (which process
     gets which number is a race). Processes that open one new storage at the same moment race
-    to create its tables: the loser tries again (:func:`make_storage`).
+    to create its tables: the loser tries again (:func:`make_storage`). Worker processes
+    receive the template, search space, metric, callbacks, pruner and storage pickled: what
+    does not pickle (a lambda, a function defined inside another or in an interactive
+    session) is refused before the storage is opened. The ``callbacks`` run in the worker
+    that ran the trial, on its own copy.
 
 Tracking
     Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
@@ -186,6 +190,7 @@ from forecaster.tuning.trials import (
     Objective,
     TrialSettings,
     bounded_workers,
+    check_picklable,
     fit_estimator,
     make_pruner,
     make_sampler,
@@ -319,7 +324,8 @@ def tune(
         resumes the same study, a call for another task gets its own.
     n_workers : int, default 1
         Worker processes on the study (a database storage), at most the CPU cores this process
-        may use and the trials still missing (a ForecasterWarning says so).
+        may use and the trials still missing (a ForecasterWarning says so). What they
+        receive must pickle: define the callables at module level (checked first).
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
         ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` or ``HyperbandPruner``.
     random_state : int, optional
@@ -330,7 +336,8 @@ def tune(
     track : bool, default False
         Log the study to MLflow through :mod:`forecaster.tracking` (None is taken as False).
     callbacks : sequence of callable
-        Optuna study callbacks ``callback(study, frozen_trial)`` after every trial.
+        Optuna study callbacks ``callback(study, frozen_trial)`` after every trial, in the
+        process that ran it (with ``n_workers > 1`` a worker's copy: its changes stay there).
     show_progress : bool or None
         A progress bar over trials (one process); None: in a terminal or notebook.
 
@@ -357,7 +364,7 @@ def tune(
     )  # fmt: skip
     objective, pruner_obj, storage_obj = _prepare(
         estimator, frame, search_space, metric, direction, random_state, n_workers, pruner,
-        storage, track,
+        storage, track, callbacks,
     )  # fmt: skip
     space, url = objective.space, storage_url(storage_obj)
     name = study_name or default_study_name(estimator, space, metric, direction)
@@ -417,15 +424,20 @@ def _prepare(
     pruner: Any,
     storage: Any,
     track: bool,
+    callbacks: Sequence[Callable[[Any, Any], None]],
 ) -> tuple[Objective, Any, Any]:
     """What the study needs, checked before its storage is opened: the objective (see
-    :func:`_objective`), the pruner and the storage."""
+    :func:`_objective`), the pruner and the storage; with worker processes, that what they
+    receive pickles."""
     if track:
         require_tracking()
     objective = _objective(
         estimator, frame, search_space, metric, direction, random_state, n_workers
     )
     pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
+    sent = {"estimator": estimator, "search_space": objective.space, "metric": metric}
+    sent.update({f"callbacks[{i}]": callback for i, callback in enumerate(callbacks)})
+    check_picklable(int(n_workers), {**sent, "pruner": pruner_obj, "storage": storage})
     return objective, pruner_obj, _storage(storage, n_workers)
 
 

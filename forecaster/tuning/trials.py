@@ -6,7 +6,9 @@ import contextlib
 import math
 import numbers
 import os
+import pickle
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Collection, Mapping, Sequence
@@ -42,6 +44,7 @@ __all__ = [
     "TrialSettings",
     "available_cores",
     "bounded_workers",
+    "check_picklable",
     "fit_estimator",
     "make_pruner",
     "make_sampler",
@@ -384,6 +387,35 @@ def worker_main(settings: TrialSettings, index: int) -> int:
         ignore=settings.unjudged,
     )  # fmt: skip
     return len(study.get_trials(deepcopy=False)) - before
+
+
+def check_picklable(n_workers: int, parts: Mapping[str, Any]) -> None:
+    """Refuse, before the storage is opened, what the worker processes of ``n_workers > 1``
+    cannot receive: they start with ``spawn`` and get the template, search space, metric,
+    callbacks, pruner and storage by pickling (a lambda, a function defined inside another,
+    a function of an interactive session do not pickle, or cannot be imported there). Their
+    failure in the workers came after an empty study was created, with wrong advice."""
+    if min(n_workers, available_cores()) < 2:  # one process (bounded_workers): nothing is sent
+        return
+    main = sys.modules.get("__main__")
+    interactive = not getattr(main, "__file__", None)
+    for name, value in parts.items():
+        problem = None
+        module = getattr(value, "__module__", None)
+        if interactive and module == "__main__" and callable(value):
+            problem = "it is defined in an interactive session, which they cannot import"
+        else:
+            try:
+                pickle.dumps(value)
+            except Exception as exc:
+                problem = f"it cannot be pickled ({type(exc).__name__}: {exc})"
+        if problem is not None:
+            raise DataValidationError(
+                f"n_workers={n_workers} runs the trials in worker processes, which receive "
+                f"the {name} ({short_repr(value)}) by pickling, and {problem}. Define it at "
+                "module level in a .py file (a def, not a lambda or a function defined inside "
+                "another) and import it, or use n_workers=1. Nothing was run."
+            )
 
 
 def available_cores() -> int:
