@@ -758,7 +758,7 @@ def test_workers_refuse_what_does_not_pickle_before_the_storage_is_opened(
 
     monkeypatch.setattr(trials, "available_cores", lambda: 4)
     url = f"sqlite:///{tmp_path}/optuna.db"
-    with pytest.raises(DataValidationError, match="receive the metric .* cannot be pickled"):
+    with pytest.raises(DataValidationError, match=r"receive the metric .* cannot be pickled"):
         quick(frame=frame, storage=url, n_workers=2, metric=lambda model, data: 1.0)
 
     def local_callback(study, trial):
