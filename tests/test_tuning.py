@@ -1173,6 +1173,29 @@ def test_a_study_resumed_with_other_quantiles_is_refused(tmp_path, frame):
     assert len(names) == 2  # default names: a study each
 
 
+def test_static_covariates_are_part_of_the_study_identity(tmp_path, frame):
+    """Studies with and without statics shared one default name, and one study's trials."""
+    import json
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    kinds = frame.with_columns(
+        kind=pl.when(pl.col("id") == "s0").then(pl.lit("a")).otherwise(pl.lit("b"))
+    )
+    plain_model, static_model = tiny_model(), tiny_model(static_covariates="kind")
+    names = {quick(m, kinds, n_trials=1).study_name for m in (plain_model, static_model)}
+    assert len(names) == 2  # default names: a study each
+    quick(plain_model, kinds, storage=url, study_name="s", n_trials=1)
+    with pytest.raises(
+        DataValidationError, match="static_covariates: the study has None, this call 'kind'"
+    ):
+        quick(static_model, kinds, storage=url, study_name="s", n_trials=2)
+    space = resolve_space(TINY_SPACE, plain_model, kinds)
+    task = json.loads(study_identity(plain_model, space, "val_loss", "minimize")["forecaster.task"])
+    assert "static_covariates" not in task  # the records of studies without statics: as before
+    with pytest.raises(DataValidationError, match=r"lacks the columns \['kind'\]"):
+        quick(static_model, frame)  # before any trial (every fit refused it)
+
+
 def test_a_study_recorded_before_quantiles_were_its_identity_resumes(tmp_path, frame):
     """A study whose record has quantiles among its fixed parameters (written before they were
     part of its task) resumes with the same quantiles, without a warning, and is refused with
@@ -1197,6 +1220,26 @@ def test_a_study_recorded_before_quantiles_were_its_identity_resumes(tmp_path, f
     point = study_identity(tiny_model(), space, "val_loss", "minimize")
     assert "quantiles" not in json.loads(point["forecaster.task"])  # names and records kept
     assert "quantiles" in json.loads(point["forecaster.fixed_params"])  # as before
+
+
+def test_a_study_recorded_before_static_covariates_were_its_identity_resumes(tmp_path, frame):
+    import json
+    import warnings
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    kinds = frame.with_columns(kind=pl.col("id"))
+    model = tiny_model(static_covariates="kind")
+    study = quick(model, kinds, storage=url, study_name="old", n_trials=1).study
+    task = json.loads(study.user_attrs["forecaster.task"])
+    fixed = json.loads(study.user_attrs["forecaster.fixed_params"])
+    fixed["static_covariates"] = task.pop("static_covariates")  # the record written before
+    study.set_user_attr("forecaster.task", json.dumps(task, sort_keys=True))
+    study.set_user_attr("forecaster.fixed_params", json.dumps(fixed, sort_keys=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .* other fixed parameters", ForecasterWarning)
+        assert quick(model, kinds, storage=url, study_name="old", n_trials=2).n_trials_run == 1
+    with pytest.raises(DataValidationError, match="static_covariates: the study has 'kind'"):
+        quick(tiny_model(), kinds, storage=url, study_name="old")
 
 
 def test_a_study_resumed_with_another_seed_warns(tmp_path, frame):

@@ -495,7 +495,8 @@ def check_frame(estimator: Any, frame: Any) -> None:
         return
     schema = frame_schema(frame, what="frame given to tune")
     wanted: list[str] = []
-    for role in ("target", "time_col", "id_col", "covariates", "future_covariates"):
+    roles = ("target", "time_col", "id_col", "covariates", "future_covariates", "static_covariates")
+    for role in roles:
         value = params.get(role)
         names = [value] if isinstance(value, str) else value
         if isinstance(names, list | tuple):

@@ -38,9 +38,10 @@ Storage, resume and crashes
 
     A study is for one task and one search space: it records both when it is created (study user
     attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later call that
-    names the same study for another estimator class, target, columns, covariates, calendar,
-    horizon, frequency, missing-value policy, scaling, target transform, loss (and a quantile
-    loss's quantiles), validation split, metric, direction or search space is refused, naming
+    names the same study for another estimator class, target, columns, covariates, static
+    covariates, calendar, horizon, frequency, missing-value policy, scaling, target transform,
+    loss (and a quantile loss's quantiles), validation split, metric, direction or search
+    space is refused, naming
     what the study was created with and what is asked now. Callables (a metric, a search space)
     are told apart by their qualified name and a digest of their code and captured values, so
     two lambdas are two callables. The template's other fixed parameters (lookback, network and
