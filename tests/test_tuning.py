@@ -218,10 +218,43 @@ def test_a_space_without_one_valid_combination_is_refused_before_any_trial(frame
     """Every trial of it failed the same check (linear_skip=True with a recursive head), and
     the study stopped after its failed-trial limit; a space with one valid combination runs."""
     recursive = tiny_model(head="recursive", segment_length="auto")
-    with pytest.raises(DataValidationError, match=r"no combination.*linear_skip=True is not"):
+    with pytest.raises(DataValidationError, match=r"linear_skip=True is not.*no combination"):
         resolve_space({"linear_skip": [True], "lr": (1e-4, 1e-2)}, recursive, None)
     space = resolve_space({"linear_skip": [True], "head": ["recursive", "direct"]}, recursive, None)
     assert set(space) == {"linear_skip", "head"}
+
+
+def test_a_template_every_trial_would_fail_is_refused_before_any_trial(tmp_path, frame):
+    """checkpoint_every without checkpoint_dir, on_oom='split' on the CPU: fit refuses them
+    whatever a trial samples, and the study wrote 10 FAIL trials before it stopped."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    for settings in ({"checkpoint_every": 5}, {"on_oom": "split", "device": "cpu"}):
+        with pytest.raises(DataValidationError) as fitted:
+            tiny_model(**settings).fit(frame)
+        for space in (TINY_SPACE, None):  # a dict space, the default one
+            with pytest.raises(DataValidationError, match="every trial's fit would") as tuned:
+                quick(tiny_model(**settings), frame, storage=url, search_space=space)
+            assert str(tuned.value).startswith(str(fitted.value))  # fit's own message
+    assert not (tmp_path / "optuna.db").exists()  # refused before the study was opened
+
+    def space(trial):
+        return {"hidden_size": trial.suggest_categorical("hidden_size", [4, 8])}
+
+    with pytest.raises(DataValidationError, match="stopped at the first trial") as tuned:
+        quick(tiny_model(checkpoint_every=5), frame, storage=url, study_name="c",
+              search_space=space)  # fmt: skip
+    assert str(tuned.value).startswith("checkpoint_every=5 is set without checkpoint_dir")
+    assert [t.state for t in optuna.load_study(study_name="c", storage=url).trials] == [FAIL]
+
+
+def test_a_space_every_combination_of_which_fit_refuses_gets_fits_message(frame):
+    model = tiny_model(max_epochs=1)
+    with pytest.raises(DataValidationError) as fitted:
+        clone(model).set_params(lr_schedule="cosine").fit(frame)
+    with pytest.raises(DataValidationError, match="every trial's fit would refuse it") as tuned:
+        resolve_space({"lr_schedule": ["cosine"], "hidden_size": [4, 8]}, model, frame)
+    assert str(tuned.value).startswith(str(fitted.value))
+    resolve_space({"lr_schedule": ["cosine"], "max_epochs": [1, 2]}, model, frame)  # 2 fits
 
 
 def test_unknown_parameter_names(frame):

@@ -93,12 +93,11 @@ class ValidationSpan:
                 f"trials of shorter lookbacks. Sample lookbacks up to {keep} (they keep every "
                 "validation window), or leave out or lengthen the short series."
             )
-        per_epoch = params.get("windows_per_epoch")
-        n = int(self.counts(lookback).sum())
-        if self.capped and is_int(per_epoch) and per_epoch < n:
+        per_epoch: Any = params.get("windows_per_epoch")
+        if self.capped and is_int(per_epoch) and per_epoch < kept:
             return (
                 f"windows_per_epoch={per_epoch} also caps the fit's validation windows, and "
-                f"the data has {n}: this trial's val_loss would be measured on a random sample "
+                f"the data has {kept}: this trial's val_loss would be measured on a random sample "
                 f"of them, other windows than trials of another windows_per_epoch. {_CAP_FIX}"
             )
         return None

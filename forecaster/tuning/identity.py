@@ -21,6 +21,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
 )
 from forecaster.tuning.common import import_optuna, plain, qualname
+from forecaster.tuning.conditions import RUN_PARAMS
 from forecaster.tuning.space import TASK_PARAMS, UNIT_PARAMS, same_kind
 
 __all__ = [
@@ -42,10 +43,6 @@ _FIXED_ATTR = "forecaster.fixed_params"
 _IDENTITY_PARAMS = (
     *TASK_PARAMS, *UNIT_PARAMS, "covariates", "future_covariates", "static_covariates",
     "calendar",
-)  # fmt: skip
-# Settings of a run, not of the model: neither identity nor fixed parameters.
-_RUN_PARAMS = (
-    "progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom",
 )  # fmt: skip
 # Fixed parameters recorded since a later version: a study recorded without one is not warned
 # about it (random_state: the refit of best_params uses this call's seed).
@@ -83,7 +80,7 @@ def study_identity(
     else:
         space_json = {"callable": _callable_key(space)}
     sampled = set(space) if isinstance(space, Mapping) else set()
-    skip = {*keys, *_RUN_PARAMS, *sampled}
+    skip = {*keys, *RUN_PARAMS, *sampled}  # run settings: neither identity nor fixed
     fixed = {k: _json_value(v) for k, v in params.items() if k not in skip}
     return {
         _TASK_ATTR: json.dumps(task, sort_keys=True),

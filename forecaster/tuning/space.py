@@ -29,6 +29,7 @@ from forecaster.tuning.conditions import (
     CONDITIONS,
     applies,
     check_conditions,
+    check_run_settings,
     check_some_trial_valid,
 )
 from forecaster.tuning.scores import score_column
@@ -384,7 +385,9 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     names, no task or unit parameters (see :func:`_check_sampled_names`), values that suit
     each parameter, and a template whose fixed parameters are valid."""
     if search_space is None:
-        return default_search_space(estimator, frame)
+        space = default_search_space(estimator, frame)
+        check_run_settings(estimator, space)
+        return space
     if callable(search_space) and not isinstance(search_space, Mapping):
         return search_space
     if not isinstance(search_space, Mapping):
@@ -400,6 +403,7 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     for name, distribution in space.items():
         _check_distribution(name, search_space[name], distribution)
     _check_template(estimator, space)
+    check_run_settings(estimator, space)
     check_conditions(space, estimator)
     check_some_trial_valid(space, estimator)
     return space

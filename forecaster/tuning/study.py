@@ -69,7 +69,10 @@ Checked before any trial
     scaling cannot be ranked. Tune those in separate studies, or with a metric callable that
     scores every trial on the original scale. Every value a search space can sample is checked
     against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g. a
-    float range for ``hidden_size`` is refused), and what a callable search space returns is
+    float range for ``hidden_size`` is refused), and so is a template or space every trial's
+    fit would refuse as ``fit`` starts (``check_used_params``: ``checkpoint_every`` without
+    ``checkpoint_dir``, ``on_oom="split"`` on the CPU, ``lr_schedule=["cosine"]`` with
+    ``max_epochs=1``), with ``fit``'s message. What a callable search space returns is
     checked at the first trial: an error there stops the study instead of failing every trial.
     The same goes for what depends on the data and the metric: the frame is read once as each
     trial's fit reads it (missing values, the grid, its type and columns), lookbacks the longest

@@ -30,7 +30,7 @@ from forecaster.exceptions import (
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
-from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.conditions import check_run_settings, trial_params
 from forecaster.tuning.data_checks import ValidationSpan
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
@@ -139,10 +139,8 @@ class Objective:
         params = sample_params(trial, self.space, self.estimator, self.metric)
         trial.set_user_attr("params", params)
         self._check_template_lookback(params)
-        if self.span is not None and not isinstance(self.space, Mapping):  # a dict: checked
-            problem = self.span.trial_problem(params)  # (a trial on other validation windows)
-            if problem is not None:
-                raise DataValidationError(problem)
+        if not isinstance(self.space, Mapping):  # what a dict space was checked for
+            self._check_callable_trial(params)
         model = clone(self.estimator)
         model.set_params(**trial_params({**self.overrides, **params}, self.estimator))
         from forecaster.tracking import paused
@@ -167,6 +165,17 @@ class Objective:
                 "window after lookback + horizon. Use a shorter lookback or more data."
             )
         return min(finite)
+
+    def _check_callable_trial(self, params: Mapping[str, Any]) -> None:
+        """A callable space's trial: stop on template run settings every fit would refuse
+        (:func:`check_run_settings`); fail a trial scored on other validation windows."""
+        try:
+            check_run_settings(self.estimator, params)
+        except DataValidationError as exc:
+            raise StudyStopError(str(exc)) from None
+        problem = None if self.span is None else self.span.trial_problem(params)
+        if problem is not None:
+            raise DataValidationError(problem)
 
     def _check_template_lookback(self, params: Mapping[str, Any]) -> None:
         """A callable space that sets no lookback leaves the template's to every trial: when
