@@ -133,13 +133,14 @@ def _check_same_windows(
         return
     n = max((int(span.counts(lb).sum()) for lb in lookbacks if is_int(lb)), default=0)
     distribution = space["windows_per_epoch"]
-    small = [v for v in _sampled(distribution, resolve) if is_int(v) and v < n]
-    if small:
+    if any(is_int(v) and v < n for v in _sampled(distribution, resolve)):
+        choices = getattr(distribution, "choices", None)
+        shown = list(choices) if choices is not None else (distribution.low, distribution.high)
         raise DataValidationError(
-            f"search_space samples windows_per_epoch while the objective is the validation "
-            f"loss, and windows_per_epoch also caps a fit's validation windows (a random "
-            f"sample of that many): the data has {n}, so trials of windows_per_epoch "
-            f"{small} would be measured on fewer, other windows than the rest, and the study "
+            f"search_space['windows_per_epoch'] = {shown!r} while the objective is the "
+            f"validation loss, and windows_per_epoch also caps a fit's validation windows (a "
+            f"random sample of that many): the data has {n}, so trials of windows_per_epoch "
+            f"below {n} would be measured on fewer, other windows than the rest, and the study "
             f"would rank window samples, not models. {_CAP_FIX} No trial was run."
         )
 
