@@ -29,6 +29,9 @@ from forecaster import (
     SimpleRNNForecaster,
     TemporalSplit,
 )
+from forecaster.data.panel import Panel
+from forecaster.data.windows import make_windows
+from forecaster.estimators.sampling import holdout_split, validation_windows
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -1117,6 +1120,32 @@ def test_windows_per_epoch_also_caps_the_validation_windows():
     assert [r["val_loss"] for r in again.history_] == [r["val_loss"] for r in model.history_]
     full = forecaster(windows_per_epoch=None, validation_size=0.3).fit(frame)
     assert full.n_val_windows_ == 3 * (120 - 12 + 1)
+
+
+def test_the_stride_thins_the_training_windows_not_the_validation_windows():
+    """Fits of different strides are validated on the same windows (stride 5 kept every
+    fifth, so a tuned stride was ranked on other windows than the rest)."""
+    frame = seasonal_frame(n_series=3, length=400)
+    one = forecaster(max_epochs=1, validation_size=0.3, windows_per_epoch=None).fit(frame)
+    five = forecaster(max_epochs=1, validation_size=0.3, windows_per_epoch=None, stride=5)
+    five.fit(frame)
+    assert five.n_val_windows_ == one.n_val_windows_ == 3 * (120 - 12 + 1)
+    assert five.n_train_windows_ < one.n_train_windows_ / 4
+
+
+def test_the_validation_windows_are_those_holdout_split_keeps_of_stride_1_windows():
+    lengths = [30, 17, 9, 3, 22]
+    frame = pl.concat(
+        pl.DataFrame({"id": f"s{k}", "t": list(range(n)), "y": [0.0] * n})
+        for k, n in enumerate(lengths)
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", freq=1)
+    for holdout in (np.array([8, 8, 8, 8, 8]), np.array([0, 5, 9, 2, 12])):
+        for lookback, horizon in ((4, 2), (10, 3), (1, 1)):
+            windows = make_windows(panel, lookback, horizon, 1)
+            expected = holdout_split(windows, holdout)[1].index
+            got = validation_windows(panel, holdout, lookback, horizon).index
+            assert_frame_equal(got, expected)
 
 
 # ---------------------------------------------------------------- predict from many origins

@@ -716,6 +716,13 @@ def test_study_parent_run_and_a_nested_run_per_trial(tracked, logged, frame):
     assert by_number[0].data.metrics["value"] == pytest.approx(study.trials[0].value)
     steps = client.get_metric_history(by_number[0].info.run_id, "intermediate_value")
     assert [m.step for m in steps] == [0, 1, 2]
+    # a pruned trial has no objective value (Optuna's is its last intermediate value, in the
+    # units of the reports): only its intermediate values are logged
+    assert "value" not in by_number[1].data.metrics
+    steps = client.get_metric_history(by_number[1].info.run_id, "intermediate_value")
+    assert [m.value for m in steps] == pytest.approx(
+        list(study.trials[1].intermediate_values.values())
+    )
 
     run = client.get_run(parent)
     assert run.info.status == "FINISHED"

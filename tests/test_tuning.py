@@ -218,10 +218,43 @@ def test_a_space_without_one_valid_combination_is_refused_before_any_trial(frame
     """Every trial of it failed the same check (linear_skip=True with a recursive head), and
     the study stopped after its failed-trial limit; a space with one valid combination runs."""
     recursive = tiny_model(head="recursive", segment_length="auto")
-    with pytest.raises(DataValidationError, match=r"no combination.*linear_skip=True is not"):
+    with pytest.raises(DataValidationError, match=r"linear_skip=True is not.*no combination"):
         resolve_space({"linear_skip": [True], "lr": (1e-4, 1e-2)}, recursive, None)
     space = resolve_space({"linear_skip": [True], "head": ["recursive", "direct"]}, recursive, None)
     assert set(space) == {"linear_skip", "head"}
+
+
+def test_a_template_every_trial_would_fail_is_refused_before_any_trial(tmp_path, frame):
+    """checkpoint_every without checkpoint_dir, on_oom='split' on the CPU: fit refuses them
+    whatever a trial samples, and the study wrote 10 FAIL trials before it stopped."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    for settings in ({"checkpoint_every": 5}, {"on_oom": "split", "device": "cpu"}):
+        with pytest.raises(DataValidationError) as fitted:
+            tiny_model(**settings).fit(frame)
+        for space in (TINY_SPACE, None):  # a dict space, the default one
+            with pytest.raises(DataValidationError, match="every trial's fit would") as tuned:
+                quick(tiny_model(**settings), frame, storage=url, search_space=space)
+            assert str(tuned.value).startswith(str(fitted.value))  # fit's own message
+    assert not (tmp_path / "optuna.db").exists()  # refused before the study was opened
+
+    def space(trial):
+        return {"hidden_size": trial.suggest_categorical("hidden_size", [4, 8])}
+
+    with pytest.raises(DataValidationError, match="stopped at the first trial") as tuned:
+        quick(tiny_model(checkpoint_every=5), frame, storage=url, study_name="c",
+              search_space=space)  # fmt: skip
+    assert str(tuned.value).startswith("checkpoint_every=5 is set without checkpoint_dir")
+    assert [t.state for t in optuna.load_study(study_name="c", storage=url).trials] == [FAIL]
+
+
+def test_a_space_every_combination_of_which_fit_refuses_gets_fits_message(frame):
+    model = tiny_model(max_epochs=1)
+    with pytest.raises(DataValidationError) as fitted:
+        clone(model).set_params(lr_schedule="cosine").fit(frame)
+    with pytest.raises(DataValidationError, match="every trial's fit would refuse it") as tuned:
+        resolve_space({"lr_schedule": ["cosine"], "hidden_size": [4, 8]}, model, frame)
+    assert str(tuned.value).startswith(str(fitted.value))
+    resolve_space({"lr_schedule": ["cosine"], "max_epochs": [1, 2]}, model, frame)  # 2 fits
 
 
 def test_unknown_parameter_names(frame):
@@ -289,6 +322,29 @@ def test_pruned_trials_are_recorded(frame):
     assert list(pruned.intermediate_values) == [1]  # pruned after its first epoch
     assert len(pruned.user_attrs["history"]) == 1
     assert result.n_trials_finished == 3
+
+
+def test_a_pruned_trial_shows_no_objective_value(frame):
+    """Optuna gives a pruned trial its last intermediate value, the running best validation
+    loss (negated in a maximize study): other units than a metric callable's objective."""
+
+    class PruneOdd(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number % 2 == 1
+
+    def score(model, data):  # higher is better, in other units than the loss
+        return 1000.0 - float(model.val_loss_)
+
+    result = quick(frame=frame, n_trials=3, pruner=PruneOdd(), metric=score,
+                   direction="maximize")  # fmt: skip
+    table = result.trials_frame()
+    assert table["state"].to_list() == ["COMPLETE", "PRUNED", "COMPLETE"]
+    assert table["value"][1] is None  # not the negated loss Optuna holds
+    assert result.study.trials[1].value < 0
+    first_epoch_loss = result.study.trials[1].user_attrs["history"][0]["val_loss"]
+    assert table["best_val_loss"][1] == pytest.approx(first_epoch_loss)  # where it stopped
+    assert (table["value"][[0, 2]] > 900).all() and (table["best_val_loss"] > 0).all()
+    assert result.best_value == max(table["value"][[0, 2]])
 
 
 def test_pruner_choices():
@@ -642,6 +698,32 @@ def test_stale_trial_of_another_machine_fails_after_the_grace_period(tmp_path, f
     assert retried == failed.number and retry.params["hidden_size"] == failed.params["hidden_size"]
 
 
+def _storage_without_heartbeat(kind: str, folder: Path):
+    if kind == "journal":
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(folder / "journal.log")))
+    return optuna.storages.RDBStorage(f"sqlite:///{folder}/optuna.db")  # no heartbeat_interval
+
+
+@pytest.mark.parametrize("kind", ["journal", "rdb"])
+def test_a_running_trial_its_storage_cannot_judge_does_not_block_the_study(kind, tmp_path, frame):
+    """A storage without heartbeat keeps the trial of a killed process RUNNING forever: it is
+    not counted toward n_trials (counted, no rerun ever completed the study), with a warning
+    that says how to fix it."""
+    storage = _storage_without_heartbeat(kind, tmp_path)
+    optuna.create_study(storage=storage, study_name="j").ask()  # its process was killed
+    with pytest.warns(ForecasterWarning, match=r"1 RUNNING trial\(s\) \[0\]") as caught:
+        result = quick(frame=frame, storage=storage, study_name="j", n_trials=2)
+    assert (result.n_trials_finished, result.n_trials_run) == (2, 2)
+    message = next(str(w.message) for w in caught if "RUNNING" in str(w.message))
+    assert "does not count them toward n_trials" in message
+    assert "study.tell(n, state=optuna.trial.TrialState.FAIL)" in message
+    assert "heartbeat_interval" in message and "grace_period" in message
+    again = quick(frame=frame, storage=storage, study_name="j", n_trials=2)  # complete now
+    assert (again.n_trials_finished, again.n_trials_run) == (2, 0)
+
+
 def _trials(storage, name: str):
     try:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
@@ -698,6 +780,26 @@ def test_sigkill_mid_study_then_resume(tmp_path):
     assert retry.state == COMPLETE and retry.params == lost.params  # run again, same params
     assert sum(t.state == COMPLETE for t in after.values()) == 3
     assert f"finished 3 run {len(after) - len(before)}" in rerun.stdout  # the retry included
+
+
+def test_workers_refuse_what_does_not_pickle_before_the_storage_is_opened(
+    monkeypatch, tmp_path, frame
+):
+    """The workers failed to unpickle a lambda after an empty study was created, advising to
+    rerun the same call."""
+    import forecaster.tuning.trials as trials
+
+    monkeypatch.setattr(trials, "available_cores", lambda: 4)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    with pytest.raises(DataValidationError, match=r"receive the metric .* cannot be pickled"):
+        quick(frame=frame, storage=url, n_workers=2, metric=lambda model, data: 1.0)
+
+    def local_callback(study, trial):
+        pass
+
+    with pytest.raises(DataValidationError, match=r"callbacks\[0\] .*module level"):
+        quick(frame=frame, storage=url, n_workers=2, callbacks=[local_callback])
+    assert not (tmp_path / "optuna.db").exists()  # checked before the storage was opened
 
 
 @pytest.mark.slow
@@ -1032,6 +1134,70 @@ def test_val_loss_refuses_sampling_quantiles(frame):
         quick(model, frame, search_space=space)
 
 
+def _long_and_short(long: int = 150, short: int = 50, n_long: int = 1) -> pl.DataFrame:
+    short_series = tiny_frame(1, short).with_columns(pl.lit("short").alias("id"))
+    return pl.concat([tiny_frame(n_long, long), short_series])
+
+
+def test_val_loss_refuses_lookbacks_scored_on_other_validation_windows():
+    """A validation origin needs lookback steps before it: lookback 46 scored only the long
+    series (7 of the 14 windows), so the study ranked window sets, not models."""
+    frame, model = _long_and_short(), tiny_model(validation_size=12)
+    with pytest.raises(DataValidationError, match="different validation windows") as info:
+        quick(model, frame, search_space={"lookback": [12, 46]})
+    assert "lookback=46 leaves out 7 (all those of 1 series)" in str(info.value)
+    assert "Sample lookbacks up to 38" in str(info.value)
+    with pytest.raises(DataValidationError, match="lookback=46 leaves out 7"):
+        quick(tiny_model(validation_size=12, loss="quantile"), frame, metric="pinball",
+              search_space={"lookback": [12, 46]})  # fmt: skip
+    kept = quick(model, frame, n_trials=1, search_space={"lookback": [12, 38]})
+    assert kept.n_trials_finished == 1
+
+
+def test_a_callable_spaces_trial_on_other_validation_windows_fails():
+    def space(trial):
+        return {"lookback": 46 if trial.number == 0 else 12}
+
+    result = quick(tiny_model(validation_size=12), _long_and_short(), n_trials=1,
+                   search_space=space)  # fmt: skip
+    first, second = result.study.trials
+    assert (first.state, second.state) == (FAIL, COMPLETE)
+    assert "lookback=46 leaves out 7 of the 14 validation windows" in first.user_attrs["error"]
+    assert "Sample lookbacks up to 38" in first.user_attrs["error"]
+
+
+def test_the_default_space_warns_of_lookbacks_scored_on_other_validation_windows():
+    from forecaster.tuning.data_checks import check_data
+
+    frame = _long_and_short(long=400, short=60, n_long=9)
+    model = tiny_model(validation_size=12)
+    space = default_search_space(model, frame)
+    assert 64 in space["lookback"].choices  # more than the short series has before its split
+    with pytest.warns(ForecasterWarning, match="lookback=64 leaves out 7 .*up to 48"):
+        check_data(model, frame, space, "val_loss", default_space=True)
+
+
+def test_val_loss_refuses_windows_per_epoch_that_samples_the_validation_windows(frame):
+    """windows_per_epoch also caps the validation windows: trials of 8 were scored on a
+    random sample of 8 of the 22, the others on all of them."""
+    with pytest.raises(
+        DataValidationError,
+        match=r"\[8, 64\] .*the data has 22, so trials of windows_per_epoch below 22",
+    ):
+        quick(frame=frame, search_space={"windows_per_epoch": [8, 64]})
+    quick(frame=frame, n_trials=1, search_space={"windows_per_epoch": [32, 64]})
+    quick(frame=frame, n_trials=1, metric=lambda model, data: model.val_loss_,
+          search_space={"windows_per_epoch": [8, 64]})  # fmt: skip  # its own choice
+
+    def space(trial):
+        return {"windows_per_epoch": 8 if trial.number == 0 else 64}
+
+    result = quick(frame=frame, n_trials=1, search_space=space)
+    first, second = result.study.trials
+    assert (first.state, second.state) == (FAIL, COMPLETE)
+    assert "windows_per_epoch=8 also caps" in first.user_attrs["error"]
+
+
 def test_a_study_resumed_with_other_quantiles_is_refused(tmp_path, frame):
     url = f"sqlite:///{tmp_path}/optuna.db"
     model = tiny_model(loss="quantile", quantiles=[0.5])
@@ -1041,6 +1207,29 @@ def test_a_study_resumed_with_other_quantiles_is_refused(tmp_path, frame):
         quick(other, frame, storage=url, study_name="q", n_trials=2)
     names = {quick(m, frame, n_trials=1).study_name for m in (model, other)}
     assert len(names) == 2  # default names: a study each
+
+
+def test_static_covariates_are_part_of_the_study_identity(tmp_path, frame):
+    """Studies with and without statics shared one default name, and one study's trials."""
+    import json
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    kinds = frame.with_columns(
+        kind=pl.when(pl.col("id") == "s0").then(pl.lit("a")).otherwise(pl.lit("b"))
+    )
+    plain_model, static_model = tiny_model(), tiny_model(static_covariates="kind")
+    names = {quick(m, kinds, n_trials=1).study_name for m in (plain_model, static_model)}
+    assert len(names) == 2  # default names: a study each
+    quick(plain_model, kinds, storage=url, study_name="s", n_trials=1)
+    with pytest.raises(
+        DataValidationError, match="static_covariates: the study has None, this call 'kind'"
+    ):
+        quick(static_model, kinds, storage=url, study_name="s", n_trials=2)
+    space = resolve_space(TINY_SPACE, plain_model, kinds)
+    task = json.loads(study_identity(plain_model, space, "val_loss", "minimize")["forecaster.task"])
+    assert "static_covariates" not in task  # the records of studies without statics: as before
+    with pytest.raises(DataValidationError, match=r"lacks the columns \['kind'\]"):
+        quick(static_model, frame)  # before any trial (every fit refused it)
 
 
 def test_a_study_recorded_before_quantiles_were_its_identity_resumes(tmp_path, frame):
@@ -1067,6 +1256,26 @@ def test_a_study_recorded_before_quantiles_were_its_identity_resumes(tmp_path, f
     point = study_identity(tiny_model(), space, "val_loss", "minimize")
     assert "quantiles" not in json.loads(point["forecaster.task"])  # names and records kept
     assert "quantiles" in json.loads(point["forecaster.fixed_params"])  # as before
+
+
+def test_a_study_recorded_before_static_covariates_were_its_identity_resumes(tmp_path, frame):
+    import json
+    import warnings
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    kinds = frame.with_columns(kind=pl.col("id"))
+    model = tiny_model(static_covariates="kind")
+    study = quick(model, kinds, storage=url, study_name="old", n_trials=1).study
+    task = json.loads(study.user_attrs["forecaster.task"])
+    fixed = json.loads(study.user_attrs["forecaster.fixed_params"])
+    fixed["static_covariates"] = task.pop("static_covariates")  # the record written before
+    study.set_user_attr("forecaster.task", json.dumps(task, sort_keys=True))
+    study.set_user_attr("forecaster.fixed_params", json.dumps(fixed, sort_keys=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The study .* other fixed parameters", ForecasterWarning)
+        assert quick(model, kinds, storage=url, study_name="old", n_trials=2).n_trials_run == 1
+    with pytest.raises(DataValidationError, match="static_covariates: the study has 'kind'"):
+        quick(tiny_model(), kinds, storage=url, study_name="old")
 
 
 def test_a_study_resumed_with_another_seed_warns(tmp_path, frame):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 
 from forecaster._hashing import digest_arrays
@@ -29,9 +30,11 @@ __all__ = [
     "rows_before_holdout",
     "steps_per_epoch",
     "training_windows",
+    "validation_counts",
     "validation_origins",
     "validation_sample",
     "validation_steps",
+    "validation_windows",
     "window_sources",
 ]
 
@@ -152,10 +155,44 @@ def validation_origins(
     """
     lengths = panel.lengths
     first = np.maximum(lengths - holdout - 1, lookback - 1)
-    last = lengths - 1 - horizon
-    counts = np.where(holdout > 0, np.clip(last - first + 1, 0, None), 0)
+    counts = validation_counts(lengths, holdout, lookback, horizon)
     starts = np.repeat(panel.offsets[:-1] + first - np.cumsum(counts) + counts, counts)
     return (starts + np.arange(int(counts.sum()))).astype(np.int64)
+
+
+def validation_counts(
+    lengths: np.ndarray, holdout: np.ndarray, lookback: int, horizon: int
+) -> np.ndarray:
+    """The validation windows of a fit in each series of ``lengths`` (those of
+    :func:`validation_origins`): one per origin from the last row before the ``holdout``
+    (or the ``lookback``-th row, when the series has fewer rows before it) to the row
+    ``horizon`` before the series' end; none without a hold-out. A longer lookback leaves out
+    the first origins of a series with fewer than ``lookback`` rows before its hold-out.
+
+    Examples
+    --------
+    >>> validation_counts(np.array([8, 6, 3]), np.array([3, 3, 3]), 3, 2).tolist()
+    [2, 2, 0]
+    >>> validation_counts(np.array([8, 6, 3]), np.array([3, 3, 3]), 5, 2).tolist()
+    [2, 0, 0]
+    """
+    first = np.maximum(lengths - holdout - 1, lookback - 1)
+    last = lengths - 1 - horizon
+    return np.where(holdout > 0, np.clip(last - first + 1, 0, None), 0)
+
+
+def validation_windows(panel: Panel, holdout: np.ndarray, lookback: int, horizon: int) -> Windows:
+    """Every validation window of a fit (those of :func:`validation_origins`), whatever the
+    ``stride`` of its training windows: the stride thins the training windows only, so that
+    fits of different strides are validated (early stopping, ``val_loss_``) on the same
+    windows. The same index as :func:`holdout_split` keeps of stride-1 windows."""
+    origins = validation_origins(panel, holdout, lookback, horizon)
+    row_dtype = np.int32 if panel.offsets[-1] < 2**31 else np.int64
+    starts = (origins - (lookback - 1)).astype(row_dtype)
+    series = (np.searchsorted(panel.offsets, starts, side="right") - 1).astype(np.int32)
+    index = pl.DataFrame({"series": series, "start": starts}, nan_to_null=False)
+    cutoff = panel.time.gather(origins).alias("cutoff")
+    return Windows(panel, index.with_columns(cutoff), lookback, horizon, 1)
 
 
 def window_sources(
@@ -241,11 +278,13 @@ def training_windows(
     panel: Panel, estimator: Any, holdout: np.ndarray, lookback: int
 ) -> tuple[Windows, Windows]:
     """The training and validation windows of ``panel`` (the validation ones in the last
-    ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon and
-    stride."""
+    ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon; the
+    training windows at its stride, the validation windows all of them
+    (:func:`validation_windows`)."""
     windows = make_windows(panel, lookback, int(estimator.horizon), estimator.stride)
-    train_w, val_w = holdout_split(windows, holdout)
-    del windows  # the two split indexes replace it (16 bytes per window)
+    train_w, _ = holdout_split(windows, holdout)
+    del windows  # the split index replaces it (16 bytes per window)
+    val_w = validation_windows(panel, holdout, lookback, int(estimator.horizon))
     if len(train_w) == 0:
         horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
         room = int(np.max(panel.lengths - holdout, initial=0))  # rows before the hold-out

@@ -106,8 +106,8 @@ def _log_trial(
     run_id = run.info.run_id
     ts = _ms(trial.datetime_complete) or now_ms()
     metrics = []
-    values = trial.values
-    if values is not None:
+    values = trial.values  # a pruned trial has none of its own (Optuna's is its last report)
+    if values is not None and state != "PRUNED":
         names = ["value"] if len(values) == 1 else [f"value_{i}" for i in range(len(values))]
         metrics += [Metric(n, float(v), ts, 0) for n, v in zip(names, values, strict=True)]
     key, sign = intermediate[0], -1.0 if intermediate[1] else 1.0
@@ -206,7 +206,8 @@ def trial_callback(
     """An Optuna callback that logs every finished trial as a nested MLflow run.
 
     Each child run (named ``trial-<number>``, tag ``mlflow.parentRunId``) holds the trial's
-    params, its value(s) (``value``, or ``value_0``... for several objectives), its state
+    params, its value(s) (``value``, or ``value_0``... for several objectives; none for a
+    pruned trial, whose value Optuna takes from its last intermediate value), its state
     (tag ``optuna.trial_state``; run status FINISHED, KILLED for pruned, FAILED), its
     intermediate values as step metrics, its duration and user attributes (tags). The parent
     run gets ``best_value`` at step = trial number.

@@ -11,16 +11,25 @@ is refused before any trial too (:func:`check_some_trial_valid`).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sklearn.base import clone
 
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["CONDITIONS", "applies", "check_conditions", "check_some_trial_valid", "trial_params"]
+__all__ = [
+    "CONDITIONS",
+    "RUN_PARAMS",
+    "applies",
+    "check_conditions",
+    "check_run_settings",
+    "check_some_trial_valid",
+    "trial_params",
+]
 
 MAX_COMBINATIONS = 256
 """Spaces with more combinations of choices (numbers: their bounds) are not enumerated."""
@@ -31,6 +40,10 @@ CONDITIONS: dict[str, tuple[str, tuple[str, ...], Any]] = {
 }
 """Parameter -> (the parameter it depends on, the values of that one that use it, its
 default)."""
+
+RUN_PARAMS = ("progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom")
+"""The settings of a run, not of the model: the template's hold for every trial (a search
+space that samples none of them cannot change what ``fit`` makes of them)."""
 
 
 def applies(name: str, params: Mapping[str, Any], estimator: Any) -> bool:
@@ -90,11 +103,37 @@ def trial_params(params: Mapping[str, Any], estimator: Any) -> dict[str, Any]:
     return out
 
 
+def check_run_settings(estimator: Any, sampled: Iterable[str]) -> None:
+    """Refuse, with ``fit``'s own message (``check_used_params``), template run settings that
+    every trial's fit would refuse whatever the other parameters (``checkpoint_every`` without
+    ``checkpoint_dir``, ``on_oom="split"`` on the CPU): they are checked with every other
+    parameter at its default. ``sampled``: the parameters a trial sets (nothing is checked
+    when it sets a run setting)."""
+    if not hasattr(estimator, "check_used_params") or set(RUN_PARAMS) & set(sampled):
+        return
+    own = estimator.get_params(deep=False)
+    signature = inspect.signature(type(estimator)).parameters
+    defaults = {
+        name: p.default
+        for name, p in signature.items()
+        if name in own and name not in RUN_PARAMS and p.default is not p.empty
+    }
+    try:
+        clone(estimator).set_params(**defaults).check_used_params()
+    except DataValidationError as exc:
+        raise DataValidationError(
+            f"{exc} (every trial's fit would refuse the estimator to tune this way, whatever "
+            "the search space samples)"
+        ) from None
+
+
 def check_some_trial_valid(space: Mapping[str, Any], estimator: Any) -> None:
     """Refuse a dict space of which no combination of choices (the bounds of a number's
-    range) passes the estimator's ``validate_params``: every trial would fail (e.g.
-    ``linear_skip=[True]`` with ``head=["recursive"]``), and the study would stop only after
-    its failed-trial limit. Spaces of more than :data:`MAX_COMBINATIONS` combinations are not
+    range) passes the checks ``fit`` starts with (``validate_params``, then
+    ``check_used_params``): every trial would fail (e.g. ``linear_skip=[True]`` with
+    ``head=["recursive"]``, ``lr_schedule=["cosine"]`` with ``max_epochs=1``), and the study
+    would stop only after its failed-trial limit. When every combination fails the same way,
+    the error is ``fit``'s. Spaces of more than :data:`MAX_COMBINATIONS` combinations are not
     enumerated."""
     if not hasattr(estimator, "validate_params"):
         return
@@ -105,6 +144,7 @@ def check_some_trial_valid(space: Mapping[str, Any], estimator: Any) -> None:
     if math.prod(len(o) for o in options) > MAX_COMBINATIONS:
         return
     first: DataValidationError | None = None
+    messages = set()
     for values in itertools.product(*options):
         sampled = dict(zip(names, values, strict=True))
         used = {
@@ -112,11 +152,19 @@ def check_some_trial_valid(space: Mapping[str, Any], estimator: Any) -> None:
             for k, v in sampled.items()
             if k not in CONDITIONS or applies(k, sampled, estimator)
         }
+        model = clone(estimator).set_params(**trial_params(used, estimator))
         try:
-            clone(estimator).set_params(**trial_params(used, estimator)).validate_params()
+            model.validate_params()
+            model.check_used_params()
             return
         except DataValidationError as exc:
             first = first or exc
+            messages.add(str(exc))
+    if len(messages) == 1:
+        raise DataValidationError(
+            f"{first} (search_space has no combination of values without it: every trial's "
+            "fit would refuse it)"
+        )
     raise DataValidationError(
         f"search_space has no combination of values the estimator accepts, so every trial "
         f"would fail; e.g. {dict(zip(names, (o[0] for o in options), strict=True))}: {first}"

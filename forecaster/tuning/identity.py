@@ -21,6 +21,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
 )
 from forecaster.tuning.common import import_optuna, plain, qualname
+from forecaster.tuning.conditions import RUN_PARAMS
 from forecaster.tuning.space import TASK_PARAMS, UNIT_PARAMS, same_kind
 
 __all__ = [
@@ -37,11 +38,11 @@ _FIXED_ATTR = "forecaster.fixed_params"
 # network and training parameters are not (they change how good a trial is, not what its value
 # measures): they are recorded in _FIXED_ATTR and a difference is a warning.
 # quantiles is in the identity of a quantile-loss study only (the only loss that reads it: the
-# others refuse it), so that the names and records of other studies stay as they were.
-_IDENTITY_PARAMS = (*TASK_PARAMS, *UNIT_PARAMS, "covariates", "future_covariates", "calendar")
-# Settings of a run, not of the model: neither identity nor fixed parameters.
-_RUN_PARAMS = (
-    "progress", "device", "checkpoint_dir", "checkpoint_every", "resume", "on_oom",
+# others refuse it), and static_covariates in that of a study with statics only, so that the
+# names and records of other studies stay as they were.
+_IDENTITY_PARAMS = (
+    *TASK_PARAMS, *UNIT_PARAMS, "covariates", "future_covariates", "static_covariates",
+    "calendar",
 )  # fmt: skip
 # Fixed parameters recorded since a later version: a study recorded without one is not warned
 # about it (random_state: the refit of best_params uses this call's seed).
@@ -65,6 +66,8 @@ def study_identity(
     keys = [k for k in _IDENTITY_PARAMS if k in params]
     if params.get("loss") != "quantile":  # quantiles are read by the quantile loss alone
         keys = [k for k in keys if k != "quantiles"]
+    if not params.get("static_covariates"):  # none: the records of studies before they were in
+        keys = [k for k in keys if k != "static_covariates"]
     task.update({k: _json_value(params[k]) for k in keys})
     task["metric"] = _callable_key(metric) if callable(metric) else metric
     task["direction"] = direction
@@ -77,7 +80,7 @@ def study_identity(
     else:
         space_json = {"callable": _callable_key(space)}
     sampled = set(space) if isinstance(space, Mapping) else set()
-    skip = {*keys, *_RUN_PARAMS, *sampled}
+    skip = {*keys, *RUN_PARAMS, *sampled}  # run settings: neither identity nor fixed
     fixed = {k: _json_value(v) for k, v in params.items() if k not in skip}
     return {
         _TASK_ATTR: json.dumps(task, sort_keys=True),
@@ -267,7 +270,8 @@ def _identity_differences(recorded: Mapping[str, Any], identity: Mapping[str, st
     for key, label in ((_TASK_ATTR, ""), (_SPACE_ATTR, "search space ")):
         old, new = parse(recorded.get(key)), parse(identity[key])
         if key == _TASK_ATTR:  # e.g. quantiles, a fixed parameter before it was a unit one
-            old.update({k: legacy[k] for k in new if k not in old and k in legacy})
+            moved = [k for k in _IDENTITY_PARAMS if k in new or legacy.get(k)]  # (set: statics)
+            old.update({k: legacy[k] for k in moved if k not in old and k in legacy})
         for name in sorted(set(old) | set(new), key=str):
             if name not in new or name not in old or old[name] != new[name]:
                 before = _show(old[name]) if name in old else "none"

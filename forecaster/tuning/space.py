@@ -1,8 +1,8 @@
 """Search spaces: the default space, the shorthand, sampling, and the checks before any trial.
 
-Everything a search space or the data could make every trial fail on is refused here, before
-the first trial: unknown names, parameters that change the task or the objective's units,
-values the parameter table refuses, and lookbacks no series has room for.
+Everything a search space could make every trial fail on is refused here, before the first
+trial: unknown names, parameters that change the task or the objective's units, values the
+parameter table refuses (what the data decides: :mod:`forecaster.tuning.data_checks`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -21,10 +20,8 @@ from forecaster._validation import PARAMETERS, check_params
 from forecaster.data import frame_schema
 from forecaster.estimators.base import RecurrentEstimator
 from forecaster.estimators.regressor import check_fit_arrays
-from forecaster.estimators.sampling import validation_steps
 from forecaster.exceptions import (
     DataValidationError,
-    ForecasterWarning,
     SearchSpaceError,
 )
 from forecaster.tuning.common import import_optuna, is_int, plain, reason
@@ -32,6 +29,7 @@ from forecaster.tuning.conditions import (
     CONDITIONS,
     applies,
     check_conditions,
+    check_run_settings,
     check_some_trial_valid,
 )
 from forecaster.tuning.scores import score_column
@@ -39,7 +37,6 @@ from forecaster.tuning.scores import score_column
 __all__ = [
     "TASK_PARAMS",
     "UNIT_PARAMS",
-    "check_data",
     "check_frame",
     "default_search_space",
     "resolve_space",
@@ -388,7 +385,9 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     names, no task or unit parameters (see :func:`_check_sampled_names`), values that suit
     each parameter, and a template whose fixed parameters are valid."""
     if search_space is None:
-        return default_search_space(estimator, frame)
+        space = default_search_space(estimator, frame)
+        check_run_settings(estimator, space)
+        return space
     if callable(search_space) and not isinstance(search_space, Mapping):
         return search_space
     if not isinstance(search_space, Mapping):
@@ -404,6 +403,7 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     for name, distribution in space.items():
         _check_distribution(name, search_space[name], distribution)
     _check_template(estimator, space)
+    check_run_settings(estimator, space)
     check_conditions(space, estimator)
     check_some_trial_valid(space, estimator)
     return space
@@ -499,7 +499,8 @@ def check_frame(estimator: Any, frame: Any) -> None:
         return
     schema = frame_schema(frame, what="frame given to tune")
     wanted: list[str] = []
-    for role in ("target", "time_col", "id_col", "covariates", "future_covariates"):
+    roles = ("target", "time_col", "id_col", "covariates", "future_covariates", "static_covariates")
+    for role in roles:
         value = params.get(role)
         names = [value] if isinstance(value, str) else value
         if isinstance(names, list | tuple):
@@ -511,90 +512,3 @@ def check_frame(estimator: Any, frame: Any) -> None:
             f"(its columns: {list(schema.names())}). Rename them, or set the estimator's "
             "target, time_col, id_col and covariates to columns of the frame."
         )
-
-
-def check_data(estimator: Any, frame: Any, space: Any, *, default_space: bool) -> int | None:
-    """Before any trial, what every trial's fit would refuse the same way: the frame as fit
-    reads it (missing values under ``missing="error"``, an irregular grid, ...), and
-    lookbacks (those a dict space can sample, or the template's when it samples none) that
-    leave no training window in the longest series. A forecaster only: a regressor's
-    windows are its ``X``. Returns the longest lookback the data has room for (None for a
-    regressor)."""
-    params = estimator.get_params(deep=False)
-    if "lookback" not in params or "horizon" not in params:
-        return None
-    from forecaster.data.panel import Panel
-
-    roles = ("target", "time_col", "id_col", "covariates", "future_covariates")
-    columns = {role: params.get(role) for role in roles}
-    for role in ("covariates", "future_covariates"):
-        if not isinstance(space, Mapping) or role in space:
-            columns[role] = None  # the trials choose them
-    with warnings.catch_warnings():  # e.g. dropped single-row series: each fit warns itself
-        warnings.simplefilter("ignore", ForecasterWarning)
-        try:
-            panel = Panel.from_frame(
-                frame, **columns, freq=params.get("freq", "auto"),
-                missing=params.get("missing", "error"),
-            )  # fmt: skip
-        except DataValidationError as exc:
-            raise DataValidationError(
-                f"tune reads the frame as each trial's fit would, and every trial would fail: {exc}"
-            ) from None
-    return _check_lookbacks(params, space, np.asarray(panel.lengths, dtype=np.int64), default_space)
-
-
-def _holdout_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:
-    """The validation steps a forecaster's fit holds out of series of ``lengths`` (as
-    ``RNNForecaster.fit`` does: an int is that many steps, a fraction at least ``horizon``)."""
-    if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Real):
-        return np.zeros_like(lengths)
-    return validation_steps(validation_size, lengths, horizon)
-
-
-def _check_lookbacks(
-    params: Mapping[str, Any], space: Any, lengths: np.ndarray, default_space: bool
-) -> int:
-    """Refuse lookbacks no series of ``lengths`` has a training window for (a fit needs
-    ``lookback + horizon`` steps before the validation steps it holds out); the longest
-    lookback the data has room for."""
-    if isinstance(space, Mapping) and "lookback" in space:
-        distribution = space["lookback"]
-        choices = getattr(distribution, "choices", None)
-        values = list(choices) if choices is not None else [distribution.low, distribution.high]
-        shown = list(choices) if choices is not None else (distribution.low, distribution.high)
-        where = (
-            f"The default search space (lookback {shown})"
-            if default_space
-            else f"search_space['lookback'] = {shown!r}"
-        )
-    elif isinstance(space, Mapping):
-        values = [params["lookback"]]
-        where = f"lookback={params['lookback']!r} (the estimator's; the space does not sample it)"
-    else:
-        values, where = [], ""  # a callable space: checked at its first trial (Objective)
-    horizon = int(params["horizon"])
-    vs = params.get("validation_size", 0)
-    if isinstance(space, Mapping) and "validation_size" in space:
-        vs = 0  # sampled: no holdout is the bound that refuses nothing a trial could fit
-    holdout = _holdout_steps(vs, lengths, horizon)
-    room = lengths - holdout - horizon
-    best = int(np.argmax(room)) if len(room) else 0
-    longest = int(room[best]) if len(room) else 0
-    too_long = [v for v in values if is_int(v) and v > longest]
-    if not too_long:
-        return longest
-    held = f" and the {int(holdout[best])} validation steps fit holds out" if holdout[best] else ""
-    problem = f"{where} can sample lookbacks too long for the data ({too_long})"
-    if where.startswith("lookback="):
-        problem = f"{where} is too long for the data"
-    fix = (
-        f"Use lookbacks up to {longest}, a shorter horizon or validation_size, or longer series"
-        if longest >= 1
-        else "No lookback fits: use a shorter horizon or validation_size, or longer series"
-    )
-    raise DataValidationError(
-        f"{problem}: a trial's fit needs a series with lookback + horizon ({horizon}) "
-        f"steps{held}, and the longest series has {int(lengths[best]) if len(lengths) else 0} "
-        f"steps, so lookback can be at most {max(longest, 0)}. {fix}. No trial was run."
-    )

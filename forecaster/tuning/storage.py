@@ -23,6 +23,7 @@ from forecaster._io import is_memory_sqlite, sqlite_file_problem
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
+    ForecasterWarning,
     StorageError,
 )
 from forecaster.tracking import mask_uri
@@ -35,11 +36,13 @@ __all__ = [
     "StorageError",
     "default_storage_url",
     "fail_stale_trials",
+    "has_heartbeat",
     "is_storage_error",
     "make_storage",
     "storage_errors",
     "storage_label",
     "storage_url",
+    "warn_unjudged_trials",
 ]
 
 HEARTBEAT_INTERVAL = 10
@@ -222,6 +225,64 @@ def fail_stale_trials(study: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def has_heartbeat(storage: Any) -> bool:
+    """Whether ``storage`` records Optuna's heartbeat of running trials (an RDB storage opened
+    with ``heartbeat_interval``, as :func:`make_storage` opens one), so that the trials of a
+    killed process are found (:func:`fail_stale_trials`)."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return callable(interval) and interval() is not None
+
+
+def warn_unjudged_trials(study: Any, storage: Any, label: str) -> frozenset[int]:
+    """The numbers of the RUNNING trials of ``study`` that its storage cannot tell dead or
+    alive (it records no heartbeat: a ``JournalStorage``, an ``RDBStorage`` opened without
+    ``heartbeat_interval``), with a warning that says so and how to fix it. The caller does
+    not count them toward ``n_trials``: a trial of a killed process stays RUNNING forever, and
+    counted it would keep the study from ever completing. None for a storage with a heartbeat
+    (its dead trials are failed by :func:`fail_stale_trials`) or in memory (its trials die
+    with their process)."""
+    optuna = import_optuna()
+    if storage is None or has_heartbeat(storage):
+        return frozenset()
+    if isinstance(storage, optuna.storages.InMemoryStorage):
+        return frozenset()
+    states = (optuna.trial.TrialState.RUNNING,)
+    numbers = sorted(t.number for t in study.get_trials(deepcopy=False, states=states))
+    if not numbers:
+        return frozenset()
+    kind = type(storage).__name__
+    if isinstance(storage, optuna.storages.RDBStorage):
+        url = mask_uri(str(storage.url))
+        fix = (
+            f"Open it with Optuna's heartbeat, and a dead trial is failed after the grace "
+            f"period and run again: pass its URL (storage={url!r}: tune opens it with "
+            f"heartbeat_interval={HEARTBEAT_INTERVAL} and grace_period={GRACE_PERIOD}), or "
+            f"optuna.storages.RDBStorage(url, heartbeat_interval={HEARTBEAT_INTERVAL}, "
+            f"grace_period={GRACE_PERIOD})."
+        )
+    else:
+        fix = (
+            f"A {kind} has no heartbeat: use a database storage (storage='sqlite:///...' or "
+            f"'postgresql://...', which tune opens with Optuna's heartbeat_interval and "
+            f"grace_period), where a dead trial is failed after the grace period and run again."
+        )
+    shown = numbers if len(numbers) <= 10 else [*numbers[:10], "..."]
+    warnings.warn(
+        f"The study {study.study_name!r} ({label}) has {len(numbers)} RUNNING trial(s) "
+        f"{shown} that its storage cannot tell dead or alive: this {kind} records no "
+        "heartbeat, so the trial of a killed process stays RUNNING forever. This call does "
+        "not count them "
+        "toward n_trials; if another process is still running them, the study ends with up "
+        f"to {len(numbers)} finished trial(s) more than n_trials. {fix} If no process runs "
+        f"them, mark them failed by hand: study = optuna.load_study(study_name="
+        f"{study.study_name!r}, storage=<this storage>), then for each number n of "
+        f"{shown}: study.tell(n, state=optuna.trial.TrialState.FAIL).",
+        ForecasterWarning,
+        stacklevel=3,
+    )
+    return frozenset(numbers)
 
 
 def _storage_to_url(storage: Any) -> str:

@@ -30,12 +30,18 @@ Storage, resume and crashes
     ``failed_trial`` names the killed trial). Until then it counts as running: a rerun within
     the grace period runs only the trials missing beside it, and the next run after the grace
     period retries it. A study in memory (``storage=None``) has no heartbeat and no resume.
+    A storage object without heartbeat (a ``JournalStorage``, an ``RDBStorage`` opened without
+    ``heartbeat_interval``) cannot tell the trial of a killed process, RUNNING forever, from
+    one another process is running: a call that finds RUNNING trials there warns (how many,
+    and how to fail them by hand or to open the storage with a heartbeat) and does not count
+    them toward ``n_trials`` (were they alive, the study ends up to that many trials past it).
 
     A study is for one task and one search space: it records both when it is created (study user
     attributes ``forecaster.task`` and ``forecaster.search_space``, JSON), and a later call that
-    names the same study for another estimator class, target, columns, covariates, calendar,
-    horizon, frequency, missing-value policy, scaling, target transform, loss (and a quantile
-    loss's quantiles), validation split, metric, direction or search space is refused, naming
+    names the same study for another estimator class, target, columns, covariates, static
+    covariates, calendar, horizon, frequency, missing-value policy, scaling, target transform,
+    loss (and a quantile loss's quantiles), validation split, metric, direction or search
+    space is refused, naming
     what the study was created with and what is asked now. Callables (a metric, a search space)
     are told apart by their qualified name and a digest of their code and captured values, so
     two lambdas are two callables. The template's other fixed parameters (lookback, network and
@@ -63,13 +69,22 @@ Checked before any trial
     scaling cannot be ranked. Tune those in separate studies, or with a metric callable that
     scores every trial on the original scale. Every value a search space can sample is checked
     against the parameter table (:mod:`forecaster._validation`) before the first trial (e.g. a
-    float range for ``hidden_size`` is refused), and what a callable search space returns is
+    float range for ``hidden_size`` is refused), and so is a template or space every trial's
+    fit would refuse as ``fit`` starts (``check_used_params``: ``checkpoint_every`` without
+    ``checkpoint_dir``, ``on_oom="split"`` on the CPU, ``lr_schedule=["cosine"]`` with
+    ``max_epochs=1``), with ``fit``'s message. What a callable search space returns is
     checked at the first trial: an error there stops the study instead of failing every trial.
     The same goes for what depends on the data and the metric: the frame is read once as each
     trial's fit reads it (missing values, the grid, its type and columns), lookbacks the longest
     series has no training window for are refused, a metric callable must take ``(estimator,
     frame)``, and a metric that returns no number (None, text, a bool, a tensor of several
-    values) stops the study at its first trial.
+    values) stops the study at its first trial. With the validation loss or a probabilistic
+    score as the objective, every trial must be scored on the same validation windows
+    (:mod:`forecaster.tuning.data_checks`): sampled lookbacks that leave out a short series'
+    first validation origins are refused (the default space warns), and so are sampled
+    ``windows_per_epoch`` values below the number of validation windows (with
+    ``"val_loss"``: a fit scores a random sample of that many); a callable space's trial that
+    would be scored on other windows fails. ``stride`` thins the training windows only.
 
 Failed trials
     A trial that fails - its sampled parameters do not suit the data (a
@@ -94,7 +109,11 @@ Several processes and machines
     gives out once per study, so processes never repeat each other's parameters; one process
     alone reproduces its run (trials 0, 1, 2, ... on every run), several do not (which process
     gets which number is a race). Processes that open one new storage at the same moment race
-    to create its tables: the loser tries again (:func:`make_storage`).
+    to create its tables: the loser tries again (:func:`make_storage`). Worker processes
+    receive the template, search space, metric, callbacks, pruner and storage pickled: what
+    does not pickle (a lambda, a function defined inside another or in an interactive
+    session) is refused before the storage is opened. The ``callbacks`` run in the worker
+    that ran the trial, on its own copy.
 
 Tracking
     Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
@@ -149,9 +168,10 @@ from forecaster.exceptions import (
 from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
 from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.data_checks import check_data
 from forecaster.tuning.identity import default_study_name, open_study, study_identity
 from forecaster.tuning.scores import score_column
-from forecaster.tuning.space import check_data, check_frame, resolve_space
+from forecaster.tuning.space import check_frame, resolve_space
 from forecaster.tuning.storage import (
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
@@ -161,13 +181,20 @@ from forecaster.tuning.storage import (
     storage_errors,
     storage_label,
     storage_url,
+    warn_unjudged_trials,
 )
-from forecaster.tuning.study_log import StudyLogger, refit_context, require_tracking
+from forecaster.tuning.study_log import (
+    TRIAL_METRIC,
+    StudyLogger,
+    refit_context,
+    require_tracking,
+)
 from forecaster.tuning.trials import (
     MAX_CONSECUTIVE_FAILURES,
     Objective,
     TrialSettings,
     bounded_workers,
+    check_picklable,
     fit_estimator,
     make_pruner,
     make_sampler,
@@ -223,17 +250,24 @@ class TuneResult:
     search_space: Any = field(default=None, repr=False)
 
     def trials_frame(self) -> pl.DataFrame:
-        """One row per trial: number, state, value, epochs, seconds, pid and the parameters
-        (columns ``params_<name>``)."""
+        """One row per trial: number, state, value (the objective; null for a pruned trial,
+        stopped before it was scored), ``best_val_loss`` (the trial's running best validation
+        loss at its last epoch: where a pruned trial stopped), epochs, seconds, pid and the
+        parameters (columns ``params_<name>``)."""
+        # the trials report the loss negated to a maximize study (PruningReporter)
+        sign = -1.0 if self.study.directions[0].name == "MAXIMIZE" else 1.0
         rows = []
         for t in self.study.get_trials(deepcopy=False):
             seconds = None
             if t.datetime_start is not None and t.datetime_complete is not None:
                 seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            reports = t.intermediate_values
             row = {
                 "number": t.number,
                 "state": t.state.name,
-                "value": t.value,
+                # Optuna gives a pruned trial its last report: a loss, not the objective
+                "value": None if t.state.name == "PRUNED" else t.value,
+                TRIAL_METRIC: sign * reports[max(reports)] if reports else None,
                 "epochs": len(t.intermediate_values),
                 "seconds": seconds,
                 "pid": t.user_attrs.get("pid"),
@@ -294,7 +328,8 @@ def tune(
         resumes the same study, a call for another task gets its own.
     n_workers : int, default 1
         Worker processes on the study (a database storage), at most the CPU cores this process
-        may use and the trials still missing (a ForecasterWarning says so).
+        may use and the trials still missing (a ForecasterWarning says so). What they
+        receive must pickle: define the callables at module level (checked first).
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
         ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` or ``HyperbandPruner``.
     random_state : int, optional
@@ -305,7 +340,8 @@ def tune(
     track : bool, default False
         Log the study to MLflow through :mod:`forecaster.tracking` (None is taken as False).
     callbacks : sequence of callable
-        Optuna study callbacks ``callback(study, frozen_trial)`` after every trial.
+        Optuna study callbacks ``callback(study, frozen_trial)`` after every trial, in the
+        process that ran it (with ``n_workers > 1`` a worker's copy: its changes stay there).
     show_progress : bool or None
         A progress bar over trials (one process); None: in a terminal or notebook.
 
@@ -330,13 +366,10 @@ def tune(
         estimator, n_trials, timeout, n_workers, direction, metric, study_name, random_state,
         refit, track, callbacks, show_progress,
     )  # fmt: skip
-    if track:
-        require_tracking()
-    objective = _objective(
-        estimator, frame, search_space, metric, direction, random_state, n_workers
-    )
-    pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
-    storage_obj = _storage(storage, n_workers)
+    objective, pruner_obj, storage_obj = _prepare(
+        estimator, frame, search_space, metric, direction, random_state, n_workers, pruner,
+        storage, track, callbacks,
+    )  # fmt: skip
     space, url = objective.space, storage_url(storage_obj)
     name = study_name or default_study_name(estimator, space, metric, direction)
     identity = study_identity(estimator, space, metric, direction, objective.overrides)
@@ -348,13 +381,14 @@ def tune(
         with storage_errors(url, "tuning"):
             n_existing = len(study.get_trials(deepcopy=False))  # before: a retry is this call's
             fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
+            unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
             workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
             study.sampler = make_sampler(random_state)
             all_callbacks = [*callbacks, *logger.start()]
             deadline = None if timeout is None else time.time() + float(timeout)
             settings = TrialSettings(
                 name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
-                deadline, all_callbacks, workers, show_progress,
+                deadline, all_callbacks, workers, show_progress, unjudged,
             )  # fmt: skip
             study, best_trial = _run_study(study, settings, logger)
         result = _result(
@@ -383,6 +417,34 @@ def _result(
         )  # fmt: skip
 
 
+def _prepare(
+    estimator: Any,
+    frame: Any,
+    search_space: Any,
+    metric: Any,
+    direction: str,
+    random_state: int | None,
+    n_workers: int,
+    pruner: Any,
+    storage: Any,
+    track: bool,
+    callbacks: Sequence[Callable[[Any, Any], None]],
+) -> tuple[Objective, Any, Any]:
+    """What the study needs, checked before its storage is opened: the objective (see
+    :func:`_objective`), the pruner and the storage; with worker processes, that what they
+    receive pickles."""
+    if track:
+        require_tracking()
+    objective = _objective(
+        estimator, frame, search_space, metric, direction, random_state, n_workers
+    )
+    pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
+    sent = {"estimator": estimator, "search_space": objective.space, "metric": metric}
+    sent.update({f"callbacks[{i}]": callback for i, callback in enumerate(callbacks)})
+    check_picklable(int(n_workers), {**sent, "pruner": pruner_obj, "storage": storage})
+    return objective, pruner_obj, _storage(storage, n_workers)
+
+
 def _objective(
     estimator: Any,
     frame: Any,
@@ -398,7 +460,9 @@ def _objective(
     if isinstance(frame, pl.LazyFrame) and (n_workers > 1 or score_column(metric) is not None):
         frame = collect_frame(frame)  # once for every trial: workers and scores read a DataFrame
     space = resolve_space(search_space, estimator, frame, metric)
-    max_lookback = check_data(estimator, frame, space, default_space=search_space is None)
+    max_lookback, span = check_data(
+        estimator, frame, space, metric, default_space=search_space is None
+    )
     params = estimator.get_params(deep=False)
     overrides: dict[str, Any] = {}
     if params.get("progress", False) is None:
@@ -406,7 +470,7 @@ def _objective(
     if random_state is not None and "random_state" in params and params["random_state"] is None:
         overrides["random_state"] = int(random_state)
     sign = -1.0 if direction == "maximize" else 1.0
-    return Objective(estimator, frame, space, overrides, metric, sign, max_lookback)
+    return Objective(estimator, frame, space, overrides, metric, sign, max_lookback, span)
 
 
 def _storage(storage: Any, n_workers: int) -> Any:

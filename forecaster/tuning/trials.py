@@ -6,10 +6,12 @@ import contextlib
 import math
 import numbers
 import os
+import pickle
 import socket
+import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,8 @@ from forecaster.exceptions import (
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
-from forecaster.tuning.conditions import trial_params
+from forecaster.tuning.conditions import check_run_settings, trial_params
+from forecaster.tuning.data_checks import ValidationSpan
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import fail_stale_trials, is_storage_error
@@ -41,6 +44,7 @@ __all__ = [
     "TrialSettings",
     "available_cores",
     "bounded_workers",
+    "check_picklable",
     "fit_estimator",
     "make_pruner",
     "make_sampler",
@@ -103,6 +107,7 @@ class Objective:
     metric: Any
     sign: float
     max_lookback: int | None = None  # the longest lookback the data has room for
+    span: ValidationSpan | None = None  # the validation split the trials are scored on
 
     def __call__(self, trial: Any) -> float:
         optuna = import_optuna()
@@ -134,6 +139,8 @@ class Objective:
         params = sample_params(trial, self.space, self.estimator, self.metric)
         trial.set_user_attr("params", params)
         self._check_template_lookback(params)
+        if not isinstance(self.space, Mapping):  # what a dict space was checked for
+            self._check_callable_trial(params)
         model = clone(self.estimator)
         model.set_params(**trial_params({**self.overrides, **params}, self.estimator))
         from forecaster.tracking import paused
@@ -158,6 +165,17 @@ class Objective:
                 "window after lookback + horizon. Use a shorter lookback or more data."
             )
         return min(finite)
+
+    def _check_callable_trial(self, params: Mapping[str, Any]) -> None:
+        """A callable space's trial: stop on template run settings every fit would refuse
+        (:func:`check_run_settings`); fail a trial scored on other validation windows."""
+        try:
+            check_run_settings(self.estimator, params)
+        except DataValidationError as exc:
+            raise StudyStopError(str(exc)) from None
+        problem = None if self.span is None else self.span.trial_problem(params)
+        if problem is not None:
+            raise DataValidationError(problem)
 
     def _check_template_lookback(self, params: Mapping[str, Any]) -> None:
         """A callable space that sets no lookback leaves the template's to every trial: when
@@ -195,12 +213,14 @@ def _metric_value(value: Any) -> float:
 
 class _Stopper:
     """Study callback: stop once enough trials are finished (or running elsewhere), or after
-    too many failures in a row; updates the progress bar."""
+    too many failures in a row; updates the progress bar. ``ignore``: running trials not
+    counted (see :func:`trial_counts`)."""
 
-    def __init__(self, n_trials: int | None, bar: Any = None) -> None:
+    def __init__(self, n_trials: int | None, bar: Any = None, ignore: Collection[int] = ()) -> None:
         self.n_trials = n_trials
         self.bar = bar
         self.failures = 0
+        self.ignore = ignore
 
     def __call__(self, study: Any, trial: Any) -> None:
         optuna = import_optuna()
@@ -211,7 +231,7 @@ class _Stopper:
                 f"error: {trial.user_attrs.get('error', 'see the log')}"
             )
             study.stop()
-        finished, running = trial_counts(study)
+        finished, running = trial_counts(study, self.ignore)
         if self.bar is not None:
             self.bar.set_count(finished, _best(study))
         if self.n_trials is not None and finished + running >= self.n_trials:
@@ -226,11 +246,13 @@ def _best(study: Any) -> str:
         return ""
 
 
-def trial_counts(study: Any) -> tuple[int, int]:
-    """(finished, running) trial counts of the study."""
+def trial_counts(study: Any, ignore: Collection[int] = ()) -> tuple[int, int]:
+    """(finished, running) trial counts of the study, without the running trials numbered in
+    ``ignore`` (those a storage without heartbeat cannot tell dead or alive:
+    :func:`~forecaster.tuning.storage.warn_unjudged_trials`)."""
     counts = {"COMPLETE": 0, "PRUNED": 0, "RUNNING": 0}
     for t in study.get_trials(deepcopy=False):
-        if t.state.name in counts:
+        if t.state.name in counts and not (t.state.name == "RUNNING" and t.number in ignore):
             counts[t.state.name] += 1
     return counts["COMPLETE"] + counts["PRUNED"], counts["RUNNING"]
 
@@ -242,10 +264,12 @@ def run_trials(
     deadline: float | None,
     callbacks: Sequence[Any],
     bar: Any = None,
+    ignore: Collection[int] = (),
 ) -> None:
-    """Run trials in this process until the study has ``n_trials`` finished or time is up."""
+    """Run trials in this process until the study has ``n_trials`` finished or time is up
+    (running trials count, but not those numbered in ``ignore``: see :func:`trial_counts`)."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
-    if n_trials is not None and sum(trial_counts(study)) >= n_trials:
+    if n_trials is not None and sum(trial_counts(study, ignore)) >= n_trials:
         return
     timeout = None
     if deadline is not None:
@@ -257,7 +281,7 @@ def run_trials(
         n_trials=None,
         timeout=timeout,
         catch=(TrialFailedError,),
-        callbacks=[*callbacks, _Stopper(n_trials, bar)],
+        callbacks=[*callbacks, _Stopper(n_trials, bar, ignore)],
     )
 
 
@@ -368,9 +392,39 @@ def worker_main(settings: TrialSettings, index: int) -> int:
     )
     before = len(study.get_trials(deepcopy=False))
     run_trials(
-        study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks
+        study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
+        ignore=settings.unjudged,
     )  # fmt: skip
     return len(study.get_trials(deepcopy=False)) - before
+
+
+def check_picklable(n_workers: int, parts: Mapping[str, Any]) -> None:
+    """Refuse, before the storage is opened, what the worker processes of ``n_workers > 1``
+    cannot receive: they start with ``spawn`` and get the template, search space, metric,
+    callbacks, pruner and storage by pickling (a lambda, a function defined inside another,
+    a function of an interactive session do not pickle, or cannot be imported there). Their
+    failure in the workers came after an empty study was created, with wrong advice."""
+    if min(n_workers, available_cores()) < 2:  # one process (bounded_workers): nothing is sent
+        return
+    main = sys.modules.get("__main__")
+    interactive = not getattr(main, "__file__", None)
+    for name, value in parts.items():
+        problem = None
+        module = getattr(value, "__module__", None)
+        if interactive and module == "__main__" and callable(value):
+            problem = "it is defined in an interactive session, which they cannot import"
+        else:
+            try:
+                pickle.dumps(value)
+            except Exception as exc:
+                problem = f"it cannot be pickled ({type(exc).__name__}: {exc})"
+        if problem is not None:
+            raise DataValidationError(
+                f"n_workers={n_workers} runs the trials in worker processes, which receive "
+                f"the {name} ({short_repr(value)}) by pickling, and {problem}. Define it at "
+                "module level in a .py file (a def, not a lambda or a function defined inside "
+                "another) and import it, or use n_workers=1. Nothing was run."
+            )
 
 
 def available_cores() -> int:
@@ -443,6 +497,7 @@ class TrialSettings:
     callbacks: list[Any]
     n_workers: int
     show_progress: bool | None
+    unjudged: frozenset[int] = frozenset()  # running trials not counted (see trial_counts)
 
 
 def optimize(study: Any, settings: TrialSettings) -> Any:
@@ -468,7 +523,7 @@ def optimize(study: Any, settings: TrialSettings) -> Any:
     try:
         run_trials(
             study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
-            bar,
+            bar, settings.unjudged,
         )  # fmt: skip
     finally:
         bar.close()
