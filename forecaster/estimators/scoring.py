@@ -4,7 +4,7 @@ steps, refusing held-out steps that the model was fitted on (or after)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -116,7 +116,7 @@ class ForecastScoring:
         return -float(np.mean(joined.select(errors).row(0)))
 
     def _observed_held_out(
-        self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: list[str]
+        self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: Sequence[str]
     ) -> pl.DataFrame:
         """The held-out ``rows`` (keys) with the user's values of ``targets`` (float64, as
         ``names``): a cell the ``missing=`` policy filled is null, so not scored (the zeros of
