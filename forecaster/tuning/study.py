@@ -3,7 +3,8 @@
 An Optuna study over an estimator's parameters. Every trial clones the estimator, sets the
 sampled parameters, fits it with an epoch-end callback that reports the running best validation
 loss to Optuna (so that a pruner can stop unpromising trials early), and returns the best
-validation loss. The best parameters are then refitted on the whole frame.
+validation loss. The best parameters are then fitted again, as the trials fit them: on the
+same frame, with its validation split held out for early stopping (not on the whole frame).
 
 What the objective sees
     The estimator's own validation split: the last ``validation_size`` steps of every series
@@ -227,8 +228,9 @@ class TuneResult:
     best_value : float
         Its objective value (by default the best validation loss, in scaled units).
     best_estimator : estimator or None
-        A clone of the estimator with ``best_params``, fitted on the whole frame; None when
-        ``refit=False``.
+        A clone of the estimator with ``best_params``, fitted as the trials were (the
+        validation split still held out for early stopping; with the trials' seed, the best
+        trial's model again); None when ``refit=False``.
     n_trials_finished : int
         Complete and pruned trials in the study.
     n_trials_run : int
@@ -336,7 +338,8 @@ def tune(
         Seeds the TPE sampler (per trial, with the trial's number: processes sharing the study
         never repeat each other's draws) and the trials' fits, when the estimator has none.
     refit : bool, default True
-        Fit a clone with the best parameters on the whole frame (``best_estimator``).
+        Fit a clone with the best parameters as the trials fit (``best_estimator``; its
+        validation split held out for early stopping).
     track : bool, default False
         Log the study to MLflow through :mod:`forecaster.tracking` (None is taken as False).
     callbacks : sequence of callable
@@ -403,7 +406,7 @@ def tune(
 def _result(
     study: Any, best_trial: Any, settings: TrialSettings, refit: Any, track: bool, url: str | None
 ) -> TuneResult:
-    """The result: the best parameters, refitted on the whole frame when ``refit`` is the
+    """The result: the best parameters, fitted again when ``refit`` is the
     estimator to refit (None: no refit)."""
     best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
     objective = settings.objective
@@ -504,8 +507,9 @@ def _run_study(study: Any, settings: TrialSettings, logger: StudyLogger) -> tupl
 
 
 def _refit(estimator: Any, objective: Objective, best_params: dict[str, Any], track: bool) -> Any:
-    """A clone with the best parameters, fitted on the whole frame (with the seed the trials
-    got; tracked, the model is logged on the study's run, not as a run of its own)."""
+    """A clone with the best parameters, fitted as the trials were (the same frame and
+    validation split, the seed the trials got; tracked, the model is logged on the study's
+    run, not as a run of its own)."""
     overrides = {k: v for k, v in objective.overrides.items() if k == "random_state"}
     model = clone(estimator).set_params(**trial_params({**overrides, **best_params}, estimator))
     with refit_context(track):
