@@ -338,8 +338,7 @@ def tune(
         Seeds the TPE sampler (per trial, with the trial's number: processes sharing the study
         never repeat each other's draws) and the trials' fits, when the estimator has none.
     refit : bool, default True
-        Fit a clone with the best parameters as the trials fit (``best_estimator``; its
-        validation split held out for early stopping).
+        Fit a clone with the best parameters as the trials fit (``best_estimator``).
     track : bool, default False
         Log the study to MLflow through :mod:`forecaster.tracking` (None is taken as False).
     callbacks : sequence of callable
