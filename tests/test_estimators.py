@@ -1122,6 +1122,24 @@ def test_windows_per_epoch_also_caps_the_validation_windows():
     assert full.n_val_windows_ == 3 * (120 - 12 + 1)
 
 
+def test_a_fit_without_random_state_validates_on_the_same_sample_of_windows():
+    """windows_per_epoch below the number of validation windows: a fit without random_state
+    drew a sample of its own (every trial of a tune call was scored on other windows); now
+    every such fit takes the sample of random_state=0 (the naive forecast's validation score
+    depends on the windows only)."""
+    frame = seasonal_frame(n_series=3, length=400)
+
+    def naive_score(random_state):
+        model = forecaster(max_epochs=1, windows_per_epoch=50, validation_size=0.3,
+                           random_state=random_state).fit(frame)  # fmt: skip
+        assert model.n_val_windows_ == 50
+        return model.validation_baselines_["naive"]
+
+    first = naive_score(None)
+    assert naive_score(None) == first == naive_score(0)
+    assert naive_score(1) != first  # another seed, another sample
+
+
 def test_the_stride_thins_the_training_windows_not_the_validation_windows():
     """Fits of different strides are validated on the same windows (stride 5 kept every
     fifth, so a tuned stride was ranked on other windows than the rest)."""

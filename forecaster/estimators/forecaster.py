@@ -188,10 +188,10 @@ class RNNForecaster(
     windows_per_epoch : int or None, default 32768
         Training windows sampled (without replacement) per epoch; all windows when None or
         when there are fewer. Overlapping stride-1 windows are highly redundant, so a bounded
-        epoch (about 3 s on 2 CPU cores with the default network) gives frequent validation
-        and early stopping, and a fit time that does not grow with the panel. It also caps
-        the validation windows: a larger validation split is scored on a fixed random sample
-        of this many windows (the same every epoch).
+        epoch (about 3 s on 2 CPU cores by default) gives frequent validation and early
+        stopping, and a fit time that does not grow with the panel. It also caps validation:
+        a larger split is scored on a fixed sample of this many windows (every epoch), drawn
+        from ``random_state``; without one, every fit takes that of ``random_state=0``.
     n_ensemble : int, default 1
         Number of networks trained with seeds ``random_state + k`` (initialisation, batch
         order, dropout; the first is the single network), averaged. ``max_time`` bounds all of them
@@ -529,7 +529,7 @@ class RNNForecaster(
         scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
-        val_w = validation_sample(val_w, per_epoch, seed)
+        val_w = validation_sample(val_w, per_epoch, None if self.random_state is None else seed)
         sources = window_sources(
             train_w,
             val_w,

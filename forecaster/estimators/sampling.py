@@ -236,11 +236,15 @@ def window_sources(
     return sources
 
 
-def validation_sample(windows: Windows, per_epoch: int | None, seed: int) -> Windows:
+def validation_sample(windows: Windows, per_epoch: int | None, seed: int | None) -> Windows:
     """At most ``per_epoch`` of the validation ``windows`` (all when None or fewer): a fixed
-    random sample drawn from ``seed``, so that every epoch is compared on the same windows."""
+    random sample drawn from ``seed``, so that every epoch is compared on the same windows.
+    ``seed=None`` (a fit without ``random_state``) draws the sample of ``seed=0``: every fit of
+    the same data validates on the same windows (a fresh seed per fit gave each trial of a
+    tuning study its own sample, and the study ranked samples, not models)."""
     if per_epoch is None or len(windows) <= per_epoch:
         return windows
+    seed = 0 if seed is None else seed
     rows = np.random.default_rng([seed, 2]).choice(len(windows), per_epoch, replace=False)
     return windows.with_index(windows.index[np.sort(rows)])
 
