@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +246,30 @@ def test_a_template_every_trial_would_fail_is_refused_before_any_trial(tmp_path,
               search_space=space)  # fmt: skip
     assert str(tuned.value).startswith("checkpoint_every=5 is set without checkpoint_dir")
     assert [t.state for t in optuna.load_study(study_name="c", storage=url).trials] == [FAIL]
+
+
+def test_a_template_the_default_space_leaves_to_every_trial_is_refused_with_fits_message(
+    tmp_path, frame
+):
+    """lr_schedule='cosine' with max_epochs=1 (the default space samples no lr_schedule then),
+    static_covariates with id_col=None: fit refused them in every trial, and the default
+    space's study wrote 10 FAIL trials (only run settings were checked)."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    one_series = frame.filter(pl.col("id") == "s0").drop("id").with_columns(g=pl.lit(1.0))
+    cases = [
+        (tiny_model(max_epochs=1, lr_schedule="cosine"), frame),
+        (tiny_model(max_epochs=1, id_col=None, static_covariates="g"), one_series),
+    ]
+    for model, data in cases:
+        with pytest.raises(DataValidationError) as fitted:
+            clone(model).fit(data)
+        with pytest.raises(DataValidationError, match="whatever the default search space") as tuned:
+            quick(model, data, storage=url, search_space=None)
+        assert str(tuned.value).startswith(str(fitted.value))  # fit's own message
+    assert not (tmp_path / "optuna.db").exists()  # refused before the study was opened
+    # what the default space samples can make a trial valid: not refused
+    resolve_space(None, tiny_model(channel_independent=True), frame)  # head="segment" fits
+    resolve_space(None, tiny_model(max_epochs=6, lr_schedule="plateau", patience=1), frame)
 
 
 def test_a_space_every_combination_of_which_fit_refuses_gets_fits_message(frame):
@@ -802,6 +827,29 @@ def test_workers_refuse_what_does_not_pickle_before_the_storage_is_opened(
     assert not (tmp_path / "optuna.db").exists()  # checked before the storage was opened
 
 
+def test_workers_check_pickling_only_when_a_worker_process_would_start(
+    monkeypatch, tmp_path, frame
+):
+    """A lambda metric with n_workers=2 was refused where the trials run in this process: one
+    trial wanted, or a study already complete (bounded_workers starts no worker then)."""
+    import forecaster.tuning.trials as trials
+
+    monkeypatch.setattr(trials, "available_cores", lambda: 4)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+
+    def run(**kwargs):
+        with warnings.catch_warnings():  # n_workers=2 reduced to 1
+            warnings.simplefilter("ignore", ForecasterWarning)
+            return quick(frame=frame, storage=url, study_name="s", metric=metric, **kwargs)
+
+    metric = lambda model, data: float(model.val_loss_)  # noqa: E731
+    assert run(n_trials=1, n_workers=2).n_trials_finished == 1
+    assert run(n_trials=2).n_trials_finished == 2
+    assert run(n_trials=2, n_workers=2).n_trials_run == 0  # complete: nothing runs
+    with pytest.raises(DataValidationError, match=r"receive the metric .* cannot be pickled"):
+        run(n_trials=4, n_workers=2)  # two trials missing: two workers would start
+
+
 @pytest.mark.slow
 def test_two_worker_processes_share_one_study(tmp_path, frame):
     result = quick(
@@ -1139,42 +1187,73 @@ def _long_and_short(long: int = 150, short: int = 50, n_long: int = 1) -> pl.Dat
     return pl.concat([tiny_frame(n_long, long), short_series])
 
 
-def test_val_loss_refuses_lookbacks_scored_on_other_validation_windows():
+def _window_warnings(caught) -> list:
+    """The warnings of lookbacks scored on different validation windows; each must point at
+    this file's line that called tune."""
+    found = [w for w in caught if "different validation windows" in str(w.message)]
+    assert all(w.filename == __file__ for w in found), [(w.filename, w.lineno) for w in found]
+    return found
+
+
+def test_lookbacks_scored_on_other_validation_windows_are_warned_of_not_refused():
     """A validation origin needs lookback steps before it: lookback 46 scored only the long
-    series (7 of the 14 windows), so the study ranked window sets, not models."""
+    series (7 of the 14 windows). A dict space sampling it was refused (the default space,
+    edited as its docs suggest, too, for 1 window of 100): now a warning, once, at the line
+    that called tune."""
     frame, model = _long_and_short(), tiny_model(validation_size=12)
-    with pytest.raises(DataValidationError, match="different validation windows") as info:
-        quick(model, frame, search_space={"lookback": [12, 46]})
-    assert "lookback=46 leaves out 7 (all those of 1 series)" in str(info.value)
-    assert "Sample lookbacks up to 38" in str(info.value)
-    with pytest.raises(DataValidationError, match="lookback=46 leaves out 7"):
+    with pytest.warns(ForecasterWarning, match="different validation windows") as caught:
+        result = quick(model, frame, n_trials=1, search_space={"lookback": [12, 46]})
+    assert result.n_trials_finished == 1
+    (warning,) = _window_warnings(caught)
+    assert "lookback=46 leaves out 7 (all those of 1 series)" in str(warning.message)
+    assert "Sample lookbacks up to 38" in str(warning.message)
+    with pytest.warns(ForecasterWarning, match="lookback=46 leaves out 7") as caught:
         quick(tiny_model(validation_size=12, loss="quantile"), frame, metric="pinball",
-              search_space={"lookback": [12, 46]})  # fmt: skip
-    kept = quick(model, frame, n_trials=1, search_space={"lookback": [12, 38]})
-    assert kept.n_trials_finished == 1
+              n_trials=1, search_space={"lookback": [12, 46]})  # fmt: skip
+    assert len(_window_warnings(caught)) == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quick(model, frame, n_trials=1, search_space={"lookback": [12, 38]})
+    assert _window_warnings(caught) == []
 
 
-def test_a_callable_spaces_trial_on_other_validation_windows_fails():
-    def space(trial):
+def test_a_callable_space_is_compared_with_its_first_trial_and_warned_of_once():
+    """Each trial was compared with lookback 1 and failed: a constant lookback that leaves
+    out a window failed every trial. Now the trials of the call are compared with the first
+    one's windows, and one warning names the lookbacks (none when they score the same)."""
+    frame, model = _long_and_short(), tiny_model(validation_size=12)
+
+    def constant(trial):
+        return {"lookback": 46, "lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True)}
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = quick(model, frame, search_space=constant)
+    assert [t.state for t in result.study.trials] == [COMPLETE, COMPLETE]
+    assert _window_warnings(caught) == []
+
+    def changing(trial):
         return {"lookback": 46 if trial.number == 0 else 12}
 
-    result = quick(tiny_model(validation_size=12), _long_and_short(), n_trials=1,
-                   search_space=space)  # fmt: skip
-    first, second = result.study.trials
-    assert (first.state, second.state) == (FAIL, COMPLETE)
-    assert "lookback=46 leaves out 7 of the 14 validation windows" in first.user_attrs["error"]
-    assert "Sample lookbacks up to 38" in first.user_attrs["error"]
+    with pytest.warns(ForecasterWarning, match="different validation windows") as caught:
+        result = quick(model, frame, n_trials=3, search_space=changing)
+    assert [t.state for t in result.study.trials] == [COMPLETE] * 3
+    (warning,) = _window_warnings(caught)
+    assert "callable (its trials' lookbacks [12, 46])" in str(warning.message)
+    assert "lookback=46 leaves out 7 (all those of 1 series)" in str(warning.message)
+    assert "Sample lookbacks up to 38" in str(warning.message)
 
 
-def test_the_default_space_warns_of_lookbacks_scored_on_other_validation_windows():
-    from forecaster.tuning.data_checks import check_data
-
+def test_the_default_space_warns_at_the_line_that_called_tune():
+    """The warning pointed at tune's own line in study.py."""
     frame = _long_and_short(long=400, short=60, n_long=9)
-    model = tiny_model(validation_size=12)
+    model = tiny_model(validation_size=12, max_epochs=1)
     space = default_search_space(model, frame)
     assert 64 in space["lookback"].choices  # more than the short series has before its split
-    with pytest.warns(ForecasterWarning, match="lookback=64 leaves out 7 .*up to 48"):
-        check_data(model, frame, space, "val_loss", default_space=True)
+    with pytest.warns(ForecasterWarning, match="lookback=64 leaves out 7 .*up to 48") as caught:
+        quick(model, frame, n_trials=1, search_space=None)
+    (warning,) = _window_warnings(caught)
+    assert str(warning.message).startswith("The default search space (lookback [")
 
 
 def test_val_loss_refuses_windows_per_epoch_that_samples_the_validation_windows(frame):

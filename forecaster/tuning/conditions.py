@@ -127,25 +127,30 @@ def check_run_settings(estimator: Any, sampled: Iterable[str]) -> None:
         ) from None
 
 
-def check_some_trial_valid(space: Mapping[str, Any], estimator: Any) -> None:
+def check_some_trial_valid(
+    space: Mapping[str, Any], estimator: Any, where: str = "search_space"
+) -> None:
     """Refuse a dict space of which no combination of choices (the bounds of a number's
     range) passes the checks ``fit`` starts with (``validate_params``, then
     ``check_used_params``): every trial would fail (e.g. ``linear_skip=[True]`` with
     ``head=["recursive"]``, ``lr_schedule=["cosine"]`` with ``max_epochs=1``), and the study
     would stop only after its failed-trial limit. When every combination fails the same way,
-    the error is ``fit``'s. Spaces of more than :data:`MAX_COMBINATIONS` combinations are not
-    enumerated."""
+    the error is ``fit``'s. A space of more than :data:`MAX_COMBINATIONS` combinations (the
+    default space's) is tried one parameter at a time (each value of one, the others at their
+    first) and refused only when every try fails with the same message: the template's
+    parameters the space does not sample (e.g. ``lr_schedule="cosine"`` with ``max_epochs=1``,
+    ``static_covariates`` with ``id_col=None``) reach every trial. ``where``: the space, as
+    the message names it."""
     if not hasattr(estimator, "validate_params"):
         return
     names = list(space)
     options = [
         list(getattr(space[n], "choices", None) or (space[n].low, space[n].high)) for n in names
     ]
-    if math.prod(len(o) for o in options) > MAX_COMBINATIONS:
-        return
+    every = math.prod(len(o) for o in options) <= MAX_COMBINATIONS
     first: DataValidationError | None = None
     messages = set()
-    for values in itertools.product(*options):
+    for values in itertools.product(*options) if every else _one_at_a_time(options):
         sampled = dict(zip(names, values, strict=True))
         used = {
             k: v
@@ -160,12 +165,27 @@ def check_some_trial_valid(space: Mapping[str, Any], estimator: Any) -> None:
         except DataValidationError as exc:
             first = first or exc
             messages.add(str(exc))
-    if len(messages) == 1:
+    if len(messages) == 1 and every:
         raise DataValidationError(
-            f"{first} (search_space has no combination of values without it: every trial's "
+            f"{first} ({where} has no combination of values without it: every trial's "
             "fit would refuse it)"
         )
-    raise DataValidationError(
-        f"search_space has no combination of values the estimator accepts, so every trial "
-        f"would fail; e.g. {dict(zip(names, (o[0] for o in options), strict=True))}: {first}"
-    )
+    if len(messages) == 1:
+        raise DataValidationError(
+            f"{first} (whatever {where} samples: every trial's fit would refuse it)"
+        )
+    if every:
+        raise DataValidationError(
+            f"{where} has no combination of values the estimator accepts, so every trial "
+            f"would fail; e.g. {dict(zip(names, (o[0] for o in options), strict=True))}: {first}"
+        )
+
+
+def _one_at_a_time(options: list[list[Any]]) -> Iterable[tuple[Any, ...]]:
+    """The first value of every option, then each other value of one option with the first
+    of the others."""
+    base = tuple(o[0] for o in options)
+    yield base
+    for i, values in enumerate(options):
+        for value in values[1:]:
+            yield (*base[:i], value, *base[i + 1 :])

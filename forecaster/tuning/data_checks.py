@@ -13,22 +13,26 @@ Every trial on the same validation windows
       the steps before a series' validation split leaves out its first origins (a series
       shorter than ``lookback + horizon``, all of them);
     - ``windows_per_epoch``, with ``"val_loss"``: a fit scores a fixed random sample of that
-      many when there are more (a probabilistic score forecasts every origin);
+      many when there are more (drawn from ``random_state``; without one, the sample of
+      ``random_state=0``: the same for every trial of one value; a probabilistic score
+      forecasts every origin);
     - not ``stride``, which thins the training windows only.
 
-    A dict space is checked before any trial: lookbacks that score different windows are
-    refused (the default space, whose lookbacks follow the data, warns instead) and so are
-    ``windows_per_epoch`` values below the number of validation windows. A callable space is
-    checked at each trial (:meth:`ValidationSpan.trial_problem`): a trial whose lookback leaves
-    out a validation window, or whose ``windows_per_epoch`` samples them, fails with the
-    reason. A metric callable scores what it chooses: nothing is checked.
+    Lookbacks that score different windows are warned of, once per call of
+    :func:`~forecaster.tuning.tune` and at its caller's line (the study may rank window sets,
+    not models): those a dict space can sample, before any trial (:func:`check_data`); those
+    a callable space's trials used, after them, compared with the first trial of the call
+    (:func:`warn_trial_windows`). A dict space whose ``windows_per_epoch`` values sample the
+    validation windows is refused, and a callable space's trial whose ``windows_per_epoch``
+    samples them fails with the reason (:meth:`ValidationSpan.trial_problem`). A metric
+    callable scores what it chooses: nothing is checked.
 """
 
 from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +40,11 @@ import numpy as np
 from sklearn.base import clone
 
 from forecaster.estimators.sampling import validation_counts, validation_steps
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.tuning.common import is_int
 from forecaster.tuning.scores import score_column
 
-__all__ = ["ValidationSpan", "check_data"]
+__all__ = ["ValidationSpan", "check_data", "warn_trial_windows"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class ValidationSpan:
         The template's lookback (``"auto"`` resolved on the data).
     capped : bool
         Whether ``windows_per_epoch`` caps what the objective scores (``"val_loss"``).
+    auto : int or None
+        The lookback ``"auto"`` resolves to (checked for a callable space's trials).
     """
 
     lengths: np.ndarray
@@ -63,6 +69,11 @@ class ValidationSpan:
     horizon: int
     lookback: Any
     capped: bool
+    auto: int | None = None
+
+    def resolved(self, lookback: Any) -> Any:
+        """``lookback`` as a fit uses it (``"auto"`` resolved, when it is known)."""
+        return self.auto if lookback == "auto" and self.auto is not None else lookback
 
     def counts(self, lookback: int) -> np.ndarray:
         """The validation windows of each series at ``lookback``."""
@@ -75,26 +86,46 @@ class ValidationSpan:
             return int(lookback)
         return int(np.maximum(self.lengths - self.holdout, int(lookback))[scored].min())
 
+    def lookback_warning(self, lookbacks: Sequence[Any], where: str) -> str | None:
+        """The warning that trials of ``lookbacks`` are scored on different validation
+        windows (some score other windows than the first one's), or None: each lookback
+        longer than the shortest, and the windows of the shortest it leaves out."""
+        values = [int(v) for v in map(self.resolved, lookbacks) if is_int(v)]
+        if not values:
+            return None
+        first, distinct = self.counts(values[0]), sorted(set(values))
+        if all(np.array_equal(self.counts(v), first) for v in distinct):
+            return None
+        reference = self.counts(distinct[0])
+        total = int(reference.sum())
+        lost = []
+        for lookback in distinct[1:]:
+            counts = self.counts(lookback)
+            if not np.array_equal(counts, reference):
+                gone = int(((counts == 0) & (reference > 0)).sum())
+                whole = f" (all those of {gone} series)" if gone else ""
+                lost.append(f"lookback={lookback} leaves out {total - int(counts.sum())}{whole}")
+        return (
+            f"{where} scores trials of different lookbacks on different validation windows "
+            f"(an origin needs lookback steps before it, and some series have fewer before "
+            f"their validation split), so the study may rank window sets, not models. Of the "
+            f"{total} validation windows of lookback={distinct[0]}, "
+            f"{'; '.join(lost[:3])}{'; ...' if len(lost) > 3 else ''}. Sample lookbacks up "
+            f"to {self.keeping(distinct[0])} (they keep every validation window), or leave out "
+            "(or lengthen) the short series."
+        )
+
     def trial_problem(self, params: Mapping[str, Any]) -> str | None:
         """Why a trial of a callable space (its sampled ``params``) would be scored on other
-        validation windows than another trial, or None: its lookback leaves out a window of
-        the whole validation split (that of lookback 1), or its ``windows_per_epoch`` samples
-        them."""
-        lookback = params.get("lookback", self.lookback)
-        if not is_int(lookback):
-            return None
-        most, keep = int(self.counts(1).sum()), self.keeping(1)
-        kept = int(self.counts(lookback).sum())  # none: too long, as the fit will say
-        if "lookback" in params and lookback > keep and kept:
-            return (
-                f"lookback={lookback} leaves out {most - kept} of the {most} validation windows "
-                f"(an origin needs lookback steps before it, and some series have fewer before "
-                f"their validation split), so this trial would be scored on other windows than "
-                f"trials of shorter lookbacks. Sample lookbacks up to {keep} (they keep every "
-                "validation window), or leave out or lengthen the short series."
-            )
+        validation windows than trials of another ``windows_per_epoch`` (its value samples
+        them), or None. Its lookback is compared with the other trials' after them
+        (:func:`warn_trial_windows`)."""
+        lookback = self.resolved(params.get("lookback", self.lookback))
         per_epoch: Any = params.get("windows_per_epoch")
-        if self.capped and is_int(per_epoch) and per_epoch < kept:
+        if not self.capped or not is_int(lookback) or not is_int(per_epoch):
+            return None
+        kept = int(self.counts(lookback).sum())  # none: too long, as the fit will say
+        if per_epoch < kept:
             return (
                 f"windows_per_epoch={per_epoch} also caps the fit's validation windows, and "
                 f"the data has {kept}: this trial's val_loss would be measured on a random sample "
@@ -104,10 +135,11 @@ class ValidationSpan:
 
 
 _CAP_FIX = (
-    "Sample only values >= the number of validation windows (or None: all of them), keep "
-    "windows_per_epoch fixed, or score every trial the same way with a metric callable "
-    "(e.g. a backtest score) or, for loss='quantile', a probabilistic score (metric='pinball', "
-    "...), which forecasts every validation origin."
+    "Sample only values >= the number of validation windows (or None: all of them), or keep "
+    "windows_per_epoch fixed (every fit of the same data then validates on the same sample: "
+    "that of random_state, or without one that of random_state=0), or score every trial the "
+    "same way with a metric callable (e.g. a backtest score) or, for loss='quantile', a "
+    "probabilistic score (metric='pinball', ...), which forecasts every validation origin."
 )
 
 
@@ -122,69 +154,61 @@ def _sampled(distribution: Any, resolve: Callable[[Any], Any]) -> list[Any]:
 def _check_same_windows(
     span: ValidationSpan, space: Mapping[str, Any], resolve: Callable[[Any], Any], default: bool
 ) -> None:
-    """Refuse (warn of, for the default space) a dict space whose trials would be scored on
-    different validation windows: lookbacks that leave out different windows, and
+    """Warn of a dict space's lookbacks that score different validation windows, and refuse
     ``windows_per_epoch`` values that sample them (see the module docs)."""
     lookbacks = [span.lookback]
     if "lookback" in space:
         lookbacks = _sampled(space["lookback"], resolve)
-        _check_lookback_windows(span, space["lookback"], lookbacks, default)
+        shown = _shown(space["lookback"])
+        where = (
+            f"The default search space (lookback {list(shown)})"
+            if default
+            else f"search_space['lookback'] = {shown!r}"
+        )
+        warning = span.lookback_warning(lookbacks, where)
+        if warning is not None:
+            warn_at_caller(warning, ForecasterWarning)
     if not span.capped or "windows_per_epoch" not in space:
         return
     n = max((int(span.counts(lb).sum()) for lb in lookbacks if is_int(lb)), default=0)
     distribution = space["windows_per_epoch"]
     if any(is_int(v) and v < n for v in _sampled(distribution, resolve)):
-        choices = getattr(distribution, "choices", None)
-        shown = list(choices) if choices is not None else (distribution.low, distribution.high)
         raise DataValidationError(
-            f"search_space['windows_per_epoch'] = {shown!r} while the objective is the "
-            f"validation loss, and windows_per_epoch also caps a fit's validation windows (a "
-            f"random sample of that many): the data has {n}, so trials of windows_per_epoch "
-            f"below {n} would be measured on fewer, other windows than the rest, and the study "
-            f"would rank window samples, not models. {_CAP_FIX} No trial was run."
+            f"search_space['windows_per_epoch'] = {_shown(distribution)!r} while the objective "
+            f"is the validation loss, and windows_per_epoch also caps a fit's validation "
+            f"windows (a random sample of that many): the data has {n}, so trials of "
+            f"windows_per_epoch below {n} would be measured on fewer, other windows than the "
+            f"rest, and the study would rank window samples, not models. {_CAP_FIX} No trial "
+            "was run."
         )
 
 
-def _check_lookback_windows(
-    span: ValidationSpan, distribution: Any, lookbacks: list[Any], default: bool
-) -> None:
-    values = sorted({int(v) for v in lookbacks if is_int(v)})
-    if len(values) < 2:
-        return
-    reference = span.counts(values[0])
-    total = int(reference.sum())
-    keep = span.keeping(values[0])
-    lost = []
-    for lookback in values[1:]:
-        counts = span.counts(lookback)
-        if not np.array_equal(counts, reference):
-            gone = int(((counts == 0) & (reference > 0)).sum())
-            whole = f" (all those of {gone} series)" if gone else ""
-            lost.append(f"lookback={lookback} leaves out {total - int(counts.sum())}{whole}")
-    if not lost:
-        return
+def _shown(distribution: Any) -> Any:
+    """A dict space's distribution as the error messages show it: its choices (a list), or
+    the bounds of a range (a tuple)."""
     choices = getattr(distribution, "choices", None)
-    shown = list(choices) if choices is not None else (distribution.low, distribution.high)
-    where = "The default search space" if default else "search_space['lookback']"
-    problem = (
-        f"{where} (lookback {shown}) scores trials of different lookbacks on different "
-        f"validation windows, so the study would rank window sets, not models: an origin "
-        f"needs lookback steps before it, and some series have fewer before their validation "
-        f"split. Of the {total} validation windows of lookback={values[0]}, "
-        f"{'; '.join(lost[:3])}{'; ...' if len(lost) > 3 else ''}."
-    )
-    if default:
-        warnings.warn(
-            f"{problem} Pass a search_space with lookbacks up to {keep} (they keep every "
-            "validation window), or leave out or lengthen the short series.",
-            ForecasterWarning,
-            stacklevel=6,  # tune's caller
-        )
+    return list(choices) if choices is not None else (distribution.low, distribution.high)
+
+
+def warn_trial_windows(span: ValidationSpan | None, trials: Sequence[Any]) -> None:
+    """After the trials of a callable search space: warn (once, at the line that called
+    :func:`tune`) when those of ``trials`` that were scored (complete or pruned; Optuna's
+    frozen trials of this call, in order) used lookbacks that score other validation windows
+    than the first one's. A trial's lookback is the one its parameters set, else the
+    template's."""
+    if span is None:
         return
-    raise DataValidationError(
-        f"{problem} Sample lookbacks up to {keep} (they keep every validation window), or "
-        "leave out or lengthen the short series. No trial was run."
+    lookbacks = [
+        t.user_attrs.get("params", t.params).get("lookback", span.lookback)
+        for t in trials
+        if t.state.name in ("COMPLETE", "PRUNED")
+    ]
+    used = sorted({v for v in map(span.resolved, lookbacks) if is_int(v)})
+    warning = span.lookback_warning(
+        lookbacks, f"The search_space callable (its trials' lookbacks {used})"
     )
+    if warning is not None:
+        warn_at_caller(warning, ForecasterWarning)
 
 
 def check_data(
@@ -194,7 +218,8 @@ def check_data(
     reads it (missing values under ``missing="error"``, an irregular grid, ...), and
     lookbacks (those a dict space can sample, or the template's when it samples none) that
     leave no training window in the longest series; and a dict space whose trials would be
-    scored on different validation windows (see the module docs). A forecaster only: a
+    scored on different validation windows (a warning for lookbacks, an error for
+    ``windows_per_epoch``: see the module docs). A forecaster only: a
     regressor's windows are its ``X``. Returns the longest lookback the data has room for and
     the validation split the trials are scored on, for the checks of a callable space's
     trials (both None for a regressor; the span None for a metric callable)."""
@@ -231,10 +256,12 @@ def check_data(
             return lookback
         return clone(estimator).set_params(lookback="auto").lookback_for(panel)
 
+    callable_space = not isinstance(space, Mapping)  # its trials may return "auto"
     span = ValidationSpan(
-        lengths, holdout, horizon, resolve(params["lookback"]), capped=metric == "val_loss"
-    )
-    if isinstance(space, Mapping):
+        lengths, holdout, horizon, resolve(params["lookback"]), capped=metric == "val_loss",
+        auto=resolve("auto") if callable_space else None,
+    )  # fmt: skip
+    if not callable_space:
         _check_same_windows(span, space, resolve, default_space)
     return longest, span
 
@@ -255,9 +282,8 @@ def _check_lookbacks(
     lookback the data has room for."""
     if isinstance(space, Mapping) and "lookback" in space:
         distribution = space["lookback"]
-        choices = getattr(distribution, "choices", None)
-        values = list(choices) if choices is not None else [distribution.low, distribution.high]
-        shown = list(choices) if choices is not None else (distribution.low, distribution.high)
+        shown = _shown(distribution)
+        values = list(shown)
         where = (
             f"The default search space (lookback {shown})"
             if default_space

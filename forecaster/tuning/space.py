@@ -387,6 +387,7 @@ def resolve_space(search_space: Any, estimator: Any, frame: Any, metric: Any = "
     if search_space is None:
         space = default_search_space(estimator, frame)
         check_run_settings(estimator, space)
+        check_some_trial_valid(space, estimator, "the default search space")
         return space
     if callable(search_space) and not isinstance(search_space, Mapping):
         return search_space

@@ -36,6 +36,7 @@ __all__ = [
     "StorageError",
     "default_storage_url",
     "fail_stale_trials",
+    "finished_trials",
     "has_heartbeat",
     "is_storage_error",
     "make_storage",
@@ -225,6 +226,29 @@ def fail_stale_trials(study: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def finished_trials(storage: Any, name: str) -> int:
+    """The finished (complete or pruned) trials of the study ``name`` in ``storage`` (what
+    :func:`make_storage` takes), 0 when there is no such study. Nothing is created: a SQLite
+    file that does not exist yet holds no study and is not opened."""
+    optuna = import_optuna()
+    if storage is None:
+        return 0
+    if not isinstance(storage, optuna.storages.BaseStorage):
+        url = _storage_to_url(storage)
+        if _dialect(url) == "sqlite" and not is_memory_sqlite(url):
+            path = url.split(":///", 1)[1].split("?", 1)[0]
+            if not path.startswith("file:") and not Path(path).is_file():
+                return 0
+        storage = make_storage(storage)
+    with storage_errors(storage_url(storage), "open"):
+        try:
+            study_id = storage.get_study_id_from_name(name)
+        except KeyError:  # no such study
+            return 0
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        return len(storage.get_all_trials(study_id, deepcopy=False, states=states))
 
 
 def has_heartbeat(storage: Any) -> bool:

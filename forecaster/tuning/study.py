@@ -73,19 +73,22 @@ Checked before any trial
     float range for ``hidden_size`` is refused), and so is a template or space every trial's
     fit would refuse as ``fit`` starts (``check_used_params``: ``checkpoint_every`` without
     ``checkpoint_dir``, ``on_oom="split"`` on the CPU, ``lr_schedule=["cosine"]`` with
-    ``max_epochs=1``), with ``fit``'s message. What a callable search space returns is
-    checked at the first trial: an error there stops the study instead of failing every trial.
+    ``max_epochs=1``, or ``lr_schedule="cosine"`` with ``max_epochs=1`` and the default space,
+    which then samples no ``lr_schedule``), with ``fit``'s message. What a callable search
+    space returns is checked at the first trial: an error there stops the study instead of
+    failing every trial.
     The same goes for what depends on the data and the metric: the frame is read once as each
     trial's fit reads it (missing values, the grid, its type and columns), lookbacks the longest
     series has no training window for are refused, a metric callable must take ``(estimator,
     frame)``, and a metric that returns no number (None, text, a bool, a tensor of several
     values) stops the study at its first trial. With the validation loss or a probabilistic
-    score as the objective, every trial must be scored on the same validation windows
-    (:mod:`forecaster.tuning.data_checks`): sampled lookbacks that leave out a short series'
-    first validation origins are refused (the default space warns), and so are sampled
-    ``windows_per_epoch`` values below the number of validation windows (with
-    ``"val_loss"``: a fit scores a random sample of that many); a callable space's trial that
-    would be scored on other windows fails. ``stride`` thins the training windows only.
+    score as the objective, every trial should be scored on the same validation windows
+    (:mod:`forecaster.tuning.data_checks`): lookbacks that leave out a short series' first
+    validation origins get one warning per call, at the caller's line (a dict space's before
+    any trial, a callable space's after the trials); sampled ``windows_per_epoch`` values
+    below the number of validation windows are refused (with ``"val_loss"``: a fit scores a
+    random sample of that many), and a callable space's trial that samples them fails.
+    ``stride`` thins the training windows only.
 
 Failed trials
     A trial that fails - its sampled parameters do not suit the data (a
@@ -113,8 +116,9 @@ Several processes and machines
     to create its tables: the loser tries again (:func:`make_storage`). Worker processes
     receive the template, search space, metric, callbacks, pruner and storage pickled: what
     does not pickle (a lambda, a function defined inside another or in an interactive
-    session) is refused before the storage is opened. The ``callbacks`` run in the worker
-    that ran the trial, on its own copy.
+    session) is refused before the study is opened, when a worker would start (not for one
+    trial wanted or a complete study). The ``callbacks`` run in the worker that ran the trial,
+    on its own copy.
 
 Tracking
     Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
@@ -169,7 +173,7 @@ from forecaster.exceptions import (
 from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
 from forecaster.tuning.conditions import trial_params
-from forecaster.tuning.data_checks import check_data
+from forecaster.tuning.data_checks import check_data, warn_trial_windows
 from forecaster.tuning.identity import default_study_name, open_study, study_identity
 from forecaster.tuning.scores import score_column
 from forecaster.tuning.space import check_frame, resolve_space
@@ -178,6 +182,7 @@ from forecaster.tuning.storage import (
     HEARTBEAT_INTERVAL,
     MAX_RETRY,
     fail_stale_trials,
+    finished_trials,
     make_storage,
     storage_errors,
     storage_label,
@@ -368,12 +373,11 @@ def tune(
         estimator, n_trials, timeout, n_workers, direction, metric, study_name, random_state,
         refit, track, callbacks, show_progress,
     )  # fmt: skip
-    objective, pruner_obj, storage_obj = _prepare(
+    objective, pruner_obj, storage_obj, name = _prepare(
         estimator, frame, search_space, metric, direction, random_state, n_workers, pruner,
-        storage, track, callbacks,
+        storage, track, callbacks, n_trials, study_name,
     )  # fmt: skip
     space, url = objective.space, storage_url(storage_obj)
-    name = study_name or default_study_name(estimator, space, metric, direction)
     identity = study_identity(estimator, space, metric, direction, objective.overrides)
     with storage_errors(url, "open"):
         study = open_study(storage_obj, name, direction, pruner_obj, identity, space, url)
@@ -431,20 +435,27 @@ def _prepare(
     storage: Any,
     track: bool,
     callbacks: Sequence[Callable[[Any, Any], None]],
-) -> tuple[Objective, Any, Any]:
+    n_trials: int | None,
+    study_name: str | None,
+) -> tuple[Objective, Any, Any, str]:
     """What the study needs, checked before its storage is opened: the objective (see
-    :func:`_objective`), the pruner and the storage; with worker processes, that what they
-    receive pickles."""
+    :func:`_objective`), the pruner, the storage and the study's name; when worker processes
+    would start (:func:`~forecaster.tuning.trials.check_picklable`), that what they receive
+    pickles."""
     if track:
         require_tracking()
     objective = _objective(
         estimator, frame, search_space, metric, direction, random_state, n_workers
     )
     pruner_obj = make_pruner(pruner, estimator.get_params(deep=False).get("max_epochs"))
+    name = study_name or default_study_name(estimator, objective.space, metric, direction)
     sent = {"estimator": estimator, "search_space": objective.space, "metric": metric}
     sent.update({f"callbacks[{i}]": callback for i, callback in enumerate(callbacks)})
-    check_picklable(int(n_workers), {**sent, "pruner": pruner_obj, "storage": storage})
-    return objective, pruner_obj, _storage(storage, n_workers)
+    check_picklable(
+        int(n_workers), {**sent, "pruner": pruner_obj, "storage": storage}, n_trials,
+        lambda: finished_trials(storage, name),
+    )  # fmt: skip
+    return objective, pruner_obj, _storage(storage, n_workers), name
 
 
 def _objective(
@@ -492,7 +503,8 @@ def _storage(storage: Any, n_workers: int) -> Any:
 
 def _run_study(study: Any, settings: TrialSettings, logger: StudyLogger) -> tuple[Any, Any]:
     """Run the trials; the study afterwards and its best trial (an error when none completed,
-    or when the search space or metric is wrong for every trial)."""
+    or when the search space or metric is wrong for every trial; a warning when a callable
+    space's trials were scored on different validation windows)."""
     optuna = import_optuna()
     try:
         study = optimize(study, settings)
@@ -502,6 +514,9 @@ def _run_study(study: Any, settings: TrialSettings, logger: StudyLogger) -> tupl
     if not complete:
         logger.finish()
         raise ForecasterError(_no_trial_message(study))
+    if not isinstance(settings.objective.space, Mapping):  # a dict space's: before any trial
+        ours = [t for t in study.get_trials(deepcopy=False) if t.number >= settings.n_existing]
+        warn_trial_windows(settings.objective.span, ours)
     return study, study.best_trial
 
 

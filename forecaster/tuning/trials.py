@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,8 @@ class Objective:
 
     def _check_callable_trial(self, params: Mapping[str, Any]) -> None:
         """A callable space's trial: stop on template run settings every fit would refuse
-        (:func:`check_run_settings`); fail a trial scored on other validation windows."""
+        (:func:`check_run_settings`); fail a trial whose ``windows_per_epoch`` samples the
+        validation windows (its lookback is compared with the other trials' after them)."""
         try:
             check_run_settings(self.estimator, params)
         except DataValidationError as exc:
@@ -398,13 +399,23 @@ def worker_main(settings: TrialSettings, index: int) -> int:
     return len(study.get_trials(deepcopy=False)) - before
 
 
-def check_picklable(n_workers: int, parts: Mapping[str, Any]) -> None:
-    """Refuse, before the storage is opened, what the worker processes of ``n_workers > 1``
+def check_picklable(
+    n_workers: int,
+    parts: Mapping[str, Any],
+    n_trials: int | None = None,
+    finished: Callable[[], int] | None = None,
+) -> None:
+    """Refuse, before the study is opened, what the worker processes of ``n_workers > 1``
     cannot receive: they start with ``spawn`` and get the template, search space, metric,
     callbacks, pruner and storage by pickling (a lambda, a function defined inside another,
     a function of an interactive session do not pickle, or cannot be imported there). Their
-    failure in the workers came after an empty study was created, with wrong advice."""
-    if min(n_workers, available_cores()) < 2:  # one process (bounded_workers): nothing is sent
+    failure in the workers came after an empty study was created, with wrong advice.
+
+    Only when worker processes would start: ``n_workers`` bounded as :func:`bounded_workers`
+    bounds it, by the cores and the trials still missing (``n_trials`` less the study's
+    finished trials, ``finished()``: asked only when a part does not pickle). One trial
+    wanted, or a study already complete, runs in this process: nothing is sent."""
+    if _worker_limit(n_trials, 0)[0] < 2 or n_workers < 2:  # one process: nothing is sent
         return
     main = sys.modules.get("__main__")
     interactive = not getattr(main, "__file__", None)
@@ -418,13 +429,16 @@ def check_picklable(n_workers: int, parts: Mapping[str, Any]) -> None:
                 pickle.dumps(value)
             except Exception as exc:
                 problem = f"it cannot be pickled ({type(exc).__name__}: {exc})"
-        if problem is not None:
-            raise DataValidationError(
-                f"n_workers={n_workers} runs the trials in worker processes, which receive "
-                f"the {name} ({short_repr(value)}) by pickling, and {problem}. Define it at "
-                "module level in a .py file (a def, not a lambda or a function defined inside "
-                "another) and import it, or use n_workers=1. Nothing was run."
-            )
+        if problem is None:
+            continue
+        if finished is not None and _worker_limit(n_trials, finished())[0] < 2:
+            return  # the study needs one process at most: no worker starts
+        raise DataValidationError(
+            f"n_workers={n_workers} runs the trials in worker processes, which receive "
+            f"the {name} ({short_repr(value)}) by pickling, and {problem}. Define it at "
+            "module level in a .py file (a def, not a lambda or a function defined inside "
+            "another) and import it, or use n_workers=1. Nothing was run."
+        )
 
 
 def available_cores() -> int:
@@ -435,18 +449,24 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
-    """``n_workers`` reduced to the cores available and to the trials still wanted, with a
-    warning that says why (each worker is a process that imports torch: more workers than
-    cores, or than trials, only cost memory and start-up time)."""
+def _worker_limit(n_trials: int | None, finished: int) -> tuple[int, str]:
+    """The most worker processes worth starting, and why: the cores this process may run
+    on, and the trials still missing (0 when the study is complete)."""
     cores = available_cores()
     limits = [(cores, f"this process may run on {cores} CPU core(s)")]
     if n_trials is not None:
         remaining = n_trials - finished
-        if remaining <= 0:
-            return 1  # nothing to run: the study is complete
         limits.append((remaining, f"{remaining} trial(s) remain to reach n_trials={n_trials}"))
-    bound, why = min(limits, key=lambda item: item[0])
+    return min(limits, key=lambda item: item[0])
+
+
+def bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
+    """``n_workers`` reduced to the cores available and to the trials still wanted, with a
+    warning that says why (each worker is a process that imports torch: more workers than
+    cores, or than trials, only cost memory and start-up time)."""
+    bound, why = _worker_limit(n_trials, finished)
+    if bound <= 0:
+        return 1  # nothing to run: the study is complete
     if n_workers <= bound:
         return n_workers
     warnings.warn(
