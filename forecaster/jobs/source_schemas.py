@@ -303,33 +303,36 @@ def csv_type_conflicts(paths: list[Path], spec: Spec, root: Path, overrides: dic
     )
 
 
-def overlap_message(rows: pl.DataFrame, keys: list[str], spec: Spec, root: Path) -> str | None:
-    """Why the source's ``rows`` (the ``keys`` and the ``__path__`` of each row's file) are
-    refused when some keys have rows in more than one file, naming the files; None when no
-    key does (duplicates within one file are refused later, with the other checks)."""
+def overlap_message(
+    rows: pl.DataFrame, keys: list[str], paths: list[Path], spec: Spec, root: Path
+) -> str | None:
+    """Why the source's ``rows`` (the ``keys`` and the ``__file__``, an index in ``paths``,
+    of each row) are refused when some keys have rows in more than one file, naming the
+    files; None when no key does (duplicates within one file are refused later, with the
+    other checks)."""
     shared = (
         rows.drop_nulls(keys)
         .group_by(keys)
-        .agg(pl.col("__path__").unique().sort())
-        .filter(pl.col("__path__").list.len() > 1)
+        .agg(pl.col("__file__").unique().sort())
+        .filter(pl.col("__file__").list.len() > 1)
         .sort(keys)
     )
     if shared.height == 0:
         return None
-    pairs = (
-        shared.group_by("__path__", maintain_order=True)
+    groups = (
+        shared.group_by("__file__", maintain_order=True)
         .agg(pl.len().alias("keys"), pl.struct(keys).first().alias("example"))
         .sort("keys", descending=True, maintain_order=True)
     )
     label = ", ".join(keys)
     listed = []
-    for files, count, example in pairs.head(_LISTED).iter_rows():
-        shown = [shown_path(Path(f), root) for f in files]
+    for files, count, example in groups.head(_LISTED).iter_rows():
+        shown = [shown_path(paths[i], root) for i in files]
         names = f"{', '.join(shown[:-1])} and {shown[-1]}"
         key = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in example.values())
         every = "both" if len(files) == 2 else "each of"
         listed.append(f"{count} in {every} {names} (e.g. ({key}))")
-    more = pairs.height - _LISTED
+    more = groups.height - _LISTED
     if more > 0:
         listed.append(f"and {more} other group{'s' if more > 1 else ''} of files")
     return (

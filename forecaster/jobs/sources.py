@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from forecaster.exceptions import DataValidationError
@@ -162,17 +163,77 @@ def _check_overlaps(
     root: Path,
 ) -> None:
     """Refuse the rows of several files, ``frame`` (read with ``types``), when an (id, time)
-    has rows in two files. A hash of the keys finds whether any key repeats (one pass, no
-    sort); only then are the files read again with each row's file, to name them."""
+    has rows in two files, naming them. Files whose times do not overlap, or whose times
+    overlap but not their ids, share no key (each file's time range and distinct ids are
+    compared); only when some do are the keys of all rows compared."""
     keys = [c for c in (spec.series.id, spec.series.time) if c]
     if not set(keys) <= set(frame.columns):
         return  # the column check names the missing column
-    if frame.select(pl.struct(keys).hash().n_unique()).item() == frame.height:
+    counts = _row_counts(frame, spec, paths, types)
+    if not _may_share_keys(frame, counts, keys):
         return
-    rows = _scan(spec, paths, types, with_paths=True).select(*keys, "__path__").collect()
-    message = overlap_message(rows, keys, spec, root)
+    files = np.repeat(np.arange(len(paths), dtype=np.uint32), counts)
+    rows = frame.select(keys).with_columns(pl.Series("__file__", files))
+    message = overlap_message(rows, keys, paths, spec, root)
     if message is not None:
         raise DataValidationError(message)
+
+
+def _row_counts(
+    frame: pl.DataFrame, spec: Spec, paths: list[Path], types: dict[str, pl.DataType] | None
+) -> list[int]:
+    """The rows of each of ``paths`` in ``frame`` (read in their order): counted in each file
+    (Parquet: its metadata; CSV: its lines), or, should the counts not add up to the frame's
+    (a file replaced since), the files read again with each row's path."""
+    source = spec.source
+    if source.format == "csv":
+        counted = [
+            pl.scan_csv(str(p), separator=source.separator, infer_schema=False) for p in paths
+        ]
+    else:
+        counted = [pl.scan_parquet(str(p)) for p in paths]
+    counts = [lazy.select(pl.len()).collect().item() for lazy in counted]
+    if sum(counts) == frame.height:
+        return counts
+    found = _scan(spec, paths, types, with_paths=True).select("__path__").collect()
+    per_path = dict(found["__path__"].value_counts().iter_rows())
+    return [per_path.get(str(p), 0) for p in paths]
+
+
+def _may_share_keys(frame: pl.DataFrame, counts: list[int], keys: list[str]) -> bool:
+    """Whether two files (of ``counts`` rows of ``frame`` each, in order) may hold the same
+    ``keys``: their ranges of times overlap and, with an id, so do their ids."""
+    offsets = np.cumsum([0, *counts]).tolist()
+    time = pl.col(keys[-1])
+    spans = (
+        pl.concat(
+            frame.slice(offsets[i], count).select(
+                first=time.min(), last=time.max(), __file__=pl.lit(i, pl.UInt32)
+            )
+            for i, count in enumerate(counts)
+        )
+        .drop_nulls()  # a file without a time shares no key
+        .sort("first", "__file__")
+    )
+    # a file starting before the latest end of the files before it overlaps them: files
+    # that overlap one after another form a group
+    starts = ~(pl.col("first") <= pl.col("last").cum_max().shift(1)).fill_null(False)
+    groups = (
+        spans.with_columns(group=starts.cum_sum())
+        .group_by("group")
+        .agg(pl.col("__file__"))
+        .filter(pl.col("__file__").list.len() > 1)["__file__"]
+        .to_list()
+    )
+    if len(keys) == 1 or not groups:
+        return bool(groups)
+    for group in groups:
+        ids = pl.concat(
+            [frame[keys[0]].slice(offsets[i], counts[i]).drop_nulls().unique() for i in group]
+        )
+        if ids.is_duplicated().any():
+            return True
+    return False
 
 
 _FORMAT_ROWS = 10_000

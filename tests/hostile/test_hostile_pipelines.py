@@ -584,6 +584,21 @@ def test_csv_times_with_and_without_a_time_zone_name_the_files(tmp_path):
         prepare_data(*load_spec(spec), None)
 
 
+def test_files_that_share_times_or_ids_but_no_id_and_time_are_read(tmp_path):
+    """Only an (id, time) in two files is refused: files of other series over the same days,
+    files of the same series over other days, and days interleaved between two files are
+    one table."""
+    days = pl.concat([_series("a"), _series("b")]).with_columns(odd=pl.col("date").dt.day() % 2)
+    files = {
+        "odd.csv": days.filter(pl.col("odd") == 1).drop("odd").write_csv(),
+        "even.csv": days.filter(pl.col("odd") == 0).drop("odd").write_csv(),
+        "c.csv": _series("c").write_csv(),  # the same days, another series
+        "later.csv": _series("c", start=12).write_csv(),  # the same series, later days
+    }
+    frame = read_files(*load_spec(_files(tmp_path, files)))
+    assert frame.height == 48 and frame.select("id", "date").is_unique().all()
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_an_id_and_time_in_two_files_is_refused_naming_them(tmp_path, capsys, tree_guard, fmt):
     # was: "12 duplicate (id, time) rows ... frame.unique(subset=[...], keep='last')", as if
