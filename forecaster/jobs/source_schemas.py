@@ -6,17 +6,20 @@ CSV
     Every file has the same header (the same columns in the same order: the reader takes
     each file's fields by position under one header). A file with a header but no data rows
     is left out with a ``ForecasterWarning`` naming it: read with the others, its columns,
-    which hold no values, would be text and make every column of the other files text. A
-    file that cannot be read (0 bytes, not CSV) is named. When the files' values still do
+    which hold no values, would be text and make every column of the other files text. For
+    the same reason a column without a value in a file's first rows (scheduled rows whose
+    target is not known yet) is read with the type the other files give it. A file that
+    cannot be read (0 bytes, not CSV) is named. When the files' values still do
     not fit one type (times with and without a time zone), :func:`csv_type_conflicts` names
     the column and the files.
 Parquet
     Every file has the same columns, in any order. A column whose type differs between files
     is read as one type when all its types are numbers of different widths or kinds
     (``Int64`` and ``Float64``, ``Float32`` and ``Float64``): ``Float64`` when any is a
-    float, ``Int64`` when all are integers, as the CSV reader infers them; a column without
-    any value (type ``Null``) takes the type of the others. Any other difference is refused,
-    naming the column, its types and the files.
+    float (or an integer type Int64 does not hold), ``Int64`` when all are integers, as
+    the CSV reader infers them; a column without any value (type ``Null``) takes the type
+    of the others. Any other difference is refused, naming the column, its types and the
+    files.
 Rows of several files
     The same (id, time) in two files (a file copied twice, exports whose periods overlap) is
     refused, naming the files (:func:`overlap_message`).
