@@ -12,9 +12,17 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from forecaster.exceptions import DataValidationError
+from forecaster.jobs.source_schemas import (
+    column_list,
+    csv_data_files,
+    csv_type_conflicts,
+    overlap_message,
+    parquet_schema,
+)
 from forecaster.jobs.spec import Spec, first_line, spec_path
 
 __all__ = ["read_files", "source_files"]
@@ -49,47 +57,37 @@ def source_files(spec: Spec, root: Path) -> list[Path]:
 
 
 def read_files(spec: Spec, root: Path) -> pl.DataFrame:
+    """The rows of the files ``source.path`` matches, as one frame. Several files must agree
+    (:mod:`forecaster.jobs.source_schemas`): a CSV file with a header but no rows is left out
+    with a warning, and a difference of columns or types, or an (id, time) in two files, is
+    refused naming the files (``DataValidationError``)."""
     source = spec.source
     paths = source_files(spec, root)
-    kwargs: dict[str, Any] = {}
-    if source.id_from_filename:
-        kwargs["include_file_paths"] = "__path__"
-    time_col, id_col = spec.series.time, spec.series.id
-    # ids are names: read as text, so "007" keeps its zeros (see _typed_ids)
-    csv_ids = source.format == "csv" and not source.id_from_filename
-    text: dict[str, Any] = {id_col: pl.String} if id_col and csv_ids else {}
+    types = None  # of the columns the files do not agree on
     try:
-        if source.format == "csv":
-            if not source.time_format:
-                _check_day_month_order(paths, spec)
-            lazy = pl.scan_csv(
-                [str(p) for p in paths],
-                try_parse_dates=True,
-                # time_format parses the text itself (ISO dates would be parsed already)
-                schema_overrides={**text, **({time_col: pl.String} if source.time_format else {})},
-                separator=source.separator,
-                null_values=source.null_values or None,
-                **kwargs,
-            )
-        else:
-            lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
-        if source.id_from_filename:
-            lazy = _with_file_ids(lazy, spec, source.id_from_filename)
-        # a Parquet time column that is already a date or datetime needs no parsing
-        if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
-            lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
-        frame = lazy.collect()
-        frame = _typed_ids(frame, id_col) if id_col and text else frame
+        if len(paths) > 1 and source.format == "csv":
+            paths, types = csv_data_files(paths, spec, root, _text_columns(spec))
+        elif len(paths) > 1:
+            types = parquet_schema(paths, spec, root)
+        if source.format == "csv" and not source.time_format:
+            _check_day_month_order(paths, spec)
+        frame = _scan(spec, paths, types).collect()
+        if spec.series.id and _text_columns(spec).get(spec.series.id) == pl.String:
+            frame = _typed_ids(frame, spec.series.id)
+        if len(paths) > 1 and frame.height:
+            _check_overlaps(frame, spec, paths, types, root)
     except pl.exceptions.NoDataError as exc:
         raise DataValidationError(
             f"Cannot read source.path {source.path!r}: a file is empty (no header, no rows): "
             f"{first_line(exc)}. Expected {source.format} data; remove or replace the file."
         ) from exc
     except pl.exceptions.PolarsError as exc:
+        several = len(paths) > 1 and source.format == "csv"
+        conflicts = csv_type_conflicts(paths, spec, root, _text_columns(spec)) if several else ""
         raise DataValidationError(
             f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}. "
             "Check the files (format, separator, a consistent number of fields per line) "
-            "and source.time_format."
+            f"and source.time_format.{conflicts}"
         ) from exc
     except OSError as exc:
         raise DataValidationError(
@@ -100,10 +98,142 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
     if frame.height == 0:
         raise DataValidationError(
             f"source.path {source.path!r} ({len(paths)} file(s)) has no data rows, only a "
-            f"header ({_header(frame.columns)}). Expected at least lookback + horizon rows "
+            f"header ({column_list(frame.columns)}). Expected at least lookback + horizon rows "
             "per series."
         )
     return frame
+
+
+def _text_columns(spec: Spec) -> dict[str, Any]:
+    """The CSV columns read as text: the id (read as written, see :func:`_typed_ids`; not
+    with ``id_from_filename``) and, with ``source.time_format``, the time (parsed with it)."""
+    source, series = spec.source, spec.series
+    text: dict[str, Any] = {}
+    if series.id and source.format == "csv" and not source.id_from_filename:
+        text[series.id] = pl.String
+    if source.time_format:
+        text[series.time] = pl.String
+    return text
+
+
+def _scan(
+    spec: Spec,
+    paths: list[Path],
+    types: dict[str, pl.DataType] | None,
+    *,
+    with_paths: bool = False,
+) -> pl.LazyFrame:
+    """The rows of ``paths`` (lazily), with the ``source.id_from_filename`` column and the
+    time column parsed with ``source.time_format``. ``types``: CSV, the types of columns some
+    files leave empty; Parquet, every column's type (None: as written). ``with_paths``: with
+    the ``__path__`` of each row's file."""
+    source, time_col = spec.source, spec.series.time
+    kwargs: dict[str, Any] = {}
+    if source.id_from_filename or with_paths:
+        kwargs["include_file_paths"] = "__path__"
+    if source.format == "csv":
+        lazy = pl.scan_csv(
+            [str(p) for p in paths],
+            try_parse_dates=True,
+            schema_overrides={**(types or {}), **_text_columns(spec)},
+            separator=source.separator,
+            null_values=source.null_values or None,
+            **kwargs,
+        )
+    elif types is None:
+        lazy = pl.scan_parquet([str(p) for p in paths], **kwargs)
+    else:  # each file's columns cast to the one type of each (and in one order)
+        typed = [pl.col(name).cast(dtype) for name, dtype in types.items()]
+        typed += [pl.col("__path__")] if kwargs else []
+        lazy = pl.concat([pl.scan_parquet(str(p), **kwargs).select(typed) for p in paths])
+    if source.id_from_filename:
+        lazy = _with_file_ids(lazy, spec, source.id_from_filename)
+        lazy = lazy if with_paths else lazy.drop("__path__")
+    # a Parquet time column that is already a date or datetime needs no parsing
+    if source.time_format and lazy.collect_schema().get(time_col) == pl.String:
+        lazy = lazy.with_columns(_parse_times(pl.col(time_col), source.time_format))
+    return lazy
+
+
+def _check_overlaps(
+    frame: pl.DataFrame,
+    spec: Spec,
+    paths: list[Path],
+    types: dict[str, pl.DataType] | None,
+    root: Path,
+) -> None:
+    """Refuse the rows of several files, ``frame`` (read with ``types``), when an (id, time)
+    has rows in two files, naming them. Files whose times do not overlap, or whose times
+    overlap but not their ids, share no key (each file's time range and distinct ids are
+    compared); only when some do are the keys of all rows compared."""
+    keys = [c for c in (spec.series.id, spec.series.time) if c]
+    if not set(keys) <= set(frame.columns):
+        return  # the column check names the missing column
+    counts = _row_counts(frame, spec, paths, types)
+    if not _may_share_keys(frame, counts, keys):
+        return
+    files = np.repeat(np.arange(len(paths), dtype=np.uint32), counts)
+    rows = frame.select(keys).with_columns(pl.Series("__file__", files))
+    message = overlap_message(rows, keys, paths, spec, root)
+    if message is not None:
+        raise DataValidationError(message)
+
+
+def _row_counts(
+    frame: pl.DataFrame, spec: Spec, paths: list[Path], types: dict[str, pl.DataType] | None
+) -> list[int]:
+    """The rows of each of ``paths`` in ``frame`` (read in their order): counted in each file
+    (Parquet: its metadata; CSV: its lines), or, should the counts not add up to the frame's
+    (a file replaced since), the files read again with each row's path."""
+    source = spec.source
+    if source.format == "csv":
+        counted = [
+            pl.scan_csv(str(p), separator=source.separator, infer_schema=False) for p in paths
+        ]
+    else:
+        counted = [pl.scan_parquet(str(p)) for p in paths]
+    counts = [lazy.select(pl.len()).collect().item() for lazy in counted]
+    if sum(counts) == frame.height:
+        return counts
+    found = _scan(spec, paths, types, with_paths=True).select("__path__").collect()
+    per_path = dict(found["__path__"].value_counts().iter_rows())
+    return [per_path.get(str(p), 0) for p in paths]
+
+
+def _may_share_keys(frame: pl.DataFrame, counts: list[int], keys: list[str]) -> bool:
+    """Whether two files (of ``counts`` rows of ``frame`` each, in order) may hold the same
+    ``keys``: their ranges of times overlap and, with an id, so do their ids."""
+    offsets = np.cumsum([0, *counts]).tolist()
+    time = pl.col(keys[-1])
+    spans = (
+        pl.concat(
+            frame.slice(offsets[i], count).select(
+                first=time.min(), last=time.max(), __file__=pl.lit(i, pl.UInt32)
+            )
+            for i, count in enumerate(counts)
+        )
+        .drop_nulls()  # a file without a time shares no key
+        .sort("first", "__file__")
+    )
+    # a file starting before the latest end of the files before it overlaps them: files
+    # that overlap one after another form a group
+    starts = ~(pl.col("first") <= pl.col("last").cum_max().shift(1)).fill_null(False)
+    groups = (
+        spans.with_columns(group=starts.cum_sum())
+        .group_by("group")
+        .agg(pl.col("__file__"))
+        .filter(pl.col("__file__").list.len() > 1)["__file__"]
+        .to_list()
+    )
+    if len(keys) == 1 or not groups:
+        return bool(groups)
+    for group in groups:
+        ids = pl.concat(
+            [frame[keys[0]].slice(offsets[i], counts[i]).drop_nulls().unique() for i in group]
+        )
+        if ids.is_duplicated().any():
+            return True
+    return False
 
 
 _FORMAT_ROWS = 10_000
@@ -221,25 +351,19 @@ _EXTENSIONS = {
 def _with_file_ids(lazy: pl.LazyFrame, spec: Spec, name: str) -> pl.LazyFrame:
     """``lazy`` (with the ``__path__`` of each row's file) with the ``source.id_from_filename``
     column ``name``: the file's name without the source format's extension (``BRK.A.csv`` is
-    ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole). A
-    column of that name in the data is refused (``DataValidationError``), never replaced."""
+    ``BRK.A``, ``shop.north.csv.gz`` is ``shop.north``; a name without it is kept whole), the
+    ``__path__`` kept. A column of that name in the data is refused (``DataValidationError``),
+    never replaced."""
     source = spec.source
     columns = [c for c in lazy.collect_schema().names() if c != "__path__"]
     if name in columns:
         raise DataValidationError(
             f"source.id_from_filename = {name!r} names the column that takes each file's name, "
             f"but the files of source.path {source.path!r} already have a column {name!r} "
-            f"(columns: {_header(columns)}). Use that column as series.id and drop "
+            f"(columns: {column_list(columns)}). Use that column as series.id and drop "
             "source.id_from_filename, or give it a name the files do not use."
         )
     extension = _EXTENSIONS[str(source.format)]
     pattern = rf"(?i)([^/\\]+?)(?:\.{extension})?$"
     stem = pl.col("__path__").str.extract(pattern, 1)
-    return lazy.with_columns(stem.alias(name)).drop("__path__")
-
-
-def _header(columns: list[str], limit: int = 8) -> str:
-    """Column names as read: plain when printable, escaped when the file was not text."""
-    shown = [c if c.isprintable() else repr(c) for c in columns[:limit]]
-    more = f", ... ({len(columns)} columns)" if len(columns) > limit else ""
-    return ", ".join(shown) + more
+    return lazy.with_columns(stem.alias(name))

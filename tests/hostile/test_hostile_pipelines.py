@@ -22,6 +22,7 @@ from forecaster.exceptions import DataValidationError, ForecasterError, Forecast
 from forecaster.jobs import run as pipelines
 from forecaster.jobs.cli import main
 from forecaster.jobs.run import SpecError, load_spec, prepare_data
+from forecaster.jobs.sources import read_files
 
 FIRST, LAST = dt.date(2024, 1, 1), dt.date(2024, 1, 12)
 OWN = ("outputs", "models")  # a fresh project: the run creates both folders
@@ -430,6 +431,201 @@ def test_a_source_match_that_is_not_a_regular_file_exits_3(tmp_path, capsys, tre
     code, _, err = cli(capsys, "run", str(spec))
     assert code == 3 and "zz.csv" in err, err
     guard.assert_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# several files that do not agree: the files named, never read into other types
+# ------------------------------------------------------------------------------------------
+
+
+def _series(key: str, start: int = 0, days: int = 12, **columns: object) -> pl.DataFrame:
+    """``days`` daily rows of the series ``key`` from FIRST + ``start`` days."""
+    dates = [FIRST + dt.timedelta(days=start + i) for i in range(days)]
+    frame = pl.DataFrame({"id": [key] * days, "date": dates, "y": [i + 0.5 for i in range(days)]})
+    return frame.with_columns(**columns)
+
+
+def _files(root: Path, files: dict[str, pl.DataFrame | str]) -> Path:
+    """A project whose ``data/`` holds ``files`` (a frame is written as Parquet, text as it
+    is) and whose spec reads ``data/*`` in the format of the first file's extension."""
+    (root / "data").mkdir(parents=True)
+    for name, content in files.items():
+        if isinstance(content, str):
+            (root / "data" / name).write_text(content)
+        else:
+            content.write_parquet(root / "data" / name)
+    fmt = next(iter(files)).rsplit(".", 1)[1]
+    (root / "pipelines").mkdir()
+    spec = root / "pipelines" / "spec.toml"
+    spec.write_text(mini_spec(source={"path": f"data/*.{fmt}", "format": fmt}))
+    return spec
+
+
+def test_a_header_only_csv_among_several_is_left_out_with_a_warning(tmp_path):
+    # was: every column read as text (the header-only file's columns are String, and String
+    # is the type that holds both), refused as "got String. Give its format as
+    # source.time_format" without a word about the file
+    data = {"a.csv": _series("a").write_csv(), "b.csv": _series("b").write_csv()}
+    spec = _files(tmp_path, {**data, "new.csv": "id,date,y\n"})
+    with pytest.warns(ForecasterWarning, match=r"data/new\.csv has a header but no data rows"):
+        frame, when = prepare_data(*load_spec(spec), None)
+    assert frame.schema == {"id": pl.String, "date": pl.Date, "y": pl.Float64}
+    assert frame.height == 24 and when.label == "2024-01-12"
+    # its header must still be the others': a file of another layout is not data to skip
+    (tmp_path / "data" / "new.csv").write_text("id,y,date\n")
+    with pytest.raises(DataValidationError, match=r"data/new\.csv: id, y, date \(the same"):
+        prepare_data(*load_spec(spec), None)
+
+
+def test_a_csv_column_empty_in_one_file_keeps_the_type_of_the_others(tmp_path):
+    # was: a file of scheduled rows (y not known yet) or dates left blank made the column
+    # text in every file, as a header-only file did
+    plan = _series("b", y=None).write_csv()
+    spec = _files(tmp_path, {"a.csv": _series("a").write_csv(), "plan.csv": plan})
+    assert read_files(*load_spec(spec)).schema == {
+        "id": pl.String,
+        "date": pl.Date,
+        "y": pl.Float64,
+    }
+    (tmp_path / "data" / "plan.csv").write_text(_series("b", date=None).write_csv())
+    assert read_files(*load_spec(spec)).schema["date"] == pl.Date
+
+
+def test_a_zero_byte_csv_among_several_is_named(tmp_path):
+    spec = _files(tmp_path, {"a.csv": _series("a").write_csv(), "b.csv": ""})
+    with pytest.raises(DataValidationError, match=r"data/b\.csv is empty \(no header, no rows\)"):
+        prepare_data(*load_spec(spec), None)
+
+
+@pytest.mark.parametrize(
+    ("header", "difference"),
+    [
+        ("id,y,date", "the same columns in another order"),  # was: "schema names differ"
+        ("id,date,y,x", "also x"),  # was: "schema lengths differ", naming no file
+        ("id,date", "without y"),
+    ],
+)
+def test_csv_files_with_other_headers_are_refused_naming_them(tmp_path, header, difference):
+    other = _series("b").with_columns(x=pl.lit(1.5)).select(header.split(",")).write_csv()
+    spec = _files(tmp_path, {"a.csv": _series("a").write_csv(), "b.csv": other})
+    with pytest.raises(DataValidationError) as raised:
+        prepare_data(*load_spec(spec), None)
+    message = str(raised.value)
+    assert "do not all have the same header" in message
+    assert f"data/a.csv: id, date, y; data/b.csv: {header.replace(',', ', ')} ({difference})" in (
+        message
+    )
+    assert "same columns in the same order" in message
+
+
+def test_parquet_numbers_of_different_widths_are_read_as_one_type(tmp_path):
+    # was: "data type mismatch for column y: incoming: Int64 != target: Float64, hint: pass
+    # cast_options=pl.ScanCastOptions(...)", which no spec can pass (CSV read the same data)
+    files = {
+        "a.parquet": _series("a"),
+        "b.parquet": _series("b", y=pl.int_range(12)),  # Int64
+        "c.parquet": _series("c", y=pl.col("y").cast(pl.Float32)),
+        "0.parquet": _series("d", y=None),  # no value: a Null column, read first
+    }
+    frame = read_files(*load_spec(_files(tmp_path, files)))
+    assert frame.schema == {"id": pl.String, "date": pl.Date, "y": pl.Float64}
+    values = frame.sort("id", "date").group_by("id", maintain_order=True).agg("y")
+    assert values["y"].to_list() == [
+        [i + 0.5 for i in range(12)],
+        [float(i) for i in range(12)],
+        [i + 0.5 for i in range(12)],
+        [None] * 12,
+    ]
+    integers = {"a.parquet": _series("a", y=pl.int_range(12, dtype=pl.Int32))}
+    integers["b.parquet"] = _series("b", y=pl.int_range(12))
+    assert read_files(*load_spec(_files(tmp_path / "int", integers))).schema["y"] == pl.Int64
+
+
+@pytest.mark.parametrize(
+    ("other", "refusal"),
+    [
+        (
+            _series("b", date=pl.col("date").cast(pl.Datetime)),
+            r"Column 'date' has other types .*: Date in data/a\.parquet; "
+            r"Datetime\[us, no time zone\] in data/b\.parquet",
+        ),
+        (  # was: read, the UTC times made naive without a word
+            _series("b", date=pl.col("date").cast(pl.Datetime("us", "UTC"))),
+            r"Datetime\[us, no time zone\] in data/a\.parquet; Datetime\[us, UTC\] in data/b",
+        ),
+        (_series("b", id=pl.lit(7)), r"Column 'id' has other types .*String in data/a\.parquet"),
+        (
+            _series("b", x=pl.lit(1.0)),  # was: "pass extra_columns='ignore' in scan options"
+            r"do not all have the same columns: data/a\.parquet: id, date, y; data/b\.parquet: "
+            r"id, date, y, x \(also x\)",
+        ),
+    ],
+    ids=["date-datetime", "naive-utc", "id-type", "extra-column"],
+)
+def test_parquet_files_that_disagree_are_refused_naming_column_and_files(tmp_path, other, refusal):
+    files = {"a.parquet": _series("a"), "b.parquet": other}
+    if "Datetime" in refusal and "Date in" not in refusal:
+        files["a.parquet"] = _series("a", date=pl.col("date").cast(pl.Datetime))
+    spec = _files(tmp_path, files)
+    with pytest.raises(DataValidationError, match=refusal):
+        prepare_data(*load_spec(spec), None)
+
+
+def test_csv_times_with_and_without_a_time_zone_name_the_files(tmp_path):
+    # was: "failed to determine supertype of datetime[μs] and datetime[μs, UTC]", no file
+    naive = _series("a", date=pl.col("date").cast(pl.Datetime)).write_csv()
+    zoned = _series("b", date=pl.col("date").cast(pl.Datetime("us", "UTC"))).write_csv()
+    spec = _files(tmp_path, {"a.csv": naive, "b.csv": zoned})
+    refusal = (
+        r"column 'date' is Datetime\[us, no time zone\] in data/a\.csv; "
+        r"Datetime\[us, UTC\] in data/b\.csv"
+    )
+    with pytest.raises(DataValidationError, match=refusal):
+        prepare_data(*load_spec(spec), None)
+
+
+def test_files_that_share_times_or_ids_but_no_id_and_time_are_read(tmp_path):
+    """Only an (id, time) in two files is refused: files of other series over the same days,
+    files of the same series over other days, and days interleaved between two files are
+    one table."""
+    days = pl.concat([_series("a"), _series("b")]).with_columns(odd=pl.col("date").dt.day() % 2)
+    files = {
+        "odd.csv": days.filter(pl.col("odd") == 1).drop("odd").write_csv(),
+        "even.csv": days.filter(pl.col("odd") == 0).drop("odd").write_csv(),
+        "c.csv": _series("c").write_csv(),  # the same days, another series
+        "later.csv": _series("c", start=12).write_csv(),  # the same series, later days
+    }
+    frame = read_files(*load_spec(_files(tmp_path, files)))
+    assert frame.height == 48 and frame.select("id", "date").is_unique().all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_id_and_time_in_two_files_is_refused_naming_them(tmp_path, capsys, tree_guard, fmt):
+    # was: "12 duplicate (id, time) rows ... frame.unique(subset=[...], keep='last')", as if
+    # one file held them twice
+    both = pl.concat([_series("a"), _series("b")])
+    overlap = pl.concat([_series("a", start=10, days=4), _series("b", start=10, days=4)])
+    files = {"jan.csv": both, "jan-copy.csv": both, "feb.csv": overlap}
+    write = (lambda f: f) if fmt == "parquet" else (lambda f: f.write_csv())
+    spec = _files(tmp_path, {n.replace("csv", fmt): write(f) for n, f in files.items()})
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 3, err
+    assert f"Rows of 24 (id, date) are in more than one file of source.path 'data/*.{fmt}'" in err
+    assert f"20 in both data/jan-copy.{fmt} and data/jan.{fmt} (e.g. ('a', 2024-01-01))" in err
+    assert f"4 in each of data/feb.{fmt}, data/jan-copy.{fmt} and data/jan.{fmt}" in err
+    guard.assert_unchanged()
+    # rows repeated within one file are not blamed on the files (validation names them)
+    (tmp_path / "data" / f"jan-copy.{fmt}").unlink()
+    (tmp_path / "data" / f"feb.{fmt}").unlink()
+    twice = pl.concat([_series("c"), _series("c", start=11, days=1)])
+    (tmp_path / "data" / f"mar.{fmt}").unlink(missing_ok=True)
+    if fmt == "parquet":
+        twice.write_parquet(tmp_path / "data" / "mar.parquet")
+    else:
+        (tmp_path / "data" / "mar.csv").write_text(twice.write_csv())
+    code, _, err = cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 3 and "1 duplicate (id, time) rows, e.g. ('c', 2024-01-12)" in err, err
 
 
 # ------------------------------------------------------------------------------------------
