@@ -154,6 +154,8 @@ def test_msis_of_a_conformal_seasonal_naive_interval_on_m4_hourly():
         (lambda: msis([1.0], [0.0], [2.0], [1.0, 1.0, 1.0], m=1), "scale .* is 0"),
         (lambda: msis([1.0], [0.0], [2.0], [1.0, 2.0], m=2), "needs more than m=2"),
         (lambda: scaled_crps([1.0], [[1.0]], 0.5, scale=1.0), "list of numbers"),
+        (lambda: scaled_crps([1.0], [[1.0]], np.array(0.5), scale=1.0), "list of numbers"),
+        (lambda: pinball_loss([1.0], [1.0], np.array([[0.5]])), "a non-empty list of them"),
         (lambda: scaled_crps([1.0], [[1.0]], [0.5], scale=0.0), "scale must be"),
     ],
 )
@@ -163,6 +165,19 @@ def test_array_interval_metric_errors(call, message):
         return
     with pytest.raises(DataValidationError, match=message):
         call()
+
+
+def test_a_0d_array_is_one_number_as_a_numpy_scalar_is():
+    """pinball_loss(..., np.array(0.5)) raised a bare TypeError (len() of unsized object),
+    and coverage of 0-d arrays another (item assignment), where a numpy scalar quantile and
+    0-d values of the point metrics (mae) are accepted: a 0-d quantile array is one quantile
+    (y_pred shaped like y_true), 0-d values one point."""
+    assert pinball_loss([1.0], [1.0], np.array(0.5)) == 0.0
+    assert pinball_loss([10.0, 10.0], [8.0, 12.0], np.array(0.75)) == 1.0
+    assert pinball_loss([10.0, 10.0], [8.0, 12.0], np.float64(0.75)) == 1.0
+    assert pinball_loss([10.0], [[8.0]], np.array([0.75])) == 1.5  # a list of one: an axis
+    assert coverage(np.array(1.0), np.array(0.0), np.array(2.0)) == 1.0
+    assert np.isnan(coverage(np.array(np.nan), np.array(0.0), np.array(2.0)))
 
 
 # ---------------------------------------------------------------- frame scores

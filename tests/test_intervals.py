@@ -776,3 +776,197 @@ def test_a_narrowing_cqr_correction_stops_at_the_median():
         )
         assert cols["y_lo_50"][0] == 0.0 and 0.0 < cols["y_hi_50"][0] < 3.0
         assert cols.get("y_q50", np.zeros(1))[0] == 0.0
+
+
+def _noise(n, seed):
+    """Two series ("a", "b", time "t") of ``n`` steps of i.i.d. noise N(5, 1)."""
+    y = np.random.default_rng(seed).normal(5, 1, 2 * n)
+    return pl.DataFrame({"id": np.repeat(["a", "b"], n), "t": np.tile(np.arange(n), 2), "y": y})
+
+
+def _holed(n=301, start=100, seed=1):
+    """Two series of i.i.d. noise whose odd steps from ``start`` on are missing (nulls)."""
+    frame = _noise(n, seed)
+    hole = (pl.col("t") >= start) & (pl.col("t") % 2 == 1)
+    return frame.with_columns(pl.when(hole).then(None).otherwise(pl.col("y")).alias("y"))
+
+
+TINY = dict(
+    lookback=8, horizon=3, hidden_size=4, max_epochs=1, random_state=0, progress=False,
+    baseline="none",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("missing", ["ffill", "interpolate"])
+def test_residuals_at_values_the_missing_policy_made_up_are_left_out(missing, tmp_path):
+    """calibrate kept the residuals at steps that missing="ffill" / "interpolate" made up
+    (a fill near the forecast: exact zeros for ffill, smooth values for interpolate), which
+    narrowed every interval (coverage 0.68-0.70 at 80 % on such data, where backtests leave
+    those points out of their scores). They are NaN now, left out of every order statistic,
+    and the interval is the conformal quantile of the observed residuals alone."""
+    holed = _holed()
+    model = RNNForecaster(target="y", id_col="id", time_col="t", missing=missing, **TINY)
+    model.fit(holed.filter(pl.col("t") < 100))
+    with pytest.warns(ForecasterWarning, match=r"150 of the 300 residuals .* left out"):
+        model.calibrate(holed, folds=50, step=3, normalize=None)
+    residuals = model.conformal_["residuals"][..., 0, 0]  # (folds x series, step)
+    assert np.isnan(residuals).sum() == 150 and (residuals != 0).all()
+    with pytest.warns(ForecasterWarning, match="not scored"):  # the same points
+        forecasts = backtest(model, holed, folds=50, step=3).forecasts
+    observed = forecasts.join(holed.rename({"y": "seen"}), on=["id", "t"]).drop_nulls("seen")
+    out = model.predict(holed, level=80)
+    for step in (1, 2, 3):
+        errors = observed.filter(pl.col("step") == step)
+        scores = np.sort((errors["seen"] - errors["y"]).abs().to_numpy())
+        expected = scores[conformal_rank(len(scores), 80) - 1]
+        half = (out["y_hi_80"] - out["y_lo_80"]).to_numpy()[step - 1 :: 3] / 2
+        assert np.allclose(half, expected, rtol=1e-5), (step, half, expected)
+    loaded = forecaster.load(model.save(tmp_path / "holed"))  # NaN residuals are saved
+    assert loaded.predict(holed, level=80).equals(out)
+
+
+def test_missing_zero_keeps_its_zeros_as_residuals():
+    """missing="zero" says an absent value is 0 (the data): those residuals are kept."""
+    holed = _holed()
+    model = RNNForecaster(target="y", id_col="id", time_col="t", missing="zero", **TINY)
+    model.fit(holed.filter(pl.col("t") < 100))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.calibrate(holed, folds=50, step=3, normalize=None)
+    assert not [w for w in caught if "left out of the calibration" in str(w.message)]
+    assert np.isfinite(model.conformal_["residuals"]).all()
+
+
+def test_counts_of_residuals_are_of_the_observed_ones():
+    """A NaN residual (left out) is no residual: check_enough refuses a step with too few
+    observed ones, and a series with 25 residuals of which 10 are NaN has 15 < 20 of its
+    own, so per_series uses the pooled ones (it used its own, counting the NaN)."""
+    rng = np.random.default_rng(3)
+    few = rng.normal(size=10)
+    few[:7] = np.nan
+    conformal = {
+        "residuals": few[:, None, None, None],
+        "series": np.zeros(10, np.int64),
+        "per_series": False,
+        "normalize": None,
+    }
+    args = (["y"], np.zeros((1, 1, 1)), None, None, conformal, np.zeros(1, np.int64))
+    with pytest.raises(DataValidationError, match=r"3 calibration residuals .*at least 4"):
+        interval_columns(*args, levels=[80], quantiles=None)
+    own = 10 * rng.normal(size=25)
+    own[::5] = np.nan
+    own[1::5] = np.nan  # 15 observed
+    pooled = rng.normal(size=1000)
+    residuals = np.concatenate([own, pooled])
+    for window in (None, 1000):
+        conformal = {
+            "residuals": residuals[:, None, None, None],
+            "series": np.repeat([0, 1], [25, 1000]),
+            "per_series": True,
+            "normalize": None,
+            "window": window,
+            "ends": np.zeros(1025, np.int64),  # every window observed by the origin
+        }
+        args = (["y"], np.zeros((1, 1, 1)), None, None, conformal, np.zeros(1, np.int64))
+        cols = interval_columns(*args, levels=[80], quantiles=None, origins=np.ones(1, np.int64))
+        finite = np.sort(np.abs(residuals[~np.isnan(residuals)]))
+        expected = finite[conformal_rank(len(finite), 80) - 1]
+        assert cols["y_hi_80"][0] == pytest.approx(expected, rel=1e-6)  # the pooled ones
+
+
+def _quantile_conformal(rng, n, fitted, sd=3.0):
+    """Residuals ``y - q`` of a model whose quantiles ``fitted`` are ``q`` (one step, one
+    target), for ``n`` actual values of standard deviation ``sd``."""
+    y = rng.normal(0, sd, n)
+    values = np.array(fitted, dtype=np.float64) - 0.5  # quantiles around a median of 0
+    return {
+        "residuals": (y[:, None] - values[None, :])[:, None, None, :],
+        "series": np.zeros(n, np.int64),
+        "per_series": False,
+        "normalize": None,
+    }, values.reshape(1, 1, 1, -1)
+
+
+def test_a_quantile_without_its_partner_is_calibrated_apart_from_the_others():
+    """Fitted with 0.05 but not 0.95: y_lo_80 (the CQR-widened q10) was sorted together with
+    the raw q5, so it changed with quantiles=[0.05] (it took the raw q5's value). Every
+    fitted quantile is now calibrated (q5 by the conformal quantile 0.05 of its own residuals
+    y - q5) and all are sorted together, whatever the call asks for."""
+    rng = np.random.default_rng(7)
+    fitted = [0.05, 0.1, 0.5, 0.9]
+    conformal, values = _quantile_conformal(rng, 200, fitted)
+    args = (["y"], np.zeros((1, 1, 1)), values, fitted, conformal, np.zeros(1, np.int64))
+    alone = interval_columns(*args, levels=[80], quantiles=None)
+    both = interval_columns(*args, levels=[80], quantiles=[0.05])
+    assert both["y_lo_80"][0] == alone["y_lo_80"][0] < values[..., 1].item()  # widened
+    own = np.sort(conformal["residuals"][:, 0, 0, 0])  # y - q5
+    expected = values[..., 0].item() + own[int(np.floor(201 * 0.05)) - 1]
+    assert both["y_q5"][0] == pytest.approx(expected, rel=1e-6)
+    assert both["y_q5"][0] <= both["y_lo_80"][0]
+    # a fitted band too wide for the calibration (98 % needs 49 residuals, here 20) is
+    # unbounded when not asked for, and leaves the columns asked for as they are
+    conformal, values = _quantile_conformal(rng, 20, [0.01, 0.1, 0.5, 0.9, 0.99])
+    args = (["y"], np.zeros((1, 1, 1)), values, [0.01, 0.1, 0.5, 0.9, 0.99], conformal)
+    wide = interval_columns(*args, np.zeros(1, np.int64), levels=[80], quantiles=None)
+    inner = {**conformal, "residuals": conformal["residuals"][..., 1:4]}
+    narrow = interval_columns(
+        ["y"], np.zeros((1, 1, 1)), values[..., 1:4], [0.1, 0.5, 0.9], inner,
+        np.zeros(1, np.int64), levels=[80], quantiles=None,
+    )  # fmt: skip
+    assert wide.keys() == narrow.keys()
+    assert all(np.allclose(wide[name], narrow[name]) for name in wide)
+    with pytest.raises(DataValidationError, match=r"level=98: 20 calibration .*at least 49"):
+        interval_columns(*args, np.zeros(1, np.int64), levels=[98], quantiles=None)
+
+
+def test_a_level_of_a_quantile_model_does_not_depend_on_the_quantiles_asked():
+    """The hunt's case: a model fitted with quantiles [0.05, 0.1, 0.5, 0.9] gave another
+    y_lo_80 with quantiles=[0.05]."""
+    frame = _noise(400, 0)
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="t", loss="quantile", quantiles=[0.05, 0.1, 0.5, 0.9],
+        target_transform="none", **TINY,
+    ).fit(frame.filter(pl.col("t") < 150))  # fmt: skip
+    model.calibrate(frame, folds=80, step=3)
+    alone = model.predict(frame, level=80)
+    both = model.predict(frame, level=80, quantiles=[0.05])
+    assert both.select(alone.columns).equals(alone)
+    assert (both["y_q5"] <= both["y_lo_80"]).all()
+
+
+def test_per_series_with_a_rolling_window_too_short_for_its_own_residuals_is_refused(
+    point_model, frame
+):
+    """per_series=True, rolling=10: a series' window never holds the 20 residuals a series
+    needs for its own intervals, so every series silently got the pooled ones."""
+    model = copy.deepcopy(point_model)
+    with pytest.raises(DataValidationError, match=r"per_series=True, rolling=10.*rolling=20"):
+        model.calibrate(frame, folds=30, step=1, per_series=True, rolling=10)
+    assert "conformal_" not in model.__dict__
+    model.calibrate(frame, folds=30, step=1, per_series=True, rolling=20)  # 20: accepted
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # tiny clones
+def test_window_normalised_calibration_of_clones_with_an_automatic_lookback():
+    """refit=True, lookback="auto": the clones chose shorter lookbacks than the model's (88),
+    so early origins had fewer rows than its window, and normalize="window" failed ("an origin
+    of the backtest has no input window"). An origin's spread is now over the model's window,
+    or over the rows up to it where there are fewer."""
+    frame = _noise(200, 0)
+    params = {**TINY, "lookback": "auto"}
+    model = RNNForecaster(target="y", id_col="id", time_col="t", target_transform="none", **params)
+    model.fit(frame)
+    assert model.lookback_ > 60
+    plain = copy.deepcopy(model).calibrate(frame, folds=30, step=5, refit=True, normalize=None)
+    model.calibrate(frame, folds=30, step=5, refit=True, normalize="window")
+    ratio = plain.conformal_["residuals"] / model.conformal_["residuals"]  # the spreads
+    ends = model.conformal_["ends"] - 3  # each origin (the window ends 3 steps later)
+    series = model.conformal_["series"]
+    for k in range(len(ends)):
+        y = frame.filter((pl.col("id") == "ab"[series[k]]) & (pl.col("t") <= ends[k]))["y"]
+        window = y.to_numpy()[-model.lookback_ :]  # fewer rows for early origins
+        assert ratio[k] == pytest.approx(np.abs(np.diff(window)).mean(), rel=1e-4)
+    assert (ends < model.lookback_).any()  # some origins had fewer rows than the window
+    out = model.predict(frame, level=80)
+    assert np.isfinite(out["y_hi_80"].to_numpy()).all()
+    assert (out["y_hi_80"] > out["y_lo_80"]).all()

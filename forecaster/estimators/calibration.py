@@ -25,11 +25,13 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import polars_frame
-from forecaster.data.frames import column_tuple
+from forecaster.data.frames import collect_frame, column_tuple, observed_values
 from forecaster.data.transforms import domain_bound
-from forecaster.estimators.intervals import conformal_spread, interval_columns
+from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
+from forecaster.estimators.origins import origin_rows
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.evaluation.fitted import IN_SAMPLE
+from forecaster.evaluation.fold_scores import UNSCORED_POINTS
 from forecaster.evaluation.intervals import quantile_name
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -44,8 +46,11 @@ class ForecastIntervals:
     lookback: int | str
     lookback_: int
     loss: str
+    missing: str
+    freq_: Any
     network_: Any
     keys_: pl.DataFrame
+    read_frame: Callable[..., tuple[pl.DataFrame, Any]]
     _fitted_transform: Callable[[], str]
 
     def calibrate(
@@ -66,7 +71,9 @@ class ForecastIntervals:
         residuals per horizon step; ``predict(frame, level=[...])`` then adds intervals of
         those levels: ``forecast +- s`` for a point model (``s``: the conformal quantile of
         the absolute residuals at that step), the model's quantiles widened (or narrowed) by
-        the conformal quantile of the CQR scores for a quantile model.
+        the conformal quantile of the CQR scores for a quantile model (a quantile fitted
+        without its partner ``1 - q`` moved by the conformal quantile ``q`` of its own
+        residuals; see :mod:`forecaster.estimators.intervals`).
 
         Parameters
         ----------
@@ -82,9 +89,10 @@ class ForecastIntervals:
             data itself.
         per_series : bool, default False
             Intervals from each series' own residuals instead of the residuals pooled across
-            series. A series with fewer than 20 residuals per step, or fewer than the highest
-            level of a ``predict`` call needs, uses the pooled ones for every level and
-            quantile of that call (so that its intervals nest).
+            series. A series with fewer than 20 residuals at some step, or fewer than the
+            highest level of a ``predict`` call needs, uses the pooled ones for every level
+            and quantile of that call (so that its intervals nest). With ``rolling`` it needs
+            ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each
             residual divided by its series' scale (the mean absolute residual of that series'
@@ -92,7 +100,9 @@ class ForecastIntervals:
             forecast's series: pooled intervals of series of any scale, each of its own width
             (a forecast of a series without calibration residuals is refused). ``"window"``:
             divided by the input window's spread (the mean absolute one-step change of the
-            target over the ``lookback`` rows up to the origin), multiplied back by the spread
+            target over the ``lookback_`` rows up to the origin, or all rows up to it for an
+            origin with fewer, e.g. of a clone refitted with ``lookback="auto"`` that chose a
+            shorter window), multiplied back by the spread
             of each forecast's window: bands that widen in volatile stretches and narrow in
             calm ones, for any series (locally weighted conformal prediction). None: plain
             residuals, one width per step (per series with ``per_series``). With
@@ -105,6 +115,15 @@ class ForecastIntervals:
             span of a backtest: only windows observed by each origin are used, so nothing
             leaks), and ``predict(frame, cutoff=[...])`` recalibrates at every origin in one
             batched call. None: every calibration window, whatever the origin.
+
+        Notes
+        -----
+        A residual whose actual value the frame does not hold (a step or value that
+        ``missing="ffill"`` or ``"interpolate"`` made up) is left out of the calibration, as
+        a backtest leaves it out of its scores (a warning says how many): a residual
+        against a filled value is not a forecast error, and made-up values close to the
+        forecasts (a forward fill repeats the input window's last value) would narrow every
+        interval. ``missing="zero"``'s zeros are data, and kept.
 
         Returns
         -------
@@ -133,6 +152,14 @@ class ForecastIntervals:
             raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
         normalize = check("normalize", normalize)
         rolling = check("rolling", rolling)
+        if per_series and rolling is not None and rolling < MIN_PER_SERIES:
+            raise DataValidationError(
+                f"calibrate(per_series=True, rolling={rolling}): a series' own intervals need "
+                f"at least {MIN_PER_SERIES} residuals per horizon step, and a window of "
+                f"{rolling} calibration windows per series never holds that many, so every "
+                "series would silently use the pooled residuals. Pass "
+                f"rolling={MIN_PER_SERIES} or more, or per_series=False for pooled intervals."
+            )
         previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
         try:
             self.conformal_ = self._calibration(frame, folds, step, refit, per_series, normalize)
@@ -160,6 +187,8 @@ class ForecastIntervals:
         with warnings.catch_warnings():
             if refit is False:  # such origins are refused below, by _check_after_training
                 warnings.filterwarnings("ignore", IN_SAMPLE, ForecasterWarning)
+            # the made-up actual values: left out below, with calibrate's own warning
+            warnings.filterwarnings("ignore", UNSCORED_POINTS, ForecasterWarning)
             result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
         folds_frame = result.folds
         if refit is False:
@@ -175,6 +204,7 @@ class ForecastIntervals:
             names = [quantile_name(t, q) for t in targets for q in qs]
             predicted = result.forecasts.select(names).to_numpy().astype(np.float64)
             residuals = actual[..., None] - predicted.reshape(*actual.shape, len(qs))
+        residuals[self._made_up(frame, result.forecasts, targets).reshape(actual.shape)] = np.nan
         ids = folds_frame[self.id_col] if self.id_col is not None else None
         series = self._series_rows(ids, len(residuals))
         forecasts = result.forecasts
@@ -197,17 +227,56 @@ class ForecastIntervals:
         )
         return conformal
 
+    def _made_up(self, frame: Any, forecasts: pl.DataFrame, targets: list[str]) -> np.ndarray:
+        """The forecast points (rows of ``forecasts`` by targets) whose actual value the frame
+        does not hold, which the ``missing`` policy made up (none for ``missing="zero"``,
+        whose zeros are data), with a warning that their residuals are left out; refused
+        when that leaves none."""
+        keys = [c for c in (self.id_col, self.time_col) if c is not None]
+        if self.missing == "zero":
+            return np.zeros((forecasts.height, len(targets)), bool)
+        values = collect_frame(frame, columns=[*keys, *targets])
+        made_up = np.isnan(observed_values(forecasts.select(keys), values, targets))
+        if made_up.all():
+            raise DataValidationError(
+                f"calibrate: the frame holds none of the {made_up.size} actual values the "
+                f"backtest's forecasts are compared with (missing={self.missing!r} made every "
+                "one up), so there is no residual to calibrate on. Calibrate on a frame whose "
+                "steps after the origins were observed."
+            )
+        if made_up.any():
+            warnings.warn(
+                f"calibrate: {int(made_up.sum())} of the {made_up.size} residuals (fold, "
+                "series, step, target) are at steps the frame holds no value for, which "
+                f"missing={self.missing!r} filled: they are left out of the calibration (a "
+                "residual against a made-up value is no forecast error, and would narrow the "
+                "intervals).",
+                ForecasterWarning,
+                stacklevel=4,
+            )
+        return made_up
+
     def _origin_spread(self, frame: Any, folds_frame: pl.DataFrame) -> np.ndarray:
         """The spread ``(N, T)`` of the input window of every backtest origin (row of
-        ``folds_frame``), on the targets' own scale."""
+        ``folds_frame``), on the targets' own scale: over the ``lookback_`` rows up to the
+        origin, as ``predict`` measures it, or all rows up to it where there are fewer (a
+        clone refitted with ``lookback="auto"`` may choose a shorter window than the model's,
+        and forecast from earlier origins)."""
         if self.id_col is None:
             pairs: Any = folds_frame["cutoff"]
         else:
             pairs = folds_frame.select(self.id_col, pl.col("cutoff").alias(self.time_col))
-        raw, _, rows = self._origin_panel(frame, pairs)  # type: ignore[attr-defined]
-        if len(rows) != folds_frame.height:  # the backtest kept only origins with a lookback
+        _, panel = self.read_frame(frame, as_fitted=True)  # as the backtest read it
+        roles = {"id_col": self.id_col, "time_col": self.time_col, "freq": self.freq_}
+        series, rows = origin_rows(panel, pairs, **roles, lookback=1)
+        if len(rows) != folds_frame.height:  # every origin of the backtest has a row
             raise DataValidationError("calibrate: an origin of the backtest has no input window")
-        return conformal_spread(raw, rows, self.lookback_)
+        lengths = np.minimum(rows - panel.offsets[series] + 1, self.lookback_)
+        spread = np.empty((len(rows), panel.n_targets))
+        for length in np.unique(lengths):  # one length but for origins with fewer rows
+            chosen = lengths == length
+            spread[chosen] = conformal_spread(panel, rows[chosen], int(length))
+        return spread
 
     def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
         ends = self.__dict__.get("train_end_")

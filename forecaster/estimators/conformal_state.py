@@ -39,7 +39,8 @@ def conformal_config(conformal: dict[str, Any] | None) -> dict[str, Any]:
 
 def restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: int) -> dict:
     """``conformal_`` from its config entry and arrays (a calibration saved before
-    ``normalize`` / ``rolling`` existed: plain residuals, no window)."""
+    ``normalize`` / ``rolling`` existed: plain residuals, no window). A residual is a finite
+    number, or NaN where it was left out of the calibration."""
     residuals, series = arrays["conformal.residuals"], arrays["conformal.series"]
     per_series, normalize = entry.get("per_series"), entry.get("normalize")
     window, has_ends = entry.get("window"), entry.get("ends", False)
@@ -51,7 +52,8 @@ def restore_conformal(entry: dict[str, Any], arrays: dict[str, Any], n_keys: int
         and 1 <= window <= MAX_SIZE
         and has_ends
     )
-    if not (flags_ok and window_ok and np.isfinite(residuals).all()):
+    # NaN: a residual left out (its actual value made up by the missing policy); never inf
+    if not (flags_ok and window_ok and not np.isinf(residuals).any()):
         raise StateError("the calibration (conformal) is invalid")
     if ((series < -1) | (series >= n_keys)).any():
         raise StateError("the calibration's series rows are out of range")

@@ -16,9 +16,14 @@ windows). A symmetric interval of level ``L`` is ``forecast +- s * spread``, ``s
 finite-sample correction of split conformal prediction); CQR (Romano et al. 2019) widens
 the model's quantiles ``[q_lo, q_hi]`` by the same order statistic of
 ``max(q_lo - y, y - q_hi)``. A point model's quantile ``q`` is ``forecast + r``, ``r`` the
-``ceil((n + 1) q)``-th smallest signed residual (:func:`signed_quantile`). Every conformal
-quantile needs the residuals of its level (19 for 95 %; a quantile those of the central
-interval it is an end of) and refuses fewer.
+``ceil((n + 1) q)``-th smallest signed residual (:func:`signed_quantile`); so is a quantile
+model's quantile whose partner ``1 - q`` it was not fitted with (one-sided CQR, on its own
+residuals ``y - q``), and a quantile model's quantiles are sorted together, all of them, so
+that no column depends on which others a call asks for. Every conformal quantile needs the
+residuals of its level (19 for 95 %; a quantile those of the central interval it is an end
+of) and refuses fewer. A NaN residual is one left out of the calibration (its actual value
+was made up by the ``missing`` policy): every count and order statistic is of the others,
+step by step.
 
 With a calibration ``window`` ``W``, each forecast uses only the calibration windows that end
 at or before its origin (their actuals are known there), the ``W`` latest of them (per series;
@@ -55,8 +60,8 @@ from forecaster.evaluation.intervals import level_bounds, level_name, quantile_n
 from forecaster.exceptions import DataValidationError
 
 MIN_PER_SERIES = 20
-"""Residuals a series needs at a step for its own (per-series) calibration; series with fewer
-use the pooled residuals."""
+"""Residuals a series needs at every step for its own (per-series) calibration; series with
+fewer use the pooled residuals."""
 
 SPREAD_FLOOR = 1e-3
 """A window's spread is at least this fraction of its mean absolute value (so a flat window
@@ -80,7 +85,40 @@ def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarra
 def conformal_rank(n: int, level: float) -> int:
     """The rank ``ceil((n + 1) L / 100)`` (1-based) of the conformal quantile of ``n`` scores;
     more than ``n`` means the scores are too few for the level."""
-    return math.ceil((n + 1) * level / 100.0 - 1e-9)
+    return int(_ranks(np.asarray(n), level))
+
+
+def _ranks(n: np.ndarray, level: float) -> np.ndarray:
+    """:func:`conformal_rank` of every count of ``n``."""
+    return np.ceil((n + 1) * level / 100.0 - 1e-9).astype(np.int64)
+
+
+def _observed(scores: np.ndarray) -> np.ndarray:
+    """The scores along axis 0 of ``scores`` ``(n, ...)`` that are not NaN, per column: a NaN
+    residual is one left out of the calibration (an actual value the ``missing`` policy made
+    up, see :meth:`~forecaster.estimators.forecaster.RNNForecaster.calibrate`)."""
+    return scores.shape[0] - np.count_nonzero(np.isnan(scores), axis=0)
+
+
+def _fewest_observed(scores: np.ndarray, counts: np.ndarray | None = None) -> int:
+    """The fewest scores (not NaN) of any column (horizon step, target, ...) of ``scores``
+    ``(n, ...)`` (``counts``: their :func:`_observed` when known): what the checks of too few
+    scores count."""
+    counts = _observed(scores) if counts is None else counts
+    return int(counts.min()) if counts.size else int(scores.shape[0])
+
+
+def _ranked(scores: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """The ``rank``-th smallest (1-based, per column) of the scores (not NaN) along axis 0
+    of ``scores``; a rank outside ``[1, n]`` gives any value (its caller replaces it)."""
+    if scores.shape[0] == 0:
+        return np.full(scores.shape[1:], np.nan)
+    index = np.clip(rank - 1, 0, scores.shape[0] - 1)
+    if index.size and (index == index.flat[0]).all():  # one rank (as without NaN)
+        k = int(index.flat[0])
+        return np.partition(scores, k, axis=0)[k]
+    ordered = np.partition(scores, np.unique(index), axis=0)  # those ranks in place, NaN last
+    return np.take_along_axis(ordered, index[None], axis=0)[0]
 
 
 def residuals_needed(level: float) -> int:
@@ -117,19 +155,28 @@ def check_enough(
 
 
 def order_statistic(
-    scores: np.ndarray, level: float, *, what: str, fix: str = MORE_ORIGINS
+    scores: np.ndarray,
+    level: float,
+    *,
+    what: str,
+    fix: str = MORE_ORIGINS,
+    strict: bool = True,
 ) -> np.ndarray:
     """The conformal quantile along axis 0 of ``scores`` ``(n, ...)``: its
-    :func:`conformal_rank`-th smallest value; too few scores are refused
-    (:func:`check_enough`, naming ``what`` and the ``fix``)."""
-    n = scores.shape[0]
-    check_enough(n, level, what=what, fix=fix)
-    rank = conformal_rank(n, level)
-    return np.partition(scores, rank - 1, axis=0)[rank - 1]
+    :func:`conformal_rank`-th smallest value, of the scores that are not NaN in each column;
+    too few scores are refused (:func:`check_enough`, naming ``what`` and the ``fix``), or
+    with ``strict=False`` give ``inf`` (the conformal quantile of too few scores is
+    unbounded)."""
+    n = _observed(scores)
+    if strict:
+        check_enough(_fewest_observed(scores, n), level, what=what, fix=fix)
+    rank = _ranks(n, level)
+    return np.where((n == 0) | (rank > n), np.inf, _ranked(scores, rank))
 
 
-def signed_quantile(scores: np.ndarray, q: float, *, what: str) -> np.ndarray:
-    """The split-conformal quantile ``q`` along axis 0 of signed ``scores`` ``(n, ...)``.
+def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = True) -> np.ndarray:
+    """The split-conformal quantile ``q`` along axis 0 of signed ``scores`` ``(n, ...)`` (of
+    the scores that are not NaN in each column).
 
     For ``q >= 0.5`` the ``ceil((n + 1) q)``-th smallest score, at most the largest; below,
     its mirror, the ``floor((n + 1) q)``-th smallest, at least the smallest. A new
@@ -137,15 +184,18 @@ def signed_quantile(scores: np.ndarray, q: float, *, what: str) -> np.ndarray:
     ``q`` (``1 - q``) once ``n >= 1 / min(q, 1 - q) - 1`` (39 for 0.025 and 0.975), and
     ``n / (n + 1)`` with fewer. Too few scores are refused as for the central interval that
     ``q`` is an end of (:func:`quantile_level`, :func:`check_enough`): 19 for 0.025 and 0.975
-    as for a 95 % interval, so that a band of quantiles needs the residuals of its level.
+    as for a 95 % interval, so that a band of quantiles needs the residuals of its level;
+    with ``strict=False`` they give ``inf`` (``-inf`` below the median).
     """
-    n = scores.shape[0]
     level = quantile_level(q)
-    check_enough(n, level, what=what, aim=f"the quantile {q:g}, an end of the {level:g}% interval")
-    rank = min(conformal_rank(n, 100.0 * max(q, 1.0 - q)), n)
-    if q >= 0.5:
-        return np.partition(scores, rank - 1, axis=0)[rank - 1]
-    return -np.partition(-scores, rank - 1, axis=0)[rank - 1]
+    n = _observed(scores)
+    if strict:
+        aim = f"the quantile {q:g}, an end of the {level:g}% interval"
+        check_enough(_fewest_observed(scores, n), level, what=what, aim=aim)
+    rank = np.minimum(_ranks(n, 100.0 * max(q, 1.0 - q)), n)
+    value = _ranked(scores, rank if q >= 0.5 else n + 1 - rank)  # below: rank-th largest
+    too_few = (n == 0) | (_ranks(n, level) > n)
+    return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
 
 
 Reducer = Callable[[np.ndarray], np.ndarray]
@@ -160,9 +210,10 @@ class _Calibration:
 
     ``enough``: the scores the strictest level of the call needs (:func:`residuals_needed`).
     With ``per_series``, a series uses its own scores when it has at least ``enough`` (and
-    :data:`MIN_PER_SERIES`) of them, else the pooled ones: one choice for every level of the
-    call, so that its intervals nest (a series must not get its own residuals at 80 % and
-    the pooled ones at 99 %).
+    :data:`MIN_PER_SERIES`) of them at every step, else the pooled ones: one choice for every
+    level of the call, so that its intervals nest (a series must not get its own residuals
+    at 80 % and the pooled ones at 99 %). Only the scores that are not NaN count (a NaN
+    residual was left out: its actual value was made up by the ``missing`` policy).
     """
 
     def __init__(
@@ -175,16 +226,19 @@ class _Calibration:
             raise ValueError("a windowed calibration needs each forecast's origin")
         self.origins = origins
         self.by_series = conformal.get("normalize") == "series"
-        residuals = conformal["residuals"]
-        self.magnitude = np.abs(residuals).mean(axis=(1, 3)) if self.by_series else None
+        self.magnitude: tuple[np.ndarray, np.ndarray] | None = None
+        if self.by_series:  # per calibration row and target: sum and number of observed |r|
+            absolute = np.abs(conformal["residuals"])
+            observed = (~np.isnan(absolute)).sum(axis=(1, 3))
+            self.magnitude = (np.nansum(absolute, axis=(1, 3)), observed)
 
     def reduce(
         self, scores: np.ndarray, reducer: Reducer, stacked: int | None = None
     ) -> np.ndarray:
         """``reducer`` of ``scores`` ``(N, H, T)`` over the calibration rows each forecast row
         may use: ``(B, H, T)``, or ``(B, K, H, T)`` for a reducer giving ``stacked=K`` results.
-        Per series, a series with fewer rows than the call's ``minimum`` uses the pooled
-        ones."""
+        Per series, a series with fewer scores than the call's ``minimum`` (at some step)
+        uses the pooled ones."""
         b = len(self.rows)
         out = np.empty((b, *(() if stacked is None else (stacked,)), *scores.shape[1:]))
         if self.window is None:
@@ -198,8 +252,8 @@ class _Calibration:
             for s in np.unique(self.rows[self.rows >= 0]):
                 own, mine = np.flatnonzero(series == s), self.rows == s
                 if self.window is None:
-                    if len(own) >= minimum:
-                        out[mine] = reducer(scores[own])
+                    if _fewest_observed(own_scores := scores[own]) >= minimum:
+                        out[mine] = reducer(own_scores)
                 else:
                     self._windowed(out, own, self.window, mine, scores, reducer, minimum, False)
         return out
@@ -216,8 +270,9 @@ class _Calibration:
         pooled: bool = True,
     ) -> None:
         """Fill ``out[mine]`` from the ``size`` latest calibration rows ``index`` (sorted by
-        their ``ends``) that end at or before each row's origin (``minimum``: leave rows
-        with fewer as they are; None: reduce them all, which refuses too few)."""
+        their ``ends``) that end at or before each row's origin: ``pooled`` (normalised as
+        :meth:`_fill` does, all of them: too few are refused by the reducer), else as they
+        are, leaving the rows with fewer than ``minimum`` scores at some step as they are."""
         assert self.origins is not None
         targets = np.flatnonzero(mine)
         ends = self.conformal["ends"][index]
@@ -227,12 +282,12 @@ class _Calibration:
         order = np.argsort(inverse.reshape(-1), kind="stable")  # the rows of each span together
         groups = np.split(targets[order], np.cumsum(np.bincount(inverse.reshape(-1)))[:-1])
         for (a, b), chosen in zip(spans, groups, strict=True):
-            if minimum is not None and b - a < minimum:
-                continue
             if pooled:
                 self._fill(out, index[a:b], chosen, scores, reducer)
-            else:
-                out[chosen] = reducer(scores[index[a:b]])
+                continue
+            span = scores[index[a:b]]
+            if minimum is None or _fewest_observed(span) >= minimum:
+                out[chosen] = reducer(span)
 
     def _fill(
         self,
@@ -243,33 +298,120 @@ class _Calibration:
         reducer: Reducer,
     ) -> None:
         """``out[chosen]`` (forecast rows): ``reducer`` of the pooled scores of the calibration
-        rows ``index`` (normalised by each series' scale over them with ``normalize="series"``)."""
+        rows ``index`` (normalised by each series' scale over them with ``normalize="series"``:
+        the mean of its observed absolute residuals)."""
         if not self.by_series or len(index) == 0:  # no rows: the reducer refuses too few
             out[chosen] = reducer(scores[index])
             return
         assert self.magnitude is not None
+        sums, counts = self.magnitude
         series, inverse = np.unique(self.conformal["series"][index], return_inverse=True)
         inverse = inverse.reshape(-1)
-        total = np.zeros((len(series), self.magnitude.shape[1]))
-        np.add.at(total, inverse, self.magnitude[index])
-        scale = total / np.bincount(inverse, minlength=len(series))[:, None]
-        scale = np.maximum(scale, max(1e-12 * float(scale.mean()), 1e-300))
+        total, number = (_sum_by(inverse, v[index], len(series)) for v in (sums, counts))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = total / number  # NaN: a series without observed residuals
+        floor = 1e-12 * float(np.nanmean(scale)) if np.isfinite(scale).any() else 0.0
+        scale = np.where(np.isnan(scale), np.nan, np.maximum(scale, max(floor, 1e-300)))
         quantile = reducer(scores[index] / scale[inverse][:, None, :])
         rows = self.rows[chosen]
         where = np.searchsorted(series, rows).clip(max=len(series) - 1)
-        known = (series[where] == rows) & (rows >= 0)
+        known = (series[where] == rows) & (rows >= 0) & np.isfinite(scale[where]).all(axis=1)
         if not known.all():
             unseen = int((rows[~known] < 0).sum())
             raise DataValidationError(
                 f"normalize='series': {int((~known).sum())} forecast rows belong to series with "
                 f"no calibration residuals ({unseen} of them to series unseen in fit, whose "
                 "scale no calibration can give; the others missing from the calibration frame "
-                "or with no window observed by their origin), so their intervals have no "
-                "scale. Calibrate with normalize='window' (the input window's spread) or "
-                "normalize=None for unseen series; calibrate on a frame that holds the others."
+                "or with no window observed by their origin, or no observed actual value in "
+                "them), so their intervals have no scale. Calibrate with normalize='window' "
+                "(the input window's spread) or normalize=None for unseen series; calibrate "
+                "on a frame that holds the others."
             )
         per_row = scale[where].reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
+
+
+def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The sums ``(n, T)`` of the rows of ``values`` ``(N, T)`` in each of the ``n`` groups
+    (``groups``: each row's)."""
+    columns = [
+        np.bincount(groups, weights=values[:, j], minlength=n) for j in range(values.shape[1])
+    ]
+    return np.stack(columns, axis=1).reshape(n, values.shape[1])
+
+
+class _ModelQuantiles:
+    """A quantile model's quantiles ``(B, horizon, T)`` as ``predict`` gives them: every fitted
+    quantile calibrated (when the model is), then all of them sorted together, so that a
+    level's bounds are its quantile columns, a wider level's interval holds a narrower one's
+    and no column's value depends on the other columns asked for.
+
+    Calibrated, a quantile ``q`` of a band of fitted quantiles ``[q, 1 - q]`` is widened (or
+    narrowed) by the CQR correction of the band; a quantile without its partner ``1 - q`` by
+    the split-conformal quantile ``q`` of its own signed residuals ``y - q`` (one-sided
+    CQR, as a point model's quantile is its forecast plus that of the point residuals); the
+    median stays, and no correction takes a quantile past it. A quantile not asked for that
+    has too few residuals for its level is unbounded (``-inf`` below the median, ``inf``
+    above): those are the outermost ones, which the sort leaves where they are.
+    """
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        fitted: list[float],
+        conformal: dict | None,
+        calibration: _Calibration | None,
+        norm: np.ndarray,
+    ) -> None:
+        self.values, self.fitted, self.conformal = values, fitted, conformal
+        self.calibration, self.norm = calibration, norm
+        self.widened: dict[tuple[float, float], np.ndarray] = {}
+
+    def sorted(self, wanted: set[float]) -> dict[float, np.ndarray]:
+        """Every fitted quantile, calibrated and sorted; those ``wanted`` (rounded to 12
+        digits) refuse too few residuals."""
+        qs = sorted(self.fitted)
+        columns = []
+        for q in qs:
+            band = _cqr_band(q, self.fitted)
+            strict = q in wanted or (band is not None and not wanted.isdisjoint(band))
+            columns.append(self._calibrated(q, band, strict))
+        stacked = np.sort(np.stack(columns, axis=-1), axis=-1)
+        return {q: stacked[..., k] for k, q in enumerate(qs)}
+
+    def _raw(self, q: float) -> np.ndarray:
+        return self.values[..., self.fitted.index(q)].astype(np.float64)
+
+    def _calibrated(self, q: float, band: tuple[float, float] | None, strict: bool) -> np.ndarray:
+        value = self._raw(q)
+        if self.conformal is None or self.calibration is None or q == 0.5:
+            return value
+        residuals = self.conformal["residuals"]
+        level = quantile_level(q)
+        if band is not None:
+            shift = self._widen(band, level, strict) * (-1.0 if q < 0.5 else 1.0)
+        else:  # one-sided: the conformal quantile q of its own residuals y - q
+            what = f"quantiles=[..., {q:g}, ...]"
+            shift = self.norm * self.calibration.reduce(
+                residuals[..., self.fitted.index(q)],
+                lambda s: signed_quantile(s, q, what=what, strict=strict),
+            )
+        median = self._raw(0.5)
+        return np.minimum(value + shift, median) if q < 0.5 else np.maximum(value + shift, median)
+
+    def _widen(self, band: tuple[float, float], level: float, strict: bool) -> np.ndarray:
+        """The CQR correction of the band (computed once per call: a level and its two
+        quantile columns share it)."""
+        assert self.conformal is not None and self.calibration is not None
+        if band not in self.widened:
+            residuals = self.conformal["residuals"]
+            lo, hi = (residuals[..., self.fitted.index(q)] for q in band)
+            scores = np.maximum(-lo, hi)
+            what = f"level={level:g}"
+            self.widened[band] = self.norm * self.calibration.reduce(
+                scores, lambda s: order_statistic(s, level, what=what, strict=strict)
+            )
+        return self.widened[band]
 
 
 def interval_columns(
@@ -291,25 +433,21 @@ def interval_columns(
     forecasts).
 
     ``point`` ``(B, horizon, T)``: the point forecasts; ``model_quantiles`` ``(B, horizon, T,
-    Q)`` the model's ``fitted`` quantiles (None for a point model); ``conformal``: the
-    calibration (``residuals`` ``(N, horizon, T, Q')``, ``series`` ``(N,)``, ``per_series``,
-    optionally ``normalize`` and ``window`` with ``ends`` ``(N,)``), or
-    None; ``rows`` ``(B,)``: each forecast's series (row of ``keys_``, -1 unseen);
-    ``spread`` ``(B, T)``: each forecast window's spread (needed when normalised);
-    ``origins`` ``(B,)``: each forecast's origin as the physical value of its time (needed
-    with a window); ``floor``: the value the targets stay above (the target transform's
-    domain, e.g. 0 for a log target), below which no bound or quantile is put: a conformal
-    band computed on the targets' own scale would reach below it.
+    Q)`` the model's ``fitted`` quantiles (None for a point model; see
+    :class:`_ModelQuantiles`); ``conformal``: the calibration (``residuals`` ``(N, horizon,
+    T, Q')``, NaN where left out, ``series`` ``(N,)``, ``per_series``, optionally
+    ``normalize`` and ``window`` with ``ends`` ``(N,)``), or None; ``rows`` ``(B,)``: each
+    forecast's series (row of ``keys_``, -1 unseen); ``spread`` ``(B, T)``: each forecast
+    window's spread (needed when normalised); ``origins`` ``(B,)``: each forecast's origin
+    as the physical value of its time (needed with a window); ``floor``: the value the
+    targets stay above (the target transform's domain, e.g. 0 for a log target), below which
+    no bound or quantile is put: a conformal band computed on the targets' own scale would
+    reach below it.
     """
     by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
-    fitted_list = None if fitted is None else [round(float(q), 12) for q in fitted]
-    enough = _strictest(levels, quantiles, fitted_list)
+    enough = _strictest(levels, quantiles)
     calibration = None if conformal is None else _Calibration(conformal, rows, origins, enough)
     norm = _normaliser(conformal, spread, point.shape)
-
-    def position(q: float) -> int:
-        assert fitted_list is not None
-        return fitted_list.index(round(q, 12))
 
     def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
         """``(B, horizon, T)`` conformal quantiles of ``scores`` ``(N, horizon, T)``, back on
@@ -318,50 +456,21 @@ def interval_columns(
         what = f"level={level:g}"
         return norm * calibration.reduce(scores, lambda s: order_statistic(s, level, what=what))
 
-    widened: dict[tuple[float, float], np.ndarray] = {}
-
-    def cqr_widen(q_lo: float, q_hi: float, level: float) -> np.ndarray:
-        """The CQR correction of the band ``[q_lo, q_hi]`` (computed once per call: a level
-        and its two quantile columns share it)."""
-        assert conformal is not None
-        if (q_lo, q_hi) not in widened:
-            residuals = conformal["residuals"]
-            scores = np.maximum(-residuals[..., position(q_lo)], residuals[..., position(q_hi)])
-            widened[q_lo, q_hi] = conformal_quantile(scores, level)
-        return widened[q_lo, q_hi]
-
-    def model_quantile(q: float) -> np.ndarray:
-        """The model's quantile ``q`` ``(B, horizon, T)``, widened by CQR when calibrated (a
-        negative correction narrows it, never past the median, the point forecast)."""
-        assert model_quantiles is not None
-        value = model_quantiles[..., position(q)].astype(np.float64)
-        band = _cqr_band(q, fitted_list)
-        if conformal is not None and band is not None:
-            widen = cqr_widen(*band, quantile_level(q))
-            median = model_quantiles[..., position(0.5)].astype(np.float64)
-            value = (
-                np.minimum(value - widen, median) if q < 0.5 else np.maximum(value + widen, median)
-            )
-        return value
-
     asked = sorted(quantiles or ())
     ends = {level: level_bounds(level) for level in levels or ()}
     ordered: dict[float, np.ndarray] = {}  # a quantile model's quantiles, in order
     if model_quantiles is not None:
+        fitted_list = [round(float(q), 12) for q in fitted or ()]
         for level, pair in ends.items():
             _need_fitted(fitted_list, pair, f"level={level:g}")
         for q in asked:
             _need_fitted(fitted_list, (q,), f"quantiles=[..., {q:g}, ...]")
-        # one sort of every quantile used, so that a level's bounds are its quantile columns
-        # and a wider level's interval holds a narrower one's after CQR (as the model's do)
-        used = sorted(
-            {round(q, 12) for q in (*(q for pair in ends.values() for q in pair), *asked)}
-        )
-        stacked = np.sort(np.stack([model_quantile(q) for q in used], axis=-1), axis=-1)
-        ordered = {q: stacked[..., k] for k, q in enumerate(used)}
+        wanted = {round(q, 12) for q in (*(q for pair in ends.values() for q in pair), *asked)}
+        quantile_model = _ModelQuantiles(model_quantiles, fitted_list, conformal, calibration, norm)
+        ordered = quantile_model.sorted(wanted)
     for level, (q_lo, q_hi) in ends.items():
         if model_quantiles is not None:
-            lo, hi = ordered[q_lo], ordered[q_hi]
+            lo, hi = ordered[round(q_lo, 12)], ordered[round(q_hi, 12)]
         else:
             if conformal is None:
                 raise _uncalibrated("level")
@@ -403,16 +512,11 @@ def _cqr_band(q: float, fitted: list[float] | None) -> tuple[float, float] | Non
     return min(q, pair), max(q, pair)
 
 
-def _strictest(
-    levels: Sequence[float] | None, quantiles: Sequence[float] | None, fitted: list[float] | None
-) -> int:
+def _strictest(levels: Sequence[float] | None, quantiles: Sequence[float] | None) -> int:
     """The calibration scores the strictest conformal quantile of a call needs
-    (:func:`residuals_needed`): of each level, and of each quantile of a point model or of a
-    CQR band (those of the central interval it is an end of, :func:`quantile_level`)."""
-    used = list(levels or ())
-    for q in quantiles or ():  # a point model's quantile; a CQR band's end
-        if fitted is None or _cqr_band(q, fitted) is not None:
-            used.append(quantile_level(q))
+    (:func:`residuals_needed`): of each level, and of each quantile (those of the central
+    interval it is an end of, :func:`quantile_level`)."""
+    used = [*(levels or ()), *(quantile_level(q) for q in quantiles or ())]
     return max((residuals_needed(level) for level in used), default=1)
 
 

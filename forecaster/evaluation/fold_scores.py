@@ -40,6 +40,7 @@ from forecaster.evaluation.pooling import with_skill
 from forecaster.exceptions import ForecasterWarning
 
 __all__ = [
+    "UNSCORED_POINTS",
     "FoldScores",
     "baseline_points",
     "baseline_scores",
@@ -47,6 +48,12 @@ __all__ = [
     "pooled_with_skill",
     "score_folds",
 ]
+
+
+UNSCORED_POINTS = r"\d+ of the \d+ forecast points \(fold, series, step, target\) are at steps"
+"""The start of the warning that a backtest does not score the points whose actual value the
+``missing`` policy made up (a regular expression: ``calibrate`` filters it, it leaves their
+residuals out and says so itself)."""
 
 
 @dataclass(frozen=True)

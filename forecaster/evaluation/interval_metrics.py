@@ -78,9 +78,20 @@ def _penalised_width(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: Any) 
     return (hi - lo) + (2.0 / alpha) * (below + above)
 
 
+def _several(quantiles: Any) -> bool:
+    """Whether ``quantiles`` is a list of quantiles (a sequence, or a numpy array of one
+    axis), not one number (a 0-d numpy array is one number, as a numpy scalar is)."""
+    if isinstance(quantiles, np.ndarray):
+        return quantiles.ndim > 0
+    return isinstance(quantiles, Sequence) and not isinstance(quantiles, str)
+
+
 def _quantiles(quantiles: Any) -> np.ndarray:
-    values = quantiles if isinstance(quantiles, Sequence | np.ndarray) else [quantiles]
-    if isinstance(quantiles, str) or len(values) == 0:
+    if _several(quantiles):
+        values = quantiles
+    else:  # one number (a 0-d array's, as a numpy scalar's)
+        values = [quantiles.item() if isinstance(quantiles, np.ndarray) else quantiles]
+    if isinstance(quantiles, str) or len(values) == 0 or np.ndim(quantiles) > 1:
         raise DataValidationError(
             f"quantiles must be a number in (0, 1) or a non-empty list of them, got {quantiles!r}."
         )
@@ -100,7 +111,8 @@ def pinball_loss(y_true: Any, y_pred: Any, quantile: float | Sequence[float]) ->
 
     With one ``quantile`` ``y_pred`` has the shape of ``y_true``; with a list of ``k`` of them
     it has one more axis of length ``k`` (one forecast per quantile, last), and the loss is the
-    mean over points and quantiles. The loss of ``q = 0.5`` is half the MAE.
+    mean over points and quantiles. A 0-d numpy array is one quantile, as a number is. The
+    loss of ``q = 0.5`` is half the MAE.
 
     Examples
     --------
@@ -112,7 +124,7 @@ def pinball_loss(y_true: Any, y_pred: Any, quantile: float | Sequence[float]) ->
     qs = _quantiles(quantile)
     a = float_values(y_true, "y_true")
     f = float_values(y_pred, "y_pred")
-    several = isinstance(quantile, Sequence | np.ndarray)
+    several = _several(quantile)
     expected = (*a.shape, len(qs)) if several else a.shape
     if f.shape != expected:
         raise DataValidationError(
@@ -137,7 +149,7 @@ def coverage(y_true: Any, lo: Any, hi: Any) -> float:
     0.75
     """
     a, low, high = _bounds(y_true, lo, hi)
-    inside = ((a >= low) & (a <= high)).astype(np.float64)
+    inside = np.asarray((a >= low) & (a <= high), dtype=np.float64)  # writable, 0-d too
     inside[np.isnan(a) | np.isnan(low) | np.isnan(high)] = np.nan
     return float(np.mean(inside))
 
@@ -210,7 +222,7 @@ def scaled_crps(
     >>> scaled_crps([10.0], [[8.0, 12.0]], [0.25, 0.75], scale=2.0)
     0.5
     """
-    if not isinstance(quantiles, Sequence | np.ndarray) or isinstance(quantiles, str):
+    if not _several(quantiles):
         raise DataValidationError(
             f"quantiles must be a list of numbers in (0, 1), got {quantiles!r}; for one "
             "quantile use pinball_loss."
