@@ -96,7 +96,8 @@ class BaselineWarning(ForecasterWarning):
 
 def warn_at_caller(message: str, category: type[Warning]) -> None:
     """``warnings.warn(message, category)`` attributed to the first caller outside the
-    forecaster package (the user's ``fit`` line, or the library that called forecaster),
+    forecaster package (the user's ``fit`` line, or the library that called forecaster;
+    frames of ``contextlib`` and Optuna on the way are passed too: :data:`_PASSED`),
     however deep inside forecaster it is raised: through a backtest, a pipeline or a tuning
     trial the same warning points at the same user line.
 
@@ -111,9 +112,15 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
     """
     level = 2  # the caller of this function
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "forecaster":
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _PASSED:
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+_PASSED = frozenset({"forecaster", "contextlib", "optuna"})
+"""The packages whose frames :func:`warn_at_caller` passes on its way to the user's line:
+forecaster's own, and those forecaster calls back through (a ``with`` of one of its context
+managers, a tuning trial that Optuna runs)."""
 
 
 # models ------------------------------------------------------------------------------------

@@ -516,6 +516,20 @@ def test_a_tracked_run_with_tune_logs_the_refit_not_the_trials(tmp_path, capsys,
     assert runs[0].info.run_name == "hostile-2024-01-16" and "hidden_size" in runs[0].data.params
 
 
+def test_a_tracked_run_without_its_store_warns_at_the_callers_line(tmp_path, monkeypatch):
+    """An unreachable tracking store is a warning (pointing at the user's call), and the
+    pipeline runs without tracking."""
+    pytest.importorskip("mlflow")
+    reset_mlflow_state(monkeypatch, tmp_path)
+    spec = _tracked_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.warns(ForecasterWarning, match="tracking is unavailable.*runs without it") as got:
+        result = forecaster.jobs.run_pipeline(spec, progress=False, log=lambda line: None)
+    assert result.status == "completed" and result.run_id is None
+    unavailable = [w for w in got if "tracking is unavailable" in str(w.message)]
+    assert {Path(w.filename).name for w in unavailable} == {Path(__file__).name}
+
+
 @pytest.mark.slow
 def test_a_tracked_run_leaves_the_users_mlflow_experiment_as_it_was(tmp_path, capsys, monkeypatch):
     mlflow = pytest.importorskip("mlflow")

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from forecaster.evaluation.pooling import BASELINE_COUNTS
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
@@ -56,15 +56,17 @@ def study_tracking(spec: Spec) -> Iterator[bool]:
                 experiment = spec.tracking.experiment or spec.pipeline.name
                 scope.enter_context(tracking.experiment_scope(experiment))
         except Exception as exc:  # tracking must never stop the job
-            warnings.warn(
-                f"MLflow tracking is unavailable ({masked(first_line(exc))}); the study is not "
-                "logged.",
-                ForecasterWarning,
-                stacklevel=3,
-            )
+            _warn_unavailable(exc, "the study is not logged")
             yield False
             return
         yield True
+
+
+def _warn_unavailable(exc: Exception, consequence: str) -> None:
+    """The warning of a tracking failure that the job goes on without, at the user's line
+    that started the job."""
+    message = f"MLflow tracking is unavailable ({masked(first_line(exc))}); {consequence}."
+    warn_at_caller(message, ForecasterWarning)
 
 
 def masked(text: str) -> str:
@@ -133,12 +135,7 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
                     experiment_id=target.experiment_id, run_name=f"{spec.pipeline.name}-{as_of}"
                 )
         except Exception as exc:  # tracking must never stop the job
-            warnings.warn(
-                f"MLflow tracking is unavailable ({masked(str(exc))}); the pipeline runs "
-                "without it.",
-                ForecasterWarning,
-                stacklevel=3,
-            )
+            _warn_unavailable(exc, "the pipeline runs without it")
             yield None, None
             return
         status = "FAILED"
