@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import polars as pl
 import pytest
-from conftest import reset_mlflow_state
+from conftest import mini_spec, reset_mlflow_state
 
 import forecaster
 from forecaster.exceptions import ForecasterWarning
@@ -605,6 +606,24 @@ def _all_runs(store: Path) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------
 # prediction intervals: [output] levels and predict --level (issue 13)
 # ------------------------------------------------------------------------------------------
+
+
+def test_levels_are_calibrated_when_missing_filled_a_step_of_the_calibration(tmp_path, capsys):
+    """The calibration leaves out residuals at steps missing= filled, so the plan's folds
+    (exactly the 19 residuals per step of a 95 % level) fell short and the run failed (exit 3,
+    advising model.calibrate(folds=...), which a spec cannot pass): it calibrates on more."""
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    frame = pl.DataFrame({"date": dates, "y": np.random.default_rng(0).normal(5, 1, n)})
+    frame.filter(pl.col("date") != dates[112]).write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "missing": "ffill", "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [95]}))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 0, err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    assert forecasts["y_lo_95"].is_finite().all() and forecasts["y_hi_95"].is_finite().all()
+
 
 LEVELS_MESSAGE = r"key 'output\.levels'.*distinct numbers in \(1, 100\), in increasing order"
 

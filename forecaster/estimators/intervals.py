@@ -344,7 +344,8 @@ class _ModelQuantiles:
     """A quantile model's quantiles ``(B, horizon, T)`` as ``predict`` gives them: every fitted
     quantile calibrated (when the model is), then all of them sorted together, so that a
     level's bounds are its quantile columns, a wider level's interval holds a narrower one's
-    and no column's value depends on the other columns asked for.
+    and no column's value depends on the other columns asked for (but with ``per_series``: a
+    series uses the pooled residuals when it has too few for the strictest level asked).
 
     Calibrated, a quantile ``q`` of a band of fitted quantiles ``[q, 1 - q]`` is widened (or
     narrowed) by the CQR correction of the band; a quantile without its partner ``1 - q`` by

@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 from sklearn.base import clone
 
@@ -149,6 +150,13 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     try:
         with tracking_paused():
             model.calibrate(frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series)
+            wanted = _wanted_per_step(spec, plan)
+            kept = fewest_kept(model.conformal_, plan.per_series)
+            if kept < wanted:  # residuals at steps missing= filled were left out: more folds
+                plan = _with_folds(spec, plan, math.ceil(plan.folds * wanted / max(kept, 1)))
+                model.calibrate(
+                    frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series
+                )
     except DataValidationError as exc:
         raise DataValidationError(
             f"Cannot calibrate the intervals of [output] levels = "
@@ -160,6 +168,33 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     finally:
         model.set_params(**original)
     return plan
+
+
+def _wanted_per_step(spec: Spec, plan: Plan) -> int:
+    """The residuals per horizon step (of each series, per series) the plan's calibration
+    is for: those of the highest level, at least :data:`MIN_PER_SERIES` per series."""
+    needed = residuals_needed(max(spec.output.levels or [80.0]))
+    return max(needed, MIN_PER_SERIES) if plan.per_series else needed
+
+
+def _with_folds(spec: Spec, plan: Plan, folds: int) -> Plan:
+    """``plan`` with ``folds`` origins, still fitting at most ``max(backtest_folds, 3)``
+    models."""
+    every = math.ceil(folds / max(spec.evaluation.backtest_folds, 3))
+    return Plan(folds, True if every == 1 else every, plan.per_series)
+
+
+def fewest_kept(conformal: Mapping[str, Any], per_series: bool) -> int:
+    """The fewest residuals a calibration kept at a horizon step (of a target and a model
+    quantile; of a series when ``per_series``): those at steps the ``missing=`` policy filled
+    are NaN and left out."""
+    kept = np.isfinite(conformal["residuals"])
+    if not per_series:
+        return int(kept.sum(axis=0).min()) if len(kept) else 0
+    _, rows = np.unique(conformal["series"], return_inverse=True)
+    counts = np.zeros((int(rows.max()) + 1, *kept.shape[1:]), dtype=np.int64)
+    np.add.at(counts, rows, kept)
+    return int(counts.min())
 
 
 def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
