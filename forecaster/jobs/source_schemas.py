@@ -8,18 +8,23 @@ CSV
     is left out with a ``ForecasterWarning`` naming it: read with the others, its columns,
     which hold no values, would be text and make every column of the other files text. For
     the same reason a column without a value in a file's first rows (scheduled rows whose
-    target is not known yet) is read with the type the other files give it. A file that
-    cannot be read (0 bytes, not CSV) is named. When the files' values still do
-    not fit one type (times with and without a time zone), :func:`csv_type_conflicts` names
-    the column and the files.
+    target is not known yet) is read with the type the other files' first rows give it,
+    when that type is not text; should a value further down not fit it, the files are read
+    again with the reader's own types, as one file would be. Every other column keeps the
+    reader's types. A file that cannot be read (0 bytes, not CSV) is named. When the files'
+    values still do not fit one type (times with and without a time zone),
+    :func:`csv_type_conflicts` names the column and the files.
 Parquet
-    Every file has the same columns, in any order. A column whose type differs between files
-    is read as one type when all its types are numbers of different widths or kinds
-    (``Int64`` and ``Float64``, ``Float32`` and ``Float64``): ``Float64`` when any is a
-    float (or an integer type Int64 does not hold), ``Int64`` when all are integers, as
-    the CSV reader infers them; a column without any value (type ``Null``) takes the type
-    of the others. Any other difference is refused, naming the column, its types and the
-    files.
+    Every file has the same columns, in any order. A value column (any but the id and time)
+    whose type differs between files is read as one type when all its types are numbers of
+    different widths or kinds (``Int64`` and ``Float64``, ``Float32`` and ``Float64``):
+    ``Float64`` when any is a float (or an integer type Int64 does not hold), ``Int64`` when
+    all are integers, as the CSV reader infers them. The id and time columns, which tell
+    series and rows apart, are read as one type only when Int64 holds every value of each
+    (``Int32`` and ``Int64``, ``UInt32`` and ``Int64``): an id ``2**53 + 1`` read as a float
+    would be the id ``2**53``, and a ``UInt64`` id need not fit ``Int64``. A column without
+    any value (type ``Null``) takes the type of the others. Any other difference is
+    refused, naming the column, its types and the files.
 Rows of several files
     The same (id, time) in two files (a file copied twice, exports whose periods overlap) is
     refused, naming the files (:func:`overlap_message`).
@@ -89,26 +94,24 @@ def _files_text(paths: Sequence[Path], root: Path) -> str:
 def csv_data_files(
     paths: list[Path], spec: Spec, root: Path, text: dict[str, Any]
 ) -> tuple[list[Path], dict[str, pl.DataType]]:
-    """The CSV files of ``paths`` that hold data rows, and the types to read columns with
-    that some files leave empty, from each file's header and first rows (as many as the
-    reader infers types from; ``text``: the columns read as text). A file that cannot be
-    read, or whose header differs from the first file's, is refused (``DataValidationError``);
-    files with a header but no rows are left out with a ``ForecasterWarning`` (all of
-    ``paths`` are kept when no file has rows: the caller refuses that). A column without a
-    value in a file's first rows is typed by the files that have values in it: the reader
-    would infer text and make the column text in every file."""
+    """The CSV files of ``paths`` that hold data rows, and the types to read the columns
+    with that some files leave empty in their first rows (as many as the reader infers
+    types from; ``text``: the columns read as text). A file that cannot be read, or whose
+    header differs from the first file's, is refused (``DataValidationError``); files with a
+    header but no rows are left out with a ``ForecasterWarning`` (all of ``paths`` are kept
+    when no file has rows: the caller refuses that). A column without a value in a file's
+    first rows takes the one type the other files' first rows give it (the reader would
+    infer text and make the column text in every file); no other column is typed here."""
     source = spec.source
     headers: dict[tuple[str, ...], list[Path]] = {}
     empty: list[Path] = []
-    types: dict[str, list[pl.DataType]] = {}
+    filled: dict[str, list[Path]] = {}  # each column's files with a value in the first rows
     for path in paths:
-        try:
+        try:  # as text: the types are the reader's, and a value cannot fail here
             first = pl.read_csv(
                 path,
                 n_rows=_INFERRED_ROWS,
-                infer_schema_length=_INFERRED_ROWS,
-                try_parse_dates=True,
-                schema_overrides=text,
+                infer_schema=False,
                 separator=source.separator,
                 null_values=source.null_values or None,
             )
@@ -127,16 +130,18 @@ def csv_data_files(
         headers.setdefault(tuple(first.columns), []).append(path)
         if first.height == 0:
             empty.append(path)
+            continue
         for column in first.columns:
             if column not in text and first[column].null_count() < first.height:
-                types.setdefault(column, []).append(first.schema[column])
+                filled.setdefault(column, []).append(path)
     if len(headers) > 1:
         raise DataValidationError(_layout_message(headers, spec, root, ordered=True))
     if empty and len(empty) < len(paths):
         _warn_header_only(empty, len(paths), spec, root)
         skipped = set(empty)
         paths = [p for p in paths if p not in skipped]
-    return paths, _filled_types(types, len(paths))
+    partial = {c: f for c, f in filled.items() if 0 < len(f) < len(paths)}
+    return paths, _filled_types(partial, spec, text)
 
 
 def _warn_header_only(empty: list[Path], files: int, spec: Spec, root: Path) -> None:
@@ -152,15 +157,30 @@ def _warn_header_only(empty: list[Path], files: int, spec: Spec, root: Path) -> 
     )
 
 
-def _filled_types(types: dict[str, list[pl.DataType]], files: int) -> dict[str, pl.DataType]:
-    """The type of each column that has values in some of the ``files`` but not all
-    (``types``: its inferred type in each file with values), when one type holds them and it
-    is not text (text is what the reader makes of it anyway)."""
+def _filled_types(
+    partial: dict[str, list[Path]], spec: Spec, text: dict[str, Any]
+) -> dict[str, pl.DataType]:
+    """The type of each column of ``partial`` (with the files that have a value in it in
+    their first rows, not all files) that the reader infers from those files' first rows,
+    when one type holds them and it is not text (text is what the reader makes of it
+    anyway)."""
+    source = spec.source
+    inferred: dict[Path, pl.Schema] = {}
     filled = {}
-    for column, found in types.items():
-        if len(found) == files:
-            continue
-        frames = [pl.LazyFrame(schema={column: dtype}) for dtype in set(found)]
+    for column, files in partial.items():
+        found = set()
+        for path in files:
+            if path not in inferred:
+                inferred[path] = pl.scan_csv(
+                    path,
+                    infer_schema_length=_INFERRED_ROWS,
+                    try_parse_dates=True,
+                    schema_overrides=text,
+                    separator=source.separator,
+                    null_values=source.null_values or None,
+                ).collect_schema()
+            found.add(inferred[path][column])
+        frames = [pl.LazyFrame(schema={column: dtype}) for dtype in found]
         try:
             dtype = pl.concat(frames, how="vertical_relaxed").collect_schema()[column]
         except pl.exceptions.PolarsError:
@@ -237,34 +257,46 @@ def parquet_schema(paths: list[Path], spec: Spec, root: Path) -> dict[str, pl.Da
     first = next(iter(schemas.values()))
     if all(schema == first for schema in schemas.values()):
         return None
+    keys = {spec.series.id, spec.series.time}
     target = {}
     for column in first:
         types: dict[pl.DataType, list[Path]] = {}
         for path, schema in schemas.items():
             types.setdefault(schema[column], []).append(path)
-        target[column] = _one_type(column, types, spec, root)
+        target[column] = _one_type(column, types, spec, root, key=column in keys)
     return target
 
 
 def _one_type(
-    column: str, types: dict[pl.DataType, list[Path]], spec: Spec, root: Path
+    column: str, types: dict[pl.DataType, list[Path]], spec: Spec, root: Path, *, key: bool
 ) -> pl.DataType:
     """The type a Parquet ``column`` is read as, from its ``types`` in the files (each with
-    its files); refused when they are not numbers of different widths."""
+    its files); refused when they are not numbers of different widths, or, for the id or
+    time column (``key``), not integers that Int64 holds exactly."""
     known = [t for t in types if t != pl.Null]
     if len(known) <= 1:
         return known[0] if known else pl.Null()
-    if all(t.is_integer() or t.is_float() for t in known):
-        if all(t in _NUMBER_KINDS for t in known):
-            return pl.Int64()
+    if all(t in _NUMBER_KINDS for t in known):
+        return pl.Int64()
+    if not key and all(t.is_integer() or t.is_float() for t in known):
         return pl.Float64()
     listed = "; ".join(f"{_type_text(t)} in {_files_text(f, root)}" for t, f in types.items())
+    if key:
+        rule = (
+            "The id and time columns are read as one type only when they are integers that "
+            "Int64 holds exactly (Int8 to Int64, UInt8 to UInt32): other numbers would merge "
+            "ids or times that differ (as floats, or UInt64 values above Int64's range); "
+            "write the column with one type in every file (for a time column: the same date "
+            "or datetime type, time unit and time zone)."
+        )
+    else:
+        rule = (
+            "Only numbers of different widths or kinds are read as one type (Float64, or "
+            "Int64 for integers); write the column with one type in every file."
+        )
     raise DataValidationError(
         f"Column {column!r} has other types in other files of source.path "
-        f"{spec.source.path!r}: {listed}. Only numbers of different widths or kinds are read "
-        "as one type (Float64, or Int64 for integers); write the column with one type in "
-        "every file (for a time column: the same date or datetime type, time unit and time "
-        "zone)."
+        f"{spec.source.path!r}: {listed}. {rule}"
     )
 
 

@@ -71,7 +71,15 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
             types = parquet_schema(paths, spec, root)
         if source.format == "csv" and not source.time_format:
             _check_day_month_order(paths, spec)
-        frame = _scan(spec, paths, types).collect()
+        try:
+            frame = _scan(spec, paths, types).collect()
+        except pl.exceptions.PolarsError:
+            if source.format != "csv" or not types:
+                raise
+            # a value below the first rows does not fit the type given to a column some
+            # files leave empty there: read as the reader types the files on its own
+            types = None
+            frame = _scan(spec, paths, types).collect()
         if spec.series.id and _text_columns(spec).get(spec.series.id) == pl.String:
             frame = _typed_ids(frame, spec.series.id)
         if len(paths) > 1 and frame.height:
@@ -86,8 +94,7 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
         conflicts = csv_type_conflicts(paths, spec, root, _text_columns(spec)) if several else ""
         raise DataValidationError(
             f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}. "
-            "Check the files (format, separator, a consistent number of fields per line) "
-            f"and source.time_format.{conflicts}"
+            f"{_read_hint(exc)}{conflicts}"
         ) from exc
     except OSError as exc:
         raise DataValidationError(
@@ -102,6 +109,21 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
             "per series."
         )
     return frame
+
+
+def _read_hint(exc: pl.exceptions.PolarsError) -> str:
+    """What to check when the reader fails with ``exc``: a value that does not fit its
+    column's type (the reader infers it from the first rows), or the files' layout."""
+    if first_line(exc).startswith("could not parse"):
+        return (
+            "A value further down does not fit the type the reader inferred from the first "
+            "rows: fix the value, list such markers (e.g. 'n/a') in source.null_values, or, "
+            "for the time column, give source.time_format."
+        )
+    return (
+        "Check the files (format, separator, a consistent number of fields per line) and "
+        "source.time_format."
+    )
 
 
 def _text_columns(spec: Spec) -> dict[str, Any]:

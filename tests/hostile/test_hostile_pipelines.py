@@ -571,6 +571,71 @@ def test_parquet_files_that_disagree_are_refused_naming_column_and_files(tmp_pat
         prepare_data(*load_spec(spec), None)
 
 
+@pytest.mark.parametrize(
+    ("column", "kinds", "refusal"),
+    [  # was: read as Float64, the ids 2**53 + 1 and 2**53 one series
+        ("id", (pl.UInt64, pl.Int64), r"Column 'id' .*: UInt64 in data/a\.parquet; Int64 in"),
+        ("id", (pl.Int64, pl.Float64), r"Column 'id' .*: Int64 in data/a\.parquet; Float64 in"),
+        ("date", (pl.Int64, pl.Float64), r"Column 'date' .*: Int64 in data/a\.parquet; Float64"),
+    ],
+)
+def test_parquet_id_and_time_of_other_number_kinds_are_refused(tmp_path, column, kinds, refusal):
+    ids = {"id": (2**53 + 1, 2**53), "date": (7, 8)}[column]
+    files = {
+        f"{name}.parquet": _series("a", start=3 * i, days=3).with_columns(
+            id=pl.lit(ids[i], kinds[i]) if column == "id" else pl.lit("a"),
+            date=pl.int_range(3 * i, 3 * i + 3).cast(kinds[i]) if column == "date" else "date",
+        )
+        for i, name in enumerate("ab")
+    }
+    spec = _files(tmp_path, files)
+    with pytest.raises(DataValidationError, match=refusal + r".*integers that Int64 holds"):
+        read_files(*load_spec(spec))
+
+
+def test_parquet_ids_of_integer_widths_that_int64_holds_are_read_as_int64(tmp_path):
+    files = {
+        "a.parquet": _series("a", id=pl.lit(2**31 + 5, pl.UInt32)),
+        "b.parquet": _series("b", id=pl.lit(2**31 + 4, pl.Int64)),
+    }
+    frame = read_files(*load_spec(_files(tmp_path, files)))
+    assert frame.schema["id"] == pl.Int64
+    assert sorted(frame["id"].unique().to_list()) == [2**31 + 4, 2**31 + 5]
+
+
+def _rows(key: str, days: int, column: object) -> str:
+    """CSV text of ``days`` rows of ``key`` with a column ``x``: ``column(day)``."""
+    lines = [f"{key},{FIRST + dt.timedelta(days=i)},{i}.5,{column(i)}" for i in range(days)]  # type: ignore[operator]
+    return "id,date,y,x\n" + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "x"),
+    [  # was: each refused, one file's first rows forcing their type on the other file
+        (lambda i: "x" if i == 150 else i, lambda i: "" if i < 100 else i, pl.String),
+        (lambda i: FIRST, lambda i: "" if i < 100 else f"{FIRST} 10:30:00", pl.String),
+        (lambda i: "n/a" if i == 150 else i, lambda i: "n/a" if i == 3 else i, pl.String),
+    ],
+    ids=["unused-text-column", "dates-then-datetimes", "n/a-in-both"],
+)
+def test_csv_values_below_the_first_rows_are_read_as_by_the_reader(tmp_path, a, b, x):
+    spec = _files(tmp_path, {"a.csv": _rows("a", 200, a), "b.csv": _rows("b", 200, b)})
+    frame = read_files(*load_spec(spec))
+    assert frame.height == 400 and frame.schema["x"] == x
+
+
+def test_a_csv_value_that_does_not_parse_is_not_blamed_on_the_layout(tmp_path):
+    # was: "could not parse `n/a` as dtype `f64` ... Check the files (format, separator, a
+    # consistent number of fields per line)": the file's layout is fine
+    data = _rows("a", 200, lambda i: i).replace(",150.5,", ",n/a,")
+    spec = _files(tmp_path, {"a.csv": data})
+    with pytest.raises(DataValidationError) as raised:
+        read_files(*load_spec(spec))
+    message = str(raised.value)
+    assert "could not parse `n/a` as dtype `f64` at column 'y'" in message
+    assert "source.null_values" in message and "separator" not in message
+
+
 def test_csv_times_with_and_without_a_time_zone_name_the_files(tmp_path):
     # was: "failed to determine supertype of datetime[μs] and datetime[μs, UTC]", no file
     naive = _series("a", date=pl.col("date").cast(pl.Datetime)).write_csv()
