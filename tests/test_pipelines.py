@@ -625,6 +625,34 @@ def test_levels_are_calibrated_when_missing_filled_a_step_of_the_calibration(tmp
     assert forecasts["y_lo_95"].is_finite().all() and forecasts["y_hi_95"].is_finite().all()
 
 
+def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(
+    tmp_path, capsys
+):
+    """Per series, a series short of its own residuals falls back to the pooled ones: a step
+    missing= filled must not make the calibration ask for folds the data have no room for
+    (a first fix retried with 22 folds and exited 3: "No training windows remain")."""
+    (tmp_path / "data").mkdir()
+    rng, first = np.random.default_rng(0), dt.date(2024, 1, 1)
+    rows = [
+        (key, first + dt.timedelta(days=i), float(rng.normal(5, 1)))
+        for key in "ab"
+        for i in range(97)
+        if not (key == "b" and i == 97 - 3 * 4 - 1)
+    ]
+    pl.DataFrame(rows, schema=["id", "date", "y"], orient="row").write_csv(
+        tmp_path / "data" / "a.csv"
+    )
+    model = {"lookback": 4, "horizon": 4, "hidden_size": 4, "max_epochs": 1, "random_state": 0}
+    text = mini_spec(
+        series={"missing": "ffill", "freq": "1d"},
+        model=model,
+        output={"plot_series": 0, "levels": [80]},
+    )
+    code, err = run_cli(capsys, "run", str(write(tmp_path, text)), "--no-progress")
+    assert code == 0, err
+    assert "per series from 20 backtest folds" in err
+
+
 LEVELS_MESSAGE = r"key 'output\.levels'.*distinct numbers in \(1, 100\), in increasing order"
 
 

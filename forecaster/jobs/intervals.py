@@ -150,13 +150,7 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     try:
         with tracking_paused():
             model.calibrate(frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series)
-            wanted = _wanted_per_step(spec, plan)
-            kept = fewest_kept(model.conformal_, plan.per_series)
-            if kept < wanted:  # residuals at steps missing= filled were left out: more folds
-                plan = _with_folds(spec, plan, math.ceil(plan.folds * wanted / max(kept, 1)))
-                model.calibrate(
-                    frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series
-                )
+            plan = _made_up_for(spec, model, frame, plan)
     except DataValidationError as exc:
         raise DataValidationError(
             f"Cannot calibrate the intervals of [output] levels = "
@@ -170,31 +164,32 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     return plan
 
 
-def _wanted_per_step(spec: Spec, plan: Plan) -> int:
-    """The residuals per horizon step (of each series, per series) the plan's calibration
-    is for: those of the highest level, at least :data:`MIN_PER_SERIES` per series."""
+def _made_up_for(spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan) -> Plan:
+    """The plan of ``model``'s calibration: ``plan``, or one of more folds when residuals at
+    steps the ``missing=`` policy filled were left out and the pooled ones fell short of the
+    highest level's (a series short of its own falls back to them), if the data have room
+    for it (else the calibration of ``plan`` stays: ``calibrate`` restores it)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
-    return max(needed, MIN_PER_SERIES) if plan.per_series else needed
+    kept = fewest_kept(model.conformal_)
+    if kept >= needed or kept == 0:
+        return plan
+    every = math.ceil(
+        (folds := math.ceil(plan.folds * needed / kept)) / max(spec.evaluation.backtest_folds, 3)
+    )
+    more = Plan(folds, True if every == 1 else every, plan.per_series)
+    try:
+        model.calibrate(frame, folds=more.folds, refit=more.refit, per_series=more.per_series)
+    except DataValidationError:  # no room for more origins
+        return plan
+    return more
 
 
-def _with_folds(spec: Spec, plan: Plan, folds: int) -> Plan:
-    """``plan`` with ``folds`` origins, still fitting at most ``max(backtest_folds, 3)``
-    models."""
-    every = math.ceil(folds / max(spec.evaluation.backtest_folds, 3))
-    return Plan(folds, True if every == 1 else every, plan.per_series)
-
-
-def fewest_kept(conformal: Mapping[str, Any], per_series: bool) -> int:
+def fewest_kept(conformal: Mapping[str, Any]) -> int:
     """The fewest residuals a calibration kept at a horizon step (of a target and a model
-    quantile; of a series when ``per_series``): those at steps the ``missing=`` policy filled
-    are NaN and left out."""
+    quantile), pooled across series: those at steps the ``missing=`` policy filled are NaN
+    and left out."""
     kept = np.isfinite(conformal["residuals"])
-    if not per_series:
-        return int(kept.sum(axis=0).min()) if len(kept) else 0
-    _, rows = np.unique(conformal["series"], return_inverse=True)
-    counts = np.zeros((int(rows.max()) + 1, *kept.shape[1:]), dtype=np.int64)
-    np.add.at(counts, rows, kept)
-    return int(counts.min())
+    return int(kept.sum(axis=0).min()) if len(kept) else 0
 
 
 def unfit_levels(model: Any, levels: list[float] | None) -> str | None:

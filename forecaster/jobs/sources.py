@@ -77,8 +77,8 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
             if source.format != "csv" or not types:
                 raise
             # a value below the first rows does not fit the type given to a column some
-            # files leave empty there: read as the reader types the files on its own
-            types = None
+            # files leave empty there: only that column is typed otherwise
+            types = _types_that_fit(spec, paths, types)
             frame = _scan(spec, paths, types).collect()
         if spec.series.id and _text_columns(spec).get(spec.series.id) == pl.String:
             frame = _typed_ids(frame, spec.series.id)
@@ -136,6 +136,25 @@ def _text_columns(spec: Spec) -> dict[str, Any]:
     if source.time_format:
         text[series.time] = pl.String
     return text
+
+
+def _types_that_fit(
+    spec: Spec, paths: list[Path], types: dict[str, pl.DataType]
+) -> dict[str, pl.DataType]:
+    """``types`` (of CSV columns some files leave empty in their first rows) without those a
+    value further down does not fit, each tried alone: an integer column that holds a decimal
+    is read as Float64; any other is left to the reader, which types it as it types the
+    files on its own. (Read only when the read with ``types`` failed.)"""
+    kept: dict[str, pl.DataType] = {}
+    for name, dtype in types.items():
+        for candidate in (dtype, pl.Float64()) if dtype.is_integer() else (dtype,):
+            try:
+                _scan(spec, paths, {name: candidate}).select(name).collect()
+            except pl.exceptions.PolarsError:
+                continue
+            kept[name] = candidate
+            break
+    return kept
 
 
 def _scan(

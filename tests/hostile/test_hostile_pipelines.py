@@ -624,6 +624,24 @@ def test_csv_values_below_the_first_rows_are_read_as_by_the_reader(tmp_path, a, 
     assert frame.height == 400 and frame.schema["x"] == x
 
 
+def test_a_forced_type_that_a_later_value_breaks_leaves_the_other_forced_types(tmp_path):
+    """Only the column whose later value does not fit loses its forced type (the fallback
+    read every column as the reader alone types them, so a y empty in one file's first rows
+    became text); an integer column with a decimal further down is read as Float64."""
+    later = "id,date,y,x\n" + "".join(
+        f"a,{FIRST + dt.timedelta(days=200 + i)},,{i}\n" for i in range(3)
+    )  # scheduled rows: y not known yet, x numbers
+    text = _rows("a", 200, lambda i: "" if i < 100 else ("late" if i == 150 else i))
+    spec = _files(tmp_path, {"later.csv": later, "history.csv": text})
+    frame = read_files(*load_spec(spec))
+    assert frame.schema["y"] == pl.Float64 and frame.schema["x"] == pl.String
+    decimal = _rows("a", 200, lambda i: "" if i < 100 else (2.5 if i == 150 else i))
+    spec = _files(tmp_path / "decimal", {"later.csv": later, "history.csv": decimal})
+    frame = read_files(*load_spec(spec))
+    assert frame.schema["y"] == pl.Float64 and frame.schema["x"] == pl.Float64
+    assert frame["x"].drop_nulls().sum() == pytest.approx(sum(range(100, 200)) - 150 + 2.5 + 3)
+
+
 def test_a_csv_value_that_does_not_parse_is_not_blamed_on_the_layout(tmp_path):
     # was: "could not parse `n/a` as dtype `f64` ... Check the files (format, separator, a
     # consistent number of fields per line)": the file's layout is fine
