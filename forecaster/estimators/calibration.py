@@ -25,7 +25,7 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data import polars_frame
-from forecaster.data.frames import collect_frame, column_tuple, observed_values
+from forecaster.data.frames import column_tuple
 from forecaster.data.transforms import domain_bound
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
@@ -204,7 +204,7 @@ class ForecastIntervals:
             names = [quantile_name(t, q) for t in targets for q in qs]
             predicted = result.forecasts.select(names).to_numpy().astype(np.float64)
             residuals = actual[..., None] - predicted.reshape(*actual.shape, len(qs))
-        residuals[self._made_up(frame, result.forecasts, targets).reshape(actual.shape)] = np.nan
+        residuals[self._made_up(result.unscored, actual.shape)] = np.nan
         ids = folds_frame[self.id_col] if self.id_col is not None else None
         series = self._series_rows(ids, len(residuals))
         forecasts = result.forecasts
@@ -227,16 +227,15 @@ class ForecastIntervals:
         )
         return conformal
 
-    def _made_up(self, frame: Any, forecasts: pl.DataFrame, targets: list[str]) -> np.ndarray:
-        """The forecast points (rows of ``forecasts`` by targets) whose actual value the frame
-        does not hold, which the ``missing`` policy made up (none for ``missing="zero"``,
-        whose zeros are data), with a warning that their residuals are left out; refused
-        when that leaves none."""
-        keys = [c for c in (self.id_col, self.time_col) if c is not None]
-        if self.missing == "zero":
-            return np.zeros((forecasts.height, len(targets)), bool)
-        values = collect_frame(frame, columns=[*keys, *targets])
-        made_up = np.isnan(observed_values(forecasts.select(keys), values, targets))
+    def _made_up(self, unscored: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        """The backtest's forecast points (``shape``: origins, steps, targets) whose actual
+        value the frame does not hold, which the ``missing`` policy made up (the backtest's
+        :attr:`~forecaster.evaluation.backtest.BacktestResult.unscored`; none for
+        ``missing="zero"``, whose zeros are data), with a warning that their residuals are
+        left out; refused when that leaves none."""
+        if unscored is None:
+            return np.zeros(shape, bool)
+        made_up = unscored.reshape(shape)
         if made_up.all():
             raise DataValidationError(
                 f"calibrate: the frame holds none of the {made_up.size} actual values the "

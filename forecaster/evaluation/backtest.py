@@ -203,6 +203,8 @@ class BacktestResult:
         The fitted models, in fold order (one when ``refit=False``).
     metric_names : tuple of str
         The metrics computed.
+    unscored : numpy.ndarray or None
+        Rows of ``forecasts`` by targets: the points ``missing=`` made up (not scored), or None.
 
     Notes
     -----
@@ -227,7 +229,7 @@ class BacktestResult:
     _error_scales: tuple[pl.DataFrame, list[str]] | None = field(repr=False, default=None)
     _intervals: IntervalColumns | None = field(repr=False, default=None)
     _baseline_values: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-    _unscored: np.ndarray | None = field(repr=False, default=None)  # made-up actual values
+    unscored: np.ndarray | None = field(repr=False, default=None)
 
     def __repr__(self) -> str:
         n_folds = self.folds["fold"].n_unique() if self.folds.height else 0
@@ -282,10 +284,9 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
             f"{keys} (the columns after them hold forecast and actual values, not groups)."
         )
     scored = (by, targets, result._id_col, result._id_name, result._columns, result._scales)
-    errors, made_up = result._error_scales, result._unscored  # made-up values: not scored
+    errors, made_up = result._error_scales, result.unscored  # made-up values: not scored
     points = fold_points(forecasts, *scored, errors, result._intervals, unscored=made_up)
-    base = result._baseline_values
-    theirs = baseline_points(forecasts, base, *scored, errors, unscored=made_up)
+    theirs = baseline_points(forecasts, result._baseline_values, *scored, errors, unscored=made_up)
     keys = [*by, TARGET_COLUMN]
     return pooled_with_skill(points, theirs, keys, names, result._columns, result._intervals)
 
@@ -441,17 +442,10 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
             train_size=args.train_size,
         )
     return place_folds(
-        panel,
-        lookback=lookback,
-        horizon=int(estimator.horizon),
-        folds=args.folds,
-        step=args.step,
-        gap=args.gap,
-        train_size=args.train_size,
-        every=args.every,
-        trains=not args.fitted,
-        auto=not args.fitted and estimator.lookback == "auto",
-    )
+        panel, lookback=lookback, horizon=int(estimator.horizon), folds=args.folds,
+        step=args.step, gap=args.gap, train_size=args.train_size, every=args.every,
+        trains=not args.fitted, auto=not args.fitted and estimator.lookback == "auto",
+    )  # fmt: skip
 
 
 def _check_arguments(
@@ -596,5 +590,5 @@ def _scored(
         _error_scales=scores.error_scales,
         _intervals=scores.intervals,
         _baseline_values=scores.baseline_values,
-        _unscored=scores.unscored,
+        unscored=scores.unscored,
     )

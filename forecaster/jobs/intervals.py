@@ -112,7 +112,12 @@ def calibration_plan(
     own = max(base, needed, MIN_PER_SERIES)
     per_series = n_series > 1 and shortest - own * horizon >= 2 * window
     folds = own if per_series else max(base, math.ceil(needed / max(int(n_series), 1)))
-    every = math.ceil(folds / base)
+    return _folds_plan(spec, folds, per_series)
+
+
+def _folds_plan(spec: Spec, folds: int, per_series: bool) -> Plan:
+    """The plan of ``folds`` origins that fits at most ``max(backtest_folds, 3)`` models."""
+    every = math.ceil(folds / max(spec.evaluation.backtest_folds, 3))
     return Plan(folds, True if every == 1 else every, per_series)
 
 
@@ -170,13 +175,10 @@ def _made_up_for(spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan) -> Pla
     highest level's (a series short of its own falls back to them), if the data have room
     for it (else the calibration of ``plan`` stays: ``calibrate`` restores it)."""
     needed = residuals_needed(max(spec.output.levels or [80.0]))
-    kept = fewest_kept(model.conformal_)
+    kept = _fewest_kept(model.conformal_)
     if kept >= needed or kept == 0:
         return plan
-    every = math.ceil(
-        (folds := math.ceil(plan.folds * needed / kept)) / max(spec.evaluation.backtest_folds, 3)
-    )
-    more = Plan(folds, True if every == 1 else every, plan.per_series)
+    more = _folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
     try:
         model.calibrate(frame, folds=more.folds, refit=more.refit, per_series=more.per_series)
     except DataValidationError:  # no room for more origins
@@ -184,7 +186,7 @@ def _made_up_for(spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan) -> Pla
     return more
 
 
-def fewest_kept(conformal: Mapping[str, Any]) -> int:
+def _fewest_kept(conformal: Mapping[str, Any]) -> int:
     """The fewest residuals a calibration kept at a horizon step (of a target and a model
     quantile), pooled across series: those at steps the ``missing=`` policy filled are NaN
     and left out."""

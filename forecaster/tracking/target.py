@@ -178,8 +178,13 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
         As :func:`configure`.
     """
     mlflow = import_mlflow()
-    with state.lock:
-        target = _resolved_target(mlflow, default_tracking_uri(), experiment, choose=False)
+    target = _scope.get()  # a block of the same experiment around this one: it is resolved
+    if target is None or (target.experiment_name, target.tracking_uri) != (
+        experiment,
+        mlflow.get_tracking_uri(),
+    ):
+        with state.lock:
+            target = _resolved_target(mlflow, default_tracking_uri(), experiment, choose=False)
     token = _scope.set(target)  # this thread's (context's) block only
     try:
         yield target
