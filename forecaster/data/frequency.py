@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -225,6 +226,22 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
             )
         if dtype == pl.Date and self.unit in ("ns", "us", "ms", "s", "m", "h"):
             self.step_in(dtype)
+
+    def ends_before(self, last: pl.Series, as_of: Any) -> np.ndarray:
+        """Whether the step after each time of ``last`` is at or before ``as_of`` (a boolean
+        array): a series that ends there is stale, forecast from an earlier origin than
+        ``as_of`` (a time between two steps of the grid is not one).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> last = pl.Series([dt.date(2024, 1, 5), dt.date(2024, 1, 2)])
+        >>> Frequency.parse("1bd").ends_before(last, dt.date(2024, 1, 6)).tolist()
+        [False, True]
+        """
+        following = self.offset(pl.col("t"), 1).cast(last.dtype)
+        stale = following <= pl.lit(as_of, dtype=last.dtype)
+        return pl.DataFrame({"t": last}).select(stale.fill_null(False)).to_series().to_numpy()
 
     def offset(
         self, times: pl.Expr, steps: pl.Expr | int, *, day: pl.Expr | int | None = None

@@ -400,10 +400,8 @@ class ForecastInference(TargetPanels):
         if point is None or panel.n_series == 0:
             return
         last = panel.time.gather(panel.offsets[1:] - 1)
-        following = self.freq_.offset(pl.col("t"), 1).cast(last.dtype)
-        bound = pl.lit(point, dtype=last.dtype)
         reference = f"the frame's last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
-        stale = pl.DataFrame({"t": last}).select(following <= bound).to_series().to_numpy()
+        stale = self.freq_.ends_before(last, point)
         if not stale.any():
             return
         ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()

@@ -205,9 +205,9 @@ def _stale_origins(
     as-of, 0 for a series that reaches it), as a pipeline's ``forecasts.parquet`` has them.
 
     The as-of is ``cutoff`` when given, else the request's last time; a series is stale when
-    its first forecast step is dated at or before it (the rule of native ``predict``'s
-    warning, which a client of ``mlflow models serve`` never sees). A forecast with an
-    ``origin`` column already (a list of cutoffs) is returned as it is.
+    the step after its last input is at or before it (``Frequency.ends_before``, the rule of
+    native ``predict``'s warning, which a client of ``mlflow models serve`` never sees). A
+    forecast with an ``origin`` column already (a list of cutoffs) is returned as it is.
     """
     time_col, id_col = estimator.time_col, estimator.id_col
     if forecast.height == 0 or "origin" in forecast.columns:
@@ -220,17 +220,15 @@ def _stale_origins(
     as_of = inputs["origin"].max() if cutoff is None else to_time_point(cutoff, dtype)
     inputs = inputs.filter(pl.col("origin") <= pl.lit(as_of, dtype))
     keys = [id_col] if id_col is not None else []
-    first = pl.col(time_col).min().alias("__first__")
-    starts = forecast.group_by(keys).agg(first) if keys else forecast.select(first)
     ends = inputs.group_by(keys).agg(pl.col("origin").max()) if keys else inputs.max()
-    ends = starts.join(ends, on=keys, how="left") if keys else starts.hstack(ends)
-    early = (pl.col("__first__") <= pl.lit(as_of, dtype)).fill_null(False)
-    stale = ends.select(early).to_series().to_numpy()
+    if keys:  # the forecast's series (one dropped as too short has nothing to mark)
+        ends = forecast.select(keys).unique(maintain_order=True).join(ends, on=keys, how="left")
+    stale = estimator.freq_.ends_before(ends["origin"], as_of)
     if not stale.any():
         return forecast
     as_ofs = pl.Series([as_of] * ends.height, dtype=dtype)
     steps = grid_periods(as_ofs, ends["origin"], estimator.freq_)[0]
-    ends = ends.drop("__first__").with_columns(
+    ends = ends.with_columns(
         pl.Series("stale_steps", np.where(stale, np.maximum(steps, 1), 0), pl.Int64)
     )
     joined = (
