@@ -32,6 +32,7 @@ __all__ = [
     "ForecasterError",
     "ForecasterWarning",
     "GPUOutOfMemoryError",
+    "InSampleWarning",
     "MissingExtraError",
     "ModelFormatError",
     "ModelSaveError",
@@ -46,6 +47,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrialFailedError",
     "TuningMetricError",
+    "UnscoredPointsWarning",
 ]
 
 import sys
@@ -92,6 +94,17 @@ class ForecasterWarning(UserWarning):
 class BaselineWarning(ForecasterWarning):
     """A fitted network is worse than the naive or seasonal-naive forecast on its validation
     windows (see ``RNNForecaster(baseline=...)``); filter it by this class to silence it."""
+
+
+class UnscoredPointsWarning(ForecasterWarning):
+    """A backtest or ``score`` leaves out points whose actual value the ``missing=`` policy
+    made up (the frame holds no value there): they are not scored. Filter it by this class to
+    silence it (``calibrate`` does, and says itself which residuals it left out)."""
+
+
+class InSampleWarning(ForecasterWarning):
+    """A backtest of a fitted model (``refit=False``) forecasts origins inside the model's
+    training data: those scores are in-sample. Filter it by this class to silence it."""
 
 
 def warn_at_caller(message: str, category: type[Warning]) -> None:

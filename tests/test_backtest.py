@@ -18,7 +18,12 @@ from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import first_fit_lookback, fold_points
 from forecaster.evaluation.metrics import PointColumns
 from forecaster.evaluation.pooling import aggregate as pool_scores
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    InSampleWarning,
+    UnscoredPointsWarning,
+)
 
 TINY = {
     "lookback": 24,
@@ -278,7 +283,7 @@ def test_a_fitted_model_backtested_on_its_own_training_data_warns_and_shows_its_
     and result.folds showed train_start / train_end / train_rows null ("nothing trained")."""
     frame = _frame(n_series=2)
     model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
-    with pytest.warns(ForecasterWarning, match=r"In-sample backtest.* 3 of the 3 folds of 2 of"):
+    with pytest.warns(InSampleWarning, match=r"In-sample backtest.* 3 of the 3 folds of 2 of"):
         result = backtest(model, frame, folds=3)
     last = frame.group_by("id").agg(pl.col("time").max()).sort("id")
     folds = result.folds.join(last, on="id")
@@ -463,8 +468,13 @@ def test_steps_the_missing_policy_filled_are_not_scored(missing):
     early = pl.col("time").dt.hour().is_in([10, 11]) & (pl.col("time").dt.day() == 2)
     holed = frame.filter(~((gap | early) & (pl.col("id") == "s1")))  # 3 of fold 1's targets
     model = RNNForecaster(target="y", id_col="id", missing=missing, baseline="none", **TINY)
-    with pytest.warns(ForecasterWarning, match="3 of the 24 forecast points .* not scored"):
+    with pytest.warns(UnscoredPointsWarning, match="3 of the 24 forecast points .* not scored"):
         result = backtest(model, holed, folds=2, metrics=["mae", "mase"])
+    with warnings.catch_warnings(record=True) as caught:  # filtered by its class, not text
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", UnscoredPointsWarning)
+        backtest(model, holed, folds=2, metrics=["mae", "mase"])
+    assert caught and not [w for w in caught if "forecast points" in str(w.message)]
     forecasts = result.forecasts
     observed = forecasts.join(holed.select("id", "time"), on=["id", "time"], how="semi")
     assert forecasts.height == 24 and observed.height == 21

@@ -2348,3 +2348,28 @@ def test_a_missing_model_folder_is_refused_before_the_data_is_read(
     code, err = run_cli(capsys, command, str(spec), "--model", str(tmp_path / "nowhere"))
     assert code == 2 and "is not a saved forecaster model" in err, err
     assert read == []
+
+
+def test_stale_steps_follows_the_frequency_grid_of_each_series(tmp_path):
+    """A daily series measured at midnight is not stale because another is measured at noon
+    of the same day: the step after its last time (the next midnight) is after the data's
+    last time. The pipeline called it stale by one step (its rule was "ends before the last
+    time"), while native ``predict`` and the pyfunc, which share ``Frequency.ends_before``,
+    did not; a series a whole day behind is stale in all three."""
+    from forecaster.jobs.schedule import stale_steps
+
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(mini_spec(series={"freq": "1d"}))
+    spec, _ = load_spec(spec_path)
+    start = dt.datetime(2024, 1, 1)
+    frame = pl.DataFrame(
+        {
+            "id": ["midnight"] * 5 + ["noon"] * 5 + ["behind"] * 4,
+            "date": [start + dt.timedelta(days=i) for i in range(5)]
+            + [start + dt.timedelta(days=i, hours=12) for i in range(5)]
+            + [start + dt.timedelta(days=i) for i in range(4)],
+            "y": np.arange(14, dtype=float),
+        }
+    )
+    stale = stale_steps(frame, spec)
+    assert stale["id"].to_list() == ["behind"] and stale["__steps__"].to_list() == [1]

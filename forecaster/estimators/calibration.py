@@ -30,10 +30,13 @@ from forecaster.data.transforms import domain_bound
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
 from forecaster.evaluation.backtest import backtest as run_backtest
-from forecaster.evaluation.fitted import IN_SAMPLE
-from forecaster.evaluation.fold_scores import UNSCORED_POINTS
 from forecaster.evaluation.intervals import quantile_name
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    InSampleWarning,
+    UnscoredPointsWarning,
+)
 
 
 class ForecastIntervals:
@@ -186,9 +189,9 @@ class ForecastIntervals:
         # from the model that forecast it (out of sample, as its point forecast)
         with warnings.catch_warnings():
             if refit is False:  # such origins are refused below, by _check_after_training
-                warnings.filterwarnings("ignore", IN_SAMPLE, ForecasterWarning)
+                warnings.simplefilter("ignore", InSampleWarning)
             # the made-up actual values: left out below, with calibrate's own warning
-            warnings.filterwarnings("ignore", UNSCORED_POINTS, ForecasterWarning)
+            warnings.simplefilter("ignore", UnscoredPointsWarning)
             result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
         folds_frame = result.folds
         if refit is False:

@@ -23,7 +23,11 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.statics import with_static_columns
 from forecaster.data.validate import validate_frame_cells
 from forecaster.estimators.base import refuse_y
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    UnscoredPointsWarning,
+)
 
 __all__ = ["ForecastScoring"]
 
@@ -138,7 +142,7 @@ class ForecastScoring:
                 f"score: {int(unobserved.sum())} of {unobserved.size} held-out target values "
                 f"are not in the frame (filled by missing={self.missing!r}); they are not "
                 "scored.",
-                ForecasterWarning,
+                UnscoredPointsWarning,
                 stacklevel=3,
             )
         columns = [pl.Series(name, values[:, j]).fill_nan(None) for j, name in enumerate(names)]

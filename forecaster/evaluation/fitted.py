@@ -20,10 +20,14 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import Folds, folds_frame
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    InSampleWarning,
+    warn_at_caller,
+)
 
 __all__ = [
-    "IN_SAMPLE",
     "asked_intervals",
     "backtest_folds_frame",
     "fitted_ends",
@@ -31,10 +35,6 @@ __all__ = [
     "warn_calibrated_after",
     "warn_in_sample",
 ]
-
-IN_SAMPLE = "In-sample backtest"
-"""The start of the warning of :func:`warn_in_sample` (``calibrate`` filters it: it refuses
-those origins itself)."""
 
 
 def fitted_lookback(estimator: Any) -> int:
@@ -85,7 +85,7 @@ def warn_in_sample(folds_frame: pl.DataFrame, id_name: str, has_id: bool) -> Non
         else ""
     )
     warn_at_caller(
-        f"{IN_SAMPLE}: the given fitted model (refit=False) was trained on data after the "
+        "In-sample backtest: the given fitted model (refit=False) was trained on data after the "
         f"origin of {n_folds} of the {total} folds{which}, {inside.height} of the "
         f"{folds_frame.height} (fold, series) forecasts (compare cutoff and train_end in "
         "result.folds). Their targets are in the model's training data, so their scores, and "
@@ -94,7 +94,7 @@ def warn_in_sample(folds_frame: pl.DataFrame, id_name: str, has_id: bool) -> Non
         "clone is fitted on the data before each fold's origin), or fit the model on the "
         "data up to the first fold's origin (all but the last horizon + (folds - 1) * step "
         "rows of each series).",
-        ForecasterWarning,
+        InSampleWarning,
     )
 
 

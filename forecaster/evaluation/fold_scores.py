@@ -37,10 +37,9 @@ from forecaster.evaluation.metrics import (
     summarize_points,
 )
 from forecaster.evaluation.pooling import with_skill
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning
 
 __all__ = [
-    "UNSCORED_POINTS",
     "FoldScores",
     "baseline_points",
     "baseline_scores",
@@ -48,12 +47,6 @@ __all__ = [
     "pooled_with_skill",
     "score_folds",
 ]
-
-
-UNSCORED_POINTS = r"\d+ of the \d+ forecast points \(fold, series, step, target\) are at steps"
-"""The start of the warning that a backtest does not score the points whose actual value the
-``missing`` policy made up (a regular expression: ``calibrate`` filters it, it leaves their
-residuals out and says so itself)."""
 
 
 @dataclass(frozen=True)
@@ -294,7 +287,7 @@ def _warn_unscored(unscored: np.ndarray, horizon: int) -> None:
         f"scored (n counts the observed points; their <target>_actual holds the filled "
         f"value), nor are filled values in the MASE scales.{lost} Scores on made-up values "
         "would reward forecasting the fill.",
-        ForecasterWarning,
+        UnscoredPointsWarning,
         stacklevel=4,
     )
 

@@ -127,8 +127,10 @@ def max_staleness(spec: Spec) -> int:
 
 
 def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """``(id, __last__, __steps__)`` of the series of ``frame`` that end before its last time,
-    sorted by their last time: ``__steps__`` steps of the series' frequency behind it."""
+    """``(id, __last__, __steps__)`` of the series of ``frame`` that are stale, sorted by their
+    last time: the step after their last time is at or before the frame's last time
+    (:meth:`Frequency.ends_before`, the rule native ``predict`` and the pyfunc use), and they
+    are ``__steps__`` steps of the series' frequency behind it."""
     id_col, time_col = spec.series.id, spec.series.time
     if id_col is None or frame.height == 0:
         return pl.DataFrame()
@@ -143,6 +145,7 @@ def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     if ends.height == 0:
         return ends.with_columns(pl.lit(0, pl.Int64).alias("__steps__"))
     freq = series_frequency(spec, frame)
+    ends = ends.filter(pl.Series(freq.ends_before(ends["__last__"], last)))
     as_of = pl.Series([last] * ends.height, dtype=dtype)
     steps = grid_periods(as_of, ends["__last__"], freq)[0]
     return ends.with_columns(pl.Series("__steps__", np.maximum(steps, 1), pl.Int64))

@@ -30,6 +30,7 @@ from forecaster import (
 from forecaster.data.times import to_time_point
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.metrics import evaluate, naive
+from forecaster.exceptions import UnscoredPointsWarning
 
 N = 40
 TINY = {
@@ -594,7 +595,7 @@ def test_score_on_a_frame_with_gaps_scores_the_observed_held_out_steps():
     joined = forecast.join(gappy, on=["id", "t"], suffix="_true")
     assert joined.height == 4  # the observed held-out steps: t=58 is filled in both series
     expected = -float((joined["y"] - joined["y_true"]).abs().mean())
-    with pytest.warns(ForecasterWarning, match=r"2 of 6 held-out target values are not in"):
+    with pytest.warns(UnscoredPointsWarning, match=r"2 of 6 held-out target values are not in"):
         assert model_.score(gappy) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(DataValidationError, match="there is nothing to score"):
         unknown = pl.when(pl.col("t") >= 57).then(None).otherwise(pl.col("y")).alias("y")
