@@ -1346,8 +1346,12 @@ def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, 
     assert "future covariates ['promo'] for 1 of the 4 forecast steps" in err
     assert "b 2024-01-14" in err and "fitted" not in err
     guard.assert_unchanged()
-    # fitting needs no future values; predicting with the fitted model does
+    # fitting and backtesting need no future values (backtest read them and exited 3);
+    # predicting with the fitted model does
     assert run_cli(capsys, "fit", str(spec), "--out", str(tmp_path / "m"))[0] == 0
+    out = tmp_path / "bt.parquet"
+    code, err = run_cli(capsys, "backtest", str(spec), "--folds", "1", "--out", str(out))
+    assert code == 0 and out.exists(), err
     code, err = run_cli(capsys, "predict", str(spec), "--model", str(tmp_path / "m"))
     assert code == 3 and "b 2024-01-14" in err, err
 
@@ -2373,3 +2377,15 @@ def test_stale_steps_follows_the_frequency_grid_of_each_series(tmp_path):
     )
     stale = stale_steps(frame, spec)
     assert stale["id"].to_list() == ["behind"] and stale["__steps__"].to_list() == [1]
+
+
+def test_commands_that_make_no_forecast_do_not_describe_one_for_stale_series(tmp_path, capsys):
+    """fit (and backtest, tune) warned that a stale series "is forecast from its own last
+    time (stale_steps in forecasts.parquet)", though they write no forecast."""
+    spec = scheduled_project(tmp_path, uneven_rows({"a": 12, "b": 11}))
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(tmp_path / "m"))
+    assert code == 0, err
+    assert "1 series end before the as-of" in err and "b (last 2024-01-11)" in err, err
+    assert "forecasts.parquet" not in err and "makes no forecast" in err, err
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "stale_steps in forecasts.parquet" in err, err

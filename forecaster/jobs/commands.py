@@ -84,7 +84,7 @@ def _spec_and_frame(
     """The spec, project root, data and as-of of a command (``forecast``: also the future
     covariates over the forecast's horizon, read from the source)."""
     spec, root = load_spec(args.spec)
-    frame, when = prepare_data(spec, root, args.as_of, future=forecast)
+    frame, when = prepare_data(spec, root, args.as_of, forecasts=forecast)
     return spec, root, frame, when
 
 
@@ -282,7 +282,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     model = load_model(args.model)  # a missing or invalid --model: refused before any data
     check_model_matches_spec(model, spec, args.model)
     _check_model_levels(model, levels, args.model)
-    frame, when = prepare_data(spec, root, args.as_of, future=True)
+    frame, when = prepare_data(spec, root, args.as_of)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "forecasts"), spec, root)
         _check_parquet_destination(out, "forecast", spec)
@@ -323,7 +323,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         model = load_model(args.model)
         check_model_matches_spec(model, spec, args.model)
         _check_model_levels(model, levels, args.model)
-    frame, when = prepare_data(spec, root, args.as_of)
+    frame, when = prepare_data(spec, root, args.as_of, forecasts=False)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "backtest"), spec, root)
         _check_parquet_destination(out, "backtest", spec)

@@ -376,11 +376,12 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     return frame.filter(pl.col(time_col) > last - pl.duration(days=days))
 
 
-def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
+def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
     """``when`` with the series that end before its effective as-of, their steps behind it and
     those the ``[series] stale`` policy leaves out of the forecast
     (:mod:`forecaster.jobs.schedule`), after warning about them (a ``ForecasterWarning``
-    naming the first few, their last times and steps)."""
+    naming the first few, their last times and steps; what the policy does with them only
+    for a command that ``forecasts``)."""
     ends, id_col = stale_steps(frame, spec), spec.series.id
     if ends.height == 0 or id_col is None:  # (a single series is never behind itself)
         return when
@@ -395,7 +396,13 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
         for key, end, steps in table.head(5).iter_rows()
     )
     more = f" and {ends.height - 5} more" if ends.height > 5 else ""
-    if excluded:
+    if not forecasts:
+        policy = (
+            "This command makes no forecast and uses their data as it is; a forecast (run, "
+            "predict) starts each from its own last time or leaves it out (series.stale, "
+            "max_staleness)."
+        )
+    elif excluded:
         n = len(excluded)
         policy = (
             f"{'All' if n == ends.height else n} of them end more than max_staleness="
@@ -460,24 +467,26 @@ def _stale_advice(spec: Spec) -> str:
 
 
 def prepare_data(
-    spec: Spec, root: Path, as_of: str | None, *, future: bool = True
+    spec: Spec, root: Path, as_of: str | None, *, forecasts: bool = True
 ) -> tuple[pl.DataFrame, AsOf]:
     """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
     the as-of (its ``label`` names the outputs; see this module's docstring for the rules).
 
     Every command that forecasts or fits goes through here, so each warns (a
     ``ForecasterWarning``) about the series that end before the as-of, and the run records
-    them in ``summary.json`` (``stale_series``, ``stale_steps``, ``excluded_series``). With
-    future covariates and ``future`` (a command that forecasts) the returned ``AsOf`` holds
-    their values over the forecast's horizon, read from the source beyond the as-of
-    (:mod:`forecaster.jobs.schedule`): a step the source lacks is a ``DataValidationError``.
+    them in ``summary.json`` (``stale_series``, ``stale_steps``, ``excluded_series``). For a
+    command that ``forecasts`` from the as-of (``run``, ``predict``) the warning says what the
+    ``[series] stale`` policy does with them, and with future covariates the returned
+    ``AsOf`` holds their values over the forecast's horizon, read from the source beyond the
+    as-of (:mod:`forecaster.jobs.schedule`): a step the source lacks is a
+    ``DataValidationError``. Other commands (``fit``, ``backtest``, ``tune``) need neither.
     """
     source = load_data(spec, root)
     frame, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
     frame = _recent(frame, spec)
     check_holiday_rows(frame, spec)
-    when = _stale_series(frame, spec, when)
-    if future and spec.series.future_covariates:
+    when = _stale_series(frame, spec, when, forecasts)
+    if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)
         when = dataclasses.replace(when, future=values)
     return frame, when
