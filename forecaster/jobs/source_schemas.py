@@ -46,6 +46,7 @@ __all__ = [
     "column_list",
     "csv_data_files",
     "csv_type_conflicts",
+    "csv_unreadable_file",
     "overlap_message",
     "parquet_schema",
     "shown_path",
@@ -298,6 +299,33 @@ def _one_type(
         f"Column {column!r} has other types in other files of source.path "
         f"{spec.source.path!r}: {listed}. {rule}"
     )
+
+
+def csv_unreadable_file(
+    paths: list[Path], spec: Spec, root: Path, overrides: dict[str, Any]
+) -> str:
+    """The first of several CSV files that the types a read of them all inferred (with the
+    schema ``overrides``) do not fit, as a sentence for a message; "" when none is found.
+    Polars' parse error names the column and the value, not the file. (Read only after a read
+    of all the files failed: each file is read again, until one fails.)"""
+    options: dict[str, Any] = {
+        "try_parse_dates": True,
+        "separator": spec.source.separator,
+        "null_values": spec.source.null_values or None,
+    }
+    try:
+        names = [str(p) for p in paths]
+        schema = pl.scan_csv(names, schema_overrides=overrides, **options).collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return ""
+    for path in paths:
+        try:
+            pl.scan_csv(path, schema_overrides=dict(schema), **options).collect()
+        except pl.exceptions.PolarsError:
+            return f" The value is in {shown_path(path, root)}."
+        except OSError:
+            continue
+    return ""
 
 
 def csv_type_conflicts(paths: list[Path], spec: Spec, root: Path, overrides: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from forecaster.jobs.source_schemas import (
     column_list,
     csv_data_files,
     csv_type_conflicts,
+    csv_unreadable_file,
     overlap_message,
     parquet_schema,
 )
@@ -92,9 +93,14 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
     except pl.exceptions.PolarsError as exc:
         several = len(paths) > 1 and source.format == "csv"
         conflicts = csv_type_conflicts(paths, spec, root, _text_columns(spec)) if several else ""
+        where = (
+            csv_unreadable_file(paths, spec, root, {**(types or {}), **_text_columns(spec)})
+            if several
+            else ""
+        )
         raise DataValidationError(
-            f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}. "
-            f"{_read_hint(exc)}{conflicts}"
+            f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}."
+            f"{where} {_read_hint(exc)}{conflicts}"
         ) from exc
     except OSError as exc:
         raise DataValidationError(

@@ -654,6 +654,17 @@ def test_a_csv_value_that_does_not_parse_is_not_blamed_on_the_layout(tmp_path):
     assert "source.null_values" in message and "separator" not in message
 
 
+def test_a_csv_value_that_does_not_parse_names_its_file_among_several(tmp_path):
+    # was: polars' "could not parse `n/a` as dtype `f64` at column 'y'" with no file
+    good = _rows("a", 200, lambda i: i)
+    bad = _rows("b", 200, lambda i: i).replace(",150.5,", ",n/a,")
+    spec = _files(tmp_path, {"a.csv": good, "b.csv": bad, "c.csv": _rows("c", 200, str)})
+    with pytest.raises(DataValidationError) as raised:
+        read_files(*load_spec(spec))
+    message = str(raised.value)
+    assert "could not parse `n/a`" in message and "The value is in data/b.csv." in message
+
+
 def test_csv_times_with_and_without_a_time_zone_name_the_files(tmp_path):
     # was: "failed to determine supertype of datetime[μs] and datetime[μs, UTC]", no file
     naive = _series("a", date=pl.col("date").cast(pl.Datetime)).write_csv()
