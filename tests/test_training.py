@@ -1498,6 +1498,31 @@ def test_torchrun_two_processes_match_single_process_training(tmp_path) -> None:
     assert np.allclose(ddp_losses, single_losses, rtol=1e-3, atol=0)
 
 
+@pytest.mark.slow
+def test_torchrun_ensemble_val_loss_is_over_every_ranks_validation_windows(tmp_path) -> None:
+    """An ensemble's ``val_loss_`` (the averaged members scored once more) was each rank's
+    mean over its own half of the validation windows: rank 0 saved and logged one value,
+    rank 1 held another, and neither was the single-process one (tune minimises it)."""
+    worker = worker_module()
+    out = tmp_path / "ddp"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args = [str(WORKER), str(out), "--dropout", "0", "--epochs", "2", "--ensemble", "2"]
+    launched = subprocess.run(
+        [*launch, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    ranks = [json.loads((out / f"rank-{r}.json").read_text())["val_loss_"] for r in (0, 1)]
+    assert ranks[0] == ranks[1]
+    single = worker.model(dropout=0.0, max_epochs=2, n_ensemble=2).fit(worker.frame())
+    assert ranks[0] == pytest.approx(single.val_loss_, rel=1e-3)
+    assert forecaster.load(out / "model").val_loss_ == ranks[0]
+
+
 # ------------------------------------------------------------------------------------------
 # the loop's parts: settings, run_training, stopping, sources, exceptions' home
 # ------------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
     python tests/training_worker.py OUT_DIR [--checkpoint-dir DIR] [--resume] [--sleep S]
                                              [--epochs N] [--dropout P] [--device DEVICE]
+                                             [--ensemble N]
     python -m torch.distributed.run --standalone --nproc_per_node=2 \\
         tests/training_worker.py OUT_DIR --dropout 0
 
 fits a small forecaster (one torch thread, fixed seed) on noisy sines, sleeping ``S`` seconds
 after every epoch so that a test can SIGKILL it mid-training. The main process (rank 0 under
 torchrun) then writes ``OUT_DIR/forecast.parquet``, ``OUT_DIR/history.json`` and the model in
-``OUT_DIR/model``; every rank writes ``OUT_DIR/rank-<r>.json`` (world size, its loss history).
+``OUT_DIR/model``; every rank writes ``OUT_DIR/rank-<r>.json`` (world size, its loss history, its
+``val_loss_``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--ensemble", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -103,10 +106,16 @@ def main(argv: list[str]) -> int:
         max_epochs=args.epochs,
         dropout=args.dropout,
         device=args.device,
+        n_ensemble=args.ensemble,
     )
     estimator.fit(frame(), callbacks=[pause] if args.sleep else [], resume=args.resume)
     losses = [[r["train_loss"], r["val_loss"]] for r in estimator.history_]
-    record = {"rank": distributed.rank(), "world_size": distributed.world_size(), "losses": losses}
+    record = {
+        "rank": distributed.rank(),
+        "world_size": distributed.world_size(),
+        "losses": losses,
+        "val_loss_": estimator.val_loss_,
+    }
     (out / f"rank-{distributed.rank()}.json").write_text(json.dumps(record))
     if distributed.is_main_process():
         estimator.predict(frame()).write_parquet(out / "forecast.parquet")

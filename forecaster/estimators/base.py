@@ -444,7 +444,11 @@ class RecurrentEstimator(BaseEstimator):
             self.val_loss_ = min(losses, default=None)
             return members[0], history
         ensemble = EnsembleNet(members).eval()  # scored as it forecasts: the members averaged
-        self.val_loss_ = None if not losses else evaluate(ensemble, val_source, self.loss, device)
+        self.val_loss_ = (  # over every rank's validation windows under torchrun
+            None
+            if not losses
+            else evaluate(ensemble, val_source, self.loss, device, across_ranks=True)
+        )
         return ensemble, history
 
     val_loss_: float | None

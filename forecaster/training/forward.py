@@ -98,17 +98,33 @@ def evaluate(
     device: torch.device | str = "cpu",
     amp: bool = True,
     backoff: Backoff | None = None,
+    *,
+    across_ranks: bool = False,
 ) -> float:
     """Mean ``loss`` of the network's forecasts over every batch of ``source`` (epoch 0).
 
     Batches that run out of GPU memory are evaluated in parts (see :func:`predict_batched`);
-    ``backoff`` (internal) carries that split over from earlier calls.
+    ``backoff`` (internal) carries that split over from earlier calls. ``across_ranks``:
+    under torchrun, ``source`` is this rank's share and the mean is over every rank's (each
+    rank must call it; the sums are all-reduced), as :func:`validation_loss` does.
     """
     device = torch.device(device)
     backoff = backoff if backoff is not None else Backoff("evaluation", device)
     loss_fn = loss_function(loss, getattr(network, "quantiles", None))
     total, count = loss_sums(network, source, loss_fn, device, backoff, amp)
+    if across_ranks:
+        total, count = _summed_over_ranks(total, count, device)
     return float(total) / count if count else math.nan
+
+
+def _summed_over_ranks(total: Tensor, count: int, device: torch.device) -> tuple[Tensor, int]:
+    """``(total, count)`` summed over the ranks under torchrun (as they are without)."""
+    if distributed.world_size() == 1:
+        return total, count
+    sums = distributed.all_reduce_sum(
+        torch.stack([total.double(), torch.tensor(count, device=device).double()])
+    )
+    return sums[0], int(sums[1].item())
 
 
 def validation_loss(
@@ -123,11 +139,7 @@ def validation_loss(
     """The mean validation loss of an epoch (all-reduced under torchrun); a source with no
     batches and a loss that is not finite are errors, not a NaN in the history."""
     total, count = loss_sums(network, source, loss_fn, device, backoff)
-    if distributed.world_size() > 1:
-        sums = distributed.all_reduce_sum(
-            torch.stack([total.double(), torch.tensor(count, device=device).double()])
-        )
-        total, count = sums[0], int(sums[1].item())
+    total, count = _summed_over_ranks(total, count, device)
     if count == 0:
         raise DataValidationError(
             f"val_source gave no batches in epoch {epoch}. Give it validation batches, or pass "
