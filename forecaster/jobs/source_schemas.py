@@ -22,7 +22,10 @@ Parquet
     all are integers, as the CSV reader infers them. The id and time columns, which tell
     series and rows apart, are read as one type only when Int64 holds every value of each
     (``Int32`` and ``Int64``, ``UInt32`` and ``Int64``): an id ``2**53 + 1`` read as a float
-    would be the id ``2**53``, and a ``UInt64`` id need not fit ``Int64``. A column without
+    would be the id ``2**53``, and a ``UInt64`` id need not fit ``Int64``. Text of
+    different kinds (``String``, ``Categorical``, ``Enum``) is read as ``String``, and
+    datetimes of one time zone in different time units as the finest unit (a value the
+    finer unit cannot hold, e.g. after 2262 in ``ns``, fails the read). A column without
     any value (type ``Null``) takes the type of the others. Any other difference is
     refused, naming the column, its types and the files.
 Rows of several files
@@ -60,6 +63,9 @@ _INFERRED_ROWS = 100
 
 _NUMBER_KINDS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
 """Integer types that Int64 holds exactly: a column of only these is read as Int64."""
+
+_TIME_UNITS = ("ns", "us", "ms")
+"""Datetime time units, finest first."""
 
 
 def column_list(columns: Sequence[str], limit: int = 8) -> str:
@@ -272,13 +278,20 @@ def _one_type(
     column: str, types: dict[pl.DataType, list[Path]], spec: Spec, root: Path, *, key: bool
 ) -> pl.DataType:
     """The type a Parquet ``column`` is read as, from its ``types`` in the files (each with
-    its files); refused when they are not numbers of different widths, or, for the id or
-    time column (``key``), not integers that Int64 holds exactly."""
+    its files); refused when they are not numbers of different widths (for the id or time
+    column, ``key``: integers that Int64 holds exactly), text of different kinds or
+    datetimes of one time zone in different units."""
     known = [t for t in types if t != pl.Null]
     if len(known) <= 1:
         return known[0] if known else pl.Null()
     if all(t in _NUMBER_KINDS for t in known):
         return pl.Int64()
+    if all(t == pl.String or isinstance(t, pl.Categorical | pl.Enum) for t in known):
+        return pl.String()
+    zones = {t.time_zone for t in known if isinstance(t, pl.Datetime)}
+    if len(zones) == 1 and all(isinstance(t, pl.Datetime) for t in known):
+        finest = min(_TIME_UNITS.index(t.time_unit) for t in known)  # type: ignore[attr-defined]
+        return pl.Datetime(_TIME_UNITS[finest], zones.pop())
     if not key and all(t.is_integer() or t.is_float() for t in known):
         return pl.Float64()
     listed = "; ".join(f"{_type_text(t)} in {_files_text(f, root)}" for t, f in types.items())
@@ -288,12 +301,14 @@ def _one_type(
             "Int64 holds exactly (Int8 to Int64, UInt8 to UInt32): other numbers would merge "
             "ids or times that differ (as floats, or UInt64 values above Int64's range); "
             "write the column with one type in every file (for a time column: the same date "
-            "or datetime type, time unit and time zone)."
+            "or datetime type and time zone; time units may differ)."
         )
     else:
         rule = (
-            "Only numbers of different widths or kinds are read as one type (Float64, or "
-            "Int64 for integers); write the column with one type in every file."
+            "Only numbers of different widths or kinds (read as Float64, or Int64 for "
+            "integers), text of different kinds (String) and datetimes of one time zone in "
+            "different units are read as one type; write the column with one type in every "
+            "file."
         )
     raise DataValidationError(
         f"Column {column!r} has other types in other files of source.path "

@@ -603,6 +603,24 @@ def test_parquet_ids_of_integer_widths_that_int64_holds_are_read_as_int64(tmp_pa
     assert sorted(frame["id"].unique().to_list()) == [2**31 + 4, 2**31 + 5]
 
 
+def test_parquet_text_kinds_and_datetime_units_are_read_as_one_type(tmp_path):
+    """A Categorical id beside a String one and ns beside us times (pandas and Arrow writers
+    differ) were refused; they hold the same values."""
+    hours = pl.col("date").cast(pl.Datetime("us", "UTC")) + pl.duration(hours=pl.int_range(12))
+    files = {
+        "a.parquet": _series("a", id=pl.lit("a", pl.Categorical), date=hours),
+        "b.parquet": _series("b", date=hours.dt.cast_time_unit("ns")),
+    }
+    spec = _files(tmp_path, files)
+    frame = read_files(*load_spec(spec))
+    assert frame.schema["id"] == pl.String and frame.schema["date"] == pl.Datetime("ns", "UTC")
+    expected = _series("a", date=hours)["date"].dt.cast_time_unit("ns").to_list()
+    assert frame.filter(pl.col("id") == "b")["date"].to_list() == expected
+    assert sorted(frame["id"].unique().to_list()) == ["a", "b"]
+    prepared, when = prepare_data(*load_spec(spec), None)
+    assert prepared.height == 24 and when.stale_count == 0
+
+
 def _rows(key: str, days: int, column: object) -> str:
     """CSV text of ``days`` rows of ``key`` with a column ``x``: ``column(day)``."""
     lines = [f"{key},{FIRST + dt.timedelta(days=i)},{i}.5,{column(i)}" for i in range(days)]  # type: ignore[operator]
