@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -315,8 +316,13 @@ def test_hostile_time_zones_across_series_are_read_as_utc(tmp_path, capsys):
     for key, offset in (("paris", "+01:00"), ("tokyo", "+09:00")):
         lines += [f"{key},2024-01-{d:02d}T00:00:00{offset},{d}.0" for d in range(1, 13)]
     spec, root = load_spec(csv_project(tmp_path, "\n".join(lines) + "\n"))
-    with pytest.warns(ForecasterWarning, match=r"1 series end before .*tokyo \(last 2024-01-10T15"):
+    # Tokyo's last row (15:00 UTC) is its local midnight of January 11, as Paris' (23:00
+    # UTC): not stale (was "1 series end before": its next step, 15:00 on the 11th, is after
+    # the as-of)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "series end before", ForecasterWarning)
         frame, when = prepare_data(spec, root, "2024-01-10")
+    assert when.stale_count == 0
     assert frame.schema["date"] == pl.Datetime("us", "UTC")
     assert when.label == "2024-01-10T23-00-00"  # the effective as-of: Paris' midnight in UTC
     assert when.effective == "2024-01-10T23:00:00+00:00"  # the last time used

@@ -353,3 +353,34 @@ def test_a_pipeline_with_static_covariates_runs_and_refuses_varying_ones(tmp_pat
     bad = project(tmp_path / "bad", vary=True)
     assert main(["run", str(bad), "--no-progress"]) == 3
     assert "Static covariate 'region' must have one value per series" in capsys.readouterr().err
+
+
+def test_columns_named_like_internal_ones_are_the_users():
+    """A static covariate called ``__code__`` made fit fail with a polars SchemaError, and an
+    id column called ``__series__`` made a cutoff frame fail with a DuplicateError: both
+    names were literal temporary columns of a join."""
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "__series__": np.repeat(["a", "b"], 80),
+            "time": np.tile(np.arange(80), 2),
+            "y": rng.normal(size=160),
+            "__code__": np.repeat(["p", "q"], 80),
+        }
+    )
+    settings = {"lookback": 12, "horizon": 4, "hidden_size": 8, "max_epochs": 1}
+    model = RNNForecaster(
+        target="y",
+        id_col="__series__",
+        time_col="time",
+        static_covariates="__code__",
+        random_state=0,
+        progress=False,
+        baseline="none",
+        **settings,
+    ).fit(frame)
+    pairs = pl.DataFrame({"__series__": ["b", "a"], "time": [60, 50]})
+    forecast = model.predict(frame, cutoff=pairs)
+    assert forecast["__series__"].to_list() == ["b"] * 4 + ["a"] * 4
+    by_list = model.predict(frame, cutoff=[60]).filter(pl.col("__series__") == "b")
+    assert forecast.head(4)["y"].to_list() == by_list["y"].to_list()

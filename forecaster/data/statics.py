@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import temporary_names
 from forecaster.data.frames import (
     SERIES_ID,
     collect_frame,
@@ -200,14 +201,15 @@ class StaticEncoding:
         numbers."""
         columns = []
         for name, vocabulary in self.vocabularies.items():
-            lookup = pl.DataFrame({name: vocabulary, "__code__": np.arange(1, len(vocabulary) + 1)})
+            (code,) = temporary_names([name], "__code__")  # a static may be called __code__
+            lookup = pl.DataFrame({name: vocabulary, code: np.arange(1, len(vocabulary) + 1)})
             column = pl.col(name).cast(pl.String)
             if statics.schema[name].is_float():  # integer codes given as floats: 3.0 is "3"
                 whole = pl.col(name) == pl.col(name).round()
                 column = pl.when(whole).then(pl.col(name).cast(pl.Int64).cast(pl.String))
                 column = column.otherwise(pl.col(name).cast(pl.String)).alias(name)
             text = statics.select(column)
-            codes = text.join(lookup, on=name, how="left", maintain_order="left")["__code__"]
+            codes = text.join(lookup, on=name, how="left", maintain_order="left")[code]
             unknown = codes.is_null()
             if warn and unknown.any():
                 values = text.filter(unknown)[name].unique(maintain_order=True).to_list()

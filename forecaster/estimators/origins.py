@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from forecaster._columns import temporary_names
 from forecaster.data.frames import id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -151,9 +152,10 @@ def _pair_series(
     if id_col is None:
         return np.zeros(len(pairs), dtype=np.int64), times
     id_name = panel.id_name
-    lookup = panel.keys.select(id_name).with_row_index("__series__")
+    (row,) = temporary_names([id_name], "__series__")  # the id may be called __series__
+    lookup = panel.keys.select(id_name).with_row_index(row)
     wanted = pairs.select(id_cast(id_col, pairs.schema[id_col], panel.keys.schema[id_name]))
-    matched = wanted.join(lookup, on=id_name, how="left", maintain_order="left")["__series__"]
+    matched = wanted.join(lookup, on=id_name, how="left", maintain_order="left")[row]
     if matched.null_count():
         absent = pairs.filter(matched.is_null())[id_col].head(10).to_list()
         raise DataValidationError(
