@@ -288,10 +288,9 @@ def _one_type(
         return pl.Int64()
     if all(t == pl.String or isinstance(t, pl.Categorical | pl.Enum) for t in known):
         return pl.String()
-    zones = {t.time_zone for t in known if isinstance(t, pl.Datetime)}
-    if len(zones) == 1 and all(isinstance(t, pl.Datetime) for t in known):
-        finest = min(_TIME_UNITS.index(t.time_unit) for t in known)  # type: ignore[attr-defined]
-        return pl.Datetime(_TIME_UNITS[finest], zones.pop())
+    times = [t for t in known if isinstance(t, pl.Datetime)]
+    if len(times) == len(known) and len({t.time_zone for t in times}) == 1:
+        return min(times, key=lambda t: _TIME_UNITS.index(t.time_unit))  # the finest
     if not key and all(t.is_integer() or t.is_float() for t in known):
         return pl.Float64()
     listed = "; ".join(f"{_type_text(t)} in {_files_text(f, root)}" for t, f in types.items())
