@@ -1405,6 +1405,72 @@ def test_segment_model_saved_before_it_used_covariates_loads_and_forecasts_as_th
     assert refit.network_.past_covariates is True
 
 
+def test_recursive_model_saved_before_future_at_step_loads_and_forecasts_as_then(tmp_path):
+    """tests/fixtures/recursive_future_format3 was saved by the code before each recursive step
+    read the future covariates of the step it forecasts (commit 67633bd; a future covariate
+    and an hour-of-day calendar): trained reading them one step late, it loads, forecasts the
+    same values, still ignores the last horizon step's, and saves as it was; a refit reads
+    them at the step it forecasts."""
+    import forecaster as package
+
+    fixtures = Path(__file__).parent / "fixtures"
+    frame = pl.read_parquet(fixtures / "recursive_future_format3_input.parquet")
+    future = pl.read_parquet(fixtures / "recursive_future_format3_future.parquet")
+    expected = pl.read_parquet(fixtures / "recursive_future_format3_forecast.parquet")
+    last = pl.col("time") == future["time"].max()
+    moved = future.with_columns(pl.when(last).then(pl.col("f") + 10).otherwise(pl.col("f")))
+    model = package.load(fixtures / "recursive_future_format3")
+    assert model.network_.future_at_step is False
+    forecast = model.predict(frame, future=future)
+    assert forecast.select("id", "time").equals(expected.select("id", "time"))
+    np.testing.assert_allclose(forecast["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
+    assert model.predict(frame, future=moved).equals(forecast)
+    again = package.load(model.save(tmp_path / "legacy"))
+    assert again.network_.future_at_step is False
+    assert again.predict(frame, future=future).equals(forecast)
+    refit = clone(model).fit(frame)
+    assert refit.network_.future_at_step is True
+    reloaded = package.load(refit.save(tmp_path / "refit"))
+    assert reloaded.network_.future_at_step is True
+    refit_forecast = reloaded.predict(frame, future=future)
+    assert refit_forecast.equals(refit.predict(frame, future=future))
+    change = (reloaded.predict(frame, future=moved)["y"] - refit_forecast["y"]).abs()
+    assert change.filter(refit_forecast["time"] == future["time"].max()).min() > 0
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_recursive_checkpoint_from_before_future_at_step_is_not_resumed(tmp_path):
+    """A recursive fit with future covariates interrupted before each step read the
+    covariates of the step it forecasts resumed under the new alignment without a word (its
+    first epochs trained one step late)."""
+    from forecaster.training.checkpoint import Checkpointer, CheckpointError, read_checkpoint
+
+    def stop_at_epoch_two(record, network):
+        if record.epoch == 2:
+            raise _Stop
+
+    frame = seasonal_frame(n_series=2, length=120)
+    params = {"head": "recursive", "max_epochs": 4, "lookback": 24, "horizon": 4}
+    for name, extra in (("future", {"future_covariates": "x"}), ("plain", {"covariates": "x"})):
+        folder = tmp_path / name
+        model = forecaster(**params, **extra, checkpoint_dir=str(folder))
+        with pytest.raises(_Stop):
+            model.fit(frame, callbacks=[stop_at_epoch_two])
+        (path,) = folder.glob("checkpoint-*.safetensors")
+        state = read_checkpoint(path)
+        assert state.fingerprint.get("future_at_step") is (True if name == "future" else None)
+    (path,) = (tmp_path / "future").glob("checkpoint-*.safetensors")
+    state = read_checkpoint(path)
+    older = {k: v for k, v in state.fingerprint.items() if k != "future_at_step"}
+    Checkpointer(path, fingerprint=older).save(state)  # as written before the change
+    again = forecaster(**params, future_covariates="x", checkpoint_dir=str(tmp_path / "future"))
+    with pytest.raises(CheckpointError, match="future_at_step: checkpoint None"):
+        again.fit(frame, resume=True)
+
+
 @pytest.mark.parametrize("head", ["segment", "direct", "seq2seq"])
 def test_linear_skip_is_trained_saved_and_loaded(head, tmp_path):
     from forecaster import load

@@ -377,28 +377,113 @@ def test_seq2seq_and_direct_use_future_covariates() -> None:
             assert not torch.allclose(net(x, future), net(x, future + 1.0))
 
 
+@pytest.mark.parametrize("future_at_step", [True, False])
 @pytest.mark.parametrize("normalization", ["none", "revin"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_recursive_forecast_equals_manual_rollout(cell: str, normalization: str) -> None:
-    net = make_net(head="recursive", cell=cell, n_future=1, normalization=normalization).eval()
+def test_recursive_forecast_equals_manual_rollout(
+    cell: str, normalization: str, future_at_step: bool
+) -> None:
+    """Each row the cell reads holds the past-observed channels of one step beside the future
+    covariates of the next step, the one it forecasts (of the same step for a network saved
+    before, ``future_at_step=False``)."""
+    net = make_net(
+        head="recursive", cell=cell, n_future=1, normalization=normalization,
+        future_at_step=future_at_step,
+    ).eval()  # fmt: skip
     x, future = make_batch(net)
     assert future is not None
     n_past = N_TARGETS + N_PAST_COVARIATES
+    shift = int(future_at_step)
     with torch.no_grad():
         forecast = net(x, future)
         i = 2  # one sample, rolled out one step at a time without carried state
-        xi, fi = x[i : i + 1], future[i : i + 1]
+        xi = x[i : i + 1]
+        covariates = torch.cat([xi[..., n_past:], future[i : i + 1]], dim=1)  # (1, L + H, 1)
         stats = net.norm.stats(xi)
-        seq = torch.cat([net.norm.transform(xi[..., :n_past], stats), xi[..., n_past:]], dim=-1)
+        past = net.norm.transform(xi[..., :n_past], stats)
+        seq = torch.cat([past, covariates[:, shift : LOOKBACK + shift]], dim=-1)
         preds = []
         for k in range(HORIZON):
             out, _ = net.rnn(seq)  # re-run from scratch over the whole sequence
             pred = net.out(out[:, -1])
             preds.append(pred)
-            row = torch.cat([pred, fi[:, k]], dim=-1).unsqueeze(1)
-            seq = torch.cat([seq, row], dim=1)
+            if k + 1 < HORIZON:
+                row = torch.cat([pred, covariates[:, LOOKBACK + k + shift]], dim=-1)
+                seq = torch.cat([seq, row.unsqueeze(1)], dim=1)
         manual = net.norm.inverse(torch.stack(preds, dim=1), stats)[..., :N_TARGETS]
     torch.testing.assert_close(forecast[i : i + 1], manual, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+def test_recursive_step_reads_the_future_covariates_of_the_step_it_forecasts(
+    channel_independent: bool,
+) -> None:
+    """Horizon step k's forecast moves with the future covariates at steps 0..k, step k's
+    own included, and with no later one; the last horizon value is read (it was required,
+    then never read: each step read the covariates of the step before)."""
+    net = make_net(head="recursive", n_future=2, channel_independent=channel_independent)
+    x, future = make_batch(net.eval())
+    assert future is not None
+    with torch.no_grad():
+        base = net(x, future)
+        for k in range(HORIZON):
+            moved = future.clone()
+            moved[:, k] += 1.0
+            change = (net(x, moved) - base).abs().amax(dim=(0, 2))
+            assert torch.all(change[:k] == 0), (k, change)
+            assert torch.all(change[k:] > 0), (k, change)
+        # the lookback's covariates: its first value is never read (step 1 reads step 2's)
+        moved_x = x.clone()
+        moved_x[:, 0, -2:] += 1.0
+        torch.testing.assert_close(net(moved_x, future), base)
+        # a network saved before reads step k - 1's: the last horizon value is not read
+        legacy = make_net(head="recursive", n_future=2, future_at_step=False).eval()
+        moved = future.clone()
+        moved[:, -1] += 1.0
+        torch.testing.assert_close(legacy(x, moved), legacy(x, future))
+
+
+def test_recursive_teacher_forcing_matches_the_rollout() -> None:
+    """Trained as it forecasts: fed its own roll-out as the true horizon, the teacher-forced
+    horizon predictions are the roll-out (the same covariates beside the same rows)."""
+    calls: list[torch.Tensor] = []
+
+    def recording_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(pred.detach())  # the horizon steps first, then the lookback
+        return F.mse_loss(pred, target)
+
+    for future_at_step in (True, False):
+        net = make_net(
+            head="recursive", n_features=N_TARGETS + 2, n_future=2, normalization="none",
+            future_at_step=future_at_step,
+        ).eval()  # fmt: skip
+        x, future = make_batch(net)
+        calls.clear()
+        with torch.no_grad():
+            forecast = net(x, future)
+            net.training_loss(x, future, forecast, recording_loss)
+        torch.testing.assert_close(calls[0], forecast, atol=1e-5, rtol=1e-5)
+
+
+def test_recursive_future_at_step_is_saved_and_legacy_configs_read_lagged() -> None:
+    from forecaster.nn.checks import saved_network_config
+
+    net = make_net(head="recursive", n_future=1)
+    config = net.get_config()
+    assert net.future_at_step is True and config["future_at_step"] is True
+    assert saved_network_config(config) == config  # written by this version: as it is
+    old = {k: v for k, v in config.items() if k != "future_at_step"}
+    legacy = RecurrentNet.from_config(saved_network_config(old))
+    assert legacy.future_at_step is False and legacy.get_config()["future_at_step"] is False
+    assert RecurrentNet.from_config(legacy.get_config()).future_at_step is False
+    for other in (
+        make_net(head="recursive").get_config(),  # no future covariates: nothing to align
+        make_net(head="seq2seq", n_future=1).get_config(),
+    ):
+        assert "future_at_step" not in other and saved_network_config(other) == other
+    for wrong in ({"head": "seq2seq", "n_future": 1}, {"head": "recursive"}):
+        with pytest.raises(DataValidationError, match="future_at_step=False only rebuilds"):
+            make_net(future_at_step=False, **wrong)
 
 
 def test_recursive_training_loss_is_teacher_forced_many_to_many() -> None:
@@ -461,6 +546,37 @@ def test_fits_a_sine_wave(head: str, cell: str, steps: int) -> None:
     with torch.no_grad():
         mse = F.mse_loss(net(x_test), y_test).item()
     assert mse < 1e-2  # the sine's variance is 0.5; typically reaches ~1e-3
+
+
+def test_recursive_head_learns_a_future_covariate_of_the_step_it_forecasts() -> None:
+    """y = 3 f + 10 with f white noise: only f at the forecast step tells y. The recursive
+    head read f one step late, so it could not learn it (MAE 2.4, the spread of 3 f, and no
+    reaction to f at the last step); reading f at the step it forecasts, it does."""
+    generator = torch.Generator().manual_seed(0)
+
+    def windows(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        f = torch.randn(n, 12, 1, generator=generator)
+        y = 3 * f + 10
+        return torch.cat([y[:, :8], f[:, :8]], dim=-1), f[:, 8:], y[:, 8:]
+
+    (x_train, f_train, y_train), (x_test, f_test, y_test) = windows(64), windows(64)
+    net = RecurrentNet(
+        n_features=2, n_targets=1, n_future=1, lookback=8, horizon=4, head="recursive",
+        hidden_size=16, normalization="none",
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-2)
+    for _ in range(150):
+        optimizer.zero_grad()
+        net.training_loss(x_train, f_train, y_train, F.l1_loss).backward()
+        optimizer.step()
+    net.eval()
+    with torch.no_grad():
+        forecast = net(x_test, f_test)
+        raised = f_test.clone()
+        raised[:, -1] += 1.0
+        reaction = (net(x_test, raised) - forecast)[:, -1].mean().item()
+    assert F.l1_loss(forecast, y_test).item() < 1.0  # typically 0.3
+    assert reaction > 1.5  # the truth: 3
 
 
 # --------------------------------------------------------------------------------------------

@@ -134,6 +134,7 @@ PARAMETERS: dict[str, Rule] = {
     "past_covariates": Flag(),
     "linear_skip": Flag(auto=True),
     "static_at_horizon": Flag(),
+    "future_at_step": Flag(),
     "n_features": _size(),
     "n_targets": _size(),
     "n_future": _size(low=0),

@@ -363,6 +363,10 @@ class RecurrentEstimator(BaseEstimator):
             # the network's decoder starts from the statics' state since this was added: a
             # checkpoint written before it (no entry) was trained without, and is refused
             fingerprint["static_at_horizon"] = True
+        if params.get("head") == "recursive" and (
+            params.get("future_covariates") or params.get("calendar")
+        ):  # likewise: each step reads the future covariates of the step it forecasts since
+            fingerprint["future_at_step"] = True  # this was added (before: of the step before)
         self._checkpoints = CheckpointDirectory(
             self.checkpoint_dir,
             every=int(self.checkpoint_every),

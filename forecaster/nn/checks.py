@@ -162,6 +162,13 @@ def check_network_config(
             f"past_covariates=False only rebuilds head='segment' models saved before that head "
             f"used past covariates; head={head!r} always uses them. Leave past_covariates=True."
         )
+    if not checked["future_at_step"] and (head != "recursive" or not checked["n_future"]):
+        raise DataValidationError(
+            "future_at_step=False only rebuilds head='recursive' models with future covariates "
+            "saved before each step read the future covariates of the step it forecasts; this "
+            f"network has head={head!r} and n_future={checked['n_future']}. Leave "
+            "future_at_step=True."
+        )
     resolved_by = {
         "lookback": "on the data",
         "segment_length": "from the lookback and the frequency",
@@ -195,7 +202,11 @@ def saved_network_config(config: Mapping[str, Any]) -> dict[str, Any]:
     A ``"segment"`` configuration with past covariates and no ``past_covariates`` entry was
     saved before that head used past covariates: its weights have no covariate embedding and
     its forecasts ignored them, so it gets ``past_covariates=False`` (same forecasts as
-    before). Every other configuration is returned as it is (a copy).
+    before). A ``"recursive"`` configuration with future covariates (or calendar features)
+    and no ``future_at_step`` entry was saved when the step forecasting time ``s`` read the
+    future covariates of ``s - 1``: its weights were trained so, and it gets
+    ``future_at_step=False`` (same forecasts as before). Every other configuration is
+    returned as it is (a copy).
 
     Examples
     --------
@@ -205,18 +216,23 @@ def saved_network_config(config: Mapping[str, Any]) -> dict[str, Any]:
     >>> "past_covariates" in saved_network_config({"n_features": 1, "n_targets": 1,
     ...                                            "lookback": 24, "horizon": 6})
     False
+    >>> saved_network_config({"n_features": 2, "n_targets": 1, "n_future": 1, "lookback": 24,
+    ...                       "horizon": 6, "head": "recursive"})["future_at_step"]
+    False
     """
     config = dict(config)
-    if "past_covariates" in config:
-        return config
     head = config.get("head", DEFAULTS["head"])
     n_features, n_future, n_targets = (
         config.get(k) for k in ("n_features", "n_future", "n_targets")
     )
     n_future = DEFAULTS["n_future"] if n_future is None else n_future
     sizes_known = all(isinstance(v, int) for v in (n_features, n_future, n_targets))
-    if head == "segment" and sizes_known and n_features - n_future > n_targets:
-        config["past_covariates"] = False  # a bad config is refused when it is built
+    if not sizes_known:
+        return config  # a bad config is refused when it is built
+    if "past_covariates" not in config and head == "segment" and n_features - n_future > n_targets:
+        config["past_covariates"] = False
+    if "future_at_step" not in config and head == "recursive" and n_future > 0:
+        config["future_at_step"] = False
     return config
 
 

@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "n_static_numeric": 0,
     "linear_skip": False,
     "static_at_horizon": False,
+    "future_at_step": True,
 }
 """The default of every other :class:`RecurrentNet` argument (its signature shows the same
 values; a test keeps them equal)."""

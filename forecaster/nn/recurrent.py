@@ -103,8 +103,8 @@ class RecurrentNet(nn.Module):
           decoder output to ``n_targets`` values.
         * ``"recursive"`` (sequence-to-sequence, many-to-many): a one-step model that predicts at
           every step the next value of every past-observed channel (targets and past
-          covariates). See :meth:`training_loss` for the teacher-forced loss and :meth:`forward`
-          for the autoregressive roll-out.
+          covariates) from their values at ``s - 1`` and the future covariates at ``s``;
+          trained teacher-forced (:meth:`training_loss`), rolled out autoregressively.
         * ``"segment"`` (SegRNN, arXiv:2308.11200): channel-independent; each target series is
           cut into segments of ``segment_length`` steps, each segment embedded by
           ``Linear(segment_length, hidden_size) + ReLU``, and the cell runs over the segments.
@@ -177,6 +177,9 @@ class RecurrentNet(nn.Module):
         untrained network forecasts as without it, and training grows the linear part as far
         as the loss asks, which frees the recurrent head to model what is not linear. Not
         with the ``"recursive"`` head (it is trained one step at a time).
+    future_at_step : bool, default=True
+        ``"recursive"`` head: the step forecasting time ``s`` reads the future covariates at
+        ``s``; ``False`` (at ``s - 1``) only rebuilds such models saved before (others refuse it).
 
     Attributes
     ----------
@@ -235,6 +238,7 @@ class RecurrentNet(nn.Module):
         n_static_numeric: int = 0,
         linear_skip: bool = False,
         static_at_horizon: bool = False,
+        future_at_step: bool = True,
     ) -> None:
         super().__init__()
         config = check_network_config(
@@ -259,6 +263,7 @@ class RecurrentNet(nn.Module):
                 "n_static_numeric": n_static_numeric,
                 "linear_skip": linear_skip,
                 "static_at_horizon": static_at_horizon,
+                "future_at_step": future_at_step,
             }
         )
         n_features, n_targets, n_future = (
@@ -291,6 +296,7 @@ class RecurrentNet(nn.Module):
         self.core_past = self.n_past - n_targets + 1 if split else self.n_past
 
         self.past_covariates: bool = config["past_covariates"]
+        self.future_at_step: bool = config["future_at_step"]
         # A head that is channel independent by design normalizes the channels it encodes.
         encoded = n_targets + covariate_channels(self.n_past, n_targets, self.past_covariates)
         self.norm = WindowNorm(
@@ -359,6 +365,8 @@ class RecurrentNet(nn.Module):
             # present where it matters: a saved segment configuration with past covariates
             # lacking it was saved before the head used them (see forecaster.nn.checks)
             config["past_covariates"] = self.past_covariates
+        if self.head == "recursive" and self.n_future:  # a saved one lacking it: read lagged
+            config["future_at_step"] = self.future_at_step  # (forecaster.nn.checks)
         if self.static_cardinalities:  # absent without static covariates, as before
             config["static_cardinalities"] = list(self.static_cardinalities)
         if self.n_static_numeric:
@@ -537,16 +545,8 @@ class RecurrentNet(nn.Module):
         For the ``"direct"``, ``"seq2seq"`` and ``"segment"`` heads this is
         ``loss_fn(self(x, future), y)``.
 
-        For the ``"recursive"`` head it is the teacher-forced many-to-many loss. The cell runs
-        once (fused) over the lookback followed by the horizon, where the horizon rows hold the
-        true targets ``y``, the future covariates and, for the past covariates (whose horizon
-        values are unknown), the last observed value of each past covariate repeated. At every
-        step the model predicts the next row's past-observed channels; the loss is the mean
-        over time steps of ``loss_fn`` on the channels known at that step: all past-observed
-        channels for the ``lookback - 1`` next values inside the lookback, the targets only for
-        the ``horizon`` steps. Losses are computed on the original (de-normalized) scale, as
-        for the other heads. At forecast time the roll-out feeds back its own predictions for
-        all past-observed channels, covariates included.
+        For the ``"recursive"`` head it is the teacher-forced many-to-many loss over every step
+        (:meth:`~forecaster.nn.heads.recursive.RecursiveHead.training_loss`).
 
         Parameters
         ----------
