@@ -1187,8 +1187,9 @@ def test_predict_with_a_list_of_cutoffs_equals_one_predict_per_cutoff():
     early = calendar.predict(frame, cutoff=cutoffs[:2]).filter(pl.col("origin") == cutoffs[0])
     expected = calendar.predict(frame, cutoff=cutoffs[0])
     np.testing.assert_allclose(early["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
-    with pytest.raises(DataValidationError, match="next 12 rows"):
-        calendar.predict(frame, cutoff=cutoffs)  # the last horizon's calendar: not in frame
+    late = calendar.predict(frame, cutoff=cutoffs).filter(pl.col("origin") == cutoffs[-1])
+    expected = calendar.predict(frame)  # the last horizon's calendar: from its step times
+    np.testing.assert_allclose(late["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
 
 
 def test_predict_with_cutoff_pairs_and_its_refusals():
@@ -1252,6 +1253,60 @@ def test_predict_with_a_list_reads_future_covariates_from_the_frame():
     np.testing.assert_allclose(got["y"].to_numpy(), expected["y"].to_numpy(), rtol=1e-5)
     with pytest.raises(DataValidationError, match="with a list of"):
         model.predict(frame, cutoff=[cutoff], future=frame)
+
+
+def test_a_calendar_model_forecasts_a_list_of_cutoffs_up_to_the_end():
+    """A model with a calendar and no future covariates refused a list of cutoffs whose last
+    origin was near the end of the data ("every origin needs its next rows ... or
+    predict(frame, cutoff=c, future=...)", advice that fails: it has no future covariates);
+    the calendar features come from the steps' times, as with one cutoff."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(calendar=["hour", "dayofweek"], lookback=24, horizon=6, max_epochs=1)
+    model.fit(frame)
+    times = frame["time"].unique().sort()
+    cutoffs = [times[60], times[-3], times[-1]]  # the last two: horizons past the end
+    many = model.predict(frame, cutoff=cutoffs)
+    for cutoff in cutoffs:
+        one = model.predict(frame, cutoff=cutoff)
+        got = many.filter(pl.col("origin") == cutoff).drop("origin")
+        assert got["time"].equals(one["time"])
+        np.testing.assert_allclose(got["y"].to_numpy(), one["y"].to_numpy(), rtol=1e-5)
+
+
+def test_a_list_of_cutoffs_past_the_future_covariates_names_them_and_the_origin():
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(future_covariates="hour", calendar="hour", lookback=24, horizon=6)
+    model.set_params(max_epochs=1).fit(frame)
+    last = frame["time"].max()
+    with pytest.raises(DataValidationError, match=r"future covariates \['hour'\] .* 2 origins "
+                       r"lack \(e\.g\. the origin at 2024-01-05 .* of series 's0'\)"):  # fmt: skip
+        model.predict(frame, cutoff=[last - dt.timedelta(hours=10), last])
+
+
+def test_the_future_frame_may_be_longer_than_the_horizon_and_names_unknown_series():
+    """Rows of the future frame outside the horizon were dropped silently, those of series
+    the history does not hold too: a longer calendar of known values is read silently (only
+    the forecast steps), rows of unknown series with a warning that names them."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(future_covariates="hour", lookback=24, horizon=6, max_epochs=1).fit(frame)
+    history = frame.filter(pl.col("time") <= frame["time"].max() - dt.timedelta(hours=20))
+    future = frame.filter(pl.col("time") > history["time"].max()).select("id", "time", "hour")
+    expected = model.predict(history, future=future.group_by("id").head(6))  # the horizon
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        assert model.predict(history, future=future).equals(expected)  # 20 steps given
+        assert model.predict(history, future=frame.select(future.columns)).equals(expected)
+    s0 = future.filter(pl.col("id") == "s0")
+    renamed = [s0.with_columns(id=pl.lit(name)) for name in ("zz", "aa")]
+    with pytest.warns(ForecasterWarning, match=r"rows of 2 series that are not in the frame, "
+                      r"e\.g\. \['aa', 'zz'\]: they are not read"):  # fmt: skip
+        assert model.predict(history, future=pl.concat([future, *renamed])).equals(expected)
+    short = history.filter(pl.col("id") == "s0").tail(5).with_columns(id=pl.lit("s9"))
+    s9 = s0.with_columns(id=pl.lit("s9"))
+    with warnings.catch_warnings(record=True) as caught:  # s9: dropped as too short, once
+        warnings.simplefilter("always")
+        model.predict(pl.concat([history, short]), future=pl.concat([future, s9]))
+    assert [str(w.message)[:7] for w in caught if w.category is ForecasterWarning] == ["Dropped"]
 
 
 # ---------------------------------------------------------------- fit callbacks

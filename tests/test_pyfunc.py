@@ -137,6 +137,32 @@ def test_a_request_without_future_rows_says_what_a_request_holds():
         pyfunc.pyfunc_predict(model, frame.to_pandas())  # was: "The future frame has no rows"
 
 
+def test_a_request_with_a_cutoff_reads_the_future_covariates_after_it():
+    """A future-covariate model could not forecast from a cutoff inside the request ("The
+    future frame has no rows for 8 forecast steps", though the request held them), which the
+    advice of a request without future rows suggested: the pyfunc reads them from the rows
+    after the cutoff, as native predict(frame, cutoff=[...]) reads its frame."""
+    frame = make_frame().with_columns(f=pl.col("date").dt.weekday() / 7.0)
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", future_covariates="f", lookback=12,
+        horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
+        progress=False, validation_size=0, baseline="none",
+    ).fit(frame)  # fmt: skip
+    cutoff = dt.date(2021, 3, 1)
+    expected = model.predict(frame, cutoff=[cutoff]).drop("origin").to_pandas()
+    got = pyfunc.pyfunc_predict(model, frame.to_pandas(), {"cutoff": "2021-03-01"})
+    assert got["date"].tolist() == expected["date"].tolist()
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-6)
+    # a request with future rows too: those after the cutoff and its future rows are read
+    future = frame.filter(pl.col("date") > cutoff).with_columns(y=None)
+    request = pl.concat([frame.filter(pl.col("date") <= cutoff), future]).to_pandas()
+    again = pyfunc.pyfunc_predict(model, request, {"cutoff": "2021-03-01"})
+    np.testing.assert_allclose(again["y"], expected["y"], rtol=1e-6)
+    last = str(frame["date"].max())
+    with pytest.raises(DataValidationError, match=r"no future rows: .* the rows after cutoff="):
+        pyfunc.pyfunc_predict(model, frame.to_pandas(), {"cutoff": last})
+
+
 # ------------------------------------------------------------------------------------------
 # what a request gets back, and what the signature says it gets
 # ------------------------------------------------------------------------------------------

@@ -89,8 +89,8 @@ class RNNForecaster(
     covariates : str or list of str, optional
         Past-observed covariates (inputs known up to the forecast origin only).
     future_covariates : str or list of str, optional
-        Future-known covariates (e.g. calendar features); :meth:`predict` then needs their values
-        over the horizon in ``future``.
+        Future-known covariates (e.g. promotions); :meth:`predict` reads their values over the
+        horizon from ``future`` (with a list of cutoffs: the frame's rows after each origin).
     static_covariates : str or list of str, optional
         Columns with one value per series (sector, region, sensor type), checked constant
         within each series in ``fit`` and ``predict``. String, Categorical, Enum, Boolean and

@@ -23,8 +23,6 @@ import torch
 from forecaster._columns import temporary_names
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, polars_frame, same_kind
-from forecaster.data.calendar import calendar_values
-from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -32,23 +30,23 @@ from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
 from forecaster.estimators.base import PREDICT_BATCH
+from forecaster.estimators.future import FutureInputs
 from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
-    known_future,
     origin_rows,
     step_times,
     window_inputs,
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
 
 
-class ForecastInference(TargetPanels):
+class ForecastInference(FutureInputs, TargetPanels):
     """``predict`` and the panels it builds (a mixin of ``RNNForecaster``, which holds the
     parameters and the fitted attributes it reads)."""
 
@@ -121,12 +119,15 @@ class ForecastInference(TargetPanels):
             their history up to each origin; their Box-Cox lambdas
             come from the history up to their earliest origin); origins with fewer than
             ``lookback`` rows up to them are left out with a warning. The future covariates
-            and calendar features over each horizon are read from ``frame`` itself (its rows
-            after the origin, which must be there), so ``future`` is refused with a list.
+            over each horizon are read from ``frame`` itself (its rows after the origin, which
+            must be there), so ``future`` is refused with a list; the calendar features come
+            from the steps' times (an origin at the end of the data is fine).
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any, refused otherwise. Checked like the history: training id and
-            time dtypes, one row per (id, time), a finite value at every forecast step.
+            time dtypes, one row per (id, time), a finite value at every forecast step. Only
+            the forecast steps are read: rows at other times (the history, a longer calendar)
+            are left unread, rows of series not in ``frame`` too, with a ForecasterWarning.
         level : number or list of numbers in (1, 100), optional
             Add the prediction intervals of these levels: ``<target>_lo_80`` and
             ``<target>_hi_80`` for ``level=[80]``. A point model needs :meth:`calibrate`
@@ -160,7 +161,7 @@ class ForecastInference(TargetPanels):
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
         horizon_times = self._future_times(panel)
-        future_t = self._future_covariates(raw, horizon_times, future, center, scale)
+        future_t = self._future_covariates(raw, horizon_times, future, center, scale, frame)
         x = window_inputs(panel, panel.offsets[1:] - 1, self.lookback_)
         ids = panel.keys[panel.id_name]
         on = self._inference_network()
@@ -272,8 +273,9 @@ class ForecastInference(TargetPanels):
 
         Series unseen in ``fit`` are scaled with statistics of their history up to each
         origin (as ``predict(frame, cutoff=origin)`` would); their Box-Cox lambdas are fitted
-        on their history up to their earliest origin. Future-known inputs are the panel's
-        rows after each origin, which must be there when the model has any.
+        on their history up to their earliest origin. The user's future covariates are the
+        panel's rows after each origin, which must be there; the calendar features come from
+        the steps' times (:meth:`_origin_future`).
         """
         horizon, lookback = int(self.horizon), self.lookback_
         local = rows - panel.offsets[series]
@@ -283,13 +285,7 @@ class ForecastInference(TargetPanels):
             np.minimum.at(history, series, rows)
             history[history == np.iinfo(np.int64).max] = -1
         panel, lambdas = self._predict_panel(panel, history=history)
-        if panel.n_future and (local + horizon >= panel.lengths[series]).any():
-            raise DataValidationError(
-                "With a list of cutoffs, the future covariates and calendar features over each "
-                f"horizon are read from the frame: every origin needs its next {horizon} rows "
-                "in it. Pass earlier cutoffs, or predict(frame, cutoff=c, future=...) for the "
-                "last one."
-            )
+        after = self._steps_after_ends(panel, series, rows)  # checks the rows it needs
         fitted, known = self._fitted_rows(panel)
         center, scale = window_scaling(
             panel,
@@ -308,8 +304,8 @@ class ForecastInference(TargetPanels):
             c, s = center[lo:hi], scale[lo:hi]
             future = None
             if nf:
-                fv = torch.from_numpy(known_future(panel, rows[lo:hi], horizon))
-                future = ((fv.double() - c[:, None, -nf:]) / s[:, None, -nf:]).float()
+                fv = torch.from_numpy(self._origin_future(panel, series[lo:hi], rows[lo:hi], after))
+                future = ((fv - c[:, None, -nf:]) / s[:, None, -nf:]).float()
             out.append(
                 self._forecast_windows(
                     on,
@@ -441,118 +437,6 @@ class ForecastInference(TargetPanels):
         return pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(self.time_col)]
         )
-
-    def _future_covariates(
-        self,
-        panel: Panel,
-        horizon_times: pl.DataFrame,
-        future: Any,
-        center: torch.Tensor,
-        scale: torch.Tensor,
-    ) -> torch.Tensor | None:
-        names = list(panel.future_covariates)
-        calendar = getattr(self, "calendar_", ())
-        if not names and not calendar:
-            return None
-        parts = []
-        if calendar:
-            times = horizon_times[self.time_col].cast(panel.time.dtype)
-            parts.append(torch.from_numpy(calendar_values(times, calendar)).double())
-        if names:
-            parts.insert(0, self._user_future(panel, horizon_times, future, names))
-        values = torch.cat(parts, dim=-1).reshape(panel.n_series, int(self.horizon), -1)
-        nf = values.shape[-1]
-        return ((values - center[:, None, -nf:]) / scale[:, None, -nf:]).float()
-
-    def _user_future(
-        self, panel: Panel, horizon_times: pl.DataFrame, future: Any, names: list[str]
-    ) -> torch.Tensor:
-        """The user's future covariates over the horizon, ``(n_series * horizon, n)``."""
-        if future is None:
-            raise DataValidationError(
-                f"This model uses future covariates {names}: pass their values over the next "
-                f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
-                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}."
-            )
-        keys = [c for c in (self.id_col, self.time_col) if c]
-        expected = {c: t for c, t in self.schema_.items() if c in keys}
-        schema = check_schema(
-            future, expected, id_col=self.id_col, time_col=self.time_col, what="future frame"
-        )
-        absent = [c for c in names if c not in schema]
-        text = [
-            f"{c} ({schema[c]})"
-            for c in names
-            if c in schema and not (schema[c].is_numeric() or schema[c] == pl.Boolean)
-        ]  # as fit reads them: numbers or booleans
-        if absent or text:
-            raise DataValidationError(
-                f"The future frame must hold the future covariates {names} as numbers; "
-                + (f"it lacks {absent}" if absent else f"it has {text}")
-                + ". Add or cast them, e.g. pl.col(name).cast(pl.Float64)."
-            )
-        roles = (*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None)))
-        unread = [c for c in roles if c in schema]
-        if unread:  # values a user may expect to be used: the history frame's roles
-            warn_at_caller(
-                f"The future frame holds {unread}, which predict does not read from it: it "
-                f"takes only the future covariates {names} from it (targets and past "
-                "covariates come from the history frame, up to each forecast's origin). "
-                "Drop them from future= to silence this.",
-                ForecasterWarning,
-            )
-        future = collect_frame(future, columns=[*keys, *names], what="future frame")
-        check_unique_keys(future, keys, what="future frame")
-        return self._future_values(future, horizon_times, panel.id_name, names)
-
-    def _future_values(
-        self, future: pl.DataFrame, horizon_times: pl.DataFrame, id_name: str, names: list[str]
-    ) -> torch.Tensor:
-        """The rows of ``future`` at the forecast steps ``horizon_times``: every step present,
-        every value finite (checked like the history)."""
-        given = future[id_name] if self.id_col is not None else None
-        if self.id_col is None:
-            future = future.with_columns(pl.lit(0, pl.UInt8).alias(id_name))
-        else:
-            dtype = horizon_times.schema[id_name]
-            future = future.with_columns(id_cast(id_name, future.schema[id_name], dtype))
-        time_dtype = horizon_times.schema[self.time_col]
-        (present,) = temporary_names([id_name, self.time_col, *names], "_present")
-        joined = horizon_times.join(
-            future.select(
-                id_name,
-                pl.col(self.time_col).cast(time_dtype, strict=False),
-                *[pl.col(c).cast(pl.Float64) for c in names],
-                pl.lit(True).alias(present),
-            ),
-            on=[id_name, self.time_col],
-            how="left",
-            maintain_order="left",
-        )
-        absent_rows = joined[present].is_null()
-        if absent_rows.any():
-            example = joined.filter(absent_rows).head(3).select(id_name, self.time_col).rows()
-            known = future[id_name].is_in(horizon_times[id_name].implode()).fill_null(False)
-            strays: list[Any] = []
-            if given is not None:
-                strays = given.filter(~known).unique(maintain_order=True).head(5).to_list()
-            raise DataValidationError(
-                f"The future frame has no rows for {int(absent_rows.sum())} forecast steps, "
-                f"e.g. {example}. It must cover the next {self.horizon} steps of every series "
-                f"with the values of {names}."
-                + (f" Its ids {strays} match no series of the frame." if strays else "")
-            )
-        check_values(
-            joined,
-            names,
-            id_name=id_name,
-            time_col=self.time_col,
-            what="future frame",
-            fix="Future covariates need a finite value at every forecast step: fill them "
-            "(e.g. pl.col(c).fill_nan(None).forward_fill()) or fix the source.",
-        )
-        check_float32_range(joined, names, what=" of the future frame")
-        return torch.from_numpy(joined.select(names).to_numpy().astype(np.float64))
 
     def _fitted_rows(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
         """For each series of ``panel``: its row in ``keys_`` and whether it was seen in fit."""

@@ -26,9 +26,9 @@ __all__ = [
     "MAX_CHUNK",
     "chunk_size",
     "is_cutoff_list",
-    "known_future",
     "origin_rows",
     "pair_rounds",
+    "step_sources",
     "step_times",
     "window_inputs",
     "window_scaling",
@@ -239,16 +239,24 @@ def window_scaling(
     return torch.from_numpy(center), torch.from_numpy(scale)
 
 
+def step_sources(panel: Panel, series: np.ndarray, rows: np.ndarray, horizon: int) -> np.ndarray:
+    """Where the ``horizon`` steps after each origin lie, ``(B, horizon)``: the global row of
+    the step inside its series, and after the series' end ``len(panel.time)`` plus its position
+    among the steps :func:`~forecaster.data.steps.future_times` gives (``horizon`` per series,
+    series after series)."""
+    target = rows[:, None] + np.arange(1, horizon + 1)  # global rows, past the end for some
+    end = panel.offsets[series + 1][:, None]
+    beyond = len(panel.time) + series[:, None] * horizon + (target - end)
+    return np.where(target < end, target, beyond)
+
+
 def step_times(
     panel: Panel, series: np.ndarray, rows: np.ndarray, freq: Frequency, horizon: int
 ) -> pl.Series:
     """The times of the ``horizon`` steps after each origin: the panel's own times inside the
     series, and after its end the times :func:`~forecaster.data.steps.future_times` gives."""
     after = future_times(panel.time, panel.offsets, freq, horizon).cast(panel.time.dtype)
-    target = rows[:, None] + np.arange(1, horizon + 1)  # global rows, past the end for some
-    end = panel.offsets[series + 1][:, None]
-    beyond = len(panel.time) + series[:, None] * horizon + (target - end)
-    source = np.where(target < end, target, beyond).ravel()
+    source = step_sources(panel, series, rows, horizon).ravel()
     return pl.concat([panel.time, after]).gather(source)
 
 
@@ -270,8 +278,3 @@ def window_inputs(panel: Panel, rows: np.ndarray, lookback: int) -> torch.Tensor
     each (:meth:`~forecaster.data.panel.Panel.known_values`)."""
     window = (rows - (lookback - 1))[:, None] + np.arange(lookback)
     return torch.from_numpy(panel.known_values(window, rows[:, None]))
-
-
-def known_future(panel: Panel, rows: np.ndarray, horizon: int) -> np.ndarray:
-    """The future-known columns ``(B, horizon, n_future)`` of the rows after ``rows``."""
-    return panel.values[rows[:, None] + np.arange(1, horizon + 1)][..., -panel.n_future :]

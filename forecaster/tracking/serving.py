@@ -4,10 +4,12 @@ training frame, read as native ``predict`` reads its frame, and the forecast it 
 What a trip through pandas or JSON changed is restored first (dates that came back as midnight
 datetimes, ISO text); a pandas frame whose index holds data is refused as native ``predict``
 refuses it. A model with future covariates takes their values in the rows after each series'
-last observed target. A forecast that starts at or before the request's as-of for some series
-(a series whose data ends early) says so in its ``origin`` and ``stale_steps`` columns, as a
-pipeline's ``forecasts.parquet`` does: a client of ``mlflow models serve`` sees no warning. An
-:class:`~forecaster.RNNRegressor` takes its windows ``X`` and answers its point predictions.
+last observed target, and with a cutoff in every row after it too (the request's history after
+the cutoff, as native ``predict(frame, cutoff=[...])`` reads its frame). A forecast that starts
+at or before the request's as-of for some series (a series whose data ends early) says so in
+its ``origin`` and ``stale_steps`` columns, as a pipeline's ``forecasts.parquet`` does: a
+client of ``mlflow models serve`` sees no warning. An :class:`~forecaster.RNNRegressor` takes
+its windows ``X`` and answers its point predictions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import polars as pl
 from forecaster.data import collect_frame, to_time_point
 from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame
 from forecaster.data.frequency import grid_periods
+from forecaster.estimators.origins import is_cutoff_list
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
 from forecaster.tracking.fingerprint import target_names
@@ -148,20 +151,29 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     frame = _restore_dtypes(_pyfunc_frame(model_input), estimator.schema_)
     future = None
     targets = target_names(estimator)
+    intervals = {k: params[k] for k in INTERVAL_PARAMS if _given(params.get(k))}
+    cutoff = params.get("cutoff")
     if estimator.future_covariates and set(targets) <= set(frame.columns):
         is_future = _future_rows(frame, estimator, targets)
         keys = [c for c in (estimator.id_col, estimator.time_col) if c]
-        future = frame.filter(is_future).select(*keys, *column_tuple(estimator.future_covariates))
+        read = is_future | _after_cutoff(frame, estimator.time_col, cutoff)
+        future = frame.filter(read).select(*keys, *column_tuple(estimator.future_covariates))
         frame = frame.filter(~is_future)
-    intervals = {k: params[k] for k in INTERVAL_PARAMS if _given(params.get(k))}
-    cutoff = params.get("cutoff")
-    if future is not None and future.height == 0 and cutoff is None:
+        if is_cutoff_list(cutoff):  # (Python callers only) read from the frame, as predict does
+            future = None
+    if future is not None and future.height == 0:
         raise DataValidationError(  # (predict's message would speak of a future frame)
             f"The request has no future rows: this model forecasts with the future covariates "
             f"{list(column_tuple(estimator.future_covariates))}, which a request carries after "
             f"each series' last observed {'/'.join(targets)}: {estimator.horizon} rows with "
-            "their values and every target and past covariate null. Add them, or pass "
-            "params={'cutoff': ...} to forecast from inside the data."
+            "their values and every target and past covariate null"
+            + (
+                ". Add them, or pass params={'cutoff': ...} to forecast from inside the data "
+                "(the values are then read from the rows after the cutoff)."
+                if cutoff is None
+                else f", or the rows after cutoff={cutoff!r}, which it has none of. Add them, "
+                "or pass an earlier cutoff."
+            )
         )
     forecast = estimator.predict(frame, future=future, cutoff=cutoff, **intervals)
     return _stale_origins(forecast, frame, estimator, cutoff).to_pandas()
@@ -239,6 +251,21 @@ def _stale_origins(
     columns = forecast.columns
     at = columns.index(time_col) + 1
     return joined.select(*columns[:at], "origin", *columns[at:], "stale_steps")
+
+
+def _after_cutoff(frame: pl.DataFrame, time_col: str, cutoff: Any) -> pl.Expr:
+    """The rows of a pyfunc request after a one-point ``cutoff``, whose future-covariate
+    values a forecast from the cutoff reads (as native ``predict(frame, cutoff=[...])`` reads
+    them from its frame); none without one. A cutoff that does not convert to the time column's
+    type is left for ``predict``, which refuses it."""
+    point = None
+    if cutoff is not None and not is_cutoff_list(cutoff) and time_col in frame.columns:
+        dtype = frame.schema[time_col]
+        with contextlib.suppress(DataValidationError):
+            point = to_time_point(cutoff, dtype, name="cutoff")
+    if point is None:
+        return pl.lit(False)
+    return (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
 
 
 def _future_rows(frame: pl.DataFrame, estimator: Any, targets: list[str]) -> pl.Expr:
