@@ -1667,7 +1667,11 @@ def test_the_dry_run_plans_what_tune_resume_reuse_and_force_would_do(tmp_path, c
     )
     tuned = plan_of(capsys, spec, "--tune", "--resume")
     assert tuned.startswith("plan     tune RNNForecaster (20 trials, no time limit, over ")
-    assert "hidden_size" in tuned and "minimising val_loss) in the study hostile-" in tuned
+    assert "over cell, head, segment_length, nonlinearity, num_layers, " in tuned
+    assert "[model] fixes lookback = 4, hidden_size = 4; minimising val_loss) in the study " in (
+        tuned
+    )
+    assert " in the study hostile-" in tuned
     assert "--resume: nothing to resume" in tuned
     assert "from the start (--resume: no checkpoint in " in plan_of(capsys, spec, "--resume")
     text = spec.read_text()
@@ -2085,6 +2089,92 @@ def test_the_study_is_named_after_what_its_trials_scores_depend_on(tmp_path):
         assert study_name(load_spec(spec_path)[0], when) == named, extra
     spec_path.write_text(base.replace("hidden_size = 4", "hidden_size = 8"))
     assert study_name(load_spec(spec_path)[0], when) != named
+
+
+def _study_trials(root: Path) -> dict[str, list[dict[str, object]]]:
+    """The params of each finished trial of each study in the project's ``studies.db``."""
+    import optuna
+
+    storage = f"sqlite:///{root / 'studies.db'}"
+    return {
+        summary.study_name: [
+            trial.params
+            for trial in optuna.load_study(study_name=summary.study_name, storage=storage).trials
+        ]
+        for summary in optuna.get_all_study_summaries(storage)
+    }
+
+
+TUNED = {"storage": "sqlite:///studies.db"}  # the project's own study storage
+
+
+@pytest.mark.slow
+def test_tune_keeps_the_model_parameters_the_spec_sets(tmp_path, capsys):
+    """[model] hidden_size = 4, lookback = 4: `forecaster tune` sampled hidden_size 32 to 256
+    and the lookback from the default search space, and saved a model with them, without a
+    word. The spec's values are kept (a conditional parameter their fixed parent leaves
+    unused is not searched either), and the command says so."""
+    pytest.importorskip("optuna")
+    spec = scheduled_project(tmp_path, rows(24), model={"head": "direct"}, training=TUNED)
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "2")
+    assert code == 0, err
+    model = forecaster.load(tmp_path / "models" / "mini" / "2024-01-24-tuned")
+    assert (model.hidden_size, model.lookback, model.head) == (4, 4, "direct")
+    (trials,) = _study_trials(tmp_path).values()
+    assert len(trials) == 2 and all("num_layers" in params for params in trials)
+    fixed = {"hidden_size", "lookback", "head", "segment_length"}
+    assert not fixed & {name for params in trials for name in params}, trials
+    assert "tune     over cell, nonlinearity, num_layers, " in err, err
+    assert "[model] fixes head = 'direct', lookback = 4, hidden_size = 4, so not searched " in err
+    assert "segment_length (unused with head = 'direct')" in err
+
+
+@pytest.mark.slow
+def test_a_spec_that_fixes_one_more_parameter_tunes_a_study_of_its_own(tmp_path, capsys):
+    """lr = 0.001 (its default) added to [model] leaves the spec's hash as it was, but the
+    study then searches another space: it is a study of its own, not a resumed one whose
+    trials sampled lr (or a refusal naming a study_name the spec cannot change)."""
+    pytest.importorskip("optuna")
+    from forecaster.jobs.fitting import study_name
+
+    spec = scheduled_project(tmp_path, rows(24), training={**TUNED, "trials": 1})
+    code, err = run_cli(capsys, "tune", str(spec))
+    assert code == 0, err
+    first, root = load_spec(spec)
+    spec.write_text(spec.read_text().replace("[model]\n", "[model]\nlr = 0.001\n"))
+    second, _ = load_spec(spec)
+    assert spec_hash(second) == spec_hash(first)
+    _, when = prepare_data(second, root, None)
+    assert study_name(second, when) != study_name(first, when)
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 0, err
+    assert "[model] fixes lookback = 4, hidden_size = 4, lr = 0.001\n" in err, err
+    studies = _study_trials(tmp_path)
+    assert [len(studies[study_name(s, when)]) for s in (first, second)] == [1, 1], studies
+    assert "lr" in studies[study_name(first, when)][0]
+    assert "lr" not in studies[study_name(second, when)][0]
+
+
+def test_a_spec_that_fixes_every_searched_parameter_is_refused_before_tuning(
+    tmp_path, capsys, tree_guard
+):
+    """A tune of a spec whose [model] sets every parameter of the default search space has
+    nothing to search: exit 2 naming them (was: every one of them sampled over the spec's)."""
+    pytest.importorskip("optuna")
+    fixed = {
+        "cell": "gru", "head": "direct", "num_layers": 1, "dropout": 0.0,
+        "normalization": "last", "lr": 0.001, "weight_decay": 0.0, "batch_size": 32,
+    }  # fmt: skip
+    spec = scheduled_project(tmp_path, rows(24), model=fixed, training=TUNED)
+    guard = tree_guard(tmp_path)
+    for command in (("run", "--tune", "--dry-run"), ("tune", "--trials", "1")):
+        code, err = run_cli(capsys, command[0], str(spec), *command[1:])
+        assert code == 2, (command, err)
+        assert "[model] sets every parameter the tuning searches (cell = 'gru', " in err, err
+        assert "Remove from [model] those you want tuned" in err
+    guard.assert_unchanged()
+    spec.write_text(spec.read_text().replace("num_layers = 1\n", ""))
+    assert "over num_layers; [model] fixes cell = 'gru'" in plan_of(capsys, spec, "--tune")
 
 
 def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):

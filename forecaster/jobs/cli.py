@@ -29,9 +29,11 @@ Commands
     each level's bounds (else exit 2 naming ``--level``).
 ``forecaster tune SPEC [--trials N] [--timeout S] [--wait [S]]``
     Optuna study over the spec's model, one per as-of (resumable; see
-    :func:`forecaster.jobs.study_name`); the study's refitted best model is saved to
-    ``models/NAME/AS_OF-tuned``. Two tunings of one spec and as-of never overlap (exit 4, or
-    ``--wait``). Logged to MLflow only when the spec's ``[tracking] enabled``.
+    :func:`forecaster.jobs.study_name`), searching the default search space less the
+    parameters ``[model]`` sets (:func:`forecaster.jobs.fitting.search_plan`); the study's
+    refitted best model is saved to ``models/NAME/AS_OF-tuned``. Two tunings of one spec and
+    as-of never overlap (exit 4, or ``--wait``). Logged to MLflow only when the spec's
+    ``[tracking] enabled``.
 ``forecaster datasets [NAME]``
     List the bundled data sets, or describe one.
 

@@ -21,7 +21,12 @@ from forecaster._version import __version__
 from forecaster.estimators.base import RESUME_FREE_PARAMS
 from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
 from forecaster.jobs.data import prepare_data
-from forecaster.jobs.fitting import fit_with_checkpoints, tune_model, tuned_model_dir
+from forecaster.jobs.fitting import (
+    fit_with_checkpoints,
+    search_plan,
+    tune_model,
+    tuned_model_dir,
+)
 from forecaster.jobs.intervals import (
     before_folds,
     calibrate_for_levels,
@@ -361,7 +366,9 @@ def with_levels(spec: Any, levels: list[float] | None, folds: int) -> Any:
 
 def tune_command(args: argparse.Namespace, log: Log) -> int:
 
-    spec, root, frame, when = _spec_and_frame(args)
+    spec, root = load_spec(args.spec)
+    search_plan(spec, build_estimator(spec, False))  # nothing to search: exit 2 before the data
+    frame, when = prepare_data(spec, root, args.as_of)
     out = _model_destination(tuned_model_dir(spec, root, when))
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):
@@ -377,6 +384,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
                 timeout=args.timeout,
                 progress=args.progress,
                 track=tracked,
+                log=logger.info,  # a step, as the run's own tune line
             )
             log(
                 f"study {result.study_name}: best value {result.best_value:.4g} with "

@@ -6,10 +6,11 @@ Tuning
     data (and a new as-of starts a new study). ``run --tune`` and ``forecaster tune`` of one
     spec and as-of share the study and its lock (``models/<name>/.<label>-tuned.lock``), so
     they never run the same trials twice; ``forecaster tune`` saves the study's refitted best
-    model under that lock. Trials write no checkpoints; ``forecaster tune`` logs the study to
-    MLflow (``tune(track=True)``) only when ``[tracking] enabled``; ``run --tune`` logs the
-    refitted model into the run's own MLflow run (:func:`forecaster.jobs.tracked.logged_fits`),
-    not the trials.
+    model under that lock. The study searches :func:`search_plan`: the default search space
+    less the parameters the spec's ``[model]`` sets, which every trial keeps. Trials write no
+    checkpoints; ``forecaster tune`` logs the study to MLflow (``tune(track=True)``) only when
+    ``[tracking] enabled``; ``run --tune`` logs the refitted model into the run's own MLflow
+    run (:func:`forecaster.jobs.tracked.logged_fits`), not the trials.
 Checkpoints
     Fits checkpoint into :func:`~forecaster.jobs.placement.checkpoint_folder`:
     ``model.checkpoint_dir`` (relative to the project; shared by every as-of of the spec, so
@@ -22,15 +23,17 @@ Checkpoints
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
 import forecaster.tuning as tuning
-from forecaster.exceptions import CheckpointError, ForecasterError
+from forecaster._hashing import sha256_bytes
+from forecaster.exceptions import CheckpointError, ForecasterError, SpecError
 from forecaster.jobs.data import AsOf
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.pointer import reused_model
@@ -47,11 +50,14 @@ from forecaster.jobs.spec import (
 from forecaster.jobs.tracked import study_tracking
 from forecaster.training import distributed
 from forecaster.training.loop import latest_checkpoint
+from forecaster.tuning.conditions import CONDITIONS, applies
 
 __all__ = [
+    "SearchPlan",
     "fit_with_checkpoints",
     "make_model",
     "model_plan",
+    "search_plan",
     "study_name",
     "tune_model",
     "tuned_model_dir",
@@ -102,7 +108,11 @@ def study_name(spec: Spec, when: AsOf) -> str:
     that data into a backfill. The hash is the spec's without what no trial's score depends
     on (the tuning budget ``trials`` / ``timeout``, ``tune``, ``reuse_model``, and the
     ``[evaluation]``, ``[tracking]`` and ``[output]`` sections): raising ``trials`` in the
-    spec extends the study, as ``--trials`` does, instead of starting another."""
+    spec extends the study, as ``--trials`` does, instead of starting another. A spec whose
+    ``[model]`` fixes parameters of the default search space (:func:`search_plan`) searches
+    another space: their names are in the hash too, so that fixing one more (even at its
+    default value, which leaves the spec's hash be) starts a study of its own rather than
+    resuming one searched over another space."""
     budget = type(spec.training)()  # the defaults of the keys no score depends on
     training = spec.training.model_copy(
         update={k: getattr(budget, k) for k in ("trials", "timeout", "tune", "reuse_model")}
@@ -113,7 +123,70 @@ def study_name(spec: Spec, when: AsOf) -> str:
             **{k: type(getattr(spec, k))() for k in ("evaluation", "tracking", "output")},
         }
     )
-    return f"{spec.pipeline.name}-{spec_hash(searched)}-{when.label}"
+    digest = spec_hash(searched)
+    fixed = search_plan(spec, build_estimator(spec, False)).fixed
+    if fixed:  # no fixed parameter: the name it had before [model] values were kept
+        digest = sha256_bytes(json.dumps([digest, sorted(fixed)]).encode())[:12]
+    return f"{spec.pipeline.name}-{digest}-{when.label}"
+
+
+class SearchPlan(NamedTuple):
+    """What a pipeline's tuning searches (:func:`search_plan`)."""
+
+    space: dict[str, Any]
+    """The searched parameters: name -> Optuna distribution."""
+    fixed: dict[str, Any]
+    """The parameters of the default search space that ``[model]`` sets, with its values."""
+    unused: dict[str, str]
+    """Conditional parameters left out because their fixed parent never uses them -> it."""
+
+    def describe(self) -> str:
+        """``over cell, head, ...; [model] fixes hidden_size = 4, ...`` (for the plan and log)."""
+        text = f"over {', '.join(self.space)}"
+        if self.fixed:
+            values = ", ".join(f"{k} = {v!r}" for k, v in self.fixed.items())
+            text += f"; [model] fixes {values}"
+        if self.unused:  # the parent of each is fixed (the default space searches it)
+            unused = ", ".join(
+                f"{name} (unused with {parent} = {self.fixed.get(parent)!r})"
+                for name, parent in self.unused.items()
+            )
+            text += f", so not searched either: {unused}"
+        return text
+
+
+def search_plan(spec: Spec, estimator: Any, frame: pl.DataFrame | None = None) -> SearchPlan:
+    """The space ``forecaster tune`` and ``run --tune`` search for ``spec``: the default
+    search space of its ``estimator`` (:func:`forecaster.tuning.default_search_space`; its
+    lookback choices fit ``frame``) less the parameters the spec's ``[model]`` sets, which
+    every trial keeps at the spec's values, and less the conditional parameters their fixed
+    parent never uses (``segment_length`` with ``head = "direct"``).
+
+    Raises
+    ------
+    SpecError
+        When ``[model]`` fixes every parameter of the default search space.
+    """
+    space = tuning.default_search_space(estimator, frame)
+    fixed = {name: spec.model[name] for name in space if name in spec.model}
+    searched = {name: dist for name, dist in space.items() if name not in fixed}
+    unused = {
+        name: CONDITIONS[name][0]
+        for name in searched
+        if name in CONDITIONS
+        and CONDITIONS[name][0] not in searched
+        and not applies(name, {}, estimator)
+    }
+    for name in unused:
+        del searched[name]
+    if not searched:
+        raise SpecError(
+            f"[model] sets every parameter the tuning searches "
+            f"({', '.join(f'{k} = {v!r}' for k, v in fixed.items())}), so a tune would "
+            f"have nothing to search. Remove from [model] those you want tuned (the spec's "
+            f"values are kept, not searched), or run without --tune / training.tune."
+        )
+    return SearchPlan(searched, fixed, unused)
 
 
 def tuned_model_dir(spec: Spec, root: Path, when: AsOf) -> Path:
@@ -132,10 +205,13 @@ def tune_model(
     timeout: float | None = None,
     progress: bool = False,
     track: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> Any:
     """Tune the spec's model on ``frame`` (the study of :func:`study_name`, in the spec's
-    ``training.storage``, a SQLite path relative to the project); returns the
+    ``training.storage``, a SQLite path relative to the project) over :func:`search_plan`
+    (the parameters ``[model]`` sets are kept, not searched); returns the
     :class:`forecaster.tuning.TuneResult` with the refitted best model of the study.
+    ``log``: called with a line that says what is searched and what the spec fixes.
 
     ``n_trials`` / ``timeout`` default to the spec's; the study minimises the spec's
     ``training.objective`` (``"val_loss"``, or a probabilistic score of a quantile model:
@@ -151,6 +227,9 @@ def tune_model(
     training = spec.training
     # the trials show no bars of their own (the study's bar shows the progress)
     estimator = without_checkpoints(build_estimator(spec, False))
+    plan = search_plan(spec, estimator, frame)
+    if log is not None:
+        log(f"tune     {plan.describe()}")
     logged = study_tracking(spec) if track else contextlib.nullcontext(False)
     with logged as tracked:  # the spec's [tracking]: enabled, and its experiment
         return tuning.tune(  # looked up at call time (tests replace it)
@@ -158,6 +237,7 @@ def tune_model(
             frame,
             n_trials=training.trials if n_trials is None else n_trials,
             timeout=training.timeout if timeout is None else timeout,
+            search_space=plan.space,
             storage=storage_url(spec, root),
             study_name=study_name(spec, when),
             random_state=spec.model.get("random_state"),
@@ -209,14 +289,14 @@ def model_plan(
     if _tunes(spec, tune):
         limit = f"at most {training.timeout:g} s" if training.timeout else "no time limit"
         try:
-            names = ", ".join(tuning.default_search_space(estimator, job.frame))
+            searched = search_plan(spec, estimator, job.frame).describe()
         except ImportError as exc:
             raise ForecasterError(
                 f"{exc}; the run would tune (--tune or training.tune = true). Install it, or "
                 "run without tuning."
             ) from None
         plan = (
-            f"tune {type(estimator).__name__} ({training.trials} trials, {limit}, over {names}; "
+            f"tune {type(estimator).__name__} ({training.trials} trials, {limit}, {searched}; "
             f"minimising {training.objective}) in the study {study_name(spec, job.when)} "
             f"({_storage_text(spec, job.root)}), then fit its best parameters on all the data"
         )
@@ -254,7 +334,7 @@ def _tuned(job: Job, progress: bool) -> tuple[Any, str]:
     """Tune under the lock of the study's as-of (shared with ``forecaster tune``)."""
     what = f"a tuning of {job.name!r} as of {job.when.label}"
     with output_lock(tuned_model_dir(job.spec, job.root, job.when), job.wait, what):
-        result = tune_model(job.spec, job.root, job.frame, job.when, progress=progress)
+        result = tune_model(job.spec, job.root, job.frame, job.when, progress=progress, log=job.log)
     return (
         result.best_estimator,
         f"tuned ({len(result.study.trials)} trials in study {result.study_name}), best "
