@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
+# the former distribution name of this package (now forecaster-rnn), in a .venv made before
+	$(PY) -m pip show forecaster >/dev/null 2>&1 && $(PY) -m pip uninstall -q -y forecaster || true
 	$(PY) -m pip install -q -e ".[all,dev,docs,notebooks]"
 	touch $(STAMP)
 
@@ -43,7 +45,7 @@ docs: install
 
 # A wheel and an sdist in dist/, bundled data sets included (`python -m zipfile -l dist/*.whl`).
 # --no-isolation: built with the venv's setuptools (the dev extra pins the version pyproject's
-# build-system needs), so no download. Install elsewhere with: pip install dist/forecaster-*.whl
+# build-system needs), so no download. Install elsewhere with: pip install dist/forecaster_rnn-*.whl
 wheel: install
 	rm -rf dist
 	$(PY) -m build --no-isolation --outdir dist .

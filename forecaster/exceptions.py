@@ -63,7 +63,7 @@ class ForecasterError(Exception):
 
 class MissingExtraError(ForecasterError, ImportError):
     """An optional dependency is not installed. The message names the ``pip install
-    "forecaster[...]"`` command (the extra) that installs it; ``except ImportError`` catches it
+    "forecaster-rnn[...]"`` command (the extra) that installs it; ``except ImportError`` catches it
     too."""
 
 

@@ -144,7 +144,8 @@ def test_datasets_dir_missing_package_data_says_how_to_fix(
     with pytest.raises(DataValidationError, match=f"export {DATASETS_DIR_ENV}=") as info:
         datasets_dir()
     assert str(missing) in str(info.value)
-    assert "pip install --force-reinstall forecaster" in str(info.value)
+    # the distribution's name: `pip install --force-reinstall forecaster` installs another project
+    assert "pip install --force-reinstall forecaster-rnn`" in str(info.value)
     with pytest.raises(DataValidationError, match="lacks its data files"):
         load_stocks(["MSFT"])
 
@@ -489,13 +490,13 @@ def test_numpy_integers_are_accepted(tmp_path: Path) -> None:
 
 def test_missing_librosa_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "librosa", None)  # makes `import librosa` fail
-    with pytest.raises(ImportError, match=r'pip install "forecaster\[audio\]"'):
+    with pytest.raises(ImportError, match=r'pip install "forecaster-rnn\[audio\]"'):
         load_audio_mfcc()
 
 
 def test_missing_soundfile_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "soundfile", None)
-    with pytest.raises(ImportError, match=r'pip install "forecaster\[audio\]"'):
+    with pytest.raises(ImportError, match=r'pip install "forecaster-rnn\[audio\]"'):
         load_audio_mfcc()
 
 

@@ -175,6 +175,79 @@ def test_python_blocks_are_labelled_python() -> None:
     assert not wrong, f"label Python blocks 'python' so that the suite runs them: {wrong}"
 
 
+# What names this package for pip or importlib.metadata by its import name "forecaster", the
+# name of an unrelated project on the package index: the distribution is "forecaster-rnn".
+WRONG_DISTRIBUTION = re.compile(
+    r"\bforecaster\[(?:[a-z,]+|\.\.\.)\]"  # an extra: pip install "forecaster[tune]"
+    r"|\bforecaster==|(?:dist|code)/forecaster-"  # a pin; a wheel's name (forecaster_rnn-*)
+    r"|pip (?:install|uninstall)\b[^\n`]*?[ \t][\"']?forecaster(?![\w\[-])"  # pip install -U
+    r"|(?:version|distribution|metadata)\(\s*[\"']forecaster[\"']"  # importlib.metadata
+)
+# Lines that name the other project on purpose (the warnings against it, the migration) say so
+# on the line or the line above.
+ON_PURPOSE = ("unrelated", "former")
+
+
+def texts_naming_the_package() -> dict[str, str]:
+    """Every text a user reads a pip command in: the package's messages and data cards, the
+    pages, the notebooks' cells, the README, the Makefile and pyproject.toml (not the
+    changelog, whose older entries tell the history)."""
+    files = [
+        *(ROOT / "forecaster").rglob("*.py"),
+        *(ROOT / "forecaster").rglob("*.md"),
+        *DOCS.rglob("*.md"),
+        *(ROOT / "pipelines").glob("*.toml"),
+        *(ROOT / name for name in ("README.md", "CONTRIBUTING.md", "Makefile", "pyproject.toml")),
+    ]
+    texts = {shown(path): path.read_text(encoding="utf-8") for path in files}
+    for notebook in DOCS.rglob("*.ipynb"):
+        cells = nbformat.read(notebook, as_version=4).cells
+        texts[shown(notebook)] = "\n".join(cell.source for cell in cells)
+    return texts
+
+
+def test_pip_commands_name_the_distribution_not_the_import_name() -> None:
+    """was: `pip install "forecaster[tune]"`, `pip install -U forecaster`, `pip install
+    --force-reinstall forecaster` in messages and pages: pip installs the index's unrelated
+    "forecaster" project."""
+    wrong = [
+        f"{name}:{text.count(chr(10), 0, match.start()) + 1}: {match.group(0)}"
+        for name, text in texts_naming_the_package().items()
+        for match in WRONG_DISTRIBUTION.finditer(text)
+        if not any(word in _line_of(text, match.start()) for word in ON_PURPOSE)
+    ]
+    assert not wrong, f"name the distribution forecaster-rnn: {wrong}"
+
+
+def _line_of(text: str, at: int) -> str:
+    """The line of the offset ``at`` and the line above it."""
+    start = text.rfind("\n", 0, max(text.rfind("\n", 0, at), 0)) + 1
+    end = text.find("\n", at)
+    return text[start : len(text) if end < 0 else end]
+
+
+def test_the_distribution_check_finds_the_import_name_in_pip_commands() -> None:
+    for text in (
+        'pip install "forecaster[tune]"',
+        "pip install -U forecaster",
+        "(`pip install --force-reinstall forecaster`)",
+        "pip install dist/forecaster-*.whl",
+        "code/forecaster-0.1.0-1abc-py3-none-any.whl",
+        "forecaster==0.1.0",
+        'importlib.metadata.version("forecaster")',
+        "reason=\"pip install 'forecaster[notebooks]'\"",
+    ):
+        assert WRONG_DISTRIBUTION.search(text), text
+    for text in (
+        'pip install "forecaster-rnn[tune]"',
+        "pip install -U forecaster-rnn",
+        "pip install dist/forecaster_rnn-*.whl",
+        "from forecaster[\\w.]* import",
+        "forecaster run pipelines/stocks_daily.toml",
+    ):
+        assert not WRONG_DISTRIBUTION.search(text), text
+
+
 def pages_with_python() -> list[Path]:
     return [
         page

@@ -94,7 +94,7 @@ def error_outputs(nb: Any) -> list[str]:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebook_is_valid_executed_and_small(name: str) -> None:
-    nbformat = pytest.importorskip("nbformat", reason="pip install 'forecaster[notebooks]'")
+    nbformat = pytest.importorskip("nbformat", reason="pip install 'forecaster-rnn[notebooks]'")
     path = notebook_path(name)
     size = path.stat().st_size
     assert size <= SIZE_CAP, (
@@ -143,8 +143,8 @@ def test_every_notebook_is_listed() -> None:
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT)
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_executes(name: str, tmp_path: Path, record_property: Any) -> None:
-    pytest.importorskip("nbclient", reason="pip install 'forecaster[notebooks]'")
-    pytest.importorskip("ipykernel", reason="pip install 'forecaster[notebooks]'")
+    pytest.importorskip("nbclient", reason="pip install 'forecaster-rnn[notebooks]'")
+    pytest.importorskip("ipykernel", reason="pip install 'forecaster-rnn[notebooks]'")
     workdir, tmpdir = tmp_path / "cwd", tmp_path / "tmp"
     workdir.mkdir()
     tmpdir.mkdir()

@@ -720,7 +720,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     "newer-version": (
         lambda d: edit_saved_config(d, lambda c: c.update(format_version=FORMAT_VERSION + 1)),
         rf"written with model format {FORMAT_VERSION + 1} by forecaster .*reads model formats "
-        rf"1 to {FORMAT_VERSION}\. Upgrade forecaster",
+        rf"1 to {FORMAT_VERSION}\. Upgrade forecaster to load it \(pip install -U forecaster-rnn\)",
     ),
     "version-zero": (
         lambda d: edit_saved_config(d, lambda c: c.update(format_version=0)),

@@ -132,7 +132,7 @@ def test_a_tracked_spec_without_mlflow_or_matplotlib_warns(tmp_path, monkeypatch
 
     spec = load_spec(write(tmp_path, MINIMAL))[0]  # [tracking] enabled by default
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    warned = pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster\[track\]")
+    warned = pytest.warns(ForecasterWarning, match=r"not tracked: .*forecaster-rnn\[track\]")
     with warned, tracked_run(spec, "2024-01-01", lambda line: None) as ids:
         assert ids == (None, None)
 
@@ -1929,8 +1929,23 @@ def test_a_missing_audio_extra_is_a_clean_error_naming_the_extra(tmp_path, capsy
     for path in (spec, _clips_free):
         code, err = run_cli(capsys, "run", str(path), "--dry-run")
         assert code == 1, err
-        assert 'pip install "forecaster[audio]"' in err
+        assert 'pip install "forecaster-rnn[audio]"' in err
         assert "bug in forecaster" not in err
+
+
+def test_tune_without_optuna_says_only_that_the_extra_is_missing(tmp_path, capsys, monkeypatch):
+    # was: the data's stale-series warning and "MLflow tracking is unavailable (...); the study
+    # is not logged" first, then the missing extra
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # neither the tune extra ...
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # ... nor the track extra is installed
+    code, err = run_cli(capsys, "tune", str(write(tmp_path, MINIMAL)), "--trials", "1")
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and 'pip install "forecaster-rnn[tune]"' in lines[0]
+    assert not (tmp_path / "models").exists()
 
 
 def test_an_import_error_of_no_extra_is_still_a_bug():
@@ -1941,7 +1956,7 @@ def test_an_import_error_of_no_extra_is_still_a_bug():
         raise ImportError("cannot import name 'x' from 'forecaster.nowhere'")
     # the extra is recognised by the error's class, not by a hint in its text
     with bug, translated_errors("the pipeline run"):
-        raise ImportError('no module named x; pip install "forecaster[tune]"')
+        raise ImportError('no module named x; pip install "forecaster-rnn[tune]"')
 
 
 @pytest.mark.parametrize(
@@ -1967,7 +1982,7 @@ def test_each_missing_extra_is_a_missing_extra_error_that_runs_translate(
     with pytest.raises(ImportError) as caught:  # what `except ImportError` code expects
         load()
     assert isinstance(caught.value, MissingExtraError)
-    assert f"forecaster[{extra}]" in str(caught.value)
+    assert f"forecaster-rnn[{extra}]" in str(caught.value)
     clean = pytest.raises(forecaster.ForecasterError, match=r"An optional dependency .* stops")
     with clean as raised, translated_errors("the pipeline run"):
         load()

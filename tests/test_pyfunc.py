@@ -38,9 +38,10 @@ mlflow = pytest.importorskip("mlflow")
 
 from forecaster.tracking import pyfunc, wheel  # noqa: E402  (needs mlflow)
 
-WHEEL_NAME = f"forecaster-{__version__}-py3-none-any.whl"
+# the distribution forecaster-rnn (the index's "forecaster" is an unrelated project)
+WHEEL_NAME = f"forecaster_rnn-{__version__}-py3-none-any.whl"
 # the name of a wheel forecaster makes: a build tag of its content
-TAGGED = re.compile(rf"forecaster-{re.escape(__version__)}-1[0-9a-f]{{12}}-py3-none-any\.whl")
+TAGGED = re.compile(rf"forecaster_rnn-{re.escape(__version__)}-1[0-9a-f]{{12}}-py3-none-any\.whl")
 SERVER_START_TIMEOUT = 150.0
 
 
@@ -289,14 +290,14 @@ def test_requirements_name_the_wheel_inside_the_model(logged):
     local = logged["local"]
     requirements = (local / "requirements.txt").read_text().splitlines()
     assert requirements[-1].startswith("code/") and TAGGED.fullmatch(requirements[-1][5:])
-    assert not any(line.startswith("forecaster==") for line in requirements)
+    assert not any(line.startswith(("forecaster==", "forecaster-rnn==")) for line in requirements)
     shipped = local / requirements[-1]
     assert shipped.is_file()
     with zipfile.ZipFile(shipped) as archive:
         names = set(archive.namelist())
-        metadata = archive.read(f"forecaster-{__version__}.dist-info/METADATA").decode()
+        metadata = archive.read(f"forecaster_rnn-{__version__}.dist-info/METADATA").decode()
     assert {"forecaster/__init__.py", "forecaster/tracking/pyfunc.py"} <= names
-    assert f"Version: {__version__}" in metadata and "Name: forecaster" in metadata
+    assert f"Version: {__version__}" in metadata and "\nName: forecaster-rnn\n" in metadata
     # the same requirements for every environment manager, and the model says which wheel
     assert requirements[-1] in (local / "conda.yaml").read_text()
     assert "requirements.txt" in (local / "python_env.yaml").read_text()
@@ -342,7 +343,9 @@ def test_a_wheel_of_your_own_is_used_as_given(tmp_path, monkeypatch):
         ("forecaster.zip", b"PK", "not named like a wheel"),
         (WHEEL_NAME, b"not a zip", "not a zip archive"),
         (WHEEL_NAME, "other-package", "lacks"),
-        ("forecaster-0.0.1-py3-none-any.whl", "old-version", "holds forecaster 0.0.1"),
+        ("forecaster_rnn-0.0.1-py3-none-any.whl", "old-version", "holds forecaster 0.0.1"),
+        # the former distribution name, or the index's unrelated project "forecaster"
+        (f"forecaster-{__version__}-py3-none-any.whl", "old-version", "former distribution name"),
     ],
 )
 def test_a_bad_wheel_of_your_own_is_refused_with_the_reason(
@@ -355,7 +358,7 @@ def test_a_bad_wheel_of_your_own_is_refused_with_the_reason(
     elif content == "old-version":
         with zipfile.ZipFile(wheel.package_wheel()) as source, zipfile.ZipFile(path, "w") as out:
             for item in source.namelist():
-                target = item.replace(f"forecaster-{__version__}.", "forecaster-0.0.1.")
+                target = item.replace(f"forecaster_rnn-{__version__}.", "forecaster_rnn-0.0.1.")
                 out.writestr(target, source.read(item))
     elif content is not None:
         path.write_bytes(content)
@@ -376,7 +379,8 @@ def test_without_a_wheel_the_model_pins_the_version_and_a_warning_says_why(monke
     monkeypatch.setattr(pyfunc, "package_wheel", unavailable)
     with pytest.warns(ForecasterWarning, match="no build backend here.*--env-manager local"):
         requirements, code_paths = pyfunc.packaging()
-    assert code_paths is None and requirements[-1] == f"forecaster=={__version__}"
+    # the distribution's name: a pin `forecaster==` would resolve the index's unrelated project
+    assert code_paths is None and requirements[-1] == f"forecaster-rnn=={__version__}"
 
 
 def test_the_wheel_is_cached_by_content(tmp_path, monkeypatch):
@@ -452,7 +456,7 @@ def test_a_wheel_install_is_packed_back_into_the_same_wheel(tmp_path):
     packed = Path(done.stdout.strip().splitlines()[-1])
     assert TAGGED.fullmatch(packed.name) and packed.parent.parent == tmp_path / "cache"
     with zipfile.ZipFile(built) as a, zipfile.ZipFile(packed) as b:
-        record = f"forecaster-{__version__}.dist-info/RECORD"
+        record = f"forecaster_rnn-{__version__}.dist-info/RECORD"
         assert sorted(a.namelist()) == sorted(b.namelist())
         for name in a.namelist():
             if name != record:

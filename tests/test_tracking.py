@@ -861,7 +861,7 @@ def test_without_mlflow_fit_works_and_tracking_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(pyfunc, "_PYFUNC_CLASS", None)
     for call in (tracking.autolog, tracking.configure, lambda: tracking.ForecasterPyfunc):
-        with pytest.raises(ImportError, match=r'pip install "forecaster\[track\]"'):
+        with pytest.raises(ImportError, match=r'pip install "forecaster-rnn\[track\]"'):
             call()
     model = make_model(max_epochs=1).fit(make_frame(1, 60))
     assert len(model.history_) == 1

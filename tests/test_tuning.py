@@ -571,7 +571,7 @@ def test_metric_callable_and_settings_errors(frame):
 
 def test_missing_optuna_names_the_extra(monkeypatch, frame):
     monkeypatch.setitem(sys.modules, "optuna", None)
-    with pytest.raises(ImportError, match=r'pip install "forecaster\[tune\]"'):
+    with pytest.raises(ImportError, match=r'pip install "forecaster-rnn\[tune\]"'):
         quick(frame=frame)
     with pytest.raises(ImportError, match=r"forecaster\.tune"):
         default_search_space(tiny_model())
@@ -922,7 +922,7 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
 
 def test_track_without_mlflow_names_the_extra(monkeypatch, frame):
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    with pytest.raises(ImportError, match=r"pip install 'forecaster\[track\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'forecaster-rnn\[track\]'"):
         quick(frame=frame, track=True)
 
 

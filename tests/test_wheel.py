@@ -39,8 +39,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "forecaster" / "datasets" / "data"
 CACHE_ENV = "FORECASTER_WHEEL_SMOKE_CACHE"
-# Bump to throw away every cached environment (a change in how it is built below).
-RECIPE = 1
+# Bump to throw away every cached environment (a change in how it is built below). 2: the
+# distribution was renamed forecaster -> forecaster-rnn (an old environment holds the old one).
+RECIPE = 2
+# The distribution's name (the index's "forecaster" is an unrelated project) and its name in
+# the file names of wheels, sdists and .dist-info folders; the import name stays "forecaster".
+DISTRIBUTION = "forecaster-rnn"
+FILE_PREFIX = f"forecaster_rnn-{__version__}"
+# The license texts that go with the copies of the bundled data (pyproject's license-files).
+LICENSE_FILES = (
+    "LICENSE",
+    *(f"{DATA.relative_to(REPO)}/{n}" for n in ("stocks/LICENSES.md", "audio/README.md")),
+)
 # Variables that would make the installed package read the checkout instead of itself.
 LEAKS = ("PYTHONPATH", "PYTHONHOME", "FORECASTER_DATASETS_DIR", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
@@ -113,8 +123,8 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     print(f"built in {time.perf_counter() - started:.1f} s")
     wheels, sdists = sorted(out.glob("*.whl")), sorted(out.glob("*.tar.gz"))
-    assert [p.name for p in wheels] == [f"forecaster-{__version__}-py3-none-any.whl"]
-    assert [p.name for p in sdists] == [f"forecaster-{__version__}.tar.gz"]
+    assert [p.name for p in wheels] == [f"{FILE_PREFIX}-py3-none-any.whl"]
+    assert [p.name for p in sdists] == [f"{FILE_PREFIX}.tar.gz"]
     return wheels[0], sdists[0]
 
 
@@ -131,7 +141,7 @@ def _data_files() -> dict[str, bytes]:
 
 def test_wheel_holds_the_package_and_its_data_and_nothing_else(dists: tuple[Path, Path]) -> None:
     wheel, _ = dists
-    dist_info = f"forecaster-{__version__}.dist-info"
+    dist_info = f"{FILE_PREFIX}.dist-info"
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         for name, content in _data_files().items():
@@ -143,10 +153,18 @@ def test_wheel_holds_the_package_and_its_data_and_nothing_else(dists: tuple[Path
             if "__pycache__" not in p.parts
         }
         assert modules <= names, sorted(modules - names)
-        license_text = zf.read(f"{dist_info}/licenses/LICENSE").decode()
+        licenses = {name: zf.read(f"{dist_info}/licenses/{name}") for name in LICENSE_FILES}
         metadata = zf.read(f"{dist_info}/METADATA").decode()
-    assert "Copyright (c) 2026 The forecaster developers" in license_text
-    assert "License-Expression: MIT" in metadata
+    assert b"Copyright (c) 2026 The forecaster developers" in licenses["LICENSE"]
+    # the data's licenses go with the copies (was: MIT only, the LICENSE alone)
+    assert licenses == {name: (REPO / name).read_bytes() for name in LICENSE_FILES}
+    fields = metadata.split("\n\n", 1)[0].splitlines()
+    assert f"Name: {DISTRIBUTION}" in fields
+    expression = "License-Expression: MIT AND NCSA AND LicenseRef-Matplotlib AND CC-BY-SA-4.0"
+    assert expression in fields
+    assert {f"License-File: {name}" for name in LICENSE_FILES} <= set(fields)
+    # the extras name this distribution: `all` never resolves the index's "forecaster"
+    assert f'Requires-Dist: {DISTRIBUTION}[audio,track,tune]; extra == "all"' in fields
     strays = sorted(n for n in names if not n.startswith(("forecaster/", f"{dist_info}/")))
     assert strays == []  # no tests, benchmarks, pipelines, mlflow or top-level datasets
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
@@ -154,12 +172,14 @@ def test_wheel_holds_the_package_and_its_data_and_nothing_else(dists: tuple[Path
 
 def test_sdist_holds_license_changelog_and_data(dists: tuple[Path, Path]) -> None:
     _, sdist = dists
-    root = f"forecaster-{__version__}"
+    root = FILE_PREFIX
     with tarfile.open(sdist) as tar:
         names = {m.name.removeprefix(f"{root}/") for m in tar.getmembers() if m.isfile()}
     documents = {"LICENSE", "CHANGELOG.md", "CONTRIBUTING.md", "README.md", "pyproject.toml"}
     assert documents <= names
     assert set(_data_files()) <= names
+    specs = {p.relative_to(REPO).as_posix() for p in (REPO / "pipelines").glob("*.toml")}
+    assert specs and specs <= names  # the example specs (the docs: a clone or the sdist)
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "mlflow/"))]
 
 
@@ -262,6 +282,7 @@ def test_installed_wheel_loads_its_data_fits_and_predicts(venv: Path, user_dir: 
         venv,
         """
         import datetime as dt, json
+        from importlib import metadata
         import polars as pl
         import forecaster
         from forecaster import RNNForecaster, datasets
@@ -275,6 +296,8 @@ def test_installed_wheel_loads_its_data_fits_and_predicts(venv: Path, user_dir: 
         print(json.dumps({
             "file": forecaster.__file__,
             "version": forecaster.__version__,
+            "distributions": metadata.packages_distributions().get("forecaster"),
+            "dist_version": metadata.version("forecaster-rnn"),
             "data": str(datasets.datasets_dir()),
             "rows": datasets.list_datasets().select("name", "rows").rows(),
             "columns": forecast.columns,
@@ -293,7 +316,8 @@ def test_installed_wheel_loads_its_data_fits_and_predicts(venv: Path, user_dir: 
     data = Path(found["data"]).resolve()
     assert data == site / "forecaster" / "datasets" / "data"
     assert "Data card: daily stock and index prices" in (data / "stocks" / "README.md").read_text()
-    assert found["version"] == __version__
+    assert found["version"] == __version__ == found["dist_version"]
+    assert found["distributions"] == [DISTRIBUTION]  # the package and its name, alone
     assert found["rows"] == [["stocks", 21954], ["audio", 871]]
     # The forecast: five finite values per series on the next five business days after each
     # series' last row (MSFT ends on Friday 2017-11-10, SPX on Monday 2018-12-31).

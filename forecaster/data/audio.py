@@ -30,7 +30,7 @@ __all__ = [
     "mfcc_settings",
 ]
 
-AUDIO_INSTALL_HINT = 'pip install "forecaster[audio]"'
+AUDIO_INSTALL_HINT = 'pip install "forecaster-rnn[audio]"'
 """How to install the optional audio dependencies."""
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import polars as pl
 
 from forecaster._validation import describe_value
+from forecaster._version import DISTRIBUTION
 from forecaster.data.audio import (
     audio_files,
     frame_count,
@@ -138,10 +139,10 @@ def _data_root() -> Traversable:
         raise DataValidationError(
             f"The data bundled with forecaster was not found at {root}: this installation of "
             "the package lacks its data files (a build that dropped the package data?). "
-            "Reinstall forecaster from a wheel or sdist (`pip install --force-reinstall "
-            f"forecaster`), or point it at a copy with `export {DATASETS_DIR_ENV}=/path/to/data` "
-            "(a folder with stocks/ and audio/ inside, e.g. forecaster/datasets/data in a clone "
-            "of the repository)."
+            f"Reinstall forecaster from a wheel or sdist (`pip install --force-reinstall "
+            f"{DISTRIBUTION}`), or point it at a copy with "
+            f"`export {DATASETS_DIR_ENV}=/path/to/data` (a folder with stocks/ and audio/ inside, "
+            "e.g. forecaster/datasets/data in a clone of the repository)."
         )
     return root
 
@@ -196,8 +197,8 @@ def _bundled_path(*parts: str) -> Iterator[Path]:
         raise DataValidationError(
             f"Bundled data file {resource} does not exist. Expected the layout of the package's "
             f"data folder (stocks/, audio/); check ${DATASETS_DIR_ENV} if it is set, or "
-            "reinstall forecaster (`pip install --force-reinstall forecaster`) or restore the "
-            "file from git in a clone."
+            f"reinstall forecaster (`pip install --force-reinstall {DISTRIBUTION}`) or restore "
+            "the file from git in a clone."
         )
     if isinstance(resource, Path) or resource.is_file():
         with resources.as_file(resource) as path:
@@ -419,7 +420,7 @@ def load_audio_mfcc(
     ------
     ImportError
         If librosa or soundfile is not installed (the message says
-        ``pip install "forecaster[audio]"``).
+        ``pip install "forecaster-rnn[audio]"``).
     DataValidationError
         If a parameter is out of range, the folder does not exist, no file matches ``pattern``,
         two matching files share a name stem, or a file cannot be decoded (the message names

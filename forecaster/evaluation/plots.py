@@ -62,7 +62,8 @@ def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib ships with the track extra
         raise MissingExtraError(
-            f"{what} needs matplotlib: pip install 'forecaster[track]' (or pip install matplotlib)."
+            f"{what} needs matplotlib: pip install 'forecaster-rnn[track]' (or pip install "
+            "matplotlib)."
         ) from exc
     width = 9 if n_cols == 1 else 4.5 * n_cols
     fig = Figure(figsize=(width, 0.4 + 2.2 * n_rows), layout="constrained")

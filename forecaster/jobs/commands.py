@@ -54,6 +54,7 @@ from forecaster.persistence import FORMAT, saved_provenance
 from forecaster.persistence import load as load_model
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
+from forecaster.tuning.common import import_optuna
 
 __all__ = [
     "EXIT_BUSY",
@@ -365,10 +366,12 @@ def with_levels(spec: Any, levels: list[float] | None, folds: int) -> Any:
 
 
 def tune_command(args: argparse.Namespace, log: Log) -> int:
-
+    """Tune the spec's model with Optuna and save the study's best, refitted. Without Optuna
+    the missing extra is all it says: checked before the data's warnings and tracking's."""
+    import_optuna()
     spec, root = load_spec(args.spec)
     search_plan(spec, build_estimator(spec, False))  # nothing to search: exit 2 before the data
-    frame, when = prepare_data(spec, root, args.as_of)
+    frame, when = prepare_data(spec, root, args.as_of, forecasts=False)
     out = _model_destination(tuned_model_dir(spec, root, when))
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):

@@ -497,7 +497,7 @@ def write_forecast_plot(
     except ImportError:  # no matplotlib: no plot (it ships with the track extra)
         warnings.warn(
             f"No forecast.png: [output] plot_series = {n} asks for a plot, and matplotlib is "
-            'not installed. Install it with pip install "forecaster[track]", or set '
+            'not installed. Install it with pip install "forecaster-rnn[track]", or set '
             "plot_series = 0.",
             ForecasterWarning,
             stacklevel=2,

@@ -155,7 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def spec_args(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("spec", type=_path, help="pipeline spec (pipelines/*.toml)")
+        sub.add_argument(
+            "spec",
+            type=_path,
+            help="pipeline spec: a TOML file, usually in a project's pipelines/ folder",
+        )
         sub.add_argument(
             "--as-of",
             help="use data up to this ISO date, date and time, or integer step (default: the "

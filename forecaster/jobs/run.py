@@ -23,7 +23,7 @@ Errors
     ``OwnershipError`` and ``ModelFormatError`` (exit 2 in the CLI), ``DataValidationError``
     (3), ``ConcurrentRunError`` (4), any other ``ForecasterError`` (1): an operating-system
     error (also inside Polars: a full disk) with the system's message, an optional dependency
-    not installed with the ``pip install "forecaster[...]"`` that installs it (1), anything
+    not installed with the ``pip install "forecaster-rnn[...]"`` that installs it (1), anything
     else as a bug.
 """
 
@@ -146,7 +146,7 @@ def translated_errors(doing: str) -> Iterator[None]:
     error that carries one: a full disk while writing Parquet) becomes a ``ForecasterError``
     with the system's message and the path; a :class:`~forecaster.exceptions.MissingExtraError`
     (an optional dependency that is not installed; its message names the ``pip install
-    "forecaster[...]"`` command) a ``ForecasterError`` with that message; anything else a
+    "forecaster-rnn[...]"`` command) a ``ForecasterError`` with that message; anything else a
     ``ForecasterError`` that calls it a bug, with the original as its ``__cause__``.
     ``BrokenPipeError`` and ``KeyboardInterrupt`` pass (the command line handles them).
     """

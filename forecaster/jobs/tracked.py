@@ -114,7 +114,7 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
         warnings.warn(
             "This run is not tracked: [tracking] enabled = true (the default) needs MLflow, "
-            'which is not installed. Install it with pip install "forecaster[track]", or set '
+            'which is not installed. Install it with pip install "forecaster-rnn[track]", or set '
             "[tracking] enabled = false.",
             ForecasterWarning,
             stacklevel=3,

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 import forecaster._io as _io
 import forecaster.persistence.migration as migration
 from forecaster._hashing import sha256_bytes
-from forecaster._version import __version__
+from forecaster._version import DISTRIBUTION, __version__
 from forecaster.exceptions import ForecasterWarning, ModelFormatError
 from forecaster.persistence.format import (
     CONFIG,
@@ -220,8 +220,8 @@ class _Reader:
         if is_int(version) and version > FORMAT_VERSION:
             raise ModelFormatError(
                 f"{self.folder} was written with model format {version} by {written}; {reads}. "
-                "Upgrade forecaster to load it (pip install -U forecaster), or refit and save "
-                "the model with this version."
+                f"Upgrade forecaster to load it (pip install -U {DISTRIBUTION}), or refit and "
+                "save the model with this version."
             )
         if not is_int(version) or version < MIN_FORMAT_VERSION:
             raise ModelFormatError(

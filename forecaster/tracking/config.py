@@ -74,7 +74,7 @@ DEFAULT_FALLBACK_DIR = "mlflow/unlogged"
 """Where a fit that could not be logged leaves its model and records."""
 
 
-INSTALL_HINT = 'pip install "forecaster[track]"'
+INSTALL_HINT = 'pip install "forecaster-rnn[track]"'
 
 
 MODEL_NAME = "model"

@@ -29,12 +29,12 @@ takes those in Python.
 
 The model carries forecaster's own wheel (:func:`forecaster.tracking.wheel.package_wheel`),
 logged as a ``code_paths`` file (MLflow copies it to the model's ``code/`` folder) and named in
-its requirements as ``code/forecaster-<version>-<tag>-py3-none-any.whl``: MLflow installs a fresh
-environment's requirements from the model's folder (``mlflow models serve --env-manager
+its requirements as ``code/forecaster_rnn-<version>-<tag>-py3-none-any.whl``: MLflow installs a
+fresh environment's requirements from the model's folder (``mlflow models serve --env-manager
 virtualenv`` or ``uv``, ``mlflow models build-docker``), so the relative path finds the wheel and
 no package index needs to have forecaster. A wheel, not source files: no ``.py`` file is written
 to the artifact store. When no wheel can be made, the model is logged with the pin
-``forecaster==<version>`` and a :class:`~forecaster.exceptions.ForecasterWarning` says why and
+``forecaster-rnn==<version>`` and a :class:`~forecaster.exceptions.ForecasterWarning` says why and
 how to fix it (such a model serves with ``--env-manager local`` only).
 """
 
@@ -50,7 +50,7 @@ import numpy as np
 import polars as pl
 
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
-from forecaster._version import __version__
+from forecaster._version import DISTRIBUTION, __version__
 from forecaster.data.frames import column_tuple
 from forecaster.estimators.intervals import quantile_level
 from forecaster.evaluation.intervals import level_name, quantile_name
@@ -268,7 +268,8 @@ def _pinned_dependencies() -> list[str]:
 def packaging() -> tuple[list[str], list[str] | None]:
     """``(pip_requirements, code_paths)`` of a logged model: the pinned dependencies and
     ``code/<forecaster wheel>``, with the wheel as the one code path; without a wheel (a
-    warning says why), the pin ``forecaster==<version>`` and no code path.
+    warning says why), the pin ``forecaster-rnn==<version>`` (the distribution's name: the
+    index's ``forecaster`` is an unrelated project) and no code path.
 
     Raises
     ------
@@ -281,7 +282,7 @@ def packaging() -> tuple[list[str], list[str] | None]:
     >>> requirements, code_paths = packaging()
     >>> requirements[-1] == f"code/{Path(code_paths[0]).name}"
     True
-    >>> Path(code_paths[0]).name.startswith("forecaster-0.1.0-")
+    >>> Path(code_paths[0]).name.startswith("forecaster_rnn-0.1.0-")
     True
     """
     requirements = _pinned_dependencies()
@@ -291,14 +292,15 @@ def packaging() -> tuple[list[str], list[str] | None]:
         if os.environ.get(WHEEL_ENV, "").strip():
             raise
         warnings.warn(
-            f"The logged model names forecaster=={__version__} in its requirements without "
-            f"shipping the package: {exc} It serves with `mlflow models serve --env-manager "
-            "local` (this environment); a fresh environment (--env-manager virtualenv or uv, "
-            "build-docker) can install forecaster only from an index that has this version.",
+            f"The logged model names {DISTRIBUTION}=={__version__} in its requirements "
+            f"without shipping the package: {exc} It serves with `mlflow models serve "
+            "--env-manager local` (this environment); a fresh environment (--env-manager "
+            f"virtualenv or uv, build-docker) can install it only from an index that has "
+            f"{DISTRIBUTION} {__version__}.",
             ForecasterWarning,
             stacklevel=user_stacklevel(),
         )
-        return [*requirements, f"forecaster=={__version__}"], None
+        return [*requirements, f"{DISTRIBUTION}=={__version__}"], None
     return [*requirements, f"{CODE_DIR}/{wheel.name}"], [str(wheel)]
 
 

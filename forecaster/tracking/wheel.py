@@ -6,7 +6,8 @@
 1. ``$FORECASTER_WHEEL`` (:data:`WHEEL_ENV`), the path of a wheel you built yourself
    (``python -m build --wheel``); it must hold this version of forecaster.
 2. A source tree (a clone, an editable install): the package folder's parent holds a
-   ``pyproject.toml`` of the project ``forecaster``. Its top-level files and the package folder
+   ``pyproject.toml`` of the project ``forecaster-rnn`` (the distribution's name; the import
+   name is ``forecaster``). Its top-level files and the package folder
    are copied to a temporary folder and built there with the build backend that
    ``pyproject.toml`` names (setuptools), without network access and without touching the
    tree.
@@ -16,16 +17,16 @@
 Built and packed wheels are cached in :func:`wheel_cache_dir`, keyed by a digest of the files
 they are made of, so repeated fits of the same code reuse one wheel (only the
 :data:`CACHE_KEEP` most recently used are kept). Their names carry a build tag of that digest
-(``forecaster-0.1.0-1<12 hex digits>-py3-none-any.whl``): MLflow reuses a fresh environment
-for every model whose requirements read the same, so models of different code must name
-different wheels. Every wheel is checked before use: a zip
-archive named ``forecaster-<version>-<tags>.whl`` holding this version's
+(``forecaster_rnn-0.1.0-1<12 hex digits>-py3-none-any.whl``): MLflow reuses a fresh
+environment for every model whose requirements read the same, so models of different code must
+name different wheels. Every wheel is checked before use: a zip archive named
+``forecaster_rnn-<version>-<tags>.whl`` holding this version's
 ``forecaster/tracking/pyfunc.py`` (the loader module of the logged models) and its metadata.
 
 Examples
 --------
 >>> wheel = package_wheel()
->>> wheel.name.startswith("forecaster-0.1.0-1"), wheel.name.endswith("-py3-none-any.whl")
+>>> wheel.name.startswith("forecaster_rnn-0.1.0-1"), wheel.name.endswith("-py3-none-any.whl")
 (True, True)
 >>> check_wheel(wheel) == wheel
 True
@@ -54,7 +55,7 @@ from filelock import FileLock, Timeout
 from forecaster._hashing import sha256_hasher
 from forecaster._io.atomic import write_atomic
 from forecaster._io.manifests import check_replaceable, write_manifest
-from forecaster._version import __version__
+from forecaster._version import DISTRIBUTION, __version__
 from forecaster.exceptions import ForecasterError, OwnershipError
 
 __all__ = [
@@ -85,15 +86,19 @@ BUILD_TIMEOUT = 300.0
 """Seconds a wheel build (or the wait for another process's build) may take at most."""
 
 
-PACKAGE = "forecaster"
+PACKAGE = "forecaster"  # the import name; the distribution's is DISTRIBUTION
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../forecaster
 _LOADER_FILE = f"{PACKAGE}/tracking/pyfunc.py"
-_WHEEL_NAME = re.compile(rf"^{PACKAGE}-(?P<version>[^-]+)-(?:\d[^-]*-)?[^-]+-[^-]+-[^-]+\.whl$")
+_WHEEL_PREFIX = DISTRIBUTION.replace("-", "_")  # the name in wheel and .dist-info file names
+_TAGS = r"-(?P<version>[^-]+)-(?:\d[^-]*-)?[^-]+-[^-]+-[^-]+\.whl$"
+_WHEEL_NAME = re.compile(rf"^{_WHEEL_PREFIX}{_TAGS}")
+# the wheels the cache held when the distribution was named like the package (pruned as its own)
+_FORMER_WHEEL_NAME = re.compile(rf"^{PACKAGE}{_TAGS}")
 _SKIPPED_DIRS = {"__pycache__"}
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 _HOW_TO_SET = (
     f"build a wheel yourself (`python -m build --wheel` in the repository) and set "
-    f"{WHEEL_ENV}=/path/to/{PACKAGE}-{__version__}-py3-none-any.whl"
+    f"{WHEEL_ENV}=/path/to/{_WHEEL_PREFIX}-{__version__}-py3-none-any.whl"
 )
 
 
@@ -132,7 +137,7 @@ def package_wheel() -> Path:
         )
     raise WheelError(
         f"Cannot make a wheel of forecaster {__version__} loaded from {_PACKAGE_DIR}: it is "
-        f"neither a source tree (no pyproject.toml of {PACKAGE!r} in {root}) nor an installed "
+        f"neither a source tree (no pyproject.toml of {DISTRIBUTION!r} in {root}) nor an installed "
         f"distribution with a file list (RECORD). To ship the package with logged models, "
         f"{_HOW_TO_SET}."
     )
@@ -145,7 +150,7 @@ def check_wheel(path: Path, *, what: str = "the wheel") -> Path:
     Examples
     --------
     >>> import tempfile
-    >>> bad = Path(tempfile.mkdtemp()) / "forecaster-0.1.0-py3-none-any.whl"
+    >>> bad = Path(tempfile.mkdtemp()) / "forecaster_rnn-0.1.0-py3-none-any.whl"
     >>> _ = bad.write_bytes(b"not a zip")
     >>> check_wheel(bad)
     Traceback (most recent call last):
@@ -159,8 +164,10 @@ def check_wheel(path: Path, *, what: str = "the wheel") -> Path:
     if match is None:
         raise WheelError(
             f"{what} is not named like a wheel of forecaster ({path.name!r}; expected "
-            f"'{PACKAGE}-{__version__}-py3-none-any.whl'): pip installs a wheel only under "
-            "its own name. Point it at the file that `python -m build --wheel` wrote."
+            f"'{_WHEEL_PREFIX}-{__version__}-py3-none-any.whl', of the distribution "
+            f"{DISTRIBUTION}): pip installs a wheel only under its own name. Point it at the "
+            "file that `python -m build --wheel` wrote (a 'forecaster-*.whl' is of the former "
+            "distribution name or of an unrelated project)."
         )
     version = match.group("version")
     try:
@@ -171,7 +178,7 @@ def check_wheel(path: Path, *, what: str = "the wheel") -> Path:
             f"{what} ({path}) is not a zip archive ({exc}); a wheel is one. Rebuild it with "
             "`python -m build --wheel`."
         ) from None
-    metadata = f"{PACKAGE}-{version}.dist-info/METADATA"
+    metadata = f"{_WHEEL_PREFIX}-{version}.dist-info/METADATA"
     missing = [name for name in (_LOADER_FILE, metadata) if name not in names]
     if missing:
         raise WheelError(
@@ -227,7 +234,7 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
         ) from None
     try:
         with FileLock(cache / ".lock", timeout=BUILD_TIMEOUT):
-            found = sorted((cache / key).glob(f"{PACKAGE}-*.whl"))
+            found = sorted((cache / key).glob(f"{_WHEEL_PREFIX}-*.whl"))
             if found:
                 try:
                     check_wheel(found[0], what=f"the cached wheel of {what}")
@@ -251,7 +258,7 @@ def _cached(files: dict[str, Path], make: Callable[[Path], Path], *, what: str) 
 
 
 def _tagged(name: str, key: str) -> str:
-    """``forecaster-0.1.0-1<12 hex digits of key>-py3-none-any.whl``: the wheel's name with a
+    """``forecaster_rnn-0.1.0-1<12 hex digits of key>-py3-none-any.whl``: the wheel's name with a
     build tag of its content. MLflow names a fresh environment after the text of the model's
     requirements, so without it two models of different code of one version would share the
     environment built for the first one (and serve its code)."""
@@ -259,8 +266,8 @@ def _tagged(name: str, key: str) -> str:
     if match is None:  # checked before: cannot happen
         raise WheelError(f"{name!r} is not a wheel name of forecaster.")
     version = match.group("version")
-    rest = name[len(f"{PACKAGE}-{version}-") :].split("-")[-3:]
-    return "-".join([PACKAGE, version, f"1{key[:12]}", *rest])
+    rest = name[len(f"{_WHEEL_PREFIX}-{version}-") :].split("-")[-3:]
+    return "-".join([_WHEEL_PREFIX, version, f"1{key[:12]}", *rest])
 
 
 _CACHE_KIND = "wheel"
@@ -271,8 +278,10 @@ def _prune(cache: Path) -> None:
     """Keep the :data:`CACHE_KEEP` most recently used wheels of the cache. Only entries the
     cache provably wrote are counted and deleted (their manifest, or the shape of an entry
     from before manifests: :func:`_is_old_entry`): a folder of the user's that holds a
-    forecaster wheel (``FORECASTER_WHEEL_CACHE`` pointed at a releases folder) is left alone."""
-    entries = [wheel for wheel in cache.glob(f"*/{PACKAGE}-*.whl") if _is_entry(wheel.parent)]
+    forecaster wheel (``FORECASTER_WHEEL_CACHE`` pointed at a releases folder) is left alone.
+    Entries of the former distribution name (``forecaster-*.whl``) are counted too."""
+    entries = [wheel for wheel in cache.glob("*/*.whl") if _is_wheel_name(wheel.name)]
+    entries = [wheel for wheel in entries if _is_entry(wheel.parent)]
     entries.sort(key=lambda wheel: wheel.stat().st_mtime, reverse=True)
     for wheel in entries[CACHE_KEEP:]:
         shutil.rmtree(wheel.parent, ignore_errors=True)
@@ -291,8 +300,13 @@ def _is_old_entry(folder: Path) -> bool:
     """An entry written before entries had a manifest: a folder named by its 24 hex digits of
     content key that holds one forecaster wheel and nothing else."""
     files = [path.name for path in folder.iterdir()]
-    one_wheel = len(files) == 1 and _WHEEL_NAME.match(files[0]) is not None
+    one_wheel = len(files) == 1 and _is_wheel_name(files[0])
     return one_wheel and re.fullmatch(r"[0-9a-f]{24}", folder.name) is not None
+
+
+def _is_wheel_name(name: str) -> bool:
+    """A file name of a cached wheel: of this distribution name, or of the former one."""
+    return any(pattern.match(name) for pattern in (_WHEEL_NAME, _FORMER_WHEEL_NAME))
 
 
 # ------------------------------------------------------------------------------------------
@@ -305,7 +319,7 @@ def _is_source_tree(root: Path) -> bool:
         project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return False
-    return project.get("project", {}).get("name") == PACKAGE
+    return project.get("project", {}).get("name") == DISTRIBUTION
 
 
 _BUILD_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "MANIFEST.in")
@@ -393,14 +407,14 @@ def _installed_files() -> tuple[str, dict[str, Path]] | None:
     """``(dist-info folder name, {name in the wheel: installed path})`` of the installed
     distribution whose files are the ones running, or None."""
     try:
-        dist = importlib.metadata.distribution(PACKAGE)
+        dist = importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         return None
     listed = dist.files or []
     init = Path(str(dist.locate_file(f"{PACKAGE}/__init__.py"))).resolve()
     if init != _PACKAGE_DIR / "__init__.py":
         return None
-    dist_info = f"{PACKAGE}-{dist.version}.dist-info"
+    dist_info = f"{_WHEEL_PREFIX}-{dist.version}.dist-info"
     skipped = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
     files = {}
     for item in listed:

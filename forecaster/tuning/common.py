@@ -11,7 +11,7 @@ import numpy as np
 
 from forecaster.exceptions import ForecasterError, MissingExtraError
 
-INSTALL_HINT = 'pip install "forecaster[tune]"'
+INSTALL_HINT = 'pip install "forecaster-rnn[tune]"'
 
 
 def import_optuna() -> Any:

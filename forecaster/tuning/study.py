@@ -121,7 +121,7 @@ Several processes and machines
     on its own copy.
 
 Tracking
-    Opt-in: with ``track=True`` (it needs ``pip install 'forecaster[track]'``) :func:`tune`
+    Opt-in: with ``track=True`` (it needs ``pip install 'forecaster-rnn[track]'``) :func:`tune`
     uses :mod:`forecaster.tracking`: ``log_study(study, estimator, frame, storage=...)``
     creates (or, for a study resumed from its storage, finds again by the key the study keeps;
     never by its name alone, so an in-memory study always gets its own) the study's parent

@@ -25,7 +25,7 @@ __all__ = [
     "require_tracking",
 ]
 
-TRACK_HINT = "pip install 'forecaster[track]'"
+TRACK_HINT = "pip install 'forecaster-rnn[track]'"
 
 TRIAL_METRIC = "best_val_loss"
 """Metric name of a trial's intermediate values (the running best validation loss, one per
