@@ -1107,8 +1107,9 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
     summary = next(line["summary"] for line in lines if "summary" in line)
     scores = ["coverage_80", "width_80", "winkler_80", "msis_80", "pinball", "scrps"]
     baselines = ["mae_naive", "mae_skill_naive"]  # seasonality 1: the naive baseline only
-    assert sorted(summary) == sorted(f"backtest_{s}" for s in ["mae", *baselines, *scores])
-    table = pl.read_parquet(out)
+    listed = ["mae", *baselines, *scores[:-1]]  # scrps is not listed: not reported
+    assert sorted(summary) == sorted(f"backtest_{s}" for s in listed)
+    table = pl.read_parquet(out)  # the backtest's table: every score it computed
     assert set(scores) <= set(table.columns) and table["fold"].n_unique() == 2
     # the run's own backtest: the same scores in summary.json
     assert run_cli(capsys, "run", str(spec))[0] == 0
@@ -2306,9 +2307,11 @@ def test_a_skipped_run_removes_what_a_dead_run_of_its_outputs_left(tmp_path, cap
     assert f"cleanup  removed {staging}" in err
 
 
-def test_a_skipped_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_path, capsys):
-    """The clean-up needs the outputs' lock, taken without waiting: a run of the same outputs
-    that lives (holds the lock) keeps its checkpoints, and the skip is still reported."""
+def test_a_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_path, capsys):
+    """The outputs are read, and the clean-up done, under the outputs' lock: while a run of
+    the same outputs lives (holds the lock, e.g. replacing them with --force), a plain run is
+    busy (exit 4; it was a skip that read the outputs being replaced) and the live run keeps
+    its staging folder and checkpoints; once the lock is free, the skip removes them."""
     from forecaster.jobs.outputs import output_lock
 
     spec = csv_project(tmp_path, rows())
@@ -2317,8 +2320,11 @@ def test_a_skipped_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_
     staging, checkpoints = _dead_run_leftovers(out.parent, "2024-01-12")
     with output_lock(out, 0.0, "a live run"):
         code, err = run_cli(capsys, "run", str(spec))
-    assert code == 0 and "already exist" in err, err
+    assert code == 4 and "error: busy" in err, err
     assert staging.exists() and (checkpoints / "checkpoint-0.safetensors").exists()
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err and f"cleanup  removed {staging}" in err, err
+    assert not staging.exists()
 
 
 @pytest.mark.slow
@@ -2500,3 +2506,113 @@ def test_commands_that_make_no_forecast_do_not_describe_one_for_stale_series(tmp
     assert "forecasts.parquet" not in err and "makes no forecast" in err, err
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0 and "stale_steps in forecasts.parquet" in err, err
+
+
+# ------------------------------------------------------------------------------------------
+# the outputs are read under their lock; the scores a spec lists; --out's default named
+# ------------------------------------------------------------------------------------------
+
+
+def _edited(spec: Path) -> None:
+    """Another version of the spec (another spec hash): the same model, another seed."""
+    spec.write_text(spec.read_text().replace("random_state = 0", "random_state = 1"))
+
+
+def test_a_run_waits_for_the_lock_before_it_reads_the_outputs(tmp_path, capsys):
+    """While another run holds the outputs' lock (a --force run of the edited spec replacing
+    them), a plain run of the edited spec is busy (exit 4, or waits with --wait), not refused
+    over the outputs it is about to replace (was: exit 2 "made by another version of the
+    spec" at once, --wait or not); without the lock, an unchanged spec still skips."""
+    import time
+
+    from forecaster import _io
+
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    lock = tmp_path / "outputs" / "hostile" / ".2024-01-12.lock"
+    _edited(spec)
+    with _io.exclusive_lock(lock):
+        code, err = run_cli(capsys, "run", str(spec))
+        assert code == 4 and "error: busy" in err and "another version" not in err, err
+        started = time.monotonic()
+        code, err = run_cli(capsys, "run", str(spec), "--wait", "1")
+        assert code == 4 and time.monotonic() - started >= 1, err
+    code, err = run_cli(capsys, "run", str(spec))  # the lock is free: the outputs are read
+    assert code == 2 and "made by another version of the spec" in err, err
+    spec.write_text(spec.read_text().replace("random_state = 1", "random_state = 0"))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+
+
+@pytest.mark.slow
+def test_a_plain_run_with_wait_finds_what_a_force_run_of_the_edited_spec_wrote(tmp_path, capsys):
+    """The race as it happened, in two processes: ``run --force`` of the edited spec fits in a
+    subprocess; ``run --wait`` of that spec, started meanwhile, waits for it and skips with
+    its outputs (was: exit 2 "made by another version of the spec" before the force run
+    published)."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    spec = csv_project(tmp_path, rows(), model="max_time = 6.0\npatience = 100000")
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    spec.write_text(spec.read_text().replace("max_epochs = 1\n", "max_epochs = 100000\n"))
+    command = [sys.executable, "-m", "forecaster", "run", str(spec), "--no-progress", "--quiet"]
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}  # this checkout's code
+    parent = tmp_path / "outputs" / "hostile"
+    forced = subprocess.Popen([*command, "--force"], cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(parent.glob(".2024-01-12.staging-*")):  # it holds the lock, fitting
+            assert forced.poll() is None and time.monotonic() < deadline, "no staging seen"
+            time.sleep(0.05)
+        code, err = run_cli(capsys, "run", str(spec), "--wait", "300")
+    finally:
+        forced.wait(timeout=300)
+    assert forced.returncode == 0
+    assert code == 0 and "already exist" in err, err
+    summary = json.loads((parent / "2024-01-12" / "summary.json").read_text())
+    assert summary["spec_hash"] == spec_hash(load_spec(spec)[0])
+
+
+def test_backtest_scores_are_those_the_spec_lists(tmp_path):
+    """``pinball`` listed without ``scrps``: only ``backtest_pinball`` (was: scrps too, which
+    the backtest computes from the same quantiles); every per-level score of every level is
+    reported whenever levels is set (documented), listed or not."""
+    from types import SimpleNamespace
+
+    from forecaster.jobs.run import backtest_scores
+
+    path = write(
+        tmp_path,
+        mini_spec(
+            evaluation={"backtest_folds": 2, "metrics": ["mae", "coverage_80", "pinball"]},
+            output={"levels": [80]},
+        ),
+    )
+    spec, _ = load_spec(path)
+    per_level = ["coverage_80", "width_80", "winkler_80", "msis_80"]
+    scores = ["mae", "mae_naive", "mae_skill_naive", "rmse", *per_level, "pinball", "scrps"]
+    result = SimpleNamespace(
+        aggregate=pl.DataFrame({"y": ["a", "b"]} | {n: [1.0, 3.0] for n in scores})
+    )
+    got = backtest_scores(spec, result)
+    expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball"]
+    assert list(got) == [f"backtest_{n}" for n in expected]
+    assert got["backtest_pinball"] == 2.0
+    metrics = {"metrics": ["mae", "scrps"]}
+    spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update=metrics)})
+    assert "backtest_scrps" in backtest_scores(spec, result)
+    assert "backtest_pinball" not in backtest_scores(spec, result)
+
+
+def test_fit_without_out_names_the_default_it_refuses_not_the_flag(tmp_path, capsys):
+    # was: "argument --out ('<path>') resolves to ...", a flag the user never passed
+    spec = csv_project(tmp_path, rows())
+    spec.write_text(spec.read_text() + '\n[output]\ndir = "models/{name}/{as_of}"\n')
+    code, err = run_cli(capsys, "fit", str(spec))
+    assert code == 2 and "the default output resolves to" in err, err
+    assert "argument --out" not in err, err
+    assert_no_outputs(tmp_path)

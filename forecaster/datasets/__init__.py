@@ -11,6 +11,7 @@ layout (``stocks/`` and ``audio/`` inside) instead, for example a corrected copy
 Public functions
 ----------------
 - :func:`load_stocks`: daily OHLCV prices of five US stocks and indices, as one long frame.
+- :func:`stock_tickers`: the bundled tickers a list names (checked).
 - :func:`load_audio_mfcc`: MFCC frames of spoken-digit clips (or of any folder of WAV files).
 - :func:`list_datasets`: what is bundled, with licenses and sizes.
 - :func:`datasets_dir`: where the bundled data is read from.
@@ -33,6 +34,7 @@ __all__ = [
     "list_datasets",
     "load_audio_mfcc",
     "load_stocks",
+    "stock_tickers",
 ]
 
 import os
@@ -225,7 +227,17 @@ def _copy_folder(folder: Traversable, target: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _normalise_tickers(tickers: Sequence[str] | None) -> list[str]:
+def stock_tickers(tickers: Sequence[str] | None, *, each_once: bool = False) -> list[str]:
+    """The bundled tickers that ``tickers`` names (matched ignoring case and surrounding
+    spaces), sorted; None: every one (:data:`STOCK_TICKERS`). A ticker named twice is read
+    once; with ``each_once`` it is refused.
+
+    Raises
+    ------
+    DataValidationError
+        For no ticker, one that is not text or not bundled, and (``each_once``) one named
+        twice; naming the available tickers.
+    """
     if tickers is None:
         return list(STOCK_TICKERS)
     if isinstance(tickers, str):
@@ -252,6 +264,11 @@ def _normalise_tickers(tickers: Sequence[str] | None) -> list[str]:
         name = ticker.strip().upper()
         if name not in requested:
             requested.append(name)
+        elif each_once:
+            raise DataValidationError(
+                f"Ticker {name!r} is listed more than once (again as {ticker!r}; tickers are "
+                "matched ignoring case and surrounding spaces). List each ticker once."
+            )
     if not requested:
         raise DataValidationError(
             "tickers is empty; pass None for all tickers or a list of some of: "
@@ -338,7 +355,7 @@ def load_stocks(tickers: Sequence[str] | None = None) -> pl.DataFrame:
     >>> prices.schema["date"], prices.schema["close"]
     (Date, Float64)
     """
-    wanted = _normalise_tickers(tickers)
+    wanted = stock_tickers(tickers)
     frames = [_read_stock_file(t) for t in wanted]
     return pl.concat(frames, how="vertical").sort(["ticker", "date"])
 

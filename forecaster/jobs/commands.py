@@ -35,6 +35,7 @@ from forecaster.jobs.intervals import (
     data_provenance,
     features_differ,
     spec_backtest,
+    spec_panel,
     unfit_levels,
 )
 from forecaster.jobs.outputs import output_lock
@@ -109,9 +110,10 @@ def _out_path(
         problem = f"the command writes Parquet, not {path.suffix} (name the file .parquet)"
     if problem:
         what = "a model folder" if folder else "a file"
+        given = f"argument --out ({value!r})" if value is not None else "the default output"
         raise ArgumentError(
-            f"argument --out ({value or str(default)!r}) resolves to {path}: {problem}. Give "
-            f"--out {what} of its own, apart from the data and the run outputs of the spec."
+            f"{given} resolves to {path}: {problem}. Give --out {what} of its own, apart from "
+            "the data and the run outputs of the spec."
         )
     return path
 
@@ -240,8 +242,9 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
         calibrate_for_levels(spec, model, frame, logger.info)
         return EXIT_OK
     if checkpoints.is_relative_to(out) or out.is_relative_to(checkpoints):
+        given = "argument --out" if args.out is not None else "the default output"
         raise ArgumentError(
-            f"argument --out ({out}): the checkpoint folder {checkpoints} (model.checkpoint_dir) "
+            f"{given} ({out}): the checkpoint folder {checkpoints} (model.checkpoint_dir) "
             f"{'is inside' if checkpoints.is_relative_to(out) else 'holds'} it. Choose a model "
             "folder apart from the checkpoints."
         )
@@ -338,6 +341,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")
     else:
         model = without_checkpoints(build_estimator(spec, args.progress))
+        spec_panel(spec, model, frame)  # columns the backtest refuses: before its first fit
         if levels and is_quantile_model(spec):  # a spec's own levels were checked at load
             problem = unfit_levels(model, levels)
             if problem is not None:

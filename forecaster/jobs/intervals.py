@@ -51,6 +51,7 @@ from sklearn.base import clone
 
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
+from forecaster.evaluation.folds import check_reserved
 from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning
 from forecaster.jobs.scores import (
     is_quantile_model,
@@ -60,6 +61,7 @@ from forecaster.jobs.scores import (
     score_quantiles,
 )
 from forecaster.jobs.spec import (
+    COLUMN_PARAMS,
     NO_CHECKPOINTS,
     SERIES_KEYS,
     FeaturesSpec,
@@ -82,6 +84,7 @@ __all__ = [
     "features_differ",
     "interval_backtest",
     "spec_backtest",
+    "spec_panel",
     "unfit_levels",
 ]
 
@@ -218,6 +221,19 @@ def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
             "leave out --level"
         )
     return None
+
+
+def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
+    """The panel of ``frame`` as the spec's unfitted ``estimator`` reads it: data it cannot
+    read is refused (``DataValidationError``) before anything is fitted or written. When the
+    spec backtests (``evaluation.backtest_folds > 0``), so are columns named like the output
+    columns of a backtest (:func:`~forecaster.evaluation.folds.check_reserved`), which the
+    backtest itself would refuse only after the run's fit (or its tuning)."""
+    options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
+    panel = estimator.windowed_panel(frame, **options)[0]
+    if spec.evaluation.backtest_folds > 0:
+        check_reserved(panel, estimator.id_col, estimator.time_col)
+    return panel
 
 
 def spec_backtest(spec: Spec, model: Any, frame: pl.DataFrame, *, fitted: bool = False) -> Any:

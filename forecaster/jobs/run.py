@@ -44,8 +44,6 @@ from typing import Any, Literal
 import polars as pl
 
 import forecaster._io as _io
-from forecaster.evaluation.intervals import is_interval_metric
-from forecaster.evaluation.pooling import BASELINES
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -63,7 +61,12 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
-from forecaster.jobs.intervals import calibrate_for_levels, data_provenance, spec_backtest
+from forecaster.jobs.intervals import (
+    calibrate_for_levels,
+    data_provenance,
+    spec_backtest,
+    spec_panel,
+)
 from forecaster.jobs.leftovers import own_checkpoint_folder, remove_leftovers
 from forecaster.jobs.outputs import (
     Job,
@@ -88,9 +91,8 @@ from forecaster.jobs.placement import (
 )
 from forecaster.jobs.pointer import remember_model, reused_label
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
-from forecaster.jobs.scores import point_metrics
+from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
-    COLUMN_PARAMS,
     Spec,
     build_estimator,
     first_line,
@@ -297,31 +299,40 @@ def _run_pipeline(
     estimator = build_estimator(spec, progress)
     if dry_run:
         return _dry_run(job, estimator, tune, force, resume)
-    skipped = None if force else skipped_result(job)
-    if skipped is not None:
-        remove_leftovers(job, checkpoint_folder(out_dir, spec, root))  # of dead runs
-        return skipped
-    panel = _panel(frame, estimator)  # bad data: exit 3 before anything is written
-    log(f"data     {panel}")
     if not distributed.is_main_process():
-        # Under torchrun the other ranks train in lockstep with rank 0, which writes everything.
-        checkpoints = checkpoint_folder(out_dir, spec, root)
-        model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
-        calibrate_for_levels(spec, model, frame, log)
-        _evaluate(spec, model, frame, log)
-        return PipelineResult(
-            name=job.name, as_of=when.label, status="completed", output_dir=str(out_dir)
-        )
+        return _other_rank(job, estimator, tune, force, resume)
+    # The lock first: outputs another run is replacing (--force) are read only once it is done.
     with output_lock(out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})"):
-        skipped = None if force else skipped_result(job)  # written while we waited?
+        skipped = None if force else skipped_result(job)
         if skipped is not None:
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             return skipped
+        panel = spec_panel(spec, estimator, frame)  # bad data: exit 3 before any fit or write
+        log(f"data     {panel}")
         if not force:
             check_not_later(job)
         check_outputs_replaceable(job, set_aside_lost=True)
         _io.remove_staging(out_dir)  # left by killed runs; no other writer while we hold the lock
         return _write_outputs(job, estimator, panel, tune, progress, resume)
+
+
+def _other_rank(
+    job: Job, estimator: Any, tune: bool | None, force: bool, resume: bool
+) -> PipelineResult:
+    """Under torchrun, a rank other than 0 trains in lockstep with rank 0, which takes the
+    lock and writes everything: it skips when the outputs are there, as rank 0 does."""
+    skipped = None if force else skipped_result(job)
+    if skipped is not None:
+        return skipped
+    panel = spec_panel(job.spec, estimator, job.frame)
+    job.log(f"data     {panel}")
+    checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
+    model, _, _ = make_model(job, estimator, tune, False, checkpoints, resume)
+    calibrate_for_levels(job.spec, model, job.frame, job.log)
+    _evaluate(job.spec, model, job.frame, job.log)
+    return PipelineResult(
+        name=job.name, as_of=job.when.label, status="completed", output_dir=str(job.out_dir)
+    )
 
 
 def _check_wait(wait: Any) -> None:
@@ -335,18 +346,13 @@ def _check_wait(wait: Any) -> None:
         raise SpecError(f"wait must be finite (None waits as long as it takes), got {wait!r}.")
 
 
-def _panel(frame: pl.DataFrame, estimator: Any) -> Any:
-    options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
-    return estimator.windowed_panel(frame, **options)[0]
-
-
 def _dry_run(
     job: Job, estimator: Any, tune: bool | None, force: bool, resume: bool
 ) -> PipelineResult:
     """Log the data and the plan of the run ``--tune``, ``--force`` and ``--resume`` ask for,
     after the checks the run makes before it fits (outputs damaged, or not forecaster's to
     replace: the same errors); write nothing."""
-    panel = _panel(job.frame, estimator)
+    panel = spec_panel(job.spec, estimator, job.frame)
     job.log(f"data     {panel}")
     checkpoints = checkpoint_folder(job.out_dir, job.spec, job.root)
     lookback = estimator.lookback_for(panel)
@@ -541,51 +547,3 @@ def _evaluate(
     metrics.update(backtest_scores(spec, result))
     log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
     return metrics, (result.metrics, result.by_step)
-
-
-def backtest_scores(spec: Spec, result: Any) -> dict[str, float]:
-    """``backtest_<name>``: the mean over the targets of each point score of ``[evaluation]
-    metrics``, each followed by its baselines' scores and skill ratios on the same folds
-    (``backtest_<name>_naive``, ``backtest_<name>_skill_naive`` and, with ``seasonality >
-    1``, ``_snaive`` and ``_skill_snaive``: see :func:`forecaster.evaluation.backtest.backtest`;
-    a skill ratio is the mean of the targets' ratios, left out where the baseline's score is 0
-    for every target), and of every interval score the backtest ``result`` computed."""
-    listed = point_metrics(spec.evaluation.metrics)
-    overall = result.aggregate
-    names = [f"{n}{suffix}" for n in listed for suffix in ("", *_BASELINE_SUFFIXES)]
-    names += filter(is_interval_metric, overall.columns)
-    means = {n: overall[n].mean() for n in names if n in overall.columns}
-    return {f"backtest_{n}": float(v) for n, v in means.items() if v is not None}
-
-
-_BASELINE_SUFFIXES = tuple(f"_{skill}{base}" for base in BASELINES for skill in ("", "skill_"))
-
-
-def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
-    """``(name, text)`` per score of a run's ``metrics``, with the baselines' scores and skill
-    ratios in the text of their score rather than on lines of their own: ``("backtest_mase",
-    "5.234 (naive 5.1, skill 1.026)")``. Skill is the model's score over the baseline's (below
-    1: the model is better); with several targets, whose scores are averaged, the skill is the
-    mean of the targets' ratios, and says so.
-
-    Examples
-    --------
-    >>> score_lines({"backtest_mae": 2.0, "backtest_mae_naive": 1.6,
-    ...              "backtest_mae_skill_naive": 1.25})
-    [('backtest_mae', '2 (naive 1.6, skill 1.250)')]
-    """
-    rows = []
-    for key, value in metrics.items():
-        if any(key.endswith(s) and key[: -len(s)] in metrics for s in _BASELINE_SUFFIXES):
-            continue
-        parts = []
-        for base in BASELINES:
-            if f"{key}_{base}" in metrics:
-                shown, skill = metrics[f"{key}_{base}"], metrics.get(f"{key}_skill_{base}")
-                # several targets: the mean of their ratios, not the ratio of the means shown
-                alike = skill is not None and shown and math.isclose(value / shown, skill)
-                label = "skill" if alike else "targets' mean skill"
-                ratio = f", {label} {skill:.3f}" if skill is not None else ""
-                parts.append(f"{base} {shown:.4g}{ratio}")
-        rows.append((key, f"{value:.4g}" + (f" ({'; '.join(parts)})" if parts else "")))
-    return rows

@@ -27,6 +27,7 @@ read.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from forecaster._validation import MIN_LEVEL
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES, RNNForecaster
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
+from forecaster.evaluation.pooling import BASELINES
 from forecaster.exceptions import SpecError
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "OBJECTIVES",
     "POINT_METRICS",
     "QUANTILE_SCORES",
+    "backtest_scores",
     "check_levels",
     "check_scores",
     "is_quantile_model",
@@ -51,6 +54,7 @@ __all__ = [
     "objective_name",
     "point_metrics",
     "score_level",
+    "score_lines",
     "score_quantiles",
 ]
 
@@ -230,3 +234,54 @@ def objective_name(value: Any) -> str:
         return metric_name(value)
     except ValueError:
         raise ValueError(f"{expected}, got {value!r}") from None
+
+
+def backtest_scores(spec: Any, result: Any) -> dict[str, float]:
+    """``backtest_<name>``: the mean over the targets of each point score of ``[evaluation]
+    metrics``, each followed by its baselines' scores and skill ratios on the same folds
+    (``backtest_<name>_naive``, ``backtest_<name>_skill_naive`` and, with ``seasonality >
+    1``, ``_snaive`` and ``_skill_snaive``: see :func:`forecaster.evaluation.backtest.backtest`;
+    a skill ratio is the mean of the targets' ratios, left out where the baseline's score is 0
+    for every target), then of the interval scores the backtest ``result`` computed: every
+    per-level score (``coverage_80``, ...) of every level, and ``pinball`` and ``scrps`` each
+    only when listed (the backtest computes both from the same quantiles)."""
+    listed = spec.evaluation.metrics
+    overall = result.aggregate
+    names = [f"{n}{suffix}" for n in point_metrics(listed) for suffix in ("", *_BASELINE_SUFFIXES)]
+    names += [n for n in overall.columns if score_level(n) is not None]
+    names += [n for n in QUANTILE_SCORES if n in listed]
+    means = {n: overall[n].mean() for n in names if n in overall.columns}
+    return {f"backtest_{n}": float(v) for n, v in means.items() if v is not None}
+
+
+_BASELINE_SUFFIXES = tuple(f"_{skill}{base}" for base in BASELINES for skill in ("", "skill_"))
+
+
+def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
+    """``(name, text)`` per score of a run's ``metrics``, with the baselines' scores and skill
+    ratios in the text of their score rather than on lines of their own: ``("backtest_mase",
+    "5.234 (naive 5.1, skill 1.026)")``. Skill is the model's score over the baseline's (below
+    1: the model is better); with several targets, whose scores are averaged, the skill is the
+    mean of the targets' ratios, and says so.
+
+    Examples
+    --------
+    >>> score_lines({"backtest_mae": 2.0, "backtest_mae_naive": 1.6,
+    ...              "backtest_mae_skill_naive": 1.25})
+    [('backtest_mae', '2 (naive 1.6, skill 1.250)')]
+    """
+    rows = []
+    for key, value in metrics.items():
+        if any(key.endswith(s) and key[: -len(s)] in metrics for s in _BASELINE_SUFFIXES):
+            continue
+        parts = []
+        for base in BASELINES:
+            if f"{key}_{base}" in metrics:
+                shown, skill = metrics[f"{key}_{base}"], metrics.get(f"{key}_skill_{base}")
+                # several targets: the mean of their ratios, not the ratio of the means shown
+                alike = skill is not None and shown and math.isclose(value / shown, skill)
+                label = "skill" if alike else "targets' mean skill"
+                ratio = f", {label} {skill:.3f}" if skill is not None else ""
+                parts.append(f"{base} {shown:.4g}{ratio}")
+        rows.append((key, f"{value:.4g}" + (f" ({'; '.join(parts)})" if parts else "")))
+    return rows

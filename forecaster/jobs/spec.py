@@ -36,11 +36,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core.core_schema import ValidationInfo
 
 import forecaster._io as _io
 from forecaster._hashing import sha256_bytes
 from forecaster._validation import check, resolve_device
 from forecaster.data.frequency import holiday_dates
+from forecaster.datasets import stock_tickers
 from forecaster.estimators import GRUForecaster, LSTMForecaster, RNNForecaster, SimpleRNNForecaster
 from forecaster.exceptions import DataValidationError, SpecError
 from forecaster.jobs.scores import (
@@ -117,11 +119,13 @@ class SourceSpec(_Strict):
 
     @field_validator("tickers")
     @classmethod
-    def _tickers(cls, value: list[str] | None) -> list[str] | None:
+    def _tickers(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if value is not None and not value:
             raise ValueError(
                 "expected at least one ticker; leave the key out to read every bundled ticker"
             )
+        if value and info.data.get("dataset") == "stocks":  # else refused as unused
+            stock_tickers(value, each_once=True)  # unknown, twice: a DataValidationError here
         return value
 
 
@@ -385,7 +389,7 @@ def _describe_errors(file: Path, exc: ValidationError) -> str:
                 f"conversion, e.g. {example}."
             )
         else:
-            message = str(error["msg"]).removeprefix("Value error, ")  # pydantic's label
+            message = str(error["msg"]).removeprefix("Value error, ").rstrip(".")
             lines.append(f"key {key!r}: {message}; received {received!r}.")
     missing_keys = f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}."
     return f"{file}: " + " ".join([missing_keys] * bool(missing) + lines)

@@ -1456,3 +1456,87 @@ def test_a_storage_that_tune_refuses_is_refused_by_the_dry_run_too(
         code, _, err = cli(capsys, *args)
         assert code == 2 and "key 'training.storage'" in err and message in err, (args, err)
     guard.assert_unchanged()  # the notes file too
+
+
+# ------------------------------------------------------------------------------------------
+# columns named like a backtest's output columns; source.tickers of the stocks data set
+# ------------------------------------------------------------------------------------------
+
+RESERVED_NAMES = {"time": "step", "covariate": "fold"}
+
+
+@pytest.mark.parametrize("role", list(RESERVED_NAMES))
+def test_a_column_named_like_a_backtest_output_is_refused_before_any_fit(
+    tmp_path, capsys, monkeypatch, role
+):
+    # was: accepted by --dry-run; `run` exited 3 after the fit (with --tune after the whole
+    # tuning), `backtest --level 80` after the fit of its interval clone
+    from forecaster.estimators import RNNForecaster
+
+    new = RESERVED_NAMES[role]
+    if role == "time":
+        data = rows().replace("id,date,y", "id,step,y", 1)
+    else:  # a copy of y as a covariate named "fold"
+        lines = rows().splitlines()
+        data = "\n".join(
+            [lines[0] + ",fold"] + [f"{line},{line.rsplit(',', 1)[1]}" for line in lines[1:]]
+        )
+    spec = project(tmp_path, data=data)
+    series = {"time": new} if role == "time" else {"covariates": [new]}
+    sections = {"source": {"path": "data/*.csv"}, "series": series}
+    spec.write_text(mini_spec(**sections, evaluation={"backtest_folds": 2}))  # type: ignore[arg-type]
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before the columns were checked")
+
+    monkeypatch.setattr(RNNForecaster, "fit", no_fit)
+    commands = [("run", "--dry-run"), ("run",), ("run", "--tune"), ("backtest", "--level", "80")]
+    for command in commands:
+        code, _, err = cli(capsys, *command, str(spec))
+        assert code == 3, (command, err)
+        assert f"Columns ['{new}'] clash with the output columns of a backtest" in err, err
+    assert not list((tmp_path / "outputs").rglob("*.parquet"))
+    monkeypatch.undo()
+    # without a backtest nothing clashes: the run writes its outputs
+    spec.write_text(mini_spec(**sections))  # type: ignore[arg-type]
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0, err
+
+
+def stocks_spec(root: Path, tickers: list[str]) -> Path:
+    (root / "pipelines").mkdir(parents=True, exist_ok=True)
+    spec = root / "pipelines" / "spec.toml"
+    spec.write_text(
+        mini_spec(
+            source={"path": None, "format": None, "dataset": "stocks", "tickers": tickers},
+            series={"id": "ticker", "time": "date", "targets": ["close"]},
+        )
+    )
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("tickers", "message"),
+    [
+        (["SPX", "FOO"], r"Unknown ticker\(s\) \['FOO'\]\. Available tickers: GOOG, .*SPX"),
+        (["SPX", "SPX"], r"Ticker 'SPX' is listed more than once \(again as 'SPX'"),
+        (["SPX", " spx"], r"Ticker 'SPX' is listed more than once \(again as ' spx'; .*case"),
+    ],
+    ids=["unknown", "twice", "twice-in-other-case"],
+)
+def test_source_tickers_unknown_or_twice_exit_2_naming_the_key(
+    tmp_path, capsys, tree_guard, tickers, message
+):
+    # was: exit 3 "invalid data: Unknown ticker(s) ['FOO']" (no key named); a ticker listed
+    # twice was read once, under another spec hash than the list without it
+    spec = stocks_spec(tmp_path, tickers)
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2 and "key 'source.tickers'" in err, err
+    assert re.search(message, err), err
+    guard.assert_unchanged()
+
+
+def test_source_tickers_are_matched_ignoring_case_as_load_stocks_does(tmp_path):
+    spec, _ = load_spec(stocks_spec(tmp_path, ["spx", "MSFT "]))
+    assert spec.source.tickers == ["spx", "MSFT "]
