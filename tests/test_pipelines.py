@@ -239,10 +239,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-def test_a_spec_with_checkpoint_every_runs_backtests_calibrates_and_tunes(tmp_path, capsys):
+def test_a_spec_with_checkpoint_every_runs_backtests_calibrates_and_tunes(
+    tmp_path, capsys, monkeypatch
+):
     """[model] checkpoint_every = 2: the pipeline's other fits (backtest and calibration
     clones, tuning trials) drop the run's checkpoint_dir, and fit refuses checkpoint_every
     without one; they drop both (run and backtest exited 3, tune failed every trial)."""
+    monkeypatch.chdir(tmp_path)  # the default study storage is in the working directory
     spec = csv_project(tmp_path, rows(24), model="checkpoint_every = 2")
     text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 2")
     spec.write_text(text + "\n[output]\nlevels = [50]\nplot_series = 0\n")
@@ -1717,8 +1720,10 @@ def test_the_cli_routes_optuna_records_and_puts_optuna_logging_back(capfd, json_
 
 
 @pytest.mark.slow
-def test_tune_quiet_prints_nothing_and_json_logs_only_json_lines(tmp_path, capfd):
+def test_tune_quiet_prints_nothing_and_json_logs_only_json_lines(tmp_path, capfd, monkeypatch):
     import json
+
+    monkeypatch.chdir(tmp_path)  # the default study storage is in the working directory
 
     with capfd.disabled():  # Optuna's own handler takes the stderr of its first import
         pytest.importorskip("optuna")

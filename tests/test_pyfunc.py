@@ -162,6 +162,9 @@ def test_a_request_with_a_cutoff_reads_the_future_covariates_after_it():
     last = str(frame["date"].max())
     with pytest.raises(DataValidationError, match=r"no future rows: .* the rows after cutoff="):
         pyfunc.pyfunc_predict(model, frame.to_pandas(), {"cutoff": last})
+    # a cutoff that is not a time of the frame gets predict's message (was: "no future rows")
+    with pytest.raises(DataValidationError, match=r"cutoff='yesterday' .*is not a time"):
+        pyfunc.pyfunc_predict(model, frame.to_pandas(), {"cutoff": "yesterday"})
 
 
 # ------------------------------------------------------------------------------------------

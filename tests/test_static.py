@@ -384,3 +384,22 @@ def test_columns_named_like_internal_ones_are_the_users():
     assert forecast["__series__"].to_list() == ["b"] * 4 + ["a"] * 4
     by_list = model.predict(frame, cutoff=[60]).filter(pl.col("__series__") == "b")
     assert forecast.head(4)["y"].to_list() == by_list["y"].to_list()
+
+
+@pytest.mark.parametrize("id_col", ["__unknown__", "__observed__"])
+def test_an_id_named_like_the_trailing_missing_check_columns_is_the_users(id_col):
+    """An id called ``__unknown__`` failed fit with a polars DuplicateError where a series
+    ends with a missing target (the check that warns about it named its columns so)."""
+    frame = pl.DataFrame(
+        {
+            id_col: np.repeat(["a", "b"], 40),
+            "time": np.tile(np.arange(40), 2),
+            "y": np.r_[np.sin(np.arange(79) / 3.0), np.nan],
+        }
+    ).with_columns(pl.col("y").fill_nan(None))
+    model = RNNForecaster(
+        target="y", id_col=id_col, time_col="time", lookback=8, horizon=2, hidden_size=4,
+        max_epochs=1, missing="ffill", random_state=0, progress=False,
+    )  # fmt: skip
+    with pytest.warns(ForecasterWarning, match=r"1 series end with rows whose targets are missing"):
+        model.fit(frame)

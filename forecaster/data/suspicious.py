@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from forecaster._columns import temporary_names
 from forecaster.data.frames import SERIES_ID, format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
@@ -107,14 +108,15 @@ def warn_trailing_missing(
     """Warn about series whose last row holds no target value: ``missing`` fills it, so a
     forecast from these data starts after made-up values, not after the last observed one."""
     unknown = pl.all_horizontal([pl.col(t).is_null() for t in targets])
+    is_late, last_seen = temporary_names([id_name], "__unknown__", "__observed__")
     ends = data.group_by(id_name, maintain_order=True).agg(
-        unknown.last().alias("__unknown__"),
-        pl.col(time_col).filter(~unknown).last().alias("__observed__"),
+        unknown.last().alias(is_late),
+        pl.col(time_col).filter(~unknown).last().alias(last_seen),
     )
-    late = ends.filter(pl.col("__unknown__"))
+    late = ends.filter(pl.col(is_late))
     if late.height == 0:
         return
-    key, observed = late.row(0)[0], late["__observed__"][0]
+    key, observed = late[id_name][0], late[last_seen][0]
     warn_at_caller(
         f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, last "
         f"observed at {observed}): missing={missing!r} fills them, so a forecast from these "

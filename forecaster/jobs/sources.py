@@ -100,7 +100,7 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
         )
         raise DataValidationError(
             f"Cannot read source.path {source.path!r} as {source.format}: {first_line(exc)}."
-            f"{where} {_read_hint(exc)}{conflicts}"
+            f"{where} {_read_hint(exc, source.format)}{conflicts}"
         ) from exc
     except OSError as exc:
         raise DataValidationError(
@@ -117,15 +117,25 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
     return frame
 
 
-def _read_hint(exc: pl.exceptions.PolarsError) -> str:
-    """What to check when the reader fails with ``exc``: a value that does not fit its
-    column's type (the reader infers it from the first rows), or the files' layout."""
-    if first_line(exc).startswith("could not parse"):
+def _read_hint(exc: pl.exceptions.PolarsError, fmt: str) -> str:
+    """What to check when the reader of files in format ``fmt`` fails with ``exc``: a value
+    that does not fit its column's type (the CSV reader infers it from the first rows), times
+    that the finest time unit of several Parquet files cannot hold, or the files' layout."""
+    message = first_line(exc)
+    if message.startswith("could not parse"):
         return (
             "A value further down does not fit the type the reader inferred from the first "
             "rows: fix the value, list such markers (e.g. 'n/a') in source.null_values, or, "
             "for the time column, give source.time_format."
         )
+    if message.startswith("conversion from `datetime"):
+        return (
+            "The files hold this column in different time units, read in the finest, which "
+            "does not hold these times (ns holds the years 1677 to 2262): write the column in "
+            "one time unit (e.g. us) in every file."
+        )
+    if fmt == "parquet":
+        return "Check that each file is a complete Parquet file."
     return (
         "Check the files (format, separator, a consistent number of fields per line) and "
         "source.time_format."

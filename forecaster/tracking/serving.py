@@ -156,10 +156,13 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     if estimator.future_covariates and set(targets) <= set(frame.columns):
         is_future = _future_rows(frame, estimator, targets)
         keys = [c for c in (estimator.id_col, estimator.time_col) if c]
-        read = is_future | _after_cutoff(frame, estimator.time_col, cutoff)
+        after = _after_cutoff(frame, estimator.time_col, cutoff)
+        read = is_future if after is None else is_future | after
         future = frame.filter(read).select(*keys, *column_tuple(estimator.future_covariates))
         frame = frame.filter(~is_future)
-        if is_cutoff_list(cutoff):  # (Python callers only) read from the frame, as predict does
+        if cutoff is not None and after is None:
+            # a list (Python callers only): read from the frame, as predict does; a cutoff
+            # that is not a time of the frame: predict refuses it with its own message
             future = None
     if future is not None and future.height == 0:
         raise DataValidationError(  # (predict's message would speak of a future frame)
@@ -253,18 +256,18 @@ def _stale_origins(
     return joined.select(*columns[:at], "origin", *columns[at:], "stale_steps")
 
 
-def _after_cutoff(frame: pl.DataFrame, time_col: str, cutoff: Any) -> pl.Expr:
+def _after_cutoff(frame: pl.DataFrame, time_col: str, cutoff: Any) -> pl.Expr | None:
     """The rows of a pyfunc request after a one-point ``cutoff``, whose future-covariate
     values a forecast from the cutoff reads (as native ``predict(frame, cutoff=[...])`` reads
-    them from its frame); none without one. A cutoff that does not convert to the time column's
-    type is left for ``predict``, which refuses it."""
+    them from its frame). None without a cutoff, for a list of cutoffs, and for a cutoff that
+    does not convert to the time column's type (left for ``predict``, which refuses it)."""
     point = None
     if cutoff is not None and not is_cutoff_list(cutoff) and time_col in frame.columns:
         dtype = frame.schema[time_col]
         with contextlib.suppress(DataValidationError):
             point = to_time_point(cutoff, dtype, name="cutoff")
     if point is None:
-        return pl.lit(False)
+        return None
     return (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
 
 

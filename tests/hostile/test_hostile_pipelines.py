@@ -619,6 +619,17 @@ def test_parquet_text_kinds_and_datetime_units_are_read_as_one_type(tmp_path):
     assert sorted(frame["id"].unique().to_list()) == ["a", "b"]
     prepared, when = prepare_data(*load_spec(spec), None)
     assert prepared.height == 24 and when.stale_count == 0
+    # times that the finest unit cannot hold: the reader's message and what to do (was the
+    # CSV advice "Check the files (format, separator, ...)")
+    late = _series("a", date=pl.col("date").cast(pl.Datetime("us")) + pl.duration(days=100_000))
+    files = {
+        "a.parquet": late,
+        "b.parquet": _series("b", date=pl.col("date").cast(pl.Datetime("ns"))),
+    }
+    with pytest.raises(DataValidationError) as raised:
+        read_files(*load_spec(_files(tmp_path / "late", files)))
+    message = str(raised.value)
+    assert "write the column in one time unit" in message and "separator" not in message
 
 
 def _rows(key: str, days: int, column: object) -> str:
