@@ -117,7 +117,7 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
     return frame
 
 
-def _read_hint(exc: pl.exceptions.PolarsError, fmt: str) -> str:
+def _read_hint(exc: pl.exceptions.PolarsError, fmt: str | None) -> str:
     """What to check when the reader of files in format ``fmt`` fails with ``exc``: a value
     that does not fit its column's type (the CSV reader infers it from the first rows), times
     that the finest time unit of several Parquet files cannot hold, or the files' layout."""
