@@ -1438,6 +1438,21 @@ def test_forecaster_predict_backs_off_and_fit_names_the_batch_size(memory_limit)
 # ------------------------------------------------------------------------------------------
 
 
+def run_worker_on_two_ranks(out: Path, *args: str) -> None:
+    """Run the training worker under ``torchrun --nproc_per_node=2`` (gloo, CPU, one thread
+    each) writing into ``out``; fail the test with its stderr if it fails."""
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    launched = subprocess.run(
+        [*launch, str(WORKER), str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_match_single_process_training(tmp_path) -> None:
     """``torchrun --nproc_per_node=2`` (gloo, CPU) trains the worker's forecaster; rank 0 saves
@@ -1456,25 +1471,7 @@ def test_torchrun_two_processes_match_single_process_training(tmp_path) -> None:
     """
     worker = worker_module()
     out = tmp_path / "ddp"
-    launched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(WORKER),
-            str(out),
-            "--dropout",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    run_worker_on_two_ranks(out, "--dropout", "0")
     ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert ranks[0]["losses"] == ranks[1]["losses"]  # all-reduced: every rank agrees
@@ -1505,17 +1502,7 @@ def test_torchrun_ensemble_val_loss_is_over_every_ranks_validation_windows(tmp_p
     rank 1 held another, and neither was the single-process one (tune minimises it)."""
     worker = worker_module()
     out = tmp_path / "ddp"
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    args = [str(WORKER), str(out), "--dropout", "0", "--epochs", "2", "--ensemble", "2"]
-    launched = subprocess.run(
-        [*launch, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    run_worker_on_two_ranks(out, "--dropout", "0", "--epochs", "2", "--ensemble", "2")
     ranks = [json.loads((out / f"rank-{r}.json").read_text())["val_loss_"] for r in (0, 1)]
     assert ranks[0] == ranks[1]
     single = worker.model(dropout=0.0, max_epochs=2, n_ensemble=2).fit(worker.frame())
