@@ -448,10 +448,10 @@ class RecurrentEstimator(BaseEstimator):
             self.val_loss_ = min(losses, default=None)
             return members[0], history
         ensemble = EnsembleNet(members).eval()  # scored as it forecasts: the members averaged
-        self.val_loss_ = (  # over every rank's validation windows under torchrun
+        self.val_loss_ = (  # over every rank's windows, in float32 as the epochs' losses
             None
             if not losses
-            else evaluate(ensemble, val_source, self.loss, device, across_ranks=True)
+            else evaluate(ensemble, val_source, self.loss, device, amp=False, across_ranks=True)
         )
         return ensemble, history
 
