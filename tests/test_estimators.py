@@ -1255,6 +1255,50 @@ def test_predict_with_a_list_reads_future_covariates_from_the_frame():
         model.predict(frame, cutoff=[cutoff], future=frame)
 
 
+def test_one_cutoff_reads_the_future_covariates_from_the_frame_as_a_list_does():
+    """predict(frame, cutoff=c) of a future-covariate model ignored the frame's rows after c
+    and required future=, while cutoff=[c] read them: one cutoff now reads them as the list
+    does (their targets, which no forecast from c reads, may be missing); future= still wins
+    over them where given."""
+    frame = seasonal_frame(length=200)
+    model = forecaster(max_epochs=1, future_covariates="hour", head="seq2seq", baseline="none")
+    model.fit(frame)
+    cutoff = frame["time"].unique().sort()[150]
+    one = model.predict(frame, cutoff=cutoff)
+    assert one.equals(model.predict(frame, cutoff=[cutoff]).drop("origin"))
+    future = frame.filter(pl.col("time") > cutoff).select("id", "time", "hour")
+    assert one.equals(model.predict(frame, cutoff=cutoff, future=future))
+    unknown = frame.with_columns(y=pl.when(pl.col("time") > cutoff).then(None).otherwise("y"))
+    assert model.predict(unknown, cutoff=cutoff).equals(one)
+    assert model.predict(unknown, cutoff=[cutoff]).drop("origin").equals(one)
+    other = future.with_columns(hour=(pl.col("hour") + 5) % 24)  # future= is read, not the frame
+    expected = model.predict(frame.filter(pl.col("time") <= cutoff), cutoff=cutoff, future=other)
+    assert model.predict(frame, cutoff=cutoff, future=other).equals(expected)
+    assert not expected.equals(one)
+    with pytest.raises(DataValidationError, match=r"rows after cutoff=.* 3 series lack"):
+        model.predict(frame, cutoff=frame["time"].max())
+    with pytest.raises(DataValidationError, match=r"future=\.\.\.\), .* or forecast from inside"):
+        model.predict(frame)
+
+
+def test_a_null_future_value_after_one_cutoff_is_filled_by_missing():
+    """The values after the cutoff are read from the frame filled by missing=, like the rest
+    of it: one cutoff as a list of cutoffs (it refused them without future=)."""
+    frame = seasonal_frame(length=200)
+    model = forecaster(future_covariates="hour", head="seq2seq", missing="ffill", baseline="none")
+    model.set_params(max_epochs=1).fit(frame)
+    cutoff = frame["time"].unique().sort()[150]
+    hole = (pl.col("id") == "s1") & (pl.col("time") == cutoff + dt.timedelta(hours=3))
+    with_hole = frame.with_columns(hour=pl.when(hole).then(None).otherwise("hour"))
+    filled = frame.with_columns(
+        hour=pl.when(hole).then(pl.col("hour").shift(1).over("id")).otherwise("hour")
+    )
+    expected = model.predict(filled, cutoff=cutoff)
+    assert model.predict(with_hole, cutoff=cutoff).equals(expected)
+    assert model.predict(with_hole, cutoff=[cutoff]).drop("origin").equals(expected)
+    assert not model.predict(frame, cutoff=cutoff).equals(expected)  # the hole was read
+
+
 def test_a_calendar_model_forecasts_a_list_of_cutoffs_up_to_the_end():
     """A model with a calendar and no future covariates refused a list of cutoffs whose last
     origin was near the end of the data ("every origin needs its next rows ... or

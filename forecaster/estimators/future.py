@@ -2,19 +2,23 @@
 :class:`~forecaster.estimators.forecaster.RNNForecaster`: the user's future covariates over each
 horizon and the calendar features of its steps.
 
-``predict(frame)`` and ``predict(frame, cutoff=t)`` read the future covariates from the
-``future`` frame, at the forecast steps only: its rows at other times of a forecast series (the
-history, or steps after the horizon: a longer calendar of known values) are not read, silently,
-and its rows of series that the frame does not hold are not read, with a
-:class:`~forecaster.exceptions.ForecasterWarning` that names a few. ``predict(frame,
-cutoff=[...])`` reads them from the frame's rows after each origin, which must be there. The
-calendar features come from the steps' times (:func:`~forecaster.estimators.origins.step_times`
-for a list of cutoffs), so a model with a calendar and no future covariates forecasts from any
-origin, the end of the data included.
+``predict(frame, future=...)`` reads the future covariates from the ``future`` frame, at the
+forecast steps only: its rows at other times of a forecast series (the history, or steps after
+the horizon: a longer calendar of known values) are not read, silently, and its rows of series
+that the frame does not hold are not read, with a
+:class:`~forecaster.exceptions.ForecasterWarning` that names a few. Without ``future=``,
+``predict(frame, cutoff=t)`` and ``predict(frame, cutoff=[...])`` read them from the frame's
+rows after each origin, which must be there, filled by the model's ``missing=`` policy like the
+rest of the frame (:meth:`FutureInputs._origin_user_future`, one code for both); the targets and
+past covariates of the rows after the (latest) cutoff are not read and may be missing
+(:func:`hold_after`). The calendar features come from the steps' times
+(:func:`~forecaster.estimators.origins.step_times` for a list of cutoffs), so a model with a
+calendar and no future covariates forecasts from any origin, the end of the data included.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,10 +32,34 @@ from forecaster.data.frames import check_schema, collect_frame, column_tuple, id
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
-from forecaster.estimators.origins import step_sources
+from forecaster.data.times import to_time_point
+from forecaster.estimators.origins import origin_rows, step_sources
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["FutureInputs"]
+__all__ = ["FutureInputs", "hold_after"]
+
+
+def hold_after(
+    frame: pl.DataFrame, point: Any, columns: list[str], *, id_col: str | None, time_col: str
+) -> pl.DataFrame:
+    """``frame`` (sorted by series and time) with the ``columns`` (the targets and past
+    covariates) of its rows after ``point`` holding each series' last value at or before it:
+    no forecast from ``point`` or earlier reads them, so they may be missing (a request's
+    future rows carry the future covariates only), and the ``missing=`` policy fills the
+    history as if the frame ended at ``point``. A series without a value up to ``point`` keeps
+    its own; ``point`` None returns ``frame`` as it is."""
+    if point is None or not columns:
+        return frame
+    keys = [c for c in (id_col, time_col) if c]
+    frame = frame.sort(keys, nulls_last=True, maintain_order=True)
+    after = (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
+    held = []
+    for name in columns:
+        last = pl.when(after).then(None).otherwise(pl.col(name)).forward_fill()
+        if id_col is not None:
+            last = last.over(id_col)
+        held.append(pl.when(after & last.is_not_null()).then(last).otherwise(name).alias(name))
+    return frame.with_columns(held)
 
 
 class FutureInputs:
@@ -46,6 +74,7 @@ class FutureInputs:
     horizon: int
     schema_: dict[str, str]
     freq_: Frequency
+    _frame_panel: Callable[[Any, Any], Panel]
 
     def _future_covariates(
         self,
@@ -55,10 +84,12 @@ class FutureInputs:
         center: torch.Tensor,
         scale: torch.Tensor,
         history: Any = None,
+        cutoff: Any = None,
     ) -> torch.Tensor | None:
         """The scaled future-known inputs ``(n_series, horizon, n_future)`` of a forecast from
         each series' end (``horizon_times``: its steps; ``center``, ``scale``: each series'
-        scaling; ``history``: the frame predict was given), None for a model without any."""
+        scaling; ``history``: the frame predict was given, ``cutoff``: its cutoff), None for a
+        model without any."""
         names = list(panel.future_covariates)
         calendar = getattr(self, "calendar_", ())
         if not names and not calendar:
@@ -68,7 +99,8 @@ class FutureInputs:
             times = horizon_times[self.time_col].cast(panel.time.dtype)
             parts.append(torch.from_numpy(calendar_values(times, calendar)).double())
         if names:
-            parts.insert(0, self._user_future(panel, horizon_times, future, names, history))
+            user = self._user_future(panel, horizon_times, future, names, history, cutoff)
+            parts.insert(0, user)
         values = torch.cat(parts, dim=-1).reshape(panel.n_series, int(self.horizon), -1)
         nf = values.shape[-1]
         return ((values - center[:, None, -nf:]) / scale[:, None, -nf:]).float()
@@ -80,13 +112,19 @@ class FutureInputs:
         future: Any,
         names: list[str],
         history: Any = None,
+        cutoff: Any = None,
     ) -> torch.Tensor:
-        """The user's future covariates over the horizon, ``(n_series * horizon, n)``."""
+        """The user's future covariates over the horizon, ``(n_series * horizon, n)``: from
+        ``future``, else from the frame ``history``'s rows after ``cutoff``."""
+        if future is None and cutoff is not None:
+            return self._frame_future(panel, history, cutoff)
         if future is None:
             raise DataValidationError(
                 f"This model uses future covariates {names}: pass their values over the next "
                 f"{self.horizon} steps of every series as predict(frame, future=...), a frame "
-                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}."
+                f"with columns {[c for c in (self.id_col, self.time_col) if c]} + {names}; or "
+                "forecast from inside the frame with predict(frame, cutoff=...), which reads "
+                "them from its rows after the cutoff."
             )
         keys = [c for c in (self.id_col, self.time_col) if c]
         expected = {c: t for c, t in self.schema_.items() if c in keys}
@@ -194,31 +232,72 @@ class FutureInputs:
                 ForecasterWarning,
             )
 
+    def _frame_future(self, panel: Panel, frame: Any, cutoff: Any) -> torch.Tensor:
+        """The user's future covariates ``(n_series * horizon, n)`` over the horizon after each
+        series' end in ``panel`` (the rows of ``frame`` up to ``cutoff``), read from the rows
+        of ``frame`` after it as a list of cutoffs reads them (:meth:`_origin_user_future`):
+        filled by ``missing=`` like the rest of the frame."""
+        point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
+        whole = self._frame_panel(frame, point)
+        ends = panel.time.gather(panel.offsets[1:] - 1).alias(self.time_col)
+        pairs = pl.DataFrame([ends])
+        if self.id_col is not None:
+            pairs = pairs.with_columns(panel.keys[panel.id_name].alias(self.id_col))
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # each series' end
+        self._check_rows_after(whole, series, rows, cutoff)
+        values = self._origin_user_future(whole, rows)
+        return torch.from_numpy(values.reshape(len(rows) * int(self.horizon), -1))
+
+    def _check_rows_after(
+        self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None
+    ) -> None:
+        """Refuse origins at the global ``rows`` of the model panel ``panel`` (``series``: each
+        origin's series) without their next ``horizon`` rows, where
+        :meth:`_origin_user_future` reads the user's future covariates (``cutoff``: the one
+        cutoff asked for, named in the error; None for a list of cutoffs)."""
+        horizon = int(self.horizon)
+        names = list(column_tuple(self.future_covariates))
+        local = rows - panel.offsets[series]
+        beyond = local + horizon >= panel.lengths[series]
+        if not names or not beyond.any():
+            return
+        first = int(np.flatnonzero(beyond)[0])
+        which = f"the origin at {panel.time[int(rows[first])]}"
+        if self.id_col is not None:
+            which += f" of series {panel.keys[panel.id_name][int(series[first])]!r}"
+        asked = "each cutoff" if cutoff is None else f"cutoff={cutoff!r}"
+        noun = "origin" if cutoff is None else "series"
+        raise DataValidationError(
+            f"Without future=, the future covariates {names} over each horizon are read from "
+            f"the frame's rows after {asked}: every {noun} needs its next {horizon} rows in "
+            f"it, which {int(beyond.sum())} {noun}{'s' * (cutoff is None)} lack (e.g. {which}). "
+            "Add those rows (only their future covariates are read: their targets may be "
+            "missing), pass an earlier cutoff, or pass the values of one cutoff as "
+            "predict(frame, cutoff=c, future=...)."
+        )
+
+    def _origin_user_future(self, panel: Panel, rows: np.ndarray) -> np.ndarray:
+        """The user's future covariates ``(B, horizon, n)`` float64 of the origins at the
+        global ``rows`` of the model panel ``panel``: its rows after each origin (checked by
+        :meth:`_check_rows_after`)."""
+        n_user = len(column_tuple(self.future_covariates))
+        first = panel.values.shape[1] - panel.n_future  # the future-known columns come last
+        steps = rows[:, None] + np.arange(1, int(self.horizon) + 1)
+        return panel.values[steps, first : first + n_user].astype(np.float64)
+
     def _steps_after_ends(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> Any:
         """What :meth:`_origin_future` reads beyond the data for the origins at the global
         ``rows`` of the model panel ``panel`` (``series``: each origin's series): the calendar
         features of the ``horizon`` steps after each series' end (None without a calendar).
         The user's future covariates are read from the panel's rows after each origin, so
-        every origin needs its next ``horizon`` rows there when the model has any."""
-        horizon = int(self.horizon)
-        names = list(column_tuple(self.future_covariates))
-        local = rows - panel.offsets[series]
-        beyond = local + horizon >= panel.lengths[series]
-        if names and beyond.any():
-            first = int(np.flatnonzero(beyond)[0])
-            which = f"the origin at {panel.time[int(rows[first])]}"
-            if self.id_col is not None:
-                which += f" of series {panel.keys[panel.id_name][int(series[first])]!r}"
-            raise DataValidationError(
-                f"With a list of cutoffs, the future covariates {names} over each horizon are "
-                f"read from the frame: every origin needs its next {horizon} rows in it, which "
-                f"{int(beyond.sum())} origins lack (e.g. {which}). "
-                "Pass earlier cutoffs, or predict(frame, cutoff=c, future=...) for the last one."
-            )
+        every origin needs its next ``horizon`` rows there when the model has any (checked
+        here, before any forecast)."""
+        self._check_rows_after(panel, series, rows)
         calendar = getattr(self, "calendar_", ())
         if not calendar:
             return None
-        after = future_times(panel.time, panel.offsets, self.freq_, horizon)
+        after = future_times(panel.time, panel.offsets, self.freq_, int(self.horizon))
         return calendar_values(after.cast(panel.time.dtype), calendar)
 
     def _origin_future(
@@ -233,8 +312,7 @@ class FutureInputs:
         first = panel.values.shape[1] - nf  # the future-known columns come last
         n_user = len(column_tuple(self.future_covariates))
         if n_user:
-            steps = rows[:, None] + np.arange(1, horizon + 1)
-            out[..., :n_user] = panel.values[steps, first : first + n_user]
+            out[..., :n_user] = self._origin_user_future(panel, rows)
         if after is not None:
             source = step_sources(panel, series, rows, horizon)
             inside = source < len(panel.time)

@@ -30,10 +30,11 @@ from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
 from forecaster.estimators.base import PREDICT_BATCH
-from forecaster.estimators.future import FutureInputs
+from forecaster.estimators.future import FutureInputs, hold_after
 from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
+    latest_cutoff,
     origin_rows,
     step_times,
     window_inputs,
@@ -122,10 +123,19 @@ class ForecastInference(FutureInputs, TargetPanels):
             over each horizon are read from ``frame`` itself (its rows after the origin, which
             must be there), so ``future`` is refused with a list; the calendar features come
             from the steps' times (an origin at the end of the data is fine).
+
+            Without ``future``, one cutoff reads the future covariates from ``frame`` as a list
+            does (``cutoff=t`` equals ``cutoff=[t]`` without its ``origin`` column): its rows
+            after each series' origin, filled by ``missing=`` like the rest of the frame. The
+            targets and past covariates of the rows after the (latest) cutoff are not read and
+            may be missing.
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
-            the model has any, refused otherwise. Checked like the history: training id and
-            time dtypes, one row per (id, time), a finite value at every forecast step. Only
+            the model has any and no cutoff is given, refused for a model without any and with
+            a list of cutoffs. With one cutoff it is read instead of the frame's rows after
+            the cutoff. Checked like the history: training id and
+            time dtypes, one row per (id, time), a finite value at every forecast step (it is
+            not filled by ``missing=``). Only
             the forecast steps are read: rows at other times (the history, a longer calendar)
             are left unread, rows of series not in ``frame`` too, with a ForecasterWarning.
         level : number or list of numbers in (1, 100), optional
@@ -161,7 +171,7 @@ class ForecastInference(FutureInputs, TargetPanels):
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
         horizon_times = self._future_times(panel)
-        future_t = self._future_covariates(raw, horizon_times, future, center, scale, frame)
+        future_t = self._future_covariates(raw, horizon_times, future, center, scale, frame, cutoff)
         x = window_inputs(panel, panel.offsets[1:] - 1, self.lookback_)
         ids = panel.keys[panel.id_name]
         on = self._inference_network()
@@ -248,18 +258,28 @@ class ForecastInference(FutureInputs, TargetPanels):
     def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
         """The validated panel of ``frame`` (every row) and the series and global row of each
         origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
+        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        raw = self._frame_panel(frame, latest_cutoff(cutoff, schema[self.time_col], self.time_col))
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
+        return raw, series, rows
+
+    def _frame_panel(self, frame: Any, point: Any) -> Panel:
+        """The validated panel of every row of ``frame`` read up to the time ``point`` (the
+        latest cutoff, a value of the time column's dtype): the targets and past covariates of
+        its rows after it are not read (:func:`~forecaster.estimators.future.hold_after`), its
+        future covariates are."""
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        raw = Panel.from_frame(
-            collect_frame(frame, columns=list(self.schema_)),
+        past = [*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None))]
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        return Panel.from_frame(
+            hold_after(collect_frame(frame, columns=list(self.schema_)), point, past, **roles),
             **self.column_roles(),
             freq=str(self.freq_),
             missing=self.missing,
             min_length=self.lookback_,
             length_reason="lookback",
         )
-        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
-        return raw, series, rows
 
     def _inference_network(self) -> tuple[Any, torch.device]:
         """The fitted network on the device to predict on (moved there once per call)."""

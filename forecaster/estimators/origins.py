@@ -26,6 +26,7 @@ __all__ = [
     "MAX_CHUNK",
     "chunk_size",
     "is_cutoff_list",
+    "latest_cutoff",
     "origin_rows",
     "pair_rounds",
     "step_sources",
@@ -45,6 +46,19 @@ def is_cutoff_list(cutoff: Any) -> bool:
     """Whether ``predict``'s ``cutoff`` asks for several origins: a list, tuple, numpy array
     or polars Series of time points, or a frame of (series, time) pairs."""
     return isinstance(cutoff, list | tuple | np.ndarray | pl.Series | pl.DataFrame)
+
+
+def latest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
+    """The latest time point (of the time column's ``dtype``) of ``cutoff``, a list of time
+    points or a frame of (id, time) pairs: no origin lies after it. None where it names none
+    (an empty list, a frame without its ``time_col`` or with nulls there), left for
+    :func:`origin_rows` to refuse; a point that does not convert is refused as it refuses it."""
+    if isinstance(cutoff, pl.DataFrame):
+        if time_col not in cutoff.columns or cutoff[time_col].null_count() or not cutoff.height:
+            return None
+        return _pair_times(cutoff[time_col], dtype).max()
+    points = [to_time_point(c, dtype, name="cutoff") for c in cutoff]
+    return max(points) if points else None
 
 
 def origin_rows(
