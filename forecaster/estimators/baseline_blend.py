@@ -387,6 +387,7 @@ class BaselineCheck:
     ``RNNForecaster``, which holds the parameters and fitted attributes it reads)."""
 
     baseline: str
+    missing: str
     lookback_: int
     horizon: int
     _fitted_transform: Callable[[], str]
