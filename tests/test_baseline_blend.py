@@ -702,3 +702,41 @@ def test_the_baseline_warning_points_at_the_users_line_from_fit_and_from_a_backt
     raised = [w for w in caught if issubclass(w.category, package.BaselineWarning)]
     assert len(raised) == 2, [str(w.message) for w in caught]
     assert [w.filename for w in raised] == [__file__, __file__]
+
+
+def test_validation_scores_leave_out_the_values_missing_made_up():
+    """A line observed every step before its hold-out and every 30th step in it, filled by
+    missing="ffill": the check scores the 22 observed hold-out values only (the naive was
+    exact on the forward-filled ones: 4.12 instead of 28.6), as a backtest does."""
+    t = np.arange(300)
+    keep = (t < 210) | (t % 30 == 0) | (t == 299)
+    frame = pl.DataFrame({"time": t[keep], "y": t[keep] * 1.0})
+    model = RNNForecaster(
+        "y", lookback=20, horizon=10, validation_size=90, missing="ffill", device="cpu",
+        target_transform="none", **TINY,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warning on the 29 % of filled rows
+        model.fit(frame)
+    report = model.validation_baselines_
+    origins = np.arange(209, 290)  # every validation origin (horizon 10 before the end)
+    assert report["windows"] == len(origins)
+    filled = np.maximum.accumulate(np.where(keep, t, 0))  # the forward-filled line
+    steps = origins[:, None] + np.arange(1, 11)
+    seen = keep[steps]  # the naive's in-sample error before the hold-out is 1
+    expected = np.abs(filled[origins][:, None] - steps)[seen].mean()
+    assert seen.sum() < seen.size // 4
+    assert report["naive"] == pytest.approx(expected) and report["naive"] > 25
+
+
+def test_validation_check_skipped_when_no_held_out_value_was_observed():
+    """Every held-out target value made up (nulls at the end, forward-filled): no score and
+    no blend, with a warning that says why (was: scores against the filled values)."""
+    y = np.sin(np.arange(80) / 3.0)
+    frame = pl.DataFrame({"time": np.arange(80), "y": np.where(np.arange(80) < 70, y, np.nan)})
+    model = RNNForecaster(
+        "y", lookback=8, horizon=5, validation_size=8, missing="ffill", device="cpu", **TINY
+    )
+    with pytest.warns(ForecasterWarning, match="holds none of the actual values"):
+        model.fit(frame)
+    assert model.validation_baselines_ is None and model.baseline_ is None

@@ -31,7 +31,12 @@ from forecaster import (
 )
 from forecaster.data.panel import Panel
 from forecaster.data.windows import make_windows
-from forecaster.estimators.sampling import holdout_split, validation_windows
+from forecaster.estimators.sampling import (
+    holdout_split,
+    training_windows,
+    validation_steps,
+    validation_windows,
+)
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -1696,3 +1701,22 @@ def test_regressor_refuses_values_below_the_float32_range():
     model = RNNRegressor(**TINY).fit(X, y)
     with pytest.raises(DataValidationError, match=r"X holds nonzero values below .*predict"):
         model.predict(X * 1e-50)
+
+
+def test_training_windows_do_not_interpolate_toward_held_out_values():
+    """A run missing="interpolate" filled across the start of the hold-out: the training
+    targets hold the last value before it (as the scaler reads them), whatever the first
+    held-out observation; complete data read as they are."""
+    last = []
+    for held_out in (36.0, 1000.0):
+        y = [float(i) for i in range(40)]
+        y[30:36], y[36] = [None] * 6, held_out
+        frame = pl.DataFrame({"time": range(40), "y": y})
+        model = RNNForecaster("y", lookback=4, horizon=2, validation_size=8, missing="interpolate")
+        panel = Panel.from_frame(frame, target="y", time_col="time", missing="interpolate")
+        train, val = training_windows(panel, model, validation_steps(8, panel.lengths, 2), 4)
+        batch = train.gather(np.arange(len(train)))
+        assert train.target_end_time().max() == 31  # before the hold-out (t >= 32)
+        last.append(batch.y[-1, :, 0].tolist())
+        assert val.gather([len(val) - 1]).y[0, :, 0].tolist() == [38.0, 39.0]
+    assert last == [[29.0, 29.0], [29.0, 29.0]]  # was [30, 31] and [167.7, 306.4]

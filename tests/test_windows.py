@@ -289,3 +289,19 @@ def test_window_spread_reads_a_window_ending_in_an_interpolated_run_as_known_the
         got = window_spread(panel, np.array([6, 8]), 4, floor=floor)
         assert got[0].tolist() == window_spread(cut, np.array([6]), 4, floor=floor)[0].tolist()
         assert got[1].tolist() == window_spread(panel, np.array([8]), 4, floor=floor)[0].tolist()
+
+
+def test_split_does_not_interpolate_toward_a_later_split():
+    """Windows.split: a run missing="interpolate" filled across train_end holds the last
+    value before it in the training windows (was: interpolated toward the first validation
+    observation, 1000); the validation windows read the data as they are."""
+    y = [float(i) for i in range(40)]
+    y[30:36], y[36] = [None] * 6, 1000.0
+    frame = pl.DataFrame({"time": range(40), "y": y})
+    panel = Panel.from_frame(frame, target="y", time_col="time", missing="interpolate")
+    train, val = make_windows(panel, 4, 2).split(train_end=31)
+    assert train.gather([len(train) - 1]).y[0, :, 0].tolist() == [29.0, 29.0]
+    assert val.panel is panel
+    complete = Panel.from_frame(frame.drop_nulls(), target="y", time_col="time", freq=1,
+                                missing="ffill")  # fmt: skip
+    assert make_windows(complete, 4, 2).split(train_end=31)[0].panel is complete

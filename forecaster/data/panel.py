@@ -8,6 +8,7 @@ import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -394,6 +395,24 @@ class Panel:
             return self
         marked = np.where(rows, np.arange(len(rows), dtype=np.int64), -1)
         return self.known_at(np.maximum.reduceat(marked, self.offsets[:-1]))
+
+    def known_by(self, end: Any) -> Panel:
+        """The panel as known at each series' last row at or before the time ``end`` (a value
+        of the time column's dtype; :meth:`known_through` those rows): for windows whose
+        targets end there (:meth:`~forecaster.data.windows.Windows.split`). The panel itself
+        when ``end`` is None or nothing was interpolated.
+
+        Examples
+        --------
+        >>> frame = pl.DataFrame({"t": [0, 1, 2, 3], "y": [0.0, None, None, 6.0]})
+        >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="interpolate")
+        >>> panel.known_by(1).values[:, 0].tolist()  # at t=1 nothing after t=0 was observed
+        [0.0, 0.0, 4.0, 6.0]
+        """
+        if end is None or self.interpolated is None:
+            return self
+        until = pl.col("t") <= pl.lit(end, dtype=self.time.dtype)
+        return self.known_through(self.time.to_frame("t").select(until).to_series().to_numpy())
 
     def exact_targets(self, frame: pl.DataFrame) -> Panel:
         """The panel's target columns only, holding the values of ``frame`` (the frame the

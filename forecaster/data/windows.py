@@ -1,22 +1,20 @@
 """The window index and batch gathering.
 
 A *window* is ``lookback`` input steps followed by ``horizon`` target steps of one series.
-:func:`make_windows` lists every valid window of a :class:`~forecaster.data.panel.Panel` as one row
-of a
-Polars frame ``(series, start, cutoff)``; it never copies values. Splits and backtest folds are
-Polars filters on that frame by time, and :meth:`Windows.gather` builds a batch of tensors by
-indexing the panel's values on the target device with ``start + arange(lookback + horizon)``.
-
-Memory is linear in the data: the index costs 16 bytes per window (12 with Date times) whatever
-the window length,
-where materialising all windows would cost ``4 * (lookback + horizon) * n_features`` bytes each.
+:func:`make_windows` lists every valid window of a :class:`~forecaster.data.panel.Panel` as one
+row of a Polars frame ``(series, start, cutoff)``; it never copies values. Splits and backtest
+folds are Polars filters on that frame by time, and :meth:`Windows.gather` builds a batch of
+tensors by indexing the panel's values on the target device with ``start + arange(lookback +
+horizon)``. Memory is linear in the data: the index costs 16 bytes per window (12 with Date
+times) whatever the window length, where materialising all windows would cost
+``4 * (lookback + horizon) * n_features`` bytes each.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -207,7 +205,9 @@ class Windows:
             split is inside an earlier split's windows (inputs or targets). Bounds between
             two grid times split there; a split that comes out empty (a bound before or after
             the data) gives a :class:`~forecaster.exceptions.ForecasterWarning` with the span
-            of the windows' targets.
+            of the windows' targets. No later value leaks into a split's values either: each
+            reads the panel as known at its end (:meth:`~forecaster.data.panel.Panel.known_by`:
+            a run ``missing="interpolate"`` filled across it holds the value before it).
 
         Examples
         --------
@@ -225,8 +225,9 @@ class Windows:
                 raise DataValidationError(
                     f"val_end ({val_end!r}) must be after train_end ({train_end!r})."
                 )
-        parts = {"train": self.targets_between(until=train_end)}
-        parts["val"] = self.targets_between(after=train_end, until=val_end)
+        train, val = (replace(self, panel=self.panel.known_by(e)) for e in (train_end, val_end))
+        parts = {"train": train.targets_between(until=train_end)}
+        parts["val"] = val.targets_between(after=train_end, until=val_end)
         if val_end is not None:
             parts["test"] = self.targets_between(after=val_end)
         empty = [name for name, part in parts.items() if len(self) and not len(part)]

@@ -35,7 +35,9 @@ from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
 from forecaster.data.transforms import inverse_targets
 from forecaster.data.windows import Windows, known_windows, origins_in_runs
+from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
 from forecaster.evaluation.baselines import origin_forecasts
+from forecaster.evaluation.folds import unscored_in_frame
 from forecaster.exceptions import (
     BaselineWarning,
     DataValidationError,
@@ -54,7 +56,6 @@ __all__ = [
     "blend_forecasts",
     "choose_blend",
     "drift_steps",
-    "naive_scales",
     "origin_partners",
     "partner_forecast",
     "partner_name",
@@ -245,75 +246,6 @@ def blend_forecasts(
     return out
 
 
-def naive_scales(panel: Panel, rows: np.ndarray) -> np.ndarray:
-    """Each series' and target's in-sample naive error ``(n_series, T)``: the mean absolute
-    step-to-step change over its ``rows`` (a boolean mask of the panel's rows). A series
-    without change there is scaled by its mean absolute value instead, or by 1. A series
-    with none of its rows in ``rows`` (all of it held out for validation) is scaled over all
-    its rows, so that no series weighs in the check by its units."""
-    owner = panel.series_of_rows()
-    scales = _naive_errors(panel, owner, rows)
-    unseen = np.bincount(owner[rows], minlength=panel.n_series) == 0
-    if unseen.any():
-        scales[unseen] = _naive_errors(panel, owner, np.ones_like(rows))[unseen]
-    return scales
-
-
-def _naive_errors(panel: Panel, owner: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """:func:`naive_scales` over the ``rows`` (a mask) of each series, ``owner``: each row's
-    series."""
-    nt = panel.n_targets
-    values = panel.known_through(rows).values[:, :nt].astype(np.float64)
-    pairs = (owner[1:] == owner[:-1]) & rows[1:] & rows[:-1]
-    change = np.abs(np.diff(values, axis=0))[pairs]
-    level = np.abs(values[rows])
-    scales = np.ones((panel.n_series, nt))
-    for j in range(nt):
-        moved = _per_series(owner[1:][pairs], change[:, j], panel.n_series)
-        still = _per_series(owner[rows], level[:, j], panel.n_series)
-        scales[:, j] = np.where(moved > 0, moved, np.where(still > 0, still, 1.0))
-    return scales
-
-
-def _series_means(panel: Panel, targets: np.ndarray) -> np.ndarray:
-    """Each row's series mean of ``targets`` (the panel's rows), float64."""
-    owner = panel.series_of_rows()
-    means = np.stack(
-        [
-            _per_series(owner, targets[:, j].astype(np.float64), panel.n_series)
-            for j in range(targets.shape[1])
-        ],
-        axis=1,
-    )
-    return means[owner]
-
-
-def _per_series(series: np.ndarray, values: np.ndarray, n_series: int) -> np.ndarray:
-    """The mean of ``values`` per series (0 for a series without any)."""
-    counts = np.bincount(series, minlength=n_series)
-    sums = np.bincount(series, weights=values, minlength=n_series)
-    return np.divide(sums, counts, out=np.zeros(n_series), where=counts > 0)
-
-
-def scaled_error(
-    series: np.ndarray, actual: np.ndarray, scales: np.ndarray
-) -> Callable[[np.ndarray], np.ndarray]:
-    """``error(forecast)``: per target ``(T,)``, each series' mean absolute error over its
-    windows (``series``: the series of each window; ``actual``: ``(B, horizon, T)``) divided
-    by its ``scales`` row, averaged over the series that have windows."""
-    present = np.bincount(series, minlength=len(scales)) > 0
-
-    def error(forecast: np.ndarray) -> np.ndarray:
-        per_window = np.abs(forecast - actual).mean(axis=1)  # (B, T)
-        out = np.empty(actual.shape[2])
-        for j in range(len(out)):
-            by_series = _per_series(series, per_window[:, j], len(scales))
-            out[j] = (by_series[present] / scales[present, j]).mean()
-        return out
-
-    return error
-
-
 Partner = tuple[int, bool, bool]
 """A blend partner: the seasonal period ``m``, whether it moves on with the trend (``drift``)
 and whether it is the last value moved along the mean season (``level``)."""
@@ -455,6 +387,7 @@ class BaselineCheck:
     ``RNNForecaster``, which holds the parameters and fitted attributes it reads)."""
 
     baseline: str
+    missing: str
     lookback_: int
     horizon: int
     _fitted_transform: Callable[[], str]
@@ -481,14 +414,19 @@ class BaselineCheck:
             median_index=getattr(self.network_, "median_index", None),
         )
 
-    def _check_baselines(self, raw: Panel, windows: Windows, fit_rows: np.ndarray) -> None:
+    def _check_baselines(
+        self, raw: Panel, windows: Windows, fit_rows: np.ndarray, frame: Any
+    ) -> None:
         """Score the fitted network, the naive and the seasonal naive on the validation
-        ``windows`` of ``raw`` (the validated training panel; ``fit_rows``: its rows before the
-        hold-out) and set ``validation_baselines_``, ``validation_skill_`` and ``baseline_``
-        (all None without validation windows), warning when the network is the worse."""
+        ``windows`` of ``raw`` (the validated training panel of ``frame``; ``fit_rows``: its
+        rows before the hold-out) over the actual values ``frame`` holds (not those the
+        ``missing`` policy made up) and set ``validation_baselines_``, ``validation_skill_``
+        and ``baseline_`` (all None without validation windows, or without an observed
+        value in them), warning when the network is the worse."""
         self.baseline_ = self.validation_baselines_ = self.validation_skill_ = None
         if len(windows) == 0:
             return
+        made_up = unscored_in_frame(raw, frame, self.missing)
         if len(windows) > CHECK_WINDOWS:
             spaced = np.linspace(0, len(windows) - 1, CHECK_WINDOWS).round().astype(np.int64)
             windows = windows.with_index(windows.index[spaced])
@@ -507,13 +445,24 @@ class BaselineCheck:
             return
         model = self._point_of(forecasts)[0].astype(np.float64)
         targets = raw.values[:, :nt]
-        actual = targets[rows[:, None] + np.arange(1, horizon + 1)].astype(np.float64)
-        scales = naive_scales(raw, fit_rows)
-        error = scaled_error(series, actual, scales)
+        steps = rows[:, None] + np.arange(1, horizon + 1)
+        actual = targets[steps].astype(np.float64)
+        observed = None if made_up is None else ~made_up[steps]
+        if observed is not None and not observed.any(axis=(0, 1)).all():
+            warn_at_caller(
+                f"The baselines were not checked and baseline={self.baseline!r} chose no "
+                f"blend: the frame holds none of the actual values of a target in the "
+                f"{len(windows)} validation windows (missing={self.missing!r} made them up). "
+                "Hold out steps that were observed (validation_size), or fill the gaps first.",
+                ForecasterWarning,
+            )
+            return
+        scales = naive_scales(raw, fit_rows, made_up)
+        error = scaled_error(series, actual, scales, observed)
         found = panel_seasons(raw, raw.leading_ends(fit_rows))  # or detected before the hold-out
         periods = [m for m in found if m <= lookback]
         periods = shown_periods(raw, fit_rows, periods, horizon, scales)  # a week that repeats
-        center = _series_means(raw, targets)
+        center = series_means(raw, targets)
         partners = known_partners(raw, series, rows, (lookback, horizon, periods), center)
         (m, drift, level), weights, blended, alone = choose_blend(model, partners, error)
         main = periods[0] if periods else 1

@@ -570,7 +570,7 @@ class RNNForecaster(
         self.schema_ = {name: str(schema[name]) for name in names}
         self.n_train_windows_ = len(train_w)
         self.n_val_windows_ = len(val_w)
-        self._check_baselines(raw, val_w, fit_rows)
+        self._check_baselines(raw, val_w, fit_rows, frame)
         self.fitted_params_ = run.params
         run.end(self)
         return self

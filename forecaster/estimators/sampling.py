@@ -130,6 +130,7 @@ def holdout_split(windows: Windows, holdout: np.ndarray) -> tuple[Windows, Windo
 
 
 def rows_before_holdout(panel: Panel, holdout: np.ndarray) -> np.ndarray:
+    """The mask of each series' rows before its last ``holdout`` rows (a fit's training rows)."""
     keep = np.clip(panel.lengths - holdout, 0, panel.lengths)  # leading rows of each series
     runs = np.stack([keep, panel.lengths - keep], axis=1).ravel()
     return np.repeat(np.tile(np.array([True, False]), panel.n_series), runs)  # 1 byte per row
@@ -284,8 +285,13 @@ def training_windows(
     """The training and validation windows of ``panel`` (the validation ones in the last
     ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon; the
     training windows at its stride, the validation windows all of them
-    (:func:`validation_windows`)."""
-    windows = make_windows(panel, lookback, int(estimator.horizon), estimator.stride)
+    (:func:`validation_windows`). The training windows read the panel as known at the end of
+    each series' training rows (:meth:`~forecaster.data.panel.Panel.known_through`, as the
+    scaler and the target transform are fitted): a run that ``missing="interpolate"`` filled
+    across the start of the hold-out holds the last value before it there, not values that
+    lean on the held-out observations (a copy of the values when a run does; none else)."""
+    known = panel.known_through(rows_before_holdout(panel, holdout))
+    windows = make_windows(known, lookback, int(estimator.horizon), estimator.stride)
     train_w, _ = holdout_split(windows, holdout)
     del windows  # the split index replaces it (16 bytes per window)
     val_w = validation_windows(panel, holdout, lookback, int(estimator.horizon))
