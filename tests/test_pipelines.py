@@ -2332,6 +2332,132 @@ def test_a_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_path, ca
     assert not staging.exists()
 
 
+# ------------------------------------------------------------------------------------------
+# torchrun: every rank follows what rank 0 decides under the output lock
+# ------------------------------------------------------------------------------------------
+
+
+def _decisions(shared: list[object]) -> list[tuple[str, object]]:
+    """The decisions among the objects a run shared with ``all_gather_objects`` (a fit's
+    checkpoints share random states too)."""
+    return [d for d in shared if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], str)]
+
+
+def test_rank_zero_decides_under_the_lock_and_tells_the_other_ranks(tmp_path, capsys, monkeypatch):
+    """Under torchrun rank 0 tells the other ranks what it decided under the output lock:
+    run (fresh outputs), skip with its result (they exist), stop with its error (another run
+    holds the lock: exit 4). It told them nothing: they read the outputs without the lock,
+    and trained while rank 0 skipped or was busy, then waited in a collective forever."""
+    from forecaster.exceptions import ConcurrentRunError
+    from forecaster.jobs.outputs import output_lock
+    from forecaster.training import distributed
+
+    shared: list[object] = []
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda obj: shared.append(obj) or [obj])
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    assert _decisions(shared) == [("run", None)]
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    kind, result = _decisions(shared)[-1]
+    assert kind == "skip" and result.status == "skipped" and result.as_of == "2024-01-12"
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    with output_lock(out, 0.0, "a live run"):
+        code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 4 and "error: busy" in err, err
+    kind, (error_class, text) = _decisions(shared)[-1]
+    assert kind == "stop" and error_class is ConcurrentRunError, (kind, error_class)
+    assert "Another process is running the pipeline 'hostile'" in text, text
+    assert len(_decisions(shared)) == 3
+
+
+@pytest.mark.parametrize("decision", ["run", "skip", "stop"])
+def test_the_other_ranks_do_what_rank_zero_decided(tmp_path, monkeypatch, decision):
+    """A rank other than 0 trains, skips with rank 0's result or raises rank 0's error as
+    rank 0 decided, whatever it would read in the outputs without the lock (here: the
+    opposite; a --force run elsewhere is replacing them). It decided from its own unlocked
+    read: it trained while rank 0 skipped or was busy (and hung), or skipped while rank 0
+    trained."""
+    import shutil
+
+    from forecaster.exceptions import ConcurrentRunError
+    from forecaster.jobs import run as pipelines
+    from forecaster.training import distributed
+
+    spec = csv_project(tmp_path, rows())
+    pipelines.run_pipeline(spec, progress=False)
+    skipped = pipelines.run_pipeline(spec, progress=False)
+    assert skipped.status == "skipped"
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    if decision != "run":  # rank 0 finds the outputs (skip) or the lock taken (stop)
+        shutil.move(out, tmp_path / "aside")
+    told = {
+        "run": ("run", None),
+        "skip": ("skip", skipped),
+        "stop": ("stop", (ConcurrentRunError, "ConcurrentRunError: a live run holds the lock")),
+    }[decision]
+    monkeypatch.setattr(distributed, "is_main_process", lambda: False)
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda obj: [told, obj])
+    trained: list[object] = []
+    real_make_model = pipelines.make_model
+    monkeypatch.setattr(
+        pipelines, "make_model", lambda *a, **k: trained.append(1) or real_make_model(*a, **k)
+    )
+    if decision == "stop":
+        with pytest.raises(ConcurrentRunError, match=r"Rank 0 stopped.*a live run holds"):
+            pipelines.run_pipeline(spec, progress=False)
+    else:
+        result = pipelines.run_pipeline(spec, progress=False)
+        assert result.status == ("completed" if decision == "run" else "skipped")
+        assert result == (result if decision == "run" else skipped)
+    assert trained == ([1] if decision == "run" else [])
+    assert out.exists() == (decision == "run")  # a rank other than 0 writes nothing
+
+
+@pytest.mark.slow
+def test_under_torchrun_every_rank_skips_when_rank_zero_finds_the_outputs_under_the_lock(
+    tmp_path,
+):
+    """``torchrun --nproc_per_node=2 -m forecaster run`` (gloo, CPU) while another run holds
+    the outputs' lock and they are away (being replaced): rank 0 waits for the lock, finds
+    them and skips, and rank 1 skips with it (exit 0). Rank 1 read the outputs without the
+    lock, found none and trained: it waited for rank 0 in its first collective until the
+    group's timeout (30 minutes)."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from forecaster.jobs.outputs import output_lock
+
+    spec = csv_project(tmp_path, rows())
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}  # this checkout's code
+    command = [sys.executable, "-m", "forecaster", "run", str(spec), "--no-progress"]
+    assert subprocess.run(command, cwd=tmp_path, env=env, timeout=300).returncode == 0
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    with output_lock(out, 0.0, "a --force run replacing the outputs"):
+        shutil.move(out, tmp_path / "aside")
+        ranks = subprocess.Popen(
+            [*launch, "-m", "forecaster", "run", str(spec), "--no-progress", "--wait", "300"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # torchrun and its ranks: one process group to end
+        )
+        time.sleep(15)  # both ranks read the data and wait: rank 0 for the lock
+        shutil.move(tmp_path / "aside", out)
+    try:
+        _, err = ranks.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(ranks.pid, signal.SIGKILL)
+        ranks.communicate()
+        pytest.fail("the ranks did not finish: one of them trained while rank 0 skipped")
+    assert ranks.returncode == 0 and "already exist" in err, err[-3000:]
+
+
 @pytest.mark.slow
 def test_a_force_run_killed_mid_fit_is_cleaned_up_by_the_next_plain_run(tmp_path):
     """The defect as it happened: ``run --force`` killed (SIGKILL) while it fitted, then a
