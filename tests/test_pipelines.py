@@ -2176,17 +2176,20 @@ def test_a_spec_that_fixes_one_more_parameter_tunes_a_study_of_its_own(tmp_path,
     assert "lr" not in studies[study_name(second, when)][0]
 
 
+FIXES_EVERY_SEARCHED = {
+    "cell": "gru", "head": "direct", "num_layers": 1, "dropout": 0.0,
+    "normalization": "last", "lr": 0.001, "weight_decay": 0.0, "batch_size": 32,
+}  # fmt: skip
+"""[model] values that fix every parameter of the default search space (with the small spec)."""
+
+
 def test_a_spec_that_fixes_every_searched_parameter_is_refused_before_tuning(
     tmp_path, capsys, tree_guard
 ):
     """A tune of a spec whose [model] sets every parameter of the default search space has
     nothing to search: exit 2 naming them (was: every one of them sampled over the spec's)."""
     pytest.importorskip("optuna")
-    fixed = {
-        "cell": "gru", "head": "direct", "num_layers": 1, "dropout": 0.0,
-        "normalization": "last", "lr": 0.001, "weight_decay": 0.0, "batch_size": 32,
-    }  # fmt: skip
-    spec = scheduled_project(tmp_path, rows(24), model=fixed, training=TUNED)
+    spec = scheduled_project(tmp_path, rows(24), model=FIXES_EVERY_SEARCHED, training=TUNED)
     guard = tree_guard(tmp_path)
     for command in (("run", "--tune", "--dry-run"), ("tune", "--trials", "1")):
         code, err = run_cli(capsys, command[0], str(spec), *command[1:])
@@ -2196,6 +2199,38 @@ def test_a_spec_that_fixes_every_searched_parameter_is_refused_before_tuning(
     guard.assert_unchanged()
     spec.write_text(spec.read_text().replace("num_layers = 1\n", ""))
     assert "over num_layers; [model] fixes cell = 'gru'" in plan_of(capsys, spec, "--tune")
+
+
+def test_a_spec_that_tunes_with_nothing_to_search_is_refused_when_loaded(
+    tmp_path, capsys, tree_guard, monkeypatch
+):
+    """training.tune = true with a [model] that fixes every searched parameter: refused when
+    the spec is loaded (exit 2 naming the file and training.tune, before the data is read or
+    a lock taken, by every command). It was refused by each run after the data read and the
+    lock: every scheduled run failed the same way."""
+    pytest.importorskip("optuna")
+    training = {**TUNED, "tune": True}
+    spec = scheduled_project(tmp_path, rows(24), model=FIXES_EVERY_SEARCHED, training=training)
+    with pytest.raises(SpecError, match=r"key 'training.tune' is true, but \[model\] sets every"):
+        load_spec(spec)
+    guard = tree_guard(tmp_path)
+    for command in (("run",), ("run", "--dry-run"), ("fit",)):
+        code, err = run_cli(capsys, *command[:1], str(spec), *command[1:])
+        assert code == 2 and f"{spec}: key 'training.tune' is true" in err, (command, err)
+        assert "[model] sets every parameter the tuning searches (cell = 'gru', " in err, err
+        assert "data " not in err  # refused before the data is read
+    guard.assert_unchanged()
+    spec.write_text(spec.read_text().replace("tune = true\n", "tune = false\n"))
+    load_spec(spec)  # a spec that does not tune may fix them all
+    spec.write_text(spec.read_text().replace("tune = false\n", "tune = true\n"))
+    from forecaster.exceptions import MissingExtraError
+    from forecaster.tuning import space
+
+    def no_optuna() -> None:
+        raise MissingExtraError("optuna is not installed")
+
+    monkeypatch.setattr(space, "import_optuna", no_optuna)
+    load_spec(spec)  # without Optuna only a tuning run needs it (and says how to install it)
 
 
 def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
