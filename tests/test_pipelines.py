@@ -2176,17 +2176,20 @@ def test_a_spec_that_fixes_one_more_parameter_tunes_a_study_of_its_own(tmp_path,
     assert "lr" not in studies[study_name(second, when)][0]
 
 
+FIXES_EVERY_SEARCHED = {
+    "cell": "gru", "head": "direct", "num_layers": 1, "dropout": 0.0,
+    "normalization": "last", "lr": 0.001, "weight_decay": 0.0, "batch_size": 32,
+}  # fmt: skip
+"""[model] values that fix every parameter of the default search space (with the small spec)."""
+
+
 def test_a_spec_that_fixes_every_searched_parameter_is_refused_before_tuning(
     tmp_path, capsys, tree_guard
 ):
     """A tune of a spec whose [model] sets every parameter of the default search space has
     nothing to search: exit 2 naming them (was: every one of them sampled over the spec's)."""
     pytest.importorskip("optuna")
-    fixed = {
-        "cell": "gru", "head": "direct", "num_layers": 1, "dropout": 0.0,
-        "normalization": "last", "lr": 0.001, "weight_decay": 0.0, "batch_size": 32,
-    }  # fmt: skip
-    spec = scheduled_project(tmp_path, rows(24), model=fixed, training=TUNED)
+    spec = scheduled_project(tmp_path, rows(24), model=FIXES_EVERY_SEARCHED, training=TUNED)
     guard = tree_guard(tmp_path)
     for command in (("run", "--tune", "--dry-run"), ("tune", "--trials", "1")):
         code, err = run_cli(capsys, command[0], str(spec), *command[1:])
@@ -2196,6 +2199,38 @@ def test_a_spec_that_fixes_every_searched_parameter_is_refused_before_tuning(
     guard.assert_unchanged()
     spec.write_text(spec.read_text().replace("num_layers = 1\n", ""))
     assert "over num_layers; [model] fixes cell = 'gru'" in plan_of(capsys, spec, "--tune")
+
+
+def test_a_spec_that_tunes_with_nothing_to_search_is_refused_when_loaded(
+    tmp_path, capsys, tree_guard, monkeypatch
+):
+    """training.tune = true with a [model] that fixes every searched parameter: refused when
+    the spec is loaded (exit 2 naming the file and training.tune, before the data is read or
+    a lock taken, by every command). It was refused by each run after the data read and the
+    lock: every scheduled run failed the same way."""
+    pytest.importorskip("optuna")
+    training = {**TUNED, "tune": True}
+    spec = scheduled_project(tmp_path, rows(24), model=FIXES_EVERY_SEARCHED, training=training)
+    with pytest.raises(SpecError, match=r"key 'training.tune' is true, but \[model\] sets every"):
+        load_spec(spec)
+    guard = tree_guard(tmp_path)
+    for command in (("run",), ("run", "--dry-run"), ("fit",)):
+        code, err = run_cli(capsys, *command[:1], str(spec), *command[1:])
+        assert code == 2 and f"{spec}: key 'training.tune' is true" in err, (command, err)
+        assert "[model] sets every parameter the tuning searches (cell = 'gru', " in err, err
+        assert "data " not in err  # refused before the data is read
+    guard.assert_unchanged()
+    spec.write_text(spec.read_text().replace("tune = true\n", "tune = false\n"))
+    load_spec(spec)  # a spec that does not tune may fix them all
+    spec.write_text(spec.read_text().replace("tune = false\n", "tune = true\n"))
+    from forecaster.exceptions import MissingExtraError
+    from forecaster.tuning import space
+
+    def no_optuna() -> None:
+        raise MissingExtraError("optuna is not installed")
+
+    monkeypatch.setattr(space, "import_optuna", no_optuna)
+    load_spec(spec)  # without Optuna only a tuning run needs it (and says how to install it)
 
 
 def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
@@ -2330,6 +2365,132 @@ def test_a_run_leaves_the_leftovers_while_a_live_run_holds_the_lock(tmp_path, ca
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0 and "already exist" in err and f"cleanup  removed {staging}" in err, err
     assert not staging.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# torchrun: every rank follows what rank 0 decides under the output lock
+# ------------------------------------------------------------------------------------------
+
+
+def _decisions(shared: list[object]) -> list[tuple[str, object]]:
+    """The decisions among the objects a run shared with ``all_gather_objects`` (a fit's
+    checkpoints share random states too)."""
+    return [d for d in shared if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], str)]
+
+
+def test_rank_zero_decides_under_the_lock_and_tells_the_other_ranks(tmp_path, capsys, monkeypatch):
+    """Under torchrun rank 0 tells the other ranks what it decided under the output lock:
+    run (fresh outputs), skip with its result (they exist), stop with its error (another run
+    holds the lock: exit 4). It told them nothing: they read the outputs without the lock,
+    and trained while rank 0 skipped or was busy, then waited in a collective forever."""
+    from forecaster.exceptions import ConcurrentRunError
+    from forecaster.jobs.outputs import output_lock
+    from forecaster.training import distributed
+
+    shared: list[object] = []
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda obj: shared.append(obj) or [obj])
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    assert _decisions(shared) == [("run", None)]
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    kind, result = _decisions(shared)[-1]
+    assert kind == "skip" and result.status == "skipped" and result.as_of == "2024-01-12"
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    with output_lock(out, 0.0, "a live run"):
+        code, err = run_cli(capsys, "run", str(spec), "--force")
+    assert code == 4 and "error: busy" in err, err
+    kind, (error_class, text) = _decisions(shared)[-1]
+    assert kind == "stop" and error_class is ConcurrentRunError, (kind, error_class)
+    assert "Another process is running the pipeline 'hostile'" in text, text
+    assert len(_decisions(shared)) == 3
+
+
+@pytest.mark.parametrize("decision", ["run", "skip", "stop"])
+def test_the_other_ranks_do_what_rank_zero_decided(tmp_path, monkeypatch, decision):
+    """A rank other than 0 trains, skips with rank 0's result or raises rank 0's error as
+    rank 0 decided, whatever it would read in the outputs without the lock (here: the
+    opposite; a --force run elsewhere is replacing them). It decided from its own unlocked
+    read: it trained while rank 0 skipped or was busy (and hung), or skipped while rank 0
+    trained."""
+    import shutil
+
+    from forecaster.exceptions import ConcurrentRunError
+    from forecaster.jobs import run as pipelines
+    from forecaster.training import distributed
+
+    spec = csv_project(tmp_path, rows())
+    pipelines.run_pipeline(spec, progress=False)
+    skipped = pipelines.run_pipeline(spec, progress=False)
+    assert skipped.status == "skipped"
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    if decision != "run":  # rank 0 finds the outputs (skip) or the lock taken (stop)
+        shutil.move(out, tmp_path / "aside")
+    told = {
+        "run": ("run", None),
+        "skip": ("skip", skipped),
+        "stop": ("stop", (ConcurrentRunError, "ConcurrentRunError: a live run holds the lock")),
+    }[decision]
+    monkeypatch.setattr(distributed, "is_main_process", lambda: False)
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda obj: [told, obj])
+    trained: list[object] = []
+    real_make_model = pipelines.make_model
+    monkeypatch.setattr(
+        pipelines, "make_model", lambda *a, **k: trained.append(1) or real_make_model(*a, **k)
+    )
+    if decision == "stop":
+        with pytest.raises(ConcurrentRunError, match=r"Rank 0 stopped.*a live run holds"):
+            pipelines.run_pipeline(spec, progress=False)
+    else:
+        result = pipelines.run_pipeline(spec, progress=False)
+        assert result.status == ("completed" if decision == "run" else "skipped")
+        assert result == (result if decision == "run" else skipped)
+    assert trained == ([1] if decision == "run" else [])
+    assert out.exists() == (decision == "run")  # a rank other than 0 writes nothing
+
+
+@pytest.mark.slow
+def test_under_torchrun_every_rank_skips_when_rank_zero_finds_the_outputs_under_the_lock(
+    tmp_path,
+):
+    """``torchrun --nproc_per_node=2 -m forecaster run`` (gloo, CPU) while another run holds
+    the outputs' lock and they are away (being replaced): rank 0 waits for the lock, finds
+    them and skips, and rank 1 skips with it (exit 0). Rank 1 read the outputs without the
+    lock, found none and trained: it waited for rank 0 in its first collective until the
+    group's timeout (30 minutes)."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from forecaster.jobs.outputs import output_lock
+
+    spec = csv_project(tmp_path, rows())
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}  # this checkout's code
+    command = [sys.executable, "-m", "forecaster", "run", str(spec), "--no-progress"]
+    assert subprocess.run(command, cwd=tmp_path, env=env, timeout=300).returncode == 0
+    out = tmp_path / "outputs" / "hostile" / "2024-01-12"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    with output_lock(out, 0.0, "a --force run replacing the outputs"):
+        shutil.move(out, tmp_path / "aside")
+        ranks = subprocess.Popen(
+            [*launch, "-m", "forecaster", "run", str(spec), "--no-progress", "--wait", "300"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # torchrun and its ranks: one process group to end
+        )
+        time.sleep(15)  # both ranks read the data and wait: rank 0 for the lock
+        shutil.move(tmp_path / "aside", out)
+    try:
+        _, err = ranks.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(ranks.pid, signal.SIGKILL)
+        ranks.communicate()
+        pytest.fail("the ranks did not finish: one of them trained while rank 0 skipped")
+    assert ranks.returncode == 0 and "already exist" in err, err[-3000:]
 
 
 @pytest.mark.slow

@@ -26,13 +26,15 @@ from pathlib import Path
 
 import forecaster._io as _io
 from forecaster.datasets import datasets_dir
-from forecaster.exceptions import ForecasterError, SpecError
+from forecaster.exceptions import ForecasterError, MissingExtraError, SpecError
+from forecaster.jobs.fitting import search_plan
 from forecaster.jobs.orphans import lost_manifest
 from forecaster.jobs.outputs import legacy_summary
 from forecaster.jobs.pointer import latest_pointer
 from forecaster.jobs.schedule import check_schedule
 from forecaster.jobs.spec import (
     Spec,
+    build_estimator,
     normal_path,
     output_dir,
     parse_spec,
@@ -103,8 +105,10 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     path-valued key (``source.path``, ``output.dir``, ``model.checkpoint_dir``, the file of a
     ``sqlite:///`` ``training.storage``; a leading ``~`` expanded) is relative to that root,
     must stay inside it, and is checked against the placement rules above,
-    as are the ``[model]`` parameters (by the estimator) and the keys the spec's other choices
-    would leave unused (:mod:`forecaster.jobs.unused`), before any data is read.
+    as are the ``[model]`` parameters (by the estimator), the keys the spec's other choices
+    would leave unused (:mod:`forecaster.jobs.unused`) and, with ``training.tune = true``,
+    that ``[model]`` leaves the tuning something to search
+    (:func:`forecaster.jobs.fitting.search_plan`), before any data is read.
 
     Raises
     ------
@@ -117,7 +121,21 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[Spec, Path]:
     check_schedule(file, spec)
     check_output(file, spec, root, None)
     _check_side_paths(file, spec, root)
+    _check_tuning(file, spec)
     return spec, root
+
+
+def _check_tuning(file: Path, spec: Spec) -> None:
+    """A spec that tunes (``training.tune = true``) whose ``[model]`` fixes every parameter
+    the tuning searches is refused here, not by each of its runs after the data read."""
+    if not spec.training.tune:
+        return
+    try:
+        search_plan(spec, build_estimator(spec, False))
+    except MissingExtraError:
+        return  # no Optuna: a run that tunes says how to install it (other commands need none)
+    except SpecError as exc:
+        raise SpecError(f"{file}: key 'training.tune' is true, but {exc}") from None
 
 
 _PROBE_LABEL = "2000-01-01"

@@ -12,8 +12,9 @@ The rules live with the modules that apply them: :mod:`forecaster.jobs.spec` (th
 project and its paths), :mod:`forecaster.jobs.placement` (where outputs may go),
 :mod:`forecaster.jobs.data` (as-of labels, an as-of outside the data, series that end before
 it), :mod:`forecaster.jobs.outputs` (the output folder, ownership, idempotency and
-concurrency, reusing the latest model), :mod:`forecaster.jobs.fitting` (checkpoints, tuning)
-and :mod:`forecaster.jobs.tracked` (MLflow). This module runs them:
+concurrency, reusing the latest model), :mod:`forecaster.jobs.fitting` (checkpoints, tuning),
+:mod:`forecaster.jobs.tracked` (MLflow) and :mod:`forecaster.jobs.lockstep` (the ranks of a
+torchrun launch follow rank 0). This module runs them:
 
 Errors
     Only forecaster's types leave :func:`run_pipeline` and the ``forecaster`` commands
@@ -68,6 +69,7 @@ from forecaster.jobs.intervals import (
     spec_panel,
 )
 from forecaster.jobs.leftovers import own_checkpoint_folder, remove_leftovers
+from forecaster.jobs.lockstep import follow_rank_zero, join_ranks, rank_zero_decides
 from forecaster.jobs.outputs import (
     Job,
     PipelineResult,
@@ -299,13 +301,18 @@ def _run_pipeline(
     estimator = build_estimator(spec, progress)
     if dry_run:
         return _dry_run(job, estimator, tune, force, resume)
+    join_ranks(estimator)  # under torchrun: the other ranks follow what rank 0 decides here
     if not distributed.is_main_process():
-        return _other_rank(job, estimator, tune, force, resume)
+        return _other_rank(job, estimator, tune, resume)
     # The lock first: outputs another run is replacing (--force) are read only once it is done.
-    with output_lock(out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})"):
+    with (
+        rank_zero_decides() as decision,
+        output_lock(out_dir, wait, f"the pipeline {job.name!r} as of {when.label} ({out_dir})"),
+    ):
         skipped = None if force else skipped_result(job)
         if skipped is not None:
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
+            decision.skip(skipped)
             return skipped
         panel = spec_panel(spec, estimator, frame)  # bad data: exit 3 before any fit or write
         log(f"data     {panel}")
@@ -313,15 +320,15 @@ def _run_pipeline(
             check_not_later(job)
         check_outputs_replaceable(job, set_aside_lost=True)
         _io.remove_staging(out_dir)  # left by killed runs; no other writer while we hold the lock
+        decision.run()
         return _write_outputs(job, estimator, panel, tune, progress, resume)
 
 
-def _other_rank(
-    job: Job, estimator: Any, tune: bool | None, force: bool, resume: bool
-) -> PipelineResult:
+def _other_rank(job: Job, estimator: Any, tune: bool | None, resume: bool) -> PipelineResult:
     """Under torchrun, a rank other than 0 trains in lockstep with rank 0, which takes the
-    lock and writes everything: it skips when the outputs are there, as rank 0 does."""
-    skipped = None if force else skipped_result(job)
+    lock and writes everything: it does what rank 0 decided under the lock (skip with rank
+    0's result, stop with its error, or train; see :mod:`forecaster.jobs.lockstep`)."""
+    skipped = follow_rank_zero()
     if skipped is not None:
         return skipped
     panel = spec_panel(job.spec, estimator, job.frame)

@@ -53,6 +53,7 @@ from forecaster.jobs.scores import (
     metric_name,
     objective_name,
 )
+from forecaster.jobs.spec_errors import describe_errors
 
 __all__ = [
     "COLUMN_PARAMS",
@@ -345,7 +346,7 @@ def parse_spec(file: Path) -> tuple[Spec, Path]:
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(_describe_errors(file, exc)) from None
+        raise SpecError(describe_errors(file, exc, Spec)) from None
     root = normal_path(file).parent
     if root.name == "pipelines":
         root = root.parent
@@ -360,62 +361,6 @@ def spec_file(path: Any) -> Path:
     """The spec path as given, with a leading ``~`` expanded (not resolved: see load_spec)."""
     file = _io.as_path(path, "spec_path", error=SpecError)
     return Path(os.path.expanduser(file))
-
-
-def _describe_errors(file: Path, exc: ValidationError) -> str:
-    lines, missing = [], []  # one line in all (a failure prints one line)
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        received = error.get("input")
-        if key == "training.storage" and isinstance(received, str):
-            received = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", received)  # no password shown
-        if error["type"] == "extra_forbidden":
-            section = ".".join(str(p) for p in error["loc"][:-1])
-            known = _known_keys(error["loc"][:-1])
-            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            lines.append(
-                f"unknown key {key!r}{hint}. Allowed keys in "
-                f"[{section or 'top level'}]: {', '.join(known)}."
-            )
-        elif error["type"] == "missing":
-            missing.append(repr(key))
-        elif error["type"] in _TYPE_HINTS:  # strict: values are not converted between types
-            expected, example = _TYPE_HINTS[error["type"]]
-            kind = type(received).__name__
-            lines.append(
-                f"key {key!r}: expected {expected}; received {received!r} "
-                f"({'an' if kind[0] in 'aeiou' else 'a'} {kind}). Write it without quotes or "
-                f"conversion, e.g. {example}."
-            )
-        else:
-            message = str(error["msg"]).removeprefix("Value error, ").rstrip(".")
-            lines.append(f"key {key!r}: {message}; received {received!r}.")
-    missing_keys = f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}."
-    return f"{file}: " + " ".join([missing_keys] * bool(missing) + lines)
-
-
-_TYPE_HINTS = {
-    "int_type": ("an integer", '20 (not 20.0, "20" or true)'),
-    "float_type": ("a number", '0.5 or 30 (not "0.5" or true)'),
-    "bool_type": ("true or false", 'true (not "yes", "true" or 1)'),
-    "string_type": ("a text in quotes", '"daily" (not a number or true)'),
-}
-
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = Spec
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        annotation = field.annotation
-        candidates = getattr(annotation, "__args__", (annotation,))
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not nested:
-            return []
-        model = nested[0]
-    return list(model.model_fields)
 
 
 def _check_model_section(file: Path, spec: Spec) -> None:

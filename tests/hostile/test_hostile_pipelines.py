@@ -134,7 +134,51 @@ def test_a_value_of_the_wrong_type_is_refused_not_converted(
     guard = tree_guard(tmp_path)
     code, _, err = cli(capsys, "run", str(spec))
     assert code == 2, err
-    assert f"key '{section}.{key}': {message}" in err and "without quotes" in err, err
+    advice = "Write it in quotes" if "a text" in message else "Write it without quotes"
+    assert f"key '{section}.{key}': {message}" in err and advice in err, err
+    guard.assert_unchanged()
+
+
+LIST_ITEMS = [  # was: "key 'source.tickers.1': expected a text in quotes; received 3 (an int).
+    # Write it without quotes or conversion, e.g. "daily"", advice that contradicts itself
+    (
+        {"source": {"path": None, "format": None, "dataset": "stocks", "tickers": ["msft", 3]}},
+        "key 'source.tickers', item 2: expected a text in quotes; received 3 (an int). "
+        'Write it in quotes, e.g. "3" (a number or true is not a text).',
+    ),
+    (
+        {"series": {"targets": ["y", 1]}},
+        "key 'series.targets', item 2: expected a text in quotes; received 1 (an int). "
+        'Write it in quotes, e.g. "1"',
+    ),
+    (
+        {"series": {"covariates": [True]}},
+        "key 'series.covariates', item 1: expected a text in quotes; received True (a bool). "
+        'Write it in quotes, e.g. "true"',
+    ),
+    (
+        {"series": {"targets": "y"}},
+        "key 'series.targets': expected a list in brackets; received 'y' (a str). "
+        'Write it in brackets, e.g. ["y"] (a single value is not a list).',
+    ),
+    (
+        {"evaluation": {"metrics": ["mae", 2]}},
+        "key 'evaluation.metrics': expected one of ['mae', ",
+    ),
+    ({"series": {"holidays": [1]}}, "key 'series.holidays': expected a list of dates"),
+]
+
+
+@pytest.mark.parametrize(("sections", "message"), LIST_ITEMS)
+def test_a_list_of_the_wrong_type_or_with_an_item_of_it_is_named_with_right_advice(
+    tmp_path, capsys, tree_guard, sections, message
+):
+    spec = project(tmp_path)
+    spec.write_text(mini_spec(**{"source": {"path": "none/*.csv"}, **sections}))
+    guard = tree_guard(tmp_path)
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and message in err, err
+    assert "without quotes" not in err, err
     guard.assert_unchanged()
 
 

@@ -1,0 +1,112 @@
+"""The message of a spec that pydantic refuses: one line, every error in it.
+
+Each error names the key (an item of a list by its position: ``key 'source.tickers', item
+2``), what was expected, what was received, and, for a value of the wrong type, how to write
+it: values are not converted between types (strict), so ``"20"`` is no integer and ``3`` no
+text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["describe_errors"]
+
+
+def describe_errors(file: Path, exc: ValidationError, spec_model: type[BaseModel]) -> str:
+    """The one-line message of ``exc``, raised validating the spec in ``file`` against
+    ``spec_model`` (whose fields name the keys an unknown key is compared with)."""
+    lines, missing = [], []  # one line in all (a failure prints one line)
+    for error in exc.errors():
+        key = _key_text(error["loc"])
+        received = error.get("input")
+        if error["loc"][:2] == ("training", "storage") and isinstance(received, str):
+            received = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", received)  # no password shown
+        if error["type"] == "extra_forbidden":
+            section = ".".join(str(p) for p in error["loc"][:-1])
+            known = _known_keys(spec_model, error["loc"][:-1])
+            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(
+                f"unknown key {key}{hint}. Allowed keys in "
+                f"[{section or 'top level'}]: {', '.join(known)}."
+            )
+        elif error["type"] == "missing":
+            missing.append(key)
+        elif error["type"] in _EXPECTED:  # strict: values are not converted between types
+            kind = type(received).__name__
+            lines.append(
+                f"key {key}: expected {_EXPECTED[error['type']]}; received {received!r} "
+                f"({'an' if kind[0] in 'aeiou' else 'a'} {kind}). "
+                f"{_how_to_write(error['type'], received)}."
+            )
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ").rstrip(".")
+            lines.append(f"key {key}: {message}; received {received!r}.")
+    missing_keys = f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}."
+    return f"{file}: " + " ".join([missing_keys] * bool(missing) + lines)
+
+
+def _key_text(loc: tuple[Any, ...]) -> str:
+    """``'series.targets'``; an item of a list by its position: ``'series.targets', item 2``."""
+    names = [str(part) for part in loc if not isinstance(part, int)]
+    items = "".join(f", item {part + 1}" for part in loc if isinstance(part, int))
+    return f"{'.'.join(names)!r}{items}"
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a text in quotes",
+    "list_type": "a list in brackets",
+}
+"""What a key of each pydantic type error expects, in words."""
+
+
+def _how_to_write(error_type: str, received: Any) -> str:
+    """The advice for a value of the wrong type: what to write instead, with an example (the
+    received value in quotes or brackets when it is one TOML value)."""
+    if error_type == "int_type":
+        return 'Write it without quotes or conversion, e.g. 20 (not 20.0, "20" or true)'
+    if error_type == "float_type":
+        return 'Write it without quotes or conversion, e.g. 0.5 or 30 (not "0.5" or true)'
+    if error_type == "bool_type":
+        return 'Write it without quotes or conversion, e.g. true (not "yes", "true" or 1)'
+    written = _toml_text(received)
+    if error_type == "string_type":
+        example = json.dumps(written) if written is not None else '"daily"'
+        return f"Write it in quotes, e.g. {example} (a number or true is not a text)"
+    return f"Write it in brackets, e.g. [{written or '...'}] (a single value is not a list)"
+
+
+def _toml_text(value: Any) -> str | None:
+    """``value`` as TOML writes it when it is one plain value (text, number, bool), else None."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    return None
+
+
+def _known_keys(spec_model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    model = spec_model
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
