@@ -2197,7 +2197,11 @@ def test_a_spec_that_fixes_every_searched_parameter_is_refused_before_tuning(
         assert "[model] sets every parameter the tuning searches (cell = 'gru', " in err, err
         assert "Remove from [model] those you want tuned" in err
     guard.assert_unchanged()
+    (tmp_path / "data" / "prices.csv").unlink()  # run --tune refuses it before the data
+    code, err = run_cli(capsys, "run", str(spec), "--tune")
+    assert code == 2 and "[model] sets every parameter the tuning searches" in err, err
     spec.write_text(spec.read_text().replace("num_layers = 1\n", ""))
+    (tmp_path / "data" / "prices.csv").write_text(rows(24))
     assert "over num_layers; [model] fixes cell = 'gru'" in plan_of(capsys, spec, "--tune")
 
 

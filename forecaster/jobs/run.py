@@ -58,6 +58,7 @@ from forecaster.jobs.fitting import (
     fit_with_checkpoints,
     make_model,
     model_plan,
+    search_plan,
     study_name,
     tune_model,
     tuned_model_dir,
@@ -294,6 +295,8 @@ def _run_pipeline(
     started = time.perf_counter()
     file = spec_file(spec_path)
     spec, root = load_spec(file)
+    if tune:  # --tune of a spec that does not tune: nothing to search is refused here too
+        search_plan(spec, build_estimator(spec, False))
     frame, when = prepare_data(spec, root, as_of)
     out_dir = check_output(file, spec, root, when.label)
     check_checkpoints(file, spec, root, out_dir, "output.dir")
