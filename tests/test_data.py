@@ -984,6 +984,46 @@ def test_hostile_a_steady_31_day_step_is_not_monthly():
     assert str(validate_frame(panel, target="y", time_col="t", id_col="id")[1]) == "1mo"
 
 
+@pytest.mark.parametrize(("step", "expected"), [(92, "92d"), (90, "90d"), (366, "366d")])
+def test_hostile_a_steady_92_or_366_day_step_is_not_quarterly_or_yearly(step, expected):
+    """Read as quarters (years), 92-day steps from 2020-01-01 were forecast on 2023-01-09,
+    04-09, 07-09 where their own step gives 04-11, 07-12."""
+    dates = [dt.date(2020, 1, 1) + dt.timedelta(days=step * i) for i in range(12)]
+    frame = pl.DataFrame({"t": dates, "y": np.arange(12.0)})
+    freq = validate_frame(frame, target="y", time_col="t")[1]
+    assert str(freq) == expected
+    future = future_times(pl.Series(dates), np.array([0, 12]), freq, 2).to_list()
+    assert future == [dates[-1] + dt.timedelta(days=step * k) for k in (1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        (pl.date_range(dt.date(2019, 1, 1), dt.date(2023, 12, 31), "1q", eager=True), "1q"),
+        (pl.date_range(dt.date(2019, 3, 31), dt.date(2023, 12, 31), "1q", eager=True), "1q"),
+        ([dt.date(2019 + i // 4, 2 + 3 * (i % 4), 1) for i in range(12)], "1q"),  # month 2, 5..
+        ([dt.date(y, 3, 1) - dt.timedelta(days=1) for y in range(2015, 2025)], "1y"),  # Feb 29
+        ([dt.date(y, 1, 1) for y in range(2015, 2025)], "1y"),
+        (
+            [
+                dt.date(2019, 1, 2),
+                dt.date(2019, 4, 1),
+                dt.date(2019, 7, 1),
+                dt.date(2019, 10, 1),
+                dt.date(2020, 1, 2),
+                dt.date(2020, 4, 1),
+                dt.date(2020, 7, 1),
+            ],
+            "1q",
+        ),  # business days
+    ],
+)
+def test_calendar_quarters_and_years_are_still_quarters_and_years(dates, expected):
+    dates = dates if isinstance(dates, list) else dates.to_list()
+    frame = pl.DataFrame({"t": dates, "y": np.arange(float(len(dates)))})
+    assert str(validate_frame(frame, target="y", time_col="t")[1]) == expected
+
+
 def test_hostile_off_grid_rows_named_are_the_ones_off_the_grid():
     """Half-hourly rows read as hourly: every other row is off the grid, and the message
     counted 19 of 20 and named on-grid hours (01:00, 02:00); a Saturday among business days

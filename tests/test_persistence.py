@@ -152,6 +152,7 @@ def test_forecaster_round_trip_is_exact(
     assert loaded.get_params() == fitted.get_params()
     assert loaded.history_ == fitted.history_
     assert loaded.scaler_.to_dict() == fitted.scaler_.to_dict()
+    assert loaded.scaler_.keys_.equals(fitted.keys_)  # transform finds series by id
     assert loaded.keys_.equals(fitted.keys_) and loaded.keys_.schema == fitted.keys_.schema
     assert str(loaded.freq_) == str(fitted.freq_)
     assert loaded.schema_ == fitted.schema_
@@ -835,7 +836,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "freq-invalid": (
         lambda d: edit_saved_config(d, lambda c: c.update(freq="every now and then")),
-        "scaler state or frequency is invalid",
+        "the frequency is invalid",
     ),
     "schema-not-a-dict": (
         lambda d: edit_saved_config(d, lambda c: c.update(schema=["y"])),
@@ -868,7 +869,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "scaler-method-unknown": (
         lambda d: edit_saved_config(d, lambda c: c["scaler"].update(method="magic")),
-        r"scaler state or frequency is invalid \(Invalid scaler state: method 'magic'",
+        r"the scaler state is invalid \(Invalid scaler state: method 'magic'",
     ),
     "scaler-columns-swapped": (
         lambda d: edit_saved_config(d, lambda c: c["scaler"].update(columns=["x", "y"])),

@@ -330,3 +330,88 @@ def test_a_covariate_constant_within_every_series_warns_at_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
         RNNForecaster(covariates=["c"], scaling="none", baseline="none", **params).fit(frame)
+
+
+def _frame(ids, values, covariate=None):
+    frame = pl.DataFrame({"id": np.repeat(ids, 3), "t": [0, 1, 2] * len(ids), "y": values})
+    return frame if covariate is None else frame.with_columns(x=pl.Series(covariate))
+
+
+def test_transform_finds_each_series_by_its_id_and_refuses_unknown_ones():
+    fitted = _frame(["a", "b"], [1.0, 2.0, 3.0, 100.0, 200.0, 300.0])
+    scaler = PanelScaler("minmax").fit(
+        Panel.from_frame(fitted, target="y", time_col="t", id_col="id")
+    )
+    reordered = Panel.from_frame(
+        fitted.sort("id", descending=True), target="y", time_col="t", id_col="id"
+    )
+    assert reordered.keys["id"].to_list() == ["b", "a"]
+    np.testing.assert_allclose(scaler.transform(reordered).values[:, 0], [0, 0.5, 1] * 2)
+    inverse = scaler.inverse_transform(scaler.transform(reordered))
+    np.testing.assert_allclose(inverse.values, reordered.values, rtol=1e-6)
+    other = Panel.from_frame(
+        _frame(["b", "c"], [100.0, 200.0, 300.0, 5, 6, 7]), target="y", time_col="t", id_col="id"
+    )
+    with pytest.raises(DataValidationError, match=r"1 of the panel's 2 series were not seen.*'c'"):
+        scaler.transform(other)
+    with pytest.raises(DataValidationError, match="not seen"):
+        scaler.inverse_transform(other)
+    with pytest.raises(DataValidationError, match="not seen"):
+        scaler.tensors("cpu", panel=other)
+    renamed = Panel.from_frame(
+        fitted.rename({"id": "store"}), target="y", time_col="t", id_col="store"
+    )
+    with pytest.raises(DataValidationError, match=r"identified by 'id', got .* by 'store'"):
+        scaler.transform(renamed)
+
+
+def test_transform_refuses_columns_in_other_roles():
+    values = [1.0, 2.0, 3.0, 100.0, 200.0, 300.0]
+    fitted = _frame(["a", "b"], values, [9.0] * 6)
+    scaler = PanelScaler().fit(
+        Panel.from_frame(fitted, target="y", time_col="t", id_col="id", covariates="x")
+    )
+    swapped = Panel.from_frame(fitted, target="x", time_col="t", id_col="id", covariates="y")
+    with pytest.raises(DataValidationError, match=r"columns \['y', 'x'\], got .*\['x', 'y'\]"):
+        scaler.transform(swapped)
+    with pytest.raises(DataValidationError, match="columns"):
+        scaler.inverse_transform(swapped)
+
+
+def test_tensors_for_a_panel_follow_its_series_and_scale_gathered_batches_alike():
+    fitted = _frame(["a", "b"], [1.0, 2.0, 3.0, 100.0, 200.0, 300.0])
+    scaler = PanelScaler("minmax").fit(
+        Panel.from_frame(fitted, target="y", time_col="t", id_col="id")
+    )
+    panel = Panel.from_frame(
+        fitted.filter(pl.col("id") == "b"), target="y", time_col="t", id_col="id"
+    )
+    center, scale = scaler.tensors("cpu", panel=panel)
+    assert center[:, 0].tolist() == [100.0] and scale[:, 0].tolist() == [200.0]
+    windows = make_windows(panel, lookback=2, horizon=1)
+    batch = windows.gather(np.arange(len(windows)), scaling=(center, scale))
+    expected = make_windows(scaler.transform(panel), 2, 1).gather(np.arange(len(windows)))
+    np.testing.assert_allclose(batch.x.numpy(), expected.x.numpy(), rtol=1e-6)
+
+
+def test_a_scaler_restored_with_or_without_keys():
+    fitted = _frame(["a", "b"], [1.0, 2.0, 3.0, 100.0, 200.0, 300.0])
+    panel = Panel.from_frame(fitted, target="y", time_col="t", id_col="id")
+    scaler = PanelScaler("minmax").fit(panel)
+    other = Panel.from_frame(
+        fitted.with_columns(id=pl.col("id") + "2"), target="y", time_col="t", id_col="id"
+    )
+    clone = PanelScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    with pytest.raises(DataValidationError, match="not seen"):
+        clone.transform(other)
+    meta, arrays = scaler.state()
+    keyed = PanelScaler.from_state(meta, arrays, scaler.keys_)
+    assert keyed.keys_.equals(scaler.keys_)
+    legacy = {k: v for k, v in scaler.to_dict().items() if k != "keys"}  # an older version's
+    by_position = PanelScaler.from_dict(legacy)
+    assert by_position.keys_ is None
+    np.testing.assert_array_equal(
+        by_position.transform(other).values, scaler.transform(panel).values
+    )
+    with pytest.raises(DataValidationError, match="keys must be a polars DataFrame of one id"):
+        PanelScaler.from_state(meta, arrays, scaler.keys_.head(1))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import temporary_names
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "from_pandas",
     "id_cast",
     "is_pandas_frame",
+    "match_keys",
     "observed_values",
     "polars_frame",
     "same_kind",
@@ -67,6 +69,34 @@ def id_cast(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
     if source.is_numeric() and target.is_numeric():
         return pl.when(cast.cast(source, strict=False) == pl.col(name)).then(cast).alias(name)
     return cast
+
+
+def match_keys(
+    fitted: pl.DataFrame, keys: pl.DataFrame, id_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``keys`` (column ``id_name``): the row of its series in ``fitted`` (the
+    keys a model or scaler was fitted on, same column) and whether it is there at all.
+
+    Text, Categorical and Enum ids match by their text; numbers match numbers of another dtype
+    only when equal (:func:`id_cast`). The rows of unknown series are 0 (check ``known``).
+
+    Examples
+    --------
+    >>> fitted = pl.DataFrame({"id": ["a", "b"]})
+    >>> rows, known = match_keys(fitted, pl.DataFrame({"id": ["b", "z", "a"]}), "id")
+    >>> rows.tolist(), known.tolist()
+    ([1, 0, 0], [True, False, True])
+    """
+    (row,) = temporary_names([id_name], "_fitted")
+    lookup = fitted.select(id_name).with_row_index(row)
+    fitted_dtype, dtype = lookup.schema[id_name], keys.schema[id_name]
+    if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
+        fitted_dtype = pl.String()  # text, Categorical and Enum ids match by their text
+        lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
+    keys = keys.select(id_cast(id_name, keys.schema[id_name], fitted_dtype))
+    matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")[row]
+    known = ~matched.is_null().to_numpy()
+    return matched.fill_null(0).to_numpy().astype(np.int64), known
 
 
 def format_list(items: Sequence[Any], limit: int = MAX_EXAMPLES) -> str:

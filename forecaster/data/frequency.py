@@ -511,9 +511,10 @@ def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
 
 def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
     """Whether each series keeps one day of the month, give or take 3 days (the first
-    business day, a weekend moved; a month's last day counts as 31): monthly steps. A steady
-    31-day step drifts through the month (half a day a step): not monthly. ``cross``: the
-    positions between two series in the differences of ``times``."""
+    business day, a weekend moved; a month's last day counts as 31): monthly, quarterly or
+    yearly steps. A steady 31-, 92- or 366-day step drifts through the month (half a day, a
+    day, a day a step): not months, quarters or years. ``cross``: the positions between two
+    series in the differences of ``times``."""
     last = times.dt.month_end().dt.day() == times.dt.day()
     day = pl.when(last).then(31).otherwise(times.dt.day().cast(pl.Int64))
     boundaries = np.sort(np.asarray(cross, dtype=np.int64))
@@ -564,12 +565,12 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
         days = mode // day
         # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
         weekly = bool(np.all(diffs % (7 * day) == 0))
-        if 28 <= days <= 31 and not weekly and _holds_its_day(times, cross):
-            return Frequency(1, "mo")
-        if 89 <= days <= 92 and not weekly:
-            return Frequency(1, "q")
-        if days in (365, 366):
-            return Frequency(1, "y")
+        # A month, quarter or year keeps its day of the month; a steady 31-, 92- or 366-day
+        # step drifts through the month and is read as days.
+        calendar = {**dict.fromkeys(range(28, 32), "mo"), **dict.fromkeys(range(89, 93), "q")}
+        unit = calendar.get(days, "y" if days in (365, 366) else None)
+        if unit is not None and not weekly and _holds_its_day(times, cross):
+            return Frequency(1, unit)
         months = _months_per_step(times, positions[diffs == mode]) if days >= 58 else None
         if months is not None and not weekly:
             return Frequency(months // 12, "y") if months % 12 == 0 else Frequency(months, "mo")

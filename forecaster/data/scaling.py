@@ -18,6 +18,7 @@ import torch
 
 import forecaster._validation as _validation
 from forecaster._validation import check, resolve_device
+from forecaster.data.frames import format_list, match_keys
 from forecaster.data.panel import Panel
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
@@ -80,6 +81,15 @@ class PanelScaler:
         float64, shape ``(n_series, n_features)``.
     scale_ : numpy.ndarray
         float64, shape ``(n_series, n_features)``, strictly positive.
+    columns_ : list of str
+        The panel's columns at fit (targets, covariates, encoded statics, future covariates):
+        :meth:`transform` refuses a panel whose columns differ.
+    keys_ : polars.DataFrame or None
+        The fitted series (one id column, row ``i`` is row ``i`` of ``center_``):
+        :meth:`transform` finds each series of a panel here by its id and refuses one it
+        does not hold. None for a scaler rebuilt without its keys (:meth:`from_state` without
+        ``keys``, or a :meth:`to_dict` of an older version): such a scaler matches series by
+        position and checks only their number.
 
     Examples
     --------
@@ -191,6 +201,7 @@ class PanelScaler:
         self.scale_ = scale
         self.n_fit_rows_ = counts
         self.columns_ = panel.columns
+        self.keys_: pl.DataFrame | None = panel.keys.select(panel.id_name)
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         return self
 
@@ -230,27 +241,66 @@ class PanelScaler:
         return data.group_by("s").agg(aggs).sort("s")
 
     # ------------------------------------------------------------------------------------
-    def _check(self, panel: Panel | None = None) -> None:
+    def _check(self) -> None:
         if not hasattr(self, "center_"):
             raise NotFittedError("This PanelScaler is not fitted yet. Call fit(panel) first.")
-        if panel is not None:
-            _need_panel(panel, "PanelScaler")
-        if panel is not None and (
-            panel.n_series != self.center_.shape[0] or panel.n_features != self.center_.shape[1]
-        ):
+
+    def rows_of(self, panel: Panel) -> np.ndarray:
+        """The scaler row (fitted series) of every series of ``panel``, found by its id.
+
+        Raises
+        ------
+        DataValidationError
+            When the panel's columns are not those of the fit (names and order: a target and a
+            covariate in swapped roles would be scaled with each other's statistics), its id
+            column is another, or it holds series the scaler was not fitted on. A scaler
+            without keys (see ``keys_``) takes the series by position and refuses another
+            number of series.
+        """
+        self._check()
+        _need_panel(panel, "PanelScaler")
+        if list(panel.columns) != list(self.columns_):
             raise DataValidationError(
-                f"The scaler was fitted on {self.center_.shape[0]} series x "
-                f"{self.center_.shape[1]} columns, got a panel of {panel.n_series} x "
-                f"{panel.n_features}. Fit the scaler on this panel."
+                f"The scaler was fitted on the columns {self.columns_}, got a panel of "
+                f"{panel.columns}. Build the panel with the same target, covariates and future "
+                "covariates (in the same order), or fit the scaler on this panel."
             )
+        keys = self.keys_
+        if keys is None:
+            if panel.n_series != self.center_.shape[0]:
+                raise DataValidationError(
+                    f"The scaler was fitted on {self.center_.shape[0]} series and has no keys "
+                    f"(saved without them), so it matches series by position; got a panel of "
+                    f"{panel.n_series} series. Fit the scaler on this panel."
+                )
+            return np.arange(panel.n_series, dtype=np.int64)
+        name = keys.columns[0]
+        if panel.id_name != name:
+            raise DataValidationError(
+                f"The scaler was fitted on series identified by {name!r}, got a panel whose "
+                f"series are identified by {panel.id_name!r}. Build the panel with "
+                f"id_col={name!r}, or fit the scaler on this panel."
+            )
+        rows, known = match_keys(keys, panel.keys, name)
+        if not known.all():
+            unknown = panel.keys[name].filter(pl.Series(~known)).to_list()
+            raise DataValidationError(
+                f"{len(unknown)} of the panel's {panel.n_series} series were not seen when the "
+                f"scaler was fitted, so it has no statistics for them: "
+                f"{format_list(unknown)}. Drop them, or fit the scaler on a panel that holds "
+                "them."
+            )
+        return rows
 
     def transform_values(
         self, values: np.ndarray, series: np.ndarray, columns: slice | np.ndarray = slice(None)
     ) -> np.ndarray:
         """Scale ``values`` (float, ``(..., n_columns)``) of the given series (first axis).
 
-        ``series`` has one entry per row of ``values`` (shape ``values.shape[0]``); ``columns``
-        selects which of the fitted columns the last axis holds (all by default).
+        ``series`` has one entry per row of ``values`` (shape ``values.shape[0]``): the
+        scaler's rows (fitted series numbers, see :meth:`rows_of` to find them from a panel's
+        ids); ``columns`` selects which of the fitted columns the last axis holds (all by
+        default).
         """
         self._check()
         center, scale = self._broadcast(values, series, columns)
@@ -274,24 +324,38 @@ class PanelScaler:
         return center, scale
 
     def transform(self, panel: Panel) -> Panel:
-        """A new panel with scaled float32 values (keys and times shared)."""
-        self._check(panel)
-        return _with_values(panel, self.transform_values(panel.values, panel.series_of_rows()))
+        """A new panel with scaled float32 values (keys and times shared).
+
+        Each series is scaled with the statistics of the fitted series of the same id, checked
+        as :meth:`rows_of` checks (unknown series and other columns are refused).
+        """
+        series = self.rows_of(panel)[panel.series_of_rows()]
+        return _with_values(panel, self.transform_values(panel.values, series))
 
     def inverse_transform(self, panel: Panel) -> Panel:
-        """A new panel with the scaling undone."""
-        self._check(panel)
-        values = self.inverse_transform_values(panel.values, panel.series_of_rows())
+        """A new panel with the scaling undone (series matched as :meth:`transform` does)."""
+        series = self.rows_of(panel)[panel.series_of_rows()]
+        values = self.inverse_transform_values(panel.values, series)
         return _with_values(panel, values)
 
-    def tensors(self, device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(
+        self, device: str | torch.device, panel: Panel | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(center, scale)`` as float32 tensors ``(n_series, n_features)`` on ``device``.
 
-        Used to scale gathered batches on the device instead of a scaled copy of the panel.
-        ``device`` is checked by :func:`forecaster._validation.resolve_device`.
+        Used to scale gathered batches on the device instead of a scaled copy of the panel
+        (:meth:`~forecaster.data.windows.Windows.gather`, whose row ``i`` scales series ``i`` of
+        its panel). Without ``panel`` the rows are the fitted series in fit's order (right for
+        the panel the scaler was fitted on); with ``panel`` they are that panel's series, found
+        by id and checked as :meth:`rows_of` checks. ``device`` is checked by
+        :func:`forecaster._validation.resolve_device`.
         """
         self._check()
         device = resolve_device(device)
+        if panel is not None:
+            rows = torch.from_numpy(self.rows_of(panel)).to(device)
+            center, scale = self.tensors(device)
+            return center[rows], scale[rows]
         key = str(device)
         if key not in self._tensors:
             self._tensors[key] = (
@@ -302,21 +366,30 @@ class PanelScaler:
 
     # ------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state, arrays included (see :meth:`state` for the arrays apart)."""
+        """JSON-serialisable state, arrays and keys included (see :meth:`state` for the arrays
+        apart). Ids that are neither numbers nor text are stored as their text, which
+        :meth:`transform` matches to the panel's ids by their text."""
         self._check()
-        return {
+        state: dict[str, Any] = {
             "method": self.method,
             "columns": list(self.columns_),
             "center": self.center_.tolist(),
             "scale": self.scale_.tolist(),
             "n_fit_rows": self.n_fit_rows_.tolist(),
         }
+        if self.keys_ is not None:
+            ids = self.keys_.to_series()
+            ids = ids if ids.dtype.is_numeric() else ids.cast(pl.String)
+            state["keys"] = {"name": ids.name, "values": ids.to_list()}
+        return state
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The fitted state as ``(meta, arrays)``: the method and columns (JSON values, a size
         that does not grow with the number of series) and the arrays ``center``, ``scale``
         (float64, ``(n_series, n_columns)``) and ``n_fit_rows`` (int64, ``(n_series,)``).
-        :meth:`from_state` rebuilds the scaler (``save`` stores the arrays as tensors)."""
+        :meth:`from_state` rebuilds the scaler (``save`` stores the arrays as tensors). The
+        fitted series' ids (``keys_``) are not part of it: save them apart (a model saves its
+        ``keys_``, which are these) and pass them back to :meth:`from_state`."""
         self._check()
         meta = {"method": self.method, "columns": list(self.columns_)}
         arrays = {
@@ -327,14 +400,20 @@ class PanelScaler:
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: Any, arrays: dict[str, np.ndarray]) -> PanelScaler:
+    def from_state(
+        cls, meta: Any, arrays: dict[str, np.ndarray], keys: pl.DataFrame | None = None
+    ) -> PanelScaler:
         """Rebuild a fitted scaler from :meth:`state`, checking what a fitted scaler is.
+
+        ``keys`` are the fitted series' ids (the ``keys_`` of the scaler saved: one column, one
+        row per series); without them the scaler matches series by position (see ``keys_``).
 
         Raises
         ------
         DataValidationError
-            When the method is unknown, the columns are not a list of names, or the arrays do
-            not have the shapes, dtypes and values (finite, scale > 0, counts >= 0) of a fit.
+            When the method is unknown, the columns are not a list of names, the arrays do
+            not have the shapes, dtypes and values (finite, scale > 0, counts >= 0) of a fit,
+            or ``keys`` is not a frame of one column and one row per series.
 
         Examples
         --------
@@ -378,7 +457,16 @@ class PanelScaler:
             raise DataValidationError("Invalid scaler state: scale must be finite and > 0.")
         if (counts < 0).any():
             raise DataValidationError("Invalid scaler state: n_fit_rows must be >= 0.")
+        if keys is not None and not (
+            isinstance(keys, pl.DataFrame) and keys.width == 1 and keys.height == shape[0]
+        ):
+            raise DataValidationError(
+                f"Invalid scaler state: keys must be a polars DataFrame of one id column and "
+                f"{shape[0]} rows (one per series); found "
+                f"{_validation.describe_value(keys)}."
+            )
         scaler = cls(method)
+        scaler.keys_ = keys
         scaler.center_, scaler.scale_, scaler.n_fit_rows_ = center, scale, counts
         scaler.columns_ = list(columns)
         scaler._tensors = {}
@@ -397,9 +485,12 @@ class PanelScaler:
                     state.get("n_fit_rows", [0] * len(center)), dtype=np.int64
                 ),
             }
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            keys = state.get("keys")  # absent in the state of an older version: by position
+            if keys is not None:
+                keys = pl.DataFrame({str(keys["name"]): list(keys["values"])})
+        except (KeyError, TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
             raise DataValidationError(f"Invalid scaler state: {exc!r}.") from exc
-        return cls.from_state(meta, arrays)
+        return cls.from_state(meta, arrays, keys)
 
     def __repr__(self) -> str:
         return f"PanelScaler(method={self.method!r})"

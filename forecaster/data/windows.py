@@ -277,9 +277,10 @@ class Windows:
         device : str or torch.device, default "cpu"
             Checked by :func:`forecaster._validation.resolve_device`.
         scaling : (center, scale), optional
-            Per-series tensors ``(n_series, n_features)`` (see
-            :meth:`forecaster.data.scaling.PanelScaler.tensors`), moved to ``device`` as float32;
-            the batch is returned scaled.
+            Per-series tensors ``(n_series, n_features)`` (row ``i`` scales series ``i`` of
+            :attr:`panel`; only their shape is checked: build them with :meth:`PanelScaler.tensors
+            <forecaster.data.scaling.PanelScaler.tensors>` ``(device, panel=windows.panel)``,
+            which matches series by id), moved to ``device`` as float32; the batch is scaled.
         """
         device = resolve_device(device)
         rows_t = torch.from_numpy(self._positions(rows))

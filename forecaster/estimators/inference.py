@@ -20,10 +20,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from forecaster._columns import temporary_names
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, polars_frame, same_kind
-from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
+from forecaster.data.frames import check_schema, collect_frame, column_tuple, match_keys
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -490,13 +489,4 @@ class ForecastInference(FutureInputs, TargetPanels):
     def _match_keys(self, keys: pl.DataFrame, id_name: str) -> tuple[np.ndarray, np.ndarray]:
         """For each row of ``keys`` (column ``id_name``): the row of its series in ``keys_``
         and whether that series was seen in fit."""
-        (row,) = temporary_names([id_name], "_fitted")
-        lookup = self.keys_.select(id_name).with_row_index(row)
-        fitted_dtype, dtype = lookup.schema[id_name], keys.schema[id_name]
-        if fitted_dtype != dtype and not (fitted_dtype.is_numeric() and dtype.is_numeric()):
-            fitted_dtype = pl.String  # text, Categorical and Enum ids match by their text
-            lookup = lookup.with_columns(pl.col(id_name).cast(pl.String))
-        keys = keys.select(id_cast(id_name, keys.schema[id_name], fitted_dtype))
-        matched = keys.join(lookup, on=id_name, how="left", maintain_order="left")[row]
-        known = ~matched.is_null().to_numpy()
-        return matched.fill_null(0).to_numpy().astype(np.int64), known
+        return match_keys(self.keys_, keys, id_name)

@@ -354,15 +354,12 @@ class ForecasterState(_EstimatorState):
     def _restore(self, state: ModelState) -> None:
         config, arrays = state.config, state.arrays
         self.lookback_ = int(self.network_.lookback)  # type: ignore[attr-defined]
-        meta = {k: v for k, v in config["scaler"].items() if k in ("method", "columns")}
-        scaler_arrays = {k.removeprefix("scaler."): v for k, v in arrays.items() if "scaler." in k}
         try:
-            self.scaler_ = PanelScaler.from_state(meta, scaler_arrays)
             if not isinstance(config["freq"], str):
                 raise TypeError(f"freq is {config['freq']!r}, not a string such as '1d'")
             self.freq_ = Frequency.parse(config["freq"])
         except (DataValidationError, TypeError, ValueError) as exc:
-            raise StateError(f"the scaler state or frequency is invalid ({exc})") from exc
+            raise StateError(f"the frequency is invalid ({exc})") from exc
         schema = config["schema"]
         if not isinstance(schema, dict) or not all(isinstance(v, str) for v in schema.values()):
             raise StateError(f"the schema in {CONFIG} is not a mapping of column to dtype")
@@ -378,6 +375,12 @@ class ForecasterState(_EstimatorState):
         self.target_lambdas_ = lambdas
         self.target_transform_ = _restore_transform(self.target_transform, config)
         self.keys_ = self._restore_keys(state.keys)
+        meta = {k: v for k, v in config["scaler"].items() if k in ("method", "columns")}
+        scaler_arrays = {k.removeprefix("scaler."): v for k, v in arrays.items() if "scaler." in k}
+        try:  # the scaler's series are the model's (it was fitted on the model's panel)
+            self.scaler_ = PanelScaler.from_state(meta, scaler_arrays, self.keys_)
+        except DataValidationError as exc:
+            raise StateError(f"the scaler state is invalid ({exc})") from exc
         if "conformal" in config:
             self.conformal_ = restore_conformal(config["conformal"], arrays, self.keys_.height)
         restore_baseline(self, config.get("baseline"), len(_targets(self)))

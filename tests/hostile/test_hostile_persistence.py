@@ -193,7 +193,7 @@ WRONG_TYPES: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: c.update(n_val_windows=10**40),
         r"n_val_windows is 10{40}; expected an integer",
     ),
-    "freq-a-number": (lambda c: c.update(freq=7), "scaler state or frequency is invalid"),
+    "freq-a-number": (lambda c: c.update(freq=7), "the frequency is invalid"),
     "baseline-a-list": (
         lambda c: c.update(baseline=[1]),
         r"the baseline entry is \[1\]; expected blend and validation",
