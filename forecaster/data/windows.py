@@ -277,10 +277,9 @@ class Windows:
         device : str or torch.device, default "cpu"
             Checked by :func:`forecaster._validation.resolve_device`.
         scaling : (center, scale), optional
-            Per-series tensors ``(n_series, n_features)`` (row ``i`` scales series ``i`` of
-            :attr:`panel`; only their shape is checked: build them with :meth:`PanelScaler.tensors
-            <forecaster.data.scaling.PanelScaler.tensors>` ``(device, panel=windows.panel)``,
-            which matches series by id), moved to ``device`` as float32; the batch is scaled.
+            Per-series tensors ``(n_series, n_features)``, row ``i`` for series ``i`` of
+            :attr:`panel` (only the shape is checked: build them with ``PanelScaler.tensors(
+            device, panel=windows.panel)``), moved to ``device`` as float32; the batch is scaled.
         """
         device = resolve_device(device)
         rows_t = torch.from_numpy(self._positions(rows))
