@@ -37,6 +37,7 @@ from forecaster.estimators.sampling import (
     validation_steps,
     validation_windows,
 )
+from forecaster.exceptions import UnscoredPointsWarning
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -193,6 +194,26 @@ def test_score_forecasts_from_the_history_as_known_before_the_held_out_steps():
     with pytest.warns(ForecasterWarning, match="in-sample"):
         score = model.score(data)
     assert score == pytest.approx(-(forecast["y"] - forecast["y_true"]).abs().mean(), rel=1e-6)
+
+
+def test_score_pools_every_scored_point_of_all_targets():
+    """-MAE over the observed held-out points of both targets together: 3 of b's 4 values
+    unobserved, its one point does not weigh as much as a's four (it was the mean of the
+    per-target MAEs); with every value observed the two agree."""
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pl.DataFrame({"time": range(n), "a": rng.normal(size=n), "b": rng.normal(size=n)})
+    params = {"target": ["a", "b"], "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.head(n - 4))
+    forecast = model.predict(frame.head(n - 4))
+    errors = {t: (forecast[t] - frame[t].tail(4)).abs().to_numpy() for t in ("a", "b")}
+    holed = frame.with_columns(
+        pl.when(pl.col("time").is_in([n - 4, n - 3, n - 2])).then(None).otherwise("b").alias("b")
+    )
+    with pytest.warns(UnscoredPointsWarning):
+        score = model.score(holed)
+    assert score == pytest.approx(-np.r_[errors["a"], errors["b"][-1:]].mean(), rel=1e-12)
+    assert model.score(frame) == pytest.approx(-np.r_[errors["a"], errors["b"]].mean(), rel=1e-12)
 
 
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 
 from forecaster import DataValidationError, ForecasterWarning
+from forecaster.evaluation.array_metrics import mase_scales
 from forecaster.evaluation.metrics import (
     METRICS,
     aggregate,
@@ -68,6 +70,33 @@ def test_mase_scale_is_the_in_sample_seasonal_naive_mae():
     with pytest.raises(DataValidationError, match=r"insample has 2 values.*more than m=2"):
         mase_scale([1.0, 2.0], m=2)
     assert mase([5.0, 7.0], [6.0, 6.0], insample, m=2) == pytest.approx(1.0 / 2.0)
+
+
+def test_mase_scale_of_a_series_does_not_depend_on_the_series_before_it():
+    """Each series' scale comes from its own differences: after a series of changes of ~1e12
+    the changes of ~1e-3 of the next one are not lost to the rounding of a running total
+    over the whole panel (it gave b a scale of 0, an infinite MASE and a false warning)."""
+    rng = np.random.default_rng(0)
+    big = np.cumsum(rng.normal(0, 1e12, 200))
+    small = 1.0 + np.cumsum(rng.normal(0, 1e-3, 200))
+    hist = pl.DataFrame({"id": ["a"] * 200 + ["b"] * 200, "time": [*range(200)] * 2})
+    hist = hist.with_columns(y=pl.Series(np.r_[big, small]))
+    actual = pl.DataFrame({"id": ["a", "b"], "time": [200, 200], "y": [big[-1], small[-1] + 1e-3]})
+    forecast = actual.with_columns(pl.col("y") - pl.Series([0.0, 1e-3]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # no "do not change at lag m" warning
+        both = evaluate(forecast, actual, target="y", id_col="id", insample=hist)
+    alone = mase([small[-1] + 1e-3], [small[-1]], small)
+    assert both.filter(pl.col("id") == "b")["mase"].item() == pytest.approx(alone, rel=1e-12)
+    # the scales of the packed panel, also up to earlier ends (the backtest's folds)
+    for spread in (1e8, 1e10, 1e12):
+        a = 1e12 + np.cumsum(rng.normal(0, spread, 300))
+        b = 0.05 + np.cumsum(rng.normal(0, 1e-3, 300))
+        ends = np.array([[299, 299], [150, 99]])
+        scales = mase_scales(np.r_[a, b][:, None], np.array([0, 300, 600]), 1, ends=ends)
+        assert scales[0, 1, 0] == pytest.approx(mase_scale(b), rel=1e-12)
+        assert scales[1, 1, 0] == pytest.approx(mase_scale(b[:100]), rel=1e-12)
+        assert scales[1, 0, 0] == pytest.approx(mase_scale(a[:151]), rel=1e-12)
 
 
 def test_owa_score():

@@ -260,6 +260,26 @@ def test_window_spread_matches_a_loop_within_each_series():
         assert value == pytest.approx(changes.mean())
 
 
+def test_window_spread_of_a_series_does_not_depend_on_the_series_before_it():
+    """The running sums restart at each series: the changes (and the level) of a series of
+    small values after one of huge values are not lost to the rounding of a panel-wide
+    running total."""
+    rng = np.random.default_rng(0)
+    big = 1e12 + np.cumsum(rng.normal(0, 1e12, 100))
+    small = 0.05 + np.cumsum(rng.normal(0, 1e-3, 100))
+    frame = pl.DataFrame({"id": np.repeat(["a", "b"], 100), "t": np.tile(np.arange(100), 2)})
+    frame = frame.with_columns(y=pl.Series(np.r_[big, small]))
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    alone = Panel.from_frame(frame.filter(pl.col("id") == "b"), target="y", time_col="t")
+    options = {"floor": 0.1, "history": 0.5}
+    got = window_spread(panel, np.array([150, 199]), 8, **options)[:, 0]
+    want = window_spread(alone, np.array([50, 99]), 8, **options)[:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    plain = window_spread(panel, np.array([199]), 8)[0, 0]
+    window = panel.values[192:200, 0].astype(np.float64)  # as the panel holds them
+    assert plain == pytest.approx(np.abs(np.diff(window)).mean(), rel=1e-12)
+
+
 def test_interpolated_runs_reaching_a_window_origin_are_read_forward_filled():
     """missing="interpolate": a window's inputs are those known at its origin (a filled run
     that reaches the origin holds the value before it); its targets are the filled values."""

@@ -23,6 +23,7 @@ import torch
 
 from forecaster._validation import Flag, check, describe_value, resolve_device
 from forecaster.data.panel import Panel
+from forecaster.data.spans import span_sums
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -480,7 +481,7 @@ def window_spread(
     value (and 1e-12), so a flat window keeps a scale of its own level; with ``history > 0``
     at least ``history`` times its series' mean absolute change from its first row to the
     window's end, so a window of zeros keeps a scale of its series' past. Computed from running
-    sums over the panel (no per-window Python), so it costs one pass over the targets
+    sums down each series (no per-window Python), so it costs one pass over the targets
     whatever the number of windows. Each window must lie inside its series.
 
     Examples
@@ -500,8 +501,8 @@ def window_spread(
     rows = np.asarray(rows, dtype=np.int64)
     change = np.abs(np.diff(targets, axis=0, prepend=np.nan))
     change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
-    spread = _window_mean(change, rows, lookback - 1)
-    level = _window_mean(np.abs(targets), rows, lookback) if floor > 0 else None
+    spread = _window_mean(change, panel.offsets, rows, lookback - 1)
+    level = _window_mean(np.abs(targets), panel.offsets, rows, lookback) if floor > 0 else None
     inside = origins_in_runs(panel, rows)  # their windows as known at the origin
     if inside.size:
         first = rows[inside] - (lookback - 1)
@@ -520,7 +521,7 @@ def window_spread(
 def _series_mean_to(panel: Panel, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The mean of the finite ``values`` of each of ``rows``' series from its first row up to
     the row (0 where there is none)."""
-    return _span_mean(values, rows, panel.offsets[panel.series_of_rows()[rows]])
+    return _span_mean(values, panel.offsets, rows, panel.offsets[panel.series_of_rows()[rows]])
 
 
 class KnownWindows(NamedTuple):
@@ -583,18 +584,18 @@ def known_windows(
     )
 
 
-def _window_mean(values: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
+def _window_mean(
+    values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, length: int
+) -> np.ndarray:
     """The mean of the finite ``values`` over the ``length`` rows ending at each of ``rows``
     (0 where there is none)."""
-    return _span_mean(values, rows, rows + 1 - max(length, 0))
+    return _span_mean(values, offsets, rows, rows + 1 - max(length, 0))
 
 
-def _span_mean(values: np.ndarray, rows: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """The mean of the finite ``values`` over the rows from ``first`` to ``rows`` (both
-    included; 0 where there is none), from running sums."""
-    seen = np.isfinite(values)
-    zero = np.zeros((1, values.shape[1]))
-    total = np.concatenate([zero, np.where(seen, values, 0.0)]).cumsum(0)
-    count = np.concatenate([zero, seen]).cumsum(0)
-    span_total, span_count = total[rows + 1] - total[first], count[rows + 1] - count[first]
-    return np.where(span_count > 0, span_total / np.maximum(span_count, 1), 0.0)
+def _span_mean(
+    values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, first: np.ndarray
+) -> np.ndarray:
+    """The mean of the finite ``values`` over the rows ``first`` to ``rows`` (both included,
+    in one series; 0 where there is none), from each series' own running sums."""
+    total, count = span_sums(np.where(np.isfinite(values), values, np.nan), offsets, first, rows)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)

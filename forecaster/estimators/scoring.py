@@ -57,12 +57,13 @@ class ForecastScoring:
         so gaps are filled on the regular grid); the last ``horizon`` steps of every series on
         that grid are held out, the model forecasts them from the steps before, and the score
         is ``-MAE`` over series, steps and targets in the targets' units (higher is better, as
-        scikit-learn expects), against the frame's own values (float64). A held-out value
-        the frame does not hold (a gap the ``missing=`` policy filled) is not scored, with a
-        warning (the zeros of ``missing="zero"`` are data, and scored). The forecast sees
-        the history as it was known at the last step before the held-out ones: with
-        ``missing="interpolate"``, a gap that reaches into the held-out steps is filled
-        forward, not interpolated towards the first held-out value. Used by ``GridSearchCV``
+        scikit-learn expects), against the frame's own values (float64): the mean absolute
+        error of all scored points together. A held-out value the frame does not hold (a gap
+        the ``missing=`` policy filled) is not scored, with a warning (the zeros of
+        ``missing="zero"`` are data, and scored). The forecast sees the history as it was
+        known at the last step before the held-out ones: with ``missing="interpolate"``, a
+        gap that reaches into the held-out steps is filled forward, not interpolated towards
+        the first held-out value. Used by ``GridSearchCV``
         with :class:`TemporalSplit`.
         scikit-learn's ``scoring=`` strings (``"neg_mean_absolute_error"``, ...) compare
         ``predict(X)`` with a ``y``, which a frame forecaster does not take: leave
@@ -116,8 +117,10 @@ class ForecastScoring:
         joined = forecast.join(observed, on=keys)
         if joined.height == 0:
             raise DataValidationError("No forecast step matched the held-out rows of the frame.")
-        errors = [(pl.col(t) - pl.col(o)).abs().mean() for t, o in zip(targets, true, strict=True)]
-        return -float(np.mean(joined.select(errors).row(0)))
+        # one mean over every scored point (as evaluate and aggregate pool), not a mean of
+        # per-target means: a target with unscored held-out values would weigh its points more
+        errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
+        return -float(joined.select(pl.concat_list(errors).explode().mean()).item())
 
     def _observed_held_out(
         self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: Sequence[str]

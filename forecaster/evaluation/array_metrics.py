@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from forecaster._validation import Real, check, describe_value
+from forecaster.data.spans import span_sums
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -248,24 +249,18 @@ def mase_scales(
     offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.diff(offsets)
     position = np.arange(len(x)) - np.repeat(offsets[:-1], lengths)
-    diffs = np.zeros_like(x)
+    diffs = np.full_like(x, np.nan)  # NaN: not counted (no difference, or a missing value)
     diffs[m:] = np.abs(x[m:] - x[:-m])
-    diffs[position < m] = 0.0  # a difference across two series
-    missing = np.isnan(diffs)
-    diffs[missing] = 0.0
-    counted = ~missing & (position >= m)[:, None]
-    first_row = np.zeros((1, x.shape[1]))
-    total = np.vstack([first_row, np.cumsum(diffs, axis=0)])
-    count = np.vstack([first_row, np.cumsum(counted, axis=0)])
+    diffs[position < m] = np.nan  # a difference across two series
     chosen = np.arange(len(lengths)) if series is None else np.asarray(series)
     if ends is None:
         ends = lengths[chosen] - 1
     start = offsets[chosen]
-    last = np.minimum(start + ends + 1, len(total) - 1)
-    first = np.minimum(np.broadcast_to(start + m, np.shape(ends)), len(total) - 1)
-    n = count[last] - count[first]
+    last = start + np.minimum(ends, lengths[chosen] - 1)
+    first = np.broadcast_to(start + m, np.shape(last))
+    total, n = span_sums(diffs, offsets, first, last)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n > 0, (total[last] - total[first]) / n, np.nan)
+        return np.where(n > 0, total / n, np.nan)
 
 
 def mase(y_true: Any, y_pred: Any, insample: Any, m: int = 1) -> float:
