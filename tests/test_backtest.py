@@ -531,8 +531,8 @@ def test_metrics_and_score_show_the_baselines_beside_the_model(frame):
     beside = ["mae", "mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive", "mse"]
     keys = ["fold", "cutoff", "id", "target"]
     metrics = result.metrics
-    counts = ["n", "n_naive", "n_snaive"]  # the points each scored: all of them here
-    assert metrics.columns[: len(keys) + 3 + len(beside)] == [*keys, *counts, *beside]
+    counts = ["n", "n_naive", "n_snaive", "n_scaled"]  # the points each scored: all here
+    assert metrics.columns[: len(keys) + 4 + len(beside)] == [*keys, *counts, *beside]
     assert metrics.select(pl.col(counts[1:]) == pl.col("n")).to_numpy().all()
     for base in ("naive", "snaive"):
         theirs = result.baselines.filter(pl.col("baseline") == base)
@@ -544,7 +544,37 @@ def test_metrics_and_score_show_the_baselines_beside_the_model(frame):
     assert_frame_equal(result.score("step"), result.by_step, check_exact=False)
     assert_frame_equal(result.score([]), result.aggregate, check_exact=False)
     by_series = result.score("id", metrics=["mae"])
-    assert by_series.columns == ["id", "target", *counts, *beside[:5]]
+    assert by_series.columns == [
+        "id",
+        "target",
+        *counts[:3],
+        *beside[:5],
+    ]  # no scaled score: no n_scaled
     naive = result.baselines.filter(pl.col("baseline") == "naive").drop("baseline")
     pooled = pool_scores(naive, by="id")  # the naive's points of each series, pooled
     assert by_series["mae_naive"].to_list() == pytest.approx(pooled["mae"].to_list())
+
+
+def test_pooling_pooled_rows_again_weights_the_scaled_scores_by_their_points():
+    """A row of score("fold") pools series of which one has no MASE scale at an origin (m
+    values before it): its mase is a mean over the other points only, which n_scaled counts,
+    so aggregate of the rows equals the backtest's own aggregate (it weighted them by n:
+    1.85 for 2.05)."""
+    rng = np.random.default_rng(1)
+    frame = pl.concat(
+        pl.DataFrame({"id": [k] * n, "time": np.arange(n), "y": rng.normal(10, 2, n)})
+        for k, n in (("a", 60), ("b", 21))
+    )
+    params = {**TINY, "lookback": 8, "horizon": 3, "segment_length": 3}
+    model = RNNForecaster(target="y", id_col="id", validation_size=0, **params)
+    with pytest.warns(ForecasterWarning, match="MASE's scale is undefined for 1 of the 6"):
+        result = backtest(model, frame, folds=3, step=2, m=14)
+    assert result.metrics["n_scaled"].to_list() == [3, 0, 3, 3, 3, 3]
+    for by in ("fold", "step", "id", []):
+        rows = result.score(by)
+        assert rows["n_scaled"].sum() == 15 and (rows["n_scaled"] <= rows["n"]).all()
+        snaive = [c for c in rows.columns if "snaive" in c]  # refused: a part of a row's points
+        pooled = pool_scores(rows.drop(snaive))
+        assert pooled["mase"].item() == pytest.approx(result.aggregate["mase"].item(), rel=1e-12)
+        assert pooled["mase_naive"].item() == pytest.approx(result.aggregate["mase_naive"].item())
+        assert pooled["n_scaled"].item() == 15

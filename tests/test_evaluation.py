@@ -164,7 +164,8 @@ def test_fold_geometry_on_integer_time():
     truth = frame.select("t", pl.col("v").alias("v_actual"))  # the frame's float64 values
     assert fc.select("t", "v_actual").equals(fc.select("t").join(truth, on="t", how="left"))
     beside = [f"{m}{b}" for m in METRICS for b in ("", "_naive", "_skill_naive")]  # m=1
-    assert result.metrics.columns == ["fold", "cutoff", "target", "n", "n_naive", *beside]
+    counts = ["n", "n_naive", "n_scaled"]  # n_scaled: the points whose MASE scale is defined
+    assert result.metrics.columns == ["fold", "cutoff", "target", *counts, *beside]
     assert result.by_step["step"].to_list() == list(range(1, 7))
     assert result.by_step["n"].to_list() == [4] * 6
     assert result.aggregate["n"].to_list() == [24]
@@ -385,7 +386,7 @@ def test_backtest_scores_interval_columns(fitted, frame):
     )
     by = result.score("step", metrics=["mae"])
     skill = ["mae_naive", "mae_skill_naive", "mae_snaive", "mae_skill_snaive"]
-    counts = ["n_naive", "n_snaive"]
+    counts = ["n_naive", "n_snaive", "n_scaled"]  # n_scaled: scrps and msis are scaled
     assert by.columns == ["step", "target", "n", *counts, "mae", *skill, *added]
 
 
@@ -422,8 +423,8 @@ def test_backtest_scores_naive_and_seasonal_naive_on_the_same_origins(fitted, fr
             )
         theirs = aggregate(result.baselines.filter(pl.col("baseline") == base).drop("baseline"))
         assert pooled[f"mae_{base}"] == pytest.approx(theirs["mae"].item())
-    assert result.aggregate.columns[:7] == [
-        "target", "n", "n_naive", "n_snaive", "mae", "mae_naive", "mae_skill_naive"
+    assert result.aggregate.columns[:8] == [
+        "target", "n", "n_naive", "n_snaive", "n_scaled", "mae", "mae_naive", "mae_skill_naive"
     ]  # fmt: skip
     by_step = result.by_step
     assert by_step["mae_skill_snaive"].to_list() == pytest.approx(
@@ -431,7 +432,7 @@ def test_backtest_scores_naive_and_seasonal_naive_on_the_same_origins(fitted, fr
     )
     beside = ["", "_naive", "_skill_naive", "_snaive", "_skill_snaive"]
     scored = [f"{m}{b}" for m in ("mae", "rmse", "mase") for b in beside]
-    counts = ["n_naive", "n_snaive"]
+    counts = ["n_naive", "n_snaive", "n_scaled"]
     assert result.metrics.columns == ["fold", "cutoff", "id", "target", "n", *counts, *scored]
     naive = result.baselines.filter(pl.col("baseline") == "naive")  # the same blocks' scores
     assert result.metrics["mase_naive"].to_list() == naive["mase"].to_list()

@@ -99,6 +99,29 @@ def test_mase_scale_of_a_series_does_not_depend_on_the_series_before_it():
         assert scales[1, 0, 0] == pytest.approx(mase_scale(a[:151]), rel=1e-12)
 
 
+def test_aggregate_weights_scaled_scores_by_the_points_whose_scale_is_defined():
+    """n_scaled (a backtest's score frames) weights mase, msis and scrps: a row pooling 4
+    points of which only 1 has a MASE scale counts once there; without the column, n."""
+    rows = pl.DataFrame(
+        {
+            "n": [4, 2],
+            "n_scaled": [1, 2],
+            "mae": [1.0, 4.0],
+            "mase": [3.0, 6.0],
+            "scrps": [1.0, 4.0],
+        }
+    )
+    pooled = aggregate(rows).row(0, named=True)
+    assert pooled["n_scaled"] == 3 and pooled["mae"] == pytest.approx(2.0)
+    assert pooled["mase"] == pytest.approx(5.0) and pooled["scrps"] == pytest.approx(3.0)
+    assert aggregate(rows.drop("n_scaled"))["mase"].item() == pytest.approx(4.0)
+    undefined = rows.with_columns(n_scaled=pl.Series([0, 2]), mase=pl.Series([float("nan"), 6.0]))
+    assert aggregate(undefined.drop("scrps"))["mase"].item() == pytest.approx(6.0)
+    for bad in ([5, 2], [1, None], [0, 2]):  # above n, null, 0 beside a mase of 3
+        with pytest.raises(DataValidationError, match="'n_scaled' must count the points"):
+            aggregate(rows.with_columns(n_scaled=pl.Series(bad)))
+
+
 def test_owa_score():
     assert owa_score(10.0, 1.0, 20.0, 4.0) == pytest.approx(0.5 * (0.5 + 0.25))
 

@@ -36,7 +36,11 @@ metric ``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` /
 below 1 the model beats the baseline; null where the baseline's score is 0), then
 ``<m>_snaive`` and ``<m>_skill_snaive``: over the ``n_<baseline>`` points the baseline
 forecast, the model's score in the ratio too (an origin with fewer than ``m`` values has no
-seasonal-naive forecast). Interval and quantile scores have no baseline. Values that
+seasonal-naive forecast). Interval and quantile scores have no baseline. With MASE (or MSIS,
+sCRPS) they also set ``n_scaled`` after the counts: the points whose MASE scale is defined,
+those the scaled scores are the mean over (a (fold, series) origin with at most ``m`` values
+has none), their weight when :func:`~forecaster.evaluation.pooling.aggregate` pools the rows
+again. Values that
 ``missing="ffill"`` or ``"interpolate"`` made up are not scored, nor in the MASE scales.
 
 Scores compare the forecasts (float32, as the network computes them) with the frame's own
@@ -177,10 +181,12 @@ class BacktestResult:
         but for ``missing="zero"``, whose zeros are the data).
     metrics : polars.DataFrame
         Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` (the points
-        scored) and one column per metric, with the baselines as in ``by_step``.
+        scored), ``n_scaled`` (with a scaled score: those of them whose MASE scale is
+        defined) and one column per metric, with the baselines as in ``by_step``.
     by_step : polars.DataFrame
         Scores by horizon step over all folds and series: ``step``, ``target``, ``n``,
-        ``n_naive`` (``n_snaive``), metrics, each point metric ``<m>`` followed by
+        ``n_naive`` (``n_snaive``), ``n_scaled`` (with a scaled score such as ``mase``: the
+        points whose MASE scale is defined), metrics, each point metric ``<m>`` followed by
         ``<m>_naive``, ``<m>_skill_naive`` (and ``<m>_snaive``, ``<m>_skill_snaive``).
     aggregate : polars.DataFrame
         One row per target: every metric over all folds, series and steps, with the baselines'

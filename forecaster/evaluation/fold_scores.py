@@ -117,7 +117,7 @@ def score_folds(
         )
 
     theirs, ours = baseline_scores(points, base_points, [block], point_names, columns)
-    by_block = summarize_points(points, [block], names, columns, intervals)
+    by_block = summarize_points(points, [block], names, columns, intervals, count_scaled=True)
     shown = {  # every block the model scored, NaN where the baseline has no forecast
         name: summarize_points(base_points[name], [block], point_names, columns)
         if name in ours
@@ -213,7 +213,7 @@ def pooled_with_skill(
     from ``base_points`` (:func:`baseline_points`), both over the points where the baseline
     has a forecast (:func:`baseline_scores`). Interval scores have no baseline."""
     point_names = [n for n in names if not is_interval_metric(n)]
-    ours = summarize_points(points, keys, names, columns, intervals)
+    ours = summarize_points(points, keys, names, columns, intervals, count_scaled=True)
     theirs, mine = baseline_scores(points, base_points, keys, point_names, columns)
     return with_skill(ours, theirs, keys=keys, metrics=point_names, ours=mine)
 

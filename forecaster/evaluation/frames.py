@@ -17,7 +17,13 @@ from forecaster._validation import describe_value
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, column_tuple
 from forecaster.evaluation.array_metrics import METRICS
-from forecaster.evaluation.intervals import IntervalColumns, exact_ratio, scaled_mean
+from forecaster.evaluation.intervals import (
+    SCALED_COUNT,
+    IntervalColumns,
+    exact_ratio,
+    is_scaled_metric,
+    scaled_mean,
+)
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -204,6 +210,8 @@ def summarize_points(
     metrics: Sequence[str],
     columns: PointColumns,
     intervals: IntervalColumns | None = None,
+    *,
+    count_scaled: bool = False,
 ) -> pl.DataFrame:
     """Pool the point-level rows of a long frame into metrics per group ``by``.
 
@@ -215,6 +223,9 @@ def summarize_points(
     :func:`~forecaster.evaluation.intervals.scaled_mean`). With ``intervals``, the points
     also carry interval bounds and quantile forecasts, scored after the metrics
     (:meth:`IntervalColumns.scores`; MSIS and sCRPS when the MASE denominator is there).
+    With ``count_scaled`` and a scaled score among them, the column
+    :data:`~forecaster.evaluation.intervals.SCALED_COUNT` after ``n`` counts the points whose
+    MASE denominator is defined (for a backtest, whose rows may pool blocks without one).
     """
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
     forecast, actual = pl.col(columns.forecast), pl.col(columns.actual)
@@ -236,6 +247,9 @@ def summarize_points(
     if intervals is not None:
         scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
         aggs += [e.alias(k) for k, e in intervals.scores(actual, scale).items()]
+    if count_scaled and any(is_scaled_metric(a.meta.output_name()) for a in aggs):
+        defined = pl.col(columns.mase_scale).is_not_nan().fill_null(False)  # null: not scored
+        aggs.insert(1, defined.sum().cast(pl.Int64).alias(SCALED_COUNT))
     lazy = points.lazy().filter(actual.is_not_null() & forecast.is_not_null())
     if by:
         return lazy.group_by(list(by), maintain_order=True).agg(aggs).collect()

@@ -17,7 +17,8 @@ expressions of :meth:`IntervalColumns.scores`, into the columns (``L`` a level a
 
 Every one is a mean over points, so :func:`~forecaster.evaluation.pooling.aggregate` pools
 them weighted by ``n``. The scaled ones (MSIS, sCRPS, and MASE) are means over the points
-whose MASE scale is defined (:func:`scaled_mean`): NaN only where no point's is.
+whose MASE scale is defined (:func:`scaled_mean`): NaN only where no point's is; a
+backtest's score frames count those points in :data:`SCALED_COUNT`, their weight when pooled.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from forecaster.exceptions import DataValidationError
 
 __all__ = [
     "INTERVAL_METRICS",
+    "SCALED_COUNT",
     "IntervalColumns",
     "exact_ratio",
     "interval_part",
@@ -48,6 +50,12 @@ __all__ = [
 
 INTERVAL_METRICS = ("coverage", "width", "winkler", "msis")
 """Scores per level, named ``<score>_<level>`` (e.g. ``coverage_80``)."""
+
+SCALED_COUNT = "n_scaled"
+"""The column of a backtest's score frames counting the points of a row whose MASE scale is
+defined: those its scaled scores (:func:`is_scaled_metric`) are the mean over, fewer than
+``n`` where a row pools (fold, series) forecasts of which some have no scale. It is their
+weight in :func:`~forecaster.evaluation.pooling.aggregate`."""
 
 _PER_LEVEL = re.compile(rf"^(?:{'|'.join(INTERVAL_METRICS)})_\d+(?:\.\d+)?$")
 

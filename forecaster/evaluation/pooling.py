@@ -12,7 +12,7 @@ from forecaster._columns import temporary_names
 from forecaster.data.frames import collect_frame
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
-from forecaster.evaluation.intervals import is_interval_metric, is_scaled_metric
+from forecaster.evaluation.intervals import SCALED_COUNT, is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["BASELINES", "BASELINE_COUNTS", "MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
@@ -45,6 +45,13 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     divided by the MASE scale (``mase``, ``msis_80``, ``scrps``): a row whose scale is
     undefined (NaN, e.g. a backtest block with at most ``m`` values before its origin) is left
     out of their mean, as a backtest's own ``aggregate`` does (NaN only when every row's is).
+    Those are weighted by the row's points whose scale is defined: the column ``n_scaled``
+    (:data:`~forecaster.evaluation.intervals.SCALED_COUNT`) that a backtest's score frames
+    carry (a row of ``BacktestResult.score("fold")`` pools series of which some may have no
+    scale, so its ``mase`` is a mean over fewer than ``n`` points), else ``n``, right for rows
+    whose scale covers all their points or none (:func:`evaluate`'s, which has no such
+    column). Pooling pooled rows thus equals pooling their points; the result keeps
+    ``n_scaled`` (summed) when the input has it.
 
     A backtest's baseline scores beside a metric (``mae_naive``, ``mae_snaive``: its
     ``metrics``) are pooled over the rows where the baseline has a forecast (the seasonal
@@ -75,8 +82,9 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     ------
     DataValidationError
         For an empty frame, rows that cannot be pooled (``n`` not a count >= 1, a null
-        score, an ``n_<baseline>`` other than 0 or ``n``), or several models pooled
-        together (see above).
+        score, an ``n_<baseline>`` other than 0 or ``n``, an ``n_scaled`` that is not a count
+        from 0 to ``n``, or 0 beside a scaled score that is not NaN), or several models
+        pooled together (see above).
 
     Examples
     --------
@@ -89,12 +97,13 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
     frame = collect_frame(scores, what="scores frame")
     scored = [*METRICS, *(c for c in frame.columns if is_interval_metric(c))]
     counts = {c: "the count of points a baseline forecast" for c in BASELINE_COUNTS}
+    counts[SCALED_COUNT] = "the count of points whose MASE scale is defined"
     reserved = {"n": "the count of points", **counts, **{m: "a metric" for m in scored}}
     keys = check_by(by, reserved)
     if TARGET_COLUMN in frame.columns and TARGET_COLUMN not in keys:
         keys.append(TARGET_COLUMN)
     present = [m for m in scored if m in frame.columns]
-    numbers = ["n", *(c for c in BASELINE_COUNTS if c in frame.columns), *present]
+    numbers = ["n", *(c for c in counts if c in frame.columns), *present]
     scores = checked_frame(frame, "scores", keys=keys, numbers=numbers, unique=False)
     if scores.height == 0:  # pooled nothing: n=0 and NaN scores, as if scores existed
         raise DataValidationError(
@@ -102,6 +111,7 @@ def aggregate(scores: pl.DataFrame, *, by: Sequence[str] | str | None = None) ->
             "evaluate (or a backtest's metrics) with at least one row."
         )
     _check_scores(scores, present, "scores")
+    _check_scaled_count(scores)
     _check_one_model(scores, keys)
     pooled = _pooled(scores, keys, present)
     theirs, ours = _baseline_scores(scores, keys, present)
@@ -126,11 +136,15 @@ def _pooled(
     weight = pl.col("n").cast(pl.Float64)
     total = kept(weight).sum()
     exprs = [kept(pl.col("n")).sum().cast(pl.Int64).alias("n")]
+    counted = SCALED_COUNT in scores.columns
+    if counted:
+        exprs.append(kept(pl.col(SCALED_COUNT)).sum().cast(pl.Int64).alias(SCALED_COUNT))
+    scaled = pl.col(SCALED_COUNT).cast(pl.Float64) if counted else weight
     for name in present:
         value = pl.col(name).cast(pl.Float64)
-        if is_scaled_metric(name):  # over the rows whose scale is defined (none: 0/0, NaN)
+        if is_scaled_metric(name):  # over the points whose scale is defined (none: 0/0, NaN)
             defined = value.is_not_nan() if rows is None else value.is_not_nan() & rows
-            pooled = (value * weight).filter(defined).sum() / weight.filter(defined).sum()
+            pooled = (value * scaled).filter(defined).sum() / scaled.filter(defined).sum()
             exprs.append(pooled.alias(name))
         elif name in _MEAN_METRICS or is_interval_metric(name):
             exprs.append((kept(value * weight).sum() / total).alias(name))
@@ -154,7 +168,10 @@ def _baseline_scores(
         metrics = [m for m in present if f"{m}_{base}" in scores.columns]
         if not metrics:
             continue
-        renamed = scores.select(*keys, "n", *(pl.col(f"{m}_{base}").alias(m) for m in metrics))
+        scaled = [SCALED_COUNT] if SCALED_COUNT in scores.columns else []
+        renamed = scores.select(
+            *keys, "n", *scaled, *(pl.col(f"{m}_{base}").alias(m) for m in metrics)
+        )
         _check_scores(renamed, metrics, f"{base} baseline's scores")
         forecast = _forecast_rows(scores, base, metrics)
         if bool(forecast.all()):
@@ -187,6 +204,29 @@ def _forecast_rows(scores: pl.DataFrame, base: str, metrics: Sequence[str]) -> p
             "per fold and series)."
         )
     return scores.select(forecast > 0).to_series()
+
+
+def _check_scaled_count(scores: pl.DataFrame) -> None:
+    """Refuse a :data:`~forecaster.evaluation.intervals.SCALED_COUNT` column (the points of a
+    row whose MASE scale is defined, the weight of its scaled scores) that is not a whole
+    number from 0 to ``n``, or that is 0 where a scaled score is not NaN."""
+    if SCALED_COUNT not in scores.columns:
+        return
+    count = pl.col(SCALED_COUNT).cast(pl.Float64)
+    bad = count.is_null() | count.is_nan() | (count < 0) | (count > pl.col("n"))
+    bad = bad | (count != count.floor())
+    for name in (c for c in scores.columns if is_scaled_metric(c)):
+        bad = bad | ((count == 0) & pl.col(name).cast(pl.Float64).is_not_nan())
+    wrong = scores.filter(bad)
+    if wrong.height:
+        raise DataValidationError(
+            f"The scores frame's {SCALED_COUNT!r} must count the points of each row whose MASE "
+            f"scale is defined (a whole number from 0 to n; 0 only where mase, msis and scrps "
+            f"are NaN), but {wrong.height} rows do not, e.g. {wrong.row(0, named=True)}. It is "
+            "the weight of the scaled scores when pooled: pass the frame as the backtest wrote "
+            f"it, or drop {SCALED_COUNT!r} for rows whose scale covers all n points or none "
+            "(as evaluate's)."
+        )
 
 
 def _check_one_model(scores: pl.DataFrame, keys: Sequence[str]) -> None:
@@ -248,7 +288,9 @@ def _check_same_points(scores: pl.DataFrame, naive2: pl.DataFrame) -> None:
     keys = [
         c
         for c in scores.columns
-        if c in naive2.columns and c not in ("n", *METRICS) and not is_interval_metric(c)
+        if c in naive2.columns
+        and c not in ("n", SCALED_COUNT, *METRICS)
+        and not is_interval_metric(c)
     ]
     frames = {"scores": scores, "naive2_scores": naive2}
     if keys:

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster.evaluation.intervals import SCALED_COUNT
 from forecaster.evaluation.pooling import BASELINE_COUNTS
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line
@@ -220,7 +221,7 @@ def _log_run_outputs(
     mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
     if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
         by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
-        counts = ("step", "target", "n", *BASELINE_COUNTS)  # keys and counts, not scores
+        counts = ("step", "target", "n", *BASELINE_COUNTS, SCALED_COUNT)  # keys and counts
         names = [c for c in by_step.columns if c not in counts]
         several = "target" in by_step.columns and by_step["target"].n_unique() > 1
         for row in by_step.iter_rows(named=True):

@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._version import __version__
+from forecaster.evaluation.intervals import SCALED_COUNT
 from forecaster.evaluation.pooling import BASELINE_COUNTS
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind
@@ -72,7 +73,7 @@ MAX_METRICS_PER_BATCH = 1000
 _STEP_COLUMNS = ("step", "horizon_step", "h", "horizon")
 
 
-_NOT_METRICS = ("fold", "cutoff", "series", "window", "n", *BASELINE_COUNTS, "model")
+_NOT_METRICS = ("fold", "cutoff", "series", "window", "n", *BASELINE_COUNTS, SCALED_COUNT, "model")
 """Columns of a backtest table that are keys or counts of points, not scores."""
 
 
