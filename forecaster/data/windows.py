@@ -501,8 +501,9 @@ def window_spread(
     rows = np.asarray(rows, dtype=np.int64)
     change = np.abs(np.diff(targets, axis=0, prepend=np.nan))
     change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
-    spread = _window_mean(change, panel.offsets, rows, lookback - 1)
-    level = _window_mean(np.abs(targets), panel.offsets, rows, lookback) if floor > 0 else None
+    start = rows + 1 - lookback  # each window's first row; its lookback - 1 changes after it
+    spread = _span_mean(change, panel.offsets, rows, start + 1)
+    level = _span_mean(np.abs(targets), panel.offsets, rows, start) if floor > 0 else None
     inside = origins_in_runs(panel, rows)  # their windows as known at the origin
     if inside.size:
         first = rows[inside] - (lookback - 1)
@@ -582,14 +583,6 @@ def known_windows(
         packed + np.maximum(starts - first, 0),
         packed + length - 1,
     )
-
-
-def _window_mean(
-    values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, length: int
-) -> np.ndarray:
-    """The mean of the finite ``values`` over the ``length`` rows ending at each of ``rows``
-    (0 where there is none)."""
-    return _span_mean(values, offsets, rows, rows + 1 - max(length, 0))
 
 
 def _span_mean(
