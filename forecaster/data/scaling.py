@@ -265,7 +265,7 @@ class PanelScaler:
                 f"{panel.columns}. Build the panel with the same target, covariates and future "
                 "covariates (in the same order), or fit the scaler on this panel."
             )
-        keys = self.keys_
+        keys = getattr(self, "keys_", None)  # a scaler pickled before keys_: by position
         if keys is None:
             if panel.n_series != self.center_.shape[0]:
                 raise DataValidationError(
@@ -377,8 +377,9 @@ class PanelScaler:
             "scale": self.scale_.tolist(),
             "n_fit_rows": self.n_fit_rows_.tolist(),
         }
-        if self.keys_ is not None:
-            ids = self.keys_.to_series()
+        keys = getattr(self, "keys_", None)  # a scaler pickled before keys_ has none
+        if keys is not None:
+            ids = keys.to_series()
             ids = ids if ids.dtype.is_numeric() else ids.cast(pl.String)
             state["keys"] = {"name": ids.name, "values": ids.to_list()}
         return state

@@ -238,7 +238,7 @@ class FutureInputs:
         of ``frame`` after it as a list of cutoffs reads them (:meth:`_origin_user_future`):
         filled by ``missing=`` like the rest of the frame."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
-        whole = self._frame_panel(frame, point)
+        whole = self._frame_panel(self._rows_read_after(panel, frame, point), point)
         ends = panel.time.gather(panel.offsets[1:] - 1).alias(self.time_col)
         pairs = pl.DataFrame([ends])
         if self.id_col is not None:
@@ -248,6 +248,23 @@ class FutureInputs:
         self._check_rows_after(whole, series, rows, cutoff)
         values = self._origin_user_future(whole, rows)
         return torch.from_numpy(values.reshape(len(rows) * int(self.horizon), -1))
+
+    def _rows_read_after(self, panel: Panel, frame: Any, point: Any) -> pl.DataFrame:
+        """The rows of ``frame`` that a forecast from ``point`` may read: those of the series
+        of ``panel`` (the history up to ``point``) up to ``horizon`` steps after ``point``
+        (no series of it ends later); the others are neither read nor validated."""
+        rows = collect_frame(frame, columns=list(self.schema_))
+        dtype = rows.schema[self.time_col]
+        last = pl.select(self.freq_.offset(pl.lit(point, dtype=dtype), int(self.horizon)))
+        rows = rows.filter(pl.col(self.time_col) <= pl.lit(last.item(), dtype=dtype))
+        if self.id_col is None:
+            return rows
+        return rows.join(
+            panel.keys.select(pl.col(panel.id_name).alias(self.id_col)),
+            on=self.id_col,
+            how="semi",
+            maintain_order="left",
+        )
 
     def _check_rows_after(
         self, panel: Panel, series: np.ndarray, rows: np.ndarray, cutoff: Any = None

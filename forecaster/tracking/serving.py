@@ -4,9 +4,8 @@ training frame, read as native ``predict`` reads its frame, and the forecast it 
 What a trip through pandas or JSON changed is restored first (dates that came back as midnight
 datetimes, ISO text); a pandas frame whose index holds data is refused as native ``predict``
 refuses it. A model with future covariates takes their values in the rows after each series'
-last observed target (passed to ``predict`` as ``future=``); with a cutoff (one or a list) the
-request goes to ``predict`` as it is, which reads them from its rows after each origin (filled
-by the model's ``missing=`` policy, the targets there may be null). A forecast that starts
+last observed target, and with a cutoff in every row after it too (the request's history after
+the cutoff, as native ``predict(frame, cutoff=[...])`` reads its frame). A forecast that starts
 at or before the request's as-of for some series (a series whose data ends early) says so in
 its ``origin`` and ``stale_steps`` columns, as a pipeline's ``forecasts.parquet`` does: a
 client of ``mlflow models serve`` sees no warning. An :class:`~forecaster.RNNRegressor` takes
@@ -26,6 +25,7 @@ import polars as pl
 from forecaster.data import collect_frame, to_time_point
 from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame
 from forecaster.data.frequency import grid_periods
+from forecaster.estimators.origins import is_cutoff_list
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
 from forecaster.tracking.fingerprint import target_names
@@ -153,20 +153,31 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     targets = target_names(estimator)
     intervals = {k: params[k] for k in INTERVAL_PARAMS if _given(params.get(k))}
     cutoff = params.get("cutoff")
-    if estimator.future_covariates and cutoff is None and set(targets) <= set(frame.columns):
+    if estimator.future_covariates and set(targets) <= set(frame.columns):
         is_future = _future_rows(frame, estimator, targets)
         keys = [c for c in (estimator.id_col, estimator.time_col) if c]
-        future = frame.filter(is_future).select(*keys, *column_tuple(estimator.future_covariates))
+        after = _after_cutoff(frame, estimator.time_col, cutoff)
+        read = is_future if after is None else is_future | after
+        future = frame.filter(read).select(*keys, *column_tuple(estimator.future_covariates))
         frame = frame.filter(~is_future)
-        if future.height == 0:  # (predict's message would speak of a future frame)
-            raise DataValidationError(
-                f"The request has no future rows: this model forecasts with the future "
-                f"covariates {list(column_tuple(estimator.future_covariates))}, which a request "
-                f"carries after each series' last observed {'/'.join(targets)}: "
-                f"{estimator.horizon} rows with their values and every target and past "
-                "covariate null. Add them, or pass params={'cutoff': ...} to forecast from "
-                "inside the data (the values are then read from the rows after the cutoff)."
+        if cutoff is not None and after is None:
+            # a list (Python callers only): read from the frame, as predict does; a cutoff
+            # that is not a time of the frame: predict refuses it with its own message
+            future = None
+    if future is not None and future.height == 0:
+        raise DataValidationError(  # (predict's message would speak of a future frame)
+            f"The request has no future rows: this model forecasts with the future covariates "
+            f"{list(column_tuple(estimator.future_covariates))}, which a request carries after "
+            f"each series' last observed {'/'.join(targets)}: {estimator.horizon} rows with "
+            "their values and every target and past covariate null"
+            + (
+                ". Add them, or pass params={'cutoff': ...} to forecast from inside the data "
+                "(the values are then read from the rows after the cutoff)."
+                if cutoff is None
+                else f", or the rows after cutoff={cutoff!r}, which it has none of. Add them, "
+                "or pass an earlier cutoff."
             )
+        )
     forecast = estimator.predict(frame, future=future, cutoff=cutoff, **intervals)
     return _stale_origins(forecast, frame, estimator, cutoff).to_pandas()
 
@@ -243,6 +254,21 @@ def _stale_origins(
     columns = forecast.columns
     at = columns.index(time_col) + 1
     return joined.select(*columns[:at], "origin", *columns[at:], "stale_steps")
+
+
+def _after_cutoff(frame: pl.DataFrame, time_col: str, cutoff: Any) -> pl.Expr | None:
+    """The rows of a pyfunc request after a one-point ``cutoff``, whose future-covariate
+    values a forecast from the cutoff reads (as native ``predict(frame, cutoff=[...])`` reads
+    them from its frame). None without a cutoff, for a list of cutoffs, and for a cutoff that
+    does not convert to the time column's type (left for ``predict``, which refuses it)."""
+    point = None
+    if cutoff is not None and not is_cutoff_list(cutoff) and time_col in frame.columns:
+        dtype = frame.schema[time_col]
+        with contextlib.suppress(DataValidationError):
+            point = to_time_point(cutoff, dtype, name="cutoff")
+    if point is None:
+        return None
+    return (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
 
 
 def _future_rows(frame: pl.DataFrame, estimator: Any, targets: list[str]) -> pl.Expr:
