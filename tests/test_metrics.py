@@ -726,3 +726,22 @@ def test_mape_counts_an_actual_zero_forecast_exactly_as_zero():
     forecast = pl.DataFrame({"t": [1, 2], "y": [0.0, 110.0]})
     scores = evaluate(forecast, actual, target="y", time_col="t", metrics=["mape"])
     assert scores["mape"].to_list() == [5.0]
+
+
+def test_owa_pools_the_point_counts_rather_than_matching_on_them():
+    """owa() took a backtest frame's n_scaled (a count aggregate keeps) as a key: a Naive2
+    frame without it failed with a polars ColumnNotFoundError (review)."""
+    model = pl.DataFrame(
+        {
+            "id": ["a", "b"],
+            "n": [2, 2],
+            "n_scaled": [2, 2],
+            "smape": [8.0, 10.0],
+            "mase": [1.0, 1.0],
+        }
+    )
+    naive2 = model.drop("n_scaled").with_columns(pl.col("smape") * 2, pl.col("mase") * 2)
+    for base in (naive2, naive2.with_columns(n_scaled=pl.lit(2))):
+        result = owa(model, base)
+        assert result.columns == ["smape", "mase", "smape_naive2", "mase_naive2", "owa"]
+        assert result["owa"].to_list() == [0.5]

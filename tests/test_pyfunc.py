@@ -167,6 +167,27 @@ def test_a_request_with_a_cutoff_reads_the_future_covariates_after_it():
         pyfunc.pyfunc_predict(model, frame.to_pandas(), {"cutoff": "yesterday"})
 
 
+def test_a_list_of_cutoffs_reads_the_future_rows_of_the_request():
+    """The pyfunc dropped a request's future rows when given a list of cutoffs (Python
+    callers), so an origin near the end of the history failed ("every origin needs its next
+    rows") although the request held their values."""
+    frame = make_frame().with_columns(f=pl.col("date").dt.weekday() / 7.0)
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", future_covariates="f", lookback=12,
+        horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
+        progress=False, validation_size=0, baseline="none",
+    ).fit(frame)  # fmt: skip
+    last = frame["date"].max()
+    history = frame.filter(pl.col("date") <= last - dt.timedelta(days=4))
+    future = frame.filter(pl.col("date") > history["date"].max()).select("id", "date", "f")
+    request = pl.concat([history, future], how="diagonal_relaxed")
+    cutoffs = [dt.date(2021, 3, 1), history["date"].max()]
+    got = pl.from_pandas(pyfunc.pyfunc_predict(model, request.to_pandas(), {"cutoff": cutoffs}))
+    expected = model.predict(frame, cutoff=cutoffs)  # the targets after the last cutoff: unread
+    assert got.height == 2 * 2 * 4
+    assert got.select(expected.columns).equals(expected)
+
+
 # ------------------------------------------------------------------------------------------
 # what a request gets back, and what the signature says it gets
 # ------------------------------------------------------------------------------------------

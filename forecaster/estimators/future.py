@@ -250,13 +250,11 @@ class FutureInputs:
         return torch.from_numpy(values.reshape(len(rows) * int(self.horizon), -1))
 
     def _rows_read_after(self, panel: Panel, frame: Any, point: Any) -> pl.DataFrame:
-        """The rows of ``frame`` that a forecast from ``point`` may read: those of the series
-        of ``panel`` (the history up to ``point``) up to ``horizon`` steps after ``point``
-        (no series of it ends later); the others are neither read nor validated."""
+        """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
+        series that starts after it is neither read nor validated. (Every row of those series
+        is kept: ``missing="interpolate"`` reads the rows after the horizon, and a gap at its
+        last step is filled, as the list path fills it.)"""
         rows = collect_frame(frame, columns=list(self.schema_))
-        dtype = rows.schema[self.time_col]
-        last = pl.select(self.freq_.offset(pl.lit(point, dtype=dtype), int(self.horizon)))
-        rows = rows.filter(pl.col(self.time_col) <= pl.lit(last.item(), dtype=dtype))
         if self.id_col is None:
             return rows
         return rows.join(

@@ -398,7 +398,7 @@ def backtest(
     ['fold', 'cutoff', 'time', 'step', 'y', 'y_actual']
     >>> result.metrics["cutoff"].to_list()
     [181, 187, 193]
-    >>> result.aggregate.columns[3:6]  # mae, the naive forecast's mae and the ratio of both
+    >>> result.aggregate.columns[4:7]  # mae, the naive forecast's mae and the ratio of both
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)

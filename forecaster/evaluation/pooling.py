@@ -384,7 +384,12 @@ def owa(
         aggregate(frames[name].select(pl.exclude(others, *_interval_scores(frames[name]))), by=by)
         for name in ("scores", "naive2_scores")
     )
-    keys = [c for c in a.columns if c not in ("n", "smape", "mase")]
+    counts = ("n", SCALED_COUNT, *BASELINE_COUNTS)  # pooled per frame, not keys
+    keys = [c for c in a.columns if c not in (*counts, "smape", "mase")]
+    a, b = (
+        a.drop(c for c in counts[1:] if c in a.columns),
+        b.drop(c for c in counts[1:] if c in b.columns),
+    )
     b = b.select(*keys, pl.col("smape").alias("smape_naive2"), pl.col("mase").alias("mase_naive2"))
     if keys:
         aligned = align_keys({"scores": a, "naive2_scores": b}, keys)

@@ -153,16 +153,15 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
     targets = target_names(estimator)
     intervals = {k: params[k] for k in INTERVAL_PARAMS if _given(params.get(k))}
     cutoff = params.get("cutoff")
-    if estimator.future_covariates and set(targets) <= set(frame.columns):
+    listed = is_cutoff_list(cutoff)  # (Python callers only) read as predict reads its frame
+    if estimator.future_covariates and not listed and set(targets) <= set(frame.columns):
         is_future = _future_rows(frame, estimator, targets)
         keys = [c for c in (estimator.id_col, estimator.time_col) if c]
         after = _after_cutoff(frame, estimator.time_col, cutoff)
         read = is_future if after is None else is_future | after
         future = frame.filter(read).select(*keys, *column_tuple(estimator.future_covariates))
         frame = frame.filter(~is_future)
-        if cutoff is not None and after is None:
-            # a list (Python callers only): read from the frame, as predict does; a cutoff
-            # that is not a time of the frame: predict refuses it with its own message
+        if cutoff is not None and after is None:  # not a time: predict refuses it
             future = None
     if future is not None and future.height == 0:
         raise DataValidationError(  # (predict's message would speak of a future frame)
