@@ -127,13 +127,20 @@ def test_the_input_example_of_a_future_covariate_model_is_a_request_with_its_fut
     assert len(output) == 4  # the forecast of the 4 future rows
 
 
-def test_a_request_without_future_rows_says_what_a_request_holds():
+def future_model() -> tuple[RNNForecaster, pl.DataFrame]:
+    """A tiny model with the future covariate ``f`` (the weekday), and the frame it was
+    fitted on."""
     frame = make_frame().with_columns(f=pl.col("date").dt.weekday() / 7.0)
     model = RNNForecaster(
         target="y", id_col="id", time_col="date", future_covariates="f", lookback=12,
         horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
         progress=False, validation_size=0, baseline="none",
     ).fit(frame)  # fmt: skip
+    return model, frame
+
+
+def test_a_request_without_future_rows_says_what_a_request_holds():
+    model, frame = future_model()
     with pytest.raises(DataValidationError, match=r"The request has no future rows: .*\['f'\]"):
         pyfunc.pyfunc_predict(model, frame.to_pandas())  # was: "The future frame has no rows"
 
@@ -143,12 +150,7 @@ def test_a_request_with_a_cutoff_reads_the_future_covariates_after_it():
     future frame has no rows for 8 forecast steps", though the request held them), which the
     advice of a request without future rows suggested: the pyfunc reads them from the rows
     after the cutoff, as native predict(frame, cutoff=[...]) reads its frame."""
-    frame = make_frame().with_columns(f=pl.col("date").dt.weekday() / 7.0)
-    model = RNNForecaster(
-        target="y", id_col="id", time_col="date", future_covariates="f", lookback=12,
-        horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
-        progress=False, validation_size=0, baseline="none",
-    ).fit(frame)  # fmt: skip
+    model, frame = future_model()
     cutoff = dt.date(2021, 3, 1)
     expected = model.predict(frame, cutoff=[cutoff]).drop("origin").to_pandas()
     got = pyfunc.pyfunc_predict(model, frame.to_pandas(), {"cutoff": "2021-03-01"})
@@ -171,12 +173,7 @@ def test_a_list_of_cutoffs_reads_the_future_rows_of_the_request():
     """The pyfunc dropped a request's future rows when given a list of cutoffs (Python
     callers), so an origin near the end of the history failed ("every origin needs its next
     rows") although the request held their values."""
-    frame = make_frame().with_columns(f=pl.col("date").dt.weekday() / 7.0)
-    model = RNNForecaster(
-        target="y", id_col="id", time_col="date", future_covariates="f", lookback=12,
-        horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
-        progress=False, validation_size=0, baseline="none",
-    ).fit(frame)  # fmt: skip
+    model, frame = future_model()
     last = frame["date"].max()
     history = frame.filter(pl.col("date") <= last - dt.timedelta(days=4))
     future = frame.filter(pl.col("date") > history["date"].max()).select("id", "date", "f")
