@@ -80,10 +80,14 @@ def _how_to_write(error_type: str, received: Any) -> str:
     if error_type == "bool_type":
         return 'Write it without quotes or conversion, e.g. true (not "yes", "true" or 1)'
     written = _toml_text(received)
+    kind = "a table" if isinstance(received, dict) else "a list"
+    if error_type == "string_type" and written is None:
+        return f'Write one value in quotes, e.g. "daily" ({kind} is not a text)'
     if error_type == "string_type":
-        example = json.dumps(written) if written is not None else '"daily"'
-        return f"Write it in quotes, e.g. {example} (a number or true is not a text)"
-    return f"Write it in brackets, e.g. [{written or '...'}] (a single value is not a list)"
+        return f"Write it in quotes, e.g. {json.dumps(written)} (a number or true is not a text)"
+    if written is None:  # a table, or a date: no one value to put in brackets
+        return "Write it in brackets, e.g. [...] (a table or a date is not a list)"
+    return f"Write it in brackets, e.g. [{written}] (a single value is not a list)"
 
 
 def _toml_text(value: Any) -> str | None:

@@ -166,6 +166,11 @@ LIST_ITEMS = [  # was: "key 'source.tickers.1': expected a text in quotes; recei
         "key 'evaluation.metrics': expected one of ['mae', ",
     ),
     ({"series": {"holidays": [1]}}, "key 'series.holidays': expected a list of dates"),
+    (  # was: 'Write it in quotes, e.g. "daily" (a number or true is not a text)' for a list
+        {"series": {"id": ["a"]}},
+        "key 'series.id': expected a text in quotes; received ['a'] (a list). Write one value "
+        'in quotes, e.g. "daily" (a list is not a text).',
+    ),
 ]
 
 
@@ -180,6 +185,16 @@ def test_a_list_of_the_wrong_type_or_with_an_item_of_it_is_named_with_right_advi
     assert code == 2 and message in err, err
     assert "without quotes" not in err, err
     guard.assert_unchanged()
+
+
+def test_a_table_where_a_list_belongs_is_not_called_a_single_value(tmp_path, capsys):
+    # was: "Write it in brackets, e.g. [...] (a single value is not a list)" for a table
+    spec = project(tmp_path)
+    text = mini_spec(source={"path": "none/*.csv"}, series={"targets": None})
+    spec.write_text(text.replace("[series]\n", "[series]\ntargets = {a = 1}\n"))
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 2 and "received {'a': 1} (a dict). Write it in brackets, e.g. [...] (a " in err
+    assert "a table or a date is not a list" in err and "single value" not in err, err
 
 
 IGNORED_KEYS = [  # was: each accepted and ignored (every series read, no MFCCs, nothing registered)
