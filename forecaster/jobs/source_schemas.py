@@ -48,6 +48,7 @@ from forecaster.jobs.spec import Spec, first_line, normal_path
 __all__ = [
     "column_list",
     "csv_data_files",
+    "csv_options",
     "csv_type_conflicts",
     "csv_unreadable_file",
     "overlap_message",
@@ -66,6 +67,12 @@ _NUMBER_KINDS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.
 
 _TIME_UNITS = ("ns", "us", "ms")
 """Datetime time units, finest first."""
+
+
+def csv_options(spec: Spec) -> dict[str, Any]:
+    """The reader options of the spec's CSV files (separator and null markers), for every
+    read of them: the files are read alike wherever they are read."""
+    return {"separator": spec.source.separator, "null_values": spec.source.null_values or None}
 
 
 def column_list(columns: Sequence[str], limit: int = 8) -> str:
@@ -119,8 +126,7 @@ def csv_data_files(
                 path,
                 n_rows=_INFERRED_ROWS,
                 infer_schema=False,
-                separator=source.separator,
-                null_values=source.null_values or None,
+                **csv_options(spec),
             )
         except pl.exceptions.NoDataError:
             raise DataValidationError(
@@ -171,7 +177,6 @@ def _filled_types(
     their first rows, not all files) that the reader infers from those files' first rows,
     when one type holds them and it is not text (text is what the reader makes of it
     anyway)."""
-    source = spec.source
     inferred: dict[Path, pl.Schema] = {}
     filled = {}
     for column, files in partial.items():
@@ -183,8 +188,7 @@ def _filled_types(
                     infer_schema_length=_INFERRED_ROWS,
                     try_parse_dates=True,
                     schema_overrides=text,
-                    separator=source.separator,
-                    null_values=source.null_values or None,
+                    **csv_options(spec),
                 ).collect_schema()
             found.add(inferred[path][column])
         frames = [pl.LazyFrame(schema={column: dtype}) for dtype in found]
@@ -322,11 +326,7 @@ def csv_unreadable_file(
     schema ``overrides``) do not fit, as a sentence for a message; "" when none is found.
     Polars' parse error names the column and the value, not the file. (Read only after a read
     of all the files failed: each file is read again, until one fails.)"""
-    options: dict[str, Any] = {
-        "try_parse_dates": True,
-        "separator": spec.source.separator,
-        "null_values": spec.source.null_values or None,
-    }
+    options = {"try_parse_dates": True, **csv_options(spec)}
     try:
         names = [str(p) for p in paths]
         schema = pl.scan_csv(names, schema_overrides=overrides, **options).collect_schema()
@@ -346,7 +346,6 @@ def csv_type_conflicts(paths: list[Path], spec: Spec, root: Path, overrides: dic
     """The columns whose types, inferred from each CSV file's first rows as the reader infers
     them (with the schema ``overrides``), no one type holds, with their files, as a sentence
     for a message; "" when there are none."""
-    source = spec.source
     types: dict[str, dict[pl.DataType, list[Path]]] = {}
     for path in paths:
         try:
@@ -354,8 +353,7 @@ def csv_type_conflicts(paths: list[Path], spec: Spec, root: Path, overrides: dic
                 path,
                 try_parse_dates=True,
                 schema_overrides=overrides,
-                separator=source.separator,
-                null_values=source.null_values or None,
+                **csv_options(spec),
             ).collect_schema()
         except (pl.exceptions.PolarsError, OSError):
             continue  # this file is not the one to name

@@ -19,6 +19,7 @@ from forecaster.exceptions import DataValidationError
 from forecaster.jobs.source_schemas import (
     column_list,
     csv_data_files,
+    csv_options,
     csv_type_conflicts,
     csv_unreadable_file,
     overlap_message,
@@ -193,8 +194,7 @@ def _scan(
             [str(p) for p in paths],
             try_parse_dates=True,
             schema_overrides={**(types or {}), **_text_columns(spec)},
-            separator=source.separator,
-            null_values=source.null_values or None,
+            **csv_options(spec),
             **kwargs,
         )
     elif types is None:
@@ -244,9 +244,7 @@ def _row_counts(
     (a file replaced since), the files read again with each row's path."""
     source = spec.source
     if source.format == "csv":
-        counted = [
-            pl.scan_csv(str(p), separator=source.separator, infer_schema=False) for p in paths
-        ]
+        counted = [pl.scan_csv(str(p), infer_schema=False, **csv_options(spec)) for p in paths]
     else:
         counted = [pl.scan_parquet(str(p)) for p in paths]
     counts = [lazy.select(pl.len()).collect().item() for lazy in counted]
@@ -348,12 +346,11 @@ def _day_month_dates(path: Path, spec: Spec) -> pl.DataFrame | None:
     """The values of the time column among the first rows of one CSV file that begin with
     day and month (``text``, the two numbers ``a`` and ``b``, the ``year`` as written), or
     None when there is none (ISO dates, numbers, or the column is missing)."""
-    time_col, source = spec.series.time, spec.source
+    time_col = spec.series.time
     text = pl.scan_csv(
         str(path),
         infer_schema=False,
-        separator=source.separator,
-        null_values=source.null_values or None,
+        **csv_options(spec),
         n_rows=_FORMAT_ROWS,
     )
     if time_col not in text.collect_schema().names():
