@@ -256,18 +256,18 @@ def _stale_origins(
 
 
 def _after_cutoff(frame: pl.DataFrame, time_col: str, cutoff: Any) -> pl.Expr | None:
-    """The rows of a pyfunc request after a one-point ``cutoff``, whose future-covariate
-    values a forecast from the cutoff reads (as native ``predict(frame, cutoff=[...])`` reads
-    them from its frame). None without a cutoff, for a list of cutoffs, and for a cutoff that
-    does not convert to the time column's type (left for ``predict``, which refuses it)."""
-    point = None
-    if cutoff is not None and not is_cutoff_list(cutoff) and time_col in frame.columns:
-        dtype = frame.schema[time_col]
-        with contextlib.suppress(DataValidationError):
-            point = to_time_point(cutoff, dtype, name="cutoff")
-    if point is None:
+    """The rows of a pyfunc request after a one-point ``cutoff`` (a list goes to ``predict``
+    as it is), whose future-covariate values a forecast from the cutoff reads. None without a
+    cutoff, and for one that does not convert to the time column's type (left for
+    ``predict``, which refuses it)."""
+    if cutoff is None or time_col not in frame.columns:
         return None
-    return (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
+    dtype = frame.schema[time_col]
+    try:
+        point = to_time_point(cutoff, dtype, name="cutoff")
+    except DataValidationError:
+        return None
+    return (pl.col(time_col) > pl.lit(point, dtype=dtype)).fill_null(False)
 
 
 def _future_rows(frame: pl.DataFrame, estimator: Any, targets: list[str]) -> pl.Expr:
