@@ -147,6 +147,34 @@ def test_auto_lookback_folds_are_placed_for_the_series_the_fits_keep():
     assert all(m.lookback_ == result.estimators[0].lookback_ for m in result.estimators)
 
 
+SHORT = {**TINY, "lookback": 8, "horizon": 4, "segment_length": 4, "validation_size": 0}
+
+
+@pytest.mark.parametrize(("refit", "trained"), [(False, [False, False]), (True, [False, True])])
+def test_a_series_its_fold_model_was_not_fitted_on_shows_no_training_span(refit, trained):
+    """s2 has 10 rows in fold 0's training span and one window takes 12: fold 0's fit left it
+    out, yet result.folds showed it trained on (train_rows=10, train_start/train_end set),
+    and it was scored as a trained series without a word."""
+    frame = _daily_panel([60, 40, 18])
+    model = RNNForecaster(target="y", time_col="t", id_col="id", baseline="none", **SHORT)
+    with pytest.warns(ForecasterWarning, match=r"not fitted on 1 of the 3 series \(e.g. \['s2'\]"):
+        result = backtest(model, frame, folds=2, refit=refit)
+    assert result.estimators[0].keys_["id"].to_list() == ["s0", "s1"]
+    short = result.folds.filter(pl.col("id") == "s2").sort("fold")
+    for column in ("train_start", "train_end", "train_rows"):
+        assert short[column].is_not_null().to_list() == trained
+    if refit:  # fold 1's model trained on its 14 rows
+        assert short["train_rows"][1] == 14 and "s2" in result.estimators[1].keys_["id"]
+    others = result.folds.filter(pl.col("id") != "s2")
+    assert others["train_rows"].is_not_null().all()
+    # forecast as a series new to the model (as predict does it) and scored so
+    pairs = short.filter(pl.col("fold") == 0).select("id", pl.col("cutoff").alias("t"))
+    own = result.estimators[0].predict(frame, cutoff=pairs)
+    got = result.forecasts.filter((pl.col("fold") == 0) & (pl.col("id") == "s2"))
+    np.testing.assert_array_equal(got["y"].to_numpy(), own["y"].to_numpy())
+    assert result.metrics.filter(pl.col("id") == "s2")["n"].to_list() == [4, 4]
+
+
 class _LeavesOutAnOrigin(RNNForecaster):
     """A forecaster whose forecasts miss the last (series, origin) pair, as ``predict`` does
     for an origin with fewer rows than the model's window."""

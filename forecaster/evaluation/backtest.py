@@ -56,7 +56,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
-from sklearn.base import clone
 
 from forecaster._validation import WINDOWS, check
 from forecaster.data.panel import Panel
@@ -64,6 +63,7 @@ from forecaster.evaluation.fitted import (
     asked_intervals,
     backtest_folds_frame,
     fitted_lookback,
+    fitted_spans,
     warn_calibrated_after,
 )
 from forecaster.evaluation.fold_scores import (
@@ -79,6 +79,7 @@ from forecaster.evaluation.folds import (
     check_untrained_span,
     check_window,
     first_fit_lookback,
+    fold_model,
     fold_points,
     forecasts_frame,
     place_folds,
@@ -200,10 +201,13 @@ class BacktestResult:
         One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
         fold's forecast), ``train_rows`` (its number of rows; these three are null where
-        nothing was trained) and ``model`` (position in ``estimators`` of that model). For a
-        given fitted model ``train_end`` is the last time of its series in the data it was
-        fitted on (null for a series it was not fitted on, or a model that does not record
-        it) and ``train_start`` and ``train_rows`` are null (unknown): a ``cutoff`` before
+        nothing was trained: also where that model was not fitted on the series, whose rows
+        in its training span were too few for ``fit``; the fold forecasts it as a series new
+        to the model, scaled by its own history, and scores it so, with a warning) and
+        ``model`` (position in ``estimators`` of that model). For a given fitted model
+        ``train_end`` is the last time of its series in the data it was fitted on (null for
+        a series it was not fitted on, or a model that does not record it) and
+        ``train_start`` and ``train_rows`` are null (unknown): a ``cutoff`` before
         ``train_end`` is an in-sample fold.
     estimators : list of RNNForecaster
         The fitted models, in fold order (one when ``refit=False``).
@@ -315,10 +319,9 @@ def backtest(
 ) -> BacktestResult:
     """Rolling-origin backtest: forecast every series from ``folds`` origins and score them.
 
-    The origins are the last ``folds`` positions of each series spaced ``step`` rows apart
-    such that the last fold forecasts the series' last ``horizon`` rows (see the module
-    docstring for the exact geometry). Each fold is scored on the ``horizon`` rows after its
-    origin.
+    The origins are the last ``folds`` positions of each series, ``step`` rows apart, the last
+    fold forecasting the series' last ``horizon`` rows (see the module docstring for the exact
+    geometry). Each fold is scored on the ``horizon`` rows after its origin.
 
     Parameters
     ----------
@@ -410,6 +413,7 @@ def backtest(
     check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # before fits
     folds_frame = backtest_folds_frame(panel, where, estimator)
     estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
+    folds_frame = fitted_spans(folds_frame, estimators, where, panel.id_name)  # what each fit kept
     id_col, time_col = estimator.id_col, estimator.time_col
     exact = panel.exact_targets(frame)  # scored against the frame's values, not float32's
     forecasts = forecasts_frame(
@@ -530,7 +534,7 @@ def _forecast_folds(
             bounds = folds_frame.filter(pl.col("fold") == first)
             rows = training_rows(frame, bounds, time_col=time_col, id_col=id_col)
             try:
-                model = _fold_model(estimator, panel).fit(rows)
+                model = fold_model(estimator, panel).fit(rows)
             except DataValidationError as exc:
                 raise DataValidationError(
                     f"The fit of fold {first}'s model (its training rows, read at the frame's "
@@ -548,18 +552,6 @@ def _forecast_folds(
         check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")
-
-
-def _fold_model(estimator: BacktestForecaster, panel: Panel) -> Any:
-    """An unfitted copy of ``estimator`` for a fold's fit, reading the frame's frequency as the
-    backtest did: with ``freq="auto"`` the step found on the whole frame, not one inferred
-    again from the fold's rows (which may look coarser, e.g. an early stretch logged every
-    other day)."""
-    model = clone(estimator)
-    freq = model.get_params(deep=False).get("freq", "")
-    if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
-        model.set_params(freq=str(panel.freq))
-    return model
 
 
 def _scored(

@@ -8,18 +8,24 @@ scores are out of sample only if the model was fitted (and calibrated) on data u
 first fold's origin. Neither case is refused (an in-sample backtest is a legitimate
 diagnostic), but each is warned about, naming how many folds it concerns, and the folds frame
 shows each series' last fitted time as ``train_end``.
+
+The models a backtest fits itself are checked too (:func:`fitted_spans`): ``fit`` leaves out
+a series with too few rows in a fold's training span, and the folds frame shows no training
+span for it, with a warning: that fold forecasts it as a series new to its model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.data.frames import match_keys
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import Folds, folds_frame
+from forecaster.evaluation.folds import TRAIN_COLUMNS, Folds, folds_frame
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -32,6 +38,7 @@ __all__ = [
     "backtest_folds_frame",
     "fitted_ends",
     "fitted_lookback",
+    "fitted_spans",
     "warn_calibrated_after",
     "warn_in_sample",
 ]
@@ -66,6 +73,57 @@ def fitted_ends(estimator: Any, panel: Panel, kept: np.ndarray) -> pl.Series | N
     if ends.dtype == pl.Null:
         return None
     return ends.cast(panel.time.dtype, strict=False).alias("train_end")
+
+
+def fitted_spans(
+    folds_frame: pl.DataFrame, estimators: Sequence[Any], where: Folds, id_name: str
+) -> pl.DataFrame:
+    """``folds_frame`` of a backtest whose models it fitted (``where.trains``) with
+    ``train_start``, ``train_end`` and ``train_rows`` null for each (fold, series) whose model
+    (``estimators[model]``) was not fitted on that series: ``fit`` leaves out a series with
+    too few rows in the fold's training span (read from the model's ``keys_``, not derived
+    again from fit's rule). Such a fold forecasts the series as one new to its model (scaled
+    by its own history, as ``predict`` forecasts a series unseen in fit) and it is scored so,
+    with a warning that says how many. Unchanged for a given fitted model (its ``train_end``
+    is already null for a series it was not fitted on) or models without ``keys_``."""
+    if not where.trains:
+        return folds_frame
+    model_of = folds_frame["model"].to_numpy()
+    fitted = np.ones(folds_frame.height, dtype=bool)
+    for k, model in enumerate(estimators):
+        keys = getattr(model, "keys_", None)
+        rows = np.flatnonzero(model_of == k)
+        if keys is None or not rows.size:
+            continue
+        (name,) = keys.columns
+        ids = folds_frame.select(pl.col(id_name).alias(name))[rows]
+        fitted[rows] = match_keys(keys, ids, name)[1]
+    if fitted.all():
+        return folds_frame
+    _warn_unfitted(folds_frame.filter(pl.Series(~fitted)), folds_frame, id_name)
+    return folds_frame.with_columns(
+        pl.when(pl.Series(fitted)).then(pl.col(c)).alias(c) for c in TRAIN_COLUMNS
+    )
+
+
+def _warn_unfitted(unfitted: pl.DataFrame, folds_frame: pl.DataFrame, id_name: str) -> None:
+    """Warn that the (fold, series) rows ``unfitted`` of ``folds_frame`` are forecast by
+    models that were not fitted on their series."""
+    series = unfitted[id_name].unique(maintain_order=True)
+    warn_at_caller(
+        f"The models of {unfitted['fold'].n_unique()} of the "
+        f"{folds_frame['fold'].n_unique()} folds were not fitted on {series.len()} of the "
+        f"{folds_frame[id_name].n_unique()} series (e.g. {series.head(5).to_list()}): their "
+        "rows in the fold's training span were too few for the fit (see its warning). So "
+        f"{unfitted.height} of the {folds_frame.height} (fold, series) forecasts forecast a "
+        "series new to their model (scaled by its own history, as predict forecasts a series "
+        "unseen in fit, and as a model fitted at that origin would forecast it) and are "
+        "scored so; result.folds shows them with train_start, train_end and train_rows null "
+        f"(result.score({id_name!r}) scores each series apart). For forecasts by "
+        "models trained on them, use fewer folds or a smaller step (longer training spans), "
+        "or refit=True (later folds train on more rows).",
+        ForecasterWarning,
+    )
 
 
 def warn_in_sample(folds_frame: pl.DataFrame, id_name: str, has_id: bool) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from sklearn.base import clone
 
 from forecaster._columns import temporary_names
 from forecaster._validation import check, check_allocation
@@ -25,6 +26,7 @@ from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
     "LOOKBACK_ROUNDS",
+    "TRAIN_COLUMNS",
     "Folds",
     "baseline_forecasts",
     "check_backtest_size",
@@ -33,6 +35,7 @@ __all__ = [
     "check_untrained_span",
     "check_window",
     "first_fit_lookback",
+    "fold_model",
     "fold_points",
     "folds_frame",
     "forecast_rows",
@@ -81,6 +84,9 @@ def training_spans(
 
 
 _RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
+
+TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
+"""The columns of :func:`folds_frame` that describe the training span of a fold's model."""
 
 LOOKBACK_ROUNDS = 4
 """Rounds in which :func:`first_fit_lookback` settles the lookback and the kept series."""
@@ -235,8 +241,7 @@ def folds_frame(panel: Panel, where: Folds, fitted_ends: pl.Series | None = None
             "model": np.repeat(np.arange(folds) // where.every, n_kept).astype(np.int32),
         }
     ).with_columns(  # no training span: a given fitted model, or too short a history
-        pl.when(has_span).then(pl.col(c)).alias(c)
-        for c in ("train_start", "train_end", "train_rows")
+        pl.when(has_span).then(pl.col(c)).alias(c) for c in TRAIN_COLUMNS
     )
     if where.trains or fitted_ends is None:
         return frame
@@ -321,6 +326,18 @@ def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int)
         grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
         fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
     )
+
+
+def fold_model(estimator: Any, panel: Panel) -> Any:
+    """An unfitted copy of ``estimator`` for a fold's fit, reading the frame's frequency as the
+    backtest did: with ``freq="auto"`` the step found on the whole frame, not one inferred
+    again from the fold's rows (which may look coarser, e.g. an early stretch logged every
+    other day)."""
+    model = clone(estimator)
+    freq = model.get_params(deep=False).get("freq", "")
+    if freq is None or (isinstance(freq, str) and freq.strip().lower() == "auto"):
+        model.set_params(freq=str(panel.freq))
+    return model
 
 
 def training_rows(
