@@ -513,6 +513,35 @@ def test_temporal_split_series_ending_at_different_times_get_new_steps_in_every_
     assert steps[-1] == {"s0": 4}
 
 
+def test_temporal_split_without_id_col_warns_of_a_series_ending_before_its_test_steps():
+    # s1 ends a year before s0: the rows per time do not vary over the test times (s0's
+    # alone), so the split gave s1 no new steps in any fold without a word
+    frame = monthly_panel(days=(1, 1), ends=[dt.date(2019, 12, 1), dt.date(2018, 12, 1)])
+    cv = TemporalSplit("time", n_splits=2, test_size=4)
+    with pytest.warns(ForecasterWarning, match=r"rows per time: 1 there, up to 2 .*Pass id_col"):
+        assert new_steps_per_fold(frame, cv) == [{"s0": 4}] * 2
+
+
+def test_score_leaves_out_series_with_no_new_held_out_steps_when_others_have_some():
+    """The test rows of a TemporalSplit fold (no id_col) in which s1, ending a year earlier,
+    has no new steps: score warned that s1's held-out steps were in-sample and still counted
+    them in the (cross-validation) score."""
+    frame = monthly_panel(days=(1, 1), ends=[dt.date(2019, 12, 1), dt.date(2018, 12, 1)])
+    with pytest.warns(ForecasterWarning, match="rows per time"):
+        train, test = list(TemporalSplit("time", n_splits=2, test_size=4).split(frame))[-1]
+    model = forecaster(lookback=12, horizon=4, max_epochs=1, validation_size=0, baseline="none")
+    model.fit(frame[train])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        new_only = model.score(frame[test].filter(pl.col("id") == "s0"))
+    with pytest.warns(
+        ForecasterWarning, match=r"1 of the 2 series .*\['s1'\]\); they are left out"
+    ):
+        assert model.score(frame[test]) == new_only
+    with pytest.warns(ForecasterWarning, match=r"\['s1'\]\): an in-sample score"):  # s1 alone
+        model.score(frame[test].filter(pl.col("id") == "s1"))
+
+
 def test_temporal_split_cross_validation_scores_an_offset_dated_panel():
     from sklearn.model_selection import cross_val_score
 

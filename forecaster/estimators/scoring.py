@@ -80,8 +80,11 @@ class ForecastScoring:
             on (e.g. :class:`TemporalSplit` with ``test_size < horizon``): such a score would
             mix in-sample and out-of-sample steps. Held-out steps that are all in the fitted
             data, which ends with them (an in-sample score), give a
-            :class:`~forecaster.exceptions.ForecasterWarning`. Also for a ``y`` that is not
-            None (the targets are columns of ``frame``).
+            :class:`~forecaster.exceptions.ForecasterWarning`; where only some series' are
+            (the others' are new), those series are left out of the score, with the warning,
+            as a mix of in-sample and new steps would be (e.g. a series that ends before a
+            fold's test steps of :class:`TemporalSplit` without ``id_col``). Also for a ``y``
+            that is not None (the targets are columns of ``frame``).
         """
         refuse_y(self, "score", y)
         self.check_fitted("score with")
@@ -105,7 +108,10 @@ class ForecastScoring:
         ]
         history = _unfilled(data, value_cols, interpolated).filter(from_end >= horizon)
         actual = data.filter(from_end < horizon)
-        self._check_held_out(actual, id_name)
+        in_sample = self._check_held_out(actual, id_name)
+        if in_sample is not None:  # scored: the series with new held-out steps only
+            new = ~pl.col(id_name).is_in(in_sample.implode())
+            history, actual = history.filter(new), actual.filter(new)
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
         keys = [c for c in (self.id_col, self.time_col) if c]
@@ -151,19 +157,22 @@ class ForecastScoring:
         columns = [pl.Series(name, values[:, j]).fill_nan(None) for j, name in enumerate(names)]
         return rows.with_columns(columns)
 
-    def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> None:
+    def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> pl.Series | None:
         """Refuse held-out steps of a series that the model was fitted on data after (its
         training frame ran past them: a cross-validation split that is not in time order), or
-        that are partly in the fitted data; warn when a series' held-out steps are all in it
-        (an in-sample score: the fitted data ends with them)."""
+        that are partly in the fitted data. A series whose held-out steps are all in it (the
+        fitted data ends with them) is in-sample: when every series is, warn (an in-sample
+        score, e.g. of the training frame); when others have new steps, return the in-sample
+        ones (their ids), which ``score`` leaves out, with a warning, so that its score is
+        over new steps only (None: every series is scored)."""
         ends = self.__dict__.get("train_end_")
         if ends is None:  # a model loaded from a folder that does not record it
-            return
+            return None
         fitted, known = self._match_keys(actual.select(id_name), id_name)
         end = ends.gather(fitted)
         trained = (actual[self.time_col] <= end).to_numpy() & known
         if not trained.any():
-            return
+            return None
         counts = (
             pl.DataFrame(
                 {"id": actual[id_name], "t": actual[self.time_col], "trained": trained, "end": end}
@@ -194,12 +203,27 @@ class ForecastScoring:
                 "fitted data."
             )
         inside = counts.filter(pl.col("trained") == pl.col("len"))
+        n_series = actual[id_name].n_unique()
+        if inside.height < n_series:
+            warnings.warn(
+                f"score: the held-out steps of {inside.height} of the {n_series} series are "
+                "all in the data the model was fitted on (e.g. "
+                f"{inside['id'].head(5).to_list()}); they are left out of the score, which is "
+                "over the new steps of the other series (an in-sample step would overstate "
+                "the accuracy of forecasts of new data). In cross-validation, a series that "
+                "ends before a fold's test steps has none: pass TemporalSplit(..., "
+                f"id_col={self.id_col!r}), whose folds give every series new steps.",
+                ForecasterWarning,
+                stacklevel=3,
+            )
+            return inside["id"]
         warnings.warn(
             f"score: the held-out steps of {inside.height} series are all in the data the "
             f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample score.",
             ForecasterWarning,
             stacklevel=3,
         )
+        return None
 
     def _refuse_future(self, later: pl.DataFrame) -> None:
         """Refuse a score whose held-out steps of some series (rows of ``later``: id,

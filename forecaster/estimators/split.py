@@ -30,7 +30,8 @@ class TemporalSplit:
     timeline of its distinct times: right for one series, or for a panel whose series share
     their times, but a panel whose series are dated differently (one on the 1st of the month,
     one on the 15th) or end at different times needs ``id_col``, or its series get fewer (or
-    no) new steps in some folds.
+    no) new steps in some folds: ``split`` warns when the rows per time vary over the test
+    times or are there fewer than at some earlier time (a series ended before them).
 
     Parameters
     ----------
@@ -201,18 +202,23 @@ class TemporalSplit:
 
     def _warn_uneven(self, rank: np.ndarray, n_times: int, needed: int, time_col: str) -> None:
         """Without ``id_col``: warn when the number of rows per time varies over the folds'
-        test times of a frame with repeated times (a panel whose series end at different
-        times or miss rows there: they get fewer, or no, new steps in some folds)."""
+        test times of a frame with repeated times, or is there below its most at any time (a
+        panel whose series end at different times, before the test times too, or miss rows
+        there: they get fewer, or no, new steps in some folds)."""
         if rank.size == n_times:  # every time once: one series
             return
-        rows = np.bincount(rank, minlength=n_times + 1)[n_times - needed + 1 :]
-        if rows.min() != rows.max():
+        counts = np.bincount(rank, minlength=n_times + 1)
+        rows, most = counts[n_times - needed + 1 :], int(counts.max())
+        if rows.min() != rows.max() or rows.max() < most:
+            there = f"{rows.min()}" + (f" to {rows.max()}" if rows.min() != rows.max() else "")
             warnings.warn(
                 f"TemporalSplit without id_col counts the distinct {time_col!r} times of the "
-                f"whole frame, and the rows per time vary ({rows.min()} to {rows.max()}) over "
-                f"its last {needed}, which the folds test on: series that end earlier or miss "
-                "rows there get fewer (or no) new steps in some folds. Pass id_col (the "
-                "series column) to give each series test_size new steps per fold.",
+                f"whole frame, and the rows per time vary over its last {needed}, which the "
+                f"folds test on (rows per time: {there} there, up to {most} in the whole "
+                "frame): series that end before them or miss rows there get fewer (or no) "
+                "new steps in some folds (score leaves out a series whose held-out steps its "
+                "model was fitted on, with a warning). Pass id_col (the series column) to "
+                "give each series test_size new steps per fold.",
                 ForecasterWarning,
                 stacklevel=3,
             )
