@@ -740,3 +740,146 @@ def test_validation_check_skipped_when_no_held_out_value_was_observed():
     with pytest.warns(ForecasterWarning, match="holds none of the actual values"):
         model.fit(frame)
     assert model.validation_baselines_ is None and model.baseline_ is None
+
+
+def by_hand(frame: pl.DataFrame, model: RNNForecaster, forecasters: dict) -> dict[str, float]:
+    """The check's scores computed from the frame's own (float64) values: each forecaster
+    (name -> ``f(y, origin)``, the ``horizon`` values after ``origin`` of the series ``y``)
+    at every validation origin, its mean absolute error per series over the series'
+    in-sample naive error before the hold-out, averaged over the series."""
+    horizon, held = int(model.horizon), int(model.validation_size)
+    scores: dict[str, list[float]] = {name: [] for name in forecasters}
+    for _, series in frame.group_by("id", maintain_order=True):
+        y = series["y"].to_numpy()
+        origins = range(len(y) - held - 1, len(y) - horizon)
+        scale = np.abs(np.diff(y[: len(y) - held])).mean()
+        for name, forecast in forecasters.items():
+            errors = [np.abs(forecast(y, o) - y[o + 1 : o + 1 + horizon]).mean() for o in origins]
+            scores[name].append(np.mean(errors) / scale)
+    return {name: float(np.mean(values)) for name, values in scores.items()}
+
+
+def network_at(model: RNNForecaster, frame: pl.DataFrame):
+    """``f(y, origin)`` of the model's forecasts from every validation origin (the series
+    told apart by their first value)."""
+    n, held = frame.group_by("id").len()["len"].min(), int(model.validation_size)
+    cutoffs = list(range(n - held - 1, n - int(model.horizon)))
+    with warnings.catch_warnings():  # series at 1e8: float32 rounds their changes away
+        warnings.simplefilter("ignore", ForecasterWarning)
+        forecasts = model.predict(frame, cutoff=cutoffs)
+    first = dict(frame.group_by("id", maintain_order=True).first().select("y", "id").iter_rows())
+
+    def forecast(y: np.ndarray, origin: int) -> np.ndarray:
+        rows = forecasts.filter((pl.col("id") == first[y[0]]) & (pl.col("origin") == origin))
+        return rows["y"].to_numpy().astype(np.float64)
+
+    return forecast
+
+
+def test_the_check_scores_the_frames_values_not_their_float32_rounding():
+    """Series at 1e8 (float32 steps of 8): the check scores the frame's float64 values, as
+    the backtest does (was: network 6.28, naive 2.28, seasonal naive 0.603 from the float32
+    values; by hand from the frame's 8.18 / 2.64 / 0.607)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    frame = pl.concat(
+        pl.DataFrame(
+            {"id": f"s{i}", "time": t, "y": 1e8 + 6 * np.sin(2 * np.pi * t / 12)}
+        ).with_columns(pl.col("y") + rng.normal(0, 1, 120))
+        for i in range(3)
+    )
+    model = tiny(lookback=24, horizon=6, validation_size=12, baseline="none", batch_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        model.fit(frame)
+    expected = by_hand(
+        frame,
+        model,
+        {
+            "model": network_at(model, frame),
+            "naive": lambda y, o: np.full(6, y[o]),
+            "seasonal_naive": lambda y, o: y[o - 11 + np.arange(6)],
+        },
+    )
+    report = model.validation_baselines_
+    for name, value in expected.items():
+        assert report[name] == pytest.approx(value, rel=1e-9), name
+    assert report["naive"] > 2.5  # the float32 values: 2.28
+
+
+def test_a_blend_stays_in_a_log_targets_domain_chosen_on_validation_as_predicted():
+    """A positive fall that slows down: the naive with drift, the partner validation
+    chooses, runs below 0; predict and the check both floor it at log's bound, which moves
+    the choice to w = 0.25 (was: w = 0.5 on the partner's negative values and predict down to
+    -1.21 with target_transform="log", which the network alone cannot forecast), and the
+    blend's validation error is that of predict's forecasts from the same origins."""
+    rng = np.random.default_rng(0)
+    t = np.arange(100)
+    frame = pl.concat(
+        pl.DataFrame({"id": f"s{i}", "time": t, "y": (100 - t) ** 2 / 100 + 0.2}).with_columns(
+            pl.col("y") + rng.uniform(0, 0.1, 100)
+        )
+        for i in range(3)
+    )
+    options = {"lookback": 24, "horizon": 12, "validation_size": 24, "batch_size": 64}
+    model = fitted(frame, target_transform="log", **options)
+    assert model.baseline_ == BaselineBlend(m=1, weights=(0.25,), drift=True)
+    assert model.predict(frame)["y"].min() > 0.0
+    expected = by_hand(frame, model, {"blended": network_at(model, frame)})
+    assert model.validation_baselines_["blended"] == pytest.approx(expected["blended"], rel=1e-5)
+
+
+def test_blend_floors_partners_and_quantiles_at_the_transforms_bound():
+    window = np.log(np.linspace(30.0, 5.0, 24)).reshape(1, 24, 1)  # a fall, log-transformed
+    blend = BaselineBlend(m=1, weights=(0.0,), drift=True)
+    point = blend_forecasts(np.full((1, 12, 1), 4.0, np.float32), window, blend,
+                            transform="log", lambdas=None)  # fmt: skip
+    assert point.min() == 0.0 and point[0, 0, 0] == pytest.approx(5 - 25 / 23)
+    quantiles = np.stack([np.full((1, 12, 1), q, np.float32) for q in (1.0, 4.0, 9.0)], -1)
+    moved = blend_forecasts(quantiles, window, blend, transform="log", lambdas=None,
+                            median_index=1)  # fmt: skip
+    assert moved.min() == 0.0 and (np.diff(moved, axis=-1) >= 0).all()
+    np.testing.assert_array_equal(moved[..., 1], point)
+    unbounded = blend_forecasts(np.full((1, 12, 1), 4.0, np.float32), np.exp(window), blend,
+                                transform="none", lambdas=None)  # fmt: skip
+    assert unbounded.min() < -5  # without a transform the trend goes on
+
+
+def test_the_none_warning_names_the_partner_auto_would_choose():
+    """A falling line without a season: "auto" blends with the naive with drift, and the
+    warning of baseline="none" says so (was: "the seasonal naive" and "a lookback of at least
+    two seasons")."""
+    rng = np.random.default_rng(0)
+    t = np.arange(100)
+    frame = pl.concat(
+        pl.DataFrame({"id": f"s{i}", "time": t, "y": 105.0 - t + rng.uniform(0, 1, 100)})
+        for i in range(3)
+    )
+    options = {"lookback": 24, "horizon": 12, "validation_size": 24, "batch_size": 64}
+    auto = fitted(frame, **options)
+    assert auto.baseline_ == BaselineBlend(m=1, weights=(0.0,), drift=True)
+    with pytest.warns(ForecasterWarning) as caught:
+        tiny(baseline="none", **options).fit(frame)
+    (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
+    assert "baseline='auto' would blend them with the naive forecast with drift" in message
+    assert "season" not in message
+
+
+def test_the_warning_shows_ratios_near_one_and_an_exact_baseline_in_words():
+    """The network 2.83 against the naive 2.82 and an exact seasonal naive (was: "1x" and
+    "infx")."""
+    t = np.arange(120)
+    frame = pl.concat(
+        pl.DataFrame(
+            {"id": f"s{i}", "time": t, "y": 10.0 * (i + 1) + 3 * np.sin(np.pi * t / 6)}
+        ).with_columns(pl.col("y").round(6))
+        for i in range(2)
+    )
+    with pytest.warns(ForecasterWarning) as caught:
+        model = tiny(lookback=24, horizon=6, validation_size=12, batch_size=64).fit(frame)
+    (message,) = [str(w.message) for w in caught if "validation windows" in str(w.message)]
+    report = model.validation_baselines_
+    assert report["seasonal_naive"] == 0 and 1 < report["model"] / report["naive"] < 1.005
+    ratio = report["model"] / report["naive"]
+    assert f"{ratio:.4g}x that of the naive forecast" in message and "infx" not in message
+    assert "the seasonal naive (m=12), which is exact on these windows (error 0)" in message

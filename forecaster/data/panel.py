@@ -16,7 +16,13 @@ import torch
 
 from forecaster._validation import check, describe_value, resolve_device
 from forecaster.data.checks import check_roles
-from forecaster.data.frames import SERIES_ID, column_tuple, format_list, observed_values
+from forecaster.data.frames import (
+    SERIES_ID,
+    collect_frame,
+    column_tuple,
+    format_list,
+    observed_values,
+)
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
@@ -414,10 +420,11 @@ class Panel:
         until = pl.col("t") <= pl.lit(end, dtype=self.time.dtype)
         return self.known_through(self.time.to_frame("t").select(until).to_series().to_numpy())
 
-    def exact_targets(self, frame: pl.DataFrame) -> Panel:
+    def exact_targets(self, frame: pl.DataFrame | pl.LazyFrame) -> Panel:
         """The panel's target columns only, holding the values of ``frame`` (the frame the
-        panel was read from) as float64, not float32: for scores, which compare forecasts
-        with what was observed, not with its float32 rounding (1e8 + 1 reads 1e8 in float32).
+        panel was read from; a LazyFrame is collected for its keys and targets only) as
+        float64, not float32: for scores, which compare forecasts with what was observed, not
+        with its float32 rounding (1e8 + 1 reads 1e8 in float32).
         A cell ``frame`` holds no value for (a row or a value the ``missing`` policy made up)
         keeps the panel's value and is marked in :attr:`unobserved`. Same rows, series, times
         and filled cells (:meth:`known_values` reads it as it reads the panel); one join on
@@ -438,6 +445,7 @@ class Panel:
         on = [self.time_col] if self.id_col is None else [self.id_col, self.time_col]
         rows = pl.DataFrame([self.keys[self.id_name].gather(self.series_of_rows()), self.time])
         rows = rows.rename({self.id_name: self.id_col}) if self.id_col is not None else rows
+        frame = collect_frame(frame, columns=[*on, *self.targets])
         values = observed_values(rows.select(on), frame, self.targets)
         unobserved = np.isnan(values)
         filled = self.values[:, : self.n_targets]

@@ -6,14 +6,17 @@ At the end of ``fit`` (when there is a validation split), :meth:`BaselineCheck._
 forecasts the validation windows that the fit used for early stopping, from the same origins,
 and scores the network, the naive forecast (the last value) and the seasonal naive (the last
 ``m`` values repeated, ``m`` from the frequency, or found in the data when the frequency
-implies none: :func:`~forecaster.data.seasons.panel_seasons`) in the targets' own
-units: each series' mean absolute error divided by its in-sample naive error (the MASE scale),
-averaged over the series and the targets, so that no series weighs by its units. It sets
-``validation_baselines_`` and ``validation_skill_`` and warns when the network is worse than
-either baseline. With ``baseline="auto"`` it also chooses, on those windows only, the period
-``m`` and the partner's form (:func:`partner_forecast`: the seasonal naive, or the last value
-moved along the window's mean season, each with or without the window's trend; the drift method
-for ``m = 1``), and for each target the weight ``w`` of
+implies none: :func:`~forecaster.data.seasons.panel_seasons`) in the targets' own units,
+on the frame's own float64 values as a backtest scores them
+(:meth:`~forecaster.data.panel.Panel.exact_targets`): each series' mean absolute error
+divided by its in-sample naive error (the MASE scale), averaged over the series and the
+targets, so that no series weighs by its units. It sets ``validation_baselines_`` and
+``validation_skill_`` and warns when the network is worse than either baseline. With
+``baseline="auto"`` it also chooses, on those windows only, the period ``m`` and the
+partner's form (:func:`partner_forecast`: the seasonal naive, or the last value moved along
+the window's mean season, each with or without the window's trend; the drift method for
+``m = 1``; never below the bound of a ``target_transform``: :func:`within_domain`), and for
+each target the weight ``w`` of
 :data:`WEIGHTS` whose blend ``w * network + (1 - w) * partner`` has the lowest error (ties go to
 the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the simpler
 partner): ``baseline_``.
@@ -33,11 +36,12 @@ import torch
 
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
-from forecaster.data.transforms import inverse_targets
+from forecaster.data.transforms import domain_bound, inverse_targets
 from forecaster.data.windows import Windows, known_windows, origins_in_runs
+from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
 from forecaster.evaluation.baselines import origin_forecasts
-from forecaster.evaluation.folds import unscored_in_frame
+from forecaster.evaluation.folds import unscored_cells
 from forecaster.exceptions import (
     BaselineWarning,
     DataValidationError,
@@ -61,6 +65,7 @@ __all__ = [
     "partner_name",
     "repeat_season",
     "window_drift",
+    "within_domain",
 ]
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
@@ -153,6 +158,25 @@ def partner_forecast(
     return forecast + slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
 
 
+def within_domain(forecast: np.ndarray, transform: str) -> np.ndarray:
+    """``forecast`` (targets' units) not below the bound of ``target_transform``
+    (:func:`~forecaster.data.transforms.domain_bound`: 0 for log and Box-Cox, -1 for log1p;
+    unchanged for ``"none"``), the bound the network's forecasts stay above and below which
+    no interval bound is put: a partner's trend or seasonal swing can carry it past the
+    bound (a log target falling to 5 by 1 a step), which the validation check and every
+    forecast floor alike (:func:`blend_forecasts`).
+
+    Examples
+    --------
+    >>> within_domain(np.array([3.0, 0.5, -2.0]), "log").tolist()
+    [3.0, 0.5, 0.0]
+    >>> within_domain(np.array([3.0, -2.0]), "none").tolist()
+    [3.0, -2.0]
+    """
+    floor = domain_bound(transform)
+    return forecast if floor is None else np.maximum(forecast, floor)
+
+
 def partner_name(m: int, drift: bool, level: bool = False) -> str:
     """How warnings and errors name a blend partner.
 
@@ -210,9 +234,10 @@ def blend_forecasts(
     for a quantile model) blended with the partner of ``blend`` (:func:`partner_forecast`)
     from the input windows ``window`` (``(B, lookback, T)`` on the network's side of
     ``target_transform``, inverted here with ``lambdas``: the partner is formed in the
-    targets' units, as the validation check scored it). A quantile model's quantiles all move
-    by what its median (``median_index``) moves, so they keep their order and their
-    spread."""
+    targets' units, as the validation check scored it, and kept within the transform's
+    domain: :func:`within_domain`). A quantile model's quantiles all move by what its median
+    (``median_index``) moves, so they keep their order and their spread, but none goes below
+    the transform's bound (:func:`within_domain`)."""
     whole = blend.drift or blend.level  # the trend and the mean season read the whole window
     values = np.asarray(window if whole else window[:, -blend.m :], dtype=np.float64)
     season = partner_forecast(
@@ -222,10 +247,12 @@ def blend_forecasts(
         blend.drift,
         blend.level,
     )
+    season = within_domain(season, transform)
     weights = np.asarray(blend.weights, dtype=np.float64)
     if forecast.ndim == 4:
         median = forecast[..., median_index].astype(np.float64)
-        blended = forecast + ((1.0 - weights) * (season - median))[..., None]
+        shifted = forecast + ((1.0 - weights) * (season - median))[..., None]
+        blended = within_domain(shifted, transform)  # a lower quantile moved below the bound
     else:
         blended = weights * forecast + (1.0 - weights) * season
     with np.errstate(over="ignore", invalid="ignore"):
@@ -420,13 +447,16 @@ class BaselineCheck:
         """Score the fitted network, the naive and the seasonal naive on the validation
         ``windows`` of ``raw`` (the validated training panel of ``frame``; ``fit_rows``: its
         rows before the hold-out) over the actual values ``frame`` holds (not those the
-        ``missing`` policy made up) and set ``validation_baselines_``, ``validation_skill_``
-        and ``baseline_`` (all None without validation windows, or without an observed
-        value in them), warning when the network is the worse."""
+        ``missing`` policy made up), with the partners and the naive scales read from its
+        float64 values too (:meth:`~forecaster.data.panel.Panel.exact_targets`), and set
+        ``validation_baselines_``, ``validation_skill_`` and ``baseline_`` (all None without
+        validation windows, or without an observed value in them), warning when the network
+        is the worse."""
         self.baseline_ = self.validation_baselines_ = self.validation_skill_ = None
         if len(windows) == 0:
             return
-        made_up = unscored_in_frame(raw, frame, self.missing)
+        exact = raw.exact_targets(frame)  # scored on the frame's values, not float32's
+        made_up = unscored_cells(exact, self.missing)
         if len(windows) > CHECK_WINDOWS:
             spaced = np.linspace(0, len(windows) - 1, CHECK_WINDOWS).round().astype(np.int64)
             windows = windows.with_index(windows.index[spaced])
@@ -444,9 +474,8 @@ class BaselineCheck:
             )
             return
         model = self._point_of(forecasts)[0].astype(np.float64)
-        targets = raw.values[:, :nt]
         steps = rows[:, None] + np.arange(1, horizon + 1)
-        actual = targets[steps].astype(np.float64)
+        actual = exact.values[steps]
         observed = None if made_up is None else ~made_up[steps]
         if observed is not None and not observed.any(axis=(0, 1)).all():
             warn_at_caller(
@@ -457,24 +486,26 @@ class BaselineCheck:
                 ForecasterWarning,
             )
             return
-        scales = naive_scales(raw, fit_rows, made_up)
+        scales = naive_scales(exact, fit_rows, made_up)
         error = scaled_error(series, actual, scales, observed)
         found = panel_seasons(raw, raw.leading_ends(fit_rows))  # or detected before the hold-out
         periods = [m for m in found if m <= lookback]
-        periods = shown_periods(raw, fit_rows, periods, horizon, scales)  # a week that repeats
-        center = series_means(raw, targets)
-        partners = known_partners(raw, series, rows, (lookback, horizon, periods), center)
+        periods = shown_periods(exact, fit_rows, periods, horizon, scales)  # a week that repeats
+        center = series_means(exact, exact.values)
+        partners = known_partners(exact, series, rows, (lookback, horizon, periods), center)
+        transform = self._fitted_transform()  # the partners as predict forms them
+        partners = ((p, within_domain(forecast, transform)) for p, forecast in partners)
         (m, drift, level), weights, blended, alone = choose_blend(model, partners, error)
+        auto = BaselineBlend(int(m), weights, drift, level)  # what baseline="auto" blends with
         main = periods[0] if periods else 1
         scores = {
             "model": float(error(model).mean()),
             "naive": alone[(1, False, False)],
             "seasonal_naive": alone[(main, False, False)],
         }
-        if self.baseline == "none":
-            (m, drift, level), weights, blended = (main, False, False), (1.0,) * nt, error(model)
-        else:
-            self.baseline_ = BaselineBlend(int(m), weights, drift, level)
+        if self.baseline != "none":
+            self.baseline_ = auto
+        kept = self.baseline_ or BaselineBlend(main, (1.0,) * nt)  # the forecasts' own blend
         skill = _ratio(scores["model"], scores["seasonal_naive"])
         self.validation_skill_ = skill
         self.validation_baselines_ = {
@@ -482,51 +513,44 @@ class BaselineCheck:
             "season": _season_source(raw, periods),
             **scores,
             "skill": skill,
-            "blend_m": int(m),
-            "blend_drift": drift,
-            "blend_level": level,
-            "weights": list(weights),
-            "blended": float(blended.mean()),
+            "blend_m": kept.m,
+            "blend_drift": kept.drift,
+            "blend_level": kept.level,
+            "weights": list(kept.weights),
+            "blended": float((blended if self.baseline_ else error(model)).mean()),
             "windows": len(windows),
             "series": int(np.unique(series).size),
         }
         if scores["model"] > min(scores["naive"], scores["seasonal_naive"]):
-            self._warn_baselines(self.validation_baselines_)
+            auto_error = float(blended.mean())
+            self._warn_baselines(self.validation_baselines_, (auto, auto_error), raw.time.dtype)
 
-    def _warn_baselines(self, report: dict[str, Any]) -> None:
-        """The warning of a network worse than a baseline on validation."""
-        main = report["m"]
-        season = f"the seasonal naive (m={main})" if main > 1 else "the seasonal naive (m=1)"
-        ratios = (
-            f"{_ratio(report['model'], report['seasonal_naive']):.3g}x that of {season} and "
-            f"{_ratio(report['model'], report['naive']):.3g}x that of the naive forecast"
+    def _warn_baselines(
+        self, report: dict[str, Any], auto: tuple[BaselineBlend, float], time_dtype: Any
+    ) -> None:
+        """The warning of a network worse than a baseline on validation
+        (:func:`~forecaster.estimators.baseline_warning.baseline_warning`): ``report`` (the
+        ``validation_baselines_`` it sets), ``auto``: the blend ``baseline="auto"`` chooses
+        there and its scaled error (``baseline="none"`` says what it would do),
+        ``time_dtype``: the time column's (calendar features need a date or time)."""
+        main, (blend, error) = report["m"], auto
+        weights = ", ".join(f"{w:g}" for w in blend.weights)
+        partner = (
+            f"the {partner_name(blend.m, blend.drift, blend.level)} at network weight {weights} "
+            f"(per target), chosen on these windows (scaled error {error:.3g})"
         )
-        if self.baseline == "none":
-            done = (
-                "baseline='none': the forecasts are the network's alone. baseline='auto' "
-                "would blend them with the seasonal naive at a weight chosen on these windows"
-            )
-        elif all(w == 1.0 for w in report["weights"]):
-            done = "baseline='auto' kept the network's forecasts: no blend scored better"
-        else:
-            weights = ", ".join(f"{w:g}" for w in report["weights"])
-            flags = (report.get("blend_drift", False), report.get("blend_level", False))
-            partner = partner_name(report["blend_m"], *flags)
-            done = (
-                f"baseline='auto' blends them with the {partner} at network "
-                f"weight {weights} (per target), chosen on these windows (scaled error "
-                f"{report['blended']:.3g})"
-            )
-        warn_at_caller(
-            f"On its {report['windows']} validation windows ({report['series']} series), the "
-            f"network's error is {ratios} (mean absolute error over each series' in-sample "
-            f"naive error: network {report['model']:.3g}, seasonal naive "
-            f"{report['seasonal_naive']:.3g}, naive {report['naive']:.3g}). {done}; see "
-            "validation_baselines_. To improve the network: a lookback of at least two "
-            "seasons, calendar='auto', more history, more epochs, or a smaller network "
-            "(hidden_size) on short series.",
-            BaselineWarning,
+        advice = ["more history", "more epochs", "a smaller network (hidden_size) on short series"]
+        if time_dtype.is_temporal() and not self.__dict__.get("calendar_"):
+            advice.insert(0, "calendar='auto'")
+        if main > 1 and int(self.lookback_) < 2 * main:
+            advice.insert(0, f"a lookback of at least two seasons ({2 * main} steps)")
+        text = baseline_warning(
+            report,
+            baseline=self.baseline,
+            auto=None if blend.is_identity else partner,
+            advice=advice,
         )
+        warn_at_caller(text, BaselineWarning)
 
 
 def _season_source(raw: Panel, periods: list[int]) -> str:

@@ -254,7 +254,7 @@ class RNNForecaster(
         ``predict(frame, level=[...])`` turns into intervals.
     freq_ : Frequency
     baseline_ : BaselineBlend or None
-        The blend chosen by ``baseline="auto"`` (``m``, ``weights``, ``drift``; saved).
+        The blend chosen by ``baseline="auto"`` (``m``, ``weights``, ``drift``, ``level``; saved).
     validation_baselines_, validation_skill_ : dict or None, float or None
         Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (``m``, ``season``),
         ``blended``; the blend; ``skill`` (model over seasonal naive; inf if that is exact).

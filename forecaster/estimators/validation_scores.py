@@ -16,12 +16,13 @@ __all__ = ["naive_scales", "per_series", "scaled_error", "series_means"]
 
 
 def naive_scales(panel: Panel, rows: np.ndarray, made_up: np.ndarray | None = None) -> np.ndarray:
-    """Each series' and target's in-sample naive error ``(n_series, T)``: the mean absolute
-    step-to-step change over its ``rows`` (a boolean mask of the panel's rows), leaving out
-    the target cells ``made_up`` (rows by targets: values the ``missing`` policy made up). A
-    series without change there is scaled by its mean absolute value instead, or by 1. A
-    series with none of its rows in ``rows`` (all of it held out for validation) is scaled
-    over all its rows, so that no series weighs in the check by its units."""
+    """Each series' and target's in-sample naive error ``(n_series, T)`` of ``panel`` (the
+    check passes its float64 values: :meth:`~forecaster.data.panel.Panel.exact_targets`): the
+    mean absolute step-to-step change over its ``rows`` (a boolean mask of the panel's rows),
+    leaving out the target cells ``made_up`` (rows by targets: values the ``missing`` policy
+    made up). A series without change there is scaled by its mean absolute value instead, or
+    by 1. A series with none of its rows in ``rows`` (all of it held out for validation) is
+    scaled over all its rows, so that no series weighs in the check by its units."""
     owner = panel.series_of_rows()
     scales = _naive_errors(panel, owner, rows, made_up)
     unseen = np.bincount(owner[rows], minlength=panel.n_series) == 0

@@ -15,7 +15,6 @@ from sklearn.base import clone
 
 from forecaster._columns import temporary_names
 from forecaster._validation import check, check_allocation
-from forecaster.data.frames import collect_frame
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
@@ -46,7 +45,6 @@ __all__ = [
     "training_rows",
     "training_spans",
     "unscored_cells",
-    "unscored_in_frame",
 ]
 
 
@@ -297,19 +295,6 @@ def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
     if panel.unobserved is None or missing == "zero":
         return None
     return panel.unobserved
-
-
-def unscored_in_frame(panel: Panel, frame: Any, missing: Any) -> np.ndarray | None:
-    """:func:`unscored_cells` of ``panel`` read from ``frame`` (a DataFrame or LazyFrame: its
-    keys and targets are read once more, for :meth:`~forecaster.data.panel.Panel.exact_targets`),
-    for the scores of a fit's validation windows. None without reading it where the policy
-    makes up nothing that is not data (``missing="error"`` or ``"zero"``)."""
-    if missing in ("error", "zero"):
-        return None
-    keys = [c for c in (panel.id_col, panel.time_col) if c is not None]
-    return unscored_cells(
-        panel.exact_targets(collect_frame(frame, columns=[*keys, *panel.targets])), missing
-    )
 
 
 def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
