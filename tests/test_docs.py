@@ -190,8 +190,8 @@ ON_PURPOSE = ("unrelated", "former")
 
 def texts_naming_the_package() -> dict[str, str]:
     """Every text a user reads a pip command in: the package's messages and data cards, the
-    pages, the notebooks' cells, the README, the Makefile and pyproject.toml (not the
-    changelog, whose older entries tell the history)."""
+    pages, the notebooks' cells, the README, the Makefile, pyproject.toml and the changelog's
+    "Unreleased" section (not its released ones, which tell the history)."""
     files = [
         *(ROOT / "forecaster").rglob("*.py"),
         *(ROOT / "forecaster").rglob("*.md"),
@@ -203,7 +203,16 @@ def texts_naming_the_package() -> dict[str, str]:
     for notebook in DOCS.rglob("*.ipynb"):
         cells = nbformat.read(notebook, as_version=4).cells
         texts[shown(notebook)] = "\n".join(cell.source for cell in cells)
+    texts["CHANGELOG.md"] = unreleased_part((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
     return texts
+
+
+def unreleased_part(changelog: str) -> str:
+    """The changelog from its start to the end of its "Unreleased" section (so that line
+    numbers stay the file's)."""
+    start = changelog.index("## [Unreleased]")
+    end = changelog.find("\n## [", start + 1)
+    return changelog if end < 0 else changelog[:end]
 
 
 def test_pip_commands_name_the_distribution_not_the_import_name() -> None:
