@@ -339,3 +339,15 @@ def test_a_negative_tail_is_refused():
     history = pl.DataFrame({"time": range(6), "y": np.arange(6.0)})
     with pytest.raises(DataValidationError, match=r"tail must be None or an integer >= 0"):
         plot_forecast(history, forecast, tail=-1)  # polars' tail(-1): all but the first row
+
+
+def test_a_tail_without_a_history_is_refused():
+    """was: ``tail`` ignored, silently, when no history (``frame``) was given to draw."""
+    forecast = pl.DataFrame({"time": [6, 7], "y": [1.0, 2.0]})
+    with pytest.raises(DataValidationError, match=r"tail=5 counts history points .* history is"):
+        plot_forecast(None, forecast, tail=5)
+    folds = pl.DataFrame({"fold": [0, 0], "cutoff": [5, 5], "time": [6, 7], "step": [1, 2],
+                          "y": [1.0, 2.0], "y_actual": [1.5, 2.5]})  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"tail=5 counts history points .* frame is"):
+        plot_backtest(types.SimpleNamespace(forecasts=folds), tail=5)
+    assert len(plot_backtest(types.SimpleNamespace(forecasts=folds)).axes) == 1  # without: drawn

@@ -177,12 +177,18 @@ def _draw_forecast(
     ax.plot(times, point, color=color, linewidth=1.6, label=label)
 
 
-def _check_tail(tail: Any) -> None:
-    """``tail``: None or an integer >= 0 (polars' tail(-1) would draw all but one row)."""
+def _check_tail(tail: Any, drawn: bool, source: str) -> None:
+    """``tail``: None or an integer >= 0 (polars' tail(-1) would draw all but one row), and
+    only where a history is drawn (``drawn``: the argument ``source`` was given)."""
     if tail is not None and (
         isinstance(tail, bool) or not isinstance(tail, numbers.Integral) or tail < 0
     ):
         raise DataValidationError(f"tail must be None or an integer >= 0, got {tail!r}.")
+    if tail is not None and not drawn:
+        raise DataValidationError(
+            f"tail={tail!r} counts history points to draw, but {source} is None: pass "
+            f"{source} (the history), or leave tail out."
+        )
 
 
 def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series: Any) -> list:
@@ -283,7 +289,8 @@ def plot_forecast(
     actual : polars.DataFrame or polars.LazyFrame, optional
         The true values of the forecast times, drawn dashed.
     tail : int, optional
-        History points drawn per series; default three times the number of forecast steps.
+        History points drawn per series, >= 0 (only with ``history``); default three times
+        the number of forecast steps.
 
     Returns
     -------
@@ -324,7 +331,7 @@ def plot_forecast(
             f"frame {fc.columns}."
         )
     bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
-    _check_tail(tail)
+    _check_tail(tail, history is not None, "history")
     ids = _series_ids(fc, id_col, series, max_series)
     frames = {
         name: _drawn_frame(f, name, keys, targets)
@@ -421,6 +428,9 @@ def plot_backtest(
         (``tail`` points before it; default the span of the folds).
     target, levels, series, max_series
         As in :func:`plot_forecast`.
+    tail : int, optional
+        History points of ``frame`` drawn per series before the span of the folds' forecast
+        times, >= 0 (only with ``frame``); default none: the span of the folds alone.
 
     Returns
     -------
@@ -453,7 +463,7 @@ def plot_backtest(
     if target not in targets:
         raise DataValidationError(f"target {target!r} is not among the backtest's {targets}.")
     bands = _bands(IntervalColumns.find(columns, targets), levels)
-    _check_tail(tail)
+    _check_tail(tail, frame is not None, "frame")
     ids = _series_ids(forecasts, id_col, series, max_series)
     keys = [c for c in (id_col, time_col) if c is not None]
     history = None if frame is None else _drawn_frame(frame, "history", keys, [target])
