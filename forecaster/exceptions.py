@@ -162,6 +162,12 @@ class CheckpointError(ForecasterError):
 class GPUOutOfMemoryError(ForecasterError, MemoryError):
     """A batch did not fit in the GPU's memory.
 
+    Parameters
+    ----------
+    message : str
+    batch_size, suggested_batch_size
+        Kept as the attributes of those names.
+
     Attributes
     ----------
     batch_size : int

@@ -1,5 +1,6 @@
-"""The documentation: the API pages cover every public name, the navigation lists every page and
-notebook, and every Python block of README.md and docs/*.md runs as written.
+"""The documentation: the API pages cover every public name, the public callables' numpydoc
+Parameters sections name their parameters, the navigation lists every page and notebook, and
+every Python block of README.md and docs/*.md runs as written.
 
 The site itself is built by ``make docs`` (``mkdocs build --strict``, run by ``.ci/run``). The
 code blocks are read by Sybil's Markdown parsers and run page by page, in order, sharing one
@@ -11,6 +12,7 @@ Airflow DAG file) is preceded by ``<!-- skip: next "reason" -->`` and counted as
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import time
 import unittest
@@ -105,6 +107,231 @@ def test_coverage_check_fails_on_a_missing_name() -> None:
 def test_api_identifiers_resolve(page: Path) -> None:
     for identifier in IDENTIFIER.findall(page.read_text(encoding="utf-8")):
         resolve(identifier)  # raises, naming the attribute or module, when it does not
+
+
+# The numpydoc sections of the public callables: a Parameters section names exactly the
+# signature's parameters ("a, b : int" names two; "*args" and "**kwargs" as written), for every
+# callable of the package's and its subpackages' __all__ and their classes' methods; the
+# callables a user reads about (forecaster.__all__, what the API pages name, a module standing
+# for its __all__, and the metrics of forecaster.evaluation) have one whenever they take
+# parameters. A class documents its constructor's parameters in Parameters or Attributes (a
+# dataclass), or, an alias such as LSTMForecaster, by its base's; a method may instead be an
+# entry "name(a, b)" of its class's Methods section.
+SUBPACKAGES = sorted(
+    f"forecaster.{path.parent.name}"
+    for path in (ROOT / "forecaster").glob("*/__init__.py")
+    if not path.parent.name.startswith("_")
+)
+SECTION_RULE = re.compile(r"-{3,}")
+METHOD_ENTRY = re.compile(r"^(\w+)\((.*)\)$")
+
+
+def docstring_sections(obj: Any) -> dict[str, list[str]]:
+    """The sections of an object's own docstring: title -> its lines."""
+    lines = inspect.cleandoc(obj.__doc__ or "").splitlines()  # not a base class's
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for i, line in enumerate(lines):
+        if SECTION_RULE.fullmatch(line.strip()):
+            continue
+        if i + 1 < len(lines) and SECTION_RULE.fullmatch(lines[i + 1].strip()) and line.strip():
+            current = sections.setdefault(line.strip(), [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def documented_names(lines: list[str]) -> list[str]:
+    """The names of a Parameters or Attributes section: its unindented lines, before " : "."""
+    return [
+        name.strip()
+        for line in lines
+        if line.strip() and not line[0].isspace()
+        for name in line.split(" : ")[0].split(",")
+    ]
+
+
+def signature_names(obj: Any) -> list[str] | None:
+    """The parameters a caller passes (no self / cls, no private dataclass fields), with their
+    stars; None when there is no signature."""
+    try:
+        parameters = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    return [
+        stars.get(p.kind, "") + p.name
+        for p in parameters
+        if p.name not in ("self", "cls") and not p.name.startswith("_")
+    ]
+
+
+def own_methods(cls: type) -> list[Any]:
+    """The public methods of a class defined in the package (inherited ones too)."""
+    found = []
+    for name in dir(cls):
+        raw = inspect.getattr_static(cls, name)
+        raw = raw.__func__ if isinstance(raw, staticmethod | classmethod) else raw
+        if not name.startswith("_") and inspect.isfunction(raw):
+            found += [raw] if raw.__module__.startswith("forecaster") else []
+    return found
+
+
+def public_callables() -> dict[int, tuple[str, Any, Any, bool]]:
+    """id -> (shown name, callable, its class or None, whether it must document its
+    parameters)."""
+    named: dict[str, Any] = {f"forecaster.{n}": getattr(forecaster, n) for n in forecaster.__all__}
+    for identifier in rendered_identifiers(API_PAGES):
+        obj = resolve(identifier)
+        names = getattr(obj, "__all__", []) if inspect.ismodule(obj) else []
+        named.update({f"{identifier}.{n}": getattr(obj, n) for n in names})
+        if not inspect.ismodule(obj):
+            named[identifier] = obj
+    required = {id(obj) for obj in named.values()}
+    required |= {id(getattr(forecaster.evaluation, n)) for n in forecaster.evaluation.__all__}
+    for package in map(importlib.import_module, SUBPACKAGES):
+        for n in getattr(package, "__all__", []):
+            named.setdefault(f"{package.__name__}.{n}", getattr(package, n))
+    found: dict[int, tuple[str, Any, Any, bool]] = {}
+    for shown_name, obj in named.items():
+        if not callable(obj) or id(obj) in found:
+            continue
+        found[id(obj)] = (shown_name, obj, None, id(obj) in required)
+        for method in own_methods(obj) if inspect.isclass(obj) else ():
+            where = f"{method.__module__}.{method.__qualname__}"  # where to document it
+            found.setdefault(id(method), (where, method, obj, id(obj) in required))
+    return found
+
+
+def parameter_problem(obj: Any, owner: Any, required: bool) -> str | None:
+    """What is wrong with the documentation of a callable's parameters, or None."""
+    names = signature_names(obj)
+    if names is None:
+        return None
+    sections = docstring_sections(obj)
+    if "Parameters" in sections:
+        documented = sorted(documented_names(sections["Parameters"]))
+        if documented != sorted(names):
+            return f"Parameters names {documented}, the signature {sorted(names)}"
+        return None
+    if not names or not required:
+        return None
+    if inspect.isclass(obj):
+        known = set(documented_names(sections.get("Attributes", [])))
+        for base in obj.__mro__[1:] if not known else ():
+            known = set(documented_names(docstring_sections(base).get("Parameters", [])))
+            if known:
+                break
+        missing = sorted(set(names) - known)
+        return f"no Parameters section; {missing} undocumented" if missing else None
+    entries = [
+        METHOD_ENTRY.match(line) for line in docstring_sections(owner or obj).get("Methods", [])
+    ]
+    listed = {m.group(1): [a.strip() for a in m.group(2).split(",")] for m in entries if m}
+    if sorted(listed.get(obj.__name__, [])) == sorted(names):
+        return None
+    return f"no Parameters section for {names}"
+
+
+def parameter_problems(callables: dict[int, tuple[str, Any, Any, bool]]) -> list[str]:
+    return sorted(
+        f"{shown_name}: {problem}"
+        for shown_name, obj, owner, required in callables.values()
+        if (problem := parameter_problem(obj, owner, required))
+    )
+
+
+# Methods whose parameters are not documented yet because their modules are at or near the
+# 600-line limit of tests/test_architecture.py (their Parameters sections need more lines than
+# the module has left: split it first). A name here that is no longer a gap fails the check,
+# so the set only shrinks.
+UNDOCUMENTED_AT_SIZE_LIMIT = frozenset(
+    f"forecaster.{module}.{cls}.{name}"
+    for module, cls, names in (
+        ("data.frequency", "Frequency", ("check_dtype", "ends_before", "offset", "step_in")),
+        ("data.scaling", "PanelScaler", (
+            "from_dict", "from_state", "inverse_transform", "inverse_transform_values",
+            "rows_of", "tensors", "transform", "transform_values",
+        )),
+        ("data.windows", "Windows", ("batches", "filter", "targets_between", "with_index")),
+        ("estimators.base", "RecurrentEstimator", ("check_fitted", "save")),
+        ("nn.recurrent", "RecurrentNet", ("forecast", "from_config", "split_static")),
+    )
+    for name in names
+)  # fmt: skip
+
+
+def test_parameters_sections_name_the_signatures_parameters() -> None:
+    problems = parameter_problems(public_callables())
+    new = [p for p in problems if p.split(":")[0] not in UNDOCUMENTED_AT_SIZE_LIMIT]
+    assert not new, "numpydoc Parameters sections to fix:\n" + "\n".join(new)
+    stale = UNDOCUMENTED_AT_SIZE_LIMIT - {p.split(":")[0] for p in problems}
+    assert not stale, f"documented now: remove {sorted(stale)} from UNDOCUMENTED_AT_SIZE_LIMIT"
+
+
+def test_the_parameters_check_finds_a_gap() -> None:
+    def documented(a: int, *rest: int, b: int = 0) -> None:
+        """One.
+
+        Parameters
+        ----------
+        a, b : int
+        *rest : int
+        """
+
+    def stale(a: int, c: int) -> None:
+        """Two.
+
+        Parameters
+        ----------
+        a : int
+        b : int
+        """
+
+    def bare(a: int) -> None:
+        """Three."""
+
+    found = {id(f): (f.__name__, f, None, True) for f in (documented, stale, bare)}
+    assert parameter_problems(found) == [
+        "bare: no Parameters section for ['a']",
+        "stale: Parameters names ['a', 'b'], the signature ['a', 'c']",
+    ]
+    assert parameter_problems({id(bare): ("bare", bare, None, False)}) == []  # not required
+
+    class Base:
+        """Parameters
+        ----------
+        a : int
+        """
+
+        def __init__(self, a: int) -> None: ...
+
+    class Alias(Base):
+        """Base with ``a`` fixed: no Parameters of its own.
+
+        Methods
+        -------
+        hook(x, y)
+            Both listed here.
+        """
+
+        def hook(self, x: int, y: int) -> None: ...
+
+        def other(self, x: int) -> None: ...
+
+    class Record:
+        """Attributes
+        ----------
+        a : int
+        """
+
+        def __init__(self, a: int, b: int) -> None: ...
+
+    found = {id(f): (f.__name__, f, Alias, True) for f in (Alias, Alias.hook, Alias.other, Record)}
+    assert parameter_problems(found) == [
+        "Record: no Parameters section; ['b'] undocumented",
+        "other: no Parameters section for ['x']",
+    ]
 
 
 def nav_paths(nav: Any) -> list[str]:

@@ -98,6 +98,10 @@ class Frequency:
     a pipeline's ``[series] holidays``. Empty by default (every weekday is a step); the
     estimators' ``freq`` parameter has no holidays.
 
+    Attributes
+    ----------
+    n, unit, holidays : int, str, tuple of datetime.date
+
     Examples
     --------
     >>> Frequency.parse("15m").is_calendar
@@ -131,7 +135,12 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
     @classmethod
     def parse(cls, value: str | int) -> Frequency:
         """Parse ``"1h"``, ``"1bd"``, ``"1mo"`` or an integer step such as ``5`` (numpy
-        integers too; the parameter table's ``freq`` rule decides what is accepted)."""
+        integers too; the parameter table's ``freq`` rule decides what is accepted).
+
+        Parameters
+        ----------
+        value : str or int
+        """
         value = check("freq", value)
         if value is None:
             raise DataValidationError(

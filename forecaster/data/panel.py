@@ -55,6 +55,13 @@ class Panel:
         One row per series: the id column (``"__series__"`` for a single unnamed series).
     time : polars.Series
         The timestamp of every row of ``values``.
+    id_col, time_col : str or None, str
+        The frame's id column (None: one series) and time column.
+    targets, covariates, future_covariates, static_columns : tuple of str
+        The names of the columns of :attr:`values`, in that order but ``future_covariates``
+        last.
+    freq : Frequency
+        The grid of every series.
     statics : polars.DataFrame or None
         The static covariates read with ``static_covariates=``: one row per series (row ``i``
         is series ``i``), checked constant within each series (see
@@ -262,6 +269,16 @@ class Panel:
         true rows start every series, e.g. those before a validation hold-out); every
         series' own end when ``rows`` is None.
 
+        Parameters
+        ----------
+        rows : numpy.ndarray, optional
+            Boolean, one per row.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, one per series.
+
         Examples
         --------
         >>> import polars as pl
@@ -281,6 +298,10 @@ class Panel:
         On CPU the tensor shares memory with :attr:`values` (no copy). ``device`` is checked
         by :func:`forecaster._validation.resolve_device` (``"auto"``, ``"cpu"``, ``"cuda"``,
         ``"cuda:N"``, ``"mps"``, a ``torch.device``).
+
+        Parameters
+        ----------
+        device : str or torch.device
         """
         device = resolve_device(device)
         key = str(device)
@@ -297,6 +318,18 @@ class Panel:
         filled values at the end of a series). Rows after ``as_of`` (targets) are left as they
         are. The rows of every forecast origin inside the data (``predict`` with a list of
         cutoffs, backtests, baselines) are read through it.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            Global row numbers (any shape).
+        as_of : numpy.ndarray
+            Global row numbers of the origins, broadcast against ``rows``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``rows.shape + (n_features,)``.
 
         Examples
         --------
@@ -320,7 +353,18 @@ class Panel:
         self, device: str | torch.device, rows: torch.Tensor, as_of: torch.Tensor
     ) -> torch.Tensor:
         """:meth:`known_values` as a tensor on ``device`` from int64 tensors of rows there,
-        gathered from :meth:`values_on` (the training batches' windows are read through it)."""
+        gathered from :meth:`values_on` (the training batches' windows are read through it).
+
+        Parameters
+        ----------
+        device : str or torch.device
+        rows, as_of : torch.Tensor
+            int64 on ``device``, as :meth:`known_values` takes them.
+
+        Returns
+        -------
+        torch.Tensor
+        """
         values = self.values_on(device)
         out = values[rows]
         if self.interpolated is None:
@@ -355,6 +399,16 @@ class Panel:
         """Boolean mask of the rows of series ``i`` up to its global row ``ends[i]``
         (inclusive; none of it when ``ends[i]`` is before its first row).
 
+        Parameters
+        ----------
+        ends : numpy.ndarray
+            One global row number per series.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean, one per row.
+
         Examples
         --------
         >>> frame = pl.DataFrame({"id": [1, 1, 1, 2, 2], "t": [0, 1, 2, 0, 1], "y": [1.0] * 5})
@@ -369,7 +423,13 @@ class Panel:
         """The panel as it was known when series ``i`` ended at its global row ``ends[i]``
         (its rows up to there as :meth:`known_values` reads them; later rows as they are):
         for statistics of each series' history up to an origin. Only the runs that reach an
-        end change (one copy of :attr:`values`); the panel itself when none does."""
+        end change (one copy of :attr:`values`); the panel itself when none does.
+
+        Parameters
+        ----------
+        ends : numpy.ndarray
+            One global row number per series.
+        """
         if self.interpolated is None:
             return self
         ends = np.asarray(ends, dtype=np.int64)
@@ -396,7 +456,13 @@ class Panel:
         """The panel as known at each series' last row marked in ``rows`` (a boolean mask of
         the panel's rows; :meth:`known_at` those rows): for statistics fitted on the marked
         rows, which must not lean on the rows after them. The panel itself when ``rows`` is
-        None or nothing was interpolated."""
+        None or nothing was interpolated.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray or None
+            Boolean, one per row.
+        """
         if rows is None or self.interpolated is None:
             return self
         marked = np.where(rows, np.arange(len(rows), dtype=np.int64), -1)
@@ -407,6 +473,11 @@ class Panel:
         of the time column's dtype; :meth:`known_through` those rows): for windows whose
         targets end there (:meth:`~forecaster.data.windows.Windows.split`). The panel itself
         when ``end`` is None or nothing was interpolated.
+
+        Parameters
+        ----------
+        end : object or None
+            A time of the time column's dtype.
 
         Examples
         --------
@@ -429,6 +500,11 @@ class Panel:
         keeps the panel's value and is marked in :attr:`unobserved`. Same rows, series, times
         and filled cells (:meth:`known_values` reads it as it reads the panel); one join on
         (id, time), linear in the rows.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            The frame the panel was read from, with its id, time and target columns.
 
         Examples
         --------
@@ -467,6 +543,16 @@ class Panel:
     def future_times(self, horizon: int) -> pl.Series:
         """The ``horizon`` times after each series' last row, series after series (see
         :func:`~forecaster.data.steps.future_times`, the one rule for times beyond the data).
+
+        Parameters
+        ----------
+        horizon : int
+            Steps per series, >= 1.
+
+        Returns
+        -------
+        polars.Series
+            ``n_series * horizon`` times.
 
         Examples
         --------

@@ -144,6 +144,19 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
     additive one (a temperature).
     Other methods are returned as they are.
 
+    Parameters
+    ----------
+    method : str
+        A ``target_transform`` (one of :data:`TARGET_TRANSFORMS`).
+    panel : Panel
+    mask : numpy.ndarray, optional
+        Boolean, one per row of ``panel``: the leading rows of each series to measure
+        (:meth:`Panel.leading_ends <forecaster.data.panel.Panel.leading_ends>`); default all.
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> import polars as pl

@@ -65,9 +65,19 @@ def validate_frame_cells(
 ) -> ValidatedFrame:
     """:func:`validate_frame`, also saying which cells ``missing="interpolate"`` filled.
 
-    The arguments are those of :func:`validate_frame`. A forecast from an origin inside a run
-    of interpolated values must not see them (they lean on the first observation after the
-    run): :class:`~forecaster.data.panel.Panel` keeps the cells to forecast as of each origin.
+    A forecast from an origin inside a run of interpolated values must not see them (they lean
+    on the first observation after the run): :class:`~forecaster.data.panel.Panel` keeps the
+    cells to forecast as of each origin.
+
+    Parameters
+    ----------
+    frame, target, time_col, id_col, covariates, future_covariates, freq, missing, continues
+        As in :func:`validate_frame`.
+
+    Returns
+    -------
+    ValidatedFrame
+        ``data`` and ``freq`` as :func:`validate_frame` returns them, and ``interpolated``.
 
     Examples
     --------

@@ -229,8 +229,18 @@ def _copy_folder(folder: Traversable, target: Path) -> None:
 
 def stock_tickers(tickers: Sequence[str] | None, *, each_once: bool = False) -> list[str]:
     """The bundled tickers that ``tickers`` names (matched ignoring case and surrounding
-    spaces), sorted; None: every one (:data:`STOCK_TICKERS`). A ticker named twice is read
-    once; with ``each_once`` it is refused.
+    spaces), sorted; None: every one (:data:`STOCK_TICKERS`).
+
+    Parameters
+    ----------
+    tickers : str, list of str or None
+        One ticker or several.
+    each_once : bool, default False
+        Refuse a ticker named twice (by default it is read once).
+
+    Returns
+    -------
+    list of str
 
     Raises
     ------

@@ -259,7 +259,7 @@ class RNNForecaster(
         Scaled validation errors of ``model``, ``naive``, ``seasonal_naive`` (``m``, ``season``),
         ``blended``; the blend; ``skill`` (model over seasonal naive; inf if that is exact).
     history_ : list of dict
-        Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
+        ``epoch``, ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``windows_per_second``.
     schema_ : dict
         Column name to dtype of the training frame, checked by :meth:`predict`.
     fitted_params_ : dict
@@ -376,21 +376,10 @@ class RNNForecaster(
     _FIT_CALL = "fit(frame)"
 
     _PREDICTION_PARAMS = (
-        "target",
-        "time_col",
-        "id_col",
-        "covariates",
-        "future_covariates",
-        "static_covariates",
-        "lookback",
-        "horizon",
-        "freq",
-        "missing",
-        "scaling",
-        "target_transform",
-        "calendar",
+        "target", "time_col", "id_col", "covariates", "future_covariates", "static_covariates",
+        "lookback", "horizon", "freq", "missing", "scaling", "target_transform", "calendar",
         "baseline",
-    )
+    )  # fmt: skip
 
     # -- checks ---------------------------------------------------------------------------
     def _check_columns(self) -> None:
@@ -450,10 +439,16 @@ class RNNForecaster(
         }
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]:
-        """``frame`` collected, and its panel as this estimator reads it: ``as_fitted`` checks
-        the frame against the training schema and reads it at the fitted frequency (the
-        estimator must be fitted), else at the ``freq`` parameter. Used by
-        :func:`~forecaster.evaluation.backtest.backtest`."""
+        """``frame`` collected, and its panel as this estimator reads it (for
+        :func:`~forecaster.evaluation.backtest.backtest`).
+
+        Parameters
+        ----------
+        frame : polars.DataFrame or polars.LazyFrame
+        as_fitted : bool
+            Check ``frame`` against the training schema and read it at the fitted frequency
+            (the estimator must be fitted); False: read it at the ``freq`` parameter.
+        """
         if as_fitted:
             check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame)
@@ -579,9 +574,14 @@ class RNNForecaster(
     def backtest(self, frame: pl.DataFrame | pl.LazyFrame, **kwargs: Any) -> Any:
         """Rolling-origin backtest of this estimator on ``frame`` (it is not modified).
 
-        Shorthand for :func:`forecaster.evaluation.backtest(self, frame, **kwargs)
-        <forecaster.evaluation.backtest>`, which documents the keywords (``folds``, ``step``,
-        ``gap``, ``window``, ``train_size``, ``refit``, ``metrics``, ``m``, ``scale``).
+        Parameters
+        ----------
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        **kwargs
+            The keywords of :func:`forecaster.evaluation.backtest(self, frame, **kwargs)
+            <forecaster.evaluation.backtest>`, which this is short for: ``folds``, ``step``,
+            ``gap``, ``window``, ``train_size``, ``refit``, ``metrics``, ``m``, ``scale``,
+            ``level``, ``quantiles``.
 
         Returns
         -------

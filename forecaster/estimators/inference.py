@@ -465,7 +465,17 @@ class ForecastInference(FutureInputs, TargetPanels):
         """The last time of the data the model was fitted on for each series of ``ids``
         (matched as ``predict`` matches series: text, Categorical and Enum ids by their text),
         null for a series not seen in ``fit`` or a model that does not record it
-        (``train_end_``, saved by an older version); a Series named as the time column.
+        (``train_end_``, saved by an older version).
+
+        Parameters
+        ----------
+        ids : polars.Series
+            Series ids, one per row asked for (any name; repeats and unseen ids allowed).
+
+        Returns
+        -------
+        polars.Series
+            The last fitted time of each id, in the order of ``ids``, named as the time column.
 
         Examples
         --------

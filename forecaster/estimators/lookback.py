@@ -34,10 +34,19 @@ class AutoLookback:
         validation hold-out: :func:`~forecaster.data.seasons.panel_seasons`), the horizon and
         a typical series' length and validation hold-out.
 
-        ``span``: ``(start, stop)``, arrays of positions within each series; the lookback of a
-        fit given only rows ``start[i]:stop[i]`` of series ``i`` (a backtest fold's training
-        span; clipped to the series), without the series whose span is too short for one
-        window (``horizon + 1`` rows), as such a fit leaves them out. Default: every row.
+        Parameters
+        ----------
+        panel : Panel
+            The data of the fit.
+        span : (numpy.ndarray, numpy.ndarray), optional
+            ``(start, stop)``, arrays of positions within each series: the lookback of a fit
+            given only rows ``start[i]:stop[i]`` of series ``i`` (a backtest fold's training
+            span; clipped to the series), without the series whose span is too short for one
+            window (``horizon + 1`` rows), as such a fit leaves them out. Default: every row.
+
+        Returns
+        -------
+        int
 
         Examples
         --------
@@ -76,7 +85,19 @@ class AutoLookback:
     def windowed_panel(self, frame: Any, **options: Any) -> tuple[Panel, int]:
         """``Panel.from_frame(frame, **options)`` without the series too short for one window
         (dropped and named as :class:`~forecaster.data.panel.Panel` does), and the lookback
-        (:meth:`lookback_for` the panel)."""
+        (:meth:`lookback_for` the panel).
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+        **options
+            The other arguments of :meth:`Panel.from_frame
+            <forecaster.data.panel.Panel.from_frame>` but ``min_length``.
+
+        Returns
+        -------
+        (Panel, int)
+        """
         horizon, auto = int(self.horizon), self.lookback == "auto"  # type: ignore[attr-defined]
         least = (1 if auto else int(self.lookback)) + horizon  # type: ignore[attr-defined]
         panel = Panel.from_frame(frame, **options, min_length=least)

@@ -98,7 +98,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     stopped_by_ : str or None
         What ended training (see :attr:`RecurrentEstimator.stopped_by_`; not saved).
     ema_decay_ : float or None
-        The weight-average decay used (``ema_decay="auto"`` resolved).
+        The weight-average decay used (``ema_decay="auto"`` resolved; :meth:`resolved_params`
+        gathers what ``fit`` resolved).
     fitted_params_ : dict
         The parameters of the last successful fit; :func:`forecaster.save` writes them.
 
@@ -288,8 +289,15 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``.
 
-        ``X`` must have the window length and the number of features per step of ``fit``;
-        otherwise a :class:`~forecaster.exceptions.DataValidationError` says which.
+        Parameters
+        ----------
+        X : array-like of shape (n, lookback) or (n, lookback, n_features)
+            Windows of the window length and the number of features per step of ``fit``
+            (otherwise a :class:`~forecaster.exceptions.DataValidationError` says which).
+
+        Returns
+        -------
+        numpy.ndarray
         """
         self.check_fitted("predict with")
         X = _checked_arrays(self, X)
@@ -334,6 +342,13 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         keeps the absolute residuals per output step in ``conformal_`` for
         :meth:`predict_interval`.
 
+        Parameters
+        ----------
+        X : array-like
+            Calibration windows, as :meth:`predict` takes them.
+        y : array-like
+            Their targets, shaped like ``y`` in ``fit`` (finite numbers).
+
         Returns
         -------
         self
@@ -354,6 +369,18 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         """The split-conformal interval ``(lo, hi)`` of ``level`` per cent, arrays shaped
         like ``predict(X)``: ``predict(X) -+ s``, ``s`` the ``ceil((n + 1) level / 100)``-th
         smallest absolute calibration residual at that output step (:meth:`calibrate`).
+
+        Parameters
+        ----------
+        X : array-like
+            Windows, as :meth:`predict` takes them.
+        level : float, default 80
+            The interval's coverage in per cent, one number in (1, 100).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            ``lo`` and ``hi``.
 
         Raises
         ------

@@ -70,6 +70,18 @@ class ForecastScoring:
         ``scoring=None``, which calls this method (scikit-learn's own error says a ``y_true``
         is missing otherwise).
 
+        Parameters
+        ----------
+        frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+            The series with the steps to hold out at their ends, in the columns of ``fit``.
+        y : None
+            Must be None (scikit-learn passes ``y=None``): the targets are columns of ``frame``.
+
+        Returns
+        -------
+        float
+            ``-MAE``: higher is better.
+
         Raises
         ------
         DataValidationError

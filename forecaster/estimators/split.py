@@ -86,13 +86,31 @@ class TemporalSplit:
         self.id_col = id_col
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """The number of folds, ``n_splits``."""
+        """The number of folds, ``n_splits``.
+
+        Parameters
+        ----------
+        X, y, groups : object, optional
+            Not read: scikit-learn's splitter protocol passes them.
+        """
         return self.n_splits
 
     def split(
         self, X: pl.DataFrame, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` row positions of ``X`` per fold, oldest cutoff first.
+
+        Parameters
+        ----------
+        X : polars.DataFrame
+            The frame, with the time column (and ``id_col``), in any row order.
+        y, groups : object, optional
+            Not read: scikit-learn's splitter protocol passes them.
+
+        Yields
+        ------
+        (numpy.ndarray, numpy.ndarray)
+            The positions of the fold's training rows and of its test rows.
 
         Raises
         ------

@@ -94,6 +94,16 @@ def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
 def mae(y_true: Any, y_pred: Any) -> float:
     """Mean absolute error.
 
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Actual and forecast values, of one shape with at least 1 point (any array
+        :func:`float_values` accepts).
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> mae([1.0, 2.0, 4.0], [2.0, 2.0, 1.0])
@@ -106,6 +116,16 @@ def mae(y_true: Any, y_pred: Any) -> float:
 def mse(y_true: Any, y_pred: Any) -> float:
     """Mean squared error.
 
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Actual and forecast values, of one shape with at least 1 point (any array
+        :func:`float_values` accepts).
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> mse([1.0, 2.0, 4.0], [2.0, 2.0, 1.0])
@@ -117,6 +137,16 @@ def mse(y_true: Any, y_pred: Any) -> float:
 
 def rmse(y_true: Any, y_pred: Any) -> float:
     """Root mean squared error.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Actual and forecast values, of one shape with at least 1 point (any array
+        :func:`float_values` accepts).
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -131,6 +161,17 @@ def mape(y_true: Any, y_pred: Any) -> float:
 
     Infinite when some actual value is 0 and its forecast is not; an actual 0 forecast
     exactly counts as 0 (a perfect forecast, as in :func:`smape`), not NaN.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Actual and forecast values, of one shape with at least 1 point (any array
+        :func:`float_values` accepts).
+
+    Returns
+    -------
+    float
+        In percent.
 
     Examples
     --------
@@ -149,6 +190,17 @@ def smape(y_true: Any, y_pred: Any) -> float:
     """Symmetric MAPE as in M4, in percent: mean of ``200 |y - ŷ| / (|y| + |ŷ|)``.
 
     It lies in [0, 200]; a point where both values are 0 counts as 0 (a perfect forecast).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Actual and forecast values, of one shape with at least 1 point (any array
+        :func:`float_values` accepts).
+
+    Returns
+    -------
+    float
+        In percent, in [0, 200].
 
     Examples
     --------
@@ -170,6 +222,18 @@ def mase_scale(insample: Any, m: int = 1) -> float:
     has ``m`` values or fewer (no difference at lag ``m``) or holds NaN or infinite values.
     A scale of 0 (values that do not change at lag ``m``) is returned: :func:`mase` refuses
     to divide by it.
+
+    Parameters
+    ----------
+    insample : array-like of float
+        The series' in-sample (training) values, in time order; more than ``m`` of them.
+    m : int, default 1
+        The lag (seasonal period), >= 1.
+
+    Returns
+    -------
+    float
+        The scale, >= 0.
 
     Examples
     --------
@@ -270,6 +334,19 @@ def mase(y_true: Any, y_pred: Any, insample: Any, m: int = 1) -> float:
     (no difference at lag ``m``), or whose values do not change at lag ``m`` (scale 0: every
     error would be infinitely large).
 
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Actual and forecast values of the series, of one shape with at least 1 point.
+    insample : array-like of float
+        Its in-sample (training) values, in time order, for the scale (:func:`mase_scale`).
+    m : int, default 1
+        The lag of the scale (seasonal period), >= 1.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> mase([5.0, 6.0], [6.0, 6.0], insample=[1.0, 2.0, 4.0, 7.0])
@@ -301,6 +378,18 @@ def owa_score(smape: float, mase: float, smape_naive2: float, mase_naive2: float
 
     Pass averages over the whole set (see :func:`owa` for frames). Every score must be a
     finite number >= 0, Naive2's > 0 (the ratios divide by them).
+
+    Parameters
+    ----------
+    smape, mase : float
+        The method's sMAPE (in percent) and MASE over the set.
+    smape_naive2, mase_naive2 : float
+        Naive2's sMAPE and MASE over the same points.
+
+    Returns
+    -------
+    float
+        1 matches Naive2; below 1 is better.
 
     Examples
     --------

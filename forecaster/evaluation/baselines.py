@@ -222,7 +222,7 @@ def seasonal_naive(
         values.
     quantiles : list of float, optional
         Quantiles in (0, 1), e.g. ``[0.1, 0.5, 0.9]``: adds ``<target>_q<100 q>`` columns.
-    **others
+    frame, horizon, target, time_col, id_col, freq, missing
         As in :func:`naive`.
 
     Examples
@@ -356,6 +356,18 @@ def seasonality_test(values: Any, m: int) -> bool:
     fewer than ``3 m`` values, or with ``m > 10 log10(n)`` (lags R does not compute), is not
     seasonal, and neither is a constant one or any series when ``m = 1``.
 
+    Parameters
+    ----------
+    values : array-like of float
+        One series' values in time order, all finite.
+    m : int
+        The lag (seasonal period) tested, >= 1.
+
+    Returns
+    -------
+    bool
+        Whether the series is seasonal at lag ``m``.
+
     Examples
     --------
     >>> import numpy as np
@@ -439,7 +451,7 @@ def naive2(
     ----------
     m : int
         Seasonal period (M4: 24 for hourly, 12 monthly, 4 quarterly, 1 otherwise).
-    **others
+    frame, horizon, target, time_col, id_col, freq, missing
         As in :func:`naive`.
 
     Examples

@@ -114,6 +114,20 @@ def pinball_loss(y_true: Any, y_pred: Any, quantile: float | Sequence[float]) ->
     mean over points and quantiles. A 0-d numpy array is one quantile, as a number is. The
     loss of ``q = 0.5`` is half the MAE.
 
+    Parameters
+    ----------
+    y_true : array-like of float
+        Actual values, at least 1.
+    y_pred : array-like of float
+        Quantile forecasts: ``y_true``'s shape, plus a last axis of one forecast per quantile
+        when ``quantile`` is a list.
+    quantile : float or list of float
+        One quantile or several, each in (0, 1), distinct.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> pinball_loss([10.0, 10.0], [8.0, 12.0], 0.75)
@@ -143,6 +157,17 @@ def coverage(y_true: Any, lo: Any, hi: Any) -> float:
     Compare it with the nominal level as a fraction (0.8 for an 80 % interval). A NaN value
     or bound makes it NaN, as it makes the point metrics NaN (it counted as a miss).
 
+    Parameters
+    ----------
+    y_true, lo, hi : array-like of float
+        Actual values and the intervals' lower and upper bounds, of one shape with at least 1
+        point, ``lo <= hi``.
+
+    Returns
+    -------
+    float
+        In [0, 1], or NaN.
+
     Examples
     --------
     >>> coverage([1.0, 5.0, 9.0, 3.0], [0.0, 0.0, 0.0, 3.0], [2.0, 4.0, 10.0, 3.0])
@@ -156,6 +181,15 @@ def coverage(y_true: Any, lo: Any, hi: Any) -> float:
 
 def interval_width(lo: Any, hi: Any) -> float:
     """Mean width ``hi - lo`` of the intervals.
+
+    Parameters
+    ----------
+    lo, hi : array-like of float
+        The intervals' lower and upper bounds, of one shape with at least 1 point, ``lo <= hi``.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -171,6 +205,18 @@ def winkler_score(y_true: Any, lo: Any, hi: Any, level: float) -> float:
     level / 100``): mean of ``(hi - lo) + 2/a (lo - y) 1{y < lo} + 2/a (y - hi) 1{y > hi}``.
 
     Lower is better: the width, plus a penalty for each point outside its interval.
+
+    Parameters
+    ----------
+    y_true, lo, hi : array-like of float
+        Actual values and the intervals' lower and upper bounds, of one shape with at least 1
+        point, ``lo <= hi``.
+    level : float
+        The intervals' nominal coverage in percent, in (1, 100).
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -188,6 +234,22 @@ def msis(y_true: Any, lo: Any, hi: Any, insample: Any, m: int = 1, level: float 
     forecast with period ``m`` (:func:`~forecaster.evaluation.array_metrics.mase_scale`; M4 uses
     ``m = 24`` for hourly data). A scale of 0 (in-sample values that do not change at lag
     ``m``) is refused, as by :func:`~forecaster.evaluation.array_metrics.mase`.
+
+    Parameters
+    ----------
+    y_true, lo, hi : array-like of float
+        Actual values and the intervals' lower and upper bounds, of one shape with at least 1
+        point, ``lo <= hi``.
+    insample : array-like of float
+        The series' in-sample (training) values, in time order; more than ``m`` of them.
+    m : int, default 1
+        The lag (seasonal period) of the scale, >= 1.
+    level : float, default 95
+        The intervals' nominal coverage in percent, in (1, 100).
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -216,6 +278,21 @@ def scaled_crps(
     MAE. ``scale`` is a number > 0, e.g. the series' MASE scale (then the median alone gives
     MASE: what :func:`~forecaster.evaluation.scoring.evaluate` reports as ``scrps``) or the
     mean absolute actual value.
+
+    Parameters
+    ----------
+    y_true : array-like of float
+        Actual values, at least 1.
+    quantile_preds : array-like of float
+        ``y_true``'s shape plus a last axis: one forecast per quantile.
+    quantiles : list of float
+        The quantiles of that axis, each in (0, 1), distinct.
+    scale : float
+        The divisor, > 0.
+
+    Returns
+    -------
+    float
 
     Examples
     --------

@@ -66,6 +66,16 @@ def load(path: str | os.PathLike[str]) -> Any:
     from one version of the folder, so a concurrent :func:`~forecaster.persistence.save` to
     the same path is seen whole or not at all.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder :func:`~forecaster.persistence.save` wrote.
+
+    Returns
+    -------
+    estimator
+        The fitted estimator, of the class that was saved.
+
     Raises
     ------
     DataValidationError

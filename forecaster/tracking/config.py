@@ -403,6 +403,16 @@ def mask_uri(text: str) -> str:
     for the end of a userinfo). Every message of :mod:`forecaster.tracking` and
     :mod:`forecaster.tuning` that quotes a tracking URI or a storage URL goes through it.
 
+    Parameters
+    ----------
+    text : str
+        A URL, or any text holding URLs (a message); anything else is read as ``str(text)``.
+
+    Returns
+    -------
+    str
+        The text with its secrets masked.
+
     Examples
     --------
     >>> mask_uri("postgresql+psycopg://me:s3cr:et@db.example:5432/runs?password=x&sslmode=on")

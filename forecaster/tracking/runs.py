@@ -380,6 +380,14 @@ class FitLogger:
     register_as : str, optional
         Register the model in the model registry under this name.
 
+    Methods
+    -------
+    on_fit_start(estimator, data)
+    on_epoch_end(record, network)
+    on_fit_end(estimator)
+    on_fit_error(estimator, exc)
+        The hooks of :class:`~forecaster.training.callbacks.FitCallback`, with its arguments.
+
     Raises
     ------
     DataValidationError

@@ -172,6 +172,16 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
     ``mlflow.start_run()`` after it goes to the user's experiment, not the pipeline's. Start
     the block's runs with ``mlflow.start_run(experiment_id=target.experiment_id)``.
 
+    Parameters
+    ----------
+    experiment : str
+        The MLflow experiment's name.
+
+    Yields
+    ------
+    TrackingTarget
+        The store and the experiment of the block.
+
     Raises
     ------
     TrackingUnavailableError, ForecasterError

@@ -244,6 +244,9 @@ class TuneResult:
     study_name : str
     storage_url : str or None
         The storage's URL with any password masked; None in memory.
+    search_space : dict or callable
+        What the trials sampled: parameter name -> Optuna distribution (the default space
+        resolved for the data, or the one passed, checked), or the callable passed.
     """
 
     study: Any
