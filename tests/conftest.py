@@ -27,6 +27,24 @@ def _one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def device_seeding_calls(monkeypatch) -> list[str]:
+    """The calls that seed a device's generator (CUDA, MPS, XPU), recorded instead of run;
+    ``torch.manual_seed`` makes them all (CUDA's queued for its initialisation when CUDA has
+    not started)."""
+    calls: list[str] = []
+    for module, name in (
+        (torch.cuda, "manual_seed"),
+        (torch.cuda, "manual_seed_all"),
+        (torch.mps, "manual_seed"),
+        (torch.xpu, "manual_seed"),
+        (torch.xpu, "manual_seed_all"),
+    ):
+        label = f"{module.__name__}.{name}"
+        monkeypatch.setattr(module, name, lambda seed, label=label: calls.append(label))
+    return calls
+
+
 def tree_digest(root: Path, *, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     """Every entry below ``root`` (links not followed) with a digest of what it is: the sha256
     of a file, the target of a link, ``dir`` for a folder. Paths starting with one of

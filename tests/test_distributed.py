@@ -84,3 +84,15 @@ def test_seed_this_rank_gives_other_ranks_their_own_stream(monkeypatch) -> None:
         distributed.seed_this_rank()
         assert torch.initial_seed() == 5 + 7919
         assert not torch.equal(torch.rand(3), main_stream)
+
+
+def test_seed_this_rank_seeds_no_other_device(monkeypatch, device_seeding_calls) -> None:
+    """A rank's stream is its CPU generator's and its training device's (on the CPU: no
+    device's); torch.manual_seed seeded every GPU's."""
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(5)
+        distributed.seed_this_rank(torch.device("cpu"))
+        assert torch.initial_seed() == 5 + 7919
+    assert device_seeding_calls == []

@@ -369,6 +369,17 @@ def test_same_seed_same_predictions_on_cpu():
     assert not first.equals(other)
 
 
+def test_a_cpu_fit_seeds_no_device_generator_and_keeps_the_cpu_one(device_seeding_calls):
+    """A fit seeds the generators it draws from and restores them; torch.manual_seed also
+    seeded every GPU's (or queued CUDA's seed for its initialisation), never restored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(123)
+        before = torch.get_rng_state()
+        forecaster(dropout=0.2, random_state=1).fit(seasonal_frame(n_series=1))
+        assert torch.equal(torch.get_rng_state(), before) and torch.initial_seed() == 123
+    assert device_seeding_calls == []
+
+
 def test_windows_per_epoch_and_history():
     frame = seasonal_frame()
     model = forecaster(windows_per_epoch=50, max_epochs=3, batch_size=16).fit(frame)

@@ -47,6 +47,7 @@ from forecaster.training.loop import (
     resolve_device,
     train,
 )
+from forecaster.training.seeding import seeded_generators
 
 WORKER = Path(__file__).resolve().with_name("training_worker.py")
 
@@ -1616,3 +1617,48 @@ def test_plateau_halves_the_rate_before_early_stopping_would_end_the_run(patienc
     assert flat_epochs == halved_after
     if patience is not None:
         assert flat_epochs < patience  # the halved rate trains before early stopping
+
+
+# ------------------------------------------------------------------------------------------
+# the random generators a fit seeds (forecaster.training.seeding)
+# ------------------------------------------------------------------------------------------
+
+
+def test_seeding_a_cpu_fit_seeds_the_cpu_generator_as_manual_seed_does(
+    device_seeding_calls,
+) -> None:
+    """A CPU fit draws as torch.manual_seed(seed) makes the CPU draw, and touches no device's
+    generator (torch.manual_seed seeds CUDA's too, even queued for a later initialisation)."""
+    cpu = torch.device("cpu")
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(11)
+        expected = torch.rand(5)
+        before = torch.get_rng_state()
+        with seeded_generators(11, cpu):
+            drawn = torch.rand(5)
+        assert torch.equal(drawn, expected)
+        assert torch.equal(torch.get_rng_state(), before)  # restored
+        with pytest.raises(KeyError), seeded_generators(11, cpu):
+            torch.rand(3)
+            raise KeyError("restored when the block raises too")
+        assert torch.equal(torch.get_rng_state(), before)
+    assert device_seeding_calls == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_seeding_a_cuda_fit_seeds_and_restores_its_device_generator() -> None:
+    """Dropout on the GPU draws from the training device's generator: seeded with the fit's
+    seed, as torch.manual_seed seeded it (the same results as before), whatever the caller's
+    state, which is given back."""
+    device = torch.device("cuda", torch.cuda.current_device())
+    with torch.random.fork_rng(devices=[device.index]):
+        torch.manual_seed(5)
+        expected = torch.rand(4, device=device)
+        torch.cuda.manual_seed(99)
+        before = torch.cuda.get_rng_state(device.index)
+        with seeded_generators(5, device):
+            assert torch.equal(torch.rand(4, device=device), expected)
+        assert torch.equal(torch.cuda.get_rng_state(device.index), before)
+        with seeded_generators(5, torch.device("cuda")):  # no index: the current device
+            assert torch.equal(torch.rand(4, device=device), expected)

@@ -44,6 +44,7 @@ from forecaster.training import (
     evaluate,
     resolve_device,
     resolve_ema_decay,
+    seeded_generators,
     train,
 )
 
@@ -491,15 +492,14 @@ class RecurrentEstimator(BaseEstimator):
         callbacks: Sequence[Any],
         max_time: float | None,
     ) -> tuple[RecurrentNet, TrainingHistory]:
-        """Build one network and train it, torch's generator seeded with ``seed`` while
-        :data:`FIT_LOCK` is held, with its checkpoints when ``checkpoint_dir`` is set; running
-        out of memory raises the error that names the parameters to lower."""
+        """Build one network and train it while :data:`FIT_LOCK` is held, torch's generators
+        of the CPU and ``device`` seeded with ``seed`` (and restored after), with its
+        checkpoints when ``checkpoint_dir`` is set; running out of memory raises the error
+        that names the parameters to lower."""
         checkpoints = getattr(self, "_checkpoints", None)
         checkpoint, resume_from = checkpoints.next_run(seed) if checkpoints else (None, None)
-        devices = [device.index or 0] if device.type == "cuda" else []
         try:
-            with FIT_LOCK, torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
+            with FIT_LOCK, seeded_generators(seed, device):  # the CPU's and the device's only
                 network = RecurrentNet(**self._network_config(shape)).to(device)
                 history = train(
                     network,

@@ -5,8 +5,9 @@ Settings (:mod:`.settings`), learning-rate schedules (:mod:`.schedules`), batch 
 (:mod:`.forward`), early stopping and the time budget (:mod:`.stopping`), weight averaging
 (:mod:`.averaging`), progress (:mod:`.progress`), fit and epoch callbacks
 (:mod:`.callbacks`), the checkpoint format (:mod:`.checkpoint`) and an estimator's
-checkpoint files (:mod:`.checkpoint_directory`), out-of-memory handling (:mod:`.memory`) and
-data-parallel training under torchrun (:mod:`.distributed`). This layer imports only from the
+checkpoint files (:mod:`.checkpoint_directory`), out-of-memory handling (:mod:`.memory`), the
+random generators a fit seeds (:mod:`.seeding`) and data-parallel training under torchrun
+(:mod:`.distributed`). This layer imports only from the
 layers below it (base, persistence, data, nn).
 """
 
@@ -66,6 +67,7 @@ from forecaster.training.loop import (
     train,
 )
 from forecaster.training.progress import progress_enabled
+from forecaster.training.seeding import seed_generators, seeded_generators
 
 __all__ = [
     "FIT_HOOKS",
@@ -111,7 +113,9 @@ __all__ = [
     "resolve_device",
     "resolve_ema_decay",
     "run_training",
+    "seed_generators",
     "seed_this_rank",
+    "seeded_generators",
     "shard",
     "train",
     "unregister_fit_callback",

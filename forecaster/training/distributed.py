@@ -49,6 +49,7 @@ import torch
 import torch.distributed as dist
 
 from forecaster.exceptions import DistributedError, ForecasterWarning
+from forecaster.training.seeding import seed_generators
 
 __all__ = [
     "DistributedError",
@@ -215,15 +216,16 @@ def _shutdown() -> None:
             dist.destroy_process_group()
 
 
-def seed_this_rank() -> None:
+def seed_this_rank(device: torch.device | str = "cpu") -> None:
     """Give this rank its own random stream for dropout (a no-op in one process).
 
     Every rank built the same initial weights from the same seed; dropout must not draw the
     same masks on every rank, so ranks other than 0 (which matches one process) continue from
-    their own stream.
+    their own stream: the CPU's generator and that of ``device``, the rank's training device,
+    are seeded again (no other device's: :func:`~forecaster.training.seeding.seed_generators`).
     """
     if world_size() > 1 and rank() > 0:
-        torch.manual_seed(torch.initial_seed() + 7919 * rank())
+        seed_generators(torch.initial_seed() + 7919 * rank(), torch.device(device))
 
 
 def shard(

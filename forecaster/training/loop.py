@@ -276,7 +276,7 @@ def run_training(
     # autocast dtype (aten/src/ATen/cudnn/AutocastRNN.cpp), so the recurrent gradients need loss
     # scaling against underflow even with bf16 autocast.
     scaler = torch.amp.GradScaler("cuda", enabled=settings.use_amp)
-    distributed.seed_this_rank()
+    distributed.seed_this_rank(device)
     weights = WeightAverage(network, cast(float | None, settings.ema_decay))  # resolved
 
     history: list[EpochRecord] = []
