@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,6 +34,7 @@ from forecaster.exceptions import (  # noqa: E402
     ForecasterWarning,
     StorageError,
 )
+from forecaster.training import register_fit_callback, unregister_fit_callback  # noqa: E402
 from forecaster.tuning import (  # noqa: E402
     TuneResult,
     default_search_space,
@@ -43,7 +45,12 @@ from forecaster.tuning import (  # noqa: E402
 from forecaster.tuning.conditions import trial_params  # noqa: E402
 from forecaster.tuning.identity import study_identity  # noqa: E402
 from forecaster.tuning.space import resolve_space, sample_params  # noqa: E402
-from forecaster.tuning.trials import PruningReporter, make_pruner, make_sampler  # noqa: E402
+from forecaster.tuning.trials import (  # noqa: E402
+    PruningReporter,
+    available_cores,
+    make_pruner,
+    make_sampler,
+)
 
 WORKER = Path(__file__).with_name("tuning_worker.py")
 COMPLETE, PRUNED, FAIL, RUNNING = (
@@ -315,6 +322,19 @@ def test_tiny_study_refits_the_best_estimator(frame):
     assert sorted(trial.intermediate_values) == [1, 2]
     table = result.trials_frame()
     assert table.height == 3 and {"params_hidden_size", "params_lr", "state"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("seed", [2**32, -1, 1.5])
+def test_tune_refuses_a_seed_with_the_estimators_message(frame, seed):
+    """One rule for a seed: the estimator's and tune's messages are one, and say the range
+    (2**32 got the generic "far beyond any size this package can allocate")."""
+    with pytest.raises(DataValidationError) as by_fit:
+        tiny_model(random_state=seed).fit(frame)
+    with pytest.raises(DataValidationError) as by_tune:
+        quick(frame=frame, random_state=seed)
+    assert str(by_tune.value) == str(by_fit.value)
+    assert "Seeds go from 0 to 2**32 - 1" in str(by_tune.value)
+    assert "far beyond" not in str(by_tune.value)
 
 
 def test_default_space_end_to_end(frame):
@@ -608,6 +628,24 @@ def _schema_race() -> Exception:
     return sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version ...", {}, orig)
 
 
+def test_the_schema_creation_retry_leaves_the_callers_random_state_alone(monkeypatch, tmp_path):
+    """The retry's pause is jittered with a generator of its own, not the random module's
+    (whose state the caller may have seeded)."""
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise _schema_race()
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    random.seed(3)
+    state = random.getstate()
+    make_storage(f"sqlite:///{tmp_path}/optuna.db")
+    assert len(calls) == 2 and random.getstate() == state
+
+
 def test_make_storage_retries_the_schema_creation_race(monkeypatch, tmp_path):
     """Another process creating the same new database's tables at the same moment: the loser's
     IntegrityError is retried (it then finds the tables), and when it never stops the error
@@ -864,6 +902,47 @@ def test_two_worker_processes_share_one_study(tmp_path, frame):
     assert 3 <= len(complete) <= 4 and result.n_trials_finished == len(complete)
     pids = {t.user_attrs["pid"] for t in complete}
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="needs two CPU cores")
+def test_best_estimator_refits_at_the_thread_count_of_its_trial(tmp_path):
+    """CPU results depend on torch's thread count (the trials of n_workers > 1 run with fewer
+    threads than the caller): the refit runs at the best trial's count, so it is that trial's
+    model again, bit for bit, and the caller's count is restored after it."""
+    rng = np.random.default_rng(0)
+    t = np.arange(150)
+    frame = pl.concat(
+        pl.DataFrame({"id": f"s{i}", "time": t, "y": i + np.sin(t / 4) + rng.normal(0, 0.2, 150)})
+        for i in range(3)
+    )  # fmt: skip
+    model = tiny_model(
+        hidden_size=64, head="direct", segment_length="auto", baseline="none", dropout=0.2,
+        windows_per_epoch=None,
+    )  # fmt: skip
+    settings = {"storage": f"sqlite:///{tmp_path}/optuna.db", "study_name": "threads"}
+    settings |= {"search_space": {"lr": (1e-3, 1e-2, "log")}, "pruner": "none"}
+    threads = []
+
+    class Threads:
+        def on_fit_start(self, estimator, data):
+            threads.append(torch.get_num_threads())
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first = quick(model, frame, **settings)  # the trials, at two threads
+        torch.set_num_threads(1)
+        handle = register_fit_callback(lambda estimator, data: Threads())
+        try:
+            result = quick(model, frame, refit=True, **settings)  # the refit only
+        finally:
+            unregister_fit_callback(handle)
+        assert torch.get_num_threads() == 1  # the caller's count
+    finally:
+        torch.set_num_threads(previous)
+    assert {t.user_attrs["torch_threads"] for t in first.study.trials} == {2}
+    assert result.n_trials_run == 0 and threads == [2]
+    assert result.best_estimator.val_loss_ == result.best_value  # the trial's model again
 
 
 # ------------------------------------------------------------------------------------------

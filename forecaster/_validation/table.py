@@ -164,7 +164,13 @@ PARAMETERS: dict[str, Rule] = {
     "checkpoint_every": Integer(low=1),
     "on_oom": Choice(choices=ON_OOM),
     "device": Device(),
-    "random_state": Integer(low=0, high=_MAX_SEED, none=True),
+    "random_state": Integer(
+        low=0,
+        high=_MAX_SEED,
+        none=True,
+        hint="Seeds go from 0 to 2**32 - 1.",
+        high_hint="Seeds go from 0 to 2**32 - 1; pass e.g. random_state=0.",
+    ),
     "seed": Integer(
         low=0,
         high=2**63 - 1,

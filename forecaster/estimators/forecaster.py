@@ -220,13 +220,13 @@ class RNNForecaster(
     device : str, default "auto"
         ``"auto"`` trains on CUDA when available; the fitted network is kept on the CPU.
     random_state : int or None, default None
-        Fixes initialisation, batch order and dropout: same seed, same predictions on CPU,
-        also when fits run in threads at the same time (``ThreadPoolExecutor``,
-        ``GridSearchCV(n_jobs=2)`` with the threading backend). Batch orders come from
-        generators of their own; initial weights and dropout masks come from torch's one
-        process-wide generator, so the training of fits in threads of one process is
-        serialised by a lock (their data preparation still overlaps): use processes for
-        parallel fits (scikit-learn's default ``loky`` backend, ``tune(n_workers=...)``).
+        A seed from 0 to 2**32 - 1. It fixes initialisation, batch order and dropout: same
+        seed, same predictions on CPU at the same torch thread count (``torch.get_num_threads()``;
+        a sum split over more threads rounds differently: the workers of scikit-learn's ``loky``
+        and of ``tune(n_workers=...)`` run fewer), also for fits run in threads at once
+        (``ThreadPoolExecutor``): their training is serialised by a lock, as initial weights
+        and dropout come from torch's process-wide generator; processes train in parallel.
+        See "Reproducibility" in the concepts page.
     progress : bool or None, default None
         Progress bar; ``None`` shows it in a terminal or notebook.
 

@@ -81,6 +81,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     on_oom : {"raise", "split"}, default "raise"
     device : str, default "auto"
     random_state : int or None, default None
+        A seed from 0 to 2**32 - 1: same seed, same predictions on CPU at the same torch
+        thread count (see ``random_state`` of :class:`RNNForecaster`).
     progress : bool or None, default False
 
     Attributes

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from forecaster._validation import check
 from forecaster.exceptions import DataValidationError
 from forecaster.tuning.common import is_int, qualname
 from forecaster.tuning.scores import check_probabilistic, score_column
@@ -65,10 +66,7 @@ def check_tune_args(
             f"study_name must be a non-empty string of at most 512 characters or None, got "
             f"{study_name!r}."
         )
-    if random_state is not None and (not is_int(random_state) or not 0 <= random_state < 2**32):
-        raise DataValidationError(
-            f"random_state must be an integer from 0 to 2**32 - 1 or None, got {random_state!r}."
-        )
+    check("random_state", random_state)  # the estimators' rule: one message for a seed
     for arg, value, allowed in (
         ("refit", refit, (True, False)),
         ("track", track, (True, False, None)),

@@ -92,6 +92,9 @@ _CREATE_ATTEMPTS = 5
 """Tries to open a new database whose tables another process is creating at the same moment."""
 _CREATE_BACKOFF = 0.1
 """Seconds before the second try (doubled, and up to twice as long at random, each time)."""
+_JITTER = random.Random()
+"""The random part of those pauses: a generator of its own, so that a retry leaves the
+caller's ``random`` module state as it was."""
 
 
 def make_storage(
@@ -188,7 +191,7 @@ def _open_rdb_storage(optuna: Any, url: str, options: dict[str, Any]) -> Any:
                     "storage once before starting the processes that share it, e.g. "
                     f"forecaster.tuning.make_storage({mask_uri(url)!r}), then start them."
                 ) from exc
-            time.sleep(_CREATE_BACKOFF * 2**attempt * (1 + random.random()))
+            time.sleep(_CREATE_BACKOFF * 2**attempt * (1 + _JITTER.random()))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

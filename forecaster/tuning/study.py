@@ -98,7 +98,8 @@ Failed trials
     reason in its ``user_attrs["error"]``; one whose training diverged (NaN loss) is pruned.
     The study goes on (a process stops after :data:`MAX_CONSECUTIVE_FAILURES` failures in a
     row). Errors of the storage, and of your ``callbacks``, stop the study. Every trial stores
-    ``params``, the per-epoch ``history``, ``pid`` and ``host`` in its ``user_attrs``.
+    ``params``, the per-epoch ``history``, ``pid``, ``host`` and ``torch_threads`` (the torch
+    thread count it ran at) in its ``user_attrs``.
 
 Several processes and machines
     ``n_workers=N`` starts N worker processes (``spawn``) that run trials of the same study
@@ -112,8 +113,14 @@ Several processes and machines
     trial's TPE draw is seeded by ``random_state`` and the trial's number, which the storage
     gives out once per study, so processes never repeat each other's parameters; one process
     alone reproduces its run (trials 0, 1, 2, ... on every run), several do not (which process
-    gets which number is a race). Processes that open one new storage at the same moment race
-    to create its tables: the loser tries again (:func:`make_storage`). Worker processes
+    gets which number is a race). A worker runs torch on its share of the cores (the cores
+    divided by ``n_workers``, unless ``OMP_NUM_THREADS`` is set), and CPU results depend on
+    the thread count, so ``best_estimator`` is refitted at the thread count its trial ran at
+    (the caller's restored after): the best trial's model again, bit for bit on CPU, when that
+    trial ran on this machine. A trial of another machine with more threads than this process
+    may use is refitted at the caller's count, and may differ in the last digits. Processes that
+    open one new storage at the same moment race to create its tables: the loser tries again
+    (:func:`make_storage`). Worker processes
     receive the template, search space, metric, callbacks, pruner and storage pickled: what
     does not pickle (a lambda, a function defined inside another or in an interactive
     session) is refused before the study is opened, when a worker would start (not for one
@@ -206,6 +213,7 @@ from forecaster.tuning.trials import (
     make_sampler,
     optimize,
     trial_counts,
+    trial_threads,
 )
 
 __all__ = [
@@ -234,8 +242,9 @@ class TuneResult:
         Its objective value (by default the best validation loss, in scaled units).
     best_estimator : estimator or None
         A clone of the estimator with ``best_params``, fitted as the trials were (the
-        validation split still held out for early stopping; with the trials' seed, the best
-        trial's model again); None when ``refit=False``.
+        validation split still held out for early stopping; with the trials' seed and at the
+        best trial's torch thread count, the best trial's model again: see "Several processes
+        and machines" in the module docs); None when ``refit=False``.
     n_trials_finished : int
         Complete and pruned trials in the study.
     n_trials_run : int
@@ -343,8 +352,9 @@ def tune(
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
         ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` or ``HyperbandPruner``.
     random_state : int, optional
-        Seeds the TPE sampler (per trial, with the trial's number: processes sharing the study
-        never repeat each other's draws) and the trials' fits, when the estimator has none.
+        A seed from 0 to 2**32 - 1. Seeds the TPE sampler (per trial, with the trial's number:
+        processes sharing the study never repeat each other's draws) and the trials' fits,
+        when the estimator has none.
     refit : bool, default True
         Fit a clone with the best parameters as the trials fit (``best_estimator``).
     track : bool, default False
@@ -416,7 +426,10 @@ def _result(
     estimator to refit (None: no refit)."""
     best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
     objective = settings.objective
-    best_estimator = None if refit is None else _refit(refit, objective, best_params, track)
+    best_estimator = None
+    if refit is not None:
+        with trial_threads(best_trial):  # the thread count CPU results depend on
+            best_estimator = _refit(refit, objective, best_params, track)
     with storage_errors(url, "reading the results"):
         return TuneResult(
             study=study, best_params=best_params, best_value=float(best_trial.value),

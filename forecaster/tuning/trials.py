@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ __all__ = [
     "run_trials",
     "run_workers",
     "trial_counts",
+    "trial_threads",
 ]
 
 MAX_CONSECUTIVE_FAILURES = 10
@@ -113,6 +114,7 @@ class Objective:
         optuna = import_optuna()
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("torch_threads", _torch_threads())  # for the refit: trial_threads
         reporter = PruningReporter(trial, self.sign)
         try:
             return self._run(trial, reporter)
@@ -376,6 +378,36 @@ def make_pruner(pruner: Any, max_epochs: int | None) -> Any:
         f"pruner={pruner!r} is not supported. Use 'median', 'hyperband', 'none' or an "
         "optuna.pruners.BasePruner instance."
     )
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+@contextlib.contextmanager
+def trial_threads(trial: Any) -> Iterator[None]:
+    """The block runs at the torch thread count of the process that ran ``trial`` (its
+    ``user_attrs["torch_threads"]``), and the caller's count is restored after it.
+
+    A CPU fit's results depend on the thread count (a sum split over another number of
+    threads rounds differently), and the trials of ``n_workers > 1`` run with fewer threads
+    than the calling process (:func:`worker_main`): refitted at the caller's count, the best
+    trial's model would differ in its last digits. The count is left as it is for a trial
+    that recorded none (a study of an older version) or more threads than this process may
+    use (another machine's trial: its results are that machine's anyway)."""
+    import torch
+
+    wanted, previous = trial.user_attrs.get("torch_threads"), _torch_threads()
+    change = is_int(wanted) and wanted != previous and 1 <= wanted <= available_cores()
+    if change:
+        torch.set_num_threads(int(wanted))
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(previous)
 
 
 def worker_main(settings: TrialSettings, index: int) -> int:
