@@ -106,7 +106,12 @@ def tree_guard():
 # MLflow and tracking state (tests of tracking, tuning with track=True, tracked pipelines)
 # ------------------------------------------------------------------------------------------
 
-MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+MLFLOW_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_RUN_ID",  # names the run fits log into when none is active
+)
 
 
 def reset_mlflow_state(

@@ -1495,6 +1495,28 @@ def test_a_failed_fit_calls_on_fit_error_and_keeps_its_own_error():
         model.fit(seasonal_frame(length=120), callbacks=[Recorder(), lambda record: None])
 
 
+def test_an_interrupt_once_training_completed_keeps_the_new_fit():
+    """Ctrl-C in an on_fit_end hook (e.g. while the fit is logged to MLflow) rolled the
+    completed fit back, the trained network thrown away: the estimator keeps the new fit
+    (the interrupt goes on; the fit did not fail, so on_fit_error is not called)."""
+
+    class CtrlC(Recorder):
+        def on_fit_end(self, estimator):
+            super().on_fit_end(estimator)
+            raise KeyboardInterrupt
+
+    frame = seasonal_frame(length=120)
+    model = forecaster(max_epochs=1).fit(frame)
+    earlier = model.network_
+    interrupted, later = CtrlC(), Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        model.set_params(max_epochs=2).fit(frame, callbacks=[interrupted, later])
+    assert interrupted.calls == ["start", "epoch 1", "epoch 2", ("end", True)]
+    assert later.calls == ["start", "epoch 1", "epoch 2"]  # not called after the interrupt
+    assert model.network_ is not earlier and len(model.history_) == 2
+    assert model.fitted_params_["max_epochs"] == 2 and model.predict(frame).height > 0
+
+
 # ---------------------------------------------------------------- pandas in, pandas out
 
 

@@ -676,6 +676,162 @@ def test_dead_server_from_the_start(isolated, frame, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------
+# interrupts, a failed request, named runs
+# ------------------------------------------------------------------------------------------
+
+
+def _runs(experiment: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    return [] if found is None else client.search_runs([found.experiment_id])
+
+
+def test_ctrl_c_while_a_fit_is_logged_keeps_the_model_and_kills_the_run(
+    isolated, frame, tmp_path, monkeypatch
+):
+    """Ctrl-C while the model uploaded threw the trained model away (the fit was rolled back)
+    and left the run RUNNING with nothing saved: the estimator stays fitted, the run ends
+    KILLED, a warning says what was not logged and the model is in a fallback folder, and
+    the interrupt goes on. Ctrl-C during training still rolls the fit back (run FAILED)."""
+    import mlflow
+    from forecaster.tracking import fitlog
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    mlflow.set_experiment("ctrl-c")
+    monkeypatch.setattr(fitlog, "log_model", ctrl_c)
+    model = make_model(max_epochs=2)
+    interrupted = pytest.warns(ForecasterWarning, match=r"Not logged: model\. Interrupted")
+    with interrupted as caught, pytest.raises(KeyboardInterrupt):
+        model.fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    message = str(next(w for w in caught if ours_not_baseline(w)).message)
+    assert "the fitted estimator is kept; its run is marked KILLED" in message
+    assert len(model.history_) == 2 and model.predict(frame).height > 0
+    log = tracking.last_fit()
+    (run,) = _runs("ctrl-c")
+    assert log.run_id == run.info.run_id and run.info.status == "KILLED"
+    assert log.not_logged == ["model"] and log.model_uri is None
+    assert run.data.metrics["epochs"] == 2  # what came before the model is logged
+    assert log.fallback_path.parent == (tmp_path / "mlflow" / "unlogged").resolve()
+    assert forecaster.load(log.fallback_path / "model").predict(frame).equals(model.predict(frame))
+
+    def ctrl_c_in_training(record, network):
+        raise KeyboardInterrupt
+
+    fresh = make_model(max_epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(frame, callbacks=[tracking.FitLogger(plot=False), ctrl_c_in_training])
+    assert not hasattr(fresh, "network_")
+    assert {r.info.status for r in _runs("ctrl-c")} == {"KILLED", "FAILED"}
+
+
+def test_one_failed_request_mid_fit_is_logged_at_the_end_when_the_store_answers(
+    isolated, frame, monkeypatch
+):
+    """One request that failed at epoch 2 made the store count as down for 30 s, so the end
+    of the fit never asked it again: epochs 2-3, the final metrics and the model went to a
+    fallback folder and the run stayed RUNNING on a store that was up. The end of the fit
+    probes the store now, logs what was missed and ends the run."""
+    import requests
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    failed = []
+    log_batch = MlflowClient.log_batch
+
+    def flaky(self, run_id, metrics=(), **kwargs):
+        if not failed and any(m.key == "train_loss" and m.step == 2 for m in metrics):
+            failed.append(True)
+            raise requests.exceptions.ConnectionError("the server went away for a moment")
+        return log_batch(self, run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", flaky)
+    mlflow.set_experiment("one-failure")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        warnings.simplefilter("ignore", BaselineWarning)  # a small model's: not tested here
+        model = make_model(max_epochs=3).fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    log = tracking.last_fit()
+    assert failed and log.not_logged == [] and log.fallback_path is None and log.model_uri
+    client = MlflowClient()
+    assert client.get_run(log.run_id).info.status == "FINISHED"
+    history = client.get_metric_history(log.run_id, "train_loss")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == [1, 2, 3]
+    assert client.get_run(log.run_id).data.metrics["epochs"] == len(model.history_) == 3
+
+
+def test_log_fit_into_a_named_run_that_holds_a_fit_is_refused_before_writing(isolated, frame):
+    """A second log_fit(run=<id>) mixed its fit into the run: the params refused with a
+    warning, the two train_loss histories interleaved, the final metrics the second's."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    first = make_model(max_epochs=1).fit(frame)
+    second = make_model(max_epochs=2, hidden_size=4).fit(frame)
+    mlflow.set_experiment("named-run")
+    with mlflow.start_run() as run:
+        pass
+    assert tracking.log_fit(first, frame, run=run.info.run_id, plot=False).not_logged == []
+    with pytest.raises(DataValidationError, match=r"already holds .*Nothing was logged"):
+        tracking.log_fit(second, frame, run=run, plot=False)
+    client = MlflowClient()
+    held = client.get_run(run.info.run_id)
+    assert held.data.params["hidden_size"] == "8" and held.data.metrics["epochs"] == 1
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
+    assert len(_runs("named-run")) == 1  # no other run either
+
+
+def test_log_fit_refuses_a_model_whose_prediction_params_changed_since_fit(isolated, frame):
+    """After set_params(horizon=...) log_fit logged a FINISHED run without a model (it could
+    not be saved) and no fallback copy: it is refused before anything is logged."""
+    import mlflow
+
+    model = make_model(max_epochs=1).fit(frame)
+    model.set_params(horizon=5)
+    mlflow.set_experiment("changed")
+    with pytest.raises(DataValidationError, match=r"Cannot log this RNNForecaster: horizon"):
+        tracking.log_fit(model, frame, plot=False)
+    assert _runs("changed") == [] and not (Path.cwd() / "mlflow" / "unlogged").exists()
+
+
+def test_mlflow_run_id_names_the_run_fits_and_log_fit_log_into(isolated, frame, monkeypatch):
+    """MLFLOW_RUN_ID (set by ``mlflow run``) was ignored: every fit made a run of its own and
+    the named run got nothing. It is the run fits log into when none is active (a further
+    fit in it nests, as in an active run); a run the store does not have is refused."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment("mlflow-run")
+    client = MlflowClient()
+    named = client.create_run(mlflow.get_experiment_by_name("mlflow-run").experiment_id)
+    monkeypatch.setenv("MLFLOW_RUN_ID", named.info.run_id)
+    tracking.autolog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineWarning)  # a small model's: not tested here
+        model = make_model(max_epochs=1).fit(frame)
+    assert tracking.last_fit().run_id == named.info.run_id
+    run = client.get_run(named.info.run_id)
+    assert run.data.params["max_epochs"] == "1" and run.data.metrics["epochs"] == 1
+    assert run.info.status == "RUNNING"  # not ours to end: `mlflow run` ends it
+    with pytest.warns(ForecasterWarning, match=r"MLFLOW_RUN_ID names\) already holds"):
+        again = tracking.log_fit(model, frame, plot=False)
+    child = client.get_run(again.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == named.info.run_id
+    assert len(_runs("mlflow-run")) == 2
+
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef0123456789abcdef")
+    with pytest.raises(DataValidationError, match=r"MLFLOW_RUN_ID names the run '0123"):
+        tracking.log_fit(model, frame, plot=False)
+    with pytest.warns(ForecasterWarning, match=r"Cannot track this fit .*MLFLOW_RUN_ID names"):
+        make_model(max_epochs=1).fit(frame)
+    assert len(_runs("mlflow-run")) == 2
+
+
+# ------------------------------------------------------------------------------------------
 # tuning
 # ------------------------------------------------------------------------------------------
 

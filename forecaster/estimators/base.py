@@ -218,15 +218,14 @@ class RecurrentEstimator(BaseEstimator):
     @contextlib.contextmanager
     def _fitting(self) -> Iterator[FitRun]:
         """Make a fit all or nothing: when it fails or is interrupted (an error, a callback
-        raising ``KeyboardInterrupt``), the fitted attributes are put back as they were
-        before it (the earlier model, or none), never a mix of two fits, and then the
-        callbacks' ``on_fit_error`` hooks are called. Yields the fit's :class:`FitRun`, which
-        holds a copy of the parameters the fit starts with (the fit records them as
-        ``fitted_params_`` with its other fitted attributes, before ``on_fit_end``).
-
-        A fit starts from no fitted attributes, as scikit-learn's do: what an earlier model
-        had and this fit does not set (``conformal_`` of a ``calibrate``, whose residuals
-        belong to the earlier network) does not survive it."""
+        raising ``KeyboardInterrupt``), the fitted attributes are put back as they were before
+        it (the earlier model, or none), never a mix of two fits, then the callbacks'
+        ``on_fit_error`` hooks are called; an interrupt once training completed (in
+        ``on_fit_end``, e.g. while the fit is logged) keeps the new fit. Yields the fit's
+        :class:`FitRun`, with a copy of the parameters the fit starts with (recorded as
+        ``fitted_params_`` with the other fitted attributes, before ``on_fit_end``). A fit
+        starts from no fitted attributes, as scikit-learn's do: what an earlier model had and
+        this fit does not set (``conformal_`` of a ``calibrate``) does not survive it."""
         before = {k: v for k, v in vars(self).items() if is_fitted_attribute(k)}
         run = FitRun(copy.deepcopy(self.get_params(deep=False)))
         try:
@@ -234,6 +233,8 @@ class RecurrentEstimator(BaseEstimator):
                 delattr(self, key)
             yield run
         except BaseException as exc:
+            if run.trained and isinstance(exc, KeyboardInterrupt):
+                raise  # training completed: the estimator is fitted (see FitRun.end)
             for key in [k for k in vars(self) if is_fitted_attribute(k)]:
                 delattr(self, key)
             for key, value in before.items():

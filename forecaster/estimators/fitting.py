@@ -39,12 +39,16 @@ class FitRun:
         A copy of the parameters the fit started with.
     callbacks : list
         The fit's callbacks, once started.
+    trained : bool
+        Whether training completed and the fitted state was set (:meth:`end` was called):
+        an interrupt from an ``on_fit_end`` hook then keeps the fitted estimator.
     """
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
         self.callbacks: list[Any] = []
         self.started = False
+        self.trained = False
 
     def start(self, estimator: Any, data: Any, callbacks: Sequence[Any]) -> list[Any]:
         """Call ``on_fit_start(estimator, data)``; returns the epoch callables for
@@ -56,7 +60,10 @@ class FitRun:
         return epoch_callables(self.callbacks)
 
     def end(self, estimator: Any) -> None:
-        """Call ``on_fit_end(estimator)`` (the estimator is fitted)."""
+        """Call ``on_fit_end(estimator)`` (the estimator is fitted). A ``KeyboardInterrupt``
+        from a hook (Ctrl-C while the fit is being logged) propagates, and the estimator stays
+        fitted: training had completed (the later callbacks' hooks are not called)."""
+        self.trained = True
         call_hook(self.callbacks, "on_fit_end", estimator)
 
     def fail(self, estimator: Any, exc: BaseException) -> None:

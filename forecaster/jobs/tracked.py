@@ -112,6 +112,7 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     try:
         import forecaster.tracking as tracking
         import mlflow
+        from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
         warnings.warn(
             "This run is not tracked: [tracking] enabled = true (the default) needs MLflow, "
@@ -124,7 +125,7 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         return
     with tracking.bounded_requests(), contextlib.ExitStack() as scope:
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
-            if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: log into its run
+            if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()
                 mlflow.set_tracking_uri(uri)
                 run = mlflow.start_run()

@@ -23,8 +23,9 @@ The modules, in import order:
 - :mod:`~forecaster.tracking.wheel`: the package's wheel shipped with logged models
   (``package_wheel``, ``FORECASTER_WHEEL``);
 - :mod:`~forecaster.tracking.fitlog`: logging a fitted estimator into a run (:class:`FitLog`);
-- :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`paused`,
-  :func:`deferred`, :func:`log_fit`, :func:`last_fit`;
+- :mod:`~forecaster.tracking.blocks`: :func:`paused`, :func:`deferred`;
+- :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`log_fit`,
+  :func:`last_fit`;
 - :mod:`~forecaster.tracking.optuna`: :func:`log_study`, :func:`trial_callback`.
 
 Examples
@@ -39,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecaster.exceptions import TrackingUnavailableError
+from forecaster.tracking.blocks import deferred, paused
 from forecaster.tracking.config import (
     DEFAULT_ARTIFACT_ROOT,
     DEFAULT_BACKOFF_FACTOR,
@@ -63,15 +65,7 @@ from forecaster.tracking.fitlog import FitLog
 from forecaster.tracking.optuna import log_study, trial_callback
 from forecaster.tracking.plot import forecast_plot
 from forecaster.tracking.pyfunc import load_model_directory, pyfunc_class
-from forecaster.tracking.runs import (
-    FitLogger,
-    autolog,
-    autolog_enabled,
-    deferred,
-    last_fit,
-    log_fit,
-    paused,
-)
+from forecaster.tracking.runs import FitLogger, autolog, autolog_enabled, last_fit, log_fit
 from forecaster.tracking.target import configure, experiment_scope
 
 __all__ = [

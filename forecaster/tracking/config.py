@@ -158,7 +158,7 @@ class TrackingState:
     lock : threading.RLock
         Guards every attribute.
     paused : int
-        Depth of :func:`~forecaster.tracking.runs.paused` blocks (fits are not logged when > 0).
+        Depth of :func:`~forecaster.tracking.blocks.paused` blocks (fits are not logged when > 0).
     target : TrackingTarget or None
         What :func:`~forecaster.tracking.target.configure` set.
     fallback_dir : pathlib.Path or None

@@ -10,7 +10,9 @@ and warns once (see :mod:`forecaster.tracking.resilience`).
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,11 @@ class FitLog:
     not_logged: list[str] = field(default_factory=list)
 
 
+_Step = tuple[str, "Path | None", Callable[[], Any]]
+"""A remote step of :func:`log_fitted`: what it logs (for :class:`Outcome`), the local file it
+needs (skipped when that was not written), the call."""
+
+
 def log_fitted(
     estimator: Any,
     data: Any,
@@ -85,9 +92,8 @@ def log_fitted(
     context: str = "The fit itself is unaffected.",
 ) -> FitLog:
     """Log a fitted estimator into ``outcome.run_id`` (steps that fail are recorded in
-    ``outcome``); on any failure keep a local copy and warn once."""
-    from mlflow.entities import Metric
-
+    ``outcome``); on any failure keep a local copy and warn once. A ``KeyboardInterrupt``
+    while it logs is raised again after :func:`log_interrupted` (``outcome.interrupted``)."""
     run_id = outcome.run_id
     outcome.recheck()  # the server may answer again: then try (once more)
     if client is None and not outcome.broken:
@@ -99,62 +105,50 @@ def log_fitted(
     if backtest is not None:
         tables = outcome.local("backtest metrics", backtest_tables, backtest)
         table, overall = tables if tables is not None else (None, None)
-    history = [r for r in getattr(estimator, "history_", []) if r["epoch"] > live_epochs]
     log = FitLog(run_id=run_id)
     with tempfile.TemporaryDirectory(prefix="forecaster-track-") as tmp:
         workdir = Path(tmp)
-        model_dir = outcome.local("local model copy", estimator.save, workdir / "model")
-        plot_file = None
-        if plot and hasattr(estimator, "schema_") and isinstance(data, pl.DataFrame | pl.LazyFrame):
-            plot_file = outcome.local(
-                "forecast plot", _render_plot, estimator, data, workdir / "forecast.png"
-            )
-        csv = (
-            None
-            if table is None
-            else outcome.local("backtest table", _write_csv, table, workdir / "backtest.csv")
+        files = {"model": workdir / "model", "plot": workdir / "forecast.png"}
+        files["backtest"] = workdir / "backtest.csv"
+        plot = (
+            plot and hasattr(estimator, "schema_") and isinstance(data, pl.DataFrame | pl.LazyFrame)
         )
-        if run_id is None:
+        steps: list[_Step] = []
+        if run_id is not None:
+            steps = _remote_steps(
+                estimator, data, mlflow, client, run_id, files, fingerprint, metrics,
+                (table, overall), inputs_logged=inputs_logged, live_epochs=live_epochs,
+                plot=plot, register_as=register_as, own_run=own_run,
+                param_prefix=param_prefix, params_as_tags=params_as_tags,
+            )  # fmt: skip
+        else:
             outcome.not_logged += ["params", "dataset fingerprint", "resolved params"]
             outcome.not_logged += ["per-epoch metrics", "final metrics", "forecast plot", "model"]
-        else:
-            if not inputs_logged and fingerprint is not None:
-                outcome.remote(
-                    "params and dataset fingerprint",
-                    log_inputs,
-                    client,
-                    run_id,
-                    estimator,
-                    fingerprint,
-                    prefix=param_prefix,
-                    params_as_tags=params_as_tags,
+        model_dir = plot_file = None
+        pending = list(steps)  # not logged yet
+        try:
+            model_dir = outcome.local("local model copy", estimator.save, files["model"])
+            if plot:
+                plot_file = outcome.local(
+                    "forecast plot", _render_plot, estimator, data, files["plot"]
                 )
-            chosen = resolved_params(estimator, param_prefix)
-            log_chosen = log_tags if params_as_tags else log_params
-            outcome.remote("resolved params", log_chosen, client, run_id, chosen)
-            ts = now_ms()
-            if history:
-                what = f"per-epoch metrics from epoch {history[0]['epoch']}"
-                epochs = [m for r in history for m in epoch_metrics(r, ts)]
-                outcome.remote(what, log_metrics, client, run_id, epochs)
-            final = [Metric(k, v, ts, 0) for k, v in metrics.items()]
             if table is not None:
-                final += [Metric(k, v, ts, step) for k, v, step in backtest_metrics(table, overall)]
-            outcome.remote("final metrics", log_metrics, client, run_id, final)
-            for what, file in (("backtest table", csv), ("forecast plot", plot_file)):
-                if file is not None:
-                    outcome.remote(what, client.log_artifact, run_id, str(file))
-            if model_dir is not None:
-                info = outcome.remote(
-                    "model", log_model, mlflow, run_id, estimator, data, model_dir, workdir,
-                    register_as,
-                )  # fmt: skip
-                if info is not None:
-                    log.model_uri = info.model_uri
-                    version = getattr(info, "registered_model_version", None)
+                outcome.local("backtest table", _write_csv, table, files["backtest"])
+            while pending:
+                what, needs, call = pending[0]
+                result = None  # a step whose file was not written locally (recorded so)
+                if needs is None or needs.exists():
+                    result = outcome.remote(what, call)
+                if what == "model" and result is not None:
+                    log.model_uri = result.model_uri
+                    version = getattr(result, "registered_model_version", None)
                     log.registered_version = None if version is None else str(version)
-            if own_run:
-                outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
+                pending.pop(0)
+        except KeyboardInterrupt:  # Ctrl-C: what is not logged yet is said, and kept
+            outcome.not_logged += [what for what, _, _ in pending]
+            record = fit_record(estimator, fingerprint, metrics, table)
+            log_interrupted(outcome, estimator, log, client, own_run, model_dir, plot_file, record)
+            raise
         log.not_logged = list(dict.fromkeys(outcome.not_logged))
         if log.not_logged:
             record = fit_record(estimator, fingerprint, metrics, table)
@@ -163,6 +157,117 @@ def log_fitted(
             warn_not_logged(outcome, log.fallback_path, context)
     state.last = log
     return log
+
+
+RUN_STATUS = "run status"
+"""What :class:`Outcome` calls the end of an own run (FINISHED, or KILLED after an interrupt)."""
+
+
+def _remote_steps(
+    estimator: Any,
+    data: Any,
+    mlflow: Any,
+    client: Any,
+    run_id: str,
+    files: dict[str, Path],
+    fingerprint: dict[str, Any] | None,
+    metrics: dict[str, float],
+    backtest: tuple[pl.DataFrame | None, pl.DataFrame | None],
+    *,
+    inputs_logged: bool,
+    live_epochs: int,
+    plot: bool,
+    register_as: str | None,
+    own_run: bool,
+    param_prefix: str,
+    params_as_tags: bool,
+) -> list[_Step]:
+    """The remote steps of :func:`log_fitted`, in order (see :data:`_Step`)."""
+    from mlflow.entities import Metric
+
+    steps: list[_Step] = []
+    if not inputs_logged and fingerprint is not None:
+        inputs = functools.partial(
+            log_inputs, client, run_id, estimator, fingerprint, prefix=param_prefix,
+            params_as_tags=params_as_tags,
+        )  # fmt: skip
+        steps.append(("params and dataset fingerprint", None, inputs))
+    chosen = resolved_params(estimator, param_prefix)
+    log_chosen = log_tags if params_as_tags else log_params
+    steps.append(("resolved params", None, functools.partial(log_chosen, client, run_id, chosen)))
+    ts = now_ms()
+    history = [r for r in getattr(estimator, "history_", []) if r["epoch"] > live_epochs]
+    if history:
+        epochs = [m for r in history for m in epoch_metrics(r, ts)]
+        what = f"per-epoch metrics from epoch {history[0]['epoch']}"
+        steps.append((what, None, functools.partial(log_metrics, client, run_id, epochs)))
+    table, overall = backtest
+    final = [Metric(k, v, ts, 0) for k, v in metrics.items()]
+    if table is not None:
+        final += [Metric(k, v, ts, step) for k, v, step in backtest_metrics(table, overall)]
+    steps.append(("final metrics", None, functools.partial(log_metrics, client, run_id, final)))
+    for what, key, wanted in (
+        ("backtest table", "backtest", table is not None),
+        ("forecast plot", "plot", plot),
+    ):
+        if wanted:
+            steps.append((what, files[key], functools.partial(_upload, client, run_id, files[key])))
+    model = functools.partial(
+        log_model, mlflow, run_id, estimator, data, files["model"], files["model"].parent,
+        register_as,
+    )  # fmt: skip
+    steps.append(("model", files["model"], model))
+    if own_run:
+        steps.append((RUN_STATUS, None, functools.partial(_end_run, client, run_id, "FINISHED")))
+    return steps
+
+
+def log_interrupted(
+    outcome: Outcome,
+    estimator: Any,
+    log: FitLog,
+    client: Any,
+    own_run: bool,
+    model_dir: Path | None,
+    plot_file: Path | None,
+    record: dict[str, Any],
+) -> None:
+    """After a ``KeyboardInterrupt`` while the end of a fit was logged (training had
+    completed; ``outcome.not_logged`` lists what was not logged): the fit's own run ends
+    KILLED (MLflow's status of a run stopped by its user), the model and what was not logged
+    go to a fallback folder (quick: a local copy), and one warning says so; ``log`` (what
+    :func:`~forecaster.tracking.last_fit` returns) tells of it. The caller raises the
+    interrupt again."""
+    outcome.interrupted = True
+    outcome.not_logged = [what for what in outcome.not_logged if what != RUN_STATUS]
+    run_id = outcome.run_id
+    if own_run and run_id is not None:
+        outcome.remote(RUN_STATUS, _end_run, client, run_id, "KILLED")
+    outcome.errors.insert(0, ("the end of the fit", KeyboardInterrupt("interrupted by the user")))
+    if model_dir is None or not model_dir.is_dir():
+        model_dir = None  # not saved completely: saved again
+    if plot_file is None or not plot_file.is_file():
+        plot_file = None
+    log.fallback_path = save_fallback(outcome, estimator, model_dir, plot_file, record)
+    log.not_logged = list(dict.fromkeys(outcome.not_logged))
+    killed = own_run and run_id is not None and RUN_STATUS not in log.not_logged
+    warn_not_logged(
+        outcome,
+        log.fallback_path,
+        "Interrupted while the fit was logged (training had completed): the fitted estimator "
+        f"is kept{'; its run is marked KILLED' if killed else ''}. Log it again with "
+        "forecaster.tracking.log_fit(estimator, frame) (a new run), or save it with "
+        "estimator.save(path).",
+    )
+    state.last = log
+
+
+def _upload(client: Any, run_id: str, path: Path) -> None:
+    client.log_artifact(run_id, str(path))
+
+
+def _end_run(client: Any, run_id: str, status: str) -> None:
+    client.set_terminated(run_id, status)
 
 
 def _render_plot(estimator: Any, data: Any, path: Path) -> Path:

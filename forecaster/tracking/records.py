@@ -230,12 +230,13 @@ def run_collisions(client: Any, run_id: str, estimator: Any) -> list[str]:
 
 
 def collisions_message(run_id: str, found: Sequence[str]) -> str:
-    """The warning of a fit that logs into a nested run since the active run holds ``found``
-    (see :func:`run_collisions`)."""
+    """The warning of a fit that logs into a nested run since the active run (or the run
+    ``MLFLOW_RUN_ID`` names) holds ``found`` (see :func:`run_collisions`)."""
     more = " and more" if len(found) > 5 else ""
     return (
-        f"The active MLflow run {run_id} already holds {', '.join(found[:5])}{more}: this fit "
-        "logs into a nested run of it, so nothing of yours is replaced or mixed with its records."
+        f"The MLflow run {run_id} (the active run, or the one MLFLOW_RUN_ID names) already "
+        f"holds {', '.join(found[:5])}{more}: this fit logs into a nested run of it, so nothing "
+        "of yours is replaced or mixed with its records."
     )
 
 

@@ -12,7 +12,10 @@
   answered, or did not answer within the timeout, is remembered for
   :data:`~forecaster.tracking.config.PROBE_INTERVAL` seconds, so a grid search or a study pays
   the timeout once; one found down at once (refused, HTTP 5xx, unwritable) is asked again at
-  the next check.
+  the next check. A request that failed holds off the requests of the next
+  :data:`~forecaster.tracking.config.PROBE_INTERVAL` seconds (a fit's per-epoch metrics), but
+  not the end of that fit: :meth:`Outcome.recheck` probes the store then, and what was missed
+  is logged when it answers.
 - :func:`is_unreachable` classifies an error of a request; :class:`Outcome` records what was
   and was not logged and skips the remote steps once the store is found unreachable.
 - What could not be logged goes, with the model, to a new folder
@@ -188,17 +191,17 @@ def _sqlite_problem(uri: str) -> str | None:
     return None
 
 
-def unreachable_reason(uri: str) -> str | None:
+def unreachable_reason(uri: str, *, fresh: bool = False) -> str | None:
     """Why the tracking store ``uri`` cannot be used, or None (see :func:`_probe`). A store
     that answers, or was found down slowly (no answer within the probe's timeout, or a request
     that failed: see :func:`mark_down`), is trusted for :data:`PROBE_INTERVAL` seconds, so
     that a grid search pays the timeout once, not once per fit; a store found down at once
     (refused, HTTP 5xx, a SQLite folder that cannot be written) costs next to nothing to ask
     again and is probed at the next check (e.g. at the end of a fit: a server restarted
-    meanwhile gets the fit's records)."""
+    meanwhile gets the fit's records). ``fresh``: probe now, whatever is remembered."""
     with state.lock:
         known = state.probes.get(uri)
-    if known is not None and time.monotonic() - known[0] < known[2]:
+    if not fresh and known is not None and time.monotonic() - known[0] < known[2]:
         return known[1]
     started = time.monotonic()
     reason = _probe(uri, min(float(request_limits()["request_timeout"]), PROBE_TIMEOUT))
@@ -293,6 +296,8 @@ class Outcome:
         self.not_logged: list[str] = []
         self.errors: list[tuple[str, BaseException]] = []
         self.broken = False
+        self.request_failed = False  # a request found the store unreachable (not a probe)
+        self.interrupted = False  # a KeyboardInterrupt stopped the logging (see log_fitted)
 
     def check_server(self) -> None:
         """Probe the tracking server (see :func:`unreachable_reason`) before the first
@@ -317,16 +322,22 @@ class Outcome:
             return None
 
     def recheck(self) -> None:
-        """After a failure: whether the server answers again (probed at most once per
-        :data:`PROBE_INTERVAL`); if so, remote steps are tried again."""
-        if self.broken and unreachable_reason(self.tracking_uri) is None:
+        """After a failure: whether the server answers again; if so, remote steps are tried
+        again. After a request of this outcome failed (e.g. a fit's per-epoch metrics), the
+        server is probed now (once): the :data:`PROBE_INTERVAL` a failed request holds off
+        the next requests for is not trusted at the end of a fit. Otherwise (the server was
+        found down by a probe) it is probed at most once per :data:`PROBE_INTERVAL`."""
+        if not self.broken:
+            return
+        fresh, self.request_failed = self.request_failed, False
+        if unreachable_reason(self.tracking_uri, fresh=fresh) is None:
             self.broken = False
 
     def fail(self, what: str, exc: BaseException) -> None:
         self.not_logged.append(what)
         self.errors.append((what, exc))
         if is_unreachable(exc):
-            self.broken = True
+            self.broken = self.request_failed = True
             mark_down(self.tracking_uri, short_error(exc))
 
     def remote(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -449,9 +460,11 @@ def save_fallback(
         details = {"run_id": outcome.run_id, "tracking_uri": mask_uri(outcome.tracking_uri)}
         write_manifest(staging, FALLBACK_KIND, details)
         publish_directory(staging, folder, kind=FALLBACK_KIND, same=_never_replace)
-    except Exception as exc:  # the disk failed too: say so in the warning
+    except BaseException as exc:  # the disk failed too (say so), or a KeyboardInterrupt
         if staging is not None:  # ours (a new temporary folder); publish removes it itself
             discard_staging(staging)
+        if not isinstance(exc, Exception):
+            raise
         outcome.fail(f"local copy in {folder}", exc)
         return None
     return folder

@@ -10,18 +10,25 @@ which registers a factory giving every later fit one
 ``autolog(disable=True)`` unregisters it). Fitting inside ``with mlflow.start_run():``
 *without* either no longer logs (earlier versions looked for an active run at every fit).
 The first logged fit inside an active run logs into it; later fits inside the same active run
-(e.g. a grid search) log into nested child runs. Without an active run, a run is started and
-ended around each fit. :func:`paused` switches logging off for a block (tuning uses it: trials
-are logged by :func:`~forecaster.tracking.trial_callback` instead); :func:`deferred` logs the
-end of a fit (final metrics, plot, model) when a block ends, so that what the block does to the
-fitted model (e.g. ``calibrate``) is in the logged model. Under torchrun only rank 0 logs.
-:func:`last_fit` returns what the latest fit logged (run ID, model URI, what failed).
+(e.g. a grid search) log into nested child runs. With no active run, the run that
+``MLFLOW_RUN_ID`` names (``mlflow run`` sets it; ``mlflow.start_run()`` resumes it) counts
+as the active run; without either, a run is started and ended around each fit.
+:func:`~forecaster.tracking.blocks.paused` switches logging off for a block (tuning uses it:
+trials are logged by :func:`~forecaster.tracking.trial_callback` instead);
+:func:`~forecaster.tracking.blocks.deferred` logs the end of a fit (final metrics, plot,
+model) when a block ends, so that what the block does to the fitted model (e.g.
+``calibrate``) is in the logged model. Under torchrun only rank 0 logs. :func:`last_fit`
+returns what the latest fit logged (run ID, model URI, what failed).
 
 When a request fails because the backend is unreachable, live logging stops for the rest of
-the fit. At the end of the fit the server is probed again: if it answers, what was missed is
-logged (the epoch history is complete); if not, the model plus everything that was not logged
-go to a fallback folder (see :mod:`forecaster.tracking.resilience`). A run created before the
-server went away stays RUNNING on it. A fit that raises leaves its own run FAILED.
+the fit. At the end of the fit the server is probed again (whenever a request failed, however
+recently): if it answers, what was missed is logged (the epoch history is complete) and the
+run is ended; if not, the model plus everything that was not logged go to a fallback folder
+(see :mod:`forecaster.tracking.resilience`), and a run created before the server went away
+stays RUNNING on it. A fit that raises leaves its own run FAILED. A ``KeyboardInterrupt``
+(Ctrl-C) while the end of a fit is logged leaves the estimator fitted (training had
+completed) and its own run KILLED; a warning says what was not logged, and the model and
+those records go to a fallback folder, before the interrupt goes on.
 """
 
 from __future__ import annotations
@@ -31,10 +38,10 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from forecaster.exceptions import ForecasterWarning, NotFittedError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.tracking.blocks import defer
 from forecaster.tracking.config import (
     bounded_requests,
     check_flag,
@@ -44,11 +51,13 @@ from forecaster.tracking.config import (
     state,
 )
 from forecaster.tracking.fingerprint import fingerprint_for, training_data
-from forecaster.tracking.fitlog import FitLog, log_fitted
+from forecaster.tracking.fitlog import FitLog, log_fitted, log_interrupted
 from forecaster.tracking.records import (
     check_backtest,
     collisions_message,
     epoch_metrics,
+    final_metrics,
+    fit_record,
     log_inputs,
     log_metrics,
     run_collisions,
@@ -59,6 +68,7 @@ from forecaster.tracking.target import (
     experiment_for_new_run,
     nested_parent,
     resolve_run,
+    surrounding_run,
 )
 from forecaster.training.callbacks import (
     FitCallbackHandle,
@@ -71,16 +81,9 @@ __all__ = [
     "FitLogger",
     "autolog",
     "autolog_enabled",
-    "deferred",
     "last_fit",
     "log_fit",
-    "paused",
 ]
-
-_deferral = threading.local()
-"""``pending``: the ``(log, fail)`` calls of the fits of this thread that ended inside a
-:func:`deferred` block (and of what else :func:`defer` was given), made when it ends (None
-outside one)."""
 
 
 def log_fit(
@@ -105,8 +108,12 @@ def log_fit(
         the series (``keys_``; also a long enough series the model does not know) and the
         last time of each (``train_end_``).
     run : mlflow.entities.Run or str, optional
-        Run (or run ID) to log into; default the active run, else a new run (in the
-        experiment chosen as described in the module docstring) that is ended afterwards.
+        Run (or run ID) to log into; refused when it already holds records the fit's would
+        replace or mix with (another fit's metrics, ``dataset.json``, ``forecast.png``, a
+        ``model``, params of other values). Default the active run (a nested run of it, with
+        a warning, when it holds such records or a fit was logged into it), else the run
+        ``MLFLOW_RUN_ID`` names (likewise), else a new run (in the experiment chosen as
+        described in the module docstring) that is ended afterwards.
     backtest : BacktestResult or polars.DataFrame, optional
         A :class:`~forecaster.evaluation.backtest.BacktestResult` (its ``by_step`` and ``aggregate``
         tables), or a frame of backtest metrics, one row per (fold, horizon step) or per step:
@@ -131,18 +138,25 @@ def log_fit(
     NotFittedError
         When ``estimator`` is not fitted.
     DataValidationError
-        Before anything is logged or written: a ``frame`` that is not the training data (not
-        a polars frame, without the training columns and dtypes, other series or series
-        that end at other times, naming what differs; for an RNNRegressor not ``(X, y)`` of
-        its window shape), a ``backtest`` that is no backtest, a ``plot`` that is not a bool,
-        a ``run`` or ``register_as`` of the wrong type.
+        Before anything is logged or written: an estimator whose parameters that shape
+        predictions were changed since its fit (``set_params``; it could not be saved), a
+        ``frame`` that is not the training data (not a polars frame, without the training
+        columns and dtypes, other series or series that end at other times, naming what
+        differs; for an RNNRegressor not ``(X, y)`` of its window shape), a ``backtest``
+        that is no backtest, a ``plot`` that is not a bool, a ``run`` or ``register_as`` of
+        the wrong type, a ``run`` that holds another fit's records (see ``run``), a
+        ``MLFLOW_RUN_ID`` that names a run the store does not have.
+    KeyboardInterrupt
+        Raised again after Ctrl-C while it logs: its own run ends KILLED, and the model
+        and what was not logged go to a fallback folder (a warning says where).
     """
     mlflow = import_mlflow()
-    if not hasattr(estimator, "network_") or not hasattr(estimator, "get_params"):
+    if not all(hasattr(estimator, a) for a in ("network_", "get_params", "check_fitted")):
         raise NotFittedError(
             f"log_fit needs a fitted forecaster estimator; this {type(estimator).__name__} is "
             "not one (fit it first)."
         )
+    estimator.check_fitted("log")  # parameters that shape predictions changed since fit
     frame = training_data(estimator, frame, "log_fit")
     check_backtest(backtest)
     check_flag("plot", plot)
@@ -151,11 +165,31 @@ def log_fit(
         run_id, own = resolve_run(mlflow, run)
         outcome = Outcome(mlflow.get_tracking_uri(), run_id)
         outcome.check_server()
+        if run is not None:
+            _refuse_mixing(outcome, mlflow, estimator)
         parent = None if run is not None or own else nested_parent(outcome, mlflow, estimator)
         return _log_new_fit(
             mlflow, outcome, estimator, frame, own or bool(parent), backtest, bool(plot),
             register_as, parent,
         )  # fmt: skip
+
+
+def _refuse_mixing(outcome: Outcome, mlflow: Any, estimator: Any) -> None:
+    """Refuse :func:`log_fit` into the run it was given when the fit's records would replace
+    or mix with what the run holds (:func:`~forecaster.tracking.records.run_collisions`),
+    before anything is logged: the run was named, so the records are not moved to a nested
+    run (as a fit into the active run is)."""
+    run_id = outcome.run_id
+    found = outcome.remote("run", run_collisions, outcome.client(mlflow), run_id, estimator)
+    if found:
+        more = " and more" if len(found) > 5 else ""
+        raise DataValidationError(
+            f"log_fit(run={run_id!r}): that run already holds {', '.join(found[:5])}{more}, "
+            "which this fit's records would replace or mix with (e.g. two fits' train_loss as "
+            "one history). Nothing was logged. Pass run=None to log the fit into a new run, or "
+            "call log_fit without run= inside the run's mlflow.start_run(run_id=...) block "
+            "to log it into a nested run of it."
+        )
 
 
 def _log_new_fit(
@@ -167,7 +201,7 @@ def _log_new_fit(
     backtest: Any,
     plot: bool,
     register_as: str | None,
-    parent: tuple[str, str] | None = None,
+    parent: tuple[str, str | None] | None = None,
 ) -> FitLog:
     """:func:`log_fit` after its checks: create the run when it is ours (nested in ``parent``,
     ``(run ID, experiment ID)``, when given), then log."""
@@ -228,27 +262,30 @@ class _FitRun:
         self.outcome = Outcome(mlflow.get_tracking_uri(), None)
         self.outcome.check_server()
         self.client = self.outcome.client(mlflow)
-        self.own_run = self._choose_run(mlflow.active_run(), estimator)
+        self.own_run = self._choose_run(surrounding_run(mlflow, self.outcome), estimator)
         self._start_run()
         self.fingerprint = self.outcome.local(
             "dataset fingerprint", fingerprint_for, estimator, data
         )
         self._log_inputs(estimator)
 
-    def _choose_run(self, active: Any, estimator: Any) -> bool:
+    def _choose_run(self, active: tuple[str, str | None] | None, estimator: Any) -> bool:
         """Whether the fit gets a run of its own: not for the first fit inside an active run
-        (it logs into that run); a nested run for a further fit in it; else a new run in the
-        experiment chosen as the module docstring says."""
+        (or the run ``MLFLOW_RUN_ID`` names: ``active``, see
+        :func:`~forecaster.tracking.target.surrounding_run`), which it logs into; a nested run
+        for a further fit in it; else a new run in the experiment chosen as the module
+        docstring says."""
+        run_id = "" if active is None else active[0]
         with state.lock:
-            use_active = active is not None and active.info.run_id not in state.fitted_runs
+            use_active = bool(run_id) and run_id not in state.fitted_runs
             if use_active:
-                state.fitted_runs.add(active.info.run_id)
-        if use_active and self._collides(active, estimator):
+                state.fitted_runs.add(run_id)
+        if use_active and self._collides(run_id, estimator):
             use_active = False  # a nested run: nothing of the user's is replaced
         if use_active:
-            self.outcome.run_id = active.info.run_id
+            self.outcome.run_id = run_id
         elif active is not None:  # a further fit in the same active run: a nested run
-            self.experiment_id, self.parent = active.info.experiment_id, active.info.run_id
+            self.parent, self.experiment_id = active
         else:
             self.experiment_id = self.outcome.remote("run", experiment_for_new_run, self.mlflow)
             if self.experiment_id is not None:
@@ -256,10 +293,9 @@ class _FitRun:
                 self.client = self.outcome.client(self.mlflow)
         return not use_active
 
-    def _collides(self, active: Any, estimator: Any) -> bool:
+    def _collides(self, run_id: str, estimator: Any) -> bool:
         """Whether the fit's records would replace or mix with what the user's active run
         holds (:func:`~forecaster.tracking.records.run_collisions`), with a warning then."""
-        run_id = active.info.run_id
         found = self.outcome.remote("active run", run_collisions, self.client, run_id, estimator)
         if found:
             warnings.warn(
@@ -312,6 +348,11 @@ class _FitRun:
         try:
             with bounded_requests():
                 return self._finish(estimator)
+        except KeyboardInterrupt:  # training completed: the estimator stays fitted (_fitting)
+            if not self.outcome.interrupted:  # log_fitted had not started: nothing said yet
+                with bounded_requests():
+                    self._interrupted(estimator)
+            raise
         except Exception as exc:  # a bug here must not cost the user the fitted model
             warnings.warn(
                 f"Logging this fit to MLflow failed unexpectedly ({short_error(exc)}); the "
@@ -324,6 +365,20 @@ class _FitRun:
         finally:
             if self._finalizer is not None:  # the fit completed: its run is not FAILED
                 self._finalizer.detach()
+
+    def _interrupted(self, estimator: Any) -> None:
+        """A ``KeyboardInterrupt`` before :func:`~forecaster.tracking.fitlog.log_fitted`
+        started: the run ends KILLED, the model goes to a fallback folder, a warning says
+        what was not logged (:func:`~forecaster.tracking.fitlog.log_interrupted`)."""
+        outcome = self.outcome
+        outcome.not_logged += [] if self.inputs_logged else ["params and dataset fingerprint"]
+        if self.live_epochs < len(getattr(estimator, "history_", [])):
+            outcome.not_logged.append(f"per-epoch metrics from epoch {self.live_epochs + 1}")
+        outcome.not_logged += FAILED_FIT_NOT_LOGGED
+        metrics = final_metrics(estimator, (self.ended or time.perf_counter()) - self.started)
+        record = fit_record(estimator, self.fingerprint, metrics, None)
+        log = FitLog(run_id=outcome.run_id)
+        log_interrupted(outcome, estimator, log, self.client, self.own_run, None, None, record)
 
     def fail(self) -> None:
         """The fit raised: its own run ends FAILED now, and :func:`last_fit` tells of it
@@ -512,78 +567,6 @@ def autolog_enabled() -> bool:
     False
     """
     return _autolog_handle is not None
-
-
-@contextlib.contextmanager
-def paused() -> Iterator[None]:
-    """Within this block fits are not logged, neither by :func:`autolog` nor by a
-    :class:`FitLogger` (e.g. the fits of tuning trials).
-
-    Examples
-    --------
-    >>> with paused():
-    ...     pass
-    """
-    with state.lock:
-        state.paused += 1
-    try:
-        yield
-    finally:
-        with state.lock:
-            state.paused -= 1
-
-
-@contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    """Within this block, a logged fit of this thread logs its end - the final metrics, the
-    forecast plot and the model - when the block ends, not when the fit ends: what the block
-    does to the fitted estimator after its fit is in the logged model (e.g. ``calibrate``,
-    without which the logged model refuses ``params={"level": [...]}``).
-
-    Its parameters and per-epoch metrics are logged live as always, and ``fit_seconds`` is
-    the fit's own time; :func:`last_fit` says what it logged once the block has ended. When
-    the block raises an exception, the fits that ended in it are logged as they are then
-    (they did complete); after a ``KeyboardInterrupt`` (or another ``BaseException``) they
-    are not, and a fit's own run ends FAILED. A block inside another one changes nothing:
-    the outer block logs its fits. Fits of other threads are logged as usual.
-
-    Examples
-    --------
-    >>> with deferred():  # model.fit(frame); model.calibrate(frame): the model logged calibrated
-    ...     pass
-    """
-    if getattr(_deferral, "pending", None) is not None:  # nested: the outer block logs
-        yield
-        return
-    pending: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
-    _deferral.pending = pending
-    log = False
-    try:
-        yield
-        log = True
-    except Exception:
-        log = True  # the fits completed: log them as they are
-        raise
-    finally:
-        _deferral.pending = None
-        for finish, fail in pending:
-            if log:
-                finish()
-            else:
-                fail()
-
-
-def defer(log: Callable[[], Any], fail: Callable[[], Any] = lambda: None) -> bool:
-    """Inside a :func:`deferred` block of this thread, keep ``log`` to be called when the
-    block ends (``fail`` instead after a ``KeyboardInterrupt``) and return True; outside
-    one, return False (the caller logs now). What a fit logs at its end goes through it, and
-    so does the best model of a tuning study (``tune(track=True)``), so that a block that
-    calibrates the model logs it calibrated."""
-    pending = getattr(_deferral, "pending", None)
-    if pending is None:
-        return False
-    pending.append((log, fail))
-    return True
 
 
 FAILED_FIT_NOT_LOGGED = ("final metrics", "model")

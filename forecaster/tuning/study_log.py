@@ -164,7 +164,7 @@ class StudyLogger:
         if not self.track:
             return
         self.held = []
-        from forecaster.tracking.runs import defer
+        from forecaster.tracking.blocks import defer
 
         if not defer(lambda: self._log_study(best_estimator=best_estimator)):
             self._log_study(best_estimator=best_estimator)

@@ -1,0 +1,93 @@
+"""Blocks that change how the fits inside them are logged: :func:`paused` (not logged, e.g.
+tuning trials) and :func:`deferred` (the end of a fit logged when the block ends, e.g. after
+``calibrate``); :func:`defer` is how a fit's logging (and a study's best model) takes part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from forecaster.tracking.config import state
+
+__all__ = ["defer", "deferred", "paused"]
+
+_deferral = threading.local()
+"""``pending``: the ``(log, fail)`` calls of the fits of this thread that ended inside a
+:func:`deferred` block (and of what else :func:`defer` was given), made when it ends (None
+outside one)."""
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Within this block fits are not logged, neither by
+    :func:`~forecaster.tracking.runs.autolog` nor by a :class:`~forecaster.tracking.runs.FitLogger`
+    (e.g. the fits of tuning trials).
+
+    Examples
+    --------
+    >>> with paused():
+    ...     pass
+    """
+    with state.lock:
+        state.paused += 1
+    try:
+        yield
+    finally:
+        with state.lock:
+            state.paused -= 1
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within this block, a logged fit of this thread logs its end - the final metrics, the
+    forecast plot and the model - when the block ends, not when the fit ends: what the block
+    does to the fitted estimator after its fit is in the logged model (e.g. ``calibrate``,
+    without which the logged model refuses ``params={"level": [...]}``).
+
+    Its parameters and per-epoch metrics are logged live as always, and ``fit_seconds`` is
+    the fit's own time; :func:`last_fit` says what it logged once the block has ended. When
+    the block raises an exception, the fits that ended in it are logged as they are then
+    (they did complete); after a ``KeyboardInterrupt`` (or another ``BaseException``) they
+    are not, and a fit's own run ends FAILED. A block inside another one changes nothing:
+    the outer block logs its fits. Fits of other threads are logged as usual.
+
+    Examples
+    --------
+    >>> with deferred():  # model.fit(frame); model.calibrate(frame): the model logged calibrated
+    ...     pass
+    """
+    if getattr(_deferral, "pending", None) is not None:  # nested: the outer block logs
+        yield
+        return
+    pending: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
+    _deferral.pending = pending
+    log = False
+    try:
+        yield
+        log = True
+    except Exception:
+        log = True  # the fits completed: log them as they are
+        raise
+    finally:
+        _deferral.pending = None
+        for finish, fail in pending:
+            if log:
+                finish()
+            else:
+                fail()
+
+
+def defer(log: Callable[[], Any], fail: Callable[[], Any] = lambda: None) -> bool:
+    """Inside a :func:`deferred` block of this thread, keep ``log`` to be called when the
+    block ends (``fail`` instead after a ``KeyboardInterrupt``) and return True; outside
+    one, return False (the caller logs now). What a fit logs at its end goes through it, and
+    so does the best model of a tuning study (``tune(track=True)``), so that a block that
+    calibrates the model logs it calibrated."""
+    pending = getattr(_deferral, "pending", None)
+    if pending is None:
+        return False
+    pending.append((log, fail))
+    return True
