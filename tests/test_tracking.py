@@ -952,6 +952,27 @@ def test_a_run_with_no_experiment_chosen_goes_to_forecaster_without_choosing_it(
     assert os.environ["MLFLOW_EXPERIMENT_ID"] == chosen
 
 
+def test_a_logged_fit_says_what_the_fit_used(isolated, frame, tmp_path):
+    """log_fit after set_params logged the run settings set since (max_time=None, another
+    device, a checkpoint folder); calendar="auto" and device="auto" were logged as "auto"
+    only, with nothing saying which features or device the fit used."""
+    import mlflow
+
+    model = make_model(max_epochs=1, max_time=3600.0, calendar="auto")
+    model.fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    fitted = tracking.last_fit().run_id
+    model.set_params(max_time=None, device="cpu", checkpoint_dir=str(tmp_path), progress=True)
+    logged = tracking.log_fit(model, frame, plot=False).run_id
+    assert model.calendar_ and model.device_ in ("cpu", "cuda")
+    for run_id in (fitted, logged):
+        params = mlflow.MlflowClient().get_run(run_id).data.params
+        assert (params["max_time"], params["device"]) == ("3600.0", "auto")
+        assert (params["checkpoint_dir"], params["progress"]) == ("None", "False")
+        assert params["calendar"] == "auto"
+        assert params["calendar_"] == json.dumps(list(model.calendar_))
+        assert params["device_"] == model.device_
+
+
 def test_a_run_with_no_tracking_uri_set_chooses_no_experiment(tmp_path):
     """With no tracking URI set, a study's run (its own experiment) and a fit's run went to
     the default store and made their experiment MLflow's current one. In a fresh interpreter:
