@@ -1740,6 +1740,26 @@ def test_an_explicit_segment_length_is_used_and_other_heads_report_none():
     assert "segment_length_" not in direct.resolved_params()
 
 
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # tiny nets
+def test_resolved_params_name_the_calendar_and_the_device_the_fit_used(tmp_path):
+    """calendar="auto" and device="auto" were resolved in fit but not reported: a run (and a
+    pipeline's summary.json) said "auto" and nothing told which features or which device."""
+    from forecaster import load
+
+    used = "cuda" if torch.cuda.is_available() else "cpu"
+    data = seasonal_frame(n_series=1)
+    model = forecaster(calendar="auto", device="auto", max_epochs=1, baseline="none").fit(data)
+    chosen = model.resolved_params()
+    assert model.calendar_ and chosen["calendar_"] == list(model.calendar_)
+    assert chosen["device_"] == used
+    assert forecaster(max_epochs=1).fit(data).resolved_params()["calendar_"] == []
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    regressor = RNNRegressor(**{**TINY, "device": "auto"}).fit(X, X[:, -1])
+    assert regressor.resolved_params()["device_"] == used
+    model.save(tmp_path / "m")
+    assert load(tmp_path / "m").resolved_params()["device_"] is None  # not saved: unknown
+
+
 @pytest.mark.parametrize("value", ["AUTO", "auto ", 0, 2.5, True])
 def test_segment_length_takes_a_positive_int_or_auto(value):
     with pytest.raises(DataValidationError, match="segment_length"):

@@ -1258,9 +1258,11 @@ def test_summary_json_has_the_baseline_scores_and_skill_of_every_metric(tmp_path
     folder = tmp_path / "outputs" / "hostile" / "2024-01-16"
     summary = json.loads((folder / "summary.json").read_text())
     metrics = summary["metrics"]
-    # what the fit chose for the parameters left to the data: the saved model's own choices
+    # what the fit chose for the parameters left to the data: the saved model's own choices,
+    # and the device it trained on (not saved: None for a loaded model)
     model = forecaster.load(folder / "model")
-    assert summary["resolved_params"] == model.resolved_params()
+    assert summary["resolved_params"]["device_"] in ("cpu", "cuda")
+    assert {**summary["resolved_params"], "device_": None} == model.resolved_params()
     assert summary["resolved_params"]["lookback_"] == model.lookback_
     assert set(summary["resolved_params"]) >= {"target_transform_", "ema_decay_", "baseline_"}
     for name in ("mae", "rmse"):

@@ -1060,3 +1060,105 @@ def test_an_experiment_scope_is_its_threads_own(isolated):
     assert seen == {"a": "pipeline-A", "b": "pipeline-B"}
     assert name(experiment_for_new_run(mlflow)) == "mine"
     assert name(os.environ["MLFLOW_EXPERIMENT_ID"]) == "mine"
+
+
+@pytest.mark.parametrize("before", ["configure", "an earlier run"])
+def test_a_fit_logs_into_the_store_and_experiment_the_user_chose(isolated, tmp_path, frame, before):
+    """After configure (or an earlier run on a store with no experiment chosen), switching
+    with mlflow.set_tracking_uri and mlflow.set_experiment was overwritten: the fit's run went
+    to "forecaster", which the fit made MLflow's current experiment, so the user's own next
+    run went there too."""
+    import mlflow
+    from forecaster.tracking.target import experiment_for_new_run
+
+    first = f"sqlite:///{tmp_path / 'a' / 'a.db'}"
+    if before == "configure":
+        tracking.configure(first, "cfg")
+    else:
+        mlflow.set_tracking_uri(first)
+        experiment_for_new_run(mlflow)  # an earlier fit's run
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'b.db'}")
+    mine = mlflow.set_experiment("mine").experiment_id
+    make_model(max_epochs=1).fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    run = mlflow.MlflowClient().get_run(tracking.last_fit().run_id)
+    assert run.info.experiment_id == mine
+    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'b.db'}"
+    assert os.environ["MLFLOW_EXPERIMENT_ID"] == mine
+    with mlflow.start_run() as own:
+        assert own.info.experiment_id == mine
+
+
+def test_a_run_with_no_experiment_chosen_goes_to_forecaster_without_choosing_it(isolated, tmp_path):
+    """With none chosen, forecaster's run went to "forecaster" and made it MLflow's current
+    experiment (MLFLOW_EXPERIMENT_ID set); the experiment configure chose on another store
+    is none of the new store's, and stays the process's choice."""
+    import mlflow
+    from forecaster.tracking.target import experiment_for_new_run
+
+    def name(experiment_id: str) -> str:
+        return mlflow.MlflowClient().get_experiment(experiment_id).name
+
+    assert name(experiment_for_new_run(mlflow)) == "forecaster"
+    assert "MLFLOW_EXPERIMENT_ID" not in os.environ
+    chosen = tracking.configure(f"sqlite:///{tmp_path / 'a.db'}", "cfg").experiment_id
+    assert os.environ["MLFLOW_EXPERIMENT_ID"] == chosen  # configure chooses, as documented
+    assert name(experiment_for_new_run(mlflow)) == "cfg"
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'b.db'}")
+    assert name(experiment_for_new_run(mlflow)) == "forecaster"
+    assert os.environ["MLFLOW_EXPERIMENT_ID"] == chosen
+
+
+def test_a_logged_fit_says_what_the_fit_used(isolated, frame, tmp_path):
+    """log_fit after set_params logged the run settings set since (max_time=None, another
+    device, a checkpoint folder); calendar="auto" and device="auto" were logged as "auto"
+    only, with nothing saying which features or device the fit used."""
+    import mlflow
+
+    model = make_model(max_epochs=1, max_time=3600.0, calendar="auto")
+    model.fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    fitted = tracking.last_fit().run_id
+    model.set_params(max_time=None, device="cpu", checkpoint_dir=str(tmp_path), progress=True)
+    logged = tracking.log_fit(model, frame, plot=False).run_id
+    assert model.calendar_ and model.device_ in ("cpu", "cuda")
+    for run_id in (fitted, logged):
+        params = mlflow.MlflowClient().get_run(run_id).data.params
+        assert (params["max_time"], params["device"]) == ("3600.0", "auto")
+        assert (params["checkpoint_dir"], params["progress"]) == ("None", "False")
+        assert params["calendar"] == "auto"
+        assert params["calendar_"] == json.dumps(list(model.calendar_))
+        assert params["device_"] == model.device_
+
+
+def test_a_run_with_no_tracking_uri_set_chooses_no_experiment(tmp_path):
+    """With no tracking URI set, a study's run (its own experiment) and a fit's run went to
+    the default store and made their experiment MLflow's current one. In a fresh interpreter:
+    MLflow caches its stores by URI, so the relative default URI could reach an earlier test's
+    folder."""
+    pytest.importorskip("mlflow")
+    script = textwrap.dedent(
+        """
+        import json, os
+        import mlflow
+        from forecaster.tracking.target import experiment_for_new_run
+
+        ids = [experiment_for_new_run(mlflow, "study"), experiment_for_new_run(mlflow)]
+        names = [mlflow.MlflowClient().get_experiment(i).name for i in ids]
+        print(json.dumps({
+            "names": names,
+            "chosen": os.environ.get("MLFLOW_EXPERIMENT_ID"),
+            "uri": mlflow.get_tracking_uri(),
+        }))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got == {
+        "names": ["study", "forecaster"],
+        "chosen": None,
+        "uri": tracking.DEFAULT_TRACKING_URI,
+    }

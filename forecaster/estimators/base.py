@@ -185,13 +185,12 @@ class RecurrentEstimator(BaseEstimator):
         return {**copy.deepcopy(fitted), **run}
 
     def resolved_params(self) -> dict[str, Any]:
-        """What ``fit`` chose for the parameters it resolves on the data, named as the fitted
-        attributes, JSON-able (only those this estimator has; empty before ``fit``):
-        ``lookback_``, ``freq_`` (text), ``target_transform_``, ``ema_decay_`` (None: no
-        weight averaging), ``linear_skip_`` and ``segment_length_`` (the fitted network's; the
-        latter with ``head="segment"`` only) and ``baseline_`` (the blend chosen on
-        validation, None for the network alone). MLflow runs log them as
-        params, pipeline runs write them into ``summary.json``.
+        """What ``fit`` chose for the parameters it resolves on the data or the machine, named as
+        the fitted attributes, JSON-able (only those it has; empty before ``fit``): ``lookback_``,
+        ``freq_`` (text), ``target_transform_``, ``ema_decay_`` (None: no weight averaging),
+        ``calendar_`` (a list), ``device_`` (None: loaded), the network's ``linear_skip_`` and
+        ``segment_length_`` (``head="segment"`` only), ``baseline_`` (None: the network alone).
+        MLflow runs log them as params, pipeline runs write them into ``summary.json``.
 
         Examples
         --------
@@ -200,10 +199,11 @@ class RecurrentEstimator(BaseEstimator):
         {}
         """
         fitted = self.__dict__
-        names = ("lookback_", "freq_", "target_transform_", "ema_decay_")
+        names = ("lookback_", "freq_", "target_transform_", "ema_decay_", "calendar_", "device_")
         chosen: dict[str, Any] = {name: fitted[name] for name in names if name in fitted}
-        if chosen.get("freq_") is not None:
-            chosen["freq_"] = str(chosen["freq_"])
+        for name, plain in (("freq_", str), ("calendar_", list)):  # JSON-able
+            if chosen.get(name) is not None:
+                chosen[name] = plain(chosen[name])
         network = fitted.get("network_")
         if network is not None:
             if hasattr(network, "linear_skip"):

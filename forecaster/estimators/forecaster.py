@@ -238,8 +238,8 @@ class RNNForecaster(
         The target transform and weight-average decay used (``"auto"`` resolved on the data).
     target_lambdas_ : numpy.ndarray or None
         Box-Cox lambdas, shape ``(n_series, n_targets)`` (``target_transform="boxcox"`` only).
-    calendar_ : tuple of str
-        The calendar features used.
+    calendar_, device_ : tuple of str, str
+        The calendar features used; the device trained on (``"auto"`` resolved; None: loaded).
     static_encoding_ : StaticEncoding or None
         The vocabularies and statistics of the static covariates (None without).
     keys_ : polars.DataFrame
@@ -552,7 +552,7 @@ class RNNForecaster(
             seed=seed,
             callbacks=epoch_callbacks,
         )
-        self.network_ = network
+        self.network_, self.device_ = network, str(device)
         self.lookback_ = lookback
         self.scaler_ = scaler
         self.target_lambdas_ = lambdas

@@ -102,6 +102,9 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     ema_decay_ : float or None
         The weight-average decay used (``ema_decay="auto"`` resolved; :meth:`resolved_params`
         gathers what ``fit`` resolved).
+    device_ : str
+        The device the network was trained on (``device="auto"`` resolved, e.g. ``"cpu"``;
+        not saved: None after :func:`forecaster.load`).
     fitted_params_ : dict
         The parameters of the last successful fit; :func:`forecaster.save` writes them.
 
@@ -276,7 +279,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
             callbacks=epoch_callbacks,
         )
         # the fitted state, set only now that training succeeded (see _fitting)
-        self.network_, self.history_ = network, history
+        self.network_, self.history_, self.device_ = network, history, str(device)
         self.n_channels_, self.lookback_ = X3.shape[2], X3.shape[1]
         self.y_ndim_, self.horizon_ = y.ndim, y2.shape[1]
         self.x_mean_, self.x_scale_ = x_mean, x_scale

@@ -173,7 +173,8 @@ class _EstimatorState:
         history = state.config.get("history", [])
         if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
             raise StateError(f"the history in {CONFIG} is not a list of records")
-        estimator.network_, estimator.stopped_by_ = network.eval(), None  # not saved: unknown
+        estimator.network_ = network.eval()
+        estimator.stopped_by_ = estimator.device_ = None  # not saved: unknown
         estimator.history_ = history
         estimator.fitted_params_ = copy.deepcopy(estimator.get_params(deep=False))
         if "feature_names_in" in state.config:

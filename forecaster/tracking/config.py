@@ -161,6 +161,9 @@ class TrackingState:
         Depth of :func:`~forecaster.tracking.blocks.paused` blocks (fits are not logged when > 0).
     target : TrackingTarget or None
         What :func:`~forecaster.tracking.target.configure` set.
+    defaults : dict
+        ``(tracking URI, experiment name) -> experiment ID`` of the experiments runs went to
+        when none was chosen (not made MLflow's current experiment).
     fallback_dir : pathlib.Path or None
         Root of the fallback folders, when configured.
     fitted_runs : set of str
@@ -182,6 +185,7 @@ class TrackingState:
         with self.lock:
             self.paused = 0
             self.target: TrackingTarget | None = None
+            self.defaults: dict[tuple[str, str], str] = {}  # (uri, name) -> experiment ID
             self.fallback_dir: Path | None = None
             self.fitted_runs: set[str] = set()  # active runs that already hold a fit
             self.last: Any = None  # a runs.FitLog

@@ -93,18 +93,20 @@ def param_value(value: Any) -> str:
 
 def estimator_params(estimator: Any, prefix: str = "") -> dict[str, str]:
     """The estimator's parameters (and class name) as params, names prefixed: those a fitted
-    forecaster was trained with (``fitted_params()``; ``set_params`` after the fit does not
-    change what its run says), else ``get_params()``."""
+    forecaster was trained with (``fitted_params_``, run settings such as ``device`` and
+    ``max_time`` included; ``set_params`` after the fit does not change what its run says),
+    else ``get_params()``."""
     params = {f"{prefix}{k}": param_value(v) for k, v in _trained_with(estimator).items()}
     params[f"{prefix}estimator"] = type(estimator).__name__
     return params
 
 
 def _trained_with(estimator: Any) -> dict[str, Any]:
-    """The parameters a fitted forecaster was trained with (``fitted_params()``), else
-    ``get_params()``."""
-    fitted = getattr(estimator, "fitted_params", None)
-    return dict(fitted() if callable(fitted) else estimator.get_params(deep=False))
+    """The parameters a fitted forecaster was trained with (``fitted_params_``: all of them as
+    the fit started, where ``fitted_params()`` takes the run settings as they are now, for
+    :func:`forecaster.save`), else ``get_params()``."""
+    fitted = getattr(estimator, "fitted_params_", None)
+    return dict(fitted if isinstance(fitted, dict) else estimator.get_params(deep=False))
 
 
 def resolved_params(estimator: Any, prefix: str = "") -> dict[str, str]:

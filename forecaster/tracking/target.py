@@ -5,10 +5,14 @@ Otherwise the default is ``sqlite:///mlflow/mlflow.db`` relative to the working 
 artifacts under ``mlflow/artifacts`` (set explicitly on the experiments created here, because
 MLflow's own default differs between versions). Runs go to the experiment set with
 ``mlflow.set_experiment`` (or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``) with a
-tracking URI that was set explicitly, else to the experiment ``"forecaster"``. The experiment
-chosen with ``mlflow.set_experiment`` is read from ``MLFLOW_EXPERIMENT_ID``, which
-``mlflow.set_experiment`` sets (MLflow's documented environment variables; no private MLflow
-state is read).
+tracking URI that was set explicitly (or the one :func:`configure` chose, on its store), else
+to the experiment ``"forecaster"``. The experiment chosen with ``mlflow.set_experiment`` is
+read from ``MLFLOW_EXPERIMENT_ID``, which ``mlflow.set_experiment`` sets (MLflow's documented
+environment variables; no private MLflow state is read). After a switch to another store,
+the ID :func:`configure` chose counts only when it names an experiment of the new store (the
+user chose it there: IDs of two SQLite stores coincide). Only :func:`configure` calls
+``mlflow.set_experiment``: a run forecaster starts never changes the process's choice, so the
+user's own ``mlflow.start_run()`` afterwards goes where it went before.
 """
 
 from __future__ import annotations
@@ -261,7 +265,11 @@ def _experiment_location(uri: str, name: str) -> str | None:
 
 
 def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
-    """Experiment ID for a run started here (no active run): see the module docstring."""
+    """Experiment ID for a run started here (no active run): see the module docstring.
+
+    Nothing of MLflow's process state changes but the tracking URI when none was set
+    (:func:`mlflow.set_experiment` is not called: the user's own ``mlflow.start_run()``
+    afterwards goes where it went before)."""
     with state.lock:
         uri_set = mlflow.is_tracking_uri_set()
         scoped = _scope_on(mlflow) if uri_set else None
@@ -269,19 +277,32 @@ def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
             return scoped
         if experiment is not None:
             if not uri_set:
-                return configure(experiment=experiment).experiment_id
+                uri = default_tracking_uri()
+                return _resolved_target(mlflow, uri, experiment, choose=False).experiment_id
             uri = mlflow.get_tracking_uri()
             client = mlflow.MlflowClient(uri)
             return _ensure_experiment(client, experiment, _experiment_location(uri, experiment))
         target = state.target
-        if target is not None and uri_set and target.tracking_uri == mlflow.get_tracking_uri():
-            # MLflow's current experiment: ours, unless mlflow.set_experiment chose another
-            return _chosen_experiment(mlflow) or target.experiment_id
-        if target is None and uri_set:
-            chosen = _chosen_experiment(mlflow)
+        if uri_set:
+            chosen = _chosen_experiment(mlflow, target)
             if chosen is not None:
                 return chosen
-        return configure(mlflow.get_tracking_uri() if uri_set else None).experiment_id
+            if target is not None and target.tracking_uri == mlflow.get_tracking_uri():
+                return target.experiment_id
+        return _default_experiment(mlflow, mlflow.get_tracking_uri() if uri_set else None)
+
+
+def _default_experiment(mlflow: Any, uri: str | None) -> str:
+    """The ID of the experiment runs go to when none is chosen: ``MLFLOW_EXPERIMENT_NAME`` or
+    ``"forecaster"`` on ``uri`` (default :func:`default_tracking_uri`, then set as MLflow's
+    tracking URI), created when missing, not made MLflow's current experiment; remembered
+    per store and name (``state.defaults``)."""
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    found = None if uri is None else state.defaults.get((uri, name))
+    if found is None:  # resolved (and the URI set) on first use
+        target = _resolved_target(mlflow, uri or default_tracking_uri(), name, choose=False)
+        found = state.defaults[(target.tracking_uri, name)] = target.experiment_id
+    return found
 
 
 def _scope_on(mlflow: Any) -> str | None:
@@ -293,20 +314,44 @@ def _scope_on(mlflow: Any) -> str | None:
     return scoped.experiment_id
 
 
-def _chosen_experiment(mlflow: Any) -> str | None:
+def _chosen_experiment(mlflow: Any, target: TrackingTarget | None) -> str | None:
     """The experiment ID chosen by the user, or None: ``MLFLOW_EXPERIMENT_ID`` (which
     ``mlflow.set_experiment`` sets, so it also names the experiment chosen in this process),
     else the experiment named by ``MLFLOW_EXPERIMENT_NAME`` (created when missing, as MLflow
-    does)."""
+    does).
+
+    The ID :func:`configure` chose (``target``) on another store than MLflow's current one
+    counts only when it names an experiment of the current store: the user chose it there
+    with ``mlflow.set_experiment`` (IDs of two SQLite stores coincide), as MLflow's own
+    ``start_run`` would use it; else it is left over from that other store."""
+    uri = mlflow.get_tracking_uri()
     chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
-    if chosen:
+    if chosen and not (
+        target is not None
+        and chosen == target.experiment_id
+        and target.tracking_uri != uri
+        and not _is_experiment(mlflow.MlflowClient(uri), chosen)
+    ):
         return chosen
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if not name:
         return None
-    client = mlflow.MlflowClient(mlflow.get_tracking_uri())
+    client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(name)
     return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def _is_experiment(client: Any, experiment_id: str) -> bool:
+    """Whether the store of ``client`` has the active experiment ``experiment_id``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.get_experiment(experiment_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return False
+        raise
+    return found is not None and found.lifecycle_stage == "active"
 
 
 def create_run(

@@ -1479,3 +1479,19 @@ def test_the_fallback_record_names_the_parameters_the_model_was_fitted_with():
     params = fit_record(model, None, {}, None)["params"]
     assert (params["hidden_size"], params["lr"]) == ("4", "0.001")
     assert {k: v for k, v in estimator_params(model).items() if k != "estimator"} == params
+
+
+def test_logged_params_are_the_run_settings_the_fit_used_not_those_set_after(tmp_path):
+    """fitted_params() takes the run settings (device, max_time, checkpoint_dir, ...) as they
+    are now, which is what save writes: a log_fit after set_params logged max_time=None,
+    device=cuda and a checkpoint folder the fit never used."""
+    from forecaster.tracking.records import estimator_params, fit_record
+
+    model = tiny_model(max_time=3600.0, device="cpu").fit(FRAME)
+    model.set_params(max_time=None, device="cuda", checkpoint_dir=str(tmp_path), progress=True)
+    params = estimator_params(model)
+    used = {"max_time": "3600.0", "device": "cpu", "checkpoint_dir": "None", "progress": "False"}
+    assert {k: params[k] for k in used} == used
+    assert {k: v for k, v in params.items() if k != "estimator"} == fit_record(
+        model, None, {}, None
+    )["params"]
