@@ -4,7 +4,7 @@ scaling and windows.
 Modules, in import order: ``frames`` (reading frames, schemas), ``checks`` (roles, keys,
 values), ``times`` (time columns and time points), ``frequency``, ``steps`` (future times),
 ``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``panel``, ``calendar``,
-``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
+``scaling_tensors``, ``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
 :mod:`forecaster.datasets`) is imported on demand.
 """
 
