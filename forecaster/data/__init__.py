@@ -10,7 +10,12 @@ values), ``times`` (time columns and time points), ``frequency``, ``steps`` (fut
 
 from __future__ import annotations
 
-from forecaster.data.calendar import CALENDAR_FEATURES, calendar_features, calendar_values
+from forecaster.data.calendar import (
+    CALENDAR_FEATURES,
+    calendar_features,
+    calendar_for_freq,
+    calendar_values,
+)
 from forecaster.data.checks import check_roles, check_unique_keys, check_values
 from forecaster.data.frames import (
     check_schema,
@@ -56,6 +61,7 @@ __all__ = [
     "ValidatedFrame",
     "Windows",
     "calendar_features",
+    "calendar_for_freq",
     "calendar_values",
     "check_roles",
     "check_schema",
