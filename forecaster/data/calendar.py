@@ -115,9 +115,7 @@ calendar='auto' (('dayofweek', 'dayofyear') for 1d).
     return calendar_for_freq(calendar, freq)
 
 
-def calendar_for_freq(
-    calendar: str | Sequence[str] | None, freq: Frequency
-) -> tuple[str, ...]:
+def calendar_for_freq(calendar: str | Sequence[str] | None, freq: Frequency) -> tuple[str, ...]:
     """The calendar features of ``calendar`` for data sampled every ``freq``, checked as
     :func:`calendar_features` checks them, without the time column: an estimator whose
     ``freq`` is declared checks its ``calendar`` with it before any data is read.
