@@ -96,9 +96,9 @@ class ScalingTensors(tuple[torch.Tensor, torch.Tensor]):
             rows, known = match_keys(self.keys, ids, name)
             same = bool(known.all() and (rows == np.arange(n)).all())
         if not same:
+            mine, theirs = self.keys[name].to_list(), panel.keys[panel.id_name].to_list()
             raise DataValidationError(
-                f"The scaling tensors are for the series {format_list(self.keys[name])} "
-                f"(row i scales series i), got windows of a panel of the series "
-                f"{format_list(panel.keys[panel.id_name])}: each series would be scaled with "
-                f"another one's statistics. {advice}"
+                f"The scaling tensors are for the series {format_list(mine)} (row i scales "
+                f"series i), got windows of a panel of the series {format_list(theirs)}: each "
+                f"series would be scaled with another one's statistics. {advice}"
             )
