@@ -26,13 +26,17 @@ class ScalingTensors(tuple[torch.Tensor, torch.Tensor]):
     """``(center, scale)``: float32 tensors ``(n_series, n_features)``, a pair that unpacks as
     a tuple, with the ids of the series their rows scale and the names of their columns.
 
-    Attributes
+    Parameters
     ----------
+    center, scale : torch.Tensor
+        float32, ``(n_series, n_features)``: row ``i`` scales series ``i`` as
+        ``(x - center) / scale``.
     keys : polars.DataFrame or None
-        One id column, row ``i`` the series that row ``i`` scales; None for a scaler without
-        keys (it matches series by position: only their number is checked).
+        One id column, row ``i`` the series that row ``i`` scales (kept as the attribute
+        ``keys``); None for a scaler without keys (it matches series by position: only their
+        number is checked).
     columns : list of str
-        The columns the tensors' columns scale, in order.
+        The columns the tensors' columns scale, in order (the attribute ``columns``).
 
     Examples
     --------
@@ -63,6 +67,12 @@ class ScalingTensors(tuple[torch.Tensor, torch.Tensor]):
     def check_panel(self, panel: Panel) -> None:
         """Refuse a panel whose series (by id, in order) or columns are not those of the
         tensors' rows and columns, saying how to build tensors for it.
+
+        Parameters
+        ----------
+        panel : Panel
+            The panel of the windows to scale (:attr:`Windows.panel
+            <forecaster.data.windows.Windows.panel>`).
 
         Raises
         ------
