@@ -144,10 +144,19 @@ def test_datasets_dir_missing_package_data_says_how_to_fix(
     with pytest.raises(DataValidationError, match=f"export {DATASETS_DIR_ENV}=") as info:
         datasets_dir()
     assert str(missing) in str(info.value)
-    # the distribution's name: `pip install --force-reinstall forecaster` installs another project
-    assert "pip install --force-reinstall forecaster-rnn`" in str(info.value)
+    # From the wheel or a clone (installation.md): the package index has no forecaster-rnn, and
+    # `pip install --force-reinstall forecaster` installs another project (was: advised
+    # `pip install --force-reinstall forecaster-rnn`, which fails).
+    advice = "`pip install --force-reinstall --no-deps <the forecaster_rnn wheel, or a clone's"
+    assert advice in str(info.value) and "not on the package index" in str(info.value)
+    assert "--force-reinstall forecaster-rnn" not in str(info.value)
     with pytest.raises(DataValidationError, match="lacks its data files"):
         load_stocks(["MSFT"])
+    monkeypatch.setenv(DATASETS_DIR_ENV, str(tmp_path))  # a data folder without the file
+    missing_file = pytest.raises(DataValidationError, match="nothing does not exist")
+    with missing_file as info, datasets._bundled_path("stocks", "nothing"):
+        pass
+    assert advice in str(info.value) and "forecaster-rnn" not in str(info.value)
 
 
 def test_package_data_inside_an_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -455,6 +455,39 @@ def test_pip_commands_name_the_distribution_not_the_import_name() -> None:
     assert not wrong, f"name the distribution forecaster-rnn: {wrong}"
 
 
+# A pip command that would fetch this package from the package index, which does not have it
+# (installation.md): a reinstall or an upgrade by the distribution's name (an extra of the
+# installed package, `pip install "forecaster-rnn[track]"`, resolves without the index).
+FROM_THE_INDEX = re.compile(
+    r"pip install\b[^\n`]*?(?:-U|--upgrade|--force-reinstall)\b[^\n`]*?[ \t][\"']?"
+    r"(?:forecaster-rnn|\{DISTRIBUTION\})(?![\w-])"
+)
+
+
+def test_pip_commands_do_not_fetch_the_package_from_the_index() -> None:
+    """was: "pip install --force-reinstall forecaster-rnn" (missing data sets) and "pip install
+    -U forecaster-rnn" (a model of a newer format) in messages: the index has no such package;
+    reinstall from the wheel or a clone."""
+    for text in (
+        "pip install -U forecaster-rnn",
+        "(`pip install --force-reinstall {DISTRIBUTION}`)",
+        'pip install --upgrade "forecaster-rnn[track]"',
+    ):
+        assert FROM_THE_INDEX.search(text), text
+    for text in (
+        'pip install "forecaster-rnn[track]"',
+        "pip install -U dist/forecaster_rnn-*.whl",
+        "pip install --force-reinstall --no-deps <the forecaster_rnn wheel>",
+    ):
+        assert not FROM_THE_INDEX.search(text), text
+    wrong = [
+        f"{name}:{text.count(chr(10), 0, match.start()) + 1}: {match.group(0)}"
+        for name, text in texts_naming_the_package().items()
+        for match in FROM_THE_INDEX.finditer(text)
+    ]
+    assert not wrong, f"install forecaster-rnn from its wheel or a clone: {wrong}"
+
+
 def _line_of(text: str, at: int) -> str:
     """The line of the offset ``at`` and the line above it."""
     start = text.rfind("\n", 0, max(text.rfind("\n", 0, at), 0)) + 1

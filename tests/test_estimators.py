@@ -882,6 +882,20 @@ def test_calendar_needs_a_temporal_time_column():
         model.fit(frame)
 
 
+def test_a_declared_freq_checks_the_calendar_without_data():
+    """Was: validate_params accepted freq='1bd' with calendar=['hour'] (a spec's --dry-run
+    exited 0), and only fit, after reading the data, refused the pair."""
+    for params, message in (
+        ({"freq": "1bd", "calendar": ["hour"]}, r"'hour' repeats every day, .* every 1bd"),
+        ({"freq": "1y", "calendar": "auto"}, r"calendar='auto' finds no calendar feature"),
+        ({"freq": 2, "calendar": "auto"}, r"freq='2i' is a step of integer time columns"),
+    ):
+        with pytest.raises(DataValidationError, match=message):
+            RNNForecaster(target="y", **params).validate_params()
+    for params in ({"freq": "1bd", "calendar": "auto"}, {"freq": "auto", "calendar": ["hour"]}):
+        RNNForecaster(target="y", **params).validate_params()
+
+
 def test_log_transform_is_training_on_the_log_scale():
     frame = seasonal_frame(n_series=2).with_columns(pl.col("y").exp() / 1e4)
     logged = forecaster(target_transform="log").fit(frame)

@@ -195,14 +195,32 @@ def test_regressor_intervals(tmp_path):
     loaded = forecaster.load(model.save(tmp_path / "r"))
     again = loaded.predict_interval(X[250:], level=80)
     assert np.array_equal(again[0], lo) and np.array_equal(again[1], hi)
-    for several in ([80, 95], None):  # one (lo, hi) pair: one level (was a bare ValueError)
+    for several in ([80, 95], (80, 95), np.array([80, 95])):  # one (lo, hi) pair: one level
         with pytest.raises(DataValidationError, match=r"takes one level.*once per level"):
             model.predict_interval(X[250:], level=several)
-    assert np.array_equal(model.predict_interval(X[250:], level=[80])[0], lo)
+    for one in ([80], (80.0,), np.array([80])):
+        assert np.array_equal(model.predict_interval(X[250:], level=one)[0], lo)
     model.calibrate(X[200:210], y[200:210])  # 10 residuals: a 95 % interval needs 19
     advice = r"19\)\. Calibrate on more windows held out from fit: model\.calibrate\(X_cal, y_cal\)"
     with pytest.raises(DataValidationError, match=advice):  # was the forecaster's folds=
         model.predict_interval(X[250:], level=95)
+
+
+def test_regressor_interval_level_gets_a_one_level_message():
+    """Was: level=True or '80' said "Pass a list, e.g. level=[80, 95]", and that list was then
+    refused ("predict_interval takes one level"). The level is checked before anything else."""
+    model, X = RNNRegressor(), np.zeros((2, 4, 1))
+    for bad, got in (
+        (True, r"True \(a bool\)"),
+        ("80", r"'80' \(a string\)"),
+        (None, r"None \(NoneType\)"),
+        (0.8, "0.8"),
+        ([True], r"True \(a bool\)"),
+    ):
+        message = rf"^level must be a finite number in \(1, 100\), got {got}\..*80 for an 80 %"
+        with pytest.raises(DataValidationError, match=message) as caught:
+            model.predict_interval(X, level=bad)
+        assert "Pass a list" not in str(caught.value)
 
 
 def test_split_conformal_coverage_within_finite_sample_bound():

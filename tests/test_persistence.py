@@ -721,7 +721,9 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], object], str]] = {
     "newer-version": (
         lambda d: edit_saved_config(d, lambda c: c.update(format_version=FORMAT_VERSION + 1)),
         rf"written with model format {FORMAT_VERSION + 1} by forecaster .*reads model formats "
-        rf"1 to {FORMAT_VERSION}\. Upgrade forecaster to load it \(pip install -U forecaster-rnn\)",
+        rf"1 to {FORMAT_VERSION}\. Upgrade forecaster to load it, from a newer wheel or a clone "
+        r"\(`pip install --upgrade <the newer forecaster_rnn wheel, or a clone's folder>`; "
+        r"forecaster-rnn is not on the package index\)",  # was: pip install -U forecaster-rnn
     ),
     "version-zero": (
         lambda d: edit_saved_config(d, lambda c: c.update(format_version=0)),

@@ -1071,6 +1071,19 @@ def test_backtest_level_a_saved_model_cannot_give_exits_2(
     assert not out.exists()
 
 
+def test_a_calendar_the_declared_freq_cannot_show_is_a_spec_error(tmp_path, capsys):
+    """Was: `run --dry-run` exited 0 and the run read the data, then exited 3 ("invalid data:
+    calendar feature 'hour' repeats every day")."""
+    series = 'targets = ["close"]\nfreq = "1bd"\nmissing = "ffill"'
+    spec = write(tmp_path, MINIMAL.replace('targets = ["close"]', series) + "[model]\n")
+    spec.write_text(spec.read_text() + 'calendar = ["hour"]\n')
+    message = r"key 'model.calendar': calendar feature 'hour' repeats every day, .* every 1bd"
+    with pytest.raises(SpecError, match=message):
+        load_spec(spec)
+    code, err = run_cli(capsys, "run", str(spec), "--dry-run")
+    assert code == 2 and re.search(message, err), err
+
+
 def test_backtest_level_the_spec_model_cannot_give_exits_2(tmp_path, capsys):
     spec = csv_project(tmp_path, rows(), model='loss = "quantile"')
     out = tmp_path / "b.parquet"

@@ -286,6 +286,21 @@ def test_run_forecast_png_honours_plot_series(fitted, tmp_path, plot_series, axe
         assert png_height(path) == round(100 * (0.4 + 2.2 * axes))
 
 
+def test_run_forecast_png_draws_every_target(tmp_path):
+    """Was: forecast.png of a run drew the first three targets only (stocks_ohlcv's open, high,
+    low, never close). One column per target, 4.5 inches at 100 dpi each."""
+    names = ["open", "high", "low", "close"]
+    history = panel(2).with_columns(*(pl.col("y").alias(n) for n in names)).drop("y")
+    forecast = seasonal_naive(history, 6, m=24, target=names, id_col="id", freq=1)
+    model = types.SimpleNamespace(
+        target=names, id_col="id", time_col="time", horizon=6, lookback_=24
+    )
+    path = tmp_path / "forecast.png"
+    assert write_forecast_plot(history, forecast, model, path, 2)
+    assert int.from_bytes(path.read_bytes()[16:20], "big") == round(100 * 4.5 * len(names))
+    assert png_height(path) == round(100 * (0.4 + 2.2 * 2))
+
+
 def test_several_targets_are_drawn_in_columns():
     history = panel(2).with_columns((-pl.col("y")).alias("z"))
     fc = seasonal_naive(history, 6, m=24, target=["y", "z"], id_col="id", freq=1, level=[80])

@@ -394,6 +394,58 @@ def test_tensors_for_a_panel_follow_its_series_and_scale_gathered_batches_alike(
     np.testing.assert_allclose(batch.x.numpy(), expected.x.numpy(), rtol=1e-6)
 
 
+def test_batches_refuse_the_tensors_of_another_panels_series():
+    """Was: ``batches(scaling=scaler.tensors(device))`` over another panel scaled its series by
+    position with the fitted series' statistics (c with a's, d with b's), without an error."""
+    fitted = Panel.from_frame(
+        _frame(["a", "b"], [1.0, 2.0, 3.0, 1000.0, 1001.0, 1002.0], [5.0] * 6),
+        target="y",
+        time_col="t",
+        id_col="id",
+        covariates="x",
+    )
+    scaler = PanelScaler("standard").fit(fitted)
+    tensors = scaler.tensors("cpu")
+    batch = next(make_windows(fitted, 2, 1).batches(4, shuffle=False, scaling=tensors))
+    np.testing.assert_allclose(batch.x[:, :, 0].abs().max(), 1.2247, rtol=1e-4)  # its own
+    other = _frame(["c", "d"], [1000.0, 1001.0, 1002.0, 1.0, 2.0, 3.0], [5.0] * 6)
+    panels = {
+        r"the series 'a', 'b' .* the series 'c', 'd'": Panel.from_frame(
+            other, target="y", time_col="t", id_col="id", covariates="x"
+        ),
+        r"the series 'a', 'b' .* the series 'b', 'a'": Panel.from_frame(
+            _frame(["b", "a"], [1000.0, 1001.0, 1002.0, 1.0, 2.0, 3.0], [5.0] * 6),
+            target="y",
+            time_col="t",
+            id_col="id",
+            covariates="x",
+        ),
+        r"columns \['y', 'x'\], got .*\['x', 'y'\]": Panel.from_frame(
+            other, target="x", time_col="t", id_col="id", covariates="y"
+        ),
+    }
+    for message, panel in panels.items():
+        windows = make_windows(panel, 2, 1)
+        with pytest.raises(DataValidationError, match=message + r".*tensors\(device, panel="):
+            next(windows.batches(4, seed=0, scaling=tensors))
+        with pytest.raises(DataValidationError, match=message):
+            windows.gather([0], scaling=tensors)
+    reordered_panel = panels[r"the series 'a', 'b' .* the series 'b', 'a'"]
+    own = next(
+        make_windows(reordered_panel, 2, 1).batches(
+            4, shuffle=False, scaling=scaler.tensors("cpu", panel=reordered_panel)
+        )
+    )
+    np.testing.assert_allclose(own.x[:, :, 0].abs().max(), 1.2247, rtol=1e-4)
+    # A scaler without keys matches by position: the same number of series passes.
+    legacy = {k: v for k, v in scaler.to_dict().items() if k != "keys"}
+    positional = PanelScaler.from_dict(legacy).tensors("cpu")
+    next(make_windows(reordered_panel, 2, 1).batches(4, seed=0, scaling=positional))
+    one = Panel.from_frame(other.head(3), target="y", time_col="t", id_col="id", covariates="x")
+    with pytest.raises(DataValidationError, match=r"for 2 series .* panel of 1 series"):
+        make_windows(one, 2, 1).gather([0], scaling=positional)
+
+
 def test_a_scaler_restored_with_or_without_keys():
     fitted = _frame(["a", "b"], [1.0, 2.0, 3.0, 100.0, 200.0, 300.0])
     panel = Panel.from_frame(fitted, target="y", time_col="t", id_col="id")

@@ -95,6 +95,10 @@ refused rather than silently giving an interval of nearly zero width."""
 
 LEVEL_HINT = "A level is the nominal coverage in percent: 80 for an 80 % interval, not 0.8."
 
+ONE_LEVEL = Real(low=MIN_LEVEL, high=100.0, low_open=True, high_open=True, hint=LEVEL_HINT)
+"""The rule of one prediction-interval level (a number, not a list: ``predict_interval``, the
+interval scores); the ``level`` parameter of the table takes one or several."""
+
 
 def _size(**kwargs: Any) -> Integer:
     return Integer(low=kwargs.pop("low", 1), high=MAX_SIZE, **kwargs)

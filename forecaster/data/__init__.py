@@ -4,13 +4,18 @@ scaling and windows.
 Modules, in import order: ``frames`` (reading frames, schemas), ``checks`` (roles, keys,
 values), ``times`` (time columns and time points), ``frequency``, ``steps`` (future times),
 ``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``panel``, ``calendar``,
-``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
+``scaling_tensors``, ``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
 :mod:`forecaster.datasets`) is imported on demand.
 """
 
 from __future__ import annotations
 
-from forecaster.data.calendar import CALENDAR_FEATURES, calendar_features, calendar_values
+from forecaster.data.calendar import (
+    CALENDAR_FEATURES,
+    calendar_features,
+    calendar_for_freq,
+    calendar_values,
+)
 from forecaster.data.checks import check_roles, check_unique_keys, check_values
 from forecaster.data.frames import (
     check_schema,
@@ -56,6 +61,7 @@ __all__ = [
     "ValidatedFrame",
     "Windows",
     "calendar_features",
+    "calendar_for_freq",
     "calendar_values",
     "check_roles",
     "check_schema",

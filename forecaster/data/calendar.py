@@ -11,7 +11,7 @@ from forecaster._validation import CALENDAR_FEATURES, check
 from forecaster.data.frequency import FIXED_UNITS_NS, Frequency, canonical_frequency
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["CALENDAR_FEATURES", "calendar_features", "calendar_values"]
+__all__ = ["CALENDAR_FEATURES", "calendar_features", "calendar_for_freq", "calendar_values"]
 
 # CALENDAR_FEATURES (from the parameter table): calendar features, each encoded as a sine/cosine
 # pair of its position in its cycle: ``minute`` of the hour, ``hour`` of the day (time of day,
@@ -111,6 +111,34 @@ calendar='auto' (('dayofweek', 'dayofyear') for 1d).
             f"calendar={calendar!r} needs a Date or Datetime time column; the time column is "
             f"{time_dtype} (integer steps have no calendar). Convert it (e.g. "
             "pl.from_epoch(...) or .str.to_datetime()) or set calendar=None."
+        )
+    return calendar_for_freq(calendar, freq)
+
+
+def calendar_for_freq(calendar: str | Sequence[str] | None, freq: Frequency) -> tuple[str, ...]:
+    """The calendar features of ``calendar`` for data sampled every ``freq``, checked as
+    :func:`calendar_features` checks them, without the time column: an estimator whose
+    ``freq`` is declared checks its ``calendar`` with it before any data is read.
+
+    Examples
+    --------
+    >>> calendar_for_freq("auto", Frequency.parse("1bd"))
+    ('dayofweek', 'dayofyear')
+    >>> calendar_for_freq(["hour"], Frequency.parse("1bd"))
+    Traceback (most recent call last):
+    ...
+    forecaster.exceptions.DataValidationError: calendar feature 'hour' repeats every day, but \
+the data are sampled every 1bd: it would be constant or aliased. Drop it, or pass \
+calendar='auto' (('dayofweek', 'dayofyear') for 1bd).
+    """
+    calendar = check("calendar", calendar)
+    if calendar is None:
+        return ()
+    if freq.unit == "i":
+        raise DataValidationError(
+            f"calendar={calendar!r} needs a Date or Datetime time column; freq={str(freq)!r} "
+            "is a step of integer time columns, which have no calendar. Declare the frequency "
+            "of a Date or Datetime column (e.g. freq='1d'), or set calendar=None."
         )
     step = canonical_frequency(freq)  # every spelling of a step alike: 24h is 1d, 12mo is 1y
     auto = tuple(  # the features whose cycle is longer than one step

@@ -20,6 +20,7 @@ import forecaster._validation as _validation
 from forecaster._validation import check, resolve_device
 from forecaster.data.frames import format_list, match_keys
 from forecaster.data.panel import Panel
+from forecaster.data.scaling_tensors import ScalingTensors
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
 
@@ -202,7 +203,7 @@ class PanelScaler:
         self.n_fit_rows_ = counts
         self.columns_ = panel.columns
         self.keys_: pl.DataFrame | None = panel.keys.select(panel.id_name)
-        self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._tensors: dict[str, ScalingTensors] = {}
         return self
 
     def _statistics(self, data: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
@@ -338,16 +339,16 @@ class PanelScaler:
         values = self.inverse_transform_values(panel.values, series)
         return _with_values(panel, values)
 
-    def tensors(
-        self, device: str | torch.device, panel: Panel | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def tensors(self, device: str | torch.device, panel: Panel | None = None) -> ScalingTensors:
         """``(center, scale)`` as float32 tensors ``(n_series, n_features)`` on ``device``.
 
         Used to scale gathered batches on the device instead of a scaled copy of the panel
         (:meth:`~forecaster.data.windows.Windows.gather`, whose row ``i`` scales series ``i`` of
         its panel). Without ``panel`` the rows are the fitted series in fit's order (right for
         the panel the scaler was fitted on); with ``panel`` they are that panel's series, found
-        by id and checked as :meth:`rows_of` checks. ``device`` is checked by
+        by id and checked as :meth:`rows_of` checks. The pair carries those series' ids and the
+        columns (:class:`~forecaster.data.scaling_tensors.ScalingTensors`): ``gather`` and
+        ``batches`` refuse it for windows of other series. ``device`` is checked by
         :func:`forecaster._validation.resolve_device`.
         """
         self._check()
@@ -355,12 +356,15 @@ class PanelScaler:
         if panel is not None:
             rows = torch.from_numpy(self.rows_of(panel)).to(device)
             center, scale = self.tensors(device)
-            return center[rows], scale[rows]
+            ids = panel.keys.select(panel.id_name)
+            return ScalingTensors(center[rows], scale[rows], ids, self.columns_)
         key = str(device)
         if key not in self._tensors:
-            self._tensors[key] = (
+            self._tensors[key] = ScalingTensors(
                 torch.as_tensor(self.center_, dtype=torch.float32, device=device),
                 torch.as_tensor(self.scale_, dtype=torch.float32, device=device),
+                getattr(self, "keys_", None),  # a scaler pickled before keys_: by position
+                self.columns_,
             )
         return self._tensors[key]
 

@@ -23,6 +23,7 @@ import torch
 
 from forecaster._validation import Flag, check, describe_value, resolve_device
 from forecaster.data.panel import Panel
+from forecaster.data.scaling_tensors import ScalingTensors
 from forecaster.data.spans import span_sums
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -279,8 +280,10 @@ class Windows:
             Checked by :func:`forecaster._validation.resolve_device`.
         scaling : (center, scale), optional
             Per-series tensors ``(n_series, n_features)``, row ``i`` for series ``i`` of
-            :attr:`panel` (only the shape is checked: build them with ``PanelScaler.tensors(
-            device, panel=windows.panel)``), moved to ``device`` as float32; the batch is scaled.
+            :attr:`panel`, moved to ``device`` as float32; the batch is scaled. Those of
+            ``PanelScaler.tensors`` carry their series and columns, which must be the panel's
+            (``tensors(device, panel=windows.panel)`` builds them for any panel the scaler
+            knows); of another pair only the shape is checked.
         """
         device = resolve_device(device)
         rows_t = torch.from_numpy(self._positions(rows))
@@ -325,6 +328,8 @@ class Windows:
         """``scaling`` as float32 tensors on ``device``, or DataValidationError."""
         if scaling is None:
             return None
+        if isinstance(scaling, ScalingTensors):  # its series and columns: this panel's?
+            scaling.check_panel(self.panel)
         shape = (self.panel.n_series, self.panel.n_features)
         pair = isinstance(scaling, tuple | list) and len(scaling) == 2
         if not pair or not all(

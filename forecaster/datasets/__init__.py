@@ -49,7 +49,7 @@ from pathlib import Path
 import polars as pl
 
 from forecaster._validation import describe_value
-from forecaster._version import DISTRIBUTION
+from forecaster._version import DISTRIBUTION, REINSTALL
 from forecaster.data.audio import (
     audio_files,
     frame_count,
@@ -141,8 +141,8 @@ def _data_root() -> Traversable:
         raise DataValidationError(
             f"The data bundled with forecaster was not found at {root}: this installation of "
             "the package lacks its data files (a build that dropped the package data?). "
-            f"Reinstall forecaster from a wheel or sdist (`pip install --force-reinstall "
-            f"{DISTRIBUTION}`), or point it at a copy with "
+            f"Reinstall forecaster from its wheel or a clone ({REINSTALL}; {DISTRIBUTION} is "
+            "not on the package index), or point it at a copy with "
             f"`export {DATASETS_DIR_ENV}=/path/to/data` (a folder with stocks/ and audio/ inside, "
             "e.g. forecaster/datasets/data in a clone of the repository)."
         )
@@ -199,8 +199,8 @@ def _bundled_path(*parts: str) -> Iterator[Path]:
         raise DataValidationError(
             f"Bundled data file {resource} does not exist. Expected the layout of the package's "
             f"data folder (stocks/, audio/); check ${DATASETS_DIR_ENV} if it is set, or "
-            f"reinstall forecaster (`pip install --force-reinstall {DISTRIBUTION}`) or restore "
-            "the file from git in a clone."
+            f"reinstall forecaster from its wheel or a clone ({REINSTALL}) or restore the file "
+            "from git in a clone."
         )
     if isinstance(resource, Path) or resource.is_file():
         with resources.as_file(resource) as path:
@@ -333,8 +333,8 @@ def load_stocks(tickers: Sequence[str] | None = None) -> pl.DataFrame:
     ======  ==========================================  ========================
 
     Origins, licenses and quirks (e.g. a few rows with zero volume) are in
-    ``forecaster/datasets/data/stocks/README.md`` (also shown by ``forecaster datasets
-    stocks``). The bundled files have no missing values.
+    ``forecaster/datasets/data/stocks/README.md`` (``forecaster datasets stocks`` prints where
+    it is installed). The bundled files have no missing values.
 
     Parameters
     ----------

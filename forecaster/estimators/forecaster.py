@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.data import polars_frame
+from forecaster.data import calendar_for_freq, polars_frame
 from forecaster.data.checks import check_output_names, check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
 from forecaster.data.frequency import Frequency
@@ -149,9 +149,9 @@ class RNNForecaster(
         ``"auto"`` picks them from the frequency. They are computed from the time column
         (Date, or Datetime with or without a time zone: the local clock), so :meth:`predict`
         needs no ``future`` frame for them. A feature whose cycle is not longer than one step
-        (``"hour"`` on daily data, ``"dayofweek"`` on weekly data) is refused, and so is
-        any calendar on an integer time column (see
-        :func:`forecaster.data.calendar.calendar_features`).
+        (``"hour"`` on daily data, ``"dayofweek"`` on weekly data) is refused (by
+        ``validate_params`` when ``freq`` is declared), and so is any calendar on an integer
+        time column (see :func:`forecaster.data.calendar.calendar_features`).
     loss : {"mae", "mse", "huber", "quantile"}, default "mae"
         ``"quantile"``: the pinball loss averaged over ``quantiles``; the network emits one
         value per quantile (they never cross) and the point forecast is the median.
@@ -392,8 +392,8 @@ class RNNForecaster(
                 "always channel independent. Leave channel_independent=None, or pick "
                 "head='direct', 'seq2seq' or 'recursive' to mix the channels."
             )
-        if isinstance(self.freq, str) and self.freq.strip().lower() != "auto":
-            Frequency.parse(self.freq)
+        if self.freq is not None and str(self.freq).strip().lower() != "auto":  # declared:
+            calendar_for_freq(self.calendar, Frequency.parse(self.freq))  # fit's calendar check
         if self.quantiles is not None and self.loss != "quantile":
             raise DataValidationError(
                 f"quantiles={self.quantiles!r} is set with loss={self.loss!r}, which would ignore "

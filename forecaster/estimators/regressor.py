@@ -13,7 +13,7 @@ from sklearn.base import RegressorMixin, clone
 from sklearn.utils.validation import validate_data
 
 from forecaster._hashing import digest_arrays
-from forecaster._validation import check
+from forecaster._validation import ONE_LEVEL
 from forecaster.data.scaling import spread_scale
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
@@ -390,17 +390,19 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         Raises
         ------
         DataValidationError
-            When ``level`` is not one number in (1, 100) (a list of several levels is refused:
-            the method returns one pair), or the model is not calibrated.
+            When ``level`` is not one number in (1, 100) (checked by the rule of one level,
+            ``forecaster._validation.ONE_LEVEL``; a list of several levels is refused: the
+            method returns one pair), or the model is not calibrated.
         """
-        levels = check("level", level)
-        if levels is None or len(levels) != 1:
-            raise DataValidationError(
-                f"predict_interval takes one level (it returns one (lo, hi) pair), got "
-                f"level={level!r}. Call it once per level, e.g. "
-                "[model.predict_interval(X, level=v) for v in (80, 95)]."
-            )
-        (level,) = levels
+        if isinstance(level, list | tuple | np.ndarray) and np.ndim(level) > 0:  # [80]: 80
+            if len(level) != 1:
+                raise DataValidationError(
+                    f"predict_interval takes one level (it returns one (lo, hi) pair), got "
+                    f"level={level!r}. Call it once per level, e.g. "
+                    "[model.predict_interval(X, level=v) for v in (80, 95)]."
+                )
+            level = level[0]
+        level = ONE_LEVEL.check("level", level)
         if "conformal_" not in self.__dict__:
             raise DataValidationError(
                 "predict_interval needs a calibration: call model.calibrate(X_cal, y_cal) "

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from forecaster._validation import LEVEL_HINT, MIN_LEVEL, Real
+from forecaster._validation import ONE_LEVEL, Real
 from forecaster.evaluation.array_metrics import float_values, mase_scale
 from forecaster.exceptions import DataValidationError
 
@@ -35,7 +35,6 @@ __all__ = [
     "winkler_score",
 ]
 
-_LEVEL = Real(low=MIN_LEVEL, high=100.0, low_open=True, high_open=True, hint=LEVEL_HINT)
 _QUANTILE = Real(
     low=0.0, high=1.0, low_open=True, high_open=True, hint="A quantile is a fraction, e.g. 0.9."
 )
@@ -72,7 +71,7 @@ def _bounds(y_true: Any, lo: Any, hi: Any) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _penalised_width(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: Any) -> np.ndarray:
-    alpha = 1.0 - _LEVEL.check("level", level) / 100.0
+    alpha = 1.0 - ONE_LEVEL.check("level", level) / 100.0
     below = np.maximum(lo - a, 0.0)
     above = np.maximum(a - hi, 0.0)
     return (hi - lo) + (2.0 / alpha) * (below + above)

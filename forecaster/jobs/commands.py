@@ -406,7 +406,7 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
 
 
 def datasets_command(args: argparse.Namespace, log: Log) -> int:
-    """List the bundled data sets, or show one (its catalogue row and data card): a table or
+    """List the bundled data sets, or show one (its catalogue row, its data card's path): a table or
     lines of text, one JSON record each with ``--json-logs``, nothing with ``--quiet``."""
     catalogue = datasets.list_datasets()
     if args.name is None:

@@ -477,7 +477,7 @@ def write_forecast_plot(
 ) -> bool:
     """``forecast.png`` of a run, drawn by :func:`forecaster.evaluation.plots.plot_forecast`:
     for the first ``n`` series of the forecast (the spec's ``[output] plot_series``, one row
-    each) and the first three targets (one column each), the last ``4 * horizon + lookback``
+    each) and every target (one column each), the last ``4 * horizon + lookback``
     rows of history, the forecast joined to them and, with ``levels``, its shaded bands.
     False: nothing drawn (``n == 0``, or matplotlib is not installed)."""
     if n == 0:
@@ -487,7 +487,7 @@ def write_forecast_plot(
         figure = plot_forecast(
             frame,
             forecast,
-            target=targets[:3],
+            target=targets,
             id_col=model.id_col,
             time_col=model.time_col,
             levels=list(levels) if levels else None,

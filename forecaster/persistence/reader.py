@@ -230,8 +230,9 @@ class _Reader:
         if is_int(version) and version > FORMAT_VERSION:
             raise ModelFormatError(
                 f"{self.folder} was written with model format {version} by {written}; {reads}. "
-                f"Upgrade forecaster to load it (pip install -U {DISTRIBUTION}), or refit and "
-                "save the model with this version."
+                "Upgrade forecaster to load it, from a newer wheel or a clone (`pip install "
+                f"--upgrade <the newer forecaster_rnn wheel, or a clone's folder>`; {DISTRIBUTION} "
+                "is not on the package index), or refit and save the model with this version."
             )
         if not is_int(version) or version < MIN_FORMAT_VERSION:
             raise ModelFormatError(
