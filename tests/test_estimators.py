@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import re
 import time
 import warnings
 from pathlib import Path
@@ -1327,8 +1328,10 @@ def test_predict_with_a_list_reads_future_covariates_from_the_frame():
 
 def test_one_cutoff_reads_only_the_series_of_its_history():
     """One cutoff read every series of the frame (review): a series that starts after the
-    cutoff was validated and reported dropped. Rows after the horizon are read, as the list
-    path reads them (missing= fills the frame as a whole), so their nulls are filled."""
+    cutoff was validated and reported dropped as too short. Rows after the horizon are read,
+    as the list path reads them (missing= fills the frame as a whole), so their nulls are
+    filled. The series is left out with the warning of a list of cutoffs (it was left out
+    silently)."""
     frame = seasonal_frame(length=200)
     model = forecaster(max_epochs=1, future_covariates="hour", head="seq2seq", baseline="none")
     model.fit(frame)
@@ -1336,10 +1339,15 @@ def test_one_cutoff_reads_only_the_series_of_its_history():
     cutoff = times[150]
     expected = model.predict(frame, cutoff=cutoff)
     newcomer = frame.filter((pl.col("time") > times[190]) & (pl.col("id") == "s0"))
-    newcomer = newcomer.with_columns(id=pl.lit("later"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ForecasterWarning)
+    newcomer = newcomer.with_columns(id=pl.lit("later"), y=pl.lit(None, pl.Float64))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         got = model.predict(pl.concat([frame, newcomer]), cutoff=cutoff)
+    assert [str(w.message) for w in caught] == [
+        "Left out 1 forecast origins with fewer than lookback=48 rows up to their cutoff "
+        "(series ['later'])."
+    ]
+    assert caught[0].filename == __file__
     assert got.equals(expected)
 
 
@@ -1915,3 +1923,74 @@ def test_fit_min_length_is_the_shortest_series_with_a_training_window(size):
         lengths = np.arange(1, 2000)
         room = lengths - validation_steps(size, lengths, horizon) >= lookback + horizon
         assert room.tolist() == (lengths >= fit_min_length(size, lookback, horizon)).tolist()
+
+
+def test_one_cutoff_leaves_out_series_short_before_it_with_the_warning_of_a_list():
+    """predict(frame, cutoff=t) left out a series with no row at or before t silently, and
+    named one with fewer than lookback rows as "shorter than 8 rows"; cutoff=[t] warned
+    "Left out 1 forecast origins ...". Both now give that warning."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1), daily("c", 30, 25, 2)])
+    model = small().fit(frame)
+    for cutoff in (dt.date(2024, 1, 25), dt.date(2024, 2, 3)):  # c: no row, 4 rows up to it
+        one, messages = recorded(lambda cutoff=cutoff: model.predict(frame, cutoff=cutoff))
+        listed, expected = recorded(lambda cutoff=cutoff: model.predict(frame, cutoff=[cutoff]))
+        assert (
+            messages
+            == expected
+            == [
+                "Left out 1 forecast origins with fewer than lookback=8 rows up to their cutoff "
+                "(series ['c'])."
+            ]
+        )
+        assert one.equals(listed.drop("origin"))
+        assert one["id"].unique().sort().to_list() == ["a", "b"]
+
+
+def test_predict_sorts_its_forecasts_by_id_and_time():
+    """The forecasts came in the frame's order of series (b, a, c; ids 10, 2, 1), while the
+    docstring promises (id, time); a list of cutoffs gives each cutoff's block so sorted,
+    in the list's order; a frame of pairs keeps its row order."""
+    frame = pl.concat([daily("b", 0, 40), daily("a", 10, 30, 1), daily("c", 5, 25, 2)])
+    model = small().fit(frame)
+    forecast = model.predict(frame)
+    assert forecast["id"].unique(maintain_order=True).to_list() == ["a", "b", "c"]
+    assert forecast.equals(forecast.sort("id", "time"))
+    shuffled = model.predict(frame.sample(fraction=1.0, shuffle=True, seed=0))
+    assert shuffled.equals(forecast)
+    assert model.predict(frame, cutoff=dt.date(2024, 1, 30)).equals(
+        model.predict(frame, cutoff=dt.date(2024, 1, 30)).sort("id", "time")
+    )
+    numbers = frame.with_columns(pl.col("id").replace_strict({"a": 2, "b": 10, "c": 1}))
+    ids = small().fit(numbers).predict(numbers)["id"].unique(maintain_order=True).to_list()
+    assert ids == [1, 2, 10]
+    later, earlier = dt.date(2024, 2, 5), dt.date(2024, 1, 30)
+    blocks = model.predict(frame, cutoff=[later, earlier])
+    assert blocks.select("origin", "id").gather_every(4).rows() == [  # horizon 4
+        (dt.date(2024, 2, 5), "a"),
+        (dt.date(2024, 2, 5), "b"),
+        (dt.date(2024, 1, 30), "c"),  # c ends on 2024-01-30
+        (dt.date(2024, 1, 30), "a"),
+        (dt.date(2024, 1, 30), "b"),
+        (dt.date(2024, 1, 30), "c"),
+    ]
+    pairs = pl.DataFrame({"id": ["c", "a"], "time": [earlier, later]})
+    assert model.predict(frame, cutoff=pairs)["id"].unique(maintain_order=True).to_list() == [
+        "c",
+        "a",
+    ]
+
+
+def test_repeated_cutoffs_are_refused():
+    """cutoff=[t, t] and a cutoff frame with a pair twice gave every forecast twice."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    t = dt.date(2024, 2, 5)
+    twice = re.escape("more than once: [datetime.date(2024, 2, 5)].")
+    for cutoff in ([t, t], [t, "2024-02-05", dt.date(2024, 2, 6)]):
+        with pytest.raises(DataValidationError, match=rf"{twice}.*sorted\(set\(cutoffs\)\)"):
+            model.predict(frame, cutoff=cutoff)
+    pairs = pl.DataFrame({"id": ["a", "b", "a"], "time": [t, t, t]})
+    pair = re.escape("repeats 1 (id, time) value: [('a', datetime.date(2024, 2, 5))] (2 rows)")
+    with pytest.raises(DataValidationError, match=rf"{pair}.*unique\(maintain_order=True\)"):
+        model.predict(frame, cutoff=pairs)
+    assert model.predict(frame, cutoff=pairs.unique(maintain_order=True)).height == 2 * 4
