@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import re
 import time
 import warnings
 from pathlib import Path
@@ -37,7 +38,7 @@ from forecaster.estimators.sampling import (
     validation_steps,
     validation_windows,
 )
-from forecaster.exceptions import UnscoredPointsWarning
+from forecaster.exceptions import BaselineWarning, UnscoredPointsWarning
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -1232,6 +1233,8 @@ def test_the_stride_thins_the_training_windows_not_the_validation_windows():
 
 
 def test_the_validation_windows_are_those_holdout_split_keeps_of_stride_1_windows():
+    """Of the series a fit keeps: those with a training window (lookback + horizon rows
+    before the hold-out); the others have no validation window either."""
     lengths = [30, 17, 9, 3, 22]
     frame = pl.concat(
         pl.DataFrame({"id": f"s{k}", "t": list(range(n)), "y": [0.0] * n})
@@ -1241,7 +1244,9 @@ def test_the_validation_windows_are_those_holdout_split_keeps_of_stride_1_window
     for holdout in (np.array([8, 8, 8, 8, 8]), np.array([0, 5, 9, 2, 12])):
         for lookback, horizon in ((4, 2), (10, 3), (1, 1)):
             windows = make_windows(panel, lookback, horizon, 1)
+            fitted = np.flatnonzero(panel.lengths - holdout >= lookback + horizon)
             expected = holdout_split(windows, holdout)[1].index
+            expected = expected.filter(pl.col("series").is_in(fitted))
             got = validation_windows(panel, holdout, lookback, horizon).index
             assert_frame_equal(got, expected)
 
@@ -1337,8 +1342,10 @@ def test_predict_with_a_list_reads_future_covariates_from_the_frame():
 
 def test_one_cutoff_reads_only_the_series_of_its_history():
     """One cutoff read every series of the frame (review): a series that starts after the
-    cutoff was validated and reported dropped. Rows after the horizon are read, as the list
-    path reads them (missing= fills the frame as a whole), so their nulls are filled."""
+    cutoff was validated and reported dropped as too short. Rows after the horizon are read,
+    as the list path reads them (missing= fills the frame as a whole), so their nulls are
+    filled. The series is left out with the warning of a list of cutoffs (it was left out
+    silently)."""
     frame = seasonal_frame(length=200)
     model = forecaster(max_epochs=1, future_covariates="hour", head="seq2seq", baseline="none")
     model.fit(frame)
@@ -1346,10 +1353,15 @@ def test_one_cutoff_reads_only_the_series_of_its_history():
     cutoff = times[150]
     expected = model.predict(frame, cutoff=cutoff)
     newcomer = frame.filter((pl.col("time") > times[190]) & (pl.col("id") == "s0"))
-    newcomer = newcomer.with_columns(id=pl.lit("later"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ForecasterWarning)
+    newcomer = newcomer.with_columns(id=pl.lit("later"), y=pl.lit(None, pl.Float64))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         got = model.predict(pl.concat([frame, newcomer]), cutoff=cutoff)
+    assert [str(w.message) for w in caught] == [
+        "Left out 1 forecast origins with fewer than lookback=48 rows up to their cutoff "
+        "(series ['later'])."
+    ]
+    assert caught[0].filename == __file__
     assert got.equals(expected)
 
 
@@ -1855,3 +1867,164 @@ def test_training_windows_do_not_interpolate_toward_held_out_values():
         last.append(batch.y[-1, :, 0].tolist())
         assert val.gather([len(val) - 1]).y[0, :, 0].tolist() == [38.0, 39.0]
     assert last == [[29.0, 29.0], [29.0, 29.0]]  # was [30, 31] and [167.7, 306.4]
+
+
+# ---------------------------------------------------------------- ragged panels: fit and predict
+
+
+def daily(sid, start: int, n: int, seed: int = 0, scale: float = 1.0) -> pl.DataFrame:
+    """Series ``sid``: ``n`` days from 2024-01-01 + ``start`` days, a weekly sine near 10."""
+    rng = np.random.default_rng(seed)
+    first = dt.date(2024, 1, 1) + dt.timedelta(days=start)
+    times = pl.date_range(first, first + dt.timedelta(days=n - 1), "1d", eager=True)
+    t = np.arange(start, start + n)
+    y = scale * (10 + np.sin(t * 2 * np.pi / 7) + rng.normal(0, 0.1, n))
+    return pl.DataFrame({"id": [sid] * n, "time": times, "y": y})
+
+
+def small(**kw) -> RNNForecaster:
+    params = {"target": "y", "id_col": "id", "lookback": 8, "horizon": 4, "baseline": "none",
+              "windows_per_epoch": None, **TINY, "max_epochs": 1, **kw}  # fmt: skip
+    return RNNForecaster(**params)
+
+
+def recorded(call):
+    """``call()``'s result and the messages of the ForecasterWarnings it raised (but the
+    network's comparison with the baselines)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    mine = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+    return result, [str(w.message) for w in mine if not issubclass(w.category, BaselineWarning)]
+
+
+@pytest.mark.parametrize("rows", [21, 20])
+def test_a_series_without_a_training_window_before_its_hold_out_is_left_out_of_the_fit(rows):
+    """c (values near 0.1) kept 1 row (or none) before its 20-step hold-out: no training
+    window, but it stayed a fitted series, scaled by that row (center 0.1045, scale 1.0:
+    forecasts -0.11 to 0.39) or left unscaled. Now the fit leaves it out with one warning
+    that gives the rows it takes, and predict scales it with its own history, as the same
+    series under an unseen id."""
+    frame = pl.concat([daily("a", 0, 80), daily("c", 80 - rows, rows, 2, scale=0.01)])
+    model, messages = recorded(lambda: small(validation_size=20).fit(frame))
+    assert messages == [
+        "Dropped 1 series shorter than 32 rows (lookback + horizon + the validation_size "
+        "hold-out): 'c'."
+    ]
+    assert model.keys_["id"].to_list() == ["a"] and model.scaler_.center_.shape[0] == 1
+    copy = frame.filter(pl.col("id") == "c").with_columns(id=pl.lit("c_copy"))
+    forecast = model.predict(pl.concat([frame, copy]))
+    c, c_copy = (forecast.filter(pl.col("id") == k)["y"].to_numpy() for k in ("c", "c_copy"))
+    np.testing.assert_array_equal(c, c_copy)
+    assert np.all((c > 0.08) & (c < 0.13))
+
+
+def test_a_series_too_short_for_a_window_before_a_fractional_hold_out_is_left_out():
+    """b (15 rows, hold-out 4 of validation_size=0.1) has 11 rows before its hold-out, one
+    fewer than a window: kept in keys_ and in the validation windows without a training
+    window, silently (while 11 rows were dropped as "shorter than 12 rows"). 16 rows fit."""
+    a = daily("a", 0, 60)
+    alone = small().fit(a)
+    for rows in (15, 11):
+        model, messages = recorded(
+            lambda rows=rows: small().fit(pl.concat([a, daily("b", 0, rows, 1)]))
+        )
+        assert messages == [
+            "Dropped 1 series shorter than 16 rows (lookback + horizon + the validation_size "
+            "hold-out): 'b'."
+        ]
+        assert model.keys_["id"].to_list() == ["a"]
+        assert (model.n_train_windows_, model.n_val_windows_) == (
+            alone.n_train_windows_,
+            alone.n_val_windows_,
+        )
+    model, messages = recorded(lambda: small().fit(pl.concat([a, daily("b", 0, 16, 1)])))
+    assert messages == [] and model.keys_["id"].to_list() == ["a", "b"]
+    assert model.n_train_windows_ == alone.n_train_windows_ + 1
+    model, messages = recorded(
+        lambda: small(validation_size=0).fit(pl.concat([a, daily("b", 0, 12, 1)]))
+    )
+    assert messages == [] and model.keys_["id"].to_list() == ["a", "b"]  # no hold-out
+
+
+@pytest.mark.parametrize("size", [0, 3, 20, 0.1, 0.25, 0.5, 0.9])
+def test_fit_min_length_is_the_shortest_series_with_a_training_window(size):
+    from forecaster.estimators.sampling import fit_min_length
+
+    for lookback, horizon in ((8, 4), (1, 3), (24, 12)):
+        if isinstance(size, int) and 0 < size < horizon:
+            continue  # refused by fit
+        lengths = np.arange(1, 2000)
+        room = lengths - validation_steps(size, lengths, horizon) >= lookback + horizon
+        assert room.tolist() == (lengths >= fit_min_length(size, lookback, horizon)).tolist()
+
+
+def test_one_cutoff_leaves_out_series_short_before_it_with_the_warning_of_a_list():
+    """predict(frame, cutoff=t) left out a series with no row at or before t silently, and
+    named one with fewer than lookback rows as "shorter than 8 rows"; cutoff=[t] warned
+    "Left out 1 forecast origins ...". Both now give that warning."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1), daily("c", 30, 25, 2)])
+    model = small().fit(frame)
+    for cutoff in (dt.date(2024, 1, 25), dt.date(2024, 2, 3)):  # c: no row, 4 rows up to it
+        one, messages = recorded(lambda cutoff=cutoff: model.predict(frame, cutoff=cutoff))
+        listed, expected = recorded(lambda cutoff=cutoff: model.predict(frame, cutoff=[cutoff]))
+        assert (
+            messages
+            == expected
+            == [
+                "Left out 1 forecast origins with fewer than lookback=8 rows up to their cutoff "
+                "(series ['c'])."
+            ]
+        )
+        assert one.equals(listed.drop("origin"))
+        assert one["id"].unique().sort().to_list() == ["a", "b"]
+
+
+def test_predict_sorts_its_forecasts_by_id_and_time():
+    """The forecasts came in the frame's order of series (b, a, c; ids 10, 2, 1), while the
+    docstring promises (id, time); a list of cutoffs gives each cutoff's block so sorted,
+    in the list's order; a frame of pairs keeps its row order."""
+    frame = pl.concat([daily("b", 0, 40), daily("a", 10, 30, 1), daily("c", 5, 25, 2)])
+    model = small().fit(frame)
+    forecast = model.predict(frame)
+    assert forecast["id"].unique(maintain_order=True).to_list() == ["a", "b", "c"]
+    assert forecast.equals(forecast.sort("id", "time"))
+    shuffled = model.predict(frame.sample(fraction=1.0, shuffle=True, seed=0))
+    assert shuffled.equals(forecast)
+    assert model.predict(frame, cutoff=dt.date(2024, 1, 30)).equals(
+        model.predict(frame, cutoff=dt.date(2024, 1, 30)).sort("id", "time")
+    )
+    numbers = frame.with_columns(pl.col("id").replace_strict({"a": 2, "b": 10, "c": 1}))
+    ids = small().fit(numbers).predict(numbers)["id"].unique(maintain_order=True).to_list()
+    assert ids == [1, 2, 10]
+    later, earlier = dt.date(2024, 2, 5), dt.date(2024, 1, 30)
+    blocks = model.predict(frame, cutoff=[later, earlier])
+    assert blocks.select("origin", "id").gather_every(4).rows() == [  # horizon 4
+        (dt.date(2024, 2, 5), "a"),
+        (dt.date(2024, 2, 5), "b"),
+        (dt.date(2024, 1, 30), "c"),  # c ends on 2024-01-30
+        (dt.date(2024, 1, 30), "a"),
+        (dt.date(2024, 1, 30), "b"),
+        (dt.date(2024, 1, 30), "c"),
+    ]
+    pairs = pl.DataFrame({"id": ["c", "a"], "time": [earlier, later]})
+    assert model.predict(frame, cutoff=pairs)["id"].unique(maintain_order=True).to_list() == [
+        "c",
+        "a",
+    ]
+
+
+def test_repeated_cutoffs_are_refused():
+    """cutoff=[t, t] and a cutoff frame with a pair twice gave every forecast twice."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    t = dt.date(2024, 2, 5)
+    twice = re.escape("more than once: [datetime.date(2024, 2, 5)].")
+    for cutoff in ([t, t], [t, "2024-02-05", dt.date(2024, 2, 6)]):
+        with pytest.raises(DataValidationError, match=rf"{twice}.*sorted\(set\(cutoffs\)\)"):
+            model.predict(frame, cutoff=cutoff)
+    pairs = pl.DataFrame({"id": ["a", "b", "a"], "time": [t, t, t]})
+    pair = re.escape("repeats 1 (id, time) value: [('a', datetime.date(2024, 2, 5))] (2 rows)")
+    with pytest.raises(DataValidationError, match=rf"{pair}.*unique\(maintain_order=True\)"):
+        model.predict(frame, cutoff=pairs)
+    assert model.predict(frame, cutoff=pairs.unique(maintain_order=True)).height == 2 * 4

@@ -364,6 +364,17 @@ def test_hostile_source_path_outside_the_project(tmp_path, capsys, source, key):
     assert_no_outputs(tmp_path)
 
 
+def test_the_forecasts_are_sorted_by_id_and_time(tmp_path, capsys):
+    """A data file holding series b before a gave forecasts.parquet b before a (predict kept
+    the frame's order of series, while its docstring says sorted by (id, time))."""
+    spec = csv_project(tmp_path, rows(ids=("b", "a")))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    assert forecasts["id"].unique(maintain_order=True).to_list() == ["a", "b"]
+    assert forecasts.equals(forecasts.sort("id", "date"))
+
+
 @pytest.mark.parametrize("folder", ["../outside/{name}", "/tmp/{name}/{as_of}"])
 def test_hostile_output_dir_outside_the_project(tmp_path, capsys, folder):
     spec = csv_project(tmp_path, rows())

@@ -302,6 +302,25 @@ def test_a_series_that_ends_early_says_its_origin_in_the_pyfunc_output(logged):
     assert list(loaded.predict(frame.to_pandas()).columns) == ["id", "date", "y"]
 
 
+def test_the_pyfunc_answer_is_sorted_by_id_and_time(logged):
+    """A request whose rows come series s1 first was answered s1 first (predict kept the
+    request's order of series, while its docstring says sorted by (id, time)); a list of
+    cutoffs answers cutoff after cutoff, each block so sorted."""
+    frame, model = logged["frame"], logged["model"]
+    request = frame.sort("id", "date", descending=[True, False]).to_pandas()
+    got = pl.from_pandas(pyfunc.pyfunc_predict(model, request))
+    assert got["id"].unique(maintain_order=True).to_list() == ["s0", "s1"]
+    assert got.equals(got.sort("id", "date"))
+    cutoffs = [dt.date(2021, 3, 15), dt.date(2021, 3, 1)]
+    listed = pl.from_pandas(pyfunc.pyfunc_predict(model, request, {"cutoff": cutoffs}))
+    assert listed.select("origin", "id").gather_every(4).rows() == [
+        (dt.datetime(2021, 3, 15), "s0"),
+        (dt.datetime(2021, 3, 15), "s1"),
+        (dt.datetime(2021, 3, 1), "s0"),
+        (dt.datetime(2021, 3, 1), "s1"),
+    ]
+
+
 # ------------------------------------------------------------------------------------------
 # the wheel inside the model
 # ------------------------------------------------------------------------------------------

@@ -191,6 +191,19 @@ def test_interpolate_refuses_a_start_frame_whose_last_target_is_missing():
     np.testing.assert_allclose(state.forecast()["y"], expected["y"], rtol=1e-5, atol=1e-5)
 
 
+def test_a_stream_forecasts_in_the_order_predict_returns():
+    """A stream started from a frame whose series come s2, s0, s1 forecast them in that
+    order, and predict now sorts by (id, time) as its docstring says: the stream follows."""
+    data = panel()
+    model = fitted(data)
+    start = data.filter(pl.col("t") < 60).sort("id", "t", descending=[True, False])
+    state = model.stream(start)
+    expected = model.predict(start)
+    got = state.forecast()
+    assert got["id"].to_list() == expected["id"].to_list() == sorted(expected["id"].to_list())
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5, atol=1e-5)
+
+
 def test_an_update_of_a_series_too_short_to_start_the_stream_says_why():
     data = panel()
     model = fitted(data)

@@ -1275,25 +1275,28 @@ def _window_warnings(caught) -> list:
 
 
 def test_lookbacks_scored_on_other_validation_windows_are_warned_of_not_refused():
-    """A validation origin needs lookback steps before it: lookback 46 scored only the long
-    series (7 of the 14 windows). A dict space sampling it was refused (the default space,
-    edited as its docs suggest, too, for 1 window of 100): now a warning, once, at the line
-    that called tune."""
+    """A fit keeps a series with lookback + horizon steps before its validation split only:
+    lookback 46 scored only the long series (7 of the 14 windows), and so does any lookback
+    above 32 (the short series has 38 steps before its split, horizon 6). A dict space
+    sampling it was refused (the default space, edited as its docs suggest, too, for 1
+    window of 100): now a warning, once, at the line that called tune."""
     frame, model = _long_and_short(), tiny_model(validation_size=12)
     with pytest.warns(ForecasterWarning, match="different validation windows") as caught:
         result = quick(model, frame, n_trials=1, search_space={"lookback": [12, 46]})
     assert result.n_trials_finished == 1
     (warning,) = _window_warnings(caught)
     assert "lookback=46 leaves out 7 (all those of 1 series)" in str(warning.message)
-    assert "Sample lookbacks up to 38" in str(warning.message)
+    assert "Sample lookbacks up to 32" in str(warning.message)
     with pytest.warns(ForecasterWarning, match="lookback=46 leaves out 7") as caught:
         quick(tiny_model(validation_size=12, loss="quantile"), frame, metric="pinball",
               n_trials=1, search_space={"lookback": [12, 46]})  # fmt: skip
     assert len(_window_warnings(caught)) == 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        quick(model, frame, n_trials=1, search_space={"lookback": [12, 38]})
+        quick(model, frame, n_trials=1, search_space={"lookback": [12, 32]})
     assert _window_warnings(caught) == []
+    with pytest.warns(ForecasterWarning, match="lookback=38 leaves out 7"):  # no training window
+        quick(model, frame, n_trials=1, search_space={"lookback": [12, 38]})
 
 
 def test_a_callable_space_is_compared_with_its_first_trial_and_warned_of_once():
@@ -1320,7 +1323,7 @@ def test_a_callable_space_is_compared_with_its_first_trial_and_warned_of_once():
     (warning,) = _window_warnings(caught)
     assert "callable (its trials' lookbacks [12, 46])" in str(warning.message)
     assert "lookback=46 leaves out 7 (all those of 1 series)" in str(warning.message)
-    assert "Sample lookbacks up to 38" in str(warning.message)
+    assert "Sample lookbacks up to 32" in str(warning.message)
 
 
 def test_the_default_space_warns_at_the_line_that_called_tune():
@@ -1329,7 +1332,8 @@ def test_the_default_space_warns_at_the_line_that_called_tune():
     model = tiny_model(validation_size=12, max_epochs=1)
     space = default_search_space(model, frame)
     assert 64 in space["lookback"].choices  # more than the short series has before its split
-    with pytest.warns(ForecasterWarning, match="lookback=64 leaves out 7 .*up to 48") as caught:
+    match = "lookback=48 leaves out 7 .*lookback=64 leaves out 7 .*up to 42"  # 48 - horizon 6
+    with pytest.warns(ForecasterWarning, match=match) as caught:
         quick(model, frame, n_trials=1, search_space=None)
     (warning,) = _window_warnings(caught)
     assert str(warning.message).startswith("The default search space (lookback [")

@@ -173,9 +173,9 @@ class RNNForecaster(
         0.99 acts from about 900 batches, 0.999 from 9,000) instead of the last batch's.
         ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_size : int or float, default 0.1
-        The last part of every series held out for early stopping: steps (int, at least
-        ``horizon``) or a fraction of each series' length (float, at least ``horizon`` steps).
-        0 disables validation (``max_epochs`` epochs are run).
+        Held out of every series' end for early stopping: steps (int, >= ``horizon``), a share
+        of its length (float, >= ``horizon`` steps) or 0 (none: ``max_epochs`` epochs). A fit
+        leaves out, with a warning, series with < ``lookback + horizon`` rows before it.
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
         on the validation windows and warns when the network is worse; ``"auto"`` then blends

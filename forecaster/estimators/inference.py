@@ -36,6 +36,7 @@ from forecaster.estimators.origins import (
     latest_cutoff,
     origin_rows,
     step_times,
+    warn_short_origins,
     window_inputs,
     window_scaling,
 )
@@ -102,14 +103,16 @@ class ForecastInference(FutureInputs, TargetPanels):
             first time of the data is an error; series that end before the cutoff are
             forecast from their last time, with a
             :class:`~forecaster.exceptions.ForecasterWarning` that names them. Without a
-            cutoff, series that end before the frame's last time get the same warning.
+            cutoff, series that end before the frame's last time get the same warning. Series
+            with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
 
             A list (tuple, numpy array or polars Series) of time points forecasts every series
             from each of them, in one batched computation: the result has an ``origin``
             column (the time of the last input row) and a block of ``horizon`` rows per
-            (cutoff, series), cutoff after cutoff. A frame of (id, time) pairs (the model's
-            id and time columns) forecasts each series from its own time point, in the
-            frame's row order. Each origin is the series' last row at or before its time
+            (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time) pairs
+            (the model's id and time columns) forecasts each series from its own time point,
+            in the frame's row order. A point (pair) given twice is refused. Each origin is
+            the series' last row at or before its time
             point on the grid of the whole frame (the ``origin`` column shows a series that
             ended before it, and a warning names them): a point inside a gap that
             ``missing=`` fills is itself an origin, its gap filled up to it as known there,
@@ -152,7 +155,8 @@ class ForecastInference(FutureInputs, TargetPanels):
         -------
         polars.DataFrame (pandas.DataFrame for a pandas ``frame``)
             Columns id (when the model has one), time (the next ``horizon`` steps of each series)
-            and one per target, sorted by (id, time); with a list of cutoffs ``origin`` first.
+            and one per target, sorted by (id, time) whatever the frame's order; with a list
+            of cutoffs ``origin`` first, the rows in the order described under ``cutoff``.
         """
         self.check_fitted("predict with")
         pandas, frame = is_pandas_frame(frame), polars_frame(frame)
@@ -188,7 +192,9 @@ class ForecastInference(FutureInputs, TargetPanels):
                 pred, model_quantiles, series_rows, level, quantiles, origins
             )
             out = out.with_columns(pl.Series(name, values) for name, values in extra.items())
-        return same_kind(out if self.id_col is not None else out.drop(panel.id_name), pandas)
+        if self.id_col is None:
+            return same_kind(out.drop(panel.id_name), pandas)
+        return same_kind(out.sort(self.id_col, self.time_col), pandas)
 
     def _point_of(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The point forecasts ``(B, horizon, T)`` (a quantile model's median) and the model's
@@ -380,29 +386,48 @@ class ForecastInference(FutureInputs, TargetPanels):
 
     def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
         """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
-        with at least ``lookback`` rows (shorter ones dropped with a warning)."""
+        with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
+        cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
+        which names the series with fewer than ``lookback`` rows up to the cutoff, none (a
+        series that starts after it) included."""
         schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame, columns=list(self.schema_))
-        point = frame[self.time_col].max()  # the as-of: the frame's last time, or the cutoff
-        if cutoff is not None:
-            dtype = schema[self.time_col]
-            point = to_time_point(cutoff, dtype, name="cutoff")
-            before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
-            if before.height == 0 and frame.height:
-                raise DataValidationError(
-                    f"cutoff={cutoff!r} is before the first time of the data "
-                    f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
-                    "between the first and the last time of the frame."
-                )
-            frame = before
-        panel = Panel.from_frame(
-            frame,
+        options: dict[str, Any] = {
             **self.column_roles(),
-            freq=str(self.freq_),
-            missing=self.missing,
-            min_length=self.lookback_,
-            length_reason="lookback",
-        )
+            "freq": str(self.freq_),
+            "missing": self.missing,
+            "min_length": self.lookback_,
+            "length_reason": "lookback",
+        }
+        if cutoff is None:
+            panel = Panel.from_frame(frame, **options)
+            self._warn_stale_series(panel, frame[self.time_col].max(), cutoff)
+            return panel
+        dtype = schema[self.time_col]
+        point = to_time_point(cutoff, dtype, name="cutoff")
+        before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
+        if before.height == 0 and frame.height:
+            raise DataValidationError(
+                f"cutoff={cutoff!r} is before the first time of the data "
+                f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
+                "between the first and the last time of the frame."
+            )
+        later: list[Any] = []  # the series that start after the cutoff
+        if self.id_col is not None:
+            ids = frame.select(self.id_col).unique(maintain_order=True)
+            seen = before.select(self.id_col).unique()
+            absent = ids.join(seen, on=self.id_col, how="anti", nulls_equal=True)
+            later = absent[self.id_col].to_list()
+        panel = Panel.from_frame(before, **{**options, "min_length": 1})
+        short = panel.lengths < self.lookback_
+        if short.any() and not short.all():  # every one: Panel refuses them, as without one
+            names = panel.keys[panel.id_name].filter(pl.Series(short)).to_list()
+            later += names
+            before = before.filter(~pl.col(panel.id_name).is_in(names))
+        if short.any():
+            panel = Panel.from_frame(before, **options)
+        if later:
+            warn_short_origins(later, len(later), self.lookback_)
         self._warn_stale_series(panel, point, cutoff)
         return panel
 

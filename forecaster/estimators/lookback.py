@@ -17,7 +17,11 @@ import numpy as np
 
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import auto_lookback, panel_seasons
-from forecaster.estimators.sampling import validation_steps
+from forecaster.estimators.sampling import (
+    fit_min_length,
+    no_training_window,
+    validation_steps,
+)
 
 
 class AutoLookback:
@@ -42,7 +46,8 @@ class AutoLookback:
             ``(start, stop)``, arrays of positions within each series: the lookback of a fit
             given only rows ``start[i]:stop[i]`` of series ``i`` (a backtest fold's training
             span; clipped to the series), without the series whose span is too short for one
-            window (``horizon + 1`` rows), as such a fit leaves them out. Default: every row.
+            window (``horizon + 1`` rows before its validation hold-out), as such a fit leaves
+            them out. Default: every row.
 
         Returns
         -------
@@ -67,10 +72,10 @@ class AutoLookback:
         stop = np.clip(stop, 0, panel.lengths)
         start = np.clip(start, 0, stop)
         lengths = stop - start
-        kept = lengths > horizon  # the series a fit keeps: room for one window
+        before = np.maximum(stop - validation_steps(size, lengths, horizon), start)
+        kept = before - start > horizon  # the series a fit keeps: room for one window
         typical = np.array([int(np.median(lengths[kept]))]) if kept.any() else np.zeros(0)
         holdout = validation_steps(size, typical, horizon)
-        before = np.maximum(stop - validation_steps(size, lengths, horizon), start)
         starts = panel.offsets[:-1] + start
         ends = np.where(kept, panel.offsets[:-1] + before, starts)  # left out: nothing read
         seasons = panel_seasons(panel, ends, starts)  # or detected before the hold-out
@@ -83,25 +88,40 @@ class AutoLookback:
         )
 
     def windowed_panel(self, frame: Any, **options: Any) -> tuple[Panel, int]:
-        """``Panel.from_frame(frame, **options)`` without the series too short for one window
-        (dropped and named as :class:`~forecaster.data.panel.Panel` does), and the lookback
-        (:meth:`lookback_for` the panel).
+        """``Panel.from_frame(frame, **options)`` without the series too short for one
+        training window (``lookback + horizon`` rows before the validation hold-out,
+        :func:`~forecaster.estimators.sampling.fit_min_length`), dropped and named in one
+        warning as :class:`~forecaster.data.panel.Panel` does, and the lookback
+        (:meth:`lookback_for` the panel). When no series is long enough, the error says
+        whether the hold-out is what left them too short.
 
         Parameters
         ----------
         frame : polars.DataFrame
         **options
             The other arguments of :meth:`Panel.from_frame
-            <forecaster.data.panel.Panel.from_frame>` but ``min_length``.
+            <forecaster.data.panel.Panel.from_frame>` but ``min_length`` and
+            ``length_reason``.
 
         Returns
         -------
         (Panel, int)
         """
         horizon, auto = int(self.horizon), self.lookback == "auto"  # type: ignore[attr-defined]
-        least = (1 if auto else int(self.lookback)) + horizon  # type: ignore[attr-defined]
-        panel = Panel.from_frame(frame, **options, min_length=least)
+        size = self.validation_size  # type: ignore[attr-defined]
+        panel = Panel.from_frame(frame, **options)  # all series: the short ones go below
         lookback = self.lookback_for(panel)
-        if lookback + horizon > least and (panel.lengths < lookback + horizon).any():
-            panel = Panel.from_frame(frame, **options, min_length=lookback + horizon)
+        needed = fit_min_length(size, lookback, horizon)
+        short = panel.lengths < needed
+        if not short.any():
+            return panel, lookback
+        least = (1 if auto else lookback) + horizon  # without a hold-out
+        held = bool(size)
+        if short.all() and (panel.lengths < least).all():
+            needed, held = least, False  # too short without a hold-out: Panel refuses them
+        elif short.all() and held:  # the hold-out left them too short
+            before = panel.lengths - validation_steps(size, panel.lengths, horizon)
+            raise no_training_window(self, lookback, before)
+        reason = "lookback + horizon" + (" + the validation_size hold-out" if held else "")
+        panel = Panel.from_frame(frame, **options, min_length=needed, length_reason=reason)
         return panel, lookback

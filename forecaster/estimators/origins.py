@@ -19,7 +19,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "CHUNK_BYTES",
@@ -31,6 +31,7 @@ __all__ = [
     "pair_rounds",
     "step_sources",
     "step_times",
+    "warn_short_origins",
     "window_inputs",
     "window_scaling",
 ]
@@ -72,14 +73,17 @@ def origin_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The series and global panel row of every forecast origin of ``cutoff``: the last row of
     the series at or before the time point. ``cutoff`` is a sequence of time points (every
-    series from each, cutoff after cutoff) or a frame of (``id_col``, ``time_col``) pairs (in
-    its row order). Origins with fewer than ``lookback`` rows up to them are left out with a
-    :class:`~forecaster.exceptions.ForecasterWarning`; with ``freq``, so are named the origins
-    a step or more before their time point (a series that ended before it), forecast from
-    there (as ``predict(frame, cutoff=point)`` warns)."""
+    series from each, cutoff after cutoff, the series of each in the order of their ids) or a
+    frame of (``id_col``, ``time_col``) pairs (in its row order). A time point named twice
+    (a pair, in a frame) is refused: its forecasts would be repeated row for row. Origins
+    with fewer than ``lookback`` rows up to them are left out with a
+    :class:`~forecaster.exceptions.ForecasterWarning` (:func:`warn_short_origins`); with
+    ``freq``, so are named the origins a step or more before their time point (a series that
+    ended before it), forecast from there (as ``predict(frame, cutoff=point)`` warns)."""
     dtype = panel.time.dtype
     if isinstance(cutoff, pl.DataFrame):
         series, times = _pair_series(panel, cutoff, id_col=id_col, time_col=time_col)
+        _refuse_repeated_pairs(panel, series, times, id_col=id_col, time_col=time_col)
     else:
         points = [to_time_point(c, dtype, name="cutoff") for c in cutoff]
         if not points:
@@ -92,7 +96,9 @@ def origin_rows(
                 "is at or before it. Pass cutoffs between the first and the last time of the "
                 "frame."
             )
-        series = np.tile(np.arange(panel.n_series), len(points))
+        _refuse_repeated_points(pl.Series(points, dtype=dtype))
+        order = panel.keys[panel.id_name].arg_sort().to_numpy().astype(np.int64)
+        series = np.tile(order, len(points))
         times = pl.Series(points, dtype=dtype).gather(
             np.repeat(np.arange(len(points)), panel.n_series)
         )
@@ -101,12 +107,7 @@ def origin_rows(
     short = (rows < 0) | (local < lookback - 1)
     if short.any():
         ids = panel.keys[panel.id_name].gather(series[short]).unique(maintain_order=True)
-        warnings.warn(
-            f"Left out {int(short.sum())} forecast origins with fewer than lookback={lookback} "
-            f"rows up to their cutoff (series {ids.head(10).to_list()}).",
-            ForecasterWarning,
-            stacklevel=4,
-        )
+        warn_short_origins(ids.to_list(), int(short.sum()), lookback)
         series, rows, times = series[~short], rows[~short], times.filter(pl.Series(~short))
     if freq is not None and len(rows):
         _warn_early_origins(panel, series, rows, times, freq)
@@ -116,6 +117,55 @@ def origin_rows(
             "cutoffs or more history."
         )
     return series, rows
+
+
+def warn_short_origins(ids: list[Any], count: int, lookback: int) -> None:
+    """Warn that ``count`` forecast origins of the series ``ids`` are left out: they have
+    fewer than ``lookback`` rows up to their cutoff (none, for a series that starts after
+    it). The one warning of ``predict`` with a cutoff, one or a list."""
+    warn_at_caller(
+        f"Left out {count} forecast origins with fewer than lookback={lookback} rows up to "
+        f"their cutoff (series {ids[:10]}{' ...' if len(ids) > 10 else ''}).",
+        ForecasterWarning,
+    )
+
+
+def _refuse_repeated_points(points: pl.Series) -> None:
+    """Refuse a list of cutoffs that names a time point twice (``points``: each converted to
+    the time column's dtype, so that ``"2024-02-05"`` and ``date(2024, 2, 5)`` are one)."""
+    repeated = points.is_duplicated()
+    if not repeated.any():
+        return
+    again = points.filter(repeated).unique(maintain_order=True)
+    raise DataValidationError(
+        f"cutoff names {again.len()} time point{'s' if again.len() > 1 else ''} more than "
+        f"once: {again.head(5).to_list()}. Every cutoff forecasts every series, so a repeated "
+        "one would repeat its forecasts row for row. Pass each cutoff once, e.g. "
+        "cutoff=sorted(set(cutoffs))."
+    )
+
+
+def _refuse_repeated_pairs(
+    panel: Panel, series: np.ndarray, times: pl.Series, *, id_col: str | None, time_col: str
+) -> None:
+    """Refuse a cutoff frame that names a (series, time) pair twice."""
+    pairs = pl.DataFrame({"series": series, "time": times})
+    repeated = pairs.is_duplicated().to_numpy()
+    if not repeated.any():
+        return
+    first = pairs.filter(pl.Series(repeated)).unique(maintain_order=True)
+    examples: list[Any] = first["time"].head(5).to_list()
+    columns = time_col
+    if id_col is not None:
+        ids = panel.keys[panel.id_name].gather(first["series"].to_numpy()).to_list()
+        examples = list(zip(ids, examples, strict=True))
+        columns = f"({id_col}, {time_col})"
+    raise DataValidationError(
+        f"The cutoff frame repeats {first.height} {columns} value"
+        f"{'s' if first.height > 1 else ''}: {examples} ({int(repeated.sum())} rows). Each "
+        "row is one forecast, so a repeated one would repeat it row for row. Pass each once, "
+        "e.g. cutoff.unique(maintain_order=True)."
+    )
 
 
 def _warn_early_origins(

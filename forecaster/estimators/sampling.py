@@ -22,7 +22,9 @@ from forecaster.training import distributed
 __all__ = [
     "check_validation_size",
     "epoch_seed",
+    "fit_min_length",
     "holdout_split",
+    "no_training_window",
     "panel_digest",
     "rank_batch_size",
     "rank_batches",
@@ -140,10 +142,11 @@ def validation_origins(
     panel: Panel, holdout: np.ndarray, lookback: int, horizon: int
 ) -> np.ndarray:
     """The global rows of ``panel`` that end the inputs of a fit's validation windows (each
-    origin whose ``horizon`` targets lie in the last ``holdout`` rows of its series, with
-    ``lookback`` rows up to it), as :func:`holdout_split` keeps them before any stride: per
-    series long enough for one window, from the last row before its hold-out (or its
-    ``lookback``-th row) to the row ``horizon`` before its end; series by series, in time order.
+    origin whose ``horizon`` targets lie in the last ``holdout`` rows of its series), as
+    :func:`holdout_split` keeps them before any stride: per series that a fit keeps (with
+    ``lookback + horizon`` rows before its hold-out, :func:`validation_counts`), from the last
+    row before its hold-out to the row ``horizon`` before its end; series by series, in time
+    order.
 
     Examples
     --------
@@ -151,8 +154,8 @@ def validation_origins(
     >>> frame = pl.DataFrame({"id": ["a"] * 8 + ["b"] * 6 + ["c"] * 3,
     ...                       "t": [*range(8), *range(6), *range(3)], "y": [0.0] * 17})
     >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
-    >>> validation_origins(panel, np.array([3, 3, 3]), lookback=3, horizon=2).tolist()
-    [4, 5, 10, 11]
+    >>> validation_origins(panel, np.array([3, 3, 3]), lookback=2, horizon=2).tolist()
+    [4, 5]
     """
     lengths = panel.lengths
     first = np.maximum(lengths - holdout - 1, lookback - 1)
@@ -165,21 +168,22 @@ def validation_counts(
     lengths: np.ndarray, holdout: np.ndarray, lookback: int, horizon: int
 ) -> np.ndarray:
     """The validation windows of a fit in each series of ``lengths`` (those of
-    :func:`validation_origins`): one per origin from the last row before the ``holdout``
-    (or the ``lookback``-th row, when the series has fewer rows before it) to the row
-    ``horizon`` before the series' end; none without a hold-out. A longer lookback leaves out
-    the first origins of a series with fewer than ``lookback`` rows before its hold-out.
+    :func:`validation_origins`): one per origin from the last row before the ``holdout`` to
+    the row ``horizon`` before the series' end; none without a hold-out, and none in a series
+    with fewer than ``lookback + horizon`` rows before its hold-out, which has no training
+    window, so that a fit leaves it out (:func:`fit_min_length`).
 
     Examples
     --------
     >>> validation_counts(np.array([8, 6, 3]), np.array([3, 3, 3]), 3, 2).tolist()
-    [2, 2, 0]
-    >>> validation_counts(np.array([8, 6, 3]), np.array([3, 3, 3]), 5, 2).tolist()
     [2, 0, 0]
+    >>> validation_counts(np.array([8, 6, 3]), np.array([3, 3, 3]), 2, 1).tolist()
+    [3, 3, 0]
     """
     first = np.maximum(lengths - holdout - 1, lookback - 1)
     last = lengths - 1 - horizon
-    return np.where(holdout > 0, np.clip(last - first + 1, 0, None), 0)
+    fitted = lengths - holdout >= lookback + horizon  # the others are left out of the fit
+    return np.where((holdout > 0) & fitted, np.clip(last - first + 1, 0, None), 0)
 
 
 def validation_windows(panel: Panel, holdout: np.ndarray, lookback: int, horizon: int) -> Windows:
@@ -267,6 +271,34 @@ def check_validation_size(validation_size: Any, horizon: int) -> None:
         )
 
 
+def fit_min_length(validation_size: Any, lookback: int, horizon: int) -> int:
+    """The fewest rows of a series that a fit keeps: ``lookback + horizon`` rows (one
+    training window) before the hold-out of a checked ``validation_size``
+    (:func:`validation_steps`). A series with fewer gives no training window, so a fit leaves
+    it out (training, validation and ``keys_``) and ``predict`` scales it with its own
+    history, as any series unseen in ``fit``. The rows before a fractional hold-out never
+    decrease with the length, so the series kept are those of at least this many rows.
+
+    Examples
+    --------
+    >>> fit_min_length(0, 8, 4), fit_min_length(20, 8, 4), fit_min_length(0.1, 8, 4)
+    (12, 32, 16)
+    >>> fit_min_length(0.5, 8, 4)
+    24
+    """
+    window = int(lookback) + int(horizon)
+    if validation_size == 0:
+        return window
+    if isinstance(validation_size, numbers.Integral):
+        return window + int(validation_size)
+    # The rows before the hold-out, length - ceil(length * fraction), are at most
+    # length * (1 - fraction): no length below window / (1 - fraction) has room.
+    length = max(window + int(horizon), int(window / (1.0 - float(validation_size))) - 1)
+    while length - int(validation_steps(validation_size, np.array([length]), horizon)[0]) < window:
+        length += 1
+    return length
+
+
 def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:
     """The validation hold-out of every series (its last steps), from a checked
     ``validation_size``: a number of steps, or a fraction of each series' length (at least one
@@ -296,14 +328,21 @@ def training_windows(
     del windows  # the split index replaces it (16 bytes per window)
     val_w = validation_windows(panel, holdout, lookback, int(estimator.horizon))
     if len(train_w) == 0:
-        horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
-        room = int(np.max(panel.lengths - holdout, initial=0))  # rows before the hold-out
-        chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
-        raise DataValidationError(
-            f"No training windows remain after holding out the last validation steps of "
-            f"every series (validation_size={estimator.validation_size!r}): a window takes "
-            f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
-            f"no series has more than {room}. Lower validation_size (0: no validation split), "
-            f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
-        )
+        raise no_training_window(estimator, lookback, panel.lengths - holdout)
     return train_w, val_w
+
+
+def no_training_window(estimator: Any, lookback: int, before: np.ndarray) -> DataValidationError:
+    """The error of a fit whose validation hold-out leaves no series a training window
+    (``before``: the rows before each series' hold-out), naming what a window takes and what
+    to change (not the lookback that ``lookback="auto"`` chose)."""
+    horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
+    room = int(np.max(before, initial=0))
+    chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
+    return DataValidationError(
+        f"No training windows remain after holding out the last validation steps of "
+        f"every series (validation_size={estimator.validation_size!r}): a window takes "
+        f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
+        f"no series has more than {room}. Lower validation_size (0: no validation split), "
+        f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
+    )

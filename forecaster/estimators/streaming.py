@@ -307,7 +307,10 @@ class ForecastStream:
         out = pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(model.time_col)]
         ).with_columns(pl.Series(name, flat[:, j]) for j, name in enumerate(self._targets))
-        out = out if model.id_col is not None else out.drop(self._id_name)
+        if model.id_col is None:
+            out = out.drop(self._id_name)
+        else:  # sorted by (id, time), as predict returns them
+            out = out.sort(model.id_col, model.time_col)
         return out.to_pandas() if self._pandas else out
 
 

@@ -9,9 +9,9 @@ Every trial on the same validation windows
     Trials scored on different windows are not comparable (``best_params`` would rank window
     sets, not models). Of the parameters a space may sample, they depend on
 
-    - ``lookback``: an origin needs ``lookback`` steps before it, so a lookback longer than
-      the steps before a series' validation split leaves out its first origins (a series
-      shorter than ``lookback + horizon``, all of them);
+    - ``lookback``: a fit keeps a series with ``lookback + horizon`` steps before its
+      validation split only (one training window), so a longer lookback leaves out all the
+      validation windows of the series with fewer;
     - ``windows_per_epoch``, with ``"val_loss"``: a fit scores a fixed random sample of that
       many when there are more (drawn from ``random_state``; without one, the sample of
       ``random_state=0``: the same for every trial of one value; a probabilistic score
@@ -80,11 +80,13 @@ class ValidationSpan:
         return validation_counts(self.lengths, self.holdout, int(lookback), self.horizon)
 
     def keeping(self, lookback: int) -> int:
-        """The longest lookback that keeps every validation window of ``lookback``."""
+        """The longest lookback that keeps every validation window of ``lookback``: the
+        fewest steps before the validation split of a series it scores, less the horizon."""
         scored = self.counts(lookback) > 0
         if not scored.any():
             return int(lookback)
-        return int(np.maximum(self.lengths - self.holdout, int(lookback))[scored].min())
+        room = self.lengths - self.holdout - self.horizon
+        return int(np.maximum(room, int(lookback))[scored].min())
 
     def lookback_warning(self, lookbacks: Sequence[Any], where: str) -> str | None:
         """The warning that trials of ``lookbacks`` are scored on different validation
@@ -107,8 +109,9 @@ class ValidationSpan:
                 lost.append(f"lookback={lookback} leaves out {total - int(counts.sum())}{whole}")
         return (
             f"{where} scores trials of different lookbacks on different validation windows "
-            f"(an origin needs lookback steps before it, and some series have fewer before "
-            f"their validation split), so the study may rank window sets, not models. Of the "
+            f"(a fit leaves out a series with fewer than lookback + horizon steps before its "
+            f"validation split, and its validation windows with it), so the study may rank "
+            f"window sets, not models. Of the "
             f"{total} validation windows of lookback={distinct[0]}, "
             f"{'; '.join(lost[:3])}{'; ...' if len(lost) > 3 else ''}. Sample lookbacks up "
             f"to {self.keeping(distinct[0])} (they keep every validation window), or leave out "
