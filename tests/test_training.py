@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 import forecaster
 import forecaster.training.forward as forward
 import forecaster.training.loop as training
+import forecaster.training.stopping
 from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
 from forecaster.nn import RecurrentNet
 from forecaster.training.loop import (
@@ -1227,14 +1229,21 @@ def test_resume_leaves_the_global_numpy_and_random_streams_alone(tmp_path) -> No
     assert resumed.predict(frame).equals(worker.model(max_epochs=4).fit(frame).predict(frame))
 
 
-def test_a_resumed_ensemble_counts_max_time_spent_before_the_interruption(tmp_path) -> None:
+def test_a_resumed_ensemble_counts_max_time_spent_before_the_interruption(
+    tmp_path, monkeypatch
+) -> None:
     """The budget of later members was measured from the resumed process's start, so the
-    resumed fit trained a member the uninterrupted one never had."""
+    resumed fit trained a member the uninterrupted one never had. The budget reads a clock
+    that only the epochs move (0.3 s each), so a loaded machine cannot change the outcome."""
     worker = worker_module()
     frame = worker.frame()
+    clock = [0.0]
+    monkeypatch.setattr(
+        forecaster.training.stopping, "time", types.SimpleNamespace(perf_counter=lambda: clock[0])
+    )
 
     def slow(record: EpochRecord, network: nn.Module) -> None:
-        time.sleep(0.3)
+        clock[0] += 0.3
 
     def model(**params: object) -> object:
         return worker.model(max_epochs=20, n_ensemble=2, max_time=1.0, patience=None, **params)
