@@ -431,6 +431,73 @@ def test_a_model_fitted_on_other_features_is_refused_by_predict_and_backtest(tmp
     assert code == 0, err
 
 
+def gapped_prices(missing: str, tmp_path: Path) -> pl.DataFrame:
+    """``load_data`` of daily closes with log returns: a (100 + t, from 2024-01-01) without
+    its close of 01-31 and without the row of 01-10, b (200 + t) without its second-to-last
+    close."""
+    from forecaster.jobs.data import load_data
+
+    lines = ["id,date,close"]
+    for key, base, n, gap in (("a", 100, 34, 30), ("b", 200, 6, 4)):
+        for i in range(n):
+            if key == "a" and i == 9:
+                continue  # a row absent: a grid gap
+            close = "" if i == gap else f"{base + i}.0"
+            lines.append(f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{close}")
+    series = {"targets": ["close"], "freq": "1d", "missing": missing}
+    path = scheduled_project(
+        tmp_path, "\n".join(lines) + "\n", series=series, features={"log_returns": ["close"]}
+    )
+    spec, root = load_spec(path)
+    return load_data(spec, root)
+
+
+@pytest.mark.parametrize(
+    ("missing", "at_gap"), [("ffill", 0.0), ("zero", 0.0), ("interpolate", 0.0), ("error", None)]
+)
+def test_log_returns_keep_every_row_and_span_a_missing_price(tmp_path, missing, at_gap):
+    """A missing close deleted its row and the next one, a real observation (its return was
+    null, the close before it being null), so missing = "ffill" then replaced that close by
+    the one before the gap; a null second-to-last close deleted the last observation. Every
+    row is kept but each series' first: the first one observed after a gap has the return over
+    the whole gap, as after an absent row, and a missing close has a return of 0 (none with
+    missing = "error", which refuses it)."""
+    frame = gapped_prices(missing, tmp_path)
+    a, b = (frame.filter(pl.col("id") == key) for key in ("a", "b"))
+    days = [dt.date(2024, 1, 2) + dt.timedelta(days=i) for i in range(33)]
+    assert a["date"].to_list() == [d for d in days if d != dt.date(2024, 1, 10)]
+    assert b["date"].to_list() == days[:5]  # it still ends at its last observation
+    at = {d: r for d, r in zip(a["date"], a["close_logret"], strict=True)}
+    assert at[dt.date(2024, 1, 31)] == at_gap
+    assert at[dt.date(2024, 2, 1)] == pytest.approx(np.log(131 / 129))  # over the gap
+    assert at[dt.date(2024, 1, 11)] == pytest.approx(np.log(110 / 108))  # after the absent row
+    assert at[dt.date(2024, 1, 2)] == pytest.approx(np.log(101 / 100))
+    assert b["close_logret"][-1] == pytest.approx(np.log(205 / 203))
+    assert b["close"][-1] == 205.0 and frame["close"].null_count() == 2
+
+
+def test_log_returns_warn_of_target_rows_dropped_before_the_first_price(tmp_path):
+    """Rows before a series' first log return are dropped: each series' first row, and rows
+    holding targets while the price is not yet observed, which are named (they were dropped
+    without a word)."""
+    from forecaster.jobs.data import load_data
+
+    lines = ["id,date,y,price"] + [
+        f"{key},2024-01-{i + 1:02d},{i + 0.5},{'' if key == 'a' and i < 2 else 10 + i}"
+        for key in ("a", "b")
+        for i in range(8)
+    ]
+    series = {"covariates": ["price"], "missing": "ffill"}
+    returns = {"log_returns": ["price"]}
+    path = scheduled_project(tmp_path, "\n".join(lines) + "\n", series=series, features=returns)
+    spec, root = load_spec(path)
+    with pytest.warns(ForecasterWarning, match=r"dropped 2 rows with target values") as caught:
+        frame = load_data(spec, root)
+    assert "a 2024-01-01, a 2024-01-02)" in str(caught[0].message)
+    starts = frame.group_by("id").agg(pl.col("date").min()).sort("id")["date"]
+    assert starts.to_list() == [dt.date(2024, 1, 4), dt.date(2024, 1, 2)]
+
+
 def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tmp_path, capsys):
     """A model fitted with log_returns = ["y", "x"] was refused for a spec listing ["x", "y"]:
     the derived covariates were compared in order, although they are read by name."""
@@ -1372,6 +1439,20 @@ def test_a_backfill_reads_only_the_future_covariates_of_later_rows(tmp_path, cap
     assert run_cli(capsys, "run", str(spec))[0] == 0
     a, b = forecasts_of(tmp_path / "full"), forecasts_of(tmp_path / "blank")
     assert a.drop("model_version").equals(b.drop("model_version"))
+
+
+def test_future_covariates_with_log_returns_keep_their_scheduled_rows(tmp_path, capsys):
+    """The scheduled rows (targets empty, promo filled) have no price, so no log return: they
+    were deleted before the forecast read them, and every run and predict exited 3 ("no
+    values of the future covariates ['promo'] for 4 of the 4 forecast steps ... Add those
+    rows")."""
+    returns = {"features": {"log_returns": ["y"]}}
+    spec = scheduled_project(tmp_path, promo_rows(), **FUTURE, **returns)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    forecast = forecasts_of(tmp_path)
+    assert forecast["date"].to_list() == [dt.date(2024, 1, 13), dt.date(2024, 1, 14)] * 2
+    assert forecast["origin"].unique().to_list() == [dt.date(2024, 1, 12)]
 
 
 def test_missing_future_covariate_steps_exit_3_before_the_fit(tmp_path, capsys, tree_guard):
