@@ -75,9 +75,28 @@ def test_unsorted_input_is_sorted_not_rejected():
     assert panel.time.is_sorted() or panel.n_series == 2
 
 
-def test_grouped_but_unsorted_ids_keep_their_order():
-    frame = pl.concat([hourly(ids=("z",), n=3), hourly(ids=("a",), n=3)])
-    assert build(frame).keys["id"].to_list() == ["z", "a"]
+@pytest.mark.parametrize(
+    ("ids", "dtype", "expected"),
+    [
+        (("z", "a", "m"), pl.String, ["a", "m", "z"]),
+        ((10, 2, 1), pl.Int64, [1, 2, 10]),  # numeric order, not the text's
+        (("z", "a", "m"), pl.Categorical, ["a", "m", "z"]),  # lexical, as DataFrame.sort
+        (("z", "a", "m"), pl.Enum(["z", "m", "a"]), ["z", "m", "a"]),  # the categories' order
+    ],
+)
+def test_series_come_in_ascending_id_order_whatever_the_frame_groups_them_in(ids, dtype, expected):
+    # The same rows grouped in another order of series are the same panel: the windows are
+    # numbered by series position, so the order would change the batches and the model.
+    frame = pl.concat([hourly(ids=(i,), n=3) for i in ids]).with_columns(pl.col("id").cast(dtype))
+    panel = build(frame, covariates="x")
+    assert panel.keys["id"].to_list() == expected
+    for shuffled in (frame.sample(fraction=1.0, shuffle=True, seed=1), frame.reverse()):
+        again = build(shuffled, covariates="x")
+        assert again.keys.equals(panel.keys)
+        np.testing.assert_array_equal(again.values, panel.values)
+        assert again.time.equals(panel.time)
+    clean, _ = validate_frame(frame, target="y", time_col="t", id_col="id")
+    assert clean["id"].to_list() == [i for i in expected for _ in range(3)]
 
 
 def test_multivariate_targets_and_future_covariates_order():

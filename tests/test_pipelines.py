@@ -366,13 +366,21 @@ def test_hostile_source_path_outside_the_project(tmp_path, capsys, source, key):
 
 def test_the_forecasts_are_sorted_by_id_and_time(tmp_path, capsys):
     """A data file holding series b before a gave forecasts.parquet b before a (predict kept
-    the frame's order of series, while its docstring says sorted by (id, time))."""
-    spec = csv_project(tmp_path, rows(ids=("b", "a")))
-    code, err = run_cli(capsys, "run", str(spec))
-    assert code == 0, err
-    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
-    assert forecasts["id"].unique(maintain_order=True).to_list() == ["a", "b"]
-    assert forecasts.equals(forecasts.sort("id", "date"))
+    the frame's order of series, while its docstring says sorted by (id, time)), and another
+    model than the same rows with a before b (the windows follow the series' positions)."""
+    b = [f"b,2024-01-{i + 1:02d},{i * i % 7 + 0.5}" for i in range(12)]  # another shape
+    a = [f"a,2024-01-{i + 1:02d},{i + 10.5}" for i in range(12)]
+    forecasts = []
+    for folder, block in (("grouped", [*b, *a]), ("sorted", [*a, *b])):
+        data = "\n".join(["id,date,y", *block]) + "\n"
+        spec = csv_project(tmp_path / folder, data, model='baseline = "none"')  # the network's
+        code, err = run_cli(capsys, "run", str(spec))
+        assert code == 0, err
+        found = next((tmp_path / folder / "outputs").rglob("forecasts.parquet"))
+        forecasts.append(pl.read_parquet(found))
+    assert forecasts[0]["id"].unique(maintain_order=True).to_list() == ["a", "b"]
+    assert forecasts[0].equals(forecasts[0].sort("id", "date"))
+    assert forecasts[0].equals(forecasts[1])
 
 
 @pytest.mark.parametrize("folder", ["../outside/{name}", "/tmp/{name}/{as_of}"])

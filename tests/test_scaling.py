@@ -129,9 +129,36 @@ def test_scaling_round_trips(panel, method, until):
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ForecasterWarning)
         scaler = PanelScaler(method).fit(panel, until=until)
+    scaled = scaler.transform(panel).values
     back = scaler.inverse_transform(scaler.transform(panel)).values
-    np.testing.assert_allclose(back, panel.values, rtol=1e-5, atol=1e-3)
     assert np.all(scaler.scale_ > 0)
+    assert np.isfinite(scaled[(panel.time <= until).to_numpy()]).all()  # the span: always
+    # A row after the span is scaled with the span's statistics: after a span of float noise
+    # (a spread of 2e-38) no finite scale keeps a jump to 1e4 within float32, so the property
+    # holds for the later rows whose scaled value float32 holds.
+    rows = np.repeat(np.arange(panel.n_series), panel.lengths)
+    exact = (panel.values - scaler.center_[rows]) / scaler.scale_[rows]
+    held = np.abs(exact) < float(np.finfo(np.float32).max)
+    np.testing.assert_allclose(back[held], panel.values[held], rtol=1e-5, atol=1e-3)
+
+
+def test_robust_scaling_of_float_noise_between_equal_quartiles_stays_finite():
+    # Hypothesis found it: the quartiles of [-1.2e-38, 0, 0, 0, -4] are 1.2e-38 apart, so the
+    # -4 (in the span) was scaled to -3.4e38 * 1.0000001: -inf in float32, and back to -inf.
+    tiny = float(np.finfo(np.float32).tiny)
+    frame = pl.DataFrame({"id": [0, 0, 1, 1, 1, 1, 1], "t": [0, 1, 0, 1, 2, 3, 4]}).with_columns(
+        y=pl.Series([0.0, 0.0, -tiny, 0.0, 0.0, 0.0, -4.0], dtype=pl.Float32)
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", freq="1i")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # the flat series
+        scaler = PanelScaler("robust").fit(panel, until=4)
+    assert scaler.scale_[1, 0] == pytest.approx(1.6)  # the standard deviation, not the IQR
+    scaled = scaler.transform(panel).values
+    assert np.isfinite(scaled).all()
+    np.testing.assert_allclose(scaled[2:, 0], [0.0, 0.0, 0.0, 0.0, -2.5], atol=1e-30)  # median 0
+    back = scaler.inverse_transform(scaler.transform(panel)).values
+    np.testing.assert_allclose(back, panel.values, rtol=1e-6, atol=1e-30)
 
 
 @pytest.mark.parametrize("method", ["log", "log1p", "boxcox"])
@@ -342,11 +369,13 @@ def test_transform_finds_each_series_by_its_id_and_refuses_unknown_ones():
     scaler = PanelScaler("minmax").fit(
         Panel.from_frame(fitted, target="y", time_col="t", id_col="id")
     )
+    # A panel reads its series in ascending id order, whatever the frame's: b alone is its
+    # first series, the scaler's second.
     reordered = Panel.from_frame(
-        fitted.sort("id", descending=True), target="y", time_col="t", id_col="id"
+        fitted.filter(pl.col("id") == "b"), target="y", time_col="t", id_col="id"
     )
-    assert reordered.keys["id"].to_list() == ["b", "a"]
-    np.testing.assert_allclose(scaler.transform(reordered).values[:, 0], [0, 0.5, 1] * 2)
+    assert reordered.keys["id"].to_list() == ["b"]
+    np.testing.assert_allclose(scaler.transform(reordered).values[:, 0], [0, 0.5, 1])
     inverse = scaler.inverse_transform(scaler.transform(reordered))
     np.testing.assert_allclose(inverse.values, reordered.values, rtol=1e-6)
     other = Panel.from_frame(
@@ -413,8 +442,9 @@ def test_batches_refuse_the_tensors_of_another_panels_series():
         r"the series 'a', 'b' .* the series 'c', 'd'": Panel.from_frame(
             other, target="y", time_col="t", id_col="id", covariates="x"
         ),
-        r"the series 'a', 'b' .* the series 'b', 'a'": Panel.from_frame(
-            _frame(["b", "a"], [1000.0, 1001.0, 1002.0, 1.0, 2.0, 3.0], [5.0] * 6),
+        # a panel reads its series in ascending id order: b alone is at another position
+        r"the series 'a', 'b' .* the series 'b'": Panel.from_frame(
+            _frame(["b"], [1000.0, 1001.0, 1002.0], [5.0] * 3),
             target="y",
             time_col="t",
             id_col="id",
@@ -430,7 +460,7 @@ def test_batches_refuse_the_tensors_of_another_panels_series():
             next(windows.batches(4, seed=0, scaling=tensors))
         with pytest.raises(DataValidationError, match=message):
             windows.gather([0], scaling=tensors)
-    reordered_panel = panels[r"the series 'a', 'b' .* the series 'b', 'a'"]
+    reordered_panel = panels[r"the series 'a', 'b' .* the series 'b'"]
     own = next(
         make_windows(reordered_panel, 2, 1).batches(
             4, shuffle=False, scaling=scaler.tensors("cpu", panel=reordered_panel)
@@ -440,7 +470,8 @@ def test_batches_refuse_the_tensors_of_another_panels_series():
     # A scaler without keys matches by position: the same number of series passes.
     legacy = {k: v for k, v in scaler.to_dict().items() if k != "keys"}
     positional = PanelScaler.from_dict(legacy).tensors("cpu")
-    next(make_windows(reordered_panel, 2, 1).batches(4, seed=0, scaling=positional))
+    two = panels[r"the series 'a', 'b' .* the series 'c', 'd'"]
+    next(make_windows(two, 2, 1).batches(4, seed=0, scaling=positional))
     one = Panel.from_frame(other.head(3), target="y", time_col="t", id_col="id", covariates="x")
     with pytest.raises(DataValidationError, match=r"for 2 series .* panel of 1 series"):
         make_windows(one, 2, 1).gather([0], scaling=positional)

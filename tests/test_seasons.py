@@ -322,6 +322,34 @@ def test_detect_season_reads_a_bounded_sample_of_a_large_panel_quickly():
     assert detect_season(np.zeros((0, 1)), np.array([0])) == 1  # no series at all
 
 
+def test_detected_season_does_not_depend_on_the_order_of_the_series_in_the_frame():
+    # Detection reads evenly spaced series positions of a large panel: 450 series of 400
+    # rows, a third with period 50 placed at exactly those positions of the frame, the rest
+    # with period 30. Grouped so, the frame once gave 50 (and a longer auto lookback), sorted
+    # by id or shuffled 30.
+    n, length = 450, 400
+    t = np.arange(length)
+    rng = np.random.default_rng(0)
+    read = set(np.unique(np.linspace(0, n - 1, 60_000 // length)).round().astype(int))
+
+    def series(key: str, period: int) -> pl.DataFrame:
+        y = np.sin(2 * np.pi * t / period) + 0.3 * rng.normal(size=length)
+        return pl.DataFrame({"id": key, "t": t, "y": y})
+
+    fifty = iter([series(f"a{i:03}", 50) for i in range(len(read))])
+    thirty = iter([series(f"b{i:03}", 30) for i in range(n - len(read))])
+    grouped = pl.concat([next(fifty) if k in read else next(thirty) for k in range(n)])
+    seasons = [
+        panel_seasons(Panel.from_frame(f, target="y", time_col="t", id_col="id"))
+        for f in (
+            grouped,
+            grouped.sort("id", "t"),
+            grouped.sample(fraction=1.0, shuffle=True, seed=0),
+        )
+    ]
+    assert seasons == [(30,)] * 3
+
+
 def test_backtest_places_sliding_folds_for_the_window_their_fits_choose():
     # 200 rows: the whole frame would choose (200 - 12 - 20) // 2 = 84, but each fold fits on
     # train_size=60 rows, where "auto" chooses (60 - 12 - 12) // 2 = 18: the folds are placed

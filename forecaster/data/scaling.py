@@ -74,7 +74,10 @@ class PanelScaler:
         range to [0, 1]. A zero spread (constant series) gets a scale of 1, so such a series is
         only shifted; spreads below ``MIN_SCALE`` (1e-6) times the absolute center are raised
         to it. A ``robust`` series whose inter-quartile range is 0 but which is not constant
-        (intermittent demand: more than half zeros) is scaled by its standard deviation.
+        (intermittent demand: more than half zeros) is scaled by its standard deviation, as is
+        one whose inter-quartile range is below ``MIN_SCALE`` times its standard deviation
+        (float noise between equal quartiles: 1e-38 among zeros and a -4 would scale the -4
+        beyond float32's range).
 
     Attributes
     ----------
@@ -178,7 +181,7 @@ class PanelScaler:
             spread = stats.select([f"{c}_scale" for c in cols]).to_numpy()
             if self.method == "robust":  # no spread between the quartiles: the std
                 std = stats.select([f"{c}_std" for c in cols]).to_numpy()
-                spread = np.where(spread > 0, spread, std)
+                spread = np.where(spread > MIN_SCALE * std, spread, std)
             scale[rows] = spread_scale(spread, center[rows])
         empty = counts == 0
         if self.method != "none" and empty.any():

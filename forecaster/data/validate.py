@@ -357,15 +357,23 @@ def _check_spread(data: pl.DataFrame, id_name: str, value_cols: list[str]) -> No
 def _sort_series(
     data: pl.DataFrame, id_name: str, time_col: str
 ) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    """Rows grouped by series with increasing times (sorted only when they are not), the
-    physical time of every row (int64) and the number of rows of every series."""
+    """Rows sorted by (id, time) (sorted only when they are not), the physical time of every
+    row (int64) and the number of rows of every series.
+
+    The series come in ascending id order whatever the frame's order of rows: the same rows
+    give the same panel, hence the same windows, batches and model for a seed. The check
+    reads the runs of ids (strictly ascending in the order of ``DataFrame.sort``: lexical for
+    Categorical, the categories' order for Enum) and the times within them; a sorted frame is
+    not copied.
+    """
     runs = data[id_name].rle().struct.unnest()
     t = data[time_col].to_physical().cast(pl.Int64).to_numpy()
     boundary = np.zeros(len(t), dtype=bool)
     boundary[np.cumsum(runs["len"].to_numpy())[:-1]] = True
     backwards = np.zeros(len(t), dtype=bool)
     backwards[1:] = (t[1:] < t[:-1]) & ~boundary[1:]
-    unsorted = runs["value"].n_unique() != runs.height or backwards.any()
+    ids = runs["value"]  # a new Series: no sorted flag of the frame's column to trust
+    unsorted = ids.n_unique() != runs.height or not ids.is_sorted() or backwards.any()
     del boundary, backwards
     if unsorted:
         data = data.sort([id_name, time_col])
