@@ -1978,6 +1978,22 @@ def test_a_series_too_short_for_a_window_before_a_fractional_hold_out_is_left_ou
     assert messages == [] and model.keys_["id"].to_list() == ["a", "b"]  # no hold-out
 
 
+def test_fit_gives_the_data_warnings_of_a_frame_with_short_series_once():
+    """fit read a frame with a series too short for a training window twice (for the
+    lookback, then without the short series): the warnings of reading it came twice."""
+    last = pl.col("time") == pl.col("time").max()
+    short = daily("c", 0, 5, 2).with_columns(y=pl.when(last).then(None).otherwise("y"))
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1), short])
+    model, messages = recorded(lambda: small(validation_size=0.1, missing="ffill").fit(frame))
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("1 series end with rows whose targets are missing (e.g. 'c'")
+    assert messages[1] == (
+        "Dropped 1 series shorter than 16 rows (lookback + horizon + the validation_size "
+        "hold-out): 'c'."
+    )
+    assert model.keys_["id"].to_list() == ["a", "b"]
+
+
 @pytest.mark.parametrize("size", [0, 3, 20, 0.1, 0.25, 0.5, 0.9])
 def test_fit_min_length_is_the_shortest_series_with_a_training_window(size):
     from forecaster.estimators.sampling import fit_min_length
