@@ -334,8 +334,6 @@ def long_enough(
     ids: pl.Series,
     min_length: int,
     length_reason: str,
-    *,
-    named: bool = True,
 ) -> np.ndarray:
     """Which series have at least ``min_length`` rows: the shorter ones are named in one
     :class:`~forecaster.exceptions.ForecasterWarning` ("Dropped ..."), and a
@@ -353,8 +351,6 @@ def long_enough(
         The fewest rows a series keeps.
     length_reason : str
         What ``min_length`` is (e.g. ``"lookback + horizon"``), for the messages.
-    named : bool, default True
-        Whether the ids are an id column's (False: one unnamed series, "the series").
 
     Returns
     -------
@@ -381,7 +377,7 @@ def long_enough(
         )
     names = ids.filter(pl.Series(~keep)).to_list()
     warnings.warn(
-        f"Dropped {int((~keep).sum())} {'series' if named else 'the series'} shorter than "
+        f"Dropped {int((~keep).sum())} series shorter than "
         f"{min_length} rows ({length_reason}): {format_list(names, 10)}.",
         ForecasterWarning,
         stacklevel=3,

@@ -162,9 +162,7 @@ class Panel:
         runs = data[id_name].rle().struct.unnest()
         lengths = runs["len"].to_numpy().astype(np.int64)
         keys = pl.DataFrame(runs["value"].alias(id_name))
-        keep = long_enough(
-            lengths, keys[id_name], min_length, length_reason, named=id_col is not None
-        )
+        keep = long_enough(lengths, keys[id_name], min_length, length_reason)
         value_cols = [
             *column_tuple(target),
             *column_tuple(covariates),
@@ -198,15 +196,13 @@ class Panel:
         ).select_series(keep)
 
     def select_series(self, keep: np.ndarray) -> Panel:
-        """The panel of the series marked in ``keep`` (one bool per series, e.g. from
-        :func:`~forecaster.data.checks.long_enough`), in their order; itself for all.
+        """The panel of the series marked in ``keep`` (one bool per series); itself for all.
 
         Parameters
         ----------
         keep : numpy.ndarray
         """
-        keep = np.asarray(keep)
-        if keep.dtype != bool or keep.shape != (self.n_series,):
+        if (keep := np.asarray(keep)).dtype != bool or keep.shape != (self.n_series,):
             raise DataValidationError(
                 f"select_series takes one bool per series ({self.n_series}), got an array "
                 f"of {keep.dtype} of shape {keep.shape}. Pass a boolean numpy array."
@@ -214,7 +210,10 @@ class Panel:
         if keep.all():
             return self
         rows, kept = np.repeat(keep, self.lengths), pl.Series(keep)
-        cells = {"interpolated": self.interpolated, "unobserved": self.unobserved}
+
+        def cut(cells: np.ndarray | None) -> np.ndarray | None:  # the kept rows' filled cells
+            return None if cells is None else _past_cells(cells[rows], cells.shape[1])
+
         return dataclasses.replace(
             self,
             values=np.ascontiguousarray(self.values[rows]),
@@ -222,7 +221,8 @@ class Panel:
             keys=self.keys.filter(kept),
             time=self.time.filter(pl.Series(rows)),
             statics=None if self.statics is None else self.statics.filter(kept),
-            **{k: _past_cells(v[rows], v.shape[1]) for k, v in cells.items() if v is not None},
+            interpolated=cut(self.interpolated),
+            unobserved=cut(self.unobserved),
             _device_values={},
             _device_runs={},
         )

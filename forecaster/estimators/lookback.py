@@ -125,6 +125,5 @@ class AutoLookback:
             before = panel.lengths - validation_steps(size, panel.lengths, horizon)
             raise no_training_window(self, lookback, before)
         reason = "lookback + horizon" + (" + the validation_size hold-out" if held else "")
-        named = panel.id_col is not None
-        keep = long_enough(panel.lengths, panel.keys[panel.id_name], needed, reason, named=named)
+        keep = long_enough(panel.lengths, panel.keys[panel.id_name], needed, reason)
         return panel.select_series(keep), lookback
