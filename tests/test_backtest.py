@@ -150,15 +150,27 @@ def test_auto_lookback_folds_are_placed_for_the_series_the_fits_keep():
 SHORT = {**TINY, "lookback": 8, "horizon": 4, "segment_length": 4, "validation_size": 0}
 
 
-@pytest.mark.parametrize(("refit", "trained"), [(False, [False, False]), (True, [False, True])])
-def test_a_series_its_fold_model_was_not_fitted_on_shows_no_training_span(refit, trained):
+ONE_MODEL = r"The backtest's model, fitted once .* used for all 2 folds, was not fitted on "
+SEVERAL = r"The models of 1 of the 2 folds were not fitted on "
+
+
+@pytest.mark.parametrize(
+    ("refit", "trained", "opening"),
+    [(False, [False, False], ONE_MODEL), (True, [False, True], SEVERAL)],
+)
+def test_a_series_its_fold_model_was_not_fitted_on_shows_no_training_span(refit, trained, opening):
     """s2 has 10 rows in fold 0's training span and one window takes 12: fold 0's fit left it
     out, yet result.folds showed it trained on (train_rows=10, train_start/train_end set),
-    and it was scored as a trained series without a word."""
+    and it was scored as a trained series without a word. With refit=False the warning
+    spoke of "the models of 2 of the 2 folds" (one model serves them) and advised "or
+    refit=True" with refit=True too."""
     frame = _daily_panel([60, 40, 18])
     model = RNNForecaster(target="y", time_col="t", id_col="id", baseline="none", **SHORT)
-    with pytest.warns(ForecasterWarning, match=r"not fitted on 1 of the 3 series \(e.g. \['s2'\]"):
+    with pytest.warns(ForecasterWarning, match=opening + r"1 of the 3 series \(e.g. \['s2'\]") as w:
         result = backtest(model, frame, folds=2, refit=refit)
+    (message,) = [str(x.message) for x in w if "not fitted on" in str(x.message)]
+    assert ("new to the model" in message) == (not refit)
+    assert ("refit=True" in message) == (not refit)  # advised where a model serves 2 folds
     assert result.estimators[0].keys_["id"].to_list() == ["s0", "s1"]
     short = result.folds.filter(pl.col("id") == "s2").sort("fold")
     for column in ("train_start", "train_end", "train_rows"):

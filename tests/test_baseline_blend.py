@@ -829,17 +829,32 @@ def test_a_blend_stays_in_a_log_targets_domain_chosen_on_validation_as_predicted
     assert model.validation_baselines_["blended"] == pytest.approx(expected["blended"], rel=1e-5)
 
 
-def test_blend_floors_partners_and_quantiles_at_the_transforms_bound():
+def test_blend_floors_partners_and_quantiles_inside_the_transforms_domain():
+    """They were floored AT the bound (0 for log), which is outside the domain: a forecast
+    of 0.0 that a later fit with target_transform="log" refuses. Now at the least float32
+    inside it (domain_floor), for the point forecasts and a quantile model's quantiles."""
+    from forecaster.data.transforms import check_target_domain, domain_floor
+
     window = np.log(np.linspace(30.0, 5.0, 24)).reshape(1, 24, 1)  # a fall, log-transformed
     blend = BaselineBlend(m=1, weights=(0.0,), drift=True)
+    floor = np.float32(domain_floor("log"))
+    assert 0.0 < floor < 1e-37
     point = blend_forecasts(np.full((1, 12, 1), 4.0, np.float32), window, blend,
                             transform="log", lambdas=None)  # fmt: skip
-    assert point.min() == 0.0 and point[0, 0, 0] == pytest.approx(5 - 25 / 23)
+    assert point.min() == floor and point[0, 0, 0] == pytest.approx(5 - 25 / 23)
     quantiles = np.stack([np.full((1, 12, 1), q, np.float32) for q in (1.0, 4.0, 9.0)], -1)
     moved = blend_forecasts(quantiles, window, blend, transform="log", lambdas=None,
                             median_index=1)  # fmt: skip
-    assert moved.min() == 0.0 and (np.diff(moved, axis=-1) >= 0).all()
+    assert moved.min() == floor and (np.diff(moved, axis=-1) >= 0).all()
     np.testing.assert_array_equal(moved[..., 1], point)
+    frame = pl.DataFrame({"t": range(12), "y": point.reshape(-1)})
+    check_target_domain("log", Panel.from_frame(frame, target="y", time_col="t"))  # accepted
+    # log1p: a fall towards -1 stops at the float32 after -1, not at -1 (log1p(-1) = -inf)
+    falling = np.log1p(np.linspace(5.0, -0.5, 24)).reshape(1, 24, 1)
+    low = blend_forecasts(np.full((1, 12, 1), 1.0, np.float32), falling, blend,
+                          transform="log1p", lambdas=None)  # fmt: skip
+    assert low.min() == np.float32(domain_floor("log1p")) > np.float32(-1.0)
+    assert np.isfinite(np.log1p(low)).all()
     unbounded = blend_forecasts(np.full((1, 12, 1), 4.0, np.float32), np.exp(window), blend,
                                 transform="none", lambdas=None)  # fmt: skip
     assert unbounded.min() < -5  # without a transform the trend goes on

@@ -372,6 +372,45 @@ def test_all_series_too_short_is_an_error():
         build(hourly(n=6), min_length=50)
 
 
+def test_select_series_keeps_the_rows_times_statics_and_filled_cells_of_its_series():
+    """One mechanism drops series: from_frame(min_length=...) is from_frame() then
+    select_series of the series long_enough keeps (fit reads the frame once that way)."""
+    from forecaster.data.checks import long_enough
+
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 4 + ["b"] * 2 + ["c"] * 5,
+            "t": [0, 1, 2, 3, 0, 1, 0, 1, 2, 3, 4],
+            "y": [1.0, None, 3.0, 4.0, 5.0, 6.0, 7.0, None, None, 10.0, 11.0],
+            "g": ["x"] * 4 + ["y"] * 2 + ["z"] * 5,
+        }
+    )
+    options = dict(target="y", time_col="t", id_col="id", missing="interpolate")
+    options["static_covariates"] = "g"
+    whole = Panel.from_frame(frame, **options)
+    with pytest.warns(ForecasterWarning, match=r"Dropped 1 series shorter than 3 rows \(r\)"):
+        dropped = Panel.from_frame(frame, **options, min_length=3, length_reason="r")
+    with pytest.warns(ForecasterWarning, match=r"Dropped 1 series shorter than 3 rows \(r\)"):
+        kept = long_enough(whole.lengths, whole.keys["id"], 3, "r")
+    assert kept.tolist() == [True, False, True]
+    selected = whole.select_series(kept)
+    for panel in (dropped, selected):
+        assert panel.keys["id"].to_list() == ["a", "c"]
+        assert panel.offsets.tolist() == [0, 4, 9]
+        assert panel.time.to_list() == [0, 1, 2, 3, 0, 1, 2, 3, 4]
+        assert panel.values[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+        assert panel.interpolated[:, 0].tolist() == [0, 1, 0, 0, 0, 1, 1, 0, 0]
+        assert panel.statics["g"].to_list() == ["x", "z"]
+        # an origin inside c's filled run sees its last observed value (the runs moved)
+        rows = np.arange(4, 9)
+        assert panel.known_values(rows, np.array(5))[:, 0].tolist() == [7.0, 7.0, 9, 10, 11]
+    assert whole.select_series(np.ones(3, dtype=bool)) is whole
+    assert whole.select_series(np.array([False, True, False])).interpolated is None
+    for junk in (np.array([1, 0, 1]), np.array([True, False])):
+        with pytest.raises(DataValidationError, match=r"one bool per series \(3\)"):
+            whole.select_series(junk)
+
+
 def test_values_on_cpu_shares_memory():
     panel = build(hourly())
     tensor = panel.values_on("cpu")

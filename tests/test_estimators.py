@@ -568,6 +568,37 @@ def test_score_leaves_out_series_with_no_new_held_out_steps_when_others_have_som
         model.score(frame[test].filter(pl.col("id") == "s1"))
 
 
+def test_score_leaves_out_series_ending_inside_the_held_out_steps_when_others_are_new():
+    """A TemporalSplit fold (no id_col) in which s1 ends 2 steps into the test steps (2 of
+    its 4 held-out steps are training rows) and s2 a year before them: score refused the
+    whole fold (cross_val_score made it NaN) though s0's held-out steps are all new."""
+    ends = [dt.date(2019, 12, 1), dt.date(2019, 10, 1), dt.date(2018, 12, 1)]
+    frame = monthly_panel(days=(1, 1, 1), ends=ends)
+    with pytest.warns(ForecasterWarning, match="rows per time"):
+        train, test = list(TemporalSplit("time", n_splits=2, test_size=4).split(frame))[-1]
+    model = forecaster(lookback=12, horizon=4, max_epochs=1, validation_size=0, baseline="none")
+    model.fit(frame[train])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        new_only = model.score(frame[test].filter(pl.col("id") == "s0"))
+    both = r"2 of the 3 series .*partly for 1 \(e.g. 's1': 2 of its 4\) and all for 1 .*\['s2'\]"
+    with pytest.warns(ForecasterWarning, match=both + r"\); they are left out"):
+        assert model.score(frame[test]) == new_only
+    with pytest.warns(ForecasterWarning, match=r"1 of the 2 series are partly in .*'s1': 2 of"):
+        assert model.score(frame[test].filter(pl.col("id") != "s2")) == new_only
+    # no series with only new held-out steps: still refused (a mix of in-sample and new steps)
+    for ids in (["s1"], ["s1", "s2"]):
+        with pytest.raises(DataValidationError, match=r"2 of 4 held-out .*no series has only"):
+            model.score(frame[test].filter(pl.col("id").is_in(ids)))
+    # and cross_val_score scores every fold (it was NaN, or an error with error_score="raise")
+    from sklearn.model_selection import cross_val_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        cv = TemporalSplit("time", n_splits=2, test_size=4)
+        assert np.isfinite(cross_val_score(model, frame, cv=cv, error_score="raise")).all()
+
+
 def test_temporal_split_cross_validation_scores_an_offset_dated_panel():
     from sklearn.model_selection import cross_val_score
 
@@ -1959,6 +1990,22 @@ def test_a_series_too_short_for_a_window_before_a_fractional_hold_out_is_left_ou
         lambda: small(validation_size=0).fit(pl.concat([a, daily("b", 0, 12, 1)]))
     )
     assert messages == [] and model.keys_["id"].to_list() == ["a", "b"]  # no hold-out
+
+
+def test_fit_gives_the_data_warnings_of_a_frame_with_short_series_once():
+    """fit read a frame with a series too short for a training window twice (for the
+    lookback, then without the short series): the warnings of reading it came twice."""
+    last = pl.col("time") == pl.col("time").max()
+    short = daily("c", 0, 5, 2).with_columns(y=pl.when(last).then(None).otherwise("y"))
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1), short])
+    model, messages = recorded(lambda: small(validation_size=0.1, missing="ffill").fit(frame))
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("1 series end with rows whose targets are missing (e.g. 'c'")
+    assert messages[1] == (
+        "Dropped 1 series shorter than 16 rows (lookback + horizon + the validation_size "
+        "hold-out): 'c'."
+    )
+    assert model.keys_["id"].to_list() == ["a", "b"]
 
 
 @pytest.mark.parametrize("size", [0, 3, 20, 0.1, 0.25, 0.5, 0.9])

@@ -7,6 +7,7 @@ The one check of each kind, shared by :func:`~forecaster.data.validate.validate_
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import polars as pl
 from forecaster._columns import is_bound_column
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning
 
 __all__ = [
     "check_float32_range",
@@ -25,6 +26,7 @@ __all__ = [
     "check_unique_keys",
     "check_values",
     "in_frame",
+    "long_enough",
     "missing_columns_message",
     "not_numeric_message",
     "row_examples",
@@ -325,3 +327,59 @@ the future frame, e.g. at (t=2). Expected a number at every step.
             f"{row_examples(frame, mask, id_name, time_col)}. "
             + (fix or "Expected a number at every step.")
         )
+
+
+def long_enough(
+    lengths: np.ndarray,
+    ids: pl.Series,
+    min_length: int,
+    length_reason: str,
+) -> np.ndarray:
+    """Which series have at least ``min_length`` rows: the shorter ones are named in one
+    :class:`~forecaster.exceptions.ForecasterWarning` ("Dropped ..."), and a
+    :class:`~forecaster.exceptions.DataValidationError` says when none has. The one rule of
+    :meth:`Panel.from_frame <forecaster.data.panel.Panel.from_frame>` (its ``min_length``)
+    and of a fit's series too short for a training window.
+
+    Parameters
+    ----------
+    lengths : numpy.ndarray
+        Rows per series.
+    ids : polars.Series
+        The series' ids, one per series, for the warning.
+    min_length : int
+        The fewest rows a series keeps.
+    length_reason : str
+        What ``min_length`` is (e.g. ``"lookback + horizon"``), for the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one per series: True for those kept.
+
+    Examples
+    --------
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     long_enough(np.array([3, 1]), pl.Series(["a", "b"]), 2, "two rows").tolist()
+    [True, False]
+    >>> str(caught[0].message)
+    "Dropped 1 series shorter than 2 rows (two rows): 'b'."
+    """
+    keep = np.asarray(lengths) >= min_length
+    if keep.all():
+        return keep
+    if not keep.any():
+        raise DataValidationError(
+            f"Every series is shorter than the {min_length} rows needed "
+            f"({length_reason}); the longest has {int(np.max(lengths))} rows. Use a "
+            f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
+        )
+    names = ids.filter(pl.Series(~keep)).to_list()
+    warnings.warn(
+        f"Dropped {int((~keep).sum())} series shorter than "
+        f"{min_length} rows ({length_reason}): {format_list(names, 10)}.",
+        ForecasterWarning,
+        stacklevel=3,
+    )
+    return keep

@@ -5,7 +5,6 @@ with the series keys and timestamps kept in Polars.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,19 +14,13 @@ import polars as pl
 import torch
 
 from forecaster._validation import check, describe_value, resolve_device
-from forecaster.data.checks import check_roles
-from forecaster.data.frames import (
-    SERIES_ID,
-    collect_frame,
-    column_tuple,
-    format_list,
-    observed_values,
-)
+from forecaster.data.checks import check_roles, long_enough
+from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple, observed_values
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame_cells
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError
 
 __all__ = ["Panel"]
 
@@ -169,27 +162,7 @@ class Panel:
         runs = data[id_name].rle().struct.unnest()
         lengths = runs["len"].to_numpy().astype(np.int64)
         keys = pl.DataFrame(runs["value"].alias(id_name))
-        if (lengths < min_length).any():
-            short = lengths < min_length
-            names = keys.filter(pl.Series(short))[id_name].to_list()
-            if short.all():
-                raise DataValidationError(
-                    f"Every series is shorter than the {min_length} rows needed "
-                    f"({length_reason}); the longest has {int(lengths.max())} rows. Use a "
-                    f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
-                )
-            label = "series" if id_col is not None else "the series"
-            warnings.warn(
-                f"Dropped {int(short.sum())} {label} shorter than {min_length} rows "
-                f"({length_reason}): {format_list(names, 10)}.",
-                ForecasterWarning,
-                stacklevel=2,
-            )
-            keep_rows = np.repeat(~short, lengths)
-            data = data.filter(pl.Series(keep_rows))
-            interpolated = None if interpolated is None else interpolated[keep_rows]
-            keys = keys.filter(pl.Series(~short))
-            lengths = lengths[~short]
+        keep = long_enough(lengths, keys[id_name], min_length, length_reason)
         value_cols = [
             *column_tuple(target),
             *column_tuple(covariates),
@@ -220,6 +193,38 @@ class Panel:
             interpolated=_past_cells(
                 interpolated, len(column_tuple(target) + column_tuple(covariates))
             ),
+        ).select_series(keep)
+
+    def select_series(self, keep: np.ndarray) -> Panel:
+        """The panel of the series marked in ``keep`` (one bool per series); itself for all.
+
+        Parameters
+        ----------
+        keep : numpy.ndarray
+        """
+        if (keep := np.asarray(keep)).dtype != bool or keep.shape != (self.n_series,):
+            raise DataValidationError(
+                f"select_series takes one bool per series ({self.n_series}), got an array "
+                f"of {keep.dtype} of shape {keep.shape}. Pass a boolean numpy array."
+            )
+        if keep.all():
+            return self
+        rows, kept = np.repeat(keep, self.lengths), pl.Series(keep)
+
+        def cut(cells: np.ndarray | None) -> np.ndarray | None:  # the kept rows' filled cells
+            return None if cells is None else _past_cells(cells[rows], cells.shape[1])
+
+        return dataclasses.replace(
+            self,
+            values=np.ascontiguousarray(self.values[rows]),
+            offsets=np.concatenate([[0], np.cumsum(self.lengths[keep])]).astype(np.int64),
+            keys=self.keys.filter(kept),
+            time=self.time.filter(pl.Series(rows)),
+            statics=None if self.statics is None else self.statics.filter(kept),
+            interpolated=cut(self.interpolated),
+            unobserved=cut(self.unobserved),
+            _device_values={},
+            _device_runs={},
         )
 
     # -- shape ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "TARGET_TRANSFORMS",
     "check_target_domain",
     "domain_bound",
+    "domain_floor",
     "fit_boxcox_lambdas",
     "guerrero_lambda",
     "inverse_targets",
@@ -205,6 +206,27 @@ def domain_bound(method: str) -> float | None:
     if method == "none":
         return None
     return -1.0 if method == "log1p" else 0.0
+
+
+def domain_floor(method: str) -> float | None:
+    """The least float32 value inside the domain of the transform ``method``, at which
+    forecasts that would reach its bound (a blend's partner, a moved quantile, an interval
+    bound) are floored: the bound itself is outside the domain (a later fit would refuse
+    it), and forecasts are float32. The next float32 above :func:`domain_bound` (-1 + 2**-24
+    for log1p), but for a bound of 0 (log and Box-Cox) the least normal float32, about
+    1.18e-38 (a subnormal one can be flushed to 0, and the float32 range check of the data,
+    ``check_float32_range``, refuses it); None for ``"none"``.
+
+    Examples
+    --------
+    >>> domain_floor("log"), domain_floor("log1p"), domain_floor("none")
+    (1.1754943508222875e-38, -0.9999999403953552, None)
+    """
+    bound = domain_bound(method)
+    if bound is None:
+        return None
+    step = np.nextafter(np.float32(bound), np.float32(np.inf))
+    return float(max(step, np.finfo(np.float32).tiny) if bound == 0 else step)
 
 
 def check_target_domain(method: str, panel: Panel) -> None:

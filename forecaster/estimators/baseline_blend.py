@@ -36,7 +36,7 @@ import torch
 
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
-from forecaster.data.transforms import domain_bound, inverse_targets
+from forecaster.data.transforms import domain_floor, inverse_targets
 from forecaster.data.windows import Windows, known_windows, origins_in_runs
 from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
@@ -159,21 +159,21 @@ def partner_forecast(
 
 
 def within_domain(forecast: np.ndarray, transform: str) -> np.ndarray:
-    """``forecast`` (targets' units) not below the bound of ``target_transform``
-    (:func:`~forecaster.data.transforms.domain_bound`: 0 for log and Box-Cox, -1 for log1p;
-    unchanged for ``"none"``), the bound the network's forecasts stay above and below which
-    no interval bound is put: a partner's trend or seasonal swing can carry it past the
-    bound (a log target falling to 5 by 1 a step), which the validation check and every
-    forecast floor alike (:func:`blend_forecasts`).
+    """``forecast`` (targets' units) inside the domain of ``target_transform``: not below
+    :func:`~forecaster.data.transforms.domain_floor`, the least float32 above its bound (0
+    for log and Box-Cox, -1 for log1p, which are outside it; unchanged for ``"none"``), the
+    floor interval bounds and quantiles share: a partner's trend or seasonal swing can carry
+    a forecast past the bound (a log target falling to 5 by 1 a step), which the validation
+    check and every forecast floor alike (:func:`blend_forecasts`).
 
     Examples
     --------
     >>> within_domain(np.array([3.0, 0.5, -2.0]), "log").tolist()
-    [3.0, 0.5, 0.0]
+    [3.0, 0.5, 1.1754943508222875e-38]
     >>> within_domain(np.array([3.0, -2.0]), "none").tolist()
     [3.0, -2.0]
     """
-    floor = domain_bound(transform)
+    floor = domain_floor(transform)
     return forecast if floor is None else np.maximum(forecast, floor)
 
 
@@ -251,10 +251,10 @@ def blend_forecasts(
     weights = np.asarray(blend.weights, dtype=np.float64)
     if forecast.ndim == 4:
         median = forecast[..., median_index].astype(np.float64)
-        shifted = forecast + ((1.0 - weights) * (season - median))[..., None]
-        blended = within_domain(shifted, transform)  # a lower quantile moved below the bound
+        blended = forecast + ((1.0 - weights) * (season - median))[..., None]
     else:
         blended = weights * forecast + (1.0 - weights) * season
+    blended = within_domain(blended, transform)  # a lower quantile moved below the floor
     with np.errstate(over="ignore", invalid="ignore"):
         out = blended.astype(np.float32)
     if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float32 range

@@ -26,7 +26,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data import polars_frame
 from forecaster.data.frames import column_tuple
-from forecaster.data.transforms import domain_bound
+from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
 from forecaster.evaluation.backtest import backtest as run_backtest
@@ -369,5 +369,5 @@ class ForecastIntervals:
             quantiles=quantiles,
             spread=spread,
             origins=times,
-            floor=domain_bound(self._fitted_transform()),
+            floor=domain_floor(self._fitted_transform()),
         )

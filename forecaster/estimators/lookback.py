@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from forecaster.data.checks import long_enough
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
@@ -91,9 +92,10 @@ class AutoLookback:
         """``Panel.from_frame(frame, **options)`` without the series too short for one
         training window (``lookback + horizon`` rows before the validation hold-out,
         :func:`~forecaster.estimators.sampling.fit_min_length`), dropped and named in one
-        warning as :class:`~forecaster.data.panel.Panel` does, and the lookback
-        (:meth:`lookback_for` the panel). When no series is long enough, the error says
-        whether the hold-out is what left them too short.
+        warning as :class:`~forecaster.data.panel.Panel` does
+        (:func:`~forecaster.data.checks.long_enough`), and the lookback (:meth:`lookback_for`
+        the panel). The frame is read once (its data warnings given once). When no series is
+        long enough, the error says whether the hold-out is what left them too short.
 
         Parameters
         ----------
@@ -123,5 +125,5 @@ class AutoLookback:
             before = panel.lengths - validation_steps(size, panel.lengths, horizon)
             raise no_training_window(self, lookback, before)
         reason = "lookback + horizon" + (" + the validation_size hold-out" if held else "")
-        panel = Panel.from_frame(frame, **options, min_length=needed, length_reason=reason)
-        return panel, lookback
+        keep = long_enough(panel.lengths, panel.keys[panel.id_name], needed, reason)
+        return panel.select_series(keep), lookback

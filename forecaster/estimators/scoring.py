@@ -1,5 +1,5 @@
 """``RNNForecaster.score``: the negative MAE of a forecast of each series' last ``horizon``
-steps, refusing held-out steps that the model was fitted on (or after)."""
+steps, refusing or leaving out held-out steps that the model was fitted on (or after)."""
 
 from __future__ import annotations
 
@@ -89,14 +89,22 @@ class ForecastScoring:
             cross-validation split that is not in time order, such as scikit-learn's default
             ``KFold``, trains on rows after the test rows: use :class:`TemporalSplit`), or when
             some, but not all, held-out steps of a series are in the data the model was fitted
-            on (e.g. :class:`TemporalSplit` with ``test_size < horizon``): such a score would
-            mix in-sample and out-of-sample steps. Held-out steps that are all in the fitted
-            data, which ends with them (an in-sample score), give a
-            :class:`~forecaster.exceptions.ForecasterWarning`; where only some series' are
-            (the others' are new), those series are left out of the score, with the warning,
-            as a mix of in-sample and new steps would be (e.g. a series that ends before a
-            fold's test steps of :class:`TemporalSplit` without ``id_col``). Also for a ``y``
-            that is not None (the targets are columns of ``frame``).
+            on and no series' held-out steps are all new (e.g. :class:`TemporalSplit` with
+            ``test_size < horizon``): such a score would mix in-sample and out-of-sample
+            steps. Also for a ``y`` that is not None (the targets are columns of ``frame``).
+
+        Warns
+        -----
+        ForecasterWarning
+            When the held-out steps of some series are all or partly in the data the model
+            was fitted on while the other series' are all new: those series are left out of
+            the score, which is over new steps only (e.g. a series that ends before or inside
+            a fold's test steps of :class:`TemporalSplit` without ``id_col``). When every
+            series' held-out steps are all in the fitted data, which ends with them (e.g. a
+            score of the training frame): the score is in-sample, and scored.
+        UnscoredPointsWarning
+            When some held-out values are not in the frame (filled by the ``missing=``
+            policy): they are not scored.
         """
         refuse_y(self, "score", y)
         self.check_fitted("score with")
@@ -171,12 +179,13 @@ class ForecastScoring:
 
     def _check_held_out(self, actual: pl.DataFrame, id_name: str) -> pl.Series | None:
         """Refuse held-out steps of a series that the model was fitted on data after (its
-        training frame ran past them: a cross-validation split that is not in time order), or
-        that are partly in the fitted data. A series whose held-out steps are all in it (the
-        fitted data ends with them) is in-sample: when every series is, warn (an in-sample
-        score, e.g. of the training frame); when others have new steps, return the in-sample
-        ones (their ids), which ``score`` leaves out, with a warning, so that its score is
-        over new steps only (None: every series is scored)."""
+        training frame ran past them: a cross-validation split that is not in time order).
+        Return the series whose held-out steps are all or partly in the fitted data (their
+        ids), which ``score`` leaves out, with a warning, when other series' are all new (a
+        score over new steps only); None when every series is scored. When no series' are
+        all new: refuse partly in-sample steps (a score that mixes in-sample and new steps),
+        and warn of an in-sample score when every series' are all in the fitted data (e.g.
+        a score of the training frame)."""
         ends = self.__dict__.get("train_end_")
         if ends is None:  # a model loaded from a folder that does not record it
             return None
@@ -201,6 +210,11 @@ class ForecastScoring:
         )
         self._refuse_future(counts.filter(pl.col("end") > pl.col("last")))
         partial = counts.filter((pl.col("trained") > 0) & (pl.col("trained") < pl.col("len")))
+        inside = counts.filter(pl.col("trained") == pl.col("len"))
+        n_series = actual[id_name].n_unique()
+        if partial.height + inside.height < n_series:  # others have new steps only
+            self._warn_left_out(partial, inside, n_series)
+            return pl.concat([partial["id"], inside["id"]])
         if partial.height:
             key, n, total, last = partial.row(0)[:4]
             which = "" if self.id_col is None else f"{key!r}: "
@@ -208,27 +222,13 @@ class ForecastScoring:
                 f"score holds out the last horizon={self.horizon} steps of every series, but "
                 f"for {partial.height} series some of them are in the data the model was "
                 f"fitted on (e.g. {which}{n} of {total} held-out steps at or before its last "
-                f"fitted time {last}), so the score would mix in-sample and new steps. With "
-                f"TemporalSplit, use test_size >= horizon ({self.horizon})"
+                f"fitted time {last}), and no series has only new held-out steps, so the "
+                "score would mix in-sample and new steps. With TemporalSplit, use test_size "
+                f">= horizon ({self.horizon})"
                 + ("" if self.id_col is None else f" and id_col={self.id_col!r}")
                 + "; otherwise score on a frame that runs at least horizon steps past the "
                 "fitted data."
             )
-        inside = counts.filter(pl.col("trained") == pl.col("len"))
-        n_series = actual[id_name].n_unique()
-        if inside.height < n_series:
-            warnings.warn(
-                f"score: the held-out steps of {inside.height} of the {n_series} series are "
-                "all in the data the model was fitted on (e.g. "
-                f"{inside['id'].head(5).to_list()}); they are left out of the score, which is "
-                "over the new steps of the other series (an in-sample step would overstate "
-                "the accuracy of forecasts of new data). In cross-validation, a series that "
-                "ends before a fold's test steps has none: pass TemporalSplit(..., "
-                f"id_col={self.id_col!r}), whose folds give every series new steps.",
-                ForecasterWarning,
-                stacklevel=3,
-            )
-            return inside["id"]
         warnings.warn(
             f"score: the held-out steps of {inside.height} series are all in the data the "
             f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample score.",
@@ -236,6 +236,36 @@ class ForecastScoring:
             stacklevel=3,
         )
         return None
+
+    def _warn_left_out(self, partial: pl.DataFrame, inside: pl.DataFrame, n_series: int) -> None:
+        """Warn that ``score`` leaves out the series whose held-out steps are partly
+        (``partial``) or all (``inside``) in the fitted data (rows: id, trained, len, ...)
+        while the others' are new."""
+        fitted_on = "in the data the model was fitted on"
+        if partial.height:
+            key, n, total = partial.row(0)[:3]
+            partly = f"{key!r}: {n} of its {total}"
+        ids = inside["id"].head(5).to_list()
+        if partial.height and inside.height:
+            how = (
+                f"{fitted_on}, partly for {partial.height} (e.g. {partly}) and all for "
+                f"{inside.height} (e.g. {ids})"
+            )
+        elif partial.height:
+            how = f"partly {fitted_on} (e.g. {partly})"
+        else:
+            how = f"all {fitted_on} (e.g. {ids})"
+        warnings.warn(
+            f"score: the held-out steps of {partial.height + inside.height} of the "
+            f"{n_series} series are {how}; they are left out of the score, which is over "
+            "the new steps of the other series (an in-sample step would overstate the "
+            "accuracy of forecasts of new data). In cross-validation, a series that ends "
+            "before or inside a fold's test steps has fewer than horizon new steps there: "
+            f"pass TemporalSplit(..., id_col={self.id_col!r}), whose folds give every series "
+            "test_size new steps.",
+            ForecasterWarning,
+            stacklevel=4,
+        )
 
     def _refuse_future(self, later: pl.DataFrame) -> None:
         """Refuse a score whose held-out steps of some series (rows of ``later``: id,

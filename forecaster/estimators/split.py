@@ -32,6 +32,9 @@ class TemporalSplit:
     one on the 15th) or end at different times needs ``id_col``, or its series get fewer (or
     no) new steps in some folds: ``split`` warns when the rows per time vary over the test
     times or are there fewer than at some earlier time (a series ended before them).
+    :meth:`RNNForecaster.score` leaves out of a fold's score a series whose held-out steps
+    are all or partly training rows of the fold when other series' are all new, with a
+    warning.
 
     Parameters
     ----------
@@ -39,8 +42,8 @@ class TemporalSplit:
     n_splits : int, default 3
     test_size : int, default 24
         Steps per series per test fold (use the forecaster's ``horizon``). A forecaster whose
-        ``horizon`` is longer refuses to score such a fold (its held-out steps would include
-        rows it was fitted on): see :meth:`RNNForecaster.score`.
+        ``horizon`` is longer refuses to score such a fold (the held-out steps of every series
+        would include rows it was fitted on): see :meth:`RNNForecaster.score`.
     id_col : str or None, default None
         The series column of a panel (the forecaster's ``id_col``): the folds count each
         series' own steps. A series with no more than ``n_splits * test_size`` steps (none
@@ -233,10 +236,12 @@ class TemporalSplit:
                 f"TemporalSplit without id_col counts the distinct {time_col!r} times of the "
                 f"whole frame, and the rows per time vary over its last {needed}, which the "
                 f"folds test on (rows per time: {there} there, up to {most} in the whole "
-                "frame): series that end before them or miss rows there get fewer (or no) "
-                "new steps in some folds (score leaves out a series whose held-out steps its "
-                "model was fitted on, with a warning). Pass id_col (the series column) to "
-                "give each series test_size new steps per fold.",
+                "frame): series that end before or among them or miss rows there get fewer "
+                "(or no) new steps in some folds (score leaves such a series out, with a "
+                "warning, when its model was fitted on some or all of its held-out steps and "
+                "other series' are new; it refuses the fold when no series' are all new). "
+                "Pass id_col (the series column) to give each series test_size new steps per "
+                "fold.",
                 ForecasterWarning,
                 stacklevel=3,
             )

@@ -100,28 +100,46 @@ def fitted_spans(
         fitted[rows] = match_keys(keys, ids, name)[1]
     if fitted.all():
         return folds_frame
-    _warn_unfitted(folds_frame.filter(pl.Series(~fitted)), folds_frame, id_name)
+    _warn_unfitted(folds_frame.filter(pl.Series(~fitted)), folds_frame, id_name, where.every)
     return folds_frame.with_columns(
         pl.when(pl.Series(fitted)).then(pl.col(c)).alias(c) for c in TRAIN_COLUMNS
     )
 
 
-def _warn_unfitted(unfitted: pl.DataFrame, folds_frame: pl.DataFrame, id_name: str) -> None:
+def _warn_unfitted(
+    unfitted: pl.DataFrame, folds_frame: pl.DataFrame, id_name: str, every: int
+) -> None:
     """Warn that the (fold, series) rows ``unfitted`` of ``folds_frame`` are forecast by
-    models that were not fitted on their series."""
+    models that were not fitted on their series (``every``: folds per model; one model
+    serves them all when it is at least their number, as with ``refit=False``)."""
     series = unfitted[id_name].unique(maintain_order=True)
+    n_folds = folds_frame["fold"].n_unique()
+    which = f"{series.len()} of the {folds_frame[id_name].n_unique()} series"
+    which += f" (e.g. {series.head(5).to_list()})"
+    if every >= n_folds:  # one model for every fold
+        model = "the model"
+        opening = (
+            f"The backtest's model, fitted once on the training span before the first fold's "
+            f"origin and used for all {n_folds} folds, was not fitted on {which}: their rows "
+            "in that span were too few for the fit (see its warning)."
+        )
+    else:
+        model = "their model"
+        opening = (
+            f"The models of {unfitted['fold'].n_unique()} of the {n_folds} folds were not "
+            f"fitted on {which}: their rows in the fold's training span were too few for the "
+            "fit (see its warning)."
+        )
+    advice = "use fewer folds or a smaller step (longer training spans)"
+    if every > 1:  # a model serves several folds: refitting for each may keep the series
+        advice += ", or pass refit=True (each fold's model is fitted before its own origin)"
     warn_at_caller(
-        f"The models of {unfitted['fold'].n_unique()} of the "
-        f"{folds_frame['fold'].n_unique()} folds were not fitted on {series.len()} of the "
-        f"{folds_frame[id_name].n_unique()} series (e.g. {series.head(5).to_list()}): their "
-        "rows in the fold's training span were too few for the fit (see its warning). So "
-        f"{unfitted.height} of the {folds_frame.height} (fold, series) forecasts forecast a "
-        "series new to their model (scaled by its own history, as predict forecasts a series "
-        "unseen in fit, and as a model fitted at that origin would forecast it) and are "
-        "scored so; result.folds shows them with train_start, train_end and train_rows null "
-        f"(result.score({id_name!r}) scores each series apart). For forecasts by "
-        "models trained on them, use fewer folds or a smaller step (longer training spans), "
-        "or refit=True (later folds train on more rows).",
+        f"{opening} So {unfitted.height} of the {folds_frame.height} (fold, series) forecasts "
+        f"forecast a series new to {model} (scaled by its own history, as predict forecasts "
+        "a series unseen in fit, and as a model fitted at that origin would forecast it) and "
+        "are scored so; result.folds shows them with train_start, train_end and train_rows "
+        f"null (result.score({id_name!r}) scores each series apart). For forecasts by models "
+        f"trained on them, {advice}.",
         ForecasterWarning,
     )
 
