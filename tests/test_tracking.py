@@ -831,6 +831,74 @@ def test_mlflow_run_id_names_the_run_fits_and_log_fit_log_into(isolated, frame, 
     assert len(_runs("mlflow-run")) == 2
 
 
+def test_log_fit_into_a_run_the_store_does_not_have_is_refused_before_writing(isolated, frame):
+    """log_fit(run=<an ID the store does not have>) recorded the failed requests and put the
+    model and every record in a fallback folder (as if the server were down): refused, as an
+    MLFLOW_RUN_ID naming such a run is; a deleted run too."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    model = make_model(max_epochs=1).fit(frame)
+    with pytest.raises(DataValidationError, match=r"run= names the run '0123.* does not have"):
+        tracking.log_fit(model, frame, run="0123456789abcdef0123456789abcdef", plot=False)
+    mlflow.set_experiment("missing-run")
+    with mlflow.start_run() as run:
+        pass
+    MlflowClient().delete_run(run.info.run_id)
+    with pytest.raises(DataValidationError, match=r"which the tracking store .* has deleted"):
+        tracking.log_fit(model, frame, run=run, plot=False)
+    assert not (Path.cwd() / "mlflow" / "unlogged").exists()
+    assert MlflowClient().get_run(run.info.run_id).data.params == {}
+
+
+def test_ctrl_c_while_a_deferred_fit_is_logged_kills_every_pending_fit(
+    isolated, frame, tmp_path, monkeypatch
+):
+    """Inside deferred(), Ctrl-C while the first fit's model uploaded left the second fit
+    unlogged: its run went FAILED (when garbage-collected) and its model was in no fallback
+    folder. Every pending fit is handled as an interrupted fit now: run KILLED, model kept."""
+    import mlflow
+    from forecaster.tracking import fitlog
+
+    uploads = []
+    log_model = fitlog.log_model
+
+    def ctrl_c_once(*args, **kwargs):
+        uploads.append(args)
+        if len(uploads) == 1:
+            raise KeyboardInterrupt
+        return log_model(*args, **kwargs)
+
+    mlflow.set_experiment("deferred-ctrl-c")
+    monkeypatch.setattr(fitlog, "log_model", ctrl_c_once)
+    models = [make_model(max_epochs=1), make_model(max_epochs=1, hidden_size=4)]
+    interrupted = pytest.warns(ForecasterWarning, match="Interrupted")
+    with interrupted as caught, pytest.raises(KeyboardInterrupt), tracking.deferred():
+        for model in models:
+            model.fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+    assert len(uploads) == 1  # the second model was not uploaded
+    assert sum("Interrupted" in str(w.message) for w in caught if ours_not_baseline(w)) == 2
+    runs = _runs("deferred-ctrl-c")
+    assert [r.info.status for r in runs] == ["KILLED", "KILLED"]
+    folders = sorted((tmp_path / "mlflow" / "unlogged").iterdir())
+    by_run = {json.loads((f / "run.json").read_text())["run_id"]: f for f in folders}
+    assert set(by_run) == {r.info.run_id for r in runs}
+    second = next(r for r in runs if r.data.params["hidden_size"] == "4")
+    kept = forecaster.load(by_run[second.info.run_id] / "model")
+    assert kept.predict(frame).equals(models[1].predict(frame))
+    assert tracking.last_fit().run_id == second.info.run_id
+
+
+def test_forecast_plot_draws_every_target(frame):
+    """The MLflow run's forecast.png drew the first target only: one row per series, one
+    column per target now, as a pipeline's forecast.png."""
+    two = frame.with_columns(z=pl.col("y") * 2.0)
+    model = make_model(target=["y", "z"], max_epochs=1).fit(two)
+    figure = tracking.forecast_plot(model, two, n_series=2)
+    titles = [ax.get_title().split(" · as of")[0] for ax in figure.axes]
+    assert titles == ["y · s0", "z · s0", "y · s1", "z · s1"]
+
+
 # ------------------------------------------------------------------------------------------
 # tuning
 # ------------------------------------------------------------------------------------------
@@ -940,6 +1008,69 @@ def test_log_study_backfills_trials_under_the_metric_name_of_the_live_trial_runs
         assert {m.step: m.value for m in steps} == pytest.approx(losses[number])
         assert "intermediate_value" not in run.data.metrics
         assert run.data.metrics["value"] == pytest.approx(study.trials[number].value)
+
+
+def _finished_study(optuna, name: str):
+    study = optuna.create_study(study_name=name, sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    return study
+
+
+def test_log_study_refuses_a_best_estimator_whose_prediction_params_changed(isolated, frame):
+    """log_study(best_estimator=...) logged a model changed with set_params since its fit:
+    a FINISHED study run without a model and a fallback folder. Refused before anything is
+    written now, as log_fit refuses it (the study's user attributes included)."""
+    optuna = pytest.importorskip("optuna")
+    import mlflow
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    best = make_model(max_epochs=1).fit(frame)
+    best.set_params(horizon=5)
+    study = _finished_study(optuna, "changed")
+    mlflow.set_experiment("changed-best")
+    with pytest.raises(DataValidationError, match=r"Cannot log this RNNForecaster: horizon"):
+        tracking.log_study(study, make_model(), frame, best_estimator=best)
+    assert _runs("changed-best") == [] and not (Path.cwd() / "mlflow" / "unlogged").exists()
+    assert "forecaster.tracking_token" not in study.user_attrs
+
+
+def test_a_study_run_nests_in_the_run_mlflow_run_id_names_or_the_active_run(
+    isolated, frame, monkeypatch
+):
+    """log_study ignored MLFLOW_RUN_ID (and the active run): the study's run was a top-level
+    run beside the run `mlflow run` started. It nests in that run now (found again there, the
+    named run left RUNNING and without the study's records), as in the active run; a run the
+    store does not have and an experiment other than that run's are refused."""
+    optuna = pytest.importorskip("optuna")
+    import mlflow
+    from mlflow import MlflowClient
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    mlflow.set_experiment("outer")
+    client = MlflowClient()
+    named = client.create_run(mlflow.get_experiment_by_name("outer").experiment_id).info
+    monkeypatch.setenv("MLFLOW_RUN_ID", named.run_id)
+    study, estimator = _finished_study(optuna, "nested"), make_model()
+    parent = tracking.log_study(study, estimator, frame)
+    run = client.get_run(parent)
+    assert run.data.tags["mlflow.parentRunId"] == named.run_id
+    assert run.info.experiment_id == named.experiment_id and run.info.status == "FINISHED"
+    assert tracking.log_study(study, estimator, frame) == parent  # found again there
+    outer = client.get_run(named.run_id)
+    assert outer.info.status == "RUNNING" and outer.data.params == {}
+    with pytest.raises(DataValidationError, match=r"nests in the run MLFLOW_RUN_ID names"):
+        tracking.log_study(study, estimator, frame, experiment="elsewhere")
+    assert mlflow.get_experiment_by_name("elsewhere") is None
+
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef0123456789abcdef")
+    with pytest.raises(DataValidationError, match=r"MLFLOW_RUN_ID names the run '0123"):
+        tracking.log_study(_finished_study(optuna, "missing"), estimator, frame)
+    monkeypatch.delenv("MLFLOW_RUN_ID")
+    with mlflow.start_run() as active:
+        inside = tracking.log_study(_finished_study(optuna, "active"), estimator, frame)
+    assert client.get_run(inside).data.tags["mlflow.parentRunId"] == active.info.run_id
+    alone = tracking.log_study(_finished_study(optuna, "alone"), estimator, frame)
+    assert "mlflow.parentRunId" not in client.get_run(alone).data.tags
 
 
 # ------------------------------------------------------------------------------------------

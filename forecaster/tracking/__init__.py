@@ -26,6 +26,7 @@ The modules, in import order:
 - :mod:`~forecaster.tracking.blocks`: :func:`paused`, :func:`deferred`;
 - :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`log_fit`,
   :func:`last_fit`;
+- :mod:`~forecaster.tracking.studyrun`: where a study's run goes, how it is found again;
 - :mod:`~forecaster.tracking.optuna`: :func:`log_study`, :func:`trial_callback`.
 
 Examples

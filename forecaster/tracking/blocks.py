@@ -15,9 +15,11 @@ from forecaster.tracking.config import state
 __all__ = ["defer", "deferred", "paused"]
 
 _deferral = threading.local()
-"""``pending``: the ``(log, fail)`` calls of the fits of this thread that ended inside a
+"""``pending``: the ``(log, fail, stop)`` calls of the fits of this thread that ended inside a
 :func:`deferred` block (and of what else :func:`defer` was given), made when it ends (None
 outside one)."""
+
+_Pending = tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]
 
 
 @contextlib.contextmanager
@@ -51,8 +53,12 @@ def deferred() -> Iterator[None]:
     the fit's own time; :func:`last_fit` says what it logged once the block has ended. When
     the block raises an exception, the fits that ended in it are logged as they are then
     (they did complete); after a ``KeyboardInterrupt`` (or another ``BaseException``) they
-    are not, and a fit's own run ends FAILED. A block inside another one changes nothing:
-    the outer block logs its fits. Fits of other threads are logged as usual.
+    are not, and a fit's own run ends FAILED. A ``KeyboardInterrupt`` while the end of one
+    of them is logged stops the logging: that fit, and each fit after it not logged yet,
+    is handled as an interrupted fit (its own run ends KILLED, its model and what was not
+    logged go to a fallback folder, a warning says so), and the interrupt goes on. A block
+    inside another one changes nothing: the outer block logs its fits. Fits of other
+    threads are logged as usual.
 
     Examples
     --------
@@ -62,7 +68,7 @@ def deferred() -> Iterator[None]:
     if getattr(_deferral, "pending", None) is not None:  # nested: the outer block logs
         yield
         return
-    pending: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
+    pending: list[_Pending] = []
     _deferral.pending = pending
     log = False
     try:
@@ -73,21 +79,40 @@ def deferred() -> Iterator[None]:
         raise
     finally:
         _deferral.pending = None
-        for finish, fail in pending:
-            if log:
-                finish()
-            else:
+        if log:
+            _log_pending(pending)
+        else:
+            for _, fail, _ in pending:
                 fail()
 
 
-def defer(log: Callable[[], Any], fail: Callable[[], Any] = lambda: None) -> bool:
+def _log_pending(pending: list[_Pending]) -> None:
+    """Make the ``log`` calls of a :func:`deferred` block that ended; after a
+    ``KeyboardInterrupt`` in one of them, the ``stop`` calls of those after it (each of them,
+    however often Ctrl-C is pressed meanwhile), then raise the interrupt again."""
+    for done, (finish, _, _) in enumerate(pending, start=1):
+        try:
+            finish()
+        except KeyboardInterrupt:
+            for _, _, stop in pending[done:]:
+                with contextlib.suppress(KeyboardInterrupt):  # the others are marked still
+                    stop()
+            raise
+
+
+def defer(
+    log: Callable[[], Any],
+    fail: Callable[[], Any] = lambda: None,
+    stop: Callable[[], Any] | None = None,
+) -> bool:
     """Inside a :func:`deferred` block of this thread, keep ``log`` to be called when the
-    block ends (``fail`` instead after a ``KeyboardInterrupt``) and return True; outside
-    one, return False (the caller logs now). What a fit logs at its end goes through it, and
-    so does the best model of a tuning study (``tune(track=True)``), so that a block that
-    calibrates the model logs it calibrated."""
+    block ends and return True; outside one, return False (the caller logs now). ``fail``
+    is called instead after a ``KeyboardInterrupt`` in the block, ``stop`` (default
+    ``fail``) after one while an earlier ``log`` of the block ran. What a fit logs at its
+    end goes through it, and so does the best model of a tuning study
+    (``tune(track=True)``), so that a block that calibrates the model logs it calibrated."""
     pending = getattr(_deferral, "pending", None)
     if pending is None:
         return False
-    pending.append((log, fail))
+    pending.append((log, fail, fail if stop is None else stop))
     return True

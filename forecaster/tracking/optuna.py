@@ -1,11 +1,13 @@
 """Tuning studies in MLflow: :func:`log_study` creates (or finds again) a parent run for an
 Optuna study and :func:`trial_callback` logs each finished trial as a nested child run.
 
-The parent run is found by the study's key (tag ``forecaster.study_key``: a token kept in the
-study's own user attributes, its name and its task), never by its name alone: a study resumed
-from its storage keeps its run, an in-memory study or one created again under an old name gets
-a new one. What may change between resumes (the data, the template's parameters, sampler,
-pruner) is logged as tags, plus one version of params ``data.<n>.*`` per dataset::
+The parent run nests in the active run, or in the run ``MLFLOW_RUN_ID`` names (see
+:mod:`forecaster.tracking.studyrun`). It is found by the study's key (tag
+``forecaster.study_key``: a token kept in the study's own user attributes, its name and its
+task), never by its name alone: a study resumed from its storage keeps its run, an in-memory
+study or one created again under an old name gets a new one. What may change between resumes
+(the data, the template's parameters, sampler, pruner) is logged as tags, plus one version of
+params ``data.<n>.*`` per dataset::
 
     parent = tracking.log_study(study, estimator, frame)      # before optimize
     study.optimize(objective, callbacks=[tracking.trial_callback(parent)])
@@ -18,16 +20,12 @@ attributes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import re
-import secrets
 import threading
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -63,7 +61,7 @@ from forecaster.tracking.resilience import (
     unreachable_reason,
     warn_not_logged,
 )
-from forecaster.tracking.target import create_run, experiment_for_new_run
+from forecaster.tracking.studyrun import log_data_version, open_study_run
 
 __all__ = ["log_study", "trial_callback"]
 
@@ -269,66 +267,6 @@ def _best_value(study: Any) -> float | None:
         return None
 
 
-_STUDY_TOKEN_ATTR = "forecaster.tracking_token"
-
-
-_IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
-
-
-def _study_key(study: Any) -> str:
-    """The key of a study's parent run (tag ``forecaster.study_key``): a digest of a random
-    token the study keeps in its own user attributes (``forecaster.tracking_token``, written
-    by its first :func:`log_study`), its name and its recorded identity (the task and search
-    space :func:`forecaster.tune` records). The token lives where the study lives: a study
-    resumed from its storage finds its run again; an in-memory study, or a study created
-    again under an old name (or in another storage), gets a run of its own."""
-    attrs = study.user_attrs
-    token = attrs.get(_STUDY_TOKEN_ATTR)
-    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{32}", token)):
-        study.set_user_attr(_STUDY_TOKEN_ATTR, secrets.token_hex(16))
-        attrs = study.user_attrs  # read again: another process may have been first
-        token = attrs[_STUDY_TOKEN_ATTR]
-    identity = [attrs.get(name) for name in _IDENTITY_ATTRS]
-    text = json.dumps([token, study.study_name, identity], default=str)
-    return sha256_bytes(text.encode())[:32]
-
-
-def _study_run(
-    mlflow: Any, client: Any, experiment_id: str, study: Any, key: str
-) -> tuple[str, bool]:
-    """``(run_id, created)`` of the study's parent run, found by its key (see
-    :func:`_study_key`), never by the study name alone."""
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`forecaster.study_key` = '{key}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if found:
-        return found[0].info.run_id, False
-    tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
-    tags["forecaster.kind"] = "study"
-    name = f"study-{study.study_name}"
-    return create_run(mlflow, client, experiment_id, name, None, tags), True
-
-
-def _log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -> None:
-    """The data of this call as params ``data.<n>.*`` (``n`` = 0, 1, ... for each new
-    dataset the study is run on), unless the latest version is the same data. Params never
-    change: a study resumed on newer data adds a version instead of overwriting one."""
-    logged = client.get_run(run_id).data.params
-    versions = sorted(
-        int(match.group(1))
-        for name in logged
-        if (match := re.fullmatch(r"data\.(\d+)\.hash", name)) is not None
-    )
-    if versions and logged[f"data.{versions[-1]}.hash"] == str(fingerprint.get("hash")):
-        return
-    n = versions[-1] + 1 if versions else 0
-    params = fingerprint_params(fingerprint)
-    log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})
-
-
 def log_study(
     study: Any,
     estimator: Any,
@@ -355,6 +293,14 @@ def log_study(
     gets a run of its own: two studies never share a parent run because their names are
     equal.
 
+    Where it goes: inside an active run, or with none while ``MLFLOW_RUN_ID`` names a run
+    (``mlflow run`` sets it; a fit logs into that run too), the study's run is a nested run
+    of that run, in its experiment, and is found again among that run's nested runs only (a
+    study resumed under another ``mlflow run`` gets a run there, with all its trials); that
+    run itself is left as it is (nothing logged into it, not ended). Otherwise it is a
+    top-level run in ``experiment``, else in the experiment a fit's run goes to (see
+    :mod:`forecaster.tracking.target`).
+
     Parameters
     ----------
     study : optuna.Study
@@ -367,7 +313,9 @@ def log_study(
         :func:`log_fit` (its parameters as tags ``best.<name>``, history, metrics, plot and
         model). ``frame`` must be the data it was fitted on (see :func:`log_fit`).
     experiment : str, optional
-        Experiment name; default as described in the module docstring.
+        Experiment name of a top-level study run; default the experiment a fit's run goes
+        to. With a run to nest in (see above) it must name that run's experiment, or be
+        left out.
     register_as : str, optional
         Register the best model under this name.
     storage : str, optional
@@ -389,8 +337,11 @@ def log_study(
     ------
     DataValidationError
         Before anything is logged: ``study`` is no Optuna study, ``estimator`` no
-        estimator, ``frame`` not the data ``best_estimator`` was fitted on, or an argument of
-        the wrong type.
+        estimator, ``frame`` not the data ``best_estimator`` was fitted on, a
+        ``best_estimator`` whose parameters that shape predictions were changed since its fit
+        (``set_params``; it could not be saved), an argument of the wrong type, a
+        ``MLFLOW_RUN_ID`` that names a run the store does not have (or has deleted), or an
+        ``experiment`` other than that of the run the study's run nests in.
     NotFittedError
         When ``best_estimator`` is not fitted.
 
@@ -416,32 +367,17 @@ def log_study(
     with bounded_requests():
         outcome = Outcome(mlflow.get_tracking_uri(), None)
         outcome.check_server()
-        experiment_id = outcome.remote("study run", experiment_for_new_run, mlflow, experiment)
-        outcome.tracking_uri = mlflow.get_tracking_uri()
-        client = outcome.client(mlflow)
-        run_id = None
-        key = outcome.local("study run (the study's key)", _study_key, study)
-        if experiment_id is not None and key is not None:
-            found = outcome.remote(
-                "study run", _study_run, mlflow, client, experiment_id, study, key
-            )
-            run_id = None if found is None else found[0]
-        outcome.run_id = run_id
+        experiment_id = open_study_run(mlflow, outcome, study, experiment)
+        client, run_id = outcome.client(mlflow), outcome.run_id
         fingerprint = outcome.local("dataset fingerprint", fingerprint_for, estimator, frame)
-        if run_id is None:
+        if run_id is None or experiment_id is None:
             if best_estimator is None:
                 warn_not_logged(outcome, None, "The study itself is unaffected.")
                 return None
             log_fitted(  # no run: the best model and its records go to the fallback folder
-                best_estimator,
-                frame,
-                mlflow=mlflow,
-                client=client,
-                outcome=outcome,
-                own_run=False,
-                fingerprint=fingerprint,
-                context="The study itself is unaffected.",
-            )
+                best_estimator, frame, mlflow=mlflow, client=client, outcome=outcome,
+                own_run=False, fingerprint=fingerprint, context="The study itself is unaffected.",
+            )  # fmt: skip
             return None
         return _log_study_run(
             study, estimator, frame, best_estimator, register_as, storage,
@@ -484,11 +420,12 @@ def _check_study_args(
     check_flag("negate_intermediate", negate_intermediate)
     if best_estimator is None:
         return frame
-    if not hasattr(best_estimator, "network_"):
+    if not all(hasattr(best_estimator, a) for a in ("network_", "get_params", "check_fitted")):
         raise NotFittedError(
             f"best_estimator must be a fitted forecaster estimator (the refitted best trial), "
             f"got an unfitted {type(best_estimator).__name__}."
         )
+    best_estimator.check_fitted("log")  # parameters that shape predictions changed since fit
     return training_data(best_estimator, frame, "log_study")
 
 
@@ -523,7 +460,7 @@ def _log_study_run(
     if fingerprint is not None:
         tags.update(fingerprint_params(fingerprint))
         outcome.remote("dataset fingerprint", client.log_dict, run_id, fingerprint, "dataset.json")
-        outcome.remote("dataset version", _log_data_version, client, run_id, fingerprint)
+        outcome.remote("dataset version", log_data_version, client, run_id, fingerprint)
     outcome.remote("study tags", log_tags, client, run_id, tags)
     trials = outcome.local("study trials", study.get_trials, deepcopy=False) or []
     finished = [t for t in trials if t.state.is_finished()]

@@ -1,5 +1,5 @@
 """The forecast plot of a fit (``forecast.png``): a few series' history tail, held-out actual
-values and the model's forecast of them."""
+values and the model's forecast of them, for every target."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def forecast_plot(
 ) -> Figure:
     """A figure of a few series: history tail, the last ``horizon`` actual values held out,
     and the model's forecast of them (from the rows before), drawn by
-    :func:`forecaster.evaluation.plots.plot_forecast`; with ``level``, the forecast's
+    :func:`forecaster.evaluation.plots.plot_forecast` for every target (one row per series,
+    one column per target, as a pipeline's ``forecast.png``); with ``level``, the forecast's
     intervals (``predict(..., level=level)``) as shaded bands.
 
     Parameters
@@ -65,7 +66,6 @@ def forecast_plot(
     _check_plot_args(estimator, frame, n_series)
     horizon, lookback = int(estimator.horizon), estimator.lookback_
     id_col, time_col = estimator.id_col, estimator.time_col
-    target = target_names(estimator)[0]
     data = frame.lazy()
     if id_col is not None:
         ids = estimator.keys_[id_col].head(n_series).implode()
@@ -88,7 +88,7 @@ def forecast_plot(
     return plot_forecast(
         history,
         forecast,
-        target=target,
+        target=target_names(estimator),
         id_col=id_col,
         time_col=time_col,
         series=series,

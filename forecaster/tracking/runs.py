@@ -68,6 +68,7 @@ from forecaster.tracking.target import (
     experiment_for_new_run,
     nested_parent,
     resolve_run,
+    stored_run,
     surrounding_run,
 )
 from forecaster.training.callbacks import (
@@ -144,8 +145,8 @@ def log_fit(
         columns and dtypes, other series or series that end at other times, naming what
         differs; for an RNNRegressor not ``(X, y)`` of its window shape), a ``backtest``
         that is no backtest, a ``plot`` that is not a bool, a ``run`` or ``register_as`` of
-        the wrong type, a ``run`` that holds another fit's records (see ``run``), a
-        ``MLFLOW_RUN_ID`` that names a run the store does not have.
+        the wrong type, a ``run`` that holds another fit's records (see ``run``), a ``run``
+        or ``MLFLOW_RUN_ID`` that names a run the store does not have (or has deleted).
     KeyboardInterrupt
         Raised again after Ctrl-C while it logs: its own run ends KILLED, and the model
         and what was not logged go to a fallback folder (a warning says where).
@@ -166,6 +167,12 @@ def log_fit(
         outcome = Outcome(mlflow.get_tracking_uri(), run_id)
         outcome.check_server()
         if run is not None:
+            if run_id is not None and not outcome.broken:  # a store that answers has it
+                stored_run(
+                    mlflow, outcome, run_id, "log_fit: run= names",
+                    "Nothing was logged. Pass a run of this store (or its ID), or run=None to "
+                    "log the fit into a new run.",
+                )  # fmt: skip
             _refuse_mixing(outcome, mlflow, estimator)
         parent = None if run is not None or own else nested_parent(outcome, mlflow, estimator)
         return _log_new_fit(
@@ -366,6 +373,16 @@ class _FitRun:
             if self._finalizer is not None:  # the fit completed: its run is not FAILED
                 self._finalizer.detach()
 
+    def stop(self, estimator: Any) -> None:
+        """A ``KeyboardInterrupt`` stopped a :func:`deferred` block's logging before this
+        fit's end was logged: as a fit interrupted while it logs (:meth:`_interrupted`)."""
+        try:
+            with bounded_requests():
+                self._interrupted(estimator)
+        finally:
+            if self._finalizer is not None:  # the fit completed: its run is not FAILED
+                self._finalizer.detach()
+
     def _interrupted(self, estimator: Any) -> None:
         """A ``KeyboardInterrupt`` before :func:`~forecaster.tracking.fitlog.log_fitted`
         started: the run ends KILLED, the model goes to a fallback folder, a warning says
@@ -494,7 +511,7 @@ class FitLogger:
         if run is None:
             return
         run.ended = time.perf_counter()
-        if not defer(lambda: run.finish(estimator), run.fail):
+        if not defer(lambda: run.finish(estimator), run.fail, lambda: run.stop(estimator)):
             run.finish(estimator)
 
     def on_fit_error(self, estimator: Any, exc: BaseException) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "experiment_scope",
     "nested_parent",
     "resolve_run",
+    "stored_run",
     "surrounding_run",
 ]
 
@@ -399,8 +400,9 @@ def resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
 def environment_run_id() -> str | None:
     """The run ID in ``MLFLOW_RUN_ID`` (None when unset or blank). ``mlflow run`` sets it for
     the run it started, and MLflow's ``start_run()`` resumes that run: so do a pipeline's
-    tracked run and, when no run is active, a logged fit and
-    :func:`~forecaster.tracking.log_fit` (see :func:`surrounding_run`)."""
+    tracked run and, when no run is active, a logged fit,
+    :func:`~forecaster.tracking.log_fit` (see :func:`surrounding_run`) and the run of a
+    study (:func:`~forecaster.tracking.log_study` nests it there)."""
     value = os.environ.get("MLFLOW_RUN_ID", "").strip()
     return value or None
 
@@ -423,6 +425,27 @@ def surrounding_run(mlflow: Any, outcome: Any) -> tuple[str, str | None] | None:
     run_id = environment_run_id()
     if run_id is None or outcome.broken:
         return None if run_id is None else (run_id, None)
+    found = stored_run(
+        mlflow, outcome, run_id, "MLFLOW_RUN_ID names",
+        "With no active run, fits and studies log into the run MLFLOW_RUN_ID names (as "
+        "mlflow.start_run() resumes it). Set it to a run of this store (the one `mlflow run` "
+        "started), or unset it to log into new runs.",
+    )  # fmt: skip
+    return run_id, None if found is None else found.info.experiment_id
+
+
+def stored_run(mlflow: Any, outcome: Any, run_id: str, named: str, fix: str) -> Any:
+    """The run ``run_id`` as the store of ``outcome`` (an
+    :class:`~forecaster.tracking.resilience.Outcome`) has it; None when the store cannot be
+    read (recorded there: what is logged then goes to a fallback folder).
+
+    Raises
+    ------
+    DataValidationError
+        When the store does not have the run, or has deleted it (MLflow's
+        ``start_run(run_id=...)`` refuses both): "``named`` the run ..., which the tracking
+        store ... does not have", then ``fix`` (how to fix it).
+    """
     failures = len(outcome.errors)
     found = outcome.remote("run", lambda: outcome.client(mlflow).get_run(run_id))
     missing = len(outcome.errors) > failures and (
@@ -430,13 +453,11 @@ def surrounding_run(mlflow: Any, outcome: Any) -> tuple[str, str | None] | None:
     )
     if missing or (found is not None and found.info.lifecycle_stage == "deleted"):
         raise DataValidationError(
-            f"MLFLOW_RUN_ID names the run {run_id!r}, which the tracking store "
+            f"{named} the run {run_id!r}, which the tracking store "
             f"{mask_uri(outcome.tracking_uri)} {'does not have' if missing else 'has deleted'}. "
-            "With no active run, fits log into the run MLFLOW_RUN_ID names (as "
-            "mlflow.start_run() resumes it). Set it to a run of this store (the one `mlflow "
-            "run` started), or unset it to log into new runs."
+            f"{fix}"
         )
-    return run_id, None if found is None else found.info.experiment_id
+    return found
 
 
 def nested_parent(outcome: Any, mlflow: Any, estimator: Any) -> tuple[str, str | None] | None:

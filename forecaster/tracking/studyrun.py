@@ -1,0 +1,162 @@
+"""The parent run of a tuning study (see :func:`~forecaster.tracking.optuna.log_study`):
+where it goes and how it is found again (:func:`open_study_run`), and the versions of the
+data it was run on (:func:`log_data_version`).
+
+Where it goes: nested in the run a fit would log into (the active run, else the run
+``MLFLOW_RUN_ID`` names: ``mlflow run`` sets it; see
+:func:`~forecaster.tracking.target.surrounding_run`), in that run's experiment; that run is
+left as it is (nothing logged into it, not ended: its owner ends it). A study's run always
+nests there, even the first one: it holds the study's own params, tags and trial runs, which
+the surrounding run's records would mix with. Without such a run it is a top-level run in
+the experiment ``log_study`` is given, else the one a fit's run goes to.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from forecaster._hashing import sha256_bytes
+from forecaster.exceptions import DataValidationError
+from forecaster.tracking.fingerprint import fingerprint_params
+from forecaster.tracking.records import log_params
+from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
+
+__all__ = ["log_data_version", "open_study_run", "study_key"]
+
+
+STUDY_TOKEN_ATTR = "forecaster.tracking_token"
+"""The study's user attribute holding the random token of its key (see :func:`study_key`)."""
+
+IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
+"""The study's user attributes (written by :func:`forecaster.tune`) that are part of its key."""
+
+
+def study_key(study: Any) -> str:
+    """The key of a study's parent run (tag ``forecaster.study_key``): a digest of a random
+    token the study keeps in its own user attributes (``forecaster.tracking_token``, written
+    by its first :func:`~forecaster.tracking.log_study`), its name and its recorded identity
+    (the task and search space :func:`forecaster.tune` records). The token lives where the
+    study lives: a study resumed from its storage finds its run again; an in-memory study,
+    or a study created again under an old name (or in another storage), gets a run of its
+    own."""
+    attrs = study.user_attrs
+    token = attrs.get(STUDY_TOKEN_ATTR)
+    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{32}", token)):
+        study.set_user_attr(STUDY_TOKEN_ATTR, secrets.token_hex(16))
+        attrs = study.user_attrs  # read again: another process may have been first
+        token = attrs[STUDY_TOKEN_ATTR]
+    identity = [attrs.get(name) for name in IDENTITY_ATTRS]
+    text = json.dumps([token, study.study_name, identity], default=str)
+    return sha256_bytes(text.encode())[:32]
+
+
+def open_study_run(mlflow: Any, outcome: Any, study: Any, experiment: str | None) -> str | None:
+    """Find (or create) the study's run where the module docstring says, by its key
+    (:func:`study_key`): ``outcome.run_id`` (an
+    :class:`~forecaster.tracking.resilience.Outcome`; None when it could not be, recorded
+    there); returns the ID of its experiment (None likewise).
+
+    Raises
+    ------
+    DataValidationError
+        As :func:`_study_parent`, before anything is written.
+    """
+    parent = _study_parent(mlflow, outcome, experiment)  # the active or MLFLOW_RUN_ID's run
+    if parent is None:
+        experiment_id = outcome.remote("study run", experiment_for_new_run, mlflow, experiment)
+        outcome.tracking_uri = mlflow.get_tracking_uri()
+    else:
+        experiment_id = parent[1]
+    outcome.run_id = None
+    key = outcome.local("study run (the study's key)", study_key, study)
+    if experiment_id is not None and key is not None:
+        found = outcome.remote(
+            "study run", _study_run, mlflow, outcome.client(mlflow), experiment_id, study, key,
+            None if parent is None else parent[0],
+        )  # fmt: skip
+        outcome.run_id = None if found is None else found[0]
+    return experiment_id
+
+
+def _study_parent(
+    mlflow: Any, outcome: Any, experiment: str | None
+) -> tuple[str, str | None] | None:
+    """``(run ID, experiment ID)`` of the run a study's run nests in (see the module
+    docstring); None when there is none (a top-level run). ``outcome``: the
+    :class:`~forecaster.tracking.resilience.Outcome` of the call (the experiment ID is None
+    when its store cannot be reached).
+
+    Raises
+    ------
+    DataValidationError
+        Before anything is written: ``MLFLOW_RUN_ID`` names a run the store does not have
+        (or has deleted), or ``experiment`` names another experiment than that run's (a
+        nested run is shown in its parent's experiment only).
+    """
+    parent = surrounding_run(mlflow, outcome)
+    if parent is None or experiment is None or parent[1] is None:
+        return parent
+    run_id, experiment_id = parent
+    found = outcome.remote(
+        "study run", lambda: outcome.client(mlflow).get_experiment(experiment_id)
+    )
+    if found is not None and found.name != experiment:
+        which = "active run" if mlflow.active_run() is not None else "run MLFLOW_RUN_ID names"
+        raise DataValidationError(
+            f"log_study(experiment={experiment!r}): the study's run nests in the {which} "
+            f"({run_id}), of the experiment {found.name!r}, and MLflow shows a nested run in "
+            "its parent's experiment only. Nothing was logged. Leave experiment out to nest "
+            "the study's run there, or call log_study with no active run and MLFLOW_RUN_ID "
+            f"unset to start it in {experiment!r}."
+        )
+    return parent
+
+
+def _study_run(
+    mlflow: Any,
+    client: Any,
+    experiment_id: str,
+    study: Any,
+    key: str,
+    parent_run_id: str | None = None,
+) -> tuple[str, bool]:
+    """``(run_id, created)`` of the study's parent run, found by its key (see
+    :func:`study_key`), never by the study name alone; with ``parent_run_id`` (see
+    :func:`_study_parent`), among the nested runs of that run only (a study resumed under
+    another ``mlflow run`` gets a run there), and created nested in it."""
+    where = f"tags.`forecaster.study_key` = '{key}'"
+    if parent_run_id is not None:
+        where += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=where,
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id, False
+    tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
+    tags["forecaster.kind"] = "study"
+    name = f"study-{study.study_name}"
+    return create_run(mlflow, client, experiment_id, name, parent_run_id, tags), True
+
+
+def log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -> None:
+    """The data of this call as params ``data.<n>.*`` (``n`` = 0, 1, ... for each new
+    dataset the study is run on), unless the latest version is the same data. Params never
+    change: a study resumed on newer data adds a version instead of overwriting one."""
+    logged = client.get_run(run_id).data.params
+    versions = sorted(
+        int(match.group(1))
+        for name in logged
+        if (match := re.fullmatch(r"data\.(\d+)\.hash", name)) is not None
+    )
+    if versions and logged[f"data.{versions[-1]}.hash"] == str(fingerprint.get("hash")):
+        return
+    n = versions[-1] + 1 if versions else 0
+    params = fingerprint_params(fingerprint)
+    log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})
