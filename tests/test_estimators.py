@@ -734,6 +734,22 @@ def test_regressor_standardises_values_whose_float32_square_overflows():
     np.testing.assert_allclose(ratio, small.predict(X), rtol=1e-3, atol=1e-4)
 
 
+def test_regressor_standardises_millions_of_values_far_from_zero_in_float64():
+    """The means and standard deviations of X were float32 sums: over 2.4 million values of
+    300 + N(0, 1) (temperatures in kelvin) the mean came out 298.4 and the scale 1.9 (MAE 0.78
+    against 0.12 at 300 000 windows); now they are float64 sums, as the forecaster's scaler's."""
+    rng = np.random.default_rng(0)
+    X = 300 + rng.standard_normal((50_000, 24, 2))
+    y = np.stack([X[:, -1, 0], X[:, -2, 1]], axis=1)
+    params = {**TINY, "hidden_size": 4, "max_epochs": 1, "batch_size": 4096}
+    model = RNNRegressor(**params, validation_fraction=0.0).fit(X, y)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    np.testing.assert_allclose(model.x_mean_, X32.mean(axis=(0, 1), dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(model.x_scale_, X32.std(axis=(0, 1), dtype=np.float64), rtol=1e-9)
+    assert model.y_mean_ == pytest.approx(y32.mean(dtype=np.float64), rel=1e-12)
+    assert model.y_scale_ == pytest.approx(y32.std(dtype=np.float64), rel=1e-9)
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -235,8 +235,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         if n - n_val < 1:
             n_val = 0
         n_fit = n - n_val
-        x_mean, x_scale = _moments(X3[:n_fit], axis=(0, 1))
-        y_mean, y_scale = (float(m) for m in _moments(y2[:n_fit], axis=None))
+        x_mean, x_scale = _moments(X3[:n_fit], per_channel=True)
+        y_mean, y_scale = (float(m) for m in _moments(y2[:n_fit], per_channel=False))
         shape = {
             "n_features": X3.shape[2],
             "n_targets": 1,
@@ -532,13 +532,23 @@ def _scaled(X3: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return ((X3 - mean) / scale).astype(np.float32)
 
 
-def _moments(a: np.ndarray, axis: Any) -> tuple[np.ndarray, np.ndarray]:
+_MOMENT_BLOCK = 1 << 20
+"""Values per block of :func:`_moments`' float64 copies (8 MiB), so that no float64 copy of
+the whole training array is made."""
+
+
+def _moments(a: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (a scale: :func:`~forecaster.data.scaling.spread_scale`)
-    of ``a`` over ``axis``, as float64:
-    computed in ``a``'s own float32, and again in float64 where that overflows (values near
-    1e19 and beyond square past the float32 range)."""
-    mean, std = a.mean(axis=axis), a.std(axis=axis)
-    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
-        mean, std = a.mean(axis=axis, dtype=np.float64), a.std(axis=axis, dtype=np.float64)
-    mean = np.asarray(mean, dtype=np.float64)
-    return mean, spread_scale(std, mean)  # relative to the level, as the forecaster's scaler
+    of ``a``, as float64: per channel (the last axis) over all other axes, or over all of
+    ``a`` (scalars). Summed in float64 block by block (float32 sums lost the mean of
+    300 + N(0, 1) over 14 million values: 280.7, a scale of 19.2), in two passes: the mean,
+    then the squared deviations from it."""
+    flat = a.reshape(-1, a.shape[-1] if per_channel else 1)
+    step = max(_MOMENT_BLOCK // flat.shape[1], 1)
+    blocks = [flat[lo : lo + step] for lo in range(0, len(flat), step)]
+    mean = sum(b.sum(axis=0, dtype=np.float64) for b in blocks) / len(flat)
+    squares = sum(np.square(b.astype(np.float64) - mean).sum(axis=0) for b in blocks)
+    std = np.sqrt(squares / len(flat))
+    if not per_channel:
+        mean, std = mean[0], std[0]
+    return np.asarray(mean, dtype=np.float64), spread_scale(std, mean)  # relative to the level
