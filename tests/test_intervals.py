@@ -505,6 +505,43 @@ def test_window_normalised_intervals_survive_a_run_of_zeros():
     assert (forecast["y_hi_80"] - forecast["y_lo_80"]).min() > 0.05
 
 
+def _coverage_80(model, frame, cutoffs):
+    """Each series' share of actual values inside its 80 % intervals, and their mean
+    half-width, over forecasts from ``cutoffs``."""
+    forecast = model.predict(frame, cutoff=cutoffs, level=[80])
+    joined = forecast.join(frame.rename({"y": "actual"}), on=["id", "time"])
+    inside = (pl.col("actual") >= pl.col("y_lo_80")) & (pl.col("actual") <= pl.col("y_hi_80"))
+    half = ((pl.col("y_hi_80") - pl.col("y_lo_80")) / 2).mean()
+    stats = joined.group_by("id").agg(cover=inside.mean(), half=half).sort("id")
+    return {row["id"]: row for row in stats.to_dicts()}
+
+
+def test_window_spread_floor_spares_series_that_move_little_for_their_level():
+    """normalize="window" floored every window's spread at 0.1 % of its level: a series of
+    3e5 + 100 sin + N(0, 30) moves 41 a step, was read as 300, and its 80 % intervals (half
+    width 771 here, 143 now) covered all its values. Only windows flat at float32 precision
+    (1e-6 of the level) are floored now."""
+    rng = np.random.default_rng(1)
+    n, t = 400, np.arange(400)
+    levels = {"A": (3e5, 100.0, 30.0), "B": (100.0, 10.0, 3.0)}
+    frame = pl.concat(
+        pl.DataFrame(
+            {"id": s, "time": t, "y": a + b * np.sin(2 * np.pi * t / 12) + c * rng.normal(size=n)}
+        )
+        for s, (a, b, c) in levels.items()
+    )
+    params = {**SMALL, "horizon": 6, "hidden_size": 16, "max_epochs": 3}
+    model = RNNForecaster(target="y", id_col="id", **params).fit(frame.filter(pl.col("time") < 200))
+    model.calibrate(frame.filter(pl.col("time") < 300), folds=80, step=1, normalize="window")
+    stats = _coverage_80(model, frame, list(range(300, n - 6)))
+    assert 0.6 < stats["A"]["cover"] < 0.92, stats
+    assert stats["A"]["half"] < 300, stats
+    # a window flat in float32 keeps a spread of its level: 1e-6 of 3e5
+    flat = frame.filter(pl.col("id") == "A").with_columns(y=pl.lit(3e5))
+    forecast = model.predict(flat, level=[80])
+    assert (forecast["y_hi_80"] - forecast["y_lo_80"]).min() > 0
+
+
 def test_cqr_level_bounds_are_their_quantile_columns_and_levels_nest():
     """Calibrated on data calmer than the training data, CQR narrows each band by its own
     correction, and the quantile columns were sorted afterwards but the level bounds were
