@@ -542,6 +542,28 @@ def test_window_spread_floor_spares_series_that_move_little_for_their_level():
     assert (forecast["y_hi_80"] - forecast["y_lo_80"]).min() > 0
 
 
+def test_series_normalised_intervals_of_series_far_apart_in_scale():
+    """normalize="series" floored every series' scale at 1e-12 of the panel's mean scale: a
+    1e-6 +- 1e-7 sensor beside a 1e10 +- 1e7 revenue was floored at 5e-6, 35 times its own
+    mean residual, so its 80 % intervals covered all its values and left the revenue 49 %.
+    Each series is scaled by its own residuals only."""
+    rng = np.random.default_rng(1)
+    n, t = 400, np.arange(400)
+    levels = {"revenue": (1e10, 3e7, 1e7), "sensor": (1e-6, 3e-7, 1e-7)}
+    frame = pl.concat(
+        pl.DataFrame(
+            {"id": s, "time": t, "y": a + b * np.sin(2 * np.pi * t / 12) + c * rng.normal(size=n)}
+        )
+        for s, (a, b, c) in levels.items()
+    )
+    params = {**SMALL, "horizon": 6}
+    model = RNNForecaster(target="y", id_col="id", **params).fit(frame.filter(pl.col("time") < 200))
+    model.calibrate(frame.filter(pl.col("time") < 300), folds=80, step=1)
+    stats = _coverage_80(model, frame, list(range(300, n - 6)))
+    for name in levels:
+        assert 0.6 < stats[name]["cover"] < 0.92, stats
+
+
 def test_cqr_level_bounds_are_their_quantile_columns_and_levels_nest():
     """Calibrated on data calmer than the training data, CQR narrows each band by its own
     correction, and the quantile columns were sorted afterwards but the level bounds were

@@ -315,8 +315,10 @@ class _Calibration:
         total, number = (_sum_by(inverse, v[index], len(series)) for v in (sums, counts))
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = total / number  # NaN: a series without observed residuals
-        floor = 1e-12 * float(np.nanmean(scale)) if np.isfinite(scale).any() else 0.0
-        scale = np.where(np.isnan(scale), np.nan, np.maximum(scale, max(floor, 1e-300)))
+        # Each series' scores are its residuals over its own mean: no floor from the other
+        # series (1e-12 of the panel's mean scale widened a 1e-6 sensor's intervals 35 times
+        # beside a 1e10 revenue), only one against 0 / 0 for a series forecast exactly.
+        scale = np.where(np.isnan(scale), np.nan, np.maximum(scale, np.finfo(np.float64).tiny))
         quantile = reducer(scores[index] / scale[inverse][:, None, :])
         rows = self.rows[chosen]
         where = np.searchsorted(series, rows).clip(max=len(series) - 1)
