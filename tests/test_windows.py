@@ -280,6 +280,25 @@ def test_window_spread_of_a_series_does_not_depend_on_the_series_before_it():
     assert plain == pytest.approx(np.abs(np.diff(window)).mean(), rel=1e-12)
 
 
+def test_window_spread_floors_scale_with_the_series():
+    """The floored spread of a series in units of 1e-13 is 1e-13 times that of the series in
+    unit units (was: floored at an absolute 1e-12, so calibrate(normalize="window") gave such
+    a series 80 % intervals 23 times its typical error, covering all its values); a window
+    of zeros keeps a spread above 0."""
+    rng = np.random.default_rng(0)
+    t = np.arange(60)
+    unit = 5 + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, t.size)
+    unit[:10] = 0.0  # a start of zeros: no level, no history
+
+    def spread(values):
+        panel = Panel.from_frame(pl.DataFrame({"t": t, "y": values}), target="y", time_col="t")
+        return window_spread(panel, np.arange(7, 60), 8, floor=1e-6, history=0.1)[:, 0]
+
+    small, ones = spread(unit * 1e-13), spread(unit)
+    assert (small[:3] > 0).all()  # the windows of zeros only (rows 7 to 9)
+    np.testing.assert_allclose(small[3:], 1e-13 * ones[3:], rtol=1e-6)  # panels hold float32
+
+
 def test_interpolated_runs_reaching_a_window_origin_are_read_forward_filled():
     """missing="interpolate": a window's inputs are those known at its origin (a filled run
     that reaches the origin holds the value before it); its targets are the filled values."""
