@@ -2,7 +2,8 @@
 ``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
 rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value,
 which a ``missing`` policy fills (:func:`warn_trailing_missing`); and, named by ``fit``,
-covariates that per-series scaling maps to 0 (:func:`warn_flat_covariates`)."""
+covariates that per-series scaling maps to 0 (:func:`warn_flat_covariates`) and targets far
+from unit scale trained on with ``scaling="none"`` (:func:`warn_unscaled_targets`)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,23 @@ from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
     "FLOAT32_STEPS",
+    "UNSCALED_SPREAD",
     "series_extremes",
     "warn_flat_covariates",
     "warn_flat_in_float32",
     "warn_trailing_missing",
+    "warn_unscaled_targets",
 ]
 
 
 FLOAT32_STEPS = 2.0**-16
 """A series whose values vary by less than this fraction of their size (fewer than about 128
 float32 steps: 1e9 +- 10) loses its changes to float32's rounding; :func:`validate_frame` warns."""
+
+
+UNSCALED_SPREAD = 100.0
+"""With ``scaling="none"``, ``fit`` warns about a target whose typical spread is more than this
+factor above or below 1 (:func:`warn_unscaled_targets`)."""
 
 
 def series_extremes(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,3 +132,52 @@ def warn_trailing_missing(
         "trailing rows to forecast from the last observed value.",
         ForecasterWarning,
     )
+
+
+def warn_unscaled_targets(
+    values: np.ndarray,
+    lengths: np.ndarray,
+    names: Sequence[str],
+    mask: np.ndarray | None,
+    method: str,
+) -> None:
+    """Warn when ``method`` is ``"none"`` about targets (the columns ``names`` of ``values``,
+    as the network sees them: after the target transform; series of ``lengths`` rows each)
+    whose typical spread (the median over series of their standard deviations over the rows
+    ``mask`` selects, all rows when None) is more than :data:`UNSCALED_SPREAD` times above or
+    below 1. The network, whose outputs start near unit size, then trains on them as they
+    are: at a spread of 1e-6 the forecasts' MASE was 14,705 (2.2 at a spread of 1), at a
+    spread of 1e6 2.3 (0.66 with ``scaling="standard"``)."""
+    if method != "none" or not names:
+        return
+    series = np.repeat(np.arange(len(lengths)), lengths)
+    if mask is not None:
+        values, series = values[mask], series[mask]
+    columns = {f"c{j}": values[:, j].astype(np.float64) for j in range(len(names))}
+    data = pl.DataFrame({"s": series, **columns}, nan_to_null=True)
+    spreads = data.group_by("s").agg(pl.exclude("s").std(ddof=0)).drop("s").to_numpy()
+    for j, name in enumerate(names):
+        spread = spreads[:, j].astype(np.float64)
+        spread = spread[np.isfinite(spread) & (spread > 0)]  # constant series left out
+        if not spread.size:
+            continue
+        typical = float(np.median(spread))
+        if 1 / UNSCALED_SPREAD <= typical <= UNSCALED_SPREAD:
+            continue
+        if typical < 1:
+            factor, side = 1 / typical, "below"
+            effect = "so its forecasts can be off by about that factor (at a spread of 1e-6 "
+            effect += "their errors were 1e4 times the seasonal naive's)"
+        else:
+            factor, side = typical, "above"
+            effect = "too small to follow it (at a spread of 1e6 a MASE of 2.3, against 0.66 "
+            effect += "with scaling='standard')"
+        warn_at_caller(
+            f"scaling='none' trains on the target {name!r} as it is, and its typical spread "
+            "(the median over series of its standard deviation over the training rows, as "
+            f"the network sees them: after target_transform) is {typical:.3g}, {factor:.2g} "
+            f"times {side} 1. The network's outputs start near unit size, {effect}. Pass "
+            "scaling='standard' (the default), 'robust' or 'minmax', or rescale the target "
+            "to a spread near 1 yourself.",
+            ForecasterWarning,
+        )

@@ -23,7 +23,6 @@ from forecaster.data.checks import check_output_names, check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
-from forecaster.data.scaling import PanelScaler
 from forecaster.estimators.aliases import fixed_cell
 from forecaster.estimators.base import RecurrentEstimator, refuse_y
 from forecaster.estimators.baseline_blend import BaselineCheck
@@ -132,7 +131,8 @@ class RNNForecaster(
     nonlinearity : {"tanh", "relu"}, default "tanh"
         For ``cell="rnn"`` only.
     scaling : {"standard", "robust", "minmax", "none"}, default "standard"
-        Per-series scaling fitted on the training span.
+        Per-series scaling fitted on the training span. ``"none"``: values as they are; ``fit``
+        warns about a target whose typical spread is over 100 times above or below 1.
     target_transform : {"auto", "none", "log", "log1p", "boxcox"}, default "auto"
         Transform of the targets before scaling, inverted on the forecasts: ``log`` and
         ``boxcox`` need targets > 0, ``log1p`` targets > -1. ``"auto"``: ``log`` when every
@@ -521,7 +521,7 @@ class RNNForecaster(
         panel = self._model_panel(raw, calendar, lambdas)
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
         train_w, val_w = training_windows(panel, self, holdout, lookback)
-        scaler = PanelScaler(self.scaling).fit(panel, mask=fit_rows)
+        scaler = self._fit_scaler(panel, fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))
         batch_size, per_epoch = int(self.batch_size), self.windows_per_epoch
         val_w = validation_sample(val_w, per_epoch, None if self.random_state is None else seed)

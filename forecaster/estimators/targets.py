@@ -18,7 +18,8 @@ import numpy as np
 
 from forecaster.data.calendar import calendar_features, calendar_values
 from forecaster.data.panel import Panel
-from forecaster.data.suspicious import warn_flat_covariates
+from forecaster.data.scaling import PanelScaler
+from forecaster.data.suspicious import warn_flat_covariates, warn_unscaled_targets
 from forecaster.data.transforms import (
     check_target_domain,
     fit_boxcox_lambdas,
@@ -80,6 +81,14 @@ class TargetPanels:
         warn_flat_covariates(values, raw.lengths, covariates, fit_rows, self.scaling)
         lambdas = self._fit_target_transform(raw, fit_rows)  # sets target_transform_
         return raw, fit_rows, lambdas, calendar, lookback
+
+    def _fit_scaler(self, panel: Panel, fit_rows: np.ndarray) -> PanelScaler:
+        """The scaler of ``scaling`` fitted on the ``fit_rows`` of the network's ``panel``,
+        with a warning when ``scaling="none"`` leaves targets far from unit scale."""
+        targets = panel.values[:, : panel.n_targets]
+        names = panel.columns[: panel.n_targets]
+        warn_unscaled_targets(targets, panel.lengths, names, fit_rows, self.scaling)
+        return PanelScaler(self.scaling).fit(panel, mask=fit_rows)
 
     def _fit_target_transform(self, raw: Panel, fit_rows: np.ndarray) -> np.ndarray | None:
         """Set ``target_transform_`` (``target_transform`` resolved on the training panel
