@@ -483,9 +483,8 @@ def window_spread(
 
     Changes with a missing value on either side are skipped; a window without any gives 0.
     With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
-    value, so a flat window keeps a scale of its own level, and float32's smallest normal
-    number (1.2e-38, the smallest the estimators take), so a window of zeros is no 0 (an
-    absolute 1e-12 swamped series in units of 1e-13); with ``history > 0``
+    value (and float32's smallest normal number), so a flat window keeps a scale of its own
+    level; with ``history > 0``
     at least ``history`` times its series' mean absolute change from its first row to the
     window's end, so a window of zeros keeps a scale of its series' past. Computed from running
     sums down each series (no per-window Python), so it costs one pass over the targets
