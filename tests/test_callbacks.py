@@ -9,6 +9,8 @@ import pytest
 from forecaster.training import (
     FIT_HOOKS,
     FitCallback,
+    after_fit_end,
+    call_fit_end,
     call_hook,
     default_fit_callbacks,
     epoch_callables,
@@ -95,6 +97,47 @@ def test_call_hook_refuses_unknown_hook_and_propagates_errors():
     with pytest.raises(KeyError, match="hook failed"):
         call_hook([Failing(), later], "on_fit_end", "est")
     assert later.ended == []
+
+
+class KeepsForAKeptFit:
+    """Keeps a call for a kept fit (as tracking's logger does), recording what happened."""
+
+    def __init__(self, seen: list) -> None:
+        self.seen = seen
+
+    def on_fit_end(self, estimator):
+        kept = after_fit_end(lambda: self.seen.append("kept"), lambda: self.seen.append("stop"))
+        self.seen.append(("end", kept))
+
+
+def test_call_fit_end_makes_kept_calls_after_every_hook_only_for_a_kept_fit():
+    """A logger's end-of-fit logging ran in its own on_fit_end, before a later callback's
+    hook that raised and had the fit rolled back. What a hook keeps with after_fit_end runs
+    once every on_fit_end returned; not at all when a later one raises; its stop call after
+    a KeyboardInterrupt (the completed fit is kept)."""
+    seen: list = []
+    call_fit_end([KeepsForAKeptFit(seen), EndOnly()], "est")
+    assert seen == [("end", True), "kept"]
+
+    class Raising:
+        def __init__(self, error):
+            self.error = error
+
+        def on_fit_end(self, estimator):
+            seen.append("raised")
+            raise self.error
+
+    seen.clear()
+    with pytest.raises(RuntimeError, match="boom"):
+        call_fit_end([KeepsForAKeptFit(seen), Raising(RuntimeError("boom"))], "est")
+    assert seen == [("end", True), "raised"]
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        call_fit_end([KeepsForAKeptFit(seen), Raising(KeyboardInterrupt())], "est")
+    assert seen == [("end", True), "raised", "stop"]
+    seen.clear()
+    KeepsForAKeptFit(seen).on_fit_end("est")  # outside a fit's end: the caller acts now
+    assert seen == [("end", False)]
 
 
 def test_registry_calls_factories_in_order_and_skips_none(registry):

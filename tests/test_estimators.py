@@ -1604,6 +1604,33 @@ def test_an_interrupt_once_training_completed_keeps_the_new_fit():
     assert model.fitted_params_["max_epochs"] == 2 and model.predict(frame).height > 0
 
 
+def test_a_callback_acts_on_a_fit_only_once_every_on_fit_end_returned():
+    """A callback's on_fit_end work (the fit's logging) ran before a later callback's
+    on_fit_end raised and the fit was rolled back: what it keeps with after_fit_end is done
+    once the fit is kept, and not for a fit rolled back (its on_fit_error is called)."""
+    from forecaster.training.callbacks import after_fit_end
+
+    class Logs(Recorder):
+        def on_fit_end(self, estimator):
+            super().on_fit_end(estimator)
+            after_fit_end(lambda: self.calls.append("logged"), lambda: None)
+
+    class Raises:
+        def on_fit_end(self, estimator):
+            raise RuntimeError("a later hook failed")
+
+    frame = seasonal_frame(length=120)
+    model = forecaster(max_epochs=1).fit(frame)
+    earlier, logs = model.network_, Logs()
+    with pytest.raises(RuntimeError, match="a later hook failed"):
+        model.set_params(max_epochs=2).fit(frame, callbacks=[logs, Raises()])
+    assert logs.calls[-2:] == [("end", True), ("error", "RuntimeError")]
+    assert model.network_ is earlier and len(model.history_) == 1
+    logs = Logs()
+    model.fit(frame, callbacks=[logs, Recorder()])
+    assert logs.calls[-2:] == [("end", True), "logged"]
+
+
 # ---------------------------------------------------------------- pandas in, pandas out
 
 

@@ -889,6 +889,86 @@ def test_ctrl_c_while_a_deferred_fit_is_logged_kills_every_pending_fit(
     assert tracking.last_fit().run_id == second.info.run_id
 
 
+class _FailsAtFitEnd:
+    """A fit callback whose ``on_fit_end`` raises ``error`` (the fit is rolled back)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def on_fit_end(self, estimator):
+        raise self.error
+
+
+@pytest.mark.parametrize("logger_first", [True, False], ids=["logger-first", "logger-last"])
+def test_a_fit_rolled_back_by_a_later_callback_logs_no_model_and_fails_its_run(
+    isolated, frame, logger_first
+):
+    """A callback raising in on_fit_end after the FitLogger's rolled the fit back, but the
+    logger had logged it: a FINISHED run with a model the user does not have; inside
+    deferred() one FINISHED run of fit B's params with the earlier model A's history and
+    model. The end of a fit is logged once every on_fit_end returned now: in either order
+    the run ends FAILED tagged with the error (the user's active run is tagged), and no
+    model is logged."""
+    import mlflow
+
+    def callbacks():
+        pair = [tracking.FitLogger(plot=False), _FailsAtFitEnd(RuntimeError("boom"))]
+        return pair if logger_first else pair[::-1]
+
+    experiment = mlflow.set_experiment(f"rolled-back-{logger_first}")
+    client = mlflow.MlflowClient()
+    model = make_model(max_epochs=1)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(frame, callbacks=callbacks())
+    assert not hasattr(model, "network_")
+    plain = tracking.last_fit()
+
+    earlier = make_model(max_epochs=1).fit(frame)  # model A, kept by the rollback below
+    network = earlier.network_
+    with pytest.raises(RuntimeError, match="boom"), tracking.deferred():
+        earlier.set_params(max_epochs=2).fit(frame, callbacks=callbacks())
+    assert earlier.network_ is network and len(earlier.history_) == 1
+    in_block = tracking.last_fit()
+
+    for log in (plain, in_block):
+        assert log.model_uri is None and log.not_logged == ["final metrics", "model"]
+        run = client.get_run(log.run_id)
+        assert run.info.status == "FAILED"
+        assert run.data.tags["forecaster.fit_error"] == "RuntimeError: boom"
+        assert "epochs" not in run.data.metrics and "fit_seconds" not in run.data.metrics
+    assert client.get_run(in_block.run_id).data.params["max_epochs"] == "2"
+    # logged into the user's active run: that run is tagged (the user's block ends it)
+    with pytest.raises(RuntimeError, match="boom"), mlflow.start_run() as active:
+        make_model(max_epochs=1).fit(frame, callbacks=callbacks())
+    assert tracking.last_fit().run_id == active.info.run_id
+    tags = client.get_run(active.info.run_id).data.tags
+    assert tags["forecaster.fit_error"] == "RuntimeError: boom"
+    assert client.search_logged_models([experiment.experiment_id]) == []
+
+
+def test_ctrl_c_in_a_callback_after_the_logger_keeps_the_fit_and_kills_its_run(
+    isolated, frame, tmp_path
+):
+    """Ctrl-C in a callback's on_fit_end after the FitLogger's, before the fit was logged:
+    the completed fit is kept (as for Ctrl-C while it is logged), its run ends KILLED and the
+    model goes to a fallback folder; nothing is uploaded."""
+    import mlflow
+
+    experiment = mlflow.set_experiment("ctrl-c-after-logger")
+    model = make_model(max_epochs=1)
+    callbacks = [tracking.FitLogger(plot=False), _FailsAtFitEnd(KeyboardInterrupt())]
+    with pytest.warns(ForecasterWarning, match="Interrupted"), pytest.raises(KeyboardInterrupt):
+        model.fit(frame, callbacks=callbacks)
+    assert len(model.history_) == 1
+    log = tracking.last_fit()
+    (run,) = _runs("ctrl-c-after-logger")
+    assert log.run_id == run.info.run_id and run.info.status == "KILLED"
+    assert log.model_uri is None and "model" in log.not_logged
+    assert mlflow.MlflowClient().search_logged_models([experiment.experiment_id]) == []
+    assert log.fallback_path.parent == (tmp_path / "mlflow" / "unlogged").resolve()
+    assert forecaster.load(log.fallback_path / "model").predict(frame).equals(model.predict(frame))
+
+
 def test_forecast_plot_draws_every_target(frame):
     """The MLflow run's forecast.png drew the first target only: one row per series, one
     column per target now, as a pipeline's forecast.png."""

@@ -16,6 +16,7 @@ from forecaster.exceptions import ForecasterWarning
 from forecaster.training import distributed
 from forecaster.training.callbacks import (
     FIT_HOOKS,
+    call_fit_end,
     call_hook,
     default_fit_callbacks,
     epoch_callables,
@@ -60,11 +61,14 @@ class FitRun:
         return epoch_callables(self.callbacks)
 
     def end(self, estimator: Any) -> None:
-        """Call ``on_fit_end(estimator)`` (the estimator is fitted). A ``KeyboardInterrupt``
-        from a hook (Ctrl-C while the fit is being logged) propagates, and the estimator stays
-        fitted: training had completed (the later callbacks' hooks are not called)."""
+        """Call ``on_fit_end(estimator)`` (the estimator is fitted), then what the hooks kept
+        for a kept fit (:func:`~forecaster.training.callbacks.call_fit_end`: the fit's
+        logging). An exception from a hook fails the fit (rolled back by the estimator). A
+        ``KeyboardInterrupt`` from a hook (Ctrl-C while the fit is being logged) propagates,
+        and the estimator stays fitted: training had completed (the later callbacks' hooks are
+        not called)."""
         self.trained = True
-        call_hook(self.callbacks, "on_fit_end", estimator)
+        call_fit_end(self.callbacks, estimator)
 
     def fail(self, estimator: Any, exc: BaseException) -> None:
         """Call ``on_fit_error(estimator, exc)``; a hook that raises is reported as a

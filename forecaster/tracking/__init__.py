@@ -24,6 +24,7 @@ The modules, in import order:
   (``package_wheel``, ``FORECASTER_WHEEL``);
 - :mod:`~forecaster.tracking.fitlog`: logging a fitted estimator into a run (:class:`FitLog`);
 - :mod:`~forecaster.tracking.blocks`: :func:`paused`, :func:`deferred`;
+- :mod:`~forecaster.tracking.fitrun`: the logging of one fit while it runs;
 - :mod:`~forecaster.tracking.runs`: :class:`FitLogger`, :func:`autolog`, :func:`log_fit`,
   :func:`last_fit`;
 - :mod:`~forecaster.tracking.studyrun`: where a study's run goes, how it is found again;

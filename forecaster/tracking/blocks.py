@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from forecaster.tracking.config import state
+from forecaster.training.callbacks import call_in_turn
 
 __all__ = ["defer", "deferred", "paused"]
 
@@ -52,8 +53,10 @@ def deferred() -> Iterator[None]:
     Its parameters and per-epoch metrics are logged live as always, and ``fit_seconds`` is
     the fit's own time; :func:`last_fit` says what it logged once the block has ended. When
     the block raises an exception, the fits that ended in it are logged as they are then
-    (they did complete); after a ``KeyboardInterrupt`` (or another ``BaseException``) they
-    are not, and a fit's own run ends FAILED. A ``KeyboardInterrupt`` while the end of one
+    (they did complete; a fit that raised, also from a callback's ``on_fit_end`` after the
+    logger's, was rolled back: it is not logged, and its own run ends FAILED); after a
+    ``KeyboardInterrupt`` (or another ``BaseException``) they are not, and a fit's own run
+    ends FAILED. A ``KeyboardInterrupt`` while the end of one
     of them is logged stops the logging: that fit, and each fit after it not logged yet,
     is handled as an interrupted fit (its own run ends KILLED, its model and what was not
     logged go to a fallback folder, a warning says so), and the interrupt goes on. A block
@@ -79,25 +82,11 @@ def deferred() -> Iterator[None]:
         raise
     finally:
         _deferral.pending = None
-        if log:
-            _log_pending(pending)
+        if log:  # each log call; after Ctrl-C in one, the stop calls of those after it
+            call_in_turn([(finish, stop) for finish, _, stop in pending])
         else:
             for _, fail, _ in pending:
                 fail()
-
-
-def _log_pending(pending: list[_Pending]) -> None:
-    """Make the ``log`` calls of a :func:`deferred` block that ended; after a
-    ``KeyboardInterrupt`` in one of them, the ``stop`` calls of those after it (each of them,
-    however often Ctrl-C is pressed meanwhile), then raise the interrupt again."""
-    for done, (finish, _, _) in enumerate(pending, start=1):
-        try:
-            finish()
-        except KeyboardInterrupt:
-            for _, _, stop in pending[done:]:
-                with contextlib.suppress(KeyboardInterrupt):  # the others are marked still
-                    stop()
-            raise
 
 
 def defer(

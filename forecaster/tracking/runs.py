@@ -25,19 +25,22 @@ the fit. At the end of the fit the server is probed again (whenever a request fa
 recently): if it answers, what was missed is logged (the epoch history is complete) and the
 run is ended; if not, the model plus everything that was not logged go to a fallback folder
 (see :mod:`forecaster.tracking.resilience`), and a run created before the server went away
-stays RUNNING on it. A fit that raises leaves its own run FAILED. A ``KeyboardInterrupt``
-(Ctrl-C) while the end of a fit is logged leaves the estimator fitted (training had
-completed) and its own run KILLED; a warning says what was not logged, and the model and
-those records go to a fallback folder, before the interrupt goes on.
+stays RUNNING on it. A fit that raises leaves its own run FAILED, tagged
+``forecaster.fit_error`` with the error (a run it logged into that is not its own is tagged
+only). That includes a fit rolled back because a callback's ``on_fit_end`` raised after
+training: the end of a fit is logged only once every callback's ``on_fit_end`` returned, so
+a rolled-back fit logs no model, whatever the callbacks' order. A ``KeyboardInterrupt``
+(Ctrl-C) while the end of a fit is logged (or in a callback's ``on_fit_end`` before it)
+leaves the estimator fitted (training had completed) and its own run KILLED; a warning says
+what was not logged, and the model and those records go to a fallback folder, before the
+interrupt goes on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import warnings
-import weakref
 from typing import Any
 
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
@@ -50,18 +53,10 @@ from forecaster.tracking.config import (
     short_error,
     state,
 )
-from forecaster.tracking.fingerprint import fingerprint_for, training_data
-from forecaster.tracking.fitlog import FitLog, log_fitted, log_interrupted
-from forecaster.tracking.records import (
-    check_backtest,
-    collisions_message,
-    epoch_metrics,
-    final_metrics,
-    fit_record,
-    log_inputs,
-    log_metrics,
-    run_collisions,
-)
+from forecaster.tracking.fingerprint import training_data
+from forecaster.tracking.fitlog import FitLog, log_fitted
+from forecaster.tracking.fitrun import TrackedFit
+from forecaster.tracking.records import check_backtest, run_collisions
 from forecaster.tracking.resilience import Outcome, user_stacklevel
 from forecaster.tracking.target import (
     create_run,
@@ -69,10 +64,10 @@ from forecaster.tracking.target import (
     nested_parent,
     resolve_run,
     stored_run,
-    surrounding_run,
 )
 from forecaster.training.callbacks import (
     FitCallbackHandle,
+    after_fit_end,
     register_fit_callback,
     unregister_fit_callback,
 )
@@ -240,199 +235,6 @@ def _log_new_fit(
     )
 
 
-def _mark_failed(client: Any, run_id: str, uri: str) -> None:
-    """End the run of a fit that raised as FAILED (unless its store was found down lately)."""
-    with state.lock:
-        known = state.probes.get(uri)
-    if known is not None and known[1] is not None:
-        return  # the server was unreachable lately: do not wait for it again
-    with contextlib.suppress(Exception), bounded_requests():
-        client.set_terminated(run_id, "FAILED")
-
-
-class _FitRun:
-    """The logging of one fit: params and fingerprint at the start, epochs live, the rest at
-    the end (:class:`FitLogger` makes one per fit)."""
-
-    def __init__(self, mlflow: Any, estimator: Any, data: Any, logger: FitLogger) -> None:
-        self.mlflow = mlflow
-        self.data = data
-        self.logger = logger
-        self.name = type(estimator).__name__
-        self.started = time.perf_counter()
-        self.ended: float | None = None  # when the fit ended (its end may be logged later)
-        self.live_epochs = 0
-        self.inputs_logged = False
-        self._finalizer: Any = None
-        self.experiment_id: str | None = None
-        self.parent: str | None = None
-        self.outcome = Outcome(mlflow.get_tracking_uri(), None)
-        self.outcome.check_server()
-        self.client = self.outcome.client(mlflow)
-        self.own_run = self._choose_run(surrounding_run(mlflow, self.outcome), estimator)
-        self._start_run()
-        self.fingerprint = self.outcome.local(
-            "dataset fingerprint", fingerprint_for, estimator, data
-        )
-        self._log_inputs(estimator)
-
-    def _choose_run(self, active: tuple[str, str | None] | None, estimator: Any) -> bool:
-        """Whether the fit gets a run of its own: not for the first fit inside an active run
-        (or the run ``MLFLOW_RUN_ID`` names: ``active``, see
-        :func:`~forecaster.tracking.target.surrounding_run`), which it logs into; a nested run
-        for a further fit in it; else a new run in the experiment chosen as the module
-        docstring says."""
-        run_id = "" if active is None else active[0]
-        with state.lock:
-            use_active = bool(run_id) and run_id not in state.fitted_runs
-            if use_active:
-                state.fitted_runs.add(run_id)
-        if use_active and self._collides(run_id, estimator):
-            use_active = False  # a nested run: nothing of the user's is replaced
-        if use_active:
-            self.outcome.run_id = run_id
-        elif active is not None:  # a further fit in the same active run: a nested run
-            self.parent, self.experiment_id = active
-        else:
-            self.experiment_id = self.outcome.remote("run", experiment_for_new_run, self.mlflow)
-            if self.experiment_id is not None:
-                self.outcome.tracking_uri = self.mlflow.get_tracking_uri()
-                self.client = self.outcome.client(self.mlflow)
-        return not use_active
-
-    def _collides(self, run_id: str, estimator: Any) -> bool:
-        """Whether the fit's records would replace or mix with what the user's active run
-        holds (:func:`~forecaster.tracking.records.run_collisions`), with a warning then."""
-        found = self.outcome.remote("active run", run_collisions, self.client, run_id, estimator)
-        if found:
-            warnings.warn(
-                collisions_message(run_id, found), ForecasterWarning, stacklevel=user_stacklevel()
-            )
-        return bool(found)
-
-    def _start_run(self) -> None:
-        if not self.own_run or self.outcome.run_id is not None or self.experiment_id is None:
-            return
-        client, outcome = self.client, self.outcome
-        outcome.run_id = outcome.remote(
-            "run", create_run, self.mlflow, client, self.experiment_id, self.name, self.parent
-        )
-        if outcome.run_id is not None:  # a fit that raises (or is lost) leaves its run FAILED
-            self._finalizer = weakref.finalize(
-                self, _mark_failed, client, outcome.run_id, outcome.tracking_uri
-            )
-
-    def _log_inputs(self, estimator: Any) -> None:
-        if self.outcome.run_id is None or self.fingerprint is None or self.inputs_logged:
-            return
-        failures = len(self.outcome.not_logged)
-        self.outcome.remote(
-            "params and dataset fingerprint",
-            log_inputs,
-            self.client,
-            self.outcome.run_id,
-            estimator,
-            self.fingerprint,
-        )
-        self.inputs_logged = len(self.outcome.not_logged) == failures
-
-    def on_epoch(self, record: Any) -> None:
-        """Log the epoch's losses (until the backend fails once)."""
-        if self.outcome.run_id is None or self.outcome.broken:
-            return
-        try:
-            with bounded_requests():
-                metrics = epoch_metrics(record.as_dict())
-                log_metrics(self.client, self.outcome.run_id, metrics)
-            self.live_epochs = record.epoch
-        except Exception as exc:
-            self.outcome.fail(f"per-epoch metrics from epoch {record.epoch}", exc)
-            self.outcome.broken = True  # no more live logging in this fit
-
-    def finish(self, estimator: Any) -> FitLog | None:
-        """Log the fitted estimator (after training); what failed before is tried again
-        when the backend answers."""
-        try:
-            with bounded_requests():
-                return self._finish(estimator)
-        except KeyboardInterrupt:  # training completed: the estimator stays fitted (_fitting)
-            if not self.outcome.interrupted:  # log_fitted had not started: nothing said yet
-                with bounded_requests():
-                    self._interrupted(estimator)
-            raise
-        except Exception as exc:  # a bug here must not cost the user the fitted model
-            warnings.warn(
-                f"Logging this fit to MLflow failed unexpectedly ({short_error(exc)}); the "
-                "fitted estimator is unaffected. Save it with "
-                "estimator.save(path) or log it with forecaster.tracking.log_fit().",
-                ForecasterWarning,
-                stacklevel=user_stacklevel(),
-            )
-            return None
-        finally:
-            if self._finalizer is not None:  # the fit completed: its run is not FAILED
-                self._finalizer.detach()
-
-    def stop(self, estimator: Any) -> None:
-        """A ``KeyboardInterrupt`` stopped a :func:`deferred` block's logging before this
-        fit's end was logged: as a fit interrupted while it logs (:meth:`_interrupted`)."""
-        try:
-            with bounded_requests():
-                self._interrupted(estimator)
-        finally:
-            if self._finalizer is not None:  # the fit completed: its run is not FAILED
-                self._finalizer.detach()
-
-    def _interrupted(self, estimator: Any) -> None:
-        """A ``KeyboardInterrupt`` before :func:`~forecaster.tracking.fitlog.log_fitted`
-        started: the run ends KILLED, the model goes to a fallback folder, a warning says
-        what was not logged (:func:`~forecaster.tracking.fitlog.log_interrupted`)."""
-        outcome = self.outcome
-        outcome.not_logged += [] if self.inputs_logged else ["params and dataset fingerprint"]
-        if self.live_epochs < len(getattr(estimator, "history_", [])):
-            outcome.not_logged.append(f"per-epoch metrics from epoch {self.live_epochs + 1}")
-        outcome.not_logged += FAILED_FIT_NOT_LOGGED
-        metrics = final_metrics(estimator, (self.ended or time.perf_counter()) - self.started)
-        record = fit_record(estimator, self.fingerprint, metrics, None)
-        log = FitLog(run_id=outcome.run_id)
-        log_interrupted(outcome, estimator, log, self.client, self.own_run, None, None, record)
-
-    def fail(self) -> None:
-        """The fit raised: its own run ends FAILED now, and :func:`last_fit` tells of it
-        (not of an earlier fit)."""
-        detached = self._finalizer.detach() if self._finalizer is not None else None
-        if detached is not None:  # not yet marked
-            _, mark_failed, args, _ = detached
-            mark_failed(*args)
-        state.last = FitLog(run_id=self.outcome.run_id, not_logged=list(FAILED_FIT_NOT_LOGGED))
-
-    def _finish(self, estimator: Any) -> FitLog:
-        outcome = self.outcome
-        outcome.not_logged = []  # retried below (the errors are kept for the warning)
-        outcome.recheck()
-        if self.client is None and not outcome.broken:
-            self.client = outcome.client(self.mlflow)
-        if self.own_run and self.parent is None and self.experiment_id is None:
-            self.experiment_id = outcome.remote("run", experiment_for_new_run, self.mlflow)
-        self._start_run()
-        self._log_inputs(estimator)
-        return log_fitted(
-            estimator,
-            self.data,
-            mlflow=self.mlflow,
-            client=self.client,
-            outcome=outcome,
-            own_run=self.own_run,
-            inputs_logged=self.inputs_logged or self.fingerprint is None,
-            live_epochs=self.live_epochs,
-            fingerprint=self.fingerprint,
-            fit_seconds=(self.ended or time.perf_counter()) - self.started,
-            plot=self.logger.plot,
-            register_as=self.logger.register_as,
-            context="Training completed.",
-        )
-
-
 class FitLogger:
     """A fit callback that logs the fit to MLflow (see
     :class:`forecaster.training.callbacks.FitCallback`).
@@ -481,7 +283,7 @@ class FitLogger:
         import_mlflow()
         self.plot = bool(plot)
         self.register_as = register_as
-        self._run: _FitRun | None = None
+        self._run: TrackedFit | None = None
 
     def on_fit_start(self, estimator: Any, data: Any) -> None:
         """Open the fit's run (unless :func:`paused`, or not rank 0 under torchrun)."""
@@ -490,7 +292,9 @@ class FitLogger:
             return
         try:
             with bounded_requests():
-                self._run = _FitRun(import_mlflow(), estimator, data, self)
+                self._run = TrackedFit(
+                    import_mlflow(), estimator, data, plot=self.plot, register_as=self.register_as
+                )
         except Exception as exc:  # tracking must never break training
             warnings.warn(
                 f"Cannot track this fit with MLflow ({short_error(exc)}); training "
@@ -505,20 +309,40 @@ class FitLogger:
             self._run.on_epoch(record)
 
     def on_fit_end(self, estimator: Any) -> None:
-        """Log the fitted estimator (see :func:`last_fit` for what was logged); inside a
-        :func:`deferred` block, when the block ends."""
-        run, self._run = self._run, None
+        """Log the fitted estimator (see :func:`last_fit` for what was logged) once every
+        callback's ``on_fit_end`` returned and the fit is kept
+        (:func:`~forecaster.training.callbacks.after_fit_end`): a later callback that raises
+        rolls the fit back, and :meth:`on_fit_error` ends its run FAILED, nothing of it
+        logged. Inside a :func:`deferred` block, when the block ends."""
+        run = self._run
         if run is None:
             return
         run.ended = time.perf_counter()
+        if not after_fit_end(
+            lambda: self._kept(run, estimator), lambda: self._stop(run, estimator)
+        ):
+            self._kept(run, estimator)  # called by other code than a fit: the fit is kept
+
+    def _kept(self, run: TrackedFit, estimator: Any) -> None:
+        """The fit of ``run`` is kept: log its end (when a :func:`deferred` block ends)."""
+        if self._run is run:
+            self._run = None
         if not defer(lambda: run.finish(estimator), run.fail, lambda: run.stop(estimator)):
             run.finish(estimator)
 
+    def _stop(self, run: TrackedFit, estimator: Any) -> None:
+        """Ctrl-C in a later callback's ``on_fit_end``: the completed fit is kept, its end is
+        not logged (its own run ends KILLED, the model goes to a fallback folder)."""
+        if self._run is run:
+            self._run = None
+        run.stop(estimator)
+
     def on_fit_error(self, estimator: Any, exc: BaseException) -> None:
-        """The fit raised: its own run ends FAILED."""
+        """The fit raised (in training, or in a callback's ``on_fit_end``; it was rolled
+        back): its own run ends FAILED, tagged ``forecaster.fit_error`` with ``exc``."""
         run, self._run = self._run, None
         if run is not None:
-            run.fail()
+            run.fail(exc)
 
 
 _autolog_lock = threading.Lock()
@@ -584,10 +408,6 @@ def autolog_enabled() -> bool:
     False
     """
     return _autolog_handle is not None
-
-
-FAILED_FIT_NOT_LOGGED = ("final metrics", "model")
-"""What :func:`last_fit` lists as not logged after a tracked fit that raised."""
 
 
 def last_fit() -> FitLog | None:

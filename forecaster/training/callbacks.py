@@ -3,7 +3,9 @@
 A *fit callback* is any object with some of the hooks of :class:`FitCallback`; the estimator
 calls ``on_fit_start`` before training, ``on_epoch_end`` after every epoch (through the
 training loop), and ``on_fit_end`` or ``on_fit_error`` when ``fit`` finishes. A hook a
-callback does not define is skipped, so a callback implements only what it needs. A plain
+callback does not define is skipped, so a callback implements only what it needs. The fit is
+kept once every ``on_fit_end`` returned (:func:`call_fit_end`); a callback that must act only
+on a kept fit (tracking, which logs the model) does so through :func:`after_fit_end`. A plain
 callable ``callback(record, network)`` is still accepted wherever epoch callbacks are, and
 counts as an ``on_epoch_end`` hook (:func:`epoch_callables`).
 
@@ -34,9 +36,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -46,8 +49,11 @@ __all__ = [
     "FitCallbackFactory",
     "FitCallbackHandle",
     "StopTraining",
+    "after_fit_end",
     "call_epoch_callbacks",
+    "call_fit_end",
     "call_hook",
+    "call_in_turn",
     "default_fit_callbacks",
     "epoch_callables",
     "register_fit_callback",
@@ -87,7 +93,10 @@ class FitCallback(Protocol):
         best weights are kept; an ensemble fit ends with the members trained so far); any
         other exception ends the fit.
     on_fit_end(estimator)
-        After a successful fit: the fitted estimator.
+        After a successful fit: the fitted estimator. The hooks run in the callbacks' order,
+        and the fit is kept once all of them returned: an exception from a later one rolls
+        it back (then ``on_fit_error`` is called). What must happen only to a kept fit (the
+        fit's logging) goes through :func:`after_fit_end`.
     on_fit_error(estimator, exc)
         When the fit raised ``exc`` (which is raised again after the hooks).
     """
@@ -239,6 +248,88 @@ def call_hook(callbacks: Iterable[Any], hook: str, *args: Any) -> None:
         method = getattr(callback, hook, None)
         if method is not None:
             method(*args)
+
+
+_fit_end = threading.local()
+"""``kept``: the ``(call, stop)`` pairs :func:`after_fit_end` was given by the ``on_fit_end``
+hooks that :func:`call_fit_end` is calling in this thread (None outside)."""
+
+
+def call_fit_end(callbacks: Iterable[Any], estimator: Any) -> None:
+    """Call every callback's ``on_fit_end(estimator)``, then, once all returned (the fit is
+    kept), the calls they kept with :func:`after_fit_end`, in order (:func:`call_in_turn`).
+
+    When a hook raises, the kept calls are not made: an exception fails the fit (the
+    estimator calls ``on_fit_error`` next); after a ``KeyboardInterrupt`` (the completed fit
+    is kept) their ``stop`` calls are made, then the interrupt goes on. An exception from a
+    kept call propagates as one from a hook.
+
+    Examples
+    --------
+    >>> class Logger:
+    ...     def on_fit_end(self, estimator):
+    ...         after_fit_end(lambda: print("logged", estimator), lambda: print("stopped"))
+    >>> class Printer:
+    ...     def on_fit_end(self, estimator):
+    ...         print("fitted", estimator)
+    >>> call_fit_end([Logger(), Printer()], "model")
+    fitted model
+    logged model
+    """
+    outer = getattr(_fit_end, "kept", None)  # a fit inside an on_fit_end hook has its own
+    kept: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
+    _fit_end.kept = kept
+    try:
+        call_hook(callbacks, "on_fit_end", estimator)
+    except KeyboardInterrupt:
+        for _, stop in kept:
+            with contextlib.suppress(KeyboardInterrupt):  # each is stopped, however often
+                stop()
+        raise
+    finally:
+        _fit_end.kept = outer
+    call_in_turn(kept)
+
+
+def after_fit_end(call: Callable[[], Any], stop: Callable[[], Any]) -> bool:
+    """Inside an ``on_fit_end`` hook that :func:`call_fit_end` calls (as an estimator's fit
+    does), keep ``call`` to be made once every callback's ``on_fit_end`` returned and the fit
+    is kept, and return True; ``stop`` is called instead when a ``KeyboardInterrupt`` comes
+    first (the completed fit is kept); neither is called when a later hook raises an
+    exception (the fit is rolled back, ``on_fit_error`` follows). Outside such a hook,
+    return False: the caller makes its call now.
+
+    Examples
+    --------
+    >>> after_fit_end(lambda: None, lambda: None)
+    False
+    """
+    kept = getattr(_fit_end, "kept", None)
+    if kept is None:
+        return False
+    kept.append((call, stop))
+    return True
+
+
+def call_in_turn(calls: Sequence[tuple[Callable[[], Any], Callable[[], Any]]]) -> None:
+    """Make the ``call`` of each ``(call, stop)`` pair in turn; after a ``KeyboardInterrupt``
+    in one, make the ``stop`` calls of those after it (each of them, however often Ctrl-C is
+    pressed meanwhile), then raise the interrupt again.
+
+    Examples
+    --------
+    >>> call_in_turn([(lambda: print("one"), print), (lambda: print("two"), print)])
+    one
+    two
+    """
+    for done, (call, _) in enumerate(calls, start=1):
+        try:
+            call()
+        except KeyboardInterrupt:
+            for _, stop in calls[done:]:
+                with contextlib.suppress(KeyboardInterrupt):
+                    stop()
+            raise
 
 
 def epoch_callables(callbacks: Iterable[Any]) -> list[Callable[[Any, Any], Any]]:
