@@ -1373,3 +1373,112 @@ def test_a_run_with_no_tracking_uri_set_chooses_no_experiment(tmp_path):
         "chosen": None,
         "uri": tracking.DEFAULT_TRACKING_URI,
     }
+
+
+@pytest.fixture
+def no_uri(tmp_path, monkeypatch):
+    """No tracking URI set: MLflow's own default store is ``mlflow.db`` in the working
+    directory (``tmp_path``), and forecaster's default store is ``mlflow/mlflow.db`` there, as
+    an absolute URI (MLflow caches its stores by URI, so the relative default could reach an
+    earlier test's folder). Yields forecaster's store, already holding the experiments
+    "forecaster" (ID 1) and "someone-elses" (ID 2)."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.tracking import target
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    ours = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    monkeypatch.setattr(target, "default_tracking_uri", lambda: ours)
+    (tmp_path / "mlflow").mkdir()
+    client = mlflow.MlflowClient(ours)
+    assert [client.create_experiment(n) for n in ("forecaster", "someone-elses")] == ["1", "2"]
+    yield ours
+    _forget()
+
+
+def _chosen_before_any_uri(mlflow) -> str:
+    """mlflow.set_experiment with no tracking URI set: "mine" gets ID 2 in MLflow's default
+    store, the ID of "someone-elses" in forecaster's store."""
+    mlflow.set_experiment("first")
+    mine = mlflow.set_experiment("mine").experiment_id
+    assert (mine, mlflow.is_tracking_uri_set()) == ("2", False)
+    return mine
+
+
+def test_fits_after_set_experiment_with_no_tracking_uri_go_to_that_experiment(no_uri, frame):
+    """With no URI set, the first fit set forecaster's store and logged to "forecaster"; the
+    second took the leftover MLFLOW_EXPERIMENT_ID of MLflow's default store: into the unrelated
+    experiment with that ID in forecaster's store ("No Experiment with id=2", nothing logged,
+    where there was none), as did the user's own mlflow.start_run() afterwards."""
+    import mlflow
+
+    _chosen_before_any_uri(mlflow)
+    names = []
+    for _ in range(2):
+        make_model(max_epochs=1).fit(frame, callbacks=[tracking.FitLogger(plot=False)])
+        fit = tracking.last_fit()
+        assert fit.not_logged == []
+        run = mlflow.MlflowClient(no_uri).get_run(fit.run_id)
+        names.append(mlflow.MlflowClient(no_uri).get_experiment(run.info.experiment_id).name)
+    assert names == ["mine", "mine"]
+    assert mlflow.get_tracking_uri() == no_uri
+    with mlflow.start_run() as own:
+        assert mlflow.MlflowClient().get_experiment(own.info.experiment_id).name == "mine"
+
+
+@pytest.mark.parametrize("run_kind", ["experiment_scope", "study run"])
+def test_an_experiment_of_its_own_with_no_tracking_uri_keeps_the_users_choice(no_uri, run_kind):
+    """A pipeline's block (or a study's run) set forecaster's store as the tracking URI and
+    left MLFLOW_EXPERIMENT_ID of MLflow's default store: the user's next mlflow.start_run()
+    went to the experiment with that ID in forecaster's store ("someone-elses")."""
+    import mlflow
+    from forecaster.tracking.target import experiment_for_new_run
+
+    def name(experiment_id: str) -> str:
+        return mlflow.MlflowClient(no_uri).get_experiment(experiment_id).name
+
+    _chosen_before_any_uri(mlflow)
+    if run_kind == "experiment_scope":
+        with tracking.experiment_scope("pipeline") as target:
+            assert name(experiment_for_new_run(mlflow)) == "pipeline"
+        assert target.tracking_uri == no_uri
+    else:
+        assert name(experiment_for_new_run(mlflow, "study")) == "study"
+    assert name(experiment_for_new_run(mlflow)) == "mine"
+    assert name(os.environ["MLFLOW_EXPERIMENT_ID"]) == "mine"
+    with mlflow.start_run() as own:
+        assert name(own.info.experiment_id) == "mine"
+
+
+def test_the_users_choice_follows_once_forecasters_store_answers(no_uri, monkeypatch):
+    """When forecaster's store could not be reached as it set the URI, the user's choice made
+    on MLflow's default store follows by name once it answers (not by its leftover ID)."""
+    import mlflow
+    from forecaster.exceptions import TrackingUnavailableError
+    from forecaster.tracking import target
+
+    _chosen_before_any_uri(mlflow)
+    reachable = target.unreachable_reason
+    monkeypatch.setattr(target, "unreachable_reason", lambda uri: "down for the test")
+    with pytest.raises(TrackingUnavailableError):
+        target.experiment_for_new_run(mlflow)
+    monkeypatch.setattr(target, "unreachable_reason", reachable)
+    chosen = target.experiment_for_new_run(mlflow)
+    assert mlflow.MlflowClient(no_uri).get_experiment(chosen).name == "mine"
+    assert os.environ["MLFLOW_EXPERIMENT_ID"] == chosen
+
+
+@pytest.mark.parametrize("uri_set", [True, False])
+def test_an_experiment_id_no_store_has_is_warned_about(no_uri, monkeypatch, tmp_path, uri_set):
+    """MLFLOW_EXPERIMENT_ID naming no experiment of the store was used as it was: the run
+    could not be created (nothing logged) or went to an unrelated experiment with that ID."""
+    import mlflow
+    from forecaster.tracking.target import experiment_for_new_run
+
+    if uri_set:
+        mlflow.set_tracking_uri(no_uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "42")
+    for _ in range(2):
+        with pytest.warns(ForecasterWarning, match="MLFLOW_EXPERIMENT_ID is '42'.*no active"):
+            chosen = experiment_for_new_run(mlflow)
+        assert mlflow.MlflowClient(no_uri).get_experiment(chosen).name == "forecaster"
+    assert not (tmp_path / "mlflow.db").exists()  # MLflow's default store was not created

@@ -164,6 +164,15 @@ class TrackingState:
     defaults : dict
         ``(tracking URI, experiment name) -> experiment ID`` of the experiments runs went to
         when none was chosen (not made MLflow's current experiment).
+    chosen : tuple of str or None
+        ``(experiment ID, tracking URI)``: the ID in ``MLFLOW_EXPERIMENT_ID`` is the process's
+        choice on that store (``configure`` or forecaster chose it there, or a run found an
+        experiment with that ID there). The same ID on another store is checked there first.
+    carried : tuple or None
+        ``(experiment ID, tracking URI, name or None)``: the ``MLFLOW_EXPERIMENT_ID`` found when
+        forecaster set its tracking URI (none was set), chosen on MLflow's default store ``URI``,
+        where it names the experiment ``name`` (None: none). The choice follows to forecaster's
+        store by that name; the ID itself is that other store's.
     fallback_dir : pathlib.Path or None
         Root of the fallback folders, when configured.
     fitted_runs : set of str
@@ -186,6 +195,8 @@ class TrackingState:
             self.paused = 0
             self.target: TrackingTarget | None = None
             self.defaults: dict[tuple[str, str], str] = {}  # (uri, name) -> experiment ID
+            self.chosen: tuple[str, str] | None = None  # (MLFLOW_EXPERIMENT_ID, its store)
+            self.carried: tuple[str, str, str | None] | None = None  # (ID, its store, name)
             self.fallback_dir: Path | None = None
             self.fitted_runs: set[str] = set()  # active runs that already hold a fit
             self.last: Any = None  # a runs.FitLog

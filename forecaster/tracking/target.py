@@ -3,16 +3,26 @@
 Explicitly set tracking URIs win (``mlflow.set_tracking_uri``, ``MLFLOW_TRACKING_URI``).
 Otherwise the default is ``sqlite:///mlflow/mlflow.db`` relative to the working directory, with
 artifacts under ``mlflow/artifacts`` (set explicitly on the experiments created here, because
-MLflow's own default differs between versions). Runs go to the experiment set with
-``mlflow.set_experiment`` (or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``) with a
-tracking URI that was set explicitly (or the one :func:`configure` chose, on its store), else
-to the experiment ``"forecaster"``. The experiment chosen with ``mlflow.set_experiment`` is
-read from ``MLFLOW_EXPERIMENT_ID``, which ``mlflow.set_experiment`` sets (MLflow's documented
-environment variables; no private MLflow state is read). After a switch to another store,
-the ID :func:`configure` chose counts only when it names an experiment of the new store (the
-user chose it there: IDs of two SQLite stores coincide). Only :func:`configure` calls
-``mlflow.set_experiment``: a run forecaster starts never changes the process's choice, so the
-user's own ``mlflow.start_run()`` afterwards goes where it went before.
+MLflow's own default differs between versions). Runs go to the experiment chosen with
+``mlflow.set_experiment`` (read from ``MLFLOW_EXPERIMENT_ID``, which it sets: MLflow's documented
+environment variables; no private MLflow state is read), ``MLFLOW_EXPERIMENT_NAME`` or
+:func:`configure`, else to the experiment ``"forecaster"``. An experiment ID belongs to one store
+(the IDs of two SQLite stores coincide), so it is used only on a store it was chosen on:
+
+- With no tracking URI set, forecaster sets its default store as MLflow's tracking URI. An
+  experiment chosen before (``mlflow.set_experiment`` put it in MLflow's own default store,
+  ``./mlflow.db`` or ``./mlruns``) follows by name: it is created in forecaster's store when
+  missing and made the process's choice there (``mlflow.set_experiment``), so every fit, and the
+  user's own ``mlflow.start_run()`` afterwards, goes to it in the store forecaster set. An
+  ``MLFLOW_EXPERIMENT_ID`` naming no experiment of MLflow's default store is warned about.
+- With a tracking URI set, ``MLFLOW_EXPERIMENT_ID`` counts where that store has an experiment
+  with the ID (checked once per store and ID), as MLflow's own ``start_run`` uses it. Otherwise
+  runs go to ``"forecaster"`` of that store, with a warning unless the ID is known as another
+  store's (one :func:`configure` chose, or one left on MLflow's default store as above).
+
+Besides that carrying over and :func:`configure`, nothing here calls ``mlflow.set_experiment``:
+a run forecaster starts never changes which experiment the process has chosen, so the user's own
+``mlflow.start_run()`` afterwards goes to the experiment it went to before.
 """
 
 from __future__ import annotations
@@ -67,23 +77,28 @@ __all__ = [
 ]
 
 
-def _local_artifact_root(uri: str) -> Path | None:
-    """Artifact root for a local SQLite store: ``artifacts`` next to the database file
-    (``mlflow/artifacts`` for the default store); None for other stores."""
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a local SQLite store; None for other stores."""
     if not uri.startswith("sqlite:///"):
         return None
     db = uri[len("sqlite:///") :]
     if not db or db.startswith(":memory:"):
         return None
-    return Path(db).parent / "artifacts"
+    return Path(db)
+
+
+def _local_artifact_root(uri: str) -> Path | None:
+    """Artifact root for a local SQLite store: ``artifacts`` next to the database file
+    (``mlflow/artifacts`` for the default store); None for other stores."""
+    db = _sqlite_file(uri)
+    return None if db is None else db.parent / "artifacts"
 
 
 def _prepare_local_store(uri: str) -> None:
     """Create the folder of a local SQLite database (MLflow does not)."""
-    if uri.startswith("sqlite:///"):
-        db = uri[len("sqlite:///") :]
-        if db and not db.startswith(":memory:"):
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+    db = _sqlite_file(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
 
 
 def configure(
@@ -174,8 +189,12 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
     was: :func:`mlflow.set_experiment` is not called, ``MLFLOW_EXPERIMENT_ID`` and what
     :func:`configure` set are unchanged after the block. The tracking URI is set (as
     :func:`configure` sets it) and stays set, so the ``models:/`` URIs of the block's runs
-    resolve after it. The block is this thread's: runs started in other threads are not in
-    it (a thread started inside it included). A pipeline run tracks this way: a user's
+    resolve after it; where none was set, an experiment chosen on MLflow's default store
+    follows to forecaster's store by name (the module docs): the one case where the block
+    calls :func:`mlflow.set_experiment`, so that a later ``mlflow.start_run()`` goes to that
+    experiment, not to one of forecaster's store with the same ID. The block is this
+    thread's: runs started in other threads are not in it (a thread started inside it
+    included). A pipeline run tracks this way: a user's
     ``mlflow.start_run()`` after it goes to the user's experiment, not the pipeline's. Start
     the block's runs with ``mlflow.start_run(experiment_id=target.experiment_id)``.
 
@@ -211,9 +230,12 @@ def experiment_scope(experiment: str) -> Iterator[TrackingTarget]:
 
 def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> TrackingTarget:
     """Point MLflow at ``uri`` (probed first) and make sure the experiment ``name`` exists
-    there; ``choose``: also make it MLflow's current experiment (``mlflow.set_experiment``)."""
+    there; ``choose``: also make it MLflow's current experiment (``mlflow.set_experiment``).
+    Where no tracking URI was set, the experiment chosen on MLflow's default store
+    (:func:`_carried_choice`) becomes the process's choice on ``uri``, unless ``choose``."""
     with bounded_requests():
         try:
+            carried = None if choose or mlflow.is_tracking_uri_set() else _carried_choice(mlflow)
             down = unreachable_reason(uri)  # before anything waits on the store
             if down is None:
                 _prepare_local_store(uri)
@@ -223,10 +245,13 @@ def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> Track
             if down is not None:
                 mlflow.set_tracking_uri(uri)  # kept: fits keep their records locally
                 raise TrackingUnavailableError(unreachable_message(uri, down))
+            client = mlflow.MlflowClient(uri)
+            if carried is not None:
+                _carry(mlflow, client, uri, carried)
             location = _experiment_location(uri, name)
-            experiment_id = _ensure_experiment(mlflow.MlflowClient(uri), name, location)
+            experiment_id = _ensure_experiment(client, name, location)
             if choose:
-                mlflow.set_experiment(experiment_id=experiment_id)
+                _choose(mlflow, uri, experiment_id)
         except ForecasterError:
             raise
         except Exception as exc:
@@ -268,29 +293,34 @@ def _experiment_location(uri: str, name: str) -> str | None:
 def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
     """Experiment ID for a run started here (no active run): see the module docstring.
 
-    Nothing of MLflow's process state changes but the tracking URI when none was set
-    (:func:`mlflow.set_experiment` is not called: the user's own ``mlflow.start_run()``
-    afterwards goes where it went before)."""
+    Nothing of MLflow's process state changes but the tracking URI when none was set, and
+    then the experiment chosen on MLflow's default store, carried to forecaster's store by
+    name (:func:`mlflow.set_experiment` is not called otherwise: the user's own
+    ``mlflow.start_run()`` afterwards goes to the experiment it went to before)."""
     with state.lock:
-        uri_set = mlflow.is_tracking_uri_set()
-        scoped = _scope_on(mlflow) if uri_set else None
+        if not mlflow.is_tracking_uri_set():
+            uri = default_tracking_uri()
+            if experiment is not None:
+                return _resolved_target(mlflow, uri, experiment, choose=False).experiment_id
+            with bounded_requests():
+                carried = _carried_choice(mlflow)
+            if carried is not None:  # the user's experiment, in forecaster's store
+                return _resolved_target(mlflow, uri, carried, choose=True).experiment_id
+            return _default_experiment(mlflow, None)
+        scoped = _scope_on(mlflow)
         if experiment is None and scoped is not None:
             return scoped
+        uri = mlflow.get_tracking_uri()
         if experiment is not None:
-            if not uri_set:
-                uri = default_tracking_uri()
-                return _resolved_target(mlflow, uri, experiment, choose=False).experiment_id
-            uri = mlflow.get_tracking_uri()
             client = mlflow.MlflowClient(uri)
             return _ensure_experiment(client, experiment, _experiment_location(uri, experiment))
+        chosen = _chosen_experiment(mlflow)
+        if chosen is not None:
+            return chosen
         target = state.target
-        if uri_set:
-            chosen = _chosen_experiment(mlflow, target)
-            if chosen is not None:
-                return chosen
-            if target is not None and target.tracking_uri == mlflow.get_tracking_uri():
-                return target.experiment_id
-        return _default_experiment(mlflow, mlflow.get_tracking_uri() if uri_set else None)
+        if target is not None and target.tracking_uri == uri:
+            return target.experiment_id
+        return _default_experiment(mlflow, uri)
 
 
 def _default_experiment(mlflow: Any, uri: str | None) -> str:
@@ -315,44 +345,116 @@ def _scope_on(mlflow: Any) -> str | None:
     return scoped.experiment_id
 
 
-def _chosen_experiment(mlflow: Any, target: TrackingTarget | None) -> str | None:
-    """The experiment ID chosen by the user, or None: ``MLFLOW_EXPERIMENT_ID`` (which
-    ``mlflow.set_experiment`` sets, so it also names the experiment chosen in this process),
-    else the experiment named by ``MLFLOW_EXPERIMENT_NAME`` (created when missing, as MLflow
-    does).
-
-    The ID :func:`configure` chose (``target``) on another store than MLflow's current one
-    counts only when it names an experiment of the current store: the user chose it there
-    with ``mlflow.set_experiment`` (IDs of two SQLite stores coincide), as MLflow's own
-    ``start_run`` would use it; else it is left over from that other store."""
+def _chosen_experiment(mlflow: Any) -> str | None:
+    """The experiment ID chosen by the user on MLflow's current store
+    (:func:`_chosen_id`), else the experiment named by ``MLFLOW_EXPERIMENT_NAME`` (created
+    when missing, as MLflow does); None when neither."""
     uri = mlflow.get_tracking_uri()
-    chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
-    if chosen and not (
-        target is not None
-        and chosen == target.experiment_id
-        and target.tracking_uri != uri
-        and not _is_experiment(mlflow.MlflowClient(uri), chosen)
-    ):
+    client = mlflow.MlflowClient(uri)
+    chosen = _chosen_id(mlflow, client, uri)
+    if chosen is not None:
         return chosen
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if not name:
         return None
-    client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(name)
     return found.experiment_id if found is not None else client.create_experiment(name)
 
 
-def _is_experiment(client: Any, experiment_id: str) -> bool:
-    """Whether the store of ``client`` has the active experiment ``experiment_id``."""
+def _chosen_id(mlflow: Any, client: Any, uri: str) -> str | None:
+    """``MLFLOW_EXPERIMENT_ID`` (which ``mlflow.set_experiment`` sets, so it also names the
+    experiment chosen in this process) where it belongs to the store ``uri``: the process's
+    choice there (``state.chosen``), or an ID that store has an experiment with, as MLflow's
+    own ``start_run`` uses it (the user may have chosen it there after a switch of store: IDs
+    of two SQLite stores coincide). An ID left on MLflow's default store when forecaster set
+    its own (``state.carried``) goes by its name there. Else None, with a warning unless the
+    ID is one chosen on another store."""
+    chosen = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
+    if not chosen or state.chosen == (chosen, uri):
+        return chosen or None
+    carried = state.carried
+    if carried is not None and carried[0] == chosen and carried[1] != uri:
+        if carried[2] is not None:
+            return _carry(mlflow, client, uri, carried[2])
+        _warn_unknown_experiment(chosen, carried[1], "MLflow's default store")
+        return None
+    if _experiment_name(client, chosen) is not None:
+        state.chosen = (chosen, uri)
+        return chosen
+    if state.chosen is None or state.chosen[0] != chosen:  # not one chosen on another store
+        _warn_unknown_experiment(chosen, uri, "the tracking store")
+    return None
+
+
+def _carried_choice(mlflow: Any) -> str | None:
+    """With no tracking URI set, before forecaster sets its own: the name of the experiment
+    ``MLFLOW_EXPERIMENT_ID`` names on MLflow's default store (where ``mlflow.set_experiment``
+    chose it), to carry over to forecaster's store; None when no ID is set, or when that store
+    has no such experiment (with a warning; a SQLite file that does not exist is not
+    created). Remembered in ``state.carried``: after the switch the ID is the other store's."""
+    chosen = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
+    if not chosen:
+        return None
+    origin = mlflow.get_tracking_uri()  # MLflow's own default store
+    known = state.carried
+    if known is not None and known[:2] == (chosen, origin):
+        return known[2]
+    db = _sqlite_file(origin)
+    name, unread = None, ""
+    if db is None or db.exists():  # a SQLite file that does not exist has no experiments
+        try:
+            name = _experiment_name(mlflow.MlflowClient(origin), chosen)
+        except Exception as exc:  # the user's other store: its failure is not forecaster's
+            unread = f" (it could not be read: {short_error(exc)})"
+    state.carried = (chosen, origin, name)
+    if name is None:
+        _warn_unknown_experiment(chosen, origin, "MLflow's default store", unread)
+    return name
+
+
+def _warn_unknown_experiment(chosen: str, uri: str, store: str, unread: str = "") -> None:
+    """Warn that ``MLFLOW_EXPERIMENT_ID`` names no experiment of ``store`` ``uri``."""
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    warnings.warn(
+        f"MLFLOW_EXPERIMENT_ID is {chosen!r}, but {store} {mask_uri(uri)} has no active "
+        f"experiment with that ID{unread}, so mlflow.start_run() cannot use it either. A run "
+        f"forecaster starts for a fit goes to the experiment {name!r} (MLFLOW_EXPERIMENT_NAME, "
+        "else 'forecaster') of the store it logs to instead. Choose an experiment with "
+        "mlflow.set_experiment(name) after setting the tracking URI, or unset "
+        "MLFLOW_EXPERIMENT_ID.",
+        ForecasterWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
+def _carry(mlflow: Any, client: Any, uri: str, name: str) -> str:
+    """Make the experiment ``name`` of ``uri`` (created when missing) the process's choice:
+    the user's choice on the store MLflow pointed at before forecaster set ``uri``."""
+    experiment_id = _ensure_experiment(client, name, _experiment_location(uri, name))
+    _choose(mlflow, uri, experiment_id)
+    return experiment_id
+
+
+def _choose(mlflow: Any, uri: str, experiment_id: str) -> None:
+    """``mlflow.set_experiment`` (``uri`` is MLflow's tracking URI), remembered as the
+    process's choice on that store (``state.chosen``)."""
+    mlflow.set_experiment(experiment_id=experiment_id)
+    state.chosen = (experiment_id, uri)
+    state.carried = None
+
+
+def _experiment_name(client: Any, experiment_id: str) -> str | None:
+    """The name of the active experiment ``experiment_id`` of the store of ``client``; None
+    when the store has none with that ID (or a deleted one)."""
     from mlflow.exceptions import MlflowException
 
     try:
         found = client.get_experiment(experiment_id)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return False
+            return None
         raise
-    return found is not None and found.lifecycle_stage == "active"
+    return found.name if found is not None and found.lifecycle_stage == "active" else None
 
 
 def create_run(
