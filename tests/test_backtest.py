@@ -618,3 +618,23 @@ def test_pooling_pooled_rows_again_weights_the_scaled_scores_by_their_points():
         assert pooled["mase"].item() == pytest.approx(result.aggregate["mase"].item(), rel=1e-12)
         assert pooled["mase_naive"].item() == pytest.approx(result.aggregate["mase_naive"].item())
         assert pooled["n_scaled"].item() == 15
+
+
+def test_the_fold_models_fits_get_no_registered_callbacks(frame):
+    """was: autolog() logged every fold model of backtest(refit=...) and of
+    calibrate(refit=True) as a fit of its own (a run and a model each), and last_fit() then
+    named a copy, not the user's model; the user's own fits still get them."""
+    from forecaster.training import register_fit_callback, unregister_fit_callback
+
+    fitted: list[int] = []
+    handle = register_fit_callback(lambda estimator, data: fitted.append(id(estimator)))
+    try:
+        model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = backtest(model, frame, folds=2, step=6, refit=True)
+            assert len(result.estimators) == 2 and fitted == []
+            model.fit(frame).calibrate(frame, folds=2, step=6, refit=True)
+        assert fitted == [id(model)]  # the user's fit only
+    finally:
+        unregister_fit_callback(handle)

@@ -96,6 +96,7 @@ from forecaster.evaluation.metrics import (
     check_scale_used,
 )
 from forecaster.exceptions import DataValidationError
+from forecaster.training.callbacks import without_default_callbacks
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
 
@@ -534,7 +535,8 @@ def _forecast_folds(
             bounds = folds_frame.filter(pl.col("fold") == first)
             rows = training_rows(frame, bounds, time_col=time_col, id_col=id_col)
             try:
-                model = fold_model(estimator, panel).fit(rows)
+                with without_default_callbacks():  # autolog logs the user's fits only
+                    model = fold_model(estimator, panel).fit(rows)
             except DataValidationError as exc:
                 raise DataValidationError(
                     f"The fit of fold {first}'s model (its training rows, read at the frame's "

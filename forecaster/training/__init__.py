@@ -28,6 +28,7 @@ from forecaster.training.callbacks import (
     register_fit_callback,
     registered_fit_callbacks,
     unregister_fit_callback,
+    without_default_callbacks,
 )
 from forecaster.training.distributed import (
     DistributedError,
@@ -125,5 +126,6 @@ __all__ = [
     "shard",
     "train",
     "unregister_fit_callback",
+    "without_default_callbacks",
     "world_size",
 ]

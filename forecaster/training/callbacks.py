@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,6 +59,7 @@ __all__ = [
     "register_fit_callback",
     "registered_fit_callbacks",
     "unregister_fit_callback",
+    "without_default_callbacks",
 ]
 
 
@@ -196,8 +197,33 @@ def registered_fit_callbacks() -> list[FitCallbackHandle]:
         return [FitCallbackHandle(key, factory) for key, factory in _factories.items()]
 
 
+_internal = threading.local()  # depth of without_default_callbacks blocks of this thread
+
+
+@contextlib.contextmanager
+def without_default_callbacks() -> Iterator[None]:
+    """Within this block, fits of this thread get no callbacks from the registered factories:
+    for the library's own fits of copies of the user's estimator (a backtest's or
+    ``calibrate``'s fold models), which ``autolog()`` must not log as the user's fits.
+
+    Examples
+    --------
+    >>> handle = register_fit_callback(lambda estimator, data: "logger")
+    >>> with without_default_callbacks():
+    ...     default_fit_callbacks(None, "panel")
+    []
+    >>> _ = unregister_fit_callback(handle)
+    """
+    _internal.depth = getattr(_internal, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _internal.depth -= 1
+
+
 def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
-    """The callbacks of the registered factories for one fit, in registration order.
+    """The callbacks of the registered factories for one fit, in registration order (none
+    within :func:`without_default_callbacks`).
 
     Each factory is called as ``factory(estimator, data)``; a factory that returns None adds
     nothing. An exception from a factory propagates (the fit has not started).
@@ -209,6 +235,8 @@ def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
     ['callback for panel']
     >>> _ = unregister_fit_callback(handle)
     """
+    if getattr(_internal, "depth", 0):
+        return []
     with _lock:
         factories = list(_factories.values())
     callbacks = (factory(estimator, data) for factory in factories)
