@@ -235,12 +235,38 @@ def test_regressor_round_trip_is_exact(one_d: bool, tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), expected)
     assert loaded.get_params() == model.get_params()
     assert loaded.history_ == model.history_
-    for name in ("x_mean_", "x_scale_"):
+    for name in ("x_mean_", "x_scale_", "y_mean_", "y_scale_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
-    for name in ("y_mean_", "y_scale_", "n_features_in_", "n_channels_", "lookback_", "horizon_"):
+    for name in ("y_mean_", "y_scale_"):  # a float for 1-D y, one per output for 2-D y
+        assert np.shape(getattr(loaded, name)) == (() if one_d else (3,)), name
+    for name in ("n_features_in_", "n_channels_", "lookback_", "horizon_"):
         assert getattr(loaded, name) == getattr(model, name), name
     assert fitted_attributes(loaded) == fitted_attributes(model)
     assert_same_state(loaded.network_, model.network_)
+
+
+def test_a_regressor_saved_with_one_moment_for_all_outputs_loads_and_predicts_as_before(
+    regressor: RNNRegressor, tmp_path: Path
+) -> None:
+    """Models fitted on a 2-D y before each output had its own moments saved one float for all
+    outputs: they load with it and predict as they did (network output * scale + mean)."""
+    X, _ = regressor_data()
+    folder = forecaster.save(regressor, tmp_path / "r")
+    edit_saved_config(folder, lambda c: c["regressor"].update(y_mean=2.5, y_scale=4.0))
+    loaded = forecaster.load(folder)
+    assert loaded.y_mean_ == 2.5 and loaded.y_scale_ == 4.0
+    per_output = regressor.predict(X)
+    standardised = (per_output - regressor.y_mean_) / regressor.y_scale_
+    np.testing.assert_allclose(loaded.predict(X), standardised * 4.0 + 2.5, rtol=1e-6, atol=1e-6)
+    edit_saved_config(folder, lambda c: c["regressor"].update(y_scale=[1.0, 2.0]))
+    with pytest.raises(ModelFormatError, match=r"y_scale in config.json holds 2 numbers.*horizon"):
+        forecaster.load(folder)
+    edit_saved_config(folder, lambda c: c["regressor"].update(y_scale=[1.0, 2.0, None]))
+    with pytest.raises(ModelFormatError, match=r"y_scale .* expected a finite number"):
+        forecaster.load(folder)
+    edit_saved_config(folder, lambda c: c["regressor"].update(y_scale=[1.0, 2.0, 0.0]))
+    with pytest.raises(ModelFormatError, match=r"y_scale or y_ndim in config.json is out of"):
+        forecaster.load(folder)
 
 
 def test_regressor_fitted_on_a_dataframe_keeps_its_feature_names(tmp_path: Path) -> None:

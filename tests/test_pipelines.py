@@ -506,6 +506,64 @@ def test_log_returns_warn_of_target_rows_dropped_before_the_first_price(tmp_path
     assert starts.to_list() == [dt.date(2024, 1, 4), dt.date(2024, 1, 2)]
 
 
+def price_rows(prices: list[str], *, own: bool = False) -> str:
+    """Daily rows of one series a: y and the price column p (and a column p_logret of the
+    source's own when ``own``)."""
+    header = "id,date,y,p" + (",p_logret" if own else "")
+    lines = [header] + [
+        f"a,2024-01-{i + 1:02d},{i + 0.5},{p}" + (",9" if own else "") for i, p in enumerate(prices)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_log_returns_refuse_a_source_column_they_would_replace(tmp_path, capsys):
+    """A source with p and p_logret and log_returns = ["p"]: its own p_logret was replaced by
+    the returns of p without a word. A spec that names p_logret is refused (exit 2, naming
+    the key), a source that merely has it when read (exit 3), each saying how to fix it."""
+    prices = [f"{10 + i}.0" for i in range(12)]
+    returns = {"log_returns": ["p"]}
+    for series, key in (
+        ({"covariates": ["p_logret"]}, "series.covariates"),
+        ({"targets": ["p_logret"]}, "series.targets"),
+        ({"future_covariates": ["p_logret"]}, "series.future_covariates"),
+        ({}, "features.log_returns"),
+    ):
+        features = {"log_returns": ["p", "p_logret"]} if not series else returns
+        path = scheduled_project(
+            tmp_path, price_rows(prices, own=True), series=series, features=features
+        )
+        code, err = run_cli(capsys, "run", str(path))
+        assert code == 2, err
+        assert f"key '{key}' names 'p_logret', the column that features.log_returns" in err
+        assert "rename it (in the source and the spec)" in err
+    path = scheduled_project(tmp_path, price_rows(prices, own=True), features=returns)
+    code, err = run_cli(capsys, "run", str(path))
+    assert code == 3, err
+    assert "the source has a column 'p_logret' of its own, which it would replace" in err
+    assert "Rename the source's column 'p_logret'" in err
+    assert_no_outputs(tmp_path)
+
+
+def test_log_returns_refuse_an_infinite_price_naming_the_price_column(tmp_path, capsys):
+    """A price of inf passed the check of prices <= 0, and validation refused its returns
+    (inf, -inf), naming p_logret, not the price p the user must fix. NaN stays missing."""
+    prices = [f"{10 + i}.0" for i in range(12)]
+    series = {"missing": "ffill"}
+    codes = {}
+    for value in ("inf", "NaN"):
+        path = scheduled_project(
+            tmp_path,
+            price_rows([*prices[:3], value, *prices[4:]]),
+            series=series,
+            features={"log_returns": ["p"]},
+        )
+        codes[value], err = run_cli(capsys, "run", str(path), "--dry-run")
+        if value == "inf":
+            assert "column 'p' has 1 values <= 0 or infinite (e.g. inf at date=2024-01-04)" in err
+            assert "p_logret" not in err
+    assert codes == {"inf": 3, "NaN": 0}
+
+
 def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tmp_path, capsys):
     """A model fitted with log_returns = ["y", "x"] was refused for a spec listing ["x", "y"]:
     the derived covariates were compared in order, although they are read by name."""

@@ -96,6 +96,10 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     horizon_ : int
     y_ndim_ : int
         Dimensions of ``y`` in ``fit`` (1: predictions are 1-D).
+    y_mean_, y_scale_ : float or numpy.ndarray
+        The mean and scale ``y`` is standardised by: floats for a 1-D ``y``, arrays of shape
+        ``(horizon,)`` for a 2-D ``y``, each output by its own (a model saved when one
+        float served all outputs loads with it and predicts as it did).
     history_ : list of dict
     stopped_by_ : str or None
         What ended training (see :attr:`RecurrentEstimator.stopped_by_`; not saved).
@@ -236,7 +240,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
             n_val = 0
         n_fit = n - n_val
         x_mean, x_scale = _moments(X3[:n_fit], per_channel=True)
-        y_mean, y_scale = (float(m) for m in _moments(y2[:n_fit], per_channel=False))
+        y_mean, y_scale = _y_moments(y2[:n_fit], per_output=y.ndim == 2)
         shape = {
             "n_features": X3.shape[2],
             "n_targets": 1,
@@ -247,7 +251,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         self._check_training_memory(shape, n_fit, device)
         device = distributed.init_from_env(device)
         Xs = torch.from_numpy(_scaled(X3, x_mean, x_scale)).to(device)
-        ys = torch.from_numpy(((y2 - y_mean) / y_scale).astype(np.float32))
+        y_mean32, y_scale32 = np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32)
+        ys = torch.from_numpy(((y2 - y_mean32) / y_scale32).astype(np.float32))  # in float32
         ys = ys.unsqueeze(-1).to(device)
         seed = self._start_checkpoints(resume, self._seed(), digest_arrays(X3, y2))
         batch_size = int(self.batch_size)
@@ -517,10 +522,24 @@ def _refuse_below_float32(name: str, values: Any, where: str) -> None:
         )
 
 
+def _y_moments(y2: np.ndarray, per_output: bool) -> tuple[Any, Any]:
+    """The mean and scale of the training targets ``y2`` (rows, outputs): floats over all of
+    it for a 1-D ``y``, one per output column for a 2-D ``y`` (pooled, an output near 1000
+    beside one near 0 was scaled by their gap, 500, and learnt nothing of its own spread)."""
+    mean, scale = _moments(y2, per_channel=per_output)
+    return (mean, scale) if per_output else (float(mean), float(scale))
+
+
 def _as_3d(X: np.ndarray) -> np.ndarray:
     if X.ndim == 2:
         return X[:, :, None]
     if X.ndim == 3:
+        if X.shape[2] == 0:
+            raise DataValidationError(
+                f"X has 0 features per time step (shape {X.shape}); expected at least 1: "
+                "pass X of shape (n_samples, lookback, n_features) with n_features >= 1, or "
+                "(n_samples, lookback) for one feature."
+            )
         return X
     raise DataValidationError(
         f"X must have shape (n_samples, lookback) or (n_samples, lookback, n_features); got an "

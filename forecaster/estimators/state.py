@@ -214,8 +214,8 @@ class RegressorState(_EstimatorState):
     def _state_config(self) -> dict[str, Any]:
         return {
             "regressor": {
-                "y_mean": float(self.y_mean_),
-                "y_scale": float(self.y_scale_),
+                "y_mean": _moment_config(self.y_mean_),
+                "y_scale": _moment_config(self.y_scale_),
                 "y_ndim": int(self.y_ndim_),
                 "n_features_in": int(self.n_features_in_),
                 "n_channels": int(self.n_channels_),
@@ -249,17 +249,8 @@ class RegressorState(_EstimatorState):
 
     def _restore(self, state: ModelState) -> None:
         reg, arrays = state.config["regressor"], state.arrays
-        for key in ("y_mean", "y_scale"):
-            value = reg.get(key)
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-            ):
-                raise StateError(
-                    f"regressor.{key} in {CONFIG} is {value!r}; expected a finite number"
-                )
-        if reg["y_scale"] <= 0 or reg.get("y_ndim") not in (1, 2):
+        y_mean, y_scale = (_restored_moment(reg, key) for key in ("y_mean", "y_scale"))
+        if np.any(np.asarray(y_scale) <= 0) or reg.get("y_ndim") not in (1, 2):
             raise StateError(f"regressor.y_scale or y_ndim in {CONFIG} is out of range")
         x_mean, x_scale = arrays["x_mean"], arrays["x_scale"]
         if not (np.isfinite(x_mean).all() and np.isfinite(x_scale).all() and (x_scale > 0).all()):
@@ -269,10 +260,39 @@ class RegressorState(_EstimatorState):
             if not (np.isfinite(arrays["conformal"]).all() and (arrays["conformal"] >= 0).all()):
                 raise StateError("the regressor's calibration must hold finite residuals >= 0")
             self.conformal_ = arrays["conformal"]
-        self.y_mean_, self.y_scale_ = float(reg["y_mean"]), float(reg["y_scale"])
+        self.y_mean_, self.y_scale_ = y_mean, y_scale
         self.y_ndim_ = reg["y_ndim"]
         for key in ("n_features_in", "n_channels", "lookback", "horizon"):
             setattr(self, f"{key}_", count(reg.get(key), f"regressor.{key}", minimum=1))
+
+
+def _moment_config(value: Any) -> float | list[float]:
+    """A regressor's ``y_mean_`` or ``y_scale_`` for ``config.json``: a float, or a list of
+    one per output (fitted on a 2-D ``y``)."""
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else [float(v) for v in array]
+
+
+def _restored_moment(reg: dict[str, Any], key: str) -> float | np.ndarray:
+    """``regressor.<key>`` of a saved config: a finite number (1-D ``y``, and every model
+    saved before moments per output), or with ``y_ndim`` 2 a list of one per output."""
+    value: Any = reg.get(key)
+    per_output = isinstance(value, list) and reg.get("y_ndim") == 2
+    horizon = reg.get("horizon")
+    if per_output and len(value) != horizon:
+        raise StateError(
+            f"regressor.{key} in {CONFIG} holds {len(value)} numbers; expected one per output "
+            f"(horizon {horizon!r})"
+        )
+    for number in value if per_output else [value]:
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            number = math.nan
+        if not math.isfinite(number):
+            raise StateError(
+                f"regressor.{key} in {CONFIG} is {value!r}; expected a finite number (with "
+                "y_ndim 2, or a list of one per output)"
+            )
+    return np.asarray(value, dtype=np.float64) if per_output else float(value)
 
 
 class ForecasterState(_EstimatorState):

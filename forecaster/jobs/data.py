@@ -64,7 +64,7 @@ from forecaster.jobs.schedule import (
     stale_steps,
 )
 from forecaster.jobs.sources import read_files, source_files
-from forecaster.jobs.spec import MfccSpec, Spec
+from forecaster.jobs.spec import MfccSpec, Spec, logret_column
 from forecaster.jobs.unused import check_history_days
 
 __all__ = [
@@ -149,7 +149,7 @@ def _with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
         change = log_price - before
         if series.missing != "error":
             change = change.fill_null(0.0)
-        returns.append(pl.when(before.is_not_null()).then(change).alias(f"{column}_logret"))
+        returns.append(pl.when(before.is_not_null()).then(change).alias(logret_column(column)))
         started.append(before.is_not_null())
     begun = pl.all_horizontal(started)  # once true, true for the rest of the series
     flags = frame.select(
@@ -180,8 +180,9 @@ def _warn_dropped_rows(dropped: pl.DataFrame, spec: Spec) -> None:
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
-    """The columns the spec names exist (with a hint for a wrong separator), and the
-    log-return columns are positive numbers."""
+    """The columns the spec names exist (with a hint for a wrong separator), the log-return
+    columns are positive finite numbers (NaN: missing), and the source has no column that
+    log_returns adds."""
     series = spec.series
     roles = {
         "id": [series.id] if series.id else [],
@@ -200,13 +201,21 @@ def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
             raise DataValidationError(
                 f"features.log_returns needs numbers, but column {column!r} is {dtype}."
             )
-        bad = frame.filter(pl.col(column) <= 0)
+        added = logret_column(column)
+        if added in frame.columns:
+            raise DataValidationError(
+                f"features.log_returns adds a column {added!r} (the log returns of {column!r}), "
+                f"but the source has a column {added!r} of its own, which it would replace. "
+                f"Rename the source's column {added!r}, or remove {column!r} from log_returns."
+            )
+        price = pl.col(column).cast(pl.Float64)
+        bad = frame.filter((price <= 0) | price.is_infinite())
         if bad.height:
             raise DataValidationError(
                 f"features.log_returns takes logarithms, but column {column!r} has {bad.height} "
-                f"values <= 0 (e.g. {bad[column][0]!r} at {series.time}="
-                f"{bad[series.time][0]}). Expected positive prices; remove log_returns or clean "
-                "those rows."
+                f"values <= 0 or infinite (e.g. {bad[column][0]!r} at {series.time}="
+                f"{bad[series.time][0]}). Expected positive finite prices (NaN and empty: "
+                "missing); remove log_returns or clean those rows."
             )
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "first_line",
     "is_quantile_model",
     "level_quantiles",
+    "logret_column",
     "normal_path",
     "output_dir",
     "parse_spec",
@@ -350,6 +351,7 @@ def parse_spec(file: Path) -> tuple[Spec, Path]:
     root = normal_path(file).parent
     if root.name == "pipelines":
         root = root.parent
+    _check_log_returns(file, spec)
     _check_model_section(file, spec)
     check_levels(file, spec)
     check_scores(file, spec)
@@ -361,6 +363,44 @@ def spec_file(path: Any) -> Path:
     """The spec path as given, with a leading ``~`` expanded (not resolved: see load_spec)."""
     file = _io.as_path(path, "spec_path", error=SpecError)
     return Path(os.path.expanduser(file))
+
+
+def logret_column(column: str) -> str:
+    """The name of the column of log returns that ``[features] log_returns`` adds for
+    ``column`` (a covariate of the model)."""
+    return f"{column}_logret"
+
+
+def _check_log_returns(file: Path, spec: Spec) -> None:
+    """Each ``[features] log_returns`` column once, and no column the spec names is one that
+    log_returns adds (the source's column of that name would be replaced)."""
+    series, returns = spec.series, spec.features.log_returns
+    repeated = sorted({c for c in returns if returns.count(c) > 1})
+    if repeated:
+        raise SpecError(
+            f"{file}: key 'features.log_returns': {repeated} listed more than once; name each "
+            "column once."
+        )
+    keys = {
+        "series.id": [series.id] if series.id else [],
+        "series.time": [series.time],
+        "series.targets": series.targets,
+        "series.covariates": series.covariates,
+        "series.future_covariates": series.future_covariates,
+        "series.static_covariates": series.static_covariates,
+        "features.log_returns": returns,
+    }
+    for column in returns:
+        added = logret_column(column)
+        for key, names in keys.items():
+            if added in names:
+                raise SpecError(
+                    f"{file}: key {key!r} names {added!r}, the column that features.log_returns "
+                    f"adds for {column!r} (its log returns, a covariate of their own). If you "
+                    f"meant those returns, leave {added!r} out of {key}; if the source has a "
+                    f"column {added!r} of its own, rename it (in the source and the spec): "
+                    "log_returns would replace it."
+                )
 
 
 def _check_model_section(file: Path, spec: Spec) -> None:
@@ -514,7 +554,7 @@ def build_estimator(spec: Spec, progress: bool) -> Any:
     params = dict(spec.model)
     name = params.pop("estimator", "RNNForecaster")
     series = spec.series
-    covariates = [*series.covariates, *[f"{c}_logret" for c in spec.features.log_returns]]
+    covariates = [*series.covariates, *map(logret_column, spec.features.log_returns)]
     return _ESTIMATORS[name](
         target=series.targets if len(series.targets) > 1 else series.targets[0],
         id_col=series.id,
