@@ -1339,6 +1339,48 @@ def test_the_validation_windows_are_those_holdout_split_keeps_of_stride_1_window
             assert_frame_equal(got, expected)
 
 
+# ---------------------------------------------------------------- output dtype
+
+
+def test_forecasts_intervals_and_quantiles_are_float64_keeping_a_large_levels_precision():
+    """Forecasts came back Float32 (predict, lists of cutoffs, cutoff frames, intervals and
+    quantiles): a series near 1.2e10 was rounded to float32's steps of 1024. The inverse
+    scaling runs in float64, and they are Float64 now, with the precision the network's
+    output has relative to each series' scale."""
+    frame = seasonal_frame(n_series=2, length=120).select("id", "time", "y")
+    big = frame.with_columns(pl.col("y") * 1e5 + 1.2e10)
+    times = big["time"].unique().sort()
+    model = forecaster(lookback=24, horizon=6, baseline="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineWarning)  # a tiny network
+        model.fit(big.filter(pl.col("time") < times[80]))
+    model.calibrate(big.filter(pl.col("time") < times[110]), folds=10, step=2)
+    pairs = pl.DataFrame({"id": ["s0", "s1"], "time": [times[100], times[104]]})
+    for forecast in (
+        model.predict(big, level=[80], quantiles=[0.1]),
+        model.predict(big, cutoff=times[100], level=[80]),
+        model.predict(big, cutoff=[times[100], times[110]], quantiles=[0.1, 0.9]),
+        model.predict(big, cutoff=pairs, level=[80]),
+    ):
+        values = forecast.drop("id", "time", "origin", strict=False)
+        assert set(values.schema.values()) == {pl.Float64}, values.schema
+        assert (values.to_numpy() % 1024 != 0).mean() > 0.9  # float32 values: all multiples
+
+
+@pytest.mark.parametrize("dtype", [pl.Float32, pl.Int64, pl.UInt16])
+def test_forecasts_of_float32_and_integer_targets_are_float64_too(dtype):
+    """One output dtype for every target dtype (the backtest's actual values are Float64 too):
+    the values are those of a Float64 copy of the target."""
+    frame = seasonal_frame(n_series=2, length=96).select("id", "time", (pl.col("y") * 10).round())
+    model = forecaster(lookback=24, horizon=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineWarning)
+        expected = clone(model).fit(frame).predict(frame)
+        forecast = model.fit(frame.with_columns(pl.col("y").cast(dtype))).predict(frame)
+    assert forecast.schema["y"] == pl.Float64
+    assert_frame_equal(forecast, expected)
+
+
 # ---------------------------------------------------------------- predict from many origins
 
 
@@ -1736,7 +1778,8 @@ def test_default_model_forecast_moves_with_its_past_covariate():
 
 def test_segment_model_saved_before_it_used_covariates_loads_and_forecasts_as_then():
     """tests/fixtures/segment_covariates_format3 was saved by the code before issue 14 (commit
-    0f77629), whose segment head ignored past covariates: it loads, forecasts the same bits and
+    0f77629), whose segment head ignored past covariates: it loads, forecasts the same bits
+    (its float32 forecasts: forecasts are Float64 now, the same bits once cast to float32) and
     still ignores them (its weights have no covariate embedding); a refit uses them."""
     import forecaster as package
 
@@ -1745,8 +1788,12 @@ def test_segment_model_saved_before_it_used_covariates_loads_and_forecasts_as_th
     expected = pl.read_parquet(fixtures / "segment_covariates_format3_forecast.parquet")
     model = package.load(fixtures / "segment_covariates_format3")
     assert model.network_.past_covariates is False
-    assert model.predict(frame).equals(expected)
-    assert model.predict(frame.with_columns(pl.col("x") * 100)).equals(expected)
+    as_then = pl.col("y").cast(pl.Float32)
+    assert model.predict(frame).schema["y"] == pl.Float64
+    assert model.predict(frame).with_columns(as_then).equals(expected)
+    assert (
+        model.predict(frame.with_columns(pl.col("x") * 100)).with_columns(as_then).equals(expected)
+    )
     refit = clone(model).fit(frame)
     assert refit.network_.past_covariates is True
 

@@ -383,6 +383,27 @@ def test_the_forecasts_are_sorted_by_id_and_time(tmp_path, capsys):
     assert forecasts[0].equals(forecasts[1])
 
 
+def test_the_forecasts_of_a_large_level_are_float64_not_its_float32_rounding(tmp_path, capsys):
+    """Revenue near 1.2345678900e10 with cents: forecasts.parquet (and predict's file) held
+    Float32 forecasts, rounded to float32's steps of 1024 there; they are Float64 now."""
+    lines = ["id,date,y"] + [
+        f"{key},2024-01-{i + 1:02d},{12345678900.37 + 1e5 * k + 2e3 * (i % 7)}"
+        for k, key in enumerate("ab")
+        for i in range(24)
+    ]
+    spec = csv_project(tmp_path, "\n".join(lines) + "\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    out = tmp_path / "p.parquet"
+    model = next((tmp_path / "outputs").rglob("model"))
+    code, err = run_cli(capsys, "predict", str(spec), "--model", str(model), "--out", str(out))
+    assert code == 0, err
+    for path in (next((tmp_path / "outputs").rglob("forecasts.parquet")), out):
+        forecasts = pl.read_parquet(path)
+        assert forecasts.schema["y"] == pl.Float64, path
+        assert (forecasts["y"] % 1024 != 0).all(), path  # float32 values: all multiples
+
+
 @pytest.mark.parametrize("folder", ["../outside/{name}", "/tmp/{name}/{as_of}"])
 def test_hostile_output_dir_outside_the_project(tmp_path, capsys, folder):
     spec = csv_project(tmp_path, rows())

@@ -68,6 +68,19 @@ def test_stream_forecast_equals_predict_on_the_full_history(params):
     stream_in_steps(model, data, 40, [1, 3, 0, 7, 20, 2])  # 20 > lookback: a whole new window
 
 
+def test_a_streams_forecasts_are_float64_as_predicts():
+    """predict's forecasts are Float64 (they were Float32); a stream's, which go through the
+    same output check, too, near 1.2e10 not rounded to float32's steps of 1024."""
+    data = panel().with_columns(pl.col("y") * 1e5 + 1.2e10)
+    model = fitted(data.filter(pl.col("t") < 60), baseline="none")
+    state = model.stream(data.filter(pl.col("t") < 60))
+    state.update(data.filter(pl.col("t") >= 60))
+    got, expected = state.forecast(), model.predict(data)
+    assert got.schema["y"] == expected.schema["y"] == pl.Float64
+    assert (got["y"] % 1024 != 0).all()
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-9)
+
+
 def test_stream_of_several_targets_and_a_single_series():
     data = panel(1).drop("id")
     model = fitted(data, target=["y", "z"], id_col=None, normalization="revin")

@@ -36,7 +36,7 @@ import torch
 
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
-from forecaster.data.transforms import domain_floor, inverse_targets
+from forecaster.data.transforms import domain_bound, domain_floor, inverse_targets
 from forecaster.data.windows import Windows, known_windows, origins_in_runs
 from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
@@ -229,35 +229,40 @@ def blend_forecasts(
     transform: str,
     lambdas: np.ndarray | None,
     median_index: int | None = None,
+    observed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``forecast`` (float32, targets' units: ``(B, horizon, T)``, or ``(B, horizon, T, Q)``
-    for a quantile model) blended with the partner of ``blend`` (:func:`partner_forecast`)
-    from the input windows ``window`` (``(B, lookback, T)`` on the network's side of
-    ``target_transform``, inverted here with ``lambdas``: the partner is formed in the
+    """``forecast`` (targets' units: ``(B, horizon, T)``, or ``(B, horizon, T, Q)`` for a
+    quantile model) blended with the partner of ``blend`` (:func:`partner_forecast`) from the
+    input windows ``window`` (``(B, lookback, T)`` on the network's side of
+    ``target_transform``, inverted here with ``lambdas``; ``observed``: the same windows as
+    the frame holds them, float64 in the targets' units, NaN where it holds none, read
+    instead where given and within the transform's domain:
+    :func:`~forecaster.estimators.origins.observed_windows`): the partner is formed in the
     targets' units, as the validation check scored it, and kept within the transform's
-    domain: :func:`within_domain`). A quantile model's quantiles all move by what its median
+    domain (:func:`within_domain`). A quantile model's quantiles all move by what its median
     (``median_index``) moves, so they keep their order and their spread, but none goes below
-    the transform's bound (:func:`within_domain`)."""
+    the transform's bound (:func:`within_domain`). Returns float64, as ``predict`` returns
+    forecasts."""
     whole = blend.drift or blend.level  # the trend and the mean season read the whole window
     values = np.asarray(window if whole else window[:, -blend.m :], dtype=np.float64)
-    season = partner_forecast(
-        inverse_targets(transform, values, lambdas),
-        blend.m,
-        forecast.shape[1],
-        blend.drift,
-        blend.level,
-    )
-    season = within_domain(season, transform)
-    weights = np.asarray(blend.weights, dtype=np.float64)
-    if forecast.ndim == 4:
-        median = forecast[..., median_index].astype(np.float64)
-        blended = forecast + ((1.0 - weights) * (season - median))[..., None]
-    else:
-        blended = weights * forecast + (1.0 - weights) * season
-    blended = within_domain(blended, transform)  # a lower quantile moved below the floor
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = blended.astype(np.float32)
-    if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float32 range
+    values = inverse_targets(transform, values, lambdas)
+    if observed is not None:  # the frame's values, but those made up or raised (not NaN)
+        own = observed if whole else observed[:, -blend.m :]
+        bound = domain_bound(transform)
+        usable = ~np.isnan(own) if bound is None else own > bound  # False for NaN too
+        values = np.where(usable, own, values)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below, naming the cause
+        season = partner_forecast(values, blend.m, forecast.shape[1], blend.drift, blend.level)
+        season = within_domain(season, transform)
+        weights = np.asarray(blend.weights, dtype=np.float64)
+        if forecast.ndim == 4:
+            median = forecast[..., median_index].astype(np.float64)
+            blended = forecast + ((1.0 - weights) * (season - median))[..., None]
+        else:
+            blended = weights * forecast + (1.0 - weights) * season
+        blended = within_domain(blended, transform)  # a lower quantile moved below the floor
+    out = np.asarray(blended, dtype=np.float64)
+    if not np.isfinite(out).all():  # a drift or a seasonal swing beyond the float64 range
         causes = [
             "the trend of the input window carried over the horizon" if blend.drift else "",
             "the mean season's swing added to the last value" if blend.level else "",
@@ -265,8 +270,8 @@ def blend_forecasts(
         cause = " and ".join(c for c in causes if c) or "the partner"
         raise DataValidationError(
             f"The forecast blended with the {partner_name(blend.m, blend.drift, blend.level)} "
-            f"is not a finite float32 number (e.g. {float(blended[~np.isfinite(out)][0]):g}): "
-            f"{cause} passes about 3.4e38. "
+            f"is not a finite number (e.g. {float(out[~np.isfinite(out)][0]):g}): "
+            f"{cause} passes about 1.8e308. "
             "Divide the target by a constant before fitting (e.g. pl.col(target) / 1e30) and "
             "multiply the forecasts back, or fit with baseline='none'."
         )
@@ -422,23 +427,35 @@ class BaselineCheck:
     _forecast_origins: Callable[[Panel, np.ndarray, np.ndarray], np.ndarray]
     _point_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
+    def _blends(self) -> bool:
+        """Whether ``baseline_`` changes the network's forecasts (a weight below 1)."""
+        blend = self.__dict__.get("baseline_")
+        return blend is not None and not blend.is_identity
+
     def _blend_baseline(
-        self, forecast: np.ndarray, x: torch.Tensor | np.ndarray, lambdas: np.ndarray | None
+        self,
+        forecast: np.ndarray,
+        x: torch.Tensor | np.ndarray,
+        lambdas: np.ndarray | None,
+        observed: np.ndarray | None = None,
     ) -> np.ndarray:
         """``forecast`` blended as ``baseline_`` says (unchanged without one or when every
         weight is 1); ``x``: the input windows ``(B, lookback, n_features)``, targets first,
-        on the network's side of ``target_transform``."""
-        blend = self.__dict__.get("baseline_")
-        if blend is None or blend.is_identity:
+        on the network's side of ``target_transform``; ``observed``: the targets' windows as
+        the frame holds them (:func:`~forecaster.estimators.origins.observed_windows`; a
+        partner formed from ``x``'s float32 values alone is off by their rounding, up to 512
+        near 1.2e10)."""
+        if not self._blends():
             return forecast
         window = x[:, :, : forecast.shape[2]]
         return blend_forecasts(
             forecast,
             window.numpy() if isinstance(window, torch.Tensor) else window,
-            blend,
+            self.__dict__["baseline_"],
             transform=self._fitted_transform(),
             lambdas=lambdas,
             median_index=getattr(self.network_, "median_index", None),
+            observed=observed,
         )
 
     def _check_baselines(
@@ -465,10 +482,10 @@ class BaselineCheck:
         rows = windows.index["start"].to_numpy().astype(np.int64) + lookback - 1
         try:
             forecasts = self._forecast_origins(raw, series, rows)
-        except DataValidationError as exc:  # forecasts beyond float32: predict says so too
+        except DataValidationError as exc:  # forecasts that are not finite: predict says so too
             warn_at_caller(
                 f"The baselines were not checked: the network's validation forecasts are not "
-                f"finite float32 numbers ({str(exc).split('. ')[0]}). predict will refuse "
+                f"finite numbers ({str(exc).split('. ')[0]}). predict will refuse "
                 "them the same way.",
                 ForecasterWarning,
             )

@@ -12,7 +12,6 @@ inverse scaling and transform, finiteness check, ``baseline`` blend); the rollin
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
     latest_cutoff,
+    observed_windows,
     origin_rows,
     step_times,
     warn_short_origins,
@@ -41,7 +41,7 @@ from forecaster.estimators.origins import (
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
@@ -74,6 +74,7 @@ class ForecastInference(FutureInputs, TargetPanels):
     _interval_columns: Callable[..., dict[str, np.ndarray]]
     _with_statics: Callable[[Panel], Panel]
     _blend_baseline: Callable[..., np.ndarray]
+    _blends: Callable[[], bool]
 
     def predict(
         self,
@@ -157,6 +158,9 @@ class ForecastInference(FutureInputs, TargetPanels):
             Columns id (when the model has one), time (the next ``horizon`` steps of each series)
             and one per target, sorted by (id, time) whatever the frame's order; with a list
             of cutoffs ``origin`` first, the rows in the order described under ``cutoff``.
+            The forecasts, interval and quantile columns are Float64 whatever the target's
+            dtype (Float32 and integer targets too): the network computes in float32 relative
+            to each series' scale, the inverse scaling runs in float64.
         """
         self.check_fitted("predict with")
         pandas, frame = is_pandas_frame(frame), polars_frame(frame)
@@ -170,15 +174,25 @@ class ForecastInference(FutureInputs, TargetPanels):
             )
         if is_cutoff_list(cutoff):
             return same_kind(self._predict_origins(frame, cutoff, future, level, quantiles), pandas)
+        return same_kind(self._predict_cutoff(frame, cutoff, future, level, quantiles), pandas)
+
+    def _predict_cutoff(
+        self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any
+    ) -> pl.DataFrame:
+        """``predict`` from each series' end, or from one ``cutoff`` (the arguments checked)."""
         raw = self._panel_for_predict(frame, cutoff)
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
         horizon_times = self._future_times(panel)
         future_t = self._future_covariates(raw, horizon_times, future, center, scale, frame, cutoff)
-        x = window_inputs(panel, panel.offsets[1:] - 1, self.lookback_)
+        ends = panel.offsets[1:] - 1
+        x = window_inputs(panel, ends, self.lookback_)
+        observed = self._observed_windows(raw, frame, ends)
         ids = panel.keys[panel.id_name]
         on = self._inference_network()
-        pred = self._forecast_windows(on, x, future_t, center, scale, lambdas, ids, PREDICT_BATCH)
+        pred = self._forecast_windows(
+            on, x, future_t, center, scale, lambdas, ids, PREDICT_BATCH, observed
+        )
         pred, model_quantiles = self._point_of(pred)
         flat = pred.reshape(-1, panel.n_targets)
         out = horizon_times.with_columns(
@@ -193,8 +207,8 @@ class ForecastInference(FutureInputs, TargetPanels):
             )
             out = out.with_columns(pl.Series(name, values) for name, values in extra.items())
         if self.id_col is None:
-            return same_kind(out.drop(panel.id_name), pandas)
-        return same_kind(out.sort(self.id_col, self.time_col), pandas)
+            return out.drop(panel.id_name)
+        return out.sort(self.id_col, self.time_col)
 
     def _point_of(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The point forecasts ``(B, horizon, T)`` (a quantile model's median) and the model's
@@ -213,13 +227,15 @@ class ForecastInference(FutureInputs, TargetPanels):
         lambdas: np.ndarray | None,
         ids: pl.Series,
         batch_size: int,
+        observed: np.ndarray | None = None,
     ) -> np.ndarray:
         """The one network path of every forecast: raw input windows ``x`` (B, lookback,
         n_features) scaled by each window's ``center`` and ``scale`` (B, n_features), the
         scaled future-known inputs ``future`` (or None), the network (``on``: the network and
         its device, see :meth:`_inference_network`) in batches of ``batch_size``, and the
-        outputs back on the targets' scale (float32, ``lambdas``: the Box-Cox lambdas of each
-        window's series; ``ids``: its series, named in errors)."""
+        outputs back on the targets' scale (float64, ``lambdas``: the Box-Cox lambdas of each
+        window's series; ``ids``: its series, named in errors), blended with ``baseline_``'s
+        partner, formed from ``x`` and ``observed`` (:meth:`_observed_windows`)."""
         xs = (x.double() - center[:, None, :]) / scale[:, None, :]
         network, device = on
         outputs = predict_batched(network, xs.float(), future, device=device, batch_size=batch_size)
@@ -228,9 +244,18 @@ class ForecastInference(FutureInputs, TargetPanels):
             parts = (outputs[..., k] for k in range(outputs.shape[-1]))
             unscaled = (p.double() * scale[:, None, :nt] + center[:, None, :nt] for p in parts)
             out = np.stack([self._forecast_values(p.numpy(), lambdas, ids) for p in unscaled], -1)
-            return self._blend_baseline(out, x, lambdas)  # baseline="auto" (baseline_blend)
+            return self._blend_baseline(out, x, lambdas, observed)  # baseline="auto"
         pred = outputs.double() * scale[:, None, :nt] + center[:, None, :nt]
-        return self._blend_baseline(self._forecast_values(pred.numpy(), lambdas, ids), x, lambdas)
+        values = self._forecast_values(pred.numpy(), lambdas, ids)
+        return self._blend_baseline(values, x, lambdas, observed)
+
+    def _observed_windows(self, raw: Panel, frame: Any, rows: np.ndarray) -> np.ndarray | None:
+        """The targets' input windows ending at the global ``rows`` of ``raw`` (the validated
+        panel of ``frame``) as ``frame`` holds them (float64, NaN where it holds none:
+        :func:`~forecaster.estimators.origins.observed_windows`), from which the ``baseline``
+        blend forms its partner, as the validation check that chose it did; None when no
+        blend changes the forecasts (no join is made)."""
+        return observed_windows(raw, frame, rows, self.lookback_) if self._blends() else None
 
     def _predict_origins(
         self, frame: Any, cutoff: Any, future: Any, level: Any = None, quantiles: Any = None
@@ -243,7 +268,7 @@ class ForecastInference(FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
-        pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows))
+        pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows, frame))
         horizon, nt = int(self.horizon), raw.n_targets
         columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
         if self.id_col is not None:
@@ -291,10 +316,14 @@ class ForecastInference(FutureInputs, TargetPanels):
         device = self._device()
         return self._network_on(device), device
 
-    def _forecast_origins(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Forecasts ``(B, horizon, n_targets)`` float32 from the origins at the global
+    def _forecast_origins(
+        self, panel: Panel, series: np.ndarray, rows: np.ndarray, frame: Any = None
+    ) -> np.ndarray:
+        """Forecasts ``(B, horizon, n_targets)`` float64 from the origins at the global
         ``rows`` of ``panel`` (the validated frame; ``series``: each origin's series), in
-        large batched network calls: what ``predict(frame, cutoff=[...])`` computes.
+        large batched network calls: what ``predict(frame, cutoff=[...])`` computes; the
+        ``baseline`` blend's partner reads the values of ``frame`` (the frame of ``panel``:
+        :meth:`_observed_windows`) when given.
 
         Series unseen in ``fit`` are scaled with statistics of their history up to each
         origin (as ``predict(frame, cutoff=origin)`` would); their Box-Cox lambdas are fitted
@@ -309,7 +338,7 @@ class ForecastInference(FutureInputs, TargetPanels):
             history = np.full(panel.n_series, np.iinfo(np.int64).max)
             np.minimum.at(history, series, rows)
             history[history == np.iinfo(np.int64).max] = -1
-        panel, lambdas = self._predict_panel(panel, history=history)
+        raw, (panel, lambdas) = panel, self._predict_panel(panel, history=history)
         after = self._steps_after_ends(panel, series, rows)  # checks the rows it needs
         fitted, known = self._fitted_rows(panel)
         center, scale = window_scaling(
@@ -341,23 +370,25 @@ class ForecastInference(FutureInputs, TargetPanels):
                     None if lambdas is None else lambdas[series[lo:hi]],
                     panel.keys[panel.id_name].gather(series[lo:hi]),
                     chunk,
+                    None if frame is None else self._observed_windows(raw, frame, rows[lo:hi]),
                 )
             )
         if out:
             return np.concatenate(out)
         n_quantiles = len(getattr(self.network_, "quantiles", None) or ())
-        return np.zeros((0, horizon, nt, *([n_quantiles] if n_quantiles else [])), np.float32)
+        return np.zeros((0, horizon, nt, *([n_quantiles] if n_quantiles else [])), np.float64)
 
     def _forecast_values(
         self, pred: np.ndarray, lambdas: np.ndarray | None, ids: pl.Series
     ) -> np.ndarray:
-        """Forecasts ``(B, horizon, n_targets)`` of the network's scale (unscaled) as float32
+        """Forecasts ``(B, horizon, n_targets)`` of the network's scale (unscaled) as float64
         values on the targets' own scale (inverse ``target_transform``; ``lambdas`` are the
-        Box-Cox lambdas of each row's series), refusing any that is not a finite float32
-        number (``ids``: the series of each row, named in the error)."""
-        values = self._inverse_targets(pred, lambdas)  # targets' own scale
+        Box-Cox lambdas of each row's series), refusing any that is not a finite number
+        (``ids``: the series of each row, named in the error). float64, not the network's
+        float32: its output is relative to each series' scale, and the inverse scaling runs
+        in float64, so a series near 1.2e10 is not rounded to float32's steps of 1024 there."""
         with np.errstate(over="ignore", invalid="ignore"):
-            out = values.astype(np.float32)
+            out = np.asarray(self._inverse_targets(pred, lambdas), dtype=np.float64)
         finite = np.isfinite(out)
         if finite.all():
             return out
@@ -365,7 +396,7 @@ class ForecastInference(FutureInputs, TargetPanels):
         series = ids.gather(np.unique(rows)).unique(maintain_order=True).to_list()
         first = (rows == rows[0]) & (targets == targets[0])
         where = sorted({int(k) + 1 for k in steps[first]})
-        example = float(values[rows[0], steps[0], targets[0]])
+        example = float(out[rows[0], steps[0], targets[0]])
         names = column_tuple(self.target)
         which = (
             "the series"
@@ -373,15 +404,14 @@ class ForecastInference(FutureInputs, TargetPanels):
             else f"{len(series)} series ({series[:10]}), e.g. {series[0]!r}"
         )
         raise DataValidationError(
-            f"The forecast is not a finite float32 number (forecasts are float32) for "
-            f"{which} at steps {where} of the horizon, target {names[targets[0]]!r} "
-            f"({example:g} before the cast to float32). The network's output, back on the targets' "
-            f"scale (scaling={self.scaling!r}, target_transform={self._fitted_transform()!r}), "
-            "is beyond the float32 range (about 3.4e38) or not a number. Divide the target by "
-            "a constant before fitting (e.g. pl.col(target) / 1e30) and multiply the "
-            "forecasts back, or use target_transform='log' for values spanning many orders of "
-            "magnitude; a model whose history_ shows NaN losses needs refitting (e.g. a lower "
-            "lr)."
+            f"The forecast is not a finite number for {which} at steps {where} of the horizon, "
+            f"target {names[targets[0]]!r} ({example:g}). The network's output, back on the "
+            f"targets' scale (scaling={self.scaling!r}, "
+            f"target_transform={self._fitted_transform()!r}), overflows (beyond about 1.8e308) "
+            "or is not a number. A model whose history_ shows NaN losses needs refitting (e.g. "
+            "a lower lr); for values spanning many orders of magnitude use "
+            "target_transform='log', or divide the target by a constant before fitting (e.g. "
+            "pl.col(target) / 1e30) and multiply the forecasts back."
         )
 
     def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
@@ -447,7 +477,7 @@ class ForecastInference(FutureInputs, TargetPanels):
         ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()
         which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
         latest = last.filter(pl.Series(stale)).max()
-        warnings.warn(
+        warn_at_caller(  # the user's line, however deep (predict, a backtest, a pipeline)
             f"{which} before {reference}"
             + ("" if self.id_col is None else f": {ids[:10]}")
             + f" (last time {latest} at the latest). They are forecast from their last time, "
@@ -456,7 +486,6 @@ class ForecastInference(FutureInputs, TargetPanels):
             + " Drop them or bring their data up to date to forecast every series from the "
             "same time.",
             ForecasterWarning,
-            stacklevel=4,
         )
 
     def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:

@@ -436,7 +436,7 @@ def interval_columns(
     origins: np.ndarray | None = None,
     floor: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """The interval and quantile columns, name -> float32 values ``(B * horizon,)``, target
+    """The interval and quantile columns, name -> float64 values ``(B * horizon,)``, target
     after target (each target's interval bounds, then its quantiles, as in a backtest's
     forecasts).
 
@@ -500,7 +500,7 @@ def interval_columns(
             by_target[j][quantile_name(target, q)] = _flat(ordered[round(q, 12)][..., j])
     columns = {name: values for target in by_target for name, values in target.items()}
     if floor is not None:
-        columns = {name: np.maximum(values, np.float32(floor)) for name, values in columns.items()}
+        columns = {name: np.maximum(values, float(floor)) for name, values in columns.items()}
     return columns
 
 
@@ -539,7 +539,7 @@ def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple)
 
 
 def _flat(values: np.ndarray) -> np.ndarray:
-    return values.reshape(-1).astype(np.float32)
+    return values.reshape(-1).astype(np.float64)
 
 
 def _need_fitted(fitted: list[float] | None, wanted: Sequence[float], what: str) -> None:

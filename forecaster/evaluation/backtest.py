@@ -43,7 +43,7 @@ has none), their weight when :func:`~forecaster.evaluation.pooling.aggregate` po
 again. Values that
 ``missing="ffill"`` or ``"interpolate"`` made up are not scored, nor in the MASE scales.
 
-Scores compare the forecasts (float32, as the network computes them) with the frame's own
+Scores compare the forecasts (float64, as ``predict`` returns them) with the frame's own
 values read as float64, the baselines and MASE scales too: a series near 1e8 changing by
 units (float32 steps of 8 there) is scored on its true changes.
 """
@@ -175,7 +175,7 @@ class BacktestResult:
         One row per (fold, series, horizon step): ``fold`` (0 = earliest), ``cutoff`` (the
         forecast origin, the time of the last input row), the id column (when the estimator
         has one), the time column, ``step`` (1 .. horizon), one column per target with the
-        forecast (Float32), the interval and quantile columns of the forecasts when it has
+        forecast (Float64), the interval and quantile columns of the forecasts when it has
         them (``<target>_lo_80``, ``<target>_q10``, ..., scored into ``coverage_80``, ...,
         ``pinball``, ``scrps``: see :mod:`forecaster.evaluation.intervals`) and
         ``<target>_actual`` with the true value (Float64: the frame's own value, not its
@@ -387,7 +387,7 @@ def backtest(
         For invalid arguments, or when no series has the ``lookback + horizon + (folds - 1) *
         step`` rows needed (shorter series are dropped with a warning), or when the forecasts
         (``folds x series x horizon`` rows) would not fit in memory (checked before anything
-        is trained or allocated), or a forecast is not a finite float32 number.
+        is trained or allocated), or a forecast is not a finite number.
 
     Examples
     --------

@@ -302,7 +302,7 @@ def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int)
     rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
     anything is allocated or trained."""
     rows = folds * n_series * horizon
-    # per row: fold, cutoff, id, time, step, forecasts and actual values (float32), and per
+    # per row: fold, cutoff, id, time, step, forecasts and actual values (float64), and per
     # target a scored point (keys, target, forecast, actual, scales as float64) and copies
     per_row = 128 + 320 * n_targets
     check_allocation(

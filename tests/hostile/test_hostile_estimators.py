@@ -5,7 +5,7 @@ cross-validation splits that train on the future of their test rows.
 
 The mechanisms: ``fitted_params_`` recorded by every successful fit (and by ``load``) and
 compared by ``_check_fitted`` in predict, score, backtest and save; a fit that is all or nothing
-(``_fitting``); a process-wide lock around seeded training; one float32 forecast check
+(``_fitting``); a process-wide lock around seeded training; one float64 forecast check
 (``_forecast_values``); one naming rule for temporary columns
 (``forecaster.evaluation.metrics.temporary_names``); ``check_allocation`` before a backtest
 allocates.
@@ -322,7 +322,7 @@ def test_sets_of_columns_are_refused_before_fitting(name, kind):
 
 
 # ------------------------------------------------------------------------------------------
-# forecasts beyond float32
+# forecasts beyond float32 (finite float64 numbers) and forecasts that are not finite
 # ------------------------------------------------------------------------------------------
 
 HUGE = pl.DataFrame({"t": np.arange(60), "y": np.linspace(1e37, 3.3e38, 60)})
@@ -333,9 +333,30 @@ HUGE = pl.DataFrame({"t": np.arange(60), "y": np.linspace(1e37, 3.3e38, 60)})
     [{}, {"target_transform": "log"}, {"scaling": "minmax"}],
     ids=["none", "log", "minmax"],
 )
-def test_forecasts_beyond_float32_are_refused_naming_series_and_steps(params):
-    huge = model(id_col=None, lr=0.05, max_epochs=3, **params).fit(HUGE)  # was: inf, silently
-    expected = r"not a finite float32 number .*for the series at steps \[1.*target 'y'"
+def test_forecasts_near_and_beyond_float32_are_finite_float64_numbers(params):
+    """Forecasts are float64 (the inverse scaling runs in float64): a series climbing to
+    3.3e38 is forecast in finite numbers, past float32's 3.4e38 too (they were refused as
+    not finite float32 numbers; before that, inf, silently)."""
+    huge = model(id_col=None, lr=0.05, max_epochs=3, **params).fit(HUGE)
+    forecast = huge.predict(HUGE)
+    assert forecast.schema["y"] == pl.Float64
+    assert np.isfinite(forecast["y"].to_numpy()).all()
+    if params:  # the backtest's forecasts go through the same path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ForecasterWarning)  # in-sample
+            result = backtest(huge, HUGE, folds=3, step=1)
+        assert np.isfinite(result.forecasts["y"].to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"target_transform": "log"}, {"scaling": "minmax"}],
+    ids=["none", "log", "minmax"],
+)
+def test_forecasts_that_are_not_finite_are_refused_naming_series_and_steps(params):
+    huge = model(id_col=None, lr=0.05, max_epochs=3, **params).fit(HUGE)
+    huge.scaler_.scale_[:, 0] = np.inf  # what a diverged model gives: inf forecasts
+    expected = r"not a finite number for the series at steps \[1.*target 'y'"
     with pytest.raises(DataValidationError, match=expected):
         huge.predict(HUGE)
     if params:  # the backtest's forecasts go through the same check
@@ -343,11 +364,12 @@ def test_forecasts_beyond_float32_are_refused_naming_series_and_steps(params):
             backtest(huge, HUGE, folds=3, step=1)
 
 
-def test_forecasts_beyond_float32_name_the_series_of_a_panel():
+def test_forecasts_that_are_not_finite_name_the_series_of_a_panel():
     frame = pl.concat(
         [HUGE.with_columns(id=pl.lit("big")), HUGE.with_columns(id=pl.lit("ok"), y=pl.lit(1.0))]
     )
     huge = model(lr=0.05, max_epochs=3, target_transform="log").fit(frame)
+    huge.scaler_.scale_[huge.keys_["id"].to_list().index("big"), 0] = np.inf
     with pytest.raises(DataValidationError, match=r"for 1 series \(\['big'\]\), e\.g\. 'big'"):
         huge.predict(frame)
 
