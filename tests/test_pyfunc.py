@@ -245,6 +245,41 @@ def test_the_output_schema_declares_the_columns_a_request_can_add(logged):
     assert set(got.columns) == set(declared) - {"origin", "stale_steps"}
 
 
+def test_the_output_schema_declares_float64_forecasts_as_the_pyfunc_returns_them(logged):
+    """Forecasts, interval and quantile columns are float64 (they were float32: a series near
+    1.2e10 rounded to steps of 1024); the signature says ``double`` and the pyfunc answers
+    that dtype."""
+    signature = mlflow.models.Model.load(str(logged["local"])).signature
+    declared = {spec.name: spec.type.name for spec in signature.outputs.inputs}
+    assert {declared[c] for c in ("y", "y_lo_80", "y_hi_80", "y_q10")} == {"double"}
+    loaded = mlflow.pyfunc.load_model(str(logged["local"]))
+    got = loaded.predict(logged["frame"].to_pandas(), params={"level": [80]})
+    assert {str(got[c].dtype) for c in ("y", "y_lo_80", "y_hi_80")} == {"float64"}
+
+
+def test_a_model_logged_with_float32_forecasts_keeps_answering_them(logged, tmp_path):
+    """A model logged before forecasts became float64 declares them ``float`` (float32): it
+    answers float32 still, as its signature says (the same values, rounded as they were)."""
+    old = tmp_path / "old"
+    shutil.copytree(logged["local"], old)
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, DataType, Schema
+
+    model = mlflow.models.Model.load(str(old))  # the signature such a model was logged with
+    outputs = [
+        ColSpec(DataType.float if c.type == DataType.double else c.type, c.name, c.required)
+        for c in model.signature.outputs.inputs
+    ]
+    model.signature = ModelSignature(None, Schema(outputs), model.signature.params)
+    model.save(str(old / "MLmodel"))
+    request = logged["frame"].to_pandas()
+    new = mlflow.pyfunc.load_model(str(logged["local"])).predict(request, params={"level": [80]})
+    got = mlflow.pyfunc.load_model(str(old)).predict(request, params={"level": [80]})
+    assert {str(got[c].dtype) for c in ("y", "y_lo_80", "y_hi_80")} == {"float32"}
+    for c in ("y", "y_lo_80", "y_hi_80"):
+        np.testing.assert_array_equal(got[c].to_numpy(), new[c].to_numpy().astype(np.float32))
+
+
 def test_the_raw_model_takes_what_mlflow_params_cannot_carry(logged):
     """MLflow checks params against their declared shape before the pyfunc sees them: a scalar
     ``level`` or a list of cutoffs is its ``MlflowException``. ``get_raw_model()`` is the

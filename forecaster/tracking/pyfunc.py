@@ -14,11 +14,14 @@ columns) in the long format of the training frame and returns the forecast as a 
 ``params={"cutoff": ...}`` forecasts from that time (ISO text, or an int for integer time
 columns) and ``{"level": [...], "quantiles": [...]}`` adds interval and quantile columns. A
 request where some series ends before the as-of gets ``origin`` and ``stale_steps`` columns.
-Its signature declares the output (those columns optional) and the params but no input
-schema: MLflow's schema enforcement refused what ``predict`` accepts (an integer column for a
-float one, a Categorical id, a polars frame) with its own errors, so ``predict`` checks the
-input itself, as the native ``predict`` does, with forecaster's errors (after restoring dtypes
-a trip through pandas or JSON changed: dates that came back as midnight datetimes, ISO text).
+Its signature declares the output (those columns optional; the forecasts, interval and
+quantile columns ``double``: float64, as ``predict`` returns them; a model logged when they
+were float32 declares ``float`` and keeps answering float32, :func:`load_model_directory`)
+and the params but no input schema: MLflow's schema enforcement refused what ``predict``
+accepts (an integer column for a float one, a Categorical id, a polars frame) with its own
+errors, so ``predict`` checks the input itself, as the native ``predict`` does, with
+forecaster's errors (after restoring dtypes a trip through pandas or JSON changed: dates that
+came back as midnight datetimes, ISO text).
 
 MLflow checks the params before ``predict`` sees them, and offers no hook to change that
 (``mlflow.models.utils._enforce_params_schema``, MLflow 3.x): a param the signature does not
@@ -121,13 +124,19 @@ def _define_pyfunc(base: type) -> type:
 
 
 class _LoadedModel:
-    """What :func:`mlflow.pyfunc.load_model` wraps: a loaded estimator and its ``predict``."""
+    """What :func:`mlflow.pyfunc.load_model` wraps: a loaded estimator and its ``predict``;
+    ``float32``: return the forecasts as float32, as the signature of a model logged before
+    they became float64 declares them (:func:`_logged_as_float32`)."""
 
-    def __init__(self, estimator: Any) -> None:
+    def __init__(self, estimator: Any, float32: bool = False) -> None:
         self.estimator = estimator
+        self.float32 = float32
 
     def predict(self, model_input: Any, params: Any = None) -> Any:
-        return pyfunc_predict(self.estimator, model_input, params)
+        out = pyfunc_predict(self.estimator, model_input, params)
+        if not self.float32:
+            return out
+        return out.astype({c: np.float32 for c, d in out.dtypes.items() if d == np.float64})
 
     def get_raw_model(self) -> Any:
         """The fitted estimator (``mlflow.pyfunc.load_model(uri).get_raw_model()``), whose
@@ -137,8 +146,31 @@ class _LoadedModel:
 
 
 def load_model_directory(data_path: str) -> _LoadedModel:
-    """Load a logged model directory (no pickle): what MLflow's pyfunc loader returns."""
-    return _LoadedModel(load(data_path))
+    """Load a logged model directory (no pickle): what MLflow's pyfunc loader returns. A
+    model logged when forecasts were float32 keeps answering float32, as its signature says
+    (:func:`_logged_as_float32`); log it again for float64 forecasts."""
+    estimator = load(data_path)
+    return _LoadedModel(estimator, _logged_as_float32(estimator, Path(data_path)))
+
+
+def _logged_as_float32(estimator: Any, data_path: Path) -> bool:
+    """Whether ``data_path`` is the data folder of an MLflow model (``<model>/data/<name>``,
+    named by the ``MLmodel`` file two levels up) whose signature declares the forecaster's
+    first target ``float``: a model logged by a version whose forecasts, interval and
+    quantile columns were float32 (they are float64, ``double``, since)."""
+    mlmodel = data_path.parent.parent / "MLmodel"
+    if not hasattr(estimator, "schema_") or not mlmodel.is_file():
+        return False
+    from mlflow.models import Model
+    from mlflow.types.schema import DataType
+
+    logged = Model.load(str(mlmodel))
+    data = logged.flavors.get("python_function", {}).get("data")
+    if data is None or (mlmodel.parent / data).resolve() != data_path.resolve():
+        return False
+    schema = logged.get_output_schema()
+    declared = {spec.name: spec.type for spec in getattr(schema, "inputs", None) or ()}
+    return declared.get(target_names(estimator)[0]) == DataType.float
 
 
 def _load_pyfunc(data_path: str) -> _LoadedModel:
