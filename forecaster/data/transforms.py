@@ -212,10 +212,11 @@ def domain_floor(method: str) -> float | None:
     """The least float32 value inside the domain of the transform ``method``, at which
     forecasts that would reach its bound (a blend's partner, a moved quantile, an interval
     bound) are floored: the bound itself is outside the domain (a later fit would refuse
-    it), and forecasts are float32. The next float32 above :func:`domain_bound` (-1 + 2**-24
-    for log1p), but for a bound of 0 (log and Box-Cox) the least normal float32, about
-    1.18e-38 (a subnormal one can be flushed to 0, and the float32 range check of the data,
-    ``check_float32_range``, refuses it); None for ``"none"``.
+    it), and a forecast read back as data is float32. The next float32 above
+    :func:`domain_bound` (-1 + 2**-24 for log1p), but for a bound of 0 (log and Box-Cox) the
+    least normal float32, about 1.18e-38 (a subnormal one can be flushed to 0, and the
+    float32 range check of the data, ``check_float32_range``, refuses it); None for
+    ``"none"``.
 
     Examples
     --------
