@@ -57,9 +57,16 @@ class ScalingTensors(tuple[torch.Tensor, torch.Tensor]):
         keys: pl.DataFrame | None,
         columns: list[str],
     ) -> ScalingTensors:
-        pair = super().__new__(cls, (center, scale))
-        pair.keys, pair.columns = keys, list(columns)
-        return pair
+        return super().__new__(cls, (center, scale))
+
+    def __init__(
+        self,
+        center: torch.Tensor,
+        scale: torch.Tensor,
+        keys: pl.DataFrame | None,
+        columns: list[str],
+    ) -> None:  # the pair itself is made by __new__ (a tuple); here its labels
+        self.keys, self.columns = keys, list(columns)
 
     def __getnewargs__(self) -> tuple[torch.Tensor, torch.Tensor, pl.DataFrame | None, list[str]]:
         return self[0], self[1], self.keys, self.columns
