@@ -206,9 +206,8 @@ class ForecastInference(FutureInputs, TargetPanels):
                 pred, model_quantiles, series_rows, level, quantiles, origins
             )
             out = out.with_columns(pl.Series(name, values) for name, values in extra.items())
-        if self.id_col is None:
-            return out.drop(panel.id_name)
-        return out.sort(self.id_col, self.time_col)
+        # the panel's series come in ascending id order (data.validate), so ``out`` is sorted
+        return out.drop(panel.id_name) if self.id_col is None else out
 
     def _point_of(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The point forecasts ``(B, horizon, T)`` (a quantile model's median) and the model's
