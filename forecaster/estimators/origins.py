@@ -80,7 +80,9 @@ def origin_rows(
     with fewer than ``lookback`` rows up to them are left out with a
     :class:`~forecaster.exceptions.ForecasterWarning` (:func:`warn_short_origins`); with
     ``freq``, so are named the origins a step or more before their time point (a series that
-    ended before it), forecast from there (as ``predict(frame, cutoff=point)`` warns)."""
+    ended before it), forecast from there (as ``predict(frame, cutoff=point)`` warns). An
+    origin that repeats an earlier one (the same row of the same series, for several time
+    points) is left out with a warning: each (series, origin) is forecast once."""
     dtype = panel.time.dtype
     if isinstance(cutoff, pl.DataFrame):
         series, times = _pair_series(panel, cutoff, id_col=id_col, time_col=time_col)
@@ -110,6 +112,7 @@ def origin_rows(
         ids = panel.keys[panel.id_name].gather(series[short]).unique(maintain_order=True)
         warn_short_origins(ids.to_list(), int(short.sum()), lookback)
         series, rows, times = series[~short], rows[~short], times.filter(pl.Series(~short))
+    series, rows, times = _first_of_repeated_origins(panel, series, rows, times)
     if freq is not None and len(rows):
         _warn_early_origins(panel, series, rows, times, freq)
     if not len(rows):
@@ -129,6 +132,34 @@ def warn_short_origins(ids: list[Any], count: int, lookback: int) -> None:
         f"their cutoff (series {ids[:10]}{' ...' if len(ids) > 10 else ''}).",
         ForecasterWarning,
     )
+
+
+def _first_of_repeated_origins(
+    panel: Panel, series: np.ndarray, rows: np.ndarray, points: pl.Series
+) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """The origins (``series``, global ``rows``, time ``points``) but those that repeat an
+    earlier one: a series whose last row at or before several time points is the same (it
+    ended before them, or they lie between two steps of its grid) is forecast once, under the
+    first of them, with a :class:`~forecaster.exceptions.ForecasterWarning` naming the others; its
+    forecasts would be the same rows, with nothing to tell them apart."""
+    first = pl.Series(rows).is_first_distinct().to_numpy()  # a global row: one series
+    if first.all():
+        return series, rows, points
+    again = ~first
+    named: list[Any] = points.filter(pl.Series(again)).to_list()
+    if panel.id_col is not None:
+        ids = panel.keys[panel.id_name].gather(series[again]).to_list()
+        named = list(zip(ids, named, strict=True))
+    warn_at_caller(
+        f"Left out {int(again.sum())} forecast origins that repeat an earlier one: their "
+        f"series' last row at or before the cutoff is the one at or before an earlier cutoff "
+        f"(a series that ended before both, or cutoffs between two steps of its grid): "
+        f"{'(series, cutoff) ' * bool(panel.id_col)}{named[:5]}"
+        f"{' ...' if len(named) > 5 else ''}. Each origin is forecast once, under its first "
+        "cutoff (the origin column); its forecasts would repeat row for row.",
+        ForecasterWarning,
+    )
+    return series[first], rows[first], points.filter(pl.Series(first))
 
 
 def _refuse_repeated_points(points: pl.Series) -> None:
