@@ -483,12 +483,15 @@ def window_spread(
 
     Changes with a missing value on either side are skipped; a window without any gives 0.
     With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
-    value (and float32's smallest normal number), so a flat window keeps a scale of its own
-    level; with ``history > 0``
+    value, so a flat window keeps a scale of its own level; with ``history > 0``
     at least ``history`` times its series' mean absolute change from its first row to the
-    window's end, so a window of zeros keeps a scale of its series' past. Computed from running
-    sums down each series (no per-window Python), so it costs one pass over the targets
-    whatever the number of windows. Each window must lie inside its series.
+    window's end, so a window of zeros keeps a scale of its series' past. With ``floor > 0``
+    a spread still below float32's smallest normal number (a window of zeros in a series of
+    zeros so far: nothing gives it a scale) is 1, as the scaler's scale of a constant series
+    (:func:`~forecaster.data.scaling.spread_scale`); it was that smallest number, by which
+    its residuals, divided, reached 1e37 and widened every pooled interval as much. Computed
+    from running sums down each series (no per-window Python), so it costs one pass over the
+    targets whatever the number of windows. Each window must lie inside its series.
 
     Examples
     --------
@@ -519,9 +522,11 @@ def window_spread(
         if level is not None:
             level[inside] = np.abs(known).mean(axis=1)
     if level is not None:
-        spread = np.maximum(spread, np.maximum(floor * level, np.finfo(np.float32).tiny))
+        spread = np.maximum(spread, floor * level)
     if history > 0:
         spread = np.maximum(spread, history * _series_mean_to(panel, change, rows))
+    if level is not None:  # no change, level or history (zeros): 1, as the scaler's constants
+        spread = np.where(spread >= np.finfo(np.float32).tiny, spread, 1.0)
     return spread
 
 
