@@ -2176,12 +2176,12 @@ def test_predict_sorts_its_forecasts_by_id_and_time():
     ids = small().fit(numbers).predict(numbers)["id"].unique(maintain_order=True).to_list()
     assert ids == [1, 2, 10]
     later, earlier = dt.date(2024, 2, 5), dt.date(2024, 1, 30)
-    blocks = model.predict(frame, cutoff=[later, earlier])
+    with pytest.warns(ForecasterWarning, match=r"repeat another.*\('c', datetime.date\(2024, 2, 5"):
+        blocks = model.predict(frame, cutoff=[later, earlier])
     assert blocks.select("origin", "id").gather_every(4).rows() == [  # horizon 4
         (dt.date(2024, 2, 5), "a"),
-        (dt.date(2024, 2, 5), "b"),
-        (dt.date(2024, 1, 30), "c"),  # c ends on 2024-01-30
-        (dt.date(2024, 1, 30), "a"),
+        (dt.date(2024, 2, 5), "b"),  # c ends on 2024-01-30: forecast once, from there (was
+        (dt.date(2024, 1, 30), "a"),  # in both blocks, row for row the same)
         (dt.date(2024, 1, 30), "b"),
         (dt.date(2024, 1, 30), "c"),
     ]
@@ -2206,3 +2206,23 @@ def test_repeated_cutoffs_are_refused():
     with pytest.raises(DataValidationError, match=rf"{pair}.*unique\(maintain_order=True\)"):
         model.predict(frame, cutoff=pairs)
     assert model.predict(frame, cutoff=pairs.unique(maintain_order=True)).height == 2 * 4
+
+
+def test_a_series_that_ended_before_several_cutoffs_is_forecast_once():
+    """b ends on Jan 30; cutoffs Feb 2 and Feb 5 (or a cutoff frame naming both for b) gave
+    its forecast from Jan 30 twice, row for row identical (origin, id, time). Now once,
+    under its earliest cutoff, the other named in a warning; a's forecasts are those of each."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 30, 1)])
+    model = small().fit(frame)
+    first, second = dt.date(2024, 2, 2), dt.date(2024, 2, 5)
+    pairs = pl.DataFrame({"id": ["b", "a", "b"], "time": [first, second, second]})
+    for cutoff in ([first, second], pairs):
+        got, messages = recorded(lambda cutoff=cutoff: model.predict(frame, cutoff=cutoff))
+        assert not got.select("origin", "id", "time").is_duplicated().any()
+        b = got.filter(pl.col("id") == "b")
+        assert b.height == 4 and b["origin"].unique().to_list() == [dt.date(2024, 1, 30)]
+        assert got.filter(pl.col("id") == "a")["origin"].unique().sort().to_list() == (
+            [first, second] if isinstance(cutoff, list) else [second]
+        )
+        repeated = [m for m in messages if "repeat another" in m]
+        assert len(repeated) == 1 and "('b', datetime.date(2024, 2, 5))" in repeated[0]

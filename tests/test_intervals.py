@@ -1050,3 +1050,32 @@ def test_window_normalised_calibration_of_clones_with_an_automatic_lookback():
     out = model.predict(frame, level=80)
     assert np.isfinite(out["y_hi_80"].to_numpy()).all()
     assert (out["y_hi_80"] > out["y_lo_80"]).all()
+
+
+def test_a_series_of_zeros_keeps_the_window_normalised_intervals_of_the_others():
+    """calibrate(normalize="window"): an all-zero series' windows had the spread 1.2e-38
+    (float32's smallest normal number: no change, level or history floors it), its residuals
+    of 0.5 became scores of 4e37, and the pooled quantile made every series' 80 % interval
+    1e37 wide. Its spread is now 1, as the scaler's scale of a constant series: the other
+    series keep intervals of their own errors, and the zeros get a width (their residuals
+    are not 0)."""
+    t = np.arange(120)
+    noise = np.random.default_rng(0).normal(0, 0.1, t.size)
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "a", "t": t, "y": np.sin(t / 3) + noise}),
+            pl.DataFrame({"id": "z", "t": t, "y": np.zeros(t.size)}),
+        ]
+    )
+    model = RNNForecaster(
+        target="y", time_col="t", id_col="id", lookback=8, horizon=2, hidden_size=4,
+        max_epochs=1, random_state=0, baseline="none",
+    ).fit(frame.filter(pl.col("t") < 80))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        model.calibrate(frame, refit=False, normalize="window", folds=10, step=4)
+    scores = model.conformal_["residuals"][model.conformal_["series"] == 1]
+    assert np.nanmax(np.abs(scores)) < 10  # a residual over the spread 1 (was 4e37)
+    out = model.predict(frame, level=80).with_columns(width=pl.col("y_hi_80") - pl.col("y_lo_80"))
+    widths = dict(out.group_by("id").agg(pl.col("width").max()).iter_rows())
+    assert 0 < widths["a"] < 5 and 0 < widths["z"] < 50  # was 1.8e37 for a

@@ -2980,3 +2980,15 @@ def test_fit_without_out_names_the_default_it_refuses_not_the_flag(tmp_path, cap
     assert code == 2 and "the default output resolves to" in err, err
     assert "argument --out" not in err, err
     assert_no_outputs(tmp_path)
+
+
+def test_a_series_whose_target_is_all_missing_is_dropped_with_a_warning(tmp_path):
+    """A series with no target value (every row empty) left the data without a word: not in
+    the forecasts, nor in the warnings, nor in dropped_series. Now it is named, with why."""
+    empty = "".join(f"b,2024-01-{i + 1:02d},\n" for i in range(12))  # never observed
+    spec, root = load_spec(csv_project(tmp_path, rows(ids=("a", "c")) + empty))
+    with pytest.warns(ForecasterWarning, match=r"1 series with no target value.*'b'") as caught:
+        frame, _ = prepare_data(spec, root, None)
+    assert "b" not in frame["id"].to_list() and frame["id"].n_unique() == 2
+    message = str(caught[0].message)
+    assert "'a'" not in message and "'c'" not in message and "null or NaN" in message

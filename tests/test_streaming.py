@@ -326,3 +326,26 @@ def test_stream_of_a_network_with_a_linear_skip_equals_its_forward(normalization
     with torch.no_grad():
         expected = net(torch.from_numpy(series[:, 7:]).float()).double().numpy()
     np.testing.assert_allclose(state.forecast(), expected, atol=1e-4)
+
+
+def test_a_streams_blend_partner_reads_the_frames_float64_values_as_predicts():
+    """1.23456789e10 + a weekly swing + cents (float32 steps of 1024 there): the seasonal
+    naive is exact on validation and the blend takes it alone (w = 0). A stream formed the
+    partner from its float32 window, 493 off predict; now from the start frame's and the
+    updates' own values, bit for bit predict's (updates of 1 row, of more than lookback rows,
+    and one without rows of a series)."""
+    t = np.arange(150)
+    data = pl.concat(
+        pl.DataFrame({"id": i, "t": t, "y": 1.23456789e10 + 2e6 * np.sin(2 * np.pi * t / 7 + k)})
+        for k, i in enumerate("ab")
+    ).with_columns(pl.col("y").round(2) + 0.37)
+    model = fitted(data, lookback=14, horizon=7, segment_length=7)
+    assert model.baseline_ is not None and model.baseline_.weights == (0.0,)
+    state = model.stream(data.filter(pl.col("t") < 120))
+    ends = {"a": 120, "b": 120}
+    for ids, end in [("ab", 121), ("ab", 141), ("a", 145), ("b", 150)]:
+        new = pl.col("id").is_in(list(ids)) & (pl.col("t") < end)
+        state.update(data.filter(new & (pl.col("t") >= pl.col("id").replace_strict(ends))))
+        ends.update(dict.fromkeys(ids, end))
+        seen = data.filter(pl.col("t") < pl.col("id").replace_strict(ends))
+        assert state.forecast()["y"].to_list() == model.predict(seen)["y"].to_list()

@@ -483,12 +483,11 @@ def window_spread(
 
     Changes with a missing value on either side are skipped; a window without any gives 0.
     With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
-    value (and float32's smallest normal number), so a flat window keeps a scale of its own
-    level; with ``history > 0``
-    at least ``history`` times its series' mean absolute change from its first row to the
-    window's end, so a window of zeros keeps a scale of its series' past. Computed from running
-    sums down each series (no per-window Python), so it costs one pass over the targets
-    whatever the number of windows. Each window must lie inside its series.
+    value (a flat window keeps a scale of its level), and 1 where it stays below float32's
+    smallest normal number (zeros since the series' start: a constant series' scale); with
+    ``history > 0`` at least ``history`` times its series' mean absolute change up to the
+    window's end (a window of zeros keeps a scale of its series' past). Running sums down
+    each series: one pass whatever the number of windows, each inside its series.
 
     Examples
     --------
@@ -519,10 +518,11 @@ def window_spread(
         if level is not None:
             level[inside] = np.abs(known).mean(axis=1)
     if level is not None:
-        spread = np.maximum(spread, np.maximum(floor * level, np.finfo(np.float32).tiny))
+        spread = np.maximum(spread, floor * level)
     if history > 0:
         spread = np.maximum(spread, history * _series_mean_to(panel, change, rows))
-    return spread
+    tiny = np.finfo(np.float32).tiny  # below it (zeros): 1, as the scaler's constant series
+    return spread if level is None else np.where(spread >= tiny, spread, 1.0)
 
 
 def _series_mean_to(panel: Panel, values: np.ndarray, rows: np.ndarray) -> np.ndarray:

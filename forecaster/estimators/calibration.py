@@ -107,7 +107,11 @@ class ForecastIntervals:
             origin with fewer, e.g. of a clone refitted with ``lookback="auto"`` that chose a
             shorter window), multiplied back by the spread
             of each forecast's window: bands that widen in volatile stretches and narrow in
-            calm ones, for any series (locally weighted conformal prediction). None: plain
+            calm ones, for any series (locally weighted conformal prediction); a window with
+            no change, floored by its level and its series' past changes
+            (:func:`~forecaster.estimators.intervals.conformal_spread`), has a spread of 1
+            where even those are 0 (a series of zeros), as the scaler scales a constant
+            series. None: plain
             residuals, one width per step (per series with ``per_series``). With
             ``per_series=True`` ``"series"`` changes nothing for series with their own
             residuals.

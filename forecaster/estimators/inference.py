@@ -115,7 +115,9 @@ class ForecastInference(FutureInputs, TargetPanels):
             in the frame's row order. A point (pair) given twice is refused. Each origin is
             the series' last row at or before its time
             point on the grid of the whole frame (the ``origin`` column shows a series that
-            ended before it, and a warning names them): a point inside a gap that
+            ended before it, and a warning names them); each (series, origin) is forecast
+            once, under its earliest time point: a series that ended before several of them has
+            one block, and a warning names the points left out for it. A point inside a gap that
             ``missing=`` fills is itself an origin, its gap filled up to it as known there,
             where ``predict(frame, cutoff=point)`` (which sees the rows up to the point only)
             forecasts from the last row before the gap. Otherwise each is forecast as

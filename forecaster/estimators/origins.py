@@ -80,7 +80,10 @@ def origin_rows(
     with fewer than ``lookback`` rows up to them are left out with a
     :class:`~forecaster.exceptions.ForecasterWarning` (:func:`warn_short_origins`); with
     ``freq``, so are named the origins a step or more before their time point (a series that
-    ended before it), forecast from there (as ``predict(frame, cutoff=point)`` warns)."""
+    ended before it), forecast from there (as ``predict(frame, cutoff=point)`` warns). An
+    origin that repeats an earlier one (the same row of the same series, for several time
+    points) is left out with a warning: each (series, origin) is forecast once, under its
+    earliest time point."""
     dtype = panel.time.dtype
     if isinstance(cutoff, pl.DataFrame):
         series, times = _pair_series(panel, cutoff, id_col=id_col, time_col=time_col)
@@ -110,6 +113,7 @@ def origin_rows(
         ids = panel.keys[panel.id_name].gather(series[short]).unique(maintain_order=True)
         warn_short_origins(ids.to_list(), int(short.sum()), lookback)
         series, rows, times = series[~short], rows[~short], times.filter(pl.Series(~short))
+    series, rows, times = _first_of_repeated_origins(panel, series, rows, times)
     if freq is not None and len(rows):
         _warn_early_origins(panel, series, rows, times, freq)
     if not len(rows):
@@ -129,6 +133,40 @@ def warn_short_origins(ids: list[Any], count: int, lookback: int) -> None:
         f"their cutoff (series {ids[:10]}{' ...' if len(ids) > 10 else ''}).",
         ForecasterWarning,
     )
+
+
+def _first_of_repeated_origins(
+    panel: Panel, series: np.ndarray, rows: np.ndarray, points: pl.Series
+) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """The origins (``series``, global ``rows``, time ``points``) but the repeated ones: a
+    series whose last row at or before several time points is the same (it ended before
+    them, or they lie between two steps of its grid) is forecast once, under the earliest of
+    them (the nearest its origin), with a :class:`~forecaster.exceptions.ForecasterWarning`
+    naming the others; its forecasts would be the same rows, with nothing to tell them
+    apart."""
+    if len(np.unique(rows)) == len(rows):  # a global row: one series
+        return series, rows, points
+    pairs = pl.DataFrame({"row": rows, "point": points}).with_row_index("i")
+    kept = pairs.group_by("row").agg(pl.col("i").sort_by("point").first())["i"]
+    first = np.zeros(len(rows), dtype=bool)
+    first[kept.to_numpy()] = True
+    if first.all():
+        return series, rows, points
+    again = ~first
+    named: list[Any] = points.filter(pl.Series(again)).to_list()
+    if panel.id_col is not None:
+        ids = panel.keys[panel.id_name].gather(series[again]).to_list()
+        named = list(zip(ids, named, strict=True))
+    warn_at_caller(
+        f"Left out {int(again.sum())} forecast origins that repeat another: their series' "
+        f"last row at or before the cutoff is the one at or before an earlier cutoff (a "
+        f"series that ended before both, or cutoffs between two steps of its grid): "
+        f"{'(series, cutoff) ' * bool(panel.id_col)}{named[:5]}"
+        f"{' ...' if len(named) > 5 else ''}. Each origin is forecast once, under its earliest "
+        "cutoff (the origin column); its forecasts would repeat row for row.",
+        ForecasterWarning,
+    )
+    return series[first], rows[first], points.filter(pl.Series(first))
 
 
 def _refuse_repeated_points(points: pl.Series) -> None:

@@ -32,7 +32,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.transforms import smallest_positive
 from forecaster.estimators.inference import ForecastInference
-from forecaster.estimators.origins import window_inputs
+from forecaster.estimators.origins import observed_windows, window_inputs
 from forecaster.exceptions import DataValidationError
 from forecaster.nn.streaming import SegmentStream, check_streamable
 
@@ -132,6 +132,8 @@ class ForecastStream:
         x = window_inputs(panel, panel.offsets[1:] - 1, model.lookback_).numpy()
         windows = (x[..., :nt].astype(np.float64) - self._center[:, None]) / self._scale[:, None]
         self._keys, self._targets = raw.keys, raw.targets
+        # the blend's partner reads the frame's float64 values, as predict's does
+        self._observed = model._observed_windows(raw, frame, panel.offsets[1:] - 1)
         _refuse_interpolated_ends(raw, model.id_col)
         self._id_name = raw.id_name
         self._previous, self._last = _last_two(raw.time, raw.offsets)
@@ -177,6 +179,9 @@ class ForecastStream:
         values = panel.values[:, :nt].astype(np.float64)
         scaled = (values - self._center[per_row]) / self._scale[per_row]
         self._state.update(per_row, scaled)
+        if self._observed is not None:  # each new row's values as the update holds them
+            own = observed_windows(raw, rows, np.arange(len(raw.time)), 1)[:, 0]
+            self._observed[series] = _slide(self._observed[series], own, raw.offsets)
         previous, last = _last_two(raw.time, raw.offsets)
         previous = pl.select(pl.coalesce(previous, self._last.gather(series))).to_series()
         self._previous = self._previous.scatter(series, previous)
@@ -300,7 +305,10 @@ class ForecastStream:
         y = self._state.forecast() * self._scale[:, None] + self._center[:, None]
         ids = self._keys[self._id_name]
         pred = model._blend_baseline(
-            model._forecast_values(y, self._lambdas, ids), self._window(), self._lambdas
+            model._forecast_values(y, self._lambdas, ids),
+            self._window(),
+            self._lambdas,
+            self._observed,
         )
         times = self._steps_after(np.arange(len(ids)), horizon)
         flat = pred.reshape(-1, pred.shape[-1])
@@ -332,6 +340,18 @@ def _refuse_interpolated_ends(raw: Panel, id_col: str | None) -> None:
             "stream from the rows before the last known target, then send that row, the "
             "missing ones and the next known one in one update."
         )
+
+
+def _slide(windows: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``windows`` ``(S, lookback, T)`` (oldest first) moved on by the new ``rows`` of each
+    series (series ``i``: ``rows[offsets[i]:offsets[i + 1]]``, in time order): the latest
+    ``lookback`` values of each window followed by its rows."""
+    lookback = windows.shape[1]
+    counts = np.diff(offsets)
+    source = counts[:, None] + np.arange(lookback)  # position in the window, then its rows
+    old = windows[np.arange(len(windows))[:, None], np.minimum(source, lookback - 1)]
+    new = rows[np.maximum(offsets[:-1, None] + source - lookback, 0)]
+    return np.where((source < lookback)[..., None], old, new)
 
 
 def _last_two(times: pl.Series, offsets: np.ndarray) -> tuple[pl.Series, pl.Series]:

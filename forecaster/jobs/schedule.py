@@ -48,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data.checks import check_unique_keys
+from forecaster.data.frames import format_list
 from forecaster.data.frequency import Frequency, grid_periods, infer_frequency
 from forecaster.data.steps import future_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
@@ -155,7 +156,9 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     """Each series' rows up to its last row with a target value (not null, not NaN): the rows
     after it hold scheduled future covariates, or targets not known yet, so a series whose
     last values are missing ends at its last observed one, and is stale by the steps after
-    it (not forecast from values ``missing="ffill"`` would make up)."""
+    it (not forecast from values ``missing="ffill"`` would make up). A series with no target
+    value at all is dropped, named in a ``ForecasterWarning`` (a
+    :class:`~forecaster.exceptions.DataValidationError` when no series has one)."""
     series = spec.series
     observed = pl.any_horizontal(
         [
@@ -166,7 +169,32 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
         ]
     )
     last = pl.col(series.time).filter(observed).max()
-    return source.filter(pl.col(series.time) <= (last.over(series.id) if series.id else last))
+    if series.id is None:
+        if not source.select(observed.any()).item():
+            raise DataValidationError(
+                f"The target {format_list(series.targets)} has no value in the source (every "
+                "row null or NaN), so there is nothing to fit or forecast. Check the "
+                "[series] target names and the source's values."
+            )
+        return source.filter(pl.col(series.time) <= last)
+    ends = source.group_by(series.id, maintain_order=True).agg(last.alias("last"))
+    empty = ends.filter(pl.col("last").is_null())[series.id]
+    if empty.len() == ends.height:
+        raise DataValidationError(
+            f"No series has a value of the target {format_list(series.targets)} in the source "
+            "(every row null or NaN), so there is nothing to fit or forecast. Check the "
+            "[series] target names and the source's values."
+        )
+    if empty.len():
+        warnings.warn(
+            f"Dropped {empty.len()} series with no target value (every row of "
+            f"{format_list(series.targets)} null or NaN): {format_list(empty.to_list(), 10)}. "
+            "They have no history to fit or forecast from. Fill their values in the source or "
+            "remove them.",
+            ForecasterWarning,
+            stacklevel=3,
+        )
+    return source.filter(pl.col(series.time) <= last.over(series.id))
 
 
 def future_frame(
