@@ -12,11 +12,13 @@ from forecaster.training import (
     after_fit_end,
     call_fit_end,
     call_hook,
+    default_callbacks_withheld,
     default_fit_callbacks,
     epoch_callables,
     register_fit_callback,
     registered_fit_callbacks,
     unregister_fit_callback,
+    without_default_callbacks,
 )
 
 
@@ -169,6 +171,32 @@ def test_ctrl_c_in_an_on_fit_end_calls_on_fit_interrupted_of_the_callbacks_after
         call_fit_end(callbacks, "est")
     assert seen == [("end", True), "ctrl-c", "stop"]
     assert recorder.calls == [("interrupted", "est")] and end_only.ended == []
+
+
+def test_without_default_callbacks_for_every_thread(registry):
+    """The block of the library's own fits, of this thread or (every_thread=True, which
+    tracking.paused() is) of every thread; other values of every_thread are refused."""
+    registry(lambda estimator, data: "logger")
+    seen = []
+
+    def other_thread():
+        seen.append(default_fit_callbacks(None, None))
+
+    with without_default_callbacks():
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert default_fit_callbacks(None, None) == []
+    with without_default_callbacks(every_thread=True):
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert default_callbacks_withheld(every_thread=True)
+    assert seen == [["logger"], []]
+    assert not default_callbacks_withheld() and default_fit_callbacks(None, None) == ["logger"]
+    refused = pytest.raises(TypeError, match="every_thread must be True or False, got 'yes'")
+    with refused, without_default_callbacks(every_thread="yes"):
+        pass
 
 
 def test_registry_calls_factories_in_order_and_skips_none(registry):

@@ -320,6 +320,41 @@ def test_autolog_starts_a_run_per_fit_and_can_be_switched_off(tracked, frame):
     assert tracking.last_fit() is log  # none of these fits was logged
 
 
+def test_paused_withholds_autologs_callbacks_from_the_fits_of_every_thread(isolated):
+    """Two blocks kept the library's own fits out of tracking: tracking.paused() (a counter
+    of tracking's that its FitLoggers read) and the training layer's
+    without_default_callbacks() (a backtest's fold models). paused() is the training
+    layer's block now, for every thread: no fit gets autolog's logger, and a FitLogger
+    passed to fit sees the block (default_callbacks_withheld); a backtest's block is its
+    thread's only, and leaves explicit FitLoggers logging."""
+    from forecaster.training import (
+        default_callbacks_withheld,
+        default_fit_callbacks,
+        without_default_callbacks,
+    )
+
+    def names() -> list[str]:
+        return [type(callback).__name__ for callback in default_fit_callbacks(None, None)]
+
+    tracking.autolog()
+    try:
+        assert names() == ["FitLogger"]
+        seen: list = []
+        with tracking.paused():
+            worker = threading.Thread(
+                target=lambda: seen.append((names(), default_callbacks_withheld(every_thread=True)))
+            )
+            worker.start()
+            worker.join()
+            assert names() == []
+        assert seen == [([], True)]
+        assert names() == ["FitLogger"] and not default_callbacks_withheld()
+        with without_default_callbacks():
+            assert names() == [] and not default_callbacks_withheld(every_thread=True)
+    finally:
+        tracking.autolog(False)
+
+
 def test_a_fit_inside_an_active_run_logs_only_when_asked(tracked, frame):
     """Tracking is explicit: an active run alone no longer makes a fit log (it did before:
     the fit looked for one); a FitLogger (or autolog) does."""

@@ -68,6 +68,7 @@ from forecaster.tracking.target import (
 from forecaster.training.callbacks import (
     FitCallbackHandle,
     after_fit_end,
+    default_callbacks_withheld,
     register_fit_callback,
     unregister_fit_callback,
 )
@@ -289,7 +290,7 @@ class FitLogger:
     def on_fit_start(self, estimator: Any, data: Any) -> None:
         """Open the fit's run (unless :func:`paused`, or not rank 0 under torchrun)."""
         self._run = None
-        if state.paused or not is_main_process():
+        if default_callbacks_withheld(every_thread=True) or not is_main_process():
             return
         try:
             with bounded_requests():

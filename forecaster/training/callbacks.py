@@ -59,6 +59,7 @@ __all__ = [
     "call_fit_end",
     "call_hook",
     "call_in_turn",
+    "default_callbacks_withheld",
     "default_fit_callbacks",
     "epoch_callables",
     "register_fit_callback",
@@ -210,13 +211,27 @@ def registered_fit_callbacks() -> list[FitCallbackHandle]:
 
 
 _internal = threading.local()  # depth of without_default_callbacks blocks of this thread
+_everywhere = [0]  # depth of without_default_callbacks(every_thread=True) blocks (under _lock)
 
 
 @contextlib.contextmanager
-def without_default_callbacks() -> Iterator[None]:
+def without_default_callbacks(*, every_thread: bool = False) -> Iterator[None]:
     """Within this block, fits of this thread get no callbacks from the registered factories:
     for the library's own fits of copies of the user's estimator (a backtest's or
     ``calibrate``'s fold models), which ``autolog()`` must not log as the user's fits.
+
+    Parameters
+    ----------
+    every_thread : bool, default False
+        Withhold them from the fits of every thread of the process while the block lasts
+        (a tuning study's trials, which Optuna may fit in threads of its own):
+        :func:`forecaster.tracking.paused` is such a block, and its fit loggers ask
+        :func:`default_callbacks_withheld` whether one is open.
+
+    Raises
+    ------
+    TypeError
+        When ``every_thread`` is not a bool.
 
     Examples
     --------
@@ -226,16 +241,42 @@ def without_default_callbacks() -> Iterator[None]:
     []
     >>> _ = unregister_fit_callback(handle)
     """
-    _internal.depth = getattr(_internal, "depth", 0) + 1
+    if not isinstance(every_thread, bool):
+        raise TypeError(f"every_thread must be True or False, got {every_thread!r}.")
+    if every_thread:
+        with _lock:
+            _everywhere[0] += 1
+    else:
+        _internal.depth = getattr(_internal, "depth", 0) + 1
     try:
         yield
     finally:
-        _internal.depth -= 1
+        if every_thread:
+            with _lock:
+                _everywhere[0] -= 1
+        else:
+            _internal.depth -= 1
+
+
+def default_callbacks_withheld(*, every_thread: bool = False) -> bool:
+    """Whether a :func:`without_default_callbacks` block withholds the registered factories'
+    callbacks from the fits of this thread now (``every_thread=True``: whether a block for
+    every thread is open).
+
+    Examples
+    --------
+    >>> with without_default_callbacks():
+    ...     default_callbacks_withheld(), default_callbacks_withheld(every_thread=True)
+    (True, False)
+    """
+    with _lock:
+        everywhere = _everywhere[0] > 0
+    return everywhere or (not every_thread and getattr(_internal, "depth", 0) > 0)
 
 
 def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
     """The callbacks of the registered factories for one fit, in registration order (none
-    within :func:`without_default_callbacks`).
+    within :func:`without_default_callbacks`: :func:`default_callbacks_withheld`).
 
     Each factory is called as ``factory(estimator, data)``; a factory that returns None adds
     nothing. An exception from a factory propagates (the fit has not started).
@@ -247,7 +288,7 @@ def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
     ['callback for panel']
     >>> _ = unregister_fit_callback(handle)
     """
-    if getattr(_internal, "depth", 0):
+    if default_callbacks_withheld():
         return []
     with _lock:
         factories = list(_factories.values())
