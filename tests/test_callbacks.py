@@ -12,11 +12,13 @@ from forecaster.training import (
     after_fit_end,
     call_fit_end,
     call_hook,
+    default_callbacks_withheld,
     default_fit_callbacks,
     epoch_callables,
     register_fit_callback,
     registered_fit_callbacks,
     unregister_fit_callback,
+    without_default_callbacks,
 )
 
 
@@ -34,6 +36,9 @@ class Recorder:
 
     def on_fit_end(self, estimator):
         self.calls.append(("end", estimator))
+
+    def on_fit_interrupted(self, estimator):
+        self.calls.append(("interrupted", estimator))
 
     def on_fit_error(self, estimator, exc):
         self.calls.append(("error", estimator, exc))
@@ -62,8 +67,10 @@ def registry():
         unregister_fit_callback(handle)
 
 
-def test_protocol_lists_the_four_hooks():
-    assert FIT_HOOKS == ("on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_error")
+def test_protocol_lists_the_five_hooks():
+    assert FIT_HOOKS == (
+        "on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_interrupted", "on_fit_error"
+    )  # fmt: skip
     assert isinstance(Recorder(), FitCallback)
     assert not isinstance(EndOnly(), FitCallback)  # partial callbacks are still fine to use
 
@@ -138,6 +145,58 @@ def test_call_fit_end_makes_kept_calls_after_every_hook_only_for_a_kept_fit():
     seen.clear()
     KeepsForAKeptFit(seen).on_fit_end("est")  # outside a fit's end: the caller acts now
     assert seen == [("end", False)]
+
+
+def test_ctrl_c_in_an_on_fit_end_calls_on_fit_interrupted_of_the_callbacks_after_it():
+    """Ctrl-C in one on_fit_end left the later callbacks uncalled (a FitLogger after it kept
+    its run RUNNING): each of them gets on_fit_interrupted (the fit is kept), after the stop
+    calls of the earlier ones; a failing hook is a warning and the others still run; the
+    interrupt goes on."""
+    from forecaster.exceptions import ForecasterWarning
+
+    seen: list = []
+
+    class Interrupts:
+        def on_fit_end(self, estimator):
+            seen.append("ctrl-c")
+            raise KeyboardInterrupt
+
+    class Broken:
+        def on_fit_interrupted(self, estimator):
+            raise RuntimeError("broken hook")
+
+    recorder, end_only = Recorder(), EndOnly()
+    callbacks = [KeepsForAKeptFit(seen), Interrupts(), Broken(), end_only, recorder]
+    with pytest.warns(ForecasterWarning, match="broken hook"), pytest.raises(KeyboardInterrupt):
+        call_fit_end(callbacks, "est")
+    assert seen == [("end", True), "ctrl-c", "stop"]
+    assert recorder.calls == [("interrupted", "est")] and end_only.ended == []
+
+
+def test_without_default_callbacks_for_every_thread(registry):
+    """The block of the library's own fits, of this thread or (every_thread=True, which
+    tracking.paused() is) of every thread; other values of every_thread are refused."""
+    registry(lambda estimator, data: "logger")
+    seen = []
+
+    def other_thread():
+        seen.append(default_fit_callbacks(None, None))
+
+    with without_default_callbacks():
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert default_fit_callbacks(None, None) == []
+    with without_default_callbacks(every_thread=True):
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert default_callbacks_withheld(every_thread=True)
+    assert seen == [["logger"], []]
+    assert not default_callbacks_withheld() and default_fit_callbacks(None, None) == ["logger"]
+    refused = pytest.raises(TypeError, match="every_thread must be True or False, got 'yes'")
+    with refused, without_default_callbacks(every_thread="yes"):
+        pass
 
 
 def test_registry_calls_factories_in_order_and_skips_none(registry):

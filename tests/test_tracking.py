@@ -320,6 +320,41 @@ def test_autolog_starts_a_run_per_fit_and_can_be_switched_off(tracked, frame):
     assert tracking.last_fit() is log  # none of these fits was logged
 
 
+def test_paused_withholds_autologs_callbacks_from_the_fits_of_every_thread(isolated):
+    """Two blocks kept the library's own fits out of tracking: tracking.paused() (a counter
+    of tracking's that its FitLoggers read) and the training layer's
+    without_default_callbacks() (a backtest's fold models). paused() is the training
+    layer's block now, for every thread: no fit gets autolog's logger, and a FitLogger
+    passed to fit sees the block (default_callbacks_withheld); a backtest's block is its
+    thread's only, and leaves explicit FitLoggers logging."""
+    from forecaster.training import (
+        default_callbacks_withheld,
+        default_fit_callbacks,
+        without_default_callbacks,
+    )
+
+    def names() -> list[str]:
+        return [type(callback).__name__ for callback in default_fit_callbacks(None, None)]
+
+    tracking.autolog()
+    try:
+        assert names() == ["FitLogger"]
+        seen: list = []
+        with tracking.paused():
+            worker = threading.Thread(
+                target=lambda: seen.append((names(), default_callbacks_withheld(every_thread=True)))
+            )
+            worker.start()
+            worker.join()
+            assert names() == []
+        assert seen == [([], True)]
+        assert names() == ["FitLogger"] and not default_callbacks_withheld()
+        with without_default_callbacks():
+            assert names() == [] and not default_callbacks_withheld(every_thread=True)
+    finally:
+        tracking.autolog(False)
+
+
 def test_a_fit_inside_an_active_run_logs_only_when_asked(tracked, frame):
     """Tracking is explicit: an active run alone no longer makes a fit log (it did before:
     the fit looked for one); a FitLogger (or autolog) does."""
@@ -946,22 +981,29 @@ def test_a_fit_rolled_back_by_a_later_callback_logs_no_model_and_fails_its_run(
     assert client.search_logged_models([experiment.experiment_id]) == []
 
 
-def test_ctrl_c_in_a_callback_after_the_logger_keeps_the_fit_and_kills_its_run(
-    isolated, frame, tmp_path
+@pytest.mark.parametrize("order", ["logger-first", "logger-last"])
+def test_ctrl_c_in_a_callbacks_on_fit_end_keeps_the_fit_and_kills_its_run(
+    isolated, frame, tmp_path, order
 ):
-    """Ctrl-C in a callback's on_fit_end after the FitLogger's, before the fit was logged:
-    the completed fit is kept (as for Ctrl-C while it is logged), its run ends KILLED and the
-    model goes to a fallback folder; nothing is uploaded."""
+    """Ctrl-C in a callback's on_fit_end, before the fit was logged: the completed fit is
+    kept (as for Ctrl-C while it is logged), its run ends KILLED and the model goes to a
+    fallback folder; nothing is uploaded. Ctrl-C in a callback before the FitLogger
+    (``callbacks=[user, FitLogger()]``) left the run RUNNING, with no warning and no
+    fallback copy (FAILED only once the logger was garbage-collected)."""
     import mlflow
 
-    experiment = mlflow.set_experiment("ctrl-c-after-logger")
+    experiment = mlflow.set_experiment(f"ctrl-c-{order}")
     model = make_model(max_epochs=1)
-    callbacks = [tracking.FitLogger(plot=False), _FailsAtFitEnd(KeyboardInterrupt())]
+    interrupts = _FailsAtFitEnd(KeyboardInterrupt())
+    callbacks = {
+        "logger-first": [tracking.FitLogger(plot=False), interrupts],
+        "logger-last": [interrupts, tracking.FitLogger(plot=False)],
+    }[order]  # autolog's logger comes before the user's callbacks: as logger-first
     with pytest.warns(ForecasterWarning, match="Interrupted"), pytest.raises(KeyboardInterrupt):
         model.fit(frame, callbacks=callbacks)
     assert len(model.history_) == 1
     log = tracking.last_fit()
-    (run,) = _runs("ctrl-c-after-logger")
+    (run,) = _runs(f"ctrl-c-{order}")  # the logger still holds the run: not left to the GC
     assert log.run_id == run.info.run_id and run.info.status == "KILLED"
     assert log.model_uri is None and "model" in log.not_logged
     assert mlflow.MlflowClient().search_logged_models([experiment.experiment_id]) == []

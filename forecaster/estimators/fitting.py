@@ -65,8 +65,8 @@ class FitRun:
         for a kept fit (:func:`~forecaster.training.callbacks.call_fit_end`: the fit's
         logging). An exception from a hook fails the fit (rolled back by the estimator). A
         ``KeyboardInterrupt`` from a hook (Ctrl-C while the fit is being logged) propagates,
-        and the estimator stays fitted: training had completed (the later callbacks' hooks are
-        not called)."""
+        and the estimator stays fitted: training had completed (the later callbacks get
+        ``on_fit_interrupted`` instead of ``on_fit_end``)."""
         self.trained = True
         call_fit_end(self.callbacks, estimator)
 

@@ -477,11 +477,11 @@ class RNNForecaster(
             Plain callables ``callback(record, network)``, called after every epoch (see
             :func:`forecaster.training.loop.train`), and fit callbacks: objects with some of
             the hooks ``on_fit_start(estimator, data)``, ``on_epoch_end(record, network)``,
-            ``on_fit_end(estimator)`` and ``on_fit_error(estimator, exc)`` (see
-            :mod:`forecaster.training.callbacks`). The callbacks of registered factories
-            (e.g. after ``forecaster.tracking.autolog()``) come before these; nothing else is
-            called (a fit inside an active MLflow run is not logged by itself). Checked before
-            any work (``callbacks=print`` is refused: pass ``[print]``).
+            ``on_fit_end(estimator)``, ``on_fit_interrupted(estimator)`` and
+            ``on_fit_error(estimator, exc)`` (see :mod:`forecaster.training.callbacks`). The
+            callbacks of registered factories (e.g. after ``forecaster.tracking.autolog()``)
+            come before these; nothing else is called (a fit inside an active MLflow run is
+            not logged by itself). Checked before any work (``callbacks=print`` is refused).
         resume : bool, default False
             Continue an interrupted fit from the last checkpoint in ``checkpoint_dir`` (same
             data and parameters; :class:`~forecaster.training.loop.CheckpointError` otherwise).

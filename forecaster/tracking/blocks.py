@@ -10,8 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from forecaster.tracking.config import state
-from forecaster.training.callbacks import call_in_turn
+from forecaster.training.callbacks import call_in_turn, without_default_callbacks
 
 __all__ = ["defer", "deferred", "paused"]
 
@@ -27,20 +26,20 @@ _Pending = tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]
 def paused() -> Iterator[None]:
     """Within this block fits are not logged, neither by
     :func:`~forecaster.tracking.runs.autolog` nor by a :class:`~forecaster.tracking.runs.FitLogger`
-    (e.g. the fits of tuning trials).
+    passed to ``fit`` (e.g. the fits of tuning trials), in every thread of the process.
+
+    It is the training layer's block of the library's own fits,
+    :func:`~forecaster.training.callbacks.without_default_callbacks` (``every_thread=True``:
+    no callbacks of ``autolog()``'s factory), and a ``FitLogger`` does not log while one is
+    open (:func:`~forecaster.training.callbacks.default_callbacks_withheld`).
 
     Examples
     --------
     >>> with paused():
     ...     pass
     """
-    with state.lock:
-        state.paused += 1
-    try:
+    with without_default_callbacks(every_thread=True):
         yield
-    finally:
-        with state.lock:
-            state.paused -= 1
 
 
 @contextlib.contextmanager

@@ -157,8 +157,6 @@ class TrackingState:
     ----------
     lock : threading.RLock
         Guards every attribute.
-    paused : int
-        Depth of :func:`~forecaster.tracking.blocks.paused` blocks (fits are not logged when > 0).
     target : TrackingTarget or None
         What :func:`~forecaster.tracking.target.configure` set.
     defaults : dict
@@ -192,7 +190,6 @@ class TrackingState:
     def reset(self) -> None:
         """Forget everything (a fresh process's state; tests use it)."""
         with self.lock:
-            self.paused = 0
             self.target: TrackingTarget | None = None
             self.defaults: dict[tuple[str, str], str] = {}  # (uri, name) -> experiment ID
             self.chosen: tuple[str, str] | None = None  # (MLFLOW_EXPERIMENT_ID, its store)

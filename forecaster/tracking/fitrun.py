@@ -184,7 +184,7 @@ class TrackedFit:
                 self._finalizer.detach()
 
     def stop(self, estimator: Any) -> None:
-        """A ``KeyboardInterrupt`` before this completed fit's end was logged (in a later
+        """A ``KeyboardInterrupt`` before this completed fit's end was logged (in another
         callback's ``on_fit_end``, or in the logging of a
         :func:`~forecaster.tracking.blocks.deferred` block): as a fit interrupted while it
         logs (:meth:`_interrupted`)."""

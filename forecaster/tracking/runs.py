@@ -30,10 +30,10 @@ stays RUNNING on it. A fit that raises leaves its own run FAILED, tagged
 only). That includes a fit rolled back because a callback's ``on_fit_end`` raised after
 training: the end of a fit is logged only once every callback's ``on_fit_end`` returned, so
 a rolled-back fit logs no model, whatever the callbacks' order. A ``KeyboardInterrupt``
-(Ctrl-C) while the end of a fit is logged (or in a callback's ``on_fit_end`` before it)
-leaves the estimator fitted (training had completed) and its own run KILLED; a warning says
-what was not logged, and the model and those records go to a fallback folder, before the
-interrupt goes on.
+(Ctrl-C) while the end of a fit is logged (or in any callback's ``on_fit_end``, before or
+after the logger's) leaves the estimator fitted (training had completed) and its own run
+KILLED; a warning says what was not logged, and the model and those records go to a
+fallback folder, before the interrupt goes on.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ from forecaster.tracking.target import (
 from forecaster.training.callbacks import (
     FitCallbackHandle,
     after_fit_end,
+    default_callbacks_withheld,
     register_fit_callback,
     unregister_fit_callback,
 )
@@ -259,6 +260,7 @@ class FitLogger:
     on_fit_start(estimator, data)
     on_epoch_end(record, network)
     on_fit_end(estimator)
+    on_fit_interrupted(estimator)
     on_fit_error(estimator, exc)
         The hooks of :class:`~forecaster.training.callbacks.FitCallback`, with its arguments.
 
@@ -288,7 +290,7 @@ class FitLogger:
     def on_fit_start(self, estimator: Any, data: Any) -> None:
         """Open the fit's run (unless :func:`paused`, or not rank 0 under torchrun)."""
         self._run = None
-        if state.paused or not is_main_process():
+        if default_callbacks_withheld(every_thread=True) or not is_main_process():
             return
         try:
             with bounded_requests():
@@ -336,6 +338,16 @@ class FitLogger:
         if self._run is run:
             self._run = None
         run.stop(estimator)
+
+    def on_fit_interrupted(self, estimator: Any) -> None:
+        """Ctrl-C in an earlier callback's ``on_fit_end``: the completed fit is kept, its end
+        is not logged (its own run ends KILLED, the model goes to a fallback folder), as
+        after Ctrl-C in a later callback's (:meth:`_stop`)."""
+        run = self._run
+        if run is None:
+            return
+        run.ended = time.perf_counter()
+        self._stop(run, estimator)
 
     def on_fit_error(self, estimator: Any, exc: BaseException) -> None:
         """The fit raised (in training, or in a callback's ``on_fit_end``; it was rolled

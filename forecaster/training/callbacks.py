@@ -5,7 +5,9 @@ calls ``on_fit_start`` before training, ``on_epoch_end`` after every epoch (thro
 training loop), and ``on_fit_end`` or ``on_fit_error`` when ``fit`` finishes. A hook a
 callback does not define is skipped, so a callback implements only what it needs. The fit is
 kept once every ``on_fit_end`` returned (:func:`call_fit_end`); a callback that must act only
-on a kept fit (tracking, which logs the model) does so through :func:`after_fit_end`. A plain
+on a kept fit (tracking, which logs the model) does so through :func:`after_fit_end`. Ctrl-C
+in one ``on_fit_end`` keeps the completed fit: the callbacks whose ``on_fit_end`` it left
+uncalled get ``on_fit_interrupted`` instead. A plain
 callable ``callback(record, network)`` is still accepted wherever epoch callbacks are, and
 counts as an ``on_epoch_end`` hook (:func:`epoch_callables`).
 
@@ -39,9 +41,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from forecaster.exceptions import ForecasterWarning
 
 __all__ = [
     "FIT_HOOKS",
@@ -54,6 +59,7 @@ __all__ = [
     "call_fit_end",
     "call_hook",
     "call_in_turn",
+    "default_callbacks_withheld",
     "default_fit_callbacks",
     "epoch_callables",
     "register_fit_callback",
@@ -71,7 +77,7 @@ class StopTraining(Exception):
     ``stopped_by_`` is then ``"callback"``."""
 
 
-FIT_HOOKS = ("on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_error")
+FIT_HOOKS = ("on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_interrupted", "on_fit_error")
 """The hook names a fit callback may define, in the order a fit calls them."""
 
 
@@ -81,7 +87,7 @@ class FitCallback(Protocol):
 
     The protocol lists the hooks with their arguments for type checkers and readers; a
     callback needs only the hooks it uses (:func:`call_hook` skips the others), so
-    ``isinstance(obj, FitCallback)`` is true only for objects that define all four.
+    ``isinstance(obj, FitCallback)`` is true only for objects that define all five.
 
     Methods
     -------
@@ -98,6 +104,11 @@ class FitCallback(Protocol):
         and the fit is kept once all of them returned: an exception from a later one rolls
         it back (then ``on_fit_error`` is called). What must happen only to a kept fit (the
         fit's logging) goes through :func:`after_fit_end`.
+    on_fit_interrupted(estimator)
+        Instead of ``on_fit_end``, when a ``KeyboardInterrupt`` (Ctrl-C) in an earlier
+        callback's ``on_fit_end`` left this one's uncalled: training completed and the fit
+        is kept (the estimator is fitted); the interrupt goes on after the hooks. An
+        exception from it is a warning (the interrupt is what propagates).
     on_fit_error(estimator, exc)
         When the fit raised ``exc`` (which is raised again after the hooks).
     """
@@ -107,6 +118,8 @@ class FitCallback(Protocol):
     def on_epoch_end(self, record: Any, network: Any) -> None: ...
 
     def on_fit_end(self, estimator: Any) -> None: ...
+
+    def on_fit_interrupted(self, estimator: Any) -> None: ...
 
     def on_fit_error(self, estimator: Any, exc: BaseException) -> None: ...
 
@@ -198,13 +211,27 @@ def registered_fit_callbacks() -> list[FitCallbackHandle]:
 
 
 _internal = threading.local()  # depth of without_default_callbacks blocks of this thread
+_everywhere = [0]  # depth of without_default_callbacks(every_thread=True) blocks (under _lock)
 
 
 @contextlib.contextmanager
-def without_default_callbacks() -> Iterator[None]:
+def without_default_callbacks(*, every_thread: bool = False) -> Iterator[None]:
     """Within this block, fits of this thread get no callbacks from the registered factories:
     for the library's own fits of copies of the user's estimator (a backtest's or
     ``calibrate``'s fold models), which ``autolog()`` must not log as the user's fits.
+
+    Parameters
+    ----------
+    every_thread : bool, default False
+        Withhold them from the fits of every thread of the process while the block lasts
+        (a tuning study's trials, which Optuna may fit in threads of its own):
+        :func:`forecaster.tracking.paused` is such a block, and its fit loggers ask
+        :func:`default_callbacks_withheld` whether one is open.
+
+    Raises
+    ------
+    TypeError
+        When ``every_thread`` is not a bool.
 
     Examples
     --------
@@ -214,16 +241,42 @@ def without_default_callbacks() -> Iterator[None]:
     []
     >>> _ = unregister_fit_callback(handle)
     """
-    _internal.depth = getattr(_internal, "depth", 0) + 1
+    if not isinstance(every_thread, bool):
+        raise TypeError(f"every_thread must be True or False, got {every_thread!r}.")
+    if every_thread:
+        with _lock:
+            _everywhere[0] += 1
+    else:
+        _internal.depth = getattr(_internal, "depth", 0) + 1
     try:
         yield
     finally:
-        _internal.depth -= 1
+        if every_thread:
+            with _lock:
+                _everywhere[0] -= 1
+        else:
+            _internal.depth -= 1
+
+
+def default_callbacks_withheld(*, every_thread: bool = False) -> bool:
+    """Whether a :func:`without_default_callbacks` block withholds the registered factories'
+    callbacks from the fits of this thread now (``every_thread=True``: whether a block for
+    every thread is open).
+
+    Examples
+    --------
+    >>> with without_default_callbacks():
+    ...     default_callbacks_withheld(), default_callbacks_withheld(every_thread=True)
+    (True, False)
+    """
+    with _lock:
+        everywhere = _everywhere[0] > 0
+    return everywhere or (not every_thread and getattr(_internal, "depth", 0) > 0)
 
 
 def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
     """The callbacks of the registered factories for one fit, in registration order (none
-    within :func:`without_default_callbacks`).
+    within :func:`without_default_callbacks`: :func:`default_callbacks_withheld`).
 
     Each factory is called as ``factory(estimator, data)``; a factory that returns None adds
     nothing. An exception from a factory propagates (the fit has not started).
@@ -235,7 +288,7 @@ def default_fit_callbacks(estimator: Any, data: Any) -> list[Any]:
     ['callback for panel']
     >>> _ = unregister_fit_callback(handle)
     """
-    if getattr(_internal, "depth", 0):
+    if default_callbacks_withheld():
         return []
     with _lock:
         factories = list(_factories.values())
@@ -253,7 +306,7 @@ def call_hook(callbacks: Iterable[Any], hook: str, *args: Any) -> None:
     ----------
     callbacks : iterable
         Fit callbacks.
-    hook : {"on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_error"}
+    hook : {"on_fit_start", "on_epoch_end", "on_fit_end", "on_fit_interrupted", "on_fit_error"}
     *args
         The hook's arguments.
 
@@ -289,8 +342,10 @@ def call_fit_end(callbacks: Iterable[Any], estimator: Any) -> None:
 
     When a hook raises, the kept calls are not made: an exception fails the fit (the
     estimator calls ``on_fit_error`` next); after a ``KeyboardInterrupt`` (the completed fit
-    is kept) their ``stop`` calls are made, then the interrupt goes on. An exception from a
-    kept call propagates as one from a hook.
+    is kept) their ``stop`` calls are made, then the ``on_fit_interrupted(estimator)`` hooks
+    of the callbacks whose ``on_fit_end`` was not called yet (each of them, however often
+    Ctrl-C is pressed meanwhile; an exception from one is a warning), then the interrupt
+    goes on. An exception from a kept call propagates as one from a hook.
 
     Examples
     --------
@@ -304,19 +359,47 @@ def call_fit_end(callbacks: Iterable[Any], estimator: Any) -> None:
     fitted model
     logged model
     """
+    callbacks = list(callbacks)
     outer = getattr(_fit_end, "kept", None)  # a fit inside an on_fit_end hook has its own
     kept: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
     _fit_end.kept = kept
+    called = 0  # the callbacks whose on_fit_end was called
     try:
-        call_hook(callbacks, "on_fit_end", estimator)
+        for callback in callbacks:
+            called += 1
+            method = getattr(callback, "on_fit_end", None)
+            if method is not None:
+                method(estimator)
     except KeyboardInterrupt:
         for _, stop in kept:
             with contextlib.suppress(KeyboardInterrupt):  # each is stopped, however often
                 stop()
+        _call_interrupted(callbacks[called:], estimator)
         raise
     finally:
         _fit_end.kept = outer
     call_in_turn(kept)
+
+
+def _call_interrupted(callbacks: Sequence[Any], estimator: Any) -> None:
+    """The ``on_fit_interrupted(estimator)`` hooks of ``callbacks`` (those whose
+    ``on_fit_end`` a ``KeyboardInterrupt`` left uncalled), each of them: a further interrupt
+    is ignored, an exception is a warning (the interrupt is what propagates)."""
+    for callback in callbacks:
+        method = getattr(callback, "on_fit_interrupted", None)
+        if method is None:
+            continue
+        try:
+            method(estimator)
+        except KeyboardInterrupt:
+            continue
+        except Exception as error:
+            warnings.warn(
+                f"An on_fit_interrupted callback failed ({type(error).__name__}: {error}) "
+                "while the fit's end was interrupted (KeyboardInterrupt).",
+                ForecasterWarning,
+                stacklevel=2,
+            )
 
 
 def after_fit_end(call: Callable[[], Any], stop: Callable[[], Any]) -> bool:
