@@ -1320,6 +1320,30 @@ def test_the_stride_thins_the_training_windows_not_the_validation_windows():
     assert five.n_train_windows_ < one.n_train_windows_ / 4
 
 
+def test_strided_training_windows_end_at_the_last_row_before_the_holdout():
+    """Strided windows were aligned to each series' end (inside the hold-out) before the
+    hold-out dropped those reaching into it: stride 50 trained on the window at 40, not the
+    newest at 78, and stride 91 on none ("no series has more than 108 ... rows")."""
+    frame = seasonal_frame(n_series=3, length=120)  # 12 held out, 108 rows before
+    panel = Panel.from_frame(frame, target="y", time_col="time", id_col="id")
+    holdout = np.array([12, 12, 12])
+
+    def starts(stride, holdout=holdout):
+        model = forecaster(lookback=24, horizon=6, stride=stride)
+        train, _ = training_windows(panel, model, holdout, 24)
+        return train.index.filter(pl.col("series") == 0)["start"].to_list()
+
+    assert starts(50) == [28, 78] and starts(80) == starts(500) == [78]
+    every = make_windows(panel, 24, 6, 1)  # stride 1: the windows the hold-out split kept
+    expected = holdout_split(every, holdout)[0].index
+    assert_frame_equal(
+        training_windows(panel, forecaster(lookback=24, horizon=6), holdout, 24)[0].index, expected
+    )
+    assert starts(50, holdout=np.zeros(3, dtype=int)) == [40, 90]  # none held out: as before
+    model = forecaster(lookback=24, horizon=6, stride=91, max_epochs=1, validation_size=0.1)
+    assert model.fit(frame).n_train_windows_ == 3
+
+
 def test_the_validation_windows_are_those_holdout_split_keeps_of_stride_1_windows():
     """Of the series a fit keeps: those with a training window (lookback + horizon rows
     before the hold-out); the others have no validation window either."""

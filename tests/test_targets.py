@@ -183,6 +183,62 @@ def test_auto_measures_only_the_rows_before_the_hold_out():
     assert resolve_target_transform("auto", panel) == "log"  # with the rows after it
 
 
+def test_auto_reads_the_rows_before_the_hold_out_as_known_there():
+    """missing="interpolate" filled a gap across the start of the hold-out towards its first
+    value: frames equal before the hold-out chose "none" and "log" by their held-out rows."""
+    n, hold = 200, 20
+    t = np.arange(n)
+    y = 10 + 3 * np.sin(2 * np.pi * t / 24) + 0.02 * t  # additive: "none"
+    gap = (t >= n - hold - 4) & (t <= n - hold + 2)  # 4 rows before the hold-out, 3 in it
+    start = dt.datetime(2024, 1, 1)
+    times = [start + dt.timedelta(hours=int(i)) for i in t]
+    chosen = []
+    for held in (1.0, 1000.0):  # the held-out rows, then the same x1000
+        values = np.where(t >= n - hold, y * held, y)
+        frame = pl.DataFrame({"id": "s0", "time": times, "y": values}).with_columns(
+            y=pl.when(pl.Series(gap)).then(None).otherwise(pl.col("y"))
+        )
+        panel = Panel.from_frame(
+            frame, target="y", time_col="time", id_col="id", missing="interpolate"
+        )
+        chosen.append(resolve_target_transform("auto", panel, mask=t < n - hold))
+        fitted = model(validation_size=hold, missing="interpolate", max_epochs=1).fit(frame)
+        chosen.append(fitted.target_transform_)
+    assert chosen == ["none"] * 4
+
+
+def gap_across_the_hold_out(column: str, before: np.ndarray, held: np.ndarray, hold: int):
+    """An hourly series whose ``column`` is ``before`` then, in its last ``hold`` rows,
+    ``held``, with a gap of 4 rows before the hold-out and 3 in it."""
+    n = len(before)
+    t = np.arange(n)
+    values = np.where(t >= n - hold, held, before)
+    gap = (t >= n - hold - 4) & (t <= n - hold + 2)
+    start = dt.datetime(2024, 1, 1)
+    y = 10 + 3 * np.sin(2 * np.pi * t / 24)
+    frame = pl.DataFrame({"id": "s0", "time": [start + dt.timedelta(hours=int(i)) for i in t]})
+    frame = frame.with_columns(pl.Series("y", y)).with_columns(pl.Series(column, values))
+    return frame.with_columns(
+        pl.when(pl.Series(gap)).then(None).otherwise(pl.col(column)).alias(column)
+    )
+
+
+def test_fit_warnings_read_the_training_rows_as_known_before_the_hold_out():
+    """missing="interpolate" filled a gap across the start of the hold-out towards its first
+    value: a covariate flat over the training rows (and a target far from unit scale) looked
+    otherwise, by the held-out rows, and their warnings were not given."""
+    n, hold = 200, 20
+    flat = gap_across_the_hold_out("x", np.ones(n), np.full(n, 5.0), hold)
+    with pytest.warns(ForecasterWarning, match=r"Covariates \['x'\] are constant"):
+        model(covariates=["x"], validation_size=hold, missing="interpolate", max_epochs=1).fit(flat)
+    t = np.arange(n)
+    tiny = 1 + 1e-4 * np.sin(2 * np.pi * t / 24)  # a spread far below 1, then far above
+    frame = gap_across_the_hold_out("y", tiny, 1e6 * tiny, hold)
+    params = {"validation_size": hold, "missing": "interpolate", "max_epochs": 1}
+    with pytest.warns(ForecasterWarning, match=r"typical spread .* times below 1"):
+        model(scaling="none", target_transform="none", **params).fit(frame)
+
+
 def test_auto_judges_the_typical_series_not_the_pooled_values():
     # every series is narrow, their levels differ 1,000-fold: pooled they would span a lot
     t = np.arange(100)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from forecaster.data.panel import Panel
 from forecaster.data.windows import make_windows, window_spread
@@ -191,12 +192,33 @@ def test_filter_by_cutoff_and_series_numbers():
         ({"lookback": 0, "horizon": 1}, "lookback must be an integer >= 1"),
         ({"lookback": 2, "horizon": 1.5}, "horizon must be an integer >= 1"),
         ({"lookback": 2, "horizon": 1, "stride": 0}, "stride must be an integer >= 1"),
+        ({"lookback": 2, "horizon": 1, "holdout": -1}, "holdout must be an integer >= 0"),
+        ({"lookback": 2, "horizon": 1, "holdout": 1.5}, "holdout must be an integer >= 0"),
+        ({"lookback": 2, "horizon": 1, "holdout": [1, 2]}, r"one per series \(1\)"),
     ],
 )
 def test_bad_window_parameters(kwargs, message):
     panel = simple_windows().panel
     with pytest.raises(DataValidationError, match=message):
         make_windows(panel, **kwargs)
+
+
+def test_strided_windows_end_at_the_last_row_before_the_holdout():
+    """Aligned to each series' end, a stride longer than the hold-out lost the newest window
+    before it (or all): the windows now end at the last row before each series' hold-out."""
+    frame = pl.DataFrame({"id": ["a"] * 20 + ["b"] * 12, "t": [*range(20), *range(12)],
+                          "y": [0.0] * 32})  # fmt: skip
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    windows = make_windows(panel, 3, 2, stride=6, holdout=np.array([4, 0]))
+    assert windows.index["start"].to_list() == [5, 11, 21, 27]  # a: its first 16 rows
+    assert make_windows(panel, 3, 2, stride=30, holdout=7).index["start"].to_list() == [8, 20]
+    for stride in (1, 4):  # no hold-out: aligned to each series' end, as before
+        held, plain = (
+            make_windows(panel, 3, 2, stride, holdout=0),
+            make_windows(panel, 3, 2, stride),
+        )
+        assert_frame_equal(held.index, plain.index)
+        assert held.index.filter(pl.col("series") == 0)["start"].max() == 15
 
 
 def test_split_bounds_must_be_ordered_and_comparable():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-__all__ = ["series_cumsum", "span_sums"]
+__all__ = ["series_cumsum", "span_mean", "span_sums"]
 
 
 def series_cumsum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -107,3 +107,20 @@ def span_sums(
     total = running[last] - np.where(inside, running[np.maximum(first - 1, 0)], 0.0)
     count = counted[last + 1] - counted[first]  # whole numbers: exact over the whole panel
     return np.where(empty[..., None], 0.0, total), np.where(empty[..., None], 0, count)
+
+
+def span_mean(
+    values: np.ndarray, offsets: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> np.ndarray:
+    """The mean of the finite ``values`` over the rows ``first`` to ``last`` of each span
+    (both included, as in :func:`span_sums`; 0 where there is none), from each series' own
+    running sums.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0], [np.inf], [3.0], [np.nan]])
+    >>> span_mean(x, np.array([0, 4]), np.array([0, 3]), np.array([2, 3]))[:, 0].tolist()
+    [2.0, 0.0]
+    """
+    total, count = span_sums(np.where(np.isfinite(values), values, np.nan), offsets, first, last)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)

@@ -137,7 +137,8 @@ def _spread_slope(mean: np.ndarray, spread: np.ndarray) -> tuple[float, float]:
 def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None = None) -> str:
     """The transform ``method`` stands for on ``panel``: ``"auto"`` is ``"log"`` when every
     target value is > 0 and the typical series (the median over up to 256 series and the
-    target columns, measured on the rows where ``mask`` is true: before a validation hold-out)
+    target columns, measured on the rows where ``mask`` is true: before a validation hold-out,
+    as known at their end, :meth:`~forecaster.data.panel.Panel.known_through`)
     spans a factor (95th over 5th percentile at least :data:`LOG_MIN_SPREAD`) with swings that
     grow with its level (:func:`guerrero_lambda` over blocks of the main season, six steps
     without one, below :data:`LOG_MAX_LAMBDA`): sales, traffic, visits, demand. Otherwise
@@ -178,6 +179,7 @@ def resolve_target_transform(method: str, panel: Panel, mask: np.ndarray | None 
         return "none"
     starts, ends = panel.offsets[:-1], panel.leading_ends(mask)
     period = (panel_seasons(panel, ends) or (_UNSEASONAL_BLOCK,))[0]
+    targets = panel.known_through(mask).values[:, :nt]  # "interpolate": as known at the end
     spreads: list[float] = []
     lambdas: list[float] = []
     for i in np.unique(np.linspace(0, panel.n_series - 1, _AUTO_SERIES).astype(np.int64)):

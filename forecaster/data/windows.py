@@ -24,7 +24,7 @@ import torch
 from forecaster._validation import Flag, check, describe_value, resolve_device
 from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
-from forecaster.data.spans import span_sums
+from forecaster.data.spans import span_mean
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -413,11 +413,14 @@ class Windows:
         )
 
 
-def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> Windows:
+def make_windows(
+    panel: Panel, lookback: int, horizon: int, stride: int = 1, *, holdout: Any = 0
+) -> Windows:
     """Index every window of ``lookback + horizon`` consecutive rows inside each series.
 
-    Windows never cross a series boundary. With ``stride > 1`` the windows are aligned to the
-    end of each series, so the most recent window is always included.
+    Windows never cross a series boundary nor reach into its last ``holdout`` rows. With
+    ``stride > 1`` the windows are aligned to the last row before those, so the most recent
+    window is always included.
 
     Parameters
     ----------
@@ -429,6 +432,9 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
         Number of forecast steps (>= 1).
     stride : int, default 1
         Step between the starts of consecutive windows of a series.
+    holdout : int or array of int, default 0
+        Rows at the end of each series (one count, or one per series) that no window reaches,
+        e.g. a validation hold-out: the windows end at the last row before them.
 
     Returns
     -------
@@ -442,6 +448,8 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
     >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
     >>> make_windows(panel, lookback=2, horizon=2).index["start"].to_list()
     [0, 1, 2, 6]
+    >>> make_windows(panel, 2, 2, stride=2, holdout=np.array([1, 0])).index["start"].to_list()
+    [1, 6]
     """
     if not isinstance(panel, Panel):
         raise DataValidationError(
@@ -454,8 +462,14 @@ def make_windows(panel: Panel, lookback: int, horizon: int, stride: int = 1) -> 
             "make_windows needs an integer lookback, got 'auto' (the estimators resolve "
             "lookback='auto' on the data; see RNNForecaster.lookback_for). Pass a number."
         )
-    stride = check("stride", stride)
-    last = panel.lengths - (lookback + horizon)  # last valid local start of each series
+    stride, held = check("stride", stride), np.asarray(holdout)
+    if held.dtype.kind not in "iu" or held.shape not in {(), (panel.n_series,)} or np.any(held < 0):
+        raise DataValidationError(
+            f"holdout must be an integer >= 0 or an array of one per series "
+            f"({panel.n_series}), got {describe_value(holdout)}: the rows at the end of each "
+            "series that no window may reach. Pass e.g. 0 (none) or np.array([12, 12, ...])."
+        )
+    last = panel.lengths - held - (lookback + horizon)  # last valid local start of each series
     valid = last >= 0
     first = last % stride  # aligned so that the last window of each series is included
     counts = np.where(valid, (last - first) // stride + 1, 0)
@@ -507,8 +521,8 @@ def window_spread(
     change = np.abs(np.diff(targets, axis=0, prepend=np.nan))
     change[panel.offsets[:-1][panel.lengths > 0]] = np.nan  # no change across series
     start = rows + 1 - lookback  # each window's first row; its lookback - 1 changes after it
-    spread = _span_mean(change, panel.offsets, rows, start + 1)
-    level = _span_mean(np.abs(targets), panel.offsets, rows, start) if floor > 0 else None
+    spread = span_mean(change, panel.offsets, start + 1, rows)
+    level = span_mean(np.abs(targets), panel.offsets, start, rows) if floor > 0 else None
     inside = origins_in_runs(panel, rows)  # their windows as known at the origin
     if inside.size:
         first = rows[inside] - (lookback - 1)
@@ -520,15 +534,10 @@ def window_spread(
     if level is not None:
         spread = np.maximum(spread, floor * level)
     if history > 0:
-        spread = np.maximum(spread, history * _series_mean_to(panel, change, rows))
+        series_first = panel.offsets[panel.series_of_rows()[rows]]  # its series' mean change
+        spread = np.maximum(spread, history * span_mean(change, panel.offsets, series_first, rows))
     tiny = np.finfo(np.float32).tiny  # below it (zeros): 1, as the scaler's constant series
     return spread if level is None else np.where(spread >= tiny, spread, 1.0)
-
-
-def _series_mean_to(panel: Panel, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The mean of the finite ``values`` of each of ``rows``' series from its first row up to
-    the row (0 where there is none)."""
-    return _span_mean(values, panel.offsets, rows, panel.offsets[panel.series_of_rows()[rows]])
 
 
 class KnownWindows(NamedTuple):
@@ -589,12 +598,3 @@ def known_windows(
         packed + np.maximum(starts - first, 0),
         packed + length - 1,
     )
-
-
-def _span_mean(
-    values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, first: np.ndarray
-) -> np.ndarray:
-    """The mean of the finite ``values`` over the rows ``first`` to ``rows`` (both included,
-    in one series; 0 where there is none), from each series' own running sums."""
-    total, count = span_sums(np.where(np.isfinite(values), values, np.nan), offsets, first, rows)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)

@@ -183,8 +183,8 @@ class RNNForecaster(
         naive or mean season, with or without drift) and ``w`` (0, 0.25, ..., 1 per target)
         scoring best there (ties: ``w = 1``). ``"none"``: the network alone (``baseline_blend``).
     stride : int, default 1
-        Step between training windows of a series (validation uses every window of the
-        validation split, whatever the stride: fits of any stride are compared on the same).
+        Step between training windows of a series, back from the newest before its hold-out
+        (validation uses every validation window whatever the stride: fits compare on the same).
     windows_per_epoch : int or None, default 32768
         Training windows sampled (without replacement) per epoch; all windows when None or
         when there are fewer. Overlapping stride-1 windows are highly redundant, so a bounded

@@ -316,17 +316,18 @@ def training_windows(
 ) -> tuple[Windows, Windows]:
     """The training and validation windows of ``panel`` (the validation ones in the last
     ``holdout`` rows of each series) of ``lookback`` steps, for ``estimator``'s horizon; the
-    training windows at its stride, the validation windows all of them
+    training windows at its stride, aligned to the last row before each series' hold-out (its
+    newest training window is always kept: aligned to the series' end, a stride longer than
+    the hold-out dropped it, or all), the validation windows all of them
     (:func:`validation_windows`). The training windows read the panel as known at the end of
     each series' training rows (:meth:`~forecaster.data.panel.Panel.known_through`, as the
     scaler and the target transform are fitted): a run that ``missing="interpolate"`` filled
     across the start of the hold-out holds the last value before it there, not values that
     lean on the held-out observations (a copy of the values when a run does; none else)."""
     known = panel.known_through(rows_before_holdout(panel, holdout))
-    windows = make_windows(known, lookback, int(estimator.horizon), estimator.stride)
-    train_w, _ = holdout_split(windows, holdout)
-    del windows  # the split index replaces it (16 bytes per window)
-    val_w = validation_windows(panel, holdout, lookback, int(estimator.horizon))
+    horizon = int(estimator.horizon)
+    train_w = make_windows(known, lookback, horizon, estimator.stride, holdout=holdout)
+    val_w = validation_windows(panel, holdout, lookback, horizon)
     if len(train_w) == 0:
         raise no_training_window(estimator, lookback, panel.lengths - holdout)
     return train_w, val_w

@@ -77,15 +77,17 @@ class TargetPanels:
         holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)
         covariates = [*raw.covariates, *raw.future_covariates]
-        values = raw.values[:, raw.n_targets : raw.n_targets + len(covariates)]
+        known = raw.known_through(fit_rows)  # "interpolate": not leaning on the held-out rows
+        values = known.values[:, raw.n_targets : raw.n_targets + len(covariates)]
         warn_flat_covariates(values, raw.lengths, covariates, fit_rows, self.scaling)
         lambdas = self._fit_target_transform(raw, fit_rows)  # sets target_transform_
         return raw, fit_rows, lambdas, calendar, lookback
 
     def _fit_scaler(self, panel: Panel, fit_rows: np.ndarray) -> PanelScaler:
         """The scaler of ``scaling`` fitted on the ``fit_rows`` of the network's ``panel``,
-        with a warning when ``scaling="none"`` leaves targets far from unit scale."""
-        targets = panel.values[:, : panel.n_targets]
+        with a warning when ``scaling="none"`` leaves targets far from unit scale (both read
+        the rows as known at their end, :meth:`Panel.known_through`)."""
+        targets = panel.known_through(fit_rows).values[:, : panel.n_targets]
         names = panel.columns[: panel.n_targets]
         warn_unscaled_targets(targets, panel.lengths, names, fit_rows, self.scaling)
         return PanelScaler(self.scaling).fit(panel, mask=fit_rows)
