@@ -351,7 +351,9 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     panel's float32 (1.2e10 + 0.37 reads 1.2e10 there, in steps of 1024); NaN where ``frame``
     holds no value (a row or value the ``missing`` policy made up). One join of the windows'
     keys on ``frame``'s rows within their span of time
-    (:func:`~forecaster.data.frames.observed_values`).
+    (:func:`~forecaster.data.frames.observed_values`); when the windows hold more cells than
+    the panel has rows (many overlapping windows, e.g. a backtest's), one join of the panel's
+    rows instead, the windows gathered from it by index (the same values).
 
     Examples
     --------
@@ -363,14 +365,17 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     [100000002.0, nan, 100000004.0]
     """
     window = ((rows - (lookback - 1))[:, None] + np.arange(lookback)).ravel()
-    times = panel.time.gather(window)
+    every_row = len(window) >= len(panel.time)  # fewer keys: join the panel's rows once
+    keyed = np.arange(len(panel.time)) if every_row else window
+    times = panel.time if every_row else panel.time.gather(window)
     keys = pl.DataFrame([times])
     if panel.id_col is not None:
-        ids = panel.keys[panel.id_name].gather(panel.series_of_rows()[window])
+        ids = panel.keys[panel.id_name].gather(panel.series_of_rows()[keyed])
         keys = keys.insert_column(0, ids.alias(panel.id_col))
     data = collect_frame(frame, columns=[*keys.columns, *panel.targets])
-    if len(times):  # the rows within the windows' span only: a cheaper join
+    if len(times) and not every_row:  # the rows within the windows' span only: a cheaper join
         span = pl.lit(times.min(), times.dtype), pl.lit(times.max(), times.dtype)
         data = data.filter(pl.col(panel.time_col).cast(times.dtype).is_between(*span))
     values = observed_values(keys, data, panel.targets)
+    values = values[window] if every_row else values
     return values.reshape(len(rows), lookback, panel.n_targets)
