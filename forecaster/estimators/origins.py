@@ -13,7 +13,7 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
-from forecaster.data.frames import collect_frame, id_cast, observed_values
+from forecaster.data.frames import collect_frame, id_cast, observed_values, panel_observed_values
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -352,8 +352,9 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     holds no value (a row or value the ``missing`` policy made up). One join of the windows'
     keys on ``frame``'s rows within their span of time
     (:func:`~forecaster.data.frames.observed_values`); when the windows hold more cells than
-    the panel has rows (many overlapping windows, e.g. a backtest's), one join of the panel's
-    rows instead, the windows gathered from it by index (the same values).
+    the panel has rows (many overlapping windows, e.g. a backtest's), the values at every row
+    of the panel instead (:func:`~forecaster.data.frames.panel_observed_values`, index
+    arithmetic on a grid of fixed steps), the windows gathered from them (the same values).
 
     Examples
     --------
@@ -365,17 +366,17 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     [100000002.0, nan, 100000004.0]
     """
     window = ((rows - (lookback - 1))[:, None] + np.arange(lookback)).ravel()
-    every_row = len(window) >= len(panel.time)  # fewer keys: join the panel's rows once
-    keyed = np.arange(len(panel.time)) if every_row else window
-    times = panel.time if every_row else panel.time.gather(window)
+    if len(window) >= len(panel.time):  # many overlapping windows: every panel row once
+        values = panel_observed_values(panel, frame)[window]
+        return values.reshape(len(rows), lookback, panel.n_targets)
+    times = panel.time.gather(window)
     keys = pl.DataFrame([times])
     if panel.id_col is not None:
-        ids = panel.keys[panel.id_name].gather(panel.series_of_rows()[keyed])
+        ids = panel.keys[panel.id_name].gather(panel.series_of_rows()[window])
         keys = keys.insert_column(0, ids.alias(panel.id_col))
     data = collect_frame(frame, columns=[*keys.columns, *panel.targets])
-    if len(times) and not every_row:  # the rows within the windows' span only: a cheaper join
+    if len(times):  # the rows within the windows' span only: a cheaper join
         span = pl.lit(times.min(), times.dtype), pl.lit(times.max(), times.dtype)
         data = data.filter(pl.col(panel.time_col).cast(times.dtype).is_between(*span))
     values = observed_values(keys, data, panel.targets)
-    values = values[window] if every_row else values
     return values.reshape(len(rows), lookback, panel.n_targets)
