@@ -2250,3 +2250,54 @@ def test_a_series_that_ended_before_several_cutoffs_is_forecast_once():
         )
         repeated = [m for m in messages if "repeat another" in m]
         assert len(repeated) == 1 and "('b', datetime.date(2024, 2, 5))" in repeated[0]
+
+
+def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
+    """The baseline blend's windows of the frame's own values (float64, NaN where the
+    ``missing`` policy made a value up): windows outnumbering the panel's rows (a backtest's
+    thousands of overlapping windows) join the panel's rows once and are gathered from them,
+    with the values the join of the windows' own keys gives."""
+    import forecaster.data.frames as frames
+    import forecaster.estimators.origins as origins
+
+    frame = pl.DataFrame(
+        {
+            "id": ["a"] * 5 + ["b"] * 4,
+            "t": [0, 1, 3, 4, 5, 0, 1, 2, 3],  # a's t=2 is filled
+            "y": [1e8 + v for v in (1, 2, 4, 5, 6, 10, 11, 12, 13)],
+        }
+    )
+    with pytest.warns(ForecasterWarning, match="vary by less"):  # float32 rounds them
+        panel = Panel.from_frame(
+            frame, target="y", id_col="id", time_col="t", missing="ffill", freq=1
+        )
+    by_row = np.array([1, 2, np.nan, 4, 5, 6, 10, 11, 12, 13]) + 1e8  # a: rows 0-5, b: 6-9
+    joined: list[int] = []  # keys joined on the frame, and -1 for every panel row's values
+    real, real_rows = origins.observed_values, frames.panel_observed_values
+
+    def observed_values(rows, data, targets):
+        joined.append(rows.height)
+        return real(rows, data, targets)
+
+    def panel_observed_values(panel, data):
+        joined.append(-1)
+        return real_rows(panel, data)
+
+    monkeypatch.setattr(origins, "observed_values", observed_values)
+    monkeypatch.setattr(origins, "panel_observed_values", panel_observed_values, raising=False)
+    monkeypatch.setattr(frames, "observed_values", observed_values)  # the join: not needed
+    few = origins.observed_windows(panel, frame, np.array([3]), 3)  # 3 keys < 10 rows
+    many_rows = np.array([2, 3, 4, 5, 8, 9, 2, 5])  # 24 keys >= 10 rows
+    many = origins.observed_windows(panel, frame, many_rows, 3)
+    assert joined == [3, -1]
+    np.testing.assert_array_equal(real_rows(panel, frame)[:, 0], by_row)  # index arithmetic
+    assert joined == [3, -1]
+    monthly = frame.with_columns(pl.date(2024, pl.col("t") + 1, 1).alias("t"))  # calendar steps
+    with pytest.warns(ForecasterWarning, match="vary by less"):
+        by_month = Panel.from_frame(monthly, target="y", id_col="id", time_col="t", missing="ffill")
+    np.testing.assert_array_equal(real_rows(by_month, monthly)[:, 0], by_row)  # the join
+    assert joined == [3, -1, 10]
+    windows = many_rows[:, None] + np.arange(-2, 1)
+    np.testing.assert_array_equal(few[..., 0], by_row[[[1, 2, 3]]])
+    np.testing.assert_array_equal(many[..., 0], by_row[windows])
+    assert many.shape == (8, 3, 1) and many.dtype == np.float64

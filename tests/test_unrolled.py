@@ -105,3 +105,39 @@ def test_unrolled_inference_skips_work(monkeypatch):
     # (MIN_PROJECTION_ROWS rows) and 1 hidden product per window, where the fused call takes 2
     # per window for each; the output layer (200 rows)
     assert rows == [200, 200, 200, 100, unrolled.MIN_PROJECTION_ROWS, 100, 200]
+
+
+@pytest.mark.parametrize(
+    ("cell", "config"),
+    [
+        ("gru", {}),
+        ("gru", {"n_features": 3, "n_future": 1}),  # the decoder's inputs differ per window
+        ("gru", {"n_static_numeric": 2}),  # each block starts from its windows' static state
+        ("rnn", {"num_layers": 2, "n_targets": 2}),
+    ],
+)
+def test_large_batches_run_in_cache_sized_blocks(monkeypatch, cell, config):
+    """A batch larger than BLOCK_ROWS runs through the head in even blocks (none smaller than
+    MIN_PROJECTION_ROWS), with the forecasts of one call on the whole batch, bit for bit."""
+    net = _net(cell, **config)
+    n_static = int(config.get("n_static_numeric", 0))
+    x = torch.randn(100, 48, net.n_features + n_static) * 5 + 20
+    future = torch.randn(100, net.horizon, net.n_future) if net.n_future else None
+    with torch.inference_mode():
+        whole = net(x, future)  # 100 <= BLOCK_ROWS: one block
+        expected = _fused(monkeypatch, net, x, future)
+        batches: list[int] = []
+        real_encode = unrolled.encode
+
+        def encode(rnn, inputs, state):
+            batches.append(inputs.shape[0] // net.n_targets)
+            return real_encode(rnn, inputs, state)
+
+        monkeypatch.setattr(unrolled, "encode", encode)
+        monkeypatch.setattr(unrolled, "BLOCK_ROWS", 32)
+        got = net(x, future)
+    assert batches == [25, 25, 25, 25]
+    assert torch.equal(got, whole)
+    assert torch.equal(got, expected)
+    assert [(b.start, b.stop) for b in unrolled.row_blocks(65)] == [(0, 21), (21, 43), (43, 65)]
+    assert unrolled.row_blocks(32) == [slice(0, 32)]

@@ -34,6 +34,7 @@ __all__ = [
     "is_pandas_frame",
     "match_keys",
     "observed_values",
+    "panel_observed_values",
     "polars_frame",
     "same_kind",
 ]
@@ -427,3 +428,64 @@ def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[s
     exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
     values = exact.select(pl.col(t).fill_null(float("nan")) for t in targets).to_numpy()
     return np.array(values, dtype=np.float64).reshape(len(exact), len(targets))  # writable
+
+
+def panel_observed_values(panel: Any, frame: pl.DataFrame | pl.LazyFrame) -> Any:
+    """:func:`observed_values` at every row of ``panel`` (a
+    :class:`~forecaster.data.panel.Panel` read from ``frame``; rows by targets, float64, NaN
+    where ``frame`` holds no value). On a grid of fixed steps each frame row's panel row is
+    index arithmetic (its series' first row plus its steps from the series' first time), not a
+    join on (id, time); the join where that does not apply (calendar steps, key dtypes that
+    differ from the panel's, a (series, time) held twice).
+
+    Examples
+    --------
+    >>> from forecaster.data.panel import Panel
+    >>> frame = pl.DataFrame({"t": [0, 1, 3], "y": [1e8 + 1, 1e8 + 2, None]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="ffill", freq=1)
+    >>> panel_observed_values(panel, frame).ravel().tolist()
+    [100000001.0, 100000002.0, nan, nan]
+    """
+    on = [panel.time_col] if panel.id_col is None else [panel.id_col, panel.time_col]
+    data = collect_frame(frame, columns=[*on, *panel.targets])
+    values = _grid_values(panel, data)
+    if values is not None:
+        return values
+    ids = panel.keys[panel.id_name].gather(panel.series_of_rows())
+    rows = pl.DataFrame(
+        [panel.time] if panel.id_col is None else [ids.alias(panel.id_col), panel.time]
+    )
+    return observed_values(rows, data, panel.targets)
+
+
+def _grid_values(panel: Any, data: pl.DataFrame) -> np.ndarray | None:
+    """The values of :func:`panel_observed_values` by index arithmetic; None where it does not
+    apply (the join decides)."""
+    time_dtype = panel.time.dtype
+    if panel.freq.is_calendar or data.schema[panel.time_col] != time_dtype:
+        return None
+    if panel.id_col is not None and data.schema[panel.id_col] != panel.keys.schema[panel.id_name]:
+        return None
+    n_rows = len(panel.time)
+    series = np.zeros(data.height, dtype=np.int64)
+    known = np.ones(data.height, dtype=bool)
+    if panel.id_col is not None:
+        keys = panel.keys.select(panel.id_name)
+        series, known = match_keys(keys, data.select(pl.col(panel.id_col).alias(panel.id_name)),
+                                   panel.id_name)  # fmt: skip
+    times = data[panel.time_col]
+    known &= ~times.is_null().to_numpy()
+    physical = times.to_physical().fill_null(0).to_numpy().astype(np.int64)
+    starts = panel.time.to_physical().to_numpy().astype(np.int64)[panel.offsets[:-1]]
+    steps, rest = np.divmod(physical - starts[series], panel.freq.step_in(time_dtype))
+    known &= (rest == 0) & (steps >= 0) & (steps < panel.lengths[series])  # others: no panel row
+    rows = (panel.offsets[series] + steps)[known]
+    position = np.full(n_rows, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    if (position[rows] != np.arange(len(rows))).any():  # a row held twice: the join refuses
+        return None
+    out = np.full((n_rows, len(panel.targets)), np.nan)
+    for j, target in enumerate(panel.targets):
+        column = data[target].cast(pl.Float64).fill_nan(None).fill_null(float("nan"))
+        out[rows, j] = column.to_numpy()[known]
+    return out

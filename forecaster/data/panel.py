@@ -15,7 +15,7 @@ import torch
 
 from forecaster._validation import check, describe_value, resolve_device
 from forecaster.data.checks import check_roles, long_enough
-from forecaster.data.frames import SERIES_ID, collect_frame, column_tuple, observed_values
+from forecaster.data.frames import SERIES_ID, column_tuple, panel_observed_values
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import read_statics
 from forecaster.data.steps import future_times
@@ -503,8 +503,8 @@ class Panel:
         with its float32 rounding (1e8 + 1 reads 1e8 in float32).
         A cell ``frame`` holds no value for (a row or a value the ``missing`` policy made up)
         keeps the panel's value and is marked in :attr:`unobserved`. Same rows, series, times
-        and filled cells (:meth:`known_values` reads it as it reads the panel); one join on
-        (id, time), linear in the rows.
+        and filled cells (:meth:`known_values` reads it as it reads the panel); linear in the
+        rows (:func:`~forecaster.data.frames.panel_observed_values`).
 
         Parameters
         ----------
@@ -523,11 +523,7 @@ class Panel:
         >>> exact.values[:, 0].tolist(), exact.unobserved[:, 0].tolist()
         ([0.1, 0.2, 0.20000000298023224, 0.4], [False, False, True, False])
         """
-        on = [self.time_col] if self.id_col is None else [self.id_col, self.time_col]
-        rows = pl.DataFrame([self.keys[self.id_name].gather(self.series_of_rows()), self.time])
-        rows = rows.rename({self.id_name: self.id_col}) if self.id_col is not None else rows
-        frame = collect_frame(frame, columns=[*on, *self.targets])
-        values = observed_values(rows.select(on), frame, self.targets)
+        values = panel_observed_values(self, frame)  # a join, or index arithmetic on a grid
         unobserved = np.isnan(values)
         filled = self.values[:, : self.n_targets]
         if unobserved.any():  # the policy's value (the panel's)

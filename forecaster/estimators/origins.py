@@ -13,7 +13,7 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
-from forecaster.data.frames import collect_frame, id_cast, observed_values
+from forecaster.data.frames import collect_frame, id_cast, observed_values, panel_observed_values
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -389,7 +389,10 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     panel's float32 (1.2e10 + 0.37 reads 1.2e10 there, in steps of 1024); NaN where ``frame``
     holds no value (a row or value the ``missing`` policy made up). One join of the windows'
     keys on ``frame``'s rows within their span of time
-    (:func:`~forecaster.data.frames.observed_values`).
+    (:func:`~forecaster.data.frames.observed_values`); when the windows hold more cells than
+    the panel has rows (many overlapping windows, e.g. a backtest's), the values at every row
+    of the panel instead (:func:`~forecaster.data.frames.panel_observed_values`, index
+    arithmetic on a grid of fixed steps), the windows gathered from them (the same values).
 
     Examples
     --------
@@ -401,6 +404,9 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     [100000002.0, nan, 100000004.0]
     """
     window = ((rows - (lookback - 1))[:, None] + np.arange(lookback)).ravel()
+    if len(window) >= len(panel.time):  # many overlapping windows: every panel row once
+        values = panel_observed_values(panel, frame)[window]
+        return values.reshape(len(rows), lookback, panel.n_targets)
     times = panel.time.gather(window)
     keys = pl.DataFrame([times])
     if panel.id_col is not None:

