@@ -1528,6 +1528,19 @@ def test_a_backfill_reads_only_the_future_covariates_of_later_rows(tmp_path, cap
     assert a.drop("model_version").equals(b.drop("model_version"))
 
 
+def test_a_skipped_run_warns_when_its_future_covariates_changed(tmp_path, capsys):
+    """The data record fingerprinted the history only: a promo changed inside the horizon
+    (the forecasts read it) left a rerun quiet, reporting outputs of the old promo."""
+    spec = scheduled_project(tmp_path, promo_rows(promo=1), **FUTURE)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    code, err = run_cli(capsys, "run", str(spec))  # the same data: quiet
+    assert code == 0 and "already exist" in err and "changed since" not in err, err
+    (tmp_path / "data" / "prices.csv").write_text(promo_rows(promo=50))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+    assert re.search(r"changed since .*\(future covariate values changed\).*--force", err), err
+
+
 def test_future_covariates_with_log_returns_keep_their_scheduled_rows(tmp_path, capsys):
     """The scheduled rows (targets empty, promo filled) have no price, so no log return: they
     were deleted before the forecast read them, and every run and predict exited 3 ("no

@@ -313,10 +313,15 @@ def skipped_result(job: Job) -> PipelineResult | None:
 
 def data_record(job: Job) -> dict[str, Any]:
     """What identifies the data a run used (``summary.json``'s ``data``): rows, series, first
-    and last time, and a content hash (stable for one Polars version, which is recorded)."""
+    and last time, and a content hash (stable for one Polars version, which is recorded); with
+    future covariates also ``future``, the content hash of their values over the horizon,
+    read beyond the as-of (the forecasts depend on them as much as on the history)."""
     series = job.spec.series
     fingerprint = dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)
     record = {k: fingerprint[k] for k in ("rows", "series", "start", "end", "hash")}
+    if job.when.future is not None:
+        future = dataset_fingerprint(job.when.future, id_col=series.id, time_col=series.time)
+        record["future"] = future["hash"]
     return {**record, "polars": pl.__version__}
 
 
@@ -359,9 +364,15 @@ def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:
     now = data_record(job)
     shape = [k for k in ("rows", "series", "start", "end") if recorded.get(k) != now[k]]
     same_polars = recorded.get("polars") == now["polars"]
-    if not shape and (recorded.get("hash") == now["hash"] or not same_polars):
+    # "future": recorded since future covariates were fingerprinted (older outputs lack it)
+    values = [k for k in ("hash", "future") if k in recorded and recorded[k] != now.get(k)]
+    if not shape and (not values or not same_polars):
         return
-    what = ", ".join(f"{k} {recorded.get(k)} -> {now[k]}" for k in shape) or "values changed"
+    what = ", ".join(
+        [f"{k} {recorded.get(k)} -> {now[k]}" for k in shape]
+        + (["values changed"] if "hash" in values and not shape else [])
+        + (["future covariate values changed"] if "future" in values else [])
+    )
     warnings.warn(
         f"The data of {job.name} as of {job.when.label} changed since its outputs in "
         f"{job.out_dir} were written ({what}); they stay the outputs of the older data. Run "
