@@ -2497,6 +2497,49 @@ def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
 
 
+@pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])
+def test_a_reused_model_is_versioned_by_the_as_of_of_the_run_that_fitted_it(
+    tmp_path, capsys, folder
+):
+    """The version took the name of the reused run's folder's parent as its as-of:
+    "mini-mini-<hash>" with outputs/{as_of}/{name}, "mini-current-<hash>" with
+    outputs/{name}/current (whose model, reused twice, stays the one fitted as of 01-10)."""
+    import json
+
+    spec = scheduled_project(
+        tmp_path,
+        uneven_rows({"a": 12, "b": 12}),
+        training={"reuse_model": True},
+        output={"dir": folder},
+    )
+    for as_of in ("2024-01-10", "2024-01-11", "2024-01-12"):
+        assert run_cli(capsys, "run", str(spec), "--as-of", as_of)[0] == 0
+    out = tmp_path / folder.format(name="mini", as_of="2024-01-12")
+    version = f"mini-2024-01-10-{spec_hash(load_spec(spec)[0])}"
+    assert pl.read_parquet(out / "forecasts.parquet")["model_version"].unique().to_list() == [
+        version
+    ]
+    assert json.loads((out / "summary.json").read_text())["model_version"] == version
+
+
+def test_a_backfill_that_replaces_the_pointers_model_moves_the_pointer(tmp_path, capsys):
+    """With outputs/{name}/current, a --force backfill as of 01-10 replaced the model of
+    01-12 that latest.json named, and the pointer kept saying "as of 2024-01-12": the next
+    reuse took the 01-10 model for a model of data to 01-12."""
+    import json
+
+    spec = scheduled_project(
+        tmp_path, uneven_rows({"a": 12, "b": 12}), output={"dir": "outputs/{name}/current"}
+    )
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")[0] == 0
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10", "--force")
+    assert code == 0 and "keeps the model" not in err, err
+    pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
+    manifest = json.loads((tmp_path / "outputs" / "mini" / "current" / "manifest.json").read_text())
+    assert pointer["as_of"] == manifest["details"]["as_of"] == "2024-01-10", pointer
+    assert pointer["model_dir"] == "outputs/mini/current/model"
+
+
 def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):
     """<as-of>.forecasts.parquet had no model version, run id or digest: a later predict with
     another model replaced it with other numbers and nothing recorded the change."""

@@ -462,9 +462,13 @@ def check_outputs_replaceable(job: Job, set_aside_lost: bool = False) -> None:
         raise OwnershipError(f"{job.file}: key 'output.dir': {exc}") from None
 
 
-def manifest_details(job: Job) -> dict[str, Any]:
+def manifest_details(job: Job, model_as_of: str | None = None) -> dict[str, Any]:
+    """The ``details`` of a run's manifest; ``model_as_of``: the as-of label of the run that
+    fitted a model this run reused (recorded only then: the model's version names it)."""
     spec_file = normal_path(job.file)
+    fitted = {} if model_as_of is None else {"model_as_of": model_as_of}
     return {
+        **fitted,
         "pipeline": job.name,
         "spec_hash": job.digest,
         "as_of": job.when.label,
