@@ -1750,6 +1750,40 @@ def test_model_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
     )
 
 
+def test_cosmetic_edits_keep_the_spec_hash_and_the_study(tmp_path, capsys):
+    """A description added under [pipeline], a path written "./data/..." or the tuning
+    budget of a spec that does not tune changed the hash: the scheduled rerun exited 2 ("made
+    by another version of the spec"), reuse_model retrained and the study restarted."""
+    from forecaster.jobs.fitting import study_name
+
+    spec_path = csv_project(tmp_path, rows())
+    base = spec_path.read_text()
+    assert run_cli(capsys, "run", str(spec_path))[0] == 0
+    spec, root = load_spec(spec_path)
+    _, when = prepare_data(spec, root, None)
+    digest, named = spec_hash(spec), study_name(spec, when)
+    for text in (
+        base.replace('name = "hostile"', 'name = "hostile"\ndescription = "typo fixed"'),
+        base.replace('path = "data/*.csv"', 'path = "./data//*.csv"'),
+        base + '\n[output]\ndir = "./outputs/{name}/{as_of}/"\n',
+        base + "\n[training]\ntrials = 5\ntimeout = 60\n",  # tune = false: not read
+    ):
+        spec_path.write_text(text)
+        edited = load_spec(spec_path)[0]
+        assert spec_hash(edited) == digest and study_name(edited, when) == named, text
+        code, err = run_cli(capsys, "run", str(spec_path))
+        assert code == 0 and "already exist" in err, err
+    spec_path.write_text(base + '\n[training]\nstorage = "sqlite:///optuna.db"\n')
+    stored = spec_hash(load_spec(spec_path)[0])
+    spec_path.write_text(base + '\n[training]\nstorage = "sqlite:///./optuna.db"\n')
+    assert spec_hash(load_spec(spec_path)[0]) == stored
+    tuned = base + "\n[training]\ntune = true\n"
+    spec_path.write_text(tuned)
+    budget = spec_hash(load_spec(spec_path)[0])
+    spec_path.write_text(tuned + "trials = 5\n")  # a tuning spec's outputs depend on it
+    assert spec_hash(load_spec(spec_path)[0]) != budget
+
+
 def test_schedule_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
     base = spec_hash(load_spec(write(tmp_path, MINIMAL))[0])
     explicit = MINIMAL + 'stale = "exclude"\nholidays = []\n'
