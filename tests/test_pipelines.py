@@ -2493,6 +2493,40 @@ def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
     assert (kept / "weights.safetensors").read_bytes() == weights  # random_state = 0: same bytes
 
 
+def test_fit_default_folder_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
+    """Without --out, fit saves to models/<name>/<as-of>: a model of another version of the
+    spec there (hidden_size changed) was replaced without a word; --out refused it."""
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "fit", str(spec))[0] == 0
+    folder = tmp_path / "models" / "hostile" / "2024-01-12"  # the as-of of rows()
+    weights = (folder / "weights.safetensors").read_bytes()
+    assert run_cli(capsys, "fit", str(spec))[0] == 0  # the same spec's model, refitted
+    spec.write_text(spec.read_text().replace("hidden_size = 4", "hidden_size = 6"))
+    code, err = run_cli(capsys, "fit", str(spec))
+    assert code == 2 and "other parameters (hidden_size=4 (this fit: 6))" in err, err
+    assert "default folder of fit" in err and "--out" in err, err
+    assert (folder / "weights.safetensors").read_bytes() == weights
+
+
+def test_tune_replaces_only_a_tuned_model_of_the_same_fixed_parameters(
+    tmp_path, capsys, monkeypatch
+):
+    """tune saves to models/<name>/<as-of>-tuned: the tuned model of another version of the
+    spec there (a [model] value changed) was replaced without a word. The parameters the
+    study searches may differ: a tuning of the same spec replaces its model."""
+    pytest.importorskip("optuna")
+    monkeypatch.chdir(tmp_path)  # the default study storage is in the working directory
+    spec = csv_project(tmp_path, rows(24))
+    assert run_cli(capsys, "tune", str(spec), "--trials", "1")[0] == 0
+    (folder,) = (tmp_path / "models" / "hostile").glob("*-tuned")
+    assert run_cli(capsys, "tune", str(spec), "--trials", "1")[0] == 0  # the same spec
+    weights = (folder / "weights.safetensors").read_bytes()
+    spec.write_text(spec.read_text().replace("lookback = 4", "lookback = 3"))
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+    assert code == 2 and "other parameters (lookback=4 (this fit: 3))" in err, err
+    assert (folder / "weights.safetensors").read_bytes() == weights
+
+
 def test_fit_out_refuses_a_model_of_the_same_parameters_on_other_features(tmp_path, capsys):
     """Two audio specs that differ only in [features.mfcc] hop_length fit estimators of the
     same parameters: fit --out of one replaced the other's model without a word."""
