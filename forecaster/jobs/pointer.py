@@ -83,6 +83,7 @@ def remember_model(job: Job) -> None:
     the comparison and the write hold the lock ``models/<name>/.latest.json.lock``, so runs of
     two as-ofs finishing at once leave the pointer at the later model."""
     pointer = latest_pointer(job.root, job.name)
+    problem: str | None
     if _io.owning_folder(pointer, stop=job.root) is not None or pointer.is_symlink():
         problem = f"{pointer.parent} is a folder forecaster wrote, or {pointer} is a link"
     else:
