@@ -1528,6 +1528,19 @@ def test_a_backfill_reads_only_the_future_covariates_of_later_rows(tmp_path, cap
     assert a.drop("model_version").equals(b.drop("model_version"))
 
 
+def test_a_skipped_run_warns_when_its_future_covariates_changed(tmp_path, capsys):
+    """The data record fingerprinted the history only: a promo changed inside the horizon
+    (the forecasts read it) left a rerun quiet, reporting outputs of the old promo."""
+    spec = scheduled_project(tmp_path, promo_rows(promo=1), **FUTURE)
+    assert run_cli(capsys, "run", str(spec))[0] == 0
+    code, err = run_cli(capsys, "run", str(spec))  # the same data: quiet
+    assert code == 0 and "already exist" in err and "changed since" not in err, err
+    (tmp_path / "data" / "prices.csv").write_text(promo_rows(promo=50))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0 and "already exist" in err, err
+    assert re.search(r"changed since .*\(future covariate values changed\).*--force", err), err
+
+
 def test_future_covariates_with_log_returns_keep_their_scheduled_rows(tmp_path, capsys):
     """The scheduled rows (targets empty, promo filled) have no price, so no log return: they
     were deleted before the forecast read them, and every run and predict exited 3 ("no
@@ -1735,6 +1748,40 @@ def test_model_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
     assert spec_hash(load_spec(write(tmp_path, lstm_default))[0]) == spec_hash(
         load_spec(write(tmp_path, lstm))[0]
     )
+
+
+def test_cosmetic_edits_keep_the_spec_hash_and_the_study(tmp_path, capsys):
+    """A description added under [pipeline], a path written "./data/..." or the tuning
+    budget of a spec that does not tune changed the hash: the scheduled rerun exited 2 ("made
+    by another version of the spec"), reuse_model retrained and the study restarted."""
+    from forecaster.jobs.fitting import study_name
+
+    spec_path = csv_project(tmp_path, rows())
+    base = spec_path.read_text()
+    assert run_cli(capsys, "run", str(spec_path))[0] == 0
+    spec, root = load_spec(spec_path)
+    _, when = prepare_data(spec, root, None)
+    digest, named = spec_hash(spec), study_name(spec, when)
+    for text in (
+        base.replace('name = "hostile"', 'name = "hostile"\ndescription = "typo fixed"'),
+        base.replace('path = "data/*.csv"', 'path = "./data//*.csv"'),
+        base + '\n[output]\ndir = "./outputs/{name}/{as_of}/"\n',
+        base + "\n[training]\ntrials = 5\ntimeout = 60\n",  # tune = false: not read
+    ):
+        spec_path.write_text(text)
+        edited = load_spec(spec_path)[0]
+        assert spec_hash(edited) == digest and study_name(edited, when) == named, text
+        code, err = run_cli(capsys, "run", str(spec_path))
+        assert code == 0 and "already exist" in err, err
+    spec_path.write_text(base + '\n[training]\nstorage = "sqlite:///optuna.db"\n')
+    stored = spec_hash(load_spec(spec_path)[0])
+    spec_path.write_text(base + '\n[training]\nstorage = "sqlite:///./optuna.db"\n')
+    assert spec_hash(load_spec(spec_path)[0]) == stored
+    tuned = base + "\n[training]\ntune = true\n"
+    spec_path.write_text(tuned)
+    budget = spec_hash(load_spec(spec_path)[0])
+    spec_path.write_text(tuned + "trials = 5\n")  # a tuning spec's outputs depend on it
+    assert spec_hash(load_spec(spec_path)[0]) != budget
 
 
 def test_schedule_keys_at_their_defaults_keep_the_spec_hash(tmp_path):
@@ -2446,6 +2493,40 @@ def test_fit_out_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
     assert (kept / "weights.safetensors").read_bytes() == weights  # random_state = 0: same bytes
 
 
+def test_fit_default_folder_replaces_only_a_model_of_the_same_parameters(tmp_path, capsys):
+    """Without --out, fit saves to models/<name>/<as-of>: a model of another version of the
+    spec there (hidden_size changed) was replaced without a word; --out refused it."""
+    spec = csv_project(tmp_path, rows())
+    assert run_cli(capsys, "fit", str(spec))[0] == 0
+    folder = tmp_path / "models" / "hostile" / "2024-01-12"  # the as-of of rows()
+    weights = (folder / "weights.safetensors").read_bytes()
+    assert run_cli(capsys, "fit", str(spec))[0] == 0  # the same spec's model, refitted
+    spec.write_text(spec.read_text().replace("hidden_size = 4", "hidden_size = 6"))
+    code, err = run_cli(capsys, "fit", str(spec))
+    assert code == 2 and "other parameters (hidden_size=4 (this fit: 6))" in err, err
+    assert "default folder of fit" in err and "--out" in err, err
+    assert (folder / "weights.safetensors").read_bytes() == weights
+
+
+def test_tune_replaces_only_a_tuned_model_of_the_same_fixed_parameters(
+    tmp_path, capsys, monkeypatch
+):
+    """tune saves to models/<name>/<as-of>-tuned: the tuned model of another version of the
+    spec there (a [model] value changed) was replaced without a word. The parameters the
+    study searches may differ: a tuning of the same spec replaces its model."""
+    pytest.importorskip("optuna")
+    monkeypatch.chdir(tmp_path)  # the default study storage is in the working directory
+    spec = csv_project(tmp_path, rows(24))
+    assert run_cli(capsys, "tune", str(spec), "--trials", "1")[0] == 0
+    (folder,) = (tmp_path / "models" / "hostile").glob("*-tuned")
+    assert run_cli(capsys, "tune", str(spec), "--trials", "1")[0] == 0  # the same spec
+    weights = (folder / "weights.safetensors").read_bytes()
+    spec.write_text(spec.read_text().replace("lookback = 4", "lookback = 3"))
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+    assert code == 2 and "other parameters (lookback=4 (this fit: 3))" in err, err
+    assert (folder / "weights.safetensors").read_bytes() == weights
+
+
 def test_fit_out_refuses_a_model_of_the_same_parameters_on_other_features(tmp_path, capsys):
     """Two audio specs that differ only in [features.mfcc] hop_length fit estimators of the
     same parameters: fit --out of one replaced the other's model without a word."""
@@ -2482,6 +2563,49 @@ def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     ]
     pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
     assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
+
+
+@pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])
+def test_a_reused_model_is_versioned_by_the_as_of_of_the_run_that_fitted_it(
+    tmp_path, capsys, folder
+):
+    """The version took the name of the reused run's folder's parent as its as-of:
+    "mini-mini-<hash>" with outputs/{as_of}/{name}, "mini-current-<hash>" with
+    outputs/{name}/current (whose model, reused twice, stays the one fitted as of 01-10)."""
+    import json
+
+    spec = scheduled_project(
+        tmp_path,
+        uneven_rows({"a": 12, "b": 12}),
+        training={"reuse_model": True},
+        output={"dir": folder},
+    )
+    for as_of in ("2024-01-10", "2024-01-11", "2024-01-12"):
+        assert run_cli(capsys, "run", str(spec), "--as-of", as_of)[0] == 0
+    out = tmp_path / folder.format(name="mini", as_of="2024-01-12")
+    version = f"mini-2024-01-10-{spec_hash(load_spec(spec)[0])}"
+    assert pl.read_parquet(out / "forecasts.parquet")["model_version"].unique().to_list() == [
+        version
+    ]
+    assert json.loads((out / "summary.json").read_text())["model_version"] == version
+
+
+def test_a_backfill_that_replaces_the_pointers_model_moves_the_pointer(tmp_path, capsys):
+    """With outputs/{name}/current, a --force backfill as of 01-10 replaced the model of
+    01-12 that latest.json named, and the pointer kept saying "as of 2024-01-12": the next
+    reuse took the 01-10 model for a model of data to 01-12."""
+    import json
+
+    spec = scheduled_project(
+        tmp_path, uneven_rows({"a": 12, "b": 12}), output={"dir": "outputs/{name}/current"}
+    )
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")[0] == 0
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10", "--force")
+    assert code == 0 and "keeps the model" not in err, err
+    pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
+    manifest = json.loads((tmp_path / "outputs" / "mini" / "current" / "manifest.json").read_text())
+    assert pointer["as_of"] == manifest["details"]["as_of"] == "2024-01-10", pointer
+    assert pointer["model_dir"] == "outputs/mini/current/model"
 
 
 def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):

@@ -135,17 +135,22 @@ def _is_saved_model(folder: Path) -> bool:
 
 
 def _model_destination(
-    path: Path, *, replace: Any = None, provenance: dict[str, Any] | None = None
+    path: Path,
+    replace: Any,
+    provenance: dict[str, Any],
+    fix: str,
+    searched: frozenset[str] = frozenset(),
 ) -> Path:
     """``path`` (absolute) after checking, before any training, that a model may be saved
-    there: not inside a folder forecaster wrote, and free, empty or a saved model. At a
-    ``--out`` the user chose, a saved model is replaced only when it has the parameters of
-    ``replace`` (the estimator about to be fitted: the same spec's model, refitted) and was
+    there: not inside a folder forecaster wrote, and free, empty or a saved model. A saved
+    model is replaced only when it has the parameters of ``replace`` (the estimator about to
+    be fitted: the same spec's model, refitted), but those a tuning ``searched``, and was
     fitted on data made as ``provenance`` says (when it recorded how); another pipeline's
-    model, or a copy kept aside of another, is refused."""
+    model, another version of the spec's, or a copy kept aside of another, is refused.
+    ``fix``: what the refusal tells the user to do (``--out``, or the default folder)."""
     path = Path(os.path.normpath(path.absolute()))
-    if replace is not None and (path / "config.json").is_file():
-        _check_same_model(path, replace, provenance)
+    if (path / "config.json").is_file():
+        _check_same_model(path, replace, provenance, fix, searched)
     owner = _io.owning_folder(path)
     if owner is not None:
         raise OwnershipError(
@@ -159,30 +164,32 @@ def _model_destination(
     return path
 
 
-def _check_same_model(path: Path, estimator: Any, provenance: dict[str, Any] | None) -> None:
+def _check_same_model(
+    path: Path, estimator: Any, provenance: dict[str, Any], fix: str, searched: frozenset[str]
+) -> None:
     """Refuse (``OwnershipError``) to replace the model saved at ``path`` unless it was fitted
-    with ``estimator``'s parameters (run settings such as ``device`` aside) on data made as
-    ``provenance`` says (when the saved model recorded how: :func:`saved_provenance`)."""
+    with ``estimator``'s parameters (run settings such as ``device`` aside, and those a
+    tuning ``searched``) on data made as ``provenance`` says (when the saved model recorded
+    how: :func:`saved_provenance`)."""
     try:
         saved = load_model(path).get_params(deep=False)
     except ForecasterError:
         return  # not a model this version reads: check_replaceable decides
     wanted = estimator.get_params(deep=False)
-    differ = sorted(
-        k for k in wanted if k not in RESUME_FREE_PARAMS and saved.get(k, ...) != wanted[k]
-    )
+    free = {*RESUME_FREE_PARAMS, *searched}
+    differ = sorted(k for k in wanted if k not in free and saved.get(k, ...) != wanted[k])
     made = (saved_provenance(path) or {}).get("features")
-    features = None if provenance is None else provenance["features"]
-    if made is not None and features is not None and features_differ(made, features):
+    features = provenance["features"]
+    if made is not None and features_differ(made, features):
         differ.append("[features]")
         saved["[features]"], wanted["[features]"] = made, features
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} (this fit: {wanted[k]!r})" for k in differ[:4])
         raise OwnershipError(
-            f"Refusing to replace the model saved in {path} (--out): it was fitted with other "
+            f"Refusing to replace the model saved in {path}: it was fitted with other "
             f"parameters ({shown}{', ...' if len(differ) > 4 else ''}), so it is another "
-            "model (another pipeline's, or a copy kept aside). Choose a new folder, or delete "
-            "this one first."
+            "model (another pipeline's, another version of the spec's, or a copy kept aside). "
+            f"{fix}."
         )
 
 
@@ -249,7 +256,13 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
             "folder apart from the checkpoints."
         )
     provenance = data_provenance(spec)
-    _model_destination(out, replace=model if args.out is not None else None, provenance=provenance)
+    fix = (
+        "Choose a new folder (--out), or delete this one first"
+        if args.out is not None
+        else "It is the default folder of fit: choose another with --out, or move this one "
+        "away first"
+    )
+    _model_destination(out, model, provenance, fix)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
         with tracked_run(spec, when.label, logger.info) as (run_id, _), logged_fits(run_id):
             fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
@@ -374,9 +387,16 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     the missing extra is all it says: checked before the data's warnings and tracking's."""
     import_optuna()
     spec, root = load_spec(args.spec)
-    search_plan(spec, build_estimator(spec, False))  # nothing to search: exit 2 before the data
+    estimator = build_estimator(spec, False)
+    searched = frozenset(search_plan(spec, estimator).space)  # nothing: exit 2 before the data
     frame, when = prepare_data(spec, root, args.as_of, forecasts=False)
-    out = _model_destination(tuned_model_dir(spec, root, when))
+    out = _model_destination(
+        tuned_model_dir(spec, root, when),
+        estimator,
+        data_provenance(spec),
+        "It is the folder tune saves to: move it away first, or put the spec back as it was",
+        searched,
+    )
     what = f"a tuning of {spec.pipeline.name!r} as of {when.label} (saving {out})"
     with output_lock(out, args.wait, what):
         # the study logs into the spec's experiment; its best model, logged calibrated as

@@ -313,10 +313,15 @@ def skipped_result(job: Job) -> PipelineResult | None:
 
 def data_record(job: Job) -> dict[str, Any]:
     """What identifies the data a run used (``summary.json``'s ``data``): rows, series, first
-    and last time, and a content hash (stable for one Polars version, which is recorded)."""
+    and last time, and a content hash (stable for one Polars version, which is recorded); with
+    future covariates also ``future``, the content hash of their values over the horizon,
+    read beyond the as-of (the forecasts depend on them as much as on the history)."""
     series = job.spec.series
     fingerprint = dataset_fingerprint(job.frame, id_col=series.id, time_col=series.time)
     record = {k: fingerprint[k] for k in ("rows", "series", "start", "end", "hash")}
+    if job.when.future is not None:
+        future = dataset_fingerprint(job.when.future, id_col=series.id, time_col=series.time)
+        record["future"] = future["hash"]
     return {**record, "polars": pl.__version__}
 
 
@@ -359,9 +364,15 @@ def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:
     now = data_record(job)
     shape = [k for k in ("rows", "series", "start", "end") if recorded.get(k) != now[k]]
     same_polars = recorded.get("polars") == now["polars"]
-    if not shape and (recorded.get("hash") == now["hash"] or not same_polars):
+    # "future": recorded since future covariates were fingerprinted (older outputs lack it)
+    values = [k for k in ("hash", "future") if k in recorded and recorded[k] != now.get(k)]
+    if not shape and (not values or not same_polars):
         return
-    what = ", ".join(f"{k} {recorded.get(k)} -> {now[k]}" for k in shape) or "values changed"
+    what = ", ".join(
+        [f"{k} {recorded.get(k)} -> {now[k]}" for k in shape]
+        + (["values changed"] if "hash" in values and not shape else [])
+        + (["future covariate values changed"] if "future" in values else [])
+    )
     warnings.warn(
         f"The data of {job.name} as of {job.when.label} changed since its outputs in "
         f"{job.out_dir} were written ({what}); they stay the outputs of the older data. Run "
@@ -451,9 +462,13 @@ def check_outputs_replaceable(job: Job, set_aside_lost: bool = False) -> None:
         raise OwnershipError(f"{job.file}: key 'output.dir': {exc}") from None
 
 
-def manifest_details(job: Job) -> dict[str, Any]:
+def manifest_details(job: Job, model_as_of: str | None = None) -> dict[str, Any]:
+    """The ``details`` of a run's manifest; ``model_as_of``: the as-of label of the run that
+    fitted a model this run reused (recorded only then: the model's version names it)."""
     spec_file = normal_path(job.file)
+    fitted = {} if model_as_of is None else {"model_as_of": model_as_of}
     return {
+        **fitted,
         "pipeline": job.name,
         "spec_hash": job.digest,
         "as_of": job.when.label,

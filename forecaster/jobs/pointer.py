@@ -23,7 +23,7 @@ from typing import Any
 import forecaster._io as _io
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
 from forecaster.jobs.data import is_later
-from forecaster.jobs.outputs import Job, legacy_summary, same_pipeline
+from forecaster.jobs.outputs import Job, legacy_summary, output_lock, same_pipeline
 from forecaster.jobs.spec import first_line, normal_path
 from forecaster.persistence import load as load_model
 
@@ -49,27 +49,62 @@ _POINTER_OWNER = "forecaster latest-model pointer"
 
 REUSED = "reused "
 """How a run's model was made when ``reuse_model`` took a run's model: ``reused <its folder>``
-(``<outputs of the run>/model``: the run's as-of label is the folder's parent's name)."""
+(``<outputs of the run>/model``; the as-of of the run that fitted it: :func:`reused_label`)."""
 
 
-def reused_label(how: str) -> str | None:
-    """The as-of label of the run whose model was reused (``how``: see :data:`REUSED`), else
-    None (the model was fitted or tuned by this run)."""
-    return Path(how[len(REUSED) :]).parent.name if how.startswith(REUSED) else None
+def reused_label(job: Job, how: str) -> str | None:
+    """The as-of label of the run that fitted the model this run reused (``how``: see
+    :data:`REUSED`), else None (the model was fitted or tuned by this run): the reused run's
+    manifest's ``model_as_of`` (the run that fitted it, when that run reused it too), else
+    its ``as_of``; outputs written before manifests: their summary's ``as_of``. The name of
+    the run's folder is no as-of when ``output.dir`` names its folder otherwise
+    (``outputs/{as_of}/{name}``, ``outputs/{name}/current``)."""
+    if not how.startswith(REUSED):
+        return None
+    run = Path(how[len(REUSED) :]).parent
+    manifest = _io.read_manifest(run)
+    if manifest is not None:
+        details = manifest["details"]
+        label = details.get("model_as_of") or details.get("as_of")
+    else:
+        legacy = legacy_summary(run, job.name)
+        label = legacy.as_of if legacy is not None else None
+    return str(label) if label else run.name  # read by the reuse just before: never none
 
 
 def remember_model(job: Job) -> None:
     """Point ``models/<name>/latest.json`` at the run's model (relative to the project) with
     the as-of of its data, unless its folder is not forecaster's to write, it is a link, a
     folder or anything but a file of a pointer's size, or it points at a model of a later
-    as-of (a backfill does not move it back); say why then. A pointer that cannot be read (a
-    write cut short, an edit gone wrong) is the package's own file: it is rewritten, through
-    :func:`forecaster._io.write_atomic`, and a warning says so."""
+    as-of (a backfill does not move it back), but for one in the folder this run replaced
+    (``output.dir`` without ``{as_of}``: that model is gone); say why then. A pointer that
+    cannot be read (a write cut short, an edit gone wrong) is the package's own file: it is
+    rewritten, through :func:`forecaster._io.write_atomic`, and a warning says so. The read,
+    the comparison and the write hold the lock ``models/<name>/.latest.json.lock``, so runs of
+    two as-ofs finishing at once leave the pointer at the later model."""
     pointer = latest_pointer(job.root, job.name)
-    problem = unreadable = None
+    problem: str | None
     if _io.owning_folder(pointer, stop=job.root) is not None or pointer.is_symlink():
         problem = f"{pointer.parent} is a folder forecaster wrote, or {pointer} is a link"
-    elif pointer.exists():
+    else:
+        try:
+            with output_lock(pointer, None, f"an update of the latest-model pointer {pointer}"):
+                problem, rewritten = _update_pointer(job, pointer)
+        except ForecasterError as exc:  # the lock's path holds a link, a folder, ...
+            problem, rewritten = _clause(first_line(exc)), None
+        if rewritten is not None:
+            _say(rewritten)
+    if problem is not None:
+        _say(f"not recording the latest model: {problem}; reuse_model will retrain")
+
+
+def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
+    """:func:`remember_model` under the pointer's lock: ``(why the pointer could not be
+    written, None)``, or ``(None, what to say of an unreadable pointer it rewrote)`` (both None:
+    the pointer names the run's model, or keeps a later one)."""
+    problem = unreadable = None
+    model_dir = (job.out_dir / "model").relative_to(normal_path(job.root)).as_posix()
+    if pointer.exists():
         saved, why = _read_pointer(pointer)
         if why is not None:
             problem = _pointer_blocker(pointer) or _foreign_pointer(pointer)
@@ -79,35 +114,38 @@ def remember_model(job: Job) -> None:
             and saved["spec_hash"] == job.digest
             and is_later(saved.get("effective_as_of"), job.when.effective)
         ):
-            job.log(
-                f"model    {pointer} keeps the model as of {saved.get('as_of')}, later than "
-                f"this run's {job.when.label}"
-            )
-            return
-    if problem is None:
-        model_dir = (job.out_dir / "model").relative_to(normal_path(job.root)).as_posix()
-        payload = {
-            "owner": _POINTER_OWNER,
-            "spec_hash": job.digest,
-            "model_dir": model_dir,
-            "as_of": job.when.label,
-            "effective_as_of": job.when.effective,
-        }
-        data = json.dumps(payload, indent=2).encode("utf-8")
-        try:
-            _io.write_atomic(pointer, lambda tmp: tmp.write_bytes(data), replace_check=_check)
-        except OSError as exc:
-            problem = f"cannot write {pointer} ({exc.strerror or exc})"
-        except OwnershipError as exc:
-            problem = str(exc).rstrip(".")
-        else:
-            if unreadable is not None:
-                _say(
-                    f"{pointer} could not be read as a latest-model pointer ({_clause(unreadable)})"
-                    f"; rewrote it to point at this run's model {model_dir}"
+            if normal_path(job.root / saved["model_dir"]) != normal_path(job.out_dir / "model"):
+                job.log(
+                    f"model    {pointer} keeps the model as of {saved.get('as_of')}, later "
+                    f"than this run's {job.when.label}"
                 )
-            return
-    _say(f"not recording the latest model: {problem}; reuse_model will retrain")
+                return None, None
+            job.log(
+                f"model    {pointer} named the model as of {saved.get('as_of')} in "
+                f"{job.out_dir}, which now holds this run's: it names this run's model"
+            )
+    if problem is not None:
+        return problem, None
+    payload = {
+        "owner": _POINTER_OWNER,
+        "spec_hash": job.digest,
+        "model_dir": model_dir,
+        "as_of": job.when.label,
+        "effective_as_of": job.when.effective,
+    }
+    data = json.dumps(payload, indent=2).encode("utf-8")
+    try:
+        _io.write_atomic(pointer, lambda tmp: tmp.write_bytes(data), replace_check=_check)
+    except OSError as exc:
+        return f"cannot write {pointer} ({exc.strerror or exc})", None
+    except OwnershipError as exc:
+        return str(exc).rstrip("."), None
+    if unreadable is None:
+        return None, None
+    return None, (
+        f"{pointer} could not be read as a latest-model pointer ({_clause(unreadable)}); "
+        f"rewrote it to point at this run's model {model_dir}"
+    )
 
 
 def _pointer_blocker(pointer: Path) -> str | None:

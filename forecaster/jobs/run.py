@@ -430,7 +430,7 @@ def _write_outputs(
                 job.log(f"model    {how}")
                 calibrate_for_levels(job.spec, model, job.frame, job.log)
             metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
-            reused = reused_label(how)  # the as-of of the run whose model this run reuses
+            reused = reused_label(job, how)  # the as-of of the run whose model this run reuses
             result = _write_files(
                 job, staging, model, backtest, panel, tracking, reused or job.when.label
             )
@@ -442,7 +442,7 @@ def _write_outputs(
                 staging / "summary.json", summary.model_dump_json(indent=2).encode()
             )
             log_outputs(tracking[0], metrics, staging, job.spec.tracking.register_as, job.log)
-        _io.write_manifest(staging, "run", manifest_details(job))
+        _io.write_manifest(staging, "run", manifest_details(job, reused))
         _io.publish_directory(
             staging,
             job.out_dir,

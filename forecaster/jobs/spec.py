@@ -528,12 +528,25 @@ a spec keeps the default, so a spec without them keeps the hash it always had.""
 
 
 def spec_hash(spec: Spec) -> str:
-    """A short content hash of the validated spec; keys at their default value leave it be."""
+    """A short content hash of the validated spec: keys at their default value, the
+    documentation-only ``pipeline.description`` and, when ``training.tune`` is false, the
+    tuning budget ``trials`` / ``timeout`` leave it be; paths count as normalised (``./a//b``
+    is ``a/b``). ``docs/pipelines.md`` lists what the hash covers."""
     data = spec.model_dump(mode="json")
     for (section, key), default in _LATER_KEYS.items():
         if data[section][key] == default:
             del data[section][key]
     data["model"] = _model_without_defaults(data["model"])
+    data["pipeline"]["description"] = ""  # what the spec says of itself changes no result
+    if not spec.training.tune:  # read only by --tune and forecaster tune (not in the hash)
+        data["training"].update(trials=TrainingSpec().trials, timeout=TrainingSpec().timeout)
+    for section, key in (("source", "path"), ("output", "dir"), ("model", "checkpoint_dir")):
+        if isinstance(data[section].get(key), str):
+            data[section][key] = os.path.normpath(data[section][key])
+    file = sqlite_file(spec.training.storage)
+    if file is not None:  # the file of a sqlite:/// URL, as storage_url reads it
+        scheme, rest = spec.training.storage.split(":///", 1)
+        data["training"]["storage"] = f"{scheme}:///{os.path.normpath(file)}{rest[len(file) :]}"
     payload = json.dumps(data, sort_keys=True).encode()
     return sha256_bytes(payload)[:12]
 
