@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -35,6 +36,7 @@ from forecaster.estimators.baseline_blend import (
     partner_forecast,
     repeat_season,
 )
+from forecaster.estimators.validation_scores import naive_scales
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.baselines import origin_forecasts
 
@@ -958,3 +960,56 @@ def test_the_warning_shows_ratios_near_one_and_an_exact_baseline_in_words():
     ratio = report["model"] / report["naive"]
     assert f"{ratio:.4g}x that of the naive forecast" in message and "infx" not in message
     assert "the seasonal naive (m=12), which is exact on these windows (error 0)" in message
+
+
+def _exact_panel(n_rows: int) -> Panel:
+    """The float64 panel of 20 series, ``n_rows`` rows in all, as the check reads it."""
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(np.arange(20), n_rows // 20),
+            "t": np.tile(np.arange(n_rows // 20), 20),
+            "y": np.random.default_rng(0).normal(size=n_rows),
+        }
+    )
+    return Panel.from_frame(frame, target="y", id_col="id", time_col="t").exact_targets(frame)
+
+
+def test_the_checks_scales_and_partners_hold_few_copies_of_the_values():
+    # each float64 temporary of the check is as large as the values (1M rows: 8 MB): the naive
+    # scales took 7.4 such arrays at their peak and the partners 4, now 5.3 and 2
+    n_rows = 200_000
+    exact, size = _exact_panel(n_rows), n_rows * 8
+    origins = np.arange(200, n_rows, n_rows // 50)
+    starts = exact.offsets[origins // (n_rows // 20)]
+    tracemalloc.start()
+    try:
+        naive_scales(exact, np.ones(n_rows, dtype=bool))
+        naive_peak = tracemalloc.get_traced_memory()[1] / size
+        tracemalloc.reset_peak()
+        for _ in origin_partners(exact.values, starts, origins, 96, 12, [24]):
+            pass
+        partners_peak = tracemalloc.get_traced_memory()[1] / size
+    finally:
+        tracemalloc.stop()
+    assert naive_peak < 6
+    assert partners_peak < 3
+
+
+def test_fit_on_a_sorted_frame_is_bit_identical_to_a_fit_on_it_shuffled():
+    # the sorted frame's exact values are read in place, the shuffled one's by a join: the
+    # fitted model, its validation check and its forecasts are the same to the bit
+    rng = np.random.default_rng(2)
+    t = np.tile(np.arange(240), 4)
+    y = np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.3, t.size) + 1e4
+    frame = pl.DataFrame({"id": np.repeat(["a", "b", "c", "d"], 240), "t": t, "y": y})
+    params = dict(target="y", id_col="id", time_col="t", lookback=48, horizon=6, hidden_size=4)
+    params |= dict(max_epochs=2, windows_per_epoch=128, random_state=0, progress=False)
+    fits = [
+        RNNForecaster(**params).fit(f)
+        for f in (frame, frame.sample(fraction=1.0, shuffle=True, seed=5))
+    ]
+    assert fits[0].validation_baselines_ is not None
+    assert fits[0].validation_baselines_ == fits[1].validation_baselines_
+    assert fits[0].baseline_ == fits[1].baseline_
+    forecasts = [m.predict(frame)["y"].to_numpy() for m in fits]
+    assert forecasts[0].tobytes() == forecasts[1].tobytes()

@@ -1439,3 +1439,31 @@ def test_calendar_grid_off_clock_rows_are_explained_without_a_time_zone():
         validate_frame(frame, target="y", time_col="t", freq="1mo")
     dated = frame.with_columns(pl.col("t").dt.truncate("1d"))
     assert validate_frame(dated, target="y", time_col="t", freq="1mo")[0].height == 24
+
+
+def test_exact_targets_of_a_sorted_frame_read_its_values_in_place_without_a_join(monkeypatch):
+    # a join on (id, time) took ~260 MB per 1M rows in fit's validation check; a frame whose
+    # rows are the panel's, in order (sorted, no gaps: the usual case), needs none
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(["a", "b", "c"], 50),
+            "t": np.tile(np.arange(50), 3),
+            "y": 1e8 + 1e4 * rng.normal(size=150),  # beyond float32: the exact values must be read
+        }
+    ).with_columns(pl.when(pl.col("t") == 7).then(None).otherwise(pl.col("y")).alias("y"))
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", missing="ffill")
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=1)
+    joined = panel.exact_targets(shuffled)  # rows in another order: the join
+
+    def no_join(*args, **kwargs):
+        raise AssertionError("exact_targets joined a frame whose rows are the panel's")
+
+    monkeypatch.setattr(pl.DataFrame, "join", no_join)
+    exact = panel.exact_targets(frame)
+    assert exact.values.dtype == np.float64
+    assert exact.values.tobytes() == joined.values.tobytes()  # bit for bit
+    assert np.array_equal(exact.unobserved, joined.unobserved)
+    assert exact.unobserved[:, 0].sum() == 3  # t=7 of each series, filled by ffill
+    observed = frame.filter(pl.col("t") != 7)["y"].to_numpy()
+    assert np.array_equal(exact.values[~exact.unobserved[:, 0], 0], observed)

@@ -333,7 +333,8 @@ def origin_partners(
     shifted = np.asarray(targets, dtype=np.float64)
     if center is not None:
         shifted = shifted - center
-    sums = np.concatenate([np.zeros((1, targets.shape[1])), np.cumsum(shifted, axis=0)])
+    sums = np.zeros((len(shifted) + 1, targets.shape[1]))  # [r]: the sum of rows before r
+    np.cumsum(shifted, axis=0, out=sums[1:])  # in place: no other array as large
 
     def block_mean(first_row: np.ndarray, m: int) -> np.ndarray:
         return (sums[first_row + m] - sums[first_row]) / m
@@ -400,10 +401,10 @@ def _origin_mean_season(
     with ``level``) from the windows ending at ``origins``: each phase's sum over the
     window's ``lookback // m`` last seasons from running sums taken every ``m`` rows."""
     rows, width = targets.shape
-    padded = np.zeros((-(-rows // m) * m, width))
-    padded[:rows] = targets
-    every_m = padded.reshape(-1, m, width).cumsum(axis=0).reshape(-1, width)
-    strided = np.concatenate([np.zeros((m, width)), every_m])  # [m + r]: y[r] + y[r - m] + ...
+    strided = np.zeros((m + -(-rows // m) * m, width))  # [m + r]: y[r] + y[r - m] + ...
+    strided[m : m + rows] = targets
+    every_m = strided[m:].reshape(-1, m, width)
+    np.cumsum(every_m, axis=0, out=every_m)  # in place: no other array as large
     seasons = lookback // m
 
     def phase_mean(last_row: np.ndarray) -> np.ndarray:

@@ -41,15 +41,26 @@ def _naive_errors(
     if made_up is not None:  # NaN: no change to or from a made-up value, and no level
         values[made_up] = np.nan
     pairs = (owner[1:] == owner[:-1]) & rows[1:] & rows[:-1]
-    change = np.abs(np.diff(values, axis=0))[pairs]
-    level = np.abs(values[rows])
+    change = np.diff(values, axis=0)[pairs]
+    np.abs(change, out=change)  # in place: each temporary is as large as the values
+    level = values[rows]
+    del values
+    np.abs(level, out=level)
+    movers, holders = owner[1:][pairs], owner[rows]
     scales = np.ones((panel.n_series, nt))
     for j in range(nt):
-        seen, known = np.isfinite(change[:, j]), np.isfinite(level[:, j])
-        moved = per_series(owner[1:][pairs][seen], change[seen, j], panel.n_series)
-        still = per_series(owner[rows][known], level[known, j], panel.n_series)
+        moved = _finite_means(movers, change[:, j], panel.n_series)
+        still = _finite_means(holders, level[:, j], panel.n_series)
         scales[:, j] = np.where(moved > 0, moved, np.where(still > 0, still, 1.0))
     return scales
+
+
+def _finite_means(series: np.ndarray, values: np.ndarray, n_series: int) -> np.ndarray:
+    """:func:`per_series` of the finite ``values`` only (no copy when every one is)."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return per_series(series, values, n_series)
+    return per_series(series[finite], values[finite], n_series)
 
 
 def series_means(panel: Panel, targets: np.ndarray) -> np.ndarray:
