@@ -427,8 +427,7 @@ def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[s
         *(pl.col(c).cast(rows.schema[c], strict=False) for c in on),
         *(pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets),
     )
-    aligned = original.height == rows.height and original.select(on).equals(rows)
-    if aligned:
+    if _aligned(rows, original):
         exact = original
     else:
         exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
@@ -439,10 +438,11 @@ def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[s
 def panel_observed_values(panel: Any, frame: pl.DataFrame | pl.LazyFrame) -> Any:
     """:func:`observed_values` at every row of ``panel`` (a
     :class:`~forecaster.data.panel.Panel` read from ``frame``; rows by targets, float64, NaN
-    where ``frame`` holds no value). On a grid of fixed steps each frame row's panel row is
-    index arithmetic (its series' first row plus its steps from the series' first time), not a
-    join on (id, time); the join where that does not apply (calendar steps, key dtypes that
-    differ from the panel's, a (series, time) held twice).
+    where ``frame`` holds no value). Read in place when ``frame`` holds exactly the panel's
+    rows in order (the usual sorted frame without gaps); otherwise, on a grid of fixed steps,
+    each frame row's panel row is index arithmetic (its series' first row plus its steps from
+    the series' first time), not a join on (id, time); the join where neither applies
+    (calendar steps, key dtypes that differ from the panel's, a (series, time) held twice).
 
     Examples
     --------
@@ -454,14 +454,23 @@ def panel_observed_values(panel: Any, frame: pl.DataFrame | pl.LazyFrame) -> Any
     """
     on = [panel.time_col] if panel.id_col is None else [panel.id_col, panel.time_col]
     data = collect_frame(frame, columns=[*on, *panel.targets])
-    values = _grid_values(panel, data)
-    if values is not None:
-        return values
     ids = panel.keys[panel.id_name].gather(panel.series_of_rows())
     rows = pl.DataFrame(
         [panel.time] if panel.id_col is None else [ids.alias(panel.id_col), panel.time]
     )
+    if not _aligned(rows, data):  # read in place when aligned; else the grid, else the join
+        values = _grid_values(panel, data)
+        if values is not None:
+            return values
     return observed_values(rows, data, panel.targets)
+
+
+def _aligned(rows: pl.DataFrame, frame: pl.DataFrame) -> bool:
+    """Whether ``frame``'s keys, cast to ``rows``' dtypes, are ``rows`` in the same order."""
+    if frame.height != rows.height:
+        return False
+    keys = frame.select(pl.col(c).cast(rows.schema[c], strict=False) for c in rows.columns)
+    return keys.equals(rows)
 
 
 def _grid_values(panel: Any, data: pl.DataFrame) -> np.ndarray | None:
