@@ -1467,3 +1467,22 @@ def test_exact_targets_of_a_sorted_frame_read_its_values_in_place_without_a_join
     assert exact.unobserved[:, 0].sum() == 3  # t=7 of each series, filled by ffill
     observed = frame.filter(pl.col("t") != 7)["y"].to_numpy()
     assert np.array_equal(exact.values[~exact.unobserved[:, 0], 0], observed)
+
+
+def test_observed_values_of_local_days_across_a_dst_change_are_those_of_the_join():
+    """Daily steps of a time zone are local days (23 or 25 hours at a DST change): the grid's
+    index arithmetic (a fixed step) left every value after the change unobserved (NaN), so a
+    backtest scored nothing and fit skipped its baseline check. A panel whose times are not
+    its first time plus whole steps takes the join. The frame is shuffled so the in-place
+    reading does not apply."""
+    from forecaster.data.frames import observed_values, panel_observed_values
+
+    t = pl.datetime_range(
+        dt.datetime(2024, 3, 28), dt.datetime(2024, 4, 3), "1d", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    frame = pl.DataFrame({"t": t, "y": np.arange(7.0) + 1}).reverse()
+    panel = Panel.from_frame(frame, target="y", time_col="t", freq="1d")
+    joined = observed_values(pl.DataFrame({"t": panel.time}), frame, ["y"])
+    np.testing.assert_array_equal(panel_observed_values(panel, frame), joined)
+    assert joined.ravel().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]

@@ -475,7 +475,9 @@ def _aligned(rows: pl.DataFrame, frame: pl.DataFrame) -> bool:
 
 def _grid_values(panel: Any, data: pl.DataFrame) -> np.ndarray | None:
     """The values of :func:`panel_observed_values` by index arithmetic; None where it does not
-    apply (the join decides)."""
+    apply (the join decides): calendar steps, other key dtypes, a panel whose times are not
+    its series' first time plus whole steps (days of a time zone across a DST change), a
+    (series, time) held twice."""
     time_dtype = panel.time.dtype
     if panel.freq.is_calendar or data.schema[panel.time_col] != time_dtype:
         return None
@@ -491,8 +493,13 @@ def _grid_values(panel: Any, data: pl.DataFrame) -> np.ndarray | None:
     times = data[panel.time_col]
     known &= ~times.is_null().to_numpy()
     physical = times.to_physical().fill_null(0).to_numpy().astype(np.int64)
-    starts = panel.time.to_physical().to_numpy().astype(np.int64)[panel.offsets[:-1]]
-    steps, rest = np.divmod(physical - starts[series], panel.freq.step_in(time_dtype))
+    grid = panel.time.to_physical().to_numpy().astype(np.int64)
+    starts, step = grid[panel.offsets[:-1]], panel.freq.step_in(time_dtype)
+    of_rows = panel.series_of_rows()
+    position = np.arange(n_rows) - panel.offsets[of_rows]
+    if (grid != starts[of_rows] + position * step).any():  # local days across a DST change
+        return None
+    steps, rest = np.divmod(physical - starts[series], step)
     known &= (rest == 0) & (steps >= 0) & (steps < panel.lengths[series])  # others: no panel row
     rows = (panel.offsets[series] + steps)[known]
     position = np.full(n_rows, -1, dtype=np.int64)
