@@ -3,6 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import ClassVar
@@ -775,6 +779,172 @@ def _all_runs(store: Path) -> dict[str, int]:
     experiments = client.search_experiments()
     counts = {e.name: len(client.search_runs([e.experiment_id])) for e in experiments}
     return {name: n for name, n in counts.items() if n}
+
+
+# ------------------------------------------------------------------------------------------
+# a run stopped by SIGTERM or killed outright: its MLflow run does not stay RUNNING
+# ------------------------------------------------------------------------------------------
+
+
+def _endless_tracked_project(tmp_path: Path) -> Path:
+    """A tracked project whose fit runs until it is stopped (one log line per epoch)."""
+    spec = csv_project(tmp_path, rows(16))
+    text = spec.read_text().replace("max_epochs = 1", "max_epochs = 100000\npatience = 100000")
+    spec.write_text(text.replace("enabled = false", 'enabled = true\nexperiment = "tracked"'))
+    return spec
+
+
+def _start_run_process(spec: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``forecaster run SPEC`` of this checkout in a subprocess, in the middle of its fit
+    (its third epoch logged) when this returns; its standard error goes to the file returned."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),  # this checkout, not another one installed
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}",
+    }
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as stream:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "forecaster", "run", str(spec)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+        )
+    deadline = time.monotonic() + 120
+    while "epoch 3/" not in err.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the run did not reach its fit:\n{err.read_text(errors='replace')}")
+        time.sleep(0.1)
+    return process, err
+
+
+@pytest.mark.slow
+def test_sigterm_mid_fit_ends_the_mlflow_run_killed_and_exits_143(tmp_path):
+    pytest.importorskip("mlflow")
+    spec = _endless_tracked_project(tmp_path)
+    process, err = _start_run_process(spec, tmp_path)
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=120)
+    finally:
+        process.kill()
+    stderr = err.read_text(errors="replace")
+    assert code == 143, stderr  # 128 + 15, after its cleanups (not -15: killed by the signal)
+    assert stderr.splitlines()[-1].startswith("error: terminated (SIGTERM)"), stderr
+    runs = _runs(tmp_path)
+    assert [r.info.status for r in runs] == ["KILLED"], stderr
+    # no staging folder or outputs left, the checkpoints kept for --resume
+    left = sorted(p.name for p in (tmp_path / "outputs" / "hostile").iterdir())
+    assert left == [".2024-01-16.checkpoints", ".2024-01-16.lock"]
+    assert any((tmp_path / "outputs" / "hostile" / left[0]).iterdir())
+
+
+@pytest.mark.slow
+def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
+    tmp_path, capsys, monkeypatch
+):
+    pytest.importorskip("mlflow")
+    spec = _endless_tracked_project(tmp_path)
+    process, _ = _start_run_process(spec, tmp_path)
+    process.kill()  # kill -9: no handler runs, the run stays RUNNING
+    process.wait(timeout=60)
+    (left,) = _runs(tmp_path)
+    assert left.info.status == "RUNNING"
+    spec.write_text(spec.read_text().replace("max_epochs = 100000", "max_epochs = 1"))
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    status = {r.info.run_id: r.info.status for r in _runs(tmp_path)}
+    assert status.pop(left.info.run_id) == "KILLED", err
+    assert list(status.values()) == ["FINISHED"]
+    assert f"run {left.info.run_id} of hostile as of 2024-01-16 was left RUNNING" in err
+    assert "which is gone; marked KILLED" in err
+
+
+def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
+    tmp_path, monkeypatch
+):
+    """The next run (under the run's lock) marks KILLED the runs of its pipeline and as-of
+    whose process on this host is gone; a live process's run, another host's, one that
+    recorded no process, and another as-of's stay RUNNING."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from forecaster.jobs.tracked import HOST_TAG, PID_TAG, tracked_run
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
+    lines: list[str] = []
+    with tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+        pass
+    client = MlflowClient(uri)
+    host = client.get_run(first).data.tags[HOST_TAG]
+    experiment = client.get_run(first).info.experiment_id
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead = gone.stdout.strip()
+    left = {
+        "dead": {HOST_TAG: host, PID_TAG: dead},
+        "alive": {HOST_TAG: host, PID_TAG: str(os.getppid())},
+        "elsewhere": {HOST_TAG: "another-host", PID_TAG: dead},
+        "untagged": {},
+        "other as-of": {HOST_TAG: host, PID_TAG: dead, "as_of": "2024-01-01"},
+    }
+    ids = {
+        what: client.create_run(
+            experiment, tags={"pipeline": "mini", "as_of": "2024-01-02", **tags}
+        ).info.run_id
+        for what, tags in left.items()
+    }
+    with tracked_run(spec, "2024-01-02", lines.append) as (second, _):
+        assert client.get_run(second).info.status == "RUNNING"  # its own run: not closed
+    status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
+    assert status == {
+        "dead": "KILLED",
+        "alive": "RUNNING",
+        "elsewhere": "RUNNING",
+        "untagged": "RUNNING",
+        "other as-of": "RUNNING",
+    }
+    assert client.get_run(second).info.status == "FINISHED"
+    assert any(f"run {ids['dead']} of mini" in line and "marked KILLED" in line for line in lines)
+    assert any(ids["elsewhere"] in line and "left as it is" in line for line in lines)
+
+
+def test_sigterm_during_a_command_unwinds_it_and_exits_143(tmp_path, capsys, monkeypatch):
+    """Under ``main``, SIGTERM is an interrupt that runs the command's cleanups; the handler
+    of before the command is back afterwards (and was used by nothing else)."""
+    import forecaster.jobs.run as run_module
+
+    cleaned = []
+
+    def terminated_run(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)  # the signal arrives in this sleep
+        finally:
+            cleaned.append(True)
+
+    def before(signum, frame):
+        raise AssertionError("the SIGTERM reached the handler of before the command")
+
+    monkeypatch.setattr(run_module, "run_pipeline", terminated_run)
+    previous = signal.signal(signal.SIGTERM, before)
+    try:
+        started = time.monotonic()
+        code, err = run_cli(capsys, "run", str(tmp_path / "spec.toml"))
+        assert signal.getsignal(signal.SIGTERM) is before
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143 and cleaned and time.monotonic() - started < 20, err
+    assert err.strip().startswith("error: terminated (SIGTERM)")
 
 
 # ------------------------------------------------------------------------------------------

@@ -89,7 +89,15 @@ operating-system error such as a full disk with the system's message); 2 bad spe
 arguments, a ``--model`` folder that holds no readable model, or an output path that holds
 what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
 spec and as-of (or a fit or tuning to the same folder) holds the lock, try again later or pass
-``--wait``. Every command goes through one error wrapping
+``--wait``; 143 terminated (``SIGTERM``, as a scheduler, systemd or
+Kubernetes sends on a timeout or a shutdown: 128 + 15, the code of a process the signal ended).
+While a command runs, ``SIGTERM`` stops it the way Ctrl-C does: it is raised as an interrupt
+(:class:`Terminated`, a ``KeyboardInterrupt``) that unwinds the command, so nothing half-written
+is left (a run's staging folder and temporary files are removed; the published outputs stay as
+they were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of
+an interrupted fit stay for ``--resume``. A second ``SIGTERM`` while it unwinds is ignored; the
+previous handler is put back when the command returns (importing forecaster installs none).
+Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
 ``--verbose`` adds the traceback without changing the exit code.
 """
@@ -102,7 +110,9 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -127,7 +137,39 @@ from forecaster.jobs.parser import (
     build_parser,
 )
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_TERMINATED", "Terminated", "build_parser", "main"]
+
+EXIT_TERMINATED = 128 + int(signal.SIGTERM)
+"""143: the exit code of a command stopped by ``SIGTERM`` (the shell's code of a process the
+signal ended), after its cleanups ran."""
+
+
+class Terminated(KeyboardInterrupt):
+    """``SIGTERM`` while a command runs, raised in the main thread: an interrupt, so it unwinds
+    as Ctrl-C does (``finally`` blocks, removal of temporary files, the MLflow run ended
+    KILLED, the fitted model of a completed training kept), and the command exits with
+    :data:`EXIT_TERMINATED`."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Within the block, ``SIGTERM`` raises :class:`Terminated` in the main thread (once: a
+    second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end); the
+    previous handler is put back afterwards. Nothing changes outside the main thread, where
+    Python cannot set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(f"terminated by signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:  # None: a handler not set from Python, which cannot be put back: the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _record(level: str, message: str, **fields: Any) -> str:
@@ -283,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     log = _Logger(args.quiet, args.json_logs)
     try:
-        with warnings.catch_warnings():
+        with _sigterm_interrupts(), warnings.catch_warnings():
             warnings.showwarning = _show_warning(log, args.quiet)
             # The heavy modules (PyTorch, Polars, ...) are imported once a command runs, not
             # for --help, --version or a usage error (see forecaster.jobs.parser).
@@ -303,6 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 translated_errors(f"forecaster {args.command}"),
             ):
                 return getattr(commands, args.handler)(args, log)
+    except Terminated:  # after the cleanups: the previous SIGTERM handler is back
+        log(
+            "error: terminated (SIGTERM); run the command again to finish it (run and fit: "
+            "--resume continues an interrupted fit from its checkpoints)",
+            "error",
+        )
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         log("error: interrupted", "error")
         return EXIT_FAILURE

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,6 +30,9 @@ from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line
 
 __all__ = [
+    "HOST_TAG",
+    "PID_TAG",
+    "close_dead_runs",
     "log_outputs",
     "logged_fits",
     "masked",
@@ -36,6 +40,14 @@ __all__ = [
     "tracked_run",
     "tracking_paused",
 ]
+
+HOST_TAG = "forecaster.host"
+"""The MLflow tag of a pipeline run naming the host of its process (with its process-id
+namespace where the system has one: containers that share a host name have their own
+process ids)."""
+
+PID_TAG = "forecaster.pid"
+"""The MLflow tag of a pipeline run holding the id of its process on :data:`HOST_TAG`."""
 
 
 @contextlib.contextmanager
@@ -103,7 +115,14 @@ def tracking_deferred() -> contextlib.AbstractContextManager[None]:
 def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     """An active MLflow run for the pipeline, yielding ``(run_id, tracking_uri)``, or
     ``(None, None)`` when tracking is off or mlflow is not installed. Fits inside it log into
-    it only within :func:`logged_fits`."""
+    it only within :func:`logged_fits`.
+
+    The run is tagged ``pipeline``, ``as_of`` and with its process (:data:`HOST_TAG`,
+    :data:`PID_TAG`); it ends FINISHED, FAILED after an error, or KILLED after a
+    ``KeyboardInterrupt`` (Ctrl-C, or ``SIGTERM`` under the ``forecaster`` command). Callers
+    hold the lock of what the run writes: runs of the same pipeline and as-of left RUNNING by a
+    process of this host that is gone (killed outright) are marked KILLED, with a ``log`` line
+    (:func:`close_dead_runs`)."""
     if not spec.tracking.enabled:
         yield None, None
         return
@@ -123,18 +142,22 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         )
         yield None, None
         return
+    # tagged as it starts: a process killed at any later moment leaves a run it can be found by
+    tags = {"pipeline": spec.pipeline.name, "as_of": as_of, **_process_tags()}
     with tracking.bounded_requests(), contextlib.ExitStack() as scope:
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()
                 mlflow.set_tracking_uri(uri)
-                run = mlflow.start_run()
+                run = mlflow.start_run(tags=tags)
             else:  # the spec's experiment, for this run only (the process's is unchanged)
                 experiment = spec.tracking.experiment or spec.pipeline.name
                 target = scope.enter_context(tracking.experiment_scope(experiment))
                 uri = target.tracking_uri
                 run = mlflow.start_run(
-                    experiment_id=target.experiment_id, run_name=f"{spec.pipeline.name}-{as_of}"
+                    experiment_id=target.experiment_id,
+                    run_name=f"{spec.pipeline.name}-{as_of}",
+                    tags=tags,
                 )
         except Exception as exc:  # tracking must never stop the job
             _warn_unavailable(exc, "the pipeline runs without it")
@@ -142,12 +165,82 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
             return
         status = "FAILED"
         try:
-            mlflow.set_tags({"pipeline": spec.pipeline.name, "as_of": as_of})
+            close_dead_runs(mlflow.tracking.MlflowClient(uri), run.info, log)
             yield run.info.run_id, uri
             status = "FINISHED"
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stopped by its user, as MLflow says
+            status = "KILLED"
+            raise
         finally:
             with contextlib.suppress(Exception):
                 mlflow.end_run(status=status)
+
+
+def _process_tags() -> dict[str, str]:
+    """:data:`HOST_TAG` and :data:`PID_TAG` of this process."""
+    host = socket.gethostname()
+    with contextlib.suppress(OSError):  # Linux: the process-id namespace (a container's own)
+        host = f"{host} {os.readlink('/proc/self/ns/pid')}"
+    return {HOST_TAG: host, PID_TAG: str(os.getpid())}
+
+
+def close_dead_runs(client: Any, run: Any, log: Callable[[str], None]) -> list[str]:
+    """Mark KILLED the runs of ``run``'s experiment with its ``pipeline`` and ``as_of`` tags
+    that are still RUNNING although their process, on this host, is gone (killed outright:
+    ``kill -9``, out of memory); returns their ids. ``run`` (an MLflow ``RunInfo``) is the
+    caller's new run, and the caller holds the lock of what such runs write, so no other run of
+    them is writing. Never a run of this process, of another host (this host cannot tell
+    whether its process is alive: a ``log`` line names it) or without :data:`PID_TAG` (an
+    earlier version's); a process id that is alive (or in use again) keeps its run RUNNING.
+    Where processes cannot be probed (not POSIX) nothing is closed. A failure is a ``log``
+    line: tracking never stops the job."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return []
+    try:
+        tags = client.get_run(run.run_id).data.tags
+        query = (
+            f"tags.pipeline = '{tags['pipeline']}' and tags.as_of = '{tags['as_of']}' "
+            "and attributes.status = 'RUNNING'"
+        )
+        found = client.search_runs([run.experiment_id], query, max_results=1000)
+        closed = []
+        for other in found:
+            state = _process_state(other.data.tags, other.info.run_id, run.run_id)
+            name = f"run {other.info.run_id} of {tags['pipeline']} as of {tags['as_of']}"
+            if state == "dead":
+                client.set_terminated(other.info.run_id, status="KILLED")
+                closed.append(other.info.run_id)
+                where = f"process {other.data.tags[PID_TAG]} on {other.data.tags[HOST_TAG]}"
+                log(f"tracking: {name} was left RUNNING by {where}, which is gone; marked KILLED")
+            elif state == "elsewhere":
+                log(
+                    f"tracking: {name} is RUNNING in process {other.data.tags.get(PID_TAG)} on "
+                    f"{other.data.tags.get(HOST_TAG)}; left as it is (this host cannot tell "
+                    "whether that process is alive)"
+                )
+        return closed
+    except Exception as exc:
+        log(f"tracking: could not look for runs left RUNNING ({masked(first_line(exc))})")
+        return []
+
+
+def _process_state(tags: dict[str, str], run_id: str, own: str) -> str:
+    """``"dead"``: the run's process is of this host and gone; ``"elsewhere"``: of another host;
+    ``"alive"``: this process's run, a live process's, or one that recorded no process."""
+    pid = tags.get(PID_TAG, "")
+    if run_id == own or not pid.isdigit():
+        return "alive"
+    if tags.get(HOST_TAG) != _process_tags()[HOST_TAG]:
+        return "elsewhere"
+    if int(pid) == os.getpid() or int(pid) <= 0:
+        return "alive"
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return "dead"
+    except OSError:  # PermissionError: it exists (another user's)
+        return "alive"
+    return "alive"
 
 
 def logged_fits(run_id: str | None) -> contextlib.AbstractContextManager[None]:
