@@ -15,8 +15,15 @@ from conftest import for_head, forget_mlflow_state, reset_mlflow_state
 import forecaster
 from forecaster._validation import check
 from forecaster.data.transforms import domain_floor
+from forecaster.estimators import conformal_groups, intervals
 from forecaster.estimators.forecaster import RNNForecaster
-from forecaster.estimators.intervals import conformal_rank, interval_columns, quantile_name
+from forecaster.estimators.intervals import (
+    conformal_rank,
+    interval_columns,
+    order_statistic,
+    quantile_name,
+    signed_quantile,
+)
 from forecaster.estimators.regressor import RNNRegressor
 from forecaster.evaluation import backtest, seasonal_naive
 from forecaster.evaluation.intervals import IntervalColumns, level_name
@@ -1079,3 +1086,127 @@ def test_a_series_of_zeros_keeps_the_window_normalised_intervals_of_the_others()
     out = model.predict(frame, level=80).with_columns(width=pl.col("y_hi_80") - pl.col("y_lo_80"))
     widths = dict(out.group_by("id").agg(pl.col("width").max()).iter_rows())
     assert 0 < widths["a"] < 5 and 0 < widths["z"] < 50  # was 1.8e37 for a
+
+
+def _uneven_per_series_calibration(rng, window):
+    """A per-series calibration ``(N, 3 steps, 2 targets)`` of uneven series: sizes from 0
+    (series 2, and series 11 beyond the keys) to 130, some below the 20 of their own a
+    series needs, NaN residuals here and there and one series with too few observed at a
+    single step; series 6 ends after every origin (an empty rolling window)."""
+    sizes = np.array([45, 3, 0, 60, 21, 130, 40, 44, 90, 39, 26])
+    series = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    late = series == 6
+    series = np.concatenate([series[~late], series[late]])  # series 6: the latest windows
+    residuals = rng.normal(0, 1 + series[:, None, None, None] % 4, (len(series), 3, 2, 1))
+    residuals[rng.random(residuals.shape) < 0.08] = np.nan
+    residuals[np.flatnonzero(series == 10)[:8], 1, 0] = np.nan  # 18 observed at one step
+    conformal = {
+        "residuals": residuals,
+        "series": series,
+        "per_series": True,
+        "normalize": None,
+        "window": window,
+        "ends": np.sort(rng.integers(0, 200, len(series))),
+    }
+    rows = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, -1, 5, 0, 8, 3, 9, 6, 10])
+    origins = np.concatenate([np.full(12, 400), rng.integers(300, 400, 8)])
+    if window is not None:
+        origins[[13, 14, 15, 18]] = conformal["ends"][np.flatnonzero(~late)[-1]]
+    return conformal, rows, origins
+
+
+def _own_scores(conformal, row, origin, scores, minimum):
+    """The scores forecast ``row`` of series ``rows[row]`` uses of its own series (None:
+    too few, it uses the pooled ones), one series at a time (the reference)."""
+    series, window = conformal["series"], conformal["window"]
+    if row < 0:
+        return None
+    own = np.flatnonzero(series == row)
+    if window is not None:
+        own = own[conformal["ends"][own] <= origin][-window:]
+    kept = scores[own]
+    observed = kept.shape[0] - np.isnan(kept).sum(axis=0)
+    return kept if len(own) and observed.min() >= minimum else None
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+@pytest.mark.parametrize("window", [None, 45])
+@pytest.mark.parametrize(
+    ("levels", "qs", "minimum"), [([80], [0.025, 0.5, 0.975], 20), ([80, 97.5], [0.1], 39)]
+)
+def test_per_series_intervals_match_a_series_by_series_reduction(
+    window, levels, qs, minimum, budget, monkeypatch
+):
+    """calibrate(per_series=True) reduces the residuals of all series at once (it looped
+    over the series, comparing every calibration and forecast row each time: quadratic in
+    the number of series); every interval and quantile is bit-identical to the conformal
+    quantiles of each series' own residuals (rolling: its ``window`` latest by the origin),
+    or the pooled ones where a series has too few observed of its own at some step; also
+    one series per reduction (``budget=1``)."""
+    if budget is not None:
+        monkeypatch.setattr(conformal_groups, "PADDED_BUDGET", budget)
+    rng = np.random.default_rng(11)
+    conformal, rows, origins = _uneven_per_series_calibration(rng, window)
+    point = rng.normal(size=(len(rows), 3, 2))
+    args = (["y", "z"], point, None, None)
+    call = dict(levels=levels, quantiles=qs, origins=origins)
+    got = interval_columns(*args, conformal, rows, **call)
+    pooled = interval_columns(*args, {**conformal, "per_series": False}, rows, **call)
+    signed = conformal["residuals"][..., 0]
+    used = 0
+    for i, (row, origin) in enumerate(zip(rows, origins, strict=True)):
+        own = _own_scores(conformal, row, origin, signed, minimum)
+        expected = {name: values.reshape(len(rows), 3)[i] for name, values in pooled.items()}
+        if own is not None:
+            used += 1
+            for level in levels:
+                half = order_statistic(np.abs(own), level, what="reference")
+                for j, target in enumerate(("y", "z")):
+                    expected[level_name(target, level, "lo")] = point[i, :, j] - half[:, j]
+                    expected[level_name(target, level, "hi")] = point[i, :, j] + half[:, j]
+            shifts = [signed_quantile(own, q, what="reference") for q in qs]
+            values = np.sort(point[i][..., None] + np.stack(shifts, -1), -1)
+            for k, q in enumerate(qs):
+                for j, target in enumerate(("y", "z")):
+                    expected[quantile_name(target, q)] = values[:, j, k]
+        for name, values in got.items():
+            assert np.array_equal(values.reshape(len(rows), 3)[i], expected[name]), (i, name)
+    assert 3 <= used < len(rows) - 3, used  # some series use their own residuals, others the pooled
+
+
+@pytest.mark.parametrize("window", [None, 25])
+def test_per_series_intervals_reduce_all_series_at_once(window, monkeypatch):
+    """predict(level=...) after calibrate(per_series=True) took the conformal quantile once
+    per series (and per origin, rolling): 2000 series, 2001 order statistics, growing
+    3.5 times per doubling of the series. Now a few calls reduce every series."""
+    rng = np.random.default_rng(2)
+    n_series, per = 2000, 30
+    series = np.tile(np.arange(n_series), per)  # the windows of one end, series after series
+    conformal = {
+        "residuals": rng.normal(size=(n_series * per, 2, 1, 1)),
+        "series": series,
+        "per_series": True,
+        "normalize": None,
+        "window": window,
+        "ends": np.repeat(np.arange(per), n_series),
+    }
+    rows = np.repeat(np.arange(n_series), 2)
+    origins = np.tile([per - 2, per], n_series)
+    calls = []
+    original = intervals.order_statistic
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(intervals, "order_statistic", counted)
+    cols = interval_columns(
+        ["y"], np.zeros((len(rows), 2, 1)), None, None, conformal, rows, levels=[80],
+        quantiles=None, origins=origins,
+    )  # fmt: skip
+    assert len(calls) <= 6
+    own = conformal["residuals"][series == 7, 1, 0, 0]
+    if window is not None:
+        own = own[-window:]
+    expected = order_statistic(np.abs(own), 80, what="reference")
+    assert cols["y_hi_80"].reshape(-1, 2)[15, 1] == expected  # series 7, origin 30

@@ -50,13 +50,14 @@ __all__ = [
 ]
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import MIN_SCALE
 from forecaster.data.windows import window_spread
+from forecaster.estimators.conformal_groups import Reducer, fill_own, own_spans
 from forecaster.evaluation.intervals import level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
 
@@ -204,9 +205,6 @@ def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = T
     return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
 
 
-Reducer = Callable[[np.ndarray], np.ndarray]
-
-
 class _Calibration:
     """The scores of a calibration, reduced for each forecast row (its series, origin).
 
@@ -233,6 +231,7 @@ class _Calibration:
         self.origins = origins
         self.by_series = conformal.get("normalize") == "series"
         self.magnitude: tuple[np.ndarray, np.ndarray] | None = None
+        self.spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.by_series:  # per calibration row and target: sum and number of observed |r|
             absolute = np.abs(conformal["residuals"])
             observed = (~np.isnan(absolute)).sum(axis=(1, 3))
@@ -252,48 +251,30 @@ class _Calibration:
         else:
             n_series = max(len(np.unique(self.conformal["series"])), 1)
             size = self.window * n_series
-            self._windowed(out, np.arange(len(scores)), size, np.ones(b, bool), scores, reducer)
+            self._windowed(out, size, scores, reducer)
         if self.conformal["per_series"]:
-            series, minimum = self.conformal["series"], self.minimum
-            for s in np.unique(self.rows[self.rows >= 0]):
-                own, mine = np.flatnonzero(series == s), self.rows == s
-                if self.window is None:
-                    if _fewest_observed(own_scores := scores[own]) >= minimum:
-                        out[mine] = reducer(own_scores)
-                else:
-                    self._windowed(out, own, self.window, mine, scores, reducer, minimum, False)
+            if self.spans is None:  # one grouping by series for every reduction of the call
+                ends = self.conformal.get("ends")
+                self.spans = own_spans(
+                    self.conformal["series"], self.rows, ends, self.origins, self.window
+                )
+            fill_own(out, scores, reducer, self.minimum, self.spans)
         return out
 
-    def _windowed(
-        self,
-        out: np.ndarray,
-        index: np.ndarray,
-        size: int,
-        mine: np.ndarray,
-        scores: np.ndarray,
-        reducer: Reducer,
-        minimum: int | None = None,
-        pooled: bool = True,
-    ) -> None:
-        """Fill ``out[mine]`` from the ``size`` latest calibration rows ``index`` (sorted by
-        their ``ends``) that end at or before each row's origin: ``pooled`` (normalised as
-        :meth:`_fill` does, all of them: too few are refused by the reducer), else as they
-        are, leaving the rows with fewer than ``minimum`` scores at some step as they are."""
+    def _windowed(self, out: np.ndarray, size: int, scores: np.ndarray, reducer: Reducer) -> None:
+        """Fill ``out`` from the pooled ``size`` latest calibration rows (sorted by their
+        ``ends``) that end at or before each forecast row's origin (normalised as
+        :meth:`_fill` does; too few are refused by the reducer)."""
         assert self.origins is not None
-        targets = np.flatnonzero(mine)
-        ends = self.conformal["ends"][index]
-        stop = np.searchsorted(ends, self.origins[targets], side="right")
+        targets, index = np.arange(len(self.rows)), np.arange(len(scores))
+        ends = self.conformal["ends"]
+        stop = np.searchsorted(ends, self.origins, side="right")
         start = np.maximum(stop - size, 0)
         spans, inverse = np.unique(np.stack([start, stop], 1), axis=0, return_inverse=True)
         order = np.argsort(inverse.reshape(-1), kind="stable")  # the rows of each span together
         groups = np.split(targets[order], np.cumsum(np.bincount(inverse.reshape(-1)))[:-1])
         for (a, b), chosen in zip(spans, groups, strict=True):
-            if pooled:
-                self._fill(out, index[a:b], chosen, scores, reducer)
-                continue
-            span = scores[index[a:b]]
-            if minimum is None or _fewest_observed(span) >= minimum:
-                out[chosen] = reducer(span)
+            self._fill(out, index[a:b], chosen, scores, reducer)
 
     def _fill(
         self,
