@@ -31,7 +31,11 @@ def paused() -> Iterator[None]:
     It is the training layer's block of the library's own fits,
     :func:`~forecaster.training.callbacks.without_default_callbacks` (``every_thread=True``:
     no callbacks of ``autolog()``'s factory), and a ``FitLogger`` does not log while one is
-    open (:func:`~forecaster.training.callbacks.default_callbacks_withheld`).
+    open (:func:`~forecaster.training.callbacks.default_callbacks_withheld`). So the
+    callbacks of every factory registered with
+    :func:`~forecaster.training.callbacks.register_fit_callback` are withheld too, from the
+    fits of every thread while the block lasts (a fit in another thread at the same time gets
+    none either).
 
     Examples
     --------
