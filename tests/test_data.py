@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+import zoneinfo
 
 import numpy as np
 import polars as pl
@@ -1486,3 +1487,68 @@ def test_observed_values_of_local_days_across_a_dst_change_are_those_of_the_join
     joined = observed_values(pl.DataFrame({"t": panel.time}), frame, ["y"])
     np.testing.assert_array_equal(panel_observed_values(panel, frame), joined)
     assert joined.ravel().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_a_series_on_the_30th_ending_on_a_month_end_is_a_step_behind():
+    """Monthly data on the 30th (February clamped to the 29th) whose last time, April 30, is
+    a month-end: the step after it is May 30 (its own day of the month, as future_times
+    steps), not May 31. A series one month behind May 30 was never stale."""
+    from forecaster.data.steps import steps_behind
+
+    on_30th = pl.date_range(dt.date(2024, 1, 30), dt.date(2024, 4, 30), "1mo", eager=True)
+    month_ends = pl.Series([dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30)])
+    times = pl.concat([on_30th, month_ends])
+    offsets = np.array([0, len(on_30th), len(times)])
+    monthly = Frequency.parse("1mo")
+    assert future_times(times, offsets, monthly, 1).to_list() == [
+        dt.date(2024, 5, 30),
+        dt.date(2024, 5, 31),
+    ]
+    assert steps_behind(times, offsets, monthly, dt.date(2024, 5, 30)).tolist() == [1, 0]
+    assert steps_behind(times, offsets, monthly, dt.date(2024, 7, 31)).tolist() == [3, 3]
+    quarterly = Frequency.parse("1q")  # quarters on the 30th: Jan 30, Apr 30 (a month-end)
+    assert steps_behind(
+        on_30th[::3], np.array([0, 2]), quarterly, dt.date(2024, 7, 30)
+    ).tolist() == [1]
+
+
+def test_days_behind_are_counted_on_the_local_calendar_across_daylight_saving():
+    """A daily Europe/Berlin series that ends on March 29 is 4 days behind April 2: the
+    spring-forward day lasts 23 hours, and elapsed time / 24 h counted 3 (a pipeline with
+    max_staleness = 3 kept it)."""
+    from forecaster.data.steps import grid_periods, steps_behind
+
+    times = pl.datetime_range(
+        dt.datetime(2024, 3, 20), dt.datetime(2024, 3, 29), "1d", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    as_of = dt.datetime(2024, 4, 2, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    daily = Frequency.parse("1d")
+    assert steps_behind(times, np.array([0, len(times)]), daily, as_of).tolist() == [4]
+    last = times.tail(1)
+    periods, off = grid_periods(pl.Series([as_of], dtype=times.dtype), last, daily)
+    assert periods.tolist() == [4] and off.tolist() == [False]
+    # a skipped midnight (America/Sao_Paulo, 2018-11-04, dated 23:00 the day before) is its day
+    paulo = pl.datetime_range(
+        dt.datetime(2018, 11, 1), dt.datetime(2018, 11, 6), "1d", time_zone="America/Sao_Paulo",
+        eager=True,
+    )  # fmt: skip
+    periods, off = grid_periods(paulo, paulo.head(1).extend_constant(paulo[0], 5), daily)
+    assert periods.tolist() == [0, 1, 2, 3, 4, 5] and not off.any()
+
+
+def test_auto_frequency_of_readings_every_24_hours_off_the_local_days_is_24h():
+    """Readings every 24 hours at UTC midnight stored in Europe/Berlin (01:00, then 02:00
+    after spring-forward): freq="auto" inferred "1d" (local days) and then refused its own
+    grid ("off the regular 1d grid ... Pass the right freq="). Local midnights stay "1d"."""
+    utc = pl.datetime_range(
+        dt.datetime(2024, 3, 15), dt.datetime(2024, 4, 10), "1d", time_zone="UTC", eager=True
+    )
+    berlin = utc.dt.convert_time_zone("Europe/Berlin")
+    assert str(infer_frequency(berlin, np.array([0, len(berlin)]))) == "24h"
+    clean, freq = validate_frame(pl.DataFrame({"t": berlin, "y": 1.0}), target="y", time_col="t")
+    assert str(freq) == "24h" and clean.height == len(berlin)
+    weekly = berlin.gather_every(7)
+    assert str(infer_frequency(weekly, np.array([0, len(weekly)]))) == "168h"
+    local = utc.dt.replace_time_zone(None).dt.replace_time_zone("Europe/Berlin")
+    assert str(infer_frequency(local, np.array([0, len(local)]))) == "1d"

@@ -248,7 +248,7 @@ def parameter_problems(callables: dict[int, tuple[str, Any, Any, bool]]) -> list
 UNDOCUMENTED_AT_SIZE_LIMIT = frozenset(
     f"forecaster.{module}.{cls}.{name}"
     for module, cls, names in (
-        ("data.frequency", "Frequency", ("check_dtype", "ends_before", "offset", "step_in")),
+        ("data.frequency", "Frequency", ("check_dtype", "offset", "step_in")),
         ("data.scaling", "PanelScaler", (
             "from_dict", "from_state", "inverse_transform", "inverse_transform_values",
             "rows_of", "tensors", "transform", "transform_values",

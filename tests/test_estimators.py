@@ -2301,3 +2301,26 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
     np.testing.assert_array_equal(few[..., 0], by_row[[[1, 2, 3]]])
     np.testing.assert_array_equal(many[..., 0], by_row[windows])
     assert many.shape == (8, 3, 1) and many.dtype == np.float64
+
+
+def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
+    """Monthly data on the 30th: series b ends on February 29 (its month-end, the 30th
+    clamped), a step behind March 30. predict forecast it from February 29 without a word
+    (the step after a month-end was read as March 31), and so did a list of cutoffs."""
+    t = pl.date_range(dt.date(2022, 1, 30), dt.date(2024, 3, 30), "1mo", eager=True)
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "a", "time": t, "y": np.sin(np.arange(len(t)) / 3.0) + 3}),
+            pl.DataFrame({"id": "b", "time": t[:-1], "y": np.cos(np.arange(len(t) - 1)) + 4}),
+        ]
+    )
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="time", lookback=8, horizon=2, freq="1mo",
+        validation_size=0, baseline="none", **{**TINY, "max_epochs": 1},
+    ).fit(frame)  # fmt: skip
+    with pytest.warns(ForecasterWarning, match=r"1 series end before .*\['b'\]"):
+        got = model.predict(frame)
+    firsts = got.group_by("id", maintain_order=True).agg(pl.col("time").first())
+    assert firsts.rows() == [("a", dt.date(2024, 4, 30)), ("b", dt.date(2024, 3, 30))]
+    with pytest.warns(ForecasterWarning, match=r"1 forecast origins lie .*\('b', "):
+        model.predict(frame, cutoff=[dt.date(2024, 3, 30)])

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import warnings
+import zoneinfo
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -17,7 +18,7 @@ import pytest
 from conftest import mini_spec, reset_mlflow_state
 
 import forecaster
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ArgumentError, ForecasterWarning
 from forecaster.jobs.cli import main
 from forecaster.jobs.run import SpecError, load_spec, prepare_data, spec_hash
 
@@ -3133,8 +3134,9 @@ def test_stale_steps_follows_the_frequency_grid_of_each_series(tmp_path):
     """A daily series measured at midnight is not stale because another is measured at noon
     of the same day: the step after its last time (the next midnight) is after the data's
     last time. The pipeline called it stale by one step (its rule was "ends before the last
-    time"), while native ``predict`` and the pyfunc, which share ``Frequency.ends_before``,
-    did not; a series a whole day behind is stale in all three."""
+    time"), while native ``predict`` and the pyfunc, which shared ``Frequency.ends_before``,
+    did not; a series a whole day behind is stale in all three (one rule now:
+    ``forecaster.data.steps.steps_behind``)."""
     from forecaster.jobs.schedule import stale_steps
 
     spec_path = tmp_path / "spec.toml"
@@ -3286,3 +3288,90 @@ def test_a_series_whose_target_is_all_missing_is_dropped_with_a_warning(tmp_path
     assert "b" not in frame["id"].to_list() and frame["id"].n_unique() == 2
     message = str(caught[0].message)
     assert "'a'" not in message and "'c'" not in message and "null or NaN" in message
+
+
+def _zoned_project(
+    tmp_path: Path, frame: pl.DataFrame, series: dict[str, object], **sections: object
+) -> tuple[Any, Path]:
+    """A project with ``frame`` as its one Parquet file (the small spec with ``series`` keys
+    and ``sections``); its spec and root."""
+    (tmp_path / "data").mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(tmp_path / "data" / "d.parquet")
+    source = {"path": "data/*.parquet", "format": "parquet"}
+    text = mini_spec(source=source, series=series, **sections)  # type: ignore[arg-type]
+    return load_spec(write(tmp_path, text))
+
+
+def _ragged(times: pl.Series, behind: int) -> pl.DataFrame:
+    """Series a over ``times`` and series b ``behind`` steps shorter."""
+    n = len(times)
+    return pl.concat(
+        [
+            pl.DataFrame({"id": "a", "date": times, "y": np.arange(n, dtype=float)}),
+            pl.DataFrame({"id": "b", "date": times[: n - behind], "y": np.ones(n - behind)}),
+        ]
+    )
+
+
+def test_stale_steps_of_monthly_series_on_the_30th_and_of_days_across_dst(tmp_path):
+    """Monthly data on the 30th: b ends on April 30 (a month-end), a step behind May 30, and
+    was not stale (the step after a month-end read as May 31). A daily Europe/Berlin series
+    4 days behind across spring-forward was counted 3 (elapsed time / 24 h), so
+    max_staleness = 3 kept it."""
+    from forecaster.jobs.schedule import stale_steps
+
+    months = pl.date_range(dt.date(2023, 1, 30), dt.date(2024, 5, 30), "1mo", eager=True)
+    spec, _ = _zoned_project(tmp_path / "m", _ragged(months, 1), {"freq": "1mo"})
+    stale = stale_steps(_ragged(months, 1), spec)
+    assert stale.rows() == [("b", dt.date(2024, 4, 30), 1)]
+    days = pl.datetime_range(
+        dt.datetime(2024, 3, 1), dt.datetime(2024, 4, 2), "1d", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    spec, root = _zoned_project(
+        tmp_path / "d", _ragged(days, 4), {"freq": "1d", "max_staleness": 3}
+    )
+    assert stale_steps(_ragged(days, 4), spec)["__steps__"].to_list() == [4]
+    with pytest.warns(ForecasterWarning, match="max_staleness=3"):
+        _, when = prepare_data(spec, root, None)
+    assert when.excluded == ("b",) and when.stale_steps == (("b", 4),)
+
+
+def test_as_of_a_local_time_the_clocks_skip_or_repeat_exits_2_asking_for_an_offset(
+    tmp_path, capsys
+):
+    """--as-of 2024-03-31T02:30 on Europe/Berlin data (no such local time) ran at 03:00, and
+    2024-10-27T02:30 (twice that day) took the first, silently; predict(cutoff=...) refuses
+    both asking for a UTC offset. With one, the as-of is that instant."""
+    hours = pl.datetime_range(
+        dt.datetime(2024, 10, 26), dt.datetime(2024, 10, 28), "1h", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    spec, root = _zoned_project(tmp_path, _ragged(hours, 0), {"freq": "1h"})
+    for text, offset in (("2024-10-27T02:30", "+02:00"), ("2024-03-31T02:30", "+01:00")):
+        with pytest.raises(ArgumentError, match="does not name one instant") as caught:
+            prepare_data(spec, root, text)
+        assert f"--as-of {text}{offset}" in str(caught.value)
+    code, err = run_cli(capsys, "run", str(root / "pipelines" / "spec.toml"), "--as-of",
+                        "2024-10-27T02:30")  # fmt: skip
+    assert code == 2 and "UTC offset" in err, err
+    frame, when = prepare_data(spec, root, "2024-10-27T02:30+01:00")  # the second 02:30
+    assert when.effective == "2024-10-27T02:00:00+01:00"
+    utc = frame["date"].dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    assert utc.max() == dt.datetime(2024, 10, 27, 1)
+
+
+def test_history_days_keeps_calendar_days_across_daylight_saving(tmp_path):
+    """[features] history_days = 7 kept 8 daily rows of Europe/Berlin data across
+    spring-forward (7 fixed 24-hour days reach back past the 23-hour day's midnight)."""
+    days = pl.datetime_range(
+        dt.datetime(2024, 3, 1), dt.datetime(2024, 4, 2), "1d", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    features = {"history_days": 7}
+    spec, root = _zoned_project(tmp_path, _ragged(days, 0), {"freq": "1d"}, features=features)
+    frame, _ = prepare_data(spec, root, None)
+    assert frame.group_by("id").len()["len"].to_list() == [7, 7]
+    assert frame["date"].min() == dt.datetime(
+        2024, 3, 27, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")
+    )

@@ -337,6 +337,36 @@ def test_a_series_that_ends_early_says_its_origin_in_the_pyfunc_output(logged):
     assert list(loaded.predict(frame.to_pandas()).columns) == ["id", "date", "y"]
 
 
+def test_stale_steps_of_the_pyfunc_count_local_days_and_a_series_own_day_of_the_month():
+    """The pyfunc's ``stale_steps``: a daily Europe/Berlin series that ends on March 29 is 4
+    days behind April 2 (it said 3: the spring-forward day lasts 23 hours), and a monthly
+    series on the 30th that ends on February 29 (its month-end) is a month behind March 30
+    (it was not marked: the step after a month-end was read as March 31)."""
+    days = pl.datetime_range(
+        dt.datetime(2024, 3, 1), dt.datetime(2024, 4, 2), "1d", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    months = pl.date_range(dt.date(2022, 1, 30), dt.date(2024, 3, 30), "1mo", eager=True)
+    for times, behind, freq in ((days, 4, "1d"), (months, 1, "1mo")):
+        n = len(times)
+        frame = pl.concat(
+            [
+                pl.DataFrame({"id": "a", "date": times, "y": np.sin(np.arange(n) / 3.0)}),
+                pl.DataFrame({"id": "b", "date": times[: n - behind], "y": np.ones(n - behind)}),
+            ]
+        )
+        model = RNNForecaster(
+            target="y", id_col="id", time_col="date", lookback=6, horizon=2, hidden_size=4,
+            max_epochs=1, freq=freq, random_state=0, progress=False, validation_size=0,
+            baseline="none",
+        ).fit(frame)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ForecasterWarning)
+            got = pl.from_pandas(pyfunc.pyfunc_predict(model, frame.to_pandas()))
+        steps = got.group_by("id", maintain_order=True).agg(pl.col("stale_steps").first())
+        assert steps.rows() == [("a", 0), ("b", behind)], freq
+
+
 def test_the_pyfunc_answer_is_sorted_by_id_and_time(logged):
     """A request whose rows come series s1 first was answered s1 first (predict kept the
     request's order of series, while its docstring says sorted by (id, time)); a list of

@@ -1,5 +1,5 @@
-"""Sampling frequencies: the :class:`Frequency` grammar, its steps, the period of every time on a
-frequency's grid, and :func:`infer_frequency`.
+"""Sampling frequencies: the :class:`Frequency` grammar, its steps, and :func:`infer_frequency`
+(the period of every time on a frequency's grid: :func:`~forecaster.data.steps.grid_periods`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ __all__ = [
     "MONTHS_PER_UNIT",
     "Frequency",
     "canonical_frequency",
-    "grid_periods",
     "holiday_dates",
     "infer_frequency",
     "infer_from_diffs",
@@ -236,10 +235,26 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         if dtype == pl.Date and self.unit in ("ns", "us", "ms", "s", "m", "h"):
             self.step_in(dtype)
 
-    def ends_before(self, last: pl.Series, as_of: Any) -> np.ndarray:
+    def ends_before(
+        self, last: pl.Series, as_of: Any, *, day: np.ndarray | None = None
+    ) -> np.ndarray:
         """Whether the step after each time of ``last`` is at or before ``as_of`` (a boolean
         array): a series that ends there is stale, forecast from an earlier origin than
         ``as_of`` (a time between two steps of the grid is not one).
+
+        Parameters
+        ----------
+        last : polars.Series
+            The last time of each series (or any time of it).
+        as_of : time point or polars.Series
+            One time point for all, or one per time of ``last``, of ``last``'s dtype.
+        day : numpy.ndarray, optional
+            Month, quarter and year steps: the day of the month each time's series steps on
+            (:func:`~forecaster.data.steps.anchor_days`, as
+            :func:`~forecaster.data.steps.future_times` steps). By default the day of the
+            time itself (:meth:`offset`), which steps a 30th that is a month-end (April 30)
+            to the next month-end: pass the series' day, or use
+            :func:`~forecaster.data.steps.series_ends_before`.
 
         Examples
         --------
@@ -247,10 +262,23 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         >>> last = pl.Series([dt.date(2024, 1, 5), dt.date(2024, 1, 2)])
         >>> Frequency.parse("1bd").ends_before(last, dt.date(2024, 1, 6)).tolist()
         [False, True]
+        >>> april = pl.Series([dt.date(2024, 4, 30)])
+        >>> Frequency.parse("1mo").ends_before(april, dt.date(2024, 5, 30), day=np.array([30]))
+        array([ True])
         """
-        following = self.offset(pl.col("t"), 1).cast(last.dtype)
-        stale = following <= pl.lit(as_of, dtype=last.dtype)
-        return pl.DataFrame({"t": last}).select(stale.fill_null(False)).to_series().to_numpy()
+        frame = pl.DataFrame({"t": last})
+        if isinstance(as_of, pl.Series):
+            frame = frame.with_columns(as_of.cast(last.dtype).alias("as_of"))
+            bound = pl.col("as_of")
+        else:
+            bound = pl.lit(as_of, dtype=last.dtype)
+        steps_on = None
+        if day is not None and self.unit in MONTHS_PER_UNIT:
+            frame = frame.with_columns(pl.Series("day", np.asarray(day, dtype=np.int64)))
+            steps_on = pl.col("day")
+        following = self.offset(pl.col("t"), 1, day=steps_on).cast(last.dtype)
+        stale = following <= bound
+        return frame.select(stale.fill_null(False)).to_series().to_numpy()
 
     def offset(
         self, times: pl.Expr, steps: pl.Expr | int, *, day: pl.Expr | int | None = None
@@ -345,46 +373,6 @@ def canonical_frequency(freq: Frequency) -> Frequency:
     return Frequency(months // MONTHS_PER_UNIT[unit], unit)
 
 
-def grid_periods(
-    times: pl.Series, first: pl.Series, freq: Frequency
-) -> tuple[np.ndarray, np.ndarray]:
-    """Period number of every time relative to its series' first time, and an off-grid mask."""
-    if not freq.is_calendar:
-        step = freq.step_in(times.dtype)
-        t = times.to_physical().cast(pl.Int64).to_numpy()
-        t0 = first.to_physical().cast(pl.Int64).to_numpy()
-        delta = t - t0
-        return delta // step, (delta % step) != 0
-    frame = pl.DataFrame({"t": times, "t0": first})
-    if freq.unit == "bd":
-        holidays = list(freq.holidays)
-        if times.dtype == pl.Date:
-            expr = pl.business_day_count(pl.col("t0"), pl.col("t"), holidays=holidays)
-            off = (pl.col("t").dt.weekday() > 5) | pl.col("t").is_in(holidays)
-        else:  # datetimes: business days of the (local) dates, at the first row's time of day
-            day0, day = pl.col("t0").dt.date(), pl.col("t").dt.date()
-            expr = pl.business_day_count(day0, day, holidays=holidays)
-            off = (pl.col("t").dt.weekday() > 5) | (pl.col("t").dt.time() != pl.col("t0").dt.time())
-            off = off | day.is_in(holidays)
-    else:
-        per_year = {"mo": 12, "q": 4, "y": 1}[freq.unit]
-
-        def index(c: str) -> pl.Expr:
-            col = pl.col(c)
-            if per_year == 12:
-                return col.dt.year().cast(pl.Int64) * 12 + col.dt.month().cast(pl.Int64) - 1
-            if per_year == 4:
-                return col.dt.year().cast(pl.Int64) * 4 + col.dt.quarter().cast(pl.Int64) - 1
-            return col.dt.year().cast(pl.Int64)
-
-        expr = index("t") - index("t0")
-        off = pl.lit(False)
-    out = frame.select(expr.cast(pl.Int64).alias("p"), off.alias("off"))
-    periods = out["p"].to_numpy()
-    off_grid = out["off"].to_numpy() | (periods % freq.n != 0)
-    return periods // freq.n, off_grid
-
-
 def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     """Infer the most common step between consecutive times of the same series.
 
@@ -403,7 +391,8 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
         shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
         and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
         steps are read on the local calendar (a day across a daylight-saving change lasts 23
-        or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them; a day
+        or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them (steps of
+        exactly 24 hours that are off the local days are ``"24h"``); a day
         whose time of day the clocks skip (a midnight skipped by daylight saving time, dated
         23:00 the day before or 01:00) counts as that time of day, as the calendar grid check
         of a declared frequency reads it (:func:`~forecaster.data.times.local_day_grid`).
@@ -468,7 +457,9 @@ def infer_from_steps(
     where a day whose time of day the clocks skip is read at that time (a monthly series of
     midnights whose first or last row is a skipped midnight dated 23:00 the day before is
     monthly, not ``31d``); shorter steps are absolute (the local clock of quarter-hourly data
-    goes back 45 minutes when it is set back an hour).
+    goes back 45 minutes when it is set back an hour). Days or weeks off the local calendar
+    whose every step lasts 24 hours (or 168), read at one UTC time of day, are hours
+    (``"24h"``, ``"168h"``).
 
     Parameters
     ----------
@@ -495,6 +486,10 @@ def infer_from_steps(
     steps = wall[within]
     if (steps > 0).any() and not (steps < 0).any():  # set back within a step: sub-daily
         frequency = infer_from_diffs(wall, cross, local)
+        step = frequency.step_in(times.dtype) if frequency.unit in ("d", "w") else 0
+        if step and (steps % step).any() and not (diffs[within] % step).any():
+            hours = frequency.n * FIXED_UNITS_NS[frequency.unit] // FIXED_UNITS_NS["h"]
+            return Frequency(hours, "h")  # off the local days, every step 24 h (a UTC time)
         if frequency.is_calendar or frequency.unit in ("d", "w"):
             return frequency
     return infer_from_diffs(diffs, cross, times)

@@ -11,19 +11,27 @@ import polars as pl
 
 from forecaster._validation import check, describe_value
 from forecaster.data.frames import READ_ERRORS, first_line
-from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency, grid_periods
+from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.times import (
     check_series_layout,
     days_from_civil,
     days_per,
     local_day_grid,
+    on_day_grid,
     physical_range,
     range_text,
     zoned_times,
 )
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["anchor_days", "future_times", "on_local_calendar", "stepped_times"]
+__all__ = [
+    "anchor_days",
+    "future_times",
+    "grid_periods",
+    "on_local_calendar",
+    "stepped_times",
+    "steps_behind",
+]
 
 
 def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
@@ -38,6 +46,82 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     largest = np.maximum.reduceat(parts["day"].to_numpy(), starts)
     month_ends = np.logical_and.reduceat(parts["end"].to_numpy(), starts)
     return np.where(month_ends, 31, largest)
+
+
+def grid_periods(
+    times: pl.Series, first: pl.Series, freq: Frequency
+) -> tuple[np.ndarray, np.ndarray]:
+    """Period number of every time relative to its series' first time (one per time), and an
+    off-grid mask. Days and weeks of time-zone-aware datetimes are counted on the local
+    calendar (:func:`on_local_calendar`: a day across a daylight-saving change lasts 23 or 25
+    hours), a day whose time of day the clocks skip read at that time
+    (:func:`~forecaster.data.times.on_day_grid`)."""
+    if not freq.is_calendar:
+        step = freq.step_in(times.dtype)
+        t = times.to_physical().cast(pl.Int64).to_numpy()
+        t0 = first.to_physical().cast(pl.Int64).to_numpy()
+        if on_local_calendar(times.dtype, freq):  # each time paired with its first, as a series
+            walls = [
+                s.dt.replace_time_zone(None).to_physical().cast(pl.Int64) for s in (first, times)
+            ]
+            pairs = np.stack([w.to_numpy() for w in walls], axis=1).ravel()
+            pairs = on_day_grid(pairs, np.arange(0, len(pairs) + 1, 2), times.dtype)
+            t0, t = pairs[0::2], pairs[1::2]
+        delta = t - t0
+        return delta // step, (delta % step) != 0
+    frame = pl.DataFrame({"t": times, "t0": first})
+    if freq.unit == "bd":
+        holidays = list(freq.holidays)
+        if times.dtype == pl.Date:
+            expr = pl.business_day_count(pl.col("t0"), pl.col("t"), holidays=holidays)
+            off = (pl.col("t").dt.weekday() > 5) | pl.col("t").is_in(holidays)
+        else:  # datetimes: business days of the (local) dates, at the first row's time of day
+            day0, day = pl.col("t0").dt.date(), pl.col("t").dt.date()
+            expr = pl.business_day_count(day0, day, holidays=holidays)
+            off = (pl.col("t").dt.weekday() > 5) | (pl.col("t").dt.time() != pl.col("t0").dt.time())
+            off = off | day.is_in(holidays)
+    else:
+        per_year = {"mo": 12, "q": 4, "y": 1}[freq.unit]
+
+        def index(c: str) -> pl.Expr:
+            col = pl.col(c)
+            if per_year == 12:
+                return col.dt.year().cast(pl.Int64) * 12 + col.dt.month().cast(pl.Int64) - 1
+            if per_year == 4:
+                return col.dt.year().cast(pl.Int64) * 4 + col.dt.quarter().cast(pl.Int64) - 1
+            return col.dt.year().cast(pl.Int64)
+
+        expr = index("t") - index("t0")
+        off = pl.lit(False)
+    out = frame.select(expr.cast(pl.Int64).alias("p"), off.alias("off"))
+    periods = out["p"].to_numpy()
+    off_grid = out["off"].to_numpy() | (periods % freq.n != 0)
+    return periods // freq.n, off_grid
+
+
+def steps_behind(times: pl.Series, offsets: np.ndarray, freq: Frequency, as_of: Any) -> np.ndarray:
+    """How many steps of ``freq`` each series (``offsets``, none empty) ends before ``as_of``:
+    0 for a series whose next step (as :func:`future_times` steps: months on the series' day
+    of the month, :func:`anchor_days`) is after ``as_of``, else the periods from its last
+    time to ``as_of`` (:func:`grid_periods`, at least 1). The one rule of stale series:
+    native ``predict``'s warning, a pipeline's ``stale_steps`` and the pyfunc's.
+
+    Examples
+    --------
+    A series on the 30th that ends on April 30 is a month behind May 30 (a series of
+    month-ends ending on March 31, two):
+
+    >>> import datetime as dt
+    >>> t = pl.Series([dt.date(2024, 3, 30), dt.date(2024, 4, 30), dt.date(2024, 3, 31)])
+    >>> steps_behind(t, np.array([0, 2, 3]), Frequency.parse("1mo"), dt.date(2024, 5, 30))
+    array([1, 2])
+    """
+    last = times.gather(np.asarray(offsets[1:], dtype=np.int64) - 1)
+    days = anchor_days(times, offsets) if freq.unit in MONTHS_PER_UNIT else None
+    stale = freq.ends_before(last, as_of, day=days)
+    as_ofs = pl.Series([as_of] * len(last), dtype=times.dtype)
+    periods = grid_periods(as_ofs, last, freq)[0]
+    return np.where(stale, np.maximum(periods, 1), 0).astype(np.int64)
 
 
 def stepped_times(

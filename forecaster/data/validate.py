@@ -27,13 +27,13 @@ from forecaster.data.checks import (
 from forecaster.data.frames import SERIES_ID, collect_frame, format_list, frame_schema
 from forecaster.data.frequency import (
     Frequency,
-    grid_periods,
     infer_from_steps,
     simplest_frequency,
     step_layout,
     wall_clock,
 )
 from forecaster.data.gaps import fill_gaps
+from forecaster.data.steps import grid_periods
 from forecaster.data.suspicious import warn_flat_in_float32, warn_trailing_missing
 from forecaster.data.times import (
     check_time_dtype,

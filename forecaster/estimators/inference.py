@@ -25,7 +25,7 @@ from forecaster.data.frames import check_schema, collect_frame, column_tuple, ma
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
-from forecaster.data.steps import future_times
+from forecaster.data.steps import future_times, steps_behind
 from forecaster.data.times import to_time_point
 from forecaster.estimators.base import PREDICT_BATCH
 from forecaster.estimators.future import FutureInputs, hold_after
@@ -472,7 +472,7 @@ class ForecastInference(FutureInputs, TargetPanels):
             return
         last = panel.time.gather(panel.offsets[1:] - 1)
         reference = f"the frame's last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
-        stale = self.freq_.ends_before(last, point)
+        stale = steps_behind(panel.time, panel.offsets, self.freq_, point) > 0
         if not stale.any():
             return
         ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()

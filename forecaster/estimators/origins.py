@@ -14,10 +14,10 @@ import torch
 
 from forecaster._columns import temporary_names
 from forecaster.data.frames import collect_frame, id_cast, observed_values, panel_observed_values
-from forecaster.data.frequency import Frequency
+from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
-from forecaster.data.steps import future_times
+from forecaster.data.steps import anchor_days, future_times
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
@@ -210,11 +210,11 @@ def _refuse_repeated_pairs(
 def _warn_early_origins(
     panel: Panel, series: np.ndarray, rows: np.ndarray, points: pl.Series, freq: Frequency
 ) -> None:
-    """Warn about origins whose next step is still at or before their time point: their
-    series ended before it, and its forecast starts earlier than asked."""
-    frame = pl.DataFrame({"origin": panel.time.gather(rows), "point": points})
-    following = freq.offset(pl.col("origin"), 1).cast(points.dtype)
-    early = frame.select(following <= pl.col("point")).to_series().to_numpy()
+    """Warn about origins whose next step (on their series' day of the month, as
+    :func:`~forecaster.data.steps.future_times` steps) is still at or before their time point:
+    their series ended before it, and its forecast starts earlier than asked."""
+    days = anchor_days(panel.time, panel.offsets)[series] if freq.unit in MONTHS_PER_UNIT else None
+    early = freq.ends_before(panel.time.gather(rows), points, day=days)
     if not early.any():
         return
     cutoffs = points.filter(pl.Series(early)).to_list()

@@ -52,6 +52,7 @@ import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message
+from forecaster.data.times import to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning, SpecError
 from forecaster.jobs.schedule import (
@@ -356,14 +357,18 @@ def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, boo
         if moment.time() != dt.time(0) or moment.tzinfo is not None:
             raise refuse("a Date column has no time of day; pass the date alone, e.g. 2017-06-30")
         return moment.date(), True
-    if moment.tzinfo is not None:
-        if tzinfo is None:
-            raise refuse(
-                "it has a UTC offset but the column has no time zone; pass a date or a datetime "
-                "without an offset"
-            )
-        moment = moment.astimezone(tzinfo).replace(tzinfo=None)
-    return moment.replace(tzinfo=tzinfo), False
+    if moment.tzinfo is not None and tzinfo is None:
+        raise refuse(
+            "it has a UTC offset but the column has no time zone; pass a date or a datetime "
+            "without an offset"
+        )
+    try:  # the rule of predict(cutoff=...): a local time the clocks skip or repeat is refused
+        return to_time_point(text, dtype, name="--as-of"), False
+    except DataValidationError as exc:
+        example = moment.replace(tzinfo=tzinfo).isoformat(timespec="minutes")
+        raise ArgumentError(
+            f"{exc} On the command line, give the UTC offset in the text, e.g. --as-of {example}."
+        ) from None
 
 
 def _up_to(time_col: str, bound: Any) -> pl.Expr:
@@ -437,8 +442,9 @@ def _day(value: Any) -> dt.date:
 
 
 def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """Keep the last ``features.history_days`` days of every series (dates / datetimes; an
-    integer time column is refused: :func:`forecaster.jobs.unused.check_history_days`)."""
+    """Keep the last ``features.history_days`` days of every series (calendar days of the
+    time column's zone; dates / datetimes; an integer time column is refused:
+    :func:`forecaster.jobs.unused.check_history_days`)."""
     days = spec.features.history_days
     time_col = spec.series.time
     check_history_days(spec, frame.schema[time_col])
@@ -446,7 +452,8 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
         return frame
     last = pl.col(time_col).max()
     last = last.over(spec.series.id) if spec.series.id else last
-    return frame.filter(pl.col(time_col) > last - pl.duration(days=days))
+    # calendar days: a local day across a daylight-saving change lasts 23 or 25 hours
+    return frame.filter(pl.col(time_col) > last.dt.offset_by(f"-{days}d"))
 
 
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:

@@ -49,8 +49,8 @@ import polars as pl
 
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import format_list
-from forecaster.data.frequency import Frequency, grid_periods, infer_frequency
-from forecaster.data.steps import future_times
+from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.steps import future_times, steps_behind
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
 from forecaster.jobs.spec import Spec, build_estimator
 
@@ -129,27 +129,30 @@ def max_staleness(spec: Spec) -> int:
 
 def stale_steps(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     """``(id, __last__, __steps__)`` of the series of ``frame`` that are stale, sorted by their
-    last time: the step after their last time is at or before the frame's last time
-    (:meth:`Frequency.ends_before`, the rule native ``predict`` and the pyfunc use), and they
-    are ``__steps__`` steps of the series' frequency behind it."""
+    last time: the step after their last time is at or before the frame's last time, and they
+    are ``__steps__`` steps of the series' frequency behind it
+    (:func:`~forecaster.data.steps.steps_behind`, the rule native ``predict`` and the pyfunc
+    use)."""
     id_col, time_col = spec.series.id, spec.series.time
     if id_col is None or frame.height == 0:
         return pl.DataFrame()
     last = frame[time_col].max()
     dtype = frame.schema[time_col]
-    ends = (
-        frame.group_by(id_col)
-        .agg(pl.col(time_col).max().alias("__last__"))
-        .filter(pl.col("__last__") < pl.lit(last, dtype))
-        .sort(["__last__", id_col])
-    )
+    ends = frame.group_by(id_col).agg(pl.col(time_col).max().alias("__last__"))
+    ends = ends.filter(pl.col("__last__") < pl.lit(last, dtype))
     if ends.height == 0:
         return ends.with_columns(pl.lit(0, pl.Int64).alias("__steps__"))
     freq = series_frequency(spec, frame)
-    ends = ends.filter(pl.Series(freq.ends_before(ends["__last__"], last)))
-    as_of = pl.Series([last] * ends.height, dtype=dtype)
-    steps = grid_periods(as_of, ends["__last__"], freq)[0]
-    return ends.with_columns(pl.Series("__steps__", np.maximum(steps, 1), pl.Int64))
+    behind = frame.join(ends.select(id_col), on=id_col, how="semi", nulls_equal=True)
+    ordered, offsets = _layout(behind, spec)
+    ends = pl.DataFrame(
+        {
+            id_col: ordered[id_col].gather(offsets[:-1]),
+            "__last__": ordered[time_col].gather(offsets[1:] - 1),
+            "__steps__": steps_behind(ordered[time_col], offsets, freq, last),
+        }
+    )
+    return ends.filter(pl.col("__steps__") > 0).sort(["__last__", id_col])
 
 
 def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:

@@ -24,7 +24,7 @@ import polars as pl
 
 from forecaster.data import collect_frame, to_time_point
 from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame
-from forecaster.data.frequency import grid_periods
+from forecaster.data.steps import steps_behind
 from forecaster.estimators.origins import is_cutoff_list
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
@@ -219,8 +219,9 @@ def _stale_origins(
     as-of, 0 for a series that reaches it), as a pipeline's ``forecasts.parquet`` has them.
 
     The as-of is ``cutoff`` when given, else the request's last time; a series is stale when
-    the step after its last input is at or before it (``Frequency.ends_before``, the rule of
-    native ``predict``'s warning, which a client of ``mlflow models serve`` never sees). A
+    the step after its last input is at or before it (``forecaster.data.steps.steps_behind``,
+    the rule of native ``predict``'s warning, which a client of ``mlflow models serve`` never
+    sees). A
     forecast with an ``origin`` column already (a list of cutoffs) is returned as it is.
     """
     time_col, id_col = estimator.time_col, estimator.id_col
@@ -234,17 +235,29 @@ def _stale_origins(
     as_of = inputs["origin"].max() if cutoff is None else to_time_point(cutoff, dtype)
     inputs = inputs.filter(pl.col("origin") <= pl.lit(as_of, dtype))
     keys = [id_col] if id_col is not None else []
-    ends = inputs.group_by(keys).agg(pl.col("origin").max()) if keys else inputs.max()
-    if keys:  # the forecast's series (one dropped as too short has nothing to mark)
-        ends = forecast.select(keys).unique(maintain_order=True).join(ends, on=keys, how="left")
-    stale = estimator.freq_.ends_before(ends["origin"], as_of)
-    if not stale.any():
+    freq = estimator.freq_
+    if inputs.height == 0:
         return forecast
-    as_ofs = pl.Series([as_of] * ends.height, dtype=dtype)
-    steps = grid_periods(as_ofs, ends["origin"], estimator.freq_)[0]
-    ends = ends.with_columns(
-        pl.Series("stale_steps", np.where(stale, np.maximum(steps, 1), 0), pl.Int64)
-    )
+    if keys:  # each series' inputs in a row, as the forecast's series (in their order)
+        inputs = inputs.sort([*keys, "origin"])
+        lengths = inputs.group_by(keys, maintain_order=True).len()["len"].to_numpy()
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        ends = inputs.gather(offsets[1:] - 1).with_columns(
+            pl.Series("stale_steps", steps_behind(inputs["origin"], offsets, freq, as_of))
+        )
+        # a series dropped as too short has nothing to mark
+        ends = (
+            forecast.select(keys)
+            .unique(maintain_order=True)
+            .join(ends, on=keys, how="left", nulls_equal=True)
+        )
+    else:
+        inputs = inputs.sort("origin")
+        behind = steps_behind(inputs["origin"], np.array([0, inputs.height]), freq, as_of)
+        ends = inputs.tail(1).with_columns(pl.Series("stale_steps", behind))
+    if not (ends["stale_steps"].fill_null(0) > 0).any():
+        return forecast
+    ends = ends.with_columns(pl.col("stale_steps").fill_null(0))
     joined = (
         forecast.join(ends, on=keys, how="left", maintain_order="left")
         if keys
