@@ -26,7 +26,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
 from forecaster.data.spans import span_mean
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "Batch",
@@ -235,11 +235,10 @@ class Windows:
         empty = [name for name, part in parts.items() if len(self) and not len(part)]
         if empty:
             first, last = self.target_start_time().min(), self.target_end_time().max()
-            warnings.warn(
+            warn_at_caller(
                 f"split(train_end={train_end!r}, val_end={val_end!r}) leaves the {empty} "
                 f"split(s) without windows; the windows' targets span {first} to {last}.",
                 ForecasterWarning,
-                stacklevel=2,
             )
         return tuple(parts.values())
 

@@ -42,7 +42,6 @@ import dataclasses
 import datetime as dt
 import numbers
 import re
-import warnings
 import zoneinfo
 from collections.abc import Collection
 from pathlib import Path
@@ -54,7 +53,13 @@ from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frame
 from forecaster.data.checks import missing_columns_message
 from forecaster.data.times import to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
-from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning, SpecError
+from forecaster.exceptions import (
+    ArgumentError,
+    DataValidationError,
+    ForecasterWarning,
+    SpecError,
+    warn_at_caller,
+)
 from forecaster.jobs.schedule import (
     check_holiday_rows,
     excluded_ids,
@@ -170,13 +175,12 @@ def _warn_dropped_rows(dropped: pl.DataFrame, spec: Spec) -> None:
     shown = ", ".join(
         " ".join(str(v) for v in row) for row in held.select(where).head(5).iter_rows()
     )
-    warnings.warn(
+    warn_at_caller(
         f"features.log_returns: dropped {held.height} rows with target values before their "
         f"series' first log return of {spec.features.log_returns} (e.g. {shown}): a log "
         "return needs an earlier observed price, and those prices are missing up to there. "
         "Fill those prices in the source, or remove log_returns.",
         ForecasterWarning,
-        stacklevel=3,
     )
 
 
@@ -401,12 +405,11 @@ def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.Da
             "on or after it."
         )
     if _day(bound) > _day(last) if whole_day else bound > last:
-        warnings.warn(
+        warn_at_caller(
             f"--as-of {as_of} is after the last time in the data ({_iso(last)}): the run uses "
             f"all the data and is labelled {as_of_label(last)}, the as-of of that data (its "
             "outputs are that as-of's). Update the data to forecast from a later date.",
             ForecasterWarning,
-            stacklevel=3,
         )
         return frame, AsOf(as_of_label(last), as_of, _iso(last))
     subset = frame.filter(_up_to(time_col, bound))
@@ -500,11 +503,10 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) 
             "Each is forecast from its own last time, not from the as-of (stale_steps in "
             f"forecasts.parquet), {_UNLESS_SHORT}."
         )
-    warnings.warn(
+    warn_at_caller(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
         f"used, {when.effective}): {shown}{more}. {policy} {_stale_advice(spec)}",
         ForecasterWarning,
-        stacklevel=3,
     )
     return dataclasses.replace(when, **fields, excluded=excluded, ends=table)
 

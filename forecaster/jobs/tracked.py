@@ -17,7 +17,6 @@ import logging
 import os
 import socket
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -133,12 +132,11 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         import mlflow
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
-        warnings.warn(
+        warn_at_caller(
             "This run is not tracked: [tracking] enabled = true (the default) needs MLflow, "
             'which is not installed. Install it with pip install "forecaster-rnn[track]", or set '
             "[tracking] enabled = false.",
             ForecasterWarning,
-            stacklevel=3,
         )
         yield None, None
         return
@@ -293,11 +291,10 @@ def log_outputs(
         with tracking.bounded_requests():
             _log_run_outputs(mlflow, tracking, metrics, staging, register_as, run_id, log)
     except Exception as exc:
-        warnings.warn(
+        warn_at_caller(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
             "written locally.",
             ForecasterWarning,
-            stacklevel=2,
         )
 
 

@@ -40,7 +40,6 @@ import atexit
 import contextlib
 import datetime as dt
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from forecaster.exceptions import DistributedError, ForecasterWarning
+from forecaster.exceptions import DistributedError, ForecasterWarning, warn_at_caller
 from forecaster.training.seeding import seed_generators
 
 __all__ = [
@@ -139,13 +138,12 @@ def _warn_stray() -> None:
         return
     _STRAY_WARNED.add(values)
     found = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True) if v is not None)
-    warnings.warn(
+    warn_at_caller(
         f"The environment sets {found}, but this is no distributed launch (torchrun sets "
         "WORLD_SIZE > 1, RANK, MASTER_ADDR and MASTER_PORT together): running as a single "
         "process that writes its outputs. Unset RANK, or launch with `torchrun "
         "--nproc_per_node=N ...`.",
         ForecasterWarning,
-        stacklevel=3,
     )
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 import forecaster.training.distributed as distributed
-from forecaster.exceptions import ForecasterWarning, TrainingDivergedError
+from forecaster.exceptions import ForecasterWarning, TrainingDivergedError, warn_at_caller
 from forecaster.training.memory import (
     Compute,
     chunks,
@@ -109,12 +109,11 @@ class Stepper:
             size = math.ceil(n / min(self.parts, n))
             if self.on_oom == "split" and self.world == 1 and size > 1:
                 self.parts *= 2
-                warnings.warn(
+                warn_at_caller(
                     f"A training batch of {size} windows ran out of GPU memory on "
                     f"{self.device}; from now on every batch is split into {self.parts} parts "
                     "whose gradients are accumulated (the same effective batch size).",
                     ForecasterWarning,
-                    stacklevel=6,  # the caller of train(): step, epoch, run_training, train
                 )
                 continue
             raise self._out_of_memory(x, future, y, size)

@@ -26,6 +26,7 @@ from forecaster.exceptions import (
     StudyStopError,
     TrialFailedError,
     TuningMetricError,
+    warn_at_caller,
 )
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
@@ -501,11 +502,10 @@ def bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
         return 1  # nothing to run: the study is complete
     if n_workers <= bound:
         return n_workers
-    warnings.warn(
+    warn_at_caller(
         f"n_workers={n_workers} reduced to {bound}: {why}. Each worker is a process of its own; "
         "on several machines, run the same tune call on each (same storage and study_name).",
         ForecasterWarning,
-        stacklevel=3,
     )
     return bound
 
