@@ -125,8 +125,30 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     if not spec.tracking.enabled:
         yield None, None
         return
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with _quiet_mlflow(), _mlflow_run(spec, as_of, log) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow's INFO records and artifact progress bars off for the block; the ``mlflow``
+    logger's level and ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` are put back afterwards (a
+    library call leaves the process as it found it; a value the user set stays)."""
+    logger, variable = logging.getLogger("mlflow"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    level, previous = logger.level, os.environ.get(variable)
+    os.environ.setdefault(variable, "false")
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if previous is None:
+            os.environ.pop(variable, None)
+
+
+@contextlib.contextmanager
+def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
+    """:func:`tracked_run` of a spec that asks for tracking."""
     try:
         import forecaster.tracking as tracking
         import mlflow
