@@ -358,6 +358,7 @@ def long_enough(
 
     Examples
     --------
+    >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     long_enough(np.array([3, 1]), pl.Series(["a", "b"]), 2, "two rows").tolist()
