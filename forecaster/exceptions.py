@@ -211,6 +211,9 @@ class _Collector:
         for (category, _), group in self.groups.items():
             numbered = [u for u in group.units if isinstance(u, int)]
             parts = [u for u in group.units if isinstance(u, str)]
+            if len(self.numbers) == 1 and not parts:  # one fit: nothing repeated
+                out.append((str(group.first), category))
+                continue
             if numbered:
                 shown = ", ".join(str(u) for u in numbered[:_SHOWN_UNITS])
                 shown += ", ..." if len(numbered) > _SHOWN_UNITS else ""

@@ -679,3 +679,12 @@ def test_a_forecaster_warning_an_ignore_filter_drops_is_not_summarized():
         warnings.filterwarnings("ignore", message="missing='ffill'")
         model.backtest(gappy_panel(), folds=3, refit=True)
     assert not [w for w in caught if "missing='ffill'" in str(w.message)]
+
+
+def test_a_backtest_with_one_fit_warns_its_fits_messages_as_they_are():
+    model = RNNForecaster(**GAPPY_MODEL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.backtest(gappy_panel(), folds=3)  # one fit, whose model forecasts every fold
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    assert len(fills) == 2 and fills[1].startswith("missing='ffill' made up 96 of the 300"), fills
