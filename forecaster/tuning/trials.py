@@ -26,6 +26,7 @@ from forecaster.exceptions import (
     StudyStopError,
     TrialFailedError,
     TuningMetricError,
+    warnings_unit,
 )
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
@@ -117,7 +118,8 @@ class Objective:
         trial.set_user_attr("torch_threads", _torch_threads())  # for the refit: trial_threads
         reporter = PruningReporter(trial, self.sign)
         try:
-            return self._run(trial, reporter)
+            with warnings_unit(trial.number):  # tune summarizes the trials' warnings
+                return self._run(trial, reporter)
         except optuna.TrialPruned:
             trial.set_user_attr("history", reporter.history)
             raise
