@@ -48,11 +48,17 @@ __all__ = [
     "TrialFailedError",
     "TuningMetricError",
     "UnscoredPointsWarning",
+    "collect_warnings",
+    "warnings_unit",
 ]
 
+import re
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +140,200 @@ _PASSED = frozenset({"forecaster", "contextlib", "optuna"})
 """The packages whose frames :func:`warn_at_caller` passes on its way to the user's line:
 forecaster's own, and those forecaster calls back through (a ``with`` of one of its context
 managers, a tuning trial that Optuna runs)."""
+
+
+# the warnings of a call's repeated fits ----------------------------------------------------
+
+_SHOWN_UNITS = 5
+"""Units a summary names before ``...``."""
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+"""What :func:`collect_warnings` masks to group near-copies (counts, shares, errors)."""
+
+
+@dataclass
+class _Group:
+    """The warnings of one kind (category and message with its numbers masked)."""
+
+    first: Warning
+    units: dict[int | str, None] = field(default_factory=dict)  # in order, once each
+
+
+@dataclass
+class _Collector:
+    """The state of one :func:`collect_warnings` block."""
+
+    label: str
+    unit: str
+    inserted: tuple[Any, ...] = ()  # our "always" filter, skipped when the user's are read
+    forward: Any = None  # the showwarning of the code around the block
+    current: int | str | None = None  # the unit being run
+    numbers: list[int] = field(default_factory=list)  # numbered units run
+    groups: dict[tuple[type[Warning], str], _Group] = field(default_factory=dict)
+    shown: set[tuple[Any, ...]] = field(default_factory=set)  # the call's own, shown
+
+    def show(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        """``warnings.showwarning`` inside the block: a ForecasterWarning of a unit is held
+        for the summary; one outside any unit is shown at once; others pass through."""
+        if not issubclass(category, ForecasterWarning):
+            self.forward(message, category, filename, lineno, file, line)
+            return
+        text = str(message)
+        action = _user_action(text, category, _module_of(filename, lineno), lineno)
+        if action == "error":  # as the user's filter says, where it is raised
+            raise message if isinstance(message, Warning) else category(text)
+        if action == "ignore":
+            return
+        if self.current is None:  # the call's own: shown as the user's filters show it
+            key: tuple[Any, ...] = (category, text)
+            key += (filename, lineno) if action == "default" else ()
+            if action == "always" or key not in self.shown:
+                self.shown.add(key)
+                self.shown.add((category, text))
+                self.forward(message, category, filename, lineno, file, line)
+            return
+        if (category, text) in self.shown:  # a unit repeating the call's own warning
+            return
+        warning = message if isinstance(message, Warning) else category(text)
+        group = self.groups.setdefault((category, _NUMBER.sub("#", text)), _Group(warning))
+        group.units[self.current] = None
+
+    def summaries(self) -> list[tuple[str, type[Warning]]]:
+        """One message per kind: the units it came from, and its first full message."""
+        out = []
+        for (category, _), group in self.groups.items():
+            numbered = [u for u in group.units if isinstance(u, int)]
+            parts = [u for u in group.units if isinstance(u, str)]
+            if len(self.numbers) == 1 and not parts:  # one fit: nothing repeated
+                out.append((str(group.first), category))
+                continue
+            if numbered:
+                shown = ", ".join(str(u) for u in numbered[:_SHOWN_UNITS])
+                shown += ", ..." if len(numbered) > _SHOWN_UNITS else ""
+                plural = "s" if len(numbered) > 1 else ""
+                parts.insert(
+                    0,
+                    f"{len(numbered)} of {len(self.numbers)} {self.label} {self.unit}s "
+                    f"({self.unit}{plural} {shown})",
+                )
+            out.append((f"In {' and '.join(parts)}: {group.first}", category))
+        return out
+
+
+_ACTIVE: list[_Collector] = []
+"""The open :func:`collect_warnings` blocks, innermost last."""
+
+
+def _user_action(text: str, category: type[Warning], module: str, lineno: int) -> str:
+    """What the warning filters but those of :func:`collect_warnings` do with a warning
+    (the first filter that matches, as ``warnings.warn_explicit`` reads them)."""
+    ours = [c.inserted for c in _ACTIVE]
+    for entry in warnings.filters:
+        if any(entry is o for o in ours):
+            continue
+        action, message, cat, mod, ln = entry
+        if (
+            (message is None or message.match(text))
+            and issubclass(category, cat)
+            and (mod is None or mod.match(module))
+            and ln in (0, lineno)
+        ):
+            return str(action)
+    return str(getattr(warnings, "defaultaction", "default"))  # typeshed lacks it
+
+
+def _module_of(filename: str, lineno: int) -> str:
+    """The name of the module a warning is attributed to (what filters' ``module=`` is
+    matched with): the frame's on the stack, else the file name less ``.py``."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename == filename and frame.f_lineno == lineno:
+            return str(frame.f_globals.get("__name__", filename))
+        frame = frame.f_back
+    return filename[:-3] if filename.endswith(".py") else filename
+
+
+@contextmanager
+def collect_warnings(label: str, unit: str) -> Iterator[None]:
+    """Summarize the ForecasterWarnings of a call's repeated fits (its *units*: backtest
+    folds, tuning trials): each kind once, when the block ends, naming its units.
+
+    Inside the block, a ForecasterWarning raised in a :func:`warnings_unit` is held; at
+    the end, each kind (category, and message with its numbers masked, so that near-copies
+    group) is warned once, at the caller's line (:func:`warn_at_caller`), with its category:
+    ``"In 6 of 10 backtest folds (folds 2, 3, 5, ...): <the first message>"``. A unit
+    repeating a warning the call already showed adds nothing. ForecasterWarnings outside
+    any unit (the call's own) and all other warnings (torch's, Polars', the user's) are
+    shown as they come. The user's filters apply where a warning is raised: ``"ignore"``
+    drops it, ``"error"`` raises it in its unit. An exception leaving the block propagates
+    after the summaries are warned. Like ``warnings.catch_warnings``, which it uses, the
+    block resets the "once" registries: open it once per call, around the loop.
+
+    Parameters
+    ----------
+    label : str
+        What the units are part of, e.g. ``"backtest"``.
+    unit : str
+        A unit's name, e.g. ``"fold"`` (plural: with an ``s``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with collect_warnings("backtest", "fold"):
+    ...         for fold in range(3):
+    ...             with warnings_unit(fold):
+    ...                 warnings.warn(f"{fold + 1} rows left out", ForecasterWarning)
+    >>> [str(w.message) for w in caught]
+    ['In 3 of 3 backtest folds (folds 0, 1, 2): 1 rows left out']
+    """
+    collector = _Collector(label, unit)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("always", category=ForecasterWarning)
+            collector.inserted = warnings.filters[0]
+            collector.forward = warnings.showwarning
+            warnings.showwarning = collector.show
+            _ACTIVE.append(collector)
+            try:
+                yield
+            finally:
+                _ACTIVE.remove(collector)
+    finally:
+        for message, category in collector.summaries():
+            warn_at_caller(message, category)
+
+
+@contextmanager
+def warnings_unit(key: int | str) -> Iterator[None]:
+    """Run one unit of the innermost :func:`collect_warnings` block: its ForecasterWarnings
+    are summarized there. Outside such a block: nothing is done.
+
+    Parameters
+    ----------
+    key : int or str
+        The unit's number (counted: ``"In 3 of 10 backtest folds (folds 0, 4, 7)"``), or a
+        name shown as it is (``"... and the refit of the best trial"``).
+    """
+    if not _ACTIVE:
+        yield
+        return
+    collector = _ACTIVE[-1]
+    if isinstance(key, int):
+        collector.numbers.append(key)
+    previous, collector.current = collector.current, key
+    try:
+        yield
+    finally:
+        collector.current = previous
 
 
 # models ------------------------------------------------------------------------------------

@@ -6,8 +6,11 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import socket
 import urllib.request
+import warnings
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,6 +213,32 @@ def sine_panel(
             "date": pl.concat([dates] * n_series),
             "y": np.concatenate([np.sin(t / (period + i)) + i for i in range(n_series)]),
         }
+    )
+
+
+GAPPY_MODEL = {
+    "target": "y", "id_col": "id", "time_col": "date", "freq": "1d", "lookback": 8,
+    "horizon": 3, "hidden_size": 4, "max_epochs": 1, "windows_per_epoch": 64,
+    "batch_size": 32, "random_state": 0, "progress": False, "missing": "ffill",
+}  # fmt: skip
+"""Parameters of a tiny daily model that fills the gaps of :func:`gappy_panel` (with a
+warning in every fit: a third of the days are made up)."""
+
+
+def gappy_panel() -> pl.DataFrame:
+    """:func:`sine_panel` without every third day of the month (a third of its rows)."""
+    return sine_panel().filter(pl.col("date").dt.day() % 3 != 0)
+
+
+def forecaster_warning_kinds(caught: list[warnings.WarningMessage]) -> Counter:
+    """How often each kind of ForecasterWarning was caught: (category, message with its
+    numbers masked, so near-copies count as one kind)."""
+    from forecaster.exceptions import ForecasterWarning
+
+    return Counter(
+        (w.category.__name__, re.sub(r"\d+(?:\.\d+)?", "#", str(w.message)))
+        for w in caught
+        if issubclass(w.category, ForecasterWarning)
     )
 
 

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import polars as pl
 import pytest
+from conftest import GAPPY_MODEL, forecaster_warning_kinds, gappy_panel
 from polars.testing import assert_frame_equal
 
 from forecaster import RNNForecaster
@@ -640,3 +641,50 @@ def test_the_fold_models_fits_get_no_registered_callbacks(frame):
         assert fitted == [id(model)]  # the user's fit only
     finally:
         unregister_fit_callback(handle)
+
+
+def test_a_refit_backtest_warns_each_kind_once_naming_its_folds():
+    model = RNNForecaster(**GAPPY_MODEL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.backtest(gappy_panel(), folds=10, refit=True)
+    kinds = forecaster_warning_kinds(caught)
+    assert set(kinds.values()) == {1}, kinds  # before: the fill warning 21 times, ...
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    assert fills[0].startswith("missing='ffill' made up 102 of the 320 rows")  # the call's
+    # each fold's fit fills its own rows: one summary, with the first fold's message
+    assert fills[1].startswith(
+        "In 10 of 10 backtest folds (folds 0, 1, 2, 3, 4, ...): missing='ffill' made up 82 of "
+        "the 258 rows"
+    ), fills
+    assert len(fills) == 2
+    summaries = [w for w in caught if str(w.message).startswith("In ")]
+    assert {w.filename for w in summaries} == {__file__}  # at the user's line
+
+
+def test_a_forecaster_warning_an_error_filter_raises_in_a_fold_still_raises():
+    model = RNNForecaster(**GAPPY_MODEL)
+    frame = gappy_panel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        warnings.filterwarnings("ignore", message="missing='ffill' made up 102 of the 320")
+        with pytest.raises(ForecasterWarning, match=r"^missing='ffill' made up 96 of the 300"):
+            model.backtest(frame, folds=3, refit=True)  # fold 0's fit, as it is raised
+
+
+def test_a_forecaster_warning_an_ignore_filter_drops_is_not_summarized():
+    model = RNNForecaster(**GAPPY_MODEL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", message="missing='ffill'")
+        model.backtest(gappy_panel(), folds=3, refit=True)
+    assert not [w for w in caught if "missing='ffill'" in str(w.message)]
+
+
+def test_a_backtest_with_one_fit_warns_its_fits_messages_as_they_are():
+    model = RNNForecaster(**GAPPY_MODEL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.backtest(gappy_panel(), folds=3)  # one fit, whose model forecasts every fold
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    assert len(fills) == 2 and fills[1].startswith("missing='ffill' made up 96 of the 300"), fills

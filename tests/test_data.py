@@ -1552,3 +1552,50 @@ def test_auto_frequency_of_readings_every_24_hours_off_the_local_days_is_24h():
     assert str(infer_frequency(weekly, np.array([0, len(weekly)]))) == "168h"
     local = utc.dt.replace_time_zone(None).dt.replace_time_zone("Europe/Berlin")
     assert str(infer_frequency(local, np.array([0, len(local)]))) == "1d"
+
+
+@pytest.mark.parametrize(
+    ("freq", "zone"), [("1bd", None), ("auto", "America/New_York"), ("1mo", "Europe/Paris")]
+)
+def test_absent_rows_are_the_rows_filling_makes_up(freq, zone):
+    """The rows a pipeline adds before the estimator fills (log returns of 0 on a holiday):
+    the grid's own rows, at the times filling gives them (local 16:00 across a DST change,
+    month-ends), per series on its own calendar; once added, filling makes up none, and the
+    warning of much filling still counts them."""
+    from forecaster.data.absent import absent_rows
+    from forecaster.exceptions import ArgumentError
+
+    if freq == "1mo":
+        starts = pl.date_range(dt.date(2023, 1, 1), dt.date(2024, 12, 1), "1mo", eager=True)
+        times = starts.dt.month_end().cast(pl.Datetime("us")).dt.replace_time_zone(zone)
+    else:  # business days across March 10 (DST in New York)
+        days = pl.date_range(dt.date(2024, 2, 26), dt.date(2024, 4, 5), "1d", eager=True)
+        times = days.filter(days.dt.weekday() <= 5)
+        if zone is not None:
+            times = (times.cast(pl.Datetime("us")) + dt.timedelta(hours=16)).dt.replace_time_zone(
+                zone
+            )
+    n = len(times)
+    rows = pl.DataFrame({"id": ["a"] * n + ["b"] * n, "t": pl.concat([times, times])})
+    rows = rows.with_columns(y=pl.int_range(pl.len()).cast(pl.Float64))
+    # a lacks its steps 3, 11 and 12; b starts a step later (its own calendar), lacks step 20
+    kept = rows.filter(~pl.int_range(pl.len()).is_in([3, 11, 12, n, n + 20]))
+    keys = {"time_col": "t", "id_col": "id"}
+    filled, _ = validate_frame(kept, target="y", **keys, freq=freq, missing="ffill")
+    made_up = filled.join(kept, on=["id", "t"], how="anti").select("id", "t")
+    absent = absent_rows(kept, **keys, freq=freq)
+    assert absent.height == 4 and absent.equals(made_up)
+    assert absent.schema == kept.select("id", "t").schema
+    whole = pl.concat([kept, absent], how="diagonal").sort("id", "t")
+    again, _ = validate_frame(whole, target="y", **keys, freq=freq, missing="ffill")
+    assert again.height == whole.height
+    sparse = kept.filter(pl.int_range(pl.len()) % 5 < 2)  # most of the grid made up
+    step = "1bd" if freq == "auto" else freq
+    with pytest.warns(ForecasterWarning, match=r"missing='interpolate' made up \d+ of the"):
+        absent_rows(sparse, **keys, freq=step, missing="interpolate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        assert absent_rows(sparse, **keys, freq=step, missing="zero").height > 0  # not warned
+        assert absent_rows(whole, **keys, freq=freq).height == 0
+    with pytest.raises(ArgumentError, match="missing='error' makes up none"):
+        absent_rows(kept, **keys, missing="error")

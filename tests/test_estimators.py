@@ -737,17 +737,17 @@ def test_regressor_standardises_values_whose_float32_square_overflows():
 def test_regressor_standardises_millions_of_values_far_from_zero_in_float64():
     """The means and standard deviations of X were float32 sums: over 2.4 million values of
     300 + N(0, 1) (temperatures in kelvin) the mean came out 298.4 and the scale 1.9 (MAE 0.78
-    against 0.12 at 300 000 windows); now they are float64 sums, as the forecaster's scaler's."""
+    against 0.12 at 300 000 windows); now they are float64 sums, as the forecaster's scaler's,
+    of the float64 values themselves (not rounded to float32 first)."""
     rng = np.random.default_rng(0)
     X = 300 + rng.standard_normal((50_000, 24, 2))
     y = np.stack([X[:, -1, 0], X[:, -2, 1]], axis=1)
     params = {**TINY, "hidden_size": 4, "max_epochs": 1, "batch_size": 4096}
     model = RNNRegressor(**params, validation_fraction=0.0).fit(X, y)
-    X32, y32 = X.astype(np.float32), y.astype(np.float32)
-    np.testing.assert_allclose(model.x_mean_, X32.mean(axis=(0, 1), dtype=np.float64), rtol=1e-12)
-    np.testing.assert_allclose(model.x_scale_, X32.std(axis=(0, 1), dtype=np.float64), rtol=1e-9)
-    np.testing.assert_allclose(model.y_mean_, y32.mean(axis=0, dtype=np.float64), rtol=1e-12)
-    np.testing.assert_allclose(model.y_scale_, y32.std(axis=0, dtype=np.float64), rtol=1e-9)
+    np.testing.assert_allclose(model.x_mean_, X.mean(axis=(0, 1)), rtol=1e-12)
+    np.testing.assert_allclose(model.x_scale_, X.std(axis=(0, 1)), rtol=1e-9)
+    np.testing.assert_allclose(model.y_mean_, y.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(model.y_scale_, y.std(axis=0), rtol=1e-9)
 
 
 def test_regressor_scales_each_output_of_a_2d_y_by_its_own_moments():
@@ -2324,3 +2324,108 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
     assert firsts.rows() == [("a", dt.date(2024, 4, 30)), ("b", dt.date(2024, 3, 30))]
     with pytest.warns(ForecasterWarning, match=r"1 forecast origins lie .*\('b', "):
         model.predict(frame, cutoff=[dt.date(2024, 3, 30)])
+
+
+def test_regressor_standardises_before_rounding_to_float32():
+    """X and y were cast to float32 before their float64 moments: 5e9 + N(0, 1e4) kept steps
+    of 512 (y + 1e8 of N(0, 1): one distinct value of 400), the predictions moved by 10 with
+    the offset; now they are standardised in float64 and only the result is float32."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 6, 1)) * 1e4
+    y = X[:, -1, 0] + 0.5 * X[:, -2, 0]
+    plain = RNNRegressor(**TINY).fit(X, y).predict(X)
+    shifted = RNNRegressor(**TINY).fit(X + 5e9, y + 5e9).predict(X + 5e9) - 5e9
+    np.testing.assert_allclose(shifted, plain, rtol=0, atol=1e-2)
+
+
+def test_regressor_takes_a_polars_series_as_y():
+    """``fit(X, pl.Series(...))`` raised AttributeError ('Float64' object has no attribute
+    'kind'); it trains as the numpy y does."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    model = RNNRegressor(**TINY).fit(X, pl.Series("target", X[:, -1]))
+    assert model.y_ndim_ == 1
+    np.testing.assert_array_equal(
+        model.predict(X), RNNRegressor(**TINY).fit(X, X[:, -1]).predict(X)
+    )
+
+
+def test_regressor_refuses_windows_of_no_time_steps():
+    """X of shape (40, 0, 2) raised ZeroDivisionError in the moments."""
+    with pytest.raises(DataValidationError, match=r"X has windows of 0 time steps.*lookback >= 1"):
+        RNNRegressor(**TINY).fit(np.zeros((40, 0, 2)), np.arange(40.0))
+
+
+def test_regressor_refuses_y_beyond_the_float32_range():
+    """A finite float64 y of 1e39 became inf in float32 and ended in TrainingDivergedError
+    advising a lower lr."""
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    with pytest.raises(DataValidationError, match=r"y holds values too large for float32"):
+        RNNRegressor(**TINY).fit(X, X[:, -1] * 1e39)
+    with pytest.raises(DataValidationError, match=r"X holds values too large for float32"):
+        RNNRegressor(**TINY).fit(X * 1e39, X[:, -1])
+
+
+@pytest.mark.parametrize("container", [list, lambda a: a.astype(np.longdouble)])
+def test_regressor_refuses_values_below_the_float32_range_in_any_container(container):
+    """Only float64 arrays were checked: a list or a longdouble array of 1e-40 was trained on
+    as zeros (x_mean_ 1.7e-42, x_scale_ 1)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 6)), rng.normal(size=40)
+    with pytest.raises(DataValidationError, match=r"X holds nonzero values below the float32"):
+        RNNRegressor(**TINY).fit(container(X * 1e-40), y)
+    with pytest.raises(DataValidationError, match=r"y holds nonzero values below the float32"):
+        RNNRegressor(**TINY).fit(X, container(y * 1e-40))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda days: days,
+        lambda days: pl.DataFrame({"day": days[:, 0], "x": np.arange(40.0)}),
+        lambda days: list(days[:, 0]),
+    ],
+)
+def test_regressor_refuses_datetime_x_as_it_refuses_datetime_y(make):
+    """A datetime64 X was trained on as day numbers, while such a y was refused."""
+    days = np.arange(240).reshape(40, 6).astype("datetime64[D]")
+    with pytest.raises(DataValidationError, match=r"X holds .*no numeric dtype.*real numbers"):
+        RNNRegressor(**TINY).fit(make(days), np.arange(40.0))
+
+
+def test_regressor_error_hints_name_the_problem_and_the_array():
+    """Hints matched words anywhere in scikit-learn's message: fit(None, y) ('array=nan') got
+    the advice on NaN, a NaN in y printed 'contains NaN..' and advised np.isfinite(X), and
+    feature names in another order at predict got the shape advice."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    with pytest.raises(DataValidationError) as caught:
+        RNNRegressor(**TINY).fit(None, X[:, 0])
+    assert "finite" not in str(caught.value) and "Expected X of shape" in str(caught.value)
+    y = X[:, -1].copy()
+    y[0] = np.nan
+    with pytest.raises(DataValidationError) as caught:
+        RNNRegressor(**TINY).fit(X, y)
+    message = str(caught.value)
+    assert "contains NaN.." not in message and "np.isfinite(y)" in message
+    assert "np.isfinite(X)" not in message
+    frame = pd.DataFrame(X, columns=list("abcdef"))
+    model = RNNRegressor(**TINY).fit(frame, X[:, -1])
+    with pytest.raises(DataValidationError, match=r"named and ordered as in fit"):
+        model.predict(frame[list("bacdef")])
+
+
+def test_regressor_with_a_torch_device_saves_and_loads(tmp_path):
+    """device=torch.device("cpu") trained, then save refused ("Cannot write device
+    device(type='cpu')"); get_params keeps the object (scikit-learn), the config its text."""
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    device = torch.device("cpu", 0)
+    model = RNNRegressor(**{**TINY, "device": device}).fit(X, X[:, -1])
+    assert model.get_params()["device"] is device and clone(model).device == device
+    model.save(tmp_path / "m")
+    from forecaster import load
+
+    loaded = load(tmp_path / "m")
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

@@ -10,7 +10,14 @@ import warnings
 import numpy as np
 import polars as pl
 import pytest
-from conftest import for_head, forget_mlflow_state, reset_mlflow_state
+from conftest import (
+    GAPPY_MODEL,
+    for_head,
+    forecaster_warning_kinds,
+    forget_mlflow_state,
+    gappy_panel,
+    reset_mlflow_state,
+)
 
 import forecaster
 from forecaster._validation import check
@@ -1210,3 +1217,15 @@ def test_per_series_intervals_reduce_all_series_at_once(window, monkeypatch):
         own = own[-window:]
     expected = order_statistic(np.abs(own), 80, what="reference")
     assert cols["y_hi_80"].reshape(-1, 2)[15, 1] == expected  # series 7, origin 30
+
+
+def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
+    frame = gappy_panel()
+    model = RNNForecaster(**GAPPY_MODEL).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.calibrate(frame, folds=6, refit=True)
+    kinds = forecaster_warning_kinds(caught)
+    assert set(kinds.values()) == {1}, kinds  # before: each refit's fill warning, and more
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    assert any(m.startswith("In 6 of 6 backtest folds (folds 0, 1, 2, 3, 4, ...):") for m in fills)

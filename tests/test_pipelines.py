@@ -466,11 +466,9 @@ def test_a_model_fitted_on_other_features_is_refused_by_predict_and_backtest(tmp
 
 
 def gapped_prices(missing: str, tmp_path: Path) -> pl.DataFrame:
-    """``load_data`` of daily closes with log returns: a (100 + t, from 2024-01-01) without
-    its close of 01-31 and without the row of 01-10, b (200 + t) without its second-to-last
-    close."""
-    from forecaster.jobs.data import load_data
-
+    """``prepare_data`` of daily closes with log returns (the rows a command uses): a
+    (100 + t, from 2024-01-01) without its close of 01-31 and without the row of 01-10, b
+    (200 + t) without its second-to-last close."""
     lines = ["id,date,close"]
     for key, base, n, gap in (("a", 100, 34, 30), ("b", 200, 6, 4)):
         for i in range(n):
@@ -483,7 +481,8 @@ def gapped_prices(missing: str, tmp_path: Path) -> pl.DataFrame:
         tmp_path, "\n".join(lines) + "\n", series=series, features={"log_returns": ["close"]}
     )
     spec, root = load_spec(path)
-    return load_data(spec, root)
+    with pytest.warns(ForecasterWarning, match="1 series end before the as-of"):
+        return prepare_data(spec, root, None)[0]
 
 
 @pytest.mark.parametrize(
@@ -495,19 +494,126 @@ def test_log_returns_keep_every_row_and_span_a_missing_price(tmp_path, missing, 
     the one before the gap; a null second-to-last close deleted the last observation. Every
     row is kept but each series' first: the first one observed after a gap has the return over
     the whole gap, as after an absent row, and a missing close has a return of 0 (none with
-    missing = "error", which refuses it)."""
+    missing = "error", which refuses it), as has the absent row, added with an empty close
+    (was: left absent, the estimator filled its return by the policy: ffill repeated the
+    previous return; missing = "error" refuses the gap, so it is not added)."""
     frame = gapped_prices(missing, tmp_path)
     a, b = (frame.filter(pl.col("id") == key) for key in ("a", "b"))
     days = [dt.date(2024, 1, 2) + dt.timedelta(days=i) for i in range(33)]
-    assert a["date"].to_list() == [d for d in days if d != dt.date(2024, 1, 10)]
+    assert a["date"].to_list() == [d for d in days if d != dt.date(2024, 1, 10) or at_gap == 0]
     assert b["date"].to_list() == days[:5]  # it still ends at its last observation
     at = {d: r for d, r in zip(a["date"], a["close_logret"], strict=True)}
     assert at[dt.date(2024, 1, 31)] == at_gap
+    assert at.get(dt.date(2024, 1, 10)) == at_gap  # the absent row: added with a return of 0
     assert at[dt.date(2024, 2, 1)] == pytest.approx(np.log(131 / 129))  # over the gap
     assert at[dt.date(2024, 1, 11)] == pytest.approx(np.log(110 / 108))  # after the absent row
     assert at[dt.date(2024, 1, 2)] == pytest.approx(np.log(101 / 100))
     assert b["close_logret"][-1] == pytest.approx(np.log(205 / 203))
-    assert b["close"][-1] == 205.0 and frame["close"].null_count() == 2
+    assert b["close"][-1] == 205.0 and frame["close"].null_count() == 2 + (at_gap == 0)
+
+
+def holiday_prices(listed: bool) -> str:
+    """Closes of a and b on the business days 2024-01-02 .. 2024-01-12 with a sector each: a
+    without Thursday 01-04 (100, 110, -, 121, ...), b without Tuesday 01-09 (and without
+    01-04 when it is a ``listed`` holiday)."""
+    closes = {"a": [100, 110, None, 121, 125, 130, 128, 131, 135], "b": [50 + i for i in range(9)]}
+    days = pl.date_range(dt.date(2024, 1, 2), dt.date(2024, 1, 12), eager=True)
+    days = days.filter(days.dt.weekday() <= 5).to_list()
+    lines = ["id,date,close,sector"]
+    for key, prices in closes.items():
+        for day, close in zip(days, prices, strict=True):
+            if close is None or (key == "b" and day.day in ((4, 9) if listed else (9,))):
+                continue
+            lines.append(f"{key},{day},{close},{'tech' if key == 'a' else 'energy'}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("listed", [False, True])
+@pytest.mark.parametrize(
+    ("missing", "filled"), [("ffill", 110), ("interpolate", 115.5), ("zero", 0)]
+)
+def test_log_returns_are_zero_on_a_business_day_the_source_lacks(tmp_path, missing, filled, listed):
+    # was: the estimator made the holiday row up and filled its return by the policy: ffill
+    # repeated the previous return (a: 0.0953, so the returns over 01-03 .. 01-05 summed to
+    # 0.286, not log(121 / 100) = 0.19), interpolate read it from the next row's
+    """What the model gets (prepare_data, then the estimator's validate_frame): the absent row
+    has a return of 0 whatever the policy, its close filled by the policy as before and its
+    sector its series'; the next row's return spans the gap, so the returns sum to the change
+    of the log close. Rows added on listed holidays are not refused as rows of the data."""
+    from forecaster.data import validate_frame
+
+    series = {"freq": "1bd", "missing": missing, "targets": ["close"]}
+    series |= {"static_covariates": ["sector"], "holidays": ["2024-01-04"] if listed else []}
+    path = scheduled_project(
+        tmp_path, holiday_prices(listed), series=series, features={"log_returns": ["close"]}
+    )
+    spec, root = load_spec(path)
+    frame, _ = prepare_data(spec, root, None)
+    clean, _ = validate_frame(
+        frame, target="close", time_col="date", id_col="id", covariates=["close_logret"],
+        freq="1bd", missing=missing,
+    )  # fmt: skip
+    a, b = (clean.filter(pl.col("id") == key) for key in ("a", "b"))
+    at = dict(zip(a["date"], a["close_logret"].cast(pl.Float64), strict=True))
+    assert at[dt.date(2024, 1, 4)] == 0.0
+    assert a.filter(pl.col("date") == dt.date(2024, 1, 4))["close"].item() == filled
+    assert at[dt.date(2024, 1, 5)] == pytest.approx(np.log(121 / 110))
+    assert sum(at.values()) == pytest.approx(np.log(135 / 100), rel=1e-5)
+    at = dict(zip(b["date"], b["close_logret"].cast(pl.Float64), strict=True))
+    assert at[dt.date(2024, 1, 9)] == 0.0 and (at[dt.date(2024, 1, 4)] == 0.0) == listed
+    assert sum(at.values()) == pytest.approx(np.log(58 / 50), rel=1e-5)
+    assert clean.height == frame.height == 16  # nothing left for the estimator to make up
+    added = frame.join(pl.read_csv(root / "data" / "prices.csv", try_parse_dates=True),
+                       on=["id", "date"], how="anti")  # fmt: skip
+    assert added["sector"].to_list() == ["tech", *(["energy"] * listed), "energy"]
+
+
+def test_log_returns_count_the_rows_they_add_as_made_up_and_a_run_fits_on_them(tmp_path, capsys):
+    """The estimator warned when filling made up over a fifth of the grid; the rows are added
+    before it now, so prepare_data warns of them in its words, and a run fits on them (the
+    added rows carry their series' static covariate, which the estimator requires)."""
+    lines = ["id,date,y,p,sector"]
+    for key, absent in (("a", range(3, 11)), ("b", range(15, 18))):
+        for i in range(24):
+            if i not in absent:
+                day = dt.date(2024, 1, 1) + dt.timedelta(days=i)
+                lines.append(f"{key},{day},{i % 5 + 0.5},{10 + i},{key.upper()}")
+    series = {"freq": "1d", "missing": "ffill", "static_covariates": ["sector"]}
+    path = scheduled_project(
+        tmp_path, "\n".join(lines) + "\n", series=series, features={"log_returns": ["p"]}
+    )
+    spec, root = load_spec(path)
+    with pytest.warns(ForecasterWarning, match=r"missing='ffill' made up 11 of the 46 rows"):
+        frame, _ = prepare_data(spec, root, None)
+    assert frame.height == 46 and frame.filter(pl.col("p").is_null())["p_logret"].sum() == 0
+    code, err = run_cli(capsys, "run", str(path))
+    assert code == 0 and "made up 11 of the 46 rows" in err, err
+
+
+def test_the_shipped_ohlcv_job_returns_sum_to_the_change_of_the_log_close():
+    # was: each business day the bundled data lack (393 rows of the 5 tickers: holidays,
+    # listed or not) repeated the previous day's return (missing = "ffill"): GOOG's returns
+    # summed to 1.337 over a change of its log close of 1.209
+    """The returns the model reads (prepare_data, then the estimator's validate_frame) sum, for
+    every ticker, to the change of its log close, the listed holidays holding a return of 0."""
+    from forecaster.data import validate_frame
+
+    spec, root = load_spec(REPO / "pipelines" / "stocks_ohlcv.toml")
+    series = spec.series
+    with pytest.warns(ForecasterWarning, match="3 series end before the as-of"):
+        frame, _ = prepare_data(spec, root, None)
+    clean, _ = validate_frame(
+        frame, target=series.targets, time_col=series.time, id_col=series.id,
+        covariates=[*series.covariates, "close_logret"], freq=series.freq, missing=series.missing,
+    )  # fmt: skip
+    assert clean.height == frame.height
+    for (ticker,), rows in clean.group_by(series.id):
+        close = rows["close"].cast(pl.Float64)
+        change = np.log(close[-1] / close[0])  # the first row's return is before its close
+        total = rows["close_logret"].cast(pl.Float64)[1:].sum()
+        assert total == pytest.approx(change, abs=1e-5), ticker
+    holidays = clean.filter(pl.col(series.time).is_in(series.holidays))
+    assert holidays.height == 45 and (holidays["close_logret"] == 0).all()
 
 
 def test_log_returns_warn_of_target_rows_dropped_before_the_first_price(tmp_path):

@@ -744,6 +744,18 @@ def test_resolve_device_auto_and_cpu() -> None:
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
 
 
+def test_the_device_rule_reads_a_torch_device_as_its_text() -> None:
+    """A torch.device passed the rule as the object (a saved estimator's config could not
+    hold it) and any type did (meta: refused later with other words)."""
+    from forecaster._validation import check
+
+    assert check("device", torch.device("cpu", 0)) == "cpu"
+    assert check("device", torch.device("cuda", 1)) == "cuda:1"
+    assert resolve_device(torch.device("cpu", 0)) == torch.device("cpu")
+    with pytest.raises(DataValidationError, match=r"or 'mps', got device\(type='meta'\)"):
+        resolve_device(torch.device("meta"))
+
+
 def test_resolve_device_auto_without_cuda_is_cpu(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")

@@ -24,7 +24,12 @@ from sklearn.base import clone
 
 optuna = pytest.importorskip("optuna")
 
-from conftest import reset_mlflow_state  # noqa: E402
+from conftest import (  # noqa: E402
+    GAPPY_MODEL,
+    forecaster_warning_kinds,
+    gappy_panel,
+    reset_mlflow_state,
+)
 from tuning_worker import TINY_SPACE, tiny_frame, tiny_model, wait_for_two_pids  # noqa: E402
 
 from forecaster import LSTMForecaster, RNNForecaster, RNNRegressor  # noqa: E402
@@ -1457,3 +1462,21 @@ def test_a_study_resumed_with_another_seed_warns(tmp_path, frame):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", "The study .* other fixed parameters", ForecasterWarning)
         quick(tiny_model(), frame, storage=url, study_name="s", n_trials=1, random_state=1)
+
+
+def test_tune_warns_each_kind_of_its_trials_once_naming_them():
+    model = RNNForecaster(**{**GAPPY_MODEL, "baseline": "none"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tune(model, gappy_panel(), n_trials=4, storage=None, show_progress=False,
+             search_space={"hidden_size": [2, 4, 8]}, random_state=0)  # fmt: skip
+    kinds = forecaster_warning_kinds(caught)
+    assert set(kinds.values()) == {1}, kinds  # before: the fill warning of every fit
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    assert len(fills) == 1, fills  # one summary
+    assert fills[0].startswith(
+        "In 4 of 4 tuning trials (trials 0, 1, 2, 3) and the refit of the best trial: "
+        "missing='ffill' made up 102 of the 320 rows"
+    ), fills
+    summaries = [w for w in caught if str(w.message).startswith("In ")]
+    assert {w.filename for w in summaries} == {__file__}  # at the user's line

@@ -346,15 +346,22 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 @dataclass(frozen=True)
 class Device(Rule):
-    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (availability is checked
-    when a fit or a prediction runs, not here: a saved model stays loadable elsewhere)."""
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``, or a ``torch.device`` of
+    those types, normalised to that text (``torch.device("cpu", 0)``: ``"cpu"``;
+    availability is checked when a fit or a prediction runs, not here: a saved model stays
+    loadable elsewhere). Estimators keep the object they were given (``get_params``, as
+    scikit-learn requires); the text is what they resolve and what a saved model's config
+    holds."""
 
     def describe(self) -> str:
         return "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
     def _check(self, name: str, value: Any) -> Any:
         if type(value).__module__ == "torch" and type(value).__name__ == "device":
-            return value
+            text = value.type if value.index is None or value.type != "cuda" else str(value)
+            if not _DEVICE.match(text):
+                self.fail(name, value)
+            return text
         if not isinstance(value, str):
             self.fail(name, value, typed=True)
         if not _DEVICE.match(value):

@@ -3,13 +3,14 @@ scaling and windows.
 
 Modules, in import order: ``frames`` (reading frames, schemas), ``checks`` (roles, keys,
 values), ``times`` (time columns and time points), ``frequency``, ``steps`` (future times),
-``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``panel``, ``calendar``,
-``scaling_tensors``, ``scaling``, ``windows``; ``audio`` (MFCC frames of audio clips, for
-:mod:`forecaster.datasets`) is imported on demand.
+``gaps`` (filling), ``validate`` (:func:`validate_frame`), ``absent`` (the rows filling
+makes up), ``panel``, ``calendar``, ``scaling_tensors``, ``scaling``, ``windows``; ``audio``
+(MFCC frames of audio clips, for :mod:`forecaster.datasets`) is imported on demand.
 """
 
 from __future__ import annotations
 
+from forecaster.data.absent import absent_rows
 from forecaster.data.calendar import (
     CALENDAR_FEATURES,
     calendar_features,
@@ -60,6 +61,7 @@ __all__ = [
     "PanelScaler",
     "ValidatedFrame",
     "Windows",
+    "absent_rows",
     "calendar_features",
     "calendar_for_freq",
     "calendar_values",

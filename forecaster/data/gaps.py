@@ -13,7 +13,7 @@ from forecaster.data.steps import anchor_days, on_local_calendar, stepped_times
 from forecaster.data.times import local_day_grid, zoned_times
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
-__all__ = ["fill_gaps"]
+__all__ = ["FILL_WARN_SHARE", "fill_gaps", "warn_made_up"]
 
 _MAX_FILL_ROWS = 10_000_000
 
@@ -100,7 +100,7 @@ def fill_gaps(
         )
     if (span != lengths).any():
         if policy != "zero":  # absent rows are zeros, by the user's word (sparse demand)
-            _warn_made_up(data, id_name, offsets, span, freq, policy)
+            warn_made_up(data, id_name, offsets, span, freq, policy)
         data = _reindex(data, id_name, time_col, periods, offsets, span, freq, policy)
     if policy == "zero":
         return data.with_columns(pl.col(value_cols).fill_null(0.0)), None
@@ -130,7 +130,7 @@ days, ``YYYYMMDD`` integers read as steps of 1). ``missing="zero"`` is not warne
 the absent rows are zeros (intermittent demand, rows only on days with sales)."""
 
 
-def _warn_made_up(
+def warn_made_up(
     data: pl.DataFrame,
     id_name: str,
     offsets: np.ndarray,
@@ -138,7 +138,10 @@ def _warn_made_up(
     freq: Frequency,
     policy: str,
 ) -> None:
-    """Warn when the missing steps filled are more than :data:`FILL_WARN_SHARE` of the grid."""
+    """Warn when the missing steps filled are more than :data:`FILL_WARN_SHARE` of the grid.
+
+    ``data`` holds the observed rows, sorted by series (``offsets``: where each starts), and
+    ``span`` the number of steps of each series' grid."""
     lengths = np.diff(offsets)
     made, total = int((span - lengths).sum()), int(span.sum())
     if made <= FILL_WARN_SHARE * total:

@@ -278,26 +278,7 @@ class RecurrentEstimator(BaseEstimator):
 
     def _device(self) -> torch.device:
         """The device to fit or predict on; an unusable one raises DataValidationError."""
-        device = resolve_device(self.device)
-        if device.type == "cuda" and device.index is not None:
-            count = torch.cuda.device_count()
-            if device.index >= count:
-                raise DataValidationError(
-                    f"device={self.device!r}, but this machine has {count} CUDA device(s)"
-                    + (f" (cuda:0 to cuda:{count - 1})" if count else "")
-                    + ". Pass device='cuda' or 'auto' for the first one, or 'cpu'."
-                )
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise DataValidationError(
-                f"device={self.device!r}, but Apple's MPS backend is not available here. "
-                "Pass device='auto' or 'cpu'."
-            )
-        if device.type not in ("cpu", "cuda", "mps"):
-            raise DataValidationError(
-                f"device={self.device!r} is not supported. Pass 'auto', 'cpu', 'cuda', "
-                "'cuda:N' or 'mps'."
-            )
-        return device
+        return resolve_device(self.device)  # the checks and their messages
 
     def _check_training_memory(
         self, shape: dict[str, Any], n_windows: int, device: torch.device

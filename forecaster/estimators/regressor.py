@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, clone
-from sklearn.utils.validation import validate_data
 
 from forecaster._hashing import digest_arrays
 from forecaster._validation import ONE_LEVEL
-from forecaster.data.scaling import spread_scale
+from forecaster.estimators.arrays import as_3d, checked_arrays, moments, scaled, y_moments
 from forecaster.estimators.base import PREDICT_BATCH, RecurrentEstimator
 from forecaster.estimators.fitting import FitRun, check_fit_callbacks
 from forecaster.estimators.intervals import order_statistic
@@ -79,7 +78,9 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     checkpoint_every : int, default 1
         Epochs between checkpoints (another value without ``checkpoint_dir`` is refused).
     on_oom : {"raise", "split"}, default "raise"
-    device : str, default "auto"
+    device : str or torch.device, default "auto"
+        A ``torch.device`` is kept as given (``get_params``); it trains, and is saved, as its text
+        (``torch.device("cpu")``: ``"cpu"``).
     random_state : int or None, default None
         A seed from 0 to 2**32 - 1: same seed, same predictions on CPU at the same torch
         thread count (see ``random_state`` of :class:`RNNForecaster`).
@@ -230,8 +231,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         callbacks = check_fit_callbacks(callbacks)
         self._begin_fit(resume)
         device = self._device()
-        X, y = _checked_arrays(self, X, y)
-        X3 = _as_3d(X)
+        X, y = checked_arrays(self, X, y)
+        X3 = as_3d(X)
         epoch_callbacks = run.start(self, (X, y), callbacks)
         y2 = y.reshape(len(y), -1)
         n = len(X3)
@@ -239,8 +240,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         if n - n_val < 1:
             n_val = 0
         n_fit = n - n_val
-        x_mean, x_scale = _moments(X3[:n_fit], per_channel=True)
-        y_mean, y_scale = _y_moments(y2[:n_fit], per_output=y.ndim == 2)
+        x_mean, x_scale = moments(X3[:n_fit], per_channel=True)
+        y_mean, y_scale = y_moments(y2[:n_fit], per_output=y.ndim == 2)
         shape = {
             "n_features": X3.shape[2],
             "n_targets": 1,
@@ -250,10 +251,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         }
         self._check_training_memory(shape, n_fit, device)
         device = distributed.init_from_env(device)
-        Xs = torch.from_numpy(_scaled(X3, x_mean, x_scale)).to(device)
-        y_mean32, y_scale32 = np.asarray(y_mean, np.float32), np.asarray(y_scale, np.float32)
-        ys = torch.from_numpy(((y2 - y_mean32) / y_scale32).astype(np.float32))  # in float32
-        ys = ys.unsqueeze(-1).to(device)
+        Xs = torch.from_numpy(scaled(X3, x_mean, x_scale)).to(device)
+        ys = torch.from_numpy(scaled(y2, y_mean, y_scale)).unsqueeze(-1).to(device)
         seed = self._start_checkpoints(resume, self._seed(), digest_arrays(X3, y2))
         batch_size = int(self.batch_size)
         rank_batch = rank_batch_size(batch_size)
@@ -294,7 +293,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         return self
 
     def _scale_x(self, X3: np.ndarray) -> np.ndarray:
-        return _scaled(X3, self.x_mean_, self.x_scale_)
+        return scaled(X3, self.x_mean_, self.x_scale_)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``.
@@ -310,8 +309,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         numpy.ndarray
         """
         self.check_fitted("predict with")
-        X = _checked_arrays(self, X)
-        X3 = _as_3d(X)
+        X = checked_arrays(self, X)
+        X3 = as_3d(X)
         if X3.shape[1] != self.lookback_:
             raise DataValidationError(
                 f"X has windows of length {X3.shape[1]}, but the model was fitted with "
@@ -424,150 +423,8 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         return pred - half, pred + half
 
 
-_ARRAY_HINTS = (
-    (
-        ("nan", "infinity", "inf"),
-        "X and y must hold finite numbers: drop or impute the windows with NaN or infinite "
-        "values first, e.g. keep = np.isfinite(X).reshape(len(X), -1).all(axis=1).",
-    ),
-    (
-        ("inconsistent numbers of samples",),
-        "X and y need one row per window: X of shape (n_samples, lookback[, n_features]) and "
-        "y of shape (n_samples,) or (n_samples, horizon).",
-    ),
-    (
-        ("features, but",),
-        "Pass windows of the length the model was fitted with (X.shape[1] is the lookback).",
-    ),
-    (
-        ("sample",),
-        "{method} needs at least {minimum} (samples).",
-    ),
-    (
-        ("dim", "2d", "1d", "array-like", "shape"),
-        "Expected X of shape (n_samples, lookback) or (n_samples, lookback, n_features) and y "
-        "of shape (n_samples,) or (n_samples, horizon).",
-    ),
-    (
-        ("convert", "dtype", "complex", "numeric", "sparse"),
-        "X and y must be dense arrays of real numbers.",
-    ),
-)
-
-
-class _ArrayTypeError(DataValidationError, TypeError):
-    """A :class:`DataValidationError` that stays the ``TypeError`` scikit-learn raised (its
-    estimator checks expect one for, e.g., a dict inside an object array)."""
-
-
 def check_fit_arrays(estimator: RNNRegressor, X: Any, y: Any) -> None:
     """Refuse (:class:`DataValidationError`) the ``(X, y)`` that ``estimator.fit`` would
     refuse, checked on a clone (``estimator`` keeps no state): for a check made once before
     many fits, as ``tune`` does before its trials."""
-    _checked_arrays(clone(estimator), X, y)
-
-
-def _checked_arrays(estimator: RNNRegressor, X: Any, *y: Any) -> Any:
-    """scikit-learn's ``validate_data`` for fit (``y`` given) or predict, its ``ValueError`` and
-    ``TypeError`` turned into a :class:`DataValidationError` (still a ``ValueError``, and
-    still starting with scikit-learn's own words, which its estimator checks look for) that
-    says which method, what was expected and how to fix it."""
-    method = "fit" if y else "predict"  # fit passes y, even when it is None
-    for name, values in (("X", X), *((("y", y[0]),) if y else ())):
-        _refuse_below_float32(name, values, f"{type(estimator).__name__}.{method}")
-    try:
-        if not y:
-            return validate_data(estimator, X, reset=False, allow_nd=True, dtype=np.float32)
-        if getattr(y[0], "dtype", np.dtype(float)).kind in "mM":  # not numbers to forecast
-            raise ValueError(f"y holds {y[0].dtype} values, which are no numeric dtype")
-        X, target = validate_data(
-            estimator,
-            X,
-            y[0],
-            allow_nd=True,
-            dtype=np.float32,
-            multi_output=True,
-            y_numeric=True,
-            ensure_min_samples=2,
-        )
-        return X, np.asarray(target, dtype=np.float32)  # text that is no number: refused here
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, DataValidationError):
-            raise
-        text = " ".join(str(exc).split())
-        if "contains NaN" in text:  # drop scikit-learn's advice to use another estimator
-            text = text.split(". ")[0] + "."
-        lowered = text.lower()
-        hint = next(
-            (fix for words, fix in _ARRAY_HINTS if any(w in lowered for w in words)),
-            _ARRAY_HINTS[-2][1],
-        )
-        minimum = "2 windows" if method == "fit" else "1 window"
-        hint = hint.format(method=method.capitalize(), minimum=minimum)
-        kind = _ArrayTypeError if isinstance(exc, TypeError) else DataValidationError
-        raise kind(f"{text} ({type(estimator).__name__}.{method}: {hint})") from exc
-
-
-def _refuse_below_float32(name: str, values: Any, where: str) -> None:
-    """Refuse nonzero float64 values below float32's smallest normal number (1.2e-38): the
-    cast to float32 makes them 0 (the frame estimators refuse them too)."""
-    array = values.to_numpy() if hasattr(values, "to_numpy") else values
-    if not isinstance(array, np.ndarray) or array.dtype != np.float64:
-        return
-    size = np.abs(array)
-    if ((size > 0) & (size < np.finfo(np.float32).tiny)).any():
-        raise DataValidationError(
-            f"{name} holds nonzero values below the float32 range (1.2e-38) used for training, "
-            f"which makes them 0 ({where}). Rescale {name} (e.g. multiply by a constant)."
-        )
-
-
-def _y_moments(y2: np.ndarray, per_output: bool) -> tuple[Any, Any]:
-    """The mean and scale of the training targets ``y2`` (rows, outputs): floats over all of
-    it for a 1-D ``y``, one per output column for a 2-D ``y`` (pooled, an output near 1000
-    beside one near 0 was scaled by their gap, 500, and learnt nothing of its own spread)."""
-    mean, scale = _moments(y2, per_channel=per_output)
-    return (mean, scale) if per_output else (float(mean), float(scale))
-
-
-def _as_3d(X: np.ndarray) -> np.ndarray:
-    if X.ndim == 2:
-        return X[:, :, None]
-    if X.ndim == 3:
-        if X.shape[2] == 0:
-            raise DataValidationError(
-                f"X has 0 features per time step (shape {X.shape}); expected at least 1: "
-                "pass X of shape (n_samples, lookback, n_features) with n_features >= 1, or "
-                "(n_samples, lookback) for one feature."
-            )
-        return X
-    raise DataValidationError(
-        f"X must have shape (n_samples, lookback) or (n_samples, lookback, n_features); got an "
-        f"array with {X.ndim} dimensions."
-    )
-
-
-def _scaled(X3: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return ((X3 - mean) / scale).astype(np.float32)
-
-
-_MOMENT_BLOCK = 1 << 20
-"""Values per block of :func:`_moments`' float64 copies (8 MiB), so that no float64 copy of
-the whole training array is made."""
-
-
-def _moments(a: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (a scale: :func:`~forecaster.data.scaling.spread_scale`)
-    of ``a``, as float64: per channel (the last axis) over all other axes, or over all of
-    ``a`` (scalars). Summed in float64 block by block (float32 sums lost the mean of
-    300 + N(0, 1) over 14 million values: 280.7, a scale of 19.2), in two passes: the mean,
-    then the squared deviations from it."""
-    flat = a.reshape(-1, a.shape[-1] if per_channel else 1)
-    step = max(_MOMENT_BLOCK // flat.shape[1], 1)
-    blocks = [flat[lo : lo + step] for lo in range(0, len(flat), step)]
-    mean = sum(b.sum(axis=0, dtype=np.float64) for b in blocks) / len(flat)
-    squares = sum(np.square(b.astype(np.float64) - mean).sum(axis=0) for b in blocks)
-    std = np.sqrt(squares / len(flat))
-    if not per_channel:
-        mean, std = mean[0], std[0]
-    return np.asarray(mean, dtype=np.float64), spread_scale(std, mean)  # relative to the level
+    checked_arrays(clone(estimator), X, y)

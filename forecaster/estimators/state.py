@@ -114,6 +114,8 @@ class _EstimatorState:
             config["val_loss"] = float(val_loss)
         config.update(self._state_config())
         params = self.fitted_params()  # type: ignore[attr-defined]
+        if "device" in params:  # a torch.device as its text (JSON)
+            params["device"] = check("device", params["device"])
         if params.get("ema_decay") == "auto":  # the decay it chose
             config["ema_decay"] = self.ema_decay_  # type: ignore[attr-defined]
         for key, before in _SAVED_ONLY_WHEN_SET.items():

@@ -51,6 +51,7 @@ units (float32 steps of 8 there) is scored on its true changes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -62,6 +63,7 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import (
     asked_intervals,
     backtest_folds_frame,
+    fit_fold,
     fitted_lookback,
     fitted_spans,
     warn_calibrated_after,
@@ -79,12 +81,10 @@ from forecaster.evaluation.folds import (
     check_untrained_span,
     check_window,
     first_fit_lookback,
-    fold_model,
     fold_points,
     forecasts_frame,
     place_folds,
     refit_every,
-    training_rows,
     unscored_cells,
 )
 from forecaster.evaluation.intervals import IntervalColumns
@@ -95,8 +95,7 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
-from forecaster.exceptions import DataValidationError
-from forecaster.training.callbacks import without_default_callbacks
+from forecaster.exceptions import DataValidationError, collect_warnings, warnings_unit
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
 
@@ -408,18 +407,18 @@ def backtest(
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
     check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
-    frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
-    check_reserved(panel, estimator.id_col, estimator.time_col)
-    where = _place(panel, estimator, args)
-    check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # before fits
-    folds_frame = backtest_folds_frame(panel, where, estimator)
-    estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
+    with collect_warnings("backtest", "fold"):  # each fold's fit warns in one summary
+        frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
+        check_reserved(panel, estimator.id_col, estimator.time_col)
+        where = _place(panel, estimator, args)
+        check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
+        folds_frame = backtest_folds_frame(panel, where, estimator)
+        estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     folds_frame = fitted_spans(folds_frame, estimators, where, panel.id_name)  # what each fit kept
     id_col, time_col = estimator.id_col, estimator.time_col
     exact = panel.exact_targets(frame)  # scored against the frame's values, not float32's
-    forecasts = forecasts_frame(
-        exact, where, predicted, horizon=int(estimator.horizon), time_col=time_col, id_col=id_col
-    )
+    forecasts = forecasts_frame(exact, where, predicted, horizon=int(estimator.horizon),
+                                time_col=time_col, id_col=id_col)  # fmt: skip
     folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
     return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, id_col)
 
@@ -531,27 +530,21 @@ def _forecast_folds(
     forecasts = []
     for first in range(0, where.n_folds, where.every):
         group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
-        if where.trains:
-            bounds = folds_frame.filter(pl.col("fold") == first)
-            rows = training_rows(frame, bounds, time_col=time_col, id_col=id_col)
-            try:
-                with without_default_callbacks():  # autolog logs the user's fits only
-                    model = fold_model(estimator, panel).fit(rows)
-            except DataValidationError as exc:
-                raise DataValidationError(
-                    f"The fit of fold {first}'s model (its training rows, read at the frame's "
-                    f"step {panel.freq}) failed: {exc}"
-                ) from exc
-        else:  # the given model: were its intervals calibrated on later data?
-            model = estimator
-            if intervals_asked:
-                warn_calibrated_after(model, folds_frame, time_col)
-        estimators.append(model)
-        origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
-        if id_col is not None:  # many: (series, origin) pairs
-            origins = group.select(pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col))
-        predicted = model.predict(frame, cutoff=origins, **intervals_asked)
-        check_forecast_rows(predicted, group.height, first, model, estimator)
+        with warnings_unit(first) if where.trains else nullcontext():  # one summary per kind
+            if where.trains:
+                model = fit_fold(estimator, frame, panel, folds_frame, first)
+            else:  # the given model: were its intervals calibrated on later data?
+                model = estimator
+                if intervals_asked:
+                    warn_calibrated_after(model, folds_frame, time_col)
+            estimators.append(model)
+            origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
+            if id_col is not None:  # many: (series, origin) pairs
+                origins = group.select(
+                    pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col)
+                )
+            predicted = model.predict(frame, cutoff=origins, **intervals_asked)
+            check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")
 

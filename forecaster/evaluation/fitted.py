@@ -25,17 +25,25 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import TRAIN_COLUMNS, Folds, folds_frame
+from forecaster.evaluation.folds import (
+    TRAIN_COLUMNS,
+    Folds,
+    fold_model,
+    folds_frame,
+    training_rows,
+)
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
     warn_at_caller,
 )
+from forecaster.training.callbacks import without_default_callbacks
 
 __all__ = [
     "asked_intervals",
     "backtest_folds_frame",
+    "fit_fold",
     "fitted_ends",
     "fitted_lookback",
     "fitted_spans",
@@ -60,6 +68,26 @@ def backtest_folds_frame(panel: Panel, where: Folds, estimator: Any) -> pl.DataF
     frame = folds_frame(panel, where, fitted_ends(estimator, panel, where.kept))
     warn_in_sample(frame, panel.id_name, estimator.id_col is not None)
     return frame
+
+
+def fit_fold(
+    estimator: Any, frame: pl.DataFrame, panel: Panel, folds_frame: pl.DataFrame, first: int
+) -> Any:
+    """The model of the backtest folds from ``first`` on: a clone of ``estimator``
+    (:func:`~forecaster.evaluation.folds.fold_model`) fitted on the training rows of fold
+    ``first``, without the default callbacks (autolog logs the user's fits only); a fit that
+    refuses its rows names the fold."""
+    time_col, id_col = estimator.time_col, estimator.id_col
+    bounds = folds_frame.filter(pl.col("fold") == first)
+    rows = training_rows(frame, bounds, time_col=time_col, id_col=id_col)
+    try:
+        with without_default_callbacks():
+            return fold_model(estimator, panel).fit(rows)
+    except DataValidationError as exc:
+        raise DataValidationError(
+            f"The fit of fold {first}'s model (its training rows, read at the frame's "
+            f"step {panel.freq}) failed: {exc}"
+        ) from exc
 
 
 def fitted_ends(estimator: Any, panel: Panel, kept: np.ndarray) -> pl.Series | None:

@@ -60,6 +60,7 @@ from forecaster.exceptions import (
     SpecError,
     warn_at_caller,
 )
+from forecaster.jobs.returns import with_absent_rows, with_log_returns
 from forecaster.jobs.schedule import (
     check_holiday_rows,
     excluded_ids,
@@ -85,7 +86,8 @@ __all__ = [
 
 
 def load_data(spec: Spec, root: Path) -> pl.DataFrame:
-    """Read the spec's source (lazily where possible) and add its features."""
+    """Read the spec's source (lazily where possible) and add its features (log returns on
+    the source's rows: :func:`prepare_data` adds the rows the grid lacks)."""
     source = spec.source
     mfcc = spec.features.mfcc
     settings = None
@@ -106,82 +108,7 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     else:
         frame = read_files(spec, root)
     _check_columns(frame, spec)
-    return _with_log_returns(frame, spec) if spec.features.log_returns else frame
-
-
-def _with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """``frame`` sorted by (id, time) with a ``<c>_logret`` column per ``[features]
-    log_returns`` column ``c``; the only rows dropped are those before each series' first
-    return (usually its first row alone).
-
-    The log return of a row is the change of the log price since the series' previous
-    observed price (not null, not NaN): over a gap, the return over the whole gap, on the
-    first row observed after it, so the returns sum to the change of the price. A row whose
-    price is missing has a return of 0 with a ``[series] missing`` policy that fills (the
-    price did not move as far as the data say: the forward-filled price's return; a return
-    filled forward or interpolated would repeat a move or anticipate the next price), and
-    none (null) with ``missing = "error"``, which refuses it like any missing value. Rows
-    absent from the source (grid gaps: holidays on ``freq = "1bd"``) are made by the
-    estimator, and the policy fills their return like any covariate's. A row before a
-    series' first return of every column (its first row, or the rows up to the first
-    observed price) has none and is dropped; a ``ForecasterWarning`` names the rows with a
-    target value dropped so, but the last of each series (usually its first row: the
-    row of its first observed price, which every series loses).
-
-    Parameters
-    ----------
-    frame : polars.DataFrame
-        The source, its log-return columns checked by ``_check_columns`` (positive numbers).
-    spec : Spec
-        The pipeline's spec (its ``[series]`` and ``[features] log_returns``).
-
-    Returns
-    -------
-    polars.DataFrame
-        ``frame`` sorted by (id, time), from each series' first row with every log return,
-        with the ``<c>_logret`` columns (Float64) added.
-    """
-    series = spec.series
-    frame = frame.sort([c for c in (series.id, series.time) if c])
-
-    def per_series(expr: pl.Expr) -> pl.Expr:
-        return expr.over(series.id) if series.id else expr
-
-    returns, started = [], []
-    for column in spec.features.log_returns:
-        price = pl.col(column).cast(pl.Float64)
-        log_price = pl.when(price.is_not_null() & ~price.is_nan()).then(price.log())
-        before = per_series(log_price.forward_fill().shift(1))  # the last observed price
-        change = log_price - before
-        if series.missing != "error":
-            change = change.fill_null(0.0)
-        returns.append(pl.when(before.is_not_null()).then(change).alias(logret_column(column)))
-        started.append(before.is_not_null())
-    begun = pl.all_horizontal(started)  # once true, true for the rest of the series
-    flags = frame.select(
-        begun.alias("begun"), (~begun & per_series(begun.shift(-1)).fill_null(True)).alias("last")
-    )
-    _warn_dropped_rows(frame.filter(~flags["begun"] & ~flags["last"]), spec)
-    return frame.with_columns(returns).filter(flags["begun"])
-
-
-def _warn_dropped_rows(dropped: pl.DataFrame, spec: Spec) -> None:
-    """Warn of the ``dropped`` rows (before a series' first log return) that hold a target."""
-    series = spec.series
-    held = dropped.filter(pl.any_horizontal(pl.col(series.targets).is_not_null()))
-    if held.height == 0:
-        return
-    where = [c for c in (series.id, series.time) if c]
-    shown = ", ".join(
-        " ".join(str(v) for v in row) for row in held.select(where).head(5).iter_rows()
-    )
-    warn_at_caller(
-        f"features.log_returns: dropped {held.height} rows with target values before their "
-        f"series' first log return of {spec.features.log_returns} (e.g. {shown}): a log "
-        "return needs an earlier observed price, and those prices are missing up to there. "
-        "Fill those prices in the source, or remove log_returns.",
-        ForecasterWarning,
-    )
+    return with_log_returns(frame, spec) if spec.features.log_returns else frame
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
@@ -562,6 +489,8 @@ def prepare_data(
     ``AsOf`` holds their values over the forecast's horizon, read from the source beyond the
     as-of (:mod:`forecaster.jobs.schedule`): a step the source lacks is a
     ``DataValidationError``. Other commands (``fit``, ``backtest``, ``tune``) need neither.
+    With ``[features] log_returns`` the rows of the grid the data lack (holidays) are added,
+    with a return of 0 (:func:`forecaster.jobs.returns.with_absent_rows`).
     """
     source = load_data(spec, root)
     frame, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
@@ -571,7 +500,7 @@ def prepare_data(
     if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)
         when = dataclasses.replace(when, future=values)
-    return frame, when
+    return with_absent_rows(frame, spec), when
 
 
 def _time_order(text: Any) -> Any:

@@ -33,8 +33,9 @@ Holidays
     ``freq = "1bd"``) are skipped like weekends by the forecast dates and by the count of
     ``stale_steps``; a row of the data on a listed holiday is a ``DataValidationError`` (the
     list or the data is wrong). The model itself still trains on the weekday grid, where a
-    holiday is a gap that ``[series] missing`` fills (``ffill``: the last close): step ``k`` of
-    its forecast is dated on the ``k``-th business day after the origin that is not a holiday.
+    holiday is a gap that ``[series] missing`` fills (``ffill``: the last close; its log return
+    is 0, the row added after this check: :mod:`forecaster.jobs.returns`): step ``k`` of its
+    forecast is dated on the ``k``-th business day after the origin that is not a holiday.
     Forecast dates after the last listed holiday's year skip none (a warning says so). Not
     with ``future_covariates`` (their rows are read on the weekday grid the model steps on).
 """

@@ -176,6 +176,8 @@ from forecaster.exceptions import (
     ForecasterError,
     StorageError,
     StudyStopError,
+    collect_warnings,
+    warnings_unit,
 )
 from forecaster.tuning.arguments import check_tune_args
 from forecaster.tuning.common import import_optuna
@@ -397,22 +399,22 @@ def tune(
     label = storage_label(storage_obj, url)
     logger = StudyLogger(track, study, estimator, objective.data, label, negated=objective.sign < 0)
     try:
-        with storage_errors(url, "tuning"):
-            n_existing = len(study.get_trials(deepcopy=False))  # before: a retry is this call's
-            fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
-            unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
-            workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
-            study.sampler = make_sampler(random_state)
-            all_callbacks = [*callbacks, *logger.start()]
-            deadline = None if timeout is None else time.time() + float(timeout)
-            settings = TrialSettings(
-                name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
-                deadline, all_callbacks, workers, show_progress, unjudged,
-            )  # fmt: skip
-            study, best_trial = _run_study(study, settings, logger)
-        result = _result(
-            study, best_trial, settings, estimator if refit else None, bool(track), url
-        )
+        with collect_warnings("tuning", "trial"):  # one summary of the trials' warnings
+            with storage_errors(url, "tuning"):
+                n_existing = len(study.get_trials(deepcopy=False))  # a retry is this call's
+                fail_stale_trials(study)  # trials of a killed process: FAIL, and queued again
+                unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
+                workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
+                study.sampler = make_sampler(random_state)
+                all_callbacks = [*callbacks, *logger.start()]
+                deadline = None if timeout is None else time.time() + float(timeout)
+                settings = TrialSettings(
+                    name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
+                    deadline, all_callbacks, workers, show_progress, unjudged,
+                )  # fmt: skip
+                study, best_trial = _run_study(study, settings, logger)
+            result = _result(study, best_trial, settings, estimator if refit else None,
+                             bool(track), url)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator)
     finally:
         logger.replay()
@@ -542,7 +544,7 @@ def _refit(estimator: Any, objective: Objective, best_params: dict[str, Any], tr
     run, not as a run of its own)."""
     overrides = {k: v for k, v in objective.overrides.items() if k == "random_state"}
     model = clone(estimator).set_params(**trial_params({**overrides, **best_params}, estimator))
-    with refit_context(track):
+    with warnings_unit("the refit of the best trial"), refit_context(track):
         fit_estimator(model, objective.data, ())
     return model
 

@@ -27,6 +27,7 @@ from forecaster.exceptions import (
     TrialFailedError,
     TuningMetricError,
     warn_at_caller,
+    warnings_unit,
 )
 from forecaster.training import TrainingDivergedError, progress_enabled
 from forecaster.training.progress import ProgressBar
@@ -118,7 +119,8 @@ class Objective:
         trial.set_user_attr("torch_threads", _torch_threads())  # for the refit: trial_threads
         reporter = PruningReporter(trial, self.sign)
         try:
-            return self._run(trial, reporter)
+            with warnings_unit(trial.number):  # tune summarizes the trials' warnings
+                return self._run(trial, reporter)
         except optuna.TrialPruned:
             trial.set_user_attr("history", reporter.history)
             raise
