@@ -1,15 +1,22 @@
-"""Tests for forecaster.training.distributed without a process group (the two-process run under
+"""Tests for forecaster.training.distributed without torchrun (the two-process run under
 torchrun is in tests/test_training.py)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import polars as pl
 import pytest
 import torch
+import torch.distributed as dist
+from conftest import sine_panel
 
-from forecaster.exceptions import ForecasterError
+from forecaster import RNNForecaster
+from forecaster.exceptions import ForecasterError, ForecasterWarning
 from forecaster.training import distributed as distributed
 from forecaster.training.distributed import DistributedError
+from forecaster.training.step import training_compute
 
 
 @pytest.fixture
@@ -96,3 +103,66 @@ def test_seed_this_rank_seeds_no_other_device(monkeypatch, device_seeding_calls)
         distributed.seed_this_rank(torch.device("cpu"))
         assert torch.initial_seed() == 5 + 7919
     assert device_seeding_calls == []
+
+
+def _short_series_fit() -> None:
+    frame = pl.concat([sine_panel(2, 60), sine_panel(1, 5).with_columns(id=pl.lit("tiny"))])
+    RNNForecaster(
+        target="y",
+        id_col="id",
+        time_col="date",
+        freq="1d",
+        lookback=8,
+        horizon=3,
+        hidden_size=4,
+        max_epochs=1,
+        windows_per_epoch=16,
+        batch_size=16,
+        random_state=0,
+        progress=False,
+        baseline="none",
+    ).fit(frame)
+
+
+@pytest.mark.parametrize("this_rank", [0, 1])
+def test_fit_warns_on_rank_0_only(monkeypatch, no_torchrun, this_rank) -> None:
+    """Under torchrun every rank fits the same model on the same data: rank 0 reports its
+    ForecasterWarnings, the other ranks (which printed every one again) do not, as the
+    ``forecaster`` command's other ranks do not."""
+    monkeypatch.setattr(distributed, "rank", lambda: this_rank)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _short_series_fit()
+    ours = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    if this_rank == 0:
+        assert any("shorter than" in text for text in ours), ours
+    else:
+        assert ours == []
+
+
+def test_data_parallel_training_ignores_only_ddps_grad_stride_note_and_adds_it_once(
+    no_torchrun,
+) -> None:
+    """A data-parallel fit ignores DDP's note about gradient strides raised by
+    ``torch.autograd`` only (it ignored the text from any module, a user's model's included)
+    and adds that filter once per process (adding it at every fit cleared Python's record of
+    the warnings shown, so the default filter repeated them)."""
+    store = dist.HashStore()
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        with warnings.catch_warnings():
+            network = torch.nn.Linear(2, 1)
+            training_compute(
+                network, torch.nn.functional.mse_loss, torch.device("cpu"), data_parallel=True
+            )
+            after_first = list(warnings.filters)
+            training_compute(
+                network, torch.nn.functional.mse_loss, torch.device("cpu"), data_parallel=True
+            )
+            assert warnings.filters == after_first  # not added (nor moved) again
+            notes = [f for f in after_first if f[1] is not None and "Grad strides" in f[1].pattern]
+            assert len(notes) == 1
+            assert notes[0][3] is not None and notes[0][3].match("torch.autograd.graph")
+            assert not notes[0][3].match("my_model")
+    finally:
+        dist.destroy_process_group()

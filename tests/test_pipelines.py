@@ -973,6 +973,39 @@ def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
     assert "which is gone; marked KILLED" in err
 
 
+def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_setting(
+    tmp_path, monkeypatch
+):
+    """A tracked run quiets MLflow (its logger at WARNING, no artifact progress bars) for the
+    run only: run_pipeline called from Python left both changed for the rest of the process,
+    overriding the user's own logger level."""
+    import logging
+
+    pytest.importorskip("mlflow")
+    from forecaster.jobs.tracked import tracked_run
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "quiet"\n'))[0]
+    logger = logging.getLogger("mlflow")
+    before = logger.level
+    logger.setLevel(logging.DEBUG)  # the user's own choice
+    try:
+        with tracked_run(spec, "2024-01-02", lambda line: None) as (run_id, _):
+            assert run_id is not None
+            assert logger.level == logging.WARNING
+            assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+        assert logger.level == logging.DEBUG
+        assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
+        monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "true")  # the user's, kept
+        with tracked_run(spec, "2024-01-03", lambda line: None):
+            assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
+        assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
+    finally:
+        logger.setLevel(before)
+
+
 def test_only_runs_of_dead_processes_of_this_host_pipeline_and_as_of_are_closed(
     tmp_path, monkeypatch
 ):

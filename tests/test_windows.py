@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -11,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+import forecaster
 from forecaster.data.panel import Panel
 from forecaster.data.windows import make_windows, window_spread
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -366,3 +371,44 @@ def test_split_does_not_interpolate_toward_a_later_split():
     complete = Panel.from_frame(frame.drop_nulls(), target="y", time_col="time", freq=1,
                                 missing="ffill")  # fmt: skip
     assert make_windows(complete, 4, 2).split(train_end=31)[0].panel is complete
+
+
+_REPEATED_FITS = """
+import numpy as np, polars as pl, torch
+from forecaster import RNNForecaster
+torch.set_num_threads(1)
+# PyTorch imports sympy lazily at the first optimizer, and sympy's import enters
+# warnings.catch_warnings(): create one first, so that only forecaster's own calls count.
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
+t = np.arange(120)
+frame = pl.DataFrame(
+    {"id": np.repeat(["a", "b"], 120), "t": np.tile(t, 2), "y": np.sin(np.tile(t, 2) / 4)}
+).filter(pl.col("t") % 3 != 0)
+for _ in range(3):
+    RNNForecaster(
+        target="y", id_col="id", time_col="t", freq=1, lookback=8, horizon=3, hidden_size=4,
+        max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
+        baseline="none", missing="ffill",
+    ).fit(frame)
+"""
+
+
+@pytest.mark.slow
+def test_repeated_fits_show_a_warning_once_under_the_default_filter():
+    """Three identical fits show their identical warning once under Python's default filter:
+    no fit enters ``warnings.catch_warnings()`` (leaving it reset the registry of warnings
+    already shown, so every fit repeated it; ``_column_tensor`` did so to silence PyTorch's
+    read-only-array warning). A fresh interpreter, as pytest records every warning of a test
+    itself (with its own filters), and without PYTHONWARNINGS, so the default filter holds."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["PYTHONPATH"] = str(Path(forecaster.__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _REPEATED_FITS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("ForecasterWarning: missing='ffill' made up") == 1, done.stderr

@@ -16,7 +16,12 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check, check_allocation
-from forecaster.exceptions import DataValidationError, ForecasterWarning, MissingExtraError
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    MissingExtraError,
+    warn_at_caller,
+)
 
 __all__ = [
     "AUDIO_INSTALL_HINT",
@@ -309,14 +314,13 @@ def _warn_mixed_rates(rates: dict[int, list[str]], settings: MfccSettings, key: 
     )
     low, high = min(rates), max(rates)
     hop = settings.hop_length
-    warnings.warn(
+    warn_at_caller(
         f"The audio clips have different sample rates ({listed}), each kept as it is "
         f"(sample rate not set): a frame of hop_length={hop} samples spans "
         f"{1000 * hop / low:.3g} ms at {low:,} Hz but {1000 * hop / high:.3g} ms at "
         f"{high:,} Hz, and the mel bands cover different frequencies, so their MFCCs are not "
         f"comparable. Resample them all to one rate, e.g. {key}{low}.",
         ForecasterWarning,
-        stacklevel=4,  # the caller of load_audio_mfcc
     )
 
 
@@ -363,11 +367,10 @@ def clip_mfcc(
     """The MFCC frames of one clip as rows ``(clip, frame, mfcc_0, ...)``."""
     n_fft, n_mfcc = settings.n_fft, settings.n_mfcc
     if signal.shape[0] < n_fft:
-        warnings.warn(
+        warn_at_caller(
             f"Audio file {file} has {signal.shape[0]} samples, fewer than n_fft={n_fft}: "
             "its MFCC frames are mostly zero padding. Use a smaller n_fft or drop the clip.",
             ForecasterWarning,
-            stacklevel=4,  # the caller of load_audio_mfcc
         )
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")  # said above

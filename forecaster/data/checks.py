@@ -7,7 +7,6 @@ The one check of each kind, shared by :func:`~forecaster.data.validate.validate_
 from __future__ import annotations
 
 import difflib
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import polars as pl
 from forecaster._columns import is_bound_column
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "check_float32_range",
@@ -359,6 +358,7 @@ def long_enough(
 
     Examples
     --------
+    >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     long_enough(np.array([3, 1]), pl.Series(["a", "b"]), 2, "two rows").tolist()
@@ -376,10 +376,9 @@ def long_enough(
             f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
         )
     names = ids.filter(pl.Series(~keep)).to_list()
-    warnings.warn(
+    warn_at_caller(
         f"Dropped {int((~keep).sum())} series shorter than "
         f"{min_length} rows ({length_reason}): {format_list(names, 10)}.",
         ForecasterWarning,
-        stacklevel=3,
     )
     return keep

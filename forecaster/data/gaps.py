@@ -4,8 +4,6 @@ by the ``missing=`` policy of :func:`~forecaster.data.validate.validate_frame`.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import polars as pl
 
@@ -13,7 +11,7 @@ from forecaster.data.frames import READ_ERRORS, first_line
 from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.steps import anchor_days, on_local_calendar, stepped_times
 from forecaster.data.times import local_day_grid, zoned_times
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FILL_WARN_SHARE", "fill_gaps", "warn_made_up"]
 
@@ -155,13 +153,12 @@ def warn_made_up(
         if len(span) > 1
         else ""
     )
-    warnings.warn(
+    warn_at_caller(
         f"missing={policy!r} made up {made:,} of the {total:,} rows of the regular {freq} grid "
         f"({made / total:.0%}{example}). So much filling "
         "usually means another grid: check freq= (business days: '1bd') and the time "
         "column (dates written as integers such as 20240131 are steps of 1).",
         ForecasterWarning,
-        stacklevel=4,
     )
 
 
@@ -179,9 +176,8 @@ def _warn_dropped(dropped: pl.DataFrame, kept: pl.DataFrame, id_name: str, polic
             f"{shown}{more} (no forecasts for them); give them an observed row or use "
             "missing='zero'."
         )
-    warnings.warn(
+    warn_at_caller(
         f"Dropped {dropped.height} leading rows with missing values before each series' "
         f"first complete observation (missing={policy!r} cannot fill before it).{whole}",
         ForecasterWarning,
-        stacklevel=4,
     )

@@ -9,7 +9,6 @@ what training does) only the gathered batches, by series number.
 from __future__ import annotations
 
 import itertools
-import warnings
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,12 @@ from forecaster.data.frames import format_list, match_keys
 from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    NotFittedError,
+    warn_at_caller,
+)
 
 __all__ = [
     "MIN_SCALE",
@@ -197,7 +201,7 @@ class PanelScaler:
                     f"{int(empty.sum())} of {n} series have no rows {rows} to fit the scaler "
                     f"and are left unscaled: {names[:5]}."
                 )
-            warnings.warn(message, ForecasterWarning, stacklevel=2)
+            warn_at_caller(message, ForecasterWarning)
         k = len(panel.static_columns)  # encoded static covariates: never scaled per series
         first = panel.n_features - panel.n_future - k
         center[:, first : first + k], scale[:, first : first + k] = 0.0, 1.0

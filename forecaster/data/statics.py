@@ -18,7 +18,6 @@ from __future__ import annotations
 __all__ = ["StaticEncoding", "read_statics", "static_kind", "with_static_columns"]
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -218,13 +217,12 @@ class StaticEncoding:
                     if ids is None
                     else f" of series {format_list(ids.filter(unknown).to_list(), 5)}"
                 )
-                warnings.warn(
+                warn_at_caller(
                     f"Static covariate {name!r} has categories unseen in fit "
                     f"({format_list(values, 5)}){which}: they get the unknown category (code "
                     "0, whose embedding is zero: the forecast uses no information from this "
                     "column for them). Refit with these series to learn their categories.",
                     ForecasterWarning,
-                    stacklevel=4,
                 )
             columns.append(codes.fill_null(0).to_numpy().astype(np.float64))
         for name, (mean, std) in self.numeric.items():

@@ -12,7 +12,6 @@ times) whatever the window length, where materialising all windows would cost
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -25,8 +24,9 @@ from forecaster._validation import Flag, check, describe_value, resolve_device
 from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
 from forecaster.data.spans import span_mean
+from forecaster.data.tensors import read_only_tensor
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "Batch",
@@ -235,11 +235,10 @@ class Windows:
         empty = [name for name, part in parts.items() if len(self) and not len(part)]
         if empty:
             first, last = self.target_start_time().min(), self.target_end_time().max()
-            warnings.warn(
+            warn_at_caller(
                 f"split(train_end={train_end!r}, val_end={val_end!r}) leaves the {empty} "
                 f"split(s) without windows; the windows' targets span {first} to {last}.",
                 ForecasterWarning,
-                stacklevel=2,
             )
         return tuple(parts.values())
 
@@ -251,10 +250,7 @@ class Windows:
     # -- gathering -------------------------------------------------------------------------
     def _column_tensor(self, name: str) -> torch.Tensor:
         """An index column as a CPU tensor sharing the index's memory (read-only use)."""
-        array = self.index[name].to_numpy()
-        with warnings.catch_warnings():  # read-only buffer: we only ever read it
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(array)
+        return read_only_tensor(self.index[name].to_numpy())
 
     def gather(
         self,

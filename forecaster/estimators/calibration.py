@@ -36,6 +36,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     InSampleWarning,
     UnscoredPointsWarning,
+    warn_at_caller,
 )
 
 
@@ -251,14 +252,13 @@ class ForecastIntervals:
                 "steps after the origins were observed."
             )
         if made_up.any():
-            warnings.warn(
+            warn_at_caller(
                 f"calibrate: {int(made_up.sum())} of the {made_up.size} residuals (fold, "
                 "series, step, target) are at steps the frame holds no value for, which "
                 f"missing={self.missing!r} filled: they are left out of the calibration (a "
                 "residual against a made-up value is no forecast error, and would narrow the "
                 "intervals).",
                 ForecasterWarning,
-                stacklevel=4,
             )
         return made_up
 
@@ -326,13 +326,12 @@ class ForecastIntervals:
                 "pass normalize='window' (the input window's spread) or normalize=None."
             )
         unseen = ids.filter(pl.Series(~keep)).unique(maintain_order=True)
-        warnings.warn(
+        warn_at_caller(
             f"calibrate(normalize='series'): {unseen.len()} series of the calibration frame "
             f"were not seen in fit (e.g. {unseen.head(3).to_list()}); their residuals are left "
             "out, since a series' scale is its own and predict refuses unseen series under "
             "this normalisation. Pass normalize='window' to calibrate on them too.",
             ForecasterWarning,
-            stacklevel=4,
         )
         return keep
 

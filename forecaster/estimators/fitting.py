@@ -7,12 +7,11 @@ passed.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from forecaster._validation import check_callbacks
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.training import distributed
 from forecaster.training.callbacks import (
     FIT_HOOKS,
@@ -79,11 +78,10 @@ class FitRun:
         try:
             call_hook(self.callbacks, "on_fit_error", estimator, exc)
         except Exception as hook_error:
-            warnings.warn(
+            warn_at_caller(
                 f"An on_fit_error callback failed ({type(hook_error).__name__}: {hook_error}) "
                 f"while the fit failed with {type(exc).__name__}.",
                 ForecasterWarning,
-                stacklevel=4,
             )
 
 
@@ -140,37 +138,34 @@ def member_ended(
     which = "the network" if n_ensemble == 1 else f"ensemble member {member + 1}"
     later = member + 1 < n_ensemble
     if stopped_by == "max_time":
-        warnings.warn(
+        warn_at_caller(
             f"max_time={max_time:g} s ran out while training {which}: it stopped after "
             f"{n_epochs} of max_epochs={max_epochs} epochs (stopped_by_ = 'max_time'), before "
             "early stopping or max_epochs ended it, and keeps the best weights so far. Raise "
             "max_time, or lower max_epochs to what fits in it.",
             ForecasterWarning,
-            stacklevel=5,
         )
         if later:
-            warn_short_ensemble(member + 1, n_ensemble, float(max_time or 0.0), stacklevel=6)
+            warn_short_ensemble(member + 1, n_ensemble, float(max_time or 0.0))
         return True
     if stopped_by == "callback" and later:
         trained = member + 1
-        warnings.warn(
+        warn_at_caller(
             f"A callback raised StopTraining while training {which} of n_ensemble="
             f"{n_ensemble}: the fit stops there (stopped_by_ = 'callback'), that member keeps "
             f"its best weights and the ensemble averages the {trained} member"
             f"{'s' if trained > 1 else ''} trained (n_members_ = {trained}). Raise StopTraining "
             "only to end the fit, or lower n_ensemble to the members wanted.",
             ForecasterWarning,
-            stacklevel=5,
         )
     return stopped_by == "callback"
 
 
-def warn_short_ensemble(trained: int, wanted: int, max_time: float, stacklevel: int = 5) -> None:
+def warn_short_ensemble(trained: int, wanted: int, max_time: float) -> None:
     """Say that ``max_time`` ran out after ``trained`` of ``wanted`` ensemble members."""
-    warnings.warn(
+    warn_at_caller(
         f"max_time={max_time:g} s ran out after {trained} of the n_ensemble={wanted} networks: "
         f"the ensemble averages {trained} member{'s' if trained > 1 else ''} "
         f"(n_members_ = {trained}). Raise max_time, or lower n_ensemble to what fits in it.",
         ForecasterWarning,
-        stacklevel=stacklevel,
     )

@@ -502,7 +502,7 @@ class RNNForecaster(
         """
         refuse_y(self, "fit", y)
         frame = polars_frame(frame)
-        with self._fitting() as run:
+        with distributed.quiet_other_ranks(), self._fitting() as run:
             return self._fit(frame, callbacks=callbacks, resume=resume, run=run)
 
     def _fit(self, frame: Any, *, callbacks: Any, resume: Any, run: FitRun) -> RNNForecaster:

@@ -222,13 +222,12 @@ def _warn_early_origins(
     if panel.id_col is not None:
         ids = panel.keys[panel.id_name].gather(series[early]).to_list()
         pairs = list(zip(ids, cutoffs, strict=True))
-    warnings.warn(
+    warn_at_caller(
         f"{int(early.sum())} forecast origins lie a step or more before their cutoff, as "
         f"their series end before it: {'(series, cutoff) ' * bool(panel.id_col)}{pairs[:5]}"
         f"{' ...' if len(pairs) > 5 else ''}. They are forecast from the series' last time "
         "(the origin column); drop them or bring the series' data up to date.",
         ForecasterWarning,
-        stacklevel=4,
     )
 
 

@@ -223,7 +223,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         effect at the next fit. The networks of fits in threads of one process train one at
         a time (see ``random_state`` of :class:`RNNForecaster`).
         """
-        with self._fitting() as run:
+        with distributed.quiet_other_ranks(), self._fitting() as run:
             return self._fit(X, y, callbacks=callbacks, resume=resume, run=run)
 
     def _fit(self, X: Any, y: Any, *, callbacks: Any, resume: Any, run: FitRun) -> RNNRegressor:

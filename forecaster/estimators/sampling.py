@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ import torch
 from forecaster._hashing import digest_arrays
 from forecaster.data.panel import Panel
 from forecaster.data.windows import Windows, make_windows
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.training import distributed
 
 __all__ = [
@@ -54,12 +53,11 @@ def rank_batch_size(batch_size: int) -> int:
     one step of all ranks together sees ``batch_size`` windows."""
     world = distributed.world_size()
     if world > 1 and batch_size % world:
-        warnings.warn(
+        warn_at_caller(
             f"batch_size={batch_size} is not a multiple of the {world} processes: each takes "
             f"batches of {max(batch_size // world, 1)}. Use a multiple of {world} for the same "
             "global batch as one process.",
             ForecasterWarning,
-            stacklevel=3,
         )
     return max(batch_size // world, 1)
 

@@ -3,7 +3,6 @@ steps, refusing or leaving out held-out steps that the model was fitted on (or a
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     UnscoredPointsWarning,
+    warn_at_caller,
 )
 
 __all__ = ["ForecastScoring"]
@@ -167,12 +167,11 @@ class ForecastScoring:
                 "frame whose last steps were observed."
             )
         if unobserved.any():
-            warnings.warn(
+            warn_at_caller(
                 f"score: {int(unobserved.sum())} of {unobserved.size} held-out target values "
                 f"are not in the frame (filled by missing={self.missing!r}); they are not "
                 "scored.",
                 UnscoredPointsWarning,
-                stacklevel=3,
             )
         columns = [pl.Series(name, values[:, j]).fill_nan(None) for j, name in enumerate(names)]
         return rows.with_columns(columns)
@@ -229,11 +228,10 @@ class ForecastScoring:
                 + "; otherwise score on a frame that runs at least horizon steps past the "
                 "fitted data."
             )
-        warnings.warn(
+        warn_at_caller(
             f"score: the held-out steps of {inside.height} series are all in the data the "
             f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample score.",
             ForecasterWarning,
-            stacklevel=3,
         )
         return None
 
@@ -255,7 +253,7 @@ class ForecastScoring:
             how = f"partly {fitted_on} (e.g. {partly})"
         else:
             how = f"all {fitted_on} (e.g. {ids})"
-        warnings.warn(
+        warn_at_caller(
             f"score: the held-out steps of {partial.height + inside.height} of the "
             f"{n_series} series are {how}; they are left out of the score, which is over "
             "the new steps of the other series (an in-sample step would overstate the "
@@ -264,7 +262,6 @@ class ForecastScoring:
             f"pass TemporalSplit(..., id_col={self.id_col!r}), whose folds give every series "
             "test_size new steps.",
             ForecasterWarning,
-            stacklevel=4,
         )
 
     def _refuse_future(self, later: pl.DataFrame) -> None:

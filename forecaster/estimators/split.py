@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["TemporalSplit"]
 
@@ -211,13 +210,12 @@ class TemporalSplit:
                 .agg(pl.col(time_col).n_unique().alias("steps"))
             )
             shown = ", ".join(f"{k!r} ({n})" for k, n in short.head(10).iter_rows())
-            warnings.warn(
+            warn_at_caller(
                 f"TemporalSplit left out {short.height} series with no more than the {needed} "
                 f"time steps that {n_splits} folds of {test_size} steps test on (steps in "
                 f"parentheses): {shown}{', ...' if short.height > 10 else ''}. Their rows are "
                 "in no fold; use fewer folds or a smaller test_size to keep them.",
                 ForecasterWarning,
-                stacklevel=3,
             )
         return np.where(keep.to_numpy(), per_row["from_end"].to_numpy(), -1)
 
@@ -232,7 +230,7 @@ class TemporalSplit:
         rows, most = counts[n_times - needed + 1 :], int(counts.max())
         if rows.min() != rows.max() or rows.max() < most:
             there = f"{rows.min()}" + (f" to {rows.max()}" if rows.min() != rows.max() else "")
-            warnings.warn(
+            warn_at_caller(
                 f"TemporalSplit without id_col counts the distinct {time_col!r} times of the "
                 f"whole frame, and the rows per time vary over its last {needed}, which the "
                 f"folds test on (rows per time: {there} there, up to {most} in the whole "
@@ -243,5 +241,4 @@ class TemporalSplit:
                 "Pass id_col (the series column) to give each series test_size new steps per "
                 "fold.",
                 ForecasterWarning,
-                stacklevel=3,
             )

@@ -6,7 +6,6 @@ scores of Naive, sNaive and Naive2 to the published 3 decimals (see ``tests``)."
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from forecaster.data.steps import future_times
 from forecaster.data.validate import validate_frame
 from forecaster.evaluation.array_metrics import float_values
 from forecaster.evaluation.intervals import level_name, quantile_name
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["naive", "naive2", "origin_forecasts", "seasonal_naive", "seasonality_test"]
 
@@ -510,13 +509,12 @@ def _offsets_of(series: _Series, chosen: np.ndarray) -> np.ndarray:
 def _warn_unadjusted(ids: list[Any], m: int, has_id: bool) -> None:
     unique = list(dict.fromkeys(ids))
     which = f"{len(unique)} series ({unique[:10]})" if has_id else "The series"
-    warnings.warn(
+    warn_at_caller(
         f"naive2: {which} pass the seasonality test at m={m}, but their centred moving "
         "average is 0 somewhere (zeros between spikes), so the multiplicative seasonal "
         "indices do not exist: they get the naive forecast without seasonal adjustment, as "
         "series that fail the test do.",
         ForecasterWarning,
-        stacklevel=3,
     )
 
 

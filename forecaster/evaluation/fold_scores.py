@@ -12,7 +12,6 @@ the folds frame afterwards: no join, and no hashing of the id and time keys.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,7 @@ from forecaster.evaluation.metrics import (
     summarize_points,
 )
 from forecaster.evaluation.pooling import with_skill
-from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning
+from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning, warn_at_caller
 
 __all__ = [
     "FoldScores",
@@ -260,12 +259,11 @@ def _warn_flat(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
     flat = (scales == 0).any(axis=1).reshape(where.n_folds, len(where.kept)).any(axis=0)
     if flat.any():
         which = panel.keys[panel.id_name].gather(where.kept[flat]).head(10).to_list()
-        warnings.warn(
+        warn_at_caller(
             f"MASE is infinite for {'series ' + str(which) if panel.id_col else 'the series'} "
             f"in some folds: their values up to the origin do not change at lag m={m} "
             "(scale 0).",
             ForecasterWarning,
-            stacklevel=4,
         )
 
 
@@ -281,14 +279,13 @@ def _warn_unscored(unscored: np.ndarray, horizon: int) -> None:
         if empty
         else ""
     )
-    warnings.warn(
+    warn_at_caller(
         f"{count} of the {unscored.size} forecast points (fold, series, step, target) are at "
         "steps the frame holds no value for, which the missing= policy filled: they are not "
         f"scored (n counts the observed points; their <target>_actual holds the filled "
         f"value), nor are filled values in the MASE scales.{lost} Scores on made-up values "
         "would reward forecasting the fill.",
         UnscoredPointsWarning,
-        stacklevel=4,
     )
 
 
@@ -306,7 +303,7 @@ def _warn_undefined(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> N
         f"(fold {f}, {ids[i]!r})" if panel.id_col else f"fold {f}"
         for i, f in enumerate(fold[:10].tolist())
     ]
-    warnings.warn(
+    warn_at_caller(
         f"MASE's scale is undefined for {int(undefined.sum())} of the {undefined.size} "
         f"(fold, series) forecasts: {', '.join(blocks)}"
         + (", ..." if fold.size > 10 else "")
@@ -316,5 +313,4 @@ def _warn_undefined(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> N
         "other forecasts only. Use a smaller m or fewer folds (or a larger step) to score "
         "every forecast.",
         ForecasterWarning,
-        stacklevel=4,
     )

@@ -4,7 +4,6 @@ training rows of a fold, the size check and MASE's scales per fold."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "LOOKBACK_ROUNDS",
@@ -175,11 +174,10 @@ def place_folds(
         )
     if not keep.all():
         dropped = panel.keys[panel.id_name].filter(pl.Series(~keep)).head(10).to_list()
-        warnings.warn(
+        warn_at_caller(
             f"Left out {int((~keep).sum())} series shorter than the {needed} rows that {folds} "
             f"folds need: {dropped}.",
             ForecasterWarning,
-            stacklevel=3,
         )
     kept = np.flatnonzero(keep)
     check_backtest_size(folds, len(kept), horizon, panel.n_targets)
@@ -519,7 +517,7 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
         short = origins - starts < m - 1
         if short.any():
             out["snaive"][short] = np.nan  # not the steps that reach back m values only
-            warnings.warn(
+            warn_at_caller(
                 f"{int(short.sum())} of the {origins.size} (fold, series) origins have fewer "
                 f"than m={m} values, so no seasonal-naive forecast: their snaive scores in "
                 "result.metrics are NaN (n_snaive 0), and the pooled ones (by_step, aggregate, "
@@ -527,6 +525,5 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
                 "only, the model's score in each ratio too (n_snaive counts their points). "
                 "Use a smaller m or fewer folds to compare every forecast.",
                 ForecasterWarning,
-                stacklevel=3,
             )
     return {k: v.reshape(-1, nt) for k, v in out.items()}

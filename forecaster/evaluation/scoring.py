@@ -5,7 +5,6 @@ history, errors optionally divided by :func:`error_scale_frame`)."""
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +28,7 @@ from forecaster.evaluation.frames import (
     summarize_points,
 )
 from forecaster.evaluation.intervals import IntervalColumns
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["error_scale_frame", "evaluate"]
 
@@ -170,11 +169,10 @@ def _check_mase_scales(
     flat = scored.filter(pl.col(columns.mase_scale) == 0)
     if flat.height:
         which = flat[id_name].unique(maintain_order=True).head(10).to_list()
-        warnings.warn(
+        warn_at_caller(
             f"MASE is infinite for {'series ' + str(which) if has_id else 'the series'}: "
             f"their in-sample values do not change at lag m={m} (scale 0).",
             ForecasterWarning,
-            stacklevel=3,
         )
 
 
@@ -513,7 +511,7 @@ def _matched_points(
         of = (lambda t: f" ({t!r})") if len(targets) > 1 else (lambda t: "")
         counts = ", ".join(f"{n}{of(t)}" for t, n in unscored.items() if n)
         wholly = [t for t, n in unscored.items() if n == forecast.height]
-        warnings.warn(
+        warn_at_caller(
             f"{counts} of {forecast.height} forecast rows have no actual value "
             "(no row in the actual frame, or null or NaN there"
             + (f": {n_nan} NaN, which counts as missing" if n_nan else "")
@@ -521,7 +519,6 @@ def _matched_points(
             + (f"; {wholly} has none, so the result has no row for it" if wholly else "")
             + ".",
             ForecasterWarning,
-            stacklevel=3,
         )
     return pl.concat(
         [

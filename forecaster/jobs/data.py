@@ -42,7 +42,6 @@ import dataclasses
 import datetime as dt
 import numbers
 import re
-import warnings
 import zoneinfo
 from collections.abc import Collection
 from pathlib import Path
@@ -54,7 +53,13 @@ from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frame
 from forecaster.data.checks import missing_columns_message
 from forecaster.data.times import to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
-from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning, SpecError
+from forecaster.exceptions import (
+    ArgumentError,
+    DataValidationError,
+    ForecasterWarning,
+    SpecError,
+    warn_at_caller,
+)
 from forecaster.jobs.returns import with_absent_rows, with_log_returns
 from forecaster.jobs.schedule import (
     check_holiday_rows,
@@ -327,12 +332,11 @@ def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.Da
             "on or after it."
         )
     if _day(bound) > _day(last) if whole_day else bound > last:
-        warnings.warn(
+        warn_at_caller(
             f"--as-of {as_of} is after the last time in the data ({_iso(last)}): the run uses "
             f"all the data and is labelled {as_of_label(last)}, the as-of of that data (its "
             "outputs are that as-of's). Update the data to forecast from a later date.",
             ForecasterWarning,
-            stacklevel=3,
         )
         return frame, AsOf(as_of_label(last), as_of, _iso(last))
     subset = frame.filter(_up_to(time_col, bound))
@@ -426,11 +430,10 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) 
             "Each is forecast from its own last time, not from the as-of (stale_steps in "
             f"forecasts.parquet), {_UNLESS_SHORT}."
         )
-    warnings.warn(
+    warn_at_caller(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
         f"used, {when.effective}): {shown}{more}. {policy} {_stale_advice(spec)}",
         ForecasterWarning,
-        stacklevel=3,
     )
     return dataclasses.replace(when, **fields, excluded=excluded, ends=table)
 

@@ -40,7 +40,6 @@ Scores
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +51,12 @@ from sklearn.base import clone
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import check_reserved
-from forecaster.exceptions import ArgumentError, DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    ArgumentError,
+    DataValidationError,
+    ForecasterWarning,
+    warn_at_caller,
+)
 from forecaster.jobs.scores import (
     is_quantile_model,
     level_quantiles,
@@ -302,12 +306,11 @@ def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: 
     from the model's own ``train_end_`` as ``score`` reads it."""
     ends = model.__dict__.get("train_end_")
     if ends is None:
-        warnings.warn(
+        warn_at_caller(
             f"The model in {folder} does not record the last time of the data it was fitted "
             f"on (saved by an older forecaster), so it may have seen data after {origin}. "
             "Fit it again to have this checked.",
             ForecasterWarning,
-            stacklevel=3,
         )
         return
     time_col, id_col = model.time_col, model.id_col

@@ -57,7 +57,7 @@ import forecaster._io as _io
 from forecaster._version import __version__
 from forecaster.data.panel import Panel
 from forecaster.evaluation.plots import plot_forecast
-from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
+from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import id_text
@@ -373,12 +373,11 @@ def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:
         + (["values changed"] if "hash" in values and not shape else [])
         + (["future covariate values changed"] if "future" in values else [])
     )
-    warnings.warn(
+    warn_at_caller(
         f"The data of {job.name} as of {job.when.label} changed since its outputs in "
         f"{job.out_dir} were written ({what}); they stay the outputs of the older data. Run "
         "again with --force to make them from the data as they are now.",
         ForecasterWarning,
-        stacklevel=2,
     )
 
 
@@ -510,12 +509,11 @@ def write_forecast_plot(
             tail=4 * int(model.horizon) + model.lookback_,
         )
     except ImportError:  # no matplotlib: no plot (it ships with the track extra)
-        warnings.warn(
+        warn_at_caller(
             f"No forecast.png: [output] plot_series = {n} asks for a plot, and matplotlib is "
             'not installed. Install it with pip install "forecaster-rnn[track]", or set '
             "plot_series = 0.",
             ForecasterWarning,
-            stacklevel=2,
         )
         return False
     _io.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import warnings
 from pathlib import Path
 from typing import Any
 
 import forecaster._io as _io
-from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError
+from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
 from forecaster.jobs.data import is_later
 from forecaster.jobs.outputs import Job, legacy_summary, output_lock, same_pipeline
 from forecaster.jobs.spec import first_line, normal_path
@@ -293,4 +292,4 @@ def _reuse_problem(job: Job, model_dir: Path) -> str | None:
 def _say(message: str) -> None:
     """A ``ForecasterWarning`` (the ``forecaster`` command shows it as one ``warning:`` line
     on standard error)."""
-    warnings.warn(message[0].upper() + message[1:] + ".", ForecasterWarning, stacklevel=3)
+    warn_at_caller(message[0].upper() + message[1:] + ".", ForecasterWarning)

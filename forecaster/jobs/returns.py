@@ -14,13 +14,11 @@ gap.
 
 from __future__ import annotations
 
-import warnings
-
 import polars as pl
 
 from forecaster._columns import temporary_names
 from forecaster.data.absent import absent_rows
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, logret_column
 
 __all__ = ["with_absent_rows", "with_log_returns"]
@@ -92,13 +90,12 @@ def _warn_dropped_rows(dropped: pl.DataFrame, spec: Spec) -> None:
     shown = ", ".join(
         " ".join(str(v) for v in row) for row in held.select(where).head(5).iter_rows()
     )
-    warnings.warn(
+    warn_at_caller(
         f"features.log_returns: dropped {held.height} rows with target values before their "
         f"series' first log return of {spec.features.log_returns} (e.g. {shown}): a log "
         "return needs an earlier observed price, and those prices are missing up to there. "
         "Fill those prices in the source, or remove log_returns.",
         ForecasterWarning,
-        stacklevel=3,
     )
 
 

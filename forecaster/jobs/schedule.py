@@ -42,7 +42,6 @@ Holidays
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +51,7 @@ from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import format_list
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.steps import future_times, steps_behind
-from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError, warn_at_caller
 from forecaster.jobs.spec import Spec, build_estimator
 
 __all__ = [
@@ -190,13 +189,12 @@ def observed_rows(source: pl.DataFrame, spec: Spec) -> pl.DataFrame:
             "[series] target names and the source's values."
         )
     if empty.len():
-        warnings.warn(
+        warn_at_caller(
             f"Dropped {empty.len()} series with no target value (every row of "
             f"{format_list(series.targets)} null or NaN): {format_list(empty.to_list(), 10)}. "
             "They have no history to fit or forecast from. Fill their values in the source or "
             "remove them.",
             ForecasterWarning,
-            stacklevel=3,
         )
     return source.filter(pl.col(series.time) <= last.over(series.id))
 
@@ -313,11 +311,10 @@ def _past_holidays(forecast: pl.DataFrame, spec: Spec, freq: Frequency) -> pl.Da
     last_year = max(freq.holidays).year
     latest = moved[time_col].max()
     if latest is not None and getattr(latest, "year", 0) > last_year:
-        warnings.warn(
+        warn_at_caller(
             f"series.holidays lists dates up to {last_year}, but the forecast reaches "
             f"{latest!s}: its dates after {last_year} skip no holiday. Extend series.holidays.",
             ForecasterWarning,
-            stacklevel=3,
         )
     return moved
 

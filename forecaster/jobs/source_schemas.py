@@ -35,14 +35,13 @@ Rows of several files
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line, normal_path
 
 __all__ = [
@@ -160,13 +159,12 @@ def csv_data_files(
 def _warn_header_only(empty: list[Path], files: int, spec: Spec, root: Path) -> None:
     """Warn that the CSV files ``empty`` (of ``files``) have a header but no rows."""
     one = len(empty) == 1
-    warnings.warn(
+    warn_at_caller(
         f"source.path {spec.source.path!r}: {_files_text(empty, root)} "
         f"{'has' if one else 'have'} a header but no data rows and {'is' if one else 'are'} "
         f"left out; the run reads the other {files - len(empty)} file(s). Remove such a "
         "file, or fill it if its rows are missing.",
         ForecasterWarning,
-        stacklevel=4,
     )
 
 

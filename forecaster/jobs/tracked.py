@@ -17,7 +17,6 @@ import logging
 import os
 import socket
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -126,19 +125,40 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     if not spec.tracking.enabled:
         yield None, None
         return
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with _quiet_mlflow(), _mlflow_run(spec, as_of, log) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow's INFO records and artifact progress bars off for the block; the ``mlflow``
+    logger's level and ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` are put back afterwards (a
+    library call leaves the process as it found it; a value the user set stays)."""
+    logger, variable = logging.getLogger("mlflow"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    level, previous = logger.level, os.environ.get(variable)
+    os.environ.setdefault(variable, "false")
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if previous is None:
+            os.environ.pop(variable, None)
+
+
+@contextlib.contextmanager
+def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
+    """:func:`tracked_run` of a spec that asks for tracking."""
     try:
         import forecaster.tracking as tracking
         import mlflow
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
-        warnings.warn(
+        warn_at_caller(
             "This run is not tracked: [tracking] enabled = true (the default) needs MLflow, "
             'which is not installed. Install it with pip install "forecaster-rnn[track]", or set '
             "[tracking] enabled = false.",
             ForecasterWarning,
-            stacklevel=3,
         )
         yield None, None
         return
@@ -293,11 +313,10 @@ def log_outputs(
         with tracking.bounded_requests():
             _log_run_outputs(mlflow, tracking, metrics, staging, register_as, run_id, log)
     except Exception as exc:
-        warnings.warn(
+        warn_at_caller(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
             "written locally.",
             ForecasterWarning,
-            stacklevel=2,
         )
 
 

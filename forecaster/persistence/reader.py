@@ -9,7 +9,6 @@ __all__ = ["load"]
 import io
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import forecaster._io as _io
 import forecaster.persistence.migration as migration
 from forecaster._hashing import sha256_bytes
 from forecaster._version import DISTRIBUTION, __version__
-from forecaster.exceptions import ForecasterWarning, ModelFormatError
+from forecaster.exceptions import ForecasterWarning, ModelFormatError, warn_at_caller
 from forecaster.persistence.format import (
     CONFIG,
     CONFIG_LIMIT,
@@ -118,7 +117,7 @@ def load(path: str | os.PathLike[str]) -> Any:
             "model.save(path), readable by this user."
         ) from exc
     if notice:
-        warnings.warn(notice, ForecasterWarning, stacklevel=2)
+        warn_at_caller(notice, ForecasterWarning)
     return estimator
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 import weakref
 from typing import Any
 
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.tracking.config import bounded_requests, short_error, state
 from forecaster.tracking.fingerprint import fingerprint_for
 from forecaster.tracking.fitlog import FitLog, log_fitted, log_interrupted
@@ -27,7 +26,7 @@ from forecaster.tracking.records import (
     log_tags,
     run_collisions,
 )
-from forecaster.tracking.resilience import Outcome, user_stacklevel
+from forecaster.tracking.resilience import Outcome
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
 __all__ = ["FAILED_FIT_NOT_LOGGED", "FIT_ERROR_TAG", "TrackedFit", "mark_failed"]
@@ -115,9 +114,7 @@ class TrackedFit:
         holds (:func:`~forecaster.tracking.records.run_collisions`), with a warning then."""
         found = self.outcome.remote("active run", run_collisions, self.client, run_id, estimator)
         if found:
-            warnings.warn(
-                collisions_message(run_id, found), ForecasterWarning, stacklevel=user_stacklevel()
-            )
+            warn_at_caller(collisions_message(run_id, found), ForecasterWarning)
         return bool(found)
 
     def _start_run(self) -> None:
@@ -171,12 +168,11 @@ class TrackedFit:
                     self._interrupted(estimator)
             raise
         except Exception as exc:  # a bug here must not cost the user the fitted model
-            warnings.warn(
+            warn_at_caller(
                 f"Logging this fit to MLflow failed unexpectedly ({short_error(exc)}); the "
                 "fitted estimator is unaffected. Save it with "
                 "estimator.save(path) or log it with forecaster.tracking.log_fit().",
                 ForecasterWarning,
-                stacklevel=user_stacklevel(),
             )
             return None
         finally:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     NotFittedError,
     TrackingUnavailableError,
+    warn_at_caller,
 )
 from forecaster.tracking.config import (
     bounded_requests,
@@ -162,14 +162,13 @@ class _TrialLogger:
                     mark_down(self.tracking_uri, short_error(exc))
                 if not self.warned:
                     self.warned = True
-                    warnings.warn(
+                    warn_at_caller(
                         f"MLflow tracking failed ({mask_uri(self.tracking_uri)}): could not "
                         f"log trial {trial.number} of study {study.study_name!r} "
                         f"({short_error(exc)}). Later trials are not logged either; the study "
                         "itself is unaffected, and "
                         "log_study() logs the missing trials once the tracking server is back.",
                         ForecasterWarning,
-                        stacklevel=2,
                     )
 
     def _log(self, study: Any, trial: Any) -> None:

@@ -57,11 +57,15 @@ from forecaster._version import DISTRIBUTION, __version__
 from forecaster.data.frames import column_tuple
 from forecaster.estimators.intervals import quantile_level
 from forecaster.evaluation.intervals import level_name, quantile_name
-from forecaster.exceptions import DataValidationError, ForecasterError, ForecasterWarning
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+    warn_at_caller,
+)
 from forecaster.persistence import load
 from forecaster.tracking.config import MODEL_NAME, import_mlflow, short_error
 from forecaster.tracking.fingerprint import target_names
-from forecaster.tracking.resilience import user_stacklevel
 from forecaster.tracking.serving import INTERVAL_PARAMS, parse_dtype, pyfunc_predict
 from forecaster.tracking.wheel import WHEEL_ENV, WheelError, package_wheel
 
@@ -323,14 +327,13 @@ def packaging() -> tuple[list[str], list[str] | None]:
     except WheelError as exc:
         if os.environ.get(WHEEL_ENV, "").strip():
             raise
-        warnings.warn(
+        warn_at_caller(
             f"The logged model names {DISTRIBUTION}=={__version__} in its requirements "
             f"without shipping the package: {exc} It serves with `mlflow models serve "
             "--env-manager local` (this environment); a fresh environment (--env-manager "
             f"virtualenv or uv, build-docker) can install it only from an index that has "
             f"{DISTRIBUTION} {__version__}.",
             ForecasterWarning,
-            stacklevel=user_stacklevel(),
         )
         return [*requirements, f"{DISTRIBUTION}=={__version__}"], None
     return [*requirements, f"{CODE_DIR}/{wheel.name}"], [str(wheel)]

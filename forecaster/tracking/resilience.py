@@ -34,10 +34,8 @@ import os
 import re
 import secrets
 import shutil
-import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     TrackingUnavailableError,
+    warn_at_caller,
 )
 from forecaster.tracking.config import (
     DEFAULT_FALLBACK_DIR,
@@ -79,7 +78,6 @@ __all__ = [
     "store_scheme",
     "unreachable_message",
     "unreachable_reason",
-    "user_stacklevel",
     "warn_not_logged",
 ]
 
@@ -361,21 +359,6 @@ class Outcome:
         return short_error(self.errors[0][1], 600) if self.errors else "unknown error"
 
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parents[1]) + os.sep  # the forecaster package
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` for a ``warnings.warn`` in the function calling this one that points
-    at the first frame outside the forecaster package: the user's ``fit``, ``tune`` or
-    ``log_fit`` call, however many of forecaster's own frames lie between."""
-    frame: Any = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
 def warn_not_logged(outcome: Outcome, fallback: Path | None, context: str) -> None:
     items = list(dict.fromkeys(outcome.not_logged))
     run = f"run {outcome.run_id}" if outcome.run_id else "no run could be created"
@@ -385,11 +368,10 @@ def warn_not_logged(outcome: Outcome, fallback: Path | None, context: str) -> No
         if fallback is not None
         else ""
     )
-    warnings.warn(
+    warn_at_caller(
         f"MLflow tracking failed ({mask_uri(outcome.tracking_uri)}, {run}): {outcome.summary()}. "
         f"Not logged: {', '.join(items)}. {context}{saved}",
         ForecasterWarning,
-        stacklevel=user_stacklevel(),
     )
 
 
@@ -401,10 +383,9 @@ def fallback_root() -> Path:
     try:
         check_fallback_root(state.fallback_dir)
     except DataValidationError as exc:
-        warnings.warn(
+        warn_at_caller(
             f"{exc} The records go to {Path(DEFAULT_FALLBACK_DIR).absolute()} instead.",
             ForecasterWarning,
-            stacklevel=user_stacklevel(),
         )
         return Path(DEFAULT_FALLBACK_DIR)
     return state.fallback_dir

@@ -40,10 +40,14 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from typing import Any
 
-from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    NotFittedError,
+    warn_at_caller,
+)
 from forecaster.tracking.blocks import defer
 from forecaster.tracking.config import (
     bounded_requests,
@@ -57,7 +61,7 @@ from forecaster.tracking.fingerprint import training_data
 from forecaster.tracking.fitlog import FitLog, log_fitted
 from forecaster.tracking.fitrun import TrackedFit
 from forecaster.tracking.records import check_backtest, run_collisions
-from forecaster.tracking.resilience import Outcome, user_stacklevel
+from forecaster.tracking.resilience import Outcome
 from forecaster.tracking.target import (
     create_run,
     experiment_for_new_run,
@@ -298,11 +302,10 @@ class FitLogger:
                     import_mlflow(), estimator, data, plot=self.plot, register_as=self.register_as
                 )
         except Exception as exc:  # tracking must never break training
-            warnings.warn(
+            warn_at_caller(
                 f"Cannot track this fit with MLflow ({short_error(exc)}); training "
                 "continues without tracking.",
                 ForecasterWarning,
-                stacklevel=user_stacklevel(),
             )
 
     def on_epoch_end(self, record: Any, network: Any) -> None:

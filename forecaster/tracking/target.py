@@ -31,7 +31,6 @@ import contextlib
 import contextvars
 import os
 import re
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from forecaster.exceptions import (
     ForecasterError,
     ForecasterWarning,
     TrackingUnavailableError,
+    warn_at_caller,
 )
 from forecaster.tracking.config import (
     DEFAULT_EXPERIMENT,
@@ -61,7 +61,6 @@ from forecaster.tracking.resilience import (
     mark_down,
     unreachable_message,
     unreachable_reason,
-    user_stacklevel,
 )
 
 __all__ = [
@@ -415,7 +414,7 @@ def _carried_choice(mlflow: Any) -> str | None:
 def _warn_unknown_experiment(chosen: str, uri: str, store: str, unread: str = "") -> None:
     """Warn that ``MLFLOW_EXPERIMENT_ID`` names no experiment of ``store`` ``uri``."""
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-    warnings.warn(
+    warn_at_caller(
         f"MLFLOW_EXPERIMENT_ID is {chosen!r}, but {store} {mask_uri(uri)} has no active "
         f"experiment with that ID{unread}, so mlflow.start_run() cannot use it either. A run "
         f"forecaster starts for a fit goes to the experiment {name!r} (MLFLOW_EXPERIMENT_NAME, "
@@ -423,7 +422,6 @@ def _warn_unknown_experiment(chosen: str, uri: str, store: str, unread: str = ""
         "mlflow.set_experiment(name) after setting the tracking URI, or unset "
         "MLFLOW_EXPERIMENT_ID.",
         ForecasterWarning,
-        stacklevel=user_stacklevel(),
     )
 
 
@@ -578,8 +576,6 @@ def nested_parent(outcome: Any, mlflow: Any, estimator: Any) -> tuple[str, str |
     if not found and not seen:
         return None
     if found:
-        warnings.warn(
-            collisions_message(run_id, found), ForecasterWarning, stacklevel=user_stacklevel()
-        )
+        warn_at_caller(collisions_message(run_id, found), ForecasterWarning)
     outcome.run_id = None
     return run_id, None if surrounding is None else surrounding[1]

@@ -41,12 +41,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
     "FIT_HOOKS",
@@ -394,11 +393,10 @@ def _call_interrupted(callbacks: Sequence[Any], estimator: Any) -> None:
         except KeyboardInterrupt:
             continue
         except Exception as error:
-            warnings.warn(
+            warn_at_caller(
                 f"An on_fit_interrupted callback failed ({type(error).__name__}: {error}) "
                 "while the fit's end was interrupted (KeyboardInterrupt).",
                 ForecasterWarning,
-                stacklevel=2,
             )
 
 

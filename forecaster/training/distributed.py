@@ -41,14 +41,14 @@ import contextlib
 import datetime as dt
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from forecaster.exceptions import DistributedError, ForecasterWarning
+from forecaster.exceptions import DistributedError, ForecasterWarning, warn_at_caller
 from forecaster.training.seeding import seed_generators
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "is_launched",
     "is_main_process",
     "launched_world_size",
+    "quiet_other_ranks",
     "rank",
     "seed_this_rank",
     "shard",
@@ -139,13 +140,12 @@ def _warn_stray() -> None:
         return
     _STRAY_WARNED.add(values)
     found = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True) if v is not None)
-    warnings.warn(
+    warn_at_caller(
         f"The environment sets {found}, but this is no distributed launch (torchrun sets "
         "WORLD_SIZE > 1, RANK, MASTER_ADDR and MASTER_PORT together): running as a single "
         "process that writes its outputs. Unset RANK, or launch with `torchrun "
         "--nproc_per_node=N ...`.",
         ForecasterWarning,
-        stacklevel=3,
     )
 
 
@@ -160,6 +160,31 @@ def is_main_process() -> bool:
     """True on rank 0, and in a process not launched by torchrun (whatever a stray ``RANK``
     says, see :func:`rank`): the one that writes."""
     return rank() == 0
+
+
+@contextlib.contextmanager
+def quiet_other_ranks() -> Iterator[None]:
+    """No :class:`~forecaster.exceptions.ForecasterWarning` within the block on the ranks other
+    than 0 of a distributed launch: every rank fits the same model on the same data, and rank
+    0 reports for them all, as it alone writes logs (the ``forecaster`` command quiets the
+    other ranks the same way, by :func:`is_main_process`). On rank 0, and in a process of its
+    own, the block changes nothing.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught, quiet_other_ranks():
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("shown on rank 0", ForecasterWarning)
+    >>> len(caught)
+    1
+    """
+    if is_main_process():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        yield
 
 
 def init_from_env(device: torch.device) -> torch.device:

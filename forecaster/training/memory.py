@@ -4,13 +4,12 @@ diagnosed (training steps), so that the error says a batch size that fits."""
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from forecaster.exceptions import ForecasterWarning, GPUOutOfMemoryError
+from forecaster.exceptions import ForecasterWarning, GPUOutOfMemoryError, warn_at_caller
 
 __all__ = [
     "Backoff",
@@ -86,12 +85,11 @@ class Backoff:
                     suggested_batch_size=None,
                 )
             self.parts = parts * 2
-            warnings.warn(
+            warn_at_caller(
                 f"A {self.what} batch of {size} windows ran out of GPU memory on "
                 f"{self.device}; running it in parts of {math.ceil(n / self.parts)} windows "
                 "(the same results up to float rounding).",
                 ForecasterWarning,
-                stacklevel=3,
             )
 
 

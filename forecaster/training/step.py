@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 import forecaster.training.distributed as distributed
-from forecaster.exceptions import ForecasterWarning, TrainingDivergedError
+from forecaster.exceptions import ForecasterWarning, TrainingDivergedError, warn_at_caller
 from forecaster.training.memory import (
     Compute,
     chunks,
@@ -57,10 +57,29 @@ def training_compute(
         TrainingLoss(network, loss_fn),
         device_ids=[device.index] if device.type == "cuda" else None,
     )
-    # The segment head's small embeddings get non-contiguous gradients (they are expanded and
-    # concatenated), which DDP reports once per process as a performance note.
-    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
+    _ignore_grad_stride_note()
     return wrapped
+
+
+_GRAD_STRIDE_NOTE = ("Grad strides do not match bucket view", r"torch\.autograd")
+"""The message and module of a note that DDP makes once per process from the backward pass
+(``torch.autograd``): the segment head's small embeddings get non-contiguous gradients (they
+are expanded and concatenated), a performance note only. The filter ignores that note alone,
+not the same text raised by other modules."""
+
+
+def _ignore_grad_stride_note() -> None:
+    """Add the filter of :data:`_GRAD_STRIDE_NOTE` unless it is there: adding a filter at every
+    fit would clear Python's record of the warnings already shown (the default filter would
+    then repeat every warning of every fit)."""
+    message, module = _GRAD_STRIDE_NOTE
+    if not any(
+        entry[0] == "ignore"
+        and getattr(entry[1], "pattern", None) == message
+        and getattr(entry[3], "pattern", None) == module
+        for entry in warnings.filters
+    ):
+        warnings.filterwarnings("ignore", message=message, category=UserWarning, module=module)
 
 
 def diverged(epoch: int, lr: float, grad_clip: float | None) -> TrainingDivergedError:
@@ -109,12 +128,11 @@ class Stepper:
             size = math.ceil(n / min(self.parts, n))
             if self.on_oom == "split" and self.world == 1 and size > 1:
                 self.parts *= 2
-                warnings.warn(
+                warn_at_caller(
                     f"A training batch of {size} windows ran out of GPU memory on "
                     f"{self.device}; from now on every batch is split into {self.parts} parts "
                     "whose gradients are accumulated (the same effective batch size).",
                     ForecasterWarning,
-                    stacklevel=6,  # the caller of train(): step, epoch, run_training, train
                 )
                 continue
             raise self._out_of_memory(x, future, y, size)

@@ -19,6 +19,7 @@ from forecaster._hashing import sha256_bytes, sha256_hasher
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
+    warn_at_caller,
 )
 from forecaster.tuning.common import import_optuna, plain, qualname
 from forecaster.tuning.conditions import RUN_PARAMS
@@ -244,13 +245,12 @@ def _compare_fixed(
         shown_changes = "; ".join(changed[:8]) + (
             f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
         )
-        warnings.warn(
+        warn_at_caller(
             f"The study {shown} was created with other fixed parameters ({shown_changes}). Its "
             "earlier trials were fitted with the old values: their losses are in the same units "
             "but the best trial may be one of them, and best_params are refitted with this "
             "call's values. Use another study_name to keep the two apart.",
             ForecasterWarning,
-            stacklevel=4,
         )
 
 

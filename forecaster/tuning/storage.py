@@ -25,6 +25,7 @@ from forecaster.exceptions import (
     ForecasterError,
     ForecasterWarning,
     StorageError,
+    warn_at_caller,
 )
 from forecaster.tracking import mask_uri
 from forecaster.tuning.common import import_optuna
@@ -296,7 +297,7 @@ def warn_unjudged_trials(study: Any, storage: Any, label: str) -> frozenset[int]
             f"grace_period), where a dead trial is failed after the grace period and run again."
         )
     shown = numbers if len(numbers) <= 10 else [*numbers[:10], "..."]
-    warnings.warn(
+    warn_at_caller(
         f"The study {study.study_name!r} ({label}) has {len(numbers)} RUNNING trial(s) "
         f"{shown} that its storage cannot tell dead or alive: this {kind} records no "
         "heartbeat, so the trial of a killed process stays RUNNING forever. This call does "
@@ -307,7 +308,6 @@ def warn_unjudged_trials(study: Any, storage: Any, label: str) -> frozenset[int]
         f"{study.study_name!r}, storage=<this storage>), then for each number n of "
         f"{shown}: study.tell(n, state=optuna.trial.TrialState.FAIL).",
         ForecasterWarning,
-        stacklevel=3,
     )
     return frozenset(numbers)
 

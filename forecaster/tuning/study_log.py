@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from forecaster.exceptions import ForecasterWarning, MissingExtraError
+from forecaster.exceptions import ForecasterWarning, MissingExtraError, warn_at_caller
 
 __all__ = [
     "TRACK_HINT",
@@ -101,11 +101,10 @@ class TrialHook:
             self._callback(study, trial)
         except Exception as exc:
             self.broken = True
-            warnings.warn(
+            warn_at_caller(
                 f"Tracking trial {trial.number} failed ({exc!r}); trials are no longer logged in "
                 "this process. The study itself goes on and is kept in its storage.",
                 ForecasterWarning,
-                stacklevel=2,
             )
 
 
@@ -181,10 +180,9 @@ class StudyLogger:
         try:
             return log_study(**self.kwargs, **kwargs)
         except Exception as exc:
-            warnings.warn(
+            warn_at_caller(
                 f"Logging the study to MLflow failed ({exc!r}). The study is kept in its storage "
                 "and tuning goes on; log it again with forecaster.tracking.log_study.",
                 ForecasterWarning,
-                stacklevel=3,
             )
             return None

@@ -26,6 +26,7 @@ from forecaster.exceptions import (
     StudyStopError,
     TrialFailedError,
     TuningMetricError,
+    warn_at_caller,
     warnings_unit,
 )
 from forecaster.training import TrainingDivergedError, progress_enabled
@@ -503,11 +504,10 @@ def bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
         return 1  # nothing to run: the study is complete
     if n_workers <= bound:
         return n_workers
-    warnings.warn(
+    warn_at_caller(
         f"n_workers={n_workers} reduced to {bound}: {why}. Each worker is a process of its own; "
         "on several machines, run the same tune call on each (same storage and study_name).",
         ForecasterWarning,
-        stacklevel=3,
     )
     return bound
 

@@ -1,0 +1,112 @@
+"""Warnings of forecaster point at the user's line (``warn_at_caller``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Callable
+
+import polars as pl
+import pytest
+from conftest import sine_panel
+
+from forecaster import RNNForecaster
+from forecaster.exceptions import ForecasterWarning
+from forecaster.training import distributed
+
+KW = dict(
+    target="y",
+    id_col="id",
+    time_col="date",
+    freq="1d",
+    lookback=8,
+    horizon=3,
+    hidden_size=4,
+    max_epochs=1,
+    windows_per_epoch=32,
+    batch_size=32,
+    random_state=0,
+    progress=False,
+    baseline="none",
+)
+
+
+def _short_panel() -> pl.DataFrame:
+    return pl.concat([sine_panel(2, 120), sine_panel(1, 5).with_columns(id=pl.lit("tiny"))])
+
+
+def _short_fit() -> None:
+    RNNForecaster(**KW).fit(_short_panel())
+
+
+def _short_predict() -> None:
+    model = RNNForecaster(**KW).fit(sine_panel(2, 120))
+    model.predict(_short_panel())
+
+
+def _filled_fit() -> None:
+    gappy = sine_panel(2, 120).filter(pl.col("date").dt.day() % 3 != 0)
+    RNNForecaster(**KW, missing="ffill").fit(gappy)
+
+
+def _leading_nulls_fit() -> None:
+    frame = sine_panel(2, 120)
+    y = pl.when(pl.col("date") < dt.date(2020, 1, 5)).then(None).otherwise(pl.col("y"))
+    RNNForecaster(**KW, missing="ffill").fit(frame.with_columns(y=y))
+
+
+def _backtest_short_series() -> None:
+    frame = sine_panel(3, 120)
+    model = RNNForecaster(**KW).fit(frame)
+    shortish = pl.concat([frame, sine_panel(1, 14).with_columns(id=pl.lit("short"))])
+    model.backtest(shortish, folds=3, refit=False)
+
+
+def _backtest_flat_series() -> None:
+    frame = sine_panel(3, 120)
+    model = RNNForecaster(**KW).fit(frame)
+    flat = frame.with_columns(y=pl.when(pl.col("id") == "s2").then(1.0).otherwise(pl.col("y")))
+    model.backtest(flat, folds=2, refit=False)
+
+
+def _unseen_static() -> None:
+    frame = sine_panel(3, 120).with_columns(grp=pl.col("id"))
+    model = RNNForecaster(**KW, static_covariates="grp").fit(frame)
+    new = sine_panel(1, 120).with_columns(id=pl.lit("new"), grp=pl.lit("new"))
+    model.predict(pl.concat([frame, new]))
+
+
+def _stray_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(distributed, "_STRAY_WARNED", set())
+    RNNForecaster(**KW).fit(sine_panel(2, 120))
+
+
+CASES: dict[str, tuple[Callable[..., None], str]] = {
+    "short series at fit": (_short_fit, "shorter than"),
+    "short series at predict": (_short_predict, "shorter than"),
+    "fill share too high": (_filled_fit, "made up"),
+    "leading rows dropped": (_leading_nulls_fit, "leading"),
+    "backtest leaves series out": (_backtest_short_series, "Left out"),
+    "MASE infinite": (_backtest_flat_series, "MASE"),
+    "unseen static category": (_unseen_static, "grp"),
+    "stray RANK": (_stray_rank, "RANK=1"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_warnings_point_at_the_users_line(case, monkeypatch):
+    """A ForecasterWarning raised deep inside fit, predict or backtest is attributed to the
+    test's own line (the fixed stacklevels pointed inside the package: data/validate.py,
+    estimators/targets.py, backtest.py, distributed.py)."""
+    action, text = CASES[case]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if case == "stray RANK":
+            action(monkeypatch)
+        else:
+            action()
+    ours = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+    matching = [w for w in ours if text in str(w.message)]
+    assert matching, [str(w.message) for w in ours]
+    assert {w.filename for w in ours} == {__file__}, [(w.filename, w.lineno) for w in ours]
