@@ -3375,3 +3375,35 @@ def test_history_days_keeps_calendar_days_across_daylight_saving(tmp_path):
     assert frame["date"].min() == dt.datetime(
         2024, 3, 27, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")
     )
+
+
+@pytest.mark.slow
+def test_a_second_tune_accepts_conditional_parameters_reset_by_a_searched_parent(
+    tmp_path, capsys, monkeypatch
+):
+    """[model] segment_length = 1 with head searched: a trial with head = "direct" resets it
+    to its default (it would be unused), so the tuned model has segment_length = "auto". A
+    second `forecaster tune` of the unchanged spec exited 2 ("Refusing to replace the model
+    saved in ...-tuned ... segment_length='auto' (this fit: 1)"): the conditional parameters
+    of a searched parent are free, as the searched ones are (nonlinearity with cell too: a
+    spec refuses it with a cell it does not fix to "rnn", so only the rule is checked)."""
+    optuna = pytest.importorskip("optuna")
+    import forecaster.tuning as tuning
+    from forecaster.tuning.conditions import dependents
+
+    real = tuning.default_search_space
+
+    def space(estimator: Any, frame: Any = None) -> dict[str, Any]:
+        choice = optuna.distributions.CategoricalDistribution  # every trial: head "direct"
+        return {**real(estimator, frame), "head": choice(["direct"])}
+
+    monkeypatch.setattr(tuning, "default_search_space", space)
+    assert dependents({"head", "cell"}) == {"segment_length", "nonlinearity"}
+    model = {k: v for k, v in FIXES_EVERY_SEARCHED.items() if k != "head"}
+    model.update(segment_length=1)
+    spec = scheduled_project(tmp_path, rows(24), model=model, training=TUNED)
+    for attempt in (1, 2):
+        code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+        assert code == 0, (attempt, err)
+        saved = forecaster.load(tmp_path / "models" / "mini" / "2024-01-24-tuned")
+        assert (saved.head, saved.segment_length) == ("direct", "auto")
