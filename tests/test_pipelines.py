@@ -3407,3 +3407,27 @@ def test_a_second_tune_accepts_conditional_parameters_reset_by_a_searched_parent
         assert code == 0, (attempt, err)
         saved = forecaster.load(tmp_path / "models" / "mini" / "2024-01-24-tuned")
         assert (saved.head, saved.segment_length) == ("direct", "auto")
+
+
+def test_the_spec_hash_is_the_same_on_every_operating_system(tmp_path, monkeypatch):
+    """spec_hash normalised paths with os.path.normpath: on Windows every "/" became "\\",
+    so the same spec hashed differently there (study names, latest.json, the check of
+    outputs on a shared drive). Paths count as normalised by POSIX rules everywhere, a "\\"
+    (a spec written on Windows) as a "/"."""
+    import ntpath
+    import types
+
+    import forecaster.jobs.spec as spec_module
+
+    spec_path = csv_project(tmp_path, rows())
+    base = spec_path.read_text()
+    extra = '\n[training]\nstorage = "sqlite:///{db}"\n\n[output]\ndir = "{out}"\n'
+    spec_path.write_text(base + extra.format(db="studies/optuna.db", out="outputs/{name}/x"))
+    spec = load_spec(spec_path)[0]
+    posix = spec_hash(spec)
+    monkeypatch.setattr(spec_module, "os", types.SimpleNamespace(path=ntpath))  # as on Windows
+    assert spec_hash(spec) == posix
+    monkeypatch.undo()
+    windows = extra.format(db="studies\\\\optuna.db", out="outputs\\\\{name}\\\\x")
+    spec_path.write_text(base + windows)
+    assert spec_hash(load_spec(spec_path)[0]) == posix

@@ -169,9 +169,9 @@ def _check_same_model(
     path: Path, estimator: Any, provenance: dict[str, Any], fix: str, searched: frozenset[str]
 ) -> None:
     """Refuse (``OwnershipError``) to replace the model saved at ``path`` unless it was fitted
-    with ``estimator``'s parameters (run settings such as ``device`` aside, and those a
-    tuning ``searched``, and the conditional parameters of those) on data made as ``provenance`` says (when the saved model recorded
-    how: :func:`saved_provenance`)."""
+    with ``estimator``'s parameters (run settings such as ``device`` aside, those a tuning
+    ``searched`` and their conditional parameters) on data made as ``provenance`` says (when
+    the saved model recorded how: :func:`saved_provenance`)."""
     try:
         saved = load_model(path).get_params(deep=False)
     except ForecasterError:

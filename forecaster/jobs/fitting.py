@@ -35,6 +35,7 @@ import forecaster.tuning as tuning
 from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import CheckpointError, ForecasterError, SpecError
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.hashing import spec_hash
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.pointer import reused_model
 from forecaster.jobs.spec import (
@@ -42,7 +43,6 @@ from forecaster.jobs.spec import (
     build_estimator,
     first_line,
     normal_path,
-    spec_hash,
     sqlite_file,
     storage_url,
     without_checkpoints,

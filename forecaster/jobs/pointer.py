@@ -111,7 +111,7 @@ def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
             unreadable = why
         elif (
             saved is not None
-            and saved["spec_hash"] == job.digest
+            and job.same_spec(saved["spec_hash"])
             and is_later(saved.get("effective_as_of"), job.when.effective)
         ):
             if normal_path(job.root / saved["model_dir"]) != normal_path(job.out_dir / "model"):
@@ -233,7 +233,7 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
     if not pointer.exists() and not pointer.is_symlink():
         return None
     saved, problem = _read_pointer(pointer)
-    if saved is not None and saved["spec_hash"] != job.digest:
+    if saved is not None and not job.same_spec(saved["spec_hash"]):
         return None  # another spec: a new model is due, nothing to report
     if saved is not None:
         model_dir = normal_path(job.root / saved["model_dir"])
@@ -264,10 +264,10 @@ def _reuse_problem(job: Job, model_dir: Path) -> str | None:
     manifest = _io.read_manifest(run)
     if manifest is None:
         legacy = legacy_summary(run, job.name)
-        if legacy is None or legacy.spec_hash != job.digest:
+        if legacy is None or not job.same_spec(legacy.spec_hash):
             return f"{run} holds no outputs of this pipeline and spec"
         effective = legacy.effective_as_of
-    elif manifest["details"].get("spec_hash") != job.digest:
+    elif not job.same_spec(manifest["details"].get("spec_hash")):
         return f"{run} holds no outputs of this pipeline and spec"
     else:
         effective = manifest["details"].get("effective_as_of")

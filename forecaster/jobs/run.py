@@ -63,6 +63,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
+from forecaster.jobs.hashing import spec_hash, spec_hashes
 from forecaster.jobs.intervals import (
     calibrate_for_levels,
     data_provenance,
@@ -100,7 +101,6 @@ from forecaster.jobs.spec import (
     build_estimator,
     first_line,
     spec_file,
-    spec_hash,
 )
 from forecaster.jobs.tracked import (
     log_outputs,
@@ -300,7 +300,7 @@ def _run_pipeline(
     frame, when = prepare_data(spec, root, as_of)
     out_dir = check_output(file, spec, root, when.label)
     check_checkpoints(file, spec, root, out_dir, "output.dir")
-    job = Job(spec, file, root, frame, when, out_dir, spec_hash(spec), log, started, wait)
+    job = Job(spec, file, root, frame, when, out_dir, spec_hashes(spec), log, started, wait)
     estimator = build_estimator(spec, progress)
     if dry_run:
         return _dry_run(job, estimator, tune, force, resume)
