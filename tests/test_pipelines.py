@@ -3431,3 +3431,48 @@ def test_the_spec_hash_is_the_same_on_every_operating_system(tmp_path, monkeypat
     windows = extra.format(db="studies\\\\optuna.db", out="outputs\\\\{name}\\\\x")
     spec_path.write_text(base + windows)
     assert spec_hash(load_spec(spec_path)[0]) == posix
+
+
+def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path, monkeypatch):
+    """forecaster.host was `<hostname> pid:[4026531836]`: the first process-id namespace of
+    every Linux host, so a machine named `localhost` took another `localhost`'s live run for
+    one of its own dead processes and marked it KILLED. The tag names the machine identity;
+    where none can be read, no run is closed (its host cannot be told apart)."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import forecaster.jobs.tracked as tracked
+
+    identity = tmp_path / "machine-id"
+    identity.write_text("0123456789abcdef0123456789abcdef\n")
+    monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
+    host = tracked.HOST_TAG
+    assert " machine:0123456789abcdef0123456789abcdef" in tracked._process_tags()[host]
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
+    lines: list[str] = []
+    with tracked.tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+        pass
+    client = MlflowClient(uri)
+    experiment = client.get_run(first).info.experiment_id
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    tags = {"pipeline": "mini", "as_of": "2024-01-02", tracked.PID_TAG: gone.stdout.strip()}
+    mine = client.get_run(first).data.tags[host]
+    twin = mine.replace("machine:0123456789abcdef", "machine:fedcba9876543210")
+    bare = mine.replace(" machine:0123456789abcdef0123456789abcdef", "")  # the tag it had
+    ids = {
+        what: client.create_run(experiment, tags={**tags, host: value}).info.run_id
+        for what, value in (("twin", twin), ("mine", mine), ("bare", bare))
+    }
+    monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(tmp_path / "none"),))
+    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+        pass  # no machine identity: nothing closed, not even a run tagged as this host was
+    assert {client.get_run(r).info.status for r in ids.values()} == {"RUNNING"}
+    monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
+    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+        pass
+    status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
+    assert status == {"twin": "RUNNING", "mine": "KILLED", "bare": "RUNNING"}
