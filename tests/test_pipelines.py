@@ -3476,3 +3476,56 @@ def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path
         pass
     status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
     assert status == {"twin": "RUNNING", "mine": "KILLED", "bare": "RUNNING"}
+
+
+def test_outputs_and_pointer_of_the_legacy_spec_hash_are_the_same_spec(
+    tmp_path, capsys, monkeypatch
+):
+    """Every spec with a description got a new hash with the upgrade that left it out: the
+    rerun of an as-of already written exited 2 ("made by another version of the spec") and
+    reuse_model retrained. What the spec's legacy hash recorded is the same spec's."""
+    import forecaster.jobs.run as run_module
+    from forecaster.jobs.hashing import SpecHashes, spec_hashes
+
+    spec = scheduled_project(
+        tmp_path,
+        uneven_rows({"a": 12, "b": 12}),
+        pipeline={"description": "daily prices"},
+        training={"reuse_model": True},
+    )
+    hashes = spec_hashes(load_spec(spec)[0])
+    assert hashes.current != hashes.legacy
+    old = SpecHashes(hashes.legacy, hashes.legacy)  # what the version before wrote
+    monkeypatch.setattr(run_module, "spec_hashes", lambda spec: old)
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    monkeypatch.undo()
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")
+    assert code == 0 and "already exist" in err, err
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0 and "reused" in err, err
+
+
+@pytest.mark.slow
+def test_a_study_named_with_the_legacy_spec_hash_is_resumed(tmp_path, capsys, monkeypatch):
+    """The study name holds the spec hash: after the upgrade every bundled spec's study
+    restarted from trial 0 under a new name. A study of the spec's legacy hash with finished
+    trials in the storage is resumed, with a log line."""
+    pytest.importorskip("optuna")
+    import forecaster.jobs.fitting as fitting
+    from forecaster.jobs.hashing import SpecHashes, spec_hashes
+
+    spec = scheduled_project(
+        tmp_path, rows(24), pipeline={"description": "daily prices"}, training=TUNED
+    )
+
+    def legacy(spec: Any) -> SpecHashes:
+        return SpecHashes(spec_hashes(spec).legacy, spec_hashes(spec).legacy)
+
+    monkeypatch.setattr(fitting, "spec_hashes", legacy)  # as the version before named it
+    assert run_cli(capsys, "tune", str(spec), "--trials", "1")[0] == 0
+    (named,) = _study_trials(tmp_path)
+    monkeypatch.undo()
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "2")
+    assert code == 0, err
+    assert f"resuming the study {named} (named with the spec's hash of before" in err, err
+    assert {k: len(v) for k, v in _study_trials(tmp_path).items()} == {named: 2}
