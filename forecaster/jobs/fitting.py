@@ -60,9 +60,9 @@ __all__ = [
     "model_plan",
     "search_plan",
     "study_name",
-    "tuning_study",
     "tune_model",
     "tuned_model_dir",
+    "tuning_study",
 ]
 
 
