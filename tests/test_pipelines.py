@@ -3529,3 +3529,66 @@ def test_a_study_named_with_the_legacy_spec_hash_is_resumed(tmp_path, capsys, mo
     assert code == 0, err
     assert f"resuming the study {named} (named with the spec's hash of before" in err, err
     assert {k: len(v) for k, v in _study_trials(tmp_path).items()} == {named: 2}
+
+
+def test_an_interrupt_before_the_outputs_are_published_ends_the_mlflow_run_killed(
+    tmp_path, capsys, monkeypatch
+):
+    """The MLflow run ended FINISHED (outputs logged) before the run's folder was published:
+    SIGTERM while publishing exited 143 with no outputs, but MLflow said FINISHED. The run
+    ends once the outputs are published: KILLED when they were not."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import forecaster._io as io_module
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking = {"enabled": True, "experiment": "kills"}
+    spec = scheduled_project(tmp_path, rows(12), tracking=tracking)
+
+    publish = io_module.publish_directory
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "run":  # the run's folder (not the model saved in it)
+            raise KeyboardInterrupt  # SIGTERM under the forecaster command
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(io_module, "publish_directory", interrupted)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code != 0, err
+    assert not (tmp_path / "outputs" / "mini" / "2024-01-12").exists()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("kills")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "KILLED"
+
+
+def test_a_rerun_after_an_interrupt_before_the_pointer_moves_it(tmp_path, capsys, monkeypatch):
+    """Stopped after publishing its outputs, before latest.json named their model: the rerun
+    skipped ("already exist") and never moved the pointer, so reuse_model kept an older model
+    (or none). The skip now moves it when it names no model as new as the outputs'."""
+    import json
+
+    import forecaster.jobs.run as run_module
+
+    spec = scheduled_project(tmp_path, uneven_rows({"a": 12, "b": 12}))
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+
+    def interrupted(job: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "remember_model", interrupted)
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code != 0 and (tmp_path / "outputs" / "mini" / "2024-01-12" / "model").is_dir(), err
+    pointer = tmp_path / "models" / "mini" / "latest.json"
+    assert json.loads(pointer.read_text())["as_of"] == "2024-01-10"
+    monkeypatch.undo()
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0 and "already exist" in err, err
+    assert json.loads(pointer.read_text())["as_of"] == "2024-01-12"
+    before = pointer.stat().st_mtime_ns
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0  # a backfill
+    assert json.loads(pointer.read_text())["as_of"] == "2024-01-12"
+    assert pointer.stat().st_mtime_ns == before

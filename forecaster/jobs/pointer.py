@@ -32,6 +32,7 @@ __all__ = [
     "REUSED",
     "latest_pointer",
     "remember_model",
+    "remember_skipped",
     "reused_label",
     "reused_model",
 ]
@@ -96,6 +97,23 @@ def remember_model(job: Job) -> None:
             _say(rewritten)
     if problem is not None:
         _say(f"not recording the latest model: {problem}; reuse_model will retrain")
+
+
+def remember_skipped(job: Job) -> None:
+    """For a rerun that finds its outputs whole (and skips): :func:`remember_model` when the
+    pointer names no model of this spec as new as theirs (missing, another spec's, or of an
+    earlier as-of: a run stopped after publishing its outputs, before it moved the pointer).
+    Not for outputs whose run reused a model (it stays the pointer's), nor for outputs
+    written before manifests."""
+    manifest = _io.read_manifest(job.out_dir)
+    if manifest is None or manifest["details"].get("model_as_of") is not None:
+        return
+    pointer = latest_pointer(job.root, job.name)
+    saved = _read_pointer(pointer)[0] if pointer.is_file() else None
+    if saved is not None and job.same_spec(saved["spec_hash"]):
+        if not is_later(job.when.effective, saved.get("effective_as_of")):
+            return  # as new as these outputs, or newer (or of an unknown as-of: left be)
+    remember_model(job)
 
 
 def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:

@@ -93,7 +93,7 @@ from forecaster.jobs.placement import (
     checkpoint_folder,
     load_spec,
 )
-from forecaster.jobs.pointer import remember_model, reused_label
+from forecaster.jobs.pointer import remember_model, remember_skipped, reused_label
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
@@ -314,6 +314,7 @@ def _run_pipeline(
     ):
         skipped = None if force else skipped_result(job)
         if skipped is not None:
+            remember_skipped(job)  # a run stopped after publishing, before the pointer
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             decision.skip(skipped)
             return skipped
@@ -442,14 +443,15 @@ def _write_outputs(
                 staging / "summary.json", summary.model_dump_json(indent=2).encode()
             )
             log_outputs(tracking[0], metrics, staging, job.spec.tracking.register_as, job.log)
-        _io.write_manifest(staging, "run", manifest_details(job, reused))
-        _io.publish_directory(
-            staging,
-            job.out_dir,
-            kind="run",
-            same=same_pipeline(job.name),
-            adopt=adopt_legacy(job.name),
-        )
+            # published before the MLflow run ends FINISHED (interrupted before: KILLED)
+            _io.write_manifest(staging, "run", manifest_details(job, reused))
+            _io.publish_directory(
+                staging,
+                job.out_dir,
+                kind="run",
+                same=same_pipeline(job.name),
+                adopt=adopt_legacy(job.name),
+            )
     except BaseException:
         _io.discard_staging(staging)
         raise
