@@ -110,9 +110,9 @@ def remember_skipped(job: Job) -> None:
         return
     pointer = latest_pointer(job.root, job.name)
     saved = _read_pointer(pointer)[0] if pointer.is_file() else None
-    if saved is not None and job.same_spec(saved["spec_hash"]):
-        if not is_later(job.when.effective, saved.get("effective_as_of")):
-            return  # as new as these outputs, or newer (or of an unknown as-of: left be)
+    newer = saved is None or is_later(job.when.effective, saved.get("effective_as_of"))
+    if saved is not None and job.same_spec(saved["spec_hash"]) and not newer:
+        return  # as new as these outputs, or newer (or of an unknown as-of: left be)
     remember_model(job)
 
 
