@@ -1,7 +1,8 @@
 """Scheduled jobs: pipeline specs, runs and the ``forecaster`` command line.
 
 The modules, in import order: ``scores`` (the scores a spec may name: ``[evaluation]
-metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``schedule``
+metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``hashing``
+(the spec hash), ``schedule``
 (stale series, future covariates beyond the as-of, holidays), ``data`` (the spec's data and its
 as-of), ``outputs`` (run folders, manifests, locks, model reuse),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
