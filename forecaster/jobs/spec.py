@@ -547,13 +547,3 @@ def without_checkpoints(model: Any) -> Any:
     which ``fit`` would refuse otherwise): for the pipeline's other fits (backtest and
     calibration clones, tuning trials), which must not replace the run's checkpoints."""
     return model.set_params(**NO_CHECKPOINTS)
-
-
-def __getattr__(name: str) -> Any:
-    """``spec_hash``, which moved to :mod:`forecaster.jobs.hashing` (imported from here before:
-    imported on first use, as that module imports this one)."""
-    if name == "spec_hash":
-        from forecaster.jobs.hashing import spec_hash
-
-        return spec_hash
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
