@@ -3514,3 +3514,220 @@ def test_history_days_keeps_calendar_days_across_daylight_saving(tmp_path):
     assert frame["date"].min() == dt.datetime(
         2024, 3, 27, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")
     )
+
+
+@pytest.mark.slow
+def test_a_second_tune_accepts_conditional_parameters_reset_by_a_searched_parent(
+    tmp_path, capsys, monkeypatch
+):
+    """[model] segment_length = 1 with head searched: a trial with head = "direct" resets it
+    to its default (it would be unused), so the tuned model has segment_length = "auto". A
+    second `forecaster tune` of the unchanged spec exited 2 ("Refusing to replace the model
+    saved in ...-tuned ... segment_length='auto' (this fit: 1)"): the conditional parameters
+    of a searched parent are free, as the searched ones are (nonlinearity with cell too: a
+    spec refuses it with a cell it does not fix to "rnn", so only the rule is checked)."""
+    optuna = pytest.importorskip("optuna")
+    import forecaster.tuning as tuning
+    from forecaster.tuning.conditions import dependents
+
+    real = tuning.default_search_space
+
+    def space(estimator: Any, frame: Any = None) -> dict[str, Any]:
+        choice = optuna.distributions.CategoricalDistribution  # every trial: head "direct"
+        return {**real(estimator, frame), "head": choice(["direct"])}
+
+    monkeypatch.setattr(tuning, "default_search_space", space)
+    assert dependents({"head", "cell"}) == {"segment_length", "nonlinearity"}
+    model = {k: v for k, v in FIXES_EVERY_SEARCHED.items() if k != "head"}
+    model.update(segment_length=1)
+    spec = scheduled_project(tmp_path, rows(24), model=model, training=TUNED)
+    for attempt in (1, 2):
+        code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+        assert code == 0, (attempt, err)
+        saved = forecaster.load(tmp_path / "models" / "mini" / "2024-01-24-tuned")
+        assert (saved.head, saved.segment_length) == ("direct", "auto")
+
+
+def test_the_spec_hash_is_the_same_on_every_operating_system(tmp_path, monkeypatch):
+    """spec_hash normalised paths with os.path.normpath: on Windows every "/" became "\\",
+    so the same spec hashed differently there (study names, latest.json, the check of
+    outputs on a shared drive). Paths count as normalised by POSIX rules everywhere, a "\\"
+    (a spec written on Windows) as a "/"."""
+    import ntpath
+    import types
+
+    import forecaster.jobs.spec as spec_module
+
+    spec_path = csv_project(tmp_path, rows())
+    base = spec_path.read_text()
+    extra = '\n[training]\nstorage = "sqlite:///{db}"\n\n[output]\ndir = "{out}"\n'
+    spec_path.write_text(base + extra.format(db="studies/optuna.db", out="outputs/{name}/x"))
+    spec = load_spec(spec_path)[0]
+    posix = spec_hash(spec)
+    monkeypatch.setattr(spec_module, "os", types.SimpleNamespace(path=ntpath))  # as on Windows
+    assert spec_hash(spec) == posix
+    monkeypatch.undo()
+    windows = extra.format(db="studies\\\\optuna.db", out="outputs\\\\{name}\\\\x")
+    spec_path.write_text(base + windows)
+    assert spec_hash(load_spec(spec_path)[0]) == posix
+
+
+def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path, monkeypatch):
+    """forecaster.host was `<hostname> pid:[4026531836]`: the first process-id namespace of
+    every Linux host, so a machine named `localhost` took another `localhost`'s live run for
+    one of its own dead processes and marked it KILLED. The tag names the machine identity;
+    where none can be read, no run is closed (its host cannot be told apart)."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import forecaster.jobs.tracked as tracked
+
+    identity = tmp_path / "machine-id"
+    identity.write_text("0123456789abcdef0123456789abcdef\n")
+    monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
+    host = tracked.HOST_TAG
+    assert " machine:0123456789abcdef0123456789abcdef" in tracked._process_tags()[host]
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "kills"\n'))[0]
+    lines: list[str] = []
+    with tracked.tracked_run(spec, "2024-01-02", lines.append) as (first, _):
+        pass
+    client = MlflowClient(uri)
+    experiment = client.get_run(first).info.experiment_id
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    tags = {"pipeline": "mini", "as_of": "2024-01-02", tracked.PID_TAG: gone.stdout.strip()}
+    mine = client.get_run(first).data.tags[host]
+    twin = mine.replace("machine:0123456789abcdef", "machine:fedcba9876543210")
+    bare = mine.replace(" machine:0123456789abcdef0123456789abcdef", "")  # the tag it had
+    ids = {
+        what: client.create_run(experiment, tags={**tags, host: value}).info.run_id
+        for what, value in (("twin", twin), ("mine", mine), ("bare", bare))
+    }
+    monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(tmp_path / "none"),))
+    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+        pass  # no machine identity: nothing closed, not even a run tagged as this host was
+    assert {client.get_run(r).info.status for r in ids.values()} == {"RUNNING"}
+    monkeypatch.setattr(tracked, "MACHINE_ID_FILES", (str(identity),))
+    with tracked.tracked_run(spec, "2024-01-02", lines.append):
+        pass
+    status = {what: client.get_run(run_id).info.status for what, run_id in ids.items()}
+    assert status == {"twin": "RUNNING", "mine": "KILLED", "bare": "RUNNING"}
+
+
+def test_outputs_and_pointer_of_the_legacy_spec_hash_are_the_same_spec(
+    tmp_path, capsys, monkeypatch
+):
+    """Every spec with a description got a new hash with the upgrade that left it out: the
+    rerun of an as-of already written exited 2 ("made by another version of the spec") and
+    reuse_model retrained. What the spec's legacy hash recorded is the same spec's."""
+    import forecaster.jobs.run as run_module
+    from forecaster.jobs.hashing import SpecHashes, spec_hashes
+
+    spec = scheduled_project(
+        tmp_path,
+        uneven_rows({"a": 12, "b": 12}),
+        pipeline={"description": "daily prices"},
+        training={"reuse_model": True},
+    )
+    hashes = spec_hashes(load_spec(spec)[0])
+    assert hashes.current != hashes.legacy
+    old = SpecHashes(hashes.legacy, hashes.legacy)  # what the version before wrote
+    monkeypatch.setattr(run_module, "spec_hashes", lambda spec: old)
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    monkeypatch.undo()
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")
+    assert code == 0 and "already exist" in err, err
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0 and "reused" in err, err
+
+
+@pytest.mark.slow
+def test_a_study_named_with_the_legacy_spec_hash_is_resumed(tmp_path, capsys, monkeypatch):
+    """The study name holds the spec hash: after the upgrade every bundled spec's study
+    restarted from trial 0 under a new name. A study of the spec's legacy hash with finished
+    trials in the storage is resumed, with a log line."""
+    pytest.importorskip("optuna")
+    import forecaster.jobs.fitting as fitting
+    from forecaster.jobs.hashing import SpecHashes, spec_hashes
+
+    spec = scheduled_project(
+        tmp_path, rows(24), pipeline={"description": "daily prices"}, training=TUNED
+    )
+
+    def legacy(spec: Any) -> SpecHashes:
+        return SpecHashes(spec_hashes(spec).legacy, spec_hashes(spec).legacy)
+
+    monkeypatch.setattr(fitting, "spec_hashes", legacy)  # as the version before named it
+    assert run_cli(capsys, "tune", str(spec), "--trials", "1")[0] == 0
+    (named,) = _study_trials(tmp_path)
+    monkeypatch.undo()
+    code, err = run_cli(capsys, "tune", str(spec), "--trials", "2")
+    assert code == 0, err
+    assert f"resuming the study {named} (named with the spec's hash of before" in err, err
+    assert {k: len(v) for k, v in _study_trials(tmp_path).items()} == {named: 2}
+
+
+def test_an_interrupt_before_the_outputs_are_published_ends_the_mlflow_run_killed(
+    tmp_path, capsys, monkeypatch
+):
+    """The MLflow run ended FINISHED (outputs logged) before the run's folder was published:
+    SIGTERM while publishing exited 143 with no outputs, but MLflow said FINISHED. The run
+    ends once the outputs are published: KILLED when they were not."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import forecaster._io as io_module
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking = {"enabled": True, "experiment": "kills"}
+    spec = scheduled_project(tmp_path, rows(12), tracking=tracking)
+
+    publish = io_module.publish_directory
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "run":  # the run's folder (not the model saved in it)
+            raise KeyboardInterrupt  # SIGTERM under the forecaster command
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(io_module, "publish_directory", interrupted)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code != 0, err
+    assert not (tmp_path / "outputs" / "mini" / "2024-01-12").exists()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("kills")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "KILLED"
+
+
+def test_a_rerun_after_an_interrupt_before_the_pointer_moves_it(tmp_path, capsys, monkeypatch):
+    """Stopped after publishing its outputs, before latest.json named their model: the rerun
+    skipped ("already exist") and never moved the pointer, so reuse_model kept an older model
+    (or none). The skip now moves it when it names no model as new as the outputs'."""
+    import json
+
+    import forecaster.jobs.run as run_module
+
+    spec = scheduled_project(tmp_path, uneven_rows({"a": 12, "b": 12}))
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+
+    def interrupted(job: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "remember_model", interrupted)
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code != 0 and (tmp_path / "outputs" / "mini" / "2024-01-12" / "model").is_dir(), err
+    pointer = tmp_path / "models" / "mini" / "latest.json"
+    assert json.loads(pointer.read_text())["as_of"] == "2024-01-10"
+    monkeypatch.undo()
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0 and "already exist" in err, err
+    assert json.loads(pointer.read_text())["as_of"] == "2024-01-12"
+    before = pointer.stat().st_mtime_ns
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0  # a backfill
+    assert json.loads(pointer.read_text())["as_of"] == "2024-01-12"
+    assert pointer.stat().st_mtime_ns == before

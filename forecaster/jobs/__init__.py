@@ -1,7 +1,8 @@
 """Scheduled jobs: pipeline specs, runs and the ``forecaster`` command line.
 
 The modules, in import order: ``scores`` (the scores a spec may name: ``[evaluation]
-metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``schedule``
+metrics`` and ``training.objective``), :mod:`~forecaster.jobs.spec` (the TOML spec), ``hashing``
+(the spec hash), ``schedule``
 (stale series, future covariates beyond the as-of, holidays), ``data`` (the spec's data and its
 as-of), ``outputs`` (run folders, manifests, locks, model reuse),
 ``placement`` (where outputs may go; :func:`load_spec`), ``tracked`` (MLflow), ``fitting`` (the
@@ -36,6 +37,7 @@ _ORIGINS = {
     "path_problem": "forecaster.jobs.placement",
     "prepare_data": "forecaster.jobs.data",
     "run_pipeline": "forecaster.jobs.run",
+    "spec_hash": "forecaster.jobs.hashing",
     "spec_path": "forecaster.jobs.spec",
     "storage_url": "forecaster.jobs.spec",
     "study_name": "forecaster.jobs.fitting",
@@ -63,6 +65,7 @@ __all__ = [
     "path_problem",
     "prepare_data",
     "run_pipeline",
+    "spec_hash",
     "spec_path",
     "storage_url",
     "study_name",

@@ -56,6 +56,7 @@ from forecaster.persistence import load as load_model
 from forecaster.training import distributed
 from forecaster.training.loop import remove_checkpoints
 from forecaster.tuning.common import import_optuna
+from forecaster.tuning.conditions import dependents
 
 __all__ = [
     "EXIT_BUSY",
@@ -168,15 +169,16 @@ def _check_same_model(
     path: Path, estimator: Any, provenance: dict[str, Any], fix: str, searched: frozenset[str]
 ) -> None:
     """Refuse (``OwnershipError``) to replace the model saved at ``path`` unless it was fitted
-    with ``estimator``'s parameters (run settings such as ``device`` aside, and those a
-    tuning ``searched``) on data made as ``provenance`` says (when the saved model recorded
-    how: :func:`saved_provenance`)."""
+    with ``estimator``'s parameters (run settings such as ``device`` aside, those a tuning
+    ``searched`` and their conditional parameters) on data made as ``provenance`` says (when
+    the saved model recorded how: :func:`saved_provenance`)."""
     try:
         saved = load_model(path).get_params(deep=False)
     except ForecasterError:
         return  # not a model this version reads: check_replaceable decides
     wanted = estimator.get_params(deep=False)
-    free = {*RESUME_FREE_PARAMS, *searched}
+    # a searched parent may reset its conditional parameters to their default (trial_params)
+    free = {*RESUME_FREE_PARAMS, *searched, *dependents(searched)}
     differ = sorted(k for k in wanted if k not in free and saved.get(k, ...) != wanted[k])
     made = (saved_provenance(path) or {}).get("features")
     features = provenance["features"]

@@ -35,6 +35,7 @@ import forecaster.tuning as tuning
 from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import CheckpointError, ForecasterError, SpecError
 from forecaster.jobs.data import AsOf
+from forecaster.jobs.hashing import spec_hashes
 from forecaster.jobs.outputs import Job, output_lock
 from forecaster.jobs.pointer import reused_model
 from forecaster.jobs.spec import (
@@ -42,7 +43,6 @@ from forecaster.jobs.spec import (
     build_estimator,
     first_line,
     normal_path,
-    spec_hash,
     sqlite_file,
     storage_url,
     without_checkpoints,
@@ -51,6 +51,7 @@ from forecaster.jobs.tracked import study_tracking
 from forecaster.training import distributed
 from forecaster.training.loop import latest_checkpoint
 from forecaster.tuning.conditions import CONDITIONS, applies
+from forecaster.tuning.storage import finished_trials
 
 __all__ = [
     "SearchPlan",
@@ -61,6 +62,7 @@ __all__ = [
     "study_name",
     "tune_model",
     "tuned_model_dir",
+    "tuning_study",
 ]
 
 
@@ -113,6 +115,12 @@ def study_name(spec: Spec, when: AsOf) -> str:
     another space: their names are in the hash too, so that fixing one more (even at its
     default value, which leaves the spec's hash be) starts a study of its own rather than
     resuming one searched over another space."""
+    return _study_names(spec, when)[0]
+
+
+def _study_names(spec: Spec, when: AsOf) -> tuple[str, str]:
+    """:func:`study_name`, and the one of the spec's legacy hash
+    (:func:`forecaster.jobs.hashing.spec_hashes`)."""
     budget = type(spec.training)()  # the defaults of the keys no score depends on
     training = spec.training.model_copy(
         update={k: getattr(budget, k) for k in ("trials", "timeout", "tune", "reuse_model")}
@@ -123,11 +131,25 @@ def study_name(spec: Spec, when: AsOf) -> str:
             **{k: type(getattr(spec, k))() for k in ("evaluation", "tracking", "output")},
         }
     )
-    digest = spec_hash(searched)
     fixed = search_plan(spec, build_estimator(spec, False)).fixed
-    if fixed:  # no fixed parameter: the name it had before [model] values were kept
-        digest = sha256_bytes(json.dumps([digest, sorted(fixed)]).encode())[:12]
-    return f"{spec.pipeline.name}-{digest}-{when.label}"
+    names = []
+    for digest in spec_hashes(searched):
+        if fixed:  # no fixed parameter: the name it had before [model] values were kept
+            digest = sha256_bytes(json.dumps([digest, sorted(fixed)]).encode())[:12]
+        names.append(f"{spec.pipeline.name}-{digest}-{when.label}")
+    return names[0], names[1]
+
+
+def tuning_study(spec: Spec, root: Path, when: AsOf, log: Callable[[str], None]) -> str:
+    """The study a tuning of the spec as of ``when`` runs: :func:`study_name`, unless the
+    spec's storage holds finished trials of the study named with its legacy hash (from before
+    the description and the way paths are written left the hash), which it then resumes
+    (``log``: a line that says so) rather than start again from trial 0."""
+    name, legacy = _study_names(spec, when)
+    if legacy != name and finished_trials(storage_url(spec, root), legacy):
+        log(f"tune     resuming the study {legacy} (named with the spec's hash of before {name})")
+        return legacy
+    return name
 
 
 class SearchPlan(NamedTuple):
@@ -239,7 +261,7 @@ def tune_model(
             timeout=training.timeout if timeout is None else timeout,
             search_space=plan.space,
             storage=storage_url(spec, root),
-            study_name=study_name(spec, when),
+            study_name=tuning_study(spec, root, when, log or (lambda _: None)),
             random_state=spec.model.get("random_state"),
             metric=training.objective,  # "val_loss" or a score (forecaster.jobs.scores)
             track=tracked,
@@ -297,7 +319,8 @@ def model_plan(
             ) from None
         plan = (
             f"tune {type(estimator).__name__} ({training.trials} trials, {limit}, {searched}; "
-            f"minimising {training.objective}) in the study {study_name(spec, job.when)} "
+            f"minimising {training.objective}) in the study "
+            f"{tuning_study(spec, job.root, job.when, lambda _: None)} "
             f"({_storage_text(spec, job.root)}), then fit its best parameters on all the data"
         )
         if resume:

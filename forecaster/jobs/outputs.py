@@ -59,6 +59,7 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
 from forecaster.jobs.data import AsOf, is_later
+from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import id_text
 from forecaster.jobs.spec import COLUMN_PARAMS, Spec, normal_path
@@ -130,7 +131,7 @@ class Job:
     frame: pl.DataFrame
     when: AsOf
     out_dir: Path
-    digest: str
+    hashes: SpecHashes
     log: Callable[[str], None]
     started: float
     wait: float | None = 0.0
@@ -138,6 +139,16 @@ class Job:
     @property
     def name(self) -> str:
         return self.spec.pipeline.name
+
+    @property
+    def digest(self) -> str:
+        """The spec's hash, as what the run writes records it."""
+        return self.hashes.current
+
+    def same_spec(self, recorded: object) -> bool:
+        """Whether a recorded hash is the spec's: its current or its legacy hash (from before
+        the description and the way paths are written were left out of it)."""
+        return same_spec(recorded, self.hashes)
 
 
 def same_pipeline(name: str) -> Callable[[Mapping[str, Any]], str | None]:
@@ -286,7 +297,7 @@ def skipped_result(job: Job) -> PipelineResult | None:
             f"{job.file}: key 'output.dir': the outputs of {job.name} as of {job.when.label} in "
             f"{job.out_dir} are damaged: {', '.join(listed[:5])}{more}. {fix}."
         )
-    if previous.spec_hash and previous.spec_hash != job.digest:
+    if previous.spec_hash and not job.same_spec(previous.spec_hash):
         raise OwnershipError(
             f"{job.file}: the outputs of {job.name} as of {job.when.label} in {job.out_dir} "
             f"were made by another version of the spec (spec hash {previous.spec_hash}; the "

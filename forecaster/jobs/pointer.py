@@ -31,6 +31,7 @@ __all__ = [
     "REUSED",
     "latest_pointer",
     "remember_model",
+    "remember_skipped",
     "reused_label",
     "reused_model",
 ]
@@ -97,6 +98,23 @@ def remember_model(job: Job) -> None:
         _say(f"not recording the latest model: {problem}; reuse_model will retrain")
 
 
+def remember_skipped(job: Job) -> None:
+    """For a rerun that finds its outputs whole (and skips): :func:`remember_model` when the
+    pointer names no model of this spec as new as theirs (missing, another spec's, or of an
+    earlier as-of: a run stopped after publishing its outputs, before it moved the pointer).
+    Not for outputs whose run reused a model (it stays the pointer's), nor for outputs
+    written before manifests."""
+    manifest = _io.read_manifest(job.out_dir)
+    if manifest is None or manifest["details"].get("model_as_of") is not None:
+        return
+    pointer = latest_pointer(job.root, job.name)
+    saved = _read_pointer(pointer)[0] if pointer.is_file() else None
+    newer = saved is None or is_later(job.when.effective, saved.get("effective_as_of"))
+    if saved is not None and job.same_spec(saved["spec_hash"]) and not newer:
+        return  # as new as these outputs, or newer (or of an unknown as-of: left be)
+    remember_model(job)
+
+
 def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
     """:func:`remember_model` under the pointer's lock: ``(why the pointer could not be
     written, None)``, or ``(None, what to say of an unreadable pointer it rewrote)`` (both None:
@@ -110,7 +128,7 @@ def _update_pointer(job: Job, pointer: Path) -> tuple[str | None, str | None]:
             unreadable = why
         elif (
             saved is not None
-            and saved["spec_hash"] == job.digest
+            and job.same_spec(saved["spec_hash"])
             and is_later(saved.get("effective_as_of"), job.when.effective)
         ):
             if normal_path(job.root / saved["model_dir"]) != normal_path(job.out_dir / "model"):
@@ -232,7 +250,7 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
     if not pointer.exists() and not pointer.is_symlink():
         return None
     saved, problem = _read_pointer(pointer)
-    if saved is not None and saved["spec_hash"] != job.digest:
+    if saved is not None and not job.same_spec(saved["spec_hash"]):
         return None  # another spec: a new model is due, nothing to report
     if saved is not None:
         model_dir = normal_path(job.root / saved["model_dir"])
@@ -263,10 +281,10 @@ def _reuse_problem(job: Job, model_dir: Path) -> str | None:
     manifest = _io.read_manifest(run)
     if manifest is None:
         legacy = legacy_summary(run, job.name)
-        if legacy is None or legacy.spec_hash != job.digest:
+        if legacy is None or not job.same_spec(legacy.spec_hash):
             return f"{run} holds no outputs of this pipeline and spec"
         effective = legacy.effective_as_of
-    elif manifest["details"].get("spec_hash") != job.digest:
+    elif not job.same_spec(manifest["details"].get("spec_hash")):
         return f"{run} holds no outputs of this pipeline and spec"
     else:
         effective = manifest["details"].get("effective_as_of")

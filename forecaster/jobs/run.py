@@ -63,6 +63,7 @@ from forecaster.jobs.fitting import (
     tune_model,
     tuned_model_dir,
 )
+from forecaster.jobs.hashing import spec_hash, spec_hashes
 from forecaster.jobs.intervals import (
     calibrate_for_levels,
     data_provenance,
@@ -92,7 +93,7 @@ from forecaster.jobs.placement import (
     checkpoint_folder,
     load_spec,
 )
-from forecaster.jobs.pointer import remember_model, reused_label
+from forecaster.jobs.pointer import remember_model, remember_skipped, reused_label
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
@@ -100,7 +101,6 @@ from forecaster.jobs.spec import (
     build_estimator,
     first_line,
     spec_file,
-    spec_hash,
 )
 from forecaster.jobs.tracked import (
     log_outputs,
@@ -300,7 +300,7 @@ def _run_pipeline(
     frame, when = prepare_data(spec, root, as_of)
     out_dir = check_output(file, spec, root, when.label)
     check_checkpoints(file, spec, root, out_dir, "output.dir")
-    job = Job(spec, file, root, frame, when, out_dir, spec_hash(spec), log, started, wait)
+    job = Job(spec, file, root, frame, when, out_dir, spec_hashes(spec), log, started, wait)
     estimator = build_estimator(spec, progress)
     if dry_run:
         return _dry_run(job, estimator, tune, force, resume)
@@ -314,6 +314,7 @@ def _run_pipeline(
     ):
         skipped = None if force else skipped_result(job)
         if skipped is not None:
+            remember_skipped(job)  # a run stopped after publishing, before the pointer
             remove_leftovers(job, checkpoint_folder(out_dir, spec, root), locked=True)
             decision.skip(skipped)
             return skipped
@@ -442,14 +443,15 @@ def _write_outputs(
                 staging / "summary.json", summary.model_dump_json(indent=2).encode()
             )
             log_outputs(tracking[0], metrics, staging, job.spec.tracking.register_as, job.log)
-        _io.write_manifest(staging, "run", manifest_details(job, reused))
-        _io.publish_directory(
-            staging,
-            job.out_dir,
-            kind="run",
-            same=same_pipeline(job.name),
-            adopt=adopt_legacy(job.name),
-        )
+            # published before the MLflow run ends FINISHED (interrupted before: KILLED)
+            _io.write_manifest(staging, "run", manifest_details(job, reused))
+            _io.publish_directory(
+                staging,
+                job.out_dir,
+                kind="run",
+                same=same_pipeline(job.name),
+                adopt=adopt_legacy(job.name),
+            )
     except BaseException:
         _io.discard_staging(staging)
         raise

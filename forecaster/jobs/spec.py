@@ -27,7 +27,6 @@ The project and its paths
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import string
@@ -39,7 +38,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core.core_schema import ValidationInfo
 
 import forecaster._io as _io
-from forecaster._hashing import sha256_bytes
 from forecaster._validation import check, resolve_device
 from forecaster.data.frequency import holiday_dates
 from forecaster.datasets import stock_tickers
@@ -57,6 +55,7 @@ from forecaster.jobs.spec_errors import describe_errors
 
 __all__ = [
     "COLUMN_PARAMS",
+    "ESTIMATORS",
     "NO_CHECKPOINTS",
     "SERIES_KEYS",
     "SPEC_LIMIT",
@@ -71,7 +70,6 @@ __all__ = [
     "output_dir",
     "parse_spec",
     "spec_file",
-    "spec_hash",
     "spec_path",
     "sqlite_file",
     "storage_url",
@@ -301,10 +299,10 @@ def _check_storage_url(value: str) -> None:
         ) from None
 
 
-_ESTIMATORS: dict[str, type] = {
+ESTIMATORS: dict[str, type] = {
     cls.__name__: cls for cls in (RNNForecaster, LSTMForecaster, GRUForecaster, SimpleRNNForecaster)
 }
-_MODEL_CLASSES = tuple(_ESTIMATORS)
+_MODEL_CLASSES = tuple(ESTIMATORS)
 
 
 SERIES_KEYS = {  # the estimator parameters that [series] sets, and their spec keys
@@ -413,7 +411,7 @@ def _check_model_section(file: Path, spec: Spec) -> None:
             f"{file}: key 'model.estimator': expected one of {list(_MODEL_CLASSES)}, "
             f"received {name!r}."
         )
-    estimator = _ESTIMATORS[name]()
+    estimator = ESTIMATORS[name]()
     allowed = [p for p in estimator.get_params() if p not in (*COLUMN_PARAMS, "progress")]
     for key in params:
         if key in COLUMN_PARAMS:
@@ -515,60 +513,13 @@ def storage_url(spec: Spec, root: Path) -> str:
     return f"{scheme}:///{spec_path(root, file)}{query}"
 
 
-_LATER_KEYS: dict[tuple[str, str], Any] = {
-    ("output", "levels"): None,
-    ("training", "objective"): "val_loss",
-    ("series", "static_covariates"): [],
-    ("series", "max_staleness"): None,
-    ("series", "stale"): "exclude",
-    ("series", "holidays"): [],
-}
-"""Keys added after the first release, with their defaults: left out of :func:`spec_hash` when
-a spec keeps the default, so a spec without them keeps the hash it always had."""
-
-
-def spec_hash(spec: Spec) -> str:
-    """A short content hash of the validated spec: keys at their default value, the
-    documentation-only ``pipeline.description`` and, when ``training.tune`` is false, the
-    tuning budget ``trials`` / ``timeout`` leave it be; paths count as normalised (``./a//b``
-    is ``a/b``). ``docs/pipelines.md`` lists what the hash covers."""
-    data = spec.model_dump(mode="json")
-    for (section, key), default in _LATER_KEYS.items():
-        if data[section][key] == default:
-            del data[section][key]
-    data["model"] = _model_without_defaults(data["model"])
-    data["pipeline"]["description"] = ""  # what the spec says of itself changes no result
-    if not spec.training.tune:  # read only by --tune and forecaster tune (not in the hash)
-        data["training"].update(trials=TrainingSpec().trials, timeout=TrainingSpec().timeout)
-    for section, key in (("source", "path"), ("output", "dir"), ("model", "checkpoint_dir")):
-        if isinstance(data[section].get(key), str):
-            data[section][key] = os.path.normpath(data[section][key])
-    file = sqlite_file(spec.training.storage)
-    if file is not None:  # the file of a sqlite:/// URL, as storage_url reads it
-        scheme, rest = spec.training.storage.split(":///", 1)
-        data["training"]["storage"] = f"{scheme}:///{os.path.normpath(file)}{rest[len(file) :]}"
-    payload = json.dumps(data, sort_keys=True).encode()
-    return sha256_bytes(payload)[:12]
-
-
-def _model_without_defaults(model: dict[str, Any]) -> dict[str, Any]:
-    """``[model]`` without the keys at the estimator's default (``dropout = 0.1``: no key)."""
-    params = _ESTIMATORS[model.get("estimator", "RNNForecaster")]().get_params()
-    defaults = {**json.loads(json.dumps(params, default=str)), "estimator": "RNNForecaster"}
-
-    def same(value: Any, default: Any) -> bool:  # True == 1, but a bool is no int's default
-        return value == default and isinstance(value, bool) == isinstance(default, bool)
-
-    return {k: v for k, v in model.items() if not (k in defaults and same(v, defaults[k]))}
-
-
 def build_estimator(spec: Spec, progress: bool) -> Any:
     """The spec's (unfitted) forecaster: [model] parameters plus the [series] columns."""
     params = dict(spec.model)
     name = params.pop("estimator", "RNNForecaster")
     series = spec.series
     covariates = [*series.covariates, *map(logret_column, spec.features.log_returns)]
-    return _ESTIMATORS[name](
+    return ESTIMATORS[name](
         target=series.targets if len(series.targets) > 1 else series.targets[0],
         id_col=series.id,
         time_col=series.time,

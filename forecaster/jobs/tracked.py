@@ -41,9 +41,14 @@ __all__ = [
 ]
 
 HOST_TAG = "forecaster.host"
-"""The MLflow tag of a pipeline run naming the host of its process (with its process-id
-namespace where the system has one: containers that share a host name have their own
-process ids)."""
+"""The MLflow tag of a pipeline run naming the host of its process: its name, its machine
+identity (:data:`MACHINE_ID_FILES`: two machines named ``localhost`` are two hosts) and its
+process-id namespace where the system has them (containers that share a host name have their
+own process ids; every Linux host's first namespace is ``pid:[4026531836]``)."""
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/proc/sys/kernel/random/boot_id")
+"""Where the identity of this machine is read, first found first. Without one, host names
+and process-id namespaces cannot tell two machines apart: no run is closed as dead."""
 
 PID_TAG = "forecaster.pid"
 """The MLflow tag of a pipeline run holding the id of its process on :data:`HOST_TAG`."""
@@ -199,6 +204,9 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
 def _process_tags() -> dict[str, str]:
     """:data:`HOST_TAG` and :data:`PID_TAG` of this process."""
     host = socket.gethostname()
+    machine = _machine_identity()
+    if machine is not None:
+        host = f"{host} machine:{machine}"
     with contextlib.suppress(OSError):  # Linux: the process-id namespace (a container's own)
         host = f"{host} {os.readlink('/proc/self/ns/pid')}"
     return {HOST_TAG: host, PID_TAG: str(os.getpid())}
@@ -244,13 +252,25 @@ def close_dead_runs(client: Any, run: Any, log: Callable[[str], None]) -> list[s
         return []
 
 
+def _machine_identity() -> str | None:
+    """The first identity :data:`MACHINE_ID_FILES` holds (None: none is readable)."""
+    for file in MACHINE_ID_FILES:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            with open(file, encoding="ascii") as handle:
+                text = handle.read(128).strip()
+            if text and text.replace("-", "").isalnum():
+                return text
+    return None
+
+
 def _process_state(tags: dict[str, str], run_id: str, own: str) -> str:
-    """``"dead"``: the run's process is of this host and gone; ``"elsewhere"``: of another host;
-    ``"alive"``: this process's run, a live process's, or one that recorded no process."""
+    """``"dead"``: the run's process is of this host and gone; ``"elsewhere"``: of another host,
+    or of a host this one cannot tell apart from itself (no machine identity); ``"alive"``:
+    this process's run, a live process's, or one that recorded no process."""
     pid = tags.get(PID_TAG, "")
     if run_id == own or not pid.isdigit():
         return "alive"
-    if tags.get(HOST_TAG) != _process_tags()[HOST_TAG]:
+    if tags.get(HOST_TAG) != _process_tags()[HOST_TAG] or _machine_identity() is None:
         return "elsewhere"
     if int(pid) == os.getpid() or int(pid) <= 0:
         return "alive"

@@ -28,6 +28,7 @@ __all__ = [
     "check_conditions",
     "check_run_settings",
     "check_some_trial_valid",
+    "dependents",
     "trial_params",
 ]
 
@@ -52,6 +53,20 @@ def applies(name: str, params: Mapping[str, Any], estimator: Any) -> bool:
     parent, allowed, _ = CONDITIONS[name]
     value = params[parent] if parent in params else getattr(estimator, parent, None)
     return value in allowed
+
+
+def dependents(names: Iterable[str]) -> frozenset[str]:
+    """The conditional parameters whose parent is one of ``names`` (a search space's): a
+    tuning may leave them at the spec's value or reset them to their default
+    (:func:`trial_params`), whatever the spec fixes.
+
+    Examples
+    --------
+    >>> sorted(dependents(["head", "lr"]))
+    ['segment_length']
+    """
+    given = set(names)
+    return frozenset(name for name, (parent, _, _) in CONDITIONS.items() if parent in given)
 
 
 def check_conditions(space: Mapping[str, Any], estimator: Any) -> None:
