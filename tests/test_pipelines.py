@@ -3481,3 +3481,28 @@ def test_history_days_keeps_calendar_days_across_daylight_saving(tmp_path):
     assert frame["date"].min() == dt.datetime(
         2024, 3, 27, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "zone", "history_days"),
+    [("ns", None, 150_000), ("ns", None, 10**8), ("us", "Europe/Berlin", 10**8)],
+)
+def test_history_days_reaching_past_the_dtypes_range_keeps_every_row(
+    tmp_path, unit, zone, history_days
+):
+    """A history_days window that starts before the range of the time column's dtype (1677
+    for nanoseconds) kept no row of a nanosecond column (the cutoff wrapped around), and
+    panicked in Rust on a zoned column; it keeps every row, and a short window still cuts."""
+    days = pl.datetime_range(
+        dt.datetime(2024, 1, 1), dt.datetime(2024, 4, 1), "1d", time_unit=unit, time_zone=zone,
+        eager=True,
+    )  # fmt: skip
+    frame = _ragged(days, 0)
+    spec, root = _zoned_project(tmp_path, frame, {"freq": "1d"},
+                                features={"history_days": history_days})  # fmt: skip
+    kept, _ = prepare_data(spec, root, None)
+    assert kept.height == frame.height
+    spec, root = _zoned_project(tmp_path / "short", frame, {"freq": "1d"},
+                                features={"history_days": 5})  # fmt: skip
+    kept, _ = prepare_data(spec, root, None)
+    assert sorted(kept.group_by("id").len().rows()) == [("a", 5), ("b", 5)]

@@ -376,10 +376,16 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     check_history_days(spec, frame.schema[time_col])
     if days is None:
         return frame
-    last = pl.col(time_col).max()
-    last = last.over(spec.series.id) if spec.series.id else last
+    first, last = pl.col(time_col).min(), pl.col(time_col).max()
+    if spec.series.id:
+        first, last = first.over(spec.series.id), last.over(spec.series.id)
+    # a series whose first day is within the window is kept whole; the cutoff is computed only
+    # for the others, where it lies after their first row (it cannot pass the dtype's range)
+    within = (last.dt.date() - first.dt.date()).dt.total_days() < days
+    back = pl.when(within).then(0).otherwise(days)
     # calendar days: a local day across a daylight-saving change lasts 23 or 25 hours
-    return frame.filter(pl.col(time_col) > last.dt.offset_by(f"-{days}d"))
+    cutoff = last.dt.offset_by(pl.format("-{}d", back))
+    return frame.filter(within | (pl.col(time_col) > cutoff))
 
 
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
