@@ -292,8 +292,14 @@ def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, boo
         return to_time_point(text, dtype, name="--as-of"), False
     except DataValidationError as exc:
         example = moment.replace(tzinfo=tzinfo).isoformat(timespec="minutes")
+        try:  # with its UTC offset the time fits: the local time names no one instant
+            to_time_point(example, dtype, name="--as-of")
+        except DataValidationError:
+            raise ArgumentError(str(exc)) from None
         raise ArgumentError(
-            f"{exc} On the command line, give the UTC offset in the text, e.g. --as-of {example}."
+            f"--as-of {text!r} does not name one instant in the time zone {tzinfo} of the time "
+            f"column {time_col!r}: give the UTC offset in the text, e.g. --as-of {example}. "
+            f"(In detail: {exc})"
         ) from None
 
 
