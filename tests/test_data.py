@@ -1537,6 +1537,52 @@ def test_days_behind_are_counted_on_the_local_calendar_across_daylight_saving():
     assert periods.tolist() == [0, 1, 2, 3, 4, 5] and not off.any()
 
 
+@pytest.mark.parametrize(
+    ("freq", "times", "as_of", "expected"),
+    [  # month-ends to April 30: only May 31 is at or before June 1
+        ("1mo", [dt.date(2024, 3, 31), dt.date(2024, 4, 30)], dt.date(2024, 6, 1), 1),
+        ("1mo", [dt.date(2024, 1, 15), dt.date(2024, 2, 15)], dt.date(2024, 6, 14), 3),
+        ("1bd", [dt.date(2024, 1, 4)], dt.date(2024, 1, 6), 1),  # Thursday -> Saturday
+        ("1bd", [dt.datetime(2024, 1, 5, 9)], dt.datetime(2024, 1, 9, 8), 1),  # Fri -> Tue 08:00
+        ("1q", [dt.date(2023, 12, 31)], dt.date(2024, 6, 29), 1),
+        ("1h", [dt.datetime(2024, 1, 1, 1, 30)], dt.datetime(2024, 1, 1, 3), 1),
+    ],
+)
+def test_steps_behind_counts_the_series_steps_at_or_before_the_as_of(freq, times, as_of, expected):
+    """Calendar steps between two of a series' steps counted one step too many (the period
+    of the as-of, not the series' steps at or before it), so max_staleness = N left out a
+    series exactly N behind. The count is that of future_times' steps at or before as_of."""
+    from forecaster.data.steps import steps_behind
+
+    series, offsets = pl.Series(times), np.array([0, len(times)])
+    assert steps_behind(series, offsets, Frequency.parse(freq), as_of).tolist() == [expected]
+    following = future_times(series, offsets, Frequency.parse(freq), expected + 1).to_list()
+    assert following[expected - 1] <= as_of < following[expected]
+
+
+def test_a_series_ending_on_a_skipped_midnight_is_not_behind_that_day():
+    """A daily America/Sao_Paulo series whose last row is the skipped midnight of 2018-11-04
+    (dated 23:00 the day before) was a step behind 2018-11-04 23:30: its next step, as
+    future_times dates it, is 2018-11-05 00:00."""
+    from forecaster.data.steps import steps_behind
+
+    zone = zoneinfo.ZoneInfo("America/Sao_Paulo")
+    times = pl.datetime_range(
+        dt.datetime(2018, 10, 30), dt.datetime(2018, 11, 5), "1d", time_zone=zone.key,
+        eager=True,
+    )[:-1]  # fmt: skip
+    assert times[-1] == dt.datetime(2018, 11, 3, 23, tzinfo=zone)  # the skipped midnight
+    offsets, daily = np.array([0, len(times)]), Frequency.parse("1d")
+    assert future_times(times, offsets, daily, 1).to_list() == [
+        dt.datetime(2018, 11, 5, tzinfo=zone)
+    ]
+    behind = [
+        steps_behind(times, offsets, daily, dt.datetime(2018, 11, d, h, m, tzinfo=zone))[0]
+        for d, h, m in [(4, 23, 30), (5, 0, 0), (6, 0, 0)]
+    ]
+    assert behind == [0, 1, 2]
+
+
 def test_auto_frequency_of_readings_every_24_hours_off_the_local_days_is_24h():
     """Readings every 24 hours at UTC midnight stored in Europe/Berlin (01:00, then 02:00
     after spring-forward): freq="auto" inferred "1d" (local days) and then refused its own

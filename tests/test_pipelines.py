@@ -3731,3 +3731,67 @@ def test_a_rerun_after_an_interrupt_before_the_pointer_moves_it(tmp_path, capsys
     assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0  # a backfill
     assert json.loads(pointer.read_text())["as_of"] == "2024-01-12"
     assert pointer.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("unit", "zone", "history_days"),
+    [("ns", None, 150_000), ("ns", None, 10**8), ("us", "Europe/Berlin", 10**8)],
+)
+def test_history_days_reaching_past_the_dtypes_range_keeps_every_row(
+    tmp_path, unit, zone, history_days
+):
+    """A history_days window that starts before the range of the time column's dtype (1677
+    for nanoseconds) kept no row of a nanosecond column (the cutoff wrapped around), and
+    panicked in Rust on a zoned column; it keeps every row, and a short window still cuts."""
+    days = pl.datetime_range(
+        dt.datetime(2024, 1, 1), dt.datetime(2024, 4, 1), "1d", time_unit=unit, time_zone=zone,
+        eager=True,
+    )  # fmt: skip
+    frame = _ragged(days, 0)
+    spec, root = _zoned_project(tmp_path, frame, {"freq": "1d"},
+                                features={"history_days": history_days})  # fmt: skip
+    kept, _ = prepare_data(spec, root, None)
+    assert kept.height == frame.height
+    spec, root = _zoned_project(tmp_path / "short", frame, {"freq": "1d"},
+                                features={"history_days": 5})  # fmt: skip
+    kept, _ = prepare_data(spec, root, None)
+    assert sorted(kept.group_by("id").len().rows()) == [("a", 5), ("b", 5)]
+
+
+def test_max_staleness_keeps_month_ends_exactly_that_many_steps_behind(tmp_path):
+    """Month-ends to April 30 with the as-of June 1 (the data's last time, month-starts):
+    only May 31 of their steps is at or before it, but stale_steps counted 2 (the months
+    between), so max_staleness = 1 left the series out."""
+    from forecaster.jobs.schedule import stale_steps
+
+    starts = pl.date_range(dt.date(2023, 1, 1), dt.date(2024, 6, 1), "1mo", eager=True)
+    ends = pl.date_range(dt.date(2023, 1, 1), dt.date(2024, 4, 1), "1mo", eager=True)
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "a", "date": starts, "y": np.arange(len(starts), dtype=float)}),
+            pl.DataFrame({"id": "b", "date": ends.dt.month_end(), "y": np.ones(len(ends))}),
+        ]
+    )
+    spec, root = _zoned_project(tmp_path, frame, {"freq": "1mo", "max_staleness": 1})
+    assert stale_steps(frame, spec).rows() == [("b", dt.date(2024, 4, 30), 1)]
+    with pytest.warns(ForecasterWarning, match="b \\(last 2024-04-30\\) 1 step behind"):
+        _, when = prepare_data(spec, root, None)
+    assert when.excluded == () and when.stale_steps == (("b", 1),)
+
+
+def test_as_of_refusals_lead_with_the_command_line_form(tmp_path):
+    """A local --as-of the clocks skip was refused with the Python forms of predict(cutoff=)
+    first and the --as-of form last; a time past a nanosecond column's range raised Polars'
+    own conversion error."""
+    hours = pl.datetime_range(
+        dt.datetime(2024, 3, 30), dt.datetime(2024, 4, 1), "1h", time_zone="Europe/Berlin",
+        time_unit="ns", eager=True,
+    )  # fmt: skip
+    spec, root = _zoned_project(tmp_path, _ragged(hours, 0), {"freq": "1h"})
+    with pytest.raises(ArgumentError) as caught:
+        prepare_data(spec, root, "2024-03-31T02:30")
+    message = str(caught.value)
+    assert message.startswith("--as-of '2024-03-31T02:30' does not name one instant")
+    assert message.index("--as-of 2024-03-31T02:30+01:00") < message.index("datetime.datetime(")
+    with pytest.raises(ArgumentError, match=r"outside the range of Datetime\(time_unit='ns'"):
+        prepare_data(spec, root, "2300-01-01T00:00")

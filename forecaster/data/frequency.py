@@ -254,7 +254,15 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
             :func:`~forecaster.data.steps.future_times` steps). By default the day of the
             time itself (:meth:`offset`), which steps a 30th that is a month-end (April 30)
             to the next month-end: pass the series' day, or use
-            :func:`~forecaster.data.steps.series_ends_before`.
+            :func:`~forecaster.data.steps.steps_behind`.
+
+        Notes
+        -----
+        The step is :meth:`offset` of each time as it is: a daily time-zone-aware row dated
+        away from its day's time of day (a skipped midnight, America/Sao_Paulo 2018-11-04,
+        is dated 23:00 the day before) steps from that dating, not from the series' day grid
+        as :func:`~forecaster.data.steps.future_times` does; whole series go through
+        :func:`~forecaster.data.steps.steps_behind`, which follows that grid.
 
         Examples
         --------

@@ -101,27 +101,58 @@ def grid_periods(
 
 def steps_behind(times: pl.Series, offsets: np.ndarray, freq: Frequency, as_of: Any) -> np.ndarray:
     """How many steps of ``freq`` each series (``offsets``, none empty) ends before ``as_of``:
-    0 for a series whose next step (as :func:`future_times` steps: months on the series' day
-    of the month, :func:`anchor_days`) is after ``as_of``, else the periods from its last
-    time to ``as_of`` (:func:`grid_periods`, at least 1). The one rule of stale series:
-    native ``predict``'s warning, a pipeline's ``stale_steps`` and the pyfunc's.
+    the number of its own next steps, as :func:`future_times` steps and dates them (months on
+    the series' day of the month, :func:`anchor_days`; days of a time-zone-aware column on
+    its local day grid), at or before ``as_of``; 0 when the first is after it. For fixed
+    durations that is the whole periods from its last time to ``as_of``
+    (:func:`grid_periods`). The one rule of stale series: native ``predict``'s warning, a
+    pipeline's ``stale_steps`` and the pyfunc's.
 
     Examples
     --------
-    A series on the 30th that ends on April 30 is a month behind May 30 (a series of
-    month-ends ending on March 31, two):
+    A series on the 30th that ends on April 30 is a month behind May 30, and so is a series
+    of month-ends ending on March 31 (April 30; its next step, May 31, is after May 30):
 
     >>> import datetime as dt
     >>> t = pl.Series([dt.date(2024, 3, 30), dt.date(2024, 4, 30), dt.date(2024, 3, 31)])
     >>> steps_behind(t, np.array([0, 2, 3]), Frequency.parse("1mo"), dt.date(2024, 5, 30))
-    array([1, 2])
+    array([1, 1])
     """
-    last = times.gather(np.asarray(offsets[1:], dtype=np.int64) - 1)
-    days = anchor_days(times, offsets) if freq.unit in MONTHS_PER_UNIT else None
-    stale = freq.ends_before(last, as_of, day=days)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    last = times.gather(offsets[1:] - 1)
     as_ofs = pl.Series([as_of] * len(last), dtype=times.dtype)
-    periods = grid_periods(as_ofs, last, freq)[0]
-    return np.where(stale, np.maximum(periods, 1), 0).astype(np.int64)
+    local = on_local_calendar(times.dtype, freq)
+    if not (freq.is_calendar or local):
+        stale = freq.ends_before(last, as_of)
+        periods = grid_periods(as_ofs, last, freq)[0]
+        return np.where(stale, np.maximum(periods, 1), 0).astype(np.int64)
+    grid, walls = times, as_ofs
+    if local:  # counted on the wall clock and dated in the zone, as future_times steps
+        if freq.unit not in MONTHS_PER_UNIT:
+            times, offsets = _first_two_and_last(times, offsets)
+        grid, walls = local_day_grid(times, offsets), as_ofs.dt.replace_time_zone(None)
+    # the periods from the last time to as_of count a last step that may fall after as_of
+    nth = np.maximum(grid_periods(walls, grid.gather(offsets[1:] - 1), freq)[0], 1)
+
+    def at_or_before(k: int) -> np.ndarray:
+        steps = _nth_steps(grid, offsets, freq, nth + k)
+        steps = zoned_times(steps, times.dtype) if local else steps
+        return (steps <= as_ofs).fill_null(False).to_numpy()
+
+    return np.where(at_or_before(1), nth + 1, np.where(at_or_before(0), nth, nth - 1))
+
+
+def _nth_steps(
+    times: pl.Series, offsets: np.ndarray, freq: Frequency, nth: np.ndarray
+) -> pl.Series:
+    """Step ``nth`` (one per series) after each series of calendar steps (or local days
+    and weeks, on naive wall-clock times), as :func:`future_times` steps: months from the
+    series' first time on its day of the month, others from its last time. No range check."""
+    if freq.unit not in MONTHS_PER_UNIT:  # business days, and days and weeks of a local calendar
+        return stepped_times(times.gather(offsets[1:] - 1), nth, freq, None)
+    first = times.gather(offsets[:-1])
+    counted = grid_periods(times.gather(offsets[1:] - 1), first, freq)[0]
+    return stepped_times(first, counted + nth, freq, anchor_days(times, offsets))
 
 
 def stepped_times(

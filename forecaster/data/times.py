@@ -405,7 +405,10 @@ def _on_datetime(value: dt.date, dtype: pl.Datetime) -> dt.datetime:
                 "the column's clock, e.g. value.astimezone(zone).replace(tzinfo=None)"
             )
         series = series.dt.convert_time_zone(zone)
-    point = series.cast(pl.Datetime(unit, zone))
+    try:
+        point = series.cast(pl.Datetime(unit, zone))
+    except READ_ERRORS:
+        raise ValueError(f"it is outside the range of {dtype} ({range_text(dtype)})") from None
     if unit == "ns" and series.dt.cast_time_unit("ns").to_physical()[0] % 1000:
         raise ValueError("it has a sub-microsecond part, finer than Python times")
     return point.item()

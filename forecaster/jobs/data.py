@@ -297,8 +297,14 @@ def _parse_as_of(text: str, dtype: pl.DataType, time_col: str) -> tuple[Any, boo
         return to_time_point(text, dtype, name="--as-of"), False
     except DataValidationError as exc:
         example = moment.replace(tzinfo=tzinfo).isoformat(timespec="minutes")
+        try:  # with its UTC offset the time fits: the local time names no one instant
+            to_time_point(example, dtype, name="--as-of")
+        except DataValidationError:
+            raise ArgumentError(str(exc)) from None
         raise ArgumentError(
-            f"{exc} On the command line, give the UTC offset in the text, e.g. --as-of {example}."
+            f"--as-of {text!r} does not name one instant in the time zone {tzinfo} of the time "
+            f"column {time_col!r}: give the UTC offset in the text, e.g. --as-of {example}. "
+            f"(In detail: {exc})"
         ) from None
 
 
@@ -380,10 +386,16 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     check_history_days(spec, frame.schema[time_col])
     if days is None:
         return frame
-    last = pl.col(time_col).max()
-    last = last.over(spec.series.id) if spec.series.id else last
+    first, last = pl.col(time_col).min(), pl.col(time_col).max()
+    if spec.series.id:
+        first, last = first.over(spec.series.id), last.over(spec.series.id)
+    # a series whose first day is within the window is kept whole; the cutoff is computed only
+    # for the others, where it lies after their first row (it cannot pass the dtype's range)
+    within = (last.dt.date() - first.dt.date()).dt.total_days() < days
+    back = pl.when(within).then(0).otherwise(days)
     # calendar days: a local day across a daylight-saving change lasts 23 or 25 hours
-    return frame.filter(pl.col(time_col) > last.dt.offset_by(f"-{days}d"))
+    cutoff = last.dt.offset_by(pl.format("-{}d", back))
+    return frame.filter(within | (pl.col(time_col) > cutoff))
 
 
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
