@@ -153,17 +153,12 @@ def _first_of_repeated_origins(
     if first.all():
         return series, rows, points
     again = ~first
-    named: list[Any] = points.filter(pl.Series(again)).to_list()
-    if panel.id_col is not None:
-        ids = panel.keys[panel.id_name].gather(series[again]).to_list()
-        named = list(zip(ids, named, strict=True))
     warn_at_caller(
         f"Left out {int(again.sum())} forecast origins that repeat another: their series' "
         f"last row at or before the cutoff is the one at or before an earlier cutoff (a "
         f"series that ended before both, or cutoffs between two steps of its grid): "
-        f"{'(series, cutoff) ' * bool(panel.id_col)}{named[:5]}"
-        f"{' ...' if len(named) > 5 else ''}. Each origin is forecast once, under its earliest "
-        "cutoff (the origin column); its forecasts would repeat row for row.",
+        f"{_named_cutoffs(panel, series, points, again)}. Each origin is forecast once, "
+        "under its earliest cutoff (the origin column); its forecasts would repeat row for row.",
         ForecasterWarning,
     )
     return series[first], rows[first], points.filter(pl.Series(first))
@@ -217,15 +212,10 @@ def _warn_early_origins(
     early = freq.ends_before(panel.time.gather(rows), points, day=days)
     if not early.any():
         return
-    cutoffs = points.filter(pl.Series(early)).to_list()
-    pairs: list[Any] = cutoffs  # one series: its cutoffs
-    if panel.id_col is not None:
-        ids = panel.keys[panel.id_name].gather(series[early]).to_list()
-        pairs = list(zip(ids, cutoffs, strict=True))
     warn_at_caller(
         f"{int(early.sum())} forecast origins lie a step or more before their cutoff, as "
-        f"their series end before it: {'(series, cutoff) ' * bool(panel.id_col)}{pairs[:5]}"
-        f"{' ...' if len(pairs) > 5 else ''}. They are forecast from the series' last time "
+        f"their series end before it: {_named_cutoffs(panel, series, points, early)}. They "
+        "are forecast from the series' last time "
         "(the origin column); drop them or bring the series' data up to date.",
         ForecasterWarning,
     )
@@ -417,3 +407,14 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
         data = data.filter(pl.col(panel.time_col).cast(times.dtype).is_between(*span))
     values = observed_values(keys, data, panel.targets)
     return values.reshape(len(rows), lookback, panel.n_targets)
+
+
+def _named_cutoffs(panel: Panel, series: np.ndarray, points: pl.Series, mask: np.ndarray) -> str:
+    """The first five (series, cutoff) pairs marked by ``mask`` for a warning (the cutoffs
+    alone for a panel of one series), with " ..." when there are more."""
+    named: list[Any] = points.filter(pl.Series(mask)).to_list()
+    if panel.id_col is not None:
+        ids = panel.keys[panel.id_name].gather(series[mask]).to_list()
+        named = list(zip(ids, named, strict=True))
+    more = " ..." if len(named) > 5 else ""
+    return f"{'(series, cutoff) ' * bool(panel.id_col)}{named[:5]}{more}"
