@@ -3572,6 +3572,24 @@ def test_the_spec_hash_is_the_same_on_every_operating_system(tmp_path, monkeypat
     assert spec_hash(load_spec(spec_path)[0]) == posix
 
 
+def test_a_spec_with_log_returns_has_no_legacy_hash(tmp_path):
+    """The upgrade that accepts a spec's legacy hash also gave the business days a source
+    lacks a log return of 0 (they repeated the day before's): outputs, models and studies of a
+    spec with log returns from before it were made from other data, so only its current hash
+    names it; a spec without log returns keeps its legacy hash (it has a description)."""
+    from forecaster.jobs.hashing import spec_hashes
+
+    spec_path = csv_project(tmp_path, rows())
+    spec_path.write_text(
+        spec_path.read_text().replace("[pipeline]\n", '[pipeline]\ndescription = "d"\n', 1)
+    )
+    plain = spec_hashes(load_spec(spec_path)[0])
+    assert plain.legacy != plain.current
+    spec_path.write_text(spec_path.read_text() + '\n[features]\nlog_returns = ["y"]\n')
+    returns = spec_hashes(load_spec(spec_path)[0])
+    assert returns.legacy == returns.current
+
+
 def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path, monkeypatch):
     """forecaster.host was `<hostname> pid:[4026531836]`: the first process-id namespace of
     every Linux host, so a machine named `localhost` took another `localhost`'s live run for

@@ -1480,3 +1480,15 @@ def test_tune_warns_each_kind_of_its_trials_once_naming_them():
     ), fills
     summaries = [w for w in caught if str(w.message).startswith("In ")]
     assert {w.filename for w in summaries} == {__file__}  # at the user's line
+
+
+def test_finished_trials_leaves_a_sqlite_file_without_optuna_tables_untouched(tmp_path):
+    """A dry run asks how many trials a study of the spec's storage finished; an existing
+    SQLite file without Optuna's tables (empty, or another program's) got Optuna's tables
+    written into it. It holds no study: 0, and the file is not changed."""
+    from forecaster.tuning.storage import finished_trials
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert finished_trials(f"sqlite:///{empty}", "study") == 0
+    assert empty.stat().st_size == 0

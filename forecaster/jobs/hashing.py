@@ -63,8 +63,12 @@ def spec_hash(spec: Spec) -> str:
 def spec_hashes(spec: Spec) -> SpecHashes:
     """:func:`spec_hash`, and the spec's legacy hash: computed as before forecaster left the
     description, the tuning budget of a spec that does not tune and the way paths are written
-    out of it (every bundled spec has a description: each got a new hash with the upgrade)."""
-    return SpecHashes(spec_hash(spec), _digest(_hashed(spec)))
+    out of it (every bundled spec has a description: each got a new hash with the upgrade).
+    A spec with ``[features] log_returns`` has no legacy hash (the current one twice): the same
+    upgrade gave the business days its source lacks a return of 0 (they repeated the day
+    before's), so its earlier outputs, models and studies were made from other data."""
+    current = spec_hash(spec)
+    return SpecHashes(current, current if spec.features.log_returns else _digest(_hashed(spec)))
 
 
 def same_spec(recorded: object, hashes: SpecHashes) -> bool:

@@ -13,6 +13,7 @@ import numbers
 import os
 import random
 import re
+import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
@@ -234,8 +235,9 @@ def fail_stale_trials(study: Any) -> None:
 
 def finished_trials(storage: Any, name: str) -> int:
     """The finished (complete or pruned) trials of the study ``name`` in ``storage`` (what
-    :func:`make_storage` takes), 0 when there is no such study. Nothing is created: a SQLite
-    file that does not exist yet holds no study and is not opened."""
+    :func:`make_storage` takes), 0 when there is no such study. Nothing is created in a SQLite
+    file: one that does not exist yet, or holds no Optuna tables, holds no study and is not
+    opened by Optuna (which would write its tables into it). A database server is opened."""
     optuna = import_optuna()
     if storage is None:
         return 0
@@ -243,7 +245,7 @@ def finished_trials(storage: Any, name: str) -> int:
         url = _storage_to_url(storage)
         if _dialect(url) == "sqlite" and not is_memory_sqlite(url):
             path = url.split(":///", 1)[1].split("?", 1)[0]
-            if not path.startswith("file:") and not Path(path).is_file():
+            if not path.startswith("file:") and not _holds_optuna_tables(Path(path)):
                 return 0
         storage = make_storage(storage)
     with storage_errors(storage_url(storage), "open"):
@@ -253,6 +255,23 @@ def finished_trials(storage: Any, name: str) -> int:
             return 0
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         return len(storage.get_all_trials(study_id, deepcopy=False, states=states))
+
+
+def _holds_optuna_tables(path: Path) -> bool:
+    """Whether the SQLite file ``path`` exists and holds Optuna's ``studies`` table (read
+    only: the file is not changed)."""
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'"
+            ).fetchone()
+    except sqlite3.Error:  # not a database: Optuna's own error says so when it opens it
+        return True
+    return found is not None
 
 
 def has_heartbeat(storage: Any) -> bool:
