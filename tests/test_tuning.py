@@ -1492,3 +1492,30 @@ def test_finished_trials_leaves_a_sqlite_file_without_optuna_tables_untouched(tm
     empty.touch()
     assert finished_trials(f"sqlite:///{empty}", "study") == 0
     assert empty.stat().st_size == 0
+
+
+def test_a_tune_stopped_by_a_callbacks_error_ends_the_studys_run_with_its_trials(
+    monkeypatch, frame
+):
+    """A callback that raised after trial 0 left the study's MLflow run RUNNING (the summary
+    was logged only on success) and trial 0 without its run (the user's callbacks came before
+    the logger's). The trial is logged first, and the run ends with the trials so far."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    pytest.importorskip("mlflow")
+    calls: dict[str, list] = {"study": [], "trials": []}
+
+    def log_study(study, estimator, frame, best_estimator=None, **kwargs):
+        calls["study"].append(len(study.get_trials()))
+        return "parent-run"
+
+    def trial_callback(parent_run_id, **kwargs):
+        return lambda study, trial: calls["trials"].append(trial.number)
+
+    def stop(study, trial):
+        raise RuntimeError("my callback failed")
+
+    monkeypatch.setattr(tracking, "log_study", log_study)
+    monkeypatch.setattr(tracking, "trial_callback", trial_callback)
+    with pytest.raises(RuntimeError, match="my callback failed"):
+        quick(frame=frame, track=True, callbacks=[stop])
+    assert calls == {"study": [0, 1], "trials": [0]}  # started, then ended with trial 0

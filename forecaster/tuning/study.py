@@ -406,7 +406,7 @@ def tune(
                 unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
                 workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
                 study.sampler = make_sampler(random_state)
-                all_callbacks = [*callbacks, *logger.start()]
+                all_callbacks = [*logger.start(), *callbacks]  # a trial logged before yours
                 deadline = None if timeout is None else time.time() + float(timeout)
                 settings = TrialSettings(
                     name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
@@ -416,6 +416,9 @@ def tune(
             result = _result(study, best_trial, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator)
+    except BaseException:  # a callback's error, Ctrl-C: the study's run ends with its trials
+        logger.finish()
+        raise
     finally:
         logger.replay()
     return result

@@ -137,6 +137,7 @@ class StudyLogger:
             "negate_intermediate": negated,
         }
         self.held: list[warnings.WarningMessage] = []
+        self.finished = False
 
     def start(self) -> list[Any]:
         """Create (or find) the study's run; the trial callbacks to add."""
@@ -159,9 +160,11 @@ class StudyLogger:
     def finish(self, best_estimator: Any = None) -> None:
         """The summary (and the best model) on the study's run; inside
         ``tracking.deferred()``, when that block ends (a block that calibrates the best model
-        logs it calibrated)."""
-        if not self.track:
+        logs it calibrated). Once: a later call (``tune`` ending on an error after the
+        summary was logged) does nothing."""
+        if not self.track or self.finished:
             return
+        self.finished = True
         self.held = []
         from forecaster.tracking.blocks import defer
 
