@@ -58,6 +58,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -116,9 +117,13 @@ class InSampleWarning(ForecasterWarning):
 def warn_at_caller(message: str, category: type[Warning]) -> None:
     """``warnings.warn(message, category)`` attributed to the first caller outside the
     forecaster package (the user's ``fit`` line, or the library that called forecaster;
-    frames of ``contextlib`` and Optuna on the way are passed too: :data:`_PASSED`),
+    frames of ``contextlib``, Optuna and MLflow on the way are passed too: :data:`_PASSED`),
     however deep inside forecaster it is raised: through a backtest, a pipeline or a tuning
     trial the same warning points at the same user line.
+
+    A ForecasterWarning raised in a :func:`warnings_unit` of this thread's (context's)
+    :func:`collect_warnings` block is held for that block's summary, unless the warning
+    filters say ``"error"`` (raised here) or ``"ignore"`` (dropped) for it at that line.
 
     Examples
     --------
@@ -133,13 +138,43 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _PASSED:
         frame, level = frame.f_back, level + 1
+    scope = _SCOPE.get()
+    if (
+        scope is not None
+        and issubclass(category, ForecasterWarning)
+        and _filter_action(message, category, frame) not in ("error", "ignore")
+    ):
+        while scope is not None:
+            if scope.unit is not None:  # in a unit: held for the summary
+                scope.collector.hold(scope.unit, message, category)
+                return
+            scope.collector.shown.add((category, message))  # a call's own: shown below
+            scope = scope.outer
     warnings.warn(message, category, stacklevel=level)
 
 
-_PASSED = frozenset({"forecaster", "contextlib", "optuna"})
+_PASSED = frozenset({"forecaster", "contextlib", "optuna", "mlflow"})
 """The packages whose frames :func:`warn_at_caller` passes on its way to the user's line:
 forecaster's own, and those forecaster calls back through (a ``with`` of one of its context
-managers, a tuning trial that Optuna runs)."""
+managers, a tuning trial that Optuna runs, the ``predict`` of a model MLflow loaded)."""
+
+
+def _filter_action(text: str, category: type[Warning], frame: FrameType | None) -> str:
+    """What the warning filters do with a warning raised at ``frame`` (the first filter that
+    matches, as ``warnings.warn_explicit`` reads them: message, category, module, line)."""
+    if frame is None:  # where warnings.warn puts a warning beyond the stack
+        module, lineno = "sys", 1
+    else:
+        module, lineno = str(frame.f_globals.get("__name__", "<string>")), frame.f_lineno
+    for action, message, cat, mod, ln in warnings.filters:
+        if (
+            (message is None or message.match(text))
+            and issubclass(category, cat)
+            and (mod is None or mod.match(module))
+            and ln in (0, lineno)
+        ):
+            return str(action)
+    return str(getattr(warnings, "defaultaction", "default"))  # typeshed lacks it
 
 
 # the warnings of a call's repeated fits ----------------------------------------------------
@@ -154,7 +189,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 class _Group:
     """The warnings of one kind (category and message with its numbers masked)."""
 
-    first: Warning
+    first: str
     units: dict[int | str, None] = field(default_factory=dict)  # in order, once each
 
 
@@ -164,46 +199,16 @@ class _Collector:
 
     label: str
     unit: str
-    inserted: tuple[Any, ...] = ()  # our "always" filter, skipped when the user's are read
-    forward: Any = None  # the showwarning of the code around the block
-    current: int | str | None = None  # the unit being run
+    key: str
     numbers: list[int] = field(default_factory=list)  # numbered units run
     groups: dict[tuple[type[Warning], str], _Group] = field(default_factory=dict)
-    shown: set[tuple[Any, ...]] = field(default_factory=set)  # the call's own, shown
+    shown: set[tuple[type[Warning], str]] = field(default_factory=set)  # the call's own
 
-    def show(
-        self,
-        message: Warning | str,
-        category: type[Warning],
-        filename: str,
-        lineno: int,
-        file: Any = None,
-        line: str | None = None,
-    ) -> None:
-        """``warnings.showwarning`` inside the block: a ForecasterWarning of a unit is held
-        for the summary; one outside any unit is shown at once; others pass through."""
-        if not issubclass(category, ForecasterWarning):
-            self.forward(message, category, filename, lineno, file, line)
-            return
-        text = str(message)
-        action = _user_action(text, category, _module_of(filename, lineno), lineno)
-        if action == "error":  # as the user's filter says, where it is raised
-            raise message if isinstance(message, Warning) else category(text)
-        if action == "ignore":
-            return
-        if self.current is None:  # the call's own: shown as the user's filters show it
-            key: tuple[Any, ...] = (category, text)
-            key += (filename, lineno) if action == "default" else ()
-            if action == "always" or key not in self.shown:
-                self.shown.add(key)
-                self.shown.add((category, text))
-                self.forward(message, category, filename, lineno, file, line)
-            return
-        if (category, text) in self.shown:  # a unit repeating the call's own warning
-            return
-        warning = message if isinstance(message, Warning) else category(text)
-        group = self.groups.setdefault((category, _NUMBER.sub("#", text)), _Group(warning))
-        group.units[self.current] = None
+    def hold(self, unit: int | str, text: str, category: type[Warning]) -> None:
+        """Keep a warning of a unit for the summary (one repeating the call's own: not)."""
+        if (category, text) not in self.shown:
+            group = self.groups.setdefault((category, _NUMBER.sub("#", text)), _Group(text))
+            group.units[unit] = None
 
     def summaries(self) -> list[tuple[str, type[Warning]]]:
         """One message per kind: the units it came from, and its first full message."""
@@ -212,7 +217,7 @@ class _Collector:
             numbered = [u for u in group.units if isinstance(u, int)]
             parts = [u for u in group.units if isinstance(u, str)]
             if len(self.numbers) == 1 and not parts:  # one fit: nothing repeated
-                out.append((str(group.first), category))
+                out.append((group.first, category))
                 continue
             if numbered:
                 shown = ", ".join(str(u) for u in numbered[:_SHOWN_UNITS])
@@ -221,67 +226,55 @@ class _Collector:
                 parts.insert(
                     0,
                     f"{len(numbered)} of {len(self.numbers)} {self.label} {self.unit}s "
-                    f"({self.unit}{plural} {shown})",
+                    f"({self.key}{plural} {shown})",
                 )
             out.append((f"In {' and '.join(parts)}: {group.first}", category))
         return out
 
 
-_ACTIVE: list[_Collector] = []
-"""The open :func:`collect_warnings` blocks, innermost last."""
+@dataclass(frozen=True)
+class _Scope:
+    """A :func:`collect_warnings` block or one of its units, and the scope around it."""
+
+    collector: _Collector
+    unit: int | str | None  # None: the block, outside its units
+    outer: _Scope | None
 
 
-def _user_action(text: str, category: type[Warning], module: str, lineno: int) -> str:
-    """What the warning filters but those of :func:`collect_warnings` do with a warning
-    (the first filter that matches, as ``warnings.warn_explicit`` reads them)."""
-    ours = [c.inserted for c in _ACTIVE]
-    for entry in warnings.filters:
-        if any(entry is o for o in ours):
-            continue
-        action, message, cat, mod, ln = entry
-        if (
-            (message is None or message.match(text))
-            and issubclass(category, cat)
-            and (mod is None or mod.match(module))
-            and ln in (0, lineno)
-        ):
-            return str(action)
-    return str(getattr(warnings, "defaultaction", "default"))  # typeshed lacks it
-
-
-def _module_of(filename: str, lineno: int) -> str:
-    """The name of the module a warning is attributed to (what filters' ``module=`` is
-    matched with): the frame's on the stack, else the file name less ``.py``."""
-    frame: FrameType | None = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename == filename and frame.f_lineno == lineno:
-            return str(frame.f_globals.get("__name__", filename))
-        frame = frame.f_back
-    return filename[:-3] if filename.endswith(".py") else filename
+_SCOPE: ContextVar[_Scope | None] = ContextVar("forecaster_warnings_scope", default=None)
+"""The innermost open block or unit of this context (a thread starts with none)."""
 
 
 @contextmanager
-def collect_warnings(label: str, unit: str) -> Iterator[None]:
+def collect_warnings(label: str, unit: str, key: str | None = None) -> Iterator[None]:
     """Summarize the ForecasterWarnings of a call's repeated fits (its *units*: backtest
     folds, tuning trials): each kind once, when the block ends, naming its units.
 
-    Inside the block, a ForecasterWarning raised in a :func:`warnings_unit` is held; at
-    the end, each kind (category, and message with its numbers masked, so that near-copies
-    group) is warned once, at the caller's line (:func:`warn_at_caller`), with its category:
-    ``"In 6 of 10 backtest folds (folds 2, 3, 5, ...): <the first message>"``. A unit
-    repeating a warning the call already showed adds nothing. ForecasterWarnings outside
-    any unit (the call's own) and all other warnings (torch's, Polars', the user's) are
-    shown as they come. The user's filters apply where a warning is raised: ``"ignore"``
-    drops it, ``"error"`` raises it in its unit. An exception leaving the block propagates
-    after the summaries are warned. Like ``warnings.catch_warnings``, which it uses, the
-    block resets the "once" registries: open it once per call, around the loop.
+    Inside the block, a ForecasterWarning raised (by :func:`warn_at_caller`) in a
+    :func:`warnings_unit` is held; at the end, each kind (category, and message with its
+    numbers masked, so that near-copies group) is warned once, at the caller's line
+    (:func:`warn_at_caller`), with its category: ``"In 6 of 10 backtest folds (folds 2, 3,
+    5, ...): <the first message>"``. A unit repeating a warning the call already showed
+    adds nothing. ForecasterWarnings outside any unit (the call's own) and all other
+    warnings (torch's, Polars', the user's) are shown as they come. The user's filters apply
+    where a warning is raised: ``"error"`` raises it in its unit, ``"ignore"`` drops it.
+    Should an exception leave the block, the summaries are warned before it propagates; one
+    that a filter turns into an error is added to the exception's notes instead.
+
+    The block changes nothing of the process (no filter, no ``warnings.showwarning``, no
+    ``catch_warnings``, so Python's record of the warnings already shown is kept): it holds
+    the warnings of its own thread (its ``contextvars`` context) only. A thread started
+    inside it starts outside it: its warnings are shown as they come.
 
     Parameters
     ----------
     label : str
         What the units are part of, e.g. ``"backtest"``.
     unit : str
-        A unit's name, e.g. ``"fold"`` (plural: with an ``s``).
+        What a summary counts, e.g. ``"fold"`` (plural: with an ``s``).
+    key : str, optional
+        What it names the units' numbers by; default ``unit``. E.g. ``unit="fit", key="at
+        fold"``: ``"In 2 of 2 backtest fits (at folds 0, 3)"``.
 
     Examples
     --------
@@ -291,31 +284,32 @@ def collect_warnings(label: str, unit: str) -> Iterator[None]:
     ...     with collect_warnings("backtest", "fold"):
     ...         for fold in range(3):
     ...             with warnings_unit(fold):
-    ...                 warnings.warn(f"{fold + 1} rows left out", ForecasterWarning)
+    ...                 warn_at_caller(f"{fold + 1} rows left out", ForecasterWarning)
     >>> [str(w.message) for w in caught]
     ['In 3 of 3 backtest folds (folds 0, 1, 2): 1 rows left out']
     """
-    collector = _Collector(label, unit)
+    collector = _Collector(label, unit, unit if key is None else key)
+    token = _SCOPE.set(_Scope(collector, None, _SCOPE.get()))
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("always", category=ForecasterWarning)
-            collector.inserted = warnings.filters[0]
-            collector.forward = warnings.showwarning
-            warnings.showwarning = collector.show
-            _ACTIVE.append(collector)
-            try:
-                yield
-            finally:
-                _ACTIVE.remove(collector)
-    finally:
+        yield
+    except BaseException as exc:
+        _SCOPE.reset(token)
         for message, category in collector.summaries():
-            warn_at_caller(message, category)
+            try:
+                warn_at_caller(message, category)
+            except Exception as error:  # a filter's "error": the block's exception goes on
+                exc.add_note(f"A warning of the same call, which a warning filter made an "
+                             f"error: {type(error).__name__}: {error}")  # fmt: skip
+        raise
+    _SCOPE.reset(token)
+    for message, category in collector.summaries():
+        warn_at_caller(message, category)
 
 
 @contextmanager
 def warnings_unit(key: int | str) -> Iterator[None]:
-    """Run one unit of the innermost :func:`collect_warnings` block: its ForecasterWarnings
-    are summarized there. Outside such a block: nothing is done.
+    """Run one unit of the innermost :func:`collect_warnings` block of this context: its
+    ForecasterWarnings are summarized there. Outside such a block: nothing is done.
 
     Parameters
     ----------
@@ -323,17 +317,17 @@ def warnings_unit(key: int | str) -> Iterator[None]:
         The unit's number (counted: ``"In 3 of 10 backtest folds (folds 0, 4, 7)"``), or a
         name shown as it is (``"... and the refit of the best trial"``).
     """
-    if not _ACTIVE:
+    scope = _SCOPE.get()
+    if scope is None:
         yield
         return
-    collector = _ACTIVE[-1]
     if isinstance(key, int):
-        collector.numbers.append(key)
-    previous, collector.current = collector.current, key
+        scope.collector.numbers.append(key)
+    token = _SCOPE.set(_Scope(scope.collector, key, scope.outer))
     try:
         yield
     finally:
-        collector.current = previous
+        _SCOPE.reset(token)
 
 
 # models ------------------------------------------------------------------------------------

@@ -5,14 +5,23 @@ series) block's number, and must be those of a group-by on the key columns thems
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import os
+import subprocess
+import sys
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from conftest import GAPPY_MODEL, forecaster_warning_kinds, gappy_panel
 from polars.testing import assert_frame_equal
 
+import forecaster
 from forecaster import RNNForecaster
 from forecaster.data import Panel
 from forecaster.evaluation.backtest import backtest
@@ -688,3 +697,107 @@ def test_a_backtest_with_one_fit_warns_its_fits_messages_as_they_are():
         model.backtest(gappy_panel(), folds=3)  # one fit, whose model forecasts every fold
     fills = [str(w.message) for w in caught if "made up" in str(w.message)]
     assert len(fills) == 2 and fills[1].startswith("missing='ffill' made up 96 of the 300"), fills
+
+
+def test_a_backtest_refitting_every_k_folds_counts_its_fits():
+    """``refit=3`` over 6 folds fits 2 models: the summary counts fits, at the folds where
+    each was fitted (it said "In 2 of 2 backtest folds (folds 0, 3)" of 6 folds)."""
+    model = RNNForecaster(**{**GAPPY_MODEL, "baseline": "none"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.backtest(gappy_panel(), folds=6, refit=3)
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    assert len(fills) == 2, fills
+    assert fills[1].startswith("In 2 of 2 backtest fits (at folds 0, 3): missing='ffill'"), fills
+
+
+def _waited(event: threading.Event) -> None:
+    assert event.wait(timeout=120), "the other backtest did not get there"
+
+
+def test_two_refit_backtests_in_threads_each_warn_their_own_and_leave_warnings_as_they_were(
+    monkeypatch,
+):
+    """Two refit backtests in a thread pool, the second entering while the first fits its
+    fold 0 and leaving after the first has left: the second's own warnings are shown (the
+    first's block held them as its fold 0's), each summarizes its own folds, and the
+    warning filters and ``showwarning`` are as before (the first's "always" filter and its
+    ``show`` stayed installed, so every later warning repeated)."""
+    backtest_module = importlib.import_module("forecaster.evaluation.backtest")  # not the function
+    torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import adds a filter
+    fit_fold = backtest_module.fit_fold
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def ordered(estimator, frame, panel, folds_frame, first):  # type: ignore[no-untyped-def]
+        if first == 0 and estimator.get_params()["random_state"] == 0:
+            a_in.set()
+            _waited(b_in)
+        elif first == 0:
+            b_in.set()
+            _waited(a_out)
+        return fit_fold(estimator, frame, panel, folds_frame, first)
+
+    monkeypatch.setattr(backtest_module, "fit_fold", ordered)
+    frame = gappy_panel()
+
+    def run(seed: int) -> None:
+        if seed == 1:
+            _waited(a_in)
+        model = RNNForecaster(**{**GAPPY_MODEL, "random_state": seed, "baseline": "none"})
+        model.backtest(frame, folds=2, refit=True)
+        if seed == 0:
+            a_out.set()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filters, show = list(warnings.filters), warnings.showwarning
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(run, [0, 1]))
+        assert warnings.filters == filters
+        assert warnings.showwarning is show
+    fills = [str(w.message) for w in caught if "made up" in str(w.message)]
+    own = [m for m in fills if m.startswith("missing='ffill' made up 102 of the 320 rows")]
+    summaries = [m for m in fills if m.startswith("In 2 of 2 backtest folds (folds 0, 1): ")]
+    assert (len(own), len(summaries), len(fills)) == (2, 2, 4), fills
+
+
+_REPEATED_BACKTESTS = """
+import warnings
+import numpy as np, polars as pl, torch
+from forecaster import RNNForecaster
+torch.set_num_threads(1)
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import: catch_warnings
+t = np.arange(120)
+frame = pl.DataFrame(
+    {"id": np.repeat(["a", "b"], 120), "t": np.tile(t, 2), "y": np.sin(np.tile(t, 2) / 4)}
+)
+model = RNNForecaster(
+    target="y", id_col="id", time_col="t", freq=1, lookback=8, horizon=3, hidden_size=4,
+    max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
+    baseline="none",
+).fit(frame)
+for _ in range(3):
+    warnings.warn("the user's own note", UserWarning)
+    model.backtest(frame, folds=2)
+"""
+
+
+@pytest.mark.slow
+def test_repeated_backtests_keep_the_record_of_warnings_already_shown():
+    """A loop of backtests of a fitted model shows the user's own warning, raised at one
+    line before each, once under Python's default filter: every backtest entered
+    ``warnings.catch_warnings()``, whose exit reset the record, so it was shown 3 times. A
+    fresh interpreter without PYTHONWARNINGS, as pytest records warnings with its own
+    filters."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["PYTHONPATH"] = str(Path(forecaster.__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _REPEATED_BACKTESTS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("UserWarning: the user's own note") == 1, done.stderr

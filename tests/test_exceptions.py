@@ -1,8 +1,10 @@
-"""Warnings of forecaster point at the user's line (``warn_at_caller``)."""
+"""Warnings of forecaster point at the user's line (``warn_at_caller``); the summaries of a
+call's repeated fits (``collect_warnings``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -11,7 +13,13 @@ import pytest
 from conftest import sine_panel
 
 from forecaster import RNNForecaster
-from forecaster.exceptions import ForecasterWarning
+from forecaster.exceptions import (
+    BaselineWarning,
+    ForecasterWarning,
+    collect_warnings,
+    warn_at_caller,
+    warnings_unit,
+)
 from forecaster.training import distributed
 
 KW = dict(
@@ -110,3 +118,86 @@ def test_warnings_point_at_the_users_line(case, monkeypatch):
     matching = [w for w in ours if text in str(w.message)]
     assert matching, [str(w.message) for w in ours]
     assert {w.filename for w in ours} == {__file__}, [(w.filename, w.lineno) for w in ours]
+
+
+def _waited(event: threading.Event) -> None:
+    assert event.wait(timeout=30), "the other thread did not get there"
+
+
+def test_a_summary_block_holds_no_warning_of_another_thread():
+    """Another thread's ForecasterWarning, raised while this thread runs a unit, is shown in
+    that thread as it comes: the block's process-wide ``showwarning`` held it for this
+    thread's summary ("In 1 of 2 backtest folds (fold 0): series 's9' ...")."""
+    in_unit, warned = threading.Event(), threading.Event()
+
+    def backtest_like() -> None:
+        with collect_warnings("backtest", "fold"):
+            for fold in range(2):
+                with warnings_unit(fold):
+                    in_unit.set()
+                    _waited(warned)
+
+    def other() -> None:
+        _waited(in_unit)
+        warn_at_caller("series 's9' dropped (too short)", ForecasterWarning)
+        warned.set()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=backtest_like), threading.Thread(target=other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [str(w.message) for w in caught] == ["series 's9' dropped (too short)"]
+
+
+def test_blocks_of_two_threads_leave_the_warning_filters_and_showwarning_as_they_were():
+    """Two threads' blocks that overlap (one enters, the other enters, the first leaves,
+    then the second) leave no filter and no ``showwarning`` behind: they left the first's
+    ``"always"`` filter and its ``show``, so every later warning repeated."""
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with collect_warnings("backtest", "fold"):
+            a_in.set()
+            _waited(b_in)
+        a_out.set()
+
+    def second() -> None:
+        _waited(a_in)
+        with collect_warnings("backtest", "fold"):
+            b_in.set()
+            _waited(a_out)
+
+    with warnings.catch_warnings():
+        filters, show = list(warnings.filters), warnings.showwarning
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert warnings.filters == filters
+        assert warnings.showwarning is show
+
+
+def test_an_exception_leaving_a_block_is_not_replaced_by_a_summary_made_an_error():
+    """A fold's exception propagates although a filter turns the summary warned on the way
+    out into an error (that error replaced it); the summary is in the exception's notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("error", message="In ", category=BaselineWarning)
+        raised = pytest.raises(ValueError, match="the fold's own error")
+        with raised as error, collect_warnings("backtest", "fold"):
+            for fold in range(2):
+                with warnings_unit(fold):
+                    warn_at_caller("worse than naive", BaselineWarning)
+                    warn_at_caller("3 rows filled", ForecasterWarning)
+                    if fold == 1:
+                        raise ValueError("the fold's own error")
+    notes = "\n".join(getattr(error.value, "__notes__", []))
+    assert "In 2 of 2 backtest folds (folds 0, 1): worse than naive" in notes
+    # the other summary is warned as it was
+    assert [str(w.message) for w in caught] == [
+        "In 2 of 2 backtest folds (folds 0, 1): 3 rows filled"
+    ]

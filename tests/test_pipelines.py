@@ -1002,6 +1002,10 @@ def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_settin
         with tracked_run(spec, "2024-01-03", lambda line: None):
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
         assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "true"
+        logger.setLevel(logging.ERROR)  # stricter than the run's WARNING: kept (was lowered)
+        with tracked_run(spec, "2024-01-04", lambda line: None):
+            assert logger.level == logging.ERROR
+        assert logger.level == logging.ERROR
     finally:
         logger.setLevel(before)
 

@@ -307,6 +307,21 @@ def test_a_pandas_frame_with_keys_in_its_index_is_told_to_reset_it(logged, index
         pyfunc.pyfunc_predict(logged["model"], request)
 
 
+def test_a_warning_of_a_loaded_models_predict_points_at_the_callers_line(logged):
+    """The ForecasterWarning of a model MLflow loaded points at the line that called its
+    ``predict`` (``warn_at_caller`` passes MLflow's frames; it pointed inside mlflow)."""
+    loaded = mlflow.pyfunc.load_model(str(logged["local"]))
+    frame = logged["frame"]
+    early = frame["date"].max() - dt.timedelta(days=10)
+    request = frame.filter((pl.col("id") == "s0") | (pl.col("date") <= early)).to_pandas()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded.predict(request)
+    ours = [w for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert ours, [str(w.message) for w in caught]
+    assert {w.filename for w in ours} == {__file__}, [(w.filename, w.lineno) for w in ours]
+
+
 def test_a_series_that_ends_early_says_its_origin_in_the_pyfunc_output(logged):
     """A series whose data ends before the request's as-of is forecast from its own last
     time: native ``predict`` warns, but the pyfunc's answer (over HTTP too) was dated before

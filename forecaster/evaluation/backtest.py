@@ -407,7 +407,7 @@ def backtest(
     args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
     check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
-    with collect_warnings("backtest", "fold"):  # each fold's fit warns in one summary
+    with collect_warnings("backtest", *_fit_units(args.every)):  # the fits' warnings: summed up
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
         check_reserved(panel, estimator.id_col, estimator.time_col)
         where = _place(panel, estimator, args)
@@ -421,6 +421,13 @@ def backtest(
                                 time_col=time_col, id_col=id_col)  # fmt: skip
     folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
     return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, id_col)
+
+
+def _fit_units(every: int) -> tuple[str, str]:
+    """What the summary of a backtest's warnings counts: its folds, or with a model per
+    ``every > 1`` folds its fits, by the folds they were fitted at ("In 2 of 2 backtest fits
+    (at folds 0, 3)"); see :func:`~forecaster.exceptions.collect_warnings`."""
+    return ("fit", "at fold") if every > 1 else ("fold", "fold")
 
 
 @dataclass(frozen=True)

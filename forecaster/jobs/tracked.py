@@ -138,16 +138,21 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
 def _quiet_mlflow() -> Iterator[None]:
     """MLflow's INFO records and artifact progress bars off for the block; the ``mlflow``
     logger's level and ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` are put back afterwards (a
-    library call leaves the process as it found it; a value the user set stays)."""
+    library call leaves the process as it found it; a value the user set stays). A stricter
+    level than WARNING (the user's ERROR) is kept, and so is a level or a variable changed
+    inside the block."""
     logger, variable = logging.getLogger("mlflow"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     level, previous = logger.level, os.environ.get(variable)
     os.environ.setdefault(variable, "false")
-    logger.setLevel(logging.WARNING)
+    raised = logger.getEffectiveLevel() < logging.WARNING
+    if raised:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        logger.setLevel(level)
-        if previous is None:
+        if raised and logger.level == logging.WARNING:
+            logger.setLevel(level)
+        if previous is None and os.environ.get(variable) == "false":
             os.environ.pop(variable, None)
 
 
