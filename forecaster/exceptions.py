@@ -143,6 +143,7 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
         scope is not None
         and issubclass(category, ForecasterWarning)
         and _filter_action(message, category, frame) not in ("error", "ignore")
+        and scope.collector.display == _display()  # no recorder opened inside (pytest.warns)
     ):
         while scope is not None:
             if scope.unit is not None:  # in a unit: held for the summary
@@ -159,6 +160,20 @@ forecaster's own, and those forecaster calls back through (a ``with`` of one of 
 managers, a tuning trial that Optuna runs, the ``predict`` of a model MLflow loaded)."""
 
 
+def _display() -> tuple[Any, Any]:
+    """How warnings are shown now: a ``catch_warnings(record=True)`` (``pytest.warns``) or a
+    replaced ``showwarning`` opened inside a block gets its unit's warnings as they come."""
+    return warnings.showwarning, getattr(warnings, "_showwarnmsg_impl", None)
+
+
+def _matches(pattern: Any, text: str) -> bool:
+    """A filter's message or module: None (any), a compiled pattern, or a plain string (the
+    whole text, as Python's own filters of that kind are compared)."""
+    return pattern is None or (
+        pattern == text if isinstance(pattern, str) else bool(pattern.match(text))
+    )
+
+
 def _filter_action(text: str, category: type[Warning], frame: FrameType | None) -> str:
     """What the warning filters do with a warning raised at ``frame`` (the first filter that
     matches, as ``warnings.warn_explicit`` reads them: message, category, module, line)."""
@@ -168,9 +183,9 @@ def _filter_action(text: str, category: type[Warning], frame: FrameType | None) 
         module, lineno = str(frame.f_globals.get("__name__", "<string>")), frame.f_lineno
     for action, message, cat, mod, ln in warnings.filters:
         if (
-            (message is None or message.match(text))
+            _matches(message, text)
             and issubclass(category, cat)
-            and (mod is None or mod.match(module))
+            and _matches(mod, module)
             and ln in (0, lineno)
         ):
             return str(action)
@@ -203,6 +218,7 @@ class _Collector:
     numbers: list[int] = field(default_factory=list)  # numbered units run
     groups: dict[tuple[type[Warning], str], _Group] = field(default_factory=dict)
     shown: set[tuple[type[Warning], str]] = field(default_factory=set)  # the call's own
+    display: tuple[Any, Any] = field(default_factory=lambda: _display())  # as it opened
 
     def hold(self, unit: int | str, text: str, category: type[Warning]) -> None:
         """Keep a warning of a unit for the summary (one repeating the call's own: not)."""

@@ -3592,6 +3592,12 @@ def test_a_spec_with_log_returns_has_no_legacy_hash(tmp_path):
     spec_path.write_text(spec_path.read_text() + '\n[features]\nlog_returns = ["y"]\n')
     returns = spec_hashes(load_spec(spec_path)[0])
     assert returns.legacy == returns.current
+    shipped = (REPO / "pipelines" / "stocks_ohlcv.toml").read_text()
+    (tmp_path / "pipelines" / "ohlcv.toml").write_text(
+        "\n".join(line for line in shipped.splitlines() if not line.startswith("description"))
+    )
+    undescribed = load_spec(tmp_path / "pipelines" / "ohlcv.toml")[0]  # nothing cosmetic
+    assert spec_hash(undescribed) != "86149cef1060"  # its hash before: not the same spec
 
 
 def test_dead_runs_are_closed_only_on_a_machine_that_tells_itself_apart(tmp_path, monkeypatch):

@@ -1519,3 +1519,30 @@ def test_a_tune_stopped_by_a_callbacks_error_ends_the_studys_run_with_its_trials
     with pytest.raises(RuntimeError, match="my callback failed"):
         quick(frame=frame, track=True, callbacks=[stop])
     assert calls == {"study": [0, 1], "trials": [0]}  # started, then ended with trial 0
+
+
+def test_a_tune_stopped_by_an_error_keeps_it_when_the_final_logging_fails(monkeypatch, frame):
+    """The run's summary logged as tune stops may fail, and its warning be an error (pytest's
+    filterwarnings = error): the callback's own error reached the user only as the context
+    of that warning. It propagates, with the logging failure in its notes."""
+    tracking = pytest.importorskip("forecaster.tracking")
+    pytest.importorskip("mlflow")
+    calls: list[int] = []
+
+    def log_study(study, estimator, frame, best_estimator=None, **kwargs):
+        calls.append(len(study.get_trials()))
+        if len(calls) > 1:
+            raise ConnectionError("tracking server unreachable")
+        return "parent-run"
+
+    def stop(study, trial):
+        raise RuntimeError("my callback failed")
+
+    monkeypatch.setattr(tracking, "log_study", log_study)
+    monkeypatch.setattr(tracking, "trial_callback", lambda run, **kwargs: lambda s, t: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        with pytest.raises(RuntimeError, match="my callback failed") as error:
+            quick(frame=frame, track=True, callbacks=[stop])
+    assert "tracking server unreachable" in "\n".join(error.value.__notes__)
+    assert calls == [0, 1]

@@ -48,6 +48,8 @@ def spec_hash(spec: Spec) -> str:
     lists what the hash covers."""
     data = _hashed(spec)
     data["pipeline"]["description"] = ""  # what the spec says of itself changes no result
+    if spec.features.log_returns:  # absent business days: return 0 since 2026-12 (not the
+        data["features"]["absent_days_return"] = 0  # day before's): other data than before
     if not spec.training.tune:  # read only by --tune and forecaster tune (not in the hash)
         data["training"].update(trials=TrainingSpec().trials, timeout=TrainingSpec().timeout)
     for section, key in _PATH_KEYS:

@@ -137,12 +137,13 @@ class StudyLogger:
             "negate_intermediate": negated,
         }
         self.held: list[warnings.WarningMessage] = []
-        self.finished = False
+        self.started = self.finished = False
 
     def start(self) -> list[Any]:
         """Create (or find) the study's run; the trial callbacks to add."""
         if not self.track:
             return []
+        self.started = True
         import mlflow
         from forecaster.tracking import request_limits
 
