@@ -143,7 +143,6 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
         scope is not None
         and issubclass(category, ForecasterWarning)
         and _filter_action(message, category, frame) not in ("error", "ignore")
-        and scope.collector.display == _display()  # no recorder opened inside (pytest.warns)
     ):
         while scope is not None:
             if scope.unit is not None:  # in a unit: held for the summary
@@ -158,12 +157,6 @@ _PASSED = frozenset({"forecaster", "contextlib", "optuna", "mlflow"})
 """The packages whose frames :func:`warn_at_caller` passes on its way to the user's line:
 forecaster's own, and those forecaster calls back through (a ``with`` of one of its context
 managers, a tuning trial that Optuna runs, the ``predict`` of a model MLflow loaded)."""
-
-
-def _display() -> tuple[Any, Any]:
-    """How warnings are shown now: a ``catch_warnings(record=True)`` (``pytest.warns``) or a
-    replaced ``showwarning`` opened inside a block gets its unit's warnings as they come."""
-    return warnings.showwarning, getattr(warnings, "_showwarnmsg_impl", None)
 
 
 def _matches(pattern: Any, text: str) -> bool:
@@ -218,7 +211,6 @@ class _Collector:
     numbers: list[int] = field(default_factory=list)  # numbered units run
     groups: dict[tuple[type[Warning], str], _Group] = field(default_factory=dict)
     shown: set[tuple[type[Warning], str]] = field(default_factory=set)  # the call's own
-    display: tuple[Any, Any] = field(default_factory=lambda: _display())  # as it opened
 
     def hold(self, unit: int | str, text: str, category: type[Warning]) -> None:
         """Keep a warning of a unit for the summary (one repeating the call's own: not)."""

@@ -203,21 +203,6 @@ def test_an_exception_leaving_a_block_is_not_replaced_by_a_summary_made_an_error
     ]
 
 
-def test_a_recorder_opened_inside_a_unit_gets_its_warnings():
-    """A user's catch_warnings(record=True) (or pytest.warns) opened inside a fold - a tune
-    metric, a fit callback - recorded nothing: the warning was held for the summary after
-    the call. A unit's warning goes to a recorder opened inside it, and is not summarised."""
-    with warnings.catch_warnings(record=True) as outer:
-        warnings.simplefilter("always")
-        with collect_warnings("backtest", "fold"):
-            for fold in range(2):
-                with warnings_unit(fold), warnings.catch_warnings(record=True) as inner:
-                    warnings.simplefilter("always")
-                    warn_at_caller("3 rows left out", ForecasterWarning)
-                assert [str(w.message) for w in inner] == ["3 rows left out"]
-    assert outer == []
-
-
 def test_a_filter_entry_holding_plain_strings_is_matched_as_python_matches_it():
     """Python compares a filter's message or module given as a plain string (not a compiled
     pattern) for equality; the check at raise time called .match on it (AttributeError)."""

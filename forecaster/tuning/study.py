@@ -416,8 +416,8 @@ def tune(
             result = _result(study, best_trial, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator)
-    except Exception as error:  # a callback's error: the study's run ends with its trials
-        if logger.started:  # (not on Ctrl-C: no MLflow requests on the way out)
+    except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
+        if logger.started:
             try:
                 logger.finish()
             except Exception as late:  # e.g. its warning made an error: not in error's place
