@@ -406,25 +406,18 @@ def tune(
                 unjudged = warn_unjudged_trials(study, storage_obj, label)  # not counted
                 workers = bounded_workers(int(n_workers), n_trials, trial_counts(study)[0])
                 study.sampler = make_sampler(random_state)
-                all_callbacks = [*logger.start(), *callbacks]  # a trial logged before yours
                 deadline = None if timeout is None else time.time() + float(timeout)
-                settings = TrialSettings(
+                settings = TrialSettings(  # the logger's trial callback first: before yours
                     name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
-                    deadline, all_callbacks, workers, show_progress, unjudged,
+                    deadline, [*logger.start(), *callbacks], workers, show_progress, unjudged,
                 )  # fmt: skip
                 study, best_trial = _run_study(study, settings, logger)
             result = _result(study, best_trial, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
-        if logger.started:
-            try:
-                logger.finish()
-            except Exception as late:  # e.g. its warning made an error: not in error's place
-                error.add_note(f"Logging the study to MLflow as tune stopped failed: {late}")
+        logger.finish_stopped(error)
         raise
-    finally:
-        logger.replay()
     return result
 
 

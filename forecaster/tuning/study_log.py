@@ -172,6 +172,18 @@ class StudyLogger:
         if not defer(lambda: self._log_study(best_estimator=best_estimator)):
             self._log_study(best_estimator=best_estimator)
 
+    def finish_stopped(self, error: BaseException) -> None:
+        """:meth:`finish` as ``tune`` stops on ``error`` (a callback's exception, Ctrl-C): the
+        study's run ends with the trials finished so far; a failure of that logging (e.g. its
+        warning made an error) is a note of ``error``, never in its place. Warnings held back
+        are shown when that final call is not made (:meth:`replay`)."""
+        if self.started:
+            try:
+                self.finish()
+            except Exception as late:
+                error.add_note(f"Logging the study to MLflow as tune stopped failed: {late}")
+        self.replay()
+
     def replay(self) -> None:
         """Show the held-back warnings (the final call was not reached)."""
         for w in self.held:
