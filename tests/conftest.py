@@ -8,6 +8,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import urllib.request
 import warnings
 from collections import Counter
@@ -216,6 +218,14 @@ def sine_panel(
     )
 
 
+TINY_DAILY_MODEL = {
+    "target": "y", "id_col": "id", "time_col": "date", "freq": "1d", "lookback": 8,
+    "horizon": 3, "hidden_size": 4, "max_epochs": 1, "windows_per_epoch": 32,
+    "batch_size": 32, "random_state": 0, "progress": False, "baseline": "none",
+}  # fmt: skip
+"""Parameters of a tiny daily model of :func:`sine_panel` without the baseline blend (a fit
+of a second or so, for tests of what a fit warns or logs)."""
+
 GAPPY_MODEL = {
     "target": "y", "id_col": "id", "time_col": "date", "freq": "1d", "lookback": 8,
     "horizon": 3, "hidden_size": 4, "max_epochs": 1, "windows_per_epoch": 64,
@@ -240,6 +250,22 @@ def forecaster_warning_kinds(caught: list[warnings.WarningMessage]) -> Counter:
         for w in caught
         if issubclass(w.category, ForecasterWarning)
     )
+
+
+def stderr_under_default_warnings(script: str) -> str:
+    """The stderr of ``script`` run in a fresh interpreter under Python's default warning
+    filter (no PYTHONWARNINGS; pytest records a test's warnings with its own filters), with
+    this checkout's forecaster; fails the test when the script fails."""
+    import forecaster
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["PYTHONPATH"] = str(Path(forecaster.__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr
 
 
 def free_port() -> int:

@@ -6,22 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
-import subprocess
-import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 import torch
-from conftest import GAPPY_MODEL, forecaster_warning_kinds, gappy_panel
+from conftest import (
+    GAPPY_MODEL,
+    forecaster_warning_kinds,
+    gappy_panel,
+    stderr_under_default_warnings,
+)
 from polars.testing import assert_frame_equal
 
-import forecaster
 from forecaster import RNNForecaster
 from forecaster.data import Panel
 from forecaster.evaluation.backtest import backtest
@@ -789,15 +789,5 @@ def test_repeated_backtests_keep_the_record_of_warnings_already_shown():
     ``warnings.catch_warnings()``, whose exit reset the record, so it was shown 3 times. A
     fresh interpreter without PYTHONWARNINGS, as pytest records warnings with its own
     filters."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    env["PYTHONPATH"] = str(Path(forecaster.__file__).resolve().parents[1])
-    done = subprocess.run(
-        [sys.executable, "-c", _REPEATED_BACKTESTS],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.count("UserWarning: the user's own note") == 1, done.stderr
+    stderr = stderr_under_default_warnings(_REPEATED_BACKTESTS)
+    assert stderr.count("UserWarning: the user's own note") == 1, stderr

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import torch
 import torch.distributed as dist
-from conftest import sine_panel
+from conftest import TINY_DAILY_MODEL, sine_panel
 
 from forecaster import RNNForecaster
 from forecaster.exceptions import ForecasterError, ForecasterWarning
@@ -107,21 +107,7 @@ def test_seed_this_rank_seeds_no_other_device(monkeypatch, device_seeding_calls)
 
 def _short_series_fit() -> None:
     frame = pl.concat([sine_panel(2, 60), sine_panel(1, 5).with_columns(id=pl.lit("tiny"))])
-    RNNForecaster(
-        target="y",
-        id_col="id",
-        time_col="date",
-        freq="1d",
-        lookback=8,
-        horizon=3,
-        hidden_size=4,
-        max_epochs=1,
-        windows_per_epoch=16,
-        batch_size=16,
-        random_state=0,
-        progress=False,
-        baseline="none",
-    ).fit(frame)
+    RNNForecaster(**TINY_DAILY_MODEL).fit(frame)
 
 
 @pytest.mark.parametrize("this_rank", [0, 1])

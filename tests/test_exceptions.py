@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import polars as pl
 import pytest
-from conftest import sine_panel
+from conftest import TINY_DAILY_MODEL, sine_panel
 
 from forecaster import RNNForecaster
 from forecaster.exceptions import (
@@ -22,21 +22,7 @@ from forecaster.exceptions import (
 )
 from forecaster.training import distributed
 
-KW = dict(
-    target="y",
-    id_col="id",
-    time_col="date",
-    freq="1d",
-    lookback=8,
-    horizon=3,
-    hidden_size=4,
-    max_epochs=1,
-    windows_per_epoch=32,
-    batch_size=32,
-    random_state=0,
-    progress=False,
-    baseline="none",
-)
+KW = TINY_DAILY_MODEL
 
 
 def _short_panel() -> pl.DataFrame:

@@ -1,21 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 import torch
+from conftest import stderr_under_default_warnings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-import forecaster
 from forecaster.data.panel import Panel
 from forecaster.data.windows import make_windows, window_spread
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -400,15 +396,5 @@ def test_repeated_fits_show_a_warning_once_under_the_default_filter():
     already shown, so every fit repeated it; ``_column_tensor`` did so to silence PyTorch's
     read-only-array warning). A fresh interpreter, as pytest records every warning of a test
     itself (with its own filters), and without PYTHONWARNINGS, so the default filter holds."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    env["PYTHONPATH"] = str(Path(forecaster.__file__).resolve().parents[1])
-    done = subprocess.run(
-        [sys.executable, "-c", _REPEATED_FITS],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.count("ForecasterWarning: missing='ffill' made up") == 1, done.stderr
+    stderr = stderr_under_default_warnings(_REPEATED_FITS)
+    assert stderr.count("ForecasterWarning: missing='ffill' made up") == 1, stderr
