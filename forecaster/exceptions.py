@@ -49,6 +49,7 @@ __all__ = [
     "TuningMetricError",
     "UnscoredPointsWarning",
     "collect_warnings",
+    "silenced",
     "warnings_unit",
 ]
 
@@ -121,6 +122,7 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
     however deep inside forecaster it is raised: through a backtest, a pipeline or a tuning
     trial the same warning points at the same user line.
 
+    A warning of a :func:`silenced` block of this thread's (context's) kinds is dropped.
     A ForecasterWarning raised in a :func:`warnings_unit` of this thread's (context's)
     :func:`collect_warnings` block is held for that block's summary, unless the warning
     filters say ``"error"`` (raised here) or ``"ignore"`` (dropped) for it at that line.
@@ -134,6 +136,10 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
     >>> caught[0].category.__name__, str(caught[0].message)
     ('UserWarning', 'look')
     """
+    if any(
+        issubclass(category, c) and (m is None or m.search(message)) for c, m in _SILENCED.get()
+    ):
+        return  # a silenced() block of this context drops it
     level = 2  # the caller of this function
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _PASSED:
@@ -183,6 +189,53 @@ def _filter_action(text: str, category: type[Warning], frame: FrameType | None) 
         ):
             return str(action)
     return str(getattr(warnings, "defaultaction", "default"))  # typeshed lacks it
+
+
+_SILENCED: ContextVar[tuple[tuple[type[Warning], re.Pattern[str] | None], ...]] = ContextVar(
+    "forecaster_silenced_warnings", default=()
+)
+"""The kinds of warning the open :func:`silenced` blocks of this context drop."""
+
+
+@contextmanager
+def silenced(category: type[ForecasterWarning], message: str | None = None) -> Iterator[None]:
+    """Drop the package's own warnings of one kind inside the block, in this thread (its
+    ``contextvars`` context) only: how forecaster hides a warning a call of its own would
+    give twice or wrongly (e.g. the series a dry run leaves out, named by the fit's panel).
+
+    Unlike ``warnings.catch_warnings()`` with an ``"ignore"`` filter, the block changes
+    nothing of the process: other threads' warnings are untouched, and Python's record of the
+    warnings already shown (which ``catch_warnings`` resets, so that the default filter
+    repeats every warning after it) is kept. It acts on warnings raised through
+    :func:`warn_at_caller` (every ForecasterWarning of the package), not on other libraries'.
+
+    Parameters
+    ----------
+    category : type
+        A ForecasterWarning class: it and its subclasses are dropped.
+    message : str, optional
+        A regular expression: only warnings whose message it matches (``re.search``) are
+        dropped; default all of ``category``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with silenced(InSampleWarning):
+    ...         warn_at_caller("in-sample origins", InSampleWarning)
+    ...     warn_at_caller("shown", ForecasterWarning)
+    >>> [str(w.message) for w in caught]
+    ['shown']
+    """
+    if not (isinstance(category, type) and issubclass(category, ForecasterWarning)):
+        raise TypeError(f"silenced() takes a ForecasterWarning class, got {category!r}")
+    pattern = None if message is None else re.compile(message)
+    token = _SILENCED.set((*_SILENCED.get(), (category, pattern)))
+    try:
+        yield
+    finally:
+        _SILENCED.reset(token)
 
 
 # the warnings of a call's repeated fits ----------------------------------------------------

@@ -16,7 +16,9 @@ from forecaster import RNNForecaster
 from forecaster.exceptions import (
     BaselineWarning,
     ForecasterWarning,
+    InSampleWarning,
     collect_warnings,
+    silenced,
     warn_at_caller,
     warnings_unit,
 )
@@ -200,3 +202,46 @@ def test_a_filter_entry_holding_plain_strings_is_matched_as_python_matches_it():
                 with warnings_unit(fold):
                     warn_at_caller("3 rows left out", ForecasterWarning)
     assert caught == []
+
+
+def test_silenced_drops_its_kind_in_its_own_thread_only():
+    """A ``silenced`` block drops the package's warnings of its kind (and only those whose
+    message matches its pattern) in its own thread; another thread's warning of that kind,
+    raised meanwhile, is shown. The ``catch_warnings`` + ``"ignore"`` it replaces dropped every
+    thread's."""
+    in_block, warned = threading.Event(), threading.Event()
+
+    def quiet() -> None:
+        with silenced(ForecasterWarning, r"^\d+ series end"):
+            warn_at_caller("3 series end before the frame's last time", ForecasterWarning)
+            warn_at_caller("kept: 3 series end", ForecasterWarning)
+            with silenced(InSampleWarning):
+                warn_at_caller("origins inside the training data", InSampleWarning)
+                warn_at_caller("a ForecasterWarning of another kind", BaselineWarning)
+            in_block.set()
+            _waited(warned)
+
+    def other() -> None:
+        _waited(in_block)
+        warn_at_caller("2 series end before the frame's last time", ForecasterWarning)
+        warned.set()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=quiet), threading.Thread(target=other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        warn_at_caller("after the block", InSampleWarning)
+    assert sorted(str(w.message) for w in caught) == [
+        "2 series end before the frame's last time",
+        "a ForecasterWarning of another kind",
+        "after the block",
+        "kept: 3 series end",
+    ]
+
+
+def test_silenced_takes_only_forecaster_warning_classes():
+    with pytest.raises(TypeError, match="ForecasterWarning class"), silenced(UserWarning):  # type: ignore[arg-type]
+        pass

@@ -17,6 +17,7 @@ from conftest import (
     forget_mlflow_state,
     gappy_panel,
     reset_mlflow_state,
+    stderr_under_default_warnings,
 )
 
 import forecaster
@@ -1229,3 +1230,34 @@ def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
     assert set(kinds.values()) == {1}, kinds  # before: each refit's fill warning, and more
     fills = [str(w.message) for w in caught if "made up" in str(w.message)]
     assert any(m.startswith("In 6 of 6 backtest folds (folds 0, 1, 2, 3, 4, ...):") for m in fills)
+
+
+_REPEATED_CALIBRATIONS = """
+import warnings
+import numpy as np, polars as pl, torch
+from forecaster import RNNForecaster
+torch.set_num_threads(1)
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import: catch_warnings
+t = np.arange(120)
+frame = pl.DataFrame(
+    {"id": np.repeat(["a", "b"], 120), "t": np.tile(t, 2), "y": np.sin(np.tile(t, 2) / 4)}
+)
+model = RNNForecaster(
+    target="y", id_col="id", time_col="t", freq=1, lookback=8, horizon=3, hidden_size=4,
+    max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
+    baseline="none",
+).fit(frame.filter(pl.col("t") < 100))
+for _ in range(3):
+    warnings.warn("the user's own note", UserWarning)
+    model.calibrate(frame, folds=2)
+"""
+
+
+@pytest.mark.slow
+def test_repeated_calibrations_keep_the_record_of_warnings_already_shown():
+    """A loop of ``calibrate`` calls shows the user's own warning, raised at one line before
+    each, once under Python's default filter: calibrate hid its backtest's warnings with
+    ``warnings.catch_warnings()``, whose exit reset Python's record of the warnings already
+    shown, so it was shown 3 times."""
+    stderr = stderr_under_default_warnings(_REPEATED_CALIBRATIONS)
+    assert stderr.count("UserWarning: the user's own note") == 1, stderr

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 __all__ = ["ForecastIntervals"]
 
-import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     InSampleWarning,
     UnscoredPointsWarning,
+    silenced,
     warn_at_caller,
 )
 
@@ -192,11 +193,10 @@ class ForecastIntervals:
         qs = None if quantiles is None else [float(q) for q in quantiles]
         # a quantile model's own quantiles come with the backtest's forecasts: each fold's
         # from the model that forecast it (out of sample, as its point forecast)
-        with warnings.catch_warnings():
-            if refit is False:  # such origins are refused below, by _check_after_training
-                warnings.simplefilter("ignore", InSampleWarning)
-            # the made-up actual values: left out below, with calibrate's own warning
-            warnings.simplefilter("ignore", UnscoredPointsWarning)
+        # the made-up actual values: left out below, with calibrate's own warning; in-sample
+        # origins (refit=False) are refused below, by _check_after_training
+        in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
+        with silenced(UnscoredPointsWarning), in_sample:
             result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
         folds_frame = result.folds
         if refit is False:

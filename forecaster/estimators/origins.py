@@ -5,7 +5,6 @@ vectorised over the (series, origin) pairs (no Python loop per window)."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import anchor_days, future_times
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
 
 __all__ = [
     "CHUNK_BYTES",
@@ -322,8 +321,7 @@ def window_scaling(
                 continue
             ends = panel.offsets[:-1] - 1  # no row of the series outside the block
             ends[series[block]] += local[block] + 1
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ForecasterWarning)
+            with silenced(ForecasterWarning):
                 own = PanelScaler(scaling).fit(panel, mask=panel.rows_until(ends))
             idx = np.flatnonzero(unknown & block)
             center[idx] = own.center_[series[idx]]

@@ -45,7 +45,6 @@ import contextlib
 import dataclasses
 import os
 import stat
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +56,13 @@ import forecaster._io as _io
 from forecaster._version import __version__
 from forecaster.data.panel import Panel
 from forecaster.evaluation.plots import plot_forecast
-from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
+from forecaster.exceptions import (
+    ForecasterError,
+    ForecasterWarning,
+    OwnershipError,
+    silenced,
+    warn_at_caller,
+)
 from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
@@ -344,8 +349,7 @@ def forecast_ids(job: Job, estimator: Any, lookback: int) -> pl.DataFrame | None
     if id_col is None:
         return None
     options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
-    with warnings.catch_warnings():  # the series it leaves out are named by the fit's panel
-        warnings.simplefilter("ignore", ForecasterWarning)
+    with silenced(ForecasterWarning):  # the series it leaves out are named by the fit's panel
         panel = Panel.from_frame(job.frame, **options, min_length=lookback)
     return pl.DataFrame({id_col: panel.keys[panel.id_name]})
 

@@ -37,7 +37,6 @@ import numbers
 import os
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +51,7 @@ from forecaster.exceptions import (
     MissingExtraError,
     OwnershipError,
     SpecError,
+    silenced,
 )
 from forecaster.jobs.data import AsOf, as_of_label, as_of_text, prepare_data
 from forecaster.jobs.fitting import (
@@ -483,12 +483,9 @@ def forecast_as_of(
     kwargs: dict[str, Any] = {"level": list(levels)} if levels else {}
     if when is not None and when.future is not None:
         kwargs["future"] = when.future
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message=r"(\d+ series end|The series ends) before the frame's last time",
-            category=ForecasterWarning,
-        )
+    with silenced(
+        ForecasterWarning, r"^(\d+ series end|The series ends) before the frame's last time"
+    ):
         forecast = model.predict(frame, **kwargs)
     return forecast if spec is None else finish_forecast(forecast, frame, spec)
 

@@ -4,7 +4,6 @@ values and the model's forecast of them, for every target."""
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.evaluation.plots import plot_forecast
-from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError, silenced
 from forecaster.tracking.fingerprint import target_names, training_data
 
 if TYPE_CHECKING:
@@ -77,8 +76,7 @@ def forecast_plot(
     data = data.with_columns(from_end.alias("_from_end"))
     history = data.filter(pl.col("_from_end") > horizon).drop("_from_end")
     actual = data.filter(pl.col("_from_end") <= horizon).drop("_from_end")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ForecasterWarning)
+    with silenced(ForecasterWarning):
         future = actual if estimator.future_covariates else None
         if level is None:
             forecast = estimator.predict(history, future=future)

@@ -31,7 +31,6 @@ Every trial on the same validation windows
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,7 @@ import numpy as np
 from sklearn.base import clone
 
 from forecaster.estimators.sampling import validation_counts, validation_steps
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
 from forecaster.tuning.common import is_int
 from forecaster.tuning.scores import score_column
 
@@ -236,8 +235,7 @@ def check_data(
     for role in ("covariates", "future_covariates"):
         if not isinstance(space, Mapping) or role in space:
             columns[role] = None  # the trials choose them
-    with warnings.catch_warnings():  # e.g. dropped single-row series: each fit warns itself
-        warnings.simplefilter("ignore", ForecasterWarning)
+    with silenced(ForecasterWarning):  # e.g. dropped single-row series: each fit warns itself
         try:
             panel = Panel.from_frame(
                 frame, **columns, freq=params.get("freq", "auto"),
