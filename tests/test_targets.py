@@ -437,3 +437,128 @@ def test_boxcox_values_float32_cannot_tell_apart_are_refused(level, lam):
     near_one = Panel.from_frame(pl.DataFrame({"t": range(200), "y": y}), target="y", time_col="t")
     out = transform_targets("boxcox", near_one, lambdas)
     assert np.unique(out.values[:, 0]).size > 150
+
+
+# ---------------------------------------------------------------- inverse within the domain
+
+
+@pytest.mark.parametrize(
+    ("method", "y", "lam"),
+    [
+        ("log", -200.0, None),  # exp underflows to a subnormal (-745: to 0)
+        ("log", -800.0, None),
+        ("log1p", -40.0, None),  # expm1 rounds to -1
+        ("boxcox", -1.0, 1.0),  # lam * y + 1 = 0: at the bottom of the transform's range
+        ("boxcox", -3.0, 0.5),  # below it
+    ],
+)
+def test_inverse_targets_keeps_every_forecast_inside_the_domain(method, y, lam):
+    """A forecast at or below the transform's range came back as its bound (0 for Box-Cox
+    and an underflowing log, -1 for log1p), outside the domain, where interval bounds and
+    quantiles are floored at ``domain_floor``: now the point forecast shares that floor."""
+    from forecaster.data.transforms import domain_bound, domain_floor, inverse_targets
+
+    lambdas = None if lam is None else np.array([[lam]])
+    out = inverse_targets(method, np.array([[[y], [2.0]]]), lambdas)
+    assert out[0, 0, 0] == domain_floor(method)
+    assert np.float32(out[0, 0, 0]) > domain_bound(method)  # also as a float32 reads it
+    assert out[0, 1, 0] > 2.0  # values inside the range are inverted as before
+
+
+def test_inverse_targets_of_a_negative_lambda_is_unchanged_below_its_ceiling():
+    """Models saved with a negative lambda invert what they did below ``-1/lambda``."""
+    from forecaster.data.transforms import boxcox_ceiling, inverse_targets
+
+    lam = np.array([[-0.75]])
+    y = np.array([[[-2.0], [0.5], [1.3]]])
+    out = inverse_targets("boxcox", y, lam)
+    np.testing.assert_allclose(out.ravel(), (-0.75 * y.ravel() + 1) ** (1 / -0.75), rtol=1e-12)
+    assert boxcox_ceiling(lam)[0, 0] == pytest.approx(1 / 0.75)
+    assert np.isinf(inverse_targets("boxcox", np.array([[[1.4]]]), lam)).all()
+
+
+def falling_frame(length: int) -> pl.DataFrame:
+    """A positive series falling towards 0: Box-Cox (lambda near 1) forecasts below its
+    range (``lambda * y + 1 <= 0``) at some steps."""
+    rng = np.random.default_rng(0)
+    t = np.arange(length)
+    y = np.abs(1.0 - t / (length - 1) + rng.normal(0, 0.002, length)) + 1e-4
+    return pl.DataFrame({"t": t, "y": y})
+
+
+BOXCOX_FALLING = {
+    "target": "y",
+    "time_col": "t",
+    "lookback": 16,
+    "horizon": 48,
+    "hidden_size": 8,
+    "max_epochs": 3,
+    "random_state": 0,
+    "progress": False,
+    "baseline": "none",
+    "target_transform": "boxcox",
+    "device": "cpu",
+}
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("params", [{}, {"loss": "quantile"}])
+def test_boxcox_forecasts_below_its_range_stay_inside_the_domain_and_their_interval(params):
+    """Box-Cox with lambda > 0: a network output at or below -1/lambda came back as exactly
+    0 (18 of 48 steps here), below the interval's lower bound (floored at 1.18e-38): lo <=
+    point broke. Now every forecast, quantile and bound is > 0 and in order."""
+    from forecaster.data.transforms import domain_floor
+
+    m = RNNForecaster(**{**BOXCOX_FALLING, **params}).fit(falling_frame(200))
+    assert m.target_lambdas_[0, 0] > 0
+    later = falling_frame(260)
+    m.calibrate(later, folds=4, step=2)
+    p = m.predict(later, level=[80])
+    point, lo, hi = (p[c].to_numpy() for c in ("y", "y_lo_80", "y_hi_80"))
+    assert (point >= domain_floor("boxcox")).all()
+    assert (point == domain_floor("boxcox")).any()  # the case of the bug is there
+    assert (lo <= point).all() and (point <= hi).all()
+
+
+def test_boxcox_lambdas_are_fitted_at_or_above_zero():
+    """A maximum-likelihood lambda below 0 (here -0.74) put a ceiling of -1/lambda on the
+    transformed values: a network output above it inverted to inf, and ``predict`` refused
+    the whole panel with a message on overflows and NaN losses. Lambdas are now fitted in
+    [0, 2]: this series gets 0 (the log) and forecasts."""
+    from forecaster.data.transforms import fit_boxcox_lambdas
+
+    frame = rising_skewed_frame()
+    lambdas = fit_boxcox_lambdas(Panel.from_frame(frame, target="y", time_col="t"))
+    assert lambdas[0, 0] == 0.0
+    m = RNNForecaster(**{**BOXCOX_FALLING, "lookback": 32}).fit(frame)
+    assert np.isfinite(m.predict(frame)["y"].to_numpy()).all()
+
+
+def rising_skewed_frame() -> pl.DataFrame:
+    """A rising, right-skewed series whose maximum-likelihood Box-Cox lambda is about -0.74."""
+    rng = np.random.default_rng(0)
+    t = np.arange(300)
+    y = 1 / (1.53 - t / 200) * np.exp(rng.normal(0, 0.01, 300))
+    return pl.DataFrame({"t": t, "y": y})
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_saved_negative_lambda_beyond_its_ceiling_is_refused_naming_it(monkeypatch, tmp_path):
+    """A model fitted by a release that allowed negative lambdas (the old range [-1, 2])
+    still loads; a forecast above its ceiling is refused naming Box-Cox, the lambda, the
+    ceiling and the fix, not as an overflow."""
+    import forecaster.data.transforms as transforms
+
+    frame = rising_skewed_frame()
+    monkeypatch.setattr(transforms, "_BOXCOX_RANGE", (-1.0, 2.0))
+    old = RNNForecaster(**{**BOXCOX_FALLING, "lookback": 32}).fit(frame)
+    monkeypatch.undo()
+    assert old.target_lambdas_[0, 0] == pytest.approx(-0.742, abs=1e-3)
+    old.save(tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.target_lambdas_, old.target_lambdas_)
+    with pytest.raises(
+        DataValidationError,
+        match=r"boxcox.*step 11.*lambda -0\.7423 is negative.*-1/lambda = 1\.347.*Refit",
+    ):
+        loaded.predict(frame)

@@ -22,6 +22,7 @@ __all__ = [
     "LOG_MAX_LAMBDA",
     "LOG_MIN_SPREAD",
     "TARGET_TRANSFORMS",
+    "boxcox_ceiling",
     "check_target_domain",
     "domain_bound",
     "domain_floor",
@@ -32,6 +33,7 @@ __all__ = [
     "resolve_target_transform",
     "smallest_positive",
     "transform_targets",
+    "within_domain",
 ]
 
 
@@ -39,9 +41,14 @@ TARGET_TRANSFORMS = _validation.TARGET_TRANSFORMS
 """``auto``: ``log`` when every training target is > 0, else ``none`` (see
 :func:`resolve_target_transform`); ``log``: natural log (targets > 0); ``log1p``: ``log(1 + y)``
 (targets > -1, e.g. counts with zeros); ``boxcox``: Box-Cox with one lambda per series and
-target, fitted by maximum likelihood on the training span (targets > 0); ``none``: identity."""
+target, fitted by maximum likelihood on the training span (targets > 0; lambda in [0, 2]);
+``none``: identity."""
 
-_BOXCOX_RANGE = (-1.0, 2.0)
+_BOXCOX_RANGE = (0.0, 2.0)
+"""The Box-Cox lambdas :func:`fit_boxcox_lambdas` can fit. Not below 0 (the log): with a
+negative lambda the transformed values cannot exceed ``-1/lambda``, and a forecast of the
+network above that ceiling has no inverse (infinite), while with lambda >= 0 every forecast
+has one (kept inside the domain by :func:`inverse_targets`)."""
 _BOXCOX_MAX_POINTS = 20_000
 
 
@@ -232,6 +239,24 @@ def domain_floor(method: str) -> float | None:
     return float(max(step, np.finfo(np.float32).tiny) if bound == 0 else step)
 
 
+def within_domain(values: np.ndarray, method: str) -> np.ndarray:
+    """``values`` (targets' units) inside the domain of the transform ``method``: not below
+    :func:`domain_floor`, the least float32 above its bound (0 for log and Box-Cox, -1 for
+    log1p, which are outside it; unchanged for ``"none"``), the one floor of every forecast
+    under a transform (:func:`inverse_targets`), blend partner, interval bound and quantile.
+    NaN stays NaN.
+
+    Examples
+    --------
+    >>> within_domain(np.array([3.0, 0.5, -2.0]), "log").tolist()
+    [3.0, 0.5, 1.1754943508222875e-38]
+    >>> within_domain(np.array([3.0, -2.0]), "none").tolist()
+    [3.0, -2.0]
+    """
+    floor = domain_floor(method)
+    return values if floor is None else np.maximum(values, floor)
+
+
 def check_target_domain(method: str, panel: Panel) -> None:
     """Raise :class:`DataValidationError` when a target value is outside the transform's
     domain (``> 0`` for log and Box-Cox, ``> -1`` for log1p), naming the column and series."""
@@ -326,7 +351,9 @@ def _earlier_positive_floor(
 
 def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarray:
     """Box-Cox lambdas, shape ``(n_series, n_targets)``, fitted by maximum likelihood on the
-    rows where ``mask`` is true (all rows when None); clipped to [-1, 2] for a stable inverse.
+    rows where ``mask`` is true (all rows when None), constrained to [0, 2]
+    (:data:`_BOXCOX_RANGE`; a maximum below 0 gets 0, the log): every forecast then has an
+    inverse.
 
     A series with fewer than 3 distinct fitted values gets lambda 1 (no transform but a shift
     by 1). Long series are fitted on their last 20,000 rows.
@@ -431,25 +458,48 @@ def inverse_targets(method: str, y: np.ndarray, lambdas: np.ndarray | None = Non
     n_targets)``; ``lambdas`` has shape ``(batch, n_targets)`` for Box-Cox.
 
     The inverse of a log-scale forecast is a median-type forecast (exp of the mean of the
-    logs). A Box-Cox forecast below the transform's range (``lambda * y + 1 <= 0``) maps to 0.
+    logs). Every value is kept inside the transform's domain (:func:`within_domain`: at least
+    :func:`domain_floor`), as interval bounds and quantiles are: a forecast far below the
+    data (a log of -100, a log1p of -20, a Box-Cox one at or below ``-1/lambda`` with
+    ``lambda > 0``, outside the transform's range) comes back as the least float32 above the
+    bound, not as the bound itself (0, or -1 for log1p). With a negative lambda (fitted by
+    releases before lambdas were limited to [0, 2]) a forecast at or above ``-1/lambda`` has
+    no inverse: inf, which the callers refuse, naming the ceiling.
 
     Examples
     --------
     >>> import numpy as np
     >>> inverse_targets("log1p", np.log1p(np.full((1, 2, 1), 3.0))).round(9).ravel().tolist()
     [3.0, 3.0]
+    >>> inverse_targets("boxcox", np.array([[[1.0], [-1.0], [-3.0]]]), np.array([[1.0]])).ravel()
+    array([2.00000000e+00, 1.17549435e-38, 1.17549435e-38])
     """
     if method == "none":
         return y
-    if method == "log":
-        return np.exp(y)
-    if method == "log1p":
-        return np.expm1(y)
-    lam = _boxcox_lambdas(method, lambdas)[:, None, :]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        base = np.maximum(lam * y + 1.0, 0.0)
-        power = np.where(np.abs(lam) < 1e-8, np.exp(y), base ** (1.0 / lam))
-    return power
+        if method == "log":
+            out = np.exp(y)
+        elif method == "log1p":
+            out = np.expm1(y)
+        else:
+            lam = _boxcox_lambdas(method, lambdas)[:, None, :]
+            base = np.maximum(lam * y + 1.0, 0.0)
+            out = np.where(np.abs(lam) < 1e-8, np.exp(y), base ** (1.0 / lam))
+    return within_domain(out, method)
+
+
+def boxcox_ceiling(lambdas: np.ndarray) -> np.ndarray:
+    """The largest Box-Cox value each lambda can reach, ``-1/lambda`` for a negative lambda
+    (``inf`` for lambda >= 0, which has no ceiling): a forecast at or above it has no inverse.
+
+    Examples
+    --------
+    >>> boxcox_ceiling(np.array([-0.5, 0.0, 1.0])).tolist()
+    [2.0, inf, inf]
+    """
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(lambdas < 0, -1.0 / np.where(lambdas < 0, lambdas, -1.0), np.inf)
 
 
 def _boxcox_lambdas(method: str, lambdas: np.ndarray | None) -> np.ndarray:

@@ -15,7 +15,8 @@ targets, so that no series weighs by its units. It sets ``validation_baselines_`
 ``baseline="auto"`` it also chooses, on those windows only, the period ``m`` and the
 partner's form (:func:`partner_forecast`: the seasonal naive, or the last value moved along
 the window's mean season, each with or without the window's trend; the drift method for
-``m = 1``; never below the bound of a ``target_transform``: :func:`within_domain`), and for
+``m = 1``; never below the bound of a ``target_transform``:
+:func:`~forecaster.data.transforms.within_domain`), and for
 each target the weight ``w`` of
 :data:`WEIGHTS` whose blend ``w * network + (1 - w) * partner`` has the lowest error (ties go to
 the network, ``w = 1``, whose forecasts are then unchanged bit for bit, then to the simpler
@@ -36,7 +37,7 @@ import torch
 
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import panel_seasons, seasonal_periods, shown_periods
-from forecaster.data.transforms import domain_bound, domain_floor, inverse_targets
+from forecaster.data.transforms import domain_bound, inverse_targets, within_domain
 from forecaster.data.windows import Windows, known_windows, origins_in_runs
 from forecaster.estimators.baseline_warning import baseline_warning
 from forecaster.estimators.validation_scores import naive_scales, scaled_error, series_means
@@ -65,7 +66,6 @@ __all__ = [
     "partner_name",
     "repeat_season",
     "window_drift",
-    "within_domain",
 ]
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
@@ -158,25 +158,6 @@ def partner_forecast(
     return forecast + slope[:, None, :] * drift_steps(m, horizon)[None, :, None]
 
 
-def within_domain(forecast: np.ndarray, transform: str) -> np.ndarray:
-    """``forecast`` (targets' units) inside the domain of ``target_transform``: not below
-    :func:`~forecaster.data.transforms.domain_floor`, the least float32 above its bound (0
-    for log and Box-Cox, -1 for log1p, which are outside it; unchanged for ``"none"``), the
-    floor interval bounds and quantiles share: a partner's trend or seasonal swing can carry
-    a forecast past the bound (a log target falling to 5 by 1 a step), which the validation
-    check and every forecast floor alike (:func:`blend_forecasts`).
-
-    Examples
-    --------
-    >>> within_domain(np.array([3.0, 0.5, -2.0]), "log").tolist()
-    [3.0, 0.5, 1.1754943508222875e-38]
-    >>> within_domain(np.array([3.0, -2.0]), "none").tolist()
-    [3.0, -2.0]
-    """
-    floor = domain_floor(transform)
-    return forecast if floor is None else np.maximum(forecast, floor)
-
-
 def partner_name(m: int, drift: bool, level: bool = False) -> str:
     """How warnings and errors name a blend partner.
 
@@ -239,10 +220,10 @@ def blend_forecasts(
     instead where given and within the transform's domain:
     :func:`~forecaster.estimators.origins.observed_windows`): the partner is formed in the
     targets' units, as the validation check scored it, and kept within the transform's
-    domain (:func:`within_domain`). A quantile model's quantiles all move by what its median
-    (``median_index``) moves, so they keep their order and their spread, but none goes below
-    the transform's bound (:func:`within_domain`). Returns float64, as ``predict`` returns
-    forecasts."""
+    domain (:func:`~forecaster.data.transforms.within_domain`). A quantile model's quantiles
+    all move by what its median (``median_index``) moves, so they keep their order and their
+    spread, but none goes below the transform's bound (``within_domain``). Returns float64,
+    as ``predict`` returns forecasts."""
     whole = blend.drift or blend.level  # the trend and the mean season read the whole window
     values = np.asarray(window if whole else window[:, -blend.m :], dtype=np.float64)
     values = inverse_targets(transform, values, lambdas)

@@ -389,7 +389,7 @@ class ForecastInference(FutureInputs, TargetPanels):
         float32: its output is relative to each series' scale, and the inverse scaling runs
         in float64, so a series near 1.2e10 is not rounded to float32's steps of 1024 there."""
         with np.errstate(over="ignore", invalid="ignore"):
-            out = np.asarray(self._inverse_targets(pred, lambdas), dtype=np.float64)
+            out = np.asarray(self._inverse_targets(pred, lambdas, ids), dtype=np.float64)
         finite = np.isfinite(out)
         if finite.all():
             return out

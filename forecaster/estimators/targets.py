@@ -15,12 +15,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from forecaster.data.calendar import calendar_features, calendar_values
+from forecaster.data.frames import column_tuple
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.suspicious import warn_flat_covariates, warn_unscaled_targets
 from forecaster.data.transforms import (
+    boxcox_ceiling,
     check_target_domain,
     fit_boxcox_lambdas,
     inverse_targets,
@@ -38,6 +41,8 @@ class TargetPanels:
     """The fitted target transform and the network's panels (a mixin of ``RNNForecaster``,
     which holds the parameters and the fitted attributes it reads)."""
 
+    target: Any
+    id_col: str | None
     target_transform: str
     head: str
     horizon: int
@@ -172,7 +177,32 @@ class TargetPanels:
         )
         return raised
 
-    def _inverse_targets(self, pred: np.ndarray, lambdas: np.ndarray | None) -> np.ndarray:
+    def _inverse_targets(
+        self, pred: np.ndarray, lambdas: np.ndarray | None, ids: pl.Series
+    ) -> np.ndarray:
         """Forecasts ``(B, horizon, n_targets)`` of the transformed targets on the targets'
-        own scale (``lambdas``: the Box-Cox lambdas of each row's series)."""
-        return inverse_targets(self._fitted_transform(), pred, lambdas)
+        own scale (``lambdas``: the Box-Cox lambdas of each row's series, ``ids``: its
+        series), inside the transform's domain. A negative Box-Cox lambda (fitted by a
+        release before lambdas were limited to [0, 2]) cannot invert a forecast at or above
+        its ceiling ``-1/lambda``: refused, naming the series, the lambda and the fix."""
+        transform = self._fitted_transform()
+        if transform == "boxcox" and lambdas is not None:
+            ceiling = boxcox_ceiling(lambdas)[:, None, :]
+            with np.errstate(invalid="ignore"):
+                above = np.isfinite(ceiling) & (pred >= ceiling)
+            if above.any():
+                row, step, col = np.argwhere(above)[0]
+                series = ids.gather(np.unique(np.nonzero(above)[0])).unique(maintain_order=True)
+                where = "the series" if self.id_col is None else f"series {series[0]!r}"
+                raise DataValidationError(
+                    f"target_transform='boxcox' cannot invert the forecast of {where} at step "
+                    f"{int(step) + 1}, target {column_tuple(self.target)[col]!r} "
+                    f"({len(series)} series in all): its lambda {float(lambdas[row, col]):.4g} "
+                    "is negative, so its transformed values never exceed -1/lambda = "
+                    f"{float(ceiling[row, 0, col]):.4g}, and the network's forecast is "
+                    f"{float(pred[row, step, col]):.4g}, whose inverse is infinite. This "
+                    "model was fitted by a release that allowed negative lambdas; lambdas "
+                    "are now fitted in [0, 2] (0 is the log). Refit it, or fit with "
+                    "target_transform='log'."
+                )
+        return inverse_targets(transform, pred, lambdas)
