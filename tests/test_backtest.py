@@ -791,3 +791,29 @@ def test_repeated_backtests_keep_the_record_of_warnings_already_shown():
     filters."""
     stderr = stderr_under_default_warnings(_REPEATED_BACKTESTS)
     assert stderr.count("UserWarning: the user's own note") == 1, stderr
+
+
+def test_future_values_made_up_by_missing_over_the_folds_are_warned(frame):
+    """A future covariate null over forecast steps was made up by missing= in a backtest
+    silently (future= and `forecaster run` refuse it): its one predict call warns, with the
+    counts, and the backtest passes the warning on."""
+    model = RNNForecaster(target="y", id_col="id", future_covariates="z", missing="ffill",
+                          baseline="none", **TINY)  # fmt: skip
+    model.fit(frame.filter(pl.col("time") < dt.datetime(2024, 1, 4)))
+    last = frame["time"].max()
+    holed = frame.with_columns(
+        z=pl.when((pl.col("id") == "s1") & (pl.col("time") > last - dt.timedelta(hours=3)))
+        .then(None)
+        .otherwise("z")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = backtest(model, holed, folds=2, refit=False)
+    made = [str(w.message) for w in caught if "made them up" in str(w.message)]
+    assert len(made) == 1, [str(w.message)[:80] for w in caught]
+    assert "(1 series, 1 origins, steps [4, 5, 6] of the horizon" in made[0]
+    assert "missing='ffill'" in made[0]
+    assert result.forecasts["y"].is_finite().all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        backtest(model, frame, folds=2, refit=False)  # every value known: no warning

@@ -1558,9 +1558,65 @@ def test_a_null_future_value_after_one_cutoff_is_filled_by_missing():
         hour=pl.when(hole).then(pl.col("hour").shift(1).over("id")).otherwise("hour")
     )
     expected = model.predict(filled, cutoff=cutoff)
-    assert model.predict(with_hole, cutoff=cutoff).equals(expected)
-    assert model.predict(with_hole, cutoff=[cutoff]).drop("origin").equals(expected)
+    with pytest.warns(ForecasterWarning, match=r"made them up"):  # as future= refuses it
+        assert model.predict(with_hole, cutoff=cutoff).equals(expected)
+    with pytest.warns(ForecasterWarning, match=r"made them up"):
+        assert model.predict(with_hole, cutoff=[cutoff]).drop("origin").equals(expected)
     assert not model.predict(frame, cutoff=cutoff).equals(expected)  # the hole was read
+
+
+@pytest.mark.parametrize("gap", [(-1, 0), (-1, 1)], ids=["end-of-history", "across-cutoff"])
+def test_one_cutoff_interpolates_a_future_gap_as_a_list_of_cutoffs(gap):
+    """With missing="interpolate", a future covariate's gap at the end of the history (or
+    across the cutoff) was forward-filled from the rows up to the cutoff by
+    predict(frame, cutoff=t), where cutoff=[t] and a backtest interpolate it towards its
+    values after t, known ahead: one cutoff is now forecast as a list of one."""
+    frame = seasonal_frame(n_series=2, length=120)
+    model = forecaster(future_covariates="x", lookback=24, horizon=6, max_epochs=1,
+                       missing="interpolate", head="direct", baseline="none", loss="quantile",
+                       quantiles=[0.1, 0.5, 0.9]).fit(frame)  # fmt: skip
+    cutoff = frame["time"].unique().sort()[90]
+    lo, hi = (cutoff + dt.timedelta(hours=h) for h in gap)
+    holed = frame.with_columns(
+        x=pl.when(pl.col("time").is_between(lo, hi)).then(None).otherwise("x")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # across the cutoff: made up
+        one = model.predict(holed, cutoff=cutoff)
+        listed = model.predict(holed, cutoff=[cutoff]).drop("origin")
+        quantile = model.predict(holed, cutoff=cutoff, quantiles=[0.1])
+        quantile_listed = model.predict(holed, cutoff=[cutoff], quantiles=[0.1])
+    assert one.equals(listed)
+    assert quantile.equals(quantile_listed.drop("origin"))
+    assert not one.equals(model.predict(frame, cutoff=cutoff))  # the gap was read
+
+
+def test_future_values_made_up_by_missing_over_a_horizon_are_warned_once_per_call():
+    """A future covariate null (or without a row) over forecast steps was made up by
+    missing= in predict(frame, cutoff=...) silently, where future= and `forecaster run`
+    refuse the same data: one warning per call counts series, origins, steps and values."""
+    frame = seasonal_frame(n_series=3, length=120)
+    model = forecaster(future_covariates="x", lookback=24, horizon=6, max_epochs=1,
+                       missing="zero", baseline="none").fit(frame)  # fmt: skip
+    times = frame["time"].unique().sort()
+    cutoff = times[90]
+    unknown = (pl.col("time") > cutoff) & (pl.col("id") != "s2")
+    holed = frame.with_columns(x=pl.when(unknown).then(None).otherwise("x"))
+    for asked, origins in [(cutoff, 2), ([cutoff, times[88]], 4)]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.predict(holed, cutoff=asked)
+        made = [str(w.message) for w in caught if "made them up" in str(w.message)]
+        assert len(made) == 1, made
+        assert f"(2 series, {origins} origins, steps [1, 2, 3, 4, 5, 6] of the horizon" in made[0]
+        assert "missing='zero'" in made[0] and "e.g. series 's0' at" in made[0]
+    assert "{'x': 20}" in made[0]  # 6 steps from the cutoff, 4 from times[88], 2 series
+    no_row = frame.filter(~((pl.col("id") == "s1") & (pl.col("time") == times[92])))
+    with pytest.warns(ForecasterWarning, match=r"\(1 series, 1 origins, steps \[2\] .*\{'x': 1\}"):
+        model.predict(no_row, cutoff=cutoff)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        model.predict(frame, cutoff=[cutoff, times[88]])  # every value known: no warning
 
 
 def test_a_calendar_model_forecasts_a_list_of_cutoffs_up_to_the_end():
@@ -2279,9 +2335,9 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
         joined.append(rows.height)
         return real(rows, data, targets)
 
-    def panel_observed_values(panel, data):
+    def panel_observed_values(panel, data, columns=None):
         joined.append(-1)
-        return real_rows(panel, data)
+        return real_rows(panel, data, columns)
 
     monkeypatch.setattr(origins, "observed_values", observed_values)
     monkeypatch.setattr(origins, "panel_observed_values", panel_observed_values, raising=False)

@@ -723,3 +723,48 @@ def test_a_fresh_environment_installs_the_shipped_wheel(logged, manager, tmp_pat
         assert len(installed) == 1 and (installed[0] / "tracking" / "wheel.py").is_file()
     finally:
         shutil.rmtree(tmp_path / "envs", ignore_errors=True)  # gigabytes
+
+
+@pytest.mark.parametrize("kind", ["categorical", "enum"])
+def test_a_categorical_or_enum_static_is_restored_from_a_json_request(kind):
+    """A JSON request (what `mlflow models serve` parses) brings a Categorical or Enum static
+    covariate as text, and a pandas round trip an Enum as a Categorical: the pyfunc refused
+    them ("region: trained on Categorical, got String"); it restores the training dtype, with
+    native predict's handling of a category unseen in fit, and names a value outside a
+    trained Enum (a cast would fail, or make it null)."""
+    dtype = pl.Categorical if kind == "categorical" else pl.Enum(["north", "south", "west"])
+    frame = make_frame(3).with_columns(
+        region=pl.when(pl.col("id") == "s1").then(pl.lit("north")).otherwise(pl.lit("south"))
+    )
+    typed = frame.with_columns(pl.col("region").cast(dtype))
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", static_covariates="region", lookback=12,
+        horizon=4, hidden_size=8, segment_length=4, max_epochs=1, random_state=0,
+        progress=False, validation_size=0, baseline="none",
+    ).fit(typed)  # fmt: skip
+    expected = model.predict(typed).to_pandas()
+    split = json.loads(frame.to_pandas().to_json(orient="split", date_format="iso", index=False))
+    request = pd_frame(split)  # the request as MLflow's scoring server parses it
+    for sent in (request, typed.to_pandas()):
+        got = pyfunc.pyfunc_predict(model, sent)
+        np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-6)
+    unseen = frame.with_columns(region=pl.when(pl.col("id") == "s2").then(pl.lit("west"))
+                                .otherwise("region"))  # fmt: skip
+    with pytest.warns(ForecasterWarning, match=r"'region' has categories unseen in fit"):
+        pyfunc.pyfunc_predict(model, unseen.to_pandas())  # an Enum's own category too
+    outside = frame.with_columns(region=pl.when(pl.col("id") == "s2").then(pl.lit("east"))
+                                 .otherwise("region"))  # fmt: skip
+    if kind == "enum":
+        with pytest.raises(DataValidationError, match=r"'region' holds values that are not "
+                           r"categories of its training dtype .*\['east'\]"):  # fmt: skip
+            pyfunc.pyfunc_predict(model, outside.to_pandas())
+    else:
+        with pytest.warns(ForecasterWarning, match=r"unseen in fit \('east'"):
+            pyfunc.pyfunc_predict(model, outside.to_pandas())
+
+
+def pd_frame(split: dict) -> object:
+    """A pandas frame of a ``dataframe_split`` payload, as MLflow's scoring server reads it."""
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    return infer_and_parse_data({"dataframe_split": split})

@@ -37,6 +37,7 @@ __all__ = [
     "panel_observed_values",
     "polars_frame",
     "same_kind",
+    "text_like",
 ]
 
 SERIES_ID = "__series__"
@@ -311,7 +312,14 @@ def collect_frame(
         raise _unreadable(exc, what) from exc
 
 
-def _text_like(dtype: Any) -> bool:
+def text_like(dtype: Any) -> bool:
+    """Whether ``dtype`` holds text: String, Categorical or Enum.
+
+    Examples
+    --------
+    >>> text_like(pl.Enum(["a"])), text_like(pl.Categorical), text_like(pl.Int64)
+    (True, True, False)
+    """
     return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical)
 
 
@@ -328,7 +336,7 @@ def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
     if numeric and found.is_numeric():
         return True
     text = expected.startswith(("String", "Categorical", "Enum"))
-    return role == "id" and text and _text_like(found)
+    return role == "id" and text and text_like(found)
 
 
 def check_schema(
@@ -435,14 +443,17 @@ def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[s
     return np.array(values, dtype=np.float64).reshape(len(exact), len(targets))  # writable
 
 
-def panel_observed_values(panel: Any, frame: pl.DataFrame | pl.LazyFrame) -> Any:
+def panel_observed_values(
+    panel: Any, frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str] | None = None
+) -> Any:
     """:func:`observed_values` at every row of ``panel`` (a
-    :class:`~forecaster.data.panel.Panel` read from ``frame``; rows by targets, float64, NaN
-    where ``frame`` holds no value). Read in place when ``frame`` holds exactly the panel's
-    rows in order (the usual sorted frame without gaps); otherwise, on a grid of fixed steps,
-    each frame row's panel row is index arithmetic (its series' first row plus its steps from
-    the series' first time), not a join on (id, time); the join where neither applies
-    (calendar steps, key dtypes that differ from the panel's, a (series, time) held twice).
+    :class:`~forecaster.data.panel.Panel` read from ``frame``; rows by ``columns``, the targets
+    when None; float64, NaN where ``frame`` holds no value). Read in place when ``frame``
+    holds exactly the panel's rows in order (the usual sorted frame without gaps); otherwise,
+    on a grid of fixed steps, each frame row's panel row is index arithmetic (its series'
+    first row plus its steps from the series' first time), not a join on (id, time); the join
+    where neither applies (calendar steps, key dtypes that differ from the panel's, a (series,
+    time) held twice).
 
     Examples
     --------
@@ -452,17 +463,18 @@ def panel_observed_values(panel: Any, frame: pl.DataFrame | pl.LazyFrame) -> Any
     >>> panel_observed_values(panel, frame).ravel().tolist()
     [100000001.0, 100000002.0, nan, nan]
     """
+    columns = list(panel.targets if columns is None else columns)
     on = [panel.time_col] if panel.id_col is None else [panel.id_col, panel.time_col]
-    data = collect_frame(frame, columns=[*on, *panel.targets])
+    data = collect_frame(frame, columns=[*on, *columns])
     ids = panel.keys[panel.id_name].gather(panel.series_of_rows())
     rows = pl.DataFrame(
         [panel.time] if panel.id_col is None else [ids.alias(panel.id_col), panel.time]
     )
     if not _aligned(rows, data):  # read in place when aligned; else the grid, else the join
-        values = _grid_values(panel, data)
+        values = _grid_values(panel, data, columns)
         if values is not None:
             return values
-    return observed_values(rows, data, panel.targets)
+    return observed_values(rows, data, columns)
 
 
 def _aligned(rows: pl.DataFrame, frame: pl.DataFrame) -> bool:
@@ -473,7 +485,7 @@ def _aligned(rows: pl.DataFrame, frame: pl.DataFrame) -> bool:
     return keys.equals(rows)
 
 
-def _grid_values(panel: Any, data: pl.DataFrame) -> np.ndarray | None:
+def _grid_values(panel: Any, data: pl.DataFrame, columns: list[str]) -> np.ndarray | None:
     """The values of :func:`panel_observed_values` by index arithmetic; None where it does not
     apply (the join decides): calendar steps, other key dtypes, a panel whose times are not
     its series' first time plus whole steps (days of a time zone across a DST change), a
@@ -506,8 +518,8 @@ def _grid_values(panel: Any, data: pl.DataFrame) -> np.ndarray | None:
     position[rows] = np.arange(len(rows))
     if (position[rows] != np.arange(len(rows))).any():  # a row held twice: the join refuses
         return None
-    out = np.full((n_rows, len(panel.targets)), np.nan)
-    for j, target in enumerate(panel.targets):
+    out = np.full((n_rows, len(columns)), np.nan)
+    for j, target in enumerate(columns):
         column = data[target].cast(pl.Float64).fill_nan(None).fill_null(float("nan"))
         out[rows, j] = column.to_numpy()[known]
     return out

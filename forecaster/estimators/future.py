@@ -9,7 +9,10 @@ that the frame does not hold are not read, with a
 :class:`~forecaster.exceptions.ForecasterWarning` that names a few. Without ``future=``,
 ``predict(frame, cutoff=t)`` and ``predict(frame, cutoff=[...])`` read them from the frame's
 rows after each origin, which must be there, filled by the model's ``missing=`` policy like the
-rest of the frame (:meth:`FutureInputs._origin_user_future`, one code for both); the targets and
+rest of the frame (:meth:`FutureInputs._origin_user_future`, one code for both: one cutoff is
+forecast as a list of one, :meth:`FutureInputs._cutoff_origins`), with a
+:class:`~forecaster.exceptions.ForecasterWarning` where the policy made up values over a
+horizon (:meth:`FutureInputs._warn_made_up_future`), which ``future=`` refuses; the targets and
 past covariates of the rows after the (latest) cutoff are not read and may be missing
 (:func:`hold_after`). The calendar features come from the steps' times
 (:func:`~forecaster.estimators.origins.step_times` for a list of cutoffs), so a model with a
@@ -33,7 +36,7 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
-from forecaster.estimators.origins import origin_rows, step_sources
+from forecaster.estimators.origins import observed_rows, origin_rows, step_sources
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FutureInputs", "hold_after"]
@@ -72,6 +75,7 @@ class FutureInputs:
     id_col: str | None
     future_covariates: Any
     horizon: int
+    missing: str
     schema_: dict[str, str]
     freq_: Frequency
     _frame_panel: Callable[[Any, Any], Panel]
@@ -84,12 +88,10 @@ class FutureInputs:
         center: torch.Tensor,
         scale: torch.Tensor,
         history: Any = None,
-        cutoff: Any = None,
     ) -> torch.Tensor | None:
         """The scaled future-known inputs ``(n_series, horizon, n_future)`` of a forecast from
         each series' end (``horizon_times``: its steps; ``center``, ``scale``: each series'
-        scaling; ``history``: the frame predict was given, ``cutoff``: its cutoff), None for a
-        model without any."""
+        scaling; ``history``: the frame predict was given), None for a model without any."""
         names = list(panel.future_covariates)
         calendar = getattr(self, "calendar_", ())
         if not names and not calendar:
@@ -99,7 +101,7 @@ class FutureInputs:
             times = horizon_times[self.time_col].cast(panel.time.dtype)
             parts.append(torch.from_numpy(calendar_values(times, calendar)).double())
         if names:
-            user = self._user_future(panel, horizon_times, future, names, history, cutoff)
+            user = self._user_future(panel, horizon_times, future, names, history)
             parts.insert(0, user)
         values = torch.cat(parts, dim=-1).reshape(panel.n_series, int(self.horizon), -1)
         nf = values.shape[-1]
@@ -112,12 +114,10 @@ class FutureInputs:
         future: Any,
         names: list[str],
         history: Any = None,
-        cutoff: Any = None,
     ) -> torch.Tensor:
-        """The user's future covariates over the horizon, ``(n_series * horizon, n)``: from
-        ``future``, else from the frame ``history``'s rows after ``cutoff``."""
-        if future is None and cutoff is not None:
-            return self._frame_future(panel, history, cutoff)
+        """The user's future covariates over the horizon, ``(n_series * horizon, n)``, from
+        ``future`` (``history``: the frame predict was given). A cutoff without ``future``
+        reads them from the frame as a list of cutoffs does (:meth:`_cutoff_origins`)."""
         if future is None:
             raise DataValidationError(
                 f"This model uses future covariates {names}: pass their values over the next "
@@ -232,11 +232,15 @@ class FutureInputs:
                 ForecasterWarning,
             )
 
-    def _frame_future(self, panel: Panel, frame: Any, cutoff: Any) -> torch.Tensor:
-        """The user's future covariates ``(n_series * horizon, n)`` over the horizon after each
-        series' end in ``panel`` (the rows of ``frame`` up to ``cutoff``), read from the rows
-        of ``frame`` after it as a list of cutoffs reads them (:meth:`_origin_user_future`):
-        filled by ``missing=`` like the rest of the frame."""
+    def _cutoff_origins(
+        self, panel: Panel, frame: Any, cutoff: Any
+    ) -> tuple[Panel, np.ndarray, np.ndarray]:
+        """The origins of ``predict(frame, cutoff=cutoff)`` without ``future=`` as a list of
+        cutoffs forecasts them: the validated panel of ``frame``'s rows of the series of
+        ``panel`` (its rows up to ``cutoff``) read up to the cutoff (:meth:`_frame_panel`: the
+        future covariates of the rows after it are read, with the rest of the frame's, by the
+        ``missing=`` policy), and the series and global row of each series' end in ``panel``
+        there, each checked to have its next ``horizon`` rows."""
         point = to_time_point(cutoff, panel.time.dtype, name="cutoff")
         whole = self._frame_panel(self._rows_read_after(panel, frame, point), point)
         ends = panel.time.gather(panel.offsets[1:] - 1).alias(self.time_col)
@@ -246,8 +250,7 @@ class FutureInputs:
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         series, rows = origin_rows(whole, pairs, **roles, lookback=1)  # each series' end
         self._check_rows_after(whole, series, rows, cutoff)
-        values = self._origin_user_future(whole, rows)
-        return torch.from_numpy(values.reshape(len(rows) * int(self.horizon), -1))
+        return whole, series, rows
 
     def _rows_read_after(self, panel: Panel, frame: Any, point: Any) -> pl.DataFrame:
         """The rows of ``frame`` of the series of ``panel`` (the history up to ``point``): a
@@ -300,6 +303,46 @@ class FutureInputs:
         first = panel.values.shape[1] - panel.n_future  # the future-known columns come last
         steps = rows[:, None] + np.arange(1, int(self.horizon) + 1)
         return panel.values[steps, first : first + n_user].astype(np.float64)
+
+    def _warn_made_up_future(
+        self, panel: Panel, frame: Any, series: np.ndarray, rows: np.ndarray
+    ) -> None:
+        """Warn, once for all the origins at the global ``rows`` of the model panel ``panel``
+        (``series``: each origin's series; ``frame``: the frame it was read from), when
+        ``missing=`` made up values of the user's future covariates over their horizons: the
+        frame holds no value there (a null or NaN, or no row), where ``future=`` and
+        ``forecaster run`` refuse them. Names the counts of series, origins, steps and values
+        per column."""
+        names = list(column_tuple(self.future_covariates))
+        if not names or not len(rows) or self.missing == "error":
+            return
+        horizon = int(self.horizon)
+        steps = (rows[:, None] + np.arange(1, horizon + 1)).ravel()
+        made = np.isnan(observed_rows(panel, frame, steps, names))
+        if not made.any():
+            return
+        made = made.reshape(len(rows), horizon, len(names))
+        origins = made.any(axis=(1, 2))
+        first = int(np.flatnonzero(origins)[0])
+        step = int(np.flatnonzero(made[first].any(axis=1))[0])
+        example = f"at {panel.time[int(rows[first]) + step + 1]}"
+        if self.id_col is not None:
+            example = f"series {panel.keys[panel.id_name][int(series[first])]!r} " + example
+        counts = {
+            name: int(made[..., j].sum()) for j, name in enumerate(names) if made[..., j].any()
+        }
+        steps_hit = sorted(int(k) + 1 for k in np.flatnonzero(made.any(axis=(0, 2))))
+        which = "" if self.id_col is None else f"{len(np.unique(series[origins]))} series, "
+        warn_at_caller(
+            f"The frame holds no value (null, NaN or no row) of the future covariates at "
+            f"forecast steps ({which}{int(origins.sum())} origins, steps {steps_hit} of the "
+            f"horizon; values per column {counts}, e.g. {example}): missing={self.missing!r} "
+            "made them up, and the forecasts read them as known. predict(frame, future=...) "
+            "and `forecaster run` refuse such values. Fill them with the values known ahead "
+            "(the frame's rows after the cutoff, or future=... with one cutoff), or pass "
+            "earlier cutoffs.",
+            ForecasterWarning,
+        )
 
     def _steps_after_ends(self, panel: Panel, series: np.ndarray, rows: np.ndarray) -> Any:
         """What :meth:`_origin_future` reads beyond the data for the origins at the global

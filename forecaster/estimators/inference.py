@@ -129,11 +129,16 @@ class ForecastInference(FutureInputs, TargetPanels):
             must be there), so ``future`` is refused with a list; the calendar features come
             from the steps' times (an origin at the end of the data is fine).
 
-            Without ``future``, one cutoff reads the future covariates from ``frame`` as a list
-            does (``cutoff=t`` equals ``cutoff=[t]`` without its ``origin`` column): its rows
-            after each series' origin, filled by ``missing=`` like the rest of the frame. The
-            targets and past covariates of the rows after the (latest) cutoff are not read and
-            may be missing.
+            Without ``future``, one cutoff of a model with future covariates is forecast as a
+            list of one (``cutoff=t`` equals ``cutoff=[t]`` without its ``origin`` column, and
+            a backtest's forecasts from ``t``): the future covariates are read from the rows
+            of ``frame`` after each series' origin, filled by ``missing=`` like the rest of the
+            frame (with ``"interpolate"``, a gap at the end of the history is filled towards
+            the values after the cutoff, known ahead). Values the frame lacks over a horizon
+            (null, NaN or no row) are made up by ``missing=``, where ``future=`` refuses
+            them: a :class:`~forecaster.exceptions.ForecasterWarning` counts them (one per
+            call, a list's and a backtest's included). The targets and past covariates of
+            the rows after the (latest) cutoff are not read and may be missing.
         future : polars.DataFrame, polars.LazyFrame or pandas.DataFrame, optional
             The future covariates over the horizon (id, time and those columns): required when
             the model has any and no cutoff is given, refused for a model without any and with
@@ -181,12 +186,19 @@ class ForecastInference(FutureInputs, TargetPanels):
     def _predict_cutoff(
         self, frame: Any, cutoff: Any, future: Any, level: Any, quantiles: Any
     ) -> pl.DataFrame:
-        """``predict`` from each series' end, or from one ``cutoff`` (the arguments checked)."""
+        """``predict`` from each series' end, or from one ``cutoff`` (the arguments checked).
+        One cutoff without ``future=`` for a model with future covariates is forecast as a
+        list of cutoffs forecasts it (one path: the frame's future covariates after the
+        cutoff are read by ``missing=`` with the rest of the frame, its window's too)."""
         raw = self._panel_for_predict(frame, cutoff)
+        if cutoff is not None and future is None and column_tuple(self.future_covariates):
+            whole, series, rows = self._cutoff_origins(raw, frame, cutoff)
+            out = self._origins_frame(whole, series, rows, frame, level, quantiles)
+            return out.drop("origin")
         panel, lambdas = self._predict_panel(raw)
         center, scale = self._scaling_for(panel)
         horizon_times = self._future_times(panel)
-        future_t = self._future_covariates(raw, horizon_times, future, center, scale, frame, cutoff)
+        future_t = self._future_covariates(raw, horizon_times, future, center, scale, frame)
         ends = panel.offsets[1:] - 1
         x = window_inputs(panel, ends, self.lookback_)
         observed = self._observed_windows(raw, frame, ends)
@@ -269,7 +281,22 @@ class ForecastInference(FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
+        return self._origins_frame(raw, series, rows, frame, level, quantiles)
+
+    def _origins_frame(
+        self,
+        raw: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        frame: Any,
+        level: Any = None,
+        quantiles: Any = None,
+    ) -> pl.DataFrame:
+        """The forecasts of ``predict`` from the origins at the global ``rows`` of ``raw`` (the
+        validated panel of ``frame``; ``series``: each origin's series), ``origin`` first,
+        with a warning when ``missing=`` made up future covariates over their horizons."""
         pred, model_quantiles = self._point_of(self._forecast_origins(raw, series, rows, frame))
+        self._warn_made_up_future(raw, frame, series, rows)  # (the rows after them checked)
         horizon, nt = int(self.horizon), raw.n_targets
         columns: dict[str, Any] = {"origin": raw.time.gather(np.repeat(rows, horizon))}
         if self.id_col is not None:

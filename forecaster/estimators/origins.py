@@ -5,6 +5,7 @@ vectorised over the (series, origin) pairs (no Python loop per window)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "chunk_size",
     "is_cutoff_list",
     "latest_cutoff",
+    "observed_rows",
     "observed_windows",
     "origin_rows",
     "pair_rounds",
@@ -391,20 +393,43 @@ def observed_windows(panel: Panel, frame: Any, rows: np.ndarray, lookback: int) 
     [100000002.0, nan, 100000004.0]
     """
     window = ((rows - (lookback - 1))[:, None] + np.arange(lookback)).ravel()
-    if len(window) >= len(panel.time):  # many overlapping windows: every panel row once
-        values = panel_observed_values(panel, frame)[window]
-        return values.reshape(len(rows), lookback, panel.n_targets)
-    times = panel.time.gather(window)
+    values = observed_rows(panel, frame, window)
+    return values.reshape(len(rows), lookback, panel.n_targets)
+
+
+def observed_rows(
+    panel: Panel, frame: Any, rows: np.ndarray, columns: Sequence[str] | None = None
+) -> np.ndarray:
+    """The values of ``columns`` (the targets when None) at the global ``rows`` of ``panel``
+    (the validated panel of ``frame``) as ``frame`` holds them: ``(len(rows), len(columns))``
+    float64, NaN where ``frame`` holds no value (a null or NaN, or no row: a value the
+    ``missing`` policy made up). One join of the rows' keys on ``frame``'s rows within their
+    span of time (:func:`~forecaster.data.frames.observed_values`); when ``rows`` are as many
+    as the panel's rows or more, the values at every row of the panel instead
+    (:func:`~forecaster.data.frames.panel_observed_values`, index arithmetic on a grid of
+    fixed steps), gathered at ``rows`` (the same values).
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"t": [0, 1, 3], "y": [1.0, 2.0, 4.0], "f": [0.5, None, 0.7]})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", missing="ffill", freq=1,
+    ...                          future_covariates="f")
+    >>> observed_rows(panel, frame, np.array([1, 2]), ["f"]).ravel().tolist()
+    [nan, nan]
+    """
+    columns = list(panel.targets if columns is None else columns)
+    if len(rows) >= len(panel.time):  # many rows: every panel row once
+        return np.asarray(panel_observed_values(panel, frame, columns)[rows])
+    times = panel.time.gather(rows)
     keys = pl.DataFrame([times])
     if panel.id_col is not None:
-        ids = panel.keys[panel.id_name].gather(panel.series_of_rows()[window])
+        ids = panel.keys[panel.id_name].gather(panel.series_of_rows()[rows])
         keys = keys.insert_column(0, ids.alias(panel.id_col))
-    data = collect_frame(frame, columns=[*keys.columns, *panel.targets])
-    if len(times):  # the rows within the windows' span only: a cheaper join
+    data = collect_frame(frame, columns=[*keys.columns, *columns])
+    if len(times):  # the rows within their span only: a cheaper join
         span = pl.lit(times.min(), times.dtype), pl.lit(times.max(), times.dtype)
         data = data.filter(pl.col(panel.time_col).cast(times.dtype).is_between(*span))
-    values = observed_values(keys, data, panel.targets)
-    return values.reshape(len(rows), lookback, panel.n_targets)
+    return np.asarray(observed_values(keys, data, columns))
 
 
 def _named_cutoffs(panel: Panel, series: np.ndarray, points: pl.Series, mask: np.ndarray) -> str:

@@ -2,7 +2,8 @@
 training frame, read as native ``predict`` reads its frame, and the forecast it answers.
 
 What a trip through pandas or JSON changed is restored first (dates that came back as midnight
-datetimes, ISO text); a pandas frame whose index holds data is refused as native ``predict``
+datetimes, ISO text; text, Categorical or Enum columns as the training dtype of each); a
+pandas frame whose index holds data is refused as native ``predict``
 refuses it. A model with future covariates takes their values in the rows after each series'
 last observed target, and with a cutoff in every row after it too (the request's history after
 the cutoff, as native ``predict(frame, cutoff=[...])`` reads its frame). A forecast that starts
@@ -14,6 +15,7 @@ its windows ``X`` and answers its point predictions.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 from collections.abc import Mapping
@@ -23,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from forecaster.data import collect_frame, to_time_point
-from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame
+from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame, text_like
 from forecaster.data.steps import steps_behind
 from forecaster.estimators.origins import is_cutoff_list
 from forecaster.exceptions import DataValidationError
@@ -34,7 +36,14 @@ __all__ = ["INTERVAL_PARAMS", "parse_dtype", "pyfunc_predict"]
 
 
 def parse_dtype(name: str) -> Any:
-    """The Polars dtype written as ``str(dtype)`` for the common cases, else None."""
+    """The Polars dtype written as ``str(dtype)`` for the common cases (an Enum with its
+    categories included), else None.
+
+    Examples
+    --------
+    >>> parse_dtype(str(pl.Enum(["north", "it's"])))
+    Enum(categories=['north', "it's"])
+    """
     if re.fullmatch(r"[A-Za-z0-9]+", name):
         dtype = getattr(pl, name, None)
         is_dtype = isinstance(dtype, type) and issubclass(dtype, pl.DataType)
@@ -43,6 +52,12 @@ def parse_dtype(name: str) -> Any:
     if match:
         time_unit: Any = match.group(1)
         return pl.Datetime(time_unit, match.group(3))
+    match = re.fullmatch(r"Enum\(categories=(\[.*\])\)", name, flags=re.DOTALL)
+    if match:  # the categories as Python writes a list of str
+        with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
+            categories = ast.literal_eval(match.group(1))
+            if isinstance(categories, list) and all(isinstance(c, str) for c in categories):
+                return pl.Enum(categories)
     return None
 
 
@@ -71,19 +86,28 @@ def _pyfunc_frame(model_input: Any) -> pl.DataFrame:
         ) from None
 
 
-def _restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFrame:
+def _restore_dtypes(
+    frame: pl.DataFrame, schema: Mapping[str, str], id_col: str | None = None
+) -> pl.DataFrame:
     """The training dtypes where a round trip through pandas or JSON changed them without
     changing the values: a Date column that came back as midnight datetimes, a datetime of
-    another time unit (same time zone), ISO text for a Date or Datetime column. Anything else
-    is left for ``predict``, which refuses what does not fit, naming the column."""
+    another time unit (same time zone), ISO text for a Date or Datetime column; a text,
+    Categorical or Enum column (a static covariate) that came back as another of these (JSON
+    brings text; pandas turns an Enum into a Categorical): :func:`_as_text_dtype`; not the id
+    column ``id_col``, whose ids ``predict`` matches by their text whatever the dtype (a new
+    series may have an id that a trained Enum lacks). Anything else is left for ``predict``,
+    which refuses what does not fit, naming the column."""
     casts = []
     for name, expected in schema.items():
         if name not in frame.columns or str(frame.schema[name]) == expected:
             continue
         dtype, found = parse_dtype(expected), frame.schema[name]
+        column = frame[name]
+        if dtype is not None and text_like(dtype) and text_like(found) and name != id_col:
+            casts.append(_as_text_dtype(column, dtype))
+            continue
         if dtype is None or not dtype.is_temporal():
             continue
-        column = frame[name]
         if found == pl.String:
             with contextlib.suppress(Exception):
                 casts.append(_parse_time_text(column, dtype).alias(name))
@@ -97,6 +121,31 @@ def _restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFr
         ):
             casts.append(column.cast(dtype))
     return frame.with_columns(casts) if casts else frame
+
+
+def _as_text_dtype(column: pl.Series, dtype: Any) -> pl.Series:
+    """A text, Categorical or Enum ``column`` as the training ``dtype`` (one of these). Its
+    values are kept: a category unseen in ``fit`` reaches ``predict``, which gives it the
+    unknown category (code 0) with a warning, as for a native call. A value that is none of
+    the categories of a trained Enum cannot be held by that dtype (nor be passed to native
+    ``predict``): refused, naming the values, where a cast would make it null (a static
+    covariate without a value) or fail."""
+    if isinstance(dtype, pl.Enum):
+        text = column.cast(pl.String)
+        categories = pl.Series(dtype.categories.to_list(), dtype=pl.String)
+        outside = text.drop_nulls().unique(maintain_order=True)
+        outside = outside.filter(~outside.is_in(categories.implode()))
+        if outside.len():
+            raise DataValidationError(
+                f"Column {column.name!r} holds values that are not categories of its training "
+                f"dtype {dtype} (the model's Enum): {outside.head(5).to_list()}. An Enum "
+                "column holds only its categories, so native predict cannot read them either. "
+                "Send one of the categories (a category the model did not see in fit gets the "
+                "unknown category, with a warning), drop those series, or refit with an Enum "
+                "that includes them."
+            )
+        return text.cast(dtype)
+    return column.cast(dtype)
 
 
 def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
@@ -148,7 +197,7 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
         raise DataValidationError(
             f"The pyfunc model takes the params {sorted(allowed)}, got {params!r}."
         )
-    frame = _restore_dtypes(_pyfunc_frame(model_input), estimator.schema_)
+    frame = _restore_dtypes(_pyfunc_frame(model_input), estimator.schema_, estimator.id_col)
     future = None
     targets = target_names(estimator)
     intervals = {k: params[k] for k in INTERVAL_PARAMS if _given(params.get(k))}
