@@ -811,7 +811,7 @@ def test_future_values_made_up_by_missing_over_the_folds_are_warned(frame):
         result = backtest(model, holed, folds=2, refit=False)
     made = [str(w.message) for w in caught if "made them up" in str(w.message)]
     assert len(made) == 1, [str(w.message)[:80] for w in caught]
-    assert "(1 series, 1 origins, steps [4, 5, 6] of the horizon" in made[0]
+    assert "(1 series, 1 origin, steps [4, 5, 6] of the horizon" in made[0]
     assert "missing='ffill'" in made[0]
     assert result.forecasts["y"].is_finite().all()
     with warnings.catch_warnings():

@@ -1612,7 +1612,7 @@ def test_future_values_made_up_by_missing_over_a_horizon_are_warned_once_per_cal
         assert "missing='zero'" in made[0] and "e.g. series 's0' at" in made[0]
     assert "{'x': 20}" in made[0]  # 6 steps from the cutoff, 4 from times[88], 2 series
     no_row = frame.filter(~((pl.col("id") == "s1") & (pl.col("time") == times[92])))
-    with pytest.warns(ForecasterWarning, match=r"\(1 series, 1 origins, steps \[2\] .*\{'x': 1\}"):
+    with pytest.warns(ForecasterWarning, match=r"\(1 series, 1 origin, steps \[2\] .*\{'x': 1\}"):
         model.predict(no_row, cutoff=cutoff)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)

@@ -333,14 +333,15 @@ class FutureInputs:
         }
         steps_hit = sorted(int(k) + 1 for k in np.flatnonzero(made.any(axis=(0, 2))))
         which = "" if self.id_col is None else f"{len(np.unique(series[origins]))} series, "
+        n_origins = int(origins.sum())
         warn_at_caller(
             f"The frame holds no value (null, NaN or no row) of the future covariates at "
-            f"forecast steps ({which}{int(origins.sum())} origins, steps {steps_hit} of the "
-            f"horizon; values per column {counts}, e.g. {example}): missing={self.missing!r} "
-            "made them up, and the forecasts read them as known. predict(frame, future=...) "
-            "and `forecaster run` refuse such values. Fill them with the values known ahead "
-            "(the frame's rows after the cutoff, or future=... with one cutoff), or pass "
-            "earlier cutoffs.",
+            f"forecast steps ({which}{n_origins} origin{'s' if n_origins > 1 else ''}, steps "
+            f"{steps_hit} of the horizon; values per column {counts}, e.g. {example}): "
+            f"missing={self.missing!r} made them up, and the forecasts read them as known. "
+            "predict(frame, future=...) and `forecaster run` refuse such values. Fill them "
+            "with the values known ahead (the frame's rows after the cutoff, or future=... "
+            "with one cutoff), or pass earlier cutoffs.",
             ForecasterWarning,
         )
 

@@ -15,7 +15,7 @@ import polars as pl
 from forecaster._columns import temporary_names
 from forecaster._validation import describe_value
 from forecaster.data.checks import check_unique_keys
-from forecaster.data.frames import collect_frame, column_tuple
+from forecaster.data.frames import collect_frame, column_tuple, text_like
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import (
     SCALED_COUNT,
@@ -163,7 +163,7 @@ def align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str
             continue
         if all(d.is_integer() for d in dtypes.values()):
             common: Any = pl.Int128 if pl.UInt64 in dtypes.values() else pl.Int64
-        elif all(_text_like(d) for d in dtypes.values()):
+        elif all(text_like(d) for d in dtypes.values()):
             common = pl.String
         else:
             shown = ", ".join(f"{d} in the {n} frame" for n, d in dtypes.items())
@@ -173,10 +173,6 @@ def align_keys(frames: dict[str, pl.DataFrame], keys: Sequence[str]) -> dict[str
             )
         out = {n: f.with_columns(pl.col(key).cast(common)) for n, f in out.items()}
     return out
-
-
-def _text_like(dtype: pl.DataType) -> bool:
-    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
 
 
 def check_by(by: Any, reserved: dict[str, str]) -> list[str]:
