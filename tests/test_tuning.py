@@ -956,18 +956,22 @@ def test_best_estimator_refits_at_the_thread_count_of_its_trial(tmp_path):
 
 
 def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
-    """track=True calls tracking's public API (log_study, trial_callback, paused)."""
+    """track=True calls tracking's public API (log_study, trial_callback, paused). The final
+    log_study names the trial the best model was refitted from (another process tuning the
+    study may have found a better one by the time it logs)."""
     tracking = pytest.importorskip("forecaster.tracking")
     pytest.importorskip("mlflow")
     calls = {"study": [], "trials": [], "paused": 0}
+    refitted_from = []
 
     def log_study(
         study, estimator, frame, best_estimator=None, experiment=None, *, storage=None,
-        intermediate_key="intermediate_value", negate_intermediate=None,
+        intermediate_key="intermediate_value", negate_intermediate=None, best_trial=None,
     ):  # fmt: skip
         assert intermediate_key == "best_val_loss"  # trials it backfills: as trial_callback's
         assert negate_intermediate is False  # a minimize study: the loss as it was reported
         calls["study"].append(best_estimator)
+        refitted_from.append(best_trial)
         return "parent-run"
 
     def trial_callback(
@@ -987,6 +991,7 @@ def test_tracking_hooks_are_called_when_present(monkeypatch, frame):
     monkeypatch.setattr(tracking, "paused", paused)
     result = quick(frame=frame, track=True, refit=True)
     assert calls["study"][0] is None and calls["study"][1] is result.best_estimator
+    assert refitted_from == [None, result.study.best_trial.number]
     assert calls["trials"] == [("parent-run", 0), ("parent-run", 1)]
     assert calls["paused"] == 3  # two trial fits and the refit
 

@@ -13,6 +13,17 @@ params ``data.<n>.*`` per dataset::
     study.optimize(objective, callbacks=[tracking.trial_callback(parent)])
     tracking.log_study(study, estimator, frame, best_estimator=best)   # summary + best model
 
+Several processes that tune one study (each calling ``log_study``) share its run: the
+earliest run with the study's key is the study's (see
+:func:`~forecaster.tracking.studyrun.open_study_run`). A call writes its best (tags
+``best.*``, ``best_params.json``, ``best_value``) and its best model only while its trial
+(``best_trial``) is the study's best, read again from the study's storage as it logs, so
+the run ends with the study's best whichever process ends last; a call whose trial was
+overtaken logs neither (a warning names the better trial). A best model is logged once
+per trial, by the first process to claim it (param ``forecaster.model_claim.<trial>``);
+tag ``forecaster.best_model_trial`` names the trial whose refitted model, metrics and
+``best.*`` params the run holds.
+
 Optuna itself is not imported here: the study and its trials are used through their public
 attributes.
 """
@@ -61,7 +72,14 @@ from forecaster.tracking.resilience import (
     unreachable_reason,
     warn_not_logged,
 )
-from forecaster.tracking.studyrun import log_data_version, open_study_run
+from forecaster.tracking.studyrun import (
+    MODEL_TRIAL_TAG,
+    best_update,
+    check_best_trial,
+    claim_model,
+    log_data_version,
+    open_study_run,
+)
 
 __all__ = ["log_study", "trial_callback"]
 
@@ -277,6 +295,7 @@ def log_study(
     storage: str | None = None,
     intermediate_key: str = "intermediate_value",
     negate_intermediate: bool = False,
+    best_trial: int | None = None,
 ) -> str | None:
     """Create (or update) the parent run of an Optuna study.
 
@@ -326,6 +345,8 @@ def log_study(
     negate_intermediate : bool, default False
         Log them negated, as :func:`trial_callback` does: pass the same (``tune`` passes True
         for a ``direction="maximize"`` study, whose trials report their loss negated).
+    best_trial : int, optional
+        The complete trial ``best_estimator`` was refitted from; default the study's best.
 
     Returns
     -------
@@ -356,11 +377,11 @@ def log_study(
     ``best_value`` (metrics), the best trial's params (tags ``best.<name>`` and
     ``best_params.json``), and a child run for any finished trial that has none yet (e.g.
     while the server was down). It is FINISHED once the study has a finished trial, RUNNING
-    before.
+    before. Several processes tuning one study share its run (the module docstring).
     """
     frame = _check_study_args(
         study, estimator, frame, best_estimator, experiment, register_as, storage,
-        intermediate_key, negate_intermediate,
+        intermediate_key, negate_intermediate, best_trial,
     )  # fmt: skip
     mlflow = import_mlflow()
     with bounded_requests():
@@ -379,7 +400,7 @@ def log_study(
             )  # fmt: skip
             return None
         return _log_study_run(
-            study, estimator, frame, best_estimator, register_as, storage,
+            study, estimator, frame, best_estimator, register_as, storage, best_trial=best_trial,
             mlflow=mlflow, client=client, outcome=outcome, experiment_id=experiment_id,
             fingerprint=fingerprint, intermediate=(intermediate_key, bool(negate_intermediate)),
         )  # fmt: skip
@@ -395,6 +416,7 @@ def _check_study_args(
     storage: Any,
     intermediate_key: Any,
     negate_intermediate: Any,
+    best_trial: Any = None,
 ) -> Any:
     """Refuse arguments of :func:`log_study` that are not what it needs; the frame (as
     :func:`training_data` returns it when there is a best estimator)."""
@@ -417,6 +439,7 @@ def _check_study_args(
             f"'best_val_loss'), got {intermediate_key!r}."
         )
     check_flag("negate_intermediate", negate_intermediate)
+    check_best_trial(study, best_trial, best_estimator)
     if best_estimator is None:
         return frame
     if not all(hasattr(best_estimator, a) for a in ("network_", "get_params", "check_fitted")):
@@ -442,9 +465,11 @@ def _log_study_run(
     experiment_id: str,
     fingerprint: dict[str, Any] | None,
     intermediate: tuple[str, bool],
+    best_trial: int | None = None,
 ) -> str | None:
     """:func:`log_study` once the study's run is known (``outcome.run_id``); ``intermediate``:
-    its ``(intermediate_key, negate_intermediate)``."""
+    its ``(intermediate_key, negate_intermediate)``; the best and its model as
+    :func:`~forecaster.tracking.studyrun.best_update` decides."""
     run_id = outcome.run_id
     params = {
         "study_name": study.study_name,
@@ -466,25 +491,39 @@ def _log_study_run(
     counts: dict[str, float] = {"n_trials": float(len(trials))}
     for name in ("COMPLETE", "PRUNED", "FAIL"):
         counts[f"n_{name.lower()}"] = float(sum(t.state.name == name for t in trials))
-    best = _best_value(study)
     from mlflow.entities import Metric
 
     ts = now_ms()
     metrics = [Metric(k, v, ts, 0) for k, v in counts.items()]
-    if best is not None:
-        metrics.append(Metric("best_value", best, ts, study.best_trial.number))
-        best_params = dict(study.best_trial.params)
+    shown, model_missing = outcome.local("best params", best_update, study, best_trial) or (
+        None,
+        True,
+    )  # not known (the study's storage failed): the model as given, as before
+    if shown is not None:
+        metrics.append(Metric("best_value", float(shown.value), ts, shown.number))
+        best_params = dict(shown.params)
         outcome.remote("best params", client.log_dict, run_id, best_params, "best_params.json")
         best_tags = {f"best.{k}": param_value(v) for k, v in best_params.items()}
-        best_tags["best.trial_number"] = str(study.best_trial.number)
+        best_tags["best.trial_number"] = str(shown.number)
         outcome.remote("best params", log_tags, client, run_id, best_tags)
     outcome.remote("study metrics", log_metrics, client, run_id, metrics)
     if finished:
         outcome.remote(
             "trial runs", _backfill_trials, client, experiment_id, run_id, study, intermediate
         )
-    if best_estimator is not None:
-        return log_fitted(
+    if best_estimator is not None and not model_missing and shown is None:
+        warn_at_caller(
+            f"The study has a better trial now than the one best_estimator was refitted from "
+            f"(another process tuning it found trial {study.best_trial.number}): that "
+            f"process logs its model on the study's run {run_id}, this one is not logged. The "
+            "study itself is unaffected.",
+            ForecasterWarning,
+        )
+    if shown is not None and model_missing and best_estimator is not None:
+        claimed = outcome.remote("model", claim_model, client, run_id, shown.number)
+        model_missing = claimed is not False  # None: the store failed, the model is kept locally
+    if best_estimator is not None and model_missing:
+        fitted = log_fitted(
             best_estimator,
             frame,
             mlflow=mlflow,
@@ -497,7 +536,10 @@ def _log_study_run(
             param_prefix="best.",
             params_as_tags=True,
             context="The study itself is unaffected.",
-        ).run_id
+        )
+        if shown is not None and "model" not in outcome.not_logged:
+            outcome.remote("model", client.set_tag, run_id, MODEL_TRIAL_TAG, str(shown.number))
+        return fitted.run_id
     if finished:
         outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
     if outcome.not_logged:

@@ -13,6 +13,7 @@ the experiment ``log_study`` is given, else the one a fit's run goes to.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -25,11 +26,22 @@ from forecaster.tracking.fingerprint import fingerprint_params
 from forecaster.tracking.records import log_params
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
-__all__ = ["log_data_version", "open_study_run", "study_key"]
+__all__ = [
+    "MODEL_TRIAL_TAG",
+    "best_update",
+    "check_best_trial",
+    "claim_model",
+    "log_data_version",
+    "open_study_run",
+    "study_key",
+]
 
 
 STUDY_TOKEN_ATTR = "forecaster.tracking_token"
 """The study's user attribute holding the random token of its key (see :func:`study_key`)."""
+
+MODEL_TRIAL_TAG = "forecaster.best_model_trial"
+"""Tag of a study's run: the number of the trial whose refitted model the run holds."""
 
 IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
 """The study's user attributes (written by :func:`forecaster.tune`) that are part of its key."""
@@ -127,22 +139,46 @@ def _study_run(
     """``(run_id, created)`` of the study's parent run, found by its key (see
     :func:`study_key`), never by the study name alone; with ``parent_run_id`` (see
     :func:`_study_parent`), among the nested runs of that run only (a study resumed under
-    another ``mlflow run`` gets a run there), and created nested in it."""
+    another ``mlflow run`` gets a run there), and created nested in it.
+
+    Several processes may start one new study at once (``tune`` in each): each that finds no
+    run creates one, then searches again, and the earliest run with the key (by start time,
+    then run ID) is the study's, in every process. A process whose own run lost deletes it
+    (it holds nothing yet) and uses the winner; where the store refuses the deletion, the
+    run is ended KILLED instead, and is never used (a later run never wins)."""
     where = f"tags.`forecaster.study_key` = '{key}'"
     if parent_run_id is not None:
         where += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=where,
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if found:
-        return found[0].info.run_id, False
+    found = _earliest_run(client, experiment_id, where)
+    if found is not None:
+        return found, False
     tags = {"forecaster.study": study.study_name, "forecaster.study_key": key}
     tags["forecaster.kind"] = "study"
     name = f"study-{study.study_name}"
-    return create_run(mlflow, client, experiment_id, name, parent_run_id, tags), True
+    mine = create_run(mlflow, client, experiment_id, name, parent_run_id, tags)
+    winner = _earliest_run(client, experiment_id, where) or mine
+    if winner == mine:
+        return mine, True
+    try:  # another process created the study's run first: ours is never used
+        client.delete_run(mine)
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.set_terminated(mine, "KILLED")
+    return winner, False
+
+
+def _earliest_run(client: Any, experiment_id: str, where: str) -> str | None:
+    """The ID of the earliest active run (by start time, then run ID) matching ``where``;
+    None when there is none."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=where,
+        order_by=["attributes.start_time ASC"],
+        max_results=100,
+    )
+    if not runs:
+        return None
+    return str(min(runs, key=lambda run: (run.info.start_time or 0, run.info.run_id)).info.run_id)
 
 
 def log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -> None:
@@ -160,3 +196,72 @@ def log_data_version(client: Any, run_id: str, fingerprint: Mapping[str, Any]) -
     n = versions[-1] + 1 if versions else 0
     params = fingerprint_params(fingerprint)
     log_params(client, run_id, {f"data.{n}.{k[len('data.') :]}": v for k, v in params.items()})
+
+
+def check_best_trial(study: Any, best_trial: Any, best_estimator: Any) -> None:
+    """Refuse a ``best_trial`` of :func:`~forecaster.tracking.log_study` that is not the
+    number of a complete trial of ``study``, or that comes without ``best_estimator``.
+
+    Raises
+    ------
+    DataValidationError
+        Before anything is logged.
+    """
+    if best_trial is None:
+        return
+    if best_estimator is None:
+        raise DataValidationError(
+            f"log_study(best_trial={best_trial!r}) names the trial best_estimator was refitted "
+            "from, but no best_estimator was given: pass it too, or leave best_trial out."
+        )
+    complete = {t.number for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
+    if (
+        isinstance(best_trial, bool)
+        or not isinstance(best_trial, int)
+        or best_trial not in complete
+    ):
+        raise DataValidationError(
+            f"best_trial must be the number of a complete trial of the study "
+            f"{study.study_name!r} (the one best_estimator was refitted from), got "
+            f"{best_trial!r}; complete trials: {sorted(complete)[:20]}. Leave it out to use "
+            "the study's best trial."
+        )
+
+
+def best_update(study: Any, best_trial: int | None) -> tuple[Any, bool]:
+    """``(trial, model)``: the trial whose summary (tags ``best.*``, ``best_value``) this call
+    writes on the study's run, None to write none; ``model``: whether this call may log its
+    refitted model (see :func:`claim_model`).
+
+    ``best_trial``: the trial this call's best model was refitted from, default the study's
+    best trial as read now. Several processes finish one study: a process writes its best
+    only while it is the study's best trial, read again from the study's storage now (another
+    process may have found a better one since this one's trials ended), so the run ends with
+    the study's best, whichever process finishes last. ``(None, False)``: the study has a
+    better trial now; ``(None, True)``: there is no best to write (no complete trial, or
+    several objectives), a model is logged as given."""
+    trials = {t.number: t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
+    if len(study.directions) != 1 or not trials:
+        return None, True
+    best = study.best_trial  # read again: other processes may have finished better trials
+    ours = trials.get(best.number if best_trial is None else best_trial, best)
+    if ours.number != best.number and ours.value != best.value:
+        return None, False
+    return ours, True
+
+
+def claim_model(client: Any, run_id: str, number: int) -> bool:
+    """Whether this call logs the refitted model of trial ``number`` on the study's run: the
+    first to log the param ``forecaster.model_claim.<number>`` (a random token) does. MLflow
+    never changes a param's value, in one transaction on a database store, so of several
+    processes that finish at once exactly one logs it; the others' tokens are refused."""
+    from mlflow.exceptions import MlflowException
+
+    key, token = f"forecaster.model_claim.{number}", secrets.token_hex(8)
+    try:
+        client.log_param(run_id, key, token)
+    except MlflowException:
+        if client.get_run(run_id).data.params.get(key, token) == token:
+            raise  # not a claim of another process: the store failed
+        return False
+    return True

@@ -62,6 +62,7 @@ from forecaster.tracking.resilience import (
     unreachable_message,
     unreachable_reason,
 )
+from forecaster.tracking.store import sqlite_file, store_client
 
 __all__ = [
     "configure",
@@ -76,26 +77,16 @@ __all__ = [
 ]
 
 
-def _sqlite_file(uri: str) -> Path | None:
-    """The database file of a local SQLite store; None for other stores."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    db = uri[len("sqlite:///") :]
-    if not db or db.startswith(":memory:"):
-        return None
-    return Path(db)
-
-
 def _local_artifact_root(uri: str) -> Path | None:
     """Artifact root for a local SQLite store: ``artifacts`` next to the database file
     (``mlflow/artifacts`` for the default store); None for other stores."""
-    db = _sqlite_file(uri)
+    db = sqlite_file(uri)
     return None if db is None else db.parent / "artifacts"
 
 
 def _prepare_local_store(uri: str) -> None:
     """Create the folder of a local SQLite database (MLflow does not)."""
-    db = _sqlite_file(uri)
+    db = sqlite_file(uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
 
@@ -244,7 +235,7 @@ def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> Track
             if down is not None:
                 mlflow.set_tracking_uri(uri)  # kept: fits keep their records locally
                 raise TrackingUnavailableError(unreachable_message(uri, down))
-            client = mlflow.MlflowClient(uri)
+            client = store_client(mlflow, uri)
             if carried is not None:
                 _carry(mlflow, client, uri, carried)
             location = _experiment_location(uri, name)
@@ -311,7 +302,7 @@ def experiment_for_new_run(mlflow: Any, experiment: str | None = None) -> str:
             return scoped
         uri = mlflow.get_tracking_uri()
         if experiment is not None:
-            client = mlflow.MlflowClient(uri)
+            client = store_client(mlflow, uri)
             return _ensure_experiment(client, experiment, _experiment_location(uri, experiment))
         chosen = _chosen_experiment(mlflow)
         if chosen is not None:
@@ -349,7 +340,7 @@ def _chosen_experiment(mlflow: Any) -> str | None:
     (:func:`_chosen_id`), else the experiment named by ``MLFLOW_EXPERIMENT_NAME`` (created
     when missing, as MLflow does); None when neither."""
     uri = mlflow.get_tracking_uri()
-    client = mlflow.MlflowClient(uri)
+    client = store_client(mlflow, uri)
     chosen = _chosen_id(mlflow, client, uri)
     if chosen is not None:
         return chosen
@@ -398,7 +389,7 @@ def _carried_choice(mlflow: Any) -> str | None:
     known = state.carried
     if known is not None and known[:2] == (chosen, origin):
         return known[2]
-    db = _sqlite_file(origin)
+    db = sqlite_file(origin)
     name, unread = None, ""
     if db is None or db.exists():  # a SQLite file that does not exist has no experiments
         try:

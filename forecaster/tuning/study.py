@@ -414,7 +414,7 @@ def tune(
                 study, best_trial = _run_study(study, settings, logger)
             result = _result(study, best_trial, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
-        logger.finish(best_estimator=result.best_estimator)
+        logger.finish(best_estimator=result.best_estimator, best_trial=best_trial.number)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
         logger.finish_stopped(error)
         raise

@@ -158,19 +158,24 @@ class StudyLogger:
         negated = bool(self.kwargs["negate_intermediate"])
         return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits(), negated)]
 
-    def finish(self, best_estimator: Any = None) -> None:
+    def finish(self, best_estimator: Any = None, best_trial: int | None = None) -> None:
         """The summary (and the best model) on the study's run; inside
         ``tracking.deferred()``, when that block ends (a block that calibrates the best model
         logs it calibrated). Once: a later call (``tune`` ending on an error after the
-        summary was logged) does nothing."""
+        summary was logged) does nothing. ``best_trial``: the number of the trial
+        ``best_estimator`` was refitted from (the study's best may change meanwhile: other
+        processes tune it too); see ``log_study`` for which process's best the run shows."""
         if not self.track or self.finished:
             return
         self.finished = True
         self.held = []
         from forecaster.tracking.blocks import defer
 
-        if not defer(lambda: self._log_study(best_estimator=best_estimator)):
-            self._log_study(best_estimator=best_estimator)
+        best: dict[str, Any] = {"best_estimator": best_estimator}
+        if best_estimator is not None and best_trial is not None:
+            best["best_trial"] = best_trial
+        if not defer(lambda: self._log_study(**best)):
+            self._log_study(**best)
 
     def finish_stopped(self, error: BaseException) -> None:
         """:meth:`finish` as ``tune`` stops on ``error`` (a callback's exception, Ctrl-C): the

@@ -1,0 +1,95 @@
+"""Opening a new local SQLite tracking store (``forecaster.tracking.store``): MLflow creates
+its tables when a process first opens it, one process at a time (two pipeline commands
+started at once on a new store ran MLflow's migrations together, and one ran untracked)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import forget_mlflow_state, reset_mlflow_state
+
+import forecaster
+from forecaster import tracking
+
+mlflow = pytest.importorskip("mlflow")
+filelock = pytest.importorskip("filelock")
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    reset_mlflow_state(monkeypatch, tmp_path)
+    yield tmp_path
+    forget_mlflow_state()
+
+
+def lock_is_held(lock_file) -> bool:
+    """Whether another holder has the OS lock on ``lock_file`` (a probe of its own)."""
+    probe = filelock.FileLock(str(lock_file), timeout=0)
+    try:
+        probe.acquire()
+    except filelock.Timeout:
+        return True
+    probe.release()
+    return False
+
+
+def test_a_new_sqlite_store_is_opened_under_its_lock_once_per_process(fresh, monkeypatch):
+    """Forced interleaving: each time MLflow opens the store (and would create its tables),
+    a probe asks whether the store's lock is held. The first open of a new store holds it, so
+    a second process waits for the tables instead of migrating them at the same time."""
+    db = fresh / "mlflow" / "mlflow.db"
+    lock_file = db.parent / ".mlflow.db.lock"
+    real, held = mlflow.MlflowClient, []
+
+    def probing(*args, **kwargs):
+        held.append(lock_is_held(lock_file))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "MlflowClient", probing)
+    target = tracking.configure(f"sqlite:///{db}", "race")
+    assert held[:1] == [True]
+    assert not lock_is_held(lock_file)  # released once the tables are made
+    with tracking.experiment_scope("race") as again:  # opened already: no lock, no wait
+        assert again.experiment_id == target.experiment_id
+    assert held[1:] == [False] * (len(held) - 1)
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from forecaster import tracking
+    start, uri = float(sys.argv[1]), sys.argv[2]
+    time.sleep(max(0.0, start - time.time()))
+    print(tracking.configure(uri, "race").experiment_id)
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_opening_one_new_sqlite_store_at_once_all_track(tmp_path):
+    """Three processes configure tracking on one new SQLite store at the same moment: each
+    gets the experiment (none fails on a table another one created meanwhile)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(forecaster.__file__)))
+    env = {**os.environ, "PYTHONPATH": repo}  # this checkout's forecaster
+    env.pop("MLFLOW_TRACKING_URI", None)
+    start = time.time() + 8.0  # all three imported by then: they open the store together
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(start), uri],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    assert len({out.strip() for out, _ in outs}) == 1

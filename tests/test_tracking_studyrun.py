@@ -1,0 +1,150 @@
+"""The study's run when several processes tune one study (``forecaster.tracking.studyrun``):
+one parent run per study, and one best model per best trial, on a local store of the test's
+own. The races are forced, not timed: a search that misses the run another process created
+meanwhile, a process whose best trial another one has overtaken."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+from conftest import forget_mlflow_state, reset_mlflow_state, sine_panel
+
+from forecaster import RNNForecaster, tracking
+from forecaster.exceptions import BaselineWarning, DataValidationError, ForecasterWarning
+
+optuna = pytest.importorskip("optuna")
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture(params=["sqlite", "file"])
+def store(request, tmp_path, monkeypatch):
+    """A fresh tracking store of the test's own: a SQLite database or a file store."""
+    reset_mlflow_state(monkeypatch, tmp_path)
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    else:  # in maintenance mode in MLflow 3: refused unless allowed
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # MLflow's file store is deprecated
+        warnings.simplefilter("ignore", BaselineWarning)  # a tiny model: not tested here
+        yield uri
+    forget_mlflow_state()
+
+
+def make_model(**overrides) -> RNNForecaster:
+    params = dict(
+        target="y", id_col="id", time_col="date", lookback=12, horizon=3, hidden_size=4,
+        max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
+        baseline="none",
+    )  # fmt: skip
+    return RNNForecaster(**{**params, **overrides})
+
+
+def study_of(values: list[float]):
+    """An in-memory study whose complete trials have ``values``."""
+    study = optuna.create_study(study_name="shared", direction="minimize")
+    dist = {"hidden_size": optuna.distributions.IntDistribution(2, 8)}
+    for i, value in enumerate(values):
+        params = {"hidden_size": 2 + i}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dist, value=value))
+    return study
+
+
+def study_runs(run_id: str, view: str = "ACTIVE_ONLY") -> list:
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    key = run.data.tags["forecaster.study_key"]
+    return client.search_runs(
+        [run.info.experiment_id],
+        filter_string=f"tags.`forecaster.study_key` = '{key}'",
+        run_view_type=getattr(mlflow.entities.ViewType, view),
+    )
+
+
+def test_processes_starting_one_study_at_once_share_the_earliest_study_run(store, monkeypatch):
+    """Two processes started one new tracked study at once: each searched for the study's run,
+    found none (neither was created yet), and created one, so the study had two parent runs
+    with one key; the first stayed RUNNING with its own trial runs. Now a process creates,
+    searches again, and the earliest run is the study's: the later one is deleted unused."""
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    first = tracking.log_study(study, make_model(), frame)  # another process's, just before
+    time.sleep(0.01)  # a later start time
+    real, missed = mlflow.MlflowClient.search_runs, []
+
+    def search_missing_the_other(self, *args, **kwargs):  # searched before it was visible
+        where = kwargs.get("filter_string") or (args[1] if len(args) > 1 else "")
+        if "forecaster.study_key" in where and not missed:
+            missed.append(where)
+            return []
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "search_runs", search_missing_the_other)
+    second = tracking.log_study(study, make_model(), frame)
+    monkeypatch.setattr(mlflow.MlflowClient, "search_runs", real)
+    assert missed, "the forced miss did not happen"
+    assert second == first
+    assert [r.info.run_id for r in study_runs(first)] == [first]
+    deleted = [r.info.run_id for r in study_runs(first, "DELETED_ONLY")]
+    assert len(deleted) == 1 and deleted[0] != first  # the loser's own, never used
+
+
+def logged_models(run) -> list:
+    return mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+        output_format="list",
+    )
+
+
+def test_processes_ending_with_one_best_log_its_model_once(store):
+    """Three processes ended one study and each logged its summary and refitted best model on
+    the study's run: three models on one run. Now the model of a best trial is logged once,
+    by the first process that claims it; the run's best tags name that trial."""
+    frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
+    best = make_model().fit(frame)
+    parent = tracking.log_study(study, make_model(), frame)
+    for _ in range(3):  # three processes, each with the study's best as it logs
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ForecasterWarning)
+            assert tracking.log_study(study, make_model(), frame, best_estimator=best) == parent
+    run = mlflow.MlflowClient().get_run(parent)
+    assert len(logged_models(run)) == 1
+    assert run.data.tags["best.trial_number"] == run.data.tags["forecaster.best_model_trial"]
+    assert run.data.tags["best.trial_number"] == "1"
+    assert run.data.metrics["best_value"] == 0.5
+    claims = [k for k in run.data.params if k.startswith("forecaster.model_claim.")]
+    assert claims == ["forecaster.model_claim.1"]
+
+
+def test_a_process_whose_best_was_overtaken_logs_no_best(store):
+    """A process refitted its best trial while another process's trial beat it: its summary
+    and model landed beside the better trial's (best_value of one trial beside another
+    refit's val_loss). Now it logs no best (a warning names the better trial) and the run
+    keeps the better trial's best, whichever process logs last."""
+    frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
+    best = make_model().fit(frame)
+    parent = tracking.log_study(study, make_model(), frame, best_estimator=best, best_trial=1)
+    with pytest.warns(ForecasterWarning, match="found trial 1"):  # refitted trial 0, overtaken
+        assert tracking.log_study(study, make_model(), frame, best_estimator=best, best_trial=0)
+    run = mlflow.MlflowClient().get_run(parent)
+    assert len(logged_models(run)) == 1
+    assert run.data.tags["forecaster.best_model_trial"] == run.data.tags["best.trial_number"]
+    assert run.data.tags["best.trial_number"] == "1"
+    assert run.data.metrics["best_value"] == 0.5
+
+
+def test_log_study_refuses_a_best_trial_it_cannot_use(store):
+    """best_trial names the complete trial best_estimator was refitted from: anything else
+    is refused before anything is logged."""
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    best = make_model().fit(frame)
+    with pytest.raises(DataValidationError, match="no best_estimator was given"):
+        tracking.log_study(study, make_model(), frame, best_trial=0)
+    for wrong in (5, True, "0"):
+        with pytest.raises(DataValidationError, match="complete trial of the study"):
+            tracking.log_study(study, make_model(), frame, best_estimator=best, best_trial=wrong)
+    assert mlflow.MlflowClient().search_experiments(filter_string="name = 'forecaster'") == []
