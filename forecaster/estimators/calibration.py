@@ -374,4 +374,5 @@ class ForecastIntervals:
             spread=spread,
             origins=times,
             floor=domain_floor(self._fitted_transform()),
+            series=panel.series_of_rows()[rows],
         )
