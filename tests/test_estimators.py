@@ -1766,8 +1766,9 @@ def test_pandas_frames_in_backtest_calibrate_and_stream():
 
 def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
     """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
-    which every fitted-model entry refused ("trained on Date, got Datetime(time_unit='ms',
-    ...)") with polars advice. They are read as the dates they are (the forecasts equal the
+    which every fitted-model entry (predict and its future= and cutoff= frames, score,
+    backtest without refit, calibrate, stream) refused ("trained on Date, got
+    Datetime(time_unit='ms', ...)") with polars advice. They are read as the dates they are (the forecasts equal the
     polars ones); a time of day is refused, with pandas advice, never truncated."""
     pd = pytest.importorskip("pandas")
     frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
@@ -1783,6 +1784,8 @@ def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
         pl.from_pandas(model.predict(frame, cutoff=pairs).to_pandas())
     )
     assert model.score(pdf) == model.score(frame)
+    backtest = model.backtest(pdf, folds=2)  # refit=False: the fitted model, its dtypes
+    assert backtest.aggregate.equals(model.backtest(frame, folds=2).aggregate)
     model.calibrate(pdf, folds=2)
     assert {"y_lo_80", "y_hi_80"} <= set(model.predict(pdf, level=80).columns)
     start = dt.date(2024, 2, 1)
@@ -1795,7 +1798,8 @@ def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
                              pl.col("time") + dt.timedelta(days=4)).alias("time")
     ).explode("time").with_columns(x=pl.col("time").dt.weekday().cast(pl.Float64))  # fmt: skip
     covariate = small(future_covariates="x").fit(with_x)
-    got = covariate.predict(with_x.to_pandas(), future=future.to_pandas())
+    unread = future.with_columns(y=None).to_pandas()  # a column the future frame's check skips
+    got = covariate.predict(with_x.to_pandas(), future=unread)
     assert pl.from_pandas(got).equals(
         pl.from_pandas(covariate.predict(with_x, future=future).to_pandas())
     )

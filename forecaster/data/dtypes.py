@@ -113,17 +113,18 @@ def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
 def trained_frame(
     value: Any,
     schema: Mapping[str, str],
-    *,
-    what: str = "frame",
     id_col: str | None = None,
     time_col: str | None = None,
+    *,
+    what: str = "frame",
 ) -> Any:
     """``value`` as a fitted model reads it: a pandas DataFrame converted once by
     :func:`~forecaster.data.frames.from_pandas`, its dtypes restored to the training ones of
     ``schema`` by :func:`restore_dtypes`, and the dtypes of the columns it has checked
     against ``schema`` with pandas advice in the error (a missing column is left to the
     caller's checks: a ``future=`` frame holds only some); anything else is returned as it
-    is, for the checks that follow.
+    is, for the checks that follow. ``id_col`` and ``time_col`` name the columns checked by
+    the rules of their roles (:func:`~forecaster.data.frames.check_schema`).
 
     Examples
     --------

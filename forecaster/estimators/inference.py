@@ -168,8 +168,9 @@ class ForecastInference(FutureInputs, TargetPanels):
         pandas = is_pandas_frame(frame)
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
-        future = trained_frame(future, self.schema_, what="future frame", **roles)
-        cutoff = trained_frame(cutoff, self.schema_, what="cutoff frame", **roles)
+        keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
+        future = trained_frame(future, keys, what="future frame", **roles)  # keys: the rest
+        cutoff = trained_frame(cutoff, keys, what="cutoff frame", **roles)  # is checked later
         level, quantiles = check("level", level), check("quantiles", quantiles)
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(
