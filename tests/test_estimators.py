@@ -1768,8 +1768,9 @@ def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
     """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
     which every fitted-model entry (predict and its future= and cutoff= frames, score,
     backtest without refit, calibrate, stream) refused ("trained on Date, got
-    Datetime(time_unit='ms', ...)") with polars advice. They are read as the dates they are (the forecasts equal the
-    polars ones); a time of day is refused, with pandas advice, never truncated."""
+    Datetime(time_unit='ms', ...)") with polars advice. They are read as the dates they are
+    (the forecasts equal the polars ones); a time of day is refused, with pandas advice,
+    never truncated."""
     pd = pytest.importorskip("pandas")
     frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
     model = small().fit(frame.filter(pl.col("time") < dt.date(2024, 1, 29)))
