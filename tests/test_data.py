@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from forecaster.data.dtypes import restore_dtypes, trained_frame
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
@@ -1645,3 +1646,42 @@ def test_absent_rows_are_the_rows_filling_makes_up(freq, zone):
         assert absent_rows(whole, **keys, freq=freq).height == 0
     with pytest.raises(ArgumentError, match="missing='error' makes up none"):
         absent_rows(kept, **keys, missing="error")
+
+
+# ------------------------------------------------ dtypes restored after a trip through pandas
+
+
+def test_restore_dtypes_changes_a_dtype_only_where_no_value_changes():
+    """Midnight datetimes are dates again, a datetime of another unit the trained one; a time
+    of day, a time zone, or a value the coarser unit would round stays as it is (for the
+    schema check to refuse, naming the column)."""
+    midnight = [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2), None]
+    frame = pl.DataFrame({"d": midnight, "e": [dt.datetime(2024, 1, 1, 9, 30), None, None]})
+    got = restore_dtypes(frame, {"d": "Date", "e": "Date", "absent": "Date"})
+    assert got.schema["d"] == pl.Date
+    assert got["d"].to_list() == [dt.date(2024, 1, 1), dt.date(2024, 1, 2), None]
+    assert got.schema["e"] == pl.Datetime("us")  # 09:30 is no date: not truncated
+    zoned = frame.with_columns(pl.col("d").dt.replace_time_zone("UTC"))
+    assert restore_dtypes(zoned, {"d": "Date"}).schema["d"] == pl.Datetime("us", "UTC")
+    nanos = pl.DataFrame({"t": pl.Series([0, 1_000, 1_001], dtype=pl.Datetime("ns"))})
+    trained = {"t": "Datetime(time_unit='us', time_zone=None)"}
+    assert restore_dtypes(nanos.head(2), trained).schema["t"] == pl.Datetime("us")
+    assert restore_dtypes(nanos, trained).schema["t"] == pl.Datetime("ns")  # 1001 ns: kept
+    text = pl.DataFrame({"d": ["2024-01-01", "2024-01-02T00:00:00"], "x": ["a", "b"]})
+    assert restore_dtypes(text, {"d": "Date", "x": "Date"}).schema == pl.Schema(
+        {"d": pl.Date, "x": pl.String}
+    )
+
+
+def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
+    pytest.importorskip("pandas")
+    frame = pl.DataFrame({"t": [dt.datetime(2024, 1, 1, 9)], "y": [1.0]})
+    assert trained_frame(frame, {"t": "Date"}) is frame  # polars: as it is, for the checks
+    with pytest.raises(DataValidationError, match="pandas has no date type") as caught:
+        trained_frame(frame.to_pandas(), {"t": "Date", "y": "Float64"}, time_col="t")
+    assert "frame[name].astype" in str(caught.value) and "pl.col" not in str(caught.value)
+    zoned = frame.with_columns(pl.col("t").dt.replace_time_zone("UTC")).to_pandas()
+    trained = {"t": "Datetime(time_unit='ns', time_zone='Europe/Berlin')"}
+    with pytest.raises(DataValidationError, match=r"\.dt\.tz_convert\(\.\.\.\)"):
+        trained_frame(zoned, trained, time_col="t")
+    assert trained_frame(frame.to_pandas(), {"y": "Float64", "z": "Int64"}).columns == ["t", "y"]

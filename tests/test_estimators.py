@@ -1820,6 +1820,57 @@ def test_pandas_frames_in_backtest_calibrate_and_stream():
     np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
 
 
+def test_pandas_frames_of_a_date_column_are_read_as_their_dates():
+    """pandas has no date type: ``to_pandas()`` of a Date column gives midnight datetimes,
+    which every fitted-model entry (predict and its future= and cutoff= frames, score,
+    backtest without refit, calibrate, stream) refused ("trained on Date, got
+    Datetime(time_unit='ms', ...)") with polars advice. They are read as the dates they are
+    (the forecasts equal the polars ones); a time of day is refused, with pandas advice,
+    never truncated."""
+    pd = pytest.importorskip("pandas")
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)])
+    model = small().fit(frame.filter(pl.col("time") < dt.date(2024, 1, 29)))
+    pdf = frame.to_pandas()
+    assert str(pdf["time"].dtype) == "datetime64[ms]"
+    got = model.predict(pdf)
+    assert isinstance(got, pd.DataFrame)
+    assert pl.from_pandas(got).equals(model.predict(frame).to_pandas().pipe(pl.from_pandas))
+    pairs = pl.DataFrame({"id": ["a", "b"], "time": [dt.date(2024, 1, 30)] * 2})
+    by_origin = model.predict(pdf, cutoff=pairs.to_pandas())
+    assert pl.from_pandas(by_origin).equals(
+        pl.from_pandas(model.predict(frame, cutoff=pairs).to_pandas())
+    )
+    assert model.score(pdf) == model.score(frame)
+    backtest = model.backtest(pdf, folds=2)  # refit=False: the fitted model, its dtypes
+    assert backtest.aggregate.equals(model.backtest(frame, folds=2).aggregate)
+    model.calibrate(pdf, folds=2)
+    assert {"y_lo_80", "y_hi_80"} <= set(model.predict(pdf, level=80).columns)
+    start = dt.date(2024, 2, 1)
+    state = model.stream(frame.filter(pl.col("time") < start).to_pandas())
+    state.update(frame.filter(pl.col("time") >= start).to_pandas())
+    assert len(state.forecast()) == 8
+    with_x = frame.with_columns(x=pl.col("time").dt.weekday().cast(pl.Float64))
+    future = with_x.group_by("id").agg(pl.col("time").max()).select(
+        "id", pl.date_ranges(pl.col("time") + dt.timedelta(days=1),
+                             pl.col("time") + dt.timedelta(days=4)).alias("time")
+    ).explode("time").with_columns(x=pl.col("time").dt.weekday().cast(pl.Float64))  # fmt: skip
+    covariate = small(future_covariates="x").fit(with_x)
+    unread = future.with_columns(y=None).to_pandas()  # a column the future frame's check skips
+    got = covariate.predict(with_x.to_pandas(), future=unread)
+    assert pl.from_pandas(got).equals(
+        pl.from_pandas(covariate.predict(with_x, future=future).to_pandas())
+    )
+    later = pdf.copy()
+    later.loc[3, "time"] = later.loc[3, "time"] + pd.Timedelta(hours=9)
+    with pytest.raises(DataValidationError, match="time: trained on Date") as caught:
+        model.predict(later)
+    message = str(caught.value)
+    assert "pandas has no date type" in message and "frame[name]" in message
+    assert "pl.col" not in message
+    with pytest.raises(DataValidationError, match=r"e\.g\. pl\.col\(name\)\.cast"):
+        model.predict(frame.with_columns(pl.col("time").cast(pl.Datetime)))  # polars: as it was
+
+
 def test_the_package_works_without_pandas(monkeypatch):
     """pandas stays optional: no module of the package imports it, and with every import of
     it failing, polars frames are fitted and forecast (scikit-learn imports pandas by itself

@@ -412,6 +412,33 @@ def test_pooled_calibration_is_normalised_per_series(scaled_model):
     del model.conformal_
 
 
+def test_series_without_a_calibration_scale_are_counted_as_series_and_rows(scaled_model):
+    """normalize="series" refuses forecasts of series with no calibration residuals: it said
+    "N forecast rows" counting forecasts (one per series and origin, each ``horizon`` rows),
+    and a rolling calibration counted only the forecasts of the first origin it met. It
+    counts the series, the forecasts and their rows, and the unseen series among them."""
+    model, frame = scaled_model
+    new = frame.filter(pl.col("id") == "small").with_columns(id=pl.lit("new"))
+    both = pl.concat([frame, new])  # "large": no residuals; "new": unseen in fit
+    calm = both.filter(pl.col("time") < 240)
+    model.calibrate(calm.filter(pl.col("id") == "small"), folds=20, step=4)
+    expected = (
+        r"normalize='series': 2 series \(8 forecast rows\) have no calibration residuals: "
+        r"1 of those series unseen in fit"
+    )
+    with pytest.raises(DataValidationError, match=expected):
+        model.predict(calm, level=80)
+    origins = [300, 340, 380]
+    model.calibrate(frame.filter(pl.col("id") == "small"), folds=40, step=4, rolling=10)
+    expected = (
+        r"normalize='series': 6 forecasts \(24 rows\) of 2 series have no calibration "
+        r"residuals: 1 of those series unseen in fit"
+    )
+    with pytest.raises(DataValidationError, match=expected):
+        model.predict(both, cutoff=origins, level=80)
+    del model.conformal_
+
+
 def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_model, tmp_path):
     """rolling=W: intervals at an origin after the noise grew widen with it (a static
     calibration on the calm span does not); changing the data after an origin leaves its
@@ -840,7 +867,8 @@ def test_series_unseen_in_fit_are_left_out_of_a_series_normalised_calibration(po
         pooled = copy.deepcopy(point_model).calibrate(both, folds=8, step=2)
     assert (pooled.conformal_["series"] >= 0).all()
     assert pooled.predict(known, level=[80]).equals(alone.predict(known, level=[80]))
-    with pytest.raises(DataValidationError, match=r"1 of them to series unseen in fit"):
+    unseen = r"1 series \(4 forecast rows\) has no calibration residuals: 1 of those series unseen"
+    with pytest.raises(DataValidationError, match=unseen):
         pooled.predict(both.filter(pl.col("id") == "c"), level=[80])
     window = copy.deepcopy(point_model).calibrate(both, folds=8, step=2, normalize="window")
     assert (window.conformal_["series"] == -1).any()  # the window's spread scales them

@@ -1321,6 +1321,29 @@ def test_a_saved_model_fitted_after_the_as_of_or_the_first_fold_exits_2(tmp_path
     assert code == 0, err
 
 
+def test_the_model_refusal_suggests_an_as_of_the_cli_reads_when_pasted(tmp_path, capsys):
+    """The --model refusal's hint printed ``--as-of 2024-03-31 05:00:00+02:00`` (str of a
+    datetime): the shell splits it, so the pasted command failed. It prints the CLI's ISO
+    form, and that command fits a model the refused predict then takes."""
+    hours = pl.datetime_range(
+        dt.datetime(2024, 3, 30), dt.datetime(2024, 4, 1), "1h", time_zone="Europe/Berlin",
+        eager=True,
+    )  # fmt: skip
+    _, root = _zoned_project(tmp_path, _ragged(hours, 0), {"freq": "1h"})
+    spec, late = str(root / "pipelines" / "spec.toml"), tmp_path / "late"
+    assert run_cli(capsys, "fit", spec, "--out", str(late))[0] == 0
+    predict = ("predict", spec, "--as-of", "2024-03-31T05:00", "--out", str(tmp_path / "f.pq"))
+    code, err = run_cli(capsys, *predict, "--model", str(late))
+    assert code == 2, err
+    assert "(data up to 2024-03-31T05:00:00+02:00)" in err, err
+    hint = re.search(r"\(forecaster fit SPEC (--as-of \S+)\) and pass it", err)
+    assert hint is not None and hint.group(1) == "--as-of 2024-03-31T05:00:00+02:00", err
+    early = tmp_path / "early"
+    code, err = run_cli(capsys, "fit", spec, *hint.group(1).split(" "), "--out", str(early))
+    assert code == 0, err
+    assert run_cli(capsys, *predict, "--model", str(early))[0] == 0
+
+
 def test_a_saved_model_of_another_horizon_or_frequency_exits_2(tmp_path, capsys):
     # was: predict and backtest --model wrote the model's own targets and horizon as the
     # spec's (y forecasts in the file of a spec of x; 2 steps for a spec of 3)

@@ -18,6 +18,7 @@ from forecaster.data.calendar import (
     calendar_values,
 )
 from forecaster.data.checks import check_roles, check_unique_keys, check_values
+from forecaster.data.dtypes import trained_frame
 from forecaster.data.frames import (
     check_schema,
     collect_frame,
@@ -80,6 +81,7 @@ __all__ = [
     "polars_frame",
     "same_kind",
     "to_time_point",
+    "trained_frame",
     "transform_targets",
     "validate_frame",
     "validate_frame_cells",

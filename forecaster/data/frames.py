@@ -346,9 +346,11 @@ def check_schema(
     id_col: str | None = None,
     time_col: str | None = None,
     what: str = "frame",
+    pandas: bool = False,
 ) -> pl.Schema:
     """Check that ``frame`` has the columns of ``expected`` (name to dtype name, e.g. a fitted
-    model's ``schema_``) with compatible dtypes, and return its schema.
+    model's ``schema_``) with compatible dtypes, and return its schema (``pandas``: the frame
+    was converted from a pandas one, so the advice on a dtype is pandas code).
 
     Numeric columns may change width (Int64 for Float32 ...), but integer ids stay integers
     (a float id would round large ids into others); a text id column ``id_col`` may be
@@ -377,22 +379,50 @@ def check_schema(
     }
     if changed:
         detail = ", ".join(f"{c}: trained on {a}, got {b}" for c, (a, b) in changed.items())
-        zone = re.compile(r"time_zone=([^)]*)")
-        zones = any(
-            zone.search(a) and zone.search(b) and zone.findall(a) != zone.findall(b)
-            for a, b in changed.values()
+        raise DataValidationError(
+            f"Column dtypes differ from training ({detail}). {_cast_hint(changed, pandas)}"
         )
+    return schema
+
+
+def _cast_hint(changed: dict[str, tuple[str, str]], pandas: bool) -> str:
+    """How to cast the ``changed`` columns (name to trained and given dtype names) back to
+    the training dtypes, in polars or (``pandas``) in pandas code."""
+    zone = re.compile(r"time_zone=([^)]*)")
+    zones = any(
+        zone.search(a) and zone.search(b) and zone.findall(a) != zone.findall(b)
+        for a, b in changed.values()
+    )
+    if not pandas:
         hint = (
             " For time zones: .dt.replace_time_zone(...) sets or drops one, "
             ".dt.convert_time_zone(...) converts between two."
             if zones
             else ""
         )
-        raise DataValidationError(
-            f"Column dtypes differ from training ({detail}). Cast them to the training dtypes, "
-            f"e.g. pl.col(name).cast(...), or refit the model on the new dtypes.{hint}"
+        return (
+            "Cast them to the training dtypes, e.g. pl.col(name).cast(...), or refit the model "
+            f"on the new dtypes.{hint}"
         )
-    return schema
+    dates = [c for c, (a, b) in changed.items() if a == "Date" and b.startswith("Datetime")]
+    hint = (
+        f" pandas has no date type: a Date column is read from datetimes at midnight without "
+        f"a time zone, and {format_list(dates)} {'holds' if len(dates) == 1 else 'hold'} times "
+        "of day or a time zone; "
+        "frame[name].dt.tz_localize(None).dt.normalize() drops them, if they carry no "
+        "meaning."
+        if dates
+        else ""
+    )
+    if zones:
+        hint += (
+            " For time zones: frame[name].dt.tz_localize(...) sets or drops one, "
+            "frame[name].dt.tz_convert(...) converts between two."
+        )
+    return (
+        "Convert them in pandas to the training dtypes, e.g. frame[name] = "
+        f"frame[name].astype(...), or refit the model on the new dtypes.{hint}"
+    )
 
 
 def exact_values(

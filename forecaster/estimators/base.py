@@ -188,8 +188,10 @@ class RecurrentEstimator(BaseEstimator):
         """What ``fit`` chose for the parameters it resolves on the data or the machine, named as
         the fitted attributes, JSON-able (only those it has; empty before ``fit``): ``lookback_``,
         ``freq_`` (text), ``target_transform_``, ``ema_decay_`` (None: no weight averaging),
-        ``calendar_`` (a list), ``device_`` (None: loaded), the network's ``linear_skip_`` and
-        ``segment_length_`` (``head="segment"`` only), ``baseline_`` (None: the network alone).
+        ``calendar_`` (a list), ``device_`` (None: loaded), ``baseline_`` (None: the network
+        alone), and the network's ``linear_skip_`` and ``segment_length_`` (``head="segment"``
+        only): keys only, no attributes of the estimator (``network_.linear_skip``,
+        ``network_.segment_length``).
         MLflow runs log them as params, pipeline runs write them into ``summary.json``.
 
         Examples

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.data import polars_frame
+from forecaster.data import trained_frame
 from forecaster.data.frames import column_tuple
 from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
@@ -55,6 +55,7 @@ class ForecastIntervals:
     freq_: Any
     network_: Any
     keys_: pl.DataFrame
+    schema_: dict[str, str]
     read_frame: Callable[..., tuple[pl.DataFrame, Any]]
     _fitted_transform: Callable[[], str]
 
@@ -153,7 +154,7 @@ class ForecastIntervals:
         ['time', 'y', 'y_lo_80', 'y_hi_80']
         """
         self.check_fitted("calibrate")  # type: ignore[attr-defined]
-        frame = polars_frame(frame)
+        frame = trained_frame(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         folds = check("folds", folds)
         step = check("step", step)
         refit = check("refit", refit)
@@ -373,4 +374,5 @@ class ForecastIntervals:
             spread=spread,
             origins=times,
             floor=domain_floor(self._fitted_transform()),
+            series=panel.series_of_rows()[rows],
         )

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.data import calendar_for_freq, polars_frame
+from forecaster.data import calendar_for_freq, polars_frame, trained_frame
 from forecaster.data.checks import check_output_names, check_roles
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, frame_schema
 from forecaster.data.frequency import Frequency
@@ -578,17 +578,17 @@ class RNNForecaster(
         ----------
         frame : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
         **kwargs
-            The keywords of :func:`forecaster.evaluation.backtest(self, frame, **kwargs)
-            <forecaster.evaluation.backtest>`, which this is short for: ``folds``, ``step``,
-            ``gap``, ``window``, ``train_size``, ``refit``, ``metrics``, ``m``, ``scale``,
-            ``level``, ``quantiles``.
+            The keywords of :func:`forecaster.evaluation.backtest`, which this is short for:
+            ``folds``, ``step``, ``gap``, ``window``, ``train_size``, ``refit``, ``metrics``, ``m``,
+            ``scale``, ``level``, ``quantiles``.
 
         Returns
         -------
         forecaster.evaluation.backtest.BacktestResult
             ``forecasts``, ``metrics`` (by fold and series), ``by_step``, ``aggregate``.
         """
-        return run_backtest(self, polars_frame(frame), **kwargs)
+        known = {} if kwargs.get("refit") else self.__dict__.get("schema_", {})  # fitted: dtypes
+        return run_backtest(self, trained_frame(frame, known, self.id_col, self.time_col), **kwargs)
 
 
 LSTMForecaster = fixed_cell(RNNForecaster, "lstm", "LSTM")

@@ -20,7 +20,7 @@ import polars as pl
 import torch
 
 from forecaster._validation import check
-from forecaster.data import is_pandas_frame, polars_frame, same_kind
+from forecaster.data import is_pandas_frame, same_kind, trained_frame
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, match_keys
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -170,8 +170,12 @@ class ForecastInference(FutureInputs, TargetPanels):
             to each series' scale, the inverse scaling runs in float64.
         """
         self.check_fitted("predict with")
-        pandas, frame = is_pandas_frame(frame), polars_frame(frame)
-        future, cutoff = polars_frame(future, "future frame"), polars_frame(cutoff, "cutoff frame")
+        pandas = is_pandas_frame(frame)
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
+        keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
+        future = trained_frame(future, keys, what="future frame", **roles)  # keys: the rest
+        cutoff = trained_frame(cutoff, keys, what="cutoff frame", **roles)  # is checked later
         level, quantiles = check("level", level), check("quantiles", quantiles)
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(

@@ -221,9 +221,16 @@ class _Calibration:
     """
 
     def __init__(
-        self, conformal: dict, rows: np.ndarray, origins: np.ndarray | None, enough: int
+        self,
+        conformal: dict,
+        rows: np.ndarray,
+        origins: np.ndarray | None,
+        enough: int,
+        series: np.ndarray | None = None,
     ) -> None:
         self.conformal, self.rows = conformal, rows
+        self.series = rows if series is None else series  # each forecast's series, to count
+        self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
         self.minimum = max(enough, MIN_PER_SERIES)
         self.window = conformal.get("window")
         if self.window is not None and origins is None:
@@ -245,6 +252,7 @@ class _Calibration:
         Per series, a series with fewer scores than the call's ``minimum`` (at some step)
         uses the pooled ones."""
         b = len(self.rows)
+        self.unscaled[:] = False
         out = np.empty((b, *(() if stacked is None else (stacked,)), *scores.shape[1:]))
         if self.window is None:
             self._fill(out, np.arange(len(scores)), np.arange(b), scores, reducer)
@@ -252,6 +260,7 @@ class _Calibration:
             n_series = max(len(np.unique(self.conformal["series"])), 1)
             size = self.window * n_series
             self._windowed(out, size, scores, reducer)
+        self._check_scaled(scores.shape[1])
         if self.conformal["per_series"]:
             if self.spans is None:  # one grouping by series for every reduction of the call
                 ends = self.conformal.get("ends")
@@ -260,6 +269,31 @@ class _Calibration:
                 )
             fill_own(out, scores, reducer, self.minimum, self.spans)
         return out
+
+    def _check_scaled(self, horizon: int) -> None:
+        """Refuse the forecasts :meth:`_fill` found no scale for (``normalize="series"``),
+        counting the forecasts, their rows and their series (and the unseen ones)."""
+        missing = self.unscaled
+        if not missing.any():
+            return
+        forecasts, unseen = int(missing.sum()), missing & (self.rows < 0)
+        n_series = len(np.unique(self.series[missing]))
+        n_unseen = len(np.unique(self.series[unseen]))
+        rows = forecasts * horizon
+        counted = (
+            f"{forecasts} forecasts ({rows} rows) of {n_series} series"
+            if forecasts != n_series  # a list of cutoffs: several origins of a series
+            else f"{n_series} series ({rows} forecast rows)"
+        )
+        raise DataValidationError(
+            f"normalize='series': {counted} {'has' if forecasts == 1 else 'have'} no "
+            f"calibration residuals: {n_unseen} of "
+            "those series unseen in fit, whose scale no calibration can give; the others "
+            "missing from the calibration frame or with no window observed by their origin, "
+            "or no observed actual value in them. Their intervals have no scale. Calibrate "
+            "with normalize='window' (the input window's spread) or normalize=None for unseen "
+            "series; calibrate on a frame that holds the others."
+        )
 
     def _windowed(self, out: np.ndarray, size: int, scores: np.ndarray, reducer: Reducer) -> None:
         """Fill ``out`` from the pooled ``size`` latest calibration rows (sorted by their
@@ -305,17 +339,7 @@ class _Calibration:
         rows = self.rows[chosen]
         where = np.searchsorted(series, rows).clip(max=len(series) - 1)
         known = (series[where] == rows) & (rows >= 0) & np.isfinite(scale[where]).all(axis=1)
-        if not known.all():
-            unseen = int((rows[~known] < 0).sum())
-            raise DataValidationError(
-                f"normalize='series': {int((~known).sum())} forecast rows belong to series with "
-                f"no calibration residuals ({unseen} of them to series unseen in fit, whose "
-                "scale no calibration can give; the others missing from the calibration frame "
-                "or with no window observed by their origin, or no observed actual value in "
-                "them), so their intervals have no scale. Calibrate with normalize='window' "
-                "(the input window's spread) or normalize=None for unseen series; calibrate "
-                "on a frame that holds the others."
-            )
+        self.unscaled[chosen[~known]] = True  # refused once all are known (_check_scaled)
         per_row = scale[where].reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
 
@@ -417,6 +441,7 @@ def interval_columns(
     spread: np.ndarray | None = None,
     origins: np.ndarray | None = None,
     floor: float | None = None,
+    series: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The interval and quantile columns, name -> float64 values ``(B * horizon,)``, target
     after target (each target's interval bounds, then its quantiles, as in a backtest's
@@ -432,11 +457,14 @@ def interval_columns(
     as the physical value of its time (needed with a window); ``floor``: the value the
     targets stay above (the target transform's domain, e.g. 0 for a log target), below which
     no bound or quantile is put: a conformal band computed on the targets' own scale would
-    reach below it.
+    reach below it; ``series`` ``(B,)``: each forecast's series in the forecasts' own panel
+    (unseen ones too), for counting them in errors (``rows`` when None).
     """
     by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
     enough = _strictest(levels, quantiles)
-    calibration = None if conformal is None else _Calibration(conformal, rows, origins, enough)
+    calibration = (
+        None if conformal is None else _Calibration(conformal, rows, origins, enough, series)
+    )
     norm = _normaliser(conformal, spread, point.shape)
 
     def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:

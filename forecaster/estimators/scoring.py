@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
-from forecaster.data import polars_frame
+from forecaster.data import trained_frame
 from forecaster.data.frames import (
     SERIES_ID,
     check_schema,
@@ -108,7 +108,7 @@ class ForecastScoring:
         """
         refuse_y(self, "score", y)
         self.check_fitted("score with")
-        frame = polars_frame(frame)  # a pandas frame is converted once
+        frame = trained_frame(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         roles = self.column_roles()
         statics = roles.pop("static_covariates", None)

@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
+from forecaster.data.dtypes import trained_frame
 from forecaster.data.frames import (
     check_schema,
     collect_frame,
-    from_pandas,
     id_cast,
     is_pandas_frame,
 )
@@ -107,7 +107,7 @@ class ForecastStream:
         self._model = model
         self._network = model.network_  # a refit replaces it: the stream then refuses
         self._pandas = is_pandas_frame(frame)  # pandas in, pandas out
-        frame = from_pandas(frame) if self._pandas else frame
+        frame = trained_frame(frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
         if model.freq_.is_calendar and model.freq_.unit != "bd":  # months, quarters, years
             raise DataValidationError(
                 f"Streaming supports integer steps, fixed durations and business days; this "
@@ -160,7 +160,9 @@ class ForecastStream:
             ``self``, advanced.
         """
         model = self._fitted_model("update a stream of")
-        rows = from_pandas(rows, what="update") if is_pandas_frame(rows) else rows
+        rows = trained_frame(
+            rows, model.schema_, what="update", id_col=model.id_col, time_col=model.time_col
+        )
         check_schema(rows, model.schema_, id_col=model.id_col, time_col=model.time_col)
         rows = collect_frame(rows, columns=list(model.schema_))
         if rows.height == 0:

@@ -80,6 +80,7 @@ __all__ = [
     "as_of_label",
     "as_of_text",
     "is_later",
+    "iso_text",
     "load_data",
     "prepare_data",
 ]
@@ -212,7 +213,18 @@ class AsOf:
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def _iso(value: Any) -> str:
+def iso_text(value: Any) -> str:
+    """``value`` as the CLI reads it back: ISO 8601 text with a ``T`` and the UTC offset of
+    a zoned time (never ``str(datetime)``, whose space the shell splits); an integer as it is.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> iso_text(dt.datetime(2024, 3, 31, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    '2024-03-31T03:00:00+02:00'
+    >>> iso_text(dt.date(2024, 3, 31)), iso_text(7)
+    ('2024-03-31', '7')
+    """
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -330,24 +342,24 @@ def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.Da
     if first is None:
         raise DataValidationError(f"Time column {time_col!r} has no values (only nulls).")
     if as_of is None:
-        return frame, AsOf(as_of_label(last), None, _iso(last))
+        return frame, AsOf(as_of_label(last), None, iso_text(last))
     bound, whole_day = _parse_as_of(as_of, dtype, time_col)
     if bound < first:
         raise DataValidationError(
-            f"No data up to --as-of {as_of}: the data starts at {_iso(first)}. Pass an as-of "
+            f"No data up to --as-of {as_of}: the data starts at {iso_text(first)}. Pass an as-of "
             "on or after it."
         )
     if _day(bound) > _day(last) if whole_day else bound > last:
         warn_at_caller(
-            f"--as-of {as_of} is after the last time in the data ({_iso(last)}): the run uses "
+            f"--as-of {as_of} is after the last time in the data ({iso_text(last)}): the run uses "
             f"all the data and is labelled {as_of_label(last)}, the as-of of that data (its "
             "outputs are that as-of's). Update the data to forecast from a later date.",
             ForecasterWarning,
         )
-        return frame, AsOf(as_of_label(last), as_of, _iso(last))
+        return frame, AsOf(as_of_label(last), as_of, iso_text(last))
     subset = frame.filter(_up_to(time_col, bound))
     effective = subset[time_col].max()
-    return subset, AsOf(as_of_label(effective), as_of, _iso(effective))
+    return subset, AsOf(as_of_label(effective), as_of, iso_text(effective))
 
 
 def as_of_text(as_of: Any) -> str | None:
@@ -414,7 +426,7 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) 
     )
     fields, excluded = _stale_fields(table), excluded_ids(ends, spec)
     shown = ", ".join(
-        f"{key} (last {_iso(end)}) {steps} step{'' if steps == 1 else 's'} behind"
+        f"{key} (last {iso_text(end)}) {steps} step{'' if steps == 1 else 's'} behind"
         for key, end, steps in table.head(5).iter_rows()
     )
     more = f" and {ends.height - 5} more" if ends.height > 5 else ""
@@ -464,7 +476,7 @@ def _stale_fields(table: pl.DataFrame, left_out: Collection[str] = ()) -> dict[s
     if left_out:
         table = table.filter(~pl.col("id").is_in(list(left_out)))
     rows = [
-        (key, _iso(end), int(steps)) for key, end, steps in table.head(STALE_LISTED).iter_rows()
+        (key, iso_text(end), int(steps)) for key, end, steps in table.head(STALE_LISTED).iter_rows()
     ]
     return {
         "stale": tuple((key, end) for key, end, _ in rows),

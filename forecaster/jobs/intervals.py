@@ -57,6 +57,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     warn_at_caller,
 )
+from forecaster.jobs.data import iso_text
 from forecaster.jobs.scores import (
     is_quantile_model,
     level_quantiles,
@@ -328,6 +329,7 @@ def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: 
     if later.height == 0:
         return
     key, last, end = later.row(0)
+    last, end = iso_text(last), iso_text(end)  # as the CLI reads them back (no space)
     which = "" if id_col is None else f" of {later.height} series (e.g. {key!r})"
     raise ArgumentError(
         f"argument --model ({folder}): the model was fitted on data{which} up to {end}, after "

@@ -1,0 +1,143 @@
+"""The training dtypes of a frame that came through pandas (or JSON): what such a trip
+changed without changing the values is restored (:func:`restore_dtypes`), anything else is
+left for the schema check, which refuses it with advice for the kind of frame given
+(:func:`trained_frame`).
+
+pandas has no date type: a polars ``Date`` column comes back from ``to_pandas()`` as midnight
+``datetime64`` values, which are dates again here; a datetime with a time of day stays a
+datetime and is refused for a ``Date`` column, never truncated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from forecaster.data.frames import check_schema, from_pandas, is_pandas_frame
+
+__all__ = ["parse_dtype", "restore_dtypes", "trained_frame"]
+
+
+def parse_dtype(name: str) -> Any:
+    """The Polars dtype written as ``str(dtype)`` for the common cases, else None.
+
+    Examples
+    --------
+    >>> parse_dtype("Date"), parse_dtype("Datetime(time_unit='us', time_zone='UTC')")
+    (Date, Datetime(time_unit='us', time_zone='UTC'))
+    """
+    if re.fullmatch(r"[A-Za-z0-9]+", name):
+        dtype = getattr(pl, name, None)
+        is_dtype = isinstance(dtype, type) and issubclass(dtype, pl.DataType)
+        return dtype if is_dtype else None
+    match = re.fullmatch(r"Datetime\(time_unit='(\w+)', time_zone=(None|'([^']*)')\)", name)
+    if match:
+        time_unit: Any = match.group(1)
+        return pl.Datetime(time_unit, match.group(3))
+    return None
+
+
+def restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFrame:
+    """``frame`` with the training dtypes of ``schema`` (name to ``str(dtype)``, a fitted
+    model's ``schema_``) where a round trip through pandas or JSON changed them without
+    changing the values: a Date column that came back as midnight datetimes (no time zone),
+    a datetime of another time unit in the same time zone (when no value is rounded), ISO
+    text for a Date or Datetime column. Anything else is left as it is, for the schema check
+    to refuse, naming the column.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({"t": [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 2)]})
+    >>> restore_dtypes(frame, {"t": "Date"})["t"].dtype
+    Date
+    >>> later = pl.DataFrame({"t": [dt.datetime(2024, 1, 1, 9, 30)]})
+    >>> restore_dtypes(later, {"t": "Date"})["t"].dtype  # a time of day: not a date
+    Datetime(time_unit='us', time_zone=None)
+    """
+    casts = []
+    for name, expected in schema.items():
+        if name not in frame.columns or str(frame.schema[name]) == expected:
+            continue
+        dtype, found = parse_dtype(expected), frame.schema[name]
+        if dtype is None or not dtype.is_temporal():
+            continue
+        column = frame[name]
+        if found == pl.String:
+            with contextlib.suppress(Exception):
+                casts.append(_parse_time_text(column, dtype).alias(name))
+        elif isinstance(found, pl.Datetime) and dtype == pl.Date:
+            if found.time_zone is None and (column.dt.truncate("1d") == column).all():
+                casts.append(column.cast(pl.Date))
+        elif (
+            isinstance(found, pl.Datetime)
+            and isinstance(dtype, pl.Datetime)
+            and found.time_zone == dtype.time_zone
+        ):
+            with contextlib.suppress(pl.exceptions.PolarsError):  # out of the unit's range
+                cast = column.cast(dtype, strict=True)
+                if (cast.cast(found) == column).all():  # no value rounded to the coarser unit
+                    casts.append(cast)
+    return frame.with_columns(casts) if casts else frame
+
+
+def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
+    """ISO 8601 text as ``dtype``: a Date column may come as dates or as midnight datetimes
+    (JSON serving payloads write pandas' datetime64 dates as ``2018-12-31T00:00:00``); raises
+    when a value is not ISO text (``31/12/2018`` is left for ``predict`` to refuse, not read
+    in a guessed day/month order), does not parse, holds a time of day for a Date, or has a
+    UTC offset where the trained times have no zone (or none where they have one): shifted
+    to UTC, the times would be read an offset off, as native ``predict`` refuses them."""
+    if not column.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])").all():
+        raise ValueError(f"{column.name}: not ISO 8601 text (an ambiguous day/month order?)")
+    if dtype != pl.Date:
+        moments = column.str.to_datetime(strict=True)
+        zone, wanted = getattr(moments.dtype, "time_zone", None), dtype.time_zone
+        if (zone is None) != (wanted is None):  # an offset on zone-less times, or none on
+            raise ValueError(f"{column.name}: time zone {zone}, trained on {wanted}")  # zoned
+        if zone is not None:
+            moments = moments.dt.convert_time_zone(wanted)
+        return moments.cast(dtype)
+    with contextlib.suppress(Exception):
+        return column.str.to_date(strict=True)
+    moments = column.str.to_datetime(strict=True)
+    if getattr(moments.dtype, "time_zone", None) or (moments.dt.truncate("1d") != moments).any():
+        raise ValueError(f"{column.name}: not midnight datetimes")
+    return moments.cast(pl.Date)
+
+
+def trained_frame(
+    value: Any,
+    schema: Mapping[str, str],
+    id_col: str | None = None,
+    time_col: str | None = None,
+    *,
+    what: str = "frame",
+) -> Any:
+    """``value`` as a fitted model reads it: a pandas DataFrame converted once by
+    :func:`~forecaster.data.frames.from_pandas`, its dtypes restored to the training ones of
+    ``schema`` by :func:`restore_dtypes`, and the dtypes of the columns it has checked
+    against ``schema`` with pandas advice in the error (a missing column is left to the
+    caller's checks: a ``future=`` frame holds only some); anything else is returned as it
+    is, for the checks that follow. ``id_col`` and ``time_col`` name the columns checked by
+    the rules of their roles (:func:`~forecaster.data.frames.check_schema`).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> pdf = pl.DataFrame({"t": [dt.date(2024, 1, 1)], "y": [1.0]}).to_pandas()
+    >>> str(pdf["t"].dtype)  # pandas has no date type
+    'datetime64[ms]'
+    >>> trained_frame(pdf, {"t": "Date", "y": "Float64"}, time_col="t").schema["t"]
+    Date
+    """
+    if not is_pandas_frame(value):
+        return value
+    frame = restore_dtypes(from_pandas(value, what=what), schema)
+    present = {name: dtype for name, dtype in schema.items() if name in frame.columns}
+    check_schema(frame, present, id_col=id_col, time_col=time_col, what=what, pandas=True)
+    return frame
