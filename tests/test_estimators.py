@@ -2536,3 +2536,17 @@ def test_regressor_with_a_torch_device_saves_and_loads(tmp_path):
     loaded = load(tmp_path / "m")
     assert loaded.device == "cpu"
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_a_pandas_copy_of_an_enum_static_is_read_as_the_trained_enum():
+    """pandas turns an Enum column into a Categorical: native predict refused the pandas copy
+    of the frame it was fitted on ("region: trained on Enum(...), got Categorical"), which the
+    pyfunc read. Both restore it by one rule (forecaster.data.dtypes.restore_dtypes)."""
+    pytest.importorskip("pandas")
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, seed=1)]).with_columns(
+        region=pl.when(pl.col("id") == "a").then(pl.lit("north")).otherwise(pl.lit("south"))
+        .cast(pl.Enum(["north", "south"]))
+    )  # fmt: skip
+    model = small(static_covariates="region").fit(frame)
+    got = pl.from_pandas(model.predict(frame.to_pandas()))
+    assert got.equals(pl.from_pandas(model.predict(frame).to_pandas()))

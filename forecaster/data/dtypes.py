@@ -10,6 +10,7 @@ datetime and is refused for a ``Date`` column, never truncated.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 from collections.abc import Mapping
@@ -17,18 +18,22 @@ from typing import Any
 
 import polars as pl
 
-from forecaster.data.frames import check_schema, from_pandas, is_pandas_frame
+from forecaster.data.frames import check_schema, from_pandas, is_pandas_frame, text_like
+from forecaster.exceptions import DataValidationError
 
 __all__ = ["parse_dtype", "restore_dtypes", "trained_frame"]
 
 
 def parse_dtype(name: str) -> Any:
-    """The Polars dtype written as ``str(dtype)`` for the common cases, else None.
+    """The Polars dtype written as ``str(dtype)`` for the common cases (an Enum with its
+    categories included), else None.
 
     Examples
     --------
     >>> parse_dtype("Date"), parse_dtype("Datetime(time_unit='us', time_zone='UTC')")
     (Date, Datetime(time_unit='us', time_zone='UTC'))
+    >>> parse_dtype(str(pl.Enum(["north", "it's"])))
+    Enum(categories=['north', "it's"])
     """
     if re.fullmatch(r"[A-Za-z0-9]+", name):
         dtype = getattr(pl, name, None)
@@ -38,16 +43,28 @@ def parse_dtype(name: str) -> Any:
     if match:
         time_unit: Any = match.group(1)
         return pl.Datetime(time_unit, match.group(3))
+    match = re.fullmatch(r"Enum\(categories=(\[.*\])\)", name, flags=re.DOTALL)
+    if match:  # the categories as Python writes a list of str
+        with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
+            categories = ast.literal_eval(match.group(1))
+            if isinstance(categories, list) and all(isinstance(c, str) for c in categories):
+                return pl.Enum(categories)
     return None
 
 
-def restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFrame:
+def restore_dtypes(
+    frame: pl.DataFrame, schema: Mapping[str, str], id_col: str | None = None
+) -> pl.DataFrame:
     """``frame`` with the training dtypes of ``schema`` (name to ``str(dtype)``, a fitted
     model's ``schema_``) where a round trip through pandas or JSON changed them without
     changing the values: a Date column that came back as midnight datetimes (no time zone),
     a datetime of another time unit in the same time zone (when no value is rounded), ISO
-    text for a Date or Datetime column. Anything else is left as it is, for the schema check
-    to refuse, naming the column.
+    text for a Date or Datetime column; a text, Categorical or Enum column (a static
+    covariate) that came back as another of these (JSON brings text; pandas turns an Enum
+    into a Categorical): :func:`_as_text_dtype`; not the id column ``id_col``, whose ids
+    ``predict`` matches by their text whatever the dtype (a new series may have an id that a
+    trained Enum lacks). Anything else is left as it is, for the schema check to refuse,
+    naming the column.
 
     Examples
     --------
@@ -64,9 +81,12 @@ def restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFra
         if name not in frame.columns or str(frame.schema[name]) == expected:
             continue
         dtype, found = parse_dtype(expected), frame.schema[name]
+        column = frame[name]
+        if dtype is not None and text_like(dtype) and text_like(found) and name != id_col:
+            casts.append(_as_text_dtype(column, dtype))
+            continue
         if dtype is None or not dtype.is_temporal():
             continue
-        column = frame[name]
         if found == pl.String:
             with contextlib.suppress(Exception):
                 casts.append(_parse_time_text(column, dtype).alias(name))
@@ -83,6 +103,31 @@ def restore_dtypes(frame: pl.DataFrame, schema: Mapping[str, str]) -> pl.DataFra
                 if (cast.cast(found) == column).all():  # no value rounded to the coarser unit
                     casts.append(cast)
     return frame.with_columns(casts) if casts else frame
+
+
+def _as_text_dtype(column: pl.Series, dtype: Any) -> pl.Series:
+    """A text, Categorical or Enum ``column`` as the training ``dtype`` (one of these). Its
+    values are kept: a category unseen in ``fit`` reaches ``predict``, which gives it the
+    unknown category (code 0) with a warning, as for a native call. A value that is none of
+    the categories of a trained Enum cannot be held by that dtype (nor be passed to native
+    ``predict``): refused, naming the values, where a cast would make it null (a static
+    covariate without a value) or fail."""
+    if isinstance(dtype, pl.Enum):
+        text = column.cast(pl.String)
+        categories = pl.Series(dtype.categories.to_list(), dtype=pl.String)
+        outside = text.drop_nulls().unique(maintain_order=True)
+        outside = outside.filter(~outside.is_in(categories.implode()))
+        if outside.len():
+            raise DataValidationError(
+                f"Column {column.name!r} holds values that are not categories of its training "
+                f"dtype {dtype} (the model's Enum): {outside.head(5).to_list()}. An Enum "
+                "column holds only its categories, so native predict cannot read them either. "
+                "Send one of the categories (a category the model did not see in fit gets the "
+                "unknown category, with a warning), drop those series, or refit with an Enum "
+                "that includes them."
+            )
+        return text.cast(dtype)
+    return column.cast(dtype)
 
 
 def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
@@ -137,7 +182,7 @@ def trained_frame(
     """
     if not is_pandas_frame(value):
         return value
-    frame = restore_dtypes(from_pandas(value, what=what), schema)
+    frame = restore_dtypes(from_pandas(value, what=what), schema, id_col)
     present = {name: dtype for name, dtype in schema.items() if name in frame.columns}
     check_schema(frame, present, id_col=id_col, time_col=time_col, what=what, pandas=True)
     return frame

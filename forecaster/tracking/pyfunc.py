@@ -54,6 +54,7 @@ import polars as pl
 
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import DISTRIBUTION, __version__
+from forecaster.data.dtypes import parse_dtype
 from forecaster.data.frames import column_tuple
 from forecaster.estimators.intervals import quantile_level
 from forecaster.evaluation.intervals import level_name, quantile_name
@@ -66,7 +67,7 @@ from forecaster.exceptions import (
 from forecaster.persistence import load
 from forecaster.tracking.config import MODEL_NAME, import_mlflow, short_error
 from forecaster.tracking.fingerprint import target_names
-from forecaster.tracking.serving import INTERVAL_PARAMS, parse_dtype, pyfunc_predict
+from forecaster.tracking.serving import INTERVAL_PARAMS, pyfunc_predict
 from forecaster.tracking.wheel import WHEEL_ENV, WheelError, package_wheel
 
 __all__ = [

@@ -15,9 +15,6 @@ its windows ``X`` and answers its point predictions.
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,40 +22,15 @@ import numpy as np
 import polars as pl
 
 from forecaster.data import collect_frame, to_time_point
-from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame, text_like
+from forecaster.data.dtypes import restore_dtypes
+from forecaster.data.frames import column_tuple, from_pandas, id_cast, is_pandas_frame
 from forecaster.data.steps import steps_behind
 from forecaster.estimators.origins import is_cutoff_list
 from forecaster.exceptions import DataValidationError
 from forecaster.tracking.config import describe_kind, short_error
 from forecaster.tracking.fingerprint import target_names
 
-__all__ = ["INTERVAL_PARAMS", "parse_dtype", "pyfunc_predict"]
-
-
-def parse_dtype(name: str) -> Any:
-    """The Polars dtype written as ``str(dtype)`` for the common cases (an Enum with its
-    categories included), else None.
-
-    Examples
-    --------
-    >>> parse_dtype(str(pl.Enum(["north", "it's"])))
-    Enum(categories=['north', "it's"])
-    """
-    if re.fullmatch(r"[A-Za-z0-9]+", name):
-        dtype = getattr(pl, name, None)
-        is_dtype = isinstance(dtype, type) and issubclass(dtype, pl.DataType)
-        return dtype if is_dtype else None
-    match = re.fullmatch(r"Datetime\(time_unit='(\w+)', time_zone=(None|'([^']*)')\)", name)
-    if match:
-        time_unit: Any = match.group(1)
-        return pl.Datetime(time_unit, match.group(3))
-    match = re.fullmatch(r"Enum\(categories=(\[.*\])\)", name, flags=re.DOTALL)
-    if match:  # the categories as Python writes a list of str
-        with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
-            categories = ast.literal_eval(match.group(1))
-            if isinstance(categories, list) and all(isinstance(c, str) for c in categories):
-                return pl.Enum(categories)
-    return None
+__all__ = ["INTERVAL_PARAMS", "pyfunc_predict"]
 
 
 def _pyfunc_frame(model_input: Any) -> pl.DataFrame:
@@ -86,93 +58,6 @@ def _pyfunc_frame(model_input: Any) -> pl.DataFrame:
         ) from None
 
 
-def _restore_dtypes(
-    frame: pl.DataFrame, schema: Mapping[str, str], id_col: str | None = None
-) -> pl.DataFrame:
-    """The training dtypes where a round trip through pandas or JSON changed them without
-    changing the values: a Date column that came back as midnight datetimes, a datetime of
-    another time unit (same time zone), ISO text for a Date or Datetime column; a text,
-    Categorical or Enum column (a static covariate) that came back as another of these (JSON
-    brings text; pandas turns an Enum into a Categorical): :func:`_as_text_dtype`; not the id
-    column ``id_col``, whose ids ``predict`` matches by their text whatever the dtype (a new
-    series may have an id that a trained Enum lacks). Anything else is left for ``predict``,
-    which refuses what does not fit, naming the column."""
-    casts = []
-    for name, expected in schema.items():
-        if name not in frame.columns or str(frame.schema[name]) == expected:
-            continue
-        dtype, found = parse_dtype(expected), frame.schema[name]
-        column = frame[name]
-        if dtype is not None and text_like(dtype) and text_like(found) and name != id_col:
-            casts.append(_as_text_dtype(column, dtype))
-            continue
-        if dtype is None or not dtype.is_temporal():
-            continue
-        if found == pl.String:
-            with contextlib.suppress(Exception):
-                casts.append(_parse_time_text(column, dtype).alias(name))
-        elif isinstance(found, pl.Datetime) and dtype == pl.Date:
-            if found.time_zone is None and (column.dt.truncate("1d") == column).all():
-                casts.append(column.cast(pl.Date))
-        elif (
-            isinstance(found, pl.Datetime)
-            and isinstance(dtype, pl.Datetime)
-            and found.time_zone == dtype.time_zone
-        ):
-            casts.append(column.cast(dtype))
-    return frame.with_columns(casts) if casts else frame
-
-
-def _as_text_dtype(column: pl.Series, dtype: Any) -> pl.Series:
-    """A text, Categorical or Enum ``column`` as the training ``dtype`` (one of these). Its
-    values are kept: a category unseen in ``fit`` reaches ``predict``, which gives it the
-    unknown category (code 0) with a warning, as for a native call. A value that is none of
-    the categories of a trained Enum cannot be held by that dtype (nor be passed to native
-    ``predict``): refused, naming the values, where a cast would make it null (a static
-    covariate without a value) or fail."""
-    if isinstance(dtype, pl.Enum):
-        text = column.cast(pl.String)
-        categories = pl.Series(dtype.categories.to_list(), dtype=pl.String)
-        outside = text.drop_nulls().unique(maintain_order=True)
-        outside = outside.filter(~outside.is_in(categories.implode()))
-        if outside.len():
-            raise DataValidationError(
-                f"Column {column.name!r} holds values that are not categories of its training "
-                f"dtype {dtype} (the model's Enum): {outside.head(5).to_list()}. An Enum "
-                "column holds only its categories, so native predict cannot read them either. "
-                "Send one of the categories (a category the model did not see in fit gets the "
-                "unknown category, with a warning), drop those series, or refit with an Enum "
-                "that includes them."
-            )
-        return text.cast(dtype)
-    return column.cast(dtype)
-
-
-def _parse_time_text(column: pl.Series, dtype: Any) -> pl.Series:
-    """ISO 8601 text as ``dtype``: a Date column may come as dates or as midnight datetimes
-    (JSON serving payloads write pandas' datetime64 dates as ``2018-12-31T00:00:00``); raises
-    when a value is not ISO text (``31/12/2018`` is left for ``predict`` to refuse, not read
-    in a guessed day/month order), does not parse, holds a time of day for a Date, or has a
-    UTC offset where the trained times have no zone (or none where they have one): shifted
-    to UTC, the times would be read an offset off, as native ``predict`` refuses them."""
-    if not column.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[T ])").all():
-        raise ValueError(f"{column.name}: not ISO 8601 text (an ambiguous day/month order?)")
-    if dtype != pl.Date:
-        moments = column.str.to_datetime(strict=True)
-        zone, wanted = getattr(moments.dtype, "time_zone", None), dtype.time_zone
-        if (zone is None) != (wanted is None):  # an offset on zone-less times, or none on
-            raise ValueError(f"{column.name}: time zone {zone}, trained on {wanted}")  # zoned
-        if zone is not None:
-            moments = moments.dt.convert_time_zone(wanted)
-        return moments.cast(dtype)
-    with contextlib.suppress(Exception):
-        return column.str.to_date(strict=True)
-    moments = column.str.to_datetime(strict=True)
-    if getattr(moments.dtype, "time_zone", None) or (moments.dt.truncate("1d") != moments).any():
-        raise ValueError(f"{column.name}: not midnight datetimes")
-    return moments.cast(pl.Date)
-
-
 INTERVAL_PARAMS = ("level", "quantiles")
 """The params of the intervals of native ``predict`` (the pyfunc of an
 :class:`~forecaster.RNNRegressor` declares them too, so that they reach it and are refused)."""
@@ -197,7 +82,7 @@ def pyfunc_predict(estimator: Any, model_input: Any, params: Any = None) -> Any:
         raise DataValidationError(
             f"The pyfunc model takes the params {sorted(allowed)}, got {params!r}."
         )
-    frame = _restore_dtypes(_pyfunc_frame(model_input), estimator.schema_, estimator.id_col)
+    frame = restore_dtypes(_pyfunc_frame(model_input), estimator.schema_, estimator.id_col)
     future = None
     targets = target_names(estimator)
     intervals = {k: params[k] for k in INTERVAL_PARAMS if _given(params.get(k))}
