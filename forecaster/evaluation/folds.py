@@ -197,7 +197,7 @@ def place_folds(
         local_cut, present, cutoffs, grid_cut = calendar_cuts(
             panel, kept, lookback=lookback, horizon=horizon, folds=folds, step=step
         )
-        warn_absent(panel, kept, present, cutoffs)
+        warn_absent(panel, kept, present, cutoffs, lookback)
         if not present.any():
             raise DataValidationError(
                 f"No series has a target after the calendar folds' cutoffs ({cutoffs[0]} to "

@@ -125,33 +125,36 @@ def calendar_cuts(
     return np.clip(local_cut, 0, lengths - 1), present, cutoffs, grid_cut
 
 
-def warn_absent(panel: Panel, kept: np.ndarray, present: np.ndarray, cutoffs: pl.Series) -> None:
+def warn_absent(
+    panel: Panel, kept: np.ndarray, present: np.ndarray, cutoffs: pl.Series, lookback: int
+) -> None:
     """Warn about the series ``kept`` left out of some calendar folds (``present`` false):
-    those in none (ended at or before the first cutoff, or too short before the last) and
-    the (fold, series) pairs of the others."""
+    those in none (ended at or before the cutoffs, or start too late for a ``lookback``
+    window before them) and the (fold, series) pairs of the others."""
     ids = panel.keys[panel.id_name].gather(kept)
     nowhere = ~present.any(axis=0)
-    shown = ids.filter(pl.Series(nowhere)).head(10).to_list()
+    partly = present.any(axis=0) & ~present.all(axis=0)
     first, final = cutoffs[0], cutoffs[-1]
     if nowhere.any():
         warn_at_caller(
-            f"Left out {int(nowhere.sum())} series that no calendar fold can forecast "
+            f"Left out {int(nowhere.sum())} series that no calendar fold forecasts "
             f"(origins='calendar': every fold's cutoff is one time for all series, from "
-            f"{first} to {final}): each ends at or before the cutoffs it has lookback rows "
-            f"for, so has no target after them: {shown} (their rows up to each cutoff are "
-            "still trained on). Pass origins='series' to count each series' folds back from "
-            "its own end (its models may then train on other series' rows after its targets).",
+            f"{first} to {final}): none has a row after a cutoff with lookback={lookback} "
+            "rows up to it (it ended before, or starts too late): "
+            f"{ids.filter(pl.Series(nowhere)).head(10).to_list()} (their rows up to each "
+            "cutoff are still trained on). Pass origins='series' to count each series' folds "
+            "back from its own end (its models may then train on other series' rows after "
+            "its targets).",
             ForecasterWarning,
         )
-    partly = present.any(axis=0) & ~present.all(axis=0)
     if partly.any():
         pairs = int((~present[:, partly]).sum())
         warn_at_caller(
             f"Left out {pairs} (fold, series) forecasts of {int(partly.sum())} series from "
             f"the calendar folds (cutoffs {first} to {final}) whose series has no row after "
-            "the fold's cutoff (it ended) or fewer than lookback rows up to it (it starts "
-            f"later): {ids.filter(pl.Series(partly)).head(10).to_list()}. result.folds lists "
-            "the (fold, series) pairs forecast.",
+            f"the fold's cutoff (it ended) or fewer than lookback={lookback} rows up to it (it "
+            f"starts later): {ids.filter(pl.Series(partly)).head(10).to_list()}. "
+            "result.folds lists the (fold, series) pairs forecast.",
             ForecasterWarning,
         )
 
