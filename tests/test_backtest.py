@@ -723,7 +723,8 @@ def test_two_refit_backtests_in_threads_each_warn_their_own_and_leave_warnings_a
     first's block held them as its fold 0's), each summarizes its own folds, and the
     warning filters and ``showwarning`` are as before (the first's "always" filter and its
     ``show`` stayed installed, so every later warning repeated)."""
-    backtest_module = importlib.import_module("forecaster.evaluation.backtest")  # not the function
+    # the module whose forecast_folds fits the folds (not the function)
+    backtest_module = importlib.import_module("forecaster.evaluation.fitted")
     torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import adds a filter
     fit_fold = backtest_module.fit_fold
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()

@@ -123,7 +123,7 @@ def test_batched_with_covariates_and_future_covariates(frame):
 
 def test_series_of_different_lengths_use_their_own_ends(fitted):
     frame = make_frame(lengths=(120, 150, 181), seed=3)
-    result = backtest(fitted, frame, folds=4)
+    result = backtest(fitted, frame, folds=4, origins="series")  # dates: "auto" is calendar
     last = result.forecasts.filter(pl.col("fold") == 3).group_by("id").agg(pl.col("time").max())
     ends = frame.group_by("id").agg(pl.col("time").max())
     assert last.sort("id").equals(ends.sort("id"))

@@ -41,6 +41,7 @@ __all__ = [
     "NONLINEARITIES",
     "NORMALIZATIONS",
     "ON_OOM",
+    "ORIGINS",
     "PARAMETERS",
     "SCALING_METHODS",
     "TARGET_TRANSFORMS",
@@ -70,6 +71,7 @@ CALENDAR_FEATURES: tuple[str, ...] = (
     "month",
 )
 WINDOWS: tuple[str, ...] = ("expanding", "sliding")
+ORIGINS: tuple[str, ...] = ("auto", "calendar", "series")
 
 MAX_SIZE = 2**31 - 1
 """Largest window length, batch size or layer width accepted: window indexes and batch
@@ -188,6 +190,7 @@ PARAMETERS: dict[str, Rule] = {
     "step": Integer(low=1, none=True),
     "gap": Integer(low=0, high=MAX_SIZE),
     "window": Choice(choices=WINDOWS),
+    "origins": Choice(choices=ORIGINS),
     "train_size": Integer(low=1, none=True),
     "refit": Refit(),
     "normalize": Choice(choices=("series", "window"), none=True),

@@ -17,12 +17,19 @@ Fold geometry, per series of ``n`` rows (positions ``0 .. n-1``), with horizon `
         train span  = rows .. c_k - g                         (expanding: from row 0;
                                                                 sliding: the last train_size rows)
 
-Origins are positions counted from each series' own end, so series of different lengths or end
-times all get ``folds`` complete folds; for a panel whose series end at the same time they are
-the same calendar times for every series. The ``g`` rows between the end of the training span
-and the first target are never trained on, but they are observed at the origin and are part of
-the input window (a model retrained with a delay); the first target is ``g + 1`` rows after
-the training span. No fold trains on its targets or on anything after them.
+With ``origins="series"`` (the default for integer steps) the positions count from each
+series' own end: series of different lengths all get ``folds`` complete folds, at different
+times where they end at different times, so a fold's model may have trained on other series'
+rows at and after a series' targets (a warning says so). With ``origins="calendar"`` (the
+default for dates and datetimes) fold ``k`` has one cutoff ``T_k = last - (H + (folds - 1 - k)
+* s)`` grid steps for all series: a series' origin is its last row at or before ``T_k``, one
+whose data end by then is left out of the fold, one ending within the horizon is scored on the
+rows it has, and no fold's model sees a row after ``T_k - g``
+(:mod:`forecaster.evaluation.origins`). Both agree for a panel whose series end together. The
+``g`` rows between the end of the training span and the first target are never trained on, but
+they are observed at the origin and are part of the input window (a model retrained with a
+delay); the first target is ``g + 1`` rows after the training span. No fold trains on its
+targets or on anything after them (with ``"series"``: on those of its own series).
 
 Baselines: every fold is also forecast from its origin by the naive forecast (the value at the
 origin, a random walk) and, with ``m > 1``, the seasonal-naive one (the last ``m`` values up to
@@ -51,7 +58,6 @@ units (float32 steps of 8 there) is scored on its true changes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -63,10 +69,9 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import (
     asked_intervals,
     backtest_folds_frame,
-    fit_fold,
     fitted_lookback,
     fitted_spans,
-    warn_calibrated_after,
+    forecast_folds,
 )
 from forecaster.evaluation.fold_scores import (
     baseline_points,
@@ -76,7 +81,6 @@ from forecaster.evaluation.fold_scores import (
 )
 from forecaster.evaluation.folds import (
     Folds,
-    check_forecast_rows,
     check_reserved,
     check_untrained_span,
     check_window,
@@ -95,7 +99,8 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
-from forecaster.exceptions import DataValidationError, collect_warnings, warnings_unit
+from forecaster.evaluation.origins import uses_calendar, warn_cross_series
+from forecaster.exceptions import DataValidationError, collect_warnings
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
 
@@ -179,7 +184,8 @@ class BacktestResult:
         ``pinball``, ``scrps``: see :mod:`forecaster.evaluation.intervals`) and
         ``<target>_actual`` with the true value (Float64: the frame's own value, not its
         float32 rounding; the filled value where the ``missing`` policy fills: not scored,
-        but for ``missing="zero"``, whose zeros are the data).
+        but for ``missing="zero"``, whose zeros are the data; null, not scored, at steps after
+        the end of a series that calendar folds forecast from its last rows).
     metrics : polars.DataFrame
         Scores by fold and series: ``fold``, ``cutoff``, id, ``target``, ``n`` (the points
         scored), ``n_scaled`` (with a scaled score: those of them whose MASE scale is
@@ -198,7 +204,8 @@ class BacktestResult:
         ``"snaive"``), ``fold``, ``cutoff``, id, ``target``, ``n`` and the point metrics
         (NaN where the baseline has no forecast).
     folds : polars.DataFrame
-        One row per (fold, series): ``fold``, id, ``cutoff``, ``train_start`` and
+        One row per (fold, series) forecast (calendar folds leave some out, see
+        ``origins``): ``fold``, id, ``cutoff``, ``train_start`` and
         ``train_end`` (first and last time of the training span of the model that made the
         fold's forecast), ``train_rows`` (its number of rows; these three are null where
         nothing was trained: also where that model was not fitted on the series, whose rows
@@ -243,7 +250,7 @@ class BacktestResult:
 
     def __repr__(self) -> str:
         n_folds = self.folds["fold"].n_unique() if self.folds.height else 0
-        series = self.folds.height // max(n_folds, 1)
+        series = self.folds[self._id_col].n_unique() if self._id_col else min(n_folds, 1)
         return (
             f"BacktestResult(folds={n_folds}, series={series}, targets={list(self._targets)}, "
             f"forecasts={self.forecasts.height}, models={len(self.estimators)}, "
@@ -316,12 +323,13 @@ def backtest(
     scale: float | Mapping[str, float] | pl.DataFrame | None = None,
     level: Sequence[float] | float | None = None,
     quantiles: Sequence[float] | float | None = None,
+    origins: str = "auto",
 ) -> BacktestResult:
     """Rolling-origin backtest: forecast every series from ``folds`` origins and score them.
 
-    The origins are the last ``folds`` positions of each series, ``step`` rows apart, the last
-    fold forecasting the series' last ``horizon`` rows (see the module docstring for the exact
-    geometry). Each fold is scored on the ``horizon`` rows after its origin.
+    The ``folds`` origins are ``step`` rows apart, the last fold forecasting the last
+    ``horizon`` rows (at common times or counted from each series' end: see ``origins`` and
+    the module docstring). Each fold is scored on the ``horizon`` rows after its origin.
 
     Parameters
     ----------
@@ -373,6 +381,13 @@ def backtest(
         Passed to each model's ``predict``; the interval and quantile columns are scored
         (coverage, width, Winkler, MSIS, pinball, scaled CRPS). A point model needs its
         conformal calibration: pass it fitted and calibrated (see ``refit``), ``refit=False``.
+    origins : {"auto", "calendar", "series"}, default "auto"
+        ``"calendar"``: fold ``k``'s cutoff is one time ``T_k`` for all series, counted back
+        from the data's last time; no fold model trains on a row after ``T_k - gap``, and a
+        series that ended by ``T_k`` is left out of the fold (with a warning). ``"series"``:
+        counted from each series' own end (warning when a model trains on rows at or after
+        another series' targets). ``"auto"``: ``"calendar"`` for a date or datetime time
+        column, ``"series"`` for integer steps (independent sequences). See the module.
 
     Returns
     -------
@@ -383,10 +398,10 @@ def backtest(
     Raises
     ------
     DataValidationError
-        For invalid arguments, or when no series has the ``lookback + horizon + (folds - 1) *
-        step`` rows needed (shorter series are dropped with a warning), or when the forecasts
-        (``folds x series x horizon`` rows) would not fit in memory (checked before anything
-        is trained or allocated), or a forecast is not a finite number.
+        For invalid arguments, when no series has the ``lookback + horizon + (folds - 1) *
+        step`` rows needed (shorter ones are left out with a warning) or a calendar fold's
+        target, when the forecasts (``folds x series x horizon`` rows) would not fit in
+        memory (checked before anything is trained), or a forecast is not a finite number.
 
     Examples
     --------
@@ -404,23 +419,41 @@ def backtest(
     >>> result.aggregate.columns[4:7]  # mae, the naive forecast's mae and the ratio of both
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
-    args = _check_arguments(estimator, folds, step, gap, window, train_size, refit, m, metrics)
+    args = _check_arguments(
+        estimator, folds, step, gap, window, train_size, refit, m, metrics, origins
+    )
     check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
-    with collect_warnings("backtest", *_fit_units(args.every)):  # the fits' warnings: summed up
+    forecasts, exact, where, folds_frame, estimators = _forecast(
+        estimator, frame, args, scale, asked
+    )
+    return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, estimator.id_col)
+
+
+def _forecast(
+    estimator: BacktestForecaster,
+    frame: pl.DataFrame | pl.LazyFrame,
+    args: _Arguments,
+    scale: Any,
+    asked: dict[str, Any],
+) -> tuple[pl.DataFrame, Panel, Folds, pl.DataFrame, list[Any]]:
+    """The forecasts frame of :func:`backtest` (the fits' warnings summed up by fold), the
+    panel of the frame's exact values they are scored against, the folds placed, the folds
+    frame and the models."""
+    with collect_warnings("backtest", *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
         check_reserved(panel, estimator.id_col, estimator.time_col)
-        where = _place(panel, estimator, args)
+        where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel))
         check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
         folds_frame = backtest_folds_frame(panel, where, estimator)
-        estimators, predicted = _forecast_folds(estimator, frame, panel, where, folds_frame, asked)
+        estimators, predicted = forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     folds_frame = fitted_spans(folds_frame, estimators, where, panel.id_name)  # what each fit kept
     id_col, time_col = estimator.id_col, estimator.time_col
     exact = panel.exact_targets(frame)  # scored against the frame's values, not float32's
     forecasts = forecasts_frame(exact, where, predicted, horizon=int(estimator.horizon),
                                 time_col=time_col, id_col=id_col)  # fmt: skip
     folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
-    return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, id_col)
+    return forecasts, exact, where, folds_frame, estimators
 
 
 def _fit_units(every: int) -> tuple[str, str]:
@@ -443,10 +476,15 @@ class _Arguments:
     names: list[str]
     fitted: bool  # the given fitted model forecasts every fold
     missing: Any  # the estimator's policy: the values it made up are not scored
+    origins: str  # "auto", "calendar" or "series" (see forecaster.evaluation.origins)
 
 
-def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Folds:
-    """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`)."""
+def _place(
+    panel: Panel, estimator: BacktestForecaster, args: _Arguments, *, calendar: bool
+) -> Folds:
+    """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`): at
+    ``calendar`` cutoffs, or counted from each series' end (warning when a model is trained
+    past another series' targets, :func:`~forecaster.evaluation.origins.warn_cross_series`)."""
     if args.fitted:
         lookback = fitted_lookback(estimator)
     else:
@@ -457,12 +495,17 @@ def _place(panel: Panel, estimator: BacktestForecaster, args: _Arguments) -> Fol
             step=args.step,
             gap=args.gap,
             train_size=args.train_size,
+            calendar=calendar,
         )
-    return place_folds(
+    where = place_folds(
         panel, lookback=lookback, horizon=int(estimator.horizon), folds=args.folds,
         step=args.step, gap=args.gap, train_size=args.train_size, every=args.every,
         trains=not args.fitted, auto=not args.fitted and estimator.lookback == "auto",
+        calendar=calendar,
     )  # fmt: skip
+    if where.trains and not calendar:
+        warn_cross_series(panel, where.kept, where.local_cut, where.train_start, where.train_end)
+    return where
 
 
 def _check_arguments(
@@ -475,6 +518,7 @@ def _check_arguments(
     refit: Any,
     m: Any,
     metrics: Any,
+    origins: Any,
 ) -> _Arguments:
     """Check the estimator and the arguments of :func:`backtest`, before any work."""
     if not isinstance(estimator, BacktestForecaster):
@@ -513,47 +557,8 @@ def _check_arguments(
         names=names,
         fitted=fitted,
         missing=estimator.get_params(deep=False).get("missing"),
+        origins=check("origins", origins),
     )
-
-
-def _forecast_folds(
-    estimator: BacktestForecaster,
-    frame: pl.DataFrame,
-    panel: Panel,
-    where: Folds,
-    folds_frame: pl.DataFrame,
-    intervals_asked: dict[str, Any],
-) -> tuple[list[Any], pl.DataFrame]:
-    """The models (fitted on clones, or the given one) and their forecasts of every (fold,
-    series) origin, in that order: each model forecasts all (series, origin) pairs of its
-    folds in one ``predict(frame, cutoff=<pairs>)`` call (with ``level`` / ``quantiles``
-    when asked), whose frames are stacked."""
-    id_col, time_col = estimator.id_col, estimator.time_col
-    id_name = panel.id_name
-    if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
-        kept_ids = panel.keys[id_name].gather(where.kept)
-        frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
-    estimators: list[Any] = []
-    forecasts = []
-    for first in range(0, where.n_folds, where.every):
-        group = folds_frame.filter(pl.col("fold").is_between(first, first + where.every - 1))
-        with warnings_unit(first) if where.trains else nullcontext():  # one summary per kind
-            if where.trains:
-                model = fit_fold(estimator, frame, panel, folds_frame, first)
-            else:  # the given model: were its intervals calibrated on later data?
-                model = estimator
-                if intervals_asked:
-                    warn_calibrated_after(model, folds_frame, time_col)
-            estimators.append(model)
-            origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
-            if id_col is not None:  # many: (series, origin) pairs
-                origins = group.select(
-                    pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col)
-                )
-            predicted = model.predict(frame, cutoff=origins, **intervals_asked)
-            check_forecast_rows(predicted, group.height, first, model, estimator)
-        forecasts.append(predicted)
-    return estimators, pl.concat(forecasts, how="vertical_relaxed")
 
 
 def _scored(

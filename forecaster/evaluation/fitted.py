@@ -17,6 +17,8 @@ span for it, with a warning: that fold forecasts it as a series new to its model
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import (
     TRAIN_COLUMNS,
     Folds,
+    check_forecast_rows,
     fold_model,
     folds_frame,
     training_rows,
@@ -37,6 +40,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     InSampleWarning,
     warn_at_caller,
+    warnings_unit,
 )
 from forecaster.training.callbacks import without_default_callbacks
 
@@ -47,6 +51,7 @@ __all__ = [
     "fitted_ends",
     "fitted_lookback",
     "fitted_spans",
+    "forecast_folds",
     "warn_calibrated_after",
     "warn_in_sample",
 ]
@@ -264,3 +269,46 @@ def asked_intervals(level: Any, quantiles: Any, estimator: Any, trains: bool) ->
             "its own quantiles."
         )
     return asked
+
+
+def forecast_folds(
+    estimator: Any,
+    frame: pl.DataFrame,
+    panel: Panel,
+    where: Folds,
+    fold_rows: pl.DataFrame,
+    intervals_asked: dict[str, Any],
+) -> tuple[list[Any], pl.DataFrame]:
+    """The models of a backtest (fitted on clones, or the given one) and their forecasts of
+    every (fold, series) origin of ``where`` (the rows of ``fold_rows``), in that order:
+    each model forecasts all (series, origin) pairs of its folds in one ``predict(frame,
+    cutoff=<pairs>)`` call (with ``level`` / ``quantiles`` when asked), whose frames are
+    stacked."""
+    id_col, time_col = estimator.id_col, estimator.time_col
+    id_name = panel.id_name
+    if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
+        kept_ids = panel.keys[id_name].gather(where.kept)
+        frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
+    estimators: list[Any] = []
+    forecasts = []
+    # calendar folds forecast some series in some folds only; every model trains on all
+    spans = fold_rows if where.present is None else folds_frame(panel, replace(where, present=None))
+    for first in range(0, where.n_folds, where.every):
+        group = fold_rows.filter(pl.col("fold").is_between(first, first + where.every - 1))
+        with warnings_unit(first) if where.trains else nullcontext():  # one summary per kind
+            if where.trains:
+                model = fit_fold(estimator, frame, panel, spans, first)
+            else:  # the given model: were its intervals calibrated on later data?
+                model = estimator
+                if intervals_asked:
+                    warn_calibrated_after(model, fold_rows, time_col)
+            estimators.append(model)
+            origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
+            if id_col is not None:  # many: (series, origin) pairs
+                origins = group.select(
+                    pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col)
+                )
+            predicted = model.predict(frame, cutoff=origins, **intervals_asked)
+            check_forecast_rows(predicted, group.height, first, model, estimator)
+        forecasts.append(predicted)
+    return estimators, pl.concat(forecasts, how="vertical_relaxed")

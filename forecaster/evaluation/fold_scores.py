@@ -24,6 +24,7 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import (
     Folds,
     baseline_forecasts,
+    beyond_ends,
     fold_points,
     forecast_rows,
     mase_scales,
@@ -89,7 +90,7 @@ def score_folds(
     intervals = IntervalColumns.find(forecasts.columns, panel.targets, avoid=avoid)
     temporary = [*intervals.lo, *intervals.hi, *intervals.q] if intervals is not None else []
     (block,) = temporary_names([*avoid, *temporary], "__block__")
-    scales = mase_scales(panel, where.kept, where.local_cut, m, unscored)
+    scales = mase_scales(panel, where.kept, where.local_cut, m, unscored)[where.blocks]
     _warn_flat(panel, where, scales, m)
     if "mase" in names or intervals is not None:  # the scores scaled by it
         _warn_undefined(panel, where, scales, m)
@@ -97,6 +98,9 @@ def score_folds(
     horizon = forecasts.height // max(len(scales), 1)
     if unscored is not None:  # the forecasts' points, not the panel's rows
         unscored = unscored[forecast_rows(panel, where, horizon)]
+        beyond = beyond_ends(panel, where, horizon)  # no value there: null, not made up
+        if beyond is not None:
+            unscored[beyond] = False
         _warn_unscored(unscored, horizon)
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
     targets = panel.targets
@@ -256,7 +260,8 @@ def _warn_flat(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
     """Warn, as ``evaluate`` does, about (fold, series) blocks whose history does not change
     at lag ``m`` up to the origin (MASE scale 0: their MASE is infinite, and so is a pooled
     one)."""
-    flat = (scales == 0).any(axis=1).reshape(where.n_folds, len(where.kept)).any(axis=0)
+    flat = np.zeros(len(where.kept), dtype=bool)
+    flat[where.blocks[(scales == 0).any(axis=1)] % len(where.kept)] = True
     if flat.any():
         which = panel.keys[panel.id_name].gather(where.kept[flat]).head(10).to_list()
         warn_at_caller(
@@ -297,7 +302,7 @@ def _warn_undefined(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> N
     undefined = np.isnan(scales).any(axis=1)
     if not undefined.any():
         return
-    fold, series = np.divmod(np.flatnonzero(undefined), len(where.kept))
+    fold, series = np.divmod(where.blocks[undefined], len(where.kept))
     ids = panel.keys[panel.id_name].gather(where.kept[series[:10]]).to_list()  # those shown
     blocks = [
         f"(fold {f}, {ids[i]!r})" if panel.id_col else f"fold {f}"

@@ -20,6 +20,7 @@ from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
+from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "TRAIN_COLUMNS",
     "Folds",
     "baseline_forecasts",
+    "beyond_ends",
     "check_backtest_size",
     "check_forecast_rows",
     "check_reserved",
@@ -42,7 +44,6 @@ __all__ = [
     "place_folds",
     "refit_every",
     "training_rows",
-    "training_spans",
     "unscored_cells",
 ]
 
@@ -57,27 +58,21 @@ class Folds:
     train_end: np.ndarray  # (folds, n_kept): last row of that span
     every: int  # folds per model
     trains: bool  # whether the models are fitted here (else the given one is used)
+    # (folds, n_kept): the (fold, series) pairs forecast (calendar folds leave some out);
+    # None: every one
+    present: np.ndarray | None = None
 
     @property
     def n_folds(self) -> int:
         return self.local_cut.shape[0]
 
-
-def training_spans(
-    lengths: np.ndarray, *, horizon: int, folds: int, step: int, gap: int, train_size: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For series of ``lengths`` rows: each (fold, series) origin's position within its
-    series and its training span's first and last positions, ``(folds, n_series)`` each,
-    fold-major (the geometry of the module docstring; spans may be empty or negative for
-    series too short for them)."""
-    fold_ids = np.arange(folds)
-    local_cut = lengths[None, :] - 1 - horizon - (folds - 1 - fold_ids[:, None]) * step
-    train_end = local_cut - gap
-    if train_size is not None:
-        train_start = np.maximum(train_end - int(train_size) + 1, 0)
-    else:
-        train_start = np.zeros_like(train_end)
-    return local_cut, train_start, train_end
+    @property
+    def blocks(self) -> np.ndarray:
+        """The (fold, series) pairs forecast, as positions in the fold-major ``(folds,
+        n_kept)`` grid: the forecasts' blocks of ``horizon`` rows, in order."""
+        if self.present is None:
+            return np.arange(self.local_cut.size)
+        return np.flatnonzero(self.present.ravel())
 
 
 _RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
@@ -116,6 +111,7 @@ def first_fit_lookback(
     step: int,
     gap: int,
     train_size: int | None,
+    calendar: bool = False,
 ) -> int:
     """The lookback of a backtest's first fold's fit: what ``estimator.lookback_for`` (e.g.
     ``lookback="auto"``) chooses from that fold's training span (a sliding window's
@@ -125,17 +121,27 @@ def first_fit_lookback(
     Which series are kept (long enough for the folds) depends on the lookback, and the fit
     sees only those: the two are settled in turn until they agree (at most
     :data:`LOOKBACK_ROUNDS` rounds; when they do not, the longest lookback seen, which
-    leaves every origin a window)."""
+    leaves every origin a window). With ``calendar`` folds every series' span ends ``gap``
+    steps before the first cutoff (:func:`~forecaster.evaluation.origins.calendar_cuts`,
+    placed on the series long enough for a one-row window; the others have no span)."""
     horizon = int(estimator.horizon)
-    _, train_start, train_end = training_spans(
-        panel.lengths, horizon=horizon, folds=folds, step=step, gap=gap, train_size=train_size
+    least = horizon + (folds - 1) * step
+    local_cut = series_cuts(panel.lengths, horizon=horizon, folds=folds, step=step)
+    if calendar and (panel.lengths > least).any():
+        long = np.flatnonzero(panel.lengths > least)
+        local_cut = np.full((folds, panel.n_series), -1, dtype=np.int64)  # others: no span
+        local_cut[:, long] = calendar_cuts(
+            panel, long, lookback=1, horizon=horizon, folds=folds, step=step
+        )[3]
+    train_start, train_end = training_spans(
+        local_cut, gap=gap, train_size=train_size, lengths=panel.lengths
     )
     start, stop = train_start[0], train_end[0] + 1
     keep = np.ones(panel.n_series, dtype=bool)
     seen: list[int] = []
     for _ in range(LOOKBACK_ROUNDS):
         lookback = int(estimator.lookback_for(panel, span=(start, np.where(keep, stop, start))))
-        kept_now = panel.lengths >= lookback + horizon + (folds - 1) * step
+        kept_now = panel.lengths >= lookback + least
         if not kept_now.any() or (kept_now == keep).all():
             return lookback  # no series kept (place_folds says so), or the two agree
         if lookback in seen:  # a cycle
@@ -157,11 +163,15 @@ def place_folds(
     every: int,
     trains: bool,
     auto: bool = False,
+    calendar: bool = False,
 ) -> Folds:
     """The fold geometry of the module docstring, for the series long enough for it (the
     others are left out with a warning); refuses too few rows, a training span too short for
     one window, or forecasts that would not fit in memory. ``auto``: ``lookback`` is what
-    ``lookback="auto"`` chose for the first fold's training span (the errors say so)."""
+    ``lookback="auto"`` chose for the first fold's training span (the errors say so).
+    ``calendar``: the origins are the calendar folds'
+    (:func:`~forecaster.evaluation.origins.calendar_cuts`), which leave out (with a warning)
+    the (fold, series) pairs with no row after the cutoff or too few rows up to it."""
     needed = lookback + horizon + (folds - 1) * step
     keep = panel.lengths >= needed
     chosen = f" (lookback='auto' chose {lookback} for the first fold's rows)" if auto else ""
@@ -182,8 +192,26 @@ def place_folds(
     kept = np.flatnonzero(keep)
     check_backtest_size(folds, len(kept), horizon, panel.n_targets)
     fold_ids = np.arange(folds)
-    local_cut, train_start, train_end = training_spans(
-        panel.lengths[kept], horizon=horizon, folds=folds, step=step, gap=gap, train_size=train_size
+    present, grid_cut = None, None
+    if calendar:
+        local_cut, present, cutoffs, grid_cut = calendar_cuts(
+            panel, kept, lookback=lookback, horizon=horizon, folds=folds, step=step
+        )
+        warn_absent(panel, kept, present, cutoffs, lookback)
+        if not present.any():
+            raise DataValidationError(
+                f"No series has a target after the calendar folds' cutoffs ({cutoffs[0]} to "
+                f"{cutoffs[-1]}) and lookback={lookback} rows up to one. Use fewer folds, or "
+                "origins='series' to count each series' folds back from its own end."
+            )
+        present = None if present.all() else present
+    else:
+        local_cut = series_cuts(panel.lengths[kept], horizon=horizon, folds=folds, step=step)
+    train_start, train_end = training_spans(
+        local_cut if grid_cut is None else grid_cut,
+        gap=gap,
+        train_size=train_size,
+        lengths=panel.lengths[kept],
     )
     if trains:
         span = train_end[::every] - train_start[::every] + 1
@@ -212,6 +240,7 @@ def place_folds(
         train_end=train_end[first_of_model],
         every=every,
         trains=trains,
+        present=present,
     )
 
 
@@ -239,10 +268,10 @@ def folds_frame(panel: Panel, where: Folds, fitted_ends: pl.Series | None = None
     ).with_columns(  # no training span: a given fitted model, or too short a history
         pl.when(has_span).then(pl.col(c)).alias(c) for c in TRAIN_COLUMNS
     )
-    if where.trains or fitted_ends is None:
-        return frame
-    ends = fitted_ends.gather(np.tile(np.arange(n_kept), folds))
-    return frame.with_columns(ends.cast(frame.schema["train_end"]).alias("train_end"))
+    if not where.trains and fitted_ends is not None:
+        ends = fitted_ends.gather(np.tile(np.arange(n_kept), folds))
+        frame = frame.with_columns(ends.cast(frame.schema["train_end"]).alias("train_end"))
+    return frame if where.present is None else frame.filter(pl.Series(where.present.ravel()))
 
 
 def forecasts_frame(
@@ -260,28 +289,53 @@ def forecasts_frame(
     (fold, series) origin in this order, ``horizon`` rows each: the frames of ``predict(frame,
     cutoff=<pairs>)`` one below the other (``origin``, id, time, the targets and the interval
     and quantile columns), whose columns are taken as they are."""
-    n_kept, folds, nt = len(where.kept), where.n_folds, panel.n_targets
+    n_kept, nt, blocks = len(where.kept), panel.n_targets, where.blocks
     actual = panel.values[forecast_rows(panel, where, horizon), :nt]
+    beyond = beyond_ends(panel, where, horizon)  # after the series' data: null, not scored
     found = IntervalColumns.find(predicted.columns, panel.targets)
     sources = {c for t in panel.targets for c in found.sources(t)} if found is not None else set()
     bounds = [c for c in predicted.columns if c in sources]  # predict's order: target by target
+
+    def actual_of(j: int, t: str) -> pl.Series:
+        values = pl.Series(f"{t}_actual", actual[:, j])
+        return values if beyond is None else values.scatter(np.flatnonzero(beyond), None)
+
     return predicted.select(
-        pl.Series("fold", np.repeat(np.arange(folds), n_kept * horizon).astype(np.int32)),
+        pl.Series("fold", np.repeat(blocks // max(n_kept, 1), horizon).astype(np.int32)),
         pl.col("origin").alias("cutoff"),
         *([pl.col(id_col)] if id_col is not None else []),
         pl.col(time_col),
-        pl.Series("step", np.tile(np.arange(1, horizon + 1, dtype=np.int32), folds * n_kept)),
+        pl.Series("step", np.tile(np.arange(1, horizon + 1, dtype=np.int32), len(blocks))),
         *panel.targets,
         *bounds,  # each target's interval bounds (lo, hi per level), then its quantiles
-        *(pl.Series(f"{t}_actual", actual[:, j]) for j, t in enumerate(panel.targets)),
+        *(actual_of(j, t) for j, t in enumerate(panel.targets)),
     )
+
+
+def _target_rows(panel: Panel, where: Folds, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``horizon`` panel rows after each forecast (fold, series) origin (``(blocks,
+    horizon)``, unclipped) and the last row of each one's series (``(blocks, 1)``)."""
+    starts = np.tile(panel.offsets[where.kept], where.n_folds)[where.blocks]
+    origin_rows = starts + where.local_cut.ravel()[where.blocks]
+    last = np.tile(panel.offsets[where.kept + 1] - 1, where.n_folds)[where.blocks]
+    return origin_rows[:, None] + 1 + np.arange(horizon), last[:, None]
 
 
 def forecast_rows(panel: Panel, where: Folds, horizon: int) -> np.ndarray:
     """The panel row of every forecast (fold, series, step), in the rows of
-    :func:`forecasts_frame`: the ``horizon`` rows after each (fold, series) origin."""
-    origin_rows = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
-    return (origin_rows[:, None] + 1 + np.arange(horizon)).ravel()
+    :func:`forecasts_frame`: the ``horizon`` rows after each (fold, series) origin (a step
+    after the end of its series, :func:`beyond_ends`: the series' last row)."""
+    rows, last = _target_rows(panel, where, horizon)
+    return np.minimum(rows, last).ravel()
+
+
+def beyond_ends(panel: Panel, where: Folds, horizon: int) -> np.ndarray | None:
+    """Which forecasts (fold, series, step) of :func:`forecasts_frame` are after the end of
+    their series (calendar folds score a series that ends within them on the rows it has);
+    None when none is."""
+    rows, last = _target_rows(panel, where, horizon)
+    beyond = (rows > last).ravel()
+    return beyond if beyond.any() else None
 
 
 def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
@@ -509,8 +563,8 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
     baseline's scores and of the skill ratios against it
     (:func:`~forecaster.evaluation.fold_scores.baseline_scores`)."""
     nt = panel.n_targets
-    starts = np.tile(panel.offsets[where.kept], where.n_folds)
-    origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()
+    starts = np.tile(panel.offsets[where.kept], where.n_folds)[where.blocks]
+    origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()[where.blocks]
     out = {"naive": _known_origin_forecasts(panel, starts, origins, horizon, 1)}
     if m > 1:
         out["snaive"] = _known_origin_forecasts(panel, starts, origins, horizon, m)
