@@ -1062,7 +1062,7 @@ OTHER_PARAMS = {"hidden_size": 8, "lr": 0.005}
 def _other_process_trial(storage, name: str, value: float, beats: int, ready: threading.Event):
     """What another process does on the study: run a trial (:data:`OTHER_PARAMS`) that beats
     every 0.5 s ``beats`` times, then finishes with ``value`` (None: the process was killed;
-    its trial stays RUNNING)."""
+    its trial stays RUNNING; killed before its first heartbeat with ``beats=0``)."""
     study = optuna.load_study(study_name=name, storage=storage)
     study.enqueue_trial(OTHER_PARAMS)
     trial = study.ask()
@@ -1071,28 +1071,28 @@ def _other_process_trial(storage, name: str, value: float, beats: int, ready: th
     trial_id = storage.get_trial_id_from_study_id_trial_number(
         storage.get_study_id_from_name(name), trial.number
     )
-    for beat in range(beats):
+    ready.set()
+    for _ in range(beats):
         storage.record_heartbeat(trial_id)
-        if beat == 0:
-            ready.set()
         time.sleep(0.5)
     if value is not None:
         study.tell(trial, value)
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-@pytest.mark.parametrize("other", ["alive", "killed"])
+@pytest.mark.parametrize("other", ["alive", "killed", "killed before its first heartbeat"])
 def test_tune_waits_for_the_trials_other_processes_run(other, tmp_path, frame):
     """Processes that share one study (several machines) stopped once finished + running
     trials reached n_trials and returned at once: a best_value that was not the study's (the
     other process's trial became best afterwards), or a study short of n_trials (the other
     process was killed). Each process waits for those trials: a live one until it ends, a dead
-    one until the heartbeat's grace period fails it, and then runs it again."""
+    one until the heartbeat's grace period fails it (one killed before Optuna recorded its
+    first heartbeat too, which Optuna never finds stale), and then runs it again."""
     storage = make_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2)
     settings = {"storage": storage, "study_name": "shared", "pruner": "none"}
     quick(frame=frame, n_trials=1, **settings)  # creates the study
     ready = threading.Event()
-    value, beats = (1e-9, 12) if other == "alive" else (None, 1)
+    value, beats = {"alive": (1e-9, 12), "killed": (None, 1)}.get(other, (None, 0))
     thread = threading.Thread(
         target=_other_process_trial, args=(storage, "shared", value, beats, ready), daemon=True
     )
