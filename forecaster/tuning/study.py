@@ -424,7 +424,7 @@ def tune(
                 study, snapshot = _run_study(study, settings, logger)
             result = _result(study, snapshot, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
-        logger.finish(best_estimator=result.best_estimator, best_trial=best_trial.number)
+        logger.finish(best_estimator=result.best_estimator, best_trial=snapshot[0].number)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
         logger.finish_stopped(error)
         raise
