@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -30,7 +31,14 @@ from conftest import (  # noqa: E402
     gappy_panel,
     reset_mlflow_state,
 )
-from tuning_worker import TINY_SPACE, tiny_frame, tiny_model, wait_for_two_pids  # noqa: E402
+from tuning_worker import (  # noqa: E402
+    SLEEP_VARIABLE,
+    TINY_SPACE,
+    SlowForecaster,
+    tiny_frame,
+    tiny_model,
+    wait_for_two_pids,
+)
 
 from forecaster import LSTMForecaster, RNNForecaster, RNNRegressor  # noqa: E402
 from forecaster.exceptions import (  # noqa: E402
@@ -58,6 +66,15 @@ from forecaster.tuning.trials import (  # noqa: E402
 )
 
 WORKER = Path(__file__).with_name("tuning_worker.py")
+
+
+def _worker_env() -> dict[str, str]:
+    """The environment of a ``tuning_worker.py`` process: this checkout's code (its script
+    folder comes first on its path, not the working directory), on one thread."""
+    path = os.pathsep.join(filter(None, [str(WORKER.parents[1]), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
 COMPLETE, PRUNED, FAIL, RUNNING = (
     optuna.trial.TrialState.COMPLETE,
     optuna.trial.TrialState.PRUNED,
@@ -808,7 +825,7 @@ def test_sigkill_mid_study_then_resume(tmp_path):
     storage = optuna.storages.RDBStorage(url)  # the tables exist before two processes open it
     grace = 2  # seconds (the worker's storage beats every second)
     command = [sys.executable, str(WORKER), url, name, "3", "0.25", str(grace)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = _worker_env()
     log = tmp_path / "first.log"
     with open(log, "w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -907,6 +924,213 @@ def test_two_worker_processes_share_one_study(tmp_path, frame):
     assert 3 <= len(complete) <= 4 and result.n_trials_finished == len(complete)
     pids = {t.user_attrs["pid"] for t in complete}
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except OSError:  # no /proc: alive as far as os.kill can tell
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _worker_trial(storage, name: str, caller: int, timeout: float = 120.0):
+    """The first RUNNING trial of the study with sampled parameters and a pid other than
+    ``caller``'s (a worker's); it fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for t in _trials(storage, name):
+            pid = t.user_attrs.get("pid")
+            if t.state == RUNNING and "params" in t.user_attrs and pid not in (None, caller):
+                return t
+        time.sleep(0.05)
+    raise AssertionError(f"no worker ran a trial of {name!r} in {timeout} s")
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.skipif(available_cores() < 2, reason="needs two CPU cores")
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_killed_worker_leaves_the_others_to_complete_the_study(monkeypatch, tmp_path, frame):
+    """kill -9 of one worker of tune(n_workers=2) (the kernel's OOM killer) broke the process
+    pool: the healthy worker was ended too, tune raised "2 of 2 workers failed" and both trials
+    stayed RUNNING. The other worker goes on, fails the killed trial once it sent no heartbeat
+    for the grace period and runs it again (Optuna's retry), and tune returns the complete
+    study with a warning naming the dead worker and its signal."""
+    monkeypatch.setenv(SLEEP_VARIABLE, "0.3")  # the workers' trials take a second or two
+    url, name = f"sqlite:///{tmp_path}/optuna.db", "killed-worker"
+    storage = make_storage(url, heartbeat_interval=1, grace_period=2)
+    killed = []
+
+    def kill_one():
+        trial = _worker_trial(storage, name, os.getpid())
+        os.kill(trial.user_attrs["pid"], signal.SIGKILL)
+        killed.append((trial.user_attrs["pid"], trial.number))
+
+    killer = threading.Thread(target=kill_one, daemon=True)
+    killer.start()
+    model = tiny_model(SlowForecaster, max_epochs=3)
+    with pytest.warns(ForecasterWarning, match="1 of 2 tuning worker processes died") as caught:
+        result = quick(
+            model, frame, n_trials=4, storage=storage, study_name=name, n_workers=2,
+            pruner="none",
+        )  # fmt: skip
+    killer.join(timeout=5)
+    ((pid, number),) = killed
+    message = next(str(w.message) for w in caught if "worker processes died" in str(w.message))
+    assert f"(pid {pid}, killed by signal 9 (SIGKILL))" in message
+    trials = {t.number: t for t in result.study.get_trials()}
+    assert trials[number].state == FAIL
+    (retry,) = [
+        t
+        for t in trials.values()
+        if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == number
+    ]
+    assert retry.state == COMPLETE and retry.params == trials[number].params
+    assert retry.user_attrs["pid"] != pid  # run again by the worker left
+    assert result.n_trials_finished == 4 == sum(t.state == COMPLETE for t in trials.values())
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="needs two CPU cores")
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_an_interrupted_caller_ends_its_workers(monkeypatch, tmp_path, frame):
+    """Ctrl-C (or SIGTERM under the command line, an interrupt too) in the caller of
+    tune(n_workers=2) waited for the workers to finish the whole study. The caller terminates
+    them and re-raises at once."""
+    monkeypatch.setenv(SLEEP_VARIABLE, "0.3")
+    url, name = f"sqlite:///{tmp_path}/optuna.db", "interrupted"
+    main, pids, sent = threading.main_thread().ident, [], []
+
+    def interrupt():
+        pids.append(_worker_trial(url, name, os.getpid()).user_attrs["pid"])
+        sent.append(time.monotonic())
+        signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C, in the thread that waits
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    model = tiny_model(SlowForecaster, max_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        quick(model, frame, n_trials=40, storage=url, study_name=name, n_workers=2, pruner="none")
+    assert time.monotonic() - sent[0] < 20  # not after the 40 trials
+    assert not _alive(pids[0])
+    finished = [t for t in _trials(url, name) if t.state in (COMPLETE, PRUNED)]
+    assert len(finished) < 40
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_workers_end_when_their_caller_is_killed(tmp_path):
+    """kill -9 of the caller of tune(n_workers=2) left its workers running (re-parented, they
+    finished the whole study and stayed, idle). Each worker ends once its caller is gone."""
+    url, name = f"sqlite:///{tmp_path}/optuna.db", "orphans"
+    optuna.storages.RDBStorage(url)  # the tables exist before the processes open it
+    command = [sys.executable, str(WORKER), url, name, "200", "0.3", "2", "2"]
+    env = _worker_env()
+    log = tmp_path / "caller.log"
+    with open(log, "w") as out:
+        caller = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    pids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while len(pids) < 2:  # both workers run trials
+            assert caller.poll() is None, f"the caller ended early:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no two workers in time:\n{log.read_text()}"
+            pids |= {t.user_attrs.get("pid") for t in _trials(url, name)} - {None}
+            time.sleep(0.1)
+        os.kill(caller.pid, signal.SIGKILL)
+        caller.wait()
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in pids if _alive(pid)], "workers outlived their caller"
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+OTHER_PARAMS = {"hidden_size": 8, "lr": 0.005}
+
+
+def _other_process_trial(storage, name: str, value: float, beats: int, ready: threading.Event):
+    """What another process does on the study: run a trial (:data:`OTHER_PARAMS`) that beats
+    every 0.5 s ``beats`` times, then finishes with ``value`` (None: the process was killed;
+    its trial stays RUNNING; killed before its first heartbeat with ``beats=0``)."""
+    study = optuna.load_study(study_name=name, storage=storage)
+    study.enqueue_trial(OTHER_PARAMS)
+    trial = study.ask()
+    trial.suggest_categorical("hidden_size", TINY_SPACE["hidden_size"])
+    trial.suggest_float("lr", *TINY_SPACE["lr"][:2], log=True)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(name), trial.number
+    )
+    ready.set()
+    for _ in range(beats):
+        storage.record_heartbeat(trial_id)
+        time.sleep(0.5)
+    if value is not None:
+        study.tell(trial, value)
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize("other", ["alive", "killed", "killed before its first heartbeat"])
+def test_tune_waits_for_the_trials_other_processes_run(other, tmp_path, frame):
+    """Processes that share one study (several machines) stopped once finished + running
+    trials reached n_trials and returned at once: a best_value that was not the study's (the
+    other process's trial became best afterwards), or a study short of n_trials (the other
+    process was killed). Each process waits for those trials: a live one until it ends, a dead
+    one until the heartbeat's grace period fails it (one killed before Optuna recorded its
+    first heartbeat too, which Optuna never finds stale), and then runs it again."""
+    storage = make_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2)
+    settings = {"storage": storage, "study_name": "shared", "pruner": "none"}
+    quick(frame=frame, n_trials=1, **settings)  # creates the study
+    ready = threading.Event()
+    value, beats = {"alive": (1e-9, 12), "killed": (None, 1)}.get(other, (None, 0))
+    thread = threading.Thread(
+        target=_other_process_trial, args=(storage, "shared", value, beats, ready), daemon=True
+    )
+    thread.start()
+    assert ready.wait(30)
+    result = quick(frame=frame, n_trials=3, **settings)
+    thread.join(timeout=30)
+    states = [t.state for t in result.study.get_trials()]
+    if other == "alive":  # its trial is the study's best, and this call returns it
+        assert states == [COMPLETE, COMPLETE, COMPLETE]
+        assert (result.best_value, result.best_params) == (1e-9, OTHER_PARAMS)
+    else:  # its trial failed after the grace period, and run again here
+        assert states[1] == FAIL and states.count(COMPLETE) == 3 and len(states) == 4
+        retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number
+        (retry,) = [t for t in result.study.get_trials() if retried(t) == 1]
+        assert retry.state == COMPLETE and retry.params == OTHER_PARAMS
+    assert result.n_trials_finished == 3 and result.best_value == result.study.best_value
+
+
+def test_the_best_trial_and_the_counts_are_read_at_one_moment(tmp_path, frame):
+    """n_trials_finished was read after the refit, the best trial before it: a trial another
+    process finished meanwhile was counted but not in the best. Both are read at one moment."""
+    url, name, intruded = f"sqlite:///{tmp_path}/optuna.db", "moment", []
+
+    def intruder(estimator, data):  # another process finishes a trial during the refit
+        if not intruded:
+            study = optuna.load_study(study_name=name, storage=url)
+            study.tell(study.ask(), 1e-9)
+            intruded.append(True)
+
+    handle = register_fit_callback(intruder)
+    try:
+        result = quick(frame=frame, n_trials=2, storage=url, study_name=name, refit=True)
+    finally:
+        unregister_fit_callback(handle)
+    assert intruded and len(result.study.trials) == 3  # the refit ran after it
+    assert result.n_trials_finished == 2 and result.n_trials_run == 2
+    assert result.best_value > 1e-9
 
 
 @pytest.mark.skipif(available_cores() < 2, reason="needs two CPU cores")

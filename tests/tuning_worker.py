@@ -1,15 +1,18 @@
 """Helpers of tests/test_tuning.py, and the entry point of its subprocess runs.
 
-    python tests/tuning_worker.py STORAGE_URL STUDY_NAME N_TRIALS SLEEP_PER_EPOCH [GRACE_PERIOD]
+    python tests/tuning_worker.py STORAGE_URL STUDY_NAME N_TRIALS SLEEP_PER_EPOCH [GRACE_PERIOD
+        [N_WORKERS]]
 
 runs :func:`forecaster.tuning.tune` on a tiny frame with a forecaster that sleeps after every
 epoch (so that a test can kill it mid-trial), and prints the number of finished trials. With
 GRACE_PERIOD, the storage beats every second and fails a trial without a heartbeat for that
-many seconds (instead of the defaults, 10 and 60 seconds).
+many seconds (instead of the defaults, 10 and 60 seconds); with N_WORKERS, the trials run in
+that many worker processes.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,14 +63,24 @@ def tiny_model(cls: type = RNNForecaster, **params: Any) -> Any:
     return cls(**settings)
 
 
-class SlowForecaster(RNNForecaster):
-    """RNNForecaster that sleeps ``sleep`` seconds after every epoch."""
+SLEEP_VARIABLE = "FORECASTER_TEST_EPOCH_SLEEP"
+"""The environment variable of :class:`SlowForecaster`'s pause: worker processes inherit it."""
 
-    sleep: ClassVar[float] = 0.0
+
+class SlowForecaster(RNNForecaster):
+    """RNNForecaster that sleeps ``sleep`` seconds after every epoch (by default the seconds
+    in the environment variable :data:`SLEEP_VARIABLE`: also in the worker processes of
+    ``tune(n_workers=...)``, which import this class afresh)."""
+
+    sleep: ClassVar[float | None] = None
 
     def fit(self, frame, y=None, *, callbacks=()):
+        seconds = type(self).sleep
+        if seconds is None:
+            seconds = float(os.environ.get(SLEEP_VARIABLE, "0"))
+
         def pause(record, network):
-            time.sleep(type(self).sleep)
+            time.sleep(seconds)
 
         return super().fit(frame, y, callbacks=[*callbacks, pause])
 
@@ -92,7 +105,8 @@ def main(argv: list[str]) -> int:
     storage = url
     if len(argv) > 4:
         storage = make_storage(url, heartbeat_interval=1, grace_period=int(argv[4]))
-    SlowForecaster.sleep = sleep
+    n_workers = int(argv[5]) if len(argv) > 5 else 1
+    os.environ[SLEEP_VARIABLE] = str(sleep)  # the worker processes' too
     result = tune(
         tiny_model(SlowForecaster),
         tiny_frame(),
@@ -105,6 +119,7 @@ def main(argv: list[str]) -> int:
         refit=False,
         track=False,
         show_progress=False,
+        n_workers=n_workers,
     )
     print(f"finished {result.n_trials_finished} run {result.n_trials_run}", flush=True)
     return 0

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ __all__ = [
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
+    "RUNNING_POLL",
     "StorageError",
+    "await_running_trials",
     "default_storage_url",
     "fail_stale_trials",
     "finished_trials",
@@ -53,6 +55,9 @@ HEARTBEAT_INTERVAL = 10
 
 GRACE_PERIOD = 60
 """Seconds without a heartbeat after which another process marks a running trial failed."""
+
+RUNNING_POLL = 0.5
+"""Seconds between two looks at the storage while :func:`await_running_trials` waits."""
 
 MAX_RETRY = 1
 """Times a trial failed for its lost heartbeat is queued again with the same parameters (its
@@ -231,6 +236,44 @@ def fail_stale_trials(study: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def await_running_trials(study: Any, storage: Any, ignore: Collection[int] = ()) -> None:
+    """Wait until the trials of ``study`` RUNNING now (other processes', or those of a killed
+    process) are no longer running, but for those numbered in ``ignore``.
+
+    The storage is read every :data:`RUNNING_POLL` seconds, and its stale trials failed each
+    time (:func:`fail_stale_trials`): a trial whose process was killed stops being waited for
+    once it has sent no heartbeat for the storage's grace period (and is queued again by its
+    retry callback); a live one is waited for until it ends. Optuna records a trial's first
+    heartbeat in a thread of its own, after the trial started: a process killed before it
+    leaves a trial with no heartbeat, which Optuna never finds stale. A trial still running
+    after the grace period and one heartbeat interval is given one heartbeat here (a live
+    trial beats anyway), so that the grace period fails it too. Trials started meanwhile are
+    not waited for. A storage without heartbeat (``has_heartbeat`` False: in memory, a journal)
+    cannot tell a dead trial from a live one, so nothing is waited for there."""
+    if storage is None or not has_heartbeat(storage):
+        return
+    running = (import_optuna().trial.TrialState.RUNNING,)
+
+    def numbers() -> set[int]:
+        return {t.number for t in study.get_trials(deepcopy=False, states=running)}
+
+    interval = storage.get_heartbeat_interval()
+    grace = getattr(storage, "grace_period", None) or 2 * interval  # Optuna's default
+    beat_at: float | None = time.monotonic() + grace + interval
+    waiting = numbers() - set(ignore)
+    while waiting:
+        time.sleep(RUNNING_POLL)
+        if beat_at is not None and time.monotonic() >= beat_at:
+            study_id = storage.get_study_id_from_name(study.study_name)
+            for number in waiting:  # alive, or killed before its first heartbeat
+                storage.record_heartbeat(
+                    storage.get_trial_id_from_study_id_trial_number(study_id, number)
+                )
+            beat_at = None
+        fail_stale_trials(study)
+        waiting &= numbers()
 
 
 def finished_trials(storage: Any, name: str) -> int:

@@ -29,8 +29,9 @@ Storage, resume and crashes
     with the same parameters, as a ``WAITING`` trial that the next trial of any process runs
     (Optuna's retry callback, at most :data:`MAX_RETRY` times; the retry's system attribute
     ``failed_trial`` names the killed trial). Until then it counts as running: a rerun within
-    the grace period runs only the trials missing beside it, and the next run after the grace
-    period retries it. A study in memory (``storage=None``) has no heartbeat and no resume.
+    the grace period runs the trials missing beside it, then waits (polling the storage) until
+    the grace period has failed it, and runs it again. A study in memory (``storage=None``)
+    has no heartbeat and no resume.
     A storage object without heartbeat (a ``JournalStorage``, an ``RDBStorage`` opened without
     ``heartbeat_interval``) cannot tell the trial of a killed process, RUNNING forever, from
     one another process is running: a call that finds RUNNING trials there warns (how many,
@@ -109,18 +110,25 @@ Several processes and machines
     (or ``postgresql+psycopg2://...`` with ``pip install psycopg2-binary``; a bare
     ``postgresql://`` uses SQLAlchemy's default driver, psycopg from SQLAlchemy 2.1 on).
     SQLite suits the processes of one machine only. Parallel workers share the finished-trial
-    count, so a study may end one or two trials past ``n_trials``. With ``random_state``, each
-    trial's TPE draw is seeded by ``random_state`` and the trial's number, which the storage
-    gives out once per study, so processes never repeat each other's parameters; one process
-    alone reproduces its run (trials 0, 1, 2, ... on every run), several do not (which process
-    gets which number is a race). A worker runs torch on its share of the cores (the cores
-    divided by ``n_workers``, unless ``OMP_NUM_THREADS`` is set), and CPU results depend on
-    the thread count, so ``best_estimator`` is refitted at the thread count its trial ran at
-    (the caller's restored after): the best trial's model again, bit for bit on CPU, when that
-    trial ran on this machine. A trial of another machine with more threads than this process
-    may use is refitted at the caller's count, and may differ in the last digits. Processes that
-    open one new storage at the same moment race to create its tables: the loser tries again
-    (:func:`make_storage`). Worker processes
+    count, so a study may end one or two trials past ``n_trials``. A process stops starting
+    trials once finished and running trials reach ``n_trials``, then waits for the trials the
+    other processes are running (a trial of a killed process: until the grace period fails it,
+    and then runs it again), so every process returns the study's best trial, and counts read
+    at the same moment (see :func:`tune`). A worker killed (e.g. by the kernel's OOM killer)
+    does not stop the others: ``tune`` returns with a warning naming it (an error when every
+    worker died). Workers end with their caller: a killed caller's workers stop at once, an
+    interrupted one (Ctrl-C; ``SIGTERM`` under the command line) terminates them. With
+    ``random_state``, each trial's TPE draw is seeded by ``random_state`` and the trial's
+    number, which the storage gives out once per study, so processes never repeat each
+    other's parameters; one process alone reproduces its run (trials 0, 1, 2, ... on every
+    run), several do not (which process gets which number is a race). A worker runs torch on
+    its share of the cores (the cores divided by ``n_workers``, unless ``OMP_NUM_THREADS`` is
+    set), and CPU results depend on the thread count, so ``best_estimator`` is refitted at the
+    thread count its trial ran at (the caller's restored after): the best trial's model again,
+    bit for bit on CPU, when that trial ran on this machine. A trial of another machine with
+    more threads than this process may use is refitted at the caller's count, and may differ in
+    the last digits. Processes that open one new storage at the same moment race to create its
+    tables: the loser tries again (:func:`make_storage`). Worker processes
     receive the template, search space, metric, callbacks, pruner and storage pickled: what
     does not pickle (a lambda, a function defined inside another or in an interactive
     session) is refused before the study is opened, when a worker would start (not for one
@@ -213,10 +221,11 @@ from forecaster.tuning.trials import (
     fit_estimator,
     make_pruner,
     make_sampler,
-    optimize,
+    study_snapshot,
     trial_counts,
     trial_threads,
 )
+from forecaster.tuning.workers import optimize
 
 __all__ = [
     "GRACE_PERIOD",
@@ -248,10 +257,11 @@ class TuneResult:
         best trial's torch thread count, the best trial's model again: see "Several processes
         and machines" in the module docs); None when ``refit=False``.
     n_trials_finished : int
-        Complete and pruned trials in the study.
+        Complete and pruned trials in the study, read at the moment ``best_params`` was (after
+        the trials, before the refit).
     n_trials_run : int
         Trials added to the study while this call ran (by its processes, and by other
-        machines on a shared storage).
+        machines on a shared storage), read at that moment too.
     study_name : str
     storage_url : str or None
         The storage's URL with any password masked; None in memory.
@@ -348,9 +358,9 @@ def tune(
         Default: ``<class>-<target>-h<horizon>-<digest of the study identity>``: the same call
         resumes the same study, a call for another task gets its own.
     n_workers : int, default 1
-        Worker processes on the study (a database storage), at most the CPU cores this process
-        may use and the trials still missing (a ForecasterWarning says so). What they
-        receive must pickle: define the callables at module level (checked first).
+        Worker processes on the study (a database storage; at most the cores and the trials
+        missing, with a warning). What they receive must pickle (checked first). Each process
+        on a study waits for the others' running trials, then returns the study's best.
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
         ``MedianPruner(n_startup_trials=5, n_warmup_steps=3)`` or ``HyperbandPruner``.
     random_state : int, optional
@@ -381,7 +391,7 @@ def tune(
         Before any trial: bad settings, space, template, frame or metric, or a study of another
         task; at the first trial: a space or metric callable wrong for every trial.
     ForecasterError
-        When no trial completed, or the storage failed during the study.
+        When no trial completed, the storage failed during the study, or every worker died.
     """
     import_optuna()  # an ImportError naming the extra, before anything else
     check_tune_args(
@@ -411,10 +421,10 @@ def tune(
                     name, storage_obj, random_state, n_existing, pruner_obj, objective, n_trials,
                     deadline, [*logger.start(), *callbacks], workers, show_progress, unjudged,
                 )  # fmt: skip
-                study, best_trial = _run_study(study, settings, logger)
-            result = _result(study, best_trial, settings, estimator if refit else None,
+                study, snapshot = _run_study(study, settings, logger)
+            result = _result(study, snapshot, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
-        logger.finish(best_estimator=result.best_estimator, best_trial=best_trial.number)
+        logger.finish(best_estimator=result.best_estimator, best_trial=snapshot[0].number)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
         logger.finish_stopped(error)
         raise
@@ -422,23 +432,28 @@ def tune(
 
 
 def _result(
-    study: Any, best_trial: Any, settings: TrialSettings, refit: Any, track: bool, url: str | None
+    study: Any,
+    snapshot: tuple[Any, int, int],
+    settings: TrialSettings,
+    refit: Any,
+    track: bool,
+    url: str | None,
 ) -> TuneResult:
-    """The result: the best parameters, fitted again when ``refit`` is the
-    estimator to refit (None: no refit)."""
+    """The result: the best trial and the counts of ``snapshot`` (read at one moment:
+    :func:`~forecaster.tuning.trials.study_snapshot`), its parameters fitted again when
+    ``refit`` is the estimator to refit (None: no refit)."""
+    best_trial, n_finished, n_run = snapshot
     best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
     objective = settings.objective
     best_estimator = None
     if refit is not None:
         with trial_threads(best_trial):  # the thread count CPU results depend on
             best_estimator = _refit(refit, objective, best_params, track)
-    with storage_errors(url, "reading the results"):
-        return TuneResult(
-            study=study, best_params=best_params, best_value=float(best_trial.value),
-            best_estimator=best_estimator, n_trials_finished=trial_counts(study)[0],
-            n_trials_run=len(study.get_trials(deepcopy=False)) - settings.n_existing,
-            study_name=settings.study_name, storage_url=url, search_space=objective.space,
-        )  # fmt: skip
+    return TuneResult(
+        study=study, best_params=best_params, best_value=float(best_trial.value),
+        best_estimator=best_estimator, n_trials_finished=n_finished, n_trials_run=n_run,
+        study_name=settings.study_name, storage_url=url, search_space=objective.space,
+    )  # fmt: skip
 
 
 def _prepare(
@@ -519,23 +534,27 @@ def _storage(storage: Any, n_workers: int) -> Any:
     return storage_obj
 
 
-def _run_study(study: Any, settings: TrialSettings, logger: StudyLogger) -> tuple[Any, Any]:
-    """Run the trials; the study afterwards and its best trial (an error when none completed,
-    or when the search space or metric is wrong for every trial; a warning when a callable
-    space's trials were scored on different validation windows)."""
-    optuna = import_optuna()
+def _run_study(
+    study: Any, settings: TrialSettings, logger: StudyLogger
+) -> tuple[Any, tuple[Any, int, int]]:
+    """Run the trials (in every process, until the trials of other processes on the study
+    ended: :func:`~forecaster.tuning.trials.run_trials`); the study afterwards and its
+    :func:`~forecaster.tuning.trials.study_snapshot`: the best trial and the counts, read at
+    one moment (an error when no trial completed, or when the search space or metric is wrong
+    for every trial; a warning when a callable space's trials were scored on different
+    validation windows)."""
     try:
         study = optimize(study, settings)
     except StudyStopError as exc:  # shown as what it is: the search space or metric
         raise DataValidationError(f"{exc} {exc.stop_note}") from exc.__cause__
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
+    snapshot = study_snapshot(study, settings.n_existing)
+    if snapshot[0] is None:
         logger.finish()
         raise ForecasterError(_no_trial_message(study))
     if not isinstance(settings.objective.space, Mapping):  # a dict space's: before any trial
         ours = [t for t in study.get_trials(deepcopy=False) if t.number >= settings.n_existing]
         warn_trial_windows(settings.objective.span, ours)
-    return study, study.best_trial
+    return study, snapshot
 
 
 def _refit(estimator: Any, objective: Objective, best_params: dict[str, Any], track: bool) -> Any:

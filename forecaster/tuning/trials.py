@@ -21,7 +21,6 @@ from sklearn.base import clone
 from forecaster._hashing import sha256_hasher
 from forecaster.exceptions import (
     DataValidationError,
-    ForecasterError,
     ForecasterWarning,
     StudyStopError,
     TrialFailedError,
@@ -29,14 +28,13 @@ from forecaster.exceptions import (
     warn_at_caller,
     warnings_unit,
 )
-from forecaster.training import TrainingDivergedError, progress_enabled
-from forecaster.training.progress import ProgressBar
+from forecaster.training import TrainingDivergedError
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.conditions import check_run_settings, trial_params
 from forecaster.tuning.data_checks import ValidationSpan
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
-from forecaster.tuning.storage import fail_stale_trials, is_storage_error
+from forecaster.tuning.storage import await_running_trials, fail_stale_trials, is_storage_error
 
 __all__ = [
     "MAX_CONSECUTIVE_FAILURES",
@@ -50,9 +48,8 @@ __all__ = [
     "fit_estimator",
     "make_pruner",
     "make_sampler",
-    "optimize",
     "run_trials",
-    "run_workers",
+    "study_snapshot",
     "trial_counts",
     "trial_threads",
 ]
@@ -227,6 +224,7 @@ class _Stopper:
         self.bar = bar
         self.failures = 0
         self.ignore = ignore
+        self.gave_up = False  # stopped after too many failures in a row
 
     def __call__(self, study: Any, trial: Any) -> None:
         optuna = import_optuna()
@@ -236,6 +234,7 @@ class _Stopper:
                 f"{self.failures} trials failed in a row; this process stops tuning. Last "
                 f"error: {trial.user_attrs.get('error', 'see the log')}"
             )
+            self.gave_up = True
             study.stop()
         finished, running = trial_counts(study, self.ignore)
         if self.bar is not None:
@@ -271,24 +270,45 @@ def run_trials(
     callbacks: Sequence[Any],
     bar: Any = None,
     ignore: Collection[int] = (),
+    storage: Any = None,
 ) -> None:
     """Run trials in this process until the study has ``n_trials`` finished or time is up
-    (running trials count, but not those numbered in ``ignore``: see :func:`trial_counts`)."""
+    (running trials count, but not those numbered in ``ignore``: see :func:`trial_counts`).
+
+    Then wait for the trials other processes sharing ``storage`` are running
+    (:func:`~forecaster.tuning.storage.await_running_trials`: a killed process's trial is
+    failed after the storage's grace period and queued again), and run more trials when the
+    study is still short of ``n_trials`` (such a retry, or a trial that failed elsewhere), so
+    that every process ends with the study complete and its best trial final."""
     fail_stale_trials(study)  # trials of a killed process: FAIL, queued again
-    if n_trials is not None and sum(trial_counts(study, ignore)) >= n_trials:
-        return
-    timeout = None
-    if deadline is not None:
-        timeout = deadline - time.time()
-        if timeout <= 0:
+    stopper = _Stopper(n_trials, bar, ignore)
+    while not stopper.gave_up:
+        timeout = None if deadline is None else deadline - time.time()
+        missing = n_trials is None or sum(trial_counts(study, ignore)) < n_trials
+        if missing and (timeout is None or timeout > 0):
+            study.optimize(
+                objective,
+                n_trials=None,
+                timeout=timeout,
+                catch=(TrialFailedError,),
+                callbacks=[*callbacks, stopper],
+            )
+        await_running_trials(study, storage, ignore)  # other processes' trials
+        out_of_time = deadline is not None and time.time() >= deadline
+        if n_trials is None or out_of_time or trial_counts(study, ignore)[0] >= n_trials:
             return
-    study.optimize(
-        objective,
-        n_trials=None,
-        timeout=timeout,
-        catch=(TrialFailedError,),
-        callbacks=[*callbacks, _Stopper(n_trials, bar, ignore)],
-    )
+
+
+def study_snapshot(study: Any, n_existing: int) -> tuple[Any, int, int]:
+    """The best complete trial of ``study`` (None when none completed), its finished (complete
+    or pruned) trials and the trials added since it had ``n_existing``: all read at one moment
+    (one read of the storage), so that they agree while other processes add trials."""
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    pick = max if study.direction.name == "MAXIMIZE" else min
+    best = pick(complete, key=lambda t: t.value) if complete else None
+    return best, finished, len(trials) - n_existing
 
 
 def make_sampler(random_state: int | None) -> Any:
@@ -396,10 +416,11 @@ def trial_threads(trial: Any) -> Iterator[None]:
 
     A CPU fit's results depend on the thread count (a sum split over another number of
     threads rounds differently), and the trials of ``n_workers > 1`` run with fewer threads
-    than the calling process (:func:`worker_main`): refitted at the caller's count, the best
-    trial's model would differ in its last digits. The count is left as it is for a trial
-    that recorded none (a study of an older version) or more threads than this process may
-    use (another machine's trial: its results are that machine's anyway)."""
+    than the calling process (:func:`~forecaster.tuning.workers.worker_main`): refitted at
+    the caller's count, the best trial's model would differ in its last digits. The count is
+    left as it is for a trial that recorded none (a study of an older version) or more threads
+    than this process may use (another machine's trial: its results are that machine's
+    anyway)."""
     import torch
 
     wanted, previous = trial.user_attrs.get("torch_threads"), _torch_threads()
@@ -411,27 +432,6 @@ def trial_threads(trial: Any) -> Iterator[None]:
     finally:
         if change:
             torch.set_num_threads(previous)
-
-
-def worker_main(settings: TrialSettings, index: int) -> int:
-    """Entry point of a worker process: run trials of the shared study."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        import torch
-
-        torch.set_num_threads(max(1, available_cores() // settings.n_workers))
-    optuna = import_optuna()
-    study = optuna.load_study(
-        study_name=settings.study_name,
-        storage=settings.storage,
-        sampler=make_sampler(settings.random_state),
-        pruner=settings.pruner,
-    )
-    before = len(study.get_trials(deepcopy=False))
-    run_trials(
-        study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
-        ignore=settings.unjudged,
-    )  # fmt: skip
-    return len(study.get_trials(deepcopy=False)) - before
 
 
 def check_picklable(
@@ -512,30 +512,6 @@ def bounded_workers(n_workers: int, n_trials: int | None, finished: int) -> int:
     return bound
 
 
-def run_workers(settings: TrialSettings) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    n = settings.n_workers
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
-        futures = [pool.submit(worker_main, settings, i) for i in range(n)]
-        errors = []
-        for future in futures:
-            try:
-                future.result()
-            except Exception as exc:
-                errors.append(exc)
-    if errors:
-        first = errors[0]
-        if isinstance(first, ForecasterError) or is_storage_error(first):
-            raise first  # a storage error is reported by tune (see storage_errors)
-        raise ForecasterError(
-            f"A tuning worker process failed ({reason(first)}); {len(errors)} of {n} workers "
-            "failed. The finished trials are kept in the storage: rerun the same call to resume."
-        ) from first
-
-
 @dataclass
 class TrialSettings:
     """What the trial loop needs (also sent to worker processes)."""
@@ -552,33 +528,3 @@ class TrialSettings:
     n_workers: int
     show_progress: bool | None
     unjudged: frozenset[int] = frozenset()  # running trials not counted (see trial_counts)
-
-
-def optimize(study: Any, settings: TrialSettings) -> Any:
-    """Run the trials in this process or in worker processes; the study afterwards."""
-    if settings.n_workers > 1:
-        run_workers(settings)
-        optuna = import_optuna()
-        study = optuna.load_study(
-            study_name=settings.study_name,
-            storage=settings.storage,
-            sampler=study.sampler,
-            pruner=settings.pruner,
-        )
-        fail_stale_trials(study)  # trials of a worker killed longer ago than the grace period
-        return study
-    bar = ProgressBar(
-        total=settings.n_trials,
-        initial=trial_counts(study)[0],
-        description=settings.study_name,
-        enabled=progress_enabled(settings.show_progress),
-        unit="trial",
-    )
-    try:
-        run_trials(
-            study, settings.objective, settings.n_trials, settings.deadline, settings.callbacks,
-            bar, settings.unjudged,
-        )  # fmt: skip
-    finally:
-        bar.close()
-    return study
