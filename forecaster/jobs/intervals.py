@@ -51,6 +51,7 @@ from sklearn.base import clone
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import check_reserved
+from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
     ArgumentError,
     DataValidationError,
@@ -286,10 +287,25 @@ def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
 
 def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
     """The rows of each series before the backtest's first target (the first fold's training
-    span with ``step = horizon`` and no gap): all but the last ``folds * horizon``."""
-    drop = folds * int(model.horizon)
-    keys = [model.id_col] if model.id_col else []
-    ordered = frame.sort([*keys, model.time_col])
+    span with ``step = horizon`` and no gap), as ``backtest(origins="auto")`` places its folds
+    on ``frame`` read by ``model`` (fitted or not): for a date or datetime time column, the
+    rows at or before the first calendar cutoff ``T_0``, ``folds * horizon`` grid steps before
+    the data's last time (:func:`~forecaster.evaluation.origins.calendar_cutoffs`), for every
+    series, so a series that ended earlier keeps all its rows; for integer steps, each series
+    but its own last ``folds * horizon`` rows."""
+    horizon = int(model.horizon)
+    _, panel = model.read_frame(frame, as_fitted=model.__sklearn_is_fitted__())
+    time_col, keys = model.time_col, [model.id_col] if model.id_col else []
+    if uses_calendar("auto", panel):
+        lookback = model.lookback_ if model.__sklearn_is_fitted__() else model.lookback
+        least = (1 if lookback == "auto" else int(lookback)) + folds * horizon
+        kept = np.flatnonzero(panel.lengths >= least)  # the series the backtest keeps
+        kept = kept if len(kept) else np.arange(panel.n_series)  # (it refuses the frame)
+        first = calendar_cutoffs(panel, kept, horizon=horizon, folds=folds, step=horizon)[0]
+        ordered = frame.sort([*keys, time_col])
+        return ordered.filter(pl.col(time_col) <= pl.lit(first, frame.schema[time_col]))
+    drop = folds * horizon
+    ordered = frame.sort([*keys, time_col])
     position = pl.int_range(pl.len())
     count = pl.len()
     if keys:
