@@ -1683,6 +1683,30 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------
 
 
+def test_a_run_with_levels_forecasts_a_series_stale_before_the_calibration_folds(tmp_path, capsys):
+    """stale = "forecast" with [output] levels: "b" ends 20 days before the as-of, before the
+    first common cutoff of the calibration's calendar folds, which gave it no residuals, and
+    predict refused the whole forecast (exit 3). The run forecasts it from its own last time
+    (by a model that has seen "a"'s later data), so its calibration counts the folds from
+    each series' own end, as before the calendar folds, and says so."""
+    import json
+
+    day = dt.date(2024, 1, 1)
+    lines = [f"a,{day + dt.timedelta(days=i)},{(i * 7) % 5 + 0.1 * i}" for i in range(43)]
+    lines += [f"b,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(23)]
+    text = "id,date,y\n" + "\n".join(lines) + "\n"  # a: to 02-12, b: to 01-23
+    spec = csv_project(tmp_path, text, series='stale = "forecast"')
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "counted from each series' own end (the stale series ['b']" in err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    b = forecasts.filter(pl.col("id") == "b")
+    assert b.height == 2 and b["y_lo_80"].is_finite().all() and (b["y_hi_80"] > b["y"]).all()
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["stale_steps"] == {"b": 20}
+
+
 def test_summary_names_the_series_too_short_to_model_as_dropped(tmp_path, capsys):
     """A series with fewer rows than lookback + horizon was left out of the fit and the
     forecast with a warning only, and summary.json listed it among the stale series that
