@@ -41,6 +41,22 @@ from forecaster.exceptions import (
 )
 
 
+def _checked_rolling(per_series: Any, rolling: int | None) -> int | None:
+    """``rolling`` (checked) for ``per_series`` (checked here: True or False): refused below
+    :data:`~forecaster.estimators.intervals.MIN_PER_SERIES` per series."""
+    if not isinstance(per_series, bool):
+        raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
+    if per_series and rolling is not None and rolling < MIN_PER_SERIES:
+        raise DataValidationError(
+            f"calibrate(per_series=True, rolling={rolling}): a series' own intervals need "
+            f"at least {MIN_PER_SERIES} residuals per horizon step, and a window of "
+            f"{rolling} calibration windows per series never holds that many, so every "
+            "series would silently use the pooled residuals. Pass "
+            f"rolling={MIN_PER_SERIES} or more, or per_series=False for pooled intervals."
+        )
+    return rolling
+
+
 class ForecastIntervals:
     """``calibrate`` and the interval columns (a mixin of ``RNNForecaster``)."""
 
@@ -127,15 +143,13 @@ class ForecastIntervals:
             leaks), and ``predict(frame, cutoff=[...])`` recalibrates at every origin in one
             batched call. None: every calibration window, whatever the origin.
         origins : {"auto", "calendar", "series"}, default "auto"
-            Where the backtest's origins are (see
-            :func:`~forecaster.evaluation.backtest.backtest`): ``"calendar"`` (the ``"auto"``
-            choice for a date or datetime time column) cuts every fold at one time for all
-            series, so no fold model has seen another series' data after the residuals it
-            gives; a series that ends at or before the first cutoff gets no residuals (a
-            warning names it), and with ``normalize="series"`` ``predict(level=...)`` refuses
-            its forecasts. ``"series"`` counts each series' folds back from its own end, so
-            every series long enough gets residuals, from models that may have seen other
-            series' later data (optimistic; the ``"auto"`` choice for integer steps).
+            The backtest's (:func:`~forecaster.evaluation.backtest.backtest`). ``"calendar"``
+            (``"auto"``'s for dates and datetimes): every fold cut at one time for all series,
+            no fold model having seen another series' data after its residuals; a series
+            ending at or before the first cutoff gets none (a warning says so), and with
+            ``normalize="series"`` ``predict(level=...)`` refuses it. ``"series"``: folds
+            counted from each series' own end (``"auto"``'s for integer steps): residuals of
+            every series long enough, from models that may have seen other series' later data.
 
         Notes
         -----
@@ -166,22 +180,9 @@ class ForecastIntervals:
         """
         self.check_fitted("calibrate")  # type: ignore[attr-defined]
         frame = trained_frame(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        folds = check("folds", folds)
-        step = check("step", step)
-        refit = check("refit", refit)
-        if not isinstance(per_series, bool):
-            raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
-        normalize = check("normalize", normalize)
-        rolling = check("rolling", rolling)
-        origins = check("origins", origins)
-        if per_series and rolling is not None and rolling < MIN_PER_SERIES:
-            raise DataValidationError(
-                f"calibrate(per_series=True, rolling={rolling}): a series' own intervals need "
-                f"at least {MIN_PER_SERIES} residuals per horizon step, and a window of "
-                f"{rolling} calibration windows per series never holds that many, so every "
-                "series would silently use the pooled residuals. Pass "
-                f"rolling={MIN_PER_SERIES} or more, or per_series=False for pooled intervals."
-            )
+        folds, step, refit = check("folds", folds), check("step", step), check("refit", refit)
+        normalize, origins = check("normalize", normalize), check("origins", origins)
+        rolling = _checked_rolling(per_series, check("rolling", rolling))
         previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
         try:
             self.conformal_ = self._calibration(
