@@ -423,16 +423,16 @@ def test_series_without_a_calibration_scale_are_counted_as_series_and_rows(scale
     calm = both.filter(pl.col("time") < 240)
     model.calibrate(calm.filter(pl.col("id") == "small"), folds=20, step=4)
     expected = (
-        r"normalize='series': 2 series \(8 forecast rows\) have no calibration residuals: "
-        r"1 of those series unseen in fit"
+        r"normalize='series': 2 series \(8 forecast rows\) \('large', 'new'\) have no "
+        r"calibration residuals: 1 of those series unseen in fit"
     )
     with pytest.raises(DataValidationError, match=expected):
         model.predict(calm, level=80)
     origins = [300, 340, 380]
     model.calibrate(frame.filter(pl.col("id") == "small"), folds=40, step=4, rolling=10)
     expected = (
-        r"normalize='series': 6 forecasts \(24 rows\) of 2 series have no calibration "
-        r"residuals: 1 of those series unseen in fit"
+        r"normalize='series': 6 forecasts \(24 rows\) of 2 series \('large', 'new'\) have "
+        r"no calibration residuals: 1 of those series unseen in fit"
     )
     with pytest.raises(DataValidationError, match=expected):
         model.predict(both, cutoff=origins, level=80)
@@ -867,7 +867,7 @@ def test_series_unseen_in_fit_are_left_out_of_a_series_normalised_calibration(po
         pooled = copy.deepcopy(point_model).calibrate(both, folds=8, step=2)
     assert (pooled.conformal_["series"] >= 0).all()
     assert pooled.predict(known, level=[80]).equals(alone.predict(known, level=[80]))
-    unseen = r"1 series \(4 forecast rows\) has no calibration residuals: 1 of those series unseen"
+    unseen = r"1 series \(4 forecast rows\) \('c'\) has no calibration residuals: 1 of those"
     with pytest.raises(DataValidationError, match=unseen):
         pooled.predict(both.filter(pl.col("id") == "c"), level=[80])
     window = copy.deepcopy(point_model).calibrate(both, folds=8, step=2, normalize="window")

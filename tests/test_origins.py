@@ -61,7 +61,7 @@ def test_a_refit_backtest_of_series_ending_early_trains_no_fold_past_its_targets
     models trained on "a" up to December (the very same values)."""
     frame = _daily({"a": dt.date(2020, 12, 31), "b": dt.date(2020, 6, 30)})
     model = RNNForecaster(freq="1d", **SMALL)
-    with pytest.warns(ForecasterWarning, match=r"Left out 1 series .*calendar.*\['b'\]"):
+    with pytest.warns(ForecasterWarning, match=r"Left out 1 series .*at or before them.*\['b'\]"):
         result = model.backtest(frame, folds=2, refit=True)
     assert _leaked(result) == []
     assert result.folds["id"].to_list() == ["a", "a"]  # b has no target after the cutoffs
@@ -140,17 +140,22 @@ def _integer_steps() -> pl.DataFrame:
     return frame.with_columns(pl.col("t").cum_count().over("id").cast(pl.Int64))
 
 
-def test_integer_steps_keep_the_folds_of_each_series_own_end_and_warn_that_models_see_later_rows():
-    """``origins="auto"`` on integer steps (independent sequences): each series' folds are
-    counted from its own end, as before, and the refit models that trained on the longer
-    sequence's rows past the shorter one's first targets are named in a warning."""
+def test_integer_steps_keep_the_folds_of_each_series_own_end_without_a_cross_series_warning():
+    """``origins="auto"`` on integer steps (independent sequences, whose positions are not
+    times): each series' folds are counted from its own end, as before, and no warning says
+    that models trained on the longer sequence's later positions (every ragged refit backtest
+    of clips gave one); ``origins="series"`` asked for still warns."""
     frame = _integer_steps()
     model = RNNForecaster(freq="1i", **SMALL)
-    with pytest.warns(ForecasterWarning, match=r"origins='series'.* 2 \(series, fold\) pairs"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = backtest(model, frame, folds=2, refit=True)
+    assert not [w for w in caught if "origins=" in str(w.message)]
     folds = result.folds.sort("fold", "id")
     assert folds["cutoff"].to_list() == [107, 77, 114, 84]  # 121 and 91 rows: n - 1 - 7 * k
-    assert len(_leaked(result)) == 2  # by the times: the pairs of b (a's are its own spans)
+    assert len(_leaked(result)) == 2  # by positions: the pairs of b (a's are its own spans)
+    with pytest.warns(ForecasterWarning, match=r"origins='series'.* 2 \(series, fold\) pairs"):
+        backtest(model, frame, folds=2, refit=True, origins="series")
 
 
 def test_series_origins_on_dates_warn_that_a_model_trained_past_another_series_targets():
@@ -182,3 +187,36 @@ def test_per_series_calibration_of_a_ragged_date_panel_has_no_residuals_past_a_s
     assert ends[series == 1].max() == pl.Series([dt.date(2020, 6, 2)]).to_physical()[0]
     forecast = model.predict(frame, level=80)
     assert forecast.filter(pl.col("id") == "b")["y_lo_80"].is_finite().all()
+
+
+def test_calibrate_names_the_series_calendar_folds_give_no_residuals_and_takes_origins():
+    """A series that ends before the first calendar cutoff gets no residuals: calibrate said
+    only the backtest's "Left out 1 series", and predict(level=...) then refused the whole
+    frame with causes that missed this one. calibrate now says predict will refuse it and
+    what to do, predict names it with that cause and remedies, and calibrate takes
+    ``origins`` (validated, as backtest's): "series" gives it residuals again."""
+    frame = _daily({"a": dt.date(2020, 6, 30), "b": dt.date(2020, 6, 2)})
+    model = RNNForecaster(freq="1d", **SMALL).fit(frame)
+    with pytest.raises(DataValidationError, match=r"origins must be one of .*'calendar'"):
+        model.calibrate(frame, folds=2, refit=True, origins="calender")
+    assert "conformal_" not in model.__dict__  # refused before any backtest
+    warned = (
+        r"1 series of the calibration frame has no residuals: \['b'\].*"
+        r"predict\(level=\.\.\.\) refuses.*origins='series'"
+    )
+    with pytest.warns(ForecasterWarning, match=warned):  # b ends at the first cutoff, 06-02
+        model.calibrate(frame, folds=4, refit=2)
+    refused = (
+        r"1 series \(7 forecast rows\) \('b'\) has no calibration residuals.*ending at or "
+        r"before the calibration's calendar folds \(calibrate left them out with a warning\)"
+        r".*Drop those series from the predict frame.*origins='series'"
+    )
+    with pytest.raises(DataValidationError, match=refused):
+        model.predict(frame, level=80)
+    assert model.predict(frame.filter(pl.col("id") == "a"), level=80).height == 7
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.calibrate(frame, folds=4, refit=2, origins="series")
+    assert not [w for w in caught if "no residuals" in str(w.message)]
+    assert sorted(set(model.conformal_["series"].tolist())) == [0, 1]
+    assert model.predict(frame, level=80)["y_lo_80"].is_finite().all()

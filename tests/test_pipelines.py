@@ -1218,6 +1218,9 @@ def test_level_quantiles_and_calibration_plan():
 
 
 def test_before_folds_keeps_each_series_before_the_first_target():
+    """Integer steps (``origins="auto"``: each series' own folds): all but each series' own
+    last ``folds * horizon`` rows."""
+    from forecaster import RNNForecaster
     from forecaster.jobs.intervals import before_folds
 
     frame = pl.DataFrame(
@@ -1227,7 +1230,7 @@ def test_before_folds_keeps_each_series_before_the_first_target():
             "y": [float(i) for i in range(10)],
         }
     )
-    model = type("M", (), {"horizon": 1, "id_col": "id", "time_col": "t"})()
+    model = RNNForecaster(id_col="id", time_col="t", target="y", lookback=1, horizon=1)
     kept = before_folds(frame.reverse(), model, 2)
     assert kept.rows() == [
         ("a", 0, 0.0),
@@ -1237,8 +1240,41 @@ def test_before_folds_keeps_each_series_before_the_first_target():
         ("b", 0, 6.0),
         ("b", 1, 7.0),
     ]
-    model.id_col = None
+    model.set_params(id_col=None)
     assert before_folds(frame.filter(pl.col("id") == "a"), model, 3)["t"].to_list() == [0, 1, 2]
+
+
+def test_before_folds_of_dates_cut_at_the_first_calendar_cutoff_for_every_series():
+    """Dates (calendar folds): the backtest's first target is the day after its first cutoff
+    ``T_0`` for every series, so the data before it are the rows up to ``T_0``; "b", which
+    ended before ``T_0``, lost its own last ``folds * horizon`` rows, and a saved model
+    fitted on all the data up to ``T_0`` was refused as fitted past them."""
+    from forecaster import RNNForecaster
+    from forecaster.jobs.intervals import before_folds, check_fitted_before
+
+    days = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 3, 31), "1d", eager=True)
+    y = np.sin(np.arange(len(days)) / 5.0) + 2.0
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "a", "t": days, "y": y}),
+            pl.DataFrame({"id": "b", "t": days, "y": y}).filter(
+                pl.col("t") <= dt.date(2020, 3, 10)
+            ),
+        ]
+    )
+    params = {"id_col": "id", "time_col": "t", "target": "y", "freq": "1d", "horizon": 7}
+    model = RNNForecaster(
+        **params, lookback=7, hidden_size=4, max_epochs=1, windows_per_epoch=16,
+        baseline="none", progress=False, random_state=0,
+    )  # fmt: skip
+    history = before_folds(frame.sample(fraction=1.0, shuffle=True, seed=0), model, 2)
+    ends = history.group_by("id").agg(pl.col("t").max()).sort("id")["t"].to_list()
+    assert ends == [dt.date(2020, 3, 17), dt.date(2020, 3, 10)]  # T_0 = 03-31 - 14 days
+    assert history.height == frame.filter(pl.col("t") <= dt.date(2020, 3, 17)).height
+    model.fit(history)  # what `forecaster backtest --model` is given: fitted up to T_0
+    check_fitted_before(model, before_folds(frame, model, 2), "m", "the first fold")
+    with pytest.raises(ArgumentError, match="fitted on data of 1 series"):
+        check_fitted_before(model, before_folds(frame, model, 3), "m", "the first fold")
 
 
 class _RecordingModel:
@@ -1645,6 +1681,30 @@ def test_backtest_level_scores_the_intervals_as_the_run_does(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------
 # baselines: the backtest's naive and seasonal-naive scores and skill ratios in the summary
 # ------------------------------------------------------------------------------------------
+
+
+def test_a_run_with_levels_forecasts_a_series_stale_before_the_calibration_folds(tmp_path, capsys):
+    """stale = "forecast" with [output] levels: "b" ends 20 days before the as-of, before the
+    first common cutoff of the calibration's calendar folds, which gave it no residuals, and
+    predict refused the whole forecast (exit 3). The run forecasts it from its own last time
+    (by a model that has seen "a"'s later data), so its calibration counts the folds from
+    each series' own end, as before the calendar folds, and says so."""
+    import json
+
+    day = dt.date(2024, 1, 1)
+    lines = [f"a,{day + dt.timedelta(days=i)},{(i * 7) % 5 + 0.1 * i}" for i in range(43)]
+    lines += [f"b,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(23)]
+    text = "id,date,y\n" + "\n".join(lines) + "\n"  # a: to 02-12, b: to 01-23
+    spec = csv_project(tmp_path, text, series='stale = "forecast"')
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "counted from each series' own end (the stale series ['b']" in err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    b = forecasts.filter(pl.col("id") == "b")
+    assert b.height == 2 and b["y_lo_80"].is_finite().all() and (b["y_hi_80"] > b["y"]).all()
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["stale_steps"] == {"b": 20}
 
 
 def test_summary_names_the_series_too_short_to_model_as_dropped(tmp_path, capsys):

@@ -41,6 +41,22 @@ from forecaster.exceptions import (
 )
 
 
+def _checked_rolling(per_series: Any, rolling: int | None) -> int | None:
+    """``rolling`` (checked) for ``per_series`` (checked here: True or False): refused below
+    :data:`~forecaster.estimators.intervals.MIN_PER_SERIES` per series."""
+    if not isinstance(per_series, bool):
+        raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
+    if per_series and rolling is not None and rolling < MIN_PER_SERIES:
+        raise DataValidationError(
+            f"calibrate(per_series=True, rolling={rolling}): a series' own intervals need "
+            f"at least {MIN_PER_SERIES} residuals per horizon step, and a window of "
+            f"{rolling} calibration windows per series never holds that many, so every "
+            "series would silently use the pooled residuals. Pass "
+            f"rolling={MIN_PER_SERIES} or more, or per_series=False for pooled intervals."
+        )
+    return rolling
+
+
 class ForecastIntervals:
     """``calibrate`` and the interval columns (a mixin of ``RNNForecaster``)."""
 
@@ -69,6 +85,7 @@ class ForecastIntervals:
         per_series: bool = False,
         normalize: str | None = "series",
         rolling: int | None = None,
+        origins: str = "auto",
     ) -> Any:
         """Calibrate prediction intervals by split conformal prediction.
 
@@ -125,6 +142,14 @@ class ForecastIntervals:
             span of a backtest: only windows observed by each origin are used, so nothing
             leaks), and ``predict(frame, cutoff=[...])`` recalibrates at every origin in one
             batched call. None: every calibration window, whatever the origin.
+        origins : {"auto", "calendar", "series"}, default "auto"
+            The backtest's (:func:`~forecaster.evaluation.backtest.backtest`). ``"calendar"``
+            (``"auto"``'s for dates and datetimes): every fold cut at one time for all series,
+            no fold model having seen another series' data after its residuals; a series
+            ending at or before the first cutoff gets none (a warning says so), and with
+            ``normalize="series"`` ``predict(level=...)`` refuses it. ``"series"``: folds
+            counted from each series' own end (``"auto"``'s for integer steps): residuals of
+            every series long enough, from models that may have seen other series' later data.
 
         Notes
         -----
@@ -155,24 +180,14 @@ class ForecastIntervals:
         """
         self.check_fitted("calibrate")  # type: ignore[attr-defined]
         frame = trained_frame(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        folds = check("folds", folds)
-        step = check("step", step)
-        refit = check("refit", refit)
-        if not isinstance(per_series, bool):
-            raise DataValidationError(f"per_series must be True or False, got {per_series!r}.")
-        normalize = check("normalize", normalize)
-        rolling = check("rolling", rolling)
-        if per_series and rolling is not None and rolling < MIN_PER_SERIES:
-            raise DataValidationError(
-                f"calibrate(per_series=True, rolling={rolling}): a series' own intervals need "
-                f"at least {MIN_PER_SERIES} residuals per horizon step, and a window of "
-                f"{rolling} calibration windows per series never holds that many, so every "
-                "series would silently use the pooled residuals. Pass "
-                f"rolling={MIN_PER_SERIES} or more, or per_series=False for pooled intervals."
-            )
+        folds, step, refit = check("folds", folds), check("step", step), check("refit", refit)
+        normalize, origins = check("normalize", normalize), check("origins", origins)
+        rolling = _checked_rolling(per_series, check("rolling", rolling))
         previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
         try:
-            self.conformal_ = self._calibration(frame, folds, step, refit, per_series, normalize)
+            self.conformal_ = self._calibration(
+                frame, folds, step, refit, per_series, normalize, origins
+            )
         except BaseException:
             if previous is not None:  # a failed calibration leaves the former one in place
                 self.conformal_ = previous
@@ -188,6 +203,7 @@ class ForecastIntervals:
         refit: Any,
         per_series: bool,
         normalize: str | None,
+        origins: str,
     ) -> dict[str, Any]:
         """The ``conformal_`` entries of :meth:`calibrate` (but ``window``)."""
         quantiles = getattr(self.network_, "quantiles", None)
@@ -198,7 +214,15 @@ class ForecastIntervals:
         # origins (refit=False) are refused below, by _check_after_training
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
         with silenced(UnscoredPointsWarning), in_sample:
-            result = run_backtest(self, frame, folds=folds, step=step, refit=refit, quantiles=qs)  # type: ignore[arg-type]
+            result = run_backtest(
+                self,  # type: ignore[arg-type]
+                frame,
+                folds=folds,
+                step=step,
+                refit=refit,
+                quantiles=qs,
+                origins=origins,
+            )
         folds_frame = result.folds
         if refit is False:
             self._check_after_training(folds_frame)
@@ -217,6 +241,8 @@ class ForecastIntervals:
         ids = folds_frame[self.id_col] if self.id_col is not None else None
         series = self._series_rows(ids, len(residuals))
         forecasts = result.forecasts
+        if normalize == "series":
+            self._warn_without_residuals(frame, series)
         if normalize == "series" and (series < 0).any():
             keep = self._without_unseen(ids, series)
             residuals, series = residuals[keep], series[keep]
@@ -313,6 +339,30 @@ class ForecastIntervals:
                 "clones on the data before each origin."
             )
 
+    def _warn_without_residuals(self, frame: Any, series: np.ndarray) -> None:
+        """Warn (``normalize="series"``) about the series of the calibration ``frame`` seen in
+        fit that got no residual (``series``: the residuals' rows of ``keys_``): the backtest
+        left them out (they end at or before its calendar folds, or are too short), and
+        ``predict(level=...)`` refuses their forecasts, which have no series scale."""
+        if self.id_col is None:
+            return
+        ids = frame.lazy().select(pl.col(self.id_col).unique()).collect().to_series()
+        rows = self._series_rows(ids, ids.len())
+        left = ids.filter(pl.Series((rows >= 0) & ~np.isin(rows, series))).sort()
+        if left.len() == 0:
+            return
+        warn_at_caller(
+            f"calibrate(normalize='series'): {left.len()} series of the calibration frame "
+            f"{'has' if left.len() == 1 else 'have'} no residuals: {left.head(10).to_list()}. "
+            "The backtest forecast none of their folds (they end at or before its calendar "
+            "folds' cutoffs, or are too short; see its warning), so predict(level=...) "
+            "refuses their forecasts (no series scale). Drop them from predict's frame, "
+            "calibrate with normalize='window' or normalize=None, or with origins='series' "
+            "(each series' folds counted from its own end: their residuals then come from "
+            "models that saw other series' later data, so they are optimistic).",
+            ForecasterWarning,
+        )
+
     @staticmethod
     def _without_unseen(ids: Any, series: np.ndarray) -> np.ndarray:
         """The residual rows of series seen in fit (a mask), with a warning naming the others:
@@ -375,4 +425,5 @@ class ForecastIntervals:
             origins=times,
             floor=domain_floor(self._fitted_transform()),
             series=panel.series_of_rows()[rows],
+            names=None if self.id_col is None else panel.keys[panel.id_name].to_list(),
         )

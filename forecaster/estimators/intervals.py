@@ -227,9 +227,11 @@ class _Calibration:
         origins: np.ndarray | None,
         enough: int,
         series: np.ndarray | None = None,
+        names: Sequence | None = None,
     ) -> None:
         self.conformal, self.rows = conformal, rows
         self.series = rows if series is None else series  # each forecast's series, to count
+        self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
         self.minimum = max(enough, MIN_PER_SERIES)
         self.window = conformal.get("window")
@@ -277,22 +279,29 @@ class _Calibration:
         if not missing.any():
             return
         forecasts, unseen = int(missing.sum()), missing & (self.rows < 0)
-        n_series = len(np.unique(self.series[missing]))
-        n_unseen = len(np.unique(self.series[unseen]))
+        which = np.unique(self.series[missing])
+        n_series, n_unseen = len(which), len(np.unique(self.series[unseen]))
         rows = forecasts * horizon
         counted = (
             f"{forecasts} forecasts ({rows} rows) of {n_series} series"
             if forecasts != n_series  # a list of cutoffs: several origins of a series
             else f"{n_series} series ({rows} forecast rows)"
         )
+        named = ""
+        if self.names is not None:
+            shown = [self.names[int(i)] for i in which[:5]]
+            named = f" ({', '.join(map(repr, shown))}{', ...' if n_series > 5 else ''})"
         raise DataValidationError(
-            f"normalize='series': {counted} {'has' if forecasts == 1 else 'have'} no "
-            f"calibration residuals: {n_unseen} of "
-            "those series unseen in fit, whose scale no calibration can give; the others "
-            "missing from the calibration frame or with no window observed by their origin, "
-            "or no observed actual value in them. Their intervals have no scale. Calibrate "
-            "with normalize='window' (the input window's spread) or normalize=None for unseen "
-            "series; calibrate on a frame that holds the others."
+            f"normalize='series': {counted}{named} {'has' if forecasts == 1 else 'have'} no "
+            f"calibration residuals: {n_unseen} of those series unseen in fit, whose scale no "
+            "calibration can give; the others missing from the calibration frame, ending at "
+            "or before the calibration's calendar folds (calibrate left them out with a "
+            "warning), with no window observed by their origin, or no observed actual value "
+            "in them. Their intervals have no scale. Drop those series from the predict "
+            "frame, or calibrate with normalize='window' (the input window's spread) or "
+            "normalize=None (for unseen series too); calibrate on a frame that holds the "
+            "others, or with origins='series' for series that end early (their residuals then "
+            "come from models that saw other series' later data: optimistic)."
         )
 
     def _windowed(self, out: np.ndarray, size: int, scores: np.ndarray, reducer: Reducer) -> None:
@@ -442,6 +451,7 @@ def interval_columns(
     origins: np.ndarray | None = None,
     floor: float | None = None,
     series: np.ndarray | None = None,
+    names: Sequence | None = None,
 ) -> dict[str, np.ndarray]:
     """The interval and quantile columns, name -> float64 values ``(B * horizon,)``, target
     after target (each target's interval bounds, then its quantiles, as in a backtest's
@@ -458,12 +468,13 @@ def interval_columns(
     targets stay above (the target transform's domain, e.g. 0 for a log target), below which
     no bound or quantile is put: a conformal band computed on the targets' own scale would
     reach below it; ``series`` ``(B,)``: each forecast's series in the forecasts' own panel
-    (unseen ones too), for counting them in errors (``rows`` when None).
+    (unseen ones too), for counting them in errors (``rows`` when None), and ``names`` the id
+    of each of those series, to name them there.
     """
     by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
     enough = _strictest(levels, quantiles)
     calibration = (
-        None if conformal is None else _Calibration(conformal, rows, origins, enough, series)
+        None if conformal is None else _Calibration(conformal, rows, origins, enough, series, names)
     )
     norm = _normaliser(conformal, spread, point.shape)
 

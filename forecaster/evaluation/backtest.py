@@ -20,11 +20,11 @@ Fold geometry, per series of ``n`` rows (positions ``0 .. n-1``), with horizon `
 With ``origins="series"`` (the default for integer steps) the positions count from each
 series' own end: series of different lengths all get ``folds`` complete folds, at different
 times where they end at different times, so a fold's model may have trained on other series'
-rows at and after a series' targets (a warning says so). With ``origins="calendar"`` (the
-default for dates and datetimes) fold ``k`` has one cutoff ``T_k = last - (H + (folds - 1 - k)
-* s)`` grid steps for all series: a series' origin is its last row at or before ``T_k``, one
-whose data end by then is left out of the fold, one ending within the horizon is scored on the
-rows it has, and no fold's model sees a row after ``T_k - g``
+rows at and after a series' targets (a warning says so, when ``"series"`` is passed). With
+``origins="calendar"`` (the default for dates and datetimes) fold ``k`` has one cutoff ``T_k =
+last - (H + (folds - 1 - k) * s)`` grid steps for all series: a series' origin is its last row
+at or before ``T_k``, one whose data end by then is left out of the fold, one ending within
+the horizon is scored on the rows it has, and no fold's model sees a row after ``T_k - g``
 (:mod:`forecaster.evaluation.origins`). Both agree for a panel whose series end together. The
 ``g`` rows between the end of the training span and the first target are never trained on, but
 they are observed at the origin and are part of the input window (a model retrained with a
@@ -387,7 +387,7 @@ def backtest(
         series that ended by ``T_k`` is left out of the fold (with a warning). ``"series"``:
         counted from each series' own end (warning when a model trains on rows at or after
         another series' targets). ``"auto"``: ``"calendar"`` for a date or datetime time
-        column, ``"series"`` for integer steps (independent sequences). See the module.
+        column, ``"series"`` for integer steps (independent sequences: no warning).
 
     Returns
     -------
@@ -483,8 +483,9 @@ def _place(
     panel: Panel, estimator: BacktestForecaster, args: _Arguments, *, calendar: bool
 ) -> Folds:
     """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`): at
-    ``calendar`` cutoffs, or counted from each series' end (warning when a model is trained
-    past another series' targets, :func:`~forecaster.evaluation.origins.warn_cross_series`)."""
+    ``calendar`` cutoffs, or from each series' end (``origins="series"`` asked for: warning
+    when a model trains past another series' targets,
+    :func:`~forecaster.evaluation.origins.warn_cross_series`)."""
     if args.fitted:
         lookback = fitted_lookback(estimator)
     else:
@@ -503,7 +504,7 @@ def _place(
         trains=not args.fitted, auto=not args.fitted and estimator.lookback == "auto",
         calendar=calendar,
     )  # fmt: skip
-    if where.trains and not calendar:
+    if where.trains and args.origins == "series":
         warn_cross_series(panel, where.kept, where.local_cut, where.train_start, where.train_end)
     return where
 

@@ -4,7 +4,9 @@
 - ``"series"``: fold ``k``'s origin of a series of ``n`` rows is its row
   ``n - 1 - H - (folds - 1 - k) * step``, counted from its own end. Series that end at
   different times get origins at different times, and a global model trained on one series up
-  to its origin may have seen the rows after another series' origin (:func:`warn_cross_series`).
+  to its origin may have seen the rows after another series' origin (:func:`warn_cross_series`,
+  when ``"series"`` is asked for: ``"auto"`` chooses it for integer steps, whose positions of
+  independent sequences are not times, and does not warn).
 - ``"calendar"``: fold ``k``'s cutoff is one time of the panel's grid for every series,
   ``T_k = last - (H + (folds - 1 - k) * step)`` steps, ``last`` the last time of the series
   the backtest keeps (counted on the rows of the longest series that ends there, so on the
@@ -35,6 +37,7 @@ from forecaster.data.steps import steps_behind
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
+    "calendar_cutoffs",
     "calendar_cuts",
     "series_cuts",
     "training_spans",
@@ -91,6 +94,30 @@ def _physical(times: pl.Series) -> np.ndarray:
     return times.to_physical().to_numpy().astype(np.int64, copy=False)
 
 
+def _cutoff_rows(
+    panel: Panel, kept: np.ndarray, *, horizon: int, folds: int, step: int
+) -> np.ndarray:
+    """The global rows of ``panel`` at the ``"calendar"`` cutoffs ``T_k`` of the series
+    ``kept``, ``(folds,)``: counted back from the last time on the rows of the longest series
+    that ends there."""
+    starts, lengths = panel.offsets[kept], panel.lengths[kept]
+    ends = _physical(panel.time)[starts + lengths - 1]
+    at_last = np.flatnonzero(ends == ends.max())
+    anchor = at_last[np.argmax(lengths[at_last])]  # the longest series ending at the last time
+    back = _back(horizon, folds, step)
+    return starts[anchor] + np.maximum(lengths[anchor] - 1 - back, 0)
+
+
+def calendar_cutoffs(
+    panel: Panel, kept: np.ndarray, *, horizon: int, folds: int, step: int
+) -> pl.Series:
+    """The ``"calendar"`` cutoffs ``T_k`` (``folds`` times of the panel's dtype) of the
+    series ``kept`` (positions in ``panel``), as :func:`calendar_cuts` places them: every
+    target of fold ``k`` is after ``T_k``, so the data up to ``T_0`` are those before the
+    backtest's first target, for every series."""
+    return panel.time.gather(_cutoff_rows(panel, kept, horizon=horizon, folds=folds, step=step))
+
+
 def calendar_cuts(
     panel: Panel, kept: np.ndarray, *, lookback: int, horizon: int, folds: int, step: int
 ) -> tuple[np.ndarray, np.ndarray, pl.Series, np.ndarray]:
@@ -102,14 +129,9 @@ def calendar_cuts(
     the training spans end (:func:`training_spans`: past the end of a series that ended
     before it, as :func:`~forecaster.data.steps.steps_behind` counts; negative before its
     start). Every series is trained on up to ``T_k - gap``, forecast or not."""
-    starts, lengths = panel.offsets[kept], panel.lengths[kept]
+    lengths = panel.lengths[kept]
     times = _physical(panel.time)
-    ends = times[starts + lengths - 1]
-    last = ends.max()
-    at_last = np.flatnonzero(ends == last)
-    anchor = at_last[np.argmax(lengths[at_last])]  # the longest series ending at the last time
-    back = _back(horizon, folds, step)
-    cut_rows = starts[anchor] + np.maximum(lengths[anchor] - 1 - back, 0)
+    cut_rows = _cutoff_rows(panel, kept, horizon=horizon, folds=folds, step=step)
     cutoffs = panel.time.gather(cut_rows)
     local_cut = np.empty((folds, len(kept)), dtype=np.int64)
     grid_cut = np.empty_like(local_cut)
@@ -140,7 +162,7 @@ def warn_absent(
             f"Left out {int(nowhere.sum())} series that no calendar fold forecasts "
             f"(origins='calendar': every fold's cutoff is one time for all series, from "
             f"{first} to {final}): none has a row after a cutoff with lookback={lookback} "
-            "rows up to it (it ended before, or starts too late): "
+            "rows up to it (it ended at or before them, or starts too late): "
             f"{ids.filter(pl.Series(nowhere)).head(10).to_list()} (their rows up to each "
             "cutoff are still trained on). Pass origins='series' to count each series' folds "
             "back from its own end (its models may then train on other series' rows after "
@@ -152,8 +174,8 @@ def warn_absent(
         warn_at_caller(
             f"Left out {pairs} (fold, series) forecasts of {int(partly.sum())} series from "
             f"the calendar folds (cutoffs {first} to {final}) whose series has no row after "
-            f"the fold's cutoff (it ended) or fewer than lookback={lookback} rows up to it (it "
-            f"starts later): {ids.filter(pl.Series(partly)).head(10).to_list()}. "
+            f"the fold's cutoff (it ended at or before it) or fewer than lookback={lookback} "
+            f"rows up to it (it starts later): {ids.filter(pl.Series(partly)).head(10).to_list()}. "
             "result.folds lists the (fold, series) pairs forecast.",
             ForecasterWarning,
         )

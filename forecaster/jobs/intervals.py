@@ -24,7 +24,12 @@ Where the intervals come from
     ``n`` the errors per step that the finite-sample correction needs for the highest level
     (``n >= L / (100 - L)``: 19 for 95 %, 4 for 80 %); otherwise pooled across the series, with
     ``F`` the spec's ``evaluation.backtest_folds`` (at least 3) raised until the series
-    together give ``n``. At most ``max(backtest_folds, 3)`` models are refitted.
+    together give ``n``. At most ``max(backtest_folds, 3)`` models are refitted. The folds
+    are the backtest's (``origins="auto"``: common calendar cutoffs for dates), but when a
+    stale series the run forecasts (``[series] stale``, ``max_staleness``) ends at or before
+    the first cutoff, which gives it no residual, they are counted from each series' own end:
+    it is forecast from its own last time by a model that has seen the other series' later
+    data, as those folds' models have (the log line says so).
 Scores
     The backtest with levels fits a clone on the data before the first target, calibrates it
     there the same way (a point model), and forecasts every fold with it as it is, intervals
@@ -51,13 +56,16 @@ from sklearn.base import clone
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import check_reserved
+from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
     ArgumentError,
     DataValidationError,
     ForecasterWarning,
+    silenced,
     warn_at_caller,
 )
 from forecaster.jobs.data import iso_text
+from forecaster.jobs.schedule import excluded_ids, id_text, stale_steps
 from forecaster.jobs.scores import (
     is_quantile_model,
     level_quantiles,
@@ -87,6 +95,7 @@ __all__ = [
     "check_model_matches_spec",
     "data_provenance",
     "features_differ",
+    "first_cutoff",
     "interval_backtest",
     "spec_backtest",
     "spec_panel",
@@ -147,23 +156,66 @@ def calibrate_for_levels(
     and log nothing to MLflow (they are not the run's model)."""
     if spec.output.levels is None or is_quantile_model(spec):
         return
-    plan = _calibrate(spec, model, frame)
+    plan = _plan(spec, model, frame)
+    stale = _forecast_before(spec, model, frame, plan.folds)
+    plan = _calibrate(spec, model, frame, "series" if stale else "auto")
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
     where = "per series" if plan.per_series else "pooled across series"
-    log(f"calibrate conformal intervals {where} from {plan.folds} backtest folds ({how})")
+    folds = (
+        f" counted from each series' own end (the stale series {stale[:5]}, which the run "
+        "forecasts, end at or before the first common cutoff)"
+        if stale
+        else ""
+    )
+    log(f"calibrate conformal intervals {where} from {plan.folds} backtest folds{folds} ({how})")
 
 
-def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
-    """Calibrate ``model`` on ``frame`` by the plan of :func:`calibration_plan`; a
-    ``DataValidationError`` that names the levels and what to change when the data are too
-    short for it."""
+def _forecast_before(spec: Spec, model: Any, frame: pl.DataFrame, folds: int) -> list[str]:
+    """The stale series (ids as text) that the run forecasts (``[series] stale`` and
+    ``max_staleness``: :func:`~forecaster.jobs.schedule.excluded_ids`) and that end at or
+    before the first calendar cutoff of a calibration of ``folds`` folds
+    (:func:`first_cutoff`): those calendar folds give them no residual, and ``predict``
+    refuses a series without any under ``normalize="series"``. Such a series is forecast
+    from its own last time by a model that has seen the other series' later data, as the
+    models of folds counted from each series' own end have: their residuals are what it
+    needs."""
+    stale = stale_steps(frame, spec)
+    if stale.height == 0:
+        return []
+    excluded = excluded_ids(stale, spec)
+    forecast = stale.filter(~id_text(spec.series.id or "").is_in(list(excluded)))
+    if forecast.height == 0:
+        return []
+    first = first_cutoff(frame, model, folds)
+    if first is None:
+        return []
+    dtype = frame.schema[model.time_col]
+    early = forecast.filter(pl.col("__last__") <= pl.lit(first, dtype))
+    return early.select(id_text(spec.series.id or "")).to_series().to_list()
+
+
+def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame, origins: str = "auto") -> Plan:
+    """Calibrate ``model`` on ``frame`` by the plan of :func:`calibration_plan` (folds placed
+    by ``origins``); a ``DataValidationError`` that names the levels and what to change when
+    the data are too short for it. Calibrate's warning that ``predict`` will refuse the
+    series without residuals is not given: those the run forecasts get residuals (see
+    :func:`_forecast_before`), the others are excluded as stale (or, in the backtest's
+    calibration, end before its folds), and a forecast that still has none is refused by
+    ``predict`` naming it."""
     plan = _plan(spec, model, frame)
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
+    without = r"^calibrate\(normalize='series'\): \d+ series of the calibration frame ha"
     try:
-        with tracking_paused():
-            model.calibrate(frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series)
-            plan = _made_up_for(spec, model, frame, plan)
+        with tracking_paused(), silenced(ForecasterWarning, without):
+            model.calibrate(
+                frame,
+                folds=plan.folds,
+                refit=plan.refit,
+                per_series=plan.per_series,
+                origins=origins,
+            )
+            plan = _made_up_for(spec, model, frame, plan, origins)
     except DataValidationError as exc:
         raise DataValidationError(
             f"Cannot calibrate the intervals of [output] levels = "
@@ -177,7 +229,9 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
     return plan
 
 
-def _made_up_for(spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan) -> Plan:
+def _made_up_for(
+    spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, origins: str = "auto"
+) -> Plan:
     """The plan of ``model``'s calibration: ``plan``, or one of more folds when residuals at
     steps the ``missing=`` policy filled were left out and the pooled ones fell short of the
     highest level's (a series short of its own falls back to them), if the data have room
@@ -188,7 +242,13 @@ def _made_up_for(spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan) -> Pla
         return plan
     more = _folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
     try:
-        model.calibrate(frame, folds=more.folds, refit=more.refit, per_series=more.per_series)
+        model.calibrate(
+            frame,
+            folds=more.folds,
+            refit=more.refit,
+            per_series=more.per_series,
+            origins=origins,
+        )
     except DataValidationError:  # no room for more origins
         return plan
     return more
@@ -286,15 +346,38 @@ def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
 
 def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
     """The rows of each series before the backtest's first target (the first fold's training
-    span with ``step = horizon`` and no gap): all but the last ``folds * horizon``."""
-    drop = folds * int(model.horizon)
-    keys = [model.id_col] if model.id_col else []
-    ordered = frame.sort([*keys, model.time_col])
+    span with ``step = horizon`` and no gap), as ``backtest(origins="auto")`` places its folds
+    on ``frame`` read by ``model`` (fitted or not): for a date or datetime time column, the
+    rows at or before the first calendar cutoff ``T_0`` (:func:`first_cutoff`), for every
+    series, so a series that ended earlier keeps all its rows; for integer steps, each series
+    but its own last ``folds * horizon`` rows."""
+    first = first_cutoff(frame, model, folds)
+    keys, time_col = [model.id_col] if model.id_col else [], model.time_col
+    ordered = frame.sort([*keys, time_col])
+    if first is not None:
+        return ordered.filter(pl.col(time_col) <= pl.lit(first, frame.schema[time_col]))
     position = pl.int_range(pl.len())
     count = pl.len()
     if keys:
         position, count = position.over(keys), count.over(keys)
-    return ordered.filter(position < count - drop)
+    return ordered.filter(position < count - folds * int(model.horizon))
+
+
+def first_cutoff(frame: pl.DataFrame, model: Any, folds: int) -> Any:
+    """The first calendar cutoff ``T_0`` of ``backtest(model, frame, folds=folds,
+    origins="auto")`` with ``step = horizon`` (``folds * horizon`` grid steps before the data's
+    last time, :func:`~forecaster.evaluation.origins.calendar_cutoffs`, on the series long
+    enough for the folds), ``frame`` read by ``model`` (fitted or not); None for integer steps
+    (each series' folds count from its own end)."""
+    horizon, fitted = int(model.horizon), model.__sklearn_is_fitted__()
+    _, panel = model.read_frame(frame, as_fitted=fitted)
+    if not uses_calendar("auto", panel):
+        return None
+    lookback = model.lookback_ if fitted else model.lookback
+    least = (1 if lookback == "auto" else int(lookback)) + folds * horizon
+    kept = np.flatnonzero(panel.lengths >= least)  # the series the backtest keeps
+    kept = kept if len(kept) else np.arange(panel.n_series)  # (it refuses the frame)
+    return calendar_cutoffs(panel, kept, horizon=horizon, folds=folds, step=horizon)[0]
 
 
 def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: str) -> None:
