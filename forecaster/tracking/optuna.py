@@ -73,6 +73,7 @@ from forecaster.tracking.resilience import (
     unreachable_reason,
     warn_not_logged,
 )
+from forecaster.tracking.store import store_client
 from forecaster.tracking.studyrun import (
     MODEL_TRIAL_TAG,
     best_update,
@@ -199,7 +200,7 @@ class _TrialLogger:
         if down is not None:
             raise TrackingUnavailableError(unreachable_message(self.tracking_uri, down))
         if self.client is None:
-            self.client = import_mlflow().MlflowClient(self.tracking_uri)
+            self.client = store_client(import_mlflow(), self.tracking_uri)
         if self.experiment_id is None:
             self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
         _log_trial(
