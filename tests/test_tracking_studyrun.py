@@ -148,3 +148,46 @@ def test_log_study_refuses_a_best_trial_it_cannot_use(store):
         with pytest.raises(DataValidationError, match="complete trial of the study"):
             tracking.log_study(study, make_model(), frame, best_estimator=best, best_trial=wrong)
     assert mlflow.MlflowClient().search_experiments(filter_string="name = 'forecaster'") == []
+
+
+def test_a_retried_log_study_logs_the_model_its_failed_upload_lost(store, monkeypatch):
+    """A call claimed the model of its best trial, then the model's upload failed (kept
+    locally, with a warning); a retry found the claim taken and logged nothing, silently. Now
+    the failed claim is marked on the run and the retry claims the model again and logs it."""
+    import forecaster.tracking.fitlog as fitlog
+
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    best = make_model().fit(frame)
+
+    def store_down(*args, **kwargs):
+        raise OSError("artifact store down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fitlog, "log_model", store_down)
+        with pytest.warns(ForecasterWarning, match="artifact store down"):
+            parent = tracking.log_study(study, make_model(), frame, best_estimator=best)
+    run = mlflow.MlflowClient().get_run(parent)
+    assert logged_models(run) == [] and "forecaster.best_model_trial" not in run.data.tags
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        assert tracking.log_study(study, make_model(), frame, best_estimator=best) == parent
+    run = mlflow.MlflowClient().get_run(parent)
+    assert len(logged_models(run)) == 1
+    assert run.data.tags["forecaster.best_model_trial"] == "0"
+    with warnings.catch_warnings():  # logged now: a third call logs no second model
+        warnings.simplefilter("error", ForecasterWarning)
+        tracking.log_study(study, make_model(), frame, best_estimator=best)
+    assert len(logged_models(mlflow.MlflowClient().get_run(parent))) == 1
+
+
+def test_a_model_claimed_by_a_call_that_never_logged_it_is_warned_about(store):
+    """Another call claimed the model and never recorded it as logged (killed mid-upload):
+    this call's model was dropped without a word. Now a warning says it was not logged,
+    why, and how to log it."""
+    frame, study = sine_panel(2, 80), study_of([1.0])
+    best = make_model().fit(frame)
+    parent = tracking.log_study(study, make_model(), frame)
+    mlflow.MlflowClient().log_param(parent, "forecaster.model_claim.0", "0123456789abcdef")
+    with pytest.warns(ForecasterWarning, match=r"trial 0 was not logged.*log_fit\(best_estimator"):
+        assert tracking.log_study(study, make_model(), frame, best_estimator=best) == parent
+    assert logged_models(mlflow.MlflowClient().get_run(parent)) == []

@@ -162,6 +162,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     try:
         import forecaster.tracking as tracking
         import mlflow
+        from forecaster.tracking.store import store_client
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
         warn_at_caller(
@@ -195,7 +196,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
             return
         status = "FAILED"
         try:
-            close_dead_runs(mlflow.tracking.MlflowClient(uri), run.info, log)
+            close_dead_runs(store_client(mlflow, uri), run.info, log)
             yield run.info.run_id, uri
             status = "FINISHED"
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stopped by its user, as MLflow says

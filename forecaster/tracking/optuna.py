@@ -20,9 +20,10 @@ earliest run with the study's key is the study's (see
 (``best_trial``) is the study's best, read again from the study's storage as it logs, so
 the run ends with the study's best whichever process ends last; a call whose trial was
 overtaken logs neither (a warning names the better trial). A best model is logged once
-per trial, by the first process to claim it (param ``forecaster.model_claim.<trial>``);
-tag ``forecaster.best_model_trial`` names the trial whose refitted model, metrics and
-``best.*`` params the run holds.
+per trial, by the first process to claim it (param ``forecaster.model_claim.<trial>``; a
+claim whose model was not logged is marked failed, and the next call claims it again: see
+:func:`~forecaster.tracking.studyrun.claim_model`); tag ``forecaster.best_model_trial``
+names the trial whose refitted model, metrics and ``best.*`` params the run holds.
 
 Optuna itself is not imported here: the study and its trials are used through their public
 attributes.
@@ -72,6 +73,7 @@ from forecaster.tracking.resilience import (
     unreachable_reason,
     warn_not_logged,
 )
+from forecaster.tracking.store import store_client
 from forecaster.tracking.studyrun import (
     MODEL_TRIAL_TAG,
     best_update,
@@ -79,6 +81,8 @@ from forecaster.tracking.studyrun import (
     claim_model,
     log_data_version,
     open_study_run,
+    release_claim,
+    warn_unlogged_claim,
 )
 
 __all__ = ["log_study", "trial_callback"]
@@ -196,7 +200,7 @@ class _TrialLogger:
         if down is not None:
             raise TrackingUnavailableError(unreachable_message(self.tracking_uri, down))
         if self.client is None:
-            self.client = import_mlflow().MlflowClient(self.tracking_uri)
+            self.client = store_client(import_mlflow(), self.tracking_uri)
         if self.experiment_id is None:
             self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
         _log_trial(
@@ -519,9 +523,12 @@ def _log_study_run(
             "study itself is unaffected.",
             ForecasterWarning,
         )
+    claim = None
     if shown is not None and model_missing and best_estimator is not None:
-        claimed = outcome.remote("model", claim_model, client, run_id, shown.number)
-        model_missing = claimed is not False  # None: the store failed, the model is kept locally
+        claim = outcome.remote("model", claim_model, client, run_id, shown.number)
+        model_missing = claim is not False  # None: the store failed, the model is kept locally
+        if claim is False:  # another call's claim: warned when it has not recorded the model
+            outcome.remote("model", warn_unlogged_claim, client, run_id, shown.number)
     if best_estimator is not None and model_missing:
         fitted = log_fitted(
             best_estimator,
@@ -539,6 +546,8 @@ def _log_study_run(
         )
         if shown is not None and "model" not in outcome.not_logged:
             outcome.remote("model", client.set_tag, run_id, MODEL_TRIAL_TAG, str(shown.number))
+        elif shown is not None and isinstance(claim, str):  # not logged: a retry claims it
+            outcome.remote("model claim", release_claim, client, run_id, shown.number, claim)
         return fitted.run_id
     if finished:
         outcome.remote("run status", client.set_terminated, run_id, "FINISHED")

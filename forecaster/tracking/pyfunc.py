@@ -68,6 +68,7 @@ from forecaster.persistence import load
 from forecaster.tracking.config import MODEL_NAME, import_mlflow, short_error
 from forecaster.tracking.fingerprint import target_names
 from forecaster.tracking.serving import INTERVAL_PARAMS, pyfunc_predict
+from forecaster.tracking.store import store_client
 from forecaster.tracking.wheel import WHEEL_ENV, WheelError, package_wheel
 
 __all__ = [
@@ -409,7 +410,7 @@ def _model_of_run(mlflow: Any, run_id: str) -> str:
     parameters, as ``Model.log`` makes one: left to itself, it puts the model in the process's
     current experiment whenever the run is not the active one (a study's run, a fit's run
     started by the client), which is not always the run's."""
-    run = mlflow.MlflowClient().get_run(run_id)
+    run = store_client(mlflow, mlflow.get_tracking_uri()).get_run(run_id)
     params = {key: str(value) for key, value in run.data.params.items()}
     model = mlflow.initialize_logged_model(
         name=MODEL_NAME, source_run_id=run_id, params=params, experiment_id=run.info.experiment_id

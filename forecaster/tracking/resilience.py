@@ -67,6 +67,7 @@ from forecaster.tracking.config import (
     short_error,
     state,
 )
+from forecaster.tracking.store import store_client
 
 __all__ = [
     "Outcome",
@@ -307,13 +308,14 @@ class Outcome:
             self.errors.append(("tracking server", error))
 
     def client(self, mlflow: Any) -> Any:
-        """An ``MlflowClient`` of the tracking URI, or None (remote steps skipped) when the
-        store was found unreachable or MLflow cannot open it (an unknown scheme, a database it
-        cannot create...)."""
+        """An ``MlflowClient`` of the tracking URI, opened by
+        :func:`~forecaster.tracking.store.store_client` (a new local SQLite store's tables are
+        made under its lock); None (remote steps skipped) when the store was found unreachable
+        or MLflow cannot open it (an unknown scheme, a database it cannot create...)."""
         if self.broken:
             return None
         try:
-            return mlflow.MlflowClient(self.tracking_uri)
+            return store_client(mlflow, self.tracking_uri)
         except Exception as exc:
             self.fail("tracking store", exc)
             self.broken = True

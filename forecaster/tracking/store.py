@@ -15,6 +15,7 @@ half-way would leave a store at no known schema version to retry from.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,10 @@ def sqlite_file(uri: str) -> Path | None:
 def store_client(mlflow: Any, uri: str) -> Any:
     """``mlflow.MlflowClient(uri)`` (which opens the store, creating a new database's
     tables); the first time this process opens a local SQLite store, inside the lock of the
-    module docstring. A folder that cannot be written holds no new store: it is opened
-    without the lock (MLflow's error says what is wrong).
+    module docstring, its folder created first (parents too) so that the lock can be taken
+    there. A folder that cannot be created or written holds no new store: it is opened
+    without the lock (MLflow's error says what is wrong). Every first open of a store in
+    forecaster goes through here (an ``Outcome``'s client, a study's trial logger...).
 
     Raises
     ------
@@ -58,6 +61,9 @@ def store_client(mlflow: Any, uri: str) -> Any:
     key = db.resolve()
     with state.lock:
         known = key in _opened
+    if not known:
+        with contextlib.suppress(OSError):  # refused: MLflow's own error says so below
+            db.parent.mkdir(parents=True, exist_ok=True)
     if known or not os.access(db.parent, os.W_OK):
         return mlflow.MlflowClient(uri)
     with exclusive_lock(

@@ -18,10 +18,10 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from forecaster._hashing import sha256_bytes
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.tracking.fingerprint import fingerprint_params
 from forecaster.tracking.records import log_params
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
@@ -33,7 +33,9 @@ __all__ = [
     "claim_model",
     "log_data_version",
     "open_study_run",
+    "release_claim",
     "study_key",
+    "warn_unlogged_claim",
 ]
 
 
@@ -250,18 +252,77 @@ def best_update(study: Any, best_trial: int | None) -> tuple[Any, bool]:
     return ours, True
 
 
-def claim_model(client: Any, run_id: str, number: int) -> bool:
-    """Whether this call logs the refitted model of trial ``number`` on the study's run: the
-    first to log the param ``forecaster.model_claim.<number>`` (a random token) does. MLflow
-    never changes a param's value, in one transaction on a database store, so of several
-    processes that finish at once exactly one logs it; the others' tokens are refused."""
+MODEL_CLAIM_PARAM = "forecaster.model_claim"
+"""Params ``forecaster.model_claim.<trial>`` (then ``.<trial>.1``, ``.2``... after failed
+claims): the claims of a trial's refitted model (see :func:`claim_model`)."""
+
+FAILED_CLAIM_TAG = "forecaster.model_claim_failed"
+"""Tags ``forecaster.model_claim_failed.<token>``: a claim whose holder failed to log the model
+(see :func:`release_claim`); its value is the trial's number."""
+
+MAX_CLAIMS = 20
+"""Claims of one trial's model tried before giving up (each failed one is marked)."""
+
+
+def claim_model(client: Any, run_id: str, number: int) -> str | Literal[False]:
+    """The token of this call's claim to log the refitted model of trial ``number`` on the
+    study's run; False when another call holds the claim (it logs the model, or is logging it).
+
+    The first to log the param ``forecaster.model_claim.<number>`` (a random token) claims it:
+    MLflow never changes a param's value, in one transaction on a database store, so of
+    several processes that finish at once exactly one logs it; the others' tokens are
+    refused. A claim whose holder could not log the model (an upload that failed, marked by
+    :func:`release_claim`) is passed over: the next claim is param
+    ``forecaster.model_claim.<number>.1`` (then ``.2``...), so a retried ``log_study``
+    logs the model, once however many retry at once.
+
+    Raises
+    ------
+    MlflowException
+        When the store failed (not a claim of another call).
+    """
     from mlflow.exceptions import MlflowException
 
-    key, token = f"forecaster.model_claim.{number}", secrets.token_hex(8)
-    try:
-        client.log_param(run_id, key, token)
-    except MlflowException:
-        if client.get_run(run_id).data.params.get(key, token) == token:
-            raise  # not a claim of another process: the store failed
-        return False
-    return True
+    token = secrets.token_hex(8)
+    for attempt in range(MAX_CLAIMS):
+        key = f"{MODEL_CLAIM_PARAM}.{number}" + (f".{attempt}" if attempt else "")
+        try:
+            client.log_param(run_id, key, token)
+        except MlflowException:
+            data = client.get_run(run_id).data
+            holder = data.params.get(key, token)
+            if holder == token:
+                raise  # not a claim of another call: the store failed
+            if data.tags.get(f"{FAILED_CLAIM_TAG}.{holder}") == str(number):
+                continue  # its holder could not log the model: claim it again
+            return False
+        return token
+    return False
+
+
+def release_claim(client: Any, run_id: str, number: int, token: str) -> None:
+    """Mark this call's claim ``token`` of trial ``number``'s model as failed (its model was
+    not logged: tag ``forecaster.model_claim_failed.<token>``), so that a later call (a
+    retried ``log_study``) claims the model again (:func:`claim_model`)."""
+    client.set_tag(run_id, f"{FAILED_CLAIM_TAG}.{token}", str(number))
+
+
+def warn_unlogged_claim(client: Any, run_id: str, number: int) -> None:
+    """After :func:`claim_model` refused this call: warn when the run's tag
+    ``forecaster.best_model_trial`` does not name trial ``number`` (the call holding the claim
+    is still logging the model, or ended without marking its failure: killed, or the store
+    failed too), since this call's model is then not logged anywhere."""
+    data = client.get_run(run_id).data
+    if data.tags.get(MODEL_TRIAL_TAG) == str(number):
+        return  # logged by the claim's holder
+    base = f"{MODEL_CLAIM_PARAM}.{number}"
+    claims = sorted(k for k in data.params if k == base or k.startswith(f"{base}."))
+    warn_at_caller(
+        f"The refitted model of trial {number} was not logged on the study's run {run_id}: "
+        f"another call claimed it first ({', '.join(claims) or base}) and has not recorded "
+        f"it as logged (tag {MODEL_TRIAL_TAG} does not name trial {number}). If that call "
+        "is still logging it, nothing is missing; if it was killed, or its store failed, "
+        "log this model in a run of its own with tracking.log_fit(best_estimator, frame). "
+        "The study itself is unaffected.",
+        ForecasterWarning,
+    )

@@ -84,13 +84,6 @@ def _local_artifact_root(uri: str) -> Path | None:
     return None if db is None else db.parent / "artifacts"
 
 
-def _prepare_local_store(uri: str) -> None:
-    """Create the folder of a local SQLite database (MLflow does not)."""
-    db = sqlite_file(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-
-
 def configure(
     tracking_uri: str | None = None,
     experiment: str | None = None,
@@ -228,7 +221,6 @@ def _resolved_target(mlflow: Any, uri: str, name: str, *, choose: bool) -> Track
             carried = None if choose or mlflow.is_tracking_uri_set() else _carried_choice(mlflow)
             down = unreachable_reason(uri)  # before anything waits on the store
             if down is None:
-                _prepare_local_store(uri)
                 mlflow.set_tracking_uri(uri)
                 uri = mlflow.get_tracking_uri()
                 down = unreachable_reason(uri)
@@ -393,7 +385,7 @@ def _carried_choice(mlflow: Any) -> str | None:
     name, unread = None, ""
     if db is None or db.exists():  # a SQLite file that does not exist has no experiments
         try:
-            name = _experiment_name(mlflow.MlflowClient(origin), chosen)
+            name = _experiment_name(store_client(mlflow, origin), chosen)
         except Exception as exc:  # the user's other store: its failure is not forecaster's
             unread = f" (it could not be read: {short_error(exc)})"
     state.carried = (chosen, origin, name)
