@@ -35,6 +35,7 @@ from tuning_worker import (  # noqa: E402
     SLEEP_VARIABLE,
     TINY_SPACE,
     SlowForecaster,
+    raise_two_argument_error,
     tiny_frame,
     tiny_model,
     wait_for_two_pids,
@@ -924,6 +925,51 @@ def test_two_worker_processes_share_one_study(tmp_path, frame):
     assert 3 <= len(complete) <= 4 and result.n_trials_finished == len(complete)
     pids = {t.user_attrs["pid"] for t in complete}
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_worker_error_that_does_not_unpickle_is_reported_with_its_text(tmp_path, frame):
+    """A worker's exception that pickles but does not unpickle (an __init__ of two arguments)
+    broke the caller's receive: tune raised "TypeError: TwoArgumentError.__init__() missing 1
+    required positional argument", which named neither the worker nor the error. The worker
+    sends its text instead, and tune raises it as a worker's failure."""
+    with pytest.raises(ForecasterError, match=r"TwoArgumentError: code 7: the callback failed"):
+        quick(
+            frame=frame, n_trials=4, storage=f"sqlite:///{tmp_path}/optuna.db", n_workers=2,
+            pruner="none", callbacks=[raise_two_argument_error],
+        )  # fmt: skip
+
+
+UNGUARDED_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from tuning_worker import TINY_SPACE, tiny_frame, tiny_model
+from forecaster.tuning import tune
+tune(tiny_model(max_epochs=1), tiny_frame(), n_trials=4, storage={url!r}, study_name="x",
+     search_space=TINY_SPACE, pruner="none", refit=False, track=False, show_progress=False,
+     n_workers=2)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_workers_that_exit_with_a_code_are_not_blamed_on_the_oom_killer(tmp_path):
+    """A script calling tune(n_workers=2) without if __name__ == "__main__": each spawned
+    worker imports it again and fails (exit code 1) before it can report. tune said only
+    "Every tuning worker process died ... (killed, e.g. by the kernel's OOM killer)" and
+    advised fewer n_workers; it now says what an exit code means and names the guard."""
+    script = tmp_path / "unguarded.py"
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    script.write_text(UNGUARDED_SCRIPT.format(tests=str(WORKER.parent), url=url))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=_worker_env(), cwd=tmp_path, capture_output=True,
+        text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "Every tuning worker process died" in last and "exit code 1" in last
+    assert 'if __name__ == "__main__":' in last
 
 
 def _alive(pid: int) -> bool:

@@ -95,6 +95,19 @@ def wait_for_two_pids(study: Any, trial: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+class TwoArgumentError(Exception):
+    """An exception that pickles but does not unpickle (``__init__`` takes two arguments and
+    ``args`` holds one): many libraries' exceptions are like it."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"code {code}: {detail}")
+
+
+def raise_two_argument_error(study: Any, trial: Any) -> None:
+    """Study callback: raise :class:`TwoArgumentError` (in the worker that ran the trial)."""
+    raise TwoArgumentError(7, "the callback failed")
+
+
 def main(argv: list[str]) -> int:
     import torch
 

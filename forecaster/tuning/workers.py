@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 from multiprocessing.connection import wait
@@ -90,11 +91,22 @@ def _worker_process(settings: TrialSettings, index: int, conn: Any) -> None:
     except BaseException as exc:  # the caller raises it (an interrupt too)
         message = ("error", exc)
     try:
+        pickle.loads(pickle.dumps(message))  # what the caller's recv would unpickle
+    except Exception:  # an exception that does not pickle, or not back: its text
+        message = ("error", ForecasterError(f"{type(message[1]).__name__}: {message[1]}"))
+    try:
         conn.send(message)
-    except Exception:  # an exception that does not pickle: its text
-        conn.send(("error", ForecasterError(f"{type(message[1]).__name__}: {message[1]}")))
     finally:
         conn.close()
+
+
+_EXIT_HINT = (
+    " A worker that ended with an exit code (not a signal) failed before it could report: its "
+    "traceback is on stderr. The workers are spawned, so each imports the script that calls "
+    'tune again: guard that call with if __name__ == "__main__":, and define what tune '
+    "receives (estimator class, metric, callbacks) in a module the workers can import."
+)
+"""What a warning or error about dead workers adds when one of them exited with a code."""
 
 
 def _exit_text(exitcode: int | None) -> str:
@@ -182,20 +194,25 @@ def _report(settings: TrialSettings, processes: list[Any], outcomes: dict[int, A
         for index, process in enumerate(processes)
         if outcomes[index][0] == "died"
     ]
+    exited = any(
+        outcomes[index][0] == "died" and (process.exitcode or 0) > 0
+        for index, process in enumerate(processes)
+    )
+    hint = _EXIT_HINT if exited else ""
     if len(dead) == len(processes):
         raise ForecasterError(
             f"Every tuning worker process died without an error of its own (killed, e.g. by the "
             f"kernel's OOM killer): {', '.join(dead)}. The finished trials are kept in the "
             "storage: rerun the same call to resume (a trial a worker was running is failed "
             "after the storage's grace period and run again), with fewer n_workers if memory "
-            "ran out."
+            f"ran out.{hint}"
         )
     if dead:
         warn_at_caller(
             f"{len(dead)} of {len(processes)} tuning worker processes died: {', '.join(dead)}. "
             "The other workers went on: a trial a dead worker was running is failed after the "
             "storage's grace period and run again. If the kernel's OOM killer ended it, use "
-            "fewer n_workers.",
+            f"fewer n_workers.{hint}",
             ForecasterWarning,
         )
 
