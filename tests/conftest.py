@@ -252,6 +252,31 @@ def forecaster_warning_kinds(caught: list[warnings.WarningMessage]) -> Counter:
     )
 
 
+def repeated_calls_script(call: str, fit_on: str = "frame") -> str:
+    """A script for :func:`stderr_under_default_warnings`: a tiny model of two sine series
+    (``frame``, integer times ``t``) fitted on ``fit_on``, then three times the user's own
+    ``UserWarning`` raised at one line followed by ``call`` (of ``model`` and ``frame``)."""
+    return f"""
+import warnings
+import numpy as np, polars as pl, torch
+from forecaster import RNNForecaster
+torch.set_num_threads(1)
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import: catch_warnings
+t = np.arange(120)
+frame = pl.DataFrame(
+    {{"id": np.repeat(["a", "b"], 120), "t": np.tile(t, 2), "y": np.sin(np.tile(t, 2) / 4)}}
+)
+model = RNNForecaster(
+    target="y", id_col="id", time_col="t", freq=1, lookback=8, horizon=3, hidden_size=4,
+    max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
+    baseline="none",
+).fit({fit_on})
+for _ in range(3):
+    warnings.warn("the user's own note", UserWarning)
+    {call}
+"""
+
+
 def stderr_under_default_warnings(script: str) -> str:
     """The stderr of ``script`` run in a fresh interpreter under Python's default warning
     filter (no PYTHONWARNINGS; pytest records a test's warnings with its own filters), with

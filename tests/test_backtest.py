@@ -18,6 +18,7 @@ from conftest import (
     GAPPY_MODEL,
     forecaster_warning_kinds,
     gappy_panel,
+    repeated_calls_script,
     stderr_under_default_warnings,
 )
 from polars.testing import assert_frame_equal
@@ -762,25 +763,7 @@ def test_two_refit_backtests_in_threads_each_warn_their_own_and_leave_warnings_a
     assert (len(own), len(summaries), len(fills)) == (2, 2, 4), fills
 
 
-_REPEATED_BACKTESTS = """
-import warnings
-import numpy as np, polars as pl, torch
-from forecaster import RNNForecaster
-torch.set_num_threads(1)
-torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import: catch_warnings
-t = np.arange(120)
-frame = pl.DataFrame(
-    {"id": np.repeat(["a", "b"], 120), "t": np.tile(t, 2), "y": np.sin(np.tile(t, 2) / 4)}
-)
-model = RNNForecaster(
-    target="y", id_col="id", time_col="t", freq=1, lookback=8, horizon=3, hidden_size=4,
-    max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
-    baseline="none",
-).fit(frame)
-for _ in range(3):
-    warnings.warn("the user's own note", UserWarning)
-    model.backtest(frame, folds=2)
-"""
+_REPEATED_BACKTESTS = repeated_calls_script("model.backtest(frame, folds=2)")
 
 
 @pytest.mark.slow

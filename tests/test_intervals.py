@@ -16,6 +16,7 @@ from conftest import (
     forecaster_warning_kinds,
     forget_mlflow_state,
     gappy_panel,
+    repeated_calls_script,
     reset_mlflow_state,
     stderr_under_default_warnings,
 )
@@ -1260,25 +1261,9 @@ def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
     assert any(m.startswith("In 6 of 6 backtest folds (folds 0, 1, 2, 3, 4, ...):") for m in fills)
 
 
-_REPEATED_CALIBRATIONS = """
-import warnings
-import numpy as np, polars as pl, torch
-from forecaster import RNNForecaster
-torch.set_num_threads(1)
-torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])  # sympy's import: catch_warnings
-t = np.arange(120)
-frame = pl.DataFrame(
-    {"id": np.repeat(["a", "b"], 120), "t": np.tile(t, 2), "y": np.sin(np.tile(t, 2) / 4)}
+_REPEATED_CALIBRATIONS = repeated_calls_script(
+    "model.calibrate(frame, folds=2)", fit_on='frame.filter(pl.col("t") < 100)'
 )
-model = RNNForecaster(
-    target="y", id_col="id", time_col="t", freq=1, lookback=8, horizon=3, hidden_size=4,
-    max_epochs=1, windows_per_epoch=32, batch_size=32, random_state=0, progress=False,
-    baseline="none",
-).fit(frame.filter(pl.col("t") < 100))
-for _ in range(3):
-    warnings.warn("the user's own note", UserWarning)
-    model.calibrate(frame, folds=2)
-"""
 
 
 @pytest.mark.slow

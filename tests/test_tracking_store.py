@@ -59,6 +59,25 @@ def test_a_new_sqlite_store_is_opened_under_its_lock_once_per_process(fresh, mon
     assert held[1:] == [False] * (len(held) - 1)
 
 
+def three_at_once(args: list[str], cwd, env: dict, timeout: float) -> list[tuple[str, str]]:
+    """The (stdout, stderr) of three ``python -c <args>`` processes started together (each
+    waits for the start time its script is given), after checking that all three succeeded."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=timeout) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    return outs
+
+
 WORKER = textwrap.dedent(
     """
     import sys, time
@@ -79,19 +98,7 @@ def test_processes_opening_one_new_sqlite_store_at_once_all_track(tmp_path):
     env = {**os.environ, "PYTHONPATH": repo}  # this checkout's forecaster
     env.pop("MLFLOW_TRACKING_URI", None)
     start = time.time() + 8.0  # all three imported by then: they open the store together
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(start), uri],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(3)
-    ]
-    outs = [p.communicate(timeout=180) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    outs = three_at_once([WORKER, str(start), uri], tmp_path, env, timeout=180)
     assert len({out.strip() for out, _ in outs}) == 1
 
 
@@ -169,18 +176,6 @@ def test_processes_logging_fits_on_one_new_sqlite_store_at_once_all_track(tmp_pa
     env = {**os.environ, "PYTHONPATH": repo}  # this checkout's forecaster
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     start = time.time() + 20.0  # all three fitted by then: they open the store together
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", FIT_WORKER, str(start), tests],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(3)
-    ]
-    outs = [p.communicate(timeout=240) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    outs = three_at_once([FIT_WORKER, str(start), tests], tmp_path, env, timeout=240)
     lines = [out.strip().splitlines()[-1] for out, _ in outs]
     assert all(line.endswith(" []") and not line.startswith("None") for line in lines), lines
