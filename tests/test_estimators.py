@@ -524,11 +524,15 @@ def test_temporal_split_counts_steps_per_series_for_offset_dates():
 
 def test_temporal_split_series_ending_at_different_times_get_new_steps_in_every_fold():
     # s1 ends 6 months before s0: with the frame's times it got 0 new steps in the last fold
-    # (an in-sample score mixed into the CV score)
+    # (an in-sample score mixed into the CV score). Each series' own folds (origins="series";
+    # the default for dates is one calendar cutoff per fold: tests/test_split.py) warn that
+    # the folds' models train on s0's rows after s1's test steps
     frame = monthly_panel(days=(1, 1), ends=[dt.date(2019, 12, 1), dt.date(2019, 6, 1)])
-    cv = TemporalSplit("time", n_splits=3, test_size=4, id_col="id")
-    assert new_steps_per_fold(frame, cv) == [{"s0": 4, "s1": 4}] * 3
-    _, test = list(cv.split(frame))[-1]
+    cv = TemporalSplit("time", n_splits=3, test_size=4, id_col="id", origins="series")
+    with pytest.warns(ForecasterWarning, match=r"origins='series'.* in 3 \(series, fold\)"):
+        assert new_steps_per_fold(frame, cv) == [{"s0": 4, "s1": 4}] * 3
+    with pytest.warns(ForecasterWarning, match="origins='series'"):
+        _, test = list(cv.split(frame))[-1]
     assert dict(frame[test].group_by("id").agg(pl.col("time").max()).iter_rows()) == {
         "s0": dt.date(2019, 12, 1),
         "s1": dt.date(2019, 6, 1),

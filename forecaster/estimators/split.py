@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["TemporalSplit"]
@@ -17,12 +18,33 @@ __all__ = ["TemporalSplit"]
 class TemporalSplit:
     """Cross-validation over time cutoffs of a long frame (for ``GridSearchCV``).
 
-    Fold ``k`` trains on each series' rows up to its cutoff and tests on its rows up to the
-    cutoff plus the next ``test_size`` steps of that series (the history the forecast needs
-    plus the held-out horizon), so :meth:`RNNForecaster.score` forecasts exactly the unseen
-    steps. The cutoffs of a series are the ``n_splits`` last multiples of ``test_size`` steps
-    before its own last row: every series gets ``test_size`` new steps in every fold, whatever
-    its dates or its end.
+    Fold ``k`` trains on the rows up to its cutoff and tests each series on its rows up to the
+    cutoff plus its next ``test_size`` steps (the history the forecast needs plus the
+    held-out horizon), so :meth:`RNNForecaster.score` forecasts exactly the unseen steps.
+    The own cutoffs of a series are the ``n_splits`` last multiples of ``test_size`` steps
+    before its own last row. Where the folds are on a panel (``id_col``) is ``origins``, as in
+    :func:`~forecaster.evaluation.backtest.backtest`:
+
+    - ``"calendar"``: fold ``k`` has one cutoff ``T_k`` for all series, the latest of the
+      series' own fold-``k`` cutoffs (that of the series that end last). It trains on every
+      series' rows at or before ``T_k``, and tests each series on its rows up to its last
+      row at or before ``T_k`` plus its next ``test_size`` steps (fewer for a series that
+      ends within them: ``score`` leaves such a series out, with a warning). A series with
+      no row after ``T_k`` (it ended at or before it) is left out of the fold's test rows,
+      its rows still trained on (one warning per ``split`` counts those (fold, series)
+      pairs). No fold's model sees a row after ``T_k``, and every tested step is after it.
+      Every series the folds keep has rows up to ``T_k`` (``T_k`` is at or after its own
+      cutoff), so none is left out for want of history.
+    - ``"series"``: fold ``k`` trains on each series' rows up to its own cutoff and tests it
+      on the next ``test_size`` steps: every series gets ``test_size`` new steps in every
+      fold, but series that end at different times have cutoffs at different times, and the
+      fold's (global) model may be trained on one series' rows after another's test steps
+      (a warning counts those (series, fold) pairs when ``"series"`` is passed).
+    - ``"auto"``: ``"calendar"`` for a Date or Datetime time column (series that share a
+      calendar), ``"series"`` for integer steps (independent sequences, whose positions are
+      not times; no warning).
+
+    For a panel whose series end together (on one grid) both give the same folds.
 
     A step is a distinct time of a series (a series with gaps counts its rows, which span at
     least as many steps of its regular grid). With ``id_col=None`` the whole frame is one
@@ -50,11 +72,18 @@ class TemporalSplit:
         :class:`~forecaster.exceptions.ForecasterWarning`, as a backtest leaves out series too
         short for its folds; when no series is long enough, ``split`` raises
         :class:`~forecaster.exceptions.DataValidationError`.
+    origins : {"auto", "calendar", "series"}, default "auto"
+        Where a panel's folds are (with ``id_col``): one cutoff per fold for all series
+        (``"calendar"``) or each series' own (``"series"``); see above. Without ``id_col``
+        the frame is one timeline whose cutoffs are common times: ``"auto"`` and
+        ``"calendar"`` give those folds, and ``"series"`` (which needs the series) is refused.
 
     Notes
     -----
     ``split(X, y=None, groups=None)`` yields ``(train, test)`` arrays of row positions in
     ``X`` (in frame order; the frame need not be sorted); ``y`` and ``groups`` are ignored.
+    ``get_params`` and ``set_params`` follow scikit-learn's estimator contract, so
+    ``sklearn.base.clone`` copies a splitter.
 
     Examples
     --------
@@ -81,11 +110,51 @@ class TemporalSplit:
         n_splits: int = 3,
         test_size: int = 24,
         id_col: str | None = None,
+        origins: str = "auto",
     ) -> None:
         self.time_col = time_col
         self.n_splits = n_splits
         self.test_size = test_size
         self.id_col = id_col
+        self.origins = origins
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters, as given (scikit-learn's contract: ``clone``).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Not read: the splitter holds no estimators.
+        """
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> TemporalSplit:
+        """Set constructor parameters (checked in ``split``, as the estimators check theirs
+        in ``fit``).
+
+        Parameters
+        ----------
+        **params : object
+            New values of parameters named as in the constructor (``origins="series"``).
+
+        Returns
+        -------
+        TemporalSplit
+            This splitter.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a parameter of the splitter.
+        """
+        unknown = sorted(set(params) - set(_PARAMS))
+        if unknown:
+            raise ValueError(
+                f"TemporalSplit has no parameter(s) {unknown}; its parameters are {list(_PARAMS)}."
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         """The number of folds, ``n_splits``.
@@ -119,13 +188,20 @@ class TemporalSplit:
         DataValidationError
             For a frame that is not a polars DataFrame with the time column (and ``id_col``),
             a time column that is not Datetime, Date or integer or has nulls, an ``id_col``
-            with nulls, or too few steps for the folds (every series too short with
-            ``id_col``).
+            with nulls, too few steps for the folds (every series too short with
+            ``id_col``), or ``origins="series"`` without ``id_col``.
         """
         n_splits, test_size = check("n_splits", self.n_splits), check("test_size", self.test_size)
         time_col, id_col = check("time_col", self.time_col), check("id_col", self.id_col)
+        origins = check("origins", self.origins)
         self._check_frame(X, time_col, id_col)
         needed = n_splits * test_size
+        if id_col is None and origins == "series":
+            raise DataValidationError(
+                "TemporalSplit(origins='series') counts each series' folds back from its own "
+                "end and needs id_col (the series column); without it the frame is one "
+                "timeline, whose cutoffs are common times. Pass id_col, or origins='auto'."
+            )
         if id_col is None:
             rank = X[time_col].rank("dense").to_numpy().astype(np.int64)
             n_times = int(rank.max()) if rank.size else 0
@@ -138,14 +214,13 @@ class TemporalSplit:
             from_end = n_times - rank
         else:
             from_end = self._steps_from_end(X, time_col, id_col, n_splits, test_size)
-        # a row is in fold k's training rows when at least k * test_size steps of its series
-        # follow it, and in its test rows when at least (k - 1) * test_size do (left-out
-        # rows are -1: in none)
-        for k in range(n_splits, 0, -1):
-            yield (
-                np.flatnonzero(from_end >= k * test_size),
-                np.flatnonzero(from_end >= (k - 1) * test_size),
-            )
+            if uses_calendar(origins, X[time_col]):
+                yield from _calendar_folds(X, time_col, id_col, from_end, n_splits, test_size)
+                return
+        folds = _own_folds(from_end, n_splits, test_size)
+        if id_col is not None and origins == "series":
+            _warn_cross_series(X, time_col, id_col, folds)
+        yield from folds
 
     def _check_frame(self, X: Any, time_col: str, id_col: str | None) -> None:
         """Refuse a frame that is not a polars DataFrame with the time (and id) column, a
@@ -242,3 +317,116 @@ class TemporalSplit:
                 "fold.",
                 ForecasterWarning,
             )
+
+
+_PARAMS = ("time_col", "n_splits", "test_size", "id_col", "origins")
+"""The constructor's parameters (``get_params``, ``set_params``)."""
+
+
+def _own_folds(
+    from_end: np.ndarray, n_splits: int, test_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds at each series' own cutoffs (``origins="series"``, or one timeline), oldest
+    first: a row is in fold k's training rows when at least k * test_size steps of its series
+    follow it, and in its test rows when at least (k - 1) * test_size do (``from_end`` -1,
+    the rows of series left out: in none)."""
+    return [
+        (
+            np.flatnonzero(from_end >= k * test_size),
+            np.flatnonzero(from_end >= (k - 1) * test_size),
+        )
+        for k in range(n_splits, 0, -1)
+    ]
+
+
+def _physical_times(X: pl.DataFrame, time_col: str) -> np.ndarray:
+    """The time column as int64 (dates' days, datetimes' instants: their order)."""
+    return X[time_col].to_physical().to_numpy().astype(np.int64, copy=False)
+
+
+def _calendar_folds(
+    X: pl.DataFrame, time_col: str, id_col: str, from_end: np.ndarray, n_splits: int, test_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``origins="calendar"`` folds (see :class:`TemporalSplit`), oldest first, from
+    ``from_end`` (per row, the steps of its series after it; -1 for series left out): fold
+    k's cutoff ``T_k`` is the latest time of the rows ``k * test_size`` steps before their
+    series' end; it trains on the kept rows at or before ``T_k`` and tests each series with a
+    row after ``T_k`` on its rows up to ``test_size`` steps after its last row at or before
+    ``T_k``. Warns once about the (fold, series) pairs left out of the test rows."""
+    times = _physical_times(X, time_col)
+    kept = from_end >= 0
+    data = pl.DataFrame({"id": X[id_col], "t": times, "from_end": from_end})
+    folds, cutoffs, ended_ids = [], [], []
+    for k in range(n_splits, 0, -1):
+        at_own_cut = np.flatnonzero(from_end == k * test_size)  # every kept series has one
+        cut_row = at_own_cut[np.argmax(times[at_own_cut])]
+        cutoff = times[cut_row]
+        # per row: the steps of its series after its last row at or before the cutoff (0:
+        # the series ended by then; -1: a series left out)
+        last = (
+            data.select(
+                pl.col("from_end")
+                .filter((pl.col("t") <= cutoff) & (pl.col("from_end") >= 0))
+                .min()
+                .over("id")
+                .fill_null(-1)
+            )
+            .to_series()
+            .to_numpy()
+        )
+        folds.append(
+            (
+                np.flatnonzero(kept & (times <= cutoff)),
+                np.flatnonzero((last > 0) & (from_end >= last - test_size)),
+            )
+        )
+        cutoffs.append(cut_row)
+        ended_ids.append(X[id_col].filter(pl.Series(kept & (last == 0))).unique())
+    ended = pl.concat(ended_ids)
+    if ended.len():
+        first, final = X[time_col].gather([cutoffs[0], cutoffs[-1]])
+        shown = ended.unique(maintain_order=True).head(10).to_list()
+        warn_at_caller(
+            f"TemporalSplit (origins='calendar': one cutoff per fold for every series, the "
+            f"latest of the series' own, from {first} to {final}) left {ended.len()} (fold, "
+            f"series) pairs of {ended.n_unique()} series out of the folds' test rows: those "
+            f"series have no row after the fold's cutoff (they ended at or before it): "
+            f"{shown}{' ...' if ended.n_unique() > 10 else ''}. Their rows up to each cutoff "
+            "are still trained on. Pass origins='series' to test every series on the last "
+            "steps before its own end (the folds' models may then train on other series' "
+            "rows after its test steps).",
+            ForecasterWarning,
+        )
+    return folds
+
+
+def _warn_cross_series(
+    X: pl.DataFrame, time_col: str, id_col: str, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Warn (``origins="series"`` passed) when a fold's training rows reach the first new
+    test time of some series of the fold: its cutoffs are the series' own, at different
+    times for series that end at different times, and the fold's model sees the other
+    series' rows there."""
+    times = _physical_times(X, time_col)
+    leaked, where = 0, []
+    for k, (train, test) in enumerate(folds):
+        new = np.setdiff1d(test, train, assume_unique=True)
+        first_new = (
+            pl.DataFrame({"id": X[id_col].gather(new), "t": times[new]})
+            .group_by("id")
+            .agg(pl.col("t").min())["t"]
+            .to_numpy()
+        )
+        pairs = int((first_new <= times[train].max()).sum()) if train.size else 0
+        leaked += pairs
+        where += [k] if pairs else []
+    if leaked:
+        warn_at_caller(
+            "TemporalSplit(origins='series') counts each series' folds back from its own end, "
+            f"and the series end at different times: in {leaked} (series, fold) pairs (folds "
+            f"{where[:10]}) the fold's training rows (of other series) reach at or past the "
+            "series' first test time, so a global model's scores may be optimistic. Pass "
+            "origins='calendar' (the default for date and datetime time columns) for folds "
+            "at common cutoffs that no training row passes.",
+            ForecasterWarning,
+        )

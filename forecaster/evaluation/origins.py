@@ -47,12 +47,14 @@ __all__ = [
 ]
 
 
-def uses_calendar(origins: Any, panel: Panel) -> bool:
+def uses_calendar(origins: Any, times: pl.Series) -> bool:
     """Whether ``origins`` (checked: ``"auto"``, ``"calendar"`` or ``"series"``) places
-    calendar folds on ``panel``: ``"auto"`` does for a date or datetime time column."""
+    calendar folds on a panel of the time column ``times`` (a panel's ``time``, or a frame's
+    column): ``"auto"`` does for a date or datetime column (the backtest's folds and
+    :class:`~forecaster.estimators.split.TemporalSplit`'s)."""
     origins = check("origins", origins)
     if origins == "auto":
-        return not panel.time.dtype.is_integer()
+        return not times.dtype.is_integer()
     return bool(origins == "calendar")
 
 

@@ -376,7 +376,7 @@ def first_cutoff(frame: pl.DataFrame, model: Any, folds: int) -> Any:
     (each series' folds count from its own end)."""
     horizon, fitted = int(model.horizon), model.__sklearn_is_fitted__()
     _, panel = model.read_frame(frame, as_fitted=fitted)
-    if not uses_calendar("auto", panel):
+    if not uses_calendar("auto", panel.time):
         return None
     lookback = model.lookback_ if fitted else model.lookback
     least = (1 if lookback == "auto" else int(lookback)) + folds * horizon

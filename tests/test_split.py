@@ -1,0 +1,201 @@
+"""Tests of :mod:`forecaster.estimators.split`: where ``TemporalSplit(origins=...)`` places a
+panel's folds (one calendar cutoff per fold, or each series' own), its warnings and its
+scikit-learn parameter contract. The older tests of the splitter (steps per series, series
+too short, frames refused) are in ``tests/test_estimators.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import TINY_DAILY_MODEL, sine_panel
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from forecaster import ForecasterWarning, RNNForecaster, TemporalSplit
+from forecaster.exceptions import DataValidationError
+
+
+def ragged_panel(drop: dict[str, int], n_series: int = 3, n_steps: int = 160) -> pl.DataFrame:
+    """:func:`sine_panel` whose series ``s`` lose their last ``drop[s]`` days."""
+    frame = sine_panel(n_series, n_steps)
+    last = frame["date"].max()
+    return frame.filter(
+        pl.col("date")
+        <= pl.lit(last) - pl.duration(days=pl.col("id").replace_strict(drop, default=0))
+    )
+
+
+def own_end_folds(frame: pl.DataFrame, time_col: str, n_splits: int, test_size: int) -> list:
+    """The folds of the split before ``origins`` (each series' own cutoffs): a row trains in
+    fold k when k * test_size steps of its series follow it, tests when (k - 1) * test_size."""
+    step = pl.col(time_col).rank("dense").over("id")
+    from_end = frame.select((step.max().over("id") - step).cast(pl.Int64))
+    from_end = from_end.to_series().to_numpy()
+    return [
+        (np.flatnonzero(from_end >= k * test_size), np.flatnonzero(from_end >= (k - 1) * test_size))
+        for k in range(n_splits, 0, -1)
+    ]
+
+
+def assert_same_folds(folds: list, expected: list) -> None:
+    assert len(folds) == len(expected)
+    for (train, test), (want_train, want_test) in zip(folds, expected, strict=True):
+        np.testing.assert_array_equal(train, want_train)
+        np.testing.assert_array_equal(test, want_test)
+
+
+def assert_leak_free(frame: pl.DataFrame, folds: list, time_col: str = "date") -> None:
+    """No fold trains on a row at or after the first new (untrained) test step of a series."""
+    for train, test in folds:
+        new = frame[np.setdiff1d(test, train)]
+        assert frame[train][time_col].max() < new[time_col].min()
+
+
+def test_calendar_folds_train_no_series_past_another_series_test_steps():
+    # b is a copy of a ending 6 months earlier: each fold trained on a up to December and
+    # tested b in June (the cutoffs were each series' own)
+    frame = ragged_panel({"s1": 183}, n_series=2, n_steps=400)
+    cv = TemporalSplit("date", n_splits=3, test_size=14, id_col="id")
+    with pytest.warns(ForecasterWarning, match=r"left 3 \(fold, series\) pairs of 1 series .*s1"):
+        folds = list(cv.split(frame))
+    assert_leak_free(frame, folds)
+    for train, test in folds:  # s1 is trained on, tested in no fold
+        assert (frame["id"].gather(test) == "s0").all()
+        assert (frame["id"].gather(train) == "s1").sum() == (frame["id"] == "s1").sum()
+    explicit = TemporalSplit("date", 3, 14, id_col="id", origins="calendar")
+    with pytest.warns(ForecasterWarning, match="origins='calendar'"):
+        assert_same_folds(list(explicit.split(frame)), folds)
+
+
+def test_calendar_folds_share_one_cutoff_and_leave_out_series_ended_by_it():
+    # s1 ends 10 days before s0 and s2 (on day 149; the series that end last, on day 159,
+    # set the cutoffs: days 138, 145, 152): s1 gets 7 new steps in fold 0, its last 4 rows
+    # in fold 1, and no test rows in fold 2; every fold trains on every series up to the
+    # cutoff
+    frame = ragged_panel({"s1": 10})
+    cv = TemporalSplit("date", n_splits=3, test_size=7, id_col="id")
+    with pytest.warns(ForecasterWarning, match=r"left 1 \(fold, series\) pairs of 1 series"):
+        folds = list(cv.split(frame))
+    assert_leak_free(frame, folds)
+    start = dt.date(2020, 1, 1)
+    cutoffs = [start + dt.timedelta(days=d) for d in (138, 145, 152)]
+    new_steps = []
+    for (train, test), cutoff in zip(folds, cutoffs, strict=True):
+        trained = frame[train].group_by("id").agg(pl.col("date").max())
+        s1_end = min(cutoff, start + dt.timedelta(days=149))
+        assert dict(trained.iter_rows()) == {"s0": cutoff, "s1": s1_end, "s2": cutoff}
+        new = frame[np.setdiff1d(test, train)].group_by("id").len()
+        new_steps.append(dict(new.iter_rows()))
+    assert new_steps == [
+        {"s0": 7, "s1": 7, "s2": 7},
+        {"s0": 7, "s1": 4, "s2": 7},
+        {"s0": 7, "s2": 7},
+    ]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        sine_panel(3, 100),
+        sine_panel(3, 100).sample(fraction=1.0, shuffle=True, seed=0),
+        sine_panel(2, 100).filter((pl.col("id") == "s0") | (pl.col("date") >= dt.date(2020, 2, 1))),
+        pl.concat(  # monthly, one series on the 1st and one on the 15th, both to December
+            pl.DataFrame(
+                {
+                    "id": f"s{k}",
+                    "date": pl.date_range(
+                        dt.date(2010, 1, day), dt.date(2019, 12, day), "1mo", eager=True
+                    ),
+                }
+            )
+            for k, day in enumerate((1, 15))
+        ).sort("date"),
+    ],
+    ids=["aligned", "shuffled", "different-starts", "offset-days"],
+)
+def test_panels_ending_together_keep_their_folds_bit_for_bit(frame):
+    expected = own_end_folds(frame, "date", 3, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for origins in ("auto", "calendar", "series"):
+            cv = TemporalSplit("date", n_splits=3, test_size=6, id_col="id", origins=origins)
+            assert_same_folds(list(cv.split(frame)), expected)
+
+
+def test_integer_steps_keep_each_series_own_folds_under_auto():
+    # independent sequences (integer steps): "auto" is "series", without a warning
+    frame = pl.concat(
+        [
+            pl.DataFrame({"id": "a", "step": range(40)}),
+            pl.DataFrame({"id": "b", "step": range(5, 25)}),
+        ]
+    )
+    expected = own_end_folds(frame.rename({"step": "date"}), "date", 2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        folds = list(TemporalSplit("step", 2, 4, id_col="id", origins="auto").split(frame))
+    assert_same_folds(folds, expected)
+    # the calendar folds, asked for, count b's positions as times of a's
+    with pytest.warns(ForecasterWarning, match=r"2 \(fold, series\) pairs of 1 series .*'b'"):
+        list(TemporalSplit("step", 2, 4, id_col="id", origins="calendar").split(frame))
+
+
+def test_series_origins_warn_when_a_fold_trains_past_another_series_test_steps():
+    frame = ragged_panel({"s1": 10})
+    cv = TemporalSplit("date", n_splits=3, test_size=7, id_col="id", origins="series")
+    with pytest.warns(ForecasterWarning, match=r"origins='series'.* in 3 \(series, fold\) pairs"):
+        folds = list(cv.split(frame))
+    assert_same_folds(folds, own_end_folds(frame, "date", 3, 7))
+    with warnings.catch_warnings():  # series ending together: no warning
+        warnings.simplefilter("error")
+        list(cv.split(sine_panel(3, 100)))
+
+
+def test_series_origins_need_the_series_column():
+    frame = sine_panel(1, 50).drop("id")
+    with pytest.raises(DataValidationError, match=r"origins='series'.*needs id_col"):
+        list(TemporalSplit("date", 2, 5, origins="series").split(frame))
+    with pytest.raises(DataValidationError, match="origins"):
+        list(TemporalSplit("date", 2, 5, id_col="id", origins="own").split(sine_panel(1, 50)))
+
+
+def test_grid_search_on_a_ragged_date_panel_scores_leak_free_folds():
+    # cutoffs on days 113 and 116: s1 (ends on day 116) is tested in fold 0 only, s2 (ends
+    # on day 89) in neither; both are trained on in both folds
+    frame = ragged_panel({"s1": 3, "s2": 30}, n_steps=120)
+    cv = TemporalSplit("date", n_splits=2, test_size=3, id_col="id")
+    with pytest.warns(ForecasterWarning, match=r"left 3 \(fold, series\) pairs of 2 series"):
+        folds = list(cv.split(frame))
+    assert_leak_free(frame, folds)
+    assert [frame[test]["id"].unique().sort().to_list() for _, test in folds] == [
+        ["s0", "s1"],
+        ["s0"],
+    ]
+    search = GridSearchCV(
+        RNNForecaster(**TINY_DAILY_MODEL), {"hidden_size": [4, 6]}, cv=cv, error_score="raise"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # the tiny fits' own notes
+        search.fit(frame)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_clone_and_params_keep_origins():
+    cv = TemporalSplit("date", n_splits=2, test_size=5, id_col="id", origins="series")
+    params = {
+        "time_col": "date",
+        "n_splits": 2,
+        "test_size": 5,
+        "id_col": "id",
+        "origins": "series",
+    }
+    assert cv.get_params() == params
+    copy = clone(cv)
+    assert copy is not cv and copy.get_params() == params
+    assert copy.set_params(origins="calendar") is copy and copy.origins == "calendar"
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['origin'\]"):
+        cv.set_params(origin="calendar")
