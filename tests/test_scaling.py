@@ -86,7 +86,7 @@ def test_state_round_trips_through_json():
 
 def test_errors():
     panel = two_series()
-    with pytest.raises(DataValidationError, match=r"scaling must be one of .*, got 'zscore'"):
+    with pytest.raises(DataValidationError, match=r"method must be one of .*, got 'zscore'"):
         PanelScaler("zscore").fit(panel)
     with pytest.raises(NotFittedError, match="not fitted"):
         PanelScaler().transform(panel)
@@ -529,3 +529,12 @@ def test_a_scaler_restored_with_or_without_keys():
     )
     with pytest.raises(DataValidationError, match="keys must be a polars DataFrame of one id"):
         PanelScaler.from_state(meta, arrays, scaler.keys_.head(1))
+
+
+def test_a_bad_method_is_refused_under_its_own_name():
+    """PanelScaler(method=...) was refused as "scaling must be one of ..." (the estimators'
+    parameter), naming a parameter the user did not pass."""
+    frame = pl.DataFrame({"t": np.arange(10), "y": np.arange(10.0)})
+    panel = Panel.from_frame(frame, target="y", time_col="t")
+    with pytest.raises(DataValidationError, match=r"^method must be one of 'standard'"):
+        PanelScaler(method="bogus").fit(panel)

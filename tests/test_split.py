@@ -155,10 +155,22 @@ def test_series_origins_warn_when_a_fold_trains_past_another_series_test_steps()
         list(cv.split(sine_panel(3, 100)))
 
 
-def test_series_origins_need_the_series_column():
+def test_series_origins_without_the_series_column_give_the_one_timeline_folds():
+    """Without id_col the frame is one timeline: origins='series' gives its folds, as
+    backtest(origins='series') takes one series (it was refused, unlike backtest's); an
+    unknown choice is refused."""
     frame = sine_panel(1, 50).drop("id")
-    with pytest.raises(DataValidationError, match=r"origins='series'.*needs id_col"):
-        list(TemporalSplit("date", 2, 5, origins="series").split(frame))
+    folds = [
+        [
+            (tr.tolist(), te.tolist())
+            for tr, te in TemporalSplit("date", 2, 5, origins=o).split(frame)
+        ]
+        for o in ("series", "auto")
+    ]
+    assert folds[0] == folds[1]
+    assert repr(TemporalSplit("date", 2, 5, origins="series")) == (
+        "TemporalSplit(time_col='date', n_splits=2, test_size=5, id_col=None, origins='series')"
+    )
     with pytest.raises(DataValidationError, match="origins"):
         list(TemporalSplit("date", 2, 5, id_col="id", origins="own").split(sine_panel(1, 50)))
 

@@ -191,3 +191,19 @@ def test_a_model_claimed_by_a_call_that_never_logged_it_is_warned_about(store):
     with pytest.warns(ForecasterWarning, match=r"trial 0 was not logged.*log_fit\(best_estimator"):
         assert tracking.log_study(study, make_model(), frame, best_estimator=best) == parent
     assert logged_models(mlflow.MlflowClient().get_run(parent)) == []
+
+
+def test_log_study_takes_a_numpy_integer_trial_number(store):
+    """best_trial read from a trials frame is a numpy integer: it was refused as "not the
+    number of a complete trial" while naming that very trial (the table's integer rules take
+    numpy integers everywhere else)."""
+    import numpy as np
+
+    frame, study = sine_panel(2, 80), study_of([1.0, 0.5])
+    best = make_model().fit(frame)
+    parent = tracking.log_study(
+        study, make_model(), frame, best_estimator=best, best_trial=np.int64(1)
+    )
+    run = mlflow.MlflowClient().get_run(parent)
+    assert run.data.tags["forecaster.best_model_trial"] == "1"
+    assert len(logged_models(run)) == 1

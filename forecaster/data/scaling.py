@@ -16,7 +16,7 @@ import polars as pl
 import torch
 
 import forecaster._validation as _validation
-from forecaster._validation import check, resolve_device
+from forecaster._validation import PARAMETERS, resolve_device
 from forecaster.data.frames import format_list, match_keys
 from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
@@ -133,7 +133,7 @@ class PanelScaler:
             (:class:`~forecaster.exceptions.DataValidationError`): combine them into one mask.
             A mask that selects no row leaves every series unscaled, with a warning saying so.
         """
-        check("scaling", self.method)
+        PARAMETERS["scaling"].check("method", self.method)  # the rule of scaling=, its name
         _need_panel(panel, "PanelScaler.fit")
         n, f = panel.n_series, panel.n_features
         total = int(panel.offsets[-1])

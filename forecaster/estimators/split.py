@@ -75,8 +75,8 @@ class TemporalSplit:
     origins : {"auto", "calendar", "series"}, default "auto"
         Where a panel's folds are (with ``id_col``): one cutoff per fold for all series
         (``"calendar"``) or each series' own (``"series"``); see above. Without ``id_col``
-        the frame is one timeline whose cutoffs are common times: ``"auto"`` and
-        ``"calendar"`` give those folds, and ``"series"`` (which needs the series) is refused.
+        the frame is one timeline whose cutoffs are common times, the same folds under
+        every choice (as ``backtest`` takes ``origins="series"`` for one series).
 
     Notes
     -----
@@ -117,6 +117,12 @@ class TemporalSplit:
         self.test_size = test_size
         self.id_col = id_col
         self.origins = origins
+
+    def __repr__(self) -> str:
+        """The constructor call with every parameter, as scikit-learn's splitters show theirs
+        (``GridSearchCV``'s repr shows it too)."""
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _PARAMS)
+        return f"{type(self).__name__}({shown})"
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters, as given (scikit-learn's contract: ``clone``).
@@ -189,19 +195,13 @@ class TemporalSplit:
             For a frame that is not a polars DataFrame with the time column (and ``id_col``),
             a time column that is not Datetime, Date or integer or has nulls, an ``id_col``
             with nulls, too few steps for the folds (every series too short with
-            ``id_col``), or ``origins="series"`` without ``id_col``.
+            ``id_col``).
         """
         n_splits, test_size = check("n_splits", self.n_splits), check("test_size", self.test_size)
         time_col, id_col = check("time_col", self.time_col), check("id_col", self.id_col)
         origins = check("origins", self.origins)
         self._check_frame(X, time_col, id_col)
         needed = n_splits * test_size
-        if id_col is None and origins == "series":
-            raise DataValidationError(
-                "TemporalSplit(origins='series') counts each series' folds back from its own "
-                "end and needs id_col (the series column); without it the frame is one "
-                "timeline, whose cutoffs are common times. Pass id_col, or origins='auto'."
-            )
         if id_col is None:
             rank = X[time_col].rank("dense").to_numpy().astype(np.int64)
             n_times = int(rank.max()) if rank.size else 0

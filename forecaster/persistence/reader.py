@@ -4,7 +4,7 @@ estimator from it (``cls._from_state(state)``)."""
 
 from __future__ import annotations
 
-__all__ = ["load"]
+__all__ = ["load", "saved_provenance"]
 
 import io
 import math

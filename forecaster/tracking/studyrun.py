@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import re
 import secrets
 from collections.abc import Mapping
@@ -219,8 +220,8 @@ def check_best_trial(study: Any, best_trial: Any, best_estimator: Any) -> None:
     complete = {t.number for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
     if (
         isinstance(best_trial, bool)
-        or not isinstance(best_trial, int)
-        or best_trial not in complete
+        or not isinstance(best_trial, numbers.Integral)
+        or int(best_trial) not in complete
     ):
         raise DataValidationError(
             f"best_trial must be the number of a complete trial of the study "

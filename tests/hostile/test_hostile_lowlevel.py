@@ -392,7 +392,7 @@ def test_batches_accept_numpy_integer_seeds(windows):
         (lambda p: PanelScaler().fit(p, mask=np.ones(3, bool)), r"one per panel row \(80\)"),
         (lambda p: PanelScaler().fit(p, mask="all"), r"mask must be booleans"),
         (lambda p: PanelScaler().fit(p).transform(p.to_frame()), r"PanelScaler needs a Panel"),
-        (lambda p: PanelScaler("zscore").fit(p), r"scaling must be one of"),
+        (lambda p: PanelScaler("zscore").fit(p), r"method must be one of"),
     ],
     ids=["frame", "none", "int-mask", "short-mask", "text-mask", "transform-frame", "method"],
 )
