@@ -1050,6 +1050,7 @@ def test_an_interrupted_caller_ends_its_workers(monkeypatch, tmp_path, frame):
     them and re-raises at once."""
     monkeypatch.setenv(SLEEP_VARIABLE, "0.3")
     url, name = f"sqlite:///{tmp_path}/optuna.db", "interrupted"
+    optuna.storages.RDBStorage(url)  # the tables exist before the watching thread reads them
     main, pids, sent = threading.main_thread().ident, [], []
 
     def interrupt():
