@@ -2295,9 +2295,9 @@ def test_fit_gives_the_data_warnings_of_a_frame_with_short_series_once():
     model, messages = recorded(lambda: small(validation_size=0.1, missing="ffill").fit(frame))
     assert len(messages) == 2, messages
     assert messages[0].startswith("1 series end with rows whose targets are missing (e.g. 'c'")
-    assert messages[1] == (
-        "Dropped 1 series shorter than 16 rows (lookback + horizon + the validation_size "
-        "hold-out): 'c'."
+    assert messages[1] == (  # c ends before a's and b's hold-out: it would hold out none
+        "Dropped 1 series shorter than 12 rows (lookback + horizon before the panel's "
+        "validation hold-out time): 'c'."
     )
     assert model.keys_["id"].to_list() == ["a", "b"]
 

@@ -173,9 +173,9 @@ class RNNForecaster(
         0.99 acts from about 900 batches, 0.999 from 9,000) instead of the last batch's.
         ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_size : int or float, default 0.1
-        Held out for early stopping: steps (int, >= ``horizon``), a share of the longest series
-        (float, >= ``horizon``) or 0 (none), after one time for all series of a date panel, of
-        each series' end for integer steps (``validation_holdout``); short series left out.
+        Held out for early stopping: steps (int, >= ``horizon``), a share (float, >= ``horizon``)
+        or 0 (none). Date panels: the steps after one time for all series (a share of the
+        longest); integer steps: each series' own last steps (see ``validation_holdout``).
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
         on the validation windows and warns when the network is worse; ``"auto"`` then blends

@@ -403,11 +403,11 @@ def check_validated(panel: Panel, estimator: Any, holdout: np.ndarray, lookback:
     if not counts.any():
         raise DataValidationError(
             f"validation_size={estimator.validation_size!r} holds out the panel's last steps, "
-            "one hold-out time for every series, but no series the fit trains on has "
-            f"a validation window (lookback={lookback} rows up to an origin and "
-            f"horizon={horizon} targets after the hold-out time{when}): {ids} end before it or too "
-            "soon after it. Use a larger validation_size (more steps), cut the series to a "
-            "common end, or 0 for no validation."
+            "one hold-out time for every series, but no series the fit trains on has a "
+            f"validation window (lookback={lookback} rows up to an origin and "
+            f"horizon={horizon} targets after the hold-out time{when}): {ids} end before it "
+            "or too soon after it. Use a larger validation_size (more steps), cut the series "
+            "to a common end, or 0 for no validation."
         )
     warn_at_caller(
         f"{int(missing.sum())} of the {int(fitted.sum())} series the fit trains on have no "
