@@ -2219,12 +2219,19 @@ def test_a_series_without_a_training_window_before_its_hold_out_is_left_out_of_t
 def test_a_series_too_short_for_a_window_before_a_fractional_hold_out_is_left_out():
     """b (15 rows, hold-out 4 of validation_size=0.1) has 11 rows before its hold-out, one
     fewer than a window: kept in keys_ and in the validation windows without a training
-    window, silently (while 11 rows were dropped as "shorter than 12 rows"). 16 rows fit."""
-    a = daily("a", 0, 60)
+    window, silently (while 11 rows were dropped as "shorter than 12 rows"). 16 rows fit.
+    Integer steps: each series holds out its own share (a date panel's hold-out is one time,
+    test_a_date_panel_holds_out_one_time_for_every_series)."""
+
+    def steps(sid, start, n, seed=0):  # daily's days as integer steps
+        days = (pl.col("time") - pl.date(2024, 1, 1)).dt.total_days()
+        return daily(sid, start, n, seed).with_columns(time=days)
+
+    a = steps("a", 0, 60)
     alone = small().fit(a)
     for rows in (15, 11):
         model, messages = recorded(
-            lambda rows=rows: small().fit(pl.concat([a, daily("b", 0, rows, 1)]))
+            lambda rows=rows: small().fit(pl.concat([a, steps("b", 0, rows, 1)]))
         )
         assert messages == [
             "Dropped 1 series shorter than 16 rows (lookback + horizon + the validation_size "
@@ -2235,13 +2242,48 @@ def test_a_series_too_short_for_a_window_before_a_fractional_hold_out_is_left_ou
             alone.n_train_windows_,
             alone.n_val_windows_,
         )
-    model, messages = recorded(lambda: small().fit(pl.concat([a, daily("b", 0, 16, 1)])))
+    model, messages = recorded(lambda: small().fit(pl.concat([a, steps("b", 0, 16, 1)])))
     assert messages == [] and model.keys_["id"].to_list() == ["a", "b"]
     assert model.n_train_windows_ == alone.n_train_windows_ + 1
     model, messages = recorded(
-        lambda: small(validation_size=0).fit(pl.concat([a, daily("b", 0, 12, 1)]))
+        lambda: small(validation_size=0).fit(pl.concat([a, steps("b", 0, 12, 1)]))
     )
     assert messages == [] and model.keys_["id"].to_list() == ["a", "b"]  # no hold-out
+
+
+def test_a_date_panel_holds_out_one_time_for_every_series():
+    """b, a copy of a that ends 20 days earlier, held out its own last 30 days, which a trained
+    on: 27 + 27 validation windows, b's scored on a's training targets. Now both hold out the
+    days after V (30 days before a's end): b the 10 it has after V (7 windows); a series ending
+    at V + 1 has none, and one warning counts it. Integer steps keep each series' own."""
+    a = daily("a", 0, 120)
+    model, messages = recorded(
+        lambda: small(validation_size=30).fit(pl.concat([a, daily("b", 0, 100)]))
+    )
+    assert messages == [] and model.n_val_windows_ == 27 + 7
+    model, messages = recorded(
+        lambda: small(validation_size=30).fit(pl.concat([a, daily("b", 0, 91)]))
+    )
+    assert model.n_val_windows_ == 27 and model.keys_["id"].to_list() == ["a", "b"]
+    assert len(messages) == 1 and messages[0].startswith(
+        "1 of the 2 series the fit trains on have no validation window: they end at or within "
+        "horizon=4 steps after the validation hold-out time 2024-03-30"
+    )
+    steps = (pl.col("time") - pl.date(2024, 1, 1)).dt.total_days()
+    frame = pl.concat([a, daily("b", 0, 100)]).with_columns(time=steps)
+    assert small(validation_size=30).fit(frame).n_val_windows_ == 27 + 27  # integer steps
+    model, messages = recorded(
+        lambda: small(validation_size=0).fit(pl.concat([a, daily("b", 0, 91)]))
+    )
+    assert messages == [] and model.n_val_windows_ == 0
+
+
+def test_a_fractional_hold_out_is_one_span_of_a_date_panel():
+    """b, a's last 80 days (both end together): validation_size=0.1 held out 8 days of b and
+    12 of a, so b trained on 4 of a's validation days. Now both hold out the last 12 days (of
+    the longest series): 9 + 9 validation windows, not 9 + 5."""
+    frame = pl.concat([daily("a", 0, 120), daily("b", 40, 80)])
+    assert small(validation_size=0.1).fit(frame).n_val_windows_ == 9 + 9
 
 
 def test_fit_gives_the_data_warnings_of_a_frame_with_short_series_once():
@@ -2253,9 +2295,9 @@ def test_fit_gives_the_data_warnings_of_a_frame_with_short_series_once():
     model, messages = recorded(lambda: small(validation_size=0.1, missing="ffill").fit(frame))
     assert len(messages) == 2, messages
     assert messages[0].startswith("1 series end with rows whose targets are missing (e.g. 'c'")
-    assert messages[1] == (
-        "Dropped 1 series shorter than 16 rows (lookback + horizon + the validation_size "
-        "hold-out): 'c'."
+    assert messages[1] == (  # c ends before a's and b's hold-out: it would hold out none
+        "Dropped 1 series shorter than 12 rows (lookback + horizon before the panel's "
+        "validation hold-out time): 'c'."
     )
     assert model.keys_["id"].to_list() == ["a", "b"]
 

@@ -34,8 +34,8 @@ from forecaster.estimators.sampling import (
     panel_digest,
     steps_per_epoch,
     training_windows,
+    validation_holdout,
     validation_sample,
-    validation_steps,
     window_sources,
 )
 from forecaster.estimators.scoring import ForecastScoring
@@ -173,9 +173,9 @@ class RNNForecaster(
         0.99 acts from about 900 batches, 0.999 from 9,000) instead of the last batch's.
         ``"auto"``: 0.99 when an epoch has at least 25 batches, else None (``ema_decay_``).
     validation_size : int or float, default 0.1
-        Held out of every series' end for early stopping: steps (int, >= ``horizon``), a share
-        of its length (float, >= ``horizon`` steps) or 0 (none: ``max_epochs`` epochs). A fit
-        leaves out, with a warning, series with < ``lookback + horizon`` rows before it.
+        Held out for early stopping: steps (int, >= ``horizon``), a share (float, >= ``horizon``)
+        or 0 (none). Date panels: the steps after one time for all series (a share of the
+        longest); integer steps: each series' own last steps (see ``validation_holdout``).
     baseline : {"auto", "none"}, default "auto"
         With a validation split, ``fit`` scores the network, the naive and the seasonal naive
         on the validation windows and warns when the network is worse; ``"auto"`` then blends
@@ -519,7 +519,7 @@ class RNNForecaster(
         self.freq_ = raw.freq  # before the network is built: segment_length="auto" reads it
         self._fit_statics(raw)  # static_encoding_ (put back as it was if the fit fails)
         panel = self._model_panel(raw, calendar, lambdas)
-        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
+        holdout = validation_holdout(self.validation_size, raw, int(self.horizon))
         train_w, val_w = training_windows(panel, self, holdout, lookback)
         scaler = self._fit_scaler(panel, fit_rows)
         seed = self._start_checkpoints(resume, self._seed(), panel_digest(panel))

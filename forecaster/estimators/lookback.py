@@ -21,6 +21,7 @@ from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
     fit_min_length,
     no_training_window,
+    validation_holdout,
     validation_steps,
 )
 
@@ -73,10 +74,14 @@ class AutoLookback:
         stop = np.clip(stop, 0, panel.lengths)
         start = np.clip(start, 0, stop)
         lengths = stop - start
-        before = np.maximum(stop - validation_steps(size, lengths, horizon), start)
+        held = validation_holdout(size, panel, horizon, span=(start, stop))
+        before = np.maximum(stop - held, start)
         kept = before - start > horizon  # the series a fit keeps: room for one window
         typical = np.array([int(np.median(lengths[kept]))]) if kept.any() else np.zeros(0)
-        holdout = validation_steps(size, typical, horizon)
+        if panel.time.dtype.is_integer():  # a typical series' own hold-out
+            holdout = validation_steps(size, typical, horizon)
+        else:  # the panel's one hold-out time: the most rows a series holds out
+            holdout = held[kept]
         starts = panel.offsets[:-1] + start
         ends = np.where(kept, panel.offsets[:-1] + before, starts)  # left out: nothing read
         seasons = panel_seasons(panel, ends, starts)  # or detected before the hold-out
@@ -113,17 +118,22 @@ class AutoLookback:
         size = self.validation_size  # type: ignore[attr-defined]
         panel = Panel.from_frame(frame, **options)  # all series: the short ones go below
         lookback = self.lookback_for(panel)
-        needed = fit_min_length(size, lookback, horizon)
-        short = panel.lengths < needed
-        if not short.any():
-            return panel, lookback
-        least = (1 if auto else lookback) + horizon  # without a hold-out
-        held = bool(size)
-        if short.all() and (panel.lengths < least).all():
-            needed, held = least, False  # too short without a hold-out: Panel refuses them
-        elif short.all() and held:  # the hold-out left them too short
-            before = panel.lengths - validation_steps(size, panel.lengths, horizon)
-            raise no_training_window(self, lookback, before)
-        reason = "lookback + horizon" + (" + the validation_size hold-out" if held else "")
-        keep = long_enough(panel.lengths, panel.keys[panel.id_name], needed, reason)
-        return panel.select_series(keep), lookback
+        while True:  # dropping the series that end last moves a date panel's hold-out time
+            held = validation_holdout(size, panel, horizon)
+            before = panel.lengths - held
+            short = before < lookback + horizon
+            if not short.any():
+                return panel, lookback
+            least = (1 if auto else lookback) + horizon  # without a hold-out
+            if short.all() and (panel.lengths < least).all():  # Panel refuses them
+                lengths, needed, reason = panel.lengths, least, "lookback + horizon"
+            elif short.all() and size:  # the hold-out left them too short
+                raise no_training_window(self, lookback, before)
+            elif (held == validation_steps(size, panel.lengths, horizon)).all():  # their own
+                lengths, needed = panel.lengths, fit_min_length(size, lookback, horizon)
+                reason = "lookback + horizon" + (" + the validation_size hold-out" if size else "")
+            else:  # a date panel's one hold-out time: the rows before it
+                lengths, needed = before, lookback + horizon
+                reason = "lookback + horizon before the panel's validation hold-out time"
+            keep = long_enough(lengths, panel.keys[panel.id_name], needed, reason)
+            panel = panel.select_series(keep)

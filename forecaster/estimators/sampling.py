@@ -13,12 +13,15 @@ import polars as pl
 import torch
 
 from forecaster._hashing import digest_arrays
+from forecaster.data.frames import format_list
 from forecaster.data.panel import Panel
+from forecaster.data.steps import steps_behind
 from forecaster.data.windows import Windows, make_windows
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.training import distributed
 
 __all__ = [
+    "check_validated",
     "check_validation_size",
     "epoch_seed",
     "fit_min_length",
@@ -32,6 +35,7 @@ __all__ = [
     "steps_per_epoch",
     "training_windows",
     "validation_counts",
+    "validation_holdout",
     "validation_origins",
     "validation_sample",
     "validation_steps",
@@ -309,6 +313,53 @@ def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) ->
     return np.maximum(fraction, horizon)
 
 
+def validation_holdout(
+    validation_size: Any,
+    panel: Panel,
+    horizon: int,
+    *,
+    span: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The rows of every series of ``panel`` that a fit holds out for validation (its last
+    rows), from a checked ``validation_size``: the one rule of the hold-out, for the fit's
+    windows, its scaler's and target transform's rows, ``lookback="auto"`` and ``tune``.
+
+    - Date and datetime time columns (series share a calendar): one hold-out time ``V`` for
+      the panel, ``n`` grid steps before its last time (``n`` the integer
+      ``validation_size``; a fraction: of the longest series' rows, at least ``horizon``).
+      Each series holds out its rows after ``V`` (none for a series that ends at or before
+      ``V``: all its rows train), so no series trains on targets that another validates on.
+      A panel whose series all end at the same time holds out ``n`` rows of each.
+    - Integer steps (independent sequences): each series' own last steps
+      (:func:`validation_steps`: ``n``, or the fraction of its own length).
+
+    ``span``, ``(start, stop)`` positions within each series: the hold-out of a fit given
+    only rows ``start[i]:stop[i]`` of series ``i`` (empty spans hold out nothing).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({"id": ["a"] * 10 + ["b"] * 6,
+    ...     "t": pl.concat([pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 1, 10), eager=True),
+    ...                     pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 1, 6), eager=True)]),
+    ...     "y": [0.0] * 16})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    >>> validation_holdout(3, panel, 2).tolist(), validation_holdout(5, panel, 2).tolist()
+    ([3, 0], [5, 1])
+    """
+    start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
+    lengths = np.asarray(stop - start, dtype=np.int64)
+    if validation_size == 0 or panel.time.dtype.is_integer() or not lengths.any():
+        return validation_steps(validation_size, lengths, horizon)
+    steps = int(validation_steps(validation_size, lengths.max(keepdims=True), horizon)[0])
+    present = np.flatnonzero(lengths > 0)
+    ends = panel.time.gather(panel.offsets[:-1][present] + stop[present] - 1)
+    last = ends.max()
+    behind = np.zeros_like(lengths)
+    behind[present] = steps_behind(ends, np.arange(len(present) + 1), panel.freq, last)
+    return np.where(lengths > 0, np.maximum(steps - behind, 0), 0)
+
+
 def training_windows(
     panel: Panel, estimator: Any, holdout: np.ndarray, lookback: int
 ) -> tuple[Windows, Windows]:
@@ -328,7 +379,44 @@ def training_windows(
     val_w = validation_windows(panel, holdout, lookback, horizon)
     if len(train_w) == 0:
         raise no_training_window(estimator, lookback, panel.lengths - holdout)
+    check_validated(panel, estimator, holdout, lookback)
     return train_w, val_w
+
+
+def check_validated(panel: Panel, estimator: Any, holdout: np.ndarray, lookback: int) -> None:
+    """Warn when some series a fit trains on have no validation window (a date panel's series
+    that end at or just after its hold-out time, :func:`validation_holdout`), and refuse a
+    validation hold-out that leaves every series without one (nothing to validate on, while
+    the rows after the hold-out time are still kept from training)."""
+    if not holdout.any():  # no validation split
+        return
+    horizon = int(estimator.horizon)
+    fitted = panel.lengths - holdout >= lookback + horizon
+    counts = validation_counts(panel.lengths, holdout, lookback, horizon)
+    missing = fitted & (counts == 0)
+    if not missing.any():
+        return
+    inside = np.flatnonzero((holdout > 0) & (holdout < panel.lengths))[:1]
+    rows = panel.offsets[inside] + panel.lengths[inside] - holdout[inside] - 1
+    when = "".join(f" {time}" for time in panel.time.gather(rows))  # V, when a series shows it
+    ids = format_list(panel.keys[panel.id_name].filter(pl.Series(missing)).to_list(), 5)
+    if not counts.any():
+        raise DataValidationError(
+            f"validation_size={estimator.validation_size!r} holds out the panel's last steps, "
+            "one hold-out time for every series, but no series the fit trains on has a "
+            f"validation window (lookback={lookback} rows up to an origin and "
+            f"horizon={horizon} targets after the hold-out time{when}): {ids} end before it "
+            "or too soon after it. Use a larger validation_size (more steps), cut the series "
+            "to a common end, or 0 for no validation."
+        )
+    warn_at_caller(
+        f"{int(missing.sum())} of the {int(fitted.sum())} series the fit trains on have no "
+        f"validation window: they end at or within horizon={horizon} steps after the "
+        f"validation hold-out time{when} (validation_size={estimator.validation_size!r}, one "
+        f"hold-out time for the panel), so all their rows train and none validates: {ids}. "
+        "Early stopping, val_loss_ and baseline='auto' read the other series.",
+        ForecasterWarning,
+    )
 
 
 def no_training_window(estimator: Any, lookback: int, before: np.ndarray) -> DataValidationError:

@@ -31,7 +31,7 @@ from forecaster.data.transforms import (
     resolve_target_transform,
     transform_targets,
 )
-from forecaster.estimators.sampling import rows_before_holdout, validation_steps
+from forecaster.estimators.sampling import rows_before_holdout, validation_holdout
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["TargetPanels"]
@@ -79,7 +79,7 @@ class TargetPanels:
         options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
         raw, lookback = self.windowed_panel(frame, **options)
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
-        holdout = validation_steps(self.validation_size, raw.lengths, int(self.horizon))
+        holdout = validation_holdout(self.validation_size, raw, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)
         covariates = [*raw.covariates, *raw.future_covariates]
         known = raw.known_through(fit_rows)  # "interpolate": not leaning on the held-out rows

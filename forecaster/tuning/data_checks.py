@@ -33,15 +33,18 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import clone
 
-from forecaster.estimators.sampling import validation_counts, validation_steps
+from forecaster.estimators.sampling import validation_counts, validation_holdout
 from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
 from forecaster.tuning.common import is_int
 from forecaster.tuning.scores import score_column
+
+if TYPE_CHECKING:
+    from forecaster.data.panel import Panel
 
 __all__ = ["ValidationSpan", "check_data", "warn_trial_windows"]
 
@@ -246,11 +249,11 @@ def check_data(
                 f"tune reads the frame as each trial's fit would, and every trial would fail: {exc}"
             ) from None
     lengths = np.asarray(panel.lengths, dtype=np.int64)
-    longest = _check_lookbacks(params, space, lengths, default_space)
+    longest = _check_lookbacks(params, space, panel, default_space)
     if metric != "val_loss" and score_column(metric) is None:
         return longest, None  # a metric callable: what it scores is its own
     horizon = int(params["horizon"])
-    holdout = _holdout_steps(params.get("validation_size", 0), lengths, horizon)
+    holdout = _holdout_steps(params.get("validation_size", 0), panel, horizon)
 
     def resolve(lookback: Any) -> Any:  # "auto": the lookback a trial's fit chooses
         if lookback != "auto":
@@ -267,16 +270,17 @@ def check_data(
     return longest, span
 
 
-def _holdout_steps(validation_size: Any, lengths: np.ndarray, horizon: int) -> np.ndarray:
-    """The validation steps a forecaster's fit holds out of series of ``lengths`` (as
-    ``RNNForecaster.fit`` does: an int is that many steps, a fraction at least ``horizon``)."""
+def _holdout_steps(validation_size: Any, panel: Panel, horizon: int) -> np.ndarray:
+    """The validation rows a forecaster's fit holds out of each series of ``panel`` (as
+    ``RNNForecaster.fit`` does, :func:`~forecaster.estimators.sampling.validation_holdout`)."""
+    lengths = np.asarray(panel.lengths, dtype=np.int64)
     if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Real):
         return np.zeros_like(lengths)
-    return validation_steps(validation_size, lengths, horizon)
+    return np.asarray(validation_holdout(validation_size, panel, horizon), dtype=np.int64)
 
 
 def _check_lookbacks(
-    params: Mapping[str, Any], space: Any, lengths: np.ndarray, default_space: bool
+    params: Mapping[str, Any], space: Any, panel: Panel, default_space: bool
 ) -> int:
     """Refuse lookbacks no series of ``lengths`` has a training window for (a fit needs
     ``lookback + horizon`` steps before the validation steps it holds out); the longest
@@ -299,7 +303,8 @@ def _check_lookbacks(
     vs = params.get("validation_size", 0)
     if isinstance(space, Mapping) and "validation_size" in space:
         vs = 0  # sampled: no holdout is the bound that refuses nothing a trial could fit
-    holdout = _holdout_steps(vs, lengths, horizon)
+    lengths = np.asarray(panel.lengths, dtype=np.int64)
+    holdout = _holdout_steps(vs, panel, horizon)
     room = lengths - holdout - horizon
     best = int(np.argmax(room)) if len(room) else 0
     longest = int(room[best]) if len(room) else 0

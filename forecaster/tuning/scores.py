@@ -27,7 +27,7 @@ import polars as pl
 from forecaster._validation import MIN_LEVEL
 from forecaster.data.panel import Panel
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
-from forecaster.estimators.sampling import validation_origins, validation_steps
+from forecaster.estimators.sampling import validation_holdout, validation_origins
 from forecaster.evaluation import evaluate
 from forecaster.exceptions import DataValidationError, StudyStopError
 
@@ -146,7 +146,7 @@ def _validation_span(model: Any, data: pl.DataFrame, panel: Panel) -> tuple[Any,
     grid of ``data`` as the fit read it), and the in-sample frame: each series' grid steps up
     to its first origin, with the targets of ``data`` (null at the steps it lacks)."""
     horizon, id_col, time_col = int(model.horizon), model.id_col, model.time_col
-    holdout = validation_steps(model.validation_size, panel.lengths, horizon)
+    holdout = validation_holdout(model.validation_size, panel, horizon)
     rows = validation_origins(panel, holdout, int(model.lookback_), horizon)
     if not rows.size:
         raise DataValidationError(

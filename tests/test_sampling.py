@@ -1,0 +1,127 @@
+"""The validation hold-out of a fit (forecaster.estimators.sampling): one hold-out time for a
+date panel, each series' own last steps for integer steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import sine_panel
+
+from forecaster import RNNForecaster
+from forecaster.data.panel import Panel
+from forecaster.estimators.sampling import (
+    check_validated,
+    training_windows,
+    validation_holdout,
+    validation_steps,
+)
+from forecaster.exceptions import DataValidationError, ForecasterWarning
+
+START = dt.date(2020, 1, 1)
+
+
+def days(sid: str, first: int, n: int) -> pl.DataFrame:
+    """Series ``sid``: ``n`` days from ``START + first``, the same values on the same day in
+    every series (a copy of one random walk)."""
+    rng = np.random.default_rng(0)
+    walk = np.sin(np.arange(600) / 7) + np.cumsum(rng.normal(0, 0.1, 600))
+    times = pl.date_range(
+        START + dt.timedelta(first), START + dt.timedelta(first + n - 1), eager=True
+    )
+    return pl.DataFrame({"id": sid, "t": times, "y": walk[first : first + n]})
+
+
+def panel_of(*frames: pl.DataFrame, integer: bool = False) -> Panel:
+    frame = pl.concat(frames)
+    if integer:  # the days as integer steps
+        frame = frame.with_columns((pl.col("t") - pl.lit(START)).dt.total_days())
+    return Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+
+
+def target_times(panel: Panel, windows, lookback: int, horizon: int) -> tuple[pl.Series, ...]:
+    """The first and last target time of each window."""
+    start = windows.index["start"].to_numpy().astype(np.int64)
+    return panel.time.gather(start + lookback), panel.time.gather(start + lookback + horizon - 1)
+
+
+def test_a_date_panel_holds_out_the_steps_after_one_time():
+    """b, a copy of a ending at day 450, held out its own last 100 days (350-450) while a
+    trained up to day 399 on the same values: b's validation windows were a's training data.
+    Now every series holds out the days after V = day 399 (a: 100, b: 51, c ending at day
+    400: 1, too few for a window: it only trains)."""
+    a, b, c = days("a", 0, 500), days("b", 0, 451), days("c", 0, 401)
+    panel = panel_of(a, b, c)
+    holdout = validation_holdout(100, panel, 7)
+    assert holdout.tolist() == [100, 51, 1]
+    model = RNNForecaster(target="y", time_col="t", id_col="id", lookback=14, horizon=7)
+    model.set_params(validation_size=100)
+    with pytest.warns(ForecasterWarning, match=r"1 of the 3 series .* no validation window"):
+        train, val = training_windows(panel, model, holdout, 14)
+    hold_out_time = START + dt.timedelta(399)
+    assert target_times(panel, train, 14, 7)[1].max() <= hold_out_time  # no series trains after V
+    assert target_times(panel, val, 14, 7)[0].min() > hold_out_time  # every one validates after V
+    val_series = val.index["series"].to_numpy()
+    assert np.bincount(val_series, minlength=3).tolist() == [94, 45, 0]
+    b_val = target_times(panel, val.with_index(val.index.filter(pl.col("series") == 1)), 14, 7)
+    assert b_val[0].min() == START + dt.timedelta(400)
+
+
+def test_a_fraction_is_of_the_longest_series_on_a_date_panel():
+    """b, a copy of a's last 300 days (both end at day 499): validation_size=0.1 held out 30
+    days of b and 50 of a, so b trained on days 450-469, a's validation targets. Now both hold
+    out the 50 days after day 449; equal lengths hold out what they did."""
+    a, b = days("a", 0, 500), days("b", 200, 300)
+    assert validation_holdout(0.1, panel_of(a, b), 7).tolist() == [50, 50]
+    equal = panel_of(a, days("b", 0, 500))
+    assert validation_holdout(0.1, equal, 7).tolist() == [50, 50]
+    assert validation_holdout(0.01, equal, 7).tolist() == [7, 7]  # at least the horizon
+
+
+@pytest.mark.parametrize("size", [0, 7, 30, 0.1, 0.25])
+def test_integer_steps_hold_out_each_series_own_last_steps(size):
+    """Integer steps (independent sequences) keep the per-series rule, staggered or not."""
+    panel = panel_of(days("a", 0, 500), days("b", 0, 401), days("c", 100, 250), integer=True)
+    expected = validation_steps(size, panel.lengths, 7)
+    assert validation_holdout(size, panel, 7).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        lambda: [sine_panel(3, 160).rename({"date": "t"})],  # equal lengths
+        lambda: [days("a", 0, 500), days("b", 200, 300), days("c", 450, 50)],  # ETT/M4-like
+        lambda: [days("a", 0, 500)],  # one series
+    ],
+    ids=["sine", "staggered-starts", "single"],
+)
+@pytest.mark.parametrize("size", [0, 7, 48])
+def test_series_that_end_together_hold_out_what_they_did(frames, size):
+    """A panel whose series all end at the same time holds out the last ``size`` rows of each,
+    as before (the same windows, hence bit-identical fits)."""
+    panel = panel_of(*frames())
+    expected = validation_steps(size, panel.lengths, 7)
+    assert validation_holdout(size, panel, 7).tolist() == expected.tolist()
+
+
+def test_a_backtest_span_holds_out_from_its_own_last_time():
+    """``span``: the hold-out of a fit on rows start:stop of each series (an empty one: none)."""
+    panel = panel_of(days("a", 0, 500), days("b", 0, 500), days("c", 0, 500))
+    span = (np.array([0, 100, 0]), np.array([400, 350, 0]))  # ends: days 399, 349, none
+    assert validation_holdout(20, panel, 7, span=span).tolist() == [20, 0, 0]
+    assert validation_holdout(60, panel, 7, span=span).tolist() == [60, 10, 0]
+
+
+def test_a_hold_out_without_any_validation_window_is_refused():
+    """A hold-out that leaves no series a validation window (every series ends at or within
+    the horizon after it) keeps rows from training and validates on nothing: refused."""
+    panel = panel_of(days("a", 0, 500), days("b", 0, 401))
+    model = RNNForecaster(target="y", time_col="t", id_col="id", lookback=14, horizon=7)
+    with pytest.raises(DataValidationError, match="no series the fit trains on has a validation"):
+        check_validated(panel, model, np.array([3, 0]), 14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_validated(panel, model, np.array([0, 0]), 14)  # no hold-out: nothing to say
