@@ -20,6 +20,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
     fit_min_length,
+    holds_out_one_time,
     no_training_window,
     validation_holdout,
     validation_steps,
@@ -78,7 +79,7 @@ class AutoLookback:
         before = np.maximum(stop - held, start)
         kept = before - start > horizon  # the series a fit keeps: room for one window
         typical = np.array([int(np.median(lengths[kept]))]) if kept.any() else np.zeros(0)
-        if panel.time.dtype.is_integer():  # a typical series' own hold-out
+        if not holds_out_one_time(panel):  # a typical series' own hold-out
             holdout = validation_steps(size, typical, horizon)
         else:  # the panel's one hold-out time: the most rows a series holds out
             holdout = held[kept]

@@ -17,6 +17,7 @@ from forecaster.data.frames import format_list
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
 from forecaster.data.windows import Windows, make_windows
+from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.training import distributed
 
@@ -26,6 +27,7 @@ __all__ = [
     "epoch_seed",
     "fit_min_length",
     "holdout_split",
+    "holds_out_one_time",
     "no_training_window",
     "panel_digest",
     "rank_batch_size",
@@ -313,6 +315,13 @@ def validation_steps(validation_size: Any, lengths: np.ndarray, horizon: int) ->
     return np.maximum(fraction, horizon)
 
 
+def holds_out_one_time(panel: Panel) -> bool:
+    """Whether a fit of ``panel`` holds out one time for all its series
+    (:func:`validation_holdout`): for a date or datetime time column, by the rule that places
+    a backtest's calendar folds (:func:`~forecaster.evaluation.origins.uses_calendar`)."""
+    return uses_calendar("auto", panel.time)
+
+
 def validation_holdout(
     validation_size: Any,
     panel: Panel,
@@ -349,7 +358,7 @@ def validation_holdout(
     """
     start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
     lengths = np.asarray(stop - start, dtype=np.int64)
-    if validation_size == 0 or panel.time.dtype.is_integer() or not lengths.any():
+    if validation_size == 0 or not holds_out_one_time(panel) or not lengths.any():
         return validation_steps(validation_size, lengths, horizon)
     steps = int(validation_steps(validation_size, lengths.max(keepdims=True), horizon)[0])
     present = np.flatnonzero(lengths > 0)

@@ -213,13 +213,7 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame, origins: str = "auto
     )
     try:
         with tracking_paused(), silenced(ForecasterWarning, without):
-            model.calibrate(
-                frame,
-                folds=plan.folds,
-                refit=plan.refit,
-                per_series=plan.per_series,
-                origins=origins,
-            )
+            _calibrate_by(model, frame, plan, origins)
             plan = _made_up_for(spec, model, frame, plan, origins)
     except DataValidationError as exc:
         raise DataValidationError(
@@ -247,16 +241,17 @@ def _made_up_for(
         return plan
     more = _folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
     try:
-        model.calibrate(
-            frame,
-            folds=more.folds,
-            refit=more.refit,
-            per_series=more.per_series,
-            origins=origins,
-        )
+        _calibrate_by(model, frame, more, origins)
     except DataValidationError:  # no room for more origins
         return plan
     return more
+
+
+def _calibrate_by(model: Any, frame: pl.DataFrame, plan: Plan, origins: str) -> None:
+    """``model.calibrate`` on ``frame`` with the folds, refits and grouping of ``plan``."""
+    model.calibrate(
+        frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series, origins=origins
+    )
 
 
 def _fewest_kept(conformal: Mapping[str, Any]) -> int:
