@@ -318,20 +318,20 @@ class ForecastIntervals:
         for ``origins``): the series' own last fitted time, or for calendar origins (date
         and datetime time columns) the model's last training time for every series, which a
         global model trained on the other series up to then has learnt the period of."""
-        if self.__dict__.get("train_end_") is None:
-            raise DataValidationError(
-                "calibrate(refit=False) needs the last training time of each series "
-                "(train_end_), which this model does not have (a model saved before it was "
-                "kept). Call calibrate(frame, refit=True) to refit clones per fold instead."
-            )
         if self.id_col is None:  # the one fitted series
             ids = self.keys_.to_series().gather(np.zeros(folds_frame.height, np.int64))
         else:
             ids = folds_frame[self.id_col]
         seen = in_sample_ends(self, ids, origins)
+        if seen is None:
+            raise DataValidationError(
+                "calibrate(refit=False) needs the last training time of each series "
+                "(train_end_), which this model does not have (a model saved before it was "
+                "kept). Call calibrate(frame, refit=True) to refit clones per fold instead."
+            )
         own = self.train_end_of(ids)  # type: ignore[attr-defined]
         cutoffs = folds_frame["cutoff"]
-        early = (cutoffs.cast(seen.dtype) < seen).fill_null(False).to_numpy()  # type: ignore[union-attr]
+        early = (cutoffs.cast(seen.dtype) < seen).fill_null(False).to_numpy()
         if not early.any():
             return
         others = early & ~(cutoffs.cast(own.dtype) < own).fill_null(False).to_numpy()
@@ -340,7 +340,7 @@ class ForecastIntervals:
             "not out of sample"
         )
         if others.any():
-            last = seen.max()  # type: ignore[union-attr]
+            last: Any = seen.max()
             cause += (
                 f"; {int(others.sum())} of them lie after their series' own train_end_ (or "
                 f"the series was not seen in fit) but before {last}, the model's last "

@@ -237,10 +237,11 @@ def warn_in_sample(
     cross = ""
     if others.any():
         ids = folds_frame.filter(others)[id_name].unique(maintain_order=True)
+        last: Any = seen.max()
         cross = (
             f" {int(others.sum())} of them (of {ids.len()} series, e.g. {ids.head(5).to_list()}) "
             f"are in sample only through the other series: their origin is after their "
-            f"series' own train_end (or it was not seen in fit), but before {seen.max()}, "
+            f"series' own train_end (or it was not seen in fit), but before {last}, "
             "the model's last training time, and a global model fitted on the other series' "
             "rows up to then has learnt that period of the shared calendar."
         )
