@@ -816,10 +816,15 @@ def test_a_fitted_model_backtested_on_a_series_ending_earlier_is_in_sample_throu
         with pytest.warns(InSampleWarning, match=through.format(name)):
             result = backtest(model, staggered_copies({name: 140}), folds=3)
         assert result.folds["train_end"].to_list() == own
+    # origins="series": each series' own end, and the cross-series warning instead
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, staggered_copies({"b": 140}), folds=3, origins="series")
+    assert not _in_sample(caught)
+    assert any("3 (series, fold) pairs (series ['b'])" in str(w.message) for w in caught)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         backtest(model, staggered_copies({"b": 175}), folds=3)  # after the model's training
-        backtest(model, staggered_copies({"b": 140}), folds=3, origins="series")  # own ends
         equal = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 100, "b": 100}))
         backtest(equal, staggered_copies({"a": 140, "b": 140}), folds=3)  # ending together
         integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}

@@ -1287,11 +1287,12 @@ def test_calibrate_without_refit_refuses_origins_the_model_saw_through_other_ser
     for name in ("b", "c"):  # c: a series unseen in fit, whose period the model saw too
         with pytest.raises(DataValidationError, match=r"3 of the backtest's origins .*" + through):
             model.calibrate(staggered_copies({name: 140}), folds=3, normalize="window")
+    # origins="series": each series' own end (the user's choice), with the cross-series warning
+    with pytest.warns(ForecasterWarning, match=r"origins='series' .* 3 \(series, fold\) pairs"):
+        model.calibrate(staggered_copies({"b": 140}), folds=3, origins="series")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
         model.calibrate(staggered_copies({"b": 175}), folds=3)  # after the model's training
-        # origins="series": each series' own end, as before (the user's choice)
-        model.calibrate(staggered_copies({"b": 140}), folds=3, origins="series")
         # integer steps: each series' own sequence, unchanged
         integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}
         fitted = staggered_copies({"a": 160, "b": 100}, integer=True)

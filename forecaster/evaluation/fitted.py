@@ -81,7 +81,38 @@ def backtest_folds_frame(
     if seen is not None:
         seen = seen.cast(frame.schema["cutoff"], strict=False)
     warn_in_sample(frame, seen, panel.id_name, estimator.id_col is not None)
+    if origins == "series" and uses_calendar("auto", panel.time):  # dates, folds asked apart
+        calendar = in_sample_ends(estimator, frame[panel.id_name], "calendar")
+        _warn_seen_through_others(frame, seen, calendar, panel.id_name)
     return frame
+
+
+def _warn_seen_through_others(
+    folds_frame: pl.DataFrame, seen: pl.Series | None, calendar: pl.Series | None, id_name: str
+) -> None:
+    """Warn (``origins="series"`` on a date panel, a given fitted model) of the (fold, series)
+    origins after their series' own last fitted time (``seen``) but before the model's last
+    training time (``calendar``): as :func:`~forecaster.evaluation.origins.warn_cross_series`
+    warns of the models a backtest fits, the model has seen the other series' rows there."""
+    if seen is None or calendar is None:
+        return
+    cutoff = folds_frame["cutoff"]
+    own = (cutoff < seen.cast(cutoff.dtype, strict=False)).fill_null(False)
+    through = (cutoff < calendar.cast(cutoff.dtype, strict=False)).fill_null(False) & ~own
+    if not through.any():
+        return
+    ids = folds_frame.filter(through)[id_name].unique(maintain_order=True)
+    last: Any = calendar.max()
+    warn_at_caller(
+        f"origins='series' counts each series' folds back from its own end, and the series "
+        f"end at different times: in {int(through.sum())} (series, fold) pairs (series "
+        f"{ids.head(10).to_list()}) the origin is after the series' own last fitted time but "
+        f"before {last}, the given model's last training time, so the model was trained on "
+        "rows (of other series) after it and the scores may be optimistic. Pass "
+        "origins='calendar' (the default for date and datetime time columns), which counts "
+        "those folds as in-sample, or fit the model on the data before the first fold.",
+        ForecasterWarning,
+    )
 
 
 def fit_fold(
