@@ -226,6 +226,22 @@ TINY_DAILY_MODEL = {
 """Parameters of a tiny daily model of :func:`sine_panel` without the baseline blend (a fit
 of a second or so, for tests of what a fit warns or logs)."""
 
+
+def staggered_copies(ends: dict[str, int], *, integer: bool = False) -> pl.DataFrame:
+    """Series ``s0`` of :func:`sine_panel` (200 days) under each name of ``ends``, cut after
+    its first ``ends[name]`` rows (``date``: days, or integer steps 0, 1, ... with
+    ``integer``): a global model fitted on one copy up to a later time than another's own
+    end has seen that other series' period after its end (the very values, for a copy)."""
+    one = sine_panel(1, 200)
+    if integer:
+        one = one.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("date"))
+    return pl.concat(one.head(end).with_columns(id=pl.lit(name)) for name, end in ends.items())
+
+
+STAGGERED_MODEL = {**TINY_DAILY_MODEL, "validation_size": 0}
+"""A tiny model of :func:`staggered_copies` (dates; drop ``freq`` for integer steps)."""
+
+
 GAPPY_MODEL = {
     "target": "y", "id_col": "id", "time_col": "date", "freq": "1d", "lookback": 8,
     "horizon": 3, "hidden_size": 4, "max_epochs": 1, "windows_per_epoch": 64,

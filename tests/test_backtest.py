@@ -16,9 +16,11 @@ import pytest
 import torch
 from conftest import (
     GAPPY_MODEL,
+    STAGGERED_MODEL,
     forecaster_warning_kinds,
     gappy_panel,
     repeated_calls_script,
+    staggered_copies,
     stderr_under_default_warnings,
 )
 from polars.testing import assert_frame_equal
@@ -801,3 +803,32 @@ def test_future_values_made_up_by_missing_over_the_folds_are_warned(frame):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
         backtest(model, frame, folds=2, refit=False)  # every value known: no warning
+
+
+def test_a_fitted_model_backtested_on_a_series_ending_earlier_is_in_sample_through_the_others():
+    """b, a copy of a, fitted up to day 100 while a was fitted up to day 160: backtest(refit=
+    False) scored b's folds on days 132..140 as out of sample (after b's own train_end)
+    though the global model trained on a's identical rows there. result.folds keeps each
+    series' own train_end; the warning names the model's last training time."""
+    model = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 160, "b": 100}))
+    through = r"3 of them \(of 1 series, e.g. \['{}'\]\) are in sample only through .*2020-06-08"
+    for name, own in (("b", [dt.date(2020, 4, 9)] * 3), ("c", [None] * 3)):  # c: unseen
+        with pytest.warns(InSampleWarning, match=through.format(name)):
+            result = backtest(model, staggered_copies({name: 140}), folds=3)
+        assert result.folds["train_end"].to_list() == own
+    # origins="series": each series' own end, and the cross-series warning instead
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, staggered_copies({"b": 140}), folds=3, origins="series")
+    assert not _in_sample(caught)
+    assert any("3 (series, fold) pairs (series ['b'])" in str(w.message) for w in caught)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, staggered_copies({"b": 175}), folds=3)  # after the model's training
+        equal = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 100, "b": 100}))
+        backtest(equal, staggered_copies({"a": 140, "b": 140}), folds=3)  # ending together
+        integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}
+        fitted = staggered_copies({"a": 160, "b": 100}, integer=True)
+        model = RNNForecaster(**integer).fit(fitted)
+        backtest(model, staggered_copies({"b": 140}, integer=True), folds=3)  # own sequences
+    assert not _in_sample(caught)

@@ -11,7 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from conftest import for_head
+from conftest import (
+    STAGGERED_MODEL,
+    for_head,
+    staggered_copies,
+)
 from polars.testing import assert_frame_equal
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
@@ -2596,3 +2600,39 @@ def test_a_pandas_copy_of_an_enum_static_is_read_as_the_trained_enum():
     model = small(static_covariates="region").fit(frame)
     got = pl.from_pandas(model.predict(frame.to_pandas()))
     assert got.equals(pl.from_pandas(model.predict(frame).to_pandas()))
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_score_counts_days_the_model_trained_other_series_on_as_in_sample(integer):
+    """b, a copy of a, fitted up to day 100 while a was fitted up to day 160: score took b's
+    held-out days 138..140 (after b's own end, before a's) as new, though the global model
+    trained on a's identical rows there. Integer steps are each series' own sequence:
+    unchanged."""
+    params = {k: v for k, v in STAGGERED_MODEL.items() if not (integer and k == "freq")}
+    model = RNNForecaster(**params).fit(staggered_copies({"a": 160, "b": 100}, integer=integer))
+    frame = staggered_copies({"a": 160, "b": 140}, integer=integer)
+    if integer:  # a's held-out steps are its training rows, b's new
+        with pytest.warns(ForecasterWarning, match=r"\['a'\]\); they are left out"):
+            model.score(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ForecasterWarning)
+            model.score(staggered_copies({"b": 140, "c": 140}, integer=True))  # unseen c
+        return
+    through = r"For 1 of them \(e.g. \['b'\]\) .* before date=2020-06-08, the model's last"
+    with pytest.warns(ForecasterWarning, match=r"\['a', 'b'\]\): an in-sample score. " + through):
+        model.score(frame)
+    newer = staggered_copies({"a": 163, "b": 140})  # a's held-out days are new: b left out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        alone = model.score(newer.filter(pl.col("id") == "a"))
+    with pytest.warns(ForecasterWarning, match=r"\['b'\]\); they are left out .*" + through):
+        assert model.score(newer) == alone
+    # a series unseen in fit: in sample up to the model's last training time, new after it
+    with pytest.warns(ForecasterWarning, match=r"\['c'\]\): an in-sample score. For 1 of"):
+        model.score(staggered_copies({"c": 140}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        model.score(staggered_copies({"c": 163}))
+        # series that end together: as before, no warning
+        equal = RNNForecaster(**params).fit(staggered_copies({"a": 100, "b": 100}))
+        equal.score(staggered_copies({"a": 140, "b": 140}))

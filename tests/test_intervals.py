@@ -12,12 +12,14 @@ import polars as pl
 import pytest
 from conftest import (
     GAPPY_MODEL,
+    STAGGERED_MODEL,
     for_head,
     forecaster_warning_kinds,
     forget_mlflow_state,
     gappy_panel,
     repeated_calls_script,
     reset_mlflow_state,
+    staggered_copies,
     stderr_under_default_warnings,
 )
 
@@ -1274,3 +1276,25 @@ def test_repeated_calibrations_keep_the_record_of_warnings_already_shown():
     shown, so it was shown 3 times."""
     stderr = stderr_under_default_warnings(_REPEATED_CALIBRATIONS)
     assert stderr.count("UserWarning: the user's own note") == 1, stderr
+
+
+def test_calibrate_without_refit_refuses_origins_the_model_saw_through_other_series():
+    """b, a copy of a, fitted up to day 100 while a was fitted up to day 160: calibrate
+    (refit=False) accepted b's origins on days 131..137 (after b's own end) though the global
+    model trained on a's identical rows there: optimistic residuals, too-narrow intervals."""
+    model = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 160, "b": 100}))
+    through = r"3 of them lie after their series' own train_end_ .* before 2020-06-08, the model"
+    for name in ("b", "c"):  # c: a series unseen in fit, whose period the model saw too
+        with pytest.raises(DataValidationError, match=r"3 of the backtest's origins .*" + through):
+            model.calibrate(staggered_copies({name: 140}), folds=3, normalize="window")
+    # origins="series": each series' own end (the user's choice), with the cross-series warning
+    with pytest.warns(ForecasterWarning, match=r"origins='series' .* 3 \(series, fold\) pairs"):
+        model.calibrate(staggered_copies({"b": 140}), folds=3, origins="series")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)
+        model.calibrate(staggered_copies({"b": 175}), folds=3)  # after the model's training
+        # integer steps: each series' own sequence, unchanged
+        integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}
+        fitted = staggered_copies({"a": 160, "b": 100}, integer=True)
+        model = RNNForecaster(**integer).fit(fitted)
+        model.calibrate(staggered_copies({"b": 140}, integer=True), folds=3)

@@ -30,6 +30,7 @@ from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
 from forecaster.evaluation.backtest import backtest as run_backtest
+from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.evaluation.intervals import quantile_name
 from forecaster.exceptions import (
     DataValidationError,
@@ -225,7 +226,7 @@ class ForecastIntervals:
             )
         folds_frame = result.folds
         if refit is False:
-            self._check_after_training(folds_frame)
+            self._check_after_training(folds_frame, origins)
         targets = list(column_tuple(self.target))
         horizon = int(self.horizon)
         actual = result.forecasts.select([f"{t}_actual" for t in targets]).to_numpy()
@@ -311,33 +312,50 @@ class ForecastIntervals:
             spread[chosen] = conformal_spread(panel, rows[chosen], int(length))
         return spread
 
-    def _check_after_training(self, folds_frame: pl.DataFrame) -> None:
-        ends = self.__dict__.get("train_end_")
-        if ends is None:
+    def _check_after_training(self, folds_frame: pl.DataFrame, origins: str) -> None:
+        """Refuse (``refit=False``) backtest origins before the time up to which the model
+        has seen their series' period (:func:`~forecaster.evaluation.fitted.in_sample_ends`
+        for ``origins``): the series' own last fitted time, or for calendar origins (date
+        and datetime time columns) the model's last training time for every series, which a
+        global model trained on the other series up to then has learnt the period of."""
+        if self.id_col is None:  # the one fitted series
+            ids = self.keys_.to_series().gather(np.zeros(folds_frame.height, np.int64))
+        else:
+            ids = folds_frame[self.id_col]
+        seen = in_sample_ends(self, ids, origins)
+        if seen is None:
             raise DataValidationError(
                 "calibrate(refit=False) needs the last training time of each series "
                 "(train_end_), which this model does not have (a model saved before it was "
                 "kept). Call calibrate(frame, refit=True) to refit clones per fold instead."
             )
-        if self.id_col is None:
-            cutoffs = folds_frame["cutoff"]
-            ends_row = ends.gather(np.zeros(len(cutoffs), np.int64))
-        else:  # series unseen in fit were not trained on: any origin is out of sample
-            (id_name,) = self.keys_.columns
-            rows, known = self._match_keys(  # type: ignore[attr-defined]
-                folds_frame.select(pl.col(self.id_col).alias(id_name)), id_name
+        own = self.train_end_of(ids)  # type: ignore[attr-defined]
+        cutoffs = folds_frame["cutoff"]
+        early = (cutoffs.cast(seen.dtype) < seen).fill_null(False).to_numpy()
+        if not early.any():
+            return
+        others = early & ~(cutoffs.cast(own.dtype) < own).fill_null(False).to_numpy()
+        cause = (
+            "inside the model's training data (before train_end_), where its residuals are "
+            "not out of sample"
+        )
+        if others.any():
+            last: Any = seen.max()
+            cause += (
+                f"; {int(others.sum())} of them lie after their series' own train_end_ (or "
+                f"the series was not seen in fit) but before {last}, the model's last "
+                "training time: the series share one calendar, and a global model fitted on "
+                "the other series' rows up to then has learnt that period, so those residuals "
+                "would be optimistic too"
             )
-            cutoffs = folds_frame["cutoff"].filter(pl.Series(known))
-            ends_row = ends.gather(rows[known])
-        early = (cutoffs.cast(ends_row.dtype) < ends_row).to_numpy()
-        if early.any():
-            raise DataValidationError(
-                f"calibrate(refit=False): {int(early.sum())} of the backtest's origins lie inside "
-                "the model's training data (before train_end_), where its residuals are not "
-                "out of sample. Pass the training data followed by new data (at least folds * "
-                "step rows more per series), or call calibrate(frame, refit=True) to refit "
-                "clones on the data before each origin."
-            )
+        raise DataValidationError(
+            f"calibrate(refit=False): {int(early.sum())} of the backtest's origins lie {cause}. "
+            "Pass the training data followed by new data (at least folds * step rows more per "
+            "series"
+            + (", after the model's last training time" if others.any() else "")
+            + "), or call calibrate(frame, refit=True) to refit clones on the data before each "
+            "origin."
+        )
 
     def _warn_without_residuals(self, frame: Any, series: np.ndarray) -> None:
         """Warn (``normalize="series"``) about the series of the calibration ``frame`` seen in

@@ -22,6 +22,7 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.statics import with_static_columns
 from forecaster.data.validate import validate_frame_cells
 from forecaster.estimators.base import refuse_y
+from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -185,19 +186,28 @@ class ForecastScoring:
         all new: refuse partly in-sample steps (a score that mixes in-sample and new steps),
         and warn of an in-sample score when every series' are all in the fitted data (e.g.
         a score of the training frame)."""
-        ends = self.__dict__.get("train_end_")
-        if ends is None:  # a model loaded from a folder that does not record it
+        ids = actual[id_name]
+        seen = in_sample_ends(self, ids)  # the model's last training time for a date panel
+        if seen is None:  # a model loaded from a folder that does not record it
             return None
-        fitted, known = self._match_keys(actual.select(id_name), id_name)
-        end = ends.gather(fitted)
-        trained = (actual[self.time_col] <= end).to_numpy() & known
+        times = actual[self.time_col]
+        own = self.train_end_of(ids)  # type: ignore[attr-defined]
+        trained = (times <= seen.cast(times.dtype, strict=False)).fill_null(False)
         if not trained.any():
             return None
+        before_own = (times <= own.cast(times.dtype, strict=False)).fill_null(False)
         counts = (
             pl.DataFrame(
-                {"id": actual[id_name], "t": actual[self.time_col], "trained": trained, "end": end}
+                {
+                    "id": ids,
+                    "t": times,
+                    "trained": trained,
+                    "end": own,
+                    "seen": seen,
+                    "cross": trained & ~before_own,
+                }
             )
-            .filter(pl.Series(known))
+            .filter(pl.Series(seen.is_not_null()))
             .group_by("id", maintain_order=True)
             .agg(
                 pl.col("trained").sum(),
@@ -205,40 +215,47 @@ class ForecastScoring:
                 pl.col("end").first(),
                 pl.col("t").min().alias("first"),
                 pl.col("t").max().alias("last"),
+                pl.col("seen").first(),
+                pl.col("cross").any(),
             )
         )
         self._refuse_future(counts.filter(pl.col("end") > pl.col("last")))
         partial = counts.filter((pl.col("trained") > 0) & (pl.col("trained") < pl.col("len")))
         inside = counts.filter(pl.col("trained") == pl.col("len"))
-        n_series = actual[id_name].n_unique()
+        n_series = ids.n_unique()
+        cross = _through_others(pl.concat([partial, inside]), self.time_col)
         if partial.height + inside.height < n_series:  # others have new steps only
-            self._warn_left_out(partial, inside, n_series)
+            self._warn_left_out(partial, inside, n_series, cross)
             return pl.concat([partial["id"], inside["id"]])
         if partial.height:
-            key, n, total, last = partial.row(0)[:4]
+            key, n, total = partial.row(0)[:3]
             which = "" if self.id_col is None else f"{key!r}: "
             raise DataValidationError(
                 f"score holds out the last horizon={self.horizon} steps of every series, but "
                 f"for {partial.height} series some of them are in the data the model was "
-                f"fitted on (e.g. {which}{n} of {total} held-out steps at or before its last "
-                f"fitted time {last}), and no series has only new held-out steps, so the "
-                "score would mix in-sample and new steps. With TemporalSplit, use test_size "
-                f">= horizon ({self.horizon})"
+                f"fitted on (e.g. {which}{n} of {total} held-out steps at or before "
+                f"{partial['seen'][0]}, up to which the model has seen its period), and no "
+                f"series has only new held-out steps, so the score would mix in-sample and new "
+                f"steps.{cross} With TemporalSplit, use test_size >= horizon ({self.horizon})"
                 + ("" if self.id_col is None else f" and id_col={self.id_col!r}")
                 + "; otherwise score on a frame that runs at least horizon steps past the "
                 "fitted data."
             )
         warn_at_caller(
             f"score: the held-out steps of {inside.height} series are all in the data the "
-            f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample score.",
+            f"model was fitted on (e.g. {inside['id'].head(5).to_list()}): an in-sample "
+            f"score.{cross}",
             ForecasterWarning,
         )
         return None
 
-    def _warn_left_out(self, partial: pl.DataFrame, inside: pl.DataFrame, n_series: int) -> None:
+    def _warn_left_out(
+        self, partial: pl.DataFrame, inside: pl.DataFrame, n_series: int, cross: str
+    ) -> None:
         """Warn that ``score`` leaves out the series whose held-out steps are partly
         (``partial``) or all (``inside``) in the fitted data (rows: id, trained, len, ...)
-        while the others' are new."""
+        while the others' are new (``cross``: the note on those in sample through the other
+        series, or "")."""
         fitted_on = "in the data the model was fitted on"
         if partial.height:
             key, n, total = partial.row(0)[:3]
@@ -257,7 +274,7 @@ class ForecastScoring:
             f"score: the held-out steps of {partial.height + inside.height} of the "
             f"{n_series} series are {how}; they are left out of the score, which is over "
             "the new steps of the other series (an in-sample step would overstate the "
-            "accuracy of forecasts of new data). In cross-validation, a series that ends "
+            f"accuracy of forecasts of new data).{cross} In cross-validation, a series that ends "
             "before or inside a fold's test steps has fewer than horizon new steps there: "
             f"pass TemporalSplit(..., id_col={self.id_col!r}), whose folds give every series "
             "test_size new steps.",
@@ -270,7 +287,7 @@ class ForecastScoring:
         on: it has seen what followed them."""
         if not later.height:
             return
-        key, _, _, end, first, last = later.row(0)
+        key, _, _, end, first, last = later.row(0)[:6]
         which = "" if self.id_col is None else f" {key!r}"
         raise DataValidationError(
             f"score forecasts the last horizon={self.horizon} steps of every series, but the "
@@ -285,6 +302,23 @@ class ForecastScoring:
             + "), which trains each fold on the past of its test "
             "steps only; or score on a frame that ends at or after the fitted data."
         )
+
+
+def _through_others(counts: pl.DataFrame, time_col: str) -> str:
+    """The note of ``score``'s messages on the series (rows of ``counts``: id, ..., seen,
+    cross) whose held-out steps are in sample only through the other series: after their
+    own last fitted time (or unseen in fit), at or before the model's last training time of
+    a date panel; "" when there are none."""
+    through = counts.filter(pl.col("cross"))
+    if not through.height:
+        return ""
+    return (
+        f" For {through.height} of them (e.g. {through['id'].head(5).to_list()}) some of those "
+        f"steps are after the series' own last fitted time (or it was not seen in fit) but at "
+        f"or before {time_col}={through['seen'][0]}, the model's last training time: the "
+        "series share one calendar, and a global model fitted on the other series' rows up "
+        "to then has learnt that period."
+    )
 
 
 def _unfilled(

@@ -445,7 +445,7 @@ def _forecast(
         check_reserved(panel, estimator.id_col, estimator.time_col)
         where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
         check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
-        folds_frame = backtest_folds_frame(panel, where, estimator)
+        folds_frame = backtest_folds_frame(panel, where, estimator, args.origins)
         estimators, predicted = forecast_folds(estimator, frame, panel, where, folds_frame, asked)
     folds_frame = fitted_spans(folds_frame, estimators, where, panel.id_name)  # what each fit kept
     id_col, time_col = estimator.id_col, estimator.time_col

@@ -35,6 +35,7 @@ from forecaster.evaluation.folds import (
     folds_frame,
     training_rows,
 )
+from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -52,6 +53,7 @@ __all__ = [
     "fitted_lookback",
     "fitted_spans",
     "forecast_folds",
+    "in_sample_ends",
     "warn_calibrated_after",
     "warn_in_sample",
 ]
@@ -63,16 +65,54 @@ def fitted_lookback(estimator: Any) -> int:
     return int(estimator.lookback_)
 
 
-def backtest_folds_frame(panel: Panel, where: Folds, estimator: Any) -> pl.DataFrame:
+def backtest_folds_frame(
+    panel: Panel, where: Folds, estimator: Any, origins: str = "auto"
+) -> pl.DataFrame:
     """The folds frame of a backtest (:func:`~forecaster.evaluation.folds.folds_frame`); for a
     given fitted ``estimator`` (``where.trains`` false), with each series' last fitted time
-    as ``train_end`` (:func:`fitted_ends`) and a warning when some origins lie before it
-    (:func:`warn_in_sample`)."""
+    as ``train_end`` (:func:`fitted_ends`) and a warning when some origins lie before the
+    time up to which the model has seen their series' period (:func:`in_sample_ends` for the
+    backtest's ``origins``: the model's last training time for calendar origins, whatever
+    the series' own ``train_end``; :func:`warn_in_sample`)."""
     if where.trains:
         return folds_frame(panel, where)
     frame = folds_frame(panel, where, fitted_ends(estimator, panel, where.kept))
-    warn_in_sample(frame, panel.id_name, estimator.id_col is not None)
+    seen = in_sample_ends(estimator, frame[panel.id_name], origins)
+    if seen is not None:
+        seen = seen.cast(frame.schema["cutoff"], strict=False)
+    warn_in_sample(frame, seen, panel.id_name, estimator.id_col is not None)
+    if origins == "series" and uses_calendar("auto", panel.time):  # dates, folds asked apart
+        calendar = in_sample_ends(estimator, frame[panel.id_name], "calendar")
+        _warn_seen_through_others(frame, seen, calendar, panel.id_name)
     return frame
+
+
+def _warn_seen_through_others(
+    folds_frame: pl.DataFrame, seen: pl.Series | None, calendar: pl.Series | None, id_name: str
+) -> None:
+    """Warn (``origins="series"`` on a date panel, a given fitted model) of the (fold, series)
+    origins after their series' own last fitted time (``seen``) but before the model's last
+    training time (``calendar``): as :func:`~forecaster.evaluation.origins.warn_cross_series`
+    warns of the models a backtest fits, the model has seen the other series' rows there."""
+    if seen is None or calendar is None:
+        return
+    cutoff = folds_frame["cutoff"]
+    own = (cutoff < seen.cast(cutoff.dtype, strict=False)).fill_null(False)
+    through = (cutoff < calendar.cast(cutoff.dtype, strict=False)).fill_null(False) & ~own
+    if not through.any():
+        return
+    ids = folds_frame.filter(through)[id_name].unique(maintain_order=True)
+    last: Any = calendar.max()
+    warn_at_caller(
+        f"origins='series' counts each series' folds back from its own end, and the series "
+        f"end at different times: in {int(through.sum())} (series, fold) pairs (series "
+        f"{ids.head(10).to_list()}) the origin is after the series' own last fitted time but "
+        f"before {last}, the given model's last training time, so the model was trained on "
+        "rows (of other series) after it and the scores may be optimistic. Pass "
+        "origins='calendar' (the default for date and datetime time columns), which counts "
+        "those folds as in-sample, or fit the model on the data before the first fold.",
+        ForecasterWarning,
+    )
 
 
 def fit_fold(
@@ -106,6 +146,30 @@ def fitted_ends(estimator: Any, panel: Panel, kept: np.ndarray) -> pl.Series | N
     if ends.dtype == pl.Null:
         return None
     return ends.cast(panel.time.dtype, strict=False).alias("train_end")
+
+
+def in_sample_ends(estimator: Any, ids: pl.Series, origins: str = "auto") -> pl.Series | None:
+    """The time up to which the fitted ``estimator`` has seen the period of each series of
+    ``ids`` (a forecast target at or before it is in sample), in the model's time dtype.
+
+    With calendar origins (:func:`~forecaster.evaluation.origins.uses_calendar`: ``"auto"``
+    for date and datetime time columns, or ``"calendar"``) the series share one calendar,
+    and a global model trained on series ``a`` up to ``T`` has seen the period up to ``T``
+    of every series, one that ends earlier or was not seen in fit too: the boundary of each
+    is the model's last training time, the latest ``train_end_`` of the series it was fitted
+    on. Otherwise (integer steps, or ``origins="series"``) each series' own last fitted time
+    (``train_end_of``; null for a series not seen in fit, which is out of sample). None when
+    the model does not record its training ends (no ``train_end_of``, or a model saved by an
+    older version)."""
+    if not callable(getattr(estimator, "train_end_of", None)):
+        return None
+    own = estimator.train_end_of(ids)
+    if own.dtype == pl.Null:
+        return None
+    if not uses_calendar(origins, own):
+        return own
+    last = estimator.train_end_.max()
+    return pl.Series(own.name, [last] * len(ids), dtype=own.dtype)
 
 
 def fitted_spans(
@@ -177,11 +241,17 @@ def _warn_unfitted(
     )
 
 
-def warn_in_sample(folds_frame: pl.DataFrame, id_name: str, has_id: bool) -> None:
-    """Warn when some (fold, series) origins of ``folds_frame`` lie before the last fitted
-    time of their series (``train_end``, filled for a given fitted model): the targets of
-    those folds are in the model's training data, so their scores are in-sample."""
-    early = (folds_frame["cutoff"] < folds_frame["train_end"]).fill_null(False)
+def warn_in_sample(
+    folds_frame: pl.DataFrame, seen: pl.Series | None, id_name: str, has_id: bool
+) -> None:
+    """Warn when some (fold, series) origins of ``folds_frame`` lie before ``seen`` (one per
+    row, :func:`in_sample_ends`; None: unknown), the time up to which the given fitted model
+    has seen their series' period: the targets of those folds are in its training data, so
+    their scores are in-sample. The warning names the origins that are in sample only
+    because of other series (after their series' own ``train_end``)."""
+    if seen is None:
+        return
+    early = (folds_frame["cutoff"] < seen).fill_null(False)
     if not early.any():
         return
     inside = folds_frame.filter(early)
@@ -193,16 +263,30 @@ def warn_in_sample(folds_frame: pl.DataFrame, id_name: str, has_id: bool) -> Non
         if has_id
         else ""
     )
+    own = (folds_frame["cutoff"] < folds_frame["train_end"]).fill_null(False)
+    others = early & ~own
+    cross = ""
+    if others.any():
+        ids = folds_frame.filter(others)[id_name].unique(maintain_order=True)
+        last: Any = seen.max()
+        cross = (
+            f" {int(others.sum())} of them (of {ids.len()} series, e.g. {ids.head(5).to_list()}) "
+            f"are in sample only through the other series: their origin is after their "
+            f"series' own train_end (or it was not seen in fit), but before {last}, "
+            "the model's last training time, and a global model fitted on the other series' "
+            "rows up to then has learnt that period of the shared calendar."
+        )
     warn_at_caller(
         "In-sample backtest: the given fitted model (refit=False) was trained on data after the "
         f"origin of {n_folds} of the {total} folds{which}, {inside.height} of the "
         f"{folds_frame.height} (fold, series) forecasts (compare cutoff and train_end in "
-        "result.folds). Their targets are in the model's training data, so their scores, and "
-        "the skill ratios against the naive baselines, are in-sample: they overstate the "
-        "accuracy of forecasts of new data. For out-of-sample scores pass refit=True (a "
-        "clone is fitted on the data before each fold's origin), or fit the model on the "
-        "data up to the first fold's origin (all but the last horizon + (folds - 1) * step "
-        "rows of each series).",
+        f"result.folds).{cross} Their targets are in the model's training data, so their "
+        "scores, and the skill ratios against the naive baselines, are in-sample: they "
+        "overstate the accuracy of forecasts of new data. For out-of-sample scores pass "
+        "refit=True (a clone is fitted on the data before each fold's origin), or fit the "
+        "model on the data up to the first fold's origin (all but the last horizon + (folds "
+        "- 1) * step rows of each series, or for a date panel the data before the first "
+        "calendar cutoff).",
         InSampleWarning,
     )
 
