@@ -49,8 +49,8 @@ class AutoLookback:
         date panel that moves the hold-out time, which the window is sized from: the lookback
         and the series kept are settled in turn until they agree (at most
         :data:`~forecaster.evaluation.folds.LOOKBACK_ROUNDS` rounds; when they do not, the
-        longest lookback seen). The series with no room for a window of one row are left out
-        of the first round.
+        longest lookback seen). The first round places the hold-out on every series and reads
+        those with room for a window of one row before it.
 
         Parameters
         ----------

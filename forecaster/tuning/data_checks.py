@@ -314,9 +314,10 @@ def _longest_lookback(size: Any, panel: Panel, horizon: int) -> tuple[int, int, 
 def _check_lookbacks(
     params: Mapping[str, Any], space: Any, panel: Panel, default_space: bool
 ) -> int:
-    """Refuse lookbacks no series of ``lengths`` has a training window for (a fit needs
-    ``lookback + horizon`` steps before the validation steps it holds out); the longest
-    lookback the data has room for."""
+    """Refuse lookbacks that leave a fit no series (a fit keeps a series with ``lookback +
+    horizon`` steps before the validation steps it holds out, on the hold-out of the series
+    it keeps: :func:`~forecaster.estimators.sampling.kept_series`); the longest lookback the
+    data has room for."""
     if isinstance(space, Mapping) and "lookback" in space:
         distribution = space["lookback"]
         shown = _shown(distribution)
