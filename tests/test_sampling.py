@@ -15,6 +15,7 @@ from forecaster import RNNForecaster
 from forecaster.data.panel import Panel
 from forecaster.estimators.sampling import (
     check_validated,
+    kept_series,
     training_windows,
     validation_holdout,
     validation_steps,
@@ -125,3 +126,54 @@ def test_a_hold_out_without_any_validation_window_is_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_validated(panel, model, np.array([0, 0]), 14)  # no hold-out: nothing to say
+
+
+def test_kept_series_recomputes_the_hold_out_without_the_series_left_out():
+    """b (3 days) ends 100 days after a: with b the hold-out time V is day 149 and a holds out
+    nothing; b has no room for a window and is left out, which moves V to day 49 (a holds out
+    50 days). A lookback that a's 50 days before it cannot hold leaves nothing: each round's
+    short series are shown to ``on_short`` before they are left out. A backtest span (only
+    a's first 80 days) holds out from its own end."""
+    panel = panel_of(days("a", 0, 100), days("b", 197, 3))
+    assert validation_holdout(50, panel, 7).tolist() == [0, 50]
+    keep, held = kept_series(50, panel, 14, 7)
+    assert keep.tolist() == [True, False] and held.tolist() == [50, 0]
+    rounds = []
+    keep, held = kept_series(50, panel, 44, 7, on_short=lambda *r: rounds.append(r))
+    assert not keep.any() and held.tolist() == [0, 0]
+    assert [(k.tolist(), h.tolist(), s.tolist()) for k, h, s in rounds] == [
+        ([True, True], [0, 50], [False, True]),
+        ([True, False], [50, 0], [True, False]),
+    ]
+    span = (np.array([0, 0]), np.array([80, 0]))
+    assert [a.tolist() for a in kept_series(50, panel, 14, 7, span=span)] == [
+        [True, False],
+        [50, 0],
+    ]
+
+
+def test_the_warning_of_series_without_validation_windows_says_which_rows_train():
+    """b ends 4 days before a (validation_size=5, horizon 2): its one day after the hold-out
+    time V is held out of training (training on it would bring back the leak) and has no
+    validation window. The warning said "so all their rows train"; b trains on its 25 days
+    up to V (21 + 21 training windows, not 22 for b)."""
+    frame = pl.concat([days("a", 0, 30), days("b", 0, 26)])
+    model = RNNForecaster(
+        target="y",
+        time_col="t",
+        id_col="id",
+        lookback=3,
+        horizon=2,
+        validation_size=5,
+        max_epochs=1,
+        hidden_size=4,
+        baseline="none",
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(frame)
+    (message,) = [str(w.message) for w in caught if "no validation window" in str(w.message)]
+    assert "all their rows train" not in message
+    assert "their rows up to that time train, and those after it" in message
+    assert "neither train nor validate: 'b'" in message
+    assert model.n_train_windows_ == 21 + 21

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy.signal import lfilter
+from sklearn.base import clone
 
 from forecaster import RNNForecaster, load, make_windows
 from forecaster.data import Panel
@@ -408,3 +409,26 @@ def test_a_backtest_refused_for_its_folds_names_the_lookback_auto_chose():
     model = RNNForecaster(target="y", time_col="time", horizon=12, **SMALL)
     with pytest.raises(DataValidationError, match=r"lookback='auto' chose 1 for the first fold"):
         model.backtest(hourly(300), folds=5, step=12, gap=1000, refit=True)
+
+
+def test_auto_lookback_is_sized_on_the_series_the_fit_keeps():
+    """c (12 months) ends 11 months after a and b (60 months each): a fit leaves it out (too
+    short for a training window), which moves the hold-out time (validation_size=12) to a's
+    and b's last year. "auto" was sized from the hold-out time of the panel with c (a and b
+    holding out 1 month): 26, where the same fit without c chose 21. Now both choose 21."""
+    rng = np.random.default_rng(0)
+
+    def monthly(sid: str, first: dt.date, last: dt.date) -> pl.DataFrame:
+        times = pl.date_range(first, last, "1mo", eager=True)
+        return pl.DataFrame({"id": sid, "t": times, "y": rng.normal(size=len(times)).cumsum()})
+
+    kept = pl.concat([monthly(s, dt.date(2019, 2, 1), dt.date(2024, 1, 1)) for s in "ab"])
+    frame = pl.concat([kept, monthly("c", dt.date(2024, 1, 1), dt.date(2024, 12, 1))])
+    model = RNNForecaster(target="y", time_col="t", id_col="id", horizon=6, validation_size=12,
+                          baseline="none", **SMALL)  # fmt: skip
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    alone = Panel.from_frame(kept, target="y", time_col="t", id_col="id")
+    assert model.lookback_for(panel) == model.lookback_for(alone) == 21
+    with pytest.warns(match="Dropped 1 series"):
+        fitted = clone(model).fit(frame)
+    assert fitted.keys_["id"].to_list() == ["a", "b"] and fitted.lookback_ == 21

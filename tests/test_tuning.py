@@ -1822,3 +1822,74 @@ def test_a_tune_stopped_by_an_error_keeps_it_when_the_final_logging_fails(monkey
             quick(frame=frame, track=True, callbacks=[stop])
     assert "tracking server unreachable" in "\n".join(error.value.__notes__)
     assert calls == [0, 1]
+
+
+def _days(spec: dict[str, tuple[str, str]]) -> pl.DataFrame:
+    """Daily random walks, long format (id, time, y): ``{id: (first day, last day)}``."""
+    rng, parts = np.random.default_rng(0), []
+    for sid, (first, last) in spec.items():
+        times = pl.date_range(pl.lit(first).str.to_date(), pl.lit(last).str.to_date(), eager=True)
+        walk = 10 + rng.normal(size=len(times)).cumsum()
+        parts.append(pl.DataFrame({"id": sid, "time": times, "y": walk}))
+    return pl.concat(parts)
+
+
+def _day_model(**params):
+    return tiny_model(lookback=3, horizon=2, max_epochs=1, hidden_size=4, baseline="none", **params)
+
+
+@pytest.mark.parametrize("c_start", ["2024-02-12", "2024-02-16"])
+def test_a_probabilistic_score_reads_the_hold_out_of_the_series_the_fit_keeps(c_start):
+    """a and b end on February 9, c (6 days) 8 or 12 days later: the fit leaves c out (too
+    short for a training window) and holds out a's and b's last 10 days (18 validation
+    windows). The score placed the hold-out time on the whole panel, c included: it scored
+    2 of the 18 windows, or (c ending 12 days later) failed: "No series has a validation
+    origin". Now it scores the fit's windows: the score of the frame without c."""
+    from forecaster.tuning.scores import probabilistic_score
+
+    frame = _days({"a": ("2024-01-01", "2024-02-09"), "b": ("2024-01-01", "2024-02-09")})
+    c_end = str((np.datetime64(c_start) + np.timedelta64(5, "D")).astype("datetime64[D]"))
+    with_c = pl.concat([frame, _days({"c": (c_start, c_end)})])
+    with pytest.warns(ForecasterWarning, match="Dropped 1 series"):
+        model = _day_model(loss="quantile", validation_size=10).fit(with_c)
+    assert model.keys_["id"].to_list() == ["a", "b"] and model.n_val_windows_ == 18
+    score = probabilistic_score(model, with_c, "pinball")
+    assert score == probabilistic_score(model, frame, "pinball")
+
+
+def _late_short_c() -> pl.DataFrame:
+    """a, b: 40 days to February 9; c: 12 days to February 12 (3 days after them)."""
+    return _days({"a": ("2024-01-01", "2024-02-09"), "b": ("2024-01-01", "2024-02-09"),
+                  "c": ("2024-02-01", "2024-02-12")})  # fmt: skip
+
+
+def test_tune_counts_each_lookbacks_validation_windows_on_the_hold_out_the_fit_keeps():
+    """With c the hold-out time is February 7 (validation_size=5) and a, b hold out 2 days;
+    lookback 6 leaves c out (too short), and a, b then hold out 5 days: 8 validation windows,
+    where tune counted 2 (the windows of the lookback warning and the windows_per_epoch
+    refusal). Now each lookback's count is its fit's."""
+    from forecaster.tuning.data_checks import check_data
+
+    frame, model = _late_short_c(), _day_model(validation_size=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        _, span = check_data(model, frame, {}, "val_loss", default_space=False)
+        for lookback in (3, 6):
+            fit = clone(model).set_params(lookback=lookback).fit(frame)
+            assert int(span.counts(lookback).sum()) == fit.n_val_windows_  # 6 and 8
+    assert span.counts(6).tolist() == [4, 4, 0]
+
+
+def test_tune_refuses_the_lookbacks_every_fit_refuses_when_the_hold_out_moves():
+    """A fit of lookback 30 (validation_size=10, horizon 2) leaves c out, and a, b then hold
+    out 10 days: 30 days before it, no room (28 at most). tune placed the hold-out on the
+    whole panel (a, b holding out 7 days) and allowed lookbacks up to 36, so every trial of
+    30 failed; now it refuses them before any trial, with the fit's bound."""
+    frame, model = _late_short_c(), _day_model(validation_size=10)
+    with pytest.raises(DataValidationError, match=r"lookbacks too long .*\(\[30\]\).* at most 28"):
+        quick(model, frame, search_space={"lookback": [20, 30]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        with pytest.raises(DataValidationError, match="No training windows remain"):
+            clone(model).set_params(lookback=29).fit(frame)
+        assert clone(model).set_params(lookback=28).fit(frame).keys_["id"].to_list() == ["a", "b"]

@@ -14,6 +14,7 @@ __all__ = ["AutoLookback"]
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from forecaster.data.checks import long_enough
 from forecaster.data.panel import Panel
@@ -21,10 +22,12 @@ from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
     fit_min_length,
     holds_out_one_time,
+    kept_series,
     no_training_window,
     validation_holdout,
     validation_steps,
 )
+from forecaster.evaluation.folds import LOOKBACK_ROUNDS
 
 
 class AutoLookback:
@@ -39,7 +42,15 @@ class AutoLookback:
         window :func:`~forecaster.data.seasons.auto_lookback` chooses from the panel's
         frequency (or, when it implies no cycle, the season found in the data before the
         validation hold-out: :func:`~forecaster.data.seasons.panel_seasons`), the horizon and
-        a typical series' length and validation hold-out.
+        a typical series' length and validation hold-out, of the series the fit keeps.
+
+        A fit leaves out the series with fewer than ``lookback + horizon`` rows before the
+        validation hold-out (:func:`~forecaster.estimators.sampling.kept_series`), and on a
+        date panel that moves the hold-out time, which the window is sized from: the lookback
+        and the series kept are settled in turn until they agree (at most
+        :data:`~forecaster.evaluation.folds.LOOKBACK_ROUNDS` rounds; when they do not, the
+        longest lookback seen). The first round places the hold-out on every series and reads
+        those with room for a window of one row before it.
 
         Parameters
         ----------
@@ -48,9 +59,8 @@ class AutoLookback:
         span : (numpy.ndarray, numpy.ndarray), optional
             ``(start, stop)``, arrays of positions within each series: the lookback of a fit
             given only rows ``start[i]:stop[i]`` of series ``i`` (a backtest fold's training
-            span; clipped to the series), without the series whose span is too short for one
-            window (``horizon + 1`` rows before its validation hold-out), as such a fit leaves
-            them out. Default: every row.
+            span; clipped to the series), of the series such a fit keeps. Default: every
+            row.
 
         Returns
         -------
@@ -74,10 +84,28 @@ class AutoLookback:
         start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
         stop = np.clip(stop, 0, panel.lengths)
         start = np.clip(start, 0, stop)
+        keep, seen = stop > start, []
+        for _ in range(LOOKBACK_ROUNDS):  # the lookback and the series kept, in turn
+            lookback = self._auto_lookback(panel, start, np.where(keep, stop, start))
+            kept, _ = kept_series(size, panel, lookback, horizon, span=(start, stop))
+            if not kept.any() or (kept == keep).all():
+                return lookback  # none kept (the fit says so), or the two agree
+            if lookback in seen:  # a cycle
+                break
+            seen.append(lookback)
+            keep = kept
+        return max(seen)
+
+    def _auto_lookback(self, panel: Panel, start: np.ndarray, stop: np.ndarray) -> int:
+        """What ``lookback="auto"`` chooses for a fit given rows ``start[i]:stop[i]`` of each
+        series, from the series with room for a window of one row before the validation
+        hold-out of those spans."""
+        horizon = int(self.horizon)  # type: ignore[attr-defined]
+        size = self.validation_size  # type: ignore[attr-defined]
         lengths = stop - start
         held = validation_holdout(size, panel, horizon, span=(start, stop))
         before = np.maximum(stop - held, start)
-        kept = before - start > horizon  # the series a fit keeps: room for one window
+        kept = before - start > horizon  # room for one window
         typical = np.array([int(np.median(lengths[kept]))]) if kept.any() else np.zeros(0)
         if not holds_out_one_time(panel):  # a typical series' own hold-out
             holdout = validation_steps(size, typical, horizon)
@@ -119,22 +147,22 @@ class AutoLookback:
         size = self.validation_size  # type: ignore[attr-defined]
         panel = Panel.from_frame(frame, **options)  # all series: the short ones go below
         lookback = self.lookback_for(panel)
-        while True:  # dropping the series that end last moves a date panel's hold-out time
-            held = validation_holdout(size, panel, horizon)
-            before = panel.lengths - held
-            short = before < lookback + horizon
-            if not short.any():
-                return panel, lookback
-            least = (1 if auto else lookback) + horizon  # without a hold-out
-            if short.all() and (panel.lengths < least).all():  # Panel refuses them
-                lengths, needed, reason = panel.lengths, least, "lookback + horizon"
-            elif short.all() and size:  # the hold-out left them too short
+        least = (1 if auto else lookback) + horizon  # without a hold-out
+
+        def name_short(keep: np.ndarray, held: np.ndarray, short: np.ndarray) -> None:
+            lengths, before = panel.lengths[keep], (panel.lengths - held)[keep]
+            ids = panel.keys[panel.id_name].filter(pl.Series(keep))
+            if short[keep].all() and (lengths < least).all():  # Panel refuses them
+                values, needed, reason = lengths, least, "lookback + horizon"
+            elif short[keep].all() and size:  # the hold-out left them too short
                 raise no_training_window(self, lookback, before)
-            elif (held == validation_steps(size, panel.lengths, horizon)).all():  # their own
-                lengths, needed = panel.lengths, fit_min_length(size, lookback, horizon)
+            elif (held[keep] == validation_steps(size, lengths, horizon)).all():  # their own
+                values, needed = lengths, fit_min_length(size, lookback, horizon)
                 reason = "lookback + horizon" + (" + the validation_size hold-out" if size else "")
             else:  # a date panel's one hold-out time: the rows before it
-                lengths, needed = before, lookback + horizon
+                values, needed = before, lookback + horizon
                 reason = "lookback + horizon before the panel's validation hold-out time"
-            keep = long_enough(lengths, panel.keys[panel.id_name], needed, reason)
-            panel = panel.select_series(keep)
+            long_enough(values, ids, needed, reason)  # warns, or refuses when none is left
+
+        keep, _ = kept_series(size, panel, lookback, horizon, on_short=name_short)
+        return panel.select_series(keep), lookback

@@ -28,6 +28,7 @@ __all__ = [
     "fit_min_length",
     "holdout_split",
     "holds_out_one_time",
+    "kept_series",
     "no_training_window",
     "panel_digest",
     "rank_batch_size",
@@ -337,7 +338,9 @@ def validation_holdout(
       the panel, ``n`` grid steps before its last time (``n`` the integer
       ``validation_size``; a fraction: of the longest series' rows, at least ``horizon``).
       Each series holds out its rows after ``V`` (none for a series that ends at or before
-      ``V``: all its rows train), so no series trains on targets that another validates on.
+      ``V``: all its rows train; a series that ends fewer than ``horizon`` steps after ``V``
+      holds them out without a validation window: they neither train nor validate), so no
+      series trains on targets that another validates on.
       A panel whose series all end at the same time holds out ``n`` rows of each.
     - Integer steps (independent sequences): each series' own last steps
       (:func:`validation_steps`: ``n``, or the fraction of its own length).
@@ -367,6 +370,75 @@ def validation_holdout(
     behind = np.zeros_like(lengths)
     behind[present] = steps_behind(ends, np.arange(len(present) + 1), panel.freq, last)
     return np.where(lengths > 0, np.maximum(steps - behind, 0), 0)
+
+
+def kept_series(
+    validation_size: Any,
+    panel: Panel,
+    lookback: int,
+    horizon: int,
+    *,
+    span: tuple[np.ndarray, np.ndarray] | None = None,
+    on_short: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The series a fit of ``panel`` with ``lookback`` keeps, and the rows each holds out: the
+    one rule of the series a fit leaves out, for the fit itself
+    (:meth:`~forecaster.estimators.lookback.AutoLookback.windowed_panel`), ``lookback="auto"``
+    and ``tune``'s checks and scores.
+
+    A series with fewer than ``lookback + horizon`` rows before its validation hold-out
+    (:func:`validation_holdout`) has no training window and is left out. Leaving out the
+    series that end last moves a date panel's hold-out time, so the hold-out is recomputed
+    on the series kept, and the short ones left out again, until none is short (or none is
+    left).
+
+    Parameters
+    ----------
+    validation_size : int or float
+        A checked ``validation_size``.
+    panel : Panel
+    lookback, horizon : int
+    span : (numpy.ndarray, numpy.ndarray), optional
+        ``(start, stop)`` positions within each series: a fit given only rows
+        ``start[i]:stop[i]`` of series ``i`` (an empty span: the series is not kept), as in
+        :func:`validation_holdout`. Default: every row.
+    on_short : callable, optional
+        ``on_short(keep, holdout, short)``, called in each round that finds short series
+        (``short``, among those of ``keep``, with that round's ``holdout``) before they are
+        left out: a fit names them in a warning, or refuses.
+
+    Returns
+    -------
+    keep : numpy.ndarray
+        One bool per series: those the fit keeps.
+    holdout : numpy.ndarray
+        The rows each kept series holds out (the last of its span; 0 for the others).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({"id": ["a"] * 10 + ["b"] * 5,
+    ...     "t": pl.concat([pl.date_range(dt.date(2024, 1, 1), dt.date(2024, 1, 10), eager=True),
+    ...                     pl.date_range(dt.date(2024, 1, 11), dt.date(2024, 1, 15), eager=True)]),
+    ...     "y": [0.0] * 15})
+    >>> panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    >>> validation_holdout(4, panel, 2).tolist()  # b ends 5 days after a: V = January 11
+    [0, 4]
+    >>> [a.tolist() for a in kept_series(4, panel, 2, 2)]  # b is too short: a holds out 4
+    [[True, False], [4, 0]]
+    """
+    start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
+    lengths = stop - start
+    keep = lengths > 0
+    while True:
+        spans = (start, np.where(keep, stop, start))
+        held = np.where(keep, validation_holdout(validation_size, panel, horizon, span=spans), 0)
+        short = keep & (lengths - held < lookback + horizon)
+        if not short.any():
+            return keep, held
+        if on_short is not None:
+            on_short(keep, held, short)
+        keep = keep & ~short
 
 
 def training_windows(
@@ -422,8 +494,10 @@ def check_validated(panel: Panel, estimator: Any, holdout: np.ndarray, lookback:
         f"{int(missing.sum())} of the {int(fitted.sum())} series the fit trains on have no "
         f"validation window: they end at or within horizon={horizon} steps after the "
         f"validation hold-out time{when} (validation_size={estimator.validation_size!r}, one "
-        f"hold-out time for the panel), so all their rows train and none validates: {ids}. "
-        "Early stopping, val_loss_ and baseline='auto' read the other series.",
+        f"hold-out time for the panel), so none validates: their rows up to that time train, "
+        f"and those after it (too few for a window of horizon={horizon} targets) neither "
+        f"train nor validate: {ids}. Early stopping, val_loss_ and baseline='auto' read the "
+        "other series.",
         ForecasterWarning,
     )
 

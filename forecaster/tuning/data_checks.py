@@ -11,7 +11,9 @@ Every trial on the same validation windows
 
     - ``lookback``: a fit keeps a series with ``lookback + horizon`` steps before its
       validation split only (one training window), so a longer lookback leaves out all the
-      validation windows of the series with fewer;
+      validation windows of the series with fewer (and on a date panel, leaving out the
+      series that end last moves the hold-out time of the others:
+      :func:`~forecaster.estimators.sampling.kept_series`);
     - ``windows_per_epoch``, with ``"val_loss"``: a fit scores a fixed random sample of that
       many when there are more (drawn from ``random_state``; without one, the sample of
       ``random_state=0``: the same for every trial of one value; a probabilistic score
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import clone
 
-from forecaster.estimators.sampling import validation_counts, validation_holdout
+from forecaster.estimators.sampling import kept_series, validation_counts
 from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
 from forecaster.tuning.common import is_int
 from forecaster.tuning.scores import score_column
@@ -55,8 +57,10 @@ class ValidationSpan:
 
     Attributes
     ----------
-    lengths, holdout : numpy.ndarray
-        Each series' length (on its grid, as fit reads it) and validation steps.
+    panel : Panel
+        The tuning data as fit reads it (each series on its grid).
+    validation_size : int or float
+        The template's (0 when it is not a number: the fit refuses it).
     horizon : int
     lookback : int or Any
         The template's lookback (``"auto"`` resolved on the data).
@@ -66,8 +70,8 @@ class ValidationSpan:
         The lookback ``"auto"`` resolves to (checked for a callable space's trials).
     """
 
-    lengths: np.ndarray
-    holdout: np.ndarray
+    panel: Panel
+    validation_size: Any
     horizon: int
     lookback: Any
     capped: bool
@@ -77,9 +81,15 @@ class ValidationSpan:
         """``lookback`` as a fit uses it (``"auto"`` resolved, when it is known)."""
         return self.auto if lookback == "auto" and self.auto is not None else lookback
 
+    def holdout(self, lookback: int) -> np.ndarray:
+        """The validation steps of each series a fit of ``lookback`` keeps (0 for the
+        others: :func:`~forecaster.estimators.sampling.kept_series`)."""
+        return kept_series(self.validation_size, self.panel, int(lookback), self.horizon)[1]
+
     def counts(self, lookback: int) -> np.ndarray:
         """The validation windows of each series at ``lookback``."""
-        return validation_counts(self.lengths, self.holdout, int(lookback), self.horizon)
+        holdout = self.holdout(lookback)
+        return validation_counts(self.panel.lengths, holdout, int(lookback), self.horizon)
 
     def keeping(self, lookback: int) -> int:
         """The longest lookback that keeps every validation window of ``lookback``: the
@@ -87,7 +97,7 @@ class ValidationSpan:
         scored = self.counts(lookback) > 0
         if not scored.any():
             return int(lookback)
-        room = self.lengths - self.holdout - self.horizon
+        room = self.panel.lengths - self.holdout(lookback) - self.horizon
         return int(np.maximum(room, int(lookback))[scored].min())
 
     def lookback_warning(self, lookbacks: Sequence[Any], where: str) -> str | None:
@@ -248,12 +258,10 @@ def check_data(
             raise DataValidationError(
                 f"tune reads the frame as each trial's fit would, and every trial would fail: {exc}"
             ) from None
-    lengths = np.asarray(panel.lengths, dtype=np.int64)
     longest = _check_lookbacks(params, space, panel, default_space)
     if metric != "val_loss" and score_column(metric) is None:
         return longest, None  # a metric callable: what it scores is its own
     horizon = int(params["horizon"])
-    holdout = _holdout_steps(params.get("validation_size", 0), panel, horizon)
 
     def resolve(lookback: Any) -> Any:  # "auto": the lookback a trial's fit chooses
         if lookback != "auto":
@@ -262,7 +270,8 @@ def check_data(
 
     callable_space = not isinstance(space, Mapping)  # its trials may return "auto"
     span = ValidationSpan(
-        lengths, holdout, horizon, resolve(params["lookback"]), capped=metric == "val_loss",
+        panel, _size(params.get("validation_size", 0)), horizon, resolve(params["lookback"]),
+        capped=metric == "val_loss",
         auto=resolve("auto") if callable_space else None,
     )  # fmt: skip
     if not callable_space:
@@ -270,21 +279,45 @@ def check_data(
     return longest, span
 
 
-def _holdout_steps(validation_size: Any, panel: Panel, horizon: int) -> np.ndarray:
-    """The validation rows a forecaster's fit holds out of each series of ``panel`` (as
-    ``RNNForecaster.fit`` does, :func:`~forecaster.estimators.sampling.validation_holdout`)."""
-    lengths = np.asarray(panel.lengths, dtype=np.int64)
+def _size(validation_size: Any) -> Any:
+    """``validation_size`` as the checks read it: 0 when it is not a number (the fit refuses
+    it with its own error)."""
     if isinstance(validation_size, bool) or not isinstance(validation_size, numbers.Real):
-        return np.zeros_like(lengths)
-    return np.asarray(validation_holdout(validation_size, panel, horizon), dtype=np.int64)
+        return 0
+    return validation_size
+
+
+def _longest_lookback(size: Any, panel: Panel, horizon: int) -> tuple[int, int, int]:
+    """The longest lookback a fit of ``panel`` keeps a series for (``lookback + horizon``
+    steps before the validation steps of the series kept,
+    :func:`~forecaster.estimators.sampling.kept_series`; at most 0 when none), and the
+    series with the most room then and its validation steps (for the messages)."""
+    lengths = np.asarray(panel.lengths, dtype=np.int64)
+    lookback = int(lengths.max(initial=0)) - horizon  # no series has room for more
+    best, held = (int(np.argmax(lengths)) if len(lengths) else 0), 0
+    rounds: list[tuple[np.ndarray, np.ndarray]] = []  # the rounds that leave series out
+    while lookback >= 1:
+        keep, holdout = kept_series(
+            size, panel, lookback, horizon, on_short=lambda k, h, _: rounds.append((k, h))
+        )
+        fits = bool(keep.any())
+        if not fits:  # the last round, in which every series left was short
+            keep, holdout = rounds[-1]
+        best = int(np.argmax(np.where(keep, lengths - holdout, -1)))
+        held = int(holdout[best])
+        if fits:
+            return lookback, best, held
+        lookback = min(int(lengths[best]) - held - horizon, lookback - 1)  # the most room then
+    return lookback, best, held
 
 
 def _check_lookbacks(
     params: Mapping[str, Any], space: Any, panel: Panel, default_space: bool
 ) -> int:
-    """Refuse lookbacks no series of ``lengths`` has a training window for (a fit needs
-    ``lookback + horizon`` steps before the validation steps it holds out); the longest
-    lookback the data has room for."""
+    """Refuse lookbacks that leave a fit no series (a fit keeps a series with ``lookback +
+    horizon`` steps before the validation steps it holds out, on the hold-out of the series
+    it keeps: :func:`~forecaster.estimators.sampling.kept_series`); the longest lookback the
+    data has room for."""
     if isinstance(space, Mapping) and "lookback" in space:
         distribution = space["lookback"]
         shown = _shown(distribution)
@@ -304,14 +337,14 @@ def _check_lookbacks(
     if isinstance(space, Mapping) and "validation_size" in space:
         vs = 0  # sampled: no holdout is the bound that refuses nothing a trial could fit
     lengths = np.asarray(panel.lengths, dtype=np.int64)
-    holdout = _holdout_steps(vs, panel, horizon)
-    room = lengths - holdout - horizon
-    best = int(np.argmax(room)) if len(room) else 0
-    longest = int(room[best]) if len(room) else 0
-    too_long = [v for v in values if is_int(v) and v > longest]
+    size = _size(vs)
+    longest, best, steps = _longest_lookback(size, panel, horizon)
+    too_long = [
+        v for v in values if is_int(v) and not kept_series(size, panel, v, horizon)[0].any()
+    ]
     if not too_long:
         return longest
-    held = f" and the {int(holdout[best])} validation steps fit holds out" if holdout[best] else ""
+    held = f" and the {steps} validation steps fit holds out" if steps else ""
     problem = f"{where} can sample lookbacks too long for the data ({too_long})"
     if where.startswith("lookback="):
         problem = f"{where} is too long for the data"

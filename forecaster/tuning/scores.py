@@ -27,7 +27,7 @@ import polars as pl
 from forecaster._validation import MIN_LEVEL
 from forecaster.data.panel import Panel
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
-from forecaster.estimators.sampling import validation_holdout, validation_origins
+from forecaster.estimators.sampling import kept_series, validation_origins
 from forecaster.evaluation import evaluate
 from forecaster.exceptions import DataValidationError, StudyStopError
 
@@ -143,11 +143,14 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
 
 def _validation_span(model: Any, data: pl.DataFrame, panel: Panel) -> tuple[Any, Any]:
     """The (id, time) origins of the fitted ``model``'s validation windows on ``panel`` (the
-    grid of ``data`` as the fit read it), and the in-sample frame: each series' grid steps up
-    to its first origin, with the targets of ``data`` (null at the steps it lacks)."""
+    grid of ``data`` as the fit read it; of the series the fit keeps, with their hold-out,
+    :func:`~forecaster.estimators.sampling.kept_series`), and the in-sample frame: each
+    series' grid steps up to its first origin, with the targets of ``data`` (null at the
+    steps it lacks)."""
     horizon, id_col, time_col = int(model.horizon), model.id_col, model.time_col
-    holdout = validation_holdout(model.validation_size, panel, horizon)
-    rows = validation_origins(panel, holdout, int(model.lookback_), horizon)
+    lookback = int(model.lookback_)
+    _, holdout = kept_series(model.validation_size, panel, lookback, horizon)  # 0: left out
+    rows = validation_origins(panel, holdout, lookback, horizon)
     if not rows.size:
         raise DataValidationError(
             "No series has a validation origin: none is long enough for lookback + horizon "
