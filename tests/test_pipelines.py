@@ -1277,6 +1277,33 @@ def test_before_folds_of_dates_cut_at_the_first_calendar_cutoff_for_every_series
         check_fitted_before(model, before_folds(frame, model, 3), "m", "the first fold")
 
 
+def test_a_saved_model_fitted_past_the_as_of_on_a_series_the_history_lacks_is_refused():
+    """Dates share one calendar: a model fitted on "a" up to 03-31 has seen that period of
+    every series, so reusing it on a history of "b" alone up to 03-10 (a backfill) is
+    refused, though "b" was fitted only up to 03-10; integer steps (independent clips)
+    compare each series with its own end, so the same shapes pass."""
+    from forecaster import RNNForecaster
+    from forecaster.jobs.intervals import check_fitted_before
+
+    days = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 3, 31), "1d", eager=True)
+    y = np.sin(np.arange(len(days)) / 5.0) + 2.0
+    a = pl.DataFrame({"id": "a", "t": days, "y": y})
+    frame = pl.concat(
+        [a, a.with_columns(id=pl.lit("b")).filter(pl.col("t") <= dt.date(2020, 3, 10))]
+    )
+    params = {"id_col": "id", "target": "y", "horizon": 7, "lookback": 7, "hidden_size": 4}
+    quick = {"max_epochs": 1, "windows_per_epoch": 16, "progress": False, "random_state": 0}
+    model = RNNForecaster(**params, **quick, time_col="t", freq="1d", baseline="none")
+    model.fit(frame)
+    only_b = frame.filter(pl.col("id") == "b")
+    with pytest.raises(ArgumentError, match=r"of 1 series \(e.g. 'a'\) up to 2020-03-31"):
+        check_fitted_before(model, only_b, "m", "the as-of 2020-03-10")
+    check_fitted_before(model, frame, "m", "the as-of 2020-03-31")  # not past the data
+    steps = frame.with_columns(t=pl.col("t").rank("ordinal").over("id").cast(pl.Int64))
+    clips = RNNForecaster(**params, **quick, time_col="t", baseline="none").fit(steps)
+    check_fitted_before(clips, steps.filter(pl.col("id") == "b"), "m", "the first fold")
+
+
 class _RecordingModel:
     """A saved model stand-in for ``predict``: records the keyword arguments of each call."""
 

@@ -382,12 +382,16 @@ def first_cutoff(frame: pl.DataFrame, model: Any, folds: int) -> Any:
 
 def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: str) -> None:
     """Refuse (``ArgumentError`` naming ``--model``) a saved ``model`` (from ``folder``) that
-    was fitted on data of a series after that series' last time in ``history``, the data the
-    forecast starts from (``origin``: "the as-of ..." or "the first backtest fold"): it has
-    seen what followed, so its forecast (or backtest) would be in-sample. A model that does
-    not record its last fitted times (``train_end_``, saved by an old version) gets a
-    warning. The rule of ``training.reuse_model`` (a backfill must not see later data), read
-    from the model's own ``train_end_`` as ``score`` reads it."""
+    was fitted on data after ``history``, the data the forecast starts from (``origin``: "the
+    as-of ..." or "the first backtest fold"): it has seen what followed, so its forecast (or
+    backtest) would be in-sample. Date and datetime series share one calendar: a model
+    fitted on any series (one missing from ``history`` too) past the last time of
+    ``history`` is refused, as a global model has seen that period of every series (the
+    rule of ``score`` and ``backtest``, :func:`~forecaster.evaluation.fitted.in_sample_ends`);
+    integer steps (independent sequences): a series fitted past its own last time there. A
+    model that does not record its last fitted times (``train_end_``, saved by an old
+    version) gets a warning. The rule of ``training.reuse_model`` (a backfill must not see
+    later data), read from the model's own ``train_end_``."""
     ends = model.__dict__.get("train_end_")
     if ends is None:
         warn_at_caller(
@@ -398,9 +402,11 @@ def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: 
         )
         return
     time_col, id_col = model.time_col, model.id_col
-    if id_col is None:
-        table = pl.DataFrame({"id": [None], "last": [history[time_col].max()]})
-        table = table.with_columns(pl.lit(ends.max()).alias("end"))
+    if id_col is None or uses_calendar("auto", history[time_col]):  # one calendar: the as-of
+        ids = [None] if id_col is None else model.keys_[model.keys_.columns[0]].to_list()
+        table = pl.DataFrame({"id": ids, "end": ends}, strict=False).with_columns(
+            pl.lit(history[time_col].max()).alias("last")
+        )
     else:
         table = history.group_by(id_col).agg(pl.col(time_col).max().alias("last"))
         table = table.rename({id_col: "id"}).with_columns(
@@ -408,10 +414,11 @@ def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: 
         )
         table = table.filter(pl.col("end").is_not_null())
     dtype = history.schema[time_col]
-    later = table.filter(pl.col("end").cast(dtype, strict=False) > pl.col("last")).sort("id")
+    later = table.filter(pl.col("end").cast(dtype, strict=False) > pl.col("last"))
     if later.height == 0:
         return
-    key, last, end = later.row(0)
+    latest = later.sort("end", "id", descending=[True, False])
+    key, end, last = latest.select("id", "end", "last").row(0)
     last, end = iso_text(last), iso_text(end)  # as the CLI reads them back (no space)
     which = "" if id_col is None else f" of {later.height} series (e.g. {key!r})"
     raise ArgumentError(
