@@ -27,6 +27,7 @@ __all__ = [
     "BaselineWarning",
     "CheckpointError",
     "ConcurrentRunError",
+    "CrossSeriesWarning",
     "DataValidationError",
     "DistributedError",
     "ForecasterError",
@@ -36,11 +37,13 @@ __all__ = [
     "MissingExtraError",
     "ModelFormatError",
     "ModelSaveError",
+    "NoResidualsWarning",
     "NotFittedError",
     "OutOfMemoryError",
     "OwnershipError",
     "SearchSpaceError",
     "SpecError",
+    "StaleSeriesWarning",
     "StorageError",
     "StudyStopError",
     "TrackingUnavailableError",
@@ -49,6 +52,7 @@ __all__ = [
     "TuningMetricError",
     "UnscoredPointsWarning",
     "collect_warnings",
+    "each_warning_once",
     "silenced",
     "warnings_unit",
 ]
@@ -115,21 +119,39 @@ class InSampleWarning(ForecasterWarning):
     training data: those scores are in-sample. Filter it by this class to silence it."""
 
 
-def warn_at_caller(message: str, category: type[Warning]) -> None:
+class StaleSeriesWarning(ForecasterWarning):
+    """Some series end before the forecast origin (the frame's last time, or the cutoff): they
+    are forecast from their own last time. Filter it by this class to silence it."""
+
+
+class CrossSeriesWarning(ForecasterWarning):
+    """Folds counted from each series' own end (``origins='series'``) let a fold's model train
+    on other series' rows after the series' first target. Filter it by this class to silence it."""
+
+
+class NoResidualsWarning(ForecasterWarning):
+    """``calibrate(normalize='series')`` got no residual for some series, whose forecasts
+    ``predict(level=...)`` then refuses. Filter it by this class to silence it."""
+
+
+def warn_at_caller(message: str, category: type[Warning], fact: str | None = None) -> None:
     """``warnings.warn(message, category)`` attributed to the first caller outside the
     forecaster package (the user's ``fit`` line, or the library that called forecaster;
     frames of ``contextlib``, Optuna and MLflow on the way are passed too: :data:`_PASSED`),
     however deep inside forecaster it is raised: through a backtest, a pipeline or a tuning
     trial the same warning points at the same user line.
 
-    A warning of a :func:`silenced` block of this thread's (context's) kinds is dropped.
-    A ForecasterWarning raised in a :func:`warnings_unit` of this thread's (context's)
+    A warning of a :func:`silenced` block of this thread's (context's) kinds is dropped. A
+    ForecasterWarning raised in a :func:`warnings_unit` of this thread's (context's)
     :func:`collect_warnings` block is held for that block's summary, unless the warning
-    filters say ``"error"`` (raised here) or ``"ignore"`` (dropped) for it at that line.
+    filters say ``"error"`` (raised here) or ``"ignore"`` (dropped) for it at that line. In an
+    :func:`each_warning_once` block, one telling a ``fact`` (default: the message) told is dropped.
+
+    Shared by the package's modules, not public (not in ``__all__``): its frame walk is made
+    for forecaster's frames; code outside the package warns with ``warnings.warn``.
 
     Examples
     --------
-    >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     warn_at_caller("look", UserWarning)
@@ -156,6 +178,12 @@ def warn_at_caller(message: str, category: type[Warning]) -> None:
                 return
             scope.collector.shown.add((category, message))  # a call's own: shown below
             scope = scope.outer
+    told = _TOLD.get()
+    if told is not None and issubclass(category, ForecasterWarning):
+        key = (category, _NUMBER.sub("#", message if fact is None else fact))
+        if key in told:
+            return  # the block already told it
+        told.add(key)
     warnings.warn(message, category, stacklevel=level)
 
 
@@ -271,14 +299,15 @@ class _Collector:
             group = self.groups.setdefault((category, _NUMBER.sub("#", text)), _Group(text))
             group.units[unit] = None
 
-    def summaries(self) -> list[tuple[str, type[Warning]]]:
-        """One message per kind: the units it came from, and its first full message."""
+    def summaries(self) -> list[tuple[str, type[Warning], str]]:
+        """One message per kind: the units it came from, and its first full message (also
+        the third item: the fact it tells, for :func:`each_warning_once`)."""
         out = []
         for (category, _), group in self.groups.items():
             numbered = [u for u in group.units if isinstance(u, int)]
             parts = [u for u in group.units if isinstance(u, str)]
             if len(self.numbers) == 1 and not parts:  # one fit: nothing repeated
-                out.append((group.first, category))
+                out.append((group.first, category, group.first))
                 continue
             if numbered:
                 shown = ", ".join(str(u) for u in numbered[:_SHOWN_UNITS])
@@ -289,7 +318,7 @@ class _Collector:
                     f"{len(numbered)} of {len(self.numbers)} {self.label} {self.unit}s "
                     f"({self.key}{plural} {shown})",
                 )
-            out.append((f"In {' and '.join(parts)}: {group.first}", category))
+            out.append((f"In {' and '.join(parts)}: {group.first}", category, group.first))
         return out
 
 
@@ -355,16 +384,16 @@ def collect_warnings(label: str, unit: str, key: str | None = None) -> Iterator[
         yield
     except BaseException as exc:
         _SCOPE.reset(token)
-        for message, category in collector.summaries():
+        for message, category, fact in collector.summaries():
             try:
-                warn_at_caller(message, category)
+                warn_at_caller(message, category, fact)
             except Exception as error:  # a filter's "error": the block's exception goes on
                 exc.add_note(f"A warning of the same call, which a warning filter made an "
                              f"error: {type(error).__name__}: {error}")  # fmt: skip
         raise
     _SCOPE.reset(token)
-    for message, category in collector.summaries():
-        warn_at_caller(message, category)
+    for message, category, fact in collector.summaries():
+        warn_at_caller(message, category, fact)
 
 
 @contextmanager
@@ -389,6 +418,37 @@ def warnings_unit(key: int | str) -> Iterator[None]:
         yield
     finally:
         _SCOPE.reset(token)
+
+
+_TOLD: ContextVar[set[tuple[type, str]] | None] = ContextVar("forecaster_told", default=None)
+"""The facts the open :func:`each_warning_once` block of this context told."""
+
+
+@contextmanager
+def each_warning_once() -> Iterator[None]:
+    """Tell each of the package's warnings once in the block, in this thread (its
+    ``contextvars`` context) only: how a pipeline run, whose calibration and backtest fit
+    the data again, says each fact once. A ForecasterWarning (of :func:`warn_at_caller`) is
+    dropped when one of its class telling the same fact was shown in the block: the same
+    message but for its numbers (counts, dates: each fit's data end elsewhere), as
+    :func:`collect_warnings` groups near-copies, or the same first message of a summary
+    (``"In 2 of 3 backtest fits (...): ..."``). One naming other series is shown. A block
+    inside another shares its record; other warnings are untouched.
+
+    Examples
+    --------
+    >>> with warnings.catch_warnings(record=True) as caught, each_warning_once():
+    ...     warnings.simplefilter("always")
+    ...     for end in ("2024-01-31", "2024-02-29"):
+    ...         warn_at_caller(f"'b' ends before {end}", ForecasterWarning)
+    >>> [str(w.message) for w in caught]
+    ["'b' ends before 2024-01-31"]
+    """
+    token = _TOLD.set(set() if (told := _TOLD.get()) is None else told)
+    try:
+        yield
+    finally:
+        _TOLD.reset(token)
 
 
 # models ------------------------------------------------------------------------------------

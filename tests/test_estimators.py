@@ -42,7 +42,7 @@ from forecaster.estimators.sampling import (
     validation_steps,
     validation_windows,
 )
-from forecaster.exceptions import BaselineWarning, UnscoredPointsWarning
+from forecaster.exceptions import BaselineWarning, StaleSeriesWarning, UnscoredPointsWarning
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "random_state": 0, "progress": False, "device": "cpu"}
 
@@ -2475,11 +2475,11 @@ def test_a_monthly_series_on_the_30th_one_month_behind_is_named_stale():
         target="y", id_col="id", time_col="time", lookback=8, horizon=2, freq="1mo",
         validation_size=0, baseline="none", **{**TINY, "max_epochs": 1},
     ).fit(frame)  # fmt: skip
-    with pytest.warns(ForecasterWarning, match=r"1 series end before .*\['b'\]"):
+    with pytest.warns(StaleSeriesWarning, match=r"1 series end before .*\['b'\]"):
         got = model.predict(frame)
     firsts = got.group_by("id", maintain_order=True).agg(pl.col("time").first())
     assert firsts.rows() == [("a", dt.date(2024, 4, 30)), ("b", dt.date(2024, 3, 30))]
-    with pytest.warns(ForecasterWarning, match=r"1 forecast origins lie .*\('b', "):
+    with pytest.warns(StaleSeriesWarning, match=r"1 forecast origins lie .*\('b', "):
         model.predict(frame, cutoff=[dt.date(2024, 3, 30)])
 
 

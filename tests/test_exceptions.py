@@ -15,9 +15,13 @@ from conftest import TINY_DAILY_MODEL, sine_panel
 from forecaster import RNNForecaster
 from forecaster.exceptions import (
     BaselineWarning,
+    CrossSeriesWarning,
     ForecasterWarning,
     InSampleWarning,
+    NoResidualsWarning,
+    StaleSeriesWarning,
     collect_warnings,
+    each_warning_once,
     silenced,
     warn_at_caller,
     warnings_unit,
@@ -245,3 +249,56 @@ def test_silenced_drops_its_kind_in_its_own_thread_only():
 def test_silenced_takes_only_forecaster_warning_classes():
     with pytest.raises(TypeError, match="ForecasterWarning class"), silenced(UserWarning):  # type: ignore[arg-type]
         pass
+
+
+def test_each_warning_once_tells_a_fact_once_and_a_different_one_too():
+    """A pipeline run fits the data again (calibration and backtest clones), and each fit
+    repeated its warnings with other dates and counts (the validation hold-out warning twice,
+    the calendar folds' "Left out" three times in one log). Inside each_warning_once, a
+    warning of the same class and message but for its numbers is told once, also when it
+    comes again as the first message of a backtest's summary; one naming other series, or of
+    another class, is told; outside the block, everything is told again."""
+
+    def hold_out(end: str, ids: str) -> str:
+        return f"1 of the 3 series have no validation window after {end}: {ids}"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with each_warning_once():
+            warn_at_caller(hold_out("2024-02-23", "'b'"), ForecasterWarning)
+            warn_at_caller(hold_out("2024-02-10", "'b'"), ForecasterWarning)  # another fit
+            with collect_warnings("backtest", "fit", key="at fold"):
+                for fold, ids in enumerate(["'b'", "'b'", "'c'"]):
+                    with warnings_unit(fold):
+                        warn_at_caller(hold_out(f"2024-01-0{fold + 1}", ids), ForecasterWarning)
+            with each_warning_once():  # an inner block shares the record
+                warn_at_caller(hold_out("2024-01-20", "'b'"), ForecasterWarning)
+            warn_at_caller(hold_out("2024-02-23", "'b'"), BaselineWarning)  # another class
+            warn_at_caller("not ours", UserWarning)
+            warn_at_caller("not ours", UserWarning)
+        warn_at_caller(hold_out("2024-02-23", "'b'"), ForecasterWarning)
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (ForecasterWarning, hold_out("2024-02-23", "'b'")),
+        (
+            ForecasterWarning,
+            "In 1 of 3 backtest fits (at fold 2): " + hold_out("2024-01-03", "'c'"),
+        ),
+        (BaselineWarning, hold_out("2024-02-23", "'b'")),
+        (UserWarning, "not ours"),
+        (UserWarning, "not ours"),
+        (ForecasterWarning, hold_out("2024-02-23", "'b'")),
+    ]
+
+
+@pytest.mark.parametrize("category", [StaleSeriesWarning, CrossSeriesWarning, NoResidualsWarning])
+def test_the_warning_classes_are_forecaster_warnings_that_silenced_drops_by_class(category):
+    """The pipelines dropped these warnings by a regular expression of their message, which
+    a rewording broke without a word: each has its class, a ForecasterWarning (a user's
+    filter on it keeps working), and silenced() drops it by the class alone."""
+    assert issubclass(category, ForecasterWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with silenced(category):
+            warn_at_caller("any wording at all", category)
+            warn_at_caller("another kind", ForecasterWarning)
+    assert [str(w.message) for w in caught] == ["another kind"]

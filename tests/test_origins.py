@@ -15,7 +15,12 @@ from polars.testing import assert_frame_equal
 
 from forecaster import RNNForecaster
 from forecaster.evaluation.backtest import backtest
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    CrossSeriesWarning,
+    DataValidationError,
+    ForecasterWarning,
+    NoResidualsWarning,
+)
 
 SMALL = {
     "id_col": "id",
@@ -154,7 +159,7 @@ def test_integer_steps_keep_the_folds_of_each_series_own_end_without_a_cross_ser
     folds = result.folds.sort("fold", "id")
     assert folds["cutoff"].to_list() == [107, 77, 114, 84]  # 121 and 91 rows: n - 1 - 7 * k
     assert len(_leaked(result)) == 2  # by positions: the pairs of b (a's are its own spans)
-    with pytest.warns(ForecasterWarning, match=r"origins='series'.* 2 \(series, fold\) pairs"):
+    with pytest.warns(CrossSeriesWarning, match=r"origins='series'.* 2 \(series, fold\) pairs"):
         backtest(model, frame, folds=2, refit=True, origins="series")
 
 
@@ -204,7 +209,7 @@ def test_calibrate_names_the_series_calendar_folds_give_no_residuals_and_takes_o
         r"1 series of the calibration frame has no residuals: \['b'\].*"
         r"predict\(level=\.\.\.\) refuses.*origins='series'"
     )
-    with pytest.warns(ForecasterWarning, match=warned):  # b ends at the first cutoff, 06-02
+    with pytest.warns(NoResidualsWarning, match=warned):  # b ends at the first cutoff, 06-02
         model.calibrate(frame, folds=4, refit=2)
     refused = (
         r"1 series \(7 forecast rows\) \('b'\) has no calibration residuals.*ending at or "

@@ -20,7 +20,7 @@ from conftest import mini_spec, reset_mlflow_state
 import forecaster
 from forecaster.exceptions import ArgumentError, ForecasterWarning
 from forecaster.jobs.cli import main
-from forecaster.jobs.run import SpecError, load_spec, prepare_data, spec_hash
+from forecaster.jobs.run import SpecError, load_spec, prepare_data, run_pipeline, spec_hash
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "pipelines").glob("*.toml"))
@@ -1735,6 +1735,61 @@ def test_a_run_with_levels_forecasts_a_series_stale_before_the_calibration_folds
     assert b.height == 2 and b["y_lo_80"].is_finite().all() and (b["y_hi_80"] > b["y"]).all()
     summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
     assert summary["stale_steps"] == {"b": 20}
+
+
+def test_a_run_with_levels_silences_the_calibrations_warnings_by_class(
+    tmp_path, capsys, monkeypatch
+):
+    """The run dropped the calibration's cross-series warning (origins='series', which it
+    chose for its stale series) by a regular expression of its message: reworded, it was
+    shown again. It is dropped by its class, CrossSeriesWarning, whatever its words."""
+    import importlib
+
+    from forecaster.exceptions import CrossSeriesWarning, warn_at_caller
+
+    backtest_module = importlib.import_module("forecaster.evaluation.backtest")  # the module
+
+    def reworded(*args: Any) -> None:
+        warn_at_caller("Reworded: a fold's model saw other series' later rows.", CrossSeriesWarning)
+
+    monkeypatch.setattr(backtest_module, "warn_cross_series", reworded)
+    day = dt.date(2024, 1, 1)
+    lines = [f"a,{day + dt.timedelta(days=i)},{(i * 7) % 5 + 0.1 * i}" for i in range(43)]
+    lines += [f"b,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(23)]
+    spec = csv_project(
+        tmp_path, "id,date,y\n" + "\n".join(lines) + "\n", series='stale = "forecast"'
+    )
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "counted from each series' own end" in err and "Reworded" not in err
+
+
+def test_a_run_with_levels_and_a_stale_series_tells_each_warning_once(tmp_path):
+    """One run fits the data three times and more (the run's fit, the calibration's
+    clones, the backtest's clone and its calibration's clones), and each fit told its
+    warnings again, with other dates: the validation hold-out warning of the stale series b
+    and the calendar folds' "Left out 1 series" came three times each, the BaselineWarning
+    four times. Each fact is told once per run."""
+    day = dt.date(2024, 1, 1)
+    lines = [f"a,{day + dt.timedelta(days=i)},{(i * 7) % 5 + 0.1 * i}" for i in range(60)]
+    lines += [f"c,{day + dt.timedelta(days=i)},{(i * 3) % 4 + 0.2 * i}" for i in range(60)]
+    lines += [f"b,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(50)]
+    spec = csv_project(tmp_path, "id,date,y\n" + "\n".join(lines) + "\n")  # b: 10 days stale
+    text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 2")
+    spec.write_text(text + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_pipeline(spec, progress=False, log=lambda line: None)
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    facts = {
+        "stale": "1 series end before the as-of",
+        "hold-out": "have no validation window",
+        "calendar": "Left out 1 series that no calendar fold forecasts",
+        "baseline": "the network's error is",
+    }
+    counts = {fact: sum(text in m for m in told) for fact, text in facts.items()}
+    assert counts == dict.fromkeys(facts, 1), told
 
 
 def test_summary_names_the_series_too_short_to_model_as_dropped(tmp_path, capsys):

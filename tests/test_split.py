@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from forecaster import ForecasterWarning, RNNForecaster, TemporalSplit
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import CrossSeriesWarning, DataValidationError
 
 
 def ragged_panel(drop: dict[str, int], n_series: int = 3, n_steps: int = 160) -> pl.DataFrame:
@@ -147,7 +147,7 @@ def test_integer_steps_keep_each_series_own_folds_under_auto():
 def test_series_origins_warn_when_a_fold_trains_past_another_series_test_steps():
     frame = ragged_panel({"s1": 10})
     cv = TemporalSplit("date", n_splits=3, test_size=7, id_col="id", origins="series")
-    with pytest.warns(ForecasterWarning, match=r"origins='series'.* in 3 \(series, fold\) pairs"):
+    with pytest.warns(CrossSeriesWarning, match=r"origins='series'.* in 3 \(series, fold\) pairs"):
         folds = list(cv.split(frame))
     assert_same_folds(folds, own_end_folds(frame, "date", 3, 7))
     with warnings.catch_warnings():  # series ending together: no warning

@@ -36,6 +36,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
+    NoResidualsWarning,
     UnscoredPointsWarning,
     silenced,
     warn_at_caller,
@@ -378,7 +379,7 @@ class ForecastIntervals:
             "calibrate with normalize='window' or normalize=None, or with origins='series' "
             "(each series' folds counted from its own end: their residuals then come from "
             "models that saw other series' later data, so they are optimistic).",
-            ForecasterWarning,
+            NoResidualsWarning,
         )
 
     @staticmethod

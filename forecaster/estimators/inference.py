@@ -41,7 +41,7 @@ from forecaster.estimators.origins import (
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
@@ -103,7 +103,7 @@ class ForecastInference(FutureInputs, TargetPanels):
             raises :class:`~forecaster.exceptions.DataValidationError`); a cutoff before the
             first time of the data is an error; series that end before the cutoff are
             forecast from their last time, with a
-            :class:`~forecaster.exceptions.ForecasterWarning` that names them. Without a
+            :class:`~forecaster.exceptions.StaleSeriesWarning` that names them. Without a
             cutoff, series that end before the frame's last time get the same warning. Series
             with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
 
@@ -517,7 +517,7 @@ class ForecastInference(FutureInputs, TargetPanels):
             + ("the cutoff." if cutoff is not None else "the frame's last time.")
             + " Drop them or bring their data up to date to forecast every series from the "
             "same time.",
-            ForecasterWarning,
+            StaleSeriesWarning,
         )
 
     def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:

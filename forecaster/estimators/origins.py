@@ -19,7 +19,13 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import anchor_days, future_times
 from forecaster.data.times import to_time_point
-from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    StaleSeriesWarning,
+    silenced,
+    warn_at_caller,
+)
 
 __all__ = [
     "CHUNK_BYTES",
@@ -218,7 +224,7 @@ def _warn_early_origins(
         f"their series end before it: {_named_cutoffs(panel, series, points, early)}. They "
         "are forecast from the series' last time "
         "(the origin column); drop them or bring the series' data up to date.",
-        ForecasterWarning,
+        StaleSeriesWarning,
     )
 
 

@@ -10,7 +10,12 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.evaluation.origins import uses_calendar
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import (
+    CrossSeriesWarning,
+    DataValidationError,
+    ForecasterWarning,
+    warn_at_caller,
+)
 
 __all__ = ["TemporalSplit"]
 
@@ -428,5 +433,5 @@ def _warn_cross_series(
             "series' first test time, so a global model's scores may be optimistic. Pass "
             "origins='calendar' (the default for date and datetime time columns) for folds "
             "at common cutoffs that no training row passes.",
-            ForecasterWarning,
+            CrossSeriesWarning,
         )

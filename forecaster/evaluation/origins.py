@@ -34,7 +34,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
-from forecaster.exceptions import ForecasterWarning, warn_at_caller
+from forecaster.exceptions import CrossSeriesWarning, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "calendar_cutoffs",
@@ -211,5 +211,5 @@ def warn_cross_series(
         "the series' first target time, so its scores may be optimistic. Pass "
         "origins='calendar' (the default for date and datetime time columns) for folds at "
         "common times that no model trains past.",
-        ForecasterWarning,
+        CrossSeriesWarning,
     )

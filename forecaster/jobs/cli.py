@@ -127,6 +127,7 @@ from forecaster.exceptions import (
     OwnershipError,
     SpecError,
     StorageError,
+    each_warning_once,
 )
 from forecaster.jobs.parser import (
     EXIT_BUSY,
@@ -343,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.quiet, args.verbose, args.json_logs, args.command in _TUNING_COMMANDS
                 ),
                 translated_errors(f"forecaster {args.command}"),
+                each_warning_once(),  # a log tells each fact once (fit, calibration, backtest)
             ):
                 return getattr(commands, args.handler)(args, log)
     except Terminated:  # after the cleanups: the previous SIGTERM handler is back

@@ -59,8 +59,10 @@ from forecaster.evaluation.folds import check_reserved
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
     ArgumentError,
+    CrossSeriesWarning,
     DataValidationError,
     ForecasterWarning,
+    NoResidualsWarning,
     silenced,
     warn_at_caller,
 )
@@ -207,12 +209,8 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame, origins: str = "auto
     plan = _plan(spec, model, frame)
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
-    without = (
-        r"^calibrate\(normalize='series'\): \d+ series of the calibration frame ha"
-        r"|^origins='series' counts each series' folds back from its own end"
-    )
     try:
-        with tracking_paused(), silenced(ForecasterWarning, without):
+        with tracking_paused(), silenced(NoResidualsWarning), silenced(CrossSeriesWarning):
             _calibrate_by(model, frame, plan, origins)
             plan = _made_up_for(spec, model, frame, plan, origins)
     except DataValidationError as exc:

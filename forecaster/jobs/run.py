@@ -47,10 +47,11 @@ import forecaster._io as _io
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
-    ForecasterWarning,
     MissingExtraError,
     OwnershipError,
     SpecError,
+    StaleSeriesWarning,
+    each_warning_once,
     silenced,
 )
 from forecaster.jobs.data import AsOf, as_of_label, as_of_text, prepare_data
@@ -257,7 +258,10 @@ def run_pipeline(
             spec_path=spec_path, as_of=as_of, tune=tune, force=force, dry_run=dry_run,
             resume=resume, wait=wait, progress=progress, log=log,
         )  # fmt: skip
-        return _run_pipeline(spec_path, as_of, tune, force, dry_run, resume, wait, progress, log)
+        with each_warning_once():  # the fit, calibration and backtest tell a fact once
+            return _run_pipeline(
+                spec_path, as_of, tune, force, dry_run, resume, wait, progress, log
+            )
 
 
 def _check_arguments(**arguments: Any) -> None:
@@ -483,9 +487,7 @@ def forecast_as_of(
     kwargs: dict[str, Any] = {"level": list(levels)} if levels else {}
     if when is not None and when.future is not None:
         kwargs["future"] = when.future
-    with silenced(
-        ForecasterWarning, r"^(\d+ series end|The series ends) before the frame's last time"
-    ):
+    with silenced(StaleSeriesWarning):
         forecast = model.predict(frame, **kwargs)
     return forecast if spec is None else finish_forecast(forecast, frame, spec)
 
