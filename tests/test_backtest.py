@@ -32,6 +32,7 @@ from forecaster.evaluation.folds import first_fit_lookback, fold_points
 from forecaster.evaluation.metrics import PointColumns
 from forecaster.evaluation.pooling import aggregate as pool_scores
 from forecaster.exceptions import (
+    CrossSeriesWarning,
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
@@ -821,7 +822,11 @@ def test_a_fitted_model_backtested_on_a_series_ending_earlier_is_in_sample_throu
         warnings.simplefilter("always")
         backtest(model, staggered_copies({"b": 140}), folds=3, origins="series")
     assert not _in_sample(caught)
-    assert any("3 (series, fold) pairs (series ['b'])" in str(w.message) for w in caught)
+    assert any(
+        "3 (series, fold) pairs (series ['b'])" in str(w.message)
+        and w.category is CrossSeriesWarning
+        for w in caught
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         backtest(model, staggered_copies({"b": 175}), folds=3)  # after the model's training

@@ -38,7 +38,7 @@ from forecaster.estimators.intervals import (
 from forecaster.estimators.regressor import RNNRegressor
 from forecaster.evaluation import backtest, seasonal_naive
 from forecaster.evaluation.intervals import IntervalColumns, level_name
-from forecaster.exceptions import DataValidationError, ForecasterWarning
+from forecaster.exceptions import CrossSeriesWarning, DataValidationError, ForecasterWarning
 
 SMALL = dict(
     lookback=24,
@@ -1288,7 +1288,7 @@ def test_calibrate_without_refit_refuses_origins_the_model_saw_through_other_ser
         with pytest.raises(DataValidationError, match=r"3 of the backtest's origins .*" + through):
             model.calibrate(staggered_copies({name: 140}), folds=3, normalize="window")
     # origins="series": each series' own end (the user's choice), with the cross-series warning
-    with pytest.warns(ForecasterWarning, match=r"origins='series' .* 3 \(series, fold\) pairs"):
+    with pytest.warns(CrossSeriesWarning, match=r"origins='series' .* 3 \(series, fold\) pairs"):
         model.calibrate(staggered_copies({"b": 140}), folds=3, origins="series")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)

@@ -37,6 +37,7 @@ from forecaster.evaluation.folds import (
 )
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
+    CrossSeriesWarning,
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
@@ -111,7 +112,7 @@ def _warn_seen_through_others(
         "rows (of other series) after it and the scores may be optimistic. Pass "
         "origins='calendar' (the default for date and datetime time columns), which counts "
         "those folds as in-sample, or fit the model on the data before the first fold.",
-        ForecasterWarning,
+        CrossSeriesWarning,
     )
 
 
