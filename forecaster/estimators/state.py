@@ -165,9 +165,7 @@ class _EstimatorState:
         :meth:`_state_layout`) by :func:`forecaster.persistence.load`."""
         estimator = cls._with_params(state.params)
         try:
-            # built on the meta device (no memory, no random initialisation: a load draws
-            # nothing from the caller's torch generator), then given the saved tensors
-            with torch.device("meta"):
+            with torch.device("meta"):  # no random init: draws nothing from torch's generator
                 network = network_from_config(saved_network_config(state.config["network"]))
             network.load_state_dict(state.weights, strict=True, assign=True)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
