@@ -138,3 +138,46 @@ def test_cli_datasets_with_json_logs_gives_one_record_per_data_set(capsys):
     (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert record["name"] == "stocks" and record["data_card"].endswith("README.md")
     assert cli.main(["--quiet", "datasets"]) == 0 and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("flags", [["--quiet"], []])
+def test_cli_shows_only_its_own_threads_warnings_and_passes_the_others_on(
+    spec, flags, monkeypatch, capsys
+):
+    """``main`` in a process of the caller's (a notebook, a service): its warning printer is
+    the process's ``warnings.showwarning`` while it runs, and it printed (or with --quiet
+    dropped) the warnings of the caller's other threads too. A warning of another thread now
+    goes to the ``showwarning`` there was before; the command's own are printed as before."""
+    import threading
+    import warnings
+
+    from forecaster.jobs import commands
+
+    shown: list[str] = []
+    go, done = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        go.wait(60)
+        warnings.warn("from another thread", UserWarning, stacklevel=1)
+        done.set()
+
+    run = commands.run_command
+
+    def run_command(args, log):
+        warnings.warn("from the command", UserWarning, stacklevel=1)
+        go.set()
+        done.wait(60)
+        return run(args, log)
+
+    monkeypatch.setattr(commands, "run_command", run_command)
+    thread = threading.Thread(target=other_thread)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        thread.start()
+        assert cli.main([*flags, "run", spec, "--dry-run"]) == 0
+        thread.join()
+    assert shown == ["from another thread"]
+    err = capsys.readouterr().err
+    assert ("warning: from the command" in err) is not bool(flags)
+    assert "from another thread" not in err

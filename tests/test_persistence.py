@@ -165,6 +165,24 @@ def test_forecaster_round_trip_is_exact(
     assert not loaded.network_.training
 
 
+def test_load_draws_nothing_from_the_callers_torch_generator(
+    fitted: RNNForecaster, saved: Path, frame: pl.DataFrame
+) -> None:
+    """A load builds the network without initialising it at random (the saved weights replace
+    it): the caller's seeded draws (and a concurrent fit's in another thread) are as without
+    the load, and the loaded tensors are ordinary trainable CPU float32 tensors."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    loaded = forecaster.load(saved)
+    assert torch.equal(torch.rand(3), expected)
+    tensors = list(loaded.network_.parameters())
+    assert {(t.device.type, t.dtype, t.requires_grad) for t in tensors} == {
+        ("cpu", torch.float32, True)
+    }
+    assert loaded.predict(frame).equals(fitted.predict(frame))
+
+
 def test_an_ensemble_cut_short_by_max_time_loads_as_it_was_fitted(
     frame: pl.DataFrame, tmp_path: Path
 ) -> None:

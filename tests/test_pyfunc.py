@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from conftest import answers, forget_mlflow_state, free_port, reset_mlflow_state, sine_panel
 
 from forecaster import RNNForecaster, __version__, tracking
@@ -65,15 +66,19 @@ def logged(tmp_path_factory):
         reset_mlflow_state(monkeypatch, root)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         try:
+            path, rng = list(sys.path), torch.get_rng_state()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a tiny model's BaselineWarning, MLflow's notes
                 log = tracking.log_fit(model, frame, plot=False)
+            path_added = [p for p in sys.path if p not in path]
+            rng_kept = torch.equal(rng, torch.get_rng_state())
             assert log.model_uri is not None, log.not_logged
             local = Path(mlflow.artifacts.download_artifacts(log.model_uri, dst_path=root / "dl"))
         finally:
             forget_mlflow_state()
     return {"model": model, "frame": frame, "uri": log.model_uri, "tracking_uri": uri,
-            "local": local, "root": root}  # fmt: skip
+            "local": local, "root": root,
+            "path_added": path_added, "rng_kept": rng_kept}  # fmt: skip
 
 
 def test_a_null_target_in_the_history_is_not_taken_for_a_future_row():
@@ -433,6 +438,17 @@ def test_no_python_file_reaches_the_artifact_store(logged):
     assert found == []
     [shipped] = logged["local"].rglob("*.whl")
     assert shipped.parent == logged["local"] / "code" and TAGGED.fullmatch(shipped.name)
+
+
+def test_logging_a_model_leaves_sys_path_and_the_torch_generator_as_they_were(logged):
+    """MLflow checked the input example by loading the model again from a temporary folder:
+    the load put that folder's ``code`` directory first on ``sys.path`` (deleted, one per
+    logged model: every autolog fit added one) and drew from torch's global generator. The
+    example is predicted by forecaster before logging, and MLflow's check is off; the model
+    keeps its example."""
+    assert logged["path_added"] == []
+    assert logged["rng_kept"]
+    assert (logged["local"] / "serving_input_example.json").is_file()
 
 
 def test_the_logged_model_loads_and_predicts_in_this_process(logged):

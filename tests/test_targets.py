@@ -562,3 +562,40 @@ def test_a_saved_negative_lambda_beyond_its_ceiling_is_refused_naming_it(monkeyp
         match=r"boxcox.*step 11.*lambda -0\.7423 is negative.*-1/lambda = 1\.347.*Refit",
     ):
         loaded.predict(frame)
+
+
+def test_boxcox_fits_in_two_threads_leave_the_warning_filters_as_they_were():
+    """Box-Cox lambdas were fitted under ``warnings.catch_warnings()`` with an ``"ignore"``
+    filter: the one process-wide filter list, which two threads' overlapping blocks saved and
+    restored out of order, leaving ``("ignore", None, Warning, None, 0)`` first, which silenced
+    every later warning of the process. The fit now changes no filter."""
+    import threading
+    import warnings
+
+    from forecaster.data.transforms import fit_boxcox_lambdas
+
+    rng = np.random.default_rng(0)
+    n, steps = 60, 40
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(np.arange(n), steps),
+            "t": np.tile(np.arange(steps), n),
+            "y": 2.0 + rng.gamma(2.0, 1.0, n * steps),
+        }
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id")
+    before = list(warnings.filters)
+    for _ in range(3):
+        threads = [
+            threading.Thread(target=lambda: [fit_boxcox_lambdas(panel) for _ in range(3)])
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert warnings.filters == before
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("a later warning", UserWarning, stacklevel=1)
+    assert len(caught) == 1

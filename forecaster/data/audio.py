@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check, check_allocation
+from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -292,7 +293,7 @@ def _check_mel_bands(sr: int, settings: MfccSettings, librosa: ModuleType) -> No
     """Refuse ``n_fft`` / ``n_mels`` whose mel filters at ``sr`` include empty ones (no
     frequency bin in them): their bands are always 0, and with few bins every coefficient
     comes out constant (librosa only warns, once per clip)."""
-    with warnings.catch_warnings():
+    with catching_warnings():
         warnings.simplefilter("ignore")
         basis = librosa.filters.mel(sr=sr, n_fft=settings.n_fft, n_mels=settings.n_mels)
     empty = int((basis.max(axis=1) <= 0).sum())
@@ -372,7 +373,7 @@ def clip_mfcc(
             "its MFCC frames are mostly zero padding. Use a smaller n_fft or drop the clip.",
             ForecasterWarning,
         )
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with catching_warnings(), np.errstate(all="ignore"):
         warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")  # said above
         coeffs = librosa.feature.mfcc(
             y=signal,

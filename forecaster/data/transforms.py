@@ -8,7 +8,6 @@ levels that swing by a factor, the targets' own scale otherwise.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 import polars as pl
@@ -371,9 +370,11 @@ def fit_boxcox_lambdas(panel: Panel, mask: np.ndarray | None = None) -> np.ndarr
             x = panel.values[rows, j].astype(np.float64)
             if len(np.unique(x)) < 3:
                 continue
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                value = float(boxcox_normmax(x, method="mle"))
+            # errstate (this thread's alone) for NumPy's floating-point warnings; ymax=inf: no
+            # SciPy warning of a lambda constrained against float64 overflow, which float32
+            # values cannot reach within _BOXCOX_RANGE (no process-wide warning filter)
+            with np.errstate(all="ignore"):
+                value = float(boxcox_normmax(x, method="mle", ymax=np.inf))
             if np.isfinite(value):
                 lambdas[i, j] = min(max(value, _BOXCOX_RANGE[0]), _BOXCOX_RANGE[1])
     return lambdas

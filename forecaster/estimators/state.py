@@ -165,8 +165,9 @@ class _EstimatorState:
         :meth:`_state_layout`) by :func:`forecaster.persistence.load`."""
         estimator = cls._with_params(state.params)
         try:
-            network = network_from_config(saved_network_config(state.config["network"]))
-            network.load_state_dict(state.weights, strict=True)
+            with torch.device("meta"):  # no random init: draws nothing from torch's generator
+                network = network_from_config(saved_network_config(state.config["network"]))
+            network.load_state_dict(state.weights, strict=True, assign=True)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             raise StateError(
                 f"the weights in {WEIGHTS} do not match the network configuration in {CONFIG} "

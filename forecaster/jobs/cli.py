@@ -369,11 +369,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_warning(log: _Logger, quiet: bool) -> Callable[..., None]:
-    """Warnings as one line (``warning: ...`` on stderr, or a JSON record with
-    ``--json-logs``) instead of Python's two lines with a source line; none with ``--quiet``."""
+    """The command's warnings (those of the thread that calls this: the command runs there)
+    as one line (``warning: ...`` on stderr, or a JSON record with ``--json-logs``) instead of
+    Python's two lines with a source line; none with ``--quiet``. ``warnings.showwarning`` is
+    the process's: a warning of another thread (a command run in-process by :func:`main`
+    beside the caller's own threads) goes to the ``showwarning`` there was before, as if the
+    command did not run."""
+    previous = warnings.showwarning
+    command_thread = threading.get_ident()
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if log.json_logs:
+        if threading.get_ident() != command_thread:
+            previous(message, category, *args, **kwargs)
+        elif log.json_logs:
             log(str(message), "warning", category=category.__name__)
         elif not quiet:
             print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -54,6 +54,7 @@ import polars as pl
 
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
 from forecaster._version import DISTRIBUTION, __version__
+from forecaster._warnings import catching_warnings
 from forecaster.data.dtypes import parse_dtype
 from forecaster.data.frames import column_tuple
 from forecaster.estimators.intervals import quantile_level
@@ -261,7 +262,7 @@ def _output_schema(estimator: Any, example: Any, output: Any) -> Any:
     from mlflow.models import infer_signature
     from mlflow.types.schema import ColSpec, DataType, Schema
 
-    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+    with catching_warnings():  # MLflow's hint about integer columns and missing values
         warnings.simplefilter("ignore", UserWarning)
         inferred = infer_signature(example, output).outputs
     if not hasattr(estimator, "schema_"):
@@ -369,14 +370,15 @@ def log_model(
             f"{short_error(exc)}"
         ) from exc
     requirements, code_paths = packaging()
-    with warnings.catch_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)
+    with catching_warnings():  # MLflow's own deprecation notes (e.g. pandas 3)
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\.")
         return _store_model(
             mlflow,
             artifact_path=None,
             name=MODEL_NAME,
-            flavor=mlflow.pyfunc,
+            flavor=_UncheckedPyfunc(mlflow.pyfunc),
+            validate_serving_input=False,  # the example was predicted above (_input_example)
             run_id=run_id,
             loader_module=__name__,  # mlflow calls _load_pyfunc(data_path): no code file, no pickle
             data_path=str(model_dir),
@@ -391,6 +393,28 @@ def log_model(
                 "forecaster_wheel": None if code_paths is None else Path(code_paths[0]).name,
             },
         )
+
+
+class _UncheckedPyfunc:
+    """``mlflow.pyfunc`` as the flavor of ``Model.log``, which saves the model through it,
+    and which :func:`log_model` asks not to check the input example: ``Model.log`` reads
+    ``validate_serving_input`` from the keyword arguments it hands to the flavor's
+    ``save_model`` too, and pyfunc's refuses a keyword it does not know, so it is dropped here.
+
+    MLflow's check loads the model again from a temporary folder and predicts the example:
+    the load put that folder's ``code`` directory at the front of ``sys.path`` (left there,
+    deleted, one per logged model) and drew from torch's global generator, while
+    :func:`log_model` has predicted the example already (a model that cannot is not logged).
+    """
+
+    def __init__(self, pyfunc: Any) -> None:
+        self.pyfunc = pyfunc
+        self.__name__ = pyfunc.__name__  # what MLflow names a flavor module by
+
+    def save_model(self, **kwargs: Any) -> Any:
+        """``mlflow.pyfunc.save_model`` of the keyword arguments but ``validate_serving_input``."""
+        kwargs.pop("validate_serving_input", None)
+        return self.pyfunc.save_model(**kwargs)
 
 
 def _store_model(mlflow: Any, **kwargs: Any) -> Any:

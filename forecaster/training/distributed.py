@@ -40,7 +40,6 @@ import atexit
 import contextlib
 import datetime as dt
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from forecaster.exceptions import DistributedError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DistributedError, ForecasterWarning, silenced, warn_at_caller
 from forecaster.training.seeding import seed_generators
 
 __all__ = [
@@ -168,7 +167,8 @@ def quiet_other_ranks() -> Iterator[None]:
     than 0 of a distributed launch: every rank fits the same model on the same data, and rank
     0 reports for them all, as it alone writes logs (the ``forecaster`` command quiets the
     other ranks the same way, by :func:`is_main_process`). On rank 0, and in a process of its
-    own, the block changes nothing.
+    own, the block changes nothing. It drops them in its own thread only
+    (:func:`~forecaster.exceptions.silenced`): no process-wide filter for a whole fit.
 
     Examples
     --------
@@ -182,8 +182,7 @@ def quiet_other_ranks() -> Iterator[None]:
     if is_main_process():
         yield
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ForecasterWarning)
+    with silenced(ForecasterWarning):  # this thread's alone: no process-wide filter
         yield
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from forecaster._hashing import sha256_bytes, sha256_hasher
+from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -179,7 +180,7 @@ def open_study(
     """Create the study, or load it when it exists and is for the same task and search space
     (refused otherwise, naming both)."""
     optuna = import_optuna()
-    with warnings.catch_warnings():
+    with catching_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = optuna.create_study(
             storage=storage, study_name=name, direction=direction, load_if_exists=True,

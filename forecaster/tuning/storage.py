@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from forecaster._io import is_memory_sqlite, sqlite_file_problem
+from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -183,7 +184,7 @@ def _open_rdb_storage(optuna: Any, url: str, options: dict[str, Any]) -> Any:
     its own for this (its retry callbacks are for trials)."""
     for attempt in range(_CREATE_ATTEMPTS):
         try:
-            with warnings.catch_warnings():
+            with catching_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, **options)
         except Exception as exc:
@@ -219,7 +220,7 @@ def _retry_callback(optuna: Any, max_retry: int) -> dict[str, Any]:
     if max_retry == 0:
         return {}
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-    with warnings.catch_warnings():  # experimental in Optuna
+    with catching_warnings():  # experimental in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if retry is not None:
             return {"heartbeat_stale_trial_callback": retry(max_retry=max_retry)}
@@ -233,7 +234,7 @@ def fail_stale_trials(study: Any) -> None:
     storage's retry callback (:func:`make_storage`): ``optuna.storages.fail_stale_trials``.
     A storage without heartbeats (in memory, journal) has no stale trials."""
     optuna = import_optuna()
-    with warnings.catch_warnings():
+    with catching_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
 

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from forecaster._warnings import catching_warnings
 from forecaster.exceptions import ForecasterWarning, MissingExtraError, warn_at_caller
 
 __all__ = [
@@ -147,7 +148,7 @@ class StudyLogger:
         import mlflow
         from forecaster.tracking import request_limits
 
-        with warnings.catch_warnings(record=True) as caught:
+        with catching_warnings(record=True) as caught:
             parent_run = self._log_study()
         self.held = [w for w in caught if issubclass(w.category, ForecasterWarning)]
         for w in caught:

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.base import clone
 
 from forecaster._hashing import sha256_hasher
+from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -325,7 +326,7 @@ def make_sampler(random_state: int | None) -> Any:
 
 def _tpe(seed: int | None) -> Any:
     optuna = import_optuna()
-    with warnings.catch_warnings():
+    with catching_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
 
