@@ -7,8 +7,10 @@ validation loss. The best parameters are then fitted again, as the trials fit th
 same frame, with its validation split held out for early stopping (not on the whole frame).
 
 What the objective sees
-    The estimator's own validation split: the last ``validation_size`` steps of every series
-    (the last ``validation_fraction`` of the samples for :class:`~forecaster.RNNRegressor`).
+    The estimator's own validation split: the steps after one hold-out time ``V`` of a date
+    or datetime panel (``validation_size`` grid steps before its last time), each series' own
+    last ``validation_size`` steps for integer steps (the last ``validation_fraction`` of the
+    samples for :class:`~forecaster.RNNRegressor`).
     Those steps are used for early stopping and model selection, so they are *not* a test set:
     keep the test span out of ``frame`` (e.g. ``frame.filter(pl.col("date") < test_start)``)
     and score the returned estimator on it afterwards.
@@ -336,8 +338,9 @@ def tune(
         The template: each trial clones it and sets the sampled parameters. It needs a
         validation split (``validation_size`` or ``validation_fraction`` > 0).
     frame : polars.DataFrame or polars.LazyFrame, or tuple (X, y)
-        The training data *without the test span* (its last ``validation_size`` steps per
-        series validate every trial); ``(X, y)`` for an RNNRegressor.
+        The training data *without the test span* (its validation hold-out validates every
+        trial: the steps after one hold-out time for date and datetime series, each series'
+        own last ``validation_size`` steps for integer steps); ``(X, y)`` for an RNNRegressor.
     n_trials : int or None, default 20
         Finished (complete or pruned) trials wanted in the study, counting those of earlier
         runs (failed trials do not count); None: until ``timeout``.
