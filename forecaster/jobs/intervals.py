@@ -19,8 +19,10 @@ Where the intervals come from
     because that model would not see the most recent data, and its point forecast would change
     with ``levels``. The errors are normalised by each series' scale (the library's default
     ``normalize="series"``, so a stock at 70 and an index at 6000 get bands of their own
-    scale even when pooled) and kept per series when every
-    series has room for ``F = max(20, n)`` origins after ``2 * (lookback + horizon)`` rows,
+    scale even when pooled), or by each input window's spread (``normalize="window"``, see
+    :func:`scaled_plan`) when some series the run forecasts is too short for the folds (or
+    unseen in fit), which would get no residual and no scale of its own; kept per series when
+    every series has room for ``F = max(20, n)`` origins after ``2 * (lookback + horizon)`` rows,
     ``n`` the errors per step that the finite-sample correction needs for the highest level
     (``n >= L / (100 - L)``: 19 for 95 %, 4 for 80 %); otherwise pooled across the series, with
     ``F`` the spec's ``evaluation.backtest_folds`` (at least 3) raised until the series
