@@ -374,7 +374,9 @@ def _calibrated(frame: pl.DataFrame, rolling: int | None) -> RNNForecaster:
     model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(head)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model.calibrate(frame, folds=25, step=2, rolling=rolling)  # windows to the end
+        return model.calibrate(
+            frame, folds=25, step=2, rolling=rolling, origins="calendar"
+        )  # windows to the end
 
 
 def test_intervals_calibrated_after_a_folds_origin_are_scored_with_a_warning():
@@ -837,3 +839,67 @@ def test_a_fitted_model_backtested_on_a_series_ending_earlier_is_in_sample_throu
         model = RNNForecaster(**integer).fit(fitted)
         backtest(model, staggered_copies({"b": 140}, integer=True), folds=3)  # own sequences
     assert not _in_sample(caught)
+
+
+def _clips(lengths: list[int], seed: int = 0) -> pl.DataFrame:
+    """Independent integer-step clips (``id``, ``frame``, ``y``), each numbered from 0."""
+    rng = np.random.default_rng(seed)
+    return pl.concat(
+        pl.DataFrame(
+            {
+                "id": f"c{k}",
+                "frame": np.arange(n, dtype=np.int64),
+                "y": np.sin(np.arange(n) / 3 + k) * (k + 1) + rng.normal(0, 0.1, n),
+            }
+        )
+        for k, n in enumerate(lengths)
+    )
+
+
+CLIP_MODEL = {**TINY, "lookback": 8, "horizon": 3, "segment_length": 3, "validation_size": 0}
+
+
+def test_intervals_of_clips_calibrated_before_their_own_folds_are_not_called_later():
+    """Integer steps (independent clips): the warning compared the latest calibration window
+    of all clips with every clip's origin, so a model fitted and calibrated on all but each
+    clip's last horizon + (folds - 1) * step rows (the warning's own advice) was still told
+    its interval scores were "calibrated on later data". Each clip's own windows count."""
+    frame = _clips([60, 45, 90])
+    own = pl.int_range(pl.len()).over("id") < pl.len().over("id") - 6
+    model = RNNForecaster(target="y", id_col="id", time_col="frame", freq="1i", **CLIP_MODEL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(frame.filter(own)).calibrate(frame.filter(own), refit=True, folds=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, frame, folds=2, level=80)
+    assert not [w for w in caught if "calibrated on later data" in str(w.message)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.calibrate(frame, refit=True, folds=3)  # now past every clip's origins
+    with pytest.warns(ForecasterWarning, match=r"later data.*own series.* 2 of the 2 folds"):
+        backtest(model, frame, folds=2, level=80)
+
+
+def test_a_flat_series_is_not_warned_about_when_no_scaled_score_is_asked():
+    """backtest(metrics=["mae"]) warned "MASE is infinite" for a series flat up to an origin,
+    though no MASE (nor MSIS) was computed; a backtest that scores MASE still warns."""
+    frame = _frame(n_series=2).with_columns(
+        pl.when(pl.col("id") == "s0").then(0.0).otherwise(pl.col("y")).alias("y")
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, frame, folds=2, metrics=["mae"])
+    assert not [w for w in caught if "MASE" in str(w.message)]
+    with pytest.warns(ForecasterWarning, match=r"MASE is infinite for series \['s0'\]"):
+        backtest(model, frame, folds=2, metrics=["mae", "mase"])
+
+
+def test_the_warning_about_series_too_short_for_one_fold_is_singular():
+    """The warning said "the 11 rows that 1 folds need": one fold needs."""
+    frame = pl.concat([_frame(n_series=1), _frame(n_series=2).filter(pl.col("id") == "s1")])
+    frame = frame.filter((pl.col("id") == "s0") | (pl.int_range(pl.len()).over("id") < 20))
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
+    with pytest.warns(ForecasterWarning, match=r"shorter than the 30 rows that 1 fold needs"):
+        backtest(model, frame, folds=1)

@@ -432,7 +432,9 @@ def test_series_without_a_calibration_scale_are_counted_as_series_and_rows(scale
     with pytest.raises(DataValidationError, match=expected):
         model.predict(calm, level=80)
     origins = [300, 340, 380]
-    model.calibrate(frame.filter(pl.col("id") == "small"), folds=40, step=4, rolling=10)
+    model.calibrate(
+        frame.filter(pl.col("id") == "small"), folds=40, step=4, rolling=10, origins="calendar"
+    )
     expected = (
         r"normalize='series': 6 forecasts \(24 rows\) of 2 series \('large', 'new'\) have "
         r"no calibration residuals: 1 of those series unseen in fit"
@@ -448,7 +450,7 @@ def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_mod
     intervals unchanged (only windows observed by the origin are used); saved and loaded."""
     model, frame = scaled_model
     origins = [240, 300, 380]
-    options = dict(step=4, normalize=None, per_series=True)
+    options = dict(step=4, normalize=None, per_series=True, origins="calendar")
     model.calibrate(frame.filter(pl.col("time") < 240), folds=20, **options)
     static = model.predict(frame, cutoff=origins, level=80)
     model.calibrate(frame, folds=60, rolling=20, **options)  # origins 159, 163, ..., 395
@@ -471,8 +473,12 @@ def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_mod
     loaded = forecaster.load(model.save(tmp_path / "rolling"))
     assert loaded.predict(frame, cutoff=origins, level=80).equals(rolling)
     for normalize in ("series", "window"):  # pooled, each scale from observed windows only
-        model.calibrate(frame, folds=60, step=4, rolling=20, normalize=normalize)
-        again.calibrate(changed, folds=60, step=4, rolling=20, normalize=normalize)
+        model.calibrate(
+            frame, folds=60, step=4, rolling=20, normalize=normalize, origins="calendar"
+        )
+        again.calibrate(
+            changed, folds=60, step=4, rolling=20, normalize=normalize, origins="calendar"
+        )
         expected = model.predict(frame, cutoff=[300], level=80)
         assert again.predict(changed, cutoff=[300], level=80).equals(expected)
     del model.conformal_
@@ -480,11 +486,11 @@ def test_rolling_calibration_follows_the_errors_and_never_looks_ahead(scaled_mod
 
 def test_rolling_with_too_few_observed_windows_is_refused(scaled_model):
     model, frame = scaled_model
-    model.calibrate(frame, folds=30, step=4, rolling=5)
+    model.calibrate(frame, folds=30, step=4, rolling=5, origins="calendar")
     with pytest.raises(DataValidationError, match="too few"):
         model.predict(frame, cutoff=[200], level=95)  # 5 windows per series: 10 pooled
     for normalize in ("series", None, "window"):  # no window observed by the origin yet
-        model.calibrate(frame, folds=30, step=4, rolling=5, normalize=normalize)
+        model.calibrate(frame, folds=30, step=4, rolling=5, normalize=normalize, origins="calendar")
         with pytest.raises(DataValidationError, match=r"0 calibration residuals.*quantile 0\.25"):
             model.predict(frame, cutoff=[200], quantiles=[0.25, 0.75])  # was an IndexError
     assert "y_lo_80" in model.predict(frame, cutoff=[300], level=80).columns
@@ -1069,7 +1075,9 @@ def test_per_series_with_a_rolling_window_too_short_for_its_own_residuals_is_ref
     with pytest.raises(DataValidationError, match=r"per_series=True, rolling=10.*rolling=20"):
         model.calibrate(frame, folds=30, step=1, per_series=True, rolling=10)
     assert "conformal_" not in model.__dict__
-    model.calibrate(frame, folds=30, step=1, per_series=True, rolling=20)  # 20: accepted
+    model.calibrate(
+        frame, folds=30, step=1, per_series=True, rolling=20, origins="calendar"
+    )  # 20: accepted
 
 
 @pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # tiny clones
@@ -1298,3 +1306,44 @@ def test_calibrate_without_refit_refuses_origins_the_model_saw_through_other_ser
         fitted = staggered_copies({"a": 160, "b": 100}, integer=True)
         model = RNNForecaster(**integer).fit(fitted)
         model.calibrate(staggered_copies({"b": 140}, integer=True), folds=3)
+
+
+def test_rolling_calibration_of_independent_integer_step_series_is_refused(point_model, frame):
+    """rolling=W on integer-step series (independent sequences) compared the positions of one
+    series with another's: the same new clip numbered from 0, 100 or 700 got a refusal or
+    other widths. calibrate refuses it (what, why, how to fix) unless origins='calendar' says
+    the positions are shared times; one series keeps its rolling calibration."""
+    model = copy.deepcopy(point_model)
+    model.__dict__.pop("conformal_", None)
+    refused = (
+        r"calibrate\(rolling=20\): the time column 'time' holds integer steps, and its 2 "
+        r"series are independent sequences.*Calibrate without rolling.*origins='calendar'"
+    )
+    with pytest.raises(DataValidationError, match=refused):
+        model.calibrate(frame, folds=30, step=1, rolling=20)
+    with pytest.raises(DataValidationError, match=refused):  # one of the two fitted series
+        model.calibrate(frame.filter(pl.col("id") == "a"), folds=30, step=1, rolling=20)
+    assert "conformal_" not in model.__dict__  # refused before any backtest
+    model.calibrate(frame, folds=30, step=1, rolling=20, origins="calendar")  # shared times
+    assert model.conformal_["window"] == 20
+    one = frame.filter(pl.col("id") == "a").drop("id")
+    single = RNNForecaster(target="y", **SMALL).fit(one.filter(pl.col("time") < 120))
+    single.calibrate(one, folds=30, step=1, rolling=20)  # one series: as before
+    assert "y_lo_80" in single.predict(one, cutoff=[150], level=80).columns
+
+
+def test_series_without_residuals_of_integer_steps_are_not_blamed_on_calendar_folds(
+    point_model, frame
+):
+    """predict's refusal of series without calibration residuals (normalize="series") blamed
+    "the calibration's calendar folds" on integer-step series, which have none: it says they
+    are too short for the calibration's folds."""
+    model = copy.deepcopy(point_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.calibrate(frame.filter(pl.col("id") == "a"), folds=20, step=1)
+    with pytest.raises(DataValidationError, match="no calibration residuals") as info:
+        model.predict(frame, level=80)
+    message = str(info.value)
+    assert "calendar" not in message and "origins='series'" not in message, message
+    assert "too short for the calibration's folds" in message, message

@@ -1217,6 +1217,66 @@ def test_level_quantiles_and_calibration_plan():
     assert plan([80], 3, 1, shortest=10_000, window=65, horizon=5)[2] is False  # one series
 
 
+def _clip_rows(lengths: dict[str, int]) -> str:
+    """A CSV of independent integer-step clips (``clip,frame,y``), each numbered from 0."""
+    lines = ["clip,frame,y"]
+    for k, (clip, n) in enumerate(lengths.items()):
+        lines += [f"{clip},{i},{np.sin(i / 3 + k) * (k + 1) + 0.01 * i}" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_run_with_levels_on_clips_too_short_for_the_calibration_folds_has_intervals(
+    tmp_path, capsys
+):
+    """Integer-step clips too short for the calibration's folds (3 folds of lookback 4 and
+    horizon 2 need 10 rows) got no residuals and no series scale: the run (levels = [80])
+    failed with exit 3 ("normalize='series': ... have no calibration residuals ... calendar
+    folds"). The plan now scales by each input window's spread (normalize="window") and says
+    why; every clip's forecast has its interval."""
+    lengths = {"a": 30, "b": 34, "c": 28, "d": 32, "short1": 12, "short2": 9}
+    spec = csv_project(
+        tmp_path,
+        _clip_rows(lengths),
+        series='stale = "forecast"\nfreq = "1i"',
+        model="validation_size = 0",
+    )
+    text = spec.read_text().replace('id = "id"', 'id = "clip"').replace('"date"', '"frame"')
+    text = text.replace("backtest_folds = 0", "backtest_folds = 2")
+    spec.write_text(text + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "normalize='window'" in err, err
+    assert "1 of the 6 series the run forecasts is shorter than the 10 rows" in err, err
+    (path,) = (tmp_path / "outputs").rglob("forecasts.parquet")
+    forecasts = pl.read_parquet(path)
+    assert sorted(forecasts["clip"].unique()) == sorted(lengths)
+    bounds = forecasts.select("y_lo_80", "y_hi_80")
+    assert bounds.null_count().sum_horizontal().item() == 0
+    assert (forecasts["y_hi_80"] > forecasts["y_lo_80"]).all()
+
+
+def test_the_calibration_plan_scales_by_the_window_when_a_forecast_series_gets_no_residual():
+    """scaled_plan: normalize="series" while every series the run forecasts (at least
+    lookback rows, not excluded) is long enough for the plan's folds (the backtest's rule,
+    fold_rows) and seen in fit; else "window", saying how many and why."""
+    from forecaster.jobs.intervals import Plan, scaled_plan
+
+    spec = type("S", (), {})()
+    spec.series = type("Se", (), {"id": "clip"})()
+    model = type("M", (), {"lookback_": 4, "horizon": 2})()  # no train_end_: all seen
+    plan = Plan(3, True, False)  # 3 folds: 4 + 2 + 2 * 2 = 10 rows
+
+    def frame(*lengths):
+        return pl.DataFrame({"clip": [f"c{k}" for k, n in enumerate(lengths) for _ in range(n)]})
+
+    assert scaled_plan(plan, spec, model, frame(10, 30)).normalize == "series"
+    assert scaled_plan(plan, spec, model, frame(3, 30)).normalize == "series"  # not forecast
+    found = scaled_plan(plan, spec, model, frame(9, 30, 40))
+    assert found.normalize == "window" and found.folds == 3
+    assert "1 of the 3 series the run forecasts is shorter than the 10 rows" in found.short
+    assert scaled_plan(plan, spec, model, frame(9, 30), excluded=("c0",)).normalize == "series"
+
+
 def test_before_folds_keeps_each_series_before_the_first_target():
     """Integer steps (``origins="auto"``: each series' own folds): all but each series' own
     last ``folds * horizon`` rows."""

@@ -32,6 +32,7 @@ from forecaster.estimators.origins import origin_rows
 from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.evaluation.fitted import in_sample_ends
 from forecaster.evaluation.intervals import quantile_name
+from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
@@ -127,23 +128,23 @@ class ForecastIntervals:
             divided by the input window's spread (the mean absolute one-step change of the
             target over the ``lookback_`` rows up to the origin, or all rows up to it for an
             origin with fewer, e.g. of a clone refitted with ``lookback="auto"`` that chose a
-            shorter window), multiplied back by the spread
-            of each forecast's window: bands that widen in volatile stretches and narrow in
-            calm ones, for any series (locally weighted conformal prediction); a window with
-            no change, floored by its level and its series' past changes
-            (:func:`~forecaster.estimators.intervals.conformal_spread`), has a spread of 1
-            where even those are 0 (a series of zeros), as the scaler scales a constant
-            series. None: plain
-            residuals, one width per step (per series with ``per_series``). With
-            ``per_series=True`` ``"series"`` changes nothing for series with their own
-            residuals.
+            shorter window), multiplied back by the spread of each forecast's window: bands
+            that widen in volatile stretches and narrow in calm ones, for any series (locally
+            weighted conformal prediction); a window with no change, floored by its level and
+            its series' past changes (:func:`~forecaster.estimators.intervals.conformal_spread`),
+            has a spread of 1 where even those are 0 (a series of zeros), as the scaler scales
+            a constant series. None: plain residuals, one width per step (per series with
+            ``per_series``). With ``per_series=True`` ``"series"`` changes nothing for
+            series with their own residuals.
         rolling : int, optional
             Rolling recalibration: each forecast uses only the calibration windows that end
             at or before its origin, the ``rolling`` latest of them per series. Calibrate on
             data that reaches past the origins you will forecast from (e.g. the whole test
             span of a backtest: only windows observed by each origin are used, so nothing
             leaks), and ``predict(frame, cutoff=[...])`` recalibrates at every origin in one
-            batched call. None: every calibration window, whatever the origin.
+            batched call. None: every calibration window, whatever the origin. Refused for
+            integer steps of several series (independent sequences) but with
+            ``origins="calendar"`` (positions shared times).
         origins : {"auto", "calendar", "series"}, default "auto"
             The backtest's (:func:`~forecaster.evaluation.backtest.backtest`). ``"calendar"``
             (``"auto"``'s for dates and datetimes): every fold cut at one time for all series,
@@ -185,6 +186,7 @@ class ForecastIntervals:
         folds, step, refit = check("folds", folds), check("step", step), check("refit", refit)
         normalize, origins = check("normalize", normalize), check("origins", origins)
         rolling = _checked_rolling(per_series, check("rolling", rolling))
+        self._check_rolling_positions(frame, rolling, origins)
         previous = self.__dict__.pop("conformal_", None)  # the model's own quantiles, not CQR's
         try:
             self.conformal_ = self._calibration(
@@ -196,6 +198,32 @@ class ForecastIntervals:
             raise
         self.conformal_["window"] = rolling
         return self
+
+    def _check_rolling_positions(self, frame: Any, rolling: int | None, origins: str) -> None:
+        """Refuse ``rolling`` on independent sequences: an integer-step time column of more
+        than one series (fitted or calibrated on), unless ``origins="calendar"`` says their
+        positions are shared times. A forecast's windows "ending by its origin" would compare
+        the positions of one clip with another's, so the same clip numbered from 0 or 700
+        would get other intervals (or none)."""
+        if rolling is None:
+            return
+        lazy = frame.lazy()
+        dtype = lazy.collect_schema()[self.time_col]
+        if self.id_col is None or uses_calendar(origins, pl.Series(dtype=dtype)):
+            return
+        n_series = max(
+            self.keys_.height, int(lazy.select(pl.col(self.id_col).n_unique()).collect().item())
+        )
+        if n_series > 1:
+            raise DataValidationError(
+                f"calibrate(rolling={rolling}): the time column {self.time_col!r} holds integer "
+                f"steps, and its {n_series} series are independent sequences (origins="
+                f"{origins!r}) whose positions are not shared times, so the windows that end by "
+                "a forecast's origin would be chosen by comparing the positions of different "
+                "series (a series numbered from 0 or from 700 would get other intervals). "
+                "Calibrate without rolling (every window counts), or pass origins='calendar' "
+                "if the positions of the series are shared times (e.g. synchronised sensors)."
+            )
 
     def _calibration(
         self,
@@ -445,4 +473,5 @@ class ForecastIntervals:
             floor=domain_floor(self._fitted_transform()),
             series=panel.series_of_rows()[rows],
             names=None if self.id_col is None else panel.keys[panel.id_name].to_list(),
+            calendar=uses_calendar("auto", panel.time),
         )

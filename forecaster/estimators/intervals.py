@@ -228,8 +228,9 @@ class _Calibration:
         enough: int,
         series: np.ndarray | None = None,
         names: Sequence | None = None,
+        calendar: bool = True,
     ) -> None:
-        self.conformal, self.rows = conformal, rows
+        self.conformal, self.rows, self.calendar = conformal, rows, calendar
         self.series = rows if series is None else series  # each forecast's series, to count
         self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
@@ -294,14 +295,20 @@ class _Calibration:
         raise DataValidationError(
             f"normalize='series': {counted}{named} {'has' if forecasts == 1 else 'have'} no "
             f"calibration residuals: {n_unseen} of those series unseen in fit, whose scale no "
-            "calibration can give; the others missing from the calibration frame, ending at "
-            "or before the calibration's calendar folds (calibrate left them out with a "
-            "warning), with no window observed by their origin, or no observed actual value "
-            "in them. Their intervals have no scale. Drop those series from the predict "
-            "frame, or calibrate with normalize='window' (the input window's spread) or "
-            "normalize=None (for unseen series too); calibrate on a frame that holds the "
-            "others, or with origins='series' for series that end early (their residuals then "
-            "come from models that saw other series' later data: optimistic)."
+            "calibration can give; the others missing from the calibration frame, too short "
+            "for the calibration's folds"
+            + (" or ending at or before the calibration's calendar folds" if self.calendar else "")
+            + " (calibrate left them out with a warning), with no window observed by their "
+            "origin, or no observed actual value in them. Their intervals have no scale. Drop "
+            "those series from the predict frame, or calibrate with normalize='window' (the "
+            "input window's spread) or normalize=None (for unseen series too); calibrate on a "
+            "frame that holds the others, or with fewer folds (for the series too short)"
+            + (
+                ", or with origins='series' for series that end early (their residuals then "
+                "come from models that saw other series' later data: optimistic)."
+                if self.calendar
+                else "."
+            )
         )
 
     def _windowed(self, out: np.ndarray, size: int, scores: np.ndarray, reducer: Reducer) -> None:
@@ -452,6 +459,7 @@ def interval_columns(
     floor: float | None = None,
     series: np.ndarray | None = None,
     names: Sequence | None = None,
+    calendar: bool = True,
 ) -> dict[str, np.ndarray]:
     """The interval and quantile columns, name -> float64 values ``(B * horizon,)``, target
     after target (each target's interval bounds, then its quantiles, as in a backtest's
@@ -469,12 +477,15 @@ def interval_columns(
     no bound or quantile is put: a conformal band computed on the targets' own scale would
     reach below it; ``series`` ``(B,)``: each forecast's series in the forecasts' own panel
     (unseen ones too), for counting them in errors (``rows`` when None), and ``names`` the id
-    of each of those series, to name them there.
+    of each of those series, to name them there; ``calendar``: whether the series share
+    calendar folds (dates; not independent integer-step sequences), for those errors.
     """
     by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
     enough = _strictest(levels, quantiles)
     calibration = (
-        None if conformal is None else _Calibration(conformal, rows, origins, enough, series, names)
+        None
+        if conformal is None
+        else _Calibration(conformal, rows, origins, enough, series, names, calendar)
     )
     norm = _normaliser(conformal, spread, point.shape)
 

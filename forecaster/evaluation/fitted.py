@@ -297,7 +297,10 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
     folds of ``folds_frame`` come from a conformal calibration (``conformal_``) that uses
     every calibration window (``calibrate(rolling=None)``) and some of those windows end
     after a fold's origin: that fold's interval is set from errors observed after it (with
-    the same frame, the very errors being scored)."""
+    the same frame, the very errors being scored). For a date or datetime time column the
+    series share a calendar: any window ending after the origin counts. For integer steps
+    (independent sequences, whose positions are not shared times) only the windows of the
+    fold's own series do."""
     conformal = estimator.__dict__.get("conformal_")
     if conformal is None or conformal.get("window") is not None:
         return  # uncalibrated (the model's own quantiles), or rolling: windows seen by then
@@ -319,15 +322,20 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
         return
     cutoff = folds_frame["cutoff"]
     physical = cutoff.to_physical().to_numpy().astype(np.int64)
+    shared = uses_calendar("auto", cutoff) or estimator.id_col is None
     last = int(np.max(ends))
-    early = physical < last
+    if shared:
+        early = physical < last
+        ending = f"of windows ending up to {time_col}={_as_time(last, cutoff.dtype)}"
+    else:
+        early = physical < _own_last_ends(estimator, folds_frame, conformal)
+        ending = "of windows of the fold's own series (independent sequences) ending"
     if not early.any():
         return
-    last_time = pl.Series([last], dtype=pl.Int64).cast(cutoff.dtype)[0]
     n_folds = folds_frame.filter(pl.Series(early))["fold"].n_unique()
     warn_at_caller(
         f"Interval scores calibrated on later data: the model's conformal calibration "
-        f"(rolling=None) uses errors of windows ending up to {time_col}={last_time}, after "
+        f"(rolling=None) uses errors {ending}, after "
         f"the origin of {n_folds} of the {folds_frame['fold'].n_unique()} folds "
         f"({int(early.sum())} of the {early.size} (fold, series) forecasts). Their intervals "
         "are set from errors observed after their origin (possibly the very errors "
@@ -335,6 +343,24 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
         "not those of forecasts of new data. " + advice,
         ForecasterWarning,
     )
+
+
+def _as_time(physical: int, dtype: pl.DataType) -> Any:
+    """The time of the int64 ``physical`` value in ``dtype``."""
+    return pl.Series([physical], dtype=pl.Int64).cast(dtype)[0]
+
+
+def _own_last_ends(estimator: Any, folds_frame: pl.DataFrame, conformal: dict) -> np.ndarray:
+    """The last end of the calibration windows of each (fold, series) row's own series (the
+    int64 minimum for a series without any, or unseen in fit)."""
+    (id_name,) = estimator.keys_.columns
+    ids = folds_frame[estimator.id_col].alias(id_name).to_frame()
+    rows, known = match_keys(estimator.keys_, ids, id_name)
+    own = np.full(estimator.keys_.height, np.iinfo(np.int64).min, dtype=np.int64)
+    series, ends = np.asarray(conformal["series"], np.int64), np.asarray(conformal["ends"])
+    seen = series >= 0  # (-1: a series unseen in fit, kept under normalize="window" or None)
+    np.maximum.at(own, series[seen], ends[seen])
+    return np.where(known, own[np.where(known, rows, 0)], np.iinfo(np.int64).min)
 
 
 def asked_intervals(level: Any, quantiles: Any, estimator: Any, trains: bool) -> dict[str, Any]:

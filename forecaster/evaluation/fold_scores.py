@@ -91,8 +91,8 @@ def score_folds(
     temporary = [*intervals.lo, *intervals.hi, *intervals.q] if intervals is not None else []
     (block,) = temporary_names([*avoid, *temporary], "__block__")
     scales = mase_scales(panel, where.kept, where.local_cut, m, unscored)[where.blocks]
-    _warn_flat(panel, where, scales, m)
     if "mase" in names or intervals is not None:  # the scores scaled by it
+        _warn_flat(panel, where, scales, m)
         _warn_undefined(panel, where, scales, m)
     error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
     horizon = forecasts.height // max(len(scales), 1)

@@ -37,6 +37,7 @@ __all__ = [
     "first_fit_lookback",
     "fold_model",
     "fold_points",
+    "fold_rows",
     "folds_frame",
     "forecast_rows",
     "forecasts_frame",
@@ -151,6 +152,14 @@ def first_fit_lookback(
     return max(seen)
 
 
+def fold_rows(lookback: int, horizon: int, folds: int, step: int) -> int:
+    """The rows a series needs for ``folds`` origins ``step`` rows apart (a ``lookback``
+    window before the first, ``horizon`` targets after the last): ``lookback + horizon +
+    (folds - 1) * step``. A backtest leaves shorter series out (:func:`place_folds`), so a
+    calibration gives them no residuals."""
+    return int(lookback) + int(horizon) + (int(folds) - 1) * int(step)
+
+
 def place_folds(
     panel: Panel,
     *,
@@ -172,7 +181,7 @@ def place_folds(
     ``calendar``: the origins are the calendar folds'
     (:func:`~forecaster.evaluation.origins.calendar_cuts`), which leave out (with a warning)
     the (fold, series) pairs with no row after the cutoff or too few rows up to it."""
-    needed = lookback + horizon + (folds - 1) * step
+    needed = fold_rows(lookback, horizon, folds, step)
     keep = panel.lengths >= needed
     chosen = f" (lookback='auto' chose {lookback} for the first fold's rows)" if auto else ""
     if not keep.any():
@@ -186,7 +195,7 @@ def place_folds(
         dropped = panel.keys[panel.id_name].filter(pl.Series(~keep)).head(10).to_list()
         warn_at_caller(
             f"Left out {int((~keep).sum())} series shorter than the {needed} rows that {folds} "
-            f"folds need: {dropped}.",
+            f"{'fold needs' if folds == 1 else 'folds need'}: {dropped}.",
             ForecasterWarning,
         )
     kept = np.flatnonzero(keep)

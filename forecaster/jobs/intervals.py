@@ -19,8 +19,11 @@ Where the intervals come from
     because that model would not see the most recent data, and its point forecast would change
     with ``levels``. The errors are normalised by each series' scale (the library's default
     ``normalize="series"``, so a stock at 70 and an index at 6000 get bands of their own
-    scale even when pooled) and kept per series when every series has room for
-    ``F = max(20, n, backtest_folds)`` origins after ``2 * (lookback + horizon)`` rows,
+    scale even when pooled), or by each input window's spread (``normalize="window"``, see
+    :func:`scaled_plan`) when some series the run forecasts is too short for the folds (or
+    unseen in fit), which would get no residual and no scale of its own; kept per series when
+    every series has room for ``F = max(20, n, backtest_folds)`` origins after
+    ``2 * (lookback + horizon)`` rows,
     ``n`` the errors per step that the finite-sample correction needs for the highest level
     (``n >= L / (100 - L)``: 19 for 95 %, 4 for 80 %); otherwise pooled across the series, with
     ``F`` the spec's ``evaluation.backtest_folds`` (at least 3) raised until the series
@@ -45,8 +48,8 @@ Scores
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,7 +58,7 @@ from sklearn.base import clone
 
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
-from forecaster.evaluation.folds import check_reserved
+from forecaster.evaluation.folds import check_reserved, fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
     ArgumentError,
@@ -99,6 +102,7 @@ __all__ = [
     "features_differ",
     "first_cutoff",
     "interval_backtest",
+    "scaled_plan",
     "spec_backtest",
     "spec_panel",
     "unfit_levels",
@@ -108,11 +112,16 @@ __all__ = [
 @dataclass(frozen=True)
 class Plan:
     """How a point model is calibrated: ``folds`` origins, a refit every ``refit`` folds
-    (True: every fold), conformal quantiles per series or pooled across series."""
+    (True: every fold), conformal quantiles per series or pooled across series, residuals
+    normalised by each series' scale (``normalize="series"``) or, when ``short`` (why, for
+    the log line) says that some series the run forecasts get none, by each input window's
+    spread (``"window"``)."""
 
     folds: int
     refit: bool | int
     per_series: bool
+    normalize: str = "series"
+    short: str = ""
 
 
 def calibration_plan(
@@ -140,14 +149,53 @@ def _folds_plan(spec: Spec, folds: int, per_series: bool) -> Plan:
     return Plan(folds, True if every == 1 else every, per_series)
 
 
-def _plan(spec: Spec, model: Any, frame: pl.DataFrame) -> Plan:
+def _plan(spec: Spec, model: Any, frame: pl.DataFrame, excluded: Collection[str] = ()) -> Plan:
+    """The plan of :func:`calibration_plan` for the fitted ``model`` on ``frame``, scaled by
+    :func:`scaled_plan` (``excluded``: the series the run does not forecast)."""
     if spec.series.id:
         lengths = frame.group_by(spec.series.id).len()["len"]
         n_series, shortest = lengths.len(), int(lengths.min() or 0)  # type: ignore[arg-type]
     else:
         n_series, shortest = 1, frame.height
     window = model.lookback_ + int(model.horizon)
-    return calibration_plan(spec, n_series, shortest, window, int(model.horizon))
+    plan = calibration_plan(spec, n_series, shortest, window, int(model.horizon))
+    return scaled_plan(plan, spec, model, frame, excluded)
+
+
+def scaled_plan(
+    plan: Plan, spec: Spec, model: Any, frame: pl.DataFrame, excluded: Collection[str] = ()
+) -> Plan:
+    """``plan``, normalised by each input window's spread (``normalize="window"``) when some
+    series that the fitted ``model`` forecasts from ``frame`` (at least ``lookback_`` rows,
+    not ``excluded``: ids as text) gets no residual under its folds: shorter than the rows
+    the backtest's folds need (:func:`~forecaster.evaluation.folds.fold_rows`, the rule by
+    which it leaves a series out), or unseen in fit. ``predict`` refuses the intervals of
+    such a series under ``normalize="series"`` (it has no scale of its own), so the run would
+    fail; the window's spread scales any series."""
+    id_col = spec.series.id
+    lookback, horizon = int(model.lookback_), int(model.horizon)
+    needed = fold_rows(lookback, horizon, plan.folds, horizon)
+    if id_col is None:
+        short = int(lookback <= frame.height < needed)
+        of = 1
+    else:
+        table = frame.group_by(id_col).len().filter(pl.col("len") >= lookback)
+        table = table.filter(~id_text(id_col).is_in(list(excluded)))
+        short_rows = table["len"] < needed
+        if model.__dict__.get("train_end_") is not None:  # (an old saved model: not known)
+            short_rows = short_rows | model.train_end_of(table[id_col]).is_null()
+        short = int(short_rows.sum())
+        of = table.height
+    if not short:
+        return replace(plan, normalize="series", short="")
+    return replace(
+        plan,
+        normalize="window",
+        short=f"{short} of the {of} series the run forecasts "
+        f"{'is' if short == 1 else 'are'} shorter than the {needed} rows that "
+        f"{plan.folds} folds need (or unseen in fit), so {'it gets' if short == 1 else 'they get'} "
+        "no residual and no series scale",
+    )
 
 
 def calibrate_for_levels(
@@ -158,9 +206,10 @@ def calibrate_for_levels(
     and log nothing to MLflow (they are not the run's model)."""
     if spec.output.levels is None or is_quantile_model(spec):
         return
-    plan = _plan(spec, model, frame)
+    excluded = excluded_ids(stale_steps(frame, spec), spec)
+    plan = _plan(spec, model, frame, excluded)
     stale = _forecast_before(spec, model, frame, plan.folds)
-    plan = _calibrate(spec, model, frame, "series" if stale else "auto")
+    plan = _calibrate(spec, model, frame, "series" if stale else "auto", excluded)
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
     where = "per series" if plan.per_series else "pooled across series"
     folds = (
@@ -169,7 +218,16 @@ def calibrate_for_levels(
         if stale
         else ""
     )
-    log(f"calibrate conformal intervals {where} from {plan.folds} backtest folds{folds} ({how})")
+    scale = (
+        f", scaled by each input window's spread (normalize='window', not each series' "
+        f"scale: {plan.short})"
+        if plan.normalize == "window"
+        else ""
+    )
+    log(
+        f"calibrate conformal intervals {where} from {plan.folds} backtest folds{folds} "
+        f"({how}){scale}"
+    )
 
 
 def _forecast_before(spec: Spec, model: Any, frame: pl.DataFrame, folds: int) -> list[str]:
@@ -196,7 +254,13 @@ def _forecast_before(spec: Spec, model: Any, frame: pl.DataFrame, folds: int) ->
     return early.select(id_text(spec.series.id or "")).to_series().to_list()
 
 
-def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame, origins: str = "auto") -> Plan:
+def _calibrate(
+    spec: Spec,
+    model: Any,
+    frame: pl.DataFrame,
+    origins: str = "auto",
+    excluded: Collection[str] = (),
+) -> Plan:
     """Calibrate ``model`` on ``frame`` by the plan of :func:`calibration_plan` (folds placed
     by ``origins``); a ``DataValidationError`` that names the levels and what to change when
     the data are too short for it. Calibrate's warning that ``predict`` will refuse the
@@ -206,13 +270,13 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame, origins: str = "auto
     ``predict`` naming it. Nor is the backtest's warning that ``origins="series"`` lets a
     fold's model see other series' later data (advising ``origins="calendar"``): the run
     chooses those folds for its stale series on purpose, and its log line says so."""
-    plan = _plan(spec, model, frame)
+    plan = _plan(spec, model, frame, excluded)
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
         with tracking_paused(), silenced(NoResidualsWarning), silenced(CrossSeriesWarning):
             _calibrate_by(model, frame, plan, origins)
-            plan = _made_up_for(spec, model, frame, plan, origins)
+            plan = _made_up_for(spec, model, frame, plan, origins, excluded)
     except DataValidationError as exc:
         raise DataValidationError(
             f"Cannot calibrate the intervals of [output] levels = "
@@ -227,7 +291,12 @@ def _calibrate(spec: Spec, model: Any, frame: pl.DataFrame, origins: str = "auto
 
 
 def _made_up_for(
-    spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, origins: str = "auto"
+    spec: Spec,
+    model: Any,
+    frame: pl.DataFrame,
+    plan: Plan,
+    origins: str = "auto",
+    excluded: Collection[str] = (),
 ) -> Plan:
     """The plan of ``model``'s calibration: ``plan``, or one of more folds when residuals at
     steps the ``missing=`` policy filled were left out and the pooled ones fell short of the
@@ -238,6 +307,7 @@ def _made_up_for(
     if kept >= needed or kept == 0:
         return plan
     more = _folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
+    more = scaled_plan(more, spec, model, frame, excluded)  # more folds: longer series
     try:
         _calibrate_by(model, frame, more, origins)
     except DataValidationError:  # no room for more origins
@@ -246,9 +316,15 @@ def _made_up_for(
 
 
 def _calibrate_by(model: Any, frame: pl.DataFrame, plan: Plan, origins: str) -> None:
-    """``model.calibrate`` on ``frame`` with the folds, refits and grouping of ``plan``."""
+    """``model.calibrate`` on ``frame`` with the folds, refits, grouping and normalisation of
+    ``plan``."""
     model.calibrate(
-        frame, folds=plan.folds, refit=plan.refit, per_series=plan.per_series, origins=origins
+        frame,
+        folds=plan.folds,
+        refit=plan.refit,
+        per_series=plan.per_series,
+        normalize=plan.normalize,
+        origins=origins,
     )
 
 
@@ -372,7 +448,7 @@ def first_cutoff(frame: pl.DataFrame, model: Any, folds: int) -> Any:
     if not uses_calendar("auto", panel.time):
         return None
     lookback = model.lookback_ if fitted else model.lookback
-    least = (1 if lookback == "auto" else int(lookback)) + folds * horizon
+    least = fold_rows(1 if lookback == "auto" else int(lookback), horizon, folds, horizon)
     kept = np.flatnonzero(panel.lengths >= least)  # the series the backtest keeps
     kept = kept if len(kept) else np.arange(panel.n_series)  # (it refuses the frame)
     return calendar_cutoffs(panel, kept, horizon=horizon, folds=folds, step=horizon)[0]

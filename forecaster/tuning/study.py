@@ -338,9 +338,8 @@ def tune(
         The template: each trial clones it and sets the sampled parameters. It needs a
         validation split (``validation_size`` or ``validation_fraction`` > 0).
     frame : polars.DataFrame or polars.LazyFrame, or tuple (X, y)
-        The training data *without the test span* (its validation hold-out validates every
-        trial: the steps after one hold-out time for date and datetime series, each series'
-        own last ``validation_size`` steps for integer steps); ``(X, y)`` for an RNNRegressor.
+        The training data *without the test span* (its validation hold-out, see above,
+        validates every trial); ``(X, y)`` for an RNNRegressor.
     n_trials : int or None, default 20
         Finished (complete or pruned) trials wanted in the study, counting those of earlier
         runs (failed trials do not count); None: until ``timeout``.
