@@ -38,7 +38,12 @@ from forecaster.estimators.intervals import (
 from forecaster.estimators.regressor import RNNRegressor
 from forecaster.evaluation import backtest, seasonal_naive
 from forecaster.evaluation.intervals import IntervalColumns, level_name
-from forecaster.exceptions import CrossSeriesWarning, DataValidationError, ForecasterWarning
+from forecaster.exceptions import (
+    CrossSeriesWarning,
+    DataValidationError,
+    ForecasterWarning,
+    NoResidualsWarning,
+)
 
 SMALL = dict(
     lookback=24,
@@ -1330,6 +1335,20 @@ def test_rolling_calibration_of_independent_integer_step_series_is_refused(point
     single = RNNForecaster(target="y", **SMALL).fit(one.filter(pl.col("time") < 120))
     single.calibrate(one, folds=30, step=1, rolling=20)  # one series: as before
     assert "y_lo_80" in single.predict(one, cutoff=[150], level=80).columns
+
+
+def test_calibrates_warning_of_integer_series_without_residuals_says_they_are_too_short(
+    point_model, frame
+):
+    """calibrate's own warning about series without residuals blamed "its calendar folds'
+    cutoffs" and advised origins='series' on integer steps, whose folds are counted from
+    each series' own end already: it says they are too short for the folds."""
+    model = copy.deepcopy(point_model)
+    short = frame.filter((pl.col("id") == "a") | (pl.col("time") < 40))  # b: 40 rows
+    with pytest.warns(NoResidualsWarning, match=r"\['b'\].*too short for its folds") as caught:
+        model.calibrate(short, folds=20, step=1)
+    message = str(next(w.message for w in caught if w.category is NoResidualsWarning))
+    assert "calendar" not in message and "origins='series'" not in message, message
 
 
 def test_series_without_residuals_of_integer_steps_are_not_blamed_on_calendar_folds(

@@ -272,7 +272,9 @@ class ForecastIntervals:
         series = self._series_rows(ids, len(residuals))
         forecasts = result.forecasts
         if normalize == "series":
-            self._warn_without_residuals(frame, series)
+            self._warn_without_residuals(
+                frame, series, uses_calendar(origins, result.folds["cutoff"])
+            )
         if normalize == "series" and (series < 0).any():
             keep = self._without_unseen(ids, series)
             residuals, series = residuals[keep], series[keep]
@@ -386,10 +388,10 @@ class ForecastIntervals:
             "origin."
         )
 
-    def _warn_without_residuals(self, frame: Any, series: np.ndarray) -> None:
+    def _warn_without_residuals(self, frame: Any, series: np.ndarray, calendar: bool) -> None:
         """Warn (``normalize="series"``) about the series of the calibration ``frame`` seen in
         fit that got no residual (``series``: the residuals' rows of ``keys_``): the backtest
-        left them out (they end at or before its calendar folds, or are too short), and
+        left them out (too short, or, with ``calendar`` folds, ending at or before them), and
         ``predict(level=...)`` refuses their forecasts, which have no series scale."""
         if self.id_col is None:
             return
@@ -398,15 +400,21 @@ class ForecastIntervals:
         left = ids.filter(pl.Series((rows >= 0) & ~np.isin(rows, series))).sort()
         if left.len() == 0:
             return
+        why, remedy = (
+            ("they end at or before its calendar folds' cutoffs, or are too short",
+             ", or with origins='series' (each series' folds counted from its own end: their "
+             "residuals then come from models that saw other series' later data, so they are "
+             "optimistic)")
+            if calendar
+            else ("they are too short for its folds: lookback + horizon + (folds - 1) * step "
+                  "rows", "")
+        )  # fmt: skip
         warn_at_caller(
             f"calibrate(normalize='series'): {left.len()} series of the calibration frame "
             f"{'has' if left.len() == 1 else 'have'} no residuals: {left.head(10).to_list()}. "
-            "The backtest forecast none of their folds (they end at or before its calendar "
-            "folds' cutoffs, or are too short; see its warning), so predict(level=...) "
-            "refuses their forecasts (no series scale). Drop them from predict's frame, "
-            "calibrate with normalize='window' or normalize=None, or with origins='series' "
-            "(each series' folds counted from its own end: their residuals then come from "
-            "models that saw other series' later data, so they are optimistic).",
+            f"The backtest forecast none of their folds ({why}; see its warning), so "
+            "predict(level=...) refuses their forecasts (no series scale). Drop them from "
+            f"predict's frame, calibrate with normalize='window' or normalize=None{remedy}.",
             NoResidualsWarning,
         )
 
