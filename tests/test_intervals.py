@@ -1342,9 +1342,8 @@ def test_rolling_calibration_of_date_series_with_their_own_folds_is_accepted(fra
     """The refusal of rolling=W is for integer steps: date series share a calendar, so
     rolling=W with origins='series' (each series' folds from its own end) was refused as
     "the time column 'time' holds integer steps" on a date panel of two series."""
-    dates = frame.with_columns(
-        time=pl.date(2020, 1, 1) + pl.duration(days=pl.col("time"))
-    ).drop("z")
+    start = pl.date(2020, 1, 1)
+    dates = frame.drop("z").with_columns(time=start + pl.duration(days=pl.col("time")))
     model = RNNForecaster(target="y", id_col="id", freq="1d", **SMALL).fit(
         dates.filter(pl.col("time") < dt.date(2020, 4, 30))
     )
