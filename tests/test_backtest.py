@@ -877,8 +877,11 @@ def test_intervals_of_clips_calibrated_before_their_own_folds_are_not_called_lat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.calibrate(frame, refit=True, folds=3)  # now past every clip's origins
-    with pytest.warns(ForecasterWarning, match=r"later data.*own series.* 2 of the 2 folds"):
+    with pytest.warns(ForecasterWarning, match=r"later data.*own series.* 2 of the 2 folds") as w:
         backtest(model, frame, folds=2, level=80)
+    # its advice leaves out rolling=W, which calibrate refuses across independent clips
+    (message,) = [str(x.message) for x in w if "calibrated on later data" in str(x.message)]
+    assert "rolling=W" not in message and "rolling=" not in message.split("uses errors")[1]
 
 
 def test_a_flat_series_is_not_warned_about_when_no_scaled_score_is_asked():

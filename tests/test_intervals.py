@@ -5,6 +5,7 @@ regressor's intervals, and the coverage guarantee of split conformal prediction.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import warnings
 
 import numpy as np
@@ -1335,6 +1336,21 @@ def test_rolling_calibration_of_independent_integer_step_series_is_refused(point
     single = RNNForecaster(target="y", **SMALL).fit(one.filter(pl.col("time") < 120))
     single.calibrate(one, folds=30, step=1, rolling=20)  # one series: as before
     assert "y_lo_80" in single.predict(one, cutoff=[150], level=80).columns
+
+
+def test_rolling_calibration_of_date_series_with_their_own_folds_is_accepted(frame):
+    """The refusal of rolling=W is for integer steps: date series share a calendar, so
+    rolling=W with origins='series' (each series' folds from its own end) was refused as
+    "the time column 'time' holds integer steps" on a date panel of two series."""
+    start = pl.date(2020, 1, 1)
+    dates = frame.drop("z").with_columns(time=start + pl.duration(days=pl.col("time")))
+    model = RNNForecaster(target="y", id_col="id", freq="1d", **SMALL).fit(
+        dates.filter(pl.col("time") < dt.date(2020, 4, 30))
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # the cross-series warning
+        model.calibrate(dates, folds=30, step=1, rolling=20, origins="series")
+    assert model.conformal_["window"] == 20
 
 
 def test_calibrates_warning_of_integer_series_without_residuals_says_they_are_too_short(

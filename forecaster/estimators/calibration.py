@@ -209,8 +209,8 @@ class ForecastIntervals:
             return
         lazy = frame.lazy()
         dtype = lazy.collect_schema()[self.time_col]
-        if self.id_col is None or uses_calendar(origins, pl.Series(dtype=dtype)):
-            return
+        if self.id_col is None or not dtype.is_integer() or origins == "calendar":
+            return  # dates share a calendar (their own end with origins="series" too)
         n_series = max(
             self.keys_.height, int(lazy.select(pl.col(self.id_col).n_unique()).collect().item())
         )

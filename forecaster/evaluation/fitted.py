@@ -304,12 +304,18 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
     conformal = estimator.__dict__.get("conformal_")
     if conformal is None or conformal.get("window") is not None:
         return  # uncalibrated (the model's own quantiles), or rolling: windows seen by then
+    cutoff = folds_frame["cutoff"]
+    shared = uses_calendar("auto", cutoff) or estimator.id_col is None
     advice = (
         "Calibrate the model on data up to the first fold's origin (e.g. fit and calibrate "
-        "it on all but the last horizon + (folds - 1) * step rows of each series), or with "
-        "calibrate(..., rolling=W), whose forecasts use only the calibration windows their "
-        "origin has observed. (refit=True does not help: the refitted clones are not "
-        "calibrated.)"
+        "it on all but the last horizon + (folds - 1) * step rows of each series)"
+        + (  # calibrate refuses rolling across independent integer-step series
+            ", or with calibrate(..., rolling=W), whose forecasts use only the calibration "
+            "windows their origin has observed"
+            if shared
+            else ""
+        )
+        + ". (refit=True does not help: the refitted clones are not calibrated.)"
     )
     ends = conformal.get("ends")
     if ends is None or not len(ends):
@@ -320,9 +326,7 @@ def warn_calibrated_after(estimator: Any, folds_frame: pl.DataFrame, time_col: s
             ForecasterWarning,
         )
         return
-    cutoff = folds_frame["cutoff"]
     physical = cutoff.to_physical().to_numpy().astype(np.int64)
-    shared = uses_calendar("auto", cutoff) or estimator.id_col is None
     last = int(np.max(ends))
     if shared:
         early = physical < last
