@@ -452,7 +452,7 @@ def test_keys_with_a_forged_last_fitted_time_are_refused(
 @pytest.fixture(scope="module")
 def saved_calibrated(frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = tiny().fit(frame.filter(pl.col("time") < 20))
-    model.calibrate(frame, folds=6, step=2, rolling=3)
+    model.calibrate(frame, folds=6, step=2, rolling=3, origins="calendar")  # aligned series
     return model.save(tmp_path_factory.mktemp("hostile-calibrated") / "model")
 
 
