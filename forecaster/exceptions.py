@@ -120,8 +120,8 @@ class InSampleWarning(ForecasterWarning):
 
 
 class StaleSeriesWarning(ForecasterWarning):
-    """Some series end before the forecast origin (the frame's last time, or the cutoff): they
-    are forecast from their own last time. Filter it by this class to silence it."""
+    """Some series end before the forecast origin (the frame's last time, the cutoff, a
+    pipeline's as-of): forecast from their own last time. Filter it by this class to silence it."""
 
 
 class CrossSeriesWarning(ForecasterWarning):
@@ -178,9 +178,8 @@ def warn_at_caller(message: str, category: type[Warning], fact: str | None = Non
                 return
             scope.collector.shown.add((category, message))  # a call's own: shown below
             scope = scope.outer
-    told = _TOLD.get()
-    if told is not None and issubclass(category, ForecasterWarning):
-        key = (category, _NUMBER.sub("#", message if fact is None else fact))
+    if (told := _TOLD.get()) is not None and issubclass(category, ForecasterWarning):
+        key = (category, _FACT.sub(lambda m: m[1] or "#", message if fact is None else fact))
         if key in told:
             return  # the block already told it
         told.add(key)
@@ -247,7 +246,6 @@ def silenced(category: type[ForecasterWarning], message: str | None = None) -> I
 
     Examples
     --------
-    >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     with silenced(InSampleWarning):
@@ -272,6 +270,9 @@ _SHOWN_UNITS = 5
 """Units a summary names before ``...``."""
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 """What :func:`collect_warnings` masks to group near-copies (counts, shares, errors)."""
+_FACT = re.compile(r"(\[[^][]*\]|(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\")|\d{4}-\d\d-\d\d(?:[T ][\d:.]+)?|"
+                   rf"(?<!\w){_NUMBER.pattern}")  # fmt: skip
+"""What :func:`each_warning_once` masks: dates and numbers, not ids (``[7203]``, ``'7203'``, s1)."""
 
 
 @dataclass
@@ -368,7 +369,6 @@ def collect_warnings(label: str, unit: str, key: str | None = None) -> Iterator[
 
     Examples
     --------
-    >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     with collect_warnings("backtest", "fold"):
@@ -430,9 +430,9 @@ def each_warning_once() -> Iterator[None]:
     ``contextvars`` context) only: how a pipeline run, whose calibration and backtest fit
     the data again, says each fact once. A ForecasterWarning (of :func:`warn_at_caller`) is
     dropped when one of its class telling the same fact was shown in the block: the same
-    message but for its numbers (counts, dates: each fit's data end elsewhere), as
-    :func:`collect_warnings` groups near-copies, or the same first message of a summary
-    (``"In 2 of 3 backtest fits (...): ..."``). One naming other series is shown. A block
+    message but for its numbers and dates (each fit's data end elsewhere), or the same first
+    message of a summary (``"In 2 of 3 backtest fits (...): ..."``). One naming other series
+    is shown, also by numbers (``'s1'``, ``'7203'``, ``[7203]``: :data:`_FACT`). A block
     inside another shares its record; other warnings are untouched.
 
     Examples

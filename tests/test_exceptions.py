@@ -302,3 +302,27 @@ def test_the_warning_classes_are_forecaster_warnings_that_silenced_drops_by_clas
             warn_at_caller("any wording at all", category)
             warn_at_caller("another kind", ForecasterWarning)
     assert [str(w.message) for w in caught] == ["another kind"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("'s1'", "'s2'"), ("'7203'", "'9984'"), ("[7203]", "[9984]"), ("store_1", "store_2")],
+)
+def test_each_warning_once_tells_series_named_by_numbers(first, second):
+    """each_warning_once masked every number of a message, the digits of a series' id too:
+    a warning about series 's2' (or the ticker '7203', or integer ids) was dropped after the
+    same warning about 's1', though it names another series. Dates and counts are still
+    masked: the same series with another date is told once."""
+
+    def stale(ids: str, end: str) -> str:
+        return f"1 series end before the frame's last time ({end}): {ids} (last time {end})"
+
+    with warnings.catch_warnings(record=True) as caught, each_warning_once():
+        warnings.simplefilter("always")
+        warn_at_caller(stale(first, "2024-01-31"), StaleSeriesWarning)
+        warn_at_caller(stale(first, "2024-02-29T00:00:00"), StaleSeriesWarning)  # same fact
+        warn_at_caller(stale(second, "2024-01-31"), StaleSeriesWarning)
+    assert [str(w.message) for w in caught] == [
+        stale(first, "2024-01-31"),
+        stale(second, "2024-01-31"),
+    ]

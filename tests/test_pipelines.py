@@ -4051,3 +4051,17 @@ def test_as_of_refusals_lead_with_the_command_line_form(tmp_path):
     assert message.index("--as-of 2024-03-31T02:30+01:00") < message.index("datetime.datetime(")
     with pytest.raises(ArgumentError, match=r"outside the range of Datetime\(time_unit='ns'"):
         prepare_data(spec, root, "2300-01-01T00:00")
+
+
+def test_the_as_of_warning_about_stale_series_is_a_stale_series_warning(tmp_path):
+    """prepare_data's warning about the series that end before the as-of was a plain
+    ForecasterWarning, while predict's about the same fact is a StaleSeriesWarning: a filter
+    on StaleSeriesWarning silenced one and not the other."""
+    from forecaster.exceptions import StaleSeriesWarning
+
+    lines = ["id,date,y"]
+    for key, n in (("a", 30), ("b", 27)):
+        lines += [f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{i}.0" for i in range(n)]
+    spec, root = load_spec(scheduled_project(tmp_path, "\n".join(lines) + "\n"))
+    with pytest.warns(StaleSeriesWarning, match="1 series end before the as-of"):
+        prepare_data(spec, root, None)

@@ -25,7 +25,7 @@ Series that end before the as-of
     A series whose data ends before the effective as-of (a delisted ticker, a late feed) is
     *stale* by the steps of its frequency between its last time and the as-of.
     :func:`prepare_data`, which every command goes through, names the stale series in a
-    ``ForecasterWarning`` (their count, the first five with their last times and steps), and
+    ``StaleSeriesWarning`` (their count, the first five with their last times and steps), and
     the run records them in ``summary.json`` (``stale_series``: id -> last time, at most
     :data:`STALE_LISTED`; ``stale_series_count``; ``stale_steps``; ``excluded_series``), but
     those too short for the model, which it neither fits nor forecasts (``dropped_series``;
@@ -58,6 +58,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     SpecError,
+    StaleSeriesWarning,
     warn_at_caller,
 )
 from forecaster.jobs.returns import with_absent_rows, with_log_returns
@@ -413,7 +414,7 @@ def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
     """``when`` with the series that end before its effective as-of, their steps behind it and
     those the ``[series] stale`` policy leaves out of the forecast
-    (:mod:`forecaster.jobs.schedule`), after warning about them (a ``ForecasterWarning``
+    (:mod:`forecaster.jobs.schedule`), after warning about them (a ``StaleSeriesWarning``
     naming the first few, their last times and steps; what the policy does with them only
     for a command that ``forecasts``)."""
     ends, id_col = stale_steps(frame, spec), spec.series.id
@@ -457,7 +458,7 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) 
     warn_at_caller(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
         f"used, {when.effective}): {shown}{more}. {policy} {_stale_advice(spec)}",
-        ForecasterWarning,
+        StaleSeriesWarning,
     )
     return dataclasses.replace(when, **fields, excluded=excluded, ends=table)
 
@@ -506,7 +507,7 @@ def prepare_data(
     the as-of (its ``label`` names the outputs; see this module's docstring for the rules).
 
     Every command that forecasts or fits goes through here, so each warns (a
-    ``ForecasterWarning``) about the series that end before the as-of, and the run records
+    ``StaleSeriesWarning``) about the series that end before the as-of, and the run records
     them in ``summary.json`` (``stale_series``, ``stale_steps``, ``excluded_series``). For a
     command that ``forecasts`` from the as-of (``run``, ``predict``) the warning says what the
     ``[series] stale`` policy does with them, and with future covariates the returned
