@@ -16,8 +16,7 @@ forecaster.exceptions import NotFittedError`` or ``forecaster.exceptions.NotFitt
 imports scikit-learn then (the estimators, which raise it, import scikit-learn anyway) and
 defines the class once; every later use gets the same class, and it pickles by its name like
 the others. The alternatives were worse: a ``NotFittedError`` that is not scikit-learn's breaks
-the contract, and importing scikit-learn here puts it in every process of the package, the
-command line's ``--help`` and a plain training run included.
+the contract; importing scikit-learn here puts it in every process (``--help`` included).
 """
 
 from __future__ import annotations
@@ -145,10 +144,11 @@ def warn_at_caller(message: str, category: type[Warning], fact: str | None = Non
     ForecasterWarning raised in a :func:`warnings_unit` of this thread's (context's)
     :func:`collect_warnings` block is held for that block's summary, unless the warning
     filters say ``"error"`` (raised here) or ``"ignore"`` (dropped) for it at that line. In an
-    :func:`each_warning_once` block, one telling a ``fact`` (default: the message) told is dropped.
+    :func:`each_warning_once` block, one telling a ``fact`` (default: the message) told (not
+    hidden by an ``"ignore"`` filter) is dropped.
 
     Shared by the package's modules, not public (not in ``__all__``): its frame walk is made
-    for forecaster's frames; code outside the package warns with ``warnings.warn``.
+    for forecaster's frames (code outside the package warns with ``warnings.warn``).
 
     Examples
     --------
@@ -182,7 +182,8 @@ def warn_at_caller(message: str, category: type[Warning], fact: str | None = Non
         key = (category, _FACT.sub(lambda m: m[1] or "#", message if fact is None else fact))
         if key in told:
             return  # the block already told it
-        told.add(key)
+        if _filter_action(message, category, frame) != "ignore":
+            told.add(key)
     warnings.warn(message, category, stacklevel=level)
 
 
@@ -426,14 +427,13 @@ _TOLD: ContextVar[set[tuple[type, str]] | None] = ContextVar("forecaster_told", 
 
 @contextmanager
 def each_warning_once() -> Iterator[None]:
-    """Tell each of the package's warnings once in the block, in this thread (its
-    ``contextvars`` context) only: how a pipeline run, whose calibration and backtest fit
-    the data again, says each fact once. A ForecasterWarning (of :func:`warn_at_caller`) is
-    dropped when one of its class telling the same fact was shown in the block: the same
-    message but for its numbers and dates (each fit's data end elsewhere), or the same first
+    """Tell each of the package's warnings once in the block, in this thread (``contextvars``
+    context) only, as a pipeline run, whose calibration and backtest fit again, does. A
+    ForecasterWarning (of :func:`warn_at_caller`) of the class and fact of one shown in the
+    block is dropped: the same message but for its numbers and dates, or the same first
     message of a summary (``"In 2 of 3 backtest fits (...): ..."``). One naming other series
-    is shown, also by numbers (``'s1'``, ``'7203'``, ``[7203]``: :data:`_FACT`). A block
-    inside another shares its record; other warnings are untouched.
+    is shown (also ``'s1'``, ``'7203'``, ``[7203]``: :data:`_FACT`). Nested blocks share one
+    record; other warnings are untouched.
 
     Examples
     --------

@@ -326,3 +326,17 @@ def test_each_warning_once_tells_series_named_by_numbers(first, second):
         stale(first, "2024-01-31"),
         stale(second, "2024-01-31"),
     ]
+
+
+def test_a_warning_hidden_by_an_ignore_filter_is_not_counted_as_told():
+    """In an each_warning_once block a fact first raised under an "ignore" filter (hidden)
+    was recorded as told, so its next copy, where nothing hides it, was dropped too: the
+    user never saw it."""
+    with warnings.catch_warnings(record=True) as caught, each_warning_once():
+        warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warn_at_caller("'x' ends 1", ForecasterWarning)
+        warn_at_caller("'x' ends 2", ForecasterWarning)
+        warn_at_caller("'x' ends 3", ForecasterWarning)  # told now: dropped
+    assert [str(w.message) for w in caught] == ["'x' ends 2"]
