@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = ["catching_warnings"]
 
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -23,6 +24,17 @@ from typing import Literal, overload
 
 _LOCK = threading.RLock()
 """Held by every open :func:`catching_warnings` block (reentrant: a block may nest another)."""
+
+
+def _unlock_in_child() -> None:
+    """A new lock in a process forked while another thread held the old one (the child has
+    only the forking thread, so nothing would ever release it there)."""
+    global _LOCK
+    _LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_unlock_in_child)
 
 
 @overload

@@ -4,10 +4,14 @@ filters never overlap in two threads, so they leave the process's filters as the
 from __future__ import annotations
 
 import ast
+import os
+import signal
 import threading
 import time
 import warnings
 from pathlib import Path
+
+import pytest
 
 import forecaster
 from forecaster._warnings import catching_warnings
@@ -69,3 +73,40 @@ def test_no_module_of_the_package_opens_catch_warnings_itself():
             ):
                 found.append(f"{name}:{node.lineno}")
     assert found == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_process_forked_while_another_thread_holds_a_block_can_open_one():
+    """A child forked while another thread was inside a catching_warnings block inherited
+    the held lock with no thread to release it: its first block waited forever."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with catching_warnings():
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(10)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads warns
+            pid = os.fork()
+        if pid == 0:  # the child: one block, then exit at once (code 0 if it got through)
+            code = 1
+            try:
+                with catching_warnings():
+                    code = 0
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 20
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the child hung"
+    finally:
+        leave.set()
+        holder.join()
