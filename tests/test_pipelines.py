@@ -715,7 +715,7 @@ def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tm
 
 
 def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
-    from forecaster.jobs.intervals import features_differ
+    from forecaster.jobs.reuse import features_differ
 
     older = {"log_returns": ["y"], "mfcc": None}
     assert features_differ(older, {**older, "log_returns": ["y"]}) == []
@@ -1310,7 +1310,8 @@ def test_before_folds_of_dates_cut_at_the_first_calendar_cutoff_for_every_series
     ended before ``T_0``, lost its own last ``folds * horizon`` rows, and a saved model
     fitted on all the data up to ``T_0`` was refused as fitted past them."""
     from forecaster import RNNForecaster
-    from forecaster.jobs.intervals import before_folds, check_fitted_before
+    from forecaster.jobs.intervals import before_folds
+    from forecaster.jobs.reuse import check_fitted_before
 
     days = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 3, 31), "1d", eager=True)
     y = np.sin(np.arange(len(days)) / 5.0) + 2.0
@@ -1343,7 +1344,7 @@ def test_a_saved_model_fitted_past_the_as_of_on_a_series_the_history_lacks_is_re
     refused, though "b" was fitted only up to 03-10; integer steps (independent clips)
     compare each series with its own end, so the same shapes pass."""
     from forecaster import RNNForecaster
-    from forecaster.jobs.intervals import check_fitted_before
+    from forecaster.jobs.reuse import check_fitted_before
 
     days = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 3, 31), "1d", eager=True)
     y = np.sin(np.arange(len(days)) / 5.0) + 2.0

@@ -67,7 +67,6 @@ from forecaster.jobs.fitting import (
 from forecaster.jobs.hashing import spec_hash, spec_hashes
 from forecaster.jobs.intervals import (
     calibrate_for_levels,
-    data_provenance,
     spec_backtest,
     spec_panel,
 )
@@ -95,6 +94,7 @@ from forecaster.jobs.placement import (
     load_spec,
 )
 from forecaster.jobs.pointer import remember_model, remember_skipped, reused_label
+from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
