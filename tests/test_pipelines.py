@@ -715,7 +715,7 @@ def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tm
 
 
 def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
-    from forecaster.jobs.intervals import features_differ
+    from forecaster.jobs.reuse import features_differ
 
     older = {"log_returns": ["y"], "mfcc": None}
     assert features_differ(older, {**older, "log_returns": ["y"]}) == []
@@ -1277,6 +1277,107 @@ def test_the_calibration_plan_scales_by_the_window_when_a_forecast_series_gets_n
     assert scaled_plan(plan, spec, model, frame(9, 30), excluded=("c0",)).normalize == "series"
 
 
+def _filled_project(tmp_path: Path, targets: str, filled: str, levels: str = "[80]") -> Path:
+    """Three daily series of 80 rows (``targets``: ``y``, or ``y`` and ``z``) with
+    ``missing = "ffill"``, whose column ``filled`` of series c is missing from row 30 to 78
+    (observed at row 79 when it is ``y``; ``z`` is missing to the end); two backtest folds."""
+    lines = [f"id,date,{targets}"]
+    for k, key in enumerate("abc"):
+        for i in range(80):
+            y = f"{np.sin(i / 3 + k) * (k + 1) + 5 + 0.01 * i:.4f}"
+            z = f"{2 * float(y) + 1:.4f}"
+            gap = key == "c" and i >= 30 and (i < 79 or filled == "z")
+            values = {"y": "" if gap and filled == "y" else y, "z": "" if gap else z}
+            row = [values[t] for t in targets.split(",")]
+            lines.append(",".join([key, str(dt.date(2024, 1, 1) + dt.timedelta(days=i)), *row]))
+    spec = csv_project(
+        tmp_path, "\n".join(lines) + "\n", series='missing = "ffill"', model="validation_size = 0"
+    )
+    text = spec.read_text().replace('targets = ["y"]', f"targets = {targets.split(',')!r}")
+    text = text.replace("'", '"').replace("backtest_folds = 0", "backtest_folds = 2")
+    spec.write_text(text + f"\n[output]\nlevels = {levels}\nplot_series = 0\n")
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("targets", "filled", "where"),
+    [("y", "y", "backtest: calibrate the clone's"), ("y,z", "z", "calibrate conformal")],
+)
+def test_a_series_whose_calibration_errors_all_fall_on_filled_values_gets_intervals(
+    tmp_path, capsys, targets, filled, where
+):
+    """missing = "ffill" and series c's values filled over every calibration fold's targets
+    (its ``y`` from row 30 to 78, observed at row 79: the backtest's calibration on the data
+    before its first fold; or its second target ``z`` from row 30 on: the run's calibration):
+    every error of c fell on a filled value and was left out, so c got no scale and the run
+    exited 3 ("normalize='series': ... 1 series ('c') have no calibration residuals"). The
+    calibration now checks afterwards that every series it forecasts got an observed residual
+    of every target, and calibrates again by each input window's spread, naming c."""
+    spec = _filled_project(tmp_path, targets, filled)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    line = next(x for x in err.splitlines() if x.startswith(where))
+    assert "normalize='window'" in line and "1 series ('c') gets no observed error" in line, err
+    assert "filled by missing='ffill'" in line, line
+    (path,) = (tmp_path / "outputs").rglob("forecasts.parquet")
+    forecasts = pl.read_parquet(path)
+    assert sorted(forecasts["id"].unique()) == ["a", "b", "c"]
+    for target in targets.split(","):
+        bounds = forecasts.select(f"{target}_lo_80", f"{target}_hi_80")
+        assert bounds.null_count().sum_horizontal().item() == 0
+        assert (forecasts[f"{target}_hi_80"] > forecasts[f"{target}_lo_80"]).all()
+    assert _summary(tmp_path)["calibration"]["normalize"] == (
+        "window" if filled == "z" else "series"
+    )
+
+
+def test_unscaled_series_names_the_forecast_series_without_an_observed_residual():
+    """unscaled_series: of the series the run forecasts (at least lookback_ rows, not
+    excluded), those whose residuals of some target are all NaN (filled), and those with none
+    (absent from the calibration, or unseen in fit: row -1)."""
+    from forecaster.jobs.intervals import unscaled_series
+
+    nan = np.nan
+    residuals = np.ones((5, 2, 2, 1))  # (calibration row, step, target, quantile)
+    residuals[1, :, 1] = nan  # b: its second target filled at every step of its one row
+    residuals[2, 0, 0] = nan  # c: one step filled, the other observed: a scale
+    model = type("M", (), {})()
+    model.conformal_ = {"residuals": residuals, "series": np.array([0, 1, 2, 0, -1])}
+    model.keys_ = pl.DataFrame({"id": ["a", "b", "c", "d"]})
+    model.lookback_ = 2
+    frame = pl.DataFrame({"id": ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "f"]})
+    assert unscaled_series(model, frame, "id") == (["b"], ["d", "e"])  # f: too short
+    assert unscaled_series(model, frame, "id", excluded=("b", "e")) == ([], ["d"])
+    model.conformal_ = {"residuals": residuals[1:2], "series": np.array([0])}  # one series
+    assert unscaled_series(model, frame, None) == (["the series"], [])
+    model.conformal_ = {"residuals": residuals[:1], "series": np.array([0])}
+    assert unscaled_series(model, frame, None) == ([], [])
+
+
+@pytest.mark.slow
+def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
+    """The plan of a run's calibration (normalize, folds, refit, per_series, origins and why
+    it scales by the window) was only in a log line: it is now in summary.json
+    (``calibration``) and the run's MLflow params (``calibration.<key>``)."""
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    recorded = _summary(tmp_path)["calibration"]
+    assert recorded == {
+        "normalize": "series",
+        "folds": 3,
+        "refit": True,
+        "per_series": False,
+        "origins": "auto",
+        "window_reason": "",
+    }
+    (run,) = _runs(tmp_path)
+    params = {k: v for k, v in run.data.params.items() if k.startswith("calibration.")}
+    assert params == {f"calibration.{k}": str(v) for k, v in recorded.items()}
+
+
 def test_before_folds_keeps_each_series_before_the_first_target():
     """Integer steps (``origins="auto"``: each series' own folds): all but each series' own
     last ``folds * horizon`` rows."""
@@ -1310,7 +1411,8 @@ def test_before_folds_of_dates_cut_at_the_first_calendar_cutoff_for_every_series
     ended before ``T_0``, lost its own last ``folds * horizon`` rows, and a saved model
     fitted on all the data up to ``T_0`` was refused as fitted past them."""
     from forecaster import RNNForecaster
-    from forecaster.jobs.intervals import before_folds, check_fitted_before
+    from forecaster.jobs.intervals import before_folds
+    from forecaster.jobs.reuse import check_fitted_before
 
     days = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 3, 31), "1d", eager=True)
     y = np.sin(np.arange(len(days)) / 5.0) + 2.0
@@ -1343,7 +1445,7 @@ def test_a_saved_model_fitted_past_the_as_of_on_a_series_the_history_lacks_is_re
     refused, though "b" was fitted only up to 03-10; integer steps (independent clips)
     compare each series with its own end, so the same shapes pass."""
     from forecaster import RNNForecaster
-    from forecaster.jobs.intervals import check_fitted_before
+    from forecaster.jobs.reuse import check_fitted_before
 
     days = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 3, 31), "1d", eager=True)
     y = np.sin(np.arange(len(days)) / 5.0) + 2.0

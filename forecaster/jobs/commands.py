@@ -30,10 +30,6 @@ from forecaster.jobs.fitting import (
 from forecaster.jobs.intervals import (
     before_folds,
     calibrate_for_levels,
-    check_fitted_before,
-    check_model_matches_spec,
-    data_provenance,
-    features_differ,
     spec_backtest,
     spec_panel,
     unfit_levels,
@@ -41,6 +37,12 @@ from forecaster.jobs.intervals import (
 from forecaster.jobs.outputs import output_lock
 from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from forecaster.jobs.placement import checkpoint_folder, load_spec, out_problem, path_problem
+from forecaster.jobs.reuse import (
+    check_fitted_before,
+    check_model_matches_spec,
+    data_provenance,
+    features_differ,
+)
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
@@ -362,7 +364,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
             if problem is not None:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
     with tracking_paused():  # the backtest's fits are not logged models
-        result = spec_backtest(spec, model, frame, fitted=bool(args.model))
+        result = spec_backtest(spec, model, frame, fitted=bool(args.model), log=log)
     _write_parquet(result.metrics, out, "backtest", spec, when, args.model)
     log(
         f"backtest over {folds} folds written to {out}",

@@ -21,7 +21,9 @@ Where the intervals come from
     ``normalize="series"``, so a stock at 70 and an index at 6000 get bands of their own
     scale even when pooled), or by each input window's spread (``normalize="window"``, see
     :func:`scaled_plan`) when some series the run forecasts is too short for the folds (or
-    unseen in fit), which would get no residual and no scale of its own; kept per series when
+    unseen in fit), which would get no residual and no scale of its own, or, found after the
+    calibration (which then runs again), got no observed one of some target (its values over
+    the folds filled by ``missing=``: :func:`unscaled_series`); kept per series when
     every series has room for ``F = max(20, n, backtest_folds)`` origins after
     ``2 * (lookback + horizon)`` rows,
     ``n`` the errors per step that the finite-sample correction needs for the highest level
@@ -61,15 +63,11 @@ from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import check_reserved, fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
-    ArgumentError,
     CrossSeriesWarning,
     DataValidationError,
-    ForecasterWarning,
     NoResidualsWarning,
     silenced,
-    warn_at_caller,
 )
-from forecaster.jobs.data import iso_text
 from forecaster.jobs.schedule import excluded_ids, id_text, stale_steps
 from forecaster.jobs.scores import (
     is_quantile_model,
@@ -81,31 +79,24 @@ from forecaster.jobs.scores import (
 from forecaster.jobs.spec import (
     COLUMN_PARAMS,
     NO_CHECKPOINTS,
-    SERIES_KEYS,
-    FeaturesSpec,
     Spec,
-    build_estimator,
     first_line,
     without_checkpoints,
 )
 from forecaster.jobs.tracked import tracking_paused
-from forecaster.persistence import saved_provenance
 
 __all__ = [
     "Plan",
     "before_folds",
     "calibrate_for_levels",
     "calibration_plan",
-    "check_fitted_before",
-    "check_model_matches_spec",
-    "data_provenance",
-    "features_differ",
     "first_cutoff",
     "interval_backtest",
     "scaled_plan",
     "spec_backtest",
     "spec_panel",
     "unfit_levels",
+    "unscaled_series",
 ]
 
 
@@ -122,6 +113,21 @@ class Plan:
     per_series: bool
     normalize: str = "series"
     short: str = ""
+    origins: str = "auto"
+
+    def record(self) -> dict[str, Any]:
+        """The plan as a run records it (``summary.json``'s ``calibration``, and the MLflow
+        params ``calibration.<key>``): ``normalize``, ``folds``, ``refit``, ``per_series``,
+        ``origins`` and why the residuals are scaled by the window (``window_reason``, empty
+        under ``normalize="series"``)."""
+        return {
+            "normalize": self.normalize,
+            "folds": self.folds,
+            "refit": self.refit,
+            "per_series": self.per_series,
+            "origins": self.origins,
+            "window_reason": self.short,
+        }
 
 
 def calibration_plan(
@@ -187,7 +193,7 @@ def scaled_plan(
         short = int(short_rows.sum())
         of = table.height
     if not short:
-        return replace(plan, normalize="series", short="")
+        return plan
     return replace(
         plan,
         normalize="window",
@@ -200,16 +206,36 @@ def scaled_plan(
 
 def calibrate_for_levels(
     spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None]
-) -> None:
+) -> Plan | None:
     """Calibrate the run's point model for the spec's ``levels`` (nothing when the spec sets
-    none, or the model emits quantiles). The clones the calibration fits write no checkpoints
-    and log nothing to MLflow (they are not the run's model)."""
+    none, or the model emits quantiles) and log how; the plan it calibrated by (None when it
+    did not). The clones the calibration fits write no checkpoints and log nothing to MLflow
+    (they are not the run's model)."""
     if spec.output.levels is None or is_quantile_model(spec):
-        return
+        return None
     excluded = excluded_ids(stale_steps(frame, spec), spec)
+    return _calibrate_forecast(spec, model, frame, excluded, log, "calibrate")
+
+
+def _calibrate_forecast(
+    spec: Spec,
+    model: Any,
+    frame: pl.DataFrame,
+    excluded: Collection[str],
+    log: Callable[[str], None] | None,
+    what: str,
+) -> Plan:
+    """Calibrate the point ``model`` on ``frame`` for the series it forecasts (all but
+    ``excluded``, ids as text) and ``log`` how (the line starts with ``what``): the one
+    calibration of a run (:func:`calibrate_for_levels`) and of the backtest's clone
+    (:func:`interval_backtest`). Its folds are counted from each series' own end when a
+    stale series it forecasts ends at or before the first common cutoff
+    (:func:`_forecast_before`); the plan it calibrated by."""
     plan = _plan(spec, model, frame, excluded)
-    stale = _forecast_before(spec, model, frame, plan.folds)
+    stale = _forecast_before(spec, model, frame, plan.folds, excluded)
     plan = _calibrate(spec, model, frame, "series" if stale else "auto", excluded)
+    if log is None:
+        return plan
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
     where = "per series" if plan.per_series else "pooled across series"
     folds = (
@@ -225,14 +251,17 @@ def calibrate_for_levels(
         else ""
     )
     log(
-        f"calibrate conformal intervals {where} from {plan.folds} backtest folds{folds} "
-        f"({how}){scale}"
+        f"{what} conformal intervals {where} from {plan.folds} backtest folds{folds} ({how}){scale}"
     )
+    return plan
 
 
-def _forecast_before(spec: Spec, model: Any, frame: pl.DataFrame, folds: int) -> list[str]:
-    """The stale series (ids as text) that the run forecasts (``[series] stale`` and
-    ``max_staleness``: :func:`~forecaster.jobs.schedule.excluded_ids`) and that end at or
+def _forecast_before(
+    spec: Spec, model: Any, frame: pl.DataFrame, folds: int, excluded: Collection[str]
+) -> list[str]:
+    """The stale series (ids as text) that the run forecasts (not ``excluded``: by
+    ``[series] stale`` and ``max_staleness``, :func:`~forecaster.jobs.schedule.excluded_ids`,
+    for a run) and that end at or
     before the first calendar cutoff of a calibration of ``folds`` folds
     (:func:`first_cutoff`): those calendar folds give them no residual, and ``predict``
     refuses a series without any under ``normalize="series"``. Such a series is forecast
@@ -242,7 +271,6 @@ def _forecast_before(spec: Spec, model: Any, frame: pl.DataFrame, folds: int) ->
     stale = stale_steps(frame, spec)
     if stale.height == 0:
         return []
-    excluded = excluded_ids(stale, spec)
     forecast = stale.filter(~id_text(spec.series.id or "").is_in(list(excluded)))
     if forecast.height == 0:
         return []
@@ -275,8 +303,10 @@ def _calibrate(
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
         with tracking_paused(), silenced(NoResidualsWarning), silenced(CrossSeriesWarning):
-            _calibrate_by(model, frame, plan, origins)
-            plan = _made_up_for(spec, model, frame, plan, origins, excluded)
+            plan = replace(plan, origins=origins)
+            _calibrate_by(model, frame, plan)
+            plan = _made_up_for(spec, model, frame, plan, excluded)
+            plan = _scaled_every(spec, model, frame, plan, excluded)
     except DataValidationError as exc:
         raise DataValidationError(
             f"Cannot calibrate the intervals of [output] levels = "
@@ -295,7 +325,6 @@ def _made_up_for(
     model: Any,
     frame: pl.DataFrame,
     plan: Plan,
-    origins: str = "auto",
     excluded: Collection[str] = (),
 ) -> Plan:
     """The plan of ``model``'s calibration: ``plan``, or one of more folds when residuals at
@@ -307,25 +336,101 @@ def _made_up_for(
     if kept >= needed or kept == 0:
         return plan
     more = _folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
+    more = replace(more, normalize=plan.normalize, short=plan.short, origins=plan.origins)
     more = scaled_plan(more, spec, model, frame, excluded)  # more folds: longer series
     try:
-        _calibrate_by(model, frame, more, origins)
+        _calibrate_by(model, frame, more)
     except DataValidationError:  # no room for more origins
         return plan
     return more
 
 
-def _calibrate_by(model: Any, frame: pl.DataFrame, plan: Plan, origins: str) -> None:
-    """``model.calibrate`` on ``frame`` with the folds, refits, grouping and normalisation of
-    ``plan``."""
+def _calibrate_by(model: Any, frame: pl.DataFrame, plan: Plan) -> None:
+    """``model.calibrate`` on ``frame`` with the folds, refits, grouping, normalisation and
+    origins of ``plan``."""
     model.calibrate(
         frame,
         folds=plan.folds,
         refit=plan.refit,
         per_series=plan.per_series,
         normalize=plan.normalize,
-        origins=origins,
+        origins=plan.origins,
     )
+
+
+def _scaled_every(
+    spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, excluded: Collection[str]
+) -> Plan:
+    """``plan``, or the calibration again by each input window's spread
+    (``normalize="window"``) when, under ``normalize="series"``, some series the run
+    forecasts got no observed residual of some target (:func:`unscaled_series`): the
+    guarantee that ``predict`` finds a scale for every forecast. :func:`scaled_plan` foresees
+    the series too short for the folds or unseen in fit, which saves this second calibration
+    in the common case; this one also finds the series whose errors in the folds all fall on
+    values the ``missing=`` policy filled (left out), or that a ``lookback="auto"`` clone
+    left out (a longer lookback than the model's)."""
+    if plan.normalize != "series":
+        return plan
+    filled, absent = unscaled_series(model, frame, spec.series.id, excluded)
+    if not filled and not absent:
+        return plan
+    why = [
+        f"{_named(ids)} {'gets' if len(ids) == 1 else 'get'} {reason}"
+        for ids, reason in (
+            (
+                filled,
+                "no observed error in the calibration folds (its values there were filled by "
+                f"missing={spec.series.missing!r})",
+            ),
+            (absent, "no residual in the calibration folds (too short for them, or unseen)"),
+        )
+        if ids
+    ]
+    plan = replace(
+        plan,
+        normalize="window",
+        short=f"of the series it forecasts, {' and '.join(why)}, so no series scale",
+    )
+    _calibrate_by(model, frame, plan)
+    return _made_up_for(spec, model, frame, plan, excluded)
+
+
+def _named(ids: list[str]) -> str:
+    """``ids`` as a log line names them: their number and the first five."""
+    shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
+    return f"{len(ids)} series ({shown})"
+
+
+def unscaled_series(
+    model: Any, frame: pl.DataFrame, id_col: str | None, excluded: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
+    """The series of ``frame`` that the calibrated ``model`` forecasts (at least
+    ``lookback_`` rows, not ``excluded``; ids as text) whose intervals have no scale under
+    ``normalize="series"`` (``predict`` refuses them): those whose calibration residuals of
+    some target are all left out (their actual values were filled by the ``missing=``
+    policy), and those with no residual at all (too short for the folds, left out by a
+    clone, or unseen in fit)."""
+    residuals, rows = model.conformal_["residuals"], model.conformal_["series"]
+    observed = np.isfinite(residuals).any(axis=(1, 3))  # (calibration row, target)
+    n_keys = 1 if id_col is None else model.keys_.height
+    seen, scaled = np.zeros(n_keys, bool), np.ones(n_keys, bool)
+    known = rows >= 0
+    seen[rows[known]] = True
+    for target in range(observed.shape[1]):
+        some = np.zeros(n_keys, bool)
+        some[rows[known][observed[known, target]]] = True
+        scaled &= some
+    if id_col is None:  # one series: keys_ row 0
+        lacking = [] if scaled[0] else ["the series"]
+        return (lacking, []) if seen[0] else ([], lacking)
+    keys = model.keys_.select(pl.first().cast(pl.String)).to_series()
+    table = frame.group_by(id_col).len().filter(pl.col("len") >= int(model.lookback_))
+    ids = table.select(id_text(id_col)).to_series()
+    ids = ids.filter(~ids.is_in(list(excluded))).sort()
+    have = {k: (bool(a), bool(b)) for k, a, b in zip(keys, seen, scaled, strict=True)}
+    filled = [i for i in ids if have.get(i, (False, False)) == (True, False)]
+    absent = [i for i in ids if not have.get(i, (False, False))[0]]
+    return filled, absent
 
 
 def _fewest_kept(conformal: Mapping[str, Any]) -> int:
@@ -375,15 +480,22 @@ def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
     return panel
 
 
-def spec_backtest(spec: Spec, model: Any, frame: pl.DataFrame, *, fitted: bool = False) -> Any:
+def spec_backtest(
+    spec: Spec,
+    model: Any,
+    frame: pl.DataFrame,
+    *,
+    fitted: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Any:
     """The backtest of ``spec`` (``evaluation.backtest_folds`` folds, its metrics, the
     intervals of its ``levels``): of a clone of the unfitted ``model`` fitted on the data
     before the first fold (:func:`interval_backtest` with levels), or of the ``fitted`` model
-    as it is (a saved model: its intervals must be there, see :func:`unfit_levels`). The
-    caller pauses tracking."""
+    as it is (a saved model: its intervals must be there, see :func:`unfit_levels`); ``log``
+    takes the line of the clone's calibration. The caller pauses tracking."""
     levels = spec.output.levels
     if levels is not None and not fitted:
-        return interval_backtest(spec, model, frame)
+        return interval_backtest(spec, model, frame, log)
     return backtest(
         model if fitted else without_checkpoints(clone(model)),
         frame,
@@ -396,16 +508,22 @@ def spec_backtest(spec: Spec, model: Any, frame: pl.DataFrame, *, fitted: bool =
     )
 
 
-def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
+def interval_backtest(
+    spec: Spec, model: Any, frame: pl.DataFrame, log: Callable[[str], None] | None = None
+) -> Any:
     """The run's backtest with the spec's ``levels`` scored (see the module docstring): a clone
-    fitted on the data before the first target (and calibrated there, for a point model)
-    forecasts every fold as it is, with its intervals. The caller pauses tracking."""
+    fitted on the data before the first target (and calibrated there, for a point model, by
+    the run's rules for the series the backtest forecasts: ``log`` takes its line) forecasts
+    every fold as it is, with its intervals. The caller pauses tracking."""
     folds = spec.evaluation.backtest_folds
     template = without_checkpoints(clone(model))
     history = before_folds(frame, template, folds)
     template.fit(history)
     if not is_quantile_model(spec):
-        _calibrate(spec, template, history)
+        excluded = _not_forecast(spec, frame, history)
+        _calibrate_forecast(
+            spec, template, history, excluded, log, "backtest: calibrate the clone's"
+        )
     return backtest(
         template,
         frame,
@@ -416,6 +534,21 @@ def interval_backtest(spec: Spec, model: Any, frame: pl.DataFrame) -> Any:
         level=list(spec.output.levels or []),
         quantiles=score_quantiles(spec, template),
     )
+
+
+def _not_forecast(spec: Spec, frame: pl.DataFrame, history: pl.DataFrame) -> list[str]:
+    """The series (ids as text) that the backtest of ``frame`` does not forecast, of those
+    in ``history`` (its rows before the first fold): those with no rows after it."""
+    id_col = spec.series.id
+    if id_col is None:
+        return []
+    rows = [f.group_by(id_col).len() for f in (frame, history)]
+    same = (
+        rows[0]
+        .join(rows[1], on=id_col, nulls_equal=True)
+        .filter(pl.col("len") == pl.col("len_right"))
+    )
+    return same.select(id_text(id_col)).to_series().to_list()
 
 
 def before_folds(frame: pl.DataFrame, model: Any, folds: int) -> pl.DataFrame:
@@ -452,126 +585,3 @@ def first_cutoff(frame: pl.DataFrame, model: Any, folds: int) -> Any:
     kept = np.flatnonzero(panel.lengths >= least)  # the series the backtest keeps
     kept = kept if len(kept) else np.arange(panel.n_series)  # (it refuses the frame)
     return calendar_cutoffs(panel, kept, horizon=horizon, folds=folds, step=horizon)[0]
-
-
-def check_fitted_before(model: Any, history: pl.DataFrame, folder: str, origin: str) -> None:
-    """Refuse (``ArgumentError`` naming ``--model``) a saved ``model`` (from ``folder``) that
-    was fitted on data after ``history``, the data the forecast starts from (``origin``: "the
-    as-of ..." or "the first backtest fold"): it has seen what followed, so its forecast (or
-    backtest) would be in-sample. Date and datetime series share one calendar: a model
-    fitted on any series (one missing from ``history`` too) past the last time of
-    ``history`` is refused, as a global model has seen that period of every series (the
-    rule of ``score`` and ``backtest``, :func:`~forecaster.evaluation.fitted.in_sample_ends`);
-    integer steps (independent sequences): a series fitted past its own last time there. A
-    model that does not record its last fitted times (``train_end_``, saved by an old
-    version) gets a warning. The rule of ``training.reuse_model`` (a backfill must not see
-    later data), read from the model's own ``train_end_``."""
-    ends = model.__dict__.get("train_end_")
-    if ends is None:
-        warn_at_caller(
-            f"The model in {folder} does not record the last time of the data it was fitted "
-            f"on (saved by an older forecaster), so it may have seen data after {origin}. "
-            "Fit it again to have this checked.",
-            ForecasterWarning,
-        )
-        return
-    time_col, id_col = model.time_col, model.id_col
-    if id_col is None or uses_calendar("auto", history[time_col]):  # one calendar: the as-of
-        ids = [None] if id_col is None else model.keys_[model.keys_.columns[0]].to_list()
-        table = pl.DataFrame({"id": ids, "end": ends}, strict=False).with_columns(
-            pl.lit(history[time_col].max()).alias("last")
-        )
-    else:
-        table = history.group_by(id_col).agg(pl.col(time_col).max().alias("last"))
-        table = table.rename({id_col: "id"}).with_columns(
-            model.train_end_of(table[id_col]).alias("end")
-        )
-        table = table.filter(pl.col("end").is_not_null())
-    dtype = history.schema[time_col]
-    later = table.filter(pl.col("end").cast(dtype, strict=False) > pl.col("last"))
-    if later.height == 0:
-        return
-    latest = later.sort("end", "id", descending=[True, False])
-    key, end, last = latest.select("id", "end", "last").row(0)
-    last, end = iso_text(last), iso_text(end)  # as the CLI reads them back (no space)
-    which = "" if id_col is None else f" of {later.height} series (e.g. {key!r})"
-    raise ArgumentError(
-        f"argument --model ({folder}): the model was fitted on data{which} up to {end}, after "
-        f"{origin} (data up to {last}): it has seen what followed, so its results would be "
-        f"in-sample (a backfill must not see later data). Fit a model on the data up to then "
-        f"(forecaster fit SPEC --as-of {last}) and pass it, or leave out --model."
-    )
-
-
-def check_model_matches_spec(model: Any, spec: Spec, folder: str) -> None:
-    """Refuse (``ArgumentError`` naming ``--model``) a saved ``model`` (from ``folder``) that
-    describes other data than ``spec``: other targets, columns, frequency, missing-value
-    policy or horizon (its forecasts would be written and scored as the spec's). Training
-    parameters (``lookback``, ``hidden_size``, a tuned ``lr``, ...) may differ."""
-    expected = build_estimator(spec, False).get_params()
-    saved = model.get_params()
-    keys = {**SERIES_KEYS, "horizon": "model.horizon"}
-
-    def plain(value: Any) -> Any:  # "y" and ["y"], None and [], [a, b] and [b, a]: the same
-        if value is None or isinstance(value, str | list | tuple):  # columns (read by name)
-            return sorted([value] if isinstance(value, str) else list(value or []))
-        return value
-
-    differ = [p for p in keys if p in saved and plain(saved[p]) != plain(expected.get(p))]
-    _check_features(folder, spec)
-    if differ:
-        found = ", ".join(f"{p}={saved[p]!r}" for p in differ)
-        wanted = ", ".join(f"{keys[p]} = {expected.get(p)!r}" for p in differ)
-        raise _other_model(
-            folder, f"with {found}", f"has {wanted}", "its forecasts would be written and "
-            "scored as this spec's",
-        )  # fmt: skip
-
-
-def data_provenance(spec: Spec) -> dict[str, Any]:
-    """What a pipeline records with the models it saves (``provenance``): its ``[features]``
-    that change what the target columns hold (``log_returns``, ``mfcc``), not how much
-    history is read (``history_days``)."""
-    return {"features": _features_record(spec.features)}
-
-
-def _features_record(features: FeaturesSpec) -> dict[str, Any]:
-    record = features.model_dump(exclude={"history_days"})
-    record["log_returns"] = sorted(record["log_returns"])
-    return record
-
-
-def features_differ(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    """The ``[features]`` keys whose recorded value (:func:`data_provenance`) is not the
-    wanted one; a key a model's record lacks (added to the spec since) counts as its default,
-    so models saved before a new key stay usable where the key is left at its default."""
-    defaults = _features_record(FeaturesSpec())
-    return sorted(
-        k for k in {*recorded, *wanted} if recorded.get(k, defaults.get(k)) != wanted.get(k)
-    )
-
-
-def _check_features(folder: str, spec: Spec) -> None:
-    """Refuse a model saved by a pipeline whose ``[features]`` made its data otherwise than
-    ``spec``'s (a model saved without a record of them is not checked)."""
-    recorded = (saved_provenance(folder) or {}).get("features")
-    if not isinstance(recorded, dict):
-        return
-    wanted = data_provenance(spec)["features"]
-    differ = features_differ(recorded, wanted)
-    if differ:
-        found = ", ".join(f"{k}={recorded.get(k)!r}" for k in differ)
-        given = ", ".join(f"{k}={wanted.get(k)!r}" for k in differ)
-        raise _other_model(
-            folder, f"on data made with [features] {found}", f"makes them with {given}",
-            "the same columns would hold other values",
-        )  # fmt: skip
-
-
-def _other_model(folder: str, fitted: str, spec: str, consequence: str) -> ArgumentError:
-    """The refusal of a ``--model`` from ``folder`` made for other data than the spec's."""
-    return ArgumentError(
-        f"argument --model: the model in {folder} was fitted {fitted}, but the spec {spec}: "
-        f"{consequence}. Give --model a model fitted from this spec (forecaster fit SPEC), or "
-        "leave out --model."
-    )

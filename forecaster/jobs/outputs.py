@@ -111,6 +111,7 @@ class PipelineResult(BaseModel):
     model_version: str | None = None
     resolved_params: dict[str, Any] = {}
     metrics: dict[str, float] = {}
+    calibration: dict[str, Any] | None = None
     rows: int = 0
     series: int = 0
     stale_series: dict[str, str] = {}

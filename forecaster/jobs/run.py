@@ -67,7 +67,6 @@ from forecaster.jobs.fitting import (
 from forecaster.jobs.hashing import spec_hash, spec_hashes
 from forecaster.jobs.intervals import (
     calibrate_for_levels,
-    data_provenance,
     spec_backtest,
     spec_panel,
 )
@@ -95,6 +94,7 @@ from forecaster.jobs.placement import (
     load_spec,
 )
 from forecaster.jobs.pointer import remember_model, remember_skipped, reused_label
+from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
@@ -433,20 +433,22 @@ def _write_outputs(
                     job, estimator, tune, progress, checkpoints, resume
                 )
                 job.log(f"model    {how}")
-                calibrate_for_levels(job.spec, model, job.frame, job.log)
+                plan = calibrate_for_levels(job.spec, model, job.frame, job.log)
+            calibration = None if plan is None else plan.record()
             metrics, backtest = _evaluate(job.spec, model, job.frame, job.log)
             reused = reused_label(job, how)  # the as-of of the run whose model this run reuses
             result = _write_files(
                 job, staging, model, backtest, panel, tracking, reused or job.when.label
             )
-            result = result.model_copy(update={"metrics": metrics})
+            result = result.model_copy(update={"metrics": metrics, "calibration": calibration})
             summary = result.model_copy(
                 update={"seconds": round(time.perf_counter() - job.started, 2)}
             )
             _io.write_bytes_atomic(
                 staging / "summary.json", summary.model_dump_json(indent=2).encode()
             )
-            log_outputs(tracking[0], metrics, staging, job.spec.tracking.register_as, job.log)
+            register_as = job.spec.tracking.register_as
+            log_outputs(tracking[0], metrics, calibration, staging, register_as, job.log)
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
             _io.publish_directory(
@@ -554,7 +556,7 @@ def _evaluate(
     # An unfitted clone, fitted once on the data before the first origin: the scores are out of
     # sample (the fitted model has seen every backtest target).
     with tracking_paused():  # the backtest's own fit is not a logged model of the run
-        result = spec_backtest(spec, model, frame)  # levels: also the intervals
+        result = spec_backtest(spec, model, frame, log=log)  # levels: also the intervals
     metrics.update(backtest_scores(spec, result))
     log("backtest " + ", ".join(f"{k} {v}" for k, v in score_lines(metrics)))
     return metrics, (result.metrics, result.by_step)

@@ -326,10 +326,15 @@ def _registered_fit_logger() -> Iterator[None]:
 def log_outputs(
     run_id: str | None,
     metrics: dict[str, float],
+    calibration: dict[str, Any] | None,
     staging: Path,
     register_as: str | None,
     log: Callable[[str], None],
 ) -> None:
+    """Log a pipeline run's outputs into its MLflow run ``run_id`` (nothing when None): its
+    ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
+    ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
+    in ``staging``, and register the run's model as ``register_as``."""
     if run_id is None:
         return
     try:
@@ -337,6 +342,11 @@ def log_outputs(
         import mlflow
 
         with tracking.bounded_requests():
+            if calibration is not None:
+                from forecaster.tracking.records import param_value
+
+                params = {f"calibration.{k}": param_value(v) for k, v in calibration.items()}
+                mlflow.log_params(params)
             _log_run_outputs(mlflow, tracking, metrics, staging, register_as, run_id, log)
     except Exception as exc:
         warn_at_caller(
