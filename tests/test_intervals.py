@@ -1382,3 +1382,31 @@ def test_series_without_residuals_of_integer_steps_are_not_blamed_on_calendar_fo
     message = str(info.value)
     assert "calendar" not in message and "origins='series'" not in message, message
     assert "too short for the calibration's folds" in message, message
+
+
+def test_float32_quantiles_are_looked_up_as_their_columns_are_named(frame):
+    """Quantiles given in float32 (0.10000000149...) named their columns y_q10 / y_q90, but
+    predict(level=80) and predict(quantiles=[0.1, 0.9]) were refused: the lookup compared
+    the float32 values rounded to 12 decimals with 0.1 and 0.9. A number within float32
+    precision of its column's number is now that number, for the model and the request."""
+    assert check("quantiles", np.array([0.1, 0.5, 0.9], np.float32).tolist()) == (0.1, 0.5, 0.9)
+    assert check("level", [np.float32(99.9), 80]) == (80.0, 99.9)
+    assert check("quantiles", [1 - 0.95, 0.1234567]) == (0.05, 0.1234567)  # others kept
+    quantiles = list(np.array([0.1, 0.5, 0.9], dtype=np.float32))
+    model = RNNForecaster(
+        target="y", id_col="id", loss="quantile", quantiles=quantiles, **SMALL
+    ).fit(frame.filter(pl.col("time") < 120))
+    assert model.network_.quantiles == (0.1, 0.5, 0.9)
+    every = model.predict(frame, quantiles=quantiles)
+    out = model.predict(frame, level=80, quantiles=[0.1, 0.9])
+    assert out["y_lo_80"].equals(every["y_q10"], check_names=False)
+    assert out["y_q90"].equals(every["y_q90"])
+
+
+def test_a_missing_level_suggests_the_fitted_quantiles_with_its_bounds(quantile_model, frame):
+    """level=90 on a model of [0.1, 0.25, 0.5, 0.75, 0.9] suggested quantiles=[0.05, 0.5,
+    0.95], which would drop the model's levels 50 and 80; now the fitted ones are kept."""
+    with pytest.raises(
+        DataValidationError, match=r"quantiles=\[0\.05, 0\.1, 0\.25, 0\.5, 0\.75, 0\.9, 0\.95\]\."
+    ):
+        quantile_model.predict(frame, level=[50, 90])

@@ -1319,3 +1319,18 @@ def test_hostile_unserialisable_parameter_refused_before_writing(
     with pytest.raises(DataValidationError, match=r"Cannot save this RNNForecaster.*plain values"):
         broken.save(tmp_path / "new" / "m")
     assert list(tmp_path.iterdir()) == []  # not even the parent folder
+
+
+def test_quantiles_given_as_an_array_are_saved_as_a_list_and_load_back(frame, tmp_path):
+    """quantiles=np.array([...]) fitted and predicted, but save crashed comparing the array
+    with its default (numpy's "truth value of an array is ambiguous")."""
+    model = make_forecaster(
+        loss="quantile", quantiles=np.array([0.1, 0.5, 0.9]), baseline="none"
+    ).fit(frame)
+    folder = forecaster.save(model, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["params"]["quantiles"] == [0.1, 0.5, 0.9]
+    loaded = forecaster.load(folder)
+    assert loaded.get_params()["quantiles"] == [0.1, 0.5, 0.9]
+    asked = {"level": 80, "quantiles": [0.1, 0.5, 0.9]}
+    assert loaded.predict(frame, **asked).equals(model.predict(frame, **asked))

@@ -784,3 +784,19 @@ def pd_frame(split: dict) -> object:
     from mlflow.pyfunc.scoring_server import infer_and_parse_data
 
     return infer_and_parse_data({"dataframe_split": split})
+
+
+def test_the_output_schema_lists_the_interval_columns_in_predicts_order():
+    """A model of [0.1, 0.25, 0.5, 0.75, 0.9] declared y_lo_80 before y_lo_50 (levels in the
+    order of their lower quantiles), while predict writes the levels ascending."""
+    frame = make_frame()
+    model = RNNForecaster(
+        target="y", id_col="id", time_col="date", lookback=12, horizon=4, hidden_size=8,
+        segment_length=4, max_epochs=1, loss="quantile", quantiles=[0.1, 0.25, 0.5, 0.75, 0.9],
+        random_state=0, progress=False, validation_size=0, baseline="none",
+    ).fit(frame)  # fmt: skip
+    example, output = pyfunc._input_example(model, frame)
+    schema = pyfunc._signature(model, example, output).outputs
+    declared = [spec.name for spec in schema.inputs]
+    everything = model.predict(frame, level=[50, 80], quantiles=[0.1, 0.25, 0.5, 0.75, 0.9])
+    assert [c for c in declared if c in everything.columns] == everything.columns

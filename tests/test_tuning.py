@@ -1893,3 +1893,24 @@ def test_tune_refuses_the_lookbacks_every_fit_refuses_when_the_hold_out_moves():
         with pytest.raises(DataValidationError, match="No training windows remain"):
             clone(model).set_params(lookback=29).fit(frame)
         assert clone(model).set_params(lookback=28).fit(frame).keys_["id"].to_list() == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "unscaled"), [("scrps", "winkler_95"), ("msis_80", "winkler_80")]
+)
+def test_a_scaled_score_refuses_a_series_flat_before_its_validation_span(metric, unscaled):
+    """A series that does not change before its validation origins has an in-sample naive
+    MAE of 0: every trial's sCRPS / MSIS was inf ("The trial's scrps is inf") until the study
+    stopped after its failed trials. Now refused before any trial, naming the series; the
+    unscaled metrics still tune on it."""
+    flat = tiny_frame(n_series=3).with_columns(
+        y=pl.when(pl.col("id") == "s2").then(5.0).otherwise(pl.col("y"))
+    )
+    model = tiny_model(
+        loss="quantile", quantiles=[0.1, 0.5, 0.9], validation_size=8, baseline="none"
+    )
+    expected = rf"series \['s2'\] \(1 in all\) do not change.*metric='{unscaled}'.*No trial"
+    with pytest.raises(DataValidationError, match=expected):
+        quick(model, flat, metric=metric, n_trials=1)
+    result = quick(model, flat, metric="pinball", n_trials=1)
+    assert np.isfinite(result.study.best_value)

@@ -23,6 +23,7 @@ from forecaster._columns import is_number_label, number_label
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "FLOAT32_EPS",
     "Calendar",
     "Choice",
     "Device",
@@ -415,6 +416,12 @@ class Refit(Rule):
         self.fail(name, value, typed=True)
 
 
+FLOAT32_EPS = 2.0**-23
+"""The relative spacing of float32 numbers near 1: a probability or level given in float32
+(e.g. read from a float32 column) differs from the number it was written as by at most half
+of it."""
+
+
 @dataclass(frozen=True)
 class Probabilities(Rule):
     """A non-empty list of distinct numbers strictly between ``low`` and ``high`` (e.g. the
@@ -424,7 +431,11 @@ class Probabilities(Rule):
     named (``y_q10``, ``y_lo_80``: see :func:`forecaster.evaluation.intervals.quantile_name`
     and ``level_name``), so that no column overwrites another, and when that name is not read
     back (:func:`~forecaster._columns.is_number_label`) as a number in the range (``5e-05``,
-    or ``100`` for 99.99999), so that every column written is one that evaluate scores."""
+    or ``100`` for 99.99999), so that every column written is one that evaluate scores.
+
+    A number within float32 precision of the number its column name says is that number
+    (``float(np.float32(0.1))`` is ``0.1``, ``1 - 0.95`` is ``0.05``): a quantile has one
+    value, the one its column is named by and looked up with, wherever it came from."""
 
     low: float = 0.0
     high: float = 1.0
@@ -469,4 +480,10 @@ class Probabilities(Rule):
                     f"{other!r} and {v!r} would share the column name ending {label} (names "
                     "keep 6 significant digits). Keep one of them.",
                 )
-        return tuple(sorted(floats))
+        return tuple(sorted(self._named(v) for v in floats))
+
+    def _named(self, value: float) -> float:
+        """``value``, or the number its column name says when they differ by no more than
+        float32 rounding (a relative ``2**-23``)."""
+        named = float(f"{float(number_label(self.percent * value)) / self.percent:.12g}")
+        return named if math.isclose(value, named, rel_tol=FLOAT32_EPS, abs_tol=0.0) else value

@@ -120,22 +120,22 @@ class ForecastIntervals:
             and quantile of that call (so that its intervals nest). With ``rolling`` it needs
             ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
-            How residuals are made comparable before they are pooled. ``"series"``: each
-            residual divided by its series' scale (the mean absolute residual of that series'
-            calibration windows), the conformal quantile multiplied back by the scale of each
-            forecast's series: pooled intervals of series of any scale, each of its own width
-            (a forecast of a series without calibration residuals is refused). ``"window"``:
-            divided by the input window's spread (the mean absolute one-step change of the
-            target over the ``lookback_`` rows up to the origin, or all rows up to it for an
-            origin with fewer, e.g. of a clone refitted with ``lookback="auto"`` that chose a
-            shorter window), multiplied back by the spread of each forecast's window: bands
-            that widen in volatile stretches and narrow in calm ones, for any series (locally
-            weighted conformal prediction); a window with no change, floored by its level and
-            its series' past changes (:func:`~forecaster.estimators.intervals.conformal_spread`),
-            has a spread of 1 where even those are 0 (a series of zeros), as the scaler scales
-            a constant series. None: plain residuals, one width per step (per series with
-            ``per_series``). With ``per_series=True`` ``"series"`` changes nothing for
-            series with their own residuals.
+            How residuals are made comparable before they are pooled. ``"series"``: each residual
+            divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows
+            and steps, ``|y - q|`` over all the quantiles ``q`` of a quantile model), the conformal
+            quantile multiplied back by the scale of each forecast's series: pooled intervals of
+            series of any scale, each of its own width (a forecast of a series without calibration
+            residuals is refused). ``"window"``: divided by the input window's spread (the mean
+            absolute one-step change of the target over the ``lookback_`` rows up to the origin, or
+            all rows up to it for an origin with fewer, e.g. of a clone refitted with
+            ``lookback="auto"`` that chose a shorter window), multiplied back by the spread of each
+            forecast's window: bands that widen in volatile stretches and narrow in calm ones, for
+            any series (locally weighted conformal prediction); a window with no change, floored by
+            its level and its series' past changes
+            (:func:`~forecaster.estimators.intervals.conformal_spread`), has a spread of 1 where
+            even those are 0 (a series of zeros), as the scaler scales a constant series. None:
+            plain residuals, one width per step (per series with ``per_series``). With
+            ``per_series=True`` ``"series"`` changes nothing for series with their own residuals.
         rolling : int, optional
             Rolling recalibration: each forecast uses only the calibration windows that end
             at or before its origin, the ``rolling`` latest of them per series. Calibrate on

@@ -58,7 +58,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import MIN_SCALE
 from forecaster.data.windows import window_spread
 from forecaster.estimators.conformal_groups import Reducer, fill_own, own_spans
-from forecaster.evaluation.intervals import level_bounds, level_name, quantile_name
+from forecaster.evaluation.intervals import interval_names, level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
 
 MIN_PER_SERIES = 20
@@ -209,7 +209,8 @@ class _Calibration:
     """The scores of a calibration, reduced for each forecast row (its series, origin).
 
     With ``normalize="series"`` the pooled scores of a set of calibration rows are divided by
-    each series' scale over those rows (the mean absolute residual of its rows), and the
+    each series' scale over those rows (per target, the mean absolute residual of its rows
+    over every step and, of a quantile model, every fitted quantile: ``|y - q_k|``), and the
     conformal quantile is multiplied back by the scale of each forecast row's series.
 
     ``enough``: the scores the strictest level of the call needs (:func:`residuals_needed`).
@@ -336,7 +337,7 @@ class _Calibration:
     ) -> None:
         """``out[chosen]`` (forecast rows): ``reducer`` of the pooled scores of the calibration
         rows ``index`` (normalised by each series' scale over them with ``normalize="series"``:
-        the mean of its observed absolute residuals)."""
+        the mean of its observed absolute residuals, over steps and fitted quantiles)."""
         if not self.by_series or len(index) == 0:  # no rows: the reducer refuses too few
             out[chosen] = reducer(scores[index])
             return
@@ -480,7 +481,7 @@ def interval_columns(
     of each of those series, to name them there; ``calendar``: whether the series share
     calendar folds (dates; not independent integer-step sequences), for those errors.
     """
-    by_target: list[dict[str, np.ndarray]] = [{} for _ in targets]  # backtest's order
+    made: dict[str, np.ndarray] = {}  # put in predict's order at the end (interval_names)
     enough = _strictest(levels, quantiles)
     calibration = (
         None
@@ -517,8 +518,8 @@ def interval_columns(
             half = conformal_quantile(np.abs(conformal["residuals"][..., 0]), level)
             lo, hi = point - half, point + half
         for j, target in enumerate(targets):
-            by_target[j][level_name(target, level, "lo")] = _flat(lo[..., j])
-            by_target[j][level_name(target, level, "hi")] = _flat(hi[..., j])
+            made[level_name(target, level, "lo")] = _flat(lo[..., j])
+            made[level_name(target, level, "hi")] = _flat(hi[..., j])
 
     if asked and model_quantiles is None:  # a point model: every quantile in one pass
         if conformal is None or calibration is None:
@@ -529,8 +530,8 @@ def interval_columns(
         ordered = {round(q, 12): values[..., k] for k, q in enumerate(asked)}
     for q in asked:
         for j, target in enumerate(targets):
-            by_target[j][quantile_name(target, q)] = _flat(ordered[round(q, 12)][..., j])
-    columns = {name: values for target in by_target for name, values in target.items()}
+            made[quantile_name(target, q)] = _flat(ordered[round(q, 12)][..., j])
+    columns = {name: made[name] for t in targets for name in interval_names(t, ends, asked)}
     if floor is not None:
         columns = {name: np.maximum(values, float(floor)) for name, values in columns.items()}
     return columns
@@ -581,7 +582,7 @@ def _need_fitted(fitted: list[float] | None, wanted: Sequence[float], what: str)
             f"{what} needs the quantiles {[float(q) for q in wanted]}, but the model was "
             f"fitted with quantiles={fitted} and gives only those. Ask for some of them, or "
             f"refit with quantiles that include {[float(q) for q in missing]}, e.g. "
-            f"quantiles=[{', '.join(f'{q:g}' for q in sorted({*wanted, 0.5}))}]."
+            f"quantiles=[{', '.join(f'{q:g}' for q in sorted({*(fitted or ()), *wanted, 0.5}))}]."
         )
 
 

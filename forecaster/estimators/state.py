@@ -29,6 +29,7 @@ from forecaster.data.frames import SERIES_ID, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.statics import StaticEncoding
+from forecaster.estimators.base import same_param
 from forecaster.estimators.blend_state import baseline_config, restore_baseline
 from forecaster.estimators.conformal_state import (
     conformal_config,
@@ -59,18 +60,14 @@ from forecaster.persistence.state import (
 )
 
 _SHARED_WITH_NETWORK = (
-    "lookback",
-    "horizon",
-    "cell",
-    "hidden_size",
-    "num_layers",
-    "dropout",
-    "head",
-    "nonlinearity",
-    "segment_length",
-    "normalization",
-)
+    "lookback", "horizon", "cell", "hidden_size", "num_layers", "dropout", "head",
+    "nonlinearity", "segment_length", "normalization",
+)  # fmt: skip
 """Estimator parameters passed unchanged to the network: a saved model's must agree with it."""
+
+_ARRAY_PARAMS = ("quantiles",)
+"""Parameters whose rule (``Probabilities``) takes a NumPy array: saved as a JSON list (the
+others refuse one; a run setting's is refused on save)."""
 
 _SAVED_ONLY_WHEN_SET: dict[str, Any] = {
     "quantiles": None,
@@ -118,8 +115,11 @@ class _EstimatorState:
             params["device"] = check("device", params["device"])
         if params.get("ema_decay") == "auto":  # the decay it chose
             config["ema_decay"] = self.ema_decay_  # type: ignore[attr-defined]
+        for key in _ARRAY_PARAMS:  # a JSON list, as given (not the sorted tuple it checks to)
+            if isinstance(params.get(key), np.ndarray):
+                params[key] = params[key].tolist()
         for key, before in _SAVED_ONLY_WHEN_SET.items():
-            if key in params and params[key] == before:
+            if key in params and same_param(params[key], before):  # an array is no default
                 del params[key]  # as before it existed: such a model's files stay the same
         return ModelState(
             estimator=name,

@@ -39,6 +39,7 @@ __all__ = [
     "SCALED_COUNT",
     "IntervalColumns",
     "exact_ratio",
+    "interval_names",
     "interval_part",
     "is_interval_metric",
     "is_scaled_metric",
@@ -112,6 +113,20 @@ def scaled_mean(values: pl.Expr, scale: pl.Expr) -> pl.Expr:
 def level_name(target: str, level: float, side: str) -> str:
     """The column of a bound: ``level_name("y", 80, "lo") == "y_lo_80"``."""
     return f"{target}_{side}_{number_label(level)}"
+
+
+def interval_names(target: str, levels: Iterable[float], quantiles: Iterable[float]) -> list[str]:
+    """The interval and quantile columns of ``target`` in the order ``predict`` writes them:
+    each level's lower then upper bound, then the quantiles, each in the order given
+    (``predict`` sorts both).
+
+    Examples
+    --------
+    >>> interval_names("y", [50, 80], [0.1, 0.9])
+    ['y_lo_50', 'y_hi_50', 'y_lo_80', 'y_hi_80', 'y_q10', 'y_q90']
+    """
+    names = [level_name(target, level, side) for level in levels for side in ("lo", "hi")]
+    return names + [quantile_name(target, q) for q in quantiles]
 
 
 def level_bounds(level: float) -> tuple[float, float]:

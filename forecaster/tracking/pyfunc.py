@@ -58,7 +58,7 @@ from forecaster._warnings import catching_warnings
 from forecaster.data.dtypes import parse_dtype
 from forecaster.data.frames import column_tuple
 from forecaster.estimators.intervals import quantile_level
-from forecaster.evaluation.intervals import level_name, quantile_name
+from forecaster.evaluation.intervals import interval_names
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterError,
@@ -272,12 +272,13 @@ def _output_schema(estimator: Any, example: Any, output: Any) -> Any:
     fitted = sorted(
         round(float(q), 12) for q in getattr(estimator.network_, "quantiles", None) or ()
     )
-    levels = [quantile_level(q) for q in fitted if q < 0.5 and round(1.0 - q, 12) in fitted]
+    levels = sorted(
+        quantile_level(q) for q in fitted if q < 0.5 and round(1.0 - q, 12) in fitted
+    )  # sorted as predict sorts them
     targets = target_names(estimator)
     extra = []  # predict's order: each target's interval bounds, then its quantiles
     for t in targets:
-        names = [level_name(t, level, side) for level in levels for side in ("lo", "hi")]
-        names += [quantile_name(t, q) for q in fitted]
+        names = interval_names(t, levels, fitted)
         extra += [ColSpec(declared[t].type, name, required=False) for name in names]
     at = [spec.name for spec in columns].index(targets[-1]) + 1
     columns[at:at] = extra
