@@ -1331,6 +1331,26 @@ def test_a_series_whose_calibration_errors_all_fall_on_filled_values_gets_interv
     )
 
 
+def test_backtest_level_logs_the_clones_calibration_as_a_step(tmp_path, capsys):
+    """``forecaster backtest --level``: the line of its clone's calibration is a step (an
+    INFO record of the ``forecaster`` logger, on standard error), as ``run`` and ``fit`` log
+    their calibration, not one of the command's results on standard output (it was printed
+    among them, and with ``--json-logs`` was a result record without its logger)."""
+    import json
+
+    spec = _filled_project(tmp_path, "y", "y")
+    out = tmp_path / "b.parquet"
+    args = ["backtest", str(spec), "--level", "80", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "backtest: calibrate the clone's" not in captured.out, captured.out
+    assert "backtest: calibrate the clone's" in captured.err, captured.err
+    assert main([*args, "--json-logs"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (line,) = [r for r in records if r["msg"].startswith("backtest: calibrate the clone's")]
+    assert line["level"] == "info" and line["logger"].startswith("forecaster"), line
+
+
 def test_unscaled_series_names_the_forecast_series_without_an_observed_residual():
     """unscaled_series: of the series the run forecasts (at least lookback_ rows, not
     excluded), those whose residuals of some target are all NaN (filled), and those with none

@@ -364,7 +364,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
             if problem is not None:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
     with tracking_paused():  # the backtest's fits are not logged models
-        result = spec_backtest(spec, model, frame, fitted=bool(args.model), log=log)
+        result = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
     _write_parquet(result.metrics, out, "backtest", spec, when, args.model)
     log(
         f"backtest over {folds} folds written to {out}",
