@@ -1398,6 +1398,34 @@ def test_a_tracked_run_records_how_it_calibrated(tmp_path, capsys, monkeypatch):
     assert params == {f"calibration.{k}": str(v) for k, v in recorded.items()}
 
 
+@pytest.mark.slow
+def test_a_refused_calibration_param_does_not_lose_the_runs_outputs(tmp_path, capsys, monkeypatch):
+    """MLflow refusing the calibration.* params (e.g. a run of `mlflow run` that already holds
+    other values) skipped the run's metrics, files and model with them: they are logged
+    first, and the refusal is a warning."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.tracking import records
+
+    def refusing(original):
+        def log(*args):
+            if any(k.startswith("calibration.") for k in args[-1]):
+                raise mlflow.exceptions.MlflowException("param value changed")
+            return original(*args)
+
+        return log
+
+    monkeypatch.setattr(mlflow, "log_params", refusing(mlflow.log_params))
+    monkeypatch.setattr(records, "log_params", refusing(records.log_params))
+    spec = _tracked_project(tmp_path, monkeypatch)
+    spec.write_text(spec.read_text() + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "Could not log the calibration plan" in err, err
+    (run,) = _runs(tmp_path)
+    assert any(k.startswith("pipeline_") for k in run.data.metrics), run.data.metrics
+    assert not any(k.startswith("calibration.") for k in run.data.params)
+
+
 def test_before_folds_keeps_each_series_before_the_first_target():
     """Integer steps (``origins="auto"``: each series' own folds): all but each series' own
     last ``folds * horizon`` rows."""

@@ -342,16 +342,33 @@ def log_outputs(
         import mlflow
 
         with tracking.bounded_requests():
-            if calibration is not None:
-                from forecaster.tracking.records import param_value
-
-                params = {f"calibration.{k}": param_value(v) for k, v in calibration.items()}
-                mlflow.log_params(params)
             _log_run_outputs(mlflow, tracking, metrics, staging, register_as, run_id, log)
     except Exception as exc:
         warn_at_caller(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
             "written locally.",
+            ForecasterWarning,
+        )
+    if calibration is not None:  # after the outputs: a refused param cannot lose them
+        _log_calibration(run_id, calibration)
+
+
+def _log_calibration(run_id: str, calibration: dict[str, Any]) -> None:
+    """Log the plan of a run's calibration as params ``calibration.<key>`` of ``run_id`` (a
+    warning when MLflow refuses them, e.g. a run of ``mlflow run`` that holds other values)."""
+    try:
+        import forecaster.tracking as tracking
+        import mlflow
+        from forecaster.tracking.records import log_params, param_value
+        from forecaster.tracking.store import store_client
+
+        params = {f"calibration.{k}": param_value(v) for k, v in calibration.items()}
+        with tracking.bounded_requests():
+            log_params(store_client(mlflow, mlflow.get_tracking_uri()), run_id, params)
+    except Exception as exc:
+        warn_at_caller(
+            f"Could not log the calibration plan to MLflow ({masked(str(exc))}); summary.json "
+            "holds it.",
             ForecasterWarning,
         )
 
