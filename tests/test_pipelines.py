@@ -4215,3 +4215,12 @@ def test_the_as_of_warning_about_stale_series_is_a_stale_series_warning(tmp_path
     spec, root = load_spec(scheduled_project(tmp_path, "\n".join(lines) + "\n"))
     with pytest.warns(StaleSeriesWarning, match="1 series end before the as-of"):
         prepare_data(spec, root, None)
+
+
+def test_the_log_line_names_the_series_of_a_panel_without_ids_as_such():
+    """A panel without an id column: the calibration's log line said "1 series ('the
+    series') gets ..."; it says "the series gets ..."."""
+    from forecaster.jobs.intervals import _named
+
+    assert _named(["the series"]) == "the series"
+    assert _named(["a", "b"]) == "2 series ('a', 'b')"

@@ -396,7 +396,10 @@ def _scaled_every(
 
 
 def _named(ids: list[str]) -> str:
-    """``ids`` as a log line names them: their number and the first five."""
+    """``ids`` as a log line names them: their number and the first five (a panel without
+    an id column: "the series")."""
+    if ids == ["the series"]:
+        return "the series"
     shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
     return f"{len(ids)} series ({shown})"
 
