@@ -177,3 +177,119 @@ def test_the_warning_of_series_without_validation_windows_says_which_rows_train(
     assert "their rows up to that time train, and those after it" in message
     assert "neither train nor validate: 'b'" in message
     assert model.n_train_windows_ == 21 + 21
+
+
+def staircase(n: int) -> pl.DataFrame:
+    """n series of 8 days ending one day apart (s0 last, on day 60), each one row short of a
+    window (lookback 3, horizon 2) before the hold-out of validation_size=4 when it ends last,
+    and z: 50 days to day 50. Each round of kept_series leaves out the series that ends last,
+    which moves the hold-out time back one day: n rounds, then z alone."""
+    return pl.concat([*(days(f"s{k}", 53 - k, 8) for k in range(n)), days("z", 1, 50)])
+
+
+def one_holdout_per_round(size, panel, lookback, horizon, span=None):
+    """kept_series as it was: one validation_holdout per round, and each round's arguments."""
+    start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
+    lengths, keep, rounds = stop - start, stop - start > 0, []
+    while True:
+        spans = (start, np.where(keep, stop, start))
+        held = np.where(keep, validation_holdout(size, panel, horizon, span=spans), 0)
+        short = keep & (lengths - held < lookback + horizon)
+        if not short.any():
+            return keep, held, rounds
+        rounds.append((keep.copy(), held.copy(), short.copy()))
+        keep = keep & ~short
+
+
+def test_kept_series_reads_the_panel_once_however_many_rounds(monkeypatch):
+    """A staircase leaves out one series per round. Each round asked validation_holdout (a
+    gather and steps_behind over every series: quadratic, 46 s at 10,000 series); now the
+    steps each series ends behind the others are counted once, and a round is NumPy only.
+    The rounds, the series kept and the hold-out are the same."""
+    from forecaster.estimators import sampling
+
+    panel = panel_of(staircase(6))
+    expected = one_holdout_per_round(4, panel, 3, 2)
+    asked = []
+    monkeypatch.setattr(
+        sampling,
+        "validation_holdout",
+        lambda *a, **k: asked.append(1) or validation_holdout(*a, **k),
+    )
+    rounds = []
+    keep, held = kept_series(4, panel, 3, 2, on_short=lambda *r: rounds.append(r))
+    assert keep.tolist() == [False] * 6 + [True] and held.tolist() == [0] * 6 + [4]
+    assert len(rounds) == 6 and [s.tolist().index(True) for _, _, s in rounds] == list(range(6))
+    for (k, h, s), (k0, h0, s0) in zip(rounds, expected[2], strict=True):
+        assert k.tolist() == k0.tolist() and h.tolist() == h0.tolist() and s.tolist() == s0.tolist()
+    assert len(asked) == 0  # was 7 (one per round)
+
+
+def random_panel(rng: np.random.Generator, kind: str) -> Panel:
+    """Up to 12 series of random lengths and ends: days, month starts, month ends (or both),
+    business days, or hours (some at half past: not on one grid)."""
+    frames = []
+    for k in range(int(rng.integers(1, 13))):
+        n, end = int(rng.integers(1, 50)), int(rng.integers(0, 30))
+        if kind == "days":
+            times = days("x", end, n)["t"]
+        elif kind == "bd":
+            first = pl.select(pl.lit(START).dt.add_business_days(end)).item()
+            times = pl.select(pl.lit(first).dt.add_business_days(pl.int_range(0, n))).to_series()
+        elif kind == "hours":
+            first = dt.datetime(2020, 1, 1, 0, 30 if rng.random() < 0.3 else 0)
+            first += dt.timedelta(hours=end)
+            times = pl.datetime_range(first, first + dt.timedelta(hours=n - 1), "1h", eager=True)
+        else:
+            first = dt.date(2000 + end // 12, end % 12 + 1, 1)
+            times = pl.date_range(first, dt.date(2030, 1, 1), "1mo", eager=True)[:n]
+            if kind == "month ends" or (kind == "mixed months" and rng.random() < 0.5):
+                times = times.dt.month_end()
+        frames.append(pl.DataFrame({"id": f"s{k:02d}", "t": times, "y": np.zeros(n)}))
+    return Panel.from_frame(pl.concat(frames), target="y", time_col="t", id_col="id")
+
+
+def test_kept_series_is_the_hold_out_of_each_round_on_random_panels():
+    """Against one validation_holdout per round (the rule's definition), on 120 random
+    panels and backtest spans: integer and fractional validation sizes, series on one grid
+    (counted once) and not (hours at half past, mixed month days: asked each round)."""
+    rng = np.random.default_rng(7)
+    kinds = ["days", "month starts", "month ends", "mixed months", "bd", "hours"]
+    for case in range(120):
+        panel = random_panel(rng, kinds[case % len(kinds)])
+        horizon, lookback = int(rng.integers(1, 5)), int(rng.integers(1, 12))
+        size = [int(rng.integers(horizon, 20)), float(rng.choice([0.1, 0.3, 0.5]))][case % 2]
+        stop = rng.integers(0, panel.lengths + 1)
+        for span in (None, (np.minimum(rng.integers(0, 4, panel.n_series), stop), stop)):
+            rounds: list = []
+            keep, held = kept_series(
+                size,
+                panel,
+                lookback,
+                horizon,
+                span=span,
+                on_short=lambda *r, rs=rounds: rs.append(r),
+            )
+            keep0, held0, rounds0 = one_holdout_per_round(size, panel, lookback, horizon, span)
+            assert keep.tolist() == keep0.tolist() and held.tolist() == held0.tolist(), case
+            assert [[a.tolist() for a in r] for r in rounds] == [
+                [a.tolist() for a in r] for r in rounds0
+            ], case
+
+
+def test_a_fit_names_the_series_of_every_round_in_one_warning():
+    """The fit of a staircase warned once per round ("Dropped 1 series ...", 10,000
+    warnings at 10,000 series); now once, naming all of them."""
+    model = RNNForecaster(
+        target="y", time_col="t", id_col="id", lookback=3, horizon=2, validation_size=4,
+        max_epochs=1, hidden_size=4, baseline="none",
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(staircase(6))
+    dropped = [str(w.message) for w in caught if str(w.message).startswith("Dropped")]
+    assert dropped == [
+        "Dropped 6 series shorter than 5 rows (lookback + horizon before the panel's "
+        "validation hold-out time): 's0', 's1', 's2', 's3', 's4', 's5'."
+    ]
+    assert model.keys_["id"].to_list() == ["z"]

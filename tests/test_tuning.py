@@ -1914,3 +1914,24 @@ def test_a_scaled_score_refuses_a_series_flat_before_its_validation_span(metric,
         quick(model, flat, metric=metric, n_trials=1)
     result = quick(model, flat, metric="pinball", n_trials=1)
     assert np.isfinite(result.study.best_value)
+
+
+def test_tune_checks_ask_for_each_lookbacks_series_once(monkeypatch):
+    """The checks of a dict space (the lookback warning, its counts and the longest lookback
+    keeping every window) asked kept_series again and again for the same lookback: on a date
+    panel each call runs the hold-out's rounds. Now once per lookback for the span."""
+    from forecaster.tuning import data_checks
+
+    frame, model = _late_short_c(), _day_model(validation_size=5)
+    asked = []
+    kept_series = data_checks.kept_series
+    monkeypatch.setattr(
+        data_checks, "kept_series", lambda *a, **k: asked.append(a[2]) or kept_series(*a, **k)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        _, span = data_checks.check_data(model, frame, {}, "val_loss", default_space=False)
+    asked.clear()
+    assert span.lookback_warning([3, 6, 6, 3], "tune") is not None
+    assert span.keeping(3) >= 3 and span.counts(6).tolist() == [4, 4, 0]
+    assert sorted(asked) == [3, 6]  # was several calls per lookback

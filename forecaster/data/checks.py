@@ -29,6 +29,7 @@ __all__ = [
     "missing_columns_message",
     "not_numeric_message",
     "row_examples",
+    "warn_dropped",
 ]
 
 
@@ -375,10 +376,43 @@ def long_enough(
             f"({length_reason}); the longest has {int(np.max(lengths))} rows. Use a "
             f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
         )
-    names = ids.filter(pl.Series(~keep)).to_list()
-    warn_at_caller(
-        f"Dropped {int((~keep).sum())} series shorter than "
-        f"{min_length} rows ({length_reason}): {format_list(names, 10)}.",
-        ForecasterWarning,
-    )
+    warn_dropped([(ids.filter(pl.Series(~keep)).to_list(), min_length, length_reason)])
     return keep
+
+
+def warn_dropped(groups: list[tuple[list[Any], int, str]]) -> None:
+    """One :class:`~forecaster.exceptions.ForecasterWarning` ("Dropped ...") naming the series
+    left out for being short: ``groups`` of ``(ids, min_length, length_reason)``, the ids of
+    the series shorter than ``min_length`` rows (``length_reason``), as :func:`long_enough`
+    names them; groups of the same rows and reason are named together (a fit that leaves out
+    series in several rounds warns once). Nothing when no series is named.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_dropped([(["a"], 5, "r"), (["b"], 7, "s"), (["c"], 5, "r")])
+    >>> str(caught[0].message)
+    "Dropped 3 series: 2 shorter than 5 rows (r): 'a', 'c'; 1 shorter than 7 rows (s): 'b'."
+    """
+    merged: dict[tuple[int, str], list[Any]] = {}
+    for ids, min_length, length_reason in groups:
+        merged.setdefault((int(min_length), length_reason), []).extend(ids)
+    parts = [
+        f"{len(ids)} series shorter than {min_length} rows ({reason}): {format_list(ids, 10)}"
+        for (min_length, reason), ids in merged.items()
+        if ids
+    ]
+    total = sum(len(ids) for ids in merged.values())
+    if len(parts) == 1:
+        message = f"Dropped {parts[0]}."
+    elif parts:
+        message = (
+            f"Dropped {total} series: "
+            + "; ".join(p.replace(" series", "", 1) for p in parts)
+            + "."
+        )
+    else:
+        return
+    warn_at_caller(message, ForecasterWarning)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster.data.checks import long_enough
+from forecaster.data.checks import long_enough, warn_dropped
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
@@ -148,13 +148,24 @@ class AutoLookback:
         panel = Panel.from_frame(frame, **options)  # all series: the short ones go below
         lookback = self.lookback_for(panel)
         least = (1 if auto else lookback) + horizon  # without a hold-out
+        ids = panel.keys[panel.id_name]
+        dropped: dict[tuple[int, str], list[np.ndarray]] = {}  # each round's, by reason
+
+        def warn_rounds() -> None:  # the series of every round so far, in one warning
+            groups = [
+                (ids.gather(np.concatenate(rows)).to_list(), *why) for why, rows in dropped.items()
+            ]
+            warn_dropped(groups)
+            dropped.clear()
 
         def name_short(keep: np.ndarray, held: np.ndarray, short: np.ndarray) -> None:
             lengths, before = panel.lengths[keep], (panel.lengths - held)[keep]
-            ids = panel.keys[panel.id_name].filter(pl.Series(keep))
-            if short[keep].all() and (lengths < least).all():  # Panel refuses them
+            last = bool(short[keep].all())  # none left: refused, after the rounds before
+            if last:
+                warn_rounds()
+            if last and (lengths < least).all():  # Panel refuses them
                 values, needed, reason = lengths, least, "lookback + horizon"
-            elif short[keep].all() and size:  # the hold-out left them too short
+            elif last and size:  # the hold-out left them too short
                 raise no_training_window(self, lookback, before)
             elif (held[keep] == validation_steps(size, lengths, horizon)).all():  # their own
                 values, needed = lengths, fit_min_length(size, lookback, horizon)
@@ -162,7 +173,10 @@ class AutoLookback:
             else:  # a date panel's one hold-out time: the rows before it
                 values, needed = before, lookback + horizon
                 reason = "lookback + horizon before the panel's validation hold-out time"
-            long_enough(values, ids, needed, reason)  # warns, or refuses when none is left
+            if last:
+                long_enough(values, ids.filter(pl.Series(keep)), needed, reason)  # refuses
+            dropped.setdefault((int(needed), reason), []).append(np.flatnonzero(short))
 
         keep, _ = kept_series(size, panel, lookback, horizon, on_short=name_short)
+        warn_rounds()
         return panel.select_series(keep), lookback

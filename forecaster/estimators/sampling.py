@@ -14,8 +14,9 @@ import torch
 
 from forecaster._hashing import digest_arrays
 from forecaster.data.frames import format_list
+from forecaster.data.frequency import MONTHS_PER_UNIT
 from forecaster.data.panel import Panel
-from forecaster.data.steps import steps_behind
+from forecaster.data.steps import on_local_calendar, steps_behind
 from forecaster.data.windows import Windows, make_windows
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -430,15 +431,77 @@ def kept_series(
     start, stop = (np.zeros_like(panel.lengths), panel.lengths) if span is None else span
     lengths = stop - start
     keep = lengths > 0
+    holdout = _holdout_rule(validation_size, panel, horizon, start, stop)
     while True:
-        spans = (start, np.where(keep, stop, start))
-        held = np.where(keep, validation_holdout(validation_size, panel, horizon, span=spans), 0)
+        held = holdout(keep)
         short = keep & (lengths - held < lookback + horizon)
         if not short.any():
             return keep, held
         if on_short is not None:
             on_short(keep, held, short)
         keep = keep & ~short
+
+
+def _holdout_rule(
+    validation_size: Any, panel: Panel, horizon: int, start: np.ndarray, stop: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``holdout(keep)``: :func:`validation_holdout` of the spans ``start:stop`` of the series
+    of ``keep`` (0 for the others), for the rounds of :func:`kept_series`. On a date panel
+    whose series end on one grid of its frequency (:func:`_ends_on_one_grid`) the steps each
+    series ends behind the others are counted once (one :func:`steps_behind`), so that a
+    round is NumPy only: a series ``p`` steps behind the panel's last time is ``p - q`` steps
+    behind a series ``q`` steps behind it. Else each round asks :func:`validation_holdout`."""
+    lengths = np.asarray(stop - start, dtype=np.int64)
+    present = np.flatnonzero(lengths > 0)
+
+    def asked(keep: np.ndarray) -> np.ndarray:
+        spans = (start, np.where(keep, stop, start))
+        return np.where(keep, validation_holdout(validation_size, panel, horizon, span=spans), 0)
+
+    if validation_size == 0 or not holds_out_one_time(panel) or len(present) < 2:
+        return asked
+    ends = panel.time.gather(panel.offsets[:-1][present] + stop[present] - 1)
+    if not _ends_on_one_grid(ends, panel.freq):
+        return asked
+    behind = np.zeros_like(lengths)
+    behind[present] = steps_behind(ends, np.arange(len(present) + 1), panel.freq, ends.max())
+
+    def counted(keep: np.ndarray) -> np.ndarray:
+        kept = keep & (lengths > 0)
+        if not kept.any():
+            return np.zeros_like(lengths)
+        steps = int(validation_steps(validation_size, lengths[kept].max(keepdims=True), horizon)[0])
+        last = behind[kept].min()  # the series that end last, V's reference
+        return np.where(kept, np.maximum(steps - (behind - last), 0), 0)
+
+    return counted
+
+
+def _ends_on_one_grid(ends: pl.Series, freq: Any) -> bool:
+    """Whether the times ``ends`` lie on one grid of ``freq``, so that the steps between two
+    of them are the difference of their steps behind the latest (:func:`steps_behind`): fixed
+    durations at whole steps from one another (not a local calendar's days), business days of
+    dates (one step), and months, quarters and years a whole number of steps apart on one day
+    of the month (all month-ends, or one day up to the 28th)."""
+    if on_local_calendar(ends.dtype, freq):
+        return False
+    if not freq.is_calendar:
+        physical = ends.to_physical().cast(pl.Int64).to_numpy()
+        return bool(((physical - physical.max()) % freq.step_in(ends.dtype) == 0).all())
+    if freq.unit == "bd":
+        return ends.dtype == pl.Date and freq.n == 1
+    parts = pl.DataFrame({"t": ends}).select(
+        month=pl.col("t").dt.year().cast(pl.Int64) * 12 + pl.col("t").dt.month().cast(pl.Int64),
+        day=pl.col("t").dt.day().cast(pl.Int64),
+        end=pl.col("t").dt.day() == pl.col("t").dt.month_end().dt.day(),
+        clock=pl.col("t").cast(pl.Datetime).dt.time() if ends.dtype != pl.Date else pl.lit(0),
+    )
+    months = parts["month"].to_numpy()
+    step = MONTHS_PER_UNIT[freq.unit] * freq.n
+    days = parts["day"].to_numpy()
+    one_day = bool(parts["end"].all()) or (bool((days == days[0]).all()) and days[0] <= 28)
+    aligned = bool(((months - months.max()) % step == 0).all())
+    return one_day and aligned and parts["clock"].n_unique() == 1
 
 
 def training_windows(

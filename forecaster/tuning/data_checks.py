@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -71,6 +71,9 @@ class ValidationSpan:
         Whether ``windows_per_epoch`` caps what the objective scores (``"val_loss"``).
     auto : int or None
         The lookback ``"auto"`` resolves to (checked for a callable space's trials).
+    kept : dict
+        Per lookback asked, the series a fit keeps and their validation steps (filled as
+        the checks ask; not compared).
     """
 
     panel: Panel
@@ -79,6 +82,9 @@ class ValidationSpan:
     lookback: Any
     capped: bool
     auto: int | None = None
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # kept_series of each lookback, once: the checks ask for the same ones again and again
 
     def resolved(self, lookback: Any) -> Any:
         """``lookback`` as a fit uses it (``"auto"`` resolved, when it is known)."""
@@ -87,7 +93,12 @@ class ValidationSpan:
     def holdout(self, lookback: int) -> np.ndarray:
         """The validation steps of each series a fit of ``lookback`` keeps (0 for the
         others: :func:`~forecaster.estimators.sampling.kept_series`)."""
-        return kept_series(self.validation_size, self.panel, int(lookback), self.horizon)[1]
+        lookback = int(lookback)
+        if lookback not in self.kept:
+            self.kept[lookback] = kept_series(
+                self.validation_size, self.panel, lookback, self.horizon
+            )
+        return self.kept[lookback][1]
 
     def counts(self, lookback: int) -> np.ndarray:
         """The validation windows of each series at ``lookback``."""
@@ -378,9 +389,8 @@ def _check_lookbacks(
     lengths = np.asarray(panel.lengths, dtype=np.int64)
     size = _size(vs)
     longest, best, steps = _longest_lookback(size, panel, horizon)
-    too_long = [
-        v for v in values if is_int(v) and not kept_series(size, panel, v, horizon)[0].any()
-    ]
+    fits = {v: kept_series(size, panel, v, horizon)[0].any() for v in set(filter(is_int, values))}
+    too_long = [v for v in values if is_int(v) and not fits[v]]
     if not too_long:
         return longest
     held = f" and the {steps} validation steps fit holds out" if steps else ""
