@@ -293,3 +293,25 @@ def test_a_fit_names_the_series_of_every_round_in_one_warning():
         "validation hold-out time): 's0', 's1', 's2', 's3', 's4', 's5'."
     ]
     assert model.keys_["id"].to_list() == ["z"]
+
+
+def test_kept_series_asks_each_round_when_a_february_28_ends_among_28ths():
+    """Series on the 28th of each month, one ending on February 28 (2023, a month-end): the
+    hold-out rule steps a month-end from there (March 31, :func:`anchor_days`), so it is not
+    on the 28ths' grid. The shortcut counted it as one (one day up to the 28th) and, once the
+    short series ending last (April 28) was left out, gave s0 no hold-out: the rule holds out
+    its last row (one month before February 28 and two before the hold-out)."""
+    month_28ths = [("s0", "2022-06-28", 8), ("s1", "2022-05-28", 10), ("s2", "2023-02-28", 3)]
+    frame = pl.concat(
+        pl.DataFrame({"id": name, "y": np.zeros(n)}).with_columns(
+            t=pl.date_range(
+                pl.lit(first).str.to_date(), pl.lit("2030-01-28").str.to_date(), "1mo"
+            ).head(n)
+        )
+        for name, first, n in month_28ths
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", freq="1mo")
+    keep, held = kept_series(2, panel, 1, 1)
+    keep0, held0, _ = one_holdout_per_round(2, panel, 1, 1)
+    assert keep.tolist() == keep0.tolist() == [True, True, False]
+    assert held.tolist() == held0.tolist() == [1, 2, 0]  # was [0, 2, 0]

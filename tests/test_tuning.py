@@ -1935,3 +1935,18 @@ def test_tune_checks_ask_for_each_lookbacks_series_once(monkeypatch):
     assert span.lookback_warning([3, 6, 6, 3], "tune") is not None
     assert span.keeping(3) >= 3 and span.counts(6).tolist() == [4, 4, 0]
     assert sorted(asked) == [3, 6]  # was several calls per lookback
+
+
+def test_a_scaled_score_refuses_a_series_without_two_observed_steps_in_a_row():
+    """A series observed every other step, its gaps filled by missing='ffill', has no
+    in-sample naive difference (filled steps are not scored): its scale is undefined, not 0,
+    and the check let it through; every trial then failed ("MASE's scale ... is undefined")
+    until the study stopped. Now refused before any trial, naming the series."""
+    frame = tiny_frame(n_series=3).filter((pl.col("id") != "s2") | (pl.col("time") % 2 == 0))
+    model = tiny_model(
+        loss="quantile", quantiles=[0.1, 0.5, 0.9], validation_size=8, baseline="none",
+        missing="ffill",
+    )  # fmt: skip
+    expected = r"series \['s2'\] \(1 in all\) .*no two observed steps in a row.*No trial"
+    with pytest.raises(DataValidationError, match=expected):
+        quick(model, frame, metric="scrps", n_trials=1)

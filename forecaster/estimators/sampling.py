@@ -482,7 +482,8 @@ def _ends_on_one_grid(ends: pl.Series, freq: Any) -> bool:
     of them are the difference of their steps behind the latest (:func:`steps_behind`): fixed
     durations at whole steps from one another (not a local calendar's days), business days of
     dates (one step), and months, quarters and years a whole number of steps apart on one day
-    of the month (all month-ends, or one day up to the 28th)."""
+    of the month (all month-ends, or one day up to the 28th and no month-end: a February 28
+    steps on month-ends, :func:`~forecaster.data.steps.anchor_days`)."""
     if on_local_calendar(ends.dtype, freq):
         return False
     if not freq.is_calendar:
@@ -499,7 +500,9 @@ def _ends_on_one_grid(ends: pl.Series, freq: Any) -> bool:
     months = parts["month"].to_numpy()
     step = MONTHS_PER_UNIT[freq.unit] * freq.n
     days = parts["day"].to_numpy()
-    one_day = bool(parts["end"].all()) or (bool((days == days[0]).all()) and days[0] <= 28)
+    month_ends = parts["end"].to_numpy()
+    same_day = bool((days == days[0]).all()) and days[0] <= 28 and not month_ends.any()
+    one_day = bool(month_ends.all()) or same_day
     aligned = bool(((months - months.max()) % step == 0).all())
     return one_day and aligned and parts["clock"].n_unique() == 1
 

@@ -298,7 +298,9 @@ def _check_scaled_score(span: ValidationSpan, metric: Any, frame: Any, missing: 
     """Refuse a scaled probabilistic ``metric`` (sCRPS, MSIS) when a series it scores does
     not change before its first validation origin: its scale, the in-sample naive MAE (lag 1,
     as :func:`~forecaster.tuning.scores.probabilistic_score` takes it), is 0, so every trial's
-    score would be infinite (checked at the template's lookback)."""
+    score would be infinite, or is undefined (no two observed steps in a row there, e.g.
+    every other step filled by ``missing``), so every trial fails (checked at the template's
+    lookback)."""
     column = score_column(metric) if metric != "val_loss" else None
     if column is None or not is_scaled_metric(column) or not is_int(span.lookback):
         return
@@ -314,7 +316,7 @@ def _check_scaled_score(span: ValidationSpan, metric: Any, frame: Any, missing: 
         values = np.where(unscored, np.nan, values)
     ends = rows[first] - panel.offsets[series]  # each series' first origin, inclusive
     scales = mase_scales(values, panel.offsets, 1, ends=ends, series=series)
-    flat = series[(scales == 0).any(axis=1)]
+    flat = series[((scales == 0) | np.isnan(scales)).any(axis=1)]  # NaN: no two observed in a row
     if not flat.size:
         return
     names = panel.keys[panel.id_name].gather(flat).head(5).to_list() if panel.id_col else []
@@ -323,7 +325,9 @@ def _check_scaled_score(span: ValidationSpan, metric: Any, frame: Any, missing: 
     raise DataValidationError(
         f"metric={metric!r} divides each series' score by its in-sample naive MAE (lag 1, "
         f"over its data up to its first validation origin), and {which} ({len(flat)} in all) "
-        "do not change there (scale 0): every trial's score would be infinite. Tune on an "
+        "do not change there (scale 0) or have no two observed steps in a row there (no "
+        "scale: gaps that missing= filled are not scored): every trial's score would be "
+        "infinite or undefined. Tune on an "
         f"unscaled metric, metric='pinball' or metric='winkler_{level}', or leave those "
         "series out of the tuning data. No trial was run."
     )
