@@ -481,7 +481,8 @@ def _holdout_rule(
     (:func:`~forecaster.data.steps.ends_on_one_grid`) the steps each
     series ends behind the others are counted once (one :func:`steps_behind`), so that a
     round is NumPy only: a series ``p`` steps behind the panel's last time is ``p - q`` steps
-    behind a series ``q`` steps behind it. Else each round asks :func:`validation_holdout`."""
+    behind a series ``q`` steps behind it. Else each round takes :func:`validation_holdout`'s
+    rule on the ends read once (:func:`_span_ends`)."""
     lengths = np.asarray(stop - start, dtype=np.int64)
     present = np.flatnonzero(lengths > 0)
 
