@@ -796,11 +796,12 @@ def test_calibrate_quantile_model_targets_sharing_a_prefix(frame):
 
 
 def test_levels_or_quantiles_that_share_a_column_name_are_refused(point_model, frame):
-    """80 and 80.0000001 (or 0.1 and 0.1000000001) both print as y_lo_80 (y_q10): the second
-    silently replaced the first; now refused naming both."""
+    """80 and 80.00004 (or 0.1 and 0.1000001) both print as y_lo_80 (y_q10): the second
+    silently replaced the first; now refused naming both. (Closer than float32 rounding,
+    80.0000001 is 80: the same level given twice.)"""
     for kw, both in (
-        ({"level": [80, 80.0000001]}, r"80\.0 and 80\.0000001"),
-        ({"quantiles": [0.1, 0.1000000001]}, r"0\.1 and 0\.1000000001"),
+        ({"level": [80, 80.00004]}, r"80\.0 and 80\.00004"),
+        ({"quantiles": [0.1, 0.1000001]}, r"0\.1 and 0\.1000001"),
     ):
         with pytest.raises(DataValidationError, match=rf"{both} would share the column name"):
             point_model.predict(frame, **kw)
@@ -1410,3 +1411,22 @@ def test_a_missing_level_suggests_the_fitted_quantiles_with_its_bounds(quantile_
         DataValidationError, match=r"quantiles=\[0\.05, 0\.1, 0\.25, 0\.5, 0\.75, 0\.9, 0\.95\]\."
     ):
         quantile_model.predict(frame, level=[50, 90])
+
+
+@pytest.mark.parametrize(
+    ("kw", "both"),
+    [
+        ({"level": [80, np.float32(80)]}, r"80 and np\.float32\(80\.0\) are the same level"),
+        (
+            {"quantiles": [0.1, np.float32(0.1)]},
+            r"0\.1 and np\.float32\(0\.1\) are the same quantile",
+        ),
+        ({"level": [80, 80.0000001]}, r"80 and 80\.0000001 are the same level"),
+    ],
+)
+def test_a_level_or_quantile_given_twice_is_named_as_such(point_model, frame, kw, both):
+    """level=[80, np.float32(80)] was refused with the general text ("distinct numbers ...
+    80 for an 80 % interval, not 0.8"), and quantiles=[0.1, np.float32(0.1)] as two numbers
+    sharing a column name: each is one number given twice, and the error now says so."""
+    with pytest.raises(DataValidationError, match=rf"{both} given twice\. Keep one of them\.$"):
+        point_model.predict(frame, **kw)

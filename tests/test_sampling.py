@@ -13,6 +13,7 @@ from conftest import sine_panel
 
 from forecaster import RNNForecaster
 from forecaster.data.panel import Panel
+from forecaster.data.steps import steps_behind
 from forecaster.estimators.sampling import (
     check_validated,
     kept_series,
@@ -240,6 +241,10 @@ def random_panel(rng: np.random.Generator, kind: str) -> Panel:
             first = dt.datetime(2020, 1, 1, 0, 30 if rng.random() < 0.3 else 0)
             first += dt.timedelta(hours=end)
             times = pl.datetime_range(first, first + dt.timedelta(hours=n - 1), "1h", eager=True)
+        elif kind in ("28ths", "30ths", "28ths and 30ths"):  # February 28 ends some of them
+            day = int(rng.choice([28, 30])) if kind == "28ths and 30ths" else int(kind[:2])
+            first = dt.date(2000 + end // 12, end % 12 + 1, day if end % 12 != 1 else 28)
+            times = pl.date_range(first, dt.date(2030, 1, 1), "1mo", eager=True)[:n]
         else:
             first = dt.date(2000 + end // 12, end % 12 + 1, 1)
             times = pl.date_range(first, dt.date(2030, 1, 1), "1mo", eager=True)[:n]
@@ -255,7 +260,13 @@ def test_kept_series_is_the_hold_out_of_each_round_on_random_panels():
     (counted once) and not (hours at half past, mixed month days: asked each round)."""
     rng = np.random.default_rng(7)
     kinds = ["days", "month starts", "month ends", "mixed months", "bd", "hours"]
-    for case in range(120):
+    check_kept_series_on_random_panels(rng, kinds, 120)
+
+
+def check_kept_series_on_random_panels(rng: np.random.Generator, kinds: list, cases: int):
+    """:func:`kept_series` against :func:`one_holdout_per_round` on ``cases`` random panels
+    of ``kinds`` (:func:`random_panel`), with and without backtest spans."""
+    for case in range(cases):
         panel = random_panel(rng, kinds[case % len(kinds)])
         horizon, lookback = int(rng.integers(1, 5)), int(rng.integers(1, 12))
         size = [int(rng.integers(horizon, 20)), float(rng.choice([0.1, 0.3, 0.5]))][case % 2]
@@ -295,12 +306,13 @@ def test_a_fit_names_the_series_of_every_round_in_one_warning():
     assert model.keys_["id"].to_list() == ["z"]
 
 
-def test_kept_series_asks_each_round_when_a_february_28_ends_among_28ths():
-    """Series on the 28th of each month, one ending on February 28 (2023, a month-end): the
-    hold-out rule steps a month-end from there (March 31, :func:`anchor_days`), so it is not
-    on the 28ths' grid. The shortcut counted it as one (one day up to the 28th) and, once the
-    short series ending last (April 28) was left out, gave s0 no hold-out: the rule holds out
-    its last row (one month before February 28 and two before the hold-out)."""
+def test_kept_series_counts_a_february_28_among_28ths_on_their_grid():
+    """Series on the 28th of each month, one ending on February 28 (2023, a month-end). The
+    shortcut once gave s0 no hold-out, while the rule (then stepping a month-end from that
+    February 28, as if the series were of month-ends) held out its last row; the rule now
+    reads each series' day of the month from all its rows (the 28th), so February 28 is on
+    the 28ths' grid and the shortcut and the rule agree (s0 one month before February 28,
+    the hold-out time once the short series ending last, April 28, is left out)."""
     month_28ths = [("s0", "2022-06-28", 8), ("s1", "2022-05-28", 10), ("s2", "2023-02-28", 3)]
     frame = pl.concat(
         pl.DataFrame({"id": name, "y": np.zeros(n)}).with_columns(
@@ -315,3 +327,31 @@ def test_kept_series_asks_each_round_when_a_february_28_ends_among_28ths():
     keep0, held0, _ = one_holdout_per_round(2, panel, 1, 1)
     assert keep.tolist() == keep0.tolist() == [True, True, False]
     assert held.tolist() == held0.tolist() == [1, 2, 0]  # was [0, 2, 0]
+
+
+def test_a_series_on_the_28th_ending_on_february_28_steps_on_the_28th():
+    """s1 is on the 28th of each month and ends on February 28 (2023), s2 on April 28: the
+    hold-out time of validation_size=2 is February 28, so s1 holds out nothing. The rule read
+    s1's day of the month from its last time only, a month-end, and stepped it on month-ends
+    (March 31, then April 30 after April 28): one step behind, holding out one row (that
+    trains in no fit and validates in none). Now read from all its rows, as steps_behind
+    and the forecast's times do: two steps behind."""
+    first = dt.date(2022, 5, 28)
+    frame = pl.concat(
+        pl.DataFrame({"id": sid, "t": pl.date_range(first, last, "1mo", eager=True)})
+        for sid, last in (("s1", dt.date(2023, 2, 28)), ("s2", dt.date(2023, 4, 28)))
+    ).with_columns(y=pl.lit(0.0))
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", freq="1mo")
+    behind = steps_behind(panel.time, panel.offsets, panel.freq, dt.date(2023, 4, 28))
+    assert behind.tolist() == [2, 0]
+    assert validation_holdout(2, panel, 1).tolist() == [0, 2]  # was [1, 2]
+    assert validation_holdout(3, panel, 1).tolist() == [1, 3]  # was [2, 3]
+    assert [a.tolist() for a in kept_series(2, panel, 1, 1)] == [[True, True], [0, 2]]
+
+
+def test_kept_series_is_the_hold_out_of_each_round_on_the_28th_and_30th():
+    """Random panels of series on the 28th or the 30th of each month, some ending on a
+    February 28: the one-grid shortcut and the rule of each round agree."""
+    check_kept_series_on_random_panels(
+        np.random.default_rng(11), ["28ths", "30ths", "28ths and 30ths"], 45
+    )

@@ -1950,3 +1950,30 @@ def test_a_scaled_score_refuses_a_series_without_two_observed_steps_in_a_row():
     expected = r"series \['s2'\] \(1 in all\) .*no two observed steps in a row.*No trial"
     with pytest.raises(DataValidationError, match=expected):
         quick(model, frame, metric="scrps", n_trials=1)
+
+
+def test_a_trials_undefined_scale_names_the_metric_and_the_unscaled_ones():
+    """A trial whose sCRPS / MSIS scale is undefined (a series with no two observed steps in
+    a row before its origins, e.g. at a lookback other than the template's, which tune's
+    check reads) failed with evaluate's "... or drop 'mase' from metrics", a metric the user
+    never asked for; now the error names the user's metric and the unscaled ones to tune on.
+    Winkler, unscaled, was refused by the same check (its insample was passed): it scores."""
+    from forecaster.tuning.scores import probabilistic_score
+
+    frame = tiny_frame(n_series=3).filter((pl.col("id") != "s2") | (pl.col("time") % 2 == 0))
+    model = tiny_model(
+        loss="quantile", quantiles=[0.1, 0.5, 0.9], validation_size=8, baseline="none",
+        missing="ffill",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        model.fit(frame)
+        for metric, unscaled in (("scrps", "winkler_95"), ("msis_80", "winkler_80")):
+            expected = (
+                rf"metric='{metric}' divides .*series \['s2'\] .*this trial's score "
+                rf"\(lookback=24\).*metric='pinball' or metric='{unscaled}'"
+            )
+            with pytest.raises(DataValidationError, match=expected) as caught:
+                probabilistic_score(model, frame, metric)
+            assert "mase" not in str(caught.value)
+        assert np.isfinite(probabilistic_score(model, frame, "winkler_80"))

@@ -110,13 +110,21 @@ class Rule:
         raise NotImplementedError
 
     def fail(
-        self, name: str, value: Any, fix: str = "", *, typed: bool = False, note: str = ""
+        self,
+        name: str,
+        value: Any,
+        fix: str = "",
+        *,
+        typed: bool = False,
+        note: str = "",
+        with_hint: bool = True,
     ) -> NoReturn:
         """Raise the rule's error for ``value`` (``typed``: the type is the problem; ``note``
-        follows the value, e.g. a did-you-mean)."""
+        follows the value, e.g. a did-you-mean; ``with_hint=False``: without the rule's
+        general hint, when ``fix`` says all there is to say)."""
         expected = self.describe() + (" or None" if self.none else "")
         got = (describe_value(value) if typed else repr(value)) + (f" {note}" if note else "")
-        tail = " ".join(t for t in (fix, self.hint) if t)
+        tail = " ".join(t for t in (fix, self.hint if with_hint else "") if t)
         raise DataValidationError(
             f"{self.label or name} must be {expected}, got {got}." + (f" {tail}" if tail else "")
         )
@@ -456,8 +464,20 @@ class Probabilities(Rule):
         ):
             self.fail(name, value, f"e.g. {name}={self.example}.")
         floats = [float(v) for v in items]
-        if any(not (self.low < v < self.high) for v in floats) or len(set(floats)) != len(floats):
+        if any(not (self.low < v < self.high) for v in floats):
             self.fail(name, value, f"e.g. {name}={self.example}.")
+        seen: dict[float, int] = {}
+        for k, v in enumerate(floats):  # one number, however it was typed (80, np.float32(80))
+            first = seen.setdefault(self._named(v), k)
+            if first != k:
+                one = name[:-1] if name.endswith("s") else name
+                self.fail(
+                    name,
+                    value,
+                    f"{items[first]!r} and {items[k]!r} are the same {one} given twice. Keep "
+                    "one of them.",
+                    with_hint=False,
+                )
         labels: dict[str, float] = {}
         for v in floats:
             label = number_label(self.percent * v)

@@ -26,6 +26,7 @@ from forecaster.exceptions import DataValidationError
 
 __all__ = [
     "anchor_days",
+    "ends_on_one_grid",
     "future_times",
     "grid_periods",
     "on_local_calendar",
@@ -99,11 +100,19 @@ def grid_periods(
     return periods // freq.n, off_grid
 
 
-def steps_behind(times: pl.Series, offsets: np.ndarray, freq: Frequency, as_of: Any) -> np.ndarray:
+def steps_behind(
+    times: pl.Series,
+    offsets: np.ndarray,
+    freq: Frequency,
+    as_of: Any,
+    *,
+    days: np.ndarray | None = None,
+) -> np.ndarray:
     """How many steps of ``freq`` each series (``offsets``, none empty) ends before ``as_of``:
     the number of its own next steps, as :func:`future_times` steps and dates them (months on
-    the series' day of the month, :func:`anchor_days`; days of a time-zone-aware column on
-    its local day grid), at or before ``as_of``; 0 when the first is after it. For fixed
+    the series' day of the month, :func:`anchor_days` of its rows, or ``days``, one per
+    series, when ``times`` holds only some of them, e.g. its last; days of a time-zone-aware
+    column on its local day grid), at or before ``as_of``; 0 when the first is after it. For fixed
     durations that is the whole periods from its last time to ``as_of``
     (:func:`grid_periods`). The one rule of stale series: native ``predict``'s warning, a
     pipeline's ``stale_steps`` and the pyfunc's.
@@ -135,7 +144,7 @@ def steps_behind(times: pl.Series, offsets: np.ndarray, freq: Frequency, as_of: 
     nth = np.maximum(grid_periods(walls, grid.gather(offsets[1:] - 1), freq)[0], 1)
 
     def at_or_before(k: int) -> np.ndarray:
-        steps = _nth_steps(grid, offsets, freq, nth + k)
+        steps = _nth_steps(grid, offsets, freq, nth + k, days)
         steps = zoned_times(steps, times.dtype) if local else steps
         return (steps <= as_ofs).fill_null(False).to_numpy()
 
@@ -143,16 +152,22 @@ def steps_behind(times: pl.Series, offsets: np.ndarray, freq: Frequency, as_of: 
 
 
 def _nth_steps(
-    times: pl.Series, offsets: np.ndarray, freq: Frequency, nth: np.ndarray
+    times: pl.Series,
+    offsets: np.ndarray,
+    freq: Frequency,
+    nth: np.ndarray,
+    days: np.ndarray | None = None,
 ) -> pl.Series:
     """Step ``nth`` (one per series) after each series of calendar steps (or local days
     and weeks, on naive wall-clock times), as :func:`future_times` steps: months from the
-    series' first time on its day of the month, others from its last time. No range check."""
+    series' first time on its day of the month (``days``, else :func:`anchor_days`), others
+    from its last time. No range check."""
     if freq.unit not in MONTHS_PER_UNIT:  # business days, and days and weeks of a local calendar
         return stepped_times(times.gather(offsets[1:] - 1), nth, freq, None)
     first = times.gather(offsets[:-1])
     counted = grid_periods(times.gather(offsets[1:] - 1), first, freq)[0]
-    return stepped_times(first, counted + nth, freq, anchor_days(times, offsets))
+    days = anchor_days(times, offsets) if days is None else days
+    return stepped_times(first, counted + nth, freq, days)
 
 
 def stepped_times(
@@ -255,6 +270,38 @@ def on_local_calendar(dtype: pl.DataType, freq: Frequency) -> bool:
     :func:`~forecaster.data.times.zoned_times`."""
     zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
     return zoned and (freq.is_calendar or freq.unit in ("d", "w"))
+
+
+def ends_on_one_grid(ends: pl.Series, freq: Frequency, days: np.ndarray | None) -> bool:
+    """Whether the times ``ends`` lie on one grid of ``freq``, so that the steps between two
+    of them are the difference of their steps behind the latest (:func:`steps_behind`): fixed
+    durations at whole steps from one another (not a local calendar's days), business days of
+    dates (one step), and months, quarters and years a whole number of steps apart, every
+    series stepping on the same day of the month (``days``, one per time: :func:`anchor_days`
+    of its series; None: not on one grid) and ending on it (clamped to shorter months: a
+    series on the 30th may end on February 28)."""
+    if on_local_calendar(ends.dtype, freq):
+        return False
+    if not freq.is_calendar:
+        physical = ends.to_physical().cast(pl.Int64).to_numpy()
+        return bool(((physical - physical.max()) % freq.step_in(ends.dtype) == 0).all())
+    if freq.unit == "bd":
+        return ends.dtype == pl.Date and freq.n == 1
+    if days is None:
+        return False
+    parts = pl.DataFrame({"t": ends}).select(
+        month=pl.col("t").dt.year().cast(pl.Int64) * 12 + pl.col("t").dt.month().cast(pl.Int64),
+        day=pl.col("t").dt.day().cast(pl.Int64),
+        end=pl.col("t").dt.day() == pl.col("t").dt.month_end().dt.day(),
+        clock=pl.col("t").cast(pl.Datetime).dt.time() if ends.dtype != pl.Date else pl.lit(0),
+    )
+    months = parts["month"].to_numpy()
+    step = MONTHS_PER_UNIT[freq.unit] * freq.n
+    day, month_ends = parts["day"].to_numpy(), parts["end"].to_numpy()
+    on_day = (day == days[0]) | (month_ends & (day < days[0]))  # clamped in a shorter month
+    one_day = bool((days == days[0]).all() and on_day.all())
+    aligned = bool(((months - months.max()) % step == 0).all())
+    return one_day and aligned and parts["clock"].n_unique() == 1
 
 
 def _fixed_future(

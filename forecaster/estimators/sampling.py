@@ -16,7 +16,7 @@ from forecaster._hashing import digest_arrays
 from forecaster.data.frames import format_list
 from forecaster.data.frequency import MONTHS_PER_UNIT
 from forecaster.data.panel import Panel
-from forecaster.data.steps import on_local_calendar, steps_behind
+from forecaster.data.steps import anchor_days, ends_on_one_grid, steps_behind
 from forecaster.data.windows import Windows, make_windows
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -364,12 +364,42 @@ def validation_holdout(
     lengths = np.asarray(stop - start, dtype=np.int64)
     if validation_size == 0 or not holds_out_one_time(panel) or not lengths.any():
         return validation_steps(validation_size, lengths, horizon)
-    steps = int(validation_steps(validation_size, lengths.max(keepdims=True), horizon)[0])
     present = np.flatnonzero(lengths > 0)
-    ends = panel.time.gather(panel.offsets[:-1][present] + stop[present] - 1)
-    last = ends.max()
+    ends, days = _span_ends(panel, start, stop, present)
+    return _held_after(validation_size, panel.freq, horizon, lengths, ends, days)
+
+
+def _span_ends(
+    panel: Panel, start: np.ndarray, stop: np.ndarray, present: np.ndarray
+) -> tuple[pl.Series, np.ndarray | None]:
+    """The last time of the span ``start:stop`` of each series of ``present`` (none empty)
+    and, for month, quarter and year steps, the day of the month each steps on, read from all
+    rows of its span (:func:`~forecaster.data.steps.anchor_days`: a series on the 28th that
+    ends on February 28 steps on the 28th, not on month-ends); None for other steps. The one
+    reading of the ends of :func:`validation_holdout` and :func:`_holdout_rule`."""
+    first = panel.offsets[:-1][present] + start[present]
+    counts = np.asarray(stop - start, dtype=np.int64)[present]
+    ends = panel.time.gather(first + counts - 1)
+    if panel.freq.unit not in MONTHS_PER_UNIT:
+        return ends, None
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    rows = np.repeat(first - offsets[:-1], counts) + np.arange(offsets[-1])
+    return ends, anchor_days(panel.time.gather(rows), offsets)
+
+
+def _held_after(
+    validation_size: Any,
+    freq: Any,
+    horizon: int,
+    lengths: np.ndarray,
+    ends: pl.Series,
+    days: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`validation_holdout` of a date panel's spans of ``lengths`` (some not empty),
+    whose non-empty ones end at ``ends``, stepping on ``days`` (:func:`_span_ends`)."""
+    steps = int(validation_steps(validation_size, lengths.max(keepdims=True), horizon)[0])
     behind = np.zeros_like(lengths)
-    behind[present] = steps_behind(ends, np.arange(len(present) + 1), panel.freq, last)
+    behind[lengths > 0] = steps_behind(ends, np.arange(len(ends) + 1), freq, ends.max(), days=days)
     return np.where(lengths > 0, np.maximum(steps - behind, 0), 0)
 
 
@@ -447,10 +477,12 @@ def _holdout_rule(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``holdout(keep)``: :func:`validation_holdout` of the spans ``start:stop`` of the series
     of ``keep`` (0 for the others), for the rounds of :func:`kept_series`. On a date panel
-    whose series end on one grid of its frequency (:func:`_ends_on_one_grid`) the steps each
+    whose series end on one grid of its frequency
+    (:func:`~forecaster.data.steps.ends_on_one_grid`) the steps each
     series ends behind the others are counted once (one :func:`steps_behind`), so that a
     round is NumPy only: a series ``p`` steps behind the panel's last time is ``p - q`` steps
-    behind a series ``q`` steps behind it. Else each round asks :func:`validation_holdout`."""
+    behind a series ``q`` steps behind it. Else each round takes :func:`validation_holdout`'s
+    rule on the ends read once (:func:`_span_ends`)."""
     lengths = np.asarray(stop - start, dtype=np.int64)
     present = np.flatnonzero(lengths > 0)
 
@@ -460,11 +492,22 @@ def _holdout_rule(
 
     if validation_size == 0 or not holds_out_one_time(panel) or len(present) < 2:
         return asked
-    ends = panel.time.gather(panel.offsets[:-1][present] + stop[present] - 1)
-    if not _ends_on_one_grid(ends, panel.freq):
-        return asked
+    ends, days = _span_ends(panel, start, stop, present)  # read once for every round
+    if not ends_on_one_grid(ends, panel.freq, days):
+
+        def each_round(keep: np.ndarray) -> np.ndarray:
+            kept = keep[present] & (lengths[present] > 0)
+            if not kept.any():
+                return np.zeros_like(lengths)
+            spans = np.where(keep, lengths, 0)
+            mine = None if days is None else days[kept]
+            return _held_after(validation_size, panel.freq, horizon, spans, ends.filter(kept), mine)
+
+        return each_round
     behind = np.zeros_like(lengths)
-    behind[present] = steps_behind(ends, np.arange(len(present) + 1), panel.freq, ends.max())
+    behind[present] = steps_behind(
+        ends, np.arange(len(present) + 1), panel.freq, ends.max(), days=days
+    )
 
     def counted(keep: np.ndarray) -> np.ndarray:
         kept = keep & (lengths > 0)
@@ -475,36 +518,6 @@ def _holdout_rule(
         return np.where(kept, np.maximum(steps - (behind - last), 0), 0)
 
     return counted
-
-
-def _ends_on_one_grid(ends: pl.Series, freq: Any) -> bool:
-    """Whether the times ``ends`` lie on one grid of ``freq``, so that the steps between two
-    of them are the difference of their steps behind the latest (:func:`steps_behind`): fixed
-    durations at whole steps from one another (not a local calendar's days), business days of
-    dates (one step), and months, quarters and years a whole number of steps apart on one day
-    of the month (all month-ends, or one day up to the 28th and no month-end: a February 28
-    steps on month-ends, :func:`~forecaster.data.steps.anchor_days`)."""
-    if on_local_calendar(ends.dtype, freq):
-        return False
-    if not freq.is_calendar:
-        physical = ends.to_physical().cast(pl.Int64).to_numpy()
-        return bool(((physical - physical.max()) % freq.step_in(ends.dtype) == 0).all())
-    if freq.unit == "bd":
-        return ends.dtype == pl.Date and freq.n == 1
-    parts = pl.DataFrame({"t": ends}).select(
-        month=pl.col("t").dt.year().cast(pl.Int64) * 12 + pl.col("t").dt.month().cast(pl.Int64),
-        day=pl.col("t").dt.day().cast(pl.Int64),
-        end=pl.col("t").dt.day() == pl.col("t").dt.month_end().dt.day(),
-        clock=pl.col("t").cast(pl.Datetime).dt.time() if ends.dtype != pl.Date else pl.lit(0),
-    )
-    months = parts["month"].to_numpy()
-    step = MONTHS_PER_UNIT[freq.unit] * freq.n
-    days = parts["day"].to_numpy()
-    month_ends = parts["end"].to_numpy()
-    same_day = bool((days == days[0]).all()) and days[0] <= 28 and not month_ends.any()
-    one_day = bool(month_ends.all()) or same_day
-    aligned = bool(((months - months.max()) % step == 0).all())
-    return one_day and aligned and parts["clock"].n_unique() == 1
 
 
 def training_windows(

@@ -41,12 +41,10 @@ import numpy as np
 from sklearn.base import clone
 
 from forecaster.estimators.sampling import kept_series, validation_counts, validation_origins
-from forecaster.evaluation.array_metrics import mase_scales
-from forecaster.evaluation.folds import unscored_cells
 from forecaster.evaluation.intervals import is_scaled_metric
 from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
 from forecaster.tuning.common import is_int
-from forecaster.tuning.scores import score_column
+from forecaster.tuning.scores import score_column, unscaled_error, unscaled_series
 
 if TYPE_CHECKING:
     from forecaster.data.panel import Panel
@@ -308,29 +306,10 @@ def _check_scaled_score(span: ValidationSpan, metric: Any, frame: Any, missing: 
     rows = validation_origins(panel, span.holdout(lookback), lookback, span.horizon)
     if not rows.size:
         return  # every fit refuses it, with its own error
-    series, first = np.unique(panel.series_of_rows()[rows], return_index=True)
-    exact = panel.exact_targets(frame)  # the float64 values the score is taken on
-    values = exact.values[:, : exact.n_targets]
-    unscored = unscored_cells(exact, missing)  # values missing made up are not scored
-    if unscored is not None:
-        values = np.where(unscored, np.nan, values)
-    ends = rows[first] - panel.offsets[series]  # each series' first origin, inclusive
-    scales = mase_scales(values, panel.offsets, 1, ends=ends, series=series)
-    flat = series[((scales == 0) | np.isnan(scales)).any(axis=1)]  # NaN: no two observed in a row
-    if not flat.size:
-        return
-    names = panel.keys[panel.id_name].gather(flat).head(5).to_list() if panel.id_col else []
-    which = f"series {names}{' ...' if len(flat) > 5 else ''}" if names else "the series"
-    level = column.rsplit("_", 1)[1] if column != "scrps" else "95"
-    raise DataValidationError(
-        f"metric={metric!r} divides each series' score by its in-sample naive MAE (lag 1, "
-        f"over its data up to its first validation origin), and {which} ({len(flat)} in all) "
-        "do not change there (scale 0) or have no two observed steps in a row there (no "
-        "scale: gaps that missing= filled are not scored): every trial's score would be "
-        "infinite or undefined. Tune on an "
-        f"unscaled metric, metric='pinball' or metric='winkler_{level}', or leave those "
-        "series out of the tuning data. No trial was run."
-    )
+    flat = unscaled_series(panel, rows, frame, missing)
+    if flat.size:
+        error = unscaled_error(metric, panel, flat, "every trial's score")
+        raise DataValidationError(f"{error} No trial was run.")
 
 
 def _size(validation_size: Any) -> Any:

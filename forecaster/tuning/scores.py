@@ -29,9 +29,19 @@ from forecaster.data.panel import Panel
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
 from forecaster.estimators.sampling import kept_series, validation_origins
 from forecaster.evaluation import evaluate
+from forecaster.evaluation.array_metrics import mase_scales
+from forecaster.evaluation.folds import unscored_cells
+from forecaster.evaluation.intervals import is_scaled_metric
 from forecaster.exceptions import DataValidationError, StudyStopError
 
-__all__ = ["PROBABILISTIC_METRICS", "check_probabilistic", "probabilistic_score", "score_column"]
+__all__ = [
+    "PROBABILISTIC_METRICS",
+    "check_probabilistic",
+    "probabilistic_score",
+    "score_column",
+    "unscaled_error",
+    "unscaled_series",
+]
 
 PROBABILISTIC_METRICS = ("pinball", "scrps", "msis", "winkler")
 """The probabilistic metric names (``msis`` and ``winkler`` also as ``msis_<level>``)."""
@@ -114,7 +124,13 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
     column = score_column(metric)
     assert column is not None
     data, panel = model.read_frame(frame, as_fitted=True)
-    origins, insample = _validation_span(model, data, panel)
+    rows, origins, insample = _validation_span(model, data, panel)
+    if is_scaled_metric(column):  # sCRPS, MSIS: evaluate's error would name MASE's remedy
+        missing = model.get_params(deep=False).get("missing", "error")
+        flat = unscaled_series(panel, rows, frame, missing)
+        if flat.size:
+            lookback = f"lookback={int(model.lookback_)}"
+            raise unscaled_error(metric, panel, flat, f"this trial's score ({lookback})")
     keys = [model.id_col] if model.id_col else []
     level = _level(column) if column not in ("pinball", "scrps") else None
     forecast = model.predict(
@@ -130,7 +146,7 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
         target=model.target,
         time_col=model.time_col,
         id_col=model.id_col,
-        insample=insample if column != "pinball" else None,
+        insample=insample if is_scaled_metric(column) else None,  # winkler: unscaled
         metrics=["mae"],
         by=["origin"],
     )
@@ -141,12 +157,14 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
     return value
 
 
-def _validation_span(model: Any, data: pl.DataFrame, panel: Panel) -> tuple[Any, Any]:
-    """The (id, time) origins of the fitted ``model``'s validation windows on ``panel`` (the
-    grid of ``data`` as the fit read it; of the series the fit keeps, with their hold-out,
-    :func:`~forecaster.estimators.sampling.kept_series`), and the in-sample frame: each
-    series' grid steps up to its first origin, with the targets of ``data`` (null at the
-    steps it lacks)."""
+def _validation_span(
+    model: Any, data: pl.DataFrame, panel: Panel
+) -> tuple[np.ndarray, pl.DataFrame, pl.DataFrame]:
+    """The rows of ``panel`` and the (id, time) origins of the fitted ``model``'s validation
+    windows on it (the grid of ``data`` as the fit read it; of the series the fit keeps, with
+    their hold-out, :func:`~forecaster.estimators.sampling.kept_series`), and the in-sample
+    frame: each series' grid steps up to its first origin, with the targets of ``data``
+    (null at the steps it lacks)."""
     horizon, id_col, time_col = int(model.horizon), model.id_col, model.time_col
     lookback = int(model.lookback_)
     _, holdout = kept_series(model.validation_size, panel, lookback, horizon)  # 0: left out
@@ -168,4 +186,38 @@ def _validation_span(model: Any, data: pl.DataFrame, panel: Panel) -> tuple[Any,
     before = panel.rows_until(first)
     targets = data.select(*grid.columns, *panel.targets)
     insample = grid.filter(pl.Series(before)).join(targets, on=grid.columns, how="left")
-    return grid[rows], insample
+    return rows, grid[rows], insample
+
+
+def unscaled_series(panel: Panel, rows: np.ndarray, frame: Any, missing: Any) -> np.ndarray:
+    """The series of ``panel`` whose in-sample naive MAE (lag 1, over their targets of
+    ``frame`` up to their first origin among the validation origins ``rows``), the scale of
+    sCRPS and MSIS, is 0 (they do not change) or undefined (no two observed steps in a row:
+    values that ``missing`` filled are not scored)."""
+    series, first = np.unique(panel.series_of_rows()[rows], return_index=True)
+    exact = panel.exact_targets(frame)  # the float64 values the score is taken on
+    values = exact.values[:, : exact.n_targets]
+    unscored = unscored_cells(exact, missing)  # values missing made up are not scored
+    if unscored is not None:
+        values = np.where(unscored, np.nan, values)
+    ends = rows[first] - panel.offsets[series]  # each series' first origin, inclusive
+    scales = mase_scales(values, panel.offsets, 1, ends=ends, series=series)
+    return series[((scales == 0) | np.isnan(scales)).any(axis=1)]
+
+
+def unscaled_error(metric: str, panel: Panel, flat: np.ndarray, scored: str) -> DataValidationError:
+    """The error of a scaled ``metric`` (sCRPS, MSIS) whose scale the series ``flat`` lack
+    (:func:`unscaled_series`), naming them and the unscaled metrics to tune on instead;
+    ``scored``: what would be infinite or undefined (every trial's score, this trial's)."""
+    names = panel.keys[panel.id_name].gather(flat).head(5).to_list() if panel.id_col else []
+    which = f"series {names}{' ...' if len(flat) > 5 else ''}" if names else "the series"
+    column = score_column(metric) or metric
+    level = column.rsplit("_", 1)[1] if column != "scrps" else "95"
+    return DataValidationError(
+        f"metric={metric!r} divides each series' score by its in-sample naive MAE (lag 1, "
+        f"over its data up to its first validation origin), and {which} ({len(flat)} in all) "
+        "do not change there (scale 0) or have no two observed steps in a row there (no "
+        f"scale: gaps that missing= filled are not scored): {scored} would be infinite or "
+        f"undefined. Tune on an unscaled metric, metric='pinball' or metric='winkler_{level}', "
+        "or leave those series out of the tuning data."
+    )
