@@ -144,8 +144,8 @@ def warn_at_caller(message: str, category: type[Warning], fact: str | None = Non
     ForecasterWarning raised in a :func:`warnings_unit` of this thread's (context's)
     :func:`collect_warnings` block is held for that block's summary, unless the warning
     filters say ``"error"`` (raised here) or ``"ignore"`` (dropped) for it at that line. In an
-    :func:`each_warning_once` block, one telling a ``fact`` (default: the message) told (not
-    hidden by an ``"ignore"`` filter) is dropped.
+    :func:`each_warning_once` block, one telling a ``fact`` (default: the message) told (shown:
+    not hidden by ``"ignore"``, not raised by ``"error"``, which raises each copy) is dropped.
 
     Shared by the package's modules, not public (not in ``__all__``): its frame walk is made
     for forecaster's frames (code outside the package warns with ``warnings.warn``).
@@ -182,7 +182,7 @@ def warn_at_caller(message: str, category: type[Warning], fact: str | None = Non
         key = (category, _FACT.sub(lambda m: m[1] or "#", message if fact is None else fact))
         if key in told:
             return  # the block already told it
-        if _filter_action(message, category, frame) != "ignore":
+        if _filter_action(message, category, frame) not in ("error", "ignore"):
             told.add(key)
     warnings.warn(message, category, stacklevel=level)
 

@@ -3,6 +3,7 @@ call's repeated fits (``collect_warnings``)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import warnings
@@ -340,3 +341,18 @@ def test_a_warning_hidden_by_an_ignore_filter_is_not_counted_as_told():
         warn_at_caller("'x' ends 2", ForecasterWarning)
         warn_at_caller("'x' ends 3", ForecasterWarning)  # told now: dropped
     assert [str(w.message) for w in caught] == ["'x' ends 2"]
+
+
+def test_a_warning_raised_by_an_error_filter_is_raised_again_in_each_warning_once():
+    """Under an "error" filter each copy of a fact is raised, as without the block: the
+    block counted the first (raised, caught e.g. by a tuning trial) as told and dropped
+    the next ones, so the later trials ran on as if no filter said "error"."""
+    raised = 0
+    with warnings.catch_warnings(), each_warning_once():
+        warnings.simplefilter("error", ForecasterWarning)
+        for _ in range(3):
+            with contextlib.suppress(ForecasterWarning):
+                warn_at_caller("'x' is short", ForecasterWarning)
+                continue
+            raised += 1
+    assert raised == 3  # was 1
