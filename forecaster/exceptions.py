@@ -6,17 +6,11 @@ Every error class of the package is defined here (the modules that raise them im
 so ``from forecaster.<module> import SomeError`` keeps working), grouped by the layer that raises
 them: the base, models, training, tracking, tuning, pipelines and the command line.
 
-This module imports nothing but the standard library, so that ``import forecaster`` and the
-command line's ``--help`` (which import it) stay fast. One class needs more:
-:class:`NotFittedError` is also a subclass of scikit-learn's ``NotFittedError`` (scikit-learn's
-contract: ``except sklearn.exceptions.NotFittedError`` catches ours), and importing
-``sklearn.exceptions`` imports scikit-learn, SciPy and pandas (about 1 s and 130 MB). So that
-class is made on first use, by the module ``__getattr__`` (PEP 562): ``from
-forecaster.exceptions import NotFittedError`` or ``forecaster.exceptions.NotFittedError``
-imports scikit-learn then (the estimators, which raise it, import scikit-learn anyway) and
-defines the class once; every later use gets the same class, and it pickles by its name like
-the others. The alternatives were worse: a ``NotFittedError`` that is not scikit-learn's breaks
-the contract; importing scikit-learn here puts it in every process (``--help`` included).
+This module imports nothing but the standard library, so that ``import forecaster`` and
+``--help`` stay fast. :class:`NotFittedError` also subclasses scikit-learn's (``except
+sklearn.exceptions.NotFittedError`` catches ours), and importing scikit-learn costs about 1 s
+and 130 MB: the class is made once, on first use, by the module ``__getattr__`` (PEP 562), and
+pickles by its name like the others.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "ArgumentError",
     "BaselineWarning",
+    "CalendarFoldsWarning",
     "CheckpointError",
     "ConcurrentRunError",
     "CrossSeriesWarning",
@@ -121,6 +116,11 @@ class InSampleWarning(ForecasterWarning):
 class StaleSeriesWarning(ForecasterWarning):
     """Some series end before the forecast origin (the frame's last time, the cutoff, a
     pipeline's as-of): forecast from their own last time. Filter it by this class to silence it."""
+
+
+class CalendarFoldsWarning(ForecasterWarning):
+    """Calendar folds (``origins='calendar'``) leave out series with no row after a fold's
+    cutoff or no lookback window before it. Filter it by this class to silence it."""
 
 
 class CrossSeriesWarning(ForecasterWarning):

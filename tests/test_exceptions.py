@@ -16,6 +16,7 @@ from conftest import TINY_DAILY_MODEL, sine_panel
 from forecaster import RNNForecaster
 from forecaster.exceptions import (
     BaselineWarning,
+    CalendarFoldsWarning,
     CrossSeriesWarning,
     ForecasterWarning,
     InSampleWarning,
@@ -291,7 +292,9 @@ def test_each_warning_once_tells_a_fact_once_and_a_different_one_too():
     ]
 
 
-@pytest.mark.parametrize("category", [StaleSeriesWarning, CrossSeriesWarning, NoResidualsWarning])
+@pytest.mark.parametrize(
+    "category", [StaleSeriesWarning, CalendarFoldsWarning, CrossSeriesWarning, NoResidualsWarning]
+)
 def test_the_warning_classes_are_forecaster_warnings_that_silenced_drops_by_class(category):
     """The pipelines dropped these warnings by a regular expression of their message, which
     a rewording broke without a word: each has its class, a ForecasterWarning (a user's

@@ -181,3 +181,55 @@ def test_cli_shows_only_its_own_threads_warnings_and_passes_the_others_on(
     err = capsys.readouterr().err
     assert ("warning: from the command" in err) is not bool(flags)
     assert "from another thread" not in err
+
+
+@pytest.mark.slow
+def test_the_cron_line_of_a_tracked_spec_keeps_a_json_log_without_mlflows_own_lines(
+    tmp_path: Path,
+):
+    """The documented cron line (--quiet --json-logs ... 2>&1) on a spec with tracking on and
+    a fresh SQLite store: MLflow's import set its logger to INFO with its own handler after
+    forecaster had quieted it, so "INFO mlflow.store.db.utils: Creating initial MLflow database
+    tables..." and "INFO mlflow.pyfunc: Validating input example ..." were plain lines on
+    standard error. Every line of both streams is a JSON record now, none of MLflow's INFO; and
+    --quiet alone prints nothing on success."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "data").mkdir()
+    lines = ["id,date,y"] + [
+        f"{key},{dt.date(2024, 1, 1) + dt.timedelta(days=i)},{(i * (k + 3)) % 7}.5"
+        for k, key in enumerate(("a", "b"))
+        for i in range(40)
+    ]
+    (tmp_path / "data" / "prices.csv").write_text("\n".join(lines) + "\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(mini_spec(tracking={"enabled": True}))
+    repo = str(Path(forecaster.__file__).parents[1])  # this checkout's code
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "forecaster", "--quiet", "--json-logs", "run", str(spec)]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, timeout=300, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()  # a fresh store, tracked
+    records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+    assert any(r["msg"].startswith("mlflow   run ") for r in records)
+    assert not [r for r in records if r.get("logger", "").startswith("mlflow")]
+    quiet = [
+        sys.executable,
+        "-m",
+        "forecaster",
+        "--quiet",
+        "fit",
+        str(spec),
+        "--as-of",
+        "2024-02-08",
+    ]
+    done = subprocess.run(quiet, cwd=tmp_path, env=env, timeout=300, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

@@ -4224,3 +4224,24 @@ def test_the_log_line_names_the_series_of_a_panel_without_ids_as_such():
 
     assert _named(["the series"]) == "the series"
     assert _named(["a", "b"]) == "2 series ('a', 'b')"
+
+
+def test_a_run_shows_the_backtests_own_cutoffs_of_a_series_ending_early(tmp_path, capsys):
+    """ "b" ends 2 days before "a": the run's calibration and its backtest each left it out of
+    the calendar folds after its end, with one warning each naming their cutoffs, and a log
+    tells a fact once (dates masked), so the run showed the calibration's cutoffs, from folds
+    of no backtest. The calibration's is silenced by its class (CalendarFoldsWarning; its plan
+    handles the series and its log line names its folds): the run shows the backtest's."""
+    day = dt.date(2024, 1, 1)
+    lines = [f"a,{day + dt.timedelta(days=i)},{(i * 7) % 5 + 0.1 * i}" for i in range(60)]
+    lines += [f"b,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(58)]
+    spec = csv_project(tmp_path, "id,date,y\n" + "\n".join(lines) + "\n")
+    text = spec.read_text().replace("backtest_folds = 0", "backtest_folds = 3")
+    spec.write_text(text + "\n[output]\nlevels = [80]\nplot_series = 0\n")
+    cutoffs = re.compile(r"Left out \d+ \(fold, series\) forecasts .* \(cutoffs (\S+ to \S+)\)")
+    code, err = run_cli(capsys, "backtest", str(spec))
+    assert code == 0, err
+    assert len(backtest := cutoffs.findall(err)) == 1, err
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert cutoffs.findall(err) == backtest, err

@@ -34,7 +34,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
-from forecaster.exceptions import CrossSeriesWarning, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import CalendarFoldsWarning, CrossSeriesWarning, warn_at_caller
 
 __all__ = [
     "calendar_cutoffs",
@@ -169,7 +169,7 @@ def warn_absent(
             "cutoff are still trained on). Pass origins='series' to count each series' folds "
             "back from its own end (its models may then train on other series' rows after "
             "its targets).",
-            ForecasterWarning,
+            CalendarFoldsWarning,
         )
     if partly.any():
         pairs = int((~present[:, partly]).sum())
@@ -179,7 +179,7 @@ def warn_absent(
             f"the fold's cutoff (it ended at or before it) or fewer than lookback={lookback} "
             f"rows up to it (it starts later): {ids.filter(pl.Series(partly)).head(10).to_list()}. "
             "result.folds lists the (fold, series) pairs forecast.",
-            ForecasterWarning,
+            CalendarFoldsWarning,
         )
 
 

@@ -106,6 +106,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import io
 import json
 import logging
@@ -208,14 +209,16 @@ class _JsonFormatter(logging.Formatter):
 
 @contextlib.contextmanager
 def _logging_to(
-    quiet: bool, verbose: bool, json_logs: bool, optuna: bool = False
+    quiet: bool, verbose: bool, json_logs: bool, optuna: bool = False, mlflow: bool = False
 ) -> Iterator[None]:
     """Show the ``forecaster`` logger's records while a command runs: its steps and
     progress (``INFO``; ``DEBUG`` with ``--verbose``; none with ``--quiet``) on standard error
     as plain lines, or with ``--json-logs`` as JSON lines on standard output beside the
     results (all of them, also with ``--quiet``). The handler is removed afterwards (the
     library itself adds only a ``NullHandler``). ``optuna``: a command that may tune, whose
-    Optuna records go the same way (:func:`_optuna_logging_to`)."""
+    Optuna records go the same way (:func:`_optuna_logging_to`). ``mlflow``: a command that
+    may track, whose MLflow records go the same way under ``--quiet`` or ``--json-logs``, where
+    a scheduler keeps the output (:func:`_mlflow_logging_to`)."""
     root = logging.getLogger("forecaster")
     if json_logs:
         handler: logging.Handler = logging.StreamHandler(sys.stdout)
@@ -231,11 +234,52 @@ def _logging_to(
     root.setLevel(level)
     root.addHandler(handler)
     try:
-        with _optuna_logging_to(handler, level) if optuna else contextlib.nullcontext():
+        with contextlib.ExitStack() as routed:
+            if optuna:
+                routed.enter_context(_optuna_logging_to(handler, level))
+            if mlflow and (quiet or json_logs):
+                routed.enter_context(_mlflow_logging_to(handler, level))
             yield
     finally:
         root.removeHandler(handler)
         root.setLevel(before)
+
+
+_MLFLOW_LOGGERS = ("mlflow", "alembic")
+"""The loggers MLflow sets up with its own handler on standard error when it is imported
+(``alembic``: the migrations of a new tracking store)."""
+
+
+@contextlib.contextmanager
+def _mlflow_logging_to(handler: logging.Handler, level: int) -> Iterator[None]:
+    """MLflow's own records (``Creating initial MLflow database tables...``, ``Validating input
+    example ...``) through the command's ``handler``, at ``WARNING`` or above (stricter with
+    ``--quiet``), instead of MLflow's handler, which writes them to standard error as plain
+    lines whatever ``--quiet`` or ``--json-logs`` say. MLflow is imported first: its import
+    sets these loggers up anew, so a later import would undo the routing. Their handlers,
+    levels and propagation are put back afterwards. Nothing to do when MLflow is not
+    installed."""
+    if importlib.util.find_spec("mlflow") is None:
+        yield
+        return
+    try:
+        import mlflow  # noqa: F401  (importing it sets up its loggers and their handler)
+    except Exception:  # a broken install: the command's own tracking warning says so
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in _MLFLOW_LOGGERS]
+    before = [(list(each.handlers), each.level, each.propagate) for each in loggers]
+    for each in loggers:
+        each.handlers = [handler]
+        each.setLevel(max(level, logging.WARNING))
+        each.propagate = False  # not also through the root logger's handlers
+    try:
+        yield
+    finally:
+        for each, (handlers, previous, propagate) in zip(loggers, before, strict=True):
+            each.handlers = handlers
+            each.setLevel(previous)
+            each.propagate = propagate
 
 
 @contextlib.contextmanager
@@ -277,6 +321,10 @@ def _optuna_logging_to(handler: logging.Handler, level: int) -> Iterator[None]:
 _TUNING_COMMANDS = frozenset({"run", "tune"})
 """The commands that may run an Optuna study (``run``: with ``--tune`` or the spec's
 ``training.tune``), whose Optuna log records :func:`_logging_to` routes."""
+
+_TRACKING_COMMANDS = frozenset({"run", "fit", "tune", "backtest", "predict"})
+"""The commands that may open an MLflow store (a spec's ``[tracking]``, a ``models:/`` model),
+whose MLflow log records :func:`_logging_to` routes."""
 
 
 def _exit_code(exc: BaseException) -> tuple[int, str]:
@@ -341,7 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.progress = False
             with (
                 _logging_to(
-                    args.quiet, args.verbose, args.json_logs, args.command in _TUNING_COMMANDS
+                    args.quiet,
+                    args.verbose,
+                    args.json_logs,
+                    optuna=args.command in _TUNING_COMMANDS,
+                    mlflow=args.command in _TRACKING_COMMANDS,
                 ),
                 translated_errors(f"forecaster {args.command}"),
                 each_warning_once(),  # a log tells each fact once (fit, calibration, backtest)

@@ -63,6 +63,7 @@ from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.folds import check_reserved, fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
+    CalendarFoldsWarning,
     CrossSeriesWarning,
     DataValidationError,
     NoResidualsWarning,
@@ -297,12 +298,20 @@ def _calibrate(
     calibration, end before its folds), and a forecast that still has none is refused by
     ``predict`` naming it. Nor is the backtest's warning that ``origins="series"`` lets a
     fold's model see other series' later data (advising ``origins="calendar"``): the run
-    chooses those folds for its stale series on purpose, and its log line says so."""
+    chooses those folds for its stale series on purpose, and its log line says so. Nor is the
+    warning that calendar folds leave out series ending early (``CalendarFoldsWarning``): the
+    plan handles those series, and its log line names its folds; the run's backtest tells its
+    own folds' cutoffs (a log tells a fact once, so the calibration's would hide them)."""
     plan = _plan(spec, model, frame, excluded)
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
-        with tracking_paused(), silenced(NoResidualsWarning), silenced(CrossSeriesWarning):
+        with (
+            tracking_paused(),
+            silenced(NoResidualsWarning),
+            silenced(CrossSeriesWarning),
+            silenced(CalendarFoldsWarning),
+        ):
             plan = replace(plan, origins=origins)
             _calibrate_by(model, frame, plan)
             plan = _made_up_for(spec, model, frame, plan, excluded)

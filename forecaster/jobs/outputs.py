@@ -67,7 +67,7 @@ from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import id_text
-from forecaster.jobs.spec import COLUMN_PARAMS, Spec, normal_path
+from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
 __all__ = [
@@ -215,8 +215,11 @@ def _read_summary(path: Path) -> PipelineResult:
         raise ForecasterError(f"{path} is not a summary forecaster wrote: {exc}") from None
 
 
-def _previous_outputs(out: Path, name: str, label: str) -> PipelineResult | None:
-    """The summary of the outputs of ``name`` as of ``label`` at ``out``, if there are any."""
+def _previous_outputs(job: Job) -> PipelineResult | None:
+    """The summary of the outputs of the job's pipeline and as-of in its folder, if there are
+    any; a folder of them with a file missing or changed is refused (:func:`_refuse_damaged`:
+    a changed ``summary.json`` too, which cannot be read)."""
+    out, name, label = job.out_dir, job.name, job.when.label
     manifest = _io.read_manifest(out)
     if manifest is None:
         legacy = legacy_summary(out, name) if out.is_dir() else None
@@ -231,14 +234,38 @@ def _previous_outputs(out: Path, name: str, label: str) -> PipelineResult | None
         return None
     if details.get("as_of") != label:
         return None
+    _refuse_damaged(job)
     try:
         return _read_summary(out / "summary.json")
-    except (OSError, ForecasterError) as exc:
+    except (OSError, ForecasterError) as exc:  # as forecaster wrote it: an unreadable file
         raise OwnershipError(
             f"{out} holds the outputs of {name} as of {label}, but its summary.json cannot be "
-            f"read ({exc}); forecaster did not leave it so. Restore it, or run again with "
-            "--force to write these outputs anew (the folder's other files are replaced)."
+            f"read ({first_line(exc)}). Run again with --force to write these outputs anew "
+            "(the folder's other files are replaced)."
         ) from None
+
+
+def _refuse_damaged(job: Job) -> None:
+    """``OwnershipError`` (exit 2) when the job's outputs have a file missing or changed since
+    forecaster wrote it, with what to do: ``--force`` writes missing files again, and replaces
+    only what forecaster wrote (so changed files are moved out first)."""
+    missing, changed = _damage(job.out_dir)
+    if not (missing or changed):
+        return
+    listed = [f"{name} (missing)" for name in missing] + [
+        f"{name} (changed since forecaster wrote it)" for name in changed
+    ]
+    more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
+    fix = (
+        "Move the changed files out of the folder (forecaster replaces only what it wrote), "
+        "then run again with --force"
+        if changed
+        else "Run again with --force to write them again"
+    )
+    raise OwnershipError(
+        f"{job.file}: key 'output.dir': the outputs of {job.name} as of {job.when.label} in "
+        f"{job.out_dir} are damaged: {', '.join(listed[:5])}{more}. {fix}."
+    )
 
 
 def _lock_file(out: Path) -> Path:
@@ -284,25 +311,9 @@ def skipped_result(job: Job) -> PipelineResult | None:
     """The result of a rerun that finds the outputs of its spec and as-of whole (else None);
     outputs with a file missing or changed, or made by another version of the spec (another
     spec hash in their summary), are refused (``OwnershipError``, exit 2)."""
-    previous = _previous_outputs(job.out_dir, job.name, job.when.label)
+    previous = _previous_outputs(job)
     if previous is None:
         return None
-    missing, changed = _damage(job.out_dir)
-    if missing or changed:
-        listed = [f"{name} (missing)" for name in missing] + [
-            f"{name} (changed since forecaster wrote it)" for name in changed
-        ]
-        more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
-        fix = (
-            "Move the changed files out of the folder (forecaster replaces only what it wrote), "
-            "then run again with --force"
-            if changed
-            else "Run again with --force to write them again"
-        )
-        raise OwnershipError(
-            f"{job.file}: key 'output.dir': the outputs of {job.name} as of {job.when.label} in "
-            f"{job.out_dir} are damaged: {', '.join(listed[:5])}{more}. {fix}."
-        )
     if previous.spec_hash and not job.same_spec(previous.spec_hash):
         raise OwnershipError(
             f"{job.file}: the outputs of {job.name} as of {job.when.label} in {job.out_dir} "

@@ -130,17 +130,18 @@ def tracked_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     if not spec.tracking.enabled:
         yield None, None
         return
-    with _quiet_mlflow(), _mlflow_run(spec, as_of, log) as found:
+    with _mlflow_run(spec, as_of, log) as found:
         yield found
 
 
 @contextlib.contextmanager
 def _quiet_mlflow() -> Iterator[None]:
-    """MLflow's INFO records and artifact progress bars off for the block; the ``mlflow``
-    logger's level and ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` are put back afterwards (a
-    library call leaves the process as it found it; a value the user set stays). A stricter
-    level than WARNING (the user's ERROR) is kept, and so is a level or a variable changed
-    inside the block."""
+    """MLflow's INFO records and artifact progress bars off for the block, entered once mlflow
+    is imported (its import sets the ``mlflow`` logger to INFO again); the ``mlflow`` logger's
+    level and ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` are put back afterwards (a library call
+    leaves the process as it found it; a value the user set stays). A stricter level than
+    WARNING (the user's ERROR) is kept, and so is a level or a variable changed inside the
+    block."""
     logger, variable = logging.getLogger("mlflow"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     level, previous = logger.level, os.environ.get(variable)
     os.environ.setdefault(variable, "false")
@@ -175,7 +176,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         return
     # tagged as it starts: a process killed at any later moment leaves a run it can be found by
     tags = {"pipeline": spec.pipeline.name, "as_of": as_of, **_process_tags()}
-    with tracking.bounded_requests(), contextlib.ExitStack() as scope:
+    with _quiet_mlflow(), tracking.bounded_requests(), contextlib.ExitStack() as scope:
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()

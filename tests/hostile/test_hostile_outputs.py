@@ -201,13 +201,24 @@ def test_force_refuses_outputs_holding_what_forecaster_did_not_write(
             "summary.json (changed since forecaster wrote it)",
             2,
         ),
+        (  # no longer a summary: was four lines with pydantic's, "Restore it, or ... --force"
+            lambda f: (f / "summary.json").write_text((f / "summary.json").read_text() + "x\n"),
+            "summary.json (changed since forecaster wrote it)",
+            2,
+        ),
         (
             lambda f: (f / "model" / "weights.safetensors").write_bytes(b"x"),
             "model/weights.safetensors (changed",
             2,
         ),
     ],
-    ids=["forecasts-deleted", "model-deleted", "summary-edited", "weights-corrupted"],
+    ids=[
+        "forecasts-deleted",
+        "model-deleted",
+        "summary-edited",
+        "summary-unreadable",
+        "weights-corrupted",
+    ],
 )
 def test_a_damaged_run_folder_is_never_reported_complete(
     done, capsys, tree_guard, damage, message, forced
@@ -220,7 +231,7 @@ def test_a_damaged_run_folder_is_never_reported_complete(
     assert code == 2 and "already exist" not in out + err, out
     assert err.startswith("error: refused: ") and "are damaged" in err and message in err, err
     hint = "Move the changed files out" if forced else "Run again with --force"
-    assert hint in err, err
+    assert hint in err and len(err.splitlines()) == 1 and "pydantic" not in err, err
     guard.assert_unchanged()
     # missing files only: --force writes the outputs again; a changed file is never replaced
     guard = tree_guard(done.parent, allowed=OWN if forced == 0 else ())
