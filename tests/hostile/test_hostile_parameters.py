@@ -188,7 +188,7 @@ BAD = [
     ({"target": ["y", "y"]}, r"target must be .*\['y'\] is listed more than once"),
     (
         {"loss": "quantile", "quantiles": [0.1, 0.1000000001, 0.5, 0.9]},
-        r"quantiles must be .*0\.1 and 0\.1000000001 would share the column name ending 10",
+        r"quantiles must be .*0\.1 and 0\.1000000001 are the same quantile given twice",
     ),
     ({"covariates": ["x", "x"]}, r"covariates must be .*\['x'\] is listed more than once"),
     ({"channel_independent": False}, r"channel_independent=False is not possible with head"),
