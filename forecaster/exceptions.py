@@ -166,23 +166,20 @@ def warn_at_caller(message: str, category: type[Warning], fact: str | None = Non
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _PASSED:
         frame, level = frame.f_back, level + 1
-    scope = _SCOPE.get()
-    if (
-        scope is not None
-        and issubclass(category, ForecasterWarning)
-        and _filter_action(message, category, frame) not in ("error", "ignore")
-    ):
-        while scope is not None:
-            if scope.unit is not None:  # in a unit: held for the summary
-                scope.collector.hold(scope.unit, message, category)
-                return
-            scope.collector.shown.add((category, message))  # a call's own: shown below
-            scope = scope.outer
-    if (told := _TOLD.get()) is not None and issubclass(category, ForecasterWarning):
+    scope, told = _SCOPE.get(), _TOLD.get()
+    ours = issubclass(category, ForecasterWarning) and (scope, told) != (None, None)
+    shown = ours and _filter_action(message, category, frame) not in ("error", "ignore")
+    while shown and scope is not None:
+        if scope.unit is not None:  # in a unit: held for the summary
+            scope.collector.hold(scope.unit, message, category)
+            return
+        scope.collector.shown.add((category, message))  # a call's own: shown below
+        scope = scope.outer
+    if ours and told is not None:
         key = (category, _FACT.sub(lambda m: m[1] or "#", message if fact is None else fact))
         if key in told:
             return  # the block already told it
-        if _filter_action(message, category, frame) not in ("error", "ignore"):
+        if shown:
             told.add(key)
     warnings.warn(message, category, stacklevel=level)
 

@@ -234,7 +234,9 @@ def _calibrate_forecast(
     (:func:`_forecast_before`); the plan it calibrated by."""
     plan = _plan(spec, model, frame, excluded)
     stale = _forecast_before(spec, model, frame, plan.folds, excluded)
-    plan = _calibrate(spec, model, frame, "series" if stale else "auto", excluded)
+    plan = _calibrate(
+        spec, model, frame, replace(plan, origins="series" if stale else "auto"), excluded
+    )
     if log is None:
         return plan
     how = "a refit every fold" if plan.refit is True else f"a refit every {plan.refit} folds"
@@ -284,14 +286,10 @@ def _forecast_before(
 
 
 def _calibrate(
-    spec: Spec,
-    model: Any,
-    frame: pl.DataFrame,
-    origins: str = "auto",
-    excluded: Collection[str] = (),
+    spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, excluded: Collection[str]
 ) -> Plan:
-    """Calibrate ``model`` on ``frame`` by the plan of :func:`calibration_plan` (folds placed
-    by ``origins``); a ``DataValidationError`` that names the levels and what to change when
+    """Calibrate ``model`` on ``frame`` by ``plan`` (:func:`_plan`, folds placed by its
+    ``origins``); a ``DataValidationError`` that names the levels and what to change when
     the data are too short for it. Calibrate's warning that ``predict`` will refuse the
     series without residuals is not given: those the run forecasts get residuals (see
     :func:`_forecast_before`), the others are excluded as stale (or, in the backtest's
@@ -302,7 +300,6 @@ def _calibrate(
     warning that calendar folds leave out series ending early (``CalendarFoldsWarning``): the
     plan handles those series, and its log line names its folds; the run's backtest tells its
     own folds' cutoffs (a log tells a fact once, so the calibration's would hide them)."""
-    plan = _plan(spec, model, frame, excluded)
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
@@ -312,7 +309,6 @@ def _calibrate(
             silenced(CrossSeriesWarning),
             silenced(CalendarFoldsWarning),
         ):
-            plan = replace(plan, origins=origins)
             _calibrate_by(model, frame, plan)
             plan = _made_up_for(spec, model, frame, plan, excluded)
             plan = _scaled_every(spec, model, frame, plan, excluded)
