@@ -119,13 +119,27 @@ def _check_insample_before(
         )
 
 
-def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) -> None:
+def _scaled_scores(mase: bool, intervals: bool) -> tuple[str, str]:
+    """What the in-sample scale scales and how to score without it, for the messages about
+    it: MASE when among the metrics (``mase``), the MSIS / sCRPS of the interval columns
+    when there are some (``intervals``)."""
+    if not intervals:
+        return "MASE", "or drop 'mase' from metrics"
+    leave = "leave insample out (MSIS and sCRPS are then not scored)"
+    if mase:
+        return "MASE, MSIS and sCRPS", f"or drop 'mase' from metrics and {leave}"
+    return "MSIS and sCRPS", f"or {leave}"
+
+
+def _check_insample_grid(
+    insample: pl.DataFrame, id_name: str, time_col: str, uses: tuple[bool, bool]
+) -> None:
     """Refuse an insample whose times are not on one regular grid per series (a missing step,
     an off-grid time): MASE's scale pairs the values ``m`` rows apart, which are then not
     ``m`` steps apart. The one grid check of :func:`~forecaster.data.validate.validate_frame`,
     on the times alone (missing values are allowed: they count as missing), of the series
     of each smallest step apart: each series has a grid of its own (hourly and daily series
-    in one frame are each regular)."""
+    in one frame are each regular). ``uses``: the arguments of :func:`_scaled_scores`."""
     value, step = temporary_names([id_name, time_col], "__grid__", "__step__")
     times = insample.select(id_name, time_col, pl.lit(0.0).alias(value))
     times = times.filter(pl.len().over(id_name) > 1)  # one row: no step to miss (nor a grid)
@@ -137,41 +151,52 @@ def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) ->
             validate_frame(group, target=value, time_col=time_col, id_col=id_name, freq="auto")
     except DataValidationError as exc:
         found = str(exc).split(" Pass missing=")[0].rstrip(".")
+        scores, drop = _scaled_scores(*uses)
         raise DataValidationError(
-            f"MASE's scale pairs each in-sample value with the one m rows before it, so the "
-            f"insample frame must hold every step of each series' regular grid: {found}. Add "
-            "the missing steps with null values (they count as missing), or drop 'mase'."
+            f"The in-sample scale of {scores} pairs each in-sample value with "
+            f"the one m rows before it, so the insample frame must hold every step of each "
+            f"series' regular grid: {found}. Add the missing steps with null values (they "
+            f"count as missing), {drop}."
         ) from None
 
 
 def _check_mase_scales(
-    points: pl.DataFrame, id_name: str, m: int, has_id: bool, columns: PointColumns
+    points: pl.DataFrame,
+    ids: tuple[str, bool],
+    m: int,
+    columns: PointColumns,
+    uses: tuple[bool, bool],
 ) -> None:
     """Refuse series without in-sample rows, or too few for a difference at lag ``m``; warn
-    about series whose scale is 0 (MASE infinite)."""
+    about series whose scale is 0 (MASE infinite). ``ids``: the id column's name and whether
+    the user gave one; ``uses``: the arguments of :func:`_scaled_scores`."""
+    id_name, has_id = ids
+    scores, drop = _scaled_scores(*uses)
+    one = scores == "MASE"  # the verbs' number
     scored = points.filter(pl.col(columns.actual).is_not_null())
     absent = _series_missing(scored, columns.mase_scale, id_name)
     if absent:
         raise DataValidationError(
             f"The insample frame has no rows for {len(absent)} forecast series: "
-            f"{absent[:10]}. MASE scales each series by its own history: pass the history of "
-            "every forecast series as insample, or drop 'mase' from metrics."
+            f"{absent[:10]}. {scores} scale{'s' if one else ''} each series by its own "
+            f"history: pass the history of every forecast series as insample, {drop}."
         )
     short = scored.filter(pl.col(columns.mase_scale).is_nan())
     if short.height:
         which = short[id_name].unique(maintain_order=True).head(10).to_list()
         named = f"series {which}" if has_id else "the series"
         raise DataValidationError(
-            f"MASE's scale (the mean of |y_t - y_(t-{m})| over insample) is undefined for "
-            f"{named}: at most m={m} observed values. Pass a longer insample or a smaller m, "
-            "or drop 'mase' from metrics."
+            f"The in-sample scale of {scores} (the mean of |y_t - y_(t-{m})| over "
+            f"insample) is undefined for {named}: at most m={m} observed values. Pass a longer "
+            f"insample or a smaller m, {drop}."
         )
     flat = scored.filter(pl.col(columns.mase_scale) == 0)
     if flat.height:
         which = flat[id_name].unique(maintain_order=True).head(10).to_list()
         warn_at_caller(
-            f"MASE is infinite for {'series ' + str(which) if has_id else 'the series'}: "
-            f"their in-sample values do not change at lag m={m} (scale 0).",
+            f"{scores} {'is' if one else 'are'} infinite for "
+            f"{'series ' + str(which) if has_id else 'the series'}: their in-sample values do "
+            f"not change at lag m={m} (scale 0).",
             ForecasterWarning,
         )
 
@@ -375,10 +400,11 @@ def evaluate(
     )
     if scaled:
         _check_insample_before(frames, id_name, time_col, id_col is not None)
-        _check_insample_grid(frames["insample"], id_name, time_col)
+        uses = ("mase" in names, intervals is not None)  # what the in-sample scale scales
+        _check_insample_grid(frames["insample"], id_name, time_col, uses)
         scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
         points = points.join(scales, on=[id_name, TARGET_COLUMN], how="left", maintain_order="left")
-        _check_mase_scales(points, id_name, m, id_col is not None, columns)
+        _check_mase_scales(points, (id_name, id_col is not None), m, columns, uses)
     if scale is not None:
         points = _with_error_scale(points, scale, id_name, targets, id_col is not None, columns)
     out = summarize_points(points, [*by, id_name, TARGET_COLUMN], names, columns, intervals)
