@@ -3257,6 +3257,24 @@ def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
 
 
+@pytest.mark.parametrize(("before", "after"), [("7,8,x9", "7,8"), ("7,8", "7,8,x9")])
+def test_a_reused_model_that_cannot_read_the_data_is_not_reused(tmp_path, capsys, before, after):
+    """CSV ids are read as integers when every id is one: once the series with a text id
+    left the source (or one appeared), the ids of the same series were Int64 (String), and
+    every scheduled run with reuse_model failed, exit 3 "Column dtypes differ from training
+    (id: trained on String, got Int64)", until someone removed latest.json."""
+    spec = scheduled_project(
+        tmp_path, uneven_rows(dict.fromkeys(before.split(","), 12)), training={"reuse_model": True}
+    )
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows(dict.fromkeys(after.split(","), 12)))
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "Not reusing the latest model" in err and "cannot read this run's data" in err, err
+    assert "id: trained on" in err and "training a new one" in err, err
+    assert "model    reused" not in err and "model    fitted" in err, err
+
+
 @pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])
 def test_a_reused_model_is_versioned_by_the_as_of_of_the_run_that_fitted_it(
     tmp_path, capsys, folder
