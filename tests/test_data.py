@@ -1342,6 +1342,23 @@ def test_integer_ids_are_refused_as_floats_at_predict():
     check_schema(narrower, trained, id_col="id", time_col="t")  # widths of integers and values
 
 
+def test_boolean_ids_are_refused_as_numbers_at_predict():
+    """A model fitted on Boolean ids took 0 / 1 ids (Int8, UInt8, Float64) as the same
+    dtype family, then matched them by their text ("0" is not "false"): every series was
+    forecast as unseen, scaled on its own history, without a word."""
+    from forecaster.data.frames import check_schema, match_keys
+
+    trained = {"id": "Boolean", "t": "Int64", "y": "Float64"}
+    for dtype in (pl.Int8, pl.UInt8, pl.Float64):
+        frame = pl.DataFrame({"id": [0, 1], "t": [1, 1], "y": [1.0, 2.0]}).cast({"id": dtype})
+        with pytest.raises(DataValidationError, match=r"id: trained on Boolean, got"):
+            check_schema(frame, trained, id_col="id", time_col="t")
+    same = pl.DataFrame({"id": [True, False], "t": [1, 1], "y": [1.0, 2.0]})
+    check_schema(same, trained, id_col="id", time_col="t")
+    rows, known = match_keys(pl.DataFrame({"id": [False, True]}), same.select("id"), "id")
+    assert rows.tolist() == [1, 0] and known.all()
+
+
 def test_calendar_grid_datetimes_keep_one_time_of_day():
     """Month starts at UTC midnight stored as Europe/Berlin (01:00 in winter, 02:00 in
     summer) passed, and every forecast took the first row's 01:00: April's was 23:00 UTC on

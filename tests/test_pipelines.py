@@ -714,6 +714,26 @@ def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tm
     assert code == 0, err
 
 
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_model_of_text_ids_reads_them_once_every_id_is_an_integer(tmp_path, capsys, command):
+    """CSV ids are read as integers when every id is one: a model fitted while the series
+    'x9' was in the source (ids as text) was refused by predict / backtest --model once 'x9'
+    had left it, "Column dtypes differ from training (id: trained on String, got Int64). Cast
+    them ... pl.col(name).cast(...)", advice a command line cannot follow, for the ids '7'
+    and '8' the model knows. They are read as its text ids again: the same forecasts."""
+    spec = scheduled_project(tmp_path, uneven_rows({"7": 12, "8": 12, "x9": 12}))
+    model, before, after = tmp_path / "m", tmp_path / "before.parquet", tmp_path / "after.parquet"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-08", "--out", str(model))[0] == 0
+    args = ["--model", str(model), *(["--folds", "1"] if command == "backtest" else [])]
+    assert run_cli(capsys, command, str(spec), *args, "--out", str(before))[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows({"7": 12, "8": 12}))
+    code, err = run_cli(capsys, command, str(spec), *args, "--out", str(after))
+    assert code == 0, err
+    if command == "predict":
+        expected = pl.read_parquet(before).filter(pl.col("id") != "x9")
+        assert pl.read_parquet(after).equals(expected)
+
+
 def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
     from forecaster.jobs.reuse import features_differ
 
@@ -3255,6 +3275,24 @@ def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     ]
     pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
     assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
+
+
+@pytest.mark.parametrize(("before", "after"), [("7,8,x9", "7,8"), ("7,8", "7,8,x9")])
+def test_a_reused_model_that_cannot_read_the_data_is_not_reused(tmp_path, capsys, before, after):
+    """CSV ids are read as integers when every id is one: once the series with a text id
+    left the source (or one appeared), the ids of the same series were Int64 (String), and
+    every scheduled run with reuse_model failed, exit 3 "Column dtypes differ from training
+    (id: trained on String, got Int64)", until someone removed latest.json."""
+    spec = scheduled_project(
+        tmp_path, uneven_rows(dict.fromkeys(before.split(","), 12)), training={"reuse_model": True}
+    )
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows(dict.fromkeys(after.split(","), 12)))
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "Not reusing the latest model" in err and "cannot read this run's data" in err, err
+    assert "id: trained on" in err and "training a new one" in err, err
+    assert "model    reused" not in err and "model    fitted" in err, err
 
 
 @pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])

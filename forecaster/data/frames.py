@@ -332,6 +332,8 @@ def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
         return expected.startswith(("Int", "UInt")) and found.is_integer()
     if role == "id" and expected.startswith(("Int", "UInt")):  # a key: never a float
         return found.is_integer()  # (2**53 + 1 as a float is 2**53: another series)
+    if role == "id" and expected == "Boolean":  # matched by text: true is not 1
+        return False
     numeric = expected.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
     if numeric and found.is_numeric():
         return True
@@ -353,7 +355,8 @@ def check_schema(
     was converted from a pandas one, so the advice on a dtype is pandas code).
 
     Numeric columns may change width (Int64 for Float32 ...), but integer ids stay integers
-    (a float id would round large ids into others); a text id column ``id_col`` may be
+    (a float id would round large ids into others) and Boolean ids Booleans (ids of other
+    dtypes are matched by their text, and ``true`` is not ``1``); a text id column ``id_col`` may be
     text, Categorical or Enum for any of them (ids are matched by value); the time column
     ``time_col`` may change only its integer width (a float is no time step); other dtypes,
     time zones and time units must be the same.

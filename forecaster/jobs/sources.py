@@ -27,7 +27,7 @@ from forecaster.jobs.source_schemas import (
 )
 from forecaster.jobs.spec import Spec, first_line, spec_path
 
-__all__ = ["read_files", "source_files"]
+__all__ = ["as_fitted_ids", "read_files", "source_files"]
 
 
 def source_files(spec: Spec, root: Path) -> list[Path]:
@@ -381,6 +381,24 @@ def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
     if numbers.null_count() == ids.null_count() and numbers.cast(pl.String).equals(ids):
         return frame.with_columns(numbers)
     return frame
+
+
+def as_fitted_ids(frame: pl.DataFrame | None, spec: Spec, fitted: str) -> pl.DataFrame | None:
+    """``frame`` (the spec's data, or its future covariates) with its ids as text again when
+    a model fitted on text ids (``fitted``: their dtype in its ``schema_``) reads it and
+    :func:`_typed_ids` read them as integers because every id is one now (the series with a
+    text id left the source): their text is what the files hold, so the model knows them.
+    Anything else is returned as it is, for the model's checks."""
+    id_col = spec.series.id
+    if (
+        frame is None
+        or not id_col
+        or fitted != "String"
+        or _text_columns(spec).get(id_col) != pl.String
+        or not frame.schema.get(id_col, pl.Null()).is_integer()
+    ):
+        return frame
+    return frame.with_columns(pl.col(id_col).cast(pl.String))
 
 
 _CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL+]")
