@@ -463,7 +463,8 @@ class ForecastInference(FutureInputs, TargetPanels):
         }
         if cutoff is None:
             panel = Panel.from_frame(frame, **options)
-            self._warn_stale_series(panel, frame[self.time_col].max(), cutoff)
+            ids, last = panel.keys[panel.id_name], frame[self.time_col].max()
+            self._warn_stale_series(panel.time, panel.offsets, ids, last, cutoff)
             return panel
         dtype = schema[self.time_col]
         point = to_time_point(cutoff, dtype, name="cutoff")
@@ -490,31 +491,42 @@ class ForecastInference(FutureInputs, TargetPanels):
             panel = Panel.from_frame(before, **options)
         if later:
             warn_short_origins(later, len(later), self.lookback_)
-        self._warn_stale_series(panel, point, cutoff)
+        ids = panel.keys[panel.id_name]
+        self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
         return panel
 
-    def _warn_stale_series(self, panel: Panel, point: Any, cutoff: Any) -> None:
-        """Warn about series that end before the forecast origin ``point``: ``cutoff``
-        (converted) when given, else the frame's last time (the latest end of any series,
-        those dropped as too short included). The next step after their last row is still at
-        or before it, so they are forecast from their last row, an earlier origin than the
-        others'."""
-        if point is None or panel.n_series == 0:
+    def _warn_stale_series(
+        self,
+        times: pl.Series,
+        offsets: np.ndarray,
+        ids: pl.Series,
+        point: Any,
+        cutoff: Any,
+        whose: str = "the frame's",
+    ) -> None:
+        """Warn about the series (``times`` and ``offsets``: their rows, or the latest of them,
+        as :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``: one each) that end
+        before the forecast origin ``point``: ``cutoff`` (converted) when given, else the
+        frame's last time (the latest end of any series, those dropped as too short included;
+        ``whose``: "the stream's" for a stream's forecast). The next step after their last row
+        is still at or before it, so they are forecast from their last row, an earlier origin
+        than the others'. The one warning of ``predict`` and of a stream's ``forecast``."""
+        if point is None or len(offsets) < 2:
             return
-        last = panel.time.gather(panel.offsets[1:] - 1)
-        reference = f"the frame's last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
-        stale = steps_behind(panel.time, panel.offsets, self.freq_, point) > 0
+        last = times.gather(offsets[1:] - 1)
+        reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
+        stale = steps_behind(times, offsets, self.freq_, point) > 0
         if not stale.any():
             return
-        ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()
+        names = ids.filter(pl.Series(stale)).to_list()
         which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
         latest = last.filter(pl.Series(stale)).max()
         warn_at_caller(  # the user's line, however deep (predict, a backtest, a pipeline)
             f"{which} before {reference}"
-            + ("" if self.id_col is None else f": {ids[:10]}")
+            + ("" if self.id_col is None else f": {names[:10]}")
             + f" (last time {latest} at the latest). They are forecast from their last time, "
             "not from "
-            + ("the cutoff." if cutoff is not None else "the frame's last time.")
+            + ("the cutoff." if cutoff is not None else f"{whose} last time.")
             + " Drop them or bring their data up to date to forecast every series from the "
             "same time.",
             StaleSeriesWarning,
