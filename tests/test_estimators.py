@@ -2339,6 +2339,21 @@ def test_one_cutoff_leaves_out_series_short_before_it_with_the_warning_of_a_list
         assert one["id"].unique().sort().to_list() == ["a", "b"]
 
 
+def test_one_cutoff_with_no_series_long_enough_asks_for_a_later_cutoff():
+    """With no series of lookback rows up to one cutoff, predict advised "Use a shorter
+    lookback" (Panel's advice to a fit; a fitted model's window is fixed), where a list of
+    cutoffs says to pass later ones."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    with pytest.raises(
+        DataValidationError,
+        match=r"^No series has lookback=8 rows up to cutoff='2024-01-05'\. Pass a later cutoff ",
+    ):
+        model.predict(frame, cutoff="2024-01-05")
+    with pytest.raises(DataValidationError, match=r"up to any of the cutoffs\. Pass later"):
+        model.predict(frame, cutoff=["2024-01-05"])
+
+
 def test_predict_sorts_its_forecasts_by_id_and_time():
     """The forecasts came in the frame's order of series (b, a, c; ids 10, 2, 1), while the
     docstring promises (id, time); a list of cutoffs gives each cutoff's block so sorted,

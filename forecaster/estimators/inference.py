@@ -33,6 +33,7 @@ from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
     latest_cutoff,
+    no_origins_error,
     observed_windows,
     origin_rows,
     step_times,
@@ -483,11 +484,12 @@ class ForecastInference(FutureInputs, TargetPanels):
             later = absent[self.id_col].to_list()
         panel = Panel.from_frame(before, **{**options, "min_length": 1})
         short = panel.lengths < self.lookback_
-        if short.any() and not short.all():  # every one: Panel refuses them, as without one
+        if short.all():  # (Panel's error would advise a shorter lookback, fixed by the fit)
+            raise no_origins_error(self.lookback_, cutoff)
+        if short.any():
             names = panel.keys[panel.id_name].filter(pl.Series(short)).to_list()
             later += names
             before = before.filter(~pl.col(panel.id_name).is_in(names))
-        if short.any():
             panel = Panel.from_frame(before, **options)
         if later:
             warn_short_origins(later, len(later), self.lookback_)
@@ -504,13 +506,11 @@ class ForecastInference(FutureInputs, TargetPanels):
         cutoff: Any,
         whose: str = "the frame's",
     ) -> None:
-        """Warn about the series (``times`` and ``offsets``: their rows, or the latest of them,
-        as :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``: one each) that end
-        before the forecast origin ``point``: ``cutoff`` (converted) when given, else the
-        frame's last time (the latest end of any series, those dropped as too short included;
-        ``whose``: "the stream's" for a stream's forecast). The next step after their last row
-        is still at or before it, so they are forecast from their last row, an earlier origin
-        than the others'. The one warning of ``predict`` and of a stream's ``forecast``."""
+        """Warn about the series (``times``, ``offsets``: their rows or latest rows, as
+        :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``) that end before the
+        origin ``point``: ``cutoff`` (converted), else ``whose`` last time (the frame's: the
+        latest end of any series, those too short included; the stream's). They are forecast
+        from their last row, an earlier origin than the others' (predict, a stream)."""
         if point is None or len(offsets) < 2:
             return
         last = times.gather(offsets[1:] - 1)

@@ -124,11 +124,20 @@ def origin_rows(
     if freq is not None and len(rows):
         _warn_early_origins(panel, series, rows, times, freq)
     if not len(rows):
-        raise DataValidationError(
-            f"No series has lookback={lookback} rows up to any of the cutoffs. Pass later "
-            "cutoffs or more history."
-        )
+        raise no_origins_error(lookback)
     return series, rows
+
+
+def no_origins_error(lookback: int, cutoff: Any = None) -> DataValidationError:
+    """The error of ``predict`` when no series has ``lookback`` rows up to its ``cutoff``, or
+    (None) up to any of its list of cutoffs: the fitted window is fixed, the cutoff is not."""
+    if cutoff is None:
+        where, instead = "any of the cutoffs", "later cutoffs"
+    else:
+        where, instead = f"cutoff={cutoff!r}", "a later cutoff"
+    return DataValidationError(
+        f"No series has lookback={lookback} rows up to {where}. Pass {instead} or more history."
+    )
 
 
 def warn_short_origins(ids: list[Any], count: int, lookback: int) -> None:
