@@ -35,6 +35,7 @@ from forecaster import (
     TemporalSplit,
 )
 from forecaster.data.panel import Panel
+from forecaster.data.times import to_time_point
 from forecaster.data.windows import make_windows
 from forecaster.estimators.sampling import (
     holdout_split,
@@ -2352,6 +2353,21 @@ def test_one_cutoff_with_no_series_long_enough_asks_for_a_later_cutoff():
         model.predict(frame, cutoff="2024-01-05")
     with pytest.raises(DataValidationError, match=r"up to any of the cutoffs\. Pass later"):
         model.predict(frame, cutoff=["2024-01-05"])
+
+
+def test_a_pandas_series_or_index_of_cutoffs_is_a_list_of_cutoffs():
+    """pd.date_range(...) (a DatetimeIndex) or a pandas Series of dates as cutoff was refused
+    as "not a date, a datetime or ISO text"; a polars Series or numpy array of the same
+    dates was a list of cutoffs. Both are lists now (one point of them stays refused)."""
+    pd = pytest.importorskip("pandas")
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    days = [dt.date(2024, 1, 20), dt.date(2024, 1, 27)]
+    expected = model.predict(frame, cutoff=days)
+    for cutoff in (pd.date_range("2024-01-20", periods=2, freq="W-SAT"), pd.Series(days)):
+        assert model.predict(frame, cutoff=cutoff).equals(expected)
+    with pytest.raises(DataValidationError, match=r"one time point, not a collection"):
+        to_time_point(pd.Series(days[:1]), pl.Date)
 
 
 def test_predict_sorts_its_forecasts_by_id_and_time():

@@ -108,9 +108,9 @@ class ForecastInference(FutureInputs, TargetPanels):
             cutoff, series that end before the frame's last time get the same warning. Series
             with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
 
-            A list (tuple, numpy array or polars Series) of time points forecasts every series
-            from each of them, in one batched computation: the result has an ``origin``
-            column (the time of the last input row) and a block of ``horizon`` rows per
+            A list (tuple, array, polars or pandas Series or Index) of time points forecasts
+            every series from each of them, in one batched computation: the result has an
+            ``origin`` column (the time of the last input row) and a block of ``horizon`` rows per
             (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time) pairs
             (the model's id and time columns) forecasts each series from its own time point,
             in the frame's row order. A point (pair) given twice is refused. Each origin is
