@@ -12,6 +12,7 @@ from forecaster.data.dtypes import restore_dtypes, trained_frame
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
 from forecaster.data.validate import validate_frame, validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -1685,3 +1686,13 @@ def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
     with pytest.raises(DataValidationError, match=r"\.dt\.tz_convert\(\.\.\.\)"):
         trained_frame(zoned, trained, time_col="t")
     assert trained_frame(frame.to_pandas(), {"y": "Float64", "z": "Int64"}).columns == ["t", "y"]
+
+
+@pytest.mark.parametrize("dtype", [pl.Date, pl.Datetime("us"), pl.Datetime("ms", "Asia/Tokyo")])
+def test_pandas_nat_is_refused_as_a_time_point(dtype):
+    """pandas' NaT (a datetime subclass; e.g. the max of an empty pandas column) as a cutoff
+    of a Datetime column raised polars' TypeError "'float' object cannot be interpreted as an
+    integer" (on a Date column: "NaTType does not support time"); it is NaT, as numpy's is."""
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(DataValidationError, match=r"cutoff=NaT .* it is NaT \(not a time\)"):
+        to_time_point(pd.NaT, dtype)

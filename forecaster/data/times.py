@@ -358,6 +358,8 @@ def _plain_time(value: Any) -> Any:
         if len(value) != 1:
             raise ValueError(f"it holds {len(value)} values, not one")
         value = value.item()
+    if type(value).__name__ == "NaTType":  # pandas' NaT (a datetime whose parts are NaN)
+        raise ValueError("it is NaT (not a time)")
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValueError("it is NaT (not a time)")
