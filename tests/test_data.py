@@ -12,6 +12,7 @@ from forecaster.data.dtypes import restore_dtypes, trained_frame
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
 from forecaster.data.validate import validate_frame, validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -1044,6 +1045,31 @@ def test_hostile_a_steady_31_day_step_is_not_monthly():
     assert str(validate_frame(panel, target="y", time_col="t", id_col="id")[1]) == "1mo"
 
 
+def test_monthly_data_on_the_last_business_day_is_monthly():
+    """Month-ends moved back over a weekend (pandas' "BME": 2021-02-26, 2019-06-28) were read
+    as "31d" and refused as off its grid ("39 timestamps are off the regular 31d grid"), where
+    the first business days are monthly: their day of the month varies by up to 5 (26 to 31),
+    their distance to the month's last day by 2. A steady 31-day step still is not monthly."""
+    days = []
+    for year, month in ((y, m) for y in range(2019, 2023) for m in range(1, 13)):
+        day = dt.date(year, month, 1) + dt.timedelta(days=31)
+        day = day.replace(day=1) - dt.timedelta(days=1)  # the month's last day
+        days.append(day - dt.timedelta(days=max(day.weekday() - 4, 0)))
+    assert dt.date(2021, 2, 26) in days
+    frame = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float)})
+    freq = validate_frame(frame, target="y", time_col="t")[1]
+    assert str(freq) == "1mo"
+    assert future_times(pl.Series(days), np.array([0, len(days)]), freq, 2).to_list() == [
+        dt.date(2023, 1, 31),
+        dt.date(2023, 2, 28),
+    ]
+    quarters = pl.DataFrame({"t": days[2::3], "y": np.arange(16.0)})
+    assert str(validate_frame(quarters, target="y", time_col="t")[1]) == "1q"
+    drifting = pl.date_range(dt.date(2020, 1, 31), dt.date(2022, 12, 31), "31d", eager=True)
+    steady = pl.DataFrame({"t": drifting, "y": np.arange(len(drifting), dtype=float)})
+    assert str(validate_frame(steady, target="y", time_col="t")[1]) == "31d"
+
+
 @pytest.mark.parametrize(("step", "expected"), [(92, "92d"), (90, "90d"), (366, "366d")])
 def test_hostile_a_steady_92_or_366_day_step_is_not_quarterly_or_yearly(step, expected):
     """Read as quarters (years), 92-day steps from 2020-01-01 were forecast on 2023-01-09,
@@ -1702,3 +1728,13 @@ def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
     with pytest.raises(DataValidationError, match=r"\.dt\.tz_convert\(\.\.\.\)"):
         trained_frame(zoned, trained, time_col="t")
     assert trained_frame(frame.to_pandas(), {"y": "Float64", "z": "Int64"}).columns == ["t", "y"]
+
+
+@pytest.mark.parametrize("dtype", [pl.Date, pl.Datetime("us"), pl.Datetime("ms", "Asia/Tokyo")])
+def test_pandas_nat_is_refused_as_a_time_point(dtype):
+    """pandas' NaT (a datetime subclass; e.g. the max of an empty pandas column) as a cutoff
+    of a Datetime column raised polars' TypeError "'float' object cannot be interpreted as an
+    integer" (on a Date column: "NaTType does not support time"); it is NaT, as numpy's is."""
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(DataValidationError, match=r"cutoff=NaT .* it is NaT \(not a time\)"):
+        to_time_point(pd.NaT, dtype)

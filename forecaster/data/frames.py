@@ -210,6 +210,14 @@ def is_pandas_frame(value: Any) -> bool:
     return kind.__module__.split(".")[0] == "pandas" and kind.__name__ == "DataFrame"
 
 
+def is_pandas_sequence(value: Any) -> bool:
+    """Whether ``value`` is a pandas Series or Index (``pd.date_range(...)`` included), told
+    by its type's module as :func:`is_pandas_frame` tells a frame."""
+    kind = type(value)
+    named = kind.__name__ == "Series" or kind.__name__.endswith("Index")
+    return kind.__module__.split(".")[0] == "pandas" and named
+
+
 def from_pandas(frame: Any, *, what: str = "frame") -> pl.DataFrame:
     """A pandas DataFrame as a polars DataFrame, converted once (``pl.from_pandas``: through
     Arrow, zero-copy where the column types allow); a frame whose index holds data, whose
