@@ -351,6 +351,31 @@ def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
     assert panel.keys["id"].to_list() == ["a", "c"]
 
 
+@pytest.mark.parametrize("policy", ["ffill", "zero", "interpolate"])
+def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
+    """Of targets a and b, b missing on the last 2 rows of series 'x' (a lagging feed): the
+    policy made up b's last values, and its forecast started after them, without a word (the
+    warning was for rows where every target is missing)."""
+    frame = pl.DataFrame(
+        {"id": ["x"] * 6 + ["z"] * 6, "t": list(range(6)) * 2, "a": [float(i) for i in range(12)]}
+    ).with_columns(b=pl.when((pl.col("id") == "x") & (pl.col("t") >= 4)).then(None).otherwise("a"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame(frame, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert messages == [
+        "1 series end with rows that hold some targets but not 'b' (e.g. 'x', whose 'b' was "
+        f"last observed at 3, its last row at 5): missing={policy!r} fills them, so the "
+        "forecasts of 'b' start after made-up values, not after their last observed ones. "
+        "Forecast from the last time every target is observed (predict(frame, cutoff=...)), "
+        "or once their values are in."
+    ]
+    inside = frame.with_columns(b=pl.when(pl.col("t") == 2).then(None).otherwise("a"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # a gap inside: no warning
+        validate_frame(inside, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+
+
 def test_business_day_gaps_are_filled_on_the_business_grid():
     days = [dt.date(2024, 1, 5), dt.date(2024, 1, 9), dt.date(2024, 1, 10)]  # Mon 8th missing
     frame = pl.DataFrame({"t": days, "y": [1.0, 3.0, 4.0]})
