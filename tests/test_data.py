@@ -340,6 +340,18 @@ def test_leading_missing_rows_are_dropped_for_ffill():
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_the_leading_rows_dropped_name_the_column_missing_there(policy):
+    """A covariate recorded from the 4th row on drops the targets' first 3 rows too: the
+    warning said "missing values" and no column, which read as missing targets."""
+    frame = hourly(ids=("a",), n=6).with_columns(
+        x=pl.when(pl.col("y") < 3).then(None).otherwise(pl.col("y") * 2)
+    )
+    with pytest.warns(ForecasterWarning, match=r"3 leading rows with missing values \(in 'x'\)"):
+        panel = build(frame, missing=policy, covariates="x")
+    assert panel.values[:, 0].tolist() == [3, 4, 5]
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
 def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
     """An all-null series vanished from the panel (and from fit and predict) under a warning
     about "leading rows" that did not say a whole series went."""
