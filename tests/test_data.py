@@ -382,6 +382,9 @@ def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
         "Forecast from the last time every target is observed (predict(frame, cutoff=...)), "
         "or once their values are in."
     ]
+    never = frame.with_columns(b=pl.when(pl.col("id") == "x").then(None).otherwise("a"))
+    with pytest.warns(ForecasterWarning, match=r"e.g. 'x', whose 'b' has no value, its last"):
+        validate_frame(never, target=["a", "b"], time_col="t", id_col="id", missing=policy)
     inside = frame.with_columns(b=pl.when(pl.col("t") == 2).then(None).otherwise("a"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # a gap inside: no warning

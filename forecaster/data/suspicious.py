@@ -151,11 +151,12 @@ def _warn_lagging_targets(
     lagging = [t for t in targets if last[t].is_null().any()]
     key = last[id_name][0]
     target = next(t for t in lagging if last[t][0] is None)
-    rows = data.filter((pl.col(id_name) == key) & pl.col(target).is_not_null())
+    rows = data.filter((pl.col(id_name) == key) & pl.col(target).is_not_null())  # in time order
+    seen = f"was last observed at {rows[time_col][-1]}" if rows.height else "has no value"
     warn_at_caller(
         f"{last.height} series end with rows that hold some targets but not "
-        f"{format_list(lagging)} (e.g. {key!r}, whose {target!r} was last observed at "
-        f"{rows[time_col].max()}, its last row at {last[time_col][0]}): missing={missing!r} "
+        f"{format_list(lagging)} (e.g. {key!r}, whose {target!r} {seen}, its last row at "
+        f"{last[time_col][0]}): missing={missing!r} "
         f"fills them, so the forecasts of {format_list(lagging)} start after made-up values, "
         "not after their last observed ones. Forecast from the last time every target is "
         "observed (predict(frame, cutoff=...)), or once their values are in.",
