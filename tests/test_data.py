@@ -340,6 +340,18 @@ def test_leading_missing_rows_are_dropped_for_ffill():
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_the_leading_rows_dropped_name_the_column_missing_there(policy):
+    """A covariate recorded from the 4th row on drops the targets' first 3 rows too: the
+    warning said "missing values" and no column, which read as missing targets."""
+    frame = hourly(ids=("a",), n=6).with_columns(
+        x=pl.when(pl.col("y") < 3).then(None).otherwise(pl.col("y") * 2)
+    )
+    with pytest.warns(ForecasterWarning, match=r"3 leading rows with missing values \(in 'x'\)"):
+        panel = build(frame, missing=policy, covariates="x")
+    assert panel.values[:, 0].tolist() == [3, 4, 5]
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
 def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
     """An all-null series vanished from the panel (and from fit and predict) under a warning
     about "leading rows" that did not say a whole series went."""
@@ -349,6 +361,34 @@ def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
     with pytest.warns(ForecasterWarning, match=r"1 series .* left out whole: \['b'\]"):
         panel = build(frame, missing=policy)
     assert panel.keys["id"].to_list() == ["a", "c"]
+
+
+@pytest.mark.parametrize("policy", ["ffill", "zero", "interpolate"])
+def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
+    """Of targets a and b, b missing on the last 2 rows of series 'x' (a lagging feed): the
+    policy made up b's last values, and its forecast started after them, without a word (the
+    warning was for rows where every target is missing)."""
+    frame = pl.DataFrame(
+        {"id": ["x"] * 6 + ["z"] * 6, "t": list(range(6)) * 2, "a": [float(i) for i in range(12)]}
+    ).with_columns(b=pl.when((pl.col("id") == "x") & (pl.col("t") >= 4)).then(None).otherwise("a"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame(frame, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert messages == [
+        "1 series end with rows that hold some targets but not 'b' (e.g. 'x', whose 'b' was "
+        f"last observed at 3, its last row at 5): missing={policy!r} fills them, so the "
+        "forecasts of 'b' start after made-up values, not after their last observed ones. "
+        "Forecast from the last time every target is observed (predict(frame, cutoff=...)), "
+        "or once their values are in."
+    ]
+    never = frame.with_columns(b=pl.when(pl.col("id") == "x").then(None).otherwise("a"))
+    with pytest.warns(ForecasterWarning, match=r"e.g. 'x', whose 'b' has no value, its last"):
+        validate_frame(never, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+    inside = frame.with_columns(b=pl.when(pl.col("t") == 2).then(None).otherwise("a"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # a gap inside: no warning
+        validate_frame(inside, target=["a", "b"], time_col="t", id_col="id", missing=policy)
 
 
 def test_business_day_gaps_are_filled_on_the_business_grid():

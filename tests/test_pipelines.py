@@ -800,6 +800,26 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
 
 
 @pytest.mark.slow
+def test_a_tracked_spec_logs_targets_named_unlike_a_metric_key(tmp_path, capsys, monkeypatch):
+    """Targets "y" and "temp (°C)": the key backtest_temp (°C)_mae_by_step made MLflow refuse
+    the run's outputs (metrics by step, forecasts, backtest and plot artifacts), with a
+    warning."""
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    data = pl.read_csv(tmp_path / "data" / "prices.csv")
+    data.with_columns((pl.col("y") * 2).alias("temp (°C)")).write_csv(
+        tmp_path / "data" / "prices.csv"
+    )
+    spec.write_text(spec.read_text().replace('targets = ["y"]', 'targets = ["y", "temp (°C)"]'))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "Could not log" not in err
+    (run,) = _runs(tmp_path)
+    assert "backtest_temp __C__mae_by_step" in run.data.metrics
+    assert "backtest_y_mae_by_step" in run.data.metrics
+
+
+@pytest.mark.slow
 def test_a_tracked_spec_logs_the_fit_command_into_its_run(tmp_path, capsys, monkeypatch):
     pytest.importorskip("mlflow")
     spec = _tracked_project(tmp_path, monkeypatch)
