@@ -1110,6 +1110,25 @@ def test_monthly_data_on_the_last_business_day_is_monthly():
     assert str(validate_frame(steady, target="y", time_col="t")[1]) == "31d"
 
 
+@pytest.mark.parametrize(
+    ("start", "step", "rows", "expected"),
+    [
+        (dt.date(2019, 2, 1), 31, 8, "31d"),  # days 1, 4, 4, 5, 5, 6, 6, 6; to the end 27..24
+        (dt.date(2019, 8, 5), 30, 8, "30d"),  # days 5 down to 1; to the end 26..29
+        (dt.date(2019, 2, 3), 92, 6, "92d"),
+        (dt.date(2019, 7, 5), 29, 3, "29d"),
+    ],
+)
+def test_steady_day_steps_away_from_the_months_end_stay_days(start, step, rows, expected):
+    """The last-business-day rule read a spread of at most 3 in the distance to the month's
+    last day as months, anywhere in the month: that distance drifts as the day does (a month
+    later), so these steady day steps, days before, became "1mo" / "1q" and were forecast on
+    the series' largest day. Only times within 3 days of their month's end count."""
+    days = [start + dt.timedelta(days=step * i) for i in range(rows)]
+    frame = pl.DataFrame({"t": days, "y": np.arange(rows, dtype=float)})
+    assert str(validate_frame(frame, target="y", time_col="t")[1]) == expected
+
+
 @pytest.mark.parametrize(("step", "expected"), [(92, "92d"), (90, "90d"), (366, "366d")])
 def test_hostile_a_steady_92_or_366_day_step_is_not_quarterly_or_yearly(step, expected):
     """Read as quarters (years), 92-day steps from 2020-01-01 were forecast on 2023-01-09,

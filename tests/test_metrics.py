@@ -758,31 +758,52 @@ def test_owa_pools_the_point_counts_rather_than_matching_on_them():
         (pl.DataFrame({"time": [9], "y": [1.0]}).clear(), "no rows for 1 forecast series"),
     ],
 )
-def test_insample_scale_errors_name_what_uses_the_scale(insample, problem):
+@pytest.mark.parametrize(
+    ("columns", "named"),
+    [
+        ({"y_lo_80": [5.0], "y_hi_80": [7.0]}, "MSIS"),
+        ({"y_q10": [5.0], "y_q90": [7.0]}, "sCRPS"),
+        ({"y_lo_80": [5.0], "y_hi_80": [7.0], "y_q10": [5.0], "y_q90": [7.0]}, "MSIS and sCRPS"),
+    ],
+)
+def test_insample_scale_errors_name_what_uses_the_scale(insample, problem, columns, named):
     """With interval columns and metrics=["mae"], only MSIS / sCRPS use the in-sample scale:
     the errors said "MASE's scale" and advised "drop 'mase' from metrics", a metric not
     asked for (the call then failed the same way). With MASE asked too, dropping it alone
-    does not help: insample must go as well."""
+    does not help: insample must go as well. They name the scores the forecast has: MSIS of
+    interval columns, sCRPS of quantile columns (both were named for either)."""
     actual = pl.DataFrame({"time": [0, 1, 2, 3, 4], "y": [1.0, 2.0, 4.0, 7.0, 5.0]})
-    forecast = pl.DataFrame({"time": [4], "y": [6.0], "y_lo_80": [5.0], "y_hi_80": [7.0]})
+    forecast = pl.DataFrame({"time": [4], "y": [6.0], **columns})
+    verb = "are" if " and " in named else "is"
     with pytest.raises(DataValidationError, match=problem) as only_intervals:
         evaluate(forecast, actual, target="y", insample=insample, metrics=["mae"])
     assert "mase" not in str(only_intervals.value).lower()
-    assert "or leave insample out (MSIS and sCRPS are then not scored)" in str(only_intervals.value)
+    assert f"or leave insample out ({named} {verb} then not scored)" in str(only_intervals.value)
+    assert ("MSIS" in str(only_intervals.value)) == ("MSIS" in named)
+    assert ("sCRPS" in str(only_intervals.value)) == ("sCRPS" in named)
     with pytest.raises(DataValidationError, match=problem) as both:
         evaluate(forecast, actual, target="y", insample=insample, metrics=["mae", "mase"])
-    assert "MASE, MSIS and sCRPS" in str(both.value)
+    listed = "MASE, MSIS and sCRPS" if " and " in named else f"MASE and {named}"
+    assert listed in str(both.value)
     assert "drop 'mase' from metrics and leave insample out" in str(both.value)
     with pytest.raises(DataValidationError, match=problem) as point:  # no intervals: as before
         evaluate(forecast.select("time", "y"), actual, target="y", insample=insample)
     assert str(point.value).endswith("or drop 'mase' from metrics.")
 
 
-def test_flat_insample_warns_of_the_scores_it_makes_infinite():
+@pytest.mark.parametrize(
+    ("columns", "message", "score"),
+    [
+        ({"y_lo_80": [1.0], "y_hi_80": [2.0]}, "MSIS is infinite for the series", "msis_80"),
+        ({"y_q10": [1.0], "y_q90": [2.0]}, "sCRPS is infinite for the series", "scrps"),
+    ],
+)
+def test_flat_insample_warns_of_the_scores_it_makes_infinite(columns, message, score):
     """A flat history with only interval scores scaled: the warning said "MASE is infinite"
-    though no MASE was asked for; MSIS and sCRPS are the infinite ones."""
+    though no MASE was asked for; the forecast's MSIS (sCRPS) is the infinite one (both
+    were named for either)."""
     actual = pl.DataFrame({"time": [0, 1, 2, 3], "y": [1.0, 1.0, 1.0, 2.0]})
-    forecast = pl.DataFrame({"time": [3], "y": [1.5], "y_lo_80": [1.0], "y_hi_80": [2.0]})
-    with pytest.warns(ForecasterWarning, match="MSIS and sCRPS are infinite for the series"):
+    forecast = pl.DataFrame({"time": [3], "y": [1.5], **columns})
+    with pytest.warns(ForecasterWarning, match=message):
         out = evaluate(forecast, actual, target="y", insample=actual.head(3), metrics=["mae"])
-    assert out["msis_80"][0] == float("inf")
+    assert out[score][0] == float("inf")

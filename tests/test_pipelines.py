@@ -734,6 +734,27 @@ def test_a_model_of_text_ids_reads_them_once_every_id_is_an_integer(tmp_path, ca
         assert pl.read_parquet(after).equals(expected)
 
 
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_model_of_integer_ids_refuses_text_ids_as_the_command_line_can_read(
+    tmp_path, capsys, command
+):
+    """The mirror of the test above: a model fitted while every CSV id was an integer (read
+    as Int64) was refused once a series 'x9' joined the source (every id read as text) with
+    "Column dtypes differ from training (id: trained on Int64, got String). Cast them ...
+    pl.col(name).cast(...)", advice a command line cannot follow (and no cast reads 'x9').
+    It names the ids and what to do instead."""
+    spec = scheduled_project(tmp_path, uneven_rows({"7": 12, "8": 12}))
+    model = tmp_path / "m"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-08", "--out", str(model))[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows({"7": 12, "8": 12, "x9": 12}))
+    args = ["--model", str(model), *(["--folds", "1"] if command == "backtest" else [])]
+    code, err = run_cli(capsys, command, str(spec), *args, "--out", str(tmp_path / "o.parquet"))
+    assert code == 2, err
+    assert "was fitted on integer ids (Int64), but the source now holds ids that are" in err
+    assert "not integers, e.g. ['x9']" in err and "Fit a model on this data" in err, err
+    assert "pl.col(name).cast" not in err
+
+
 def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
     from forecaster.jobs.reuse import features_differ
 

@@ -32,6 +32,7 @@ __all__ = [
     "from_pandas",
     "id_cast",
     "is_pandas_frame",
+    "is_pandas_sequence",
     "match_keys",
     "observed_values",
     "panel_observed_values",

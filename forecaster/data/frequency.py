@@ -522,18 +522,23 @@ def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
 
 
 def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
-    """Whether each series keeps one day of the month (a month's last day counts as 31) or one
-    distance to its last day, give or take 3 days (the first or last business day: a weekend
-    moved, February 26): monthly, quarterly or yearly steps. A steady 31-, 92- or 366-day step
-    drifts through the month (half a day, a day, a day a step): not months, quarters or years.
-    ``cross``: the positions between two series in the differences of ``times``."""
+    """Whether each series keeps one day of the month give or take 3 days (a month's last day
+    counts as 31; the first business day: a weekend moved) or has every time within 3 days of
+    its month's last day (the last business day: February 26): monthly, quarterly or yearly
+    steps. A steady 31-, 92- or 366-day step drifts through the month (half a day, a day, a
+    day a step): not months, quarters or years. (Its distance to the month's last day drifts
+    as its day does, a month later: a spread of that distance would let 8 steady 31-day steps
+    from February 1 pass as months.) ``cross``: the positions between two series in the
+    differences of ``times``."""
     own = times.dt.day().cast(pl.Int64)
     end = times.dt.days_in_month().cast(pl.Int64) - own  # days to the month's last day
     series = np.searchsorted(np.sort(np.asarray(cross, dtype=np.int64)), np.arange(len(times)))
     frame = pl.DataFrame({"series": series, "day": own, "end": end})
     frame = frame.with_columns(day=pl.when(pl.col("end") == 0).then(31).otherwise("day"))
-    spread = frame.group_by("series").agg(pl.col("day", "end").max() - pl.col("day", "end").min())
-    return bool((np.minimum(spread["day"], spread["end"]) <= 3).all())
+    held = frame.group_by("series").agg(
+        (pl.col("day").max() - pl.col("day").min() <= 3) | (pl.col("end").max() <= 3)
+    )
+    return bool(held["day"].all())
 
 
 _INFER_SAMPLE = 200_000

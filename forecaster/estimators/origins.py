@@ -39,6 +39,7 @@ __all__ = [
     "chunk_size",
     "is_cutoff_list",
     "latest_cutoff",
+    "no_origins_error",
     "observed_rows",
     "observed_windows",
     "origin_rows",

@@ -323,7 +323,7 @@ class ForecastStream:
         every = np.arange(len(ids))
         latest, offsets = self._latest_times(every)  # as predict warns on the history so far
         model._warn_stale_series(latest, offsets, ids, self._last.max(), None, "the stream's")
-        times = self._steps_after(every, horizon)
+        times = future_times(latest, offsets, model.freq_, horizon)  # (_steps_after's, once)
         flat = pred.reshape(-1, pred.shape[-1])
         out = pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(model.time_col)]

@@ -119,20 +119,29 @@ def _check_insample_before(
         )
 
 
-def _scaled_scores(mase: bool, intervals: bool) -> tuple[str, str]:
+def _scaled_scores(mase: bool, interval: tuple[str, ...]) -> tuple[str, str]:
     """What the in-sample scale scales and how to score without it, for the messages about
-    it: MASE when among the metrics (``mase``), the MSIS / sCRPS of the interval columns
-    when there are some (``intervals``)."""
-    if not intervals:
-        return "MASE", "or drop 'mase' from metrics"
-    leave = "leave insample out (MSIS and sCRPS are then not scored)"
-    if mase:
-        return "MASE, MSIS and sCRPS", f"or drop 'mase' from metrics and {leave}"
-    return "MSIS and sCRPS", f"or {leave}"
+    it: MASE when among the metrics (``mase``), the ``interval`` scores of the forecast's
+    interval and quantile columns (MSIS, sCRPS: :func:`_interval_scores`)."""
+    names = [*(["MASE"] if mase else []), *interval]
+    scores = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if not interval:
+        return scores, "or drop 'mase' from metrics"
+    shown = " and ".join(interval)
+    leave = f"leave insample out ({shown} {'is' if len(interval) == 1 else 'are'} then not scored)"
+    return scores, f"or drop 'mase' from metrics and {leave}" if mase else f"or {leave}"
+
+
+def _interval_scores(intervals: IntervalColumns | None) -> tuple[str, ...]:
+    """The scores of the ``intervals`` columns that the in-sample scale scales: MSIS of the
+    interval columns, sCRPS of the quantile columns."""
+    if intervals is None:
+        return ()
+    return tuple(n for n, on in (("MSIS", intervals.levels), ("sCRPS", intervals.quantiles)) if on)
 
 
 def _check_insample_grid(
-    insample: pl.DataFrame, id_name: str, time_col: str, uses: tuple[bool, bool]
+    insample: pl.DataFrame, id_name: str, time_col: str, uses: tuple[bool, tuple[str, ...]]
 ) -> None:
     """Refuse an insample whose times are not on one regular grid per series (a missing step,
     an off-grid time): MASE's scale pairs the values ``m`` rows apart, which are then not
@@ -165,14 +174,14 @@ def _check_mase_scales(
     ids: tuple[str, bool],
     m: int,
     columns: PointColumns,
-    uses: tuple[bool, bool],
+    uses: tuple[bool, tuple[str, ...]],
 ) -> None:
     """Refuse series without in-sample rows, or too few for a difference at lag ``m``; warn
     about series whose scale is 0 (MASE infinite). ``ids``: the id column's name and whether
     the user gave one; ``uses``: the arguments of :func:`_scaled_scores`."""
     id_name, has_id = ids
     scores, drop = _scaled_scores(*uses)
-    one = scores == "MASE"  # the verbs' number
+    one = " and " not in scores  # the verbs' number
     scored = points.filter(pl.col(columns.actual).is_not_null())
     absent = _series_missing(scored, columns.mase_scale, id_name)
     if absent:
@@ -400,7 +409,7 @@ def evaluate(
     )
     if scaled:
         _check_insample_before(frames, id_name, time_col, id_col is not None)
-        uses = ("mase" in names, intervals is not None)  # what the in-sample scale scales
+        uses = ("mase" in names, _interval_scores(intervals))  # what the in-sample scale scales
         _check_insample_grid(frames["insample"], id_name, time_col, uses)
         scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
         points = points.join(scales, on=[id_name, TARGET_COLUMN], how="left", maintain_order="left")
