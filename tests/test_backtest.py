@@ -906,3 +906,15 @@ def test_the_warning_about_series_too_short_for_one_fold_is_singular():
     model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
     with pytest.warns(ForecasterWarning, match=r"shorter than the 30 rows that 1 fold needs"):
         backtest(model, frame, folds=1)
+
+
+@pytest.mark.parametrize("name", ["n", "baseline", "mae_naive", "mae_skill_snaive", "n_scaled"])
+def test_an_id_column_named_like_a_score_column_is_refused_before_any_fit(frame, name, monkeypatch):
+    """An id column named like a column of the scores (``n``, ``baseline``, a baseline's or
+    skill column) crashed with polars' DuplicateError after every fold was fitted and
+    forecast: refused up front, naming the column, as evaluate refuses it."""
+    renamed = frame.rename({"id": name})
+    model = RNNForecaster(target="y", id_col=name, **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    with pytest.raises(DataValidationError, match=rf"The id column '{name}' has the name of"):
+        backtest(model, renamed, folds=2, metrics=["mae", "mase"])

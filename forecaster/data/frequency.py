@@ -522,19 +522,14 @@ def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
 
 
 def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
-    """Whether each series keeps one day of the month give or take 3 days (a month's last day
-    counts as 31; the first business day: a weekend moved) or has every time within 3 days of
-    its month's last day (the last business day: February 26): monthly, quarterly or yearly
-    steps. A steady 31-, 92- or 366-day step drifts through the month (half a day, a day, a
-    day a step): not months, quarters or years. (Its distance to the month's last day drifts
-    as its day does, a month later: a spread of that distance would let 8 steady 31-day steps
-    from February 1 pass as months.) ``cross``: the positions between two series in the
-    differences of ``times``."""
-    own = times.dt.day().cast(pl.Int64)
-    end = times.dt.days_in_month().cast(pl.Int64) - own  # days to the month's last day
+    """Whether each series keeps one day of the month +-3 days (a month's last day counts as
+    31; first business days) or has every time within 3 days of its month's end (last
+    business days): month, quarter or year steps, where steady 31/92/366-day steps drift
+    (their distance to the month's end too). ``cross``: series bounds in the differences."""
+    own = times.dt.day().cast(pl.Int64).to_numpy()
+    end = times.dt.days_in_month().cast(pl.Int64).to_numpy() - own  # to the month's last day
     series = np.searchsorted(np.sort(np.asarray(cross, dtype=np.int64)), np.arange(len(times)))
-    frame = pl.DataFrame({"series": series, "day": own, "end": end})
-    frame = frame.with_columns(day=pl.when(pl.col("end") == 0).then(31).otherwise("day"))
+    frame = pl.DataFrame({"series": series, "day": np.where(end == 0, 31, own), "end": end})
     held = frame.group_by("series").agg(
         (pl.col("day").max() - pl.col("day").min() <= 3) | (pl.col("end").max() <= 3)
     )

@@ -442,7 +442,7 @@ def _forecast(
     frame and the models."""
     with collect_warnings("backtest", *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
-        check_reserved(panel, estimator.id_col, estimator.time_col)
+        check_reserved(panel, estimator.id_col, estimator.time_col, args.names)
         where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
         check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
         folds_frame = backtest_folds_frame(panel, where, estimator, args.origins)

@@ -15,7 +15,15 @@ from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, ch
 from forecaster.evaluation.intervals import SCALED_COUNT, is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["BASELINES", "BASELINE_COUNTS", "MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
+__all__ = [
+    "BASELINES",
+    "BASELINE_COUNTS",
+    "MODEL_COLUMNS",
+    "aggregate",
+    "check_score_keys",
+    "owa",
+    "with_skill",
+]
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
 
@@ -475,3 +483,19 @@ def with_skill(
             for name in baselines:
                 order += [c for c in (f"{column}_{name}", f"{column}_skill_{name}") if c in out]
     return out.select(order)
+
+
+def check_score_keys(id_col: str | None, metrics: Sequence[str]) -> None:
+    """Refuse an id column named like a column of a backtest's score frames (``baseline``,
+    ``n``, :data:`~forecaster.evaluation.intervals.SCALED_COUNT`, the baselines' counts, each
+    of ``metrics`` with its ``<m>_<baseline>`` and ``<m>_skill_<baseline>``, the interval
+    scores): those frames put the id beside them, and polars refused the duplicate name."""
+    skill = [f"{m}_{part}{b}" for m in metrics for b in BASELINES for part in ("", "skill_")]
+    taken = {"baseline", "n", SCALED_COUNT, *BASELINE_COUNTS, *metrics, *skill}
+    if id_col is not None and (id_col in taken or is_interval_metric(id_col)):
+        raise DataValidationError(
+            f"The id column {id_col!r} has the name of a column of the backtest's scores "
+            f"(n, the metrics {list(metrics)}, their baselines' and skill columns, interval "
+            f"scores); rename it, e.g. frame.rename({{{id_col!r}: 'series'}}), and fit with "
+            "id_col='series'."
+        )
