@@ -252,6 +252,7 @@ class ForecastIntervals:
                 folds=folds,
                 step=step,
                 refit=refit,
+                metrics=["mae"],  # no score is read: none to warn about (an infinite MAPE)
                 quantiles=qs,
                 origins=origins,
             )
