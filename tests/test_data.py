@@ -391,6 +391,25 @@ def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
         validate_frame(inside, target=["a", "b"], time_col="t", id_col="id", missing=policy)
 
 
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_a_series_with_no_observed_target_is_not_said_to_be_filled_after_its_last(policy):
+    """An all-null series was named by the trailing-rows warning as filled after its last
+    observation, "last observed at None", while ffill and interpolate left it out whole."""
+    frame = hourly(ids=("a", "b"), n=4).with_columns(
+        y=pl.when(pl.col("id") == "b").then(None).otherwise("y")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build(frame, missing=policy)
+    messages = [str(w.message) for w in caught]
+    assert not any("None" in m for m in messages), messages
+    trailing = [m for m in messages if "end with rows whose targets are missing" in m]
+    if policy == "zero":  # b is zeros throughout: filled, and said to be
+        assert trailing and "(e.g. 'b', no target observed)" in trailing[0], messages
+    else:  # b is left out whole, which the leading-rows warning says
+        assert trailing == [], messages
+
+
 def test_business_day_gaps_are_filled_on_the_business_grid():
     days = [dt.date(2024, 1, 5), dt.date(2024, 1, 9), dt.date(2024, 1, 10)]  # Mon 8th missing
     frame = pl.DataFrame({"t": days, "y": [1.0, 3.0, 4.0]})

@@ -612,9 +612,25 @@ def test_mase_of_a_flat_history_is_infinite_even_with_exact_points():
     with pytest.warns(ForecasterWarning, match="MASE is infinite"):
         out = evaluate(forecast, actual, target="y", insample=insample, metrics=["mase"])
     assert out["mase"][0] == float("inf")
-    with pytest.warns(ForecasterWarning, match="MASE is infinite"):
+    with warnings.catch_warnings():  # every point exact: no error to scale, nothing infinite
+        warnings.simplefilter("error")  # (it warned "MASE is infinite" beside a MASE of 0)
         exact = evaluate(forecast, forecast, target="y", insample=insample, metrics=["mase"])
-    assert exact["mase"][0] == 0.0  # every point exact: no error to scale
+    assert exact["mase"][0] == 0.0
+
+
+def test_an_infinite_mape_is_named():
+    """An actual 0 that the forecast misses made MAPE inf without a word (MASE's infinite
+    scores warn); an exact forecast of 0 scores 0 and is not named."""
+    actual = pl.DataFrame({"id": ["a", "a", "b", "b"], "time": [1, 2, 1, 2], "y": [0.0, 2, 0, 2]})
+    forecast = actual.with_columns(
+        pl.when(pl.col("id") == "a").then(pl.col("y") + 1).otherwise("y")
+    )
+    with pytest.warns(ForecasterWarning, match=r"MAPE is infinite for series \['a'\] \(col"):
+        out = evaluate(forecast, actual, target="y", id_col="id", metrics=["mae", "mape"])
+    assert out["mape"].to_list() == [float("inf"), 0.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(actual, actual, target="y", id_col="id", metrics=["mape"])
 
 
 def test_missing_actuals_of_one_target_are_counted_per_target():

@@ -116,7 +116,9 @@ def warn_trailing_missing(
 ) -> None:
     """Warn about series whose last row holds no target value: ``missing`` fills it, so a
     forecast from these data starts after made-up values, not after the last observed one;
-    and, of several targets, about series whose last row holds some but not others."""
+    and, of several targets, about series whose last row holds some but not others. A series
+    without any observed target is named only by ``missing="zero"``, which fills it whole:
+    ``"ffill"`` and ``"interpolate"`` leave it out (their own warning names it)."""
     unknown = pl.all_horizontal([pl.col(t).is_null() for t in targets])
     is_late, last_seen = temporary_names([id_name], "__unknown__", "__observed__")
     ends = data.group_by(id_name, maintain_order=True).agg(
@@ -126,12 +128,15 @@ def warn_trailing_missing(
     late = ends.filter(pl.col(is_late))
     if len(targets) > 1:
         _warn_lagging_targets(data, targets, id_name, time_col, missing)
+    if missing != "zero":
+        late = late.filter(pl.col(last_seen).is_not_null())
     if late.height == 0:
         return
     key, observed = late[id_name][0], late[last_seen][0]
+    seen = "no target observed" if observed is None else f"last observed at {observed}"
     warn_at_caller(
-        f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, last "
-        f"observed at {observed}): missing={missing!r} fills them, so a forecast from these "
+        f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, "
+        f"{seen}): missing={missing!r} fills them, so a forecast from these "
         "data starts after made-up values, not after the last observed one. Drop those "
         "trailing rows to forecast from the last observed value.",
         ForecasterWarning,

@@ -133,7 +133,9 @@ class ForecastIntervals:
             any series (locally weighted conformal prediction); a window with no change, floored by
             its level and its series' past changes
             (:func:`~forecaster.estimators.intervals.conformal_spread`), has a spread of 1 where
-            even those are 0 (a series of zeros), as the scaler scales a constant series. None:
+            its series has not changed so far (a series of zeros, or of 3s: the floor of its
+            level made a 1e5 times wider pooled quantile), as the scaler scales a constant
+            series. None:
             plain residuals, one width per step (per series with ``per_series``). With
             ``per_series=True`` ``"series"`` changes nothing for series with their own residuals.
         rolling : int, optional
@@ -250,6 +252,7 @@ class ForecastIntervals:
                 folds=folds,
                 step=step,
                 refit=refit,
+                metrics=["mae"],  # no score is read: none to warn about (an infinite MAPE)
                 quantiles=qs,
                 origins=origins,
             )

@@ -40,7 +40,7 @@ scored on the same points, with the same MASE scales and ``scale`` divisors, int
 :attr:`BacktestResult.baselines`; ``metrics``, ``by_step``, ``aggregate`` and
 :meth:`BacktestResult.score` set ``n_naive`` (``n_snaive``) after ``n`` and, beside each point
 metric ``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``:
-below 1 the model beats the baseline; null where the baseline's score is 0), then
+below 1 the model beats the baseline; null where the baseline's score is 0 or infinite), then
 ``<m>_snaive`` and ``<m>_skill_snaive``: over the ``n_<baseline>`` points the baseline
 forecast, the model's score in the ratio too (an origin with fewer than ``m`` values has no
 seasonal-naive forecast). Interval and quantile scores have no baseline. With MASE (or MSIS,

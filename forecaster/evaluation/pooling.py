@@ -425,7 +425,8 @@ def with_skill(
     """``scores`` with every baseline's count of points ``n_<baseline>`` after ``n`` and,
     after each metric ``<m>``, every baseline's score ``<m>_<baseline>`` and the skill ratio
     ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the model is
-    better; null where the baseline's score is 0, as there is no ratio to an exact baseline).
+    better; null where the baseline's score is 0, as there is no ratio to an exact baseline,
+    or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and 5 / inf 0).
 
     ``baselines`` maps a baseline's name to its scores over the points where it has a
     forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
@@ -469,7 +470,9 @@ def with_skill(
         out = out.with_columns(
             (
                 pl.col(numerators[m])
-                / pl.when(pl.col(f"{m}_{name}") != 0).then(pl.col(f"{m}_{name}"))
+                / pl.when((pl.col(f"{m}_{name}") != 0) & ~pl.col(f"{m}_{name}").is_infinite()).then(
+                    pl.col(f"{m}_{name}")
+                )
             ).alias(f"{m}_skill_{name}")
             for m in scored
         )

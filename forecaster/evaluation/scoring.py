@@ -26,6 +26,7 @@ from forecaster.evaluation.frames import (
     check_scale_used,
     checked_frame,
     summarize_points,
+    warn_infinite_scores,
 )
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -176,9 +177,9 @@ def _check_mase_scales(
     columns: PointColumns,
     uses: tuple[bool, tuple[str, ...]],
 ) -> None:
-    """Refuse series without in-sample rows, or too few for a difference at lag ``m``; warn
-    about series whose scale is 0 (MASE infinite). ``ids``: the id column's name and whether
-    the user gave one; ``uses``: the arguments of :func:`_scaled_scores`."""
+    """Refuse series without in-sample rows, or too few for a difference at lag ``m`` (a
+    scale of 0 is :func:`warn_infinite_scores`'s, once scored). ``ids``: the id column's name
+    and whether the user gave one; ``uses``: the arguments of :func:`_scaled_scores`."""
     id_name, has_id = ids
     scores, drop = _scaled_scores(*uses)
     one = " and " not in scores  # the verbs' number
@@ -198,15 +199,6 @@ def _check_mase_scales(
             f"The in-sample scale of {scores} (the mean of |y_t - y_(t-{m})| over "
             f"insample) is undefined for {named}: at most m={m} observed values. Pass a longer "
             f"insample or a smaller m, {drop}."
-        )
-    flat = scored.filter(pl.col(columns.mase_scale) == 0)
-    if flat.height:
-        which = flat[id_name].unique(maintain_order=True).head(10).to_list()
-        warn_at_caller(
-            f"{scores} {'is' if one else 'are'} infinite for "
-            f"{'series ' + str(which) if has_id else 'the series'}: their in-sample values do "
-            f"not change at lag m={m} (scale 0).",
-            ForecasterWarning,
         )
 
 
@@ -339,7 +331,8 @@ def evaluate(
     insample : polars.DataFrame or polars.LazyFrame, optional
         The history each series was forecast from (id, time, targets), for MASE's scale. Every
         scored series needs more than ``m`` observed values there; a series whose values do
-        not change at lag ``m`` has an infinite MASE (with a warning).
+        not change at lag ``m`` has an infinite MASE where its forecast misses (with a warning
+        naming it; an exact forecast scores 0). So has MAPE where an actual value is 0.
     m : int, default 1
         Seasonal period of MASE's scale (M4: 24 for hourly, 1 for weekly and daily data);
         refused without ``insample``. Values are compared in float64: integers above 2**53
@@ -417,6 +410,7 @@ def evaluate(
     if scale is not None:
         points = _with_error_scale(points, scale, id_name, targets, id_col is not None, columns)
     out = summarize_points(points, [*by, id_name, TARGET_COLUMN], names, columns, intervals)
+    warn_infinite_scores(out, id_name, id_col is not None, m)
     return out.drop(id_name) if id_col is None else out
 
 
