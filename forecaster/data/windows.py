@@ -497,9 +497,8 @@ def window_spread(
     smallest normal number (zeros since the series' start: a constant series' scale); with
     ``history > 0`` at least ``history`` times its series' mean absolute change up to the
     window's end (a window of zeros keeps a scale of its series' past), and 1 where neither
-    the window nor its series' past changes (a constant series' scale, whatever its level,
-    as :class:`~forecaster.data.scaling.PanelScaler` scales it). Running sums down
-    each series: one pass whatever the number of windows, each inside its series.
+    changes (a constant series, whatever its level, as the scaler scales it). Running sums
+    down each series: one pass whatever the number of windows, each inside its series.
 
     Examples
     --------
@@ -535,9 +534,7 @@ def window_spread(
     if level is None:
         return spread
     tiny = np.finfo(np.float32).tiny  # below it (zeros): 1, as the scaler's constant series
-    # with history: no change in the window nor before it in its series, a constant series
-    # so far, whose scale is 1 (the scaler's), not floor * level: 3e-6 for a series of 3s
-    # made its residuals and every pooled interval about 1e5 times too wide
+    # a constant series so far: scale 1 as the scaler's (floor * level made 3s' 3e-6)
     constant = spread < tiny if history > 0 else np.zeros(spread.shape, dtype=bool)
     spread = np.maximum(spread, floor * level)
     return np.where((spread >= tiny) & ~constant, spread, 1.0)

@@ -390,8 +390,7 @@ def evaluate(
     _check_scale_inputs(insample, m, scaled, names)
     if scaled:
         frames["insample"] = checked_frame(insample, "insample", keys=keys, numbers=targets)
-    frames = align_keys(frames, keys)
-    id_name = id_col
+    frames, id_name = align_keys(frames, keys), id_col
     if id_col is None:  # one series: a constant id, named unlike any column of the frames
         (id_name,) = temporary_names([c for f in frames.values() for c in f.columns], SERIES_ID)
         frames = {n: f.with_columns(pl.lit(0, pl.UInt8).alias(id_name)) for n, f in frames.items()}
