@@ -126,6 +126,16 @@ def test_owa_score():
     assert owa_score(10.0, 1.0, 20.0, 4.0) == pytest.approx(0.5 * (0.5 + 0.25))
 
 
+@pytest.mark.parametrize("mase_of_model", [1.0, float("inf")])
+def test_owa_against_an_infinite_naive2_score_is_null(mase_of_model):
+    """Naive2's MASE is inf on a series flat in-sample that it misses: the OWA was half the
+    sMAPE ratio (a finite MASE over inf counted 0) or NaN (inf / inf). Null, as against an
+    exact Naive2 and as a backtest's skill ratio to an infinite baseline score."""
+    model = pl.DataFrame({"id": ["a"], "n": [2], "smape": [8.0], "mase": [mase_of_model]})
+    naive2_scores = model.with_columns(smape=pl.lit(16.0), mase=pl.lit(float("inf")))
+    assert owa(model, naive2_scores)["owa"].to_list() == [None]
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
