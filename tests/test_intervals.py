@@ -562,9 +562,12 @@ def test_window_normalised_intervals_survive_a_run_of_zeros():
     assert (forecast["y_hi_80"] - forecast["y_lo_80"]).min() > 0.05
 
 
-def test_calibrate_does_not_warn_about_scores_it_does_not_compute():
+@pytest.mark.parametrize("quantiles", [None, [0.1, 0.5, 0.9]])
+def test_calibrate_does_not_warn_about_scores_it_does_not_compute(quantiles):
     """calibrate's backtest scored every metric, never shown: intermittent demand (zeros the
-    forecast misses) got "MAPE is infinite", a flat series "MASE is infinite"."""
+    forecast misses) got "MAPE is infinite", a flat series "MASE is infinite"; a quantile
+    model's backtest still scores its quantiles, and the flat series got "sCRPS is
+    infinite" (an InfiniteScoreWarning, which calibrate silences)."""
     rng = np.random.default_rng(0)
     t = np.arange(120)
     frame = pl.DataFrame(
@@ -574,7 +577,8 @@ def test_calibrate_does_not_warn_about_scores_it_does_not_compute():
             "y": np.r_[(rng.random(t.size) < 0.3) * 2.0, np.zeros(t.size)],
         }
     )
-    model = RNNForecaster(target="y", id_col="id", baseline="none", **SMALL)
+    loss = {"loss": "quantile", "quantiles": quantiles} if quantiles else {}
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **SMALL, **loss)
     model.fit(frame.filter(pl.col("time") < 80))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

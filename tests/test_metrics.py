@@ -29,6 +29,7 @@ from forecaster.evaluation.metrics import (
     seasonality_test,
     smape,
 )
+from forecaster.exceptions import InfiniteScoreWarning
 
 M4 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m4"
 
@@ -635,7 +636,7 @@ def test_an_infinite_mape_is_named():
     forecast = actual.with_columns(
         pl.when(pl.col("id") == "a").then(pl.col("y") + 1).otherwise("y")
     )
-    with pytest.warns(ForecasterWarning, match=r"MAPE is infinite for series \['a'\] \(col"):
+    with pytest.warns(InfiniteScoreWarning, match=r"MAPE is infinite for series \['a'\] \(col"):
         out = evaluate(forecast, actual, target="y", id_col="id", metrics=["mae", "mape"])
     assert out["mape"].to_list() == [float("inf"), 0.0]
     with warnings.catch_warnings():

@@ -24,7 +24,7 @@ from forecaster.evaluation.intervals import (
     is_scaled_metric,
     scaled_mean,
 )
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, InfiniteScoreWarning, warn_at_caller
 
 __all__ = [
     "ERROR_SCALED",
@@ -302,7 +302,7 @@ def warn_infinite_scores(
         warn_at_caller(
             f"{words} {'are' if len(labels) > 1 else 'is'} infinite for {who}{more}{folds} "
             f"(columns {bad}), and so is any pooled score over them: {text}.",
-            ForecasterWarning,
+            InfiniteScoreWarning,
         )
 
 
