@@ -4327,11 +4327,12 @@ def test_a_run_shows_the_backtests_own_cutoffs_of_a_series_ending_early(tmp_path
 
 
 @pytest.mark.slow
-def test_a_tracked_run_logs_no_infinite_score_to_mlflow(tmp_path, capsys, monkeypatch):
+def test_a_run_logs_no_infinite_score_to_mlflow_nor_json(tmp_path, capsys, monkeypatch):
     """Intermittent demand scored by MAPE: the backtest's MAPE is inf (with a warning), which
     summary.json writes null and the fit's own backtest metrics leave out, but the run logged
     it to MLflow, whose SQL store keeps 1.8e308 for inf (pipeline_backtest_mape and
-    backtest_mape_by_step): it is left out there too; the finite scores are logged."""
+    backtest_mape_by_step): it is left out there too; the finite scores are logged. The
+    backtest command's --json-logs summary writes it null, as summary.json."""
     import json
 
     pytest.importorskip("mlflow")
@@ -4353,3 +4354,15 @@ def test_a_tracked_run_logs_no_infinite_score_to_mlflow(tmp_path, capsys, monkey
     logged = run.data.metrics
     assert "pipeline_backtest_mae" in logged and "backtest_mae_by_step" in logged, logged
     assert not [k for k, v in logged.items() if not v < 1e300], logged
+    # --json-logs wrote it as Infinity, which is not JSON (jq and strict parsers refuse it)
+    out = tmp_path / "b.parquet"
+    assert main(["backtest", str(spec), "--out", str(out), "--no-progress", "--json-logs"]) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in a JSON log line")
+
+    lines = [
+        json.loads(line, parse_constant=refuse) for line in capsys.readouterr().out.splitlines()
+    ]
+    shown = next(line["summary"] for line in lines if "summary" in line)
+    assert shown["backtest_mape"] is None and shown["backtest_mae"] > 0, shown
