@@ -629,6 +629,19 @@ def test_mase_of_a_flat_history_is_infinite_even_with_exact_points():
     assert exact["mase"][0] == 0.0
 
 
+def test_an_infinite_msis_of_an_exact_forecast_is_named_as_such():
+    """A flat history, an exact point forecast (MASE 0) in an interval of width 2 around it:
+    MSIS is infinite though the forecast misses no point, which the warning said it did."""
+    insample = pl.DataFrame({"id": ["a"] * 4, "time": [1, 2, 3, 4], "y": [2.0] * 4})
+    actual = pl.DataFrame({"id": ["a", "a"], "time": [5, 6], "y": [2.0, 2.0]})
+    forecast = actual.with_columns(y_lo_80=pl.col("y") - 1, y_hi_80=pl.col("y") + 1)
+    with pytest.warns(InfiniteScoreWarning, match=r"^MSIS is infinite for series \['a'\]") as got:
+        out = evaluate(forecast, actual, target="y", id_col="id", insample=insample)
+    assert out["mase"][0] == 0.0 and out["msis_80"][0] == float("inf")
+    (message,) = [str(w.message) for w in got if "infinite" in str(w.message)]
+    assert "misses" not in message and "intervals and quantiles of no width" in message
+
+
 def test_an_infinite_mape_is_named():
     """An actual 0 that the forecast misses made MAPE inf without a word (MASE's infinite
     scores warn); an exact forecast of 0 scores 0 and is not named."""

@@ -277,7 +277,8 @@ def warn_infinite_scores(
         "divides each error by |y|; an exact forecast scores 0). sMAPE or MASE score data "
         "with zeros",
         "scaled": f"their {history} do not change at lag m={m} (scale 0) and the forecast "
-        "misses some of their points (an exact forecast scores 0)",
+        "is not exact there (only an exact one scores 0: for MSIS and sCRPS, intervals and "
+        "quantiles of no width on the actual values)",
     }
     for cause, text in causes.items():
         bad = [
