@@ -499,6 +499,6 @@ def check_score_keys(id_col: str | None, metrics: Sequence[str]) -> None:
         raise DataValidationError(
             f"The id column {id_col!r} has the name of a column of the backtest's scores "
             f"(n, the metrics {list(metrics)}, their baselines' and skill columns, interval "
-            f"scores); rename it, e.g. frame.rename({{{id_col!r}: 'series'}}), and fit with "
-            "id_col='series'."
+            f"scores), beside which they hold the id. Rename it: e.g. frame.rename({{{id_col!r}: "
+            "'series'}) and id_col='series' (in a pipeline, the data's column and [series] id)."
         )
