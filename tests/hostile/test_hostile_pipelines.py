@@ -1563,12 +1563,21 @@ def test_a_column_named_like_a_backtest_output_is_refused_before_any_fit(
 
     monkeypatch.setattr(RNNForecaster, "fit", no_fit)
     commands = [("run", "--dry-run"), ("run",), ("run", "--tune"), ("backtest", "--level", "80")]
-    for command in commands:
+
+    def refused(*command: str) -> None:
         code, _, err = cli(capsys, *command, str(spec))
         assert code == 3, (command, err)
         scores = f"The id column '{new}' has the name of a column of the backtest's scores"
         assert (scores if new == "n" else f"Columns ['{new}'] clash with the output") in err, err
         assert new != "n" or "[series] id" in err, err  # how a spec renames it
+        assert "Use longer series" not in err, err
+
+    for command in commands:
+        refused(*command)
+    # no backtest, but levels: the calibration backtests (was: refused after the fit, with
+    # "Use longer series, lower levels or a shorter horizon")
+    spec.write_text(mini_spec(**sections, output={"plot_series": 0, "levels": [80]}))  # type: ignore[arg-type]
+    refused("run")
     assert not list((tmp_path / "outputs").rglob("*.parquet"))
     monkeypatch.undo()
     # without a backtest nothing clashes: the run writes its outputs
