@@ -109,7 +109,7 @@ def score_folds(
     scored = ([*by_series, "step"], targets, id_col, id_name, columns, scales, error_scales)
     points = fold_points(forecasts, *scored, intervals, block=block, unscored=unscored)
     baselines = baseline_forecasts(panel, where, horizon, m)
-    base_points = baseline_points(forecasts, baselines, *scored, block=block, unscored=unscored)
+    base_points = baseline_points(points, baselines, columns, intervals)
     point_names = [n for n in names if not is_interval_metric(n)]
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
@@ -146,35 +146,22 @@ def score_folds(
 
 
 def baseline_points(
-    forecasts: pl.DataFrame,
+    points: pl.DataFrame,
     baselines: Mapping[str, np.ndarray],
-    keys: Sequence[str],
-    targets: Sequence[str],
-    id_col: str | None,
-    id_name: str,
     columns: PointColumns,
-    scales: np.ndarray,
-    error_scales: tuple[pl.DataFrame, list[str]] | None,
-    block: str | None = None,
-    unscored: np.ndarray | None = None,
+    intervals: IntervalColumns | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """The points (:func:`~forecaster.evaluation.folds.fold_points`, same arguments) of every
-    baseline's forecasts: ``baselines`` maps a name to an array ``(rows of forecasts,
-    n_targets)`` (:func:`~forecaster.evaluation.folds.baseline_forecasts`), scored on the
-    rows of ``forecasts`` in place of the model's forecasts."""
+    """The points of every baseline's forecasts: ``points`` (the model's,
+    :func:`~forecaster.evaluation.folds.fold_points` of the forecasts, with ``intervals``)
+    with the baseline's forecast in ``columns.forecast`` and without the interval columns,
+    as ``fold_points`` gives them for forecasts holding the baseline's values. ``baselines``
+    maps a name to an array ``(rows of forecasts, n_targets)``
+    (:func:`~forecaster.evaluation.folds.baseline_forecasts`), whose columns, target after
+    target, are the points' rows."""
+    if intervals is not None:
+        points = points.drop(*intervals.lo, *intervals.hi, *intervals.q)
     return {
-        name: fold_points(
-            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
-            keys,
-            targets,
-            id_col,
-            id_name,
-            columns,
-            scales,
-            error_scales,
-            block=block,
-            unscored=unscored,
-        )
+        name: points.with_columns(pl.Series(columns.forecast, values.T.ravel()))
         for name, values in baselines.items()
     }
 
