@@ -271,8 +271,9 @@ def summarize_forecasts(
     hidden = {(source, m): next(names) for source in sources for m in metrics}
     actual = pl.col(columns.actual)
     aggs = [pl.len().cast(pl.Int64).alias("n")]
+    all_scaled = bool(by) and _scales_defined(points, columns.mase_scale)  # no empty group
     for source, column in sources.items():
-        exprs = _point_exprs(pl.col(column), actual, columns, schema)
+        exprs = _point_exprs(pl.col(column), actual, columns, schema, defined=all_scaled)
         aggs += [exprs[m].alias(hidden[source, m]) for m in metrics]
     scores = []  # the interval scores and the count of scaled points: the first forecast's
     if intervals is not None:
@@ -299,11 +300,27 @@ def summarize_forecasts(
     return ours, {name: frame(name, ["n"], []) for name in others or {}}
 
 
+def _scales_defined(points: pl.DataFrame | pl.LazyFrame, column: str) -> bool:
+    """Whether ``points`` (a DataFrame) hold the MASE denominators in ``column``, none of
+    them NaN (undefined)."""
+    if not isinstance(points, pl.DataFrame) or column not in points.columns:
+        return False
+    return not points[column].is_nan().any()
+
+
 def _point_exprs(
-    forecast: pl.Expr, actual: pl.Expr, columns: PointColumns, schema: pl.Schema
+    forecast: pl.Expr,
+    actual: pl.Expr,
+    columns: PointColumns,
+    schema: pl.Schema,
+    *,
+    defined: bool = False,
 ) -> dict[str, pl.Expr]:
     """The aggregate of every point metric of :data:`METRICS` (MASE only where ``schema``
-    holds the MASE denominator) of ``forecast`` against ``actual``."""
+    holds the MASE denominator) of ``forecast`` against ``actual``. ``defined``: no MASE
+    denominator is NaN and no group is empty, so MASE is the plain mean over the points (the
+    mean :func:`~forecaster.evaluation.intervals.scaled_mean` takes over all of them, the
+    same bits, without its filter: a third of a group-by's time)."""
     err = forecast - actual
     scaled = err / pl.col(columns.error_scale) if columns.error_scale in schema else err
     absolute = err.abs()
@@ -317,5 +334,6 @@ def _point_exprs(
     }
     if columns.mase_scale in schema:
         mase_scale = pl.col(columns.mase_scale)  # an exact point on a flat history: 0, not 0/0
-        exprs["mase"] = scaled_mean(exact_ratio(absolute, mase_scale), mase_scale)
+        ratio = exact_ratio(absolute, mase_scale)
+        exprs["mase"] = ratio.mean() if defined else scaled_mean(ratio, mase_scale)
     return exprs
