@@ -884,6 +884,44 @@ def test_intervals_of_clips_calibrated_before_their_own_folds_are_not_called_lat
     assert "rolling=W" not in message and "rolling=" not in message.split("uses errors")[1]
 
 
+def test_an_infinite_mape_is_named():
+    """Intermittent demand: s0 is 0 but for a 1 at the last fold's origin, so the naive
+    forecast (1) and the model miss its zero targets. MAPE was inf without a word."""
+    row = pl.int_range(pl.len()).over("id")
+    frame = _frame(n_series=2).with_columns(
+        pl.when(pl.col("id") == "s0")
+        .then(pl.when(row == 113).then(1.0).otherwise(0.0))
+        .otherwise(pl.col("y"))
+        .alias("y")
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
+    with pytest.warns(ForecasterWarning, match=r"MAPE is infinite for series \['s0'\] in some f"):
+        result = backtest(model, frame, folds=2, metrics=["mae", "mape"])
+    last = result.metrics.filter((pl.col("id") == "s0") & (pl.col("fold") == 1))
+    assert last["mape"][0] == float("inf") and last["mape_naive"][0] == float("inf")
+
+
+def test_a_skill_ratio_to_an_infinite_score_is_null():
+    """s0 as above: its MAPE and the naive's are inf in the last fold, and the skill ratio
+    was NaN (inf / inf), pooled into a NaN skill, which a pipeline printed as "targets' mean
+    skill nan"; there is no ratio to an infinite score, as to a score of 0: null."""
+    row = pl.int_range(pl.len()).over("id")
+    frame = _frame(n_series=2).with_columns(
+        pl.when(pl.col("id") == "s0")
+        .then(pl.when(row == 113).then(1.0).otherwise(0.0))
+        .otherwise(pl.col("y"))
+        .alias("y")
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **TINY).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        result = backtest(model, frame, folds=2, metrics=["mae", "mape"])
+    last = result.metrics.filter((pl.col("id") == "s0") & (pl.col("fold") == 1))
+    assert last["mape_naive"][0] == float("inf") and last["mape_skill_naive"][0] is None
+    assert result.aggregate["mape_skill_naive"][0] is None
+    assert not result.metrics["mape_skill_naive"].is_nan().any()
+
+
 def test_a_flat_series_is_not_warned_about_when_no_scaled_score_is_asked():
     """backtest(metrics=["mae"]) warned "MASE is infinite" for a series flat up to an origin,
     though no MASE (nor MSIS) was computed; a backtest that scores MASE still warns."""
@@ -946,3 +984,15 @@ def test_baselines_pooled_with_the_model_score_as_pooled_apart():
         shuffled = {name: frame.reverse() for name, frame in theirs.items()}  # joined
         joined = with_skill(ours, shuffled, keys=keys, metrics=names, ours=mine)
         assert_frame_equal(joined, expected, check_exact=True)
+
+
+@pytest.mark.parametrize("name", ["n", "baseline", "mae_naive", "mae_skill_snaive", "n_scaled"])
+def test_an_id_column_named_like_a_score_column_is_refused_before_any_fit(frame, name, monkeypatch):
+    """An id column named like a column of the scores (``n``, ``baseline``, a baseline's or
+    skill column) crashed with polars' DuplicateError after every fold was fitted and
+    forecast: refused up front, naming the column, as evaluate refuses it."""
+    renamed = frame.rename({"id": name})
+    model = RNNForecaster(target="y", id_col=name, **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    with pytest.raises(DataValidationError, match=rf"The id column '{name}' has the name of"):
+        backtest(model, renamed, folds=2, metrics=["mae", "mase"])

@@ -12,6 +12,7 @@ from forecaster.data.dtypes import restore_dtypes, trained_frame
 from forecaster.data.frequency import Frequency, infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
+from forecaster.data.times import to_time_point
 from forecaster.data.validate import validate_frame, validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
 
@@ -339,6 +340,18 @@ def test_leading_missing_rows_are_dropped_for_ffill():
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate"])
+def test_the_leading_rows_dropped_name_the_column_missing_there(policy):
+    """A covariate recorded from the 4th row on drops the targets' first 3 rows too: the
+    warning said "missing values" and no column, which read as missing targets."""
+    frame = hourly(ids=("a",), n=6).with_columns(
+        x=pl.when(pl.col("y") < 3).then(None).otherwise(pl.col("y") * 2)
+    )
+    with pytest.warns(ForecasterWarning, match=r"3 leading rows with missing values \(in 'x'\)"):
+        panel = build(frame, missing=policy, covariates="x")
+    assert panel.values[:, 0].tolist() == [3, 4, 5]
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate"])
 def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
     """An all-null series vanished from the panel (and from fit and predict) under a warning
     about "leading rows" that did not say a whole series went."""
@@ -348,6 +361,53 @@ def test_a_series_with_no_complete_row_is_named_when_left_out(policy):
     with pytest.warns(ForecasterWarning, match=r"1 series .* left out whole: \['b'\]"):
         panel = build(frame, missing=policy)
     assert panel.keys["id"].to_list() == ["a", "c"]
+
+
+@pytest.mark.parametrize("policy", ["ffill", "zero", "interpolate"])
+def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
+    """Of targets a and b, b missing on the last 2 rows of series 'x' (a lagging feed): the
+    policy made up b's last values, and its forecast started after them, without a word (the
+    warning was for rows where every target is missing)."""
+    frame = pl.DataFrame(
+        {"id": ["x"] * 6 + ["z"] * 6, "t": list(range(6)) * 2, "a": [float(i) for i in range(12)]}
+    ).with_columns(b=pl.when((pl.col("id") == "x") & (pl.col("t") >= 4)).then(None).otherwise("a"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame(frame, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert messages == [
+        "1 series end with rows that hold some targets but not 'b' (e.g. 'x', whose 'b' was "
+        f"last observed at 3, its last row at 5): missing={policy!r} fills them, so the "
+        "forecasts of 'b' start after made-up values, not after their last observed ones. "
+        "Forecast from the last time every target is observed (predict(frame, cutoff=...)), "
+        "or once their values are in."
+    ]
+    never = frame.with_columns(b=pl.when(pl.col("id") == "x").then(None).otherwise("a"))
+    with pytest.warns(ForecasterWarning, match=r"e.g. 'x', whose 'b' has no value, its last"):
+        validate_frame(never, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+    inside = frame.with_columns(b=pl.when(pl.col("t") == 2).then(None).otherwise("a"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # a gap inside: no warning
+        validate_frame(inside, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])
+def test_a_series_with_no_observed_target_is_not_said_to_be_filled_after_its_last(policy):
+    """An all-null series was named by the trailing-rows warning as filled after its last
+    observation, "last observed at None", while ffill and interpolate left it out whole."""
+    frame = hourly(ids=("a", "b"), n=4).with_columns(
+        y=pl.when(pl.col("id") == "b").then(None).otherwise("y")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build(frame, missing=policy)
+    messages = [str(w.message) for w in caught]
+    assert not any("None" in m for m in messages), messages
+    trailing = [m for m in messages if "end with rows whose targets are missing" in m]
+    if policy == "zero":  # b is zeros throughout: filled, and said to be
+        assert trailing and "(e.g. 'b', no target observed)" in trailing[0], messages
+    else:  # b is left out whole, which the leading-rows warning says
+        assert trailing == [], messages
 
 
 def test_business_day_gaps_are_filled_on_the_business_grid():
@@ -1044,6 +1104,50 @@ def test_hostile_a_steady_31_day_step_is_not_monthly():
     assert str(validate_frame(panel, target="y", time_col="t", id_col="id")[1]) == "1mo"
 
 
+def test_monthly_data_on_the_last_business_day_is_monthly():
+    """Month-ends moved back over a weekend (pandas' "BME": 2021-02-26, 2019-06-28) were read
+    as "31d" and refused as off its grid ("39 timestamps are off the regular 31d grid"), where
+    the first business days are monthly: their day of the month varies by up to 5 (26 to 31),
+    their distance to the month's last day by 2. A steady 31-day step still is not monthly."""
+    days = []
+    for year, month in ((y, m) for y in range(2019, 2023) for m in range(1, 13)):
+        day = dt.date(year, month, 1) + dt.timedelta(days=31)
+        day = day.replace(day=1) - dt.timedelta(days=1)  # the month's last day
+        days.append(day - dt.timedelta(days=max(day.weekday() - 4, 0)))
+    assert dt.date(2021, 2, 26) in days
+    frame = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float)})
+    freq = validate_frame(frame, target="y", time_col="t")[1]
+    assert str(freq) == "1mo"
+    assert future_times(pl.Series(days), np.array([0, len(days)]), freq, 2).to_list() == [
+        dt.date(2023, 1, 31),
+        dt.date(2023, 2, 28),
+    ]
+    quarters = pl.DataFrame({"t": days[2::3], "y": np.arange(16.0)})
+    assert str(validate_frame(quarters, target="y", time_col="t")[1]) == "1q"
+    drifting = pl.date_range(dt.date(2020, 1, 31), dt.date(2022, 12, 31), "31d", eager=True)
+    steady = pl.DataFrame({"t": drifting, "y": np.arange(len(drifting), dtype=float)})
+    assert str(validate_frame(steady, target="y", time_col="t")[1]) == "31d"
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "rows", "expected"),
+    [
+        (dt.date(2019, 2, 1), 31, 8, "31d"),  # days 1, 4, 4, 5, 5, 6, 6, 6; to the end 27..24
+        (dt.date(2019, 8, 5), 30, 8, "30d"),  # days 5 down to 1; to the end 26..29
+        (dt.date(2019, 2, 3), 92, 6, "92d"),
+        (dt.date(2019, 7, 5), 29, 3, "29d"),
+    ],
+)
+def test_steady_day_steps_away_from_the_months_end_stay_days(start, step, rows, expected):
+    """The last-business-day rule read a spread of at most 3 in the distance to the month's
+    last day as months, anywhere in the month: that distance drifts as the day does (a month
+    later), so these steady day steps, days before, became "1mo" / "1q" and were forecast on
+    the series' largest day. Only times within 3 days of their month's end count."""
+    days = [start + dt.timedelta(days=step * i) for i in range(rows)]
+    frame = pl.DataFrame({"t": days, "y": np.arange(rows, dtype=float)})
+    assert str(validate_frame(frame, target="y", time_col="t")[1]) == expected
+
+
 @pytest.mark.parametrize(("step", "expected"), [(92, "92d"), (90, "90d"), (366, "366d")])
 def test_hostile_a_steady_92_or_366_day_step_is_not_quarterly_or_yearly(step, expected):
     """Read as quarters (years), 92-day steps from 2020-01-01 were forecast on 2023-01-09,
@@ -1340,6 +1444,23 @@ def test_integer_ids_are_refused_as_floats_at_predict():
         check_schema(frame, trained, id_col="id", time_col="t")
     narrower = pl.DataFrame({"id": [7], "t": [1], "y": [1.0]}, schema_overrides={"id": pl.Int32})
     check_schema(narrower, trained, id_col="id", time_col="t")  # widths of integers and values
+
+
+def test_boolean_ids_are_refused_as_numbers_at_predict():
+    """A model fitted on Boolean ids took 0 / 1 ids (Int8, UInt8, Float64) as the same
+    dtype family, then matched them by their text ("0" is not "false"): every series was
+    forecast as unseen, scaled on its own history, without a word."""
+    from forecaster.data.frames import check_schema, match_keys
+
+    trained = {"id": "Boolean", "t": "Int64", "y": "Float64"}
+    for dtype in (pl.Int8, pl.UInt8, pl.Float64):
+        frame = pl.DataFrame({"id": [0, 1], "t": [1, 1], "y": [1.0, 2.0]}).cast({"id": dtype})
+        with pytest.raises(DataValidationError, match=r"id: trained on Boolean, got"):
+            check_schema(frame, trained, id_col="id", time_col="t")
+    same = pl.DataFrame({"id": [True, False], "t": [1, 1], "y": [1.0, 2.0]})
+    check_schema(same, trained, id_col="id", time_col="t")
+    rows, known = match_keys(pl.DataFrame({"id": [False, True]}), same.select("id"), "id")
+    assert rows.tolist() == [1, 0] and known.all()
 
 
 def test_calendar_grid_datetimes_keep_one_time_of_day():
@@ -1685,3 +1806,13 @@ def test_trained_frame_converts_pandas_only_and_refuses_with_pandas_advice():
     with pytest.raises(DataValidationError, match=r"\.dt\.tz_convert\(\.\.\.\)"):
         trained_frame(zoned, trained, time_col="t")
     assert trained_frame(frame.to_pandas(), {"y": "Float64", "z": "Int64"}).columns == ["t", "y"]
+
+
+@pytest.mark.parametrize("dtype", [pl.Date, pl.Datetime("us"), pl.Datetime("ms", "Asia/Tokyo")])
+def test_pandas_nat_is_refused_as_a_time_point(dtype):
+    """pandas' NaT (a datetime subclass; e.g. the max of an empty pandas column) as a cutoff
+    of a Datetime column raised polars' TypeError "'float' object cannot be interpreted as an
+    integer" (on a Date column: "NaTType does not support time"); it is NaT, as numpy's is."""
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(DataValidationError, match=r"cutoff=NaT .* it is NaT \(not a time\)"):
+        to_time_point(pd.NaT, dtype)

@@ -35,6 +35,7 @@ from forecaster import (
     TemporalSplit,
 )
 from forecaster.data.panel import Panel
+from forecaster.data.times import to_time_point
 from forecaster.data.windows import make_windows
 from forecaster.estimators.sampling import (
     holdout_split,
@@ -2337,6 +2338,36 @@ def test_one_cutoff_leaves_out_series_short_before_it_with_the_warning_of_a_list
         )
         assert one.equals(listed.drop("origin"))
         assert one["id"].unique().sort().to_list() == ["a", "b"]
+
+
+def test_one_cutoff_with_no_series_long_enough_asks_for_a_later_cutoff():
+    """With no series of lookback rows up to one cutoff, predict advised "Use a shorter
+    lookback" (Panel's advice to a fit; a fitted model's window is fixed), where a list of
+    cutoffs says to pass later ones."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    with pytest.raises(
+        DataValidationError,
+        match=r"^No series has lookback=8 rows up to cutoff='2024-01-05'\. Pass a later cutoff ",
+    ):
+        model.predict(frame, cutoff="2024-01-05")
+    with pytest.raises(DataValidationError, match=r"up to any of the cutoffs\. Pass later"):
+        model.predict(frame, cutoff=["2024-01-05"])
+
+
+def test_a_pandas_series_or_index_of_cutoffs_is_a_list_of_cutoffs():
+    """pd.date_range(...) (a DatetimeIndex) or a pandas Series of dates as cutoff was refused
+    as "not a date, a datetime or ISO text"; a polars Series or numpy array of the same
+    dates was a list of cutoffs. Both are lists now (one point of them stays refused)."""
+    pd = pytest.importorskip("pandas")
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    days = [dt.date(2024, 1, 20), dt.date(2024, 1, 27)]
+    expected = model.predict(frame, cutoff=days)
+    for cutoff in (pd.date_range("2024-01-20", periods=2, freq="W-SAT"), pd.Series(days)):
+        assert model.predict(frame, cutoff=cutoff).equals(expected)
+    with pytest.raises(DataValidationError, match=r"one time point, not a collection"):
+        to_time_point(pd.Series(days[:1]), pl.Date)
 
 
 def test_predict_sorts_its_forecasts_by_id_and_time():

@@ -562,6 +562,49 @@ def test_window_normalised_intervals_survive_a_run_of_zeros():
     assert (forecast["y_hi_80"] - forecast["y_lo_80"]).min() > 0.05
 
 
+def test_calibrate_does_not_warn_about_scores_it_does_not_compute():
+    """calibrate's backtest scored every metric, never shown: intermittent demand (zeros the
+    forecast misses) got "MAPE is infinite", a flat series "MASE is infinite"."""
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    frame = pl.DataFrame(
+        {
+            "id": np.repeat(["a", "z"], t.size),
+            "time": np.tile(t, 2),
+            "y": np.r_[(rng.random(t.size) < 0.3) * 2.0, np.zeros(t.size)],
+        }
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **SMALL)
+    model.fit(frame.filter(pl.col("time") < 80))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.calibrate(frame, folds=10)
+    assert not [w for w in caught if "infinite" in str(w.message)], caught
+
+
+def test_a_constant_series_does_not_widen_every_window_normalised_interval():
+    """A series of 3s: its windows' spread was floored at 1e-6 of its level, 3e-6, so the
+    network's error on it (0.08) became normalised residuals near 3e4 that made the pooled
+    quantiles, and every series' 80 and 95 % intervals, about 5e4 wide (3 without it). A
+    series constant so far has the scaler's scale of a constant series, 1."""
+    rng = np.random.default_rng(0)
+    t = np.arange(160)
+    noisy = [10 + k + np.sin(t / 3 + k) + rng.normal(0, 0.3, t.size) for k in range(4)]
+    frame = pl.concat(
+        pl.DataFrame({"id": key, "time": t, "y": values})
+        for key, values in zip(
+            ["n0", "n1", "n2", "n3", "c"], [*noisy, np.full(t.size, 3.0)], strict=True
+        )
+    )
+    model = RNNForecaster(target="y", id_col="id", baseline="none", **SMALL)
+    model.fit(frame.filter(pl.col("time") < 100))
+    model.calibrate(frame, folds=25, step=2, normalize="window")
+    forecast = model.predict(frame, level=[95])
+    width = forecast["y_hi_95"] - forecast["y_lo_95"]
+    assert width.filter(forecast["id"] != "c").max() < 20, width
+    assert width.filter(forecast["id"] == "c").max() < 20, width
+
+
 def _coverage_80(model, frame, cutoffs):
     """Each series' share of actual values inside its 80 % intervals, and their mean
     half-width, over forecasts from ``cutoffs``."""

@@ -612,9 +612,25 @@ def test_mase_of_a_flat_history_is_infinite_even_with_exact_points():
     with pytest.warns(ForecasterWarning, match="MASE is infinite"):
         out = evaluate(forecast, actual, target="y", insample=insample, metrics=["mase"])
     assert out["mase"][0] == float("inf")
-    with pytest.warns(ForecasterWarning, match="MASE is infinite"):
+    with warnings.catch_warnings():  # every point exact: no error to scale, nothing infinite
+        warnings.simplefilter("error")  # (it warned "MASE is infinite" beside a MASE of 0)
         exact = evaluate(forecast, forecast, target="y", insample=insample, metrics=["mase"])
-    assert exact["mase"][0] == 0.0  # every point exact: no error to scale
+    assert exact["mase"][0] == 0.0
+
+
+def test_an_infinite_mape_is_named():
+    """An actual 0 that the forecast misses made MAPE inf without a word (MASE's infinite
+    scores warn); an exact forecast of 0 scores 0 and is not named."""
+    actual = pl.DataFrame({"id": ["a", "a", "b", "b"], "time": [1, 2, 1, 2], "y": [0.0, 2, 0, 2]})
+    forecast = actual.with_columns(
+        pl.when(pl.col("id") == "a").then(pl.col("y") + 1).otherwise("y")
+    )
+    with pytest.warns(ForecasterWarning, match=r"MAPE is infinite for series \['a'\] \(col"):
+        out = evaluate(forecast, actual, target="y", id_col="id", metrics=["mae", "mape"])
+    assert out["mape"].to_list() == [float("inf"), 0.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(actual, actual, target="y", id_col="id", metrics=["mape"])
 
 
 def test_missing_actuals_of_one_target_are_counted_per_target():
@@ -818,3 +834,62 @@ def test_summarize_points_mase_without_undefined_scales_is_the_filtered_mean(mon
                 expected = summarize_points(points, by, list(METRICS), columns)
             got = summarize_points(points, by, list(METRICS), columns)
             assert_frame_equal(got, expected, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("insample", "problem"),
+    [
+        (pl.DataFrame({"time": [0], "y": [1.0]}), "is undefined for the series"),
+        (pl.DataFrame({"time": [0, 1, 3], "y": [1.0, 2.0, 4.0]}), "regular grid"),
+        (pl.DataFrame({"time": [9], "y": [1.0]}).clear(), "no rows for 1 forecast series"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("columns", "named"),
+    [
+        ({"y_lo_80": [5.0], "y_hi_80": [7.0]}, "MSIS"),
+        ({"y_q10": [5.0], "y_q90": [7.0]}, "sCRPS"),
+        ({"y_lo_80": [5.0], "y_hi_80": [7.0], "y_q10": [5.0], "y_q90": [7.0]}, "MSIS and sCRPS"),
+    ],
+)
+def test_insample_scale_errors_name_what_uses_the_scale(insample, problem, columns, named):
+    """With interval columns and metrics=["mae"], only MSIS / sCRPS use the in-sample scale:
+    the errors said "MASE's scale" and advised "drop 'mase' from metrics", a metric not
+    asked for (the call then failed the same way). With MASE asked too, dropping it alone
+    does not help: insample must go as well. They name the scores the forecast has: MSIS of
+    interval columns, sCRPS of quantile columns (both were named for either)."""
+    actual = pl.DataFrame({"time": [0, 1, 2, 3, 4], "y": [1.0, 2.0, 4.0, 7.0, 5.0]})
+    forecast = pl.DataFrame({"time": [4], "y": [6.0], **columns})
+    verb = "are" if " and " in named else "is"
+    with pytest.raises(DataValidationError, match=problem) as only_intervals:
+        evaluate(forecast, actual, target="y", insample=insample, metrics=["mae"])
+    assert "mase" not in str(only_intervals.value).lower()
+    assert f"or leave insample out ({named} {verb} then not scored)" in str(only_intervals.value)
+    assert ("MSIS" in str(only_intervals.value)) == ("MSIS" in named)
+    assert ("sCRPS" in str(only_intervals.value)) == ("sCRPS" in named)
+    with pytest.raises(DataValidationError, match=problem) as both:
+        evaluate(forecast, actual, target="y", insample=insample, metrics=["mae", "mase"])
+    listed = "MASE, MSIS and sCRPS" if " and " in named else f"MASE and {named}"
+    assert listed in str(both.value)
+    assert "drop 'mase' from metrics and leave insample out" in str(both.value)
+    with pytest.raises(DataValidationError, match=problem) as point:  # no intervals: as before
+        evaluate(forecast.select("time", "y"), actual, target="y", insample=insample)
+    assert str(point.value).endswith("or drop 'mase' from metrics.")
+
+
+@pytest.mark.parametrize(
+    ("columns", "message", "score"),
+    [
+        ({"y_lo_80": [1.0], "y_hi_80": [2.0]}, "MSIS is infinite for the series", "msis_80"),
+        ({"y_q10": [1.0], "y_q90": [2.0]}, "sCRPS is infinite for the series", "scrps"),
+    ],
+)
+def test_flat_insample_warns_of_the_scores_it_makes_infinite(columns, message, score):
+    """A flat history with only interval scores scaled: the warning said "MASE is infinite"
+    though no MASE was asked for; the forecast's MSIS (sCRPS) is the infinite one (both
+    were named for either)."""
+    actual = pl.DataFrame({"time": [0, 1, 2, 3], "y": [1.0, 1.0, 1.0, 2.0]})
+    forecast = pl.DataFrame({"time": [3], "y": [1.5], **columns})
+    with pytest.warns(ForecasterWarning, match=message):
+        out = evaluate(forecast, actual, target="y", insample=actual.head(3), metrics=["mae"])
+    assert out[score][0] == float("inf")

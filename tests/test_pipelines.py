@@ -714,6 +714,47 @@ def test_predict_model_reads_columns_by_name_whatever_their_order_in_the_spec(tm
     assert code == 0, err
 
 
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_model_of_text_ids_reads_them_once_every_id_is_an_integer(tmp_path, capsys, command):
+    """CSV ids are read as integers when every id is one: a model fitted while the series
+    'x9' was in the source (ids as text) was refused by predict / backtest --model once 'x9'
+    had left it, "Column dtypes differ from training (id: trained on String, got Int64). Cast
+    them ... pl.col(name).cast(...)", advice a command line cannot follow, for the ids '7'
+    and '8' the model knows. They are read as its text ids again: the same forecasts."""
+    spec = scheduled_project(tmp_path, uneven_rows({"7": 12, "8": 12, "x9": 12}))
+    model, before, after = tmp_path / "m", tmp_path / "before.parquet", tmp_path / "after.parquet"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-08", "--out", str(model))[0] == 0
+    args = ["--model", str(model), *(["--folds", "1"] if command == "backtest" else [])]
+    assert run_cli(capsys, command, str(spec), *args, "--out", str(before))[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows({"7": 12, "8": 12}))
+    code, err = run_cli(capsys, command, str(spec), *args, "--out", str(after))
+    assert code == 0, err
+    if command == "predict":
+        expected = pl.read_parquet(before).filter(pl.col("id") != "x9")
+        assert pl.read_parquet(after).equals(expected)
+
+
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_model_of_integer_ids_refuses_text_ids_as_the_command_line_can_read(
+    tmp_path, capsys, command
+):
+    """The mirror of the test above: a model fitted while every CSV id was an integer (read
+    as Int64) was refused once a series 'x9' joined the source (every id read as text) with
+    "Column dtypes differ from training (id: trained on Int64, got String). Cast them ...
+    pl.col(name).cast(...)", advice a command line cannot follow (and no cast reads 'x9').
+    It names the ids and what to do instead."""
+    spec = scheduled_project(tmp_path, uneven_rows({"7": 12, "8": 12}))
+    model = tmp_path / "m"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-08", "--out", str(model))[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows({"7": 12, "8": 12, "x9": 12}))
+    args = ["--model", str(model), *(["--folds", "1"] if command == "backtest" else [])]
+    code, err = run_cli(capsys, command, str(spec), *args, "--out", str(tmp_path / "o.parquet"))
+    assert code == 2, err
+    assert "was fitted on integer ids (Int64), but the source now holds ids that are" in err
+    assert "not integers, e.g. ['x9']" in err and "Fit a model on this data" in err, err
+    assert "pl.col(name).cast" not in err
+
+
 def test_a_features_key_added_later_counts_as_its_default_in_an_older_record():
     from forecaster.jobs.reuse import features_differ
 
@@ -777,6 +818,26 @@ def test_a_tracked_spec_logs_the_run_model_into_its_run(tmp_path, capsys, monkey
         tmp_path / "outputs" / "hostile" / "2024-01-16" / "forecasts.parquet"
     )
     assert forecasts["run_id"].unique().to_list() == [run.info.run_id]
+
+
+@pytest.mark.slow
+def test_a_tracked_spec_logs_targets_named_unlike_a_metric_key(tmp_path, capsys, monkeypatch):
+    """Targets "y" and "temp (°C)": the key backtest_temp (°C)_mae_by_step made MLflow refuse
+    the run's outputs (metrics by step, forecasts, backtest and plot artifacts), with a
+    warning."""
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    data = pl.read_csv(tmp_path / "data" / "prices.csv")
+    data.with_columns((pl.col("y") * 2).alias("temp (°C)")).write_csv(
+        tmp_path / "data" / "prices.csv"
+    )
+    spec.write_text(spec.read_text().replace('targets = ["y"]', 'targets = ["y", "temp (°C)"]'))
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "Could not log" not in err
+    (run,) = _runs(tmp_path)
+    assert "backtest_temp __C__mae_by_step" in run.data.metrics
+    assert "backtest_y_mae_by_step" in run.data.metrics
 
 
 @pytest.mark.slow
@@ -3255,6 +3316,24 @@ def test_a_reused_model_keeps_its_version_and_the_pointer(tmp_path, capsys):
     ]
     pointer = json.loads((tmp_path / "models" / "mini" / "latest.json").read_text())
     assert pointer["as_of"] == "2024-01-10" and pointer["model_dir"].endswith("2024-01-10/model")
+
+
+@pytest.mark.parametrize(("before", "after"), [("7,8,x9", "7,8"), ("7,8", "7,8,x9")])
+def test_a_reused_model_that_cannot_read_the_data_is_not_reused(tmp_path, capsys, before, after):
+    """CSV ids are read as integers when every id is one: once the series with a text id
+    left the source (or one appeared), the ids of the same series were Int64 (String), and
+    every scheduled run with reuse_model failed, exit 3 "Column dtypes differ from training
+    (id: trained on String, got Int64)", until someone removed latest.json."""
+    spec = scheduled_project(
+        tmp_path, uneven_rows(dict.fromkeys(before.split(","), 12)), training={"reuse_model": True}
+    )
+    assert run_cli(capsys, "run", str(spec), "--as-of", "2024-01-10")[0] == 0
+    (tmp_path / "data" / "prices.csv").write_text(uneven_rows(dict.fromkeys(after.split(","), 12)))
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12")
+    assert code == 0, err
+    assert "Not reusing the latest model" in err and "cannot read this run's data" in err, err
+    assert "id: trained on" in err and "training a new one" in err, err
+    assert "model    reused" not in err and "model    fitted" in err, err
 
 
 @pytest.mark.parametrize("folder", ["outputs/{as_of}/{name}", "outputs/{name}/current"])

@@ -5,6 +5,7 @@ without an exact incremental form are refused."""
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import polars as pl
@@ -12,7 +13,7 @@ import pytest
 from conftest import for_head
 
 from forecaster import RNNForecaster
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, StaleSeriesWarning
 
 SMALL = {"hidden_size": 8, "max_epochs": 1, "random_state": 0, "batch_size": 64}
 
@@ -113,6 +114,26 @@ def test_series_without_new_rows_keep_their_forecast():
     after = state.forecast()
     assert after.filter(pl.col("id") != "s1").equals(before.filter(pl.col("id") != "s1"))
     assert after.filter(pl.col("id") == "s1")["t"].min() == 63
+
+
+def test_a_streams_series_left_behind_are_named_as_predict_names_them():
+    # a sensor that stops reporting: its forecast starts before the others' latest time, which
+    # predict on the same history says in a StaleSeriesWarning; the stream said nothing
+    data = panel()
+    model = fitted(data)
+    state = model.stream(data.filter(pl.col("t") < 60))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state.forecast()  # every series at its latest time: nothing to say
+    state.update(data.filter((pl.col("id") == "s1") & pl.col("t").is_between(60, 62)))
+    seen = data.filter((pl.col("t") < 60) | ((pl.col("id") == "s1") & (pl.col("t") <= 62)))
+    with pytest.warns(StaleSeriesWarning) as native:
+        model.predict(seen)
+    with pytest.warns(StaleSeriesWarning, match=r"stream's last time \(62\)") as streamed:
+        state.forecast()
+    expected = str(native[0].message).replace("the frame's", "the stream's")
+    assert [str(w.message) for w in streamed] == [expected]
+    assert "['s0', 's2']" in expected
 
 
 @pytest.mark.parametrize("head", ["direct", "seq2seq", "recursive"])

@@ -542,6 +542,28 @@ def test_log_fit_with_backtest_metrics_by_horizon_step(tracked, logged, frame):
     assert [m.step for m in client.get_metric_history(log.run_id, "train_loss")] == [1, 2, 3]
 
 
+def test_log_fit_with_backtest_of_targets_named_unlike_a_metric_key(tracked, logged, frame):
+    """Targets "sales (€)" and "temp °C" (a character MLflow refuses in a key): their keys
+    made MLflow refuse the whole batch of final metrics (best_val_loss too), with a warning
+    and a fallback folder; two targets that come out the same get distinct keys."""
+    from mlflow import MlflowClient
+
+    backtest = pl.DataFrame(
+        {
+            "step": [1, 1, 1, 1],
+            "target": ["sales (€)", "temp °C", "a(1)", "a[1]"],
+            "mae": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    log = tracking.log_fit(logged["model"], frame, backtest=backtest, plot=False)
+    assert log.not_logged == [] and log.fallback_path is None
+    metrics = MlflowClient(tracked).get_run(log.run_id).data.metrics
+    assert "best_val_loss" in metrics
+    assert metrics["backtest_sales ____mae_overall"] == 1.0
+    assert metrics["backtest_temp _C_mae_overall"] == 2.0
+    assert (metrics["backtest_a_1__3_mae"], metrics["backtest_a_1__4_mae"]) == (3.0, 4.0)
+
+
 def test_backtest_result_by_step_and_pooled_aggregate():
     by_step = pl.DataFrame(
         {

@@ -32,6 +32,7 @@ __all__ = [
     "from_pandas",
     "id_cast",
     "is_pandas_frame",
+    "is_pandas_sequence",
     "match_keys",
     "observed_values",
     "panel_observed_values",
@@ -210,6 +211,14 @@ def is_pandas_frame(value: Any) -> bool:
     return kind.__module__.split(".")[0] == "pandas" and kind.__name__ == "DataFrame"
 
 
+def is_pandas_sequence(value: Any) -> bool:
+    """Whether ``value`` is a pandas Series or Index (``pd.date_range(...)`` included), told
+    by its type's module as :func:`is_pandas_frame` tells a frame."""
+    kind = type(value)
+    named = kind.__name__ == "Series" or kind.__name__.endswith("Index")
+    return kind.__module__.split(".")[0] == "pandas" and named
+
+
 def from_pandas(frame: Any, *, what: str = "frame") -> pl.DataFrame:
     """A pandas DataFrame as a polars DataFrame, converted once (``pl.from_pandas``: through
     Arrow, zero-copy where the column types allow); a frame whose index holds data, whose
@@ -332,6 +341,8 @@ def _compatible(expected: str, found: pl.DataType, role: str) -> bool:
         return expected.startswith(("Int", "UInt")) and found.is_integer()
     if role == "id" and expected.startswith(("Int", "UInt")):  # a key: never a float
         return found.is_integer()  # (2**53 + 1 as a float is 2**53: another series)
+    if role == "id" and expected == "Boolean":  # matched by text: true is not 1
+        return False
     numeric = expected.startswith(("Float", "Int", "UInt", "Boolean", "Decimal"))
     if numeric and found.is_numeric():
         return True
@@ -353,7 +364,8 @@ def check_schema(
     was converted from a pandas one, so the advice on a dtype is pandas code).
 
     Numeric columns may change width (Int64 for Float32 ...), but integer ids stay integers
-    (a float id would round large ids into others); a text id column ``id_col`` may be
+    (a float id would round large ids into others) and Boolean ids Booleans (ids of other
+    dtypes are matched by their text, and ``true`` is not ``1``); a text id column ``id_col`` may be
     text, Categorical or Enum for any of them (ids are matched by value); the time column
     ``time_col`` may change only its integer width (a float is no time step); other dtypes,
     time zones and time units must be the same.

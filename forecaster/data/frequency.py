@@ -522,18 +522,18 @@ def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
 
 
 def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
-    """Whether each series keeps one day of the month, give or take 3 days (the first
-    business day, a weekend moved; a month's last day counts as 31): monthly, quarterly or
-    yearly steps. A steady 31-, 92- or 366-day step drifts through the month (half a day, a
-    day, a day a step): not months, quarters or years. ``cross``: the positions between two
-    series in the differences of ``times``."""
-    last = times.dt.month_end().dt.day() == times.dt.day()
-    day = pl.when(last).then(31).otherwise(times.dt.day().cast(pl.Int64))
-    boundaries = np.sort(np.asarray(cross, dtype=np.int64))
-    series = np.searchsorted(boundaries, np.arange(len(times)), side="left")
-    frame = pl.DataFrame({"series": series, "day": pl.select(day).to_series()})
-    spread = frame.group_by("series").agg(pl.col("day").max() - pl.col("day").min())
-    return bool((spread["day"] <= 3).all())
+    """Whether each series keeps one day of the month +-3 days (a month's last day counts as
+    31; first business days) or has every time within 3 days of its month's end (last
+    business days): month, quarter or year steps, where steady 31/92/366-day steps drift
+    (their distance to the month's end too). ``cross``: series bounds in the differences."""
+    own = times.dt.day().cast(pl.Int64).to_numpy()
+    end = times.dt.days_in_month().cast(pl.Int64).to_numpy() - own  # to the month's last day
+    series = np.searchsorted(np.sort(np.asarray(cross, dtype=np.int64)), np.arange(len(times)))
+    frame = pl.DataFrame({"series": series, "day": np.where(end == 0, 31, own), "end": end})
+    held = frame.group_by("series").agg(
+        (pl.col("day").max() - pl.col("day").min() <= 3) | (pl.col("end").max() <= 3)
+    )
+    return bool(held["day"].all())
 
 
 _INFER_SAMPLE = 200_000

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from forecaster.data.frames import READ_ERRORS, first_line
+from forecaster.data.frames import READ_ERRORS, first_line, format_list
 from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.steps import anchor_days, on_local_calendar, stepped_times
 from forecaster.data.times import local_day_grid, zoned_times
@@ -114,7 +114,7 @@ def fill_gaps(
             f"nothing to fill from (missing={policy!r}). Check the columns or use missing='zero'."
         )
     if dropped.height:
-        _warn_dropped(dropped, data, id_name, policy)
+        _warn_dropped(dropped, data, id_name, policy, value_cols)
     if policy == "ffill":
         filled = [pl.col(c).forward_fill().over(id_name) for c in value_cols]
         return data.with_columns(filled), None
@@ -162,9 +162,13 @@ def warn_made_up(
     )
 
 
-def _warn_dropped(dropped: pl.DataFrame, kept: pl.DataFrame, id_name: str, policy: str) -> None:
-    """Warn of the leading rows ``policy`` could not fill, naming the series it left out
-    whole (no row where every column is observed), which fit and predict then lack."""
+def _warn_dropped(
+    dropped: pl.DataFrame, kept: pl.DataFrame, id_name: str, policy: str, value_cols: list[str]
+) -> None:
+    """Warn of the leading rows ``policy`` could not fill, naming the columns missing there
+    (a covariate that starts later than the targets drops their rows too) and the series it
+    left out whole (no row where every column is observed), which fit and predict then lack."""
+    empty = [c for c in value_cols if dropped[c].null_count()]
     gone = dropped[id_name].unique(maintain_order=True)
     gone = gone.filter(~gone.is_in(kept[id_name].unique().implode()))
     whole = ""
@@ -177,7 +181,8 @@ def _warn_dropped(dropped: pl.DataFrame, kept: pl.DataFrame, id_name: str, polic
             "missing='zero'."
         )
     warn_at_caller(
-        f"Dropped {dropped.height} leading rows with missing values before each series' "
-        f"first complete observation (missing={policy!r} cannot fill before it).{whole}",
+        f"Dropped {dropped.height} leading rows with missing values (in {format_list(empty)}) "
+        f"before each series' first complete observation (missing={policy!r} cannot fill "
+        f"before it).{whole}",
         ForecasterWarning,
     )

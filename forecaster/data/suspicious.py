@@ -1,9 +1,10 @@
 """Data that validates but would give forecasts a user does not expect, each named in a
 ``ForecasterWarning`` by :func:`~forecaster.data.validate.validate_frame`: series that float32
-rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value,
-which a ``missing`` policy fills (:func:`warn_trailing_missing`); and, named by ``fit``,
-covariates that per-series scaling maps to 0 (:func:`warn_flat_covariates`) and targets far
-from unit scale trained on with ``scaling="none"`` (:func:`warn_unscaled_targets`)."""
+rounds flat (:func:`warn_flat_in_float32`) and series whose last rows hold no target value
+(or not every one of several), which a ``missing`` policy fills
+(:func:`warn_trailing_missing`); and, named by ``fit``, covariates that per-series scaling
+maps to 0 (:func:`warn_flat_covariates`) and targets far from unit scale trained on with
+``scaling="none"`` (:func:`warn_unscaled_targets`)."""
 
 from __future__ import annotations
 
@@ -114,7 +115,10 @@ def warn_trailing_missing(
     data: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
 ) -> None:
     """Warn about series whose last row holds no target value: ``missing`` fills it, so a
-    forecast from these data starts after made-up values, not after the last observed one."""
+    forecast from these data starts after made-up values, not after the last observed one;
+    and, of several targets, about series whose last row holds some but not others. A series
+    without any observed target is named only by ``missing="zero"``, which fills it whole:
+    ``"ffill"`` and ``"interpolate"`` leave it out (their own warning names it)."""
     unknown = pl.all_horizontal([pl.col(t).is_null() for t in targets])
     is_late, last_seen = temporary_names([id_name], "__unknown__", "__observed__")
     ends = data.group_by(id_name, maintain_order=True).agg(
@@ -122,14 +126,45 @@ def warn_trailing_missing(
         pl.col(time_col).filter(~unknown).last().alias(last_seen),
     )
     late = ends.filter(pl.col(is_late))
+    if len(targets) > 1:
+        _warn_lagging_targets(data, targets, id_name, time_col, missing)
+    if missing != "zero":
+        late = late.filter(pl.col(last_seen).is_not_null())
     if late.height == 0:
         return
     key, observed = late[id_name][0], late[last_seen][0]
+    seen = "no target observed" if observed is None else f"last observed at {observed}"
     warn_at_caller(
-        f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, last "
-        f"observed at {observed}): missing={missing!r} fills them, so a forecast from these "
+        f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, "
+        f"{seen}): missing={missing!r} fills them, so a forecast from these "
         "data starts after made-up values, not after the last observed one. Drop those "
         "trailing rows to forecast from the last observed value.",
+        ForecasterWarning,
+    )
+
+
+def _warn_lagging_targets(
+    data: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+) -> None:
+    """Warn about series whose last row holds some of the ``targets`` but not others:
+    ``missing`` fills the others, so their forecasts start after made-up values."""
+    last = data.group_by(id_name, maintain_order=True).last()
+    some = pl.any_horizontal(pl.col(targets).is_not_null())
+    last = last.filter(some & pl.any_horizontal(pl.col(targets).is_null()))
+    if last.height == 0:
+        return
+    lagging = [t for t in targets if last[t].is_null().any()]
+    key = last[id_name][0]
+    target = next(t for t in lagging if last[t][0] is None)
+    rows = data.filter((pl.col(id_name) == key) & pl.col(target).is_not_null())  # in time order
+    seen = f"was last observed at {rows[time_col][-1]}" if rows.height else "has no value"
+    warn_at_caller(
+        f"{last.height} series end with rows that hold some targets but not "
+        f"{format_list(lagging)} (e.g. {key!r}, whose {target!r} {seen}, its last row at "
+        f"{last[time_col][0]}): missing={missing!r} "
+        f"fills them, so the forecasts of {format_list(lagging)} start after made-up values, "
+        "not after their last observed ones. Forecast from the last time every target is "
+        "observed (predict(frame, cutoff=...)), or once their values are in.",
         ForecasterWarning,
     )
 

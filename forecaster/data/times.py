@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import describe_value
-from forecaster.data.frames import READ_ERRORS, first_line
+from forecaster.data.frames import READ_ERRORS, first_line, is_pandas_sequence
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -358,6 +358,8 @@ def _plain_time(value: Any) -> Any:
         if len(value) != 1:
             raise ValueError(f"it holds {len(value)} values, not one")
         value = value.item()
+    if type(value).__name__ == "NaTType":  # pandas' NaT (a datetime whose parts are NaN)
+        raise ValueError("it is NaT (not a time)")
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValueError("it is NaT (not a time)")
@@ -477,7 +479,7 @@ datetime.date(2024, 1, 31), '2024-01-31' or pl.date(2024, 1, 31).
 def _time_point(value: Any, dtype: pl.DataType) -> Any:
     if value is None:
         raise ValueError("None is not a time")
-    if isinstance(value, list | tuple | set | dict | np.ndarray):
+    if isinstance(value, list | tuple | set | dict | np.ndarray) or is_pandas_sequence(value):
         raise ValueError("it takes one time point, not a collection")
     point = _plain_time(value)
     if isinstance(point, str):

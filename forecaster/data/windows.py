@@ -496,8 +496,9 @@ def window_spread(
     value (a flat window keeps a scale of its level), and 1 where it stays below float32's
     smallest normal number (zeros since the series' start: a constant series' scale); with
     ``history > 0`` at least ``history`` times its series' mean absolute change up to the
-    window's end (a window of zeros keeps a scale of its series' past). Running sums down
-    each series: one pass whatever the number of windows, each inside its series.
+    window's end (a window of zeros keeps a scale of its series' past), and 1 where neither
+    changes (a constant series, whatever its level, as the scaler scales it). Running sums
+    down each series: one pass whatever the number of windows, each inside its series.
 
     Examples
     --------
@@ -527,13 +528,16 @@ def window_spread(
         spread[inside] = np.abs(np.diff(known, axis=1)).mean(axis=1) if lookback > 1 else 0.0
         if level is not None:
             level[inside] = np.abs(known).mean(axis=1)
-    if level is not None:
-        spread = np.maximum(spread, floor * level)
     if history > 0:
         series_first = panel.offsets[panel.series_of_rows()[rows]]  # its series' mean change
         spread = np.maximum(spread, history * span_mean(change, panel.offsets, series_first, rows))
+    if level is None:
+        return spread
     tiny = np.finfo(np.float32).tiny  # below it (zeros): 1, as the scaler's constant series
-    return spread if level is None else np.where(spread >= tiny, spread, 1.0)
+    # a constant series so far: scale 1 as the scaler's (floor * level made 3s' 3e-6)
+    constant = spread < tiny if history > 0 else np.zeros(spread.shape, dtype=bool)
+    spread = np.maximum(spread, floor * level)
+    return np.where((spread >= tiny) & ~constant, spread, 1.0)
 
 
 class KnownWindows(NamedTuple):

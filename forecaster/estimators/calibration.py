@@ -133,8 +133,8 @@ class ForecastIntervals:
             any series (locally weighted conformal prediction); a window with no change, floored by
             its level and its series' past changes
             (:func:`~forecaster.estimators.intervals.conformal_spread`), has a spread of 1 where
-            even those are 0 (a series of zeros), as the scaler scales a constant series. None:
-            plain residuals, one width per step (per series with ``per_series``). With
+            its series has not changed so far (zeros, or 3s), as the scaler scales a constant
+            series. None: plain residuals, one width per step (per series with ``per_series``). With
             ``per_series=True`` ``"series"`` changes nothing for series with their own residuals.
         rolling : int, optional
             Rolling recalibration: each forecast uses only the calibration windows that end
@@ -238,10 +238,8 @@ class ForecastIntervals:
         """The ``conformal_`` entries of :meth:`calibrate` (but ``window``)."""
         quantiles = getattr(self.network_, "quantiles", None)
         qs = None if quantiles is None else [float(q) for q in quantiles]
-        # a quantile model's own quantiles come with the backtest's forecasts: each fold's
-        # from the model that forecast it (out of sample, as its point forecast)
-        # the made-up actual values: left out below, with calibrate's own warning; in-sample
-        # origins (refit=False) are refused below, by _check_after_training
+        # a quantile model's own quantiles come with each fold's forecasts (out of sample);
+        # made-up actual values: left out below; in-sample origins (refit=False): refused below
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
         with silenced(UnscoredPointsWarning), in_sample:
             result = run_backtest(
@@ -250,6 +248,7 @@ class ForecastIntervals:
                 folds=folds,
                 step=step,
                 refit=refit,
+                metrics=["mae"],  # no score is read: none to warn about (an infinite MAPE)
                 quantiles=qs,
                 origins=origins,
             )

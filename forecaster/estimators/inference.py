@@ -33,6 +33,7 @@ from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
     latest_cutoff,
+    no_origins_error,
     observed_windows,
     origin_rows,
     step_times,
@@ -107,9 +108,9 @@ class ForecastInference(FutureInputs, TargetPanels):
             cutoff, series that end before the frame's last time get the same warning. Series
             with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
 
-            A list (tuple, numpy array or polars Series) of time points forecasts every series
-            from each of them, in one batched computation: the result has an ``origin``
-            column (the time of the last input row) and a block of ``horizon`` rows per
+            A list (tuple, array, polars or pandas Series or Index) of time points forecasts
+            every series from each of them, in one batched computation: the result has an
+            ``origin`` column (the time of the last input row) and a block of ``horizon`` rows per
             (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time) pairs
             (the model's id and time columns) forecasts each series from its own time point,
             in the frame's row order. A point (pair) given twice is refused. Each origin is
@@ -463,7 +464,8 @@ class ForecastInference(FutureInputs, TargetPanels):
         }
         if cutoff is None:
             panel = Panel.from_frame(frame, **options)
-            self._warn_stale_series(panel, frame[self.time_col].max(), cutoff)
+            ids, last = panel.keys[panel.id_name], frame[self.time_col].max()
+            self._warn_stale_series(panel.time, panel.offsets, ids, last, cutoff)
             return panel
         dtype = schema[self.time_col]
         point = to_time_point(cutoff, dtype, name="cutoff")
@@ -482,39 +484,49 @@ class ForecastInference(FutureInputs, TargetPanels):
             later = absent[self.id_col].to_list()
         panel = Panel.from_frame(before, **{**options, "min_length": 1})
         short = panel.lengths < self.lookback_
-        if short.any() and not short.all():  # every one: Panel refuses them, as without one
+        if short.all():  # (Panel's error would advise a shorter lookback, fixed by the fit)
+            raise no_origins_error(self.lookback_, cutoff)
+        if short.any():
             names = panel.keys[panel.id_name].filter(pl.Series(short)).to_list()
             later += names
             before = before.filter(~pl.col(panel.id_name).is_in(names))
-        if short.any():
             panel = Panel.from_frame(before, **options)
         if later:
             warn_short_origins(later, len(later), self.lookback_)
-        self._warn_stale_series(panel, point, cutoff)
+        ids = panel.keys[panel.id_name]
+        self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
         return panel
 
-    def _warn_stale_series(self, panel: Panel, point: Any, cutoff: Any) -> None:
-        """Warn about series that end before the forecast origin ``point``: ``cutoff``
-        (converted) when given, else the frame's last time (the latest end of any series,
-        those dropped as too short included). The next step after their last row is still at
-        or before it, so they are forecast from their last row, an earlier origin than the
-        others'."""
-        if point is None or panel.n_series == 0:
+    def _warn_stale_series(
+        self,
+        times: pl.Series,
+        offsets: np.ndarray,
+        ids: pl.Series,
+        point: Any,
+        cutoff: Any,
+        whose: str = "the frame's",
+    ) -> None:
+        """Warn about the series (``times``, ``offsets``: their rows or latest rows, as
+        :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``) that end before the
+        origin ``point``: ``cutoff`` (converted), else ``whose`` last time (the frame's: the
+        latest end of any series, those too short included; the stream's). They are forecast
+        from their last row, an earlier origin than the others' (predict, a stream)."""
+        if point is None or len(offsets) < 2:
             return
-        last = panel.time.gather(panel.offsets[1:] - 1)
-        reference = f"the frame's last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
-        stale = steps_behind(panel.time, panel.offsets, self.freq_, point) > 0
+        last = times.gather(offsets[1:] - 1)
+        reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
+        stale = steps_behind(times, offsets, self.freq_, point) > 0
         if not stale.any():
             return
-        ids = panel.keys[panel.id_name].filter(pl.Series(stale)).to_list()
+        names = ids.filter(pl.Series(stale)).to_list()
         which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
         latest = last.filter(pl.Series(stale)).max()
         warn_at_caller(  # the user's line, however deep (predict, a backtest, a pipeline)
             f"{which} before {reference}"
-            + ("" if self.id_col is None else f": {ids[:10]}")
+            + ("" if self.id_col is None else f": {names[:10]}")
             + f" (last time {latest} at the latest). They are forecast from their last time, "
             "not from "
-            + ("the cutoff." if cutoff is not None else "the frame's last time.")
+            + ("the cutoff." if cutoff is not None else f"{whose} last time.")
             + " Drop them or bring their data up to date to forecast every series from the "
             "same time.",
             StaleSeriesWarning,

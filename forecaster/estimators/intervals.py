@@ -84,8 +84,9 @@ def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarra
     """The spread that ``normalize="window"`` divides residuals by: each window's mean
     absolute one-step change (:func:`~forecaster.data.windows.window_spread`, ending at the
     global ``rows``), floored by :data:`SPREAD_FLOOR` of its level and
-    :data:`HISTORY_SPREAD_FLOOR` of its series' history; 1 where both are 0 (a window of
-    zeros in a series of zeros so far), as the scaler's scale of a constant series."""
+    :data:`HISTORY_SPREAD_FLOOR` of its series' history; 1 where neither the window nor its
+    series' history changes (a series constant so far, of zeros or of any level), as the
+    scaler's scale of a constant series."""
     return window_spread(panel, rows, lookback, floor=SPREAD_FLOOR, history=HISTORY_SPREAD_FLOOR)
 
 

@@ -13,7 +13,13 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
-from forecaster.data.frames import collect_frame, id_cast, observed_values, panel_observed_values
+from forecaster.data.frames import (
+    collect_frame,
+    id_cast,
+    is_pandas_sequence,
+    observed_values,
+    panel_observed_values,
+)
 from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
@@ -33,6 +39,7 @@ __all__ = [
     "chunk_size",
     "is_cutoff_list",
     "latest_cutoff",
+    "no_origins_error",
     "observed_rows",
     "observed_windows",
     "origin_rows",
@@ -52,9 +59,11 @@ CHUNK_BYTES = 256 * 2**20
 
 
 def is_cutoff_list(cutoff: Any) -> bool:
-    """Whether ``predict``'s ``cutoff`` asks for several origins: a list, tuple, numpy array
-    or polars Series of time points, or a frame of (series, time) pairs."""
-    return isinstance(cutoff, list | tuple | np.ndarray | pl.Series | pl.DataFrame)
+    """Whether ``predict``'s ``cutoff`` asks for several origins: a list, tuple, numpy array,
+    polars Series, pandas Series or Index (``pd.date_range(...)``) of time points, or a frame
+    of (series, time) pairs."""
+    many = isinstance(cutoff, list | tuple | np.ndarray | pl.Series | pl.DataFrame)
+    return many or is_pandas_sequence(cutoff)
 
 
 def latest_cutoff(cutoff: Any, dtype: pl.DataType, time_col: str) -> Any:
@@ -124,11 +133,20 @@ def origin_rows(
     if freq is not None and len(rows):
         _warn_early_origins(panel, series, rows, times, freq)
     if not len(rows):
-        raise DataValidationError(
-            f"No series has lookback={lookback} rows up to any of the cutoffs. Pass later "
-            "cutoffs or more history."
-        )
+        raise no_origins_error(lookback)
     return series, rows
+
+
+def no_origins_error(lookback: int, cutoff: Any = None) -> DataValidationError:
+    """The error of ``predict`` when no series has ``lookback`` rows up to its ``cutoff``, or
+    (None) up to any of its list of cutoffs: the fitted window is fixed, the cutoff is not."""
+    if cutoff is None:
+        where, instead = "any of the cutoffs", "later cutoffs"
+    else:
+        where, instead = f"cutoff={cutoff!r}", "a later cutoff"
+    return DataValidationError(
+        f"No series has lookback={lookback} rows up to {where}. Pass {instead} or more history."
+    )
 
 
 def warn_short_origins(ids: list[Any], count: int, lookback: int) -> None:

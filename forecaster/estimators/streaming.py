@@ -190,15 +190,20 @@ class ForecastStream:
         self._last = self._last.scatter(series, last)
         return self
 
+    def _latest_times(self, series: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+        """The last two times of each of ``series`` (one for a series of one row), laid out
+        as series of a panel: ``(times, offsets)``."""
+        pairs = pl.DataFrame({"a": self._previous.gather(series), "b": self._last.gather(series)})
+        times = pairs.select(pl.concat_list("a", "b").list.drop_nulls().explode())
+        counts = 1 + pairs["a"].is_not_null().to_numpy().astype(np.int64)
+        return times.to_series(), np.concatenate([[0], np.cumsum(counts)])
+
     def _steps_after(self, series: np.ndarray, horizon: int) -> pl.Series:
         """The ``horizon`` times after the last time of each of ``series``, stepped from its
         last two times (a local day grid needs the series' time of day: a last row dated
         23:00 for a skipped midnight)."""
-        pairs = pl.DataFrame({"a": self._previous.gather(series), "b": self._last.gather(series)})
-        times = pairs.select(pl.concat_list("a", "b").list.drop_nulls().explode())
-        counts = 1 + pairs["a"].is_not_null().to_numpy().astype(np.int64)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        return future_times(times.to_series(), offsets, self._model.freq_, horizon)
+        times, offsets = self._latest_times(series)
+        return future_times(times, offsets, self._model.freq_, horizon)
 
     def _fitted_model(self, action: str) -> ForecastStreaming:
         """The model, refused (``check_fitted``) when its prediction parameters changed since
@@ -295,7 +300,10 @@ class ForecastStream:
 
     def forecast(self) -> pl.DataFrame:
         """The next ``horizon`` steps of every series of the stream, as ``predict`` returns
-        them on the whole history so far (columns id, time and one per target).
+        them on the whole history so far (columns id, time and one per target). Series that
+        end before the stream's last time (no rows in the latest updates) are forecast from
+        their own last time and named in a
+        :class:`~forecaster.exceptions.StaleSeriesWarning`, as ``predict`` names them.
 
         Returns
         -------
@@ -312,7 +320,10 @@ class ForecastStream:
             self._lambdas,
             self._observed,
         )
-        times = self._steps_after(np.arange(len(ids)), horizon)
+        every = np.arange(len(ids))
+        latest, offsets = self._latest_times(every)  # as predict warns on the history so far
+        model._warn_stale_series(latest, offsets, ids, self._last.max(), None, "the stream's")
+        times = future_times(latest, offsets, model.freq_, horizon)  # (_steps_after's, once)
         flat = pred.reshape(-1, pred.shape[-1])
         out = pl.DataFrame(
             [ids.gather(np.repeat(np.arange(len(ids)), horizon)), times.alias(model.time_col)]

@@ -40,7 +40,7 @@ scored on the same points, with the same MASE scales and ``scale`` divisors, int
 :attr:`BacktestResult.baselines`; ``metrics``, ``by_step``, ``aggregate`` and
 :meth:`BacktestResult.score` set ``n_naive`` (``n_snaive``) after ``n`` and, beside each point
 metric ``<m>``, ``<m>_naive`` and the skill ratio ``<m>_skill_naive`` (``<m>`` / ``<m>_naive``:
-below 1 the model beats the baseline; null where the baseline's score is 0), then
+below 1 the model beats the baseline; null where the baseline's score is 0 or infinite), then
 ``<m>_snaive`` and ``<m>_skill_snaive``: over the ``n_<baseline>`` points the baseline
 forecast, the model's score in the ratio too (an origin with fewer than ``m`` values has no
 seasonal-naive forecast). Interval and quantile scores have no baseline. With MASE (or MSIS,
@@ -442,7 +442,7 @@ def _forecast(
     frame and the models."""
     with collect_warnings("backtest", *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
-        check_reserved(panel, estimator.id_col, estimator.time_col)
+        check_reserved(panel, estimator.id_col, estimator.time_col, args.names)
         where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
         check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
         folds_frame = backtest_folds_frame(panel, where, estimator, args.origins)

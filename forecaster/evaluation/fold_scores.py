@@ -29,7 +29,7 @@ from forecaster.evaluation.folds import (
     forecast_rows,
     mase_scales,
 )
-from forecaster.evaluation.frames import summarize_forecasts
+from forecaster.evaluation.frames import summarize_forecasts, warn_infinite_scores
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
@@ -37,7 +37,7 @@ from forecaster.evaluation.metrics import (
     error_scale_frame,
     summarize_points,
 )
-from forecaster.evaluation.pooling import with_skill
+from forecaster.evaluation.pooling import BASELINES, with_skill
 from forecaster.exceptions import ForecasterWarning, UnscoredPointsWarning, warn_at_caller
 
 __all__ = [
@@ -94,7 +94,6 @@ def score_folds(
     (block,) = temporary_names([*avoid, *temporary], "__block__")
     scales = mase_scales(panel, where.kept, where.local_cut, m, unscored)[where.blocks]
     if "mase" in names or intervals is not None:  # the scores scaled by it
-        _warn_flat(panel, where, scales, m)
         _warn_undefined(panel, where, scales, m)
     error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
     horizon = forecasts.height // max(len(scales), 1)
@@ -128,8 +127,13 @@ def score_folds(
         else frame
         for name, frame in theirs.items()
     }
+    metrics = named(with_skill(by_block, theirs, keys=[block], metrics=point_names, ours=ours))
+    history = "values up to the origin"
+    warn_infinite_scores(
+        metrics, id_name, id_col is not None, m, baselines=BASELINES, history=history
+    )
     return FoldScores(
-        metrics=named(with_skill(by_block, theirs, keys=[block], metrics=point_names, ours=ours)),
+        metrics=metrics,
         by_step=summary(["step"]),
         aggregate=summary([]),
         baselines=pl.concat(
@@ -283,22 +287,6 @@ def _error_scales(
     if id_name in on:
         divisors = divisors.with_columns(pl.col(id_name).cast(panel.keys[id_name].dtype))
     return divisors, on
-
-
-def _warn_flat(panel: Panel, where: Folds, scales: np.ndarray, m: int) -> None:
-    """Warn, as ``evaluate`` does, about (fold, series) blocks whose history does not change
-    at lag ``m`` up to the origin (MASE scale 0: their MASE is infinite, and so is a pooled
-    one)."""
-    flat = np.zeros(len(where.kept), dtype=bool)
-    flat[where.blocks[(scales == 0).any(axis=1)] % len(where.kept)] = True
-    if flat.any():
-        which = panel.keys[panel.id_name].gather(where.kept[flat]).head(10).to_list()
-        warn_at_caller(
-            f"MASE is infinite for {'series ' + str(which) if panel.id_col else 'the series'} "
-            f"in some folds: their values up to the origin do not change at lag m={m} "
-            "(scale 0).",
-            ForecasterWarning,
-        )
 
 
 def _warn_unscored(unscored: np.ndarray, horizon: int) -> None:

@@ -21,6 +21,7 @@ from forecaster.evaluation.baselines import origin_forecasts
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
+from forecaster.evaluation.pooling import check_score_keys
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
@@ -464,9 +465,14 @@ def refit_every(refit: Any, folds: int) -> int:
     return refit
 
 
-def check_reserved(panel: Panel, id_col: str | None, time_col: str) -> None:
+def check_reserved(
+    panel: Panel, id_col: str | None, time_col: str, metrics: Sequence[str] = ()
+) -> None:
     """Refuse columns named like the output columns of a backtest (:func:`forecasts_frame`):
-    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``."""
+    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``; and an id column named
+    like a column of its scores of ``metrics`` (:func:`check_score_keys`)."""
+    if metrics:
+        check_score_keys(id_col, metrics)
     clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
     clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
     if clash:

@@ -3,7 +3,7 @@
 the backtest share: the one check of every frame they take (:func:`checked_frame`), the
 alignment of key dtypes (:func:`align_keys`), the checks of ``metrics=`` and ``by=``, the
 columns of a points frame (:class:`PointColumns`) and their pooling into metrics
-(:func:`summarize_points`)."""
+(:func:`summarize_points`) and the warning about infinite scores (:func:`warn_infinite_scores`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from forecaster.evaluation.intervals import (
     is_scaled_metric,
     scaled_mean,
 )
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "ERROR_SCALED",
@@ -37,6 +37,7 @@ __all__ = [
     "checked_frame",
     "summarize_forecasts",
     "summarize_points",
+    "warn_infinite_scores",
 ]
 
 TARGET_COLUMN = "target"
@@ -337,3 +338,69 @@ def _point_exprs(
         ratio = exact_ratio(absolute, mase_scale)
         exprs["mase"] = ratio.mean() if defined else scaled_mean(ratio, mase_scale)
     return exprs
+
+
+_LABELS = {"mape": "MAPE", "mase": "MASE", "msis": "MSIS", "scrps": "sCRPS"}
+
+
+def warn_infinite_scores(
+    scores: pl.DataFrame,
+    id_name: str,
+    has_id: bool,
+    m: int,
+    *,
+    baselines: Sequence[str] = (),
+    history: str = "in-sample values",
+) -> None:
+    """Warn, naming the series (``id_name``, read when ``has_id``) and the columns, about the
+    infinite scores of ``scores`` (one row per series, or per (fold, series)): MAPE where an
+    actual value is 0 and its forecast is not, MASE, MSIS and sCRPS where the series'
+    ``history`` does not change at lag ``m`` (scale 0) and the forecast misses; the
+    baselines' ``<metric>_<baseline>`` columns too. An
+    exact forecast scores 0 there (:func:`~forecaster.evaluation.intervals.exact_ratio`), so
+    a flat history or an actual 0 alone makes no score infinite."""
+    causes = {
+        "MAPE": "some of their actual values are 0 and the forecast there is not (MAPE "
+        "divides each error by |y|; an exact forecast scores 0). sMAPE or MASE score data "
+        "with zeros",
+        "scaled": f"their {history} do not change at lag m={m} (scale 0) and the forecast "
+        "misses some of their points (an exact forecast scores 0)",
+    }
+    for cause, text in causes.items():
+        bad = [
+            c
+            for c in scores.columns
+            if _score_of(c, baselines) in _LABELS
+            and (_LABELS[_score_of(c, baselines)] == "MAPE") == (cause == "MAPE")
+            and scores.schema[c].is_float()
+            and scores[c].is_infinite().any()
+        ]
+        if not bad:
+            continue
+        labels = list(dict.fromkeys(_LABELS[_score_of(c, baselines)] for c in bad))
+        words = " and ".join([", ".join(labels[:-1]), labels[-1]] if len(labels) > 1 else labels)
+        who, more = "the series", ""
+        if has_id:  # a frame of one series may have no id column
+            which = scores.filter(pl.any_horizontal(pl.col(bad).is_infinite()))[id_name]
+            which = which.unique(maintain_order=True)
+            who = f"series {which.head(10).to_list()}"
+            more = f" and {which.len() - 10} more" if which.len() > 10 else ""
+        folds = " in some folds" if "fold" in scores.columns else ""
+        warn_at_caller(
+            f"{words} {'are' if len(labels) > 1 else 'is'} infinite for {who}{more}{folds} "
+            f"(columns {bad}), and so is any pooled score over them: {text}.",
+            ForecasterWarning,
+        )
+
+
+def _score_of(column: str, baselines: Sequence[str]) -> str:
+    """The score a column of infinite-prone values holds (``"mape"``, ``"mase"``, ``"msis"``,
+    ``"scrps"``; ``mase_naive`` is a baseline's MASE), or ``""`` for any other column (skill
+    ratios, counts, keys)."""
+    for name in baselines:
+        if column.endswith(f"_{name}"):
+            column = column[: -len(name) - 1]
+            break
+    if column in ("mape", "mase", "scrps"):
+        return column
+    return "msis" if column.startswith("msis_") and is_scaled_metric(column) else ""

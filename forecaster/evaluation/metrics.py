@@ -21,7 +21,8 @@ github.com/Mcompetitions/M4-methods), and the baselines reproduce the official M
 Weekly scores of Naive, sNaive and Naive2 to the published 3 decimals (see ``tests``):
 
 - sMAPE = mean of ``200 |y - ŷ| / (|y| + |ŷ|)`` (a point with ``y = ŷ = 0`` counts as 0);
-- MAPE = mean of ``100 |y - ŷ| / |y|`` (infinite when some ``y`` is 0);
+- MAPE = mean of ``100 |y - ŷ| / |y|`` (infinite when some ``y`` is 0 and its forecast is
+  not, with a warning naming the series; an exact forecast scores 0);
 - MASE = mean ``|y - ŷ|`` divided by the in-sample mean of ``|y_t - y_{t-m}|`` of each series;
 - OWA = ``(sMAPE / sMAPE_Naive2 + MASE / MASE_Naive2) / 2``, where each sMAPE and MASE is the
   average over the whole set (all points of all series), as in M4.

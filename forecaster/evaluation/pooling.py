@@ -15,7 +15,15 @@ from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, ch
 from forecaster.evaluation.intervals import SCALED_COUNT, is_interval_metric, is_scaled_metric
 from forecaster.exceptions import DataValidationError
 
-__all__ = ["BASELINES", "BASELINE_COUNTS", "MODEL_COLUMNS", "aggregate", "owa", "with_skill"]
+__all__ = [
+    "BASELINES",
+    "BASELINE_COUNTS",
+    "MODEL_COLUMNS",
+    "aggregate",
+    "check_score_keys",
+    "owa",
+    "with_skill",
+]
 
 _MEAN_METRICS = ("mae", "mse", "mape", "smape", "mase")
 
@@ -417,7 +425,8 @@ def with_skill(
     """``scores`` with every baseline's count of points ``n_<baseline>`` after ``n`` and,
     after each metric ``<m>``, every baseline's score ``<m>_<baseline>`` and the skill ratio
     ``<m>_skill_<baseline>`` (ours / baseline on the same points: below 1 the model is
-    better; null where the baseline's score is 0, as there is no ratio to an exact baseline).
+    better; null where the baseline's score is 0, as there is no ratio to an exact baseline,
+    or infinite: a MAPE or MASE of inf has none either, inf / inf was NaN and 5 / inf 0).
 
     ``baselines`` maps a baseline's name to its scores over the points where it has a
     forecast: ``n`` (their count) and the ``metrics`` (or some of them), one row per
@@ -457,7 +466,9 @@ def with_skill(
         out = out.with_columns(
             (
                 pl.col(numerators[m])
-                / pl.when(pl.col(f"{m}_{name}") != 0).then(pl.col(f"{m}_{name}"))
+                / pl.when((pl.col(f"{m}_{name}") != 0) & ~pl.col(f"{m}_{name}").is_infinite()).then(
+                    pl.col(f"{m}_{name}")
+                )
             ).alias(f"{m}_skill_{name}")
             for m in scored
         )
@@ -482,3 +493,19 @@ def _joined(out: pl.DataFrame, part: pl.DataFrame, keys: list[str]) -> pl.DataFr
     if part.select(keys).equals(out.select(keys)):
         return pl.concat([out, part.drop(keys)], how="horizontal")
     return out.join(part, on=keys, how="left", maintain_order="left", nulls_equal=True)
+
+
+def check_score_keys(id_col: str | None, metrics: Sequence[str]) -> None:
+    """Refuse an id column named like a column of a backtest's score frames (``baseline``,
+    ``n``, :data:`~forecaster.evaluation.intervals.SCALED_COUNT`, the baselines' counts, each
+    of ``metrics`` with its ``<m>_<baseline>`` and ``<m>_skill_<baseline>``, the interval
+    scores): those frames put the id beside them, and polars refused the duplicate name."""
+    skill = [f"{m}_{part}{b}" for m in metrics for b in BASELINES for part in ("", "skill_")]
+    taken = {"baseline", "n", SCALED_COUNT, *BASELINE_COUNTS, *metrics, *skill}
+    if id_col is not None and (id_col in taken or is_interval_metric(id_col)):
+        raise DataValidationError(
+            f"The id column {id_col!r} has the name of a column of the backtest's scores "
+            f"(n, the metrics {list(metrics)}, their baselines' and skill columns, interval "
+            f"scores); rename it, e.g. frame.rename({{{id_col!r}: 'series'}}), and fit with "
+            "id_col='series'."
+        )

@@ -26,6 +26,7 @@ from forecaster.evaluation.frames import (
     check_scale_used,
     checked_frame,
     summarize_points,
+    warn_infinite_scores,
 )
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -119,13 +120,36 @@ def _check_insample_before(
         )
 
 
-def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) -> None:
+def _scaled_scores(mase: bool, interval: tuple[str, ...]) -> tuple[str, str]:
+    """What the in-sample scale scales and how to score without it, for the messages about
+    it: MASE when among the metrics (``mase``), the ``interval`` scores of the forecast's
+    interval and quantile columns (MSIS, sCRPS: :func:`_interval_scores`)."""
+    names = [*(["MASE"] if mase else []), *interval]
+    scores = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if not interval:
+        return scores, "or drop 'mase' from metrics"
+    shown = " and ".join(interval)
+    leave = f"leave insample out ({shown} {'is' if len(interval) == 1 else 'are'} then not scored)"
+    return scores, f"or drop 'mase' from metrics and {leave}" if mase else f"or {leave}"
+
+
+def _interval_scores(intervals: IntervalColumns | None) -> tuple[str, ...]:
+    """The scores of the ``intervals`` columns that the in-sample scale scales: MSIS of the
+    interval columns, sCRPS of the quantile columns."""
+    if intervals is None:
+        return ()
+    return tuple(n for n, on in (("MSIS", intervals.levels), ("sCRPS", intervals.quantiles)) if on)
+
+
+def _check_insample_grid(
+    insample: pl.DataFrame, id_name: str, time_col: str, uses: tuple[bool, tuple[str, ...]]
+) -> None:
     """Refuse an insample whose times are not on one regular grid per series (a missing step,
     an off-grid time): MASE's scale pairs the values ``m`` rows apart, which are then not
     ``m`` steps apart. The one grid check of :func:`~forecaster.data.validate.validate_frame`,
     on the times alone (missing values are allowed: they count as missing), of the series
     of each smallest step apart: each series has a grid of its own (hourly and daily series
-    in one frame are each regular)."""
+    in one frame are each regular). ``uses``: the arguments of :func:`_scaled_scores`."""
     value, step = temporary_names([id_name, time_col], "__grid__", "__step__")
     times = insample.select(id_name, time_col, pl.lit(0.0).alias(value))
     times = times.filter(pl.len().over(id_name) > 1)  # one row: no step to miss (nor a grid)
@@ -137,42 +161,44 @@ def _check_insample_grid(insample: pl.DataFrame, id_name: str, time_col: str) ->
             validate_frame(group, target=value, time_col=time_col, id_col=id_name, freq="auto")
     except DataValidationError as exc:
         found = str(exc).split(" Pass missing=")[0].rstrip(".")
+        scores, drop = _scaled_scores(*uses)
         raise DataValidationError(
-            f"MASE's scale pairs each in-sample value with the one m rows before it, so the "
-            f"insample frame must hold every step of each series' regular grid: {found}. Add "
-            "the missing steps with null values (they count as missing), or drop 'mase'."
+            f"The in-sample scale of {scores} pairs each in-sample value with "
+            f"the one m rows before it, so the insample frame must hold every step of each "
+            f"series' regular grid: {found}. Add the missing steps with null values (they "
+            f"count as missing), {drop}."
         ) from None
 
 
 def _check_mase_scales(
-    points: pl.DataFrame, id_name: str, m: int, has_id: bool, columns: PointColumns
+    points: pl.DataFrame,
+    ids: tuple[str, bool],
+    m: int,
+    columns: PointColumns,
+    uses: tuple[bool, tuple[str, ...]],
 ) -> None:
-    """Refuse series without in-sample rows, or too few for a difference at lag ``m``; warn
-    about series whose scale is 0 (MASE infinite)."""
+    """Refuse series without in-sample rows, or too few for a difference at lag ``m`` (a
+    scale of 0 is :func:`warn_infinite_scores`'s, once scored). ``ids``: the id column's name
+    and whether the user gave one; ``uses``: the arguments of :func:`_scaled_scores`."""
+    id_name, has_id = ids
+    scores, drop = _scaled_scores(*uses)
+    one = " and " not in scores  # the verbs' number
     scored = points.filter(pl.col(columns.actual).is_not_null())
     absent = _series_missing(scored, columns.mase_scale, id_name)
     if absent:
         raise DataValidationError(
             f"The insample frame has no rows for {len(absent)} forecast series: "
-            f"{absent[:10]}. MASE scales each series by its own history: pass the history of "
-            "every forecast series as insample, or drop 'mase' from metrics."
+            f"{absent[:10]}. {scores} scale{'s' if one else ''} each series by its own "
+            f"history: pass the history of every forecast series as insample, {drop}."
         )
     short = scored.filter(pl.col(columns.mase_scale).is_nan())
     if short.height:
         which = short[id_name].unique(maintain_order=True).head(10).to_list()
         named = f"series {which}" if has_id else "the series"
         raise DataValidationError(
-            f"MASE's scale (the mean of |y_t - y_(t-{m})| over insample) is undefined for "
-            f"{named}: at most m={m} observed values. Pass a longer insample or a smaller m, "
-            "or drop 'mase' from metrics."
-        )
-    flat = scored.filter(pl.col(columns.mase_scale) == 0)
-    if flat.height:
-        which = flat[id_name].unique(maintain_order=True).head(10).to_list()
-        warn_at_caller(
-            f"MASE is infinite for {'series ' + str(which) if has_id else 'the series'}: "
-            f"their in-sample values do not change at lag m={m} (scale 0).",
-            ForecasterWarning,
+            f"The in-sample scale of {scores} (the mean of |y_t - y_(t-{m})| over "
+            f"insample) is undefined for {named}: at most m={m} observed values. Pass a longer "
+            f"insample or a smaller m, {drop}."
         )
 
 
@@ -305,7 +331,8 @@ def evaluate(
     insample : polars.DataFrame or polars.LazyFrame, optional
         The history each series was forecast from (id, time, targets), for MASE's scale. Every
         scored series needs more than ``m`` observed values there; a series whose values do
-        not change at lag ``m`` has an infinite MASE (with a warning).
+        not change at lag ``m`` has an infinite MASE where its forecast misses (with a warning
+        naming it; an exact forecast scores 0). So has MAPE where an actual value is 0.
     m : int, default 1
         Seasonal period of MASE's scale (M4: 24 for hourly, 1 for weekly and daily data);
         refused without ``insample``. Values are compared in float64: integers above 2**53
@@ -363,8 +390,7 @@ def evaluate(
     _check_scale_inputs(insample, m, scaled, names)
     if scaled:
         frames["insample"] = checked_frame(insample, "insample", keys=keys, numbers=targets)
-    frames = align_keys(frames, keys)
-    id_name = id_col
+    frames, id_name = align_keys(frames, keys), id_col
     if id_col is None:  # one series: a constant id, named unlike any column of the frames
         (id_name,) = temporary_names([c for f in frames.values() for c in f.columns], SERIES_ID)
         frames = {n: f.with_columns(pl.lit(0, pl.UInt8).alias(id_name)) for n, f in frames.items()}
@@ -375,13 +401,15 @@ def evaluate(
     )
     if scaled:
         _check_insample_before(frames, id_name, time_col, id_col is not None)
-        _check_insample_grid(frames["insample"], id_name, time_col)
+        uses = ("mase" in names, _interval_scores(intervals))  # what the in-sample scale scales
+        _check_insample_grid(frames["insample"], id_name, time_col, uses)
         scales = _mase_scales(frames["insample"], id_name, time_col, targets, m, columns.mase_scale)
         points = points.join(scales, on=[id_name, TARGET_COLUMN], how="left", maintain_order="left")
-        _check_mase_scales(points, id_name, m, id_col is not None, columns)
+        _check_mase_scales(points, (id_name, id_col is not None), m, columns, uses)
     if scale is not None:
         points = _with_error_scale(points, scale, id_name, targets, id_col is not None, columns)
     out = summarize_points(points, [*by, id_name, TARGET_COLUMN], names, columns, intervals)
+    warn_infinite_scores(out, id_name, id_col is not None, m)
     return out.drop(id_name) if id_col is None else out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ from forecaster.jobs.reuse import (
 )
 from forecaster.jobs.run import backtest_scores, forecast_as_of, score_lines
 from forecaster.jobs.scores import is_quantile_model
+from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
 from forecaster.jobs.tracked import (
     logged_fits,
@@ -308,7 +310,7 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     model = load_model(args.model)  # a missing or invalid --model: refused before any data
     check_model_matches_spec(model, spec, args.model)
     _check_model_levels(model, levels, args.model)
-    frame, when = prepare_data(spec, root, args.as_of)
+    frame, when = _as_fitted(model, *prepare_data(spec, root, args.as_of), spec, args.model)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "forecasts"), spec, root)
         _check_parquet_destination(out, "forecast", spec)
@@ -319,6 +321,26 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     if not args.quiet and not args.json_logs:
         print(forecast.head(20))
     return EXIT_OK
+
+
+def _as_fitted(
+    model: Any, frame: pl.DataFrame, when: Any, spec: Any, folder: str
+) -> tuple[Any, Any]:
+    """The data of :func:`prepare_data` (``frame`` and ``when``, whose future covariates
+    hold ids too) with the CSV ids read as the saved ``model``'s (:func:`as_fitted_ids`);
+    refused (``ArgumentError`` naming ``--model``) when the model's ids are integers and the
+    source's are text now (:func:`text_ids`): no cast of the data makes them readable."""
+    fitted = getattr(model, "schema_", {}).get(spec.series.id or "", "")  # (test doubles)
+    text = text_ids(frame, spec, fitted)
+    if text:
+        raise ArgumentError(
+            f"argument --model: the model in {folder} was fitted on integer ids ({fitted}), "
+            f"but the source now holds ids that are not integers, e.g. {text}, so every id "
+            f"of column {spec.series.id!r} is read as text. Fit a model on this data "
+            "(forecaster fit SPEC) and pass it, or leave out --model."
+        )
+    future = as_fitted_ids(when.future, spec, fitted)
+    return as_fitted_ids(frame, spec, fitted), dataclasses.replace(when, future=future)
 
 
 def _levels(given: list[float] | None, spec: Any) -> list[float] | None:
@@ -354,6 +376,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
         out = _out_path(None, _default_output(spec, root, when.label, "backtest"), spec, root)
         _check_parquet_destination(out, "backtest", spec)
     if args.model:
+        frame, when = _as_fitted(model, frame, when, spec, args.model)
         first = before_folds(frame, model, folds)
         check_fitted_before(model, first, args.model, f"the origin of the first of {folds} folds")
     else:

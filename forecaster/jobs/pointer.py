@@ -3,12 +3,12 @@
 ``models/<name>/latest.json`` points at the model of the pipeline's latest run, with the
 as-of of its data. It is read bounded and checked: same spec hash, inside a run folder of
 this pipeline whose files are unchanged, trained on data up to this run's effective as-of
-at most (a backfill never gets a model that saw later data), a model that loads. When one
-of these fails the run says why (a ``ForecasterWarning``) and trains a new
-model: reuse is a shortcut, and a scheduled run should not fail because a cache went
-stale. A backfill does not move the pointer back to its older model. ``tune=True``
-(``--tune``) wins over ``reuse_model`` (a log line says so); the spec's ``training.tune``
-applies when no model is reused.
+at most (a backfill never gets a model that saw later data), a model that loads and reads
+the run's data (the dtypes it was fitted on). When one of these fails the run says why (a
+``ForecasterWarning``) and trains a new model: reuse is a shortcut, and a scheduled run
+should not fail because a cache went stale. A backfill does not move the pointer back to
+its older model. ``tune=True`` (``--tune``) wins over ``reuse_model`` (a log line says so);
+the spec's ``training.tune`` applies when no model is reused.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import forecaster._io as _io
-from forecaster.exceptions import ForecasterError, ForecasterWarning, OwnershipError, warn_at_caller
+from forecaster.data.frames import check_schema
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterError,
+    ForecasterWarning,
+    OwnershipError,
+    warn_at_caller,
+)
 from forecaster.jobs.data import is_later
 from forecaster.jobs.outputs import Job, legacy_summary, output_lock, same_pipeline
 from forecaster.jobs.spec import first_line, normal_path
@@ -257,9 +264,13 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
         problem = _reuse_problem(job, model_dir)
         if problem is None:
             try:
-                return load_model(model_dir), f"{REUSED}{model_dir}"
+                model = load_model(model_dir)
             except ForecasterError as exc:
                 problem = f"the model in {model_dir} does not load ({first_line(exc)})"
+            else:
+                problem = _data_problem(job, model, model_dir)
+                if problem is None:
+                    return model, f"{REUSED}{model_dir}"
     if saved is None:  # the pointer cannot be read: the package's own file, rewritten
         blocker = _pointer_blocker(pointer)
         then = "this run rewrites it when it succeeds" if blocker is None else _clause(blocker)
@@ -269,6 +280,18 @@ def reused_model(job: Job) -> tuple[Any, str] | None:
         )
         return None
     _say(f"not reusing the latest model: {problem}; training a new one")
+    return None
+
+
+def _data_problem(job: Job, model: Any, model_dir: Path) -> str | None:
+    """Why the loaded ``model`` cannot read this run's data, None when it can: a column's
+    dtype changed since it was fitted (CSV ids are read as integers when every id is one, so
+    a series with a text id dropping out of the source, or one appearing, changes them)."""
+    try:
+        check_schema(job.frame, model.schema_, id_col=model.id_col, time_col=model.time_col)
+    except DataValidationError as exc:
+        what = first_line(exc).split(". ")[0]  # what differs, without the Python advice
+        return f"the model in {model_dir} cannot read this run's data ({what})"
     return None
 
 

@@ -27,7 +27,7 @@ from forecaster.jobs.source_schemas import (
 )
 from forecaster.jobs.spec import Spec, first_line, spec_path
 
-__all__ = ["read_files", "source_files"]
+__all__ = ["as_fitted_ids", "read_files", "source_files", "text_ids"]
 
 
 def source_files(spec: Spec, root: Path) -> list[Path]:
@@ -377,10 +377,50 @@ def _typed_ids(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
     if id_col not in frame.columns:
         return frame
     ids = frame[id_col]
-    numbers = ids.str.to_integer(strict=False)
-    if numbers.null_count() == ids.null_count() and numbers.cast(pl.String).equals(ids):
-        return frame.with_columns(numbers)
+    if _plain_integers(ids).all():
+        return frame.with_columns(ids.str.to_integer(strict=False))
     return frame
+
+
+def _plain_integers(ids: pl.Series) -> pl.Series:
+    """Whether each text id is an integer written plainly (``7``, ``-3``; not ``007``,
+    ``+7`` or ``x9``); True for a missing id (left to the checks of the data)."""
+    return ids.str.to_integer(strict=False).cast(pl.String).eq_missing(ids)
+
+
+def as_fitted_ids(frame: pl.DataFrame | None, spec: Spec, fitted: str) -> pl.DataFrame | None:
+    """``frame`` (the spec's data, or its future covariates) with its ids as text again when
+    a model fitted on text ids (``fitted``: their dtype in its ``schema_``) reads it and
+    :func:`_typed_ids` read them as integers because every id is one now (the series with a
+    text id left the source): their text is what the files hold, so the model knows them.
+    Anything else is returned as it is, for the model's checks."""
+    id_col = spec.series.id
+    if (
+        frame is None
+        or not id_col
+        or fitted != "String"
+        or _text_columns(spec).get(id_col) != pl.String
+        or not frame.schema.get(id_col, pl.Null()).is_integer()
+    ):
+        return frame
+    return frame.with_columns(pl.col(id_col).cast(pl.String))
+
+
+def text_ids(frame: pl.DataFrame, spec: Spec, fitted: str) -> list[str]:
+    """The ids (at most 5) that made :func:`_typed_ids` read the CSV ids of ``frame`` as text
+    when a model fitted on integer ids (``fitted``: their dtype in its ``schema_``) reads it:
+    ids that are not plain integers (a series ``x9`` or ``007`` joined the source), which no
+    integer id stands for. Empty for any other model or source."""
+    id_col = spec.series.id
+    if (
+        not id_col
+        or not fitted.startswith(("Int", "UInt"))
+        or _text_columns(spec).get(id_col) != pl.String
+        or frame.schema.get(id_col) != pl.String
+    ):
+        return []
+    ids = frame[id_col].unique(maintain_order=True)
+    return ids.filter(~_plain_integers(ids)).head(5).to_list()
 
 
 _CLOCK_DIRECTIVES = re.compile(r"%[-_0^#]?[HIklMSfpPzZTRrcXsL+]")

@@ -383,7 +383,7 @@ def _log_run_outputs(
     run_id: str,
     log: Callable[[str], None],
 ) -> None:
-    from forecaster.tracking.records import backtest_key
+    from forecaster.tracking.records import backtest_key, target_key_parts
 
     mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
     if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
@@ -391,9 +391,11 @@ def _log_run_outputs(
         counts = ("step", "target", "n", *BASELINE_COUNTS, SCALED_COUNT)  # keys and counts
         names = [c for c in by_step.columns if c not in counts]
         several = "target" in by_step.columns and by_step["target"].n_unique() > 1
+        targets = by_step["target"].unique(maintain_order=True).to_list() if several else []
+        parts = target_key_parts(targets)
         for row in by_step.iter_rows(named=True):
             for name in names:  # one metric per target, as the fit's own backtest metrics
-                key = backtest_key(name, row["target"] if several else None)
+                key = backtest_key(name, parts[row["target"]] if several else None)
                 if row[name] is not None:
                     mlflow.log_metric(f"{key}_by_step", row[name], step=row["step"])
     for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):

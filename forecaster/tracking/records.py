@@ -13,13 +13,16 @@ horizon step), final metrics, and the batched calls that send them.
   ``windows_per_second``, and ``model_val_loss`` (the fitted model's ``val_loss_``: an
   ensemble's as it forecasts, where ``best_val_loss`` is its best member's epoch);
 - backtest metrics by horizon step, when given (``backtest_<metric>`` with ``step`` = horizon
-  step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``).
+  step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``; with several
+  targets ``backtest_<target>_<metric>``, the target's name as :func:`target_key_parts` puts
+  it in a key).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -57,6 +60,7 @@ __all__ = [
     "param_value",
     "resolved_params",
     "run_collisions",
+    "target_key_parts",
     "validation_metrics",
 ]
 
@@ -260,9 +264,10 @@ def backtest_tables(backtest: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     return _as_frame(backtest), None
 
 
-def backtest_key(name: str, target: Any = None) -> str:
+def backtest_key(name: str, target: str | None = None) -> str:
     """The MLflow key of a backtest metric: ``backtest_<metric>``, or with several targets
-    (``target`` given) ``backtest_<target>_<metric>``.
+    (``target``: the target's part of the key, from :func:`target_key_parts`)
+    ``backtest_<target>_<metric>``.
 
     Examples
     --------
@@ -272,23 +277,48 @@ def backtest_key(name: str, target: Any = None) -> str:
     return f"backtest_{name}" if target is None else f"backtest_{target}_{name}"
 
 
+_KEY_UNSAFE = re.compile(r"[^\w.\- :/]")
+"""A character MLflow refuses in a metric key (it takes letters, digits, ``_``, ``-``, ``.``,
+spaces, ``:`` and ``/``), and with it the whole batch of metrics the key is in."""
+
+
+def target_key_parts(targets: Sequence[Any]) -> dict[Any, str]:
+    """Each target's part of its MLflow metric keys (:func:`backtest_key`): its name with
+    every character MLflow refuses in a key as ``_`` (a target such as ``"sales (€)"`` made it
+    refuse every final metric of a fit); when two targets come out the same, each of them
+    followed by ``_<its position>`` (from 1), so that their metrics never share a key.
+
+    Examples
+    --------
+    >>> target_key_parts(["sales (€)", "km/h", "a(1)", "a[1]"])
+    {'sales (€)': 'sales ___', 'km/h': 'km/h', 'a(1)': 'a_1__3', 'a[1]': 'a_1__4'}
+    """
+    parts = [_KEY_UNSAFE.sub("_", str(t)) for t in targets]
+    return {
+        t: f"{part}_{i + 1}" if parts.count(part) > 1 else part
+        for i, (t, part) in enumerate(zip(targets, parts, strict=True))
+    }
+
+
 def backtest_metrics(
     table: pl.DataFrame, overall: pl.DataFrame | None = None
 ) -> list[tuple[str, float, int]]:
     """``(key, value, step)``: ``backtest_<metric>`` per horizon step (the mean over folds and
     any other rows of a step), and ``backtest_<metric>_overall`` at step 0 (``overall`` when
     given, else the mean of all rows). With several targets the key is
-    ``backtest_<target>_<metric>``."""
+    ``backtest_<target>_<metric>`` (the target as :func:`target_key_parts` writes it)."""
     step_col = next((c for c in _STEP_COLUMNS if c in table.columns), None)
     multi = _TARGET_COLUMN in table.columns and table[_TARGET_COLUMN].n_unique() > 1
     keys = [_TARGET_COLUMN] if multi else []
+    targets = table[_TARGET_COLUMN].unique(maintain_order=True).to_list() if multi else []
+    parts = target_key_parts(targets)
     skip = {step_col, _TARGET_COLUMN, *_NOT_METRICS}
     names = [
         c for c, t in table.schema.items() if t.is_numeric() and c not in skip and t != pl.Boolean
     ]
 
     def key(row: Mapping[str, Any], name: str) -> str:
-        return backtest_key(name, row[_TARGET_COLUMN] if multi else None)
+        return backtest_key(name, parts[row[_TARGET_COLUMN]] if multi else None)
 
     out: list[tuple[str, float, int]] = []
     if not names:

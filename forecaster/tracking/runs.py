@@ -121,8 +121,8 @@ def log_fit(
         numeric columns are metrics; a ``step`` (or ``horizon_step``, ``h``, ``horizon``)
         column gives the step, a ``target`` column the target. Logged as
         ``backtest_<metric>`` per step (mean over folds) plus ``backtest_<metric>_overall``
-        (``backtest_<target>_<metric>`` for several targets), and the table as
-        ``backtest.csv``.
+        (``backtest_<target>_<metric>`` for several targets, the characters MLflow refuses
+        in a key, e.g. ``(``, written ``_``), and the table as ``backtest.csv``.
     plot : bool, default True
         Log ``forecast.png`` (forecasters only; see :func:`forecast_plot`).
     register_as : str, optional

@@ -1,0 +1,265 @@
+"""Replay rules of the ``baseline="auto"`` blend choice on single series without refitting.
+
+The default blend (:mod:`forecaster.estimators.baseline_blend`) is chosen on the fit's
+validation windows. A rule for that choice (a margin, a choice on the latest windows only, ...)
+is judged by what it picks on many series and how the pick does on each series' held-out tail.
+Fitting a network per series and rule is slow; the choice itself is not. So this script works
+in two steps:
+
+``record``
+    For each series (a name of ``bench_robust.SERIES``, or ``m4_h<N>`` / ``m4_w<N>``: any M4
+    Hourly / Weekly training series), fit ``RNNForecaster(target="y", time_col="time",
+    horizon=H, random_state=0)`` on the series without its tail (``bench_robust.test_origins``,
+    one torch thread), recording every blend candidate's forecasts of the validation windows
+    (``choose_blend``'s inputs) with their actual values and scales, then forecast every
+    origin of the tail with the network alone and with each partner alone (``baseline_`` set
+    to the partner at weight 0). One ``<name>.npz`` and ``<name>.json`` per series in
+    ``--cache`` (default ``benchmarks/.cache/blend_replay``, git-ignored).
+``replay``
+    For each set of recorded series (``--set NAME=s1,s2,...``), the MAE over the seasonal
+    naive's on the tails (geometric mean, series over 1.1, worst) of: the library's rule
+    (checked to reproduce the fitted model's own forecasts), the network alone, and a
+    significance margin "sig c" (keep the choice only when it beats the better of the plain
+    naive and seasonal naive by more than ``c / sqrt(n)`` of its error, ``n`` the validation
+    span in horizons), as examples of rules. Writes ``blend_replay.{json,md}`` to ``--out``.
+
+Session 29's use of it is in ``benchmarks/results/accuracy_variants.md``. Run from the
+repository root::
+
+    .venv/bin/python benchmarks/bench_blend_replay.py record m4_h176 m4_w313 airpassengers \\
+        --extra-python /tmp/robust-venv/bin/python
+    .venv/bin/python benchmarks/bench_blend_replay.py replay --set hourly=m4_h176 \\
+        --set other=m4_w313,airpassengers --out /tmp/replay
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_robust
+from _machine import machine_info, write_result
+
+import forecaster.estimators.baseline_blend as blend_module
+from forecaster import RNNForecaster
+from forecaster.data.seasons import seasonal_periods
+from forecaster.evaluation.baselines import origin_forecasts
+
+CACHE = bench_robust.ROOT / "benchmarks" / ".cache" / "blend_replay"
+Candidate = tuple[str, float, np.ndarray, np.ndarray]  # partner, weight, val errors, test fc
+
+
+class Recorder:
+    """Wraps ``choose_blend`` and ``scaled_error`` of the blend module to keep their inputs."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Any] = {}
+        choose, scaled = blend_module.choose_blend, blend_module.scaled_error
+
+        def scaled_error(series: Any, actual: Any, scales: Any, observed: Any = None) -> Any:
+            self.seen.update(series=series, actual=actual, scales=scales, observed=observed)
+            return scaled(series, actual, scales, observed)
+
+        def choose_blend(model: Any, partners: Any, error: Any) -> Any:
+            self.seen.update(model=model, partners=list(partners))
+            return choose(model, iter(self.seen["partners"]), error)
+
+        blend_module.scaled_error = scaled_error
+        blend_module.choose_blend = choose_blend
+
+
+def record(name: str, cache: Path, data: Path, extra: str | None, recorder: Recorder) -> str:
+    """Fit series ``name``, save its candidates' validation and tail forecasts; a line."""
+    if name not in bench_robust.SERIES:  # any M4 Hourly / Weekly series
+        bench_robust.SERIES[name] = (48 if name.startswith("m4_h") else 13, name)
+    horizon = bench_robust.SERIES[name][0]
+    frame, reading = bench_robust.load_series(name, data, extra)
+    model = RNNForecaster(
+        target="y", time_col="time", horizon=horizon, random_state=0, progress=False, **reading
+    )
+    panel = model.read_frame(frame, as_fitted=False)[1]
+    values, times = panel.values[:, 0].astype(np.float64), panel.time
+    n_fit, origins = bench_robust.test_origins(len(values), horizon)
+    recorder.seen.clear()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(frame.filter(pl.col("time") <= times[n_fit - 1]))
+        seconds = time.perf_counter() - start
+        cutoffs = times.gather(origins)
+
+        def tail(blend: Any) -> np.ndarray:  # the model's tail forecasts with this blend
+            variant = copy.deepcopy(model)
+            variant.baseline_ = blend
+            return variant.predict(frame, cutoff=cutoffs)["y"].to_numpy().reshape(-1, horizon)
+
+        arrays = {"test_net": tail(None), "test_auto": tail(model.baseline_)}
+        for (m, drift, level), _ in recorder.seen.get("partners", []):
+            partner = blend_module.BaselineBlend(int(m), (0.0,), drift, level)
+            arrays[f"test_p_{m}|{int(drift)}|{int(level)}"] = tail(partner)
+    periods = [m for m in seasonal_periods(panel.freq) if m <= int(model.lookback_)]
+    m = periods[0] if periods else 1
+    starts = np.zeros(len(origins), dtype=np.int64)
+    season = origin_forecasts(values[:, None], starts, origins, horizon, m)[..., 0]
+    arrays["test_actual"] = values[origins[:, None] + np.arange(1, horizon + 1)]
+    arrays["test_snaive"] = season
+    if "model" in recorder.seen:  # choose_blend's inputs, one target: (windows, horizon, 1)
+        seen = recorder.seen
+        arrays.update(
+            val_model=seen["model"],
+            val_actual=seen["actual"],
+            val_series=seen["series"],
+            val_scales=np.asarray(seen["scales"], dtype=np.float64),
+        )
+        if seen["observed"] is not None:
+            arrays["val_observed"] = seen["observed"]
+        for (pm, drift, level), forecast in seen["partners"]:
+            arrays[f"val_p_{pm}|{int(drift)}|{int(level)}"] = forecast
+    np.savez_compressed(cache / f"{name}.npz", **arrays)
+    meta = {"name": name, "horizon": horizon, "m": m, "rows": len(values), "fit_s": seconds}
+    meta["validation"] = model.validation_baselines_
+    write_result(cache / f"{name}.json", json.dumps(meta, default=str))
+    ratio = _ratio(arrays["test_auto"], arrays)
+    return f"{name}: default / seasonal naive {ratio:.3f}, fit {seconds:.1f} s"
+
+
+def _ratio(forecast: np.ndarray, z: dict[str, np.ndarray]) -> float:
+    """MAE of ``forecast`` on the tail over the seasonal naive's."""
+    actual = z["test_actual"]
+    return float(np.abs(forecast - actual).mean() / np.abs(z["test_snaive"] - actual).mean())
+
+
+def _partner_key(partner: tuple[int, bool, bool]) -> str:
+    m, drift, level = partner
+    return f"{m}|{int(drift)}|{int(level)}"
+
+
+def candidates(z: dict[str, np.ndarray]) -> list[Candidate]:
+    """Every (partner, weight) blend in ``choose_blend``'s order, with its scaled error per
+    validation window and its tail forecasts."""
+    out: list[Candidate] = []
+    observed = z.get("val_observed")
+    actual, scale = z["val_actual"][..., 0], float(z["val_scales"].ravel()[0])
+    for key in (k[6:] for k in z if k.startswith("val_p_")):
+        for w in blend_module.WEIGHTS:
+            blended = w * z["val_model"][..., 0] + (1 - w) * z["val_p_" + key][..., 0]
+            errors = np.abs(blended - actual)
+            if observed is not None:
+                kept = np.where(observed[..., 0], errors, 0.0).sum(1)
+                per_window = kept / np.maximum(observed[..., 0].sum(1), 1)
+            else:
+                per_window = errors.mean(1)
+            tail = w * z["test_net"] + (1 - w) * z["test_p_" + key]
+            out.append((key, w, per_window / scale, tail))
+    return out
+
+
+def library_rule(z: dict[str, np.ndarray]) -> tuple[str, float]:
+    """The library's own choice (:func:`~forecaster.estimators.baseline_blend.choose_blend`
+    on the recorded inputs): the partner's key and the network's weight."""
+    error = blend_module.scaled_error(
+        z["val_series"], z["val_actual"], z["val_scales"], z.get("val_observed")
+    )
+    keys = [k[6:] for k in z if k.startswith("val_p_")]
+    partners = [((int(k.split("|")[0]), k[-3] == "1", k[-1] == "1"), z["val_p_" + k]) for k in keys]
+    partner, weights, _, _ = blend_module.choose_blend(z["val_model"], iter(partners), error)
+    return _partner_key(partner), weights[0]
+
+
+def significance_rule(c: float) -> Callable[..., Candidate]:
+    """The choice, kept only when it beats the better plain naive / seasonal naive by more
+    than ``c / sqrt(n)`` of its error (``n``: validation span in horizons)."""
+
+    def rule(z: dict[str, np.ndarray], cands: list[Candidate], m: int, n: float) -> Candidate:
+        plain = [x for x in cands if x[1] == 0.0 and x[0] in (f"{m}|0|0", "1|0|0")]
+        reference = min(plain, key=lambda x: x[2].mean())
+        choice = next(x for x in cands if (x[0], x[1]) == library_rule(z))
+        keep = choice[2].mean() < reference[2].mean() * (1 - c / np.sqrt(n))
+        return choice if keep else reference
+
+    return rule
+
+
+def replay(names: list[str], cache: Path, margins: list[float]) -> dict[str, dict[str, float]]:
+    """Tail ratios per series of each rule on the recorded series ``names``."""
+    rows = {}
+    for name in names:
+        with np.load(cache / f"{name}.npz") as data:
+            z = {k: data[k] for k in data.files}
+        if "val_model" not in z:  # no validation windows: nothing was chosen
+            continue
+        meta = json.loads((cache / f"{name}.json").read_text())
+        cands, horizon = candidates(z), meta["horizon"]
+        n = (z["val_model"].shape[0] + horizon - 1) / horizon
+        m = (meta["validation"] or {}).get("m", 1)
+        chosen = next(x for x in cands if (x[0], x[1]) == library_rule(z))
+        if not np.allclose(chosen[3], z["test_auto"], rtol=1e-9, atol=1e-9):
+            raise RuntimeError(f"{name}: the replayed choice is not the model's own blend")
+        row = {"library": _ratio(chosen[3], z), "network": _ratio(z["test_net"], z), "n": n}
+        for c in margins:
+            row[f"sig {c}"] = _ratio(significance_rule(c)(z, cands, m, n)[3], z)
+        rows[name] = row
+    return rows
+
+
+def summary(rows: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Per rule: geometric mean / series over 1.1 / worst."""
+    out = {}
+    for rule in (k for k in next(iter(rows.values())) if k != "n"):
+        v = np.array([r[rule] for r in rows.values()])
+        out[rule] = f"{np.exp(np.log(v).mean()):.3f} / {(v > 1.1).sum()} / {v.max():.2f}"
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("step", choices=["record", "replay"])
+    parser.add_argument("series", nargs="*", help="record: the series to fit")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--data", type=Path, default=bench_robust.DEFAULT_DATA)
+    parser.add_argument("--extra-python", default=None)
+    parser.add_argument("--set", action="append", default=[], help="replay: NAME=s1,s2,...")
+    parser.add_argument("--margins", default="0.1,0.3,1.0", help="replay: c of 'sig c'")
+    parser.add_argument("--out", type=Path, default=bench_robust.RESULTS)
+    args = parser.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.step == "record":
+        torch.set_num_threads(1)
+        recorder = Recorder()
+        for name in args.series:
+            try:
+                print(record(name, args.cache, args.data, args.extra_python, recorder), flush=True)
+            except Exception as exc:  # a series that does not load: said, the others go on
+                print(f"{name}: not recorded ({type(exc).__name__}: {exc})", flush=True)
+        return
+    margins = [float(c) for c in args.margins.split(",")]
+    sets = dict(s.split("=", 1) for s in args.set)
+    report: dict[str, Any] = {"sets": {}, "machine": machine_info()}
+    rules = ["library", "network alone", *[f"sig {c}" for c in margins]]
+    lines = ["| set | series | " + " | ".join(rules) + " |", "|---|---:|" + "---|" * len(rules)]
+    for label, names in sets.items():
+        rows = replay(names.split(","), args.cache, margins)
+        report["sets"][label] = {"rows": rows, "summary": summary(rows)}
+        lines.append(f"| {label} | {len(rows)} | " + " | ".join(summary(rows).values()) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_result(args.out / "blend_replay.json", json.dumps(report, indent=1))
+    table = "\n".join(lines)
+    note = "Cells: geometric mean of MAE over the seasonal naive's on the tails / over 1.1 / worst."
+    write_result(args.out / "blend_replay.md", f"{table}\n\n{note}\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
