@@ -946,6 +946,46 @@ def test_the_warning_about_series_too_short_for_one_fold_is_singular():
         backtest(model, frame, folds=1)
 
 
+def test_baselines_pooled_with_the_model_score_as_pooled_apart():
+    """``pooled_with_skill`` pools a baseline with a forecast at every point in the model's
+    own group-by and one without (NaN forecasts, as the seasonal naive from short origins)
+    apart: the same frame, bit for bit, as every baseline pooled on its own
+    (``baseline_scores``) and matched to the model's scores on the keys (``with_skill``,
+    which puts frames of one group-by side by side instead of joining them)."""
+    from forecaster.evaluation.fold_scores import baseline_scores, pooled_with_skill
+    from forecaster.evaluation.metrics import METRICS, summarize_points
+    from forecaster.evaluation.pooling import with_skill
+
+    rng = np.random.default_rng(5)
+    n = 6_000
+    columns = PointColumns.avoiding(["fold", "step", "target"])
+    points = pl.DataFrame(
+        {
+            "fold": np.repeat(np.arange(n // 24), 24) // 10,
+            "step": np.tile(np.arange(1, 25), n // 24),
+            "target": ["y"] * n,
+            columns.forecast: rng.normal(10, 3, n),
+            columns.actual: rng.normal(10, 3, n),
+            columns.mase_scale: np.repeat(rng.uniform(0.5, 2, n // 24), 24),
+        }
+    )
+    snaive = np.where(np.arange(n) < 500, np.nan, rng.normal(10, 3, n))  # no forecast there
+    base_points = {
+        name: points.with_columns(pl.Series(columns.forecast, values))
+        for name, values in (("naive", rng.normal(10, 3, n)), ("snaive", snaive))
+    }
+    names = list(METRICS)
+    for keys in (["fold", "target"], ["step", "target"], ["target"]):
+        ours = summarize_points(points, keys, names, columns, count_scaled=True)
+        theirs, mine = baseline_scores(points, base_points, keys, names, columns)
+        expected = with_skill(ours, theirs, keys=keys, metrics=names, ours=mine)
+        got = pooled_with_skill(points, base_points, keys, names, columns, None)
+        assert_frame_equal(got, expected, check_exact=True)
+        shuffled = {name: frame.reverse() for name, frame in theirs.items()}  # joined
+        joined = with_skill(ours, shuffled, keys=keys, metrics=names, ours=mine)
+        assert_frame_equal(joined, expected, check_exact=True)
+
+
 @pytest.mark.parametrize("name", ["n", "baseline", "mae_naive", "mae_skill_snaive", "n_scaled"])
 def test_an_id_column_named_like_a_score_column_is_refused_before_any_fit(frame, name, monkeypatch):
     """An id column named like a column of the scores (``n``, ``baseline``, a baseline's or

@@ -2667,3 +2667,51 @@ def test_score_counts_days_the_model_trained_other_series_on_as_in_sample(intege
         # series that end together: as before, no warning
         equal = RNNForecaster(**params).fit(staggered_copies({"a": 100, "b": 100}))
         equal.score(staggered_copies({"a": 140, "b": 140}))
+
+
+def test_hold_after_holds_each_series_last_value_as_a_window_over_the_series_would():
+    """``hold_after`` (what ``predict`` reads of the rows after its latest cutoff) skips the
+    sort of a frame already sorted and fills forward over the sorted rows, keeping each
+    series' own values: the frame a sort and a forward fill over each series give, for
+    sorted and unsorted frames, null and NaN values, null ids and times, text and integer
+    ids."""
+    from forecaster.estimators.future import hold_after
+
+    def windowed(frame, point, columns, id_col):
+        keys = [c for c in (id_col, "t") if c]
+        frame = frame.sort(keys, nulls_last=True, maintain_order=True)
+        after = (pl.col("t") > point).fill_null(False)
+        held = []
+        for name in columns:
+            last = pl.when(after).then(None).otherwise(pl.col(name)).forward_fill()
+            last = last.over(id_col) if id_col else last
+            held.append(pl.when(after & last.is_not_null()).then(last).otherwise(name).alias(name))
+        return frame.with_columns(held)
+
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        n = int(rng.integers(1, 40))
+        ids = rng.choice(["a", "b", "c", None] if trial % 3 == 0 else ["a", "b", "c"], n).tolist()
+        if trial % 4 == 1:
+            ids = [None if i is None else "abc".index(i) for i in ids]
+        times = [
+            None if trial % 5 == 0 and rng.random() < 0.1 else int(t)
+            for t in rng.integers(0, 15, n)
+        ]
+        values = rng.normal(size=(2, n))
+        frame = pl.DataFrame(
+            {"id": ids, "t": times, "y": values[0], "z": values[1]},
+            schema_overrides={"t": pl.Int64},
+        ).with_columns(
+            pl.when(pl.Series(rng.random(n) < 0.3)).then(None).otherwise(pl.col("y")).alias("y"),
+            pl.when(pl.Series(rng.random(n) < 0.1))
+            .then(float("nan"))
+            .otherwise(pl.col("z"))
+            .alias("z"),
+        )
+        if trial % 2:
+            frame = frame.sort("id", "t", nulls_last=True, maintain_order=True)
+        point = int(rng.integers(0, 15))
+        for id_col in ("id", None):
+            got = hold_after(frame, point, ["y", "z"], id_col=id_col, time_col="t")
+            assert_frame_equal(got, windowed(frame, point, ["y", "z"], id_col), check_exact=True)

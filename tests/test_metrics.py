@@ -790,6 +790,76 @@ def test_owa_pools_the_point_counts_rather_than_matching_on_them():
         assert result["owa"].to_list() == [0.5]
 
 
+# ---------------------------------------------------------------- pooling points
+
+
+def test_summarize_forecasts_pools_each_forecast_as_summarize_points_alone():
+    """One group-by for several forecasts of the same points (a backtest's model and its
+    baselines): each frame is, bit for bit, ``summarize_points`` of a frame holding that
+    forecast, with groups of many sizes, null actual values, NaN MASE scales and a divisor."""
+    from polars.testing import assert_frame_equal
+
+    from forecaster.evaluation.frames import PointColumns, summarize_forecasts, summarize_points
+
+    rng = np.random.default_rng(3)
+    n = 5_000
+    columns = PointColumns.avoiding(["g", "h"])
+    points = pl.DataFrame(
+        {
+            "g": np.sort(rng.integers(0, 300, n)),
+            "h": rng.integers(0, 3, n),
+            columns.forecast: rng.normal(10, 3, n),
+            columns.actual: rng.normal(10, 3, n),
+            columns.mase_scale: np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 2, n)),
+            columns.error_scale: rng.uniform(0.5, 2, n),
+            "naive": rng.normal(10, 3, n),
+            "snaive": np.round(rng.normal(10, 3, n)),
+        },
+    )
+    unknown = pl.Series(rng.random(n) < 0.05)  # actual values not there: not scored
+    points = points.with_columns(pl.when(~unknown).then(pl.col(columns.actual)).name.keep())
+    others = {"naive": "naive", "snaive": "snaive"}
+    for by in (["g"], ["h"], []):  # (many groups of several keys: not the same bits run to run)
+        ours, theirs = summarize_forecasts(
+            points, by, list(METRICS), columns, count_scaled=True, others=others
+        )
+        alone = summarize_points(points, by, list(METRICS), columns, count_scaled=True)
+        assert_frame_equal(ours, alone, check_exact=True)
+        for name, column in others.items():
+            forecast = points.with_columns(pl.col(column).alias(columns.forecast))
+            expected = summarize_points(forecast, by, list(METRICS), columns)
+            assert_frame_equal(theirs[name], expected, check_exact=True)
+
+
+def test_summarize_points_mase_without_undefined_scales_is_the_filtered_mean(monkeypatch):
+    """With no MASE scale undefined (NaN), MASE pools as the plain mean over the points: the
+    same bits as the mean over the points whose scale is defined (``scaled_mean``, forced
+    here), which it is, for groups of many sizes (one pass less through each group)."""
+    from polars.testing import assert_frame_equal
+
+    import forecaster.evaluation.frames as frames
+    from forecaster.evaluation.frames import PointColumns, summarize_points
+
+    rng = np.random.default_rng(11)
+    columns = PointColumns.avoiding(["g", "h"])
+    for n, groups in ((40, 3), (900, 60), (5_000, 150), (24_000, 1_000)):
+        points = pl.DataFrame(
+            {
+                "g": np.sort(rng.integers(0, groups, n)),
+                "h": rng.integers(0, 4, n),
+                columns.forecast: rng.normal(10, 3, n),
+                columns.actual: rng.normal(10, 3, n),
+                columns.mase_scale: rng.uniform(0, 2, n).round(1),  # some 0: exact ratios
+            }
+        )
+        for by in (["g"], ["h"]):  # (many groups of several keys: not the same bits run to run)
+            with monkeypatch.context() as patched:
+                patched.setattr(frames, "_scales_defined", lambda points, column: False)
+                expected = summarize_points(points, by, list(METRICS), columns)
+            got = summarize_points(points, by, list(METRICS), columns)
+            assert_frame_equal(got, expected, check_exact=True)
+
+
 @pytest.mark.parametrize(
     ("insample", "problem"),
     [

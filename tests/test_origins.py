@@ -225,3 +225,33 @@ def test_calibrate_names_the_series_calendar_folds_give_no_residuals_and_takes_o
     assert not [w for w in caught if "no residuals" in str(w.message)]
     assert sorted(set(model.conformal_["series"].tolist())) == [0, 1]
     assert model.predict(frame, level=80)["y_lo_80"].is_finite().all()
+
+
+def test_calendar_cuts_count_each_series_rows_up_to_every_cutoff():
+    """The calendar origins come from one pass over the rows (each row counted from the
+    first cutoff at or after it): the same positions as counting every series' rows at or
+    before each cutoff, for series that start and end at different times."""
+    from forecaster.data import Panel
+    from forecaster.evaluation.origins import calendar_cuts
+
+    start, day = dt.date(2024, 1, 1), dt.timedelta(days=1)
+    spans = {"a": (0, 80), "b": (10, 75), "c": (30, 80), "d": (0, 41), "e": (60, 80)}
+    frame = pl.concat(
+        pl.DataFrame(
+            {
+                "id": name,
+                "t": [start + i * day for i in range(lo, hi)],
+                "y": np.arange(lo, hi) * 1.0,
+            }
+        )
+        for name, (lo, hi) in spans.items()
+    )
+    panel = Panel.from_frame(frame, target="y", time_col="t", id_col="id", freq="1d")
+    kept = np.arange(panel.n_series)
+    local, present, cutoffs, _ = calendar_cuts(panel, kept, lookback=5, horizon=4, folds=9, step=3)
+    physical = panel.time.to_physical().to_numpy()
+    for k, cutoff in enumerate(cutoffs.to_physical().to_list()):
+        counts = np.add.reduceat((physical <= cutoff).astype(np.int64), panel.offsets[:-1])
+        lengths = np.diff(panel.offsets)
+        np.testing.assert_array_equal(local[k], np.clip(counts - 1, 0, lengths - 1))
+        np.testing.assert_array_equal(present[k], (counts - 1 >= 4) & (counts - 1 < lengths - 1))

@@ -54,15 +54,35 @@ def hold_after(
     if point is None or not columns:
         return frame
     keys = [c for c in (id_col, time_col) if c]
-    frame = frame.sort(keys, nulls_last=True, maintain_order=True)
+    if not _sorted_by(frame, id_col, time_col):
+        frame = frame.sort(keys, nulls_last=True, maintain_order=True)
     after = (pl.col(time_col) > pl.lit(point, dtype=frame.schema[time_col])).fill_null(False)
     held = []
     for name in columns:
-        last = pl.when(after).then(None).otherwise(pl.col(name)).forward_fill()
-        if id_col is not None:
-            last = last.over(id_col)
-        held.append(pl.when(after & last.is_not_null()).then(last).otherwise(name).alias(name))
+        known = pl.when(after).then(None).otherwise(pl.col(name))  # the values up to point
+        last = known.forward_fill()  # over the sorted rows: from the series' own, or earlier
+        own = last.is_not_null()
+        if id_col is not None:  # each series' number (its rows are contiguous), null ids too
+            series = pl.col(id_col).rle_id()
+            own = pl.when(known.is_not_null()).then(series).forward_fill() == series
+        held.append(pl.when(after & own).then(last).otherwise(name).alias(name))
     return frame.with_columns(held)
+
+
+def _sorted_by(frame: pl.DataFrame, id_col: str | None, time_col: str) -> bool:
+    """Whether ``frame`` is sorted by series (a text or integer id) and time, with no null
+    key: a stable sort would leave it as it is (a frame read as data is usually sorted,
+    and a check costs a tenth of a sort)."""
+    keys = [c for c in (id_col, time_col) if c]
+    if any(frame[c].null_count() for c in keys):
+        return False
+    if id_col is None:
+        return frame[time_col].is_sorted()
+    ids = frame[id_col]
+    if not (ids.dtype == pl.String or ids.dtype.is_integer()) or not ids.is_sorted():
+        return False
+    time, same = pl.col(time_col), pl.col(id_col) == pl.col(id_col).shift(1)
+    return not frame.select((same & (time < time.shift(1))).any()).item()
 
 
 class FutureInputs:

@@ -371,8 +371,10 @@ def step_times(
 ) -> pl.Series:
     """The times of the ``horizon`` steps after each origin: the panel's own times inside the
     series, and after its end the times :func:`~forecaster.data.steps.future_times` gives."""
-    after = future_times(panel.time, panel.offsets, freq, horizon).cast(panel.time.dtype)
     source = step_sources(panel, series, rows, horizon).ravel()
+    if not (source >= len(panel.time)).any():  # every step inside its series (a backtest's)
+        return panel.time.gather(source)
+    after = future_times(panel.time, panel.offsets, freq, horizon).cast(panel.time.dtype)
     return pl.concat([panel.time, after]).gather(source)
 
 

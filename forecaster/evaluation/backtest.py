@@ -303,7 +303,7 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
     scored = (by, targets, result._id_col, result._id_name, result._columns, result._scales)
     errors, made_up = result._error_scales, result.unscored  # made-up values: not scored
     points = fold_points(forecasts, *scored, errors, result._intervals, unscored=made_up)
-    theirs = baseline_points(forecasts, result._baseline_values, *scored, errors, unscored=made_up)
+    theirs = baseline_points(points, result._baseline_values, result._columns, result._intervals)
     keys = [*by, TARGET_COLUMN]
     return pooled_with_skill(points, theirs, keys, names, result._columns, result._intervals)
 

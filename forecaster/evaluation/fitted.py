@@ -164,13 +164,13 @@ def in_sample_ends(estimator: Any, ids: pl.Series, origins: str = "auto") -> pl.
     older version)."""
     if not callable(getattr(estimator, "train_end_of", None)):
         return None
-    own = estimator.train_end_of(ids)
-    if own.dtype == pl.Null:
+    none = estimator.train_end_of(ids.head(0))  # its dtype: the series' own ends are not
+    if none.dtype == pl.Null:  # read for calendar origins
         return None
-    if not uses_calendar(origins, own):
-        return own
+    if not uses_calendar(origins, none):
+        return estimator.train_end_of(ids)
     last = estimator.train_end_.max()
-    return pl.Series(own.name, [last] * len(ids), dtype=own.dtype)
+    return pl.Series(none.name, [last], dtype=none.dtype).gather(np.zeros(len(ids), np.int64))
 
 
 def fitted_spans(

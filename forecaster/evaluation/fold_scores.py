@@ -29,7 +29,7 @@ from forecaster.evaluation.folds import (
     forecast_rows,
     mase_scales,
 )
-from forecaster.evaluation.frames import warn_infinite_scores
+from forecaster.evaluation.frames import summarize_forecasts, warn_infinite_scores
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
@@ -45,6 +45,7 @@ __all__ = [
     "baseline_points",
     "baseline_scores",
     "check_error_scale",
+    "pooled_scores",
     "pooled_with_skill",
     "score_folds",
 ]
@@ -107,7 +108,7 @@ def score_folds(
     scored = ([*by_series, "step"], targets, id_col, id_name, columns, scales, error_scales)
     points = fold_points(forecasts, *scored, intervals, block=block, unscored=unscored)
     baselines = baseline_forecasts(panel, where, horizon, m)
-    base_points = baseline_points(forecasts, baselines, *scored, block=block, unscored=unscored)
+    base_points = baseline_points(points, baselines, columns, intervals)
     point_names = [n for n in names if not is_interval_metric(n)]
     keys = series_keys(folds_frame, id_col, id_name, targets)
 
@@ -119,8 +120,7 @@ def score_folds(
             points, base_points, [*by, TARGET_COLUMN], names, columns, intervals
         )
 
-    theirs, ours = baseline_scores(points, base_points, [block], point_names, columns)
-    by_block = summarize_points(points, [block], names, columns, intervals, count_scaled=True)
+    by_block, theirs, ours = pooled_scores(points, base_points, [block], names, columns, intervals)
     shown = {  # every block the model scored, NaN where the baseline has no forecast
         name: summarize_points(base_points[name], [block], point_names, columns)
         if name in ours
@@ -150,35 +150,22 @@ def score_folds(
 
 
 def baseline_points(
-    forecasts: pl.DataFrame,
+    points: pl.DataFrame,
     baselines: Mapping[str, np.ndarray],
-    keys: Sequence[str],
-    targets: Sequence[str],
-    id_col: str | None,
-    id_name: str,
     columns: PointColumns,
-    scales: np.ndarray,
-    error_scales: tuple[pl.DataFrame, list[str]] | None,
-    block: str | None = None,
-    unscored: np.ndarray | None = None,
+    intervals: IntervalColumns | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """The points (:func:`~forecaster.evaluation.folds.fold_points`, same arguments) of every
-    baseline's forecasts: ``baselines`` maps a name to an array ``(rows of forecasts,
-    n_targets)`` (:func:`~forecaster.evaluation.folds.baseline_forecasts`), scored on the
-    rows of ``forecasts`` in place of the model's forecasts."""
+    """The points of every baseline's forecasts: ``points`` (the model's,
+    :func:`~forecaster.evaluation.folds.fold_points` of the forecasts, with ``intervals``)
+    with the baseline's forecast in ``columns.forecast`` and without the interval columns,
+    as ``fold_points`` gives them for forecasts holding the baseline's values. ``baselines``
+    maps a name to an array ``(rows of forecasts, n_targets)``
+    (:func:`~forecaster.evaluation.folds.baseline_forecasts`), whose columns, target after
+    target, are the points' rows."""
+    if intervals is not None:
+        points = points.drop(*intervals.lo, *intervals.hi, *intervals.q)
     return {
-        name: fold_points(
-            forecasts.with_columns(pl.Series(t, values[:, j]) for j, t in enumerate(targets)),
-            keys,
-            targets,
-            id_col,
-            id_name,
-            columns,
-            scales,
-            error_scales,
-            block=block,
-            unscored=unscored,
-        )
+        name: points.with_columns(pl.Series(columns.forecast, values.T.ravel()))
         for name, values in baselines.items()
     }
 
@@ -206,6 +193,40 @@ def baseline_scores(
     return theirs, ours
 
 
+def pooled_scores(
+    points: pl.DataFrame,
+    base_points: Mapping[str, pl.DataFrame],
+    keys: list[str],
+    names: list[str],
+    columns: PointColumns,
+    intervals: IntervalColumns | None,
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """The metrics ``names`` of ``points`` pooled per ``keys``
+    (:func:`~forecaster.evaluation.metrics.summarize_points`, with the count of scaled
+    points), and the ``baselines`` and ``ours`` of
+    :func:`~forecaster.evaluation.pooling.with_skill` from ``base_points``
+    (:func:`baseline_scores`). A baseline scored on the model's very points (no null
+    forecast in either, no NaN one of the baseline) is pooled in the model's own group-by
+    (:func:`~forecaster.evaluation.frames.summarize_forecasts`): the same scores, in one
+    pass."""
+    point_names = [n for n in names if not is_interval_metric(n)]
+    together = [
+        name
+        for name, frame in base_points.items()
+        if point_names == names and _same_points(points, frame, columns.forecast)
+    ]
+    hidden = temporary_names(points.columns, *(f"__{name}__" for name in together))
+    others = dict(zip(together, hidden, strict=True))
+    added = (base_points[n][columns.forecast].alias(others[n]) for n in together)
+    ours, pooled = summarize_forecasts(
+        points.with_columns(added), keys, names, columns, intervals,
+        count_scaled=True, others=others,
+    )  # fmt: skip
+    apart = {name: frame for name, frame in base_points.items() if name not in others}
+    theirs, mine = baseline_scores(points, apart, keys, point_names, columns)
+    return ours, {n: pooled[n] if n in pooled else theirs[n] for n in base_points}, mine
+
+
 def pooled_with_skill(
     points: pl.DataFrame,
     base_points: Mapping[str, pl.DataFrame],
@@ -219,11 +240,18 @@ def pooled_with_skill(
     points ``n_<baseline>`` and, after each point metric ``<m>``, its ``<m>_<baseline>`` and
     skill ratio ``<m>_skill_<baseline>`` (:func:`~forecaster.evaluation.pooling.with_skill`)
     from ``base_points`` (:func:`baseline_points`), both over the points where the baseline
-    has a forecast (:func:`baseline_scores`). Interval scores have no baseline."""
+    has a forecast (:func:`pooled_scores`). Interval scores have no baseline."""
     point_names = [n for n in names if not is_interval_metric(n)]
-    ours = summarize_points(points, keys, names, columns, intervals, count_scaled=True)
-    theirs, mine = baseline_scores(points, base_points, keys, point_names, columns)
+    ours, theirs, mine = pooled_scores(points, base_points, keys, names, columns, intervals)
     return with_skill(ours, theirs, keys=keys, metrics=point_names, ours=mine)
+
+
+def _same_points(points: pl.DataFrame, frame: pl.DataFrame, forecast: str) -> bool:
+    """Whether the baseline's points ``frame`` (:func:`baseline_points`, the rows of
+    ``points``) are scored where the model's ``points`` are: no null forecast in either, and
+    no NaN one (no forecast) of the baseline's."""
+    values = frame[forecast]
+    return not (points[forecast].null_count() or values.null_count() or values.is_nan().any())
 
 
 def series_keys(

@@ -7,7 +7,7 @@ columns of a points frame (:class:`PointColumns`) and their pooling into metrics
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -35,6 +35,7 @@ __all__ = [
     "check_metric_names",
     "check_scale_used",
     "checked_frame",
+    "summarize_forecasts",
     "summarize_points",
     "warn_infinite_scores",
 ]
@@ -224,8 +225,103 @@ def summarize_points(
     :data:`~forecaster.evaluation.intervals.SCALED_COUNT` after ``n`` counts the points whose
     MASE denominator is defined (for a backtest, whose rows may pool blocks without one).
     """
+    return summarize_forecasts(points, by, metrics, columns, intervals, count_scaled=count_scaled)[
+        0
+    ]
+
+
+def summarize_forecasts(
+    points: pl.DataFrame | pl.LazyFrame,
+    by: Sequence[str],
+    metrics: Sequence[str],
+    columns: PointColumns,
+    intervals: IntervalColumns | None = None,
+    *,
+    count_scaled: bool = False,
+    others: Mapping[str, str] | None = None,
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """:func:`summarize_points` of the forecast in ``columns.forecast`` and of other forecasts
+    of the same points, in one pass (one group-by: what a backtest pools for its model and its
+    baselines on the same points).
+
+    Parameters
+    ----------
+    points, by, metrics, columns, intervals, count_scaled
+        As for :func:`summarize_points`.
+    others : mapping of str to str, optional
+        A name (e.g. a baseline's) to the column of ``points`` holding its forecast of each
+        point. Its frame pools the ``metrics`` as :func:`summarize_points` would pool a frame
+        holding that forecast in ``columns.forecast`` (no interval scores, no
+        ``count_scaled``).
+
+    Returns
+    -------
+    polars.DataFrame
+        The frame of :func:`summarize_points` (``by``, ``n``, the metrics, ...).
+    dict of str to polars.DataFrame
+        Each name of ``others`` to its frame: ``by``, ``n`` and the ``metrics``, one row per
+        group in the same order. A point is scored when its actual value and every forecast
+        are there, so ``n`` is the same in every frame: pool forecasts with nulls at other
+        points apart.
+    """
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
-    forecast, actual = pl.col(columns.forecast), pl.col(columns.actual)
+    sources: dict[str | None, str] = {None: columns.forecast}
+    sources.update(others or {})
+    bases = [f"__{i}_{m}__" for i in range(len(sources)) for m in metrics]
+    names = iter(temporary_names([*schema, *by], *bases))  # each aggregate's, unlike the keys
+    hidden = {(source, m): next(names) for source in sources for m in metrics}
+    actual = pl.col(columns.actual)
+    aggs = [pl.len().cast(pl.Int64).alias("n")]
+    all_scaled = bool(by) and _scales_defined(points, columns.mase_scale)  # no empty group
+    for source, column in sources.items():
+        exprs = _point_exprs(pl.col(column), actual, columns, schema, defined=all_scaled)
+        aggs += [exprs[m].alias(hidden[source, m]) for m in metrics]
+    scores = []  # the interval scores and the count of scaled points: the first forecast's
+    if intervals is not None:
+        scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
+        scores = [e.alias(k) for k, e in intervals.scores(actual, scale).items()]
+    scored = [*metrics, *(e.meta.output_name() for e in scores)]
+    if count_scaled and any(is_scaled_metric(m) for m in scored):
+        defined = pl.col(columns.mase_scale).is_not_nan().fill_null(False)  # null: not scored
+        aggs.insert(1, defined.sum().cast(pl.Int64).alias(SCALED_COUNT))
+    there = actual.is_not_null()
+    for column in sources.values():
+        there = there & pl.col(column).is_not_null()
+    lazy = points.lazy().filter(there)
+    aggs += scores
+    pooled = lazy.group_by(list(by), maintain_order=True).agg(aggs) if by else lazy.select(aggs)
+    out = pooled.collect()
+    counts = ["n", *([SCALED_COUNT] if SCALED_COUNT in out.columns else [])]
+
+    def frame(source: str | None, before: list[str], after: list[str]) -> pl.DataFrame:
+        named = (pl.col(hidden[source, m]).alias(m) for m in metrics)
+        return out.select(*by, *before, *named, *after)
+
+    ours = frame(None, counts, [e.meta.output_name() for e in scores])
+    return ours, {name: frame(name, ["n"], []) for name in others or {}}
+
+
+def _scales_defined(points: pl.DataFrame | pl.LazyFrame, column: str) -> bool:
+    """Whether ``points`` (a DataFrame) hold the MASE denominators in ``column``, none of
+    them NaN (undefined)."""
+    if not isinstance(points, pl.DataFrame) or column not in points.columns:
+        return False
+    return not points[column].is_nan().any()
+
+
+def _point_exprs(
+    forecast: pl.Expr,
+    actual: pl.Expr,
+    columns: PointColumns,
+    schema: pl.Schema,
+    *,
+    defined: bool = False,
+) -> dict[str, pl.Expr]:
+    """The aggregate of every point metric of :data:`METRICS` (MASE only where ``schema``
+    holds the MASE denominator) of ``forecast`` against ``actual``. ``defined``: no MASE
+    denominator is NaN and no group is empty, so MASE is the plain mean over the points (the
+    mean :func:`~forecaster.evaluation.intervals.scaled_mean` takes over all of them, the
+    same bits, without its filter: a third of a group-by's time)."""
     err = forecast - actual
     scaled = err / pl.col(columns.error_scale) if columns.error_scale in schema else err
     absolute = err.abs()
@@ -239,18 +335,9 @@ def summarize_points(
     }
     if columns.mase_scale in schema:
         mase_scale = pl.col(columns.mase_scale)  # an exact point on a flat history: 0, not 0/0
-        exprs["mase"] = scaled_mean(exact_ratio(absolute, mase_scale), mase_scale)
-    aggs = [pl.len().cast(pl.Int64).alias("n")] + [exprs[m].alias(m) for m in metrics]
-    if intervals is not None:
-        scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
-        aggs += [e.alias(k) for k, e in intervals.scores(actual, scale).items()]
-    if count_scaled and any(is_scaled_metric(a.meta.output_name()) for a in aggs):
-        defined = pl.col(columns.mase_scale).is_not_nan().fill_null(False)  # null: not scored
-        aggs.insert(1, defined.sum().cast(pl.Int64).alias(SCALED_COUNT))
-    lazy = points.lazy().filter(actual.is_not_null() & forecast.is_not_null())
-    if by:
-        return lazy.group_by(list(by), maintain_order=True).agg(aggs).collect()
-    return lazy.select(aggs).collect()
+        ratio = exact_ratio(absolute, mase_scale)
+        exprs["mase"] = ratio.mean() if defined else scaled_mean(ratio, mase_scale)
+    return exprs
 
 
 _LABELS = {"mape": "MAPE", "mase": "MASE", "msis": "MSIS", "scrps": "sCRPS"}

@@ -137,9 +137,9 @@ def calendar_cuts(
     cutoffs = panel.time.gather(cut_rows)
     local_cut = np.empty((folds, len(kept)), dtype=np.int64)
     grid_cut = np.empty_like(local_cut)
-    for k, cutoff in enumerate(times[cut_rows]):
-        counts = np.add.reduceat((times <= cutoff).astype(np.int64), panel.offsets[:-1])
-        local_cut[k] = counts[kept] - 1  # the last row at or before T_k (-1: none)
+    counts = _rows_up_to(panel, times, times[cut_rows])
+    for k in range(folds):
+        local_cut[k] = counts[k, kept] - 1  # the last row at or before T_k (-1: none)
         ended = local_cut[k] == lengths - 1
         behind = 0
         if ended.any():  # T_k is that many steps after the series' end
@@ -147,6 +147,21 @@ def calendar_cuts(
         grid_cut[k] = np.where(ended, local_cut[k] + behind, local_cut[k])
     present = (local_cut >= lookback - 1) & (local_cut < lengths[None, :] - 1)
     return np.clip(local_cut, 0, lengths - 1), present, cutoffs, grid_cut
+
+
+def _rows_up_to(panel: Panel, times: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
+    """How many rows of each series of ``panel`` (``times``: its physical times) are at or
+    before each of ``cutoffs``, ``(len(cutoffs), n_series)``: one pass over the rows (each
+    counted from the first cutoff at or after it on), not one per cutoff."""
+    order = np.argsort(cutoffs, kind="stable")
+    first = np.searchsorted(cutoffs[order], times, side="left")  # cutoffs before each row
+    width = len(cutoffs) + 1
+    series = np.repeat(np.arange(panel.n_series), np.diff(panel.offsets))
+    counts = np.bincount(series * width + first, minlength=panel.n_series * width)
+    up_to = np.cumsum(counts.reshape(panel.n_series, width), axis=1)[:, :-1]
+    out = np.empty_like(up_to.T)
+    out[order] = up_to.T
+    return out
 
 
 def warn_absent(

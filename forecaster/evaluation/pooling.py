@@ -461,11 +461,7 @@ def with_skill(
             numerators = dict(zip(scored, hidden, strict=True))
             parts.append(mine.select(*keys, *(pl.col(m).alias(numerators[m]) for m in scored)))
         for part in parts:
-            out = (
-                out.join(part, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
-                if keys
-                else pl.concat([out, part], how="horizontal")
-            )
+            out = _joined(out, part, list(keys))
         nan = pl.lit(float("nan"))  # a group the baseline has no forecast for
         out = out.with_columns(
             pl.col(added["n"]).fill_null(0),
@@ -486,6 +482,17 @@ def with_skill(
             for name in baselines:
                 order += [c for c in (f"{column}_{name}", f"{column}_skill_{name}") if c in out]
     return out.select(order)
+
+
+def _joined(out: pl.DataFrame, part: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``out`` left-joined with ``part`` on ``keys`` (one row per keys in each; nulls match),
+    side by side where both hold the same keys in the same rows (the frames of one group-by:
+    no join needed)."""
+    if not keys:
+        return pl.concat([out, part], how="horizontal")
+    if part.select(keys).equals(out.select(keys)):
+        return pl.concat([out, part.drop(keys)], how="horizontal")
+    return out.join(part, on=keys, how="left", maintain_order="left", nulls_equal=True)
 
 
 def check_score_keys(id_col: str | None, metrics: Sequence[str]) -> None:
