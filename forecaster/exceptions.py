@@ -28,6 +28,7 @@ __all__ = [
     "ForecasterWarning",
     "GPUOutOfMemoryError",
     "InSampleWarning",
+    "InfiniteScoreWarning",
     "MissingExtraError",
     "ModelFormatError",
     "ModelSaveError",
@@ -106,6 +107,11 @@ class UnscoredPointsWarning(ForecasterWarning):
     """A backtest or ``score`` leaves out points whose actual value the ``missing=`` policy
     made up (the frame holds no value there): they are not scored. Filter it by this class to
     silence it (``calibrate`` does, and says itself which residuals it left out)."""
+
+
+class InfiniteScoreWarning(ForecasterWarning):
+    """Scores are infinite (MAPE of an actual 0 the forecast misses; MASE, MSIS, sCRPS of a
+    flat history), named by series and column. Filter it by this class to silence it."""
 
 
 class InSampleWarning(ForecasterWarning):
@@ -312,11 +318,8 @@ class _Collector:
                 shown = ", ".join(str(u) for u in numbered[:_SHOWN_UNITS])
                 shown += ", ..." if len(numbered) > _SHOWN_UNITS else ""
                 plural = "s" if len(numbered) > 1 else ""
-                parts.insert(
-                    0,
-                    f"{len(numbered)} of {len(self.numbers)} {self.label} {self.unit}s "
-                    f"({self.key}{plural} {shown})",
-                )
+                units = f"{self.label} {self.unit}s ({self.key}{plural} {shown})"
+                parts.insert(0, f"{len(numbered)} of {len(self.numbers)} {units}")
             out.append((f"In {' and '.join(parts)}: {group.first}", category, group.first))
         return out
 

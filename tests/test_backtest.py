@@ -996,3 +996,17 @@ def test_an_id_column_named_like_a_score_column_is_refused_before_any_fit(frame,
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
     with pytest.raises(DataValidationError, match=rf"The id column '{name}' has the name of"):
         backtest(model, renamed, folds=2, metrics=["mae", "mase"])
+
+
+@pytest.mark.parametrize("name", ["model", "train_start", "train_rows"])
+def test_an_id_column_named_like_a_column_of_the_folds_is_refused_before_any_fit(
+    frame, name, monkeypatch
+):
+    """result.folds puts the id beside ``model`` and the training span: an id named like one
+    crashed with polars' SchemaError ('model': str against i32) or, with integer ids, failed
+    the first fold's fit with "duplicate (id, time) rows" or "The frame is empty"."""
+    renamed = frame.rename({"id": name})
+    model = RNNForecaster(target="y", id_col=name, **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    with pytest.raises(DataValidationError, match=rf"Columns \['{name}'\] clash with the output"):
+        backtest(model, renamed, folds=2, metrics=["mae"])

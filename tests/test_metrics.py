@@ -29,6 +29,7 @@ from forecaster.evaluation.metrics import (
     seasonality_test,
     smape,
 )
+from forecaster.exceptions import InfiniteScoreWarning
 
 M4 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m4"
 
@@ -124,6 +125,16 @@ def test_aggregate_weights_scaled_scores_by_the_points_whose_scale_is_defined():
 
 def test_owa_score():
     assert owa_score(10.0, 1.0, 20.0, 4.0) == pytest.approx(0.5 * (0.5 + 0.25))
+
+
+@pytest.mark.parametrize("mase_of_model", [1.0, float("inf")])
+def test_owa_against_an_infinite_naive2_score_is_null(mase_of_model):
+    """Naive2's MASE is inf on a series flat in-sample that it misses: the OWA was half the
+    sMAPE ratio (a finite MASE over inf counted 0) or NaN (inf / inf). Null, as against an
+    exact Naive2 and as a backtest's skill ratio to an infinite baseline score."""
+    model = pl.DataFrame({"id": ["a"], "n": [2], "smape": [8.0], "mase": [mase_of_model]})
+    naive2_scores = model.with_columns(smape=pl.lit(16.0), mase=pl.lit(float("inf")))
+    assert owa(model, naive2_scores)["owa"].to_list() == [None]
 
 
 @pytest.mark.parametrize(
@@ -618,6 +629,19 @@ def test_mase_of_a_flat_history_is_infinite_even_with_exact_points():
     assert exact["mase"][0] == 0.0
 
 
+def test_an_infinite_msis_of_an_exact_forecast_is_named_as_such():
+    """A flat history, an exact point forecast (MASE 0) in an interval of width 2 around it:
+    MSIS is infinite though the forecast misses no point, which the warning said it did."""
+    insample = pl.DataFrame({"id": ["a"] * 4, "time": [1, 2, 3, 4], "y": [2.0] * 4})
+    actual = pl.DataFrame({"id": ["a", "a"], "time": [5, 6], "y": [2.0, 2.0]})
+    forecast = actual.with_columns(y_lo_80=pl.col("y") - 1, y_hi_80=pl.col("y") + 1)
+    with pytest.warns(InfiniteScoreWarning, match=r"^MSIS is infinite for series \['a'\]") as got:
+        out = evaluate(forecast, actual, target="y", id_col="id", insample=insample)
+    assert out["mase"][0] == 0.0 and out["msis_80"][0] == float("inf")
+    (message,) = [str(w.message) for w in got if "infinite" in str(w.message)]
+    assert "misses" not in message and "intervals and quantiles of no width" in message
+
+
 def test_an_infinite_mape_is_named():
     """An actual 0 that the forecast misses made MAPE inf without a word (MASE's infinite
     scores warn); an exact forecast of 0 scores 0 and is not named."""
@@ -625,7 +649,7 @@ def test_an_infinite_mape_is_named():
     forecast = actual.with_columns(
         pl.when(pl.col("id") == "a").then(pl.col("y") + 1).otherwise("y")
     )
-    with pytest.warns(ForecasterWarning, match=r"MAPE is infinite for series \['a'\] \(col"):
+    with pytest.warns(InfiniteScoreWarning, match=r"MAPE is infinite for series \['a'\] \(col"):
         out = evaluate(forecast, actual, target="y", id_col="id", metrics=["mae", "mape"])
     assert out["mape"].to_list() == [float("inf"), 0.0]
     with warnings.catch_warnings():

@@ -4324,3 +4324,45 @@ def test_a_run_shows_the_backtests_own_cutoffs_of_a_series_ending_early(tmp_path
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     assert cutoffs.findall(err) == backtest, err
+
+
+@pytest.mark.slow
+def test_a_run_logs_no_infinite_score_to_mlflow_nor_json(tmp_path, capsys, monkeypatch):
+    """Intermittent demand scored by MAPE: the backtest's MAPE is inf (with a warning), which
+    summary.json writes null and the fit's own backtest metrics leave out, but the run logged
+    it to MLflow, whose SQL store keeps 1.8e308 for inf (pipeline_backtest_mape and
+    backtest_mape_by_step): it is left out there too; the finite scores are logged. The
+    backtest command's --json-logs summary writes it null, as summary.json."""
+    import json
+
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    lines = rows(16).splitlines()  # series a: 0 but for a 5 every fourth day
+    zeros = [f"a,{d},{5.0 if i % 4 == 3 else 0.0}" for i, d in enumerate(
+        line.split(",")[1] for line in lines[1:17])]  # fmt: skip
+    (tmp_path / "data" / "prices.csv").write_text("\n".join([lines[0], *zeros, *lines[17:]]))
+    text = spec.read_text().replace(
+        "backtest_folds = 1", 'backtest_folds = 1\nmetrics = ["mae", "mape"]'
+    )
+    spec.write_text(text)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert "MAPE is infinite for series ['a']" in err, err
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["metrics"]["backtest_mape"] is None, summary["metrics"]
+    (run,) = _runs(tmp_path)
+    logged = run.data.metrics
+    assert "pipeline_backtest_mae" in logged and "backtest_mae_by_step" in logged, logged
+    assert not [k for k, v in logged.items() if not v < 1e300], logged
+    # --json-logs wrote it as Infinity, which is not JSON (jq and strict parsers refuse it)
+    out = tmp_path / "b.parquet"
+    assert main(["backtest", str(spec), "--out", str(out), "--no-progress", "--json-logs"]) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in a JSON log line")
+
+    lines = [
+        json.loads(line, parse_constant=refuse) for line in capsys.readouterr().out.splitlines()
+    ]
+    shown = next(line["summary"] for line in lines if "summary" in line)
+    assert shown["backtest_mape"] is None and shown["backtest_mae"] > 0, shown

@@ -494,11 +494,11 @@ def window_spread(
     Changes with a missing value on either side are skipped; a window without any gives 0.
     With ``floor > 0`` the spread is at least ``floor`` times the window's mean absolute
     value (a flat window keeps a scale of its level), and 1 where it stays below float32's
-    smallest normal number (zeros since the series' start: a constant series' scale); with
-    ``history > 0`` at least ``history`` times its series' mean absolute change up to the
-    window's end (a window of zeros keeps a scale of its series' past), and 1 where neither
-    changes (a constant series, whatever its level, as the scaler scales it). Running sums
-    down each series: one pass whatever the number of windows, each inside its series.
+    smallest normal number; with ``history > 0`` at least ``history`` times its series' mean
+    absolute change up to the window's end (a window of zeros keeps a scale of its series'
+    past), and at least 1 where neither changes (a constant series so far, as the scaler
+    scales it; ``floor`` times its level where more: its forecasts' float32 precision).
+    Running sums down each series: one pass whatever the number of windows.
 
     Examples
     --------
@@ -534,10 +534,10 @@ def window_spread(
     if level is None:
         return spread
     tiny = np.finfo(np.float32).tiny  # below it (zeros): 1, as the scaler's constant series
-    # a constant series so far: scale 1 as the scaler's (floor * level made 3s' 3e-6)
+    # constant so far: 1 (3s: not 3e-6), or floor * level (1e10 + 300 is forecast as 1e10)
     constant = spread < tiny if history > 0 else np.zeros(spread.shape, dtype=bool)
     spread = np.maximum(spread, floor * level)
-    return np.where((spread >= tiny) & ~constant, spread, 1.0)
+    return np.where(constant | (spread < tiny), np.maximum(spread, 1.0), spread)
 
 
 class KnownWindows(NamedTuple):

@@ -36,6 +36,7 @@ from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
+    InfiniteScoreWarning,
     InSampleWarning,
     NoResidualsWarning,
     UnscoredPointsWarning,
@@ -241,7 +242,7 @@ class ForecastIntervals:
         # a quantile model's own quantiles come with each fold's forecasts (out of sample);
         # made-up actual values: left out below; in-sample origins (refit=False): refused below
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
-        with silenced(UnscoredPointsWarning), in_sample:
+        with silenced(UnscoredPointsWarning), silenced(InfiniteScoreWarning), in_sample:
             result = run_backtest(
                 self,  # type: ignore[arg-type]
                 frame,

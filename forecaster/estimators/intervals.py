@@ -85,8 +85,8 @@ def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarra
     absolute one-step change (:func:`~forecaster.data.windows.window_spread`, ending at the
     global ``rows``), floored by :data:`SPREAD_FLOOR` of its level and
     :data:`HISTORY_SPREAD_FLOOR` of its series' history; 1 where neither the window nor its
-    series' history changes (a series constant so far, of zeros or of any level), as the
-    scaler's scale of a constant series."""
+    series' history changes (a series constant so far), the scaler's scale of a constant
+    series, or :data:`SPREAD_FLOOR` of its level where more (a series of 1e10 + 300)."""
     return window_spread(panel, rows, lookback, floor=SPREAD_FLOOR, history=HISTORY_SPREAD_FLOOR)
 
 

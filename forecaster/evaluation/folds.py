@@ -469,16 +469,18 @@ def check_reserved(
     panel: Panel, id_col: str | None, time_col: str, metrics: Sequence[str] = ()
 ) -> None:
     """Refuse columns named like the output columns of a backtest (:func:`forecasts_frame`):
-    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``; and an id column named
-    like a column of its scores of ``metrics`` (:func:`check_score_keys`)."""
+    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``; an id column named like
+    one of :func:`folds_frame` (``model``, :data:`TRAIN_COLUMNS`) or of its scores of
+    ``metrics`` (:func:`check_score_keys`)."""
     if metrics:
         check_score_keys(id_col, metrics)
     clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
     clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
+    clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
     if clash:
         raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {_RESERVED} or "
-            "'<target>_actual'. Rename them."
+            f"Columns {clash} clash with the output columns of a backtest {_RESERVED}, "
+            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)}. Rename them."
         )
 
 

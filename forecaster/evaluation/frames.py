@@ -24,7 +24,7 @@ from forecaster.evaluation.intervals import (
     is_scaled_metric,
     scaled_mean,
 )
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError, InfiniteScoreWarning, warn_at_caller
 
 __all__ = [
     "ERROR_SCALED",
@@ -364,7 +364,8 @@ def warn_infinite_scores(
         "divides each error by |y|; an exact forecast scores 0). sMAPE or MASE score data "
         "with zeros",
         "scaled": f"their {history} do not change at lag m={m} (scale 0) and the forecast "
-        "misses some of their points (an exact forecast scores 0)",
+        "is not exact there (only an exact one scores 0: for MSIS and sCRPS, intervals and "
+        "quantiles of no width on the actual values)",
     }
     for cause, text in causes.items():
         bad = [
@@ -389,7 +390,7 @@ def warn_infinite_scores(
         warn_at_caller(
             f"{words} {'are' if len(labels) > 1 else 'is'} infinite for {who}{more}{folds} "
             f"(columns {bad}), and so is any pooled score over them: {text}.",
-            ForecasterWarning,
+            InfiniteScoreWarning,
         )
 
 

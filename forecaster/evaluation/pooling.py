@@ -360,7 +360,8 @@ def owa(
     -------
     polars.DataFrame
         Keys, ``smape``, ``mase``, ``smape_naive2``, ``mase_naive2`` and ``owa`` (null where
-        Naive2's pooled score is 0: no ratio to an exact baseline exists).
+        Naive2's pooled score is 0 or infinite: no ratio to an exact baseline exists, nor to
+        an infinite score).
 
     Raises
     ------
@@ -407,11 +408,15 @@ def owa(
         if keys
         else pl.concat([a.drop("n"), b], how="horizontal")
     )
-    ratio = [
-        pl.col(c) / pl.when(pl.col(f"{c}_naive2") != 0).then(pl.col(f"{c}_naive2"))
-        for c in ("smape", "mase")
-    ]
+    ratio = [_ratio(pl.col(c), pl.col(f"{c}_naive2")) for c in ("smape", "mase")]
     return out.with_columns((0.5 * (ratio[0] + ratio[1])).alias("owa"))
+
+
+def _ratio(ours: pl.Expr, theirs: pl.Expr) -> pl.Expr:
+    """``ours / theirs``, null where the baseline's score ``theirs`` is 0 (no ratio to an
+    exact baseline) or infinite (none to an infinite score either: inf / inf was NaN, 5 / inf
+    0): the skill ratios of :func:`with_skill` and the ratios of :func:`owa`."""
+    return ours / pl.when((theirs != 0) & ~theirs.is_infinite()).then(theirs)
 
 
 def with_skill(
@@ -464,12 +469,7 @@ def with_skill(
             *(pl.col(c).fill_null(nan) for c in numerators.values() if c not in scored),
         )
         out = out.with_columns(
-            (
-                pl.col(numerators[m])
-                / pl.when((pl.col(f"{m}_{name}") != 0) & ~pl.col(f"{m}_{name}").is_infinite()).then(
-                    pl.col(f"{m}_{name}")
-                )
-            ).alias(f"{m}_skill_{name}")
+            _ratio(pl.col(numerators[m]), pl.col(f"{m}_{name}")).alias(f"{m}_skill_{name}")
             for m in scored
         )
     counts = [f"n_{name}" for name in baselines]
@@ -506,6 +506,6 @@ def check_score_keys(id_col: str | None, metrics: Sequence[str]) -> None:
         raise DataValidationError(
             f"The id column {id_col!r} has the name of a column of the backtest's scores "
             f"(n, the metrics {list(metrics)}, their baselines' and skill columns, interval "
-            f"scores); rename it, e.g. frame.rename({{{id_col!r}: 'series'}}), and fit with "
-            "id_col='series'."
+            f"scores), beside which they hold the id. Rename it: e.g. frame.rename({{{id_col!r}: "
+            "'series'}) and id_col='series' (in a pipeline, the data's column and [series] id)."
         )

@@ -110,6 +110,7 @@ import importlib.util
 import io
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -182,7 +183,20 @@ def _record(level: str, message: str, **fields: Any) -> str:
         "msg": message,
         **fields,
     }
-    return json.dumps(record, default=str)
+    return json.dumps(_finite(record), default=str)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (an infinite MAPE) as None, in the dicts
+    and lists it holds: JSON has no inf or NaN (``Infinity`` is refused by strict parsers), and
+    ``summary.json`` writes them null too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class _Logger:

@@ -71,10 +71,10 @@ from forecaster.exceptions import (
 )
 from forecaster.jobs.schedule import excluded_ids, id_text, stale_steps
 from forecaster.jobs.scores import (
+    backtest_metrics,
     is_quantile_model,
     level_quantiles,
     model_quantiles,
-    point_metrics,
     score_quantiles,
 )
 from forecaster.jobs.spec import (
@@ -478,13 +478,16 @@ def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
 def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
     """The panel of ``frame`` as the spec's unfitted ``estimator`` reads it: data it cannot
     read is refused (``DataValidationError``) before anything is fitted or written. When the
-    spec backtests (``evaluation.backtest_folds > 0``), so are columns named like the output
-    columns of a backtest (:func:`~forecaster.evaluation.folds.check_reserved`), which the
-    backtest itself would refuse only after the run's fit (or its tuning)."""
+    spec backtests (``evaluation.backtest_folds > 0``) or calibrates (``levels`` of a point
+    model: a backtest scored by MAE), so are columns named like the output columns of a
+    backtest or of its scores (:func:`~forecaster.evaluation.folds.check_reserved`), which
+    the backtest itself would refuse only after the run's fit (or its tuning)."""
     options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
     panel = estimator.windowed_panel(frame, **options)[0]
-    if spec.evaluation.backtest_folds > 0:
-        check_reserved(panel, estimator.id_col, estimator.time_col)
+    metrics = backtest_metrics(spec) if spec.evaluation.backtest_folds > 0 else []
+    metrics += ["mae"] if spec.output.levels and not is_quantile_model(spec) else []
+    if metrics:
+        check_reserved(panel, estimator.id_col, estimator.time_col, metrics)
     return panel
 
 
@@ -509,7 +512,7 @@ def spec_backtest(
         frame,
         folds=spec.evaluation.backtest_folds,
         refit=False,
-        metrics=point_metrics(spec.evaluation.metrics) or ["mae"],
+        metrics=backtest_metrics(spec),
         m=spec.evaluation.seasonality,
         level=list(levels) if levels else None,
         quantiles=score_quantiles(spec, model),
@@ -537,7 +540,7 @@ def interval_backtest(
         frame,
         folds=folds,
         refit=False,
-        metrics=point_metrics(spec.evaluation.metrics) or ["mae"],
+        metrics=backtest_metrics(spec),
         m=spec.evaluation.seasonality,
         level=list(spec.output.levels or []),
         quantiles=score_quantiles(spec, template),

@@ -44,6 +44,7 @@ __all__ = [
     "OBJECTIVES",
     "POINT_METRICS",
     "QUANTILE_SCORES",
+    "backtest_metrics",
     "backtest_scores",
     "check_levels",
     "check_scores",
@@ -105,6 +106,12 @@ def point_metrics(metrics: list[str]) -> list[str]:
     """The point scores among ``metrics`` (what :func:`forecaster.evaluation.backtest.backtest`
     takes as ``metrics``)."""
     return [m for m in metrics if m in POINT_METRICS]
+
+
+def backtest_metrics(spec: Any) -> list[str]:
+    """The ``metrics`` of a run's backtest: the point scores of ``[evaluation] metrics``, or
+    MAE when it lists none (the interval scores come with the levels)."""
+    return point_metrics(spec.evaluation.metrics) or ["mae"]
 
 
 def level_quantiles(levels: Any) -> list[float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -385,7 +386,9 @@ def _log_run_outputs(
 ) -> None:
     from forecaster.tracking.records import backtest_key, target_key_parts
 
-    mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items()})
+    # finite scores only, as the fit's backtest metrics: MLflow's SQL store keeps inf (an
+    # infinite MAPE, written null in summary.json) as 1.8e308
+    mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items() if math.isfinite(v)})
     if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
         by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
         counts = ("step", "target", "n", *BASELINE_COUNTS, SCALED_COUNT)  # keys and counts
@@ -396,7 +399,7 @@ def _log_run_outputs(
         for row in by_step.iter_rows(named=True):
             for name in names:  # one metric per target, as the fit's own backtest metrics
                 key = backtest_key(name, parts[row["target"]] if several else None)
-                if row[name] is not None:
+                if row[name] is not None and math.isfinite(row[name]):
                     mlflow.log_metric(f"{key}_by_step", row[name], step=row["step"])
     for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
         if (staging / name).is_file():

@@ -1532,27 +1532,29 @@ def test_a_storage_that_tune_refuses_is_refused_by_the_dry_run_too(
 # columns named like a backtest's output columns; source.tickers of the stocks data set
 # ------------------------------------------------------------------------------------------
 
-RESERVED_NAMES = {"time": "step", "covariate": "fold"}
+RESERVED_NAMES = [("time", "step"), ("covariate", "fold"), ("id", "n"), ("id", "model")]
 
 
-@pytest.mark.parametrize("role", list(RESERVED_NAMES))
+@pytest.mark.parametrize(("role", "new"), RESERVED_NAMES)
 def test_a_column_named_like_a_backtest_output_is_refused_before_any_fit(
-    tmp_path, capsys, monkeypatch, role
+    tmp_path, capsys, monkeypatch, role, new
 ):
     # was: accepted by --dry-run; `run` exited 3 after the fit (with --tune after the whole
-    # tuning), `backtest --level 80` after the fit of its interval clone
+    # tuning), `backtest --level 80` after the fit of its interval clone; an id named like a
+    # column of the scores ("n") or of result.folds ("model", a polars SchemaError) too
     from forecaster.estimators import RNNForecaster
 
-    new = RESERVED_NAMES[role]
-    if role == "time":
-        data = rows().replace("id,date,y", "id,step,y", 1)
+    if role in ("time", "id"):
+        data = rows().replace("id,date,y", "id,step,y" if role == "time" else f"{new},date,y", 1)
     else:  # a copy of y as a covariate named "fold"
         lines = rows().splitlines()
         data = "\n".join(
             [lines[0] + ",fold"] + [f"{line},{line.rsplit(',', 1)[1]}" for line in lines[1:]]
         )
     spec = project(tmp_path, data=data)
-    series = {"time": new} if role == "time" else {"covariates": [new]}
+    series = (
+        {"time": new} if role == "time" else {"id": new} if role == "id" else {"covariates": [new]}
+    )
     sections = {"source": {"path": "data/*.csv"}, "series": series}
     spec.write_text(mini_spec(**sections, evaluation={"backtest_folds": 2}))  # type: ignore[arg-type]
 
@@ -1561,10 +1563,21 @@ def test_a_column_named_like_a_backtest_output_is_refused_before_any_fit(
 
     monkeypatch.setattr(RNNForecaster, "fit", no_fit)
     commands = [("run", "--dry-run"), ("run",), ("run", "--tune"), ("backtest", "--level", "80")]
-    for command in commands:
+
+    def refused(*command: str) -> None:
         code, _, err = cli(capsys, *command, str(spec))
         assert code == 3, (command, err)
-        assert f"Columns ['{new}'] clash with the output columns of a backtest" in err, err
+        scores = f"The id column '{new}' has the name of a column of the backtest's scores"
+        assert (scores if new == "n" else f"Columns ['{new}'] clash with the output") in err, err
+        assert new != "n" or "[series] id" in err, err  # how a spec renames it
+        assert "Use longer series" not in err, err
+
+    for command in commands:
+        refused(*command)
+    # no backtest, but levels: the calibration backtests (was: refused after the fit, with
+    # "Use longer series, lower levels or a shorter horizon")
+    spec.write_text(mini_spec(**sections, output={"plot_series": 0, "levels": [80]}))  # type: ignore[arg-type]
+    refused("run")
     assert not list((tmp_path / "outputs").rglob("*.parquet"))
     monkeypatch.undo()
     # without a backtest nothing clashes: the run writes its outputs
