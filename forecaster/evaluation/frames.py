@@ -225,9 +225,10 @@ def summarize_points(
     :data:`~forecaster.evaluation.intervals.SCALED_COUNT` after ``n`` counts the points whose
     MASE denominator is defined (for a backtest, whose rows may pool blocks without one).
     """
-    return summarize_forecasts(points, by, metrics, columns, intervals, count_scaled=count_scaled)[
-        0
-    ]
+    scores, _ = summarize_forecasts(
+        points, by, metrics, columns, intervals, count_scaled=count_scaled
+    )
+    return scores
 
 
 def summarize_forecasts(
