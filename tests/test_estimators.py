@@ -2355,6 +2355,20 @@ def test_one_cutoff_with_no_series_long_enough_asks_for_a_later_cutoff():
         model.predict(frame, cutoff=["2024-01-05"])
 
 
+def test_a_frame_too_short_for_the_fitted_lookback_asks_for_more_history():
+    """Without a cutoff, every series shorter than the model's lookback: predict advised "Use
+    a shorter lookback", which a fitted model cannot take (its window is fixed); it asks for
+    more history, or a refit. A fit keeps its advice."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    short = frame.group_by("id", maintain_order=True).head(5)
+    fix = r"the longest has 5 rows\. Pass more history of each series \(or refit the model"
+    with pytest.raises(DataValidationError, match=r"\(the fitted lookback\); " + fix):
+        model.predict(short)
+    with pytest.raises(DataValidationError, match=r"Use a shorter lookback or horizon"):
+        small().fit(short)
+
+
 def test_a_pandas_series_or_index_of_cutoffs_is_a_list_of_cutoffs():
     """pd.date_range(...) (a DatetimeIndex) or a pandas Series of dates as cutoff was refused
     as "not a date, a datetime or ISO text"; a polars Series or numpy array of the same

@@ -350,7 +350,8 @@ def long_enough(
     min_length : int
         The fewest rows a series keeps.
     length_reason : str
-        What ``min_length`` is (e.g. ``"lookback + horizon"``), for the messages.
+        What ``min_length`` is (e.g. ``"lookback + horizon"``), for the messages; one that
+        starts with ``"the fitted "`` is a fitted model's and cannot be made shorter.
 
     Returns
     -------
@@ -371,10 +372,14 @@ def long_enough(
     if keep.all():
         return keep
     if not keep.any():
+        fix = (
+            "Pass more history of each series (or refit the model with a shorter lookback)."
+            if length_reason.startswith("the fitted ")
+            else f"Use a shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
+        )
         raise DataValidationError(
             f"Every series is shorter than the {min_length} rows needed "
-            f"({length_reason}); the longest has {int(np.max(lengths))} rows. Use a "
-            f"shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
+            f"({length_reason}); the longest has {int(np.max(lengths))} rows. {fix}"
         )
     warn_dropped([(ids.filter(pl.Series(~keep)).to_list(), min_length, length_reason)])
     return keep

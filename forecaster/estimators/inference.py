@@ -341,7 +341,7 @@ class ForecastInference(FutureInputs, TargetPanels):
             freq=str(self.freq_),
             missing=self.missing,
             min_length=self.lookback_,
-            length_reason="lookback",
+            length_reason="the fitted lookback",
         )
 
     def _inference_network(self) -> tuple[Any, torch.device]:
@@ -460,7 +460,7 @@ class ForecastInference(FutureInputs, TargetPanels):
             "freq": str(self.freq_),
             "missing": self.missing,
             "min_length": self.lookback_,
-            "length_reason": "lookback",
+            "length_reason": "the fitted lookback",
         }
         if cutoff is None:
             panel = Panel.from_frame(frame, **options)

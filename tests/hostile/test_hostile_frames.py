@@ -220,11 +220,13 @@ def test_time_zone_mismatch_between_fit_and_predict(fit_zone, predict_zone):
 def test_predict_series_shorter_than_lookback(fitted):
     frame = pl.concat([hourly(ids=("a",)), hourly(5, ids=("b",))])
     with pytest.warns(
-        ForecasterWarning, match=r"Dropped 1 series shorter than 8 rows \(lookback\)"
+        ForecasterWarning, match=r"Dropped 1 series shorter than 8 rows \(the fitted lookback\)"
     ):
         out = fitted.predict(frame)
     assert out["id"].unique().to_list() == ["a"]
-    with pytest.raises(DataValidationError, match=r"shorter than the 8 rows needed \(lookback\)"):
+    with pytest.raises(
+        DataValidationError, match=r"shorter than the 8 rows needed \(the fitted lookback\)"
+    ):
         fitted.predict(hourly(5))
 
 
