@@ -210,11 +210,9 @@ def pooled_scores(
     (:func:`~forecaster.evaluation.frames.summarize_forecasts`): the same scores, in one
     pass."""
     point_names = [n for n in names if not is_interval_metric(n)]
-    together = [
-        name
-        for name, frame in base_points.items()
-        if point_names == names and _same_points(points, frame, columns.forecast)
-    ]
+    together = []  # with interval scores (the model's alone), every baseline apart
+    if point_names == names:
+        together = [n for n, f in base_points.items() if _same_points(points, f, columns.forecast)]
     hidden = temporary_names(points.columns, *(f"__{name}__" for name in together))
     others = dict(zip(together, hidden, strict=True))
     added = (base_points[n][columns.forecast].alias(others[n]) for n in together)

@@ -368,18 +368,17 @@ def warn_infinite_scores(
         "is not exact there (only an exact one scores 0: for MSIS and sCRPS, intervals and "
         "quantiles of no width on the actual values)",
     }
+    label = {c: _LABELS.get(_score_of(c, baselines), "") for c in scores.columns}
+    infinite = [
+        c
+        for c in scores.columns
+        if label[c] and scores.schema[c].is_float() and scores[c].is_infinite().any()
+    ]
     for cause, text in causes.items():
-        bad = [
-            c
-            for c in scores.columns
-            if _score_of(c, baselines) in _LABELS
-            and (_LABELS[_score_of(c, baselines)] == "MAPE") == (cause == "MAPE")
-            and scores.schema[c].is_float()
-            and scores[c].is_infinite().any()
-        ]
+        bad = [c for c in infinite if (label[c] == "MAPE") == (cause == "MAPE")]
         if not bad:
             continue
-        labels = list(dict.fromkeys(_LABELS[_score_of(c, baselines)] for c in bad))
+        labels = list(dict.fromkeys(label[c] for c in bad))
         words = " and ".join([", ".join(labels[:-1]), labels[-1]] if len(labels) > 1 else labels)
         who, more = "the series", ""
         if has_id:  # a frame of one series may have no id column
