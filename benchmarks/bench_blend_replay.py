@@ -21,9 +21,13 @@ in two steps:
     (checked to reproduce the fitted model's own forecasts), the network alone, and a
     significance margin "sig c" (keep the choice only when it beats the better of the plain
     naive and seasonal naive by more than ``c / sqrt(n)`` of its error, ``n`` the validation
-    span in horizons), as examples of rules. Writes ``blend_replay.{json,md}`` to ``--out``.
+    span in horizons), and damped drift partners (``--damped PHIS/MARGIN``: each drift
+    partner's trend damped at ``phi`` per step after the origin, formed from the recorded
+    partners with and without drift, beside the undamped ones behind a margin or instead of
+    them; :func:`damped_rule`), as examples of rules. Writes ``blend_replay.{json,md}`` to
+    ``--out``.
 
-Session 29's use of it is in ``benchmarks/results/accuracy_variants.md``. Run from the
+Sessions 29 and 30's use of it is in ``benchmarks/results/accuracy_variants.md``. Run from the
 repository root::
 
     .venv/bin/python benchmarks/bench_blend_replay.py record m4_h176 m4_w313 airpassengers \\
@@ -55,8 +59,10 @@ from _machine import machine_info, write_result
 import forecaster.estimators.baseline_blend as blend_module
 from forecaster import RNNForecaster
 from forecaster.data.seasons import seasonal_periods
+from forecaster.data.transforms import domain_floor
 from forecaster.evaluation.baselines import origin_forecasts
 
+DAMPED = ["0.95/0.05", "0.95,0.98,0.99/-", "/0.05"]  # session 30's rules R1, R2, R0
 CACHE = bench_robust.ROOT / "benchmarks" / ".cache" / "blend_replay"
 Candidate = tuple[str, float, np.ndarray, np.ndarray]  # partner, weight, val errors, test fc
 
@@ -141,9 +147,11 @@ def _ratio(forecast: np.ndarray, z: dict[str, np.ndarray]) -> float:
     return float(np.abs(forecast - actual).mean() / np.abs(z["test_snaive"] - actual).mean())
 
 
-def _partner_key(partner: tuple[int, bool, bool]) -> str:
+def _partner_key(partner: tuple[int, Any, bool]) -> str:
+    """``m|drift|level``: drift 0 / 1, or ``d<phi>`` for a damped drift (:func:`damped`)."""
     m, drift, level = partner
-    return f"{m}|{int(drift)}|{int(level)}"
+    label = drift if isinstance(drift, str) else str(int(drift))
+    return f"{m}|{label}|{int(level)}"
 
 
 def candidates(z: dict[str, np.ndarray]) -> list[Candidate]:
@@ -166,16 +174,26 @@ def candidates(z: dict[str, np.ndarray]) -> list[Candidate]:
     return out
 
 
-def library_rule(z: dict[str, np.ndarray]) -> tuple[str, float]:
-    """The library's own choice (:func:`~forecaster.estimators.baseline_blend.choose_blend`
-    on the recorded inputs): the partner's key and the network's weight."""
+def choose(z: dict[str, np.ndarray], keys: list[str]) -> tuple[str, float, float]:
+    """:func:`~forecaster.estimators.baseline_blend.choose_blend` over the partners ``keys``
+    (in that order) on the recorded inputs: the partner's key, the network's weight and the
+    chosen blend's validation error."""
     error = blend_module.scaled_error(
         z["val_series"], z["val_actual"], z["val_scales"], z.get("val_observed")
     )
-    keys = [k[6:] for k in z if k.startswith("val_p_")]
-    partners = [((int(k.split("|")[0]), k[-3] == "1", k[-1] == "1"), z["val_p_" + k]) for k in keys]
-    partner, weights, _, _ = blend_module.choose_blend(z["val_model"], iter(partners), error)
-    return _partner_key(partner), weights[0]
+    partners = []
+    for key in keys:
+        m, drift, level = key.split("|")
+        flag = drift if drift.startswith("d") else drift == "1"  # a damped one keeps its label
+        partners.append(((int(m), flag, level == "1"), z["val_p_" + key]))
+    partner, weights, errors, _ = blend_module.choose_blend(z["val_model"], iter(partners), error)
+    return _partner_key(partner), weights[0], float(errors.sum())
+
+
+def library_rule(z: dict[str, np.ndarray]) -> tuple[str, float]:
+    """The library's own choice on the recorded partners: the partner's key and the network's
+    weight."""
+    return choose(z, [k[6:] for k in z if k.startswith("val_p_")])[:2]
 
 
 def significance_rule(c: float) -> Callable[..., Candidate]:
@@ -192,7 +210,115 @@ def significance_rule(c: float) -> Callable[..., Candidate]:
     return rule
 
 
-def replay(names: list[str], cache: Path, margins: list[float]) -> dict[str, dict[str, float]]:
+FLOORS = tuple(domain_floor(t) for t in ("log", "log1p"))  # where partners are floored
+
+
+def _at_floor(values: np.ndarray) -> np.ndarray:
+    """Where a recorded partner sits at a target transform's floor (``within_domain``)."""
+    return np.isin(values, FLOORS)
+
+
+def drift_slopes(z: dict[str, np.ndarray], prefix: str, m: int, horizon: int) -> np.ndarray:
+    """Per window (``prefix``: ``val_p_`` or ``test_p_``), the trend per step of period
+    ``m``'s drift partners: their difference from the same partner without drift over
+    ``drift_steps``, the median over the steps where neither sits at a floor; where every
+    step does, the steepest slope the floor allows (an upper bound)."""
+    steps = blend_module.drift_steps(m, horizon)
+    found: np.ndarray | None = None
+    bound: np.ndarray | None = None
+    for level in (0, 1):
+        if f"{prefix}{m}|1|{level}" not in z:
+            continue
+        drift, plain = (z[f"{prefix}{m}|{d}|{level}"].reshape(-1, horizon) for d in (1, 0))
+        per_step = (drift - plain) / steps
+        usable = np.where(_at_floor(drift) | _at_floor(plain), np.nan, per_step)
+        found = usable if found is None else np.where(np.isnan(found), usable, found)
+        bound = per_step.min(axis=1) if bound is None else bound
+    if found is None or bound is None:
+        raise ValueError(f"no drift partner of period {m} was recorded")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows all NaN: the bound below
+        slope = np.nanmedian(found, axis=1)
+    return np.where(np.isnan(slope), bound, slope)
+
+
+def damped_steps(m: int, horizon: int, phi: float) -> np.ndarray:
+    """The steps of trend a drift partner damped at ``phi`` per step adds at each forecast
+    step ``h``: those of ``drift_steps`` before the origin (``m * ceil(h / m) - h``, where the
+    seasonal naive's source value lies) in full, then ``phi + phi**2 + ... + phi**h``."""
+    h = np.arange(1, horizon + 1)
+    after = h.astype(np.float64) if phi == 1 else phi * (1 - phi**h) / (1 - phi)
+    return blend_module.drift_steps(m, horizon) - h + after
+
+
+def damped(z: dict[str, np.ndarray], phi: float, horizon: int) -> dict[str, np.ndarray]:
+    """Every recorded drift partner damped at ``phi`` (:func:`damped_steps`) on the
+    validation windows and the tail, keyed ``val_p_<m>|d<phi>|<level>`` / ``test_p_...``:
+    the recorded partner less the trend it no longer adds (from its period's slope,
+    :func:`drift_slopes`), or where it sits at a floor, the partner without drift plus the
+    damped trend; floored again, and at the floor where both sit there (the damped trend
+    lies between the two). ``phi = 1`` gives the recorded partners back."""
+    out: dict[str, np.ndarray] = {}
+    for key in [k[6:] for k in z if k.startswith("val_p_") and k.split("|")[1] == "1"]:
+        m, _, level = key.split("|")
+        kept = damped_steps(int(m), horizon, phi)
+        for prefix in ("val_p_", "test_p_"):
+            drift = z[prefix + key].reshape(-1, horizon)
+            plain = z[f"{prefix}{m}|0|{level}"].reshape(-1, horizon)
+            slope = drift_slopes(z, prefix, int(m), horizon)[:, None]
+            less = blend_module.drift_steps(int(m), horizon) - kept
+            value = np.where(_at_floor(drift), plain + slope * kept, drift - slope * less)
+            value = np.where(_at_floor(drift) & _at_floor(plain), drift, value)  # both below it
+            floors = [f for f in FLOORS if (drift == f).any() or (plain == f).any()]
+            value = np.maximum(value, floors[0]) if floors else value
+            out[f"{prefix}{m}|d{phi:g}|{level}"] = value.reshape(z[prefix + key].shape)
+    return out
+
+
+def damped_rule(phis: tuple[float, ...], margin: float | None) -> Callable[..., np.ndarray]:
+    """The tail forecasts of a choice with the drift partners damped at each of ``phis``
+    (:func:`damped`; each right after its undamped one), by ``choose_blend`` with the other
+    partners: ``margin`` None: instead of the undamped drift partners; else beside them, an
+    undamped one kept only when its blend's validation error is more than ``margin`` below
+    the best blend of the others (``phis`` empty: a margin on drift alone)."""
+
+    def rule(z: dict[str, np.ndarray], horizon: int) -> np.ndarray:
+        extended, order = dict(z), []
+        for phi in phis:
+            extended.update(damped(z, phi, horizon))
+        for key in (k[6:] for k in z if k.startswith("val_p_")):
+            m, drift, level = key.split("|")
+            if drift != "1":
+                order.append(key)
+                continue
+            order += ([] if margin is None else [key]) + [f"{m}|d{p:g}|{level}" for p in phis]
+        pick = choose(extended, order)
+        if margin is not None:
+            rest = choose(extended, [k for k in order if k.split("|")[1] != "1"])
+            pick = pick if pick[2] < rest[2] * (1 - margin) else rest
+        key, w, _ = pick
+        return w * z["test_net"] + (1 - w) * extended["test_p_" + key]
+
+    return rule
+
+
+def damped_label(spec: str) -> str:
+    """A column name for the damped rule ``spec`` (``PHIS/MARGIN``, see ``--damped``)."""
+    phis, margin = spec.split("/")
+    damp = f"damped {phis.replace(',', '/')}" if phis else "undamped"
+    return damp + ("" if margin == "-" else f", drift +{float(margin):.0%}")
+
+
+def parse_damped(spec: str) -> Callable[..., np.ndarray]:
+    """:func:`damped_rule` of ``PHIS/MARGIN`` (``0.95/0.05``, ``0.95,0.98/-``, ``/0.05``)."""
+    phis, margin = spec.split("/")
+    values = tuple(float(p) for p in phis.split(",")) if phis else ()
+    return damped_rule(values, None if margin == "-" else float(margin))
+
+
+def replay(
+    names: list[str], cache: Path, margins: list[float], damped_specs: list[str]
+) -> dict[str, dict[str, float]]:
     """Tail ratios per series of each rule on the recorded series ``names``."""
     rows = {}
     for name in names:
@@ -210,6 +336,8 @@ def replay(names: list[str], cache: Path, margins: list[float]) -> dict[str, dic
         row = {"library": _ratio(chosen[3], z), "network": _ratio(z["test_net"], z), "n": n}
         for c in margins:
             row[f"sig {c}"] = _ratio(significance_rule(c)(z, cands, m, n)[3], z)
+        for spec in damped_specs:
+            row[damped_label(spec)] = _ratio(parse_damped(spec)(z, horizon), z)
         rows[name] = row
     return rows
 
@@ -232,6 +360,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra-python", default=None)
     parser.add_argument("--set", action="append", default=[], help="replay: NAME=s1,s2,...")
     parser.add_argument("--margins", default="0.1,0.3,1.0", help="replay: c of 'sig c'")
+    parser.add_argument(
+        "--damped",
+        action="append",
+        default=None,
+        help="replay: damped drift rule PHIS/MARGIN (0.95/0.05: damped at 0.95 per step beside "
+        "undamped drift, which needs a 5 %% margin; 0.95,0.98/-: damped ones instead)",
+    )
     parser.add_argument("--out", type=Path, default=bench_robust.RESULTS)
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -247,10 +382,12 @@ def main(argv: list[str] | None = None) -> None:
     margins = [float(c) for c in args.margins.split(",")]
     sets = dict(s.split("=", 1) for s in args.set)
     report: dict[str, Any] = {"sets": {}, "machine": machine_info()}
+    specs = DAMPED if args.damped is None else args.damped
     rules = ["library", "network alone", *[f"sig {c}" for c in margins]]
+    rules += [damped_label(spec) for spec in specs]
     lines = ["| set | series | " + " | ".join(rules) + " |", "|---|---:|" + "---|" * len(rules)]
     for label, names in sets.items():
-        rows = replay(names.split(","), args.cache, margins)
+        rows = replay(names.split(","), args.cache, margins, specs)
         report["sets"][label] = {"rows": rows, "summary": summary(rows)}
         lines.append(f"| {label} | {len(rows)} | " + " | ".join(summary(rows).values()) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
