@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from forecaster.data.dtypes import restore_dtypes, trained_frame
-from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.frequency import Frequency
+from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
