@@ -1,4 +1,5 @@
-"""The panels of ``predict``'s cutoffs: the rows of a frame up to one cutoff
+"""``predict``'s cutoffs: the argument as ``predict`` reads it (:func:`cutoff_argument`), and
+their panels: the rows of a frame up to one cutoff
 (:meth:`CutoffPanels._panel_for_predict`), every row of it read up to the latest of a list of
 cutoffs and the origins of each (:meth:`CutoffPanels._origin_panel`), and the warning that
 names the series that end before the cutoff (:meth:`CutoffPanels._warn_stale_series`).
@@ -6,12 +7,15 @@ names the series that end before the cutoff (:meth:`CutoffPanels._warn_stale_ser
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from forecaster._validation import describe_value
+from forecaster.data import trained_frame
 from forecaster.data.frames import check_schema, collect_frame, column_tuple
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
@@ -19,6 +23,7 @@ from forecaster.data.steps import steps_behind
 from forecaster.data.times import to_time_point
 from forecaster.estimators.future import hold_after
 from forecaster.estimators.origins import (
+    is_cutoff_list,
     latest_cutoff,
     no_origins_error,
     origin_rows,
@@ -26,7 +31,59 @@ from forecaster.estimators.origins import (
 )
 from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
 
-__all__ = ["CutoffPanels"]
+__all__ = ["CUTOFF_KINDS", "CutoffPanels", "cutoff_argument"]
+
+CUTOFF_KINDS = (
+    "a time point (datetime.date, datetime.datetime, pandas.Timestamp, numpy.datetime64, ISO "
+    "text such as '2024-01-31', pl.date(...) / pl.datetime(...), or an int step for an integer "
+    "time column), a list, tuple, range, numpy array, polars or pandas Series or pandas Index "
+    "of time points, or a polars DataFrame or LazyFrame or pandas DataFrame of (id, time) "
+    "pairs"
+)
+"""What ``predict``'s ``cutoff`` takes, as its errors name it."""
+
+_POINT_KINDS = (str, dt.date, np.datetime64, np.generic, int, float, pl.Expr)
+"""The kinds of one time point, each converted (or refused with its reason) by
+:func:`~forecaster.data.times.to_time_point`."""
+
+
+def cutoff_argument(
+    cutoff: Any, keys: Mapping[str, str], *, id_col: str | None, time_col: str
+) -> Any:
+    """``predict``'s ``cutoff`` as it is read: a frame of (id, time) pairs as a polars
+    DataFrame (a LazyFrame collected; a pandas frame converted with the training dtypes of
+    ``keys``, the id and time columns' :func:`~forecaster.data.dtypes.trained_frame`), a
+    ``range`` of integer steps as a list; a time point, a sequence of them and None as they
+    are (converted one by one by :func:`~forecaster.data.times.to_time_point`). The one
+    reading of the argument (``predict`` and the MLflow pyfunc, through ``predict``).
+
+    Raises
+    ------
+    DataValidationError
+        For any other kind (a set, which has no order; a dict; an iterator; a frame of
+        another library), naming the kinds it takes (:data:`CUTOFF_KINDS`).
+
+    Examples
+    --------
+    >>> lazy = pl.LazyFrame({"id": ["a"], "t": ["2024-01-31"]})
+    >>> cutoff_argument(lazy, {"id": "String", "t": "Date"}, id_col="id", time_col="t").shape
+    (1, 2)
+    >>> cutoff_argument(range(3), {"t": "Int64"}, id_col=None, time_col="t")
+    [0, 1, 2]
+    """
+    if cutoff is None:
+        return None
+    if isinstance(cutoff, pl.LazyFrame):
+        return collect_frame(cutoff, what="cutoff frame")
+    if isinstance(cutoff, range):
+        return list(cutoff)
+    cutoff = trained_frame(cutoff, keys, id_col=id_col, time_col=time_col, what="cutoff frame")
+    if is_cutoff_list(cutoff) or isinstance(cutoff, _POINT_KINDS):
+        return cutoff
+    why = " (a set has no order: pass a sorted list)" if isinstance(cutoff, set | frozenset) else ""
+    raise DataValidationError(
+        f"cutoff={describe_value(cutoff)} is not a cutoff{why}. predict takes {CUTOFF_KINDS}."
+    )
 
 
 class CutoffPanels:

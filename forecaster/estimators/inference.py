@@ -27,7 +27,7 @@ from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import future_times
 from forecaster.estimators.base import PREDICT_BATCH
-from forecaster.estimators.cutoffs import CutoffPanels
+from forecaster.estimators.cutoffs import CutoffPanels, cutoff_argument
 from forecaster.estimators.future import FutureInputs
 from forecaster.estimators.origins import (
     chunk_size,
@@ -90,8 +90,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             History with the training columns (a pandas frame is converted once); each series
             needs ``lookback`` rows up to the cutoff (shorter ones are dropped with a warning);
             series unseen in ``fit`` are scaled with their own history.
-        cutoff : time point, list of time points or polars.DataFrame, optional
-            A time point is a date, datetime, ISO text, numpy.datetime64, pl.date(...) or int.
+        cutoff : time point, list of time points or frame of (id, time) pairs, optional
+            A time point is a date, datetime (a pandas Timestamp too), ISO text,
+            numpy.datetime64, pl.date(...) or int. Any other kind (a set, a dict, an
+            iterator) is refused with a :class:`~forecaster.exceptions.DataValidationError`
+            naming these (:func:`~forecaster.estimators.cutoffs.cutoff_argument`).
             Forecast from this time instead of each series' end: only rows with
             ``time <= cutoff`` are used, so each series is forecast from its last time at or
             before the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for
@@ -104,11 +107,12 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             cutoff, series that end before the frame's last time get the same warning. Series
             with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
 
-            A list (tuple, array, polars or pandas Series or Index) of time points forecasts
+            A list (tuple, range, array, polars or pandas Series or Index) of time points forecasts
             every series from each of them, in one batched computation: the result has an
             ``origin`` column (the time of the last input row) and a block of ``horizon`` rows per
             (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time) pairs
-            (the model's id and time columns) forecasts each series from its own time point,
+            (the model's id and time columns; a polars DataFrame or LazyFrame, collected, or a
+            pandas DataFrame) forecasts each series from its own time point,
             in the frame's row order. A point (pair) given twice is refused. Each origin is
             the series' last row at or before its time
             point on the grid of the whole frame (the ``origin`` column shows a series that
@@ -172,7 +176,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
         keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
         future = trained_frame(future, keys, what="future frame", **roles)  # keys: the rest
-        cutoff = trained_frame(cutoff, keys, what="cutoff frame", **roles)  # is checked later
+        cutoff = cutoff_argument(cutoff, keys, **roles)  # a point or a list is checked later
         level, quantiles = check("level", level), check("quantiles", quantiles)
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(
