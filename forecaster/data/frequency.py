@@ -17,6 +17,7 @@ from forecaster._validation import check
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "FIRST_BUSINESS_DAY",
     "FIXED_UNITS_NS",
     "MONTHS_PER_UNIT",
     "TIME_UNIT_NS",
@@ -70,6 +71,11 @@ _MAX_FREQ_STEPS = 2**40
 MONTHS_PER_UNIT = {"mo": 1, "q": 3, "y": 12}
 """Months per step of the month, quarter and year units."""
 
+FIRST_BUSINESS_DAY = 0
+"""The day of the month (:meth:`Frequency.offset`'s ``day``) of month, quarter and year steps
+on each month's first business day (Monday to Friday): the 1st, or the Monday after it when
+it is a Saturday or a Sunday. 31 is the month's last day."""
+
 
 @dataclass(frozen=True)
 class Frequency:
@@ -84,8 +90,10 @@ class Frequency:
     durations such as ``"1h30m"`` are not supported (pass ``"90m"``).
 
     Month, quarter and year steps keep each series' day of the month: a series whose every
-    time is the last day of its month (month-ends, quarter-ends) steps by month-ends, others
-    by their largest day of the month, clamped to shorter months (see
+    time is the last day of its month (month-ends, quarter-ends) steps by month-ends, a
+    series of first business days (every time within the first 3 days of its month, on
+    several days, none a weekend day) by the first business day of each month, others by
+    their largest day of the month, clamped to shorter months (see
     :func:`~forecaster.data.steps.future_times`).
 
     ``holidays`` (business days only; sorted distinct dates) are skipped like weekends by
@@ -290,9 +298,10 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         """Expression for ``times`` moved forward by ``steps`` periods of this frequency.
 
         Month, quarter and year steps land on day ``day`` of their month, clamped to its
-        length (31: the month's last day). By default that is the day of ``times`` itself, or
-        the month's last day when ``times`` is the last day of its month: a month-end stays a
-        month-end (2003-04-30 plus one month is 2003-05-31, not 2003-05-30). For the steps
+        length (31: the month's last day; :data:`FIRST_BUSINESS_DAY`, 0: its first weekday).
+        By default that is the day of ``times`` itself, or the month's last day when ``times``
+        is the last day of its month: a month-end stays a month-end (2003-04-30 plus one
+        month is 2003-05-31, not 2003-05-30). For the steps
         after the series of a frame use :func:`~forecaster.data.steps.future_times`, which
         takes each series' own day of the month and refuses times beyond the range of the time
         column's dtype (this expression does not check that range).
@@ -303,6 +312,16 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         >>> frame = pl.DataFrame({"t": [dt.date(2003, 4, 30), dt.date(2003, 1, 15)]})
         >>> frame.select(Frequency.parse("1mo").offset(pl.col("t"), 3))["t"].to_list()
         [datetime.date(2003, 7, 31), datetime.date(2003, 4, 15)]
+        >>> frame.select(Frequency.parse("1mo").offset(pl.col("t"), 2, day=FIRST_BUSINESS_DAY))
+        shape: (2, 1)
+        ┌────────────┐
+        │ t          │
+        │ ---        │
+        │ date       │
+        ╞════════════╡
+        │ 2003-06-02 │
+        │ 2003-03-03 │
+        └────────────┘
         """
         steps_expr = steps if isinstance(steps, pl.Expr) else pl.lit(steps)
         total = (steps_expr * self.n).cast(pl.Int64)
@@ -319,7 +338,12 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         months = total * MONTHS_PER_UNIT[self.unit]
         moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
         length = moved.dt.month_end().dt.day().cast(pl.Int64)
-        return moved.dt.offset_by(pl.format("{}d", pl.min_horizontal(day_expr, length) - 1))
+        later = pl.min_horizontal(day_expr, length) - 1  # days after the month's 1st
+        if not (isinstance(day, int) and day != FIRST_BUSINESS_DAY):  # a Saturday: 2, Sunday: 1
+            weekday = moved.dt.weekday().cast(pl.Int64)
+            weekend = pl.when(weekday > 5).then(8 - weekday).otherwise(0)
+            later = pl.when(day_expr == FIRST_BUSINESS_DAY).then(weekend).otherwise(later)
+        return moved.dt.offset_by(pl.format("{}d", later))
 
 
 def holiday_dates(value: object) -> list[dt.date]:
