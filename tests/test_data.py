@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 
 from forecaster.data.dtypes import restore_dtypes, trained_frame
-from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.frequency import Frequency
+from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.panel import Panel
-from forecaster.data.steps import future_times
+from forecaster.data.steps import future_times, steps_behind
 from forecaster.data.times import to_time_point
 from forecaster.data.validate import validate_frame, validate_frame_cells
 from forecaster.exceptions import DataValidationError, ForecasterWarning
@@ -1127,6 +1128,56 @@ def test_monthly_data_on_the_last_business_day_is_monthly():
     drifting = pl.date_range(dt.date(2020, 1, 31), dt.date(2022, 12, 31), "31d", eager=True)
     steady = pl.DataFrame({"t": drifting, "y": np.arange(len(drifting), dtype=float)})
     assert str(validate_frame(steady, target="y", time_col="t")[1]) == "31d"
+
+
+def _first_business_days(years: range) -> list[dt.date]:
+    """The first weekday of every month of ``years`` (after January 1st, a holiday)."""
+    days = []
+    for year, month in ((y, m) for y in years for m in range(1, 13)):
+        day = dt.date(year, month, 2 if month == 1 else 1)
+        days.append(day + dt.timedelta(days=7 - day.weekday() if day.weekday() > 4 else 0))
+    return days
+
+
+def test_monthly_data_on_the_first_business_day_is_forecast_on_first_business_days():
+    """First business days (pandas' "BMS": 2021-01-04 after a holiday Friday, 2022-05-02
+    after a Sunday) are monthly, but their forecasts, filled gaps and steps were dated on the
+    largest day of the month seen (the 4th: 2023-02-04 and 03-04 are Saturdays), and a series
+    was not a step behind the next first business day (2023-01-02) that came before it. They
+    are dated on each month's first weekday now; month starts with weekend days (pandas'
+    "MS") stay on the 1st, as does a series within 3 days of its months' starts with one."""
+    days = _first_business_days(range(2019, 2023))
+    assert dt.date(2021, 1, 4) in days and dt.date(2022, 5, 2) in days
+    frame = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float)})
+    freq = validate_frame(frame, target="y", time_col="t")[1]
+    assert str(freq) == "1mo"
+    whole = np.array([0, len(days)])
+    assert future_times(pl.Series(days), whole, freq, 4).to_list() == [
+        dt.date(2023, 1, 2),
+        dt.date(2023, 2, 1),
+        dt.date(2023, 3, 1),
+        dt.date(2023, 4, 3),
+    ]
+    assert steps_behind(pl.Series(days), whole, freq, dt.date(2023, 1, 2)).tolist() == [1]
+    holed = frame.filter(pl.col("t") != dt.date(2022, 5, 2))
+    filled = validate_frame(holed, target="y", time_col="t", missing="ffill")[0]
+    assert filled["t"].to_list() == days
+    quarters = days[::3]
+    assert str(infer_frequency(pl.Series(quarters), np.array([0, 16]))) == "1q"
+    after = future_times(pl.Series(quarters), np.array([0, 16]), Frequency(1, "q"), 2)
+    assert after.to_list() == [dt.date(2023, 1, 2), dt.date(2023, 4, 3)]
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    clock = pl.Series([dt.datetime(d.year, d.month, d.day, 9, 30, tzinfo=zone) for d in days])
+    later = future_times(clock, whole, freq, 2).dt.replace_time_zone(None).to_list()
+    assert later == [dt.datetime(2023, 1, 2, 9, 30), dt.datetime(2023, 2, 1, 9, 30)]
+    starts = [dt.date(2022, m, 1) for m in range(1, 13)]  # 2022-01-01 is a Saturday
+    assert future_times(pl.Series(starts), np.array([0, 12]), freq, 1).to_list() == [
+        dt.date(2023, 1, 1)
+    ]
+    mixed = [dt.date(2022, 1, 1), dt.date(2022, 2, 3), dt.date(2022, 3, 2)]  # a Saturday
+    assert future_times(pl.Series(mixed), np.array([0, 3]), freq, 1).to_list() == [
+        dt.date(2022, 4, 1)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2384,6 +2384,34 @@ def test_a_pandas_series_or_index_of_cutoffs_is_a_list_of_cutoffs():
         to_time_point(pd.Series(days[:1]), pl.Date)
 
 
+def test_a_lazy_cutoff_frame_is_a_cutoff_frame_and_wrong_kinds_name_what_cutoff_takes():
+    """A LazyFrame of (id, time) pairs was refused as "not a date, a datetime or ISO text",
+    although the DataFrame of the same pairs was taken (and the data may be a LazyFrame);
+    a range of integer steps was refused where np.arange was a list; a set or a dict was
+    told "it takes one time point, not a collection" although lists are taken. A LazyFrame
+    is collected, a range is a list, and other kinds are refused naming what cutoff takes."""
+    frame = pl.concat([daily("a", 0, 40), daily("b", 0, 40, 1)])
+    model = small().fit(frame)
+    pairs = pl.DataFrame({"id": ["b", "a"], "time": ["2024-01-30", "2024-02-02"]})
+    expected = model.predict(frame, cutoff=pairs)
+    assert model.predict(frame, cutoff=pairs.lazy()).equals(expected)
+    assert model.predict(frame.lazy(), cutoff=pairs.lazy()).equals(expected)
+    steps = frame.with_columns(pl.col("time").rank("dense").cast(pl.Int64) - 1)
+    stepped = small().fit(steps)
+    assert stepped.predict(steps, cutoff=range(30, 36, 5)).equals(
+        stepped.predict(steps, cutoff=np.arange(30, 36, 5))
+    )
+    day = dt.date(2024, 2, 1)
+    for cutoff, why in (
+        ({day}, r" \(a set has no order: pass a sorted list\)"),
+        ({"time": day}, ""),
+        (iter([day]), ""),
+    ):
+        message = rf"is not a cutoff{why}\. predict takes a time point .* or LazyFrame"
+        with pytest.raises(DataValidationError, match=message):
+            model.predict(frame, cutoff=cutoff)
+
+
 def test_predict_sorts_its_forecasts_by_id_and_time():
     """The forecasts came in the frame's order of series (b, a, c; ids 10, 2, 1), while the
     docstring promises (id, time); a list of cutoffs gives each cutoff's block so sorted,

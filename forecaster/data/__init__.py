@@ -27,7 +27,8 @@ from forecaster.data.frames import (
     polars_frame,
     same_kind,
 )
-from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.frequency import Frequency
+from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import MIN_SCALE, SCALING_METHODS, PanelScaler
 from forecaster.data.steps import future_times

@@ -1,5 +1,6 @@
-"""Sampling frequencies: the :class:`Frequency` grammar, its steps, and :func:`infer_frequency`
-(the period of every time on a frequency's grid: :func:`~forecaster.data.steps.grid_periods`).
+"""Sampling frequencies: the :class:`Frequency` grammar and its steps (the period of every
+time on a frequency's grid: :func:`~forecaster.data.steps.grid_periods`; the frequency of data:
+:func:`~forecaster.data.frequency_inference.infer_frequency`).
 """
 
 from __future__ import annotations
@@ -13,21 +14,17 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
-from forecaster.data.times import check_series_layout, check_time_span, local_day_grid
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
+    "FIRST_BUSINESS_DAY",
     "FIXED_UNITS_NS",
     "MONTHS_PER_UNIT",
+    "TIME_UNIT_NS",
     "Frequency",
     "canonical_frequency",
     "holiday_dates",
-    "infer_frequency",
-    "infer_from_diffs",
-    "infer_from_steps",
     "simplest_frequency",
-    "step_layout",
-    "wall_clock",
 ]
 
 _FREQ_PATTERN = re.compile(r"^(\d*)([a-z]+)$", re.IGNORECASE)
@@ -63,7 +60,7 @@ FIXED_UNITS_NS = {
 }
 """Nanoseconds per fixed unit, as exact integers: steps and grids are computed in these."""
 
-_TIME_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+TIME_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
 """Nanoseconds per physical unit of a Datetime column."""
 
 _CALENDAR_UNITS = ("mo", "q", "y", "bd")
@@ -73,6 +70,11 @@ _MAX_FREQ_STEPS = 2**40
 
 MONTHS_PER_UNIT = {"mo": 1, "q": 3, "y": 12}
 """Months per step of the month, quarter and year units."""
+
+FIRST_BUSINESS_DAY = 0
+"""The day of the month (:meth:`Frequency.offset`'s ``day``) of month, quarter and year steps
+on each month's first business day (Monday to Friday): the 1st, or the Monday after it when
+it is a Saturday or a Sunday. 31 is the month's last day."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ class Frequency:
     durations such as ``"1h30m"`` are not supported (pass ``"90m"``).
 
     Month, quarter and year steps keep each series' day of the month: a series whose every
-    time is the last day of its month (month-ends, quarter-ends) steps by month-ends, others
-    by their largest day of the month, clamped to shorter months (see
+    time is the last day of its month (month-ends, quarter-ends) steps by month-ends, a
+    series of first business days (every time within the first 3 days of its month, on
+    several days, none a weekend day) by the first business day of each month, others by
+    their largest day of the month, clamped to shorter months (see
     :func:`~forecaster.data.steps.future_times`).
 
     ``holidays`` (business days only; sorted distinct dates) are skipped like weekends by
@@ -211,7 +215,7 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
                 )
             return days
         unit = getattr(dtype, "time_unit", "us") or "us"
-        step, rest = divmod(nanos, _TIME_UNIT_NS[unit])
+        step, rest = divmod(nanos, TIME_UNIT_NS[unit])
         if rest or step <= 0:
             raise DataValidationError(
                 f"freq {self} cannot be expressed in the time column's unit ({unit})."
@@ -294,9 +298,10 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         """Expression for ``times`` moved forward by ``steps`` periods of this frequency.
 
         Month, quarter and year steps land on day ``day`` of their month, clamped to its
-        length (31: the month's last day). By default that is the day of ``times`` itself, or
-        the month's last day when ``times`` is the last day of its month: a month-end stays a
-        month-end (2003-04-30 plus one month is 2003-05-31, not 2003-05-30). For the steps
+        length (31: the month's last day; :data:`FIRST_BUSINESS_DAY`, 0: its first weekday).
+        By default that is the day of ``times`` itself, or the month's last day when ``times``
+        is the last day of its month: a month-end stays a month-end (2003-04-30 plus one
+        month is 2003-05-31, not 2003-05-30). For the steps
         after the series of a frame use :func:`~forecaster.data.steps.future_times`, which
         takes each series' own day of the month and refuses times beyond the range of the time
         column's dtype (this expression does not check that range).
@@ -307,6 +312,16 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         >>> frame = pl.DataFrame({"t": [dt.date(2003, 4, 30), dt.date(2003, 1, 15)]})
         >>> frame.select(Frequency.parse("1mo").offset(pl.col("t"), 3))["t"].to_list()
         [datetime.date(2003, 7, 31), datetime.date(2003, 4, 15)]
+        >>> frame.select(Frequency.parse("1mo").offset(pl.col("t"), 2, day=FIRST_BUSINESS_DAY))
+        shape: (2, 1)
+        ┌────────────┐
+        │ t          │
+        │ ---        │
+        │ date       │
+        ╞════════════╡
+        │ 2003-06-02 │
+        │ 2003-03-03 │
+        └────────────┘
         """
         steps_expr = steps if isinstance(steps, pl.Expr) else pl.lit(steps)
         total = (steps_expr * self.n).cast(pl.Int64)
@@ -323,7 +338,12 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         months = total * MONTHS_PER_UNIT[self.unit]
         moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
         length = moved.dt.month_end().dt.day().cast(pl.Int64)
-        return moved.dt.offset_by(pl.format("{}d", pl.min_horizontal(day_expr, length) - 1))
+        later = pl.min_horizontal(day_expr, length) - 1  # days after the month's 1st
+        if not (isinstance(day, int) and day != FIRST_BUSINESS_DAY):  # a Saturday: 2, Sunday: 1
+            weekday = moved.dt.weekday().cast(pl.Int64)
+            weekend = pl.when(weekday > 5).then(8 - weekday).otherwise(0)
+            later = pl.when(day_expr == FIRST_BUSINESS_DAY).then(weekend).otherwise(later)
+        return moved.dt.offset_by(pl.format("{}d", later))
 
 
 def holiday_dates(value: object) -> list[dt.date]:
@@ -379,222 +399,3 @@ def canonical_frequency(freq: Frequency) -> Frequency:
     months = freq.n * MONTHS_PER_UNIT[freq.unit]
     unit = next(u for u in ("y", "q", "mo") if months % MONTHS_PER_UNIT[u] == 0)
     return Frequency(months // MONTHS_PER_UNIT[unit], unit)
-
-
-def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
-    """Infer the most common step between consecutive times of the same series.
-
-    Parameters
-    ----------
-    times : pl.Series
-        Time column of a frame sorted by (series, time).
-    offsets : numpy.ndarray
-        Row offsets of the series (length ``n_series + 1``).
-
-    Returns
-    -------
-    Frequency
-        Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps;
-        longer steps of a whole number of months on one day of the month (its last day in
-        shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
-        and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
-        steps are read on the local calendar (a day across a daylight-saving change lasts 23
-        or 25 hours), shorter ones in absolute time, as ``freq="auto"`` infers them (steps of
-        exactly 24 hours that are off the local days are ``"24h"``); a day
-        whose time of day the clocks skip (a midnight skipped by daylight saving time, dated
-        23:00 the day before or 01:00) counts as that time of day, as the calendar grid check
-        of a declared frequency reads it (:func:`~forecaster.data.times.local_day_grid`).
-
-    Raises
-    ------
-    DataValidationError
-        When ``times`` is not a polars Series of Date, Datetime or integer (at most 64-bit)
-        times without nulls, ``offsets`` are not its series' row offsets, the times decrease
-        within a series (unsorted), or no series has two distinct times.
-
-    Examples
-    --------
-    >>> import datetime as dt, numpy as np, polars as pl
-    >>> t = pl.Series([dt.datetime(2024, 1, 1, h) for h in range(5)])
-    >>> str(infer_frequency(t, np.array([0, 5])))
-    '1h'
-    >>> t = pl.date_range(dt.date(2024, 1, 31), dt.date(2026, 1, 1), "2mo", eager=True)
-    >>> str(infer_frequency(t, np.array([0, len(t)])))
-    '2mo'
-    """
-    times, offsets = check_series_layout(times, offsets, "infer_frequency")
-    check_time_span(times, times.name or "times")
-    diffs = np.diff(times.to_physical().cast(pl.Int64).to_numpy())
-    wall = wall_clock(times)
-    cross, within = step_layout(offsets, len(diffs))
-    local = None if wall is None else local_day_grid(times, offsets, wall)
-    return infer_from_steps(diffs, local, within, cross, times)
-
-
-def wall_clock(times: pl.Series) -> np.ndarray | None:
-    """The physical wall-clock times of time-zone-aware datetimes (None for other times):
-    days and longer steps follow the local calendar, on which a day across a daylight-saving
-    change lasts 23 or 25 hours."""
-    if isinstance(times.dtype, pl.Datetime) and times.dtype.time_zone is not None:
-        return times.dt.replace_time_zone(None).to_physical().cast(pl.Int64).to_numpy()
-    return None
-
-
-def step_layout(offsets: np.ndarray, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(cross, within)`` of the ``n_steps`` steps between consecutive rows of series laid out
-    by ``offsets``: the positions of the steps between two series (empty series have none),
-    and a mask that is True for the steps inside one."""
-    cross = offsets[1:-1] - 1
-    cross = cross[(cross >= 0) & (cross < n_steps)]
-    within = np.ones(n_steps, dtype=bool)
-    within[cross] = False
-    return cross, within
-
-
-def infer_from_steps(
-    diffs: np.ndarray,
-    local: pl.Series | None,
-    within: np.ndarray,
-    cross: np.ndarray,
-    times: pl.Series,
-) -> Frequency:
-    """Infer the frequency from the steps between the sorted rows, as a declared one is checked.
-
-    Days, weeks, months and business days follow the local calendar (a day across a
-    daylight-saving change lasts 23 or 25 hours) on the grid of each series' time of day,
-    where a day whose time of day the clocks skip is read at that time (a monthly series of
-    midnights whose first or last row is a skipped midnight dated 23:00 the day before is
-    monthly, not ``31d``); shorter steps are absolute (the local clock of quarter-hourly data
-    goes back 45 minutes when it is set back an hour). Days or weeks off the local calendar
-    whose every step lasts 24 hours (or 168), read at one UTC time of day, are hours
-    (``"24h"``, ``"168h"``).
-
-    Parameters
-    ----------
-    diffs : numpy.ndarray
-        The absolute steps between consecutive rows (physical units), ``len(times) - 1``.
-    local : polars.Series or None
-        The wall-clock times of time-zone-aware ``times`` on their day grid, as the calendar
-        grid check reads them (:func:`~forecaster.data.times.local_day_grid`; else None).
-    within : numpy.ndarray
-        Booleans, one per step: True for a step inside a series.
-    cross : numpy.ndarray
-        Positions of the steps between two series.
-    times : polars.Series
-        The sorted times.
-
-    Returns
-    -------
-    Frequency
-        As :func:`infer_frequency` describes.
-    """
-    if local is None:
-        return infer_from_diffs(diffs, cross, times)
-    wall = np.diff(local.to_physical().cast(pl.Int64).to_numpy())
-    steps = wall[within]
-    if (steps > 0).any() and not (steps < 0).any():  # set back within a step: sub-daily
-        frequency = infer_from_diffs(wall, cross, local)
-        step = frequency.step_in(times.dtype) if frequency.unit in ("d", "w") else 0
-        if step and (steps % step).any() and not (diffs[within] % step).any():
-            hours = frequency.n * FIXED_UNITS_NS[frequency.unit] // FIXED_UNITS_NS["h"]
-            return Frequency(hours, "h")  # off the local days, every step 24 h (a UTC time)
-        if frequency.is_calendar or frequency.unit in ("d", "w"):
-            return frequency
-    return infer_from_diffs(diffs, cross, times)
-
-
-def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
-    """The whole number of months (>= 2) of every step that starts at the rows ``starts`` of
-    ``times``, when they all step that many months on one day of the month (its last day in
-    shorter months: Jan 31, Mar 31, May 31, Jul 31, Sep 30); else None. A steady 61-day
-    step is not two months: its day of the month drifts."""
-    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
-    n = len(starts)
-    month = (picked.dt.year().cast(pl.Int64) * 12 + picked.dt.month().cast(pl.Int64)).to_numpy()
-    steps = month[n:] - month[:n]
-    if n == 0 or steps.min() != steps.max() or steps[0] < 2:
-        return None
-    day = picked.dt.day().to_numpy()
-    last = (picked.dt.month_end().dt.day() == picked.dt.day()).to_numpy()
-    d1, d2, last1, last2 = day[:n], day[n:], last[:n], last[n:]
-    anchored = (d1 == d2) | ((d1 < d2) & last1) | ((d2 < d1) & last2)
-    return int(steps[0]) if bool(anchored.all()) else None
-
-
-def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
-    """Whether each series keeps one day of the month +-3 days (a month's last day counts as
-    31; first business days) or has every time within 3 days of its month's end (last
-    business days): month, quarter or year steps, where steady 31/92/366-day steps drift
-    (their distance to the month's end too). ``cross``: series bounds in the differences."""
-    own = times.dt.day().cast(pl.Int64).to_numpy()
-    end = times.dt.days_in_month().cast(pl.Int64).to_numpy() - own  # to the month's last day
-    series = np.searchsorted(np.sort(np.asarray(cross, dtype=np.int64)), np.arange(len(times)))
-    frame = pl.DataFrame({"series": series, "day": np.where(end == 0, 31, own), "end": end})
-    held = frame.group_by("series").agg(
-        (pl.col("day").max() - pl.col("day").min() <= 3) | (pl.col("end").max() <= 3)
-    )
-    return bool(held["day"].all())
-
-
-_INFER_SAMPLE = 200_000
-
-
-def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> Frequency:
-    """The frequency from consecutive differences (``cross``: positions between two series).
-
-    The mode is taken over an evenly spaced sample of at most 200,000 differences.
-    """
-    dtype = times.dtype
-    if len(diffs) > _INFER_SAMPLE:
-        positions = np.linspace(0, len(diffs) - 1, _INFER_SAMPLE).astype(np.int64)
-    else:  # (not built before the sampling: 8 bytes per row of a large frame)
-        positions = np.arange(len(diffs))
-    positions = positions[~np.isin(positions, cross)]
-    diffs = diffs[positions]
-    positions = positions[diffs > 0]  # the rows where the remaining steps start
-    if (diffs < 0).any():
-        raise DataValidationError(
-            "Cannot infer the frequency: the times decrease within a series (they must be "
-            "sorted by series, then time). Sort them first, e.g. frame.sort([id_col, time_col]) "
-            "(validate_frame sorts), and pass the offsets of the sorted series."
-        )
-    diffs = diffs[diffs > 0]
-    if diffs.size == 0:
-        raise DataValidationError(
-            "Cannot infer the frequency: no series has two distinct time steps. "
-            "Pass freq explicitly, e.g. freq='1d'."
-        )
-    values, counts = np.unique(diffs, return_counts=True)
-    mode = int(values[np.argmax(counts)])
-    if dtype.is_integer():
-        return Frequency(mode, "i")
-    if dtype == pl.Date:
-        per, day = FIXED_UNITS_NS["d"], 1  # nanoseconds per physical unit, units per day
-    else:
-        per = _TIME_UNIT_NS[getattr(dtype, "time_unit", "us") or "us"]
-        day = FIXED_UNITS_NS["d"] // per
-    if mode % day == 0:
-        days = mode // day
-        # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
-        weekly = bool(np.all(diffs % (7 * day) == 0))
-        # A month, quarter or year keeps its day of the month; a steady 31-, 92- or 366-day
-        # step drifts through the month and is read as days.
-        calendar = {**dict.fromkeys(range(28, 32), "mo"), **dict.fromkeys(range(89, 93), "q")}
-        unit = calendar.get(days, "y" if days in (365, 366) else None)
-        if unit is not None and not weekly and _holds_its_day(times, cross):
-            return Frequency(1, unit)
-        months = _months_per_step(times, positions[diffs == mode]) if days >= 58 else None
-        if months is not None and not weekly:
-            return Frequency(months // 12, "y") if months % 12 == 0 else Frequency(months, "mo")
-        if days == 1:
-            weekend = (times.dt.weekday() > 5).any()
-            if not weekend and bool(np.any(diffs == 3 * day)):
-                return Frequency(1, "bd")
-        if days % 7 == 0:
-            return Frequency(days // 7, "w")
-        return Frequency(days, "d")
-    nanos = mode * per
-    for name in ("h", "m", "s", "ms", "us"):
-        if nanos % FIXED_UNITS_NS[name] == 0:
-            return Frequency(nanos // FIXED_UNITS_NS[name], name)
-    return Frequency(nanos, "ns")

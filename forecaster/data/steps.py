@@ -11,7 +11,7 @@ import polars as pl
 
 from forecaster._validation import check, describe_value
 from forecaster.data.frames import READ_ERRORS, first_line
-from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
+from forecaster.data.frequency import FIRST_BUSINESS_DAY, MONTHS_PER_UNIT, Frequency
 from forecaster.data.times import (
     check_series_layout,
     days_from_civil,
@@ -37,8 +37,20 @@ __all__ = [
 
 def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     """The day of the month each series steps on (month, quarter and year steps): 31 (its
-    months' last days) when every time of the series is the last day of its month, else its
-    largest day of the month."""
+    months' last days) when every time of the series is the last day of its month;
+    :data:`~forecaster.data.frequency.FIRST_BUSINESS_DAY` (each month's first weekday) when
+    every time is within the first 3 days of its month (the 1st to the 4th), on more than one
+    day of the month and none on a weekend (first business days: the 1st, or the Monday
+    after a weekend 1st, or a day later after a holiday), the 1st when some such time is on a
+    weekend; else its largest day of the month.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> t = pl.Series([dt.date(2021, 4, 1), dt.date(2021, 5, 3), dt.date(2021, 6, 1)])
+    >>> anchor_days(t, np.array([0, 3])), anchor_days(t.head(1), np.array([0, 1]))
+    (array([0]), array([1]))
+    """
     parts = pl.DataFrame({"t": times}).select(  # days_in_month: 2.6x month_end's speed
         day=pl.col("t").dt.day().cast(pl.Int64),
         length=pl.col("t").dt.days_in_month().cast(pl.Int64),
@@ -47,7 +59,12 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     day = parts["day"].to_numpy()
     largest = np.maximum.reduceat(day, starts)
     month_ends = np.logical_and.reduceat(day == parts["length"].to_numpy(), starts)
-    return np.where(month_ends, 31, largest)
+    if not (largest <= 4).any():  # (month starts only read more)
+        return np.where(month_ends, 31, largest)
+    starting = (largest <= 4) & (np.minimum.reduceat(day, starts) < largest)
+    weekend = np.logical_or.reduceat((times.dt.weekday() > 5).to_numpy(), starts)
+    first = np.where(weekend, 1, FIRST_BUSINESS_DAY)
+    return np.where(month_ends, 31, np.where(starting, first, largest))
 
 
 def grid_periods(
@@ -199,7 +216,10 @@ def future_times(times: pl.Series, offsets: Any, freq: Frequency, horizon: int) 
     - months, quarters and years: counted from the series' anchor, its first time (month and
       time of day), on the series' day of the month: the month's last day when every time of
       the series is the last day of its month (month-ends stay month-ends, quarter-ends
-      quarter-ends), else the series' largest day of the month, clamped to shorter months.
+      quarter-ends), each month's first weekday for first business days (every time within
+      the first 3 days of its month, on more than one day, none a weekend day; the 1st when
+      one is), else the series' largest day of the month, clamped to shorter months
+      (:func:`anchor_days`).
 
     Parameters
     ----------
@@ -341,7 +361,8 @@ def _calendar_future(
         counted = grid_periods(last, first, freq)[0] + horizon
         reach = _month_index(first) + counted * freq.n * MONTHS_PER_UNIT[freq.unit]
         year, month = np.floor_divide(reach, 12), reach % 12 + 1
-        _check_reach(days_from_civil(year, month, days) + 2, last, dtype, freq, horizon)
+        latest = np.where(days == FIRST_BUSINESS_DAY, 3, days)  # (the 3rd at the latest)
+        _check_reach(days_from_civil(year, month, latest) + 2, last, dtype, freq, horizon)
         anchors, steps = first.gather(rows), (counted - horizon)[rows] + steps
         days = days[rows]
     else:  # business days

@@ -21,34 +21,30 @@ import torch
 
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, same_kind, trained_frame
-from forecaster.data.frames import check_schema, collect_frame, column_tuple, match_keys
+from forecaster.data.frames import column_tuple, match_keys
 from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
-from forecaster.data.steps import future_times, steps_behind
-from forecaster.data.times import to_time_point
+from forecaster.data.steps import future_times
 from forecaster.estimators.base import PREDICT_BATCH
-from forecaster.estimators.future import FutureInputs, hold_after
+from forecaster.estimators.cutoffs import CutoffPanels, cutoff_argument
+from forecaster.estimators.future import FutureInputs
 from forecaster.estimators.origins import (
     chunk_size,
     is_cutoff_list,
-    latest_cutoff,
-    no_origins_error,
     observed_windows,
-    origin_rows,
     step_times,
-    warn_short_origins,
     window_inputs,
     window_scaling,
 )
 from forecaster.estimators.targets import TargetPanels
-from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
+from forecaster.exceptions import DataValidationError
 from forecaster.training import predict_batched
 
 __all__ = ["ForecastInference"]
 
 
-class ForecastInference(FutureInputs, TargetPanels):
+class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
     """``predict`` and the panels it builds (a mixin of ``RNNForecaster``, which holds the
     parameters and the fitted attributes it reads)."""
 
@@ -94,8 +90,11 @@ class ForecastInference(FutureInputs, TargetPanels):
             History with the training columns (a pandas frame is converted once); each series
             needs ``lookback`` rows up to the cutoff (shorter ones are dropped with a warning);
             series unseen in ``fit`` are scaled with their own history.
-        cutoff : time point, list of time points or polars.DataFrame, optional
-            A time point is a date, datetime, ISO text, numpy.datetime64, pl.date(...) or int.
+        cutoff : time point, list of time points or frame of (id, time) pairs, optional
+            A time point is a date, datetime (a pandas Timestamp too), ISO text,
+            numpy.datetime64, pl.date(...) or int. Any other kind (a set, a dict, an
+            iterator) is refused with a :class:`~forecaster.exceptions.DataValidationError`
+            naming these (:func:`~forecaster.estimators.cutoffs.cutoff_argument`).
             Forecast from this time instead of each series' end: only rows with
             ``time <= cutoff`` are used, so each series is forecast from its last time at or
             before the cutoff (a cutoff between two steps of the grid, e.g. a Saturday for
@@ -108,11 +107,12 @@ class ForecastInference(FutureInputs, TargetPanels):
             cutoff, series that end before the frame's last time get the same warning. Series
             with fewer than ``lookback`` rows up to it (or none) are left out as with a list.
 
-            A list (tuple, array, polars or pandas Series or Index) of time points forecasts
+            A list (tuple, range, array, polars or pandas Series or Index) of time points forecasts
             every series from each of them, in one batched computation: the result has an
             ``origin`` column (the time of the last input row) and a block of ``horizon`` rows per
             (cutoff, series), cutoff after cutoff, each by id. A frame of (id, time) pairs
-            (the model's id and time columns) forecasts each series from its own time point,
+            (the model's id and time columns; a polars DataFrame or LazyFrame, collected, or a
+            pandas DataFrame) forecasts each series from its own time point,
             in the frame's row order. A point (pair) given twice is refused. Each origin is
             the series' last row at or before its time
             point on the grid of the whole frame (the ``origin`` column shows a series that
@@ -176,7 +176,7 @@ class ForecastInference(FutureInputs, TargetPanels):
         frame = trained_frame(frame, self.schema_, **roles)  # pandas: its dates restored, ...
         keys = {c: t for c, t in self.schema_.items() if c in (self.id_col, self.time_col)}
         future = trained_frame(future, keys, what="future frame", **roles)  # keys: the rest
-        cutoff = trained_frame(cutoff, keys, what="cutoff frame", **roles)  # is checked later
+        cutoff = cutoff_argument(cutoff, keys, **roles)  # a point or a list is checked later
         level, quantiles = check("level", level), check("quantiles", quantiles)
         if future is not None and not column_tuple(self.future_covariates):
             raise DataValidationError(
@@ -318,32 +318,6 @@ class ForecastInference(FutureInputs, TargetPanels):
             columns.update(extra)
         return pl.DataFrame(columns)
 
-    def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
-        """The validated panel of ``frame`` (every row) and the series and global row of each
-        origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
-        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        raw = self._frame_panel(frame, latest_cutoff(cutoff, schema[self.time_col], self.time_col))
-        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
-        return raw, series, rows
-
-    def _frame_panel(self, frame: Any, point: Any) -> Panel:
-        """The validated panel of every row of ``frame`` read up to the time ``point`` (the
-        latest cutoff, a value of the time column's dtype): the targets and past covariates of
-        its rows after it are not read (:func:`~forecaster.estimators.future.hold_after`), its
-        future covariates are."""
-        check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        past = [*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None))]
-        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
-        return Panel.from_frame(
-            hold_after(collect_frame(frame, columns=list(self.schema_)), point, past, **roles),
-            **self.column_roles(),
-            freq=str(self.freq_),
-            missing=self.missing,
-            min_length=self.lookback_,
-            length_reason="the fitted lookback",
-        )
-
     def _inference_network(self) -> tuple[Any, torch.device]:
         """The fitted network on the device to predict on (moved there once per call)."""
         device = self._device()
@@ -445,91 +419,6 @@ class ForecastInference(FutureInputs, TargetPanels):
             "a lower lr); for values spanning many orders of magnitude use "
             "target_transform='log', or divide the target by a constant before fitting (e.g. "
             "pl.col(target) / 1e30) and multiply the forecasts back."
-        )
-
-    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
-        """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
-        with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
-        cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
-        which names the series with fewer than ``lookback`` rows up to the cutoff, none (a
-        series that starts after it) included."""
-        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
-        frame = collect_frame(frame, columns=list(self.schema_))
-        options: dict[str, Any] = {
-            **self.column_roles(),
-            "freq": str(self.freq_),
-            "missing": self.missing,
-            "min_length": self.lookback_,
-            "length_reason": "the fitted lookback",
-        }
-        if cutoff is None:
-            panel = Panel.from_frame(frame, **options)
-            ids, last = panel.keys[panel.id_name], frame[self.time_col].max()
-            self._warn_stale_series(panel.time, panel.offsets, ids, last, cutoff)
-            return panel
-        dtype = schema[self.time_col]
-        point = to_time_point(cutoff, dtype, name="cutoff")
-        before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
-        if before.height == 0 and frame.height:
-            raise DataValidationError(
-                f"cutoff={cutoff!r} is before the first time of the data "
-                f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
-                "between the first and the last time of the frame."
-            )
-        later: list[Any] = []  # the series that start after the cutoff
-        if self.id_col is not None:
-            ids = frame.select(self.id_col).unique(maintain_order=True)
-            seen = before.select(self.id_col).unique()
-            absent = ids.join(seen, on=self.id_col, how="anti", nulls_equal=True)
-            later = absent[self.id_col].to_list()
-        panel = Panel.from_frame(before, **{**options, "min_length": 1})
-        short = panel.lengths < self.lookback_
-        if short.all():  # (Panel's error would advise a shorter lookback, fixed by the fit)
-            raise no_origins_error(self.lookback_, cutoff)
-        if short.any():
-            names = panel.keys[panel.id_name].filter(pl.Series(short)).to_list()
-            later += names
-            before = before.filter(~pl.col(panel.id_name).is_in(names))
-            panel = Panel.from_frame(before, **options)
-        if later:
-            warn_short_origins(later, len(later), self.lookback_)
-        ids = panel.keys[panel.id_name]
-        self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
-        return panel
-
-    def _warn_stale_series(
-        self,
-        times: pl.Series,
-        offsets: np.ndarray,
-        ids: pl.Series,
-        point: Any,
-        cutoff: Any,
-        whose: str = "the frame's",
-    ) -> None:
-        """Warn about the series (``times``, ``offsets``: their rows or latest rows, as
-        :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``) that end before the
-        origin ``point``: ``cutoff`` (converted), else ``whose`` last time (the frame's: the
-        latest end of any series, those too short included; the stream's). They are forecast
-        from their last row, an earlier origin than the others' (predict, a stream)."""
-        if point is None or len(offsets) < 2:
-            return
-        last = times.gather(offsets[1:] - 1)
-        reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
-        stale = steps_behind(times, offsets, self.freq_, point) > 0
-        if not stale.any():
-            return
-        names = ids.filter(pl.Series(stale)).to_list()
-        which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
-        latest = last.filter(pl.Series(stale)).max()
-        warn_at_caller(  # the user's line, however deep (predict, a backtest, a pipeline)
-            f"{which} before {reference}"
-            + ("" if self.id_col is None else f": {names[:10]}")
-            + f" (last time {latest} at the latest). They are forecast from their last time, "
-            "not from "
-            + ("the cutoff." if cutoff is not None else f"{whose} last time.")
-            + " Drop them or bring their data up to date to forecast every series from the "
-            "same time.",
-            StaleSeriesWarning,
         )
 
     def _scaling_for(self, panel: Panel) -> tuple[torch.Tensor, torch.Tensor]:

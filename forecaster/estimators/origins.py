@@ -61,8 +61,8 @@ CHUNK_BYTES = 256 * 2**20
 def is_cutoff_list(cutoff: Any) -> bool:
     """Whether ``predict``'s ``cutoff`` asks for several origins: a list, tuple, numpy array,
     polars Series, pandas Series or Index (``pd.date_range(...)``) of time points, or a frame
-    of (series, time) pairs."""
-    many = isinstance(cutoff, list | tuple | np.ndarray | pl.Series | pl.DataFrame)
+    (a LazyFrame too) of (series, time) pairs."""
+    many = isinstance(cutoff, list | tuple | np.ndarray | pl.Series | pl.DataFrame | pl.LazyFrame)
     return many or is_pandas_sequence(cutoff)
 
 

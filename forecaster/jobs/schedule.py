@@ -49,7 +49,8 @@ import polars as pl
 
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import format_list
-from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.frequency import Frequency
+from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.steps import future_times, steps_behind
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError, warn_at_caller
 from forecaster.jobs.spec import Spec, build_estimator

@@ -23,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecaster import DataValidationError, ForecasterWarning, Panel, PanelScaler, make_windows
-from forecaster.data.frequency import Frequency, infer_frequency
+from forecaster.data.frequency import Frequency
+from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.steps import future_times
 from forecaster.nn import RecurrentNet
 from forecaster.training.loop import (

@@ -1,0 +1,211 @@
+"""``predict``'s cutoffs: the argument as ``predict`` reads it (:func:`cutoff_argument`), and
+their panels: the rows of a frame up to one cutoff
+(:meth:`CutoffPanels._panel_for_predict`), every row of it read up to the latest of a list of
+cutoffs and the origins of each (:meth:`CutoffPanels._origin_panel`), and the warning that
+names the series that end before the cutoff (:meth:`CutoffPanels._warn_stale_series`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from forecaster._validation import describe_value
+from forecaster.data import trained_frame
+from forecaster.data.frames import check_schema, collect_frame, column_tuple
+from forecaster.data.frequency import Frequency
+from forecaster.data.panel import Panel
+from forecaster.data.steps import steps_behind
+from forecaster.data.times import to_time_point
+from forecaster.estimators.future import hold_after
+from forecaster.estimators.origins import (
+    is_cutoff_list,
+    latest_cutoff,
+    no_origins_error,
+    origin_rows,
+    warn_short_origins,
+)
+from forecaster.exceptions import DataValidationError, StaleSeriesWarning, warn_at_caller
+
+__all__ = ["CUTOFF_KINDS", "CutoffPanels", "cutoff_argument"]
+
+CUTOFF_KINDS = (
+    "a time point (datetime.date, datetime.datetime, pandas.Timestamp, numpy.datetime64, ISO "
+    "text such as '2024-01-31', pl.date(...) / pl.datetime(...), or an int step for an integer "
+    "time column), a list, tuple, range, numpy array, polars or pandas Series or pandas Index "
+    "of time points, or a polars DataFrame or LazyFrame or pandas DataFrame of (id, time) "
+    "pairs"
+)
+"""What ``predict``'s ``cutoff`` takes, as its errors name it."""
+
+_POINT_KINDS = (str, dt.date, np.datetime64, np.generic, int, float, pl.Expr)
+"""The kinds of one time point, each converted (or refused with its reason) by
+:func:`~forecaster.data.times.to_time_point`."""
+
+
+def cutoff_argument(
+    cutoff: Any, keys: Mapping[str, str], *, id_col: str | None, time_col: str
+) -> Any:
+    """``predict``'s ``cutoff`` as it is read: a frame of (id, time) pairs as a polars
+    DataFrame (a LazyFrame collected; a pandas frame converted with the training dtypes of
+    ``keys``, the id and time columns' :func:`~forecaster.data.dtypes.trained_frame`), a
+    ``range`` of integer steps as a list; a time point, a sequence of them and None as they
+    are (converted one by one by :func:`~forecaster.data.times.to_time_point`). The one
+    reading of the argument (``predict`` and the MLflow pyfunc, through ``predict``).
+
+    Raises
+    ------
+    DataValidationError
+        For any other kind (a set, which has no order; a dict; an iterator; a frame of
+        another library), naming the kinds it takes (:data:`CUTOFF_KINDS`).
+
+    Examples
+    --------
+    >>> lazy = pl.LazyFrame({"id": ["a"], "t": ["2024-01-31"]})
+    >>> cutoff_argument(lazy, {"id": "String", "t": "Date"}, id_col="id", time_col="t").shape
+    (1, 2)
+    >>> cutoff_argument(range(3), {"t": "Int64"}, id_col=None, time_col="t")
+    [0, 1, 2]
+    """
+    if cutoff is None:
+        return None
+    if isinstance(cutoff, pl.LazyFrame):
+        return collect_frame(cutoff, what="cutoff frame")
+    if isinstance(cutoff, range):
+        return list(cutoff)
+    cutoff = trained_frame(cutoff, keys, id_col=id_col, time_col=time_col, what="cutoff frame")
+    if is_cutoff_list(cutoff) or isinstance(cutoff, _POINT_KINDS):
+        return cutoff
+    why = " (a set has no order: pass a sorted list)" if isinstance(cutoff, set | frozenset) else ""
+    raise DataValidationError(
+        f"cutoff={describe_value(cutoff)} is not a cutoff{why}. predict takes {CUTOFF_KINDS}."
+    )
+
+
+class CutoffPanels:
+    """The panels ``predict`` reads from a frame up to its cutoffs (a mixin of
+    ``RNNForecaster``, which holds the parameters and the fitted attributes it reads)."""
+
+    target: Any
+    time_col: str
+    id_col: str | None
+    lookback_: int
+    missing: str
+    schema_: dict[str, str]
+    freq_: Frequency
+    column_roles: Callable[[], dict[str, Any]]
+
+    def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
+        """The validated panel of ``frame`` (every row) and the series and global row of each
+        origin of ``cutoff`` (a list of time points or a frame of (id, time) pairs)."""
+        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        raw = self._frame_panel(frame, latest_cutoff(cutoff, schema[self.time_col], self.time_col))
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
+        return raw, series, rows
+
+    def _frame_panel(self, frame: Any, point: Any) -> Panel:
+        """The validated panel of every row of ``frame`` read up to the time ``point`` (the
+        latest cutoff, a value of the time column's dtype): the targets and past covariates of
+        its rows after it are not read (:func:`~forecaster.estimators.future.hold_after`), its
+        future covariates are."""
+        check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        past = [*column_tuple(self.target), *column_tuple(getattr(self, "covariates", None))]
+        roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
+        return Panel.from_frame(
+            hold_after(collect_frame(frame, columns=list(self.schema_)), point, past, **roles),
+            **self.column_roles(),
+            freq=str(self.freq_),
+            missing=self.missing,
+            min_length=self.lookback_,
+            length_reason="the fitted lookback",
+        )
+
+    def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
+        """The prediction panel: ``frame``'s rows up to ``cutoff`` (all when None), series
+        with at least ``lookback`` rows. Shorter ones are dropped with a warning: without a
+        cutoff Panel's, with one that of a list of cutoffs (:func:`warn_short_origins`),
+        which names the series with fewer than ``lookback`` rows up to the cutoff, none (a
+        series that starts after it) included."""
+        schema = check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
+        frame = collect_frame(frame, columns=list(self.schema_))
+        options: dict[str, Any] = {
+            **self.column_roles(),
+            "freq": str(self.freq_),
+            "missing": self.missing,
+            "min_length": self.lookback_,
+            "length_reason": "the fitted lookback",
+        }
+        if cutoff is None:
+            panel = Panel.from_frame(frame, **options)
+            ids, last = panel.keys[panel.id_name], frame[self.time_col].max()
+            self._warn_stale_series(panel.time, panel.offsets, ids, last, cutoff)
+            return panel
+        dtype = schema[self.time_col]
+        point = to_time_point(cutoff, dtype, name="cutoff")
+        before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
+        if before.height == 0 and frame.height:
+            raise DataValidationError(
+                f"cutoff={cutoff!r} is before the first time of the data "
+                f"({frame[self.time_col].min()}): no row is at or before it. Pass a cutoff "
+                "between the first and the last time of the frame."
+            )
+        later: list[Any] = []  # the series that start after the cutoff
+        if self.id_col is not None:
+            ids = frame.select(self.id_col).unique(maintain_order=True)
+            seen = before.select(self.id_col).unique()
+            absent = ids.join(seen, on=self.id_col, how="anti", nulls_equal=True)
+            later = absent[self.id_col].to_list()
+        panel = Panel.from_frame(before, **{**options, "min_length": 1})
+        short = panel.lengths < self.lookback_
+        if short.all():  # (Panel's error would advise a shorter lookback, fixed by the fit)
+            raise no_origins_error(self.lookback_, cutoff)
+        if short.any():
+            names = panel.keys[panel.id_name].filter(pl.Series(short)).to_list()
+            later += names
+            before = before.filter(~pl.col(panel.id_name).is_in(names))
+            panel = Panel.from_frame(before, **options)
+        if later:
+            warn_short_origins(later, len(later), self.lookback_)
+        ids = panel.keys[panel.id_name]
+        self._warn_stale_series(panel.time, panel.offsets, ids, point, cutoff)
+        return panel
+
+    def _warn_stale_series(
+        self,
+        times: pl.Series,
+        offsets: np.ndarray,
+        ids: pl.Series,
+        point: Any,
+        cutoff: Any,
+        whose: str = "the frame's",
+    ) -> None:
+        """Warn about the series (``times``, ``offsets``: their rows or latest rows, as
+        :func:`~forecaster.data.steps.steps_behind` reads them; ``ids``) that end before the
+        origin ``point``: ``cutoff`` (converted), else ``whose`` last time (the frame's: the
+        latest end of any series, those too short included; the stream's). They are forecast
+        from their last row, an earlier origin than the others' (predict, a stream)."""
+        if point is None or len(offsets) < 2:
+            return
+        last = times.gather(offsets[1:] - 1)
+        reference = f"{whose} last time ({point})" if cutoff is None else f"cutoff={cutoff!r}"
+        stale = steps_behind(times, offsets, self.freq_, point) > 0
+        if not stale.any():
+            return
+        names = ids.filter(pl.Series(stale)).to_list()
+        which = "The series ends" if self.id_col is None else f"{int(stale.sum())} series end"
+        latest = last.filter(pl.Series(stale)).max()
+        warn_at_caller(  # the user's line, however deep (predict, a backtest, a pipeline)
+            f"{which} before {reference}"
+            + ("" if self.id_col is None else f": {names[:10]}")
+            + f" (last time {latest!s} at the latest). They are forecast from their last time, "
+            "not from "
+            + ("the cutoff." if cutoff is not None else f"{whose} last time.")
+            + " Drop them or bring their data up to date to forecast every series from the "
+            "same time.",
+            StaleSeriesWarning,
+        )
