@@ -1109,7 +1109,9 @@ def test_monthly_data_on_the_last_business_day_is_monthly():
     """Month-ends moved back over a weekend (pandas' "BME": 2021-02-26, 2019-06-28) were read
     as "31d" and refused as off its grid ("39 timestamps are off the regular 31d grid"), where
     the first business days are monthly: their day of the month varies by up to 5 (26 to 31),
-    their distance to the month's last day by 2. A steady 31-day step still is not monthly."""
+    their distance to the month's last day by 2. A steady 31-day step still is not monthly.
+    Their forecasts were then dated on calendar month-ends (2023-04-30, a Sunday): now on
+    each month's last weekday, quarters too; a series always on the 28th stays there."""
     days = []
     for year, month in ((y, m) for y in range(2019, 2023) for m in range(1, 13)):
         day = dt.date(year, month, 1) + dt.timedelta(days=31)
@@ -1119,12 +1121,18 @@ def test_monthly_data_on_the_last_business_day_is_monthly():
     frame = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float)})
     freq = validate_frame(frame, target="y", time_col="t")[1]
     assert str(freq) == "1mo"
-    assert future_times(pl.Series(days), np.array([0, len(days)]), freq, 2).to_list() == [
+    assert future_times(pl.Series(days), np.array([0, len(days)]), freq, 4).to_list() == [
         dt.date(2023, 1, 31),
         dt.date(2023, 2, 28),
+        dt.date(2023, 3, 31),
+        dt.date(2023, 4, 28),
     ]
     quarters = pl.DataFrame({"t": days[2::3], "y": np.arange(16.0)})
     assert str(validate_frame(quarters, target="y", time_col="t")[1]) == "1q"
+    after = future_times(quarters["t"], np.array([0, 16]), Frequency(1, "q"), 3).to_list()
+    assert after == [dt.date(2023, 3, 31), dt.date(2023, 6, 30), dt.date(2023, 9, 29)]
+    on_28th = pl.Series([dt.date(2023, m, 28) for m in (3, 4, 6)])  # 04-28: a Friday
+    assert future_times(on_28th, np.array([0, 3]), freq, 1).to_list() == [dt.date(2023, 7, 28)]
     drifting = pl.date_range(dt.date(2020, 1, 31), dt.date(2022, 12, 31), "31d", eager=True)
     steady = pl.DataFrame({"t": drifting, "y": np.arange(len(drifting), dtype=float)})
     assert str(validate_frame(steady, target="y", time_col="t")[1]) == "31d"

@@ -19,6 +19,7 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "FIRST_BUSINESS_DAY",
     "FIXED_UNITS_NS",
+    "LAST_BUSINESS_DAY",
     "MONTHS_PER_UNIT",
     "TIME_UNIT_NS",
     "Frequency",
@@ -75,6 +76,11 @@ FIRST_BUSINESS_DAY = 0
 """The day of the month (:meth:`Frequency.offset`'s ``day``) of month, quarter and year steps
 on each month's first business day (Monday to Friday): the 1st, or the Monday after it when
 it is a Saturday or a Sunday. 31 is the month's last day."""
+
+LAST_BUSINESS_DAY = 32
+"""The day of the month (:meth:`Frequency.offset`'s ``day``) of month, quarter and year steps
+on each month's last business day (Monday to Friday): its last day, or the Friday before it
+when it is a Saturday or a Sunday."""
 
 
 @dataclass(frozen=True)
@@ -298,7 +304,8 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         """Expression for ``times`` moved forward by ``steps`` periods of this frequency.
 
         Month, quarter and year steps land on day ``day`` of their month, clamped to its
-        length (31: the month's last day; :data:`FIRST_BUSINESS_DAY`, 0: its first weekday).
+        length (31: the month's last day; :data:`FIRST_BUSINESS_DAY`, 0: its first weekday;
+        :data:`LAST_BUSINESS_DAY`, 32: its last weekday).
         By default that is the day of ``times`` itself, or the month's last day when ``times``
         is the last day of its month: a month-end stays a month-end (2003-04-30 plus one
         month is 2003-05-31, not 2003-05-30). For the steps
@@ -322,6 +329,9 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         │ 2003-06-02 │
         │ 2003-03-03 │
         └────────────┘
+        >>> month = Frequency.parse("1mo")
+        >>> frame.select(month.offset(pl.col("t"), 1, day=LAST_BUSINESS_DAY))["t"].to_list()
+        [datetime.date(2003, 5, 30), datetime.date(2003, 2, 28)]
         """
         steps_expr = steps if isinstance(steps, pl.Expr) else pl.lit(steps)
         total = (steps_expr * self.n).cast(pl.Int64)
@@ -339,10 +349,18 @@ month, in Polars (and here) 'm' is a minute. Pass '1mo' for months or '1m' for m
         moved = times.dt.month_start().dt.offset_by(pl.format("{}mo", months))
         length = moved.dt.month_end().dt.day().cast(pl.Int64)
         later = pl.min_horizontal(day_expr, length) - 1  # days after the month's 1st
-        if not (isinstance(day, int) and day != FIRST_BUSINESS_DAY):  # a Saturday: 2, Sunday: 1
-            weekday = moved.dt.weekday().cast(pl.Int64)
+        if not (isinstance(day, int) and day not in (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY)):
+            weekday = moved.dt.weekday().cast(pl.Int64)  # of the 1st: a Saturday 6, Sunday 7
             weekend = pl.when(weekday > 5).then(8 - weekday).otherwise(0)
-            later = pl.when(day_expr == FIRST_BUSINESS_DAY).then(weekend).otherwise(later)
+            last = moved.dt.month_end().dt.weekday().cast(pl.Int64)
+            back = pl.when(last > 5).then(last - 5).otherwise(0)
+            later = (
+                pl.when(day_expr == FIRST_BUSINESS_DAY)
+                .then(weekend)
+                .when(day_expr == LAST_BUSINESS_DAY)
+                .then(later - back)
+                .otherwise(later)
+            )
         return moved.dt.offset_by(pl.format("{}d", later))
 
 

@@ -11,7 +11,12 @@ import polars as pl
 
 from forecaster._validation import check, describe_value
 from forecaster.data.frames import READ_ERRORS, first_line
-from forecaster.data.frequency import FIRST_BUSINESS_DAY, MONTHS_PER_UNIT, Frequency
+from forecaster.data.frequency import (
+    FIRST_BUSINESS_DAY,
+    LAST_BUSINESS_DAY,
+    MONTHS_PER_UNIT,
+    Frequency,
+)
 from forecaster.data.times import (
     check_series_layout,
     days_from_civil,
@@ -42,7 +47,10 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     every time is within the first 3 days of its month (the 1st to the 4th), on more than one
     day of the month and none on a weekend (first business days: the 1st, or the Monday
     after a weekend 1st, or a day later after a holiday), the 1st when some such time is on a
-    weekend; else its largest day of the month.
+    weekend; :data:`~forecaster.data.frequency.LAST_BUSINESS_DAY` (each month's last weekday)
+    when every time is a weekday within 3 days of its month's last day, on more than one day
+    of the month, one of them a Friday before a weekend month-end (last business days:
+    pandas' "BME"); else its largest day of the month.
 
     Examples
     --------
@@ -58,13 +66,19 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     starts = np.asarray(offsets[:-1], dtype=np.int64)
     day = parts["day"].to_numpy()
     largest = np.maximum.reduceat(day, starts)
-    month_ends = np.logical_and.reduceat(day == parts["length"].to_numpy(), starts)
-    if not (largest <= 4).any():  # (month starts only read more)
+    to_end = parts["length"].to_numpy() - day  # days after it in its month
+    month_ends = np.logical_and.reduceat(to_end == 0, starts)
+    ending = np.maximum.reduceat(to_end, starts) <= 3
+    if not ((largest <= 4) | ending).any():  # (month starts and ends only read more)
         return np.where(month_ends, 31, largest)
-    starting = (largest <= 4) & (np.minimum.reduceat(day, starts) < largest)
-    weekend = np.logical_or.reduceat((times.dt.weekday() > 5).to_numpy(), starts)
+    several = np.minimum.reduceat(day, starts) < largest
+    weekday = times.dt.weekday().to_numpy()  # Monday 1 ... Sunday 7
+    weekend = np.logical_or.reduceat(weekday > 5, starts)
     first = np.where(weekend, 1, FIRST_BUSINESS_DAY)
-    return np.where(month_ends, 31, np.where(starting, first, largest))
+    friday_before_weekend = np.logical_or.reduceat((weekday == 5) & np.isin(to_end, (1, 2)), starts)
+    last = ending & several & ~weekend & friday_before_weekend
+    days = np.where((largest <= 4) & several, first, largest)
+    return np.where(month_ends, 31, np.where(last, LAST_BUSINESS_DAY, days))
 
 
 def grid_periods(
@@ -361,7 +375,7 @@ def _calendar_future(
         counted = grid_periods(last, first, freq)[0] + horizon
         reach = _month_index(first) + counted * freq.n * MONTHS_PER_UNIT[freq.unit]
         year, month = np.floor_divide(reach, 12), reach % 12 + 1
-        latest = np.where(days == FIRST_BUSINESS_DAY, 3, days)  # (the 3rd at the latest)
+        latest = np.where(days == FIRST_BUSINESS_DAY, 3, np.minimum(days, 31))  # (the 3rd)
         _check_reach(days_from_civil(year, month, latest) + 2, last, dtype, freq, horizon)
         anchors, steps = first.gather(rows), (counted - horizon)[rows] + steps
         days = days[rows]
