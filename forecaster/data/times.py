@@ -26,6 +26,7 @@ __all__ = [
     "off_clock_rows",
     "on_day_grid",
     "physical_range",
+    "plain_time",
     "range_text",
     "to_time_point",
     "zoned_times",
@@ -345,8 +346,15 @@ def _time_example(dtype: pl.DataType) -> str:
     )
 
 
-def _plain_time(value: Any) -> Any:
-    """A numpy scalar, polars literal expression or 1-value Series as a Python value."""
+def plain_time(value: Any) -> Any:
+    """A numpy scalar, polars literal expression or 1-value Series as a Python value (others
+    as they are); ``ValueError`` saying why one is not a time value (NaT, 2 values, ...).
+
+    Examples
+    --------
+    >>> plain_time(np.datetime64("2024-01-31")), plain_time(pl.date(2024, 1, 31))
+    (datetime.date(2024, 1, 31), datetime.date(2024, 1, 31))
+    """
     if isinstance(value, pl.Expr):
         try:
             value = pl.select(value).to_series()
@@ -481,7 +489,7 @@ def _time_point(value: Any, dtype: pl.DataType) -> Any:
         raise ValueError("None is not a time")
     if isinstance(value, list | tuple | set | dict | np.ndarray) or is_pandas_sequence(value):
         raise ValueError("it takes one time point, not a collection")
-    point = _plain_time(value)
+    point = plain_time(value)
     if isinstance(point, str):
         if dtype.is_integer():
             raise ValueError("text is not an integer step")

@@ -51,7 +51,7 @@ import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
 from forecaster.data.checks import missing_columns_message
-from forecaster.data.times import to_time_point
+from forecaster.data.times import plain_time, to_time_point
 from forecaster.datasets import load_audio_mfcc, load_stocks
 from forecaster.exceptions import (
     ArgumentError,
@@ -364,16 +364,25 @@ def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.Da
 
 
 def as_of_text(as_of: Any) -> str | None:
-    """``as_of`` as text: a string as it is, a date, datetime or integer in ISO form."""
+    """``as_of`` as text: a string as it is, a date, datetime or integer in ISO form (also
+    given as ``numpy.datetime64``, a polars literal such as ``pl.date(...)``, a one-value
+    Series or a numpy integer, as ``predict(cutoff=...)`` takes them)."""
     if as_of is None or isinstance(as_of, str):
         return as_of
-    if isinstance(as_of, dt.date):
-        return as_of.isoformat()
-    if isinstance(as_of, numbers.Integral) and not isinstance(as_of, bool):
-        return str(int(as_of))
+    try:
+        point = plain_time(as_of)
+    except ValueError as exc:
+        point, why = None, f" ({exc})"
+    else:
+        why = ""
+    if isinstance(point, dt.date):
+        return point.isoformat()
+    if isinstance(point, numbers.Integral) and not isinstance(point, bool):
+        return str(int(point))
     raise SpecError(
-        f"as_of must be an ISO date or datetime (a string, datetime.date or datetime.datetime) "
-        f"or an integer step, got {type(as_of).__name__} {as_of!r}."
+        f"as_of must be an ISO date or datetime (a string, datetime.date, datetime.datetime, "
+        f"numpy.datetime64 or pl.date(...)) or an integer step, got {type(as_of).__name__} "
+        f"{as_of!r}{why}."
     )
 
 

@@ -12,6 +12,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import mini_spec
@@ -400,9 +401,12 @@ def test_an_as_of_that_does_not_fit_the_column_exits_2(tmp_path, capsys, tree_gu
     [
         (dt.date(2024, 1, 5), "2024-01-05"),
         (dt.datetime(2024, 1, 5), "2024-01-05"),
+        (np.datetime64("2024-01-05"), "2024-01-05"),  # as predict(cutoff=) takes them:
+        (pl.date(2024, 1, 5), "2024-01-05"),  # both were refused
+        (np.datetime64("NaT"), None),
         (object(), None),
     ],
-    ids=["date", "datetime", "object"],
+    ids=["date", "datetime", "datetime64", "polars-literal", "NaT", "object"],
 )
 def test_as_of_given_as_a_python_value(tmp_path, value, label):
     spec, root = load_spec(project(tmp_path))
