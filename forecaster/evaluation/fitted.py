@@ -27,14 +27,8 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import (
-    TRAIN_COLUMNS,
-    Folds,
-    check_forecast_rows,
-    fold_model,
-    folds_frame,
-    training_rows,
-)
+from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_forecast_rows
+from forecaster.evaluation.folds import Folds, fold_model, folds_frame, training_rows
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
     CrossSeriesWarning,

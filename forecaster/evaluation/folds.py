@@ -1,6 +1,7 @@
 """Where the folds of a rolling-origin backtest are (see :mod:`forecaster.evaluation.backtest`
 for the geometry): the origins and training spans per (fold, series), the folds frame, the
-training rows of a fold, the size check and MASE's scales per fold."""
+training rows of a fold, MASE's scales and the baselines' forecasts per fold (the checks
+before any of it: :mod:`forecaster.evaluation.fold_checks`)."""
 
 from __future__ import annotations
 
@@ -13,28 +14,21 @@ import polars as pl
 from sklearn.base import clone
 
 from forecaster._columns import temporary_names
-from forecaster._validation import check, check_allocation
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
+from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
-from forecaster.evaluation.pooling import check_score_keys
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = [
     "LOOKBACK_ROUNDS",
-    "TRAIN_COLUMNS",
     "Folds",
     "baseline_forecasts",
     "beyond_ends",
-    "check_backtest_size",
-    "check_forecast_rows",
-    "check_reserved",
-    "check_untrained_span",
-    "check_window",
     "first_fit_lookback",
     "fold_model",
     "fold_points",
@@ -44,7 +38,6 @@ __all__ = [
     "forecasts_frame",
     "mase_scales",
     "place_folds",
-    "refit_every",
     "training_rows",
     "unscored_cells",
 ]
@@ -77,32 +70,8 @@ class Folds:
         return np.flatnonzero(self.present.ravel())
 
 
-_RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
-
-TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
-"""The columns of :func:`folds_frame` that describe the training span of a fold's model."""
-
 LOOKBACK_ROUNDS = 4
 """Rounds in which :func:`first_fit_lookback` settles the lookback and the kept series."""
-
-
-def check_forecast_rows(
-    predicted: pl.DataFrame, origins: int, first: int, model: Any, estimator: Any
-) -> None:
-    """Refuse a fold model's forecasts that leave origins out (``predict`` does so, with a
-    warning, where an origin has fewer than ``lookback_`` rows): the folds were placed for
-    the first fold's window, and a later fold's fit chose a longer one."""
-    horizon = int(estimator.horizon)
-    if predicted.height == origins * horizon:
-        return
-    missing = origins - predicted.height // horizon
-    raise DataValidationError(
-        f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
-        f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
-        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
-        "their cutoff, although the folds were placed for the first fold's window. Pass a "
-        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
-    )
 
 
 def first_fit_lookback(
@@ -359,22 +328,6 @@ def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
     return panel.unobserved
 
 
-def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
-    """Refuse a backtest whose forecasts and scored points (``folds x series x horizon``
-    rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
-    anything is allocated or trained."""
-    rows = folds * n_series * horizon
-    # per row: fold, cutoff, id, time, step, forecasts and actual values (float64), and per
-    # target a scored point (keys, target, forecast, actual, scales as float64) and copies
-    per_row = 128 + 320 * n_targets
-    check_allocation(
-        rows * per_row,
-        what=f"The backtest's forecasts ({rows:,} rows: folds x series x horizon)",
-        grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
-        fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
-    )
-
-
 def fold_model(estimator: Any, panel: Panel) -> Any:
     """An unfitted copy of ``estimator`` for a fold's fit, reading the frame's frequency as the
     backtest did: with ``freq="auto"`` the step found on the whole frame, not one inferred
@@ -455,63 +408,6 @@ def _known_origin_forecasts(
         packed = known_windows(panel, origins[inside], m, starts[inside])
         out[inside] = origin_forecasts(packed.values, packed.starts, packed.origins, horizon, m)
     return out
-
-
-def refit_every(refit: Any, folds: int) -> int:
-    """Folds per model: ``folds`` for refit=False, 1 for True, k for an integer k."""
-    refit = check("refit", refit)
-    if isinstance(refit, bool):
-        return 1 if refit else folds
-    return refit
-
-
-def check_reserved(
-    panel: Panel, id_col: str | None, time_col: str, metrics: Sequence[str] = ()
-) -> None:
-    """Refuse columns named like the output columns of a backtest (:func:`forecasts_frame`):
-    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``; an id column named like
-    one of :func:`folds_frame` (``model``, :data:`TRAIN_COLUMNS`) or of its scores of
-    ``metrics`` (:func:`check_score_keys`)."""
-    if metrics:
-        check_score_keys(id_col, metrics)
-    clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
-    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
-    clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
-    if clash:
-        raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {_RESERVED}, "
-            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)}. Rename them."
-        )
-
-
-def check_untrained_span(gap: int, window: str) -> None:
-    """Refuse ``gap`` and a sliding ``window`` for a backtest that trains nothing (a fitted
-    model with ``refit=False``, used as it is): both shape only the spans folds train on."""
-    if gap or window == "sliding":
-        given = f"gap={gap}" if gap else "window='sliding'"
-        raise DataValidationError(
-            f"{given} shapes the span each fold trains on, and refit=False with a fitted "
-            "model trains nothing: the model forecasts every fold as it was fitted. Pass "
-            f"refit=True (or an integer) to train per fold, or leave {given.split('=')[0]} at "
-            "its default."
-        )
-
-
-def check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
-    """``window`` and ``train_size``, checked together."""
-    window, train_size = check("window", window), check("train_size", train_size)
-    if window == "sliding":
-        if train_size is None:
-            raise DataValidationError(
-                "window='sliding' needs train_size, the number of rows per series in each "
-                "fold's training span (e.g. train_size=1000)."
-            )
-    elif train_size is not None:
-        raise DataValidationError(
-            "train_size applies to window='sliding' only; the expanding window trains on all "
-            "rows up to each fold's training end. Pass window='sliding' or drop train_size."
-        )
-    return window, train_size
 
 
 def fold_points(

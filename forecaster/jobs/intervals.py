@@ -60,7 +60,8 @@ from sklearn.base import clone
 
 from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
 from forecaster.evaluation.backtest import backtest
-from forecaster.evaluation.folds import check_reserved, fold_rows
+from forecaster.evaluation.fold_checks import check_reserved
+from forecaster.evaluation.folds import fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
 from forecaster.exceptions import (
     CalendarFoldsWarning,
@@ -480,7 +481,7 @@ def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
     read is refused (``DataValidationError``) before anything is fitted or written. When the
     spec backtests (``evaluation.backtest_folds > 0``) or calibrates (``levels`` of a point
     model: a backtest scored by MAE), so are columns named like the output columns of a
-    backtest or of its scores (:func:`~forecaster.evaluation.folds.check_reserved`), which
+    backtest or of its scores (:func:`~forecaster.evaluation.fold_checks.check_reserved`), which
     the backtest itself would refuse only after the run's fit (or its tuning)."""
     options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
     panel = estimator.windowed_panel(frame, **options)[0]
