@@ -1253,7 +1253,7 @@ def test_levels_of_a_quantile_model_must_be_among_its_quantiles(tmp_path):
 
 
 def test_level_quantiles_and_calibration_plan():
-    from forecaster.jobs.intervals import calibration_plan
+    from forecaster.jobs.calibration_plan import calibration_plan
     from forecaster.jobs.spec import level_quantiles
 
     assert level_quantiles([80, 95]) == [0.025, 0.1, 0.9, 0.975]
@@ -1320,7 +1320,7 @@ def test_the_calibration_plan_scales_by_the_window_when_a_forecast_series_gets_n
     """scaled_plan: normalize="series" while every series the run forecasts (at least
     lookback rows, not excluded) is long enough for the plan's folds (the backtest's rule,
     fold_rows) and seen in fit; else "window", saying how many and why."""
-    from forecaster.jobs.intervals import Plan, scaled_plan
+    from forecaster.jobs.calibration_plan import Plan, scaled_plan
 
     spec = type("S", (), {})()
     spec.series = type("Se", (), {"id": "clip"})()
