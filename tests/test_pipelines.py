@@ -3077,15 +3077,43 @@ def test_a_series_whose_last_values_are_missing_is_stale_as_if_its_rows_were_abs
     assert frame.filter(pl.col("id") == "b")["date"].max() == dt.date(2024, 1, 7)
 
 
-def test_a_summary_skill_that_is_not_the_ratio_of_the_scores_shown_says_so():
-    """Two targets (load: mae 100, naive 50; temp: 1, 2) printed "50.5 (naive 26, skill
-    1.250)", which reads as 50.5 / 26 = 1.94: the skill is the mean of the targets' ratios."""
-    from forecaster.jobs.run import score_lines
+def test_the_summary_scores_each_target_of_a_run_on_its_own():
+    """Two targets (load in MW: mae 100, naive 50; temp in degrees: 1, 2) were averaged into
+    backtest_mae 50.5 (naive 26, "targets' mean skill 1.250"), a number of no unit: each
+    target's scores are summary.json's backtest_<target>_<score>, as its MLflow keys; one
+    target keeps backtest_<score>."""
+    from types import SimpleNamespace
 
-    two = {"backtest_mae": 50.5, "backtest_mae_naive": 26.0, "backtest_mae_skill_naive": 1.25}
-    assert score_lines(two) == [("backtest_mae", "50.5 (naive 26, targets' mean skill 1.250)")]
-    one = {"backtest_mae": 2.0, "backtest_mae_naive": 1.6, "backtest_mae_skill_naive": 1.25}
-    assert score_lines(one) == [("backtest_mae", "2 (naive 1.6, skill 1.250)")]
+    from forecaster.jobs.run import backtest_scores, score_lines
+
+    spec = SimpleNamespace(evaluation=SimpleNamespace(metrics=["mae"]))
+    aggregate = pl.DataFrame(
+        {
+            "target": ["load", "temp (°C)"],
+            "n": [10, 10],
+            "n_naive": [10, 10],
+            "mae": [100.0, 1.0],
+            "mae_naive": [50.0, 2.0],
+            "mae_skill_naive": [2.0, 0.5],
+        }
+    )
+    two = backtest_scores(spec, SimpleNamespace(aggregate=aggregate))
+    assert two == {
+        "backtest_load_mae": 100.0,
+        "backtest_load_mae_naive": 50.0,
+        "backtest_load_mae_skill_naive": 2.0,
+        "backtest_temp __C__mae": 1.0,
+        "backtest_temp __C__mae_naive": 2.0,
+        "backtest_temp __C__mae_skill_naive": 0.5,
+    }
+    assert score_lines(two)[0] == ("backtest_load_mae", "100 (naive 50, skill 2.000)")
+    one = backtest_scores(spec, SimpleNamespace(aggregate=aggregate.head(1)))
+    assert one == {
+        "backtest_mae": 100.0,
+        "backtest_mae_naive": 50.0,
+        "backtest_mae_skill_naive": 2.0,
+    }
+    assert score_lines(one) == [("backtest_mae", "100 (naive 50, skill 2.000)")]
 
 
 def test_the_study_is_named_after_what_its_trials_scores_depend_on(tmp_path):
@@ -3855,9 +3883,7 @@ def test_backtest_scores_are_those_the_spec_lists(tmp_path):
     spec, _ = load_spec(path)
     per_level = ["coverage_80", "width_80", "winkler_80", "msis_80"]
     scores = ["mae", "mae_naive", "mae_skill_naive", "rmse", *per_level, "pinball", "scrps"]
-    result = SimpleNamespace(
-        aggregate=pl.DataFrame({"y": ["a", "b"]} | {n: [1.0, 3.0] for n in scores})
-    )
+    result = SimpleNamespace(aggregate=pl.DataFrame({"target": ["y"]} | {n: [2.0] for n in scores}))
     got = backtest_scores(spec, result)
     expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball"]
     assert list(got) == [f"backtest_{n}" for n in expected]
