@@ -1174,6 +1174,58 @@ def test_levels_are_calibrated_when_missing_filled_a_step_of_the_calibration(tmp
     assert forecasts["y_lo_95"].is_finite().all() and forecasts["y_hi_95"].is_finite().all()
 
 
+def test_a_run_with_levels_and_no_backtest_calibrates_an_id_named_like_a_score(tmp_path, capsys):
+    """The calibration's backtest scores nothing, but an id column named ``n`` (a column of a
+    backtest's scores) was refused before the fit of a run with levels and no backtest."""
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    rng = np.random.default_rng(0)
+    pl.DataFrame(
+        {"n": ["a"] * n + ["b"] * n, "date": dates * 2, "y": rng.normal(5, 1, 2 * n)}
+    ).write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": "n", "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [80]}))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 0, err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    assert forecasts["n"].unique().sort().to_list() == ["a", "b"]
+    assert (forecasts["y_hi_80"] > forecasts["y_lo_80"]).all()
+
+
+def test_a_calibration_that_fails_for_another_cause_than_length_says_the_cause(
+    tmp_path, capsys, monkeypatch
+):
+    """Every DataValidationError of the run's calibration came out as "... Use longer series,
+    lower levels or a shorter horizon", advice that cannot help when the cause is another
+    (here the missing= policy made up every actual value the folds are scored on): the
+    cause's own message comes through after the levels; only a length error gets that
+    advice."""
+    from forecaster.estimators import RNNForecaster
+    from forecaster.exceptions import DataValidationError
+
+    cause = "calibrate: the frame holds none of the 40 actual values (missing='ffill')"
+
+    def fails(*args, **kwargs):
+        raise DataValidationError(cause)
+
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    frame = pl.DataFrame({"date": dates, "y": np.random.default_rng(0).normal(5, 1, n)})
+    frame.write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [80]}))
+    monkeypatch.setattr(RNNForecaster, "calibrate", fails)
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 3, err
+    assert (
+        f"Cannot calibrate the intervals of [output] levels = ['80'] (or backtest --level): {cause}"
+        in err
+    )
+    assert "Use longer series" not in err, err
+
+
 def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(
     tmp_path, capsys
 ):
@@ -2018,7 +2070,7 @@ def test_a_run_with_levels_silences_the_calibrations_warnings_by_class(
 
     from forecaster.exceptions import CrossSeriesWarning, warn_at_caller
 
-    backtest_module = importlib.import_module("forecaster.evaluation.backtest")  # the module
+    backtest_module = importlib.import_module("forecaster.evaluation.fold_forecasts")
 
     def reworded(*args: Any) -> None:
         warn_at_caller("Reworded: a fold's model saw other series' later rows.", CrossSeriesWarning)

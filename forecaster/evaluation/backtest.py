@@ -83,6 +83,7 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
+from forecaster.evaluation.pooling import score_columns
 from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
@@ -338,15 +339,14 @@ def backtest(
     >>> result.aggregate.columns[4:7]  # mae, the naive forecast's mae and the ratio of both
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
-    args = check_arguments(
-        estimator, folds, step, gap, window, train_size, refit, m, metrics, origins
-    )
+    given = (gap, window, train_size, refit, m, metrics, origins)
+    args = check_arguments(estimator, folds, step, *given)
     check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
-    forecasts, exact, where, folds_frame, estimators = forecast_backtest(
-        estimator, frame, args, scale, asked
-    )
-    return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, estimator.id_col)
+    levels, qs = asked.get("level", ()), asked.get("quantiles", ())
+    scores = score_columns(args.names, m=args.m, levels=levels, quantiles=qs)  # beside the id
+    made = forecast_backtest(estimator, frame, args, scale, asked, scores)
+    return _scored(*made, args, scale, estimator.id_col)
 
 
 def _scored(

@@ -35,6 +35,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
+    TooFewRowsError,
     warn_at_caller,
     warnings_unit,
 )
@@ -124,7 +125,8 @@ def fit_fold(
         with without_default_callbacks():
             return fold_model(estimator, panel).fit(rows)
     except DataValidationError as exc:
-        raise DataValidationError(
+        kind = TooFewRowsError if isinstance(exc, TooFewRowsError) else DataValidationError
+        raise kind(
             f"The fit of fold {first}'s model (its training rows, read at the frame's "
             f"step {panel.freq}) failed: {exc}"
         ) from exc

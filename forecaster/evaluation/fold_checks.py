@@ -14,7 +14,7 @@ from forecaster._validation import check, check_allocation
 from forecaster.data.panel import Panel
 from forecaster.evaluation.metrics import TARGET_COLUMN
 from forecaster.evaluation.pooling import check_score_keys
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, TooFewRowsError
 
 __all__ = [
     "TRAIN_COLUMNS",
@@ -26,7 +26,7 @@ __all__ = [
     "refit_every",
 ]
 
-_RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
+_RESERVED = ("fold", "cutoff", "step")  # and TARGET_COLUMN, a key of the score frames
 
 TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
 """The columns of :func:`~forecaster.evaluation.folds.folds_frame` that describe the training
@@ -59,7 +59,7 @@ def check_forecast_rows(
     if predicted.height == origins * horizon:
         return
     missing = origins - predicted.height // horizon
-    raise DataValidationError(
+    raise TooFewRowsError(
         f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
         f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
         f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
@@ -77,21 +77,24 @@ def refit_every(refit: Any, folds: int) -> int:
 
 
 def check_reserved(
-    panel: Panel, id_col: str | None, time_col: str, metrics: Sequence[str] = ()
+    panel: Panel, id_col: str | None, time_col: str, scores: Sequence[str] | None = None
 ) -> None:
     """Refuse columns named like the output columns of a backtest
-    (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``, ``step``,
-    ``target`` or ``<target>_actual``; an id column named like one of
-    :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`) or of
-    its scores of ``metrics`` (:func:`~forecaster.evaluation.pooling.check_score_keys`)."""
-    if metrics:
-        check_score_keys(id_col, metrics)
-    clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
+    (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``, ``step`` or
+    ``<target>_actual``; an id column named like one of
+    :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`) and,
+    for a backtest that scores, ``target`` or an id named like a column of its score frames
+    ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`; None: it scores
+    nothing, as ``calibrate``'s)."""
+    if scores is not None:
+        check_score_keys(id_col, scores)
+    reserved = _RESERVED if scores is None else (*_RESERVED, TARGET_COLUMN)
+    clash = [c for c in (*panel.columns, id_col, time_col) if c in reserved]
     clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
     clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
     if clash:
         raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {_RESERVED}, "
+            f"Columns {clash} clash with the output columns of a backtest {reserved}, "
             f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)}. Rename them."
         )
 

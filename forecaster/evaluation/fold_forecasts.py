@@ -6,6 +6,7 @@ forecasts of every fold (:func:`forecast_backtest`), which
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,6 +16,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import (
+    asked_intervals,
     backtest_folds_frame,
     fitted_lookback,
     fitted_spans,
@@ -27,12 +29,26 @@ from forecaster.evaluation.fold_checks import (
     refit_every,
 )
 from forecaster.evaluation.fold_scores import check_error_scale
-from forecaster.evaluation.folds import Folds, first_fit_lookback, forecasts_frame, place_folds
+from forecaster.evaluation.folds import (
+    Folds,
+    first_fit_lookback,
+    forecasts_frame,
+    place_folds,
+    unscored_cells,
+    unscored_points,
+)
 from forecaster.evaluation.metrics import check_metric_names
 from forecaster.evaluation.origins import uses_calendar, warn_cross_series
 from forecaster.exceptions import DataValidationError, collect_warnings
 
-__all__ = ["BacktestArguments", "BacktestForecaster", "check_arguments", "forecast_backtest"]
+__all__ = [
+    "BacktestArguments",
+    "BacktestForecaster",
+    "FoldForecasts",
+    "backtest_forecasts",
+    "check_arguments",
+    "forecast_backtest",
+]
 
 
 @runtime_checkable
@@ -66,6 +82,9 @@ class BacktestForecaster(Protocol):
     lookback_for(panel, span=None)
         The lookback a fit on ``panel`` (only rows ``span``) uses (a fitted model's is its
         ``lookback_``).
+    series_kept(panel, lookback, span=None)
+        The series a fit on ``panel`` (only rows ``span``) with ``lookback`` keeps (those
+        with a training window before its validation hold-out), and the rows each holds out.
     read_frame(frame, as_fitted=...)
         The frame collected and its :class:`~forecaster.data.panel.Panel`, as the forecaster
         reads it (``as_fitted``: checked against the training schema, at the fitted
@@ -95,6 +114,10 @@ class BacktestForecaster(Protocol):
         self, panel: Panel, span: tuple[np.ndarray, np.ndarray] | None = None
     ) -> int: ...
 
+    def series_kept(
+        self, panel: Panel, lookback: int, span: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]: ...
 
     def __sklearn_is_fitted__(self) -> bool: ...
@@ -106,13 +129,16 @@ def forecast_backtest(
     args: BacktestArguments,
     scale: Any,
     asked: dict[str, Any],
+    scores: Sequence[str] | None,
 ) -> tuple[pl.DataFrame, Panel, Folds, pl.DataFrame, list[Any]]:
     """The forecasts frame of :func:`~forecaster.evaluation.backtest.backtest` (the fits'
     warnings summed up by fold), the panel of the frame's exact values they are scored
-    against, the folds placed, the folds frame and the models."""
+    against, the folds placed, the folds frame and the models. ``scores``: the columns of
+    the score frames that will hold the id (:func:`~forecaster.evaluation.pooling.score_columns`;
+    None when nothing is scored), refused as its name before any fit."""
     with collect_warnings("backtest", *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
-        check_reserved(panel, estimator.id_col, estimator.time_col, args.names)
+        check_reserved(panel, estimator.id_col, estimator.time_col, scores)
         where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
         check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
         folds_frame = backtest_folds_frame(panel, where, estimator, args.origins)
@@ -124,6 +150,44 @@ def forecast_backtest(
                                 time_col=time_col, id_col=id_col)  # fmt: skip
     folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
     return forecasts, exact, where, folds_frame, estimators
+
+
+@dataclass(frozen=True, eq=False)
+class FoldForecasts:
+    """The forecasts of a backtest's folds, unscored (:func:`backtest_forecasts`): its
+    ``forecasts``, ``folds`` and ``estimators`` as
+    :class:`~forecaster.evaluation.backtest.BacktestResult` has them, and ``unscored``, the
+    forecast points (rows of ``forecasts`` by targets) whose actual value the ``missing``
+    policy made up (None: none)."""
+
+    forecasts: pl.DataFrame
+    folds: pl.DataFrame
+    estimators: list[Any]
+    unscored: np.ndarray | None
+
+
+def backtest_forecasts(
+    estimator: BacktestForecaster,
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    folds: int = 5,
+    step: int | None = None,
+    refit: bool | int = False,
+    quantiles: Sequence[float] | float | None = None,
+    origins: str = "auto",
+) -> FoldForecasts:
+    """The forecasts of :func:`~forecaster.evaluation.backtest.backtest` with these arguments
+    (the others at their defaults), without any score: what ``calibrate`` reads. The id
+    column may be named like a score column (``n``, ``mae_naive``): no score frame holds
+    it."""
+    args = check_arguments(estimator, folds, step, 0, "expanding", None, refit, 1, None, origins)
+    asked = asked_intervals(None, quantiles, estimator, trains=not args.fitted)
+    forecasts, exact, where, folds_frame, estimators = forecast_backtest(
+        estimator, frame, args, None, asked, None
+    )
+    cells = unscored_cells(exact, args.missing)
+    made_up = unscored_points(exact, where, int(estimator.horizon), cells)
+    return FoldForecasts(forecasts, folds_frame, estimators, made_up)
 
 
 def _fit_units(every: int) -> tuple[str, str]:
@@ -172,7 +236,7 @@ def _place(
         panel, lookback=lookback, horizon=int(estimator.horizon), folds=args.folds,
         step=args.step, gap=args.gap, train_size=args.train_size, every=args.every,
         trains=not args.fitted, auto=not args.fitted and estimator.lookback == "auto",
-        calendar=calendar,
+        calendar=calendar, fit_keeps=estimator.series_kept,
     )  # fmt: skip
     if where.trains and args.origins == "series":
         warn_cross_series(panel, where.kept, where.local_cut, where.train_start, where.train_end)

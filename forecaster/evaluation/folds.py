@@ -5,7 +5,7 @@ before any of it: :mod:`forecaster.evaluation.fold_checks`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,8 @@ from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.evaluation.pooling import scored_baselines
+from forecaster.exceptions import ForecasterWarning, TooFewRowsError, warn_at_caller
 
 __all__ = [
     "LOOKBACK_ROUNDS",
@@ -40,6 +41,7 @@ __all__ = [
     "place_folds",
     "training_rows",
     "unscored_cells",
+    "unscored_points",
 ]
 
 
@@ -143,6 +145,7 @@ def place_folds(
     trains: bool,
     auto: bool = False,
     calendar: bool = False,
+    fit_keeps: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Folds:
     """The fold geometry of the module docstring, for the series long enough for it (the
     others are left out with a warning); refuses too few rows, a training span too short for
@@ -150,12 +153,16 @@ def place_folds(
     ``lookback="auto"`` chose for the first fold's training span (the errors say so).
     ``calendar``: the origins are the calendar folds'
     (:func:`~forecaster.evaluation.origins.calendar_cuts`), which leave out (with a warning)
-    the (fold, series) pairs with no row after the cutoff or too few rows up to it."""
+    the (fold, series) pairs with no row after the cutoff or too few rows up to it.
+    ``fit_keeps`` (``trains``): the estimator's ``series_kept``, the series a fit on a span
+    keeps (those with a training window before its validation hold-out), so that a fold
+    whose fit would keep none is refused here, before any fit (None: those with a window's
+    rows)."""
     needed = fold_rows(lookback, horizon, folds, step)
     keep = panel.lengths >= needed
     chosen = f" (lookback='auto' chose {lookback} for the first fold's rows)" if auto else ""
     if not keep.any():
-        raise DataValidationError(
+        raise TooFewRowsError(
             f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
             f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
             f"rows{chosen}; the longest has {int(panel.lengths.max())}. Use fewer folds, a "
@@ -178,7 +185,7 @@ def place_folds(
         )
         warn_absent(panel, kept, present, cutoffs, lookback)
         if not present.any():
-            raise DataValidationError(
+            raise TooFewRowsError(
                 f"No series has a target after the calendar folds' cutoffs ({cutoffs[0]} to "
                 f"{cutoffs[-1]}) and lookback={lookback} rows up to one. Use fewer folds, or "
                 "origins='series' to count each series' folds back from its own end."
@@ -193,23 +200,14 @@ def place_folds(
         lengths=panel.lengths[kept],
     )
     if trains:
-        span = train_end[::every] - train_start[::every] + 1
-        if (span < lookback + horizon).all():
-            longest = int(panel.lengths[kept].max())
-            rows = max(int(span.max()), 0)
-            raise DataValidationError(
-                f"The training span of some fold is too short: with folds={folds}, step={step} "
-                f"and gap={gap:,}, the first fold trains on at most {rows:,} rows per series "
-                + (
-                    "(the gap is longer than the data before the fold's origin) "
-                    if not rows
-                    else ""
-                )
-                + f"but one training window takes lookback + horizon = {lookback + horizon}"
-                + f"{chosen}; "
-                f"the longest series has {longest:,} rows. Use fewer folds, a smaller step or "
-                "gap, or longer series."
-            )
+        spans = (train_start[::every], train_end[::every])
+        first, rows, held = _untrainable(panel, kept, spans, lookback, horizon, fit_keeps)
+        if first is not None:
+            where = f"with folds={folds}, step={step} and gap={gap:,}, fold {first * every}'s"
+            longest = f"the longest series has {int(panel.lengths[kept].max()):,} rows"
+            window = (lookback + horizon, chosen)
+            larger = "a larger train_size, " if train_size is not None else ""
+            raise _short_span(where, rows, held, window, f"{longest}. Use {larger}fewer folds")
     # the training span shown for a fold is that of the model that forecasts it
     first_of_model = (fold_ids // every) * every
     return Folds(
@@ -221,6 +219,55 @@ def place_folds(
         trains=trains,
         present=present,
     )
+
+
+def _short_span(
+    where: str, rows: int, held: bool, window: tuple[int, str], fixes: str
+) -> TooFewRowsError:
+    """The error of :func:`place_folds` for a model (``where``: which, of which folds) whose
+    training span of at most ``rows`` rows per series leaves its fit no training window
+    (``window``: its rows, and what ``lookback="auto"`` chose) before the fit's validation
+    hold-out when ``held``; ``fixes``: the longest series' rows and the first fixes."""
+    gap = "(the gap is longer than the data before the fold's origin) " if not rows else ""
+    rows_of = f"{window[0]}{window[1]}"
+    if held:
+        rows_of = f"{window[0]} rows{window[1]} before the validation_size hold-out of its fit"
+    return TooFewRowsError(
+        f"The training span of some fold is too short: {where} model trains on at most "
+        f"{rows:,} rows per series {gap}but one training window takes lookback + horizon = "
+        f"{rows_of}; {fixes}, a smaller step or gap, "
+        + ("a smaller validation_size, " if held else "")
+        + "or longer series."
+    )
+
+
+def _untrainable(
+    panel: Panel,
+    kept: np.ndarray,
+    spans: tuple[np.ndarray, np.ndarray],
+    lookback: int,
+    horizon: int,
+    fit_keeps: Callable[..., tuple[np.ndarray, np.ndarray]] | None,
+) -> tuple[int | None, int, bool]:
+    """The first model whose training span (``spans``: first and last rows, ``(models,
+    n_kept)``, of the series ``kept``) leaves its fit no series: none with ``lookback +
+    horizon`` rows, or with ``fit_keeps`` (the estimator's ``series_kept``) none with them
+    before the fit's validation hold-out; its most rows per series and, when the hold-out is
+    what leaves it none, True. ``(None, 0, False)`` when every model has a series to fit."""
+    for model, (start, end) in enumerate(zip(*spans, strict=True)):
+        rows = np.maximum(end - start + 1, 0)
+        if not (rows >= lookback + horizon).any():
+            return model, int(rows.max(initial=0)), False
+        if fit_keeps is None:
+            continue
+        begin = np.zeros(panel.n_series, dtype=np.int64)
+        stop = np.zeros(panel.n_series, dtype=np.int64)
+        begin[kept] = np.maximum(start, 0)
+        stop[kept] = begin[kept] + rows
+        keep, _ = fit_keeps(panel, lookback, (begin, stop))
+        if not keep.any():
+            return model, int(rows.max()), True
+    return None, 0, False
 
 
 def folds_frame(panel: Panel, where: Folds, fitted_ends: pl.Series | None = None) -> pl.DataFrame:
@@ -315,6 +362,22 @@ def beyond_ends(panel: Panel, where: Folds, horizon: int) -> np.ndarray | None:
     rows, last = _target_rows(panel, where, horizon)
     beyond = (rows > last).ravel()
     return beyond if beyond.any() else None
+
+
+def unscored_points(
+    panel: Panel, where: Folds, horizon: int, cells: np.ndarray | None
+) -> np.ndarray | None:
+    """The forecast points (rows of :func:`forecasts_frame` by targets) whose actual value is
+    one of the panel's ``cells`` that the ``missing`` policy made up (:func:`unscored_cells`;
+    None: none): a step after the end of its series (:func:`beyond_ends`) has no value (null),
+    not a made-up one."""
+    if cells is None:
+        return None
+    points = cells[forecast_rows(panel, where, horizon)]
+    beyond = beyond_ends(panel, where, horizon)
+    if beyond is not None:
+        points[beyond] = False
+    return points
 
 
 def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
@@ -479,7 +542,7 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
     starts = np.tile(panel.offsets[where.kept], where.n_folds)[where.blocks]
     origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()[where.blocks]
     out = {"naive": _known_origin_forecasts(panel, starts, origins, horizon, 1)}
-    if m > 1:
+    if "snaive" in scored_baselines(m):
         out["snaive"] = _known_origin_forecasts(panel, starts, origins, horizon, m)
         short = origins - starts < m - 1
         if short.any():

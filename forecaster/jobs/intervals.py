@@ -63,11 +63,13 @@ from forecaster.evaluation.backtest import backtest
 from forecaster.evaluation.fold_checks import check_reserved
 from forecaster.evaluation.folds import fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
+from forecaster.evaluation.pooling import score_columns
 from forecaster.exceptions import (
     CalendarFoldsWarning,
     CrossSeriesWarning,
     DataValidationError,
     NoResidualsWarning,
+    TooFewRowsError,
     silenced,
 )
 from forecaster.jobs.calibration_plan import Plan, calibration_plan, folds_plan, scaled_plan
@@ -197,17 +199,18 @@ def _calibrate(
     spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, excluded: Collection[str]
 ) -> Plan:
     """Calibrate ``model`` on ``frame`` by ``plan`` (:func:`_plan`, folds placed by its
-    ``origins``); a ``DataValidationError`` that names the levels and what to change when
-    the data are too short for it. Calibrate's warning that ``predict`` will refuse the
-    series without residuals is not given: those the run forecasts get residuals (see
-    :func:`_forecast_before`), the others are excluded as stale (or, in the backtest's
-    calibration, end before its folds), and a forecast that still has none is refused by
-    ``predict`` naming it. Nor is the backtest's warning that ``origins="series"`` lets a
-    fold's model see other series' later data (advising ``origins="calendar"``): the run
-    chooses those folds for its stale series on purpose, and its log line says so. Nor is the
-    warning that calendar folds leave out series ending early (``CalendarFoldsWarning``): the
-    plan handles those series, and its log line names its folds; the run's backtest tells its
-    own folds' cutoffs (a log tells a fact once, so the calibration's would hide them)."""
+    ``origins``); a ``TooFewRowsError`` that names the levels and what to change when the
+    data are too short for it, any other ``DataValidationError``'s message after the
+    levels. Calibrate's warning that ``predict`` will refuse the series without residuals
+    is not given: those the run forecasts get residuals (see :func:`_forecast_before`), the
+    others are excluded as stale (or, in the backtest's calibration, end before its folds),
+    and a forecast that still has none is refused by ``predict`` naming it. Nor is the
+    backtest's warning that ``origins="series"`` lets a fold's model see other series'
+    later data (advising ``origins="calendar"``): the run chooses those folds for its stale
+    series on purpose, and its log line says so. Nor is the warning that calendar folds
+    leave out series ending early (``CalendarFoldsWarning``): the plan handles those
+    series, and its log line names its folds; the run's backtest tells its own folds'
+    cutoffs (a log tells a fact once, so the calibration's would hide them)."""
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
@@ -220,17 +223,24 @@ def _calibrate(
             _calibrate_by(model, frame, plan)
             plan = _made_up_for(spec, model, frame, plan, excluded)
             plan = _scaled_every(spec, model, frame, plan, excluded)
-    except DataValidationError as exc:
-        raise DataValidationError(
-            f"Cannot calibrate the intervals of [output] levels = "
-            f"{[f'{v:g}' for v in spec.output.levels or ()]} (or backtest --level): the "
-            f"calibration backtests {plan.folds} origins of {model.horizon} steps per "
-            f"series (enough errors per step for the highest level), and {first_line(exc)} "
-            "Use longer series, lower levels or a shorter horizon."
+    except TooFewRowsError as exc:
+        raise TooFewRowsError(
+            f"{_cannot(spec)}: the calibration backtests {plan.folds} origins of "
+            f"{model.horizon} steps per series (enough errors per step for the highest "
+            f"level), and {first_line(exc)} Use longer series, lower levels or a shorter "
+            "horizon."
         ) from exc
+    except DataValidationError as exc:  # another cause: another fix than longer series
+        raise DataValidationError(f"{_cannot(spec)}: {exc}") from exc
     finally:
         model.set_params(**original)
     return plan
+
+
+def _cannot(spec: Spec) -> str:
+    """The start of the errors of a calibration that fails: it names the levels."""
+    levels = [f"{v:g}" for v in spec.output.levels or ()]
+    return f"Cannot calibrate the intervals of [output] levels = {levels} (or backtest --level)"
 
 
 def _made_up_for(
@@ -253,7 +263,7 @@ def _made_up_for(
     more = scaled_plan(more, spec, model, frame, excluded)  # more folds: longer series
     try:
         _calibrate_by(model, frame, more)
-    except DataValidationError:  # no room for more origins
+    except TooFewRowsError:  # no room for more origins (any other error is raised)
         return plan
     return more
 
@@ -386,16 +396,24 @@ def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
 def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
     """The panel of ``frame`` as the spec's unfitted ``estimator`` reads it: data it cannot
     read is refused (``DataValidationError``) before anything is fitted or written. When the
-    spec backtests (``evaluation.backtest_folds > 0``) or calibrates (``levels`` of a point
-    model: a backtest scored by MAE), so are columns named like the output columns of a
-    backtest or of its scores (:func:`~forecaster.evaluation.fold_checks.check_reserved`), which
-    the backtest itself would refuse only after the run's fit (or its tuning)."""
+    spec backtests (``evaluation.backtest_folds > 0``), so are columns named like the output
+    columns of a backtest or of the score frames it writes
+    (:func:`~forecaster.evaluation.fold_checks.check_reserved`), which the backtest itself
+    would refuse only after the run's fit (or its tuning); when it only calibrates (``levels``
+    of a point model), those of a backtest's forecasts (the calibration scores nothing)."""
     options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
     panel = estimator.windowed_panel(frame, **options)[0]
-    metrics = backtest_metrics(spec) if spec.evaluation.backtest_folds > 0 else []
-    metrics += ["mae"] if spec.output.levels and not is_quantile_model(spec) else []
-    if metrics:
-        check_reserved(panel, estimator.id_col, estimator.time_col, metrics)
+    levels = spec.output.levels
+    scores = None
+    if spec.evaluation.backtest_folds > 0:
+        scores = score_columns(
+            backtest_metrics(spec),
+            m=spec.evaluation.seasonality,
+            levels=levels or (),
+            quantiles=score_quantiles(spec, estimator) or (),
+        )
+    if scores is not None or (levels and not is_quantile_model(spec)):
+        check_reserved(panel, estimator.id_col, estimator.time_col, scores)
     return panel
 
 
