@@ -44,6 +44,7 @@ __all__ = [
     "StaleSeriesWarning",
     "StorageError",
     "StudyStopError",
+    "TooFewRowsError",
     "TrackingUnavailableError",
     "TrainingDivergedError",
     "TrialFailedError",
@@ -81,24 +82,23 @@ class ForecasterError(Exception):
 
 
 class MissingExtraError(ForecasterError, ImportError):
-    """An optional dependency is not installed. The message names the ``pip install
-    "forecaster-rnn[...]"`` command (the extra) that installs it; ``except ImportError`` catches it
-    too."""
+    """An optional dependency is not installed: the message names the ``pip install
+    "forecaster-rnn[...]"`` command (the extra) that installs it (an ``ImportError`` too)."""
 
 
 class DataValidationError(ForecasterError, ValueError):
-    """The input data or a parameter does not meet what is expected.
+    """The input data or a parameter does not meet what is expected: the message says what
+    was expected, what was received and how to fix it."""
 
-    The message says what was expected, what was received and how to fix it.
-    """
+
+class TooFewRowsError(DataValidationError):
+    """The series have too few rows for what was asked (a fit's window, a backtest's folds)."""
 
 
 class OwnershipError(ForecasterError, ValueError):
-    """A path holds files that forecaster did not write, so it will not replace or delete it.
-
-    Raised instead of overwriting a user's folder: the message names the path, what in it is
-    not forecaster's, and what to do (choose a new or empty folder, or move the files out).
-    """
+    """A path holds files that forecaster did not write, so it will not replace or delete it
+    (a user's folder): the message names the path, what in it is not forecaster's, and what
+    to do (choose a new or empty folder, or move the files out)."""
 
 
 class ConcurrentRunError(ForecasterError, RuntimeError):

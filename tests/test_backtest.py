@@ -36,6 +36,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
+    TooFewRowsError,
     UnscoredPointsWarning,
 )
 
@@ -995,7 +996,49 @@ def test_an_id_column_named_like_a_score_column_is_refused_before_any_fit(frame,
     model = RNNForecaster(target="y", id_col=name, **TINY)
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
     with pytest.raises(DataValidationError, match=rf"The id column '{name}' has the name of"):
-        backtest(model, renamed, folds=2, metrics=["mae", "mase"])
+        backtest(model, renamed, folds=2, metrics=["mae", "mase"], m=24)
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [("mae_snaive", None), ("n_snaive", None), ("coverage_80", None), ("pinball", None),
+     ("n_scaled", None), ("mse_naive", None), ("coverage_95", 80)],
+)  # fmt: skip
+def test_an_id_column_named_like_a_score_column_this_backtest_does_not_write_is_accepted(
+    frame, name, level
+):
+    """The id check refused every name a backtest could write (``mae_snaive`` with m=1, which
+    scores no seasonal naive; ``coverage_80`` without intervals; ``n_scaled`` without a
+    scaled score): only the columns of this call's score frames clash. An id named
+    ``n_scaled`` then crashed ``score(by=<id>)`` (polars' DuplicateError): it took the key
+    for the count of scaled points."""
+    renamed = frame.filter(pl.col("id").is_in(["s0", "s1"])).rename({"id": name})
+    model = RNNForecaster(target="y", id_col=name, loss="quantile", **TINY)
+    result = backtest(model, renamed, folds=2, metrics=["mae"], level=level)
+    assert result.metrics[name].unique().sort().to_list() == ["s0", "s1"]
+    by_id = result.score([name])
+    assert by_id.columns[:4] == [name, "target", "n", "n_naive"]
+    assert by_id[name].to_list() == ["s0", "s1"]
+
+
+def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before_any_fit(
+    monkeypatch,
+):
+    """A refit backtest of series just long enough for the first fold's window failed inside
+    that fold's fit ("No training windows remain after holding out ..."): the up-front check
+    did not count the clone's validation hold-out. It is refused before any fit, naming
+    validation_size among the fixes."""
+    short = _frame(n_series=1, n=42)  # fold 0 trains on rows 0..29: lookback + horizon = 30
+    model = RNNForecaster(target="y", id_col="id", **TINY)  # validation_size 0.1: 6 rows
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    for refit in (True, False):
+        with pytest.raises(TooFewRowsError, match=r"fold 0's model trains on at most 30 rows"):
+            backtest(model, short, folds=2, refit=refit)
+    with pytest.raises(TooFewRowsError, match=r"a larger train_size, .*validation_size"):
+        backtest(model, _frame(n_series=1), folds=2, refit=True, window="sliding", train_size=30)
+    monkeypatch.undo()
+    fitted = backtest(model.set_params(validation_size=0), short, folds=2, refit=True)
+    assert len(fitted.estimators) == 2  # without a hold-out, 30 rows hold one window
 
 
 @pytest.mark.parametrize("name", ["model", "train_start", "train_rows"])

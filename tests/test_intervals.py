@@ -168,6 +168,22 @@ def test_a_refit_drops_the_earlier_models_calibration(frame):
         model.predict(larger, level=80)
 
 
+@pytest.mark.parametrize("name", ["n", "mae_naive", "baseline", "target"])
+def test_calibrate_takes_an_id_column_named_like_a_backtest_score(frame, name):
+    """calibrate backtests to get its residuals and reads no score, but its backtest refused
+    an id named like a column of the score frames (``n``, ``mae_naive``, ``baseline``,
+    ``target``): no score frame is written, so nothing clashes."""
+    renamed = frame.rename({"id": name})
+    model = RNNForecaster(target="y", id_col=name, **SMALL).fit(
+        renamed.filter(pl.col("time") < 120)
+    )
+    model.calibrate(renamed, folds=10, step=4)
+    assert model.conformal_["residuals"].shape == (20, 4, 1, 1)
+    out = model.predict(renamed, level=80)
+    assert out[name].unique().sort().to_list() == ["a", "b"]
+    assert (out["y_hi_80"] > out["y_lo_80"]).all()
+
+
 def test_calibrate_point_model_save_load(point_model, frame, tmp_path):
     before = point_model.predict(frame)
     model = forecaster.load(point_model.save(tmp_path / "p"))

@@ -1174,6 +1174,58 @@ def test_levels_are_calibrated_when_missing_filled_a_step_of_the_calibration(tmp
     assert forecasts["y_lo_95"].is_finite().all() and forecasts["y_hi_95"].is_finite().all()
 
 
+def test_a_run_with_levels_and_no_backtest_calibrates_an_id_named_like_a_score(tmp_path, capsys):
+    """The calibration's backtest scores nothing, but an id column named ``n`` (a column of a
+    backtest's scores) was refused before the fit of a run with levels and no backtest."""
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    rng = np.random.default_rng(0)
+    pl.DataFrame(
+        {"n": ["a"] * n + ["b"] * n, "date": dates * 2, "y": rng.normal(5, 1, 2 * n)}
+    ).write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": "n", "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [80]}))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 0, err
+    forecasts = pl.read_parquet(next((tmp_path / "outputs").rglob("forecasts.parquet")))
+    assert forecasts["n"].unique().sort().to_list() == ["a", "b"]
+    assert (forecasts["y_hi_80"] > forecasts["y_lo_80"]).all()
+
+
+def test_a_calibration_that_fails_for_another_cause_than_length_says_the_cause(
+    tmp_path, capsys, monkeypatch
+):
+    """Every DataValidationError of the run's calibration came out as "... Use longer series,
+    lower levels or a shorter horizon", advice that cannot help when the cause is another
+    (here the missing= policy made up every actual value the folds are scored on): the
+    cause's own message comes through after the levels; only a length error gets that
+    advice."""
+    from forecaster.estimators import RNNForecaster
+    from forecaster.exceptions import DataValidationError
+
+    cause = "calibrate: the frame holds none of the 40 actual values (missing='ffill')"
+
+    def fails(*args, **kwargs):
+        raise DataValidationError(cause)
+
+    (tmp_path / "data").mkdir()
+    n = 120
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    frame = pl.DataFrame({"date": dates, "y": np.random.default_rng(0).normal(5, 1, n)})
+    frame.write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": None, "time": "date", "targets": ["y"], "freq": "1d"}
+    spec = write(tmp_path, mini_spec(series=series, output={"plot_series": 0, "levels": [80]}))
+    monkeypatch.setattr(RNNForecaster, "calibrate", fails)
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 3, err
+    assert (
+        f"Cannot calibrate the intervals of [output] levels = ['80'] (or backtest --level): {cause}"
+        in err
+    )
+    assert "Use longer series" not in err, err
+
+
 def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_for_more(
     tmp_path, capsys
 ):
@@ -1253,7 +1305,7 @@ def test_levels_of_a_quantile_model_must_be_among_its_quantiles(tmp_path):
 
 
 def test_level_quantiles_and_calibration_plan():
-    from forecaster.jobs.intervals import calibration_plan
+    from forecaster.jobs.calibration_plan import calibration_plan
     from forecaster.jobs.spec import level_quantiles
 
     assert level_quantiles([80, 95]) == [0.025, 0.1, 0.9, 0.975]
@@ -1320,7 +1372,7 @@ def test_the_calibration_plan_scales_by_the_window_when_a_forecast_series_gets_n
     """scaled_plan: normalize="series" while every series the run forecasts (at least
     lookback rows, not excluded) is long enough for the plan's folds (the backtest's rule,
     fold_rows) and seen in fit; else "window", saying how many and why."""
-    from forecaster.jobs.intervals import Plan, scaled_plan
+    from forecaster.jobs.calibration_plan import Plan, scaled_plan
 
     spec = type("S", (), {})()
     spec.series = type("Se", (), {"id": "clip"})()
@@ -2018,7 +2070,7 @@ def test_a_run_with_levels_silences_the_calibrations_warnings_by_class(
 
     from forecaster.exceptions import CrossSeriesWarning, warn_at_caller
 
-    backtest_module = importlib.import_module("forecaster.evaluation.backtest")  # the module
+    backtest_module = importlib.import_module("forecaster.evaluation.fold_forecasts")
 
     def reworded(*args: Any) -> None:
         warn_at_caller("Reworded: a fold's model saw other series' later rows.", CrossSeriesWarning)
@@ -3077,15 +3129,43 @@ def test_a_series_whose_last_values_are_missing_is_stale_as_if_its_rows_were_abs
     assert frame.filter(pl.col("id") == "b")["date"].max() == dt.date(2024, 1, 7)
 
 
-def test_a_summary_skill_that_is_not_the_ratio_of_the_scores_shown_says_so():
-    """Two targets (load: mae 100, naive 50; temp: 1, 2) printed "50.5 (naive 26, skill
-    1.250)", which reads as 50.5 / 26 = 1.94: the skill is the mean of the targets' ratios."""
-    from forecaster.jobs.run import score_lines
+def test_the_summary_scores_each_target_of_a_run_on_its_own():
+    """Two targets (load in MW: mae 100, naive 50; temp in degrees: 1, 2) were averaged into
+    backtest_mae 50.5 (naive 26, "targets' mean skill 1.250"), a number of no unit: each
+    target's scores are summary.json's backtest_<target>_<score>, as its MLflow keys; one
+    target keeps backtest_<score>."""
+    from types import SimpleNamespace
 
-    two = {"backtest_mae": 50.5, "backtest_mae_naive": 26.0, "backtest_mae_skill_naive": 1.25}
-    assert score_lines(two) == [("backtest_mae", "50.5 (naive 26, targets' mean skill 1.250)")]
-    one = {"backtest_mae": 2.0, "backtest_mae_naive": 1.6, "backtest_mae_skill_naive": 1.25}
-    assert score_lines(one) == [("backtest_mae", "2 (naive 1.6, skill 1.250)")]
+    from forecaster.jobs.run import backtest_scores, score_lines
+
+    spec = SimpleNamespace(evaluation=SimpleNamespace(metrics=["mae"]))
+    aggregate = pl.DataFrame(
+        {
+            "target": ["load", "temp (°C)"],
+            "n": [10, 10],
+            "n_naive": [10, 10],
+            "mae": [100.0, 1.0],
+            "mae_naive": [50.0, 2.0],
+            "mae_skill_naive": [2.0, 0.5],
+        }
+    )
+    two = backtest_scores(spec, SimpleNamespace(aggregate=aggregate))
+    assert two == {
+        "backtest_load_mae": 100.0,
+        "backtest_load_mae_naive": 50.0,
+        "backtest_load_mae_skill_naive": 2.0,
+        "backtest_temp __C__mae": 1.0,
+        "backtest_temp __C__mae_naive": 2.0,
+        "backtest_temp __C__mae_skill_naive": 0.5,
+    }
+    assert score_lines(two)[0] == ("backtest_load_mae", "100 (naive 50, skill 2.000)")
+    one = backtest_scores(spec, SimpleNamespace(aggregate=aggregate.head(1)))
+    assert one == {
+        "backtest_mae": 100.0,
+        "backtest_mae_naive": 50.0,
+        "backtest_mae_skill_naive": 2.0,
+    }
+    assert score_lines(one) == [("backtest_mae", "100 (naive 50, skill 2.000)")]
 
 
 def test_the_study_is_named_after_what_its_trials_scores_depend_on(tmp_path):
@@ -3855,9 +3935,7 @@ def test_backtest_scores_are_those_the_spec_lists(tmp_path):
     spec, _ = load_spec(path)
     per_level = ["coverage_80", "width_80", "winkler_80", "msis_80"]
     scores = ["mae", "mae_naive", "mae_skill_naive", "rmse", *per_level, "pinball", "scrps"]
-    result = SimpleNamespace(
-        aggregate=pl.DataFrame({"y": ["a", "b"]} | {n: [1.0, 3.0] for n in scores})
-    )
+    result = SimpleNamespace(aggregate=pl.DataFrame({"target": ["y"]} | {n: [2.0] for n in scores}))
     got = backtest_scores(spec, result)
     expected = ["mae", "mae_naive", "mae_skill_naive", *per_level, "pinball"]
     assert list(got) == [f"backtest_{n}" for n in expected]

@@ -24,7 +24,7 @@ from forecaster.data.seasons import (
     seasonal_periods,
     shown_periods,
 )
-from forecaster.exceptions import DataValidationError
+from forecaster.exceptions import DataValidationError, TooFewRowsError
 
 SMALL = {"hidden_size": 4, "max_epochs": 1, "random_state": 0, "progress": False}
 
@@ -360,7 +360,9 @@ def test_backtest_places_sliding_folds_for_the_window_their_fits_choose():
     result = model.backtest(data, folds=3, window="sliding", train_size=60, refit=True)
     assert [fitted.lookback_ for fitted in result.estimators] == [18, 18, 18]
     assert result.forecasts["fold"].n_unique() == 3
-    with pytest.raises(DataValidationError, match="lookback='auto' chose 1, horizon=12"):
+    # refused before any fit (was: by the first fold's fit, "No training windows remain")
+    chose = r"= 13 rows \(lookback='auto' chose 1 for the first fold's rows\) before the valid"
+    with pytest.raises(TooFewRowsError, match=chose):
         model.backtest(data, folds=3, window="sliding", train_size=20, refit=True)
 
 

@@ -16,7 +16,12 @@ import polars as pl
 from forecaster._columns import is_bound_column
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    TooFewRowsError,
+    warn_at_caller,
+)
 
 __all__ = [
     "check_float32_range",
@@ -27,6 +32,7 @@ __all__ = [
     "in_frame",
     "long_enough",
     "missing_columns_message",
+    "no_training_window",
     "not_numeric_message",
     "row_examples",
     "warn_dropped",
@@ -377,12 +383,28 @@ def long_enough(
             if length_reason.startswith("the fitted ")
             else f"Use a shorter {length_reason.replace(' + ', ' or ')}, or provide more history."
         )
-        raise DataValidationError(
+        raise TooFewRowsError(
             f"Every series is shorter than the {min_length} rows needed "
             f"({length_reason}); the longest has {int(np.max(lengths))} rows. {fix}"
         )
     warn_dropped([(ids.filter(pl.Series(~keep)).to_list(), min_length, length_reason)])
     return keep
+
+
+def no_training_window(estimator: Any, lookback: int, before: np.ndarray) -> TooFewRowsError:
+    """The error of a fit whose validation hold-out leaves no series a training window
+    (``before``: the rows before each series' hold-out), naming what a window takes and what
+    to change (not the lookback that ``lookback="auto"`` chose)."""
+    horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
+    room = int(np.max(before, initial=0))
+    chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
+    return TooFewRowsError(
+        f"No training windows remain after holding out the last validation steps of "
+        f"every series (validation_size={estimator.validation_size!r}): a window takes "
+        f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
+        f"no series has more than {room}. Lower validation_size (0: no validation split), "
+        f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
+    )
 
 
 def warn_dropped(groups: list[tuple[list[Any], int, str]]) -> None:

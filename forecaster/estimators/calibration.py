@@ -29,8 +29,8 @@ from forecaster.data.frames import column_tuple
 from forecaster.data.transforms import domain_floor
 from forecaster.estimators.intervals import MIN_PER_SERIES, conformal_spread, interval_columns
 from forecaster.estimators.origins import origin_rows
-from forecaster.evaluation.backtest import backtest as run_backtest
 from forecaster.evaluation.fitted import in_sample_ends
+from forecaster.evaluation.fold_forecasts import backtest_forecasts
 from forecaster.evaluation.intervals import quantile_name
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
@@ -243,13 +243,12 @@ class ForecastIntervals:
         # made-up actual values: left out below; in-sample origins (refit=False): refused below
         in_sample = silenced(InSampleWarning) if refit is False else nullcontext()
         with silenced(UnscoredPointsWarning), silenced(InfiniteScoreWarning), in_sample:
-            result = run_backtest(
+            result = backtest_forecasts(  # no score: the id may be named like one (n, mae)
                 self,  # type: ignore[arg-type]
                 frame,
                 folds=folds,
                 step=step,
                 refit=refit,
-                metrics=["mae"],  # no score is read: none to warn about (an infinite MAPE)
                 quantiles=qs,
                 origins=origins,
             )

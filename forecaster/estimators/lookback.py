@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster.data.checks import long_enough, warn_dropped
+from forecaster.data.checks import long_enough, no_training_window, warn_dropped
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
     fit_min_length,
     holds_out_one_time,
     kept_series,
-    no_training_window,
     validation_holdout,
     validation_steps,
 )
@@ -95,6 +94,30 @@ class AutoLookback:
             seen.append(lookback)
             keep = kept
         return max(seen)
+
+    def series_kept(
+        self, panel: Panel, lookback: int, span: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The series a fit on ``panel`` with ``lookback`` keeps (those with ``lookback +
+        horizon`` rows before its validation hold-out) and the rows each holds out:
+        :func:`~forecaster.estimators.sampling.kept_series` of its ``validation_size``. A
+        backtest checks its folds' training spans with it before any fit.
+
+        Parameters
+        ----------
+        panel : Panel
+        lookback : int
+        span : (numpy.ndarray, numpy.ndarray), optional
+            ``(start, stop)`` positions within each series, as for :meth:`lookback_for`.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            One bool per series (kept), and the rows each kept series holds out.
+        """
+        size = self.validation_size  # type: ignore[attr-defined]
+        horizon = int(self.horizon)  # type: ignore[attr-defined]
+        return kept_series(size, panel, int(lookback), horizon, span=span)
 
     def _auto_lookback(self, panel: Panel, start: np.ndarray, stop: np.ndarray) -> int:
         """What ``lookback="auto"`` chooses for a fit given rows ``start[i]:stop[i]`` of each

@@ -13,6 +13,7 @@ import polars as pl
 import torch
 
 from forecaster._hashing import digest_arrays
+from forecaster.data.checks import no_training_window
 from forecaster.data.frames import format_list
 from forecaster.data.frequency import MONTHS_PER_UNIT
 from forecaster.data.panel import Panel
@@ -30,7 +31,6 @@ __all__ = [
     "holdout_split",
     "holds_out_one_time",
     "kept_series",
-    "no_training_window",
     "panel_digest",
     "rank_batch_size",
     "rank_batches",
@@ -578,20 +578,4 @@ def check_validated(panel: Panel, estimator: Any, holdout: np.ndarray, lookback:
         f"train nor validate: {ids}. Early stopping, val_loss_ and baseline='auto' read the "
         "other series.",
         ForecasterWarning,
-    )
-
-
-def no_training_window(estimator: Any, lookback: int, before: np.ndarray) -> DataValidationError:
-    """The error of a fit whose validation hold-out leaves no series a training window
-    (``before``: the rows before each series' hold-out), naming what a window takes and what
-    to change (not the lookback that ``lookback="auto"`` chose)."""
-    horizon, auto = int(estimator.horizon), estimator.lookback == "auto"
-    room = int(np.max(before, initial=0))
-    chosen = f"lookback='auto' chose {lookback}" if auto else f"lookback={lookback}"
-    return DataValidationError(
-        f"No training windows remain after holding out the last validation steps of "
-        f"every series (validation_size={estimator.validation_size!r}): a window takes "
-        f"{lookback + horizon} rows before the hold-out ({chosen}, horizon={horizon}), and "
-        f"no series has more than {room}. Lower validation_size (0: no validation split), "
-        f"{'the horizon' if auto else 'lookback or horizon'}, or provide longer series."
     )

@@ -59,38 +59,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from forecaster._validation import WINDOWS, check
+from forecaster._validation import WINDOWS
 from forecaster.data.panel import Panel
-from forecaster.evaluation.fitted import (
-    asked_intervals,
-    backtest_folds_frame,
-    fitted_lookback,
-    fitted_spans,
-    forecast_folds,
+from forecaster.evaluation.fitted import asked_intervals
+from forecaster.evaluation.fold_forecasts import (
+    BacktestArguments,
+    BacktestForecaster,
+    check_arguments,
+    forecast_backtest,
 )
-from forecaster.evaluation.fold_scores import (
-    baseline_points,
-    check_error_scale,
-    pooled_with_skill,
-    score_folds,
-)
-from forecaster.evaluation.folds import (
-    Folds,
-    check_reserved,
-    check_untrained_span,
-    check_window,
-    first_fit_lookback,
-    fold_points,
-    forecasts_frame,
-    place_folds,
-    refit_every,
-    unscored_cells,
-)
+from forecaster.evaluation.fold_scores import baseline_points, pooled_with_skill, score_folds
+from forecaster.evaluation.folds import Folds, fold_points, unscored_cells
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
@@ -99,74 +83,10 @@ from forecaster.evaluation.metrics import (
     check_metric_names,
     check_scale_used,
 )
-from forecaster.evaluation.origins import uses_calendar, warn_cross_series
-from forecaster.exceptions import DataValidationError, collect_warnings
+from forecaster.evaluation.pooling import score_columns
+from forecaster.exceptions import DataValidationError
 
 __all__ = ["WINDOWS", "BacktestForecaster", "BacktestResult", "backtest"]
-
-
-@runtime_checkable
-class BacktestForecaster(Protocol):
-    """What :func:`backtest` needs of a forecaster (``RNNForecaster`` and its kin have it).
-
-    Attributes
-    ----------
-    lookback : int or "auto"
-        Input window length (``"auto"``: chosen by the fit on the data).
-    horizon : int
-        Steps forecast at once.
-    time_col : str
-    id_col : str or None
-
-    Methods
-    -------
-    validate_params()
-        Check the parameters (raising ``DataValidationError``).
-    get_params(deep=True)
-        For :func:`sklearn.base.clone` (every fold's model is a clone), and ``missing``.
-    fit(frame)
-        Fit on a training span of the frame.
-    predict(frame, cutoff=pairs)
-        Forecasts from many origins at once: ``cutoff`` a frame of (``id_col``,
-        ``time_col``) pairs (a Series of times without ``id_col``); ``horizon`` rows per pair
-        in the pairs' order, one column per target.
-    check_fitted(action)
-        Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
-    lookback_for(panel, span=None)
-        The lookback a fit on ``panel`` (only rows ``span``) uses (a fitted model's is its
-        ``lookback_``).
-    read_frame(frame, as_fitted=...)
-        The frame collected and its :class:`~forecaster.data.panel.Panel`, as the forecaster
-        reads it (``as_fitted``: checked against the training schema, at the fitted
-        frequency).
-    __sklearn_is_fitted__()
-        Whether it is fitted.
-    """
-
-    lookback: int | str
-    horizon: int
-    time_col: str
-    id_col: str | None
-
-    def validate_params(self) -> None: ...
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
-
-    def fit(self, frame: pl.DataFrame, y: None = None) -> Any: ...
-
-    def predict(
-        self, frame: pl.DataFrame, *, cutoff: Any = None, level: Any = None, quantiles: Any = None
-    ) -> pl.DataFrame: ...
-
-    def check_fitted(self, action: str) -> None: ...
-
-    def lookback_for(
-        self, panel: Panel, span: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> int: ...
-
-    def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]: ...
-
-    def __sklearn_is_fitted__(self) -> bool: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -419,147 +339,14 @@ def backtest(
     >>> result.aggregate.columns[4:7]  # mae, the naive forecast's mae and the ratio of both
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
-    args = _check_arguments(
-        estimator, folds, step, gap, window, train_size, refit, m, metrics, origins
-    )
+    given = (gap, window, train_size, refit, m, metrics, origins)
+    args = check_arguments(estimator, folds, step, *given)
     check_scale_used(scale, args.names)
     asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
-    forecasts, exact, where, folds_frame, estimators = _forecast(
-        estimator, frame, args, scale, asked
-    )
-    return _scored(forecasts, exact, where, folds_frame, estimators, args, scale, estimator.id_col)
-
-
-def _forecast(
-    estimator: BacktestForecaster,
-    frame: pl.DataFrame | pl.LazyFrame,
-    args: _Arguments,
-    scale: Any,
-    asked: dict[str, Any],
-) -> tuple[pl.DataFrame, Panel, Folds, pl.DataFrame, list[Any]]:
-    """The forecasts frame of :func:`backtest` (the fits' warnings summed up by fold), the
-    panel of the frame's exact values they are scored against, the folds placed, the folds
-    frame and the models."""
-    with collect_warnings("backtest", *_fit_units(args.every)):
-        frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
-        check_reserved(panel, estimator.id_col, estimator.time_col, args.names)
-        where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
-        check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
-        folds_frame = backtest_folds_frame(panel, where, estimator, args.origins)
-        estimators, predicted = forecast_folds(estimator, frame, panel, where, folds_frame, asked)
-    folds_frame = fitted_spans(folds_frame, estimators, where, panel.id_name)  # what each fit kept
-    id_col, time_col = estimator.id_col, estimator.time_col
-    exact = panel.exact_targets(frame)  # scored against the frame's values, not float32's
-    forecasts = forecasts_frame(exact, where, predicted, horizon=int(estimator.horizon),
-                                time_col=time_col, id_col=id_col)  # fmt: skip
-    folds_frame = folds_frame.drop(panel.id_name) if id_col is None else folds_frame
-    return forecasts, exact, where, folds_frame, estimators
-
-
-def _fit_units(every: int) -> tuple[str, str]:
-    """What the summary of a backtest's warnings counts: its folds, or with a model per
-    ``every > 1`` folds its fits, by the folds they were fitted at ("In 2 of 2 backtest fits
-    (at folds 0, 3)"); see :func:`~forecaster.exceptions.collect_warnings`."""
-    return ("fit", "at fold") if every > 1 else ("fold", "fold")
-
-
-@dataclass(frozen=True)
-class _Arguments:
-    """The checked arguments of :func:`backtest`."""
-
-    folds: int
-    step: int
-    gap: int
-    train_size: int | None  # None: an expanding window
-    every: int  # folds per model
-    m: int
-    names: list[str]
-    fitted: bool  # the given fitted model forecasts every fold
-    missing: Any  # the estimator's policy: the values it made up are not scored
-    origins: str  # "auto", "calendar" or "series" (see forecaster.evaluation.origins)
-
-
-def _place(
-    panel: Panel, estimator: BacktestForecaster, args: _Arguments, *, calendar: bool
-) -> Folds:
-    """The folds of :func:`backtest` (:func:`~forecaster.evaluation.folds.place_folds`): at
-    ``calendar`` cutoffs, or from each series' end (``origins="series"`` asked for: warning
-    when a model trains past another series' targets,
-    :func:`~forecaster.evaluation.origins.warn_cross_series`)."""
-    if args.fitted:
-        lookback = fitted_lookback(estimator)
-    else:
-        lookback = first_fit_lookback(
-            panel,
-            estimator,
-            folds=args.folds,
-            step=args.step,
-            gap=args.gap,
-            train_size=args.train_size,
-            calendar=calendar,
-        )
-    where = place_folds(
-        panel, lookback=lookback, horizon=int(estimator.horizon), folds=args.folds,
-        step=args.step, gap=args.gap, train_size=args.train_size, every=args.every,
-        trains=not args.fitted, auto=not args.fitted and estimator.lookback == "auto",
-        calendar=calendar,
-    )  # fmt: skip
-    if where.trains and args.origins == "series":
-        warn_cross_series(panel, where.kept, where.local_cut, where.train_start, where.train_end)
-    return where
-
-
-def _check_arguments(
-    estimator: Any,
-    folds: Any,
-    step: Any,
-    gap: Any,
-    window: Any,
-    train_size: Any,
-    refit: Any,
-    m: Any,
-    metrics: Any,
-    origins: Any,
-) -> _Arguments:
-    """Check the estimator and the arguments of :func:`backtest`, before any work."""
-    if not isinstance(estimator, BacktestForecaster):
-        raise DataValidationError(
-            f"backtest needs an RNNForecaster (or LSTMForecaster, GRUForecaster, ...), got "
-            f"{type(estimator).__name__}."
-        )
-    estimator.validate_params()
-    horizon = int(estimator.horizon)
-    folds, step, gap = check("folds", folds), check("step", step), check("gap", gap)
-    step = horizon if step is None else step
-    window, train_size = check_window(window, train_size)
-    every = refit_every(refit, folds)
-    m = check("m", m)
-    names = check_metric_names(metrics, has_insample=True)
-    fitted = refit is False and estimator.__sklearn_is_fitted__()  # used as it is
-    if fitted:
-        estimator.check_fitted("backtest")  # refuses parameters set after its fit
-        check_untrained_span(gap, window)
-    lookback = None if estimator.lookback == "auto" else int(estimator.lookback)  # auto: at fit
-    if fitted:
-        lookback = fitted_lookback(estimator)
-    least = horizon + (lookback or 0)
-    if window == "sliding" and not fitted and lookback is not None and train_size < least:
-        raise DataValidationError(
-            f"train_size={train_size} is shorter than one training window (lookback + horizon "
-            f"= {least}). Use a larger train_size."
-        )
-    return _Arguments(
-        folds=folds,
-        step=step,
-        gap=gap,
-        train_size=train_size if window == "sliding" else None,
-        every=every,
-        m=m,
-        names=names,
-        fitted=fitted,
-        missing=estimator.get_params(deep=False).get("missing"),
-        origins=check("origins", origins),
-    )
+    levels, qs = asked.get("level", ()), asked.get("quantiles", ())
+    scores = score_columns(args.names, m=args.m, levels=levels, quantiles=qs)  # beside the id
+    made = forecast_backtest(estimator, frame, args, scale, asked, scores)
+    return _scored(*made, args, scale, estimator.id_col)
 
 
 def _scored(
@@ -568,7 +355,7 @@ def _scored(
     where: Folds,
     folds_frame: pl.DataFrame,
     estimators: list[Any],
-    args: _Arguments,
+    args: BacktestArguments,
     scale: Any,
     id_col: str | None,
 ) -> BacktestResult:

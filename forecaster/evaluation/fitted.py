@@ -27,20 +27,15 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
 from forecaster.data.panel import Panel
-from forecaster.evaluation.folds import (
-    TRAIN_COLUMNS,
-    Folds,
-    check_forecast_rows,
-    fold_model,
-    folds_frame,
-    training_rows,
-)
+from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_forecast_rows
+from forecaster.evaluation.folds import Folds, fold_model, folds_frame, training_rows
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
     CrossSeriesWarning,
     DataValidationError,
     ForecasterWarning,
     InSampleWarning,
+    TooFewRowsError,
     warn_at_caller,
     warnings_unit,
 )
@@ -130,7 +125,8 @@ def fit_fold(
         with without_default_callbacks():
             return fold_model(estimator, panel).fit(rows)
     except DataValidationError as exc:
-        raise DataValidationError(
+        kind = TooFewRowsError if isinstance(exc, TooFewRowsError) else DataValidationError
+        raise kind(
             f"The fit of fold {first}'s model (its training rows, read at the frame's "
             f"step {panel.freq}) failed: {exc}"
         ) from exc

@@ -24,10 +24,9 @@ from forecaster.data.panel import Panel
 from forecaster.evaluation.folds import (
     Folds,
     baseline_forecasts,
-    beyond_ends,
     fold_points,
-    forecast_rows,
     mase_scales,
+    unscored_points,
 )
 from forecaster.evaluation.frames import summarize_forecasts, warn_infinite_scores
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
@@ -97,11 +96,8 @@ def score_folds(
         _warn_undefined(panel, where, scales, m)
     error_scales = _error_scales(scale, panel, where, id_col is not None, columns.error_scale)
     horizon = forecasts.height // max(len(scales), 1)
-    if unscored is not None:  # the forecasts' points, not the panel's rows
-        unscored = unscored[forecast_rows(panel, where, horizon)]
-        beyond = beyond_ends(panel, where, horizon)  # no value there: null, not made up
-        if beyond is not None:
-            unscored[beyond] = False
+    unscored = unscored_points(panel, where, horizon, unscored)  # the forecasts' points
+    if unscored is not None:
         _warn_unscored(unscored, horizon)
     by_series = ["fold", "cutoff"] + ([id_col] if id_col is not None else [])
     targets = panel.targets

@@ -1,10 +1,11 @@
 """Where the folds of a rolling-origin backtest are (see :mod:`forecaster.evaluation.backtest`
 for the geometry): the origins and training spans per (fold, series), the folds frame, the
-training rows of a fold, the size check and MASE's scales per fold."""
+training rows of a fold, MASE's scales and the baselines' forecasts per fold (the checks
+before any of it: :mod:`forecaster.evaluation.fold_checks`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,28 +14,22 @@ import polars as pl
 from sklearn.base import clone
 
 from forecaster._columns import temporary_names
-from forecaster._validation import check, check_allocation
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
 from forecaster.evaluation.baselines import origin_forecasts
+from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_backtest_size
 from forecaster.evaluation.intervals import IntervalColumns
 from forecaster.evaluation.metrics import TARGET_COLUMN, PointColumns
 from forecaster.evaluation.origins import calendar_cuts, series_cuts, training_spans, warn_absent
-from forecaster.evaluation.pooling import check_score_keys
-from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.evaluation.pooling import scored_baselines
+from forecaster.exceptions import ForecasterWarning, TooFewRowsError, warn_at_caller
 
 __all__ = [
     "LOOKBACK_ROUNDS",
-    "TRAIN_COLUMNS",
     "Folds",
     "baseline_forecasts",
     "beyond_ends",
-    "check_backtest_size",
-    "check_forecast_rows",
-    "check_reserved",
-    "check_untrained_span",
-    "check_window",
     "first_fit_lookback",
     "fold_model",
     "fold_points",
@@ -44,9 +39,9 @@ __all__ = [
     "forecasts_frame",
     "mase_scales",
     "place_folds",
-    "refit_every",
     "training_rows",
     "unscored_cells",
+    "unscored_points",
 ]
 
 
@@ -77,32 +72,8 @@ class Folds:
         return np.flatnonzero(self.present.ravel())
 
 
-_RESERVED = ("fold", "cutoff", "step", TARGET_COLUMN)
-
-TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
-"""The columns of :func:`folds_frame` that describe the training span of a fold's model."""
-
 LOOKBACK_ROUNDS = 4
 """Rounds in which :func:`first_fit_lookback` settles the lookback and the kept series."""
-
-
-def check_forecast_rows(
-    predicted: pl.DataFrame, origins: int, first: int, model: Any, estimator: Any
-) -> None:
-    """Refuse a fold model's forecasts that leave origins out (``predict`` does so, with a
-    warning, where an origin has fewer than ``lookback_`` rows): the folds were placed for
-    the first fold's window, and a later fold's fit chose a longer one."""
-    horizon = int(estimator.horizon)
-    if predicted.height == origins * horizon:
-        return
-    missing = origins - predicted.height // horizon
-    raise DataValidationError(
-        f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
-        f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
-        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
-        "their cutoff, although the folds were placed for the first fold's window. Pass a "
-        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
-    )
 
 
 def first_fit_lookback(
@@ -174,6 +145,7 @@ def place_folds(
     trains: bool,
     auto: bool = False,
     calendar: bool = False,
+    fit_keeps: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Folds:
     """The fold geometry of the module docstring, for the series long enough for it (the
     others are left out with a warning); refuses too few rows, a training span too short for
@@ -181,12 +153,16 @@ def place_folds(
     ``lookback="auto"`` chose for the first fold's training span (the errors say so).
     ``calendar``: the origins are the calendar folds'
     (:func:`~forecaster.evaluation.origins.calendar_cuts`), which leave out (with a warning)
-    the (fold, series) pairs with no row after the cutoff or too few rows up to it."""
+    the (fold, series) pairs with no row after the cutoff or too few rows up to it.
+    ``fit_keeps`` (``trains``): the estimator's ``series_kept``, the series a fit on a span
+    keeps (those with a training window before its validation hold-out), so that a fold
+    whose fit would keep none is refused here, before any fit (None: those with a window's
+    rows)."""
     needed = fold_rows(lookback, horizon, folds, step)
     keep = panel.lengths >= needed
     chosen = f" (lookback='auto' chose {lookback} for the first fold's rows)" if auto else ""
     if not keep.any():
-        raise DataValidationError(
+        raise TooFewRowsError(
             f"Too few rows for {folds} folds: every series needs at least lookback + horizon + "
             f"(folds - 1) * step = {lookback} + {horizon} + {folds - 1} * {step} = {needed} "
             f"rows{chosen}; the longest has {int(panel.lengths.max())}. Use fewer folds, a "
@@ -209,7 +185,7 @@ def place_folds(
         )
         warn_absent(panel, kept, present, cutoffs, lookback)
         if not present.any():
-            raise DataValidationError(
+            raise TooFewRowsError(
                 f"No series has a target after the calendar folds' cutoffs ({cutoffs[0]} to "
                 f"{cutoffs[-1]}) and lookback={lookback} rows up to one. Use fewer folds, or "
                 "origins='series' to count each series' folds back from its own end."
@@ -224,23 +200,14 @@ def place_folds(
         lengths=panel.lengths[kept],
     )
     if trains:
-        span = train_end[::every] - train_start[::every] + 1
-        if (span < lookback + horizon).all():
-            longest = int(panel.lengths[kept].max())
-            rows = max(int(span.max()), 0)
-            raise DataValidationError(
-                f"The training span of some fold is too short: with folds={folds}, step={step} "
-                f"and gap={gap:,}, the first fold trains on at most {rows:,} rows per series "
-                + (
-                    "(the gap is longer than the data before the fold's origin) "
-                    if not rows
-                    else ""
-                )
-                + f"but one training window takes lookback + horizon = {lookback + horizon}"
-                + f"{chosen}; "
-                f"the longest series has {longest:,} rows. Use fewer folds, a smaller step or "
-                "gap, or longer series."
-            )
+        spans = (train_start[::every], train_end[::every])
+        first, rows, held = _untrainable(panel, kept, spans, lookback, horizon, fit_keeps)
+        if first is not None:
+            where = f"with folds={folds}, step={step} and gap={gap:,}, fold {first * every}'s"
+            longest = f"the longest series has {int(panel.lengths[kept].max()):,} rows"
+            window = (lookback + horizon, chosen)
+            larger = "a larger train_size, " if train_size is not None else ""
+            raise _short_span(where, rows, held, window, f"{longest}. Use {larger}fewer folds")
     # the training span shown for a fold is that of the model that forecasts it
     first_of_model = (fold_ids // every) * every
     return Folds(
@@ -252,6 +219,55 @@ def place_folds(
         trains=trains,
         present=present,
     )
+
+
+def _short_span(
+    where: str, rows: int, held: bool, window: tuple[int, str], fixes: str
+) -> TooFewRowsError:
+    """The error of :func:`place_folds` for a model (``where``: which, of which folds) whose
+    training span of at most ``rows`` rows per series leaves its fit no training window
+    (``window``: its rows, and what ``lookback="auto"`` chose) before the fit's validation
+    hold-out when ``held``; ``fixes``: the longest series' rows and the first fixes."""
+    gap = "(the gap is longer than the data before the fold's origin) " if not rows else ""
+    rows_of = f"{window[0]}{window[1]}"
+    if held:
+        rows_of = f"{window[0]} rows{window[1]} before the validation_size hold-out of its fit"
+    return TooFewRowsError(
+        f"The training span of some fold is too short: {where} model trains on at most "
+        f"{rows:,} rows per series {gap}but one training window takes lookback + horizon = "
+        f"{rows_of}; {fixes}, a smaller step or gap, "
+        + ("a smaller validation_size, " if held else "")
+        + "or longer series."
+    )
+
+
+def _untrainable(
+    panel: Panel,
+    kept: np.ndarray,
+    spans: tuple[np.ndarray, np.ndarray],
+    lookback: int,
+    horizon: int,
+    fit_keeps: Callable[..., tuple[np.ndarray, np.ndarray]] | None,
+) -> tuple[int | None, int, bool]:
+    """The first model whose training span (``spans``: first and last rows, ``(models,
+    n_kept)``, of the series ``kept``) leaves its fit no series: none with ``lookback +
+    horizon`` rows, or with ``fit_keeps`` (the estimator's ``series_kept``) none with them
+    before the fit's validation hold-out; its most rows per series and, when the hold-out is
+    what leaves it none, True. ``(None, 0, False)`` when every model has a series to fit."""
+    for model, (start, end) in enumerate(zip(*spans, strict=True)):
+        rows = np.maximum(end - start + 1, 0)
+        if not (rows >= lookback + horizon).any():
+            return model, int(rows.max(initial=0)), False
+        if fit_keeps is None:
+            continue
+        begin = np.zeros(panel.n_series, dtype=np.int64)
+        stop = np.zeros(panel.n_series, dtype=np.int64)
+        begin[kept] = np.maximum(start, 0)
+        stop[kept] = begin[kept] + rows
+        keep, _ = fit_keeps(panel, lookback, (begin, stop))
+        if not keep.any():
+            return model, int(rows.max()), True
+    return None, 0, False
 
 
 def folds_frame(panel: Panel, where: Folds, fitted_ends: pl.Series | None = None) -> pl.DataFrame:
@@ -348,6 +364,22 @@ def beyond_ends(panel: Panel, where: Folds, horizon: int) -> np.ndarray | None:
     return beyond if beyond.any() else None
 
 
+def unscored_points(
+    panel: Panel, where: Folds, horizon: int, cells: np.ndarray | None
+) -> np.ndarray | None:
+    """The forecast points (rows of :func:`forecasts_frame` by targets) whose actual value is
+    one of the panel's ``cells`` that the ``missing`` policy made up (:func:`unscored_cells`;
+    None: none): a step after the end of its series (:func:`beyond_ends`) has no value (null),
+    not a made-up one."""
+    if cells is None:
+        return None
+    points = cells[forecast_rows(panel, where, horizon)]
+    beyond = beyond_ends(panel, where, horizon)
+    if beyond is not None:
+        points[beyond] = False
+    return points
+
+
 def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
     """The target cells of ``panel`` (read by :meth:`~forecaster.data.panel.Panel.exact_targets`)
     that a backtest does not score: those its frame holds no value for, which
@@ -357,22 +389,6 @@ def unscored_cells(panel: Panel, missing: Any) -> np.ndarray | None:
     if panel.unobserved is None or missing == "zero":
         return None
     return panel.unobserved
-
-
-def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
-    """Refuse a backtest whose forecasts and scored points (``folds x series x horizon``
-    rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
-    anything is allocated or trained."""
-    rows = folds * n_series * horizon
-    # per row: fold, cutoff, id, time, step, forecasts and actual values (float64), and per
-    # target a scored point (keys, target, forecast, actual, scales as float64) and copies
-    per_row = 128 + 320 * n_targets
-    check_allocation(
-        rows * per_row,
-        what=f"The backtest's forecasts ({rows:,} rows: folds x series x horizon)",
-        grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
-        fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
-    )
 
 
 def fold_model(estimator: Any, panel: Panel) -> Any:
@@ -457,63 +473,6 @@ def _known_origin_forecasts(
     return out
 
 
-def refit_every(refit: Any, folds: int) -> int:
-    """Folds per model: ``folds`` for refit=False, 1 for True, k for an integer k."""
-    refit = check("refit", refit)
-    if isinstance(refit, bool):
-        return 1 if refit else folds
-    return refit
-
-
-def check_reserved(
-    panel: Panel, id_col: str | None, time_col: str, metrics: Sequence[str] = ()
-) -> None:
-    """Refuse columns named like the output columns of a backtest (:func:`forecasts_frame`):
-    ``fold``, ``cutoff``, ``step``, ``target`` or ``<target>_actual``; an id column named like
-    one of :func:`folds_frame` (``model``, :data:`TRAIN_COLUMNS`) or of its scores of
-    ``metrics`` (:func:`check_score_keys`)."""
-    if metrics:
-        check_score_keys(id_col, metrics)
-    clash = [c for c in (*panel.columns, id_col, time_col) if c in _RESERVED]
-    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
-    clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
-    if clash:
-        raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {_RESERVED}, "
-            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)}. Rename them."
-        )
-
-
-def check_untrained_span(gap: int, window: str) -> None:
-    """Refuse ``gap`` and a sliding ``window`` for a backtest that trains nothing (a fitted
-    model with ``refit=False``, used as it is): both shape only the spans folds train on."""
-    if gap or window == "sliding":
-        given = f"gap={gap}" if gap else "window='sliding'"
-        raise DataValidationError(
-            f"{given} shapes the span each fold trains on, and refit=False with a fitted "
-            "model trains nothing: the model forecasts every fold as it was fitted. Pass "
-            f"refit=True (or an integer) to train per fold, or leave {given.split('=')[0]} at "
-            "its default."
-        )
-
-
-def check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
-    """``window`` and ``train_size``, checked together."""
-    window, train_size = check("window", window), check("train_size", train_size)
-    if window == "sliding":
-        if train_size is None:
-            raise DataValidationError(
-                "window='sliding' needs train_size, the number of rows per series in each "
-                "fold's training span (e.g. train_size=1000)."
-            )
-    elif train_size is not None:
-        raise DataValidationError(
-            "train_size applies to window='sliding' only; the expanding window trains on all "
-            "rows up to each fold's training end. Pass window='sliding' or drop train_size."
-        )
-    return window, train_size
-
-
 def fold_points(
     forecasts: pl.DataFrame,
     keys: Sequence[str],
@@ -583,7 +542,7 @@ def baseline_forecasts(panel: Panel, where: Folds, horizon: int, m: int) -> dict
     starts = np.tile(panel.offsets[where.kept], where.n_folds)[where.blocks]
     origins = (panel.offsets[where.kept][None, :] + where.local_cut).ravel()[where.blocks]
     out = {"naive": _known_origin_forecasts(panel, starts, origins, horizon, 1)}
-    if m > 1:
+    if "snaive" in scored_baselines(m):
         out["snaive"] = _known_origin_forecasts(panel, starts, origins, horizon, m)
         short = origins - starts < m - 1
         if short.any():

@@ -282,7 +282,8 @@ def summarize_forecasts(
         scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
         scores = [e.alias(k) for k, e in intervals.scores(actual, scale).items()]
     scored = [*metrics, *(e.meta.output_name() for e in scores)]
-    if count_scaled and any(is_scaled_metric(m) for m in scored):
+    counted = count_scaled and any(is_scaled_metric(m) for m in scored)
+    if counted:
         defined = pl.col(columns.mase_scale).is_not_nan().fill_null(False)  # null: not scored
         aggs.insert(1, defined.sum().cast(pl.Int64).alias(SCALED_COUNT))
     there = actual.is_not_null()
@@ -292,7 +293,7 @@ def summarize_forecasts(
     aggs += scores
     pooled = lazy.group_by(list(by), maintain_order=True).agg(aggs) if by else lazy.select(aggs)
     out = pooled.collect()
-    counts = ["n", *([SCALED_COUNT] if SCALED_COUNT in out.columns else [])]
+    counts = ["n", *([SCALED_COUNT] if counted else [])]  # (a key may be named n_scaled)
 
     def frame(source: str | None, before: list[str], after: list[str]) -> pl.DataFrame:
         named = (pl.col(hidden[source, m]).alias(m) for m in metrics)

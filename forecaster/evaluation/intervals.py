@@ -41,6 +41,7 @@ __all__ = [
     "exact_ratio",
     "interval_names",
     "interval_part",
+    "interval_score_names",
     "is_interval_metric",
     "is_scaled_metric",
     "level_bounds",
@@ -269,14 +270,9 @@ class IntervalColumns:
                     )
 
     def score_names(self, scaled: bool) -> list[str]:
-        """The score columns, in order; ``scaled``: with MSIS and sCRPS."""
-        names = []
-        for v in self.levels:
-            kinds = INTERVAL_METRICS if scaled else INTERVAL_METRICS[:-1]
-            names += [f"{kind}_{v:g}" for kind in kinds]
-        if self.quantiles:
-            names += ["pinball", "scrps"] if scaled else ["pinball"]
-        return names
+        """The score columns, in order; ``scaled``: with MSIS and sCRPS
+        (:func:`interval_score_names`)."""
+        return interval_score_names(self.levels, self.quantiles, scaled=scaled)
 
     def scores(self, actual: pl.Expr, scale: pl.Expr | None) -> dict[str, pl.Expr]:
         """The aggregation of every score column (see the module docstring) over points, with
@@ -303,6 +299,26 @@ class IntervalColumns:
             if scale is not None:
                 out["scrps"] = scaled_mean(exact_ratio(2.0 * pinball, scale), scale)
         return out
+
+
+def interval_score_names(
+    levels: Iterable[float], quantiles: Iterable[float], *, scaled: bool
+) -> list[str]:
+    """The score columns of the intervals of ``levels`` and the ``quantiles``, in order
+    (``scaled``: with MSIS and sCRPS, which need the MASE scale).
+
+    Examples
+    --------
+    >>> interval_score_names([80], [0.5], scaled=True)
+    ['coverage_80', 'width_80', 'winkler_80', 'msis_80', 'pinball', 'scrps']
+    """
+    names = []
+    for v in levels:
+        kinds = INTERVAL_METRICS if scaled else INTERVAL_METRICS[:-1]
+        names += [f"{kind}_{v:g}" for kind in kinds]
+    if list(quantiles):
+        names += ["pinball", "scrps"] if scaled else ["pinball"]
+    return names
 
 
 def interval_part(forecast: pl.DataFrame, targets: Sequence[str]) -> pl.DataFrame | None:

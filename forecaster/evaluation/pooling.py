@@ -4,7 +4,7 @@ baselines' scores and skill ratios beside a model's."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -12,7 +12,12 @@ from forecaster._columns import temporary_names
 from forecaster.data.frames import collect_frame
 from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.frames import TARGET_COLUMN, align_keys, check_by, checked_frame
-from forecaster.evaluation.intervals import SCALED_COUNT, is_interval_metric, is_scaled_metric
+from forecaster.evaluation.intervals import (
+    SCALED_COUNT,
+    interval_score_names,
+    is_interval_metric,
+    is_scaled_metric,
+)
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -22,6 +27,8 @@ __all__ = [
     "aggregate",
     "check_score_keys",
     "owa",
+    "score_columns",
+    "scored_baselines",
     "with_skill",
 ]
 
@@ -495,17 +502,50 @@ def _joined(out: pl.DataFrame, part: pl.DataFrame, keys: list[str]) -> pl.DataFr
     return out.join(part, on=keys, how="left", maintain_order="left", nulls_equal=True)
 
 
-def check_score_keys(id_col: str | None, metrics: Sequence[str]) -> None:
-    """Refuse an id column named like a column of a backtest's score frames (``baseline``,
-    ``n``, :data:`~forecaster.evaluation.intervals.SCALED_COUNT`, the baselines' counts, each
-    of ``metrics`` with its ``<m>_<baseline>`` and ``<m>_skill_<baseline>``, the interval
-    scores): those frames put the id beside them, and polars refused the duplicate name."""
-    skill = [f"{m}_{part}{b}" for m in metrics for b in BASELINES for part in ("", "skill_")]
-    taken = {"baseline", "n", SCALED_COUNT, *BASELINE_COUNTS, *metrics, *skill}
-    if id_col is not None and (id_col in taken or is_interval_metric(id_col)):
+def scored_baselines(m: int) -> tuple[str, ...]:
+    """The baselines a backtest of seasonal period ``m`` scores beside the model: the naive
+    forecast, and with ``m > 1`` the seasonal naive (of :data:`BASELINES`)."""
+    return BASELINES if m > 1 else BASELINES[:1]
+
+
+def score_columns(
+    metrics: Sequence[str],
+    *,
+    m: int = 1,
+    levels: Iterable[float] = (),
+    quantiles: Iterable[float] = (),
+) -> list[str]:
+    """The columns that a backtest of the point ``metrics``, seasonal period ``m`` and the
+    intervals of ``levels`` and ``quantiles`` (as asked of ``predict``) puts beside the id in
+    its score frames (``metrics``, ``baselines``, ``score(by=<id>)``): ``baseline``, ``n``,
+    the counts ``n_<baseline>`` of :func:`scored_baselines`,
+    :data:`~forecaster.evaluation.intervals.SCALED_COUNT` when a scaled score is among them,
+    each metric with its ``<m>_<baseline>`` and ``<m>_skill_<baseline>``, and the interval
+    scores (:func:`~forecaster.evaluation.intervals.interval_score_names`).
+
+    Examples
+    --------
+    >>> score_columns(["mae"])
+    ['baseline', 'n', 'n_naive', 'mae', 'mae_naive', 'mae_skill_naive']
+    """
+    point = [name for name in metrics if not is_interval_metric(name)]
+    bases = scored_baselines(m)
+    intervals = interval_score_names(levels, quantiles, scaled=True)
+    scaled = [SCALED_COUNT] if any(map(is_scaled_metric, [*point, *intervals])) else []
+    skill = [f"{name}_{part}{b}" for name in point for b in bases for part in ("", "skill_")]
+    return ["baseline", "n", *(f"n_{b}" for b in bases), *scaled, *point, *skill, *intervals]
+
+
+def check_score_keys(id_col: str | None, columns: Collection[str]) -> None:
+    """Refuse an id column named like one of ``columns``, those of a backtest's score frames
+    (:func:`score_columns`): those frames put the id beside them, and polars refused the
+    duplicate name. A name no score frame of the call holds (``mae_snaive`` with ``m = 1``,
+    ``coverage_80`` without intervals) is accepted."""
+    if id_col is not None and id_col in columns:
         raise DataValidationError(
             f"The id column {id_col!r} has the name of a column of the backtest's scores "
-            f"(n, the metrics {list(metrics)}, their baselines' and skill columns, interval "
-            f"scores), beside which they hold the id. Rename it: e.g. frame.rename({{{id_col!r}: "
-            "'series'}) and id_col='series' (in a pipeline, the data's column and [series] id)."
+            f"(n, the metrics, their baselines' and skill columns, interval scores: "
+            f"{list(columns)}), beside which they hold the id. Rename it: e.g. "
+            f"frame.rename({{{id_col!r}: 'series'}}) and id_col='series' (in a pipeline, the "
+            "data's column and [series] id)."
         )

@@ -51,24 +51,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.base import clone
 
-from forecaster.estimators.intervals import MIN_PER_SERIES, residuals_needed
+from forecaster.estimators.intervals import residuals_needed
 from forecaster.evaluation.backtest import backtest
-from forecaster.evaluation.folds import check_reserved, fold_rows
+from forecaster.evaluation.fold_checks import check_reserved
+from forecaster.evaluation.folds import fold_rows
 from forecaster.evaluation.origins import calendar_cutoffs, uses_calendar
+from forecaster.evaluation.pooling import score_columns
 from forecaster.exceptions import (
     CalendarFoldsWarning,
     CrossSeriesWarning,
     DataValidationError,
     NoResidualsWarning,
+    TooFewRowsError,
     silenced,
 )
+from forecaster.jobs.calibration_plan import Plan, calibration_plan, folds_plan, scaled_plan
 from forecaster.jobs.schedule import excluded_ids, id_text, stale_steps
 from forecaster.jobs.scores import (
     backtest_metrics,
@@ -87,73 +91,15 @@ from forecaster.jobs.spec import (
 from forecaster.jobs.tracked import tracking_paused
 
 __all__ = [
-    "Plan",
     "before_folds",
     "calibrate_for_levels",
-    "calibration_plan",
     "first_cutoff",
     "interval_backtest",
-    "scaled_plan",
     "spec_backtest",
     "spec_panel",
     "unfit_levels",
     "unscaled_series",
 ]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a point model is calibrated: ``folds`` origins, a refit every ``refit`` folds
-    (True: every fold), conformal quantiles per series or pooled across series, residuals
-    normalised by each series' scale (``normalize="series"``) or, when ``short`` (why, for
-    the log line) says that some series the run forecasts get none, by each input window's
-    spread (``"window"``)."""
-
-    folds: int
-    refit: bool | int
-    per_series: bool
-    normalize: str = "series"
-    short: str = ""
-    origins: str = "auto"
-
-    def record(self) -> dict[str, Any]:
-        """The plan as a run records it (``summary.json``'s ``calibration``, and the MLflow
-        params ``calibration.<key>``): ``normalize``, ``folds``, ``refit``, ``per_series``,
-        ``origins`` and why the residuals are scaled by the window (``window_reason``, empty
-        under ``normalize="series"``)."""
-        return {
-            "normalize": self.normalize,
-            "folds": self.folds,
-            "refit": self.refit,
-            "per_series": self.per_series,
-            "origins": self.origins,
-            "window_reason": self.short,
-        }
-
-
-def calibration_plan(
-    spec: Spec, n_series: int, shortest: int = 0, window: int = 0, horizon: int = 1
-) -> Plan:
-    """The calibration of a point model of ``spec`` on ``n_series`` series, the shortest with
-    ``shortest`` rows, for a model of ``window = lookback + horizon`` (see the module
-    docstring): per series when there are several and each has room for
-    ``max(MIN_PER_SERIES, needed)`` folds after ``2 * window`` rows of training data; else
-    pooled, with at least ``max(backtest_folds, 3)`` folds, more when the highest level needs
-    more errors per step. At most ``max(backtest_folds, 3)`` models are fitted (``refit=k``:
-    a model every ``k`` folds, each forecasting from its own later origins)."""
-    top = max(spec.output.levels or [80.0])
-    needed = residuals_needed(top)  # errors per step for a finite bound
-    base = max(spec.evaluation.backtest_folds, 3)
-    own = max(base, needed, MIN_PER_SERIES)
-    per_series = n_series > 1 and shortest - own * horizon >= 2 * window
-    folds = own if per_series else max(base, math.ceil(needed / max(int(n_series), 1)))
-    return _folds_plan(spec, folds, per_series)
-
-
-def _folds_plan(spec: Spec, folds: int, per_series: bool) -> Plan:
-    """The plan of ``folds`` origins that fits at most ``max(backtest_folds, 3)`` models."""
-    every = math.ceil(folds / max(spec.evaluation.backtest_folds, 3))
-    return Plan(folds, True if every == 1 else every, per_series)
 
 
 def _plan(spec: Spec, model: Any, frame: pl.DataFrame, excluded: Collection[str] = ()) -> Plan:
@@ -167,42 +113,6 @@ def _plan(spec: Spec, model: Any, frame: pl.DataFrame, excluded: Collection[str]
     window = model.lookback_ + int(model.horizon)
     plan = calibration_plan(spec, n_series, shortest, window, int(model.horizon))
     return scaled_plan(plan, spec, model, frame, excluded)
-
-
-def scaled_plan(
-    plan: Plan, spec: Spec, model: Any, frame: pl.DataFrame, excluded: Collection[str] = ()
-) -> Plan:
-    """``plan``, normalised by each input window's spread (``normalize="window"``) when some
-    series that the fitted ``model`` forecasts from ``frame`` (at least ``lookback_`` rows,
-    not ``excluded``: ids as text) gets no residual under its folds: shorter than the rows
-    the backtest's folds need (:func:`~forecaster.evaluation.folds.fold_rows`, the rule by
-    which it leaves a series out), or unseen in fit. ``predict`` refuses the intervals of
-    such a series under ``normalize="series"`` (it has no scale of its own), so the run would
-    fail; the window's spread scales any series."""
-    id_col = spec.series.id
-    lookback, horizon = int(model.lookback_), int(model.horizon)
-    needed = fold_rows(lookback, horizon, plan.folds, horizon)
-    if id_col is None:
-        short = int(lookback <= frame.height < needed)
-        of = 1
-    else:
-        table = frame.group_by(id_col).len().filter(pl.col("len") >= lookback)
-        table = table.filter(~id_text(id_col).is_in(list(excluded)))
-        short_rows = table["len"] < needed
-        if model.__dict__.get("train_end_") is not None:  # (an old saved model: not known)
-            short_rows = short_rows | model.train_end_of(table[id_col]).is_null()
-        short = int(short_rows.sum())
-        of = table.height
-    if not short:
-        return plan
-    return replace(
-        plan,
-        normalize="window",
-        short=f"{short} of the {of} series the run forecasts "
-        f"{'is' if short == 1 else 'are'} shorter than the {needed} rows that "
-        f"{plan.folds} folds need (or unseen in fit), so {'it gets' if short == 1 else 'they get'} "
-        "no residual and no series scale",
-    )
 
 
 def calibrate_for_levels(
@@ -289,17 +199,18 @@ def _calibrate(
     spec: Spec, model: Any, frame: pl.DataFrame, plan: Plan, excluded: Collection[str]
 ) -> Plan:
     """Calibrate ``model`` on ``frame`` by ``plan`` (:func:`_plan`, folds placed by its
-    ``origins``); a ``DataValidationError`` that names the levels and what to change when
-    the data are too short for it. Calibrate's warning that ``predict`` will refuse the
-    series without residuals is not given: those the run forecasts get residuals (see
-    :func:`_forecast_before`), the others are excluded as stale (or, in the backtest's
-    calibration, end before its folds), and a forecast that still has none is refused by
-    ``predict`` naming it. Nor is the backtest's warning that ``origins="series"`` lets a
-    fold's model see other series' later data (advising ``origins="calendar"``): the run
-    chooses those folds for its stale series on purpose, and its log line says so. Nor is the
-    warning that calendar folds leave out series ending early (``CalendarFoldsWarning``): the
-    plan handles those series, and its log line names its folds; the run's backtest tells its
-    own folds' cutoffs (a log tells a fact once, so the calibration's would hide them)."""
+    ``origins``); a ``TooFewRowsError`` that names the levels and what to change when the
+    data are too short for it, any other ``DataValidationError``'s message after the
+    levels. Calibrate's warning that ``predict`` will refuse the series without residuals
+    is not given: those the run forecasts get residuals (see :func:`_forecast_before`), the
+    others are excluded as stale (or, in the backtest's calibration, end before its folds),
+    and a forecast that still has none is refused by ``predict`` naming it. Nor is the
+    backtest's warning that ``origins="series"`` lets a fold's model see other series'
+    later data (advising ``origins="calendar"``): the run chooses those folds for its stale
+    series on purpose, and its log line says so. Nor is the warning that calendar folds
+    leave out series ending early (``CalendarFoldsWarning``): the plan handles those
+    series, and its log line names its folds; the run's backtest tells its own folds'
+    cutoffs (a log tells a fact once, so the calibration's would hide them)."""
     original = {k: getattr(model, k) for k in NO_CHECKPOINTS}
     without_checkpoints(model)  # the clones must not replace the fit's checkpoints
     try:
@@ -312,17 +223,24 @@ def _calibrate(
             _calibrate_by(model, frame, plan)
             plan = _made_up_for(spec, model, frame, plan, excluded)
             plan = _scaled_every(spec, model, frame, plan, excluded)
-    except DataValidationError as exc:
-        raise DataValidationError(
-            f"Cannot calibrate the intervals of [output] levels = "
-            f"{[f'{v:g}' for v in spec.output.levels or ()]} (or backtest --level): the "
-            f"calibration backtests {plan.folds} origins of {model.horizon} steps per "
-            f"series (enough errors per step for the highest level), and {first_line(exc)} "
-            "Use longer series, lower levels or a shorter horizon."
+    except TooFewRowsError as exc:
+        raise TooFewRowsError(
+            f"{_cannot(spec)}: the calibration backtests {plan.folds} origins of "
+            f"{model.horizon} steps per series (enough errors per step for the highest "
+            f"level), and {first_line(exc)} Use longer series, lower levels or a shorter "
+            "horizon."
         ) from exc
+    except DataValidationError as exc:  # another cause: another fix than longer series
+        raise DataValidationError(f"{_cannot(spec)}: {exc}") from exc
     finally:
         model.set_params(**original)
     return plan
+
+
+def _cannot(spec: Spec) -> str:
+    """The start of the errors of a calibration that fails: it names the levels."""
+    levels = [f"{v:g}" for v in spec.output.levels or ()]
+    return f"Cannot calibrate the intervals of [output] levels = {levels} (or backtest --level)"
 
 
 def _made_up_for(
@@ -340,12 +258,12 @@ def _made_up_for(
     kept = _fewest_kept(model.conformal_)
     if kept >= needed or kept == 0:
         return plan
-    more = _folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
+    more = folds_plan(spec, math.ceil(plan.folds * needed / kept), plan.per_series)
     more = replace(more, normalize=plan.normalize, short=plan.short, origins=plan.origins)
     more = scaled_plan(more, spec, model, frame, excluded)  # more folds: longer series
     try:
         _calibrate_by(model, frame, more)
-    except DataValidationError:  # no room for more origins
+    except TooFewRowsError:  # no room for more origins (any other error is raised)
         return plan
     return more
 
@@ -478,16 +396,24 @@ def unfit_levels(model: Any, levels: list[float] | None) -> str | None:
 def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
     """The panel of ``frame`` as the spec's unfitted ``estimator`` reads it: data it cannot
     read is refused (``DataValidationError``) before anything is fitted or written. When the
-    spec backtests (``evaluation.backtest_folds > 0``) or calibrates (``levels`` of a point
-    model: a backtest scored by MAE), so are columns named like the output columns of a
-    backtest or of its scores (:func:`~forecaster.evaluation.folds.check_reserved`), which
-    the backtest itself would refuse only after the run's fit (or its tuning)."""
+    spec backtests (``evaluation.backtest_folds > 0``), so are columns named like the output
+    columns of a backtest or of the score frames it writes
+    (:func:`~forecaster.evaluation.fold_checks.check_reserved`), which the backtest itself
+    would refuse only after the run's fit (or its tuning); when it only calibrates (``levels``
+    of a point model), those of a backtest's forecasts (the calibration scores nothing)."""
     options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
     panel = estimator.windowed_panel(frame, **options)[0]
-    metrics = backtest_metrics(spec) if spec.evaluation.backtest_folds > 0 else []
-    metrics += ["mae"] if spec.output.levels and not is_quantile_model(spec) else []
-    if metrics:
-        check_reserved(panel, estimator.id_col, estimator.time_col, metrics)
+    levels = spec.output.levels
+    scores = None
+    if spec.evaluation.backtest_folds > 0:
+        scores = score_columns(
+            backtest_metrics(spec),
+            m=spec.evaluation.seasonality,
+            levels=levels or (),
+            quantiles=score_quantiles(spec, estimator) or (),
+        )
+    if scores is not None or (levels and not is_quantile_model(spec)):
+        check_reserved(panel, estimator.id_col, estimator.time_col, scores)
     return panel
 
 

@@ -27,7 +27,6 @@ read.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from forecaster.evaluation.array_metrics import METRICS
 from forecaster.evaluation.intervals import INTERVAL_METRICS, level_bounds
 from forecaster.evaluation.pooling import BASELINES
 from forecaster.exceptions import SpecError
+from forecaster.tracking.records import backtest_key, target_key_parts
 
 __all__ = [
     "LEVEL_SCORES",
@@ -244,21 +244,31 @@ def objective_name(value: Any) -> str:
 
 
 def backtest_scores(spec: Any, result: Any) -> dict[str, float]:
-    """``backtest_<name>``: the mean over the targets of each point score of ``[evaluation]
-    metrics``, each followed by its baselines' scores and skill ratios on the same folds
-    (``backtest_<name>_naive``, ``backtest_<name>_skill_naive`` and, with ``seasonality >
-    1``, ``_snaive`` and ``_skill_snaive``: see :func:`forecaster.evaluation.backtest.backtest`;
-    a skill ratio is the mean of the targets' ratios, left out where the baseline's score is 0
-    for every target), then of the interval scores the backtest ``result`` computed: every
+    """``backtest_<name>``: each point score of ``[evaluation] metrics`` of the backtest
+    ``result``'s target over all its folds, series and steps, followed by its baselines'
+    scores and skill ratios on the same points (``backtest_<name>_naive``,
+    ``backtest_<name>_skill_naive`` and, with ``seasonality > 1``, ``_snaive`` and
+    ``_skill_snaive``: see :func:`forecaster.evaluation.backtest.backtest`; a skill ratio is
+    left out where the baseline's score is 0), then the interval scores it computed: every
     per-level score (``coverage_80``, ...) of every level, and ``pinball`` and ``scrps`` each
-    only when listed (the backtest computes both from the same quantiles)."""
+    only when listed (the backtest computes both from the same quantiles). With several
+    targets, each target's own scores, ``backtest_<target>_<name>`` (the target as its MLflow
+    keys write it, :func:`~forecaster.tracking.records.target_key_parts`): targets of other
+    units are never pooled or averaged into one score."""
     listed = spec.evaluation.metrics
-    overall = result.aggregate
+    overall = result.aggregate  # one row per target
     names = [f"{n}{suffix}" for n in point_metrics(listed) for suffix in ("", *_BASELINE_SUFFIXES)]
     names += [n for n in overall.columns if score_level(n) is not None]
     names += [n for n in QUANTILE_SCORES if n in listed]
-    means = {n: overall[n].mean() for n in names if n in overall.columns}
-    return {f"backtest_{n}": float(v) for n, v in means.items() if v is not None}
+    names = [n for n in names if n in overall.columns]
+    targets = overall["target"].to_list()
+    parts = target_key_parts(targets) if len(targets) > 1 else {}
+    return {
+        backtest_key(name, parts.get(row["target"])): float(row[name])
+        for row in overall.iter_rows(named=True)
+        for name in names
+        if row[name] is not None
+    }
 
 
 _BASELINE_SUFFIXES = tuple(f"_{skill}{base}" for base in BASELINES for skill in ("", "skill_"))
@@ -267,9 +277,9 @@ _BASELINE_SUFFIXES = tuple(f"_{skill}{base}" for base in BASELINES for skill in 
 def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
     """``(name, text)`` per score of a run's ``metrics``, with the baselines' scores and skill
     ratios in the text of their score rather than on lines of their own: ``("backtest_mase",
-    "5.234 (naive 5.1, skill 1.026)")``. Skill is the model's score over the baseline's (below
-    1: the model is better); with several targets, whose scores are averaged, the skill is the
-    mean of the targets' ratios, and says so.
+    "5.234 (naive 5.1, skill 1.026)")``. Skill is the model's score over the baseline's on
+    the points the baseline forecast (below 1: the model is better): not the ratio of the two
+    scores shown where the seasonal naive lacks some (origins with fewer than ``m`` values).
 
     Examples
     --------
@@ -285,10 +295,7 @@ def score_lines(metrics: dict[str, float]) -> list[tuple[str, str]]:
         for base in BASELINES:
             if f"{key}_{base}" in metrics:
                 shown, skill = metrics[f"{key}_{base}"], metrics.get(f"{key}_skill_{base}")
-                # several targets: the mean of their ratios, not the ratio of the means shown
-                alike = skill is not None and shown and math.isclose(value / shown, skill)
-                label = "skill" if alike else "targets' mean skill"
-                ratio = f", {label} {skill:.3f}" if skill is not None else ""
+                ratio = f", skill {skill:.3f}" if skill is not None else ""
                 parts.append(f"{base} {shown:.4g}{ratio}")
         rows.append((key, f"{value:.4g}" + (f" ({'; '.join(parts)})" if parts else "")))
     return rows

@@ -54,6 +54,7 @@ from forecaster.exceptions import (
     CheckpointError,
     DataValidationError,
     GPUOutOfMemoryError,
+    TooFewRowsError,
     TrainingDivergedError,
 )
 from forecaster.training.averaging import WeightAverage
@@ -443,7 +444,7 @@ class _Epochs:
             n_windows += x.shape[0]
         train_loss, n_windows = _mean_over_ranks(total, n_windows, device)
         if n_windows == 0:
-            raise DataValidationError(
+            raise TooFewRowsError(
                 "No training windows: every series is too short or the validation split "
                 "took all of them. Use a shorter lookback / horizon or validation_size."
             )

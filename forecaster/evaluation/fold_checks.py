@@ -1,0 +1,129 @@
+"""The checks of a rolling-origin backtest's arguments and of the names of its frame's
+columns (see :mod:`forecaster.evaluation.backtest`), before anything is trained: the size of
+its forecasts, the refits, the training window, the columns its output frames would clash
+with, and the forecasts of a fold's model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from forecaster._validation import check, check_allocation
+from forecaster.data.panel import Panel
+from forecaster.evaluation.metrics import TARGET_COLUMN
+from forecaster.evaluation.pooling import check_score_keys
+from forecaster.exceptions import DataValidationError, TooFewRowsError
+
+__all__ = [
+    "TRAIN_COLUMNS",
+    "check_backtest_size",
+    "check_forecast_rows",
+    "check_reserved",
+    "check_untrained_span",
+    "check_window",
+    "refit_every",
+]
+
+_RESERVED = ("fold", "cutoff", "step")  # and TARGET_COLUMN, a key of the score frames
+
+TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
+"""The columns of :func:`~forecaster.evaluation.folds.folds_frame` that describe the training
+span of a fold's model."""
+
+
+def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
+    """Refuse a backtest whose forecasts and scored points (``folds x series x horizon``
+    rows) would not fit in memory (:func:`forecaster._validation.check_allocation`), before
+    anything is allocated or trained."""
+    rows = folds * n_series * horizon
+    # per row: fold, cutoff, id, time, step, forecasts and actual values (float64), and per
+    # target a scored point (keys, target, forecast, actual, scales as float64) and copies
+    per_row = 128 + 320 * n_targets
+    check_allocation(
+        rows * per_row,
+        what=f"The backtest's forecasts ({rows:,} rows: folds x series x horizon)",
+        grows_with=f"folds={folds:,} x {n_series:,} series x horizon={horizon:,}",
+        fix="Use fewer folds (or a larger step), a shorter horizon, or fewer series at a time.",
+    )
+
+
+def check_forecast_rows(
+    predicted: pl.DataFrame, origins: int, first: int, model: Any, estimator: Any
+) -> None:
+    """Refuse a fold model's forecasts that leave origins out (``predict`` does so, with a
+    warning, where an origin has fewer than ``lookback_`` rows): the folds were placed for
+    the first fold's window, and a later fold's fit chose a longer one."""
+    horizon = int(estimator.horizon)
+    if predicted.height == origins * horizon:
+        return
+    missing = origins - predicted.height // horizon
+    raise TooFewRowsError(
+        f"The model fitted for fold {first} forecasts {origins - missing} of its {origins} "
+        f"(series, origin) pairs: it chose lookback_={int(model.lookback_)} "
+        f"(lookback={estimator.lookback!r}), more rows than {missing} origins have before "
+        "their cutoff, although the folds were placed for the first fold's window. Pass a "
+        f"fixed lookback (e.g. lookback={int(model.lookback_)}), fewer folds, or longer series."
+    )
+
+
+def refit_every(refit: Any, folds: int) -> int:
+    """Folds per model: ``folds`` for refit=False, 1 for True, k for an integer k."""
+    refit = check("refit", refit)
+    if isinstance(refit, bool):
+        return 1 if refit else folds
+    return refit
+
+
+def check_reserved(
+    panel: Panel, id_col: str | None, time_col: str, scores: Sequence[str] | None = None
+) -> None:
+    """Refuse columns named like the output columns of a backtest
+    (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``, ``step`` or
+    ``<target>_actual``; an id column named like one of
+    :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`) and,
+    for a backtest that scores, ``target`` or an id named like a column of its score frames
+    ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`; None: it scores
+    nothing, as ``calibrate``'s)."""
+    if scores is not None:
+        check_score_keys(id_col, scores)
+    reserved = _RESERVED if scores is None else (*_RESERVED, TARGET_COLUMN)
+    clash = [c for c in (*panel.columns, id_col, time_col) if c in reserved]
+    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
+    clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
+    if clash:
+        raise DataValidationError(
+            f"Columns {clash} clash with the output columns of a backtest {reserved}, "
+            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)}. Rename them."
+        )
+
+
+def check_untrained_span(gap: int, window: str) -> None:
+    """Refuse ``gap`` and a sliding ``window`` for a backtest that trains nothing (a fitted
+    model with ``refit=False``, used as it is): both shape only the spans folds train on."""
+    if gap or window == "sliding":
+        given = f"gap={gap}" if gap else "window='sliding'"
+        raise DataValidationError(
+            f"{given} shapes the span each fold trains on, and refit=False with a fitted "
+            "model trains nothing: the model forecasts every fold as it was fitted. Pass "
+            f"refit=True (or an integer) to train per fold, or leave {given.split('=')[0]} at "
+            "its default."
+        )
+
+
+def check_window(window: Any, train_size: Any) -> tuple[str, int | None]:
+    """``window`` and ``train_size``, checked together."""
+    window, train_size = check("window", window), check("train_size", train_size)
+    if window == "sliding":
+        if train_size is None:
+            raise DataValidationError(
+                "window='sliding' needs train_size, the number of rows per series in each "
+                "fold's training span (e.g. train_size=1000)."
+            )
+    elif train_size is not None:
+        raise DataValidationError(
+            "train_size applies to window='sliding' only; the expanding window trains on all "
+            "rows up to each fold's training end. Pass window='sliding' or drop train_size."
+        )
+    return window, train_size
