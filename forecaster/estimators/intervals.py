@@ -58,6 +58,7 @@ import numpy as np
 
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import MIN_SCALE
+from forecaster.data.spans import floor_spread
 from forecaster.data.windows import window_spread
 from forecaster.estimators.conformal_groups import Reducer, fill_own, own_spans
 from forecaster.estimators.conformal_ranks import (
@@ -126,8 +127,10 @@ class _Calibration:
         series: np.ndarray | None = None,
         names: Sequence | None = None,
         calendar: bool = True,
+        level: np.ndarray | None = None,
     ) -> None:
         self.conformal, self.rows, self.calendar = conformal, rows, calendar
+        self.level = level  # (B, T): each forecast's level, the floor of its series' scale
         self.series = rows if series is None else series  # each forecast's series, to count
         self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
@@ -233,7 +236,9 @@ class _Calibration:
     ) -> None:
         """``out[chosen]`` (forecast rows): ``reducer`` of the pooled scores of the calibration
         rows ``index`` (normalised by each series' scale over them with ``normalize="series"``:
-        the mean of its observed absolute residuals, over steps and fitted quantiles)."""
+        the mean of its observed absolute residuals, over steps and fitted quantiles; multiplied
+        back by it floored as a window's spread, :func:`~forecaster.data.spans.floor_spread`,
+        by each forecast's ``level``)."""
         if not self.by_series or len(index) == 0:  # no rows: the reducer refuses too few
             out[chosen] = reducer(scores[index])
             return
@@ -253,7 +258,11 @@ class _Calibration:
         where = np.searchsorted(series, rows).clip(max=len(series) - 1)
         known = (series[where] == rows) & (rows >= 0) & np.isfinite(scale[where]).all(axis=1)
         self.unscaled[chosen[~known]] = True  # refused once all are known (_check_scaled)
-        per_row = scale[where].reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
+        per_row = scale[where]
+        if self.level is not None:  # as a window's spread: a series forecast exactly keeps 1
+            level = self.level[chosen]  # (or 1e-6 of its level), not 1e-308
+            per_row = floor_spread(per_row, level, SPREAD_FLOOR, unit_when_flat=True)
+        per_row = per_row.reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
 
 
@@ -382,7 +391,7 @@ def interval_columns(
     calibration = (
         None
         if conformal is None
-        else _Calibration(conformal, rows, origins, enough, series, names, calendar)
+        else _Calibration(conformal, rows, origins, enough, series, names, calendar, _levels(point))
     )
     norm = _normaliser(conformal, spread, point.shape)
 
@@ -455,6 +464,16 @@ def _strictest(levels: Sequence[float] | None, quantiles: Sequence[float] | None
     interval it is an end of, :func:`quantile_level`)."""
     used = [*(levels or ()), *(quantile_level(q) for q in quantiles or ())]
     return max((residuals_needed(level) for level in used), default=1)
+
+
+def _levels(point: np.ndarray) -> np.ndarray:
+    """``(B, T)``: each forecast's level, the mean absolute value of its point forecasts
+    ``(B, horizon, T)`` over the steps it has (0 without any): the floor of its series'
+    scale under ``normalize="series"``, as a window's level floors its spread."""
+    absolute = np.abs(point)
+    finite = np.isfinite(absolute)
+    total = np.where(finite, absolute, 0.0).sum(axis=1)
+    return total / np.maximum(finite.sum(axis=1), 1)
 
 
 def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple) -> np.ndarray:
