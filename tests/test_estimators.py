@@ -2757,3 +2757,56 @@ def test_hold_after_holds_each_series_last_value_as_a_window_over_the_series_wou
         for id_col in ("id", None):
             got = hold_after(frame, point, ["y", "z"], id_col=id_col, time_col="t")
             assert_frame_equal(got, windowed(frame, point, ["y", "z"], id_col), check_exact=True)
+
+
+def _lagging_at_63() -> tuple[pl.DataFrame, RNNForecaster]:
+    """Targets a, b of series x, z (80 steps); fitted with missing="ffill"."""
+    t = np.arange(80)
+    frame = pl.DataFrame(
+        {
+            "id": ["x"] * 80 + ["z"] * 80,
+            "t": np.r_[t, t],
+            "a": np.r_[np.sin(t / 3), np.cos(t / 3)],
+            "b": np.r_[np.cos(t / 4), np.sin(t / 5)],
+        }
+    )
+    model = RNNForecaster(
+        target=["a", "b"], id_col="id", time_col="t", lookback=12, horizon=3, missing="ffill",
+        baseline="none", **{**TINY, "max_epochs": 1},
+    )  # fmt: skip
+    return frame, model.fit(frame)
+
+
+def _forecaster_messages(call) -> list[str]:  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+
+def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does():
+    """Target b of x is missing on steps 60-63 (a lagging feed): predict(frame, cutoff=63)
+    named it ('b' last observed at 59) through the frame's checks, but a list of cutoffs or
+    (id, time) pairs, whose frame is read whole, forecast b from ffill's values without a
+    word. Now the same warning, from the same code; so are origins whose every target is
+    made up (a null row, or a step the frame lacks)."""
+    frame, model = _lagging_at_63()
+    at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
+    lag = frame.with_columns(b=pl.when(at_x).then(None).otherwise("b"))
+    plain = _forecaster_messages(lambda: model.predict(lag.filter(pl.col("t") <= 63)))
+    assert (
+        len(plain) == 1 and "but not 'b' (e.g. 'x', whose 'b' was last observed at 59" in plain[0]
+    )
+    pairs = pl.DataFrame({"id": ["x", "z"], "t": [63, 63]})
+    for cutoff in ([63, 70], [63], pairs):
+        assert _forecaster_messages(lambda c=cutoff: model.predict(lag, cutoff=c)) == plain
+    late = frame.with_columns(a=pl.when(at_x).then(None).otherwise("a"), b=lag["b"])
+    plain = _forecaster_messages(lambda: model.predict(late.filter(pl.col("t") <= 63)))
+    assert len(plain) == 1 and "targets are missing (e.g. 'x', last observed at 59)" in plain[0]
+    assert _forecaster_messages(lambda: model.predict(late, cutoff=[63, 70])) == plain
+    gap = frame.filter(~((pl.col("id") == "x") & pl.col("t").is_between(61, 63)))
+    (told,) = _forecaster_messages(lambda: model.predict(gap, cutoff=[63, 70]))
+    assert "targets are missing (e.g. 'x', last observed at 60)" in told
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
+        model.predict(lag, cutoff=[59, 70])

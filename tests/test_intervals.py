@@ -1497,3 +1497,38 @@ def test_a_level_or_quantile_given_twice_is_named_as_such(point_model, frame, kw
     sharing a column name: each is one number given twice, and the error now says so."""
     with pytest.raises(DataValidationError, match=rf"{both} given twice\. Keep one of them\.$"):
         point_model.predict(frame, **kw)
+
+
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (0.0, 1.0), (1e10, 1e4)])
+def test_a_series_forecast_exactly_keeps_a_series_normalised_interval(level, floor):
+    """normalize="series": a series whose calibration forecasts were exact (a constant one,
+    its residuals all 0) had a scale of 1e-308 (the float64 floor against 0 / 0), so its
+    intervals were 1e-308 wide at any level. Its scale is now floored as a window's spread
+    is (:func:`~forecaster.data.spans.floor_spread`): 1, or 1e-6 of its forecasts' level
+    where more; the other series keep theirs. The same for a quantile model (CQR)."""
+    rng = np.random.default_rng(0)
+    n, horizon = 40, 2
+    series = np.repeat(np.arange(2), n // 2)
+    residuals = rng.normal(0, 3, (n, horizon, 1, 1))
+    residuals[series == 1] = 0.0
+    conformal = {"residuals": residuals, "series": series, "per_series": False}
+    point = np.array([np.full((horizon, 1), 10.0), np.full((horizon, 1), level)])
+    cols = interval_columns(
+        ["y"], point, None, None, {**conformal, "normalize": "series"}, np.array([0, 1]),
+        levels=[80], quantiles=None,
+    )  # fmt: skip
+    width = (cols["y_hi_80"] - cols["y_lo_80"]).reshape(2, horizon)
+    scale = np.abs(residuals[series == 0]).mean()
+    quantile = width[0] / (2 * scale)  # the pooled normalised quantile, per step
+    np.testing.assert_allclose(width[1], 2 * quantile * floor, rtol=1e-9)
+    # a quantile model: s0's band point -+ 1 (residuals y - q), s1's quantiles all exact
+    signed = np.concatenate([residuals + 1.0, residuals, residuals - 1.0], axis=3)
+    signed[series == 1] = 0.0
+    cqr = {**conformal, "residuals": signed, "normalize": "series"}
+    bands = np.stack([point - 1.0, point, point + 1.0], axis=-1)
+    bands[1] = point[1][..., None]
+    cols = interval_columns(
+        ["y"], point, bands, [0.1, 0.5, 0.9], cqr, np.array([0, 1]), levels=[80], quantiles=None
+    )
+    exact = (cols["y_hi_80"] - cols["y_lo_80"]).reshape(2, horizon)[1]
+    assert (exact > 0.1 * floor).all(), exact  # was about 1e-308

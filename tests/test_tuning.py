@@ -1977,3 +1977,65 @@ def test_a_trials_undefined_scale_names_the_metric_and_the_unscaled_ones():
                 probabilistic_score(model, frame, metric)
             assert "mase" not in str(caught.value)
         assert np.isfinite(probabilistic_score(model, frame, "winkler_80"))
+
+
+def _short_flat_series() -> pl.DataFrame:
+    """tiny_frame's s0, s1 (160 steps) and a flat s2 of their last 40 steps: a fit holding
+    out 8 steps keeps s2 up to lookback 26 (lookback + horizon 6 <= 32 steps before it)."""
+    frame = tiny_frame(n_series=2)
+    flat = pl.DataFrame(
+        {"id": "s2", "time": np.arange(120, 160), "y": np.full(40, 5.0, dtype=np.float32)}
+    )
+    return pl.concat([frame, flat])
+
+
+def test_a_scaled_score_is_checked_at_every_lookback_the_space_samples():
+    """The flat-series check of sCRPS / MSIS ran at the template's lookback (36: s2 left out)
+    only; trials of lookbacks that keep the flat s2 were fitted, then failed one by one. Now
+    refused before any trial, naming the lookbacks that score s2 and those that do not."""
+    model = tiny_model(loss="quantile", validation_size=8, baseline="none", lookback=36)
+    expected = (
+        r"series \['s2'\].*trials of lookback 12-26 \(search_space\['lookback'\] = "
+        r"\(12, 36\)\).*sample only lookbacks 27-36 .*No trial was run"
+    )
+    with pytest.raises(DataValidationError, match=expected):
+        quick(model, _short_flat_series(), metric="scrps", search_space={"lookback": (12, 36)})
+    with pytest.raises(DataValidationError, match=r"trials of lookback 12 \(.*lookbacks 36 "):
+        quick(model, _short_flat_series(), metric="msis_80", search_space={"lookback": [12, 36]})
+
+
+def test_a_scaled_score_is_not_refused_for_the_template_lookback_no_trial_uses():
+    """The template's lookback (12) keeps the flat s2, but the space samples only lookbacks
+    that leave it out: tune refused ("every trial's score would be infinite") though every
+    trial scores; now it runs."""
+    model = tiny_model(loss="quantile", validation_size=8, baseline="none", lookback=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)  # s2 dropped by the fits
+        result = quick(
+            model, _short_flat_series(), metric="scrps", search_space={"lookback": [30, 36]}
+        )
+    assert np.isfinite(result.study.best_value)
+
+
+def test_a_callable_spaces_trial_of_a_flat_lookback_fails_before_its_fit():
+    """A callable space's trial whose lookback keeps the flat s2 was fitted, then failed on
+    its infinite score; now it fails before its fit (no history), the others score. A
+    callable that sets no lookback leaves every trial the template's: the study stops."""
+    model = tiny_model(loss="quantile", validation_size=8, baseline="none", lookback=36)
+    frame = _short_flat_series()
+
+    def space(trial):
+        return {"lookback": trial.suggest_categorical("lookback", [12, 36])}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ForecasterWarning)
+        result = quick(model, frame, metric="scrps", n_trials=2, search_space=space)
+    failed = [t for t in result.study.trials if t.state.name == "FAIL"]
+    assert failed and all(t.params["lookback"] == 12 for t in failed)
+    assert all("history" not in t.user_attrs for t in failed)  # refused before the fit
+    assert all("this trial's score (lookback=12)" in t.user_attrs["error"] for t in failed)
+    with pytest.raises(DataValidationError, match=r"sets no lookback.*lookback=12\).*stopped"):
+        quick(
+            model.set_params(lookback=12), frame, metric="scrps", n_trials=2,
+            search_space=lambda trial: {"hidden_size": trial.suggest_int("hidden_size", 4, 8)},
+        )  # fmt: skip

@@ -1,7 +1,8 @@
 """Sums over spans of rows of a packed panel (series one after the other), from running sums
 that restart at every series: the one computation behind MASE's scales
 (:func:`forecaster.evaluation.array_metrics.mase_scales`) and the window statistics of
-:func:`forecaster.data.windows.window_spread`.
+:func:`forecaster.data.windows.window_spread`; and the floor of the spreads a normalised
+conformal calibration divides by (:func:`floor_spread`).
 
 A running total over the whole panel would not do: after a series of large values it is
 large, and the small values of a later series are lost to its rounding (a series of changes
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-__all__ = ["series_cumsum", "span_mean", "span_sums"]
+__all__ = ["floor_spread", "series_cumsum", "span_mean", "span_sums"]
 
 
 def series_cumsum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -124,3 +125,29 @@ def span_mean(
     """
     total, count = span_sums(np.where(np.isfinite(values), values, np.nan), offsets, first, last)
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def floor_spread(
+    spread: np.ndarray, level: np.ndarray, floor: float, *, unit_when_flat: bool
+) -> np.ndarray:
+    """``spread`` (float64) at least ``floor`` times ``level``, so that what is flat keeps a
+    scale of its own level (the float32 precision its forecasts have), and at least 1 where
+    it stays below float32's smallest normal number (zeros, as the scaler scales a constant
+    series). With ``unit_when_flat``, at least 1 wherever ``spread`` itself is below it
+    (what has not changed: 1 for a run of 3s, not 3e-6; ``floor`` times the level where more,
+    e.g. 1e10 + 300, which float32 forecasts as 1e10). The one rule of the window spread of
+    :func:`forecaster.data.windows.window_spread` and of the series scale of
+    ``calibrate(normalize="series")``.
+
+    Examples
+    --------
+    >>> spread, level = np.array([0.0, 0.0, 2.0]), np.array([3.0, 1e10, 3.0])
+    >>> floor_spread(spread, level, 1e-6, unit_when_flat=True).tolist()
+    [1.0, 10000.0, 2.0]
+    >>> float(floor_spread(spread, level, 1e-6, unit_when_flat=False)[0])  # 1e-6 of its level
+    3e-06
+    """
+    tiny = np.finfo(np.float32).tiny
+    constant = spread < tiny if unit_when_flat else np.zeros(np.shape(spread), dtype=bool)
+    floored = np.maximum(spread, floor * level)
+    return np.where(constant | (floored < tiny), np.maximum(floored, 1.0), floored)

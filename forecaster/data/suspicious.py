@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from forecaster._columns import temporary_names
 from forecaster.data.frames import SERIES_ID, format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
@@ -23,6 +22,7 @@ __all__ = [
     "series_extremes",
     "warn_flat_covariates",
     "warn_flat_in_float32",
+    "warn_missing_ends",
     "warn_trailing_missing",
     "warn_unscaled_targets",
 ]
@@ -116,27 +116,43 @@ def warn_trailing_missing(
 ) -> None:
     """Warn about series whose last row holds no target value: ``missing`` fills it, so a
     forecast from these data starts after made-up values, not after the last observed one;
-    and, of several targets, about series whose last row holds some but not others. A series
-    without any observed target is named only by ``missing="zero"``, which fills it whole:
-    ``"ffill"`` and ``"interpolate"`` leave it out (their own warning names it)."""
-    unknown = pl.all_horizontal([pl.col(t).is_null() for t in targets])
-    is_late, last_seen = temporary_names([id_name], "__unknown__", "__observed__")
+    and, of several targets, about series whose last row holds some but not others
+    (:func:`warn_missing_ends`, of each series' last row)."""
     ends = data.group_by(id_name, maintain_order=True).agg(
-        unknown.last().alias(is_late),
-        pl.col(time_col).filter(~unknown).last().alias(last_seen),
+        pl.col(time_col).last(),
+        *(pl.col(time_col).filter(pl.col(t).is_not_null()).last().alias(t) for t in targets),
     )
-    late = ends.filter(pl.col(is_late))
+    warn_missing_ends(ends, targets, id_name, time_col, missing)
+
+
+def warn_missing_ends(
+    ends: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+) -> None:
+    """Warn about the histories of ``ends`` whose last row lacks target values: of several
+    targets, those whose last row holds some but not others (the forecasts of those start
+    after made-up values), then those whose last row holds none (the whole forecast does).
+    One row per history: its series (``id_name``), the time of its last row (``time_col``)
+    and, per target, the last time at or before it that the target was observed (null:
+    never). A history without any observed target is named only by ``missing="zero"``, which
+    fills it whole: ``"ffill"`` and ``"interpolate"`` leave it out (their own warning names
+    it). The one warning of the end of a frame (:func:`warn_trailing_missing`) and of the
+    origins of ``predict(frame, cutoff=[...])``, each the end of its series' history as of
+    its cutoff."""
+    lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
-        _warn_lagging_targets(data, targets, id_name, time_col, missing)
+        some = ends.filter(pl.any_horizontal(lacks) & ~pl.all_horizontal(lacks))
+        _warn_lagging_targets(some, targets, id_name, time_col, missing)
+    late = ends.filter(pl.all_horizontal(lacks))
+    last_seen = pl.max_horizontal(targets)
     if missing != "zero":
-        late = late.filter(pl.col(last_seen).is_not_null())
+        late = late.filter(last_seen.is_not_null())
     if late.height == 0:
         return
-    key, observed = late[id_name][0], late[last_seen][0]
+    key, observed = late[id_name][0], late.select(last_seen).item(0, 0)
     seen = "no target observed" if observed is None else f"last observed at {observed}"
     warn_at_caller(
-        f"{late.height} series end with rows whose targets are missing (e.g. {key!r}, "
-        f"{seen}): missing={missing!r} fills them, so a forecast from these "
+        f"{late[id_name].n_unique()} series end with rows whose targets are missing (e.g. "
+        f"{key!r}, {seen}): missing={missing!r} fills them, so a forecast from these "
         "data starts after made-up values, not after the last observed one. Drop those "
         "trailing rows to forecast from the last observed value.",
         ForecasterWarning,
@@ -144,24 +160,21 @@ def warn_trailing_missing(
 
 
 def _warn_lagging_targets(
-    data: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+    some: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
 ) -> None:
-    """Warn about series whose last row holds some of the ``targets`` but not others:
-    ``missing`` fills the others, so their forecasts start after made-up values."""
-    last = data.group_by(id_name, maintain_order=True).last()
-    some = pl.any_horizontal(pl.col(targets).is_not_null())
-    last = last.filter(some & pl.any_horizontal(pl.col(targets).is_null()))
-    if last.height == 0:
+    """Warn about the histories of ``some`` (rows of :func:`warn_missing_ends`' ``ends``)
+    whose last row holds some of the ``targets`` but not others: ``missing`` fills the
+    others, so their forecasts start after made-up values."""
+    if some.height == 0:
         return
-    lagging = [t for t in targets if last[t].is_null().any()]
-    key = last[id_name][0]
-    target = next(t for t in lagging if last[t][0] is None)
-    rows = data.filter((pl.col(id_name) == key) & pl.col(target).is_not_null())  # in time order
-    seen = f"was last observed at {rows[time_col][-1]}" if rows.height else "has no value"
+    first = some.row(0, named=True)
+    lagging = [t for t in targets if (some[t].is_null() | (some[t] != some[time_col])).any()]
+    target = next(t for t in lagging if first[t] is None or first[t] != first[time_col])
+    seen = f"was last observed at {first[target]}" if first[target] is not None else "has no value"
     warn_at_caller(
-        f"{last.height} series end with rows that hold some targets but not "
-        f"{format_list(lagging)} (e.g. {key!r}, whose {target!r} {seen}, its last row at "
-        f"{last[time_col][0]}): missing={missing!r} "
+        f"{some[id_name].n_unique()} series end with rows that hold some targets but not "
+        f"{format_list(lagging)} (e.g. {first[id_name]!r}, whose {target!r} {seen}, its last "
+        f"row at {first[time_col]}): missing={missing!r} "
         f"fills them, so the forecasts of {format_list(lagging)} start after made-up values, "
         "not after their last observed ones. Forecast from the last time every target is "
         "observed (predict(frame, cutoff=...)), or once their values are in.",

@@ -23,7 +23,7 @@ import torch
 from forecaster._validation import Flag, check, describe_value, resolve_device
 from forecaster.data.panel import Panel
 from forecaster.data.scaling_tensors import ScalingTensors
-from forecaster.data.spans import span_mean
+from forecaster.data.spans import floor_spread, span_mean
 from forecaster.data.tensors import read_only_tensor
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
@@ -533,11 +533,8 @@ def window_spread(
         spread = np.maximum(spread, history * span_mean(change, panel.offsets, series_first, rows))
     if level is None:
         return spread
-    tiny = np.finfo(np.float32).tiny  # below it (zeros): 1, as the scaler's constant series
-    # constant so far: 1 (3s: not 3e-6), or floor * level (1e10 + 300 is forecast as 1e10)
-    constant = spread < tiny if history > 0 else np.zeros(spread.shape, dtype=bool)
-    spread = np.maximum(spread, floor * level)
-    return np.where(constant | (spread < tiny), np.maximum(spread, 1.0), spread)
+    # constant so far (with history): 1 (3s: not 3e-6), or floor * level where more
+    return floor_spread(spread, level, floor, unit_when_flat=history > 0)
 
 
 class KnownWindows(NamedTuple):

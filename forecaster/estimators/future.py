@@ -36,7 +36,12 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
-from forecaster.estimators.origins import observed_rows, origin_rows, step_sources
+from forecaster.estimators.origins import (
+    observed_rows,
+    origin_rows,
+    step_sources,
+    warn_made_up_origins,
+)
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FutureInputs", "hold_after"]
@@ -332,7 +337,9 @@ class FutureInputs:
         ``missing=`` made up values of the user's future covariates over their horizons: the
         frame holds no value there (a null or NaN, or no row), where ``future=`` and
         ``forecaster run`` refuse them. Names the counts of series, origins, steps and values
-        per column."""
+        per column. First, as ``predict`` from a frame's end does, the origins whose targets
+        ``missing=`` made up (:func:`~forecaster.estimators.origins.warn_made_up_origins`)."""
+        warn_made_up_origins(panel, frame, series, rows, self.missing)
         names = list(column_tuple(self.future_covariates))
         if not names or not len(rows) or self.missing == "error":
             return

@@ -25,6 +25,9 @@ of) and refuses fewer. A NaN residual is one left out of the calibration (its ac
 was made up by the ``missing`` policy): every count and order statistic is of the others,
 step by step.
 
+The order statistics (ranks, the fewest residuals a level needs) live in
+:mod:`forecaster.estimators.conformal_ranks`.
+
 With a calibration ``window`` ``W``, each forecast uses only the calibration windows that end
 at or before its origin (their actuals are known there), the ``W`` latest of them (per series;
 ``W`` times the number of series when pooled): a rolling recalibration that follows changes
@@ -49,15 +52,24 @@ __all__ = [
     "signed_quantile",
 ]
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import MIN_SCALE
+from forecaster.data.spans import floor_spread
 from forecaster.data.windows import window_spread
 from forecaster.estimators.conformal_groups import Reducer, fill_own, own_spans
+from forecaster.estimators.conformal_ranks import (
+    MORE_ORIGINS,
+    check_enough,
+    conformal_rank,
+    order_statistic,
+    quantile_level,
+    residuals_needed,
+    signed_quantile,
+)
 from forecaster.evaluation.intervals import interval_names, level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
 
@@ -90,122 +102,6 @@ def conformal_spread(panel: Panel, rows: np.ndarray, lookback: int) -> np.ndarra
     return window_spread(panel, rows, lookback, floor=SPREAD_FLOOR, history=HISTORY_SPREAD_FLOOR)
 
 
-def conformal_rank(n: int, level: float) -> int:
-    """The rank ``ceil((n + 1) L / 100)`` (1-based) of the conformal quantile of ``n`` scores;
-    more than ``n`` means the scores are too few for the level."""
-    return int(_ranks(np.asarray(n), level))
-
-
-def _ranks(n: np.ndarray, level: float) -> np.ndarray:
-    """:func:`conformal_rank` of every count of ``n``."""
-    return np.ceil((n + 1) * level / 100.0 - 1e-9).astype(np.int64)
-
-
-def _observed(scores: np.ndarray) -> np.ndarray:
-    """The scores along axis 0 of ``scores`` ``(n, ...)`` that are not NaN, per column: a NaN
-    residual is one left out of the calibration (an actual value the ``missing`` policy made
-    up, see :meth:`~forecaster.estimators.forecaster.RNNForecaster.calibrate`)."""
-    return scores.shape[0] - np.count_nonzero(np.isnan(scores), axis=0)
-
-
-def _fewest_observed(scores: np.ndarray, counts: np.ndarray | None = None) -> int:
-    """The fewest scores (not NaN) of any column (horizon step, target, ...) of ``scores``
-    ``(n, ...)`` (``counts``: their :func:`_observed` when known): what the checks of too few
-    scores count."""
-    counts = _observed(scores) if counts is None else counts
-    return int(counts.min()) if counts.size else int(scores.shape[0])
-
-
-def _ranked(scores: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """The ``rank``-th smallest (1-based, per column) of the scores (not NaN) along axis 0
-    of ``scores``; a rank outside ``[1, n]`` gives any value (its caller replaces it)."""
-    if scores.shape[0] == 0:
-        return np.full(scores.shape[1:], np.nan)
-    index = np.clip(rank - 1, 0, scores.shape[0] - 1)
-    if index.size and (index == index.flat[0]).all():  # one rank (as without NaN)
-        k = int(index.flat[0])
-        return np.partition(scores, k, axis=0)[k]
-    ordered = np.partition(scores, np.unique(index), axis=0)  # those ranks in place, NaN last
-    return np.take_along_axis(ordered, index[None], axis=0)[0]
-
-
-def residuals_needed(level: float) -> int:
-    """The fewest scores whose :func:`conformal_rank` at ``level`` is at most their number:
-    ``ceil(L / (100 - L))`` (4 for 80 %, 19 for 95 %)."""
-    return max(math.ceil(level / (100.0 - level) - 1e-9), 1)
-
-
-def quantile_level(q: float) -> float:
-    """The level of the central interval that the quantile ``q`` is an end of:
-    ``100 |1 - 2 q|`` (95 for both 0.025 and 0.975, 0 for the median)."""
-    return round(100.0 * abs(1.0 - 2.0 * q), 10)
-
-
-MORE_ORIGINS = (
-    "Calibrate on more origins, e.g. model.calibrate(frame, folds=20), or on more series (or "
-    "a larger window)."
-)
-"""How a forecaster gets more calibration residuals (the advice of :func:`check_enough`)."""
-
-
-def check_enough(
-    n: int, level: float, *, what: str, aim: str | None = None, fix: str = MORE_ORIGINS
-) -> None:
-    """Refuse ``n`` scores when they are none or too few for a conformal quantile at ``level``
-    (its :func:`conformal_rank` exceeds ``n``), naming ``what`` and ``aim`` (by default
-    ``"a <level>% interval"``) and saying how to get more (``fix``)."""
-    if n == 0 or conformal_rank(n, level) > n:
-        raise DataValidationError(
-            f"{what}: {n} calibration residuals per horizon step are too few for "
-            f"{aim or f'a {level:g}% interval'} (it needs at least {residuals_needed(level)}). "
-            f"{fix}"
-        )
-
-
-def order_statistic(
-    scores: np.ndarray,
-    level: float,
-    *,
-    what: str,
-    fix: str = MORE_ORIGINS,
-    strict: bool = True,
-) -> np.ndarray:
-    """The conformal quantile along axis 0 of ``scores`` ``(n, ...)``: its
-    :func:`conformal_rank`-th smallest value, of the scores that are not NaN in each column;
-    too few scores are refused (:func:`check_enough`, naming ``what`` and the ``fix``), or
-    with ``strict=False`` give ``inf`` (the conformal quantile of too few scores is
-    unbounded)."""
-    n = _observed(scores)
-    if strict:
-        check_enough(_fewest_observed(scores, n), level, what=what, fix=fix)
-    rank = _ranks(n, level)
-    return np.where((n == 0) | (rank > n), np.inf, _ranked(scores, rank))
-
-
-def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = True) -> np.ndarray:
-    """The split-conformal quantile ``q`` along axis 0 of signed ``scores`` ``(n, ...)`` (of
-    the scores that are not NaN in each column).
-
-    For ``q >= 0.5`` the ``ceil((n + 1) q)``-th smallest score, at most the largest; below,
-    its mirror, the ``floor((n + 1) q)``-th smallest, at least the smallest. A new
-    exchangeable score then falls at or below (at or above) it with probability at least
-    ``q`` (``1 - q``) once ``n >= 1 / min(q, 1 - q) - 1`` (39 for 0.025 and 0.975), and
-    ``n / (n + 1)`` with fewer. Too few scores are refused as for the central interval that
-    ``q`` is an end of (:func:`quantile_level`, :func:`check_enough`): 19 for 0.025 and 0.975
-    as for a 95 % interval, so that a band of quantiles needs the residuals of its level;
-    with ``strict=False`` they give ``inf`` (``-inf`` below the median).
-    """
-    level = quantile_level(q)
-    n = _observed(scores)
-    if strict:
-        aim = f"the quantile {q:g}, an end of the {level:g}% interval"
-        check_enough(_fewest_observed(scores, n), level, what=what, aim=aim)
-    rank = np.minimum(_ranks(n, 100.0 * max(q, 1.0 - q)), n)
-    value = _ranked(scores, rank if q >= 0.5 else n + 1 - rank)  # below: rank-th largest
-    too_few = (n == 0) | (_ranks(n, level) > n)
-    return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
-
-
 class _Calibration:
     """The scores of a calibration, reduced for each forecast row (its series, origin).
 
@@ -231,8 +127,10 @@ class _Calibration:
         series: np.ndarray | None = None,
         names: Sequence | None = None,
         calendar: bool = True,
+        level: np.ndarray | None = None,
     ) -> None:
         self.conformal, self.rows, self.calendar = conformal, rows, calendar
+        self.level = level  # (B, T): each forecast's level, the floor of its series' scale
         self.series = rows if series is None else series  # each forecast's series, to count
         self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
@@ -338,7 +236,9 @@ class _Calibration:
     ) -> None:
         """``out[chosen]`` (forecast rows): ``reducer`` of the pooled scores of the calibration
         rows ``index`` (normalised by each series' scale over them with ``normalize="series"``:
-        the mean of its observed absolute residuals, over steps and fitted quantiles)."""
+        the mean of its observed absolute residuals, over steps and fitted quantiles; multiplied
+        back by it floored as a window's spread, :func:`~forecaster.data.spans.floor_spread`,
+        by each forecast's ``level``)."""
         if not self.by_series or len(index) == 0:  # no rows: the reducer refuses too few
             out[chosen] = reducer(scores[index])
             return
@@ -358,7 +258,11 @@ class _Calibration:
         where = np.searchsorted(series, rows).clip(max=len(series) - 1)
         known = (series[where] == rows) & (rows >= 0) & np.isfinite(scale[where]).all(axis=1)
         self.unscaled[chosen[~known]] = True  # refused once all are known (_check_scaled)
-        per_row = scale[where].reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
+        per_row = scale[where]
+        if self.level is not None:  # as a window's spread: a series forecast exactly keeps 1
+            level = self.level[chosen]  # (or 1e-6 of its level), not 1e-308
+            per_row = floor_spread(per_row, level, SPREAD_FLOOR, unit_when_flat=True)
+        per_row = per_row.reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
 
 
@@ -487,7 +391,7 @@ def interval_columns(
     calibration = (
         None
         if conformal is None
-        else _Calibration(conformal, rows, origins, enough, series, names, calendar)
+        else _Calibration(conformal, rows, origins, enough, series, names, calendar, _levels(point))
     )
     norm = _normaliser(conformal, spread, point.shape)
 
@@ -560,6 +464,16 @@ def _strictest(levels: Sequence[float] | None, quantiles: Sequence[float] | None
     interval it is an end of, :func:`quantile_level`)."""
     used = [*(levels or ()), *(quantile_level(q) for q in quantiles or ())]
     return max((residuals_needed(level) for level in used), default=1)
+
+
+def _levels(point: np.ndarray) -> np.ndarray:
+    """``(B, T)``: each forecast's level, the mean absolute value of its point forecasts
+    ``(B, horizon, T)`` over the steps it has (0 without any): the floor of its series'
+    scale under ``normalize="series"``, as a window's level floors its spread."""
+    absolute = np.abs(point)
+    finite = np.isfinite(absolute)
+    total = np.where(finite, absolute, 0.0).sum(axis=1)
+    return total / np.maximum(finite.sum(axis=1), 1)
 
 
 def _normaliser(conformal: dict | None, spread: np.ndarray | None, shape: tuple) -> np.ndarray:

@@ -24,6 +24,7 @@ from forecaster.data.frequency import MONTHS_PER_UNIT, Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import anchor_days, future_times
+from forecaster.data.suspicious import warn_missing_ends
 from forecaster.data.times import to_time_point
 from forecaster.exceptions import (
     DataValidationError,
@@ -46,6 +47,7 @@ __all__ = [
     "pair_rounds",
     "step_sources",
     "step_times",
+    "warn_made_up_origins",
     "warn_short_origins",
     "window_inputs",
     "window_scaling",
@@ -456,6 +458,33 @@ def observed_rows(
         span = pl.lit(times.min(), times.dtype), pl.lit(times.max(), times.dtype)
         data = data.filter(pl.col(panel.time_col).cast(times.dtype).is_between(*span))
     return np.asarray(observed_values(keys, data, columns))
+
+
+def warn_made_up_origins(
+    panel: Panel, frame: Any, series: np.ndarray, rows: np.ndarray, missing: str
+) -> None:
+    """Warn about the forecast origins at the global ``rows`` of ``panel`` (the validated
+    panel of ``frame``; ``series``: each origin's series) whose row lacks target values
+    ``frame`` holds: ``missing`` made them up, and the forecasts start after them. Each
+    origin is the end of its series' history as of its cutoff, named as ``predict`` names a
+    frame that ends so (:func:`~forecaster.data.suspicious.warn_missing_ends`): the targets
+    missing there and the last time each was observed."""
+    if missing == "error" or not len(rows):
+        return
+    lacking = np.isnan(observed_rows(panel, frame, rows)).any(axis=1)
+    if not lacking.any():
+        return
+    series, rows = series[lacking], rows[lacking]
+    observed = ~np.isnan(panel_observed_values(panel, frame, list(panel.targets)))
+    index = np.arange(len(observed))[:, None]
+    last = np.maximum.accumulate(np.where(observed, index, -1), axis=0)[rows]
+    seen = last >= panel.offsets[series][:, None]  # observed in the origin's own series
+    columns = [panel.keys[panel.id_name].gather(series), panel.time.gather(rows)]
+    for j, name in enumerate(panel.targets):  # each target's last time observed, or null
+        times = panel.time.gather(np.where(seen[:, j], last[:, j], 0)).alias(name)
+        columns.append(times.scatter(np.flatnonzero(~seen[:, j]), None))
+    ends = pl.DataFrame(columns)
+    warn_missing_ends(ends, list(panel.targets), panel.id_name, panel.time_col, missing)
 
 
 def _named_cutoffs(panel: Panel, series: np.ndarray, points: pl.Series, mask: np.ndarray) -> str:

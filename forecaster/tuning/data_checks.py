@@ -42,14 +42,20 @@ from sklearn.base import clone
 
 from forecaster.estimators.sampling import kept_series, validation_counts, validation_origins
 from forecaster.evaluation.intervals import is_scaled_metric
-from forecaster.exceptions import DataValidationError, ForecasterWarning, silenced, warn_at_caller
+from forecaster.exceptions import (
+    DataValidationError,
+    ForecasterWarning,
+    StudyStopError,
+    silenced,
+    warn_at_caller,
+)
 from forecaster.tuning.common import is_int
 from forecaster.tuning.scores import score_column, unscaled_error, unscaled_series
 
 if TYPE_CHECKING:
     from forecaster.data.panel import Panel
 
-__all__ = ["ValidationSpan", "check_data", "warn_trial_windows"]
+__all__ = ["ValidationSpan", "check_data", "check_trial_scale", "warn_trial_windows"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class ValidationSpan:
     kept : dict
         Per lookback asked, the series a fit keeps and their validation steps (filled as
         the checks ask; not compared).
+    unscaled_by_holdout : dict
+        The series :meth:`unscaled` finds, per hold-out of the series scored (filled as
+        the checks ask; not compared).
     """
 
     panel: Panel
@@ -83,6 +92,9 @@ class ValidationSpan:
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, compare=False, repr=False
     )  # kept_series of each lookback, once: the checks ask for the same ones again and again
+    unscaled_by_holdout: dict[bytes, np.ndarray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def resolved(self, lookback: Any) -> Any:
         """``lookback`` as a fit uses it (``"auto"`` resolved, when it is known)."""
@@ -102,6 +114,22 @@ class ValidationSpan:
         """The validation windows of each series at ``lookback``."""
         holdout = self.holdout(lookback)
         return validation_counts(self.panel.lengths, holdout, int(lookback), self.horizon)
+
+    def unscaled(self, lookback: int, frame: Any, missing: Any) -> np.ndarray:
+        """The series that a trial of ``lookback`` scores and that lack the scale of sCRPS
+        and MSIS (:func:`~forecaster.tuning.scores.unscaled_series` at its validation
+        origins, on the targets of ``frame`` that ``missing`` did not fill); none when no
+        series has a validation origin (the fit refuses it, with its own error). A scored
+        series' first origin is the last step before its hold-out, so lookbacks whose fits
+        hold out the same steps of the same series share one answer."""
+        lookback = int(lookback)
+        holdout = np.where(self.counts(lookback) > 0, self.holdout(lookback), 0)
+        key = holdout.tobytes()
+        if key not in self.unscaled_by_holdout:
+            rows = validation_origins(self.panel, holdout, lookback, self.horizon)
+            found = unscaled_series(self.panel, rows, frame, missing) if rows.size else rows
+            self.unscaled_by_holdout[key] = found
+        return self.unscaled_by_holdout[key]
 
     def keeping(self, lookback: int) -> int:
         """The longest lookback that keeps every validation window of ``lookback``: the
@@ -288,28 +316,94 @@ def check_data(
     )  # fmt: skip
     if not callable_space:
         _check_same_windows(span, space, resolve, default_space)
-    _check_scaled_score(span, metric, frame, params.get("missing", "error"))
+    _check_scaled_score(span, metric, frame, params.get("missing", "error"), space, resolve)
     return longest, span
 
 
-def _check_scaled_score(span: ValidationSpan, metric: Any, frame: Any, missing: Any) -> None:
-    """Refuse a scaled probabilistic ``metric`` (sCRPS, MSIS) when a series it scores does
-    not change before its first validation origin: its scale, the in-sample naive MAE (lag 1,
-    as :func:`~forecaster.tuning.scores.probabilistic_score` takes it), is 0, so every trial's
-    score would be infinite, or is undefined (no two observed steps in a row there, e.g.
-    every other step filled by ``missing``), so every trial fails (checked at the template's
-    lookback)."""
+def _check_scaled_score(
+    span: ValidationSpan, metric: Any, frame: Any, missing: Any, space: Any,
+    resolve: Callable[[Any], Any],
+) -> None:  # fmt: skip
+    """Refuse a scaled probabilistic ``metric`` (sCRPS, MSIS) when a series a trial scores
+    does not change before its first validation origin: its scale, the in-sample naive MAE
+    (lag 1, as :func:`~forecaster.tuning.scores.probabilistic_score` takes it), is 0, so the
+    trial's score would be infinite, or is undefined (no two observed steps in a row there,
+    e.g. every other step filled by ``missing``), so the trial fails. Which series a fit
+    scores, and from which origin, depends on its lookback: checked at every lookback a dict
+    space can sample (the template's when it samples none); a callable space's trials are
+    checked before their fits (:func:`check_trial_scale`)."""
     column = score_column(metric) if metric != "val_loss" else None
-    if column is None or not is_scaled_metric(column) or not is_int(span.lookback):
+    if column is None or not is_scaled_metric(column) or not isinstance(space, Mapping):
         return
-    panel, lookback = span.panel, int(span.lookback)
-    rows = validation_origins(panel, span.holdout(lookback), lookback, span.horizon)
-    if not rows.size:
-        return  # every fit refuses it, with its own error
-    flat = unscaled_series(panel, rows, frame, missing)
-    if flat.size:
-        error = unscaled_error(metric, panel, flat, "every trial's score")
+    sampled = "lookback" in space
+    lookbacks = _every_value(space["lookback"], resolve) if sampled else [span.lookback]
+    flat = {lb: span.unscaled(lb, frame, missing) for lb in lookbacks if is_int(lb)}
+    failing = sorted(lb for lb, series in flat.items() if series.size)
+    if not failing:
+        return
+    series = np.unique(np.concatenate([flat[lb] for lb in failing]))
+    scoring = sorted(set(flat) - set(failing))
+    if not scoring:
+        error = unscaled_error(metric, span.panel, series, "every trial's score")
         raise DataValidationError(f"{error} No trial was run.")
+    scored = (
+        f"the score of trials of lookback {_spans(failing)} (search_space['lookback'] = "
+        f"{_shown(space['lookback'])!r})"
+    )
+    raise DataValidationError(
+        f"{unscaled_error(metric, span.panel, series, scored)} Or sample only lookbacks "
+        f"{_spans(scoring)} (their fits score none of those series' flat steps). No trial "
+        "was run."
+    )
+
+
+def check_trial_scale(
+    span: ValidationSpan | None, metric: Any, frame: Any, missing: Any, params: Mapping[str, Any]
+) -> None:
+    """Before the fit of a callable space's trial (its sampled ``params``): refuse a scaled
+    probabilistic ``metric`` that a series of the trial's lookback lacks the scale of (see
+    :func:`_check_scaled_score`). The trial fails (:class:`DataValidationError`); when the
+    space sets no lookback, every trial fits with the template's: the study stops
+    (:class:`StudyStopError`)."""
+    column = score_column(metric) if metric != "val_loss" else None
+    if span is None or column is None or not is_scaled_metric(column):
+        return
+    lookback = span.resolved(params.get("lookback", span.lookback))
+    if not is_int(lookback):
+        return  # "auto" unknown, or a value the fit refuses with its own error
+    flat = span.unscaled(lookback, frame, missing)
+    if not flat.size:
+        return
+    if "lookback" in params:
+        scored = f"this trial's score (lookback={int(lookback)})"
+        raise DataValidationError(unscaled_error(metric, span.panel, flat, scored))
+    scored = (
+        f"every trial's score (the search_space callable sets no lookback, so every trial "
+        f"fits with the estimator's lookback={int(lookback)})"
+    )
+    raise StudyStopError(unscaled_error(metric, span.panel, flat, scored))
+
+
+def _every_value(distribution: Any, resolve: Callable[[Any], Any]) -> list[Any]:
+    """Every value a dict space's distribution can sample: its choices, or each integer of
+    an integer range (by its step)."""
+    if getattr(distribution, "choices", None) is not None or not hasattr(distribution, "step"):
+        return _sampled(distribution, resolve)
+    low, high = _sampled(distribution, resolve)
+    if not (is_int(low) and is_int(high)):
+        return [low, high]
+    return list(range(int(low), int(high) + 1, int(distribution.step or 1)))
+
+
+def _spans(values: Sequence[int]) -> str:
+    """Sorted distinct integers as runs of consecutive ones: ``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
 
 
 def _size(validation_size: Any) -> Any:

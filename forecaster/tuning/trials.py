@@ -32,7 +32,7 @@ from forecaster.exceptions import (
 from forecaster.training import TrainingDivergedError
 from forecaster.tuning.common import import_optuna, is_int, reason, short_repr
 from forecaster.tuning.conditions import check_run_settings, trial_params
-from forecaster.tuning.data_checks import ValidationSpan
+from forecaster.tuning.data_checks import ValidationSpan, check_trial_scale
 from forecaster.tuning.scores import probabilistic_score, score_column
 from forecaster.tuning.space import sample_params
 from forecaster.tuning.storage import await_running_trials, fail_stale_trials, is_storage_error
@@ -172,7 +172,9 @@ class Objective:
     def _check_callable_trial(self, params: Mapping[str, Any]) -> None:
         """A callable space's trial: stop on template run settings every fit would refuse
         (:func:`check_run_settings`); fail a trial whose ``windows_per_epoch`` samples the
-        validation windows (its lookback is compared with the other trials' after them)."""
+        validation windows (its lookback is compared with the other trials' after them), or
+        whose lookback scores a series without the scale of a scaled metric
+        (:func:`check_trial_scale`: the study stops when every trial has the lookback)."""
         try:
             check_run_settings(self.estimator, params)
         except DataValidationError as exc:
@@ -180,6 +182,8 @@ class Objective:
         problem = None if self.span is None else self.span.trial_problem(params)
         if problem is not None:
             raise DataValidationError(problem)
+        missing = self.estimator.get_params(deep=False).get("missing", "error")
+        check_trial_scale(self.span, self.metric, self.data, missing, params)
 
     def _check_template_lookback(self, params: Mapping[str, Any]) -> None:
         """A callable space that sets no lookback leaves the template's to every trial: when

@@ -1,0 +1,139 @@
+"""The order statistics of split conformal prediction: the rank of a conformal quantile
+among ``n`` scores (``ceil((n + 1) L / 100)``), the fewest scores a level needs, and the
+conformal quantile of scores (a central interval's, :func:`order_statistic`; a signed one,
+:func:`signed_quantile`), of the scores that are not NaN (a NaN residual was left out of the
+calibration). How they become intervals: :mod:`forecaster.estimators.intervals`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from forecaster.exceptions import DataValidationError
+
+__all__ = [
+    "MORE_ORIGINS",
+    "check_enough",
+    "conformal_rank",
+    "order_statistic",
+    "quantile_level",
+    "residuals_needed",
+    "signed_quantile",
+]
+
+
+def conformal_rank(n: int, level: float) -> int:
+    """The rank ``ceil((n + 1) L / 100)`` (1-based) of the conformal quantile of ``n`` scores;
+    more than ``n`` means the scores are too few for the level."""
+    return int(_ranks(np.asarray(n), level))
+
+
+def _ranks(n: np.ndarray, level: float) -> np.ndarray:
+    """:func:`conformal_rank` of every count of ``n``."""
+    return np.ceil((n + 1) * level / 100.0 - 1e-9).astype(np.int64)
+
+
+def _observed(scores: np.ndarray) -> np.ndarray:
+    """The scores along axis 0 of ``scores`` ``(n, ...)`` that are not NaN, per column: a NaN
+    residual is one left out of the calibration (an actual value the ``missing`` policy made
+    up, see :meth:`~forecaster.estimators.forecaster.RNNForecaster.calibrate`)."""
+    return scores.shape[0] - np.count_nonzero(np.isnan(scores), axis=0)
+
+
+def _fewest_observed(scores: np.ndarray, counts: np.ndarray | None = None) -> int:
+    """The fewest scores (not NaN) of any column (horizon step, target, ...) of ``scores``
+    ``(n, ...)`` (``counts``: their :func:`_observed` when known): what the checks of too few
+    scores count."""
+    counts = _observed(scores) if counts is None else counts
+    return int(counts.min()) if counts.size else int(scores.shape[0])
+
+
+def _ranked(scores: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """The ``rank``-th smallest (1-based, per column) of the scores (not NaN) along axis 0
+    of ``scores``; a rank outside ``[1, n]`` gives any value (its caller replaces it)."""
+    if scores.shape[0] == 0:
+        return np.full(scores.shape[1:], np.nan)
+    index = np.clip(rank - 1, 0, scores.shape[0] - 1)
+    if index.size and (index == index.flat[0]).all():  # one rank (as without NaN)
+        k = int(index.flat[0])
+        return np.partition(scores, k, axis=0)[k]
+    ordered = np.partition(scores, np.unique(index), axis=0)  # those ranks in place, NaN last
+    return np.take_along_axis(ordered, index[None], axis=0)[0]
+
+
+def residuals_needed(level: float) -> int:
+    """The fewest scores whose :func:`conformal_rank` at ``level`` is at most their number:
+    ``ceil(L / (100 - L))`` (4 for 80 %, 19 for 95 %)."""
+    return max(math.ceil(level / (100.0 - level) - 1e-9), 1)
+
+
+def quantile_level(q: float) -> float:
+    """The level of the central interval that the quantile ``q`` is an end of:
+    ``100 |1 - 2 q|`` (95 for both 0.025 and 0.975, 0 for the median)."""
+    return round(100.0 * abs(1.0 - 2.0 * q), 10)
+
+
+MORE_ORIGINS = (
+    "Calibrate on more origins, e.g. model.calibrate(frame, folds=20), or on more series (or "
+    "a larger window)."
+)
+"""How a forecaster gets more calibration residuals (the advice of :func:`check_enough`)."""
+
+
+def check_enough(
+    n: int, level: float, *, what: str, aim: str | None = None, fix: str = MORE_ORIGINS
+) -> None:
+    """Refuse ``n`` scores when they are none or too few for a conformal quantile at ``level``
+    (its :func:`conformal_rank` exceeds ``n``), naming ``what`` and ``aim`` (by default
+    ``"a <level>% interval"``) and saying how to get more (``fix``)."""
+    if n == 0 or conformal_rank(n, level) > n:
+        raise DataValidationError(
+            f"{what}: {n} calibration residuals per horizon step are too few for "
+            f"{aim or f'a {level:g}% interval'} (it needs at least {residuals_needed(level)}). "
+            f"{fix}"
+        )
+
+
+def order_statistic(
+    scores: np.ndarray,
+    level: float,
+    *,
+    what: str,
+    fix: str = MORE_ORIGINS,
+    strict: bool = True,
+) -> np.ndarray:
+    """The conformal quantile along axis 0 of ``scores`` ``(n, ...)``: its
+    :func:`conformal_rank`-th smallest value, of the scores that are not NaN in each column;
+    too few scores are refused (:func:`check_enough`, naming ``what`` and the ``fix``), or
+    with ``strict=False`` give ``inf`` (the conformal quantile of too few scores is
+    unbounded)."""
+    n = _observed(scores)
+    if strict:
+        check_enough(_fewest_observed(scores, n), level, what=what, fix=fix)
+    rank = _ranks(n, level)
+    return np.where((n == 0) | (rank > n), np.inf, _ranked(scores, rank))
+
+
+def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = True) -> np.ndarray:
+    """The split-conformal quantile ``q`` along axis 0 of signed ``scores`` ``(n, ...)`` (of
+    the scores that are not NaN in each column).
+
+    For ``q >= 0.5`` the ``ceil((n + 1) q)``-th smallest score, at most the largest; below,
+    its mirror, the ``floor((n + 1) q)``-th smallest, at least the smallest. A new
+    exchangeable score then falls at or below (at or above) it with probability at least
+    ``q`` (``1 - q``) once ``n >= 1 / min(q, 1 - q) - 1`` (39 for 0.025 and 0.975), and
+    ``n / (n + 1)`` with fewer. Too few scores are refused as for the central interval that
+    ``q`` is an end of (:func:`quantile_level`, :func:`check_enough`): 19 for 0.025 and 0.975
+    as for a 95 % interval, so that a band of quantiles needs the residuals of its level;
+    with ``strict=False`` they give ``inf`` (``-inf`` below the median).
+    """
+    level = quantile_level(q)
+    n = _observed(scores)
+    if strict:
+        aim = f"the quantile {q:g}, an end of the {level:g}% interval"
+        check_enough(_fewest_observed(scores, n), level, what=what, aim=aim)
+    rank = np.minimum(_ranks(n, 100.0 * max(q, 1.0 - q)), n)
+    value = _ranked(scores, rank if q >= 0.5 else n + 1 - rank)  # below: rank-th largest
+    too_few = (n == 0) | (_ranks(n, level) > n)
+    return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
