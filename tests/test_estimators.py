@@ -2810,3 +2810,19 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
         model.predict(lag, cutoff=[59, 70])
+
+
+def test_one_cutoff_of_a_model_with_future_covariates_names_a_lagging_target_once():
+    """One cutoff of a model with future covariates is forecast as a list of one: the frame's
+    check at the cutoff and the list's check of its origins both named the lagging 'b'."""
+    frame, _ = _lagging_at_63()
+    frame = frame.with_columns(x=pl.col("t").cast(pl.Float64) / 80)
+    model = RNNForecaster(
+        target=["a", "b"], id_col="id", time_col="t", lookback=12, horizon=3, missing="ffill",
+        baseline="none", future_covariates=["x"], **{**TINY, "max_epochs": 1},
+    ).fit(frame)  # fmt: skip
+    at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
+    lag = frame.with_columns(b=pl.when(at_x).then(None).otherwise("b"))
+    for cutoff in (63, [63]):
+        (told,) = _forecaster_messages(lambda c=cutoff: model.predict(lag, cutoff=c))
+        assert "but not 'b' (e.g. 'x', whose 'b' was last observed at 59" in told

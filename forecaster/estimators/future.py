@@ -40,7 +40,6 @@ from forecaster.estimators.origins import (
     observed_rows,
     origin_rows,
     step_sources,
-    warn_made_up_origins,
 )
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
@@ -337,9 +336,7 @@ class FutureInputs:
         ``missing=`` made up values of the user's future covariates over their horizons: the
         frame holds no value there (a null or NaN, or no row), where ``future=`` and
         ``forecaster run`` refuse them. Names the counts of series, origins, steps and values
-        per column. First, as ``predict`` from a frame's end does, the origins whose targets
-        ``missing=`` made up (:func:`~forecaster.estimators.origins.warn_made_up_origins`)."""
-        warn_made_up_origins(panel, frame, series, rows, self.missing)
+        per column."""
         names = list(column_tuple(self.future_covariates))
         if not names or not len(rows) or self.missing == "error":
             return

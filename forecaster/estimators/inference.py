@@ -34,6 +34,7 @@ from forecaster.estimators.origins import (
     is_cutoff_list,
     observed_windows,
     step_times,
+    warn_made_up_origins,
     window_inputs,
     window_scaling,
 )
@@ -286,7 +287,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
-        return self._origins_frame(raw, series, rows, frame, level, quantiles)
+        out = self._origins_frame(raw, series, rows, frame, level, quantiles)
+        warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
+        return out
 
     def _origins_frame(
         self,
