@@ -1054,3 +1054,78 @@ def test_an_id_column_named_like_a_column_of_the_folds_is_refused_before_any_fit
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
     with pytest.raises(DataValidationError, match=rf"Columns \['{name}'\] clash with the output"):
         backtest(model, renamed, folds=2, metrics=["mae"])
+
+
+def _panel_reads(monkeypatch) -> list[int]:
+    """Count the frames read into a Panel (Panel.from_frame calls) from now on."""
+    reads: list[int] = []
+    read = Panel.from_frame.__func__
+
+    def counted(cls, *args, **kwargs):
+        reads.append(1)
+        return read(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Panel, "from_frame", classmethod(counted))
+    return reads
+
+
+def _held_pairs(result) -> pl.DataFrame:
+    return result.folds.select("id", pl.col("cutoff").alias("time"))
+
+
+@pytest.mark.parametrize("missing", ["error", "ffill", "zero", "interpolate"])
+def test_a_backtest_reads_its_frame_once_and_forecasts_as_predict_does(frame, monkeypatch, missing):
+    """A given fitted model forecasts every origin from the panel the backtest read (not
+    from the frame read again, held after the latest origin, as predict reads it): the same
+    bits as predict(frame, cutoff=<the folds' pairs>)."""
+    data = frame if missing == "error" else gappy_rows(frame, [(0, 40), (1, 95), (2, 97)])
+    model = RNNForecaster(target=["y", "z"], id_col="id", missing=missing, **TINY)
+    model.fit(data.filter(pl.col("time") < dt.datetime(2024, 1, 3)))
+    reads = _panel_reads(monkeypatch)
+    result = backtest(model, data, folds=4)
+    assert len(reads) == 1
+    expected = model.predict(data, cutoff=_held_pairs(result))
+    for target in ("y", "z"):
+        assert result.forecasts[target].equals(expected[target])
+
+
+def gappy_rows(frame: pl.DataFrame, cells: list[tuple[int, int]]) -> pl.DataFrame:
+    """``frame`` with the ``y`` of the rows ``(series number, row in series)`` missing."""
+    row, series = pl.int_range(pl.len()).over("id"), pl.col("id").str.slice(1).cast(pl.Int64)
+    hit = pl.any_horizontal(*[(series == s) & (row == r) for s, r in cells])
+    return frame.with_columns(pl.when(hit).then(None).otherwise(pl.col("y")).alias("y"))
+
+
+@pytest.mark.parametrize(
+    "case", ["interpolated across the last origin", "log", "predict overridden"]
+)
+def test_a_backtest_reads_its_frame_again_where_its_panel_could_forecast_otherwise(
+    frame, monkeypatch, case
+):
+    """Where the rows after the latest origin could change the forecasts (a run filled by
+    interpolation reaching across it, a transform that checks every target) or predict is
+    a subclass's, the origins are forecast by predict(frame, cutoff=<pairs>) itself."""
+    options: dict = {"interpolated across the last origin": {"missing": "interpolate"}}
+    options["log"] = {"target_transform": "log"}
+    data = frame
+    if case == "interpolated across the last origin":  # the last fold's origin is row 113
+        data = gappy_rows(frame, [(0, 112), (0, 113), (0, 114)])
+    elif case == "log":  # a 0 among the last fold's targets: read by no forecast
+        data = frame.with_columns(
+            pl.when(pl.int_range(pl.len()).over("id") == 118).then(0.0).otherwise("y").alias("y")
+        )
+    cls = RNNForecaster
+    if case == "predict overridden":
+
+        class Shifted(RNNForecaster):
+            def predict(self, frame, **kwargs):
+                return super().predict(frame, **kwargs).with_columns(pl.col("y") + 1.0)
+
+        cls = Shifted
+    model = cls(target="y", id_col="id", **options.get(case, {}), **TINY)
+    model.fit(data.filter(pl.col("time") < dt.datetime(2024, 1, 3)))
+    reads = _panel_reads(monkeypatch)
+    result = backtest(model, data, folds=4)
+    assert len(reads) == 2  # the backtest's, then predict's
+    expected = model.predict(data, cutoff=_held_pairs(result))
+    assert result.forecasts["y"].equals(expected["y"])
