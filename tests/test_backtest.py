@@ -1041,6 +1041,24 @@ def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before
     assert len(fitted.estimators) == 2  # without a hold-out, 30 rows hold one window
 
 
+@pytest.mark.parametrize("lookback", [24, "auto"])
+@pytest.mark.parametrize("n", [42, 120])
+def test_a_validation_size_below_the_horizon_is_refused_as_such_before_any_fit(
+    monkeypatch, lookback, n
+):
+    """validation_size=4 with horizon=6, which every fit refuses whatever the data, was
+    reported as a TooFewRowsError ("The training span of some fold is too short ... a smaller
+    validation_size"; the pipelines' calibration adds "Use longer series") when the first
+    fold's span held one window and no more, and refused only inside a fold's fit otherwise:
+    it is refused before any fit with the fit's own message."""
+    model = RNNForecaster(target="y", id_col="id", **{**TINY, "lookback": lookback})
+    model.set_params(validation_size=4)  # horizon 6: no validation window fits in 4 steps
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    with pytest.raises(DataValidationError, match=r"validation_size=4 holds out the last 4") as e:
+        backtest(model, _frame(n_series=1, n=n), folds=2, refit=True)
+    assert not isinstance(e.value, TooFewRowsError)
+
+
 @pytest.mark.parametrize("name", ["model", "train_start", "train_rows"])
 def test_an_id_column_named_like_a_column_of_the_folds_is_refused_before_any_fit(
     frame, name, monkeypatch
