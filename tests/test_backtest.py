@@ -1041,6 +1041,19 @@ def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before
     assert len(fitted.estimators) == 2  # without a hold-out, 30 rows hold one window
 
 
+@pytest.mark.parametrize("name", ["n", "mae"])
+def test_scores_by_a_time_column_named_like_a_score_are_refused_saying_so(frame, name):
+    """score(by=<time column>) of a time column named like a score column (``n``, ``mae``)
+    crashed with polars' DuplicateError: the scores put the key beside columns of its name.
+    It is refused naming the clash and the rename; the other keys score as before."""
+    renamed = frame.filter(pl.col("id").is_in(["s0", "s1"])).rename({"time": name})
+    model = RNNForecaster(target="y", id_col="id", time_col=name, **TINY)
+    result = backtest(model, renamed, folds=2, metrics=["mae"])
+    with pytest.raises(DataValidationError, match=rf"Cannot group by \['{name}'\]: the scores"):
+        result.score([name])
+    assert result.score(["step"])["step"].to_list() == [1, 2, 3, 4, 5, 6]
+
+
 @pytest.mark.parametrize("lookback", [24, "auto"])
 @pytest.mark.parametrize("n", [42, 120])
 def test_a_validation_size_below_the_horizon_is_refused_as_such_before_any_fit(
