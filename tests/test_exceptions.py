@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -380,7 +382,13 @@ def test_warning_classes_live_in_their_public_module():
     assert type(pickle.loads(text)) is StaleSeriesWarning
     code = "import warnings, forecaster.exceptions as e; warnings.warn('x', e.StaleSeriesWarning)"
     flag = "error::forecaster.exceptions.StaleSeriesWarning"
+    # -W is read before an editable install's import hook works: the package on the path
+    # (as a wheel installs it) makes forecaster.exceptions importable at that point
+    root = str(Path(public.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run(
-        [sys.executable, "-W", flag, "-c", code], capture_output=True, text=True, check=False
-    )
+        [sys.executable, "-W", flag, "-c", code], capture_output=True, text=True, check=False,
+        env=env,
+    )  # fmt: skip
+    assert "Invalid -W option" not in run.stderr
     assert "forecaster.exceptions.StaleSeriesWarning: x" in run.stderr
