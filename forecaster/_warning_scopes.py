@@ -5,7 +5,9 @@
 :func:`each_warning_once` are the blocks that drop, summarize or tell once the warnings of a
 call, in one thread (``contextvars`` context) only. The public names are exported by
 :mod:`forecaster.exceptions` (``from forecaster.exceptions import StaleSeriesWarning``), which
-re-exports them from here; this module imports nothing but the standard library.
+re-exports them from here; the warning classes' ``__module__`` is that public home, so that
+pickles, reprs and the traceback of ``-W error::...`` name it, not this private module (which
+may move). This module imports nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ class CrossSeriesWarning(ForecasterWarning):
 class NoResidualsWarning(ForecasterWarning):
     """``calibrate(normalize='series')`` got no residual for some series, whose forecasts
     ``predict(level=...)`` then refuses. Filter it by this class to silence it."""
+
+
+for _kind in (
+    ForecasterWarning,
+    BaselineWarning,
+    UnscoredPointsWarning,
+    InfiniteScoreWarning,
+    InSampleWarning,
+    StaleSeriesWarning,
+    CalendarFoldsWarning,
+    CrossSeriesWarning,
+    NoResidualsWarning,
+):  # named by their public home in pickles, reprs and tracebacks (as numpy's set_module)
+    _kind.__module__ = "forecaster.exceptions"
 
 
 def warn_at_caller(message: str, category: type[Warning], fact: str | None = None) -> None:

@@ -1042,6 +1042,52 @@ def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before
     assert len(fitted.estimators) == 2  # without a hold-out, 30 rows hold one window
 
 
+def test_a_forecaster_lacking_part_of_what_backtest_calls_is_told_what_it_lacks(frame):
+    """A stand-in with every member a backtest called before ``series_kept`` was added to
+    :class:`BacktestForecaster` was told only "backtest needs an RNNForecaster ... got
+    OldStandIn": the error names what it lacks."""
+    calls = ("validate_params", "get_params", "fit", "predict", "check_fitted", "lookback_for",
+             "read_frame", "__sklearn_is_fitted__")  # fmt: skip
+    members = {name: lambda *_, **__: None for name in calls}
+    stand_in = type("OldStandIn", (), {"lookback": 24, "horizon": 6, "time_col": "time",
+                                       "id_col": "id", **members})  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"got OldStandIn, which lacks \['series_kept'\]"):
+        backtest(stand_in(), frame)
+    with pytest.raises(DataValidationError, match=r"got object, which lacks \['lookback', 'hori"):
+        backtest(object(), frame)
+
+
+@pytest.mark.parametrize("name", ["n", "mae"])
+def test_scores_by_a_time_column_named_like_a_score_are_refused_saying_so(frame, name):
+    """score(by=<time column>) of a time column named like a score column (``n``, ``mae``)
+    crashed with polars' DuplicateError: the scores put the key beside columns of its name.
+    It is refused naming the clash and the rename; the other keys score as before."""
+    renamed = frame.filter(pl.col("id").is_in(["s0", "s1"])).rename({"time": name})
+    model = RNNForecaster(target="y", id_col="id", time_col=name, **TINY)
+    result = backtest(model, renamed, folds=2, metrics=["mae"])
+    with pytest.raises(DataValidationError, match=rf"Cannot group by \['{name}'\]: the scores"):
+        result.score([name])
+    assert result.score(["step"])["step"].to_list() == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("lookback", [24, "auto"])
+@pytest.mark.parametrize("n", [42, 120])
+def test_a_validation_size_below_the_horizon_is_refused_as_such_before_any_fit(
+    monkeypatch, lookback, n
+):
+    """validation_size=4 with horizon=6, which every fit refuses whatever the data, was
+    reported as a TooFewRowsError ("The training span of some fold is too short ... a smaller
+    validation_size"; the pipelines' calibration adds "Use longer series") when the first
+    fold's span held one window and no more, and refused only inside a fold's fit otherwise:
+    it is refused before any fit with the fit's own message."""
+    model = RNNForecaster(target="y", id_col="id", **{**TINY, "lookback": lookback})
+    model.set_params(validation_size=4)  # horizon 6: no validation window fits in 4 steps
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    with pytest.raises(DataValidationError, match=r"validation_size=4 holds out the last 4") as e:
+        backtest(model, _frame(n_series=1, n=n), folds=2, refit=True)
+    assert not isinstance(e.value, TooFewRowsError)
+
+
 @pytest.mark.parametrize("name", ["model", "train_start", "train_rows"])
 def test_an_id_column_named_like_a_column_of_the_folds_is_refused_before_any_fit(
     frame, name, monkeypatch

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import warnings
 import zoneinfo
@@ -1136,6 +1137,29 @@ def test_monthly_data_on_the_last_business_day_is_monthly():
     drifting = pl.date_range(dt.date(2020, 1, 31), dt.date(2022, 12, 31), "31d", eager=True)
     steady = pl.DataFrame({"t": drifting, "y": np.arange(len(drifting), dtype=float)})
     assert str(validate_frame(steady, target="y", time_col="t")[1]) == "31d"
+
+
+@pytest.mark.parametrize(
+    ("first", "rows", "expected"),
+    [
+        (dt.date(2001, 1, 30), 3, [dt.date(2001, 4, 30), dt.date(2001, 5, 30)]),  # 03-30 a Friday
+        (dt.date(2011, 11, 30), 7, [dt.date(2012, 6, 30), dt.date(2012, 7, 30)]),  # 2012-02-29
+        (dt.date(2000, 12, 29), 3, [dt.date(2001, 3, 29), dt.date(2001, 4, 29)]),
+    ],
+)
+def test_a_short_series_on_the_29th_or_30th_keeps_its_day(first, rows, expected):
+    """A few weekdays on the 30th (February's last day among them, a Friday before a weekend
+    31st) were read as last business days and forecast on each month's last weekday
+    (2001-05-31, 2012-06-29, 07-31): a series whose every time is its largest day of the
+    month, clamped to shorter months, keeps that day, as before the last-business-day rule."""
+    day = first.day
+    times = []
+    for k in range(rows):
+        year, month = first.year + (first.month - 1 + k) // 12, (first.month - 1 + k) % 12 + 1
+        times.append(dt.date(year, month, min(day, calendar.monthrange(year, month)[1])))
+    assert all(t.weekday() < 5 for t in times)
+    after = future_times(pl.Series(times), np.array([0, rows]), Frequency(1, "mo"), 2)
+    assert after.to_list() == expected
 
 
 def _first_business_days(years: range) -> list[dt.date]:

@@ -28,6 +28,7 @@ from sybil.evaluators.skip import Skipper
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 import forecaster
+import forecaster.exceptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -68,16 +69,16 @@ def resolve(identifier: str) -> Any:
     raise ModuleNotFoundError(f"no module in {identifier!r}")
 
 
-def missing_public_names(identifiers: dict[str, Path]) -> list[str]:
-    """Names of ``forecaster.__all__`` that no identifier renders: one must end in the name and
-    resolve to the very object ``forecaster.<name>`` is."""
+def missing_public_names(identifiers: dict[str, Path], module: Any = forecaster) -> list[str]:
+    """Names of ``module.__all__`` (default ``forecaster``) that no identifier renders: one
+    must end in the name and resolve to the very object ``module.<name>`` is."""
     rendered: dict[str, list[Any]] = {}
     for identifier in identifiers:
         rendered.setdefault(identifier.rsplit(".", 1)[-1], []).append(resolve(identifier))
     return [
         name
-        for name in forecaster.__all__
-        if not any(obj is getattr(forecaster, name) for obj in rendered.get(name, []))
+        for name in module.__all__
+        if not any(obj is getattr(module, name) for obj in rendered.get(name, []))
     ]
 
 
@@ -87,6 +88,17 @@ def test_api_pages_cover_every_public_name() -> None:
     assert not missing, (
         f"names in forecaster.__all__ with no '::: <module>.<name>' entry in docs/api/*.md: "
         f"{missing}; add one to the page of its group (docs/api/index.md lists the groups)"
+    )
+
+
+def test_api_pages_cover_every_exception_and_warning() -> None:
+    """The page of exceptions and warnings renders every name of forecaster.exceptions'
+    __all__: InfiniteScoreWarning, the class users filter an infinite score's warning by, was
+    left out (forecaster.__all__ does not hold the exceptions, so the check above missed it)."""
+    missing = missing_public_names(rendered_identifiers(API_PAGES), forecaster.exceptions)
+    assert not missing, (
+        f"names in forecaster.exceptions.__all__ with no '::: <module>.<name>' entry in "
+        f"docs/api/*.md: {missing}; add one to docs/api/exceptions.md"
     )
 
 

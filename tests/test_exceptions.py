@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -359,3 +361,34 @@ def test_a_warning_raised_by_an_error_filter_is_raised_again_in_each_warning_onc
                 continue
             raised += 1
     assert raised == 3  # was 1
+
+
+def test_warning_classes_live_in_their_public_module():
+    # Pickles, reprs and the traceback of a warning turned error name the class's module: it
+    # stays forecaster.exceptions (was forecaster._warning_scopes after the split), and the
+    # -W option's spelling error::forecaster.exceptions.X reaches the same class.
+    import pickle
+    import subprocess
+    import sys
+
+    import forecaster.exceptions as public
+
+    for name in public.__all__:
+        kind = getattr(public, name)
+        if isinstance(kind, type) and issubclass(kind, Warning):
+            assert kind.__module__ == "forecaster.exceptions", name
+    text = pickle.dumps(StaleSeriesWarning("'b' ends early"))
+    assert b"_warning_scopes" not in text
+    assert type(pickle.loads(text)) is StaleSeriesWarning
+    code = "import warnings, forecaster.exceptions as e; warnings.warn('x', e.StaleSeriesWarning)"
+    flag = "error::forecaster.exceptions.StaleSeriesWarning"
+    # -W is read before an editable install's import hook works: the package on the path
+    # (as a wheel installs it) makes forecaster.exceptions importable at that point
+    root = str(Path(public.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-W", flag, "-c", code], capture_output=True, text=True, check=False,
+        env=env,
+    )  # fmt: skip
+    assert "Invalid -W option" not in run.stderr
+    assert "forecaster.exceptions.StaleSeriesWarning: x" in run.stderr

@@ -49,7 +49,8 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     after a weekend 1st, or a day later after a holiday), the 1st when some such time is on a
     weekend; :data:`~forecaster.data.frequency.LAST_BUSINESS_DAY` (each month's last weekday)
     when every time is a weekday within 3 days of its month's last day, on more than one day
-    of the month, one of them a Friday before a weekend month-end (last business days:
+    of the month (not only its largest day, clamped to shorter months: a series on the 30th
+    keeps the 30th), one of them a Friday before a weekend month-end (last business days:
     pandas' "BME"); else its largest day of the month.
 
     Examples
@@ -66,7 +67,8 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     starts = np.asarray(offsets[:-1], dtype=np.int64)
     day = parts["day"].to_numpy()
     largest = np.maximum.reduceat(day, starts)
-    to_end = parts["length"].to_numpy() - day  # days after it in its month
+    length = parts["length"].to_numpy()
+    to_end = length - day  # days after it in its month
     month_ends = np.logical_and.reduceat(to_end == 0, starts)
     ending = np.maximum.reduceat(to_end, starts) <= 3
     if not ((largest <= 4) | ending).any():  # (month starts and ends only read more)
@@ -76,7 +78,9 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     weekend = np.logical_or.reduceat(weekday > 5, starts)
     first = np.where(weekend, 1, FIRST_BUSINESS_DAY)
     friday_before_weekend = np.logical_or.reduceat((weekday == 5) & np.isin(to_end, (1, 2)), starts)
-    last = ending & several & ~weekend & friday_before_weekend
+    clamped = day == np.minimum(np.repeat(largest, np.diff(offsets)), length)  # its own day
+    one_day = np.logical_and.reduceat(clamped, starts)  # the 30th, and February's last day
+    last = ending & ~one_day & ~weekend & friday_before_weekend
     days = np.where((largest <= 4) & several, first, largest)
     return np.where(month_ends, 31, np.where(last, LAST_BUSINESS_DAY, days))
 

@@ -125,9 +125,8 @@ class ForecastIntervals:
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows
             and steps, ``|y - q|`` over all the quantiles ``q`` of a quantile model), the conformal
             quantile multiplied back by the scale of each forecast's series: pooled intervals of
-            series of any scale, each of its own width (a forecast of a series without calibration
-            residuals is refused); a series forecast exactly (residuals of 0) has a scale of 1, or
-            1e-6 of its forecasts' level where more, as a flat window's spread below.
+            series of any scale, each of its own width (a series without calibration residuals is
+            refused; one forecast exactly has scale 1, or 1e-6 of its forecasts' level where more).
             ``"window"``: divided by the input window's spread (the mean
             absolute one-step change of the target over the ``lookback_`` rows up to the origin, or
             all rows up to it for an origin with fewer, e.g. of a clone refitted with
@@ -168,8 +167,7 @@ class ForecastIntervals:
 
         Returns
         -------
-        self
-            With ``conformal_`` set (saved by :func:`forecaster.save`).
+        self : with ``conformal_`` set (saved by :func:`forecaster.save`).
 
         Examples
         --------

@@ -82,8 +82,10 @@ def cutoff_argument(
     if is_cutoff_list(cutoff) or isinstance(cutoff, _POINT_KINDS):
         return cutoff
     why = " (a set has no order: pass a sorted list)" if isinstance(cutoff, set | frozenset) else ""
+    column = f" of the {keys[time_col]} time column" if time_col in keys else ""
     raise DataValidationError(
-        f"cutoff={describe_value(cutoff)} is not a cutoff{why}. predict takes {CUTOFF_KINDS}."
+        f"cutoff={describe_value(cutoff)} is not a cutoff{column}{why}. predict takes "
+        f"{CUTOFF_KINDS}."
     )
 
 

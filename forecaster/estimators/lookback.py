@@ -20,6 +20,7 @@ from forecaster.data.checks import long_enough, no_training_window, warn_dropped
 from forecaster.data.panel import Panel
 from forecaster.data.seasons import auto_lookback, panel_seasons
 from forecaster.estimators.sampling import (
+    check_validation_size,
     fit_min_length,
     holds_out_one_time,
     kept_series,
@@ -101,7 +102,10 @@ class AutoLookback:
         """The series a fit on ``panel`` with ``lookback`` keeps (those with ``lookback +
         horizon`` rows before its validation hold-out) and the rows each holds out:
         :func:`~forecaster.estimators.sampling.kept_series` of its ``validation_size``. A
-        backtest checks its folds' training spans with it before any fit.
+        backtest checks its folds' training spans with it before any fit, so it refuses what
+        ``fit`` refuses before reading any row: a ``validation_size`` of fewer steps than the
+        horizon (:func:`~forecaster.estimators.sampling.check_validation_size`), whatever the
+        span.
 
         Parameters
         ----------
@@ -114,9 +118,15 @@ class AutoLookback:
         -------
         (numpy.ndarray, numpy.ndarray)
             One bool per series (kept), and the rows each kept series holds out.
+
+        Raises
+        ------
+        DataValidationError
+            For an integer ``validation_size`` below the horizon (not a length problem).
         """
         size = self.validation_size  # type: ignore[attr-defined]
         horizon = int(self.horizon)  # type: ignore[attr-defined]
+        check_validation_size(size, horizon)  # as fit: no span has room for its validation
         return kept_series(size, panel, int(lookback), horizon, span=span)
 
     def _auto_lookback(self, panel: Panel, start: np.ndarray, stop: np.ndarray) -> int:

@@ -220,12 +220,28 @@ def _score(result: BacktestResult, *, by: list[str], names: list[str]) -> pl.Dat
             f"Cannot group by {missing}: expected key columns of the forecasts frame among "
             f"{keys} (the columns after them hold forecast and actual values, not groups)."
         )
+    _check_unlike_scores(by, result.aggregate.columns)
     scored = (by, targets, result._id_col, result._id_name, result._columns, result._scales)
     errors, made_up = result._error_scales, result.unscored  # made-up values: not scored
     points = fold_points(forecasts, *scored, errors, result._intervals, unscored=made_up)
     theirs = baseline_points(points, result._baseline_values, result._columns, result._intervals)
     keys = [*by, TARGET_COLUMN]
     return pooled_with_skill(points, theirs, keys, names, result._columns, result._intervals)
+
+
+def _check_unlike_scores(by: Sequence[str], columns: Sequence[str]) -> None:
+    """Refuse keys ``by`` named like a score column (``columns``, the :attr:`aggregate`'s:
+    ``n``, the metrics, ...), beside which the scores would hold them: a time column named
+    ``n`` or ``mae`` (the id's name was refused before any fit)."""
+    named = [k for k in by if k in columns and k != TARGET_COLUMN]
+    if named:
+        scores = [c for c in columns if c != TARGET_COLUMN]
+        raise DataValidationError(
+            f"Cannot group by {named}: the scores have columns of the same name {scores}, "
+            f"beside which they would hold the key. Rename the column in the frame and the "
+            f"estimator (e.g. frame.rename({{{named[0]!r}: 'time'}}) and time_col='time') and "
+            "backtest again."
+        )
 
 
 def backtest(

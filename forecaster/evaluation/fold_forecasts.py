@@ -135,6 +135,13 @@ class BacktestForecaster(Protocol):
     def __sklearn_is_fitted__(self) -> bool: ...
 
 
+def _members() -> list[str]:
+    """What :class:`BacktestForecaster` lists: its attributes, then its methods."""
+    methods = [n for n, v in vars(BacktestForecaster).items() if callable(v)]
+    public = [n for n in methods if not n.startswith("_") or n == "__sklearn_is_fitted__"]
+    return [*BacktestForecaster.__annotations__, *public]
+
+
 def forecast_backtest(
     estimator: BacktestForecaster,
     frame: pl.DataFrame | pl.LazyFrame,
@@ -270,9 +277,13 @@ def check_arguments(
     """Check the estimator and the arguments of
     :func:`~forecaster.evaluation.backtest.backtest`, before any work."""
     if not isinstance(estimator, BacktestForecaster):
+        lacks = [name for name in _members() if not hasattr(estimator, name)]
         raise DataValidationError(
             f"backtest needs an RNNForecaster (or LSTMForecaster, GRUForecaster, ...), got "
-            f"{type(estimator).__name__}."
+            f"{type(estimator).__name__}, which lacks {lacks}: a backtest calls what "
+            "forecaster.evaluation.backtest.BacktestForecaster lists (series_kept: the "
+            "series each fold's fit keeps, checked before any fit). Add them, or subclass "
+            "RNNForecaster."
         )
     estimator.validate_params()
     horizon = int(estimator.horizon)

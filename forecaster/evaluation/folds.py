@@ -256,16 +256,16 @@ def _untrainable(
     what leaves it none, True. ``(None, 0, False)`` when every model has a series to fit."""
     for model, (start, end) in enumerate(zip(*spans, strict=True)):
         rows = np.maximum(end - start + 1, 0)
+        keep = None
+        if fit_keeps is not None:  # first: it refuses the parameters a fit refuses
+            begin = np.zeros(panel.n_series, dtype=np.int64)
+            stop = np.zeros(panel.n_series, dtype=np.int64)
+            begin[kept] = np.maximum(start, 0)
+            stop[kept] = begin[kept] + rows
+            keep, _ = fit_keeps(panel, lookback, (begin, stop))
         if not (rows >= lookback + horizon).any():
             return model, int(rows.max(initial=0)), False
-        if fit_keeps is None:
-            continue
-        begin = np.zeros(panel.n_series, dtype=np.int64)
-        stop = np.zeros(panel.n_series, dtype=np.int64)
-        begin[kept] = np.maximum(start, 0)
-        stop[kept] = begin[kept] + rows
-        keep, _ = fit_keeps(panel, lookback, (begin, stop))
-        if not keep.any():
+        if keep is not None and not keep.any():
             return model, int(rows.max()), True
     return None, 0, False
 

@@ -20,12 +20,12 @@ Errors
     Only forecaster's types leave :func:`run_pipeline` and the ``forecaster`` commands
     (:func:`translated_errors`): ``SpecError`` (also an argument of the wrong type: ``force``,
     ``dry_run``, ``resume``, ``progress`` strictly bools, ``tune`` a bool or None, ``as_of`` a
-    string, date, datetime or int, ``wait`` seconds or None, ``log`` a callable),
-    ``OwnershipError`` and ``ModelFormatError`` (exit 2 in the CLI), ``DataValidationError``
-    (3), ``ConcurrentRunError`` (4), any other ``ForecasterError`` (1): an operating-system
-    error (also inside Polars: a full disk) with the system's message, an optional dependency
-    not installed with the ``pip install "forecaster-rnn[...]"`` that installs it (1), anything
-    else as a bug.
+    string, date, datetime, numpy.datetime64, polars literal or int, ``wait`` seconds or None,
+    ``log`` a callable), ``OwnershipError`` and ``ModelFormatError`` (exit 2 in the CLI),
+    ``DataValidationError`` (3), ``ConcurrentRunError`` (4), any other ``ForecasterError``
+    (1): an operating-system error (also inside Polars: a full disk) with the system's
+    message, an optional dependency not installed with the ``pip install
+    "forecaster-rnn[...]"`` that installs it (1), anything else as a bug.
 """
 
 from __future__ import annotations
@@ -213,8 +213,10 @@ def run_pipeline(
     ----------
     spec_path : path
         A ``pipelines/*.toml`` file.
-    as_of : str, datetime.date, datetime.datetime or int, optional
-        ISO date, date and time, or integer step: use only data up to it. The outputs are
+    as_of : str, datetime.date, datetime.datetime, numpy.datetime64, pl.date(...) or int, optional
+        ISO date, date and time, or integer step: use only data up to it (also a polars
+        literal such as ``pl.datetime(...)`` or a one-value Series, read as
+        ``predict(cutoff=...)`` reads them; NaT is refused). The outputs are
         named after the effective as-of, the last time of the data it selects (see the module
         docstring). Default: the last time in the data.
     tune : bool, optional

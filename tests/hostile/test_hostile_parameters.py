@@ -418,7 +418,7 @@ def test_load_stocks_refuses_tickers_that_are_not_text(tickers, message):
     ("gap", "message"),
     [
         (10**12, r"gap must be an integer <= 2,147,483,647, got 1,000,000,000,000"),
-        (10**6, r"gap=1,000,000, the first fold trains on at most 0 rows .*gap is longer"),
+        (10**6, r"gap=1,000,000, fold 0's model trains on at most 0 rows .*gap is longer"),
     ],
 )
 def test_backtest_gap_beyond_the_data(gap, message):
