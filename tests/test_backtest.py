@@ -1043,15 +1043,17 @@ def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before
 
 
 def test_a_forecaster_lacking_part_of_what_backtest_calls_is_told_what_it_lacks(frame):
-    """A stand-in with every member a backtest called before ``series_kept`` was added to
-    :class:`BacktestForecaster` was told only "backtest needs an RNNForecaster ... got
-    OldStandIn": the error names what it lacks."""
+    """A stand-in with every member a backtest called before ``series_kept`` (and
+    ``predict_origins``) were added to :class:`BacktestForecaster` was told only "backtest
+    needs an RNNForecaster ... got OldStandIn": the error names what it lacks."""
     calls = ("validate_params", "get_params", "fit", "predict", "check_fitted", "lookback_for",
              "read_frame", "__sklearn_is_fitted__")  # fmt: skip
     members = {name: lambda *_, **__: None for name in calls}
     stand_in = type("OldStandIn", (), {"lookback": 24, "horizon": 6, "time_col": "time",
                                        "id_col": "id", **members})  # fmt: skip
-    with pytest.raises(DataValidationError, match=r"got OldStandIn, which lacks \['series_kept'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"OldStandIn, which lacks \['predict_origins', 'series_kept'\]"
+    ):
         backtest(stand_in(), frame)
     with pytest.raises(DataValidationError, match=r"got object, which lacks \['lookback', 'hori"):
         backtest(object(), frame)

@@ -6,8 +6,10 @@ last time at or before ``t``, and ``predict(frame, cutoff=[t1, t2, ...])`` (or a
 gathered from the :class:`~forecaster.data.panel.Panel` by index arithmetic
 (:mod:`forecaster.estimators.origins`) and run through the network in a few large batches.
 Every forecast goes through :meth:`ForecastInference._forecast_windows` (scaling, network,
-inverse scaling and transform, finiteness check, ``baseline`` blend); the rolling-origin backtest
-(:func:`forecaster.evaluation.backtest.backtest`) and the MLflow pyfunc call ``predict``.
+inverse scaling and transform, finiteness check, ``baseline`` blend); the MLflow pyfunc calls
+``predict``, the rolling-origin backtest (:func:`forecaster.evaluation.backtest.backtest`)
+:meth:`ForecastInference.predict_origins`: the code of a list of cutoffs, from the panel the
+backtest read.
 """
 
 from __future__ import annotations
