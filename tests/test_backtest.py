@@ -1177,3 +1177,20 @@ def test_a_backtest_reads_its_frame_again_where_its_panel_could_forecast_otherwi
     assert len(reads) == 2  # the backtest's, then predict's
     expected = model.predict(data, cutoff=_held_pairs(result))
     assert result.forecasts["y"].equals(expected["y"])
+
+
+def test_refit_folds_of_ragged_series_beside_a_series_too_short_are_those_without_it(frame):
+    """A series too short for the folds (here first by id) is left out, and refitted fold
+    models of calendar folds that leave a series out of a fold train and forecast the other
+    series as a backtest of the frame without it does (the spans of the kept series, read
+    in the panel of the whole frame)."""
+    ragged = frame.filter((pl.col("id") != "s1") | (pl.col("time") < dt.datetime(2024, 1, 5, 16)))
+    short = frame.filter(pl.col("id") == "s0").head(20).with_columns(pl.lit("a").alias("id"))
+    model = RNNForecaster(target="y", id_col="id", **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = backtest(model, ragged, folds=3, refit=True)
+        beside = backtest(model, pl.concat([short, ragged]), folds=3, refit=True)
+    assert alone.folds["fold"].len() < 3 * 4  # calendar folds that leave s1 out
+    assert_frame_equal(beside.folds, alone.folds)
+    assert_frame_equal(beside.forecasts, alone.forecasts)

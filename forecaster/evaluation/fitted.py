@@ -409,7 +409,7 @@ def forecast_folds(
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
         kept_ids = panel.keys[panel.id_name].gather(where.kept)
         frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
-    panel, series, rows = _origins_of(panel, where)
+    origin_panel, series, rows = _origins_of(panel, where)  # (kept series only)
     estimators: list[Any] = []
     forecasts = []
     # calendar folds forecast some series in some folds only; every model trains on all
@@ -427,7 +427,7 @@ def forecast_folds(
                     warn_calibrated_after(model, fold_rows, time_col)
             estimators.append(model)
             predicted = model.predict_origins(
-                frame, panel, series[mine], rows[mine], **intervals_asked
+                frame, origin_panel, series[mine], rows[mine], **intervals_asked
             )
             check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)

@@ -73,11 +73,14 @@ class BacktestForecaster(Protocol):
         For :func:`sklearn.base.clone` (every fold's model is a clone), and ``missing``.
     fit(frame)
         Fit on a training span of the frame.
+    predict(frame, cutoff=pairs)
+        Forecasts from many origins at once: ``cutoff`` a frame of (``id_col``,
+        ``time_col``) pairs (a Series of times without ``id_col``); ``horizon`` rows per pair
+        in the pairs' order, one column per target.
     predict_origins(frame, panel, series, rows, level=None, quantiles=None)
-        Forecasts from many origins at once, the global ``rows`` of ``panel`` (the frame as
-        ``read_frame`` reads it; ``series``: each origin's series): what ``predict(frame,
-        cutoff=<their (id, time) pairs>)`` returns, ``horizon`` rows per origin in their
-        order, one column per target.
+        The same forecasts (what a backtest calls) of the origins at the global ``rows`` of
+        ``panel`` (the frame as ``read_frame`` reads it; ``series``: each origin's series),
+        from that panel where reading the frame again would give the same.
     check_fitted(action)
         Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
     lookback_for(panel, span=None)
