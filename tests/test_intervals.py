@@ -1334,6 +1334,8 @@ def test_per_series_intervals_reduce_all_series_at_once(window, monkeypatch):
 
 
 def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
+    """Each kind once, labelled as the calibration's fits: "In 6 of 6 calibration folds"
+    (was "backtest folds", in a pipeline run beside its backtest's own summaries)."""
     frame = gappy_panel()
     model = RNNForecaster(**GAPPY_MODEL).fit(frame)
     with warnings.catch_warnings(record=True) as caught:
@@ -1342,7 +1344,10 @@ def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
     kinds = forecaster_warning_kinds(caught)
     assert set(kinds.values()) == {1}, kinds  # before: each refit's fill warning, and more
     fills = [str(w.message) for w in caught if "made up" in str(w.message)]
-    assert any(m.startswith("In 6 of 6 backtest folds (folds 0, 1, 2, 3, 4, ...):") for m in fills)
+    assert any(
+        m.startswith("In 6 of 6 calibration folds (folds 0, 1, 2, 3, 4, ...):") for m in fills
+    )
+    assert not any("backtest" in str(w.message) for w in caught), fills
 
 
 _REPEATED_CALIBRATIONS = repeated_calls_script(

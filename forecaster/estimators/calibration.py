@@ -251,6 +251,7 @@ class ForecastIntervals:
                 refit=refit,
                 quantiles=qs,
                 origins=origins,
+                label="calibration",  # its fits' warnings: "In 2 of 5 calibration folds"
             )
         folds_frame = result.folds
         if refit is False:
