@@ -1100,3 +1100,33 @@ def test_an_id_column_named_like_a_column_of_the_folds_is_refused_before_any_fit
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
     with pytest.raises(DataValidationError, match=rf"Columns \['{name}'\] clash with the output"):
         backtest(model, renamed, folds=2, metrics=["mae"])
+
+
+def test_covariates_named_like_output_columns_backtest_score_and_calibrate(frame):
+    """A covariate named ``fold``, ``cutoff``, ``step`` or ``target`` was refused ("clash with
+    the output columns of a backtest"), though no forecasts, folds or score frame holds a
+    covariate: it backtests, scores by step and calibrates."""
+    two = frame.filter(pl.col("id").is_in(["s0", "s1"]))
+    for name in ("fold", "cutoff", "step", "target"):
+        data = two.rename({"z": name})
+        model = RNNForecaster(target="y", id_col="id", covariates=[name], **TINY)
+        result = backtest(model, data, folds=2, metrics=["mae"])
+        assert result.forecasts.columns == ["fold", "cutoff", "id", "time", "step", "y", "y_actual"]
+        assert result.score("step")["step"].to_list() == [1, 2, 3, 4, 5, 6]
+        model.fit(data).calibrate(data, folds=2, refit=True)
+        assert "y_lo_80" in model.predict(data, level=80).columns
+
+
+@pytest.mark.parametrize(("target", "id_col"), [("fold", "id"), ("y", "y_actual")])
+def test_an_id_or_target_named_like_a_forecasts_column_is_refused_before_any_fit(
+    frame, monkeypatch, target, id_col
+):
+    """A target or id named like a column of the forecasts frame is still refused; an id
+    named ``<target>_actual`` failed after every fold's fit with polars' DuplicateError (only
+    value columns were compared with ``<target>_actual``)."""
+    renamed = frame.rename({"y": target, "id": id_col})
+    model = RNNForecaster(target=target, id_col=id_col, **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    clash = target if target == "fold" else id_col
+    with pytest.raises(DataValidationError, match=rf"Columns \['{clash}'\] clash with the output"):
+        backtest(model, renamed, folds=2, metrics=["mae"])
