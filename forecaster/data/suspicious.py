@@ -9,6 +9,7 @@ maps to 0 (:func:`warn_flat_covariates`) and targets far from unit scale trained
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -157,23 +158,24 @@ def warn_missing_ends(
         late = late.filter(last_seen.is_not_null())
     if late.height == 0:
         return
-    key, observed = late[id_name][0], late.select(last_seen).item(0, 0)
+    key, observed = _named(late[id_name][0], id_name), late.select(last_seen).item(0, 0)
     seen = "no target observed" if observed is None else f"last observed at {observed}"
     if origins:
         at = f" (e.g. {observed})" if observed is not None else ""
         message = (
-            f"{_origins_of(late, id_name)} rows whose targets are missing (e.g. {key!r} at "
-            f"{late[time_col][0]}, {seen}): missing={missing!r} fills them, so the forecasts "
-            "from those origins start after made-up values, not after the last observed ones. "
-            f"Pass cutoffs at which the targets are observed{at} to forecast from observed "
-            "values."
+            f"{_origins_of(late, id_name)} rows whose targets are missing (e.g. "
+            f"{_at(key, late[time_col][0])}, {seen}): missing={missing!r} fills them, so the "
+            "forecasts from those origins start after made-up values, not after the last "
+            f"observed ones. Pass cutoffs at which the targets are observed{at} to forecast "
+            "from observed values."
         )
     else:
+        example = f"e.g. {key}, {seen}" if key else seen
         message = (
-            f"{late[id_name].n_unique()} series end with rows whose targets are missing (e.g. "
-            f"{key!r}, {seen}): missing={missing!r} fills them, so a forecast from these "
-            "data starts after made-up values, not after the last observed one. Drop those "
-            "trailing rows to forecast from the last observed value."
+            f"{late[id_name].n_unique()} series end with rows whose targets are missing "
+            f"({example}): missing={missing!r} fills them, so a forecast from these data starts "
+            "after made-up values, not after the last observed one. Drop those trailing rows "
+            "to forecast from the last observed value."
         )
     warn_at_caller(message, ForecasterWarning)
 
@@ -183,6 +185,17 @@ MADE_UP_ORIGINS = r"^\d+ forecast origins? of \d+ series lies? at rows "
 begin with (a regular expression): what a call forecasting from origins it chose itself (a
 backtest's folds, a tuning trial's validation origins) silences, its scores being those of
 the ``missing=`` policy as the model is used with it."""
+
+
+def _named(key: Any, id_name: str) -> str:
+    """A series named in a warning (``"'x'"``); nothing for the one series of a frame
+    without ids (its internal id, 0, means nothing to the user)."""
+    return "" if id_name == SERIES_ID else repr(key)
+
+
+def _at(key: str, time: Any) -> str:
+    """An origin named in a warning: its series (:func:`_named`) at its ``time``."""
+    return f"{key} at {time}" if key else f"at {time}"
 
 
 def _origins_of(rows: pl.DataFrame, id_name: str) -> str:
@@ -211,19 +224,21 @@ def _warn_lagging_targets(
     lagging = [t for t in targets if (some[t].is_null() | (some[t] != some[time_col])).any()]
     target = next(t for t in lagging if first[t] is None or first[t] != first[time_col])
     seen = f"was last observed at {first[target]}" if first[target] is not None else "has no value"
+    key = _named(first[id_name], id_name)
     if origins:
         subject = f"{_origins_of(some, id_name)} rows"
-        example = f"{first[id_name]!r} at {first[time_col]}, whose {target!r} {seen}"
+        example = f"e.g. {_at(key, first[time_col])}, whose {target!r} {seen}"
         remedy = "Pass cutoffs at which every target is observed."
     else:
         subject = f"{some[id_name].n_unique()} series end with rows"
-        example = f"{first[id_name]!r}, whose {target!r} {seen}, its last row at {first[time_col]}"
+        whose = f"e.g. {key}, whose " if key else ""
+        example = f"{whose}{target!r} {seen}, its last row at {first[time_col]}"
         remedy = (
             "Forecast from the last time every target is observed (predict(frame, "
             "cutoff=...)), or once their values are in."
         )
     warn_at_caller(
-        f"{subject} that hold some targets but not {format_list(lagging)} (e.g. {example}): "
+        f"{subject} that hold some targets but not {format_list(lagging)} ({example}): "
         f"missing={missing!r} fills them, so the forecasts of {format_list(lagging)} start "
         f"after made-up values, not after their last observed ones. {remedy}",
         ForecasterWarning,
