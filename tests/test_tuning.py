@@ -2056,3 +2056,22 @@ def test_trials_scored_at_validation_origins_missing_filled_do_not_warn_of_made_
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     assert any("made up 102 of the 320 rows" in m for m in told), told  # the fill: named
     assert not [m for m in told if "targets are missing" in m], told
+
+
+def test_a_scaled_score_refused_at_some_default_lookbacks_names_the_default_space():
+    """Without a search_space, the default space's lookbacks 16 and 24 keep a short flat
+    series (the 13th): the refusal said "search_space['lookback'] = [16, 24, ...] ... Or
+    sample only lookbacks 32, 36, 48, 64", of a search space the user never passed."""
+    flat = pl.DataFrame(
+        {"id": "flat", "time": np.arange(120, 160), "y": np.full(40, 5.0, dtype=np.float32)}
+    )
+    frame = pl.concat([tiny_frame(n_series=12), flat])
+    model = tiny_model(loss="quantile", validation_size=8, baseline="none", lookback=36)
+    expected = (
+        r"series \['flat'\].*trials of lookback 16, 24 \(the default search space's lookbacks "
+        r"\[16, 24, 32, 36, 48, 64\]\).*Or pass a search_space whose lookbacks are among 32, "
+        r"36, 48, 64 .*No trial was run"
+    )
+    with pytest.raises(DataValidationError, match=expected) as caught:
+        quick(model, frame, metric="scrps", search_space=None)
+    assert "search_space['lookback']" not in str(caught.value)
