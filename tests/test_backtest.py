@@ -1130,3 +1130,21 @@ def test_an_id_or_target_named_like_a_forecasts_column_is_refused_before_any_fit
     clash = target if target == "fold" else id_col
     with pytest.raises(DataValidationError, match=rf"Columns \['{clash}'\] clash with the output"):
         backtest(model, renamed, folds=2, metrics=["mae"])
+
+
+def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
+    """A backtest (and calibrate, which backtests) of gappy data under missing="ffill" places
+    some fold origins on filled steps (2020-06-03 here): each fold's predict(cutoff=pairs)
+    warned "2 series end with rows whose targets are missing ... Drop those trailing rows",
+    though the frame ends on observed rows and the backtest chose those origins. The
+    backtest scores the model with its missing policy, as it forecasts after a gap; the fill
+    itself is named by the frame's read and the unscored points."""
+    frame = gappy_panel()
+    model = RNNForecaster(**GAPPY_MODEL).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = backtest(model, frame, folds=6, step=1)
+    assert dt.date(2020, 6, 3) in result.folds["cutoff"].to_list()  # a filled step
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told and not [m for m in told if "targets are missing" in m], told
+    assert any("12 of the 36 forecast points" in m for m in told), told  # unscored: named

@@ -27,6 +27,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
 from forecaster.data.panel import Panel
+from forecaster.data.suspicious import MADE_UP_ORIGINS
 from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_forecast_rows
 from forecaster.evaluation.folds import Folds, fold_model, folds_frame, training_rows
 from forecaster.evaluation.origins import uses_calendar
@@ -36,6 +37,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     InSampleWarning,
     TooFewRowsError,
+    silenced,
     warn_at_caller,
     warnings_unit,
 )
@@ -394,7 +396,9 @@ def forecast_folds(
     every (fold, series) origin of ``where`` (the rows of ``fold_rows``), in that order:
     each model forecasts all (series, origin) pairs of its folds in one ``predict(frame,
     cutoff=<pairs>)`` call (with ``level`` / ``quantiles`` when asked), whose frames are
-    stacked."""
+    stacked. Origins the folds place on steps whose targets ``missing=`` made up are not
+    warned about (:data:`~forecaster.data.suspicious.MADE_UP_ORIGINS`): the backtest scores
+    the model with its ``missing`` policy, as it forecasts after a gap."""
     id_col, time_col = estimator.id_col, estimator.time_col
     id_name = panel.id_name
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
@@ -419,7 +423,9 @@ def forecast_folds(
                 origins = group.select(
                     pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col)
                 )
-            predicted = model.predict(frame, cutoff=origins, **intervals_asked)
+            # origins the folds place on steps missing= filled: the policy's forecasts, scored
+            with silenced(ForecasterWarning, MADE_UP_ORIGINS):  # as the model is used
+                predicted = model.predict(frame, cutoff=origins, **intervals_asked)
             check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")
