@@ -92,7 +92,8 @@ class DataValidationError(ForecasterError, ValueError):
 
 
 class TooFewRowsError(DataValidationError):
-    """The series have too few rows for what was asked (a fit's window, a backtest's folds)."""
+    """The series have too few rows for what was asked (a fit's window, a backtest's or a
+    ``TemporalSplit``'s folds)."""
 
 
 class OwnershipError(ForecasterError, ValueError):

@@ -1194,3 +1194,51 @@ def test_refit_folds_of_ragged_series_beside_a_series_too_short_are_those_withou
     assert alone.folds["fold"].len() < 3 * 4  # calendar folds that leave s1 out
     assert_frame_equal(beside.folds, alone.folds)
     assert_frame_equal(beside.forecasts, alone.forecasts)
+
+
+def test_covariates_named_like_output_columns_backtest_score_and_calibrate(frame):
+    """A covariate named ``fold``, ``cutoff``, ``step`` or ``target`` was refused ("clash with
+    the output columns of a backtest"), though no forecasts, folds or score frame holds a
+    covariate: it backtests, scores by step and calibrates."""
+    two = frame.filter(pl.col("id").is_in(["s0", "s1"]))
+    for name in ("fold", "cutoff", "step", "target"):
+        data = two.rename({"z": name})
+        model = RNNForecaster(target="y", id_col="id", covariates=[name], **TINY)
+        result = backtest(model, data, folds=2, metrics=["mae"])
+        assert result.forecasts.columns == ["fold", "cutoff", "id", "time", "step", "y", "y_actual"]
+        assert result.score("step")["step"].to_list() == [1, 2, 3, 4, 5, 6]
+        model.fit(data).calibrate(data, folds=2, refit=True)
+        assert "y_lo_80" in model.predict(data, level=80).columns
+
+
+@pytest.mark.parametrize(("target", "id_col"), [("fold", "id"), ("y", "y_actual")])
+def test_an_id_or_target_named_like_a_forecasts_column_is_refused_before_any_fit(
+    frame, monkeypatch, target, id_col
+):
+    """A target or id named like a column of the forecasts frame is still refused; an id
+    named ``<target>_actual`` failed after every fold's fit with polars' DuplicateError (only
+    value columns were compared with ``<target>_actual``)."""
+    renamed = frame.rename({"y": target, "id": id_col})
+    model = RNNForecaster(target=target, id_col=id_col, **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    clash = target if target == "fold" else id_col
+    with pytest.raises(DataValidationError, match=rf"Columns \['{clash}'\] clash with the output"):
+        backtest(model, renamed, folds=2, metrics=["mae"])
+
+
+def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
+    """A backtest (and calibrate, which backtests) of gappy data under missing="ffill" places
+    some fold origins on filled steps (2020-06-03 here): each fold's predict(cutoff=pairs)
+    warned "2 series end with rows whose targets are missing ... Drop those trailing rows",
+    though the frame ends on observed rows and the backtest chose those origins. The
+    backtest scores the model with its missing policy, as it forecasts after a gap; the fill
+    itself is named by the frame's read and the unscored points."""
+    frame = gappy_panel()
+    model = RNNForecaster(**GAPPY_MODEL).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = backtest(model, frame, folds=6, step=1)
+    assert dt.date(2020, 6, 3) in result.folds["cutoff"].to_list()  # a filled step
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told and not [m for m in told if "targets are missing" in m], told
+    assert any("12 of the 36 forecast points" in m for m in told), told  # unscored: named

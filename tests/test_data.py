@@ -1899,3 +1899,19 @@ def test_pandas_nat_is_refused_as_a_time_point(dtype):
     pd = pytest.importorskip("pandas")
     with pytest.raises(DataValidationError, match=r"cutoff=NaT .* it is NaT \(not a time\)"):
         to_time_point(pd.NaT, dtype)
+
+
+def test_the_warning_of_missing_ends_does_not_name_the_internal_id_of_a_frame_without_ids():
+    """A frame without an id column (one series, its internal id 0) that ends with missing
+    targets was told "1 series end with rows whose targets are missing (e.g. 0, last observed
+    at 3)" and, of two targets, "(e.g. 0, whose 'b' ...)": an id the user never gave."""
+    frame = pl.DataFrame({"t": range(6), "a": [0.0, 1.0, 2.0, 3.0, None, None]})
+    with pytest.warns(ForecasterWarning) as caught:
+        validate_frame(frame, target="a", time_col="t", missing="ffill")
+    (told,) = [str(w.message) for w in caught]
+    assert "rows whose targets are missing (last observed at 3): " in told, told
+    two = frame.with_columns(a=pl.col("t").cast(pl.Float64), b=pl.col("a"))
+    with pytest.warns(ForecasterWarning) as caught:
+        validate_frame(two, target=["a", "b"], time_col="t", missing="ffill")
+    (told,) = [str(w.message) for w in caught]
+    assert "but not 'b' ('b' was last observed at 3, its last row at 5)" in told, told

@@ -2788,8 +2788,9 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     """Target b of x is missing on steps 60-63 (a lagging feed): predict(frame, cutoff=63)
     named it ('b' last observed at 59) through the frame's checks, but a list of cutoffs or
     (id, time) pairs, whose frame is read whole, forecast b from ffill's values without a
-    word. Now the same warning, from the same code; so are origins whose every target is
-    made up (a null row, or a step the frame lacks)."""
+    word. Now the same warning, from the same code, naming the origins (their count and
+    times: the frame's rows after them are no trailing rows to drop); so are origins whose
+    every target is made up (a null row, or a step the frame lacks)."""
     frame, model = _lagging_at_63()
     at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
     lag = frame.with_columns(b=pl.when(at_x).then(None).otherwise("b"))
@@ -2799,14 +2800,25 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     )
     pairs = pl.DataFrame({"id": ["x", "z"], "t": [63, 63]})
     for cutoff in ([63, 70], [63], pairs):
-        assert _forecaster_messages(lambda c=cutoff: model.predict(lag, cutoff=c)) == plain
+        (told,) = _forecaster_messages(lambda c=cutoff: model.predict(lag, cutoff=c))
+        assert told.startswith(
+            "1 forecast origin of 1 series lies at rows that hold some targets but not 'b' "
+            "(e.g. 'x' at 63, whose 'b' was last observed at 59): missing='ffill' fills them"
+        ), told
+        assert told.endswith("Pass cutoffs at which every target is observed."), told
     late = frame.with_columns(a=pl.when(at_x).then(None).otherwise("a"), b=lag["b"])
     plain = _forecaster_messages(lambda: model.predict(late.filter(pl.col("t") <= 63)))
     assert len(plain) == 1 and "targets are missing (e.g. 'x', last observed at 59)" in plain[0]
-    assert _forecaster_messages(lambda: model.predict(late, cutoff=[63, 70])) == plain
+    (told,) = _forecaster_messages(lambda: model.predict(late, cutoff=[62, 63, 70]))
+    assert told.startswith(
+        "2 forecast origins of 1 series lie at rows whose targets are missing (e.g. 'x' at 62, "
+        "last observed at 59)"
+    ), told
+    assert "Pass cutoffs at which the targets are observed (e.g. 59)" in told
+    assert "trailing rows" not in told
     gap = frame.filter(~((pl.col("id") == "x") & pl.col("t").is_between(61, 63)))
     (told,) = _forecaster_messages(lambda: model.predict(gap, cutoff=[63, 70]))
-    assert "targets are missing (e.g. 'x', last observed at 60)" in told
+    assert "targets are missing (e.g. 'x' at 63, last observed at 60)" in told
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # observed origins: no word
         model.predict(lag, cutoff=[59, 70])
@@ -2823,6 +2835,6 @@ def test_one_cutoff_of_a_model_with_future_covariates_names_a_lagging_target_onc
     ).fit(frame)  # fmt: skip
     at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
     lag = frame.with_columns(b=pl.when(at_x).then(None).otherwise("b"))
-    for cutoff in (63, [63]):
+    for cutoff, named in ((63, "'x', whose"), ([63], "'x' at 63, whose")):
         (told,) = _forecaster_messages(lambda c=cutoff: model.predict(lag, cutoff=c))
-        assert "but not 'b' (e.g. 'x', whose 'b' was last observed at 59" in told
+        assert f"but not 'b' (e.g. {named} 'b' was last observed at 59" in told

@@ -1334,6 +1334,8 @@ def test_per_series_intervals_reduce_all_series_at_once(window, monkeypatch):
 
 
 def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
+    """Each kind once, labelled as the calibration's fits: "In 6 of 6 calibration folds"
+    (was "backtest folds", in a pipeline run beside its backtest's own summaries)."""
     frame = gappy_panel()
     model = RNNForecaster(**GAPPY_MODEL).fit(frame)
     with warnings.catch_warnings(record=True) as caught:
@@ -1342,7 +1344,10 @@ def test_calibrate_refit_warns_each_kind_of_its_folds_fits_once():
     kinds = forecaster_warning_kinds(caught)
     assert set(kinds.values()) == {1}, kinds  # before: each refit's fill warning, and more
     fills = [str(w.message) for w in caught if "made up" in str(w.message)]
-    assert any(m.startswith("In 6 of 6 backtest folds (folds 0, 1, 2, 3, 4, ...):") for m in fills)
+    assert any(
+        m.startswith("In 6 of 6 calibration folds (folds 0, 1, 2, 3, 4, ...):") for m in fills
+    )
+    assert not any("backtest" in str(w.message) for w in caught), fills
 
 
 _REPEATED_CALIBRATIONS = repeated_calls_script(
@@ -1532,3 +1537,27 @@ def test_a_series_forecast_exactly_keeps_a_series_normalised_interval(level, flo
     )
     exact = (cols["y_hi_80"] - cols["y_lo_80"]).reshape(2, horizon)[1]
     assert (exact > 0.1 * floor).all(), exact  # was about 1e-308
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (1e10, 1e4)])
+def test_a_series_own_exact_residuals_keep_a_per_series_interval(normalize, level, floor):
+    """per_series=True: a series whose own 20+ calibration residuals were all 0 (forecast
+    exactly) got a zero-width interval, claiming certainty, under every normalisation. Its
+    half-width is now floored as a series scale is (:func:`~forecaster.data.spans.floor_spread`):
+    1, or 1e-6 of its forecasts' level where more; the other series keep their own width."""
+    rng = np.random.default_rng(0)
+    n, horizon = 60, 2
+    series = np.repeat(np.arange(2), n // 2)
+    residuals = rng.normal(0, 3, (n, horizon, 1, 1))
+    residuals[series == 1] = 0.0
+    conformal = {"residuals": residuals, "series": series, "per_series": True}
+    point = np.array([np.full((horizon, 1), 10.0), np.full((horizon, 1), level)])
+    cols = interval_columns(
+        ["y"], point, None, None, {**conformal, "normalize": normalize}, np.array([0, 1]),
+        levels=[80], quantiles=None, spread=np.ones((2, 1)),
+    )  # fmt: skip
+    width = (cols["y_hi_80"] - cols["y_lo_80"]).reshape(2, horizon)
+    np.testing.assert_allclose(width[1], 2 * floor, rtol=1e-9)
+    own = np.sort(np.abs(residuals[series == 0, :, 0, 0]), axis=0)[24]  # ceil(31 * 0.8) - 1
+    np.testing.assert_allclose(width[0], 2 * own, rtol=1e-9)

@@ -4444,3 +4444,23 @@ def test_a_run_logs_no_infinite_score_to_mlflow_nor_json(tmp_path, capsys, monke
     ]
     shown = next(line["summary"] for line in lines if "summary" in line)
     assert shown["backtest_mape"] is None and shown["backtest_mae"] > 0, shown
+
+
+def test_run_pipelines_as_of_hint_admits_every_kind_it_reads():
+    """run_pipeline's ``as_of`` was hinted ``str | None`` though it reads dates, datetimes,
+    ints, numpy integers and datetime64, polars literals and one-value Series (a type
+    checker refused ``as_of=datetime.date(...)``): the hint admits each of them."""
+    import typing
+
+    from forecaster.jobs.data import as_of_text
+
+    hint = typing.get_type_hints(run_pipeline)["as_of"]
+    day = dt.date(2024, 1, 5)
+    values = [
+        "2024-01-05", day, dt.datetime(2024, 1, 5, 12), 5, np.int64(5),
+        np.datetime64("2024-01-05"), pl.date(2024, 1, 5), pl.Series([day]),
+    ]  # fmt: skip
+    for value in values:
+        assert as_of_text(value) is not None, value
+        assert isinstance(value, hint), (value, hint)
+    assert isinstance(None, hint)

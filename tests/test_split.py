@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from forecaster import ForecasterWarning, RNNForecaster, TemporalSplit
-from forecaster.exceptions import CrossSeriesWarning, DataValidationError
+from forecaster.exceptions import CrossSeriesWarning, DataValidationError, TooFewRowsError
 
 
 def ragged_panel(drop: dict[str, int], n_series: int = 3, n_steps: int = 160) -> pl.DataFrame:
@@ -211,3 +211,14 @@ def test_clone_and_params_keep_origins():
     assert copy.set_params(origins="calendar") is copy and copy.origins == "calendar"
     with pytest.raises(ValueError, match=r"no parameter\(s\) \['origin'\]"):
         cv.set_params(origin="calendar")
+
+
+@pytest.mark.parametrize("id_col", [None, "id"])
+def test_too_few_steps_for_the_folds_is_a_too_few_rows_error(id_col):
+    """The splitter's "too few steps for the folds" errors were plain DataValidationError
+    while a backtest's length errors are TooFewRowsError (its subclass): both are now
+    TooFewRowsError, for one series and for a panel whose series are all too short."""
+    frame = pl.DataFrame({"time": list(range(10)), "id": ["a"] * 10})
+    splitter = TemporalSplit("time", 3, 4, id_col=id_col)
+    with pytest.raises(TooFewRowsError, match="3 folds of 4 steps need more than 12 time steps"):
+        list(splitter.split(frame))

@@ -2039,3 +2039,39 @@ def test_a_callable_spaces_trial_of_a_flat_lookback_fails_before_its_fit():
             model.set_params(lookback=12), frame, metric="scrps", n_trials=2,
             search_space=lambda trial: {"hidden_size": trial.suggest_int("hidden_size", 4, 8)},
         )  # fmt: skip
+
+
+def test_trials_scored_at_validation_origins_missing_filled_do_not_warn_of_made_up_origins():
+    """A quantile model's pinball score predicts from the fit's validation origins, steps of
+    the grid missing="ffill" fills (2020-06-03 of gappy_panel): every trial warned "2 series
+    end with rows whose targets are missing ... Drop those trailing rows", though the frame
+    ends on observed rows and the fit's own validation loss reads the same origins without a
+    word."""
+    model = RNNForecaster(**{**GAPPY_MODEL, "baseline": "none", "loss": "quantile"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tune(model, gappy_panel(), n_trials=2, storage=None, show_progress=False,
+             search_space={"hidden_size": [2, 4]}, metric="pinball", random_state=0,
+             refit=False)  # fmt: skip
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert any("made up 102 of the 320 rows" in m for m in told), told  # the fill: named
+    assert not [m for m in told if "targets are missing" in m], told
+
+
+def test_a_scaled_score_refused_at_some_default_lookbacks_names_the_default_space():
+    """Without a search_space, the default space's lookbacks 16 and 24 keep a short flat
+    series (the 13th): the refusal said "search_space['lookback'] = [16, 24, ...] ... Or
+    sample only lookbacks 32, 36, 48, 64", of a search space the user never passed."""
+    flat = pl.DataFrame(
+        {"id": "flat", "time": np.arange(120, 160), "y": np.full(40, 5.0, dtype=np.float32)}
+    )
+    frame = pl.concat([tiny_frame(n_series=12), flat])
+    model = tiny_model(loss="quantile", validation_size=8, baseline="none", lookback=36)
+    expected = (
+        r"series \['flat'\].*trials of lookback 16, 24 \(the default search space's lookbacks "
+        r"\[16, 24, 32, 36, 48, 64\]\).*Or pass a search_space whose lookbacks are among 32, "
+        r"36, 48, 64 .*No trial was run"
+    )
+    with pytest.raises(DataValidationError, match=expected) as caught:
+        quick(model, frame, metric="scrps", search_space=None)
+    assert "search_space['lookback']" not in str(caught.value)

@@ -9,6 +9,7 @@ maps to 0 (:func:`warn_flat_covariates`) and targets far from unit scale trained
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -18,6 +19,7 @@ from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
     "FLOAT32_STEPS",
+    "MADE_UP_ORIGINS",
     "UNSCALED_SPREAD",
     "series_extremes",
     "warn_flat_covariates",
@@ -126,7 +128,13 @@ def warn_trailing_missing(
 
 
 def warn_missing_ends(
-    ends: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+    ends: pl.DataFrame,
+    targets: list[str],
+    id_name: str,
+    time_col: str,
+    missing: str,
+    *,
+    origins: bool = False,
 ) -> None:
     """Warn about the histories of ``ends`` whose last row lacks target values: of several
     targets, those whose last row holds some but not others (the forecasts of those start
@@ -135,49 +143,104 @@ def warn_missing_ends(
     and, per target, the last time at or before it that the target was observed (null:
     never). A history without any observed target is named only by ``missing="zero"``, which
     fills it whole: ``"ffill"`` and ``"interpolate"`` leave it out (their own warning names
-    it). The one warning of the end of a frame (:func:`warn_trailing_missing`) and of the
-    origins of ``predict(frame, cutoff=[...])``, each the end of its series' history as of
-    its cutoff."""
+    it). The one warning of the end of a frame (:func:`warn_trailing_missing`) and, with
+    ``origins``, of the origins of ``predict(frame, cutoff=[...])``, each the end of its
+    series' history as of its cutoff: those are named as origins (their count, series and
+    times; the remedy: cutoffs where the targets are observed), as the frame's rows left
+    after them are not trailing rows to drop (:data:`MADE_UP_ORIGINS` matches them)."""
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
         some = ends.filter(pl.any_horizontal(lacks) & ~pl.all_horizontal(lacks))
-        _warn_lagging_targets(some, targets, id_name, time_col, missing)
+        _warn_lagging_targets(some, targets, id_name, time_col, missing, origins)
     late = ends.filter(pl.all_horizontal(lacks))
     last_seen = pl.max_horizontal(targets)
     if missing != "zero":
         late = late.filter(last_seen.is_not_null())
     if late.height == 0:
         return
-    key, observed = late[id_name][0], late.select(last_seen).item(0, 0)
+    key, observed = _named(late[id_name][0], id_name), late.select(last_seen).item(0, 0)
     seen = "no target observed" if observed is None else f"last observed at {observed}"
-    warn_at_caller(
-        f"{late[id_name].n_unique()} series end with rows whose targets are missing (e.g. "
-        f"{key!r}, {seen}): missing={missing!r} fills them, so a forecast from these "
-        "data starts after made-up values, not after the last observed one. Drop those "
-        "trailing rows to forecast from the last observed value.",
-        ForecasterWarning,
-    )
+    if origins:
+        at = f" (e.g. {observed})" if observed is not None else ""
+        message = (
+            f"{_origins_of(late, id_name)} rows whose targets are missing (e.g. "
+            f"{_at(key, late[time_col][0])}, {seen}): missing={missing!r} fills them, so the "
+            "forecasts from those origins start after made-up values, not after the last "
+            f"observed ones. Pass cutoffs at which the targets are observed{at} to forecast "
+            "from observed values."
+        )
+    else:
+        example = f"e.g. {key}, {seen}" if key else seen
+        message = (
+            f"{late[id_name].n_unique()} series end with rows whose targets are missing "
+            f"({example}): missing={missing!r} fills them, so a forecast from these data starts "
+            "after made-up values, not after the last observed one. Drop those trailing rows "
+            "to forecast from the last observed value."
+        )
+    warn_at_caller(message, ForecasterWarning)
+
+
+MADE_UP_ORIGINS = r"^\d+ forecast origins? of \d+ series lies? at rows "
+"""What the warnings of :func:`warn_missing_ends` about forecast origins (``origins=True``)
+begin with (a regular expression): what a call forecasting from origins it chose itself (a
+backtest's folds, a tuning trial's validation origins) silences, its scores being those of
+the ``missing=`` policy as the model is used with it."""
+
+
+def _named(key: Any, id_name: str) -> str:
+    """A series named in a warning (``"'x'"``); nothing for the one series of a frame
+    without ids (its internal id, 0, means nothing to the user)."""
+    return "" if id_name == SERIES_ID else repr(key)
+
+
+def _at(key: str, time: Any) -> str:
+    """An origin named in a warning: its series (:func:`_named`) at its ``time``."""
+    return f"{key} at {time}" if key else f"at {time}"
+
+
+def _origins_of(rows: pl.DataFrame, id_name: str) -> str:
+    """``"3 forecast origins of 2 series lie at"``: the start of a warning about the forecast
+    origins of ``rows`` (one per origin), matched by :data:`MADE_UP_ORIGINS`."""
+    n, series = rows.height, rows[id_name].n_unique()
+    verb = "origins of {} series lie" if n > 1 else "origin of {} series lies"
+    return f"{n} forecast {verb.format(series)} at"
 
 
 def _warn_lagging_targets(
-    some: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+    some: pl.DataFrame,
+    targets: list[str],
+    id_name: str,
+    time_col: str,
+    missing: str,
+    origins: bool,
 ) -> None:
     """Warn about the histories of ``some`` (rows of :func:`warn_missing_ends`' ``ends``)
     whose last row holds some of the ``targets`` but not others: ``missing`` fills the
-    others, so their forecasts start after made-up values."""
+    others, so their forecasts start after made-up values (named as forecast origins with
+    ``origins``)."""
     if some.height == 0:
         return
     first = some.row(0, named=True)
     lagging = [t for t in targets if (some[t].is_null() | (some[t] != some[time_col])).any()]
     target = next(t for t in lagging if first[t] is None or first[t] != first[time_col])
     seen = f"was last observed at {first[target]}" if first[target] is not None else "has no value"
+    key = _named(first[id_name], id_name)
+    if origins:
+        subject = f"{_origins_of(some, id_name)} rows"
+        example = f"e.g. {_at(key, first[time_col])}, whose {target!r} {seen}"
+        remedy = "Pass cutoffs at which every target is observed."
+    else:
+        subject = f"{some[id_name].n_unique()} series end with rows"
+        whose = f"e.g. {key}, whose " if key else ""
+        example = f"{whose}{target!r} {seen}, its last row at {first[time_col]}"
+        remedy = (
+            "Forecast from the last time every target is observed (predict(frame, "
+            "cutoff=...)), or once their values are in."
+        )
     warn_at_caller(
-        f"{some[id_name].n_unique()} series end with rows that hold some targets but not "
-        f"{format_list(lagging)} (e.g. {first[id_name]!r}, whose {target!r} {seen}, its last "
-        f"row at {first[time_col]}): missing={missing!r} "
-        f"fills them, so the forecasts of {format_list(lagging)} start after made-up values, "
-        "not after their last observed ones. Forecast from the last time every target is "
-        "observed (predict(frame, cutoff=...)), or once their values are in.",
+        f"{subject} that hold some targets but not {format_list(lagging)} ({example}): "
+        f"missing={missing!r} fills them, so the forecasts of {format_list(lagging)} start "
+        f"after made-up values, not after their last observed ones. {remedy}",
         ForecasterWarning,
     )
 

@@ -120,17 +120,18 @@ def fill_own(
     reducer: Reducer,
     minimum: int,
     spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> None:
+) -> np.ndarray:
     """Set ``out[i]`` to ``reducer`` of forecast row ``i``'s own scores (its ``spans``, from
     :func:`own_spans`) where they are at least ``minimum`` (not NaN) at every step of
-    ``scores`` ``(N, ...)``; leave the other rows as they are.
+    ``scores`` ``(N, ...)``; leave the other rows as they are. Returns the rows set (their
+    indices).
 
     Forecast rows with the same span (a series' rows, or those of one origin in a rolling
     calibration) share one reduction.
     """
     order, targets, start, stop = spans
     if not len(targets):
-        return
+        return targets
     n = len(order)
     shared, inverse = np.unique(start * (n + 1) + stop, return_inverse=True)
     inverse = inverse.reshape(-1)
@@ -141,8 +142,9 @@ def fill_own(
     fewest = counts.min(axis=1) if counts.shape[1] else last - first
     enough = fewest >= minimum
     if not enough.any():
-        return
+        return targets[:0]
     values = reduce_spans(scores, order, first[enough], last[enough], reducer)
     position = np.cumsum(enough) - 1  # a span's row of ``values``
     use = enough[inverse]
     out[targets[use]] = values[position[inverse[use]]]
+    return targets[use]

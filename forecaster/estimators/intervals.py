@@ -134,6 +134,7 @@ class _Calibration:
         self.series = rows if series is None else series  # each forecast's series, to count
         self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
+        self.own = np.zeros(len(rows), dtype=bool)  # forecasts of their series' own scores
         self.minimum = max(enough, MIN_PER_SERIES)
         self.window = conformal.get("window")
         if self.window is not None and origins is None:
@@ -170,8 +171,24 @@ class _Calibration:
                 self.spans = own_spans(
                     self.conformal["series"], self.rows, ends, self.origins, self.window
                 )
-            fill_own(out, scores, reducer, self.minimum, self.spans)
+            self.own[:] = False
+            self.own[fill_own(out, scores, reducer, self.minimum, self.spans)] = True
         return out
+
+    def floor_own(self, half: np.ndarray) -> np.ndarray:
+        """``half`` ``(B, horizon, T)``, the half-widths of symmetric intervals, with those of
+        the forecasts the last :meth:`reduce` gave their series' own scores floored as a
+        series scale is (:func:`~forecaster.data.spans.floor_spread` by each forecast's
+        level): a series whose own residuals are all 0 gets 1 (or 1e-6 of its level), not a
+        zero-width interval that claims certainty. The pooled ones are floored by their
+        series' scale (``normalize="series"``) or window spread (``"window"``)."""
+        if self.level is None or not self.own.any():
+            return half
+        own = self.own
+        floored = half.copy()
+        level = self.level[own][:, None, :]
+        floored[own] = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
+        return floored
 
     def _check_scaled(self, horizon: int) -> None:
         """Refuse the forecasts :meth:`_fill` found no scale for (``normalize="series"``),
@@ -400,7 +417,8 @@ def interval_columns(
         the scale of the forecasts."""
         assert calibration is not None
         what = f"level={level:g}"
-        return norm * calibration.reduce(scores, lambda s: order_statistic(s, level, what=what))
+        half = norm * calibration.reduce(scores, lambda s: order_statistic(s, level, what=what))
+        return calibration.floor_own(half)
 
     asked = sorted(quantiles or ())
     ends = {level: level_bounds(level) for level in levels or ()}

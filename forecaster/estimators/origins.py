@@ -466,9 +466,9 @@ def warn_made_up_origins(
     """Warn about the forecast origins at the global ``rows`` of ``panel`` (the validated
     panel of ``frame``; ``series``: each origin's series) whose row lacks target values
     ``frame`` holds: ``missing`` made them up, and the forecasts start after them. Each
-    origin is the end of its series' history as of its cutoff, named as ``predict`` names a
-    frame that ends so (:func:`~forecaster.data.suspicious.warn_missing_ends`): the targets
-    missing there and the last time each was observed."""
+    origin is the end of its series' history as of its cutoff, named by the warning of a
+    frame that ends so (:func:`~forecaster.data.suspicious.warn_missing_ends`), as origins:
+    the targets missing there and the last time each was observed."""
     if missing == "error" or not len(rows):
         return
     lacking = np.isnan(observed_rows(panel, frame, rows)).any(axis=1)
@@ -484,7 +484,8 @@ def warn_made_up_origins(
         times = panel.time.gather(np.where(seen[:, j], last[:, j], 0)).alias(name)
         columns.append(times.scatter(np.flatnonzero(~seen[:, j]), None))
     ends = pl.DataFrame(columns)
-    warn_missing_ends(ends, list(panel.targets), panel.id_name, panel.time_col, missing)
+    targets, id_name = list(panel.targets), panel.id_name
+    warn_missing_ends(ends, targets, id_name, panel.time_col, missing, origins=True)
 
 
 def _named_cutoffs(panel: Panel, series: np.ndarray, points: pl.Series, mask: np.ndarray) -> str:

@@ -14,6 +14,7 @@ from forecaster.exceptions import (
     CrossSeriesWarning,
     DataValidationError,
     ForecasterWarning,
+    TooFewRowsError,
     warn_at_caller,
 )
 
@@ -76,7 +77,7 @@ class TemporalSplit:
         left to train on in the first fold) is left out of every fold, with a
         :class:`~forecaster.exceptions.ForecasterWarning`, as a backtest leaves out series too
         short for its folds; when no series is long enough, ``split`` raises
-        :class:`~forecaster.exceptions.DataValidationError`.
+        :class:`~forecaster.exceptions.TooFewRowsError`.
     origins : {"auto", "calendar", "series"}, default "auto"
         Where a panel's folds are (with ``id_col``): one cutoff per fold for all series
         (``"calendar"``) or each series' own (``"series"``); see above. Without ``id_col``
@@ -199,8 +200,10 @@ class TemporalSplit:
         DataValidationError
             For a frame that is not a polars DataFrame with the time column (and ``id_col``),
             a time column that is not Datetime, Date or integer or has nulls, an ``id_col``
-            with nulls, too few steps for the folds (every series too short with
-            ``id_col``).
+            with nulls.
+        TooFewRowsError
+            For too few steps for the folds (every series too short with ``id_col``), as a
+            backtest's; a subclass of ``DataValidationError``.
         """
         n_splits, test_size = check("n_splits", self.n_splits), check("test_size", self.test_size)
         time_col, id_col = check("time_col", self.time_col), check("id_col", self.id_col)
@@ -211,7 +214,7 @@ class TemporalSplit:
             rank = X[time_col].rank("dense").to_numpy().astype(np.int64)
             n_times = int(rank.max()) if rank.size else 0
             if needed >= n_times:
-                raise DataValidationError(
+                raise TooFewRowsError(
                     f"{n_splits} folds of {test_size} steps need more than {needed} time "
                     f"steps; the frame has {n_times}. Use fewer folds or a smaller test_size."
                 )
@@ -278,7 +281,7 @@ class TemporalSplit:
                 if not longest.height
                 else "the longest series ({!r}) has {}".format(*longest.row(0))
             )
-            raise DataValidationError(
+            raise TooFewRowsError(
                 f"{n_splits} folds of {test_size} steps need more than {needed} time steps "
                 f"per series (test_size steps per fold and at least one to train on); {has}. "
                 "Use fewer folds or a smaller test_size."

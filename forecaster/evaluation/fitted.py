@@ -27,6 +27,7 @@ import polars as pl
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
 from forecaster.data.panel import Panel
+from forecaster.data.suspicious import MADE_UP_ORIGINS
 from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_forecast_rows
 from forecaster.evaluation.folds import Folds, fold_model, folds_frame, training_rows
 from forecaster.evaluation.origins import uses_calendar
@@ -36,6 +37,7 @@ from forecaster.exceptions import (
     ForecasterWarning,
     InSampleWarning,
     TooFewRowsError,
+    silenced,
     warn_at_caller,
     warnings_unit,
 )
@@ -404,7 +406,10 @@ def forecast_folds(
     every (fold, series) origin of ``where`` (the rows of ``fold_rows``), in that order:
     each model forecasts all (series, origin) pairs of its folds in one ``predict_origins``
     call (``predict(frame, cutoff=<pairs>)`` from the panel read already; with ``level`` /
-    ``quantiles`` when asked), whose frames are stacked."""
+    ``quantiles`` when asked), whose frames are stacked. Origins the folds place on steps
+    whose targets ``missing=`` made up are not warned about
+    (:data:`~forecaster.data.suspicious.MADE_UP_ORIGINS`): the backtest scores the model with
+    its ``missing`` policy, as it forecasts after a gap."""
     id_col, time_col = estimator.id_col, estimator.time_col
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
         kept_ids = panel.keys[panel.id_name].gather(where.kept)
@@ -426,9 +431,11 @@ def forecast_folds(
                 if intervals_asked:
                     warn_calibrated_after(model, fold_rows, time_col)
             estimators.append(model)
-            predicted = model.predict_origins(
-                frame, origin_panel, series[mine], rows[mine], **intervals_asked
-            )
+            # origins the folds place on steps missing= filled: the policy's forecasts, scored
+            with silenced(ForecasterWarning, MADE_UP_ORIGINS):  # as the model is used
+                predicted = model.predict_origins(
+                    frame, origin_panel, series[mine], rows[mine], **intervals_asked
+                )
             check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")

@@ -79,23 +79,27 @@ def refit_every(refit: Any, folds: int) -> int:
 def check_reserved(
     panel: Panel, id_col: str | None, time_col: str, scores: Sequence[str] | None = None
 ) -> None:
-    """Refuse columns named like the output columns of a backtest
-    (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``, ``step`` or
-    ``<target>_actual``; an id column named like one of
+    """Refuse an id, time or target column named like another column of a backtest's
+    forecasts (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``,
+    ``step`` or ``<target>_actual``; an id column named like one of
     :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`) and,
-    for a backtest that scores, ``target`` or an id named like a column of its score frames
-    ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`; None: it scores
-    nothing, as ``calibrate``'s)."""
+    for a backtest that scores, an id or time column named ``target`` or an id named like a
+    column of its score frames ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`;
+    None: it scores nothing, as ``calibrate``'s). Covariates and static columns are in none
+    of these frames: any name of theirs is accepted."""
     if scores is not None:
         check_score_keys(id_col, scores)
+    keys = [c for c in (id_col, time_col) if c is not None]
+    named = [*keys, *panel.targets]  # the columns of the forecasts frame taken from the data
     reserved = _RESERVED if scores is None else (*_RESERVED, TARGET_COLUMN)
-    clash = [c for c in (*panel.columns, id_col, time_col) if c in reserved]
-    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in panel.columns]
+    clash = [c for c in named if c in _RESERVED or (c in reserved and c in keys)]
+    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in named]
     clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
     if clash:
         raise DataValidationError(
             f"Columns {clash} clash with the output columns of a backtest {reserved}, "
-            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)}. Rename them."
+            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)} (covariates may "
+            "have any name). Rename them."
         )
 
 

@@ -152,13 +152,15 @@ def forecast_backtest(
     scale: Any,
     asked: dict[str, Any],
     scores: Sequence[str] | None,
+    label: str = "backtest",
 ) -> tuple[pl.DataFrame, Panel, Folds, pl.DataFrame, list[Any]]:
     """The forecasts frame of :func:`~forecaster.evaluation.backtest.backtest` (the fits'
-    warnings summed up by fold), the panel of the frame's exact values they are scored
-    against, the folds placed, the folds frame and the models. ``scores``: the columns of
-    the score frames that will hold the id (:func:`~forecaster.evaluation.pooling.score_columns`;
-    None when nothing is scored), refused as its name before any fit."""
-    with collect_warnings("backtest", *_fit_units(args.every)):
+    warnings summed up by fold, as the ``label``'s: "In 2 of 5 backtest folds"), the panel
+    of the frame's exact values they are scored against, the folds placed, the folds frame
+    and the models. ``scores``: the columns of the score frames that will hold the id
+    (:func:`~forecaster.evaluation.pooling.score_columns`; None when nothing is scored),
+    refused as its name before any fit."""
+    with collect_warnings(label, *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
         check_reserved(panel, estimator.id_col, estimator.time_col, scores)
         where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
@@ -197,15 +199,17 @@ def backtest_forecasts(
     refit: bool | int = False,
     quantiles: Sequence[float] | float | None = None,
     origins: str = "auto",
+    label: str = "backtest",
 ) -> FoldForecasts:
     """The forecasts of :func:`~forecaster.evaluation.backtest.backtest` with these arguments
     (the others at their defaults), without any score: what ``calibrate`` reads. The id
     column may be named like a score column (``n``, ``mae_naive``): no score frame holds
-    it."""
+    it. ``label``: what the summaries of the fits' warnings name them part of (``calibrate``:
+    "In 2 of 5 calibration folds")."""
     args = check_arguments(estimator, folds, step, 0, "expanding", None, refit, 1, None, origins)
     asked = asked_intervals(None, quantiles, estimator, trains=not args.fitted)
     forecasts, exact, where, folds_frame, estimators = forecast_backtest(
-        estimator, frame, args, None, asked, None
+        estimator, frame, args, None, asked, None, label
     )
     cells = unscored_cells(exact, args.missing)
     made_up = unscored_points(exact, where, int(estimator.horizon), cells)

@@ -47,6 +47,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from forecaster.data.audio import MfccSettings, import_audio_backend, mfcc_frames, mfcc_settings
@@ -78,6 +79,7 @@ from forecaster.jobs.unused import check_history_days
 __all__ = [
     "STALE_LISTED",
     "AsOf",
+    "AsOfLike",
     "as_of_label",
     "as_of_text",
     "is_later",
@@ -85,6 +87,11 @@ __all__ = [
     "load_data",
     "prepare_data",
 ]
+
+AsOfLike = str | dt.date | int | np.integer | np.datetime64 | pl.Expr | pl.Series
+"""What an ``as_of`` may be (:func:`as_of_text`): an ISO date, date and time or integer step
+as text, a ``datetime.date`` or ``datetime.datetime``, an int or numpy integer, a
+``numpy.datetime64``, a polars literal (``pl.date(...)``) or a one-value Series."""
 
 
 def load_data(spec: Spec, root: Path) -> pl.DataFrame:
@@ -330,7 +337,7 @@ def _up_to(time_col: str, bound: Any) -> pl.Expr:
     return pl.col(time_col) <= pl.lit(bound)
 
 
-def _as_of(frame: pl.DataFrame, time_col: str, as_of: str | None) -> tuple[pl.DataFrame, AsOf]:
+def _as_of(frame: pl.DataFrame, time_col: str, as_of: AsOfLike | None) -> tuple[pl.DataFrame, AsOf]:
     dtype = frame.schema[time_col]
     if not (dtype.is_temporal() or dtype.is_integer()) or dtype in (pl.Time, pl.Duration):
         raise DataValidationError(
@@ -510,7 +517,7 @@ def _stale_advice(spec: Spec) -> str:
 
 
 def prepare_data(
-    spec: Spec, root: Path, as_of: str | None, *, forecasts: bool = True
+    spec: Spec, root: Path, as_of: AsOfLike | None, *, forecasts: bool = True
 ) -> tuple[pl.DataFrame, AsOf]:
     """The spec's data up to ``as_of`` (default: its last time), its recent history only, and
     the as-of (its ``label`` names the outputs; see this module's docstring for the rules).

@@ -54,7 +54,7 @@ from forecaster.exceptions import (
     each_warning_once,
     silenced,
 )
-from forecaster.jobs.data import AsOf, as_of_label, as_of_text, prepare_data
+from forecaster.jobs.data import AsOf, AsOfLike, as_of_label, as_of_text, prepare_data
 from forecaster.jobs.fitting import (
     fit_with_checkpoints,
     make_model,
@@ -198,7 +198,7 @@ def _unexpected(exc: BaseException, doing: str) -> ForecasterError:
 def run_pipeline(
     spec_path: str | os.PathLike[str],
     *,
-    as_of: str | None = None,
+    as_of: AsOfLike | None = None,
     tune: bool | None = None,
     force: bool = False,
     dry_run: bool = False,
@@ -213,12 +213,13 @@ def run_pipeline(
     ----------
     spec_path : path
         A ``pipelines/*.toml`` file.
-    as_of : str, datetime.date, datetime.datetime, numpy.datetime64, pl.date(...) or int, optional
-        ISO date, date and time, or integer step: use only data up to it (also a polars
-        literal such as ``pl.datetime(...)`` or a one-value Series, read as
-        ``predict(cutoff=...)`` reads them; NaT is refused). The outputs are
-        named after the effective as-of, the last time of the data it selects (see the module
-        docstring). Default: the last time in the data.
+    as_of : str, date, datetime, int, numpy.datetime64, pl.date(...) or Series, optional
+        ISO date, date and time, or integer step: use only data up to it (a polars literal
+        such as ``pl.date(...)``, a one-value Series or a numpy integer is read as
+        ``predict(cutoff=...)`` reads it; NaT is refused; see
+        :data:`~forecaster.jobs.data.AsOfLike`). The outputs are named after the effective
+        as-of, the last time of the data it selects (see the module docstring). Default: the
+        last time in the data.
     tune : bool, optional
         Tune with Optuna before fitting (default: the spec's ``training.tune``). ``True``
         also wins over ``training.reuse_model`` (a log line says so).
@@ -289,7 +290,7 @@ def _check_arguments(**arguments: Any) -> None:
 
 def _run_pipeline(
     spec_path: str | os.PathLike[str],
-    as_of: str | None,
+    as_of: AsOfLike | None,
     tune: bool | None,
     force: bool,
     dry_run: bool,

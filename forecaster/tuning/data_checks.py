@@ -316,13 +316,14 @@ def check_data(
     )  # fmt: skip
     if not callable_space:
         _check_same_windows(span, space, resolve, default_space)
-    _check_scaled_score(span, metric, frame, params.get("missing", "error"), space, resolve)
+    missing = params.get("missing", "error")
+    _check_scaled_score(span, metric, frame, missing, space, resolve, default_space)
     return longest, span
 
 
 def _check_scaled_score(
     span: ValidationSpan, metric: Any, frame: Any, missing: Any, space: Any,
-    resolve: Callable[[Any], Any],
+    resolve: Callable[[Any], Any], default: bool,
 ) -> None:  # fmt: skip
     """Refuse a scaled probabilistic ``metric`` (sCRPS, MSIS) when a series a trial scores
     does not change before its first validation origin: its scale, the in-sample naive MAE
@@ -331,7 +332,9 @@ def _check_scaled_score(
     e.g. every other step filled by ``missing``), so the trial fails. Which series a fit
     scores, and from which origin, depends on its lookback: checked at every lookback a dict
     space can sample (the template's when it samples none); a callable space's trials are
-    checked before their fits (:func:`check_trial_scale`)."""
+    checked before their fits (:func:`check_trial_scale`). The error names the lookbacks
+    that score none of those series, as the space a user passed samples them, or (``default``)
+    as lookbacks of a search space to pass in place of the default one."""
     column = score_column(metric) if metric != "val_loss" else None
     if column is None or not is_scaled_metric(column) or not isinstance(space, Mapping):
         return
@@ -346,14 +349,17 @@ def _check_scaled_score(
     if not scoring:
         error = unscaled_error(metric, span.panel, series, "every trial's score")
         raise DataValidationError(f"{error} No trial was run.")
-    scored = (
-        f"the score of trials of lookback {_spans(failing)} (search_space['lookback'] = "
-        f"{_shown(space['lookback'])!r})"
+    shown = _shown(space["lookback"])
+    where = (
+        f"the default search space's lookbacks {list(shown)}"
+        if default
+        else f"search_space['lookback'] = {shown!r}"
     )
+    fix = "pass a search_space whose lookbacks are among" if default else "sample only lookbacks"
+    scored = f"the score of trials of lookback {_spans(failing)} ({where})"
     raise DataValidationError(
-        f"{unscaled_error(metric, span.panel, series, scored)} Or sample only lookbacks "
-        f"{_spans(scoring)} (their fits score none of those series' flat steps). No trial "
-        "was run."
+        f"{unscaled_error(metric, span.panel, series, scored)} Or {fix} {_spans(scoring)} "
+        "(their fits score none of those series' flat steps). No trial was run."
     )
 
 

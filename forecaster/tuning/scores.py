@@ -26,13 +26,14 @@ import polars as pl
 
 from forecaster._validation import MIN_LEVEL
 from forecaster.data.panel import Panel
+from forecaster.data.suspicious import MADE_UP_ORIGINS
 from forecaster.estimators.forecaster import DEFAULT_QUANTILES
 from forecaster.estimators.sampling import kept_series, validation_origins
 from forecaster.evaluation import evaluate
 from forecaster.evaluation.array_metrics import mase_scales
 from forecaster.evaluation.folds import unscored_cells
 from forecaster.evaluation.intervals import is_scaled_metric
-from forecaster.exceptions import DataValidationError, StudyStopError
+from forecaster.exceptions import DataValidationError, ForecasterWarning, StudyStopError, silenced
 
 __all__ = [
     "PROBABILISTIC_METRICS",
@@ -133,12 +134,13 @@ def probabilistic_score(model: Any, frame: Any, metric: str) -> float:
             raise unscaled_error(metric, panel, flat, f"this trial's score ({lookback})")
     keys = [model.id_col] if model.id_col else []
     level = _level(column) if column not in ("pinball", "scrps") else None
-    forecast = model.predict(
-        data,
-        cutoff=origins if keys else origins[model.time_col],
-        quantiles=None if level is not None else _quantiles(model),
-        level=None if level is None else [level],
-    )
+    with silenced(ForecasterWarning, MADE_UP_ORIGINS):  # validation origins missing= filled
+        forecast = model.predict(  # are scored as the fit's validation loss scores them
+            data,
+            cutoff=origins if keys else origins[model.time_col],
+            quantiles=None if level is not None else _quantiles(model),
+            level=None if level is None else [level],
+        )
     observed = data.select(*keys, model.time_col)
     scores = evaluate(
         forecast.join(observed, on=[*keys, model.time_col], how="semi"),  # no filled steps

@@ -1536,7 +1536,7 @@ def test_a_storage_that_tune_refuses_is_refused_by_the_dry_run_too(
 # columns named like a backtest's output columns; source.tickers of the stocks data set
 # ------------------------------------------------------------------------------------------
 
-RESERVED_NAMES = [("time", "step"), ("covariate", "fold"), ("id", "n"), ("id", "model")]
+RESERVED_NAMES = [("time", "step"), ("target", "fold"), ("id", "n"), ("id", "model")]
 
 
 @pytest.mark.parametrize(("role", "new"), RESERVED_NAMES)
@@ -1548,17 +1548,9 @@ def test_a_column_named_like_a_backtest_output_is_refused_before_any_fit(
     # column of the scores ("n") or of result.folds ("model", a polars SchemaError) too
     from forecaster.estimators import RNNForecaster
 
-    if role in ("time", "id"):
-        data = rows().replace("id,date,y", "id,step,y" if role == "time" else f"{new},date,y", 1)
-    else:  # a copy of y as a covariate named "fold"
-        lines = rows().splitlines()
-        data = "\n".join(
-            [lines[0] + ",fold"] + [f"{line},{line.rsplit(',', 1)[1]}" for line in lines[1:]]
-        )
-    spec = project(tmp_path, data=data)
-    series = (
-        {"time": new} if role == "time" else {"id": new} if role == "id" else {"covariates": [new]}
-    )
+    header = {"time": "id,step,y", "id": f"{new},date,y", "target": "id,date,fold"}[role]
+    spec = project(tmp_path, data=rows().replace("id,date,y", header, 1))
+    series = {"time": {"time": new}, "id": {"id": new}, "target": {"targets": [new]}}[role]
     sections = {"source": {"path": "data/*.csv"}, "series": series}
     spec.write_text(mini_spec(**sections, evaluation={"backtest_folds": 2}))  # type: ignore[arg-type]
 
@@ -1593,6 +1585,22 @@ def test_a_column_named_like_a_backtest_output_is_refused_before_any_fit(
     spec.write_text(mini_spec(**sections))  # type: ignore[arg-type]
     code, _, err = cli(capsys, "run", str(spec))
     assert code == 0, err
+
+
+def test_covariates_named_like_a_backtests_output_columns_run(tmp_path, capsys):
+    """Covariates named ``fold`` and ``step`` (copies of y) were refused by the backtest and
+    the calibration ("clash with the output columns of a backtest"), though no output frame
+    holds a covariate: a run that backtests and calibrates writes its outputs."""
+    lines = rows([str(FIRST + dt.timedelta(days=i)) for i in range(40)]).splitlines()
+    copies = [f"{line},{y},{y}" for line in lines[1:] for y in [line.rsplit(",", 1)[1]]]
+    spec = project(tmp_path, data="\n".join([lines[0] + ",fold,step", *copies]) + "\n")
+    series = {"covariates": ["fold", "step"]}
+    sections = {"source": {"path": "data/*.csv"}, "series": series}
+    output = {"plot_series": 0, "levels": [80]}
+    spec.write_text(mini_spec(**sections, evaluation={"backtest_folds": 2}, output=output))  # type: ignore[arg-type]
+    code, _, err = cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert list((tmp_path / "outputs").rglob("*.parquet"))
 
 
 def stocks_spec(root: Path, tickers: list[str]) -> Path:
