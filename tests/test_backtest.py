@@ -1043,15 +1043,17 @@ def test_a_fold_whose_fit_would_hold_out_every_training_window_is_refused_before
 
 
 def test_a_forecaster_lacking_part_of_what_backtest_calls_is_told_what_it_lacks(frame):
-    """A stand-in with every member a backtest called before ``series_kept`` was added to
-    :class:`BacktestForecaster` was told only "backtest needs an RNNForecaster ... got
-    OldStandIn": the error names what it lacks."""
+    """A stand-in with every member a backtest called before ``series_kept`` (and
+    ``predict_origins``) were added to :class:`BacktestForecaster` was told only "backtest
+    needs an RNNForecaster ... got OldStandIn": the error names what it lacks."""
     calls = ("validate_params", "get_params", "fit", "predict", "check_fitted", "lookback_for",
              "read_frame", "__sklearn_is_fitted__")  # fmt: skip
     members = {name: lambda *_, **__: None for name in calls}
     stand_in = type("OldStandIn", (), {"lookback": 24, "horizon": 6, "time_col": "time",
                                        "id_col": "id", **members})  # fmt: skip
-    with pytest.raises(DataValidationError, match=r"got OldStandIn, which lacks \['series_kept'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"OldStandIn, which lacks \['predict_origins', 'series_kept'\]"
+    ):
         backtest(stand_in(), frame)
     with pytest.raises(DataValidationError, match=r"got object, which lacks \['lookback', 'hori"):
         backtest(object(), frame)
@@ -1100,6 +1102,98 @@ def test_an_id_column_named_like_a_column_of_the_folds_is_refused_before_any_fit
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
     with pytest.raises(DataValidationError, match=rf"Columns \['{name}'\] clash with the output"):
         backtest(model, renamed, folds=2, metrics=["mae"])
+
+
+def _panel_reads(monkeypatch) -> list[int]:
+    """Count the frames read into a Panel (Panel.from_frame calls) from now on."""
+    reads: list[int] = []
+    read = Panel.from_frame.__func__
+
+    def counted(cls, *args, **kwargs):
+        reads.append(1)
+        return read(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Panel, "from_frame", classmethod(counted))
+    return reads
+
+
+def _held_pairs(result) -> pl.DataFrame:
+    return result.folds.select("id", pl.col("cutoff").alias("time"))
+
+
+@pytest.mark.parametrize("missing", ["error", "ffill", "zero", "interpolate"])
+def test_a_backtest_reads_its_frame_once_and_forecasts_as_predict_does(frame, monkeypatch, missing):
+    """A given fitted model forecasts every origin from the panel the backtest read (not
+    from the frame read again, held after the latest origin, as predict reads it): the same
+    bits as predict(frame, cutoff=<the folds' pairs>)."""
+    data = frame if missing == "error" else gappy_rows(frame, [(0, 40), (1, 95), (2, 97)])
+    model = RNNForecaster(target=["y", "z"], id_col="id", missing=missing, **TINY)
+    model.fit(data.filter(pl.col("time") < dt.datetime(2024, 1, 3)))
+    reads = _panel_reads(monkeypatch)
+    result = backtest(model, data, folds=4)
+    assert len(reads) == 1
+    expected = model.predict(data, cutoff=_held_pairs(result))
+    for target in ("y", "z"):
+        assert result.forecasts[target].equals(expected[target])
+
+
+def gappy_rows(frame: pl.DataFrame, cells: list[tuple[int, int]]) -> pl.DataFrame:
+    """``frame`` with the ``y`` of the rows ``(series number, row in series)`` missing."""
+    row, series = pl.int_range(pl.len()).over("id"), pl.col("id").str.slice(1).cast(pl.Int64)
+    hit = pl.any_horizontal(*[(series == s) & (row == r) for s, r in cells])
+    return frame.with_columns(pl.when(hit).then(None).otherwise(pl.col("y")).alias("y"))
+
+
+@pytest.mark.parametrize(
+    "case", ["interpolated across the last origin", "log", "predict overridden"]
+)
+def test_a_backtest_reads_its_frame_again_where_its_panel_could_forecast_otherwise(
+    frame, monkeypatch, case
+):
+    """Where the rows after the latest origin could change the forecasts (a run filled by
+    interpolation reaching across it, a transform that checks every target) or predict is
+    a subclass's, the origins are forecast by predict(frame, cutoff=<pairs>) itself."""
+    options: dict = {"interpolated across the last origin": {"missing": "interpolate"}}
+    options["log"] = {"target_transform": "log"}
+    data = frame
+    if case == "interpolated across the last origin":  # the last fold's origin is row 113
+        data = gappy_rows(frame, [(0, 112), (0, 113), (0, 114)])
+    elif case == "log":  # a 0 among the last fold's targets: read by no forecast
+        data = frame.with_columns(
+            pl.when(pl.int_range(pl.len()).over("id") == 118).then(0.0).otherwise("y").alias("y")
+        )
+    cls = RNNForecaster
+    if case == "predict overridden":
+
+        class Shifted(RNNForecaster):
+            def predict(self, frame, **kwargs):
+                return super().predict(frame, **kwargs).with_columns(pl.col("y") + 1.0)
+
+        cls = Shifted
+    model = cls(target="y", id_col="id", **options.get(case, {}), **TINY)
+    model.fit(data.filter(pl.col("time") < dt.datetime(2024, 1, 3)))
+    reads = _panel_reads(monkeypatch)
+    result = backtest(model, data, folds=4)
+    assert len(reads) == 2  # the backtest's, then predict's
+    expected = model.predict(data, cutoff=_held_pairs(result))
+    assert result.forecasts["y"].equals(expected["y"])
+
+
+def test_refit_folds_of_ragged_series_beside_a_series_too_short_are_those_without_it(frame):
+    """A series too short for the folds (here first by id) is left out, and refitted fold
+    models of calendar folds that leave a series out of a fold train and forecast the other
+    series as a backtest of the frame without it does (the spans of the kept series, read
+    in the panel of the whole frame)."""
+    ragged = frame.filter((pl.col("id") != "s1") | (pl.col("time") < dt.datetime(2024, 1, 5, 16)))
+    short = frame.filter(pl.col("id") == "s0").head(20).with_columns(pl.lit("a").alias("id"))
+    model = RNNForecaster(target="y", id_col="id", **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = backtest(model, ragged, folds=3, refit=True)
+        beside = backtest(model, pl.concat([short, ragged]), folds=3, refit=True)
+    assert alone.folds["fold"].len() < 3 * 4  # calendar folds that leave s1 out
+    assert_frame_equal(beside.folds, alone.folds)
+    assert_frame_equal(beside.forecasts, alone.forecasts)
 
 
 def test_covariates_named_like_output_columns_backtest_score_and_calibrate(frame):

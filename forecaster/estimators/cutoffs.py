@@ -21,6 +21,7 @@ from forecaster.data.frequency import Frequency
 from forecaster.data.panel import Panel
 from forecaster.data.steps import steps_behind
 from forecaster.data.times import to_time_point
+from forecaster.data.transforms import domain_bound
 from forecaster.estimators.future import hold_after
 from forecaster.estimators.origins import (
     is_cutoff_list,
@@ -100,6 +101,7 @@ class CutoffPanels:
     schema_: dict[str, str]
     freq_: Frequency
     column_roles: Callable[[], dict[str, Any]]
+    _fitted_transform: Callable[[], str]
 
     def _origin_panel(self, frame: Any, cutoff: Any) -> tuple[Panel, np.ndarray, np.ndarray]:
         """The validated panel of ``frame`` (every row) and the series and global row of each
@@ -109,6 +111,27 @@ class CutoffPanels:
         roles: dict[str, Any] = {"id_col": self.id_col, "time_col": self.time_col}
         series, rows = origin_rows(raw, cutoff, **roles, lookback=self.lookback_, freq=self.freq_)
         return raw, series, rows
+
+    def _reads_as_held(self, panel: Panel, rows: np.ndarray) -> bool:
+        """Whether ``panel``, a frame read whole (``read_frame``), forecasts the origins at
+        its global ``rows`` as the panel :meth:`_origin_panel` reads from that frame (every
+        value after the latest origin held, :func:`~forecaster.estimators.future.hold_after`)
+        does, the same bits: it was read at the fitted frequency, no transform checks or
+        raises the targets of the rows after that origin (whose values the two panels do not
+        share), and no filled run (``missing="interpolate"``) reaches across it (its filled
+        values would lean on the rows after it). Every other value up to the latest origin is
+        the same in both, and the forecasts read nothing else of the rows after it."""
+        if str(panel.freq) != str(self.freq_) or panel.freq.holidays:
+            return False
+        if domain_bound(self._fitted_transform()) is not None or not len(rows):
+            return False
+        if panel.interpolated is None:
+            return True
+        latest = pl.lit(panel.time.gather(rows).max(), panel.time.dtype)
+        up_to = panel.time.to_frame("t").select(pl.col("t") <= latest).to_series().to_numpy()
+        marked = np.where(up_to, np.arange(len(up_to), dtype=np.int64), -1)
+        last = np.maximum.reduceat(marked, panel.offsets[:-1])  # each series' last row by then
+        return not panel.interpolated[last[last >= 0]].any()
 
     def _frame_panel(self, frame: Any, point: Any) -> Panel:
         """The validated panel of every row of ``frame`` read up to the time ``point`` (the

@@ -6,8 +6,10 @@ last time at or before ``t``, and ``predict(frame, cutoff=[t1, t2, ...])`` (or a
 gathered from the :class:`~forecaster.data.panel.Panel` by index arithmetic
 (:mod:`forecaster.estimators.origins`) and run through the network in a few large batches.
 Every forecast goes through :meth:`ForecastInference._forecast_windows` (scaling, network,
-inverse scaling and transform, finiteness check, ``baseline`` blend); the rolling-origin backtest
-(:func:`forecaster.evaluation.backtest.backtest`) and the MLflow pyfunc call ``predict``.
+inverse scaling and transform, finiteness check, ``baseline`` blend); the MLflow pyfunc calls
+``predict``, the rolling-origin backtest (:func:`forecaster.evaluation.backtest.backtest`)
+:meth:`ForecastInference.predict_origins`: the code of a list of cutoffs, from the panel the
+backtest read.
 """
 
 from __future__ import annotations
@@ -287,6 +289,64 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
+        return self._origin_forecasts(raw, series, rows, frame, level, quantiles)
+
+    def predict_origins(
+        self,
+        frame: pl.DataFrame,
+        panel: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        *,
+        level: Any = None,
+        quantiles: Any = None,
+    ) -> pl.DataFrame:
+        """``predict(frame, cutoff=<pairs>)`` of the origins at the global ``rows`` of
+        ``panel``, the frame read as :meth:`read_frame` reads it (what a backtest forecasts
+        from the panel it has read). The frame is not read again where that gives the same
+        forecasts (:meth:`_reads_as_held`); otherwise, and for a subclass that overrides
+        ``predict``, this is that call.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            The frame ``panel`` was read from (collected).
+        panel : Panel
+            Its panel, read at the fitted frequency.
+        series, rows : numpy.ndarray
+            Each origin's series and global row in ``panel``; one origin per (series, time).
+        level, quantiles : optional
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        polars.DataFrame
+            What ``predict(frame, cutoff=<the (id, time) pairs of the origins>)`` returns.
+        """
+        overridden = type(self).predict is not ForecastInference.predict
+        if overridden or not self._reads_as_held(panel, rows):
+            times = panel.time.gather(rows).alias(self.time_col)
+            pairs: pl.Series | pl.DataFrame = times
+            if self.id_col is not None:
+                ids = panel.keys[panel.id_name].gather(series).alias(self.id_col)
+                pairs = pl.DataFrame([ids, times])
+            return self.predict(frame, cutoff=pairs, level=level, quantiles=quantiles)
+        self.check_fitted("predict with")
+        level, quantiles = check("level", level), check("quantiles", quantiles)
+        return self._origin_forecasts(panel, series, rows, frame, level, quantiles)
+
+    def _origin_forecasts(
+        self,
+        raw: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        frame: Any,
+        level: Any,
+        quantiles: Any,
+    ) -> pl.DataFrame:
+        """The frame of ``predict`` with a list of cutoffs (:meth:`_origins_frame`) from the
+        origins at the global ``rows`` of ``raw``, the validated panel of ``frame``, with the
+        warning about origins whose targets ``missing=`` made up."""
         out = self._origins_frame(raw, series, rows, frame, level, quantiles)
         warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
         return out

@@ -3,9 +3,9 @@
 :func:`backtest` forecasts every series from ``folds`` origins and scores the forecasts with
 :mod:`forecaster.evaluation.metrics`. It works through :class:`BacktestForecaster`, what it
 needs of a forecaster, and never imports the estimators (a layer above). Each model forecasts
-all its (series, origin) pairs in one ``predict(frame, cutoff=<pairs>)`` call, which gathers
-the input windows from the panel by index arithmetic and runs them through the network in a
-few large batches.
+all its (series, origin) pairs in one call (``predict_origins``: ``predict(frame,
+cutoff=<pairs>)`` from the panel the backtest read), which gathers the input windows from the
+panel by index arithmetic and runs them through the network in a few large batches.
 
 Fold geometry, per series of ``n`` rows (positions ``0 .. n-1``), with horizon ``H``, lookback
 ``L``, ``step`` ``s`` and ``gap`` ``g``::

@@ -384,6 +384,16 @@ def asked_intervals(level: Any, quantiles: Any, estimator: Any, trains: bool) ->
     return asked
 
 
+def _origins_of(panel: Panel, where: Folds) -> tuple[Panel, np.ndarray, np.ndarray]:
+    """The panel of the series ``where`` keeps and, in it, the series and global row of the
+    origin of every (fold, series) block of ``where`` (:attr:`Folds.blocks`, in order)."""
+    keep = np.zeros(panel.n_series, dtype=bool)
+    keep[where.kept] = True
+    kept = panel.select_series(keep)
+    series = np.searchsorted(np.flatnonzero(keep), where.kept)[where.blocks % len(where.kept)]
+    return kept, series, kept.offsets[series] + where.local_cut.ravel()[where.blocks]
+
+
 def forecast_folds(
     estimator: Any,
     frame: pl.DataFrame,
@@ -394,22 +404,25 @@ def forecast_folds(
 ) -> tuple[list[Any], pl.DataFrame]:
     """The models of a backtest (fitted on clones, or the given one) and their forecasts of
     every (fold, series) origin of ``where`` (the rows of ``fold_rows``), in that order:
-    each model forecasts all (series, origin) pairs of its folds in one ``predict(frame,
-    cutoff=<pairs>)`` call (with ``level`` / ``quantiles`` when asked), whose frames are
-    stacked. Origins the folds place on steps whose targets ``missing=`` made up are not
-    warned about (:data:`~forecaster.data.suspicious.MADE_UP_ORIGINS`): the backtest scores
-    the model with its ``missing`` policy, as it forecasts after a gap."""
+    each model forecasts all (series, origin) pairs of its folds in one ``predict_origins``
+    call (``predict(frame, cutoff=<pairs>)`` from the panel read already; with ``level`` /
+    ``quantiles`` when asked), whose frames are stacked. Origins the folds place on steps
+    whose targets ``missing=`` made up are not warned about
+    (:data:`~forecaster.data.suspicious.MADE_UP_ORIGINS`): the backtest scores the model with
+    its ``missing`` policy, as it forecasts after a gap."""
     id_col, time_col = estimator.id_col, estimator.time_col
-    id_name = panel.id_name
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
-        kept_ids = panel.keys[id_name].gather(where.kept)
+        kept_ids = panel.keys[panel.id_name].gather(where.kept)
         frame = frame.filter(pl.col(id_col).cast(kept_ids.dtype).is_in(kept_ids.implode()))
+    origin_panel, series, rows = _origins_of(panel, where)  # (kept series only)
     estimators: list[Any] = []
     forecasts = []
     # calendar folds forecast some series in some folds only; every model trains on all
     spans = fold_rows if where.present is None else folds_frame(panel, replace(where, present=None))
+    fold_of = where.blocks // max(len(where.kept), 1)
     for first in range(0, where.n_folds, where.every):
         group = fold_rows.filter(pl.col("fold").is_between(first, first + where.every - 1))
+        mine = (fold_of >= first) & (fold_of < first + where.every)  # its blocks, in order
         with warnings_unit(first) if where.trains else nullcontext():  # one summary per kind
             if where.trains:
                 model = fit_fold(estimator, frame, panel, spans, first)
@@ -418,14 +431,11 @@ def forecast_folds(
                 if intervals_asked:
                     warn_calibrated_after(model, fold_rows, time_col)
             estimators.append(model)
-            origins: pl.Series | pl.DataFrame = group["cutoff"]  # one series: its origins
-            if id_col is not None:  # many: (series, origin) pairs
-                origins = group.select(
-                    pl.col(id_name).alias(id_col), pl.col("cutoff").alias(time_col)
-                )
             # origins the folds place on steps missing= filled: the policy's forecasts, scored
             with silenced(ForecasterWarning, MADE_UP_ORIGINS):  # as the model is used
-                predicted = model.predict(frame, cutoff=origins, **intervals_asked)
+                predicted = model.predict_origins(
+                    frame, origin_panel, series[mine], rows[mine], **intervals_asked
+                )
             check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
     return estimators, pl.concat(forecasts, how="vertical_relaxed")

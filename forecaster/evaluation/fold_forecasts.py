@@ -77,6 +77,10 @@ class BacktestForecaster(Protocol):
         Forecasts from many origins at once: ``cutoff`` a frame of (``id_col``,
         ``time_col``) pairs (a Series of times without ``id_col``); ``horizon`` rows per pair
         in the pairs' order, one column per target.
+    predict_origins(frame, panel, series, rows, level=None, quantiles=None)
+        The same forecasts (what a backtest calls) of the origins at the global ``rows`` of
+        ``panel`` (the frame as ``read_frame`` reads it; ``series``: each origin's series),
+        from that panel where reading the frame again would give the same.
     check_fitted(action)
         Refuse to ``action`` an unfitted model or one whose prediction parameters changed.
     lookback_for(panel, span=None)
@@ -106,6 +110,17 @@ class BacktestForecaster(Protocol):
 
     def predict(
         self, frame: pl.DataFrame, *, cutoff: Any = None, level: Any = None, quantiles: Any = None
+    ) -> pl.DataFrame: ...
+
+    def predict_origins(
+        self,
+        frame: pl.DataFrame,
+        panel: Panel,
+        series: np.ndarray,
+        rows: np.ndarray,
+        *,
+        level: Any = None,
+        quantiles: Any = None,
     ) -> pl.DataFrame: ...
 
     def check_fitted(self, action: str) -> None: ...
