@@ -289,7 +289,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
                 "rows after each origin). Drop future=..., and keep those rows in the frame."
             )
         raw, series, rows = self._origin_panel(frame, cutoff)
-        return self._origin_forecasts(raw, series, rows, frame, level, quantiles)
+        out = self._origins_frame(raw, series, rows, frame, level, quantiles)
+        warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
+        return out
 
     def predict_origins(
         self,
@@ -305,7 +307,9 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         ``panel``, the frame read as :meth:`read_frame` reads it (what a backtest forecasts
         from the panel it has read). The frame is not read again where that gives the same
         forecasts (:meth:`_reads_as_held`); otherwise, and for a subclass that overrides
-        ``predict``, this is that call.
+        ``predict``, this is that call. The caller chose the origins: those whose targets
+        ``missing=`` made up are not named (``predict``'s warning of them is not computed;
+        the backtest silences it where it calls ``predict``).
 
         Parameters
         ----------
@@ -333,23 +337,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
             return self.predict(frame, cutoff=pairs, level=level, quantiles=quantiles)
         self.check_fitted("predict with")
         level, quantiles = check("level", level), check("quantiles", quantiles)
-        return self._origin_forecasts(panel, series, rows, frame, level, quantiles)
-
-    def _origin_forecasts(
-        self,
-        raw: Panel,
-        series: np.ndarray,
-        rows: np.ndarray,
-        frame: Any,
-        level: Any,
-        quantiles: Any,
-    ) -> pl.DataFrame:
-        """The frame of ``predict`` with a list of cutoffs (:meth:`_origins_frame`) from the
-        origins at the global ``rows`` of ``raw``, the validated panel of ``frame``, with the
-        warning about origins whose targets ``missing=`` made up."""
-        out = self._origins_frame(raw, series, rows, frame, level, quantiles)
-        warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
-        return out
+        return self._origins_frame(panel, series, rows, frame, level, quantiles)
 
     def _origins_frame(
         self,

@@ -288,8 +288,7 @@ def check_arguments(
         raise DataValidationError(
             f"backtest needs an RNNForecaster (or LSTMForecaster, GRUForecaster, ...), got "
             f"{type(estimator).__name__}, which lacks {lacks}: a backtest calls what "
-            "forecaster.evaluation.backtest.BacktestForecaster lists (series_kept: the "
-            "series each fold's fit keeps, checked before any fit). Add them, or subclass "
+            "forecaster.evaluation.backtest.BacktestForecaster lists. Add them, or subclass "
             "RNNForecaster."
         )
     estimator.validate_params()
