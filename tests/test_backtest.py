@@ -810,6 +810,32 @@ def test_future_values_made_up_by_missing_over_the_folds_are_warned(frame):
         backtest(model, frame, folds=2, refit=False)  # every value known: no warning
 
 
+def test_a_fitted_model_backtest_reads_its_training_ends_once(monkeypatch):
+    """backtest(refit=False) read train_end_of for the folds frame, again for an empty
+    series (for its dtype) and, with integer steps or origins="series", a third time for
+    the in-sample check, with the same values: once now, the warnings unchanged."""
+    model = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 160, "b": 100}))
+    integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}
+    steps = RNNForecaster(**integer).fit(staggered_copies({"a": 160, "b": 100}, integer=True))
+    cases = [
+        (model, staggered_copies({"b": 140}), "auto", InSampleWarning),
+        (model, staggered_copies({"b": 140}), "series", CrossSeriesWarning),
+        (steps, staggered_copies({"a": 140, "b": 140}, integer=True), "auto", InSampleWarning),
+    ]
+    for fitted, data, origins, warning in cases:
+        calls: list[int] = []
+
+        def counted(ids: pl.Series, read=fitted.train_end_of, calls=calls) -> pl.Series:
+            calls.append(len(ids))
+            return read(ids)
+
+        monkeypatch.setattr(fitted, "train_end_of", counted)
+        with pytest.warns(warning):
+            result = backtest(fitted, data, folds=3, origins=origins)
+        assert calls == [data["id"].n_unique()], (origins, calls)
+        assert result.folds["train_end"].null_count() == 0
+
+
 def test_a_fitted_model_backtested_on_a_series_ending_earlier_is_in_sample_through_the_others():
     """b, a copy of a, fitted up to day 100 while a was fitted up to day 160: backtest(refit=
     False) scored b's folds on days 132..140 as out of sample (after b's own train_end)
