@@ -86,6 +86,30 @@ def test_scores_by_fold_and_series_are_those_of_a_group_by_on_the_keys(frame):
     )
 
 
+def test_a_backtest_scores_each_point_once_for_its_three_key_sets(frame, monkeypatch):
+    """The scores by fold and series, by step and overall computed every point's scores
+    (errors, ratios) three times, once per group-by: once now, the same frames bit for bit
+    as a group-by of each key set (``score``)."""
+    from forecaster.evaluation import frames
+
+    model = RNNForecaster(target="y", id_col="id", **TINY).fit(
+        frame.filter(pl.col("time") < dt.datetime(2024, 1, 4))
+    )
+    forecasts: list[int] = []
+    real = frames._point_scores
+
+    def point_scores(*args):
+        forecasts.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(frames, "_point_scores", point_scores)
+    result = backtest(model, frame, folds=3, m=24)
+    assert len(forecasts) == 3  # the model's, the naive's and the seasonal naive's, once each
+    for scores, by in ((result.metrics, ["fold", "cutoff", "id"]), (result.by_step, "step"),
+                       (result.aggregate, [])):  # fmt: skip
+        assert_frame_equal(scores, result.score(by), check_exact=True)
+
+
 def test_several_targets_without_an_id_column():
     frame = _frame(n_series=1).drop("id")
     model = RNNForecaster(target=["y", "z"], **TINY)
