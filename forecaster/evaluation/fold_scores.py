@@ -3,12 +3,13 @@
 everything, the model's and the naive baselines' on the same points.
 
 Every score pools the points of its group with
-:func:`~forecaster.evaluation.metrics.summarize_points`; the three key sets of a backtest's
-frames from the points scored once (:func:`~forecaster.evaluation.frames.summarize_key_sets`). The forecasts come in blocks of
-``horizon`` rows, one per (fold, series), fold-major; the points frames keep that order (target
-after target), so the scores by fold and series are grouped on one sorted integer column (the
-block's number) and their key columns (``fold``, ``cutoff``, id, ``target``) are gathered from
-the folds frame afterwards: no join, and no hashing of the id and time keys.
+:func:`~forecaster.evaluation.metrics.summarize_points`; a backtest's three score frames pool
+the points scored once (:func:`~forecaster.evaluation.frames.summarize_key_sets`). The
+forecasts come in blocks of ``horizon`` rows, one per (fold, series), fold-major; the points
+frames keep that order (target after target), so the scores by fold and series are grouped
+on one sorted integer column (the block's number) and their key columns (``fold``,
+``cutoff``, id, ``target``) are gathered from the folds frame afterwards: no join, and no
+hashing of the id and time keys.
 """
 
 from __future__ import annotations
