@@ -15,7 +15,16 @@ fold's training span. Both methods then use the same fitted model, without refit
     ``model.predict(frame, cutoff=c)`` for each of the origins (forecasts only, no metrics).
 
 Both produce the same forecasts (checked: largest absolute difference and the count of
-bit-identical values). Rows are medians of ``--repeats`` runs, alternating the two methods.
+bit-identical values; the network's own forecasts, below, can differ by float32 rounding
+where the batch size changes its sums).
+
+The model's default ``baseline="auto"`` blends this one-epoch network with the seasonal naive
+forecast, here at network weight 0 (the forecasts are the seasonal naive's, the network's
+output computed and weighted by 0). Two more rows (skip them with ``--no-variant``) time both
+methods for the same model fitted with ``baseline="none"``, whose forecasts are the network's
+own: the path a user's backtest of a network that beats the baselines runs.
+
+Rows are medians of ``--repeats`` runs, alternating the two methods.
 The other processes' CPU load during each timed block is recorded (``other_cpus``); on this
 2-core machine a value well above 0 means the timings are contended. This process's CPU
 seconds (``cpu_seconds``, all its threads) are recorded too.
@@ -35,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -77,6 +87,78 @@ def per_origin(model: RNNForecaster, frame: pl.DataFrame, cutoffs: list[Any]) ->
     )
 
 
+def fitted_model(
+    frame: pl.DataFrame, args: argparse.Namespace, *, baseline: str
+) -> tuple[RNNForecaster, list[Any]]:
+    """The benchmark's model (``baseline``: its blend with the naive forecasts), fitted by a
+    first backtest on fold 0's training span, and the backtest's cutoffs."""
+    model = RNNForecaster(
+        target="y",
+        id_col="id",
+        lookback=LOOKBACK,
+        horizon=HORIZON,
+        max_epochs=1,
+        windows_per_epoch=2048,
+        random_state=0,
+        progress=False,
+        device=args.device,
+        baseline=baseline,
+    )
+    first = backtest(model, frame, folds=args.origins)  # fits a clone on fold 0's span
+    cutoffs = first.folds["cutoff"].unique().sort().to_list()
+    assert len(cutoffs) == args.origins
+    return first.estimators[0], cutoffs
+
+
+def same_forecasts(
+    result: Any, reference: pl.DataFrame, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Check that the batched and per-origin forecasts agree; their largest difference and
+    the count of bit-identical values."""
+    joined = result.forecasts.join(
+        reference.rename({"y": "y_ref"}), on=["cutoff", "id", "time"], how="inner"
+    )
+    assert joined.height == result.forecasts.height == args.series * args.origins * HORIZON
+    got, ref = joined["y"].to_numpy(), joined["y_ref"].to_numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * float(np.abs(ref).max()))
+    return {
+        "forecasts": int(joined.height),
+        "max_abs_diff": float(np.abs(got - ref).max()),
+        "bit_identical": int((got == ref).sum()),
+        "max_abs_value": float(np.abs(ref).max()),
+    }
+
+
+def baseline_none(frame: pl.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
+    """The two methods for a model fitted with ``baseline="none"``: its forecasts are the
+    network's own (the default ``"auto"`` blends this one-epoch network at weight 0 with the
+    seasonal naive forecast), timed as the main rows, repeats alternating."""
+    fitted, cutoffs = fitted_model(frame, args, baseline="none")
+    backtest(fitted, frame, folds=args.origins)  # warm-up, untimed
+    runs: dict[str, list[dict[str, Any]]] = {"batched": [], "per_origin": []}
+    result = reference = None
+    for _ in range(args.repeats):
+        wait_for_idle(args.wait_idle, threshold=0.3)
+        with Timed() as t_batched:
+            result = backtest(fitted, frame, folds=args.origins)
+        runs["batched"].append(_record(t_batched))
+        with Timed() as t_ref:
+            reference = per_origin(fitted, frame, cutoffs)
+        runs["per_origin"].append(_record(t_ref))
+    speedups = [
+        r["seconds"] / b["seconds"]
+        for b, r in zip(runs["batched"], runs["per_origin"], strict=True)
+    ]
+    return {
+        "batched_s": statistics.median(r["seconds"] for r in runs["batched"]),
+        "per_origin_s": statistics.median(r["seconds"] for r in runs["per_origin"]),
+        "speedup": statistics.median(speedups),
+        "speedups": speedups,
+        "runs": runs,
+        "check": same_forecasts(result, reference, args),
+    }
+
+
 def _record(timed: Timed) -> dict[str, Any]:
     """A timed block's wall seconds, the other processes' CPU load meanwhile and this
     process's CPU seconds (all its threads): under contention the CPU seconds move less
@@ -93,23 +175,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     n_steps = args.steps or LOOKBACK + HORIZON + (args.origins - 1) * HORIZON + 200
     frame = make_frame(args.series, n_steps)
-    model = RNNForecaster(
-        target="y",
-        id_col="id",
-        lookback=LOOKBACK,
-        horizon=HORIZON,
-        max_epochs=1,
-        windows_per_epoch=2048,
-        random_state=0,
-        progress=False,
-        device=args.device,
-    )
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
-    first = backtest(model, frame, folds=args.origins)  # fits a clone on fold 0's span
+    fitted, cutoffs = fitted_model(frame, args, baseline="auto")
     fit_and_first_s = time.perf_counter() - t0
-    fitted = first.estimators[0]
-    cutoffs = first.folds["cutoff"].unique().sort().to_list()
-    assert len(cutoffs) == args.origins
 
     # warm-up of both paths (allocations, kernels), untimed
     backtest(fitted, frame, folds=args.origins)
@@ -156,14 +225,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 fn()
             runs[name].append(_record(t_net))
 
-    joined = result.forecasts.join(
-        reference.rename({"y": "y_ref"}), on=["cutoff", "id", "time"], how="inner"
-    )
-    assert joined.height == result.forecasts.height == args.series * args.origins * HORIZON
-    got, ref = joined["y"].to_numpy(), joined["y_ref"].to_numpy()
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * float(np.abs(ref).max()))
-    max_abs = float(np.abs(got - ref).max())
-    identical = int((got == ref).sum())
+    check = same_forecasts(result, reference, args)
+    variant = baseline_none(frame, args) if args.variant else None
 
     batched_s = statistics.median(r["seconds"] for r in runs["batched"])
     reference_s = statistics.median(r["seconds"] for r in runs["per_origin"])
@@ -201,16 +264,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "per_origin_windows_per_s": windows / reference_s,
         "runs": runs,
         "wait_for_idle": idle,
-        "check": {
-            "forecasts": int(joined.height),
-            "max_abs_diff": max_abs,
-            "bit_identical": identical,
-            "max_abs_value": float(np.abs(ref).max()),
-        },
+        "check": check,
+        "baseline_none": variant,
+        "loadavg": {"before": load_before, "after": os.getloadavg()},
         "target_speedup": TARGET_SPEEDUP,
         "passed": speedup >= TARGET_SPEEDUP,
         "machine": machine_info(),
     }
+
+
+def _variant_rows(report: dict[str, Any]) -> list[str]:
+    """The table rows of the ``baseline="none"`` model (none when it was not run)."""
+    variant = report.get("baseline_none")
+    if not variant:
+        return []
+    c, windows = report["config"], report["config"]["series"] * report["config"]["origins"]
+    check = variant["check"]
+
+    def cpu(name: str) -> str:
+        return f"{statistics.median(r['cpu_seconds'] for r in variant['runs'][name]):.3f} s"
+
+    return [
+        f'| `baseline="none"` model: `predict(frame, cutoff=c)` once per origin | '
+        f"{variant['per_origin_s']:.2f} s | {cpu('per_origin')} | "
+        f"{windows / variant['per_origin_s']:,.0f} | "
+        "1.0x |",
+        f'| `baseline="none"` model: `backtest(model, frame, folds={c["origins"]})`, '
+        f"batched | {variant['batched_s']:.3f} s | {cpu('batched')} | "
+        f"{windows / variant['batched_s']:,.0f} | "
+        f"**{variant['speedup']:.1f}x** (same forecasts: {check['bit_identical']:,} of "
+        f"{check['forecasts']:,} bit-identical) |",
+    ]
 
 
 def render_markdown(report: dict[str, Any], command: str) -> str:
@@ -237,6 +321,7 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
         f"| `backtest(model, frame, folds={c['origins']})`, batched (forecasts + metrics) | "
         f"{report['batched_s']:.3f} s | {cpu('batched')} | "
         f"{report['batched_windows_per_s']:,.0f} | **{report['speedup']:.1f}x** |",
+        *_variant_rows(report),
         f"| network forward only, one call per origin ({c['series']} windows each) | "
         f"{report['network_per_origin_s']:.3f} s | {cpu('network_per_origin')} | "
         f"{c['series'] * c['origins'] / report['network_per_origin_s']:,.0f} | – |",
@@ -293,6 +378,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help="seconds to wait, before each repeat, for other processes to go idle",
     )
+    parser.add_argument(
+        "--no-variant",
+        dest="variant",
+        action="store_false",
+        help='skip the rows of a model fitted with baseline="none" (the network alone)',
+    )
     parser.add_argument("--quick", action="store_true", help="10 series x 5 origins, 1 repeat")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -316,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         name += f"_t{args.threads}"
         command += f" --threads {args.threads}"
+    if not args.variant:
+        command += " --no-variant"
     if args.device != "cpu":
         command += f" --device {args.device}"
     write_result(out / f"{name}.json", json.dumps(report, indent=2, default=str) + "\n")

@@ -1561,3 +1561,39 @@ def test_a_series_own_exact_residuals_keep_a_per_series_interval(normalize, leve
     np.testing.assert_allclose(width[1], 2 * floor, rtol=1e-9)
     own = np.sort(np.abs(residuals[series == 0, :, 0, 0]), axis=0)[24]  # ceil(31 * 0.8) - 1
     np.testing.assert_allclose(width[0], 2 * own, rtol=1e-9)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (1e10, 1e4)])
+def test_a_series_own_exact_residuals_keep_per_series_quantiles_off_the_median(
+    normalize, level, floor
+):
+    """per_series=True: the quantile columns of a series whose own calibration residuals
+    were all 0 (forecast exactly) all lay on its forecast, while its intervals were floored
+    (1, or 1e-6 of its level, either side): a quantile's distance from the median is now
+    floored as a half-width is, so they are strictly ordered around the median (an offset
+    kept: residuals all 2 move them all by 2), and the other series keep theirs."""
+    rng = np.random.default_rng(0)
+    n, horizon = 60, 2
+    series = np.repeat(np.arange(3), n // 3)
+    residuals = rng.normal(0, 3, (n, horizon, 1, 1))
+    residuals[series == 1], residuals[series == 2] = 0.0, 2.0
+    conformal = {"residuals": residuals, "series": series, "per_series": True}
+    point = np.array([np.full((horizon, 1), v) for v in (10.0, level, level)])
+    qs = [0.1, 0.25, 0.5, 0.9]
+    cols = interval_columns(
+        ["y"], point, None, None, {**conformal, "normalize": normalize}, np.arange(3),
+        levels=[80], quantiles=qs, spread=np.ones((3, 1)),
+    )  # fmt: skip
+    got = {q: cols[quantile_name("y", q)].reshape(3, horizon) for q in qs}
+    for s, offset in ((1, 0.0), (2, 2.0)):
+        centre = level + offset
+        expected = {0.1: centre - floor, 0.25: centre - floor, 0.5: centre, 0.9: centre + floor}
+        for q, value in expected.items():
+            np.testing.assert_allclose(got[q][s], value, rtol=1e-12)
+    lo = cols["y_lo_80"].reshape(3, horizon)[1]
+    np.testing.assert_allclose(lo, got[0.1][1], rtol=1e-12)  # the interval's own floor
+    own = residuals[series == 0, :, 0, 0]
+    for q in qs:  # the series with spread-out residuals: its signed order statistics
+        expected = 10.0 + signed_quantile(own, q, what="test")
+        np.testing.assert_array_equal(got[q][0], expected)

@@ -176,17 +176,19 @@ class _Calibration:
         return out
 
     def floor_own(self, half: np.ndarray) -> np.ndarray:
-        """``half`` ``(B, horizon, T)``, the half-widths of symmetric intervals, with those of
-        the forecasts the last :meth:`reduce` gave their series' own scores floored as a
-        series scale is (:func:`~forecaster.data.spans.floor_spread` by each forecast's
-        level): a series whose own residuals are all 0 gets 1 (or 1e-6 of its level), not a
-        zero-width interval that claims certainty. The pooled ones are floored by their
-        series' scale (``normalize="series"``) or window spread (``"window"``)."""
+        """``half`` ``(B, horizon, T)`` or ``(B, K, horizon, T)``, the half-widths of symmetric
+        intervals or the distances of quantiles from the median, with those of the forecasts
+        the last :meth:`reduce` gave their series' own scores floored as a series scale is
+        (:func:`~forecaster.data.spans.floor_spread` by each forecast's level): a series
+        whose own residuals are all 0 gets 1 (or 1e-6 of its level), not a zero-width
+        interval (or quantiles on the median) that claims certainty. The pooled ones are
+        floored by their series' scale (``normalize="series"``) or window spread
+        (``"window"``)."""
         if self.level is None or not self.own.any():
             return half
         own = self.own
         floored = half.copy()
-        level = self.level[own][:, None, :]
+        level = self.level[own].reshape(-1, *([1] * (half.ndim - 2)), self.level.shape[1])
         floored[own] = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
         return floored
 
@@ -447,9 +449,8 @@ def interval_columns(
     if asked and model_quantiles is None:  # a point model: every quantile in one pass
         if conformal is None or calibration is None:
             raise _uncalibrated("quantiles")
-        signed = conformal["residuals"][..., 0]
-        shifts = calibration.reduce(signed, _quantiles_of(asked), stacked=len(asked))
-        values = np.sort(point[..., None] + norm[..., None] * shifts.transpose(0, 2, 3, 1), -1)
+        shifts = _point_shifts(conformal["residuals"][..., 0], asked, calibration, norm)
+        values = np.sort(point[..., None] + shifts.transpose(0, 2, 3, 1), -1)
         ordered = {round(q, 12): values[..., k] for k, q in enumerate(asked)}
     for q in asked:
         for j, target in enumerate(targets):
@@ -460,11 +461,37 @@ def interval_columns(
     return columns
 
 
-def _quantiles_of(qs: list[float]) -> Reducer:
+def _point_shifts(
+    signed: np.ndarray, asked: list[float], calibration: _Calibration, norm: np.ndarray
+) -> np.ndarray:
+    """``(B, K, horizon, T)``: what a point model's forecasts move by for the quantiles
+    ``asked`` (``K``), the split-conformal quantiles of the ``signed`` residuals ``(N,
+    horizon, T)`` back on the forecasts' scale (``norm`` ``(B, 1, T)``). A quantile's
+    distance from the median's shift is floored as an interval's half-width is
+    (:meth:`_Calibration.floor_own`): a series whose own residuals are all 0 gets quantiles
+    1 (or 1e-6 of its level) below and above the median, as its intervals are, not on it."""
+    reducer = _quantiles_of(asked, median=True)
+    shifts = norm[:, None] * calibration.reduce(signed, reducer, stacked=len(asked) + 1)
+    shifts, median = shifts[:, :-1], shifts[:, -1:]
+    side = np.sign(np.array(asked) - 0.5).reshape(1, -1, 1, 1)  # the median: 0, never moved
+    distance = np.abs(shifts - median)
+    floored = calibration.floor_own(distance)
+    return np.where(floored > distance, median + side * floored, shifts)
+
+
+def _quantiles_of(qs: list[float], *, median: bool = False) -> Reducer:
     """The reducer giving the split-conformal quantiles ``qs`` of signed scores along axis 0
-    (:func:`signed_quantile`), stacked first."""
+    (:func:`signed_quantile`), stacked first; with ``median``, the median last (not checked:
+    a quantile asked for needs more scores, and refuses fewer)."""
     what = f"quantiles={[float(q) for q in qs]}"
-    return lambda scores: np.stack([signed_quantile(scores, q, what=what) for q in qs])
+
+    def reducer(scores: np.ndarray) -> np.ndarray:
+        stacked = [signed_quantile(scores, q, what=what) for q in qs]
+        if median:
+            stacked.append(signed_quantile(scores, 0.5, what=what, strict=False))
+        return np.stack(stacked)
+
+    return reducer
 
 
 def _cqr_band(q: float, fitted: list[float] | None) -> tuple[float, float] | None:
