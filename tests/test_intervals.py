@@ -1597,3 +1597,28 @@ def test_a_series_own_exact_residuals_keep_per_series_quantiles_off_the_median(
     for q in qs:  # the series with spread-out residuals: its signed order statistics
         expected = 10.0 + signed_quantile(own, q, what="test")
         np.testing.assert_array_equal(got[q][0], expected)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+def test_floored_per_series_intervals_and_quantiles_stay_nested(normalize):
+    """per_series=True: a series whose own residuals are mostly 0 and a few 0.5 had its 50 %
+    half-width (0) floored to 1 while its 90 % one (0.5) was left: ``y_lo_90`` above
+    ``y_lo_50``, intervals that do not nest. A wider level's half-width is now at least a
+    narrower one's, and a quantile farther from the median at least as far from it as a
+    nearer one (the floor carried outward)."""
+    n, horizon = 40, 1
+    series = np.zeros(n, dtype=int)
+    residuals = np.zeros((n, horizon, 1, 1))
+    residuals[:8] = 0.5  # 20 % of the residuals 0.5 (one sign), the rest exactly 0
+    conformal = {"residuals": residuals, "series": series, "per_series": True}
+    cols = interval_columns(
+        ["y"], np.full((1, horizon, 1), 5.0), None, None, {**conformal, "normalize": normalize},
+        np.array([0]), levels=[50, 90], quantiles=[0.05, 0.25, 0.5, 0.75, 0.95],
+        spread=np.ones((1, 1)),
+    )  # fmt: skip
+    assert cols["y_lo_90"][0] <= cols["y_lo_50"][0] < 5.0 < cols["y_hi_50"][0]
+    assert cols["y_hi_50"][0] <= cols["y_hi_90"][0]
+    values = [cols[quantile_name("y", q)][0] for q in (0.05, 0.25, 0.5, 0.75, 0.95)]
+    assert values[0] <= values[1] < values[2] == 5.0 < values[3] <= values[4]
+    # the 0.05 quantile lies at least as far below as the floored 0.25 one: 1, not 0.5
+    assert values[2] - values[0] >= values[2] - values[1] >= 1.0

@@ -434,13 +434,15 @@ def interval_columns(
         wanted = {round(q, 12) for q in (*(q for pair in ends.values() for q in pair), *asked)}
         quantile_model = _ModelQuantiles(model_quantiles, fitted_list, conformal, calibration, norm)
         ordered = quantile_model.sorted(wanted)
-    for level, (q_lo, q_hi) in ends.items():
+    narrower = np.zeros_like(point)  # the half-width of the level below: nested when floored
+    for level, (q_lo, q_hi) in sorted(ends.items()):
         if model_quantiles is not None:
             lo, hi = ordered[round(q_lo, 12)], ordered[round(q_hi, 12)]
         else:
             if conformal is None:
                 raise _uncalibrated("level")
             half = conformal_quantile(np.abs(conformal["residuals"][..., 0]), level)
+            narrower = half = np.maximum(half, narrower)
             lo, hi = point - half, point + half
         for j, target in enumerate(targets):
             made[level_name(target, level, "lo")] = _flat(lo[..., j])
@@ -475,8 +477,20 @@ def _point_shifts(
     shifts, median = shifts[:, :-1], shifts[:, -1:]
     side = np.sign(np.array(asked) - 0.5).reshape(1, -1, 1, 1)  # the median: 0, never moved
     distance = np.abs(shifts - median)
-    floored = calibration.floor_own(distance)
+    floored = _outward_max(calibration.floor_own(distance), np.array(asked))
     return np.where(floored > distance, median + side * floored, shifts)
+
+
+def _outward_max(distance: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """``distance`` ``(B, K, horizon, T)`` from the median of the quantiles ``asked``
+    (ascending), each at least that of every quantile between it and the median: a floored
+    quantile near the median is never farther from it than one beyond."""
+    out = distance.copy()
+    below, above = np.flatnonzero(asked < 0.5)[::-1], np.flatnonzero(asked > 0.5)
+    for side in (below, above):  # from the median outward
+        if len(side):
+            out[:, side] = np.maximum.accumulate(distance[:, side], axis=1)
+    return out
 
 
 def _quantiles_of(qs: list[float], *, median: bool = False) -> Reducer:
