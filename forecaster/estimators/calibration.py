@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
 from forecaster.data import trained_frame
 from forecaster.data.frames import column_tuple
@@ -79,6 +80,7 @@ class ForecastIntervals:
     read_frame: Callable[..., tuple[pl.DataFrame, Any]]
     _fitted_transform: Callable[[], str]
 
+    @uses_fitted_state("calibrate")
     def calibrate(
         self,
         frame: pl.DataFrame | pl.LazyFrame,
