@@ -118,9 +118,10 @@ class ForecastIntervals:
             Intervals from each series' own residuals instead of the residuals pooled across
             series. A series with fewer than 20 residuals at some step, or fewer than the
             highest level of a ``predict`` call needs, uses the pooled ones for every level
-            and quantile of that call (so that they nest); own residuals all 0 give a half-width,
-            and a point model's quantiles a distance from the median, of 1 (or 1e-6 of the
-            level). With ``rolling`` it needs ``rolling >= 20``.
+            and quantile of that call (so that they nest); own residuals all one value at a
+            step (all 0) give a half-width, and a point model's quantiles a distance from the
+            median, of at least 1 (or 1e-6 of the level), others at least 1e-6 of the level.
+            With ``rolling`` it needs ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each residual
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows
