@@ -1654,6 +1654,7 @@ class _RecordingModel:
 
     calls: ClassVar[list[dict]] = []
     conformal_: ClassVar[dict] = {"residuals": None}  # calibrated
+    schema_: ClassVar[dict] = {"id": "String", "date": "Date", "y": "Float64"}  # of rows()
 
     def get_params(self):
         return {}  # no data parameters: check_model_matches_spec has none to compare
@@ -1951,6 +1952,7 @@ def test_the_tuning_objective_reaches_the_study_and_its_name(tmp_path, monkeypat
 
 def _point_model(loss=None, conformal=None):
     attributes = {"loss": loss, "quantiles": None, "conformal_": conformal}
+    attributes["schema_"] = {"id": "String", "date": "Date", "y": "Float64"}  # of rows()
     return type("Saved", (), {**attributes, "get_params": lambda self: {}})()
 
 
