@@ -1287,6 +1287,29 @@ def test_month_ends_or_starts_13_weeks_apart_are_quarters(dates, expected):
     ]
 
 
+@pytest.mark.parametrize(
+    ("start", "weeks", "rows", "expected"),
+    [
+        ("2023-06-30", 13, 6, "2024-12-27"),  # 2024-09-27: a Friday before Monday 09-30
+        ("2000-06-05", 52, 4, "2004-05-31"),  # June 5th, 4th, 3rd, 2nd: Mondays
+        ("2000-08-04", 52, 3, "2003-08-01"),  # August 4th, 3rd, 2nd
+        ("2000-03-31", 26, 6, "2003-03-28"),  # 2002-09-27: a Friday before Monday 09-30
+    ],
+)
+def test_whole_weeks_a_few_days_off_business_anchors_stay_weekly(start, weeks, rows, expected):
+    """Steps of exactly 13, 26 or 52 weeks whose times stay near, but not each exactly on,
+    their months' last or first weekday (pandas: "13W-FRI", "52W-MON") were read as quarters,
+    half-years and years (forecast on 2024-12-31, a month's last weekday, not 13 weeks after
+    the last row): weeks fit them exactly. Times each exactly on an anchor still step whole
+    months (test_month_ends_or_starts_13_weeks_apart_are_quarters)."""
+    first = dt.date.fromisoformat(start)
+    times = pl.Series("t", [first + dt.timedelta(weeks=weeks * k) for k in range(rows)])
+    freq = infer_frequency(times, np.array([0, rows]))
+    assert str(freq) == f"{weeks}w"
+    got = future_times(times, np.array([0, rows]), freq, 1).to_list()
+    assert got == [dt.date.fromisoformat(expected)]
+
+
 def _japanese_first_trading_days(years: range) -> list[dt.date]:
     """The first weekday of every month of ``years``, after January 1 to 3 (closed)."""
     days = []

@@ -16,7 +16,7 @@ from forecaster.data.frequency import (
     TIME_UNIT_NS,
     Frequency,
 )
-from forecaster.data.steps import anchor_days
+from forecaster.data.steps import anchor_days, first_and_last_weekdays
 from forecaster.data.times import check_series_layout, check_time_span, local_day_grid
 from forecaster.exceptions import DataValidationError
 
@@ -45,7 +45,8 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
         Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps,
         and from steps of whole months between first or last business days or month-ends of
         every series (:func:`~forecaster.data.steps.anchor_days`: 26 to 33 days between last
-        business days; 13 weeks between 2017-06-30, 09-29 and 12-29);
+        business days; 13 weeks between 2017-06-30, 09-29 and 12-29, each exactly on its
+        anchor when every step is whole weeks);
         longer steps of a whole number of months on one day of the month (its last day in
         shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
         and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
@@ -178,21 +179,34 @@ def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
     return int(steps[0]) if bool(anchored.all()) else None
 
 
-def _anchored_months(times: pl.Series, cross: np.ndarray, starts: np.ndarray) -> int | None:
+def _anchored_months(
+    times: pl.Series, cross: np.ndarray, starts: np.ndarray, weekly: bool
+) -> int | None:
     """The whole number of months (>= 1) of every step that starts at the rows ``starts``,
     when every series is on its months' first or last days, or on first or last business
     days (:func:`~forecaster.data.steps.anchor_days`, ``cross``: the series bounds in the
     differences); else None. Their steps vary (26 to 33 days from one last business day to
     the next, 19 to 40 from a first business day to the next where holidays push some to the
-    10th), and a whole number of weeks (2023-06-30, 09-29, 12-29: 13 weeks each) keeps
-    the day of the month that every time holds."""
+    10th). When every step is a whole number of weeks (``weekly``: 2023-06-30, 09-29, 12-29,
+    13 weeks each) every time must be exactly on its series' anchor, as the steps of months
+    date it (:func:`~forecaster.data.steps.first_and_last_weekdays`): weeks fit such a
+    series exactly, so a time a few days off its month's last or first weekday (2024-09-27,
+    a Friday before Monday 09-30; June 4th, 3rd, 2nd, 52 weeks apart) keeps it weekly."""
     steps = _month_steps(times, starts)
     if len(starts) == 0 or steps.min() != steps.max() or steps[0] < 1:
         return None
     offsets = np.concatenate([[0], np.unique(cross) + 1, [len(times)]])
-    business = np.isin(anchor_days(times, offsets), (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY))
-    day = times.dt.day()
-    for calendar in (day == 1, day == times.dt.days_in_month()):  # month starts, month-ends
+    anchors = anchor_days(times, offsets)
+    business = np.isin(anchors, (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY))
+    day, length = times.dt.day(), times.dt.days_in_month()
+    if weekly and business.any():  # each time on its anchor day, as a month's step dates it
+        days = np.repeat(anchors, np.diff(offsets))
+        first, last = first_and_last_weekdays(
+            day.to_numpy(), times.dt.weekday().to_numpy(), (length - day).to_numpy()
+        )
+        on = np.where(days == FIRST_BUSINESS_DAY, first, last)
+        business &= np.logical_and.reduceat(on, offsets[:-1])
+    for calendar in (day == 1, day == length):  # month starts, month-ends
         business |= np.logical_and.reduceat(calendar.to_numpy(), offsets[:-1])
     return int(steps[0]) if bool(business.all()) else None
 
@@ -226,7 +240,7 @@ def _calendar_steps(
         return Frequency(1, unit)
     months = _months_per_step(times, starts) if days >= 58 and not weekly else None
     if months is None and days >= 19:
-        months = _anchored_months(times, cross, starts)
+        months = _anchored_months(times, cross, starts, weekly)
         if months in (1, 3):
             return Frequency(1, "mo" if months == 1 else "q")
     if months is None:

@@ -32,6 +32,7 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "anchor_days",
     "ends_on_one_grid",
+    "first_and_last_weekdays",
     "future_times",
     "grid_periods",
     "on_local_calendar",
@@ -85,16 +86,17 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     several = np.minimum.reduceat(day, starts) < largest
     weekday = times.dt.weekday().to_numpy()  # Monday 1 ... Sunday 7
     weekend = np.logical_or.reduceat(weekday > 5, starts)
-    first = _first_business_days(day, weekday, starts, largest, several)
+    on_first, on_last = first_and_last_weekdays(day, weekday, to_end)
+    first = _first_business_days(day, on_first, starts, largest, several)
     days = np.where((largest <= 4) & several & weekend, 1, largest)
     days = np.where(first & ~weekend, FIRST_BUSINESS_DAY, days)
-    last = ending & ~weekend & _last_business_days(day, weekday, to_end, offsets)
+    last = ending & ~weekend & _last_business_days(day, on_last, weekday, to_end, offsets)
     return np.where(month_ends, 31, np.where(last, LAST_BUSINESS_DAY, days))
 
 
 def _first_business_days(
     day: np.ndarray,
-    weekday: np.ndarray,
+    exact: np.ndarray,
     starts: np.ndarray,
     largest: np.ndarray,
     several: np.ndarray,
@@ -102,8 +104,7 @@ def _first_business_days(
     """Per series (rows from ``starts``; ``largest`` day, on ``several`` days): every time
     within the first 10 days of its month, on several days and all within the first 4 days or
     at least half exactly on their month's first weekday, or each exactly on it and one not
-    the 1st (:func:`anchor_days`). ``weekday``: Monday 1 ... Sunday 7."""
-    exact = (weekday <= 5) & ((day == 1) | ((weekday == 1) & (day <= 3)))  # (Monday 2nd, 3rd)
+    the 1st (:func:`anchor_days`). ``exact``: each time its month's first weekday."""
     exact_count = np.add.reduceat(exact.astype(np.int64), starts)
     count = np.diff(np.append(starts, len(day)))
     mostly = several & ((largest <= 4) | (2 * exact_count >= count))
@@ -111,19 +112,39 @@ def _first_business_days(
 
 
 def _last_business_days(
-    day: np.ndarray, weekday: np.ndarray, to_end: np.ndarray, offsets: np.ndarray
+    day: np.ndarray, exact: np.ndarray, weekday: np.ndarray, to_end: np.ndarray, offsets: np.ndarray
 ) -> np.ndarray:
     """Per series (``offsets``): one time a Friday before a weekend month-end, and each time
     exactly its month's last weekday or not each its largest day of the month clamped to
-    shorter months (:func:`anchor_days`). ``to_end``: days after each time in its month."""
+    shorter months (:func:`anchor_days`). ``exact``: each time its month's last weekday;
+    ``to_end``: days after each time in its month."""
     starts = np.asarray(offsets[:-1], dtype=np.int64)
     before = (weekday == 5) & np.isin(to_end, (1, 2))  # a Friday before a weekend month-end
     friday = np.logical_or.reduceat(before, starts)
-    exact = ((weekday <= 5) & (to_end == 0)) | before
     largest = np.repeat(np.maximum.reduceat(day, starts), np.diff(offsets))
     clamped = day == np.minimum(largest, day + to_end)  # its own day, clamped to its month
     one_day = np.logical_and.reduceat(clamped, starts)  # the 30th, and February's last day
     return friday & (np.logical_and.reduceat(exact, starts) | ~one_day)
+
+
+def first_and_last_weekdays(
+    day: np.ndarray, weekday: np.ndarray, to_end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each time is its month's first weekday, and whether its last (Monday to
+    Friday, no holidays: the days :meth:`~forecaster.data.frequency.Frequency.offset` dates
+    first and last business days on), from its ``day`` of the month, ``weekday`` (Monday 1
+    ... Sunday 7) and ``to_end``, the days after it in its month.
+
+    Examples
+    --------
+    >>> day, weekday = np.array([1, 3, 4, 29]), np.array([5, 1, 2, 5])
+    >>> to_end = np.array([30, 28, 27, 1])  # 2021-10-01, 2022-01-03, 2022-01-04, 2022-04-29
+    >>> [m.tolist() for m in first_and_last_weekdays(day, weekday, to_end)]
+    [[True, True, False, False], [False, False, False, True]]
+    """
+    first = (weekday <= 5) & ((day == 1) | ((weekday == 1) & (day <= 3)))  # (Monday 2nd, 3rd)
+    before = (weekday == 5) & np.isin(to_end, (1, 2))  # a Friday before a weekend month-end
+    return first, ((weekday <= 5) & (to_end == 0)) | before
 
 
 def grid_periods(

@@ -119,9 +119,9 @@ class ForecastIntervals:
         per_series : bool, default False
             Intervals from each series' own residuals instead of the pooled ones; a series
             with fewer than 20 at some step, or fewer than a ``predict`` call's highest level
-            needs, uses the pooled ones for all of that call. Own residuals all 0 give a
-            half-width (and quantiles a distance from the median) of 1, or 1e-6 of the
-            level. With ``rolling`` it needs ``rolling >= 20``.
+            needs, uses the pooled ones for all of that call. Own residuals all one value at a
+            step (all 0) give a half-width (and quantiles a distance from the median) of 1, or
+            1e-6 of the level; others at least 1e-6 of it. With ``rolling``: ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each residual
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows

@@ -143,6 +143,7 @@ class _Calibration:
         self.by_series = conformal.get("normalize") == "series"
         self.magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self.spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.flat: np.ndarray | None = None  # (B, H, T): own residuals all one value
         if self.by_series:  # per calibration row and target: sum and number of observed |r|
             absolute = np.abs(conformal["residuals"])
             observed = (~np.isnan(absolute)).sum(axis=(1, 3))
@@ -177,19 +178,31 @@ class _Calibration:
 
     def floor_own(self, half: np.ndarray) -> np.ndarray:
         """``half`` ``(B, horizon, T)`` or ``(B, K, horizon, T)``, the half-widths of symmetric
-        intervals or the distances of quantiles from the median, with those of the forecasts
-        the last :meth:`reduce` gave their series' own scores floored as a series scale is
-        (:func:`~forecaster.data.spans.floor_spread` by each forecast's level): a series
-        whose own residuals are all 0 gets 1 (or 1e-6 of its level), not a zero-width
-        interval (or quantiles on the median) that claims certainty. The pooled ones are
+        intervals or the distances of quantiles from the median of a point model, with those
+        of the forecasts the last :meth:`reduce` gave their series' own scores floored as a
+        series scale is (:func:`~forecaster.data.spans.floor_spread` by each forecast's
+        level): at a step where a series' own residuals are all one value (all 0: forecast
+        exactly; all 2: quantiles on the median), 1 (or 1e-6 of its level), not a zero-width
+        interval (or quantiles on the median) that claims certainty; where they vary, 1e-6 of
+        its level only (a price of 0.5 unchanged at 60 % of its steps keeps a 50 % interval
+        about 0 wide, and its 95 % one of its own residuals, 0.01, not 1). The pooled ones are
         floored by their series' scale (``normalize="series"``) or window spread
         (``"window"``)."""
         if self.level is None or not self.own.any():
             return half
         own = self.own
-        floored = half.copy()
+        if self.flat is None:  # the same own rows for every reduction of the call
+            assert self.spans is not None  # (set by reduce, which chose the own rows)
+            signed = self.conformal["residuals"][..., 0]
+            spread = np.ones((len(self.rows), *signed.shape[1:]))
+            fill_own(spread, signed, _spread_of, self.minimum, self.spans)
+            self.flat = spread == 0
+        flat = self.flat[own].reshape(-1, *([1] * (half.ndim - 3)), *self.flat.shape[1:])
         level = self.level[own].reshape(-1, *([1] * (half.ndim - 2)), self.level.shape[1])
-        floored[own] = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
+        floored = half.copy()
+        unit = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
+        least = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=False)
+        floored[own] = np.where(flat, unit, least)
         return floored
 
     def _check_scaled(self, horizon: int) -> None:
@@ -283,6 +296,11 @@ class _Calibration:
             per_row = floor_spread(per_row, level, SPREAD_FLOOR, unit_when_flat=True)
         per_row = per_row.reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
+
+
+def _spread_of(scores: np.ndarray) -> np.ndarray:
+    """The range (largest minus smallest) of the scores that are not NaN, along axis 0."""
+    return np.nanmax(scores, axis=0) - np.nanmin(scores, axis=0)
 
 
 def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -470,8 +488,9 @@ def _point_shifts(
     ``asked`` (``K``), the split-conformal quantiles of the ``signed`` residuals ``(N,
     horizon, T)`` back on the forecasts' scale (``norm`` ``(B, 1, T)``). A quantile's
     distance from the median's shift is floored as an interval's half-width is
-    (:meth:`_Calibration.floor_own`): a series whose own residuals are all 0 gets quantiles
-    1 (or 1e-6 of its level) below and above the median, as its intervals are, not on it."""
+    (:meth:`_Calibration.floor_own`): a series whose own residuals are all one value gets
+    quantiles 1 (or 1e-6 of its level) below and above the median, as its intervals are, not
+    on it."""
     reducer = _quantiles_of(asked, median=True)
     shifts = norm[:, None] * calibration.reduce(signed, reducer, stacked=len(asked) + 1)
     shifts, median = shifts[:, :-1], shifts[:, -1:]
