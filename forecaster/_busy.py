@@ -10,7 +10,9 @@ apart, per estimator object, across the threads of a process:
   returned, then runs; a second fit of the same object in another thread is refused;
 - a use (:func:`using`, and every ``check_fitted``) while another thread fits the estimator
   is refused with a :class:`~forecaster.exceptions.ConcurrentRunError` that says what to do
-  (fit a copy and swap the reference when it returns).
+  (fit a copy and swap the reference when it returns); but not one made by a use in flight
+  (``score`` calling ``predict``, a backtest calling ``predict_origins``): the fit waits for
+  that use, which therefore runs to its end on the model as it was.
 
 The thread that fits may use the estimator (a callback's ``on_fit_end`` saves or logs it).
 Nothing is stored on the estimator (it stays picklable and deep-copyable).
@@ -41,10 +43,17 @@ in flight); only estimators with a fit or a use in flight (the object is alive m
 
 def _forget_in_child() -> None:
     """A process forked while other threads fitted or used estimators has only the forking
-    thread: nothing of theirs is in flight there (and the lock may have been held)."""
+    thread: nothing of theirs is in flight there (and the lock may have been held). The
+    forking thread's own fits and uses go on in the child (an ``os.fork()`` inside a
+    ``predict``): they are kept, so that they end there as in the parent."""
     global _CHANGED
     _CHANGED = threading.Condition()
-    _STATE.clear()
+    me = threading.get_ident()  # the forking thread's, in the child too
+    for key, (fitter, users) in list(_STATE.items()):
+        _STATE.pop(key)
+        mine = [t for t in users if t == me]
+        if fitter == me or mine:
+            _STATE[key] = (fitter if fitter == me else None, mine)
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -66,23 +75,33 @@ def _refusal(estimator: Any, action: str) -> ConcurrentRunError:
     )
 
 
+def _refused(fitter: int | None, users: list[int], me: int) -> bool:
+    """Whether thread ``me`` may not use an estimator that thread ``fitter`` fits (None: none)
+    and ``users`` use: another thread fits it, and ``me`` has no use of it in flight (a fit
+    waits for those, so their nested uses, ``score``'s ``predict``, are part of them)."""
+    return fitter is not None and fitter != me and me not in users
+
+
 def refuse_while_fitting(estimator: Any, action: str) -> None:
     """Raise :class:`~forecaster.exceptions.ConcurrentRunError` when a thread other than this
-    one is fitting ``estimator`` (``action``: ``"predict with"``, ``"save"``, ...)."""
+    one is fitting ``estimator`` (``action``: ``"predict with"``, ``"save"``, ...), unless
+    this thread's use of it started before that fit (the fit waits for it)."""
     with _CHANGED:
-        fitter = _STATE.get(id(estimator), (None, []))[0]
-    if fitter is not None and fitter != threading.get_ident():
+        fitter, users = _STATE.get(id(estimator), (None, []))
+        refused = _refused(fitter, users, threading.get_ident())
+    if refused:
         raise _refusal(estimator, action)
 
 
 @contextmanager
 def using(estimator: Any, action: str) -> Iterator[None]:
     """A use of the fitted ``estimator`` (its ``predict``, ``score``, ...): refused while
-    another thread fits it; a fit that starts meanwhile in another thread waits for its end."""
+    another thread fits it (unless this thread's use in flight makes it: see
+    :func:`_refused`); a fit that starts meanwhile in another thread waits for its end."""
     key, me = id(estimator), threading.get_ident()
     with _CHANGED:
         fitter, users = _STATE.get(key, (None, []))
-        if fitter is not None and fitter != me:
+        if _refused(fitter, users, me):
             raise _refusal(estimator, action)
         _STATE[key] = (fitter, [*users, me])
     try:
@@ -130,15 +149,17 @@ def _forget_or_keep(key: int, fitter: int | None, users: list[int]) -> None:
     _CHANGED.notify_all()
 
 
-def uses_fitted_state(action: str) -> Callable[[_Method], _Method]:
+def uses_fitted_state(action: str, of: str | None = None) -> Callable[[_Method], _Method]:
     """Decorate an estimator's method that reads its fitted state (``predict``, ``score``,
     ...): the method runs as one :func:`using` of the estimator (``action`` names it in the
-    refusal, as ``check_fitted`` does)."""
+    refusal, as ``check_fitted`` does). ``of``: the attribute of ``self`` that holds the
+    estimator, for the method of an object that reads an estimator's fitted state (a
+    stream's ``_model``); None: ``self`` is the estimator."""
 
     def decorate(method: _Method) -> _Method:
         @functools.wraps(method)
         def used(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with using(self, action):
+            with using(self if of is None else getattr(self, of), action):
                 return method(self, *args, **kwargs)
 
         return cast(_Method, used)

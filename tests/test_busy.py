@@ -3,6 +3,7 @@ and ``predict`` in another never mix two fits' attributes. Every wait has a time
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -102,3 +103,109 @@ def test_a_refit_waits_for_the_predict_in_flight_which_sees_the_old_model(monkey
     assert predict.error is None, repr(predict.error)
     assert_frame_equal(predict.result, expected)
     assert refit.error is None and refit.result is model
+
+
+def _paused_until_a_refit_waits(monkeypatch: Any, module: Any, name: str) -> threading.Event:
+    """Make ``module.name`` (called inside a use) pause until a fit in another thread waits
+    for that use (``Condition.wait_for``); the returned event is set when it pauses."""
+    inside, refit_waits = threading.Event(), threading.Event()
+    original, waiting_for = getattr(module, name), threading.Condition.wait_for
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        _waited(refit_waits)
+        return original(*args, **kwargs)
+
+    def observed(self: Any, predicate: Any, timeout: Any = None) -> Any:
+        refit_waits.set()
+        return waiting_for(self, predicate, timeout)
+
+    monkeypatch.setattr(module, name, paused)
+    monkeypatch.setattr(threading.Condition, "wait_for", observed)
+    return inside
+
+
+def test_a_use_in_flight_goes_on_when_a_refit_starts_meanwhile(monkeypatch):
+    """A ``score`` in flight (a use) calls ``predict`` (a use too). A refit of the same object
+    that started in another thread between the two waited for the score, but the score's
+    ``predict`` was refused (ConcurrentRunError "Cannot read the training ends of ..."): the
+    refit now lets the uses in flight run to their end, nested ones included."""
+    import forecaster.estimators.scoring as scoring
+
+    frame = sine_panel()
+    model = RNNForecaster(**TINY_DAILY_MODEL).fit(frame)
+    expected = model.score(frame)
+    inside = _paused_until_a_refit_waits(monkeypatch, scoring, "trained_frame")
+    score = _Thread(lambda: model.score(frame))
+    score.start()
+    _waited(inside)
+    refit = _Thread(lambda: model.fit(frame))
+    refit.start()
+    score.join(WAIT)
+    refit.join(WAIT)
+    assert score.error is None, repr(score.error)
+    assert score.result == expected
+    assert refit.error is None and refit.result is model
+
+
+def test_a_stream_update_in_flight_is_waited_for_by_a_refit(monkeypatch):
+    """``stream``, ``update`` and ``forecast`` were no uses: a refit that started in another
+    thread during an update dropped the fitted attributes under it (AttributeError: no
+    attribute 'schema_'). The refit now waits for the update, which ends on the old model
+    (and the stream then refuses, the model having been fitted again)."""
+    import forecaster.estimators.streaming as streaming
+
+    frame = sine_panel()
+    history, rows = frame.head(150), frame.slice(150, 5)  # series s0: rows after its history
+    model = RNNForecaster(**TINY_DAILY_MODEL, segment_length=4).fit(history)
+    state = model.stream(history)
+    inside = _paused_until_a_refit_waits(monkeypatch, streaming, "check_schema")
+    update = _Thread(lambda: state.update(rows))
+    update.start()
+    _waited(inside)
+    refit = _Thread(lambda: model.fit(history))
+    refit.start()
+    update.join(WAIT)
+    refit.join(WAIT)
+    assert update.error is None, repr(update.error)
+    assert update.result is state
+    assert refit.error is None and refit.result is model
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_process_forked_inside_a_use_ends_it_there():
+    """The at-fork reset forgot every use, the forking thread's too: a process forked inside a
+    ``predict`` (an ``os.fork()`` there) failed with KeyError when its copy of the use ended.
+    The child keeps the forking thread's uses and fits, and forgets the other threads'."""
+    from forecaster import _busy
+
+    class Estimator:
+        pass
+
+    estimator, fitting, other_fits = Estimator(), threading.Event(), threading.Event()
+
+    def fit_other() -> None:
+        with _busy.fitting(other):
+            fitting.set()
+            _waited(other_fits)
+
+    other = Estimator()
+    fit = _Thread(fit_other)
+    fit.start()
+    _waited(fitting)
+    pid = -1
+    try:
+        with _busy.using(estimator, "predict with"):
+            pid = os.fork()
+        if pid == 0:  # the child: its use ended; the other thread's fit is not there
+            with _busy.using(other, "predict with"), _busy.fitting(estimator):
+                os._exit(0 if id(estimator) in _busy._STATE else 5)
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        if pid == 0:
+            os._exit(3)  # never back into pytest
+        raise
+    finally:
+        other_fits.set()
+        fit.join(WAIT)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -253,6 +253,50 @@ def test_cli_printer_passes_warnings_on_once_the_command_ended(spec, monkeypatch
     assert "after the command" not in capsys.readouterr().err
 
 
+def test_cli_commands_overlapping_in_threads_leave_no_printer_behind(spec, monkeypatch, capsys):
+    """Two in-process commands in two threads, the first ending while the second's printer
+    was set on top of its own: the second put back the first's (ended) printer when it
+    ended, which stayed ``warnings.showwarning`` for good (one more per such overlap). The
+    ``showwarning`` there was before both is back now; each command showed its own warning."""
+    import threading
+    import warnings
+
+    from forecaster.jobs import commands
+
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+    run, codes = commands.run_command, {}
+
+    def run_command(args, log):
+        name = threading.current_thread().name
+        warnings.warn(f"from the {name} command", UserWarning, stacklevel=1)
+        (first_in if name == "first" else second_in).set()
+        assert (second_in if name == "first" else first_done).wait(60)
+        return run(args, log)
+
+    def command(name: str) -> None:
+        codes[name] = cli.main(["run", spec, "--dry-run"])
+        if name == "first":
+            first_done.set()
+
+    monkeypatch.setattr(commands, "run_command", run_command)
+    first = threading.Thread(target=command, args=("first",), name="first", daemon=True)
+    second = threading.Thread(target=command, args=("second",), name="second", daemon=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        before = warnings.showwarning
+        first.start()
+        assert first_in.wait(60)
+        second.start()
+        first.join(60)
+        second.join(60)
+        after = warnings.showwarning
+    assert codes == {"first": 0, "second": 0}
+    assert after is before
+    err = capsys.readouterr().err
+    assert err.count("warning: from the first command") == 1
+    assert err.count("warning: from the second command") == 1
+
+
 @pytest.mark.slow
 def test_the_cron_line_of_a_tracked_spec_keeps_a_json_log_without_mlflows_own_lines(
     tmp_path: Path,

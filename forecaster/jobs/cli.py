@@ -117,7 +117,8 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from forecaster._warnings import catching_warnings
@@ -447,7 +448,8 @@ def _warnings_shown_by(log: _Logger, quiet: bool) -> Iterator[None]:
     outlived the command put this printer back for good). ``warnings.showwarning`` is the
     process's: a warning of another thread (a command run in-process by :func:`main` beside
     the caller's own threads), and every warning once the command has ended, go to the
-    ``showwarning`` there was before, as if the command did not run."""
+    ``showwarning`` there was before, as if the command did not run (that one is put back
+    when another command's printer ended on top of this one: :func:`_live_printer`)."""
     with catching_warnings():  # nothing changed: Python forgets which warnings it showed
         pass  # (the default filter's record), so each command's log tells its own warnings
     previous = warnings.showwarning
@@ -468,7 +470,27 @@ def _warnings_shown_by(log: _Logger, quiet: bool) -> Iterator[None]:
     finally:
         running = False
         if warnings.showwarning is show:
-            warnings.showwarning = previous
+            warnings.showwarning = _live_printer(previous)
+        else:  # another in-process command's printer is on top: that one puts back ours'
+            _ENDED_PRINTERS[show] = previous
+
+
+_ENDED_PRINTERS: weakref.WeakKeyDictionary[Callable[..., None], Callable[..., None]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The printers of in-process commands that ended while another command's printer was set on
+top of theirs (two :func:`main` in two threads), each with the ``showwarning`` it passes on
+to: the printer on top puts that one back, not the ended printer (which every such overlap
+left installed for good, one more in the chain each time). Weak: a printer that nothing
+calls any more is forgotten."""
+
+
+def _live_printer(printer: Callable[..., None]) -> Callable[..., None]:
+    """``printer``, or, when it is an ended command's (:data:`_ENDED_PRINTERS`), the first
+    ``showwarning`` below it that is not."""
+    while printer in _ENDED_PRINTERS:
+        printer = _ENDED_PRINTERS.pop(printer)
+    return printer
 
 
 if __name__ == "__main__":  # pragma: no cover
