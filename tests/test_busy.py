@@ -209,3 +209,37 @@ def test_a_process_forked_inside_a_use_ends_it_there():
         other_fits.set()
         fit.join(WAIT)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("copy_it", ["pickle", "deepcopy"], ids=str)
+def test_a_pickle_or_deepcopy_while_another_thread_refits_is_refused(copy_it):
+    """``pickle.dumps`` / ``copy.deepcopy`` of a model that another thread was refitting
+    copied a half-fitted model (only the attributes the refit had set so far: no network, or
+    a new network beside nothing else) without a word. Refused now, as a predict is; in the
+    fitting thread itself (a callback) and after the refit it copies as before."""
+    import copy
+    import pickle
+
+    frame = sine_panel()
+    model = RNNForecaster(**TINY_DAILY_MODEL).fit(frame)
+    copies = {"pickle": lambda m: pickle.loads(pickle.dumps(m)), "deepcopy": copy.deepcopy}
+    copied = copies[copy_it]
+    in_epoch, release, own = threading.Event(), threading.Event(), []
+
+    def hold(record: Any, network: Any) -> None:
+        if not own:
+            own.append(copied(model))  # the fitting thread may copy it
+        in_epoch.set()
+        _waited(release)
+
+    refit = _Thread(lambda: model.fit(frame, callbacks=[hold]))
+    refit.start()
+    try:
+        _waited(in_epoch)
+        with pytest.raises(ConcurrentRunError, match="Cannot pickle or copy this RNNForecaster"):
+            copied(model)
+    finally:
+        release.set()
+        refit.join(WAIT)
+    assert refit.error is None and len(own) == 1
+    assert_frame_equal(copied(model).predict(frame), model.predict(frame))

@@ -140,6 +140,12 @@ class RecurrentEstimator(BaseEstimator):
         """Whether ``fit`` has succeeded (scikit-learn's ``check_is_fitted`` asks this)."""
         return hasattr(self, "network_")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The state ``pickle`` and ``copy.deepcopy`` copy: refused while another thread fits
+        the estimator (its fitted attributes are half replaced there; :mod:`forecaster._busy`)."""
+        refuse_while_fitting(self, "pickle or copy")
+        return super().__getstate__()  # type: ignore[no-any-return]
+
     def check_fitted(self, action: str) -> None:
         """Refuse to ``action`` (``"predict with"``, ``"score with"``, ``"backtest"``,
         ``"save"``) an estimator that is not fitted, or whose parameters that shape
