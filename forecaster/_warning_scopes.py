@@ -378,6 +378,14 @@ def each_warning_once() -> Iterator[None]:
     is shown (also ``'s1'``, ``'7203'``, ``[7203]``: :data:`_FACT`). Nested blocks share one
     record; other warnings are untouched.
 
+    Threads: a thread started inside the block (``threading.Thread``, a
+    ``ThreadPoolExecutor``'s, Optuna's ``study.optimize(n_jobs=2)``) starts outside it, as it
+    starts with a fresh ``contextvars`` context: its warnings are shown as they come, each
+    time, and tell the block nothing. A thread that runs in a copy of the block's context
+    (``asyncio.to_thread``, ``contextvars.copy_context().run``) shares its record: a fact
+    told in one is dropped in the others (two raising the same fact at the same moment may
+    both tell it).
+
     Examples
     --------
     >>> with warnings.catch_warnings(record=True) as caught, each_warning_once():

@@ -104,7 +104,10 @@ class OwnershipError(ForecasterError, ValueError):
 
 class ConcurrentRunError(ForecasterError, RuntimeError):
     """Another process holds the lock of the same job (e.g. a pipeline run of the same spec
-    and as-of date); exit code 4 in the command line."""
+    and as-of date); exit code 4 in the command line. Also: another thread is fitting the
+    same estimator object, whose ``predict``, ``score``, ``calibrate``, ``backtest``,
+    ``stream``, save or second ``fit`` would see its fitted state half replaced (fit a copy instead:
+    ``sklearn.base.clone(model).fit(...)``, and replace the model when that fit returns)."""
 
 
 # models ------------------------------------------------------------------------------------

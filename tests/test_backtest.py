@@ -1276,6 +1276,21 @@ def test_an_id_or_target_named_like_a_forecasts_column_is_refused_before_any_fit
         backtest(model, renamed, folds=2, metrics=["mae"])
 
 
+def test_a_target_named_like_another_targets_actual_column_is_refused_naming_both(
+    frame, monkeypatch
+):
+    """Targets ``y`` and ``y_actual``: the refusal listed ``['y_actual']`` beside every
+    reserved name, without saying which column it clashes with; it now names the target
+    whose actual values it would replace, and how to rename it, before any fit."""
+    data = frame.with_columns((pl.col("y") * 2).alias("y_actual"))
+    model = RNNForecaster(target=["y", "y_actual"], id_col="id", **TINY)
+    monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
+    named = r"'y_actual' \(target\) is named like the column of the actual values of target 'y'"
+    rename = r"frame\.rename\(\{'y_actual': 'y_actual_value'\}\)"
+    with pytest.raises(DataValidationError, match=rf"{named}\. Rename them \(e\.g\. {rename}\)"):
+        backtest(model, data, folds=2, metrics=["mae"])
+
+
 def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
     """A backtest (and calibrate, which backtests) of gappy data under missing="ffill" places
     some fold origins on filled steps (2020-06-03 here): each fold's predict(cutoff=pairs)

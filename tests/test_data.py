@@ -1213,6 +1213,140 @@ def test_monthly_data_on_the_first_business_day_is_forecast_on_first_business_da
 
 
 @pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        ([dt.date(1990, 2, 28), dt.date(1990, 3, 30)], ["1990-04-30", "1990-05-31", "1990-06-29"]),
+        (
+            [dt.date(2020, 10, 30), dt.date(2020, 11, 30)],
+            ["2020-12-31", "2021-01-29", "2021-02-26"],
+        ),
+        ([dt.date(1990, 6, 29), dt.date(1990, 7, 31)], ["1990-08-31", "1990-09-28", "1990-10-31"]),
+        (
+            [dt.date(1990, 2, 28), dt.date(1990, 3, 30), dt.date(1990, 4, 30)],
+            ["1990-05-31", "1990-06-29", "1990-07-31"],
+        ),
+    ],
+)
+def test_a_short_last_business_day_series_with_a_friday_before_a_weekend_is_one(dates, expected):
+    """2 or 3 last business days (pandas' "BME"), one a Friday 29th or 30th before a weekend
+    month-end, each its month's last weekday: the first two were forecast on the 30th of every
+    month (1990-06-30, a Saturday), the third read as "32d" (1990-09-01, a Saturday), the last
+    on the 30th. They step on each month's last weekday now."""
+    times = pl.Series("t", dates)
+    whole = np.array([0, len(dates)])
+    freq = infer_frequency(times, whole)
+    assert str(freq) == "1mo"
+    after = future_times(times, whole, freq, 3).to_list()
+    assert [d.isoformat() for d in after] == expected
+
+
+def test_short_business_month_anchored_series_are_forecast_as_pandas_continues_them():
+    """Every pandas "BME", "BMS", "BQE", "BQS", "BYE" and "BYS" series of 2 or 3 rows from
+    1990 to 2029 whose times show they are not calendar month-ends or month starts (a time
+    off them) is read as months, quarters or years and forecast on the dates pandas continues
+    it with, never on a weekend: 52-week steps (2021-12-31, 2022-12-30, 2023-12-29: 364 days
+    each, forecast on 2024-12-27), 13 weeks, 88, 94, 32 or 33 days were read as such. A series
+    of calendar month-ends or month starts only (no evidence) steps on them."""
+    pd = pytest.importorskip("pandas")
+    wrong = []
+    for alias in ("BME", "BMS", "BQE", "BQS", "BYE", "BYS"):
+        for start in pd.date_range("1990-01-01", "2029-12-01", freq="MS")[::5]:
+            for rows in (2, 3):
+                index = pd.date_range(start, periods=rows + 4, freq=alias)
+                dates = list(index.date)
+                shown = dates[:rows]
+                ends = [calendar.monthrange(d.year, d.month)[1] for d in shown]
+                if all(d.day in (1, end) for d, end in zip(shown, ends, strict=True)):
+                    continue  # no evidence: calendar month starts or ends
+                times = pl.Series("t", shown)
+                whole = np.array([0, rows])
+                after = future_times(times, whole, infer_frequency(times, whole), 4).to_list()
+                if after != dates[rows:]:
+                    wrong.append((alias, shown, after))
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("dates", "expected"),
+    [
+        ([dt.date(2019, 12, 31), dt.date(2020, 3, 31), dt.date(2020, 6, 30)], "2020-09-30"),
+        ([dt.date(2020, 1, 1), dt.date(2020, 4, 1), dt.date(2020, 7, 1)], "2020-10-01"),
+        ([dt.date(2017, 6, 30), dt.date(2017, 9, 29), dt.date(2017, 12, 29)], "2018-03-30"),
+    ],
+)
+def test_month_ends_or_starts_13_weeks_apart_are_quarters(dates, expected):
+    """Quarter-ends, quarter starts and last business days of quarters whose steps are all
+    91 days were read as "13w" (forecast on 2020-09-29, 09-30, 2018-03-30 then 06-29 and
+    09-28 where the quarters continue with 06-29 and 09-28 only by chance): every series on
+    month-ends, month starts or business-day anchors steps whole quarters."""
+    times = pl.Series("t", dates)
+    freq = infer_frequency(times, np.array([0, 3]))
+    assert str(freq) == "1q"
+    assert future_times(times, np.array([0, 3]), freq, 1).to_list() == [
+        dt.date.fromisoformat(expected)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "weeks", "rows", "expected"),
+    [
+        ("2023-06-30", 13, 6, "2024-12-27"),  # 2024-09-27: a Friday before Monday 09-30
+        ("2000-06-05", 52, 4, "2004-05-31"),  # June 5th, 4th, 3rd, 2nd: Mondays
+        ("2000-08-04", 52, 3, "2003-08-01"),  # August 4th, 3rd, 2nd
+        ("2000-03-31", 26, 6, "2003-03-28"),  # 2002-09-27: a Friday before Monday 09-30
+    ],
+)
+def test_whole_weeks_a_few_days_off_business_anchors_stay_weekly(start, weeks, rows, expected):
+    """Steps of exactly 13, 26 or 52 weeks whose times stay near, but not each exactly on,
+    their months' last or first weekday (pandas: "13W-FRI", "52W-MON") were read as quarters,
+    half-years and years (forecast on 2024-12-31, a month's last weekday, not 13 weeks after
+    the last row): weeks fit them exactly. Times each exactly on an anchor still step whole
+    months (test_month_ends_or_starts_13_weeks_apart_are_quarters)."""
+    first = dt.date.fromisoformat(start)
+    times = pl.Series("t", [first + dt.timedelta(weeks=weeks * k) for k in range(rows)])
+    freq = infer_frequency(times, np.array([0, rows]))
+    assert str(freq) == f"{weeks}w"
+    got = future_times(times, np.array([0, rows]), freq, 1).to_list()
+    assert got == [dt.date.fromisoformat(expected)]
+
+
+def _japanese_first_trading_days(years: range) -> list[dt.date]:
+    """The first weekday of every month of ``years``, after January 1 to 3 (closed)."""
+    days = []
+    for year, month in ((y, m) for y in years for m in range(1, 13)):
+        day = dt.date(year, month, 4 if month == 1 else 1)
+        days.append(day + dt.timedelta(days=7 - day.weekday() if day.weekday() > 4 else 0))
+    return days
+
+
+def test_first_business_days_pushed_past_the_4th_by_holidays_are_monthly():
+    """The first trading days of a market closed on January 1 to 3 (January 4 to 7) were read
+    as "30d" (forecast on 2017-12-31, a Sunday, 2018-01-30 ...), 3 of them as months on the
+    largest day seen (the 4th, 2021-04-04 a Sunday). Every time a weekday within the first 10
+    days of its month and most exactly on its first weekday: each month's first weekday, a
+    holiday or not (there is no holiday calendar: 2018-01-01)."""
+    days = _japanese_first_trading_days(range(2015, 2018))
+    assert dt.date(2016, 1, 4) in days and dt.date(2017, 1, 4) in days
+    whole = np.array([0, len(days)])
+    frame = pl.DataFrame({"t": days, "y": np.arange(len(days), dtype=float)})
+    freq = validate_frame(frame, target="y", time_col="t")[1]
+    assert str(freq) == "1mo"
+    assert future_times(pl.Series(days), whole, freq, 4).to_list() == [
+        dt.date(2018, 1, 1),
+        dt.date(2018, 2, 1),
+        dt.date(2018, 3, 1),
+        dt.date(2018, 4, 2),
+    ]
+    three = pl.Series(_japanese_first_trading_days(range(2020, 2022))[11:14])  # 2021-01-04
+    after = future_times(three, np.array([0, 3]), Frequency(1, "mo"), 2).to_list()
+    assert after == [dt.date(2021, 3, 1), dt.date(2021, 4, 1)]  # was 03-04, 04-04
+    later = [dt.date(2021, m, d) for m, d in ((3, 5), (4, 6), (5, 7))]  # none a first weekday
+    assert future_times(pl.Series(later), np.array([0, 3]), Frequency(1, "mo"), 1).to_list() == [
+        dt.date(2021, 6, 7)
+    ]
+
+
+@pytest.mark.parametrize(
     ("start", "step", "rows", "expected"),
     [
         (dt.date(2019, 2, 1), 31, 8, "31d"),  # days 1, 4, 4, 5, 5, 6, 6, 6; to the end 27..24

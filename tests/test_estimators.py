@@ -2824,6 +2824,24 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
         model.predict(lag, cutoff=[59, 70])
 
 
+def test_one_cutoff_at_made_up_targets_is_told_a_remedy_that_fits_a_cutoff():
+    """predict(frame, cutoff=63) where every target of x is missing over steps 60-63 said
+    "Drop those trailing rows", though the frame's rows after 63 are no trailing rows and
+    the user chose the cutoff: the remedy now names a cutoff at which the targets are
+    observed (or leaving out the rows after it), right for a call with a cutoff or without."""
+    frame, model = _lagging_at_63()
+    at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
+    late = frame.with_columns(pl.when(at_x).then(None).otherwise(pl.col(t)).alias(t) for t in "ab")
+    remedy = (
+        "To forecast from the last observed value, pass predict a cutoff at which the targets "
+        "are observed (e.g. 59), or leave out the rows after it."
+    )
+    for kept, cutoff in ((late, 63), (late.filter(pl.col("t") <= 63), None)):
+        (told,) = _forecaster_messages(lambda k=kept, c=cutoff: model.predict(k, cutoff=c))
+        assert told.startswith("1 series end with rows whose targets are missing (e.g. 'x'")
+        assert told.endswith(remedy) and "trailing" not in told, told
+
+
 def test_one_cutoff_of_a_model_with_future_covariates_names_a_lagging_target_once():
     """One cutoff of a model with future covariates is forecast as a list of one: the frame's
     check at the cutoff and the list's check of its origins both named the lagging 'b'."""

@@ -294,6 +294,31 @@ def test_each_warning_once_tells_a_fact_once_and_a_different_one_too():
     ]
 
 
+def test_each_warning_once_holds_its_own_threads_record_as_documented():
+    """The documented thread rule of each_warning_once (it was said "in this thread" only):
+    a thread started in the block (a pool's, Optuna's ``n_jobs``) starts outside it and
+    tells every copy, telling the block nothing; a thread run in a copy of the block's
+    context (``asyncio.to_thread``) shares its record."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fact(n: int) -> None:
+        warn_at_caller(f"{n} rows made up", ForecasterWarning)
+
+    with warnings.catch_warnings(record=True) as caught, each_warning_once():
+        warnings.simplefilter("always")
+        with ThreadPoolExecutor(1) as pool:  # one after another: no race
+            list(pool.map(fact, [1, 2]))
+        fact(3)  # the block's own: told, the pool's told it nothing
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(contextvars.copy_context().run, fact, 4).result()  # shared: dropped
+    assert [str(w.message) for w in caught] == [
+        "1 rows made up",
+        "2 rows made up",
+        "3 rows made up",
+    ]
+
+
 @pytest.mark.parametrize(
     "category", [StaleSeriesWarning, CalendarFoldsWarning, CrossSeriesWarning, NoResidualsWarning]
 )

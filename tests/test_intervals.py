@@ -1561,3 +1561,97 @@ def test_a_series_own_exact_residuals_keep_a_per_series_interval(normalize, leve
     np.testing.assert_allclose(width[1], 2 * floor, rtol=1e-9)
     own = np.sort(np.abs(residuals[series == 0, :, 0, 0]), axis=0)[24]  # ceil(31 * 0.8) - 1
     np.testing.assert_allclose(width[0], 2 * own, rtol=1e-9)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+@pytest.mark.parametrize(("level", "floor"), [(5.0, 1.0), (1e10, 1e4)])
+def test_a_series_own_exact_residuals_keep_per_series_quantiles_off_the_median(
+    normalize, level, floor
+):
+    """per_series=True: the quantile columns of a series whose own calibration residuals
+    were all 0 (forecast exactly) all lay on its forecast, while its intervals were floored
+    (1, or 1e-6 of its level, either side): a quantile's distance from the median is now
+    floored as a half-width is, so they are strictly ordered around the median (an offset
+    kept: residuals all 2 move them all by 2), and the other series keep theirs."""
+    rng = np.random.default_rng(0)
+    n, horizon = 60, 2
+    series = np.repeat(np.arange(3), n // 3)
+    residuals = rng.normal(0, 3, (n, horizon, 1, 1))
+    residuals[series == 1], residuals[series == 2] = 0.0, 2.0
+    conformal = {"residuals": residuals, "series": series, "per_series": True}
+    point = np.array([np.full((horizon, 1), v) for v in (10.0, level, level)])
+    qs = [0.1, 0.25, 0.5, 0.9]
+    cols = interval_columns(
+        ["y"], point, None, None, {**conformal, "normalize": normalize}, np.arange(3),
+        levels=[80], quantiles=qs, spread=np.ones((3, 1)),
+    )  # fmt: skip
+    got = {q: cols[quantile_name("y", q)].reshape(3, horizon) for q in qs}
+    for s, offset in ((1, 0.0), (2, 2.0)):
+        centre = level + offset
+        expected = {0.1: centre - floor, 0.25: centre - floor, 0.5: centre, 0.9: centre + floor}
+        for q, value in expected.items():
+            np.testing.assert_allclose(got[q][s], value, rtol=1e-12)
+    lo = cols["y_lo_80"].reshape(3, horizon)[1]
+    np.testing.assert_allclose(lo, got[0.1][1], rtol=1e-12)  # the interval's own floor
+    own = residuals[series == 0, :, 0, 0]
+    for q in qs:  # the series with spread-out residuals: its signed order statistics
+        expected = 10.0 + signed_quantile(own, q, what="test")
+        np.testing.assert_array_equal(got[q][0], expected)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+def test_floored_per_series_intervals_and_quantiles_stay_nested(normalize):
+    """per_series=True: a series whose own residuals are mostly 0 and a few 0.5 had its 50 %
+    half-width (0) floored to 1 while its 90 % one (0.5) was left: ``y_lo_90`` above
+    ``y_lo_50``, intervals that do not nest. A wider level's half-width is at least a
+    narrower one's, and a quantile farther from the median at least as far from it as a
+    nearer one; the unit floor is only for residuals all one value (the 50 % half-width is
+    1e-6 of the level here)."""
+    n, horizon = 40, 1
+    series = np.zeros(n, dtype=int)
+    residuals = np.zeros((n, horizon, 1, 1))
+    residuals[:8] = 0.5  # 20 % of the residuals 0.5 (one sign), the rest exactly 0
+    conformal = {"residuals": residuals, "series": series, "per_series": True}
+    cols = interval_columns(
+        ["y"], np.full((1, horizon, 1), 5.0), None, None, {**conformal, "normalize": normalize},
+        np.array([0]), levels=[50, 90], quantiles=[0.05, 0.25, 0.5, 0.75, 0.95],
+        spread=np.ones((1, 1)),
+    )  # fmt: skip
+    assert cols["y_lo_90"][0] <= cols["y_lo_50"][0] < 5.0 < cols["y_hi_50"][0]
+    assert cols["y_hi_50"][0] <= cols["y_hi_90"][0]
+    values = [cols[quantile_name("y", q)][0] for q in (0.05, 0.25, 0.5, 0.75, 0.95)]
+    assert values[0] <= values[1] < values[2] == 5.0 < values[3] <= values[4]
+    # the residuals vary: a 0 quantile of them is floored at 1e-6 of the level (5), not at 1
+    np.testing.assert_allclose(values[2] - values[1], 5e-6, rtol=1e-9)
+    np.testing.assert_allclose(values[4] - values[2], 0.5, rtol=1e-9)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+def test_per_series_intervals_of_residuals_mostly_0_keep_their_own_scale(normalize):
+    """per_series=True: a price of 0.5 unchanged at 60 % of its steps (residuals 0) and
+    moving by 0.01 at the others got the unit floor of a series forecast exactly wherever a
+    conformal quantile of its residuals was 0 (the 50 % interval [-0.5, 1.5]), and nesting
+    then carried it to every level and quantile (95 %: [-0.5, 1.5], 100 times its residuals;
+    y_q5 -0.5, a negative price). The unit floor is for a series whose own residuals at a
+    step are all one value; the others are floored at 1e-6 of their level, as the pooled
+    residuals give them."""
+    rng = np.random.default_rng(0)
+    n = 100
+    residuals = np.zeros((n, 1, 1, 1))
+    moved = rng.choice(n, 40, replace=False)
+    residuals[moved] = rng.choice([-0.01, 0.01], 40)[:, None, None, None]
+    levels, qs = [50, 80, 95], [0.05, 0.25, 0.5, 0.75, 0.95]
+    got = {}
+    for per_series in (True, False):
+        conformal = {"residuals": residuals, "series": np.zeros(n, dtype=int)}
+        conformal |= {"per_series": per_series, "normalize": normalize}
+        got[per_series] = interval_columns(
+            ["y"], np.full((1, 1, 1), 0.5), None, None, conformal, np.array([0]),
+            levels=levels, quantiles=qs, spread=np.ones((1, 1)),
+        )  # fmt: skip
+    own, pooled = got[True], got[False]
+    np.testing.assert_allclose(own["y_lo_95"], 0.49, rtol=1e-9)
+    np.testing.assert_allclose(own["y_q5"], 0.49, rtol=1e-9)
+    np.testing.assert_allclose(own["y_hi_50"] - own["y_lo_50"], 1e-6, rtol=1e-9)  # 2e-6 * 0.5
+    for name in own:
+        np.testing.assert_allclose(own[name], pooled[name], atol=1e-6)

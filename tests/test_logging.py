@@ -183,6 +183,120 @@ def test_cli_shows_only_its_own_threads_warnings_and_passes_the_others_on(
     assert "from another thread" not in err
 
 
+def _cli_beside(other, spec: str, monkeypatch):
+    """Run ``forecaster run SPEC --dry-run`` in-process while ``other(started)`` runs in
+    another thread: the command goes on once ``other`` set ``started``. Returns the thread
+    (running still, or ended)."""
+    import threading
+
+    from forecaster.jobs import commands
+
+    go, started = threading.Event(), threading.Event()
+    run = commands.run_command
+
+    def run_command(args, log):
+        go.set()
+        assert started.wait(60)
+        return run(args, log)
+
+    def waited() -> None:
+        assert go.wait(60)
+        other(started)
+
+    monkeypatch.setattr(commands, "run_command", run_command)
+    thread = threading.Thread(target=waited, daemon=True)
+    thread.start()
+    assert cli.main(["run", spec, "--dry-run"]) == 0
+    return thread
+
+
+def test_cli_keeps_a_filter_another_thread_added_while_it_ran(spec, monkeypatch):
+    """``main`` ran the command in ``warnings.catch_warnings()``, which put back the whole
+    process's filters when the command ended: a filter that the caller's other thread added
+    meanwhile was lost. Only ``warnings.showwarning`` is set now."""
+    import warnings
+
+    def other(started) -> None:
+        warnings.filterwarnings("error", message="the caller's own rule")
+        started.set()
+
+    with warnings.catch_warnings():
+        _cli_beside(other, spec, monkeypatch).join(60)
+        with pytest.raises(UserWarning, match="the caller's own rule"):
+            warnings.warn("the caller's own rule", UserWarning, stacklevel=1)
+
+
+def test_cli_printer_passes_warnings_on_once_the_command_ended(spec, monkeypatch, capsys):
+    """A ``catch_warnings`` block of another thread that started while the command ran and
+    ended after it put the command's printer back for good: the caller's later warnings were
+    printed as the command's (``warning: ...`` on stderr). The printer now passes every
+    warning on to the ``showwarning`` there was before once the command has ended."""
+    import threading
+    import warnings
+
+    end = threading.Event()
+
+    def other(started) -> None:
+        with warnings.catch_warnings():  # saves the command's printer, puts it back after
+            started.set()
+            assert end.wait(60)
+
+    shown: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        thread = _cli_beside(other, spec, monkeypatch)
+        end.set()
+        thread.join(60)
+        warnings.warn("after the command", UserWarning, stacklevel=1)
+    assert shown == ["after the command"]
+    assert "after the command" not in capsys.readouterr().err
+
+
+def test_cli_commands_overlapping_in_threads_leave_no_printer_behind(spec, monkeypatch, capsys):
+    """Two in-process commands in two threads, the first ending while the second's printer
+    was set on top of its own: the second put back the first's (ended) printer when it
+    ended, which stayed ``warnings.showwarning`` for good (one more per such overlap). The
+    ``showwarning`` there was before both is back now; each command showed its own warning."""
+    import threading
+    import warnings
+
+    from forecaster.jobs import commands
+
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+    run, codes = commands.run_command, {}
+
+    def run_command(args, log):
+        name = threading.current_thread().name
+        warnings.warn(f"from the {name} command", UserWarning, stacklevel=1)
+        (first_in if name == "first" else second_in).set()
+        assert (second_in if name == "first" else first_done).wait(60)
+        return run(args, log)
+
+    def command(name: str) -> None:
+        codes[name] = cli.main(["run", spec, "--dry-run"])
+        if name == "first":
+            first_done.set()
+
+    monkeypatch.setattr(commands, "run_command", run_command)
+    first = threading.Thread(target=command, args=("first",), name="first", daemon=True)
+    second = threading.Thread(target=command, args=("second",), name="second", daemon=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        before = warnings.showwarning
+        first.start()
+        assert first_in.wait(60)
+        second.start()
+        first.join(60)
+        second.join(60)
+        after = warnings.showwarning
+    assert codes == {"first": 0, "second": 0}
+    assert after is before
+    err = capsys.readouterr().err
+    assert err.count("warning: from the first command") == 1
+    assert err.count("warning: from the second command") == 1
+
+
 @pytest.mark.slow
 def test_the_cron_line_of_a_tracked_spec_keeps_a_json_log_without_mlflows_own_lines(
     tmp_path: Path,

@@ -52,6 +52,15 @@ _PRIVATE = re.compile(
 )
 
 
+# An absolute path of the machine that ran a notebook (its temporary folders, home, checkout),
+# as a stored output may show one: a file's location in a warning, a temporary folder, an
+# MLflow URI. The docs site would publish it.
+_MACHINE_PATH = re.compile(
+    r"(?<![\w.~-])/(?:tmp|var/folders|private|home|Users|root|work|mnt|opt|srv)/[^\s'\"<>)]*"
+    r"|\b[A-Za-z]:\\{1,2}(?:Users|Windows|Temp)\b[^\s'\"<>)]*"
+)
+
+
 def notebook_path(name: str) -> Path:
     return NOTEBOOK_DIR / f"{name}.ipynb"
 
@@ -122,6 +131,52 @@ def test_committed_notebook_is_valid_executed_and_small(name: str) -> None:
     assert images, f"{path.name} shows no figure"
     private = [m.group(0) for cell in code for m in _PRIVATE.finditer(cell.source)]
     assert not private, f"{path.name} uses private names: {private}"
+
+
+def machine_paths(nb: Any) -> list[str]:
+    """'cell N: path' for every absolute path of a machine (:data:`_MACHINE_PATH`, and this
+    checkout's and home folder's own) in the stored outputs' text (not in figures)."""
+    own = [str(Path(__file__).resolve().parents[1]), str(Path.home())]
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else ():
+            texts = [out.get("text", ""), out.get("evalue", ""), *out.get("traceback", [])]
+            texts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+            text = "\n".join("".join(t) if isinstance(t, list) else str(t) for t in texts)
+            paths = [m.group(0) for m in _MACHINE_PATH.finditer(text)]
+            paths += [p for p in own if len(p) > 1 and p in text]
+            found += [f"cell {i}: {p}" for p in paths]
+    return found
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_shows_no_machine_path(name: str) -> None:
+    """The stored outputs showed /tmp/forecaster-tuning-.../artifacts (an MLflow artifact
+    URI), /tmp/forecaster-pipeline-... (a pipeline's output paths) and
+    /work/main/forecaster/evaluation/backtest.py (a warning's file): paths of the machine
+    that ran the notebook, published by the docs site."""
+    nbformat = pytest.importorskip("nbformat", reason="pip install 'forecaster-rnn[notebooks]'")
+    found = machine_paths(nbformat.read(notebook_path(name), as_version=4))
+    assert not found, (
+        f"{name}.ipynb's outputs show paths of the machine that ran it: {found[:5]}. Show "
+        f"them relative to a folder the notebook names, then refresh it with python "
+        f"tests/test_notebooks.py {name}"
+    )
+
+
+def test_machine_path_pattern() -> None:
+    """The pattern of the check above finds absolute paths of a machine, and nothing else."""
+    for text in (
+        "/tmp/ipykernel_12/345.py:3: UnscoredPointsWarning: ...",
+        "'file:///tmp/forecaster-tuning-mg4v24xh/artifacts/x'",
+        "sqlite:////home/me/mlflow.db",
+        "PosixPath('/Users/me/project')",
+        "/var/folders/x/T/forecaster-pipeline-1",
+        r"C:\\Users\\me\\AppData",
+    ):
+        assert _MACHINE_PATH.search(text), text
+    for text in ("outputs/daily_close/2018-06-29", "<project>/outputs", "a/tmp/b", "1/home/2"):
+        assert not _MACHINE_PATH.search(text), text
 
 
 def test_private_name_pattern() -> None:

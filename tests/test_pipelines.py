@@ -1251,7 +1251,29 @@ def test_per_series_levels_with_a_filled_step_keep_a_calibration_with_no_room_fo
     )
     code, err = run_cli(capsys, "run", str(write(tmp_path, text)), "--no-progress")
     assert code == 0, err
-    assert "per series from 20 backtest folds" in err
+    assert "per series from 20 calibration folds (40 forecast windows of 2 series; " in err
+
+
+def test_the_calibration_log_line_counts_the_windows_its_residuals_came_from(tmp_path, capsys):
+    """The line "calibrate conformal intervals ... from 4 backtest folds" gave the plan's
+    folds as "backtest folds" (the spec asks for 2), and not what the calibration was made
+    of: the backtest clone's calendar folds forecast series b, which ends 10 days early, at
+    one of its 4 folds. It now counts the calibration folds' forecast windows and series,
+    and the fewest and most of a series where they differ."""
+    (tmp_path / "data").mkdir()
+    n, short = 120, 10
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    ids = ["a"] * n + ["b"] * (n - short) + ["c"] * short
+    y = np.random.default_rng(0).normal(5, 1, 2 * n)
+    pl.DataFrame({"id": ids, "date": dates * 2, "y": y}).write_csv(tmp_path / "data" / "a.csv")
+    series = {"id": "id", "time": "date", "targets": ["y"], "freq": "1d"}
+    output, evaluation = {"plot_series": 0, "levels": [80]}, {"backtest_folds": 2}
+    spec = write(tmp_path, mini_spec(series=series, output=output, evaluation=evaluation))
+    code, err = run_cli(capsys, "run", str(spec), "--no-progress")
+    assert code == 0, err
+    assert "pooled across series from 3 calibration folds (6 forecast windows of 2 series; " in err
+    clone = "from 4 calibration folds (5 forecast windows of 2 series, 1 to 4 per series; a refit"
+    assert f"calibrate the clone's conformal intervals pooled across series {clone}" in err
 
 
 LEVELS_MESSAGE = r"key 'output\.levels'.*distinct numbers in \(1, 100\), in increasing order"
@@ -1632,6 +1654,7 @@ class _RecordingModel:
 
     calls: ClassVar[list[dict]] = []
     conformal_: ClassVar[dict] = {"residuals": None}  # calibrated
+    schema_: ClassVar[dict] = {"id": "String", "date": "Date", "y": "Float64"}  # of rows()
 
     def get_params(self):
         return {}  # no data parameters: check_model_matches_spec has none to compare
@@ -1929,6 +1952,7 @@ def test_the_tuning_objective_reaches_the_study_and_its_name(tmp_path, monkeypat
 
 def _point_model(loss=None, conformal=None):
     attributes = {"loss": loss, "quantiles": None, "conformal_": conformal}
+    attributes["schema_"] = {"id": "String", "date": "Date", "y": "Float64"}  # of rows()
     return type("Saved", (), {**attributes, "get_params": lambda self: {}})()
 
 

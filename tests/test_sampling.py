@@ -12,8 +12,9 @@ import pytest
 from conftest import sine_panel
 
 from forecaster import RNNForecaster
+from forecaster.data.frequency import FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY, Frequency
 from forecaster.data.panel import Panel
-from forecaster.data.steps import steps_behind
+from forecaster.data.steps import ends_on_one_grid, steps_behind
 from forecaster.estimators.sampling import (
     check_validated,
     kept_series,
@@ -228,7 +229,8 @@ def test_kept_series_reads_the_panel_once_however_many_rounds(monkeypatch):
 
 def random_panel(rng: np.random.Generator, kind: str) -> Panel:
     """Up to 12 series of random lengths and ends: days, month starts, month ends (or both),
-    business days, or hours (some at half past: not on one grid)."""
+    first or last business days of months, business days, or hours (some at half past: not
+    on one grid)."""
     frames = []
     for k in range(int(rng.integers(1, 13))):
         n, end = int(rng.integers(1, 50)), int(rng.integers(0, 30))
@@ -250,6 +252,10 @@ def random_panel(rng: np.random.Generator, kind: str) -> Panel:
             times = pl.date_range(first, dt.date(2030, 1, 1), "1mo", eager=True)[:n]
             if kind == "month ends" or (kind == "mixed months" and rng.random() < 0.5):
                 times = times.dt.month_end()
+            if kind == "first business days":
+                times = times.dt.add_business_days(0, roll="forward")
+            elif kind == "last business days":
+                times = times.dt.month_end().dt.add_business_days(0, roll="backward")
         frames.append(pl.DataFrame({"id": f"s{k:02d}", "t": times, "y": np.zeros(n)}))
     return Panel.from_frame(pl.concat(frames), target="y", time_col="t", id_col="id")
 
@@ -354,4 +360,24 @@ def test_kept_series_is_the_hold_out_of_each_round_on_the_28th_and_30th():
     February 28: the one-grid shortcut and the rule of each round agree."""
     check_kept_series_on_random_panels(
         np.random.default_rng(11), ["28ths", "30ths", "28ths and 30ths"], 45
+    )
+
+
+def test_first_and_last_business_days_of_months_end_on_one_grid():
+    """The one-grid shortcut was never taken for first or last business days of months (their
+    anchor days, 0 and 32, are no day of a month, so no end was "on" them): each round of
+    kept_series counted the steps behind again. They are on one grid where each series ends
+    on its month's first (last) weekday, not where a holiday pushed a first business day
+    later (2023-01-04); on random panels the shortcut and the rule of each round agree."""
+    month = Frequency(1, "mo")
+    firsts = pl.Series([dt.date(2023, 1, 2), dt.date(2023, 4, 3), dt.date(2022, 10, 3)])
+    assert ends_on_one_grid(firsts, month, np.full(3, FIRST_BUSINESS_DAY))
+    lasts = pl.Series([dt.date(2023, 3, 31), dt.date(2023, 4, 28), dt.date(2023, 9, 29)])
+    assert ends_on_one_grid(lasts, month, np.full(3, LAST_BUSINESS_DAY))
+    assert ends_on_one_grid(lasts[::2], Frequency(1, "q"), np.full(2, LAST_BUSINESS_DAY))
+    pushed = pl.Series([dt.date(2023, 1, 4), dt.date(2023, 2, 1)])
+    assert not ends_on_one_grid(pushed, month, np.full(2, FIRST_BUSINESS_DAY))
+    assert not ends_on_one_grid(lasts, month, np.full(3, FIRST_BUSINESS_DAY))
+    check_kept_series_on_random_panels(
+        np.random.default_rng(5), ["first business days", "last business days"], 40
     )

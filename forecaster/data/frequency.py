@@ -75,7 +75,8 @@ MONTHS_PER_UNIT = {"mo": 1, "q": 3, "y": 12}
 FIRST_BUSINESS_DAY = 0
 """The day of the month (:meth:`Frequency.offset`'s ``day``) of month, quarter and year steps
 on each month's first business day (Monday to Friday): the 1st, or the Monday after it when
-it is a Saturday or a Sunday. 31 is the month's last day."""
+it is a Saturday or a Sunday (no holidays: January 1st when it is a weekday). 31 is the
+month's last day."""
 
 LAST_BUSINESS_DAY = 32
 """The day of the month (:meth:`Frequency.offset`'s ``day``) of month, quarter and year steps
@@ -97,10 +98,10 @@ class Frequency:
 
     Month, quarter and year steps keep each series' day of the month: a series whose every
     time is the last day of its month (month-ends, quarter-ends) steps by month-ends, a
-    series of first business days (every time within the first 3 days of its month, on
-    several days, none a weekend day) by the first business day of each month, others by
-    their largest day of the month, clamped to shorter months (see
-    :func:`~forecaster.data.steps.future_times`).
+    series of first (last) business days by the first (last) weekday of each month, others
+    by their largest day of the month, clamped to shorter months (see
+    :func:`~forecaster.data.steps.anchor_days`). These steps have no holidays: a month's
+    first weekday may be a holiday (January 1st).
 
     ``holidays`` (business days only; sorted distinct dates) are skipped like weekends by
     :meth:`offset`, :func:`grid_periods` and so :func:`~forecaster.data.steps.future_times`:

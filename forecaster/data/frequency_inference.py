@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from forecaster.data.frequency import FIXED_UNITS_NS, TIME_UNIT_NS, Frequency
+from forecaster.data.frequency import (
+    FIRST_BUSINESS_DAY,
+    FIXED_UNITS_NS,
+    LAST_BUSINESS_DAY,
+    TIME_UNIT_NS,
+    Frequency,
+)
+from forecaster.data.steps import anchor_days, first_and_last_weekdays
 from forecaster.data.times import check_series_layout, check_time_span, local_day_grid
 from forecaster.exceptions import DataValidationError
 
@@ -35,7 +42,11 @@ def infer_frequency(times: pl.Series, offsets: np.ndarray) -> Frequency:
     Returns
     -------
     Frequency
-        Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps;
+        Month, quarter and year steps are recognised from 28-31, 90-92 and 365-366 day steps,
+        and from steps of whole months between first or last business days or month-ends of
+        every series (:func:`~forecaster.data.steps.anchor_days`: 26 to 33 days between last
+        business days; 13 weeks between 2017-06-30, 09-29 and 12-29, each exactly on its
+        anchor when every step is whole weeks);
         longer steps of a whole number of months on one day of the month (its last day in
         shorter months) as ``"2mo"``, ``"6mo"``, ``"2y"``...; daily dates with no weekend day
         and some 3-day steps are business days (``"1bd"``). With a time zone, days and longer
@@ -144,22 +155,60 @@ def infer_from_steps(
     return infer_from_diffs(diffs, cross, times)
 
 
+def _month_steps(times: pl.Series, starts: np.ndarray) -> np.ndarray:
+    """The calendar months from each row ``starts`` of ``times`` to the next row."""
+    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
+    month = (picked.dt.year().cast(pl.Int64) * 12 + picked.dt.month().cast(pl.Int64)).to_numpy()
+    return month[len(starts) :] - month[: len(starts)]
+
+
 def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
     """The whole number of months (>= 2) of every step that starts at the rows ``starts`` of
     ``times``, when they all step that many months on one day of the month (its last day in
     shorter months: Jan 31, Mar 31, May 31, Jul 31, Sep 30); else None. A steady 61-day
     step is not two months: its day of the month drifts."""
-    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
     n = len(starts)
-    month = (picked.dt.year().cast(pl.Int64) * 12 + picked.dt.month().cast(pl.Int64)).to_numpy()
-    steps = month[n:] - month[:n]
+    steps = _month_steps(times, starts)
     if n == 0 or steps.min() != steps.max() or steps[0] < 2:
         return None
+    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
     day = picked.dt.day().to_numpy()
     last = (picked.dt.month_end().dt.day() == picked.dt.day()).to_numpy()
     d1, d2, last1, last2 = day[:n], day[n:], last[:n], last[n:]
     anchored = (d1 == d2) | ((d1 < d2) & last1) | ((d2 < d1) & last2)
     return int(steps[0]) if bool(anchored.all()) else None
+
+
+def _anchored_months(
+    times: pl.Series, cross: np.ndarray, starts: np.ndarray, weekly: bool
+) -> int | None:
+    """The whole number of months (>= 1) of every step that starts at the rows ``starts``,
+    when every series is on its months' first or last days, or on first or last business
+    days (:func:`~forecaster.data.steps.anchor_days`, ``cross``: the series bounds in the
+    differences); else None. Their steps vary (26 to 33 days from one last business day to
+    the next, 19 to 40 from a first business day to the next where holidays push some to the
+    10th). When every step is a whole number of weeks (``weekly``: 2023-06-30, 09-29, 12-29,
+    13 weeks each) every time must be exactly on its series' anchor, as the steps of months
+    date it (:func:`~forecaster.data.steps.first_and_last_weekdays`): weeks fit such a
+    series exactly, so a time a few days off its month's last or first weekday (2024-09-27,
+    a Friday before Monday 09-30; June 4th, 3rd, 2nd, 52 weeks apart) keeps it weekly."""
+    steps = _month_steps(times, starts)
+    if len(starts) == 0 or steps.min() != steps.max() or steps[0] < 1:
+        return None
+    offsets = np.concatenate([[0], np.unique(cross) + 1, [len(times)]])
+    anchors = anchor_days(times, offsets)
+    business = np.isin(anchors, (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY))
+    day, length = times.dt.day(), times.dt.days_in_month()
+    if weekly and business.any():  # each time on its anchor day, as a month's step dates it
+        days = np.repeat(anchors, np.diff(offsets))
+        first, last = first_and_last_weekdays(
+            day.to_numpy(), times.dt.weekday().to_numpy(), (length - day).to_numpy()
+        )
+        on = np.where(days == FIRST_BUSINESS_DAY, first, last)
+        business &= np.logical_and.reduceat(on, offsets[:-1])
+    for calendar in (day == 1, day == length):  # month starts, month-ends
+        business |= np.logical_and.reduceat(calendar.to_numpy(), offsets[:-1])
+    return int(steps[0]) if bool(business.all()) else None
 
 
 def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
@@ -175,6 +224,28 @@ def _holds_its_day(times: pl.Series, cross: np.ndarray) -> bool:
         (pl.col("day").max() - pl.col("day").min() <= 3) | (pl.col("end").max() <= 3)
     )
     return bool(held["day"].all())
+
+
+def _calendar_steps(
+    days: int, weekly: bool, times: pl.Series, cross: np.ndarray, starts: np.ndarray
+) -> Frequency | None:
+    """Months, quarters or years of a mode step of ``days`` (``weekly``: every step a whole
+    number of weeks; ``starts``: the rows where the mode steps start), else None. A month,
+    quarter or year keeps its day of the month (a steady 31-, 92- or 366-day step drifts
+    through the month and is read as days); first and last business days and month-ends
+    step whole months whatever their days (:func:`_anchored_months`)."""
+    calendar = {**dict.fromkeys(range(28, 32), "mo"), **dict.fromkeys(range(89, 93), "q")}
+    unit = calendar.get(days, "y" if days in (365, 366) else None)
+    if unit is not None and not weekly and _holds_its_day(times, cross):
+        return Frequency(1, unit)
+    months = _months_per_step(times, starts) if days >= 58 and not weekly else None
+    if months is None and days >= 19:
+        months = _anchored_months(times, cross, starts, weekly)
+        if months in (1, 3):
+            return Frequency(1, "mo" if months == 1 else "q")
+    if months is None:
+        return None
+    return Frequency(months // 12, "y") if months % 12 == 0 else Frequency(months, "mo")
 
 
 _INFER_SAMPLE = 200_000
@@ -218,15 +289,9 @@ def infer_from_diffs(diffs: np.ndarray, cross: np.ndarray, times: pl.Series) -> 
         days = mode // day
         # Every step a whole number of weeks (4 or 13 weeks, not months or quarters): weekly.
         weekly = bool(np.all(diffs % (7 * day) == 0))
-        # A month, quarter or year keeps its day of the month; a steady 31-, 92- or 366-day
-        # step drifts through the month and is read as days.
-        calendar = {**dict.fromkeys(range(28, 32), "mo"), **dict.fromkeys(range(89, 93), "q")}
-        unit = calendar.get(days, "y" if days in (365, 366) else None)
-        if unit is not None and not weekly and _holds_its_day(times, cross):
-            return Frequency(1, unit)
-        months = _months_per_step(times, positions[diffs == mode]) if days >= 58 else None
-        if months is not None and not weekly:
-            return Frequency(months // 12, "y") if months % 12 == 0 else Frequency(months, "mo")
+        months = _calendar_steps(days, weekly, times, cross, positions[diffs == mode])
+        if months is not None:
+            return months
         if days == 1:
             weekend = (times.dt.weekday() > 5).any()
             if not weekend and bool(np.any(diffs == 3 * day)):

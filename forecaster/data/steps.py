@@ -32,6 +32,7 @@ from forecaster.exceptions import DataValidationError
 __all__ = [
     "anchor_days",
     "ends_on_one_grid",
+    "first_and_last_weekdays",
     "future_times",
     "grid_periods",
     "on_local_calendar",
@@ -41,17 +42,26 @@ __all__ = [
 
 
 def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
-    """The day of the month each series steps on (month, quarter and year steps): 31 (its
-    months' last days) when every time of the series is the last day of its month;
-    :data:`~forecaster.data.frequency.FIRST_BUSINESS_DAY` (each month's first weekday) when
-    every time is within the first 3 days of its month (the 1st to the 4th), on more than one
-    day of the month and none on a weekend (first business days: the 1st, or the Monday
-    after a weekend 1st, or a day later after a holiday), the 1st when some such time is on a
-    weekend; :data:`~forecaster.data.frequency.LAST_BUSINESS_DAY` (each month's last weekday)
-    when every time is a weekday within 3 days of its month's last day, on more than one day
-    of the month (not only its largest day, clamped to shorter months: a series on the 30th
-    keeps the 30th), one of them a Friday before a weekend month-end (last business days:
-    pandas' "BME"); else its largest day of the month.
+    """The day of the month each series steps on (month, quarter and year steps).
+
+    - 31 (its months' last days) when every time of the series is the last day of its month;
+    - :data:`~forecaster.data.frequency.FIRST_BUSINESS_DAY` (each month's first weekday) for
+      first business days: every time a weekday within the first 10 days of its month, and
+      either on more than one day of the month, all within the first 4 days or at least half
+      exactly on their month's first weekday (the others pushed later by holidays: the 4th
+      to the 7th of January where January 1 to 3 are closed), or each exactly on it, one not
+      the 1st (a Monday 3rd: 1997-02-03, 03-03); the 1st when every time is within the
+      first 4 days, on more than one day, one on a weekend;
+    - :data:`~forecaster.data.frequency.LAST_BUSINESS_DAY` (each month's last weekday) for
+      last business days (pandas' "BME"): every time a weekday within 3 days of its month's
+      last day, one of them a Friday before a weekend month-end, and either each exactly its
+      month's last weekday (2020-10-30, 11-30) or not each its largest day of the month
+      clamped to shorter months (a series on the 30th that is not always the last weekday,
+      2001-01-30, 02-28, 03-30, keeps the 30th);
+    - else its largest day of the month, clamped to shorter months.
+
+    Weekdays are Monday to Friday: there is no holiday calendar, so the steps after a first
+    business day series are each month's first weekday, a holiday or not.
 
     Examples
     --------
@@ -71,18 +81,70 @@ def anchor_days(times: pl.Series, offsets: np.ndarray) -> np.ndarray:
     to_end = length - day  # days after it in its month
     month_ends = np.logical_and.reduceat(to_end == 0, starts)
     ending = np.maximum.reduceat(to_end, starts) <= 3
-    if not ((largest <= 4) | ending).any():  # (month starts and ends only read more)
+    if not ((largest <= 10) | ending).any():  # (month starts and ends only read more)
         return np.where(month_ends, 31, largest)
     several = np.minimum.reduceat(day, starts) < largest
     weekday = times.dt.weekday().to_numpy()  # Monday 1 ... Sunday 7
     weekend = np.logical_or.reduceat(weekday > 5, starts)
-    first = np.where(weekend, 1, FIRST_BUSINESS_DAY)
-    friday_before_weekend = np.logical_or.reduceat((weekday == 5) & np.isin(to_end, (1, 2)), starts)
-    clamped = day == np.minimum(np.repeat(largest, np.diff(offsets)), length)  # its own day
-    one_day = np.logical_and.reduceat(clamped, starts)  # the 30th, and February's last day
-    last = ending & ~one_day & ~weekend & friday_before_weekend
-    days = np.where((largest <= 4) & several, first, largest)
+    on_first, on_last = first_and_last_weekdays(day, weekday, to_end)
+    first = _first_business_days(day, on_first, starts, largest, several)
+    days = np.where((largest <= 4) & several & weekend, 1, largest)
+    days = np.where(first & ~weekend, FIRST_BUSINESS_DAY, days)
+    last = ending & ~weekend & _last_business_days(day, on_last, weekday, to_end, offsets)
     return np.where(month_ends, 31, np.where(last, LAST_BUSINESS_DAY, days))
+
+
+def _first_business_days(
+    day: np.ndarray,
+    exact: np.ndarray,
+    starts: np.ndarray,
+    largest: np.ndarray,
+    several: np.ndarray,
+) -> np.ndarray:
+    """Per series (rows from ``starts``; ``largest`` day, on ``several`` days): every time
+    within the first 10 days of its month, on several days and all within the first 4 days or
+    at least half exactly on their month's first weekday, or each exactly on it and one not
+    the 1st (:func:`anchor_days`). ``exact``: each time its month's first weekday."""
+    exact_count = np.add.reduceat(exact.astype(np.int64), starts)
+    count = np.diff(np.append(starts, len(day)))
+    mostly = several & ((largest <= 4) | (2 * exact_count >= count))
+    return (largest <= 10) & (mostly | ((exact_count == count) & (largest > 1)))
+
+
+def _last_business_days(
+    day: np.ndarray, exact: np.ndarray, weekday: np.ndarray, to_end: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
+    """Per series (``offsets``): one time a Friday before a weekend month-end, and each time
+    exactly its month's last weekday or not each its largest day of the month clamped to
+    shorter months (:func:`anchor_days`). ``exact``: each time its month's last weekday;
+    ``to_end``: days after each time in its month."""
+    starts = np.asarray(offsets[:-1], dtype=np.int64)
+    before = (weekday == 5) & np.isin(to_end, (1, 2))  # a Friday before a weekend month-end
+    friday = np.logical_or.reduceat(before, starts)
+    largest = np.repeat(np.maximum.reduceat(day, starts), np.diff(offsets))
+    clamped = day == np.minimum(largest, day + to_end)  # its own day, clamped to its month
+    one_day = np.logical_and.reduceat(clamped, starts)  # the 30th, and February's last day
+    return friday & (np.logical_and.reduceat(exact, starts) | ~one_day)
+
+
+def first_and_last_weekdays(
+    day: np.ndarray, weekday: np.ndarray, to_end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each time is its month's first weekday, and whether its last (Monday to
+    Friday, no holidays: the days :meth:`~forecaster.data.frequency.Frequency.offset` dates
+    first and last business days on), from its ``day`` of the month, ``weekday`` (Monday 1
+    ... Sunday 7) and ``to_end``, the days after it in its month.
+
+    Examples
+    --------
+    >>> day, weekday = np.array([1, 3, 4, 29]), np.array([5, 1, 2, 5])
+    >>> to_end = np.array([30, 28, 27, 1])  # 2021-10-01, 2022-01-03, 2022-01-04, 2022-04-29
+    >>> [m.tolist() for m in first_and_last_weekdays(day, weekday, to_end)]
+    [[True, True, False, False], [False, False, False, True]]
+    """
+    first = (weekday <= 5) & ((day == 1) | ((weekday == 1) & (day <= 3)))  # (Monday 2nd, 3rd)
+    before = (weekday == 5) & np.isin(to_end, (1, 2))  # a Friday before a weekend month-end
+    return first, ((weekday <= 5) & (to_end == 0)) | before
 
 
 def grid_periods(
@@ -234,10 +296,8 @@ def future_times(times: pl.Series, offsets: Any, freq: Frequency, horizon: int) 
     - months, quarters and years: counted from the series' anchor, its first time (month and
       time of day), on the series' day of the month: the month's last day when every time of
       the series is the last day of its month (month-ends stay month-ends, quarter-ends
-      quarter-ends), each month's first weekday for first business days (every time within
-      the first 3 days of its month, on more than one day, none a weekend day; the 1st when
-      one is), else the series' largest day of the month, clamped to shorter months
-      (:func:`anchor_days`).
+      quarter-ends), each month's first (last) weekday for first (last) business days, else
+      the series' largest day of the month, clamped to shorter months (:func:`anchor_days`).
 
     Parameters
     ----------
@@ -317,8 +377,10 @@ def ends_on_one_grid(ends: pl.Series, freq: Frequency, days: np.ndarray | None) 
     durations at whole steps from one another (not a local calendar's days), business days of
     dates (one step), and months, quarters and years a whole number of steps apart, every
     series stepping on the same day of the month (``days``, one per time: :func:`anchor_days`
-    of its series; None: not on one grid) and ending on it (clamped to shorter months: a
-    series on the 30th may end on February 28)."""
+    of its series; None: not on one grid) and ending on it, as :meth:`Frequency.offset` dates
+    it in the month of its end (clamped to shorter months: a series on the 30th may end on
+    February 28; a first business day series on its month's first weekday, not on a day
+    that a holiday pushed later)."""
     if on_local_calendar(ends.dtype, freq):
         return False
     if not freq.is_calendar:
@@ -330,14 +392,11 @@ def ends_on_one_grid(ends: pl.Series, freq: Frequency, days: np.ndarray | None) 
         return False
     parts = pl.DataFrame({"t": ends}).select(
         month=pl.col("t").dt.year().cast(pl.Int64) * 12 + pl.col("t").dt.month().cast(pl.Int64),
-        day=pl.col("t").dt.day().cast(pl.Int64),
-        end=pl.col("t").dt.day() == pl.col("t").dt.month_end().dt.day(),
         clock=pl.col("t").cast(pl.Datetime).dt.time() if ends.dtype != pl.Date else pl.lit(0),
     )
     months = parts["month"].to_numpy()
     step = MONTHS_PER_UNIT[freq.unit] * freq.n
-    day, month_ends = parts["day"].to_numpy(), parts["end"].to_numpy()
-    on_day = (day == days[0]) | (month_ends & (day < days[0]))  # clamped in a shorter month
+    on_day = stepped_times(ends, np.zeros(len(ends), dtype=np.int64), freq, days) == ends
     one_day = bool((days == days[0]).all() and on_day.all())
     aligned = bool(((months - months.max()) % step == 0).all())
     return one_day and aligned and parts["clock"].n_unique() == 1

@@ -171,11 +171,13 @@ def warn_missing_ends(
         )
     else:
         example = f"e.g. {key}, {seen}" if key else seen
-        message = (
+        at = f" (e.g. {observed})" if observed is not None else ""
+        message = (  # also the end of the rows up to predict's cutoff: no rows "to drop"
             f"{late[id_name].n_unique()} series end with rows whose targets are missing "
             f"({example}): missing={missing!r} fills them, so a forecast from these data starts "
-            "after made-up values, not after the last observed one. Drop those trailing rows "
-            "to forecast from the last observed value."
+            "after made-up values, not after the last observed one. To forecast from the last "
+            f"observed value, pass predict a cutoff at which the targets are observed{at}, or "
+            "leave out the rows after it."
         )
     warn_at_caller(message, ForecasterWarning)
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from forecaster._busy import fitting, refuse_while_fitting
 from forecaster._validation import PARAMETERS, check_params, describe_value
 from forecaster.data.seasons import steps_per_day
 from forecaster.estimators.fitting import FitRun, member_ended, warn_short_ensemble
@@ -139,6 +140,12 @@ class RecurrentEstimator(BaseEstimator):
         """Whether ``fit`` has succeeded (scikit-learn's ``check_is_fitted`` asks this)."""
         return hasattr(self, "network_")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The state ``pickle`` and ``copy.deepcopy`` copy: refused while another thread fits
+        the estimator (its fitted attributes are half replaced there; :mod:`forecaster._busy`)."""
+        refuse_while_fitting(self, "pickle or copy")
+        return super().__getstate__()  # type: ignore[no-any-return]
+
     def check_fitted(self, action: str) -> None:
         """Refuse to ``action`` (``"predict with"``, ``"score with"``, ``"backtest"``,
         ``"save"``) an estimator that is not fitted, or whose parameters that shape
@@ -152,6 +159,7 @@ class RecurrentEstimator(BaseEstimator):
         model as it is, and :func:`forecaster.save` writes the values it was fitted with.
         """
         name = type(self).__name__
+        refuse_while_fitting(self, action)  # its fitted attributes are being replaced there
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"This {name} is not fitted yet. Call {self._FIT_CALL} first.")
         fitted = self.__dict__.get("fitted_params_")
@@ -227,7 +235,15 @@ class RecurrentEstimator(BaseEstimator):
         :class:`FitRun`, with a copy of the parameters the fit starts with (recorded as
         ``fitted_params_`` with the other fitted attributes, before ``on_fit_end``). A fit
         starts from no fitted attributes, as scikit-learn's do: what an earlier model had and
-        this fit does not set (``conformal_`` of a ``calibrate``) does not survive it."""
+        this fit does not set (``conformal_`` of a ``calibrate``) does not survive it.
+
+        The fit first waits for the uses of the estimator in flight in other threads, and
+        refuses theirs until it ends (:mod:`forecaster._busy`)."""
+        with fitting(self):
+            yield from self._fitting_alone()
+
+    def _fitting_alone(self) -> Iterator[FitRun]:
+        """The body of :meth:`_fitting` (no other thread uses the estimator meanwhile)."""
         before = {k: v for k, v in vars(self).items() if is_fitted_attribute(k)}
         run = FitRun(copy.deepcopy(self.get_params(deep=False)))
         try:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
 from forecaster.data import trained_frame
 from forecaster.data.frames import column_tuple
@@ -79,6 +80,7 @@ class ForecastIntervals:
     read_frame: Callable[..., tuple[pl.DataFrame, Any]]
     _fitted_transform: Callable[[], str]
 
+    @uses_fitted_state("calibrate")
     def calibrate(
         self,
         frame: pl.DataFrame | pl.LazyFrame,
@@ -115,11 +117,11 @@ class ForecastIntervals:
             on the data before each origin (every k origins), so ``frame`` may be the training
             data itself.
         per_series : bool, default False
-            Intervals from each series' own residuals instead of the residuals pooled across
-            series. A series with fewer than 20 residuals at some step, or fewer than the
-            highest level of a ``predict`` call needs, uses the pooled ones for every level
-            and quantile of that call (so that they nest); own residuals all 0 give a half-width
-            of 1 (or 1e-6 of the level). With ``rolling`` it needs ``rolling >= 20``.
+            Intervals from each series' own residuals instead of the pooled ones; a series
+            with fewer than 20 at some step, or fewer than a ``predict`` call's highest level
+            needs, uses the pooled ones for all of that call. Own residuals all one value at a
+            step (all 0) give a half-width (and quantiles a distance from the median) of 1, or
+            1e-6 of the level; others at least 1e-6 of it. With ``rolling``: ``rolling >= 20``.
         normalize : {"series", "window"} or None, default "series"
             How residuals are made comparable before they are pooled. ``"series"``: each residual
             divided by its series' scale (its mean ``|y - forecast|`` over its calibration windows

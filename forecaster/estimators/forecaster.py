@@ -497,8 +497,8 @@ class RNNForecaster(
         ``set_params`` after a fit take effect at the next fit; until then the ones that
         shape predictions (``target``, the other columns, ``lookback``, ``horizon``, ``freq``,
         ``missing``, ``scaling``, ``target_transform``, ``calendar``, ``baseline``) make
-        ``predict``, ``score``, ``backtest`` and ``save`` refuse, naming them. The networks
-        of fits in threads of one process train one at a time (see ``random_state``).
+        ``predict``, ``score``, ``backtest`` and ``save`` refuse, naming them. Threads: see
+        the concepts page (fits train one at a time; a fit refuses other threads' uses).
         """
         refuse_y(self, "fit", y)
         frame = polars_frame(frame)

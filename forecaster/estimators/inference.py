@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from forecaster._busy import uses_fitted_state
 from forecaster._validation import check
 from forecaster.data import is_pandas_frame, same_kind, trained_frame
 from forecaster.data.frames import column_tuple, match_keys
@@ -77,6 +78,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
     _blends: Callable[[], bool]
     _reads_network: Callable[[], bool]
 
+    @uses_fitted_state("predict with")
     def predict(
         self,
         frame: pl.DataFrame | pl.LazyFrame,
@@ -299,6 +301,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         warn_made_up_origins(raw, frame, series, rows, self.missing)  # as one cutoff's check
         return out
 
+    @uses_fitted_state("predict with")
     def predict_origins(
         self,
         frame: pl.DataFrame,

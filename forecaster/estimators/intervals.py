@@ -143,6 +143,7 @@ class _Calibration:
         self.by_series = conformal.get("normalize") == "series"
         self.magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self.spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.flat: np.ndarray | None = None  # (B, H, T): own residuals all one value
         if self.by_series:  # per calibration row and target: sum and number of observed |r|
             absolute = np.abs(conformal["residuals"])
             observed = (~np.isnan(absolute)).sum(axis=(1, 3))
@@ -176,18 +177,32 @@ class _Calibration:
         return out
 
     def floor_own(self, half: np.ndarray) -> np.ndarray:
-        """``half`` ``(B, horizon, T)``, the half-widths of symmetric intervals, with those of
-        the forecasts the last :meth:`reduce` gave their series' own scores floored as a
+        """``half`` ``(B, horizon, T)`` or ``(B, K, horizon, T)``, the half-widths of symmetric
+        intervals or the distances of quantiles from the median of a point model, with those
+        of the forecasts the last :meth:`reduce` gave their series' own scores floored as a
         series scale is (:func:`~forecaster.data.spans.floor_spread` by each forecast's
-        level): a series whose own residuals are all 0 gets 1 (or 1e-6 of its level), not a
-        zero-width interval that claims certainty. The pooled ones are floored by their
-        series' scale (``normalize="series"``) or window spread (``"window"``)."""
+        level): at a step where a series' own residuals are all one value (all 0: forecast
+        exactly; all 2: quantiles on the median), 1 (or 1e-6 of its level), not a zero-width
+        interval (or quantiles on the median) that claims certainty; where they vary, 1e-6 of
+        its level only (a price of 0.5 unchanged at 60 % of its steps keeps a 50 % interval
+        about 0 wide, and its 95 % one of its own residuals, 0.01, not 1). The pooled ones are
+        floored by their series' scale (``normalize="series"``) or window spread
+        (``"window"``)."""
         if self.level is None or not self.own.any():
             return half
         own = self.own
+        if self.flat is None:  # the same own rows for every reduction of the call
+            assert self.spans is not None  # (set by reduce, which chose the own rows)
+            signed = self.conformal["residuals"][..., 0]
+            spread = np.ones((len(self.rows), *signed.shape[1:]))
+            fill_own(spread, signed, _spread_of, self.minimum, self.spans)
+            self.flat = spread == 0
+        flat = self.flat[own].reshape(-1, *([1] * (half.ndim - 3)), *self.flat.shape[1:])
+        level = self.level[own].reshape(-1, *([1] * (half.ndim - 2)), self.level.shape[1])
         floored = half.copy()
-        level = self.level[own][:, None, :]
-        floored[own] = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
+        unit = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
+        least = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=False)
+        floored[own] = np.where(flat, unit, least)
         return floored
 
     def _check_scaled(self, horizon: int) -> None:
@@ -281,6 +296,11 @@ class _Calibration:
             per_row = floor_spread(per_row, level, SPREAD_FLOOR, unit_when_flat=True)
         per_row = per_row.reshape(len(where), *([1] * (quantile.ndim - 1)), -1)
         out[chosen] = quantile[None] * per_row
+
+
+def _spread_of(scores: np.ndarray) -> np.ndarray:
+    """The range (largest minus smallest) of the scores that are not NaN, along axis 0."""
+    return np.nanmax(scores, axis=0) - np.nanmin(scores, axis=0)
 
 
 def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -432,13 +452,15 @@ def interval_columns(
         wanted = {round(q, 12) for q in (*(q for pair in ends.values() for q in pair), *asked)}
         quantile_model = _ModelQuantiles(model_quantiles, fitted_list, conformal, calibration, norm)
         ordered = quantile_model.sorted(wanted)
-    for level, (q_lo, q_hi) in ends.items():
+    narrower = np.zeros_like(point)  # the half-width of the level below: nested when floored
+    for level, (q_lo, q_hi) in sorted(ends.items()):
         if model_quantiles is not None:
             lo, hi = ordered[round(q_lo, 12)], ordered[round(q_hi, 12)]
         else:
             if conformal is None:
                 raise _uncalibrated("level")
             half = conformal_quantile(np.abs(conformal["residuals"][..., 0]), level)
+            narrower = half = np.maximum(half, narrower)
             lo, hi = point - half, point + half
         for j, target in enumerate(targets):
             made[level_name(target, level, "lo")] = _flat(lo[..., j])
@@ -447,9 +469,8 @@ def interval_columns(
     if asked and model_quantiles is None:  # a point model: every quantile in one pass
         if conformal is None or calibration is None:
             raise _uncalibrated("quantiles")
-        signed = conformal["residuals"][..., 0]
-        shifts = calibration.reduce(signed, _quantiles_of(asked), stacked=len(asked))
-        values = np.sort(point[..., None] + norm[..., None] * shifts.transpose(0, 2, 3, 1), -1)
+        shifts = _point_shifts(conformal["residuals"][..., 0], asked, calibration, norm)
+        values = np.sort(point[..., None] + shifts.transpose(0, 2, 3, 1), -1)
         ordered = {round(q, 12): values[..., k] for k, q in enumerate(asked)}
     for q in asked:
         for j, target in enumerate(targets):
@@ -460,11 +481,50 @@ def interval_columns(
     return columns
 
 
-def _quantiles_of(qs: list[float]) -> Reducer:
+def _point_shifts(
+    signed: np.ndarray, asked: list[float], calibration: _Calibration, norm: np.ndarray
+) -> np.ndarray:
+    """``(B, K, horizon, T)``: what a point model's forecasts move by for the quantiles
+    ``asked`` (``K``), the split-conformal quantiles of the ``signed`` residuals ``(N,
+    horizon, T)`` back on the forecasts' scale (``norm`` ``(B, 1, T)``). A quantile's
+    distance from the median's shift is floored as an interval's half-width is
+    (:meth:`_Calibration.floor_own`): a series whose own residuals are all one value gets
+    quantiles 1 (or 1e-6 of its level) below and above the median, as its intervals are, not
+    on it."""
+    reducer = _quantiles_of(asked, median=True)
+    shifts = norm[:, None] * calibration.reduce(signed, reducer, stacked=len(asked) + 1)
+    shifts, median = shifts[:, :-1], shifts[:, -1:]
+    side = np.sign(np.array(asked) - 0.5).reshape(1, -1, 1, 1)  # the median: 0, never moved
+    distance = np.abs(shifts - median)
+    floored = _outward_max(calibration.floor_own(distance), np.array(asked))
+    return np.where(floored > distance, median + side * floored, shifts)
+
+
+def _outward_max(distance: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """``distance`` ``(B, K, horizon, T)`` from the median of the quantiles ``asked``
+    (ascending), each at least that of every quantile between it and the median: a floored
+    quantile near the median is never farther from it than one beyond."""
+    out = distance.copy()
+    below, above = np.flatnonzero(asked < 0.5)[::-1], np.flatnonzero(asked > 0.5)
+    for side in (below, above):  # from the median outward
+        if len(side):
+            out[:, side] = np.maximum.accumulate(distance[:, side], axis=1)
+    return out
+
+
+def _quantiles_of(qs: list[float], *, median: bool = False) -> Reducer:
     """The reducer giving the split-conformal quantiles ``qs`` of signed scores along axis 0
-    (:func:`signed_quantile`), stacked first."""
+    (:func:`signed_quantile`), stacked first; with ``median``, the median last (not checked:
+    a quantile asked for needs more scores, and refuses fewer)."""
     what = f"quantiles={[float(q) for q in qs]}"
-    return lambda scores: np.stack([signed_quantile(scores, q, what=what) for q in qs])
+
+    def reducer(scores: np.ndarray) -> np.ndarray:
+        stacked = [signed_quantile(scores, q, what=what) for q in qs]
+        if median:
+            stacked.append(signed_quantile(scores, 0.5, what=what, strict=False))
+        return np.stack(stacked)
+
+    return reducer
 
 
 def _cqr_band(q: float, fitted: list[float] | None) -> tuple[float, float] | None:

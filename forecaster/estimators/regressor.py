@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin, clone
 
+from forecaster._busy import uses_fitted_state
 from forecaster._hashing import digest_arrays
 from forecaster._validation import ONE_LEVEL
 from forecaster.estimators.arrays import as_3d, checked_arrays, moments, scaled, y_moments
@@ -295,6 +296,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
     def _scale_x(self, X3: np.ndarray) -> np.ndarray:
         return scaled(X3, self.x_mean_, self.x_scale_)
 
+    @uses_fitted_state("predict with")
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of shape ``(n,)`` (when fitted on 1-D ``y``) or ``(n, horizon)``.
 
@@ -346,6 +348,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
                 "model.predict_interval(X, level=80)."
             )
 
+    @uses_fitted_state("calibrate")
     def calibrate(self, X: Any, y: Any) -> RNNRegressor:
         """Split-conformal calibration on held-out windows ``X``, ``y`` (not used in fit):
         keeps the absolute residuals per output step in ``conformal_`` for
@@ -374,6 +377,7 @@ class RNNRegressor(RegressorMixin, RegressorState, RecurrentEstimator):
         self.conformal_ = np.abs(y - pred).reshape(len(y), -1)
         return self
 
+    @uses_fitted_state("predict with")
     def predict_interval(self, X: Any, level: float = 80) -> tuple[np.ndarray, np.ndarray]:
         """The split-conformal interval ``(lo, hi)`` of ``level`` per cent, arrays shaped
         like ``predict(X)``: ``predict(X) -+ s``, ``s`` the ``ceil((n + 1) level / 100)``-th

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._busy import uses_fitted_state
 from forecaster._columns import temporary_names
 from forecaster.data import trained_frame
 from forecaster.data.frames import (
@@ -51,6 +52,7 @@ class ForecastScoring:
     predict: Callable[..., pl.DataFrame]
     _match_keys: Callable[[pl.DataFrame, str], tuple[np.ndarray, np.ndarray]]
 
+    @uses_fitted_state("score with")
     def score(self, frame: pl.DataFrame | pl.LazyFrame, y: None = None) -> float:
         """Negative mean absolute error of a forecast of each series' last ``horizon`` steps.
 

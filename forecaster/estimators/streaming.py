@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._busy import uses_fitted_state
 from forecaster._columns import temporary_names
 from forecaster.data.dtypes import trained_frame
 from forecaster.data.frames import (
@@ -41,6 +42,7 @@ class ForecastStreaming(ForecastInference):
     """``predict`` and ``stream`` (a mixin of ``RNNForecaster``): a stream reuses the
     inference path's panels, scaling and output checks."""
 
+    @uses_fitted_state("stream with")
     def stream(self, frame: pl.DataFrame | pl.LazyFrame) -> ForecastStream:
         """Start a stream: each series' state built from its history in ``frame``.
 
@@ -143,6 +145,7 @@ class ForecastStream:
     def steps_embedded(self) -> int:
         return self._state.steps_embedded
 
+    @uses_fitted_state("update a stream of", of="_model")
     def update(self, rows: pl.DataFrame | pl.LazyFrame) -> ForecastStream:
         """Advance the series by ``rows``: the next steps of some or all series (the training
         columns; each series' rows continue its last time with no gap).
@@ -298,6 +301,7 @@ class ForecastStream:
         window = state.values[np.arange(len(state.pos))[:, None], slots]
         return window * self._scale[:, None] + self._center[:, None]
 
+    @uses_fitted_state("forecast with", of="_model")
     def forecast(self) -> pl.DataFrame:
         """The next ``horizon`` steps of every series of the stream, as ``predict`` returns
         them on the whole history so far (columns id, time and one per target). Series that

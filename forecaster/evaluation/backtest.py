@@ -57,6 +57,7 @@ units (float32 steps of 8 there) is scored on its true changes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._busy import using
 from forecaster._validation import WINDOWS
 from forecaster.data.panel import Panel
 from forecaster.evaluation.fitted import asked_intervals
@@ -356,12 +358,13 @@ def backtest(
     ['mae', 'mae_naive', 'mae_skill_naive']
     """
     given = (gap, window, train_size, refit, m, metrics, origins)
-    args = check_arguments(estimator, folds, step, *given)
-    check_scale_used(scale, args.names)
-    asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
-    levels, qs = asked.get("level", ()), asked.get("quantiles", ())
-    scores = score_columns(args.names, m=args.m, levels=levels, quantiles=qs)  # beside the id
-    made = forecast_backtest(estimator, frame, args, scale, asked, scores)
+    with using(estimator, "backtest") if refit is False else contextlib.nullcontext():
+        args = check_arguments(estimator, folds, step, *given)  # a fit in a thread: waits
+        check_scale_used(scale, args.names)
+        asked = asked_intervals(level, quantiles, estimator, trains=not args.fitted)
+        levels, qs = asked.get("level", ()), asked.get("quantiles", ())
+        scores = score_columns(args.names, m=args.m, levels=levels, quantiles=qs)
+        made = forecast_backtest(estimator, frame, args, scale, asked, scores)
     return _scored(*made, args, scale, estimator.id_col)
 
 

@@ -93,14 +93,25 @@ def check_reserved(
     named = [*keys, *panel.targets]  # the columns of the forecasts frame taken from the data
     reserved = _RESERVED if scores is None else (*_RESERVED, TARGET_COLUMN)
     clash = [c for c in named if c in _RESERVED or (c in reserved and c in keys)]
-    clash += [f"{t}_actual" for t in panel.targets if f"{t}_actual" in named]
+    actual = {f"{t}_actual": t for t in panel.targets if f"{t}_actual" in named}
+    clash += list(actual)
     clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
     if clash:
+        pairs = "".join(
+            f" {name!r} ({_role(name, id_col, time_col)}) is named like the column of the "
+            f"actual values of target {target!r}." for name, target in actual.items()
+        )  # fmt: skip
         raise DataValidationError(
             f"Columns {clash} clash with the output columns of a backtest {reserved}, "
             f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)} (covariates may "
-            "have any name). Rename them."
+            f"have any name).{pairs} Rename them (e.g. frame.rename({{{clash[0]!r}: "
+            f"{clash[0] + '_value'!r}}}))."
         )
+
+
+def _role(name: str, id_col: str | None, time_col: str) -> str:
+    """The role of the column ``name`` of a backtest's frame: id, time or target."""
+    return "id" if name == id_col else "time" if name == time_col else "target"
 
 
 def check_untrained_span(gap: int, window: str) -> None:

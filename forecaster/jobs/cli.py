@@ -117,9 +117,11 @@ import sys
 import threading
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     ArgumentError,
     ConcurrentRunError,
@@ -388,8 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     log = _Logger(args.quiet, args.json_logs)
     try:
-        with _sigterm_interrupts(), warnings.catch_warnings():
-            warnings.showwarning = _show_warning(log, args.quiet)
+        with _sigterm_interrupts(), _warnings_shown_by(log, args.quiet):
             # The heavy modules (PyTorch, Polars, ...) are imported once a command runs, not
             # for --help, --version or a usage error (see forecaster.jobs.parser).
             from forecaster.jobs import commands
@@ -434,25 +435,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
-def _show_warning(log: _Logger, quiet: bool) -> Callable[..., None]:
-    """The command's warnings (those of the thread that calls this: the command runs there)
-    as one line (``warning: ...`` on stderr, or a JSON record with ``--json-logs``) instead of
-    Python's two lines with a source line; none with ``--quiet``. ``warnings.showwarning`` is
-    the process's: a warning of another thread (a command run in-process by :func:`main`
-    beside the caller's own threads) goes to the ``showwarning`` there was before, as if the
-    command did not run."""
+@contextlib.contextmanager
+def _warnings_shown_by(log: _Logger, quiet: bool) -> Iterator[None]:
+    """Show the command's warnings (those of the thread that enters the block: the command
+    runs there) as one line (``warning: ...`` on stderr, or a JSON record with
+    ``--json-logs``) instead of Python's two lines with a source line; none with ``--quiet``.
+
+    Only ``warnings.showwarning`` is set, and put back at the end if it is still this
+    block's; the warning filters are left alone (no ``warnings.catch_warnings()`` around the
+    command, which put back the whole process's filters at its end: a filter that another
+    thread added meanwhile was lost, and a ``catch_warnings`` block of another thread that
+    outlived the command put this printer back for good). ``warnings.showwarning`` is the
+    process's: a warning of another thread (a command run in-process by :func:`main` beside
+    the caller's own threads), and every warning once the command has ended, go to the
+    ``showwarning`` there was before, as if the command did not run (that one is put back
+    when another command's printer ended on top of this one: :func:`_live_printer`)."""
+    with catching_warnings():  # nothing changed: Python forgets which warnings it showed
+        pass  # (the default filter's record), so each command's log tells its own warnings
     previous = warnings.showwarning
     command_thread = threading.get_ident()
+    running = True
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if threading.get_ident() != command_thread:
+        if not running or threading.get_ident() != command_thread:
             previous(message, category, *args, **kwargs)
         elif log.json_logs:
             log(str(message), "warning", category=category.__name__)
         elif not quiet:
             print(f"warning: {message}", file=sys.stderr, flush=True)
 
-    return show
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        running = False
+        if warnings.showwarning is show:
+            warnings.showwarning = _live_printer(previous)
+        else:  # another in-process command's printer is on top: that one puts back ours'
+            _ENDED_PRINTERS[show] = previous
+
+
+_ENDED_PRINTERS: weakref.WeakKeyDictionary[Callable[..., None], Callable[..., None]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The printers of in-process commands that ended while another command's printer was set on
+top of theirs (two :func:`main` in two threads), each with the ``showwarning`` it passes on
+to: the printer on top puts that one back, not the ended printer (which every such overlap
+left installed for good, one more in the chain each time). Weak: a printer that nothing
+calls any more is forgotten."""
+
+
+def _live_printer(printer: Callable[..., None]) -> Callable[..., None]:
+    """``printer``, or, when it is an ended command's (:data:`_ENDED_PRINTERS`), the first
+    ``showwarning`` below it that is not."""
+    while printer in _ENDED_PRINTERS:
+        printer = _ENDED_PRINTERS.pop(printer)
+    return printer
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -330,7 +330,7 @@ def _as_fitted(
     hold ids too) with the CSV ids read as the saved ``model``'s (:func:`as_fitted_ids`);
     refused (``ArgumentError`` naming ``--model``) when the model's ids are integers and the
     source's are text now (:func:`text_ids`): no cast of the data makes them readable."""
-    fitted = getattr(model, "schema_", {}).get(spec.series.id or "", "")  # (test doubles)
+    fitted = model.schema_.get(spec.series.id or "", "")  # "": the spec names no id column
     text = text_ids(frame, spec, fitted)
     if text:
         raise ArgumentError(

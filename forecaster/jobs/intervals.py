@@ -163,10 +163,24 @@ def _calibrate_forecast(
         if plan.normalize == "window"
         else ""
     )
+    made_of = _windows(model.conformal_)
     log(
-        f"{what} conformal intervals {where} from {plan.folds} backtest folds{folds} ({how}){scale}"
+        f"{what} conformal intervals {where} from {plan.folds} calibration folds{folds} "
+        f"({made_of}; {how}){scale}"
     )
     return plan
+
+
+def _windows(conformal: Mapping[str, Any]) -> str:
+    """What a calibration's residuals came from, as its log line says: the forecast windows
+    of the folds and their series, with the fewest and most of a series where they differ
+    (calendar folds forecast a series that ends early at fewer of them)."""
+    series = conformal["series"]
+    counts = np.unique(series, return_counts=True)[1]
+    text = f"{len(series)} forecast windows of {len(counts)} series"
+    if len(counts) and counts.min() != counts.max():
+        text += f", {counts.min()} to {counts.max()} per series"
+    return text
 
 
 def _forecast_before(

@@ -18,6 +18,7 @@ import safetensors.numpy
 import safetensors.torch
 
 import forecaster._io as _io
+from forecaster._busy import using
 from forecaster._hashing import sha256_stream
 from forecaster._version import __version__
 from forecaster.exceptions import (
@@ -98,7 +99,8 @@ def save(
     name = type(estimator).__name__
     if name not in registered_model_classes():
         raise DataValidationError(f"Cannot save a {name}; expected a forecaster estimator.")
-    state: ModelState = estimator._get_state()  # refuses an unfitted or changed estimator
+    with using(estimator, "save"):  # one fit's attributes, not a refit's in another thread
+        state: ModelState = estimator._get_state()  # refuses an unfitted or changed estimator
     _writing(destination, lambda: _check_destination(destination))
     files = {
         CONFIG: _config_bytes(state, name),

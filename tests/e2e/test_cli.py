@@ -275,7 +275,7 @@ def test_stocks_run_with_prediction_intervals(tmp_path):
     )
     run = cli("run", str(spec), "--as-of", "2017-06-30", "--no-progress", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "calibrate conformal intervals per series from 20 backtest folds" in run.stderr
+    assert "calibrate conformal intervals per series from 20 calibration folds (" in run.stderr
     out = tmp_path / "outputs" / "stocks_daily" / "2017-06-30"
     forecasts = pl.read_parquet(out / "forecasts.parquet")
     bounds = ["close_lo_80", "close_hi_80", "close_lo_95", "close_hi_95"]
