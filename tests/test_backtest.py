@@ -86,6 +86,30 @@ def test_scores_by_fold_and_series_are_those_of_a_group_by_on_the_keys(frame):
     )
 
 
+def test_a_backtest_scores_each_point_once_for_its_three_key_sets(frame, monkeypatch):
+    """The scores by fold and series, by step and overall computed every point's scores
+    (errors, ratios) three times, once per group-by: once now, the same frames bit for bit
+    as a group-by of each key set (``score``)."""
+    from forecaster.evaluation import frames
+
+    model = RNNForecaster(target="y", id_col="id", **TINY).fit(
+        frame.filter(pl.col("time") < dt.datetime(2024, 1, 4))
+    )
+    forecasts: list[int] = []
+    real = frames._point_scores
+
+    def point_scores(*args):
+        forecasts.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(frames, "_point_scores", point_scores)
+    result = backtest(model, frame, folds=3, m=24)
+    assert len(forecasts) == 3  # the model's, the naive's and the seasonal naive's, once each
+    for scores, by in ((result.metrics, ["fold", "cutoff", "id"]), (result.by_step, "step"),
+                       (result.aggregate, [])):  # fmt: skip
+        assert_frame_equal(scores, result.score(by), check_exact=True)
+
+
 def test_several_targets_without_an_id_column():
     frame = _frame(n_series=1).drop("id")
     model = RNNForecaster(target=["y", "z"], **TINY)
@@ -808,6 +832,32 @@ def test_future_values_made_up_by_missing_over_the_folds_are_warned(frame):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)
         backtest(model, frame, folds=2, refit=False)  # every value known: no warning
+
+
+def test_a_fitted_model_backtest_reads_its_training_ends_once(monkeypatch):
+    """backtest(refit=False) read train_end_of for the folds frame, again for an empty
+    series (for its dtype) and, with integer steps or origins="series", a third time for
+    the in-sample check, with the same values: once now, the warnings unchanged."""
+    model = RNNForecaster(**STAGGERED_MODEL).fit(staggered_copies({"a": 160, "b": 100}))
+    integer = {k: v for k, v in STAGGERED_MODEL.items() if k != "freq"}
+    steps = RNNForecaster(**integer).fit(staggered_copies({"a": 160, "b": 100}, integer=True))
+    cases = [
+        (model, staggered_copies({"b": 140}), "auto", InSampleWarning),
+        (model, staggered_copies({"b": 140}), "series", CrossSeriesWarning),
+        (steps, staggered_copies({"a": 140, "b": 140}, integer=True), "auto", InSampleWarning),
+    ]
+    for fitted, data, origins, warning in cases:
+        calls: list[int] = []
+
+        def counted(ids: pl.Series, read=fitted.train_end_of, calls=calls) -> pl.Series:
+            calls.append(len(ids))
+            return read(ids)
+
+        monkeypatch.setattr(fitted, "train_end_of", counted)
+        with pytest.warns(warning):
+            result = backtest(fitted, data, folds=3, origins=origins)
+        assert calls == [data["id"].n_unique()], (origins, calls)
+        assert result.folds["train_end"].null_count() == 0
 
 
 def test_a_fitted_model_backtested_on_a_series_ending_earlier_is_in_sample_through_the_others():

@@ -551,6 +551,55 @@ def test_weights_of_one_leave_the_network_forecasts_bit_for_bit():
     assert none.predict(frame).equals(network.predict(frame))  # same seed, same network
 
 
+def forwards_of(model: RNNForecaster) -> list[int]:
+    """A list that grows by one at each forward call of ``model``'s network (the hook stays
+    for the model's life: tests only)."""
+    calls: list[int] = []
+    model.network_.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_a_blend_at_network_weight_zero_does_not_run_the_network():
+    """Weight 0 for every target: the forecasts are the partner's alone, the same bits as
+    those of the forward-computing path (the network's output weighed by 0), through
+    predict, a list of cutoffs, one cutoff, a backtest and calibrated intervals."""
+    frame = hourly(n_series=2, noise=0.3)
+    model = fitted(frame.group_by("id", maintain_order=True).head(240))
+    model.baseline_ = BaselineBlend(m=24, weights=(0.0,))
+    forward = copy.deepcopy(model)
+    forward._reads_network = lambda: True  # the path that runs the network, as before
+    cutoffs = frame["time"].unique().sort()[100:200:20]
+    skipped, ran = forwards_of(model), forwards_of(forward)
+    for estimator in (model, forward):
+        estimator.calibrate(frame, folds=2, step=12, normalize=None)
+    outputs = []
+    for estimator in (model, forward):
+        outputs.append(
+            [
+                estimator.predict(frame, level=[80]),
+                estimator.predict(frame, cutoff=cutoffs),
+                estimator.predict(frame, cutoff=cutoffs[2]),
+                estimator.backtest(frame, folds=2, refit=False).forecasts,
+            ]
+        )
+    assert skipped == [] and len(ran) >= 5
+    for got, expected in zip(*outputs, strict=True):
+        assert got.columns == expected.columns and got.height == expected.height > 0
+        for name in ("y", "y_lo_80", "y_hi_80"):
+            if name in got.columns:
+                bits = got[name].to_numpy().view(np.int64), expected[name].to_numpy().view(np.int64)
+                assert np.array_equal(*bits), name
+
+
+def test_a_quantile_model_at_network_weight_zero_still_runs_its_network():
+    """Its quantiles move with the blend around the network's own median: they read it."""
+    model = fitted(hourly(n_series=2, noise=0.3), loss="quantile", quantiles=[0.1, 0.5, 0.9])
+    model.baseline_ = BaselineBlend(m=24, weights=(0.0,))
+    calls = forwards_of(model)
+    out = model.predict(hourly(n_series=2, noise=0.3), quantiles=[0.1, 0.9])
+    assert len(calls) == 1 and (out["y_q10"] < out["y_q90"]).all()
+
+
 def test_baseline_none_still_reports_and_warns():
     with pytest.warns(ForecasterWarning, match=r"baseline='none': the forecasts are the network"):
         model = tiny(baseline="none").fit(hourly())

@@ -1828,6 +1828,30 @@ def test_observed_values_of_local_days_across_a_dst_change_are_those_of_the_join
     assert joined.ravel().tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
 
 
+def test_observed_values_compare_a_frames_keys_with_the_panels_once(monkeypatch):
+    """panel_observed_values compared the frame's keys with the panel's rows, and
+    observed_values, reading them in place, compared them again (a backtest reads them
+    twice: two comparisons of every key thrown away)."""
+    from forecaster.data import frames
+
+    frame = pl.DataFrame({"id": ["a"] * 4 + ["b"] * 3, "t": [0, 1, 2, 3, 0, 1, 2],
+                          "y": [1e8 + v for v in range(7)]})  # fmt: skip
+    panel = Panel.from_frame(frame, target="y", id_col="id", time_col="t", freq=1)
+    compared: list[int] = []
+    real = frames._aligned
+
+    def aligned(rows: pl.DataFrame, data: pl.DataFrame) -> bool:
+        compared.append(rows.height)
+        return real(rows, data)
+
+    monkeypatch.setattr(frames, "_aligned", aligned)
+    values = frames.panel_observed_values(panel, frame)
+    assert values[:, 0].tolist() == frame["y"].to_list() and compared == [7]
+    shuffled = frame.reverse()  # not aligned: the grid's index arithmetic
+    assert frames.panel_observed_values(panel, shuffled)[:, 0].tolist() == frame["y"].to_list()
+    assert compared == [7, 7]
+
+
 def test_a_series_on_the_30th_ending_on_a_month_end_is_a_step_behind():
     """Monthly data on the 30th (February clamped to the 29th) whose last time, April 30, is
     a month-end: the step after it is May 30 (its own day of the month, as future_times

@@ -2505,9 +2505,9 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
     joined: list[int] = []  # keys joined on the frame, and -1 for every panel row's values
     real, real_rows = origins.observed_values, frames.panel_observed_values
 
-    def observed_values(rows, data, targets):
+    def observed_values(rows, data, targets, aligned=None):
         joined.append(rows.height)
-        return real(rows, data, targets)
+        return real(rows, data, targets, aligned)
 
     def panel_observed_values(panel, data, columns=None):
         joined.append(-1)

@@ -831,6 +831,53 @@ def test_summarize_forecasts_pools_each_forecast_as_summarize_points_alone():
             assert_frame_equal(theirs[name], expected, check_exact=True)
 
 
+def test_summarize_key_sets_pools_as_one_group_by_per_key_set():
+    """The points' scores computed once for several key sets (a backtest's three): each
+    frame bit for bit that of its own group-by, with null actual values (not scored), NaN
+    MASE scales, a divisor and interval columns."""
+    from polars.testing import assert_frame_equal
+
+    from forecaster.evaluation.frames import (
+        PointColumns,
+        summarize_forecasts,
+        summarize_key_sets,
+    )
+    from forecaster.evaluation.intervals import IntervalColumns
+
+    rng = np.random.default_rng(4)
+    n = 6_000
+    columns = PointColumns.avoiding(["g", "h", "y_lo_80", "y_hi_80"])
+    values = rng.normal(10, 3, n)
+    points = pl.DataFrame(
+        {
+            "g": np.sort(rng.integers(0, 250, n)),
+            "h": rng.integers(0, 3, n),
+            columns.forecast: values,
+            columns.actual: rng.normal(10, 3, n),
+            columns.mase_scale: np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 2, n)),
+            columns.error_scale: rng.uniform(0.5, 2, n),
+            "naive": rng.normal(10, 3, n),
+            "y_lo_80": values - 2,
+            "y_hi_80": values + 2,
+        }
+    )
+    unknown = pl.Series(rng.random(n) < 0.05)  # actual values not there: not scored
+    points = points.with_columns(pl.when(~unknown).then(pl.col(columns.actual)).name.keep())
+    intervals = IntervalColumns.find(points.columns, ["y"], avoid=points.columns)
+    assert intervals is not None  # the points' bounds under its names
+    points = points.rename({"y_lo_80": intervals.lo[0], "y_hi_80": intervals.hi[0]})
+    key_sets = [["g"], ["h", "g"], ["h"], []]
+    shared = summarize_key_sets(points, key_sets, list(METRICS), columns, intervals,
+                                count_scaled=True, others={"naive": "naive"})  # fmt: skip
+    for by, (ours, theirs) in zip(key_sets, shared, strict=True):
+        alone, alone_theirs = summarize_forecasts(
+            points, by, list(METRICS), columns, intervals, count_scaled=True,
+            others={"naive": "naive"},
+        )  # fmt: skip
+        assert_frame_equal(ours, alone, check_exact=True)
+        assert_frame_equal(theirs["naive"], alone_theirs["naive"], check_exact=True)
+
+
 def test_summarize_points_mase_without_undefined_scales_is_the_filtered_mean(monkeypatch):
     """With no MASE scale undefined (NaN), MASE pools as the plain mean over the points: the
     same bits as the mean over the points whose scale is defined (``scaled_mean``, forced

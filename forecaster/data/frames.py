@@ -458,13 +458,16 @@ def exact_values(
     return np.where(np.isnan(values), np.asarray(filled, dtype=np.float64), values)
 
 
-def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[str]) -> Any:
+def observed_values(
+    rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[str], aligned: bool | None = None
+) -> Any:
     """The values of ``targets`` in ``frame`` as float64 (rows by targets), at each row of
     ``rows`` (its columns: the keys of a validated frame made from ``frame``); NaN where
     ``frame`` holds no value (a null or NaN, or no row: a step a ``missing`` policy fills).
     One join on the keys: linear in the rows; none when ``frame``'s keys are those of ``rows``
     in the same order (a sorted frame without gaps, the usual case), whose values are then read
-    in place (a join of 1M rows took about 260 MB).
+    in place (a join of 1M rows took about 260 MB). ``aligned``: whether they are, where the
+    caller has compared them (compared here when None).
 
     Examples
     --------
@@ -477,7 +480,7 @@ def observed_values(rows: pl.DataFrame, frame: pl.DataFrame, targets: Sequence[s
         *(pl.col(c).cast(rows.schema[c], strict=False) for c in on),
         *(pl.col(t).cast(pl.Float64).fill_nan(None) for t in targets),
     )
-    if _aligned(rows, original):
+    if _aligned(rows, original) if aligned is None else aligned:
         exact = original
     else:
         exact = rows.join(original, on=on, how="left", maintain_order="left", validate="m:1")
@@ -512,11 +515,12 @@ def panel_observed_values(
     rows = pl.DataFrame(
         [panel.time] if panel.id_col is None else [ids.alias(panel.id_col), panel.time]
     )
-    if not _aligned(rows, data):  # read in place when aligned; else the grid, else the join
+    aligned = _aligned(rows, data)  # read in place when aligned; else the grid, else the join
+    if not aligned:
         values = _grid_values(panel, data, columns)
         if values is not None:
             return values
-    return observed_values(rows, data, columns)
+    return observed_values(rows, data, columns, aligned)
 
 
 def _aligned(rows: pl.DataFrame, frame: pl.DataFrame) -> bool:

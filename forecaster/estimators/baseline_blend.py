@@ -414,6 +414,15 @@ class BaselineCheck:
         blend = self.__dict__.get("baseline_")
         return blend is not None and not blend.is_identity
 
+    def _reads_network(self) -> bool:
+        """Whether the forecasts read the network's outputs: not where ``baseline_`` weighs it
+        by 0 for every target of a point model (a quantile model's quantiles move around its
+        own median, whatever the weight)."""
+        blend = self.__dict__.get("baseline_")
+        if blend is None or any(w != 0.0 for w in blend.weights):
+            return True
+        return getattr(self.network_, "quantiles", None) is not None
+
     def _blend_baseline(
         self,
         forecast: np.ndarray,

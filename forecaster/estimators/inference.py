@@ -76,6 +76,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
     _with_statics: Callable[[Panel], Panel]
     _blend_baseline: Callable[..., np.ndarray]
     _blends: Callable[[], bool]
+    _reads_network: Callable[[], bool]
 
     @uses_fitted_state("predict with")
     def predict(
@@ -258,11 +259,16 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         its device, see :meth:`_inference_network`) in batches of ``batch_size``, and the
         outputs back on the targets' scale (float64, ``lambdas``: the Box-Cox lambdas of each
         window's series; ``ids``: its series, named in errors), blended with ``baseline_``'s
-        partner, formed from ``x`` and ``observed`` (:meth:`_observed_windows`)."""
+        partner, formed from ``x`` and ``observed`` (:meth:`_observed_windows`). A blend that
+        weighs the network by 0 (:meth:`_reads_network`) is the partner's alone: the network is
+        not run, the blend's formula reads zeros in its place."""
+        nt = len(column_tuple(self.target))
+        if not self._reads_network():
+            unread = np.zeros((len(x), int(self.horizon), nt))
+            return self._blend_baseline(unread, x, lambdas, observed)
         xs = (x.double() - center[:, None, :]) / scale[:, None, :]
         network, device = on
         outputs = predict_batched(network, xs.float(), future, device=device, batch_size=batch_size)
-        nt = len(column_tuple(self.target))
         if outputs.ndim == 4:  # one forecast per quantile: each unscaled like a point forecast
             parts = (outputs[..., k] for k in range(outputs.shape[-1]))
             unscaled = (p.double() * scale[:, None, :nt] + center[:, None, :nt] for p in parts)

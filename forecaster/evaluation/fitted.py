@@ -74,13 +74,17 @@ def backtest_folds_frame(
     the series' own ``train_end``; :func:`warn_in_sample`)."""
     if where.trains:
         return folds_frame(panel, where)
-    frame = folds_frame(panel, where, fitted_ends(estimator, panel, where.kept))
-    seen = in_sample_ends(estimator, frame[panel.id_name], origins)
+    ends = fitted_ends(estimator, panel, where.kept)
+    frame = folds_frame(panel, where, ends)
+    if ends is None:  # the model does not record its training ends: nothing to compare
+        return frame
+    own = frame["train_end"]  # train_end_of of each row's series, read once
+    seen = in_sample_ends(estimator, frame[panel.id_name], origins, own=own)
     if seen is not None:
         seen = seen.cast(frame.schema["cutoff"], strict=False)
     warn_in_sample(frame, seen, panel.id_name, estimator.id_col is not None)
     if origins == "series" and uses_calendar("auto", panel.time):  # dates, folds asked apart
-        calendar = in_sample_ends(estimator, frame[panel.id_name], "calendar")
+        calendar = in_sample_ends(estimator, frame[panel.id_name], "calendar", own=own)
         _warn_seen_through_others(frame, seen, calendar, panel.id_name)
     return frame
 
@@ -147,7 +151,9 @@ def fitted_ends(estimator: Any, panel: Panel, kept: np.ndarray) -> pl.Series | N
     return ends.cast(panel.time.dtype, strict=False).alias("train_end")
 
 
-def in_sample_ends(estimator: Any, ids: pl.Series, origins: str = "auto") -> pl.Series | None:
+def in_sample_ends(
+    estimator: Any, ids: pl.Series, origins: str = "auto", *, own: pl.Series | None = None
+) -> pl.Series | None:
     """The time up to which the fitted ``estimator`` has seen the period of each series of
     ``ids`` (a forecast target at or before it is in sample), in the model's time dtype.
 
@@ -159,14 +165,16 @@ def in_sample_ends(estimator: Any, ids: pl.Series, origins: str = "auto") -> pl.
     on. Otherwise (integer steps, or ``origins="series"``) each series' own last fitted time
     (``train_end_of``; null for a series not seen in fit, which is out of sample). None when
     the model does not record its training ends (no ``train_end_of``, or a model saved by an
-    older version)."""
+    older version). ``own``: ``train_end_of(ids)`` where the caller has read it (not read
+    again here), in the model's time dtype."""
     if not callable(getattr(estimator, "train_end_of", None)):
         return None
-    none = estimator.train_end_of(ids.head(0))  # its dtype: the series' own ends are not
-    if none.dtype == pl.Null:  # read for calendar origins
+    # its dtype, where not given: the series' own ends are not read for calendar origins
+    none = estimator.train_end_of(ids.head(0)) if own is None else own
+    if none.dtype == pl.Null:
         return None
     if not uses_calendar(origins, none):
-        return estimator.train_end_of(ids)
+        return estimator.train_end_of(ids) if own is None else own
     last = estimator.train_end_.max()
     return pl.Series(none.name, [last], dtype=none.dtype).gather(np.zeros(len(ids), np.int64))
 

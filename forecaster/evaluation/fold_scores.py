@@ -3,11 +3,13 @@
 everything, the model's and the naive baselines' on the same points.
 
 Every score pools the points of its group with
-:func:`~forecaster.evaluation.metrics.summarize_points`. The forecasts come in blocks of
-``horizon`` rows, one per (fold, series), fold-major; the points frames keep that order (target
-after target), so the scores by fold and series are grouped on one sorted integer column (the
-block's number) and their key columns (``fold``, ``cutoff``, id, ``target``) are gathered from
-the folds frame afterwards: no join, and no hashing of the id and time keys.
+:func:`~forecaster.evaluation.metrics.summarize_points`; a backtest's three score frames pool
+the points scored once (:func:`~forecaster.evaluation.frames.summarize_key_sets`). The
+forecasts come in blocks of ``horizon`` rows, one per (fold, series), fold-major; the points
+frames keep that order (target after target), so the scores by fold and series are grouped
+on one sorted integer column (the block's number) and their key columns (``fold``,
+``cutoff``, id, ``target``) are gathered from the folds frame afterwards: no join, and no
+hashing of the id and time keys.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from forecaster.evaluation.folds import (
     mase_scales,
     unscored_points,
 )
-from forecaster.evaluation.frames import summarize_forecasts, warn_infinite_scores
+from forecaster.evaluation.frames import summarize_key_sets, warn_infinite_scores
 from forecaster.evaluation.intervals import IntervalColumns, is_interval_metric
 from forecaster.evaluation.metrics import (
     TARGET_COLUMN,
@@ -111,12 +113,13 @@ def score_folds(
     def named(scores: pl.DataFrame) -> pl.DataFrame:  # the block's keys for its number
         return pl.concat([keys[scores[block]], scores.drop(block)], how="horizontal")
 
-    def summary(by: list[str]) -> pl.DataFrame:
-        return pooled_with_skill(
-            points, base_points, [*by, TARGET_COLUMN], names, columns, intervals
-        )
-
-    by_block, theirs, ours = pooled_scores(points, base_points, [block], names, columns, intervals)
+    key_sets = [[block], ["step", TARGET_COLUMN], [TARGET_COLUMN]]  # the points scored once
+    pooled = pooled_scores(points, base_points, key_sets, names, columns, intervals)
+    (by_block, theirs, ours), *summaries = pooled
+    by_step, aggregate = (
+        with_skill(frame, their, keys=by, metrics=point_names, ours=mine)
+        for (frame, their, mine), by in zip(summaries, key_sets[1:], strict=True)
+    )
     shown = {  # every block the model scored, NaN where the baseline has no forecast
         name: summarize_points(base_points[name], [block], point_names, columns)
         if name in ours
@@ -130,8 +133,8 @@ def score_folds(
     )
     return FoldScores(
         metrics=metrics,
-        by_step=summary(["step"]),
-        aggregate=summary([]),
+        by_step=by_step,
+        aggregate=aggregate,
         baselines=pl.concat(
             named(frame).select(pl.lit(name).alias("baseline"), pl.all())
             for name, frame in shown.items()
@@ -192,19 +195,19 @@ def baseline_scores(
 def pooled_scores(
     points: pl.DataFrame,
     base_points: Mapping[str, pl.DataFrame],
-    keys: list[str],
+    key_sets: list[list[str]],
     names: list[str],
     columns: PointColumns,
     intervals: IntervalColumns | None,
-) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
-    """The metrics ``names`` of ``points`` pooled per ``keys``
-    (:func:`~forecaster.evaluation.metrics.summarize_points`, with the count of scaled
+) -> list[tuple[pl.DataFrame, dict[str, pl.DataFrame], dict[str, pl.DataFrame]]]:
+    """For each key set of ``key_sets``: the metrics ``names`` of ``points`` pooled per its
+    keys (:func:`~forecaster.evaluation.metrics.summarize_points`, with the count of scaled
     points), and the ``baselines`` and ``ours`` of
     :func:`~forecaster.evaluation.pooling.with_skill` from ``base_points``
     (:func:`baseline_scores`). A baseline scored on the model's very points (no null
-    forecast in either, no NaN one of the baseline) is pooled in the model's own group-by
-    (:func:`~forecaster.evaluation.frames.summarize_forecasts`): the same scores, in one
-    pass."""
+    forecast in either, no NaN one of the baseline) is pooled in the model's own group-bys
+    (:func:`~forecaster.evaluation.frames.summarize_key_sets`, each point scored once for
+    all the key sets): the same scores, in one pass."""
     point_names = [n for n in names if not is_interval_metric(n)]
     together = []  # with interval scores (the model's alone), every baseline apart
     if point_names == names:
@@ -212,13 +215,16 @@ def pooled_scores(
     hidden = temporary_names(points.columns, *(f"__{name}__" for name in together))
     others = dict(zip(together, hidden, strict=True))
     added = (base_points[n][columns.forecast].alias(others[n]) for n in together)
-    ours, pooled = summarize_forecasts(
-        points.with_columns(added), keys, names, columns, intervals,
+    pooled_sets = summarize_key_sets(
+        points.with_columns(added), key_sets, names, columns, intervals,
         count_scaled=True, others=others,
     )  # fmt: skip
     apart = {name: frame for name, frame in base_points.items() if name not in others}
-    theirs, mine = baseline_scores(points, apart, keys, point_names, columns)
-    return ours, {n: pooled[n] if n in pooled else theirs[n] for n in base_points}, mine
+    out = []
+    for keys, (ours, pooled) in zip(key_sets, pooled_sets, strict=True):
+        theirs, mine = baseline_scores(points, apart, keys, point_names, columns)
+        out.append((ours, {n: pooled[n] if n in pooled else theirs[n] for n in base_points}, mine))
+    return out
 
 
 def pooled_with_skill(
@@ -236,7 +242,7 @@ def pooled_with_skill(
     from ``base_points`` (:func:`baseline_points`), both over the points where the baseline
     has a forecast (:func:`pooled_scores`). Interval scores have no baseline."""
     point_names = [n for n in names if not is_interval_metric(n)]
-    ours, theirs, mine = pooled_scores(points, base_points, keys, names, columns, intervals)
+    ((ours, theirs, mine),) = pooled_scores(points, base_points, [keys], names, columns, intervals)
     return with_skill(ours, theirs, keys=keys, metrics=point_names, ours=mine)
 
 

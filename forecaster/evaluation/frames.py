@@ -36,6 +36,7 @@ __all__ = [
     "check_scale_used",
     "checked_frame",
     "summarize_forecasts",
+    "summarize_key_sets",
     "summarize_points",
     "warn_infinite_scores",
 ]
@@ -265,42 +266,108 @@ def summarize_forecasts(
         are there, so ``n`` is the same in every frame: pool forecasts with nulls at other
         points apart.
     """
+    (pooled,) = summarize_key_sets(
+        points, [by], metrics, columns, intervals, count_scaled=count_scaled, others=others
+    )
+    return pooled
+
+
+def summarize_key_sets(
+    points: pl.DataFrame | pl.LazyFrame,
+    key_sets: Sequence[Sequence[str]],
+    metrics: Sequence[str],
+    columns: PointColumns,
+    intervals: IntervalColumns | None = None,
+    *,
+    count_scaled: bool = False,
+    others: Mapping[str, str] | None = None,
+) -> list[tuple[pl.DataFrame, dict[str, pl.DataFrame]]]:
+    """:func:`summarize_forecasts` by each key set of ``key_sets`` (a list of columns each;
+    a backtest's scores by fold and series, by step and overall), in their order: each
+    point's score of every metric and forecast (its absolute error, its squared error, ...)
+    is computed once, in one pass over the points scored, and each key set's group-by pools
+    them (their means; MASE over the points whose scale is defined): the same scores, bit
+    for bit, as a group-by per key set computing them (each a lazy group-by, whose means
+    depend on the number of Polars threads in their last bits, as they did)."""
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
     sources: dict[str | None, str] = {None: columns.forecast}
     sources.update(others or {})
-    bases = [f"__{i}_{m}__" for i in range(len(sources)) for m in metrics]
-    names = iter(temporary_names([*schema, *by], *bases))  # each aggregate's, unlike the keys
-    hidden = {(source, m): next(names) for source in sources for m in metrics}
+    keys = list(dict.fromkeys(k for by in key_sets for k in by))
+    pairs = [(source, m) for source in sources for m in metrics]
+    bases = [
+        f"__{i}_{m}_{kind}__" for kind in ("point", "pooled") for i, (_, m) in enumerate(pairs)
+    ]
+    names = iter(temporary_names([*schema, *keys], *bases))  # unlike the keys
+    hidden = {pair: next(names) for pair in pairs}  # the points' scores, then pooled
+    pooled = {pair: next(names) for pair in pairs}
     actual = pl.col(columns.actual)
-    aggs = [pl.len().cast(pl.Int64).alias("n")]
-    all_scaled = bool(by) and _scales_defined(points, columns.mase_scale)  # no empty group
+    values = []  # each point's scores (the squared error once for MSE and RMSE)
     for source, column in sources.items():
-        exprs = _point_exprs(pl.col(column), actual, columns, schema, defined=all_scaled)
-        aggs += [exprs[m].alias(hidden[source, m]) for m in metrics]
+        each = _point_scores(pl.col(column), actual, columns, schema)
+        for m in metrics:
+            if m == "rmse" and "mse" in metrics:
+                hidden[source, m] = hidden[source, "mse"]
+            else:
+                values.append(each[m].alias(hidden[source, m]))
+    read = [columns.actual, columns.mase_scale]
+    if intervals is not None:
+        read += [*intervals.lo, *intervals.hi, *intervals.q]
+    kept = list(dict.fromkeys([*keys, *(c for c in read if c in schema)]))
+    lazy = points.lazy()
+    if not _all_there(points, [columns.actual, *sources.values()]):  # else: no copy
+        there = [pl.col(c).is_not_null() for c in (columns.actual, *sources.values())]
+        lazy = lazy.filter(pl.all_horizontal(there))
+    scored = lazy.select(*kept, *values).collect()
+    defined = _scales_defined(points, columns.mase_scale)  # no MASE scale undefined
+    shape = (metrics, columns, intervals, count_scaled)
+    return [_pooled(scored, list(by), (hidden, pooled), shape, defined=defined) for by in key_sets]
+
+
+def _pooled(
+    scored: pl.DataFrame,
+    by: list[str],
+    names: tuple[dict[tuple[str | None, str], str], dict[tuple[str | None, str], str]],
+    shape: tuple[Sequence[str], PointColumns, IntervalColumns | None, bool],
+    *,
+    defined: bool,
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The frames of :func:`summarize_forecasts` by ``by`` from the points ``scored`` by
+    :func:`summarize_key_sets` (``names``: the column of each (forecast, metric)'s point
+    scores and of its pooled score; ``shape``: its metrics, columns, intervals and
+    ``count_scaled``; ``defined``: no MASE scale is undefined)."""
+    (hidden, pooled), (metrics, columns, intervals, count_scaled) = names, shape
+    schema = scored.schema
+    scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
+    plain = bool(by) and defined  # MASE: the plain mean, no group empty (the same bits)
+    aggs = [pl.len().cast(pl.Int64).alias("n")]
+    for (source, m), column in hidden.items():
+        aggs.append(_pooled_score(m, pl.col(column), scale, plain).alias(pooled[source, m]))
     scores = []  # the interval scores and the count of scaled points: the first forecast's
     if intervals is not None:
-        scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
-        scores = [e.alias(k) for k, e in intervals.scores(actual, scale).items()]
-    scored = [*metrics, *(e.meta.output_name() for e in scores)]
-    counted = count_scaled and any(is_scaled_metric(m) for m in scored)
+        scores = [e.alias(k) for k, e in intervals.scores(pl.col(columns.actual), scale).items()]
+    scored_names = [*metrics, *(e.meta.output_name() for e in scores)]
+    counted = count_scaled and any(is_scaled_metric(m) for m in scored_names)
     if counted:
-        defined = pl.col(columns.mase_scale).is_not_nan().fill_null(False)  # null: not scored
-        aggs.insert(1, defined.sum().cast(pl.Int64).alias(SCALED_COUNT))
-    there = actual.is_not_null()
-    for column in sources.values():
-        there = there & pl.col(column).is_not_null()
-    lazy = points.lazy().filter(there)
+        known = pl.col(columns.mase_scale).is_not_nan().fill_null(False)  # null: not scored
+        aggs.insert(1, known.sum().cast(pl.Int64).alias(SCALED_COUNT))
     aggs += scores
-    pooled = lazy.group_by(list(by), maintain_order=True).agg(aggs) if by else lazy.select(aggs)
-    out = pooled.collect()
+    lazy = scored.lazy()
+    out = (lazy.group_by(by, maintain_order=True).agg(aggs) if by else lazy.select(aggs)).collect()
     counts = ["n", *([SCALED_COUNT] if counted else [])]  # (a key may be named n_scaled)
 
     def frame(source: str | None, before: list[str], after: list[str]) -> pl.DataFrame:
-        named = (pl.col(hidden[source, m]).alias(m) for m in metrics)
+        named = (pl.col(pooled[source, m]).alias(m) for m in metrics)
         return out.select(*by, *before, *named, *after)
 
+    sources = list(dict.fromkeys(source for source, _ in hidden))
     ours = frame(None, counts, [e.meta.output_name() for e in scores])
-    return ours, {name: frame(name, ["n"], []) for name in others or {}}
+    return ours, {name: frame(name, ["n"], []) for name in sources if name is not None}
+
+
+def _all_there(points: pl.DataFrame | pl.LazyFrame, names: Sequence[str]) -> bool:
+    """Whether ``points`` (a DataFrame) hold a value in every row of the columns ``names``:
+    no row to filter out (a null count is read, not computed)."""
+    return isinstance(points, pl.DataFrame) and not any(points[c].null_count() for c in names)
 
 
 def _scales_defined(points: pl.DataFrame | pl.LazyFrame, column: str) -> bool:
@@ -311,35 +378,38 @@ def _scales_defined(points: pl.DataFrame | pl.LazyFrame, column: str) -> bool:
     return not points[column].is_nan().any()
 
 
-def _point_exprs(
-    forecast: pl.Expr,
-    actual: pl.Expr,
-    columns: PointColumns,
-    schema: pl.Schema,
-    *,
-    defined: bool = False,
+def _point_scores(
+    forecast: pl.Expr, actual: pl.Expr, columns: PointColumns, schema: pl.Schema
 ) -> dict[str, pl.Expr]:
-    """The aggregate of every point metric of :data:`METRICS` (MASE only where ``schema``
-    holds the MASE denominator) of ``forecast`` against ``actual``. ``defined``: no MASE
-    denominator is NaN and no group is empty, so MASE is the plain mean over the points (the
-    mean :func:`~forecaster.evaluation.intervals.scaled_mean` takes over all of them, the
-    same bits, without its filter: a third of a group-by's time)."""
+    """Each point's score of every point metric of :data:`METRICS` (MASE only where
+    ``schema`` holds the MASE denominator; RMSE: the squared error, as MSE) of ``forecast``
+    against ``actual``, which :func:`_pooled_score` pools."""
     err = forecast - actual
     scaled = err / pl.col(columns.error_scale) if columns.error_scale in schema else err
     absolute = err.abs()
     den = actual.abs() + forecast.abs()
     exprs: dict[str, pl.Expr] = {
-        "mae": scaled.abs().mean(),
-        "mse": (scaled * scaled).mean(),
-        "rmse": (scaled * scaled).mean().sqrt(),
-        "mape": (100.0 * exact_ratio(absolute, actual.abs())).mean(),  # exact at 0: 0
-        "smape": pl.when(den == 0).then(0.0).otherwise(200.0 * absolute / den).mean(),
+        "mae": scaled.abs(),
+        "mse": scaled * scaled,
+        "rmse": scaled * scaled,
+        "mape": 100.0 * exact_ratio(absolute, actual.abs()),  # exact at 0: 0
+        "smape": pl.when(den == 0).then(0.0).otherwise(200.0 * absolute / den),
     }
-    if columns.mase_scale in schema:
-        mase_scale = pl.col(columns.mase_scale)  # an exact point on a flat history: 0, not 0/0
-        ratio = exact_ratio(absolute, mase_scale)
-        exprs["mase"] = ratio.mean() if defined else scaled_mean(ratio, mase_scale)
+    if columns.mase_scale in schema:  # an exact point on a flat history: 0, not 0/0
+        exprs["mase"] = exact_ratio(absolute, pl.col(columns.mase_scale))
     return exprs
+
+
+def _pooled_score(metric: str, scores: pl.Expr, scale: pl.Expr | None, plain: bool) -> pl.Expr:
+    """The aggregate of the point ``scores`` of ``metric`` (:func:`_point_scores`): their
+    mean (RMSE: its root); MASE's over the points whose ``scale`` is not NaN
+    (:func:`~forecaster.evaluation.intervals.scaled_mean`), which with ``plain`` (no scale
+    NaN, no group empty) is the plain mean, the same bits without its filter."""
+    if metric == "rmse":
+        return scores.mean().sqrt()
+    if metric == "mase" and not plain and scale is not None:
+        return scaled_mean(scores, scale)
+    return scores.mean()
 
 
 _LABELS = {"mape": "MAPE", "mase": "MASE", "msis": "MSIS", "scrps": "sCRPS"}
