@@ -370,3 +370,27 @@ def test_a_streams_blend_partner_reads_the_frames_float64_values_as_predicts():
         ends.update(dict.fromkeys(ids, end))
         seen = data.filter(pl.col("t") < pl.col("id").replace_strict(ends))
         assert state.forecast()["y"].to_list() == model.predict(seen)["y"].to_list()
+
+
+def test_a_stream_at_network_weight_zero_forecasts_as_predict_without_the_networks_outputs():
+    """A blend weighing the network by 0: predict forms the partner alone and no longer reads
+    the network's outputs (not even NaN ones); the stream still unscaled them and refused
+    the forecasts predict returns. Now both give the partner's forecasts, bit for bit."""
+    import torch
+
+    from forecaster.estimators.baseline_blend import BaselineBlend
+
+    data = panel()
+    model = fitted(data, baseline="none")
+    model.baseline_ = BaselineBlend(m=7, weights=(0.0,))
+    with torch.no_grad():
+        for parameter in model.network_.parameters():
+            parameter.fill_(float("nan"))  # outputs no forecast reads
+    state = model.stream(data.filter(pl.col("t") < 60))
+    state.update(data.filter(pl.col("t") >= 60))
+    got, expected = state.forecast(), model.predict(data)
+    assert got["y"].to_list() == expected["y"].to_list() and got["y"].is_finite().all()
+    model.baseline_ = BaselineBlend(m=7, weights=(0.25,))  # read: refused by both
+    for forecast in (model.stream(data).forecast, lambda: model.predict(data)):
+        with pytest.raises(DataValidationError, match="not a finite number"):
+            forecast()

@@ -423,6 +423,17 @@ class BaselineCheck:
             return True
         return getattr(self.network_, "quantiles", None) is not None
 
+    def _partner_alone(
+        self, x: torch.Tensor | np.ndarray, lambdas: np.ndarray | None, observed: np.ndarray | None
+    ) -> np.ndarray:
+        """The forecasts of a blend that does not read the network (:meth:`_reads_network`
+        false): the partner's alone, from :meth:`_blend_baseline` reading zeros in the
+        network's place (``x``, ``lambdas``, ``observed``: as it takes them). Every forecast
+        path (``predict``, a stream's ``forecast``) forms them here, so none refuses a
+        network output that no forecast reads."""
+        nt = len(self.__dict__["baseline_"].weights)
+        return self._blend_baseline(np.zeros((len(x), int(self.horizon), nt)), x, lambdas, observed)
+
     def _blend_baseline(
         self,
         forecast: np.ndarray,

@@ -77,6 +77,7 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
     _blend_baseline: Callable[..., np.ndarray]
     _blends: Callable[[], bool]
     _reads_network: Callable[[], bool]
+    _partner_alone: Callable[..., np.ndarray]
 
     @uses_fitted_state("predict with")
     def predict(
@@ -260,12 +261,11 @@ class ForecastInference(CutoffPanels, FutureInputs, TargetPanels):
         outputs back on the targets' scale (float64, ``lambdas``: the Box-Cox lambdas of each
         window's series; ``ids``: its series, named in errors), blended with ``baseline_``'s
         partner, formed from ``x`` and ``observed`` (:meth:`_observed_windows`). A blend that
-        weighs the network by 0 (:meth:`_reads_network`) is the partner's alone: the network is
-        not run, the blend's formula reads zeros in its place."""
-        nt = len(column_tuple(self.target))
+        weighs the network by 0 (:meth:`_reads_network`) is the partner's alone
+        (:meth:`_partner_alone`): the network is not run."""
         if not self._reads_network():
-            unread = np.zeros((len(x), int(self.horizon), nt))
-            return self._blend_baseline(unread, x, lambdas, observed)
+            return self._partner_alone(x, lambdas, observed)
+        nt = len(column_tuple(self.target))
         xs = (x.double() - center[:, None, :]) / scale[:, None, :]
         network, device = on
         outputs = predict_batched(network, xs.float(), future, device=device, batch_size=batch_size)

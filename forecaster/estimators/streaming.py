@@ -316,14 +316,13 @@ class ForecastStream:
         """
         model = self._fitted_model("forecast with")
         horizon = int(model.horizon)
-        y = self._state.forecast() * self._scale[:, None] + self._center[:, None]
         ids = self._keys[self._id_name]
-        pred = model._blend_baseline(
-            model._forecast_values(y, self._lambdas, ids),
-            self._window(),
-            self._lambdas,
-            self._observed,
-        )
+        if model._reads_network():
+            y = self._state.forecast() * self._scale[:, None] + self._center[:, None]
+            values = model._forecast_values(y, self._lambdas, ids)
+            pred = model._blend_baseline(values, self._window(), self._lambdas, self._observed)
+        else:  # a blend weighing the network by 0: the partner's alone, as predict forms it
+            pred = model._partner_alone(self._window(), self._lambdas, self._observed)
         every = np.arange(len(ids))
         latest, offsets = self._latest_times(every)  # as predict warns on the history so far
         model._warn_stale_series(latest, offsets, ids, self._last.max(), None, "the stream's")
