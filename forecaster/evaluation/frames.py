@@ -286,9 +286,10 @@ def summarize_key_sets(
     a backtest's scores by fold and series, by step and overall), in their order: each
     point's score of every metric and forecast (its absolute error, its squared error, ...)
     is computed once, in one pass over the points scored, and each key set's group-by pools
-    them (their means; MASE over the points whose scale is defined): the same scores, bit
-    for bit, as a group-by per key set computing them (each a lazy group-by, whose means
-    depend on the number of Polars threads in their last bits, as they did)."""
+    them (their means; MASE over the points whose scale is defined): the scores of a
+    group-by per key set computing them (each a lazy group-by, whose means depend on the
+    number of Polars threads in their last bits, as they did; at two threads, where points
+    are left out, the collected scores' chunks can change those last bits)."""
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
     sources: dict[str | None, str] = {None: columns.forecast}
     sources.update(others or {})
