@@ -139,16 +139,8 @@ def baseline_none(frame: pl.DataFrame, args: argparse.Namespace) -> dict[str, An
     result = reference = None
     for _ in range(args.repeats):
         wait_for_idle(args.wait_idle, threshold=0.3)
-        with Timed() as t_batched:
-            result = backtest(fitted, frame, folds=args.origins)
-        runs["batched"].append(_record(t_batched))
-        with Timed() as t_ref:
-            reference = per_origin(fitted, frame, cutoffs)
-        runs["per_origin"].append(_record(t_ref))
-    speedups = [
-        r["seconds"] / b["seconds"]
-        for b, r in zip(runs["batched"], runs["per_origin"], strict=True)
-    ]
+        result, reference = timed_pair(fitted, frame, cutoffs, args, runs)
+    speedups = pair_speedups(runs)
     return {
         "batched_s": statistics.median(r["seconds"] for r in runs["batched"]),
         "per_origin_s": statistics.median(r["seconds"] for r in runs["per_origin"]),
@@ -157,6 +149,32 @@ def baseline_none(frame: pl.DataFrame, args: argparse.Namespace) -> dict[str, An
         "runs": runs,
         "check": same_forecasts(result, reference, args),
     }
+
+
+def timed_pair(
+    fitted: Any,
+    frame: pl.DataFrame,
+    cutoffs: list[Any],
+    args: argparse.Namespace,
+    runs: dict[str, list[dict[str, Any]]],
+) -> tuple[Any, pl.DataFrame]:
+    """One repeat: the batched backtest, then one ``predict`` per origin, each timed into
+    ``runs`` (``"batched"``, ``"per_origin"``); their results, for the forecasts' check."""
+    with Timed() as t_batched:
+        result = backtest(fitted, frame, folds=args.origins)
+    runs["batched"].append(_record(t_batched))
+    with Timed() as t_ref:
+        reference = per_origin(fitted, frame, cutoffs)
+    runs["per_origin"].append(_record(t_ref))
+    return result, reference
+
+
+def pair_speedups(runs: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """Each repeat's per-origin time over its batched time."""
+    return [
+        r["seconds"] / b["seconds"]
+        for b, r in zip(runs["batched"], runs["per_origin"], strict=True)
+    ]
 
 
 def _record(timed: Timed) -> dict[str, Any]:
@@ -211,12 +229,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     idle = []
     for _ in range(args.repeats):
         idle.append(wait_for_idle(args.wait_idle, threshold=0.3))
-        with Timed() as t_batched:
-            result = backtest(fitted, frame, folds=args.origins)
-        runs["batched"].append(_record(t_batched))
-        with Timed() as t_ref:
-            reference = per_origin(fitted, frame, cutoffs)
-        runs["per_origin"].append(_record(t_ref))
+        result, reference = timed_pair(fitted, frame, cutoffs, args, runs)
         for name, fn in (
             ("network_batched", network_batched),
             ("network_per_origin", network_per_origin),
@@ -230,10 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     batched_s = statistics.median(r["seconds"] for r in runs["batched"])
     reference_s = statistics.median(r["seconds"] for r in runs["per_origin"])
-    speedups = [
-        r["seconds"] / b["seconds"]
-        for b, r in zip(runs["batched"], runs["per_origin"], strict=True)
-    ]
+    speedups = pair_speedups(runs)
     speedup = statistics.median(speedups)
     windows = args.series * args.origins
     return {
