@@ -121,6 +121,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from forecaster._interrupts import raise_or_defer
 from forecaster._warnings import catching_warnings
 from forecaster.exceptions import (
     ArgumentError,
@@ -168,7 +169,8 @@ def _sigterm_interrupts() -> Iterator[None]:
 
     def terminate(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated(f"terminated by signal {signum} (SIGTERM)")
+        # after a tracking write that it lands in (forecaster._interrupts)
+        raise_or_defer(Terminated(f"terminated by signal {signum} (SIGTERM)"))
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
