@@ -155,34 +155,39 @@ def infer_from_steps(
     return infer_from_diffs(diffs, cross, times)
 
 
-def _month_steps(times: pl.Series, starts: np.ndarray) -> np.ndarray:
-    """The calendar months from each row ``starts`` of ``times`` to the next row."""
-    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
-    month = (picked.dt.year().cast(pl.Int64) * 12 + picked.dt.month().cast(pl.Int64)).to_numpy()
-    return month[len(starts) :] - month[: len(starts)]
+def _step_ends(times: pl.Series, starts: np.ndarray) -> pl.Series:
+    """The times at the rows ``starts`` of ``times``, then at the rows after them: the two
+    ends of each step that starts there."""
+    return times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
 
 
-def _months_per_step(times: pl.Series, starts: np.ndarray) -> int | None:
-    """The whole number of months (>= 2) of every step that starts at the rows ``starts`` of
-    ``times``, when they all step that many months on one day of the month (its last day in
-    shorter months: Jan 31, Mar 31, May 31, Jul 31, Sep 30); else None. A steady 61-day
-    step is not two months: its day of the month drifts."""
-    n = len(starts)
-    steps = _month_steps(times, starts)
+def _month_steps(ends: pl.Series) -> np.ndarray:
+    """The calendar months of each step whose two ends :func:`_step_ends` gave."""
+    n = len(ends) // 2
+    month = (ends.dt.year().cast(pl.Int64) * 12 + ends.dt.month().cast(pl.Int64)).to_numpy()
+    return month[n:] - month[:n]
+
+
+def _months_per_step(ends: pl.Series, steps: np.ndarray) -> int | None:
+    """The whole number of months (>= 2) of every step (``ends``: their two ends, as
+    :func:`_step_ends` gives them; ``steps``: their months), when they all step that many
+    months on one day of the month (its last day in shorter months: Jan 31, Mar 31, May 31,
+    Jul 31, Sep 30); else None. A steady 61-day step is not two months: its day of the
+    month drifts."""
+    n = len(steps)
     if n == 0 or steps.min() != steps.max() or steps[0] < 2:
         return None
-    picked = times.gather(pl.Series(np.concatenate([starts, starts + 1]), dtype=pl.Int64))
-    day = picked.dt.day().to_numpy()
-    last = (picked.dt.month_end().dt.day() == picked.dt.day()).to_numpy()
+    day = ends.dt.day().to_numpy()
+    last = (ends.dt.month_end().dt.day() == ends.dt.day()).to_numpy()
     d1, d2, last1, last2 = day[:n], day[n:], last[:n], last[n:]
     anchored = (d1 == d2) | ((d1 < d2) & last1) | ((d2 < d1) & last2)
     return int(steps[0]) if bool(anchored.all()) else None
 
 
 def _anchored_months(
-    times: pl.Series, cross: np.ndarray, starts: np.ndarray, weekly: bool
+    times: pl.Series, cross: np.ndarray, steps: np.ndarray, weekly: bool
 ) -> int | None:
-    """The whole number of months (>= 1) of every step that starts at the rows ``starts``,
+    """The whole number of months (>= 1) of every step of the mode (``steps``: their months),
     when every series is on its months' first or last days, or on first or last business
     days (:func:`~forecaster.data.steps.anchor_days`, ``cross``: the series bounds in the
     differences); else None. Their steps vary (26 to 33 days from one last business day to
@@ -192,8 +197,7 @@ def _anchored_months(
     date it (:func:`~forecaster.data.steps.first_and_last_weekdays`): weeks fit such a
     series exactly, so a time a few days off its month's last or first weekday (2024-09-27,
     a Friday before Monday 09-30; June 4th, 3rd, 2nd, 52 weeks apart) keeps it weekly."""
-    steps = _month_steps(times, starts)
-    if len(starts) == 0 or steps.min() != steps.max() or steps[0] < 1:
+    if len(steps) == 0 or steps.min() != steps.max() or steps[0] < 1:
         return None
     offsets = np.concatenate([[0], np.unique(cross) + 1, [len(times)]])
     anchors = anchor_days(times, offsets)
@@ -238,9 +242,13 @@ def _calendar_steps(
     unit = calendar.get(days, "y" if days in (365, 366) else None)
     if unit is not None and not weekly and _holds_its_day(times, cross):
         return Frequency(1, unit)
-    months = _months_per_step(times, starts) if days >= 58 and not weekly else None
-    if months is None and days >= 19:
-        months = _anchored_months(times, cross, starts, weekly)
+    if days < 19:
+        return None
+    ends = _step_ends(times, starts)
+    steps = _month_steps(ends)  # once, for both readings
+    months = _months_per_step(ends, steps) if days >= 58 and not weekly else None
+    if months is None:
+        months = _anchored_months(times, cross, steps, weekly)
         if months in (1, 3):
             return Frequency(1, "mo" if months == 1 else "q")
     if months is None:
