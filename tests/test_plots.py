@@ -261,6 +261,65 @@ def test_number_of_axes_is_the_number_of_series_asked(n_series):
     assert titles == ["s0", "s1", "s2"][:n_series]
 
 
+def test_a_panel_without_id_col_is_refused_not_drawn_as_one_zigzag():
+    # id_col forgotten: the rows of both series were drawn as one line, sorted by time,
+    # jumping between a (near 0) and b (near 10) at every step, titled as one series
+    history = panel(2)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1)
+    with pytest.raises(DataValidationError, match=r"forecast frame has several rows at one "
+                       r"'time' \(e.g. 120\).*Pass id_col.*id_col='id'"):  # fmt: skip
+        plot_forecast(history, fc)
+    one = fc.filter(pl.col("id") == "s0").drop("id")  # one series' forecast, a panel's history
+    with pytest.raises(DataValidationError, match=r"history frame has several rows at one"):
+        plot_forecast(history.drop("id"), one)
+    with pytest.raises(DataValidationError, match=r"actual frame has several rows at one"):
+        plot_forecast(None, one, actual=history.drop("id").with_columns(pl.col("time") + 120))
+    assert len(plot_forecast(history.filter(pl.col("id") == "s0").drop("id"), one).axes) == 1
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")
+def test_a_forecast_of_several_origins_is_refused_naming_the_origin_column():
+    # predict(frame, cutoff=[...]): each series' forecasts of two origins overlap in time and
+    # were drawn as one line going back and forth between them
+    history = panel(2)
+    model = RNNForecaster(**TINY).fit(history)
+    many = model.predict(history, cutoff=[100, 103])
+    with pytest.raises(DataValidationError, match=r"forecasts from 2 origins .*'origin' "
+                       r"column, e.g. 100 and 103.*pl.col\('origin'\) == 103"):  # fmt: skip
+        plot_forecast(history, many, id_col="id")
+    fig = plot_forecast(history, many.filter(pl.col("origin") == 103), id_col="id")
+    assert [ax.get_title() for ax in fig.axes] == ["y · s0 · as of 103", "y · s1 · as of 103"]
+    twice = pl.concat([fc := many.filter(pl.col("origin") == 103), fc])
+    with pytest.raises(DataValidationError, match=r"rows of the forecast frame share their "):
+        plot_forecast(history, twice, id_col="id")
+
+
+def test_an_integer_origin_column_is_not_taken_for_the_target():
+    # a pipeline's forecasts of integer steps (audio frames): id, time, origin, y, ...; the
+    # default target was the first numeric column, 'origin', and the history "lacked" it
+    history = panel(2)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1)
+    fc = fc.select("id", "time", pl.lit(119).alias("origin"), "y")
+    fig = plot_forecast(history, fc, id_col="id")
+    assert fig.axes[0].get_ylabel() == "y"
+    assert fig.axes[0].get_title() == "y · s0 · as of 119"
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")
+def test_max_series_with_series_is_refused_not_ignored():
+    # series=["s0", "s1"] with max_series=1 drew both series: max_series was ignored
+    history = panel(3)
+    fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1)
+    with pytest.raises(DataValidationError, match=r"max_series=1 caps .* not both"):
+        plot_forecast(history, fc, id_col="id", series=["s0", "s1"], max_series=1)
+    result = backtest(RNNForecaster(**TINY), history, folds=2)
+    with pytest.raises(DataValidationError, match=r"max_series=4 caps .* not both"):
+        plot_backtest(result, series=["s0"], max_series=4)
+    assert len(plot_forecast(history, fc, id_col="id", series=["s0", "s1", "s2"]).axes) == 3
+    assert len(plot_forecast(history, fc, id_col="id").axes) == 3  # default: up to 4
+    assert len(plot_backtest(result, max_series=2).axes) == 2
+
+
 def test_history_without_the_target_is_refused():
     history = panel(2)
     fc = seasonal_naive(history, 6, m=24, target="y", id_col="id", freq=1)

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from conftest import TINY_DAILY_MODEL, sine_panel
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from forecaster import ForecasterWarning, RNNForecaster, TemporalSplit
 from forecaster.exceptions import CrossSeriesWarning, DataValidationError, TooFewRowsError
@@ -194,6 +194,23 @@ def test_grid_search_on_a_ragged_date_panel_scores_leak_free_folds():
         warnings.simplefilter("ignore", ForecasterWarning)  # the tiny fits' own notes
         search.fit(frame)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")
+def test_a_pandas_frame_is_split_and_cross_validated_as_its_polars_frame():
+    # every estimator method takes a pandas frame, but the splitter refused it with
+    # "TemporalSplit needs a polars DataFrame ... got DataFrame. Collect a LazyFrame first"
+    pytest.importorskip("pandas")
+    frame = sine_panel(2, 60).sample(fraction=1.0, shuffle=True, seed=0)  # any row order
+    cv = TemporalSplit("date", n_splits=2, test_size=3, id_col="id")
+    assert_same_folds(list(cv.split(frame.to_pandas())), list(cv.split(frame)))
+    model = RNNForecaster(**TINY_DAILY_MODEL)
+    pandas_scores = cross_val_score(model, frame.to_pandas(), cv=cv, error_score="raise")
+    np.testing.assert_array_equal(pandas_scores, cross_val_score(model, frame, cv=cv))
+    with pytest.raises(DataValidationError, match=r"index 'date' holds data .*reset_index"):
+        next(cv.split(frame.to_pandas().set_index("date")))
+    with pytest.raises(DataValidationError, match=r"polars or pandas DataFrame .* got builtins"):
+        next(cv.split([1, 2, 3]))
 
 
 def test_clone_and_params_keep_origins():

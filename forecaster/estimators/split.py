@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._validation import check
+from forecaster.data.frames import polars_frame
 from forecaster.evaluation.origins import uses_calendar
 from forecaster.exceptions import (
     CrossSeriesWarning,
@@ -185,8 +186,9 @@ class TemporalSplit:
 
         Parameters
         ----------
-        X : polars.DataFrame
-            The frame, with the time column (and ``id_col``), in any row order.
+        X : polars.DataFrame or pandas.DataFrame
+            The frame, with the time column (and ``id_col``), in any row order (a pandas
+            frame is read as :meth:`RNNForecaster.fit` reads it; the positions are its rows').
         y, groups : object, optional
             Not read: scikit-learn's splitter protocol passes them.
 
@@ -198,9 +200,9 @@ class TemporalSplit:
         Raises
         ------
         DataValidationError
-            For a frame that is not a polars DataFrame with the time column (and ``id_col``),
-            a time column that is not Datetime, Date or integer or has nulls, an ``id_col``
-            with nulls.
+            For a frame that is not a polars or pandas DataFrame with the time column (and
+            ``id_col``), a time column that is not Datetime, Date or integer or has nulls, an
+            ``id_col`` with nulls.
         TooFewRowsError
             For too few steps for the folds (every series too short with ``id_col``), as a
             backtest's; a subclass of ``DataValidationError``.
@@ -208,6 +210,7 @@ class TemporalSplit:
         n_splits, test_size = check("n_splits", self.n_splits), check("test_size", self.test_size)
         time_col, id_col = check("time_col", self.time_col), check("id_col", self.id_col)
         origins = check("origins", self.origins)
+        X = polars_frame(X, what="frame of TemporalSplit")  # pandas: the rows in their order
         self._check_frame(X, time_col, id_col)
         needed = n_splits * test_size
         if id_col is None:
@@ -231,17 +234,23 @@ class TemporalSplit:
         yield from folds
 
     def _check_frame(self, X: Any, time_col: str, id_col: str | None) -> None:
-        """Refuse a frame that is not a polars DataFrame with the time (and id) column, a
-        time column that is not temporal or integer or has nulls, or ids with nulls."""
+        """Refuse a frame that is not a polars DataFrame (pandas frames are converted before)
+        with the time (and id) column, a time column that is not temporal or integer or has
+        nulls, or ids with nulls."""
         required = [time_col] if id_col is None else [time_col, id_col]
         if not isinstance(X, pl.DataFrame) or not set(required) <= set(X.columns):
             names = f"the time column {time_col!r}" + (
                 f" and the id column {id_col!r}" if id_col is not None else ""
             )
             raise DataValidationError(
-                f"TemporalSplit needs a polars DataFrame with {names}, got {type(X).__name__}"
+                f"TemporalSplit needs a polars or pandas DataFrame with {names}, got "
+                f"{type(X).__module__}.{type(X).__name__}"
                 + (f" with columns {X.columns}" if isinstance(X, pl.DataFrame) else "")
-                + ". Collect a LazyFrame first (GridSearchCV indexes rows)."
+                + (
+                    ". Collect a LazyFrame first (GridSearchCV indexes rows)."
+                    if isinstance(X, pl.LazyFrame)
+                    else "."
+                )
             )
         dtype = X.schema[time_col]
         if not (dtype.is_temporal() or dtype.is_integer()) or X[time_col].null_count():

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from forecaster.data.frames import collect_frame
+from forecaster.data.checks import check_unique_keys
+from forecaster.data.frames import collect_frame, text_like
 from forecaster.evaluation.frames import align_keys
 from forecaster.evaluation.intervals import (
     IntervalColumns,
@@ -47,6 +48,8 @@ FORECAST_COLOR = "C1"
 """The colour of the forecast and, lighter, its interval bands (orange)."""
 ACTUAL_COLOR = "black"
 """The colour of the actual values of the forecast times (dashed)."""
+_DEFAULT_SERIES = 4
+"""The series drawn without ``series`` or ``max_series``: the first four."""
 
 
 def _figure(n_rows: int, what: str, n_cols: int = 1) -> tuple[Figure, np.ndarray]:
@@ -192,6 +195,15 @@ def _check_tail(tail: Any, drawn: bool, source: str) -> None:
 
 
 def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series: Any) -> list:
+    """The ids drawn: ``series`` as given, else the first ``max_series`` (None: 4) of
+    ``frame``; both given is refused, as ``max_series`` would not cap ``series``."""
+    if series is not None and max_series is not None:
+        raise DataValidationError(
+            f"max_series={max_series!r} caps the series drawn by default, and series= names "
+            "them, so it would be ignored. Pass series=[...] (every id listed is drawn) or "
+            "max_series, not both."
+        )
+    max_series = _DEFAULT_SERIES if max_series is None else max_series
     if isinstance(max_series, bool) or not isinstance(max_series, numbers.Integral):
         raise DataValidationError(f"max_series must be an integer >= 1, got {max_series!r}.")
     if max_series < 1:
@@ -212,9 +224,50 @@ def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series
     return chosen
 
 
+def _check_one_row_per_time(frame: pl.DataFrame, name: str, keys: list[str]) -> None:
+    """Refuse a frame with several rows per (id, time): a series' rows are drawn as one line,
+    which would zigzag between the forecasts of several origins (a list of cutoffs) or,
+    with ``id_col=None``, between the series of a panel."""
+    if frame.height < 2 or not frame.select(pl.struct(keys).is_duplicated().any()).item():
+        return
+    id_col = keys[0] if len(keys) == 2 else None
+    if "origin" in frame.columns:
+        counts = frame.group_by(id_col or pl.lit(0)).agg(pl.col("origin").n_unique())
+        if counts["origin"].max() > 1:  # type: ignore[operator]
+            origins = frame["origin"].unique().sort()
+            raise DataValidationError(
+                f"The {name} frame holds forecasts from {origins.len()} origins (its 'origin' "
+                f"column, e.g. {_text(origins[0])} and {_text(origins[-1])}), and a series "
+                "is drawn with one forecast. Pick one origin, e.g. "
+                f"forecast.filter(pl.col('origin') == {origins[-1]!r}), or draw "
+                "rolling origins with plot_backtest(backtest(...))."
+            )
+    if id_col is None:
+        time_col = keys[0]
+        labels = [
+            c
+            for c in frame.columns
+            if c not in (time_col, "origin")
+            and (text_like(frame.schema[c]) or frame.schema[c].is_integer())
+        ]
+        hint = f" (e.g. id_col={labels[0]!r})" if labels else ""
+        raise DataValidationError(
+            f"The {name} frame has several rows at one {time_col!r} (e.g. "
+            f"{_text(frame.filter(pl.struct(keys).is_duplicated())[time_col][0])}): it holds "
+            "several series, which id_col=None would draw as one line zigzagging between "
+            f"them. Pass id_col, the column naming each series{hint}."
+        )
+    check_unique_keys(frame, keys, what=f"{name} frame")
+
+
 def _default_target(forecast: pl.DataFrame, keys: Sequence[str]) -> str:
-    """The first numeric column that is not a key, a bound or a quantile of another."""
-    numeric = [c for c in forecast.columns if c not in keys and forecast.schema[c].is_numeric()]
+    """The first numeric column that is not a key, the ``origin`` of a forecast (integer
+    steps), a bound or a quantile of another."""
+    numeric = [
+        c
+        for c in forecast.columns
+        if c not in (*keys, "origin") and forecast.schema[c].is_numeric()
+    ]
 
     def derived(c: str) -> bool:
         return any(c.startswith((f"{t}_lo_", f"{t}_hi_", f"{t}_q")) for t in numeric if t != c)
@@ -259,7 +312,7 @@ def plot_forecast(
     time_col: str | None = None,
     levels: Sequence[float] | None = None,
     series: Sequence[Any] | None = None,
-    max_series: int = 4,
+    max_series: int | None = None,
     actual: pl.DataFrame | pl.LazyFrame | None = None,
     tail: int | None = None,
 ) -> Figure:
@@ -284,8 +337,10 @@ def plot_forecast(
     levels : list of float, optional
         The bands shaded; default every level in the forecast frame.
     series : list, optional
-        The ids drawn; default the first ``max_series`` of the forecast frame.
-    max_series : int, default 4
+        The ids drawn (all of them); default the first ``max_series`` of the forecast frame.
+    max_series : int, optional
+        How many series are drawn without ``series`` (default 4); refused with ``series``,
+        which it would not cap.
     actual : polars.DataFrame or polars.LazyFrame, optional
         The true values of the forecast times, drawn dashed.
     tail : int, optional
@@ -333,6 +388,7 @@ def plot_forecast(
     bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
     _check_tail(tail, history is not None, "history")
     ids = _series_ids(fc, id_col, series, max_series)
+    _check_one_row_per_time(fc, "forecast", keys)
     frames = {
         name: _drawn_frame(f, name, keys, targets)
         for name, f in (("history", history), ("actual", actual))
@@ -392,6 +448,7 @@ def _drawn_frame(frame: Any, name: str, keys: list[str], targets: list[str]) -> 
             f"The {name} frame lacks the columns {missing} (it has {data.columns[:10]}); pass "
             "the frame the forecast was made from, with the same id, time and target columns."
         )
+    _check_one_row_per_time(data, name, keys)
     return data.sort(keys)
 
 
@@ -412,7 +469,7 @@ def plot_backtest(
     target: str | None = None,
     levels: Sequence[float] | None = None,
     series: Sequence[Any] | None = None,
-    max_series: int = 4,
+    max_series: int | None = None,
     tail: int | None = None,
 ) -> Figure:
     """A figure of a backtest: per series, the actual values and each fold's forecast (its own
