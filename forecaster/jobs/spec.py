@@ -71,8 +71,8 @@ __all__ = [
     "parse_spec",
     "spec_file",
     "spec_path",
-    "sqlite_file",
     "splits_by_as_of",
+    "sqlite_file",
     "storage_url",
 ]
 
