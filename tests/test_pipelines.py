@@ -1907,6 +1907,30 @@ def test_a_registering_run_prints_nothing_with_quiet_and_only_json_with_json_log
 
 
 @pytest.mark.slow
+def test_a_tracked_fit_whose_model_cannot_be_saved_ends_its_mlflow_run_failed(
+    tmp_path, capsys, monkeypatch
+):
+    """`forecaster fit` saves its model before its MLflow run ends: a save that fails (a full
+    disk) ends it FAILED, as `run` ends its run when it cannot publish (was: FINISHED, with
+    the command's exit 1 and no model saved)."""
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    out = tmp_path / "models" / "m"
+    save = forecaster.RNNForecaster.save
+
+    def full_disk(model: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path) == out:  # the command's save, not the logged model's copy
+            raise OSError(28, "No space left on device", str(path))
+        return save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(forecaster.RNNForecaster, "save", full_disk)
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(out))
+    assert code == 1 and "No space left on device" in err, err
+    assert [run.info.status for run in _runs(tmp_path)] == ["FAILED"]
+    assert not out.exists()
+
+
+@pytest.mark.slow
 def test_a_tracked_tuning_with_levels_logs_the_calibrated_best_model(tmp_path, capsys, monkeypatch):
     """The best model `forecaster tune` logs on its study's run is the calibrated one (it was
     logged inside tune, before the command calibrated it, and refused the level)."""
