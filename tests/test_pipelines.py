@@ -1841,6 +1841,95 @@ def test_a_tracked_spec_with_levels_logs_and_registers_the_calibrated_model(
         assert len(forecast) == 4  # two series, horizon 2
 
 
+def _registered_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`_tracked_project` whose run registers its model as ``hostile-registered``."""
+    spec = _tracked_project(tmp_path, monkeypatch)
+    named = 'experiment = "tracked"'
+    spec.write_text(spec.read_text().replace(named, named + '\nregister_as = "hostile-registered"'))
+    return spec
+
+
+def _versions(tmp_path: Path) -> list[tuple[str, str]]:
+    """``(version, status of its run)`` of each version of ``hostile-registered``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    found = client.search_model_versions("name = 'hostile-registered'")
+    return sorted((str(v.version), client.get_run(v.run_id).info.status) for v in found)
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_to_publish_registers_no_model_version(tmp_path, capsys, monkeypatch):
+    """The model is registered once the outputs are published: a run that fails before adds
+    no version of a FAILED run to the registry (was: one per retry, each a deployable
+    "latest" version whose outputs were never written)."""
+    pytest.importorskip("mlflow")
+    from forecaster import _io
+    from forecaster.exceptions import OwnershipError
+
+    spec = _registered_project(tmp_path, monkeypatch)
+    publish = _io.publish_directory
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "run":  # the run folder, not the logged model's
+            raise OwnershipError("refused: a file appeared in the outputs")
+        return publish(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_io, "publish_directory", refused)
+        code, err = run_cli(capsys, "run", str(spec))
+    assert code == 2, err
+    assert [run.info.status for run in _runs(tmp_path)] == ["FAILED"]
+    assert _versions(tmp_path) == []
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert _versions(tmp_path) == [("1", "FINISHED")]
+
+
+@pytest.mark.slow
+def test_a_registering_run_prints_nothing_with_quiet_and_only_json_with_json_logs(
+    tmp_path, capsys, monkeypatch
+):
+    """MLflow prints "Successfully registered model ..." / "Created version ..." on standard
+    error: those lines are the run's steps (was: printed under --quiet, and as plain text
+    among the JSON records of --json-logs)."""
+    pytest.importorskip("mlflow")
+    spec = _registered_project(tmp_path, monkeypatch)
+    assert main(["run", str(spec), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "", captured
+    assert main(["run", str(spec), "--force", "--json-logs"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if line]
+    assert all(line.startswith("{") for line in lines), lines
+    assert "tracking: Created version '2' of model 'hostile-registered'." in captured.out
+    assert _versions(tmp_path) == [("1", "FINISHED"), ("2", "FINISHED")]
+
+
+@pytest.mark.slow
+def test_a_tracked_fit_whose_model_cannot_be_saved_ends_its_mlflow_run_failed(
+    tmp_path, capsys, monkeypatch
+):
+    """`forecaster fit` saves its model before its MLflow run ends: a save that fails (a full
+    disk) ends it FAILED, as `run` ends its run when it cannot publish (was: FINISHED, with
+    the command's exit 1 and no model saved)."""
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    out = tmp_path / "models" / "m"
+    save = forecaster.RNNForecaster.save
+
+    def full_disk(model: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path) == out:  # the command's save, not the logged model's copy
+            raise OSError(28, "No space left on device", str(path))
+        return save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(forecaster.RNNForecaster, "save", full_disk)
+    code, err = run_cli(capsys, "fit", str(spec), "--out", str(out))
+    assert code == 1 and "No space left on device" in err, err
+    assert [run.info.status for run in _runs(tmp_path)] == ["FAILED"]
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_a_tracked_tuning_with_levels_logs_the_calibrated_best_model(tmp_path, capsys, monkeypatch):
     """The best model `forecaster tune` logs on its study's run is the calibrated one (it was

@@ -270,11 +270,13 @@ def fit_command(args: argparse.Namespace, log: Log) -> int:
     )
     _model_destination(out, model, provenance, fix)
     with output_lock(out, args.wait, f"a fit that saves to {out}"):
-        with tracked_run(spec, when.label, logger.info) as (run_id, _), logged_fits(run_id):
-            fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
-            # [output] levels: intervals at predict (in the block: the logged model has them)
-            calibrate_for_levels(spec, model, frame, logger.info)
-        model.save(out, provenance=provenance)
+        with tracked_run(spec, when.label, logger.info) as (run_id, _):
+            with logged_fits(run_id):
+                fit_with_checkpoints(model, frame, checkpoints, args.resume, logger.info)
+                # [output] levels: intervals at predict (in the block: the logged model has them)
+                calibrate_for_levels(spec, model, frame, logger.info)
+            # saved before the MLflow run ends FINISHED (a save that fails: FAILED, or KILLED)
+            model.save(out, provenance=provenance)
         remove_checkpoints(checkpoints)
     if run_id:
         log(f"mlflow run {run_id}")

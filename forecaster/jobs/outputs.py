@@ -67,7 +67,7 @@ from forecaster.jobs.data import AsOf, is_later
 from forecaster.jobs.hashing import SpecHashes, same_spec
 from forecaster.jobs.orphans import lost_manifest, rebuildable, set_aside
 from forecaster.jobs.schedule import id_text
-from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path
+from forecaster.jobs.spec import COLUMN_PARAMS, Spec, first_line, normal_path, splits_by_as_of
 from forecaster.tracking.fingerprint import dataset_fingerprint
 
 __all__ = [
@@ -428,8 +428,10 @@ def _damage(folder: Path) -> tuple[list[str], list[str]]:
 
 def check_not_later(job: Job) -> None:
     """With a ``dir`` template without ``{as_of}`` the folder keeps the latest as-of: outputs
-    of a later as-of there are replaced only with ``force`` (``OwnershipError`` otherwise)."""
-    if "{as_of}" in job.spec.output.dir or not job.out_dir.is_dir():
+    of a later as-of there are replaced only with ``force`` (``OwnershipError`` otherwise).
+    ``{{as_of}}`` in the template is no placeholder but a folder named ``{as_of}``
+    (:func:`~forecaster.jobs.spec.splits_by_as_of`)."""
+    if splits_by_as_of(job.spec.output.dir) or not job.out_dir.is_dir():
         return
     manifest = _io.read_manifest(job.out_dir)
     if manifest is not None:
@@ -445,8 +447,9 @@ def check_not_later(job: Job) -> None:
     if later is False:
         return
     reason = "a later as-of than" if later else "an as-of that cannot be compared with"
+    literal = " ({{as_of}} is the text '{as_of}')" if "{{as_of}}" in job.spec.output.dir else ""
     raise OwnershipError(
-        f"{job.file}: key 'output.dir' ({job.spec.output.dir!r}) has no {{as_of}}, so "
+        f"{job.file}: key 'output.dir' ({job.spec.output.dir!r}) has no {{as_of}}{literal}, so "
         f"{job.out_dir} keeps the latest as-of, and it holds the outputs as of {other_label} "
         f"(data up to {other}), {reason} this run's {job.when.label} (data up to "
         f"{job.when.effective}). Pass --force to replace them with this older as-of, or put "

@@ -40,6 +40,7 @@ from forecaster.jobs.spec import (
     parse_spec,
     spec_file,
     spec_path,
+    splits_by_as_of,
     sqlite_file,
 )
 from forecaster.jobs.unused import check_unused_keys
@@ -155,7 +156,7 @@ def check_output(file: Path, spec: Spec, root: Path, label: str | None) -> Path:
         )
     if why is None:
         why = _placement_problem(out, file, spec, root)
-    if why is None and (label is not None or "{as_of}" not in spec.output.dir):
+    if why is None and (label is not None or not splits_by_as_of(spec.output.dir)):
         why = _occupant_problem(out, spec.pipeline.name)
     if why:
         fix = "Give the outputs a folder of their own, such as 'outputs/{name}/{as_of}'"

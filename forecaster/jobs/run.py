@@ -106,6 +106,7 @@ from forecaster.jobs.spec import (
 from forecaster.jobs.tracked import (
     log_outputs,
     logged_fits,
+    register_run_model,
     tracked_run,
     tracking_paused,
 )
@@ -450,8 +451,7 @@ def _write_outputs(
             _io.write_bytes_atomic(
                 staging / "summary.json", summary.model_dump_json(indent=2).encode()
             )
-            register_as = job.spec.tracking.register_as
-            log_outputs(tracking[0], metrics, calibration, staging, register_as, job.log)
+            log_outputs(tracking[0], metrics, calibration, staging)
             # published before the MLflow run ends FINISHED (interrupted before: KILLED)
             _io.write_manifest(staging, "run", manifest_details(job, reused))
             _io.publish_directory(
@@ -461,6 +461,8 @@ def _write_outputs(
                 same=same_pipeline(job.name),
                 adopt=adopt_legacy(job.name),
             )
+            # registered once published: a run that fails adds no version to the registry
+            register_run_model(tracking[0], job.spec.tracking.register_as, job.log)
     except BaseException:
         _io.discard_staging(staging)
         raise

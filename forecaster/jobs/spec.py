@@ -71,6 +71,7 @@ __all__ = [
     "parse_spec",
     "spec_file",
     "spec_path",
+    "splits_by_as_of",
     "sqlite_file",
     "storage_url",
 ]
@@ -269,6 +270,19 @@ def _check_template(value: str) -> None:
             shown += f"!{conversion}" if conversion else ""
             shown += f":{format_spec}}}" if format_spec else "}"
             raise ValueError(f"{allowed} (no index, attribute, conversion or format), got {shown}")
+
+
+def splits_by_as_of(template: str) -> bool:
+    """Whether the ``output.dir`` ``template`` has the placeholder ``{as_of}`` (one folder per
+    as-of), read as ``str.format`` reads it: ``{{as_of}}`` is the text ``{as_of}``, a literal
+    folder name that every as-of shares, not the placeholder.
+
+    Examples
+    --------
+    >>> splits_by_as_of("outputs/{name}/{as_of}"), splits_by_as_of("outputs/{name}/{{as_of}}")
+    (True, False)
+    """
+    return any(field == "as_of" for _, field, _, _ in string.Formatter().parse(template))
 
 
 _STORAGE_HINT = (

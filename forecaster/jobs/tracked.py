@@ -13,6 +13,7 @@ model.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "log_outputs",
     "logged_fits",
     "masked",
+    "register_run_model",
     "study_tracking",
     "tracked_run",
     "tracking_paused",
@@ -330,13 +332,12 @@ def log_outputs(
     metrics: dict[str, float],
     calibration: dict[str, Any] | None,
     staging: Path,
-    register_as: str | None,
-    log: Callable[[str], None],
 ) -> None:
     """Log a pipeline run's outputs into its MLflow run ``run_id`` (nothing when None): its
     ``metrics`` (``pipeline_<name>``), the plan of its model's ``calibration`` (params
     ``calibration.<key>``, when it was calibrated), the metrics by horizon step and the files
-    in ``staging``, and register the run's model as ``register_as``."""
+    in ``staging``. The model is registered once the outputs are published
+    (:func:`register_run_model`)."""
     if run_id is None:
         return
     try:
@@ -344,7 +345,7 @@ def log_outputs(
         import mlflow
 
         with tracking.bounded_requests():
-            _log_run_outputs(mlflow, tracking, metrics, staging, register_as, run_id, log)
+            _log_run_outputs(mlflow, metrics, staging)
     except Exception as exc:
         warn_at_caller(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
@@ -375,15 +376,7 @@ def _log_calibration(run_id: str, calibration: dict[str, Any]) -> None:
         )
 
 
-def _log_run_outputs(
-    mlflow: Any,
-    tracking: Any,
-    metrics: dict[str, float],
-    staging: Path,
-    register_as: str | None,
-    run_id: str,
-    log: Callable[[str], None],
-) -> None:
+def _log_run_outputs(mlflow: Any, metrics: dict[str, float], staging: Path) -> None:
     from forecaster.tracking.records import backtest_key, target_key_parts
 
     # finite scores only, as the fit's backtest metrics: MLflow's SQL store keeps inf (an
@@ -404,13 +397,41 @@ def _log_run_outputs(
     for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
         if (staging / name).is_file():
             mlflow.log_artifact(str(staging / name), artifact_path="outputs")
-    if not register_as:
+
+
+def register_run_model(
+    run_id: str | None, register_as: str | None, log: Callable[[str], None]
+) -> None:
+    """Register the model fitted and logged in the MLflow run ``run_id`` as ``register_as``
+    (nothing when either is None). Called once the run's outputs are published, so a run
+    that fails adds no version to the registry (a scheduler's retries would add one each).
+    MLflow's own lines ("Created version '3' of model ...", which it prints on standard
+    error) go to ``log``: ``--quiet`` prints nothing, ``--json-logs`` JSON only. A failure is
+    a warning: the outputs are written."""
+    if run_id is None or not register_as:
         return
-    fitted = tracking.last_fit()
-    if fitted is None or fitted.run_id != run_id or not fitted.model_uri:
-        log(  # a reused model was fitted (and logged) by an earlier run, not registered again
-            f"tracking: no model fitted in this run to register as {register_as!r} (a reused "
-            "model stays registered from the run that fitted it)"
+    try:
+        import forecaster.tracking as tracking
+        import mlflow
+
+        fitted = tracking.last_fit()
+        if fitted is None or fitted.run_id != run_id or not fitted.model_uri:
+            log(  # a reused model was fitted (and logged) by an earlier run: not registered again
+                f"tracking: no model fitted in this run to register as {register_as!r} (a "
+                "reused model stays registered from the run that fitted it)"
+            )
+            return
+        printed = io.StringIO()
+        try:
+            with tracking.bounded_requests(), contextlib.redirect_stderr(printed):
+                mlflow.register_model(fitted.model_uri, register_as)
+        finally:
+            for line in printed.getvalue().splitlines():
+                if line.strip():
+                    log(f"tracking: {line.strip()}")
+    except Exception as exc:
+        warn_at_caller(
+            f"Could not register the run's model as {register_as!r} in MLflow "
+            f"({masked(first_line(exc))}); the outputs are written.",
+            ForecasterWarning,
         )
-    else:
-        mlflow.register_model(fitted.model_uri, register_as)

@@ -572,12 +572,24 @@ def test_fit_out_a_user_folder_with_a_config_json_is_refused_before_training(
     guard.assert_unchanged()
 
 
-def test_a_backfill_never_replaces_the_outputs_of_a_later_as_of(tmp_path, capsys, tree_guard):
-    # was: with dir = "outputs/{name}/latest" a run as of an earlier date replaced them
+@pytest.mark.parametrize(
+    ("template", "folder"),
+    [
+        pytest.param("outputs/{name}/latest", "latest", id="latest"),
+        pytest.param(
+            "outputs/{name}/{{as_of}}", "{as_of}", id="escaped-as-of", marks=pytest.mark.slow
+        ),
+    ],
+)
+def test_a_backfill_never_replaces_the_outputs_of_a_later_as_of(
+    tmp_path, capsys, tree_guard, template, folder
+):
+    # was: with dir = "outputs/{name}/latest" a run as of an earlier date replaced them; with
+    # "{{as_of}}" (the text {as_of}: one folder for every as-of) it still did, unasked
     project = tmp_path / "project"
-    spec = make_project(project, output='dir = "outputs/{name}/latest"')
+    spec = make_project(project, output=f'dir = "{template}"')
     assert cli(capsys, "run", str(spec))[0] == 0
-    guard = tree_guard(tmp_path, allowed=("project/outputs/mini/.latest.lock",))
+    guard = tree_guard(tmp_path, allowed=(f"project/outputs/mini/.{folder}.lock",))
     code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11")
     assert code == 2 and err.splitlines()[-1].startswith("error: refused: "), err
     assert "holds the outputs as of 2024-01-12" in err and "this run's 2024-01-11" in err
@@ -586,7 +598,7 @@ def test_a_backfill_never_replaces_the_outputs_of_a_later_as_of(tmp_path, capsys
     guard = tree_guard(tmp_path, allowed=("project/outputs/mini", "project/models"))
     code, _, err = cli(capsys, "run", str(spec), "--as-of", "2024-01-11", "--force")
     assert code == 0, err
-    summary = json.loads((project / "outputs" / "mini" / "latest" / "summary.json").read_text())
+    summary = json.loads((project / "outputs" / "mini" / folder / "summary.json").read_text())
     assert summary["as_of"] == "2024-01-11"
     guard.assert_unchanged()
 
