@@ -1012,6 +1012,27 @@ def test_sigterm_mid_fit_ends_the_mlflow_run_killed_and_exits_143(tmp_path):
 
 
 @pytest.mark.slow
+def test_ctrl_c_mid_fit_ends_the_mlflow_run_killed_and_exits_130(tmp_path):
+    """Ctrl-C (SIGINT) exits 130 (128 + 2, as SIGTERM exits 143) after the same cleanups: the
+    MLflow run KILLED, no staging folder or outputs, the checkpoints kept (was: exit 1)."""
+    pytest.importorskip("mlflow")
+    spec = _endless_tracked_project(tmp_path)
+    process, err = _start_run_process(spec, tmp_path)
+    process.send_signal(signal.SIGINT)
+    try:
+        code = process.wait(timeout=120)
+    finally:
+        process.kill()
+    stderr = err.read_text(errors="replace")
+    assert code == 130, stderr
+    assert stderr.splitlines()[-1].startswith("error: interrupted (Ctrl-C)"), stderr
+    assert [r.info.status for r in _runs(tmp_path)] == ["KILLED"], stderr
+    left = sorted(p.name for p in (tmp_path / "outputs" / "hostile").iterdir())
+    assert left == [".2024-01-16.checkpoints", ".2024-01-16.lock"]
+    assert any((tmp_path / "outputs" / "hostile" / left[0]).iterdir())
+
+
+@pytest.mark.slow
 def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
     tmp_path, capsys, monkeypatch
 ):
@@ -1150,6 +1171,28 @@ def test_sigterm_during_a_command_unwinds_it_and_exits_143(tmp_path, capsys, mon
         signal.signal(signal.SIGTERM, previous)
     assert code == 143 and cleaned and time.monotonic() - started < 20, err
     assert err.strip().startswith("error: terminated (SIGTERM)")
+
+
+def test_ctrl_c_during_a_command_unwinds_it_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C under ``main`` runs the command's cleanups and exits 130, the shell's code of a
+    process SIGINT ended (was 1, the code of a failure); Python's handler is back after it."""
+    import forecaster.jobs.run as run_module
+
+    cleaned = []
+
+    def interrupted_run(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(30)  # the signal arrives in this sleep
+        finally:
+            cleaned.append(True)
+
+    monkeypatch.setattr(run_module, "run_pipeline", interrupted_run)
+    started = time.monotonic()
+    code, err = run_cli(capsys, "run", str(tmp_path / "spec.toml"))
+    assert code == 130 and cleaned and time.monotonic() - started < 20, err
+    assert err.strip().startswith("error: interrupted (Ctrl-C)"), err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # ------------------------------------------------------------------------------------------

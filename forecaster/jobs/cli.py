@@ -89,14 +89,18 @@ operating-system error such as a full disk with the system's message); 2 bad spe
 arguments, a ``--model`` folder that holds no readable model, or an output path that holds
 what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
 spec and as-of (or a fit or tuning to the same folder) holds the lock, try again later or pass
-``--wait``; 143 terminated (``SIGTERM``, as a scheduler, systemd or
-Kubernetes sends on a timeout or a shutdown: 128 + 15, the code of a process the signal ended).
-While a command runs, ``SIGTERM`` stops it the way Ctrl-C does: it is raised as an interrupt
-(:class:`Terminated`, a ``KeyboardInterrupt``) that unwinds the command, so nothing half-written
-is left (a run's staging folder and temporary files are removed; the published outputs stay as
-they were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of
-an interrupted fit stay for ``--resume``. A second ``SIGTERM`` while it unwinds is ignored; the
-previous handler is put back when the command returns (importing forecaster installs none).
+``--wait``; 130 interrupted (Ctrl-C, ``SIGINT``: 128 + 2); 143 terminated (``SIGTERM``, as a
+scheduler, systemd or Kubernetes sends on a timeout or a shutdown: 128 + 15). Both are the codes
+of a process the signal ended, given after the command's cleanups.
+While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``KeyboardInterrupt``;
+:class:`Terminated` for ``SIGTERM``) that unwinds the command, so nothing half-written is left
+(a run's staging folder and temporary files are removed; the published outputs stay as they
+were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
+interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
+lands in (:mod:`forecaster._interrupts`). A second ``SIGTERM`` while it unwinds is ignored; a
+second Ctrl-C interrupts at once, as Python's own handler does. The previous handlers are put
+back when the command returns (importing forecaster installs none), and Ctrl-C is left alone
+where it was not Python's default handler (ignored in a background job).
 Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
 ``--verbose`` adds the traceback without changing the exit code.
@@ -143,7 +147,11 @@ from forecaster.jobs.parser import (
     build_parser,
 )
 
-__all__ = ["EXIT_TERMINATED", "Terminated", "build_parser", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED", "Terminated", "build_parser", "main"]
+
+EXIT_INTERRUPTED = 128 + int(signal.SIGINT)
+"""130: the exit code of a command stopped by Ctrl-C (``SIGINT``; the shell's code of a process
+the signal ended), after its cleanups ran."""
 
 EXIT_TERMINATED = 128 + int(signal.SIGTERM)
 """143: the exit code of a command stopped by ``SIGTERM`` (the shell's code of a process the
@@ -158,11 +166,13 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Within the block, ``SIGTERM`` raises :class:`Terminated` in the main thread (once: a
-    second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end); the
-    previous handler is put back afterwards. Nothing changes outside the main thread, where
-    Python cannot set a handler."""
+def _signal_interrupts() -> Iterator[None]:
+    """Within the block, ``SIGTERM`` raises :class:`Terminated` and Ctrl-C (``SIGINT``, where
+    Python's own handler takes it) a ``KeyboardInterrupt`` in the main thread, each after the
+    end of a short tracking write it lands in (:func:`forecaster._interrupts.raise_or_defer`).
+    A second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end; a second
+    Ctrl-C is Python's again (raised at once). The previous handlers are put back afterwards.
+    Nothing changes outside the main thread, where Python cannot set a handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -172,11 +182,20 @@ def _sigterm_interrupts() -> Iterator[None]:
         # after a tracking write that it lands in (forecaster._interrupts)
         raise_or_defer(Terminated(f"terminated by signal {signum} (SIGTERM)"))
 
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise_or_defer(KeyboardInterrupt())
+
     previous = signal.signal(signal.SIGTERM, terminate)
+    ctrl_c = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if ctrl_c:
+        signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:  # None: a handler not set from Python, which cannot be put back: the default
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        if ctrl_c:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _record(level: str, message: str, **fields: Any) -> str:
@@ -392,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     log = _Logger(args.quiet, args.json_logs)
     try:
-        with _sigterm_interrupts(), _warnings_shown_by(log, args.quiet):
+        with _signal_interrupts(), _warnings_shown_by(log, args.quiet):
             # The heavy modules (PyTorch, Polars, ...) are imported once a command runs, not
             # for --help, --version or a usage error (see forecaster.jobs.parser).
             from forecaster.jobs import commands
@@ -423,9 +442,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "error",
         )
         return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        log("error: interrupted", "error")
-        return EXIT_FAILURE
+    except KeyboardInterrupt:  # Ctrl-C, after the cleanups
+        log(
+            "error: interrupted (Ctrl-C); run the command again to finish it (run and fit: "
+            "--resume continues an interrupted fit from its checkpoints)",
+            "error",
+        )
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of our output went away (`forecaster ... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE

@@ -32,8 +32,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 EPILOG = (
     "Exit codes: 0 ok (also: outputs already written), 1 failure, 2 bad spec, arguments, model "
     "folder or an output path forecaster did not write, 3 invalid data, 4 busy (another run of "
-    "the same spec and as-of is running; --wait queues behind it), 143 stopped by SIGTERM "
-    "(cleaned up; the MLflow run ends KILLED)."
+    "the same spec and as-of is running; --wait queues behind it), 130 stopped by Ctrl-C, 143 "
+    "stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED)."
 )
 
 
