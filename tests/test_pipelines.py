@@ -3630,6 +3630,44 @@ def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):
     assert marker["model"] == str(model) and marker["model_digest"] == manifest["digest"]
 
 
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_backfill_of_predict_or_backtest_needs_force_to_replace_a_later_as_ofs_file(
+    tmp_path, capsys, command
+):
+    """With an output.dir without {as_of}, the default file of predict / backtest is the same
+    for every as-of: a backfill replaced the latest forecasts unasked (the check compared only
+    kind and pipeline), where `run` refuses it without --force. Now the same rule: refused
+    (exit 2, naming the file, both as-ofs and the fix), replaced with --force; the same goes
+    for one --out shared by every as-of."""
+    import json
+
+    spec = scheduled_project(tmp_path, rows(12), output={"dir": "outputs/{name}/latest"})
+    model = tmp_path / "models" / "m"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-08", "--out", str(model))[0] == 0
+    extra = ("--model", str(model)) if command == "predict" else ("--folds", "1")
+    kind = "forecasts" if command == "predict" else "backtest"
+    default = tmp_path / "outputs" / "mini" / f"latest.{kind}.parquet"
+    given = tmp_path / f"shared.{kind}.parquet"
+    for out in ((), ("--out", str(given))):
+        file = given if out else default
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-12", *extra, *out)
+        assert code == 0, err
+        written = file.read_bytes()
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-10", *extra, *out)
+        assert code == 2 and f"Refusing to replace {file}" in err, err
+        assert "as of 2024-01-12 (data up to 2024-01-12), a later as-of than" in err, err
+        assert "2024-01-10" in err and "Pass --force" in err, err
+        assert ("give --out a file of its own" if out else "put {as_of} in output.dir") in err
+        assert file.read_bytes() == written  # left as it was
+        forced = (*extra, *out, "--force")
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-10", *forced)
+        assert code == 0, err
+        assert json.loads(pl.read_parquet_metadata(file)["forecaster"])["as_of"] == "2024-01-10"
+        # a later as-of replaces an earlier one's file, as run replaces its outputs
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-11", *extra, *out)
+        assert code == 0, err
+
+
 # ------------------------------------------------------------------------------------------
 # what dead runs and hand edits leave: staging and checkpoint folders, a run folder that
 # lost its manifest, an unreadable latest.json

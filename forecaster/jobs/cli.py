@@ -13,12 +13,12 @@ Commands
     Fit the spec's model and save it (``models/NAME/AS_OF`` by default). A model folder is
     replaced only when it holds a model forecaster saved and nothing else (checked before
     training).
-``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE] [--level L ...]``
+``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE] [--level L ...] [--force]``
     Forecast with a saved model; write Parquet atomically. ``--level 80 --level 95`` (default:
     the spec's ``[output] levels``) adds the prediction intervals ``<target>_lo_80``,
     ``<target>_hi_80``, ... (a point model must have been calibrated: ``fit`` and ``run``
     calibrate it when the spec sets ``levels``).
-``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE] [--level L ...]``
+``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE] [--level L ...] [--force]``
     Rolling-origin backtest metrics. ``--level 80`` (repeatable; default: the spec's
     ``[output] levels``) also scores the 80 % prediction interval (``coverage_80``,
     ``width_80``, ``winkler_80``, ``msis_80``, and ``pinball`` / ``scrps`` when
@@ -58,7 +58,9 @@ the file system allows is exit 2 before any work. Files written by ``predict`` a
 never replaces a file without it (exit 2). Their default paths are siblings of the run's
 output folder, ``<output.dir>.forecasts.parquet`` and ``<output.dir>.backtest.parquet`` (e.g.
 ``outputs/NAME/2017-06-30.forecasts.parquet``): inside the run's folder they would add files
-its manifest does not list.
+its manifest does not list. A file of a later as-of (a backfill into the file every as-of
+shares: the default of an ``output.dir`` without ``{as_of}``, or one ``--out``) is replaced only
+with ``--force``, as ``run`` replaces a later as-of's outputs (exit 2 otherwise).
 
 Counts and durations given on the command line are used as given, or refused: ``--trials``
 and ``--folds`` are integers >= 1, ``--timeout`` a number of seconds > 0, ``--wait`` seconds

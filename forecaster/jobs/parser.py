@@ -135,6 +135,12 @@ def _wait_option(sub: argparse.ArgumentParser) -> None:
     )
 
 
+_FORCE_FILE = (
+    "replace a file of a later as-of (a backfill into the file every as-of shares: an "
+    "output.dir without {as_of}, or the same --out)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser; a parsed command carries ``command`` and ``handler`` (the
     name of its function in :mod:`forecaster.jobs.commands`)."""
@@ -191,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--out", type=_path, help="Parquet file to write (default <output.dir>.forecasts.parquet)"
     )
+    predict.add_argument("--force", action="store_true", help=_FORCE_FILE)
     predict.add_argument(
         "--level",
         action="append",
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_path,
         help="Parquet file for the metrics (default <output.dir>.backtest.parquet)",
     )
+    back.add_argument("--force", action="store_true", help=_FORCE_FILE)
     back.add_argument(
         "--level",
         action="append",
