@@ -3000,6 +3000,26 @@ def test_out_that_a_run_would_read_or_owns_exits_2(
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("storage", ["outputs/mini/2024-01-12/optuna.db", "outputs/mini/x/s.db"])
+def test_a_study_storage_inside_a_run_folder_is_refused_when_the_spec_loads(
+    tmp_path, capsys, tree_guard, storage
+):
+    """training.storage inside a folder output.dir names for a run's outputs: `run --tune`
+    tuned and fitted into it, then exited 2 at publish ("folder forecaster did not write ...
+    Choose a new or empty folder") without naming the key. Refused up front now, as --out is
+    there, naming training.storage."""
+    spec = scheduled_project(tmp_path, rows(12), training={"storage": f"sqlite:///{storage}"})
+    (tmp_path / "outputs" / "mini" / "2024-01-12").mkdir(parents=True)
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12", "--tune")
+    assert code == 2 and "key 'training.storage'" in err, err
+    assert "names for the outputs of a run" in err and "studies/optuna.db" in err, err
+    guard.assert_unchanged()  # no study, no model
+    # beside the run folders (no folder of an as-of) is a path of its own
+    spec.write_text(spec.read_text().replace(storage, "outputs/mini/optuna.db"))
+    assert load_spec(spec)[0].training.storage == "sqlite:///outputs/mini/optuna.db"
+
+
 def test_a_foreign_folder_at_the_default_output_dir_gets_other_advice(tmp_path, capsys):
     """A spec with the default output.dir is not told to use it (was: "Give the outputs a
     folder of their own, such as 'outputs/{name}/{as_of}'", the value it has)."""
