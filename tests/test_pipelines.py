@@ -1974,6 +1974,43 @@ def test_a_tracked_fit_whose_model_cannot_be_saved_ends_its_mlflow_run_failed(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("failure", "code", "status"),
+    [(OSError(28, "No space left on device"), 1, "FAILED"), (KeyboardInterrupt(), 130, "KILLED")],
+)
+def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
+    tmp_path, capsys, monkeypatch, failure, code, status
+):
+    """`forecaster tune` saved its best model after the study's MLflow run had ended FINISHED:
+    a save that failed (a full disk; exit 1, no model) or was interrupted left a FINISHED
+    run, as `fit` did before its save moved inside its run. The study's run now ends FAILED
+    (KILLED when interrupted) when the save fails."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    out = tmp_path / "models" / "hostile" / "2024-01-16-tuned"
+    save = forecaster.RNNForecaster.save
+
+    def failing(model: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path) == out:  # the command's save, not the logged model's copy
+            raise failure
+        return save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(forecaster.RNNForecaster, "save", failing)
+    exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+    assert exit_code == code, err
+    studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
+    assert [run.info.status for run in studies] == [status], err
+    assert not out.exists()
+    monkeypatch.undo()  # a rerun that saves ends the study's run FINISHED again
+    spec = _tracked_project(tmp_path, monkeypatch)
+    exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+    assert exit_code == 0 and out.is_dir(), err
+    studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
+    assert [run.info.status for run in studies] == ["FINISHED"], err
+
+
+@pytest.mark.slow
 def test_a_tracked_tuning_with_levels_logs_the_calibrated_best_model(tmp_path, capsys, monkeypatch):
     """The best model `forecaster tune` logs on its study's run is the calibrated one (it was
     logged inside tune, before the command calibrated it, and refused the level)."""

@@ -53,6 +53,7 @@ from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
 from forecaster.jobs.tracked import (
     logged_fits,
+    study_run_ended,
     study_tracking,
     tracked_run,
     tracking_deferred,
@@ -443,7 +444,8 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     with output_lock(out, args.wait, what):
         # the study logs into the spec's experiment; its best model, logged calibrated as
         # the deferred block ends, too (hence a scope around it as well as tune_model's)
-        with study_tracking(spec) as tracked, tracking_deferred():
+        # (the study's run ends FAILED or KILLED when what follows the study fails)
+        with study_tracking(spec) as tracked, study_run_ended() as study_run, tracking_deferred():
             result = tune_model(
                 spec,
                 root,
@@ -455,14 +457,16 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
                 track=tracked,
                 log=logger.info,  # a step, as the run's own tune line
             )
+            study_run.run_id = result.run_id  # from here a failure ends it FAILED
             log(
                 f"study {result.study_name}: best value {result.best_value:.4g} with "
                 f"{result.best_params}"
             )
             if result.best_estimator is not None:  # [output] levels: intervals at predict
                 calibrate_for_levels(spec, result.best_estimator, frame, logger.info)
-        if result.best_estimator is not None:  # the study's best, refitted, under the lock
-            result.best_estimator.save(out, provenance=data_provenance(spec))
+                # saved (under the lock) before the study's run ends FINISHED
+                result.best_estimator.save(out, provenance=data_provenance(spec))
+        if result.best_estimator is not None:
             log(f"best model refitted and saved to {out}")
     return EXIT_OK
 

@@ -270,6 +270,8 @@ class TuneResult:
     search_space : dict or callable
         What the trials sampled: parameter name -> Optuna distribution (the default space
         resolved for the data, or the one passed, checked), or the callable passed.
+    run_id : str or None
+        The study's MLflow run (``track=True``; None untracked, or when it could not be made).
     """
 
     study: Any
@@ -281,6 +283,7 @@ class TuneResult:
     study_name: str
     storage_url: str | None = None
     search_space: Any = field(default=None, repr=False)
+    run_id: str | None = None
 
     def trials_frame(self) -> pl.DataFrame:
         """One row per trial: number, state, value (the objective; null for a pruned trial,
@@ -426,6 +429,7 @@ def tune(
                 study, snapshot = _run_study(study, settings, logger)
             result = _result(study, snapshot, settings, estimator if refit else None,
                              bool(track), url)  # fmt: skip
+        result.run_id = logger.run_id
         logger.finish(best_estimator=result.best_estimator, best_trial=snapshot[0].number)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
         logger.finish_stopped(error)
