@@ -428,8 +428,7 @@ def tune(
                 )  # fmt: skip
                 study, snapshot = _run_study(study, settings, logger)
             result = _result(study, snapshot, settings, estimator if refit else None,
-                             bool(track), url)  # fmt: skip
-        result.run_id = logger.run_id
+                             bool(track), url, logger.run_id)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator, best_trial=snapshot[0].number)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
         logger.finish_stopped(error)
@@ -444,10 +443,11 @@ def _result(
     refit: Any,
     track: bool,
     url: str | None,
+    run_id: str | None,
 ) -> TuneResult:
     """The result: the best trial and the counts of ``snapshot`` (read at one moment:
     :func:`~forecaster.tuning.trials.study_snapshot`), its parameters fitted again when
-    ``refit`` is the estimator to refit (None: no refit)."""
+    ``refit`` is the estimator to refit (None: no refit); ``run_id``: the study's MLflow run."""
     best_trial, n_finished, n_run = snapshot
     best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
     objective = settings.objective
@@ -459,6 +459,7 @@ def _result(
         study=study, best_params=best_params, best_value=float(best_trial.value),
         best_estimator=best_estimator, n_trials_finished=n_finished, n_trials_run=n_run,
         study_name=settings.study_name, storage_url=url, search_space=objective.space,
+        run_id=run_id,
     )  # fmt: skip
 
 
