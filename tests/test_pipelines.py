@@ -4306,6 +4306,35 @@ def test_history_days_keeps_calendar_days_across_daylight_saving(tmp_path):
     )
 
 
+@pytest.mark.parametrize("stale", ["forecast", "exclude"])
+def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, capsys, stale):
+    """history_days counted back from each series' own last row: a stale series kept its own
+    last N days (b from 01-10, the 8 rows of c, which ended 22 days before the as-of), where
+    the shipped spec says "the last 10 years before the as-of date". It is one window before
+    the as-of now; a series with no row in it is named in a warning and left out (a run's
+    dropped_series, or excluded_series under its stale policy)."""
+    features = {"history_days": 15}  # the days after 2024-01-15
+    series = {"stale": stale}
+    data = uneven_rows({"a": 30, "b": 24, "c": 8})
+    spec = scheduled_project(tmp_path, data, features=features, series=series)
+    loaded, root = load_spec(spec)
+    named = r"15 days before the as-of 2024-01-30: 1 series end before them.*c \(last 2024-01-08"
+    with pytest.warns(ForecasterWarning, match=named):
+        frame, when = prepare_data(loaded, root, None)
+    first = dict(frame.group_by("id").agg(pl.col("date").min()).iter_rows())
+    assert first == {"a": dt.date(2024, 1, 16), "b": dt.date(2024, 1, 16)}, first
+    assert when.before_window == ("c",) and when.stale_count == 2  # b and c, named as stale
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    summary = _summary(tmp_path)
+    if stale == "forecast":
+        assert summary["dropped_series"] == ["c"] and summary["excluded_series"] == []
+        assert list(summary["stale_series"]) == ["b"]
+    else:  # both more than max_staleness (the horizon, 2) behind
+        assert summary["dropped_series"] == [] and sorted(summary["excluded_series"]) == ["b", "c"]
+    assert summary["series"] == 2  # a and b fitted
+
+
 @pytest.mark.slow
 def test_a_second_tune_accepts_conditional_parameters_reset_by_a_searched_parent(
     tmp_path, capsys, monkeypatch
