@@ -292,6 +292,9 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
     assert folds["time"].is_in(times.implode()).all() and folds.height == 20
 
 
+_NAMED_LIKE_ACTUAL = "is named like the column of the actual values of target 'y'"
+
+
 @pytest.mark.parametrize(
     ("roles", "message"),
     [
@@ -302,11 +305,16 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
         ({"id_col": "stale_steps"}, "Column 'stale_steps' \\(id\\)"),
         ({"target": ["y", "y_lo_80"]}, "'y_lo_80' \\(target\\) is named like the interval"),
         ({"target": ["y", "y_q10"]}, "'y_q10' \\(target\\) is named like the interval"),
+        ({"target": ["y", "y_actual"]}, f"'y_actual' \\(target\\) {_NAMED_LIKE_ACTUAL}"),
+        ({"id_col": "y_actual"}, f"'y_actual' \\(id\\) {_NAMED_LIKE_ACTUAL}"),
     ],
 )
 def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message):
     """predict(cutoff=[...]) wrote its origins into a target, id or time column named
-    'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound."""
+    'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound. Targets
+    ``y`` and ``y_actual`` (or an id ``y_actual``) fitted, and only backtest and calibrate
+    refused them afterwards (their forecasts carry ``y_actual`` beside ``y``): fit refuses
+    them with the same message."""
     frame = seasonal_frame(n_series=2)
     names = {"y": "y", "id": "id", "time": "time"}
     for role, value in roles.items():
