@@ -1298,6 +1298,24 @@ def test_a_target_named_like_another_targets_actual_column_is_refused_naming_bot
         backtest(model, data, folds=2, metrics=["mae"])
 
 
+def test_a_frame_ending_with_made_up_targets_is_told_by_its_unscored_points(frame):
+    """A backtest of a frame whose series end with missing targets warned "2 series end with
+    rows whose targets are missing ... pass predict a cutoff", though no forecast of the
+    backtest starts at the frame's end: those rows are test points, which the warning of
+    the unscored points names (and the folds' fits name their own training data's ends)."""
+    last = pl.col("time") > pl.col("time").max() - dt.timedelta(hours=3)
+    late = frame.with_columns(
+        pl.when(last & (pl.col("id") != "s3")).then(None).otherwise("y").alias("y")
+    )
+    model = RNNForecaster(target="y", id_col="id", missing="ffill", **TINY)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, late, folds=2)
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert not [m for m in told if "targets are missing" in m], told
+    assert any(m.startswith("9 of the 48 forecast points") for m in told), told
+
+
 def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
     """A backtest (and calibrate, which backtests) of gappy data under missing="ffill" places
     some fold origins on filled steps (2020-06-03 here): each fold's predict(cutoff=pairs)
