@@ -363,7 +363,7 @@ def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
 
     items = [Param(k, v) for k, v in params.items()]
     for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        with uninterrupted():  # a SIGTERM waits: not mid-transaction
+        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, params=items[lo : lo + MAX_PARAMS_PER_BATCH])
 
 
@@ -374,14 +374,14 @@ def log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
 
     items = [RunTag(k, str(v)[:MAX_PARAM_CHARS]) for k, v in tags.items()]
     for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        with uninterrupted():  # a SIGTERM waits: not mid-transaction
+        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS_PER_BATCH])
 
 
 def log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
     """Log metrics in batches of :data:`MAX_METRICS_PER_BATCH`."""
     for lo in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-        with uninterrupted():  # a SIGTERM waits: not mid-transaction
+        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, metrics=list(metrics[lo : lo + MAX_METRICS_PER_BATCH]))
 
 
