@@ -222,6 +222,25 @@ def test_score_pools_every_scored_point_of_all_targets():
     assert model.score(frame) == pytest.approx(-np.r_[errors["a"], errors["b"]].mean(), rel=1e-12)
 
 
+def test_score_tells_made_up_held_out_values_as_unscored_not_as_a_forecasts_start():
+    """score holds out each series' last horizon steps: targets missing there are not
+    scored, which UnscoredPointsWarning says, and no forecast starts after them. Its read of
+    the frame also warned, as predict's read does, "1 series end with rows whose targets
+    are missing ... a forecast from these data starts after made-up values ... pass predict
+    a cutoff": the frame's end is read as a backtest's is now (its origins its own)."""
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pl.DataFrame({"time": range(n), "y": rng.normal(size=n)})
+    params = {"target": "y", "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.head(n - 4))
+    late = pl.when(pl.col("time") >= n - 2).then(None).otherwise("y").alias("y")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.score(frame.with_columns(late))
+    told = [(w.category, str(w.message)) for w in caught]
+    assert [category for category, _ in told] == [UnscoredPointsWarning], told
+
+
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
     """Ids 1 and 2 fitted: float ids are refused (1.5 was truncated onto series 1, and ids
     above 2**53 round into others); an integer id not fitted is unseen, scaled with its own

@@ -1741,3 +1741,31 @@ def test_pooled_intervals_of_residuals_mostly_0_are_never_zero_width(normalize):
         levels=[80], quantiles=None, spread=np.ones((n_series, 1)),
     )  # fmt: skip
     np.testing.assert_allclose(cols["y_hi_80"] - cols["y_lo_80"], 2.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("per_series", [True, False])
+def test_a_step_never_observed_in_calibration_warns_nothing_of_numpy(per_series):
+    """A quantile model's calibration whose actual values at step 2 were all made up (NaN
+    residuals there): ``predict(quantiles=[0.5])`` asks for no calibrated bound, so nothing
+    refuses the step, and the floor's check of the pooled residuals (whether they are all
+    one value) warned NumPy's "All-NaN slice encountered" to the user. The median is given,
+    as before the floor, without a warning."""
+    rng = np.random.default_rng(0)
+    n, horizon = 40, 2
+    offsets = np.array([-1.0, 0.0, 1.0])
+    signed = rng.normal(0, 1, (n, horizon, 1, 1)) - offsets
+    signed[:, 1] = np.nan  # step 2: no actual value observed in any calibration window
+    point = np.full((2, horizon, 1), 5.0)
+    conformal = {
+        "residuals": signed,
+        "series": np.repeat(np.arange(2), n // 2),
+        "per_series": per_series,
+        "normalize": None,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cols = interval_columns(
+            ["y"], point, point[..., None] + offsets, [0.1, 0.5, 0.9], conformal,
+            np.arange(2), levels=None, quantiles=[0.5],
+        )  # fmt: skip
+    np.testing.assert_array_equal(cols["y_q50"], 5.0)

@@ -137,7 +137,6 @@ class _Calibration:
         self.series = rows if series is None else series  # each forecast's series, to count
         self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
-        self.own = np.zeros(len(rows), dtype=bool)  # forecasts of their series' own scores
         self.minimum = max(enough, MIN_PER_SERIES)
         self.window = conformal.get("window")
         if self.window is not None and origins is None:
@@ -171,8 +170,7 @@ class _Calibration:
                 self.spans = own_spans(
                     self.conformal["series"], self.rows, ends, self.origins, self.window
                 )
-            self.own[:] = False
-            self.own[fill_own(out, scores, reducer, self.minimum, self.spans)] = True
+            fill_own(out, scores, reducer, self.minimum, self.spans)
         return out
 
     def floor(self, half: np.ndarray) -> np.ndarray:
@@ -302,8 +300,9 @@ class _Calibration:
 
 
 def _spread_of(scores: np.ndarray) -> np.ndarray:
-    """The range (largest minus smallest) of the scores that are not NaN, along axis 0."""
-    return np.nanmax(scores, axis=0) - np.nanmin(scores, axis=0)
+    """The range (largest minus smallest) of the scores that are not NaN, along axis 0 (NaN,
+    without a warning, where all are: a step whose actual values were all made up)."""
+    return np.fmax.reduce(scores, axis=0) - np.fmin.reduce(scores, axis=0)
 
 
 def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

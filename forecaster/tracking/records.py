@@ -49,6 +49,7 @@ __all__ = [
     "backtest_tables",
     "check_backtest",
     "collisions_message",
+    "end_run",
     "epoch_metrics",
     "estimator_params",
     "final_metrics",
@@ -383,6 +384,14 @@ def log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
     for lo in range(0, len(metrics), MAX_METRICS_PER_BATCH):
         with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, metrics=list(metrics[lo : lo + MAX_METRICS_PER_BATCH]))
+
+
+def end_run(client: Any, run_id: str, status: str, end_time: int | None = None) -> None:
+    """End the run ``run_id`` with ``status`` (``FINISHED``, ``FAILED``, ``KILLED``), at
+    ``end_time`` (milliseconds; None: now), as :func:`log_metrics` writes: an interrupt
+    waits for the write's end."""
+    with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
+        client.set_terminated(run_id, status, end_time=end_time)
 
 
 def log_inputs(
