@@ -1,12 +1,19 @@
-"""Names of the temporary columns forecaster adds to a user's frame, and the numbers in the
-names of its interval and quantile columns (base layer)."""
+"""Names of the temporary columns forecaster adds to a user's frame, the numbers in the names
+of its interval and quantile columns, and the name of a backtest's actual values column (base
+layer)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
-__all__ = ["is_bound_column", "is_number_label", "number_label", "temporary_names"]
+__all__ = [
+    "actual_column",
+    "is_bound_column",
+    "is_number_label",
+    "number_label",
+    "temporary_names",
+]
 
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 
@@ -33,6 +40,18 @@ def is_number_label(text: str) -> bool:
     (True, False)
     """
     return bool(_PLAIN_NUMBER.match(text))
+
+
+def actual_column(target: str) -> str:
+    """The name of the column of ``target``'s actual values beside its forecasts in a
+    backtest's (and calibration's) forecasts frame: ``<target>_actual``.
+
+    Examples
+    --------
+    >>> actual_column("y")
+    'y_actual'
+    """
+    return f"{target}_actual"
 
 
 def is_bound_column(column: str, target: str) -> bool:

@@ -1,20 +1,27 @@
-"""Interrupts that wait for the end of a short write: a ``SIGTERM`` raised as an exception in
-the middle of an MLflow database write (SQLite: a transaction holding the file's write lock)
-left the lock held, so the cleanups that follow (the fit's error tag, the run ended KILLED)
-waited on it for good.
+"""Interrupts that wait for the end of a short write: a ``SIGTERM`` or a Ctrl-C raised as an
+exception in the middle of an MLflow database write (SQLite: a transaction holding the file's
+write lock) left the lock held, so the cleanups that follow (the fit's error tag, the run ended
+KILLED) waited on it (20 s each, then failed with "database is locked"; the next write of the
+process too).
 
 :func:`uninterrupted` marks such a write (in the main thread, where signal handlers run); a
-handler that calls :func:`raise_or_defer` raises its exception at once outside one, and at
-the block's end inside one.
+handler that calls :func:`raise_or_defer` raises its exception at once outside one, and at the
+block's end inside one. Within the block, ``SIGINT``'s handler (Python's own, which raises
+``KeyboardInterrupt``, or the user's) is wrapped so that it does: the user's Ctrl-C interrupts
+right after the write. A second interrupt during the same write raises the first at once
+(a write that hangs, a tracking server retrying, can still be stopped).
 """
 
 from __future__ import annotations
 
 __all__ = ["raise_or_defer", "uninterrupted"]
 
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 
 class _Deferred:
@@ -26,8 +33,10 @@ class _Deferred:
 
 @contextmanager
 def uninterrupted() -> Iterator[None]:
-    """Within the block (of the main thread: elsewhere nothing changes), an interrupt raised
-    through :func:`raise_or_defer` is raised when the outermost block ends, not inside it.
+    """Within the block (of the main thread: elsewhere nothing changes, and no handler is
+    installed), an interrupt raised through :func:`raise_or_defer`, or by the ``SIGINT``
+    handler (Ctrl-C), is raised when the outermost block ends, not inside it; a second one
+    before then raises the first at once.
 
     Examples
     --------
@@ -42,20 +51,56 @@ def uninterrupted() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    held = _hold_sigint() if _Deferred.depth == 0 else None
     _Deferred.depth += 1
     try:
         yield
     finally:
         _Deferred.depth -= 1
-        if _Deferred.depth == 0 and _Deferred.pending is not None:
+        if _Deferred.depth == 0:
+            if held is not None:
+                _let_go(*held)
             pending, _Deferred.pending = _Deferred.pending, None
-            raise pending
+            if pending is not None:
+                raise pending
 
 
 def raise_or_defer(interrupt: BaseException) -> None:
     """Raise ``interrupt`` (from a signal handler: in the main thread), or hold it until the
-    open :func:`uninterrupted` block ends."""
-    if _Deferred.depth:
+    open :func:`uninterrupted` block ends; an interrupt already held is raised at once instead
+    (the second interrupt of one write stops the wait)."""
+    if _Deferred.depth and _Deferred.pending is None:
         _Deferred.pending = interrupt
         return
-    raise interrupt
+    pending, _Deferred.pending = _Deferred.pending, None
+    raise interrupt if pending is None else pending
+
+
+_Handler = Callable[[int, FrameType | None], Any]
+
+
+def _hold_sigint() -> tuple[_Handler, _Handler] | None:
+    """Wrap the ``SIGINT`` handler so that what it raises goes through :func:`raise_or_defer`;
+    the wrapper and the handler it wraps, or None where there is no Python handler to wrap
+    (``SIG_IGN``, ``SIG_DFL``: no exception is raised) or it cannot be replaced."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):
+        return None
+
+    def held(signum: int, frame: FrameType | None) -> None:
+        try:
+            handler(signum, frame)
+        except BaseException as interrupt:  # raised now, or at the block's end
+            raise_or_defer(interrupt)
+
+    try:
+        signal.signal(signal.SIGINT, held)
+    except ValueError:  # not the main interpreter: Python cannot set a handler here
+        return None
+    return held, handler
+
+
+def _let_go(held: _Handler, handler: _Handler) -> None:
+    """Put ``handler`` back as ``SIGINT``'s, unless the block replaced ``held`` with another."""
+    if signal.getsignal(signal.SIGINT) is held:
+        signal.signal(signal.SIGINT, handler)

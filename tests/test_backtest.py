@@ -1271,8 +1271,12 @@ def test_an_id_or_target_named_like_a_forecasts_column_is_refused_before_any_fit
     renamed = frame.rename({"y": target, "id": id_col})
     model = RNNForecaster(target=target, id_col=id_col, **TINY)
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
-    clash = target if target == "fold" else id_col
-    with pytest.raises(DataValidationError, match=rf"Columns \['{clash}'\] clash with the output"):
+    message = (
+        r"Columns \['fold'\] clash with the output"
+        if target == "fold"
+        else r"Column 'y_actual' \(id\) is named like the column of the actual values of target 'y'"
+    )
+    with pytest.raises(DataValidationError, match=message):
         backtest(model, renamed, folds=2, metrics=["mae"])
 
 
@@ -1281,14 +1285,35 @@ def test_a_target_named_like_another_targets_actual_column_is_refused_naming_bot
 ):
     """Targets ``y`` and ``y_actual``: the refusal listed ``['y_actual']`` beside every
     reserved name, without saying which column it clashes with; it now names the target
-    whose actual values it would replace, and how to rename it, before any fit."""
+    whose actual values it would replace, and how to rename it, before any fit (the message
+    of fit's own refusal: ``data.checks.check_output_names``)."""
     data = frame.with_columns((pl.col("y") * 2).alias("y_actual"))
     model = RNNForecaster(target=["y", "y_actual"], id_col="id", **TINY)
     monkeypatch.setattr(RNNForecaster, "fit", lambda *_, **__: pytest.fail("a fold was fitted"))
     named = r"'y_actual' \(target\) is named like the column of the actual values of target 'y'"
     rename = r"frame\.rename\(\{'y_actual': 'y_actual_value'\}\)"
-    with pytest.raises(DataValidationError, match=rf"{named}\. Rename them \(e\.g\. {rename}\)"):
+    with pytest.raises(
+        DataValidationError, match=rf"{named}.* Rename the column \(e\.g\. {rename}\)"
+    ):
         backtest(model, data, folds=2, metrics=["mae"])
+
+
+def test_a_frame_ending_with_made_up_targets_is_told_by_its_unscored_points(frame):
+    """A backtest of a frame whose series end with missing targets warned "2 series end with
+    rows whose targets are missing ... pass predict a cutoff", though no forecast of the
+    backtest starts at the frame's end: those rows are test points, which the warning of
+    the unscored points names (and the folds' fits name their own training data's ends)."""
+    last = pl.col("time") > pl.col("time").max() - dt.timedelta(hours=3)
+    late = frame.with_columns(
+        pl.when(last & (pl.col("id") != "s3")).then(None).otherwise("y").alias("y")
+    )
+    model = RNNForecaster(target="y", id_col="id", missing="ffill", **TINY)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backtest(model, late, folds=2)
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert not [m for m in told if "targets are missing" in m], told
+    assert any(m.startswith("9 of the 48 forecast points") for m in told), told
 
 
 def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():

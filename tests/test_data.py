@@ -405,9 +405,13 @@ def test_a_series_with_no_observed_target_is_not_said_to_be_filled_after_its_las
         build(frame, missing=policy)
     messages = [str(w.message) for w in caught]
     assert not any("None" in m for m in messages), messages
-    trailing = [m for m in messages if "end with rows whose targets are missing" in m]
-    if policy == "zero":  # b is zeros throughout: filled, and said to be
-        assert trailing and "(e.g. 'b', no target observed)" in trailing[0], messages
+    trailing = [m for m in messages if "targets are missing" in m or "No target is" in m]
+    if policy == "zero":  # b is zeros throughout: filled, and said to be (no cutoff to name)
+        assert trailing == [
+            "No target is observed in 1 series (e.g. 'b'): missing='zero' fills every target "
+            "there with 0, so its forecasts start from made-up zeros. Leave it out, or pass its "
+            "target values."
+        ], messages
     else:  # b is left out whole, which the leading-rows warning says
         assert trailing == [], messages
 

@@ -222,6 +222,25 @@ def test_score_pools_every_scored_point_of_all_targets():
     assert model.score(frame) == pytest.approx(-np.r_[errors["a"], errors["b"]].mean(), rel=1e-12)
 
 
+def test_score_tells_made_up_held_out_values_as_unscored_not_as_a_forecasts_start():
+    """score holds out each series' last horizon steps: targets missing there are not
+    scored, which UnscoredPointsWarning says, and no forecast starts after them. Its read of
+    the frame also warned, as predict's read does, "1 series end with rows whose targets
+    are missing ... a forecast from these data starts after made-up values ... pass predict
+    a cutoff": the frame's end is read as a backtest's is now (its origins its own)."""
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pl.DataFrame({"time": range(n), "y": rng.normal(size=n)})
+    params = {"target": "y", "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.head(n - 4))
+    late = pl.when(pl.col("time") >= n - 2).then(None).otherwise("y").alias("y")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.score(frame.with_columns(late))
+    told = [(w.category, str(w.message)) for w in caught]
+    assert [category for category, _ in told] == [UnscoredPointsWarning], told
+
+
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
     """Ids 1 and 2 fitted: float ids are refused (1.5 was truncated onto series 1, and ids
     above 2**53 round into others); an integer id not fitted is unseen, scaled with its own
@@ -292,6 +311,9 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
     assert folds["time"].is_in(times.implode()).all() and folds.height == 20
 
 
+_NAMED_LIKE_ACTUAL = "is named like the column of the actual values of target 'y'"
+
+
 @pytest.mark.parametrize(
     ("roles", "message"),
     [
@@ -302,11 +324,16 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
         ({"id_col": "stale_steps"}, "Column 'stale_steps' \\(id\\)"),
         ({"target": ["y", "y_lo_80"]}, "'y_lo_80' \\(target\\) is named like the interval"),
         ({"target": ["y", "y_q10"]}, "'y_q10' \\(target\\) is named like the interval"),
+        ({"target": ["y", "y_actual"]}, f"'y_actual' \\(target\\) {_NAMED_LIKE_ACTUAL}"),
+        ({"id_col": "y_actual"}, f"'y_actual' \\(id\\) {_NAMED_LIKE_ACTUAL}"),
     ],
 )
 def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message):
     """predict(cutoff=[...]) wrote its origins into a target, id or time column named
-    'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound."""
+    'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound. Targets
+    ``y`` and ``y_actual`` (or an id ``y_actual``) fitted, and only backtest and calibrate
+    refused them afterwards (their forecasts carry ``y_actual`` beside ``y``): fit refuses
+    them with the same message."""
     frame = seasonal_frame(n_series=2)
     names = {"y": "y", "id": "id", "time": "time"}
     for role, value in roles.items():
@@ -2827,19 +2854,82 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
 def test_one_cutoff_at_made_up_targets_is_told_a_remedy_that_fits_a_cutoff():
     """predict(frame, cutoff=63) where every target of x is missing over steps 60-63 said
     "Drop those trailing rows", though the frame's rows after 63 are no trailing rows and
-    the user chose the cutoff: the remedy now names a cutoff at which the targets are
-    observed (or leaving out the rows after it), right for a call with a cutoff or without."""
+    the user chose the cutoff; then "1 series end with rows ... pass predict a cutoff", as
+    if no cutoff had been passed. It now says the series end at the cutoff with made-up
+    rows and names a cutoff at which the targets are observed; without a cutoff it names
+    the frame's end, and a cutoff or leaving out the rows after it."""
     frame, model = _lagging_at_63()
     at_x = (pl.col("id") == "x") & pl.col("t").is_between(60, 63)
     late = frame.with_columns(pl.when(at_x).then(None).otherwise(pl.col(t)).alias(t) for t in "ab")
-    remedy = (
+    (told,) = _forecaster_messages(lambda: model.predict(late, cutoff=63))
+    assert told == (
+        "1 series end at the cutoff with rows whose targets are missing (e.g. 'x' at 63, last "
+        "observed at 59): missing='ffill' fills them, so the forecasts from the cutoff start "
+        "after made-up values, not after the last observed ones. Pass a cutoff at which the "
+        "targets are observed (e.g. 59)."
+    )
+    (told,) = _forecaster_messages(lambda: model.predict(late.filter(pl.col("t") <= 63)))
+    assert told.startswith("1 series end with rows whose targets are missing (e.g. 'x'")
+    assert told.endswith(
         "To forecast from the last observed value, pass predict a cutoff at which the targets "
         "are observed (e.g. 59), or leave out the rows after it."
+    ), told
+
+
+def test_made_up_targets_at_the_end_of_the_training_data_are_told_as_what_fit_does():
+    """fit's warning about series ending with missing targets advised "pass predict a
+    cutoff", which fit has none of; under missing="zero" a series with no target observed was
+    told to pass "a cutoff at which the targets are observed", which does not exist. fit now
+    says the model trains on the made-up values and how to train on observed ones only; a
+    series never observed is told to be left out or given its values (no cutoff named)."""
+    frame, _ = _lagging_at_63()
+    at_x = (pl.col("id") == "x") & (pl.col("t") >= 60)
+    late = frame.with_columns(pl.when(at_x).then(None).otherwise(pl.col(t)).alias(t) for t in "ab")
+    params = {"target": ["a", "b"], "id_col": "id", "time_col": "t", "lookback": 12, "horizon": 3}
+    small = {**params, "baseline": "none", **TINY, "max_epochs": 1}
+    (told,) = _missing_messages(lambda: RNNForecaster(missing="ffill", **small).fit(late))
+    assert told == (
+        "1 series end with rows whose targets are missing (e.g. 'x', last observed at 59): "
+        "missing='ffill' fills them, so the model trains on made-up values there, not on "
+        "observed values only. To train on observed values only, leave out each series' rows "
+        "after its last observed target (e.g. those of 'x' after 59)."
     )
-    for kept, cutoff in ((late, 63), (late.filter(pl.col("t") <= 63), None)):
-        (told,) = _forecaster_messages(lambda k=kept, c=cutoff: model.predict(k, cutoff=c))
-        assert told.startswith("1 series end with rows whose targets are missing (e.g. 'x'")
-        assert told.endswith(remedy) and "trailing" not in told, told
+    never = frame.with_columns(
+        pl.when(pl.col("id") == "x").then(None).otherwise(pl.col(t)).alias(t) for t in "ab"
+    )
+    zero = RNNForecaster(missing="zero", **small)
+    (told,) = _missing_messages(lambda: zero.fit(never))
+    assert told == (
+        "No target is observed in 1 series of the training data (e.g. 'x'): missing='zero' "
+        "fills every target there with 0, so the model trains on those zeros as if they were "
+        "data. Leave it out, or pass its target values."
+    )
+    assert "cutoff" not in told
+    (told,) = _missing_messages(lambda: zero.predict(never, cutoff=70))
+    assert told.startswith("No target is observed in 1 series up to the cutoff (e.g. 'x')")
+    assert told.endswith(
+        "Leave it out, or pass a later cutoff if its targets are observed after this one."
+    )
+
+
+def _missing_messages(call) -> list[str]:  # type: ignore[no-untyped-def]
+    """The warnings of ``call`` about targets a ``missing=`` policy made up."""
+    return [m for m in _forecaster_messages(call) if "missing=" in m]
+
+
+def test_a_list_of_cutoffs_ending_at_the_frames_end_is_told_its_made_up_origins_once():
+    """A list of cutoffs whose latest is the frame's last time, where x's targets are
+    missing: the frame's read warned "1 series end with rows whose targets are missing ...
+    pass predict a cutoff", beside the warning naming the origins. The origins' warning is
+    the one: the frame's end is read as the origins it is."""
+    frame, model = _lagging_at_63()
+    at_x = (pl.col("id") == "x") & (pl.col("t") >= 76)
+    late = frame.with_columns(pl.when(at_x).then(None).otherwise(pl.col(t)).alias(t) for t in "ab")
+    (told,) = _missing_messages(lambda: model.predict(late, cutoff=[70, 79]))
+    assert told.startswith(
+        "1 forecast origin of 1 series lies at rows whose targets are missing (e.g. 'x' at 79, "
+        "last observed at 75)"
+    ), told
 
 
 def test_one_cutoff_of_a_model_with_future_covariates_names_a_lagging_target_once():

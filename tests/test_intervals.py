@@ -960,7 +960,8 @@ def test_series_unseen_in_fit_are_left_out_of_a_series_normalised_calibration(po
 def test_a_narrowing_cqr_correction_stops_at_the_median():
     """A quantile model's asymmetric band (q25 = m - 1, q75 = m + 3) that calibration finds
     far too wide was narrowed past the median: y_lo_50 rose above the point forecast, and with
-    quantiles=[0.5] the sort moved y_q50 off it."""
+    quantiles=[0.5] the sort moved y_q50 off it. It stops at the median's floor: 1e-6 of the
+    level below it (1 at a level of 0), as a point model's interval is floored."""
     rng = np.random.default_rng(0)
     noise = rng.normal(0, 0.1, (200, 1, 1))
     conformal = {
@@ -969,19 +970,22 @@ def test_a_narrowing_cqr_correction_stops_at_the_median():
         "per_series": False,
         "normalize": None,
     }
-    point, model_quantiles = np.zeros((1, 1, 1)), np.array([-1.0, 0.0, 3.0]).reshape(1, 1, 1, 3)
-    for asked in ({"levels": [50], "quantiles": None}, {"levels": [50], "quantiles": [0.5]}):
-        cols = interval_columns(
-            ["y"],
-            point,
-            model_quantiles,
-            [0.25, 0.5, 0.75],
-            conformal,
-            np.zeros(1, np.int64),
-            **asked,
-        )
-        assert cols["y_lo_50"][0] == 0.0 and 0.0 < cols["y_hi_50"][0] < 3.0
-        assert cols.get("y_q50", np.zeros(1))[0] == 0.0
+    for m, floor in ((0.0, 1.0), (100.0, 1e-4)):
+        point = np.full((1, 1, 1), m)
+        model_quantiles = np.array([m - 1.0, m, m + 3.0]).reshape(1, 1, 1, 3)
+        for asked in ({"levels": [50], "quantiles": None}, {"levels": [50], "quantiles": [0.5]}):
+            cols = interval_columns(
+                ["y"],
+                point,
+                model_quantiles,
+                [0.25, 0.5, 0.75],
+                conformal,
+                np.zeros(1, np.int64),
+                **asked,
+            )
+            assert cols["y_lo_50"][0] == pytest.approx(m - floor, rel=1e-12)
+            assert m < cols["y_hi_50"][0] < m + 3.0
+            assert cols.get("y_q50", np.full(1, m))[0] == m
 
 
 def _noise(n, seed):
@@ -1525,7 +1529,8 @@ def test_a_series_forecast_exactly_keeps_a_series_normalised_interval(level, flo
     width = (cols["y_hi_80"] - cols["y_lo_80"]).reshape(2, horizon)
     scale = np.abs(residuals[series == 0]).mean()
     quantile = width[0] / (2 * scale)  # the pooled normalised quantile, per step
-    np.testing.assert_allclose(width[1], 2 * quantile * floor, rtol=1e-9)
+    # at least 1e-6 of its level, as every half-width (the pooled ones vary: no unit floor)
+    np.testing.assert_allclose(width[1], 2 * np.maximum(quantile * floor, 1e-6 * level), rtol=1e-9)
     # a quantile model: s0's band point -+ 1 (residuals y - q), s1's quantiles all exact
     signed = np.concatenate([residuals + 1.0, residuals, residuals - 1.0], axis=3)
     signed[series == 1] = 0.0
@@ -1655,3 +1660,112 @@ def test_per_series_intervals_of_residuals_mostly_0_keep_their_own_scale(normali
     np.testing.assert_allclose(own["y_hi_50"] - own["y_lo_50"], 1e-6, rtol=1e-9)  # 2e-6 * 0.5
     for name in own:
         np.testing.assert_allclose(own[name], pooled[name], atol=1e-6)
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+@pytest.mark.parametrize("per_series", [True, False])
+def test_a_quantile_models_band_of_exact_residuals_is_floored_as_a_point_models(
+    normalize, per_series
+):
+    """CQR: a series whose calibration forecasts were exact (its median's residuals all 0,
+    the model's quantiles median -+ 0.5 and -+ 1) had its bands narrowed onto the median,
+    zero-width intervals claiming certainty, where a point model's intervals of the same
+    residuals are floored at 1 either side. Both now share one floor (``_floored_around``):
+    the same widths, quantiles strictly around the median, levels nested."""
+    rng = np.random.default_rng(0)
+    n, horizon = 60, 2
+    series = np.repeat(np.arange(2), n // 2)
+    residuals = rng.normal(0, 3, (n, horizon, 1, 1))
+    residuals[series == 1] = 0.0
+    point = np.array([np.full((horizon, 1), 10.0), np.full((horizon, 1), 5.0)])
+    conformal = {"series": series, "per_series": per_series, "normalize": normalize}
+    kw = {"levels": [50, 80], "spread": np.ones((2, 1))}
+    qs, offsets = [0.1, 0.25, 0.5, 0.75, 0.9], np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    signed = residuals - offsets  # y - q
+    bands = point[..., None] + offsets
+    cqr = interval_columns(
+        ["y"], point, bands, qs, {**conformal, "residuals": signed}, np.arange(2),
+        quantiles=qs, **kw,
+    )  # fmt: skip
+    points = interval_columns(
+        ["y"], point, None, None, {**conformal, "residuals": residuals}, np.arange(2),
+        quantiles=None, **kw,
+    )  # fmt: skip
+
+    def width(cols, level):
+        return (cols[f"y_hi_{level}"] - cols[f"y_lo_{level}"]).reshape(2, horizon)
+
+    if per_series:  # the exact series' own residuals: the unit floor, whichever model
+        for level in (50, 80):
+            np.testing.assert_allclose(width(cqr, level)[1], 2.0, rtol=1e-12)
+            np.testing.assert_allclose(width(points, level)[1], 2.0, rtol=1e-12)
+    assert (width(cqr, 50) > 0).all() and (width(cqr, 80) >= width(cqr, 50)).all()
+    values = [cols.reshape(2, horizon) for cols in (cqr[quantile_name("y", q)] for q in qs)]
+    assert (np.diff(np.stack(values), axis=0) >= 0).all()  # sorted, outward at least as far
+    assert (values[1] < values[2]).all() and (values[2] < values[3]).all()  # off the median
+    np.testing.assert_array_equal(values[2], point[..., 0])
+
+
+@pytest.mark.parametrize("normalize", ["series", "window", None])
+def test_pooled_intervals_of_residuals_mostly_0_are_never_zero_width(normalize):
+    """per_series=False: five flat series forecast exactly (residuals 0) beside one moving
+    series: over half the pooled residuals are 0, so the pooled 80 % half-width was 0 for
+    every series, the moving one's too (a zero-width interval around a forecast that is
+    not exact). The pooled half-widths are floored as a series' own are: 1e-6 of each
+    forecast's level where the pooled residuals vary, 1 (or 1e-6 of its level) where they
+    are all one value; quantiles strictly around the median, intervals nested."""
+    rng = np.random.default_rng(0)
+    n_series, per, horizon = 6, 20, 2
+    series = np.repeat(np.arange(n_series), per)
+    residuals = np.zeros((n_series * per, horizon, 1, 1))
+    residuals[series == 5] = rng.normal(0, 3, (per, horizon, 1, 1))
+    point = np.array([np.full((horizon, 1), 3.0 + s) for s in range(n_series)])
+    point[5] = 100.0
+    conformal = {"residuals": residuals, "series": series, "per_series": False}
+    cols = interval_columns(
+        ["y"], point, None, None, {**conformal, "normalize": normalize}, np.arange(n_series),
+        levels=[50, 80], quantiles=[0.25, 0.5, 0.75], spread=np.ones((n_series, 1)),
+    )  # fmt: skip
+    level = point[:, :, 0].mean(axis=1)[:, None]  # (series, 1)
+    for name in ("50", "80"):
+        width = (cols[f"y_hi_{name}"] - cols[f"y_lo_{name}"]).reshape(n_series, horizon)
+        np.testing.assert_allclose(width, 2e-6 * np.broadcast_to(level, width.shape), rtol=1e-9)
+    q25, q50, q75 = (
+        cols[quantile_name("y", q)].reshape(n_series, horizon) for q in (0.25, 0.5, 0.75)
+    )
+    assert (q25 < q50).all() and (q50 < q75).all()
+    # every series forecast exactly: the pooled residuals are all 0, the unit floor
+    conformal["residuals"] = np.zeros_like(residuals)
+    cols = interval_columns(
+        ["y"], point, None, None, {**conformal, "normalize": normalize}, np.arange(n_series),
+        levels=[80], quantiles=None, spread=np.ones((n_series, 1)),
+    )  # fmt: skip
+    np.testing.assert_allclose(cols["y_hi_80"] - cols["y_lo_80"], 2.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("per_series", [True, False])
+def test_a_step_never_observed_in_calibration_warns_nothing_of_numpy(per_series):
+    """A quantile model's calibration whose actual values at step 2 were all made up (NaN
+    residuals there): ``predict(quantiles=[0.5])`` asks for no calibrated bound, so nothing
+    refuses the step, and the floor's check of the pooled residuals (whether they are all
+    one value) warned NumPy's "All-NaN slice encountered" to the user. The median is given,
+    as before the floor, without a warning."""
+    rng = np.random.default_rng(0)
+    n, horizon = 40, 2
+    offsets = np.array([-1.0, 0.0, 1.0])
+    signed = rng.normal(0, 1, (n, horizon, 1, 1)) - offsets
+    signed[:, 1] = np.nan  # step 2: no actual value observed in any calibration window
+    point = np.full((2, horizon, 1), 5.0)
+    conformal = {
+        "residuals": signed,
+        "series": np.repeat(np.arange(2), n // 2),
+        "per_series": per_series,
+        "normalize": None,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cols = interval_columns(
+            ["y"], point, point[..., None] + offsets, [0.1, 0.5, 0.9], conformal,
+            np.arange(2), levels=None, quantiles=[0.5],
+        )  # fmt: skip
+    np.testing.assert_array_equal(cols["y_q50"], 5.0)

@@ -1949,6 +1949,60 @@ def test_a_registering_run_prints_nothing_with_quiet_and_only_json_with_json_log
     assert _versions(tmp_path) == [("1", "FINISHED"), ("2", "FINISHED")]
 
 
+def test_registrations_in_two_threads_log_their_own_lines_and_leave_stderr_alone(monkeypatch):
+    """Two in-process runs registering at once (A starts, B starts, A ends, B ends): the
+    registration's contextlib.redirect_stderr swapped the process's stream, so B's MLflow
+    line went to the terminal instead of B's log, a line another thread printed meanwhile
+    into A's log, and B put back A's buffer as sys.stderr for good. Each registering thread
+    now captures its own lines only, and the stream is put back."""
+    mlflow = pytest.importorskip("mlflow")
+    import io
+    import threading
+    from types import SimpleNamespace
+
+    import forecaster.tracking as tracking
+    from forecaster.jobs.tracked import register_run_model
+
+    real = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", real)
+    monkeypatch.setattr(tracking, "last_fit", lambda: SimpleNamespace(run_id="r", model_uri="m"))
+    a_in, b_in, a_done, other_done = (threading.Event() for _ in range(4))
+
+    def register(uri: str, name: str) -> None:  # MLflow prints its lines on sys.stderr
+        if name == "a":
+            a_in.set()
+            b_in.wait(5)
+            other_done.wait(5)
+        else:
+            b_in.set()
+            a_done.wait(5)
+        print(f"Created version '1' of model {name!r}.", file=sys.stderr)
+
+    monkeypatch.setattr(mlflow, "register_model", register)
+    logs: dict[str, list[str]] = {"a": [], "b": []}
+
+    def run(name: str) -> None:
+        register_run_model("r", name, logs[name].append)
+        if name == "a":
+            a_done.set()
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in "ab"]
+    threads[0].start()
+    a_in.wait(5)
+    threads[1].start()
+    b_in.wait(5)
+    print("error: another command's failure", file=sys.stderr)  # this thread: not registering
+    other_done.set()
+    for thread in threads:
+        thread.join(10)
+    assert logs == {
+        "a": ["tracking: Created version '1' of model 'a'."],
+        "b": ["tracking: Created version '1' of model 'b'."],
+    }
+    assert sys.stderr is real
+    assert real.getvalue() == "error: another command's failure\n"
+
+
 @pytest.mark.slow
 def test_a_tracked_fit_whose_model_cannot_be_saved_ends_its_mlflow_run_failed(
     tmp_path, capsys, monkeypatch

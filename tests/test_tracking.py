@@ -1546,3 +1546,46 @@ def test_an_experiment_id_no_store_has_is_warned_about(no_uri, monkeypatch, tmp_
             chosen = experiment_for_new_run(mlflow)
         assert mlflow.MlflowClient(no_uri).get_experiment(chosen).name == "forecaster"
     assert not (tmp_path / "mlflow.db").exists()  # MLflow's default store was not created
+
+
+class _TrialClient:
+    """An MLflow client whose params write gets a Ctrl-C (SIGINT) in its middle."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def create_run(self, experiment_id: str, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(info=SimpleNamespace(run_id="trial-run"))
+
+    def log_batch(self, run_id: str, metrics=(), params=(), tags=()) -> None:  # type: ignore[no-untyped-def]
+        if params:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, in the main thread
+        self.written.append("params" if params else "metrics" if metrics else "tags")
+
+    def set_terminated(self, run_id: str, status: str, end_time: int | None = None) -> None:
+        self.written.append(status)
+
+
+def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write():
+    """A tuning trial's run was logged with writes of its own (params and tags in batches,
+    the run's end), a second copy of records.log_params / log_tags without their hold of
+    interrupts: a Ctrl-C between two trials landed mid-transaction, leaving a SQLite store's
+    write lock held (the study run's cleanups then failed with "database is locked"). They
+    are the one mechanism now: the write ends, then KeyboardInterrupt is raised."""
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("mlflow")
+    from forecaster.tracking.optuna import _log_trial
+
+    trial = optuna.trial.create_trial(
+        params={"hidden_size": 8},
+        distributions={"hidden_size": optuna.distributions.IntDistribution(4, 16)},
+        value=1.0,
+    )
+    client = _TrialClient()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert client.written == ["params"]  # the write ended; nothing after the interrupt

@@ -72,6 +72,9 @@ CALENDAR_FEATURES: tuple[str, ...] = (
 )
 WINDOWS: tuple[str, ...] = ("expanding", "sliding")
 ORIGINS: tuple[str, ...] = ("auto", "calendar", "series")
+SERIES_ENDS: tuple[str, ...] = ("frame", "training", "cutoff", "origins")
+"""What the end of each series of a frame read is, for the warning about missing targets
+there (:func:`~forecaster.data.suspicious.warn_missing_ends`)."""
 
 MAX_SIZE = 2**31 - 1
 """Largest window length, batch size or layer width accepted: window indexes and batch
@@ -117,6 +120,7 @@ PARAMETERS: dict[str, Rule] = {
     # data and windows
     "freq": Freq(none=True),
     "missing": Choice(choices=MISSING_POLICIES),
+    "ends": Choice(choices=SERIES_ENDS),
     "calendar": Calendar(features=CALENDAR_FEATURES, none=True),
     "scaling": Choice(choices=SCALING_METHODS),
     "target_transform": Choice(choices=TARGET_TRANSFORMS),

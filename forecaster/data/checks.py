@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster._columns import is_bound_column
+from forecaster._columns import actual_column, is_bound_column
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
 from forecaster.exceptions import (
@@ -103,9 +103,11 @@ covariate. Each column can have one role only: pass target=..., covariates=... w
 def check_output_names(roles: dict[str, tuple[str, ...]]) -> None:
     """Refuse target, id and time columns (``roles`` from :func:`check_roles`) named like a
     column forecasts carry beside them: ``origin`` (a list of cutoffs), ``stale_steps`` (a
-    pipeline's or a served model's forecasts of a series that ends early), or a target's
+    pipeline's or a served model's forecasts of a series that ends early), a target's
     interval and quantile columns (``<target>_lo_<L>``, ``<target>_hi_<L>``,
-    ``<target>_q<P>``), which would replace them in the forecasts.
+    ``<target>_q<P>``), which would replace them in the forecasts, or a target's actual
+    values (``<target>_actual``, in the forecasts of ``backtest`` and ``calibrate``). The one
+    check of these names: ``fit`` (``validate_params``) and the backtests make it.
 
     Examples
     --------
@@ -134,6 +136,14 @@ with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'
                     f"predict writes for target {target!r}: the forecasts would replace one "
                     f"with the other. Rename the column (e.g. frame.rename({{{name!r}: "
                     f"{name + '_value'!r}}}))."
+                )
+            if name == actual_column(target):
+                raise DataValidationError(
+                    f"Column {name!r} ({role}) is named like the column of the actual values "
+                    f"of target {target!r} that backtest and calibrate write beside its "
+                    "forecasts: one would replace the other, and the model could be neither "
+                    f"backtested nor calibrated. Rename the column (e.g. frame.rename("
+                    f"{{{name!r}: {name + '_value'!r}}}))."
                 )
 
 

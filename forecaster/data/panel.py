@@ -114,6 +114,7 @@ class Panel:
         length_reason: str = "lookback + horizon",
         static_covariates: str | Sequence[str] | None = None,
         continues: bool = False,
+        ends: str = "frame",
     ) -> Panel:
         """Validate a long frame (see :func:`~forecaster.data.validate.validate_frame`) and pack it.
 
@@ -132,6 +133,8 @@ class Panel:
             :attr:`values`), checked by :func:`~forecaster.data.statics.read_statics`.
         frame, target, time_col, id_col, covariates, future_covariates, freq, missing, continues
             As in :func:`~forecaster.data.validate.validate_frame`.
+        ends : str, default "frame"
+            As in :func:`~forecaster.data.validate.validate_frame_cells`.
         """
         min_length = check("min_length", min_length)
         if not isinstance(length_reason, str):
@@ -157,6 +160,7 @@ class Panel:
             freq=freq,
             missing=missing,
             continues=continues,
+            ends=ends,
         )
         id_name = id_col if id_col is not None else SERIES_ID
         runs = data[id_name].rle().struct.unnest()

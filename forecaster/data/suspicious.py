@@ -114,17 +114,50 @@ def warn_flat_in_float32(
 
 
 def warn_trailing_missing(
-    data: pl.DataFrame, targets: list[str], id_name: str, time_col: str, missing: str
+    data: pl.DataFrame,
+    targets: list[str],
+    id_name: str,
+    time_col: str,
+    missing: str,
+    ends: str = "frame",
 ) -> None:
-    """Warn about series whose last row holds no target value: ``missing`` fills it, so a
-    forecast from these data starts after made-up values, not after the last observed one;
-    and, of several targets, about series whose last row holds some but not others
-    (:func:`warn_missing_ends`, of each series' last row)."""
-    ends = data.group_by(id_name, maintain_order=True).agg(
+    """Warn about series whose last row holds no target value: ``missing`` fills it, so what
+    starts from the end of these data starts after made-up values; and, of several targets,
+    about series whose last row holds some but not others. :func:`warn_missing_ends` of each
+    series' last row, which is ``ends`` (see there); with ``"origins"`` nothing is said here:
+    no forecast starts at the end, and the origins are checked as such."""
+    if ends == "origins":
+        return
+    last = data.group_by(id_name, maintain_order=True).agg(
         pl.col(time_col).last(),
         *(pl.col(time_col).filter(pl.col(t).is_not_null()).last().alias(t) for t in targets),
     )
-    warn_missing_ends(ends, targets, id_name, time_col, missing)
+    warn_missing_ends(last, targets, id_name, time_col, missing, at=ends)
+
+
+_MADE_UP = {
+    "frame": (
+        "a forecast from these data starts after made-up values, not after the last observed one",
+        "{their} forecasts start from made-up zeros",
+    ),
+    "training": (
+        "the model trains on made-up values there, not on observed values only",
+        "the model trains on those zeros as if they were data",
+    ),
+    "cutoff": (
+        "the forecasts from the cutoff start after made-up values, not after the last observed "
+        "ones",
+        "{their} forecasts from the cutoff start from made-up zeros",
+    ),
+    "origins": (
+        "the forecasts from those origins start after made-up values, not after the last "
+        "observed ones",
+        "the forecasts from those origins start from made-up zeros",
+    ),
+}
+"""What a ``missing`` policy's filling of the targets at the ends that :func:`warn_missing_ends`
+names does, by what those ends are (its ``at``): after the last observed targets, then of
+``missing="zero"`` where no target was observed at all."""
 
 
 def warn_missing_ends(
@@ -134,56 +167,101 @@ def warn_missing_ends(
     time_col: str,
     missing: str,
     *,
-    origins: bool = False,
+    at: str = "frame",
 ) -> None:
     """Warn about the histories of ``ends`` whose last row lacks target values: of several
     targets, those whose last row holds some but not others (the forecasts of those start
-    after made-up values), then those whose last row holds none (the whole forecast does).
-    One row per history: its series (``id_name``), the time of its last row (``time_col``)
-    and, per target, the last time at or before it that the target was observed (null:
-    never). A history without any observed target is named only by ``missing="zero"``, which
-    fills it whole: ``"ffill"`` and ``"interpolate"`` leave it out (their own warning names
-    it). The one warning of the end of a frame (:func:`warn_trailing_missing`) and, with
-    ``origins``, of the origins of ``predict(frame, cutoff=[...])``, each the end of its
-    series' history as of its cutoff: those are named as origins (their count, series and
-    times; the remedy: cutoffs where the targets are observed), as the frame's rows left
-    after them are not trailing rows to drop (:data:`MADE_UP_ORIGINS` matches them)."""
+    after made-up values), then, of ``missing="zero"``, those without any target observed
+    (filled whole: ``"ffill"`` and ``"interpolate"`` leave them out, and their own warning
+    names them), then those whose last row holds none (the whole forecast starts after
+    made-up values). One row per history: its series (``id_name``), the time of its last row
+    (``time_col``) and, per target, the last time at or before it that the target was
+    observed (null: never). The one warning of the ends of a frame
+    (:func:`warn_trailing_missing`) and of forecast origins.
+
+    ``at`` says what those ends are, and so what the warning says the filling does
+    (:data:`_MADE_UP`) and what to do: ``"frame"``, the end of a frame, which predict
+    forecasts from (pass it a cutoff at which the targets are observed, or leave out the rows
+    after it); ``"training"``, of ``fit``'s data (the model trains on the made-up values:
+    leave out the rows after each series' last observed target); ``"cutoff"``, of the rows up
+    to predict's cutoff (pass one at which they are observed); ``"origins"``, the origins of
+    ``predict(frame, cutoff=[...])``, named as origins (their count, series and times: the
+    frame's rows after them are no trailing rows to drop; :data:`MADE_UP_ORIGINS` matches
+    them). A history without any observed target has no cutoff to name: leave it out, or
+    pass its values."""
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
         some = ends.filter(pl.any_horizontal(lacks) & ~pl.all_horizontal(lacks))
-        _warn_lagging_targets(some, targets, id_name, time_col, missing, origins)
+        _warn_lagging_targets(some, targets, id_name, time_col, missing, at)
     late = ends.filter(pl.all_horizontal(lacks))
     last_seen = pl.max_horizontal(targets)
-    if missing != "zero":
-        late = late.filter(last_seen.is_not_null())
+    if missing == "zero":
+        _warn_never_observed(late.filter(last_seen.is_null()), id_name, time_col, at)
+    late = late.filter(last_seen.is_not_null())
     if late.height == 0:
         return
     key, observed = _named(late[id_name][0], id_name), late.select(last_seen).item(0, 0)
-    seen = "no target observed" if observed is None else f"last observed at {observed}"
-    if origins:
-        at = f" (e.g. {observed})" if observed is not None else ""
-        message = (
-            f"{_origins_of(late, id_name)} rows whose targets are missing (e.g. "
-            f"{_at(key, late[time_col][0])}, {seen}): missing={missing!r} fills them, so the "
-            "forecasts from those origins start after made-up values, not after the last "
-            f"observed ones. Pass cutoffs at which the targets are observed{at} to forecast "
-            "from observed values."
-        )
+    seen = f"last observed at {observed}"
+    if at in ("origins", "cutoff"):
+        example = f"e.g. {_at(key, late[time_col][0])}, {seen}"
     else:
         example = f"e.g. {key}, {seen}" if key else seen
-        at = f" (e.g. {observed})" if observed is not None else ""
-        message = (  # also the end of the rows up to predict's cutoff: no rows "to drop"
-            f"{late[id_name].n_unique()} series end with rows whose targets are missing "
-            f"({example}): missing={missing!r} fills them, so a forecast from these data starts "
-            "after made-up values, not after the last observed one. To forecast from the last "
-            f"observed value, pass predict a cutoff at which the targets are observed{at}, or "
-            "leave out the rows after it."
-        )
-    warn_at_caller(message, ForecasterWarning)
+    subject = {
+        "origins": f"{_origins_of(late, id_name)} rows",
+        "cutoff": f"{_series_end(late, id_name)} at the cutoff with rows",
+    }.get(at, f"{_series_end(late, id_name)} with rows")
+    remedy = {
+        "frame": "To forecast from the last observed value, pass predict a cutoff at which the "
+        f"targets are observed (e.g. {observed}), or leave out the rows after it.",
+        "training": "To train on observed values only, leave out each series' rows after its "
+        f"last observed target (e.g. {f'those of {key}' if key else 'the rows'} after {observed}).",
+        "cutoff": f"Pass a cutoff at which the targets are observed (e.g. {observed}).",
+        "origins": f"Pass cutoffs at which the targets are observed (e.g. {observed}).",
+    }[at]
+    warn_at_caller(
+        f"{subject} whose targets are missing ({example}): missing={missing!r} fills them, so "
+        f"{_MADE_UP[at][0]}. {remedy}",
+        ForecasterWarning,
+    )
+
+
+def _series_end(rows: pl.DataFrame, id_name: str) -> str:
+    """``"2 series end"``: the subject of a warning about the series of ``rows`` (``"1 series
+    end"`` too, as the package's other warnings say it)."""
+    return f"{rows[id_name].n_unique()} series end"
+
+
+def _warn_never_observed(never: pl.DataFrame, id_name: str, time_col: str, at: str) -> None:
+    """Warn about the histories of ``never`` (rows of :func:`warn_missing_ends`' ``ends``)
+    without any target observed, which ``missing="zero"`` fills whole: there is no observed
+    target to forecast from, so the remedy is to leave them out or to pass their values."""
+    if never.height == 0:
+        return
+    key, n = _named(never[id_name][0], id_name), never[id_name].n_unique()
+    them, their = ("it", "its") if n == 1 else ("them", "their")
+    example = f" (e.g. {key})" if key else ""
+    where = {"frame": "", "training": " of the training data", "cutoff": " up to the cutoff"}
+    subject = (
+        f"{_origins_of(never, id_name)} rows before which no target is observed "
+        f"(e.g. {_at(key, never[time_col][0])})"
+        if at == "origins"
+        else f"No target is observed in {n} series{where[at]}{example}"
+    )
+    remedy = {
+        "origins": "Pass cutoffs at which the targets are observed, or leave those series out.",
+        "cutoff": f"Leave {them} out, or pass a later cutoff if {their} targets are observed "
+        "after this one.",
+    }.get(at, f"Leave {them} out, or pass {their} target values.")
+    warn_at_caller(
+        f"{subject}: missing='zero' fills every target there with 0, so "
+        f"{_MADE_UP[at][1].format(their=their)}. "
+        f"{remedy}",
+        ForecasterWarning,
+    )
 
 
 MADE_UP_ORIGINS = r"^\d+ forecast origins? of \d+ series lies? at rows "
-"""What the warnings of :func:`warn_missing_ends` about forecast origins (``origins=True``)
+"""What the warnings of :func:`warn_missing_ends` about forecast origins (``at="origins"``)
 begin with (a regular expression): what a call forecasting from origins it chose itself (a
 backtest's folds, a tuning trial's validation origins) silences, its scores being those of
 the ``missing=`` policy as the model is used with it."""
@@ -214,35 +292,43 @@ def _warn_lagging_targets(
     id_name: str,
     time_col: str,
     missing: str,
-    origins: bool,
+    at: str,
 ) -> None:
-    """Warn about the histories of ``some`` (rows of :func:`warn_missing_ends`' ``ends``)
-    whose last row holds some of the ``targets`` but not others: ``missing`` fills the
-    others, so their forecasts start after made-up values (named as forecast origins with
-    ``origins``)."""
+    """Warn about the histories of ``some`` (rows of :func:`warn_missing_ends`' ``ends``, which
+    are ``at``) whose last row holds some of the ``targets`` but not others: ``missing`` fills
+    the others, so what starts there starts after made-up values."""
     if some.height == 0:
         return
     first = some.row(0, named=True)
     lagging = [t for t in targets if (some[t].is_null() | (some[t] != some[time_col])).any()]
     target = next(t for t in lagging if first[t] is None or first[t] != first[time_col])
     seen = f"was last observed at {first[target]}" if first[target] is not None else "has no value"
-    key = _named(first[id_name], id_name)
-    if origins:
+    key, names = _named(first[id_name], id_name), format_list(lagging)
+    if at == "origins":
         subject = f"{_origins_of(some, id_name)} rows"
         example = f"e.g. {_at(key, first[time_col])}, whose {target!r} {seen}"
-        remedy = "Pass cutoffs at which every target is observed."
     else:
-        subject = f"{some[id_name].n_unique()} series end with rows"
+        cut = " at the cutoff" if at == "cutoff" else ""
+        subject = f"{_series_end(some, id_name)}{cut} with rows"
         whose = f"e.g. {key}, whose " if key else ""
         example = f"{whose}{target!r} {seen}, its last row at {first[time_col]}"
-        remedy = (
-            "Forecast from the last time every target is observed (predict(frame, "
-            "cutoff=...)), or once their values are in."
-        )
+    remedy = {
+        "frame": "Forecast from the last time every target is observed (predict(frame, "
+        "cutoff=...)), or once their values are in.",
+        "training": "To train on observed values only, leave out each series' rows after the "
+        "last time every target is observed.",
+        "cutoff": "Pass a cutoff at which every target is observed.",
+        "origins": "Pass cutoffs at which every target is observed.",
+    }[at]
+    made_up = (
+        f"the model trains on made-up values of {names} there, not on observed values only"
+        if at == "training"
+        else f"the forecasts of {names} start after made-up values, not after their last "
+        "observed ones"
+    )
     warn_at_caller(
-        f"{subject} that hold some targets but not {format_list(lagging)} ({example}): "
-        f"missing={missing!r} fills them, so the forecasts of {format_list(lagging)} start "
-        f"after made-up values, not after their last observed ones. {remedy}",
+        f"{subject} that hold some targets but not {names} ({example}): missing={missing!r} "
+        f"fills them, so {made_up}. {remedy}",
         ForecasterWarning,
     )
 

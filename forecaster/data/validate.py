@@ -57,6 +57,7 @@ def validate_frame_cells(
     freq: str | int | None = "auto",
     missing: str = "error",
     continues: bool = False,
+    ends: str = "frame",
 ) -> ValidatedFrame:
     """:func:`validate_frame`, also saying which cells ``missing="interpolate"`` filled.
 
@@ -68,6 +69,12 @@ def validate_frame_cells(
     ----------
     frame, target, time_col, id_col, covariates, future_covariates, freq, missing, continues
         As in :func:`validate_frame`.
+    ends : {"frame", "training", "cutoff", "origins"}, default "frame"
+        What the end of each series is, for the warning about targets missing there
+        (:func:`~forecaster.data.suspicious.warn_missing_ends`): a frame's, which predict
+        forecasts from; ``fit``'s training data's; the rows' up to predict's cutoff; or no
+        forecast's start (``"origins"``: forecasts from origins inside the frame, checked as
+        such, so nothing is said of its end).
 
     Returns
     -------
@@ -90,6 +97,7 @@ def validate_frame_cells(
         future_covariates=future_covariates,
     )
     check("missing", missing)
+    check("ends", ends)
     value_cols = [*roles["target"], *roles["covariate"], *roles["future covariate"]]
     _check_reserved_name(id_col, time_col, value_cols)
     _check_columns(frame, roles, id_col=id_col, time_col=time_col, value_cols=value_cols)
@@ -102,7 +110,7 @@ def validate_frame_cells(
         data, t, lengths, freq, id_col=id_col, time_col=time_col, continues=continues
     )
     if missing != "error":
-        warn_trailing_missing(data, list(roles["target"]), id_name, time_col, missing)
+        warn_trailing_missing(data, list(roles["target"]), id_name, time_col, missing, ends)
     data, interpolated = _handle_missing(
         data, grid, value_cols, missing, id_col=id_col, time_col=time_col
     )

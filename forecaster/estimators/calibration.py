@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._busy import uses_fitted_state
+from forecaster._columns import actual_column
 from forecaster._validation import check
 from forecaster.data import trained_frame
 from forecaster.data.frames import column_tuple
@@ -260,7 +261,7 @@ class ForecastIntervals:
             self._check_after_training(folds_frame, origins)
         targets = list(column_tuple(self.target))
         horizon = int(self.horizon)
-        actual = result.forecasts.select([f"{t}_actual" for t in targets]).to_numpy()
+        actual = result.forecasts.select([actual_column(t) for t in targets]).to_numpy()
         actual = actual.astype(np.float64).reshape(-1, horizon, len(targets))
         if qs is None:
             point = result.forecasts.select(targets).to_numpy().astype(np.float64)

@@ -7,6 +7,7 @@ calibration). How they become intervals: :mod:`forecaster.estimators.intervals`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,6 +21,7 @@ __all__ = [
     "quantile_level",
     "residuals_needed",
     "signed_quantile",
+    "signed_quantiles",
 ]
 
 
@@ -137,3 +139,20 @@ def signed_quantile(scores: np.ndarray, q: float, *, what: str, strict: bool = T
     value = _ranked(scores, rank if q >= 0.5 else n + 1 - rank)  # below: rank-th largest
     too_few = (n == 0) | (_ranks(n, level) > n)
     return np.where(too_few, np.inf if q >= 0.5 else -np.inf, value)
+
+
+def signed_quantiles(
+    qs: list[float], *, median: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The reducer giving the split-conformal quantiles ``qs`` of signed scores along axis 0
+    (:func:`signed_quantile`), stacked first; with ``median``, the median last (not checked:
+    a quantile asked for needs more scores, and refuses fewer)."""
+    what = f"quantiles={[float(q) for q in qs]}"
+
+    def reducer(scores: np.ndarray) -> np.ndarray:
+        stacked = [signed_quantile(scores, q, what=what) for q in qs]
+        if median:
+            stacked.append(signed_quantile(scores, 0.5, what=what, strict=False))
+        return np.stack(stacked)
+
+    return reducer

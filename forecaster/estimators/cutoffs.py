@@ -148,6 +148,7 @@ class CutoffPanels:
             missing=self.missing,
             min_length=self.lookback_,
             length_reason="the fitted lookback",
+            ends="origins",  # the forecasts start at the cutoffs: warn_made_up_origins
         )
 
     def _panel_for_predict(self, frame: Any, cutoff: Any) -> Panel:
@@ -173,6 +174,7 @@ class CutoffPanels:
         dtype = schema[self.time_col]
         point = to_time_point(cutoff, dtype, name="cutoff")
         before = frame.filter(pl.col(self.time_col) <= pl.lit(point, dtype=dtype))
+        options["ends"] = "cutoff"  # the rows' end: the cutoff (warn_missing_ends)
         if before.height == 0 and frame.height:
             raise DataValidationError(
                 f"cutoff={cutoff!r} is before the first time of the data "

@@ -440,7 +440,9 @@ class RNNForecaster(
 
     def read_frame(self, frame: Any, *, as_fitted: bool) -> tuple[pl.DataFrame, Panel]:
         """``frame`` collected, and its panel as this estimator reads it (for
-        :func:`~forecaster.evaluation.backtest.backtest`).
+        :func:`~forecaster.evaluation.backtest.backtest`: forecasts from origins inside it, so
+        targets missing at its end are not warned about as a forecast's start; the points
+        made up there are unscored, and said so).
 
         Parameters
         ----------
@@ -452,12 +454,8 @@ class RNNForecaster(
         if as_fitted:
             check_schema(frame, self.schema_, id_col=self.id_col, time_col=self.time_col)
         frame = collect_frame(frame)
-        panel = Panel.from_frame(
-            frame,
-            **self.column_roles(),
-            freq=str(self.freq_) if as_fitted else self.freq,
-            missing=self.missing,
-        )
+        roles = {**self.column_roles(), "missing": self.missing, "ends": "origins"}  # the folds'
+        panel = Panel.from_frame(frame, **roles, freq=str(self.freq_) if as_fitted else self.freq)
         return frame, panel
 
     # -- fit --------------------------------------------------------------------------------

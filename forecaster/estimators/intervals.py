@@ -69,6 +69,7 @@ from forecaster.estimators.conformal_ranks import (
     quantile_level,
     residuals_needed,
     signed_quantile,
+    signed_quantiles,
 )
 from forecaster.evaluation.intervals import interval_names, level_bounds, level_name, quantile_name
 from forecaster.exceptions import DataValidationError
@@ -128,13 +129,14 @@ class _Calibration:
         names: Sequence | None = None,
         calendar: bool = True,
         level: np.ndarray | None = None,
+        point: int = 0,
     ) -> None:
         self.conformal, self.rows, self.calendar = conformal, rows, calendar
+        self.point = point  # the residuals' column of the point forecast (a model's median)
         self.level = level  # (B, T): each forecast's level, the floor of its series' scale
         self.series = rows if series is None else series  # each forecast's series, to count
         self.names = names  # the id of each ``series`` position, to name them in errors
         self.unscaled = np.zeros(len(rows), dtype=bool)  # forecasts no series scale reached
-        self.own = np.zeros(len(rows), dtype=bool)  # forecasts of their series' own scores
         self.minimum = max(enough, MIN_PER_SERIES)
         self.window = conformal.get("window")
         if self.window is not None and origins is None:
@@ -143,7 +145,7 @@ class _Calibration:
         self.by_series = conformal.get("normalize") == "series"
         self.magnitude: tuple[np.ndarray, np.ndarray] | None = None
         self.spans: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.flat: np.ndarray | None = None  # (B, H, T): own residuals all one value
+        self.flat: np.ndarray | None = None  # (B, H, T): the residuals used all one value
         if self.by_series:  # per calibration row and target: sum and number of observed |r|
             absolute = np.abs(conformal["residuals"])
             observed = (~np.isnan(absolute)).sum(axis=(1, 3))
@@ -159,12 +161,8 @@ class _Calibration:
         b = len(self.rows)
         self.unscaled[:] = False
         out = np.empty((b, *(() if stacked is None else (stacked,)), *scores.shape[1:]))
-        if self.window is None:
-            self._fill(out, np.arange(len(scores)), np.arange(b), scores, reducer)
-        else:
-            n_series = max(len(np.unique(self.conformal["series"])), 1)
-            size = self.window * n_series
-            self._windowed(out, size, scores, reducer)
+        for index, chosen in self._pools(len(scores)):
+            self._fill(out, index, chosen, scores, reducer)
         self._check_scaled(scores.shape[1])
         if self.conformal["per_series"]:
             if self.spans is None:  # one grouping by series for every reduction of the call
@@ -172,38 +170,40 @@ class _Calibration:
                 self.spans = own_spans(
                     self.conformal["series"], self.rows, ends, self.origins, self.window
                 )
-            self.own[:] = False
-            self.own[fill_own(out, scores, reducer, self.minimum, self.spans)] = True
+            fill_own(out, scores, reducer, self.minimum, self.spans)
         return out
 
-    def floor_own(self, half: np.ndarray) -> np.ndarray:
-        """``half`` ``(B, horizon, T)`` or ``(B, K, horizon, T)``, the half-widths of symmetric
-        intervals or the distances of quantiles from the median of a point model, with those
-        of the forecasts the last :meth:`reduce` gave their series' own scores floored as a
-        series scale is (:func:`~forecaster.data.spans.floor_spread` by each forecast's
-        level): at a step where a series' own residuals are all one value (all 0: forecast
-        exactly; all 2: quantiles on the median), 1 (or 1e-6 of its level), not a zero-width
-        interval (or quantiles on the median) that claims certainty; where they vary, 1e-6 of
-        its level only (a price of 0.5 unchanged at 60 % of its steps keeps a 50 % interval
-        about 0 wide, and its 95 % one of its own residuals, 0.01, not 1). The pooled ones are
-        floored by their series' scale (``normalize="series"``) or window spread
-        (``"window"``)."""
-        if self.level is None or not self.own.any():
+    def floor(self, half: np.ndarray) -> np.ndarray:
+        """``half`` ``(B, horizon, T)`` or ``(B, K, horizon, T)``, half-widths of intervals or
+        distances of quantiles from the median, floored as a series scale is
+        (:func:`~forecaster.data.spans.floor_spread`, by each forecast's level): where the
+        point forecast's residuals a forecast uses at a step (its series' own, where the last
+        :meth:`reduce` gave it those, else the pooled ones) are all one value (all 0: exact),
+        1 (or 1e-6 of its level), not a zero-width interval claiming certainty; where they
+        vary, 1e-6 of its level only (a price of 0.5 unchanged at 60 % of its steps keeps a
+        50 % interval about 0 wide, not 1; a moving series pooled with flat ones, 2e-6)."""
+        if self.level is None:
             return half
-        own = self.own
-        if self.flat is None:  # the same own rows for every reduction of the call
+        if self.flat is None:  # the same residuals for every reduction of the call
+            self.flat = self._flat()
+        flat = self.flat.reshape(-1, *([1] * (half.ndim - 3)), *self.flat.shape[1:])
+        level = self.level.reshape(-1, *([1] * (half.ndim - 2)), self.level.shape[1])
+        unit = floor_spread(half, level, SPREAD_FLOOR, unit_when_flat=True)
+        least = floor_spread(half, level, SPREAD_FLOOR, unit_when_flat=False)
+        return np.where(flat, unit, least)
+
+    def _flat(self) -> np.ndarray:
+        """``(B, horizon, T)``: whether the residuals of the point forecast each forecast's
+        interval comes from (see :meth:`floor`) are all one value at a step."""
+        signed = self.conformal["residuals"][..., self.point]
+        spread = np.full((len(self.rows), *signed.shape[1:]), np.nan)
+        for index, chosen in self._pools(len(signed)):
+            if len(index):  # none: refused by the reductions before
+                spread[chosen] = _spread_of(signed[index])
+        if self.conformal["per_series"]:
             assert self.spans is not None  # (set by reduce, which chose the own rows)
-            signed = self.conformal["residuals"][..., 0]
-            spread = np.ones((len(self.rows), *signed.shape[1:]))
             fill_own(spread, signed, _spread_of, self.minimum, self.spans)
-            self.flat = spread == 0
-        flat = self.flat[own].reshape(-1, *([1] * (half.ndim - 3)), *self.flat.shape[1:])
-        level = self.level[own].reshape(-1, *([1] * (half.ndim - 2)), self.level.shape[1])
-        floored = half.copy()
-        unit = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=True)
-        least = floor_spread(half[own], level, SPREAD_FLOOR, unit_when_flat=False)
-        floored[own] = np.where(flat, unit, least)
-        return floored
+        return spread == 0
 
     def _check_scaled(self, horizon: int) -> None:
         """Refuse the forecasts :meth:`_fill` found no scale for (``normalize="series"``),
@@ -243,20 +243,21 @@ class _Calibration:
             )
         )
 
-    def _windowed(self, out: np.ndarray, size: int, scores: np.ndarray, reducer: Reducer) -> None:
-        """Fill ``out`` from the pooled ``size`` latest calibration rows (sorted by their
-        ``ends``) that end at or before each forecast row's origin (normalised as
-        :meth:`_fill` does; too few are refused by the reducer)."""
+    def _pools(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(calibration rows of ``n``, forecast rows) pairs: the pooled rows each forecast row
+        uses, all of them, or with a ``window`` the window times the number of series latest
+        rows (by their ``ends``) that end by its origin (too few: refused by the reducers)."""
+        targets, index = np.arange(len(self.rows)), np.arange(n)
+        if self.window is None:
+            return [(index, targets)]
         assert self.origins is not None
-        targets, index = np.arange(len(self.rows)), np.arange(len(scores))
-        ends = self.conformal["ends"]
-        stop = np.searchsorted(ends, self.origins, side="right")
+        size = self.window * max(len(np.unique(self.conformal["series"])), 1)
+        stop = np.searchsorted(self.conformal["ends"], self.origins, side="right")
         start = np.maximum(stop - size, 0)
         spans, inverse = np.unique(np.stack([start, stop], 1), axis=0, return_inverse=True)
         order = np.argsort(inverse.reshape(-1), kind="stable")  # the rows of each span together
         groups = np.split(targets[order], np.cumsum(np.bincount(inverse.reshape(-1)))[:-1])
-        for (a, b), chosen in zip(spans, groups, strict=True):
-            self._fill(out, index[a:b], chosen, scores, reducer)
+        return [(index[a:b], chosen) for (a, b), chosen in zip(spans, groups, strict=True)]
 
     def _fill(
         self,
@@ -299,8 +300,9 @@ class _Calibration:
 
 
 def _spread_of(scores: np.ndarray) -> np.ndarray:
-    """The range (largest minus smallest) of the scores that are not NaN, along axis 0."""
-    return np.nanmax(scores, axis=0) - np.nanmin(scores, axis=0)
+    """The range (largest minus smallest) of the scores that are not NaN, along axis 0 (NaN,
+    without a warning, where all are: a step whose actual values were all made up)."""
+    return np.fmax.reduce(scores, axis=0) - np.fmin.reduce(scores, axis=0)
 
 
 def _sum_by(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -425,10 +427,14 @@ def interval_columns(
     """
     made: dict[str, np.ndarray] = {}  # put in predict's order at the end (interval_names)
     enough = _strictest(levels, quantiles)
+    fitted_list = [round(float(q), 12) for q in fitted or ()]
+    median = fitted_list.index(0.5) if model_quantiles is not None else 0  # residuals' column
     calibration = (
         None
         if conformal is None
-        else _Calibration(conformal, rows, origins, enough, series, names, calendar, _levels(point))
+        else _Calibration(
+            conformal, rows, origins, enough, series, names, calendar, _levels(point), median
+        )
     )
     norm = _normaliser(conformal, spread, point.shape)
 
@@ -438,13 +444,12 @@ def interval_columns(
         assert calibration is not None
         what = f"level={level:g}"
         half = norm * calibration.reduce(scores, lambda s: order_statistic(s, level, what=what))
-        return calibration.floor_own(half)
+        return calibration.floor(half)
 
     asked = sorted(quantiles or ())
     ends = {level: level_bounds(level) for level in levels or ()}
     ordered: dict[float, np.ndarray] = {}  # a quantile model's quantiles, in order
     if model_quantiles is not None:
-        fitted_list = [round(float(q), 12) for q in fitted or ()]
         for level, pair in ends.items():
             _need_fitted(fitted_list, pair, f"level={level:g}")
         for q in asked:
@@ -452,6 +457,10 @@ def interval_columns(
         wanted = {round(q, 12) for q in (*(q for pair in ends.values() for q in pair), *asked)}
         quantile_model = _ModelQuantiles(model_quantiles, fitted_list, conformal, calibration, norm)
         ordered = quantile_model.sorted(wanted)
+        if calibration is not None and len(fitted_list) > 1:  # floored as a point model's
+            stacked = np.stack([ordered[q] for q in fitted_list], axis=1)
+            floored = _floored_around(ordered[0.5][:, None], stacked, fitted_list, calibration)
+            ordered = {q: floored[:, k] for k, q in enumerate(fitted_list)}
     narrower = np.zeros_like(point)  # the half-width of the level below: nested when floored
     for level, (q_lo, q_hi) in sorted(ends.items()):
         if model_quantiles is not None:
@@ -486,18 +495,26 @@ def _point_shifts(
 ) -> np.ndarray:
     """``(B, K, horizon, T)``: what a point model's forecasts move by for the quantiles
     ``asked`` (``K``), the split-conformal quantiles of the ``signed`` residuals ``(N,
-    horizon, T)`` back on the forecasts' scale (``norm`` ``(B, 1, T)``). A quantile's
-    distance from the median's shift is floored as an interval's half-width is
-    (:meth:`_Calibration.floor_own`): a series whose own residuals are all one value gets
-    quantiles 1 (or 1e-6 of its level) below and above the median, as its intervals are, not
-    on it."""
-    reducer = _quantiles_of(asked, median=True)
+    horizon, T)`` back on the forecasts' scale (``norm`` ``(B, 1, T)``), floored around the
+    median's shift (:func:`_floored_around`)."""
+    reducer = signed_quantiles(asked, median=True)
     shifts = norm[:, None] * calibration.reduce(signed, reducer, stacked=len(asked) + 1)
-    shifts, median = shifts[:, :-1], shifts[:, -1:]
-    side = np.sign(np.array(asked) - 0.5).reshape(1, -1, 1, 1)  # the median: 0, never moved
-    distance = np.abs(shifts - median)
-    floored = _outward_max(calibration.floor_own(distance), np.array(asked))
-    return np.where(floored > distance, median + side * floored, shifts)
+    return _floored_around(shifts[:, -1:], shifts[:, :-1], asked, calibration)
+
+
+def _floored_around(
+    median: np.ndarray, values: np.ndarray, qs: Sequence[float], calibration: _Calibration
+) -> np.ndarray:
+    """``values`` ``(B, K, horizon, T)`` of the quantiles ``qs`` (ascending; a median among
+    them stays), each one's distance from ``median`` ``(B, 1, horizon, T)`` floored as an
+    interval's half-width is (:meth:`_Calibration.floor`) and at least that of every quantile
+    nearer the median (:func:`_outward_max`, so levels nest): the one floor of a point
+    model's conformal quantiles and of a quantile model's CQR ones (exact residuals: 1 either
+    side of the median, whichever model). Values it does not move keep their bits."""
+    side = np.sign(np.array(qs) - 0.5).reshape(1, -1, 1, 1)  # the median: 0, never moved
+    distance = np.abs(values - median)
+    floored = _outward_max(calibration.floor(distance), np.array(qs))
+    return np.where(floored > distance, median + side * floored, values)
 
 
 def _outward_max(distance: np.ndarray, asked: np.ndarray) -> np.ndarray:
@@ -510,21 +527,6 @@ def _outward_max(distance: np.ndarray, asked: np.ndarray) -> np.ndarray:
         if len(side):
             out[:, side] = np.maximum.accumulate(distance[:, side], axis=1)
     return out
-
-
-def _quantiles_of(qs: list[float], *, median: bool = False) -> Reducer:
-    """The reducer giving the split-conformal quantiles ``qs`` of signed scores along axis 0
-    (:func:`signed_quantile`), stacked first; with ``median``, the median last (not checked:
-    a quantile asked for needs more scores, and refuses fewer)."""
-    what = f"quantiles={[float(q) for q in qs]}"
-
-    def reducer(scores: np.ndarray) -> np.ndarray:
-        stacked = [signed_quantile(scores, q, what=what) for q in qs]
-        if median:
-            stacked.append(signed_quantile(scores, 0.5, what=what, strict=False))
-        return np.stack(stacked)
-
-    return reducer
 
 
 def _cqr_band(q: float, fitted: list[float] | None) -> tuple[float, float] | None:

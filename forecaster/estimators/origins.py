@@ -485,7 +485,7 @@ def warn_made_up_origins(
         columns.append(times.scatter(np.flatnonzero(~seen[:, j]), None))
     ends = pl.DataFrame(columns)
     targets, id_name = list(panel.targets), panel.id_name
-    warn_missing_ends(ends, targets, id_name, panel.time_col, missing, origins=True)
+    warn_missing_ends(ends, targets, id_name, panel.time_col, missing, at="origins")
 
 
 def _named_cutoffs(panel: Panel, series: np.ndarray, points: pl.Series, mask: np.ndarray) -> str:

@@ -116,8 +116,8 @@ class ForecastScoring:
         roles = self.column_roles()
         statics = roles.pop("static_covariates", None)
         frame = collect_frame(frame, columns=list(self.schema_))
-        data, _, interpolated = validate_frame_cells(
-            frame, **roles, freq=str(self.freq_), missing=self.missing
+        data, _, interpolated = validate_frame_cells(  # its end is held out: no forecast's start
+            frame, **roles, freq=str(self.freq_), missing=self.missing, ends="origins"
         )
         data = with_static_columns(data, frame, id_col=self.id_col, names=statics)
         horizon = int(self.horizon)

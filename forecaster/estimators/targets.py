@@ -77,7 +77,7 @@ class TargetPanels:
         hold-out, the Box-Cox lambdas fitted on those rows (None for other transforms), the
         calendar features and the lookback (``"auto"`` resolved on the panel)."""
         options = {**self.column_roles(), "freq": self.freq, "missing": self.missing}
-        raw, lookback = self.windowed_panel(frame, **options)
+        raw, lookback = self.windowed_panel(frame, **options, ends="training")
         calendar = calendar_features(self.calendar, raw.freq, raw.time.dtype)
         holdout = validation_holdout(self.validation_size, raw, int(self.horizon))
         fit_rows = rows_before_holdout(raw, holdout)

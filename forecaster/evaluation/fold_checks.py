@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from forecaster._validation import check, check_allocation
+from forecaster.data.checks import check_output_names
 from forecaster.data.panel import Panel
 from forecaster.evaluation.metrics import TARGET_COLUMN
 from forecaster.evaluation.pooling import check_score_keys
@@ -81,37 +82,28 @@ def check_reserved(
 ) -> None:
     """Refuse an id, time or target column named like another column of a backtest's
     forecasts (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``,
-    ``step`` or ``<target>_actual``; an id column named like one of
+    ``step`` or, as ``fit`` refuses it, ``<target>_actual``
+    (:func:`~forecaster.data.checks.check_output_names`); an id column named like one of
     :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`) and,
     for a backtest that scores, an id or time column named ``target`` or an id named like a
     column of its score frames ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`;
     None: it scores nothing, as ``calibrate``'s). Covariates and static columns are in none
     of these frames: any name of theirs is accepted."""
+    keys = [c for c in (id_col, time_col) if c is not None]
+    ids = () if id_col is None else (id_col,)
+    check_output_names({"target": panel.targets, "id": ids, "time": (time_col,)})
     if scores is not None:
         check_score_keys(id_col, scores)
-    keys = [c for c in (id_col, time_col) if c is not None]
     named = [*keys, *panel.targets]  # the columns of the forecasts frame taken from the data
     reserved = _RESERVED if scores is None else (*_RESERVED, TARGET_COLUMN)
     clash = [c for c in named if c in _RESERVED or (c in reserved and c in keys)]
-    actual = {f"{t}_actual": t for t in panel.targets if f"{t}_actual" in named}
-    clash += list(actual)
     clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
     if clash:
-        pairs = "".join(
-            f" {name!r} ({_role(name, id_col, time_col)}) is named like the column of the "
-            f"actual values of target {target!r}." for name, target in actual.items()
-        )  # fmt: skip
         raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {reserved}, "
-            f"'<target>_actual' or, for the id, {('model', *TRAIN_COLUMNS)} (covariates may "
-            f"have any name).{pairs} Rename them (e.g. frame.rename({{{clash[0]!r}: "
-            f"{clash[0] + '_value'!r}}}))."
+            f"Columns {clash} clash with the output columns of a backtest {reserved} or, for "
+            f"the id, {('model', *TRAIN_COLUMNS)} (covariates may have any name). Rename them "
+            f"(e.g. frame.rename({{{clash[0]!r}: {clash[0] + '_value'!r}}}))."
         )
-
-
-def _role(name: str, id_col: str | None, time_col: str) -> str:
-    """The role of the column ``name`` of a backtest's frame: id, time or target."""
-    return "id" if name == id_col else "time" if name == time_col else "target"
 
 
 def check_untrained_span(gap: int, window: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 from sklearn.base import clone
 
-from forecaster._columns import temporary_names
+from forecaster._columns import actual_column, temporary_names
 from forecaster.data.panel import Panel
 from forecaster.data.windows import known_windows, origins_in_runs
 from forecaster.evaluation.array_metrics import mase_scales as array_mase_scales
@@ -323,7 +323,7 @@ def forecasts_frame(
     bounds = [c for c in predicted.columns if c in sources]  # predict's order: target by target
 
     def actual_of(j: int, t: str) -> pl.Series:
-        values = pl.Series(f"{t}_actual", actual[:, j])
+        values = pl.Series(actual_column(t), actual[:, j])
         return values if beyond is None else values.scatter(np.flatnonzero(beyond), None)
 
     return predicted.select(
@@ -502,7 +502,7 @@ def fold_points(
     carried = list(dict.fromkeys([*keys, "fold", id_name]))
 
     def actual(j: int, t: str) -> pl.Expr:
-        value = pl.col(f"{t}_actual").cast(pl.Float64)
+        value = pl.col(actual_column(t)).cast(pl.Float64)
         if unscored is None or not unscored[:, j].any():
             return value
         return pl.when(pl.lit(pl.Series(~unscored[:, j]))).then(value)

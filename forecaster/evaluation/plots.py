@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from forecaster._columns import actual_column
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, text_like
 from forecaster.evaluation.frames import align_keys
@@ -515,7 +516,7 @@ def plot_backtest(
     columns = forecasts.columns
     time_col = columns[columns.index("step") - 1]
     id_col = None if columns.index(time_col) == 2 else columns[2]
-    targets = [c for c in columns if f"{c}_actual" in columns]
+    targets = [c for c in columns if actual_column(c) in columns]
     target = targets[0] if target is None else target
     if target not in targets:
         raise DataValidationError(f"target {target!r} is not among the backtest's {targets}.")
@@ -536,7 +537,7 @@ def plot_backtest(
                 "folds are drawn then)."
             )
     fig, grid = _figure(len(ids), "plot_backtest")
-    actual = f"{target}_actual"
+    actual = actual_column(target)
     for ax, key in zip(grid[:, 0], ids, strict=True):
         rows = forecasts.filter(_mask(id_col, key)).sort("fold", time_col)
         truth = rows.unique(time_col, keep="first").sort(time_col).select(time_col, actual)

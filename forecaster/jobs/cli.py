@@ -99,10 +99,8 @@ While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``Key
 (a run's staging folder and temporary files are removed; the published outputs stay as they
 were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
 interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
-lands in (:mod:`forecaster._interrupts`). A second ``SIGTERM`` while it unwinds is ignored; a
-second Ctrl-C interrupts at once, as Python's own handler does. The previous handlers are put
-back when the command returns (importing forecaster installs none), and Ctrl-C is left alone
-where it was not Python's default handler (ignored in a background job).
+lands in (:mod:`forecaster._interrupts`). A second ``SIGTERM`` while it unwinds is ignored; the
+previous handler is put back when the command returns (importing forecaster installs none).
 Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
 ``--verbose`` adds the traceback without changing the exit code.
@@ -168,13 +166,11 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _signal_interrupts() -> Iterator[None]:
-    """Within the block, ``SIGTERM`` raises :class:`Terminated` and Ctrl-C (``SIGINT``, where
-    Python's own handler takes it) a ``KeyboardInterrupt`` in the main thread, each after the
-    end of a short tracking write it lands in (:func:`forecaster._interrupts.raise_or_defer`).
-    A second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end; a second
-    Ctrl-C is Python's again (raised at once). The previous handlers are put back afterwards.
-    Nothing changes outside the main thread, where Python cannot set a handler."""
+def _sigterm_interrupts() -> Iterator[None]:
+    """Within the block, ``SIGTERM`` raises :class:`Terminated` in the main thread (once: a
+    second ``SIGTERM`` while it unwinds is ignored, so its cleanups run to the end); the
+    previous handler is put back afterwards. Nothing changes outside the main thread, where
+    Python cannot set a handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -184,20 +180,11 @@ def _signal_interrupts() -> Iterator[None]:
         # after a tracking write that it lands in (forecaster._interrupts)
         raise_or_defer(Terminated(f"terminated by signal {signum} (SIGTERM)"))
 
-    def interrupt(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        raise_or_defer(KeyboardInterrupt())
-
     previous = signal.signal(signal.SIGTERM, terminate)
-    ctrl_c = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    if ctrl_c:
-        signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:  # None: a handler not set from Python, which cannot be put back: the default
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-        if ctrl_c:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _record(level: str, message: str, **fields: Any) -> str:
@@ -413,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 2
     log = _Logger(args.quiet, args.json_logs)
     try:
-        with _signal_interrupts(), _warnings_shown_by(log, args.quiet):
+        with _sigterm_interrupts(), _warnings_shown_by(log, args.quiet):
             # The heavy modules (PyTorch, Polars, ...) are imported once a command runs, not
             # for --help, --version or a usage error (see forecaster.jobs.parser).
             from forecaster.jobs import commands

@@ -416,7 +416,7 @@ def spec_panel(spec: Spec, estimator: Any, frame: pl.DataFrame) -> Any:
     would refuse only after the run's fit (or its tuning); when it only calibrates (``levels``
     of a point model), those of a backtest's forecasts (the calibration scores nothing)."""
     options = {k: v for k, v in estimator.get_params().items() if k in COLUMN_PARAMS}
-    panel = estimator.windowed_panel(frame, **options)[0]
+    panel = estimator.windowed_panel(frame, **options, ends="training")[0]  # as the fit reads it
     levels = spec.output.levels
     scores = None
     if spec.evaluation.backtest_folds > 0:

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -467,17 +468,68 @@ def register_run_model(
                 "reused model stays registered from the run that fitted it)"
             )
             return
-        printed = io.StringIO()
-        try:
-            with tracking.bounded_requests(), contextlib.redirect_stderr(printed):
-                mlflow.register_model(fitted.model_uri, register_as)
-        finally:
-            for line in printed.getvalue().splitlines():
-                if line.strip():
-                    log(f"tracking: {line.strip()}")
+        with _STDERR.of_this_thread() as printed:
+            try:
+                with tracking.bounded_requests():
+                    mlflow.register_model(fitted.model_uri, register_as)
+            finally:
+                for line in printed.getvalue().splitlines():
+                    if line.strip():
+                        log(f"tracking: {line.strip()}")
     except Exception as exc:
         warn_at_caller(
             f"Could not register the run's model as {register_as!r} in MLflow "
             f"({masked(first_line(exc))}); the outputs are written.",
             ForecasterWarning,
         )
+
+
+class _StderrByThread:
+    """``sys.stderr`` while models are registered: what a registering thread writes goes into
+    its own buffer, what the others write to the stream there was before. Not
+    ``contextlib.redirect_stderr``, which swaps the process's stream: two in-process runs
+    registering at once logged each other's MLflow lines, another thread's error went into a
+    run's log, and the stream the later one put back was the other's buffer, for good (every
+    later error of the process lost)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.below: Any = None  # the stream every other thread writes to meanwhile
+        self.buffers: dict[int, io.StringIO] = {}
+
+    @contextlib.contextmanager
+    def of_this_thread(self) -> Iterator[io.StringIO]:
+        """Within the block, this thread's standard error (``print(file=sys.stderr)``, as
+        MLflow prints) into the buffer given; ``sys.stderr`` is put back when the last
+        thread's block ends (unless something else replaced it meanwhile)."""
+        me, buffer = threading.get_ident(), io.StringIO()
+        with self.lock:
+            if not self.buffers:
+                self.below, sys.stderr = sys.stderr, self  # type: ignore[assignment]
+            self.buffers[me] = buffer
+        try:
+            yield buffer
+        finally:
+            with self.lock:
+                del self.buffers[me]
+                if not self.buffers and sys.stderr is self:
+                    sys.stderr = self.below
+
+    def _stream(self) -> Any:
+        buffer = self.buffers.get(threading.get_ident())
+        return self.below if buffer is None else buffer
+
+    def write(self, text: str) -> int:
+        """Write ``text`` to this thread's buffer, or to the stream below."""
+        return int(self._stream().write(text))
+
+    def flush(self) -> None:
+        """Flush this thread's buffer, or the stream below."""
+        self._stream().flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno: the stream's
+        return getattr(self.below, name)
+
+
+_STDERR = _StderrByThread()
+"""The one ``sys.stderr`` of the process's registrations (see :class:`_StderrByThread`)."""

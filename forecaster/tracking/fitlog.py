@@ -26,6 +26,7 @@ from forecaster.tracking.pyfunc import log_model
 from forecaster.tracking.records import (
     backtest_metrics,
     backtest_tables,
+    end_run,
     epoch_metrics,
     final_metrics,
     fit_record,
@@ -218,7 +219,7 @@ def _remote_steps(
     )  # fmt: skip
     steps.append(("model", files["model"], model))
     if own_run:
-        steps.append((RUN_STATUS, None, functools.partial(_end_run, client, run_id, "FINISHED")))
+        steps.append((RUN_STATUS, None, functools.partial(end_run, client, run_id, "FINISHED")))
     return steps
 
 
@@ -242,7 +243,7 @@ def log_interrupted(
     outcome.not_logged = [what for what in outcome.not_logged if what != RUN_STATUS]
     run_id = outcome.run_id
     if own_run and run_id is not None:
-        outcome.remote(RUN_STATUS, _end_run, client, run_id, "KILLED")
+        outcome.remote(RUN_STATUS, end_run, client, run_id, "KILLED")
     outcome.errors.insert(0, ("the end of the fit", KeyboardInterrupt("interrupted by the user")))
     if model_dir is None or not model_dir.is_dir():
         model_dir = None  # not saved completely: saved again
@@ -264,10 +265,6 @@ def log_interrupted(
 
 def _upload(client: Any, run_id: str, path: Path) -> None:
     client.log_artifact(run_id, str(path))
-
-
-def _end_run(client: Any, run_id: str, status: str) -> None:
-    client.set_terminated(run_id, status)
 
 
 def _render_plot(estimator: Any, data: Any, path: Path) -> Path:

@@ -18,6 +18,7 @@ from forecaster.tracking.fingerprint import fingerprint_for
 from forecaster.tracking.fitlog import FitLog, log_fitted, log_interrupted
 from forecaster.tracking.records import (
     collisions_message,
+    end_run,
     epoch_metrics,
     final_metrics,
     fit_record,
@@ -53,7 +54,7 @@ def mark_failed(
         if error is not None:
             log_tags(client, run_id, {FIT_ERROR_TAG: error})
         if end:
-            client.set_terminated(run_id, "FAILED")
+            end_run(client, run_id, "FAILED")
 
 
 class TrackedFit:

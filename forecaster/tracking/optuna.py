@@ -57,7 +57,7 @@ from forecaster.tracking.config import (
 from forecaster.tracking.fingerprint import fingerprint_for, fingerprint_params, training_data
 from forecaster.tracking.fitlog import log_fitted
 from forecaster.tracking.records import (
-    MAX_PARAMS_PER_BATCH,
+    end_run,
     estimator_params,
     log_metrics,
     log_params,
@@ -105,7 +105,7 @@ def _log_trial(
 ) -> str:
     """The child run of a finished trial; ``intermediate``: the metric name of its intermediate
     values and whether to negate them (see :func:`trial_callback`)."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric
 
     state = getattr(trial.state, "name", str(trial.state))
     tags = {
@@ -137,12 +137,11 @@ def _log_trial(
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
         metrics.append(Metric("trial_seconds", seconds, ts, 0))
-    params = [Param(k, param_value(v)) for k, v in trial.params.items()]
-    for lo in range(0, max(len(params), 1), MAX_PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=params[lo : lo + MAX_PARAMS_PER_BATCH])
+    # the writes that an interrupt waits for (a Ctrl-C between two trials lands here)
+    log_params(client, run_id, {k: param_value(v) for k, v in trial.params.items()})
     log_metrics(client, run_id, metrics)
-    client.log_batch(run_id, tags=[RunTag("optuna.trial_state", state)])
-    client.set_terminated(run_id, _TRIAL_STATUS.get(state, "FINISHED"), end_time=ts)
+    log_tags(client, run_id, {"optuna.trial_state": state})
+    end_run(client, run_id, _TRIAL_STATUS.get(state, "FINISHED"), end_time=ts)
     return run_id
 
 
@@ -208,9 +207,8 @@ class _TrialLogger:
         )
         best = _best_value(study)
         if best is not None:
-            self.client.log_batch(
-                self.parent_run_id, metrics=[Metric("best_value", best, now_ms(), trial.number)]
-            )
+            best_value = Metric("best_value", best, now_ms(), trial.number)
+            log_metrics(self.client, self.parent_run_id, [best_value])
 
 
 def trial_callback(
@@ -550,7 +548,7 @@ def _log_study_run(
             outcome.remote("model claim", release_claim, client, run_id, shown.number, claim)
         return fitted.run_id
     if finished:
-        outcome.remote("run status", client.set_terminated, run_id, "FINISHED")
+        outcome.remote("run status", end_run, client, run_id, "FINISHED")
     if outcome.not_logged:
         warn_not_logged(outcome, None, "The study itself is unaffected.")
     return run_id

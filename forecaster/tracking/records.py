@@ -49,6 +49,7 @@ __all__ = [
     "backtest_tables",
     "check_backtest",
     "collisions_message",
+    "end_run",
     "epoch_metrics",
     "estimator_params",
     "final_metrics",
@@ -363,7 +364,7 @@ def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
 
     items = [Param(k, v) for k, v in params.items()]
     for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        with uninterrupted():  # a SIGTERM waits: not mid-transaction
+        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, params=items[lo : lo + MAX_PARAMS_PER_BATCH])
 
 
@@ -374,15 +375,23 @@ def log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
 
     items = [RunTag(k, str(v)[:MAX_PARAM_CHARS]) for k, v in tags.items()]
     for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        with uninterrupted():  # a SIGTERM waits: not mid-transaction
+        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS_PER_BATCH])
 
 
 def log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
     """Log metrics in batches of :data:`MAX_METRICS_PER_BATCH`."""
     for lo in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-        with uninterrupted():  # a SIGTERM waits: not mid-transaction
+        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
             client.log_batch(run_id, metrics=list(metrics[lo : lo + MAX_METRICS_PER_BATCH]))
+
+
+def end_run(client: Any, run_id: str, status: str, end_time: int | None = None) -> None:
+    """End the run ``run_id`` with ``status`` (``FINISHED``, ``FAILED``, ``KILLED``), at
+    ``end_time`` (milliseconds; None: now), as :func:`log_metrics` writes: an interrupt
+    waits for the write's end."""
+    with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
+        client.set_terminated(run_id, status, end_time=end_time)
 
 
 def log_inputs(
