@@ -1012,6 +1012,27 @@ def test_sigterm_mid_fit_ends_the_mlflow_run_killed_and_exits_143(tmp_path):
 
 
 @pytest.mark.slow
+def test_ctrl_c_mid_fit_ends_the_mlflow_run_killed_and_exits_130(tmp_path):
+    """Ctrl-C (SIGINT) exits 130 (128 + 2, as SIGTERM exits 143) after the same cleanups: the
+    MLflow run KILLED, no staging folder or outputs, the checkpoints kept (was: exit 1)."""
+    pytest.importorskip("mlflow")
+    spec = _endless_tracked_project(tmp_path)
+    process, err = _start_run_process(spec, tmp_path)
+    process.send_signal(signal.SIGINT)
+    try:
+        code = process.wait(timeout=120)
+    finally:
+        process.kill()
+    stderr = err.read_text(errors="replace")
+    assert code == 130, stderr
+    assert stderr.splitlines()[-1].startswith("error: interrupted (Ctrl-C)"), stderr
+    assert [r.info.status for r in _runs(tmp_path)] == ["KILLED"], stderr
+    left = sorted(p.name for p in (tmp_path / "outputs" / "hostile").iterdir())
+    assert left == [".2024-01-16.checkpoints", ".2024-01-16.lock"]
+    assert any((tmp_path / "outputs" / "hostile" / left[0]).iterdir())
+
+
+@pytest.mark.slow
 def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
     tmp_path, capsys, monkeypatch
 ):
@@ -1150,6 +1171,28 @@ def test_sigterm_during_a_command_unwinds_it_and_exits_143(tmp_path, capsys, mon
         signal.signal(signal.SIGTERM, previous)
     assert code == 143 and cleaned and time.monotonic() - started < 20, err
     assert err.strip().startswith("error: terminated (SIGTERM)")
+
+
+def test_ctrl_c_during_a_command_unwinds_it_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C under ``main`` runs the command's cleanups and exits 130, the shell's code of a
+    process SIGINT ended (was 1, the code of a failure); Python's handler is back after it."""
+    import forecaster.jobs.run as run_module
+
+    cleaned = []
+
+    def interrupted_run(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(30)  # the signal arrives in this sleep
+        finally:
+            cleaned.append(True)
+
+    monkeypatch.setattr(run_module, "run_pipeline", interrupted_run)
+    started = time.monotonic()
+    code, err = run_cli(capsys, "run", str(tmp_path / "spec.toml"))
+    assert code == 130 and cleaned and time.monotonic() - started < 20, err
+    assert err.strip().startswith("error: interrupted (Ctrl-C)"), err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # ------------------------------------------------------------------------------------------
@@ -1982,6 +2025,43 @@ def test_a_tracked_fit_whose_model_cannot_be_saved_ends_its_mlflow_run_failed(
     assert code == 1 and "No space left on device" in err, err
     assert [run.info.status for run in _runs(tmp_path)] == ["FAILED"]
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("failure", "code", "status"),
+    [(OSError(28, "No space left on device"), 1, "FAILED"), (KeyboardInterrupt(), 130, "KILLED")],
+)
+def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
+    tmp_path, capsys, monkeypatch, failure, code, status
+):
+    """`forecaster tune` saved its best model after the study's MLflow run had ended FINISHED:
+    a save that failed (a full disk; exit 1, no model) or was interrupted left a FINISHED
+    run, as `fit` did before its save moved inside its run. The study's run now ends FAILED
+    (KILLED when interrupted) when the save fails."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    out = tmp_path / "models" / "hostile" / "2024-01-16-tuned"
+    save = forecaster.RNNForecaster.save
+
+    def failing(model: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path) == out:  # the command's save, not the logged model's copy
+            raise failure
+        return save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(forecaster.RNNForecaster, "save", failing)
+    exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+    assert exit_code == code, err
+    studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
+    assert [run.info.status for run in studies] == [status], err
+    assert not out.exists()
+    monkeypatch.undo()  # a rerun that saves ends the study's run FINISHED again
+    spec = _tracked_project(tmp_path, monkeypatch)
+    exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
+    assert exit_code == 0 and out.is_dir(), err
+    studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
+    assert [run.info.status for run in studies] == ["FINISHED"], err
 
 
 @pytest.mark.slow
@@ -3011,6 +3091,26 @@ def test_out_that_a_run_would_read_or_owns_exits_2(
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("storage", ["outputs/mini/2024-01-12/optuna.db", "outputs/mini/x/s.db"])
+def test_a_study_storage_inside_a_run_folder_is_refused_when_the_spec_loads(
+    tmp_path, capsys, tree_guard, storage
+):
+    """training.storage inside a folder output.dir names for a run's outputs: `run --tune`
+    tuned and fitted into it, then exited 2 at publish ("folder forecaster did not write ...
+    Choose a new or empty folder") without naming the key. Refused up front now, as --out is
+    there, naming training.storage."""
+    spec = scheduled_project(tmp_path, rows(12), training={"storage": f"sqlite:///{storage}"})
+    (tmp_path / "outputs" / "mini" / "2024-01-12").mkdir(parents=True)
+    guard = tree_guard(tmp_path)
+    code, err = run_cli(capsys, "run", str(spec), "--as-of", "2024-01-12", "--tune")
+    assert code == 2 and "key 'training.storage'" in err, err
+    assert "names for the outputs of a run" in err and "studies/optuna.db" in err, err
+    guard.assert_unchanged()  # no study, no model
+    # beside the run folders (no folder of an as-of) is a path of its own
+    spec.write_text(spec.read_text().replace(storage, "outputs/mini/optuna.db"))
+    assert load_spec(spec)[0].training.storage == "sqlite:///outputs/mini/optuna.db"
+
+
 def test_a_foreign_folder_at_the_default_output_dir_gets_other_advice(tmp_path, capsys):
     """A spec with the default output.dir is not told to use it (was: "Give the outputs a
     folder of their own, such as 'outputs/{name}/{as_of}'", the value it has)."""
@@ -3641,6 +3741,44 @@ def test_predict_output_names_the_model_that_made_it(tmp_path, capsys):
     assert marker["model"] == str(model) and marker["model_digest"] == manifest["digest"]
 
 
+@pytest.mark.parametrize("command", ["predict", "backtest"])
+def test_a_backfill_of_predict_or_backtest_needs_force_to_replace_a_later_as_ofs_file(
+    tmp_path, capsys, command
+):
+    """With an output.dir without {as_of}, the default file of predict / backtest is the same
+    for every as-of: a backfill replaced the latest forecasts unasked (the check compared only
+    kind and pipeline), where `run` refuses it without --force. Now the same rule: refused
+    (exit 2, naming the file, both as-ofs and the fix), replaced with --force; the same goes
+    for one --out shared by every as-of."""
+    import json
+
+    spec = scheduled_project(tmp_path, rows(12), output={"dir": "outputs/{name}/latest"})
+    model = tmp_path / "models" / "m"
+    assert run_cli(capsys, "fit", str(spec), "--as-of", "2024-01-08", "--out", str(model))[0] == 0
+    extra = ("--model", str(model)) if command == "predict" else ("--folds", "1")
+    kind = "forecasts" if command == "predict" else "backtest"
+    default = tmp_path / "outputs" / "mini" / f"latest.{kind}.parquet"
+    given = tmp_path / f"shared.{kind}.parquet"
+    for out in ((), ("--out", str(given))):
+        file = given if out else default
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-12", *extra, *out)
+        assert code == 0, err
+        written = file.read_bytes()
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-10", *extra, *out)
+        assert code == 2 and f"Refusing to replace {file}" in err, err
+        assert "as of 2024-01-12 (data up to 2024-01-12), a later as-of than" in err, err
+        assert "2024-01-10" in err and "Pass --force" in err, err
+        assert ("give --out a file of its own" if out else "put {as_of} in output.dir") in err
+        assert file.read_bytes() == written  # left as it was
+        forced = (*extra, *out, "--force")
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-10", *forced)
+        assert code == 0, err
+        assert json.loads(pl.read_parquet_metadata(file)["forecaster"])["as_of"] == "2024-01-10"
+        # a later as-of replaces an earlier one's file, as run replaces its outputs
+        code, err = run_cli(capsys, command, str(spec), "--as-of", "2024-01-11", *extra, *out)
+        assert code == 0, err
+
+
 # ------------------------------------------------------------------------------------------
 # what dead runs and hand edits leave: staging and checkpoint folders, a run folder that
 # lost its manifest, an unreadable latest.json
@@ -4220,6 +4358,35 @@ def test_history_days_keeps_calendar_days_across_daylight_saving(tmp_path):
     assert frame["date"].min() == dt.datetime(
         2024, 3, 27, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")
     )
+
+
+@pytest.mark.parametrize("stale", ["forecast", "exclude"])
+def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, capsys, stale):
+    """history_days counted back from each series' own last row: a stale series kept its own
+    last N days (b from 01-10, the 8 rows of c, which ended 22 days before the as-of), where
+    the shipped spec says "the last 10 years before the as-of date". It is one window before
+    the as-of now; a series with no row in it is named in a warning and left out (a run's
+    dropped_series, or excluded_series under its stale policy)."""
+    features = {"history_days": 15}  # the days after 2024-01-15
+    series = {"stale": stale}
+    data = uneven_rows({"a": 30, "b": 24, "c": 8})
+    spec = scheduled_project(tmp_path, data, features=features, series=series)
+    loaded, root = load_spec(spec)
+    named = r"15 days before the as-of 2024-01-30: 1 series end before them.*c \(last 2024-01-08"
+    with pytest.warns(ForecasterWarning, match=named):
+        frame, when = prepare_data(loaded, root, None)
+    first = dict(frame.group_by("id").agg(pl.col("date").min()).iter_rows())
+    assert first == {"a": dt.date(2024, 1, 16), "b": dt.date(2024, 1, 16)}, first
+    assert when.before_window == ("c",) and when.stale_count == 2  # b and c, named as stale
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    summary = _summary(tmp_path)
+    if stale == "forecast":
+        assert summary["dropped_series"] == ["c"] and summary["excluded_series"] == []
+        assert list(summary["stale_series"]) == ["b"]
+    else:  # both more than max_staleness (the horizon, 2) behind
+        assert summary["dropped_series"] == [] and sorted(summary["excluded_series"]) == ["b", "c"]
+    assert summary["series"] == 2  # a and b fitted
 
 
 @pytest.mark.slow

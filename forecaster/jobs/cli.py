@@ -13,12 +13,12 @@ Commands
     Fit the spec's model and save it (``models/NAME/AS_OF`` by default). A model folder is
     replaced only when it holds a model forecaster saved and nothing else (checked before
     training).
-``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE] [--level L ...]``
+``forecaster predict SPEC --model DIR [--as-of DATE] [--out FILE] [--level L ...] [--force]``
     Forecast with a saved model; write Parquet atomically. ``--level 80 --level 95`` (default:
     the spec's ``[output] levels``) adds the prediction intervals ``<target>_lo_80``,
     ``<target>_hi_80``, ... (a point model must have been calibrated: ``fit`` and ``run``
     calibrate it when the spec sets ``levels``).
-``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE] [--level L ...]``
+``forecaster backtest SPEC [--model DIR] [--folds N] [--out FILE] [--level L ...] [--force]``
     Rolling-origin backtest metrics. ``--level 80`` (repeatable; default: the spec's
     ``[output] levels``) also scores the 80 % prediction interval (``coverage_80``,
     ``width_80``, ``winkler_80``, ``msis_80``, and ``pinball`` / ``scrps`` when
@@ -58,7 +58,9 @@ the file system allows is exit 2 before any work. Files written by ``predict`` a
 never replaces a file without it (exit 2). Their default paths are siblings of the run's
 output folder, ``<output.dir>.forecasts.parquet`` and ``<output.dir>.backtest.parquet`` (e.g.
 ``outputs/NAME/2017-06-30.forecasts.parquet``): inside the run's folder they would add files
-its manifest does not list.
+its manifest does not list. A file of a later as-of (a backfill into the file every as-of
+shares: the default of an ``output.dir`` without ``{as_of}``, or one ``--out``) is replaced only
+with ``--force``, as ``run`` replaces a later as-of's outputs (exit 2 otherwise).
 
 Counts and durations given on the command line are used as given, or refused: ``--trials``
 and ``--folds`` are integers >= 1, ``--timeout`` a number of seconds > 0, ``--wait`` seconds
@@ -89,13 +91,15 @@ operating-system error such as a full disk with the system's message); 2 bad spe
 arguments, a ``--model`` folder that holds no readable model, or an output path that holds
 what forecaster did not write; 3 data validation failure; 4 busy: another run of the same
 spec and as-of (or a fit or tuning to the same folder) holds the lock, try again later or pass
-``--wait``; 143 terminated (``SIGTERM``, as a scheduler, systemd or
-Kubernetes sends on a timeout or a shutdown: 128 + 15, the code of a process the signal ended).
-While a command runs, ``SIGTERM`` stops it the way Ctrl-C does: it is raised as an interrupt
-(:class:`Terminated`, a ``KeyboardInterrupt``) that unwinds the command, so nothing half-written
-is left (a run's staging folder and temporary files are removed; the published outputs stay as
-they were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of
-an interrupted fit stay for ``--resume``. A second ``SIGTERM`` while it unwinds is ignored; the
+``--wait``; 130 interrupted (Ctrl-C, ``SIGINT``: 128 + 2); 143 terminated (``SIGTERM``, as a
+scheduler, systemd or Kubernetes sends on a timeout or a shutdown: 128 + 15). Both are the codes
+of a process the signal ended, given after the command's cleanups.
+While a command runs, Ctrl-C and ``SIGTERM`` are raised as an interrupt (a ``KeyboardInterrupt``;
+:class:`Terminated` for ``SIGTERM``) that unwinds the command, so nothing half-written is left
+(a run's staging folder and temporary files are removed; the published outputs stay as they
+were), the MLflow run of a tracked ``run`` or ``fit`` ends KILLED, and the checkpoints of an
+interrupted fit stay for ``--resume``. Either waits for the end of a short tracking write it
+lands in (:mod:`forecaster._interrupts`). A second ``SIGTERM`` while it unwinds is ignored; the
 previous handler is put back when the command returns (importing forecaster installs none).
 Every command goes through one error wrapping
 (:func:`forecaster.jobs.translated_errors`): a failure prints one line on stderr, and
@@ -143,7 +147,11 @@ from forecaster.jobs.parser import (
     build_parser,
 )
 
-__all__ = ["EXIT_TERMINATED", "Terminated", "build_parser", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED", "Terminated", "build_parser", "main"]
+
+EXIT_INTERRUPTED = 128 + int(signal.SIGINT)
+"""130: the exit code of a command stopped by Ctrl-C (``SIGINT``; the shell's code of a process
+the signal ended), after its cleanups ran."""
 
 EXIT_TERMINATED = 128 + int(signal.SIGTERM)
 """143: the exit code of a command stopped by ``SIGTERM`` (the shell's code of a process the
@@ -423,9 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "error",
         )
         return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        log("error: interrupted", "error")
-        return EXIT_FAILURE
+    except KeyboardInterrupt:  # Ctrl-C, after the cleanups
+        log(
+            "error: interrupted (Ctrl-C); run the command again to finish it (run and fit: "
+            "--resume continues an interrupted fit from its checkpoints)",
+            "error",
+        )
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of our output went away (`forecaster ... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +16,6 @@ import polars as pl
 import forecaster._io as _io
 import forecaster.datasets as datasets
 import forecaster.jobs.run as run_module
-from forecaster._version import __version__
 from forecaster.estimators.base import RESUME_FREE_PARAMS
 from forecaster.exceptions import ArgumentError, ForecasterError, OwnershipError
 from forecaster.jobs.data import prepare_data
@@ -36,6 +33,12 @@ from forecaster.jobs.intervals import (
     unfit_levels,
 )
 from forecaster.jobs.outputs import output_lock
+from forecaster.jobs.parquet_files import (
+    PARQUET_KEY,
+    check_not_later_file,
+    check_parquet_destination,
+    write_parquet,
+)
 from forecaster.jobs.parser import EXIT_BUSY, EXIT_DATA, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from forecaster.jobs.placement import checkpoint_folder, load_spec, out_problem, path_problem
 from forecaster.jobs.reuse import (
@@ -50,6 +53,7 @@ from forecaster.jobs.sources import as_fitted_ids, text_ids
 from forecaster.jobs.spec import build_estimator, output_dir, without_checkpoints
 from forecaster.jobs.tracked import (
     logged_fits,
+    study_run_ended,
     study_tracking,
     tracked_run,
     tracking_deferred,
@@ -82,9 +86,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 """The commands' steps (``INFO``): the ``forecaster`` command shows them on standard error;
 their results (paths, summaries, tables) go to standard output through the ``Log``."""
-
-PARQUET_KEY = "forecaster"
-"""The Parquet key-value metadata key that marks a file written by this command line."""
 
 Log = Callable[..., None]
 """Where a command writes its results: ``log(message, level="info", **fields)``."""
@@ -294,13 +295,24 @@ def _default_output(spec: Any, root: Path, label: str, what: str) -> Path:
     return folder.parent / f"{folder.name}.{what}.parquet"
 
 
+def _keep_both(args: argparse.Namespace, spec: Any) -> str:
+    """How a backfill of ``predict`` / ``backtest`` keeps the file of a later as-of: the
+    advice of :func:`~forecaster.jobs.parquet_files.check_not_later_file`'s refusal."""
+    if args.out is not None:
+        return "give --out a file of its own to keep both"
+    return (
+        f"put {{as_of}} in output.dir ({spec.output.dir!r}: the default file is named after "
+        "it) or give --out a file of its own to keep both"
+    )
+
+
 def _given_out(args: argparse.Namespace, spec: Any, root: Path, kind: str) -> Path | None:
     """The ``--out`` file of ``predict`` / ``backtest`` when one is given, checked (cheap: no
     data is read) before the model and the data; None: the default, named after the as-of."""
     if args.out is None:
         return None
     out = _out_path(args.out, Path(args.out), spec, root)
-    _check_parquet_destination(out, kind, spec)
+    check_parquet_destination(out, kind, spec)
     return out
 
 
@@ -315,10 +327,11 @@ def predict_command(args: argparse.Namespace, log: Log) -> int:
     frame, when = _as_fitted(model, *prepare_data(spec, root, args.as_of), spec, args.model)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "forecasts"), spec, root)
-        _check_parquet_destination(out, "forecast", spec)
+        check_parquet_destination(out, "forecast", spec)
+    check_not_later_file(out, "forecast", when, args.force, _keep_both(args, spec))
     check_fitted_before(model, frame, args.model, f"the as-of {when.label}")
     forecast = forecast_as_of(model, frame, levels, spec, when)
-    _write_parquet(forecast, out, "forecast", spec, when, args.model)
+    write_parquet(forecast, out, "forecast", spec, when, args.model)
     log(f"wrote {forecast.height} forecast rows to {out}")
     if not args.quiet and not args.json_logs:
         print(forecast.head(20))
@@ -376,7 +389,8 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
     frame, when = prepare_data(spec, root, args.as_of, forecasts=False)
     if out is None:
         out = _out_path(None, _default_output(spec, root, when.label, "backtest"), spec, root)
-        _check_parquet_destination(out, "backtest", spec)
+        check_parquet_destination(out, "backtest", spec)
+    check_not_later_file(out, "backtest", when, args.force, _keep_both(args, spec))
     if args.model:
         frame, when = _as_fitted(model, frame, when, spec, args.model)
         first = before_folds(frame, model, folds)
@@ -390,7 +404,7 @@ def backtest_command(args: argparse.Namespace, log: Log) -> int:
                 raise ArgumentError(f"argument --level: the spec's model {problem}.")
     with tracking_paused():  # the backtest's fits are not logged models
         result = spec_backtest(spec, model, frame, fitted=bool(args.model), log=logger.info)
-    _write_parquet(result.metrics, out, "backtest", spec, when, args.model)
+    write_parquet(result.metrics, out, "backtest", spec, when, args.model)
     log(
         f"backtest over {folds} folds written to {out}",
         summary=backtest_scores(spec, result),
@@ -430,7 +444,8 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
     with output_lock(out, args.wait, what):
         # the study logs into the spec's experiment; its best model, logged calibrated as
         # the deferred block ends, too (hence a scope around it as well as tune_model's)
-        with study_tracking(spec) as tracked, tracking_deferred():
+        # (the study's run ends FAILED or KILLED when what follows the study fails)
+        with study_tracking(spec) as tracked, study_run_ended() as study_run, tracking_deferred():
             result = tune_model(
                 spec,
                 root,
@@ -442,14 +457,16 @@ def tune_command(args: argparse.Namespace, log: Log) -> int:
                 track=tracked,
                 log=logger.info,  # a step, as the run's own tune line
             )
+            study_run.run_id = result.run_id  # from here a failure ends it FAILED
             log(
                 f"study {result.study_name}: best value {result.best_value:.4g} with "
                 f"{result.best_params}"
             )
             if result.best_estimator is not None:  # [output] levels: intervals at predict
                 calibrate_for_levels(spec, result.best_estimator, frame, logger.info)
-        if result.best_estimator is not None:  # the study's best, refitted, under the lock
-            result.best_estimator.save(out, provenance=data_provenance(spec))
+                # saved (under the lock) before the study's run ends FINISHED
+                result.best_estimator.save(out, provenance=data_provenance(spec))
+        if result.best_estimator is not None:
             log(f"best model refitted and saved to {out}")
     return EXIT_OK
 
@@ -480,88 +497,3 @@ def datasets_command(args: argparse.Namespace, log: Log) -> int:
         return EXIT_OK
     log("\n".join(f"{key:12} {value}" for key, value in row.items()))
     return EXIT_OK
-
-
-def _check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
-    """Refuse (``OwnershipError``) to replace anything at ``path`` but a regular Parquet file
-    that this command line wrote (its ``forecaster`` metadata) for the same pipeline and of
-    the same ``kind``; a link, folder, pipe or any other file is left alone. Also refuse a
-    path inside a folder forecaster wrote."""
-    owner = _io.owning_folder(path)
-    if owner is not None:
-        raise OwnershipError(
-            f"Refusing to write {path}: it is inside {owner[0]}, a {owner[1]} folder forecaster "
-            "wrote (its manifest would no longer list what it holds). Choose a path outside it."
-        )
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise OwnershipError(f"Refusing to write {path}: cannot inspect it ({exc}).") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
-        raise OwnershipError(
-            f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
-            "file name with --out."
-        )
-    written = _parquet_owner(path)
-    if written is None:
-        raise OwnershipError(
-            f"Refusing to replace {path}: it is not a file forecaster wrote (no '{PARQUET_KEY}' "
-            "Parquet metadata), and replacing it would lose what it holds. Choose a new file "
-            "name with --out, or move the file away."
-        )
-    mine = {"kind": kind, "pipeline": spec.pipeline.name}
-    if {key: written.get(key) for key in mine} != mine:
-        raise OwnershipError(
-            f"Refusing to replace {path}: it holds the {written.get('kind')} of the pipeline "
-            f"{written.get('pipeline')!r} (as of {written.get('as_of')}), not a {kind} of "
-            f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
-            "with --out, or move the file away."
-        )
-
-
-def _parquet_owner(path: Path) -> dict[str, Any] | None:
-    """The ``forecaster`` metadata of the Parquet file ``path``, or None (not Parquet, not
-    marked, unreadable). Only the footer is read, after checking the Parquet magic bytes."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-            handle.seek(-8, os.SEEK_END)
-            tail = handle.read(8)
-    except OSError:
-        return None
-    if head != b"PAR1" or tail[4:] != b"PAR1":
-        return None
-    if int.from_bytes(tail[:4], "little") > min(os.path.getsize(path), 64 * 2**20):
-        return None
-    try:
-        metadata = pl.read_parquet_metadata(path)
-    except Exception:  # any reader error: not a file we can vouch for
-        return None
-    try:
-        value = _io.load_json_bounded(metadata.get(PARQUET_KEY, "").encode(), source=str(path))
-    except ForecasterError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _write_parquet(
-    frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any, model: str | None = None
-) -> None:
-    """Write ``frame`` atomically with the ``forecaster`` metadata: its kind, pipeline, as-of,
-    package version and, with ``--model``, that folder and its manifest's digest (which model
-    made it: a later predict with another model replaces the file)."""
-    marker = {
-        "kind": kind,
-        "pipeline": spec.pipeline.name,
-        "as_of": when.label,
-        "package_version": __version__,
-    }
-    if model is not None:
-        manifest = _io.read_manifest(model)
-        marker["model"] = str(Path(model).absolute())
-        marker["model_digest"] = None if manifest is None else manifest.get("digest")
-    metadata = {PARQUET_KEY: json.dumps(marker)}
-    _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))

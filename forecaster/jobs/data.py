@@ -33,7 +33,9 @@ Series that end before the as-of
     series too short for the model's lookback is dropped rather than forecast. The
     spec's ``[series] max_staleness`` and ``stale`` policy decide whether each is left out of
     the forecast or forecast from its own last time (:mod:`forecaster.jobs.schedule`); every
-    forecast row carries its ``origin`` and ``stale_steps``. All are still used to fit.
+    forecast row carries its ``origin`` and ``stale_steps``. All are still used to fit, but
+    the rows before the ``features.history_days`` window before the as-of: a series with none
+    after its start is named in a warning and left out (:attr:`AsOf.before_window`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from forecaster.jobs.schedule import (
     check_holiday_rows,
     excluded_ids,
     future_frame,
+    history_window,
     id_text,
     max_staleness,
     observed_rows,
@@ -74,7 +77,6 @@ from forecaster.jobs.schedule import (
 )
 from forecaster.jobs.sources import read_files, source_files
 from forecaster.jobs.spec import MfccSpec, Spec, logret_column
-from forecaster.jobs.unused import check_history_days
 
 __all__ = [
     "STALE_LISTED",
@@ -192,6 +194,10 @@ class AsOf:
     ends : polars.DataFrame or None
         Every stale series (not only the listed ones): its id as text, its last time and its
         steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
+    before_window : tuple of str
+        The series (ids as text) whose data end before the ``features.history_days`` window
+        before the as-of: none of their rows is used (a run names them ``dropped_series``,
+        but those the stale policy excluded).
     """
 
     label: str
@@ -203,6 +209,7 @@ class AsOf:
     excluded: tuple[str, ...] = ()
     future: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
     ends: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
+    before_window: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.label
@@ -406,25 +413,29 @@ def _day(value: Any) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def _recent(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """Keep the last ``features.history_days`` days of every series (calendar days of the
-    time column's zone; dates / datetimes; an integer time column is refused:
-    :func:`forecaster.jobs.unused.check_history_days`)."""
+def _before_window(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
+    """``when`` with the series of ``frame`` that ``history_window`` left no row of (their data
+    end before the ``history_days`` window: neither fitted nor forecast), after naming them
+    in a ``ForecasterWarning``."""
+    id_col = spec.series.id
+    if id_col is None or kept.height == frame.height:
+        return when
+    ends = frame.group_by(id_text(id_col)).agg(pl.col(spec.series.time).max().alias("last"))
+    gone = ends.join(kept.select(id_text(id_col)).unique(), on=id_col, how="anti")
+    if gone.height == 0:
+        return when
+    gone = gone.sort("last", maintain_order=True)  # the longest gone first
+    shown = ", ".join(f"{key} (last {iso_text(end)})" for key, end in gone.head(5).iter_rows())
+    more = f" and {gone.height - 5} more" if gone.height > 5 else ""
     days = spec.features.history_days
-    time_col = spec.series.time
-    check_history_days(spec, frame.schema[time_col])
-    if days is None:
-        return frame
-    first, last = pl.col(time_col).min(), pl.col(time_col).max()
-    if spec.series.id:
-        first, last = first.over(spec.series.id), last.over(spec.series.id)
-    # a series whose first day is within the window is kept whole; the cutoff is computed only
-    # for the others, where it lies after their first row (it cannot pass the dtype's range)
-    within = (last.dt.date() - first.dt.date()).dt.total_days() < days
-    back = pl.when(within).then(0).otherwise(days)
-    # calendar days: a local day across a daylight-saving change lasts 23 or 25 hours
-    cutoff = last.dt.offset_by(pl.format("-{}d", back))
-    return frame.filter(within | (pl.col(time_col) > cutoff))
+    warn_at_caller(
+        f"features.history_days = {days} keeps the {days} days before the as-of {when.label}: "
+        f"{gone.height} series end before them, so none of their rows is used and they are "
+        f"neither fitted nor forecast: {shown}{more}. Raise history_days to use them, or "
+        "drop them from the source.",
+        ForecasterWarning,
+    )
+    return dataclasses.replace(when, before_window=tuple(gone[id_col].to_list()))
 
 
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
@@ -534,10 +545,11 @@ def prepare_data(
     with a return of 0 (:func:`forecaster.jobs.returns.with_absent_rows`).
     """
     source = load_data(spec, root)
-    frame, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
-    frame = _recent(frame, spec)
+    cut, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
+    frame = history_window(cut, spec)
     check_holiday_rows(frame, spec)
-    when = _stale_series(frame, spec, when, forecasts)
+    when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out
+    when = _before_window(cut, frame, spec, when)
     if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)
         when = dataclasses.replace(when, future=values)

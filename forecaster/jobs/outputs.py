@@ -80,6 +80,7 @@ __all__ = [
     "data_record",
     "dropped_series",
     "forecast_ids",
+    "later_as_of",
     "legacy_summary",
     "manifest_details",
     "output_lock",
@@ -371,7 +372,8 @@ def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[
     as too short for the model (with a warning): those absent from its ``forecast`` (neither
     fitted nor forecast: a series with the lookback's rows but fewer than lookback + horizon
     is left out of the fit, yet forecast; a dry run passes :func:`forecast_ids`); without
-    one, those the ``panel`` of the fit leaves out."""
+    one, those the ``panel`` of the fit leaves out. Also those with no row in the
+    ``features.history_days`` window (``job.when.before_window``, named in a warning too)."""
     id_col = job.spec.series.id
     if id_col is None:
         return []
@@ -380,7 +382,7 @@ def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[
     given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
     absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
     excluded = set(job.when.excluded)
-    return [key for key in absent.to_list() if key not in excluded]
+    return [k for k in [*absent.to_list(), *job.when.before_window] if k not in excluded]
 
 
 def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:
@@ -442,18 +444,31 @@ def check_not_later(job: Job) -> None:
         if legacy is None:
             return
         other_label, other = legacy.as_of, legacy.effective_as_of
-    other = other or other_label  # written before effective as-ofs were recorded: the label
-    later = is_later(other, job.when.effective)
-    if later is False:
+    later = later_as_of(other_label, other, job.when, "this run's")
+    if later is None:
         return
-    reason = "a later as-of than" if later else "an as-of that cannot be compared with"
     literal = " ({{as_of}} is the text '{as_of}')" if "{{as_of}}" in job.spec.output.dir else ""
     raise OwnershipError(
         f"{job.file}: key 'output.dir' ({job.spec.output.dir!r}) has no {{as_of}}{literal}, so "
-        f"{job.out_dir} keeps the latest as-of, and it holds the outputs as of {other_label} "
-        f"(data up to {other}), {reason} this run's {job.when.label} (data up to "
-        f"{job.when.effective}). Pass --force to replace them with this older as-of, or put "
-        "{as_of} in output.dir to keep both."
+        f"{job.out_dir} keeps the latest as-of, and it holds the outputs {later}. Pass --force "
+        "to replace them with this older as-of, or put {as_of} in output.dir to keep both."
+    )
+
+
+def later_as_of(label: Any, effective: Any, when: AsOf, whose: str) -> str | None:
+    """The one rule of a backfill: outputs as of ``label`` (data up to ``effective``; None:
+    written before effective as-ofs were recorded, the label is used) are replaced by those
+    of ``when`` only with ``--force`` when theirs is a later as-of, or one that cannot be
+    compared with it. Returns what they are, in words (``"as of ... (data up to ...), a later
+    as-of than <whose> ..."``), for the refusal; None when they may be replaced."""
+    other = effective or label
+    later = is_later(other, when.effective)
+    if later is False:
+        return None
+    reason = "a later as-of than" if later else "an as-of that cannot be compared with"
+    return (
+        f"as of {label} (data up to {other}), {reason} {whose} {when.label} (data up to "
+        f"{when.effective})"
     )
 
 

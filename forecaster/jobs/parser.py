@@ -32,8 +32,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DATA, EXIT_BUSY = 0, 1, 2, 3, 4
 EPILOG = (
     "Exit codes: 0 ok (also: outputs already written), 1 failure, 2 bad spec, arguments, model "
     "folder or an output path forecaster did not write, 3 invalid data, 4 busy (another run of "
-    "the same spec and as-of is running; --wait queues behind it), 143 stopped by SIGTERM "
-    "(cleaned up; the MLflow run ends KILLED)."
+    "the same spec and as-of is running; --wait queues behind it), 130 stopped by Ctrl-C, 143 "
+    "stopped by SIGTERM (both cleaned up; the MLflow run ends KILLED)."
 )
 
 
@@ -135,6 +135,12 @@ def _wait_option(sub: argparse.ArgumentParser) -> None:
     )
 
 
+_FORCE_FILE = (
+    "replace a file of a later as-of (a backfill into the file every as-of shares: an "
+    "output.dir without {as_of}, or the same --out)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser; a parsed command carries ``command`` and ``handler`` (the
     name of its function in :mod:`forecaster.jobs.commands`)."""
@@ -191,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--out", type=_path, help="Parquet file to write (default <output.dir>.forecasts.parquet)"
     )
+    predict.add_argument("--force", action="store_true", help=_FORCE_FILE)
     predict.add_argument(
         "--level",
         action="append",
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_path,
         help="Parquet file for the metrics (default <output.dir>.backtest.parquet)",
     )
+    back.add_argument("--force", action="store_true", help=_FORCE_FILE)
     back.add_argument(
         "--level",
         action="append",

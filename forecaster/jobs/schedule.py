@@ -9,7 +9,8 @@ Series that end before the as-of
 
     - ``stale = "exclude"`` (the default): a series more than ``max_staleness`` steps behind is
       left out of the forecast (it is still used to fit and to backtest: its history is real
-      data); one at most ``max_staleness`` steps behind is forecast from its own last time;
+      data, within ``features.history_days``); one at most ``max_staleness`` steps behind is
+      forecast from its own last time;
     - ``stale = "forecast"``: every series is forecast from its own last time.
 
     Either way every series that ends before the as-of is named in a ``ForecasterWarning`` and
@@ -18,6 +19,11 @@ Series that end before the as-of
     ``dropped_series`` instead), and ``forecasts.parquet`` has a ``stale_steps`` column (0 for
     a series that reaches the as-of) and an ``origin`` column (the time of the series' last
     input row), so a forecast dated before the as-of is never silent.
+History window
+    ``features.history_days = N`` keeps the rows of the ``N`` calendar days before the as-of
+    (:func:`history_window`): one window for every series, counted back from the as-of, not
+    from a stale series' own end, so a series whose data end before it is left out (named in
+    a warning and in a run's ``dropped_series`` or ``excluded_series``).
 Future covariates
     With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
     after each series' last observation, with the future covariate columns filled and the
@@ -54,6 +60,7 @@ from forecaster.data.frequency_inference import infer_frequency
 from forecaster.data.steps import future_times, steps_behind
 from forecaster.exceptions import DataValidationError, ForecasterWarning, SpecError, warn_at_caller
 from forecaster.jobs.spec import Spec, build_estimator
+from forecaster.jobs.unused import check_history_days
 
 __all__ = [
     "check_holiday_rows",
@@ -62,6 +69,7 @@ __all__ = [
     "excluded_ids",
     "finish_forecast",
     "future_frame",
+    "history_window",
     "id_text",
     "max_staleness",
     "observed_rows",
@@ -343,3 +351,25 @@ def drop_excluded(frame: pl.DataFrame, spec: Spec, excluded: tuple[str, ...]) ->
     if id_col is None or not excluded:
         return frame
     return frame.filter(~id_text(id_col).is_in(list(excluded)))
+
+
+def history_window(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """Keep the rows of the last ``features.history_days`` days before the as-of (the last
+    time of ``frame``, cut at it): one window for every series, a stale one too (calendar
+    days of the time column's zone; dates / datetimes; an integer time column is refused:
+    :func:`forecaster.jobs.unused.check_history_days`)."""
+    days = spec.features.history_days
+    time_col = spec.series.time
+    check_history_days(spec, frame.schema[time_col])
+    if days is None:
+        return frame
+    first, last = pl.col(time_col).min(), pl.col(time_col).max()
+    if spec.series.id:
+        first = first.over(spec.series.id)
+    # a series whose first day is within the window is kept whole; the cutoff is computed only
+    # for the others, where it lies after their first row (it cannot pass the dtype's range)
+    within = (last.dt.date() - first.dt.date()).dt.total_days() < days
+    back = pl.when(within).then(0).otherwise(days)
+    # calendar days: a local day across a daylight-saving change lasts 23 or 25 hours
+    cutoff = last.dt.offset_by(pl.format("-{}d", back))
+    return frame.filter(within | (pl.col(time_col) > cutoff))

@@ -13,6 +13,7 @@ model.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import math
@@ -34,11 +35,13 @@ from forecaster.jobs.spec import Spec, first_line
 __all__ = [
     "HOST_TAG",
     "PID_TAG",
+    "StudyRun",
     "close_dead_runs",
     "log_outputs",
     "logged_fits",
     "masked",
     "register_run_model",
+    "study_run_ended",
     "study_tracking",
     "tracked_run",
     "tracking_paused",
@@ -81,6 +84,49 @@ def study_tracking(spec: Spec) -> Iterator[bool]:
             yield False
             return
         yield True
+
+
+@dataclasses.dataclass
+class StudyRun:
+    """The MLflow run of a study (:attr:`forecaster.tuning.TuneResult.run_id`), known once the
+    study has run (None: untracked, or none could be made); see :func:`study_run_ended`."""
+
+    run_id: str | None = None
+
+
+@contextlib.contextmanager
+def study_run_ended() -> Iterator[StudyRun]:
+    """For ``forecaster tune``: when the block raises once its study's run is known (set
+    ``run_id`` on what it yields), that run ends FAILED, or KILLED after a
+    ``KeyboardInterrupt`` (Ctrl-C, ``SIGTERM``), as a pipeline's own run ends: the command's
+    work after the study (calibrating and saving its best model) failed. A study's run ends
+    FINISHED as its best model is logged (:func:`forecaster.tracking.log_study`), so this
+    block goes around the deferred block that logs it. A tracking failure is a warning."""
+    study = StudyRun()
+    try:
+        yield study
+    except BaseException as exc:
+        if study.run_id is not None:
+            _end_study_run(
+                study.run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            )
+        raise
+
+
+def _end_study_run(run_id: str, status: str) -> None:
+    try:
+        import forecaster.tracking as tracking
+        import mlflow
+        from forecaster.tracking.store import store_client
+
+        with tracking.bounded_requests():
+            store_client(mlflow, mlflow.get_tracking_uri()).set_terminated(run_id, status)
+    except Exception as exc:
+        warn_at_caller(
+            f"Could not end the study's MLflow run {run_id} {status} ({masked(first_line(exc))}); "
+            "it shows how the study itself ended.",
+            ForecasterWarning,
+        )
 
 
 def _warn_unavailable(exc: Exception, consequence: str) -> None:

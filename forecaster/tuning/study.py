@@ -270,6 +270,8 @@ class TuneResult:
     search_space : dict or callable
         What the trials sampled: parameter name -> Optuna distribution (the default space
         resolved for the data, or the one passed, checked), or the callable passed.
+    run_id : str or None
+        The study's MLflow run (``track=True``; None untracked, or when it could not be made).
     """
 
     study: Any
@@ -281,6 +283,7 @@ class TuneResult:
     study_name: str
     storage_url: str | None = None
     search_space: Any = field(default=None, repr=False)
+    run_id: str | None = None
 
     def trials_frame(self) -> pl.DataFrame:
         """One row per trial: number, state, value (the objective; null for a pruned trial,
@@ -425,7 +428,7 @@ def tune(
                 )  # fmt: skip
                 study, snapshot = _run_study(study, settings, logger)
             result = _result(study, snapshot, settings, estimator if refit else None,
-                             bool(track), url)  # fmt: skip
+                             bool(track), url, logger.run_id)  # fmt: skip
         logger.finish(best_estimator=result.best_estimator, best_trial=snapshot[0].number)
     except BaseException as error:  # a callback's error, Ctrl-C: the run ends with its trials
         logger.finish_stopped(error)
@@ -440,10 +443,11 @@ def _result(
     refit: Any,
     track: bool,
     url: str | None,
+    run_id: str | None,
 ) -> TuneResult:
     """The result: the best trial and the counts of ``snapshot`` (read at one moment:
     :func:`~forecaster.tuning.trials.study_snapshot`), its parameters fitted again when
-    ``refit`` is the estimator to refit (None: no refit)."""
+    ``refit`` is the estimator to refit (None: no refit); ``run_id``: the study's MLflow run."""
     best_trial, n_finished, n_run = snapshot
     best_params = dict(best_trial.user_attrs.get("params", best_trial.params))
     objective = settings.objective
@@ -455,6 +459,7 @@ def _result(
         study=study, best_params=best_params, best_value=float(best_trial.value),
         best_estimator=best_estimator, n_trials_finished=n_finished, n_trials_run=n_run,
         study_name=settings.study_name, storage_url=url, search_space=objective.space,
+        run_id=run_id,
     )  # fmt: skip
 
 

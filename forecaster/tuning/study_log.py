@@ -139,6 +139,7 @@ class StudyLogger:
         }
         self.held: list[warnings.WarningMessage] = []
         self.started = self.finished = False
+        self.run_id: str | None = None  # the study's run, once start() made or found it
 
     def start(self) -> list[Any]:
         """Create (or find) the study's run; the trial callbacks to add."""
@@ -156,6 +157,7 @@ class StudyLogger:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if not isinstance(parent_run, str):
             return []
+        self.run_id = parent_run
         negated = bool(self.kwargs["negate_intermediate"])
         return [TrialHook(parent_run, mlflow.get_tracking_uri(), request_limits(), negated)]
 

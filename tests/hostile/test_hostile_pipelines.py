@@ -1140,6 +1140,7 @@ def test_paths_are_relative_to_the_project_not_the_working_directory(
         ("training", 'storage = "sqlite:////tmp/x/optuna.db"', "training.storage", "outside"),
         ("training", 'storage = "sqlite:///data/x.csv"', "training.storage", "would read"),
         ("training", 'storage = "sqlite:///a\\u0000b"', "training.storage", "NUL"),
+        ("training", 'storage = "sqlite:///outputs/mini/x/o.db"', "training.storage", "of a run"),
         ("output", 'dir = "outputs/\\u0000{as_of}"', "output.dir", "NUL"),
         ("output", f'dir = "outputs/{"o" * 300}/{{as_of}}"', "output.dir", "300 bytes"),
         ("output", f'dir = "outputs/{{name}}/{"o" * 230}{{as_of}}"', "output.dir", "a name can"),

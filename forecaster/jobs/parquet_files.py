@@ -1,0 +1,144 @@
+"""The Parquet files of ``forecaster predict`` and ``forecaster backtest``: where they may be
+written, and the ``forecaster`` key-value metadata that marks them as this command line's.
+
+A file is replaced only when it is a regular Parquet file the command line wrote for the same
+pipeline and kind (:func:`check_parquet_destination`), and, without ``--force``, when it holds
+no later as-of than the command's (:func:`check_not_later_file`: a backfill into a file that
+every as-of shares, the rule of ``run``'s outputs, :func:`forecaster.jobs.outputs.later_as_of`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import forecaster._io as _io
+from forecaster._version import __version__
+from forecaster.exceptions import ForecasterError, OwnershipError
+from forecaster.jobs.data import AsOf
+from forecaster.jobs.outputs import later_as_of
+
+__all__ = [
+    "PARQUET_KEY",
+    "check_not_later_file",
+    "check_parquet_destination",
+    "parquet_owner",
+    "write_parquet",
+]
+
+PARQUET_KEY = "forecaster"
+"""The Parquet key-value metadata key that marks a file written by this command line."""
+
+
+def check_not_later_file(path: Path, kind: str, when: AsOf, force: bool, fix: str) -> None:
+    """Refuse (``OwnershipError``) to replace the ``kind`` file at ``path`` (checked by
+    :func:`check_parquet_destination`) when it holds a later as-of than ``when`` (or one that
+    cannot be compared with it), unless ``force``: a backfill into a file that every as-of
+    shares (an ``output.dir`` without ``{as_of}``, the same ``--out``) would replace the
+    latest forecasts unasked. ``fix``: how to keep both, for the message. Files written
+    before their effective as-of was recorded are compared by their label."""
+    if force:
+        return
+    written = parquet_owner(path)
+    if written is None:
+        return
+    later = later_as_of(
+        written.get("as_of"), written.get("effective_as_of"), when, "this command's"
+    )
+    if later is not None:
+        raise OwnershipError(
+            f"Refusing to replace {path}: it holds the {kind} {later}. Pass --force to replace "
+            f"it with this older as-of, or {fix}."
+        )
+
+
+def check_parquet_destination(path: Path, kind: str, spec: Any) -> None:
+    """Refuse (``OwnershipError``) to replace anything at ``path`` but a regular Parquet file
+    that this command line wrote (its ``forecaster`` metadata) for the same pipeline and of
+    the same ``kind``; a link, folder, pipe or any other file is left alone. Also refuse a
+    path inside a folder forecaster wrote."""
+    owner = _io.owning_folder(path)
+    if owner is not None:
+        raise OwnershipError(
+            f"Refusing to write {path}: it is inside {owner[0]}, a {owner[1]} folder forecaster "
+            "wrote (its manifest would no longer list what it holds). Choose a path outside it."
+        )
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OwnershipError(f"Refusing to write {path}: cannot inspect it ({exc}).") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a link" if stat.S_ISLNK(info.st_mode) else "a folder or special file"
+        raise OwnershipError(
+            f"Refusing to write {path}: it is {kind}, not a file forecaster wrote. Choose a new "
+            "file name with --out."
+        )
+    written = parquet_owner(path)
+    if written is None:
+        raise OwnershipError(
+            f"Refusing to replace {path}: it is not a file forecaster wrote (no '{PARQUET_KEY}' "
+            "Parquet metadata), and replacing it would lose what it holds. Choose a new file "
+            "name with --out, or move the file away."
+        )
+    mine = {"kind": kind, "pipeline": spec.pipeline.name}
+    if {key: written.get(key) for key in mine} != mine:
+        raise OwnershipError(
+            f"Refusing to replace {path}: it holds the {written.get('kind')} of the pipeline "
+            f"{written.get('pipeline')!r} (as of {written.get('as_of')}), not a {kind} of "
+            f"{spec.pipeline.name!r}, and replacing it would lose it. Choose a new file name "
+            "with --out, or move the file away."
+        )
+
+
+def parquet_owner(path: Path) -> dict[str, Any] | None:
+    """The ``forecaster`` metadata of the Parquet file ``path``, or None (not Parquet, not
+    marked, unreadable). Only the footer is read, after checking the Parquet magic bytes."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            handle.seek(-8, os.SEEK_END)
+            tail = handle.read(8)
+    except OSError:
+        return None
+    if head != b"PAR1" or tail[4:] != b"PAR1":
+        return None
+    if int.from_bytes(tail[:4], "little") > min(os.path.getsize(path), 64 * 2**20):
+        return None
+    try:
+        metadata = pl.read_parquet_metadata(path)
+    except Exception:  # any reader error: not a file we can vouch for
+        return None
+    try:
+        value = _io.load_json_bounded(metadata.get(PARQUET_KEY, "").encode(), source=str(path))
+    except ForecasterError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def write_parquet(
+    frame: pl.DataFrame, path: Path, kind: str, spec: Any, when: Any, model: str | None = None
+) -> None:
+    """Write ``frame`` atomically with the ``forecaster`` metadata: its kind, pipeline, as-of
+    (its label and effective as-of), package version and, with ``--model``, that folder and
+    its manifest's digest (which model made it: a later predict with another model replaces
+    the file)."""
+    marker = {
+        "kind": kind,
+        "pipeline": spec.pipeline.name,
+        "as_of": when.label,
+        "effective_as_of": when.effective,
+        "package_version": __version__,
+    }
+    if model is not None:
+        manifest = _io.read_manifest(model)
+        marker["model"] = str(Path(model).absolute())
+        marker["model_digest"] = None if manifest is None else manifest.get("digest")
+    metadata = {PARQUET_KEY: json.dumps(marker)}
+    _io.write_atomic(path, lambda tmp: frame.write_parquet(tmp, metadata=metadata))
