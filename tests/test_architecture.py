@@ -1,7 +1,8 @@
 """The house rules of the package, read from its import statements (every one, those inside
 functions included): imports run one way through the layers, no module imports the package
 facade, no import circle, no private name imported from another module, modules and functions of
-a size a reader can hold.
+a size a reader can hold, and every ``LazyFrame`` collected by one helper (``forecaster._polars``:
+the in-memory engine, whose float sums are the same bits every run).
 
 The layers, from the bottom (a module may import its own layer and the layers below it):
 
@@ -38,6 +39,10 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 120
 # Functions allowed over MAX_FUNCTION_LINES: name -> the reason (also written at their top).
 LONG_FUNCTIONS: dict[str, str] = {}
+# The one module that runs a Polars LazyFrame; the methods that run one (``collect_schema``
+# reads no data).
+COLLECTOR = "forecaster._polars"
+RUNS_A_QUERY = ("collect", "collect_all", "collect_async", "collect_batches", "profile")
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,23 @@ def oversized(root: Path) -> list[str]:
     return found
 
 
+def bare_collects(root: Path) -> list[str]:
+    """Calls that run a Polars query (``.collect()``, ``pl.collect_all``, ``.sink_parquet``, ...)
+    outside :data:`COLLECTOR`: Polars' default engine sums floats in another order from run
+    to run, so the package collects through ``forecaster._polars.collect``."""
+    found = []
+    for name, path in package_modules(root).items():
+        if name == COLLECTOR:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            method = node.func.attr
+            if method in RUNS_A_QUERY or method.startswith("sink_"):
+                found.append((str(path.relative_to(root.parent)), node.lineno, method))
+    return [f"{path}:{line}: .{method}(" for path, line, method in sorted(found)]
+
+
 # ------------------------------------------------------------------------------------------
 # the package
 # ------------------------------------------------------------------------------------------
@@ -223,6 +245,10 @@ def test_no_private_name_is_imported_from_another_module():
 
 def test_modules_and_functions_fit_a_reader():
     assert oversized(PACKAGE_ROOT) == []
+
+
+def test_every_query_is_collected_by_the_one_helper():
+    assert bare_collects(PACKAGE_ROOT) == []
 
 
 def test_every_module_belongs_to_a_layer():
@@ -263,6 +289,12 @@ def tangled(tmp_path: Path) -> Path:
             "evaluation/backtest.py": "from ..estimators.core import Model\ndef run():\n    pass\n",
             "nn/__init__.py": "",
             "nn/big.py": "def long():\n" + "    x = 1\n" * 130 + "\n" * 500,
+            "data/read.py": (
+                "import polars as pl\n"
+                "def read(lazy):\n    return lazy.select(pl.len()).collect().item()\n"
+                "def both(a, b):\n    return pl.collect_all([a, b])\n"
+                "def write(lazy, path):\n    lazy.sink_parquet(path)\n"
+            ),
         },
     )
 
@@ -289,6 +321,11 @@ def test_the_checks_find_upward_imports_cycles_private_names_and_sizes(tangled: 
         "forecaster/nn/big.py: 631 lines",
         "forecaster/nn/big.py:long: 131 lines",
     ]
+    assert bare_collects(tangled) == [
+        "forecaster/data/read.py:3: .collect(",
+        "forecaster/data/read.py:5: .collect_all(",
+        "forecaster/data/read.py:7: .sink_parquet(",
+    ]
 
 
 def test_a_clean_package_passes(tmp_path: Path):
@@ -297,8 +334,12 @@ def test_a_clean_package_passes(tmp_path: Path):
         {
             "__init__.py": "from forecaster.estimators.core import Model\n",
             "_io.py": "def write():\n    pass\n",
+            "_polars.py": "def collect(lazy):\n    return lazy.collect(engine='in-memory')\n",
             "estimators/__init__.py": "",
-            "estimators/core.py": "from forecaster import _io\nclass Model:\n    pass\n",
+            "estimators/core.py": (
+                "from forecaster import _io\nfrom forecaster._polars import collect\n"
+                "class Model:\n    def n(self, lazy):\n        return collect(lazy).height\n"
+            ),
         },
     )
     imports = all_imports(root)
@@ -306,3 +347,4 @@ def test_a_clean_package_passes(tmp_path: Path):
     assert import_cycles(imports, package_modules(root)) == []
     assert private_imports(imports) == []
     assert oversized(root) == []
+    assert bare_collects(root) == []

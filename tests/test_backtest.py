@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
+import os
+import subprocess
+import sys
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -1332,3 +1337,59 @@ def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
     assert told and not [m for m in told if "targets are missing" in m], told
     assert any("12 of the 36 forecast points" in m for m in told), told  # unscored: named
+
+
+_REPRODUCED_SCORES = """
+import datetime as dt, hashlib, json
+import numpy as np, polars as pl, torch
+from forecaster import RNNForecaster
+torch.set_num_threads(1)
+rng = np.random.default_rng(0)
+t = np.arange(30 * 24 + 100)
+level = rng.uniform(5, 50, (40, 1))
+y = level + np.sin(2 * np.pi * (t + rng.uniform(0, 24, (40, 1))) / 24) * level / 5
+y = y + rng.normal(0, 0.5, y.shape) * level / 5
+start = dt.datetime(2020, 1, 1)
+times = pl.datetime_range(start, start + dt.timedelta(hours=t.size - 1), "1h", eager=True)
+frame = pl.DataFrame({"id": np.repeat([f"s{i:02d}" for i in range(40)], t.size),
+                      "time": pl.concat([times] * 40), "y": y.ravel()})
+model = RNNForecaster(target="y", id_col="id", lookback=24, horizon=24, hidden_size=8,
+                      max_epochs=1, windows_per_epoch=64, random_state=0, progress=False)
+result = model.backtest(frame, folds=30)
+def digest(frame):
+    return hashlib.sha256(frame.write_csv(float_precision=17).encode()).hexdigest()
+out = {k: [digest(getattr(result, k))] for k in ("metrics", "by_step", "aggregate", "baselines")}
+for by in ([], ["fold"], ["id", "step"], ["fold", "step"]):
+    out[f"score {by}"] = [digest(result.score(by)) for _ in range(3)]
+scaler = result.estimators[0].scaler_
+out["scaler"] = [digest(pl.DataFrame([scaler.center_.ravel(), scaler.scale_.ravel()]))]
+print(json.dumps(out))
+"""
+
+
+def _reproduced_scores(threads: int) -> dict[str, list[str]]:
+    """The digests of :data:`_REPRODUCED_SCORES`'s frames, run in a fresh interpreter with
+    ``threads`` Polars threads."""
+    import forecaster
+
+    env = {**os.environ, "POLARS_MAX_THREADS": str(threads)}
+    env["PYTHONPATH"] = str(Path(forecaster.__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _REPRODUCED_SCORES], capture_output=True,
+        text=True, timeout=300, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_a_backtests_scores_are_the_same_bits_in_every_run_and_at_any_thread_count():
+    """A backtest's score frames, its score() by any keys (each called three times) and its
+    fold model's scaler statistics, in three fresh interpreters (two and one Polars
+    threads): Polars' default engine (streaming) summed the scores' groups in another order
+    each run, so score(["id", "step"]) differed from call to call at one thread as at two,
+    and by_step, aggregate and score(["fold"]) differed between one and two threads. The
+    scaler statistics were the same bits before (eager group-bys)."""
+    runs = [_reproduced_scores(threads) for threads in (2, 2, 1)]
+    different = {name: len({d for run in runs for d in run[name]}) for name in runs[0]}
+    assert {name: n for name, n in different.items() if n > 1} == {}  # frames: how many

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import actual_column, is_bound_column
+from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
 from forecaster.exceptions import (
@@ -194,7 +195,7 @@ def not_numeric_message(frame: pl.DataFrame | pl.LazyFrame, name: str, dtype: An
     bad = text.filter(text.is_not_null() & text.cast(pl.Float64, strict=False).is_null())
     try:
         lazy = frame.lazy().select(bad.unique(maintain_order=True).head(MAX_EXAMPLES))
-        examples = lazy.collect().to_series().to_list()
+        examples = collect(lazy, streaming=True).to_series().to_list()
     except READ_ERRORS:
         examples = []
     if examples:

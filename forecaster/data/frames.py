@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._columns import temporary_names
+from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError
 
 __all__ = [
@@ -311,7 +312,7 @@ def collect_frame(
     frame_schema(frame, what=what)
     try:
         if isinstance(frame, pl.LazyFrame):
-            return (frame if columns is None else frame.select(columns)).collect()
+            return collect(frame if columns is None else frame.select(columns))
         return frame if columns is None else frame.select(columns)
     except READ_ERRORS as exc:
         if isinstance(frame, pl.DataFrame):

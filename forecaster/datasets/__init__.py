@@ -48,6 +48,7 @@ from pathlib import Path
 
 import polars as pl
 
+from forecaster._polars import collect
 from forecaster._validation import describe_value
 from forecaster._version import DISTRIBUTION, REINSTALL
 from forecaster.data.audio import (
@@ -518,7 +519,7 @@ def list_datasets() -> pl.DataFrame:
     stock_rows = 0
     for ticker in STOCK_TICKERS:
         with _bundled_path("stocks", _STOCKS[ticker].file) as path:
-            stock_rows += pl.scan_csv(path, glob=False).select(pl.len()).collect().item()
+            stock_rows += collect(pl.scan_csv(path, glob=False).select(pl.len())).item()
     with _bundled_path("audio", "fsdd_manifest.csv") as path:
         manifest = pl.read_csv(path)
     audio_rows = manifest.select(frame_count(pl.col("n_samples"), _N_FFT, _HOP_LENGTH).sum()).item()

@@ -25,6 +25,7 @@ import polars as pl
 
 from forecaster._busy import uses_fitted_state
 from forecaster._columns import actual_column
+from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data import trained_frame
 from forecaster.data.frames import column_tuple
@@ -216,7 +217,8 @@ class ForecastIntervals:
         if self.id_col is None or not dtype.is_integer() or origins == "calendar":
             return  # dates share a calendar (their own end with origins="series" too)
         n_series = max(
-            self.keys_.height, int(lazy.select(pl.col(self.id_col).n_unique()).collect().item())
+            self.keys_.height,
+            int(collect(lazy.select(pl.col(self.id_col).n_unique()), streaming=True).item()),
         )
         if n_series > 1:
             raise DataValidationError(
@@ -398,7 +400,8 @@ class ForecastIntervals:
         ``predict(level=...)`` refuses their forecasts, which have no series scale."""
         if self.id_col is None:
             return
-        ids = frame.lazy().select(pl.col(self.id_col).unique()).collect().to_series()
+        ids = frame.lazy().select(pl.col(self.id_col).unique())
+        ids = collect(ids, streaming=True).to_series()
         rows = self._series_rows(ids, ids.len())
         left = ids.filter(pl.Series((rows >= 0) & ~np.isin(rows, series))).sort()
         if left.len() == 0:

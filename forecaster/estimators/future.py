@@ -29,6 +29,7 @@ import polars as pl
 import torch
 
 from forecaster._columns import temporary_names
+from forecaster._polars import collect
 from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
@@ -245,7 +246,8 @@ class FutureInputs:
         strays = ids.filter(~ids.is_in(horizon_times[id_name].unique().implode()))
         if strays.len() == 0 or history is None:  # the common case costs one unique
             return
-        seen = history.lazy().select(pl.col(self.id_col).unique()).collect().to_series()
+        seen = history.lazy().select(pl.col(self.id_col).unique())
+        seen = collect(seen, streaming=True).to_series()
         seen = seen.to_frame().select(id_cast(self.id_col, seen.dtype, strays.dtype)).to_series()
         strays = strays.filter(~strays.is_in(seen.implode())).sort()
         if strays.len():

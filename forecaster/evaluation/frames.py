@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from forecaster._columns import temporary_names
+from forecaster._polars import collect
 from forecaster._validation import describe_value
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, column_tuple, text_like
@@ -287,9 +288,9 @@ def summarize_key_sets(
     point's score of every metric and forecast (its absolute error, its squared error, ...)
     is computed once, in one pass over the points scored, and each key set's group-by pools
     them (their means; MASE over the points whose scale is defined): the scores of a
-    group-by per key set computing them (each a lazy group-by, whose means depend on the
-    number of Polars threads in their last bits, as they did; at two threads, where points
-    are left out, the collected scores' chunks can change those last bits)."""
+    group-by per key set computing them. Each query is collected by Polars' in-memory engine
+    (:func:`forecaster._polars.collect`): the same bits from run to run (and, on every
+    backtest checked, at one Polars thread as at two)."""
     schema = points.collect_schema() if isinstance(points, pl.LazyFrame) else points.schema
     sources: dict[str | None, str] = {None: columns.forecast}
     sources.update(others or {})
@@ -318,7 +319,7 @@ def summarize_key_sets(
     if not _all_there(points, [columns.actual, *sources.values()]):  # else: no copy
         there = [pl.col(c).is_not_null() for c in (columns.actual, *sources.values())]
         lazy = lazy.filter(pl.all_horizontal(there))
-    scored = lazy.select(*kept, *values).collect()
+    scored = collect(lazy.select(*kept, *values))
     defined = _scales_defined(points, columns.mase_scale)  # no MASE scale undefined
     shape = (metrics, columns, intervals, count_scaled)
     return [_pooled(scored, list(by), (hidden, pooled), shape, defined=defined) for by in key_sets]
@@ -340,6 +341,8 @@ def _pooled(
     schema = scored.schema
     scale = pl.col(columns.mase_scale) if columns.mase_scale in schema else None
     plain = bool(by) and defined  # MASE: the plain mean, no group empty (the same bits)
+    # the count cast, not a bare pl.len(): with only plain means, Polars (2.1) would group
+    # many rows into few groups on its partitioned path, whose sums change order run to run
     aggs = [pl.len().cast(pl.Int64).alias("n")]
     for (source, m), column in hidden.items():
         aggs.append(_pooled_score(m, pl.col(column), scale, plain).alias(pooled[source, m]))
@@ -353,7 +356,7 @@ def _pooled(
         aggs.insert(1, known.sum().cast(pl.Int64).alias(SCALED_COUNT))
     aggs += scores
     lazy = scored.lazy()
-    out = (lazy.group_by(by, maintain_order=True).agg(aggs) if by else lazy.select(aggs)).collect()
+    out = collect(lazy.group_by(by, maintain_order=True).agg(aggs) if by else lazy.select(aggs))
     counts = ["n", *([SCALED_COUNT] if counted else [])]  # (a key may be named n_scaled)
 
     def frame(source: str | None, before: list[str], after: list[str]) -> pl.DataFrame:

@@ -41,6 +41,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, first_line, normal_path
 
@@ -332,7 +333,7 @@ def csv_unreadable_file(
         return ""
     for path in paths:
         try:
-            pl.scan_csv(path, schema_overrides=dict(schema), **options).collect()
+            collect(pl.scan_csv(path, schema_overrides=dict(schema), **options))
         except pl.exceptions.PolarsError:
             return f" The value is in {shown_path(path, root)}."
         except OSError:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._polars import collect
 from forecaster.exceptions import DataValidationError
 from forecaster.jobs.source_schemas import (
     column_list,
@@ -74,14 +75,14 @@ def read_files(spec: Spec, root: Path) -> pl.DataFrame:
         if source.format == "csv" and not source.time_format:
             _check_day_month_order(paths, spec)
         try:
-            frame = _scan(spec, paths, types).collect()
+            frame = collect(_scan(spec, paths, types))
         except pl.exceptions.PolarsError:
             if source.format != "csv" or not types:
                 raise
             # a value below the first rows does not fit the type given to a column some
             # files leave empty there: only that column is typed otherwise
             types = _types_that_fit(spec, paths, types)
-            frame = _scan(spec, paths, types).collect()
+            frame = collect(_scan(spec, paths, types))
         if spec.series.id and _text_columns(spec).get(spec.series.id) == pl.String:
             frame = _typed_ids(frame, spec.series.id)
         if len(paths) > 1 and frame.height:
@@ -166,7 +167,7 @@ def _types_that_fit(
     for name, dtype in types.items():
         for candidate in (dtype, pl.Float64()) if dtype.is_integer() else (dtype,):
             try:
-                _scan(spec, paths, {name: candidate}).select(name).collect()
+                collect(_scan(spec, paths, {name: candidate}).select(name))
             except pl.exceptions.PolarsError:
                 continue
             kept[name] = candidate
@@ -247,10 +248,10 @@ def _row_counts(
         counted = [pl.scan_csv(str(p), infer_schema=False, **csv_options(spec)) for p in paths]
     else:
         counted = [pl.scan_parquet(str(p)) for p in paths]
-    counts = [lazy.select(pl.len()).collect().item() for lazy in counted]
+    counts = [collect(lazy.select(pl.len())).item() for lazy in counted]
     if sum(counts) == frame.height:
         return counts
-    found = _scan(spec, paths, types, with_paths=True).select("__path__").collect()
+    found = collect(_scan(spec, paths, types, with_paths=True).select("__path__"))
     per_path = dict(found["__path__"].value_counts().iter_rows())
     return [per_path.get(str(p), 0) for p in paths]
 
@@ -356,7 +357,7 @@ def _day_month_dates(path: Path, spec: Spec) -> pl.DataFrame | None:
     if time_col not in text.collect_schema().names():
         return None  # the column check names it
     parts = pl.col("parts").struct
-    dates = (
+    dates = collect(
         text.select(pl.col(time_col).alias("text"))
         .with_columns(pl.col("text").str.extract_groups(_DAY_MONTH).alias("parts"))
         .filter(parts.field("1").is_not_null())
@@ -366,7 +367,6 @@ def _day_month_dates(path: Path, spec: Spec) -> pl.DataFrame | None:
             b=parts.field("2").cast(pl.Int32),
             year=parts.field("3"),
         )
-        .collect()
     )
     return dates if dates.height else None
 

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 import forecaster._io as _io
 import forecaster.persistence.migration as migration
 from forecaster._hashing import sha256_bytes
+from forecaster._polars import collect
 from forecaster._version import DISTRIBUTION, __version__
 from forecaster.exceptions import ForecasterWarning, ModelFormatError, warn_at_caller
 from forecaster.persistence.format import (
@@ -345,7 +346,7 @@ class _Reader:
             return None
         data = self.read(KEYS, KEYS_LIMIT + KEYS_BYTES_PER_SERIES * n_series, "series keys")
         try:
-            rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
+            rows = collect(pl.scan_parquet(io.BytesIO(data)).select(pl.len())).item()
             if rows == n_series:
                 return pl.read_parquet(io.BytesIO(data))
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:

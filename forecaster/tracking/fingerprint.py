@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._hashing import fingerprint_digest
+from forecaster._polars import collect
 from forecaster.data import check_schema, frame_schema
 from forecaster.data.frames import id_cast
 from forecaster.exceptions import DataValidationError
@@ -137,7 +138,7 @@ def _frame_digest(
         exprs.append(pl.col(id_col).n_unique().alias("series"))
     if time_col is not None and time_col in schema:
         exprs += [pl.col(time_col).min().alias("start"), pl.col(time_col).max().alias("end")]
-    row = lazy.select(exprs).collect().row(0, named=True)
+    row = collect(lazy.select(exprs), streaming=True).row(0, named=True)
     dtypes = {name: str(dtype) for name, dtype in schema.items()}
     return {
         "kind": "frame",
@@ -237,8 +238,9 @@ def _series_ends(lazy: pl.LazyFrame, id_col: str | None, id_name: str, time_col:
     """One row per series of a frame: its id (column ``id_name``), last time and rows."""
     aggregates = [pl.col(time_col).max().alias("_end"), pl.len().alias("_rows")]
     if id_col is None:  # one series, as fit packs it
-        return lazy.select(aggregates).with_columns(pl.lit(0, pl.UInt8).alias(id_name)).collect()
-    return lazy.group_by(pl.col(id_col).alias(id_name)).agg(aggregates).collect()
+        one = lazy.select(aggregates).with_columns(pl.lit(0, pl.UInt8).alias(id_name))
+        return collect(one, streaming=True)
+    return collect(lazy.group_by(pl.col(id_col).alias(id_name)).agg(aggregates), streaming=True)
 
 
 def _describe_differences(estimator: Any, both: pl.DataFrame, id_name: str) -> list[str]:

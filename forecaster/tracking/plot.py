@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from forecaster._polars import collect
 from forecaster.evaluation.plots import plot_forecast
 from forecaster.exceptions import DataValidationError, ForecasterWarning, NotFittedError, silenced
 from forecaster.tracking.fingerprint import target_names, training_data
@@ -69,7 +70,7 @@ def forecast_plot(
     if id_col is not None:
         ids = estimator.keys_[id_col].head(n_series).implode()
         data = data.filter(pl.col(id_col).is_in(ids))
-    data = data.collect().sort([c for c in (id_col, time_col) if c])
+    data = collect(data).sort([c for c in (id_col, time_col) if c])
     from_end = pl.col(time_col).rank("ordinal", descending=True)
     if id_col is not None:
         from_end = from_end.over(id_col)

@@ -53,6 +53,7 @@ import numpy as np
 import polars as pl
 
 import forecaster.estimators  # noqa: F401  (registers the model classes that load builds)
+from forecaster._polars import collect
 from forecaster._version import DISTRIBUTION, __version__
 from forecaster._warnings import catching_warnings
 from forecaster.data.dtypes import parse_dtype
@@ -202,7 +203,7 @@ def _input_example(estimator: Any, data: Any) -> tuple[Any, Any]:
     if estimator.id_col is not None:
         first = estimator.keys_[estimator.id_col].head(1).implode()
         lazy = lazy.filter(pl.col(estimator.id_col).is_in(first))
-    frame = lazy.collect().sort([c for c in (estimator.id_col, estimator.time_col) if c])
+    frame = collect(lazy).sort([c for c in (estimator.id_col, estimator.time_col) if c])
     if frame.height == 0:
         which = "" if estimator.id_col is None else f" (series {estimator.keys_[0, 0]!r})"
         raise DataValidationError(

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from forecaster._interrupts import uninterrupted
+from forecaster._polars import collect
 from forecaster._version import __version__
 from forecaster.evaluation.intervals import SCALED_COUNT
 from forecaster.evaluation.pooling import BASELINE_COUNTS
@@ -250,7 +251,7 @@ def collisions_message(run_id: str, found: Sequence[str]) -> str:
 
 def _as_frame(table: Any) -> pl.DataFrame:
     if isinstance(table, pl.LazyFrame):
-        return table.collect()
+        return collect(table)
     if isinstance(table, pl.DataFrame):
         return table
     if type(table).__module__.startswith("pandas"):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from forecaster._polars import collect
 from forecaster._validation import PARAMETERS, check_params
 from forecaster.data import frame_schema
 from forecaster.estimators.base import RecurrentEstimator
@@ -169,9 +170,9 @@ def _lookback_bound(params: Mapping[str, Any], frame: Any) -> int | None:
     try:
         lazy = frame.lazy()
         if id_col:
-            lengths = lazy.group_by(id_col).len().collect()["len"].to_numpy()
+            lengths = collect(lazy.group_by(id_col).len(), streaming=True)["len"].to_numpy()
         else:
-            lengths = lazy.select(pl.len()).collect().to_series().to_numpy()
+            lengths = collect(lazy.select(pl.len()), streaming=True).to_series().to_numpy()
     except Exception:  # a column is missing: fit will say so
         return None
     if len(lengths) == 0:
