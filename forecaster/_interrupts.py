@@ -10,6 +10,13 @@ block's end inside one. Within the block, ``SIGINT``'s handler (Python's own, wh
 ``KeyboardInterrupt``, or the user's) is wrapped so that it does: the user's Ctrl-C interrupts
 right after the write. A second interrupt during the same write raises the first at once
 (a write that hangs, a tracking server retrying, can still be stopped).
+
+An interrupt can land between any two steps of opening or closing a block: after the wrapper
+is installed and before the block counts itself, or after the count went down and before the
+handler is put back. Raised there, it skips the rest of the block's own code, so
+:func:`raise_or_defer` puts the handler back itself whenever it raises with no block open:
+the wrapper is never left as the process's ``SIGINT`` handler (``signal.getsignal`` gives the
+user's; asyncio checks it).
 """
 
 from __future__ import annotations
@@ -23,12 +30,16 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+_Handler = Callable[[int, FrameType | None], Any]
+
 
 class _Deferred:
-    """The main thread's open :func:`uninterrupted` blocks and the interrupt they hold."""
+    """The main thread's open :func:`uninterrupted` blocks, the interrupt they hold, and the
+    ``SIGINT`` wrapper installed for them with the handler it wraps (None: none is)."""
 
     depth = 0
     pending: BaseException | None = None
+    held: tuple[_Handler, _Handler] | None = None
 
 
 @contextmanager
@@ -51,41 +62,44 @@ def uninterrupted() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = _hold_sigint() if _Deferred.depth == 0 else None
+    if _Deferred.depth == 0:
+        _hold_sigint()
     _Deferred.depth += 1
     try:
         yield
     finally:
         _Deferred.depth -= 1
         if _Deferred.depth == 0:
-            if held is not None:
-                _let_go(*held)
             pending, _Deferred.pending = _Deferred.pending, None
-            if pending is not None:
-                raise pending
+            try:
+                _let_go()
+            finally:  # the held interrupt, even where another one landed in _let_go
+                if pending is not None:
+                    raise pending
 
 
 def raise_or_defer(interrupt: BaseException) -> None:
     """Raise ``interrupt`` (from a signal handler: in the main thread), or hold it until the
     open :func:`uninterrupted` block ends; an interrupt already held is raised at once instead
-    (the second interrupt of one write stops the wait)."""
+    (the second interrupt of one write stops the wait). Raised with no block open (one
+    opening or closing), it puts back the ``SIGINT`` handler the block wrapped first."""
     if _Deferred.depth and _Deferred.pending is None:
         _Deferred.pending = interrupt
         return
+    if _Deferred.depth == 0:
+        _let_go()
     pending, _Deferred.pending = _Deferred.pending, None
     raise interrupt if pending is None else pending
 
 
-_Handler = Callable[[int, FrameType | None], Any]
-
-
-def _hold_sigint() -> tuple[_Handler, _Handler] | None:
-    """Wrap the ``SIGINT`` handler so that what it raises goes through :func:`raise_or_defer`;
-    the wrapper and the handler it wraps, or None where there is no Python handler to wrap
-    (``SIG_IGN``, ``SIG_DFL``: no exception is raised) or it cannot be replaced."""
+def _hold_sigint() -> None:
+    """Wrap the ``SIGINT`` handler so that what it raises goes through :func:`raise_or_defer`
+    (the wrapper and the handler it wraps: ``_Deferred.held``); nothing where there is no
+    Python handler to wrap (``SIG_IGN``, ``SIG_DFL``: no exception is raised) or it cannot be
+    replaced."""
     handler = signal.getsignal(signal.SIGINT)
     if not callable(handler):
-        return None
+        return
 
     def held(signum: int, frame: FrameType | None) -> None:
         try:
@@ -93,14 +107,19 @@ def _hold_sigint() -> tuple[_Handler, _Handler] | None:
         except BaseException as interrupt:  # raised now, or at the block's end
             raise_or_defer(interrupt)
 
+    _Deferred.held = held, handler  # before it is installed: an interrupt then can undo it
     try:
         signal.signal(signal.SIGINT, held)
     except ValueError:  # not the main interpreter: Python cannot set a handler here
-        return None
-    return held, handler
+        _Deferred.held = None
 
 
-def _let_go(held: _Handler, handler: _Handler) -> None:
-    """Put ``handler`` back as ``SIGINT``'s, unless the block replaced ``held`` with another."""
+def _let_go() -> None:
+    """Put back the handler ``_Deferred.held`` wraps as ``SIGINT``'s (unless the block
+    replaced the wrapper with another handler); nothing when none is held."""
+    if _Deferred.held is None:
+        return
+    held, handler = _Deferred.held
     if signal.getsignal(signal.SIGINT) is held:
         signal.signal(signal.SIGINT, handler)
+    _Deferred.held = None

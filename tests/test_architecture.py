@@ -1,8 +1,10 @@
 """The house rules of the package, read from its import statements (every one, those inside
 functions included): imports run one way through the layers, no module imports the package
 facade, no import circle, no private name imported from another module, modules and functions of
-a size a reader can hold, and every ``LazyFrame`` collected by one helper (``forecaster._polars``:
-the in-memory engine, whose float sums are the same bits every run).
+a size a reader can hold, every ``LazyFrame`` collected by one helper (``forecaster._polars``:
+the in-memory engine, whose float sums are the same bits every run); and every MLflow call
+that writes the tracking store goes through ``forecaster.tracking.records``
+(:func:`tracking_writes`).
 
 The layers, from the bottom (a module may import its own layer and the layers below it):
 
@@ -225,6 +227,75 @@ def bare_collects(root: Path) -> list[str]:
     return [f"{path}:{line}: .{method}(" for path, line, method in sorted(found)]
 
 
+MLFLOW_WRITES = frozenset({
+    "log_batch", "log_param", "log_params", "log_metric", "log_metrics", "log_input",
+    "log_inputs", "log_outputs", "log_model", "log_table", "log_artifact", "log_artifacts",
+    "log_dict", "log_text", "log_figure", "log_image", "set_tag", "set_tags", "delete_tag",
+    "set_terminated", "update_run", "create_run", "delete_run", "restore_run", "start_run",
+    "end_run", "create_experiment", "restore_experiment", "delete_experiment",
+    "set_experiment_tag", "register_model", "create_registered_model", "create_model_version",
+    "initialize_logged_model", "finalize_logged_model", "set_logged_model_tags",
+})  # fmt: skip
+"""Methods of ``MlflowClient`` and functions of ``mlflow`` that write the tracking store (and
+``Model.log``): a SIGTERM or Ctrl-C raised inside one of its SQLite transactions left the
+database's write lock held, and the run's cleanups then failed with "database is locked"."""
+
+WRITES_MODULE = "forecaster/tracking/records.py"
+"""The one module that calls them directly (``tracking_write``, the batched writes)."""
+
+ARTIFACT_UPLOADS = frozenset(
+    {"log_artifact", "log_artifacts", "log_dict", "log_text", "log_figure", "log_image"}
+)
+"""Writes allowed anywhere: uploads of files to the artifact store, which can be long (the
+interrupt is not held through them) and write no database row (MLflow 3.17 on a SQLite store:
+no INSERT, UPDATE or DELETE; the run's artifact location is read, then the files copied), so
+an interrupt in one leaves no lock. ``Model.log`` uploads files too, but then writes rows (the
+run's output, the model's state, a registration): it goes through ``tracking_write``."""
+
+
+def _write_name(node: ast.AST) -> str | None:
+    """The MLflow write ``node`` refers to (an attribute such as ``client.set_tag`` or
+    ``mlflow.models.Model.log``), None for anything else."""
+    if not isinstance(node, ast.Attribute):
+        return None
+    if node.attr in MLFLOW_WRITES:
+        return node.attr
+    owner = node.value
+    owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+    return "Model.log" if node.attr == "log" and owner_name == "Model" else None
+
+
+def tracking_writes(root: Path) -> list[str]:
+    """MLflow writes outside WRITES_MODULE: an attribute of MLFLOW_WRITES (called or passed on)
+    that is not the call ``tracking_write`` makes (its first argument), or an import of one
+    from ``mlflow``; ARTIFACT_UPLOADS are allowed."""
+    found: list[tuple[str, int, str]] = []
+    for path in sorted(root.rglob("*.py")):
+        where = path.relative_to(root.parent).as_posix()
+        if where == WRITES_MODULE:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        held = {
+            id(node.args[0])
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "tracking_write"
+            and node.args
+        }
+        for node in ast.walk(tree):
+            name = _write_name(node)
+            if name is not None and name not in ARTIFACT_UPLOADS and id(node) not in held:
+                found.append((where, node.lineno, ast.unparse(node)))
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlflow"):
+                found += [
+                    (where, node.lineno, f"from {node.module} import {alias.name}")
+                    for alias in node.names
+                    if alias.name in MLFLOW_WRITES - ARTIFACT_UPLOADS
+                ]
+    return [f"{where}:{line}: {text}" for where, line, text in sorted(found)]
+
+
 # ------------------------------------------------------------------------------------------
 # the package
 # ------------------------------------------------------------------------------------------
@@ -249,6 +320,15 @@ def test_modules_and_functions_fit_a_reader():
 
 def test_every_query_is_collected_by_the_one_helper():
     assert bare_collects(PACKAGE_ROOT) == []
+
+
+def test_every_tracking_write_holds_interrupts_until_it_ends():
+    """A SIGTERM or Ctrl-C inside an MLflow write (a SQLite transaction) waits for its end:
+    every write goes through ``forecaster.tracking.records`` (``tracking_write``, the batched
+    ``log_params``, ``log_tags``, ``log_metrics``, ``end_run``). Some did not (a run's
+    creation, a study run's deletion, a model claim, the pipeline's metrics, its run's start
+    and end, a model's registration)."""
+    assert tracking_writes(PACKAGE_ROOT) == []
 
 
 def test_every_module_belongs_to_a_layer():
@@ -348,3 +428,27 @@ def test_a_clean_package_passes(tmp_path: Path):
     assert private_imports(imports) == []
     assert oversized(root) == []
     assert bare_collects(root) == []
+
+
+def test_the_tracking_write_check_finds_direct_writes(tmp_path: Path):
+    root = _tree(
+        tmp_path,
+        {
+            "tracking/records.py": "def f(client):\n    client.log_batch('r', [])\n",
+            "tracking/bad.py": (
+                "from mlflow import log_metric\n"
+                "def f(client, mlflow, outcome):\n"
+                "    client.set_terminated('r', 'KILLED')\n"
+                "    outcome.remote('tag', client.set_tag, 'r', 'k', 'v')\n"
+                "    mlflow.models.Model.log(name='model')\n"
+                "    tracking_write(client.create_run, '0')\n"
+                "    client.log_artifact('r', 'file')\n"
+            ),
+        },
+    )
+    assert tracking_writes(root) == [
+        "forecaster/tracking/bad.py:1: from mlflow import log_metric",
+        "forecaster/tracking/bad.py:3: client.set_terminated",
+        "forecaster/tracking/bad.py:4: client.set_tag",
+        "forecaster/tracking/bad.py:5: mlflow.models.Model.log",
+    ]

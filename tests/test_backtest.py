@@ -1321,13 +1321,13 @@ def test_a_frame_ending_with_made_up_targets_is_told_by_its_unscored_points(fram
     assert any(m.startswith("9 of the 48 forecast points") for m in told), told
 
 
-def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
-    """A backtest (and calibrate, which backtests) of gappy data under missing="ffill" places
-    some fold origins on filled steps (2020-06-03 here): each fold's predict(cutoff=pairs)
-    warned "2 series end with rows whose targets are missing ... Drop those trailing rows",
-    though the frame ends on observed rows and the backtest chose those origins. The
-    backtest scores the model with its missing policy, as it forecasts after a gap; the fill
-    itself is named by the frame's read and the unscored points."""
+def test_folds_at_steps_missing_filled_are_told_once_as_the_backtests_origins():
+    """A backtest of gappy data under missing="ffill" places some fold origins on filled
+    steps (2020-06-03 here). Each fold's predict(cutoff=pairs) warned "2 series end with
+    rows whose targets are missing ... Drop those trailing rows" (since silenced, so that the
+    forecasts started after made-up values without a word, as a cutoff of predict there is
+    warned of). One warning names the origins now, as the backtest's own (no cutoff to pass),
+    counted over all folds; the made-up test points are the unscored points' warning."""
     frame = gappy_panel()
     model = RNNForecaster(**GAPPY_MODEL).fit(frame)
     with warnings.catch_warnings(record=True) as caught:
@@ -1335,7 +1335,17 @@ def test_folds_at_steps_missing_filled_are_not_warned_as_made_up_origins():
         result = backtest(model, frame, folds=6, step=1)
     assert dt.date(2020, 6, 3) in result.folds["cutoff"].to_list()  # a filled step
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
-    assert told and not [m for m in told if "targets are missing" in m], told
+    origins = [m for m in told if "targets are missing" in m]
+    assert len(origins) == 1, told
+    assert origins[0].startswith(
+        "backtest: 2 forecast origins of 2 series lie at rows whose targets are missing (e.g. "
+        "'s0' at 2020-06-03, last observed at 2020-06-02): missing='ffill' fills them"
+    ), origins
+    assert (
+        "place the folds (folds=, step=) at origins at which the targets are observed "
+        in origins[0]
+    )
+    assert "(such as 2020-06-02)" in origins[0] and "Pass cutoffs" not in origins[0]
     assert any("12 of the 36 forecast points" in m for m in told), told  # unscored: named
 
 

@@ -381,8 +381,8 @@ def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
         "1 series end with rows that hold some targets but not 'b' (e.g. 'x', whose 'b' was "
         f"last observed at 3, its last row at 5): missing={policy!r} fills them, so the "
         "forecasts of 'b' start after made-up values, not after their last observed ones. "
-        "Forecast from the last time every target is observed (predict(frame, cutoff=...)), "
-        "or once their values are in."
+        "Forecast from the last time every target is observed (predict(frame, cutoff=...), "
+        "e.g. 3), or once their values are in."
     ]
     never = frame.with_columns(b=pl.when(pl.col("id") == "x").then(None).otherwise("a"))
     with pytest.warns(ForecasterWarning, match=r"e.g. 'x', whose 'b' has no value, its last"):
@@ -391,6 +391,48 @@ def test_a_target_missing_at_the_end_while_another_is_observed_is_named(policy):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ForecasterWarning)  # a gap inside: no warning
         validate_frame(inside, target=["a", "b"], time_col="t", id_col="id", missing=policy)
+
+
+def _warned(frame: pl.DataFrame, ends: str = "frame", missing: str = "ffill") -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate_frame_cells(
+            frame, target=["a", "b"], time_col="t", id_col="id", missing=missing, ends=ends
+        )
+    return [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+
+
+def test_the_cutoff_named_for_missing_ends_has_every_target_observed():
+    """Series x ends with rows lacking both targets, a last observed at 5, b at 3: the warning
+    named 5 as the cutoff to pass, where b is made up too. It names 3, the last time every
+    target is observed; where there is none (b never observed in x), it says so and what to
+    do, not a cutoff at which b is missing."""
+    ids = ["x"] * 8 + ["z"] * 8
+    a = [1.0] * 6 + [None] * 2 + [1.0] * 8
+    frame = pl.DataFrame({"id": ids, "t": list(range(8)) * 2, "a": a})
+    lagging = frame.with_columns(b=pl.Series([1.0] * 4 + [None] * 4 + [1.0] * 8))
+    (told,) = _warned(lagging)
+    assert "(e.g. 'x', last observed at 5)" in told, told
+    assert told.endswith("pass predict a cutoff at which the targets are observed (e.g. 3), "
+                         "or leave out the rows after it."), told  # fmt: skip
+    (told,) = _warned(lagging, ends="training")
+    assert told.endswith("(e.g. those of 'x' after 3)."), told
+    never = frame.with_columns(b=pl.Series([None] * 8 + [1.0] * 8, dtype=pl.Float64))
+    (told,) = _warned(never, missing="zero")  # ffill leaves x out whole: no row to fill from
+    assert told.endswith(
+        "No time of 'x' has every target observed ('b' is never observed there), so no cutoff "
+        "starts a forecast after observed values only: pass the missing values, or leave the "
+        "series out."
+    ), told
+    assert "e.g. 5" not in told
+    at_x = pl.col("id") == "x"  # x's last row holds a, not b (last observed at 4, a not then)
+    some = lagging.with_columns(
+        a=pl.when(at_x & (pl.col("t") == 4)).then(None).otherwise(1.0),
+        b=pl.when(at_x & (pl.col("t") > 4)).then(None).otherwise(1.0),
+    )
+    (told,) = _warned(some)
+    assert "whose 'b' was last observed at 4" in told, told
+    assert "(predict(frame, cutoff=...), e.g. 3)" in told, told
 
 
 @pytest.mark.parametrize("policy", ["ffill", "interpolate", "zero"])

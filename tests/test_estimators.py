@@ -241,6 +241,32 @@ def test_score_tells_made_up_held_out_values_as_unscored_not_as_a_forecasts_star
     assert [category for category, _ in told] == [UnscoredPointsWarning], told
 
 
+@pytest.mark.parametrize("missing", ["ffill", "interpolate"])
+def test_score_tells_a_forecast_starting_after_a_made_up_value(missing):
+    """score forecasts each series' last horizon steps from the step before them: where the
+    target there was missing, the forecast started after the value missing= made up, without
+    a word under "ffill" (predict with a cutoff there warns of it), and with predict's "pass
+    predict a cutoff" under "interpolate". One warning names the origin, as score's own."""
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pl.DataFrame({"time": range(n), "y": rng.normal(size=n)})
+    params = {"target": "y", "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing=missing, **TINY).fit(frame.head(n - 8))
+    gap = pl.when(pl.col("time").is_between(n - 6, n - 5)).then(None).otherwise("y").alias("y")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.score(frame.with_columns(gap))  # held out: 56 to 59; 55 (and 54) made up
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told == [
+        "score: 1 forecast origin of 1 series lies at rows whose targets are missing (e.g. at "
+        f"55, last observed at 53): missing={missing!r} fills them, so the forecasts from "
+        "those origins start after made-up values, not after the last observed ones. score "
+        "forecasts each series' last horizon steps from the step before them: to score "
+        "forecasts from observed values only, score a frame that ends horizon steps after a "
+        "step at which the targets are observed (such as 53)."
+    ]
+
+
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
     """Ids 1 and 2 fitted: float ids are refused (1.5 was truncated onto series 1, and ids
     above 2**53 round into others); an integer id not fitted is unseen, scaled with its own
@@ -2515,6 +2541,7 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
     thousands of overlapping windows) join the panel's rows once and are gathered from them,
     with the values the join of the windows' own keys gives."""
     import forecaster.data.frames as frames
+    import forecaster.data.made_up as made_up
     import forecaster.estimators.origins as origins
 
     frame = pl.DataFrame(
@@ -2530,7 +2557,7 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
         )
     by_row = np.array([1, 2, np.nan, 4, 5, 6, 10, 11, 12, 13]) + 1e8  # a: rows 0-5, b: 6-9
     joined: list[int] = []  # keys joined on the frame, and -1 for every panel row's values
-    real, real_rows = origins.observed_values, frames.panel_observed_values
+    real, real_rows = made_up.observed_values, frames.panel_observed_values
 
     def observed_values(rows, data, targets, aligned=None):
         joined.append(rows.height)
@@ -2540,8 +2567,8 @@ def test_many_observed_windows_join_the_panel_rows_once(monkeypatch):
         joined.append(-1)
         return real_rows(panel, data, columns)
 
-    monkeypatch.setattr(origins, "observed_values", observed_values)
-    monkeypatch.setattr(origins, "panel_observed_values", panel_observed_values, raising=False)
+    monkeypatch.setattr(made_up, "observed_values", observed_values)
+    monkeypatch.setattr(made_up, "panel_observed_values", panel_observed_values)
     monkeypatch.setattr(frames, "observed_values", observed_values)  # the join: not needed
     few = origins.observed_windows(panel, frame, np.array([3]), 3)  # 3 keys < 10 rows
     many_rows = np.array([2, 3, 4, 5, 8, 9, 2, 5])  # 24 keys >= 10 rows
@@ -2832,7 +2859,7 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
             "1 forecast origin of 1 series lies at rows that hold some targets but not 'b' "
             "(e.g. 'x' at 63, whose 'b' was last observed at 59): missing='ffill' fills them"
         ), told
-        assert told.endswith("Pass cutoffs at which every target is observed."), told
+        assert told.endswith("Pass cutoffs at which every target is observed (e.g. 59)."), told
     late = frame.with_columns(a=pl.when(at_x).then(None).otherwise("a"), b=lag["b"])
     plain = _forecaster_messages(lambda: model.predict(late.filter(pl.col("t") <= 63)))
     assert len(plain) == 1 and "targets are missing (e.g. 'x', last observed at 59)" in plain[0]
@@ -2843,6 +2870,10 @@ def test_a_list_of_cutoffs_names_a_target_lagging_at_an_origin_as_predict_does()
     ), told
     assert "Pass cutoffs at which the targets are observed (e.g. 59)" in told
     assert "trailing rows" not in told
+    earlier = late.with_columns(b=pl.when(pl.col("t").is_between(58, 59)).then(None).otherwise("b"))
+    (told,) = _forecaster_messages(lambda: model.predict(earlier, cutoff=[63, 70]))
+    assert "(e.g. 'x' at 63, last observed at 59)" in told, told  # a's, where b is missing
+    assert "Pass cutoffs at which the targets are observed (e.g. 57)" in told, told
     gap = frame.filter(~((pl.col("id") == "x") & pl.col("t").is_between(61, 63)))
     (told,) = _forecaster_messages(lambda: model.predict(gap, cutoff=[63, 70]))
     assert "targets are missing (e.g. 'x' at 63, last observed at 60)" in told

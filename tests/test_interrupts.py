@@ -127,3 +127,100 @@ def test_no_handler_is_installed_outside_the_main_thread(python_sigint_handler):
     thread.start()
     thread.join()
     assert seen == [signal.default_int_handler]
+
+
+def _ctrl_c_after(function: Any) -> Any:
+    """``function`` followed by a Ctrl-C (SIGINT): its handler runs as ``function`` returns,
+    before the next step of its caller."""
+
+    def then_ctrl_c(*args: Any) -> Any:
+        result = function(*args)
+        os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    return then_ctrl_c
+
+
+def _ctrl_c_before(function: Any) -> Any:
+    """``function`` preceded, on its first call only, by a Ctrl-C (SIGINT): its handler runs
+    before ``function`` starts."""
+    calls = []
+
+    def ctrl_c_then(*args: Any) -> Any:
+        if not calls:
+            calls.append(args)
+            os.kill(os.getpid(), signal.SIGINT)
+        return function(*args)
+
+    return ctrl_c_then
+
+
+def test_a_ctrl_c_as_a_block_opens_leaves_the_users_handler(python_sigint_handler, monkeypatch):
+    """A Ctrl-C right after the wrapper of the SIGINT handler was installed, before the block
+    counted itself, raised KeyboardInterrupt out of the block's opening, which skipped the
+    handler's restoring: the wrapper stayed the process's SIGINT handler for good
+    (``signal.getsignal`` no longer gave the user's handler)."""
+    import forecaster._interrupts as interrupts
+
+    monkeypatch.setattr(interrupts, "_hold_sigint", _ctrl_c_after(interrupts._hold_sigint))
+    with pytest.raises(KeyboardInterrupt), uninterrupted():
+        pass  # not reached: the Ctrl-C is raised as the block opens
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_as_a_block_closes_leaves_the_users_handler(python_sigint_handler, monkeypatch):
+    """The same, for a Ctrl-C after the block's count went down, before the handler was put
+    back; an interrupt the block held is still the one raised, and nothing is left held."""
+    import forecaster._interrupts as interrupts
+
+    let_go = interrupts._let_go  # the handler is put back in it: the Ctrl-C lands as it starts
+    monkeypatch.setattr(interrupts, "_let_go", _ctrl_c_before(let_go))
+    with pytest.raises(KeyboardInterrupt), uninterrupted():
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(interrupts, "_let_go", _ctrl_c_before(let_go))
+    with pytest.raises(RuntimeError, match="held"), uninterrupted():
+        raise_or_defer(RuntimeError("held"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with uninterrupted():  # nothing left over
+        pass
+
+
+class _AnyWriteClient:
+    """An MLflow client each of whose writes gets a Ctrl-C (SIGINT) in its middle."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, in the main thread
+            self.written.append(name)  # the rest of the write (its commit)
+            return type("Run", (), {"info": type("Info", (), {"run_id": "r1"})})
+
+        return write
+
+
+def _writes() -> dict[str, Any]:
+    from forecaster.tracking import studyrun, target
+
+    return {
+        "create_run": lambda c: target.create_run(None, c, "0", "run"),
+        "log_param": lambda c: studyrun.claim_model(c, "r1", 3),
+        "log_batch": lambda c: studyrun.release_claim(c, "r1", 3, "token"),
+    }
+
+
+@pytest.mark.parametrize("method", ["create_run", "log_param", "log_batch"])
+def test_a_ctrl_c_in_a_run_creation_or_a_model_claim_waits_for_its_end(
+    python_sigint_handler, method
+):
+    """A run's creation (a fit's, a study's), a study's model claim (a param) and the mark of
+    a failed claim (a tag) were written without the hold the batched writes had: a Ctrl-C
+    landed in their SQLite transaction. The write now ends first."""
+    pytest.importorskip("mlflow")
+    client = _AnyWriteClient()
+    with pytest.raises(KeyboardInterrupt):
+        _writes()[method](client)
+    assert client.written == [method]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

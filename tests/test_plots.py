@@ -277,6 +277,24 @@ def test_a_panel_without_id_col_is_refused_not_drawn_as_one_zigzag():
     assert len(plot_forecast(history.filter(pl.col("id") == "s0").drop("id"), one).axes) == 1
 
 
+def test_a_repeated_time_of_one_series_is_refused_as_what_it_is():
+    """One series whose history repeats a time (the hour a clock is set back, in local times)
+    was refused as "several series ... Pass id_col": it has no id column, and id_col could not
+    help. The message names the repeated time and how to keep one row per time."""
+    times = [dt.datetime(2024, 10, 27, h) for h in (0, 1, 2, 2, 3, 4, 5)]
+    history = pl.DataFrame({"time": times, "y": [float(i) for i in range(7)], "site": "a"})
+    forecast = pl.DataFrame({"time": [dt.datetime(2024, 10, 27, 6)], "y": [1.0]})
+    for frame in (history, history.drop("site")):  # a constant label names no series either
+        with pytest.raises(DataValidationError) as refused:
+            plot_forecast(frame, forecast)
+        message = str(refused.value)
+        assert "several rows at one 'time': 2024-10-27 02:00:00, and none of" in message
+        assert "history.unique(subset=['time'], keep='last')" in message
+        assert "it holds several series" not in message
+    kept = history.unique(subset=["time"], keep="last", maintain_order=True)
+    assert len(plot_forecast(kept, forecast).axes) == 1
+
+
 @pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")
 def test_a_forecast_of_several_origins_is_refused_naming_the_origin_column():
     # predict(frame, cutoff=[...]): each series' forecasts of two origins overlap in time and

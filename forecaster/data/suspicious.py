@@ -19,8 +19,10 @@ from forecaster.exceptions import ForecasterWarning, warn_at_caller
 
 __all__ = [
     "FLOAT32_STEPS",
+    "MADE_UP_ENDS",
     "MADE_UP_ORIGINS",
     "UNSCALED_SPREAD",
+    "missing_ends",
     "series_extremes",
     "warn_flat_covariates",
     "warn_flat_in_float32",
@@ -128,12 +130,30 @@ def warn_trailing_missing(
     no forecast starts at the end, and the origins are checked as such."""
     if ends == "origins":
         return
-    last = data.group_by(id_name, maintain_order=True).agg(
+    warn_missing_ends(
+        missing_ends(data, targets, id_name, time_col), targets, id_name, time_col, missing, at=ends
+    )
+
+
+def missing_ends(
+    data: pl.DataFrame, targets: list[str], id_name: str, time_col: str
+) -> pl.DataFrame:
+    """The ends of the series of ``data`` (sorted by series and time; a target null where it
+    is not observed), as :func:`warn_missing_ends` reads them: per series the time of its last
+    row, each target's last time observed (null: never) and :data:`EVERY_TARGET`."""
+    every = pl.all_horizontal(pl.col(t).is_not_null() for t in targets)
+    return data.group_by(id_name, maintain_order=True).agg(
         pl.col(time_col).last(),
         *(pl.col(time_col).filter(pl.col(t).is_not_null()).last().alias(t) for t in targets),
+        pl.col(time_col).filter(every).last().alias(EVERY_TARGET),
     )
-    warn_missing_ends(last, targets, id_name, time_col, missing, at=ends)
 
+
+EVERY_TARGET = "__every_target_observed__"
+"""The column of :func:`warn_missing_ends`' ``ends`` holding the last time at or before each
+row at which every target is observed (null: there is none): the cutoff its warnings name.
+Of several targets, the last time one of them is observed is no such cutoff where another
+one is missing then."""
 
 _MADE_UP = {
     "frame": (
@@ -155,9 +175,26 @@ _MADE_UP = {
         "the forecasts from those origins start from made-up zeros",
     ),
 }
+_MADE_UP["score"] = _MADE_UP["backtest"] = _MADE_UP["origins"]
 """What a ``missing`` policy's filling of the targets at the ends that :func:`warn_missing_ends`
 names does, by what those ends are (its ``at``): after the last observed targets, then of
 ``missing="zero"`` where no target was observed at all."""
+
+_ORIGINS = ("origins", "score", "backtest")
+"""The ``at`` of :func:`warn_missing_ends` whose ends are forecast origins: a list of
+cutoffs', or those ``score`` and ``backtest`` chose themselves (their warnings begin with
+their name, and say what to do about origins the user did not pass)."""
+
+_CHOSEN = {
+    "score": "score forecasts each series' last horizon steps from the step before them: to "
+    "score forecasts from observed values only, score a frame that ends horizon steps after "
+    "a step at which {which} observed (such as {cutoff}).",
+    "backtest": "The backtest scores those forecasts as the model makes them after a gap: "
+    "to score forecasts from observed values only, place the folds (folds=, step=) at "
+    "origins at which {which} observed (such as {cutoff}).",
+}
+"""What to do about the origins that :data:`_ORIGINS`' ``score`` and ``backtest`` chose
+(``which``: what must be observed there; ``cutoff``: the last such time)."""
 
 
 def warn_missing_ends(
@@ -175,8 +212,8 @@ def warn_missing_ends(
     (filled whole: ``"ffill"`` and ``"interpolate"`` leave them out, and their own warning
     names them), then those whose last row holds none (the whole forecast starts after
     made-up values). One row per history: its series (``id_name``), the time of its last row
-    (``time_col``) and, per target, the last time at or before it that the target was
-    observed (null: never). The one warning of the ends of a frame
+    (``time_col``), per target the last time at or before it that the target was observed
+    (null: never), and :data:`EVERY_TARGET`. The one warning of the ends of a frame
     (:func:`warn_trailing_missing`) and of forecast origins.
 
     ``at`` says what those ends are, and so what the warning says the filling does
@@ -187,8 +224,10 @@ def warn_missing_ends(
     to predict's cutoff (pass one at which they are observed); ``"origins"``, the origins of
     ``predict(frame, cutoff=[...])``, named as origins (their count, series and times: the
     frame's rows after them are no trailing rows to drop; :data:`MADE_UP_ORIGINS` matches
-    them). A history without any observed target has no cutoff to name: leave it out, or
-    pass its values."""
+    them); ``"score"`` and ``"backtest"``, the origins those chose themselves (each
+    series' step before its held-out ones, the folds' origins), named as origins with the
+    call's name first, since the user passed no cutoff. A history without any observed
+    target has no cutoff to name: leave it out, or pass its values."""
     lacks = [pl.col(t).is_null() | (pl.col(t) != pl.col(time_col)) for t in targets]
     if len(targets) > 1:
         some = ends.filter(pl.any_horizontal(lacks) & ~pl.all_horizontal(lacks))
@@ -202,26 +241,52 @@ def warn_missing_ends(
         return
     key, observed = _named(late[id_name][0], id_name), late.select(last_seen).item(0, 0)
     seen = f"last observed at {observed}"
-    if at in ("origins", "cutoff"):
+    cutoff = late[EVERY_TARGET][0]
+    if at in (*_ORIGINS, "cutoff"):
         example = f"e.g. {_at(key, late[time_col][0])}, {seen}"
     else:
         example = f"e.g. {key}, {seen}" if key else seen
-    subject = {
-        "origins": f"{_origins_of(late, id_name)} rows",
-        "cutoff": f"{_series_end(late, id_name)} at the cutoff with rows",
-    }.get(at, f"{_series_end(late, id_name)} with rows")
+    subject = (
+        f"{_origins_of(late, id_name, at)} rows"
+        if at in _ORIGINS
+        else f"{_series_end(late, id_name)} at the cutoff with rows"
+        if at == "cutoff"
+        else f"{_series_end(late, id_name)} with rows"
+    )
     remedy = {
         "frame": "To forecast from the last observed value, pass predict a cutoff at which the "
-        f"targets are observed (e.g. {observed}), or leave out the rows after it.",
+        f"targets are observed (e.g. {cutoff}), or leave out the rows after it.",
         "training": "To train on observed values only, leave out each series' rows after its "
-        f"last observed target (e.g. {f'those of {key}' if key else 'the rows'} after {observed}).",
-        "cutoff": f"Pass a cutoff at which the targets are observed (e.g. {observed}).",
-        "origins": f"Pass cutoffs at which the targets are observed (e.g. {observed}).",
+        f"last observed target (e.g. {f'those of {key}' if key else 'the rows'} after {cutoff}).",
+        "cutoff": f"Pass a cutoff at which the targets are observed (e.g. {cutoff}).",
+        "origins": f"Pass cutoffs at which the targets are observed (e.g. {cutoff}).",
+        **{by: text.format(which="the targets are", cutoff=cutoff) for by, text in _CHOSEN.items()},
     }[at]
+    if cutoff is None:  # one target observed, another never with it: no such cutoff
+        remedy = _never_all_observed(late.row(0, named=True), targets, key, at)
     warn_at_caller(
         f"{subject} whose targets are missing ({example}): missing={missing!r} fills them, so "
         f"{_MADE_UP[at][0]}. {remedy}",
         ForecasterWarning,
+    )
+
+
+def _never_all_observed(row: dict[str, Any], targets: list[str], key: str, at: str) -> str:
+    """What to do about the history of ``row`` (of :func:`warn_missing_ends`' ``ends``) where
+    no time has every target observed (:data:`EVERY_TARGET` null): no cutoff starts a
+    forecast after observed values only."""
+    never = [t for t in targets if row[t] is None]
+    verb = "is" if len(never) == 1 else "are"
+    which = f" ({format_list(never)} {verb} never observed there)" if never else ""
+    upto = " up to that origin" if at in _ORIGINS else " up to the cutoff" if at == "cutoff" else ""
+    avoid = (
+        "leaving out its last rows does not avoid made-up values"
+        if at == "training"
+        else "no cutoff starts a forecast after observed values only"
+    )
+    return (
+        f"No time of {key or 'the series'}{upto} has every target observed{which}, so {avoid}: "
+        "pass the missing values, or leave the series out."
     )
 
 
@@ -242,9 +307,9 @@ def _warn_never_observed(never: pl.DataFrame, id_name: str, time_col: str, at: s
     example = f" (e.g. {key})" if key else ""
     where = {"frame": "", "training": " of the training data", "cutoff": " up to the cutoff"}
     subject = (
-        f"{_origins_of(never, id_name)} rows before which no target is observed "
+        f"{_origins_of(never, id_name, at)} rows before which no target is observed "
         f"(e.g. {_at(key, never[time_col][0])})"
-        if at == "origins"
+        if at in _ORIGINS
         else f"No target is observed in {n} series{where[at]}{example}"
     )
     remedy = {
@@ -267,6 +332,12 @@ backtest's folds, a tuning trial's validation origins) silences, its scores bein
 the ``missing=`` policy as the model is used with it."""
 
 
+MADE_UP_ENDS = r"^\d+ series end with rows "
+"""What the warnings of :func:`warn_missing_ends` about the end of a frame (``at="frame"``)
+begin with (a regular expression): what ``score`` silences in its forecast of the steps
+before the held-out ones, whose made-up ends it names as its origins itself."""
+
+
 def _named(key: Any, id_name: str) -> str:
     """A series named in a warning (``"'x'"``); nothing for the one series of a frame
     without ids (its internal id, 0, means nothing to the user)."""
@@ -278,12 +349,13 @@ def _at(key: str, time: Any) -> str:
     return f"{key} at {time}" if key else f"at {time}"
 
 
-def _origins_of(rows: pl.DataFrame, id_name: str) -> str:
+def _origins_of(rows: pl.DataFrame, id_name: str, at: str = "origins") -> str:
     """``"3 forecast origins of 2 series lie at"``: the start of a warning about the forecast
-    origins of ``rows`` (one per origin), matched by :data:`MADE_UP_ORIGINS`."""
+    origins of ``rows`` (one per origin), matched by :data:`MADE_UP_ORIGINS`; ``"score: 3
+    forecast ..."`` for origins a call (``at``: ``score``, ``backtest``) chose itself."""
     n, series = rows.height, rows[id_name].n_unique()
     verb = "origins of {} series lie" if n > 1 else "origin of {} series lies"
-    return f"{n} forecast {verb.format(series)} at"
+    return f"{'' if at == 'origins' else f'{at}: '}{n} forecast {verb.format(series)} at"
 
 
 def _warn_lagging_targets(
@@ -304,22 +376,27 @@ def _warn_lagging_targets(
     target = next(t for t in lagging if first[t] is None or first[t] != first[time_col])
     seen = f"was last observed at {first[target]}" if first[target] is not None else "has no value"
     key, names = _named(first[id_name], id_name), format_list(lagging)
-    if at == "origins":
-        subject = f"{_origins_of(some, id_name)} rows"
+    if at in _ORIGINS:
+        subject = f"{_origins_of(some, id_name, at)} rows"
         example = f"e.g. {_at(key, first[time_col])}, whose {target!r} {seen}"
     else:
         cut = " at the cutoff" if at == "cutoff" else ""
         subject = f"{_series_end(some, id_name)}{cut} with rows"
         whose = f"e.g. {key}, whose " if key else ""
         example = f"{whose}{target!r} {seen}, its last row at {first[time_col]}"
+    cutoff = first[EVERY_TARGET]
     remedy = {
         "frame": "Forecast from the last time every target is observed (predict(frame, "
-        "cutoff=...)), or once their values are in.",
+        f"cutoff=...), e.g. {cutoff}), or once their values are in.",
         "training": "To train on observed values only, leave out each series' rows after the "
-        "last time every target is observed.",
-        "cutoff": "Pass a cutoff at which every target is observed.",
-        "origins": "Pass cutoffs at which every target is observed.",
+        f"last time every target is observed ({f'those of {key}' if key else 'the rows'} after "
+        f"{cutoff}).",
+        "cutoff": f"Pass a cutoff at which every target is observed (e.g. {cutoff}).",
+        "origins": f"Pass cutoffs at which every target is observed (e.g. {cutoff}).",
+        **{by: text.format(which="every target is", cutoff=cutoff) for by, text in _CHOSEN.items()},
     }[at]
+    if cutoff is None:
+        remedy = _never_all_observed(first, targets, key, at)
     made_up = (
         f"the model trains on made-up values of {names} there, not on observed values only"
         if at == "training"

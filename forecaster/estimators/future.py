@@ -34,14 +34,11 @@ from forecaster.data.calendar import calendar_values
 from forecaster.data.checks import check_float32_range, check_unique_keys, check_values
 from forecaster.data.frames import check_schema, collect_frame, column_tuple, id_cast
 from forecaster.data.frequency import Frequency
+from forecaster.data.made_up import observed_rows
 from forecaster.data.panel import Panel
 from forecaster.data.steps import future_times
 from forecaster.data.times import to_time_point
-from forecaster.estimators.origins import (
-    observed_rows,
-    origin_rows,
-    step_sources,
-)
+from forecaster.estimators.origins import origin_rows, step_sources
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 
 __all__ = ["FutureInputs", "hold_after"]

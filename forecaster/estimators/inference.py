@@ -26,6 +26,7 @@ from forecaster._validation import check
 from forecaster.data import is_pandas_frame, same_kind, trained_frame
 from forecaster.data.frames import column_tuple, match_keys
 from forecaster.data.frequency import Frequency
+from forecaster.data.made_up import warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.scaling import PanelScaler
 from forecaster.data.steps import future_times
@@ -37,7 +38,6 @@ from forecaster.estimators.origins import (
     is_cutoff_list,
     observed_windows,
     step_times,
-    warn_made_up_origins,
     window_inputs,
     window_scaling,
 )

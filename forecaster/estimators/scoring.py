@@ -21,6 +21,7 @@ from forecaster.data.frames import (
 )
 from forecaster.data.frequency import Frequency
 from forecaster.data.statics import with_static_columns
+from forecaster.data.suspicious import MADE_UP_ENDS, missing_ends, warn_missing_ends
 from forecaster.data.validate import validate_frame_cells
 from forecaster.estimators.base import refuse_y
 from forecaster.evaluation.fitted import in_sample_ends
@@ -28,6 +29,7 @@ from forecaster.exceptions import (
     DataValidationError,
     ForecasterWarning,
     UnscoredPointsWarning,
+    silenced,
     warn_at_caller,
 )
 
@@ -104,7 +106,10 @@ class ForecastScoring:
             the score, which is over new steps only (e.g. a series that ends before or inside
             a fold's test steps of :class:`TemporalSplit` without ``id_col``). When every
             series' held-out steps are all in the fitted data, which ends with them (e.g. a
-            score of the training frame): the score is in-sample, and scored.
+            score of the training frame): the score is in-sample, and scored. When the
+            targets at some series' step before its held-out ones (where its forecast starts)
+            are not in the frame: the forecast starts after the values the ``missing=``
+            policy made up there (as ``predict`` warns of a cutoff there).
         UnscoredPointsWarning
             When some held-out values are not in the frame (filled by the ``missing=``
             policy): they are not scored.
@@ -135,11 +140,15 @@ class ForecastScoring:
         if in_sample is not None:  # scored: the series with new held-out steps only
             new = ~pl.col(id_name).is_in(in_sample.implode())
             history, actual = history.filter(new), actual.filter(new)
+        keys = [c for c in (self.id_col, self.time_col) if c]
+        self._warn_made_up_origins(history, frame, id_name, keys)
         if self.id_col is None:
             history, actual = history.drop(id_name), actual.drop(id_name)
-        keys = [c for c in (self.id_col, self.time_col) if c]
         future = column_tuple(self.future_covariates)  # only what predict reads from future=
-        forecast = self.predict(history, future=actual.select(*keys, *future) if future else None)
+        with silenced(ForecasterWarning, MADE_UP_ENDS):  # named above, as origins
+            forecast = self.predict(
+                history, future=actual.select(*keys, *future) if future else None
+            )
         targets = list(column_tuple(self.target))
         true = temporary_names([*keys, *targets], *[f"{t}_true" for t in targets])
         observed = self._observed_held_out(actual.select(keys), frame, targets, true)
@@ -150,6 +159,23 @@ class ForecastScoring:
         # per-target means: a target with unscored held-out values would weigh its points more
         errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
         return -float(joined.select(pl.concat_list(errors).explode().mean()).item())
+
+    def _warn_made_up_origins(
+        self, history: pl.DataFrame, frame: pl.DataFrame, id_name: str, keys: list[str]
+    ) -> None:
+        """Warn once about the forecast origins of ``score`` (each series' last ``history``
+        row: the step before its held-out ones) whose targets the ``missing=`` policy made
+        up, as ``predict`` warns of its cutoffs there: the forecasts start after them. The
+        held-out steps' own made-up values are the :class:`UnscoredPointsWarning`'s."""
+        if self.missing == "error" or history.height == 0:
+            return
+        targets = list(column_tuple(self.target))
+        values = observed_values(history.select(keys), frame, targets)  # NaN: made up
+        seen = history.select(id_name, self.time_col).with_columns(
+            pl.Series(t, values[:, j]).fill_nan(None) for j, t in enumerate(targets)
+        )
+        ends = missing_ends(seen, targets, id_name, self.time_col)
+        warn_missing_ends(ends, targets, id_name, self.time_col, self.missing, at="score")
 
     def _observed_held_out(
         self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: Sequence[str]

@@ -26,6 +26,7 @@ import polars as pl
 
 from forecaster._validation import check
 from forecaster.data.frames import match_keys
+from forecaster.data.made_up import warn_made_up_origins
 from forecaster.data.panel import Panel
 from forecaster.data.suspicious import MADE_UP_ORIGINS
 from forecaster.evaluation.fold_checks import TRAIN_COLUMNS, check_forecast_rows
@@ -409,15 +410,18 @@ def forecast_folds(
     where: Folds,
     fold_rows: pl.DataFrame,
     intervals_asked: dict[str, Any],
+    *,
+    tell_origins: bool = False,
 ) -> tuple[list[Any], pl.DataFrame]:
     """The models of a backtest (fitted on clones, or the given one) and their forecasts of
     every (fold, series) origin of ``where`` (the rows of ``fold_rows``), in that order:
     each model forecasts all (series, origin) pairs of its folds in one ``predict_origins``
     call (``predict(frame, cutoff=<pairs>)`` from the panel read already; with ``level`` /
     ``quantiles`` when asked), whose frames are stacked. Origins the folds place on steps
-    whose targets ``missing=`` made up are not warned about
+    whose targets ``missing=`` made up are not warned about fold by fold
     (:data:`~forecaster.data.suspicious.MADE_UP_ORIGINS`): the backtest scores the model with
-    its ``missing`` policy, as it forecasts after a gap."""
+    its ``missing`` policy, as it forecasts after a gap. With ``tell_origins`` (a backtest's
+    scores) one warning names them all at the end, as origins the backtest chose."""
     id_col, time_col = estimator.id_col, estimator.time_col
     if id_col is not None and len(where.kept) < panel.n_series:  # predict would warn again
         kept_ids = panel.keys[panel.id_name].gather(where.kept)
@@ -446,4 +450,6 @@ def forecast_folds(
                 )
             check_forecast_rows(predicted, group.height, first, model, estimator)
         forecasts.append(predicted)
+    if tell_origins:  # once, over every fold, after the folds' own warnings
+        warn_made_up_origins(origin_panel, frame, series, rows, estimator.missing, "backtest")
     return estimators, pl.concat(forecasts, how="vertical_relaxed")

@@ -159,14 +159,18 @@ def forecast_backtest(
     of the frame's exact values they are scored against, the folds placed, the folds frame
     and the models. ``scores``: the columns of the score frames that will hold the id
     (:func:`~forecaster.evaluation.pooling.score_columns`; None when nothing is scored),
-    refused as its name before any fit."""
+    refused as its name before any fit. Scored forecasts from origins at steps whose targets
+    ``missing=`` made up are named in one warning (see
+    :func:`~forecaster.evaluation.fitted.forecast_folds`)."""
     with collect_warnings(label, *_fit_units(args.every)):
         frame, panel = estimator.read_frame(frame, as_fitted=args.fitted)
         check_reserved(panel, estimator.id_col, estimator.time_col, scores)
         where = _place(panel, estimator, args, calendar=uses_calendar(args.origins, panel.time))
         check_error_scale(scale, panel, where, has_id=estimator.id_col is not None)  # first
         folds_frame = backtest_folds_frame(panel, where, estimator, args.origins)
-        estimators, predicted = forecast_folds(estimator, frame, panel, where, folds_frame, asked)
+        estimators, predicted = forecast_folds(
+            estimator, frame, panel, where, folds_frame, asked, tell_origins=scores is not None
+        )
     folds_frame = fitted_spans(folds_frame, estimators, where, panel.id_name)  # what each fit kept
     id_col, time_col = estimator.id_col, estimator.time_col
     exact = panel.exact_targets(frame)  # scored against the frame's values, not float32's

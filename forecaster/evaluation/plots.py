@@ -244,21 +244,39 @@ def _check_one_row_per_time(frame: pl.DataFrame, name: str, keys: list[str]) -> 
                 "rolling origins with plot_backtest(backtest(...))."
             )
     if id_col is None:
-        time_col = keys[0]
-        labels = [
-            c
-            for c in frame.columns
-            if c not in (time_col, "origin")
-            and (text_like(frame.schema[c]) or frame.schema[c].is_integer())
-        ]
-        hint = f" (e.g. id_col={labels[0]!r})" if labels else ""
-        raise DataValidationError(
-            f"The {name} frame has several rows at one {time_col!r} (e.g. "
-            f"{_text(frame.filter(pl.struct(keys).is_duplicated())[time_col][0])}): it holds "
-            "several series, which id_col=None would draw as one line zigzagging between "
-            f"them. Pass id_col, the column naming each series{hint}."
-        )
+        raise DataValidationError(_rows_at_one_time(frame, name, keys[0]))
     check_unique_keys(frame, keys, what=f"{name} frame")
+
+
+def _rows_at_one_time(frame: pl.DataFrame, name: str, time_col: str) -> str:
+    """Why a frame drawn with ``id_col=None`` is refused: several series (a text or integer
+    column names each: one row per time in each), or rows at one time that no column tells
+    apart (one series with a repeated time, such as a daylight saving time hour, or series
+    without a column naming them)."""
+    times = frame.filter(pl.col(time_col).is_duplicated())[time_col].unique().sort()
+    labels = [
+        c
+        for c in frame.columns
+        if c not in (time_col, "origin")
+        and (text_like(frame.schema[c]) or frame.schema[c].is_integer())
+        and not frame.select(pl.struct(c, time_col).is_duplicated().any()).item()
+    ]
+    if labels:
+        return (
+            f"The {name} frame has several rows at one {time_col!r} (e.g. {_text(times[0])}): "
+            "it holds several series, which id_col=None would draw as one line zigzagging "
+            f"between them. Pass id_col, the column naming each series (e.g. "
+            f"id_col={labels[0]!r})."
+        )
+    more = f" and {times.len() - 1} other times" if times.len() > 1 else ""
+    return (
+        f"The {name} frame has several rows at one {time_col!r}: {_text(times[0])}{more}, and "
+        "none of its text or integer columns tells them apart as series. One series has one "
+        "row per time (a clock time repeated as daylight saving time ends gives two): keep "
+        "one, e.g. "
+        f"{name}.unique(subset=[{time_col!r}], keep='last'), or give the times in UTC. The "
+        "rows of several series need a column naming each series, passed as id_col."
+    )
 
 
 def _default_target(forecast: pl.DataFrame, keys: Sequence[str]) -> str:

@@ -213,6 +213,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     try:
         import forecaster.tracking as tracking
         import mlflow
+        from forecaster.tracking.records import tracking_write
         from forecaster.tracking.store import store_client
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
@@ -231,12 +232,13 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()
                 mlflow.set_tracking_uri(uri)
-                run = mlflow.start_run(tags=tags)
+                run = tracking_write(mlflow.start_run, tags=tags)
             else:  # the spec's experiment, for this run only (the process's is unchanged)
                 experiment = spec.tracking.experiment or spec.pipeline.name
                 target = scope.enter_context(tracking.experiment_scope(experiment))
                 uri = target.tracking_uri
-                run = mlflow.start_run(
+                run = tracking_write(
+                    mlflow.start_run,
                     experiment_id=target.experiment_id,
                     run_name=f"{spec.pipeline.name}-{as_of}",
                     tags=tags,
@@ -255,7 +257,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
             raise
         finally:
             with contextlib.suppress(Exception):
-                mlflow.end_run(status=status)
+                tracking_write(mlflow.end_run, status=status)
 
 
 def _process_tags() -> dict[str, str]:
@@ -281,6 +283,8 @@ def close_dead_runs(client: Any, run: Any, log: Callable[[str], None]) -> list[s
     line: tracking never stops the job."""
     if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
         return []
+    from forecaster.tracking.records import end_run
+
     try:
         tags = client.get_run(run.run_id).data.tags
         query = (
@@ -293,7 +297,7 @@ def close_dead_runs(client: Any, run: Any, log: Callable[[str], None]) -> list[s
             state = _process_state(other.data.tags, other.info.run_id, run.run_id)
             name = f"run {other.info.run_id} of {tags['pipeline']} as of {tags['as_of']}"
             if state == "dead":
-                client.set_terminated(other.info.run_id, status="KILLED")
+                end_run(client, other.info.run_id, "KILLED")
                 closed.append(other.info.run_id)
                 where = f"process {other.data.tags[PID_TAG]} on {other.data.tags[HOST_TAG]}"
                 log(f"tracking: {name} was left RUNNING by {where}, which is gone; marked KILLED")
@@ -392,7 +396,7 @@ def log_outputs(
         import mlflow
 
         with tracking.bounded_requests():
-            _log_run_outputs(mlflow, metrics, staging)
+            _log_run_outputs(mlflow, run_id, metrics, staging)
     except Exception as exc:
         warn_at_caller(
             f"Could not log the pipeline outputs to MLflow ({masked(str(exc))}); they are still "
@@ -423,12 +427,18 @@ def _log_calibration(run_id: str, calibration: dict[str, Any]) -> None:
         )
 
 
-def _log_run_outputs(mlflow: Any, metrics: dict[str, float], staging: Path) -> None:
-    from forecaster.tracking.records import backtest_key, target_key_parts
+def _log_run_outputs(mlflow: Any, run_id: str, metrics: dict[str, float], staging: Path) -> None:
+    from mlflow.entities import Metric
 
+    from forecaster.tracking.records import backtest_key, log_metrics, now_ms, target_key_parts
+    from forecaster.tracking.store import store_client
+
+    ts = now_ms()
     # finite scores only, as the fit's backtest metrics: MLflow's SQL store keeps inf (an
     # infinite MAPE, written null in summary.json) as 1.8e308
-    mlflow.log_metrics({f"pipeline_{k}": v for k, v in metrics.items() if math.isfinite(v)})
+    logged = [
+        Metric(f"pipeline_{k}", float(v), ts, 0) for k, v in metrics.items() if math.isfinite(v)
+    ]
     if (staging / "backtest_by_step.parquet").is_file():  # metrics by horizon step
         by_step = pl.read_parquet(staging / "backtest_by_step.parquet")
         counts = ("step", "target", "n", *BASELINE_COUNTS, SCALED_COUNT)  # keys and counts
@@ -440,10 +450,13 @@ def _log_run_outputs(mlflow: Any, metrics: dict[str, float], staging: Path) -> N
             for name in names:  # one metric per target, as the fit's own backtest metrics
                 key = backtest_key(name, parts[row["target"]] if several else None)
                 if row[name] is not None and math.isfinite(row[name]):
-                    mlflow.log_metric(f"{key}_by_step", row[name], step=row["step"])
+                    step = int(row["step"])
+                    logged.append(Metric(f"{key}_by_step", float(row[name]), ts, step))
+    # batched, each batch as the fit's metrics are written: an interrupt waits for its end
+    log_metrics(store_client(mlflow, mlflow.get_tracking_uri()), run_id, logged)
     for name in ("forecasts.parquet", "backtest.parquet", "forecast.png"):
         if (staging / name).is_file():
-            mlflow.log_artifact(str(staging / name), artifact_path="outputs")
+            mlflow.log_artifact(str(staging / name), artifact_path="outputs")  # files, no row
 
 
 def register_run_model(
@@ -460,6 +473,7 @@ def register_run_model(
     try:
         import forecaster.tracking as tracking
         import mlflow
+        from forecaster.tracking.records import tracking_write
 
         fitted = tracking.last_fit()
         if fitted is None or fitted.run_id != run_id or not fitted.model_uri:
@@ -471,7 +485,7 @@ def register_run_model(
         with _STDERR.of_this_thread() as printed:
             try:
                 with tracking.bounded_requests():
-                    mlflow.register_model(fitted.model_uri, register_as)
+                    tracking_write(mlflow.register_model, fitted.model_uri, register_as)
             finally:
                 for line in printed.getvalue().splitlines():
                     if line.strip():

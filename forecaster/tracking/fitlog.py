@@ -264,7 +264,7 @@ def log_interrupted(
 
 
 def _upload(client: Any, run_id: str, path: Path) -> None:
-    client.log_artifact(run_id, str(path))
+    client.log_artifact(run_id, str(path))  # a file of the artifact store: no database row
 
 
 def _render_plot(estimator: Any, data: Any, path: Path) -> Path:

@@ -64,6 +64,7 @@ from forecaster.tracking.records import (
     log_tags,
     now_ms,
     param_value,
+    tracking_write,
 )
 from forecaster.tracking.resilience import (
     Outcome,
@@ -117,7 +118,8 @@ def _log_trial(
     }
     for key, value in (trial.user_attrs or {}).items():
         tags[f"optuna.user_attr.{key}"] = param_value(value)
-    run = client.create_run(
+    run = tracking_write(
+        client.create_run,
         experiment_id,
         start_time=_ms(trial.datetime_start),
         tags=tags,
@@ -543,7 +545,8 @@ def _log_study_run(
             context="The study itself is unaffected.",
         )
         if shown is not None and "model" not in outcome.not_logged:
-            outcome.remote("model", client.set_tag, run_id, MODEL_TRIAL_TAG, str(shown.number))
+            trial_tag = {MODEL_TRIAL_TAG: str(shown.number)}
+            outcome.remote("model", log_tags, client, run_id, trial_tag)
         elif shown is not None and isinstance(claim, str):  # not logged: a retry claims it
             outcome.remote("model claim", release_claim, client, run_id, shown.number, claim)
         return fitted.run_id

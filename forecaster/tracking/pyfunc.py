@@ -69,6 +69,7 @@ from forecaster.exceptions import (
 from forecaster.persistence import load
 from forecaster.tracking.config import MODEL_NAME, import_mlflow, short_error
 from forecaster.tracking.fingerprint import target_names
+from forecaster.tracking.records import tracking_write
 from forecaster.tracking.serving import INTERVAL_PARAMS, pyfunc_predict
 from forecaster.tracking.store import store_client
 from forecaster.tracking.wheel import WHEEL_ENV, WheelError, package_wheel
@@ -422,9 +423,15 @@ class _UncheckedPyfunc:
 def _store_model(mlflow: Any, **kwargs: Any) -> Any:
     """``mlflow.models.Model.log(**kwargs)`` into a logged model of the run's experiment; a
     failure says that MLflow failed to store (or register) the model, with MLflow's reason (its
-    cause is kept: an unreachable store is still recognised as one)."""
+    cause is kept: an unreachable store is still recognised as one).
+
+    A tracking write (:func:`~forecaster.tracking.records.tracking_write`), although it
+    uploads the model's files first: after them it writes database rows (the run's output,
+    the model's final state, a registration), so an interrupt waits for the model to be
+    stored (a second one stops it at once)."""
     try:
-        return mlflow.models.Model.log(model_id=_model_of_run(mlflow, kwargs["run_id"]), **kwargs)
+        model_id = _model_of_run(mlflow, kwargs["run_id"])
+        return tracking_write(mlflow.models.Model.log, model_id=model_id, **kwargs)
     except Exception as exc:
         registered = kwargs.get("registered_model_name")
         doing = "store the model" + (f" or register it as {registered!r}" if registered else "")
@@ -438,7 +445,11 @@ def _model_of_run(mlflow: Any, run_id: str) -> str:
     started by the client), which is not always the run's."""
     run = store_client(mlflow, mlflow.get_tracking_uri()).get_run(run_id)
     params = {key: str(value) for key, value in run.data.params.items()}
-    model = mlflow.initialize_logged_model(
-        name=MODEL_NAME, source_run_id=run_id, params=params, experiment_id=run.info.experiment_id
+    model = tracking_write(
+        mlflow.initialize_logged_model,
+        name=MODEL_NAME,
+        source_run_id=run_id,
+        params=params,
+        experiment_id=run.info.experiment_id,
     )
     return str(model.model_id)

@@ -16,6 +16,11 @@ horizon step), final metrics, and the batched calls that send them.
   step, plus ``backtest_<metric>_overall`` and the table as ``backtest.csv``; with several
   targets ``backtest_<target>_<metric>``, the target's name as :func:`target_key_parts` puts
   it in a key).
+
+Every MLflow call of the package that writes the tracking store goes through this module
+(:func:`tracking_write` and the batched writes built on it; ``tests/test_architecture.py``
+checks it): an interrupt waits for the write's end. Artifact uploads are not held: they
+write files to the artifact store, not a database row.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -64,8 +69,11 @@ __all__ = [
     "resolved_params",
     "run_collisions",
     "target_key_parts",
+    "tracking_write",
     "validation_metrics",
 ]
+
+_T = TypeVar("_T")
 
 
 MAX_PARAM_CHARS = 6000
@@ -359,14 +367,25 @@ def check_backtest(backtest: Any) -> None:
         )
 
 
+def tracking_write(call: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """``call(*args, **kwargs)``: one MLflow call that writes the tracking store (a run
+    created, started or ended, a param, a tag, a model's record or registration), with an
+    interrupt (``SIGTERM``, Ctrl-C) held until it returns
+    (:func:`~forecaster._interrupts.uninterrupted`; a second one raises at once). Raised in
+    the middle of a SQLite transaction, it left the database's write lock held, and the
+    cleanups that followed (the error tag, the run ended KILLED) waited on it and failed with
+    "database is locked"."""
+    with uninterrupted():
+        return call(*args, **kwargs)
+
+
 def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
     """Log params in batches of :data:`MAX_PARAMS_PER_BATCH`."""
     from mlflow.entities import Param
 
     items = [Param(k, v) for k, v in params.items()]
     for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
-            client.log_batch(run_id, params=items[lo : lo + MAX_PARAMS_PER_BATCH])
+        tracking_write(client.log_batch, run_id, params=items[lo : lo + MAX_PARAMS_PER_BATCH])
 
 
 def log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
@@ -376,23 +395,20 @@ def log_tags(client: Any, run_id: str, tags: Mapping[str, str]) -> None:
 
     items = [RunTag(k, str(v)[:MAX_PARAM_CHARS]) for k, v in tags.items()]
     for lo in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
-            client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS_PER_BATCH])
+        tracking_write(client.log_batch, run_id, tags=items[lo : lo + MAX_PARAMS_PER_BATCH])
 
 
 def log_metrics(client: Any, run_id: str, metrics: Sequence[Any]) -> None:
     """Log metrics in batches of :data:`MAX_METRICS_PER_BATCH`."""
     for lo in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-        with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
-            client.log_batch(run_id, metrics=list(metrics[lo : lo + MAX_METRICS_PER_BATCH]))
+        batch = list(metrics[lo : lo + MAX_METRICS_PER_BATCH])
+        tracking_write(client.log_batch, run_id, metrics=batch)
 
 
 def end_run(client: Any, run_id: str, status: str, end_time: int | None = None) -> None:
     """End the run ``run_id`` with ``status`` (``FINISHED``, ``FAILED``, ``KILLED``), at
-    ``end_time`` (milliseconds; None: now), as :func:`log_metrics` writes: an interrupt
-    waits for the write's end."""
-    with uninterrupted():  # SIGTERM, Ctrl-C wait: not mid-transaction
-        client.set_terminated(run_id, status, end_time=end_time)
+    ``end_time`` (milliseconds; None: now), through :func:`tracking_write`."""
+    tracking_write(client.set_terminated, run_id, status, end_time=end_time)
 
 
 def log_inputs(

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
 from forecaster.tracking.fingerprint import fingerprint_params
-from forecaster.tracking.records import log_params
+from forecaster.tracking.records import end_run, log_params, log_tags, tracking_write
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
 __all__ = [
@@ -163,10 +163,10 @@ def _study_run(
     if winner == mine:
         return mine, True
     try:  # another process created the study's run first: ours is never used
-        client.delete_run(mine)
+        tracking_write(client.delete_run, mine)
     except Exception:
         with contextlib.suppress(Exception):
-            client.set_terminated(mine, "KILLED")
+            end_run(client, mine, "KILLED")
     return winner, False
 
 
@@ -288,7 +288,7 @@ def claim_model(client: Any, run_id: str, number: int) -> str | Literal[False]:
     for attempt in range(MAX_CLAIMS):
         key = f"{MODEL_CLAIM_PARAM}.{number}" + (f".{attempt}" if attempt else "")
         try:
-            client.log_param(run_id, key, token)
+            tracking_write(client.log_param, run_id, key, token)
         except MlflowException:
             data = client.get_run(run_id).data
             holder = data.params.get(key, token)
@@ -305,7 +305,7 @@ def release_claim(client: Any, run_id: str, number: int, token: str) -> None:
     """Mark this call's claim ``token`` of trial ``number``'s model as failed (its model was
     not logged: tag ``forecaster.model_claim_failed.<token>``), so that a later call (a
     retried ``log_study``) claims the model again (:func:`claim_model`)."""
-    client.set_tag(run_id, f"{FAILED_CLAIM_TAG}.{token}", str(number))
+    log_tags(client, run_id, {f"{FAILED_CLAIM_TAG}.{token}": str(number)})
 
 
 def warn_unlogged_claim(client: Any, run_id: str, number: int) -> None:

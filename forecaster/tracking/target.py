@@ -54,7 +54,7 @@ from forecaster.tracking.config import (
     short_error,
     state,
 )
-from forecaster.tracking.records import collisions_message, run_collisions
+from forecaster.tracking.records import collisions_message, run_collisions, tracking_write
 from forecaster.tracking.resilience import (
     check_fallback_root,
     is_unreachable,
@@ -254,13 +254,15 @@ def _ensure_experiment(client: Any, name: str, artifact_location: str | None) ->
     found = client.get_experiment_by_name(name)
     if found is None:
         try:
-            return client.create_experiment(name, artifact_location=artifact_location)
+            return tracking_write(
+                client.create_experiment, name, artifact_location=artifact_location
+            )
         except MlflowException:  # created concurrently by another process
             found = client.get_experiment_by_name(name)
             if found is None:
                 raise
     if found.lifecycle_stage == "deleted":
-        client.restore_experiment(found.experiment_id)
+        tracking_write(client.restore_experiment, found.experiment_id)
     return found.experiment_id
 
 
@@ -340,7 +342,9 @@ def _chosen_experiment(mlflow: Any) -> str | None:
     if not name:
         return None
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    return tracking_write(client.create_experiment, name)
 
 
 def _chosen_id(mlflow: Any, client: Any, uri: str) -> str | None:
@@ -457,7 +461,8 @@ def create_run(
         all_tags = registry.resolve_tags(all_tags)
     except Exception:
         pass
-    return client.create_run(experiment_id, tags=all_tags, run_name=name).info.run_id
+    run = tracking_write(client.create_run, experiment_id, tags=all_tags, run_name=name)
+    return run.info.run_id
 
 
 def resolve_run(mlflow: Any, run: Any) -> tuple[str | None, bool]:
