@@ -117,10 +117,11 @@ def _end_study_run(run_id: str, status: str) -> None:
     try:
         import forecaster.tracking as tracking
         import mlflow
+        from forecaster.tracking.records import end_run
         from forecaster.tracking.store import store_client
 
         with tracking.bounded_requests():
-            store_client(mlflow, mlflow.get_tracking_uri()).set_terminated(run_id, status)
+            end_run(store_client(mlflow, mlflow.get_tracking_uri()), run_id, status)
     except Exception as exc:
         warn_at_caller(
             f"Could not end the study's MLflow run {run_id} {status} ({masked(first_line(exc))}); "
