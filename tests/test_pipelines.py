@@ -3779,6 +3779,36 @@ def test_a_backfill_of_predict_or_backtest_needs_force_to_replace_a_later_as_ofs
         assert code == 0, err
 
 
+@pytest.mark.parametrize(
+    ("zone", "every", "later", "earlier"),
+    [("Europe/Berlin", "1d", "2024-01-20", "2024-01-18"), (None, "1h", "2024-01-03T10:00", "2024-01-03T08:00")],
+)  # fmt: skip
+def test_a_predict_file_without_its_effective_as_of_is_compared_by_its_label(
+    tmp_path, capsys, zone, every, later, earlier
+):
+    """A file predict wrote before its metadata recorded the effective as-of was compared by
+    its label with this command's effective as-of: a zoned one carries a UTC offset
+    (2024-01-20T00:00:00+01:00), an intraday label writes its time with '-'
+    (2024-01-03T10-00-00), so rerunning the same as-of after the upgrade was refused as "an
+    as-of that cannot be compared" (exit 2, --force asked). Labels are compared with labels."""
+    import json
+
+    end = dt.datetime(2024, 1, 30) if every == "1d" else dt.datetime(2024, 1, 4)
+    times = pl.datetime_range(dt.datetime(2024, 1, 1), end, every, time_zone=zone, eager=True)
+    _, root = _zoned_project(tmp_path, _ragged(times, 0), {"freq": every})
+    spec, model, out = str(root / "pipelines" / "spec.toml"), tmp_path / "m", tmp_path / "f.pq"
+    assert run_cli(capsys, "fit", spec, "--as-of", earlier, "--out", str(model))[0] == 0
+    predict = ("predict", spec, "--model", str(model), "--out", str(out))
+    assert run_cli(capsys, *predict, "--as-of", later)[0] == 0
+    marker = json.loads(pl.read_parquet_metadata(out)["forecaster"])
+    del marker["effective_as_of"]  # as the previous version wrote it
+    pl.read_parquet(out).write_parquet(out, metadata={"forecaster": json.dumps(marker)})
+    code, err = run_cli(capsys, *predict, "--as-of", later)
+    assert code == 0, err  # the same as-of
+    code, err = run_cli(capsys, *predict, "--as-of", earlier)
+    assert code == 2 and "a later as-of than this command's" in err, err  # a backfill
+
+
 # ------------------------------------------------------------------------------------------
 # what dead runs and hand edits leave: staging and checkpoint folders, a run folder that
 # lost its manifest, an unreadable latest.json

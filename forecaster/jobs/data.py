@@ -226,6 +226,7 @@ class AsOf:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_LABEL_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2})-([0-9]{2})-([0-9]{2})")
 
 
 def iso_text(value: Any) -> str:
@@ -557,11 +558,15 @@ def prepare_data(
 
 
 def _time_order(text: Any) -> Any:
-    """An ISO time or an integer step as a value that orders like time (None: unknown)."""
+    """An ISO time, an as-of label (:func:`as_of_label`) or an integer step as a value that
+    orders like time (None: unknown)."""
     if not isinstance(text, str):
         return None
     if _INTEGER.fullmatch(text):
         return int(text)
+    label = _LABEL_TIME.match(text)  # a label's time of day is written with '-', not ':'
+    if label is not None:
+        text = f"{label[1]}:{label[2]}:{label[3]}{text[label.end() :]}"
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
