@@ -2065,6 +2065,32 @@ def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
 
 
 @pytest.mark.slow
+def test_ctrl_c_in_the_trials_of_a_tracked_tuning_ends_its_study_run_killed(
+    tmp_path, capsys, monkeypatch
+):
+    """Ctrl-C in the trials of `forecaster tune` (here in the second, after one finished) left
+    the study's MLflow run RUNNING for good: the final logging that ends it was deferred to
+    the command's block, which drops it after an interrupt, and the command knew the run only
+    once the study returned. It ends KILLED, as the command exits 130."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    fit, calls = forecaster.RNNForecaster.fit, []
+
+    def interrupted(model: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(forecaster.RNNForecaster, "fit", interrupted)
+    exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "3")
+    assert exit_code == 130, err
+    status = {r.data.tags.get("forecaster.kind"): r.info.status for r in _runs(tmp_path)}
+    assert status == {"study": "KILLED", "trial": "FINISHED"}, err
+
+
+@pytest.mark.slow
 def test_a_tracked_tuning_with_levels_logs_the_calibrated_best_model(tmp_path, capsys, monkeypatch):
     """The best model `forecaster tune` logs on its study's run is the calibrated one (it was
     logged inside tune, before the command calibrated it, and refused the level)."""
