@@ -3807,8 +3807,11 @@ def test_a_backfill_of_predict_or_backtest_needs_force_to_replace_a_later_as_ofs
 
 @pytest.mark.parametrize(
     ("zone", "every", "later", "earlier"),
-    [("Europe/Berlin", "1d", "2024-01-20", "2024-01-18"), (None, "1h", "2024-01-03T10:00", "2024-01-03T08:00")],
-)  # fmt: skip
+    [
+        ("Europe/Berlin", "1d", "2024-01-20", "2024-01-18"),
+        (None, "1h", "2024-01-03T10:00", "2024-01-03T08:00"),
+    ],
+)
 def test_a_predict_file_without_its_effective_as_of_is_compared_by_its_label(
     tmp_path, capsys, zone, every, later, earlier
 ):
