@@ -4432,8 +4432,11 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
     spec = scheduled_project(tmp_path, data, features=features, series=series)
     loaded, root = load_spec(spec)
     named = r"15 days before the as-of 2024-01-30: 1 series end before them.*c \(last 2024-01-08"
-    with pytest.warns(ForecasterWarning, match=named):
+    with pytest.warns(ForecasterWarning, match=named) as caught:
         frame, when = prepare_data(loaded, root, None)
+    (told,) = [str(w.message) for w in caught if "series end before the as-of" in str(w.message)]
+    if stale == "forecast":  # c is not forecast (was: "Each is forecast from its own last time")
+        assert "or it ends before the features.history_days window" in told, told
     first = dict(frame.group_by("id").agg(pl.col("date").min()).iter_rows())
     assert first == {"a": dt.date(2024, 1, 16), "b": dt.date(2024, 1, 16)}, first
     assert when.before_window == ("c",) and when.stale_count == 2  # b and c, named as stale
