@@ -2065,6 +2065,32 @@ def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
 
 
 @pytest.mark.slow
+def test_ctrl_c_in_the_trials_of_a_tracked_tuning_ends_its_study_run_killed(
+    tmp_path, capsys, monkeypatch
+):
+    """Ctrl-C in the trials of `forecaster tune` (here in the second, after one finished) left
+    the study's MLflow run RUNNING for good: the final logging that ends it was deferred to
+    the command's block, which drops it after an interrupt, and the command knew the run only
+    once the study returned. It ends KILLED, as the command exits 130."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("mlflow")
+    spec = _tracked_project(tmp_path, monkeypatch)
+    fit, calls = forecaster.RNNForecaster.fit, []
+
+    def interrupted(model: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(forecaster.RNNForecaster, "fit", interrupted)
+    exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "3")
+    assert exit_code == 130, err
+    status = {r.data.tags.get("forecaster.kind"): r.info.status for r in _runs(tmp_path)}
+    assert status == {"study": "KILLED", "trial": "FINISHED"}, err
+
+
+@pytest.mark.slow
 def test_a_tracked_tuning_with_levels_logs_the_calibrated_best_model(tmp_path, capsys, monkeypatch):
     """The best model `forecaster tune` logs on its study's run is the calibrated one (it was
     logged inside tune, before the command calibrated it, and refused the level)."""
@@ -3779,6 +3805,39 @@ def test_a_backfill_of_predict_or_backtest_needs_force_to_replace_a_later_as_ofs
         assert code == 0, err
 
 
+@pytest.mark.parametrize(
+    ("zone", "every", "later", "earlier"),
+    [
+        ("Europe/Berlin", "1d", "2024-01-20", "2024-01-18"),
+        (None, "1h", "2024-01-03T10:00", "2024-01-03T08:00"),
+    ],
+)
+def test_a_predict_file_without_its_effective_as_of_is_compared_by_its_label(
+    tmp_path, capsys, zone, every, later, earlier
+):
+    """A file predict wrote before its metadata recorded the effective as-of was compared by
+    its label with this command's effective as-of: a zoned one carries a UTC offset
+    (2024-01-20T00:00:00+01:00), an intraday label writes its time with '-'
+    (2024-01-03T10-00-00), so rerunning the same as-of after the upgrade was refused as "an
+    as-of that cannot be compared" (exit 2, --force asked). Labels are compared with labels."""
+    import json
+
+    end = dt.datetime(2024, 1, 30) if every == "1d" else dt.datetime(2024, 1, 4)
+    times = pl.datetime_range(dt.datetime(2024, 1, 1), end, every, time_zone=zone, eager=True)
+    _, root = _zoned_project(tmp_path, _ragged(times, 0), {"freq": every})
+    spec, model, out = str(root / "pipelines" / "spec.toml"), tmp_path / "m", tmp_path / "f.pq"
+    assert run_cli(capsys, "fit", spec, "--as-of", earlier, "--out", str(model))[0] == 0
+    predict = ("predict", spec, "--model", str(model), "--out", str(out))
+    assert run_cli(capsys, *predict, "--as-of", later)[0] == 0
+    marker = json.loads(pl.read_parquet_metadata(out)["forecaster"])
+    del marker["effective_as_of"]  # as the previous version wrote it
+    pl.read_parquet(out).write_parquet(out, metadata={"forecaster": json.dumps(marker)})
+    code, err = run_cli(capsys, *predict, "--as-of", later)
+    assert code == 0, err  # the same as-of
+    code, err = run_cli(capsys, *predict, "--as-of", earlier)
+    assert code == 2 and "a later as-of than this command's" in err, err  # a backfill
+
+
 # ------------------------------------------------------------------------------------------
 # what dead runs and hand edits leave: staging and checkpoint folders, a run folder that
 # lost its manifest, an unreadable latest.json
@@ -4373,8 +4432,11 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
     spec = scheduled_project(tmp_path, data, features=features, series=series)
     loaded, root = load_spec(spec)
     named = r"15 days before the as-of 2024-01-30: 1 series end before them.*c \(last 2024-01-08"
-    with pytest.warns(ForecasterWarning, match=named):
+    with pytest.warns(ForecasterWarning, match=named) as caught:
         frame, when = prepare_data(loaded, root, None)
+    (told,) = [str(w.message) for w in caught if "series end before the as-of" in str(w.message)]
+    if stale == "forecast":  # c is not forecast (was: "Each is forecast from its own last time")
+        assert "or it ends before the features.history_days window" in told, told
     first = dict(frame.group_by("id").agg(pl.col("date").min()).iter_rows())
     assert first == {"a": dt.date(2024, 1, 16), "b": dt.date(2024, 1, 16)}, first
     assert when.before_window == ("c",) and when.stale_count == 2  # b and c, named as stale

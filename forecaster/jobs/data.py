@@ -226,6 +226,7 @@ class AsOf:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_LABEL_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2})-([0-9]{2})-([0-9]{2})")
 
 
 def iso_text(value: Any) -> str:
@@ -475,12 +476,12 @@ def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) 
             "."
             if n == ends.height
             else "; the others are forecast from their own last time, dated before the as-of "
-            f"(stale_steps in forecasts.parquet), {_UNLESS_SHORT}."
+            f"(stale_steps in forecasts.parquet), {_unless_dropped(spec)}."
         )
     else:
         policy = (
             "Each is forecast from its own last time, not from the as-of (stale_steps in "
-            f"forecasts.parquet), {_UNLESS_SHORT}."
+            f"forecasts.parquet), {_unless_dropped(spec)}."
         )
     warn_at_caller(
         f"{ends.height} series end before the as-of {when.label} (the last time in the data "
@@ -496,6 +497,17 @@ _UNLESS_SHORT = (
 )
 """Why a stale series the stale policy would forecast may have no forecast: the warning
 about stale series comes before the model is fitted (its lookback may depend on the data)."""
+
+
+def _unless_dropped(spec: Spec) -> str:
+    """:data:`_UNLESS_SHORT`, and with ``features.history_days`` a series with no row in its
+    window (:func:`_before_window`), which the stale policy would forecast too."""
+    if spec.features.history_days is None:
+        return _UNLESS_SHORT
+    return (
+        f"{_UNLESS_SHORT}, or it ends before the features.history_days window (none of its rows "
+        "is used: named in a warning too)"
+    )
 
 
 def _stale_fields(table: pl.DataFrame, left_out: Collection[str] = ()) -> dict[str, Any]:
@@ -557,11 +569,15 @@ def prepare_data(
 
 
 def _time_order(text: Any) -> Any:
-    """An ISO time or an integer step as a value that orders like time (None: unknown)."""
+    """An ISO time, an as-of label (:func:`as_of_label`) or an integer step as a value that
+    orders like time (None: unknown)."""
     if not isinstance(text, str):
         return None
     if _INTEGER.fullmatch(text):
         return int(text)
+    label = _LABEL_TIME.match(text)  # a label's time of day is written with '-', not ':'
+    if label is not None:
+        text = f"{label[1]}:{label[2]}:{label[3]}{text[label.end() :]}"
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:

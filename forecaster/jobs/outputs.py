@@ -456,13 +456,16 @@ def check_not_later(job: Job) -> None:
 
 
 def later_as_of(label: Any, effective: Any, when: AsOf, whose: str) -> str | None:
-    """The one rule of a backfill: outputs as of ``label`` (data up to ``effective``; None:
-    written before effective as-ofs were recorded, the label is used) are replaced by those
-    of ``when`` only with ``--force`` when theirs is a later as-of, or one that cannot be
-    compared with it. Returns what they are, in words (``"as of ... (data up to ...), a later
-    as-of than <whose> ..."``), for the refusal; None when they may be replaced."""
+    """The one rule of a backfill: outputs as of ``label`` (data up to ``effective``) are
+    replaced by those of ``when`` only with ``--force`` when theirs is a later as-of, or one
+    that cannot be compared with it. Outputs written before effective as-ofs were recorded
+    (``effective`` None) are compared by the labels: a label is the local time of the data's
+    zone without its offset, which an effective as-of of zoned data carries (so the same
+    as-of of zoned or intraday data was "an as-of that cannot be compared"). Returns what
+    they are, in words (``"as of ... (data up to ...), a later as-of than <whose> ..."``),
+    for the refusal; None when they may be replaced."""
     other = effective or label
-    later = is_later(other, when.effective)
+    later = is_later(effective, when.effective) if effective else is_later(label, when.label)
     if later is False:
         return None
     reason = "a later as-of than" if later else "an as-of that cannot be compared with"

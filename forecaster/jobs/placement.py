@@ -13,7 +13,8 @@ Where the command line's ``--out`` may go
     Not where ``source.path`` would read it as data (the check ``output.dir`` gets), and not
     inside a folder ``output.dir`` names for a run's outputs of any as-of (a model folder: nor
     one of those folders), which only ``run`` writes (:func:`out_problem`). A SQLite
-    ``training.storage`` file gets the same check when the spec loads.
+    ``training.storage`` file and ``model.checkpoint_dir`` get the same check when the spec
+    loads.
 """
 
 from __future__ import annotations
@@ -348,9 +349,10 @@ def side_paths(spec: Spec, root: Path) -> list[tuple[str, str, Path, bool]]:
 def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
     """``model.checkpoint_dir`` and a SQLite ``training.storage`` file: inside the project,
     writable names, not inside (or being) a folder forecaster wrote, not read as data; the
-    storage a file that can hold a SQLite database, as ``tune`` checks it when it opens, and
-    not inside a folder ``output.dir`` names for a run's outputs (:func:`out_problem`, the
-    check ``--out`` gets: the run would tune into it, then refuse to publish over it)."""
+    storage a file that can hold a SQLite database, as ``tune`` checks it when it opens; and
+    neither inside (nor being) a folder ``output.dir`` names for a run's outputs
+    (:func:`out_problem`, the check ``--out`` gets: a run of another as-of, a fit or a tuning
+    would write into it, then that as-of's run refuse to publish over it)."""
     storage = spec.training.storage
     if _io.is_memory_sqlite(storage):
         raise SpecError(
@@ -371,10 +373,11 @@ def _check_side_paths(file: Path, spec: Spec, root: Path) -> None:
             why = _owner_problem(path, root, itself=True)
         if why is None and path == normal_path(root) and is_folder:
             why = "that is the project folder itself"
-        if why is None and is_folder:  # it holds checkpoint-<epoch>.safetensors files
-            why = data_problem(spec, root, path / "checkpoint-0.safetensors", folder=False)
-        if why is None and not is_folder:  # also: not inside a run's folder (as --out)
-            why = out_problem(spec, root, path, folder=False)
+        if why is None:  # not read as data (a checkpoint folder: the files it holds) ...
+            probe = path / "checkpoint-0.safetensors" if is_folder else path
+            why = data_problem(spec, root, probe, folder=False)
+        if why is None:  # ... nor inside (or being) a run's folder: out_problem, as --out
+            why = _run_folder_problem(spec, root, path, folder=is_folder)
         if why is None and not is_folder:
             why = _io.sqlite_file_problem(path)
         if why:

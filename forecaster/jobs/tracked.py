@@ -107,27 +107,12 @@ def study_run_ended() -> Iterator[StudyRun]:
         yield study
     except BaseException as exc:
         if study.run_id is not None:
-            _end_study_run(
+            from forecaster.tracking.studyrun import end_study_run
+
+            end_study_run(
                 study.run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
             )
         raise
-
-
-def _end_study_run(run_id: str, status: str) -> None:
-    try:
-        import forecaster.tracking as tracking
-        import mlflow
-        from forecaster.tracking.records import end_run
-        from forecaster.tracking.store import store_client
-
-        with tracking.bounded_requests():
-            end_run(store_client(mlflow, mlflow.get_tracking_uri()), run_id, status)
-    except Exception as exc:
-        warn_at_caller(
-            f"Could not end the study's MLflow run {run_id} {status} ({masked(first_line(exc))}); "
-            "it shows how the study itself ended.",
-            ForecasterWarning,
-        )
 
 
 def _warn_unavailable(exc: Exception, consequence: str) -> None:

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from forecaster._hashing import sha256_bytes
 from forecaster.exceptions import DataValidationError, ForecasterWarning, warn_at_caller
+from forecaster.tracking.config import bounded_requests, import_mlflow, short_error
 from forecaster.tracking.fingerprint import fingerprint_params
 from forecaster.tracking.records import end_run, log_params, log_tags, tracking_write
+from forecaster.tracking.store import store_client
 from forecaster.tracking.target import create_run, experiment_for_new_run, surrounding_run
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "best_update",
     "check_best_trial",
     "claim_model",
+    "end_study_run",
     "log_data_version",
     "open_study_run",
     "release_claim",
@@ -48,6 +51,23 @@ MODEL_TRIAL_TAG = "forecaster.best_model_trial"
 
 IDENTITY_ATTRS = ("forecaster.task", "forecaster.search_space")
 """The study's user attributes (written by :func:`forecaster.tune`) that are part of its key."""
+
+
+def end_study_run(run_id: str, status: str) -> None:
+    """End the study's run ``run_id`` ``status`` (``FAILED``, ``KILLED``) in the process's
+    store: the study was interrupted before its final :func:`~forecaster.tracking.log_study`
+    (which ends it FINISHED), or what a command does with its best model failed. A tracking
+    failure is a ``ForecasterWarning``: the run keeps the status it had."""
+    try:
+        mlflow = import_mlflow()
+        with bounded_requests():
+            end_run(store_client(mlflow, mlflow.get_tracking_uri()), run_id, status)
+    except Exception as exc:
+        warn_at_caller(
+            f"Could not end the study's MLflow run {run_id} {status} ({short_error(exc)}); it "
+            "keeps the status it had. The study itself is unaffected.",
+            ForecasterWarning,
+        )
 
 
 def study_key(study: Any) -> str:

@@ -177,8 +177,17 @@ class StudyLogger:
         best: dict[str, Any] = {"best_estimator": best_estimator}
         if best_estimator is not None and best_trial is not None:
             best["best_trial"] = best_trial
-        if not defer(lambda: self._log_study(**best)):
+        if not defer(lambda: self._log_study(**best), self._killed):
             self._log_study(**best)
+
+    def _killed(self) -> None:
+        """The study's run KILLED: the block :meth:`finish` deferred its final logging to was
+        interrupted (Ctrl-C in the trials of ``forecaster tune``, or after them), so that
+        logging, which ends it FINISHED, is not made (it was left RUNNING)."""
+        if self.run_id is not None:
+            from forecaster.tracking.studyrun import end_study_run
+
+            end_study_run(self.run_id, "KILLED")
 
     def finish_stopped(self, error: BaseException) -> None:
         """:meth:`finish` as ``tune`` stops on ``error`` (a callback's exception, Ctrl-C): the

@@ -116,7 +116,9 @@ def test_json_logs(stocks_run, before):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records and all({"ts", "level", "msg"} <= set(r) for r in records)
     assert records[0]["level"] == "warning" and "series end before" in records[0]["msg"]
-    assert "already exist" in records[1]["msg"]  # 20170630 is the as-of 2017-06-30
+    # NDX and GOOG end before the history_days window too: named in a second warning
+    assert records[1]["level"] == "warning" and "history_days = 900" in records[1]["msg"]
+    assert "already exist" in records[2]["msg"]  # 20170630 is the as-of 2017-06-30
 
 
 def test_predict_default_file_sits_beside_the_run_folder(stocks_run):

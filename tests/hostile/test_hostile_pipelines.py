@@ -1136,6 +1136,7 @@ def test_paths_are_relative_to_the_project_not_the_working_directory(
         ("model", 'checkpoint_dir = "data"', "model.checkpoint_dir", "would read the files"),
         ("model", 'checkpoint_dir = "x\\u0000y"', "model.checkpoint_dir", "NUL"),
         ("model", f'checkpoint_dir = "{"c" * 300}"', "model.checkpoint_dir", "300 bytes"),
+        ("model", 'checkpoint_dir = "outputs/mini/x/ck"', "model.checkpoint_dir", "of a run"),
         ("training", 'storage = "sqlite:///../studies.db"', "training.storage", "outside"),
         ("training", 'storage = "sqlite:////tmp/x/optuna.db"', "training.storage", "outside"),
         ("training", 'storage = "sqlite:///data/x.csv"', "training.storage", "would read"),
