@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -365,3 +366,20 @@ def write_checkpoint(path: Path) -> None:
     train(
         net, lambda e: [(x, None, y)], max_epochs=1, checkpoint=Checkpointer(path), progress=False
     )
+
+
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler (raises KeyboardInterrupt), as in a terminal or notebook,
+    for the test: a process started in the background by a non-interactive shell (a CI job,
+    ``nohup ... &``) ignores SIGINT, and Python then installs no handler at all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def sigint_as_in_a_terminal() -> None:
+    """``preexec_fn`` of a child process that must take Ctrl-C as a terminal's would: SIGINT's
+    default disposition (a child inherits an ignored SIGINT from a background parent, and
+    Python then installs no handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -63,14 +63,6 @@ class _CtrlCClient:
         self.written.append((run_id, metrics))  # the rest of the write (its commit)
 
 
-@pytest.fixture
-def python_sigint_handler():
-    """Python's own SIGINT handler (raises KeyboardInterrupt), as in a terminal or notebook."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_a_ctrl_c_in_a_tracking_write_is_raised_after_the_write(python_sigint_handler):
     """Ctrl-C (Python's SIGINT handler) in the middle of MLflow's ``log_batch`` raised
     ``KeyboardInterrupt`` mid-transaction, as SIGTERM did: on a SQLite store the write lock

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 import pytest
-from conftest import mini_spec, reset_mlflow_state
+from conftest import mini_spec, reset_mlflow_state, sigint_as_in_a_terminal
 
 import forecaster
 from forecaster.exceptions import ArgumentError, ForecasterWarning
@@ -980,6 +980,7 @@ def _start_run_process(spec: Path, tmp_path: Path) -> tuple[subprocess.Popen[byt
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stream,
+            preexec_fn=sigint_as_in_a_terminal,  # Ctrl-C taken even when run in the background
         )
     deadline = time.monotonic() + 120
     while "epoch 3/" not in err.read_text(errors="replace"):
@@ -1173,7 +1174,9 @@ def test_sigterm_during_a_command_unwinds_it_and_exits_143(tmp_path, capsys, mon
     assert err.strip().startswith("error: terminated (SIGTERM)")
 
 
-def test_ctrl_c_during_a_command_unwinds_it_and_exits_130(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_during_a_command_unwinds_it_and_exits_130(
+    tmp_path, capsys, monkeypatch, python_sigint_handler
+):
     """Ctrl-C under ``main`` runs the command's cleanups and exits 130, the shell's code of a
     process SIGINT ended (was 1, the code of a failure); Python's handler is back after it."""
     import forecaster.jobs.run as run_module

@@ -1566,7 +1566,7 @@ class _TrialClient:
         self.written.append(status)
 
 
-def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write():
+def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write(python_sigint_handler):
     """A tuning trial's run was logged with writes of its own (params and tags in batches,
     the run's end), a second copy of records.log_params / log_tags without their hold of
     interrupts: a Ctrl-C between two trials landed mid-transaction, leaving a SQLite store's
@@ -1582,10 +1582,6 @@ def test_a_ctrl_c_in_a_trials_tracking_write_is_raised_after_the_write():
         value=1.0,
     )
     client = _TrialClient()
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            _log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(KeyboardInterrupt):
+        _log_trial(client, "0", "parent", SimpleNamespace(study_name="s"), trial, ("v", False))
     assert client.written == ["params"]  # the write ended; nothing after the interrupt

@@ -1044,7 +1044,9 @@ def test_a_killed_worker_leaves_the_others_to_complete_the_study(monkeypatch, tm
 @pytest.mark.skipif(available_cores() < 2, reason="needs two CPU cores")
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_an_interrupted_caller_ends_its_workers(monkeypatch, tmp_path, frame):
+def test_an_interrupted_caller_ends_its_workers(
+    monkeypatch, tmp_path, frame, python_sigint_handler
+):
     """Ctrl-C (or SIGTERM under the command line, an interrupt too) in the caller of
     tune(n_workers=2) waited for the workers to finish the whole study. The caller terminates
     them and re-raises at once."""
