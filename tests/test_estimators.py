@@ -267,6 +267,29 @@ def test_score_tells_a_forecast_starting_after_a_made_up_value(missing):
     ]
 
 
+def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
+    """score forecasts a series only when it has lookback rows before its held-out steps:
+    series 'b' (6 rows before them, lookback 8) is dropped, as the "Dropped 1 series shorter
+    than 8 rows" warning says, yet its made-up last history row was named as a forecast
+    origin ("score: 1 forecast origin ... 'b' at 55") of a forecast never made."""
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pl.concat(
+        pl.DataFrame({"id": k, "time": range(n), "y": rng.normal(size=n)}) for k in "ab"
+    )
+    params = {"target": "y", "id_col": "id", "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.filter(pl.col("time") < 52))
+    short = (pl.col("id") == "b") & (pl.col("time") == 55)  # b: rows 50 to 59 only
+    scored = frame.filter((pl.col("id") == "a") | (pl.col("time") >= 50)).with_columns(
+        y=pl.when(short).then(None).otherwise("y")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.score(scored)
+    told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
+    assert told == ["Dropped 1 series shorter than 8 rows (the fitted lookback): 'b'."], told
+
+
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
     """Ids 1 and 2 fitted: float ids are refused (1.5 was truncated onto series 1, and ids
     above 2**53 round into others); an integer id not fitted is unseen, scaled with its own

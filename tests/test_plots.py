@@ -295,6 +295,28 @@ def test_a_repeated_time_of_one_series_is_refused_as_what_it_is():
     assert len(plot_forecast(kept, forecast).axes) == 1
 
 
+def test_an_integer_target_or_covariate_is_not_taken_for_a_series_label():
+    """One series with a repeated time (a clock set back) and an integer target (counts) or
+    an integer covariate: its values differ at the repeated time, so the refusal took it for
+    the column naming several series ("it holds several series ... e.g. id_col='y'"). Neither
+    names series: the drawn target never does, nor a column with more values than the most
+    rows at one time. The message names the repeated time, as for a float target."""
+    hours = [*range(3), 2, *range(3, 48)]
+    times = [dt.datetime(2024, 10, 26) + dt.timedelta(hours=h) for h in hours]
+    counts = pl.Series("y", [(7 * i) % 11 for i in range(len(times))])
+    forecast = pl.DataFrame({"time": [dt.datetime(2024, 10, 28)], "y": [1.0]})
+    temperature = pl.Series("temperature", [10 + i for i in range(len(times))])
+    for history in (
+        pl.DataFrame({"time": times, "y": counts}),
+        pl.DataFrame({"time": times, "y": counts.cast(pl.Float64), "temperature": temperature}),
+    ):
+        with pytest.raises(DataValidationError) as refused:
+            plot_forecast(history, forecast)
+        message = str(refused.value)
+        assert "several rows at one 'time': 2024-10-26 02:00:00, and none of" in message, message
+        assert "id_col=" not in message, message
+
+
 @pytest.mark.filterwarnings("ignore::forecaster.BaselineWarning")
 def test_a_forecast_of_several_origins_is_refused_naming_the_origin_column():
     # predict(frame, cutoff=[...]): each series' forecasts of two origins overlap in time and

@@ -47,6 +47,7 @@ class ForecastScoring:
     future_covariates: Any
     horizon: int
     missing: str
+    lookback_: int
     schema_: dict[str, str]
     freq_: Frequency
     check_fitted: Callable[[str], None]
@@ -166,7 +167,10 @@ class ForecastScoring:
         """Warn once about the forecast origins of ``score`` (each series' last ``history``
         row: the step before its held-out ones) whose targets the ``missing=`` policy made
         up, as ``predict`` warns of its cutoffs there: the forecasts start after them. The
-        held-out steps' own made-up values are the :class:`UnscoredPointsWarning`'s."""
+        held-out steps' own made-up values are the :class:`UnscoredPointsWarning`'s. A series
+        with fewer than ``lookback_`` history rows is not forecast (predict drops it, and
+        says so): its last row is no origin."""
+        history = history.filter(pl.len().over(id_name) >= self.lookback_)
         if self.missing == "error" or history.height == 0:
             return
         targets = list(column_tuple(self.target))

@@ -225,10 +225,13 @@ def _series_ids(frame: pl.DataFrame, id_col: str | None, series: Any, max_series
     return chosen
 
 
-def _check_one_row_per_time(frame: pl.DataFrame, name: str, keys: list[str]) -> None:
+def _check_one_row_per_time(
+    frame: pl.DataFrame, name: str, keys: list[str], drawn: Sequence[str] = ()
+) -> None:
     """Refuse a frame with several rows per (id, time): a series' rows are drawn as one line,
     which would zigzag between the forecasts of several origins (a list of cutoffs) or,
-    with ``id_col=None``, between the series of a panel."""
+    with ``id_col=None``, between the series of a panel (``drawn``: the target columns drawn,
+    never taken for a column naming series)."""
     if frame.height < 2 or not frame.select(pl.struct(keys).is_duplicated().any()).item():
         return
     id_col = keys[0] if len(keys) == 2 else None
@@ -244,21 +247,27 @@ def _check_one_row_per_time(frame: pl.DataFrame, name: str, keys: list[str]) -> 
                 "rolling origins with plot_backtest(backtest(...))."
             )
     if id_col is None:
-        raise DataValidationError(_rows_at_one_time(frame, name, keys[0]))
+        raise DataValidationError(_rows_at_one_time(frame, name, keys[0], drawn))
     check_unique_keys(frame, keys, what=f"{name} frame")
 
 
-def _rows_at_one_time(frame: pl.DataFrame, name: str, time_col: str) -> str:
+def _rows_at_one_time(
+    frame: pl.DataFrame, name: str, time_col: str, drawn: Sequence[str] = ()
+) -> str:
     """Why a frame drawn with ``id_col=None`` is refused: several series (a text or integer
-    column names each: one row per time in each), or rows at one time that no column tells
-    apart (one series with a repeated time, such as a daylight saving time hour, or series
-    without a column naming them)."""
+    column names each: one row per time in each, and no more names than the most rows at
+    one time; not a ``drawn`` target), or rows at one time that no column tells apart (one
+    series with a repeated time, such as a daylight saving time hour, or series without a
+    column naming them). An integer target or covariate, whose values differ at a repeated
+    time, tells those rows apart without naming series: one name per row, or nearly."""
     times = frame.filter(pl.col(time_col).is_duplicated())[time_col].unique().sort()
+    most = int(frame.group_by(time_col).len()["len"].max())  # type: ignore[arg-type]
     labels = [
         c
         for c in frame.columns
-        if c not in (time_col, "origin")
+        if c not in (time_col, "origin", *drawn)
         and (text_like(frame.schema[c]) or frame.schema[c].is_integer())
+        and frame[c].n_unique() <= most
         and not frame.select(pl.struct(c, time_col).is_duplicated().any()).item()
     ]
     if labels:
@@ -407,7 +416,7 @@ def plot_forecast(
     bands = {t: _bands(IntervalColumns.find(fc.columns, [t]), levels) for t in targets}
     _check_tail(tail, history is not None, "history")
     ids = _series_ids(fc, id_col, series, max_series)
-    _check_one_row_per_time(fc, "forecast", keys)
+    _check_one_row_per_time(fc, "forecast", keys, targets)
     frames = {
         name: _drawn_frame(f, name, keys, targets)
         for name, f in (("history", history), ("actual", actual))
@@ -467,7 +476,7 @@ def _drawn_frame(frame: Any, name: str, keys: list[str], targets: list[str]) -> 
             f"The {name} frame lacks the columns {missing} (it has {data.columns[:10]}); pass "
             "the frame the forecast was made from, with the same id, time and target columns."
         )
-    _check_one_row_per_time(data, name, keys)
+    _check_one_row_per_time(data, name, keys, targets)
     return data.sort(keys)
 
 
