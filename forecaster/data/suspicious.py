@@ -197,6 +197,17 @@ _CHOSEN = {
 (``which``: what must be observed there; ``cutoff``: the last such time)."""
 
 
+def _cutoff_remedies(which: str, cutoff: Any) -> dict[str, str]:
+    """What to do, by :func:`warn_missing_ends`' ``at``, about ends where ``which`` (``"the
+    targets are"``, ``"every target is"``) not observed, for the ``at`` whose remedy is a
+    cutoff at which they are: ``"cutoff"``, ``"origins"`` and :data:`_CHOSEN`'s."""
+    return {
+        "cutoff": f"Pass a cutoff at which {which} observed (e.g. {cutoff}).",
+        "origins": f"Pass cutoffs at which {which} observed (e.g. {cutoff}).",
+        **{by: text.format(which=which, cutoff=cutoff) for by, text in _CHOSEN.items()},
+    }
+
+
 def warn_missing_ends(
     ends: pl.DataFrame,
     targets: list[str],
@@ -258,9 +269,7 @@ def warn_missing_ends(
         f"targets are observed (e.g. {cutoff}), or leave out the rows after it.",
         "training": "To train on observed values only, leave out each series' rows after its "
         f"last observed target (e.g. {f'those of {key}' if key else 'the rows'} after {cutoff}).",
-        "cutoff": f"Pass a cutoff at which the targets are observed (e.g. {cutoff}).",
-        "origins": f"Pass cutoffs at which the targets are observed (e.g. {cutoff}).",
-        **{by: text.format(which="the targets are", cutoff=cutoff) for by, text in _CHOSEN.items()},
+        **_cutoff_remedies("the targets are", cutoff),
     }[at]
     if cutoff is None:  # one target observed, another never with it: no such cutoff
         remedy = _never_all_observed(late.row(0, named=True), targets, key, at)
@@ -391,9 +400,7 @@ def _warn_lagging_targets(
         "training": "To train on observed values only, leave out each series' rows after the "
         f"last time every target is observed ({f'those of {key}' if key else 'the rows'} after "
         f"{cutoff}).",
-        "cutoff": f"Pass a cutoff at which every target is observed (e.g. {cutoff}).",
-        "origins": f"Pass cutoffs at which every target is observed (e.g. {cutoff}).",
-        **{by: text.format(which="every target is", cutoff=cutoff) for by, text in _CHOSEN.items()},
+        **_cutoff_remedies("every target is", cutoff),
     }[at]
     if cutoff is None:
         remedy = _never_all_observed(first, targets, key, at)
