@@ -361,6 +361,7 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
 
 
 _NAMED_LIKE_ACTUAL = "is named like the column of the actual values of target 'y'"
+_CLASH = "Columns \\['{}'\\] clash with the output columns of a backtest"
 
 
 @pytest.mark.parametrize(
@@ -375,6 +376,11 @@ _NAMED_LIKE_ACTUAL = "is named like the column of the actual values of target 'y
         ({"target": ["y", "y_q10"]}, "'y_q10' \\(target\\) is named like the interval"),
         ({"target": ["y", "y_actual"]}, f"'y_actual' \\(target\\) {_NAMED_LIKE_ACTUAL}"),
         ({"id_col": "y_actual"}, f"'y_actual' \\(id\\) {_NAMED_LIKE_ACTUAL}"),
+        ({"target": ["y", "fold"]}, _CLASH.format("fold")),
+        ({"id_col": "cutoff"}, _CLASH.format("cutoff")),
+        ({"time_col": "step"}, _CLASH.format("step")),
+        ({"id_col": "model"}, _CLASH.format("model")),
+        ({"id_col": "train_start"}, _CLASH.format("train_start")),
     ],
 )
 def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message):
@@ -382,7 +388,9 @@ def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message
     'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound. Targets
     ``y`` and ``y_actual`` (or an id ``y_actual``) fitted, and only backtest and calibrate
     refused them afterwards (their forecasts carry ``y_actual`` beside ``y``): fit refuses
-    them with the same message."""
+    them with the same message, as it does targets, ids and times named ``fold``, ``cutoff``
+    or ``step`` and ids named like a column of ``result.folds`` (``model``, ``train_start``),
+    which it fitted too (only backtest and calibrate refused them)."""
     frame = seasonal_frame(n_series=2)
     names = {"y": "y", "id": "id", "time": "time"}
     for role, value in roles.items():
@@ -395,6 +403,42 @@ def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message
     params = {"target": "y", **roles}
     with pytest.raises(DataValidationError, match=message):
         forecaster(max_epochs=1, **params).fit(data)
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # a tiny net
+def test_fit_refuses_a_backtest_output_name_with_the_backtests_message_and_covariates_fit():
+    """A time column named ``step`` fitted, and every backtest and calibrate of the model
+    refused it after the fit: fit refuses it before any training, with the message of the
+    backtest's own refusal. A covariate of that name is in no output frame: it fits."""
+    data = seasonal_frame(n_series=2).rename({"time": "step"})
+    model = forecaster(max_epochs=1, time_col="step")
+    with pytest.raises(DataValidationError) as fitted:
+        model.fit(data)
+    with pytest.raises(DataValidationError) as backtested:
+        model.backtest(data, folds=2, refit=True)
+    assert str(fitted.value) == str(backtested.value)
+    assert "Rename them (e.g. frame.rename({'step': 'step_value'}))" in str(fitted.value)
+    covariate = seasonal_frame(n_series=2).with_columns(pl.col("y").alias("step"))
+    forecaster(max_epochs=1, covariates=["step"]).fit(covariate)
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # a tiny net
+def test_a_model_saved_before_a_backtest_output_name_was_refused_loads_and_forecasts(
+    tmp_path, monkeypatch
+):
+    """fit refuses a time column named ``step`` now, but ``load`` does not: a model saved
+    before (fitted without the check here) still loads and forecasts; its backtest refuses
+    the name, as it always did."""
+    from forecaster import load
+
+    data = seasonal_frame(n_series=2).rename({"time": "step"})
+    with monkeypatch.context() as patched:
+        patched.setattr(RNNForecaster, "check_used_params", lambda self: None)
+        forecaster(max_epochs=1, time_col="step").fit(data).save(tmp_path / "m")
+    model = load(tmp_path / "m")
+    assert model.predict(data).height == 2 * 12
+    with pytest.raises(DataValidationError, match=_CLASH.format("step")):
+        model.backtest(data, folds=2)
 
 
 # ---------------------------------------------------------------- accuracy
