@@ -287,7 +287,40 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
         warnings.simplefilter("always")
         model.score(scored)
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
-    assert told == ["Dropped 1 series shorter than 8 rows (the fitted lookback): 'b'."], told
+    assert told == [
+        "Dropped 1 series shorter than 8 rows (the fitted lookback): 'b'.",
+        "score: 1 of the 2 series in the frame are not scored (1 with fewer than lookback_=8 "
+        "rows before their last horizon=4 steps: 'b'): the score is over 1 of them only.",
+    ], told
+
+
+def test_score_names_the_series_it_does_not_score_and_over_how_many_it_is():
+    """score(missing="ffill") of a panel where some series' targets are all null (left out
+    when the frame is read, named there) or null before their held-out steps (no history to
+    forecast from: not named at all) scored the other series with no word of it: the -MAE
+    looked like every series'. One warning now names them, a few then how many more, with
+    why, and says over how many series the score is."""
+    rng = np.random.default_rng(0)
+    n, ids = 40, [f"s{k}" for k in range(9)]
+    frame = pl.concat(
+        pl.DataFrame({"id": k, "time": range(n), "y": rng.normal(size=n)}) for k in ids
+    )
+    params = {"target": "y", "id_col": "id", "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.filter(pl.col("time") < 36))
+    empty = pl.col("id").is_in(ids[:6]) | ((pl.col("id") == "s6") & (pl.col("time") < 36))
+    holed = frame.with_columns(y=pl.when(empty).then(None).otherwise("y"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = model.score(holed)
+    told = [str(w.message) for w in caught if str(w.message).startswith("score: ")]
+    assert told == [
+        "score: 7 of the 9 series in the frame are not scored (6 with no row where every value "
+        "is observed (missing='ffill' cannot fill before one): 's0', 's1', 's2', 's3', 's4' "
+        "(and 1 more); 1 with fewer than lookback_=8 rows before their last horizon=4 steps: "
+        "'s6'): the score is over 2 of them only."
+    ], told
+    kept = frame.filter(pl.col("id").is_in(ids[7:]))
+    assert score == model.score(kept)  # the score of the two series scored
 
 
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
