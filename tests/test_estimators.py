@@ -120,11 +120,11 @@ def test_multivariate_targets_and_future_covariates():
 
 def test_single_series_without_id_and_integer_time():
     t = np.arange(300)
-    frame = pl.DataFrame({"step": t, "value": np.sin(t / 5.0)})
-    model = RNNForecaster(target="value", time_col="step", lookback=30, horizon=5, **TINY)
+    frame = pl.DataFrame({"t": t, "value": np.sin(t / 5.0)})  # (not "step": backtests' own)
+    model = RNNForecaster(target="value", time_col="t", lookback=30, horizon=5, **TINY)
     forecast = model.fit(frame).predict(frame)
-    assert forecast.columns == ["step", "value"]
-    assert forecast["step"].to_list() == [300, 301, 302, 303, 304]
+    assert forecast.columns == ["t", "value"]
+    assert forecast["t"].to_list() == [300, 301, 302, 303, 304]
 
 
 def test_predict_from_an_earlier_cutoff():

@@ -4454,6 +4454,27 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
     assert summary["series"] == 2  # a and b fitted
 
 
+@pytest.mark.parametrize(("role", "name"), [("target", "run_id"), ("id", "model_version")])
+def test_a_column_named_like_a_runs_own_forecasts_column_is_refused(tmp_path, capsys, role, name):
+    """A target named run_id ran (exit 0) and forecasts.parquet held nulls in its place (the
+    run's run_id); an id named model_version had every series' id replaced by the model's
+    version. Both are refused when the spec is read, naming the key; a covariate of that name
+    (not written there) runs."""
+    header = {"target": f"id,date,{name}", "id": f"{name},date,y"}[role]
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    series = {"target": {"targets": [name]}, "id": {"id": name}}[role]
+    spec = scheduled_project(tmp_path, data, series=series)
+    code, err = run_cli(capsys, "run", str(spec))
+    key = {"target": "series.targets", "id": "series.id"}[role]
+    assert code == 2 and f"key '{key}' names '{name}', a column a run writes" in err, err
+    assert not (tmp_path / "outputs").exists()
+    copies = "".join(f"{line},{line.rsplit(',', 1)[1]}\n" for line in data.splitlines()[1:])
+    spec = scheduled_project(tmp_path, f"id,date,y,{name}\n{copies}", series={"covariates": [name]})
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert forecasts_of(tmp_path)["run_id"].null_count() == 4  # (no tracking: no run id)
+
+
 def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp_path, capsys):
     """A series whose first row is after the as-of (listed later) disappeared from a run's
     outputs without a word: no warning, not in dropped_series. A series with no target value
