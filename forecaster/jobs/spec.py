@@ -426,12 +426,11 @@ def _check_run_columns(file: Path, spec: Spec) -> None:
     """No id, time or target column is named like one of :data:`RUN_COLUMNS`, which would
     replace it in ``forecasts.parquet`` (covariates are not written there)."""
     series = spec.series
-    named = {"series.id": [series.id], "series.time": [series.time]}
-    for key, names in {**named, "series.targets": series.targets}.items():
-        clash = [name for name in names if name in RUN_COLUMNS]
-        if clash:
+    named = [("series.id", series.id), ("series.time", series.time)]
+    for key, name in [*named, *(("series.targets", t) for t in series.targets)]:
+        if name in RUN_COLUMNS:
             raise SpecError(
-                f"{file}: key {key!r} names {clash[0]!r}, a column a run writes beside the "
+                f"{file}: key {key!r} names {name!r}, a column a run writes beside the "
                 f"forecasts in forecasts.parquet ({', '.join(RUN_COLUMNS)}: the model's version "
                 "and its MLflow run), which would replace it there. Rename the column (in the "
                 "source and the spec)."
