@@ -4475,6 +4475,22 @@ def test_a_column_named_like_a_runs_own_forecasts_column_is_refused(tmp_path, ca
     assert forecasts_of(tmp_path)["run_id"].null_count() == 4  # (no tracking: no run id)
 
 
+def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
+    """[features] log_returns drops each series' first row (no earlier price): a series with
+    one row (listed on the as-of) vanished whole without a word, in no warning and not in
+    dropped_series. It is named (features.log_returns: 1 series have no log return) and
+    listed."""
+    data = uneven_rows({"a": 20, "b": 20}) + "new,2024-01-20,5.0\n"
+    spec = scheduled_project(tmp_path, data, features={"log_returns": ["y"]})
+    loaded, root = load_spec(spec)
+    with pytest.warns(ForecasterWarning, match=r"1 series have no log return of \['y'\].*'new'"):
+        frame, when = prepare_data(loaded, root, None)
+    assert sorted(frame["id"].unique()) == ["a", "b"] and when.left_out == ("new",)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert _summary(tmp_path)["dropped_series"] == ["new"]
+
+
 def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp_path, capsys):
     """A series whose first row is after the as-of (listed later) disappeared from a run's
     outputs without a word: no warning, not in dropped_series. A series with no target value

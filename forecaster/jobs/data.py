@@ -106,6 +106,16 @@ as text, a ``datetime.date`` or ``datetime.datetime``, an int or numpy integer, 
 def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     """Read the spec's source (lazily where possible) and add its features (log returns on
     the source's rows: :func:`prepare_data` adds the rows the grid lacks)."""
+    return _with_features(_read_source(spec, root), spec)
+
+
+def _with_features(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """The source's ``frame`` with its ``[features]`` (log returns)."""
+    return with_log_returns(frame, spec) if spec.features.log_returns else frame
+
+
+def _read_source(spec: Spec, root: Path) -> pl.DataFrame:
+    """The spec's source as read, its columns checked."""
     source = spec.source
     mfcc = spec.features.mfcc
     settings = None
@@ -126,7 +136,7 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     else:
         frame = read_files(spec, root)
     _check_columns(frame, spec)
-    return with_log_returns(frame, spec) if spec.features.log_returns else frame
+    return frame
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
@@ -526,13 +536,14 @@ def prepare_data(
     With ``[features] log_returns`` the rows of the grid the data lack (holidays) are added,
     with a return of 0 (:func:`forecaster.jobs.returns.with_absent_rows`).
     """
-    source = load_data(spec, root)
+    read = _read_source(spec, root)
+    source = _with_features(read, spec)
     observed = observed_rows(source, spec)
     cut, when = _as_of(observed, spec.series.time, as_of)
     frame = history_window(cut, spec)
     check_holiday_rows(frame, spec)
     when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out
-    gone = left_out_series(source, observed, cut, frame, spec, when.label)
+    gone = left_out_series(read, observed, cut, frame, spec, when.label)
     when = dataclasses.replace(when, left_out=gone)
     if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)

@@ -26,7 +26,8 @@ History window
     a warning and in a run's ``dropped_series`` or ``excluded_series``).
 Series a run uses no row of
     Every series of the source is forecast or named as left out with its reason: a series
-    with no target value (:func:`observed_rows`), one whose first row is after the as-of (a
+    with no target value (:func:`observed_rows`) or no log return (a single price), one
+    whose first row is after the as-of (a
     ticker listed later, a backfill of an as-of before it) and one whose data end before the
     ``history_days`` window are each named in a ``ForecasterWarning`` and in a run's
     ``dropped_series`` (:func:`left_out_series`; but a stale series the stale policy excludes,
@@ -404,8 +405,9 @@ def left_out_series(
     source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame, kept: pl.DataFrame,
     spec: Spec, as_of: str,
 ) -> tuple[str, ...]:  # fmt: skip
-    """The series of ``source`` (ids as text) none of whose rows a run uses: those with no
-    target value (left out of ``observed`` by :func:`observed_rows`, which names them), then
+    """The series of ``source`` (ids as text, the source as read) none of whose rows a run
+    uses: those with no log return (:func:`forecaster.jobs.returns.with_log_returns`) or no
+    target value (left out of ``observed`` by :func:`observed_rows`; both name them), then
     those of ``observed`` with no row in ``cut``, the rows up to the as-of (labelled
     ``as_of``: their first row is after it), then those of ``cut`` with no row in ``kept``,
     the rows of the :func:`history_window` (their data end before it); the last two named in
@@ -447,7 +449,7 @@ def _absent(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, first: bool) ->
     time = pl.col(time_col).min() if first else pl.col(time_col).max()
     ids = frame.group_by(id_text(id_col), maintain_order=True).agg(time.alias("time"))
     used = kept.select(id_text(id_col)).unique()
-    return ids.join(used, on=id_col, how="anti", maintain_order="left")
+    return ids.join(used, on=id_col, how="anti", nulls_equal=True, maintain_order="left")
 
 
 def _ids_and_times(series: pl.DataFrame, which: str) -> str:
