@@ -40,7 +40,7 @@ Series with no row up to the as-of
     A series whose first row is after the as-of (listed later; an earlier as-of rerun) has
     nothing to fit or forecast from: it is named in a ``ForecasterWarning`` with its first
     time and in a run's ``dropped_series`` (:attr:`AsOf.left_out`), as are the series with
-    no target value, never silently absent.
+    no target value or no log return: every series of the source is forecast or named.
 """
 
 from __future__ import annotations
@@ -213,10 +213,10 @@ class AsOf:
         steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
     left_out : tuple of str
         The series of the source (ids as text) none of whose rows the run uses, each named
-        in a warning: those with no target value, those whose first row is after the as-of
-        and those whose data end before the ``features.history_days`` window before it
-        (:func:`forecaster.jobs.schedule.left_out_series`; a run names them
-        ``dropped_series``, but those the stale policy excluded).
+        in a warning: those with no target value or no log return, those whose first row
+        is after the as-of and those whose data end before the ``features.history_days``
+        window before it (:func:`forecaster.jobs.schedule.left_out_series`; a run names
+        them ``dropped_series``, but those the stale policy excluded).
     """
 
     label: str

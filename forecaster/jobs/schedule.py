@@ -27,11 +27,10 @@ History window
 Series a run uses no row of
     Every series of the source is forecast or named as left out with its reason: a series
     with no target value (:func:`observed_rows`) or no log return (a single price), one
-    whose first row is after the as-of (a
-    ticker listed later, a backfill of an as-of before it) and one whose data end before the
-    ``history_days`` window are each named in a ``ForecasterWarning`` and in a run's
-    ``dropped_series`` (:func:`left_out_series`; but a stale series the stale policy excludes,
-    in ``excluded_series``).
+    whose first row is after the as-of (a ticker listed later, a backfill of an as-of before
+    it) and one whose data end before the ``history_days`` window are each named in a
+    ``ForecasterWarning`` and in a run's ``dropped_series`` (:func:`left_out_series`; but a
+    stale series the stale policy excludes, in ``excluded_series``).
 Future covariates
     With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
     after each series' last observation, with the future covariate columns filled and the
