@@ -1,6 +1,7 @@
 """Names of the temporary columns forecaster adds to a user's frame, the numbers in the names
-of its interval and quantile columns, and the name of a backtest's actual values column (base
-layer)."""
+of its interval and quantile columns, and the names of the columns a backtest's forecasts and
+folds frames put beside the user's (its actual values, folds, cutoffs, steps, training spans)
+(base layer)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "BACKTEST_KEYS",
+    "FOLD_COLUMNS",
+    "TRAIN_COLUMNS",
     "actual_column",
     "is_bound_column",
     "is_number_label",
@@ -16,6 +20,18 @@ __all__ = [
 ]
 
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+
+BACKTEST_KEYS = ("fold", "cutoff", "step")
+"""The columns a backtest's (and a calibration's) forecasts frame puts beside the id, time and
+target columns: each forecast's fold, cutoff and step."""
+
+TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
+"""The columns of a backtest's folds frame that describe the training span of a fold's
+model."""
+
+FOLD_COLUMNS = ("model", *TRAIN_COLUMNS)
+"""The columns of a backtest's folds frame beside its id column, but the :data:`BACKTEST_KEYS`
+(``fold``, ``cutoff``): each fold's model and its training span."""
 
 
 def number_label(value: float) -> str:

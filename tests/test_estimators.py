@@ -120,11 +120,11 @@ def test_multivariate_targets_and_future_covariates():
 
 def test_single_series_without_id_and_integer_time():
     t = np.arange(300)
-    frame = pl.DataFrame({"step": t, "value": np.sin(t / 5.0)})
-    model = RNNForecaster(target="value", time_col="step", lookback=30, horizon=5, **TINY)
+    frame = pl.DataFrame({"t": t, "value": np.sin(t / 5.0)})  # (not "step": backtests' own)
+    model = RNNForecaster(target="value", time_col="t", lookback=30, horizon=5, **TINY)
     forecast = model.fit(frame).predict(frame)
-    assert forecast.columns == ["step", "value"]
-    assert forecast["step"].to_list() == [300, 301, 302, 303, 304]
+    assert forecast.columns == ["t", "value"]
+    assert forecast["t"].to_list() == [300, 301, 302, 303, 304]
 
 
 def test_predict_from_an_earlier_cutoff():
@@ -287,7 +287,40 @@ def test_score_does_not_name_the_origin_of_a_series_too_short_to_forecast():
         warnings.simplefilter("always")
         model.score(scored)
     told = [str(w.message) for w in caught if issubclass(w.category, ForecasterWarning)]
-    assert told == ["Dropped 1 series shorter than 8 rows (the fitted lookback): 'b'."], told
+    assert told == [
+        "Dropped 1 series shorter than 8 rows (the fitted lookback): 'b'.",
+        "score: 1 of the 2 series in the frame are not scored (1 with fewer than lookback_=8 "
+        "rows before their last horizon=4 steps: 'b'): the score is over 1 of them only.",
+    ], told
+
+
+def test_score_names_the_series_it_does_not_score_and_over_how_many_it_is():
+    """score(missing="ffill") of a panel where some series' targets are all null (left out
+    when the frame is read, named there) or null before their held-out steps (no history to
+    forecast from: not named at all) scored the other series with no word of it: the -MAE
+    looked like every series'. One warning now names them, a few then how many more, with
+    why, and says over how many series the score is."""
+    rng = np.random.default_rng(0)
+    n, ids = 40, [f"s{k}" for k in range(9)]
+    frame = pl.concat(
+        pl.DataFrame({"id": k, "time": range(n), "y": rng.normal(size=n)}) for k in ids
+    )
+    params = {"target": "y", "id_col": "id", "lookback": 8, "horizon": 4, "validation_size": 0}
+    model = RNNForecaster(**params, missing="ffill", **TINY).fit(frame.filter(pl.col("time") < 36))
+    empty = pl.col("id").is_in(ids[:6]) | ((pl.col("id") == "s6") & (pl.col("time") < 36))
+    holed = frame.with_columns(y=pl.when(empty).then(None).otherwise("y"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = model.score(holed)
+    told = [str(w.message) for w in caught if str(w.message).startswith("score: ")]
+    assert told == [
+        "score: 7 of the 9 series in the frame are not scored (6 with no row where every value "
+        "is observed (missing='ffill' cannot fill before one): 's0', 's1', 's2', 's3', 's4' "
+        "(and 1 more); 1 with fewer than lookback_=8 rows before their last horizon=4 steps: "
+        "'s6'): the score is over 2 of them only."
+    ], told
+    kept = frame.filter(pl.col("id").is_in(ids[7:]))
+    assert score == model.score(kept)  # the score of the two series scored
 
 
 def test_an_id_that_is_not_exactly_a_fitted_one_is_an_unseen_series():
@@ -361,6 +394,7 @@ def test_daily_data_across_a_skipped_local_midnight_fit_and_forecast():
 
 
 _NAMED_LIKE_ACTUAL = "is named like the column of the actual values of target 'y'"
+_CLASH = "Columns \\['{}'\\] clash with the output columns of a backtest"
 
 
 @pytest.mark.parametrize(
@@ -375,6 +409,11 @@ _NAMED_LIKE_ACTUAL = "is named like the column of the actual values of target 'y
         ({"target": ["y", "y_q10"]}, "'y_q10' \\(target\\) is named like the interval"),
         ({"target": ["y", "y_actual"]}, f"'y_actual' \\(target\\) {_NAMED_LIKE_ACTUAL}"),
         ({"id_col": "y_actual"}, f"'y_actual' \\(id\\) {_NAMED_LIKE_ACTUAL}"),
+        ({"target": ["y", "fold"]}, _CLASH.format("fold")),
+        ({"id_col": "cutoff"}, _CLASH.format("cutoff")),
+        ({"time_col": "step"}, _CLASH.format("step")),
+        ({"id_col": "model"}, _CLASH.format("model")),
+        ({"id_col": "train_start"}, _CLASH.format("train_start")),
     ],
 )
 def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message):
@@ -382,7 +421,9 @@ def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message
     'origin', and predict(level=...) replaced a target named y_lo_80 with y's bound. Targets
     ``y`` and ``y_actual`` (or an id ``y_actual``) fitted, and only backtest and calibrate
     refused them afterwards (their forecasts carry ``y_actual`` beside ``y``): fit refuses
-    them with the same message."""
+    them with the same message, as it does targets, ids and times named ``fold``, ``cutoff``
+    or ``step`` and ids named like a column of ``result.folds`` (``model``, ``train_start``),
+    which it fitted too (only backtest and calibrate refused them)."""
     frame = seasonal_frame(n_series=2)
     names = {"y": "y", "id": "id", "time": "time"}
     for role, value in roles.items():
@@ -395,6 +436,42 @@ def test_columns_named_like_the_forecasts_own_columns_are_refused(roles, message
     params = {"target": "y", **roles}
     with pytest.raises(DataValidationError, match=message):
         forecaster(max_epochs=1, **params).fit(data)
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # a tiny net
+def test_fit_refuses_a_backtest_output_name_with_the_backtests_message_and_covariates_fit():
+    """A time column named ``step`` fitted, and every backtest and calibrate of the model
+    refused it after the fit: fit refuses it before any training, with the message of the
+    backtest's own refusal. A covariate of that name is in no output frame: it fits."""
+    data = seasonal_frame(n_series=2).rename({"time": "step"})
+    model = forecaster(max_epochs=1, time_col="step")
+    with pytest.raises(DataValidationError) as fitted:
+        model.fit(data)
+    with pytest.raises(DataValidationError) as backtested:
+        model.backtest(data, folds=2, refit=True)
+    assert str(fitted.value) == str(backtested.value)
+    assert "Rename them (e.g. frame.rename({'step': 'step_value'}))" in str(fitted.value)
+    covariate = seasonal_frame(n_series=2).with_columns(pl.col("y").alias("step"))
+    forecaster(max_epochs=1, covariates=["step"]).fit(covariate)
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.exceptions.BaselineWarning")  # a tiny net
+def test_a_model_saved_before_a_backtest_output_name_was_refused_loads_and_forecasts(
+    tmp_path, monkeypatch
+):
+    """fit refuses a time column named ``step`` now, but ``load`` does not: a model saved
+    before (fitted without the check here) still loads and forecasts; its backtest refuses
+    the name, as it always did."""
+    from forecaster import load
+
+    data = seasonal_frame(n_series=2).rename({"time": "step"})
+    with monkeypatch.context() as patched:
+        patched.setattr(RNNForecaster, "check_used_params", lambda self: None)
+        forecaster(max_epochs=1, time_col="step").fit(data).save(tmp_path / "m")
+    model = load(tmp_path / "m")
+    assert model.predict(data).height == 2 * 12
+    with pytest.raises(DataValidationError, match=_CLASH.format("step")):
+        model.backtest(data, folds=2)
 
 
 # ---------------------------------------------------------------- accuracy

@@ -4442,7 +4442,7 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
         assert "or it ends before the features.history_days window" in told, told
     first = dict(frame.group_by("id").agg(pl.col("date").min()).iter_rows())
     assert first == {"a": dt.date(2024, 1, 16), "b": dt.date(2024, 1, 16)}, first
-    assert when.before_window == ("c",) and when.stale_count == 2  # b and c, named as stale
+    assert when.left_out == ("c",) and when.stale_count == 2  # b and c, named as stale
     code, err = run_cli(capsys, "run", str(spec))
     assert code == 0, err
     summary = _summary(tmp_path)
@@ -4452,6 +4452,74 @@ def test_history_days_is_a_window_before_the_as_of_for_every_series(tmp_path, ca
     else:  # both more than max_staleness (the horizon, 2) behind
         assert summary["dropped_series"] == [] and sorted(summary["excluded_series"]) == ["b", "c"]
     assert summary["series"] == 2  # a and b fitted
+
+
+@pytest.mark.parametrize(("role", "name"), [("target", "run_id"), ("id", "model_version")])
+def test_a_column_named_like_a_runs_own_forecasts_column_is_refused(tmp_path, capsys, role, name):
+    """A target named run_id ran (exit 0) and forecasts.parquet held nulls in its place (the
+    run's run_id); an id named model_version had every series' id replaced by the model's
+    version. Both are refused when the spec is read, naming the key; a covariate of that name
+    (not written there) runs."""
+    header = {"target": f"id,date,{name}", "id": f"{name},date,y"}[role]
+    data = uneven_rows({"a": 20, "b": 20}).replace("id,date,y", header, 1)
+    series = {"target": {"targets": [name]}, "id": {"id": name}}[role]
+    spec = scheduled_project(tmp_path, data, series=series)
+    code, err = run_cli(capsys, "run", str(spec))
+    key = {"target": "series.targets", "id": "series.id"}[role]
+    assert code == 2 and f"key '{key}' names '{name}', a column a run writes" in err, err
+    assert not (tmp_path / "outputs").exists()
+    copies = "".join(f"{line},{line.rsplit(',', 1)[1]}\n" for line in data.splitlines()[1:])
+    spec = scheduled_project(tmp_path, f"id,date,y,{name}\n{copies}", series={"covariates": [name]})
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert forecasts_of(tmp_path)["run_id"].null_count() == 4  # (no tracking: no run id)
+
+
+def test_a_series_with_no_log_return_is_named_and_listed_as_dropped(tmp_path, capsys):
+    """[features] log_returns drops each series' first row (no earlier price): a series with
+    one row (listed on the as-of) vanished whole without a word, in no warning and not in
+    dropped_series. It is named (features.log_returns: 1 series have no log return) and
+    listed."""
+    data = uneven_rows({"a": 20, "b": 20}) + "new,2024-01-20,5.0\n"
+    spec = scheduled_project(tmp_path, data, features={"log_returns": ["y"]})
+    loaded, root = load_spec(spec)
+    with pytest.warns(ForecasterWarning, match=r"1 series have no log return of \['y'\].*'new'"):
+        frame, when = prepare_data(loaded, root, None)
+    assert sorted(frame["id"].unique()) == ["a", "b"] and when.left_out == ("new",)
+    code, err = run_cli(capsys, "run", str(spec))
+    assert code == 0, err
+    assert _summary(tmp_path)["dropped_series"] == ["new"]
+
+
+def test_a_series_with_no_row_up_to_the_as_of_is_named_and_listed_as_dropped(tmp_path, capsys):
+    """A series whose first row is after the as-of (listed later) disappeared from a run's
+    outputs without a word: no warning, not in dropped_series. A series with no target value
+    was named in a warning but missing from dropped_series too. Both are now named (the late
+    one with its first time) and listed, as the series before the history_days window are."""
+    import datetime as dt
+    import json
+
+    lines = uneven_rows({"a": 30, "b": 30}).splitlines()
+    day = dt.date(2024, 1, 1)
+    lines += [f"late,{day + dt.timedelta(days=i)},{i % 3 + 0.5}" for i in range(20, 30)]
+    lines += [f"empty,{day + dt.timedelta(days=i)}," for i in range(30)]
+    spec = scheduled_project(tmp_path, "\n".join(lines) + "\n")
+    loaded, root = load_spec(spec)
+    named = r"1 series have no row at or before the as-of 2024-01-15.*late \(first 2024-01-21\)"
+    with pytest.warns(ForecasterWarning, match=named):
+        frame, when = prepare_data(loaded, root, "2024-01-15")
+    assert sorted(frame["id"].unique()) == ["a", "b"]
+    assert when.left_out == ("empty", "late")
+    for dry in (True, False):
+        with pytest.warns(ForecasterWarning, match=named):
+            result = run_pipeline(spec, as_of="2024-01-15", dry_run=dry, progress=False)
+        assert result.dropped_series == ["empty", "late"], (dry, result.dropped_series)
+    assert sorted(forecasts_of(tmp_path)["id"].unique()) == ["a", "b"]
+    assert _summary(tmp_path)["dropped_series"] == ["empty", "late"]
+    code, err = run_cli(capsys, "run", str(spec))  # as of its last time: late is forecast
+    assert code == 0 and "no row at or before" not in err, err
+    summary = json.loads((tmp_path / "outputs/mini/2024-01-30/summary.json").read_text())
+    assert summary["dropped_series"] == ["empty"]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from forecaster._columns import actual_column, is_bound_column
+from forecaster._columns import BACKTEST_KEYS, FOLD_COLUMNS, actual_column, is_bound_column
 from forecaster._polars import collect
 from forecaster._validation import check
 from forecaster.data.frames import MAX_EXAMPLES, READ_ERRORS, SERIES_ID, format_list
@@ -101,14 +101,21 @@ covariate. Each column can have one role only: pass target=..., covariates=... w
     return roles
 
 
-def check_output_names(roles: dict[str, tuple[str, ...]]) -> None:
+def check_output_names(roles: dict[str, tuple[str, ...]], *, backtests: bool = True) -> None:
     """Refuse target, id and time columns (``roles`` from :func:`check_roles`) named like a
     column forecasts carry beside them: ``origin`` (a list of cutoffs), ``stale_steps`` (a
     pipeline's or a served model's forecasts of a series that ends early), a target's
     interval and quantile columns (``<target>_lo_<L>``, ``<target>_hi_<L>``,
-    ``<target>_q<P>``), which would replace them in the forecasts, or a target's actual
-    values (``<target>_actual``, in the forecasts of ``backtest`` and ``calibrate``). The one
-    check of these names: ``fit`` (``validate_params``) and the backtests make it.
+    ``<target>_q<P>``), which would replace them in the forecasts, a target's actual values
+    (``<target>_actual``, in the forecasts of ``backtest`` and ``calibrate``), the other
+    columns of those forecasts (:data:`~forecaster._columns.BACKTEST_KEYS`: ``fold``,
+    ``cutoff``, ``step``) and, for the id, those of a backtest's folds frame beside it
+    (:data:`~forecaster._columns.FOLD_COLUMNS`: ``model``, ``train_start``, ...). The one
+    check of these names: ``fit`` (``check_used_params``) and the backtests make it, so that
+    a model is never fitted on columns a later call of it refuses. With ``backtests=False``
+    only the names ``predict`` writes (``validate_params``, which ``load`` asks too: a model
+    saved before a name was refused still loads and forecasts; its backtests refuse it).
+    Covariates are in none of these frames: any name of theirs is accepted.
 
     Examples
     --------
@@ -131,21 +138,37 @@ with the other. Rename the column (e.g. frame.rename({'a_lo_80': 'a_lo_80_value'
                 f"frame.rename({{{name!r}: '{name}_value'}}))."
             )
         for target in targets:
-            if is_bound_column(name, target):
-                raise DataValidationError(
-                    f"Column {name!r} ({role}) is named like the interval or quantile column "
-                    f"predict writes for target {target!r}: the forecasts would replace one "
-                    f"with the other. Rename the column (e.g. frame.rename({{{name!r}: "
-                    f"{name + '_value'!r}}}))."
-                )
-            if name == actual_column(target):
-                raise DataValidationError(
-                    f"Column {name!r} ({role}) is named like the column of the actual values "
-                    f"of target {target!r} that backtest and calibrate write beside its "
-                    "forecasts: one would replace the other, and the model could be neither "
-                    f"backtested nor calibrated. Rename the column (e.g. frame.rename("
-                    f"{{{name!r}: {name + '_value'!r}}}))."
-                )
+            _check_target_outputs(name, role, target, backtests)
+    if not backtests:
+        return
+    clash = [n for n, role in named if n in BACKTEST_KEYS or (role == "id" and n in FOLD_COLUMNS)]
+    if clash:
+        raise DataValidationError(
+            f"Columns {clash} clash with the output columns of a backtest {BACKTEST_KEYS} or, "
+            f"for the id, {FOLD_COLUMNS} (covariates may have any name): every backtest and "
+            "calibrate of the model would refuse them. Rename them (e.g. frame.rename("
+            f"{{{clash[0]!r}: {clash[0] + '_value'!r}}}))."
+        )
+
+
+def _check_target_outputs(name: str, role: str, target: str, backtests: bool) -> None:
+    """Refuse the column ``name`` (of ``role``) named like an interval or quantile column of
+    ``target`` or, with ``backtests``, its actual values column (:func:`check_output_names`)."""
+    if is_bound_column(name, target):
+        raise DataValidationError(
+            f"Column {name!r} ({role}) is named like the interval or quantile column "
+            f"predict writes for target {target!r}: the forecasts would replace one "
+            f"with the other. Rename the column (e.g. frame.rename({{{name!r}: "
+            f"{name + '_value'!r}}}))."
+        )
+    if backtests and name == actual_column(target):
+        raise DataValidationError(
+            f"Column {name!r} ({role}) is named like the column of the actual values "
+            f"of target {target!r} that backtest and calibrate write beside its "
+            "forecasts: one would replace the other, and the model could be neither "
+            f"backtested nor calibrated. Rename the column (e.g. frame.rename("
+            f"{{{name!r}: {name + '_value'!r}}}))."
+        )
 
 
 def missing_columns_message(missing: list[str], available: list[str], role: str) -> str:

@@ -5,8 +5,8 @@ Parameters are plain values, stored by ``__init__`` and validated in ``fit`` (an
 ``validate_params()``) through the one table of rules in :mod:`forecaster._validation`, then
 their relations and the memory the network would need, before anything is allocated. Fitted
 state lives in attributes ending in ``_``; the fitted network is moved to the CPU at the end of
-``fit``. A fit calls its callbacks (:mod:`forecaster.training.callbacks`): the user's
-``callbacks=`` and those of the registered factories, nothing else.
+``fit``. A fit calls its callbacks (:mod:`forecaster.training.callbacks`): the user's and
+those of the registered factories.
 """
 
 from __future__ import annotations
@@ -260,8 +260,8 @@ class RecurrentEstimator(BaseEstimator):
             run.fail(self, exc)
             raise
 
-    def _check_columns(self) -> None:
-        """The column parameters and their roles (frame estimators)."""
+    def _check_columns(self, backtests: bool = False) -> None:
+        """The column parameters (frame estimators); ``backtests``: also what backtests refuse."""
 
     def _check_relations(self) -> None:
         """Checks of one estimator that need several parameters (subclasses)."""
@@ -334,17 +334,18 @@ class RecurrentEstimator(BaseEstimator):
     def check_used_params(self) -> None:
         """Refuse (in ``fit``, and in a pipeline spec's check) a parameter set away from its
         default that the other parameters leave unused: it would be ignored without a word
-        (the table of :mod:`forecaster.estimators.unused`). ``load`` does not ask, so a folder
-        saved before a rule existed still loads.
+        (:mod:`forecaster.estimators.unused`), or columns its backtests would refuse (frame
+        estimators). ``load`` does not ask, so a folder saved before a rule still loads.
 
         Raises
         ------
         DataValidationError
-            Naming both parameters and the fix.
+            Naming both parameters and the fix; or the column and how to rename it.
         """
         problem = unused_parameter(self, self._VALIDATION_PARAM)
         if problem is not None:
             raise DataValidationError(problem)
+        self._check_columns(backtests=True)
 
     def _start_checkpoints(self, resume: bool, seed: int, data_digest: str) -> int:
         """Open ``checkpoint_dir`` for this fit (a no-op without one); returns the seed to

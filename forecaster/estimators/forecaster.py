@@ -382,8 +382,8 @@ class RNNForecaster(
     )  # fmt: skip
 
     # -- checks ---------------------------------------------------------------------------
-    def _check_columns(self) -> None:
-        check_output_names(check_roles(**self.column_roles()))
+    def _check_columns(self, backtests: bool = False) -> None:
+        check_output_names(check_roles(**self.column_roles()), backtests=backtests)
 
     def _check_relations(self) -> None:
         if self.channel_independent is False and self.head == "segment":

@@ -17,6 +17,7 @@ from forecaster.data.frames import (
     check_schema,
     collect_frame,
     column_tuple,
+    format_list,
     observed_values,
 )
 from forecaster.data.frequency import Frequency
@@ -110,7 +111,10 @@ class ForecastScoring:
             score of the training frame): the score is in-sample, and scored. When the
             targets at some series' step before its held-out ones (where its forecast starts)
             are not in the frame: the forecast starts after the values the ``missing=``
-            policy made up there (as ``predict`` warns of a cutoff there).
+            policy made up there (as ``predict`` warns of a cutoff there). When other series
+            of the frame have no scored point (no row the ``missing=`` policy kept, fewer
+            than ``lookback_`` rows before their held-out steps, or no held-out value in the
+            frame): named with why, and over how many series the score is.
         UnscoredPointsWarning
             When some held-out values are not in the frame (filled by the ``missing=``
             policy): they are not scored.
@@ -156,6 +160,7 @@ class ForecastScoring:
         joined = forecast.join(observed, on=keys)
         if joined.height == 0:
             raise DataValidationError("No forecast step matched the held-out rows of the frame.")
+        self._warn_unscored(frame, data, history, joined.select(*keys, *true), in_sample)
         # one mean over every scored point (as evaluate and aggregate pool), not a mean of
         # per-target means: a target with unscored held-out values would weigh its points more
         errors = [(pl.col(t) - pl.col(o)).abs() for t, o in zip(targets, true, strict=True)]
@@ -180,6 +185,54 @@ class ForecastScoring:
         )
         ends = missing_ends(seen, targets, id_name, self.time_col)
         warn_missing_ends(ends, targets, id_name, self.time_col, self.missing, at="score")
+
+    def _warn_unscored(
+        self,
+        frame: pl.DataFrame,
+        data: pl.DataFrame,
+        history: pl.DataFrame,
+        scored: pl.DataFrame,
+        in_sample: pl.Series | None,
+    ) -> None:
+        """Warn of the series of ``frame`` with no scored point, but those ``in_sample`` (left
+        out, in a warning of their own), each with why: ``data`` (the frame as read) has no
+        row of it, ``history`` (before the held-out steps) fewer than ``lookback_`` rows, or
+        ``scored`` (the forecasts' keys and the observed held-out values) none of its
+        values; and over how many series the score is. Nothing without an id column: a
+        single series is scored, or refused."""
+        id_col = self.id_col
+        if id_col is None:
+            return
+        given = frame[id_col].unique(maintain_order=True)
+        values = [c for c in scored.columns if c not in (id_col, self.time_col)]
+        kept = scored.filter(pl.any_horizontal(pl.col(values).is_not_null()))[id_col].unique()
+        named = kept if in_sample is None else pl.concat([kept, in_sample])
+        missing = given.filter(~given.is_in(named.implode()))
+        if missing.len() == 0:
+            return
+        long = history.group_by(id_col).len().filter(pl.col("len") >= self.lookback_)[id_col]
+        ids = pl.col("id")
+        why = (
+            pl.when(~ids.is_in(data[id_col].implode()))
+            .then(pl.lit(f"no row where every value is observed (missing={self.missing!r} cannot "
+                         "fill before one)"))
+            .when(~ids.is_in(long.implode()))
+            .then(pl.lit(f"fewer than lookback_={self.lookback_} rows before their last "
+                         f"horizon={self.horizon} steps"))
+            .when(ids.is_in(scored[id_col].implode()))
+            .then(pl.lit("none of their held-out values in the frame"))
+            .otherwise(pl.lit("no forecast"))
+        )  # fmt: skip
+        reasons = pl.DataFrame({"id": missing}).group_by(why.alias("why"), maintain_order=True)
+        parts = [
+            f"{len(keys)} with {reason}: {format_list(keys)}"
+            for reason, keys in reasons.agg("id").iter_rows()
+        ]
+        warn_at_caller(
+            f"score: {missing.len()} of the {given.len()} series in the frame are not scored "
+            f"({'; '.join(parts)}): the score is over {kept.len()} of them only.",
+            ForecasterWarning,
+        )
 
     def _observed_held_out(
         self, rows: pl.DataFrame, frame: pl.DataFrame, targets: list[str], names: Sequence[str]

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from forecaster._columns import TRAIN_COLUMNS
 from forecaster._validation import check, check_allocation
 from forecaster.data.checks import check_output_names
 from forecaster.data.panel import Panel
@@ -26,12 +27,6 @@ __all__ = [
     "check_window",
     "refit_every",
 ]
-
-_RESERVED = ("fold", "cutoff", "step")  # and TARGET_COLUMN, a key of the score frames
-
-TRAIN_COLUMNS = ("train_start", "train_end", "train_rows")
-"""The columns of :func:`~forecaster.evaluation.folds.folds_frame` that describe the training
-span of a fold's model."""
 
 
 def check_backtest_size(folds: int, n_series: int, horizon: int, n_targets: int) -> None:
@@ -82,27 +77,24 @@ def check_reserved(
 ) -> None:
     """Refuse an id, time or target column named like another column of a backtest's
     forecasts (:func:`~forecaster.evaluation.folds.forecasts_frame`): ``fold``, ``cutoff``,
-    ``step`` or, as ``fit`` refuses it, ``<target>_actual``
-    (:func:`~forecaster.data.checks.check_output_names`); an id column named like one of
-    :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`) and,
-    for a backtest that scores, an id or time column named ``target`` or an id named like a
+    ``step``, ``<target>_actual`` and an id named like a column of
+    :func:`~forecaster.evaluation.folds.folds_frame` (``model``, :data:`TRAIN_COLUMNS`), as
+    ``fit`` refuses them (:func:`~forecaster.data.checks.check_output_names`); and, for a
+    backtest that scores, an id or time column named ``target`` or an id named like a
     column of its score frames ``scores`` (:func:`~forecaster.evaluation.pooling.score_columns`;
     None: it scores nothing, as ``calibrate``'s). Covariates and static columns are in none
     of these frames: any name of theirs is accepted."""
-    keys = [c for c in (id_col, time_col) if c is not None]
     ids = () if id_col is None else (id_col,)
     check_output_names({"target": panel.targets, "id": ids, "time": (time_col,)})
-    if scores is not None:
-        check_score_keys(id_col, scores)
-    named = [*keys, *panel.targets]  # the columns of the forecasts frame taken from the data
-    reserved = _RESERVED if scores is None else (*_RESERVED, TARGET_COLUMN)
-    clash = [c for c in named if c in _RESERVED or (c in reserved and c in keys)]
-    clash += [c for c in (id_col,) if c in ("model", *TRAIN_COLUMNS)]  # beside the id there
+    if scores is None:
+        return
+    check_score_keys(id_col, scores)
+    clash = [c for c in (*ids, time_col) if c == TARGET_COLUMN]  # beside the keys there
     if clash:
         raise DataValidationError(
-            f"Columns {clash} clash with the output columns of a backtest {reserved} or, for "
-            f"the id, {('model', *TRAIN_COLUMNS)} (covariates may have any name). Rename them "
-            f"(e.g. frame.rename({{{clash[0]!r}: {clash[0] + '_value'!r}}}))."
+            f"Columns {clash} clash with the {TARGET_COLUMN!r} column of the backtest's scores, "
+            "beside which they hold the id and time (covariates may have any name). Rename "
+            f"them (e.g. frame.rename({{{clash[0]!r}: {clash[0] + '_value'!r}}}))."
         )
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from forecaster._columns import actual_column
+from forecaster._columns import BACKTEST_KEYS, actual_column
 from forecaster.data.checks import check_unique_keys
 from forecaster.data.frames import collect_frame, text_like
 from forecaster.evaluation.frames import align_keys
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_backtest", "plot_forecast"]
 
-_BACKTEST_KEYS = ("fold", "cutoff", "step")
 HISTORY_COLOR = "C0"
 """The colour of the history (matplotlib's first cycle colour, blue)."""
 FORECAST_COLOR = "C1"
@@ -536,7 +535,7 @@ def plot_backtest(
     [5, 6, 7]
     """
     forecasts = getattr(result, "forecasts", None)
-    if not isinstance(forecasts, pl.DataFrame) or not set(_BACKTEST_KEYS) <= set(forecasts.columns):
+    if not isinstance(forecasts, pl.DataFrame) or not set(BACKTEST_KEYS) <= set(forecasts.columns):
         raise DataValidationError(
             f"plot_backtest needs a BacktestResult (from backtest()), got {type(result).__name__}."
         )

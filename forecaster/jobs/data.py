@@ -35,7 +35,12 @@ Series that end before the as-of
     the forecast or forecast from its own last time (:mod:`forecaster.jobs.schedule`); every
     forecast row carries its ``origin`` and ``stale_steps``. All are still used to fit, but
     the rows before the ``features.history_days`` window before the as-of: a series with none
-    after its start is named in a warning and left out (:attr:`AsOf.before_window`).
+    after its start is named in a warning and left out (:attr:`AsOf.left_out`).
+Series with no row up to the as-of
+    A series whose first row is after the as-of (listed later; an earlier as-of rerun) has
+    nothing to fit or forecast from: it is named in a ``ForecasterWarning`` with its first
+    time and in a run's ``dropped_series`` (:attr:`AsOf.left_out`), as are the series with
+    no target value or no log return: every series of the source is forecast or named.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ from forecaster.jobs.schedule import (
     future_frame,
     history_window,
     id_text,
+    iso_text,
+    left_out_series,
     max_staleness,
     observed_rows,
     stale_steps,
@@ -99,6 +106,16 @@ as text, a ``datetime.date`` or ``datetime.datetime``, an int or numpy integer, 
 def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     """Read the spec's source (lazily where possible) and add its features (log returns on
     the source's rows: :func:`prepare_data` adds the rows the grid lacks)."""
+    return _with_features(_read_source(spec, root), spec)
+
+
+def _with_features(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """The source's ``frame`` with its ``[features]`` (log returns)."""
+    return with_log_returns(frame, spec) if spec.features.log_returns else frame
+
+
+def _read_source(spec: Spec, root: Path) -> pl.DataFrame:
+    """The spec's source as read, its columns checked."""
     source = spec.source
     mfcc = spec.features.mfcc
     settings = None
@@ -119,7 +136,7 @@ def load_data(spec: Spec, root: Path) -> pl.DataFrame:
     else:
         frame = read_files(spec, root)
     _check_columns(frame, spec)
-    return with_log_returns(frame, spec) if spec.features.log_returns else frame
+    return frame
 
 
 def _check_columns(frame: pl.DataFrame, spec: Spec) -> None:
@@ -194,10 +211,12 @@ class AsOf:
     ends : polars.DataFrame or None
         Every stale series (not only the listed ones): its id as text, its last time and its
         steps behind the as-of, in the order of ``stale`` (:meth:`without` counts from it).
-    before_window : tuple of str
-        The series (ids as text) whose data end before the ``features.history_days`` window
-        before the as-of: none of their rows is used (a run names them ``dropped_series``,
-        but those the stale policy excluded).
+    left_out : tuple of str
+        The series of the source (ids as text) none of whose rows the run uses, each named
+        in a warning: those with no target value or no log return, those whose first row
+        is after the as-of and those whose data end before the ``features.history_days``
+        window before it (:func:`forecaster.jobs.schedule.left_out_series`; a run names
+        them ``dropped_series``, but those the stale policy excluded).
     """
 
     label: str
@@ -209,7 +228,7 @@ class AsOf:
     excluded: tuple[str, ...] = ()
     future: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
     ends: pl.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
-    before_window: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.label
@@ -227,21 +246,6 @@ class AsOf:
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _LABEL_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2})-([0-9]{2})-([0-9]{2})")
-
-
-def iso_text(value: Any) -> str:
-    """``value`` as the CLI reads it back: ISO 8601 text with a ``T`` and the UTC offset of
-    a zoned time (never ``str(datetime)``, whose space the shell splits); an integer as it is.
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> iso_text(dt.datetime(2024, 3, 31, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))))
-    '2024-03-31T03:00:00+02:00'
-    >>> iso_text(dt.date(2024, 3, 31)), iso_text(7)
-    ('2024-03-31', '7')
-    """
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def as_of_label(value: Any) -> str:
@@ -414,31 +418,6 @@ def _day(value: Any) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def _before_window(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, when: AsOf) -> AsOf:
-    """``when`` with the series of ``frame`` that ``history_window`` left no row of (their data
-    end before the ``history_days`` window: neither fitted nor forecast), after naming them
-    in a ``ForecasterWarning``."""
-    id_col = spec.series.id
-    if id_col is None or kept.height == frame.height:
-        return when
-    ends = frame.group_by(id_text(id_col)).agg(pl.col(spec.series.time).max().alias("last"))
-    gone = ends.join(kept.select(id_text(id_col)).unique(), on=id_col, how="anti")
-    if gone.height == 0:
-        return when
-    gone = gone.sort("last", maintain_order=True)  # the longest gone first
-    shown = ", ".join(f"{key} (last {iso_text(end)})" for key, end in gone.head(5).iter_rows())
-    more = f" and {gone.height - 5} more" if gone.height > 5 else ""
-    days = spec.features.history_days
-    warn_at_caller(
-        f"features.history_days = {days} keeps the {days} days before the as-of {when.label}: "
-        f"{gone.height} series end before them, so none of their rows is used and they are "
-        f"neither fitted nor forecast: {shown}{more}. Raise history_days to use them, or "
-        "drop them from the source.",
-        ForecasterWarning,
-    )
-    return dataclasses.replace(when, before_window=tuple(gone[id_col].to_list()))
-
-
 def _stale_series(frame: pl.DataFrame, spec: Spec, when: AsOf, forecasts: bool) -> AsOf:
     """``when`` with the series that end before its effective as-of, their steps behind it and
     those the ``[series] stale`` policy leaves out of the forecast
@@ -501,7 +480,8 @@ about stale series comes before the model is fitted (its lookback may depend on 
 
 def _unless_dropped(spec: Spec) -> str:
     """:data:`_UNLESS_SHORT`, and with ``features.history_days`` a series with no row in its
-    window (:func:`_before_window`), which the stale policy would forecast too."""
+    window (:func:`~forecaster.jobs.schedule.left_out_series`), which the stale policy would
+    forecast too."""
     if spec.features.history_days is None:
         return _UNLESS_SHORT
     return (
@@ -556,12 +536,15 @@ def prepare_data(
     With ``[features] log_returns`` the rows of the grid the data lack (holidays) are added,
     with a return of 0 (:func:`forecaster.jobs.returns.with_absent_rows`).
     """
-    source = load_data(spec, root)
-    cut, when = _as_of(observed_rows(source, spec), spec.series.time, as_of)
+    read = _read_source(spec, root)
+    source = _with_features(read, spec)
+    observed = observed_rows(source, spec)
+    cut, when = _as_of(observed, spec.series.time, as_of)
     frame = history_window(cut, spec)
     check_holiday_rows(frame, spec)
     when = _stale_series(cut, spec, when, forecasts)  # also those the window leaves out
-    when = _before_window(cut, frame, spec, when)
+    gone = left_out_series(read, observed, cut, frame, spec, when.label)
+    when = dataclasses.replace(when, left_out=gone)
     if forecasts and spec.series.future_covariates:
         values = future_frame(source, frame, spec, when.excluded)
         when = dataclasses.replace(when, future=values)

@@ -372,8 +372,9 @@ def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[
     as too short for the model (with a warning): those absent from its ``forecast`` (neither
     fitted nor forecast: a series with the lookback's rows but fewer than lookback + horizon
     is left out of the fit, yet forecast; a dry run passes :func:`forecast_ids`); without
-    one, those the ``panel`` of the fit leaves out. Also those with no row in the
-    ``features.history_days`` window (``job.when.before_window``, named in a warning too)."""
+    one, those the ``panel`` of the fit leaves out. Also the series of the source none of
+    whose rows the run uses (``job.when.left_out``, each named in a warning too: no target
+    value, no row up to the as-of, none in the ``features.history_days`` window)."""
     id_col = job.spec.series.id
     if id_col is None:
         return []
@@ -382,7 +383,7 @@ def dropped_series(job: Job, panel: Any, forecast: pl.DataFrame | None) -> list[
     given = job.frame.select(id_text(id_col)).unique(maintain_order=True)
     absent = given.join(kept, on=id_col, how="anti", maintain_order="left")[id_col]
     excluded = set(job.when.excluded)
-    return [k for k in [*absent.to_list(), *job.when.before_window] if k not in excluded]
+    return [k for k in [*absent.to_list(), *job.when.left_out] if k not in excluded]
 
 
 def _warn_data_changed(job: Job, recorded: Mapping[str, Any] | None) -> None:

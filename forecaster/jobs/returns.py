@@ -18,6 +18,7 @@ import polars as pl
 
 from forecaster._columns import temporary_names
 from forecaster.data.absent import absent_rows
+from forecaster.data.frames import format_list
 from forecaster.exceptions import ForecasterWarning, warn_at_caller
 from forecaster.jobs.spec import Spec, logret_column
 
@@ -77,7 +78,27 @@ def with_log_returns(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
         begun.alias("begun"), (~begun & per_series(begun.shift(-1)).fill_null(True)).alias("last")
     )
     _warn_dropped_rows(frame.filter(~flags["begun"] & ~flags["last"]), spec)
+    _warn_dropped_series(frame, flags["begun"], spec)
     return frame.with_columns(returns).filter(flags["begun"])
+
+
+def _warn_dropped_series(frame: pl.DataFrame, begun: pl.Series, spec: Spec) -> None:
+    """Warn of the series of ``frame`` none of whose rows has every log return (``begun``
+    false on all: one observed price, or none), which are dropped whole."""
+    id_col = spec.series.id
+    if id_col is None:
+        return  # no row left: the run refuses an empty source
+    kept = frame.select(id_col).with_columns(begun.alias("begun"))
+    counts = kept.group_by(id_col, maintain_order=True).agg(pl.col("begun").any())
+    gone = counts.filter(~pl.col("begun"))[id_col]
+    if gone.len():
+        warn_at_caller(
+            f"features.log_returns: {gone.len()} series have no log return of "
+            f"{spec.features.log_returns} (a log return needs two observed prices): "
+            f"{format_list(gone.to_list())}. None of their rows is used: they are neither "
+            "fitted nor forecast. Give them more prices, or remove log_returns.",
+            ForecasterWarning,
+        )
 
 
 def _warn_dropped_rows(dropped: pl.DataFrame, spec: Spec) -> None:

@@ -98,6 +98,7 @@ from forecaster.jobs.reuse import data_provenance
 from forecaster.jobs.schedule import drop_excluded, finish_forecast, max_staleness
 from forecaster.jobs.scores import backtest_scores, score_lines
 from forecaster.jobs.spec import (
+    RUN_COLUMNS,
     Spec,
     build_estimator,
     first_line,
@@ -513,11 +514,10 @@ def _write_files(
     reused)."""
     out_dir, (run_id, tracking_uri) = job.out_dir, tracking
     version = f"{job.name}-{fitted}-{job.digest}"
+    stamps = (pl.lit(version), pl.lit(run_id, pl.String))  # no column of the data's names
     forecast = forecast_as_of(
         model, job.frame, job.spec.output.levels, job.spec, job.when
-    ).with_columns(
-        pl.lit(version).alias("model_version"), pl.lit(run_id, pl.String).alias("run_id")
-    )
+    ).with_columns(**dict(zip(RUN_COLUMNS, stamps, strict=True)))
     _io.write_atomic(staging / "forecasts.parquet", forecast.write_parquet)
     if backtest is not None:
         _io.write_atomic(staging / "backtest.parquet", backtest[0].write_parquet)

@@ -24,6 +24,13 @@ History window
     (:func:`history_window`): one window for every series, counted back from the as-of, not
     from a stale series' own end, so a series whose data end before it is left out (named in
     a warning and in a run's ``dropped_series`` or ``excluded_series``).
+Series a run uses no row of
+    Every series of the source is forecast or named as left out with its reason: a series
+    with no target value (:func:`observed_rows`) or no log return (a single price), one
+    whose first row is after the as-of (a ticker listed later, a backfill of an as-of before
+    it) and one whose data end before the ``history_days`` window are each named in a
+    ``ForecasterWarning`` and in a run's ``dropped_series`` (:func:`left_out_series`; but a
+    stale series the stale policy excludes, in ``excluded_series``).
 Future covariates
     With ``[series] future_covariates`` the source holds their values beyond the as-of: rows
     after each series' last observation, with the future covariate columns filled and the
@@ -49,6 +56,7 @@ Holidays
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -71,6 +79,8 @@ __all__ = [
     "future_frame",
     "history_window",
     "id_text",
+    "iso_text",
+    "left_out_series",
     "max_staleness",
     "observed_rows",
     "series_frequency",
@@ -373,3 +383,76 @@ def history_window(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     # calendar days: a local day across a daylight-saving change lasts 23 or 25 hours
     cutoff = last.dt.offset_by(pl.format("-{}d", back))
     return frame.filter(within | (pl.col(time_col) > cutoff))
+
+
+def iso_text(value: Any) -> str:
+    """``value`` as the CLI reads it back: ISO 8601 text with a ``T`` and the UTC offset of
+    a zoned time (never ``str(datetime)``, whose space the shell splits); an integer as it is.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> iso_text(dt.datetime(2024, 3, 31, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    '2024-03-31T03:00:00+02:00'
+    >>> iso_text(dt.date(2024, 3, 31)), iso_text(7)
+    ('2024-03-31', '7')
+    """
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def left_out_series(
+    source: pl.DataFrame, observed: pl.DataFrame, cut: pl.DataFrame, kept: pl.DataFrame,
+    spec: Spec, as_of: str,
+) -> tuple[str, ...]:  # fmt: skip
+    """The series of ``source`` (ids as text, the source as read) none of whose rows a run
+    uses: those with no log return (:func:`forecaster.jobs.returns.with_log_returns`) or no
+    target value (left out of ``observed`` by :func:`observed_rows`; both name them), then
+    those of ``observed`` with no row in ``cut``, the rows up to the as-of (labelled
+    ``as_of``: their first row is after it), then those of ``cut`` with no row in ``kept``,
+    the rows of the :func:`history_window` (their data end before it); the last two named in
+    a ``ForecasterWarning`` here. A single series (no id column) is never left out: the data
+    reach the as-of and no window ends before it."""
+    id_col = spec.series.id
+    if id_col is None:
+        return ()
+    empty = _absent(source, observed, spec, first=True)
+    late = _absent(observed, cut, spec, first=True)
+    if late.height:
+        warn_at_caller(
+            f"{late.height} series have no row at or before the as-of {as_of}: their first "
+            f"rows are after it, so they are neither fitted nor forecast: "
+            f"{_ids_and_times(late, 'first')}. Pass a later --as-of to use them.",
+            ForecasterWarning,
+        )
+    early = _absent(cut, kept, spec, first=False)
+    if early.height:
+        days = spec.features.history_days
+        early = early.sort("time", maintain_order=True)  # the longest gone first
+        warn_at_caller(
+            f"features.history_days = {days} keeps the {days} days before the as-of {as_of}: "
+            f"{early.height} series end before them, so none of their rows is used and they "
+            f"are neither fitted nor forecast: {_ids_and_times(early, 'last')}. Raise "
+            "history_days to use them, or drop them from the source.",
+            ForecasterWarning,
+        )
+    return tuple(pl.concat([empty, late, early])[id_col].to_list())
+
+
+def _absent(frame: pl.DataFrame, kept: pl.DataFrame, spec: Spec, first: bool) -> pl.DataFrame:
+    """The series of ``frame`` with no row in ``kept`` (a subset of its rows), in the order of
+    ``frame``: their id as text (:func:`id_text`) and the ``time`` of their ``first`` row
+    (else of their last)."""
+    id_col, time_col = str(spec.series.id), spec.series.time
+    if kept.height == frame.height:
+        return frame.select(id_text(id_col), pl.col(time_col).alias("time")).clear()
+    time = pl.col(time_col).min() if first else pl.col(time_col).max()
+    ids = frame.group_by(id_text(id_col), maintain_order=True).agg(time.alias("time"))
+    used = kept.select(id_text(id_col)).unique()
+    return ids.join(used, on=id_col, how="anti", nulls_equal=True, maintain_order="left")
+
+
+def _ids_and_times(series: pl.DataFrame, which: str) -> str:
+    """The first five rows of ``series`` (id, time) as ``a (first 2024-03-02)``, with how many
+    more there are."""
+    shown = ", ".join(f"{key} ({which} {iso_text(t)})" for key, t in series.head(5).iter_rows())
+    return shown + (f" and {series.height - 5} more" if series.height > 5 else "")

@@ -57,6 +57,7 @@ __all__ = [
     "COLUMN_PARAMS",
     "ESTIMATORS",
     "NO_CHECKPOINTS",
+    "RUN_COLUMNS",
     "SERIES_KEYS",
     "SPEC_LIMIT",
     "Spec",
@@ -333,6 +334,11 @@ SERIES_KEYS = {  # the estimator parameters that [series] sets, and their spec k
 
 COLUMN_PARAMS = tuple(SERIES_KEYS)
 
+RUN_COLUMNS = ("model_version", "run_id")
+"""The columns a run writes beside the forecasts in ``forecasts.parquet`` (the model's
+version, its MLflow run), after ``origin`` and ``stale_steps`` (which every forecaster
+refuses as a column's name: :func:`forecaster.data.checks.check_output_names`)."""
+
 
 def parse_spec(file: Path) -> tuple[Spec, Path]:
     """Read and validate the TOML spec at ``file`` (from :func:`spec_file`): its keys, its
@@ -364,6 +370,7 @@ def parse_spec(file: Path) -> tuple[Spec, Path]:
     if root.name == "pipelines":
         root = root.parent
     _check_log_returns(file, spec)
+    _check_run_columns(file, spec)
     _check_model_section(file, spec)
     check_levels(file, spec)
     check_scores(file, spec)
@@ -413,6 +420,21 @@ def _check_log_returns(file: Path, spec: Spec) -> None:
                     f"column {added!r} of its own, rename it (in the source and the spec): "
                     "log_returns would replace it."
                 )
+
+
+def _check_run_columns(file: Path, spec: Spec) -> None:
+    """No id, time or target column is named like one of :data:`RUN_COLUMNS`, which would
+    replace it in ``forecasts.parquet`` (covariates are not written there)."""
+    series = spec.series
+    named = [("series.id", series.id), ("series.time", series.time)]
+    for key, name in [*named, *(("series.targets", t) for t in series.targets)]:
+        if name in RUN_COLUMNS:
+            raise SpecError(
+                f"{file}: key {key!r} names {name!r}, a column a run writes beside the "
+                f"forecasts in forecasts.parquet ({', '.join(RUN_COLUMNS)}: the model's version "
+                "and its MLflow run), which would replace it there. Rename the column (in the "
+                "source and the spec)."
+            )
 
 
 def _check_model_section(file: Path, spec: Spec) -> None:

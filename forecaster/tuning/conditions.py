@@ -122,16 +122,18 @@ def check_run_settings(estimator: Any, sampled: Iterable[str]) -> None:
     """Refuse, with ``fit``'s own message (``check_used_params``), template run settings that
     every trial's fit would refuse whatever the other parameters (``checkpoint_every`` without
     ``checkpoint_dir``, ``on_oom="split"`` on the CPU): they are checked with every other
-    parameter at its default. ``sampled``: the parameters a trial sets (nothing is checked
-    when it sets a run setting)."""
+    parameter at its default, but the target, time and id columns (the template's: no trial
+    changes them, and ``check_used_params`` checks their names). ``sampled``: the parameters
+    a trial sets (nothing is checked when it sets a run setting)."""
     if not hasattr(estimator, "check_used_params") or set(RUN_PARAMS) & set(sampled):
         return
     own = estimator.get_params(deep=False)
+    kept = (*RUN_PARAMS, "target", "time_col", "id_col")
     signature = inspect.signature(type(estimator)).parameters
     defaults = {
         name: p.default
         for name, p in signature.items()
-        if name in own and name not in RUN_PARAMS and p.default is not p.empty
+        if name in own and name not in kept and p.default is not p.empty
     }
     try:
         clone(estimator).set_params(**defaults).check_used_params()
