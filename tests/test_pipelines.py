@@ -15,7 +15,12 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 import pytest
-from conftest import mini_spec, reset_mlflow_state, sigint_as_in_a_terminal
+from conftest import (
+    ctrl_c_as_runs_are_created,
+    mini_spec,
+    reset_mlflow_state,
+    sigint_as_in_a_terminal,
+)
 
 import forecaster
 from forecaster.exceptions import ArgumentError, ForecasterWarning
@@ -1054,6 +1059,28 @@ def test_a_run_left_running_by_a_killed_process_is_closed_by_the_next_run(
     assert list(status.values()) == ["FINISHED"]
     assert f"run {left.info.run_id} of hostile as of 2024-01-16 was left RUNNING" in err
     assert "which is gone; marked KILLED" in err
+
+
+def test_a_ctrl_c_as_a_tracked_run_starts_ends_its_run_killed(
+    tmp_path, monkeypatch, python_sigint_handler
+):
+    """A Ctrl-C in the write that starts a pipeline's MLflow run (``mlflow.start_run``) was
+    held until the write ended, then raised before the run was known: it stayed RUNNING for
+    good, and the process's active run. It ends KILLED, and is no longer active."""
+    mlflow = pytest.importorskip("mlflow")
+    from forecaster.jobs.tracked import tracked_run
+
+    reset_mlflow_state(monkeypatch, tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    spec = load_spec(write(tmp_path, MINIMAL + '[tracking]\nexperiment = "ctrl-c"\n'))[0]
+    ctrl_c_as_runs_are_created(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), tracked_run(spec, "2024-01-02", lambda line: None):
+        pass  # not reached
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("ctrl-c").experiment_id])
+    assert [run.info.status for run in runs] == ["KILLED"]
+    assert mlflow.active_run() is None
 
 
 def test_a_tracked_run_puts_back_the_mlflow_logger_level_and_progress_bar_setting(

@@ -199,7 +199,7 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
     try:
         import forecaster.tracking as tracking
         import mlflow
-        from forecaster.tracking.records import tracking_write
+        from forecaster.tracking.records import created_run, tracking_write
         from forecaster.tracking.store import store_client
         from forecaster.tracking.target import environment_run_id
     except ImportError:  # a warning, not only a step line: the spec asked for tracking
@@ -213,18 +213,23 @@ def _mlflow_run(spec: Spec, as_of: str, log: Callable[[str], None]) -> Any:
         return
     # tagged as it starts: a process killed at any later moment leaves a run it can be found by
     tags = {"pipeline": spec.pipeline.name, "as_of": as_of, **_process_tags()}
+
+    def kill(run_id: str) -> None:  # a run started as Ctrl-C came: not active, and KILLED
+        tracking_write(mlflow.end_run, status="KILLED")
+
     with _quiet_mlflow(), tracking.bounded_requests(), contextlib.ExitStack() as scope:
         try:  # a server that dies mid-run costs seconds per call (bounded_requests)
             if environment_run_id() is not None:  # inside `mlflow run`: log into its run
                 uri = tracking.default_tracking_uri()
                 mlflow.set_tracking_uri(uri)
-                run = tracking_write(mlflow.start_run, tags=tags)
+                run = created_run(mlflow.start_run, kill, tags=tags)
             else:  # the spec's experiment, for this run only (the process's is unchanged)
                 experiment = spec.tracking.experiment or spec.pipeline.name
                 target = scope.enter_context(tracking.experiment_scope(experiment))
                 uri = target.tracking_uri
-                run = tracking_write(
+                run = created_run(
                     mlflow.start_run,
+                    kill,
                     experiment_id=target.experiment_id,
                     run_name=f"{spec.pipeline.name}-{as_of}",
                     tags=tags,

@@ -32,6 +32,7 @@ attributes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ from forecaster.tracking.config import (
 from forecaster.tracking.fingerprint import fingerprint_for, fingerprint_params, training_data
 from forecaster.tracking.fitlog import log_fitted
 from forecaster.tracking.records import (
+    created_run,
     end_run,
     estimator_params,
     log_metrics,
@@ -64,7 +66,6 @@ from forecaster.tracking.records import (
     log_tags,
     now_ms,
     param_value,
-    tracking_write,
 )
 from forecaster.tracking.resilience import (
     Outcome,
@@ -118,8 +119,9 @@ def _log_trial(
     }
     for key, value in (trial.user_attrs or {}).items():
         tags[f"optuna.user_attr.{key}"] = param_value(value)
-    run = tracking_write(
+    run = created_run(
         client.create_run,
+        functools.partial(end_run, client, status="KILLED"),  # a run _log_trial never got
         experiment_id,
         start_time=_ms(trial.datetime_start),
         tags=tags,
