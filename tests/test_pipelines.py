@@ -2068,23 +2068,33 @@ def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
     """`forecaster tune` saved its best model after the study's MLflow run had ended FINISHED:
     a save that failed (a full disk; exit 1, no model) or was interrupted left a FINISHED
     run, as `fit` did before its save moved inside its run. The study's run now ends FAILED
-    (KILLED when interrupted) when the save fails."""
+    (KILLED when interrupted) when the save fails, once (a failed save ended it FINISHED,
+    then FAILED milliseconds later). The next tune ends it FINISHED, and the earlier end
+    stays as a tag."""
     pytest.importorskip("optuna")
     pytest.importorskip("mlflow")
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
     spec = _tracked_project(tmp_path, monkeypatch)
     out = tmp_path / "models" / "hostile" / "2024-01-16-tuned"
-    save = forecaster.RNNForecaster.save
+    save, end, ends = forecaster.RNNForecaster.save, TrackingServiceClient.set_terminated, []
 
     def failing(model: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
         if Path(path) == out:  # the command's save, not the logged model's copy
             raise failure
         return save(model, path, *args, **kwargs)
 
+    def ending(client: Any, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        ends.append((run_id, args[0] if args else kwargs.get("status")))
+        return end(client, run_id, *args, **kwargs)
+
     monkeypatch.setattr(forecaster.RNNForecaster, "save", failing)
+    monkeypatch.setattr(TrackingServiceClient, "set_terminated", ending)
     exit_code, err = run_cli(capsys, "tune", str(spec), "--trials", "1")
     assert exit_code == code, err
     studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
     assert [run.info.status for run in studies] == [status], err
+    assert [s for run_id, s in ends if run_id == studies[0].info.run_id] == [status]
     assert not out.exists()
     monkeypatch.undo()  # a rerun that saves ends the study's run FINISHED again
     spec = _tracked_project(tmp_path, monkeypatch)
@@ -2092,6 +2102,8 @@ def test_a_tracked_tuning_whose_model_cannot_be_saved_ends_its_study_run_failed(
     assert exit_code == 0 and out.is_dir(), err
     studies = [r for r in _runs(tmp_path) if r.data.tags.get("forecaster.kind") == "study"]
     assert [run.info.status for run in studies] == ["FINISHED"], err
+    earlier = [v for k, v in studies[0].data.tags.items() if "earlier_end" in k]
+    assert earlier == [status]
 
 
 @pytest.mark.slow

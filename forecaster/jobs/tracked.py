@@ -13,7 +13,6 @@ model.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import logging
 import math
@@ -35,13 +34,11 @@ from forecaster.jobs.spec import Spec, first_line
 __all__ = [
     "HOST_TAG",
     "PID_TAG",
-    "StudyRun",
     "close_dead_runs",
     "log_outputs",
     "logged_fits",
     "masked",
     "register_run_model",
-    "study_run_ended",
     "study_tracking",
     "tracked_run",
     "tracking_paused",
@@ -84,35 +81,6 @@ def study_tracking(spec: Spec) -> Iterator[bool]:
             yield False
             return
         yield True
-
-
-@dataclasses.dataclass
-class StudyRun:
-    """The MLflow run of a study (:attr:`forecaster.tuning.TuneResult.run_id`), known once the
-    study has run (None: untracked, or none could be made); see :func:`study_run_ended`."""
-
-    run_id: str | None = None
-
-
-@contextlib.contextmanager
-def study_run_ended() -> Iterator[StudyRun]:
-    """For ``forecaster tune``: when the block raises once its study's run is known (set
-    ``run_id`` on what it yields), that run ends FAILED, or KILLED after a
-    ``KeyboardInterrupt`` (Ctrl-C, ``SIGTERM``), as a pipeline's own run ends: the command's
-    work after the study (calibrating and saving its best model) failed. A study's run ends
-    FINISHED as its best model is logged (:func:`forecaster.tracking.log_study`), so this
-    block goes around the deferred block that logs it. A tracking failure is a warning."""
-    study = StudyRun()
-    try:
-        yield study
-    except BaseException as exc:
-        if study.run_id is not None:
-            from forecaster.tracking.studyrun import end_study_run
-
-            end_study_run(
-                study.run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            )
-        raise
 
 
 def _warn_unavailable(exc: Exception, consequence: str) -> None:
